@@ -1,0 +1,177 @@
+package audit
+
+import (
+	"net/netip"
+)
+
+// Decision is why the sidecar answered a request the way it did. It is the
+// reason enum of DESIGN.md: the data plane keys its pre-rendered denial bodies
+// by it and every audit record carries it.
+type Decision uint8
+
+// Decisions, in the order the request path reaches them.
+const (
+	Allowed            Decision = iota // forwarded to the upstream
+	BadRequest                         // malformed or ambiguous request (smuggling, bad path)
+	HeaderTooLarge                     // request headers above the server limit
+	NoRoute                            // no route matches: default deny
+	BodyTooLarge                       // declared body above the class limit
+	Unauthenticated                    // credential missing, unknown, wrong, expired or revoked
+	Suspended                          // the client is suspended
+	Forbidden                          // credential lacks a required scope
+	NetworkDenied                      // source address outside the class allowlist
+	MethodDenied                       // auth method not allowed for the class
+	TokenTooOld                        // token older than the class allows
+	RateLimited                        // a token bucket denied
+	ConcurrencyLimited                 // per-tenant in-flight cap reached and the queue was full or timed out
+	PolicyStale                        // policy older than its staleness bound
+	AuditUnavailable                   // strict audit mode could not capture the record
+	UpstreamError                      // upstream refused or broke the connection
+	UpstreamTimeout                    // upstream too slow
+	InternalError                      // a handler panicked
+	NotReady                           // no policy loaded yet
+	numDecisions
+)
+
+// NumDecisions is the number of Decision values, for tables indexed by them.
+const NumDecisions = int(numDecisions)
+
+var decisionNames = [numDecisions]string{
+	Allowed:            "allowed",
+	BadRequest:         "bad_request",
+	HeaderTooLarge:     "header_too_large",
+	NoRoute:            "no_route",
+	BodyTooLarge:       "body_too_large",
+	Unauthenticated:    "unauthenticated",
+	Suspended:          "suspended",
+	Forbidden:          "forbidden",
+	NetworkDenied:      "network_denied",
+	MethodDenied:       "auth_method_denied",
+	TokenTooOld:        "token_too_old",
+	RateLimited:        "rate_limited",
+	ConcurrencyLimited: "concurrency_limited",
+	PolicyStale:        "policy_stale",
+	AuditUnavailable:   "audit_unavailable",
+	UpstreamError:      "upstream_error",
+	UpstreamTimeout:    "upstream_timeout",
+	InternalError:      "internal_error",
+	NotReady:           "not_ready",
+}
+
+// String returns the snake_case name used in audit records and error bodies.
+func (d Decision) String() string {
+	if d >= numDecisions {
+		return "unknown"
+	}
+	return decisionNames[d]
+}
+
+// ParseDecision returns the Decision named s.
+func ParseDecision(s string) (Decision, bool) {
+	for i, n := range decisionNames {
+		if n == s {
+			return Decision(i), true
+		}
+	}
+	return 0, false
+}
+
+// AuthMethod is how the caller authenticated.
+type AuthMethod uint8
+
+// Auth methods.
+const (
+	AuthNone   AuthMethod = iota // no credential (public route or denied before authentication)
+	AuthAPIKey                   // scoped API key
+	AuthJWT                      // OAuth 2.0 / OIDC access token
+)
+
+var authMethodNames = [...]string{AuthNone: "none", AuthAPIKey: "api_key", AuthJWT: "jwt"}
+
+// String returns the name used in audit records and the X-Portcullis-Auth-Method header.
+func (m AuthMethod) String() string {
+	if int(m) >= len(authMethodNames) {
+		return "unknown"
+	}
+	return authMethodNames[m]
+}
+
+// Sizes of the fixed text fields of a Record. Longer values are truncated.
+const (
+	MaxPath      = 256
+	MaxRequestID = 64
+	MaxUserAgent = 128
+	MaxKeyID     = 32
+)
+
+// Record is one audit record: who called which endpoint of which tenant, how
+// they authenticated and what the sidecar decided. It never holds a key, token,
+// secret, cookie, query string or body.
+//
+// A Record is a fixed-size value: request-derived text is copied into arrays,
+// and the string fields point at immutable policy data (or at the immutable
+// claims of a verified token), so filling one and copying it into an emitter
+// slot never allocates. The zero Record is empty and ready to fill.
+type Record struct {
+	Time           int64 // unix nanoseconds when the request arrived
+	Duration       int64 // nanoseconds until the response was written
+	PolicyRevision int64
+	BytesIn        int64
+	BytesOut       int64
+	Status         uint16
+	Decision       Decision
+	AuthMethod     AuthMethod
+	SourceIP       netip.Addr
+
+	Tenant string // policy id, or "" when unauthenticated
+	Client string // policy id
+	Route  string // route template, or "" when no route matched
+	Issuer string // JWT issuer id, "" for API keys
+
+	// TokenFingerprint is a non-reversible fingerprint of a JWT (zero for API keys).
+	TokenFingerprint [16]byte
+
+	method    [8]byte
+	methodLen uint8
+	keyIDLen  uint8
+	keyID     [MaxKeyID]byte
+	pathLen   uint16
+	path      [MaxPath]byte
+	reqIDLen  uint8
+	reqID     [MaxRequestID]byte
+	uaLen     uint8
+	ua        [MaxUserAgent]byte
+}
+
+// SetMethod stores the HTTP method (truncated to 8 bytes).
+func (r *Record) SetMethod(b []byte) { r.methodLen = uint8(copy(r.method[:], b)) }
+
+// Method returns the stored HTTP method; the slice aliases r.
+func (r *Record) Method() []byte { return r.method[:r.methodLen] }
+
+// SetKeyID stores the API key id (never the key).
+func (r *Record) SetKeyID(b []byte) { r.keyIDLen = uint8(copy(r.keyID[:], b)) }
+
+// KeyID returns the stored key id; the slice aliases r.
+func (r *Record) KeyID() []byte { return r.keyID[:r.keyIDLen] }
+
+// SetPath stores the normalised path without its query.
+func (r *Record) SetPath(b []byte) { r.pathLen = uint16(copy(r.path[:], b)) }
+
+// Path returns the stored path; the slice aliases r.
+func (r *Record) Path() []byte { return r.path[:r.pathLen] }
+
+// SetRequestID stores the request id.
+func (r *Record) SetRequestID(b []byte) { r.reqIDLen = uint8(copy(r.reqID[:], b)) }
+
+// RequestID returns the stored request id; the slice aliases r.
+func (r *Record) RequestID() []byte { return r.reqID[:r.reqIDLen] }
+
+// SetUserAgent stores the user agent, truncated to MaxUserAgent bytes.
+func (r *Record) SetUserAgent(b []byte) { r.uaLen = uint8(copy(r.ua[:], b)) }
+
+// UserAgent returns the stored user agent; the slice aliases r.
+func (r *Record) UserAgent() []byte { return r.ua[:r.uaLen] }
+
+// Reset clears r for reuse.
+func (r *Record) Reset() { *r = Record{} }
