@@ -1,0 +1,224 @@
+package jwt
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Claims is what a verified token says. A *Claims returned by Verify is
+// immutable and shared: the cache hands the same value to every request
+// presenting the same token, so callers must never modify it or its
+// Scopes.
+type Claims struct {
+	Issuer                      *Issuer // points into the verifier's config
+	Subject, Tenant, Client     string
+	JTI                         string
+	Scopes                      []string // from "scope" (space-separated) then "scp" (array)
+	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent; Expiry always set)
+	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token, for audit
+}
+
+// maxNumericDate bounds exp, nbf and iat (year 5138) so that arithmetic
+// on them cannot overflow.
+const maxNumericDate = 1e11
+
+// claimsFrom decodes the registered and configured claims of m for
+// issuer is. It checks types, audience and presence, not time.
+func (is *issuerState) claimsFrom(m map[string]json.RawMessage) (*Claims, Status) {
+	c := &Claims{Issuer: is.iss}
+	if st := is.checkAudience(m["aud"]); st != OK {
+		return nil, st
+	}
+	if st := decodeTimes(c, m); st != OK {
+		return nil, st
+	}
+	strs := [...]struct {
+		dst  *string
+		name string
+	}{{&c.Subject, "sub"}, {&c.JTI, "jti"}, {&c.Tenant, is.iss.TenantClaim}, {&c.Client, is.iss.ClientClaim}}
+	for _, f := range strs {
+		if st := optString(f.dst, m, f.name); st != OK {
+			return nil, st
+		}
+	}
+	var st Status
+	c.Scopes, st = scopes(m)
+	return c, st
+}
+
+func optString(dst *string, m map[string]json.RawMessage, name string) Status {
+	raw, ok := m[name]
+	if !ok {
+		return OK
+	}
+	if *dst, ok = jsonString(raw); !ok {
+		return BadClaim
+	}
+	return OK
+}
+
+// decodeTimes fills Expiry, NotBefore and IssuedAt. Fractional dates
+// (allowed by RFC 7519 §2) are rounded toward the stricter side: exp
+// down, nbf up.
+func decodeTimes(c *Claims, m map[string]json.RawMessage) Status {
+	raw, ok := m["exp"]
+	if !ok {
+		return MissingExpiry
+	}
+	exp, st := numericDate(raw)
+	if st != OK {
+		return st
+	}
+	c.Expiry = int64(math.Floor(exp))
+	if raw, ok := m["nbf"]; ok {
+		nbf, st := numericDate(raw)
+		if st != OK {
+			return st
+		}
+		c.NotBefore = int64(math.Ceil(nbf))
+	}
+	if raw, ok := m["iat"]; ok {
+		iat, st := numericDate(raw)
+		if st != OK {
+			return st
+		}
+		c.IssuedAt = int64(math.Floor(iat))
+	}
+	return OK
+}
+
+// numericDate decodes a JSON number in [0, maxNumericDate].
+func numericDate(raw json.RawMessage) (float64, Status) {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return 0, BadClaim
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) != nil || !(f >= 0 && f <= maxNumericDate) {
+		return 0, BadClaim
+	}
+	return f, OK
+}
+
+// checkAudience accepts aud as a string or a non-empty array of strings
+// (RFC 7519 §4.1.3) of which one must be among the issuer's Audiences.
+func (is *issuerState) checkAudience(raw json.RawMessage) Status {
+	if raw == nil {
+		return BadAudience
+	}
+	if s, ok := jsonString(raw); ok {
+		return is.audienceOK(s)
+	}
+	auds, ok := stringArray(raw)
+	if !ok {
+		return BadClaim
+	}
+	for _, a := range auds {
+		if is.audienceOK(a) == OK {
+			return OK
+		}
+	}
+	return BadAudience
+}
+
+func (is *issuerState) audienceOK(aud string) Status {
+	if slices.Contains(is.iss.Audiences, aud) {
+		return OK
+	}
+	return BadAudience
+}
+
+// stringArray decodes raw if and only if it is an array of JSON strings;
+// encoding/json would turn a null element into "".
+func stringArray(raw json.RawMessage) ([]string, bool) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, false
+	}
+	var elems []json.RawMessage
+	if json.Unmarshal(raw, &elems) != nil {
+		return nil, false
+	}
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		var ok bool
+		if out[i], ok = jsonString(e); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// scopes reads "scope", a space-separated string (RFC 8693 §4.2,
+// RFC 9068 §2.2.3), then "scp", an array of strings. Any other type is
+// BadClaim: a token with "scope": ["admin"] must not pass as unscoped.
+func scopes(m map[string]json.RawMessage) ([]string, Status) {
+	var out []string
+	if raw, ok := m["scope"]; ok {
+		s, ok := jsonString(raw)
+		if !ok {
+			return nil, BadClaim
+		}
+		out = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
+	}
+	if raw, ok := m["scp"]; ok {
+		arr, ok := stringArray(raw)
+		if !ok {
+			return nil, BadClaim
+		}
+		out = append(out, arr...)
+	}
+	for _, s := range out {
+		if !validScope(s) {
+			return nil, BadClaim
+		}
+	}
+	return out, OK
+}
+
+// validScope reports whether s is a scope-token of RFC 6749 §3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTimes checks exp, nbf and iat against now with the issuer's skew.
+// Comparing whole seconds is exact here: for an integer e,
+// floor(t) >= e if and only if t >= e.
+func (is *issuerState) checkTimes(c *Claims, now time.Time) Status {
+	if now.Add(-is.iss.ClockSkew).Unix() >= c.Expiry {
+		return Expired
+	}
+	late := now.Add(is.iss.ClockSkew).Unix()
+	if late < c.NotBefore || late < c.IssuedAt {
+		return NotYetValid
+	}
+	return OK
+}
+
+// checkLifetime enforces MaxLifetime on exp - iat, or exp - now when the
+// token has no iat.
+func (is *issuerState) checkLifetime(c *Claims, now time.Time) Status {
+	limit := is.iss.MaxLifetime
+	if limit <= 0 {
+		return OK
+	}
+	start := c.IssuedAt
+	if start == 0 {
+		start = now.Unix()
+	}
+	if c.Expiry-start > int64(limit/time.Second) {
+		return TooLong
+	}
+	return OK
+}

@@ -1,0 +1,187 @@
+package jwt
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"strings"
+)
+
+// b64 decodes JWS segments: base64url without padding (RFC 7515 §2), and
+// strict, so that every segment has exactly one encoding and a token
+// cannot be altered without changing its signing input.
+var b64 = base64.RawURLEncoding.Strict()
+
+// token is a JWS compact serialization split and decoded, before any
+// issuer-specific check.
+type token struct {
+	input   []byte // header.payload: the signing input, aliasing the caller's token
+	sig     []byte
+	header  header
+	members map[string]json.RawMessage // payload claims by name
+}
+
+// header holds the JOSE header fields this package acts on.
+type header struct {
+	alg    algorithm
+	kid    string
+	hasKID bool
+	typ    string // normalised with normType
+	hasTyp bool
+}
+
+// parse splits and decodes raw without looking up an issuer or key.
+func parse(raw []byte) (*token, Status) {
+	h, p, s, ok := split(raw)
+	if !ok {
+		return nil, Malformed
+	}
+	t := &token{input: raw[:len(h)+1+len(p)]}
+	hb, ok := decodeSegment(h)
+	if !ok {
+		return nil, Malformed
+	}
+	if st := t.header.parse(hb); st != OK {
+		return nil, st
+	}
+	pb, ok := decodeSegment(p)
+	if !ok {
+		return nil, Malformed
+	}
+	var st Status
+	if t.members, st = members(pb); st != OK {
+		return nil, st
+	}
+	if t.sig, ok = decodeSegment(s); !ok || len(t.sig) == 0 {
+		return nil, Malformed
+	}
+	return t, OK
+}
+
+// split cuts raw at its two dots. It fails unless there are exactly two
+// and the header and payload are non-empty.
+func split(raw []byte) (h, p, s []byte, ok bool) {
+	h, rest, ok := bytes.Cut(raw, []byte{'.'})
+	if !ok {
+		return nil, nil, nil, false
+	}
+	p, s, ok = bytes.Cut(rest, []byte{'.'})
+	if !ok || len(h) == 0 || len(p) == 0 || bytes.IndexByte(s, '.') >= 0 {
+		return nil, nil, nil, false
+	}
+	return h, p, s, true
+}
+
+func decodeSegment(seg []byte) ([]byte, bool) {
+	out := make([]byte, b64.DecodedLen(len(seg)))
+	n, err := b64.Decode(out, seg)
+	return out[:n], err == nil
+}
+
+// members decodes a JSON object into its members, rejecting duplicate
+// names. encoding/json keeps the last duplicate silently; RFC 7515 §4 and
+// RFC 7519 §4 allow rejecting, and a token whose "exp" or "scope" differs
+// between parsers is an attack (RFC 8725 §2.8). Names are compared after
+// JSON unescaping, so "\u0065xp" duplicates "exp".
+func members(b []byte) (map[string]json.RawMessage, Status) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, Malformed
+	}
+	m := make(map[string]json.RawMessage, 8)
+	for dec.More() {
+		tok, err := dec.Token()
+		name, isName := tok.(string)
+		if err != nil || !isName {
+			return nil, Malformed
+		}
+		if _, dup := m[name]; dup {
+			return nil, Duplicate
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, Malformed
+		}
+		m[name] = v
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, Malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, Malformed // trailing data after the object
+	}
+	return m, OK
+}
+
+// forbiddenHeaders are header parameters that would let a token choose
+// its own key or change how it is processed. jku/x5u would make us fetch
+// a URL named by the token, jwk/x5c would make it carry its own key
+// (RFC 8725 §3.10); crit names extensions, none of which we implement
+// (RFC 7515 §4.1.11); b64 is RFC 7797; zip and enc belong to JWE. All are
+// refused outright rather than ignored, and never cause a fetch.
+var forbiddenHeaders = [...]string{"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"}
+
+// parse decodes the JOSE header in b into h.
+func (h *header) parse(b []byte) Status {
+	m, st := members(b)
+	if st != OK {
+		return st
+	}
+	for _, name := range forbiddenHeaders {
+		if _, ok := m[name]; ok {
+			return BadHeader
+		}
+	}
+	if st := h.parseAlg(m["alg"]); st != OK {
+		return st
+	}
+	if cty, ok := m["cty"]; ok {
+		s, ok := jsonString(cty)
+		if !ok || strings.EqualFold(s, "JWT") {
+			return BadHeader // nested JWTs are not supported
+		}
+	}
+	return h.parseKidTyp(m)
+}
+
+func (h *header) parseAlg(raw json.RawMessage) Status {
+	s, ok := jsonString(raw)
+	if !ok {
+		return Malformed
+	}
+	h.alg = parseAlg(s)
+	if h.alg == algInvalid || isNone(s) {
+		return BadAlgorithm
+	}
+	return OK
+}
+
+func (h *header) parseKidTyp(m map[string]json.RawMessage) Status {
+	var ok bool
+	if raw, present := m["kid"]; present {
+		// kid is only ever a map key into the issuer's key set: never a
+		// path, URL or query (RFC 8725 §3.10).
+		if h.kid, ok = jsonString(raw); !ok {
+			return BadHeader
+		}
+		h.hasKID = true
+	}
+	if raw, present := m["typ"]; present {
+		if h.typ, ok = jsonString(raw); !ok {
+			return BadType
+		}
+		h.typ, h.hasTyp = normType(h.typ), true
+	}
+	return OK
+}
+
+// jsonString decodes raw if and only if it is a JSON string; null, which
+// encoding/json would quietly turn into "", is not.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}

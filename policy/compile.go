@@ -1,0 +1,286 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Live is the control-plane state that lives beside the document in etcd:
+// key records, revocations and suspensions. File mode passes the zero Live.
+type Live struct {
+	Revision    int64
+	Keys        []KeySpec           // keys/<id> records, in addition to the document's
+	RevokedKeys map[string]bool     // key ids from revocations/<id>
+	RevokedJTIs map[string]bool     // token ids from revocations/jti:<id>
+	Suspended   map[string]struct{} // client ids from suspensions/<client>
+}
+
+// Compile turns a validated document and the live state into a Snapshot.
+// Key records from live that do not validate (for example written to etcd
+// by hand) make Compile fail, so the caller keeps its previous Snapshot.
+func Compile(doc *Document, live Live) (*Snapshot, error) {
+	c := compiler{doc: doc, snap: &Snapshot{
+		Revision:    live.Revision,
+		Compiled:    time.Now(),
+		Doc:         doc,
+		Tenants:     map[string]*Tenant{},
+		Clients:     map[string]*Client{},
+		keys:        map[string]*Key{},
+		revokedJTIs: map[string]struct{}{},
+		scopeIndex:  map[string]ScopeSet{},
+	}}
+	steps := []func() error{c.scopes, c.classes, c.tenants, c.clients, c.routes, c.settings}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.keys(live); err != nil {
+		return nil, err
+	}
+	return c.snap, c.digest(live)
+}
+
+type compiler struct {
+	doc  *Document
+	snap *Snapshot
+}
+
+func (c *compiler) scopes() error {
+	if len(c.doc.Scopes) > MaxScopes {
+		return fmt.Errorf("%d scopes defined, at most %d allowed", len(c.doc.Scopes), MaxScopes)
+	}
+	for i, s := range c.doc.Scopes {
+		bit := ScopeSet(1) << i
+		c.snap.Scopes = append(c.snap.Scopes, Scope{Name: s.Name, Description: s.Description, Privileged: s.Privileged, Bit: bit})
+		c.snap.scopeIndex[s.Name] = bit
+	}
+	return nil
+}
+
+// scopeSet resolves names; every name must exist.
+func (c *compiler) scopeSet(names []string, owner string) (ScopeSet, error) {
+	var set ScopeSet
+	for _, n := range names {
+		bit, ok := c.snap.scopeIndex[n]
+		if !ok {
+			return 0, fmt.Errorf("%s: unknown scope %q", owner, n)
+		}
+		set |= bit
+	}
+	return set, nil
+}
+
+func (c *compiler) classes() error {
+	for i, cs := range c.doc.Classes {
+		cl, err := compileClass(cs, i)
+		if err != nil {
+			return err
+		}
+		c.snap.Classes = append(c.snap.Classes, cl)
+	}
+	return nil
+}
+
+func compileClass(cs ClassSpec, index int) (*Class, error) {
+	cl := &Class{Name: cs.Name, Kind: cs.Kind, Index: index, Privileged: privilegedKind(cs.Kind)}
+	var err error
+	if cl.MaxBody, err = ParseSize(cs.MaxBody); err != nil {
+		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
+	}
+	if cl.Limit, err = optRate(cs.Limit); err != nil {
+		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
+	}
+	if cc := cs.Concurrency; cc != nil {
+		cl.MaxInFlight, cl.Queue = cc.Max, cc.Queue
+		if cl.MaxWait, err = parseDuration(cc.MaxWait); err != nil {
+			return nil, fmt.Errorf("class %q: %w", cs.Name, err)
+		}
+	}
+	for _, s := range cs.AllowCIDRs {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("class %q: %w", cs.Name, err)
+		}
+		cl.AllowCIDRs = append(cl.AllowCIDRs, p)
+	}
+	cl.AuthMethods = MethodAPIKey | MethodJWT
+	if len(cs.AuthMethods) > 0 {
+		cl.AuthMethods = 0
+		for _, m := range cs.AuthMethods {
+			cl.AuthMethods |= map[string]AuthMethods{"api_key": MethodAPIKey, "jwt": MethodJWT}[m]
+		}
+	}
+	if cl.MaxTokenAge, err = parseDuration(cs.MaxTokenAge); err != nil {
+		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
+	}
+	return cl, nil
+}
+
+func optRate(l *LimitSpec) (Rate, error) {
+	if l == nil {
+		return Rate{}, nil
+	}
+	return ParseRate(*l)
+}
+
+func (c *compiler) tenants() error {
+	for _, ts := range c.doc.Tenants {
+		lim, err := optRate(ts.Limit)
+		if err != nil {
+			return fmt.Errorf("tenant %q: %w", ts.ID, err)
+		}
+		t := &Tenant{ID: ts.ID, Limit: lim, LimitKey: limitKey('t', ts.ID)}
+		for _, cl := range c.snap.Classes {
+			t.ClassKey = append(t.ClassKey, limitKey('c', ts.ID, cl.Name))
+		}
+		c.snap.Tenants[ts.ID] = t
+	}
+	return nil
+}
+
+func (c *compiler) clients() error {
+	for _, cs := range c.doc.Clients {
+		t := c.snap.Tenants[cs.Tenant]
+		if t == nil {
+			return fmt.Errorf("client %q: unknown tenant %q", cs.ID, cs.Tenant)
+		}
+		scopes, err := c.scopeSet(cs.Scopes, "client "+cs.ID)
+		if err != nil {
+			return err
+		}
+		lim, err := optRate(cs.Limit)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", cs.ID, err)
+		}
+		c.snap.Clients[cs.ID] = &Client{
+			ID: cs.ID, Owner: cs.Owner, Tenant: t, Scopes: scopes, Limit: lim,
+			ScopeList: strings.Join(c.snap.ScopeNames(scopes), " "),
+			LimitKey:  limitKey('j', cs.ID),
+		}
+	}
+	return nil
+}
+
+func (c *compiler) routes() error {
+	classes := map[string]*Class{}
+	for _, cl := range c.snap.Classes {
+		classes[cl.Name] = cl
+	}
+	for i, rs := range c.doc.Routes {
+		segs, err := splitTemplate(rs.Path)
+		mi := methodIndex([]byte(rs.Method))
+		if err != nil || mi < 0 || classes[rs.Class] == nil {
+			return fmt.Errorf("route %s %s: invalid (run policy validate)", rs.Method, rs.Path)
+		}
+		scopes, err := c.scopeSet(rs.Scopes, "route "+rs.Method+" "+rs.Path)
+		if err != nil {
+			return err
+		}
+		r := &Route{Method: rs.Method, Template: rs.Path, Class: classes[rs.Class], Scopes: scopes, Public: rs.Public, Index: i}
+		if c.snap.roots[mi] == nil {
+			c.snap.roots[mi] = &node{}
+		}
+		c.snap.roots[mi].insert(segs, r)
+		c.snap.Routes = append(c.snap.Routes, r)
+	}
+	return nil
+}
+
+func (c *compiler) settings() error {
+	for _, s := range c.doc.TrustedProxies {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("trusted proxy: %w", err)
+		}
+		c.snap.TrustedProxies = append(c.snap.TrustedProxies, p)
+	}
+	c.snap.Issuers = c.doc.Issuers
+	c.snap.AuditStrict = c.doc.Audit.Mode == "strict"
+	c.snap.Collector = c.doc.Audit.Collector
+	var err error
+	if c.snap.StaleAfter, err = parseDuration(c.doc.Staleness.MaxAge); err != nil {
+		return fmt.Errorf("staleness: %w", err)
+	}
+	c.snap.StaleDeny = c.doc.Staleness.Action != "serve"
+	return nil
+}
+
+func (c *compiler) keys(live Live) error {
+	known := map[string]bool{}
+	for id := range c.snap.Clients {
+		known[id] = true
+	}
+	for id := range live.Suspended {
+		if cl := c.snap.Clients[id]; cl != nil {
+			cl.Suspended = true
+		}
+	}
+	for jti := range live.RevokedJTIs {
+		c.snap.revokedJTIs[jti] = struct{}{}
+	}
+	all := append(append([]KeySpec(nil), c.doc.Keys...), live.Keys...)
+	for i := range all {
+		ks := &all[i]
+		if err := ks.check(known); err != nil {
+			return err
+		}
+		if c.snap.keys[ks.ID] != nil {
+			return fmt.Errorf("duplicate key %q", ks.ID)
+		}
+		c.snap.keys[ks.ID] = compileKey(ks, c.snap.Clients[ks.Client], live.RevokedKeys[ks.ID])
+	}
+	return nil
+}
+
+// compileKey builds a Key from a record that passed check.
+func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
+	k := &Key{ID: ks.ID, Client: client, Revoked: ks.Revoked || revoked, LimitKey: limitKey('k', ks.ID)}
+	hex.Decode(k.Digest[:], []byte(ks.SHA256))
+	if t, _ := parseTime(ks.NotBefore); !t.IsZero() {
+		k.NotBefore = t.UnixNano()
+	}
+	if t, _ := parseTime(ks.NotAfter); !t.IsZero() {
+		k.NotAfter = t.UnixNano()
+	}
+	return k
+}
+
+// digest fingerprints what was compiled: document, keys, revocations and
+// suspensions, in a canonical order.
+func (c *compiler) digest(live Live) error {
+	type canon struct {
+		Doc         *Document
+		Keys        []KeySpec
+		RevokedKeys []string
+		RevokedJTIs []string
+		Suspended   []string
+	}
+	v := canon{Doc: c.doc, Keys: live.Keys, RevokedKeys: sortedTrue(live.RevokedKeys), RevokedJTIs: sortedTrue(live.RevokedJTIs)}
+	for id := range live.Suspended {
+		v.Suspended = append(v.Suspended, id)
+	}
+	sort.Strings(v.Suspended)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("cannot fingerprint policy: %w", err)
+	}
+	c.snap.Digest = sha256.Sum256(b)
+	return nil
+}
+
+func sortedTrue(m map[string]bool) []string {
+	var out []string
+	for k, v := range m {
+		if v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,126 @@
+package policy
+
+// Document is the policy document as written in YAML: tenants, scopes,
+// endpoint classes, routes, clients, API keys, OAuth issuers and audit
+// settings. Load parses one strictly; Compile turns it into a Snapshot.
+// Field names are the YAML keys; policy/schema.json is the JSON Schema.
+type Document struct {
+	Version        int          `yaml:"version" json:"version"`
+	Tenants        []TenantSpec `yaml:"tenants" json:"tenants"`
+	Scopes         []ScopeSpec  `yaml:"scopes" json:"scopes"`
+	Classes        []ClassSpec  `yaml:"classes" json:"classes"`
+	Routes         []RouteSpec  `yaml:"routes" json:"routes"`
+	Clients        []ClientSpec `yaml:"clients" json:"clients"`
+	Keys           []KeySpec    `yaml:"keys,omitempty" json:"keys,omitempty"`
+	Issuers        []IssuerSpec `yaml:"issuers,omitempty" json:"issuers,omitempty"`
+	TrustedProxies []string     `yaml:"trusted_proxies,omitempty" json:"trusted_proxies,omitempty"`
+	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
+	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
+}
+
+// LimitSpec is a token bucket: Rate is "N/s", "N/m" (or "N/min") or "N/h";
+// Burst defaults to the per-second count rounded up, at least 1.
+type LimitSpec struct {
+	Rate  string `yaml:"rate" json:"rate"`
+	Burst int64  `yaml:"burst,omitempty" json:"burst,omitempty"`
+}
+
+// TenantSpec is one customer of the service.
+type TenantSpec struct {
+	ID    string     `yaml:"id" json:"id"`
+	Name  string     `yaml:"name,omitempty" json:"name,omitempty"`
+	Limit *LimitSpec `yaml:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ScopeSpec is one permission a route can require.
+type ScopeSpec struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description"`
+	Privileged  bool   `yaml:"privileged,omitempty" json:"privileged,omitempty"`
+}
+
+// ConcurrencySpec caps in-flight requests per tenant for a class, with an
+// optional bounded first-come first-served queue.
+type ConcurrencySpec struct {
+	Max     int    `yaml:"max" json:"max"`
+	Queue   int    `yaml:"queue,omitempty" json:"queue,omitempty"`
+	MaxWait string `yaml:"max_wait,omitempty" json:"max_wait,omitempty"`
+}
+
+// ClassSpec is an endpoint class: body limit, per tenant+class rate limit,
+// concurrency cap and, for privileged classes, stronger requirements.
+type ClassSpec struct {
+	Name        string           `yaml:"name" json:"name"`
+	Kind        string           `yaml:"kind" json:"kind"` // auth, standard, bulk, privileged
+	Description string           `yaml:"description,omitempty" json:"description,omitempty"`
+	MaxBody     string           `yaml:"max_body" json:"max_body"`
+	Limit       *LimitSpec       `yaml:"limit,omitempty" json:"limit,omitempty"`
+	Concurrency *ConcurrencySpec `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
+	AllowCIDRs  []string         `yaml:"allow_cidrs,omitempty" json:"allow_cidrs,omitempty"`
+	AuthMethods []string         `yaml:"auth_methods,omitempty" json:"auth_methods,omitempty"`
+	MaxTokenAge string           `yaml:"max_token_age,omitempty" json:"max_token_age,omitempty"`
+}
+
+// RouteSpec maps a method and a path template to a class and the scopes it
+// requires. Templates are literal segments and {name} parameters, each
+// matching exactly one non-empty segment.
+type RouteSpec struct {
+	Method string   `yaml:"method" json:"method"`
+	Path   string   `yaml:"path" json:"path"`
+	Class  string   `yaml:"class" json:"class"`
+	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	Public bool     `yaml:"public,omitempty" json:"public,omitempty"`
+}
+
+// ClientSpec is an integration acting for one tenant.
+type ClientSpec struct {
+	ID     string     `yaml:"id" json:"id"`
+	Tenant string     `yaml:"tenant" json:"tenant"`
+	Owner  string     `yaml:"owner,omitempty" json:"owner,omitempty"`
+	Scopes []string   `yaml:"scopes" json:"scopes"`
+	Limit  *LimitSpec `yaml:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// KeySpec is an API key record. Only the SHA-256 of the whole key
+// "pk_<id>_<secret>" is stored. It appears in the policy file in file mode and
+// as its own record (keys/<id>) in etcd.
+type KeySpec struct {
+	ID        string `yaml:"id" json:"id"`
+	Client    string `yaml:"client" json:"client"`
+	SHA256    string `yaml:"sha256" json:"sha256"`
+	NotBefore string `yaml:"not_before,omitempty" json:"not_before,omitempty"` // RFC 3339
+	NotAfter  string `yaml:"not_after,omitempty" json:"not_after,omitempty"`   // RFC 3339
+	Revoked   bool   `yaml:"revoked,omitempty" json:"revoked,omitempty"`
+	CreatedBy string `yaml:"created_by,omitempty" json:"created_by,omitempty"`
+	Ticket    string `yaml:"ticket,omitempty" json:"ticket,omitempty"`
+}
+
+// IssuerSpec is a trusted OAuth 2.0 / OIDC token issuer.
+type IssuerSpec struct {
+	ID          string   `yaml:"id" json:"id"`
+	Issuer      string   `yaml:"issuer" json:"issuer"`
+	JWKSURL     string   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty"`
+	JWKS        string   `yaml:"jwks,omitempty" json:"jwks,omitempty"`
+	Audiences   []string `yaml:"audiences" json:"audiences"`
+	Algorithms  []string `yaml:"algorithms" json:"algorithms"`
+	HMACSecret  string   `yaml:"hmac_secret,omitempty" json:"hmac_secret,omitempty"` // a reference: env:NAME or file:PATH
+	Types       []string `yaml:"types,omitempty" json:"types,omitempty"`
+	TenantClaim string   `yaml:"tenant_claim,omitempty" json:"tenant_claim,omitempty"`
+	ClientClaim string   `yaml:"client_claim,omitempty" json:"client_claim,omitempty"`
+	ClockSkew   string   `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty"`
+	MaxLifetime string   `yaml:"max_lifetime,omitempty" json:"max_lifetime,omitempty"`
+}
+
+// AuditSpec says where audit records go and what happens when they cannot.
+type AuditSpec struct {
+	Mode      string `yaml:"mode,omitempty" json:"mode,omitempty"` // best_effort (default) or strict
+	Collector string `yaml:"collector,omitempty" json:"collector,omitempty"`
+}
+
+// StaleSpec bounds how old the revocation state may be: past MaxAge without
+// hearing from etcd, Action deny refuses credentialed requests with 503,
+// Action serve keeps serving and counts it.
+type StaleSpec struct {
+	MaxAge string `yaml:"max_age,omitempty" json:"max_age,omitempty"`
+	Action string `yaml:"action,omitempty" json:"action,omitempty"`
+}

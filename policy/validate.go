@@ -1,0 +1,410 @@
+package policy
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// MaxScopes is how many scopes a policy may define: scope sets are uint64
+// bitmasks on the hot path.
+const MaxScopes = 64
+
+var (
+	idPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*(:[a-z0-9_.-]+)*$`)
+	keyIDPattern = regexp.MustCompile(`^[a-z0-9]{8,32}$`)
+	segPattern   = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,=:@-]+$`)
+	paramPattern = regexp.MustCompile(`^\{[a-z_][a-z0-9_]*\}$`)
+)
+
+// privilegedKind reports whether a class kind is privileged: bulk export and
+// administration carry privileged scopes and their stronger requirements.
+func privilegedKind(kind string) bool { return kind == "privileged" || kind == "bulk" }
+
+// Kinds of endpoint class.
+var classKinds = map[string]bool{"auth": true, "standard": true, "bulk": true, "privileged": true}
+
+// Methods a route may name.
+var routeMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true,
+}
+
+// Token signing algorithms an issuer may allow (RFC 8725: never "none").
+var jwtAlgorithms = map[string]bool{"RS256": true, "PS256": true, "ES256": true, "EdDSA": true, "HS256": true}
+
+type validator struct {
+	lines    lines
+	problems []Problem
+}
+
+func (v *validator) addf(line int, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) document(d *Document) {
+	if d.Version != 1 {
+		v.addf(v.lines.section("version", 1), "version must be 1, got %d", d.Version)
+	}
+	tenants := v.tenants(d.Tenants)
+	scopes := v.scopes(d.Scopes)
+	classes := v.classes(d.Classes)
+	v.routes(d.Routes, scopes, classes)
+	clients := v.clients(d.Clients, tenants, scopes)
+	v.keys(d.Keys, clients)
+	v.issuers(d.Issuers)
+	for i, c := range d.TrustedProxies {
+		if _, err := parsePrefix(c); err != nil {
+			v.addf(v.lines.at("trusted_proxies", i, "", -1), "trusted proxy: %v", err)
+		}
+	}
+	v.audit(d.Audit)
+	v.staleness(d.Staleness)
+}
+
+
+// unique reports a duplicate id and records the first line of each.
+func (v *validator) unique(seen map[string]int, kind, id string, line int) {
+	if first, dup := seen[id]; dup {
+		v.addf(line, "duplicate %s %q (first defined at line %d)", kind, id, first)
+		return
+	}
+	seen[id] = line
+}
+
+func (v *validator) limit(l *LimitSpec, line int, what string) {
+	if l == nil {
+		return
+	}
+	if _, err := ParseRate(*l); err != nil {
+		v.addf(line, "%s: %v", what, err)
+	}
+}
+
+func (v *validator) tenants(ts []TenantSpec) map[string]int {
+	seen := map[string]int{}
+	for i, t := range ts {
+		line := v.lines.at("tenants", i, "", -1)
+		if !idPattern.MatchString(t.ID) {
+			v.addf(line, "tenant id %q must match %s", t.ID, idPattern)
+		}
+		v.unique(seen, "tenant", t.ID, line)
+		v.limit(t.Limit, v.lines.at("tenants", i, "limit", -1), fmt.Sprintf("tenant %q limit", t.ID))
+	}
+	return seen
+}
+
+func (v *validator) scopes(ss []ScopeSpec) map[string]bool {
+	seen := map[string]int{}
+	privileged := map[string]bool{}
+	for i, s := range ss {
+		line := v.lines.at("scopes", i, "", -1)
+		if !scopePattern.MatchString(s.Name) {
+			v.addf(line, "scope name %q must look like verb:noun (%s)", s.Name, scopePattern)
+		}
+		if strings.TrimSpace(s.Description) == "" {
+			v.addf(line, "scope %q needs a description (it goes into the evidence scope matrix)", s.Name)
+		}
+		v.unique(seen, "scope", s.Name, line)
+		privileged[s.Name] = s.Privileged
+	}
+	if len(ss) > MaxScopes {
+		v.addf(v.lines.section("scopes", 0), "%d scopes defined, at most %d allowed", len(ss), MaxScopes)
+	}
+	return privileged
+}
+
+func (v *validator) classes(cs []ClassSpec) map[string]*ClassSpec {
+	seen := map[string]int{}
+	byName := map[string]*ClassSpec{}
+	for i := range cs {
+		c := &cs[i]
+		line := v.lines.at("classes", i, "", -1)
+		if !idPattern.MatchString(c.Name) {
+			v.addf(line, "class name %q must match %s", c.Name, idPattern)
+		}
+		v.unique(seen, "class", c.Name, line)
+		byName[c.Name] = c
+		v.class(c, i)
+	}
+	return byName
+}
+
+func (v *validator) class(c *ClassSpec, i int) {
+	at := func(field string) int { return v.lines.at("classes", i, field, -1) }
+	if !classKinds[c.Kind] {
+		v.addf(at("kind"), "class %q: kind %q must be one of auth, standard, bulk, privileged", c.Name, c.Kind)
+	}
+	if c.MaxBody == "" {
+		v.addf(at(""), "class %q: max_body is required", c.Name)
+	} else if _, err := ParseSize(c.MaxBody); err != nil {
+		v.addf(at("max_body"), "class %q: %v", c.Name, err)
+	}
+	v.limit(c.Limit, at("limit"), fmt.Sprintf("class %q limit", c.Name))
+	if cc := c.Concurrency; cc != nil {
+		if cc.Max < 1 || cc.Queue < 0 {
+			v.addf(at("concurrency"), "class %q: concurrency max must be at least 1 and queue not negative", c.Name)
+		}
+		if _, err := parseDuration(cc.MaxWait); err != nil {
+			v.addf(at("concurrency"), "class %q: max_wait: %v", c.Name, err)
+		}
+	}
+	for j, s := range c.AllowCIDRs {
+		if _, err := parsePrefix(s); err != nil {
+			v.addf(v.lines.at("classes", i, "allow_cidrs", j), "class %q: %v", c.Name, err)
+		}
+	}
+	for j, m := range c.AuthMethods {
+		if m != "api_key" && m != "jwt" {
+			v.addf(v.lines.at("classes", i, "auth_methods", j), "class %q: auth method %q must be api_key or jwt", c.Name, m)
+		}
+	}
+	if _, err := parseDuration(c.MaxTokenAge); err != nil {
+		v.addf(at("max_token_age"), "class %q: max_token_age: %v", c.Name, err)
+	}
+	if !privilegedKind(c.Kind) && (len(c.AllowCIDRs) > 0 || c.MaxTokenAge != "" || len(c.AuthMethods) > 0) {
+		v.addf(at("kind"), "class %q: allow_cidrs, auth_methods and max_token_age need kind privileged or bulk", c.Name)
+	}
+}
+
+func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[string]*ClassSpec) {
+	tmpls := make([][]string, len(rs))
+	for i, r := range rs {
+		at := func(field string) int { return v.lines.at("routes", i, field, -1) }
+		if !routeMethods[r.Method] {
+			v.addf(at("method"), "route %s %s: method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", r.Method, r.Path)
+		}
+		segs, err := splitTemplate(r.Path)
+		if err != nil {
+			v.addf(at("path"), "route %s %s: %v", r.Method, r.Path, err)
+		}
+		tmpls[i] = segs
+		class, ok := classes[r.Class]
+		if !ok {
+			v.addf(at("class"), "route %s %s: unknown class %q", r.Method, r.Path, r.Class)
+		}
+		if r.Public && (len(r.Scopes) > 0 || (ok && privilegedKind(class.Kind))) {
+			v.addf(at("public"), "route %s %s: a public route can have no scopes and no privileged class", r.Method, r.Path)
+		}
+		if !r.Public && len(r.Scopes) == 0 {
+			v.addf(at(""), "route %s %s: needs scopes (or public: true)", r.Method, r.Path)
+		}
+		for j, s := range r.Scopes {
+			priv, known := scopes[s]
+			switch {
+			case !known:
+				v.addf(v.lines.at("routes", i, "scopes", j), "route %s %s: unknown scope %q", r.Method, r.Path, s)
+			case priv && ok && !privilegedKind(class.Kind):
+				v.addf(v.lines.at("routes", i, "scopes", j), "route %s %s: privileged scope %q on non-privileged class %q", r.Method, r.Path, s, r.Class)
+			}
+		}
+		for j := 0; j < i; j++ {
+			if rs[j].Method == r.Method && segs != nil && tmpls[j] != nil && overlap(segs, tmpls[j]) {
+				v.addf(at(""), "route %s %s matches the same requests as route %s %s at line %d",
+					r.Method, r.Path, rs[j].Method, rs[j].Path, v.lines.at("routes", j, "", -1))
+			}
+		}
+	}
+}
+
+// splitTemplate checks a route template and returns its segments.
+func splitTemplate(p string) ([]string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("path must start with /")
+	}
+	if p == "/" {
+		return []string{}, nil
+	}
+	segs := strings.Split(p[1:], "/")
+	names := map[string]bool{}
+	for _, s := range segs {
+		switch {
+		case paramPattern.MatchString(s):
+			if names[s] {
+				return nil, fmt.Errorf("parameter %s used twice", s)
+			}
+			names[s] = true
+		case s == "" || s == "." || s == "..":
+			return nil, fmt.Errorf("empty, . or .. segment")
+		case !segPattern.MatchString(s):
+			return nil, fmt.Errorf("segment %q has characters that need percent-encoding", s)
+		}
+	}
+	return segs, nil
+}
+
+// overlap reports whether two templates match a common path.
+func overlap(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !isParam(a[i]) && !isParam(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isParam(seg string) bool { return strings.HasPrefix(seg, "{") }
+
+func (v *validator) clients(cs []ClientSpec, tenants map[string]int, scopes map[string]bool) map[string]bool {
+	seen := map[string]int{}
+	for i, c := range cs {
+		line := v.lines.at("clients", i, "", -1)
+		if !idPattern.MatchString(c.ID) {
+			v.addf(line, "client id %q must match %s", c.ID, idPattern)
+		}
+		v.unique(seen, "client", c.ID, line)
+		if _, ok := tenants[c.Tenant]; !ok {
+			v.addf(v.lines.at("clients", i, "tenant", -1), "client %q: unknown tenant %q", c.ID, c.Tenant)
+		}
+		for j, s := range c.Scopes {
+			if _, ok := scopes[s]; !ok {
+				v.addf(v.lines.at("clients", i, "scopes", j), "client %q: unknown scope %q", c.ID, s)
+			}
+		}
+		v.limit(c.Limit, v.lines.at("clients", i, "limit", -1), fmt.Sprintf("client %q limit", c.ID))
+	}
+	known := make(map[string]bool, len(seen))
+	for id := range seen {
+		known[id] = true
+	}
+	return known
+}
+
+func (v *validator) keys(ks []KeySpec, clients map[string]bool) {
+	seen := map[string]int{}
+	for i, k := range ks {
+		line := v.lines.at("keys", i, "", -1)
+		v.unique(seen, "key", k.ID, line)
+		if err := k.check(clients); err != nil {
+			v.addf(line, "%v", err)
+		}
+	}
+}
+
+// check validates one key record against the known clients.
+func (k *KeySpec) check(clients map[string]bool) error {
+	if !keyIDPattern.MatchString(k.ID) {
+		return fmt.Errorf("key id %q must be 8-32 characters [a-z0-9]", k.ID)
+	}
+	if !clients[k.Client] {
+		return fmt.Errorf("key %q: unknown client %q", k.ID, k.Client)
+	}
+	if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != 32 {
+		return fmt.Errorf("key %q: sha256 must be 64 hex digits", k.ID)
+	}
+	nb, err := parseTime(k.NotBefore)
+	if err != nil {
+		return fmt.Errorf("key %q: not_before: %w", k.ID, err)
+	}
+	na, err := parseTime(k.NotAfter)
+	if err != nil {
+		return fmt.Errorf("key %q: not_after: %w", k.ID, err)
+	}
+	if !na.IsZero() && !nb.IsZero() && !na.After(nb) {
+		return fmt.Errorf("key %q: not_after %s is not after not_before %s", k.ID, k.NotAfter, k.NotBefore)
+	}
+	return nil
+}
+
+func (v *validator) issuers(is []IssuerSpec) {
+	seen := map[string]int{}
+	for i := range is {
+		line := v.lines.at("issuers", i, "", -1)
+		v.unique(seen, "issuer", is[i].ID, line)
+		for _, err := range is[i].check() {
+			v.addf(line, "issuer %q: %v", is[i].ID, err)
+		}
+	}
+}
+
+// check validates one issuer; it returns every problem.
+func (s *IssuerSpec) check() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if u, err := url.Parse(s.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !loopbackHTTP(u)) {
+		add("issuer %q must be an https URL (http only on loopback)", s.Issuer)
+	}
+	if (s.JWKSURL == "") == (s.JWKS == "") && s.HMACSecret == "" {
+		add("set exactly one of jwks_url and jwks")
+	}
+	if s.JWKSURL != "" {
+		if u, err := url.Parse(s.JWKSURL); err != nil || u.Host == "" || (u.Scheme != "https" && !loopbackHTTP(u)) {
+			add("jwks_url %q must be an https URL (http only on loopback)", s.JWKSURL)
+		}
+	}
+	if len(s.Audiences) == 0 {
+		add("audiences must list at least one audience")
+	}
+	if len(s.Algorithms) == 0 {
+		add("algorithms must list at least one of RS256, PS256, ES256, EdDSA, HS256")
+	}
+	hs := false
+	for _, a := range s.Algorithms {
+		if !jwtAlgorithms[a] {
+			add("algorithm %q is not allowed (RS256, PS256, ES256, EdDSA, HS256; never none)", a)
+		}
+		hs = hs || a == "HS256"
+	}
+	if hs != (s.HMACSecret != "") {
+		add("HS256 needs hmac_secret, and hmac_secret needs HS256")
+	}
+	if s.HMACSecret != "" && !strings.HasPrefix(s.HMACSecret, "env:") && !strings.HasPrefix(s.HMACSecret, "file:") {
+		add("hmac_secret must be a reference env:NAME or file:PATH, never the secret itself")
+	}
+	for _, d := range []string{s.ClockSkew, s.MaxLifetime} {
+		if _, err := parseDuration(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func loopbackHTTP(u *url.URL) bool {
+	if u.Scheme != "http" {
+		return false
+	}
+	h := u.Hostname()
+	a, err := netip.ParseAddr(h)
+	return h == "localhost" || (err == nil && a.IsLoopback())
+}
+
+func (v *validator) audit(a AuditSpec) {
+	if a.Mode != "" && a.Mode != "best_effort" && a.Mode != "strict" {
+		v.addf(v.lines.field("audit", "mode"), "audit mode %q must be best_effort or strict", a.Mode)
+	}
+	if a.Collector != "" {
+		if u, err := url.Parse(a.Collector); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			v.addf(v.lines.field("audit", "collector"), "audit collector %q must be an http(s) URL", a.Collector)
+		}
+	}
+}
+
+func (v *validator) staleness(s StaleSpec) {
+	if _, err := parseDuration(s.MaxAge); err != nil {
+		v.addf(v.lines.field("staleness", "max_age"), "staleness: %v", err)
+	}
+	if s.Action != "" && s.Action != "deny" && s.Action != "serve" {
+		v.addf(v.lines.field("staleness", "action"), "staleness action %q must be deny or serve", s.Action)
+	}
+}
+
+// parsePrefix parses a CIDR, or a single address as a /32 or /128.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p != p.Masked() {
+			return netip.Prefix{}, fmt.Errorf("CIDR %q has host bits set (did you mean %s?)", s, p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("cannot parse CIDR %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
