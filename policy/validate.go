@@ -65,7 +65,6 @@ func (v *validator) document(d *Document) {
 	v.staleness(d.Staleness)
 }
 
-
 // unique reports a duplicate id and records the first line of each.
 func (v *validator) unique(seen map[string]int, kind, id string, line int) {
 	if first, dup := seen[id]; dup {
