@@ -26,6 +26,51 @@ func register(name, summary string, run func(args []string) int) {
 	commands[name] = command{run: run, summary: summary}
 }
 
+// group is a command with subcommands ("policy validate", "keys generate").
+// Files add their subcommands to a group's map from init.
+type group map[string]command
+
+// registerGroup registers name as a command dispatching to the subcommands in g.
+func registerGroup(name, summary string, g group) {
+	register(name, summary, func(args []string) int { return g.dispatch(name, args) })
+}
+
+func (g group) dispatch(name string, args []string) int {
+	if len(args) > 0 {
+		if c, ok := g[args[0]]; ok {
+			return c.run(args[1:])
+		}
+		fmt.Fprintf(os.Stderr, "portcullis %s: unknown subcommand %q\n", name, args[0])
+	}
+	fmt.Fprintf(os.Stderr, "usage: portcullis %s <subcommand> [flags]\n\nsubcommands:\n", name)
+	for _, n := range sortedNames(g) {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, g[n].summary)
+	}
+	return 2
+}
+
+// Command groups shared by several files.
+var (
+	policyCmds  = group{}
+	keysCmds    = group{}
+	clientsCmds = group{}
+)
+
+func init() {
+	registerGroup("policy", "validate, push, get, diff and history of the policy document", policyCmds)
+	registerGroup("keys", "generate, create, rotate, revoke, list and show API keys", keysCmds)
+	registerGroup("clients", "suspend and resume clients", clientsCmds)
+}
+
+func sortedNames(m map[string]command) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func main() {
 	os.Exit(dispatch(os.Args[1:]))
 }
@@ -45,11 +90,7 @@ func dispatch(args []string) int {
 }
 
 func usage() {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedNames(commands)
 	fmt.Fprintln(os.Stderr, "usage: portcullis <command> [flags]\n\ncommands:")
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
