@@ -135,11 +135,12 @@ func (c *compiler) tenants() error {
 		if err != nil {
 			return fmt.Errorf("tenant %q: %w", ts.ID, err)
 		}
-		t := &Tenant{ID: ts.ID, Limit: lim, LimitKey: limitKey('t', ts.ID)}
+		t := &Tenant{ID: ts.ID, Index: len(c.snap.TenantList), Limit: lim, LimitKey: limitKey('t', ts.ID)}
 		for _, cl := range c.snap.Classes {
 			t.ClassKey = append(t.ClassKey, limitKey('c', ts.ID, cl.Name))
 		}
 		c.snap.Tenants[ts.ID] = t
+		c.snap.TenantList = append(c.snap.TenantList, t)
 	}
 	return nil
 }
@@ -158,11 +159,13 @@ func (c *compiler) clients() error {
 		if err != nil {
 			return fmt.Errorf("client %q: %w", cs.ID, err)
 		}
-		c.snap.Clients[cs.ID] = &Client{
-			ID: cs.ID, Owner: cs.Owner, Tenant: t, Scopes: scopes, Limit: lim,
+		cl := &Client{
+			ID: cs.ID, Index: len(c.snap.ClientList), Owner: cs.Owner, Tenant: t, Scopes: scopes, Limit: lim,
 			ScopeList: strings.Join(c.snap.ScopeNames(scopes), " "),
 			LimitKey:  limitKey('j', cs.ID),
 		}
+		c.snap.Clients[cs.ID] = cl
+		c.snap.ClientList = append(c.snap.ClientList, cl)
 	}
 	return nil
 }

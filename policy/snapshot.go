@@ -33,6 +33,8 @@ type Snapshot struct {
 
 	Tenants        map[string]*Tenant
 	Clients        map[string]*Client
+	TenantList     []*Tenant // in document order: TenantList[t.Index] == t
+	ClientList     []*Client // in document order: ClientList[c.Index] == c
 	Classes        []*Class
 	Routes         []*Route
 	Scopes         []Scope
@@ -52,6 +54,7 @@ type Snapshot struct {
 // Tenant is a compiled tenant.
 type Tenant struct {
 	ID       string
+	Index    int // position in the document, for per-snapshot tables
 	Limit    Rate
 	LimitKey uint64   // limiter key of the tenant bucket
 	ClassKey []uint64 // limiter key of the tenant+class bucket, by Class.Index
@@ -94,6 +97,7 @@ type Route struct {
 // Client is a compiled client (integration).
 type Client struct {
 	ID        string
+	Index     int // position in the document, for per-snapshot tables
 	Owner     string
 	Tenant    *Tenant
 	Scopes    ScopeSet
