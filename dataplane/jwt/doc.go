@@ -1,0 +1,83 @@
+// Package jwt verifies OAuth 2.0 / OIDC JWT access tokens (RFC 9068) for
+// the data plane, following the JWT best current practices of RFC 8725,
+// and caches the results so that a token seen before costs a hash, a map
+// probe and a constant-time compare, without allocating.
+//
+// # Use
+//
+//	v, err := jwt.New(jwt.Config{Issuers: issuers})
+//	if err != nil { ... }            // errors wrap ErrConfig and name the issuer
+//	v.Start(ctx)                      // first JWKS fetch, then background refresh
+//	defer v.Close()
+//	if jwt.LooksLikeJWT(cred) {
+//		claims, st := v.Verify(cred, now)
+//		if st != jwt.OK { deny(st.String()) }
+//		// check claims.JTI against revocations and claims.Client against
+//		// suspensions in the current policy snapshot, on every request.
+//	}
+//
+// # What is checked
+//
+// A token is refused unless every check passes, cheapest first:
+//
+//   - at most Config.MaxTokenBytes (Oversized); exactly three segments of
+//     strict, unpadded base64url, a non-empty signature, and header and
+//     payload that are single JSON objects (Malformed);
+//   - no header or claim name twice, compared after JSON unescaping
+//     (Duplicate), since parsers that keep the first and the last value
+//     would disagree about "exp" or "scope";
+//   - no jku, x5u, jwk or x5c header: a token never names or carries its
+//     own key, and nothing in a token is ever fetched; no crit (no
+//     extension is understood), b64, zip, enc, or cty "JWT" (BadHeader);
+//   - alg is one of RS256, PS256, ES256, EdDSA, HS256, spelled exactly,
+//     and allowed for the issuer; "none" in any case is always refused
+//     (BadAlgorithm);
+//   - iss is a configured issuer (BadIssuer); typ is accepted (BadType);
+//   - aud (string or array) names one of the issuer's Audiences
+//     (BadAudience); exp is present (MissingExpiry); exp, nbf, iat are
+//     numbers, sub, jti and the tenant and client claims are strings,
+//     "scope" is a space-separated string and "scp" an array of strings
+//     (BadClaim);
+//   - exp, nbf and iat against now with the issuer's ClockSkew (Expired,
+//     NotYetValid) and the lifetime against MaxLifetime (TooLong);
+//   - the key: for HS256 only Issuer.HMACSecret, never a JWKS member;
+//     otherwise the JWKS key whose kid equals the header kid (kid is only
+//     a map key, never a path or URL), whose type fits alg and whose JWK
+//     alg, when present, equals it (UnknownKey, BadAlgorithm,
+//     KeysUnavailable); then the signature (BadSignature).
+//
+// Because the checks run in this order, a status other than OK and
+// BadSignature does not mean the token was authentic.
+//
+// # Keys
+//
+// JWKS are parsed strictly: RSA (2048 to 8192 bits), EC P-256 and OKP
+// Ed25519 keys with use "sig" or none; other keys, "oct" keys included,
+// are skipped. Start fetches every JWKSURL and refreshes it every
+// RefreshInterval. A token with an unknown kid triggers one refetch per
+// issuer per MinRefetch; concurrent requests join the fetch in flight
+// and wait at most RefetchWait, others fail fast with UnknownKey, so a
+// flood of random kids costs the provider one request per MinRefetch.
+// A failed fetch keeps the held keys, which stay usable until MaxStale
+// after the last good fetch; then the issuer's tokens get
+// KeysUnavailable. A key that disappears from the JWKS is refused from
+// the refresh that drops it on, cached tokens included.
+//
+// # Cache
+//
+// Verified tokens are cached in ristretto under the xxhash of the token,
+// with a private copy of the token that is compared in constant time on
+// every hit, so a hash collision can never authenticate. An entry lives
+// no longer than the token's exp; exp, nbf and the key state are checked
+// again on each hit. Only OK results are cached. The cache is the only
+// place a token is kept; the package never logs it. Claims.Fingerprint is
+// a truncated SHA-256 of the token, safe for audit records.
+//
+// # Concurrency and lifetimes
+//
+// A Verifier is safe for concurrent use. Verify does not retain token
+// beyond a copy in the cache. The returned *Claims is immutable and
+// shared between all requests presenting the same token: never modify
+// it or its Scopes. Claims.Issuer points into the Verifier's copy of the
+// configuration and is equally read-only.
+package jwt

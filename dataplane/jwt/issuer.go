@@ -1,0 +1,197 @@
+package jwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxJWKSBytes bounds a JWKS response body.
+const maxJWKSBytes = 1 << 20
+
+// errClosed is returned by fetches started after Close.
+var errClosed = errors.New("jwt: verifier closed")
+
+// issuerState is the runtime state of one configured issuer.
+type issuerState struct {
+	iss     *Issuer
+	allowed uint8 // algorithm bit mask
+	remote  bool  // keys come from iss.JWKSURL
+
+	keys      atomic.Pointer[keySet]
+	fetchedAt atomic.Int64  // unix nanoseconds of the last good fetch; 0 before it
+	epoch     atomic.Uint64 // bumped when a refresh drops or changes a key
+
+	mu          sync.Mutex // guards the following fields
+	inflight    *fetchCall
+	lastRefetch time.Time // when a request last triggered a refetch
+	refetched   bool      // lastRefetch is set
+}
+
+// fetchCall is one JWKS fetch that any number of callers may wait on.
+type fetchCall struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+func newIssuerState(iss *Issuer) (*issuerState, error) {
+	mask, _ := algMask(iss.Algorithms) // validated by prepare
+	is := &issuerState{iss: iss, allowed: mask, remote: iss.JWKSURL != ""}
+	if len(iss.JWKS) > 0 {
+		ks, err := parseJWKS(iss.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("%w: issuer %q: inline jwks: %w", ErrConfig, iss.ID, err)
+		}
+		is.keys.Store(ks)
+	}
+	return is, nil
+}
+
+// fresh reports whether the issuer's keys may be used at now: inline keys
+// always, fetched keys until MaxStale after the last good fetch.
+func (is *issuerState) fresh(now time.Time, maxStale time.Duration) bool {
+	if !is.remote {
+		return true
+	}
+	at := is.fetchedAt.Load()
+	return at != 0 && now.UnixNano()-at <= int64(maxStale)
+}
+
+// install swaps in a newly fetched key set.
+func (is *issuerState) install(ks *keySet, at time.Time) {
+	if old := is.keys.Swap(ks); ks.lostKeys(old) {
+		is.epoch.Add(1)
+	}
+	is.fetchedAt.Store(at.UnixNano())
+}
+
+// fetchAsync starts a fetch of the issuer's JWKS, or returns the one in
+// flight: concurrent callers share a single request to the provider.
+func (v *Verifier) fetchAsync(is *issuerState) *fetchCall {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return v.fetchAsyncLocked(is)
+}
+
+func (v *Verifier) fetchAsyncLocked(is *issuerState) *fetchCall {
+	if is.inflight != nil {
+		return is.inflight
+	}
+	c := &fetchCall{done: make(chan struct{})}
+	if !v.track() {
+		c.err = errClosed
+		close(c.done)
+		return c
+	}
+	is.inflight = c
+	go func() {
+		defer v.wg.Done()
+		err := v.fetch(is)
+		is.mu.Lock()
+		is.inflight = nil
+		is.mu.Unlock()
+		c.err = err
+		close(c.done)
+	}()
+	return c
+}
+
+// refetch is the request-triggered fetch for an unknown kid or stale
+// keys. It joins a fetch in flight or starts one at most once per
+// MinRefetch (measured on the callers' clock), then waits up to
+// RefetchWait. It reports whether a fetch completed in that time.
+func (v *Verifier) refetch(is *issuerState, now time.Time) bool {
+	c := v.claimRefetch(is, now)
+	if c == nil {
+		return false // rate-limited: fail fast
+	}
+	t := time.NewTimer(v.cfg.RefetchWait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return c.err == nil
+	case <-t.C:
+		return false
+	}
+}
+
+func (v *Verifier) claimRefetch(is *issuerState, now time.Time) *fetchCall {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if is.inflight != nil {
+		return is.inflight
+	}
+	if is.refetched && now.Sub(is.lastRefetch) < v.cfg.MinRefetch {
+		// A now earlier than lastRefetch (callers' clocks race) counts as
+		// inside the window, so out-of-order callers cannot add fetches.
+		return nil
+	}
+	is.lastRefetch, is.refetched = now, true
+	return v.fetchAsyncLocked(is)
+}
+
+// fetch downloads, parses and installs the issuer's JWKS. On any failure
+// the held keys stay in place.
+func (v *Verifier) fetch(is *issuerState) error {
+	v.stats.fetches.Add(1)
+	ks, err := v.download(is.iss)
+	if err != nil {
+		v.stats.fetchErrors.Add(1)
+		return fmt.Errorf("cannot fetch jwks for issuer %q: %w", is.iss.ID, err)
+	}
+	is.install(ks, time.Now())
+	return nil
+}
+
+func (v *Verifier) download(iss *Issuer) (*keySet, error) {
+	timeout := v.cfg.HTTPClient.Timeout
+	if timeout <= 0 {
+		timeout = defaultHTTPTimeout // a caller's client without timeout must not hang a fetch
+	}
+	ctx, cancel := context.WithTimeout(v.ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, iss.JWKSURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d from %q", resp.StatusCode, iss.JWKSURL)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxJWKSBytes {
+		return nil, fmt.Errorf("jwks from %q exceeds %d bytes", iss.JWKSURL, maxJWKSBytes)
+	}
+	return parseJWKS(body)
+}
+
+// refreshLoop refetches the issuer's JWKS every RefreshInterval until ctx
+// or the verifier ends.
+func (v *Verifier) refreshLoop(ctx context.Context, is *issuerState) {
+	defer v.wg.Done()
+	t := time.NewTicker(v.cfg.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-v.ctx.Done():
+			return
+		case <-t.C:
+			<-v.fetchAsync(is).done
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package jwt
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+)
+
+// keyKind is the type of a verification key.
+type keyKind uint8
+
+const (
+	kindNone keyKind = iota
+	kindRSA
+	kindEC
+	kindEd
+)
+
+// RSA modulus bounds: RFC 8725 §3.5 and NIST SP 800-57 want 2048 bits at
+// least; the upper bound keeps a hostile JWKS from making every
+// verification slow.
+const (
+	minRSABits = 2048
+	maxRSABits = 8192
+)
+
+// key is one verification key from a JWKS. It is immutable.
+type key struct {
+	kid    string
+	hasKID bool
+	alg    algorithm // from the JWK "alg"; algInvalid when absent
+	kind   keyKind
+	rsa    *rsa.PublicKey
+	ec     *ecdsa.PublicKey
+	ed     ed25519.PublicKey
+	raw    []byte // key material, to tell a changed key from the same one
+}
+
+// keySet is an immutable set of keys, swapped whole on refresh.
+type keySet struct {
+	byKID map[string][]*key
+	all   []*key
+}
+
+// jwk is the subset of RFC 7517 / RFC 7518 §6 members we read.
+type jwk struct {
+	Kty    string   `json:"kty"`
+	Kid    *string  `json:"kid"`
+	Alg    string   `json:"alg"`
+	Use    string   `json:"use"`
+	KeyOps []string `json:"key_ops"`
+	Crv    string   `json:"crv"`
+	N      string   `json:"n"`
+	E      string   `json:"e"`
+	X      string   `json:"x"`
+	Y      string   `json:"y"`
+}
+
+// parseJWKS parses a JWK Set. Keys that are unusable (unknown kty or crv,
+// oct, encryption keys, RSA under 2048 bits, bad encodings) are skipped
+// as RFC 7517 §5 advises; a set with no usable key is an error.
+func parseJWKS(b []byte) (*keySet, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("cannot parse jwks: %w", err)
+	}
+	ks := &keySet{byKID: make(map[string][]*key)}
+	var skipped []error
+	for i, raw := range doc.Keys {
+		k, err := parseJWK(raw)
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("key %d: %w", i, err))
+			continue
+		}
+		ks.add(k)
+	}
+	if len(ks.all) == 0 {
+		return nil, fmt.Errorf("jwks has no usable key among %d: %w", len(doc.Keys), errors.Join(skipped...))
+	}
+	return ks, nil
+}
+
+func (ks *keySet) add(k *key) {
+	ks.all = append(ks.all, k)
+	if k.hasKID {
+		ks.byKID[k.kid] = append(ks.byKID[k.kid], k)
+	}
+}
+
+// parseJWK parses one signature verification key.
+func parseJWK(raw json.RawMessage) (*key, error) {
+	var j jwk
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return nil, err
+	}
+	if err := j.checkUsage(); err != nil {
+		return nil, err
+	}
+	k, err := j.material()
+	if err != nil {
+		return nil, err
+	}
+	if j.Kid != nil {
+		k.kid, k.hasKID = *j.Kid, true
+	}
+	if j.Alg != "" {
+		if k.alg = parseAlg(j.Alg); k.alg == algInvalid || k.alg.keyKind() != k.kind {
+			return nil, fmt.Errorf("alg %q does not fit kty %q", j.Alg, j.Kty)
+		}
+	}
+	return k, nil
+}
+
+// checkUsage rejects keys marked for anything but verification.
+func (j *jwk) checkUsage() error {
+	if j.Use != "" && j.Use != "sig" {
+		return fmt.Errorf("use %q is not sig", j.Use)
+	}
+	if j.KeyOps != nil && !slices.Contains(j.KeyOps, "verify") {
+		return fmt.Errorf("key_ops %q lacks verify", j.KeyOps)
+	}
+	return nil
+}
+
+// material decodes the public key by kty. "oct" is refused: an HMAC
+// secret only ever comes from Issuer.HMACSecret.
+func (j *jwk) material() (*key, error) {
+	switch j.Kty {
+	case "RSA":
+		return j.rsaKey()
+	case "EC":
+		return j.ecKey()
+	case "OKP":
+		return j.edKey()
+	}
+	return nil, fmt.Errorf("unsupported kty %q", j.Kty)
+}
+
+func (j *jwk) rsaKey() (*key, error) {
+	n, err1 := decodeJWKField(j.N)
+	e, err2 := decodeJWKField(j.E)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("rsa: %w", err)
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n)}
+	if bits := pub.N.BitLen(); bits < minRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("rsa: modulus of %d bits outside [%d, %d]", bits, minRSABits, maxRSABits)
+	}
+	ev := new(big.Int).SetBytes(e)
+	if !ev.IsInt64() || ev.Int64() < 3 || ev.Int64() > 1<<31-1 || ev.Bit(0) == 0 {
+		return nil, errors.New("rsa: bad public exponent")
+	}
+	pub.E = int(ev.Int64())
+	return &key{kind: kindRSA, rsa: pub, raw: slices.Concat(n, []byte{'.'}, e)}, nil
+}
+
+func (j *jwk) ecKey() (*key, error) {
+	if j.Crv != "P-256" {
+		return nil, fmt.Errorf("ec: unsupported crv %q", j.Crv)
+	}
+	x, err1 := decodeJWKField(j.X)
+	y, err2 := decodeJWKField(j.Y)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("ec: %w", err)
+	}
+	if len(x) != 32 || len(y) != 32 {
+		return nil, errors.New("ec: x and y must be 32 bytes") // RFC 7518 §6.2.1.2
+	}
+	point := slices.Concat([]byte{4}, x, y)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, fmt.Errorf("ec: %w", err)
+	}
+	return &key{kind: kindEC, ec: pub, raw: point}, nil
+}
+
+func (j *jwk) edKey() (*key, error) {
+	if j.Crv != "Ed25519" {
+		return nil, fmt.Errorf("okp: unsupported crv %q", j.Crv)
+	}
+	x, err := decodeJWKField(j.X)
+	if err != nil || len(x) != ed25519.PublicKeySize {
+		return nil, errors.New("okp: x must be 32 base64url bytes")
+	}
+	return &key{kind: kindEd, ed: ed25519.PublicKey(x), raw: x}, nil
+}
+
+// decodeJWKField decodes a base64url JWK member. Padding is tolerated
+// because some providers emit it; the keys come from a configured source,
+// not from a token.
+func decodeJWKField(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("missing member")
+	}
+	return b64.DecodeString(strings.TrimRight(s, "="))
+}
+
+// find returns the key for a token's kid and algorithm. A kid that is
+// present but whose keys do not fit alg is BadAlgorithm, not UnknownKey,
+// so that it never triggers a refetch. A token without kid matches only
+// when exactly one key fits.
+func (ks *keySet) find(h *header) (*key, Status) {
+	if ks == nil {
+		return nil, UnknownKey
+	}
+	if !h.hasKID {
+		return ks.only(h.alg)
+	}
+	cands, ok := ks.byKID[h.kid]
+	if !ok {
+		return nil, UnknownKey
+	}
+	for _, k := range cands {
+		if k.fits(h.alg) {
+			return k, OK
+		}
+	}
+	return nil, BadAlgorithm
+}
+
+func (ks *keySet) only(a algorithm) (*key, Status) {
+	var found *key
+	for _, k := range ks.all {
+		if k.fits(a) {
+			if found != nil {
+				return nil, UnknownKey // ambiguous without kid
+			}
+			found = k
+		}
+	}
+	if found == nil {
+		return nil, UnknownKey
+	}
+	return found, OK
+}
+
+// fits reports whether k may verify a token signed with a: the key type
+// must match, and a JWK "alg" must equal the header's (RFC 8725 §3.1).
+func (k *key) fits(a algorithm) bool {
+	return k.kind == a.keyKind() && (k.alg == algInvalid || k.alg == a)
+}
+
+// lostKeys reports whether any key in old is missing or changed in ks, in
+// which case tokens cached under old must be verified again.
+func (ks *keySet) lostKeys(old *keySet) bool {
+	if old == nil {
+		return false
+	}
+	for _, o := range old.all {
+		if !ks.has(o) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ks *keySet) has(o *key) bool {
+	for _, k := range ks.all {
+		if k.kid == o.kid && k.hasKID == o.hasKID && k.alg == o.alg && bytes.Equal(k.raw, o.raw) {
+			return true
+		}
+	}
+	return false
+}

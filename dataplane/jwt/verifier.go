@@ -1,0 +1,288 @@
+package jwt
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Verifier verifies JWT access tokens against a fixed set of issuers and
+// caches the results. All methods are safe for concurrent use.
+type Verifier struct {
+	cfg     Config
+	issuers map[string]*issuerState // by Issuer.URL; read-only after New
+	remote  []*issuerState
+	cache   *cache
+	stats   counters
+
+	ctx    context.Context // ends at Close; bounds every fetch
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // fetches and refresh loops
+
+	mu      sync.Mutex // guards the following fields
+	closed  bool
+	started bool
+}
+
+// New validates cfg and returns a Verifier. Errors wrap ErrConfig and
+// name the issuer and field. Inline JWKS are parsed here; JWKS URLs are
+// first fetched by Start, or on the first token that needs them.
+func New(cfg Config) (*Verifier, error) {
+	cfg = cfg.withDefaults()
+	v := &Verifier{issuers: make(map[string]*issuerState, len(cfg.Issuers))}
+	issuers := make([]Issuer, len(cfg.Issuers))
+	ids := make(map[string]bool, len(cfg.Issuers))
+	for i, in := range cfg.Issuers {
+		var err error
+		if issuers[i], err = prepare(in); err != nil {
+			return nil, err
+		}
+		if err := v.addIssuer(&issuers[i], ids); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Issuers = issuers
+	v.cfg = cfg
+	var err error
+	if v.cache, err = newCache(cfg.CacheEntries); err != nil {
+		return nil, fmt.Errorf("jwt: cannot create cache of %d entries: %w", cfg.CacheEntries, err)
+	}
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	return v, nil
+}
+
+func (v *Verifier) addIssuer(iss *Issuer, ids map[string]bool) error {
+	if ids[iss.ID] {
+		return fmt.Errorf("%w: issuer %q: duplicate id", ErrConfig, iss.ID)
+	}
+	if _, dup := v.issuers[iss.URL]; dup {
+		return fmt.Errorf("%w: issuer %q: duplicate url %q", ErrConfig, iss.ID, iss.URL)
+	}
+	is, err := newIssuerState(iss)
+	if err != nil {
+		return err
+	}
+	ids[iss.ID] = true
+	v.issuers[iss.URL] = is
+	if is.remote {
+		v.remote = append(v.remote, is)
+	}
+	return nil
+}
+
+// Start fetches the JWKS of every URL issuer, waiting for those fetches
+// (each bounded by the HTTP client's timeout; failures are counted in
+// Stats and retried later), then refreshes them every RefreshInterval in
+// the background until ctx ends or Close is called. Calls after the
+// first do nothing.
+func (v *Verifier) Start(ctx context.Context) {
+	v.mu.Lock()
+	first := !v.started && !v.closed
+	v.started = true
+	v.mu.Unlock()
+	if !first {
+		return
+	}
+	_ = v.Refresh(ctx)
+	for _, is := range v.remote {
+		if v.track() {
+			go v.refreshLoop(ctx, is)
+		}
+	}
+}
+
+// Refresh fetches the JWKS of every URL issuer now, joining fetches
+// already in flight, and waits for them or for ctx. It returns the fetch
+// errors joined; the keys held for a failed issuer stay in use.
+func (v *Verifier) Refresh(ctx context.Context) error {
+	calls := make([]*fetchCall, len(v.remote))
+	for i, is := range v.remote {
+		calls[i] = v.fetchAsync(is)
+	}
+	errs := make([]error, 0, len(calls))
+	for _, c := range calls {
+		select {
+		case <-c.done:
+			errs = append(errs, c.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// track registers a background goroutine unless the verifier is closed.
+func (v *Verifier) track() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return false
+	}
+	v.wg.Add(1)
+	return true
+}
+
+// Close stops background refreshes, cancels fetches in flight, waits for
+// them and releases the cache. Verify keeps working after Close, without
+// the cache and without fetching.
+func (v *Verifier) Close() {
+	v.mu.Lock()
+	already := v.closed
+	v.closed = true
+	v.mu.Unlock()
+	if already {
+		return
+	}
+	v.cancel()
+	v.wg.Wait()
+	v.cache.close()
+}
+
+// Stats returns a snapshot of the verifier's counters.
+func (v *Verifier) Stats() Stats { return v.stats.snapshot() }
+
+// WaitCache waits until cache writes made so far are applied. The cache
+// applies writes asynchronously; tests and benchmarks call WaitCache so
+// that the next Verify of the same token is a hit.
+func (v *Verifier) WaitCache() { v.cache.wait() }
+
+// Verify verifies token at time now and returns its claims with OK, or
+// nil and the reason it was refused. A token verified before is answered
+// from the cache without allocating, after its bytes, exp and nbf and the
+// issuer's key state are checked again. Verify may wait up to RefetchWait
+// when the token's key is unknown (see the package doc); it never logs or
+// keeps token except as a cache entry.
+func (v *Verifier) Verify(token []byte, now time.Time) (*Claims, Status) {
+	if c, st, hit := v.lookup(token, now); hit {
+		v.stats.hits.Add(1)
+		v.stats.byStatus[st].Add(1)
+		return c, st
+	}
+	r := v.verify(token, now)
+	v.stats.misses.Add(1)
+	v.stats.byStatus[r.status].Add(1)
+	if r.status != OK {
+		return nil, r.status
+	}
+	v.remember(token, &r, now)
+	return r.claims, OK
+}
+
+// result is the outcome of a full verification.
+type result struct {
+	claims *Claims
+	is     *issuerState
+	epoch  uint64 // is.epoch before the key lookup
+	status Status
+}
+
+// verify runs every check on token without the cache. Cheap checks run
+// first so that garbage costs no signature verification and cannot
+// trigger a JWKS refetch unless its claims would otherwise pass.
+func (v *Verifier) verify(raw []byte, now time.Time) result {
+	if len(raw) > v.cfg.MaxTokenBytes {
+		return result{status: Oversized}
+	}
+	t, st := parse(raw)
+	if st != OK {
+		return result{status: st}
+	}
+	is, st := v.issuerFor(t)
+	if st != OK {
+		return result{status: st}
+	}
+	c, st := is.claimsFrom(t.members)
+	if st == OK {
+		st = firstFail(is.checkTimes(c, now), is.checkLifetime(c, now))
+	}
+	if st != OK {
+		return result{status: st}
+	}
+	r := result{claims: c, is: is, epoch: is.epoch.Load()}
+	r.status = v.checkSignature(is, t, now)
+	c.Fingerprint = fingerprint(raw)
+	return r
+}
+
+func firstFail(sts ...Status) Status {
+	for _, st := range sts {
+		if st != OK {
+			return st
+		}
+	}
+	return OK
+}
+
+// issuerFor finds the configured issuer of t and checks that it allows
+// t's algorithm and type.
+func (v *Verifier) issuerFor(t *token) (*issuerState, Status) {
+	iss, ok := jsonString(t.members["iss"])
+	if !ok {
+		return nil, BadIssuer
+	}
+	is := v.issuers[iss]
+	if is == nil {
+		return nil, BadIssuer
+	}
+	if is.allowed&t.header.alg.bit() == 0 {
+		return nil, BadAlgorithm
+	}
+	if !is.typeOK(&t.header) {
+		return nil, BadType
+	}
+	return is, OK
+}
+
+// typeOK checks the typ header: against Types when configured, else it
+// must be absent, "JWT" or "at+jwt" (RFC 9068 §2.1).
+func (is *issuerState) typeOK(h *header) bool {
+	if len(is.iss.Types) == 0 {
+		return !h.hasTyp || h.typ == "jwt" || h.typ == "at+jwt"
+	}
+	for _, t := range is.iss.Types {
+		if h.hasTyp && h.typ == t {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSignature finds the key (refetching once, rate-limited, for an
+// unknown kid or stale keys) and verifies t's signature.
+func (v *Verifier) checkSignature(is *issuerState, t *token, now time.Time) Status {
+	if t.header.alg == algHS256 {
+		return boolStatus(verifySignature(algHS256, nil, is.iss.HMACSecret, t.input, t.sig), BadSignature)
+	}
+	k, st := v.keyFor(is, &t.header, now)
+	if st != OK {
+		return st
+	}
+	return boolStatus(verifySignature(t.header.alg, k, nil, t.input, t.sig), BadSignature)
+}
+
+func boolStatus(ok bool, fail Status) Status {
+	if ok {
+		return OK
+	}
+	return fail
+}
+
+func (v *Verifier) keyFor(is *issuerState, h *header, now time.Time) (*key, Status) {
+	if !is.fresh(now, v.cfg.MaxStale) && !(is.remote && v.refetch(is, now) && is.fresh(now, v.cfg.MaxStale)) {
+		return nil, KeysUnavailable
+	}
+	k, st := is.keys.Load().find(h)
+	if st == UnknownKey && is.remote && v.refetch(is, now) {
+		k, st = is.keys.Load().find(h)
+	}
+	return k, st
+}
+
+// fingerprint identifies a token in audit records without revealing it.
+func fingerprint(raw []byte) [16]byte {
+	sum := sha256.Sum256(raw)
+	return [16]byte(sum[:16])
+}
