@@ -175,10 +175,12 @@ func claimsAt(now time.Time, over map[string]any) map[string]any {
 // provider is a JWKS server on loopback whose key set and health can be
 // changed and whose requests are counted.
 type provider struct {
-	srv   *httptest.Server
-	keys  atomic.Pointer[[]byte]
-	down  atomic.Bool
-	count atomic.Int64
+	srv    *httptest.Server
+	keys   atomic.Pointer[[]byte]
+	down   atomic.Bool
+	count  atomic.Int64
+	hang   atomic.Pointer[chan struct{}] // when set, requests wait for it to close
+	notify atomic.Pointer[chan struct{}] // when set, gets a value per request
 }
 
 func newProvider(t testing.TB, set []byte) *provider {
@@ -187,6 +189,18 @@ func newProvider(t testing.TB, set []byte) *provider {
 	p.keys.Store(&set)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.count.Add(1)
+		if n := p.notify.Load(); n != nil {
+			select {
+			case *n <- struct{}{}:
+			default:
+			}
+		}
+		if h := p.hang.Load(); h != nil {
+			select {
+			case <-*h:
+			case <-r.Context().Done():
+			}
+		}
 		if p.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return

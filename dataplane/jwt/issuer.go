@@ -140,6 +140,9 @@ func (v *Verifier) claimRefetch(is *issuerState, now time.Time) *fetchCall {
 func (v *Verifier) fetch(is *issuerState) error {
 	v.stats.fetches.Add(1)
 	ks, err := v.download(is.iss)
+	if err != nil && v.ctx.Err() != nil {
+		return errClosed // cancelled by Close: not the provider's failure
+	}
 	if err != nil {
 		v.stats.fetchErrors.Add(1)
 		return fmt.Errorf("cannot fetch jwks for issuer %q: %w", is.iss.ID, err)

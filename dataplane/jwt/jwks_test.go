@@ -1,0 +1,201 @@
+package jwt
+
+import (
+	"crypto/rand"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestUnknownKidFlood sends 1000 tokens with random kids in parallel and
+// counts the provider's requests: at most one refetch per MinRefetch.
+func TestUnknownKidFlood(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["RS256"]))
+	const window = time.Minute
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MinRefetch: window})
+	if got := p.count.Load(); got != 1 {
+		t.Fatalf("fetches after Start: got %d, want 1", got)
+	}
+	now := time.Now()
+	flood := func(now time.Time) {
+		var wg sync.WaitGroup
+		for range 1000 {
+			wg.Go(func() {
+				k := ks["RS256"]
+				k.kid = rand.Text()
+				if _, st := v.Verify(sign(k, nil, claimsAt(now, nil)), now); st != UnknownKey {
+					t.Errorf("random kid: got %v, want unknown_key", st)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	flood(now)
+	if got := p.count.Load(); got > 2 {
+		t.Errorf("fetches after flood: got %d, want <= 2 (Start + one refetch)", got)
+	}
+	flood(now.Add(window / 2))
+	if got := p.count.Load(); got > 2 {
+		t.Errorf("fetches after flood within window: got %d, want <= 2", got)
+	}
+	flood(now.Add(window + time.Second))
+	if got := p.count.Load(); got > 3 {
+		t.Errorf("fetches after flood in next window: got %d, want <= 3", got)
+	}
+	if _, st := v.Verify(sign(ks["RS256"], nil, claimsAt(now, nil)), now); st != OK {
+		t.Errorf("valid token after flood: got %v, want ok", st)
+	}
+}
+
+// TestKeyRotation: a new kid is accepted on first use through the
+// unknown-kid refetch, and a dropped key is refused after the refresh
+// that drops it, even for a token already in the cache.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	oldKey := ks["RS256"]
+	newKey := testKey{alg: "RS256", kid: "rsa-2", priv: rsaSecond()}
+	p := newProvider(t, jwks(oldKey))
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MinRefetch: time.Hour})
+	now := time.Now()
+	oldTok := sign(oldKey, nil, claimsAt(now, nil))
+	if _, st := v.Verify(oldTok, now); st != OK {
+		t.Fatalf("old key before rotation: got %v", st)
+	}
+	v.WaitCache()
+
+	p.set(jwks(oldKey, newKey))
+	newTok := sign(newKey, nil, claimsAt(now, nil))
+	if _, st := v.Verify(newTok, now); st != OK {
+		t.Fatalf("new kid on first use: got %v, want ok", st)
+	}
+	if got := p.count.Load(); got != 2 {
+		t.Errorf("fetches: got %d, want 2 (Start + refetch)", got)
+	}
+	if _, st := v.Verify(oldTok, now); st != OK {
+		t.Errorf("old key while both published: got %v, want ok", st)
+	}
+
+	p.set(jwks(newKey))
+	if err := v.Refresh(t.Context()); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if _, st := v.Verify(oldTok, now); st != UnknownKey {
+		t.Errorf("cached token of dropped key: got %v, want unknown_key", st)
+	}
+	if _, st := v.Verify(sign(oldKey, nil, claimsAt(now, map[string]any{"jti": "x"})), now); st != UnknownKey {
+		t.Errorf("fresh token of dropped key: got %v, want unknown_key", st)
+	}
+	if _, st := v.Verify(newTok, now); st != OK {
+		t.Errorf("new key after rotation: got %v, want ok", st)
+	}
+}
+
+// TestProviderDown: held keys keep working while the provider fails,
+// until MaxStale after the last good fetch.
+func TestProviderDown(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["ES256"]))
+	const maxStale = time.Hour
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MaxStale: maxStale, MinRefetch: time.Millisecond})
+	fetched := time.Unix(0, v.issuers[testIss].fetchedAt.Load())
+	p.down.Store(true)
+	if err := v.Refresh(t.Context()); err == nil {
+		t.Fatal("Refresh with provider down: got nil error")
+	}
+	check := func(now time.Time, want Status) {
+		t.Helper()
+		tok := sign(ks["ES256"], nil, claimsAt(now, nil))
+		for i := range 2 { // cold, then from the cache
+			if _, st := v.Verify(tok, now); st != want {
+				t.Errorf("at fetch+%v (pass %d): got %v, want %v", now.Sub(fetched), i, st, want)
+			}
+			v.WaitCache()
+		}
+	}
+	check(fetched.Add(time.Minute), OK)
+	check(fetched.Add(maxStale-time.Second), OK)
+	check(fetched.Add(maxStale+time.Second), KeysUnavailable)
+	if s := v.Stats(); s.FetchErrors == 0 {
+		t.Errorf("fetch errors: got 0, want > 0")
+	}
+
+	p.down.Store(false)
+	check(time.Now().Add(time.Second), OK)
+}
+
+// TestNoStartFetchesOnDemand: a verifier that was never started fetches
+// keys on the first token, and an unreachable provider yields
+// keys_unavailable rather than a hang.
+func TestNoStartFetchesOnDemand(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["EdDSA"]))
+	v, err := New(Config{Issuers: []Issuer{testIssuer(p.srv.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	now := time.Now()
+	if _, st := v.Verify(sign(ks["EdDSA"], nil, claimsAt(now, nil)), now); st != OK {
+		t.Errorf("first token without Start: got %v, want ok", st)
+	}
+
+	p2 := newProvider(t, nil)
+	p2.down.Store(true)
+	v2, err := New(Config{Issuers: []Issuer{testIssuer(p2.srv.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v2.Close()
+	if _, st := v2.Verify(sign(ks["EdDSA"], nil, claimsAt(now, nil)), now); st != KeysUnavailable {
+		t.Errorf("provider down, no keys: got %v, want keys_unavailable", st)
+	}
+}
+
+// TestRefetchWaitBounded: a provider that hangs delays the request that
+// triggered the refetch by at most RefetchWait.
+func TestRefetchWaitBounded(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["RS256"]))
+	v := newTestVerifier(t, Config{
+		Issuers:     []Issuer{testIssuer(p.srv.URL)},
+		RefetchWait: 50 * time.Millisecond,
+	})
+	block := make(chan struct{})
+	defer close(block)
+	p.hang.Store(&block)
+	k := ks["RS256"]
+	k.kid = "new"
+	now := time.Now()
+	start := time.Now()
+	_, st := v.Verify(sign(k, nil, claimsAt(now, nil)), now)
+	if took := time.Since(start); took > time.Second || st != UnknownKey {
+		t.Errorf("hanging provider: got %v after %v, want unknown_key within ~50ms", st, took)
+	}
+}
+
+func TestRefreshLoop(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["RS256"]))
+	seen := make(chan struct{}, 100)
+	p.notify.Store(&seen)
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, RefreshInterval: 10 * time.Millisecond})
+	timeout := time.After(10 * time.Second)
+	for range 3 { // Start's fetch and two from the background loop
+		select {
+		case <-seen:
+		case <-timeout:
+			t.Fatalf("background fetches: got %d, want >= 3", p.count.Load())
+		}
+	}
+	v.Close() // returns only after the refresh loop has exited
+	if s := v.Stats(); s.Fetches < 3 || s.FetchErrors != 0 {
+		t.Errorf("stats: got %d fetches, %d errors", s.Fetches, s.FetchErrors)
+	}
+}
