@@ -1,11 +1,10 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -28,6 +27,7 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error returns the problems, one "FILE:LINE: message" per line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, p := range e.Problems {
@@ -65,18 +65,148 @@ func Load(name string, data []byte) (*Document, error) {
 		return nil, &Error{File: name, Problems: yamlProblems(err)}
 	}
 	var doc Document
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{File: name, Problems: yamlProblems(err)}
+	if ps := decodeStrict(&root, &doc); len(ps) > 0 {
+		return nil, &Error{File: name, Problems: sortProblems(ps)}
 	}
 	v := validator{lines: newLines(&root)}
 	v.document(&doc)
 	if len(v.problems) > 0 {
-		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
-		return nil, &Error{File: name, Problems: v.problems}
+		return nil, &Error{File: name, Problems: sortProblems(v.problems)}
 	}
 	return &doc, nil
+}
+
+// decodeStrict decodes root into doc and returns every duplicate key,
+// unknown field and wrong type. yaml's own strict decoder stops at the first
+// mapping with a duplicate key and hides the other problems in it, so
+// duplicates and unknown fields are found by walking the tree first.
+func decodeStrict(root *yaml.Node, doc *Document) []Problem {
+	if root.Kind == 0 {
+		return nil // empty input: the zero Document
+	}
+	w := strictWalker{seen: map[walked]bool{}}
+	w.walk(root, reflect.TypeOf(doc))
+	if err := root.Decode(doc); err != nil {
+		w.problems = append(w.problems, yamlProblems(err)...)
+	}
+	return w.problems
+}
+
+func sortProblems(ps []Problem) []Problem {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	return ps
+}
+
+// walked is a node checked against a type, so that an aliased node is
+// checked once per type it is used as.
+type walked struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+// strictWalker finds duplicate mapping keys (keeping only the first, so
+// that decoding can go on) and keys that name no field of the target struct.
+type strictWalker struct {
+	problems []Problem
+	seen     map[walked]bool
+}
+
+func (w *strictWalker) addf(line int, format string, args ...any) {
+	w.problems = append(w.problems, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (w *strictWalker) walk(n *yaml.Node, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			w.walk(c, t)
+		}
+	case yaml.AliasNode:
+		if k := (walked{n.Alias, t}); n.Alias != nil && !w.seen[k] {
+			w.seen[k] = true
+			w.walk(n.Alias, t)
+		}
+	case yaml.SequenceNode:
+		if t.Kind() == reflect.Slice {
+			for _, c := range n.Content {
+				w.walk(c, t.Elem())
+			}
+		}
+	case yaml.MappingNode:
+		w.dedupe(n)
+		if t.Kind() == reflect.Struct {
+			w.fields(n, t)
+		}
+	}
+}
+
+// dedupe reports and drops every key of n already defined earlier in n.
+func (w *strictWalker) dedupe(n *yaml.Node) {
+	type key struct {
+		kind  yaml.Kind
+		value string
+	}
+	first := map[key]int{}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if line, dup := first[key{k.Kind, k.Value}]; dup {
+			w.addf(k.Line, "mapping key %q already defined at line %d", k.Value, line)
+			continue
+		}
+		first[key{k.Kind, k.Value}] = k.Line
+		kept = append(kept, k, n.Content[i+1])
+	}
+	n.Content = kept
+}
+
+// fields checks the keys of n against the yaml fields of struct t and walks
+// the values; merge keys ("<<") are checked against t too.
+func (w *strictWalker) fields(n *yaml.Node, t reflect.Type) {
+	known := yamlFields(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			w.merge(v, t)
+			continue
+		}
+		ft, ok := known[k.Value]
+		if !ok {
+			w.addf(k.Line, "field %s not found in %s", k.Value, t.Name())
+			continue
+		}
+		w.walk(v, ft)
+	}
+}
+
+func (w *strictWalker) merge(v *yaml.Node, t reflect.Type) {
+	if v.Kind == yaml.SequenceNode {
+		for _, c := range v.Content {
+			w.walk(c, t)
+		}
+		return
+	}
+	w.walk(v, t)
+}
+
+// yamlFields maps the yaml keys of struct t to their field types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := make(map[string]reflect.Type, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+			continue
+		case name == "":
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = f.Type
+	}
+	return m
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
@@ -96,6 +226,7 @@ func yamlProblems(err error) []Problem {
 
 func lineProblem(s string) Problem {
 	s = strings.Replace(s, " in type policy.", " in ", 1)
+	s = strings.Replace(s, " into policy.", " into ", 1)
 	if m := yamlLine.FindStringSubmatch(s); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return Problem{Line: n, Message: m[2]}

@@ -278,90 +278,125 @@ func (v *validator) clients(cs []ClientSpec, tenants map[string]int, scopes map[
 func (v *validator) keys(ks []KeySpec, clients map[string]bool) {
 	seen := map[string]int{}
 	for i, k := range ks {
-		line := v.lines.at("keys", i, "", -1)
-		v.unique(seen, "key", k.ID, line)
-		if err := k.check(clients); err != nil {
-			v.addf(line, "%v", err)
+		v.unique(seen, "key", k.ID, v.lines.at("keys", i, "", -1))
+		if field, err := k.checkField(clients); err != nil {
+			v.addf(v.lines.at("keys", i, field, -1), "%v", err)
 		}
 	}
 }
 
 // check validates one key record against the known clients.
 func (k *KeySpec) check(clients map[string]bool) error {
+	_, err := k.checkField(clients)
+	return err
+}
+
+// checkField is check that also names the field at fault, for its line.
+func (k *KeySpec) checkField(clients map[string]bool) (field string, err error) {
 	if !keyIDPattern.MatchString(k.ID) {
-		return fmt.Errorf("key id %q must be 8-32 characters [a-z0-9]", k.ID)
+		return "id", fmt.Errorf("key id %q must be 8-32 characters [a-z0-9]", k.ID)
 	}
 	if !clients[k.Client] {
-		return fmt.Errorf("key %q: unknown client %q", k.ID, k.Client)
+		return "client", fmt.Errorf("key %q: unknown client %q", k.ID, k.Client)
 	}
 	if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != 32 {
-		return fmt.Errorf("key %q: sha256 must be 64 hex digits", k.ID)
+		return "sha256", fmt.Errorf("key %q: sha256 must be 64 hex digits", k.ID)
 	}
 	nb, err := parseTime(k.NotBefore)
 	if err != nil {
-		return fmt.Errorf("key %q: not_before: %w", k.ID, err)
+		return "not_before", fmt.Errorf("key %q: not_before: %w", k.ID, err)
 	}
 	na, err := parseTime(k.NotAfter)
 	if err != nil {
-		return fmt.Errorf("key %q: not_after: %w", k.ID, err)
+		return "not_after", fmt.Errorf("key %q: not_after: %w", k.ID, err)
 	}
 	if !na.IsZero() && !nb.IsZero() && !na.After(nb) {
-		return fmt.Errorf("key %q: not_after %s is not after not_before %s", k.ID, k.NotAfter, k.NotBefore)
+		return "not_after", fmt.Errorf("key %q: not_after %s is not after not_before %s", k.ID, k.NotAfter, k.NotBefore)
 	}
-	return nil
+	return "", nil
 }
 
 func (v *validator) issuers(is []IssuerSpec) {
 	seen := map[string]int{}
 	for i := range is {
-		line := v.lines.at("issuers", i, "", -1)
-		v.unique(seen, "issuer", is[i].ID, line)
-		for _, err := range is[i].check() {
-			v.addf(line, "issuer %q: %v", is[i].ID, err)
+		v.unique(seen, "issuer", is[i].ID, v.lines.at("issuers", i, "", -1))
+		for _, p := range is[i].check() {
+			v.addf(v.lines.at("issuers", i, p.field, p.elem), "issuer %q: %v", is[i].ID, p.err)
 		}
 	}
 }
 
+// issuerProblem is one problem of an issuer and the field (and list
+// element, or -1) it is at.
+type issuerProblem struct {
+	field string
+	elem  int
+	err   error
+}
+
 // check validates one issuer; it returns every problem.
-func (s *IssuerSpec) check() []error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if u, err := url.Parse(s.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !loopbackHTTP(u)) {
-		add("issuer %q must be an https URL (http only on loopback)", s.Issuer)
+func (s *IssuerSpec) check() []issuerProblem {
+	var ps []issuerProblem
+	add := func(field string, elem int, format string, args ...any) {
+		ps = append(ps, issuerProblem{field, elem, fmt.Errorf(format, args...)})
 	}
-	if (s.JWKSURL == "") == (s.JWKS == "") && s.HMACSecret == "" {
-		add("set exactly one of jwks_url and jwks")
+	if !idPattern.MatchString(s.ID) {
+		add("id", -1, "issuer id %q must match %s", s.ID, idPattern)
 	}
-	if s.JWKSURL != "" {
-		if u, err := url.Parse(s.JWKSURL); err != nil || u.Host == "" || (u.Scheme != "https" && !loopbackHTTP(u)) {
-			add("jwks_url %q must be an https URL (http only on loopback)", s.JWKSURL)
-		}
+	if !secureURL(s.Issuer) {
+		add("issuer", -1, "issuer %q must be an https URL (http only on loopback)", s.Issuer)
+	}
+	if (s.JWKSURL != "" && s.JWKS != "") || (s.JWKSURL == "" && s.JWKS == "" && s.HMACSecret == "") {
+		add("", -1, "set exactly one of jwks_url and jwks")
+	}
+	if s.JWKSURL != "" && !secureURL(s.JWKSURL) {
+		add("jwks_url", -1, "jwks_url %q must be an https URL (http only on loopback)", s.JWKSURL)
 	}
 	if len(s.Audiences) == 0 {
-		add("audiences must list at least one audience")
+		add("", -1, "audiences must list at least one audience")
 	}
 	if len(s.Algorithms) == 0 {
-		add("algorithms must list at least one of RS256, PS256, ES256, EdDSA, HS256")
+		add("", -1, "algorithms must list at least one of RS256, PS256, ES256, EdDSA, HS256")
 	}
 	hs := false
-	for _, a := range s.Algorithms {
+	for j, a := range s.Algorithms {
 		if !jwtAlgorithms[a] {
-			add("algorithm %q is not allowed (RS256, PS256, ES256, EdDSA, HS256; never none)", a)
+			add("algorithms", j, "algorithm %q is not allowed (RS256, PS256, ES256, EdDSA, HS256; never none)", a)
 		}
 		hs = hs || a == "HS256"
 	}
-	if hs != (s.HMACSecret != "") {
-		add("HS256 needs hmac_secret, and hmac_secret needs HS256")
+	switch {
+	case hs && s.HMACSecret == "":
+		add("algorithms", -1, "HS256 needs hmac_secret, and hmac_secret needs HS256")
+	case !hs && s.HMACSecret != "":
+		add("hmac_secret", -1, "HS256 needs hmac_secret, and hmac_secret needs HS256")
 	}
-	if s.HMACSecret != "" && !strings.HasPrefix(s.HMACSecret, "env:") && !strings.HasPrefix(s.HMACSecret, "file:") {
-		add("hmac_secret must be a reference env:NAME or file:PATH, never the secret itself")
+	if s.HMACSecret != "" && !secretRef(s.HMACSecret) {
+		add("hmac_secret", -1, "hmac_secret must be a reference env:NAME or file:PATH, never the secret itself")
 	}
-	for _, d := range []string{s.ClockSkew, s.MaxLifetime} {
-		if _, err := parseDuration(d); err != nil {
-			errs = append(errs, err)
+	for _, f := range []struct{ name, value string }{{"clock_skew", s.ClockSkew}, {"max_lifetime", s.MaxLifetime}} {
+		if _, err := parseDuration(f.value); err != nil {
+			add(f.name, -1, "%s: %w", f.name, err)
 		}
 	}
-	return errs
+	return ps
+}
+
+// secureURL reports whether s is an https URL, or http on loopback.
+func secureURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || loopbackHTTP(u))
+}
+
+// secretRef reports whether s is a secret reference env:NAME or file:PATH
+// with a non-empty name or path.
+func secretRef(s string) bool {
+	for _, p := range []string{"env:", "file:"} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			return rest != ""
+		}
+	}
+	return false
 }
 
 func loopbackHTTP(u *url.URL) bool {

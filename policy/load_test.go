@@ -1,0 +1,306 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+const examplePath = "../examples/policy.yaml"
+
+// doc joins lines into a document, so that a test's line numbers are the
+// positions in its argument list (first line is line 1).
+func doc(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+
+// base is a small valid document; cases below replace or extend it.
+var base = []string{
+	"version: 1",                              // 1
+	"tenants:",                                // 2
+	"  - id: acme",                            // 3
+	"scopes:",                                 // 4
+	"  - name: read:users",                    // 5
+	"    description: Read users",             // 6
+	"  - name: admin:settings",                // 7
+	"    description: Change settings",        // 8
+	"    privileged: true",                    // 9
+	"classes:",                                // 10
+	"  - name: standard",                      // 11
+	"    kind: standard",                      // 12
+	"    max_body: 1MiB",                      // 13
+	"  - name: admin",                         // 14
+	"    kind: privileged",                    // 15
+	"    max_body: 64KiB",                     // 16
+	"routes:",                                 // 17
+	"  - method: GET",                         // 18
+	"    path: /v1/users",                     // 19
+	"    class: standard",                     // 20
+	"    scopes: [read:users]",                // 21
+	"clients:",                                // 22
+	"  - id: acme-hris",                       // 23
+	"    tenant: acme",                        // 24
+	"    scopes: [read:users]",                // 25
+	"keys:",                                   // 26
+	"  - id: acmehris1",                       // 27
+	"    client: acme-hris",                   // 28
+	"    sha256: " + strings.Repeat("ab", 32), // 29
+}
+
+// with returns base with line n (1-based) replaced by repl (which may be
+// several lines, or none to delete it); n == 0 appends.
+func with(n int, repl ...string) string {
+	out := append([]string(nil), base[:max(0, n-1)]...)
+	if n == 0 {
+		out = append(out, base...)
+	}
+	out = append(out, repl...)
+	if n > 0 {
+		out = append(out, base[n:]...)
+	}
+	return doc(out...)
+}
+
+func TestLoadExample(t *testing.T) {
+	t.Parallel()
+	d, err := LoadFile(examplePath)
+	if err != nil {
+		t.Fatalf("LoadFile(%q): %v", examplePath, err)
+	}
+	snap, err := Compile(d, Live{})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	if got, want := len(snap.Routes), 8; got != want {
+		t.Errorf("routes = %d, want %d", got, want)
+	}
+	if got, want := snap.KeyCount(), 4; got != want {
+		t.Errorf("keys = %d, want %d", got, want)
+	}
+}
+
+func TestLoadBase(t *testing.T) {
+	t.Parallel()
+	d, err := Load("base.yaml", []byte(doc(base...)))
+	if err != nil {
+		t.Fatalf("Load(base): %v", err)
+	}
+	if _, err := Compile(d, Live{}); err != nil {
+		t.Fatalf("Compile(base): %v", err)
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	t.Parallel()
+	_, err := LoadFile("testdata/does-not-exist.yaml")
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("LoadFile(missing) = %v, want an error wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	route := func(method, path string) string {
+		return "  - {method: " + method + ", path: \"" + path + "\", class: standard, scopes: [read:users]}"
+	}
+	issuer := func(fields ...string) []string {
+		return append([]string{"issuers:", "  - id: idp"}, fields...)
+	}
+	goodIssuer := []string{
+		"    issuer: https://idp.example",
+		"    jwks_url: https://idp.example/jwks",
+		"    audiences: [api]",
+		"    algorithms: [RS256]",
+	}
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"unknown top-level field", with(0, "colour: blue"),
+			[]string{"p.yaml:30: field colour not found in Document"}},
+		{"unknown nested field", with(3, "  - id: acme", "    limits: {rate: 5/s}"),
+			[]string{"p.yaml:4: field limits not found in TenantSpec"}},
+		{"unknown field in flow mapping", with(21, "    scopes: [read:users]", "    extra: {x: 1}"),
+			[]string{"p.yaml:22: field extra not found in RouteSpec"}},
+		{"duplicate mapping key", with(13, "    max_body: 1MiB", "    kind: auth"),
+			[]string{`p.yaml:14: mapping key "kind" already defined at line 12`}},
+		{"duplicate key and unknown field in one mapping", with(3, "  - id: acme", "    bogus: 1", "    id: other"),
+			[]string{
+				"p.yaml:4: field bogus not found in TenantSpec",
+				`p.yaml:5: mapping key "id" already defined at line 3`,
+			}},
+		{"wrong type", with(1, "version: one"),
+			[]string{"p.yaml:1: cannot unmarshal !!str `one` into int"}},
+		{"wrong type nested", with(25, "    scopes: read:users"),
+			[]string{"p.yaml:25: cannot unmarshal !!str `read:users` into []string"}},
+		{"not a mapping", doc("- a"),
+			[]string{"p.yaml:1: cannot unmarshal !!seq into Document"}},
+		{"empty document", "",
+			[]string{"p.yaml:1: version must be 1, got 0"}},
+		{"duplicate tenant", with(4, "  - id: acme", "scopes:"),
+			[]string{`p.yaml:4: duplicate tenant "acme" (first defined at line 3)`}},
+		{"duplicate client", with(25, "    scopes: [read:users]", "  - id: acme-hris", "    tenant: acme", "    scopes: []"),
+			[]string{`p.yaml:26: duplicate client "acme-hris" (first defined at line 23)`}},
+		{"duplicate scope", with(9, "    privileged: true", "  - name: read:users", "    description: Again"),
+			[]string{`p.yaml:10: duplicate scope "read:users" (first defined at line 5)`}},
+		{"duplicate class", with(14, "  - name: standard"),
+			[]string{`p.yaml:14: duplicate class "standard" (first defined at line 11)`}},
+		{"duplicate key id", with(0, "  - id: acmehris1", "    client: acme-hris", "    sha256: "+strings.Repeat("cd", 32)),
+			[]string{`p.yaml:30: duplicate key "acmehris1" (first defined at line 27)`}},
+		{"missing tenant", with(24, "    tenant: initech"),
+			[]string{`p.yaml:24: client "acme-hris": unknown tenant "initech"`}},
+		{"missing client", with(28, "    client: nobody"),
+			[]string{`p.yaml:28: key "acmehris1": unknown client "nobody"`}},
+		{"missing scope on client", with(25, "    scopes: [read:users, write:all]"),
+			[]string{`p.yaml:25: client "acme-hris": unknown scope "write:all"`}},
+		{"missing scope on route", with(21, "    scopes:", "      - read:users", "      - read:nothing"),
+			[]string{`p.yaml:23: route GET /v1/users: unknown scope "read:nothing"`}},
+		{"missing class", with(20, "    class: gold"),
+			[]string{`p.yaml:20: route GET /v1/users: unknown class "gold"`}},
+		{"bad CIDR", with(16, "    max_body: 64KiB", "    allow_cidrs: [10.0.0.0/8, 10.0.0.0/33]"),
+			[]string{`p.yaml:17: class "admin": cannot parse CIDR "10.0.0.0/33"`}},
+		{"CIDR with host bits", with(16, "    max_body: 64KiB", "    allow_cidrs:", "      - 10.1.2.3/8"),
+			[]string{`p.yaml:18: class "admin": CIDR "10.1.2.3/8" has host bits set (did you mean 10.0.0.0/8?)`}},
+		{"bad trusted proxy", with(0, "trusted_proxies: [192.168.0.1/16]"),
+			[]string{`p.yaml:30: trusted proxy: CIDR "192.168.0.1/16" has host bits set (did you mean 192.168.0.0/16?)`}},
+		{"bad rate unit", with(3, "  - id: acme", "    limit: {rate: 5/fortnight}"),
+			[]string{`p.yaml:4: tenant "acme" limit: cannot parse rate "5/fortnight": unknown unit "fortnight"`}},
+		{"bad rate count", with(25, "    scopes: [read:users]", "    limit: {rate: x/s}"),
+			[]string{`p.yaml:26: client "acme-hris" limit: cannot parse rate "x/s": count must be an integer from 1 to 1e9`}},
+		{"zero rate", with(13, "    max_body: 1MiB", "    limit: {rate: 0/s}"),
+			[]string{`p.yaml:14: class "standard" limit: cannot parse rate "0/s": count must be an integer from 1 to 1e9`}},
+		{"bad size", with(13, "    max_body: 1.5MiB"),
+			[]string{`p.yaml:13: class "standard": cannot parse size "1.5MiB": want a byte count like 65536, 64KiB or 1MiB`}},
+		{"missing size", with(13),
+			[]string{`p.yaml:11: class "standard": max_body is required`}},
+		{"bad duration", with(16, "    max_body: 64KiB", "    concurrency: {max: 2, max_wait: 2 seconds}"),
+			[]string{`p.yaml:17: class "admin": max_wait: cannot parse duration "2 seconds": time: unknown unit " seconds" in duration "2 seconds"`}},
+		{"negative duration", with(0, "staleness: {max_age: -1s}"),
+			[]string{`p.yaml:30: staleness: duration "-1s" is negative`}},
+		{"overlapping routes", with(21, "    scopes: [read:users]", route("GET", "/v1/users/{id}"), route("GET", "/v1/users/me")),
+			[]string{`p.yaml:23: route GET /v1/users/me matches the same requests as route GET /v1/users/{id} at line 22`}},
+		{"identical routes", with(21, "    scopes: [read:users]", route("GET", "/v1/users")),
+			[]string{`p.yaml:22: route GET /v1/users matches the same requests as route GET /v1/users at line 18`}},
+		{"two params overlap", with(21, "    scopes: [read:users]", route("GET", "/v1/{a}/x"), route("GET", "/v1/{b}/x")),
+			[]string{`p.yaml:23: route GET /v1/{b}/x matches the same requests as route GET /v1/{a}/x at line 22`}},
+		{"privileged scope on standard class", with(21, "    scopes: [read:users, admin:settings]"),
+			[]string{`p.yaml:21: route GET /v1/users: privileged scope "admin:settings" on non-privileged class "standard"`}},
+		{"public route with scopes", with(21, "    scopes: [read:users]", "    public: true"),
+			[]string{`p.yaml:22: route GET /v1/users: a public route can have no scopes and no privileged class`}},
+		{"route without scopes", with(21),
+			[]string{`p.yaml:18: route GET /v1/users: needs scopes (or public: true)`}},
+		{"bad route path", with(19, "    path: /v1//users"),
+			[]string{`p.yaml:19: route GET /v1//users: empty, . or .. segment`}},
+		{"bad method", with(18, "  - method: get"),
+			[]string{`p.yaml:18: route get /v1/users: method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`}},
+		{"issuer alg none", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [RS256, none]")...),
+			[]string{`p.yaml:35: issuer "idp": algorithm "none" is not allowed (RS256, PS256, ES256, EdDSA, HS256; never none)`}},
+		{"issuer HS256 without secret", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [HS256]")...),
+			[]string{`p.yaml:35: issuer "idp": HS256 needs hmac_secret, and hmac_secret needs HS256`}},
+		{"issuer inline secret", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [HS256]", "    hmac_secret: hunter2")...),
+			[]string{`p.yaml:36: issuer "idp": hmac_secret must be a reference env:NAME or file:PATH, never the secret itself`}},
+		{"issuer http not loopback", with(0, append(issuer("    issuer: http://idp.example"), goodIssuer[1:]...)...),
+			[]string{`p.yaml:32: issuer "idp": issuer "http://idp.example" must be an https URL (http only on loopback)`}},
+		{"issuer jwks_url http not loopback", with(0, append(issuer(goodIssuer[0], "    jwks_url: http://10.0.0.1/jwks"), goodIssuer[2:]...)...),
+			[]string{`p.yaml:33: issuer "idp": jwks_url "http://10.0.0.1/jwks" must be an https URL (http only on loopback)`}},
+		{"issuer both jwks and jwks_url", with(0, append(issuer(goodIssuer...), "    jwks: '{}'")...),
+			[]string{`p.yaml:31: issuer "idp": set exactly one of jwks_url and jwks`}},
+		{"bad audit mode", with(0, "audit:", "  mode: loud"),
+			[]string{`p.yaml:31: audit mode "loud" must be best_effort or strict`}},
+		{"bad staleness action", with(0, "staleness:", "  action: panic"),
+			[]string{`p.yaml:31: staleness action "panic" must be deny or serve`}},
+		{"bad key sha256", with(29, "    sha256: abc"),
+			[]string{`p.yaml:29: key "acmehris1": sha256 must be 64 hex digits`}},
+		{"key window inverted", with(0, `    not_before: "2026-02-01T00:00:00Z"`, `    not_after: "2026-01-01T00:00:00Z"`),
+			[]string{`p.yaml:31: key "acmehris1": not_after 2026-01-01T00:00:00Z is not after not_before 2026-02-01T00:00:00Z`}},
+		{"many problems sorted by line", with(0, "audit: {mode: loud}", "trusted_proxies: [nope]") +
+			"staleness: {action: panic}\n",
+			[]string{
+				`p.yaml:30: audit mode "loud" must be best_effort or strict`,
+				`p.yaml:31: trusted proxy: cannot parse CIDR "nope"`,
+				`p.yaml:32: staleness action "panic" must be deny or serve`,
+			}},
+		{"problems in many sections", strings.Replace(strings.Replace(with(24, "    tenant: initech"),
+			"class: standard", "class: gold", 1), "version: 1", "version: 2", 1),
+			[]string{
+				"p.yaml:1: version must be 1, got 2",
+				`p.yaml:20: route GET /v1/users: unknown class "gold"`,
+				`p.yaml:24: client "acme-hris": unknown tenant "initech"`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load("p.yaml", []byte(tt.doc))
+			if err == nil {
+				t.Fatalf("Load succeeded, want errors:\n%s\ndocument:\n%s", strings.Join(tt.want, "\n"), tt.doc)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(err, ErrInvalid) = false for %T", err)
+			}
+			if got, want := err.Error(), strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("errors:\n%s\nwant:\n%s\ndocument:\n%s", got, want, numbered(tt.doc))
+			}
+		})
+	}
+}
+
+// numbered prefixes each line of s with its number, for failure messages.
+func numbered(s string) string {
+	var b strings.Builder
+	for i, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		b.WriteString(strings.Repeat(" ", 3-len(itoa(i+1))) + itoa(i+1) + "  " + l + "\n")
+	}
+	return b.String()
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// TestLoadSyntaxError checks that a syntax error is reported. Its line is
+// the one yaml.v3 reports, which for parser errors is the line where the
+// enclosing construct starts, counted from 0: not worth asserting.
+func TestLoadSyntaxError(t *testing.T) {
+	t.Parallel()
+	_, err := Load("p.yaml", []byte(doc("version: 1", "tenants: [a", "scopes: x")))
+	if err == nil || !strings.HasPrefix(err.Error(), "p.yaml:") || !strings.Contains(err.Error(), "did not find expected") {
+		t.Fatalf("Load(syntax error) = %v, want p.yaml:LINE: did not find expected ...", err)
+	}
+}
+
+func TestLoadAcceptsDifferentMethods(t *testing.T) {
+	t.Parallel()
+	d := with(21, "    scopes: [read:users]",
+		"  - {method: GET, path: \"/v1/users/{id}\", class: standard, scopes: [read:users]}",
+		"  - {method: PUT, path: /v1/users/me, class: standard, scopes: [read:users]}",
+		"  - {method: GET, path: /v1/users/me/photo, class: standard, scopes: [read:users]}",
+		"  - {method: GET, path: /, class: standard, public: true}",
+	)
+	if _, err := Load("p.yaml", []byte(d)); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+}
+
+func TestLoadIssuerOK(t *testing.T) {
+	t.Parallel()
+	d := with(0, "issuers:",
+		"  - {id: idp, issuer: https://idp.example, jwks_url: https://idp.example/jwks, audiences: [api], algorithms: [RS256, ES256]}",
+		"  - {id: dev, issuer: http://127.0.0.1:8080, jwks: '{}', audiences: [api], algorithms: [EdDSA], clock_skew: 30s}",
+		"  - {id: hs, issuer: http://localhost, audiences: [api], algorithms: [HS256], hmac_secret: env:HS_SECRET}",
+	)
+	if _, err := Load("p.yaml", []byte(d)); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	t.Parallel()
+	e := &Error{File: "a.yaml", Problems: []Problem{{1, "one"}, {0, "two"}}}
+	if got, want := e.Error(), "a.yaml:1: one\na.yaml:0: two"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
