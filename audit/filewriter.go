@@ -1,0 +1,175 @@
+package audit
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FileConfig configures a FileWriter. The zero value is usable.
+type FileConfig struct {
+	// Slots is the number of preallocated Record slots (rounded up to a
+	// power of two); 0 means 8192. Emit fails when all are in use.
+	Slots int
+	// FlushInterval bounds how long a captured record waits before it is
+	// written to the file; 0 means 100ms.
+	FlushInterval time.Duration
+	// Sync makes every flush fsync the file.
+	Sync bool
+}
+
+// FileStats are a FileWriter's counters.
+type FileStats struct {
+	Captured    uint64 // records Emit accepted
+	Written     uint64 // records written to the file
+	Dropped     uint64 // records Emit refused (slots full or closed)
+	WriteErrors uint64 // failed writes; the records in them are lost
+}
+
+// FileWriter writes audit records as JSON lines, one record per line, to a
+// file. Emit copies the record into a preallocated slot and returns at once;
+// a background goroutine encodes and writes. It is safe for concurrent use.
+type FileWriter struct {
+	q        *ring
+	f        *os.File
+	cfg      FileConfig
+	wake     chan struct{}
+	done     chan struct{}
+	stopped  chan struct{}
+	closed   atomic.Bool
+	healthy  atomic.Bool
+	dropped  atomic.Uint64
+	written  atomic.Uint64
+	werrs    atomic.Uint64
+	wakeAt   uint64
+	closeErr error
+	once     sync.Once
+}
+
+// NewFileWriter opens (appending, creating with mode 0600) the file at path
+// and starts the writer goroutine.
+func NewFileWriter(path string, cfg FileConfig) (*FileWriter, error) {
+	if cfg.Slots == 0 {
+		cfg.Slots = 8192
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 100 * time.Millisecond
+	}
+	q, err := newRing(cfg.Slots)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: cannot open audit file %q: %w", path, err)
+	}
+	w := &FileWriter{q: q, f: f, cfg: cfg, wake: make(chan struct{}, 1),
+		done: make(chan struct{}), stopped: make(chan struct{}), wakeAt: q.mask/2 + 1}
+	w.healthy.Store(true)
+	go w.run()
+	return w, nil
+}
+
+// Emit copies *r into a free slot. It never blocks or allocates and returns
+// false when the record could not be captured.
+func (w *FileWriter) Emit(r *Record) bool {
+	if !w.q.push(r) {
+		w.dropped.Add(1)
+		return false
+	}
+	if w.q.len() == w.wakeAt {
+		wakeup(w.wake)
+	}
+	return true
+}
+
+// wakeup signals c without blocking.
+func wakeup(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Accepting reports whether a record emitted now would be captured and the
+// last write succeeded.
+func (w *FileWriter) Accepting() bool {
+	return !w.closed.Load() && w.healthy.Load() && !w.q.full()
+}
+
+// Stats returns the counters.
+func (w *FileWriter) Stats() FileStats {
+	return FileStats{Captured: w.q.pushed(), Written: w.written.Load(),
+		Dropped: w.dropped.Load(), WriteErrors: w.werrs.Load()}
+}
+
+// Close writes every captured record, then closes the file. Emit calls that
+// race Close are either written or refused, never lost silently.
+func (w *FileWriter) Close() error {
+	w.once.Do(func() {
+		w.closed.Store(true)
+		close(w.done)
+		<-w.stopped
+		if err := w.f.Close(); err != nil && w.closeErr == nil {
+			w.closeErr = fmt.Errorf("audit: cannot close audit file %q: %w", w.f.Name(), err)
+		}
+	})
+	return w.closeErr
+}
+
+func (w *FileWriter) run() {
+	defer close(w.stopped)
+	buf := make([]byte, 0, 64<<10)
+	t := time.NewTicker(w.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		buf = w.drain(buf)
+		select {
+		case <-w.wake:
+		case <-t.C:
+		case <-w.done:
+			for !w.q.seal() {
+				buf = w.drain(buf)
+			}
+			w.drain(buf)
+			return
+		}
+	}
+}
+
+// drain encodes every ready record and writes them out.
+func (w *FileWriter) drain(buf []byte) []byte {
+	n := uint64(0)
+	for r := w.q.peek(); r != nil; r = w.q.peek() {
+		buf = append(r.AppendJSON(buf), '\n')
+		w.q.release()
+		n++
+		if len(buf) >= 60<<10 {
+			w.write(buf, n)
+			buf, n = buf[:0], 0
+		}
+	}
+	if len(buf) > 0 {
+		w.write(buf, n)
+	}
+	return buf[:0]
+}
+
+func (w *FileWriter) write(buf []byte, n uint64) {
+	_, err := w.f.Write(buf)
+	if err == nil && w.cfg.Sync {
+		err = w.f.Sync()
+	}
+	if err != nil {
+		w.werrs.Add(1)
+		w.healthy.Store(false)
+		if w.closeErr == nil {
+			w.closeErr = fmt.Errorf("audit: cannot write audit file %q: %w", w.f.Name(), err)
+		}
+		return
+	}
+	w.healthy.Store(true)
+	w.written.Add(n)
+}

@@ -1,0 +1,149 @@
+package audit
+
+import (
+	"encoding/hex"
+	"strconv"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// AppendJSON appends r as one JSON object (no trailing newline) to dst and
+// returns the extended slice. It allocates nothing beyond the growth of dst.
+//
+// The fields, in order, are time (RFC 3339 with nanoseconds, UTC), tenant,
+// client, key_id, auth_method, issuer, token_fingerprint (hex, omitted when
+// zero), method, route, path, status, decision, request_id, source_ip,
+// bytes_in, bytes_out, duration_us and policy_revision. Every string is
+// escaped for JSON; invalid UTF-8 is replaced by U+FFFD because paths and
+// user agents are attacker-controlled.
+func (r *Record) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = appendTime(dst, r.Time)
+	dst = appendStringField(dst, `","tenant":`, r.Tenant)
+	dst = appendStringField(dst, `,"client":`, r.Client)
+	dst = appendBytesField(dst, `,"key_id":`, r.KeyID())
+	dst = appendStringField(dst, `,"auth_method":`, r.AuthMethod.String())
+	dst = appendStringField(dst, `,"issuer":`, r.Issuer)
+	if r.TokenFingerprint != ([16]byte{}) {
+		dst = append(dst, `,"token_fingerprint":"`...)
+		dst = hex.AppendEncode(dst, r.TokenFingerprint[:])
+		dst = append(dst, '"')
+	}
+	dst = appendBytesField(dst, `,"method":`, r.Method())
+	dst = appendStringField(dst, `,"route":`, r.Route)
+	dst = appendBytesField(dst, `,"path":`, r.Path())
+	dst = appendIntField(dst, `,"status":`, int64(r.Status))
+	dst = appendStringField(dst, `,"decision":`, r.Decision.String())
+	dst = appendBytesField(dst, `,"request_id":`, r.RequestID())
+	return r.appendJSONTail(dst)
+}
+
+func (r *Record) appendJSONTail(dst []byte) []byte {
+	dst = append(dst, `,"source_ip":"`...)
+	if r.SourceIP.IsValid() {
+		dst = r.SourceIP.AppendTo(dst)
+	}
+	dst = append(dst, '"')
+	dst = appendIntField(dst, `,"bytes_in":`, r.BytesIn)
+	dst = appendIntField(dst, `,"bytes_out":`, r.BytesOut)
+	dst = appendIntField(dst, `,"duration_us":`, r.Duration/1e3)
+	dst = appendBytesField(dst, `,"user_agent":`, r.UserAgent())
+	dst = appendIntField(dst, `,"policy_revision":`, r.PolicyRevision)
+	return append(dst, '}')
+}
+
+// appendTime appends unix nanoseconds ns as RFC 3339 UTC with nanoseconds.
+func appendTime(dst []byte, ns int64) []byte {
+	return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
+}
+
+func appendStringField(dst []byte, name, s string) []byte {
+	return appendJSONString(append(dst, name...), s)
+}
+
+func appendBytesField(dst []byte, name string, b []byte) []byte {
+	return appendJSONBytes(append(dst, name...), b)
+}
+
+func appendIntField(dst []byte, name string, v int64) []byte {
+	return strconv.AppendInt(append(dst, name...), v, 10)
+}
+
+// appendJSONString appends s as a quoted, escaped JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONBytes is appendJSONString for a byte slice.
+func appendJSONBytes(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, b2s(b))
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeASCII reports which ASCII bytes need no escaping inside a JSON string.
+// '<', '>' and '&' are escaped too (as encoding/json does) so a record
+// pasted into HTML cannot open a tag.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendEscaped appends the JSON escaping of s without quotes. Invalid UTF-8
+// becomes \ufffd; U+2028 and U+2029 are escaped for JavaScript consumers.
+func appendEscaped(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safeASCII[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendEscapedASCII(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = appendUnicodeEscape(dst, r)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+func appendEscapedASCII(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+func appendUnicodeEscape(dst []byte, r rune) []byte {
+	return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}
+
+// b2s views b as a string without copying; the string must not outlive b
+// nor be kept past the call it is passed to.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
