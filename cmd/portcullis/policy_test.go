@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"go.yaml.in/yaml/v3"
+)
+
+const examplePolicy = "../../examples/policy.yaml"
+
+func TestDispatchPolicyValidate(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	if err := os.WriteFile(broken, []byte("version: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"policy", "validate", examplePolicy}, 0},
+		{[]string{"policy", "validate", broken}, 1},
+		{[]string{"policy", "validate"}, 2},
+		{[]string{"policy", "validate", "a", "b"}, 2},
+		{[]string{"policy", "validate", "--bogus", examplePolicy}, 2},
+	} {
+		if got := quiet(t, func() int { return dispatch(tt.args) }); got != tt.want {
+			t.Errorf("dispatch(%q) = %d, want %d", tt.args, got, tt.want)
+		}
+	}
+}
+
+// quiet runs f with os.Stdout and os.Stderr sent to /dev/null.
+func quiet(t *testing.T, f func() int) int {
+	t.Helper()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = null, null
+	defer func() { os.Stdout, os.Stderr = stdout, stderr }()
+	return f()
+}
+
+func TestPolicyValidateOutput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	broken := write("broken.yaml", "version: 2\ncolour: blue\ntenants: [{id: a}, {id: a}]\n")
+	dup := write("dup.yaml", "version: 1\ntenants: [{id: a}, {id: a}]\n")
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		out, errs  string
+		errsPrefix bool
+	}{
+		{"example", []string{examplePolicy}, 0, examplePolicy + ": ok (8 routes, 3 clients, 4 keys)\n", "", false},
+		{"yaml problems", []string{broken}, 1, "", broken + ":2: field colour not found in Document\n", false},
+		{"validation problems", []string{dup}, 1, "", dup + `:2: duplicate tenant "a" (first defined at line 2)` + "\n", false},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, 1, "", "cannot read policy", true},
+		{"no file", nil, 2, "", "usage: portcullis policy validate FILE\n", false},
+	}
+	for _, tt := range tests {
+		var out, errs bytes.Buffer
+		code := policyValidate(tt.args, &out, &errs)
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", tt.name, code, tt.code, errs.String())
+		}
+		if got := out.String(); got != tt.out {
+			t.Errorf("%s: stdout %q, want %q", tt.name, got, tt.out)
+		}
+		got := errs.String()
+		if ok := got == tt.errs || tt.errsPrefix && strings.HasPrefix(got, tt.errs); !ok {
+			t.Errorf("%s: stderr %q, want %q", tt.name, got, tt.errs)
+		}
+	}
+}
+
+func TestKeysGenerate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	var out, errs bytes.Buffer
+	args := []string{"--client", "acme-hris", "--ttl", "24h", "--created-by", "alice", "--ticket", "OPS-7"}
+	if code := keysGenerate(args, &out, &errs, now); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "will not be shown again") {
+		t.Errorf("output does not warn that the key is shown once:\n%s", text)
+	}
+	key := findKey(t, text)
+	_, record, ok := strings.Cut(text, "keys:")
+	if !ok {
+		t.Fatalf("no key record in output:\n%s", text)
+	}
+	_, record, _ = strings.Cut(record, "\n\n")
+	var specs []policy.KeySpec
+	if err := yaml.Unmarshal([]byte(record), &specs); err != nil || len(specs) != 1 {
+		t.Fatalf("cannot parse key record %q: %v", record, err)
+	}
+	sum := sha256.Sum256([]byte(key))
+	want := policy.KeySpec{
+		ID: specs[0].ID, Client: "acme-hris", SHA256: hex.EncodeToString(sum[:]),
+		NotBefore: "2026-03-04T05:06:07Z", NotAfter: "2026-03-05T05:06:07Z", CreatedBy: "alice", Ticket: "OPS-7",
+	}
+	if specs[0] != want {
+		t.Errorf("record = %+v, want %+v", specs[0], want)
+	}
+	if id, ok := policy.SplitKey([]byte(key)); !ok || string(id) != want.ID {
+		t.Errorf("SplitKey(key) = %q, %v; want %q, true", id, ok, want.ID)
+	}
+}
+
+// findKey returns the one word of text that starts with the key prefix.
+func findKey(t *testing.T, text string) string {
+	t.Helper()
+	for _, w := range strings.Fields(text) {
+		if strings.HasPrefix(w, policy.KeyPrefix) {
+			return w
+		}
+	}
+	t.Fatalf("no key in output:\n%s", text)
+	return ""
+}
+
+func TestKeysGenerateUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		nil,
+		{"--ttl", "1h"},
+		{"--client", "c", "--not-before", "yesterday"},
+		{"--client", "c", "--ttl", "-1h"},
+		{"--client", "c", "extra"},
+		{"--client", "c", "--ttl", "forever"},
+	} {
+		var out, errs bytes.Buffer
+		if code := keysGenerate(args, &out, &errs, time.Now()); code != 2 {
+			t.Errorf("keys generate %q: exit %d, want 2", args, code)
+		}
+		if out.Len() != 0 {
+			t.Errorf("keys generate %q printed %q on a usage error", args, out.String())
+		}
+	}
+}
+
+func TestKeysGenerateNotBefore(t *testing.T) {
+	t.Parallel()
+	var out, errs bytes.Buffer
+	args := []string{"--client", "c", "--not-before", "2026-06-01T12:00:00+02:00"}
+	if code := keysGenerate(args, &out, &errs, time.Now()); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs.String())
+	}
+	if got, want := out.String(), `not_before: "2026-06-01T10:00:00Z"`; !strings.Contains(got, want) {
+		t.Errorf("output lacks %s:\n%s", want, got)
+	}
+	if strings.Contains(out.String(), "not_after") {
+		t.Errorf("output has not_after without --ttl:\n%s", out.String())
+	}
+}
