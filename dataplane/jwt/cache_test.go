@@ -101,3 +101,27 @@ func TestVerifyAfterClose(t *testing.T) {
 		t.Errorf("after Close: got %v, want ok", st)
 	}
 }
+
+func TestEqualCT(t *testing.T) {
+	t.Parallel()
+	base := make([]byte, 1000)
+	for i := range base {
+		base[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 255, 256, 257, 1000} {
+		a := base[:n]
+		if !equalCT(a, append([]byte(nil), a...)) {
+			t.Errorf("len %d: equal slices reported different", n)
+		}
+		for i := 0; i < n; i += max(1, n/13) {
+			b := append([]byte(nil), a...)
+			b[i] ^= 0x80
+			if equalCT(a, b) {
+				t.Errorf("len %d: difference at %d not found", n, i)
+			}
+		}
+	}
+	if equalCT([]byte("ab"), []byte("abc")) {
+		t.Error("different lengths reported equal")
+	}
+}

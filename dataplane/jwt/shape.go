@@ -7,14 +7,14 @@ package jwt
 func LooksLikeJWT(b []byte) bool {
 	dots, seg := 0, 0
 	for _, c := range b {
-		switch {
-		case c == '.':
+		switch shapeClass[c] {
+		case classB64:
+			seg++
+		case classDot:
 			if seg == 0 || dots == 2 {
 				return false
 			}
 			dots, seg = dots+1, 0
-		case isB64URL(c):
-			seg++
 		default:
 			return false
 		}
@@ -22,6 +22,21 @@ func LooksLikeJWT(b []byte) bool {
 	return dots == 2 && seg > 0
 }
 
-func isB64URL(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
+const (
+	classOther = iota
+	classB64
+	classDot
+)
+
+// shapeClass classifies bytes for LooksLikeJWT with one table load each.
+var shapeClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			t[c] = classB64
+		case c == '.':
+			t[c] = classDot
+		}
+	}
+	return t
+}()
