@@ -202,8 +202,9 @@ func (v *Verifier) verify(raw []byte, now time.Time) result {
 		return result{status: st}
 	}
 	r := result{claims: c, is: is, epoch: is.epoch.Load()}
-	r.status = v.checkSignature(is, t, now)
-	c.Fingerprint = fingerprint(raw)
+	if r.status = v.checkSignature(is, t, now); r.status == OK {
+		c.Fingerprint = fingerprint(raw)
+	}
 	return r
 }
 
