@@ -238,6 +238,13 @@ func (c *compiler) keys(live Live) error {
 		}
 		c.snap.keys[ks.ID] = compileKey(ks, c.snap.Clients[ks.Client], live.RevokedKeys[ks.ID])
 	}
+	if len(live.Keys) > 0 {
+		// Snapshot.Doc promises the keys from etcd merged in; the caller's
+		// document stays untouched (and is what the digest covers).
+		merged := *c.doc
+		merged.Keys = all
+		c.snap.Doc = &merged
+	}
 	return nil
 }
 

@@ -1,0 +1,125 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// routeSnapshot compiles a document with the given routes (method and path
+// pairs), each with scope read:users on class standard, or public for "/".
+func routeSnapshot(t testing.TB, routes ...string) *Snapshot {
+	t.Helper()
+	lines := append([]string(nil), base[:17]...)
+	for i := 0; i+1 < len(routes); i += 2 {
+		lines = append(lines, fmt.Sprintf("  - {method: %s, path: %q, class: standard, scopes: [read:users]}", routes[i], routes[i+1]))
+	}
+	lines = append(lines, base[21:]...)
+	d, err := Load("routes.yaml", []byte(doc(lines...)))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	s, err := Compile(d, Live{})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return s
+}
+
+func TestMatch(t *testing.T) {
+	t.Parallel()
+	s := routeSnapshot(t,
+		"GET", "/",
+		"GET", "/v1/users",
+		"GET", "/v1/users/{id}",
+		"POST", "/v1/users/{id}",
+		"GET", "/v1/users/{id}/photos/{photo}",
+		"GET", "/v1/teams/all",
+		"GET", "/a/{x}/c",
+		"GET", "/a/b/d",
+		"GET", "/p/{x}/{y}/z",
+		"GET", "/p/q/r/s",
+		"DELETE", "/v1/Items",
+	)
+	tests := []struct {
+		method, path string
+		want         string // template, "" for no route
+	}{
+		{"GET", "/", "/"},
+		{"GET", "/v1/users", "/v1/users"},
+		{"GET", "/v1/users/42", "/v1/users/{id}"},
+		{"POST", "/v1/users/42", "/v1/users/{id}"},
+		{"GET", "/v1/users/42/photos/7", "/v1/users/{id}/photos/{photo}"},
+		{"GET", "/v1/teams/all", "/v1/teams/all"},
+		{"GET", "/v1/teams/some", ""},
+		{"GET", "/a/b/c", "/a/{x}/c"}, // literal b leads nowhere: backtrack to {x}
+		{"GET", "/a/b/d", "/a/b/d"},
+		{"GET", "/a/z/c", "/a/{x}/c"},
+		{"GET", "/a/z/d", ""},
+		{"GET", "/p/q/r/z", "/p/{x}/{y}/z"}, // backtrack two levels
+		{"GET", "/p/q/r/s", "/p/q/r/s"},
+		{"GET", "/v1/users/", ""}, // trailing slash is a segment of its own
+		{"GET", "/v1/users//", ""},
+		{"GET", "/v1/users/42/", ""},
+		{"GET", "/v1//users", ""},
+		{"GET", "//", ""},
+		{"GET", "/V1/users", ""}, // case-sensitive
+		{"DELETE", "/v1/Items", "/v1/Items"},
+		{"DELETE", "/v1/items", ""},
+		{"get", "/v1/users", ""},
+		{"BREW", "/v1/users", ""},
+		{"HEAD", "/v1/users", ""}, // HEAD is not GET
+		{"PUT", "/v1/users", ""},  // no PUT tree at all
+		{"GET", "", ""},
+		{"GET", "v1/users", ""},
+		{"GET", "/v1/users/42/photos", ""},
+		{"GET", "/v1", ""},
+	}
+	for _, tt := range tests {
+		r := s.Match([]byte(tt.method), []byte(tt.path))
+		got := ""
+		if r != nil {
+			got = r.Template
+			if r.Method != tt.method {
+				t.Errorf("Match(%s %q) gave a %s route", tt.method, tt.path, r.Method)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("Match(%s %q) = %q, want %q", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestMatchNoRootRoute(t *testing.T) {
+	t.Parallel()
+	s := routeSnapshot(t, "GET", "/v1/users")
+	if r := s.Match([]byte("GET"), []byte("/")); r != nil {
+		t.Errorf("Match(GET /) = %q, want nil", r.Template)
+	}
+}
+
+func TestMatchDeep(t *testing.T) {
+	t.Parallel()
+	// A parameter at every one of many levels, and a literal sibling at
+	// each, so matching the all-parameter route backtracks at every depth.
+	var params, lits []string
+	for i := range 20 {
+		params = append(params, fmt.Sprintf("{p%d}", i))
+		lits = append(lits, "x")
+	}
+	var routes []string
+	for i := range 20 {
+		path := "/" + strings.Join(append(append([]string(nil), lits[:i+1]...), params[i+1:]...), "/")
+		if i == 19 {
+			continue
+		}
+		routes = append(routes, "GET", path+"/end"+fmt.Sprint(i))
+	}
+	routes = append(routes, "GET", "/"+strings.Join(params, "/"))
+	s := routeSnapshot(t, routes...)
+	path := "/" + strings.Join(lits, "/")
+	r := s.Match([]byte("GET"), []byte(path))
+	if r == nil || r.Template != "/"+strings.Join(params, "/") {
+		t.Errorf("Match(GET %s) = %v, want the all-parameter route", path, r)
+	}
+}
