@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/portcullis/portcullis/dataplane"
+	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+func init() {
+	register("sidecar", "run the enforcing sidecar in front of one service", runSidecar)
+	register("upstream", "run the demo service (used by make demo and the tests)", runUpstream)
+}
+
+// sidecarFlags are the flags of `portcullis sidecar`.
+type sidecarFlags struct {
+	policyFile string
+	listen     string
+	upstream   string
+	admin      string
+	auditFile  string
+	collector  string
+	spoolDir   string
+	tokenFile  string
+	etcd       sidecarEtcdFlags
+	stateDir   string
+	pod        string
+	logLevel   string
+	drain      time.Duration
+}
+
+func (f *sidecarFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.policyFile, "policy", "", "policy `file` (file mode; SIGHUP reloads it)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`address` to serve on")
+	fs.StringVar(&f.upstream, "upstream", "", "service `host:port` to forward to (required)")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:9901", "admin `address` for /healthz, /readyz and /metrics")
+	fs.StringVar(&f.auditFile, "audit-file", "", "write audit records as JSON lines to `path`")
+	fs.StringVar(&f.collector, "collector", "", "send audit records to the collector at `url` (default: audit.collector of the policy)")
+	fs.StringVar(&f.spoolDir, "spool", "portcullis-spool", "`directory` for audit batches the collector has not acknowledged")
+	fs.StringVar(&f.tokenFile, "collector-token-file", "", "`file` holding the collector's bearer token")
+	f.etcd.register(fs)
+	fs.StringVar(&f.stateDir, "state-dir", "portcullis-state", "`directory` for the last-known-good policy snapshot (etcd mode)")
+	fs.StringVar(&f.pod, "pod", "", "member `name` in etcd (default: hostname)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
+}
+
+func runSidecar(args []string) int {
+	var f sidecarFlags
+	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if f.upstream == "" || (f.policyFile == "") == (f.etcd.endpoints == "") {
+		fmt.Fprintln(os.Stderr, "portcullis sidecar: need --upstream and exactly one of --policy FILE or --etcd ENDPOINTS")
+		return 2
+	}
+	log := newLogger(f.logLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := sidecar(ctx, f, log); err != nil {
+		log.Error().Err(err).Msg("sidecar failed")
+		return 1
+	}
+	return 0
+}
+
+// sidecar wires the policy source, audit sink, data plane and admin
+// listener, serves until ctx ends, then drains.
+func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
+	store := &policy.Store{}
+	src, err := startPolicySource(ctx, f, store, log)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	sink, err := openAuditSink(f, store, log)
+	if err != nil {
+		return err
+	}
+	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink, Watching: src.watching, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	admin := &dataplane.Admin{Server: srv, Ready: src.ready, Metrics: append(src.metrics, sink.metrics...)}
+	return serve(ctx, f, srv, admin, sink, log)
+}
+
+// serve runs the listeners until ctx ends, then shuts down in order:
+// readiness false, in-flight requests finish, keep-alives close, audit flushes.
+func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *dataplane.Admin, sink *auditSink, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %q: %w", f.listen, err)
+	}
+	aln, err := net.Listen("tcp", f.admin)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("cannot listen on admin %q: %w", f.admin, err)
+	}
+	adminSrv := &fasthttp.Server{Handler: admin.Handler, NoDefaultServerHeader: true}
+	go adminSrv.Serve(aln)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info().Str("listen", ln.Addr().String()).Str("admin", aln.Addr().String()).Str("upstream", f.upstream).Msg("sidecar serving")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: draining in-flight requests")
+	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn().Err(err).Msg("drain did not finish")
+	}
+	err = sink.close()
+	adminSrv.Shutdown()
+	log.Info().Msg("stopped")
+	return err
+}
+
+// policySource is where the sidecar's policy comes from: a file (SIGHUP
+// reloads it) or etcd (watched).
+type policySource struct {
+	watching bool
+	ready    []func() bool
+	metrics  []func([]byte) []byte
+	close    func()
+}
+
+func startPolicySource(ctx context.Context, f sidecarFlags, store *policy.Store, log zerolog.Logger) (*policySource, error) {
+	if f.policyFile != "" {
+		return watchPolicyFile(ctx, f.policyFile, store, log)
+	}
+	return startEtcdSource(ctx, f, store, log)
+}
+
+// watchPolicyFile loads the policy file and reloads it on SIGHUP: compile,
+// then swap; a bad file keeps the old policy and says why.
+func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log zerolog.Logger) (*policySource, error) {
+	var rev int64
+	load := func() error {
+		doc, err := policy.LoadFile(path)
+		if err != nil {
+			return err
+		}
+		snap, err := policy.Compile(doc, policy.Live{Revision: rev + 1})
+		if err != nil {
+			return err
+		}
+		rev++
+		store.Swap(snap)
+		log.Info().Str("policy", path).Int64("revision", rev).Int("routes", len(snap.Routes)).Msg("policy loaded")
+		return nil
+	}
+	if err := load(); err != nil {
+		return nil, err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := load(); err != nil {
+					store.Fail()
+					log.Error().Err(err).Str("policy", path).Msg("policy reload refused; keeping the policy in force")
+				}
+			}
+		}
+	}()
+	return &policySource{close: func() { signal.Stop(hup) }}, nil
+}
+
+func newLogger(level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
+}
+
+func runUpstream(args []string) int {
+	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8081", "`address` to serve the demo service on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "demo upstream listening on %s\n", *listen)
+	if err := fasthttp.ListenAndServe(*listen, upstream.Handler); err != nil {
+		fmt.Fprintf(os.Stderr, "portcullis upstream: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,56 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/portcullis/portcullis/audit"
+)
+
+// BenchmarkDecide is the decision without I/O: route, key, scopes, limits
+// and the audit record.
+func BenchmarkDecide(b *testing.B) {
+	m := newInmem(b, false)
+	m.serve(b, request("GET", "/v1/users/42", hrisKey))
+	m.srv.keys.Wait()
+	m.src.Reset(request("GET", "/v1/users/42", hrisKey))
+	m.br.Reset(m.src)
+	if err := m.ctx.Request.Read(m.br); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		x := m.srv.acquire()
+		if d := m.srv.decide(&m.ctx, x); d != audit.Allowed {
+			b.Fatalf("decision %v", d)
+		}
+		m.srv.record(&m.ctx, x)
+		m.srv.release(x)
+	}
+}
+
+// BenchmarkHandler is a whole request through the handler to an in-memory
+// upstream answering 1 KiB.
+func BenchmarkHandler(b *testing.B) {
+	m := newInmem(b, false)
+	raw := request("GET", "/v1/users/42", hrisKey)
+	m.serve(b, raw)
+	m.srv.keys.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if m.serve(b, raw) != 200 {
+			b.Fatal("not 200")
+		}
+	}
+}
+
+// BenchmarkNormalizePath is the one path normalisation per request.
+func BenchmarkNormalizePath(b *testing.B) {
+	p := []byte("/v1//users/./%41b/../42")
+	dst := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _ = normalizePath(dst, p)
+	}
+}

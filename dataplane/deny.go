@@ -1,0 +1,112 @@
+package dataplane
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
+)
+
+// denial is a pre-rendered answer: status and the JSON error body around
+// the request id, `{"error":"...","message":"...","request_id":"` + id + `"}`.
+type denial struct {
+	status int
+	head   []byte
+}
+
+var denialTail = []byte(`"}`)
+
+var denials = func() (t [audit.NumDecisions]denial) {
+	set := func(d audit.Decision, status int, msg string) {
+		t[d] = denial{status: status, head: []byte(`{"error":"` + d.String() + `","message":"` + msg + `","request_id":"`)}
+	}
+	set(audit.Allowed, 200, "allowed")
+	set(audit.BadRequest, 400, "the request is malformed or ambiguous")
+	set(audit.HeaderTooLarge, 431, "the request headers are too large")
+	set(audit.NoRoute, 404, "no such endpoint")
+	set(audit.BodyTooLarge, 413, "the request body is larger than this endpoint accepts")
+	set(audit.Unauthenticated, 401, "a valid API key or access token is required")
+	set(audit.Suspended, 403, "this client is suspended")
+	set(audit.Forbidden, 403, "the credential lacks a scope this endpoint requires")
+	set(audit.NetworkDenied, 403, "this endpoint is not reachable from your network")
+	set(audit.MethodDenied, 403, "this endpoint does not accept this authentication method")
+	set(audit.TokenTooOld, 401, "this endpoint needs a more recently issued token")
+	set(audit.RateLimited, 429, "rate limit exceeded; retry after the time in Retry-After")
+	set(audit.ConcurrencyLimited, 429, "too many concurrent requests for this tenant; retry after the time in Retry-After")
+	set(audit.PolicyStale, 503, "the policy is stale; try again shortly")
+	set(audit.AuditUnavailable, 503, "the audit log is unavailable; try again shortly")
+	set(audit.UpstreamError, 502, "the service is unavailable")
+	set(audit.UpstreamTimeout, 504, "the service did not answer in time")
+	set(audit.InternalError, 500, "internal error")
+	set(audit.NotReady, 503, "the sidecar is not ready")
+	return t
+}()
+
+// deny answers the request itself with the decision's status and body.
+func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
+	x.rec.Decision = d
+	r := &ctx.Response
+	r.Reset()
+	den := &denials[d]
+	r.SetStatusCode(den.status)
+	r.Header.SetContentType("application/json")
+	r.Header.SetBytesV("X-Request-ID", x.reqID)
+	r.AppendBody(den.head)
+	r.AppendBody(x.reqID)
+	r.AppendBody(denialTail)
+	switch d {
+	case audit.Unauthenticated, audit.TokenTooOld:
+		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
+	case audit.RateLimited:
+		s.rateLimitHeaders(r, x)
+	case audit.ConcurrencyLimited, audit.PolicyStale, audit.AuditUnavailable, audit.NotReady:
+		r.Header.Set("Retry-After", "1")
+	}
+	if d == audit.BadRequest || d == audit.HeaderTooLarge {
+		ctx.SetConnectionClose()
+	}
+}
+
+// rateLimitHeaders writes Retry-After and the IETF RateLimit-Policy and
+// RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the bucket
+// that denied.
+func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
+	secs := int64((x.limited.RetryAfter + time.Second - 1) / time.Second)
+	secs = max(secs, 1)
+	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
+	r.Header.SetBytesV("Retry-After", x.buf)
+	name, hdr := "key", x.d.clientHdr[x.client.Index]
+	switch x.which {
+	case 1:
+		name, hdr = "tenant", x.d.tenantHdr[x.client.Tenant.Index]
+	case 2:
+		name, hdr = "class", x.d.classHdr[x.route.Class.Index]
+	}
+	r.Header.Set("RateLimit-Policy", hdr)
+	x.buf = append(append(append(x.buf[:0], '"'), name...), `";r=`...)
+	x.buf = strconv.AppendInt(x.buf, max(x.limited.Remaining, 0), 10)
+	x.buf = append(x.buf, ";t="...)
+	x.buf = strconv.AppendInt(x.buf, secs, 10)
+	r.Header.SetBytesV("RateLimit", x.buf)
+}
+
+// errorHandler answers requests fasthttp could not read or parse, in the
+// same JSON shape, and audits them like every other decision.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	x := s.acquire()
+	defer s.release(x)
+	x.snap = s.store.Load()
+	x.peer = peerAddr(ctx)
+	s.requestID(&ctx.Request.Header, x)
+	d := audit.BadRequest
+	switch err.(type) {
+	case *fasthttp.ErrSmallBuffer:
+		d = audit.HeaderTooLarge
+	}
+	if err == fasthttp.ErrBodyTooLarge {
+		d = audit.BodyTooLarge
+	}
+	s.deny(ctx, x, d)
+	s.record(ctx, x)
+}

@@ -1,0 +1,214 @@
+package dataplane
+
+import (
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/dataplane/jwt"
+	"github.com/portcullis/portcullis/limiter"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/valyala/fasthttp"
+)
+
+// exchange is the state of one request on its way through the pipeline. It
+// comes from a pool, so nothing on the request path allocates.
+type exchange struct {
+	start  time.Time
+	snap   *policy.Snapshot
+	d      *derived
+	route  *policy.Route
+	client *policy.Client
+	key    *policy.Key
+	claims *jwt.Claims
+	scopes policy.ScopeSet
+	method audit.AuthMethod
+	peer   netip.Addr
+
+	takes   [3]limiter.Take
+	ntakes  int
+	limited limiter.Result
+	which   int // index of the denying take
+	slot    uint64
+	hasSlot bool
+
+	path  []byte // normalised path
+	uri   []byte // forwarded request target
+	reqID []byte
+	buf   []byte // scratch for header values
+	rec   audit.Record
+}
+
+// maxPooled caps the buffers an exchange may keep when it returns to the
+// pool, so one huge request does not pin memory forever.
+const maxPooled = 8 << 10
+
+func (s *Server) acquire() *exchange {
+	x := s.pool.Get().(*exchange)
+	x.start = time.Now()
+	return x
+}
+
+func (s *Server) release(x *exchange) {
+	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled {
+		return
+	}
+	path, uri, reqID, buf := x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
+	*x = exchange{path: path, uri: uri, reqID: reqID, buf: buf}
+	s.pool.Put(x)
+}
+
+// Handler runs the request path on one request: decide, then answer with a
+// denial or forward to the upstream, then audit. A panic anywhere below is
+// answered with 500 and the process keeps serving.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	x := s.acquire()
+	defer s.finish(ctx, x)
+	if d := s.decide(ctx, x); d != audit.Allowed {
+		s.deny(ctx, x, d)
+		return
+	}
+	s.forward(ctx, x)
+}
+
+// finish recovers a panic, frees the concurrency slot, writes the audit
+// record and counts the request. It runs deferred, so it also runs when the
+// handler panics.
+func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
+	if p := recover(); p != nil {
+		s.metrics.panics.Add(1)
+		s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
+		s.deny(ctx, x, audit.InternalError)
+	}
+	if x.hasSlot {
+		s.inflight.Release(x.slot)
+	}
+	s.record(ctx, x)
+	s.release(x)
+}
+
+// decide runs steps 1 to 6 of the request path and returns the decision.
+func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	h := &ctx.Request.Header
+	x.snap = s.store.Load()
+	s.requestID(h, x)
+	x.peer = peerAddr(ctx)
+	if x.snap == nil || s.stopping.Load() {
+		return audit.NotReady
+	}
+	x.d = s.current(x.snap)
+	if len(x.snap.TrustedProxies) > 0 {
+		x.peer = s.sourceAddr(ctx, x)
+	}
+	if !checkHeaders(h.RawHeaders()) {
+		return audit.BadRequest
+	}
+	if d := s.routeRequest(ctx, x); d != audit.Allowed {
+		return d
+	}
+	if x.route.Public {
+		return audit.Allowed
+	}
+	if s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
+		x.start.UnixNano()-s.store.HeardAt() > int64(x.snap.StaleAfter) {
+		return audit.PolicyStale
+	}
+	if d := s.authenticate(h, x); d != audit.Allowed {
+		return d
+	}
+	if d := s.authorize(x); d != audit.Allowed {
+		return d
+	}
+	if d := s.limit(x); d != audit.Allowed {
+		return d
+	}
+	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
+		return audit.AuditUnavailable
+	}
+	return audit.Allowed
+}
+
+// routeRequest normalises the target once, matches the route and checks the
+// body size against the route's class.
+func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	h := &ctx.Request.Header
+	path, query, ok := splitTarget(h.RequestURI())
+	if !ok {
+		return audit.BadRequest
+	}
+	if x.path, ok = normalizePath(x.path, path); !ok {
+		return audit.BadRequest
+	}
+	x.uri = append(x.uri[:0], x.path...)
+	if len(query) > 0 {
+		x.uri = append(append(x.uri, '?'), query...)
+	}
+	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
+		return audit.NoRoute
+	}
+	if int64(h.ContentLength()) > x.route.Class.MaxBody || int64(len(ctx.Request.Body())) > x.route.Class.MaxBody {
+		return audit.BodyTooLarge
+	}
+	return audit.Allowed
+}
+
+// headerReceived runs before fasthttp reads a body: it caps the body at the
+// limit of the request's class, so an oversized declared body gets 413
+// without being read. Bodies that fit every class need no routing here.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	snap := s.store.Load()
+	if snap == nil {
+		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	}
+	d := s.current(snap)
+	cl := int64(h.ContentLength())
+	if cl == -2 || (cl >= 0 && cl <= d.minBody) {
+		return fasthttp.RequestConfig{}
+	}
+	limit := d.maxBody
+	var buf [256]byte
+	if path, _, ok := splitTarget(h.RequestURI()); ok {
+		if norm, ok := normalizePath(buf[:0], path); ok {
+			if r := snap.Match(h.Method(), norm); r != nil {
+				limit = r.Class.MaxBody
+			}
+		}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1))}
+}
+
+// peerAddr is the TCP peer of the connection.
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// requestID keeps a well-formed X-Request-ID or makes one: a random
+// per-process prefix and a counter, written without allocating.
+func (s *Server) requestID(h *fasthttp.RequestHeader, x *exchange) {
+	if id := h.Peek("X-Request-ID"); validRequestID(id) {
+		x.reqID = append(x.reqID[:0], id...)
+		return
+	}
+	n := s.reqSeq.Add(1)
+	x.reqID = append(x.reqID[:0], s.reqPrefix[:]...)
+	for shift := 60; shift >= 0; shift -= 4 {
+		x.reqID = append(x.reqID, upperHex[(n>>shift)&15]|0x20)
+	}
+}
+
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > audit.MaxRequestID {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}

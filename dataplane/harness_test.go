@@ -1,0 +1,215 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/valyala/fasthttp"
+)
+
+// Demo keys of examples/policy.yaml (demo-only secrets, published in the README).
+const (
+	hrisKey    = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
+	adminKey   = "pk_acmeadm1_DemoAcmeAdminSecret00000000000000001"
+	globexKey  = "pk_globexbi1_DemoGlobexBiSecret0000000000000001"
+	revokedKey = "pk_revoked1_DemoRevokedSecret00000000000000000001"
+)
+
+// seen is what the real upstream received.
+type seen struct {
+	uri     string
+	headers map[string]string
+	body    int
+}
+
+// upstreamServer is a real fasthttp server on loopback that records requests.
+type upstreamServer struct {
+	addr  string
+	mu    sync.Mutex // guards reqs
+	reqs  []seen
+	delay time.Duration
+}
+
+func startUpstream(t testing.TB) *upstreamServer {
+	t.Helper()
+	u := &upstreamServer{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = ln.Addr().String()
+	srv := &fasthttp.Server{Handler: u.handle}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return u
+}
+
+func (u *upstreamServer) handle(ctx *fasthttp.RequestCtx) {
+	if u.delay > 0 {
+		time.Sleep(u.delay)
+	}
+	s := seen{uri: string(ctx.Request.Header.RequestURI()), headers: map[string]string{}, body: len(ctx.Request.Body())}
+	for k, v := range ctx.Request.Header.All() {
+		s.headers[strings.ToLower(string(k))] = string(v)
+	}
+	u.mu.Lock()
+	u.reqs = append(u.reqs, s)
+	u.mu.Unlock()
+	ctx.SetContentType("text/plain")
+	ctx.SetBodyString("upstream ok")
+}
+
+func (u *upstreamServer) received() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.reqs...)
+}
+
+// memSink collects audit records.
+type memSink struct {
+	mu   sync.Mutex // guards recs
+	recs []audit.Record
+}
+
+func (m *memSink) Emit(r *audit.Record) bool {
+	m.mu.Lock()
+	m.recs = append(m.recs, *r)
+	m.mu.Unlock()
+	return true
+}
+
+func (m *memSink) Accepting() bool { return true }
+
+func (m *memSink) last(t testing.TB) audit.Record {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.recs) == 0 {
+		t.Fatal("no audit record")
+	}
+	return m.recs[len(m.recs)-1]
+}
+
+// stack is a sidecar in front of a real upstream, both on loopback.
+type stack struct {
+	addr  string
+	srv   *Server
+	up    *upstreamServer
+	store *policy.Store
+	sink  *memSink
+}
+
+func loadExample(t testing.TB) *policy.Snapshot {
+	t.Helper()
+	doc, err := policy.LoadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := policy.Compile(doc, policy.Live{Revision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func startStack(t testing.TB, mutate func(*Config)) *stack {
+	t.Helper()
+	st := &stack{up: startUpstream(t), store: &policy.Store{}, sink: &memSink{}}
+	st.store.Swap(loadExample(t))
+	cfg := Config{Store: st.store, Upstream: st.up.addr, Audit: st.sink}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		srv.Close()
+	})
+	st.addr, st.srv = ln.Addr().String(), srv
+	return st
+}
+
+// reply is a parsed response.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// errorBody is the JSON error shape of every response the sidecar makes.
+type errorBody struct {
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+func (r reply) errorBody(t testing.TB) errorBody {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
+		t.Fatalf("body %q is not the JSON error shape: %v", r.body, err)
+	}
+	if e.Error == "" || e.Message == "" || e.RequestID == "" {
+		t.Fatalf("body %q lacks error, message or request_id", r.body)
+	}
+	return e
+}
+
+// raw sends bytes exactly as given over a new connection and reads one response.
+func raw(t testing.TB, addr, request string) reply {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response to %q: %v", request, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// do sends method and target with the given headers and body.
+func do(t testing.TB, addr, method, target string, headers map[string]string, body string) reply {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n", method, target)
+	for k, v := range headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+	}
+	if body != "" {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
+	}
+	b.WriteString("\r\n" + body)
+	return raw(t, addr, b.String())
+}
+
+func key(k string) map[string]string { return map[string]string{"X-API-Key": k} }

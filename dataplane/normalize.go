@@ -1,0 +1,161 @@
+package dataplane
+
+import "bytes"
+
+// pathByte marks the bytes a path may carry unencoded: RFC 3986 unreserved
+// characters and sub-delimiters, ':' and '@', but not ';'. Path parameters
+// (";jsessionid=", "..;/") are where proxies and servlet containers have
+// disagreed about which resource a path names, so they are refused.
+var pathByte = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@") {
+		t[c] = true
+	}
+	return t
+}()
+
+// unreserved marks the characters RFC 3986 section 2.3 says are equivalent
+// encoded and decoded; those are decoded, every other escape is kept.
+var unreserved = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") {
+		t[c] = true
+	}
+	return t
+}()
+
+// queryByte marks the bytes a query string may carry (RFC 3986 section 3.4,
+// plus '%' escapes, which are forwarded untouched).
+var queryByte = func() (t [256]bool) {
+	for c := range pathByte {
+		t[c] = pathByte[c]
+	}
+	for _, c := range []byte("/?;%") {
+		t[c] = true
+	}
+	return t
+}()
+
+var rootPath = []byte("/")
+
+const upperHex = "0123456789ABCDEF"
+
+// normalizePath appends to dst[:0] the normal form of the origin-form path
+// p and reports whether p is acceptable. The normal form decodes escaped
+// unreserved characters, writes other escapes in upper case, removes "." and
+// ".." segments (RFC 3986 section 5.2.4, never above the root) and collapses
+// runs of slashes. Encoded '/' or '\', encoded NUL, raw '\', ';', control
+// and non-ASCII bytes make p unacceptable. Routing and forwarding both use
+// the normal form, so the sidecar and the service see the same path.
+func normalizePath(dst, p []byte) ([]byte, bool) {
+	dst = append(dst[:0], '/')
+	if len(p) == 0 || p[0] != '/' {
+		return dst, false
+	}
+	for i := 0; i < len(p); {
+		for i < len(p) && p[i] == '/' {
+			i++
+		}
+		start := len(dst)
+		var ok bool
+		if dst, i, ok = appendSegment(dst, p, i); !ok {
+			return dst, false
+		}
+		dst = endSegment(dst, start, i < len(p))
+	}
+	return dst, true
+}
+
+// appendSegment decodes the segment of p starting at i into dst and returns
+// the index of the '/' (or end) that ends it.
+func appendSegment(dst, p []byte, i int) ([]byte, int, bool) {
+	for i < len(p) && p[i] != '/' {
+		c := p[i]
+		if c != '%' {
+			if !pathByte[c] {
+				return dst, i, false
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		if i+2 >= len(p) || unhex(p[i+1]) < 0 || unhex(p[i+2]) < 0 {
+			return dst, i, false
+		}
+		v := byte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+		switch {
+		case unreserved[v]:
+			dst = append(dst, v)
+		case v == '/' || v == '\\' || v == 0:
+			return dst, i, false
+		default:
+			dst = append(dst, '%', upperHex[v>>4], upperHex[v&15])
+		}
+		i += 3
+	}
+	return dst, i, true
+}
+
+// endSegment resolves the segment dst[start:] just written: "." is dropped,
+// ".." also drops the segment before it, any other segment is kept and
+// followed by '/' when more of the path follows.
+func endSegment(dst []byte, start int, more bool) []byte {
+	seg := dst[start:]
+	switch {
+	case len(seg) == 1 && seg[0] == '.':
+		return dst[:start]
+	case len(seg) == 2 && seg[0] == '.' && seg[1] == '.':
+		dst = dst[:start]
+		if start > 1 {
+			dst = dst[:bytes.LastIndexByte(dst[:start-1], '/')+1]
+		}
+		return dst
+	case len(seg) > 0 && more:
+		return append(dst, '/')
+	}
+	return dst
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// splitTarget splits a request target into its path and query (without
+// '?'), accepting origin form and absolute form (whose scheme and authority
+// are dropped: the upstream is fixed, never taken from the request).
+func splitTarget(uri []byte) (path, query []byte, ok bool) {
+	if len(uri) > 0 && uri[0] != '/' {
+		i := bytes.Index(uri, []byte("://"))
+		if i <= 0 {
+			return nil, nil, false
+		}
+		rest := uri[i+3:]
+		j := bytes.IndexAny(rest, "/?")
+		if j < 0 {
+			return rootPath, nil, true
+		}
+		if rest[j] == '?' {
+			return rootPath, rest[j+1:], validQuery(rest[j+1:])
+		}
+		uri = rest[j:]
+	}
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i], uri[i+1:], validQuery(uri[i+1:])
+	}
+	return uri, nil, true
+}
+
+func validQuery(q []byte) bool {
+	for _, c := range q {
+		if !queryByte[c] {
+			return false
+		}
+	}
+	return true
+}

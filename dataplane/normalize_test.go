@@ -1,0 +1,126 @@
+package dataplane
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestNormalizePath(t *testing.T) {
+	cases := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"/", "/", true},
+		{"/v1/users", "/v1/users", true},
+		{"//v1///users", "/v1/users", true},
+		{"/v1/users/", "/v1/users/", true},
+		{"/./v1/./users/.", "/v1/users/", true},
+		{"/v1/x/../users", "/v1/users", true},
+		{"/v1/x/..", "/v1/", true},
+		{"/../../etc", "/etc", true},
+		{"/v1/%2e%2E/admin", "/admin", true},
+		{"/v1/%2e/admin", "/v1/admin", true},
+		{"/v1/.%2e/admin", "/admin", true},
+		{"/%7euser/%41", "/~user/A", true},
+		{"/a%20b", "/a%20b", true},
+		{"/a%3bb", "/a%3Bb", true},
+		{"/a%252e%252e", "/a%252e%252e", true},
+		{"/a...b/...", "/a...b/...", true},
+		{"/a%2fb", "", false},
+		{"/a%2Fb", "", false},
+		{"/a%5cb", "", false},
+		{"/a%00", "", false},
+		{"/a\\b", "", false},
+		{"/a;b", "", false},
+		{"/a b", "", false},
+		{"/a\x00", "", false},
+		{"/caf\xc3\xa9", "", false},
+		{"/a%", "", false},
+		{"/a%4", "", false},
+		{"/a%zz", "", false},
+		{"", "", false},
+		{"v1/users", "", false},
+	}
+	for _, c := range cases {
+		got, ok := normalizePath(nil, []byte(c.in))
+		if ok != c.ok || (ok && string(got) != c.want) {
+			t.Errorf("normalizePath(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestSplitTarget(t *testing.T) {
+	cases := []struct{ in, path, query string }{
+		{"/v1/users?a=1&b=2", "/v1/users", "a=1&b=2"},
+		{"/v1/users", "/v1/users", ""},
+		{"http://evil.example/v1/users?x", "/v1/users", "x"},
+		{"http://evil.example", "/", ""},
+		{"http://evil.example?x=1", "/", "x=1"},
+	}
+	for _, c := range cases {
+		p, q, ok := splitTarget([]byte(c.in))
+		if !ok || string(p) != c.path || string(q) != c.query {
+			t.Errorf("splitTarget(%q) = %q, %q, %v", c.in, p, q, ok)
+		}
+	}
+	for _, bad := range []string{"*", "evil.example:80", "/a?b c", "/a?\x01"} {
+		if _, _, ok := splitTarget([]byte(bad)); ok {
+			t.Errorf("splitTarget(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCheckHeaders(t *testing.T) {
+	ok := "Host: a\r\nContent-Length: 3\r\nX-API-Key: k\r\n\r\n"
+	if !checkHeaders([]byte(ok)) {
+		t.Errorf("rejected %q", ok)
+	}
+	for _, bad := range []string{
+		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+		"content-length: 3\r\nCONTENT-LENGTH: 3\r\n",
+		"X_Forwarded_For: 1.2.3.4\r\n",
+		"X-A: 1\r\n folded\r\n",
+		"Authorization: a\r\nauthorization: b\r\n",
+		"X-Api-Key: a\r\nX-API-KEY: b\r\n",
+		"NoColon\r\n",
+	} {
+		if checkHeaders([]byte(bad)) {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// FuzzNormalizePath checks the invariants routing relies on: the normal
+// form is stable, has no dot segments, no empty segments, no encoded slash
+// and only allowed bytes.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/", "/v1/users/../admin", "/%2e%2e/%2f", "//a//b/", "/a%41%7e", "/a;b", "/..;/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, ok := normalizePath(nil, []byte(in))
+		if !ok {
+			return
+		}
+		again, ok2 := normalizePath(nil, out)
+		if !ok2 || !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", in, out, again, ok2)
+		}
+		s := string(out)
+		if !strings.HasPrefix(s, "/") || strings.Contains(s, "//") || strings.Contains(s, "/./") ||
+			strings.Contains(s, "/../") || strings.HasSuffix(s, "/..") || strings.HasSuffix(s, "/.") {
+			t.Fatalf("%q normalised to %q", in, out)
+		}
+		if bytes.ContainsAny(out, "\\;") || strings.Contains(strings.ToUpper(s), "%2F") {
+			t.Fatalf("%q normalised to %q", in, out)
+		}
+	})
+}
+
+// FuzzCheckHeaders must never panic on arbitrary header blocks.
+func FuzzCheckHeaders(f *testing.F) {
+	f.Add("Host: a\r\nContent-Length: 3\r\n\r\n")
+	f.Add("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n")
+	f.Fuzz(func(t *testing.T, in string) { checkHeaders([]byte(in)) })
+}

@@ -1,0 +1,50 @@
+package dataplane
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// record fills the exchange's audit record and hands it to the sink. Only
+// ids, names and sizes go in: never a credential, cookie, query or body.
+func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
+	r := &x.rec
+	h := &ctx.Request.Header
+	r.Time = x.start.UnixNano()
+	r.Duration = int64(time.Since(x.start))
+	r.Status = uint16(ctx.Response.StatusCode())
+	r.AuthMethod = x.method
+	r.SourceIP = x.peer
+	r.BytesIn = int64(len(ctx.Request.Body()))
+	r.BytesOut = int64(len(ctx.Response.Body()))
+	r.SetMethod(h.Method())
+	r.SetRequestID(x.reqID)
+	r.SetUserAgent(h.UserAgent())
+	if len(x.path) > 0 {
+		r.SetPath(x.path)
+	} else {
+		uri := h.RequestURI()
+		if i := bytes.IndexByte(uri, '?'); i >= 0 {
+			uri = uri[:i]
+		}
+		r.SetPath(uri)
+	}
+	if x.snap != nil {
+		r.PolicyRevision = x.snap.Revision
+	}
+	if x.route != nil {
+		r.Route = x.route.Template
+	}
+	if x.client != nil {
+		r.Tenant, r.Client = x.client.Tenant.ID, x.client.ID
+	}
+	if x.claims != nil {
+		r.Issuer, r.TokenFingerprint = x.claims.Issuer.ID, x.claims.Fingerprint
+	}
+	s.metrics.observe(x, r.Duration)
+	if s.cfg.Audit == nil || !s.cfg.Audit.Emit(r) {
+		s.metrics.auditDropped.Add(1)
+	}
+}

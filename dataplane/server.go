@@ -1,0 +1,195 @@
+package dataplane
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/dataplane/authn"
+	"github.com/portcullis/portcullis/limiter"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+// Sink receives one audit record per request. Emit copies *r, never blocks
+// and reports whether the record was captured; Accepting reports whether a
+// record emitted now would be captured (strict audit mode answers 503 when
+// it would not). audit.FileWriter and audit.Emitter implement it.
+type Sink interface {
+	Emit(r *audit.Record) bool
+	Accepting() bool
+}
+
+// Config configures a Server. Store and Upstream are required; zero
+// durations and sizes take the defaults in parentheses.
+type Config struct {
+	Store    *policy.Store
+	Upstream string // host:port of the service; the only address ever dialled
+	Audit    Sink   // nil: records are counted as dropped
+	Watching bool   // the Store is fed by a watch: enforce the policy staleness bound
+	Logger   zerolog.Logger
+
+	ReadTimeout     time.Duration // whole request (30s)
+	WriteTimeout    time.Duration // whole response (30s)
+	IdleTimeout     time.Duration // keep-alive idle (60s)
+	UpstreamTimeout time.Duration // upstream response (30s)
+	MaxHeaderBytes  int           // request line and headers (16 KiB); more is 431
+	MaxBodyBytes    int           // hard cap above every class limit (64 MiB)
+	MaxUpstreamConn int           // connections to the upstream (1024)
+	KeyCacheSize    int64         // verified API keys cached (65536)
+	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
+
+	// UpstreamDial replaces the TCP dialer (in-memory upstreams in tests).
+	UpstreamDial fasthttp.DialFunc
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadTimeout, 30*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.UpstreamTimeout, 30*time.Second)
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 16 << 10
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 20
+	}
+	if c.MaxUpstreamConn <= 0 {
+		c.MaxUpstreamConn = 1024
+	}
+	if c.KeyCacheSize <= 0 {
+		c.KeyCacheSize = 1 << 16
+	}
+	if c.LimiterKeys <= 0 {
+		c.LimiterKeys = 1 << 20
+	}
+}
+
+// Server is the enforcing reverse proxy: it runs the request path of
+// DESIGN.md on every request and forwards what it admits to the upstream.
+// Create it with New; it is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	store    *policy.Store
+	keys     *authn.Keys
+	buckets  *limiter.Table
+	inflight *limiter.Concurrency
+	upstream *fasthttp.HostClient
+	srv      *fasthttp.Server
+	metrics  metrics
+	log      zerolog.Logger
+
+	derived   atomic.Pointer[derived]
+	derivedMu sync.Mutex // serialises rebuilds of derived
+
+	reqPrefix [9]byte // random per process, for generated request ids
+	reqSeq    atomic.Uint64
+	stopping  atomic.Bool
+	pool      sync.Pool // *exchange
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("dataplane: config has no policy store")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Upstream); err != nil {
+		return nil, fmt.Errorf("dataplane: upstream %q must be host:port: %w", cfg.Upstream, err)
+	}
+	cfg.defaults()
+	keys, err := authn.NewKeys(cfg.KeyCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    cfg.Store,
+		keys:     keys,
+		buckets:  limiter.NewTable(limiter.Config{MaxKeys: cfg.LimiterKeys}),
+		inflight: limiter.NewConcurrency(limiter.ConcurrencyConfig{MaxKeys: cfg.LimiterKeys}),
+		log:      cfg.Logger,
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	hex.Encode(s.reqPrefix[:8], rnd[:])
+	s.reqPrefix[8] = '-'
+	s.pool.New = func() any { return new(exchange) }
+	s.upstream = s.newUpstream()
+	s.srv = s.newServer()
+	return s, nil
+}
+
+func (s *Server) newUpstream() *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                          s.cfg.Upstream,
+		Dial:                          s.cfg.UpstreamDial,
+		MaxConns:                      s.cfg.MaxUpstreamConn,
+		ReadTimeout:                   s.cfg.UpstreamTimeout,
+		WriteTimeout:                  s.cfg.UpstreamTimeout,
+		MaxIdleConnDuration:           s.cfg.IdleTimeout,
+		MaxResponseBodySize:           s.cfg.MaxBodyBytes,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+}
+
+func (s *Server) newServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:               s.Handler,
+		ErrorHandler:          s.errorHandler,
+		HeaderReceived:        s.headerReceived,
+		ReadTimeout:           s.cfg.ReadTimeout,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		ReadBufferSize:        s.cfg.MaxHeaderBytes,
+		MaxRequestBodySize:    s.cfg.MaxBodyBytes,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{s.log},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting, marks the server not ready, lets in-flight
+// requests finish and closes keep-alive connections, or gives up when ctx
+// ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// Ready reports whether a policy is loaded and the server is not stopping.
+func (s *Server) Ready() bool { return !s.stopping.Load() && s.store.Load() != nil }
+
+// Close releases caches; call it after Shutdown.
+func (s *Server) Close() {
+	s.keys.Close()
+	if d := s.derived.Load(); d != nil {
+		d.close()
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors) to zerolog.
+type fasthttpLogger struct{ log zerolog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug().Msgf(format, args...)
+}
