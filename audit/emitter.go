@@ -1,0 +1,270 @@
+package audit
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Mode says what an Emitter does when a batch can be neither delivered nor
+// spooled.
+type Mode uint8
+
+// Modes.
+const (
+	// BestEffort drops the batch and counts it.
+	BestEffort Mode = iota
+	// Strict keeps the batch in memory and reports Accepting false until the
+	// spool has room again, so the data plane answers 503 rather than serve
+	// unaudited requests.
+	Strict
+)
+
+// String returns "best_effort" or "strict".
+func (m Mode) String() string {
+	if m == Strict {
+		return "strict"
+	}
+	return "best_effort"
+}
+
+// ParseMode parses "best_effort" or "strict".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "best_effort", "":
+		return BestEffort, nil
+	case "strict":
+		return Strict, nil
+	}
+	return 0, fmt.Errorf("audit: unknown mode %q (want best_effort or strict)", s)
+}
+
+// EmitterConfig configures an Emitter. Only URL is required.
+type EmitterConfig struct {
+	URL           string        // collector base URL; batches go to URL+"/v1/logs"
+	Token         string        // bearer token for the collector; never logged
+	SpoolDir      string        // spool directory; "" keeps nothing on disk
+	SpoolMaxBytes int64         // spool bound; 0 means 256 MiB
+	BatchSize     int           // records per batch; 0 means 512
+	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
+	Mode          Mode
+	Slots         int          // preallocated record slots; 0 means 16384
+	HTTPClient    *http.Client // nil means a client with a 10s timeout
+	Service       string       // service.name resource attribute
+	Host          string       // host.name; "" means os.Hostname
+	InstanceID    string       // prefix of batch ids; "" means random
+	RetryBudget   time.Duration // how long a new batch is retried before it is spooled; 0 means 2s
+	CloseTimeout  time.Duration // how long Close replays the spool; 0 means 5s
+	MinBackoff    time.Duration // first retry delay; 0 means 100ms
+	MaxBackoff    time.Duration // retry delay cap; 0 means 30s
+	Log           *zerolog.Logger
+}
+
+// EmitterStats are an Emitter's counters. After Close, every captured record
+// is in exactly one of Delivered, Spooled, DroppedSpool or Rejected.
+type EmitterStats struct {
+	Captured     uint64 // records Emit accepted
+	Delivered    uint64 // captured records the collector acknowledged directly
+	Spooled      uint64 // records written to the spool
+	Replayed     uint64 // spooled records (from any run) acknowledged later
+	Dropped      uint64 // DroppedFull + DroppedSpool + Rejected
+	DroppedFull  uint64 // records Emit refused: all slots busy, or closed
+	DroppedSpool uint64 // captured records lost because the spool was full
+	Rejected     uint64 // records in batches the collector refused as invalid
+	Batches      uint64 // batches built
+	Retries      uint64 // failed delivery attempts
+	SpoolFiles   int    // batches in the spool now
+	SpoolRecords int    // records in the spool now
+	SpoolBytes   int64  // bytes in the spool now
+}
+
+// outBatch is one encoded batch on its way to the collector.
+type outBatch struct {
+	seq  uint64
+	n    int
+	data []byte
+}
+
+// Emitter batches audit records and ships them to a collector as OTLP/HTTP
+// logs, spooling to disk what the collector cannot take. Emit and Accepting
+// are safe for concurrent use; Close once when done.
+type Emitter struct {
+	cfg     EmitterConfig
+	url     string
+	q       *ring
+	sp      *spool
+	client  *http.Client
+	log     zerolog.Logger
+	wake    chan struct{}
+	done    chan struct{}
+	sendCh  chan *outBatch
+	free    chan *outBatch
+	stopped sync.WaitGroup
+	once    sync.Once
+	wakeAt  uint64
+	closed  atomic.Bool
+	spoolOK atomic.Bool
+
+	// batcher goroutine state
+	enc      batchEncoder
+	idBuf    []byte
+	seq      uint64
+	started  time.Time
+	maxBatch atomic.Int64
+
+	held []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
+
+	mu      sync.Mutex // guards the following fields
+	backlog bool       // the spool holds batches: new ones queue behind them
+
+	delivered, spooled, replayed, droppedFull, droppedSpool, rejected, batches, retries atomic.Uint64
+}
+
+// NewEmitter opens the spool (replaying what an earlier run left there) and
+// starts the batching and delivery goroutines.
+func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("audit: emitter needs a collector URL")
+	}
+	if cfg.Mode == Strict && cfg.SpoolDir == "" {
+		return nil, fmt.Errorf("audit: strict mode needs a spool directory")
+	}
+	cfg = emitterDefaults(cfg)
+	q, err := newRing(cfg.Slots)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	e := &Emitter{cfg: cfg, url: cfg.URL + "/v1/logs", q: q, sp: sp, client: cfg.HTTPClient,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, 4),
+		free: make(chan *outBatch, 8), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
+	e.log = zerolog.Nop()
+	if cfg.Log != nil {
+		e.log = *cfg.Log
+	}
+	e.enc.res = Resource{Service: cfg.Service, Host: cfg.Host, InstanceID: cfg.InstanceID}
+	e.backlog = func() bool { _, ok := sp.oldest(); return ok }()
+	e.updateSpoolOK()
+	e.stopped.Add(2)
+	go e.runBatcher()
+	go e.runSender()
+	return e, nil
+}
+
+func emitterDefaults(cfg EmitterConfig) EmitterConfig {
+	setDefault(&cfg.SpoolMaxBytes, 256<<20)
+	setDefault(&cfg.BatchSize, 512)
+	setDefault(&cfg.FlushInterval, time.Second)
+	setDefault(&cfg.Slots, 16384)
+	setDefault(&cfg.RetryBudget, 2*time.Second)
+	setDefault(&cfg.CloseTimeout, 5*time.Second)
+	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
+	setDefault(&cfg.MaxBackoff, 30*time.Second)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Host == "" {
+		cfg.Host, _ = os.Hostname()
+	}
+	if cfg.InstanceID == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		cfg.InstanceID = hex.EncodeToString(b[:])
+	}
+	return cfg
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Emit copies *r into a free slot. It never blocks or allocates, keeps no
+// pointer to r, and returns false when the record could not be captured.
+func (e *Emitter) Emit(r *Record) bool {
+	if !e.q.push(r) {
+		e.droppedFull.Add(1)
+		return false
+	}
+	if e.q.len()%e.wakeAt == 0 {
+		wakeup(e.wake)
+	}
+	return true
+}
+
+// Accepting reports whether a record emitted now would be captured and,
+// in Strict mode, could be spooled if the collector is unreachable.
+func (e *Emitter) Accepting() bool {
+	if e.closed.Load() || e.q.full() {
+		return false
+	}
+	return e.cfg.Mode != Strict || e.spoolOK.Load()
+}
+
+// Stats returns the counters.
+func (e *Emitter) Stats() EmitterStats {
+	s := EmitterStats{Captured: e.q.pushed(), Delivered: e.delivered.Load(), Spooled: e.spooled.Load(),
+		Replayed: e.replayed.Load(), DroppedFull: e.droppedFull.Load(), DroppedSpool: e.droppedSpool.Load(),
+		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load()}
+	s.Dropped = s.DroppedFull + s.DroppedSpool + s.Rejected
+	s.SpoolFiles, s.SpoolRecords, s.SpoolBytes = e.sp.usage()
+	return s
+}
+
+// Close stops capturing, then delivers or spools every captured record. It
+// tries each remaining batch once and spools it if that fails.
+func (e *Emitter) Close() error {
+	e.once.Do(func() {
+		e.closed.Store(true)
+		close(e.done)
+		e.stopped.Wait()
+	})
+	return nil
+}
+
+// closing reports whether Close has been called.
+func (e *Emitter) closing() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// updateSpoolOK recomputes whether the spool could take one more batch.
+func (e *Emitter) updateSpoolOK() {
+	_, _, used := e.sp.usage()
+	need := max(e.maxBatch.Load(), 64<<10)
+	e.spoolOK.Store(e.sp.dir != "" && used+need <= e.sp.max)
+}
+
+func (e *Emitter) getBatch() *outBatch {
+	select {
+	case ob := <-e.free:
+		return ob
+	default:
+		return &outBatch{}
+	}
+}
+
+func (e *Emitter) putBatch(ob *outBatch) {
+	if cap(ob.data) > 4<<20 {
+		return // do not pin an outsized buffer
+	}
+	select {
+	case e.free <- ob:
+	default:
+	}
+}

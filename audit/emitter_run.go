@@ -1,0 +1,401 @@
+package audit
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+)
+
+// runBatcher drains the slots into batches and hands each to the sender, or
+// to the spool while the spool holds older batches.
+func (e *Emitter) runBatcher() {
+	defer e.stopped.Done()
+	defer close(e.sendCh)
+	t := time.NewTicker(max(min(e.cfg.FlushInterval/4, 100*time.Millisecond), time.Millisecond))
+	defer t.Stop()
+	for {
+		e.fill()
+		if e.enc.n > 0 && time.Since(e.started) >= e.cfg.FlushInterval {
+			e.ship()
+		}
+		select {
+		case <-e.wake:
+		case <-t.C:
+		case <-e.done:
+			for !e.q.seal() {
+				e.fill()
+			}
+			e.fill()
+			if e.enc.n > 0 {
+				e.ship()
+			}
+			return
+		}
+	}
+}
+
+// fill moves every ready record into the current batch, shipping full ones.
+func (e *Emitter) fill() {
+	for r := e.q.peek(); r != nil; r = e.q.peek() {
+		if e.enc.n == 0 {
+			e.idBuf = appendBatchID(e.idBuf[:0], e.cfg.InstanceID, e.seq)
+			e.enc.begin(e.idBuf)
+			e.started = time.Now()
+		}
+		e.enc.add(r)
+		e.q.release()
+		if e.enc.n >= e.cfg.BatchSize {
+			e.ship()
+		}
+	}
+}
+
+// ship finishes the current batch and hands it on.
+func (e *Emitter) ship() {
+	ob := e.getBatch()
+	ob.data = append(ob.data[:0], e.enc.finish()...)
+	ob.seq, ob.n = e.seq, e.enc.n
+	e.seq++
+	e.enc.n = 0
+	e.batches.Add(1)
+	if int64(len(ob.data)) > e.maxBatch.Load() {
+		e.maxBatch.Store(int64(len(ob.data)))
+	}
+	for !e.handoff(ob) {
+		// Strict mode with a full spool: hold the batch (the slots fill up
+		// and Emit refuses, so the data plane answers 503) until it fits.
+		timer := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-timer.C:
+		case <-e.done:
+			timer.Stop()
+		}
+	}
+}
+
+// handoff queues ob for the sender, or spools it when the spool already
+// holds batches or the sender is behind. It returns false when ob must be
+// held (Strict mode, spool full). When closing, the sender places every
+// batch itself.
+func (e *Emitter) handoff(ob *outBatch) bool {
+	if e.closing() {
+		e.sendCh <- ob
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.backlog {
+		select {
+		case e.sendCh <- ob:
+			return true
+		default:
+			e.backlog = true
+		}
+	}
+	return e.spoolLocked(ob, false)
+}
+
+// spoolLocked writes ob to the spool. When it does not fit, BestEffort (or
+// a closing Emitter, which has nowhere else to keep it) drops and counts it;
+// Strict returns false so the caller holds it.
+func (e *Emitter) spoolLocked(ob *outBatch, mustFinish bool) bool {
+	err := e.sp.put(ob.seq, ob.n, ob.data)
+	defer e.updateSpoolOK()
+	if err == nil {
+		e.spooled.Add(uint64(ob.n))
+		e.putBatch(ob)
+		return true
+	}
+	if e.cfg.Mode == Strict && !mustFinish {
+		e.log.Warn().Err(err).Uint64("batch_seq", ob.seq).Msg("audit spool full; holding batch")
+		return false
+	}
+	e.log.Error().Err(err).Uint64("batch_seq", ob.seq).Int("records", ob.n).Msg("audit batch dropped")
+	e.droppedSpool.Add(uint64(ob.n))
+	e.putBatch(ob)
+	return true
+}
+
+// runSender delivers batches from the batcher and replays the spool.
+func (e *Emitter) runSender() {
+	defer e.stopped.Done()
+	for {
+		if e.closing() {
+			e.closeSender()
+			return
+		}
+		if len(e.held) > 0 {
+			e.retryHeld()
+			continue
+		}
+		if e.inBacklog() {
+			e.replayOne()
+			continue
+		}
+		select {
+		case ob := <-e.sendCh:
+			e.deliverFresh(ob)
+		case <-e.done:
+		}
+	}
+}
+
+// closeSender places every remaining batch: replaying the spool while the
+// collector answers (up to CloseTimeout), delivering new batches directly
+// when the spool is empty, spooling them otherwise, and dropping (counted)
+// only what fits nowhere.
+func (e *Emitter) closeSender() {
+	deadline := time.Now().Add(e.cfg.CloseTimeout)
+	up := true
+	for {
+		for up && time.Now().Before(deadline) {
+			up = e.placeHeld(up)
+			ok, empty := e.replayOnce()
+			if empty {
+				break
+			}
+			up = ok
+		}
+		up = e.placeHeld(up)
+		ob, ok := <-e.sendCh
+		if !ok {
+			return
+		}
+		up = e.placeOnClose(ob, up && time.Now().Before(deadline))
+	}
+}
+
+// placeHeld places every held batch at Close (replayOnce may add some).
+func (e *Emitter) placeHeld(up bool) bool {
+	for _, ob := range e.held {
+		up = e.placeOnClose(ob, up)
+	}
+	e.held = e.held[:0]
+	return up
+}
+
+// placeOnClose delivers ob when the collector is up and nothing older waits
+// in the spool, else spools it, else tries the collector anyway before
+// dropping it (counted). It reports whether the collector still looks up.
+func (e *Emitter) placeOnClose(ob *outBatch, up bool) bool {
+	if _, pending := e.sp.oldest(); up && !pending {
+		if up = e.postCounted(ob); up {
+			return true
+		}
+	}
+	e.mu.Lock()
+	spooled := e.spoolLocked(ob, false)
+	e.mu.Unlock()
+	if spooled {
+		return up
+	}
+	if up && e.postCounted(ob) {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.spoolLocked(ob, true)
+	return false
+}
+
+// postCounted makes one attempt at ob and counts the outcome. It reports
+// whether the batch is settled (delivered or rejected as invalid).
+func (e *Emitter) postCounted(ob *outBatch) bool {
+	switch e.post(ob.data) {
+	case sendOK:
+		e.delivered.Add(uint64(ob.n))
+	case sendRejected:
+		e.rejected.Add(uint64(ob.n))
+	default:
+		e.retries.Add(1)
+		return false
+	}
+	e.putBatch(ob)
+	return true
+}
+
+func (e *Emitter) inBacklog() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.backlog
+}
+
+// deliverFresh sends a new batch, retrying within the retry budget (once
+// when closing), and spools it on failure, or holds it (Strict, spool full).
+func (e *Emitter) deliverFresh(ob *outBatch) {
+	deadline := time.Now().Add(e.cfg.RetryBudget)
+	for attempt := 0; ; attempt++ {
+		switch e.post(ob.data) {
+		case sendOK:
+			e.delivered.Add(uint64(ob.n))
+			e.putBatch(ob)
+			return
+		case sendRejected:
+			e.rejected.Add(uint64(ob.n))
+			e.putBatch(ob)
+			return
+		}
+		e.retries.Add(1)
+		d := e.backoff(attempt)
+		if e.closing() || time.Now().Add(d).After(deadline) || !e.sleep(d) {
+			break
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.backlog = true
+	if !e.spoolLocked(ob, false) {
+		e.held = append(e.held, ob)
+	}
+	e.drainToSpoolLocked()
+}
+
+// drainToSpoolLocked spools batches queued for the sender, which are newer
+// than anything spooled before the backlog began. What does not fit is held
+// (Strict) or dropped (BestEffort). Only the sender calls it.
+func (e *Emitter) drainToSpoolLocked() {
+	for {
+		select {
+		case ob, ok := <-e.sendCh:
+			if !ok {
+				return
+			}
+			if !e.spoolLocked(ob, false) {
+				e.held = append(e.held, ob)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// retryHeld tries to place the oldest held batch: in the spool if it has
+// room now, else directly.
+func (e *Emitter) retryHeld() {
+	ob := e.held[0]
+	e.mu.Lock()
+	placed := e.spoolLocked(ob, false)
+	e.mu.Unlock()
+	if !placed && !e.postCounted(ob) {
+		e.sleep(e.backoff(3))
+		return
+	}
+	e.held = e.held[1:]
+}
+
+// replayOne sends the oldest spooled batch, retrying with backoff until it
+// is delivered or Close is called.
+func (e *Emitter) replayOne() {
+	for attempt := 0; ; attempt++ {
+		ok, _ := e.replayOnce()
+		if ok || !e.sleep(e.backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// replayOnce makes one attempt at the oldest spooled batch. It reports
+// whether the attempt settled the batch and whether the spool was empty, in
+// which case it leaves backlog mode.
+func (e *Emitter) replayOnce() (ok, empty bool) {
+	e.mu.Lock()
+	e.drainToSpoolLocked()
+	f, found := e.sp.oldest()
+	if !found {
+		e.backlog = false
+	}
+	e.mu.Unlock()
+	if !found {
+		return true, true
+	}
+	data, err := e.sp.read(f)
+	if err != nil {
+		e.log.Error().Err(err).Msg("audit spooled batch unreadable; dropping it")
+		e.droppedSpool.Add(uint64(f.records))
+		e.removeSpooled(f)
+		return true, false
+	}
+	switch e.post(data) {
+	case sendOK:
+		e.replayed.Add(uint64(f.records))
+	case sendRejected:
+		e.rejected.Add(uint64(f.records))
+	default:
+		e.retries.Add(1)
+		return false, false
+	}
+	e.removeSpooled(f)
+	return true, false
+}
+
+func (e *Emitter) removeSpooled(f spoolFile) {
+	if err := e.sp.remove(f); err != nil {
+		e.log.Error().Err(err).Msg("audit spool")
+	}
+	e.updateSpoolOK()
+}
+
+// backoff returns the delay before retry attempt+1: exponential from
+// MinBackoff to MaxBackoff with equal jitter, so sidecars that lost the
+// collector together do not return in lockstep.
+func (e *Emitter) backoff(attempt int) time.Duration {
+	d := e.cfg.MinBackoff << min(attempt, 20)
+	if d <= 0 || d > e.cfg.MaxBackoff {
+		d = e.cfg.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d; it returns false early when Close is called.
+func (e *Emitter) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-e.done:
+		return false
+	}
+}
+
+type sendResult uint8
+
+const (
+	sendOK       sendResult = iota
+	sendRetry               // network error, 401/403, 408, 429, 5xx: try again later
+	sendRejected            // 400, 413, 415 and other 4xx: the batch itself is bad
+)
+
+// post sends one batch to the collector.
+func (e *Emitter) post(data []byte) sendResult {
+	req, err := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(data))
+	if err != nil {
+		e.log.Error().Err(err).Msg("audit collector request")
+		return sendRetry
+	}
+	req.Header.Set("Content-Type", FormatProtobuf)
+	if e.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.cfg.Token)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.log.Warn().Err(err).Msg("audit collector unreachable")
+		return sendRetry
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return classifyStatus(resp.StatusCode)
+}
+
+func classifyStatus(code int) sendResult {
+	switch {
+	case code >= 200 && code < 300:
+		return sendOK
+	case code == 400 || code == 413 || code == 415 || code == 422:
+		return sendRejected
+	}
+	return sendRetry
+}
+

@@ -1,0 +1,280 @@
+package audit
+
+import (
+	"encoding/hex"
+	"strconv"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// OTLP attribute names. HTTP and network names follow the OpenTelemetry
+// semantic conventions; the rest carry the portcullis. prefix.
+const (
+	AttrMethod           = "http.request.method"
+	AttrRoute            = "http.route"
+	AttrStatus           = "http.response.status_code"
+	AttrPath             = "url.path"
+	AttrSourceIP         = "client.address"
+	AttrUserAgent        = "user_agent.original"
+	AttrBytesIn          = "http.request.body.size"
+	AttrBytesOut         = "http.response.body.size"
+	AttrTenant           = "portcullis.tenant"
+	AttrClient           = "portcullis.client"
+	AttrKeyID            = "portcullis.key_id"
+	AttrAuthMethod       = "portcullis.auth_method"
+	AttrDecision         = "portcullis.decision"
+	AttrPolicyRevision   = "portcullis.policy_revision"
+	AttrRequestID        = "portcullis.request_id"
+	AttrIssuer           = "portcullis.issuer"
+	AttrTokenFingerprint = "portcullis.token_fingerprint"
+	AttrDuration         = "portcullis.duration_ns"
+
+	// AttrBatchID is the resource attribute naming a batch uniquely
+	// (instance id, "-", sequence); the collector stores a batch id once.
+	AttrBatchID    = "portcullis.batch_id"
+	AttrInstanceID = "portcullis.instance_id"
+	attrService    = "service.name"
+	attrHost       = "host.name"
+
+	// EventName is the OTLP event name of an audit record.
+	EventName = "portcullis.request"
+	scopeName = "github.com/portcullis/portcullis/audit"
+)
+
+// Protobuf field numbers of the OTLP logs messages (opentelemetry-proto
+// logs/v1, common/v1, collector/logs/v1).
+const (
+	fReqResourceLogs   = 1
+	fRLResource        = 1
+	fRLScopeLogs       = 2
+	fResAttributes     = 1
+	fSLScope           = 1
+	fSLLogRecords      = 2
+	fScopeName         = 1
+	fScopeVersion      = 2
+	fLRTime            = 1
+	fLRSeverityNumber  = 2
+	fLRAttributes      = 6
+	fLRObservedTime    = 11
+	fLREventName       = 12
+	fKVKey             = 1
+	fKVValue           = 2
+	fAnyString         = 1
+	fAnyInt            = 3
+	severityInfo       = 9
+	severityWarn       = 13
+	lenReserveRecord   = 2 // a record body is < 16 KiB (varint of 2 bytes)
+	lenReserveEnvelope = 4 // a batch is < 256 MiB
+)
+
+// Resource names the sidecar that sends audit batches.
+type Resource struct {
+	Service    string // service.name
+	Host       string // host.name
+	InstanceID string // portcullis.instance_id; batch ids start with it
+}
+
+// batchEncoder builds one OTLP ExportLogsServiceRequest in a reused buffer,
+// one record at a time, without allocating once the buffer has grown.
+type batchEncoder struct {
+	res    Resource
+	buf    []byte
+	rlMark int
+	slMark int
+	n      int
+}
+
+// begin starts a batch identified by batchID.
+func (e *batchEncoder) begin(batchID []byte) {
+	e.buf, e.n = e.buf[:0], 0
+	e.buf, e.rlMark = beginMsg(e.buf, fReqResourceLogs, lenReserveEnvelope)
+	var m int
+	e.buf, m = beginMsg(e.buf, fRLResource, lenReserveEnvelope)
+	e.buf = appendKVString(e.buf, fResAttributes, attrService, e.res.Service)
+	e.buf = appendKVString(e.buf, fResAttributes, attrHost, e.res.Host)
+	e.buf = appendKVString(e.buf, fResAttributes, AttrInstanceID, e.res.InstanceID)
+	e.buf = appendKVString(e.buf, fResAttributes, AttrBatchID, b2s(batchID))
+	e.buf = endMsg(e.buf, m, lenReserveEnvelope)
+	e.buf, e.slMark = beginMsg(e.buf, fRLScopeLogs, lenReserveEnvelope)
+	e.buf, m = beginMsg(e.buf, fSLScope, lenReserveEnvelope)
+	e.buf = appendStringField2(e.buf, fScopeName, scopeName)
+	e.buf = appendStringField2(e.buf, fScopeVersion, "1")
+	e.buf = endMsg(e.buf, m, lenReserveEnvelope)
+}
+
+// add appends r as one LogRecord.
+func (e *batchEncoder) add(r *Record) {
+	e.buf = appendLogRecord(e.buf, r)
+	e.n++
+}
+
+// finish closes the batch and returns its bytes, valid until the next begin.
+func (e *batchEncoder) finish() []byte {
+	e.buf = endMsg(e.buf, e.slMark, lenReserveEnvelope)
+	e.buf = endMsg(e.buf, e.rlMark, lenReserveEnvelope)
+	return e.buf
+}
+
+// appendLogRecord appends r as a LogRecord field of ScopeLogs.
+func appendLogRecord(b []byte, r *Record) []byte {
+	b, m := beginMsg(b, fSLLogRecords, lenReserveRecord)
+	b = protowire.AppendTag(b, fLRTime, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, uint64(r.Time))
+	sev := uint64(severityInfo)
+	if r.Decision != Allowed {
+		sev = severityWarn
+	}
+	b = protowire.AppendTag(b, fLRSeverityNumber, protowire.VarintType)
+	b = protowire.AppendVarint(b, sev)
+	b = appendRecordAttrs(b, r)
+	b = protowire.AppendTag(b, fLRObservedTime, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, uint64(r.Time+r.Duration))
+	b = appendStringField2(b, fLREventName, EventName)
+	return endMsg(b, m, lenReserveRecord)
+}
+
+func appendRecordAttrs(b []byte, r *Record) []byte {
+	const f = fLRAttributes
+	b = appendKVBytes(b, f, AttrMethod, r.Method())
+	b = appendKVString(b, f, AttrRoute, r.Route)
+	b = appendKVInt(b, f, AttrStatus, int64(r.Status))
+	b = appendKVBytes(b, f, AttrPath, r.Path())
+	if r.SourceIP.IsValid() {
+		var ip [64]byte
+		b = appendKVBytes(b, f, AttrSourceIP, r.SourceIP.AppendTo(ip[:0]))
+	}
+	b = appendKVBytes(b, f, AttrUserAgent, r.UserAgent())
+	b = appendKVInt(b, f, AttrBytesIn, r.BytesIn)
+	b = appendKVInt(b, f, AttrBytesOut, r.BytesOut)
+	b = appendKVString(b, f, AttrTenant, r.Tenant)
+	b = appendKVString(b, f, AttrClient, r.Client)
+	b = appendKVBytes(b, f, AttrKeyID, r.KeyID())
+	b = appendKVString(b, f, AttrAuthMethod, r.AuthMethod.String())
+	b = appendKVString(b, f, AttrDecision, r.Decision.String())
+	b = appendKVInt(b, f, AttrPolicyRevision, r.PolicyRevision)
+	b = appendKVBytes(b, f, AttrRequestID, r.RequestID())
+	b = appendKVString(b, f, AttrIssuer, r.Issuer)
+	if r.TokenFingerprint != ([16]byte{}) {
+		var fp [32]byte
+		hex.Encode(fp[:], r.TokenFingerprint[:])
+		b = appendKVBytes(b, f, AttrTokenFingerprint, fp[:])
+	}
+	return appendKVInt(b, f, AttrDuration, r.Duration)
+}
+
+// beginMsg appends the tag of a length-delimited field and reserve bytes for
+// its length, returning the offset of the length for endMsg.
+func beginMsg(b []byte, field protowire.Number, reserve int) ([]byte, int) {
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	mark := len(b)
+	for range reserve {
+		b = append(b, 0)
+	}
+	return b, mark
+}
+
+// endMsg writes the length of the message begun at mark, moving the body
+// when its varint is shorter than reserved (protobuf wants minimal varints).
+func endMsg(b []byte, mark, reserve int) []byte {
+	n := len(b) - mark - reserve
+	size := protowire.SizeVarint(uint64(n))
+	if size > reserve {
+		panic("BUG: audit: OTLP message larger than its reserved length")
+	}
+	if size < reserve {
+		copy(b[mark+size:], b[mark+reserve:])
+		b = b[:len(b)-(reserve-size)]
+	}
+	protowire.AppendVarint(b[mark:mark], uint64(n))
+	return b
+}
+
+// appendStringField2 appends a string field of a message.
+func appendStringField2(b []byte, field protowire.Number, s string) []byte {
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(validLen(s)))
+	return appendValidUTF8(b, s)
+}
+
+// appendKVString appends a KeyValue with a string AnyValue as field; empty
+// values are left out (a missing attribute decodes as "").
+func appendKVString(b []byte, field protowire.Number, key, val string) []byte {
+	if val == "" {
+		return b
+	}
+	vl := validLen(val)
+	av := 1 + protowire.SizeVarint(uint64(vl)) + vl
+	b = appendKVHeader(b, field, key, av)
+	b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(vl))
+	return appendValidUTF8(b, val)
+}
+
+func appendKVBytes(b []byte, field protowire.Number, key string, val []byte) []byte {
+	return appendKVString(b, field, key, b2s(val))
+}
+
+// appendKVInt appends a KeyValue with an int AnyValue as field.
+func appendKVInt(b []byte, field protowire.Number, key string, v int64) []byte {
+	av := 1 + protowire.SizeVarint(uint64(v))
+	b = appendKVHeader(b, field, key, av)
+	b = protowire.AppendTag(b, fAnyInt, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+// appendKVHeader appends the KeyValue field, its length, its key and the
+// header of its value, which is avLen bytes long.
+func appendKVHeader(b []byte, field protowire.Number, key string, avLen int) []byte {
+	kv := 1 + protowire.SizeVarint(uint64(len(key))) + len(key) + 1 + protowire.SizeVarint(uint64(avLen)) + avLen
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(kv))
+	b = protowire.AppendTag(b, fKVKey, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = protowire.AppendTag(b, fKVValue, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(avLen))
+}
+
+// validLen returns the length of s once invalid UTF-8 is replaced by U+FFFD
+// (protobuf string fields must be valid UTF-8).
+func validLen(s string) int {
+	if utf8.ValidString(s) {
+		return len(s)
+	}
+	n := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += len(string(utf8.RuneError))
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
+// appendValidUTF8 appends s with invalid UTF-8 replaced by U+FFFD.
+func appendValidUTF8(b []byte, s string) []byte {
+	if utf8.ValidString(s) {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return b
+}
+
+// appendBatchID appends the batch id of sequence seq of instance id.
+func appendBatchID(b []byte, instance string, seq uint64) []byte {
+	b = append(b, instance...)
+	b = append(b, '-')
+	return strconv.AppendUint(b, seq, 10)
+}

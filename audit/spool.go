@@ -1,0 +1,209 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// ErrSpoolFull is returned (wrapped) when a batch does not fit in the spool.
+var ErrSpoolFull = errors.New("audit: spool full")
+
+// spoolFile is one spooled batch: <seq, 20 digits>-<records>.otlp.
+type spoolFile struct {
+	name    string
+	seq     uint64
+	records int
+	size    int64
+}
+
+// spool keeps batches the collector has not acknowledged, one fsync'd file
+// per batch named by sequence, so they survive a restart and replay in order.
+type spool struct {
+	dir string
+	max int64
+
+	mu    sync.Mutex // guards the following fields
+	files []spoolFile
+	bytes int64
+}
+
+// openSpool opens (creating) the spool directory and lists its batches.
+// With dir "" the spool holds nothing and every put fails.
+func openSpool(dir string, max int64) (*spool, error) {
+	s := &spool{dir: dir, max: max}
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: cannot create spool directory %q: %w", dir, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: cannot list spool directory %q: %w", dir, err)
+	}
+	for _, e := range ents {
+		s.adopt(e)
+	}
+	return s, nil
+}
+
+// adopt adds an existing directory entry, removing leftovers of a write
+// that a crash interrupted before its rename.
+func (s *spool) adopt(e os.DirEntry) {
+	name := e.Name()
+	if strings.HasPrefix(name, ".tmp-") {
+		os.Remove(filepath.Join(s.dir, name))
+		return
+	}
+	f, ok := parseSpoolName(name)
+	if !ok {
+		return
+	}
+	if info, err := e.Info(); err == nil {
+		f.size = info.Size()
+	}
+	s.files = append(s.files, f)
+	s.bytes += f.size
+}
+
+func parseSpoolName(name string) (spoolFile, bool) {
+	base, ok := strings.CutSuffix(name, ".otlp")
+	seqText, recText, ok2 := strings.Cut(base, "-")
+	if !ok || !ok2 || len(seqText) != 20 {
+		return spoolFile{}, false
+	}
+	seq, err1 := strconv.ParseUint(seqText, 10, 64)
+	n, err2 := strconv.Atoi(recText)
+	if err1 != nil || err2 != nil || n < 0 {
+		return spoolFile{}, false
+	}
+	return spoolFile{name: name, seq: seq, records: n}, true
+}
+
+// nextSeq returns one past the highest spooled sequence (1 when empty).
+func (s *spool) nextSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.files) == 0 {
+		return 1
+	}
+	return s.files[len(s.files)-1].seq + 1
+}
+
+// put writes a batch durably: temp file, fsync, rename, fsync directory.
+func (s *spool) put(seq uint64, records int, data []byte) error {
+	if s.dir == "" {
+		return fmt.Errorf("%w: no spool directory configured", ErrSpoolFull)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytes+int64(len(data)) > s.max {
+		return fmt.Errorf("%w: batch %d of %d bytes over the %d byte limit (%d used)", ErrSpoolFull, seq, len(data), s.max, s.bytes)
+	}
+	f := spoolFile{name: fmt.Sprintf("%020d-%d.otlp", seq, records), seq: seq, records: records, size: int64(len(data))}
+	if err := writeFileSync(s.dir, f.name, data); err != nil {
+		return err
+	}
+	s.insertLocked(f)
+	return nil
+}
+
+// insertLocked keeps files sorted by sequence.
+func (s *spool) insertLocked(f spoolFile) {
+	i := len(s.files)
+	for i > 0 && s.files[i-1].seq > f.seq {
+		i--
+	}
+	s.files = append(s.files, spoolFile{})
+	copy(s.files[i+1:], s.files[i:])
+	s.files[i] = f
+	s.bytes += f.size
+}
+
+// writeFileSync writes dir/name atomically and durably.
+func writeFileSync(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, ".tmp-"+name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: cannot create %q: %w", tmp, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("audit: cannot write %q durably: %w", filepath.Join(dir, name), err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so a rename or removal in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("audit: cannot open directory %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("audit: cannot sync directory %q: %w", dir, err)
+	}
+	return nil
+}
+
+// oldest returns the spooled batch with the lowest sequence.
+func (s *spool) oldest() (spoolFile, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.files) == 0 {
+		return spoolFile{}, false
+	}
+	return s.files[0], true
+}
+
+// read returns the bytes of a spooled batch.
+func (s *spool) read(f spoolFile) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, f.name))
+	if err != nil {
+		return nil, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+	}
+	return b, nil
+}
+
+// remove deletes a batch once delivered.
+func (s *spool) remove(f spoolFile) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.files {
+		if s.files[i].seq == f.seq {
+			s.files = append(s.files[:i], s.files[i+1:]...)
+			s.bytes -= f.size
+			break
+		}
+	}
+	if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
+	}
+	return nil
+}
+
+// usage returns the number of files, records and bytes spooled.
+func (s *spool) usage() (files, records int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.files {
+		records += f.records
+	}
+	return len(s.files), records, s.bytes
+}
