@@ -55,11 +55,11 @@ type EmitterConfig struct {
 	BatchSize     int           // records per batch; 0 means 512
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
-	Slots         int          // preallocated record slots; 0 means 16384
-	HTTPClient    *http.Client // nil means a client with a 10s timeout
-	Service       string       // service.name resource attribute
-	Host          string       // host.name; "" means os.Hostname
-	InstanceID    string       // prefix of batch ids; "" means random
+	Slots         int           // preallocated record slots; 0 means 16384
+	HTTPClient    *http.Client  // nil means a client with a 10s timeout
+	Service       string        // service.name resource attribute
+	Host          string        // host.name; "" means os.Hostname
+	InstanceID    string        // prefix of batch ids; "" means random
 	RetryBudget   time.Duration // how long a new batch is retried before it is spooled; 0 means 2s
 	CloseTimeout  time.Duration // how long Close replays the spool; 0 means 5s
 	MinBackoff    time.Duration // first retry delay; 0 means 100ms

@@ -398,4 +398,3 @@ func classifyStatus(code int) sendResult {
 	}
 	return sendRetry
 }
-
