@@ -87,7 +87,7 @@ func (l Limit) admitted(debt int64) Result {
 	return Result{
 		OK:        true,
 		Remaining: (l.cap - debt) / l.step,
-		Reset:     l.nanos(debt),
+		Reset:     l.nanos(max(debt, 0)),
 		Limit:     l,
 	}
 }
@@ -98,7 +98,7 @@ func (l Limit) denied(debt, n int64) Result {
 	return Result{
 		Remaining:  max(l.cap-debt, 0) / l.step,
 		RetryAfter: l.nanos(debt + n*l.step - l.cap),
-		Reset:      l.nanos(debt),
+		Reset:      l.nanos(max(debt, 0)),
 		Limit:      l,
 	}
 }
@@ -111,7 +111,11 @@ func (l Limit) nanos(units int64) time.Duration {
 
 // ceilDiv returns ceil(a/b) for a >= 0, b > 0.
 func ceilDiv(a, b int64) int64 {
-	return (a + b - 1) / b
+	q := a / b
+	if q*b != a {
+		q++
+	}
+	return q
 }
 
 // gcd returns the greatest common divisor of a, b > 0.

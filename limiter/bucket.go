@@ -1,0 +1,139 @@
+package limiter
+
+import (
+	"math"
+	"math/bits"
+	"sync/atomic"
+)
+
+// tomb marks a bucket that was evicted or replaced; a take that sees it
+// looks the key up again.
+const tomb = math.MinInt64
+
+// bucket is one key's token bucket in GCRA form. Only tat changes; key,
+// base and scale are immutable once the bucket is published, so a take is
+// a load and a compare-and-swap of one word.
+type bucket struct {
+	key   uint64
+	tat   atomic.Int64 // theoretical arrival time in units of 1/scale ns since base, or tomb
+	base  int64        // limiter clock at which tat is 0
+	scale int64        // the Limit.scale tat is counted in
+}
+
+// take takes n tokens (0 <= n <= l.burst) at now. It reports stale when
+// the bucket must be replaced first: it was evicted, its unit differs from
+// l's, or now is too far from its base for exact arithmetic.
+func (b *bucket) take(l Limit, n, now int64) (r Result, stale bool) {
+	nowU, ok := b.units(l, now)
+	if !ok {
+		return Result{}, true
+	}
+	for {
+		w := b.tat.Load()
+		if w == tomb {
+			return Result{}, true
+		}
+		t := onGrid(w, nowU, l.step)
+		next := t + n*l.step
+		if next-nowU > l.cap {
+			return l.denied(t-nowU, n), false
+		}
+		if n == 0 || b.tat.CompareAndSwap(w, next) {
+			return l.admitted(next - nowU), false
+		}
+	}
+}
+
+// refund gives back n tokens at now, never filling the bucket past full.
+func (b *bucket) refund(l Limit, n, now int64) (stale bool) {
+	nowU, ok := b.units(l, now)
+	if !ok {
+		return true
+	}
+	for {
+		w := b.tat.Load()
+		if w == tomb {
+			return true
+		}
+		if w <= nowU {
+			return false // already full
+		}
+		k := min(n, ceilDiv(w-nowU, l.step))
+		if b.tat.CompareAndSwap(w, w-k*l.step) {
+			return false
+		}
+	}
+}
+
+// onGrid returns the theoretical arrival time a take at nowU starts from:
+// w itself, or if the bucket is full (w < nowU) the last point of w's
+// emission grid at or before nowU. Keeping the grid instead of resetting
+// to nowU keeps the partial progress toward the next token, so that on an
+// integer-nanosecond clock a bucket admits exactly burst + floor(rate*T)
+// over T from creation even when Per/Events is not a whole number of
+// nanoseconds; the bucket still never holds more than burst whole tokens.
+func onGrid(w, nowU, step int64) int64 {
+	if w >= nowU {
+		return w
+	}
+	return w + (nowU-w)/step*step
+}
+
+// units converts now to bucket units. A now before the bucket's base
+// (the clock went backwards) counts as the base, which is a time the
+// bucket has already seen, so it can never admit extra.
+func (b *bucket) units(l Limit, now int64) (int64, bool) {
+	if b.scale != l.scale {
+		return 0, false
+	}
+	rel := max(now-b.base, 0)
+	if rel > l.window {
+		return 0, false
+	}
+	return rel * l.scale, true
+}
+
+// idleWait returns 0 if the bucket is full at now (it can be evicted
+// without changing any decision) and otherwise the ns until it is.
+func (b *bucket) idleWait(w, now int64) int64 {
+	full := ceilDiv(w, b.scale) // ns after base at which the bucket is full
+	return max(full-(now-b.base), 0)
+}
+
+// successor returns the bucket replacing b, whose final tat was w, for
+// takes under l at now: rebased to now and converted to l's unit. The
+// conversion rounds debt up (by less than 1/scale ns), so a limit change
+// never frees a token.
+func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
+	base := max(now, b.base)
+	debt := debtAfter(w, b.scale, base-b.base)
+	nb := &bucket{key: b.key, base: base, scale: l.scale}
+	nb.tat.Store(convert(debt, b.scale, l.scale))
+	return nb
+}
+
+// debtAfter returns w (units of 1/scale ns) less d ns, floored at 0,
+// without overflowing for long idle times.
+func debtAfter(w, scale, d int64) int64 {
+	if d > w/scale {
+		return 0
+	}
+	return w - d*scale
+}
+
+// convert rescales units from 1/from ns to 1/to ns, rounding up and
+// saturating at maxUnits.
+func convert(u, from, to int64) int64 {
+	if from == to {
+		return u
+	}
+	hi, lo := bits.Mul64(uint64(u), uint64(to))
+	if hi >= uint64(from) {
+		return maxUnits
+	}
+	q, rem := bits.Div64(hi, lo, uint64(from))
+	if rem != 0 {
+		q++
+	}
+	return int64(min(q, maxUnits))
+}

@@ -1,0 +1,176 @@
+package limiter
+
+import (
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// ConcurrencyConfig configures a Concurrency.
+type ConcurrencyConfig struct {
+	// MaxKeys bounds the keys with requests in flight or waiting (default
+	// 1<<20), enforced per shard like Config.MaxKeys. When a key's shard
+	// is full, Acquire for a new key returns false (fail closed).
+	MaxKeys int
+}
+
+// concShards is the number of Concurrency lock domains.
+const concShards = 64
+
+// Concurrency caps in-flight requests per key, optionally queueing the
+// excess first come first served. It is safe for concurrent use; the zero
+// Concurrency is not usable, call NewConcurrency. An entry exists only
+// while its key has a request in flight or waiting, so idle keys cost
+// nothing.
+type Concurrency struct {
+	shards []cshard
+}
+
+// cshardState is a cshard without its padding.
+type cshardState struct {
+	mu       sync.Mutex           // guards the following fields
+	inflight map[uint64]int       // keys with requests in flight
+	waiting  map[uint64][]*waiter // FIFO of callers waiting per key
+	max      int                  // bound on len(inflight), immutable
+}
+
+// cshard is one lock domain of a Concurrency, padded against false sharing.
+type cshard struct {
+	cshardState
+	_ [128 - unsafe.Sizeof(cshardState{})%128]byte
+}
+
+// waiter is a queued Acquire; Release hands it a slot by sending on ch.
+type waiter struct {
+	ch chan struct{} // buffered 1, so the handing-off Release never blocks
+}
+
+// waiters recycles waiter structs and their channels.
+var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan struct{}, 1)} }}
+
+// NewConcurrency returns an empty Concurrency configured by cfg.
+func NewConcurrency(cfg ConcurrencyConfig) *Concurrency {
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = 1 << 20
+	}
+	c := &Concurrency{shards: make([]cshard, concShards)}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.inflight = make(map[uint64]int)
+		s.waiting = make(map[uint64][]*waiter)
+		s.max = max((cfg.MaxKeys+concShards-1)/concShards, 1)
+	}
+	return c
+}
+
+// shard returns key's shard.
+func (c *Concurrency) shard(key uint64) *cshard {
+	return &c.shards[mix(key)>>(64-6)]
+}
+
+// Acquire takes an in-flight slot for key under cap max. If none is free
+// and fewer than queue callers already wait on this key, it waits up to
+// maxWait, first come first served per key; it returns false when the
+// queue is full, the wait times out, max < 1, or key is new and its shard
+// is full. queue == 0 means fail fast.
+//
+// Every Acquire that returns true must be paired with exactly one Release;
+// call `defer c.Release(key)` right after it so that a panicking handler
+// cannot leak the slot.
+func (c *Concurrency) Acquire(key uint64, max, queue int, maxWait time.Duration) bool {
+	if max < 1 {
+		return false
+	}
+	s := c.shard(key)
+	s.mu.Lock()
+	n, ok := s.inflight[key]
+	switch {
+	case !ok && len(s.inflight) >= s.max:
+		s.mu.Unlock()
+		return false
+	case n < max && len(s.waiting[key]) == 0:
+		s.inflight[key] = n + 1
+		s.mu.Unlock()
+		return true
+	case queue <= 0 || maxWait <= 0 || len(s.waiting[key]) >= queue:
+		s.mu.Unlock()
+		return false
+	}
+	w := waiters.Get().(*waiter)
+	s.waiting[key] = append(s.waiting[key], w)
+	s.mu.Unlock()
+	return s.wait(key, w, maxWait)
+}
+
+// wait blocks until Release hands w a slot or maxWait passes.
+func (s *cshard) wait(key uint64, w *waiter, maxWait time.Duration) bool {
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	select {
+	case <-w.ch:
+		waiters.Put(w)
+		return true
+	case <-timer.C:
+	}
+	s.mu.Lock()
+	removed := s.dequeueLocked(key, w)
+	s.mu.Unlock()
+	if !removed {
+		<-w.ch // a Release handed us the slot as we timed out: keep it
+	}
+	waiters.Put(w)
+	return !removed
+}
+
+// dequeueLocked removes w from key's queue, reporting whether it was there.
+func (s *cshard) dequeueLocked(key uint64, w *waiter) bool {
+	q := s.waiting[key]
+	for i, x := range q {
+		if x == w {
+			s.setQueueLocked(key, append(q[:i], q[i+1:]...))
+			return true
+		}
+	}
+	return false
+}
+
+// setQueueLocked stores key's queue, dropping it when empty.
+func (s *cshard) setQueueLocked(key uint64, q []*waiter) {
+	if len(q) == 0 {
+		delete(s.waiting, key)
+		return
+	}
+	s.waiting[key] = q
+}
+
+// Release returns the slot of a successful Acquire for key. If callers
+// wait on key, the slot passes to the first of them; otherwise it is
+// freed, and the key forgotten when nothing is left in flight. A Release
+// without a matching Acquire is ignored.
+func (c *Concurrency) Release(key uint64) {
+	s := c.shard(key)
+	s.mu.Lock()
+	if q := s.waiting[key]; len(q) > 0 {
+		w := q[0]
+		q[0] = nil
+		s.setQueueLocked(key, q[1:])
+		s.mu.Unlock()
+		w.ch <- struct{}{}
+		return
+	}
+	switch n := s.inflight[key]; {
+	case n > 1:
+		s.inflight[key] = n - 1
+	case n == 1:
+		delete(s.inflight, key)
+	}
+	s.mu.Unlock()
+}
+
+// InFlight returns the number of slots held for key.
+func (c *Concurrency) InFlight(key uint64) int {
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight[key]
+}
