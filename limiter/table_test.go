@@ -1,0 +1,182 @@
+package limiter
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLimitChangeKeepsState(t *testing.T) {
+	t.Parallel()
+	tb := NewTable(Config{})
+	old := NewLimit(10, time.Second, 10) // 100ms per token
+	drain(t, tb, 1, old, 0)
+	// A policy push to a bigger limit with the same capacity in time (1s),
+	// and one with another scale (3/s, also 1s of capacity).
+	for _, nl := range []Limit{NewLimit(20, time.Second, 20), NewLimit(3, time.Second, 3)} {
+		if r := tb.AllowAt(1, nl, 0); r.OK {
+			t.Errorf("after drain, change to %d/%v burst %d admitted a free take: %+v", nl.Events(), nl.Per(), nl.Burst(), r)
+		}
+	}
+	// The debt of one second carries over: under 20/s burst 20 the bucket
+	// is full again after 1s, not before.
+	nl := NewLimit(20, time.Second, 20)
+	if r := tb.AllowAt(1, nl, int64(time.Second)-1); r.OK && r.Remaining >= 19 {
+		t.Errorf("just before 1s: got %+v, want debt kept", r)
+	}
+	if got := drain(t, tb, 2, nl, 0); got != 20 {
+		t.Errorf("fresh key under new limit: admitted %d, want 20", got)
+	}
+}
+
+func TestLimitChangeTightens(t *testing.T) {
+	t.Parallel()
+	tb := NewTable(Config{})
+	loose := NewLimit(100, time.Second, 100)
+	tb.TakeNAt(1, loose, 50, 0)
+	tight := NewLimit(1, time.Second, 10)
+	// 50 tokens of debt at 10ms each is 500ms: under 1/s burst 10 (10s of
+	// capacity) 9.5s of room is left, i.e. 9 whole tokens.
+	if got := drain(t, tb, 1, tight, 0); got != 9 {
+		t.Errorf("after tightening: admitted %d, want 9", got)
+	}
+}
+
+func TestTimeBackwardsNeverAdmitsExtra(t *testing.T) {
+	t.Parallel()
+	l := NewLimit(10, time.Second, 5)
+	tb := NewTable(Config{})
+	const now = int64(time.Hour)
+	if got := drain(t, tb, 1, l, now); got != 5 {
+		t.Fatalf("drain: admitted %d, want 5", got)
+	}
+	for _, back := range []int64{1, int64(time.Millisecond), int64(time.Second), now, now + int64(time.Hour)} {
+		if got := drain(t, tb, 1, l, now-back); got != 0 {
+			t.Errorf("clock back %v: admitted %d, want 0", time.Duration(back), got)
+		}
+	}
+	if got := drain(t, tb, 1, l, now+int64(100*time.Millisecond)); got != 1 {
+		t.Errorf("100ms later: admitted %d, want 1", got)
+	}
+}
+
+func TestRefundNeverExceedsBurst(t *testing.T) {
+	t.Parallel()
+	l := NewLimit(10, time.Second, 5)
+	tb := NewTable(Config{})
+	tb.TakeNAt(1, l, 2, 0)
+	tb.RefundAt(1, l, 100, 0)
+	if got := drain(t, tb, 1, l, 0); got != 5 {
+		t.Errorf("after over-refund: admitted %d, want 5", got)
+	}
+	tb.RefundAt(2, l, 3, 0) // no bucket: nothing to refund into
+	if got := drain(t, tb, 2, l, 0); got != 5 {
+		t.Errorf("refund to new key: admitted %d, want 5", got)
+	}
+	tb.RefundAt(1, l, 2, 0)
+	if got := drain(t, tb, 1, l, 0); got != 2 {
+		t.Errorf("after refund of 2: admitted %d, want 2", got)
+	}
+}
+
+func TestTakeAtAllOrNothing(t *testing.T) {
+	t.Parallel()
+	tb := NewTable(Config{})
+	a, b, c := NewLimit(10, time.Second, 5), NewLimit(10, time.Second, 2), NewLimit(10, time.Second, 9)
+	takes := []Take{{1, a}, {2, b}, {3, c}, {4, Limit{}}}
+	for i := 0; i < 2; i++ {
+		r, idx := tb.TakeAt(takes, 0)
+		if !r.OK || idx != -1 || r.Limit != b || r.Remaining != int64(1-i) {
+			t.Fatalf("take %d: got %+v at %d, want admitted by the 2-burst limit", i, r, idx)
+		}
+	}
+	r, idx := tb.TakeAt(takes, 0)
+	if r.OK || idx != 1 || r.RetryAfter != 100*time.Millisecond {
+		t.Fatalf("third take: got %+v at %d, want denial at 1 with RetryAfter 100ms", r, idx)
+	}
+	// Key 1 got its token back: 3 left of 5.
+	if got := drain(t, tb, 1, a, 0); got != 3 {
+		t.Errorf("key 1 after refund: admitted %d, want 3", got)
+	}
+	if r, idx := tb.TakeAt(nil, 0); !r.OK || idx != -1 {
+		t.Errorf("empty takes: got %+v at %d, want admitted", r, idx)
+	}
+}
+
+func TestFullTableFailsClosed(t *testing.T) {
+	t.Parallel()
+	l := NewLimit(1, time.Second, 2)
+	tb := NewTable(Config{MaxKeys: 4, Shards: 1})
+	for k := uint64(0); k < 4; k++ {
+		if !tb.AllowAt(k, l, 0).OK {
+			t.Fatalf("key %d denied", k)
+		}
+	}
+	if got := tb.Len(); got != 4 {
+		t.Fatalf("Len = %d, want 4", got)
+	}
+	// No bucket is idle before 1s: a new key is denied, never admitted
+	// unlimited, and told when a bucket will be evictable.
+	r := tb.AllowAt(99, l, int64(500*time.Millisecond))
+	if want := (Result{RetryAfter: 500 * time.Millisecond, Limit: l}); r != want {
+		t.Errorf("new key in full table: got %+v, want %+v", r, want)
+	}
+	if !tb.AllowAt(2, l, int64(500*time.Millisecond)).OK {
+		t.Error("existing key denied in full table")
+	}
+	// At 1s keys 0, 1 and 3 are full again and evicted to admit key 99.
+	if !tb.AllowAt(99, l, int64(time.Second)).OK {
+		t.Error("new key denied after buckets went idle")
+	}
+	if got := tb.Len(); got != 2 {
+		t.Errorf("Len after eviction = %d, want 2", got)
+	}
+	// Key 2 kept its state through the sweep: 1 token spent at 0, 1 at
+	// 0.5s, 1 refilled by 1s... it holds exactly 1 token at 1s.
+	if got := drain(t, tb, 2, l, int64(time.Second)); got != 1 {
+		t.Errorf("key 2 after sweep: admitted %d, want 1", got)
+	}
+}
+
+func TestManyKeysBounded(t *testing.T) {
+	t.Parallel()
+	l := NewLimit(1, time.Second, 1)
+	tb := NewTable(Config{MaxKeys: 1000, Shards: 8})
+	now := int64(0)
+	for k := uint64(0); k < 100_000; k++ {
+		tb.AllowAt(k, l, now)
+		now += int64(time.Millisecond)
+	}
+	if got := tb.Len(); got > 1000 {
+		t.Errorf("Len = %d, want <= MaxKeys 1000", got)
+	}
+}
+
+func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
+	l := NewLimit(100, time.Second, 10)
+	run := func(noisy bool) []bool {
+		tb := NewTable(Config{})
+		c := NewConcurrency(ConcurrencyConfig{})
+		var got []bool
+		for i := int64(0); i < 1000; i++ {
+			now := i * int64(time.Millisecond)
+			if noisy {
+				for j := 0; j < 50; j++ {
+					tb.AllowAt(1, l, now)
+					c.Acquire(1, 4, 0, 0)
+				}
+			}
+			got = append(got, tb.AllowAt(2, l, now).OK && c.Acquire(2, 4, 0, 0))
+			if i%3 == 0 {
+				c.Release(2)
+			}
+		}
+		return got
+	}
+	alone, shared := run(false), run(true)
+	for i := range alone {
+		if alone[i] != shared[i] {
+			t.Fatalf("tenant 2 take %d: admitted %v with a noisy neighbour, %v alone", i, shared[i], alone[i])
+		}
+	}
+}
