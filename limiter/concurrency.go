@@ -45,9 +45,6 @@ type waiter struct {
 	ch chan struct{} // buffered 1, so the handing-off Release never blocks
 }
 
-// waiters recycles waiter structs and their channels.
-var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan struct{}, 1)} }}
-
 // NewConcurrency returns an empty Concurrency configured by cfg.
 func NewConcurrency(cfg ConcurrencyConfig) *Concurrency {
 	if cfg.MaxKeys <= 0 {
@@ -96,7 +93,9 @@ func (c *Concurrency) Acquire(key uint64, max, queue int, maxWait time.Duration)
 		s.mu.Unlock()
 		return false
 	}
-	w := waiters.Get().(*waiter)
+	// Waiting is the slow path; a fresh channel per wait keeps it simple
+	// and safe for testing/synctest bubbles.
+	w := &waiter{ch: make(chan struct{}, 1)}
 	s.waiting[key] = append(s.waiting[key], w)
 	s.mu.Unlock()
 	return s.wait(key, w, maxWait)
@@ -108,7 +107,6 @@ func (s *cshard) wait(key uint64, w *waiter, maxWait time.Duration) bool {
 	defer timer.Stop()
 	select {
 	case <-w.ch:
-		waiters.Put(w)
 		return true
 	case <-timer.C:
 	}
@@ -118,7 +116,6 @@ func (s *cshard) wait(key uint64, w *waiter, maxWait time.Duration) bool {
 	if !removed {
 		<-w.ch // a Release handed us the slot as we timed out: keep it
 	}
-	waiters.Put(w)
 	return !removed
 }
 

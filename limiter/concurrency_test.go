@@ -1,0 +1,215 @@
+package limiter
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestConcurrencyAcquireRelease(t *testing.T) {
+	t.Parallel()
+	c := NewConcurrency(ConcurrencyConfig{})
+	for i := 0; i < 3; i++ {
+		if !c.Acquire(1, 3, 0, 0) {
+			t.Fatalf("acquire %d under cap 3 failed", i)
+		}
+	}
+	if c.Acquire(1, 3, 0, 0) {
+		t.Error("acquire above cap 3 succeeded with queue 0")
+	}
+	if c.Acquire(1, 0, 0, 0) {
+		t.Error("acquire with cap 0 succeeded")
+	}
+	if got := c.InFlight(1); got != 3 {
+		t.Errorf("InFlight = %d, want 3", got)
+	}
+	for i := 0; i < 3; i++ {
+		c.Release(1)
+	}
+	c.Release(1) // unmatched: ignored
+	if got := c.InFlight(1); got != 0 {
+		t.Errorf("InFlight after release = %d, want 0", got)
+	}
+	if got := c.keys(); got != 0 {
+		t.Errorf("tracked keys after release = %d, want 0", got)
+	}
+}
+
+// keys counts tracked keys (test helper).
+func (c *Concurrency) keys() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += len(s.inflight) + len(s.waiting)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func TestConcurrencyPanicDoesNotLeak(t *testing.T) {
+	t.Parallel()
+	c := NewConcurrency(ConcurrencyConfig{})
+	handler := func() {
+		if !c.Acquire(7, 1, 0, 0) {
+			t.Fatal("acquire failed")
+		}
+		defer c.Release(7)
+		panic("handler bug")
+	}
+	for i := 0; i < 3; i++ {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			handler()
+		}()
+	}
+	if got := c.InFlight(7); got != 0 {
+		t.Errorf("InFlight after panics = %d, want 0", got)
+	}
+}
+
+func TestConcurrencyQueueFIFO(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		if !c.Acquire(1, 1, 0, 0) {
+			t.Fatal("first acquire failed")
+		}
+		var order []int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if !c.Acquire(1, 1, 3, time.Minute) {
+					t.Errorf("waiter %d timed out", i)
+					return
+				}
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+				c.Release(1)
+			}()
+			synctest.Wait() // waiter i is queued before i+1 starts
+		}
+		if c.Acquire(1, 1, 3, time.Minute) {
+			t.Error("acquire with a full queue succeeded")
+		}
+		c.Release(1)
+		wg.Wait()
+		if got, want := fmt.Sprint(order), "[0 1 2]"; got != want {
+			t.Errorf("wake order = %s, want FIFO %s", got, want)
+		}
+		if got := c.keys(); got != 0 {
+			t.Errorf("tracked keys after drain = %d, want 0", got)
+		}
+	})
+}
+
+// waiting returns the queue length of key (test helper).
+func (c *Concurrency) waiting(key uint64) int {
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiting[key])
+}
+
+func TestConcurrencyTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		c.Acquire(1, 1, 0, 0)
+		start := time.Now()
+		if c.Acquire(1, 1, 5, 10*time.Millisecond) {
+			t.Error("waiter acquired while the slot was held")
+		}
+		if got := time.Since(start); got != 10*time.Millisecond {
+			t.Errorf("waited %v, want 10ms", got)
+		}
+		if got := c.waiting(1); got != 0 {
+			t.Errorf("queue after timeout = %d, want 0", got)
+		}
+		c.Release(1)
+		if got := c.keys(); got != 0 {
+			t.Errorf("tracked keys = %d, want 0", got)
+		}
+	})
+}
+
+func TestConcurrencyBurstWaitsOthersUntouched(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		const tenant, other = 1, 2
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if c.Acquire(tenant, 2, 20, time.Minute) {
+					admitted.Add(1)
+					time.Sleep(time.Millisecond) // the request's work, on the fake clock
+					c.Release(tenant)
+				}
+			}()
+		}
+		synctest.Wait()
+		if got := c.waiting(tenant); got != 18 {
+			t.Errorf("tenant queue = %d, want 18", got)
+		}
+		// While tenant 1's burst queues, tenant 2 gets its whole cap at once.
+		for i := 0; i < 2; i++ {
+			if !c.Acquire(other, 2, 0, 0) {
+				t.Errorf("other tenant acquire %d failed during a burst", i)
+			}
+		}
+		wg.Wait()
+		if got := admitted.Load(); got != 20 {
+			t.Errorf("burst admitted %d, want all 20 after waiting", got)
+		}
+		if got := c.InFlight(other); got != 2 {
+			t.Errorf("other tenant InFlight = %d, want 2", got)
+		}
+	})
+}
+
+func TestConcurrencyFullFailsClosed(t *testing.T) {
+	t.Parallel()
+	c := NewConcurrency(ConcurrencyConfig{MaxKeys: 64}) // one key per shard
+	var held []uint64
+	for k := uint64(0); len(held) < 64*4; k++ {
+		if c.Acquire(k, 1, 0, 0) {
+			held = append(held, k)
+		} else {
+			break
+		}
+	}
+	if len(held) > 64 {
+		t.Fatalf("held %d keys, want <= MaxKeys 64", len(held))
+	}
+	// The next key lands in a full shard: denied, and admitted after the
+	// key holding that shard releases.
+	k := held[len(held)-1] + 1
+	for c.Acquire(k, 1, 0, 0) {
+		c.Release(k)
+		k++
+	}
+	s := c.shard(k)
+	for _, h := range held {
+		if c.shard(h) == s {
+			c.Release(h)
+		}
+	}
+	if !c.Acquire(k, 1, 0, 0) {
+		t.Error("acquire denied after its shard emptied")
+	}
+}
