@@ -23,6 +23,7 @@ func TestHandlerAllocations(t *testing.T) {
 		{"404 no route", request("GET", "/nope", hrisKey), false, 404},
 		{"413 body", request("POST", "/v1/exports", adminKey, "Content-Length: 70000"), false, 413},
 		{"429 rate", request("GET", "/v1/users", hrisKey), true, 429},
+		{"allowed jwt (cached)", request("GET", "/v1/users/42", "", "Authorization: Bearer "+mint(t, demoClaims("acme-hris", "acme", "read:users"))), false, 200},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -35,6 +36,9 @@ func TestHandlerAllocations(t *testing.T) {
 				m.serve(t, raw)
 			}
 			m.srv.keys.Wait()
+			if v := m.srv.current(m.srv.store.Load()).verifier; v != nil {
+				v.WaitCache()
+			}
 			if got := m.serve(t, raw); got != c.status {
 				t.Fatalf("status %d, want %d", got, c.status)
 			}

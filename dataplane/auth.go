@@ -32,7 +32,10 @@ func (s *Server) authenticate(h *fasthttp.RequestHeader, x *exchange) audit.Deci
 	if len(cred) == 0 {
 		return audit.Unauthenticated
 	}
-	if x.d.verifier != nil && jwt.LooksLikeJWT(cred) {
+	if !bytes.HasPrefix(cred, []byte(policy.KeyPrefix)) {
+		if x.d.verifier == nil {
+			return audit.Unauthenticated
+		}
 		return s.authenticateJWT(cred, x)
 	}
 	x.method = audit.AuthAPIKey

@@ -120,9 +120,12 @@ type Key struct {
 
 // ValidAt reports whether k is usable at now (unix nanoseconds): inside its
 // validity window, not revoked and its client not suspended.
-func (k *Key) ValidAt(now int64) bool {
-	return !k.Revoked && !k.Client.Suspended &&
-		(k.NotBefore == 0 || now >= k.NotBefore) && (k.NotAfter == 0 || now < k.NotAfter)
+func (k *Key) ValidAt(now int64) bool { return k.InWindow(now) && !k.Client.Suspended }
+
+// InWindow reports whether k is inside its validity window at now (unix
+// nanoseconds) and not revoked, whatever its client's suspension.
+func (k *Key) InWindow(now int64) bool {
+	return !k.Revoked && (k.NotBefore == 0 || now >= k.NotBefore) && (k.NotAfter == 0 || now < k.NotAfter)
 }
 
 // Key returns the API key record with the given id, or nil.

@@ -62,7 +62,8 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 
 // Verify returns the key record of snap that key authenticates at now (unix
 // nanoseconds), or nil: malformed, unknown id, wrong secret, not yet valid,
-// expired, revoked and suspended all return nil alike. id is the key id
+// expired and revoked all return nil alike. Suspension of the key's client
+// is the caller's to check: it is a different answer. id is the key id
 // parsed from key (nil if malformed); it aliases key.
 func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte) {
 	id, ok := policy.SplitKey(key)
@@ -74,7 +75,7 @@ func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy
 	if rec != nil {
 		want = &rec.Digest
 	}
-	if !k.matches(key, want) || rec == nil || !rec.ValidAt(now) {
+	if !k.matches(key, want) || rec == nil || !rec.InWindow(now) {
 		return nil, id
 	}
 	return rec, id
