@@ -1,0 +1,199 @@
+package etcdsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Errors of Admin operations; match them with errors.Is.
+var (
+	ErrConflict = errors.New("etcdsync: changed concurrently")
+	ErrNotFound = errors.New("etcdsync: not found")
+	ErrExists   = errors.New("etcdsync: already exists")
+)
+
+// attempts bounds the retries of a change whose optimistic transaction lost
+// a race with another writer.
+const attempts = 5
+
+// Admin changes the policy state of one deployment. Every change is
+// validated against the current state and written with its lifecycle event
+// in one transaction. Admin is safe for concurrent use; it does not own the
+// client.
+type Admin struct {
+	cli *clientv3.Client
+	k   keys
+	now func() time.Time
+}
+
+// NewAdmin returns an Admin for the deployment under prefix ("" means
+// DefaultPrefix).
+func NewAdmin(cli *clientv3.Client, prefix string) *Admin {
+	return &Admin{cli: cli, k: newKeys(prefix), now: time.Now}
+}
+
+// Prefix returns the deployment prefix the Admin writes under.
+func (a *Admin) Prefix() string { return string(a.k) }
+
+// eventOp returns the put of a lifecycle event at now.
+func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details map[string]string) (clientv3.Op, error) {
+	key, err := a.k.event(now)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	ev := Event{Time: now.UTC(), Actor: meta.Actor, Action: action, Target: target, Reason: meta.Reason, Ticket: meta.Ticket, Details: details}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return clientv3.Op{}, fmt.Errorf("cannot encode %s event for %q: %w", action, target, err)
+	}
+	return clientv3.OpPut(key, string(b)), nil
+}
+
+// commit runs one optimistic transaction: ops when every comparison holds.
+// It returns the revision of the change, or 0 when a comparison failed.
+func (a *Admin) commit(ctx context.Context, cmps []clientv3.Cmp, ops ...clientv3.Op) (int64, error) {
+	resp, err := a.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("cannot write to etcd under %q: %w", string(a.k), err)
+	}
+	if !resp.Succeeded {
+		return 0, nil
+	}
+	return resp.Header.Revision, nil
+}
+
+// putJSON returns the put of v as JSON at key.
+func putJSON(key string, v any, opts ...clientv3.OpOption) (clientv3.Op, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return clientv3.Op{}, fmt.Errorf("cannot encode record %q: %w", key, err)
+	}
+	return clientv3.OpPut(key, string(b), opts...), nil
+}
+
+// current reads the state and parses its policy document.
+func (a *Admin) current(ctx context.Context) (*state, *policy.Document, error) {
+	st, err := readState(ctx, a.cli, a.k)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Policy == "" {
+		return st, nil, fmt.Errorf("no policy at %q: push one first: %w", a.k.policy(), ErrNotFound)
+	}
+	doc, err := policy.Load(a.k.policy(), []byte(st.Policy))
+	if err != nil {
+		return st, nil, fmt.Errorf("policy in etcd at revision %d does not load: %w", st.policyRev, err)
+	}
+	return st, doc, nil
+}
+
+// PushPolicy validates doc (policy.Load, then policy.Compile against the
+// key records, revocations and suspensions in etcd) and makes it the
+// policy, with a history entry and a policy.push event. expectRevision > 0
+// refuses the push (ErrConflict) unless the policy in etcd is still at that
+// revision, so two operators cannot overwrite each other. A validation
+// failure is a *policy.Error naming "policy". It returns the revision of
+// the push.
+func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64, meta Meta) (int64, error) {
+	parsed, err := policy.Load("policy", doc)
+	if err != nil {
+		return 0, err
+	}
+	for range attempts {
+		st, err := readState(ctx, a.cli, a.k)
+		if err != nil {
+			return 0, err
+		}
+		if expectRevision > 0 && st.policyRev != expectRevision {
+			return 0, fmt.Errorf("policy is at revision %d, not the expected %d: %w", st.policyRev, expectRevision, ErrConflict)
+		}
+		rev, err := a.pushAt(ctx, st, parsed, doc, meta)
+		if rev != 0 || err != nil {
+			return rev, err
+		}
+	}
+	return 0, fmt.Errorf("policy push lost %d races with other writers: %w", attempts, ErrConflict)
+}
+
+// pushAt compiles parsed against st and writes doc if nothing it depends on
+// changed since st was read; it returns 0 when something did.
+func (a *Admin) pushAt(ctx context.Context, st *state, parsed *policy.Document, doc []byte, meta Meta) (int64, error) {
+	now := a.now()
+	live, err := st.live(now)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := policy.Compile(parsed, live); err != nil {
+		return 0, fmt.Errorf("policy does not compile with the live state at revision %d: %w", st.Revision, err)
+	}
+	sum := sha256.Sum256(doc)
+	digest := hex.EncodeToString(sum[:])
+	hist, err := putJSON(a.k.history(st.Revision+1), HistoryEntry{Time: now.UTC(), Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Digest: digest, Document: string(doc)})
+	if err != nil {
+		return 0, err
+	}
+	ev, err := a.eventOp(now, ActionPolicyPush, a.k.policy(), meta, map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.policyRev, 10)})
+	if err != nil {
+		return 0, err
+	}
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(a.k.policy()), "=", st.policyRev),
+		clientv3.Compare(clientv3.ModRevision(a.k.dir(keysDir)), "<", st.Revision+1).WithPrefix(),
+	}
+	return a.commit(ctx, cmps, clientv3.OpPut(a.k.policy(), string(doc)), hist, ev)
+}
+
+// GetPolicy returns the policy document in etcd and the revision it was
+// pushed at, or ErrNotFound.
+func (a *Admin) GetPolicy(ctx context.Context) (doc []byte, rev int64, err error) {
+	resp, err := a.cli.Get(ctx, a.k.policy())
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot read %q: %w", a.k.policy(), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, fmt.Errorf("no policy at %q: %w", a.k.policy(), ErrNotFound)
+	}
+	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
+}
+
+// DiffPolicy compares doc (named name) with the policy in etcd and returns
+// a line diff from etcd's to doc, empty when they are the same. With no
+// policy in etcd every line of doc is an addition.
+func (a *Admin) DiffPolicy(ctx context.Context, name string, doc []byte) (string, error) {
+	cur, rev, err := a.GetPolicy(ctx)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	return Diff(fmt.Sprintf("%s@%d", a.k.policy(), rev), name, string(cur), string(doc)), nil
+}
+
+// PolicyHistory returns the pushed documents, oldest first; limit > 0
+// returns only the newest limit of them.
+func (a *Admin) PolicyHistory(ctx context.Context, limit int) ([]HistoryEntry, error) {
+	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)}
+	if limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(limit)))
+	}
+	resp, err := a.cli.Get(ctx, a.k.dir(historyDir), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read policy history under %q: %w", a.k.dir(historyDir), err)
+	}
+	out := make([]HistoryEntry, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		e := &out[len(out)-1-i]
+		if err := json.Unmarshal(kv.Value, e); err != nil {
+			return nil, fmt.Errorf("cannot decode history entry %q: %w", kv.Key, err)
+		}
+		e.Revision = kv.ModRevision
+	}
+	return out, nil
+}

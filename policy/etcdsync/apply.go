@@ -1,0 +1,133 @@
+package etcdsync
+
+import (
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// errNoPolicy refuses a state without a policy document.
+var errNoPolicy = errors.New("no policy document in etcd")
+
+// apply compiles the applied state and swaps it into the Store; save also
+// writes it to the last-known-good file. A state that does not compile is
+// refused: the old snapshot stays, the failure is counted once, logged once
+// and kept for LastError.
+func (s *Syncer) apply(save bool) {
+	snap, err := s.compile(s.st)
+	if err != nil {
+		s.refuse(err)
+	} else {
+		s.accept()
+	}
+	if snap == nil {
+		return
+	}
+	if cur := s.store.Load(); cur != nil && err != nil && cur.Digest == snap.Digest {
+		return // the fallback compiled what is already in force
+	}
+	s.store.Swap(snap)
+	s.ready.Store(true)
+	s.lastApply.Store(time.Now().UnixNano())
+	if save {
+		s.offer(s.saves, s.st.clone())
+	}
+	s.mark()
+}
+
+// compile compiles st. If the document in st is refused but the last good
+// document compiles with st's live records, that snapshot is returned with
+// the error: revocations and suspensions must not wait for a fixed policy.
+func (s *Syncer) compile(st *state) (*policy.Snapshot, error) {
+	live, err := st.live(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if st.Policy == "" {
+		err = errNoPolicy
+	} else if doc, derr := s.parse(st.Policy); derr != nil {
+		err = derr
+	} else if snap, cerr := policy.Compile(doc, live); cerr != nil {
+		err = cerr
+	} else {
+		s.goodDoc = doc
+		return snap, nil
+	}
+	if s.goodDoc == nil {
+		return nil, err
+	}
+	snap, gerr := policy.Compile(s.goodDoc, live)
+	if gerr != nil {
+		return nil, err
+	}
+	return snap, err
+}
+
+// parse loads text, remembering the last result: the document changes far
+// less often than keys and revocations.
+func (s *Syncer) parse(text string) (*policy.Document, error) {
+	if text != s.docSrc || (s.doc == nil && s.docErr == nil) {
+		s.docSrc = text
+		s.doc, s.docErr = policy.Load(s.k.policy(), []byte(text))
+	}
+	return s.doc, s.docErr
+}
+
+// refuse records a state that did not compile.
+func (s *Syncer) refuse(err error) {
+	msg := err.Error()
+	s.mu.Lock()
+	s.lastErr = msg
+	s.mu.Unlock()
+	if msg == s.lastBad {
+		return
+	}
+	s.lastBad = msg
+	if !errors.Is(err, errNoPolicy) {
+		s.failures.Add(1)
+		s.store.Fail()
+	}
+	s.cfg.Logger.Error().Err(err).Int64("revision", s.st.Revision).Msg("policy refused; keeping the policy in force")
+}
+
+// accept clears the refusal after a state compiled.
+func (s *Syncer) accept() {
+	s.lastBad = ""
+	s.mu.Lock()
+	s.lastErr = ""
+	s.mu.Unlock()
+}
+
+// offer hands v to a background loop without blocking: a value still
+// waiting is replaced, since only the latest matters.
+func (s *Syncer) offer(ch chan *state, v *state) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}
+
+// mark tells the member loop the applied revision changed.
+func (s *Syncer) mark() {
+	select {
+	case s.marks <- struct{}{}:
+	default:
+	}
+}
+
+// digest returns the hex digest of the snapshot in force, or "".
+func (s *Syncer) digest() string {
+	if snap := s.store.Load(); snap != nil {
+		return hex.EncodeToString(snap.Digest[:])
+	}
+	return ""
+}

@@ -1,0 +1,79 @@
+package etcdsync
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Config says how to reach etcd. Only Endpoints is required.
+type Config struct {
+	Endpoints   []string // host:port or URLs
+	CACert      string   // PEM file of the CA that signed the server certificates
+	Cert, Key   string   // PEM files of the client certificate and its key (mutual TLS)
+	Username    string   // etcd user (with Password)
+	Password    string
+	DialTimeout time.Duration // how long to wait for a connection (5s)
+}
+
+// Dial returns a client for the etcd cluster cfg names. It does not wait
+// for a connection: the first request does. Close the client when done.
+func Dial(cfg Config) (*clientv3.Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("no etcd endpoints given")
+	}
+	tlsCfg, err := cfg.tls()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		DialTimeout: cfg.DialTimeout,
+		TLS:         tlsCfg,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to etcd %v: %w", cfg.Endpoints, err)
+	}
+	return cli, nil
+}
+
+// tls builds the TLS configuration, or nil when no TLS file is given.
+func (cfg Config) tls() (*tls.Config, error) {
+	if cfg.CACert == "" && cfg.Cert == "" && cfg.Key == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CACert != "" {
+		pem, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read etcd CA %q: %w", cfg.CACert, err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd CA %q holds no PEM certificate", cfg.CACert)
+		}
+	}
+	if (cfg.Cert == "") != (cfg.Key == "") {
+		return nil, fmt.Errorf("etcd client certificate %q and key %q must be given together", cfg.Cert, cfg.Key)
+	}
+	if cfg.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load etcd client certificate %q: %w", cfg.Cert, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

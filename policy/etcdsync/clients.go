@@ -1,0 +1,111 @@
+package etcdsync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Suspend suspends client for d (rounded up to whole seconds, at least
+// one): every credential of the client is refused until then. The record
+// sits on a lease of d, so the suspension lifts itself without any further
+// write; suspending a suspended client replaces its suspension. The client
+// must exist in the policy in etcd.
+func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, meta Meta) (Suspension, error) {
+	if d <= 0 {
+		return Suspension{}, fmt.Errorf("suspension of %q for %s: want a positive duration", client, d)
+	}
+	ttl := int64((d + time.Second - 1) / time.Second)
+	for range attempts {
+		st, doc, err := a.current(ctx)
+		if err != nil {
+			return Suspension{}, err
+		}
+		if !hasClient(doc, client) {
+			return Suspension{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.policyRev, ErrNotFound)
+		}
+		s, ok, err := a.suspendAt(ctx, st, client, ttl, meta)
+		if ok || err != nil {
+			return s, err
+		}
+	}
+	return Suspension{}, fmt.Errorf("suspension of %q lost %d races: %w", client, attempts, ErrConflict)
+}
+
+// suspendAt grants the lease and writes the suspension if the policy is
+// still the one st holds; it reports whether it did.
+func (a *Admin) suspendAt(ctx context.Context, st *state, client string, ttl int64, meta Meta) (Suspension, bool, error) {
+	prev, _ := a.cli.Get(ctx, a.k.suspension(client))
+	lease, err := a.cli.Grant(ctx, ttl)
+	if err != nil {
+		return Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
+	}
+	now := a.now()
+	s := Suspension{Client: client, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Until: now.Add(time.Duration(ttl) * time.Second).UTC()}
+	put, err := putJSON(a.k.suspension(client), s, clientv3.WithLease(lease.ID))
+	if err != nil {
+		return s, false, err
+	}
+	ev, err := a.eventOp(now, ActionClientSuspend, client, meta, map[string]string{"until": s.Until.Format(time.RFC3339)})
+	if err != nil {
+		return s, false, err
+	}
+	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.policy()), "=", st.policyRev)}, put, ev)
+	if rev == 0 {
+		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // unused; it would expire anyway
+		return s, false, err
+	}
+	if prev != nil && len(prev.Kvs) > 0 && prev.Kvs[0].Lease != 0 {
+		a.cli.Revoke(ctx, clientv3.LeaseID(prev.Kvs[0].Lease)) // the replaced suspension's lease holds nothing now
+	}
+	return s, true, nil
+}
+
+// Resume lifts the suspension of client before it lapses, with a
+// client.resume event. It returns ErrNotFound if client is not suspended.
+func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
+	resp, err := a.cli.Get(ctx, a.k.suspension(client))
+	if err != nil {
+		return fmt.Errorf("cannot read suspension of %q: %w", client, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return fmt.Errorf("client %q is not suspended: %w", client, ErrNotFound)
+	}
+	kv := resp.Kvs[0]
+	ev, err := a.eventOp(a.now(), ActionClientResume, client, meta, nil)
+	if err != nil {
+		return err
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.suspension(client)), "=", kv.ModRevision)}
+	rev, err := a.commit(ctx, cmps, clientv3.OpDelete(a.k.suspension(client)), ev)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		return fmt.Errorf("suspension of %q changed while resuming: %w", client, ErrConflict)
+	}
+	if kv.Lease != 0 {
+		a.cli.Revoke(ctx, clientv3.LeaseID(kv.Lease)) // holds nothing now
+	}
+	return nil
+}
+
+// Suspensions returns the current suspensions, by client.
+func (a *Admin) Suspensions(ctx context.Context) (map[string]Suspension, error) {
+	resp, err := a.cli.Get(ctx, a.k.dir(suspensionsDir), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read suspensions: %w", err)
+	}
+	out := map[string]Suspension{}
+	for _, kv := range resp.Kvs {
+		var s Suspension
+		if err := json.Unmarshal(kv.Value, &s); err != nil {
+			return nil, fmt.Errorf("cannot decode suspension %q: %w", kv.Key, err)
+		}
+		out[s.Client] = s
+	}
+	return out, nil
+}

@@ -1,0 +1,45 @@
+// Package etcdsync keeps Portcullis policy in etcd: it is the only user of
+// the etcd client in the module. It has three parts.
+//
+// Admin is the library behind the CLI (`portcullis policy push`, `keys
+// create`, `clients suspend`, ...). Every change is validated first
+// (policy.Load and policy.Compile against the live state) and written
+// together with its lifecycle event in one etcd transaction, so the audit
+// trail can never miss a change nor record one that did not happen.
+//
+// Syncer is what each sidecar runs: it reads the whole state at one
+// revision, compiles it and swaps it into a policy.Store, then watches from
+// the next revision and recompiles on every change. A policy that does not
+// compile is refused and the previous snapshot stays. Each applied revision
+// is saved to a last-known-good file so a sidecar can start serving while
+// etcd is down.
+//
+// Embedded runs an etcd server in process on loopback, for `portcullis
+// dev` and for tests.
+//
+// # Key layout
+//
+// All keys of one deployment live under one prefix (for example
+// /portcullis/prod; the CLI default is /portcullis/default):
+//
+//	<prefix>/policy                         the policy YAML document, as pushed
+//	<prefix>/policy-history/<rev>           every pushed document with who, why, ticket and digest (JSON)
+//	<prefix>/keys/<id>                      API key record (JSON policy.KeySpec: SHA-256 only, never the secret)
+//	<prefix>/revocations/<id>               revoked key id, or jti:<token id> (JSON: actor, reason, ticket, time)
+//	<prefix>/suspensions/<client>           suspended client (JSON: reason, until), on a lease that lifts it
+//	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
+//	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
+//
+// <rev> and <unixnano> are zero-padded to 20 digits so keys sort in time
+// order. <rev> is the revision the push was expected to get; the record's
+// etcd mod revision is authoritative (they differ only when something
+// outside the prefix wrote to the same etcd during the push). Event
+// actions are policy.push, key.create, key.rotate, key.revoke,
+// token.revoke, client.suspend and client.resume.
+//
+// # Concurrency
+//
+// Admin and Syncer methods are safe for concurrent use. A Syncer's Run is
+// called by one goroutine at a time; it may be called again after it
+// returns and then resumes watching from the revision already applied.
+package etcdsync

@@ -1,0 +1,51 @@
+package etcdsync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ListEvents returns the lifecycle events from from (inclusive) to to
+// (exclusive; zero: no end), oldest first, each with the etcd revision of
+// its change. Zero times are open ends. The audit collector and the evidence pack read them.
+func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
+	end := clientv3.GetPrefixRangeEnd(a.k.dir(eventsDir))
+	if !to.IsZero() {
+		end = a.k.eventBound(to)
+	}
+	start := a.k.dir(eventsDir)
+	if !from.IsZero() {
+		start = a.k.eventBound(from)
+	}
+	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read events under %q: %w", a.k.dir(eventsDir), err)
+	}
+	out := make([]Event, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		if err := json.Unmarshal(kv.Value, &out[i]); err != nil {
+			return nil, fmt.Errorf("cannot decode event %q: %w", kv.Key, err)
+		}
+		out[i].Revision = kv.ModRevision
+	}
+	return out, nil
+}
+
+// Members returns the member records of the sidecars that are up.
+func (a *Admin) Members(ctx context.Context) ([]Member, error) {
+	resp, err := a.cli.Get(ctx, a.k.dir(membersDir), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read members under %q: %w", a.k.dir(membersDir), err)
+	}
+	out := make([]Member, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		if err := json.Unmarshal(kv.Value, &out[i]); err != nil {
+			return nil, fmt.Errorf("cannot decode member %q: %w", kv.Key, err)
+		}
+	}
+	return out, nil
+}

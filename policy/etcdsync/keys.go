@@ -1,0 +1,280 @@
+package etcdsync
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// KeyInfo is an API key record as an operator sees it: never the secret.
+type KeyInfo struct {
+	policy.KeySpec
+	Source     string      `json:"source"`               // "etcd" (keys/<id>) or "policy" (the document's keys:)
+	Revision   int64       `json:"revision,omitempty"`   // etcd mod revision of the record
+	Revocation *Revocation `json:"revocation,omitempty"` // set when revoked through etcd
+}
+
+// IsRevoked reports whether the key is revoked, in its record or in etcd.
+func (k KeyInfo) IsRevoked() bool { return k.Revoked || k.Revocation != nil }
+
+// CreateKey makes a new API key for client, valid from now for ttl (0: no
+// expiry), and stores its record (the SHA-256 only) with a key.create
+// event. The client must exist in the policy in etcd. The key is returned
+// once; it is not stored anywhere.
+func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration, meta Meta) (key string, spec policy.KeySpec, err error) {
+	if ttl < 0 {
+		return "", spec, fmt.Errorf("key lifetime %s is negative", ttl)
+	}
+	for range attempts {
+		st, doc, err := a.current(ctx)
+		if err != nil {
+			return "", spec, err
+		}
+		if !hasClient(doc, client) {
+			return "", spec, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.policyRev, ErrNotFound)
+		}
+		now := a.now().Truncate(time.Second)
+		var notAfter time.Time
+		if ttl > 0 {
+			notAfter = now.Add(ttl)
+		}
+		key, spec, err = policy.GenerateKey(client, meta.Actor, meta.Ticket, now, notAfter)
+		if err != nil {
+			return "", spec, err
+		}
+		rev, err := a.createAt(ctx, st, spec, meta, now)
+		if rev != 0 || err != nil {
+			return key, spec, err
+		}
+	}
+	return "", spec, fmt.Errorf("key create for client %q lost %d races: %w", client, attempts, ErrConflict)
+}
+
+func (a *Admin) createAt(ctx context.Context, st *state, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
+	put, err := putJSON(a.k.key(spec.ID), spec)
+	if err != nil {
+		return 0, err
+	}
+	ev, err := a.eventOp(now, ActionKeyCreate, spec.ID, meta, map[string]string{"client": spec.Client, "not_after": spec.NotAfter})
+	if err != nil {
+		return 0, err
+	}
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(a.k.policy()), "=", st.policyRev),
+		clientv3.Compare(clientv3.CreateRevision(a.k.key(spec.ID)), "=", 0),
+	}
+	return a.commit(ctx, cmps, put, ev)
+}
+
+func hasClient(doc *policy.Document, id string) bool {
+	return slices.ContainsFunc(doc.Clients, func(c policy.ClientSpec) bool { return c.ID == id })
+}
+
+// RotateKey replaces the key record id (in etcd) with a new key for the same
+// client, valid from now: the old key stays valid for overlap more (never
+// longer than it already was), so callers can switch without an outage.
+// Both records and a key.rotate event are written in one transaction. The
+// new key keeps the old one's lifetime, if it had one. It returns the new
+// key once.
+func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration, meta Meta) (key string, spec policy.KeySpec, err error) {
+	if overlap < 0 {
+		return "", spec, fmt.Errorf("rotation overlap %s is negative", overlap)
+	}
+	for range attempts {
+		old, modRev, err := a.etcdKey(ctx, id)
+		if err != nil {
+			return "", spec, err
+		}
+		now := a.now().Truncate(time.Second)
+		key, spec, err = rotated(old, now, overlap, meta)
+		if err != nil {
+			return "", spec, err
+		}
+		rev, err := a.rotateAt(ctx, old, modRev, spec, meta, now)
+		if rev != 0 || err != nil {
+			return key, spec, err
+		}
+	}
+	return "", spec, fmt.Errorf("key rotate of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// rotated shortens old (in place) to now+overlap and makes its successor.
+func rotated(old *policy.KeySpec, now time.Time, overlap time.Duration, meta Meta) (string, policy.KeySpec, error) {
+	nb, _ := time.Parse(time.RFC3339, old.NotBefore)
+	na, _ := time.Parse(time.RFC3339, old.NotAfter)
+	var newAfter time.Time
+	if !nb.IsZero() && !na.IsZero() {
+		newAfter = now.Add(na.Sub(nb))
+	}
+	end := now.Add(overlap)
+	if na.IsZero() || end.Before(na) {
+		if !nb.IsZero() && !end.After(nb) {
+			return "", policy.KeySpec{}, fmt.Errorf("key %q is not valid before %s, after the overlap ends at %s", old.ID, old.NotBefore, end.UTC().Format(time.RFC3339))
+		}
+		old.NotAfter = end.UTC().Format(time.RFC3339)
+	}
+	return policy.GenerateKey(old.Client, meta.Actor, meta.Ticket, now, newAfter)
+}
+
+func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
+	putOld, err := putJSON(a.k.key(old.ID), old)
+	if err != nil {
+		return 0, err
+	}
+	putNew, err := putJSON(a.k.key(spec.ID), spec)
+	if err != nil {
+		return 0, err
+	}
+	ev, err := a.eventOp(now, ActionKeyRotate, old.ID, meta, map[string]string{"client": old.Client, "new_key": spec.ID, "old_not_after": old.NotAfter})
+	if err != nil {
+		return 0, err
+	}
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(a.k.key(old.ID)), "=", modRev),
+		clientv3.Compare(clientv3.CreateRevision(a.k.key(spec.ID)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(a.k.revocation(old.ID)), "=", 0),
+	}
+	return a.commit(ctx, cmps, putOld, putNew, ev)
+}
+
+// etcdKey reads the key record keys/<id>. A key of the policy document
+// cannot be changed through etcd, and one already revoked is not rotated.
+func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64, error) {
+	resp, err := a.cli.Txn(ctx).Then(clientv3.OpGet(a.k.key(id)), clientv3.OpGet(a.k.revocation(id), clientv3.WithCountOnly())).Commit()
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot read key %q: %w", id, err)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, 0, fmt.Errorf("no key record %q in etcd (keys in the policy document change with the document): %w", id, ErrNotFound)
+	}
+	if resp.Responses[1].GetResponseRange().Count > 0 {
+		return nil, 0, fmt.Errorf("key %q is revoked", id)
+	}
+	var ks policy.KeySpec
+	if err := json.Unmarshal(kvs[0].Value, &ks); err != nil {
+		return nil, 0, fmt.Errorf("cannot decode key record %q: %w", id, err)
+	}
+	return &ks, kvs[0].ModRevision, nil
+}
+
+// RevokeKey revokes the API key id, or with the "jti:" prefix a JWT by its
+// token id, writing revocations/<id> and its event in one transaction.
+// meta.Reason is required. A key must exist (in etcd or the document); a
+// token id is taken as given. It returns the revision of the revocation,
+// or ErrExists if id is already revoked.
+func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, error) {
+	if meta.Reason == "" {
+		return 0, fmt.Errorf("revocation of %q needs a reason", id)
+	}
+	action := ActionKeyRevoke
+	if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
+		if jti == "" || strings.ContainsAny(jti, "/\n") {
+			return 0, fmt.Errorf("token id %q is empty or holds '/' or a newline", jti)
+		}
+		action = ActionTokenRevoke
+	} else if _, err := a.ShowKey(ctx, id); err != nil {
+		return 0, err
+	}
+	now := a.now()
+	put, err := putJSON(a.k.revocation(id), Revocation{ID: id, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC()})
+	if err != nil {
+		return 0, err
+	}
+	ev, err := a.eventOp(now, action, id, meta, nil)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(a.k.revocation(id)), "=", 0)}, put, ev)
+	if err == nil && rev == 0 {
+		err = fmt.Errorf("%q is already revoked: %w", id, ErrExists)
+	}
+	return rev, err
+}
+
+// ListKeys returns the key records of client ("" for every client), from
+// etcd and from the policy document, sorted by client and id.
+func (a *Admin) ListKeys(ctx context.Context, client string) ([]KeyInfo, error) {
+	st, err := readState(ctx, a.cli, a.k)
+	if err != nil {
+		return nil, err
+	}
+	all, err := a.keyInfos(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, k := range all {
+		if client == "" || k.Client == client {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(x, y KeyInfo) int { return cmp.Or(cmp.Compare(x.Client, y.Client), cmp.Compare(x.ID, y.ID)) })
+	return out, nil
+}
+
+// ShowKey returns the key record id, or ErrNotFound.
+func (a *Admin) ShowKey(ctx context.Context, id string) (KeyInfo, error) {
+	all, err := a.ListKeys(ctx, "")
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	for _, k := range all {
+		if k.ID == id {
+			return k, nil
+		}
+	}
+	return KeyInfo{}, fmt.Errorf("no key %q under %q: %w", id, string(a.k), ErrNotFound)
+}
+
+// keyInfos decodes the key records of st and of its document.
+func (a *Admin) keyInfos(ctx context.Context, st *state) ([]KeyInfo, error) {
+	var out []KeyInfo
+	live, err := st.live(a.now())
+	if err != nil {
+		return nil, err
+	}
+	for _, ks := range live.Keys {
+		out = append(out, KeyInfo{KeySpec: ks, Source: "etcd"})
+	}
+	if st.Policy != "" {
+		doc, err := policy.Load(a.k.policy(), []byte(st.Policy))
+		if err != nil {
+			return nil, fmt.Errorf("policy in etcd does not load: %w", err)
+		}
+		for _, ks := range doc.Keys {
+			out = append(out, KeyInfo{KeySpec: ks, Source: "policy"})
+		}
+	}
+	return out, a.annotate(ctx, st, out)
+}
+
+// annotate adds mod revisions and revocation records to infos.
+func (a *Admin) annotate(ctx context.Context, st *state, infos []KeyInfo) error {
+	resp, err := a.cli.Get(ctx, a.k.dir(keysDir), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(st.Revision))
+	if err != nil {
+		return fmt.Errorf("cannot read key revisions: %w", err)
+	}
+	revs := map[string]int64{}
+	for _, kv := range resp.Kvs {
+		revs[strings.TrimPrefix(string(kv.Key), a.k.dir(keysDir))] = kv.ModRevision
+	}
+	for i := range infos {
+		k := &infos[i]
+		if k.Source == "etcd" {
+			k.Revision = revs[k.ID]
+		}
+		if v, ok := st.Revocations[k.ID]; ok {
+			k.Revocation = &Revocation{ID: k.ID}
+			json.Unmarshal([]byte(v), k.Revocation) // a record that does not decode still revokes
+		}
+	}
+	return nil
+}

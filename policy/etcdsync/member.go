@@ -1,0 +1,116 @@
+package etcdsync
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// saveLoop writes each state offered on s.saves to the last-known-good
+// file, off the watch path; when ctx ends it writes what is still waiting.
+func (s *Syncer) saveLoop(ctx context.Context) {
+	for {
+		select {
+		case st := <-s.saves:
+			s.save(st)
+		case <-ctx.Done():
+			select {
+			case st := <-s.saves:
+				s.save(st)
+			default:
+			}
+			return
+		}
+	}
+}
+
+func (s *Syncer) save(st *state) {
+	if s.cfg.StateDir == "" {
+		return
+	}
+	if err := writeLKG(s.cfg.StateDir, st, time.Now()); err != nil {
+		s.cfg.Logger.Warn().Err(err).Msg("cannot save the last-known-good policy")
+	}
+}
+
+// memberLoop keeps members/<pod> on a lease while ctx lasts, rewriting it
+// (at most twice a second) when the applied revision changes, and revokes
+// the lease at the end so the member disappears at once.
+func (s *Syncer) memberLoop(ctx context.Context) {
+	if s.cfg.Pod == "" {
+		return
+	}
+	started := time.Now().UTC()
+	for ctx.Err() == nil {
+		err := s.memberSession(ctx, started)
+		if ctx.Err() == nil {
+			s.cfg.Logger.Debug().Err(err).Msg("member record lost; renewing")
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// memberSession grants a lease, writes the record on it and keeps both
+// alive until the lease is lost or ctx ends.
+func (s *Syncer) memberSession(ctx context.Context, started time.Time) error {
+	lease, err := s.cli.Grant(ctx, int64(max(s.cfg.MemberTTL/time.Second, 1)))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		s.cli.Revoke(rctx, lease.ID)
+		cancel()
+	}()
+	alive, err := s.cli.KeepAlive(ctx, lease.ID)
+	if err != nil {
+		return err
+	}
+	for {
+		if err := s.putMember(ctx, lease.ID, started); err != nil {
+			return err
+		}
+		if err := s.awaitMark(ctx, alive); err != nil {
+			return err
+		}
+	}
+}
+
+// awaitMark waits for a revision change, draining keep-alive answers, then
+// for half a second more so a burst of changes makes one write.
+func (s *Syncer) awaitMark(ctx context.Context, alive <-chan *clientv3.LeaseKeepAliveResponse) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case _, ok := <-alive:
+			if !ok {
+				return errors.New("member lease keep-alive ended")
+			}
+		case <-s.marks:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+				return nil
+			}
+		}
+	}
+}
+
+func (s *Syncer) putMember(ctx context.Context, lease clientv3.LeaseID, started time.Time) error {
+	m := Member{Pod: s.cfg.Pod, Revision: s.revision.Load(), Digest: s.digest(), Started: started, Updated: time.Now().UTC()}
+	op, err := putJSON(s.k.member(s.cfg.Pod), m, clientv3.WithLease(lease))
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = s.cli.Do(pctx, op)
+	return err
+}

@@ -1,0 +1,141 @@
+package etcdsync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// state is the raw policy state of a deployment at one revision: what a
+// Syncer compiles and what the last-known-good file holds. Values are kept
+// as read from etcd; etcd never holds a secret, so neither does this.
+type state struct {
+	Revision    int64             `json:"revision"`
+	Policy      string            `json:"policy"`
+	Keys        map[string]string `json:"keys"`        // id -> JSON policy.KeySpec
+	Revocations map[string]string `json:"revocations"` // id or jti:<id> -> JSON Revocation
+	Suspensions map[string]string `json:"suspensions"` // client -> JSON Suspension
+
+	policyRev int64 // mod revision of the policy key (0: none); readState sets it
+}
+
+func newState() *state {
+	return &state{Keys: map[string]string{}, Revocations: map[string]string{}, Suspensions: map[string]string{}}
+}
+
+// clone returns a deep copy of st.
+func (st *state) clone() *state {
+	c := *st
+	c.Keys, c.Revocations, c.Suspensions = maps.Clone(st.Keys), maps.Clone(st.Revocations), maps.Clone(st.Suspensions)
+	return &c
+}
+
+// equal reports whether st and o hold the same records (at any revision).
+func (st *state) equal(o *state) bool {
+	return st.Policy == o.Policy && maps.Equal(st.Keys, o.Keys) &&
+		maps.Equal(st.Revocations, o.Revocations) && maps.Equal(st.Suspensions, o.Suspensions)
+}
+
+// stateOps are the reads of a whole state; one Txn runs them at one revision
+// (the prefix also holds events and history, which grow without bound and
+// are not read here).
+func stateOps(k keys) []clientv3.Op {
+	return []clientv3.Op{
+		clientv3.OpGet(k.policy()),
+		clientv3.OpGet(k.dir(keysDir), clientv3.WithPrefix()),
+		clientv3.OpGet(k.dir(revocationsDir), clientv3.WithPrefix()),
+		clientv3.OpGet(k.dir(suspensionsDir), clientv3.WithPrefix()),
+	}
+}
+
+// readState reads the whole state of the deployment at one revision.
+func readState(ctx context.Context, cli *clientv3.Client, k keys) (*state, error) {
+	resp, err := cli.Txn(ctx).Then(stateOps(k)...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read policy state under %q: %w", string(k), err)
+	}
+	st := newState()
+	st.Revision = resp.Header.Revision
+	for _, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			if string(kv.Key) == k.policy() {
+				st.policyRev = kv.ModRevision
+			}
+			st.apply(k, string(kv.Key), string(kv.Value), true)
+		}
+	}
+	return st, nil
+}
+
+// apply records a put (or, with put false, a delete) of key and reports
+// whether key belongs to the state.
+func (st *state) apply(k keys, key, value string, put bool) bool {
+	if key == k.policy() {
+		st.Policy = value
+		if !put {
+			st.Policy = ""
+		}
+		return true
+	}
+	m, name := st.slot(k, key)
+	if m == nil {
+		return false
+	}
+	if put {
+		m[name] = value
+	} else {
+		delete(m, name)
+	}
+	return true
+}
+
+// slot returns the map holding key and the record name, or nil.
+func (st *state) slot(k keys, key string) (map[string]string, string) {
+	for dir, m := range map[string]map[string]string{keysDir: st.Keys, revocationsDir: st.Revocations, suspensionsDir: st.Suspensions} {
+		if name, ok := strings.CutPrefix(key, k.dir(dir)); ok && name != "" {
+			return m, name
+		}
+	}
+	return nil, ""
+}
+
+// live decodes the records into policy.Live. A key record that does not
+// decode is an error (the caller keeps its snapshot); a suspension that
+// does not decode counts as suspended, since failing closed is safer.
+func (st *state) live(now time.Time) (policy.Live, error) {
+	l := policy.Live{Revision: st.Revision, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
+	for id, v := range st.Keys {
+		var ks policy.KeySpec
+		if err := json.Unmarshal([]byte(v), &ks); err != nil {
+			return l, fmt.Errorf("cannot decode key record %q: %w", id, err)
+		}
+		if ks.ID != id {
+			return l, fmt.Errorf("key record %q holds id %q", id, ks.ID)
+		}
+		l.Keys = append(l.Keys, ks)
+	}
+	// Sorted, so the snapshot digest depends on the records only.
+	slices.SortFunc(l.Keys, func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })
+	for id := range st.Revocations {
+		if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
+			l.RevokedJTIs[jti] = true
+		} else {
+			l.RevokedKeys[id] = true
+		}
+	}
+	for client, v := range st.Suspensions {
+		var s Suspension
+		if json.Unmarshal([]byte(v), &s) == nil && !s.Until.IsZero() && !now.Before(s.Until) {
+			continue // lapsed; its lease takes the record away, and the LKG file may be older
+		}
+		l.Suspended[client] = struct{}{}
+	}
+	return l, nil
+}

@@ -1,0 +1,294 @@
+package etcdsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/rs/zerolog"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// SyncConfig configures a Syncer. Zero durations take the defaults in
+// parentheses.
+type SyncConfig struct {
+	Prefix    string        // deployment prefix (DefaultPrefix)
+	StateDir  string        // directory of the last-known-good file; "" keeps none
+	Pod       string        // member name at members/<pod>; "" writes no member record
+	Reconcile time.Duration // full re-read while watching (5m)
+	Progress  time.Duration // how often to ask etcd to confirm the watch is current (5s)
+	StartWait time.Duration // how long to wait for etcd at start before serving the last-known-good file (3s)
+	MemberTTL time.Duration // lease of the member record (15s)
+	Logger    zerolog.Logger
+}
+
+func (c *SyncConfig) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Reconcile, 5*time.Minute)
+	def(&c.Progress, 5*time.Second)
+	def(&c.StartWait, 3*time.Second)
+	def(&c.MemberTTL, 15*time.Second)
+}
+
+// Syncer keeps a policy.Store current with the policy state in etcd. Run
+// does the work; the other methods are safe to call from any goroutine
+// (admin endpoints, metrics) while it runs.
+type Syncer struct {
+	cli   *clientv3.Client
+	store *policy.Store
+	cfg   SyncConfig
+	k     keys
+	saves chan *state // to the last-known-good writer; capacity 1, latest wins
+	marks chan struct{}
+
+	// Run's own state; only the goroutine in Run touches it.
+	st      *state           // the state applied, nil before the first read
+	goodDoc *policy.Document // the last document that compiled
+	docSrc  string           // parse cache: the text of doc
+	doc     *policy.Document
+	docErr  error
+	lastBad string // text of the last refusal, so a failure is counted once
+
+	revision  atomic.Int64 // etcd revision of the state applied
+	ready     atomic.Bool  // a snapshot from this Syncer is in the Store
+	current   atomic.Bool  // in sync with etcd (not serving the last-known-good file)
+	failures  atomic.Int64
+	restarts  atomic.Int64
+	lastApply atomic.Int64 // unix nanoseconds of the last Swap
+
+	mu      sync.Mutex // guards the following fields
+	lastErr string
+}
+
+// NewSyncer returns a Syncer feeding store from the deployment in cfg.
+// It does not own cli.
+func NewSyncer(cli *clientv3.Client, store *policy.Store, cfg SyncConfig) *Syncer {
+	cfg.defaults()
+	return &Syncer{cli: cli, store: store, cfg: cfg, k: newKeys(cfg.Prefix), saves: make(chan *state, 1), marks: make(chan struct{}, 1)}
+}
+
+// Ready reports whether the Syncer has put a snapshot in the Store (from
+// etcd or from the last-known-good file).
+func (s *Syncer) Ready() bool { return s.ready.Load() }
+
+// Current reports whether the Syncer has read etcd since it last lost the
+// watch (false while serving the last-known-good file).
+func (s *Syncer) Current() bool { return s.current.Load() }
+
+// Revision returns the etcd revision of the state applied (0 before the first).
+func (s *Syncer) Revision() int64 { return s.revision.Load() }
+
+// Failures returns how many policies were refused because they did not compile.
+func (s *Syncer) Failures() int64 { return s.failures.Load() }
+
+// LastError returns why the last policy was refused, or "" if the state in
+// etcd compiled.
+func (s *Syncer) LastError() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// Run syncs until ctx ends, then returns nil: it reads the whole state at
+// one revision (or, if etcd does not answer within StartWait, serves the
+// last-known-good file until it does), then watches from the next revision.
+// A broken or compacted watch is followed by a full re-read. Run may be
+// called again after it returns: it resumes watching from the revision it
+// applied. It returns an error only if StateDir cannot be created.
+func (s *Syncer) Run(ctx context.Context) error {
+	if s.cfg.StateDir != "" {
+		if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
+			return fmt.Errorf("cannot create state directory %q: %w", s.cfg.StateDir, err)
+		}
+	}
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.saveLoop(bg) })
+	wg.Go(func() { s.memberLoop(bg) })
+	defer wg.Wait()
+	defer stop()
+	if s.st == nil || !s.current.Load() {
+		s.start(ctx)
+	}
+	for ctx.Err() == nil {
+		err := s.watch(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		s.restarts.Add(1)
+		s.current.Store(false)
+		s.cfg.Logger.Warn().Err(err).Int64("revision", s.st.Revision).Msg("etcd watch lost; re-reading the policy state")
+		s.relist(ctx)
+	}
+	return nil
+}
+
+// start makes the first read; if etcd does not answer in time it installs
+// the last-known-good file, then keeps trying.
+func (s *Syncer) start(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.StartWait)
+	st, err := readState(rctx, s.cli, s.k)
+	cancel()
+	if err == nil {
+		s.install(st, true)
+		return
+	}
+	if s.st == nil {
+		s.loadLKG(err)
+	}
+	s.relist(ctx)
+}
+
+// loadLKG installs the last-known-good file, if there is one.
+func (s *Syncer) loadLKG(cause error) {
+	log := s.cfg.Logger.Warn().AnErr("etcd", cause)
+	if s.cfg.StateDir == "" {
+		log.Msg("etcd unreachable and no state directory: serving nothing until it answers")
+		return
+	}
+	l, err := readLKG(s.cfg.StateDir)
+	if err != nil {
+		log.Err(err).Msg("etcd unreachable and no last-known-good policy: serving nothing until it answers")
+		return
+	}
+	s.install(l.State, false)
+	// The file is as current as when it was saved, and no more.
+	s.store.Heard(l.Saved.UnixNano())
+	log.Int64("revision", l.State.Revision).Time("saved", l.Saved).Msg("etcd unreachable: serving the last-known-good policy")
+}
+
+// relist re-reads the whole state until it succeeds or ctx ends, backing
+// off from 100ms to 5s between attempts.
+func (s *Syncer) relist(ctx context.Context) {
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := readState(rctx, s.cli, s.k)
+		cancel()
+		if err == nil {
+			s.install(st, true)
+			return
+		}
+		s.cfg.Logger.Debug().Err(err).Dur("retry_in", wait).Msg("cannot read the policy state")
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// install makes st, read whole from etcd or the last-known-good file, the
+// applied state, recompiling only if it differs from the one applied.
+func (s *Syncer) install(st *state, fromEtcd bool) {
+	if s.st != nil && st.Revision < s.st.Revision {
+		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
+	}
+	same := s.st != nil && s.st.equal(st) && s.ready.Load()
+	s.st = st
+	s.revision.Store(st.Revision)
+	if fromEtcd {
+		s.current.Store(true)
+	}
+	if same {
+		s.store.Heard(time.Now().UnixNano())
+		return
+	}
+	s.apply(fromEtcd)
+}
+
+// watch follows etcd from the revision after the one applied until the
+// watch breaks (the error says why) or ctx ends.
+func (s *Syncer) watch(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.cli.Watch(wctx, string(s.k)+"/", clientv3.WithPrefix(), clientv3.WithRev(s.st.Revision+1), clientv3.WithProgressNotify())
+	progress := time.NewTicker(s.cfg.Progress)
+	defer progress.Stop()
+	reconcile := time.NewTicker(s.cfg.Reconcile)
+	defer reconcile.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-progress.C:
+			s.requestProgress(wctx)
+		case <-reconcile.C:
+			s.reconcile(ctx)
+		case resp, ok := <-wch:
+			if !ok {
+				return errors.New("watch channel closed")
+			}
+			if err := s.handle(resp); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// requestProgress asks etcd for a progress notification, which confirms
+// the watch is current even when nothing changes (staleness bound).
+func (s *Syncer) requestProgress(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.Progress)
+	defer cancel()
+	if err := s.cli.RequestProgress(pctx); err != nil {
+		s.cfg.Logger.Debug().Err(err).Msg("cannot request watch progress")
+	}
+}
+
+// reconcile re-reads the whole state while the watch goes on, in case a
+// change was ever missed; an unchanged state only confirms currency.
+func (s *Syncer) reconcile(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := readState(rctx, s.cli, s.k)
+	if err != nil {
+		s.cfg.Logger.Warn().Err(err).Msg("reconcile read failed")
+		return
+	}
+	if st.Revision >= s.st.Revision {
+		s.install(st, true)
+	}
+}
+
+// handle applies one watch response. Events at or below the revision
+// applied are ignored: a re-read may have applied them already.
+func (s *Syncer) handle(resp clientv3.WatchResponse) error {
+	if resp.CompactRevision != 0 {
+		return fmt.Errorf("watch from revision %d compacted at %d", s.st.Revision+1, resp.CompactRevision)
+	}
+	if err := resp.Err(); err != nil {
+		return fmt.Errorf("watch failed: %w", err)
+	}
+	if resp.Canceled {
+		return errors.New("watch canceled by etcd")
+	}
+	changed, last := false, s.st.Revision
+	for _, ev := range resp.Events {
+		if ev.Kv.ModRevision <= s.st.Revision {
+			continue
+		}
+		changed = s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT) || changed
+		last = max(last, ev.Kv.ModRevision)
+	}
+	if resp.IsProgressNotify() {
+		last = max(last, resp.Header.Revision)
+	}
+	s.st.Revision = last
+	s.revision.Store(last)
+	if changed {
+		s.apply(true)
+	}
+	s.store.Heard(time.Now().UnixNano())
+	return nil
+}
