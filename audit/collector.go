@@ -1,0 +1,256 @@
+package audit
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// CollectorConfig configures a Collector. At least one of Token and
+// ClientCertAuth must be set.
+type CollectorConfig struct {
+	Token          string // bearer token senders must present; compared in constant time
+	ClientCertAuth bool   // a TLS client certificate verified by the server authenticates
+	MaxBodyBytes   int64  // largest accepted batch (after decompression); 0 means 16 MiB
+	Log            *zerolog.Logger
+}
+
+// Reasons a batch is rejected, as counted in /metrics.
+const (
+	rejectUnauthenticated = iota
+	rejectMediaType
+	rejectTooLarge
+	rejectMalformed
+	rejectStore
+	rejectMethod
+	rejectNotFound
+	numRejects
+)
+
+var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
+	"malformed", "store_error", "method_not_allowed", "not_found"}
+
+// Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
+// POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
+// only once the store has fsync'd it, and serves GET /healthz and GET
+// /metrics. It is safe for concurrent use.
+type Collector struct {
+	store    *Store
+	cfg      CollectorConfig
+	tokenSum [32]byte
+	log      zerolog.Logger
+	reqSeq   atomic.Uint64
+	rejects  [numRejects]atomic.Uint64
+}
+
+// NewCollector returns a Collector storing into store.
+func NewCollector(store *Store, cfg CollectorConfig) (*Collector, error) {
+	if cfg.Token == "" && !cfg.ClientCertAuth {
+		return nil, errors.New("audit: collector needs a token or client certificate authentication")
+	}
+	setDefault(&cfg.MaxBodyBytes, 16<<20)
+	c := &Collector{store: store, cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token)), log: zerolog.Nop()}
+	if cfg.Log != nil {
+		c.log = *cfg.Log
+	}
+	return c, nil
+}
+
+// ServeHTTP routes collector requests.
+func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v1/logs":
+		if r.Method != http.MethodPost {
+			c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			return
+		}
+		c.ingest(w, r)
+	case "/healthz":
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	case "/metrics":
+		c.writeMetrics(w)
+	default:
+		c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
+	}
+}
+
+// ingest handles one OTLP export request.
+func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
+	if !c.authenticated(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
+		c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+		return
+	}
+	format, ok := batchFormat(r.Header.Get("Content-Type"))
+	if !ok {
+		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
+		return
+	}
+	body, status, err := c.readBody(w, r)
+	if err != nil {
+		reason, code := rejectMalformed, "bad_request"
+		if status == http.StatusRequestEntityTooLarge {
+			reason, code = rejectTooLarge, "batch_too_large"
+		}
+		c.fail(w, r, reason, status, code, err.Error())
+		return
+	}
+	b, err := DecodeBatch(body, format)
+	if err != nil {
+		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
+		return
+	}
+	if err := c.store.AppendBatch(b); err != nil && !errors.Is(err, ErrDuplicateBatch) {
+		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
+		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
+		return
+	}
+	writeExportResponse(w, format)
+}
+
+// authenticated checks the bearer token (digests compared in constant
+// time, so a wrong token of any length costs the same) or a verified client
+// certificate.
+func (c *Collector) authenticated(r *http.Request) bool {
+	if c.cfg.ClientCertAuth && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return true
+	}
+	if c.cfg.Token == "" {
+		return false
+	}
+	auth := r.Header.Get("Authorization")
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(auth[7:])))
+	return subtle.ConstantTimeCompare(got[:], c.tokenSum[:]) == 1
+}
+
+func batchFormat(contentType string) (string, bool) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", false
+	}
+	switch mt {
+	case FormatProtobuf, "application/protobuf":
+		return FormatProtobuf, true
+	case FormatJSON:
+		return FormatJSON, true
+	}
+	return "", false
+}
+
+// readBody reads the (possibly gzip) body up to MaxBodyBytes.
+func (c *Collector) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	if r.ContentLength > c.cfg.MaxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch of %d bytes exceeds the %d byte limit", r.ContentLength, c.cfg.MaxBodyBytes)
+	}
+	var src io.Reader = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("cannot read gzip body: %w", err)
+		}
+		src = zr
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("unsupported content encoding %q", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(src, c.cfg.MaxBodyBytes+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || int64(len(body)) > c.cfg.MaxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch exceeds the %d byte limit", c.cfg.MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("cannot read body: %w", err)
+	}
+	return body, http.StatusOK, nil
+}
+
+// writeExportResponse answers an empty ExportLogsServiceResponse (full
+// success) in the request's format.
+func writeExportResponse(w http.ResponseWriter, format string) {
+	w.Header().Set("Content-Type", format)
+	if format == FormatJSON {
+		io.WriteString(w, "{}")
+	}
+}
+
+// fail writes the JSON error shape every Portcullis component answers with.
+func (c *Collector) fail(w http.ResponseWriter, r *http.Request, reason, status int, code, msg string) {
+	c.rejects[reason].Add(1)
+	id := r.Header.Get("X-Request-ID")
+	if !wellFormedID(id) {
+		id = "col-" + strconv.FormatUint(c.reqSeq.Add(1), 10)
+	}
+	buf := appendStringField(make([]byte, 0, 128), `{"error":`, code)
+	buf = appendStringField(buf, `,"message":`, msg)
+	buf = appendStringField(buf, `,"request_id":`, id)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-ID", id)
+	w.WriteHeader(status)
+	w.Write(append(buf, "}\n"...))
+}
+
+func wellFormedID(id string) bool {
+	if id == "" || len(id) > MaxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// writeMetrics writes the counters in the Prometheus text format.
+func (c *Collector) writeMetrics(w http.ResponseWriter) {
+	st := c.store.Stats()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	metric := func(name, help string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	metric("portcullis_collector_batches_total", "Audit batches stored.", st.Batches)
+	metric("portcullis_collector_records_total", "Audit records stored.", st.Records)
+	metric("portcullis_collector_duplicates_total", "Batches acknowledged without storing because their id was stored before.", st.Duplicates)
+	metric("portcullis_collector_events_total", "Lifecycle events stored.", st.Events)
+	metric("portcullis_collector_expired_segments_total", "Segments deleted by retention.", st.Expired)
+	const rej = "portcullis_collector_rejects_total"
+	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
+	for i := range c.rejects {
+		fmt.Fprintf(w, "%s{reason=%q} %d\n", rej, rejectNames[i], c.rejects[i].Load())
+	}
+}
+
+// RunMaintenance calls Maintain every interval until ctx ends, reporting
+// errors to onErr (which may be nil).
+func (s *Store) RunMaintenance(ctx context.Context, interval time.Duration, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := s.Maintain(now); err != nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package audit
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Maintain rotates the open segment when it is older than SegmentMaxAge and
+// applies the retention policy; the collector calls it periodically.
+func (s *Store) Maintain(now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if s.seg != nil && s.segEntries > 0 && now.Sub(s.segStart) >= s.cfg.SegmentMaxAge {
+		if err := s.closeSegmentLocked(); err != nil {
+			return err
+		}
+	}
+	return s.expireLocked(now)
+}
+
+// expireLocked deletes whole closed segments whose digest ends before
+// now-Retention, oldest first, and records each deletion in the chain (the
+// segment, its last hash and digest signature) so Verify accepts the gap.
+// Digest files are kept: they are small and keep the digest chain whole.
+func (s *Store) expireLocked(now time.Time) error {
+	if s.cfg.Retention <= 0 {
+		return nil
+	}
+	_, digests, err := listSegments(s.dir)
+	if err != nil {
+		return err
+	}
+	pub := s.cfg.SigningKey.Public().(ed25519.PublicKey)
+	for _, n := range digests {
+		done, err := s.expireOneLocked(n, now, pub)
+		if err != nil || done {
+			return err
+		}
+	}
+	return nil
+}
+
+// expireOneLocked expires segment n if it is due; done reports that n (and
+// so every later segment) is still within retention.
+func (s *Store) expireOneLocked(n uint64, now time.Time, pub ed25519.PublicKey) (done bool, err error) {
+	path := filepath.Join(s.dir, segName(n))
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil // expired earlier
+	}
+	data, err := os.ReadFile(filepath.Join(s.dir, digestName(n)))
+	if err != nil {
+		return true, fmt.Errorf("audit: cannot read digest of segment %d: %w", n, err)
+	}
+	var d segmentDigest
+	sig, err := openDoc(data, pub, domainDigest, &d)
+	if err != nil {
+		return true, fmt.Errorf("audit: digest of segment %d does not verify; not expiring it: %w", n, err)
+	}
+	if now.Sub(d.End) < s.cfg.Retention {
+		return true, nil
+	}
+	if err := os.Remove(path); err != nil {
+		return true, fmt.Errorf("audit: cannot delete expired segment %q: %w", path, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return true, err
+	}
+	body := s.bodyHeader(nil, KindRetention)
+	body = appendIntField(body, `,"segment":`, int64(n))
+	body = appendIntField(body, `,"expired_through":`, int64(n))
+	body = appendIntField(body, `,"first_seq":`, int64(d.FirstSeq))
+	body = appendIntField(body, `,"last_seq":`, int64(d.LastSeq))
+	body = appendStringField(body, `,"last_hash":`, d.LastHash)
+	body = appendStringField(body, `,"digest_signature":`, sig)
+	body = append(body, '}')
+	s.stats.Expired++
+	return false, s.appendLocked(body)
+}

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Entry kinds in the hash chain.
+const (
+	KindBatch     = "batch"     // one OTLP batch of audit records
+	KindEvents    = "events"    // control-plane lifecycle events
+	KindRetention = "retention" // whole segments deleted by the retention policy
+)
+
+// Names of the files in a store directory.
+const (
+	segPrefix    = "seg-"
+	segSuffix    = ".log"
+	digestSuffix = ".digest"
+	headFile     = "head.json"
+)
+
+func segName(n uint64) string    { return fmt.Sprintf("%s%08d%s", segPrefix, n, segSuffix) }
+func digestName(n uint64) string { return fmt.Sprintf("%s%08d%s", segPrefix, n, digestSuffix) }
+
+// entryLine is one line of a segment file: the chain link and the body it
+// covers, hash = SHA-256(prev || body) over the exact body bytes.
+type entryLine struct {
+	Prev string          `json:"prev"`
+	Hash string          `json:"hash"`
+	Body json.RawMessage `json:"body"`
+}
+
+// entryHeader holds the body fields every reader needs.
+type entryHeader struct {
+	Seq            uint64    `json:"seq"`
+	Kind           string    `json:"kind"`
+	Time           time.Time `json:"time"`
+	BatchID        string    `json:"batch_id,omitempty"`
+	Segment        uint64    `json:"segment,omitempty"`
+	ExpiredThrough uint64    `json:"expired_through,omitempty"`
+	LastHash       string    `json:"last_hash,omitempty"`
+}
+
+// Entry is one decoded entry of the chain, as ScanEntries yields it.
+type Entry struct {
+	Segment uint64 // segment number
+	Index   int    // position in the segment, from 0
+	Seq     uint64 // position in the whole chain, from 1
+	Kind    string
+	Time    time.Time // when the collector stored it
+	BatchID string
+	Service string
+	Host    string
+	Records []StoredRecord
+	Events  []Event
+	// ExpiredSegment and ExpiredThrough describe a retention entry.
+	ExpiredSegment uint64
+	ExpiredThrough uint64
+}
+
+// entryBody is the full body decoding used by ScanEntries.
+type entryBody struct {
+	entryHeader
+	Service string         `json:"service"`
+	Host    string         `json:"host"`
+	Records []StoredRecord `json:"records"`
+	Events  []Event        `json:"events"`
+}
+
+// chainHash returns SHA-256(prev || body).
+func chainHash(prev [32]byte, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write(prev[:])
+	h.Write(body)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// appendEntryLine appends the segment line for body.
+func appendEntryLine(dst []byte, prev, hash [32]byte, body []byte) []byte {
+	dst = append(dst, `{"prev":"`...)
+	dst = hex.AppendEncode(dst, prev[:])
+	dst = append(dst, `","hash":"`...)
+	dst = hex.AppendEncode(dst, hash[:])
+	dst = append(dst, `","body":`...)
+	dst = append(dst, body...)
+	return append(dst, "}\n"...)
+}
+
+// parseHash decodes a 64-digit hex hash.
+func parseHash(s string) ([32]byte, bool) {
+	var h [32]byte
+	if len(s) != 64 {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return h, err == nil
+}
+
+// listSegments returns the segment and digest numbers present in dir, sorted.
+func listSegments(dir string) (segs, digests []uint64, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: cannot list store directory %q: %w", dir, err)
+	}
+	for _, e := range ents {
+		name, ok := strings.CutPrefix(e.Name(), segPrefix)
+		if !ok {
+			continue
+		}
+		if n, ok := cutNumber(name, segSuffix); ok {
+			segs = append(segs, n)
+		} else if n, ok := cutNumber(name, digestSuffix); ok {
+			digests = append(digests, n)
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
+	sort.Slice(digests, func(i, j int) bool { return digests[i] < digests[j] })
+	return segs, digests, nil
+}
+
+func cutNumber(name, suffix string) (uint64, bool) {
+	num, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(num) != 8 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	return n, err == nil
+}
+
+// segmentLines calls fn for every complete line of a segment file (without
+// its newline). It returns the byte length of the complete lines and
+// whether a partial line (no newline) follows them.
+func segmentLines(path string, fn func(i int, line []byte) error) (good int64, partial bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: cannot open segment %q: %w", path, err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for i := 0; ; i++ {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return good, len(line) > 0, nil
+		}
+		if err != nil {
+			return good, false, fmt.Errorf("audit: cannot read segment %q: %w", path, err)
+		}
+		good += int64(len(line))
+		if err := fn(i, line[:len(line)-1]); err != nil {
+			return good, false, err
+		}
+	}
+}
+
+// ScanEntries calls fn for every readable entry of the store in dir, oldest
+// first. It does not verify the chain (Verify does); a corrupt line is
+// skipped. fn must not keep e past the call.
+func ScanEntries(dir string, fn func(e *Entry) error) error {
+	segs, _, err := listSegments(dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range segs {
+		_, _, err := segmentLines(filepath.Join(dir, segName(n)), func(i int, line []byte) error {
+			var l entryLine
+			var b entryBody
+			if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, &b) != nil {
+				return nil
+			}
+			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
+				Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
+				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

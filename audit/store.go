@@ -1,0 +1,418 @@
+package audit
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// StoreConfig configures a Store.
+type StoreConfig struct {
+	SigningKey      ed25519.PrivateKey // signs segment digests and the head; required
+	SegmentMaxBytes int64              // rotate past this size; 0 means 64 MiB
+	SegmentMaxAge   time.Duration      // rotate a segment this old; 0 means 1h
+	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
+	Now             func() time.Time   // clock; nil means time.Now
+}
+
+// StoreStats are a Store's counters since it was opened.
+type StoreStats struct {
+	Batches    uint64 // batches stored
+	Records    uint64 // records in them
+	Duplicates uint64 // batches refused as already stored
+	Events     uint64 // lifecycle events stored
+	Expired    uint64 // segments deleted by retention
+}
+
+// Event is a control-plane lifecycle event (key created, revoked, client
+// suspended, policy pushed...) stored in the same chain as audit records.
+type Event struct {
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Target  string          `json:"target"`
+	Reason  string          `json:"reason,omitempty"`
+	Ticket  string          `json:"ticket,omitempty"`
+	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// Store is the collector's append-only, hash-chained, signed storage. Every
+// entry (a batch, a group of events or a retention note) is one JSON line
+// in the current segment file, fsync'd before the append returns. It is
+// safe for concurrent use; appends are serialised.
+type Store struct {
+	dir string
+	cfg StoreConfig
+
+	mu         sync.Mutex // guards the following fields
+	seg        *os.File   // open segment, nil between rotation and the next append
+	segNum     uint64
+	segSize    int64
+	segSHA     hash.Hash
+	segStart   time.Time
+	segFirst   uint64
+	segEntries int
+	segFirstH  [32]byte
+	seq        uint64
+	prev       [32]byte
+	lastSig    string
+	seen       map[string]struct{}
+	stats      StoreStats
+	buf        []byte
+	closed     bool
+}
+
+// OpenStore opens (creating) the store in dir, rebuilding the chain head
+// and the set of stored batch ids from the segments. A torn last line (a
+// crash mid-append, never acknowledged) is cut off.
+func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
+	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("audit: store %q needs an Ed25519 signing key", dir)
+	}
+	setDefault(&cfg.SegmentMaxBytes, 64<<20)
+	setDefault(&cfg.SegmentMaxAge, time.Hour)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: cannot create store directory %q: %w", dir, err)
+	}
+	s := &Store{dir: dir, cfg: cfg, seen: make(map[string]struct{})}
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// recover scans the segments to rebuild the state of the chain.
+func (s *Store) recover() error {
+	segs, digests, err := listSegments(s.dir)
+	if err != nil {
+		return err
+	}
+	if len(digests) > 0 {
+		s.segNum = digests[len(digests)-1]
+		if err := s.loadLastDigest(s.segNum); err != nil {
+			return err
+		}
+	}
+	for _, n := range segs {
+		if err := s.scanForRecovery(n); err != nil {
+			return err
+		}
+	}
+	if len(segs) > 0 && (len(digests) == 0 || segs[len(segs)-1] > digests[len(digests)-1]) {
+		return s.reopen(segs[len(segs)-1])
+	}
+	return nil
+}
+
+func (s *Store) loadLastDigest(n uint64) error {
+	data, err := os.ReadFile(filepath.Join(s.dir, digestName(n)))
+	if err != nil {
+		return fmt.Errorf("audit: cannot read digest %q: %w", digestName(n), err)
+	}
+	var d segmentDigest
+	sig, err := openDoc(data, s.cfg.SigningKey.Public().(ed25519.PublicKey), domainDigest, &d)
+	if err != nil {
+		return fmt.Errorf("audit: digest %q does not verify with the signing key: %w", digestName(n), err)
+	}
+	s.lastSig = sig
+	s.seq = d.LastSeq
+	s.prev, _ = parseHash(d.LastHash)
+	return nil
+}
+
+// scanForRecovery reads one segment, recording batch ids and the chain tip,
+// and cuts a torn last line.
+func (s *Store) scanForRecovery(n uint64) error {
+	path := filepath.Join(s.dir, segName(n))
+	good, partial, err := segmentLines(path, func(_ int, line []byte) error {
+		var l entryLine
+		var h entryHeader
+		if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, &h) != nil {
+			return nil // Verify reports it; the collector keeps running.
+		}
+		if h.Kind == KindBatch {
+			s.seen[h.BatchID] = struct{}{}
+		}
+		if hh, ok := parseHash(l.Hash); ok && h.Seq > s.seq {
+			s.seq, s.prev = h.Seq, hh
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if partial {
+		if err := os.Truncate(path, good); err != nil {
+			return fmt.Errorf("audit: cannot cut torn entry off segment %q: %w", path, err)
+		}
+	}
+	if n > s.segNum {
+		s.segNum = n
+	}
+	return nil
+}
+
+// reopen continues appending to the open (unsigned) segment n.
+func (s *Store) reopen(n uint64) error {
+	path := filepath.Join(s.dir, segName(n))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("audit: cannot read segment %q: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: cannot reopen segment %q: %w", path, err)
+	}
+	s.seg, s.segNum, s.segSize = f, n, int64(len(data))
+	s.segSHA = sha256.New()
+	s.segSHA.Write(data)
+	s.segStart = s.cfg.Now()
+	_, _, _ = segmentLines(path, func(i int, line []byte) error {
+		var l entryLine
+		var h entryHeader
+		if json.Unmarshal(line, &l) == nil && json.Unmarshal(l.Body, &h) == nil && i == 0 {
+			s.segFirst, s.segStart = h.Seq, h.Time
+			s.segFirstH, _ = parseHash(l.Hash)
+		}
+		s.segEntries++
+		return nil
+	})
+	return nil
+}
+
+// ErrDuplicateBatch is returned (wrapped) by AppendBatch for a batch id that
+// is already stored; the caller acknowledges it as delivered.
+var ErrDuplicateBatch = errors.New("audit: duplicate batch")
+
+// AppendBatch stores b durably. A batch whose id is already stored is not
+// stored again and yields ErrDuplicateBatch.
+func (s *Store) AppendBatch(b *Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.seen[b.ID]; dup {
+		s.stats.Duplicates++
+		return fmt.Errorf("%w: %q", ErrDuplicateBatch, b.ID)
+	}
+	body := s.batchBodyLocked(b)
+	if err := s.appendLocked(body); err != nil {
+		return err
+	}
+	s.seen[b.ID] = struct{}{}
+	s.stats.Batches++
+	s.stats.Records += uint64(len(b.Records))
+	return nil
+}
+
+// batchBodyLocked encodes the chain body of a batch into s.buf.
+func (s *Store) batchBodyLocked(b *Batch) []byte {
+	buf := s.bodyHeader(s.buf[:0], KindBatch)
+	buf = appendStringField(buf, `,"batch_id":`, b.ID)
+	buf = appendStringField(buf, `,"service":`, b.Service)
+	buf = appendStringField(buf, `,"host":`, b.Host)
+	buf = appendStringField(buf, `,"instance":`, b.Instance)
+	buf = append(buf, `,"records":[`...)
+	for i := range b.Records {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = b.Records[i].AppendJSON(buf)
+	}
+	buf = append(buf, "]}"...)
+	s.buf = buf
+	return buf
+}
+
+// bodyHeader starts a body: {"seq":N,"kind":K,"time":T.
+func (s *Store) bodyHeader(buf []byte, kind string) []byte {
+	buf = append(buf, `{"seq":`...)
+	buf = strconv.AppendUint(buf, s.seq+1, 10)
+	buf = appendStringField(buf, `,"kind":`, kind)
+	buf = append(buf, `,"time":"`...)
+	buf = s.cfg.Now().UTC().AppendFormat(buf, time.RFC3339Nano)
+	return append(buf, '"')
+}
+
+// AppendEvents stores control-plane lifecycle events durably as one entry.
+func (s *Store) AppendEvents(events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ev, err := json.Marshal(events)
+	if err != nil {
+		return fmt.Errorf("audit: cannot encode %d events: %w", len(events), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	body := s.bodyHeader(nil, KindEvents)
+	body = append(append(append(body, `,"events":`...), ev...), '}')
+	if err := s.appendLocked(body); err != nil {
+		return err
+	}
+	s.stats.Events += uint64(len(events))
+	return nil
+}
+
+// appendLocked chains body, writes its line and fsyncs, rotating first when
+// the segment is full or old, then signs the new head.
+func (s *Store) appendLocked(body []byte) error {
+	if s.closed {
+		return fmt.Errorf("audit: store %q is closed", s.dir)
+	}
+	if err := s.maybeRotateLocked(int64(len(body))); err != nil {
+		return err
+	}
+	if err := s.ensureSegmentLocked(); err != nil {
+		return err
+	}
+	h := chainHash(s.prev, body)
+	line := appendEntryLine(make([]byte, 0, len(body)+160), s.prev, h, body)
+	if err := s.writeLocked(line); err != nil {
+		return err
+	}
+	s.seq++
+	if s.segEntries == 0 {
+		s.segFirst, s.segFirstH = s.seq, h
+	}
+	s.segEntries++
+	s.prev = h
+	return s.writeHeadLocked()
+}
+
+func (s *Store) writeLocked(line []byte) error {
+	if _, err := s.seg.Write(line); err != nil {
+		s.cutTornLocked()
+		return fmt.Errorf("audit: cannot append to segment %q: %w", s.seg.Name(), err)
+	}
+	if err := s.seg.Sync(); err != nil {
+		s.cutTornLocked()
+		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
+	}
+	s.segSize += int64(len(line))
+	s.segSHA.Write(line)
+	return nil
+}
+
+// cutTornLocked removes a partly written line so the next append starts
+// on a line boundary.
+func (s *Store) cutTornLocked() { _ = s.seg.Truncate(s.segSize) }
+
+// ensureSegmentLocked opens the next segment when none is open.
+func (s *Store) ensureSegmentLocked() error {
+	if s.seg != nil {
+		return nil
+	}
+	n := s.segNum + 1
+	path := filepath.Join(s.dir, segName(n))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: cannot create segment %q: %w", path, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.seg, s.segNum, s.segSize, s.segSHA = f, n, 0, sha256.New()
+	s.segStart, s.segEntries = s.cfg.Now(), 0
+	return nil
+}
+
+func (s *Store) maybeRotateLocked(next int64) error {
+	if s.seg == nil || s.segEntries == 0 {
+		return nil
+	}
+	if s.segSize+next > s.cfg.SegmentMaxBytes || s.cfg.Now().Sub(s.segStart) >= s.cfg.SegmentMaxAge {
+		return s.closeSegmentLocked()
+	}
+	return nil
+}
+
+// closeSegmentLocked seals the open segment with a signed digest that
+// carries the previous digest's signature.
+func (s *Store) closeSegmentLocked() error {
+	if err := s.seg.Sync(); err != nil {
+		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
+	}
+	d := segmentDigest{Segment: s.segNum, File: segName(s.segNum), Size: s.segSize,
+		SHA256: hex.EncodeToString(s.segSHA.Sum(nil)), FirstSeq: s.segFirst, LastSeq: s.seq,
+		Entries: s.segEntries, FirstHash: hex.EncodeToString(s.segFirstH[:]),
+		LastHash: hex.EncodeToString(s.prev[:]), Start: s.segStart.UTC(), End: s.cfg.Now().UTC(),
+		PrevSignature: s.lastSig}
+	doc, sig, err := signDoc(s.cfg.SigningKey, domainDigest, d)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(s.dir, digestName(s.segNum), doc); err != nil {
+		return err
+	}
+	if err := s.seg.Close(); err != nil {
+		return fmt.Errorf("audit: cannot close segment %q: %w", d.File, err)
+	}
+	s.seg, s.lastSig = nil, sig
+	return nil
+}
+
+// writeHeadLocked signs a pointer to the newest entry. It is renamed into
+// place without an fsync of its own: after a crash the head may lag the
+// segments (Verify then reports unsigned entries after it) but it never
+// runs ahead of them, because the entry itself was fsync'd first.
+func (s *Store) writeHeadLocked() error {
+	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
+		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dir, "."+headFile)
+	if err := os.WriteFile(tmp, doc, 0o600); err != nil {
+		return fmt.Errorf("audit: cannot write head %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, headFile)); err != nil {
+		return fmt.Errorf("audit: cannot install head in %q: %w", s.dir, err)
+	}
+	return nil
+}
+
+// Rotate seals the open segment now (no-op when it is empty).
+func (s *Store) Rotate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seg == nil || s.segEntries == 0 {
+		return nil
+	}
+	return s.closeSegmentLocked()
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() StoreStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Close seals the open segment with a digest and closes the store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.seg == nil {
+		return nil
+	}
+	if s.segEntries == 0 {
+		return s.seg.Close()
+	}
+	return s.closeSegmentLocked()
+}

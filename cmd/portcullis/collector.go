@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/audit"
+)
+
+func init() {
+	register("collector", "receive audit batches (OTLP/HTTP) into tamper-evident storage", runCollector)
+}
+
+type collectorFlags struct {
+	listen, data, retention, signingKey, token, tokenFile string
+	tlsCert, tlsKey, clientCA                             string
+	segmentMaxBytes                                       int64
+	segmentMaxAge                                         time.Duration
+	maxBatchBytes                                         int64
+}
+
+func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
+	var c collectorFlags
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:4318", "address to listen on")
+	fs.StringVar(&c.data, "data", "", "data directory for segments")
+	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this (e.g. 400d, 720h; 0 keeps all)")
+	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key (from portcullis audit keygen)")
+	fs.StringVar(&c.token, "token", "", "bearer token senders must present (prefer --token-file)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) whose client certificates authenticate senders")
+	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
+	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
+	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
+	code, ok := parseFlags(fs, args)
+	if !ok {
+		return c, code, false
+	}
+	if c.data == "" || c.signingKey == "" || (c.token == "" && c.tokenFile == "" && c.clientCA == "") ||
+		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
+		fmt.Fprintln(os.Stderr, "collector: --data, --signing-key and one of --token, --token-file or --client-ca (with --tls-cert and --tls-key) are required")
+		return c, 2, false
+	}
+	return c, 0, true
+}
+
+func runCollector(args []string) int {
+	c, code, ok := parseCollectorFlags(args)
+	if !ok {
+		return code
+	}
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "collector").Logger()
+	if err := serveCollector(c, &log); err != nil {
+		log.Error().Err(err).Msg("collector stopped")
+		return 1
+	}
+	return 0
+}
+
+func serveCollector(c collectorFlags, log *zerolog.Logger) error {
+	retention, err := audit.ParseRetention(c.retention)
+	if err != nil {
+		return err
+	}
+	key, err := audit.LoadPrivateKey(c.signingKey)
+	if err != nil {
+		return err
+	}
+	token, err := readToken(c.token, c.tokenFile)
+	if err != nil {
+		return err
+	}
+	store, err := audit.OpenStore(c.data, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
+		SegmentMaxAge: c.segmentMaxAge, Retention: retention})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: token, ClientCertAuth: c.clientCA != "",
+		MaxBodyBytes: c.maxBatchBytes, Log: log})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	if srv.TLSConfig, err = collectorTLS(c); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %q: %w", c.listen, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	log.Info().Str("listen", ln.Addr().String()).Str("data", c.data).Msg("collector listening")
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func readToken(token, file string) (string, error) {
+	if file == "" {
+		return token, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("cannot read token file %q: %w", file, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func collectorTLS(c collectorFlags) (*tls.Config, error) {
+	if c.tlsCert == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.clientCA != "" {
+		pem, err := os.ReadFile(c.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read client CA %q: %w", c.clientCA, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA %q holds no PEM certificate", c.clientCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
+}
