@@ -1,6 +1,8 @@
 package limiter
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -130,8 +132,8 @@ func TestFullTableFailsClosed(t *testing.T) {
 	if got := tb.Len(); got != 2 {
 		t.Errorf("Len after eviction = %d, want 2", got)
 	}
-	// Key 2 kept its state through the sweep: 1 token spent at 0, 1 at
-	// 0.5s, 1 refilled by 1s... it holds exactly 1 token at 1s.
+	// Key 2 was not idle, so it kept its state through the sweep: of its
+	// 2 tokens, 2 were spent by 0.5s and 1 refilled by 1s.
 	if got := drain(t, tb, 2, l, int64(time.Second)); got != 1 {
 		t.Errorf("key 2 after sweep: admitted %d, want 1", got)
 	}
@@ -178,5 +180,34 @@ func TestTenantIsolation(t *testing.T) {
 		if alone[i] != shared[i] {
 			t.Fatalf("tenant 2 take %d: admitted %v with a noisy neighbour, %v alone", i, shared[i], alone[i])
 		}
+	}
+}
+
+func TestConcurrentEvictionNeverAdmitsExtra(t *testing.T) {
+	t.Parallel()
+	// A tiny table churned by many keys, evicting and re-inserting
+	// constantly, while one watched key is taken concurrently.
+	l := NewLimit(1000, time.Second, 5) // 1ms per token
+	tb := NewTable(Config{MaxKeys: 8, Shards: 2})
+	const steps = 2000
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int64(0); i < steps; i++ {
+				now := i * int64(100*time.Microsecond)
+				if tb.AllowAt(1, l, now).OK {
+					admitted.Add(1)
+				}
+				tb.AllowAt(uint64(g*steps)+uint64(i)+2, l, now)
+			}
+		}()
+	}
+	wg.Wait()
+	maxNow := (steps - 1) * int64(100*time.Microsecond)
+	if got, bound := admitted.Load(), 5+floorRate(1000, time.Second, maxNow); got > bound {
+		t.Errorf("watched key admitted %d, bound %d", got, bound)
 	}
 }
