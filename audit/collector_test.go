@@ -100,7 +100,6 @@ func TestEmitterToCollector(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-
 func TestCollectorRejects(t *testing.T) {
 	t.Parallel()
 	srv, _ := startCollector(t, t.TempDir(), newTestKey(t), StoreConfig{})
