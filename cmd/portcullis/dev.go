@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+func init() {
+	register("dev", "run etcd, the collector, the demo service and a sidecar on one machine", runDev)
+}
+
+// devFlags are the flags of `portcullis dev`.
+type devFlags struct {
+	data, policy, listen, upstream, admin, collector, prefix, logLevel string
+}
+
+func runDev(args []string) int {
+	var f devFlags
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.StringVar(&f.data, "data", "dev-data", "`directory` for etcd, the audit store, keys and state")
+	fs.StringVar(&f.policy, "policy", "examples/policy.yaml", "policy `file` pushed when etcd holds none")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:18080", "sidecar `address`")
+	fs.StringVar(&f.upstream, "upstream", "127.0.0.1:18081", "demo service `address`")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:19901", "sidecar admin `address`")
+	fs.StringVar(&f.collector, "collector", "127.0.0.1:18090", "collector `address`")
+	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix`")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := newLogger(f.logLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := dev(ctx, f, log); err != nil {
+		log.Error().Err(err).Msg("dev stopped")
+		return 1
+	}
+	return 0
+}
+
+// dev starts the whole stack in one process: embedded etcd with the policy
+// pushed, the collector following etcd's lifecycle events, the demo service
+// and a sidecar watching etcd and auditing to the collector.
+func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("cannot create %q: %w", f.data, err)
+	}
+	emb, err := etcdsync.StartEmbedded(filepath.Join(f.data, "etcd"))
+	if err != nil {
+		return err
+	}
+	defer emb.Close()
+	endpoints := strings.Join(emb.Endpoints(), ",")
+	if err := os.WriteFile(filepath.Join(f.data, "etcd-endpoints"), []byte(endpoints), 0o600); err != nil {
+		return err
+	}
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: emb.Endpoints()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	admin := etcdsync.NewAdmin(cli, f.prefix)
+	if err := pushIfEmpty(ctx, admin, f.policy, log); err != nil {
+		return err
+	}
+	token, closeCollector, err := devCollector(ctx, f, admin, log)
+	if err != nil {
+		return err
+	}
+	defer closeCollector() // after the sidecar has flushed its audit batches
+	up := &fasthttp.Server{Handler: upstream.Handler}
+	go up.ListenAndServe(f.upstream)
+	defer up.Shutdown()
+	log.Info().Str("etcd", endpoints).Str("sidecar", f.listen).Str("collector", f.collector).Str("upstream", f.upstream).Msg("dev stack up")
+	return sidecar(ctx, sidecarFlags{
+		listen: f.listen, upstream: f.upstream, admin: f.admin, collector: "http://" + f.collector,
+		spoolDir: filepath.Join(f.data, "spool"), tokenFile: token,
+		etcd: sidecarEtcdFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
+		pod: "dev", drain: 5 * time.Second,
+	}, log)
+}
+
+func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log zerolog.Logger) error {
+	if _, rev, err := admin.GetPolicy(ctx); err == nil {
+		log.Info().Int64("revision", rev).Msg("etcd already holds a policy")
+		return nil
+	} else if !errors.Is(err, etcdsync.ErrNotFound) {
+		return err
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read policy: %w", err)
+	}
+	rev, err := admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "portcullis-dev", Reason: "initial policy for the dev stack", Ticket: "DEV-1"})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("policy", path).Int64("revision", rev).Msg("policy pushed")
+	return nil
+}
+
+// devCollector starts the collector with a signing key and a bearer token
+// made on first run, and returns the token file for the sidecar and a
+// function that stops the collector.
+func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log zerolog.Logger) (string, func(), error) {
+	keyFile, tokenFile := filepath.Join(f.data, "audit-signing.key"), filepath.Join(f.data, "collector-token")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		if err := audit.GenerateKey(keyFile); err != nil {
+			return "", nil, err
+		}
+	}
+	if _, err := os.Stat(tokenFile); errors.Is(err, os.ErrNotExist) {
+		var b [24]byte
+		rand.Read(b[:])
+		if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(b[:])), 0o600); err != nil {
+			return "", nil, err
+		}
+	}
+	key, err := audit.LoadPrivateKey(keyFile)
+	if err != nil {
+		return "", nil, err
+	}
+	token, err := readToken("", tokenFile)
+	if err != nil {
+		return "", nil, err
+	}
+	store, err := audit.OpenStore(filepath.Join(f.data, "audit"), audit.StoreConfig{SigningKey: key})
+	if err != nil {
+		return "", nil, err
+	}
+	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: token, Log: &log})
+	if err != nil {
+		store.Close()
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", f.collector)
+	if err != nil {
+		store.Close()
+		return "", nil, fmt.Errorf("cannot listen on %q: %w", f.collector, err)
+	}
+	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	go forwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
+	return tokenFile, func() { srv.Close(); store.Close() }, nil
+}
