@@ -1,12 +1,20 @@
-// Command demo walks through what the sidecar enforces, on screen: it
-// starts the demo service and a sidecar with examples/policy.yaml, sends
-// requests a person can follow (allowed, no key, wrong scope, revoked key,
-// privileged, wrong network, too large, rate limited) and shows each
-// status, the error body and the audit record. `make demo` runs it.
+// Command demo walks through what Portcullis enforces, on screen. It starts
+// `portcullis dev` (embedded etcd with examples/policy.yaml, the audit
+// collector, the demo service and a sidecar), sends requests a person can
+// follow (allowed, no key, wrong scope, revoked key, privileged, wrong
+// network, path trick, too large, rate limited, a JWT from the demo
+// issuer), runs the key lifecycle through etcd (create, rotate with
+// overlap, revoke, suspend and resume a client), and shows each status,
+// the error body and the audit record the collector stored. It ends with
+// an audit query and a verification of the tamper-evident store.
+// `make demo` runs it.
 package main
 
 import (
-	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +25,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // Demo keys from examples/policy.yaml; their secrets are public on purpose.
@@ -24,12 +35,13 @@ const (
 	hrisKey    = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
 	adminKey   = "pk_acmeadm1_DemoAcmeAdminSecret00000000000000001"
 	revokedKey = "pk_revoked1_DemoRevokedSecret00000000000000000001"
+	// demoIssuerSeed signs tokens of the demo issuer "demo-idp" (demo only).
+	demoIssuerSeed = "tBQwRAqb0m-DX5PUmxir2ciMs_zBX9zK4bZiaZEyLHs"
 )
 
 const (
-	sidecarAddr  = "127.0.0.1:18080"
-	upstreamAddr = "127.0.0.1:18081"
-	adminAddr    = "127.0.0.1:19901"
+	sidecarAddr = "127.0.0.1:18080"
+	adminAddr   = "127.0.0.1:19901"
 )
 
 func main() {
@@ -41,36 +53,51 @@ func main() {
 	}
 }
 
+// demo holds what the steps share.
+type demo struct {
+	bin, data string
+	admin     *etcdsync.Admin
+	seq       int
+}
+
 func run(bin string) error {
-	dir, err := os.MkdirTemp("", "portcullis-demo-")
+	data, err := os.MkdirTemp("", "portcullis-demo-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	auditFile := filepath.Join(dir, "audit.jsonl")
-	up, err := start(bin, "upstream", "--listen", upstreamAddr)
+	defer os.RemoveAll(data)
+	dev, err := start(bin, "dev", "--data", data, "--listen", sidecarAddr, "--admin", adminAddr, "--log-level", "warn")
 	if err != nil {
 		return err
 	}
-	defer stop(up)
-	sc, err := start(bin, "sidecar", "--policy", "examples/policy.yaml", "--listen", sidecarAddr,
-		"--upstream", upstreamAddr, "--admin", adminAddr, "--audit-file", auditFile, "--log-level", "warn")
-	if err != nil {
-		return err
-	}
-	defer stop(sc)
+	defer stop(dev)
 	if err := waitReady("http://" + adminAddr + "/readyz"); err != nil {
 		return err
 	}
-	fmt.Printf("sidecar on %s in front of the demo service on %s (policy examples/policy.yaml)\n", sidecarAddr, upstreamAddr)
-	audit := &tail{path: auditFile}
-	for _, s := range steps() {
-		if err := s.run(audit); err != nil {
+	endpoints, err := os.ReadFile(filepath.Join(data, "etcd-endpoints"))
+	if err != nil {
+		return err
+	}
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: strings.Split(string(endpoints), ",")})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	d := &demo{bin: bin, data: data, admin: etcdsync.NewAdmin(cli, etcdsync.DefaultPrefix)}
+	fmt.Printf("portcullis dev is up: etcd %s, sidecar %s, collector and demo service behind it\n", endpoints, sidecarAddr)
+	for _, s := range requestSteps() {
+		if err := d.send(s); err != nil {
 			return err
 		}
 	}
-	fmt.Println("\n== shutting down with SIGTERM: in-flight requests finish, audit is flushed")
-	return stop(sc)
+	if err := d.lifecycle(); err != nil {
+		return err
+	}
+	fmt.Println("\n== shutting down with SIGTERM: in-flight requests finish, audit batches are flushed")
+	if err := stop(dev); err != nil {
+		return err
+	}
+	return d.auditReport()
 }
 
 // step is one request of the walkthrough.
@@ -81,8 +108,9 @@ type step struct {
 	repeat              int // send this many times, show the last
 }
 
-func steps() []step {
-	key := func(k string) map[string]string { return map[string]string{"X-API-Key": k} }
+func key(k string) map[string]string { return map[string]string{"X-API-Key": k} }
+
+func requestSteps() []step {
 	return []step{
 		{title: "allowed: acme-hris reads a user", method: "GET", path: "/v1/users/42", headers: key(hrisKey)},
 		{title: "no key: default deny", method: "GET", path: "/v1/users/42"},
@@ -93,55 +121,169 @@ func steps() []step {
 		{title: "path trick: ../ is resolved before the route check", method: "PUT", path: "/v1/users/%2e%2e/admin/settings", headers: key(hrisKey)},
 		{title: "too large: 100 KiB to a 64 KiB bulk endpoint", method: "POST", path: "/v1/exports", headers: key(adminKey), body: strings.Repeat("x", 100<<10)},
 		{title: "rate limited: acme-hris sends 12 requests at 5/s burst 10", method: "GET", path: "/v1/users", headers: key(hrisKey), repeat: 12},
+		{title: "OAuth: a JWT access token minted by the local demo issuer", method: "GET", path: "/v1/users/7",
+			headers: map[string]string{"Authorization": "Bearer " + mintDemoToken("acme-hris", "acme", "read:users")}},
 	}
 }
 
-func (s step) run(audit *tail) error {
+// send runs one step and shows status, error body and the audit record.
+func (d *demo) send(s step) error {
 	fmt.Printf("\n== %s\n$ %s %s\n", s.title, s.method, s.path)
-	var resp *http.Response
-	var body []byte
+	var status int
+	var hdr http.Header
+	var body, reqID string
 	for i := 0; i < max(s.repeat, 1); i++ {
+		d.seq++
+		reqID = fmt.Sprintf("demo-%03d", d.seq)
 		req, err := http.NewRequest(s.method, "http://"+sidecarAddr+s.path, strings.NewReader(s.body))
 		if err != nil {
 			return err
 		}
+		req.Header.Set("X-Request-ID", reqID)
 		for k, v := range s.headers {
 			req.Header.Set(k, v)
 		}
-		if resp, err = http.DefaultClient.Do(req); err != nil {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
 			return fmt.Errorf("%s %s: %w", s.method, s.path, err)
 		}
-		body, _ = io.ReadAll(resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		status, hdr, body = resp.StatusCode, resp.Header, strings.TrimSpace(string(b))
 	}
-	fmt.Printf("-> %s\n", resp.Status)
+	fmt.Printf("-> %d %s\n", status, http.StatusText(status))
 	for _, h := range []string{"Retry-After", "RateLimit-Policy", "RateLimit"} {
-		if v := resp.Header.Get(h); v != "" {
+		if v := hdr.Get(h); v != "" {
 			fmt.Printf("   %s: %s\n", h, v)
 		}
 	}
-	fmt.Printf("   body:  %s\n", strings.TrimSpace(string(body)))
-	time.Sleep(150 * time.Millisecond) // the audit writer is asynchronous
-	fmt.Printf("   audit: %s\n", audit.last())
+	fmt.Printf("   body:  %s\n", body)
+	fmt.Printf("   audit: %s\n", d.auditRecord(reqID))
 	return nil
 }
 
-// tail reads the last line of the audit file.
-type tail struct{ path string }
+// auditRecord waits for the collector to store the record of reqID (the
+// sidecar batches for up to a second) and returns it as JSON.
+func (d *demo) auditRecord(reqID string) string {
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		var found string
+		audit.QueryRecords(filepath.Join(d.data, "audit"), audit.Filter{}, func(r *audit.StoredRecord) error {
+			if r.RequestID == reqID {
+				found = string(r.AppendJSON(nil))
+			}
+			return nil
+		})
+		if found != "" {
+			return found
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "(not stored yet)"
+}
 
-func (t *tail) last() string {
-	f, err := os.Open(t.path)
+// status sends one GET with an API key and returns the status code.
+func status(apiKey string) int {
+	req, _ := http.NewRequest("GET", "http://"+sidecarAddr+"/v1/users", nil)
+	req.Header.Set("X-API-Key", apiKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "(no audit file yet)"
+		return 0
 	}
-	defer f.Close()
-	var line string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line = sc.Text()
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// lifecycle rotates, revokes and suspends through etcd, as an operator
+// would with `portcullis keys ...` and `portcullis clients ...`.
+func (d *demo) lifecycle() error {
+	ctx := context.Background()
+	meta := etcdsync.Meta{Actor: "demo-operator", Reason: "demo walkthrough", Ticket: "DEMO-42"}
+	fmt.Println("\n== key lifecycle through etcd (portcullis keys create / rotate / revoke, clients suspend / resume)")
+	time.Sleep(2 * time.Second) // let acme-hris's bucket refill after the rate-limit step
+	k1, spec, err := d.admin.CreateKey(ctx, "acme-hris", 0, meta)
+	if err != nil {
+		return err
 	}
-	return line
+	fmt.Printf("keys create --client acme-hris    -> key %s created (secret shown once, only its SHA-256 stored)\n", spec.ID)
+	fmt.Printf("   request with the new key        -> %d\n", waitStatus(k1, 200))
+	k2, spec2, err := d.admin.RotateKey(ctx, spec.ID, time.Minute, meta)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("keys rotate %s --overlap 1m   -> new key %s; the old one expires in 1m\n", spec.ID, spec2.ID)
+	fmt.Printf("   old key during the overlap      -> %d\n", waitStatus(k1, 200))
+	fmt.Printf("   new key                         -> %d\n", waitStatus(k2, 200))
+	if _, err := d.admin.RevokeKey(ctx, spec.ID, meta); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	code := waitStatus(k1, 401)
+	fmt.Printf("keys revoke %s                -> old key %d after %s (from the etcd write's answer to the first 401)\n", spec.ID, code, time.Since(t0).Round(time.Millisecond))
+	if _, err := d.admin.Suspend(ctx, "acme-hris", time.Minute, meta); err != nil {
+		return err
+	}
+	fmt.Printf("clients suspend acme-hris --for 1m -> new key %d (suspended; the suspension is a lease that lifts itself)\n", waitStatus(k2, 403))
+	if err := d.admin.Resume(ctx, "acme-hris", meta); err != nil {
+		return err
+	}
+	fmt.Printf("clients resume acme-hris          -> new key %d\n", waitStatus(k2, 200))
+	return nil
+}
+
+// waitStatus polls until the sidecar answers want (the watch applies etcd
+// writes within milliseconds) and returns the last status seen.
+func waitStatus(apiKey string, want int) int {
+	var got int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if got = status(apiKey); got == want {
+			break
+		}
+	}
+	return got
+}
+
+// auditReport shows what the collector stored and verifies the store.
+func (d *demo) auditReport() error {
+	dir := filepath.Join(d.data, "audit")
+	fmt.Println("\n== what the collector stored: portcullis audit query --data DIR --format table (last 12 records)")
+	out, err := exec.Command(d.bin, "audit", "query", "--data", dir, "--format", "table").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("audit query: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	fmt.Println(lines[0])
+	for _, l := range lines[max(1, len(lines)-12):] {
+		fmt.Println(l)
+	}
+	fmt.Println("\n== lifecycle events in the same trail")
+	audit.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *audit.Event) error {
+		fmt.Printf("   %s %-15s %-14s %-12s by %s (%s, %s)\n", ev.Time.Format(time.RFC3339), ev.Action, ev.Target, "", ev.Actor, ev.Reason, ev.Ticket)
+		return nil
+	})
+	fmt.Println("\n== portcullis audit verify --data DIR --public-key KEY.pub")
+	out, err = exec.Command(d.bin, "audit", "verify", "--data", dir, "--public-key", filepath.Join(d.data, "audit-signing.key.pub")).CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	return nil
+}
+
+// mintDemoToken signs an access token as the demo issuer of examples/policy.yaml.
+func mintDemoToken(client, tenant, scope string) string {
+	seed, _ := base64.RawURLEncoding.DecodeString(demoIssuerSeed)
+	now := time.Now().Unix()
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signing := enc(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": "demo-1"}) + "." + enc(map[string]any{
+		"iss": "https://idp.demo.example", "aud": "portcullis-demo", "sub": "svc-" + client, "client_id": client,
+		"tenant": tenant, "scope": scope, "jti": fmt.Sprintf("demo-%d", now), "iat": now, "nbf": now, "exp": now + 600,
+	})
+	return signing + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(ed25519.NewKeyFromSeed(seed), []byte(signing)))
 }
 
 func start(bin string, args ...string) (*exec.Cmd, error) {
@@ -163,14 +305,14 @@ func stop(cmd *exec.Cmd) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		return fmt.Errorf("%s did not stop on SIGTERM", cmd.Path)
 	}
 }
 
 func waitReady(url string) error {
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(url); err == nil {
 			resp.Body.Close()
@@ -180,5 +322,5 @@ func waitReady(url string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("sidecar not ready at %s", url)
+	return fmt.Errorf("the dev stack is not ready at %s", url)
 }
