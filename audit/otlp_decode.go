@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -51,7 +50,11 @@ const (
 // flattened into one Batch; a request with resources naming different batch
 // ids takes the first. It never panics on hostile input.
 func DecodeBatch(body []byte, format string) (*Batch, error) {
-	var req collogspb.ExportLogsServiceRequest
+	// LogsData has the same fields and numbers as ExportLogsServiceRequest
+	// (resource_logs = 1), so it decodes the same bytes and JSON; the
+	// collector package would pull gRPC into every importer of audit,
+	// the data plane included (DESIGN.md forbids that).
+	var req logspb.LogsData
 	var err error
 	switch format {
 	case FormatProtobuf:
