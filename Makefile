@@ -5,7 +5,7 @@ BIN       := bin/portcullis
 PKGS      := ./...
 STATICCHECK_VERSION := 2025.1.1
 
-.PHONY: all build demo test check bench bench-e2e bench-peers fmt vet staticcheck clean
+.PHONY: all build demo test check bench bench-e2e bench-peers bench-compare fmt vet staticcheck clean
 
 all: build
 
@@ -36,6 +36,19 @@ staticcheck:
 ## bench: package micro-benchmarks with allocation counts.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-e2e: end-to-end load against direct, bare proxy, Portcullis, nginx, HAProxy; writes bench/results/.
+bench-e2e: build
+	$(GO) build -o bin/bench-harness ./bench/harness
+	bin/bench-harness --bin $(BIN) --out bench/results
+
+## bench-peers: install the peer proxies (nginx, HAProxy) and wrk from Debian packages; never starts services.
+bench-peers:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light haproxy wrk
+
+## bench-compare: micro-benchmarks of BASE (default HEAD~1) against the working tree, through benchstat.
+bench-compare:
+	bench/compare $(BASE)
 
 clean:
 	rm -rf bin

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// machine is what the results were measured on.
+type machine struct {
+	date, cpus, model, kernel, goVersion, nginx, haproxy, commit, load string
+}
+
+func describeMachine(bin string) machine {
+	m := machine{date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), cpus: fmt.Sprint(onlineCPUs()), goVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				m.model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	m.kernel = firstLine(exec.Command("uname", "-sr"))
+	m.nginx = firstLine(exec.Command("nginx", "-v"))
+	m.haproxy = firstLine(exec.Command("haproxy", "-v"))
+	m.commit = firstLine(exec.Command("git", "describe", "--always", "--dirty"))
+	m.load = loadavg()
+	return m
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func firstLine(cmd *exec.Cmd) string {
+	out, err := cmd.CombinedOutput()
+	if err != nil && len(out) == 0 {
+		return "not installed"
+	}
+	l, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return l
+}
+
+// auditFacts reports what became of Portcullis's audit records, read
+// before the sidecar stops.
+func auditFacts(r *running) string {
+	time.Sleep(1500 * time.Millisecond) // a flush interval or two
+	if r.audit != "" {
+		b, _ := os.ReadFile(r.audit)
+		return fmt.Sprintf("audit file: %d records written", bytes.Count(b, []byte("\n")))
+	}
+	code, body, err := fasthttp.GetTimeout(nil, "http://"+r.admin+"/metrics", 2*time.Second)
+	if err != nil || code != 200 {
+		return fmt.Sprintf("audit: cannot read /metrics: %v (status %d)", err, code)
+	}
+	var facts []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "portcullis_audit_records_total{") || strings.HasPrefix(l, "portcullis_audit_spool_records") {
+			facts = append(facts, strings.TrimPrefix(l, "portcullis_audit_"))
+		}
+	}
+	if len(facts) == 0 {
+		return "audit: no portcullis_audit_* metrics exposed"
+	}
+	return "audit counters: " + strings.Join(facts, ", ")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)) }
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+// cpuPer1k is CPU seconds per 1,000 requests (= vCPU per 1,000 rps).
+func cpuPer1k(cpu time.Duration, reqs uint64) string {
+	if reqs == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f", cpu.Seconds()*1000/float64(reqs))
+}
+
+func writeReport(s settings, m machine, rs []result) error {
+	find := func(name string) *result {
+		for i := range rs {
+			if rs[i].target.name == name && rs[i].skipped == "" {
+				return &rs[i]
+			}
+		}
+		return nil
+	}
+	base := func(name string, f func(*result) float64) float64 {
+		if r := find(name); r != nil {
+			return f(r)
+		}
+		return 0
+	}
+	rps := func(r *result) float64 { return r.sat.RPS() }
+	bare, nginx, haproxy := base("bare-proxy", rps), base("nginx", rps), base("haproxy", rps)
+	direct99 := time.Duration(base("direct", func(r *result) float64 { return float64(r.rate.Quantile(99)) }))
+	direct50 := time.Duration(base("direct", func(r *result) float64 { return float64(r.rate.Quantile(50)) }))
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# End-to-end benchmark, %s\n\n", m.date)
+	fmt.Fprintf(&b, "Machine: %s CPUs, %s, %s. Go %s; %s; %s. Commit %s. Load average at start: %s (other work on the machine makes absolute numbers noisy: compare ratios within this run).\n\n",
+		m.cpus, m.model, m.kernel, m.goVersion, m.nginx, m.haproxy, m.commit, m.load)
+	pin := "each proxy pinned to CPU 0 (`taskset -c 0`) with one worker (GOMAXPROCS=1, worker_processes 1, nbthread 1); the upstream, the audit collector and the load generator pinned to CPU 1"
+	if !pinning {
+		pin = "NOT PINNED (fewer than 2 CPUs or no taskset): results are not comparable"
+	}
+	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v after %v warm-up. Fixed rate: open loop, %d rps over %d connections, %v after %v warm-up, latency from the intended send time (HDR histogram, coordinated omission corrected).\n\n",
+		pin, s.path, s.satConns, s.satDur, s.warmup, s.rate, s.rateConns, s.rateDur, s.warmup)
+
+	b.WriteString("| target | saturation rps | vs bare | vs nginx | vs haproxy | proxy CPU at saturation (cores) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | CPU s per 1k req | peak RSS MB | errors |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rs {
+		if r.skipped != "" {
+			why, _, _ := strings.Cut(r.skipped, "\n")
+			fmt.Fprintf(&b, "| %s | skipped: %s |||||||||||||||\n", r.target.name, strings.ReplaceAll(why, "|", "/"))
+			continue
+		}
+		util, per1k, rss, add50, add99 := "–", "–", "–", "–", "–"
+		if r.target.name != "direct" {
+			util = fmt.Sprintf("%.2f", r.satCPU.Seconds()/r.sat.Elapsed.Seconds())
+			per1k = cpuPer1k(r.rateCPU, r.rate.Requests)
+			rss = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
+			if direct99 > 0 {
+				add50 = ms(r.rate.Quantile(50) - direct50)
+				add99 = ms(r.rate.Quantile(99) - direct99)
+			}
+		}
+		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n",
+			r.target.name, r.sat.RPS(), ratio(r.sat.RPS(), bare), ratio(r.sat.RPS(), nginx), ratio(r.sat.RPS(), haproxy), util,
+			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), ms(r.rate.Quantile(99)), ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
+			add50, add99, per1k, rss, errs)
+	}
+	b.WriteString("\nTargets:\n\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "- **%s**: %s.", r.target.name, r.target.desc)
+		if r.skipped != "" {
+			fmt.Fprintf(&b, " Skipped: `%s`.", strings.ReplaceAll(r.skipped, "\n", " / "))
+		}
+		if r.note != "" {
+			fmt.Fprintf(&b, " %s.", r.note)
+		}
+		if r.extra != "" {
+			fmt.Fprintf(&b, " %s.", r.extra)
+		}
+		if r.skipped == "" {
+			fmt.Fprintf(&b, " Fixed rate: %d answered, largest send lag behind schedule %s ms.", r.rate.Requests, ms(r.rate.MaxLag))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *errors* counts transport errors and non-2xx answers in both windows. Load average at the end: %s.\n", loadavg())
+
+	if err := os.MkdirAll(s.out, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(s.out, time.Now().UTC().Format("2006-01-02")+".md")
+	for _, p := range []string{name, filepath.Join(s.out, "latest.md")} {
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Print(b.String())
+	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", name, filepath.Join(s.out, "latest.md"))
+	return nil
+}

@@ -1,0 +1,250 @@
+// Package load is the HTTP load generator of the end-to-end benchmarks.
+//
+// It has two modes. Saturate is closed loop: Conns workers each send a
+// request, wait for the answer and send the next, for a fixed duration; the
+// result is the throughput the target sustains. Constant is open loop: sends
+// are scheduled at fixed intervals (Rate per second) from one shared
+// schedule, and each latency is measured from the request's *intended* send
+// time, so a target that stalls is charged for every request that should
+// have gone out during the stall (coordinated omission, as in wrk2).
+//
+// Both modes use one fasthttp.HostClient with at most Conns keep-alive
+// connections and reuse their request and response objects, so the
+// generator does not allocate per request. A Config is read-only while a run
+// is in progress; runs are independent and safe to start from any goroutine.
+package load
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
+)
+
+// Config describes the requests of a run and how many connections carry them.
+type Config struct {
+	Addr     string            // host:port of the target
+	Method   string            // GET when empty
+	Path     string            // request target, e.g. /v1/users/42
+	Host     string            // Host header; Addr when empty
+	Header   map[string]string // extra request headers (credentials)
+	Conns    int               // connections and workers (1 when <= 0)
+	Duration time.Duration     // measured window
+	Rate     int               // requests per second (Constant only)
+	Timeout  time.Duration     // per request (5s when zero)
+}
+
+// Result is what one run measured.
+type Result struct {
+	Requests uint64        // answered with a 2xx status
+	Non2xx   uint64        // answered with another status
+	Errors   uint64        // transport errors and timeouts
+	Elapsed  time.Duration // wall time of the measured window
+	// Latency holds the latency of every answered request in nanoseconds
+	// (Constant: from the intended send time; Saturate: from the actual
+	// send). Nil when nothing was answered.
+	Latency *hdrhistogram.Histogram
+	// MaxLag is the largest delay between an intended and the actual send
+	// (Constant only): large values mean the generator or the target fell
+	// behind the schedule.
+	MaxLag time.Duration
+}
+
+// RPS is the rate of 2xx answers over the measured window.
+func (r Result) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// Quantile returns the latency at percentile q (0-100).
+func (r Result) Quantile(q float64) time.Duration {
+	if r.Latency == nil {
+		return 0
+	}
+	return time.Duration(r.Latency.ValueAtQuantile(q))
+}
+
+// Max returns the largest latency recorded.
+func (r Result) Max() time.Duration {
+	if r.Latency == nil {
+		return 0
+	}
+	return time.Duration(r.Latency.Max())
+}
+
+// newHistogram tracks 1 µs to 60 s with three significant digits.
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1000, int64(60*time.Second), 3)
+}
+
+func (c *Config) client() *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                          c.Addr,
+		MaxConns:                      max(c.Conns, 1),
+		ReadTimeout:                   c.timeout(),
+		WriteTimeout:                  c.timeout(),
+		MaxIdleConnDuration:           time.Minute,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		MaxConnWaitTimeout:            c.timeout(),
+	}
+}
+
+func (c *Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return 5 * time.Second
+	}
+	return c.Timeout
+}
+
+// fill writes the request of c into req.
+func (c *Config) fill(req *fasthttp.Request) {
+	req.Reset()
+	method := c.Method
+	if method == "" {
+		method = fasthttp.MethodGet
+	}
+	req.Header.SetMethod(method)
+	req.SetRequestURI(c.Path)
+	host := c.Host
+	if host == "" {
+		host = c.Addr
+	}
+	req.Header.SetHost(host)
+	for k, v := range c.Header {
+		req.Header.Set(k, v)
+	}
+}
+
+// counters are shared by the workers of one run.
+type counters struct {
+	ok, non2xx, errs atomic.Uint64
+	maxLag           atomic.Int64
+}
+
+func (n *counters) count(resp *fasthttp.Response, err error) bool {
+	switch {
+	case err != nil:
+		n.errs.Add(1)
+		return false
+	case resp.StatusCode() < 200 || resp.StatusCode() > 299:
+		n.non2xx.Add(1)
+		return false
+	}
+	n.ok.Add(1)
+	return true
+}
+
+func (n *counters) lag(d time.Duration) {
+	for {
+		cur := n.maxLag.Load()
+		if int64(d) <= cur || n.maxLag.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
+
+// Probe sends one request and returns its status, so a harness can check
+// that a target answers 2xx before loading it.
+func Probe(c Config) (int, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	c.fill(req)
+	cl := c.client()
+	defer cl.CloseIdleConnections()
+	if err := cl.DoTimeout(req, resp, c.timeout()); err != nil {
+		return 0, fmt.Errorf("cannot probe %s%s: %w", c.Addr, c.Path, err)
+	}
+	return resp.StatusCode(), nil
+}
+
+// run starts Conns workers running work until ctx ends and merges their
+// histograms.
+func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters)) Result {
+	cl := c.client()
+	defer cl.CloseIdleConnections()
+	var (
+		n   counters
+		wg  sync.WaitGroup
+		mu  sync.Mutex // guards all
+		all = newHistogram()
+	)
+	start := time.Now()
+	for range max(c.Conns, 1) {
+		wg.Go(func() {
+			h := newHistogram()
+			work(ctx, cl, h, &n)
+			mu.Lock()
+			all.Merge(h)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	r := Result{Requests: n.ok.Load(), Non2xx: n.non2xx.Load(), Errors: n.errs.Load(),
+		Elapsed: time.Since(start), MaxLag: time.Duration(n.maxLag.Load())}
+	if all.TotalCount() > 0 {
+		r.Latency = all
+	}
+	return r
+}
+
+// Saturate runs the closed loop for c.Duration (or until ctx ends).
+func Saturate(ctx context.Context, c Config) Result {
+	ctx, cancel := context.WithTimeout(ctx, c.Duration)
+	defer cancel()
+	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		c.fill(req)
+		for ctx.Err() == nil {
+			t0 := time.Now()
+			err := cl.Do(req, resp)
+			if n.count(resp, err) {
+				h.RecordValue(int64(time.Since(t0)))
+			}
+		}
+	})
+}
+
+// Constant runs the open loop at c.Rate requests per second for c.Duration.
+// Request i is due at start + i/Rate; a free worker takes the next due
+// request, sleeps until its time and records the latency from that time. When
+// every worker is busy, due requests wait and their waiting counts as
+// latency, which is what a real client at that rate would see.
+func Constant(ctx context.Context, c Config) Result {
+	if c.Rate <= 0 {
+		panic("BUG: load.Constant needs a positive Rate")
+	}
+	interval := time.Second / time.Duration(c.Rate)
+	total := int64(c.Duration / interval)
+	var next atomic.Int64
+	start := time.Now().Add(10 * time.Millisecond) // let workers start
+	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		c.fill(req)
+		for ctx.Err() == nil {
+			i := next.Add(1) - 1
+			if i >= total {
+				return
+			}
+			due := start.Add(time.Duration(i) * interval)
+			sleepUntil(due)
+			n.lag(time.Since(due))
+			err := cl.Do(req, resp)
+			if n.count(resp, err) {
+				h.RecordValue(int64(time.Since(due)))
+			}
+		}
+	})
+}
