@@ -144,3 +144,5 @@ func (r *running) atRevision(t testing.TB, rev int64) *policy.Snapshot {
 	})
 	return r.store.Load()
 }
+
+func clientWithPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }

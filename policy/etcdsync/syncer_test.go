@@ -113,7 +113,7 @@ func TestReadersSeeWholeMonotonicSnapshots(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var loads atomic.Int64
-	for range 4 {
+	for range 2 {
 		wg.Go(func() {
 			var last int64
 			for !stop.Load() {
