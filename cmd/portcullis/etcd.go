@@ -1,0 +1,467 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// etcdCommands are the subcommands in this file by full name ("keys
+// revoke"). They change and read the policy state in etcd; the logic is
+// etcdsync.Admin.
+var etcdCommands = map[string]etcdCmd{}
+
+func init() {
+	add := func(g group, name, summary string, c etcdCmd) {
+		c.name = name
+		etcdCommands[name] = c
+		g[strings.Fields(name)[1]] = command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary}
+	}
+	add(policyCmds, "policy push", "validate a policy file and make it the policy in etcd", policyPushCmd())
+	add(policyCmds, "policy get", "print the policy document in etcd", policyGetCmd())
+	add(policyCmds, "policy diff", "show how a policy file differs from the policy in etcd", policyDiffCmd())
+	add(policyCmds, "policy history", "list the pushed policies with who, when and why", policyHistoryCmd())
+	add(keysCmds, "keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd())
+	add(keysCmds, "keys rotate", "replace a key, keeping the old one valid for an overlap", keysRotateCmd())
+	add(keysCmds, "keys revoke", "revoke an API key (or jti:<id> for a token) on every sidecar", keysRevokeCmd())
+	add(keysCmds, "keys list", "list API key records (never secrets)", keysListCmd())
+	add(keysCmds, "keys show", "show one API key record (never the secret)", keysShowCmd())
+	add(clientsCmds, "clients suspend", "refuse every credential of a client for a while", clientsSuspendCmd())
+	add(clientsCmds, "clients resume", "lift a client's suspension before it lapses", clientsResumeCmd())
+}
+
+// etcdFlags are the flags every etcd subcommand takes.
+type etcdFlags struct {
+	endpoints, prefix     string
+	cacert, cert, key     string
+	user, password        string
+	actor, reason, ticket string
+	timeout               time.Duration
+	json                  bool
+}
+
+func (f *etcdFlags) register(fs *flag.FlagSet) {
+	def := os.Getenv("PORTCULLIS_ETCD")
+	if def == "" {
+		def = "127.0.0.1:2379"
+	}
+	fs.StringVar(&f.endpoints, "etcd", def, "etcd `endpoints`, comma-separated (default $PORTCULLIS_ETCD)")
+	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix` of the deployment")
+	fs.StringVar(&f.cacert, "cacert", "", "`file` of the CA that signed the etcd server certificates")
+	fs.StringVar(&f.cert, "cert", "", "client certificate `file` for etcd")
+	fs.StringVar(&f.key, "key", "", "client key `file` for etcd")
+	fs.StringVar(&f.user, "user", "", "etcd `user`")
+	fs.StringVar(&f.password, "password", "", "etcd `password`")
+	fs.StringVar(&f.actor, "actor", os.Getenv("USER"), "`who` makes the change, for the record (default $USER)")
+	fs.StringVar(&f.reason, "reason", "", "`why` the change is made, for the record")
+	fs.StringVar(&f.ticket, "ticket", "", "change `ticket` of the change")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+}
+
+func (f *etcdFlags) config() etcdsync.Config {
+	var eps []string
+	for _, e := range strings.Split(f.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	return etcdsync.Config{Endpoints: eps, CACert: f.cacert, Cert: f.cert, Key: f.key, Username: f.user, Password: f.password, DialTimeout: f.timeout}
+}
+
+func (f *etcdFlags) meta() etcdsync.Meta {
+	return etcdsync.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket}
+}
+
+// etcdCmd is one etcd subcommand: its own flags, its positional arguments
+// and what it does with an Admin.
+type etcdCmd struct {
+	name   string
+	args   []string                 // names of the positional arguments, all required
+	flags  func(fs *flag.FlagSet)   // its own flags, if any
+	check  func(f *etcdFlags) error // usage checks beyond the arguments
+	change bool                     // a change: needs --actor
+	run    func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error
+}
+
+// main parses args (flags may follow the positional arguments), connects
+// and runs the command: exit 2 on a usage error, 1 on a failure.
+func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
+	var f etcdFlags
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: portcullis %s %s[flags]\n\nflags:\n", c.name, argNames(c.args))
+		fs.PrintDefaults()
+	}
+	f.register(fs)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	if err := c.usage(&f, pos); err != nil {
+		fmt.Fprintf(stderr, "portcullis %s: %v\n", c.name, err)
+		fs.Usage()
+		return 2
+	}
+	if err := c.connectAndRun(&f, pos, stdout); err != nil {
+		fmt.Fprintf(stderr, "portcullis %s: %v\n", c.name, err)
+		return 1
+	}
+	return 0
+}
+
+func argNames(names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n + " ")
+	}
+	return b.String()
+}
+
+// usage checks the positional arguments and flags.
+func (c etcdCmd) usage(f *etcdFlags, pos []string) error {
+	switch {
+	case len(pos) != len(c.args):
+		return fmt.Errorf("want %d argument(s) %s, got %d", len(c.args), strings.TrimSpace(argNames(c.args)), len(pos))
+	case len(f.config().Endpoints) == 0:
+		return errors.New("--etcd names no endpoint")
+	case c.change && f.actor == "":
+		return errors.New("--actor is required ($USER is not set)")
+	case c.check != nil:
+		return c.check(f)
+	}
+	return nil
+}
+
+func (c etcdCmd) connectAndRun(f *etcdFlags, pos []string, stdout io.Writer) error {
+	cli, err := etcdsync.Dial(f.config())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	err = c.run(ctx, etcdsync.NewAdmin(cli, f.prefix), f, pos, stdout)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (is etcd up at %s?)", err, f.endpoints)
+	}
+	return err
+}
+
+// parseInterspersed parses flags anywhere among the arguments, as in
+// "keys rotate ID --overlap 24h", and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func policyPushCmd() etcdCmd {
+	var expect int64
+	return etcdCmd{
+		args:   []string{"FILE"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
+		},
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("cannot read policy %q: %w", args[0], err)
+			}
+			rev, err := a.PushPolicy(ctx, doc, expect, f.meta())
+			if perr := (*policy.Error)(nil); errors.As(err, &perr) {
+				perr.File = args[0]
+				return fmt.Errorf("policy refused:\n%w", perr)
+			}
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(out, map[string]any{"file": args[0], "revision": rev})
+			}
+			_, err = fmt.Fprintf(out, "pushed %s to %s/policy: revision %d\n", args[0], a.Prefix(), rev)
+			return err
+		},
+	}
+}
+
+func policyGetCmd() etcdCmd {
+	return etcdCmd{run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		doc, rev, err := a.GetPolicy(ctx)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(out, map[string]any{"revision": rev, "document": string(doc)})
+		}
+		_, err = fmt.Fprintf(out, "# %s/policy at revision %d\n%s", a.Prefix(), rev, doc)
+		return err
+	}}
+}
+
+func policyDiffCmd() etcdCmd {
+	return etcdCmd{args: []string{"FILE"}, run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		doc, err := os.ReadFile(args[0])
+		if err != nil {
+			return fmt.Errorf("cannot read policy %q: %w", args[0], err)
+		}
+		d, err := a.DiffPolicy(ctx, args[0], doc)
+		if err != nil {
+			return err
+		}
+		if d == "" {
+			d = fmt.Sprintf("%s is the policy in etcd; no differences\n", args[0])
+		}
+		_, err = io.WriteString(out, d)
+		return err
+	}}
+}
+
+func policyHistoryCmd() etcdCmd {
+	var limit int
+	return etcdCmd{
+		flags: func(fs *flag.FlagSet) { fs.IntVar(&limit, "limit", 20, "show the newest `n` pushes (0: all)") },
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			hist, err := a.PolicyHistory(ctx, limit)
+			if err != nil || f.json {
+				return errors.Join(err, printJSONUnless(err, out, hist))
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REVISION\tTIME\tACTOR\tTICKET\tDIGEST\tREASON")
+			for _, h := range hist {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.12s\t%s\n", h.Revision, h.Time.Format(time.RFC3339), h.Actor, h.Ticket, h.Digest, h.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// printJSONUnless prints v as JSON unless err is set.
+func printJSONUnless(err error, out io.Writer, v any) error {
+	if err != nil {
+		return nil
+	}
+	return printJSON(out, v)
+}
+
+func keysCreateCmd() etcdCmd {
+	var client string
+	var ttl time.Duration
+	return etcdCmd{
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&client, "client", "", "client `id` the key belongs to (required)")
+			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: no expiry)")
+		},
+		check: func(*etcdFlags) error {
+			if client == "" {
+				return errors.New("--client is required")
+			}
+			if ttl < 0 {
+				return fmt.Errorf("--ttl %s is negative", ttl)
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			key, spec, err := a.CreateKey(ctx, client, ttl, f.meta())
+			if err != nil {
+				return err
+			}
+			return printNewKey(out, f.json, key, spec, "")
+		},
+	}
+}
+
+// printNewKey prints a key made just now, once, with its record.
+func printNewKey(out io.Writer, asJSON bool, key string, spec policy.KeySpec, note string) error {
+	if asJSON {
+		return printJSON(out, map[string]any{"key": key, "record": spec})
+	}
+	_, err := fmt.Fprintf(out, "API key for client %s (shown once, it will not be shown again; store it now):\n\n  %s\n\nid %s, valid from %s until %s%s\n",
+		spec.Client, key, spec.ID, orDash(spec.NotBefore), orNever(spec.NotAfter), note)
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func orNever(s string) string {
+	if s == "" {
+		return "no expiry"
+	}
+	return s
+}
+
+func keysRotateCmd() etcdCmd {
+	var overlap time.Duration
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&overlap, "overlap", 0, "how long the old key stays valid (required, e.g. 24h)")
+		},
+		check: func(*etcdFlags) error {
+			if overlap <= 0 {
+				return errors.New("--overlap is required and must be positive")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			key, spec, err := a.RotateKey(ctx, args[0], overlap, f.meta())
+			if err != nil {
+				return err
+			}
+			return printNewKey(out, f.json, key, spec, fmt.Sprintf("\nthe old key %s stays valid for %s", args[0], overlap))
+		},
+	}
+}
+
+func keysRevokeCmd() etcdCmd {
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		check:  needReason,
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			rev, err := a.RevokeKey(ctx, args[0], f.meta())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(out, map[string]any{"revoked": args[0], "revision": rev})
+			}
+			_, err = fmt.Fprintf(out, "revoked %s at revision %d\n", args[0], rev)
+			return err
+		},
+	}
+}
+
+func needReason(f *etcdFlags) error {
+	if f.reason == "" {
+		return errors.New("--reason is required")
+	}
+	return nil
+}
+
+func keysListCmd() etcdCmd {
+	var client string
+	return etcdCmd{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&client, "client", "", "only the keys of client `id`") },
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			keys, err := a.ListKeys(ctx, client)
+			if err != nil || f.json {
+				return errors.Join(err, printJSONUnless(err, out, keys))
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCLIENT\tSTATUS\tNOT BEFORE\tNOT AFTER\tSOURCE\tCREATED BY\tTICKET")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Client, keyStatus(k, time.Now()), orDash(k.NotBefore), orDash(k.NotAfter), k.Source, orDash(k.CreatedBy), orDash(k.Ticket))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// keyStatus says whether k is usable at now, and if not why.
+func keyStatus(k etcdsync.KeyInfo, now time.Time) string {
+	nb, _ := time.Parse(time.RFC3339, k.NotBefore)
+	na, _ := time.Parse(time.RFC3339, k.NotAfter)
+	switch {
+	case k.IsRevoked():
+		return "revoked"
+	case !nb.IsZero() && now.Before(nb):
+		return "not yet valid"
+	case !na.IsZero() && !now.Before(na):
+		return "expired"
+	}
+	return "valid"
+}
+
+func keysShowCmd() etcdCmd {
+	return etcdCmd{args: []string{"ID"}, run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		k, err := a.ShowKey(ctx, args[0])
+		if err != nil || f.json {
+			return errors.Join(err, printJSONUnless(err, out, k))
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, row := range [][2]string{
+			{"id", k.ID}, {"client", k.Client}, {"status", keyStatus(k, time.Now())}, {"sha256", k.SHA256},
+			{"not before", orDash(k.NotBefore)}, {"not after", orDash(k.NotAfter)}, {"source", k.Source},
+			{"created by", orDash(k.CreatedBy)}, {"ticket", orDash(k.Ticket)},
+		} {
+			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+		}
+		if r := k.Revocation; r != nil {
+			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), r.Actor, r.Reason, r.Ticket)
+		}
+		return tw.Flush()
+	}}
+}
+
+func clientsSuspendCmd() etcdCmd {
+	var d time.Duration
+	return etcdCmd{
+		args:   []string{"CLIENT"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&d, "for", 0, "how long the suspension lasts (required, e.g. 1h)")
+		},
+		check: func(f *etcdFlags) error {
+			if d <= 0 {
+				return errors.New("--for is required and must be positive")
+			}
+			return needReason(f)
+		},
+		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			s, err := a.Suspend(ctx, args[0], d, f.meta())
+			if err != nil || f.json {
+				return errors.Join(err, printJSONUnless(err, out, s))
+			}
+			_, err = fmt.Fprintf(out, "suspended %s until %s\n", s.Client, s.Until.Format(time.RFC3339))
+			return err
+		},
+	}
+}
+
+func clientsResumeCmd() etcdCmd {
+	return etcdCmd{args: []string{"CLIENT"}, change: true, run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		if err := a.Resume(ctx, args[0], f.meta()); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(out, "resumed %s\n", args[0])
+		return err
+	}}
+}
