@@ -1,0 +1,95 @@
+package authn
+
+import (
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/portcullis/portcullis/policy"
+)
+
+const hrisKey = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
+
+func example(t testing.TB, live policy.Live) *policy.Snapshot {
+	t.Helper()
+	doc, err := policy.LoadFile("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := policy.Compile(doc, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func newKeys(t testing.TB) *Keys {
+	t.Helper()
+	k, err := NewKeys(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	return k
+}
+
+func TestVerify(t *testing.T) {
+	snap, keys := example(t, policy.Live{}), newKeys(t)
+	now := time.Now().UnixNano()
+	for i := 0; i < 2; i++ { // a miss, then a hit
+		rec, id := keys.Verify(snap, []byte(hrisKey), now)
+		if rec == nil || rec.ID != "acmehris1" || string(id) != "acmehris1" {
+			t.Fatalf("round %d: Verify = %v, %q", i, rec, id)
+		}
+		keys.Wait()
+	}
+	if hits, misses := keys.Stats(); hits != 1 || misses != 1 {
+		t.Errorf("hits, misses = %d, %d; want 1, 1", hits, misses)
+	}
+	for _, bad := range []string{
+		"pk_acmehris1_DemoAcmeHrisSecret000000000000000002", // wrong secret, known id
+		"pk_nosuchkey_DemoAcmeHrisSecret000000000000000001", // unknown id
+		"pk_revoked1_DemoRevokedSecret00000000000000000001", // revoked
+		"pk_acmehris1_short",                                // malformed
+		"",
+	} {
+		if rec, _ := keys.Verify(snap, []byte(bad), now); rec != nil {
+			t.Errorf("Verify(%q) authenticated %s", bad, rec.ID)
+		}
+	}
+	if rec, _ := keys.Verify(snap, []byte(hrisKey), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()); rec != nil {
+		t.Error("a key before its not_before authenticated")
+	}
+}
+
+// A cache hit is confirmed against the presented bytes: an entry cached
+// under the same xxhash for other bytes never authenticates.
+func TestCacheCollisionCannotAuthenticate(t *testing.T) {
+	snap, keys := example(t, policy.Live{}), newKeys(t)
+	forged := "pk_acmehris1_ForgedSecretForgedSecretForgedSecret01"
+	// Plant the real key's digest under the forged key's hash, as a
+	// collision would.
+	keys.cache.Set(xxhash.Sum64String(forged), &entry{key: []byte(hrisKey), digest: sha256.Sum256([]byte(hrisKey))}, 1)
+	keys.Wait()
+	if rec, _ := keys.Verify(snap, []byte(forged), time.Now().UnixNano()); rec != nil {
+		t.Fatal("a colliding cache entry authenticated a different key")
+	}
+}
+
+// Revocation applies to a key whose verification is cached.
+func TestRevocationAppliesToCachedKeys(t *testing.T) {
+	keys := newKeys(t)
+	now := time.Now().UnixNano()
+	if rec, _ := keys.Verify(example(t, policy.Live{}), []byte(hrisKey), now); rec == nil {
+		t.Fatal("not verified")
+	}
+	keys.Wait()
+	revoked := example(t, policy.Live{RevokedKeys: map[string]bool{"acmehris1": true}})
+	if rec, _ := keys.Verify(revoked, []byte(hrisKey), now); rec != nil {
+		t.Fatal("a revoked key authenticated from the cache")
+	}
+	if hits, _ := keys.Stats(); hits != 1 {
+		t.Errorf("the revoked check did not go through the cache: hits = %d", hits)
+	}
+}
