@@ -21,7 +21,7 @@ type sink struct {
 	dups    int
 }
 
-func newSink(t *testing.T) *sink {
+func newSink(t testing.TB) *sink {
 	t.Helper()
 	s := &sink{batches: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))

@@ -203,11 +203,18 @@ func appendKVString(b []byte, field protowire.Number, key, val string) []byte {
 	if val == "" {
 		return b
 	}
-	vl := validLen(val)
-	av := 1 + protowire.SizeVarint(uint64(vl)) + vl
+	valid := utf8.ValidString(val)
+	vl := len(val)
+	if !valid {
+		vl = validLen(val)
+	}
+	av := 1 + sizeVarint(uint64(vl)) + vl
 	b = appendKVHeader(b, field, key, av)
-	b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(vl))
+	b = append(b, fAnyString<<3|byte(protowire.BytesType))
+	b = appendVarint(b, uint64(vl))
+	if valid {
+		return append(b, val...)
+	}
 	return appendValidUTF8(b, val)
 }
 
@@ -217,23 +224,46 @@ func appendKVBytes(b []byte, field protowire.Number, key string, val []byte) []b
 
 // appendKVInt appends a KeyValue with an int AnyValue as field.
 func appendKVInt(b []byte, field protowire.Number, key string, v int64) []byte {
-	av := 1 + protowire.SizeVarint(uint64(v))
+	av := 1 + sizeVarint(uint64(v))
 	b = appendKVHeader(b, field, key, av)
-	b = protowire.AppendTag(b, fAnyInt, protowire.VarintType)
-	return protowire.AppendVarint(b, uint64(v))
+	b = append(b, fAnyInt<<3|byte(protowire.VarintType))
+	return appendVarint(b, uint64(v))
 }
 
 // appendKVHeader appends the KeyValue field, its length, its key and the
-// header of its value, which is avLen bytes long.
+// header of its value, which is avLen bytes long. Field numbers here are
+// all below 16, so every tag is one byte.
 func appendKVHeader(b []byte, field protowire.Number, key string, avLen int) []byte {
-	kv := 1 + protowire.SizeVarint(uint64(len(key))) + len(key) + 1 + protowire.SizeVarint(uint64(avLen)) + avLen
-	b = protowire.AppendTag(b, field, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(kv))
-	b = protowire.AppendTag(b, fKVKey, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(len(key)))
+	kv := 1 + sizeVarint(uint64(len(key))) + len(key) + 1 + sizeVarint(uint64(avLen)) + avLen
+	b = append(b, byte(field)<<3|byte(protowire.BytesType))
+	b = appendVarint(b, uint64(kv))
+	b = append(b, fKVKey<<3|byte(protowire.BytesType))
+	b = appendVarint(b, uint64(len(key)))
 	b = append(b, key...)
-	b = protowire.AppendTag(b, fKVValue, protowire.BytesType)
-	return protowire.AppendVarint(b, uint64(avLen))
+	b = append(b, fKVValue<<3|byte(protowire.BytesType))
+	return appendVarint(b, uint64(avLen))
+}
+
+// appendVarint is protowire.AppendVarint with inlined fast paths for the
+// one- and two-byte lengths that dominate a record (BenchmarkAuditEncode).
+func appendVarint(b []byte, v uint64) []byte {
+	switch {
+	case v < 1<<7:
+		return append(b, byte(v))
+	case v < 1<<14:
+		return append(b, byte(v)|0x80, byte(v>>7))
+	}
+	return protowire.AppendVarint(b, v)
+}
+
+func sizeVarint(v uint64) int {
+	switch {
+	case v < 1<<7:
+		return 1
+	case v < 1<<14:
+		return 2
+	}
+	return protowire.SizeVarint(v)
 }
 
 // validLen returns the length of s once invalid UTF-8 is replaced by U+FFFD
