@@ -22,6 +22,14 @@ const (
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+// isBase62 marks the bytes of base62: one load per byte on the request path.
+var isBase62 = func() (t [256]bool) {
+	for i := range len(base62) {
+		t[base62[i]] = true
+	}
+	return t
+}()
+
 // SplitKey checks the shape of an API key and returns its id. It does not
 // allocate; the id aliases key.
 func SplitKey(key []byte) (id []byte, ok bool) {
@@ -41,7 +49,7 @@ func SplitKey(key []byte) (id []byte, ok bool) {
 		return nil, false
 	}
 	for _, c := range secret {
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		if !isBase62[c] {
 			return nil, false
 		}
 	}

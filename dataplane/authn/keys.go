@@ -17,7 +17,6 @@ package authn
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"sync/atomic"
 
@@ -85,13 +84,13 @@ func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy
 // can. Only matching keys are cached, so random keys cannot flush it.
 func (k *Keys) matches(key []byte, want *[32]byte) bool {
 	h := xxhash.Sum64(key)
-	if e, ok := k.cache.Get(h); ok && subtle.ConstantTimeCompare(e.key, key) == 1 {
+	if e, ok := k.cache.Get(h); ok && equal(e.key, key) {
 		k.hits.Add(1)
-		return subtle.ConstantTimeCompare(e.digest[:], want[:]) == 1
+		return equal(e.digest[:], want[:])
 	}
 	k.misses.Add(1)
 	d := sha256.Sum256(key)
-	if subtle.ConstantTimeCompare(d[:], want[:]) != 1 {
+	if !equal(d[:], want[:]) {
 		return false
 	}
 	k.cache.Set(h, &entry{key: append([]byte(nil), key...), digest: d}, 1)

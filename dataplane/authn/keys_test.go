@@ -93,3 +93,18 @@ func TestRevocationAppliesToCachedKeys(t *testing.T) {
 		t.Errorf("the revoked check did not go through the cache: hits = %d", hits)
 	}
 }
+
+func TestEqual(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"", "", true}, {"a", "a", true}, {"a", "b", false}, {"abc", "ab", false},
+		{hrisKey, hrisKey, true}, {hrisKey, hrisKey[:len(hrisKey)-1] + "2", false}, {"x" + hrisKey[1:], hrisKey, false},
+		{"12345678", "12345679", false}, {"123456781", "123456782", false},
+	} {
+		if got := equal([]byte(c.a), []byte(c.b)); got != c.want {
+			t.Errorf("equal(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"testing"
 	"time"
 
@@ -32,4 +33,20 @@ func BenchmarkSHA256(b *testing.B) {
 	for b.Loop() {
 		sha256.Sum256(key)
 	}
+}
+
+// BenchmarkEqual compares the word-wise constant-time comparison with the
+// standard library's on an API key.
+func BenchmarkEqual(b *testing.B) {
+	x, y := []byte(hrisKey), []byte(hrisKey)
+	b.Run("equal", func(b *testing.B) {
+		for b.Loop() {
+			equal(x, y)
+		}
+	})
+	b.Run("subtle", func(b *testing.B) {
+		for b.Loop() {
+			subtle.ConstantTimeCompare(x, y)
+		}
+	})
 }
