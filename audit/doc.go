@@ -7,14 +7,84 @@
 // arrays and the string fields point at immutable policy data, so filling
 // one and handing it to a sink never allocates. It never holds a key,
 // token, secret, cookie, query string or body. Record.AppendJSON encodes
-// one as a JSON object with a fixed set of snake_case fields.
+// one as a JSON object with a fixed set of snake_case fields (time, tenant,
+// client, key_id, auth_method, issuer, token_fingerprint when set, method,
+// route, path, status, decision, request_id, source_ip, bytes_in,
+// bytes_out, duration_us, user_agent, policy_revision); every string is
+// escaped and invalid UTF-8 becomes U+FFFD.
 //
 // # Sinks
 //
-// FileWriter writes JSON lines to a local file. Sinks share one contract:
-// Emit copies *r into a preallocated slot (it keeps no pointer, never
+// FileWriter writes JSON lines to a local file; Emitter ships OTLP/HTTP
+// logs to a collector. Both share one contract: Emit copies *r into a
+// preallocated slot of a bounded lock-free ring (it keeps no pointer, never
 // blocks, never allocates) and returns false when the record could not be
-// captured; Accepting reports with atomic loads whether a record emitted
-// now would be captured; Close flushes everything captured, then releases
-// the sink. Emit and Accepting are safe from any number of goroutines.
+// captured; Accepting reports with atomic loads whether a record emitted now
+// would be captured (and, for a Strict Emitter, durably spooled if need
+// be); Close flushes everything captured, then releases the sink. Emit,
+// Accepting and Stats are safe from any number of goroutines; call Close
+// once, after the data plane stopped emitting (an Emit racing Close is
+// either flushed or refused and counted, never lost silently).
+//
+// # Emitter lifecycle and spool
+//
+// One goroutine drains the slots into batches (BatchSize records or
+// FlushInterval, whichever first), encoding each straight into an OTLP
+// ExportLogsServiceRequest (protobuf, hand-encoded with protowire) with the
+// resource attribute portcullis.batch_id = instance id + "-" + sequence.
+// A second goroutine POSTs batches to URL+"/v1/logs", retrying within
+// RetryBudget with exponential backoff and jitter. A batch it cannot
+// deliver, or that arrives while the sender is behind, goes to the spool:
+// one file per batch in SpoolDir, named by sequence, written to a temp
+// file, fsync'd and renamed. While the spool holds batches new ones queue
+// behind them and the sender replays the oldest first, backing off while
+// the collector is away. NewEmitter on a non-empty spool replays it, with
+// the original batch ids, so the collector stores each batch once. When
+// the spool is full, BestEffort drops the batch (DroppedSpool), Strict
+// holds it and Accepting turns false so the data plane answers 503.
+// Collector answers 400, 413, 415 and 422 mean the batch itself is bad: it
+// is dropped and counted in Rejected. Counters are exact: after Close,
+// Captured = Delivered + Spooled + DroppedSpool + Rejected (of this run),
+// and Replayed counts spooled records delivered later, by any run.
+//
+// # Collector storage
+//
+// Store keeps a directory of append-only segment files seg-NNNNNNNN.log.
+// Each line is one entry {"prev":H0,"hash":H1,"body":B} where B is a JSON
+// object {"seq":N,"kind":"batch"|"events"|"retention","time":...} and
+// H1 = SHA-256(H0 || exact bytes of B); the first entry's prev is 64 zero
+// digits and the chain runs across segments. An entry is fsync'd before
+// AppendBatch or AppendEvents returns, and the Collector acknowledges a
+// batch only then. Segments rotate by size or age; a closed segment gets
+// seg-NNNNNNNN.digest, an Ed25519-signed summary (file size and SHA-256,
+// first/last seq and hash, time span) that includes the previous digest's
+// signature, as CloudTrail digest files do. head.json is a signed pointer
+// to the newest entry, rewritten after every append, so cutting entries off
+// the open segment is detectable too. Batch ids are deduplicated, and the
+// seen set is rebuilt from the segments at start. Retention deletes whole
+// closed segments whose digest ended more than Retention ago, oldest
+// first, keeps their digests, and appends a retention entry naming the
+// segment, its last hash and digest signature. Batches from OTLP clients
+// other than Portcullis are stored too: their records keep the mapped
+// semantic-convention attributes in fields, the log body in "body" and
+// up to 64 unknown attributes, stringified, in "attributes"; a batch
+// without portcullis.batch_id is identified by the SHA-256 of its body.
+//
+// # Verification
+//
+// Verify re-walks the chain with the public key and names every problem
+// by segment, entry and kind: hash mismatch (an entry edited), chain break
+// (entries deleted, inserted or reordered), sequence gap, corrupt entry,
+// truncated (a partial last line, or fewer entries than a digest or the
+// signed head promise), missing segment (deleted without a retention
+// entry), missing digest, digest mismatch (a closed segment changed) and
+// bad signature. Entries after the signed head (only the last one, after a
+// crash) are reported as Unsigned, not as tampering.
+//
+// # Memory and []byte lifetimes
+//
+// Record accessors (Method, Path, KeyID, RequestID, UserAgent) return
+// slices aliasing the Record. AppendJSON and AppendOCSF only append to the
+// caller's slice. DecodeBatch copies what it keeps; its result does not
+// alias the body. The Emitter's encoded batches live in buffers it reuses.
 package audit
