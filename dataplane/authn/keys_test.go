@@ -51,7 +51,7 @@ func TestVerify(t *testing.T) {
 		"pk_acmehris1_DemoAcmeHrisSecret000000000000000002", // wrong secret, known id
 		"pk_nosuchkey_DemoAcmeHrisSecret000000000000000001", // unknown id
 		"pk_revoked1_DemoRevokedSecret00000000000000000001", // revoked
-		"pk_acmehris1_short",                                // malformed
+		"pk_acmehris1_short", // malformed
 		"",
 	} {
 		if rec, _ := keys.Verify(snap, []byte(bad), now); rec != nil {
