@@ -1,0 +1,5 @@
+package etcdsync
+
+// SharedEtcd returns the etcd server TestMain started, for the external
+// tests of package etcdsync_test (which may import the data plane).
+func SharedEtcd() *Embedded { return shared }
