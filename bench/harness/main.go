@@ -41,6 +41,8 @@ type settings struct {
 	satConns, rateConns     int
 	rate                    int
 	path, key               string
+	wrk                     bool
+	quietWait               time.Duration
 }
 
 func main() {
@@ -81,6 +83,8 @@ func runHarness(args []string) error {
 	fs.IntVar(&s.rate, "rate", 2000, "constant rate, requests per second")
 	fs.StringVar(&s.path, "path", "/v1/users/42", "request path")
 	fs.StringVar(&s.key, "key", demoKeys[0].key, "API key sent as X-API-Key")
+	fs.BoolVar(&s.wrk, "wrk", true, "also measure saturation with wrk when it is installed")
+	fs.DurationVar(&s.quietWait, "quiet-wait", time.Minute, "how long to wait for the machine to be idle before starting")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,15 +130,20 @@ func pinSelf() error {
 
 // result is one target's row.
 type result struct {
-	target  target
-	skipped string
-	note    string
-	sat     load.Result
-	rate    load.Result
-	satCPU  time.Duration // proxy CPU over the saturation window
-	rateCPU time.Duration // proxy CPU over the constant-rate window
-	rss     int64         // peak RSS of the proxy (and descendants)
-	extra   string        // target-specific facts (audit delivery)
+	target     target
+	skipped    string
+	note       string
+	sat        load.Result
+	rate       load.Result
+	satCPU     time.Duration // proxy CPU over the saturation window
+	rateCPU    time.Duration // proxy CPU over the constant-rate window
+	rss        int64         // peak RSS of the proxy (and descendants)
+	foreign    time.Duration // CPU time on the proxy core not used by the proxy, both windows
+	window     time.Duration // wall time of both windows
+	wrk        float64       // wrk saturation rps (0: not run, -1: errors)
+	wrkCPU     time.Duration // proxy CPU over the wrk window
+	wrkElapsed time.Duration
+	extra      string // target-specific facts (audit delivery)
 }
 
 func bench(ctx context.Context, s settings) error {
@@ -158,6 +167,7 @@ func bench(ctx context.Context, s settings) error {
 	}
 	defer os.RemoveAll(dir)
 	m := describeMachine(bin)
+	m.busy = waitQuiet(s.quietWait)
 
 	upAddr, err := freeAddr()
 	if err != nil {
@@ -220,17 +230,25 @@ func runTarget(ctx context.Context, s settings, e env, t target) result {
 	sat, rate := c, c
 	sat.Conns, sat.Duration = s.satConns, s.warmup
 	load.Saturate(ctx, sat)
-	cpu0 := run.proxy.cpuOrZero()
+	core0, cpu0 := cpuBusy(proxyCPU), run.proxy.cpuOrZero()
 	sat.Duration = s.satDur
 	r.sat = load.Saturate(ctx, sat)
 	r.satCPU = run.proxy.cpuOrZero() - cpu0
+	r.foreign += cpuBusy(proxyCPU) - core0 - r.satCPU
 
 	rate.Conns, rate.Rate, rate.Duration = s.rateConns, s.rate, s.warmup
 	load.Constant(ctx, rate)
-	cpu0 = run.proxy.cpuOrZero()
+	core0, cpu0 = cpuBusy(proxyCPU), run.proxy.cpuOrZero()
 	rate.Duration = s.rateDur
 	r.rate = load.Constant(ctx, rate)
 	r.rateCPU = run.proxy.cpuOrZero() - cpu0
+	r.foreign += cpuBusy(proxyCPU) - core0 - r.rateCPU
+	r.window = r.sat.Elapsed + r.rate.Elapsed
+	if s.wrk {
+		cpu0, t0 := run.proxy.cpuOrZero(), time.Now()
+		r.wrk = wrkRPS(run.addr, s.path, s.key, s.satConns, s.satDur)
+		r.wrkCPU, r.wrkElapsed = run.proxy.cpuOrZero()-cpu0, time.Since(t0)
+	}
 	if run.proxy != nil {
 		r.rss = run.proxy.peakRSS()
 	}

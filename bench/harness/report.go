@@ -16,6 +16,7 @@ import (
 // machine is what the results were measured on.
 type machine struct {
 	date, cpus, model, kernel, goVersion, nginx, haproxy, commit, load string
+	busy                                                               float64 // fraction of all CPUs busy just before the run
 }
 
 func describeMachine(bin string) machine {
@@ -96,29 +97,10 @@ func cpuPer1k(cpu time.Duration, reqs uint64) string {
 }
 
 func writeReport(s settings, m machine, rs []result) error {
-	find := func(name string) *result {
-		for i := range rs {
-			if rs[i].target.name == name && rs[i].skipped == "" {
-				return &rs[i]
-			}
-		}
-		return nil
-	}
-	base := func(name string, f func(*result) float64) float64 {
-		if r := find(name); r != nil {
-			return f(r)
-		}
-		return 0
-	}
-	rps := func(r *result) float64 { return r.sat.RPS() }
-	bare, nginx, haproxy := base("bare-proxy", rps), base("nginx", rps), base("haproxy", rps)
-	direct99 := time.Duration(base("direct", func(r *result) float64 { return float64(r.rate.Quantile(99)) }))
-	direct50 := time.Duration(base("direct", func(r *result) float64 { return float64(r.rate.Quantile(50)) }))
-
 	var b strings.Builder
 	fmt.Fprintf(&b, "# End-to-end benchmark, %s\n\n", m.date)
-	fmt.Fprintf(&b, "Machine: %s CPUs, %s, %s. Go %s; %s; %s. Commit %s. Load average at start: %s (other work on the machine makes absolute numbers noisy: compare ratios within this run).\n\n",
-		m.cpus, m.model, m.kernel, m.goVersion, m.nginx, m.haproxy, m.commit, m.load)
+	fmt.Fprintf(&b, "Machine: %s CPUs, %s, %s. Go %s; %s; %s. Commit %s. Load average at start: %s, CPUs %.0f%% busy just before the run (other work on the machine makes absolute numbers noisy: compare ratios within this run).\n\n",
+		m.cpus, m.model, m.kernel, m.goVersion, m.nginx, m.haproxy, m.commit, m.load, m.busy*100)
 	pin := "each proxy pinned to CPU 0 (`taskset -c 0`) with one worker (GOMAXPROCS=1, worker_processes 1, nbthread 1); the upstream, the audit collector and the load generator pinned to CPU 1"
 	if !pinning {
 		pin = "NOT PINNED (fewer than 2 CPUs or no taskset): results are not comparable"
@@ -126,30 +108,7 @@ func writeReport(s settings, m machine, rs []result) error {
 	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v after %v warm-up. Fixed rate: open loop, %d rps over %d connections, %v after %v warm-up, latency from the intended send time (HDR histogram, coordinated omission corrected).\n\n",
 		pin, s.path, s.satConns, s.satDur, s.warmup, s.rate, s.rateConns, s.rateDur, s.warmup)
 
-	b.WriteString("| target | saturation rps | vs bare | vs nginx | vs haproxy | proxy CPU at saturation (cores) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | CPU s per 1k req | peak RSS MB | errors |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, r := range rs {
-		if r.skipped != "" {
-			why, _, _ := strings.Cut(r.skipped, "\n")
-			fmt.Fprintf(&b, "| %s | skipped: %s |||||||||||||||\n", r.target.name, strings.ReplaceAll(why, "|", "/"))
-			continue
-		}
-		util, per1k, rss, add50, add99 := "–", "–", "–", "–", "–"
-		if r.target.name != "direct" {
-			util = fmt.Sprintf("%.2f", r.satCPU.Seconds()/r.sat.Elapsed.Seconds())
-			per1k = cpuPer1k(r.rateCPU, r.rate.Requests)
-			rss = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
-			if direct99 > 0 {
-				add50 = ms(r.rate.Quantile(50) - direct50)
-				add99 = ms(r.rate.Quantile(99) - direct99)
-			}
-		}
-		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n",
-			r.target.name, r.sat.RPS(), ratio(r.sat.RPS(), bare), ratio(r.sat.RPS(), nginx), ratio(r.sat.RPS(), haproxy), util,
-			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), ms(r.rate.Quantile(99)), ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
-			add50, add99, per1k, rss, errs)
-	}
+	writeTables(&b, rs, s.rate)
 	b.WriteString("\nTargets:\n\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "- **%s**: %s.", r.target.name, r.target.desc)
@@ -167,7 +126,7 @@ func writeReport(s settings, m machine, rs []result) error {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *errors* counts transport errors and non-2xx answers in both windows. Load average at the end: %s.\n", loadavg())
+	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during the two windows: anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in both windows. Load average at the end: %s.\n", loadavg())
 
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
 		return err
@@ -181,4 +140,75 @@ func writeReport(s settings, m machine, rs []result) error {
 	fmt.Print(b.String())
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", name, filepath.Join(s.out, "latest.md"))
 	return nil
+}
+
+// baseline returns f of the named target's result, or 0 when it did not run.
+func baseline(rs []result, name string, f func(*result) float64) float64 {
+	for i := range rs {
+		if rs[i].target.name == name && rs[i].skipped == "" {
+			return f(&rs[i])
+		}
+	}
+	return 0
+}
+
+// writeTables writes the throughput and the latency table.
+func writeTables(b *strings.Builder, rs []result, rate int) {
+	goRPS := func(r *result) float64 { return r.sat.RPS() }
+	wrkRPS := func(r *result) float64 { return max(r.wrk, 0) }
+	b.WriteString("## Throughput and cost (one proxy core)\n\n")
+	b.WriteString("| target | rps (Go generator) | vs bare | vs nginx | vs haproxy | rps (wrk) | vs bare | vs nginx | vs haproxy | proxy CPU at saturation, Go / wrk (cores) | CPU s per 1k req | peak RSS MB | other load on proxy core |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for i := range rs {
+		r := &rs[i]
+		if r.skipped != "" {
+			why, _, _ := strings.Cut(r.skipped, "\n")
+			fmt.Fprintf(b, "| %s | skipped: %s |||||||||||\n", r.target.name, strings.ReplaceAll(why, "|", "/"))
+			continue
+		}
+		b.WriteString("| " + r.target.name)
+		for _, f := range []func(*result) float64{goRPS, wrkRPS} {
+			v := f(r)
+			if v == 0 {
+				b.WriteString(" | – | – | – | –")
+				continue
+			}
+			fmt.Fprintf(b, " | %.0f | %s | %s | %s", v, ratio(v, baseline(rs, "bare-proxy", f)),
+				ratio(v, baseline(rs, "nginx", f)), ratio(v, baseline(rs, "haproxy", f)))
+		}
+		util, per1k, rss, other := "–", "–", "–", "–"
+		if r.target.name != "direct" {
+			util = fmt.Sprintf("%.2f", r.satCPU.Seconds()/r.sat.Elapsed.Seconds())
+			if r.wrk > 0 {
+				util += fmt.Sprintf(" / %.2f", r.wrkCPU.Seconds()/r.wrkElapsed.Seconds())
+			}
+			per1k = cpuPer1k(r.rateCPU, r.rate.Requests)
+			rss = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
+		}
+		if r.window > 0 {
+			other = fmt.Sprintf("%.0f%%", 100*max(r.foreign.Seconds(), 0)/r.window.Seconds())
+		}
+		fmt.Fprintf(b, " | %s | %s | %s | %s |\n", util, per1k, rss, other)
+	}
+
+	direct99 := time.Duration(baseline(rs, "direct", func(r *result) float64 { return float64(r.rate.Quantile(99)) }))
+	direct50 := time.Duration(baseline(rs, "direct", func(r *result) float64 { return float64(r.rate.Quantile(50)) }))
+	fmt.Fprintf(b, "\n## Latency at %d rps (open loop, from the intended send time)\n\n", rate)
+	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | errors |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for i := range rs {
+		r := &rs[i]
+		if r.skipped != "" {
+			continue
+		}
+		add50, add99 := "–", "–"
+		if r.target.name != "direct" && direct99 > 0 {
+			add50 = ms(r.rate.Quantile(50) - direct50)
+			add99 = ms(r.rate.Quantile(99) - direct99)
+		}
+		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.target.name,
+			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), ms(r.rate.Quantile(99)), ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
+			add50, add99, errs)
+	}
 }
