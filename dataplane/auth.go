@@ -14,12 +14,11 @@ import (
 
 // credential returns the presented credential: X-API-Key, or the token of
 // "Authorization: Bearer". Never the query string.
-func credential(h *fasthttp.RequestHeader) []byte {
-	if k := h.Peek("X-API-Key"); len(k) > 0 {
-		return k
+func credential(h *requestHeaders) []byte {
+	if len(h.apiKey) > 0 {
+		return h.apiKey
 	}
-	a := h.Peek("Authorization")
-	if len(a) > 7 && bytes.EqualFold(a[:7], []byte("Bearer ")) {
+	if a := h.authz; len(a) > 7 && bytes.EqualFold(a[:7], []byte("Bearer ")) {
 		return bytes.TrimLeft(a[7:], " ")
 	}
 	return nil
@@ -27,8 +26,8 @@ func credential(h *fasthttp.RequestHeader) []byte {
 
 // authenticate verifies the credential against the snapshot: the key or
 // token must be valid now, not revoked, and its client not suspended.
-func (s *Server) authenticate(h *fasthttp.RequestHeader, x *exchange) audit.Decision {
-	cred := credential(h)
+func (s *Server) authenticate(x *exchange) audit.Decision {
+	cred := credential(&x.hdr)
 	if len(cred) == 0 {
 		return audit.Unauthenticated
 	}

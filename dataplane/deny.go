@@ -98,7 +98,8 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	defer s.release(x)
 	x.snap = s.store.Load()
 	x.peer = peerAddr(ctx)
-	s.requestID(&ctx.Request.Header, x)
+	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
+	s.requestID(x)
 	d := audit.BadRequest
 	switch err.(type) {
 	case *fasthttp.ErrSmallBuffer:

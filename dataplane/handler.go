@@ -33,6 +33,7 @@ type exchange struct {
 	slot    uint64
 	hasSlot bool
 
+	hdr   requestHeaders
 	path  []byte // normalised path
 	uri   []byte // forwarded request target
 	reqID []byte
@@ -92,7 +93,8 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	x.snap = s.store.Load()
-	s.requestID(h, x)
+	ok := scanHeaders(h.RawHeaders(), &x.hdr)
+	s.requestID(x)
 	x.peer = peerAddr(ctx)
 	if x.snap == nil || s.stopping.Load() {
 		return audit.NotReady
@@ -101,7 +103,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if len(x.snap.TrustedProxies) > 0 {
 		x.peer = s.sourceAddr(ctx, x)
 	}
-	if !checkHeaders(h.RawHeaders()) {
+	if !ok {
 		return audit.BadRequest
 	}
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
@@ -114,7 +116,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		x.start.UnixNano()-s.store.HeardAt() > int64(x.snap.StaleAfter) {
 		return audit.PolicyStale
 	}
-	if d := s.authenticate(h, x); d != audit.Allowed {
+	if d := s.authenticate(x); d != audit.Allowed {
 		return d
 	}
 	if d := s.authorize(x); d != audit.Allowed {
@@ -189,8 +191,8 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 
 // requestID keeps a well-formed X-Request-ID or makes one: a random
 // per-process prefix and a counter, written without allocating.
-func (s *Server) requestID(h *fasthttp.RequestHeader, x *exchange) {
-	if id := h.Peek("X-Request-ID"); validRequestID(id) {
+func (s *Server) requestID(x *exchange) {
+	if id := x.hdr.requestID; validRequestID(id) {
 		x.reqID = append(x.reqID[:0], id...)
 		return
 	}

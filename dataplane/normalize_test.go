@@ -71,10 +71,14 @@ func TestSplitTarget(t *testing.T) {
 	}
 }
 
-func TestCheckHeaders(t *testing.T) {
+func TestScanHeaders(t *testing.T) {
 	ok := "Host: a\r\nContent-Length: 3\r\nX-API-Key: k\r\n\r\n"
-	if !checkHeaders([]byte(ok)) {
+	var h requestHeaders
+	if !scanHeaders([]byte("Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nAuthorization: Bearer t\r\nX-Request-Id: r-1\r\n\r\n"), &h) {
 		t.Errorf("rejected %q", ok)
+	}
+	if string(h.apiKey) != "k1" || string(h.authz) != "Bearer t" || string(h.requestID) != "r-1" {
+		t.Errorf("scanned %q %q %q", h.apiKey, h.authz, h.requestID)
 	}
 	for _, bad := range []string{
 		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
@@ -84,8 +88,9 @@ func TestCheckHeaders(t *testing.T) {
 		"Authorization: a\r\nauthorization: b\r\n",
 		"X-Api-Key: a\r\nX-API-KEY: b\r\n",
 		"NoColon\r\n",
+		"X-Request-ID: a\r\nX-Request-Id: b\r\n",
 	} {
-		if checkHeaders([]byte(bad)) {
+		if scanHeaders([]byte(bad), new(requestHeaders)) {
 			t.Errorf("accepted %q", bad)
 		}
 	}
@@ -118,9 +123,9 @@ func FuzzNormalizePath(f *testing.F) {
 	})
 }
 
-// FuzzCheckHeaders must never panic on arbitrary header blocks.
-func FuzzCheckHeaders(f *testing.F) {
+// FuzzScanHeaders must never panic on arbitrary header blocks.
+func FuzzScanHeaders(f *testing.F) {
 	f.Add("Host: a\r\nContent-Length: 3\r\n\r\n")
 	f.Add("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n")
-	f.Fuzz(func(t *testing.T, in string) { checkHeaders([]byte(in)) })
+	f.Fuzz(func(t *testing.T, in string) { scanHeaders([]byte(in), new(requestHeaders)) })
 }

@@ -19,46 +19,68 @@ var hopByHop = []string{
 // X-Portcullis-* header is removed first, so callers cannot forge them.
 const internalPrefix = "x-portcullis-"
 
-// checkHeaders scans the raw request headers for what fasthttp accepts but a
+// requestHeaders are the request headers the pipeline reads, taken from
+// the raw header block in the same pass that checks it. The slices alias
+// fasthttp's buffer and are valid until the handler returns.
+type requestHeaders struct {
+	requestID []byte
+	apiKey    []byte
+	authz     []byte
+}
+
+// scanHeaders checks the raw request headers for what fasthttp accepts but a
 // proxy must not: Content-Length together with Transfer-Encoding or repeated
 // (request smuggling, RFC 9112 section 6.3), header names with '_' (which
 // some servers fold into '-', smuggling a header past us), obsolete line
-// folding, and a repeated credential header (which one would count?).
-func checkHeaders(raw []byte) bool {
-	var cl, te, authz, apiKey int
+// folding, and a repeated credential or request id header (which one would
+// count?). It fills h with the headers the pipeline needs.
+func scanHeaders(raw []byte, h *requestHeaders) bool {
+	var cl, te, authz, apiKey, reqID int
 	for len(raw) > 0 {
 		end := bytes.IndexByte(raw, '\n')
 		if end < 0 {
 			end = len(raw)
 		}
-		line := raw[:end]
+		line := bytes.TrimRight(raw[:end], "\r")
 		raw = raw[min(end+1, len(raw)):]
-		if len(line) == 0 || line[0] == '\r' {
+		if len(line) == 0 {
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return false
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
+		if colon <= 0 || bytes.IndexByte(line[:colon], '_') >= 0 {
 			return false
 		}
-		name := line[:colon]
-		if bytes.IndexByte(name, '_') >= 0 {
-			return false
-		}
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			cl++
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			te++
-		case bytes.EqualFold(name, []byte("Authorization")):
-			authz++
-		case bytes.EqualFold(name, []byte("X-API-Key")):
-			apiKey++
+		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		switch len(name) { // compare only names of a length that can match
+		case len("Content-Length"):
+			if bytes.EqualFold(name, []byte("Content-Length")) {
+				cl++
+			}
+		case len("Transfer-Encoding"):
+			if bytes.EqualFold(name, []byte("Transfer-Encoding")) {
+				te++
+			}
+		case len("Authorization"):
+			if bytes.EqualFold(name, []byte("Authorization")) {
+				authz++
+				h.authz = value
+			}
+		case len("X-API-Key"):
+			if bytes.EqualFold(name, []byte("X-API-Key")) {
+				apiKey++
+				h.apiKey = value
+			}
+		case len("X-Request-ID"):
+			if bytes.EqualFold(name, []byte("X-Request-ID")) {
+				reqID++
+				h.requestID = value
+			}
 		}
 	}
-	return cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1
+	return cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 && reqID <= 1
 }
 
 // forward sends the admitted request to the upstream with the normalised
