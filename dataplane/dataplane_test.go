@@ -300,6 +300,9 @@ func TestBodyLimits(t *testing.T) {
 	if r := raw(t, st.addr, req); r.status != 413 {
 		t.Errorf("declared 10 MB with no body: got %d, want 413", r.status)
 	}
+	if rec := st.sink.last(t); rec.Decision != audit.BodyTooLarge || rec.Route != "/v1/exports" || rec.Status != 413 {
+		t.Errorf("audit record of the refused body: %+v", rec)
+	}
 	chunked := "POST /v1/exports HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + adminKey + "\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		strconv.FormatInt(int64(len(big)), 16) + "\r\n" + big + "\r\n0\r\n\r\n"
 	if r := raw(t, st.addr, chunked); r.status != 413 {

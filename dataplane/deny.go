@@ -107,7 +107,26 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	if err == fasthttp.ErrBodyTooLarge {
 		d = audit.BodyTooLarge
+		s.routeForAudit(ctx, x)
 	}
 	s.deny(ctx, x, d)
 	s.record(ctx, x)
+}
+
+// routeForAudit names the route of a request refused before the handler
+// ran (a body over its class limit), so its audit record says which
+// endpoint was asked for. It authenticates nothing.
+func (s *Server) routeForAudit(ctx *fasthttp.RequestCtx, x *exchange) {
+	if x.snap == nil {
+		return
+	}
+	h := &ctx.Request.Header
+	if path, _, ok := splitTarget(h.RequestURI()); ok {
+		if x.path, ok = normalizePath(x.path, path); ok {
+			x.route = x.snap.Match(h.Method(), x.path)
+			x.d = s.current(x.snap)
+		} else {
+			x.path = x.path[:0]
+		}
+	}
 }
