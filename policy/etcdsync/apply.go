@@ -41,7 +41,7 @@ func (s *Syncer) apply(save bool) {
 // document compiles with st's live records, that snapshot is returned with
 // the error: revocations and suspensions must not wait for a fixed policy.
 func (s *Syncer) compile(st *state) (*policy.Snapshot, error) {
-	live, err := st.live(time.Now())
+	live, err := st.live(time.Now(), &s.decoded)
 	if err != nil {
 		return nil, err
 	}

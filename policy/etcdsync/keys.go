@@ -255,7 +255,7 @@ func (a *Admin) ShowKey(ctx context.Context, id string) (KeyInfo, error) {
 // keyInfos decodes the key records of st and of its document.
 func (a *Admin) keyInfos(ctx context.Context, st *state) ([]KeyInfo, error) {
 	var out []KeyInfo
-	live, err := st.live(a.now())
+	live, err := st.live(a.now(), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// saveGap is the least time between two writes of the last-known-good
+// file: in a burst of changes only the latest state is worth an fsync
+// (BenchmarkRevocationPropagation: the writes competed with the watch for
+// the CPU).
+const saveGap = 100 * time.Millisecond
+
 // saveLoop writes each state offered on s.saves to the last-known-good
 // file, off the watch path; when ctx ends it writes what is still waiting.
 func (s *Syncer) saveLoop(ctx context.Context) {
@@ -15,6 +21,10 @@ func (s *Syncer) saveLoop(ctx context.Context) {
 		select {
 		case st := <-s.saves:
 			s.save(st)
+			select {
+			case <-ctx.Done():
+			case <-time.After(saveGap):
+			}
 		case <-ctx.Done():
 			select {
 			case st := <-s.saves:

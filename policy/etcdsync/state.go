@@ -98,28 +98,51 @@ func (st *state) apply(k keys, key, value string, put bool) bool {
 
 // slot returns the map holding key and the record name, or nil.
 func (st *state) slot(k keys, key string) (map[string]string, string) {
-	for dir, m := range map[string]map[string]string{keysDir: st.Keys, revocationsDir: st.Revocations, suspensionsDir: st.Suspensions} {
-		if name, ok := strings.CutPrefix(key, k.dir(dir)); ok && name != "" {
-			return m, name
+	for _, d := range [...]struct {
+		dir string
+		m   map[string]string
+	}{{keysDir, st.Keys}, {revocationsDir, st.Revocations}, {suspensionsDir, st.Suspensions}} {
+		if name, ok := strings.CutPrefix(key, k.dir(d.dir)); ok && name != "" {
+			return d.m, name
 		}
 	}
 	return nil, ""
 }
 
+// keyCache maps the raw JSON of a key record to the record.
+type keyCache map[string]policy.KeySpec
+
+func (c *keyCache) get(raw string) (policy.KeySpec, bool) {
+	if c == nil {
+		return policy.KeySpec{}, false
+	}
+	ks, ok := (*c)[raw]
+	return ks, ok
+}
+
 // live decodes the records into policy.Live. A key record that does not
 // decode is an error (the caller keeps its snapshot); a suspension that
 // does not decode counts as suspended, since failing closed is safer.
-func (st *state) live(now time.Time) (policy.Live, error) {
+// Key records decode through cache (nil: none), since a Syncer recompiles
+// on every change and most records have not changed.
+func (st *state) live(now time.Time, cache *keyCache) (policy.Live, error) {
 	l := policy.Live{Revision: st.Revision, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
+	next := keyCache{}
 	for id, v := range st.Keys {
-		var ks policy.KeySpec
-		if err := json.Unmarshal([]byte(v), &ks); err != nil {
-			return l, fmt.Errorf("cannot decode key record %q: %w", id, err)
+		spec, ok := cache.get(v)
+		if !ok {
+			if err := json.Unmarshal([]byte(v), &spec); err != nil {
+				return l, fmt.Errorf("cannot decode key record %q: %w", id, err)
+			}
 		}
-		if ks.ID != id {
-			return l, fmt.Errorf("key record %q holds id %q", id, ks.ID)
+		if spec.ID != id {
+			return l, fmt.Errorf("key record %q holds id %q", id, spec.ID)
 		}
-		l.Keys = append(l.Keys, ks)
+		next[v] = spec
+		l.Keys = append(l.Keys, spec)
+	}
+	if cache != nil {
+		*cache = next // keeps only the records still present
 	}
 	// Sorted, so the snapshot digest depends on the records only.
 	slices.SortFunc(l.Keys, func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })

@@ -58,6 +58,7 @@ type Syncer struct {
 	doc     *policy.Document
 	docErr  error
 	lastBad string // text of the last refusal, so a failure is counted once
+	decoded keyCache
 
 	revision  atomic.Int64 // etcd revision of the state applied
 	ready     atomic.Bool  // a snapshot from this Syncer is in the Store
