@@ -1,0 +1,69 @@
+package load
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serve starts a fasthttp server on loopback answering 200, or 401 without
+// the X-API-Key header, and returns its address.
+func serve(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if len(ctx.Request.Header.Peek("X-API-Key")) == 0 {
+			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+			return
+		}
+		ctx.SetBodyString("ok")
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+func TestSaturate(t *testing.T) {
+	t.Parallel()
+	addr := serve(t)
+	r := Saturate(context.Background(), Config{Addr: addr, Path: "/x", Header: map[string]string{"X-API-Key": "k"}, Conns: 4, Duration: 200 * time.Millisecond})
+	if r.Requests == 0 || r.Errors != 0 || r.Non2xx != 0 {
+		t.Fatalf("got %d ok, %d errors, %d non-2xx; want only ok", r.Requests, r.Errors, r.Non2xx)
+	}
+	if got := uint64(r.Latency.TotalCount()); got != r.Requests {
+		t.Errorf("histogram holds %d values, want %d", got, r.Requests)
+	}
+	if r.RPS() <= 0 || r.Quantile(99) <= 0 || r.Max() < r.Quantile(50) {
+		t.Errorf("rps %v, p99 %v, max %v: want positive, max >= p50", r.RPS(), r.Quantile(99), r.Max())
+	}
+}
+
+func TestConstantSendsTheScheduledCount(t *testing.T) {
+	t.Parallel()
+	addr := serve(t)
+	r := Constant(context.Background(), Config{Addr: addr, Path: "/x", Header: map[string]string{"X-API-Key": "k"}, Conns: 2, Rate: 500, Duration: 200 * time.Millisecond})
+	if r.Requests != 100 || r.Errors != 0 {
+		t.Fatalf("got %d ok and %d errors, want 100 ok (500/s for 200ms)", r.Requests, r.Errors)
+	}
+	if r.Elapsed < 190*time.Millisecond {
+		t.Errorf("finished after %v, want about 200ms: the schedule was not kept", r.Elapsed)
+	}
+}
+
+func TestNon2xxCounted(t *testing.T) {
+	t.Parallel()
+	addr := serve(t)
+	r := Constant(context.Background(), Config{Addr: addr, Path: "/x", Conns: 1, Rate: 1000, Duration: 20 * time.Millisecond})
+	if r.Non2xx != 20 || r.Requests != 0 || r.Latency != nil {
+		t.Fatalf("got %d non-2xx, %d ok; want 20 non-2xx, no latencies", r.Non2xx, r.Requests)
+	}
+	if code, err := Probe(Config{Addr: addr, Path: "/x"}); err != nil || code != 401 {
+		t.Errorf("Probe = %d, %v; want 401", code, err)
+	}
+}
