@@ -143,7 +143,7 @@ func TestRotateKeepsLifetime(t *testing.T) {
 	if got, want := old.NotAfter, "2026-03-02T12:00:00Z"; got != want {
 		t.Errorf("old not_after = %s, want %s", got, want)
 	}
-	if got, want := spec.NotAfter, "2026-05-31T12:00:00Z"; got != want {
+	if got, want := spec.NotAfter, "2026-05-30T12:00:00Z"; got != want {
 		t.Errorf("new not_after = %s, want %s (90 days, the old lifetime)", got, want)
 	}
 	old = policy.KeySpec{ID: "abcdefgh1", Client: "c", NotAfter: "2026-03-01T13:00:00Z"}
