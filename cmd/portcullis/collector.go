@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 func init() {
@@ -30,6 +32,7 @@ type collectorFlags struct {
 	segmentMaxBytes                                       int64
 	segmentMaxAge                                         time.Duration
 	maxBatchBytes                                         int64
+	etcd                                                  sidecarEtcdFlags
 }
 
 func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
@@ -47,6 +50,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
+	c.etcd.register(fs) // --etcd: also store the control plane's lifecycle events
 	code, ok := parseFlags(fs, args)
 	if !ok {
 		return c, code, false
@@ -107,6 +111,14 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
+	if c.etcd.endpoints != "" {
+		cli, err := dialEtcd(c.etcd)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		go forwardEvents(ctx, etcdsync.NewAdmin(cli, c.etcd.prefix), store, filepath.Join(c.data, "events.rev"), *log)
+	}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -9,6 +9,7 @@ import (
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // sidecarEtcdFlags select etcd as the sidecar's policy source.
@@ -31,12 +32,7 @@ func (f *sidecarEtcdFlags) register(fs *flag.FlagSet) {
 // startEtcdSource watches the deployment in etcd, serving the last-known-good
 // snapshot from --state-dir while etcd is unreachable.
 func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, log zerolog.Logger) (*policySource, error) {
-	conn := f.etcd.conn
-	conn.Endpoints = strings.Split(f.etcd.endpoints, ",")
-	if conn.Password == "" {
-		conn.Password = os.Getenv("PORTCULLIS_ETCD_PASSWORD")
-	}
-	cli, err := etcdsync.Dial(conn)
+	cli, err := dialEtcd(f.etcd)
 	if err != nil {
 		return nil, err
 	}
@@ -59,4 +55,14 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 		metrics:  []func([]byte) []byte{syncer.AppendMetrics},
 		close:    func() { cancel(); <-done; cli.Close() },
 	}, nil
+}
+
+// dialEtcd connects with the etcd flags.
+func dialEtcd(f sidecarEtcdFlags) (*clientv3.Client, error) {
+	conn := f.conn
+	conn.Endpoints = strings.Split(f.endpoints, ",")
+	if conn.Password == "" {
+		conn.Password = os.Getenv("PORTCULLIS_ETCD_PASSWORD")
+	}
+	return etcdsync.Dial(conn)
 }
