@@ -3,7 +3,7 @@
 GO        ?= go
 BIN       := bin/portcullis
 PKGS      := ./...
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build demo test check bench bench-e2e bench-peers bench-compare fmt vet staticcheck clean
 

@@ -27,7 +27,6 @@ type exchange struct {
 	peer   netip.Addr
 
 	takes   [3]limiter.Take
-	ntakes  int
 	limited limiter.Result
 	which   int // index of the denying take
 	slot    uint64

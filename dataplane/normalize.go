@@ -25,9 +25,7 @@ var unreserved = func() (t [256]bool) {
 // queryByte marks the bytes a query string may carry (RFC 3986 section 3.4,
 // plus '%' escapes, which are forwarded untouched).
 var queryByte = func() (t [256]bool) {
-	for c := range pathByte {
-		t[c] = pathByte[c]
-	}
+	t = pathByte
 	for _, c := range []byte("/?;%") {
 		t[c] = true
 	}
