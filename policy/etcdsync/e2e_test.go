@@ -93,8 +93,13 @@ func serveHTTP(t testing.TB, h fasthttp.RequestHandler) string {
 
 func startSidecar(t testing.TB, cli *clientv3.Client, prefix, pod, up string) *sidecar {
 	t.Helper()
+	return startSidecarWith(t, cli, etcdsync.SyncConfig{Prefix: prefix, Pod: pod, StateDir: t.TempDir(), Logger: zerolog.Nop()}, up)
+}
+
+func startSidecarWith(t testing.TB, cli *clientv3.Client, cfg etcdsync.SyncConfig, up string) *sidecar {
+	t.Helper()
 	sc := &sidecar{store: &policy.Store{}}
-	sc.syncer = etcdsync.NewSyncer(cli, sc.store, etcdsync.SyncConfig{Prefix: prefix, Pod: pod, StateDir: t.TempDir(), Logger: zerolog.Nop()})
+	sc.syncer = etcdsync.NewSyncer(cli, sc.store, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); sc.syncer.Run(ctx) }()
@@ -246,5 +251,58 @@ func (d *deployment) awaitAll(t testing.TB, cond func(*sidecar) bool) {
 	wg.Wait()
 	if time.Now().After(deadline) {
 		t.Fatal("condition did not hold on every sidecar in time")
+	}
+}
+
+// TestStalenessBound runs a sidecar whose policy bounds staleness at one
+// second with action deny: while etcd answers, progress notifications keep
+// the policy fresh even though nothing changes; once etcd is gone,
+// credentialed requests get 503; when it returns they pass again.
+func TestStalenessBound(t *testing.T) {
+	e, err := etcdsync.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	admin := etcdsync.NewAdmin(cli, "")
+	doc := strings.Replace(e2ePolicy, "max_age: 1h", "max_age: 1s", 1)
+	if _, err := admin.PushPolicy(context.Background(), []byte(doc), 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := admin.CreateKey(context.Background(), "acme-hris", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecarWith(t, cli, etcdsync.SyncConfig{Progress: 200 * time.Millisecond, StateDir: t.TempDir(), Logger: zerolog.Nop()}, serveHTTP(t, upstream.Handler))
+	wantStatus(t, sc, key, 200, "with etcd up")
+	heard := sc.store.HeardAt()
+	waitUntil(t, "a progress notification while nothing changes", func() bool { return sc.store.HeardAt() > heard })
+	e.Stop()
+	wantStatus(t, sc, key, 503, "with etcd gone past max_age")
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, sc, key, 200, "after etcd returned")
+}
+
+// wantStatus waits until key gets status on sc.
+func wantStatus(t *testing.T, sc *sidecar, key string, status int, when string) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("status %d %s", status, when), func() bool { return sc.status(t, key) == status })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

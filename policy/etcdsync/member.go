@@ -8,6 +8,46 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// confirmLoop asks etcd every Progress whether the state applied is
+// current, so the Store hears from etcd while nothing changes (the
+// staleness bound). Two questions, because neither suffices alone: a
+// progress notification answers on the watch, but etcd sends none to a
+// watcher whose start revision is ahead of the store, which is where the
+// client resumes a watch after a reconnect on an idle cluster
+// (TestStalenessBound); a linearizable read answers that case, since a
+// store revision no later than the one applied means nothing is missed.
+func (s *Syncer) confirmLoop(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.Progress)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.confirm(ctx)
+		}
+	}
+}
+
+func (s *Syncer) confirm(ctx context.Context) {
+	if !s.current.Load() {
+		return // a re-read is due; it confirms by itself
+	}
+	pctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.cfg.Progress)
+	defer cancel()
+	if err := s.cli.RequestProgress(pctx); err != nil {
+		s.cfg.Logger.Debug().Err(err).Msg("cannot request watch progress")
+	}
+	resp, err := s.cli.Get(pctx, s.k.policy(), clientv3.WithCountOnly())
+	if err != nil {
+		s.cfg.Logger.Debug().Err(err).Msg("cannot confirm the policy revision")
+		return
+	}
+	if resp.Header.Revision <= s.revision.Load() {
+		s.store.Heard(time.Now().UnixNano())
+	}
+}
+
 // saveGap is the least time between two writes of the last-known-good
 // file: in a burst of changes only the latest state is worth an fsync
 // (BenchmarkRevocationPropagation: the writes competed with the watch for

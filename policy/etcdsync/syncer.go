@@ -102,7 +102,7 @@ func (s *Syncer) LastError() string {
 
 // Run syncs until ctx ends, then returns nil: it reads the whole state at
 // one revision (or, if etcd does not answer within StartWait, serves the
-// last-known-good file until it does), then watches from the next revision.
+// last-known-good file until it does), then watches for later changes.
 // A broken or compacted watch is followed by a full re-read. Run may be
 // called again after it returns: it resumes watching from the revision it
 // applied. It returns an error only if StateDir cannot be created.
@@ -116,6 +116,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.saveLoop(bg) })
 	wg.Go(func() { s.memberLoop(bg) })
+	wg.Go(func() { s.confirmLoop(bg) })
 	defer wg.Wait()
 	defer stop()
 	if s.st == nil || !s.current.Load() {
@@ -208,22 +209,23 @@ func (s *Syncer) install(st *state, fromEtcd bool) {
 	s.apply(fromEtcd)
 }
 
-// watch follows etcd from the revision after the one applied until the
-// watch breaks (the error says why) or ctx ends.
+// watch follows etcd until the watch breaks (the error says why) or ctx
+// ends. It starts at the revision applied, not the one after, and handle
+// skips that revision's events: etcd sends a progress notification only
+// to a watcher whose start revision the store has reached, so a watch
+// from revision+1 on an idle deployment would never be confirmed, and a
+// policy with `staleness: {action: deny}` would refuse every credential
+// (TestStalenessBound).
 func (s *Syncer) watch(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.cli.Watch(wctx, string(s.k)+"/", clientv3.WithPrefix(), clientv3.WithRev(s.st.Revision+1), clientv3.WithProgressNotify())
-	progress := time.NewTicker(s.cfg.Progress)
-	defer progress.Stop()
+	wch := s.cli.Watch(wctx, string(s.k)+"/", clientv3.WithPrefix(), clientv3.WithRev(s.st.Revision), clientv3.WithProgressNotify())
 	reconcile := time.NewTicker(s.cfg.Reconcile)
 	defer reconcile.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-progress.C:
-			s.requestProgress(wctx)
 		case <-reconcile.C:
 			s.reconcile(ctx)
 		case resp, ok := <-wch:
@@ -234,16 +236,6 @@ func (s *Syncer) watch(ctx context.Context) error {
 				return err
 			}
 		}
-	}
-}
-
-// requestProgress asks etcd for a progress notification, which confirms
-// the watch is current even when nothing changes (staleness bound).
-func (s *Syncer) requestProgress(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.Progress)
-	defer cancel()
-	if err := s.cli.RequestProgress(pctx); err != nil {
-		s.cfg.Logger.Debug().Err(err).Msg("cannot request watch progress")
 	}
 }
 
@@ -266,7 +258,7 @@ func (s *Syncer) reconcile(ctx context.Context) {
 // applied are ignored: a re-read may have applied them already.
 func (s *Syncer) handle(resp clientv3.WatchResponse) error {
 	if resp.CompactRevision != 0 {
-		return fmt.Errorf("watch from revision %d compacted at %d", s.st.Revision+1, resp.CompactRevision)
+		return fmt.Errorf("watch from revision %d compacted at %d", s.st.Revision, resp.CompactRevision)
 	}
 	if err := resp.Err(); err != nil {
 		return fmt.Errorf("watch failed: %w", err)
