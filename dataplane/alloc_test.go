@@ -49,3 +49,21 @@ func TestHandlerAllocations(t *testing.T) {
 		})
 	}
 }
+
+// headerReceived routes body-carrying requests before the body is read;
+// it must not allocate either.
+func TestHeaderReceivedAllocations(t *testing.T) {
+	m := newInmem(t, false)
+	m.src.Reset(request("POST", "/v1/exports", adminKey, "Content-Length: 70000"))
+	m.br.Reset(m.src)
+	h := &m.ctx.Request.Header
+	if err := h.Read(m.br); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.srv.headerReceived(h).MaxRequestBodySize; got != 64<<10 {
+		t.Fatalf("body limit for /v1/exports = %d, want 64 KiB", got)
+	}
+	if allocs := testing.AllocsPerRun(200, func() { m.srv.headerReceived(h) }); allocs != 0 {
+		t.Errorf("%v allocations per call, want 0", allocs)
+	}
+}
