@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// cpuBusy returns the busy time (everything but idle and iowait) of one CPU
-// so far, from /proc/stat, in the same ticks as /proc/<pid>/stat.
+// cpuBusy returns the time one CPU spent running tasks so far (user, nice,
+// system) or stolen by the hypervisor, from /proc/stat. Interrupt and
+// softirq time is left out: on loopback much of it is the proxy's own
+// traffic, which is not charged to any process.
 func cpuBusy(cpu int) time.Duration {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -24,7 +27,7 @@ func cpuBusy(cpu int) time.Duration {
 		var busy int64
 		for i, f := range strings.Fields(l)[1:] {
 			v, _ := strconv.ParseInt(f, 10, 64)
-			if i != 3 && i != 4 && i < 8 { // idle, iowait; guest is already in user
+			if i <= 2 || i == 7 { // user, nice, system, steal; guest is already in user
 				busy += v
 			}
 		}
@@ -85,4 +88,17 @@ func wrkRPS(addr, path, key string, conns int, d time.Duration) float64 {
 		}
 	}
 	return rps
+}
+
+// onlineCPUs counts the machine's CPUs, not this process's affinity.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := strings.Count(string(b), "\nprocessor")
+	if strings.HasPrefix(string(b), "processor") {
+		n++
+	}
+	return n
 }

@@ -20,12 +20,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/portcullis/portcullis/bench/load"
 )
 
 // timeoutStart bounds how long a target may take to listen.
@@ -33,6 +30,13 @@ const timeoutStart = 15 * time.Second
 
 // pinning is false on machines with one CPU or without taskset.
 var pinning = true
+
+// niceness is given to every process of the run (harness, wrk, upstream,
+// collector, proxies) so that other work on a shared machine (builds, tests)
+// takes less of their cores. Without it, under contention, CFS gives a
+// single-threaded proxy (nginx, HAProxy) a smaller share of its core than a
+// Go proxy, whose syscalls run on extra threads.
+var niceness = -10
 
 // settings are the knobs of one run, recorded with its results.
 type settings struct {
@@ -42,6 +46,7 @@ type settings struct {
 	rate                    int
 	path, key               string
 	wrk                     bool
+	rounds                  int
 	quietWait               time.Duration
 }
 
@@ -83,10 +88,16 @@ func runHarness(args []string) error {
 	fs.IntVar(&s.rate, "rate", 2000, "constant rate, requests per second")
 	fs.StringVar(&s.path, "path", "/v1/users/42", "request path")
 	fs.StringVar(&s.key, "key", demoKeys[0].key, "API key sent as X-API-Key")
+	fs.IntVar(&s.rounds, "rounds", 5, "rounds: each target's windows are split into this many slices, interleaved with the other targets'")
+	fs.IntVar(&niceness, "nice", niceness, "niceness of every process of the run (0: leave alone; negative needs root)")
 	fs.BoolVar(&s.wrk, "wrk", true, "also measure saturation with wrk when it is installed")
 	fs.DurationVar(&s.quietWait, "quiet-wait", time.Minute, "how long to wait for the machine to be idle before starting")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	s.rounds = max(s.rounds, 1)
+	if os.Geteuid() != 0 && niceness < 0 {
+		niceness = 0
 	}
 	if err := pinSelf(); err != nil {
 		return err
@@ -96,27 +107,32 @@ func runHarness(args []string) error {
 	return bench(ctx, s)
 }
 
-// pinSelf re-runs the harness under `taskset -c 1` so the load generator
-// and what it starts (upstream, collector) stay off the proxies' core.
+// pinSelf re-runs the harness under `taskset -c 1` (so the load generator
+// and what it starts stay off the proxies' core) and under `nice`; the
+// re-run inherits both and passes them on to what it starts.
 func pinSelf() error {
-	if os.Getenv("BENCH_HARNESS_PINNED") != "" {
-		pinning = os.Getenv("BENCH_HARNESS_PINNED") == "1"
-		return nil
-	}
-	taskset, err := exec.LookPath("taskset")
-	if err != nil || onlineCPUs() < 2 {
-		fmt.Fprintln(os.Stderr, "harness: fewer than 2 CPUs or no taskset: running unpinned (results are not comparable)")
-		pinning = false
-		os.Setenv("BENCH_HARNESS_PINNED", "0")
+	if v := os.Getenv("BENCH_HARNESS_PINNED"); v != "" {
+		pinning = v == "1"
 		return nil
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(taskset, append([]string{"-c", fmt.Sprint(loadCPU), self}, os.Args[1:]...)...)
+	argv := append([]string{self}, os.Args[1:]...)
+	mark := "1"
+	if taskset, err := exec.LookPath("taskset"); err != nil || onlineCPUs() < 2 {
+		fmt.Fprintln(os.Stderr, "harness: fewer than 2 CPUs or no taskset: running unpinned (results are not comparable)")
+		mark = "0"
+	} else {
+		argv = append([]string{taskset, "-c", fmt.Sprint(loadCPU)}, argv...)
+	}
+	if niceness != 0 {
+		argv = append([]string{"nice", "-n", fmt.Sprint(niceness)}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "BENCH_HARNESS_PINNED=1", "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), "BENCH_HARNESS_PINNED="+mark, "GOMAXPROCS=1")
 	err = cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		os.Exit(ee.ExitCode())
@@ -126,24 +142,6 @@ func pinSelf() error {
 	}
 	os.Exit(0)
 	return nil
-}
-
-// result is one target's row.
-type result struct {
-	target     target
-	skipped    string
-	note       string
-	sat        load.Result
-	rate       load.Result
-	satCPU     time.Duration // proxy CPU over the saturation window
-	rateCPU    time.Duration // proxy CPU over the constant-rate window
-	rss        int64         // peak RSS of the proxy (and descendants)
-	foreign    time.Duration // CPU time on the proxy core not used by the proxy, both windows
-	window     time.Duration // wall time of both windows
-	wrk        float64       // wrk saturation rps (0: not run, -1: errors)
-	wrkCPU     time.Duration // proxy CPU over the wrk window
-	wrkElapsed time.Duration
-	extra      string // target-specific facts (audit delivery)
 }
 
 func bench(ctx context.Context, s settings) error {
@@ -182,101 +180,29 @@ func bench(ctx context.Context, s settings) error {
 		return err
 	}
 	e := env{self: self, bin: bin, policy: pol, upstream: upAddr}
-	var results []result
+	var rs []*result
 	for _, t := range targets {
 		if s.only != "" && !strings.Contains(","+s.only+",", ","+t.name+",") {
 			continue
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		e.dir = filepath.Join(dir, t.name)
 		os.MkdirAll(e.dir, 0o777)
-		r := runTarget(ctx, s, e, t)
-		if r.skipped != "" {
-			fmt.Fprintf(os.Stderr, "%-11s skipped: %s\n", t.name, r.skipped)
-		} else {
-			fmt.Fprintf(os.Stderr, "%-11s %8.0f rps saturated, p99 %v at %d rps\n", t.name, r.sat.RPS(), r.rate.Quantile(99), s.rate)
+		r := startTarget(s, e, t)
+		if r.run != nil {
+			defer r.run.stop()
 		}
-		results = append(results, r)
+		rs = append(rs, r)
 	}
-	return writeReport(s, m, results)
-}
-
-// runTarget starts t, warms it up, measures both windows and stops it.
-func runTarget(ctx context.Context, s settings, e env, t target) result {
-	r := result{target: t}
-	if t.skip != nil {
-		if why := t.skip(); why != "" {
-			r.skipped = why
-			return r
+	if err := measure(ctx, s, rs); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.run != nil && r.run.proxy != nil {
+			r.rss = r.run.proxy.peakRSS()
+		}
+		if r.skipped == "" && r.target.name == "portcullis" {
+			r.extra = auditFacts(r.run)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "%-11s starting\n", t.name)
-	run, err := t.start(e)
-	if run != nil {
-		defer run.stop()
-	}
-	if err != nil {
-		r.skipped = "failed to start: " + err.Error()
-		return r
-	}
-	r.note = run.note
-	c := load.Config{Addr: run.addr, Path: s.path, Header: map[string]string{"X-API-Key": s.key, "User-Agent": "portcullis-bench"}}
-	if code, err := load.Probe(c); err != nil || code != 200 {
-		r.skipped = fmt.Sprintf("probe failed: status %d, %v", code, err)
-		return r
-	}
-	sat, rate := c, c
-	sat.Conns, sat.Duration = s.satConns, s.warmup
-	load.Saturate(ctx, sat)
-	core0, cpu0 := cpuBusy(proxyCPU), run.proxy.cpuOrZero()
-	sat.Duration = s.satDur
-	r.sat = load.Saturate(ctx, sat)
-	r.satCPU = run.proxy.cpuOrZero() - cpu0
-	r.foreign += cpuBusy(proxyCPU) - core0 - r.satCPU
-
-	rate.Conns, rate.Rate, rate.Duration = s.rateConns, s.rate, s.warmup
-	load.Constant(ctx, rate)
-	core0, cpu0 = cpuBusy(proxyCPU), run.proxy.cpuOrZero()
-	rate.Duration = s.rateDur
-	r.rate = load.Constant(ctx, rate)
-	r.rateCPU = run.proxy.cpuOrZero() - cpu0
-	r.foreign += cpuBusy(proxyCPU) - core0 - r.rateCPU
-	r.window = r.sat.Elapsed + r.rate.Elapsed
-	if s.wrk {
-		cpu0, t0 := run.proxy.cpuOrZero(), time.Now()
-		r.wrk = wrkRPS(run.addr, s.path, s.key, s.satConns, s.satDur)
-		r.wrkCPU, r.wrkElapsed = run.proxy.cpuOrZero()-cpu0, time.Since(t0)
-	}
-	if run.proxy != nil {
-		r.rss = run.proxy.peakRSS()
-	}
-	if t.name == "portcullis" {
-		r.extra = auditFacts(run)
-	}
-	return r
-}
-
-func (p *proc) cpuOrZero() time.Duration {
-	if p == nil {
-		return 0
-	}
-	return p.cpu()
-}
-
-// onlineCPUs counts the machine's CPUs, not this process's affinity.
-func onlineCPUs() int {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.NumCPU()
-	}
-	return strings.Count(string(b), "\nprocessor") + boolInt(strings.HasPrefix(string(b), "processor"))
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return writeReport(s, m, rs)
 }

@@ -168,3 +168,11 @@ func waitTCP(p *proc, addr string, limit time.Duration) error {
 	}
 	return fmt.Errorf("%s did not listen on %s:\n%s", p.name, addr, p.tail())
 }
+
+// cpuOrZero is p.cpu(), or 0 for the direct target (no proxy).
+func (p *proc) cpuOrZero() time.Duration {
+	if p == nil {
+		return 0
+	}
+	return p.cpu()
+}

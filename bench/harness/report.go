@@ -96,22 +96,28 @@ func cpuPer1k(cpu time.Duration, reqs uint64) string {
 	return fmt.Sprintf("%.3f", cpu.Seconds()*1000/float64(reqs))
 }
 
-func writeReport(s settings, m machine, rs []result) error {
+func writeReport(s settings, m machine, rs []*result) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# End-to-end benchmark, %s\n\n", m.date)
 	fmt.Fprintf(&b, "Machine: %s CPUs, %s, %s. Go %s; %s; %s. Commit %s. Load average at start: %s, CPUs %.0f%% busy just before the run (other work on the machine makes absolute numbers noisy: compare ratios within this run).\n\n",
 		m.cpus, m.model, m.kernel, m.goVersion, m.nginx, m.haproxy, m.commit, m.load, m.busy*100)
 	pin := "each proxy pinned to CPU 0 (`taskset -c 0`) with one worker (GOMAXPROCS=1, worker_processes 1, nbthread 1); the upstream, the audit collector and the load generator pinned to CPU 1"
+	if niceness != 0 {
+		pin += fmt.Sprintf("; every process of the run at niceness %d, so other work on the machine interferes less", niceness)
+	}
 	if !pinning {
 		pin = "NOT PINNED (fewer than 2 CPUs or no taskset): results are not comparable"
 	}
-	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v after %v warm-up. Fixed rate: open loop, %d rps over %d connections, %v after %v warm-up, latency from the intended send time (HDR histogram, coordinated omission corrected).\n\n",
-		pin, s.path, s.satConns, s.satDur, s.warmup, s.rate, s.rateConns, s.rateDur, s.warmup)
+	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop, %d rps over %d connections, %v per target, latency from the intended send time (HDR histogram, coordinated omission corrected). All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
+		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rate, s.rateConns, s.rateDur, s.rounds)
 
 	writeTables(&b, rs, s.rate)
 	b.WriteString("\nTargets:\n\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "- **%s**: %s.", r.target.name, r.target.desc)
+		if len(r.satRPS) > 0 {
+			fmt.Fprintf(&b, " Saturation rps per round (Go): %s; (wrk): %s.", rounds(r.satRPS), rounds(r.wrkRPS))
+		}
 		if r.skipped != "" {
 			fmt.Fprintf(&b, " Skipped: `%s`.", strings.ReplaceAll(r.skipped, "\n", " / "))
 		}
@@ -126,7 +132,7 @@ func writeReport(s settings, m machine, rs []result) error {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during the two windows: anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in both windows. Load average at the end: %s.\n", loadavg())
+	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during its Go-generator windows (the other, idle, proxies count as other load): anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in both windows. Load average at the end: %s.\n", loadavg())
 
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
 		return err
@@ -143,24 +149,23 @@ func writeReport(s settings, m machine, rs []result) error {
 }
 
 // baseline returns f of the named target's result, or 0 when it did not run.
-func baseline(rs []result, name string, f func(*result) float64) float64 {
-	for i := range rs {
-		if rs[i].target.name == name && rs[i].skipped == "" {
-			return f(&rs[i])
+func baseline(rs []*result, name string, f func(*result) float64) float64 {
+	for _, r := range rs {
+		if r.target.name == name && r.skipped == "" {
+			return f(r)
 		}
 	}
 	return 0
 }
 
 // writeTables writes the throughput and the latency table.
-func writeTables(b *strings.Builder, rs []result, rate int) {
-	goRPS := func(r *result) float64 { return r.sat.RPS() }
-	wrkRPS := func(r *result) float64 { return max(r.wrk, 0) }
+func writeTables(b *strings.Builder, rs []*result, rate int) {
+	goRPS := func(r *result) float64 { return median(r.satRPS) }
+	wrkRPS := func(r *result) float64 { return median(r.wrkRPS) }
 	b.WriteString("## Throughput and cost (one proxy core)\n\n")
 	b.WriteString("| target | rps (Go generator) | vs bare | vs nginx | vs haproxy | rps (wrk) | vs bare | vs nginx | vs haproxy | proxy CPU at saturation, Go / wrk (cores) | CPU s per 1k req | peak RSS MB | other load on proxy core |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for i := range rs {
-		r := &rs[i]
+	for _, r := range rs {
 		if r.skipped != "" {
 			why, _, _ := strings.Cut(r.skipped, "\n")
 			fmt.Fprintf(b, "| %s | skipped: %s |||||||||||\n", r.target.name, strings.ReplaceAll(why, "|", "/"))
@@ -170,6 +175,10 @@ func writeTables(b *strings.Builder, rs []result, rate int) {
 		for _, f := range []func(*result) float64{goRPS, wrkRPS} {
 			v := f(r)
 			if v == 0 {
+				if r.wrkFailed {
+					b.WriteString(" | errors | – | – | –")
+					continue
+				}
 				b.WriteString(" | – | – | – | –")
 				continue
 			}
@@ -179,8 +188,8 @@ func writeTables(b *strings.Builder, rs []result, rate int) {
 		util, per1k, rss, other := "–", "–", "–", "–"
 		if r.target.name != "direct" {
 			util = fmt.Sprintf("%.2f", r.satCPU.Seconds()/r.sat.Elapsed.Seconds())
-			if r.wrk > 0 {
-				util += fmt.Sprintf(" / %.2f", r.wrkCPU.Seconds()/r.wrkElapsed.Seconds())
+			if r.wrkWall > 0 {
+				util += fmt.Sprintf(" / %.2f", r.wrkCPU.Seconds()/r.wrkWall.Seconds())
 			}
 			per1k = cpuPer1k(r.rateCPU, r.rate.Requests)
 			rss = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
@@ -196,8 +205,7 @@ func writeTables(b *strings.Builder, rs []result, rate int) {
 	fmt.Fprintf(b, "\n## Latency at %d rps (open loop, from the intended send time)\n\n", rate)
 	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | errors |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for i := range rs {
-		r := &rs[i]
+	for _, r := range rs {
 		if r.skipped != "" {
 			continue
 		}
@@ -211,4 +219,15 @@ func writeTables(b *strings.Builder, rs []result, rate int) {
 			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), ms(r.rate.Quantile(99)), ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
 			add50, add99, errs)
 	}
+}
+
+func rounds(vs []float64) string {
+	if len(vs) == 0 {
+		return "–"
+	}
+	var parts []string
+	for _, v := range vs {
+		parts = append(parts, fmt.Sprintf("%.0f", v))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -248,3 +248,20 @@ func Constant(ctx context.Context, c Config) Result {
 		}
 	})
 }
+
+// Add accumulates o into r: counts and elapsed time add up, histograms
+// merge, the larger lag stays. It combines the rounds of one target.
+func (r *Result) Add(o Result) {
+	r.Requests += o.Requests
+	r.Non2xx += o.Non2xx
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	r.MaxLag = max(r.MaxLag, o.MaxLag)
+	if o.Latency == nil {
+		return
+	}
+	if r.Latency == nil {
+		r.Latency = newHistogram()
+	}
+	r.Latency.Merge(o.Latency)
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/portcullis/portcullis/bench/load"
+)
+
+// result is one target's row, accumulated over the rounds.
+type result struct {
+	target  target
+	run     *running
+	cfg     load.Config // the request; connections and windows are set per phase
+	skipped string
+	note    string
+	extra   string // target-specific facts (audit delivery)
+
+	sat, rate       load.Result   // merged over the rounds
+	satRPS, wrkRPS  []float64     // one per round
+	satCPU, rateCPU time.Duration // proxy CPU over the windows
+	wrkCPU, wrkWall time.Duration
+	foreign, window time.Duration // CPU-0 time not used by the proxy, and wall time, of the Go windows
+	rss             int64         // peak RSS of the proxy and its descendants
+	wrkFailed       bool
+}
+
+// startTarget starts t and checks that it answers 200; a target that is
+// missing or fails comes back with skipped set.
+func startTarget(s settings, e env, t target) *result {
+	r := &result{target: t}
+	if t.skip != nil {
+		if r.skipped = t.skip(); r.skipped != "" {
+			fmt.Fprintf(os.Stderr, "%-11s skipped: %s\n", t.name, r.skipped)
+			return r
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%-11s starting\n", t.name)
+	run, err := t.start(e)
+	r.run = run
+	if err != nil {
+		r.skipped = "failed to start: " + err.Error()
+		fmt.Fprintf(os.Stderr, "%-11s skipped: %s\n", t.name, r.skipped)
+		return r
+	}
+	r.note = run.note
+	r.cfg = load.Config{Addr: run.addr, Path: s.path, Header: map[string]string{"X-API-Key": s.key, "User-Agent": "portcullis-bench"}}
+	if code, err := load.Probe(r.cfg); err != nil || code != 200 {
+		r.skipped = fmt.Sprintf("probe failed: status %d, %v", code, err)
+		fmt.Fprintf(os.Stderr, "%-11s skipped: %s\n", t.name, r.skipped)
+	}
+	return r
+}
+
+// measure warms every target up, then runs s.rounds rounds; in each round
+// every target gets its share of the saturation, fixed-rate and wrk windows,
+// in an order that rotates from round to round. All targets stay up for the
+// whole run, so a burst of other work on the machine lands on several
+// targets' windows rather than on all of one target's.
+func measure(ctx context.Context, s settings, rs []*result) error {
+	var live []*result
+	for _, r := range rs {
+		if r.skipped == "" {
+			live = append(live, r)
+		}
+	}
+	for _, r := range live {
+		fmt.Fprintf(os.Stderr, "%-11s warming up\n", r.target.name)
+		load.Saturate(ctx, r.phase(s, false, s.warmup))
+		load.Constant(ctx, r.phase(s, true, s.warmup/2))
+	}
+	satW, rateW := s.satDur/time.Duration(s.rounds), s.rateDur/time.Duration(s.rounds)
+	for round := range s.rounds {
+		for i := range live {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r := live[(i+round)%len(live)]
+			r.measureRound(ctx, s, satW, rateW)
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d done\n", round+1, s.rounds)
+	}
+	for _, r := range live {
+		fmt.Fprintf(os.Stderr, "%-11s %8.0f rps saturated (median of rounds), p99 %v at %d rps\n", r.target.name, median(r.satRPS), r.rate.Quantile(99), s.rate)
+	}
+	return nil
+}
+
+// phase returns the load of one window: saturation or fixed rate.
+func (r *result) phase(s settings, fixed bool, d time.Duration) load.Config {
+	c := r.cfg
+	c.Duration = d
+	c.Conns = s.satConns
+	if fixed {
+		c.Conns, c.Rate = s.rateConns, s.rate
+	}
+	return c
+}
+
+func (r *result) measureRound(ctx context.Context, s settings, satW, rateW time.Duration) {
+	p := r.run.proxy
+	core0, cpu0 := cpuBusy(proxyCPU), p.cpuOrZero()
+	sat := load.Saturate(ctx, r.phase(s, false, satW))
+	used := p.cpuOrZero() - cpu0
+	r.sat.Add(sat)
+	r.satRPS = append(r.satRPS, sat.RPS())
+	r.satCPU += used
+	r.foreign += cpuBusy(proxyCPU) - core0 - used
+	r.window += sat.Elapsed
+
+	core0, cpu0 = cpuBusy(proxyCPU), p.cpuOrZero()
+	rate := load.Constant(ctx, r.phase(s, true, rateW))
+	used = p.cpuOrZero() - cpu0
+	r.rate.Add(rate)
+	r.rateCPU += used
+	r.foreign += cpuBusy(proxyCPU) - core0 - used
+	r.window += rate.Elapsed
+
+	if s.wrk {
+		cpu0, t0 := p.cpuOrZero(), time.Now()
+		v := wrkRPS(r.run.addr, s.path, s.key, s.satConns, satW)
+		r.wrkCPU += p.cpuOrZero() - cpu0
+		r.wrkWall += time.Since(t0)
+		switch {
+		case v < 0:
+			r.wrkFailed = true
+		case v > 0:
+			r.wrkRPS = append(r.wrkRPS, v)
+		}
+	}
+}
+
+// median of vs, 0 when empty.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	v := slices.Clone(vs)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
