@@ -166,7 +166,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	x.takes[0] = limiter.Take{Key: credKey, Limit: d.clientLimit[x.client.Index]}
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: d.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: d.classLimit[class.Index]}
-	now := limiter.Now()
+	now := limiter.At(x.start)
 	res, which := s.buckets.TakeAt(x.takes[:], now)
 	if which >= 0 {
 		x.limited, x.which = res, which

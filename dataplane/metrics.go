@@ -15,6 +15,15 @@ const maxClassSlots = 32
 // latencyBuckets are the upper bounds, in seconds, of the latency histogram.
 var latencyBuckets = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
+// latencyBucketsNs are latencyBuckets in nanoseconds, compared on the
+// request path without float arithmetic.
+var latencyBucketsNs = func() (t [len(latencyBuckets)]int64) {
+	for i, b := range latencyBuckets {
+		t[i] = int64(b * 1e9)
+	}
+	return t
+}()
+
 // limiterScopes names the limiter denials by what denied.
 var limiterScopes = [...]string{"key", "tenant", "class", "concurrency"}
 
@@ -61,9 +70,8 @@ func (m *metrics) observe(x *exchange, durNs int64) {
 		slot = x.d.classSlot[x.route.Class.Index]
 	}
 	m.requests[slot][x.rec.Decision].Add(1)
-	sec := float64(durNs) / 1e9
 	i := 0
-	for i < len(latencyBuckets) && sec > latencyBuckets[i] {
+	for i < len(latencyBucketsNs) && durNs > latencyBucketsNs[i] {
 		i++
 	}
 	m.latency[i].Add(1)
