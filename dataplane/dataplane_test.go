@@ -481,3 +481,34 @@ func TestHTTPClientEndToEnd(t *testing.T) {
 	}
 	_ = bytes.MinRead
 }
+
+// refusingSink is an audit sink that can capture nothing (spool full).
+type refusingSink struct{ memSink }
+
+func (*refusingSink) Accepting() bool { return false }
+
+// Strict audit mode: a request whose record cannot be captured gets 503;
+// best effort serves it.
+func TestStrictAuditMode(t *testing.T) {
+	sink := &refusingSink{}
+	st := startStack(t, func(c *Config) { c.Audit = sink })
+	if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("best effort: got %d, want 200", r.status)
+	}
+	doc := *loadExample(t).Doc
+	doc.Audit.Mode = "strict"
+	snap, err := policy.Compile(&doc, policy.Live{Revision: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.store.Swap(snap)
+	for _, target := range []string{"/v1/users", "/v1/status"} {
+		r := do(t, st.addr, "GET", target, key(hrisKey), "")
+		if r.status != 503 || r.errorBody(t).Error != "audit_unavailable" {
+			t.Errorf("strict %s: got %d %s, want 503 audit_unavailable", target, r.status, r.body)
+		}
+	}
+	if n := len(st.up.received()); n != 1 {
+		t.Errorf("upstream received %d requests, want only the best-effort one", n)
+	}
+}

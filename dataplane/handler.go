@@ -108,6 +108,10 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
+	// Strict audit mode: no record, no service (public routes included).
+	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
+		return audit.AuditUnavailable
+	}
 	if x.route.Public {
 		return audit.Allowed
 	}
@@ -121,13 +125,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if d := s.authorize(x); d != audit.Allowed {
 		return d
 	}
-	if d := s.limit(x); d != audit.Allowed {
-		return d
-	}
-	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
-		return audit.AuditUnavailable
-	}
-	return audit.Allowed
+	return s.limit(x)
 }
 
 // routeRequest normalises the target once, matches the route and checks the
