@@ -22,7 +22,9 @@ type Live struct {
 
 // Compile turns a validated document and the live state into a Snapshot.
 // Key records from live that do not validate (for example written to etcd
-// by hand) make Compile fail, so the caller keeps its previous Snapshot.
+// by hand) are left out and listed in Snapshot.SkippedKeys: they
+// authenticate nothing, and they cannot hold back the revocations and
+// suspensions compiled with them.
 func Compile(doc *Document, live Live) (*Snapshot, error) {
 	c := compiler{doc: doc, snap: &Snapshot{
 		Revision:    live.Revision,
@@ -227,15 +229,20 @@ func (c *compiler) keys(live Live) error {
 	for jti := range live.RevokedJTIs {
 		c.snap.revokedJTIs[jti] = struct{}{}
 	}
-	all := append(append([]KeySpec(nil), c.doc.Keys...), live.Keys...)
-	for i := range all {
-		ks := &all[i]
-		if err := ks.check(known); err != nil {
-			return err
+	all := append([]KeySpec(nil), c.doc.Keys...)
+	for i := range all { // the document was validated by Load
+		c.snap.keys[all[i].ID] = compileKey(&all[i], c.snap.Clients[all[i].Client], live.RevokedKeys[all[i].ID])
+	}
+	for i := range live.Keys {
+		ks := &live.Keys[i]
+		if err := c.liveKey(ks, known); err != nil {
+			// A bad record written to etcd by hand must not stop the
+			// revocations and suspensions that follow it: it is skipped
+			// (it authenticates nothing) and reported.
+			c.snap.SkippedKeys = append(c.snap.SkippedKeys, err.Error())
+			continue
 		}
-		if c.snap.keys[ks.ID] != nil {
-			return fmt.Errorf("duplicate key %q", ks.ID)
-		}
+		all = append(all, *ks)
 		c.snap.keys[ks.ID] = compileKey(ks, c.snap.Clients[ks.Client], live.RevokedKeys[ks.ID])
 	}
 	if len(live.Keys) > 0 {
@@ -244,6 +251,17 @@ func (c *compiler) keys(live Live) error {
 		merged := *c.doc
 		merged.Keys = all
 		c.snap.Doc = &merged
+	}
+	return nil
+}
+
+// liveKey checks a key record from the control plane.
+func (c *compiler) liveKey(ks *KeySpec, known map[string]bool) error {
+	if err := ks.check(known); err != nil {
+		return err
+	}
+	if c.snap.keys[ks.ID] != nil {
+		return fmt.Errorf("duplicate key %q", ks.ID)
 	}
 	return nil
 }

@@ -246,9 +246,21 @@ func TestCompileInvalidLiveKey(t *testing.T) {
 		{"bad time", liveKey("etcdkey1", "tomorrow", ""), "not_before"},
 	}
 	for _, tt := range bad {
-		_, err := Compile(d, Live{Keys: []KeySpec{tt.key}})
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: Compile = %v, want an error containing %q", tt.name, err, tt.want)
+		// A bad live record is skipped and reported, never fatal: it must
+		// not hold back the revocations compiled with it.
+		snap, err := Compile(d, Live{Keys: []KeySpec{tt.key}, RevokedKeys: map[string]bool{"acmeadm1": true}})
+		if err != nil {
+			t.Errorf("%s: Compile = %v, want the record skipped", tt.name, err)
+			continue
+		}
+		if len(snap.SkippedKeys) != 1 || !strings.Contains(snap.SkippedKeys[0], tt.want) {
+			t.Errorf("%s: SkippedKeys = %q, want one containing %q", tt.name, snap.SkippedKeys, tt.want)
+		}
+		if k := snap.Key([]byte(tt.key.ID)); k != nil && k.Digest == ([32]byte{}) {
+			t.Errorf("%s: the bad record was compiled", tt.name)
+		}
+		if k := snap.Key([]byte("acmeadm1")); k == nil || !k.Revoked {
+			t.Errorf("%s: the revocation compiled with the bad record was lost", tt.name)
 		}
 	}
 }

@@ -44,6 +44,7 @@ type Snapshot struct {
 	Collector      string
 	StaleAfter     time.Duration // 0: no bound
 	StaleDeny      bool          // past StaleAfter, deny credentialed requests
+	SkippedKeys    []string      // live key records left out, with why
 
 	keys        map[string]*Key
 	revokedJTIs map[string]struct{}

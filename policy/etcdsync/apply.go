@@ -28,6 +28,9 @@ func (s *Syncer) apply(save bool) {
 	if cur := s.store.Load(); cur != nil && err != nil && cur.Digest == snap.Digest {
 		return // the fallback compiled what is already in force
 	}
+	for _, skipped := range snap.SkippedKeys {
+		s.cfg.Logger.Warn().Str("problem", skipped).Int64("revision", snap.Revision).Msg("key record skipped: it authenticates nothing until fixed")
+	}
 	s.store.Swap(snap)
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
