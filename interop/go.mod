@@ -5,7 +5,7 @@ go 1.26.8
 replace github.com/portcullis/portcullis => ../
 
 require (
-	github.com/go-jose/go-jose/v4 v4.1.8
+	github.com/go-jose/go-jose/v3 v3.0.5
 	github.com/ory/fosite v0.49.0
 	github.com/portcullis/portcullis v0.0.0-00010101000000-000000000000
 )
@@ -21,7 +21,6 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/felixge/httpsnoop v1.0.4 // indirect
 	github.com/fsnotify/fsnotify v1.6.0 // indirect
-	github.com/go-jose/go-jose/v3 v3.0.3 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/gobuffalo/pop/v6 v6.1.1 // indirect
