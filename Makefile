@@ -19,6 +19,7 @@ demo: build
 ## test: every test with the race detector.
 test:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	cd interop && $(GO) test -race -count=1 -timeout 10m ./...
 
 ## check: what CI should hold: formatting, vet, staticcheck, race tests, one pass of every benchmark.
 check: fmt vet staticcheck test
