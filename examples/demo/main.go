@@ -200,7 +200,7 @@ func status(apiKey string) int {
 func (d *demo) lifecycle() error {
 	ctx := context.Background()
 	meta := etcdsync.Meta{Actor: "demo-operator", Reason: "demo walkthrough", Ticket: "DEMO-42"}
-	fmt.Println("\n== key lifecycle through etcd (portcullis keys create / rotate / revoke, clients suspend / resume)")
+	fmt.Println("\n== key lifecycle through etcd: the etcdsync.Admin calls behind `portcullis keys create / rotate / revoke` and `clients suspend / resume`")
 	time.Sleep(2 * time.Second) // let acme-hris's bucket refill after the rate-limit step
 	k1, spec, err := d.admin.CreateKey(ctx, "acme-hris", 0, meta)
 	if err != nil {
@@ -220,7 +220,7 @@ func (d *demo) lifecycle() error {
 	}
 	t0 := time.Now()
 	code := waitStatus(k1, 401)
-	fmt.Printf("keys revoke %s                -> old key %d after %s (from the etcd write's answer to the first 401)\n", spec.ID, code, time.Since(t0).Round(time.Millisecond))
+	fmt.Printf("keys revoke %s                -> old key %d after %s (from the etcd write's answer to the first 401)\n", spec.ID, code, time.Since(t0).Round(10*time.Microsecond))
 	if _, err := d.admin.Suspend(ctx, "acme-hris", time.Minute, meta); err != nil {
 		return err
 	}
