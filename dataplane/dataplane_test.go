@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -73,10 +72,8 @@ func TestPublicRouteNeedsNoCredential(t *testing.T) {
 func TestBadCredentialsLookAlike(t *testing.T) {
 	st := startStack(t, nil)
 	snap := loadExample(t)
-	past, future := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	expired, exSpec := mustKey(t, "acme-hris", time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
 	early, earlySpec := mustKey(t, "acme-hris", time.Now().Add(time.Hour), time.Time{})
-	_, _ = past, future
 	swapWithKeys(t, st.store, snap.Doc, exSpec, earlySpec)
 	cases := map[string]map[string]string{
 		"no credential":  nil,
@@ -479,7 +476,6 @@ func TestHTTPClientEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Request-ID") == "" {
 		t.Errorf("got %d with request id %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
 	}
-	_ = bytes.MinRead
 }
 
 // refusingSink is an audit sink that can capture nothing (spool full).
