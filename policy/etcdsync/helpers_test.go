@@ -84,6 +84,17 @@ func push(t testing.TB, a *Admin, doc []byte) int64 {
 	return rev
 }
 
+// deployment is the common start of a test: a fresh prefix on the shared
+// etcd with the example policy pushed and a Syncer following it.
+func deployment(t testing.TB) (cli *clientv3.Client, prefix string, a *Admin, r *running) {
+	t.Helper()
+	cli = dial(t, shared)
+	prefix = newPrefix(t)
+	a = NewAdmin(cli, prefix)
+	push(t, a, examplePolicy(t))
+	return cli, prefix, a, runSyncer(t, cli, SyncConfig{Prefix: prefix})
+}
+
 // running is a Syncer running in the background for one test.
 type running struct {
 	*Syncer

@@ -73,11 +73,7 @@ func TestCreateKeyStoresDigestOnly(t *testing.T) {
 
 func TestRotateKeyOverlap(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	push(t, a, examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	_, _, a, r := deployment(t)
 	oldKey, oldSpec, err := a.CreateKey(context.Background(), "globex-bi", 0, meta)
 	if err != nil {
 		t.Fatal(err)
@@ -154,11 +150,7 @@ func TestRotateKeepsLifetime(t *testing.T) {
 
 func TestRevoke(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	push(t, a, examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	_, _, a, r := deployment(t)
 	key, spec, err := a.CreateKey(context.Background(), "acme-admin", 0, meta)
 	if err != nil {
 		t.Fatal(err)

@@ -178,11 +178,7 @@ func TestConcurrentPushesWithExpectRevision(t *testing.T) {
 // counted once, and revocations still apply.
 func TestBadPolicyRefused(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	push(t, a, examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	cli, prefix, a, r := deployment(t)
 	good := r.atRevision(t, 1)
 	if _, err := cli.Put(context.Background(), prefix+"/policy", "version: 1\ntenants: [{id: acme, nope: 1}]\n"); err != nil {
 		t.Fatal(err)
@@ -223,11 +219,7 @@ func TestBadPolicyRefused(t *testing.T) {
 // the Syncer re-reads and ends up current.
 func TestCompactionWhileWatchDown(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	push(t, a, examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	cli, _, a, r := deployment(t)
 	r.atRevision(t, 1)
 	r.stop()
 	_, spec, err := a.CreateKey(context.Background(), "globex-bi", 0, meta)
@@ -316,11 +308,7 @@ func TestStartWithEtcdDown(t *testing.T) {
 
 func TestSuspensionLapses(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	push(t, a, examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	_, _, a, r := deployment(t)
 	r.atRevision(t, 1)
 	s, err := a.Suspend(context.Background(), "acme-hris", time.Second, meta)
 	if err != nil {
@@ -339,11 +327,7 @@ func TestSuspensionLapses(t *testing.T) {
 
 func TestSuspendResume(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	push(t, a, examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	_, _, a, r := deployment(t)
 	if _, err := a.Suspend(context.Background(), "globex-bi", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
