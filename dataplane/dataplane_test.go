@@ -20,6 +20,7 @@ func TestAllowedForwardsNormalisedWithIdentity(t *testing.T) {
 		"X-API-Key":           hrisKey,
 		"X-Portcullis-Tenant": "globex",
 		"x-portcullis-scopes": "admin:settings",
+		"X-Portcullis-Admin":  "true", // not one the sidecar sets: only stripping removes it
 		"Connection":          "close, X-Secret-Hop",
 		"X-Secret-Hop":        "1",
 		"X-Request-ID":        "req-123",
@@ -44,7 +45,7 @@ func TestAllowedForwardsNormalisedWithIdentity(t *testing.T) {
 			t.Errorf("upstream header %s = %q, want %q", k, u.headers[k], v)
 		}
 	}
-	for _, k := range []string{"x-api-key", "authorization", "x-secret-hop"} {
+	for _, k := range []string{"x-api-key", "authorization", "x-secret-hop", "x-portcullis-admin"} {
 		if _, ok := u.headers[k]; ok {
 			t.Errorf("upstream received %s; it must be stripped", k)
 		}

@@ -26,6 +26,7 @@ type requestHeaders struct {
 	requestID []byte
 	apiKey    []byte
 	authz     []byte
+	internal  bool // an X-Portcullis-* header came in and must be stripped
 }
 
 // scanHeaders checks the raw request headers for what fasthttp accepts but a
@@ -54,6 +55,9 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 			return false
 		}
 		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		if len(name) > len(internalPrefix) && bytes.EqualFold(name[:len(internalPrefix)], []byte(internalPrefix)) {
+			h.internal = true
+		}
 		switch len(name) { // compare only names of a length that can match
 		case len("Content-Length"):
 			if bytes.EqualFold(name, []byte("Content-Length")) {
@@ -159,9 +163,9 @@ func (x *exchange) appendScopes(dst []byte) []byte {
 }
 
 // stripInternal removes every incoming X-Portcullis-* header. The common
-// case (none present) costs one scan of the raw headers.
+// case (none present, as scanHeaders found) costs nothing.
 func stripInternal(h *fasthttp.RequestHeader, x *exchange) {
-	if !hasInternal(h.RawHeaders()) {
+	if !x.hdr.internal {
 		return
 	}
 	x.buf = x.buf[:0]
@@ -174,18 +178,4 @@ func stripInternal(h *fasthttp.RequestHeader, x *exchange) {
 	for _, n := range names {
 		h.DelBytes(n)
 	}
-}
-
-func hasInternal(raw []byte) bool {
-	for i := 0; i+len(internalPrefix) <= len(raw); {
-		if bytes.EqualFold(raw[i:i+len(internalPrefix)], []byte(internalPrefix)) {
-			return true
-		}
-		j := bytes.IndexByte(raw[i:], '\n')
-		if j < 0 {
-			return false
-		}
-		i += j + 1
-	}
-	return false
 }
