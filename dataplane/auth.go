@@ -38,7 +38,7 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 		return s.authenticateJWT(cred, x)
 	}
 	x.method = audit.AuthAPIKey
-	key, id := s.keys.Verify(x.snap, cred, x.start.UnixNano())
+	key, id := s.keys.Verify(x.snap, cred, x.wall)
 	x.rec.SetKeyID(id)
 	if key == nil {
 		return audit.Unauthenticated
@@ -55,7 +55,7 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 // granted are those of the token that the client may hold.
 func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	x.method = audit.AuthJWT
-	c, st := x.d.verifier.Verify(token, x.start)
+	c, st := x.d.verifier.Verify(token, time.Unix(0, x.wall))
 	if st != jwt.OK {
 		return audit.Unauthenticated
 	}
@@ -89,7 +89,7 @@ func (s *Server) authorize(x *exchange) audit.Decision {
 	}
 	if class.MaxTokenAge > 0 && x.claims != nil {
 		iat := x.claims.IssuedAt
-		if iat == 0 || x.start.Sub(time.Unix(iat, 0)) > class.MaxTokenAge {
+		if iat == 0 || time.Unix(0, x.wall).Sub(time.Unix(iat, 0)) > class.MaxTokenAge {
 			return audit.TokenTooOld
 		}
 	}
@@ -166,7 +166,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	x.takes[0] = limiter.Take{Key: credKey, Limit: d.clientLimit[x.client.Index]}
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: d.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: d.classLimit[class.Index]}
-	now := limiter.At(x.start)
+	now := x.mono
 	res, which := s.buckets.TakeAt(x.takes[:], now)
 	if which >= 0 {
 		x.limited, x.which = res, which

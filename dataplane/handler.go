@@ -3,7 +3,6 @@ package dataplane
 import (
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/dataplane/jwt"
@@ -15,7 +14,8 @@ import (
 // exchange is the state of one request on its way through the pipeline. It
 // comes from a pool, so nothing on the request path allocates.
 type exchange struct {
-	start  time.Time
+	mono   int64 // limiter clock at arrival
+	wall   int64 // unix nanoseconds at arrival
 	snap   *policy.Snapshot
 	d      *derived
 	route  *policy.Route
@@ -46,7 +46,7 @@ const maxPooled = 8 << 10
 
 func (s *Server) acquire() *exchange {
 	x := s.pool.Get().(*exchange)
-	x.start = time.Now()
+	x.mono, x.wall = s.clock.now()
 	return x
 }
 
@@ -116,7 +116,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.Allowed
 	}
 	if s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
-		x.start.UnixNano()-s.store.HeardAt() > int64(x.snap.StaleAfter) {
+		x.wall-s.store.HeardAt() > int64(x.snap.StaleAfter) {
 		return audit.PolicyStale
 	}
 	if d := s.authenticate(x); d != audit.Allowed {

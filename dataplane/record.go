@@ -2,8 +2,8 @@ package dataplane
 
 import (
 	"bytes"
-	"time"
 
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/valyala/fasthttp"
 )
 
@@ -12,8 +12,8 @@ import (
 func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	r := &x.rec
 	h := &ctx.Request.Header
-	r.Time = x.start.UnixNano()
-	r.Duration = int64(time.Since(x.start))
+	r.Time = x.wall
+	r.Duration = limiter.Now() - x.mono
 	r.Status = uint16(ctx.Response.StatusCode())
 	r.AuthMethod = x.method
 	r.SourceIP = x.peer

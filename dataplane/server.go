@@ -97,6 +97,7 @@ type Server struct {
 
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64
+	clock     clock
 	stopping  atomic.Bool
 	pool      sync.Pool // *exchange
 }

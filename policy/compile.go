@@ -231,7 +231,7 @@ func (c *compiler) keys(live Live) error {
 	}
 	all := append([]KeySpec(nil), c.doc.Keys...)
 	for i := range all { // the document was validated by Load
-		c.snap.keys[all[i].ID] = compileKey(&all[i], c.snap.Clients[all[i].Client], live.RevokedKeys[all[i].ID])
+		c.add(compileKey(&all[i], c.snap.Clients[all[i].Client], live.RevokedKeys[all[i].ID]))
 	}
 	for i := range live.Keys {
 		ks := &live.Keys[i]
@@ -243,7 +243,7 @@ func (c *compiler) keys(live Live) error {
 			continue
 		}
 		all = append(all, *ks)
-		c.snap.keys[ks.ID] = compileKey(ks, c.snap.Clients[ks.Client], live.RevokedKeys[ks.ID])
+		c.add(compileKey(ks, c.snap.Clients[ks.Client], live.RevokedKeys[ks.ID]))
 	}
 	if len(live.Keys) > 0 {
 		// Snapshot.Doc promises the keys from etcd merged in; the caller's
@@ -253,6 +253,12 @@ func (c *compiler) keys(live Live) error {
 		c.snap.Doc = &merged
 	}
 	return nil
+}
+
+// add indexes a key record; ids are unique by now.
+func (c *compiler) add(k *Key) {
+	k.Index = len(c.snap.keys)
+	c.snap.keys[k.ID] = k
 }
 
 // liveKey checks a key record from the control plane.

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -106,5 +107,52 @@ func TestEqual(t *testing.T) {
 		if got := equal([]byte(c.a), []byte(c.b)); got != c.want {
 			t.Errorf("equal(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// The front is per snapshot and per key record: bytes that verified against
+// one record never authenticate against a record with another digest, and
+// a warm slot never admits other bytes under the same id.
+func TestFrontIsPerRecord(t *testing.T) {
+	keys := newKeys(t)
+	now := time.Now().UnixNano()
+	old := example(t, policy.Live{})
+	if rec, _ := keys.Verify(old, []byte(hrisKey), now); rec == nil {
+		t.Fatal("not verified")
+	}
+	keys.Wait()
+	if rec, _ := keys.Verify(old, []byte(hrisKey), now); rec == nil {
+		t.Fatal("not verified from the front")
+	}
+	if hits, _ := keys.Stats(); hits != 1 {
+		t.Fatalf("second Verify was not a hit: hits = %d", hits)
+	}
+
+	// The same id re-issued with another secret: the old bytes are stale.
+	doc, err := policy.LoadFile("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := "pk_acmehris1_RotatedSecretRotatedSecretRotated001"
+	sum := sha256.Sum256([]byte(rotated))
+	for i := range doc.Keys {
+		if doc.Keys[i].ID == "acmehris1" {
+			doc.Keys[i].SHA256 = hex.EncodeToString(sum[:])
+		}
+	}
+	next, err := policy.Compile(doc, policy.Live{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := keys.Verify(next, []byte(hrisKey), now); rec != nil {
+		t.Fatal("bytes cached for the old record authenticated against the new one")
+	}
+	if rec, _ := keys.Verify(next, []byte(rotated), now); rec == nil {
+		t.Fatal("the rotated key did not verify")
+	}
+
+	// With the front warm, other bytes under the same id still fail.
+	if rec, _ := keys.Verify(next, []byte(rotated[:len(rotated)-1]+"2"), now); rec != nil {
+		t.Fatal("a wrong secret authenticated while the front held the right key")
 	}
 }
