@@ -16,6 +16,7 @@ func TestHandlerAllocations(t *testing.T) {
 		status int
 	}{
 		{"allowed api key", request("GET", "/v1/users/42", hrisKey), false, 200},
+		{"allowed, Connection: keep-alive", request("GET", "/v1/users/42", hrisKey, "Connection: keep-alive"), false, 200},
 		{"401 unknown key", request("GET", "/v1/users", "pk_nosuchkey1_DemoAcmeHrisSecret000000000000000001"), false, 401},
 		{"401 wrong secret", request("GET", "/v1/users", "pk_acmehris1_WrongSecretWrongSecretWrongSecret0001"), false, 401},
 		{"403 scope", request("GET", "/v1/reports/1", hrisKey), false, 403},

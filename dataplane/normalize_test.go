@@ -89,9 +89,42 @@ func TestScanHeaders(t *testing.T) {
 		"X-Api-Key: a\r\nX-API-KEY: b\r\n",
 		"NoColon\r\n",
 		"X-Request-ID: a\r\nX-Request-Id: b\r\n",
+		"\rX-A: 1\r\n",
+		"X-A: 1\r\n: empty name\r\n",
 	} {
 		if scanHeaders([]byte(bad), new(requestHeaders)) {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// The scan notes what the proxy must strip, so that requests without such
+// headers skip the stripping.
+func TestScanHeadersNotes(t *testing.T) {
+	for _, c := range []struct {
+		raw                  string
+		hop, internal, creds bool
+	}{
+		{"Host: a\r\nUser-Agent: b\r\n\r\n", false, false, false},
+		{"Host: a\r\nconnection: keep-alive\r\n\r\n", true, false, false},
+		{"Keep-Alive: 5\r\n", true, false, false},
+		{"Proxy-Authorization: x\r\n", true, false, false},
+		{"te: trailers\r\n", true, false, false},
+		{"Transfer-Encoding: chunked\r\n", true, false, false},
+		{"Upgrade: h2c\r\n", true, false, false},
+		{"X-Portcullis-Tenant: globex\r\n", false, true, false},
+		{"x-portcullis-scopes: admin:settings\r\n", false, true, false},
+		{"X-API-Key: k\r\n", false, false, true},
+		{"Authorization: Bearer t\r\n", false, false, true},
+		{"X-Portcullis: not the prefix\r\n", false, false, false},
+	} {
+		var h requestHeaders
+		if !scanHeaders([]byte(c.raw), &h) {
+			t.Errorf("rejected %q", c.raw)
+			continue
+		}
+		if h.hop != c.hop || h.internal != c.internal || h.creds != c.creds {
+			t.Errorf("%q: hop, internal, creds = %v, %v, %v; want %v, %v, %v", c.raw, h.hop, h.internal, h.creds, c.hop, c.internal, c.creds)
 		}
 	}
 }

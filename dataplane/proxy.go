@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"errors"
+	"unsafe"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
@@ -27,6 +28,8 @@ type requestHeaders struct {
 	apiKey    []byte
 	authz     []byte
 	internal  bool // an X-Portcullis-* header came in and must be stripped
+	hop       bool // a hop-by-hop header came in and must be stripped
+	creds     bool // X-API-Key or Authorization came in
 }
 
 // scanHeaders checks the raw request headers for what fasthttp accepts but a
@@ -34,57 +37,120 @@ type requestHeaders struct {
 // (request smuggling, RFC 9112 section 6.3), header names with '_' (which
 // some servers fold into '-', smuggling a header past us), obsolete line
 // folding, and a repeated credential or request id header (which one would
-// count?). It fills h with the headers the pipeline needs.
+// count?). It fills h with the headers the pipeline needs. It is one pass
+// over the block: names are compared only when their length can match.
 func scanHeaders(raw []byte, h *requestHeaders) bool {
 	var cl, te, authz, apiKey, reqID int
-	for len(raw) > 0 {
-		end := bytes.IndexByte(raw, '\n')
-		if end < 0 {
-			end = len(raw)
-		}
-		line := bytes.TrimRight(raw[:end], "\r")
-		raw = raw[min(end+1, len(raw)):]
-		if len(line) == 0 {
+	for i := 0; i < len(raw); {
+		switch raw[i] {
+		case '\n':
+			i++
 			continue
+		case '\r':
+			if i+1 < len(raw) && raw[i+1] == '\n' {
+				i += 2
+				continue
+			}
+			return false
+		case ' ', '\t':
+			return false // obs-fold
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		start := i
+		for ; i < len(raw) && raw[i] != ':'; i++ {
+			if c := raw[i]; c == '_' || c == '\n' {
+				return false
+			}
+		}
+		if i == len(raw) || i == start {
 			return false
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.IndexByte(line[:colon], '_') >= 0 {
-			return false
+		name := raw[start:i]
+		i++
+		end := bytes.IndexByte(raw[i:], '\n')
+		if end < 0 {
+			end = len(raw) - i
 		}
-		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
-		if len(name) > len(internalPrefix) && bytes.EqualFold(name[:len(internalPrefix)], []byte(internalPrefix)) {
+		value := trimOWS(raw[i : i+end])
+		i += end + 1
+		if len(name) > len(internalPrefix) && foldEqual(name[:len(internalPrefix)], internalPrefix) {
 			h.internal = true
+			continue
 		}
 		switch len(name) { // compare only names of a length that can match
 		case len("Content-Length"):
-			if bytes.EqualFold(name, []byte("Content-Length")) {
+			if foldEqual(name, "content-length") {
 				cl++
 			}
 		case len("Transfer-Encoding"):
-			if bytes.EqualFold(name, []byte("Transfer-Encoding")) {
+			if foldEqual(name, "transfer-encoding") {
 				te++
+				h.hop = true
 			}
 		case len("Authorization"):
-			if bytes.EqualFold(name, []byte("Authorization")) {
+			if foldEqual(name, "authorization") {
 				authz++
-				h.authz = value
+				h.authz, h.creds = value, true
 			}
 		case len("X-API-Key"):
-			if bytes.EqualFold(name, []byte("X-API-Key")) {
+			if foldEqual(name, "x-api-key") {
 				apiKey++
-				h.apiKey = value
+				h.apiKey, h.creds = value, true
 			}
 		case len("X-Request-ID"):
-			if bytes.EqualFold(name, []byte("X-Request-ID")) {
+			if foldEqual(name, "x-request-id") {
 				reqID++
 				h.requestID = value
 			}
+		case len("Connection"), len("TE"), len("Trailer"), len("Proxy-Authenticate"),
+			len("Proxy-Authorization"), len("Proxy-Connection"):
+			h.hop = h.hop || isHopByHop(name)
 		}
 	}
 	return cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 && reqID <= 1
+}
+
+// isHopByHop reports whether name is one of hopByHop.
+func isHopByHop(name []byte) bool {
+	for _, hop := range hopByHop {
+		if len(hop) == len(name) && foldEqual(name, hop) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldEqual reports whether name equals the ASCII string want ignoring
+// case; the lengths must be equal.
+func foldEqual(name []byte, want string) bool {
+	for i := range len(want) {
+		if lower[name[i]] != lower[want[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// lower maps ASCII upper-case letters to lower case and every other byte
+// to itself.
+var lower = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'A' <= i && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+// trimOWS drops the optional whitespace (and a line's CR) around a value.
+func trimOWS(v []byte) []byte {
+	for len(v) > 0 && (v[len(v)-1] == '\r' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	return v
 }
 
 // forward sends the admitted request to the upstream with the normalised
@@ -104,48 +170,96 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	x.rec.Decision = audit.Allowed
-	for _, h := range hopByHop {
-		ctx.Response.Header.Del(h)
+	scrubResponse(&ctx.Response.Header, x)
+	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
+}
+
+// delListed deletes the headers named in a Connection header's value list
+// (RFC 9110 section 7.6.1). The list is copied first: deleting moves
+// fasthttp's header storage, which it aliases.
+func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
+	x.buf = append(x.buf[:0], list...)
+	for names := x.buf; len(names) > 0; {
+		i := bytes.IndexByte(names, ',')
+		if i < 0 {
+			i = len(names)
+		}
+		if name := bytes.TrimSpace(names[:i]); len(name) > 0 {
+			h.DelBytes(name)
+		}
+		names = names[min(i+1, len(names)):]
 	}
-	ctx.Response.Header.SetBytesV("X-Request-ID", x.reqID)
+}
+
+// scrubResponse removes the upstream's hop-by-hop headers and those its
+// Connection header lists. Most responses carry none, and then one pass
+// over the headers is all it costs.
+func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
+	hop := false
+	for k := range h.All() {
+		if hop = isHopByHop(k); hop {
+			break
+		}
+	}
+	if !hop {
+		return
+	}
+	delListed(h, h.Peek("Connection"), x)
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
 }
 
 func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 	h := &req.Header
 	req.SetRequestURIBytes(x.uri)
-	if c := h.Peek("Connection"); len(c) > 0 {
-		x.buf = append(x.buf[:0], c...)
-		for _, name := range bytes.Split(x.buf, []byte(",")) {
-			h.DelBytes(bytes.TrimSpace(name))
+	if x.hdr.hop {
+		delListed(h, h.Peek("Connection"), x)
+		for _, name := range hopByHop {
+			h.Del(name)
 		}
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
-	}
 	stripInternal(h, x)
-	h.Del("X-API-Key")
-	if x.method == audit.AuthAPIKey {
-		h.Del("Authorization")
+	if x.hdr.creds {
+		h.Del("X-API-Key")
+		if x.method == audit.AuthAPIKey {
+			h.Del("Authorization")
+		}
 	}
 	if len(h.Host()) == 0 {
 		h.SetHost(s.cfg.Upstream)
 	}
-	h.SetBytesV("X-Request-ID", x.reqID)
+	h.SetCanonical(hdrRequestID, x.reqID)
 	if x.client == nil {
 		return
 	}
-	h.Set("X-Portcullis-Tenant", x.client.Tenant.ID)
-	h.Set("X-Portcullis-Client", x.client.ID)
-	h.Set("X-Portcullis-Auth-Method", x.method.String())
+	h.SetCanonical(hdrTenant, ro(x.client.Tenant.ID))
+	h.SetCanonical(hdrClient, ro(x.client.ID))
+	h.SetCanonical(hdrAuthMethod, ro(x.method.String()))
 	if x.key != nil {
-		h.Set("X-Portcullis-Key-Id", x.key.ID)
+		h.SetCanonical(hdrKeyID, ro(x.key.ID))
 	}
 	if x.scopes == x.client.Scopes {
-		h.Set("X-Portcullis-Scopes", x.client.ScopeList)
+		h.SetCanonical(hdrScopes, ro(x.client.ScopeList))
 		return
 	}
-	h.SetBytesV("X-Portcullis-Scopes", x.appendScopes(x.buf[:0]))
+	h.SetCanonical(hdrScopes, x.appendScopes(x.buf[:0]))
 }
+
+// ro returns the bytes of s without copying, for fasthttp setters that copy
+// what they are given; nothing may write to the result.
+func ro(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// The identity headers, in fasthttp's canonical form so that setting them
+// skips normalisation.
+var (
+	hdrRequestID  = []byte("X-Request-Id")
+	hdrTenant     = []byte("X-Portcullis-Tenant")
+	hdrClient     = []byte("X-Portcullis-Client")
+	hdrAuthMethod = []byte("X-Portcullis-Auth-Method")
+	hdrKeyID      = []byte("X-Portcullis-Key-Id")
+	hdrScopes     = []byte("X-Portcullis-Scopes")
+)
 
 // appendScopes renders the granted scopes when they differ from the
 // client's (a token with fewer scopes).
