@@ -167,7 +167,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: d.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: d.classLimit[class.Index]}
 	now := x.mono
-	res, which := s.buckets.TakeAt(x.takes[:], now)
+	which, res := s.buckets.TakeAll(x.takes[:], now)
 	if which >= 0 {
 		x.limited, x.which = res, which
 		s.metrics.limited[which].Add(1)

@@ -26,6 +26,7 @@ func TestAllocs(t *testing.T) {
 		{"AllowAt denied", func() { tb.AllowAt(5, denied, now) }},
 		{"Allow", func() { tb.Allow(1, l) }},
 		{"TakeAt 3 buckets", func() { now += 1000; tb.TakeAt(takes, now) }},
+		{"TakeAll 3 buckets", func() { now += 1000; tb.TakeAll(takes, now) }},
 		{"RefundAt", func() { tb.RefundAt(1, l, 1, now) }},
 		{"Acquire+Release", func() {
 			if c.Acquire(9, 2, 0, 0) {

@@ -24,29 +24,43 @@ type bucket struct {
 // the bucket must be replaced first: it was evicted, its unit differs from
 // l's, or now is too far from its base for exact arithmetic.
 func (b *bucket) take(l Limit, n, now int64) (r Result, stale bool) {
-	nowU, ok := b.units(l, now)
-	if !ok {
+	t, nowU, ok, stale := b.reserve(&l, n, now)
+	switch {
+	case stale:
 		return Result{}, true
+	case !ok:
+		return l.denied(t-nowU, n), false
+	}
+	return l.admitted(t + n*l.step - nowU), false
+}
+
+// reserve moves the theoretical arrival time on by n tokens at now if they
+// fit under the burst, and returns the time t it started from and now, in
+// bucket units, from which a caller can build the Result.
+func (b *bucket) reserve(l *Limit, n, now int64) (t, nowU int64, ok, stale bool) {
+	nowU, ok = b.units(l, now)
+	if !ok {
+		return 0, 0, false, true
 	}
 	for {
 		w := b.tat.Load()
 		if w == tomb {
-			return Result{}, true
+			return 0, 0, false, true
 		}
-		t := onGrid(w, nowU, l.step)
+		t = onGrid(w, nowU, l.step)
 		next := t + n*l.step
 		if next-nowU > l.cap {
-			return l.denied(t-nowU, n), false
+			return t, nowU, false, false
 		}
 		if n == 0 || b.tat.CompareAndSwap(w, next) {
-			return l.admitted(next - nowU), false
+			return t, nowU, true, false
 		}
 	}
 }
 
 // refund gives back n tokens at now, never filling the bucket past full.
 func (b *bucket) refund(l Limit, n, now int64) (stale bool) {
-	nowU, ok := b.units(l, now)
+	nowU, ok := b.units(&l, now)
 	if !ok {
 		return true
 	}
@@ -82,7 +96,7 @@ func onGrid(w, nowU, step int64) int64 {
 // units converts now to bucket units. A now before the bucket's base
 // (the clock went backwards) counts as the base, which is a time the
 // bucket has already seen, so it can never admit extra.
-func (b *bucket) units(l Limit, now int64) (int64, bool) {
+func (b *bucket) units(l *Limit, now int64) (int64, bool) {
 	if b.scale != l.scale {
 		return 0, false
 	}

@@ -69,6 +69,17 @@ func BenchmarkTake3(b *testing.B) {
 	}
 }
 
+// BenchmarkTakeAll3 is BenchmarkTake3 through TakeAll, which builds no
+// Result for admitted takes.
+func BenchmarkTakeAll3(b *testing.B) {
+	b.ReportAllocs()
+	tb := NewTable(Config{})
+	takes := []Take{{1, benchLimit}, {2, benchLimit}, {3, benchLimit}}
+	for b.Loop() {
+		tb.TakeAll(takes, Now())
+	}
+}
+
 func BenchmarkConcurrency(b *testing.B) {
 	b.ReportAllocs()
 	c := NewConcurrency(ConcurrencyConfig{})

@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,6 +102,40 @@ func TestTakeAtAllOrNothing(t *testing.T) {
 	}
 	if r, idx := tb.TakeAt(nil, 0); !r.OK || idx != -1 {
 		t.Errorf("empty takes: got %+v at %d, want admitted", r, idx)
+	}
+}
+
+// TakeAll decides exactly as TakeAt does, on the same sequence of takes
+// over buckets of different limits, including new keys, deny-all and
+// zero limits, and leaves the buckets in the same state.
+func TestTakeAllMatchesTakeAt(t *testing.T) {
+	t.Parallel()
+	limits := []Limit{NewLimit(10, time.Second, 3), NewLimit(1, time.Second, 1), NewLimit(3, 7*time.Millisecond, 5), {}, NewLimit(0, time.Second, 1)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ref, lean := NewTable(Config{}), NewTable(Config{})
+	now := int64(0)
+	for i := 0; i < 20000; i++ {
+		now += rng.Int64N(int64(20 * time.Millisecond))
+		takes := make([]Take, 1+rng.IntN(3))
+		for j := range takes {
+			l := limits[rng.IntN(len(limits)-1)]
+			if rng.IntN(500) == 0 {
+				l = limits[len(limits)-1] // rarely, deny-all
+			}
+			takes[j] = Take{Key: uint64(rng.IntN(8)), Limit: l}
+		}
+		want, wantIdx := ref.TakeAt(takes, now)
+		idx, got := lean.TakeAll(takes, now)
+		if idx != wantIdx || (idx >= 0 && got != want) {
+			t.Fatalf("step %d: TakeAll = %d %+v, TakeAt = %d %+v", i, idx, got, wantIdx, want)
+		}
+	}
+	for k := uint64(0); k < 8; k++ {
+		for _, l := range limits[:3] {
+			if a, b := ref.TakeNAt(k, l, 0, now), lean.TakeNAt(k, l, 0, now); a != b {
+				t.Errorf("key %d after the run: TakeAt table %+v, TakeAll table %+v", k, a, b)
+			}
+		}
 	}
 }
 
