@@ -4,9 +4,33 @@ package policy
 // by segment text, at most one parameter child, and the route ending here.
 // Compile builds the trees once; Match only reads them.
 type node struct {
-	lit   map[string]*node
+	lits  []lit            // literal children, in insertion order
+	index map[string]*node // the same, once there are more than maxScan
 	param *node
 	route *Route
+}
+
+// lit is one literal child of a node.
+type lit struct {
+	seg  string
+	node *node
+}
+
+// maxScan is the number of literal children up to which a linear scan of
+// short strings beats hashing the segment for a map lookup.
+const maxScan = 8
+
+// child returns the literal child for seg, or nil.
+func (n *node) child(seg []byte) *node {
+	if n.index != nil {
+		return n.index[string(seg)]
+	}
+	for i := range n.lits {
+		if n.lits[i].seg == string(seg) {
+			return n.lits[i].node
+		}
+	}
+	return nil
 }
 
 const numMethods = 7
@@ -42,13 +66,19 @@ func (n *node) insert(segs []string, r *Route) {
 			n = n.param
 			continue
 		}
-		if n.lit == nil {
-			n.lit = map[string]*node{}
-		}
-		next := n.lit[s]
+		next := n.child([]byte(s))
 		if next == nil {
 			next = &node{}
-			n.lit[s] = next
+			n.lits = append(n.lits, lit{s, next})
+			if n.index != nil || len(n.lits) > maxScan {
+				if n.index == nil {
+					n.index = make(map[string]*node, len(n.lits))
+					for _, l := range n.lits[:len(n.lits)-1] {
+						n.index[l.seg] = l.node
+					}
+				}
+				n.index[s] = next
+			}
 		}
 		n = next
 	}
@@ -80,7 +110,7 @@ func (n *node) match(p []byte) *Route {
 		i++
 	}
 	seg, last := p[:i], i == len(p)
-	if next := n.lit[string(seg)]; next != nil {
+	if next := n.child(seg); next != nil {
 		if r := next.next(p, i, last); r != nil {
 			return r
 		}

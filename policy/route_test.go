@@ -123,3 +123,28 @@ func TestMatchDeep(t *testing.T) {
 		t.Errorf("Match(GET %s) = %v, want the all-parameter route", path, r)
 	}
 }
+
+// A node with more literal children than a scan handles indexes them in a
+// map; every child still matches only its own paths, before and after the
+// switch.
+func TestMatchManyLiterals(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{maxScan, maxScan + 1, 3 * maxScan} {
+		var routes []string
+		for i := range n {
+			routes = append(routes, "GET", fmt.Sprintf("/v1/r%d/{id}", i))
+		}
+		s := routeSnapshot(t, routes...)
+		for i := range n {
+			want := fmt.Sprintf("/v1/r%d/{id}", i)
+			if r := s.Match([]byte("GET"), []byte(fmt.Sprintf("/v1/r%d/7", i))); r == nil || r.Template != want {
+				t.Errorf("%d literals: Match(/v1/r%d/7) = %v, want %s", n, i, r, want)
+			}
+		}
+		for _, miss := range []string{fmt.Sprintf("/v1/r%d/7", n), "/v1/r/7", "/v1/R0/7", "/v1/r0"} {
+			if r := s.Match([]byte("GET"), []byte(miss)); r != nil {
+				t.Errorf("%d literals: Match(%s) = %s, want nil", n, miss, r.Template)
+			}
+		}
+	}
+}
