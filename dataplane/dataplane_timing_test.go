@@ -77,3 +77,15 @@ func BenchmarkNormalizePath(b *testing.B) {
 func BenchmarkDecideJWT(b *testing.B) {
 	benchDecide(b, request("GET", "/v1/users/42", "", "Authorization: Bearer "+mint(b, demoClaims("acme-hris", "acme", "read:users"))))
 }
+
+// BenchmarkScanHeaders is the header check of a typical API request.
+func BenchmarkScanHeaders(b *testing.B) {
+	raw := []byte("Host: svc\r\nUser-Agent: bench/1.0\r\nX-API-Key: " + hrisKey + "\r\nAccept: */*\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		var h requestHeaders
+		if !scanHeaders(raw, &h) {
+			b.Fatal("rejected")
+		}
+	}
+}

@@ -34,7 +34,8 @@ type exchange struct {
 
 	hdr   requestHeaders
 	path  []byte // normalised path
-	uri   []byte // forwarded request target
+	query []byte // query string, aliasing the request
+	uri   []byte // forwarded request target, built when forwarding
 	reqID []byte
 	buf   []byte // scratch for header values
 	rec   audit.Record
@@ -69,6 +70,7 @@ func (x *exchange) reset() {
 	x.scopes, x.method, x.peer = 0, audit.AuthNone, netip.Addr{}
 	x.which, x.slot, x.hasSlot = 0, 0, false
 	x.hdr = requestHeaders{}
+	x.query = nil
 	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
 	x.rec.Reset()
 }
@@ -153,10 +155,7 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 	if x.path, ok = normalizePath(x.path, path); !ok {
 		return audit.BadRequest
 	}
-	x.uri = append(x.uri[:0], x.path...)
-	if len(query) > 0 {
-		x.uri = append(append(x.uri, '?'), query...)
-	}
+	x.query = query
 	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
 		return audit.NoRoute
 	}
@@ -208,10 +207,12 @@ func (s *Server) requestID(x *exchange) {
 		return
 	}
 	n := s.reqSeq.Add(1)
-	x.reqID = append(x.reqID[:0], s.reqPrefix[:]...)
-	for shift := 60; shift >= 0; shift -= 4 {
-		x.reqID = append(x.reqID, upperHex[(n>>shift)&15]|0x20)
+	var hex [16]byte
+	for i := len(hex) - 1; i >= 0; i-- {
+		hex[i] = upperHex[n&15] | 0x20
+		n >>= 4
 	}
+	x.reqID = append(append(x.reqID[:0], s.reqPrefix[:]...), hex[:]...)
 }
 
 func validRequestID(id []byte) bool {

@@ -44,6 +44,33 @@ const upperHex = "0123456789ABCDEF"
 // and non-ASCII bytes make p unacceptable. Routing and forwarding both use
 // the normal form, so the sidecar and the service see the same path.
 func normalizePath(dst, p []byte) ([]byte, bool) {
+	if isNormal(p) {
+		return append(dst[:0], p...), true
+	}
+	return normalizeSlow(dst, p)
+}
+
+// isNormal reports whether p is already in normal form, which is most
+// paths: it starts with '/', holds only bytes a path may carry unencoded
+// and no escapes, and no segment is empty or starts with '.' (which rules
+// out "." and ".." and some names that are in fact normal, which then take
+// the slow way).
+func isNormal(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	prev := byte('/')
+	for _, c := range p[1:] {
+		if !pathByte[c] || prev == '/' && (c == '/' || c == '.') {
+			return false
+		}
+		prev = c
+	}
+	return true
+}
+
+// normalizeSlow is normalizePath for paths that are not already normal.
+func normalizeSlow(dst, p []byte) ([]byte, bool) {
 	dst = append(dst[:0], '/')
 	if len(p) == 0 || p[0] != '/' {
 		return dst, false

@@ -90,10 +90,30 @@ func TestScanHeaders(t *testing.T) {
 		"NoColon\r\n",
 		"X-Request-ID: a\r\nX-Request-Id: b\r\n",
 		"\rX-A: 1\r\n",
+		"X(A): 1\r\n",
+		"X A: 1\r\n",
+		"X-\xc3\x84: 1\r\n",
 		"X-A: 1\r\n: empty name\r\n",
 	} {
 		if scanHeaders([]byte(bad), new(requestHeaders)) {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// foldEqual's bit-0x20 fold is exact on the bytes a name can hold: a token
+// byte folds onto a lower-case letter, digit or '-' only if it is that
+// character in either case.
+func TestFoldEqualExactOnTokens(t *testing.T) {
+	for b := range 256 {
+		if !tokenByte[b] {
+			continue
+		}
+		for _, w := range []byte("abcdefghijklmnopqrstuvwxyz0123456789-") {
+			want := strings.ToLower(string(rune(b))) == string(w)
+			if got := foldEqual([]byte{byte(b)}, string(w)); got != want {
+				t.Errorf("foldEqual(%q, %q) = %v", byte(b), w, got)
+			}
 		}
 	}
 }
@@ -133,11 +153,15 @@ func TestScanHeadersNotes(t *testing.T) {
 // form is stable, has no dot segments, no empty segments, no encoded slash
 // and only allowed bytes.
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/", "/v1/users/../admin", "/%2e%2e/%2f", "//a//b/", "/a%41%7e", "/a;b", "/..;/x"} {
+	for _, s := range []string{"/", "/v1/users/../admin", "/%2e%2e/%2f", "//a//b/", "/a%41%7e", "/a;b", "/..;/x",
+		"/v1/users/42", "/v1/users/", "/a/.hidden", "/a/b.", "/a/b..", "/a\\b", "/a b", "v1/users"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, ok := normalizePath(nil, []byte(in))
+		if slow, slowOK := normalizeSlow(nil, []byte(in)); slowOK != ok || !bytes.Equal(slow, out) {
+			t.Fatalf("fast path %q (%v), slow path %q (%v) for %q", out, ok, slow, slowOK, in)
+		}
 		if !ok {
 			return
 		}

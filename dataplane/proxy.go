@@ -56,13 +56,11 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 			return false // obs-fold
 		}
 		start := i
-		for ; i < len(raw) && raw[i] != ':'; i++ {
-			if c := raw[i]; c == '_' || c == '\n' {
-				return false
-			}
+		for i < len(raw) && tokenByte[raw[i]] {
+			i++
 		}
-		if i == len(raw) || i == start {
-			return false
+		if i == len(raw) || i == start || raw[i] != ':' {
+			return false // not a token, '_', or no colon
 		}
 		name := raw[start:i]
 		i++
@@ -101,9 +99,18 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 				reqID++
 				h.requestID = value
 			}
-		case len("Connection"), len("TE"), len("Trailer"), len("Proxy-Authenticate"),
-			len("Proxy-Authorization"), len("Proxy-Connection"):
-			h.hop = h.hop || isHopByHop(name)
+		case len("Connection"): // and Keep-Alive
+			h.hop = h.hop || foldEqual(name, "connection") || foldEqual(name, "keep-alive")
+		case len("TE"):
+			h.hop = h.hop || foldEqual(name, "te")
+		case len("Trailer"): // and Upgrade
+			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
+		case len("Proxy-Authenticate"):
+			h.hop = h.hop || foldEqual(name, "proxy-authenticate")
+		case len("Proxy-Authorization"):
+			h.hop = h.hop || foldEqual(name, "proxy-authorization")
+		case len("Proxy-Connection"):
+			h.hop = h.hop || foldEqual(name, "proxy-connection")
 		}
 	}
 	return cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 && reqID <= 1
@@ -112,32 +119,32 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 // isHopByHop reports whether name is one of hopByHop.
 func isHopByHop(name []byte) bool {
 	for _, hop := range hopByHop {
-		if len(hop) == len(name) && foldEqual(name, hop) {
+		if len(hop) == len(name) && bytes.EqualFold(name, []byte(hop)) {
 			return true
 		}
 	}
 	return false
 }
 
-// foldEqual reports whether name equals the ASCII string want ignoring
-// case; the lengths must be equal.
+// foldEqual reports whether the header name equals want, a lower-case
+// ASCII string of the same length, ignoring case. Setting bit 0x20 folds
+// case exactly on token bytes (RFC 9110 section 5.6.2), which is all a
+// name that passed scanHeaders holds: no other token byte folds onto a
+// letter, digit or '-'.
 func foldEqual(name []byte, want string) bool {
 	for i := range len(want) {
-		if lower[name[i]] != lower[want[i]] {
+		if name[i]|0x20 != want[i] {
 			return false
 		}
 	}
 	return true
 }
 
-// lower maps ASCII upper-case letters to lower case and every other byte
-// to itself.
-var lower = func() (t [256]byte) {
-	for i := range t {
-		t[i] = byte(i)
-		if 'A' <= i && i <= 'Z' {
-			t[i] = byte(i) + 'a' - 'A'
-		}
+// tokenByte marks the bytes of an RFC 9110 token (a field name) except
+// '_', which scanHeaders refuses.
+var tokenByte = func() (t [256]bool) {
+	for _, c := range []byte("!#$%&'*+-.^`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+		t[c] = true
 	}
 	return t
 }()
@@ -212,6 +219,10 @@ func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 
 func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 	h := &req.Header
+	x.uri = append(x.uri[:0], x.path...)
+	if len(x.query) > 0 {
+		x.uri = append(append(x.uri, '?'), x.query...)
+	}
 	req.SetRequestURIBytes(x.uri)
 	if x.hdr.hop {
 		delListed(h, h.Peek("Connection"), x)

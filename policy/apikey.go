@@ -23,9 +23,9 @@ const (
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // isBase62 marks the bytes of base62: one load per byte on the request path.
-var isBase62 = func() (t [256]bool) {
+var isBase62 = func() (t [256]byte) {
 	for i := range len(base62) {
-		t[base62[i]] = true
+		t[base62[i]] = 1
 	}
 	return t
 }()
@@ -33,6 +33,24 @@ var isBase62 = func() (t [256]bool) {
 // SplitKey checks the shape of an API key and returns its id. It does not
 // allocate; the id aliases key.
 func SplitKey(key []byte) (id []byte, ok bool) {
+	if id, ok = KeyID(key); !ok {
+		return nil, false
+	}
+	valid := byte(1)
+	for _, c := range key[len(KeyPrefix)+len(id)+1:] {
+		valid &= isBase62[c] // no branch per byte
+	}
+	if valid == 0 {
+		return nil, false
+	}
+	return id, true
+}
+
+// KeyID is SplitKey without the check of the secret's characters: it
+// returns the id of a key whose prefix, id and lengths have the right
+// shape. A verifier that already holds the exact bytes of a key that passed
+// SplitKey may skip the rest; anything else must call SplitKey.
+func KeyID(key []byte) (id []byte, ok bool) {
 	if len(key) > MaxKeyLen || len(key) < len(KeyPrefix)+MinKeyIDLen+1+MinSecretLen || string(key[:3]) != KeyPrefix {
 		return nil, false
 	}
@@ -41,17 +59,8 @@ func SplitKey(key []byte) (id []byte, ok bool) {
 	for i < len(rest) && i <= MaxKeyIDLen && (rest[i] >= 'a' && rest[i] <= 'z' || rest[i] >= '0' && rest[i] <= '9') {
 		i++
 	}
-	if i < MinKeyIDLen || i > MaxKeyIDLen || i >= len(rest) || rest[i] != '_' {
+	if i < MinKeyIDLen || i > MaxKeyIDLen || i >= len(rest) || rest[i] != '_' || len(rest)-i-1 < MinSecretLen {
 		return nil, false
-	}
-	secret := rest[i+1:]
-	if len(secret) < MinSecretLen {
-		return nil, false
-	}
-	for _, c := range secret {
-		if !isBase62[c] {
-			return nil, false
-		}
 	}
 	return rest[:i], true
 }

@@ -10,6 +10,28 @@ import (
 
 const demoKey = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
 
+// KeyID checks everything SplitKey does except the secret's characters.
+func TestKeyID(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("aZ9", 11)
+	for key, wantID := range map[string]string{
+		demoKey:                                         "acmehris1",
+		"pk_abcdefgh_" + secret[:31] + "-":              "abcdefgh",
+		"pk_abcdefgh_" + secret + "é":                   "abcdefgh",
+		"pk_abcdefgh_" + secret[:31]:                    "", // secret too short
+		"pk_abcdEfgh_" + secret:                         "",
+		"pk_abcdefg_" + secret:                          "",
+		"sk_abcdefgh_" + secret:                         "",
+		"pk_abcdefgh" + secret:                          "",
+		"pk_abcdefgh_" + strings.Repeat("z", MaxKeyLen): "",
+	} {
+		id, ok := KeyID([]byte(key))
+		if got := string(id); ok != (wantID != "") || got != wantID {
+			t.Errorf("KeyID(%q) = %q, %v; want %q", key, got, ok, wantID)
+		}
+	}
+}
+
 func TestSplitKey(t *testing.T) {
 	t.Parallel()
 	secret := strings.Repeat("aZ9", 11) // 33 base62 characters

@@ -94,27 +94,42 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 // is the caller's to check: it is a different answer. id is the key id
 // parsed from key (nil if malformed); it aliases key.
 func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte) {
-	id, ok := policy.SplitKey(key)
+	id, ok := policy.KeyID(key)
 	if !ok {
 		return nil, nil
 	}
-	if rec = snap.Key(id); rec == nil {
+	rec = snap.Key(id)
+	var slot *atomic.Pointer[entry]
+	if rec != nil {
+		slot = &k.frontFor(snap).slots[rec.Index]
+		if e := slot.Load(); e != nil && equal(e.key, key) {
+			// Stored only after these very bytes passed SplitKey and their
+			// digest matched this record.
+			k.hits.Add(1)
+			return inWindow(rec, now), id
+		}
+	}
+	if _, ok := policy.SplitKey(key); !ok {
+		return nil, nil
+	}
+	if rec == nil {
 		k.matches(key, &absent) // an unknown id costs what a known one does
 		return nil, id
 	}
-	slot := &k.frontFor(snap).slots[rec.Index]
-	if e := slot.Load(); e != nil && equal(e.key, key) {
-		// Stored only after its digest matched this very record.
-		k.hits.Add(1)
-	} else if e = k.matches(key, &rec.Digest); e != nil {
-		slot.Store(e)
-	} else {
+	e := k.matches(key, &rec.Digest)
+	if e == nil {
 		return nil, id
 	}
+	slot.Store(e)
+	return inWindow(rec, now), id
+}
+
+// inWindow is rec if it is inside its validity window at now, else nil.
+func inWindow(rec *policy.Key, now int64) *policy.Key {
 	if !rec.InWindow(now) {
-		return nil, id
+		return nil
 	}
-	return rec, id
+	return rec
 }
 
 // matches returns the cache entry of key if key's SHA-256 equals want, from

@@ -50,6 +50,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"pk_acmehris1_DemoAcmeHrisSecret000000000000000002", // wrong secret, known id
+		"pk_acmehris1_DemoAcmeHrisSecret00000000000000000-", // not base62, known id
 		"pk_nosuchkey_DemoAcmeHrisSecret000000000000000001", // unknown id
 		"pk_revoked1_DemoRevokedSecret00000000000000000001", // revoked
 		"pk_acmehris1_short", // malformed
