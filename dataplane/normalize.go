@@ -61,7 +61,7 @@ func isNormal(p []byte) bool {
 	}
 	prev := byte('/')
 	for _, c := range p[1:] {
-		if !pathByte[c] || prev == '/' && (c == '/' || c == '.') {
+		if prev == '/' && (c == '/' || c == '.') || !pathByte[c] && c != '/' {
 			return false
 		}
 		prev = c

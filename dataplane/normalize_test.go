@@ -118,6 +118,20 @@ func TestFoldEqualExactOnTokens(t *testing.T) {
 	}
 }
 
+// Paths already in normal form take the fast way, and only those.
+func TestIsNormal(t *testing.T) {
+	for _, p := range []string{"/", "/v1/users/42", "/v1/users/", "/a/b.c/d..e", "/a-b_c~d/@:!$&'()*+,="} {
+		if !isNormal([]byte(p)) {
+			t.Errorf("isNormal(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"", "v1", "//a", "/a//b", "/./a", "/a/..", "/a/.hidden", "/a%41", "/a;b", "/a\\b", "/a b", "/\xc3\xa9"} {
+		if isNormal([]byte(p)) {
+			t.Errorf("isNormal(%q) = true", p)
+		}
+	}
+}
+
 // The scan notes what the proxy must strip, so that requests without such
 // headers skip the stripping.
 func TestScanHeadersNotes(t *testing.T) {

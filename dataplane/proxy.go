@@ -2,7 +2,9 @@ package dataplane
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"unsafe"
 
 	"github.com/portcullis/portcullis/audit"
@@ -64,7 +66,7 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 		}
 		name := raw[start:i]
 		i++
-		end := bytes.IndexByte(raw[i:], '\n')
+		end := indexNL(raw[i:])
 		if end < 0 {
 			end = len(raw) - i
 		}
@@ -138,6 +140,27 @@ func foldEqual(name []byte, want string) bool {
 		}
 	}
 	return true
+}
+
+// indexNL is bytes.IndexByte(b, '\n') for the short lines of a header
+// block: eight bytes a step, inline, where the library call's setup costs
+// more than the search.
+func indexNL(b []byte) int {
+	const ones, highs, nl = 0x0101010101010101, 0x8080808080808080, 0x0a0a0a0a0a0a0a0a
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:]) ^ nl // a zero byte where b has '\n'
+		if t := (w - ones) &^ w & highs; t != 0 {
+			// The lowest flagged byte is a true zero: borrows only run upward.
+			return i + bits.TrailingZeros64(t)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == '\n' {
+			return i
+		}
+	}
+	return -1
 }
 
 // tokenByte marks the bytes of an RFC 9110 token (a field name) except
