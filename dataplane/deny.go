@@ -94,7 +94,9 @@ func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
 // errorHandler answers requests fasthttp could not read or parse, in the
 // same JSON shape, and audits them like every other decision.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	x := s.acquire()
+	// ctx.Time() is not set for a request that failed to parse (it may be
+	// the previous request's), so the clock is read.
+	x := s.acquire(s.clock.now())
 	defer s.release(x)
 	x.snap = s.store.Load()
 	x.peer = peerAddr(ctx)

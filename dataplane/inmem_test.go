@@ -174,7 +174,7 @@ func TestExchangeReset(t *testing.T) {
 	for range 20 { // allowed, then rate limited: every field gets set
 		m.serve(t, request("GET", "/v1/users/42", hrisKey, "X-Request-ID: r-1"))
 	}
-	x := m.srv.acquire()
+	x := m.srv.acquire(m.srv.clock.now())
 	if d := m.srv.decide(&m.ctx, x); d != audit.RateLimited {
 		t.Fatalf("decision %v, want rate_limited", d)
 	}
