@@ -58,6 +58,26 @@ func TestAllowedForwardsNormalisedWithIdentity(t *testing.T) {
 	}
 }
 
+// A request served by the fasthttp server is timed from the server's own
+// arrival reading (Server.arrival): the audit time falls inside the
+// exchange and the duration covers the upstream's delay.
+func TestAuditTimesComeFromArrival(t *testing.T) {
+	st := startStack(t, nil)
+	st.up.delay = 20 * time.Millisecond
+	before := time.Now().UnixNano()
+	if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	after := time.Now().UnixNano()
+	rec := st.sink.last(t)
+	if rec.Time < before || rec.Time > after {
+		t.Errorf("audit time %d outside the exchange [%d, %d]", rec.Time, before, after)
+	}
+	if d := time.Duration(rec.Duration); d < st.up.delay || rec.Time+rec.Duration > after {
+		t.Errorf("audit duration %v: want at least the upstream's %v, ending by the reply", d, st.up.delay)
+	}
+}
+
 func TestPublicRouteNeedsNoCredential(t *testing.T) {
 	st := startStack(t, nil)
 	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 {
