@@ -2,6 +2,7 @@ package audit
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 )
 
@@ -33,5 +34,49 @@ func TestRecordReset(t *testing.T) {
 	r.method, r.keyID, r.path, r.reqID, r.ua = zero.method, zero.keyID, zero.path, zero.reqID, zero.ua
 	if r != zero {
 		t.Errorf("reset record differs from the zero Record outside its text arrays: %+v", r)
+	}
+}
+
+// CopyTo gives a record equal to its source in every field and encoding,
+// even over a record that held longer text. Every scalar and string field
+// is set by reflection, so a field added to Record but not to CopyTo fails
+// here.
+func TestRecordCopyTo(t *testing.T) {
+	var src Record
+	v := reflect.ValueOf(&src).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.Int64, reflect.Int, reflect.Int32:
+			f.SetInt(int64(i + 1))
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(uint64(i + 1))
+		case reflect.String:
+			f.SetString("s" + v.Type().Field(i).Name)
+		}
+	}
+	src.SourceIP = netip.MustParseAddr("10.0.0.1")
+	src.TokenFingerprint = [16]byte{1, 2, 3}
+	src.SetMethod([]byte("GET"))
+	src.SetKeyID([]byte("acmehris1"))
+	src.SetPath([]byte("/v1/users/42"))
+	src.SetRequestID([]byte("req-1"))
+	src.SetUserAgent([]byte("curl/8"))
+	var dst Record
+	dst.SetPath([]byte("/a/much/longer/path/than/the/source/has"))
+	dst.SetUserAgent([]byte("a longer user agent than the source's"))
+	src.CopyTo(&dst)
+	if got, want := string(dst.AppendJSON(nil)), string(src.AppendJSON(nil)); got != want {
+		t.Errorf("copy encodes as\n%s\nwant\n%s", got, want)
+	}
+	if got, want := appendLogRecord(nil, &dst), appendLogRecord(nil, &src); string(got) != string(want) {
+		t.Errorf("copy encodes in OTLP as %x, want %x", got, want)
+	}
+	dst.keyID, dst.path, dst.reqID, dst.ua, dst.method = src.keyID, src.path, src.reqID, src.ua, src.method
+	if dst != src {
+		t.Errorf("copy differs from its source outside the text arrays:\n%+v\nwant\n%+v", dst, src)
 	}
 }

@@ -54,7 +54,7 @@ func (q *ring) push(r *Record) bool {
 		switch dif := int64(s.seq.Load() - pos); {
 		case dif == 0:
 			if q.enq.CompareAndSwap(pos, pos+1) {
-				s.rec = *r
+				r.CopyTo(&s.rec)
 				s.seq.Store(pos + 1)
 				return true
 			}

@@ -163,9 +163,9 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	if x.key != nil {
 		credKey = x.key.LimitKey
 	}
-	x.takes[0] = limiter.Take{Key: credKey, Limit: d.clientLimit[x.client.Index]}
-	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: d.tenantLimit[tenant.Index]}
-	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: d.classLimit[class.Index]}
+	x.takes[0] = limiter.Take{Key: credKey, Limit: &d.clientLimit[x.client.Index]}
+	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &d.tenantLimit[tenant.Index]}
+	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: &d.classLimit[class.Index]}
 	now := x.mono
 	which, res := s.buckets.TakeAll(x.takes[:], now)
 	if which >= 0 {
@@ -179,7 +179,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	slot := tenant.ClassKey[class.Index]
 	if !s.inflight.Acquire(slot, class.MaxInFlight, class.Queue, class.MaxWait) {
 		for _, t := range x.takes {
-			s.buckets.RefundAt(t.Key, t.Limit, 1, now)
+			s.buckets.RefundAt(t.Key, *t.Limit, 1, now)
 		}
 		s.metrics.limited[3].Add(1)
 		return audit.ConcurrencyLimited

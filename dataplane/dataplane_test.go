@@ -437,6 +437,7 @@ func TestMetrics(t *testing.T) {
 		`portcullis_requests_total{class="standard",decision="allowed"} 1`,
 		`portcullis_requests_total{class="none",decision="no_route"} 1`,
 		`portcullis_request_duration_seconds_count 2`,
+		`portcullis_request_duration_seconds_bucket{le="+Inf"} 2`,
 		`portcullis_limiter_denials_total{scope="tenant"} 0`,
 		`portcullis_key_cache_misses_total 1`,
 		`portcullis_dataplane_policy_revision 1`,

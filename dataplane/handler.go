@@ -40,7 +40,15 @@ type exchange struct {
 	reqID []byte
 	buf   []byte // scratch for header values
 	rec   audit.Record
+
+	// ids is the next generated request id, from a block [ids, idsEnd)
+	// claimed from Server.reqSeq, so that ids are unique without an atomic
+	// add on one shared counter per request. It survives reset.
+	ids, idsEnd uint64
 }
+
+// idBlock is the number of request ids an exchange claims at a time.
+const idBlock = 1 << 16
 
 // maxPooled caps the buffers an exchange may keep when it returns to the
 // pool, so one huge request does not pin memory forever.
@@ -77,13 +85,14 @@ func (s *Server) release(x *exchange) {
 
 // reset clears x for the next request field by field: zeroing the whole
 // exchange would also clear the record's text arrays (most of its bytes),
-// which are read only up to their lengths. takes and limited hold no
-// references and are written before they are read. TestExchangeReset
-// checks that every other field comes back zero.
+// which are read only up to their lengths. limited holds no references
+// and is written before it is read. TestExchangeReset checks that every
+// other field comes back zero.
 func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
 	x.snap, x.d, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.peer = 0, audit.AuthNone, netip.Addr{}
+	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot = 0, 0, false
 	x.hdr = requestHeaders{}
 	x.query = nil
@@ -216,13 +225,19 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 }
 
 // requestID keeps a well-formed X-Request-ID or makes one: a random
-// per-process prefix and a counter, written without allocating.
+// per-process prefix and a number no other request of the process gets,
+// written without allocating.
 func (s *Server) requestID(x *exchange) {
 	if id := x.hdr.requestID; validRequestID(id) {
 		x.reqID = append(x.reqID[:0], id...)
 		return
 	}
-	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), s.reqSeq.Add(1))
+	if x.ids == x.idsEnd {
+		x.idsEnd = s.reqSeq.Add(idBlock)
+		x.ids = x.idsEnd - idBlock
+	}
+	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), x.ids)
+	x.ids++
 }
 
 // appendHex64 appends n as 16 lower-case hex digits, eight at a time: the

@@ -27,11 +27,19 @@ var latencyBucketsNs = func() (t [len(latencyBuckets)]int64) {
 // limiterScopes names the limiter denials by what denied.
 var limiterScopes = [...]string{"key", "tenant", "class", "concurrency"}
 
+// numLatency is the number of latency histogram cells, +Inf included.
+const numLatency = len(latencyBuckets) + 1
+
 // metrics are the data plane's counters: fixed arrays of atomics, so
 // counting never allocates, locks or carries a caller-supplied label.
+//
+// A request is counted in one cell by class, decision and latency bucket;
+// requests by class and decision and the latency histogram are both sums
+// of these cells, taken when scraped. That is one atomic add per request
+// where separate counters took two, and an uncontended atomic add costs
+// about 7 ns here (BenchmarkDecide).
 type metrics struct {
-	requests     [maxClassSlots + 1][audit.NumDecisions]atomic.Uint64 // slot 0: no route
-	latency      [len(latencyBuckets) + 1]atomic.Uint64
+	requests     [maxClassSlots + 1][audit.NumDecisions][numLatency]atomic.Uint64 // slot 0: no route
 	latencySumNs atomic.Uint64
 	limited      [len(limiterScopes)]atomic.Uint64
 	auditDropped atomic.Uint64
@@ -69,12 +77,11 @@ func (m *metrics) observe(x *exchange, durNs int64) {
 	if x.route != nil && x.d != nil {
 		slot = x.d.classSlot[x.route.Class.Index]
 	}
-	m.requests[slot][x.rec.Decision].Add(1)
 	i := 0
 	for i < len(latencyBucketsNs) && durNs > latencyBucketsNs[i] {
 		i++
 	}
-	m.latency[i].Add(1)
+	m.requests[slot][x.rec.Decision][i].Add(1)
 	m.latencySumNs.Add(uint64(max(durNs, 0)))
 }
 
@@ -85,11 +92,18 @@ func (s *Server) appendMetrics(b []byte) []byte {
 	m.mu.Lock()
 	names := append([]string{"none"}, m.slots...)
 	m.mu.Unlock()
-	for slot, name := range names {
-		for d := range audit.NumDecisions {
-			if n := m.requests[slot][d].Load(); n > 0 {
+	var latency [numLatency]uint64
+	for slot := range m.requests {
+		for d := range m.requests[slot] {
+			var n uint64
+			for i := range latency {
+				c := m.requests[slot][d][i].Load()
+				latency[i] += c
+				n += c
+			}
+			if n > 0 && slot < len(names) {
 				b = append(b, `portcullis_requests_total{class="`...)
-				b = append(b, name...)
+				b = append(b, names[slot]...)
 				b = append(b, `",decision="`...)
 				b = append(b, audit.Decision(d).String()...)
 				b = append(b, `"} `...)
@@ -98,7 +112,7 @@ func (s *Server) appendMetrics(b []byte) []byte {
 			}
 		}
 	}
-	b = m.appendLatency(b)
+	b = m.appendLatency(b, &latency)
 	b = append(b, "# HELP portcullis_limiter_denials_total Requests denied by a limiter, by what denied.\n# TYPE portcullis_limiter_denials_total counter\n"...)
 	for i, sc := range limiterScopes {
 		b = appendSample(b, `portcullis_limiter_denials_total{scope="`+sc+`"}`, m.limited[i].Load())
@@ -119,11 +133,11 @@ func (s *Server) appendMetrics(b []byte) []byte {
 	return appendSample(b, "portcullis_policy_last_reload_timestamp_seconds", loaded)
 }
 
-func (m *metrics) appendLatency(b []byte) []byte {
+func (m *metrics) appendLatency(b []byte, latency *[numLatency]uint64) []byte {
 	b = append(b, "# HELP portcullis_request_duration_seconds Time from request to response, in the sidecar.\n# TYPE portcullis_request_duration_seconds histogram\n"...)
 	var cum uint64
-	for i := range m.latency {
-		cum += m.latency[i].Load()
+	for i := range latency {
+		cum += latency[i]
 		le := "+Inf"
 		if i < len(latencyBuckets) {
 			le = strconv.FormatFloat(latencyBuckets[i], 'g', -1, 64)

@@ -11,7 +11,8 @@ func TestAllocs(t *testing.T) {
 	l := NewLimit(1_000_000, time.Second, 1000)
 	tb := NewTable(Config{})
 	c := NewConcurrency(ConcurrencyConfig{})
-	takes := []Take{{1, l}, {2, NewLimit(3, time.Second, 5)}, {3, NewLimit(7, time.Minute, 100)}}
+	l2, l3 := NewLimit(3, time.Second, 5), NewLimit(7, time.Minute, 100)
+	takes := []Take{{1, &l}, {2, &l2}, {3, &l3}}
 	now := int64(0)
 	tb.TakeAt(takes, now) // create the buckets
 	c.Acquire(9, 2, 0, 0) // size the map

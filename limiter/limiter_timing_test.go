@@ -63,7 +63,7 @@ func BenchmarkAllowMany(b *testing.B) {
 func BenchmarkTake3(b *testing.B) {
 	b.ReportAllocs()
 	tb := NewTable(Config{})
-	takes := []Take{{1, benchLimit}, {2, benchLimit}, {3, benchLimit}}
+	takes := []Take{{1, &benchLimit}, {2, &benchLimit}, {3, &benchLimit}}
 	for b.Loop() {
 		tb.TakeAt(takes, Now())
 	}
@@ -74,7 +74,7 @@ func BenchmarkTake3(b *testing.B) {
 func BenchmarkTakeAll3(b *testing.B) {
 	b.ReportAllocs()
 	tb := NewTable(Config{})
-	takes := []Take{{1, benchLimit}, {2, benchLimit}, {3, benchLimit}}
+	takes := []Take{{1, &benchLimit}, {2, &benchLimit}, {3, &benchLimit}}
 	for b.Loop() {
 		tb.TakeAll(takes, Now())
 	}

@@ -85,7 +85,7 @@ func TestTakeAtAllOrNothing(t *testing.T) {
 	t.Parallel()
 	tb := NewTable(Config{})
 	a, b, c := NewLimit(10, time.Second, 5), NewLimit(10, time.Second, 2), NewLimit(10, time.Second, 9)
-	takes := []Take{{1, a}, {2, b}, {3, c}, {4, Limit{}}}
+	takes := []Take{{1, &a}, {2, &b}, {3, &c}, {4, &Limit{}}}
 	for i := 0; i < 2; i++ {
 		r, idx := tb.TakeAt(takes, 0)
 		if !r.OK || idx != -1 || r.Limit != b || r.Remaining != int64(1-i) {
@@ -122,7 +122,7 @@ func TestTakeAllMatchesTakeAt(t *testing.T) {
 			if rng.IntN(500) == 0 {
 				l = limits[len(limits)-1] // rarely, deny-all
 			}
-			takes[j] = Take{Key: uint64(rng.IntN(8)), Limit: l}
+			takes[j] = Take{Key: uint64(rng.IntN(8)), Limit: &l}
 		}
 		want, wantIdx := ref.TakeAt(takes, now)
 		idx, got := lean.TakeAll(takes, now)

@@ -12,22 +12,35 @@ type node struct {
 
 // lit is one literal child of a node.
 type lit struct {
+	head uint64 // segHead(seg): most segments compare as one word
 	seg  string
 	node *node
+}
+
+// segHead packs the first eight bytes of a segment, little-endian and
+// zero-padded, so that a literal of up to eight bytes is compared as one
+// word with no call to memequal.
+func segHead[T string | []byte](seg T) uint64 {
+	var h uint64
+	for i := 0; i < len(seg) && i < 8; i++ {
+		h |= uint64(seg[i]) << (8 * i)
+	}
+	return h
 }
 
 // maxScan is the number of literal children up to which a linear scan of
 // short strings beats hashing the segment for a map lookup.
 const maxScan = 8
 
-// child returns the literal child for seg, or nil.
-func (n *node) child(seg []byte) *node {
+// child returns the literal child for seg, whose segHead is head, or nil.
+func (n *node) child(seg []byte, head uint64) *node {
 	if n.index != nil {
 		return n.index[string(seg)]
 	}
 	for i := range n.lits {
-		if n.lits[i].seg == string(seg) {
-			return n.lits[i].node
+		l := &n.lits[i]
+		if l.head == head && len(l.seg) == len(seg) && (len(seg) <= 8 || l.seg[8:] == string(seg[8:])) {
+			return l.node
 		}
 	}
 	return nil
@@ -66,10 +79,10 @@ func (n *node) insert(segs []string, r *Route) {
 			n = n.param
 			continue
 		}
-		next := n.child([]byte(s))
+		next := n.child([]byte(s), segHead(s))
 		if next == nil {
 			next = &node{}
-			n.lits = append(n.lits, lit{s, next})
+			n.lits = append(n.lits, lit{segHead(s), s, next})
 			if n.index != nil || len(n.lits) > maxScan {
 				if n.index == nil {
 					n.index = make(map[string]*node, len(n.lits))
@@ -103,27 +116,43 @@ func (s *Snapshot) Match(method, path []byte) *Route {
 // match finds the route for the segments of p below n. Validation forbids
 // two routes of one method matching the same path, so at most one route can
 // match; a literal child is tried before the parameter, backtracking when
-// the literal branch has no route.
+// the literal branch has no route. It walks down in a loop and recurses
+// only where a node has both a matching literal and a parameter, so the
+// common path costs no calls.
 func (n *node) match(p []byte) *Route {
-	i := 0
-	for i < len(p) && p[i] != '/' {
-		i++
-	}
-	seg, last := p[:i], i == len(p)
-	if next := n.child(seg); next != nil {
-		if r := next.next(p, i, last); r != nil {
-			return r
+	for {
+		i, head := 0, uint64(0)
+		for i < len(p) && p[i] != '/' {
+			if i < 8 {
+				head |= uint64(p[i]) << (8 * i)
+			}
+			i++
 		}
+		seg := p[:i]
+		next := n.child(seg, head)
+		switch {
+		case n.param == nil || len(seg) == 0:
+			if next == nil {
+				return nil
+			}
+		case next == nil:
+			next = n.param
+		default: // both: the literal first, then the parameter
+			if r := next.rest(p, i); r != nil {
+				return r
+			}
+			next = n.param
+		}
+		if i == len(p) {
+			return next.route
+		}
+		n, p = next, p[i+1:]
 	}
-	if n.param != nil && len(seg) > 0 {
-		return n.param.next(p, i, last)
-	}
-	return nil
 }
 
-// next continues matching after the segment ending at i.
-func (n *node) next(p []byte, i int, last bool) *Route {
-	if last {
+// rest continues matching below n after the segment ending at i.
+func (n *node) rest(p []byte, i int) *Route {
+	if i == len(p) {
 		return n.route
 	}
 	return n.match(p[i+1:])

@@ -148,3 +148,40 @@ func TestMatchManyLiterals(t *testing.T) {
 		}
 	}
 }
+
+// Literals are compared by their first eight bytes as a word, then by
+// length and the rest: segments that share a head, differ only past the
+// eighth byte, or are a prefix of another still match only their own.
+func TestMatchLongLiterals(t *testing.T) {
+	t.Parallel()
+	s := routeSnapshot(t,
+		"GET", "/integrations/alpha",
+		"GET", "/integrationz/beta",
+		"GET", "/integrations-long/gamma",
+		"GET", "/integrat/delta",
+		"GET", "/abcdefgh/eps",
+	)
+	tests := []struct{ path, want string }{
+		{"/integrations/alpha", "/integrations/alpha"},
+		{"/integrationz/beta", "/integrationz/beta"},
+		{"/integrations-long/gamma", "/integrations-long/gamma"},
+		{"/integrat/delta", "/integrat/delta"},
+		{"/abcdefgh/eps", "/abcdefgh/eps"},
+		{"/integrations/beta", ""},
+		{"/integrationx/alpha", ""},
+		{"/integrations-lonG/gamma", ""},
+		{"/integra/delta", ""},
+		{"/abcdefghi/eps", ""},
+		{"/abcdefg/eps", ""},
+		{"/abcdefgh\x00/eps", ""},
+	}
+	for _, tt := range tests {
+		got := ""
+		if r := s.Match([]byte("GET"), []byte(tt.path)); r != nil {
+			got = r.Template
+		}
+		if got != tt.want {
+			t.Errorf("Match(GET %q) = %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}
