@@ -3,6 +3,7 @@ package authn
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -155,5 +156,44 @@ func TestFrontIsPerRecord(t *testing.T) {
 	// With the front warm, other bytes under the same id still fail.
 	if rec, _ := keys.Verify(next, []byte(rotated[:len(rotated)-1]+"2"), now); rec != nil {
 		t.Fatal("a wrong secret authenticated while the front held the right key")
+	}
+}
+
+// A front slot is confirmed against the presented bytes: an entry stored
+// under the same front hash for other bytes never authenticates, and a key
+// whose slot another key took still verifies, the long way.
+func TestFrontCollisions(t *testing.T) {
+	snap, keys := example(t, policy.Live{}), newKeys(t)
+	now := time.Now().UnixNano()
+	admin := snap.Key([]byte("acmeadm1"))
+	forged := []byte("pk_acmehris1_ForgedSecretForgedSecretForgedSecret01")
+	f := keys.frontFor(snap)
+	h := frontHash(forged)
+	f.slots[h&f.mask].Store(&frontEntry{hash: h, key: []byte(hrisKey), rec: admin})
+	if rec, _ := keys.Verify(snap, forged, now); rec != nil {
+		t.Fatal("a colliding front entry authenticated a different key")
+	}
+
+	h = frontHash([]byte(hrisKey))
+	f.slots[h&f.mask].Store(&frontEntry{hash: h, key: forged, rec: admin})
+	rec, id := keys.Verify(snap, []byte(hrisKey), now)
+	if rec == nil || rec.ID != "acmehris1" || string(id) != "acmehris1" {
+		t.Fatalf("a key whose slot was taken: Verify = %v, %q; want acmehris1", rec, id)
+	}
+	if e := f.slots[h&f.mask].Load(); e.rec != rec || string(e.key) != hrisKey {
+		t.Errorf("the slot was not given back to the key that verified: %+v", e)
+	}
+}
+
+// The front hash spreads keys that differ anywhere over the slots.
+func TestFrontHashSpreads(t *testing.T) {
+	const n, slots = 4096, 8192
+	used := map[uint64]bool{}
+	for i := range n {
+		used[frontHash([]byte(fmt.Sprintf("pk_client%04d_DemoSecret%031d", i%7, i)))%slots] = true
+	}
+	// Random placement fills slots*(1-exp(-n/slots)) = 3223 slots.
+	if len(used) < 3000 {
+		t.Errorf("%d keys took %d of %d slots, want about 3223", n, len(used), slots)
 	}
 }
