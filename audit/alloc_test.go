@@ -27,6 +27,10 @@ func TestFileWriterEmitAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { w.Emit(&r); w.Accepting() }); n != 0 {
 		t.Errorf("FileWriter.Emit: got %v allocs, want 0", n)
 	}
+	p := &r
+	if n := testing.AllocsPerRun(1000, func() { p, _ = w.Swap(p) }); n != 0 {
+		t.Errorf("FileWriter.Swap: got %v allocs, want 0", n)
+	}
 }
 
 func TestEmitterEmitAllocs(t *testing.T) {
@@ -39,6 +43,10 @@ func TestEmitterEmitAllocs(t *testing.T) {
 	r := sampleRecord(1)
 	if n := testing.AllocsPerRun(1000, func() { e.Emit(&r); e.Accepting() }); n != 0 {
 		t.Errorf("Emitter.Emit: got %v allocs, want 0", n)
+	}
+	p := &r
+	if n := testing.AllocsPerRun(1000, func() { p, _ = e.Swap(p) }); n != 0 {
+		t.Errorf("Emitter.Swap: got %v allocs, want 0", n)
 	}
 }
 

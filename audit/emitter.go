@@ -193,7 +193,25 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 // Emit copies *r into a free slot. It never blocks or allocates, keeps no
 // pointer to r, and returns false when the record could not be captured.
 func (e *Emitter) Emit(r *Record) bool {
-	if !e.q.push(r) {
+	return e.captured(e.q.push(r))
+}
+
+// Swap is Emit without the copy: it keeps r itself and returns another
+// record for the caller to fill next time, which it owns from then on, as
+// the Emitter owns r. When the record cannot be captured it returns r and
+// false, and r stays the caller's. It never blocks or allocates.
+func (e *Emitter) Swap(r *Record) (*Record, bool) {
+	spare, ok := e.q.swap(r)
+	if !e.captured(ok) {
+		return r, false
+	}
+	return spare, true
+}
+
+// captured counts a push that failed, or wakes the sender when enough
+// records wait.
+func (e *Emitter) captured(ok bool) bool {
+	if !ok {
 		e.droppedFull.Add(1)
 		return false
 	}

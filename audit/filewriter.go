@@ -75,7 +75,23 @@ func NewFileWriter(path string, cfg FileConfig) (*FileWriter, error) {
 // Emit copies *r into a free slot. It never blocks or allocates and returns
 // false when the record could not be captured.
 func (w *FileWriter) Emit(r *Record) bool {
-	if !w.q.push(r) {
+	return w.captured(w.q.push(r))
+}
+
+// Swap is Emit without the copy, as Emitter.Swap: it keeps r and returns
+// the record the caller fills next, or r and false when r was not captured.
+func (w *FileWriter) Swap(r *Record) (*Record, bool) {
+	spare, ok := w.q.swap(r)
+	if !w.captured(ok) {
+		return r, false
+	}
+	return spare, true
+}
+
+// captured counts a push that failed, or wakes the writer when enough
+// records wait.
+func (w *FileWriter) captured(ok bool) bool {
+	if !ok {
 		w.dropped.Add(1)
 		return false
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -73,5 +74,73 @@ func TestFileWriterBadPath(t *testing.T) {
 	t.Parallel()
 	if _, err := NewFileWriter(filepath.Join(t.TempDir(), "missing", "x"), FileConfig{}); err == nil {
 		t.Fatal("got nil error for a missing directory")
+	}
+}
+
+// Swap hands the writer the caller's record and gives back one the writer
+// is done with: with writers refilling whatever they got back, every
+// accepted record reaches the file exactly once and intact, so a record
+// handed back is never one still waiting in the ring.
+func TestFileWriterSwap(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	w, err := NewFileWriter(path, FileConfig{Slots: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 3000
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	want := map[string]bool{}
+	for g := range workers {
+		wg.Go(func() {
+			r := new(Record)
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", g, i)
+				r.Reset()
+				r.SetRequestID([]byte(id))
+				r.SetPath([]byte("/" + id))
+				next, ok := w.Swap(r)
+				if ok {
+					mu.Lock()
+					want[id] = true
+					mu.Unlock()
+				} else if next != r {
+					t.Errorf("a refused Swap gave back %p, not the caller's %p", next, r)
+				}
+				r = next
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]bool{}
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		var rec struct {
+			RequestID string `json:"request_id"`
+			Path      string `json:"path"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if got[rec.RequestID] || rec.Path != "/"+rec.RequestID {
+			t.Fatalf("record %q (path %q) written twice or torn", rec.RequestID, rec.Path)
+		}
+		got[rec.RequestID] = true
+	}
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("file has %d records, %d were accepted", len(got), len(want))
+	}
+	for id := range want {
+		if !got[id] {
+			t.Fatalf("accepted record %q is missing", id)
+		}
 	}
 }

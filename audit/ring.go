@@ -9,18 +9,19 @@ import (
 // do not invalidate the consumer's line.
 const cacheLine = 64
 
-// slot is one preallocated Record plus the sequence number that says who may
-// touch it: seq == pos means free for the producer claiming pos, seq == pos+1
-// means filled and ready for the consumer.
+// slot is one Record plus the sequence number that says who may touch it:
+// seq == pos means free for the producer claiming pos, seq == pos+1 means
+// filled and ready for the consumer. rec is never nil.
 type slot struct {
 	seq atomic.Uint64
-	rec Record
+	rec *Record
 }
 
 // ring is a bounded multi-producer single-consumer queue of Record slots
 // (Dmitry Vyukov's bounded MPMC queue, with one consumer). push copies a
-// record into a slot and never blocks or allocates; it fails when the ring
-// is full.
+// record into a slot; swap trades the caller's record for the slot's, which
+// the consumer is done with. Neither blocks or allocates; both fail when
+// the ring is full.
 type ring struct {
 	slots []slot
 	mask  uint64
@@ -40,27 +41,53 @@ func newRing(n int) (*ring, error) {
 		size <<= 1
 	}
 	q := &ring{slots: make([]slot, size), mask: uint64(size - 1)}
+	recs := make([]Record, size)
 	for i := range q.slots {
 		q.slots[i].seq.Store(uint64(i))
+		q.slots[i].rec = &recs[i]
 	}
 	return q, nil
 }
 
 // push copies *r into a free slot. It returns false when the ring is full.
 func (q *ring) push(r *Record) bool {
-	pos := q.enq.Load()
+	s, pos, ok := q.claim()
+	if !ok {
+		return false
+	}
+	r.CopyTo(s.rec)
+	s.seq.Store(pos + 1)
+	return true
+}
+
+// swap puts r itself into a free slot and returns the record the slot held,
+// which no one else references: the consumer released it. It returns nil
+// and false when the ring is full.
+func (q *ring) swap(r *Record) (*Record, bool) {
+	s, pos, ok := q.claim()
+	if !ok {
+		return nil, false
+	}
+	spare := s.rec
+	s.rec = r
+	s.seq.Store(pos + 1)
+	return spare, true
+}
+
+// claim takes the next free slot for a producer, which must publish it
+// with seq = pos+1.
+func (q *ring) claim() (s *slot, pos uint64, ok bool) {
+	pos = q.enq.Load()
 	for {
-		s := &q.slots[pos&q.mask]
+		s = &q.slots[pos&q.mask]
 		switch dif := int64(s.seq.Load() - pos); {
 		case dif == 0:
 			if q.enq.CompareAndSwap(pos, pos+1) {
-				r.CopyTo(&s.rec)
-				s.seq.Store(pos + 1)
-				return true
+				return s, pos, true
 			}
 			pos = q.enq.Load()
 		case dif < 0:
-			return false
+			return nil, 0, false
 		default:
 			pos = q.enq.Load()
 		}
@@ -75,7 +102,7 @@ func (q *ring) peek() *Record {
 	if s.seq.Load() != pos+1 {
 		return nil
 	}
-	return &s.rec
+	return s.rec
 }
 
 // release frees the slot returned by the last peek.

@@ -39,7 +39,7 @@ type exchange struct {
 	uri   []byte // forwarded request target, built when forwarding
 	reqID []byte
 	buf   []byte // scratch for header values
-	rec   audit.Record
+	rec   *audit.Record // handed to the sink and replaced by record
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
@@ -184,7 +184,10 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
 		return audit.NoRoute
 	}
-	if int64(h.ContentLength()) > x.route.Class.MaxBody || int64(len(ctx.Request.Body())) > x.route.Class.MaxBody {
+	// A declared length is checked as declared; a chunked body (-1) by
+	// what was read, which headerReceived already capped.
+	cl := int64(h.ContentLength())
+	if cl > x.route.Class.MaxBody || cl == -1 && int64(len(ctx.Request.Body())) > x.route.Class.MaxBody {
 		return audit.BodyTooLarge
 	}
 	return audit.Allowed

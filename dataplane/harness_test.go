@@ -82,11 +82,12 @@ type memSink struct {
 	recs []audit.Record
 }
 
-func (m *memSink) Emit(r *audit.Record) bool {
+// Swap keeps a copy, so r stays the caller's.
+func (m *memSink) Swap(r *audit.Record) (*audit.Record, bool) {
 	m.mu.Lock()
 	m.recs = append(m.recs, *r)
 	m.mu.Unlock()
-	return true
+	return r, true
 }
 
 func (m *memSink) Accepting() bool { return true }

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/valyala/fasthttp"
 )
@@ -10,7 +11,7 @@ import (
 // record fills the exchange's audit record and hands it to the sink. Only
 // ids, names and sizes go in: never a credential, cookie, query or body.
 func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
-	r := &x.rec
+	r := x.rec
 	h := &ctx.Request.Header
 	r.Time = x.wall
 	r.Duration = limiter.Now() - x.mono
@@ -44,7 +45,16 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 		r.Issuer, r.TokenFingerprint = x.claims.Issuer.ID, x.claims.Fingerprint
 	}
 	s.metrics.observe(x, r.Duration)
-	if s.cfg.Audit == nil || !s.cfg.Audit.Emit(r) {
+	if s.cfg.Audit == nil {
+		s.metrics.auditDropped.Add(1)
+		return
+	}
+	next, ok := s.cfg.Audit.Swap(r)
+	if !ok {
 		s.metrics.auditDropped.Add(1)
 	}
+	if next == nil { // BUG guard: a sink must hand a record back
+		next = new(audit.Record)
+	}
+	x.rec = next
 }

@@ -19,12 +19,15 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Sink receives one audit record per request. Emit copies *r, never blocks
-// and reports whether the record was captured; Accepting reports whether a
-// record emitted now would be captured (strict audit mode answers 503 when
-// it would not). audit.FileWriter and audit.Emitter implement it.
+// Sink receives one audit record per request. Swap takes r, never blocks,
+// and returns the record the data plane fills next and whether r was
+// captured: a captured r belongs to the sink from then on, and the record
+// returned to the data plane (so a record is handed over, not copied); r
+// is returned when it was not captured. Accepting reports whether a record
+// emitted now would be captured (strict audit mode answers 503 when it
+// would not). audit.FileWriter and audit.Emitter implement it.
 type Sink interface {
-	Emit(r *audit.Record) bool
+	Swap(r *audit.Record) (*audit.Record, bool)
 	Accepting() bool
 }
 
@@ -127,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 	rand.Read(rnd[:])
 	hex.Encode(s.reqPrefix[:8], rnd[:])
 	s.reqPrefix[8] = '-'
-	s.pool.New = func() any { return new(exchange) }
+	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
 	s.upstream = s.newUpstream()
 	s.srv = s.newServer()
 	return s, nil
