@@ -38,7 +38,7 @@ type exchange struct {
 	query []byte // query string, aliasing the request
 	uri   []byte // forwarded request target, built when forwarding
 	reqID []byte
-	buf   []byte // scratch for header values
+	buf   []byte        // scratch for header values
 	rec   *audit.Record // handed to the sink and replaced by record
 
 	// ids is the next generated request id, from a block [ids, idsEnd)

@@ -29,7 +29,7 @@ func (d *discard) Swap(r *audit.Record) (*audit.Record, bool) {
 	d.last = r
 	return spare, true
 }
-func (d *discard) Accepting() bool           { return true }
+func (d *discard) Accepting() bool { return true }
 
 // inmem is a Server driven without a network, for allocation guards and
 // benchmarks of the whole handler. Its upstream is a memConn answering
