@@ -427,6 +427,7 @@ func TestNotReadyWithoutPolicy(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	st := startStack(t, nil)
 	do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+	do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
 	do(t, st.addr, "GET", "/nope", nil, "")
 	admin := &Admin{Server: st.srv}
 	var ctx fasthttp.RequestCtx
@@ -434,10 +435,11 @@ func TestMetrics(t *testing.T) {
 	admin.Handler(&ctx)
 	body := string(ctx.Response.Body())
 	for _, want := range []string{
-		`portcullis_requests_total{class="standard",decision="allowed"} 1`,
+		`portcullis_requests_total{class="standard",decision="allowed"} 2`,
 		`portcullis_requests_total{class="none",decision="no_route"} 1`,
-		`portcullis_request_duration_seconds_count 2`,
-		`portcullis_request_duration_seconds_bucket{le="+Inf"} 2`,
+		`portcullis_request_duration_seconds_count 3`,
+		`portcullis_request_duration_seconds_bucket{le="+Inf"} 3`,
+		`portcullis_key_cache_hits_total 1`,
 		`portcullis_limiter_denials_total{scope="tenant"} 0`,
 		`portcullis_key_cache_misses_total 1`,
 		`portcullis_dataplane_policy_revision 1`,

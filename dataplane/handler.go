@@ -25,6 +25,7 @@ type exchange struct {
 	claims *jwt.Claims
 	scopes policy.ScopeSet
 	method audit.AuthMethod
+	keyHit bool // the key was verified from the front: counted in metrics
 	peer   netip.Addr
 
 	takes   [3]limiter.Take
@@ -91,7 +92,7 @@ func (s *Server) release(x *exchange) {
 func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
 	x.snap, x.d, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
-	x.scopes, x.method, x.peer = 0, audit.AuthNone, netip.Addr{}
+	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot = 0, 0, false
 	x.hdr = requestHeaders{}

@@ -116,6 +116,17 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 // is the caller's to check: it is a different answer. id is the key id
 // parsed from key (nil if malformed); it aliases key.
 func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte) {
+	rec, id, hit := k.Check(snap, key, now)
+	if hit {
+		k.hits.Add(1)
+	}
+	return rec, id
+}
+
+// Check is Verify for a caller that counts front hits itself, as the data
+// plane does in the one counter it adds to per request, saving an atomic
+// add: hit reports an answer from the front, and Stats does not count it.
+func (k *Keys) Check(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
 	h := frontHash(key)
 	f := k.frontFor(snap)
 	slot := &f.slots[h&f.mask]
@@ -123,24 +134,23 @@ func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy
 		// Stored only after these very bytes passed SplitKey and their
 		// digest matched e.rec, a record of this snapshot; the key is
 		// "pk_" + id + "_" + secret.
-		k.hits.Add(1)
-		return inWindow(e.rec, now), key[len(policy.KeyPrefix) : len(policy.KeyPrefix)+len(e.rec.ID)]
+		return inWindow(e.rec, now), key[len(policy.KeyPrefix) : len(policy.KeyPrefix)+len(e.rec.ID)], true
 	}
 	id, ok := policy.SplitKey(key)
 	if !ok {
-		return nil, nil
+		return nil, nil, false
 	}
 	xh := xxhash.Sum64(key)
 	if rec = snap.Key(id); rec == nil {
 		k.matches(key, xh, &absent) // an unknown id costs what a known one does
-		return nil, id
+		return nil, id, false
 	}
 	e := k.matches(key, xh, &rec.Digest)
 	if e == nil {
-		return nil, id
+		return nil, id, false
 	}
 	slot.Store(&frontEntry{hash: h, key: e.key, rec: rec})
-	return inWindow(rec, now), id
+	return inWindow(rec, now), id, false
 }
 
 // frontHash spreads keys over the front's slots from three words of the

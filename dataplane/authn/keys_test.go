@@ -66,6 +66,21 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// Check reports front hits to its caller and leaves them out of Stats.
+func TestCheckReportsFrontHits(t *testing.T) {
+	snap, keys := example(t, policy.Live{}), newKeys(t)
+	now := time.Now().UnixNano()
+	for i, want := range []bool{false, true, true} {
+		rec, id, hit := keys.Check(snap, []byte(hrisKey), now)
+		if rec == nil || string(id) != "acmehris1" || hit != want {
+			t.Fatalf("call %d: Check = %v, %q, hit %v; want acmehris1, hit %v", i, rec, id, hit, want)
+		}
+	}
+	if hits, misses := keys.Stats(); hits != 0 || misses != 1 {
+		t.Errorf("hits, misses = %d, %d; want 0, 1", hits, misses)
+	}
+}
+
 // A cache hit is confirmed against the presented bytes: an entry cached
 // under the same xxhash for other bytes never authenticates.
 func TestCacheCollisionCannotAuthenticate(t *testing.T) {
