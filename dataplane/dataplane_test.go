@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -530,5 +532,57 @@ func TestStrictAuditMode(t *testing.T) {
 	}
 	if n := len(st.up.received()); n != 1 {
 		t.Errorf("upstream received %d requests, want only the best-effort one", n)
+	}
+}
+
+// Requests on one keep-alive connection take turns on the connection's
+// exchange: nothing of one request (identity, key, request id, route)
+// carries into the next, whether it is allowed or denied.
+func TestKeepAliveRequestsShareNothing(t *testing.T) {
+	st := startStack(t, nil)
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	send := func(target, hdrs string) *http.Response {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: svc\r\n"+hdrs+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	steps := []struct {
+		target, hdrs string
+		status       int
+		client, key  string
+	}{
+		{"/v1/users/1", "X-API-Key: " + hrisKey + "\r\nX-Request-ID: first\r\n", 200, "acme-hris", "acmehris1"},
+		{"/v1/users/2", "", 401, "", ""},
+		{"/v1/reports/3", "X-API-Key: " + globexKey + "\r\n", 200, "globex-bi", "globexbi1"},
+		{"/v1/users/4", "X-API-Key: " + globexKey + "\r\n", 403, "globex-bi", "globexbi1"},
+		{"/nope", "", 404, "", ""},
+	}
+	for i, s := range steps {
+		resp := send(s.target, s.hdrs)
+		rec := st.sink.last(t)
+		if resp.StatusCode != s.status || rec.Client != s.client || string(rec.KeyID()) != s.key {
+			t.Errorf("request %d: got %d, audit client %q key %q; want %d, %q, %q", i, resp.StatusCode, rec.Client, rec.KeyID(), s.status, s.client, s.key)
+		}
+		if id := resp.Header.Get("X-Request-ID"); i > 0 && (id == "first" || string(rec.RequestID()) != id) {
+			t.Errorf("request %d: request id %q, audit %q: the first request's id carried over", i, id, rec.RequestID())
+		}
+	}
+	got := st.up.received()
+	if len(got) != 2 || got[1].headers["x-portcullis-client"] != "globex-bi" || got[1].headers["x-request-id"] == "first" {
+		t.Errorf("upstream got %d requests, last %v", len(got), got[len(got)-1].headers)
 	}
 }

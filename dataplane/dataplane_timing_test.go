@@ -33,13 +33,13 @@ func benchDecide(b *testing.B, raw []byte) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		x := m.srv.acquire(mono, wall)
+		x := m.srv.begin(&m.ctx, mono, wall)
 		if d := m.srv.decide(&m.ctx, x); d != audit.Allowed {
 			b.Fatalf("decision %v", d)
 		}
 		m.srv.record(&m.ctx, x)
 		mono, wall = mono+m.sink.last.Duration, wall+m.sink.last.Duration
-		m.srv.release(x)
+		m.srv.end(x)
 	}
 }
 

@@ -96,10 +96,10 @@ func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
-	x := s.acquire(s.clock.now())
-	defer s.release(x)
+	mono, wall := s.clock.now()
+	x := s.begin(ctx, mono, wall)
+	defer s.end(x)
 	x.snap = s.store.Load()
-	x.peer = peerAddr(ctx)
 	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	d := audit.BadRequest

@@ -35,10 +35,16 @@ type derived struct {
 }
 
 // current returns the derived tables for snap, building them if snap is new.
+// The check is kept apart from the build so that it inlines.
 func (s *Server) current(snap *policy.Snapshot) *derived {
 	if d := s.derived.Load(); d != nil && d.snap == snap {
 		return d
 	}
+	return s.rebuild(snap)
+}
+
+// rebuild is current for a snapshot the tables were not built for.
+func (s *Server) rebuild(snap *policy.Snapshot) *derived {
 	s.derivedMu.Lock()
 	defer s.derivedMu.Unlock()
 	old := s.derived.Load()

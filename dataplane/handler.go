@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"encoding/binary"
-	"net"
 	"net/netip"
 
 	"github.com/portcullis/portcullis/audit"
@@ -42,6 +41,8 @@ type exchange struct {
 	buf   []byte        // scratch for header values
 	rec   *audit.Record // handed to the sink and replaced by record
 
+	conn *conn // the connection that owns x, or nil for a pooled exchange
+
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
 	// add on one shared counter per request. It survives reset.
@@ -51,17 +52,9 @@ type exchange struct {
 // idBlock is the number of request ids an exchange claims at a time.
 const idBlock = 1 << 16
 
-// maxPooled caps the buffers an exchange may keep when it returns to the
-// pool, so one huge request does not pin memory forever.
+// maxPooled caps the buffers an exchange keeps for its next request, so
+// one huge request does not pin memory forever.
 const maxPooled = 8 << 10
-
-// acquire takes an exchange from the pool for a request that arrived at
-// mono (limiter clock) and wall (unix nanoseconds).
-func (s *Server) acquire(mono, wall int64) *exchange {
-	x := s.pool.Get().(*exchange)
-	x.mono, x.wall = mono, wall
-	return x
-}
 
 // arrival is when fasthttp began serving ctx. The server reads time.Now()
 // for every request just before it calls the handler (RequestCtx.Time), so
@@ -74,14 +67,6 @@ func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 		return s.clock.now()
 	}
 	return limiter.At(t), t.UnixNano()
-}
-
-func (s *Server) release(x *exchange) {
-	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled {
-		return
-	}
-	x.reset()
-	s.pool.Put(x)
 }
 
 // reset clears x for the next request field by field: zeroing the whole
@@ -105,7 +90,8 @@ func (x *exchange) reset() {
 // denial or forward to the upstream, then audit. A panic anywhere below is
 // answered with 500 and the process keeps serving.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
-	x := s.acquire(s.arrival(ctx))
+	mono, wall := s.arrival(ctx)
+	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x)
 	if d := s.decide(ctx, x); d != audit.Allowed {
 		s.deny(ctx, x, d)
@@ -127,7 +113,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.inflight.Release(x.slot)
 	}
 	s.record(ctx, x)
-	s.release(x)
+	s.end(x)
 }
 
 // decide runs steps 1 to 6 of the request path and returns the decision.
@@ -136,7 +122,6 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	x.snap = s.store.Load()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	s.requestID(x)
-	x.peer = peerAddr(ctx)
 	if x.snap == nil || s.stopping.Load() {
 		return audit.NotReady
 	}
@@ -217,15 +202,6 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		}
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1))}
-}
-
-// peerAddr is the TCP peer of the connection.
-func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
-	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(a.IP)
-		return ip.Unmap()
-	}
-	return netip.Addr{}
 }
 
 // requestID keeps a well-formed X-Request-ID or makes one: a random

@@ -70,7 +70,9 @@ func newInmemWith(tb testing.TB, limits, pipe bool) *inmem {
 	m.srv = srv
 	m.src = bytes.NewReader(nil)
 	m.br = bufio.NewReaderSize(m.src, 4096)
-	m.ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	// The context is served over a connection as Serve accepts them, so
+	// its requests take turns on the connection's exchange.
+	m.ctx.Init2(newConn(newMemConn(nil)), nil, false)
 	return m
 }
 
@@ -183,7 +185,8 @@ func TestExchangeReset(t *testing.T) {
 	for range 20 { // allowed, then rate limited: every field gets set
 		m.serve(t, request("GET", "/v1/users/42", hrisKey, "X-Request-ID: r-1"))
 	}
-	x := m.srv.acquire(m.srv.clock.now())
+	mono, wall := m.srv.clock.now()
+	x := m.srv.begin(&m.ctx, mono, wall)
 	if d := m.srv.decide(&m.ctx, x); d != audit.RateLimited {
 		t.Fatalf("decision %v, want rate_limited", d)
 	}
@@ -193,7 +196,7 @@ func TestExchangeReset(t *testing.T) {
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name
 		switch name {
-		case "limited", "rec", "ids", "idsEnd":
+		case "limited", "rec", "ids", "idsEnd", "conn":
 			continue
 		case "path", "uri", "reqID", "buf":
 			if f.Len() != 0 {

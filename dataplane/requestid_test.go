@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Generated request ids carry the counter as 16 lower-case hex digits.
@@ -26,11 +28,12 @@ func TestGeneratedRequestIDsUnique(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var ctx fasthttp.RequestCtx // no connection: pooled exchanges
 			for range each {
-				x := m.srv.acquire(0, 0)
+				x := m.srv.begin(&ctx, 0, 0)
 				m.srv.requestID(x)
 				ids[w] = append(ids[w], string(x.reqID))
-				m.srv.release(x)
+				m.srv.end(x)
 			}
 		}()
 	}

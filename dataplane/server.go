@@ -170,7 +170,7 @@ func (s *Server) newServer() *fasthttp.Server {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(listener{ln}) }
 
 // Shutdown stops accepting, marks the server not ready, lets in-flight
 // requests finish and closes keep-alive connections, or gives up when ctx

@@ -80,6 +80,11 @@ func (k *Keys) frontFor(snap *policy.Snapshot) *front {
 	if f := k.front.Load(); f != nil && f.snap == snap {
 		return f
 	}
+	return k.newFront(snap)
+}
+
+// newFront starts the empty front of snap.
+func (k *Keys) newFront(snap *policy.Snapshot) *front {
 	n := 16 // at least twice the keys, so that few share a slot
 	for n < 2*snap.KeyCount() && n < maxFront {
 		n *= 2
