@@ -30,8 +30,8 @@ package authn
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"math/bits"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
