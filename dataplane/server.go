@@ -157,6 +157,7 @@ func (s *Server) newServer() *fasthttp.Server {
 		Handler:               s.Handler,
 		ErrorHandler:          s.errorHandler,
 		HeaderReceived:        s.headerReceived,
+		ConnState:             s.connState,
 		ReadTimeout:           s.cfg.ReadTimeout,
 		WriteTimeout:          s.cfg.WriteTimeout,
 		IdleTimeout:           s.cfg.IdleTimeout,
