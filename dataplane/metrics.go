@@ -73,7 +73,9 @@ func (m *metrics) classSlot(name string) int {
 	return len(m.slots)
 }
 
-func (m *metrics) observe(x *exchange, durNs int64) {
+// count counts the request in its cell; the latency sum is the caller's
+// to add.
+func (m *metrics) count(x *exchange, durNs int64) {
 	slot := 0
 	if x.route != nil && x.d != nil {
 		slot = x.d.classSlot[x.route.Class.Index]
@@ -87,7 +89,6 @@ func (m *metrics) observe(x *exchange, durNs int64) {
 		hit = 1
 	}
 	m.requests[slot][x.rec.Decision][hit][i].Add(1)
-	m.latencySumNs.Add(uint64(max(durNs, 0)))
 }
 
 // appendText appends the metrics in the Prometheus text format.

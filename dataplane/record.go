@@ -15,6 +15,9 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	h := &ctx.Request.Header
 	r.Time = x.wall
 	r.Duration = limiter.Now() - x.mono
+	// The two atomic adds of the metrics are far apart: back to back, the
+	// second waits for the first to drain (about 15 ns of BenchmarkDecide).
+	s.metrics.count(x, r.Duration)
 	r.Status = uint16(ctx.Response.StatusCode())
 	r.AuthMethod = x.method
 	r.SourceIP = x.peer
@@ -44,7 +47,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.claims != nil {
 		r.Issuer, r.TokenFingerprint = x.claims.Issuer.ID, x.claims.Fingerprint
 	}
-	s.metrics.observe(x, r.Duration)
+	s.metrics.latencySumNs.Add(uint64(max(r.Duration, 0)))
 	if s.cfg.Audit == nil {
 		s.metrics.auditDropped.Add(1)
 		return
