@@ -108,12 +108,16 @@ func TestEqualCT(t *testing.T) {
 	for i := range base {
 		base[i] = byte(i * 7)
 	}
-	for _, n := range []int{0, 1, 7, 8, 9, 255, 256, 257, 1000} {
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 1000} {
 		a := base[:n]
 		if !equalCT(a, append([]byte(nil), a...)) {
 			t.Errorf("len %d: equal slices reported different", n)
 		}
-		for i := 0; i < n; i += max(1, n/13) {
+		step := 1 // every byte of every word lane and of the tail
+		if n > 100 {
+			step = n / 13
+		}
+		for i := 0; i < n; i += step {
 			b := append([]byte(nil), a...)
 			b[i] ^= 0x80
 			if equalCT(a, b) {
@@ -123,5 +127,38 @@ func TestEqualCT(t *testing.T) {
 	}
 	if equalCT([]byte("ab"), []byte("abc")) {
 		t.Error("different lengths reported equal")
+	}
+}
+
+// A token verified twice is answered from the front table next, and a
+// front entry planted under another token's hash never authenticates it.
+func TestCacheFront(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	tok := sign(ks["ES256"], nil, claimsAt(now, map[string]any{"sub": "admin"}))
+	c, st := v.Verify(tok, now)
+	if st != OK {
+		t.Fatal(st)
+	}
+	v.WaitCache()
+	v.Verify(tok, now) // a ristretto hit fills the front
+	h := tokenHash(tok)
+	e := v.cache.front[h&v.cache.mask].Load()
+	if e == nil || e.hash != h || string(e.token) != string(tok) {
+		t.Fatalf("front slot holds %+v, want the token's entry", e)
+	}
+	if got, st := v.Verify(tok, now); st != OK || got != c {
+		t.Fatalf("front hit: got %v, %p; want ok and %p", st, got, c)
+	}
+	if s := v.Stats(); s.CacheHits != 2 {
+		t.Errorf("hits %d, want 2 (ristretto, then front)", s.CacheHits)
+	}
+
+	forged := []byte(string(tok[:len(tok)-4]) + "AAAA")
+	fh := tokenHash(forged)
+	v.cache.front[fh&v.cache.mask].Store(&entry{hash: fh, token: tok, claims: c, is: v.issuers[testIss], epoch: e.epoch})
+	if _, st := v.Verify(forged, now); st != BadSignature {
+		t.Errorf("token whose front slot holds another token: got %v, want bad_signature", st)
 	}
 }

@@ -1,42 +1,31 @@
 package jwt
 
-import (
-	"crypto/subtle"
-	"encoding/binary"
-)
-
-// equalChunk is the stack buffer equalCT XORs into.
-const equalChunk = 256
+import "encoding/binary"
 
 // equalCT reports whether a and b are equal, in time that depends only on
 // their lengths. subtle.ConstantTimeCompare goes a byte at a time (about
-// 1 ns/byte here); XORBytes is vectorised and the fold reads 8 bytes at
-// a time, which makes a cache hit on an 800-byte token several times
-// cheaper (BenchmarkHitCompare).
+// 1 ns/byte here); this folds the XOR of 32 bytes per step into one word
+// and branches once, at the end (BenchmarkHitCompare, 645-byte RS256
+// token: 34 ns, against 99 for XORBytes into a buffer and a second pass
+// over it).
 func equalCT(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	var buf [equalChunk]byte
-	var diff uint64
-	for len(a) > 0 {
-		n := min(len(a), equalChunk)
-		subtle.XORBytes(buf[:n], a[:n], b[:n])
-		diff |= fold(buf[:n])
-		a, b = a[n:], b[n:]
+	var d0, d1, d2, d3 uint64
+	for len(a) >= 32 && len(b) >= 32 {
+		d0 |= binary.LittleEndian.Uint64(a) ^ binary.LittleEndian.Uint64(b)
+		d1 |= binary.LittleEndian.Uint64(a[8:]) ^ binary.LittleEndian.Uint64(b[8:])
+		d2 |= binary.LittleEndian.Uint64(a[16:]) ^ binary.LittleEndian.Uint64(b[16:])
+		d3 |= binary.LittleEndian.Uint64(a[24:]) ^ binary.LittleEndian.Uint64(b[24:])
+		a, b = a[32:], b[32:]
 	}
-	return diff == 0 // one comparison of the folded difference
-}
-
-// fold ORs the bytes of x together, 8 at a time.
-func fold(x []byte) uint64 {
-	var d uint64
-	for len(x) >= 8 {
-		d |= binary.LittleEndian.Uint64(x)
-		x = x[8:]
+	for len(a) >= 8 && len(b) >= 8 {
+		d0 |= binary.LittleEndian.Uint64(a) ^ binary.LittleEndian.Uint64(b)
+		a, b = a[8:], b[8:]
 	}
-	for _, c := range x {
-		d |= uint64(c)
+	for i := range a {
+		d0 |= uint64(a[i] ^ b[i])
 	}
-	return d
+	return d0|d1|d2|d3 == 0 // one comparison of the folded difference
 }
