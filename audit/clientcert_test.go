@@ -90,8 +90,11 @@ func TestCollectorClientCertificate(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s := e.Stats(); s.Delivered != 10 || s.Spooled != 0 {
-		t.Errorf("with a trusted client certificate: stats %+v, want 10 delivered", s)
+	// A slow handshake (-race on a loaded machine) can outlast the test's
+	// 30 ms retry budget: the batch is then spooled and replayed, which
+	// also proves the collector accepted the certificate.
+	if s := e.Stats(); s.Delivered+s.Replayed != 10 || s.Rejected != 0 {
+		t.Errorf("with a trusted client certificate: stats %+v, want 10 delivered or replayed", s)
 	}
 	if got := len(storedRecords(t, dir)); got != 10 {
 		t.Errorf("stored %d records, want 10", got)
