@@ -23,16 +23,21 @@ type conn struct {
 	x    *exchange // nil until the first request; used only by the serving goroutine
 }
 
-// listener wraps each accepted connection in a conn.
+// listener wraps each accepted TCP connection in a conn. Other kinds (a
+// TLS listener's) pass through unwrapped, so that fasthttp still sees
+// their own type, and their requests use the pool.
 type listener struct{ net.Listener }
 
-// Accept returns the next connection, wrapped.
+// Accept returns the next connection, wrapped if it is TCP.
 func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return newConn(c), nil
+	if _, ok := c.(*net.TCPConn); ok {
+		return newConn(c), nil
+	}
+	return c, nil
 }
 
 func newConn(c net.Conn) *conn { return &conn{Conn: c, peer: tcpAddr(c.RemoteAddr())} }

@@ -166,6 +166,12 @@ func trimOWS(v []byte) []byte {
 func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	req := &ctx.Request
 	s.prepareRequest(req, x)
+	if ctx.IsTLS() {
+		// A request that came over TLS parses as https; the upstream is
+		// plain HTTP on the pod, and the HostClient refuses a scheme
+		// that differs from its own.
+		req.URI().SetScheme("http")
+	}
 	err := s.upstream.Do(req, &ctx.Response)
 	if err != nil {
 		d := audit.UpstreamError
