@@ -7,11 +7,12 @@ import (
 	"github.com/portcullis/portcullis/limiter"
 )
 
-// clock gives a request one monotonic reading and derives its wall time
-// from it. time.Now reads two clocks (about 60 ns on a VM's vDSO); the
-// monotonic clock alone is about half that, and a request needs it twice
-// (start and duration). The wall offset is re-read once a second, so a
-// stepped wall clock shows in the audit times within a second.
+// clock gives a request that has no arrival time from fasthttp (the error
+// handler, contexts not served by a fasthttp.Server) one monotonic reading
+// and derives its wall time from it: time.Now reads two clocks (about 60
+// ns on a VM's vDSO), the monotonic clock alone about half that. The wall
+// offset is re-read once a second, so a stepped wall clock shows in the
+// audit times within a second.
 type clock struct {
 	offset atomic.Int64 // unix nanoseconds minus the limiter clock
 	next   atomic.Int64 // limiter clock at which to re-read the offset
