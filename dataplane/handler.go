@@ -12,7 +12,8 @@ import (
 )
 
 // exchange is the state of one request on its way through the pipeline. It
-// comes from a pool, so nothing on the request path allocates.
+// belongs to the request's connection (see conn) or comes from a pool, so
+// nothing on the request path allocates.
 type exchange struct {
 	mono   int64 // limiter clock at arrival
 	wall   int64 // unix nanoseconds at arrival
