@@ -1,7 +1,7 @@
 // Package jwt verifies OAuth 2.0 / OIDC JWT access tokens (RFC 9068) for
 // the data plane, following the JWT best current practices of RFC 8725,
-// and caches the results so that a token seen before costs a hash, a map
-// probe and a constant-time compare, without allocating.
+// and caches the results so that a token seen before costs a cheap hash,
+// a table load and a constant-time compare, without allocating.
 //
 // # Use
 //
@@ -69,7 +69,10 @@
 // with a private copy of the token that is compared in constant time on
 // every hit, so a hash collision can never authenticate. An entry lives
 // no longer than the token's exp; exp, nbf and the key state are checked
-// again on each hit. Only OK results are cached. The cache is the only
+// again on each hit. Only OK results are cached. Ahead of ristretto, a
+// fixed table of 4096 slots indexed by a cheap hash of the token keeps the
+// entries last hit, so that a hot token skips ristretto's hashing, TTL
+// clock read and admission bookkeeping; its hits get the same checks. The cache is the only
 // place a token is kept; the package never logs it. Claims.Fingerprint is
 // a truncated SHA-256 of the token, safe for audit records.
 //
