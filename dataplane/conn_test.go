@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -64,5 +65,69 @@ func TestServeTLSListener(t *testing.T) {
 	}
 	if got := st.up.received(); len(got) != 2 || got[1].uri != "/v1/users/7" || got[1].headers["x-portcullis-client"] != "acme-hris" {
 		t.Errorf("upstream got %d requests, last %+v", len(got), got[len(got)-1])
+	}
+}
+
+// Many keep-alive connections at once, each alternating callers: every
+// answer and every audit record belongs to its own request, so no
+// connection's exchange is ever shared (run with -race).
+func TestConcurrentKeepAliveConnections(t *testing.T) {
+	st := startStack(t, nil)
+	sink := st.sink
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	const conns, each = 8, 40
+	errs := make(chan error, conns)
+	for c := range conns {
+		go func() {
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			for i := range each {
+				key, want := hrisKey, 200
+				if i%3 == 1 {
+					key, want = globexKey, 403 // globex-bi lacks read:users
+				} else if i%3 == 2 {
+					key, want = "", 401
+				}
+				req, _ := http.NewRequest("GET", "http://"+st.addr+"/v1/users/7", nil)
+				if key != "" {
+					req.Header.Set("X-API-Key", key)
+				}
+				id := fmt.Sprintf("c%d-r%d", c, i)
+				req.Header.Set("X-Request-ID", id)
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want || resp.Header.Get("X-Request-ID") != id {
+					errs <- fmt.Errorf("%s: got %d with id %q, want %d", id, resp.StatusCode, resp.Header.Get("X-Request-ID"), want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.recs) != conns*each {
+		t.Fatalf("%d audit records, want %d", len(sink.recs), conns*each)
+	}
+	for _, r := range sink.recs {
+		var i int
+		var c int
+		if _, err := fmt.Sscanf(string(r.RequestID()), "c%d-r%d", &c, &i); err != nil {
+			t.Fatalf("audit record with request id %q", r.RequestID())
+		}
+		want := map[int]string{0: "acme-hris", 1: "globex-bi", 2: ""}[i%3]
+		if r.Client != want {
+			t.Fatalf("record %s: client %q, want %q", r.RequestID(), r.Client, want)
+		}
 	}
 }
