@@ -71,8 +71,9 @@
 // no longer than the token's exp; exp, nbf and the key state are checked
 // again on each hit. Only OK results are cached. Ahead of ristretto, a
 // fixed table of 4096 slots indexed by a cheap hash of the token keeps the
-// entries last hit, so that a hot token skips ristretto's hashing, TTL
-// clock read and admission bookkeeping; its hits get the same checks. The cache is the only
+// entries last verified or hit, so that a hot token skips ristretto's
+// hashing, TTL clock read and admission bookkeeping; its hits get the same
+// checks. The cache is the only
 // place a token is kept; the package never logs it. Claims.Fingerprint is
 // a truncated SHA-256 of the token, safe for audit records.
 //
