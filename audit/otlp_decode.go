@@ -5,15 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 // Limits on what the collector keeps from foreign records.
@@ -50,26 +46,18 @@ const (
 // flattened into one Batch; a request with resources naming different batch
 // ids takes the first. It never panics on hostile input.
 func DecodeBatch(body []byte, format string) (*Batch, error) {
-	// LogsData has the same fields and numbers as ExportLogsServiceRequest
-	// (resource_logs = 1), so it decodes the same bytes and JSON; the
-	// collector package would pull gRPC into every importer of audit,
-	// the data plane included (DESIGN.md forbids that).
-	var req logspb.LogsData
+	var b *Batch
 	var err error
 	switch format {
 	case FormatProtobuf:
-		err = proto.Unmarshal(body, &req)
+		b, err = decodeWire(body)
 	case FormatJSON:
-		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, &req)
+		b, err = decodeJSON(body)
 	default:
 		return nil, fmt.Errorf("audit: unsupported batch format %q", format)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s body of %d bytes: %w", ErrMalformedBatch, format, len(body), err)
-	}
-	b := &Batch{}
-	for _, rl := range req.GetResourceLogs() {
-		b.decodeResource(rl)
 	}
 	if b.ID == "" {
 		sum := sha256.Sum256(body)
@@ -78,24 +66,46 @@ func DecodeBatch(body []byte, format string) (*Batch, error) {
 	return b, nil
 }
 
-func (b *Batch) decodeResource(rl *logspb.ResourceLogs) {
-	for _, kv := range rl.GetResource().GetAttributes() {
-		v := anyString(kv.GetValue())
-		switch kv.GetKey() {
-		case AttrBatchID:
-			setOnce(&b.ID, v)
-		case attrService:
-			setOnce(&b.Service, v)
-		case attrHost:
-			setOnce(&b.Host, v)
-		case AttrInstanceID:
-			setOnce(&b.Instance, v)
+// decodeJSON decodes the OTLP JSON encoding through the generated types.
+func decodeJSON(body []byte) (*Batch, error) {
+	// LogsData has the same fields and numbers as ExportLogsServiceRequest
+	// (resource_logs = 1), so it decodes the same JSON; the collector
+	// package would pull gRPC into every importer of audit, the data plane
+	// included (DESIGN.md forbids that).
+	var req logspb.LogsData
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	return decodeMessage(&req), nil
+}
+
+// decodeMessage maps a decoded LogsData onto a Batch.
+func decodeMessage(req *logspb.LogsData) *Batch {
+	b := &Batch{}
+	for _, rl := range req.GetResourceLogs() {
+		for _, kv := range rl.GetResource().GetAttributes() {
+			b.resourceAttr(kv.GetKey(), pbAnyValue(kv.GetValue()).String())
+		}
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				b.Records = append(b.Records, decodeLogRecord(lr))
+			}
 		}
 	}
-	for _, sl := range rl.GetScopeLogs() {
-		for _, lr := range sl.GetLogRecords() {
-			b.Records = append(b.Records, decodeLogRecord(lr))
-		}
+	return b
+}
+
+// resourceAttr keeps the resource attributes a batch is filed under.
+func (b *Batch) resourceAttr(key, v string) {
+	switch key {
+	case AttrBatchID:
+		setOnce(&b.ID, v)
+	case attrService:
+		setOnce(&b.Service, v)
+	case attrHost:
+		setOnce(&b.Host, v)
+	case AttrInstanceID:
+		setOnce(&b.Instance, v)
 	}
 }
 
@@ -114,61 +124,60 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 	}
 	s.Time = time.Unix(0, int64(ns)).UTC()
 	for _, kv := range lr.GetAttributes() {
-		s.setAttr(kv)
+		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}
 	if body := lr.GetBody(); body != nil {
-		s.Body = truncate(anyString(body), maxForeignBody)
+		s.Body = truncate(pbAnyValue(body).String(), maxForeignBody)
 	}
 	return s
 }
 
 // setAttr stores one attribute in its field, or in Attributes when unknown.
-func (s *StoredRecord) setAttr(kv *commonpb.KeyValue) {
-	v := kv.GetValue()
-	switch kv.GetKey() {
+func (s *StoredRecord) setAttr(key string, v anyValue) {
+	switch key {
 	case AttrMethod:
-		s.Method = anyString(v)
+		s.Method = v.String()
 	case AttrRoute:
-		s.Route = anyString(v)
+		s.Route = v.String()
 	case AttrStatus:
-		s.Status = anyInt(v)
+		s.Status = v.Int()
 	case AttrPath:
-		s.Path = anyString(v)
+		s.Path = v.String()
 	case AttrSourceIP:
-		s.SourceIP = anyString(v)
+		s.SourceIP = v.String()
 	case AttrUserAgent:
-		s.UserAgent = anyString(v)
+		s.UserAgent = v.String()
 	case AttrBytesIn:
-		s.BytesIn = anyInt(v)
+		s.BytesIn = v.Int()
 	case AttrBytesOut:
-		s.BytesOut = anyInt(v)
+		s.BytesOut = v.Int()
 	default:
-		s.setPortcullisAttr(kv.GetKey(), v)
+		s.setPortcullisAttr(key, v)
 	}
 }
 
-func (s *StoredRecord) setPortcullisAttr(key string, v *commonpb.AnyValue) {
+func (s *StoredRecord) setPortcullisAttr(key string, v anyValue) {
 	switch key {
 	case AttrTenant:
-		s.Tenant = anyString(v)
+		s.Tenant = v.String()
 	case AttrClient:
-		s.Client = anyString(v)
+		s.Client = v.String()
 	case AttrKeyID:
-		s.KeyID = anyString(v)
+		s.KeyID = v.String()
 	case AttrAuthMethod:
-		s.AuthMethod = anyString(v)
+		s.AuthMethod = v.String()
 	case AttrDecision:
-		s.Decision = anyString(v)
+		s.Decision = v.String()
 	case AttrPolicyRevision:
-		s.PolicyRevision = anyInt(v)
+		s.PolicyRevision = v.Int()
 	case AttrRequestID:
-		s.RequestID = anyString(v)
+		s.RequestID = v.String()
 	case AttrIssuer:
-		s.Issuer = anyString(v)
+		s.Issuer = v.String()
 	case AttrTokenFingerprint:
-		s.TokenFingerprint = anyString(v)
+		s.TokenFingerprint = v.String()
 	case AttrDuration:
-		s.DurationUS = anyInt(v) / 1e3
+		s.DurationUS = v.Int() / 1e3
 	default:
 		s.setForeignAttr(key, v)
 	}
@@ -176,52 +185,14 @@ func (s *StoredRecord) setPortcullisAttr(key string, v *commonpb.AnyValue) {
 
 // setForeignAttr keeps an attribute the collector does not map, bounded in
 // count and size so a hostile client cannot blow up a segment.
-func (s *StoredRecord) setForeignAttr(key string, v *commonpb.AnyValue) {
+func (s *StoredRecord) setForeignAttr(key string, v anyValue) {
 	if len(s.Attributes) >= maxForeignAttrs {
 		return
 	}
 	if s.Attributes == nil {
 		s.Attributes = make(map[string]string)
 	}
-	s.Attributes[truncate(key, 256)] = truncate(anyString(v), maxForeignValue)
-}
-
-// anyString renders an AnyValue as text.
-func anyString(v *commonpb.AnyValue) string {
-	switch x := v.GetValue().(type) {
-	case *commonpb.AnyValue_StringValue:
-		return x.StringValue
-	case *commonpb.AnyValue_IntValue:
-		return strconv.FormatInt(x.IntValue, 10)
-	case *commonpb.AnyValue_BoolValue:
-		return strconv.FormatBool(x.BoolValue)
-	case *commonpb.AnyValue_DoubleValue:
-		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
-	case *commonpb.AnyValue_BytesValue:
-		return hex.EncodeToString(x.BytesValue)
-	case nil:
-		return ""
-	}
-	out, err := protojson.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(out)
-}
-
-// anyInt reads an int AnyValue, accepting numeric strings and doubles from
-// clients that type attributes loosely.
-func anyInt(v *commonpb.AnyValue) int64 {
-	switch x := v.GetValue().(type) {
-	case *commonpb.AnyValue_IntValue:
-		return x.IntValue
-	case *commonpb.AnyValue_DoubleValue:
-		return int64(x.DoubleValue)
-	case *commonpb.AnyValue_StringValue:
-		n, _ := strconv.ParseInt(strings.TrimSpace(x.StringValue), 10, 64)
-		return n
-	}
-	return 0
+	s.Attributes[truncate(key, 256)] = truncate(v.String(), maxForeignValue)
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
