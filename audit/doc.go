@@ -21,7 +21,10 @@
 // blocks, never allocates) and returns false when the record could not be
 // captured; Accepting reports with atomic loads whether a record emitted now
 // would be captured (and, for a Strict Emitter, durably spooled if need
-// be); Close flushes everything captured, then releases the sink. Emit,
+// be); Close flushes everything captured, then releases the sink. Swap is
+// Emit without the copy: it puts the caller's record itself into the slot
+// and returns the slot's previous record, which the consumer is done with,
+// for the caller to fill next (the data plane's way). Emit, Swap,
 // Accepting and Stats are safe from any number of goroutines; call Close
 // once, after the data plane stopped emitting (an Emit racing Close is
 // either flushed or refused and counted, never lost silently).
@@ -48,6 +51,12 @@
 // and Replayed counts spooled records delivered later, by any run.
 //
 // # Collector storage
+//
+// The Collector decodes OTLP protobuf bodies straight from the wire
+// (DecodeBatch), reading only the fields it keeps and merging repeated
+// occurrences as protobuf does; JSON bodies go through the generated
+// types. FuzzWireMatchesGenerated holds the wire decoder to the generated
+// types' result on every body they accept.
 //
 // Store keeps a directory of append-only segment files seg-NNNNNNNN.log.
 // Each line is one entry {"prev":H0,"hash":H1,"body":B} where B is a JSON
