@@ -116,9 +116,22 @@ func (b *Batch) wireResourceLogs(msg []byte) error {
 }
 
 func (b *Batch) wireResource(msg []byte) error {
-	return eachAttribute(msg, fResAttributes, func(key string, v anyValue) {
+	for len(msg) > 0 {
+		f, r, err := nextField(msg)
+		if err != nil {
+			return err
+		}
+		msg = r
+		if f.num != fResAttributes || f.typ != protowire.BytesType {
+			continue
+		}
+		key, v, err := wireKeyValue(f.data)
+		if err != nil {
+			return err
+		}
 		b.resourceAttr(key, v.String())
-	})
+	}
+	return nil
 }
 
 func (b *Batch) wireScopeLogs(msg []byte) error {
@@ -157,16 +170,18 @@ func wireLogRecord(msg []byte) (StoredRecord, error) {
 			observed = f.v
 		case f.num == fLRBody && f.typ == protowire.BytesType:
 			body, hasBody = mergeRaw(body, f.data, hasBody), true
+		case f.num == fLRAttributes && f.typ == protowire.BytesType:
+			key, v, err := wireKeyValue(f.data)
+			if err != nil {
+				return s, err
+			}
+			s.setAttr(key, v)
 		}
 	}
 	if t == 0 {
 		t = observed
 	}
 	s.Time = time.Unix(0, int64(t)).UTC()
-	err := eachAttribute(msg, fLRAttributes, s.setAttr)
-	if err != nil {
-		return s, err
-	}
 	if hasBody {
 		v, err := wireAnyValue(body)
 		if err != nil {
@@ -180,31 +195,11 @@ func wireLogRecord(msg []byte) (StoredRecord, error) {
 // mergeRaw joins the encodings of a message field that occurs more than
 // once: the concatenation of two encodings decodes as their merge. The
 // first occurrence aliases the body; a second one copies.
-func mergeRaw(have, next []byte, any bool) []byte {
-	if !any {
+func mergeRaw(have, next []byte, seen bool) []byte {
+	if !seen {
 		return next
 	}
 	return append(append([]byte(nil), have...), next...)
-}
-
-// eachAttribute calls fn with every KeyValue in field num of msg, in order.
-func eachAttribute(msg []byte, num protowire.Number, fn func(key string, v anyValue)) error {
-	for len(msg) > 0 {
-		f, r, err := nextField(msg)
-		if err != nil {
-			return err
-		}
-		msg = r
-		if f.num != num || f.typ != protowire.BytesType {
-			continue
-		}
-		key, v, err := wireKeyValue(f.data)
-		if err != nil {
-			return err
-		}
-		fn(key, v)
-	}
-	return nil
 }
 
 func wireKeyValue(msg []byte) (string, anyValue, error) {

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // A TLS listener's connections are not wrapped (fasthttp must see the TLS
@@ -129,5 +131,26 @@ func TestConcurrentKeepAliveConnections(t *testing.T) {
 		if r.Client != want {
 			t.Fatalf("record %s: client %q, want %q", r.RequestID(), r.Client, want)
 		}
+	}
+}
+
+// A connection's requests share its exchange, which goes back to the pool
+// when fasthttp reports the connection closed.
+func TestConnectionExchange(t *testing.T) {
+	m := newInmem(t, false)
+	c := m.ctx.Conn().(*conn)
+	x := m.srv.begin(&m.ctx, 0, 0)
+	m.srv.end(x)
+	if y := m.srv.begin(&m.ctx, 0, 0); y != x || c.x != x || x.conn != c {
+		t.Fatalf("second request got exchange %p, want the connection's %p", y, x)
+	}
+	m.srv.end(x)
+	m.srv.connState(c, fasthttp.StateIdle)
+	if c.x != x {
+		t.Fatal("an idle connection lost its exchange")
+	}
+	m.srv.connState(c, fasthttp.StateClosed)
+	if c.x != nil || x.conn != nil {
+		t.Errorf("after close: connection holds %p, exchange owned by %p; want both released", c.x, x.conn)
 	}
 }

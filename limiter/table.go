@@ -28,9 +28,8 @@ type Result struct {
 
 // Take names one bucket of an all-or-nothing TakeAt. Limit points at the
 // caller's Limit, which must not change during the call: a proxy keeps its
-// limits in tables built per policy, and a take that copied the 64-byte
-// Limit three times per request spent more on the copies than on the CAS
-// (dataplane BenchmarkDecide). Limit must not be nil.
+// limits in tables built per policy and need not copy 64 bytes per bucket
+// per request. Limit must not be nil.
 type Take struct {
 	Key   uint64
 	Limit *Limit
@@ -192,8 +191,8 @@ func (t *Table) TakeAll(takes []Take, now int64) (int, Result) {
 // TakeNAt(key, *l, 1, now).OK; false means "not on the fast path": a
 // denial, a new key or a bucket to replace, which TakeNAt settles.
 //
-// It is reserve(l, 1, now) written out for one token, with the key mixed
-// once for both the shard and the slot: three of these run per request.
+// The key is mixed once for both the shard and the slot: three of these
+// run per request.
 func (t *Table) admit(key uint64, l *Limit, now int64) bool {
 	if l.step == 0 {
 		return !l.deny // the zero Limit admits; a deny-all Limit never does
@@ -203,23 +202,8 @@ func (t *Table) admit(key uint64, l *Limit, now int64) bool {
 	if b == nil {
 		return false
 	}
-	nowU, ok := b.units(l, now)
-	if !ok {
-		return false
-	}
-	for {
-		w := b.tat.Load()
-		if w == tomb {
-			return false
-		}
-		next := onGrid(w, nowU, l.step) + l.step
-		if next-nowU > l.cap {
-			return false
-		}
-		if b.tat.CompareAndSwap(w, next) {
-			return true
-		}
-	}
+	_, _, ok, _ := b.reserve(l, 1, now)
+	return ok
 }
 
 // refund gives back the token each of takes gave.

@@ -120,19 +120,11 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 // nanoseconds), or nil: malformed, unknown id, wrong secret, not yet valid,
 // expired and revoked all return nil alike. Suspension of the key's client
 // is the caller's to check: it is a different answer. id is the key id
-// parsed from key (nil if malformed); it aliases key.
-func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte) {
-	rec, id, hit := k.Check(snap, key, now)
-	if hit {
-		k.hits.Add(1)
-	}
-	return rec, id
-}
-
-// Check is Verify for a caller that counts front hits itself, as the data
-// plane does in the one counter it adds to per request, saving an atomic
-// add: hit reports an answer from the front, and Stats does not count it.
-func (k *Keys) Check(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
+// parsed from key (nil if malformed); it aliases key. hit reports an
+// answer from the front, which Stats does not count: the caller counts
+// front hits with the request (the data plane's metrics cell), so a hit
+// costs no atomic add of its own.
+func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
 	h := frontHash(key)
 	f := k.frontFor(snap)
 	slot := &f.slots[h&f.mask]
@@ -214,7 +206,8 @@ func (k *Keys) matches(key []byte, h uint64, want *[32]byte) *entry {
 	return e
 }
 
-// Stats returns the cache hits and misses so far.
+// Stats returns the ristretto cache's hits and the misses (digests
+// computed) so far; front hits are Verify's to report.
 func (k *Keys) Stats() (hits, misses uint64) { return k.hits.Load(), k.misses.Load() }
 
 // Wait blocks until pending cache writes are applied (tests and benchmarks).

@@ -40,14 +40,14 @@ func TestVerify(t *testing.T) {
 	snap, keys := example(t, policy.Live{}), newKeys(t)
 	now := time.Now().UnixNano()
 	for i := 0; i < 2; i++ { // a miss, then a hit
-		rec, id := keys.Verify(snap, []byte(hrisKey), now)
-		if rec == nil || rec.ID != "acmehris1" || string(id) != "acmehris1" {
-			t.Fatalf("round %d: Verify = %v, %q", i, rec, id)
+		rec, id, hit := keys.Verify(snap, []byte(hrisKey), now)
+		if rec == nil || rec.ID != "acmehris1" || string(id) != "acmehris1" || hit != (i == 1) {
+			t.Fatalf("round %d: Verify = %v, %q, hit %v", i, rec, id, hit)
 		}
 		keys.Wait()
 	}
-	if hits, misses := keys.Stats(); hits != 1 || misses != 1 {
-		t.Errorf("hits, misses = %d, %d; want 1, 1", hits, misses)
+	if hits, misses := keys.Stats(); hits != 0 || misses != 1 {
+		t.Errorf("hits, misses = %d, %d; want 0 (front hits are the caller's to count), 1", hits, misses)
 	}
 	for _, bad := range []string{
 		"pk_acmehris1_DemoAcmeHrisSecret000000000000000002", // wrong secret, known id
@@ -57,27 +57,12 @@ func TestVerify(t *testing.T) {
 		"pk_acmehris1_short", // malformed
 		"",
 	} {
-		if rec, _ := keys.Verify(snap, []byte(bad), now); rec != nil {
+		if rec, _, _ := keys.Verify(snap, []byte(bad), now); rec != nil {
 			t.Errorf("Verify(%q) authenticated %s", bad, rec.ID)
 		}
 	}
-	if rec, _ := keys.Verify(snap, []byte(hrisKey), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()); rec != nil {
+	if rec, _, _ := keys.Verify(snap, []byte(hrisKey), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()); rec != nil {
 		t.Error("a key before its not_before authenticated")
-	}
-}
-
-// Check reports front hits to its caller and leaves them out of Stats.
-func TestCheckReportsFrontHits(t *testing.T) {
-	snap, keys := example(t, policy.Live{}), newKeys(t)
-	now := time.Now().UnixNano()
-	for i, want := range []bool{false, true, true} {
-		rec, id, hit := keys.Check(snap, []byte(hrisKey), now)
-		if rec == nil || string(id) != "acmehris1" || hit != want {
-			t.Fatalf("call %d: Check = %v, %q, hit %v; want acmehris1, hit %v", i, rec, id, hit, want)
-		}
-	}
-	if hits, misses := keys.Stats(); hits != 0 || misses != 1 {
-		t.Errorf("hits, misses = %d, %d; want 0, 1", hits, misses)
 	}
 }
 
@@ -90,7 +75,7 @@ func TestCacheCollisionCannotAuthenticate(t *testing.T) {
 	// collision would.
 	keys.cache.Set(xxhash.Sum64String(forged), &entry{key: []byte(hrisKey), digest: sha256.Sum256([]byte(hrisKey))}, 1)
 	keys.Wait()
-	if rec, _ := keys.Verify(snap, []byte(forged), time.Now().UnixNano()); rec != nil {
+	if rec, _, _ := keys.Verify(snap, []byte(forged), time.Now().UnixNano()); rec != nil {
 		t.Fatal("a colliding cache entry authenticated a different key")
 	}
 }
@@ -99,12 +84,12 @@ func TestCacheCollisionCannotAuthenticate(t *testing.T) {
 func TestRevocationAppliesToCachedKeys(t *testing.T) {
 	keys := newKeys(t)
 	now := time.Now().UnixNano()
-	if rec, _ := keys.Verify(example(t, policy.Live{}), []byte(hrisKey), now); rec == nil {
+	if rec, _, _ := keys.Verify(example(t, policy.Live{}), []byte(hrisKey), now); rec == nil {
 		t.Fatal("not verified")
 	}
 	keys.Wait()
 	revoked := example(t, policy.Live{RevokedKeys: map[string]bool{"acmehris1": true}})
-	if rec, _ := keys.Verify(revoked, []byte(hrisKey), now); rec != nil {
+	if rec, _, _ := keys.Verify(revoked, []byte(hrisKey), now); rec != nil {
 		t.Fatal("a revoked key authenticated from the cache")
 	}
 	if hits, _ := keys.Stats(); hits != 1 {
@@ -134,15 +119,12 @@ func TestFrontIsPerRecord(t *testing.T) {
 	keys := newKeys(t)
 	now := time.Now().UnixNano()
 	old := example(t, policy.Live{})
-	if rec, _ := keys.Verify(old, []byte(hrisKey), now); rec == nil {
+	if rec, _, _ := keys.Verify(old, []byte(hrisKey), now); rec == nil {
 		t.Fatal("not verified")
 	}
 	keys.Wait()
-	if rec, _ := keys.Verify(old, []byte(hrisKey), now); rec == nil {
-		t.Fatal("not verified from the front")
-	}
-	if hits, _ := keys.Stats(); hits != 1 {
-		t.Fatalf("second Verify was not a hit: hits = %d", hits)
+	if rec, _, hit := keys.Verify(old, []byte(hrisKey), now); rec == nil || !hit {
+		t.Fatalf("second Verify: %v, hit %v; want verified from the front", rec, hit)
 	}
 
 	// The same id re-issued with another secret: the old bytes are stale.
@@ -161,15 +143,15 @@ func TestFrontIsPerRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec, _ := keys.Verify(next, []byte(hrisKey), now); rec != nil {
+	if rec, _, _ := keys.Verify(next, []byte(hrisKey), now); rec != nil {
 		t.Fatal("bytes cached for the old record authenticated against the new one")
 	}
-	if rec, _ := keys.Verify(next, []byte(rotated), now); rec == nil {
+	if rec, _, _ := keys.Verify(next, []byte(rotated), now); rec == nil {
 		t.Fatal("the rotated key did not verify")
 	}
 
 	// With the front warm, other bytes under the same id still fail.
-	if rec, _ := keys.Verify(next, []byte(rotated[:len(rotated)-1]+"2"), now); rec != nil {
+	if rec, _, _ := keys.Verify(next, []byte(rotated[:len(rotated)-1]+"2"), now); rec != nil {
 		t.Fatal("a wrong secret authenticated while the front held the right key")
 	}
 }
@@ -185,13 +167,13 @@ func TestFrontCollisions(t *testing.T) {
 	f := keys.frontFor(snap)
 	h := frontHash(forged)
 	f.slots[h&f.mask].Store(&frontEntry{hash: h, key: []byte(hrisKey), rec: admin})
-	if rec, _ := keys.Verify(snap, forged, now); rec != nil {
+	if rec, _, _ := keys.Verify(snap, forged, now); rec != nil {
 		t.Fatal("a colliding front entry authenticated a different key")
 	}
 
 	h = frontHash([]byte(hrisKey))
 	f.slots[h&f.mask].Store(&frontEntry{hash: h, key: forged, rec: admin})
-	rec, id := keys.Verify(snap, []byte(hrisKey), now)
+	rec, id, _ := keys.Verify(snap, []byte(hrisKey), now)
 	if rec == nil || rec.ID != "acmehris1" || string(id) != "acmehris1" {
 		t.Fatalf("a key whose slot was taken: Verify = %v, %q; want acmehris1", rec, id)
 	}

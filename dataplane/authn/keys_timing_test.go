@@ -20,7 +20,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	key := []byte(hrisKey)
 	b.ReportAllocs()
 	for b.Loop() {
-		if rec, _ := keys.Verify(snap, key, now); rec == nil {
+		if rec, _, _ := keys.Verify(snap, key, now); rec == nil {
 			b.Fatal("not verified")
 		}
 	}
