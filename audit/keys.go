@@ -114,6 +114,12 @@ type segmentDigest struct {
 	Start         time.Time `json:"start"`
 	End           time.Time `json:"end"`
 	PrevSignature string    `json:"prev_signature"`
+	// TrustedEntries and Break are set on a segment sealed at recovery over
+	// entries the collector could not vouch for (see KindBreak): only the
+	// first TrustedEntries lines belong to the chain, and FirstSeq..LastSeq,
+	// LastHash describe them; Size and SHA256 still cover the whole file.
+	TrustedEntries int    `json:"trusted_entries,omitempty"`
+	Break          string `json:"break,omitempty"`
 }
 
 // storeHead is the signed pointer to the newest entry, so truncating the

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -143,16 +142,17 @@ func cutNumber(name, suffix string) (uint64, bool) {
 
 // segmentLines calls fn for every complete line of a segment file (without
 // its newline). It returns the byte length of the complete lines and
-// whether a partial line (no newline) follows them.
+// whether a partial line (no newline) follows them. The file must be a
+// regular file (not a symlink or FIFO) and no line may pass MaxEntryBytes.
 func segmentLines(path string, fn func(i int, line []byte) error) (good int64, partial bool, err error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return 0, false, fmt.Errorf("audit: cannot open segment %q: %w", path, err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	lr := newLineReader(f, MaxEntryBytes)
 	for i := 0; ; i++ {
-		line, err := r.ReadBytes('\n')
+		line, err := lr.next()
 		if errors.Is(err, io.EOF) {
 			return good, len(line) > 0, nil
 		}
@@ -168,17 +168,28 @@ func segmentLines(path string, fn func(i int, line []byte) error) (good int64, p
 
 // ScanEntries calls fn for every readable entry of the store in dir, oldest
 // first. It does not verify the chain (Verify does); a corrupt line is
-// skipped. fn must not keep e past the call.
+// skipped, and so are entries the collector did not vouch for: those after
+// the head it signed, and those it excluded at recovery (see KindBreak).
+// A directory that holds no store is an error. fn must not keep e past the
+// call.
 func ScanEntries(dir string, fn func(e *Entry) error) error {
-	segs, _, err := listSegments(dir)
+	segs, _, err := listStore(dir)
 	if err != nil {
 		return err
 	}
+	headSeq := unverifiedHeadSeq(dir)
 	for _, n := range segs {
+		limit := trustedLimit(dir, n)
 		_, _, err := segmentLines(filepath.Join(dir, segName(n)), func(i int, line []byte) error {
+			if limit >= 0 && i >= limit {
+				return nil
+			}
 			var l entryLine
 			var b entryBody
 			if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, &b) != nil {
+				return nil
+			}
+			if headSeq > 0 && b.Seq > headSeq && n == segs[len(segs)-1] {
 				return nil
 			}
 			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
@@ -190,4 +201,59 @@ func ScanEntries(dir string, fn func(e *Entry) error) error {
 		}
 	}
 	return nil
+}
+
+// ErrNoStore is returned (wrapped) for a directory that holds no audit
+// store: no marker, segment, digest or head (issue 13, item 10).
+var ErrNoStore = errors.New("audit: no audit store")
+
+// listStore is listSegments for a directory that must hold a store.
+func listStore(dir string) (segs, digests []uint64, err error) {
+	segs, digests, err = listSegments(dir)
+	if err != nil || len(segs)+len(digests) > 0 {
+		return segs, digests, err
+	}
+	for _, name := range []string{storeMarker, headFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return nil, nil, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w in %q: no %s, segments, digests or head; check --data", ErrNoStore, dir, storeMarker)
+}
+
+// IsEmpty reports whether the store in dir holds no segment. It is an
+// error (ErrNoStore) when dir is not a store.
+func IsEmpty(dir string) (bool, error) {
+	segs, digests, err := listStore(dir)
+	return len(segs)+len(digests) == 0, err
+}
+
+// unverifiedHeadSeq reads the head's seq without checking its signature
+// (Verify does); 0 when there is none.
+func unverifiedHeadSeq(dir string) uint64 {
+	data, err := readRegular(filepath.Join(dir, headFile), maxDocBytes)
+	if err != nil {
+		return 0
+	}
+	var d signedDoc
+	var h storeHead
+	if json.Unmarshal(data, &d) != nil || json.Unmarshal(d.Payload, &h) != nil {
+		return 0
+	}
+	return h.Seq
+}
+
+// trustedLimit returns how many lines of segment n belong to the chain
+// according to its digest (unverified), or -1 for all of them.
+func trustedLimit(dir string, n uint64) int {
+	data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
+	if err != nil {
+		return -1
+	}
+	var d signedDoc
+	var sd segmentDigest
+	if json.Unmarshal(data, &d) != nil || json.Unmarshal(d.Payload, &sd) != nil || sd.Break == "" {
+		return -1
+	}
+	return sd.TrustedEntries
 }

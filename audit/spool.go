@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrSpoolFull is returned (wrapped) when a batch does not fit in the spool.
@@ -128,7 +129,7 @@ func (s *spool) insertLocked(f spoolFile) {
 // writeFileSync writes dir/name atomically and durably.
 func writeFileSync(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, ".tmp-"+name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: cannot create %q: %w", tmp, err)
 	}

@@ -31,6 +31,7 @@ type StoreStats struct {
 	Duplicates uint64 // batches refused as already stored
 	Events     uint64 // lifecycle events stored
 	Expired    uint64 // segments deleted by retention
+	Breaks     uint64 // breaks recorded at recovery (see KindBreak)
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
@@ -93,105 +94,6 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	return s, nil
 }
 
-// recover scans the segments to rebuild the state of the chain.
-func (s *Store) recover() error {
-	segs, digests, err := listSegments(s.dir)
-	if err != nil {
-		return err
-	}
-	if len(digests) > 0 {
-		s.segNum = digests[len(digests)-1]
-		if err := s.loadLastDigest(s.segNum); err != nil {
-			return err
-		}
-	}
-	for _, n := range segs {
-		if err := s.scanForRecovery(n); err != nil {
-			return err
-		}
-	}
-	if len(segs) > 0 && (len(digests) == 0 || segs[len(segs)-1] > digests[len(digests)-1]) {
-		return s.reopen(segs[len(segs)-1])
-	}
-	return nil
-}
-
-func (s *Store) loadLastDigest(n uint64) error {
-	data, err := os.ReadFile(filepath.Join(s.dir, digestName(n)))
-	if err != nil {
-		return fmt.Errorf("audit: cannot read digest %q: %w", digestName(n), err)
-	}
-	var d segmentDigest
-	sig, err := openDoc(data, s.cfg.SigningKey.Public().(ed25519.PublicKey), domainDigest, &d)
-	if err != nil {
-		return fmt.Errorf("audit: digest %q does not verify with the signing key: %w", digestName(n), err)
-	}
-	s.lastSig = sig
-	s.seq = d.LastSeq
-	s.prev, _ = parseHash(d.LastHash)
-	return nil
-}
-
-// scanForRecovery reads one segment, recording batch ids and the chain tip,
-// and cuts a torn last line.
-func (s *Store) scanForRecovery(n uint64) error {
-	path := filepath.Join(s.dir, segName(n))
-	good, partial, err := segmentLines(path, func(_ int, line []byte) error {
-		var l entryLine
-		var h entryHeader
-		if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, &h) != nil {
-			return nil // Verify reports it; the collector keeps running.
-		}
-		if h.Kind == KindBatch {
-			s.seen[h.BatchID] = struct{}{}
-		}
-		if hh, ok := parseHash(l.Hash); ok && h.Seq > s.seq {
-			s.seq, s.prev = h.Seq, hh
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if partial {
-		if err := os.Truncate(path, good); err != nil {
-			return fmt.Errorf("audit: cannot cut torn entry off segment %q: %w", path, err)
-		}
-	}
-	if n > s.segNum {
-		s.segNum = n
-	}
-	return nil
-}
-
-// reopen continues appending to the open (unsigned) segment n.
-func (s *Store) reopen(n uint64) error {
-	path := filepath.Join(s.dir, segName(n))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("audit: cannot read segment %q: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: cannot reopen segment %q: %w", path, err)
-	}
-	s.seg, s.segNum, s.segSize = f, n, int64(len(data))
-	s.segSHA = sha256.New()
-	s.segSHA.Write(data)
-	s.segStart = s.cfg.Now()
-	_, _, _ = segmentLines(path, func(i int, line []byte) error {
-		var l entryLine
-		var h entryHeader
-		if json.Unmarshal(line, &l) == nil && json.Unmarshal(l.Body, &h) == nil && i == 0 {
-			s.segFirst, s.segStart = h.Seq, h.Time
-			s.segFirstH, _ = parseHash(l.Hash)
-		}
-		s.segEntries++
-		return nil
-	})
-	return nil
-}
-
 // ErrDuplicateBatch is returned (wrapped) by AppendBatch for a batch id that
 // is already stored; the caller acknowledges it as delivered.
 var ErrDuplicateBatch = errors.New("audit: duplicate batch")
@@ -236,11 +138,16 @@ func (s *Store) batchBodyLocked(b *Batch) []byte {
 
 // bodyHeader starts a body: {"seq":N,"kind":K,"time":T.
 func (s *Store) bodyHeader(buf []byte, kind string) []byte {
+	return s.bodyHeaderAt(buf, kind, s.cfg.Now())
+}
+
+// bodyHeaderAt is bodyHeader at time now.
+func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 	buf = append(buf, `{"seq":`...)
 	buf = strconv.AppendUint(buf, s.seq+1, 10)
 	buf = appendStringField(buf, `,"kind":`, kind)
 	buf = append(buf, `,"time":"`...)
-	buf = s.cfg.Now().UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = now.UTC().AppendFormat(buf, time.RFC3339Nano)
 	return append(buf, '"')
 }
 
@@ -368,19 +275,8 @@ func (s *Store) closeSegmentLocked() error {
 // segments (Verify then reports unsigned entries after it) but it never
 // runs ahead of them, because the entry itself was fsync'd first.
 func (s *Store) writeHeadLocked() error {
-	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC()})
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(s.dir, "."+headFile)
-	if err := os.WriteFile(tmp, doc, 0o600); err != nil {
-		return fmt.Errorf("audit: cannot write head %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, headFile)); err != nil {
-		return fmt.Errorf("audit: cannot install head in %q: %w", s.dir, err)
-	}
-	return nil
+	_, err := s.signHeadLocked(s.cfg.Now())
+	return err
 }
 
 // Rotate seals the open segment now (no-op when it is empty).

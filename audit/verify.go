@@ -1,13 +1,13 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,7 +25,30 @@ const (
 	ProblemDigestMismatch = "digest mismatch" // a closed segment changed after it was signed
 	ProblemBadSignature   = "bad signature"   // a digest or head whose signature does not verify
 	ProblemMissingHead    = "missing head"    // the signed head is gone
+	ProblemUnsignedTail   = "unsigned tail"   // entries after the signed head: forged, or older than --allow-unsigned-tail
+	ProblemRecordedBreak  = "recorded break"  // the collector found entries it could not vouch for at a restart
+	ProblemBadRetention   = "bad retention"   // a retention entry that is unsigned, forged or premature
+	ProblemRolledBack     = "rolled back"     // the store is behind the head published outside the host
+	ProblemEmpty          = "empty store"     // no entries at all
+	ProblemNotRegular     = "not a regular file"
 )
+
+// VerifyOptions are what Verify accepts beyond an intact, signed chain.
+type VerifyOptions struct {
+	// AllowUnsignedTail accepts entries after the signed head that are
+	// younger than this (by the time in the entry); 0 accepts none.
+	AllowUnsignedTail time.Duration
+	// AllowEmpty accepts a store with no entries.
+	AllowEmpty bool
+	// Published is the newest head published outside the host (etcd, a
+	// file); a store behind it was rolled back.
+	Published *PublishedHead
+	// ExpectHead is the hex chain hash of an entry the store must hold
+	// (a head the operator kept, as `audit verify` prints it).
+	ExpectHead string
+	// Now is the clock for AllowUnsignedTail; zero means time.Now.
+	Now time.Time
+}
 
 // Problem is one thing Verify found wrong. Entry is the 0-based position of
 // the entry in its segment, or -1 when the problem concerns the segment.
@@ -54,9 +77,14 @@ type VerifyReport struct {
 	Events   int       `json:"events"`
 	First    time.Time `json:"first"` // earliest record time
 	Last     time.Time `json:"last"`  // latest record time
-	// Unsigned counts entries after the signed head (normal only for the
-	// last entry after a crash; Verify cannot vouch for them).
-	Unsigned int       `json:"unsigned"`
+	// Unsigned counts entries after the signed head (Verify cannot vouch
+	// for them: a problem unless VerifyOptions.AllowUnsignedTail covers them).
+	Unsigned int `json:"unsigned"`
+	Breaks   int `json:"breaks"` // breaks the collector recorded at restarts
+	// HeadSeq and HeadHash name the newest entry the signed head vouches
+	// for; keep them (or publish them) to detect a later rollback.
+	HeadSeq  uint64    `json:"head_seq"`
+	HeadHash string    `json:"head_hash"`
 	Problems []Problem `json:"problems"`
 }
 
@@ -65,33 +93,47 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 
 // verifier walks the chain segment by segment.
 type verifier struct {
-	dir       string
-	pub       ed25519.PublicKey
-	rep       VerifyReport
-	digests   map[uint64]*segmentDigest
-	sigs      map[uint64]string
-	prev      [32]byte
-	prevKnown bool
-	seq       uint64
-	hashAt    map[uint64][32]byte
-	expiredTo uint64
-	gone      []uint64 // segment files absent but with a digest
+	dir        string
+	pub        ed25519.PublicKey
+	opts       VerifyOptions
+	rep        VerifyReport
+	digests    map[uint64]*segmentDigest
+	sigs       map[uint64]string
+	prev       [32]byte
+	prevKnown  bool
+	seq        uint64
+	hashAt     map[uint64][32]byte
+	head       *storeHead
+	oldestTail time.Time // time of the oldest entry after the signed head
+	expired    map[uint64]bool
+	gone       []uint64 // segment files absent but with a digest
 }
 
-// Verify checks the store in dir against the public key: every entry's hash
-// and link, every closed segment against its signed digest, the digest
-// chain, retention records for deleted segments and the signed head. It
-// returns an error only when dir cannot be read; tampering is reported in
-// the report's Problems.
+// Verify checks the store in dir against the public key with no options:
+// see VerifyWith.
 func Verify(dir string, pub ed25519.PublicKey) (*VerifyReport, error) {
-	segs, digests, err := listSegments(dir)
+	return VerifyWith(dir, pub, VerifyOptions{})
+}
+
+// VerifyWith checks the store in dir against the public key: every entry's
+// hash and link, every closed segment against its signed digest, the digest
+// chain, signed retention entries for deleted segments, the signed head,
+// entries after it, and the head published outside the host. It returns an
+// error only when dir cannot be read or holds no store (ErrNoStore);
+// tampering is reported in the report's Problems.
+func VerifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions) (*VerifyReport, error) {
+	segs, digests, err := listStore(dir)
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{dir: dir, pub: pub, digests: map[uint64]*segmentDigest{}, sigs: map[uint64]string{},
-		hashAt: map[uint64][32]byte{}, prevKnown: true}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	v := &verifier{dir: dir, pub: pub, opts: opts, digests: map[uint64]*segmentDigest{}, sigs: map[uint64]string{},
+		hashAt: map[uint64][32]byte{0: {}}, prevKnown: true, expired: map[uint64]bool{}}
 	v.checkDigests(digests)
 	head, headErr := v.readHead()
+	v.head = head
 	last := lastOf(segs, digests, head)
 	present := map[uint64]bool{}
 	for _, n := range segs {
@@ -107,6 +149,11 @@ func Verify(dir string, pub ed25519.PublicKey) (*VerifyReport, error) {
 	}
 	v.resolveGone()
 	v.checkHead(head, headErr, len(segs) > 0)
+	v.checkTail()
+	v.checkPublished()
+	if v.seq == 0 && !opts.AllowEmpty {
+		v.problem(0, -1, 0, ProblemEmpty, "the store in %q holds no entries (use --allow-empty if that is expected)", dir)
+	}
 	return &v.rep, nil
 }
 
@@ -132,7 +179,7 @@ func (v *verifier) problem(seg uint64, entry int, seq uint64, what, format strin
 // before.
 func (v *verifier) checkDigests(digests []uint64) {
 	for _, n := range digests {
-		data, err := os.ReadFile(filepath.Join(v.dir, digestName(n)))
+		data, err := readRegular(filepath.Join(v.dir, digestName(n)), maxDocBytes)
 		if err != nil {
 			v.problem(n, -1, 0, ProblemMissingDigest, "cannot read digest: %v", err)
 			continue
@@ -168,58 +215,102 @@ func (v *verifier) absent(n uint64) {
 		return
 	}
 	v.gone = append(v.gone, n)
-	v.prev, v.prevKnown = mustHash(d.LastHash)
+	v.prev, v.prevKnown = parseHash(d.LastHash)
 	v.seq = d.LastSeq
+	v.hashAt[d.LastSeq] = v.prev
 }
 
-func mustHash(s string) ([32]byte, bool) { return parseHash(s) }
-
-// resolveGone accepts absent segments covered by a retention record.
+// resolveGone accepts absent segments covered by a valid retention entry.
 func (v *verifier) resolveGone() {
 	for _, n := range v.gone {
-		if n <= v.expiredTo {
+		if v.expired[n] {
 			v.rep.Expired++
 			continue
 		}
-		v.problem(n, -1, 0, ProblemMissingSegment, "%s deleted without a retention record", segName(n))
+		v.problem(n, -1, 0, ProblemMissingSegment, "%s deleted without a valid retention entry", segName(n))
 	}
 }
 
-// checkSegment verifies the entries of segment n and, if closed, its digest.
+// checkSegment verifies the entries of segment n and, if closed, its
+// digest. It streams the file: memory stays bounded whatever its size.
 func (v *verifier) checkSegment(n uint64, isLast bool) {
-	data, err := os.ReadFile(filepath.Join(v.dir, segName(n)))
+	f, fi, err := openRegular(filepath.Join(v.dir, segName(n)))
 	if err != nil {
-		v.problem(n, -1, 0, ProblemMissingSegment, "cannot read: %v", err)
+		what := ProblemMissingSegment
+		if errors.Is(err, ErrNotRegular) {
+			what = ProblemNotRegular
+		}
+		v.problem(n, -1, 0, what, "cannot read: %v", err)
 		v.prevKnown = false
 		return
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	entries := 0
-	for i, line := range lines {
-		if len(line) == 0 {
-			continue
-		}
-		if line[len(line)-1] != '\n' {
-			v.problem(n, i, v.seq+1, ProblemTruncated, "last line of %d bytes has no newline: segment cut mid-entry", len(line))
-			break
-		}
-		v.checkEntry(n, i, line[:len(line)-1])
-		entries++
-	}
+	defer f.Close()
 	d, closed := v.digests[n]
+	if closed && fi.Size() != d.Size {
+		v.problem(n, -1, 0, ProblemDigestMismatch, "file is %d bytes; the signed digest says %d bytes (%d entries, seq %d..%d)",
+			fi.Size(), d.Size, d.Entries, d.FirstSeq, d.LastSeq)
+		closed = false // nothing more to learn from hashing it
+		v.checkEntries(n, f, d)
+		v.afterBreak(n, d)
+		return
+	}
+	h := sha256.New()
+	entries := v.checkEntries(n, io.TeeReader(f, h), d)
 	switch {
 	case closed:
-		v.checkAgainstDigest(n, d, data, entries)
+		io.Copy(h, f) // the rest after a line that stopped the scan
+		v.checkAgainstDigest(n, d, h.Sum(nil), entries)
+		v.afterBreak(n, d)
 	case !isLast:
 		v.problem(n, -1, 0, ProblemMissingDigest, "closed segment has no signed digest")
 	}
 }
 
-func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, data []byte, entries int) {
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != d.SHA256 || int64(len(data)) != d.Size {
-		v.problem(n, -1, 0, ProblemDigestMismatch, "file is %d bytes with SHA-256 %x; the signed digest says %d bytes, %s (%d entries, seq %d..%d)",
-			len(data), sum[:8], d.Size, d.SHA256[:16], d.Entries, d.FirstSeq, d.LastSeq)
+// checkEntries checks every line of a segment and returns how many
+// complete lines it has. Lines past a break digest's trusted entries are
+// read (for the file hash) but not part of the chain.
+func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
+	trusted := -1
+	if d != nil && d.Break != "" {
+		trusted = d.TrustedEntries
+	}
+	lr := newLineReader(r, MaxEntryBytes)
+	for i := 0; ; i++ {
+		line, err := lr.next()
+		switch {
+		case errors.Is(err, io.EOF):
+			if len(line) > 0 {
+				v.problem(n, i, v.seq+1, ProblemTruncated, "last line of %d bytes has no newline: segment cut mid-entry", len(line))
+			}
+			return i
+		case err != nil:
+			v.problem(n, i, v.seq+1, ProblemCorruptEntry, "%v: not an entry the collector wrote", err)
+			v.prevKnown = false
+			return i
+		case trusted >= 0 && i >= trusted:
+			continue
+		}
+		v.checkEntry(n, i, line[:len(line)-1])
+	}
+}
+
+// afterBreak reports a segment sealed over a break and continues the chain
+// from its last trusted entry.
+func (v *verifier) afterBreak(n uint64, d *segmentDigest) {
+	if d.Break == "" {
+		return
+	}
+	v.rep.Breaks++
+	v.problem(n, -1, d.LastSeq, ProblemRecordedBreak, "at a restart the collector found %d entries after seq %d it could not vouch for (%s); they are excluded from the chain",
+		d.Entries-d.TrustedEntries, d.LastSeq, d.Break)
+	v.prev, v.prevKnown = parseHash(d.LastHash)
+	v.seq = d.LastSeq
+}
+
+func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, entries int) {
+	if hex.EncodeToString(sum) != d.SHA256 {
+		v.problem(n, -1, 0, ProblemDigestMismatch, "file has SHA-256 %x; the signed digest says %s (%d entries, seq %d..%d)",
+			sum[:8], d.SHA256[:16], d.Entries, d.FirstSeq, d.LastSeq)
 	}
 	if entries < d.Entries {
 		v.problem(n, -1, 0, ProblemTruncated, "%d entries, the signed digest says %d", entries, d.Entries)
@@ -257,7 +348,10 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte) {
 	}
 	v.prev, v.prevKnown, v.seq = stored, true, b.Seq
 	v.hashAt[b.Seq] = stored
-	v.count(&b)
+	if v.head != nil && b.Seq > v.head.Seq && (v.oldestTail.IsZero() || b.Time.Before(v.oldestTail)) {
+		v.oldestTail = b.Time
+	}
+	v.count(n, i, &b)
 }
 
 // verifyBody decodes what Verify counts, without whole records.
@@ -267,9 +361,11 @@ type verifyBody struct {
 		Time time.Time `json:"time"`
 	} `json:"records"`
 	Events []json.RawMessage `json:"events"`
+	retentionFields
+	Reason string `json:"reason"`
 }
 
-func (v *verifier) count(b *verifyBody) {
+func (v *verifier) count(n uint64, i int, b *verifyBody) {
 	switch b.Kind {
 	case KindBatch:
 		v.rep.Batches++
@@ -285,12 +381,39 @@ func (v *verifier) count(b *verifyBody) {
 	case KindEvents:
 		v.rep.Events += len(b.Events)
 	case KindRetention:
-		v.expiredTo = max(v.expiredTo, b.ExpiredThrough)
+		v.checkRetention(n, i, b)
+	case KindBreak:
+		if d, ok := v.digests[b.Segment]; !ok || d.Break == "" {
+			// Not reported through a digest (the head named entries no
+			// segment held): report it here.
+			v.rep.Breaks++
+			v.problem(n, i, b.Seq, ProblemRecordedBreak, "at a restart the collector found: %s", b.Reason)
+		}
+	}
+}
+
+// checkRetention accepts a retention entry only when it is signed by the
+// collector's key and the segment it expires had closed, by its signed
+// digest, longer ago than the retention period in force (issue 21, item 2).
+func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
+	d, ok := v.digests[b.Segment]
+	switch {
+	case !b.retentionFields.verify(v.pub, b.Segment, b.LastHash, b.Time):
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d is not signed by the collector's key", b.Segment)
+	case !ok:
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d, which has no valid signed digest", b.Segment)
+	case v.sigs[b.Segment] != b.DigestSignature || d.LastHash != b.LastHash:
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d does not name its signed digest", b.Segment)
+	case b.Time.Sub(d.End) < time.Duration(b.RetentionSeconds)*time.Second || b.RetentionSeconds <= 0:
+		v.problem(n, i, b.Seq, ProblemBadRetention, "segment %d closed at %s, less than the retention of %ds before its deletion at %s",
+			b.Segment, d.End.Format(time.RFC3339), b.RetentionSeconds, b.Time.Format(time.RFC3339))
+	default:
+		v.expired[b.Segment] = true
 	}
 }
 
 func (v *verifier) readHead() (*storeHead, error) {
-	data, err := os.ReadFile(filepath.Join(v.dir, headFile))
+	data, err := readRegular(filepath.Join(v.dir, headFile), maxDocBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +442,49 @@ func (v *verifier) checkHead(h *storeHead, err error, any bool) {
 	}
 	if got, ok := v.hashAt[h.Seq]; !ok || hex.EncodeToString(got[:]) != h.Hash {
 		v.problem(h.Segment, -1, h.Seq, ProblemChainBreak, "entry %d does not have the hash the signed head names", h.Seq)
+		return
 	}
+	v.rep.HeadSeq, v.rep.HeadHash = h.Seq, h.Hash
 	v.rep.Unsigned = int(v.seq - h.Seq)
+}
+
+// checkTail reports entries after the signed head: anyone who can write a
+// segment can append a correctly hashed entry without the key (issue 21,
+// item 1). Only entries younger than AllowUnsignedTail pass.
+func (v *verifier) checkTail() {
+	if v.rep.Unsigned == 0 {
+		return
+	}
+	allow := v.opts.AllowUnsignedTail
+	if allow > 0 && v.opts.Now.Sub(v.oldestTail) < allow {
+		return
+	}
+	v.problem(0, -1, v.rep.HeadSeq+1, ProblemUnsignedTail, "%d entries after seq %d, the last the signed head vouches for (oldest from %s): appended without the signing key, or --allow-unsigned-tail is shorter than the signing interval",
+		v.rep.Unsigned, v.rep.HeadSeq, v.oldestTail.UTC().Format(time.RFC3339))
+}
+
+// checkPublished compares the chain with the head published outside the
+// host and the head the operator expects (issue 21, item 3).
+func (v *verifier) checkPublished() {
+	if p := v.opts.Published; p != nil {
+		v.expectAt(p.Seq, p.Hash, fmt.Sprintf("the head published at %s", p.Time.UTC().Format(time.RFC3339)))
+	}
+	if e := v.opts.ExpectHead; e != "" {
+		for seq, h := range v.hashAt {
+			if seq > 0 && hex.EncodeToString(h[:]) == e {
+				return
+			}
+		}
+		v.problem(0, -1, 0, ProblemRolledBack, "no entry has the expected head hash %s: the store was rolled back, emptied or replaced", e)
+	}
+}
+
+func (v *verifier) expectAt(seq uint64, hash, what string) {
+	if v.seq < seq {
+		v.problem(0, -1, seq, ProblemRolledBack, "chain ends at seq %d but %s names seq %d: the store was rolled back or its newest entries removed", v.seq, what, seq)
+		return
+	}
+	if h, ok := v.hashAt[seq]; ok && hex.EncodeToString(h[:]) != hash {
+		v.problem(0, -1, seq, ProblemRolledBack, "entry %d is not the one %s names: the store was replaced", seq, what)
+	}
 }
