@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,9 +27,30 @@ type HeadPublisher interface {
 // with it). The file is replaced atomically.
 type FileAnchor string
 
-// PublishHead writes head to the file.
+// ErrHeadBehind is returned (wrapped) when a head to publish names an
+// earlier entry than the one already published: the store was rolled back.
+var ErrHeadBehind = errors.New("audit: head behind the published one")
+
+// PublishHead writes head to the file unless the head already there names
+// a later entry (a collector restarted on an older copy of its store must
+// not reset the anchor it will be checked against).
 func (a FileAnchor) PublishHead(_ context.Context, head []byte) error {
+	if old, err := readRegular(string(a), maxDocBytes); err == nil {
+		if cur, next := unverifiedSeq(old), unverifiedSeq(head); cur > next {
+			return fmt.Errorf("%w: %q names seq %d, this head seq %d", ErrHeadBehind, string(a), cur, next)
+		}
+	}
 	return writeFileSync(filepath.Dir(string(a)), filepath.Base(string(a)), head)
+}
+
+// unverifiedSeq reads a signed head's seq without checking the signature.
+func unverifiedSeq(doc []byte) uint64 {
+	var d signedDoc
+	var h storeHead
+	if json.Unmarshal(doc, &d) != nil || json.Unmarshal(d.Payload, &h) != nil {
+		return 0
+	}
+	return h.Seq
 }
 
 // SignHead signs the chain tip with time now, installs it as the store's
@@ -87,6 +109,9 @@ func installFile(dir, name string, data []byte) error {
 // It signs and publishes once at the start. Failures go to onErr (which
 // may be nil); a publisher that fails is tried again at the next tick.
 func (s *Store) RunHeadSigner(ctx context.Context, every time.Duration, pubs []HeadPublisher, onErr func(error)) {
+	if every <= 0 {
+		every = time.Minute
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	s.signAndPublish(ctx, time.Now(), every, pubs, onErr)

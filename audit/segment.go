@@ -235,12 +235,7 @@ func unverifiedHeadSeq(dir string) uint64 {
 	if err != nil {
 		return 0
 	}
-	var d signedDoc
-	var h storeHead
-	if json.Unmarshal(data, &d) != nil || json.Unmarshal(d.Payload, &h) != nil {
-		return 0
-	}
-	return h.Seq
+	return unverifiedSeq(data)
 }
 
 // trustedLimit returns how many lines of segment n belong to the chain

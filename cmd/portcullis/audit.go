@@ -90,6 +90,12 @@ func auditQuery(args []string) int {
 		fmt.Fprintln(os.Stderr, "audit query: --data is required;", err)
 		return 2
 	}
+	if empty, err := audit.IsEmpty(*dir); err != nil {
+		fmt.Fprintln(os.Stderr, "audit query:", err)
+		return 1
+	} else if empty {
+		fmt.Fprintf(os.Stderr, "audit query: the store in %q is empty\n", *dir)
+	}
 	if _, err := audit.WriteRecords(os.Stdout, *dir, f, *format); err != nil {
 		fmt.Fprintln(os.Stderr, "audit query:", err)
 		return 1
@@ -113,6 +119,8 @@ func auditVerify(args []string) int {
 	dir := fs.String("data", "", "collector data directory")
 	keyFile := fs.String("public-key", "", "Ed25519 public key (PEM) of the collector's signing key")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var a anchorFlags
+	a.register(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -125,7 +133,12 @@ func auditVerify(args []string) int {
 		fmt.Fprintln(os.Stderr, "audit verify:", err)
 		return 1
 	}
-	rep, err := audit.Verify(*dir, pub)
+	opts, err := a.options(pub)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "audit verify:", err)
+		return 1
+	}
+	rep, err := audit.VerifyWith(*dir, pub, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "audit verify:", err)
 		return 1
@@ -149,9 +162,13 @@ func printVerifyReport(w io.Writer, rep *audit.VerifyReport, asJSON bool) {
 	if !rep.OK() {
 		status = fmt.Sprintf("%d problems", len(rep.Problems))
 	}
-	fmt.Fprintf(w, "%s: %d segments (%d expired by retention), %d batches, %d records, %d events, first %s, last %s, %d unsigned entries after the signed head\n",
+	fmt.Fprintf(w, "%s: %d segments (%d expired by retention), %d batches, %d records, %d events, first %s, last %s, %d unsigned entries after the signed head, %d recorded breaks\n",
 		status, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events,
-		fmtTime(rep.First), fmtTime(rep.Last), rep.Unsigned)
+		fmtTime(rep.First), fmtTime(rep.Last), rep.Unsigned, rep.Breaks)
+	if rep.HeadHash != "" {
+		fmt.Fprintf(w, "signed head: seq %d, hash %s (keep it; a later audit verify --expect-head %s finds a rollback)\n",
+			rep.HeadSeq, rep.HeadHash, rep.HeadHash)
+	}
 }
 
 func fmtTime(t time.Time) string {

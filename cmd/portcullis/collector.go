@@ -33,6 +33,7 @@ type collectorFlags struct {
 	segmentMaxAge                                         time.Duration
 	maxBatchBytes                                         int64
 	etcd                                                  sidecarEtcdFlags
+	head                                                  headFlags
 }
 
 func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
@@ -51,6 +52,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
 	c.etcd.register(fs) // --etcd: also store the control plane's lifecycle events
+	c.head.register(fs)
 	code, ok := parseFlags(fs, args)
 	if !ok {
 		return c, code, false
@@ -111,14 +113,19 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
+	var admin *etcdsync.Admin
 	if c.etcd.endpoints != "" {
 		cli, err := dialEtcd(c.etcd)
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
-		go forwardEvents(ctx, etcdsync.NewAdmin(cli, c.etcd.prefix), store, filepath.Join(c.data, "events.rev"), *log)
+		admin = etcdsync.NewAdmin(cli, c.etcd.prefix)
+		go forwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
 	}
+	pubs := c.head.publishers(admin)
+	go store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
+	defer publishFinalHead(store, pubs, log)
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
