@@ -16,8 +16,8 @@ import (
 
 // KindBreak is the chain entry the collector writes when it restarts and
 // finds entries it cannot vouch for at the end of the open segment: entries
-// after the last signed head (a forged tail, or an entry written just
-// before a crash and never acknowledged) or a link that does not hash. The
+// after the last one signed (by the head or its own signature), which no
+// collector wrote, or a link that does not hash. The
 // collector does not sign over them; it seals that segment with a digest
 // that names the last trusted entry, starts a new segment and records the
 // break there, chained to the last trusted entry (issue 21, item 1).
@@ -201,7 +201,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 		if w.brk != "" {
 			continue
 		}
-		h, hash, why := checkLink(line[:len(line)-1], seq, prev)
+		h, hash, signed, why := checkLink(line[:len(line)-1], seq, prev, s.pub())
 		if why != "" {
 			w.brk = fmt.Sprintf("entry %d: %s", w.entries-1, why)
 			continue
@@ -211,7 +211,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
-		if headAt(seq, prev) {
+		if signed || headAt(seq, prev) {
 			w.trusted, w.seq, w.hash = w.entries, seq, prev
 		}
 	}
@@ -229,26 +229,27 @@ func unsignedReason(w *openWalk, head *storeHead, headErr error) string {
 	return fmt.Sprintf("%d entries after seq %d, the last the signed head names", n, head.Seq)
 }
 
-// checkLink parses one line and checks it follows (seq, prev).
-func checkLink(line []byte, seq uint64, prev [32]byte) (*entryHeader, [32]byte, string) {
+// checkLink parses one line and checks it follows (seq, prev); signed
+// reports whether the collector's key signed it.
+func checkLink(line []byte, seq uint64, prev [32]byte, pub ed25519.PublicKey) (h *entryHeader, hash [32]byte, signed bool, why string) {
 	var l entryLine
-	h := new(entryHeader)
+	h = new(entryHeader)
 	if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, h) != nil {
-		return nil, [32]byte{}, "not an entry"
+		return nil, hash, false, "not an entry"
 	}
 	p, okPrev := parseHash(l.Prev)
 	hash, okHash := parseHash(l.Hash)
 	switch {
 	case !okPrev || !okHash:
-		return nil, hash, "malformed prev or hash"
+		return nil, hash, false, "malformed prev or hash"
 	case p != prev:
-		return nil, hash, "prev does not name the entry before"
+		return nil, hash, false, "prev does not name the entry before"
 	case chainHash(p, l.Body) != hash:
-		return nil, hash, "content does not hash to the stored hash"
+		return nil, hash, false, "content does not hash to the stored hash"
 	case h.Seq != seq+1:
-		return nil, hash, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
+		return nil, hash, false, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
 	}
-	return h, hash, ""
+	return h, hash, l.signedBy(pub, hash), ""
 }
 
 // readHead reads and checks the signed head.

@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,11 +36,29 @@ func segName(n uint64) string    { return fmt.Sprintf("%s%08d%s", segPrefix, n, 
 func digestName(n uint64) string { return fmt.Sprintf("%s%08d%s", segPrefix, n, digestSuffix) }
 
 // entryLine is one line of a segment file: the chain link and the body it
-// covers, hash = SHA-256(prev || body) over the exact body bytes.
+// covers, hash = SHA-256(prev || body) over the exact body bytes, and the
+// collector's Ed25519 signature of the hash. The signature makes the newest
+// entry trustworthy before the head names it (a crash between the two
+// leaves a signed entry, a forged tail an unsigned one: issue 21, item 1).
 type entryLine struct {
 	Prev string          `json:"prev"`
 	Hash string          `json:"hash"`
+	Sig  string          `json:"sig,omitempty"`
 	Body json.RawMessage `json:"body"`
+}
+
+// domainEntry keeps an entry signature from passing for anything else.
+const domainEntry = "portcullis-audit-entry-v1\n"
+
+// signEntry signs an entry hash.
+func signEntry(key ed25519.PrivateKey, hash [32]byte) []byte {
+	return ed25519.Sign(key, append([]byte(domainEntry), hash[:]...))
+}
+
+// signedBy reports whether the line's signature of hash verifies with pub.
+func (l *entryLine) signedBy(pub ed25519.PublicKey, hash [32]byte) bool {
+	sig, err := base64.StdEncoding.DecodeString(l.Sig)
+	return err == nil && l.Sig != "" && ed25519.Verify(pub, append([]byte(domainEntry), hash[:]...), sig)
 }
 
 // entryHeader holds the body fields every reader needs.
@@ -88,12 +108,17 @@ func chainHash(prev [32]byte, body []byte) [32]byte {
 	return out
 }
 
-// appendEntryLine appends the segment line for body.
-func appendEntryLine(dst []byte, prev, hash [32]byte, body []byte) []byte {
+// appendEntryLine appends the segment line for body, with the entry
+// signature sig when it is not nil.
+func appendEntryLine(dst []byte, prev, hash [32]byte, sig, body []byte) []byte {
 	dst = append(dst, `{"prev":"`...)
 	dst = hex.AppendEncode(dst, prev[:])
 	dst = append(dst, `","hash":"`...)
 	dst = hex.AppendEncode(dst, hash[:])
+	if sig != nil {
+		dst = append(dst, `","sig":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, sig)
+	}
 	dst = append(dst, `","body":`...)
 	dst = append(dst, body...)
 	return append(dst, "}\n"...)

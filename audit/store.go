@@ -184,7 +184,7 @@ func (s *Store) appendLocked(body []byte) error {
 		return err
 	}
 	h := chainHash(s.prev, body)
-	line := appendEntryLine(make([]byte, 0, len(body)+160), s.prev, h, body)
+	line := appendEntryLine(make([]byte, 0, len(body)+256), s.prev, h, signEntry(s.cfg.SigningKey, h), body)
 	if err := s.writeLocked(line); err != nil {
 		return err
 	}

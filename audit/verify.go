@@ -104,7 +104,8 @@ type verifier struct {
 	seq        uint64
 	hashAt     map[uint64][32]byte
 	head       *storeHead
-	oldestTail time.Time // time of the oldest entry after the signed head
+	lastSigned uint64    // newest entry after the head with its own signature
+	oldestTail time.Time // time of the oldest entry after the last signed one
 	expired    map[uint64]bool
 	gone       []uint64 // segment files absent but with a digest
 }
@@ -151,7 +152,7 @@ func VerifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions) (*VerifyR
 	v.checkHead(head, headErr, len(segs) > 0)
 	v.checkTail()
 	v.checkPublished()
-	if v.seq == 0 && !opts.AllowEmpty {
+	if len(segs)+len(digests) == 0 && !opts.AllowEmpty {
 		v.problem(0, -1, 0, ProblemEmpty, "the store in %q holds no entries (use --allow-empty if that is expected)", dir)
 	}
 	return &v.rep, nil
@@ -348,9 +349,7 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte) {
 	}
 	v.prev, v.prevKnown, v.seq = stored, true, b.Seq
 	v.hashAt[b.Seq] = stored
-	if v.head != nil && b.Seq > v.head.Seq && (v.oldestTail.IsZero() || b.Time.Before(v.oldestTail)) {
-		v.oldestTail = b.Time
-	}
+	v.checkTailEntry(&l, stored, &b)
 	v.count(n, i, &b)
 }
 
@@ -445,7 +444,23 @@ func (v *verifier) checkHead(h *storeHead, err error, any bool) {
 		return
 	}
 	v.rep.HeadSeq, v.rep.HeadHash = h.Seq, h.Hash
-	v.rep.Unsigned = int(v.seq - h.Seq)
+	v.rep.Unsigned = int(v.seq - max(h.Seq, v.lastSigned))
+}
+
+// checkTailEntry notes entries after the signed head: one the collector
+// signed itself (written just before a crash, the head not yet renamed) is
+// vouched for, with everything before it; others are the unsigned tail.
+func (v *verifier) checkTailEntry(l *entryLine, hash [32]byte, b *verifyBody) {
+	if v.head == nil || b.Seq <= v.head.Seq {
+		return
+	}
+	if l.signedBy(v.pub, hash) {
+		v.lastSigned, v.oldestTail = b.Seq, time.Time{}
+		return
+	}
+	if v.oldestTail.IsZero() || b.Time.Before(v.oldestTail) {
+		v.oldestTail = b.Time
+	}
 }
 
 // checkTail reports entries after the signed head: anyone who can write a
@@ -459,8 +474,9 @@ func (v *verifier) checkTail() {
 	if allow > 0 && v.opts.Now.Sub(v.oldestTail) < allow {
 		return
 	}
-	v.problem(0, -1, v.rep.HeadSeq+1, ProblemUnsignedTail, "%d entries after seq %d, the last the signed head vouches for (oldest from %s): appended without the signing key, or --allow-unsigned-tail is shorter than the signing interval",
-		v.rep.Unsigned, v.rep.HeadSeq, v.oldestTail.UTC().Format(time.RFC3339))
+	last := max(v.rep.HeadSeq, v.lastSigned)
+	v.problem(0, -1, last+1, ProblemUnsignedTail, "%d entries after seq %d, the last one signed (oldest from %s): appended without the signing key",
+		v.rep.Unsigned, last, v.oldestTail.UTC().Format(time.RFC3339))
 }
 
 // checkPublished compares the chain with the head published outside the
