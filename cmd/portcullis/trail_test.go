@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// appendToStore stores n batches in the store in dir, as a collector
+// would, and closes it.
+func appendToStore(t *testing.T, dir, keyFile string, from, n int) {
+	t.Helper()
+	key, err := audit.LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := from; i < from+n; i++ {
+		rec := audit.StoredRecord{Time: time.Now().UTC(), Tenant: "acme", Route: "/v1/things", Status: 200, Decision: "allowed"}
+		if err := st.AppendBatch(&audit.Batch{ID: "trail-" + strconv.Itoa(i), Records: []audit.StoredRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+
+// copyTree copies the regular files of src into dst (a backup of a store).
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCollectorPublishesHeadAndVerifyFindsRollback runs the collector
+// binary against a real etcd (in process): it signs and publishes its head
+// on a timer while idle; an older copy of the data directory restored in
+// place verifies as intact on its own, and fails against the head in etcd,
+// the --publish-head file and a head the operator kept (issue 21, item 3;
+// issue 13, item 10).
+func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	e, err := etcdsync.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	endpoints := strings.Join(e.Endpoints(), ",")
+	keyFile := filepath.Join(h.dir, "signing.key")
+	tokenFile := filepath.Join(h.dir, "token")
+	os.WriteFile(tokenFile, []byte("trail-test-collector-token-0123456789abcdef\n"), 0o600)
+	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
+		t.Fatalf("audit keygen: %v\n%s", err, out)
+	}
+	data, backup := filepath.Join(h.dir, "data"), filepath.Join(h.dir, "backup")
+	published := filepath.Join(t.TempDir(), "published-head.json")
+	verify := func(want int, extra ...string) string {
+		t.Helper()
+		args := append([]string{"audit", "verify", "--data", data, "--public-key", keyFile + ".pub"}, extra...)
+		out, err := exec.Command(h.bin, args...).CombinedOutput()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		}
+		if code != want {
+			t.Fatalf("portcullis %s = exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return string(out)
+	}
+
+	appendToStore(t, data, keyFile, 0, 5)
+	copyTree(t, data, backup) // the attacker's older copy
+	appendToStore(t, data, keyFile, 5, 5)
+	out := verify(0)
+	kept := strings.Fields(out[strings.Index(out, "hash ")+5:])[0]
+
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	admin := etcdsync.NewAdmin(cli, "/trail")
+	collector := func(name string) *proc {
+		return h.start(name, "collector", "--listen", freeAddr(t), "--data", data, "--signing-key", keyFile,
+			"--token-file", tokenFile, "--etcd", endpoints, "--prefix", "/trail", "--publish-head", published,
+			"--sign-every", "100ms")
+	}
+	headIn := func() *audit.PublishedHead {
+		doc, err := admin.AuditHead(context.Background())
+		if err != nil {
+			return nil
+		}
+		pub, _ := audit.LoadPublicKey(keyFile + ".pub")
+		ph, err := audit.OpenHead(doc, pub)
+		if err != nil {
+			t.Fatalf("head in etcd: %v", err)
+		}
+		return ph
+	}
+	first := collector("collector-1")
+	var seen []time.Time
+	h.until("three heads signed while idle", func() (bool, string) {
+		if ph := headIn(); ph != nil && ph.Seq == 10 && (len(seen) == 0 || ph.Time.After(seen[len(seen)-1])) {
+			seen = append(seen, ph.Time)
+		}
+		return len(seen) >= 3, strconv.Itoa(len(seen)) + " heads"
+	})
+	first.signal(t, syscall.SIGTERM)
+
+	// The rollback: the older copy restored in place.
+	os.RemoveAll(data)
+	copyTree(t, backup, data)
+	verify(0) // on its own the older copy is whole
+	anchors := [][]string{
+		{"--etcd", endpoints, "--prefix", "/trail"},
+		{"--published-head", published},
+		{"--expect-head", kept},
+	}
+	for _, a := range anchors {
+		if out := verify(1, a...); !strings.Contains(out, audit.ProblemRolledBack) {
+			t.Errorf("verify %v: %s, want %q", a, out, audit.ProblemRolledBack)
+		}
+	}
+
+	// A collector restarted on the older copy cannot move the anchors back.
+	second := collector("collector-2")
+	h.until("the restarted collector refusing to publish an older head", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
+		return strings.Count(string(b), "behind the published one") >= 2, tail(string(b), 300)
+	})
+	second.signal(t, syscall.SIGTERM)
+	if ph := headIn(); ph == nil || ph.Seq != 10 {
+		t.Errorf("head in etcd after the restart on the older copy: %+v, want seq 10", ph)
+	}
+	verify(1, anchors[0]...)
+	verify(1, anchors[1]...)
+
+	// Every segment and the head deleted: an error or, with only the
+	// marker left, an empty store that fails and still misses the anchor.
+	for _, name := range mustGlob(t, filepath.Join(data, "*")) {
+		if filepath.Base(name) != "store.id" {
+			os.Remove(name)
+		}
+	}
+	if out := verify(1); !strings.Contains(out, "empty store") {
+		t.Errorf("verify of an emptied store: %s", out)
+	}
+	verify(1, "--allow-empty", "--expect-head", kept)
+	os.Remove(filepath.Join(data, "store.id"))
+	if out := verify(1, "--allow-empty"); !strings.Contains(out, "no audit store") {
+		t.Errorf("verify of a directory with no store: %s", out)
+	}
+	if out, err := exec.Command(h.bin, "audit", "query", "--data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "no audit store") {
+		t.Errorf("query of a directory with no store: %v %s", err, out)
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
