@@ -59,21 +59,32 @@
 // types' result on every body they accept.
 //
 // Store keeps a directory of append-only segment files seg-NNNNNNNN.log.
-// Each line is one entry {"prev":H0,"hash":H1,"body":B} where B is a JSON
-// object {"seq":N,"kind":"batch"|"events"|"retention","time":...} and
-// H1 = SHA-256(H0 || exact bytes of B); the first entry's prev is 64 zero
-// digits and the chain runs across segments. An entry is fsync'd before
+// Each line is one entry {"prev":H0,"hash":H1,"sig":S,"body":B} where B is
+// a JSON object {"seq":N,"kind":"batch"|"events"|"retention"|"break",
+// "time":...}, H1 = SHA-256(H0 || exact bytes of B) and S the collector's
+// Ed25519 signature of H1; the first entry's prev is 64 zero digits and the
+// chain runs across segments. Lines are at most MaxEntryBytes, and every
+// store file is opened without following symlinks and must be a regular
+// file. An entry is fsync'd before
 // AppendBatch or AppendEvents returns, and the Collector acknowledges a
 // batch only then. Segments rotate by size or age; a closed segment gets
 // seg-NNNNNNNN.digest, an Ed25519-signed summary (file size and SHA-256,
 // first/last seq and hash, time span) that includes the previous digest's
 // signature, as CloudTrail digest files do. head.json is a signed pointer
 // to the newest entry, rewritten after every append, so cutting entries off
-// the open segment is detectable too. Batch ids are deduplicated, and the
-// seen set is rebuilt from the segments at start. Retention deletes whole
+// the open segment is detectable too, and re-signed on a timer even when
+// idle (RunHeadSigner), which hands every signed head to HeadPublishers
+// outside the host (etcd under the deployment prefix, a FileAnchor) so a
+// rolled-back or emptied store is found against it. At start, every entry
+// of the open segment is checked; entries after the last signed one, or
+// after a link that does not hash, are never signed over: the segment is
+// sealed with a digest naming its last trusted entry and a break entry
+// starts the next one. Batch ids are deduplicated, and the seen set is
+// rebuilt from the trusted entries at start. Retention deletes whole
 // closed segments whose digest ended more than Retention ago, oldest
 // first, keeps their digests, and appends a retention entry naming the
-// segment, its last hash and digest signature. Batches from OTLP clients
+// segment, its last hash and digest signature and the retention in force,
+// signed by the collector's key. Batches from OTLP clients
 // other than Portcullis are stored too: their records keep the mapped
 // semantic-convention attributes in fields, the log body in "body" and
 // up to 64 unknown attributes, stringified, in "attributes"; a batch
@@ -87,8 +98,12 @@
 // truncated (a partial last line, or fewer entries than a digest or the
 // signed head promise), missing segment (deleted without a retention
 // entry), missing digest, digest mismatch (a closed segment changed) and
-// bad signature. Entries after the signed head (only the last one, after a
-// crash) are reported as Unsigned, not as tampering.
+// bad signature, and beyond the chain: an unsigned tail (entries no
+// signature covers, accepted only when younger than
+// VerifyOptions.AllowUnsignedTail), a recorded break, a retention entry
+// that is unsigned or premature, a store behind the head published outside
+// the host, a file that is not regular, and an empty store. A directory
+// holding no store is an error (ErrNoStore).
 //
 // # Memory and []byte lifetimes
 //

@@ -616,3 +616,21 @@ func TestCrashBeforeHeadIsNotABreak(t *testing.T) {
 		t.Errorf("batches = %d, want 4", rep.Batches)
 	}
 }
+
+// TestVerifySegmentWithHugeNumber: a planted seg-99999999.log costs one
+// problem for the gap, not one per missing number.
+func TestVerifySegmentWithHugeNumber(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newTestKey(t)
+	pub := key.Public().(ed25519.PublicKey)
+	st := openTestStore(t, dir, key, StoreConfig{}, 0, 2)
+	st.Close()
+	os.WriteFile(filepath.Join(dir, segName(99999999)), []byte("{}\n"), 0o600)
+	rep, err := Verify(dir, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) == 0 || len(rep.Problems) > 4 || !hasProblem(rep, 2, ProblemMissingSegment) {
+		t.Fatalf("problems %v, want the gap reported once", rep.Problems)
+	}
+}

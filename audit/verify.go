@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -140,13 +141,16 @@ func VerifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions) (*VerifyR
 	for _, n := range segs {
 		present[n] = true
 	}
-	for n := uint64(1); n <= last; n++ {
+	next := uint64(1)
+	for _, n := range known(segs, digests, head) {
+		v.gap(next, n)
 		if present[n] {
 			v.rep.Segments++
 			v.checkSegment(n, n == last)
 		} else {
 			v.absent(n)
 		}
+		next = n + 1
 	}
 	v.resolveGone()
 	v.checkHead(head, headErr, len(segs) > 0)
@@ -205,6 +209,31 @@ func (v *verifier) checkDigests(digests []uint64) {
 			v.problem(n, -1, 0, ProblemMissingDigest, "first digest names a previous digest: earlier segments removed")
 		}
 	}
+}
+
+// known returns the segment numbers any file names, sorted, once each.
+func known(segs, digests []uint64, head *storeHead) []uint64 {
+	all := append(append([]uint64(nil), segs...), digests...)
+	if head != nil && head.Segment > 0 {
+		all = append(all, head.Segment)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// gap reports segments from..to-1, of which neither file is left, as one
+// problem: a segment file named with a huge number costs one line, not one
+// per number skipped.
+func (v *verifier) gap(from, to uint64) {
+	switch {
+	case to <= from:
+		return
+	case to == from+1:
+		v.problem(from, -1, 0, ProblemMissingSegment, "%s and its digest are gone", segName(from))
+	default:
+		v.problem(from, -1, 0, ProblemMissingSegment, "%s to %s and their digests are gone", segName(from), segName(to-1))
+	}
+	v.prevKnown = false
 }
 
 // absent handles a segment number with no segment file.

@@ -37,7 +37,6 @@ func appendToStore(t *testing.T, dir, keyFile string, from, n int) {
 	}
 }
 
-
 // copyTree copies the regular files of src into dst (a backup of a store).
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
