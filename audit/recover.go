@@ -38,10 +38,8 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	if len(segs) == 0 && len(digests) == 0 {
-		if err := writeMarker(s.dir); err != nil {
-			return err
-		}
+	if err := writeMarker(s.dir); err != nil {
+		return err
 	}
 	var sealed uint64
 	if len(digests) > 0 {

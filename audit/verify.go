@@ -279,8 +279,7 @@ func (v *verifier) checkSegment(n uint64, isLast bool) {
 	if closed && fi.Size() != d.Size {
 		v.problem(n, -1, 0, ProblemDigestMismatch, "file is %d bytes; the signed digest says %d bytes (%d entries, seq %d..%d)",
 			fi.Size(), d.Size, d.Entries, d.FirstSeq, d.LastSeq)
-		closed = false // nothing more to learn from hashing it
-		v.checkEntries(n, f, d)
+		v.checkEntries(n, f, d) // no need to hash it: the size already differs
 		v.afterBreak(n, d)
 		return
 	}
