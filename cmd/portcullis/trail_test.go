@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"errors"
 	"os"
 	"os/exec"
@@ -192,4 +196,97 @@ func mustGlob(t *testing.T, pattern string) []string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// forgeTail appends to the newest segment in dir a correctly hashed entry
+// that no collector wrote (it needs no key).
+func forgeTail(t *testing.T, dir string) {
+	t.Helper()
+	segs := mustGlob(t, filepath.Join(dir, "seg-*.log"))
+	path := segs[len(segs)-1]
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	var last struct {
+		Hash string `json:"hash"`
+		Body struct {
+			Seq uint64 `json:"seq"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	prev, _ := hex.DecodeString(last.Hash)
+	body := fmt.Sprintf(`{"seq":%d,"kind":"batch","time":%q,"batch_id":"forged","records":[{"time":%q,"tenant":"forged"}]}`,
+		last.Body.Seq+1, time.Now().UTC().Format(time.RFC3339Nano), time.Now().UTC().Format(time.RFC3339Nano))
+	sum := sha256.Sum256(append(prev, body...))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, `{"prev":%q,"hash":%q,"body":%s}`+"\n", last.Hash, hex.EncodeToString(sum[:]), body)
+}
+
+// TestAuditVerifyCommandFindsTampering runs `portcullis audit verify` on a
+// store after each attack of issue 21 items 1 and 4.
+func TestAuditVerifyCommandFindsTampering(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "signing.key")
+	if err := audit.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	key, err := audit.LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newStore := func() string {
+		dir := t.TempDir()
+		appendToStore(t, dir, keyFile, 0, 8)
+		// A live collector's newest segment is open (not yet sealed by a
+		// digest): the store is left as a running collector leaves it.
+		st, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := audit.StoredRecord{Time: time.Now().UTC(), Tenant: "acme"}
+		if err := st.AppendBatch(&audit.Batch{ID: "live", Records: []audit.StoredRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	forge := func(dir string) { forgeTail(t, dir) }
+	newestSeg := func(dir string) string {
+		segs := mustGlob(t, filepath.Join(dir, "seg-*.log"))
+		return segs[len(segs)-1]
+	}
+	cases := []struct {
+		name   string
+		attack func(dir string)
+		flags  []string
+		want   int
+	}{
+		{"intact", func(string) {}, nil, 0},
+		{"forged tail", forge, nil, 1},
+		{"forged tail, young one allowed", forge, []string{"--allow-unsigned-tail", "1h"}, 0},
+		{"symlink to /dev/zero", func(dir string) {
+			p := newestSeg(dir)
+			os.Remove(p)
+			os.Symlink("/dev/zero", p)
+		}, nil, 1},
+		{"fifo", func(dir string) {
+			p := newestSeg(dir)
+			os.Remove(p)
+			syscall.Mkfifo(p, 0o600)
+		}, nil, 1},
+	}
+	for _, c := range cases {
+		dir := newStore()
+		c.attack(dir)
+		args := append([]string{"verify", "--data", dir, "--public-key", keyFile + ".pub"}, c.flags...)
+		if got := quiet(t, func() int { return runAudit(args) }); got != c.want {
+			t.Errorf("%s: audit verify = exit %d, want %d", c.name, got, c.want)
+		}
+	}
 }
