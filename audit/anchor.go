@@ -74,13 +74,14 @@ func (s *Store) signHeadLocked(now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return doc, installFile(s.dir, headFile, doc)
+	return doc, installHead(s.dir, doc)
 }
 
-// installFile replaces dir/name with data through a temporary file that is
-// created exclusively: a symlink planted at the temporary name is removed,
-// never written through.
-func installFile(dir, name string, data []byte) error {
+// installHead replaces dir/head.json with data through a temporary file
+// that is created exclusively: a symlink planted at the temporary name is
+// removed, never written through.
+func installHead(dir string, data []byte) error {
+	const name = headFile
 	tmp := filepath.Join(dir, "."+name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {

@@ -50,15 +50,24 @@ type entryLine struct {
 // domainEntry keeps an entry signature from passing for anything else.
 const domainEntry = "portcullis-audit-entry-v1\n"
 
+// entryMessage is what an entry signature covers: the domain and the hash.
+func entryMessage(hash [32]byte) (msg [len(domainEntry) + 32]byte) {
+	copy(msg[:], domainEntry)
+	copy(msg[len(domainEntry):], hash[:])
+	return msg
+}
+
 // signEntry signs an entry hash.
 func signEntry(key ed25519.PrivateKey, hash [32]byte) []byte {
-	return ed25519.Sign(key, append([]byte(domainEntry), hash[:]...))
+	msg := entryMessage(hash)
+	return ed25519.Sign(key, msg[:])
 }
 
 // signedBy reports whether the line's signature of hash verifies with pub.
 func (l *entryLine) signedBy(pub ed25519.PublicKey, hash [32]byte) bool {
 	sig, err := base64.StdEncoding.DecodeString(l.Sig)
-	return err == nil && l.Sig != "" && ed25519.Verify(pub, append([]byte(domainEntry), hash[:]...), sig)
+	msg := entryMessage(hash)
+	return err == nil && l.Sig != "" && ed25519.Verify(pub, msg[:], sig)
 }
 
 // entryHeader holds the body fields every reader needs.

@@ -634,3 +634,25 @@ func TestVerifySegmentWithHugeNumber(t *testing.T) {
 		t.Fatalf("problems %v, want the gap reported once", rep.Problems)
 	}
 }
+
+// TestPlantedLinksAreNotWrittenThrough: links planted at the names the
+// collector writes (the head's temporary file, a digest's) never make it
+// write into a file outside the store.
+func TestPlantedLinksAreNotWrittenThrough(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newTestKey(t)
+	outside := filepath.Join(t.TempDir(), "outside")
+	os.WriteFile(outside, []byte("operator's file\n"), 0o600)
+	st := openTestStore(t, dir, key, StoreConfig{}, 0, 1)
+	mustSymlink(t, outside, filepath.Join(dir, "."+headFile))
+	mustSymlink(t, outside, filepath.Join(dir, ".tmp-"+digestName(1)))
+	appendBatches(t, st, 1, 1)
+	st.Rotate() // may fail: what matters is where it writes
+	st.Close()
+	if b, _ := os.ReadFile(outside); string(b) != "operator's file\n" {
+		t.Errorf("file outside the store now holds %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, headFile)); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("head: %v, %v; want a regular file", fi, err)
+	}
+}
