@@ -238,8 +238,12 @@ func TestHeadSignerSignsWhenIdle(t *testing.T) {
 	defer st.Close()
 	anchor := FileAnchor(filepath.Join(t.TempDir(), "published-head.json"))
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go st.RunHeadSigner(ctx, 20*time.Millisecond, []HeadPublisher{anchor}, func(err error) { t.Error(err) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.RunHeadSigner(ctx, 20*time.Millisecond, []HeadPublisher{anchor}, func(err error) { t.Error(err) })
+	}()
+	defer func() { cancel(); <-done }() // before the directories go
 	var times []time.Time
 	deadline := time.Now().Add(60 * time.Second)
 	for len(times) < 3 && time.Now().Before(deadline) {
