@@ -151,9 +151,10 @@ type openWalk struct {
 }
 
 // recoverOpen checks every entry of the open segment n: each must link to
-// the one before (from the last digest) and hash correctly, and the signed
-// head must name the last of them. Anything after the last entry the head
-// vouches for is not signed over: see KindBreak.
+// the one before (from the last digest) and hash correctly, and the last
+// must carry the collector's signature or be the one the signed head
+// names. Anything after the last such entry is not signed over: see
+// KindBreak.
 func (s *Store) recoverOpen(n uint64) error {
 	path := filepath.Join(s.dir, segName(n))
 	w, err := s.walkOpen(path)
@@ -264,7 +265,7 @@ func (s *Store) readHead() (*storeHead, error) {
 }
 
 // reopen continues appending to the open segment n, every entry of which
-// the signed head vouches for. A torn last line (a crash mid-append, never
+// is vouched for. A torn last line (a crash mid-append, never
 // acknowledged) is cut off.
 func (s *Store) reopen(path string, n uint64, w *openWalk) error {
 	if w.partial {
