@@ -40,9 +40,10 @@ const (
 // Meta says who makes a change and why. Every change carries it into its
 // lifecycle event.
 type Meta struct {
-	Actor  string
-	Reason string
-	Ticket string
+	Actor    string
+	Reason   string
+	Ticket   string
+	EtcdUser string // the etcd user the change was written as, if etcd authentication is used; recorded as the event detail "etcd_user"
 }
 
 // Event is one lifecycle event: a change to the policy, a key or a client.
@@ -57,6 +58,10 @@ type Event struct {
 	Details  map[string]string `json:"details,omitempty"`
 	Revision int64             `json:"revision,omitempty"` // etcd revision of the change (set when read)
 }
+
+// DetailEtcdUser is the event detail that names the etcd user a change
+// was written as (Meta.EtcdUser).
+const DetailEtcdUser = "etcd_user"
 
 // Revocation is the record at revocations/<id>.
 type Revocation struct {
