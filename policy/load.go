@@ -66,8 +66,8 @@ func Load(name string, data []byte) (*Document, error) {
 		return nil, &Error{File: name, Problems: yamlProblems(err)}
 	}
 	var doc Document
-	ps := decodeStrict(&root, &doc)
-	v := validator{lines: newLines(&root)}
+	ps, schema := decodeStrict(&root, &doc)
+	v := validator{lines: newLines(&root), problems: schema}
 	v.document(&doc)
 	if ps = append(ps, afterDecode(ps, v.problems)...); len(ps) > 0 {
 		return nil, &Error{File: name, Problems: sortProblems(ps)}
@@ -77,19 +77,21 @@ func Load(name string, data []byte) (*Document, error) {
 }
 
 // decodeStrict decodes root into doc and returns every duplicate key,
-// unknown field and wrong type. yaml's own strict decoder stops at the first
-// mapping with a duplicate key and hides the other problems in it, so
-// duplicates and unknown fields are found by walking the tree first.
-func decodeStrict(root *yaml.Node, doc *Document) []Problem {
+// unknown field and wrong type, and apart from them the values that
+// decode but break a rule of schema.json seen only in the source (see
+// present). yaml's own strict decoder stops at the first mapping with a
+// duplicate key and hides the other problems in it, so duplicates and
+// unknown fields are found by walking the tree first.
+func decodeStrict(root *yaml.Node, doc *Document) (decoding, schema []Problem) {
 	if root.Kind == 0 {
-		return nil // empty input: the zero Document
+		return nil, nil // empty input: the zero Document
 	}
 	w := strictWalker{seen: map[walked]bool{}}
 	w.walk(root, reflect.TypeOf(doc))
 	if err := root.Decode(doc); err != nil {
 		w.problems = append(w.problems, yamlProblems(err)...)
 	}
-	return w.problems
+	return w.problems, w.schema
 }
 
 // afterDecode returns the validation problems not on a line that already
@@ -125,6 +127,7 @@ type walked struct {
 // that decoding can go on) and keys that name no field of the target struct.
 type strictWalker struct {
 	problems []Problem
+	schema   []Problem // see present
 	seen     map[walked]bool
 }
 
@@ -206,7 +209,7 @@ func (w *strictWalker) fields(n *yaml.Node, t reflect.Type) {
 func (w *strictWalker) present(t reflect.Type, field string, v *yaml.Node) {
 	if t == reflect.TypeFor[LimitSpec]() && field == "burst" && v.Kind == yaml.ScalarNode {
 		if n, err := strconv.ParseInt(v.Value, 0, 64); err == nil && n == 0 {
-			w.addf(v.Line, "burst 0: burst must be at least 1 (leave it out for the default, one second of the rate)")
+			w.schema = append(w.schema, Problem{Line: v.Line, Message: "burst 0: burst must be at least 1 (leave it out for the default, one second of the rate)"})
 		}
 	}
 }

@@ -164,8 +164,13 @@ func printUsage(w io.Writer, fs *flag.FlagSet, argNames string) {
 
 func printFlag(w io.Writer, f *flag.Flag) {
 	name, usage := flag.UnquoteUsage(f)
-	if _, ok := f.Value.(*durationValue); ok && name == "value" {
+	switch _, isDur := f.Value.(*durationValue); {
+	case isDur && name == "value":
 		name = "duration"
+	case name == "string":
+		name = "value"
+	case name == "int" || name == "uint" || name == "float":
+		name = "n"
 	}
 	if name != "" {
 		name = " " + strings.ToUpper(name)

@@ -22,12 +22,15 @@ import (
 // etcdsync.Admin.
 var etcdCommands = map[string]etcdCmd{}
 
+// addEtcdCmd adds c to group g under its full name ("keys revoke").
+func addEtcdCmd(g group, name, summary string, c etcdCmd) {
+	c.name = name
+	etcdCommands[name] = c
+	g[strings.Fields(name)[1]] = command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary}
+}
+
 func init() {
-	add := func(g group, name, summary string, c etcdCmd) {
-		c.name = name
-		etcdCommands[name] = c
-		g[strings.Fields(name)[1]] = command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary}
-	}
+	add := addEtcdCmd
 	add(policyCmds, "policy push", "validate a policy file and make it the policy in etcd", policyPushCmd())
 	add(policyCmds, "policy get", "print the policy document in etcd", policyGetCmd())
 	add(policyCmds, "policy diff", "show how a policy file differs from the policy in etcd (exit 1 when they differ)", policyDiffCmd())
@@ -148,18 +151,7 @@ func (c etcdCmd) usage(f *etcdFlags) error {
 }
 
 func (c etcdCmd) connectAndRun(f *etcdFlags, pos []string, stdout io.Writer) error {
-	cli, err := etcdsync.Dial(f.config())
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-	defer cancel()
-	err = c.run(ctx, etcdsync.NewAdmin(cli, f.etcd.prefix), f, pos, stdout)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (is etcd up at %s? set --etcd or PORTCULLIS_ETCD)", err, f.etcd.endpoints)
-	}
-	return err
+	return withAdmin(f, func(ctx context.Context, a *etcdsync.Admin) error { return c.run(ctx, a, f, pos, stdout) })
 }
 
 func printJSON(out io.Writer, v any) error {
@@ -412,6 +404,9 @@ func keysShowCmd() etcdCmd {
 		}
 		if r := k.Revocation; r != nil {
 			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), r.Actor, r.Reason, r.Ticket)
+		}
+		if k.Successor != "" {
+			fmt.Fprintf(tw, "replaced by:\t%s (rotation)\n", k.Successor)
 		}
 		return tw.Flush()
 	}}
