@@ -96,15 +96,16 @@ type HistoryEntry struct {
 
 // Member is the leased record a sidecar keeps at members/<pod>.
 type Member struct {
-	Pod      string `json:"pod"`
-	Revision int64  `json:"revision"` // policy revision applied
-	Digest   string `json:"digest"`   // policy.Snapshot.Digest, hex: the compiled inputs (document, keys, revocations, suspensions)
+	Pod      string    `json:"pod"`
+	Revision int64     `json:"revision"` // policy revision applied
+	Digest   string    `json:"digest"`   // policy.Snapshot.Digest, hex: the compiled inputs (document, keys, revocations, suspensions)
+	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
+
 	// PolicyDigest is the SHA-256, hex, of the policy document in force
 	// (policy.Document.SourceDigest): the digest HistoryEntry.Digest holds
 	// for the push, so the two compare.
-	PolicyDigest string    `json:"policy_digest,omitempty"`
-	Started      time.Time `json:"started"`
-	Updated      time.Time `json:"updated"`
+	PolicyDigest string `json:"policy_digest,omitempty"`
 }
 
 // keys names the etcd keys of one deployment prefix.
