@@ -210,7 +210,7 @@ func TestMembersList(t *testing.T) {
 		return f
 	}
 	var f etcdsync.Fleet
-	poll(t, "pod-a in members list", func() bool { f = fleet(); return len(f.Members) == 1 && f.Members[0].Revision > 0 })
+	poll(t, "pod-a in members list with its digest", func() bool { f = fleet(); return len(f.Members) == 1 && f.Members[0].PolicyDigest != "" })
 	var hist []etcdsync.HistoryEntry
 	json.Unmarshal([]byte(r.run(0, "policy", "history", "--json")), &hist)
 	m := f.Members[0]
