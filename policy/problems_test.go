@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reports every problem of a document at once: unknown fields and
@@ -58,6 +60,59 @@ func TestLoadBurstZero(t *testing.T) {
 		_, err := Load("p.yaml", []byte(strings.Replace(base, "%s", b, 1)))
 		if err == nil || !strings.Contains(err.Error(), "p.yaml:2: burst 0") {
 			t.Errorf("%q: Load = %v, want burst 0 refused at line 2", b, err)
+		}
+	}
+}
+
+// Every document schema.json rejects, Load rejects too: `policy validate`
+// enforces the published schema (issue 13, item 11). Each case breaks one
+// rule of the schema; the schema's own validator (schema_test.go) confirms
+// that the schema does reject it.
+func TestLoadEnforcesSchema(t *testing.T) {
+	t.Parallel()
+	root := loadSchema(t)
+	for _, bad := range []string{
+		with(3, "  - id: acme", "    limit: {rate: 5/s, burst: 0}"),
+		with(3, "  - id: acme", "    limit: {rate: 5/s, burst: 2000000000}"),
+		with(3, "  - id: acme", "    limit: {rate: 0/s}"),
+		with(3, "  - id: Acme"),
+		with(6, "    description: \"\""),
+		with(13, "    max_body: 1TB"),
+		with(13, "    max_body: 1MiB", "    concurrency: {max: 0}"),
+		with(16, "    max_body: 64KiB", "    concurrency: {max: 1, queue: -1}"),
+		with(16, "    max_body: 64KiB", "    concurrency: {max: 1, max_wait: 2days}"),
+		with(16, "    max_body: 64KiB", "    allow_cidrs: [not-a-cidr]"),
+		with(16, "    max_body: 64KiB", "    auth_methods: [password]"),
+		with(19, "    path: v1/users"),
+		with(27, "  - id: short"),
+		with(29, "    sha256: xyz"),
+		with(29, "    sha256: "+strings.Repeat("ab", 32), "    not_before: yesterday"),
+		with(0, "issuers: [{id: a, issuer: https://a.example, jwks: x, audiences: [], algorithms: [EdDSA]}]"),
+		with(0, "issuers: [{id: a, issuer: https://a.example, jwks: x, audiences: [a], algorithms: []}]"),
+		with(0, "issuers: [{id: a, issuer: https://a.example, jwks: x, audiences: [a], algorithms: [HS256], hmac_secret: hunter2}]"),
+		with(0, "issuers: [{id: a, issuer: ftp://a.example, jwks: x, audiences: [a], algorithms: [EdDSA]}]"),
+		with(0, "trusted_proxies: [nope]"),
+		with(0, "audit: {mode: loud}"),
+		with(0, "audit: {collector: ftp://c.example}"),
+		with(0, "staleness: {action: panic}"),
+		with(0, "staleness: {max_age: 5 minutes}"),
+	} {
+		changed := strings.TrimPrefix(bad, doc(base...))
+		if changed == bad {
+			changed = "a changed line of the base document"
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(bad), &v); err != nil {
+			t.Fatalf("case does not parse: %v\n%s", err, numbered(bad))
+		}
+		var schemaErrs []string
+		root.validate(t, jsonValue(t, v), root, "", &schemaErrs)
+		if len(schemaErrs) == 0 {
+			t.Errorf("BUG in the case: schema.json accepts it (%s):\n%s", changed, numbered(bad))
+			continue
+		}
+		if _, err := Load("p.yaml", []byte(bad)); err == nil {
+			t.Errorf("Load accepts a document schema.json rejects (%s):\n%s", schemaErrs[0], numbered(bad))
 		}
 	}
 }
