@@ -41,10 +41,7 @@ func readmeCommands(text string) []string {
 	for _, m := range codeSpan.FindAllStringSubmatch(text, -1) {
 		out = append(out, strings.ReplaceAll(m[1], `\|`, "|"))
 	}
-	for _, line := range sessionLines(text) {
-		out = append(out, line)
-	}
-	return out
+	return append(out, sessionLines(text)...)
 }
 
 // sessionLines returns the lines of the README's sh blocks that run
