@@ -86,6 +86,9 @@ func TestHelpEverywhere(t *testing.T) {
 		if _, isGroup := groups[path]; !isGroup && path != "" && !strings.Contains(r.stdout, "\nflags:\n") {
 			t.Errorf("portcullis %s --help lists no flags:\n%s", path, r.stdout)
 		}
+		if strings.Contains(r.stdout, "deprecated") || strings.Contains(r.stdout, "--cacert") || strings.Contains(r.stdout, "--password") {
+			t.Errorf("portcullis %s --help lists a deprecated flag spelling:\n%s", path, r.stdout)
+		}
 		if strings.Contains(r.stdout, "\n  -") && !strings.Contains(r.stdout, "\n  --") {
 			t.Errorf("portcullis %s --help spells flags with one dash:\n%s", path, r.stdout)
 		}
