@@ -138,7 +138,7 @@ var errExit1 = errors.New("exit 1")
 func (c etcdCmd) usage(f *etcdFlags) error {
 	if c.change && f.actor == "" {
 		if f.actor = osAccount(); f.actor == "" {
-			return errors.New("--actor is required (the OS account has no name)")
+			return errors.New("--actor is required: the OS account has no name; say who makes the change")
 		}
 	}
 	switch {
@@ -263,10 +263,10 @@ func keysCreateCmd() etcdCmd {
 		},
 		check: func(*etcdFlags) error {
 			if client == "" {
-				return errors.New("--client is required")
+				return errors.New("--client is required; name the client the key is for")
 			}
 			if ttl < 0 {
-				return fmt.Errorf("--ttl %s is negative", ttl)
+				return fmt.Errorf("--ttl %s is negative; give how long the key is valid, e.g. 90d", ttl)
 			}
 			return nil
 		},
@@ -314,7 +314,7 @@ func keysRotateCmd() etcdCmd {
 		},
 		check: func(*etcdFlags) error {
 			if overlap <= 0 {
-				return errors.New("--overlap is required and must be positive")
+				return errors.New("--overlap is required; give how long the old key stays valid, e.g. 24h")
 			}
 			return nil
 		},
@@ -349,7 +349,7 @@ func keysRevokeCmd() etcdCmd {
 
 func needReason(f *etcdFlags) error {
 	if f.reason == "" {
-		return errors.New("--reason is required")
+		return errors.New("--reason is required; say why, for the record")
 	}
 	return nil
 }
@@ -422,7 +422,7 @@ func clientsSuspendCmd() etcdCmd {
 		},
 		check: func(f *etcdFlags) error {
 			if d <= 0 {
-				return errors.New("--for is required and must be positive")
+				return errors.New("--for is required; give how long the suspension lasts, e.g. 1h")
 			}
 			return needReason(f)
 		},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // Read-only views of a deployment: clients with their suspensions, the
@@ -197,14 +198,26 @@ func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdsync.Admin) er
 	}
 	cli, err := etcdsync.Dial(ef.config())
 	if err != nil {
-		return err
+		return etcdHint(err, ef)
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), ef.timeout)
 	defer cancel()
-	err = fn(ctx, etcdsync.NewAdmin(cli, ef.etcd.prefix))
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (is etcd up at %s? set --etcd or PORTCULLIS_ETCD)", err, ef.etcd.endpoints)
+	return etcdHint(fn(ctx, etcdsync.NewAdmin(cli, ef.etcd.prefix)), ef)
+}
+
+// etcdHint adds the fix to the etcd errors an operator can fix with a
+// flag or the environment.
+func etcdHint(err error, ef *etcdFlags) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w (is etcd up at %s? set --etcd or PORTCULLIS_ETCD)", err, ef.etcd.endpoints)
+	case errors.Is(err, rpctypes.ErrUserEmpty):
+		return fmt.Errorf("%w (etcd wants a user: give --etcd-user and set PORTCULLIS_ETCD_PASSWORD)", err)
+	case errors.Is(err, rpctypes.ErrAuthFailed):
+		return fmt.Errorf("%w (check --etcd-user and PORTCULLIS_ETCD_PASSWORD)", err)
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.Username, ef.etcd.prefix)
 	}
 	return err
 }

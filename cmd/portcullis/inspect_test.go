@@ -285,9 +285,13 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 	if _, stderr := run(0, "clients", "suspend", "acme-hris", "--for", "1h", "--reason", "abuse", "--user", "root"); !strings.Contains(stderr, "--user is deprecated; use --etcd-user") {
 		t.Errorf("--user gave stderr %q, want a deprecation warning", stderr)
 	}
-	run(1, "keys", "list") // no user: etcd refuses
+	if _, stderr := run(1, "keys", "list"); !strings.Contains(stderr, "give --etcd-user and set PORTCULLIS_ETCD_PASSWORD") { // no user: etcd refuses
+		t.Errorf("keys list without a user: stderr %q, want the fix named", stderr)
+	}
 	t.Setenv("PORTCULLIS_ETCD_PASSWORD", "wrong")
-	run(1, "keys", "list", "--etcd-user", "root")
+	if _, stderr := run(1, "keys", "list", "--etcd-user", "root"); !strings.Contains(stderr, "check --etcd-user and PORTCULLIS_ETCD_PASSWORD") || strings.Contains(stderr, "wrong") {
+		t.Errorf("keys list with a wrong password: stderr %q, want the fix named (and no password)", stderr)
+	}
 	t.Setenv("PORTCULLIS_ETCD_PASSWORD", "s3cret-pw")
 
 	var out, errOut bytes.Buffer
