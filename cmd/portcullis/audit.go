@@ -2,12 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
@@ -71,45 +69,6 @@ func auditQuery(args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// parseTimeFlag parses a time flag: RFC 3339, or a date (midnight UTC).
-func parseTimeFlag(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, time.DateOnly, "2006-01-02T15:04"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("--%s %s: want a date (2026-12-01) or an RFC 3339 time (2026-12-01T15:04:05Z)", name, v)
-}
-
-func decisionList() string {
-	names := make([]string, audit.NumDecisions)
-	for i := range names {
-		names[i] = audit.Decision(i).String()
-	}
-	return strings.Join(names, ", ")
-}
-
-// checkQueryFlags checks the flags of audit query that name a value from a
-// fixed set.
-func checkQueryFlags(dir, decision, format string) error {
-	switch {
-	case dir == "":
-		return errors.New("--data is required; name the collector's data directory")
-	case decision != "":
-		if _, ok := audit.ParseDecision(decision); !ok {
-			return fmt.Errorf("--decision %s: unknown decision; want one of %s", decision, decisionList())
-		}
-	}
-	switch format {
-	case audit.OutputTable, audit.OutputJSON, audit.OutputOCSF:
-		return nil
-	}
-	return fmt.Errorf("--format %s: want table, json or ocsf", format)
 }
 
 func auditVerify(args []string) int {
