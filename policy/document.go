@@ -1,5 +1,7 @@
 package policy
 
+import "encoding/hex"
+
 // Document is the policy document as written in YAML: tenants, scopes,
 // endpoint classes, routes, clients, API keys, OAuth issuers and audit
 // settings. Load parses one strictly; Compile turns it into a Snapshot.
@@ -16,6 +18,19 @@ type Document struct {
 	TrustedProxies []string     `yaml:"trusted_proxies,omitempty" json:"trusted_proxies,omitempty"`
 	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
+
+	source [32]byte // SHA-256 of the bytes Load parsed; zero for a Document built in code
+}
+
+// SourceDigest returns the SHA-256, in hex, of the bytes Load parsed the
+// document from: the digest of the document as written and pushed, the
+// one `portcullis policy history` shows. It is "" for a Document that Load
+// did not make.
+func (d *Document) SourceDigest() string {
+	if d == nil || d.source == [32]byte{} {
+		return ""
+	}
+	return hex.EncodeToString(d.source[:])
 }
 
 // LimitSpec is a token bucket: Rate is "N/s", "N/m" (or "N/min") or "N/h";

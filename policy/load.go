@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -65,31 +66,49 @@ func Load(name string, data []byte) (*Document, error) {
 		return nil, &Error{File: name, Problems: yamlProblems(err)}
 	}
 	var doc Document
-	if ps := decodeStrict(&root, &doc); len(ps) > 0 {
+	ps, schema := decodeStrict(&root, &doc)
+	v := validator{lines: newLines(&root), problems: schema}
+	v.document(&doc)
+	if ps = append(ps, afterDecode(ps, v.problems)...); len(ps) > 0 {
 		return nil, &Error{File: name, Problems: sortProblems(ps)}
 	}
-	v := validator{lines: newLines(&root)}
-	v.document(&doc)
-	if len(v.problems) > 0 {
-		return nil, &Error{File: name, Problems: sortProblems(v.problems)}
-	}
+	doc.source = sha256.Sum256(data)
 	return &doc, nil
 }
 
 // decodeStrict decodes root into doc and returns every duplicate key,
-// unknown field and wrong type. yaml's own strict decoder stops at the first
-// mapping with a duplicate key and hides the other problems in it, so
-// duplicates and unknown fields are found by walking the tree first.
-func decodeStrict(root *yaml.Node, doc *Document) []Problem {
+// unknown field and wrong type, and apart from them the values that
+// decode but break a rule of schema.json seen only in the source (see
+// present). yaml's own strict decoder stops at the first mapping with a
+// duplicate key and hides the other problems in it, so duplicates and
+// unknown fields are found by walking the tree first.
+func decodeStrict(root *yaml.Node, doc *Document) (decoding, schema []Problem) {
 	if root.Kind == 0 {
-		return nil // empty input: the zero Document
+		return nil, nil // empty input: the zero Document
 	}
 	w := strictWalker{seen: map[walked]bool{}}
 	w.walk(root, reflect.TypeOf(doc))
 	if err := root.Decode(doc); err != nil {
 		w.problems = append(w.problems, yamlProblems(err)...)
 	}
-	return w.problems
+	return w.problems, w.schema
+}
+
+// afterDecode returns the validation problems not on a line that already
+// has a decoding problem: a value that did not decode is validated as its
+// zero value, and saying so again would only repeat the first problem.
+func afterDecode(decoding, validation []Problem) []Problem {
+	bad := map[int]bool{}
+	for _, p := range decoding {
+		bad[p.Line] = true
+	}
+	var out []Problem
+	for _, p := range validation {
+		if !bad[p.Line] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func sortProblems(ps []Problem) []Problem {
@@ -108,6 +127,7 @@ type walked struct {
 // that decoding can go on) and keys that name no field of the target struct.
 type strictWalker struct {
 	problems []Problem
+	schema   []Problem // see present
 	seen     map[walked]bool
 }
 
@@ -178,7 +198,19 @@ func (w *strictWalker) fields(n *yaml.Node, t reflect.Type) {
 			w.addf(k.Line, "field %s not found in %s", k.Value, t.Name())
 			continue
 		}
+		w.present(t, k.Value, v)
 		w.walk(v, ft)
+	}
+}
+
+// present checks what schema.json says of a field that is written but
+// whose zero value also means "not written" once decoded: burst has
+// minimum 1, so "burst: 0" is an error rather than the default.
+func (w *strictWalker) present(t reflect.Type, field string, v *yaml.Node) {
+	if t == reflect.TypeFor[LimitSpec]() && field == "burst" && v.Kind == yaml.ScalarNode {
+		if n, err := strconv.ParseInt(v.Value, 0, 64); err == nil && n == 0 {
+			w.schema = append(w.schema, Problem{Line: v.Line, Message: "burst 0: burst must be at least 1 (leave it out for the default, one second of the rate)"})
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -281,6 +282,12 @@ func (root *schema) validate(t *testing.T, v any, s *schema, path string, errs *
 		}
 		if s.Pattern != "" && !regexp.MustCompile(s.Pattern).MatchString(x) {
 			fail("%q does not match %s", x, s.Pattern)
+		}
+		if s.MinLength != nil && len(x) < *s.MinLength {
+			fail("%q is shorter than %d", x, *s.MinLength)
+		}
+		if _, err := time.Parse(time.RFC3339, x); s.Format == "date-time" && err != nil {
+			fail("%q is not an RFC 3339 date-time", x)
 		}
 	case float64:
 		if s.Type != "" && s.Type != "integer" && s.Type != "number" || s.Minimum != nil && x < *s.Minimum || s.Maximum != nil && x > *s.Maximum {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,55 +11,28 @@ import (
 	"github.com/portcullis/portcullis/audit"
 )
 
+// auditCmds are the subcommands of portcullis audit.
+var auditCmds = group{
+	"keygen": {run: auditKeygen, summary: "make the collector's Ed25519 signing key pair (FILE, FILE.pub)"},
+	"query":  {run: auditQuery, summary: "print stored records (table, JSON or OCSF API Activity)"},
+	"verify": {run: auditVerify, summary: "check the hash chain and signatures of a collector's store"},
+}
+
 func init() {
-	register("audit", "audit store tools: keygen, query, verify", runAudit)
-}
-
-func runAudit(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: portcullis audit keygen|query|verify [flags]")
-		return 2
-	}
-	switch args[0] {
-	case "keygen":
-		return auditKeygen(args[1:])
-	case "query":
-		return auditQuery(args[1:])
-	case "verify":
-		return auditVerify(args[1:])
-	}
-	fmt.Fprintf(os.Stderr, "portcullis audit: unknown subcommand %q (want keygen, query or verify)\n", args[0])
-	return 2
-}
-
-// parseFlags parses args into fs, returning the exit code to use on failure
-// (0 for -h, 2 for usage errors) and whether to go on.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
-		return 2, false
-	}
-	return 0, true
+	registerGroup("audit", "audit store tools: keygen, query, verify", auditCmds)
 }
 
 func auditKeygen(args []string) int {
 	fs := flag.NewFlagSet("audit keygen", flag.ContinueOnError)
-	out := fs.String("out", "", "private key file to write (public key goes to FILE.pub)")
+	out := fs.String("out", "", "private key `file` to write (the public key goes to FILE.pub)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *out == "" {
-		fmt.Fprintln(os.Stderr, "audit keygen: --out is required")
-		return 2
+		return usagef(os.Stderr, fs.Name(), "--out is required; name the private key file")
 	}
 	if err := audit.GenerateKey(*out); err != nil {
-		fmt.Fprintln(os.Stderr, "audit keygen:", err)
+		fmt.Fprintln(os.Stderr, "portcullis audit keygen:", err)
 		return 1
 	}
 	fmt.Printf("wrote %s (private, 0600) and %s.pub\n", *out, *out)
@@ -69,14 +41,14 @@ func auditKeygen(args []string) int {
 
 func auditQuery(args []string) int {
 	fs := flag.NewFlagSet("audit query", flag.ContinueOnError)
-	dir := fs.String("data", "", "collector data directory")
-	from := fs.String("from", "", "earliest record time, RFC 3339 (inclusive)")
-	to := fs.String("to", "", "latest record time, RFC 3339 (exclusive)")
+	dir := fs.String("data", "", "collector data `directory`")
+	from := fs.String("from", "", "earliest record `time` (inclusive): RFC 3339 or a date, 2026-12-01")
+	to := fs.String("to", "", "latest record `time` (exclusive): RFC 3339 or a date")
 	var f audit.Filter
 	fs.StringVar(&f.Tenant, "tenant", "", "tenant id")
 	fs.StringVar(&f.Client, "client", "", "client id")
 	fs.StringVar(&f.Route, "route", "", "route template")
-	fs.StringVar(&f.Decision, "decision", "", "decision (allowed, rate_limited, ...)")
+	fs.StringVar(&f.Decision, "decision", "", "`decision` (allowed, rate_limited, ...)")
 	fs.IntVar(&f.Status, "status", 0, "HTTP status")
 	format := fs.String("format", audit.OutputTable, "output: table, json or ocsf")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -86,9 +58,11 @@ func auditQuery(args []string) int {
 	if f.From, err = parseTimeFlag("from", *from); err == nil {
 		f.To, err = parseTimeFlag("to", *to)
 	}
-	if err != nil || *dir == "" {
-		fmt.Fprintln(os.Stderr, "audit query: --data is required;", err)
-		return 2
+	if err == nil {
+		err = checkQueryFlags(*dir, f.Decision, *format)
+	}
+	if err != nil {
+		return usageError(os.Stderr, fs.Name(), err)
 	}
 	if empty, err := audit.IsEmpty(*dir); err != nil {
 		fmt.Fprintln(os.Stderr, "audit query:", err)
@@ -97,27 +71,16 @@ func auditQuery(args []string) int {
 		fmt.Fprintf(os.Stderr, "audit query: the store in %q is empty\n", *dir)
 	}
 	if _, err := audit.WriteRecords(os.Stdout, *dir, f, *format); err != nil {
-		fmt.Fprintln(os.Stderr, "audit query:", err)
+		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
 	}
 	return 0
 }
 
-func parseTimeFlag(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return t, fmt.Errorf("cannot parse --%s %q: %w", name, v, err)
-	}
-	return t, nil
-}
-
 func auditVerify(args []string) int {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	dir := fs.String("data", "", "collector data directory")
-	keyFile := fs.String("public-key", "", "Ed25519 public key (PEM) of the collector's signing key")
+	dir := fs.String("data", "", "collector data `directory`")
+	keyFile := fs.String("public-key", "", "`file` of the Ed25519 public key (PEM) of the collector's signing key")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var a anchorFlags
 	a.register(fs)
@@ -125,12 +88,11 @@ func auditVerify(args []string) int {
 		return code
 	}
 	if *dir == "" || *keyFile == "" {
-		fmt.Fprintln(os.Stderr, "audit verify: --data and --public-key are required")
-		return 2
+		return usagef(os.Stderr, fs.Name(), "--data and --public-key are required; name the collector's data directory and its public key file")
 	}
 	pub, err := audit.LoadPublicKey(*keyFile)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "audit verify:", err)
+		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
 	}
 	opts, err := a.options(pub)
@@ -140,7 +102,7 @@ func auditVerify(args []string) int {
 	}
 	rep, err := audit.VerifyWith(*dir, pub, opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "audit verify:", err)
+		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
 	}
 	printVerifyReport(os.Stdout, rep, *asJSON)

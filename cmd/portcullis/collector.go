@@ -59,8 +59,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	}
 	if c.data == "" || c.signingKey == "" || (c.token == "" && c.tokenFile == "" && c.clientCA == "") ||
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
-		fmt.Fprintln(os.Stderr, "collector: --data, --signing-key and one of --token, --token-file or --client-ca (with --tls-cert and --tls-key) are required")
-		return c, 2, false
+		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token, --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
 	return c, 0, true
 }

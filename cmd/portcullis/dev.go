@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/examples"
 	"github.com/portcullis/portcullis/examples/upstream"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -30,21 +32,25 @@ func init() {
 // devFlags are the flags of `portcullis dev`.
 type devFlags struct {
 	data, policy, listen, upstream, admin, collector, prefix, logLevel string
+	out                                                                io.Writer // where the stack's addresses are printed (os.Stdout)
 }
 
 func runDev(args []string) int {
-	var f devFlags
+	f := devFlags{out: os.Stdout}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.StringVar(&f.data, "data", "dev-data", "`directory` for etcd, the audit store, keys and state")
-	fs.StringVar(&f.policy, "policy", "examples/policy.yaml", "policy `file` pushed when etcd holds none")
+	fs.StringVar(&f.policy, "policy", "", "policy `file` pushed when etcd holds none (default: the built-in examples/policy.yaml)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:18080", "sidecar `address`")
 	fs.StringVar(&f.upstream, "upstream", "127.0.0.1:18081", "demo service `address`")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:19901", "sidecar admin `address`")
 	fs.StringVar(&f.collector, "collector", "127.0.0.1:18090", "collector `address`")
 	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix`")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if err := checkLogLevel(f.logLevel); err != nil {
+		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -90,12 +96,23 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	go up.ListenAndServe(f.upstream)
 	defer up.Shutdown()
 	log.Info().Str("etcd", endpoints).Str("sidecar", f.listen).Str("collector", f.collector).Str("upstream", f.upstream).Msg("dev stack up")
+	printDevStack(f, endpoints)
 	return sidecar(ctx, sidecarFlags{
 		listen: f.listen, upstream: f.upstream, admin: f.admin, collector: "http://" + f.collector,
 		spoolDir: filepath.Join(f.data, "spool"), tokenFile: token,
 		etcd: sidecarEtcdFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
 		pod: "dev", drain: 5 * time.Second,
 	}, log)
+}
+
+// printDevStack prints where the stack listens, and how to point the other
+// commands at its etcd.
+func printDevStack(f devFlags, endpoints string) {
+	if f.out == nil {
+		return
+	}
+	fmt.Fprintf(f.out, "portcullis dev: sidecar http://%s (admin http://%s), demo service %s, collector http://%s\n", f.listen, f.admin, f.upstream, f.collector)
+	fmt.Fprintf(f.out, "portcullis dev: etcd %s, prefix %s; for the other commands:\n  export PORTCULLIS_ETCD=%s\n", endpoints, f.prefix, endpoints)
 }
 
 func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log zerolog.Logger) error {
@@ -105,15 +122,19 @@ func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log ze
 	} else if !errors.Is(err, etcdsync.ErrNotFound) {
 		return err
 	}
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("cannot read policy: %w", err)
+	doc, name := examples.Policy, "built-in examples/policy.yaml"
+	if path != "" {
+		var err error
+		if doc, err = os.ReadFile(path); err != nil {
+			return fmt.Errorf("cannot read policy: %w", err)
+		}
+		name = path
 	}
 	rev, err := admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "portcullis-dev", Reason: "initial policy for the dev stack", Ticket: "DEV-1"})
 	if err != nil {
 		return err
 	}
-	log.Info().Str("policy", path).Int64("revision", rev).Msg("policy pushed")
+	log.Info().Str("policy", name).Int64("revision", rev).Msg("policy pushed")
 	return nil
 }
 

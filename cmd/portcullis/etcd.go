@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,15 +22,18 @@ import (
 // etcdsync.Admin.
 var etcdCommands = map[string]etcdCmd{}
 
+// addEtcdCmd adds c to group g under its full name ("keys revoke").
+func addEtcdCmd(g group, name, summary string, c etcdCmd) {
+	c.name = name
+	etcdCommands[name] = c
+	g[strings.Fields(name)[1]] = command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary}
+}
+
 func init() {
-	add := func(g group, name, summary string, c etcdCmd) {
-		c.name = name
-		etcdCommands[name] = c
-		g[strings.Fields(name)[1]] = command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary}
-	}
+	add := addEtcdCmd
 	add(policyCmds, "policy push", "validate a policy file and make it the policy in etcd", policyPushCmd())
 	add(policyCmds, "policy get", "print the policy document in etcd", policyGetCmd())
-	add(policyCmds, "policy diff", "show how a policy file differs from the policy in etcd", policyDiffCmd())
+	add(policyCmds, "policy diff", "show how a policy file differs from the policy in etcd (exit 1 when they differ)", policyDiffCmd())
 	add(policyCmds, "policy history", "list the pushed policies with who, when and why", policyHistoryCmd())
 	add(keysCmds, "keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd())
 	add(keysCmds, "keys rotate", "replace a key, keeping the old one valid for an overlap", keysRotateCmd())
@@ -40,47 +44,53 @@ func init() {
 	add(clientsCmds, "clients resume", "lift a client's suspension before it lapses", clientsResumeCmd())
 }
 
-// etcdFlags are the flags every etcd subcommand takes.
+// etcdFlags are the flags every etcd subcommand takes; a change adds
+// --actor, --reason and --ticket.
 type etcdFlags struct {
-	endpoints, prefix     string
-	cacert, cert, key     string
-	user, password        string
+	etcd                  sidecarEtcdFlags
 	actor, reason, ticket string
 	timeout               time.Duration
 	json                  bool
 }
 
-func (f *etcdFlags) register(fs *flag.FlagSet) {
+func (f *etcdFlags) register(fs *flag.FlagSet, change bool) {
 	def := os.Getenv("PORTCULLIS_ETCD")
 	if def == "" {
 		def = "127.0.0.1:2379"
 	}
-	fs.StringVar(&f.endpoints, "etcd", def, "etcd `endpoints`, comma-separated (default $PORTCULLIS_ETCD)")
-	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix` of the deployment")
-	fs.StringVar(&f.cacert, "cacert", "", "`file` of the CA that signed the etcd server certificates")
-	fs.StringVar(&f.cert, "cert", "", "client certificate `file` for etcd")
-	fs.StringVar(&f.key, "key", "", "client key `file` for etcd")
-	fs.StringVar(&f.user, "user", "", "etcd `user`")
-	fs.StringVar(&f.password, "password", "", "etcd `password`")
-	fs.StringVar(&f.actor, "actor", os.Getenv("USER"), "`who` makes the change, for the record (default $USER)")
-	fs.StringVar(&f.reason, "reason", "", "`why` the change is made, for the record")
-	fs.StringVar(&f.ticket, "ticket", "", "change `ticket` of the change")
+	fs.StringVar(&f.etcd.endpoints, "etcd", def, "etcd `endpoints`, comma-separated (default $PORTCULLIS_ETCD, else 127.0.0.1:2379)")
+	f.etcd.registerConn(fs)
+	for _, a := range [][2]string{{"cacert", "etcd-cacert"}, {"cert", "etcd-cert"}, {"key", "etcd-key"}, {"user", "etcd-user"}, {"password", "etcd-password"}} {
+		alias(fs, a[0], a[1])
+	}
+	fs.Lookup("password").Usage = deprecatedPrefix + "PORTCULLIS_ETCD_PASSWORD"
+	if change {
+		fs.StringVar(&f.actor, "actor", "", "`who` makes the change, for the record (default: the OS account)")
+		fs.StringVar(&f.reason, "reason", "", "`why` the change is made, for the record")
+		fs.StringVar(&f.ticket, "ticket", "", "change `ticket` of the change")
+	}
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 }
 
 func (f *etcdFlags) config() etcdsync.Config {
-	var eps []string
-	for _, e := range strings.Split(f.endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			eps = append(eps, e)
-		}
-	}
-	return etcdsync.Config{Endpoints: eps, CACert: f.cacert, Cert: f.cert, Key: f.key, Username: f.user, Password: f.password, DialTimeout: f.timeout}
+	c := f.etcd.config()
+	c.DialTimeout = f.timeout
+	return c
 }
 
+// meta is who makes the change and why; the etcd user, when etcd
+// authentication is used, is recorded beside the actor.
 func (f *etcdFlags) meta() etcdsync.Meta {
-	return etcdsync.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket}
+	return etcdsync.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.Username}
+}
+
+// osAccount returns the name of the OS account running the command, or "".
+func osAccount() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // etcdCmd is one etcd subcommand: its own flags, its positional arguments
@@ -90,7 +100,7 @@ type etcdCmd struct {
 	args   []string                 // names of the positional arguments, all required
 	flags  func(fs *flag.FlagSet)   // its own flags, if any
 	check  func(f *etcdFlags) error // usage checks beyond the arguments
-	change bool                     // a change: needs --actor
+	change bool                     // a change: takes --actor, --reason and --ticket
 	run    func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error
 }
 
@@ -99,48 +109,41 @@ type etcdCmd struct {
 func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
 	var f etcdFlags
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: portcullis %s %s[flags]\n\nflags:\n", c.name, argNames(c.args))
-		fs.PrintDefaults()
-	}
-	f.register(fs)
+	f.register(fs, c.change)
 	if c.flags != nil {
 		c.flags(fs)
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
+	pos, code, ok := parseArgs(fs, args, strings.Join(c.args, " "), len(c.args), stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err := c.usage(&f, pos); err != nil {
-		fmt.Fprintf(stderr, "portcullis %s: %v\n", c.name, err)
-		fs.Usage()
-		return 2
+	if err := c.usage(&f); err != nil {
+		return usageError(stderr, c.name, err)
 	}
 	if err := c.connectAndRun(&f, pos, stdout); err != nil {
+		if errors.Is(err, errExit1) {
+			return 1
+		}
 		fmt.Fprintf(stderr, "portcullis %s: %v\n", c.name, err)
 		return 1
 	}
 	return 0
 }
 
-func argNames(names []string) string {
-	var b strings.Builder
-	for _, n := range names {
-		b.WriteString(n + " ")
-	}
-	return b.String()
-}
+// errExit1 makes a command exit 1 without a message: it said what it had
+// to on stdout (policy diff on a difference).
+var errExit1 = errors.New("exit 1")
 
-// usage checks the positional arguments and flags.
-func (c etcdCmd) usage(f *etcdFlags, pos []string) error {
+// usage checks the flags.
+func (c etcdCmd) usage(f *etcdFlags) error {
+	if c.change && f.actor == "" {
+		if f.actor = osAccount(); f.actor == "" {
+			return errors.New("--actor is required: the OS account has no name; say who makes the change")
+		}
+	}
 	switch {
-	case len(pos) != len(c.args):
-		return fmt.Errorf("want %d argument(s) %s, got %d", len(c.args), strings.TrimSpace(argNames(c.args)), len(pos))
 	case len(f.config().Endpoints) == 0:
-		return errors.New("--etcd names no endpoint")
-	case c.change && f.actor == "":
-		return errors.New("--actor is required ($USER is not set)")
+		return errors.New("--etcd names no endpoint; give host:port")
 	case c.check != nil:
 		return c.check(f)
 	}
@@ -148,35 +151,7 @@ func (c etcdCmd) usage(f *etcdFlags, pos []string) error {
 }
 
 func (c etcdCmd) connectAndRun(f *etcdFlags, pos []string, stdout io.Writer) error {
-	cli, err := etcdsync.Dial(f.config())
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-	defer cancel()
-	err = c.run(ctx, etcdsync.NewAdmin(cli, f.prefix), f, pos, stdout)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (is etcd up at %s?)", err, f.endpoints)
-	}
-	return err
-}
-
-// parseInterspersed parses flags anywhere among the arguments, as in
-// "keys rotate ID --overlap 24h", and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+	return withAdmin(f, func(ctx context.Context, a *etcdsync.Admin) error { return c.run(ctx, a, f, pos, stdout) })
 }
 
 func printJSON(out io.Writer, v any) error {
@@ -240,10 +215,13 @@ func policyDiffCmd() etcdCmd {
 			return err
 		}
 		if d == "" {
-			d = fmt.Sprintf("%s is the policy in etcd; no differences\n", args[0])
+			_, err = fmt.Fprintf(out, "%s is the policy in etcd; no differences\n", args[0])
+			return err
 		}
-		_, err = io.WriteString(out, d)
-		return err
+		if _, err := io.WriteString(out, d); err != nil {
+			return err
+		}
+		return errExit1 // as diff(1): the documents differ
 	}}
 }
 
@@ -285,10 +263,10 @@ func keysCreateCmd() etcdCmd {
 		},
 		check: func(*etcdFlags) error {
 			if client == "" {
-				return errors.New("--client is required")
+				return errors.New("--client is required; name the client the key is for")
 			}
 			if ttl < 0 {
-				return fmt.Errorf("--ttl %s is negative", ttl)
+				return fmt.Errorf("--ttl %s is negative; give how long the key is valid, e.g. 90d", ttl)
 			}
 			return nil
 		},
@@ -336,7 +314,7 @@ func keysRotateCmd() etcdCmd {
 		},
 		check: func(*etcdFlags) error {
 			if overlap <= 0 {
-				return errors.New("--overlap is required and must be positive")
+				return errors.New("--overlap is required; give how long the old key stays valid, e.g. 24h")
 			}
 			return nil
 		},
@@ -371,7 +349,7 @@ func keysRevokeCmd() etcdCmd {
 
 func needReason(f *etcdFlags) error {
 	if f.reason == "" {
-		return errors.New("--reason is required")
+		return errors.New("--reason is required; say why, for the record")
 	}
 	return nil
 }
@@ -427,6 +405,9 @@ func keysShowCmd() etcdCmd {
 		if r := k.Revocation; r != nil {
 			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), r.Actor, r.Reason, r.Ticket)
 		}
+		if k.Successor != "" {
+			fmt.Fprintf(tw, "replaced by:\t%s (rotation)\n", k.Successor)
+		}
 		return tw.Flush()
 	}}
 }
@@ -441,7 +422,7 @@ func clientsSuspendCmd() etcdCmd {
 		},
 		check: func(f *etcdFlags) error {
 			if d <= 0 {
-				return errors.New("--for is required and must be positive")
+				return errors.New("--for is required; give how long the suspension lasts, e.g. 1h")
 			}
 			return needReason(f)
 		},

@@ -21,7 +21,7 @@ func TestEtcdCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/cli-test", "--actor", "alice", "--ticket", "CHG-7"}
+	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/cli-test"}
 	run := func(want int, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
@@ -29,7 +29,11 @@ func TestEtcdCommands(t *testing.T) {
 		if !ok {
 			t.Fatalf("no command %q", args[:2])
 		}
-		if got := cmd.main(append(args[2:], common...), &out, &errOut); got != want {
+		all := append(args[2:], common...)
+		if cmd.change {
+			all = append(all, "--actor", "alice", "--ticket", "CHG-7")
+		}
+		if got := cmd.main(all, &out, &errOut); got != want {
 			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
 		}
 		return out.String() + errOut.String()
@@ -48,7 +52,10 @@ func TestEtcdCommands(t *testing.T) {
 	changed := filepath.Join(t.TempDir(), "p.yaml")
 	doc, _ := os.ReadFile(examplePolicy)
 	os.WriteFile(changed, bytes.Replace(doc, []byte("name: Acme Corp"), []byte("name: Acme Ltd"), 1), 0o600)
-	if out := run(0, "policy", "diff", changed); !strings.Contains(out, "-    name: Acme Corp\n+    name: Acme Ltd") {
+	if out := run(0, "policy", "diff", examplePolicy); !strings.Contains(out, "no differences") {
+		t.Errorf("policy diff of the pushed file = %q, want no differences", out)
+	}
+	if out := run(1, "policy", "diff", changed); !strings.Contains(out, "-    name: Acme Corp\n+    name: Acme Ltd") {
 		t.Errorf("policy diff = %q, want the changed line", out)
 	}
 	broken := filepath.Join(t.TempDir(), "broken.yaml")

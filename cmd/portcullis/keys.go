@@ -22,20 +22,20 @@ func init() {
 // the key record to paste under keys:. now is the default not-before.
 func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	client := fs.String("client", "", "client `id` the key belongs to (required)")
 	notBefore := fs.String("not-before", "", "RFC 3339 `time` the key becomes valid (default: now)")
 	ttl := fs.Duration("ttl", 0, "how long the key is valid after not-before (default: no expiry)")
-	createdBy := fs.String("created-by", os.Getenv("USER"), "`name` of who made the key, for the record")
+	createdBy := fs.String("created-by", "", "`name` of who made the key, for the record (default: the OS account)")
 	ticket := fs.String("ticket", "", "change `ticket` the key was made for")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
+		return code
 	}
-	nb, err := keyWindow(*client, *notBefore, *ttl, fs.NArg(), now)
+	nb, err := keyWindow(*client, *notBefore, *ttl, now)
 	if err != nil {
-		fmt.Fprintf(stderr, "portcullis keys generate: %v\n", err)
-		fs.Usage()
-		return 2
+		return usageError(stderr, fs.Name(), err)
+	}
+	if *createdBy == "" {
+		*createdBy = osAccount()
 	}
 	var na time.Time
 	if *ttl > 0 {
@@ -50,12 +50,10 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 }
 
 // keyWindow checks the flags of keys generate and returns the not-before time.
-func keyWindow(client, notBefore string, ttl time.Duration, nargs int, now time.Time) (time.Time, error) {
+func keyWindow(client, notBefore string, ttl time.Duration, now time.Time) (time.Time, error) {
 	switch {
 	case client == "":
-		return time.Time{}, fmt.Errorf("--client is required")
-	case nargs > 0:
-		return time.Time{}, fmt.Errorf("unexpected arguments")
+		return time.Time{}, fmt.Errorf("--client is required; name the client the key is for")
 	case ttl < 0:
 		return time.Time{}, fmt.Errorf("--ttl %s is negative", ttl)
 	case notBefore == "":
@@ -63,7 +61,7 @@ func keyWindow(client, notBefore string, ttl time.Duration, nargs int, now time.
 	}
 	nb, err := time.Parse(time.RFC3339, notBefore)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("cannot parse --not-before %q: want RFC 3339 like 2026-01-02T15:04:05Z", notBefore)
+		return time.Time{}, fmt.Errorf("--not-before %s: want an RFC 3339 time such as 2026-01-02T15:04:05Z", notBefore)
 	}
 	return nb, nil
 }

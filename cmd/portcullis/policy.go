@@ -21,16 +21,11 @@ func init() {
 // 0 when valid, 1 with every problem on stderr, 2 on a usage error.
 func policyValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("policy validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: portcullis policy validate FILE") }
-	if err := fs.Parse(args); err != nil {
-		return 2
+	pos, code, ok := parseArgs(fs, args, "FILE", 1, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	path := fs.Arg(0)
+	path := pos[0]
 	snap, err := loadAndCompile(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -60,12 +60,11 @@ func runSidecar(args []string) int {
 	var f sidecarFlags
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	if f.upstream == "" || (f.policyFile == "") == (f.etcd.endpoints == "") {
-		fmt.Fprintln(os.Stderr, "portcullis sidecar: need --upstream and exactly one of --policy FILE or --etcd ENDPOINTS")
-		return 2
+	if err := checkSidecarFlags(f); err != nil {
+		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -199,8 +198,8 @@ func newLogger(level string) zerolog.Logger {
 func runUpstream(args []string) int {
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8081", "`address` to serve the demo service on")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	fmt.Fprintf(os.Stderr, "demo upstream listening on %s\n", *listen)
 	if err := fasthttp.ListenAndServe(*listen, upstream.Handler); err != nil {

@@ -284,8 +284,8 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	for _, c := range cases {
 		dir := newStore()
 		c.attack(dir)
-		args := append([]string{"verify", "--data", dir, "--public-key", keyFile + ".pub"}, c.flags...)
-		if got := quiet(t, func() int { return runAudit(args) }); got != c.want {
+		args := append([]string{"--data", dir, "--public-key", keyFile + ".pub"}, c.flags...)
+		if got := quiet(t, func() int { return auditVerify(args) }); got != c.want {
 			t.Errorf("%s: audit verify = exit %d, want %d", c.name, got, c.want)
 		}
 	}

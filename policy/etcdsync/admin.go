@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -49,6 +50,13 @@ func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details
 	key, err := a.k.event(now)
 	if err != nil {
 		return clientv3.Op{}, err
+	}
+	if meta.EtcdUser != "" {
+		details = maps.Clone(details)
+		if details == nil {
+			details = map[string]string{}
+		}
+		details[DetailEtcdUser] = meta.EtcdUser
 	}
 	ev := Event{Time: now.UTC(), Actor: meta.Actor, Action: action, Target: target, Reason: meta.Reason, Ticket: meta.Ticket, Details: details}
 	b, err := json.Marshal(ev)

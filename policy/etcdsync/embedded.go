@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -28,8 +30,21 @@ type Embedded struct {
 const startTimeout = time.Minute
 
 // StartEmbedded starts an etcd server with its data in dir, on free
-// loopback ports, logging nothing.
+// loopback ports, logging nothing. A port found free can be taken by
+// another process before etcd binds it (tests start many servers at
+// once), so a start that finds its port in use tries new ports.
 func StartEmbedded(dir string) (*Embedded, error) {
+	var err error
+	for range 5 {
+		var e *Embedded
+		if e, err = startOnFreePorts(dir); !addrInUse(err) {
+			return e, err
+		}
+	}
+	return nil, err
+}
+
+func startOnFreePorts(dir string) (*Embedded, error) {
 	c, err := freeURL()
 	if err != nil {
 		return nil, err
@@ -40,6 +55,10 @@ func StartEmbedded(dir string) (*Embedded, error) {
 	}
 	e := &Embedded{dir: dir, client: c, peer: p}
 	return e, e.Start()
+}
+
+func addrInUse(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use"))
 }
 
 // freeURL returns an http URL on a loopback port that was free just now.

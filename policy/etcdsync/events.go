@@ -1,9 +1,11 @@
 package etcdsync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,6 +34,9 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 		}
 		out[i].Revision = kv.ModRevision
 	}
+	// Keys sort by the event's time, which a change may round down to the
+	// second (key.create); the revision is the order of the changes.
+	slices.SortStableFunc(out, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	return out, nil
 }
 

@@ -19,6 +19,7 @@ type KeyInfo struct {
 	Source     string      `json:"source"`               // "etcd" (keys/<id>) or "policy" (the document's keys:)
 	Revision   int64       `json:"revision,omitempty"`   // etcd mod revision of the record
 	Revocation *Revocation `json:"revocation,omitempty"` // set when revoked through etcd
+	Successor  string      `json:"successor,omitempty"`  // the key that replaced it in a rotation (ShowKey only)
 }
 
 // IsRevoked reports whether the key is revoked, in its record or in etcd.
@@ -246,7 +247,8 @@ func (a *Admin) ShowKey(ctx context.Context, id string) (KeyInfo, error) {
 	}
 	for _, k := range all {
 		if k.ID == id {
-			return k, nil
+			k.Successor, err = a.successor(ctx, k)
+			return k, err
 		}
 	}
 	return KeyInfo{}, fmt.Errorf("no key %q under %q: %w", id, string(a.k), ErrNotFound)

@@ -40,9 +40,10 @@ const (
 // Meta says who makes a change and why. Every change carries it into its
 // lifecycle event.
 type Meta struct {
-	Actor  string
-	Reason string
-	Ticket string
+	Actor    string
+	Reason   string
+	Ticket   string
+	EtcdUser string // the etcd user the change was written as, if etcd authentication is used; recorded as the event detail "etcd_user"
 }
 
 // Event is one lifecycle event: a change to the policy, a key or a client.
@@ -57,6 +58,10 @@ type Event struct {
 	Details  map[string]string `json:"details,omitempty"`
 	Revision int64             `json:"revision,omitempty"` // etcd revision of the change (set when read)
 }
+
+// DetailEtcdUser is the event detail that names the etcd user a change
+// was written as (Meta.EtcdUser).
+const DetailEtcdUser = "etcd_user"
 
 // Revocation is the record at revocations/<id>.
 type Revocation struct {
@@ -93,9 +98,14 @@ type HistoryEntry struct {
 type Member struct {
 	Pod      string    `json:"pod"`
 	Revision int64     `json:"revision"` // policy revision applied
-	Digest   string    `json:"digest"`   // policy.Snapshot.Digest, hex
+	Digest   string    `json:"digest"`   // policy.Snapshot.Digest, hex: the compiled inputs (document, keys, revocations, suspensions)
 	Started  time.Time `json:"started"`
 	Updated  time.Time `json:"updated"`
+
+	// PolicyDigest is the SHA-256, hex, of the policy document in force
+	// (policy.Document.SourceDigest): the digest HistoryEntry.Digest holds
+	// for the push, so the two compare.
+	PolicyDigest string `json:"policy_digest,omitempty"`
 }
 
 // keys names the etcd keys of one deployment prefix.

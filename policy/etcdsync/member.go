@@ -154,7 +154,7 @@ func (s *Syncer) awaitMark(ctx context.Context, alive <-chan *clientv3.LeaseKeep
 }
 
 func (s *Syncer) putMember(ctx context.Context, lease clientv3.LeaseID, started time.Time) error {
-	m := Member{Pod: s.cfg.Pod, Revision: s.revision.Load(), Digest: s.digest(), Started: started, Updated: time.Now().UTC()}
+	m := Member{Pod: s.cfg.Pod, Revision: s.revision.Load(), Digest: s.digest(), PolicyDigest: s.policyDigest(), Started: started, Updated: time.Now().UTC()}
 	op, err := putJSON(s.k.member(s.cfg.Pod), m, clientv3.WithLease(lease))
 	if err != nil {
 		return err

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/rs/zerolog"
+)
+
+// The one style every command shares: flags may come anywhere among the
+// arguments and are spelled --name; --help prints the usage on stdout and
+// exits 0; a usage error is one line on stderr that names the problem and
+// the fix, and exits 2; every duration flag accepts days ("90d").
+
+// deprecatedPrefix starts the usage text of a hidden, deprecated flag
+// spelling: the usage does not list it, and using it prints a warning.
+const deprecatedPrefix = "deprecated: use "
+
+// alias registers old as a hidden, deprecated spelling of the flag name,
+// sharing its value.
+func alias(fs *flag.FlagSet, old, name string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("BUG: alias of unknown flag " + name)
+	}
+	fs.Var(f.Value, old, deprecatedPrefix+"--"+name)
+}
+
+// parseFlags parses args for a command that takes no positional
+// arguments, printing help to os.Stdout and errors to os.Stderr. It
+// returns the exit code to use and whether to go on.
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	_, code, ok := parseArgs(fs, args, "", 0, os.Stdout, os.Stderr)
+	return code, ok
+}
+
+// parseArgs parses args into fs, flags anywhere among them, and returns
+// the positional arguments, which must number exactly nargs (-1: any).
+// argNames names them in the usage line. On --help it prints the usage to
+// stdout and returns 0, false; on a usage error one line to stderr and 2,
+// false.
+func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdout, stderr io.Writer) ([]string, int, bool) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	acceptDays(fs)
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout, fs, argNames)
+		return nil, 0, false
+	}
+	if err == nil && nargs >= 0 && len(pos) != nargs {
+		err = argCountError(argNames, nargs, pos)
+	}
+	if err != nil {
+		return nil, usageError(stderr, fs.Name(), err), false
+	}
+	warnDeprecated(fs, stderr)
+	return pos, 0, true
+}
+
+func argCountError(argNames string, nargs int, pos []string) error {
+	switch {
+	case len(pos) > nargs:
+		return fmt.Errorf("unexpected argument %q", pos[nargs])
+	case argNames != "":
+		return fmt.Errorf("missing %s", strings.Fields(argNames)[len(pos)])
+	}
+	return fmt.Errorf("want %d arguments, got %d", nargs, len(pos))
+}
+
+// parseInterspersed parses flags anywhere among the arguments, as in
+// "keys rotate ID --overlap 24h", and returns the positional ones. Every
+// argument after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError prints err as the one line of a usage error of command name
+// and returns exit code 2.
+func usageError(stderr io.Writer, name string, err error) int {
+	fmt.Fprintf(stderr, "portcullis %s: %s (see portcullis %s --help)\n", name, flagMessage(err), name)
+	return 2
+}
+
+// usagef is usageError with a formatted message.
+func usagef(stderr io.Writer, name, format string, args ...any) int {
+	return usageError(stderr, name, fmt.Errorf(format, args...))
+}
+
+var (
+	flagInvalid  = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-(\S+): (.*)$`)
+	flagUnknown  = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	flagNeedsArg = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// flagMessage rewrites the flag package's errors in the CLI's words.
+func flagMessage(err error) string {
+	s := err.Error()
+	if m := flagInvalid.FindStringSubmatch(s); m != nil {
+		why := m[3]
+		if why == "parse error" {
+			why = "not a number"
+		}
+		return fmt.Sprintf("--%s %s: %s", m[2], m[1], why)
+	}
+	if m := flagUnknown.FindStringSubmatch(s); m != nil {
+		return fmt.Sprintf("unknown flag --%s", m[1])
+	}
+	if m := flagNeedsArg.FindStringSubmatch(s); m != nil {
+		return fmt.Sprintf("--%s needs a value", m[1])
+	}
+	return s
+}
+
+// warnDeprecated says, for every deprecated spelling used, which to use.
+func warnDeprecated(fs *flag.FlagSet, stderr io.Writer) {
+	fs.Visit(func(f *flag.Flag) {
+		if instead, ok := strings.CutPrefix(f.Usage, deprecatedPrefix); ok {
+			fmt.Fprintf(stderr, "portcullis %s: --%s is deprecated; use %s\n", fs.Name(), f.Name, instead)
+		}
+	})
+}
+
+// printUsage prints the usage of the command fs parses: its line, its
+// summary and its flags (not the deprecated spellings).
+func printUsage(w io.Writer, fs *flag.FlagSet, argNames string) {
+	line := "portcullis " + fs.Name()
+	if argNames != "" {
+		line += " " + argNames
+	}
+	fmt.Fprintf(w, "usage: %s [flags]\n", line)
+	if s := summaryOf(fs.Name()); s != "" {
+		fmt.Fprintf(w, "\n%s\n", s)
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Usage, deprecatedPrefix) {
+			printFlag(w, f)
+		}
+	})
+	fmt.Fprintln(w, "  --help\n    \tprint this help")
+}
+
+func printFlag(w io.Writer, f *flag.Flag) {
+	name, usage := flag.UnquoteUsage(f)
+	switch _, isDur := f.Value.(*durationValue); {
+	case isDur && name == "value":
+		name = "duration"
+	case name == "string":
+		name = "value"
+	case name == "int" || name == "uint" || name == "float":
+		name = "n"
+	}
+	if name != "" {
+		name = " " + strings.ToUpper(name)
+	}
+	fmt.Fprintf(w, "  --%s%s\n    \t%s", f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	if d := f.DefValue; d != "" && d != "0" && d != "0s" && d != "false" && !strings.Contains(usage, "(default") {
+		fmt.Fprintf(w, " (default %s)", d)
+	}
+	fmt.Fprintln(w)
+}
+
+// acceptDays replaces the value of every time.Duration flag of fs with
+// one that also accepts days, so that every command's durations take
+// "90d", including flags other files register with fs.DurationVar.
+func acceptDays(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if g, ok := f.Value.(flag.Getter); ok {
+			if _, isDur := g.Get().(time.Duration); isDur {
+				if _, done := f.Value.(*durationValue); !done {
+					f.Value = &durationValue{inner: f.Value}
+				}
+			}
+		}
+	})
+}
+
+// durationValue is a duration flag that accepts days: see parseDuration.
+type durationValue struct{ inner flag.Value }
+
+func (d *durationValue) String() string {
+	if d == nil || d.inner == nil {
+		return ""
+	}
+	return d.inner.String()
+}
+
+// Set parses s with parseDuration and stores it in the flag it wraps.
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	return d.inner.Set(v.String())
+}
+
+// Get returns the duration.
+func (d *durationValue) Get() any { return d.inner.(flag.Getter).Get() }
+
+var daysPrefix = regexp.MustCompile(`^(-?)([0-9]+)d`)
+
+// parseDuration parses a Go duration ("90s", "1h30m") that may start with
+// whole days ("90d", "1d12h"). A bare number other than 0 is an error
+// naming the fix.
+func parseDuration(s string) (time.Duration, error) {
+	if _, err := strconv.ParseFloat(s, 64); err == nil && s != "0" {
+		return 0, fmt.Errorf("use a unit, e.g. %ss", s)
+	}
+	var days time.Duration
+	neg := false
+	if m := daysPrefix.FindStringSubmatch(s); m != nil {
+		n, err := strconv.ParseInt(m[2], 10, 32)
+		if err != nil || n > 100*365 {
+			return 0, fmt.Errorf("%d days is too long", n)
+		}
+		days, neg, s = time.Duration(n)*24*time.Hour, m[1] == "-", s[len(m[0]):]
+		if s == "" {
+			s = "0"
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || (neg && d < 0) {
+		return 0, errors.New("want a duration such as 20s, 15m, 24h or 90d")
+	}
+	if neg {
+		return -(days + d), nil
+	}
+	return days + d, nil
+}
+
+// checkSidecarFlags checks the flags of portcullis sidecar that depend on
+// each other.
+func checkSidecarFlags(f sidecarFlags) error {
+	switch {
+	case f.upstream == "":
+		return errors.New("--upstream is required; give the service's host:port")
+	case (f.policyFile == "") == (f.etcd.endpoints == ""):
+		return errors.New("give exactly one of --policy FILE or --etcd ENDPOINTS")
+	}
+	return checkLogLevel(f.logLevel)
+}
+
+// checkLogLevel refuses a --log-level the logger does not know.
+func checkLogLevel(level string) error {
+	if _, err := zerolog.ParseLevel(level); err != nil || level == "" {
+		return fmt.Errorf("--log-level %s: want debug, info, warn or error", level)
+	}
+	return nil
+}
+
+// parseTimeFlag parses a time flag: RFC 3339, or a date (midnight UTC).
+func parseTimeFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly, "2006-01-02T15:04"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--%s %s: want a date (2026-12-01) or an RFC 3339 time (2026-12-01T15:04:05Z)", name, v)
+}
+
+func decisionList() string {
+	names := make([]string, audit.NumDecisions)
+	for i := range names {
+		names[i] = audit.Decision(i).String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkQueryFlags checks the flags of audit query that name a value from a
+// fixed set.
+func checkQueryFlags(dir, decision, format string) error {
+	switch {
+	case dir == "":
+		return errors.New("--data is required; name the collector's data directory")
+	case decision != "":
+		if _, ok := audit.ParseDecision(decision); !ok {
+			return fmt.Errorf("--decision %s: unknown decision; want one of %s", decision, decisionList())
+		}
+	}
+	switch format {
+	case audit.OutputTable, audit.OutputJSON, audit.OutputOCSF:
+		return nil
+	}
+	return fmt.Errorf("--format %s: want table, json or ocsf", format)
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// helperEnv makes the test binary run portcullis itself: TestHelperPortcullis
+// then calls dispatch with the arguments after "--" and exits with its code.
+// So the tests run every command as a process, with its real stdout, stderr
+// and exit code, without a separate build.
+const helperEnv = "PORTCULLIS_TEST_HELPER"
+
+func TestHelperPortcullis(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		t.Skip("runs only as the portcullis helper process")
+	}
+	i := slices.Index(os.Args, "--")
+	os.Exit(dispatch(os.Args[i+1:]))
+}
+
+// result is what one portcullis process did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// portcullis runs `portcullis args...` as a process in dir ("" for the
+// package directory) with env added to the environment.
+func portcullis(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), helperEnv+"=1"), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("portcullis %q: %v", args, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
+}
+
+// allCommandPaths returns every command and subcommand, as argument lists.
+func allCommandPaths() [][]string {
+	var paths [][]string
+	for _, name := range sortedNames(commands) {
+		paths = append(paths, []string{name})
+		for _, sub := range sortedNames(groups[name]) {
+			paths = append(paths, []string{name, sub})
+		}
+	}
+	return paths
+}
+
+// Every command and group answers --help on stdout with exit 0, in one
+// style: a usage line naming it, and (for a command) its flags as --name.
+func TestHelpEverywhere(t *testing.T) {
+	t.Parallel()
+	cases := [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "keys", "rotate"}}
+	for _, p := range allCommandPaths() {
+		cases = append(cases, append(slices.Clone(p), "--help"))
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d help cases: the command registry looks empty", len(cases))
+	}
+	for _, args := range cases {
+		r := portcullis(t, "", nil, args...)
+		path := strings.Join(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "help" || strings.HasPrefix(a, "-") }), " ")
+		want := "usage: portcullis " + path
+		if path == "" {
+			want = "usage: portcullis <command>"
+		}
+		if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, want) {
+			t.Errorf("portcullis %s = exit %d, stdout %q, stderr %q; want exit 0 and stdout starting %q", strings.Join(args, " "), r.code, r.stdout, r.stderr, want)
+			continue
+		}
+		if _, isGroup := groups[path]; !isGroup && path != "" && !strings.Contains(r.stdout, "\nflags:\n") {
+			t.Errorf("portcullis %s --help lists no flags:\n%s", path, r.stdout)
+		}
+		if strings.Contains(r.stdout, "deprecated") || strings.Contains(r.stdout, "--cacert") || strings.Contains(r.stdout, "--password") {
+			t.Errorf("portcullis %s --help lists a deprecated flag spelling:\n%s", path, r.stdout)
+		}
+		if strings.Contains(r.stdout, "\n  -") && !strings.Contains(r.stdout, "\n  --") {
+			t.Errorf("portcullis %s --help spells flags with one dash:\n%s", path, r.stdout)
+		}
+	}
+}
+
+// Usage errors are one line on stderr naming the problem and the fix, with
+// exit 2 and nothing on stdout.
+func TestUsageErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sidecar", "--drain", "20", "--upstream", "127.0.0.1:1", "--policy", examplePolicy}, "--drain 20: use a unit, e.g. 20s"},
+		{[]string{"sidecar", "--policy", examplePolicy}, "--upstream is required"},
+		{[]string{"sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--log-level", "chatty"}, "--log-level chatty: want debug, info, warn or error"},
+		{[]string{"audit", "query", "--data", data, "--decision", "nonsense"}, "--decision nonsense: unknown decision; want one of allowed,"},
+		{[]string{"audit", "query", "--data", data, "--from", "yesterday"}, "--from yesterday: want a date (2026-12-01)"},
+		{[]string{"audit", "query", "--data", data, "--format", "xml"}, "--format xml: want table, json or ocsf"},
+		{[]string{"audit", "query"}, "--data is required; name the collector's data directory"},
+		{[]string{"audit", "query", "--status", "abc", "--data", data}, "--status abc: not a number"},
+		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},
+		{[]string{"policy", "get", "--reason", "x"}, "unknown flag --reason"},
+		{[]string{"events", "list", "--ticket", "x"}, "unknown flag --ticket"},
+		{[]string{"keys", "create", "--client", "c", "--ttl", "forever"}, "--ttl forever: want a duration such as 20s, 15m, 24h or 90d"},
+		{[]string{"keys", "rotate"}, "missing ID"},
+		{[]string{"keys", "show", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"policy", "validate"}, "missing FILE"},
+		{[]string{"keys", "generate", "--client"}, "--client needs a value"},
+		{[]string{"events", "list", "--since", "last week"}, "--since last week: want an age (24h, 7d)"},
+		{[]string{"policy"}, "missing subcommand (want diff, get, history, push, validate"},
+		{[]string{"policy", "frobnicate"}, `unknown subcommand "frobnicate"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	} {
+		r := portcullis(t, "", nil, tt.args...)
+		lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+		if r.code != 2 || r.stdout != "" || len(lines) != 1 || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, "<nil>") {
+			t.Errorf("portcullis %s = exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", strings.Join(tt.args, " "), r.code, r.stdout, r.stderr, tt.want)
+		}
+	}
+}
+
+// audit query takes a date for --from and --to; a date is not a usage error.
+func TestAuditQueryAcceptsDates(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"2026-12-01", "2026-12-01T10:00:00Z", "2026-12-01T10:00:00.5+02:00", "2026-12-01T10:00"} {
+		if _, err := parseTimeFlag("from", v); err != nil {
+			t.Errorf("parseTimeFlag(%q) = %v", v, err)
+		}
+	}
+	got, _ := parseTimeFlag("from", "2026-12-01")
+	if want := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("--from 2026-12-01 = %v, want %v", got, want)
+	}
+	r := portcullis(t, "", nil, "audit", "query", "--data", t.TempDir(), "--from", "2026-12-01", "--to", "2026-12-02")
+	if r.code == 2 || strings.Contains(r.stderr, "--from") {
+		t.Errorf("audit query --from 2026-12-01 = exit %d, stderr %q; want the date accepted", r.code, r.stderr)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"90d", 90 * 24 * time.Hour, ""},
+		{"1d12h", 36 * time.Hour, ""},
+		{"20s", 20 * time.Second, ""},
+		{"1.5h", 90 * time.Minute, ""},
+		{"0", 0, ""},
+		{"-2d", -48 * time.Hour, ""},
+		{"20", 0, "use a unit, e.g. 20s"},
+		{"1.5", 0, "use a unit, e.g. 1.5s"},
+		{"d", 0, "want a duration"},
+		{"5dd", 0, "want a duration"},
+		{"forever", 0, "want a duration"},
+	} {
+		got, err := parseDuration(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("parseDuration(%q) = %v, %v; want error %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// Every duration flag takes days, including those registered with
+// fs.DurationVar: keys generate --ttl 90d.
+func TestDurationFlagsTakeDays(t *testing.T) {
+	t.Parallel()
+	r := portcullis(t, "", nil, "keys", "generate", "--client", "acme-hris", "--not-before", "2026-01-01T00:00:00Z", "--ttl", "90d")
+	if r.code != 0 || !strings.Contains(r.stdout, `not_after: "2026-04-01T00:00:00Z"`) {
+		t.Errorf("keys generate --ttl 90d = exit %d, stdout %q, stderr %q; want not_after 90 days on", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := portcullis(t, "", nil, args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "portcullis dev (commit ") || !strings.Contains(r.stdout, "go1.") {
+			t.Errorf("portcullis %s = exit %d, stdout %q, stderr %q", args[0], r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// policy validate works from any directory and lists every problem.
+func TestPolicyValidateEveryProblem(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "p.yaml")
+	os.WriteFile(bad, []byte("version: 1\ncolour: blue\ntenants: [{id: acme, limit: {rate: 5/s, burst: 0}}, {id: acme}]\n"), 0o600)
+	r := portcullis(t, dir, nil, "policy", "validate", "p.yaml")
+	for _, want := range []string{"p.yaml:2: field colour not found", "p.yaml:3: burst 0", `p.yaml:3: duplicate tenant "acme"`} {
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("policy validate = exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+		}
+	}
+}

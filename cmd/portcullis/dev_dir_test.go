@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// portcullis dev runs from a directory without examples/ (the example
+// policy is built in) and prints the etcd endpoint the other commands
+// need, which then reach it through PORTCULLIS_ETCD alone.
+func TestDevFromAnyDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "dev", "--log-level", "warn",
+		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), helperEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Error("dev did not stop on SIGTERM")
+		}
+	}()
+	export := regexp.MustCompile(`export PORTCULLIS_ETCD=(\S+)`)
+	var endpoint string
+	poll(t, "dev to print its etcd endpoint", func() bool {
+		if m := export.FindStringSubmatch(out.String()); m != nil {
+			endpoint = m[1]
+		}
+		return endpoint != ""
+	})
+	r := portcullis(t, t.TempDir(), []string{"PORTCULLIS_ETCD=" + endpoint}, "keys", "list", "--client", "acme-hris")
+	if r.code != 0 || !strings.Contains(r.stdout, "acmehris1") {
+		t.Errorf("keys list against dev's etcd = exit %d, stdout %q, stderr %q; dev output:\n%s", r.code, r.stdout, r.stderr, out.String())
+	}
+}

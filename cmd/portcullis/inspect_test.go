@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// startEtcd starts a real etcd server in process for one test.
+func startEtcd(t *testing.T) *etcdsync.Embedded {
+	t.Helper()
+	e, err := etcdsync.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// etcdRunner runs etcd subcommands in process against one etcd and prefix.
+type etcdRunner struct {
+	t      *testing.T
+	common []string
+}
+
+func (r etcdRunner) run(want int, args ...string) string {
+	r.t.Helper()
+	var out, errOut bytes.Buffer
+	cmd, ok := etcdCommands[args[0]+" "+args[1]]
+	if !ok {
+		r.t.Fatalf("no command %q", args[:2])
+	}
+	all := append(append([]string{}, args[2:]...), r.common...)
+	if cmd.change {
+		all = append(all, "--actor", "alice", "--ticket", "CHG-9")
+	}
+	if got := cmd.main(all, &out, &errOut); got != want {
+		r.t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
+	}
+	return out.String()
+}
+
+func (r etcdRunner) events(t *testing.T, args ...string) []eventRow {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := eventsList(append(append(args, r.common...), "--format", "json"), &out, &errOut, time.Now()); code != 0 {
+		t.Fatalf("events list %q = exit %d: %s", args, code, &errOut)
+	}
+	var rows []eventRow
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("events list %q printed %q: %v", args, out.String(), err)
+	}
+	return rows
+}
+
+// keys show on a rotated key names its successor; clients list shows who
+// is suspended; events list filters the lifecycle events, from etcd and
+// from the collector's trail (issue 13, item 12).
+func TestInspectKeysClientsEvents(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	r := etcdRunner{t: t, common: []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/inspect"}}
+	r.run(0, "policy", "push", examplePolicy, "--reason", "first")
+
+	var created, rotated struct {
+		Record policy.KeySpec `json:"record"`
+	}
+	json.Unmarshal([]byte(r.run(0, "keys", "create", "--client", "globex-bi", "--ttl", "90d", "--json")), &created)
+	json.Unmarshal([]byte(r.run(0, "keys", "rotate", created.Record.ID, "--overlap", "24h", "--json")), &rotated)
+	old, next := created.Record.ID, rotated.Record.ID
+	if old == "" || next == "" || old == next {
+		t.Fatalf("create/rotate gave ids %q and %q", old, next)
+	}
+	if out := r.run(0, "keys", "show", old); !strings.Contains(out, "replaced by:  "+next) {
+		t.Errorf("keys show %s = %q, want it to name its successor %s", old, out, next)
+	}
+	var shown etcdsync.KeyInfo
+	json.Unmarshal([]byte(r.run(0, "keys", "show", old, "--json")), &shown)
+	if shown.Successor != next {
+		t.Errorf("keys show --json successor = %q, want %q", shown.Successor, next)
+	}
+	if out := r.run(0, "keys", "show", next); strings.Contains(out, "replaced by") {
+		t.Errorf("keys show of the new key = %q, names a successor", out)
+	}
+
+	r.run(0, "clients", "suspend", "acme-hris", "--for", "1h", "--reason", "abuse")
+	out := r.run(0, "clients", "list")
+	for _, want := range []string{"acme-hris", "suspended until ", "by alice (abuse)", "globex-bi", "active"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("clients list lacks %q:\n%s", want, out)
+		}
+	}
+	var clients []etcdsync.ClientInfo
+	json.Unmarshal([]byte(r.run(0, "clients", "list", "--json")), &clients)
+	states := map[string]bool{}
+	for _, c := range clients {
+		states[c.ID] = c.Suspension != nil
+	}
+	if len(clients) != 3 || !states["acme-hris"] || states["globex-bi"] || states["acme-admin"] {
+		t.Errorf("clients list --json suspended = %v, want only acme-hris of 3", states)
+	}
+
+	if rows := r.events(t, "--action", "key.rotate"); len(rows) != 1 || rows[0].Target != old || rows[0].Details["new_key"] != next || rows[0].Actor != "alice" {
+		t.Errorf("events --action key.rotate = %+v", rows)
+	}
+	if rows := r.events(t, "--target", "acme-hris"); len(rows) != 1 || rows[0].Action != etcdsync.ActionClientSuspend || rows[0].Reason != "abuse" {
+		t.Errorf("events --target acme-hris = %+v", rows)
+	}
+	var actions []string
+	for _, ev := range r.events(t, "--since", "1h", "--actor", "alice") {
+		actions = append(actions, ev.Action)
+	}
+	// key.create and key.rotate share a second; the order is still theirs.
+	if got, want := strings.Join(actions, " "), "policy.push key.create key.rotate client.suspend"; got != want {
+		t.Errorf("events --since 1h --actor alice = %s, want %s", got, want)
+	}
+	if rows := r.events(t, "--actor", "bob"); len(rows) != 0 {
+		t.Errorf("events --actor bob = %+v, want none", rows)
+	}
+	if rows := r.events(t, "--since", "2099-01-01"); len(rows) != 0 {
+		t.Errorf("events --since 2099-01-01 = %+v, want none", rows)
+	}
+
+	// The same events, stored in the collector's trail as the collector
+	// stores them, listed from there.
+	trail := filepath.Join(t.TempDir(), "audit")
+	storeEvents(t, trail, e, "/inspect")
+	if rows := r.events(t, "--data", trail, "--action", "key.rotate"); len(rows) != 1 || rows[0].Target != old || rows[0].Details["new_key"] != next {
+		t.Errorf("events --data --action key.rotate = %+v", rows)
+	}
+	var tbl, errOut bytes.Buffer
+	if code := eventsList([]string{"--data", trail}, &tbl, &errOut, time.Now()); code != 0 ||
+		!strings.HasPrefix(tbl.String(), "TIME") || strings.Count(tbl.String(), "\n") != 5 || !strings.Contains(tbl.String(), "client.suspend") {
+		t.Errorf("events list --data (table) = exit %d:\n%s%s", code, &tbl, &errOut)
+	}
+	if code := eventsList([]string{"--data", filepath.Join(t.TempDir(), "nope")}, &tbl, &errOut, time.Now()); code != 1 {
+		t.Errorf("events list --data on a missing directory = exit %d, want 1", code)
+	}
+}
+
+// storeEvents writes the lifecycle events under prefix into a new audit
+// store in dir, as the collector does.
+func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "signing.key")
+	if err := audit.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	key, err := audit.LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	evs, err := etcdsync.NewAdmin(cli, prefix).ListEvents(context.Background(), time.Time{}, time.Time{})
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("ListEvents = %d events, %v", len(evs), err)
+	}
+	if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// members list shows every live sidecar (a real Syncer) with its applied
+// revision and policy digest, in the digest format of policy history, and
+// says when a sidecar does not enforce the pushed document.
+func TestMembersList(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	const prefix = "/members"
+	r := etcdRunner{t: t, common: []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", prefix}}
+	r.run(0, "policy", "push", examplePolicy, "--reason", "first")
+
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	syncer := etcdsync.NewSyncer(cli, &policy.Store{}, etcdsync.SyncConfig{Prefix: prefix, Pod: "pod-a", Logger: zerolog.Nop()})
+	done := make(chan struct{})
+	go func() { defer close(done); syncer.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	fleet := func() etcdsync.Fleet {
+		var f etcdsync.Fleet
+		if err := json.Unmarshal([]byte(r.run(0, "members", "list", "--json")), &f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	var f etcdsync.Fleet
+	poll(t, "pod-a in members list with its digest", func() bool { f = fleet(); return len(f.Members) == 1 && f.Members[0].PolicyDigest != "" })
+	var hist []etcdsync.HistoryEntry
+	json.Unmarshal([]byte(r.run(0, "policy", "history", "--json")), &hist)
+	m := f.Members[0]
+	if len(hist) != 1 || m.Pod != "pod-a" || m.PolicyDigest != hist[0].Digest || f.PolicyDigest != hist[0].Digest || !m.Current {
+		t.Fatalf("members list = %+v, history digest %v; want pod-a current with the history's digest", f, hist)
+	}
+	out := r.run(0, "members", "list")
+	if !strings.Contains(out, "pod-a") || !strings.Contains(out, hist[0].Digest[:12]) || !strings.Contains(out, "yes") {
+		t.Errorf("members list = %q, want pod-a, digest %s and yes", out, hist[0].Digest[:12])
+	}
+
+	// A document written to etcd directly that does not compile is refused
+	// by the sidecar, which keeps enforcing the old one: members list says so.
+	broken := "version: 1\ncolour: blue\n"
+	if _, err := cli.Put(ctx, prefix+"/policy", broken); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(broken))
+	poll(t, "the refused document noticed", func() bool { return syncer.LastError() != "" })
+	f = fleet()
+	if f.PolicyDigest != hex.EncodeToString(sum[:]) || len(f.Members) != 1 || f.Members[0].Current || f.Members[0].PolicyDigest != hist[0].Digest {
+		t.Errorf("members list after a refused document = %+v, want pod-a not current, still on %s", f, hist[0].Digest)
+	}
+	if out := r.run(0, "members", "list"); !strings.Contains(out, "NO") {
+		t.Errorf("members list = %q, want NO for pod-a", out)
+	}
+}
+
+// poll waits for cond with a deadline generous enough for a loaded machine.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The actor falls back to the OS account, the etcd user is recorded beside
+// it, the password comes from PORTCULLIS_ETCD_PASSWORD and the endpoints
+// from PORTCULLIS_ETCD; the old flag spellings still work, with a warning.
+func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environment
+	e := startEtcd(t)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "s3cret-pw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli.Close()
+	t.Setenv("PORTCULLIS_ETCD", strings.Join(e.Endpoints(), ","))
+	t.Setenv("PORTCULLIS_ETCD_PASSWORD", "s3cret-pw")
+	run := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if got := etcdCommands[args[0]+" "+args[1]].main(args[2:], &out, &errOut); got != want {
+			t.Fatalf("portcullis %s = exit %d, want %d\n%s%s", strings.Join(args, " "), got, want, &out, &errOut)
+		}
+		return out.String(), errOut.String()
+	}
+	run(0, "policy", "push", examplePolicy, "--etcd-user", "root", "--reason", "first")
+	if _, stderr := run(0, "clients", "suspend", "acme-hris", "--for", "1h", "--reason", "abuse", "--user", "root"); !strings.Contains(stderr, "--user is deprecated; use --etcd-user") {
+		t.Errorf("--user gave stderr %q, want a deprecation warning", stderr)
+	}
+	if _, stderr := run(1, "keys", "list"); !strings.Contains(stderr, "give --etcd-user and set PORTCULLIS_ETCD_PASSWORD") { // no user: etcd refuses
+		t.Errorf("keys list without a user: stderr %q, want the fix named", stderr)
+	}
+	t.Setenv("PORTCULLIS_ETCD_PASSWORD", "wrong")
+	if _, stderr := run(1, "keys", "list", "--etcd-user", "root"); !strings.Contains(stderr, "check --etcd-user and PORTCULLIS_ETCD_PASSWORD") || strings.Contains(stderr, "wrong") {
+		t.Errorf("keys list with a wrong password: stderr %q, want the fix named (and no password)", stderr)
+	}
+	t.Setenv("PORTCULLIS_ETCD_PASSWORD", "s3cret-pw")
+
+	var out, errOut bytes.Buffer
+	if code := eventsList([]string{"--etcd-user", "root", "--format", "json"}, &out, &errOut, time.Now()); code != 0 {
+		t.Fatalf("events list = exit %d: %s", code, &errOut)
+	}
+	var rows []eventRow
+	json.Unmarshal(out.Bytes(), &rows)
+	if len(rows) != 2 {
+		t.Fatalf("events = %+v, want push and suspend", rows)
+	}
+	account := osAccount()
+	if account == "" {
+		t.Skip("the OS account has no name here")
+	}
+	for _, ev := range rows {
+		if ev.Actor != account || ev.Details[etcdsync.DetailEtcdUser] != "root" {
+			t.Errorf("event %s: actor %q, etcd user %q; want %q and root", ev.Action, ev.Actor, ev.Details[etcdsync.DetailEtcdUser], account)
+		}
+	}
+	out.Reset()
+	eventsList([]string{"--etcd-user", "root"}, &out, &errOut, time.Now())
+	if !strings.Contains(out.String(), account+" (etcd user root)") {
+		t.Errorf("events list table = %q, want the actor with the etcd user", out.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), "s3cret-pw") {
+		t.Error("the password was printed")
+	}
+}

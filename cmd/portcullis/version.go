@@ -1,0 +1,54 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is the release version; a release build sets it with
+// -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func init() {
+	register("version", "print the version, commit and Go version of this binary", func(args []string) int {
+		return runVersion(args, os.Stdout, os.Stderr)
+	})
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
+		return code
+	}
+	fmt.Fprintln(stdout, versionLine())
+	return 0
+}
+
+// versionLine is "portcullis VERSION (commit REV[, modified], GOVERSION OS/ARCH)".
+func versionLine() string {
+	commit := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		var rev, dirty string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = ", modified"
+				}
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			commit = rev + dirty
+		}
+	}
+	return fmt.Sprintf("portcullis %s (commit %s, %s %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
