@@ -3,6 +3,8 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"reflect"
 	"strconv"
@@ -176,6 +178,24 @@ func policyHeader(name string, r policy.Rate) string {
 	if r.IsZero() {
 		return ""
 	}
-	w := (int64(r.Per)*r.Burst/r.Events + int64(time.Second) - 1) / int64(time.Second)
+	w := windowSeconds(r)
 	return `"` + name + `";q=` + strconv.FormatInt(r.Burst, 10) + ";w=" + strconv.FormatInt(max(w, 1), 10)
+}
+
+// windowSeconds returns ceil(Per*Burst / Events) in whole seconds: how long
+// the rate takes to refill the burst, saturating at MaxInt64. Per*Burst
+// overflows int64 for slow rates with big bursts (1/h burst 1e9 is 3.6e21
+// ns, issue 13), so it is computed in big integers: this runs once per
+// policy swap, never on a request.
+func windowSeconds(r policy.Rate) int64 {
+	if r.Events <= 0 || r.Per <= 0 || r.Burst <= 0 {
+		return 0
+	}
+	n := new(big.Int).Mul(big.NewInt(int64(r.Per)), big.NewInt(r.Burst))
+	d := new(big.Int).Mul(big.NewInt(r.Events), big.NewInt(int64(time.Second)))
+	n.Add(n, d).Sub(n, big.NewInt(1)).Quo(n, d)
+	if !n.IsInt64() {
+		return math.MaxInt64
+	}
+	return n.Int64()
 }
