@@ -85,3 +85,38 @@ func TestAdoptKeepsKeys(t *testing.T) {
 		t.Errorf("Pending() = %q, want none", got)
 	}
 }
+
+// TestFailedFirstFetchRetried: a provider that is down for the first fetch
+// is asked again in the background (from a second, doubling), long before
+// RefreshInterval, so its issuer starts working when it comes back without
+// any request waiting for it.
+func TestFailedFirstFetchRetried(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["RS256"]))
+	p.down.Store(true)
+	v, err := New(Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, RefreshInterval: time.Hour, RefetchWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	v.Launch(t.Context())
+	if err := v.WaitFirst(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Pending(); !slices.Equal(got, []string{"test"}) {
+		t.Fatalf("Pending() after a failed first fetch = %q, want [test]", got)
+	}
+	p.down.Store(false)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(v.Pending()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("issuer still pending after the provider came back (%d fetches)", p.count.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	now := time.Now()
+	if _, st := v.Verify(sign(ks["RS256"], nil, claimsAt(now, nil)), now); st != OK {
+		t.Errorf("after the retry: got %v, want ok", st)
+	}
+}
