@@ -22,10 +22,10 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 	case "/readyz":
 		if !a.ready() {
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-			ctx.SetBodyString("not ready\n")
+			ctx.SetBody(a.Server.appendReadyDetail([]byte("not ready\n")))
 			return
 		}
-		ctx.SetBodyString("ready\n")
+		ctx.SetBody(a.Server.appendReadyDetail([]byte("ready\n")))
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4")
 		b := a.Server.appendMetrics(make([]byte, 0, 4096))

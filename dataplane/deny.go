@@ -99,7 +99,8 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	mono, wall := s.clock.now()
 	x := s.begin(ctx, mono, wall)
 	defer s.end(x)
-	x.snap = s.store.Load()
+	x.d = s.derived.Load()
+	x.snap = x.d.snapshot()
 	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	d := audit.BadRequest
@@ -126,7 +127,6 @@ func (s *Server) routeForAudit(ctx *fasthttp.RequestCtx, x *exchange) {
 	if path, _, ok := splitTarget(h.RequestURI()); ok {
 		if x.path, ok = normalizePath(x.path, path); ok {
 			x.route = x.snap.Match(h.Method(), x.path)
-			x.d = s.current(x.snap)
 		} else {
 			x.path = x.path[:0]
 		}

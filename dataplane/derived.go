@@ -3,6 +3,8 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"reflect"
 	"strconv"
@@ -16,8 +18,9 @@ import (
 
 // derived holds what the data plane precomputes per policy snapshot: limiter
 // limits, RateLimit-Policy header values, metric slots per class and the
-// token verifier for the snapshot's issuers. It is built once per snapshot,
-// on the first request that sees it, and is immutable afterwards.
+// token verifier for the snapshot's issuers, with the snapshot itself. It is
+// built by prepare on the policy writer's goroutine before the Store
+// installs the snapshot, never on a request, and is immutable afterwards.
 type derived struct {
 	snap        *policy.Snapshot
 	clientLimit []limiter.Limit // by Client.Index
@@ -34,26 +37,34 @@ type derived struct {
 	stopJWKS    context.CancelFunc
 }
 
-// current returns the derived tables for snap, building them if snap is new.
-// The check is kept apart from the build so that it inlines.
-func (s *Server) current(snap *policy.Snapshot) *derived {
-	if d := s.derived.Load(); d != nil && d.snap == snap {
-		return d
+// firstFetchWait bounds how long a policy swap waits for the first JWKS
+// fetch of an issuer it adds. Requests never wait: they are served by the
+// snapshot in force meanwhile, and after the swap an issuer whose keys are
+// still missing answers 401 until the background fetch succeeds (issue 13).
+const firstFetchWait = 2 * time.Second
+
+// snapshot returns the policy snapshot d was built for, or nil for a nil d
+// (no policy yet).
+func (d *derived) snapshot() *policy.Snapshot {
+	if d == nil {
+		return nil
 	}
-	return s.rebuild(snap)
+	return d.snap
 }
 
-// rebuild is current for a snapshot the tables were not built for.
-func (s *Server) rebuild(snap *policy.Snapshot) *derived {
-	s.derivedMu.Lock()
-	defer s.derivedMu.Unlock()
+// prepare builds the derived tables for snap and makes them the ones
+// requests load (one atomic load gives both the tables and their snapshot,
+// so the two always match). The policy.Store runs it before it installs
+// snap, one Swap at a time, so a newer snapshot is never replaced by an
+// older one. A verifier the new tables do not keep is closed; a request
+// still holding it verifies without fetching.
+func (s *Server) prepare(snap *policy.Snapshot) {
 	old := s.derived.Load()
-	if old != nil && old.snap == snap {
-		return old
-	}
 	d := s.derive(snap, old)
 	s.derived.Store(d)
-	return d
+	if old != nil && old.verifier != d.verifier {
+		old.close()
+	}
 }
 
 func (s *Server) derive(snap *policy.Snapshot, old *derived) *derived {
@@ -83,14 +94,13 @@ func (s *Server) derive(snap *policy.Snapshot, old *derived) *derived {
 
 // deriveVerifier reuses the old verifier when the issuers did not change,
 // so a policy push does not throw away fetched JWKS and cached tokens.
+// A new verifier takes over the keys the old one holds for unchanged JWKS
+// URLs, and the swap waits up to firstFetchWait for the others.
 func (s *Server) deriveVerifier(d, old *derived) {
 	d.issuers = d.snap.Issuers
 	if old != nil && reflect.DeepEqual(old.issuers, d.issuers) {
 		d.verifier, d.stopJWKS = old.verifier, old.stopJWKS
 		return
-	}
-	if old != nil {
-		old.close()
 	}
 	if len(d.issuers) == 0 {
 		return
@@ -100,9 +110,31 @@ func (s *Server) deriveVerifier(d, old *derived) {
 		s.log.Error().Err(err).Int64("revision", d.snap.Revision).Msg("token issuers unusable: JWTs are refused")
 		return
 	}
+	if old != nil {
+		v.Adopt(old.verifier)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	v.Start(ctx)
+	v.Launch(ctx)
+	wait, stop := context.WithTimeout(ctx, firstFetchWait)
+	_ = v.WaitFirst(wait)
+	stop()
+	if p := v.Pending(); len(p) > 0 {
+		s.log.Warn().Strs("issuers", p).Int64("revision", d.snap.Revision).Msg("token issuer keys not fetched yet: their tokens get 401 until a fetch succeeds")
+	}
 	d.verifier, d.stopJWKS = v, cancel
+}
+
+// appendReadyDetail appends a line for each condition that limits what a
+// ready server admits: token issuers whose keys were never fetched.
+func (s *Server) appendReadyDetail(dst []byte) []byte {
+	d := s.derived.Load()
+	if d == nil || d.verifier == nil {
+		return dst
+	}
+	for _, id := range d.verifier.Pending() {
+		dst = append(append(append(dst, "jwt issuer "...), id...), ": keys not fetched yet; its tokens get 401\n"...)
+	}
+	return dst
 }
 
 func (d *derived) close() {
@@ -176,6 +208,24 @@ func policyHeader(name string, r policy.Rate) string {
 	if r.IsZero() {
 		return ""
 	}
-	w := (int64(r.Per)*r.Burst/r.Events + int64(time.Second) - 1) / int64(time.Second)
+	w := windowSeconds(r)
 	return `"` + name + `";q=` + strconv.FormatInt(r.Burst, 10) + ";w=" + strconv.FormatInt(max(w, 1), 10)
+}
+
+// windowSeconds returns ceil(Per*Burst / Events) in whole seconds: how long
+// the rate takes to refill the burst, saturating at MaxInt64. Per*Burst
+// overflows int64 for slow rates with big bursts (1/h burst 1e9 is 3.6e21
+// ns, issue 13), so it is computed in big integers: this runs once per
+// policy swap, never on a request.
+func windowSeconds(r policy.Rate) int64 {
+	if r.Events <= 0 || r.Per <= 0 || r.Burst <= 0 {
+		return 0
+	}
+	n := new(big.Int).Mul(big.NewInt(int64(r.Per)), big.NewInt(r.Burst))
+	d := new(big.Int).Mul(big.NewInt(r.Events), big.NewInt(int64(time.Second)))
+	n.Add(n, d).Sub(n, big.NewInt(1)).Quo(n, d)
+	if !n.IsInt64() {
+		return math.MaxInt64
+	}
+	return n.Int64()
 }

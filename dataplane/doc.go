@@ -24,9 +24,14 @@
 // A request answered from the credential caches allocates nothing, logs
 // nothing and never waits on the audit sink; the only waits are the ones
 // the policy asks for (the bounded queue of a class with a concurrency
-// cap) and the first request after a policy swap, which builds the
-// per-policy tables (limits, RateLimit-Policy values, metric slots, the
-// JWT verifier) under a lock. Per-request state lives in an
+// cap). The per-policy tables (limits, RateLimit-Policy values, metric
+// slots, the JWT verifier with its secrets and first JWKS fetch) are built
+// by the policy writer before the Store installs a snapshot (a Store
+// preparer; the swap waits at most two seconds for a new issuer's JWKS),
+// never on a request: a request makes one atomic load that gives the
+// snapshot and its tables together. An issuer whose keys are still
+// missing answers 401 for its tokens and is named in /readyz; other
+// routes are unaffected. Per-request state lives in an
 // exchange: the requests of a keep-alive connection accepted by Serve take
 // turns on one (fasthttp serves a connection's requests one at a time),
 // other contexts take one from a pool. BenchmarkDecide and

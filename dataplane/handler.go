@@ -120,13 +120,13 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 // decide runs steps 1 to 6 of the request path and returns the decision.
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
-	x.snap = s.store.Load()
+	x.d = s.derived.Load()
+	x.snap = x.d.snapshot()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	if x.snap == nil || s.stopping.Load() {
 		return audit.NotReady
 	}
-	x.d = s.current(x.snap)
 	if len(x.snap.TrustedProxies) > 0 {
 		x.peer = s.sourceAddr(ctx, x)
 	}
@@ -184,11 +184,11 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 // limit of the request's class, so an oversized declared body gets 413
 // without being read. Bodies that fit every class need no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	snap := s.store.Load()
-	if snap == nil {
+	d := s.derived.Load()
+	if d == nil {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
-	d := s.current(snap)
+	snap := d.snap
 	cl := int64(h.ContentLength())
 	if cl == -2 || (cl >= 0 && cl <= d.minBody) {
 		return fasthttp.RequestConfig{}

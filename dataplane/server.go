@@ -95,8 +95,8 @@ type Server struct {
 	metrics  metrics
 	log      zerolog.Logger
 
-	derived   atomic.Pointer[derived]
-	derivedMu sync.Mutex // serialises rebuilds of derived
+	derived   atomic.Pointer[derived] // built by prepare before each policy swap
+	unprepare func()                  // removes prepare from the Store
 
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64
@@ -133,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
 	s.upstream = s.newUpstream()
 	s.srv = s.newServer()
+	s.unprepare = cfg.Store.AddPreparer(s.prepare)
 	return s, nil
 }
 
@@ -187,6 +188,7 @@ func (s *Server) Ready() bool { return !s.stopping.Load() && s.store.Load() != n
 // Close releases caches; call it after Shutdown.
 func (s *Server) Close() {
 	s.keys.Close()
+	s.unprepare()
 	if d := s.derived.Load(); d != nil {
 		d.close()
 	}

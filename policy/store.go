@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -10,22 +11,61 @@ import (
 // Snapshot and Swap it in. A failed compile never reaches the Store, so the
 // old Snapshot stays; writers report it with Fail. The zero Store holds no
 // Snapshot (Load returns nil: deny everything) and is ready to use.
+//
+// What a consumer derives from a Snapshot (limit tables, token verifiers
+// and their first key fetch) is built by a preparer (AddPreparer) on the
+// writer's goroutine before Swap installs the Snapshot, so a reader never
+// builds anything or waits for a writer: Load takes no lock.
 type Store struct {
 	cur      atomic.Pointer[Snapshot]
 	loadedAt atomic.Int64 // unix nanoseconds of the last Swap
 	failures atomic.Int64
 	heardAt  atomic.Int64 // unix nanoseconds the source last confirmed the snapshot is current
+
+	mu        sync.Mutex // guards the following fields; writers only, never Load
+	preparers map[int]func(*Snapshot)
+	nextID    int
 }
 
 // Load returns the current Snapshot, or nil before the first Swap.
 func (s *Store) Load() *Snapshot { return s.cur.Load() }
 
-// Swap installs snap as the current Snapshot.
+// Swap runs every preparer on snap, then installs it as the current
+// Snapshot. Swaps are serialised, so preparers see Snapshots in the order
+// they are installed.
 func (s *Store) Swap(snap *Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.preparers {
+		p(snap)
+	}
 	now := time.Now().UnixNano()
 	s.cur.Store(snap)
 	s.loadedAt.Store(now)
 	s.heardAt.Store(now)
+}
+
+// AddPreparer registers prepare to run on every Snapshot before Swap
+// installs it, on the writer's goroutine, and runs it now on the current
+// Snapshot if there is one. prepare may take its time (Swap waits for it)
+// but must not call Swap or AddPreparer. The returned func unregisters it.
+func (s *Store) AddPreparer(prepare func(*Snapshot)) (remove func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.preparers == nil {
+		s.preparers = map[int]func(*Snapshot){}
+	}
+	id := s.nextID
+	s.nextID++
+	s.preparers[id] = prepare
+	if cur := s.cur.Load(); cur != nil {
+		prepare(cur)
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.preparers, id)
+	}
 }
 
 // Fail counts a policy that did not compile.

@@ -7,7 +7,8 @@
 //
 //	v, err := jwt.New(jwt.Config{Issuers: issuers})
 //	if err != nil { ... }            // errors wrap ErrConfig and name the issuer
-//	v.Start(ctx)                      // first JWKS fetch, then background refresh
+//	v.Launch(ctx)                     // first JWKS fetch and background refresh, without waiting
+//	v.WaitFirst(wctx)                 // optional: wait (bounded by wctx) for the first fetches
 //	defer v.Close()
 //	if jwt.LooksLikeJWT(cred) {
 //		claims, st := v.Verify(cred, now)
@@ -53,8 +54,14 @@
 //
 // JWKS are parsed strictly: RSA (2048 to 8192 bits), EC P-256 and OKP
 // Ed25519 keys with use "sig" or none; other keys, "oct" keys included,
-// are skipped. Start fetches every JWKSURL and refreshes it every
-// RefreshInterval. A token with an unknown kid triggers one refetch per
+// are skipped. Launch fetches every JWKSURL in the background and
+// refreshes it every RefreshInterval (Start is Launch, then a wait for the
+// first fetches). Until an issuer's first fetch succeeds its tokens get
+// KeysUnavailable at once, never a wait on the request, Pending names it,
+// and the fetch is retried from one second, doubling up to
+// RefreshInterval. Adopt lets a verifier rebuilt for a policy change keep
+// the keys of unchanged JWKS URLs. A verifier never launched fetches a
+// JWKS on the first token that needs it instead. A token with an unknown kid triggers one refetch per
 // issuer per MinRefetch; concurrent requests join the fetch in flight
 // and wait at most RefetchWait, others fail fast with UnknownKey, so a
 // flood of random kids costs the provider one request per MinRefetch.

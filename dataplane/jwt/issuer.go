@@ -24,8 +24,9 @@ type issuerState struct {
 	remote  bool  // keys come from iss.JWKSURL
 
 	keys      atomic.Pointer[keySet]
-	fetchedAt atomic.Int64  // unix nanoseconds of the last good fetch; 0 before it
-	epoch     atomic.Uint64 // bumped when a refresh drops or changes a key
+	fetchedAt atomic.Int64              // unix nanoseconds of the last good fetch; 0 before it
+	epoch     atomic.Uint64             // bumped when a refresh drops or changes a key
+	first     atomic.Pointer[fetchCall] // the first fetch Launch started
 
 	mu          sync.Mutex // guards the following fields
 	inflight    *fetchCall
@@ -181,13 +182,28 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 	return parseJWKS(body)
 }
 
-// refreshLoop refetches the issuer's JWKS every RefreshInterval until ctx
-// or the verifier ends.
-func (v *Verifier) refreshLoop(ctx context.Context, is *issuerState) {
+// refreshLoop waits for the issuer's first fetch, then refetches its JWKS
+// every RefreshInterval until ctx or the verifier ends. While the issuer
+// has no keys it retries sooner: after a second, doubling up to
+// RefreshInterval, since its tokens are refused until a fetch succeeds.
+func (v *Verifier) refreshLoop(ctx context.Context, is *issuerState, first *fetchCall) {
 	defer v.wg.Done()
-	t := time.NewTicker(v.cfg.RefreshInterval)
+	select {
+	case <-first.done:
+	case <-ctx.Done():
+		return
+	case <-v.ctx.Done():
+		return
+	}
+	retry := time.Second
+	t := time.NewTimer(v.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
+		next := v.cfg.RefreshInterval
+		if is.keys.Load() == nil {
+			next, retry = min(retry, next), min(2*retry, next)
+		}
+		t.Reset(next)
 		select {
 		case <-ctx.Done():
 			return

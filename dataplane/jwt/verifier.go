@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,11 @@ type Verifier struct {
 	ctx    context.Context // ends at Close; bounds every fetch
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // fetches and refresh loops
+
+	// launched is set by Launch: first fetches belong to the background
+	// from then on, so a token of an issuer never fetched is refused at
+	// once instead of waiting for a fetch on the request (issue 13).
+	launched atomic.Bool
 
 	mu      sync.Mutex // guards the following fields
 	closed  bool
@@ -73,23 +79,90 @@ func (v *Verifier) addIssuer(iss *Issuer, ids map[string]bool) error {
 	return nil
 }
 
-// Start fetches the JWKS of every URL issuer, waiting for those fetches
-// (each bounded by the HTTP client's timeout; failures are counted in
-// Stats and retried later), then refreshes them every RefreshInterval in
-// the background until ctx ends or Close is called. Calls after the
+// Start is Launch, then a wait for the first fetch of every URL issuer
+// (each bounded by the HTTP client's timeout) or for ctx. Calls after the
 // first do nothing.
 func (v *Verifier) Start(ctx context.Context) {
+	if v.Launch(ctx) {
+		_ = v.WaitFirst(ctx)
+	}
+}
+
+// Launch starts the first JWKS fetch of every URL issuer and then the
+// background refreshes, every RefreshInterval until ctx ends or Close is
+// called, without waiting for any of them. From then on a token of an
+// issuer whose keys were never fetched is refused with KeysUnavailable at
+// once (Pending lists such issuers), and a failed first fetch is retried
+// in the background after a second, then two, doubling up to
+// RefreshInterval. Launch reports whether it started anything: calls
+// after the first, or after Close, do nothing.
+func (v *Verifier) Launch(ctx context.Context) bool {
 	v.mu.Lock()
 	first := !v.started && !v.closed
 	v.started = true
 	v.mu.Unlock()
 	if !first {
+		return false
+	}
+	v.launched.Store(true)
+	for _, is := range v.remote {
+		c := v.fetchAsync(is)
+		is.first.Store(c)
+		if v.track() {
+			go v.refreshLoop(ctx, is, c)
+		}
+	}
+	return true
+}
+
+// WaitFirst waits until the first fetch Launch started for every URL
+// issuer without keys has ended, successfully or not, or until ctx ends,
+// and returns ctx's error in that case.
+func (v *Verifier) WaitFirst(ctx context.Context) error {
+	for _, is := range v.remote {
+		c := is.first.Load()
+		if c == nil || is.keys.Load() != nil {
+			continue
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Pending returns the ids of the URL issuers whose keys were never
+// fetched: their tokens are refused with KeysUnavailable.
+func (v *Verifier) Pending() []string {
+	var ids []string
+	for _, is := range v.remote {
+		if is.keys.Load() == nil {
+			ids = append(ids, is.iss.ID)
+		}
+	}
+	return ids
+}
+
+// Adopt takes over the keys old holds for every URL issuer of v with the
+// same JWKS URL, so that a verifier rebuilt for a policy change serves
+// those issuers at once, before its own first fetch. Call it before
+// Launch and before v is used.
+func (v *Verifier) Adopt(old *Verifier) {
+	if old == nil {
 		return
 	}
-	_ = v.Refresh(ctx)
 	for _, is := range v.remote {
-		if v.track() {
-			go v.refreshLoop(ctx, is)
+		for _, o := range old.remote {
+			if o.iss.JWKSURL != is.iss.JWKSURL {
+				continue
+			}
+			if ks := o.keys.Load(); ks != nil {
+				is.keys.Store(ks)
+				is.fetchedAt.Store(o.fetchedAt.Load())
+			}
+			break
 		}
 	}
 }
@@ -272,6 +345,9 @@ func boolStatus(ok bool, fail Status) Status {
 }
 
 func (v *Verifier) keyFor(is *issuerState, h *header, now time.Time) (*key, Status) {
+	if is.remote && v.launched.Load() && is.fetchedAt.Load() == 0 {
+		return nil, KeysUnavailable // first fetch not done: the background owns it, a request never waits
+	}
 	if !is.fresh(now, v.cfg.MaxStale) && !(is.remote && v.refetch(is, now) && is.fresh(now, v.cfg.MaxStale)) {
 		return nil, KeysUnavailable
 	}

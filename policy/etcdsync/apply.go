@@ -28,9 +28,7 @@ func (s *Syncer) apply(save bool) {
 	if cur := s.store.Load(); cur != nil && err != nil && cur.Digest == snap.Digest {
 		return // the fallback compiled what is already in force
 	}
-	for _, skipped := range snap.SkippedKeys {
-		s.cfg.Logger.Warn().Str("problem", skipped).Int64("revision", snap.Revision).Msg("key record skipped: it authenticates nothing until fixed")
-	}
+	s.reportInvalid(append(s.invalid, snap.SkippedKeys...), snap.Revision)
 	s.store.Swap(snap)
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
@@ -43,11 +41,12 @@ func (s *Syncer) apply(save bool) {
 // compile compiles st. If the document in st is refused but the last good
 // document compiles with st's live records, that snapshot is returned with
 // the error: revocations and suspensions must not wait for a fixed policy.
+// Invalid key, revocation and suspension records never refuse a state: they
+// are left out (or fail closed) and kept in s.invalid for reportInvalid.
 func (s *Syncer) compile(st *state) (*policy.Snapshot, error) {
-	live, err := st.live(time.Now(), &s.decoded)
-	if err != nil {
-		return nil, err
-	}
+	live, invalid := st.live(time.Now(), &s.decoded)
+	s.invalid = invalid
+	var err error
 	if st.Policy == "" {
 		err = errNoPolicy
 	} else if doc, derr := s.parse(st.Policy); derr != nil {
@@ -66,6 +65,23 @@ func (s *Syncer) compile(st *state) (*policy.Snapshot, error) {
 		return nil, err
 	}
 	return snap, err
+}
+
+// reportInvalid logs and counts each invalid record of the state applied
+// that was not reported before: one line per bad record, not one per
+// recompile. A record fixed and broken again is reported again.
+func (s *Syncer) reportInvalid(problems []string, rev int64) {
+	seen := make(map[string]bool, len(problems))
+	for _, p := range problems {
+		seen[p] = true
+		if s.reported[p] {
+			continue
+		}
+		s.invalidTotal.Add(1)
+		s.cfg.Logger.Warn().Str("problem", p).Int64("revision", rev).Msg("invalid record skipped; the other records apply")
+	}
+	s.reported = seen
+	s.invalidNow.Store(int64(len(problems)))
 }
 
 // parse loads text, remembering the last result: the document changes far

@@ -2,8 +2,8 @@ package etcdsync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -101,11 +101,13 @@ func (a *Admin) Suspensions(ctx context.Context) (map[string]Suspension, error) 
 	}
 	out := map[string]Suspension{}
 	for _, kv := range resp.Kvs {
-		var s Suspension
-		if err := json.Unmarshal(kv.Value, &s); err != nil {
-			return nil, fmt.Errorf("cannot decode suspension %q: %w", kv.Key, err)
+		name := strings.TrimPrefix(string(kv.Key), a.k.dir(suspensionsDir))
+		s, err := decodeSuspension(string(kv.Value))
+		if err != nil {
+			// The sidecars treat it as suspended (fail closed), so it is listed.
+			s = Suspension{Client: name, Reason: "invalid suspension record: " + err.Error()}
 		}
-		out[s.Client] = s
+		out[name] = s
 	}
 	return out, nil
 }

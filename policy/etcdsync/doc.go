@@ -10,7 +10,12 @@
 // Syncer is what each sidecar runs: it reads the whole state at one
 // revision, compiles it and swaps it into a policy.Store, then watches from
 // the next revision and recompiles on every change. A policy that does not
-// compile is refused and the previous snapshot stays. Each applied revision
+// compile is refused and the previous snapshot stays; it is the only record
+// that can do so. An invalid key record is left out (it authenticates
+// nothing), an invalid revocation still revokes and an invalid suspension
+// still suspends; each is logged once at warn and counted
+// (portcullis_policy_invalid_records), and the other records apply. Losing
+// etcd is logged once at warn and its return once at info. Each applied revision
 // is saved to a last-known-good file so a sidecar can start serving while
 // etcd is down.
 //

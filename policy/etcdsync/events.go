@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,17 +41,41 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 	return out, nil
 }
 
-// Members returns the member records of the sidecars that are up.
+// Members returns the member records of the sidecars that are up. A
+// record that does not decode is left out; MemberRecords names it.
 func (a *Admin) Members(ctx context.Context) ([]Member, error) {
+	out, _, err := a.MemberRecords(ctx)
+	return out, err
+}
+
+// MemberRecords returns the member records that decode and a line for
+// each that does not, so that one bad record hides no other sidecar.
+func (a *Admin) MemberRecords(ctx context.Context) ([]Member, []string, error) {
 	resp, err := a.cli.Get(ctx, a.k.dir(membersDir), clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("cannot read members under %q: %w", a.k.dir(membersDir), err)
+		return nil, nil, fmt.Errorf("cannot read members under %q: %w", a.k.dir(membersDir), err)
 	}
-	out := make([]Member, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		if err := json.Unmarshal(kv.Value, &out[i]); err != nil {
-			return nil, fmt.Errorf("cannot decode member %q: %w", kv.Key, err)
+	out := make([]Member, 0, len(resp.Kvs))
+	var bad []string
+	for _, kv := range resp.Kvs {
+		m, err := decodeMember(kv.Value)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("member record %q is invalid: %v", kv.Key, err))
+			continue
 		}
+		out = append(out, m)
 	}
-	return out, nil
+	return out, bad, nil
+}
+
+// decodeMember decodes a member record; it must name its pod.
+func decodeMember(v []byte) (Member, error) {
+	var m Member
+	if err := json.Unmarshal(v, &m); err != nil {
+		return Member{}, fmt.Errorf("cannot decode: %w", err)
+	}
+	if m.Pod == "" {
+		return Member{}, errors.New("names no pod")
+	}
+	return m, nil
 }

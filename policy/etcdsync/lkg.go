@@ -69,6 +69,11 @@ func readLKG(dir string) (*lkg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read last-known-good file: %w", err)
 	}
+	return decodeLKG(path, b)
+}
+
+// decodeLKG decodes the content b of the last-known-good file at path.
+func decodeLKG(path string, b []byte) (*lkg, error) {
 	var l lkg
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, fmt.Errorf("cannot decode last-known-good file %q: %w", path, err)

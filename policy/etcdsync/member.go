@@ -33,16 +33,19 @@ func (s *Syncer) confirm(ctx context.Context) {
 	if !s.current.Load() {
 		return // a re-read is due; it confirms by itself
 	}
-	pctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.cfg.Progress)
+	// At least a second: a shorter timeout on a loaded machine would report
+	// an outage that is not one (issue 13 item 8 logs each outage).
+	pctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), max(s.cfg.Progress, time.Second))
 	defer cancel()
 	if err := s.cli.RequestProgress(pctx); err != nil {
 		s.cfg.Logger.Debug().Err(err).Msg("cannot request watch progress")
 	}
 	resp, err := s.cli.Get(pctx, s.k.policy(), clientv3.WithCountOnly())
 	if err != nil {
-		s.cfg.Logger.Debug().Err(err).Msg("cannot confirm the policy revision")
+		s.lost(err, "cannot confirm the policy revision")
 		return
 	}
+	s.reached()
 	if resp.Header.Revision <= s.revision.Load() {
 		s.store.Heard(time.Now().UnixNano())
 	}

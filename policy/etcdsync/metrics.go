@@ -14,6 +14,8 @@ import (
 //	portcullis_policy_compile_failures_total        counter: policies refused
 //	portcullis_etcd_watch_restarts_total            counter: watches lost and followed by a full re-read
 //	portcullis_policy_last_apply_timestamp_seconds  gauge: Unix time of the last snapshot swap
+//	portcullis_policy_invalid_records               gauge: invalid key, revocation and suspension records in force
+//	portcullis_policy_invalid_records_total         counter: invalid records reported (each once)
 func (s *Syncer) AppendMetrics(dst []byte) []byte {
 	stale := math.Inf(1)
 	if h := s.store.HeardAt(); h != 0 {
@@ -23,6 +25,8 @@ func (s *Syncer) AppendMetrics(dst []byte) []byte {
 	dst = metric(dst, "portcullis_policy_staleness_seconds", "gauge", "Seconds since etcd last confirmed the policy is current.", stale)
 	dst = metric(dst, "portcullis_policy_compile_failures_total", "counter", "Policies refused because they did not compile.", float64(s.failures.Load()))
 	dst = metric(dst, "portcullis_etcd_watch_restarts_total", "counter", "etcd watches lost and followed by a full re-read.", float64(s.restarts.Load()))
+	dst = metric(dst, "portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", float64(s.invalidNow.Load()))
+	dst = metric(dst, "portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", float64(s.invalidTotal.Load()))
 	return metric(dst, "portcullis_policy_last_apply_timestamp_seconds", "gauge", "Unix time the last policy snapshot was applied.", float64(s.lastApply.Load())/1e9)
 }
 

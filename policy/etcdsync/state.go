@@ -120,45 +120,93 @@ func (c *keyCache) get(raw string) (policy.KeySpec, bool) {
 	return ks, ok
 }
 
-// live decodes the records into policy.Live. A key record that does not
-// decode is an error (the caller keeps its snapshot); a suspension that
-// does not decode counts as suspended, since failing closed is safer.
-// Key records decode through cache (nil: none), since a Syncer recompiles
-// on every change and most records have not changed.
-func (st *state) live(now time.Time, cache *keyCache) (policy.Live, error) {
+// live decodes the records into policy.Live and returns it with the
+// records that are invalid, each described in one line without its value.
+// An invalid record never stops the others (issue 13): a key record that
+// does not decode, or whose id is not its name, is left out (it
+// authenticates nothing); a revocation that does not decode still revokes
+// the id it is named by, and a suspension that does not decode still
+// suspends its client, since failing closed is safer. Key records decode
+// through cache (nil: none), since a Syncer recompiles on every change and
+// most records have not changed.
+func (st *state) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 	l := policy.Live{Revision: st.Revision, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
-	next := keyCache{}
-	for id, v := range st.Keys {
-		spec, ok := cache.get(v)
-		if !ok {
-			if err := json.Unmarshal([]byte(v), &spec); err != nil {
-				return l, fmt.Errorf("cannot decode key record %q: %w", id, err)
-			}
-		}
-		if spec.ID != id {
-			return l, fmt.Errorf("key record %q holds id %q", id, spec.ID)
-		}
-		next[v] = spec
-		l.Keys = append(l.Keys, spec)
-	}
-	if cache != nil {
-		*cache = next // keeps only the records still present
-	}
-	// Sorted, so the snapshot digest depends on the records only.
-	slices.SortFunc(l.Keys, func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })
-	for id := range st.Revocations {
+	var bad []string
+	l.Keys, bad = st.liveKeys(cache)
+	for id, v := range st.Revocations {
 		if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
 			l.RevokedJTIs[jti] = true
 		} else {
 			l.RevokedKeys[id] = true
 		}
+		if err := checkRevocation(v); err != nil {
+			bad = append(bad, fmt.Sprintf("revocation record %q is invalid (it still revokes): %v", id, err))
+		}
 	}
 	for client, v := range st.Suspensions {
-		var s Suspension
-		if json.Unmarshal([]byte(v), &s) == nil && !s.Until.IsZero() && !now.Before(s.Until) {
+		s, err := decodeSuspension(v)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("suspension record %q is invalid (the client stays suspended): %v", client, err))
+		} else if !s.Until.IsZero() && !now.Before(s.Until) {
 			continue // lapsed; its lease takes the record away, and the LKG file may be older
 		}
 		l.Suspended[client] = struct{}{}
 	}
-	return l, nil
+	slices.Sort(bad)
+	return l, bad
+}
+
+// liveKeys decodes the key records, sorted by id so that the snapshot
+// digest depends on the records only, and describes the ones left out.
+func (st *state) liveKeys(cache *keyCache) ([]policy.KeySpec, []string) {
+	var out []policy.KeySpec
+	var bad []string
+	next := keyCache{}
+	for id, v := range st.Keys {
+		spec, ok := cache.get(v)
+		if !ok {
+			var err error
+			if spec, err = decodeKey(id, v); err != nil {
+				bad = append(bad, fmt.Sprintf("key record %q is invalid (it authenticates nothing until fixed): %v", id, err))
+				continue
+			}
+		}
+		next[v] = spec
+		out = append(out, spec)
+	}
+	if cache != nil {
+		*cache = next // keeps only the records still present
+	}
+	slices.SortFunc(out, func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })
+	return out, bad
+}
+
+// decodeKey decodes the key record named id.
+func decodeKey(id, v string) (policy.KeySpec, error) {
+	var spec policy.KeySpec
+	if err := json.Unmarshal([]byte(v), &spec); err != nil {
+		return policy.KeySpec{}, fmt.Errorf("cannot decode: %w", err)
+	}
+	if spec.ID != id {
+		return policy.KeySpec{}, fmt.Errorf("holds id %q", spec.ID)
+	}
+	return spec, nil
+}
+
+// checkRevocation reports whether a revocation record decodes.
+func checkRevocation(v string) error {
+	var r Revocation
+	if err := json.Unmarshal([]byte(v), &r); err != nil {
+		return fmt.Errorf("cannot decode: %w", err)
+	}
+	return nil
+}
+
+// decodeSuspension decodes a suspension record.
+func decodeSuspension(v string) (Suspension, error) {
+	var s Suspension
+	if err := json.Unmarshal([]byte(v), &s); err != nil {
+		return Suspension{}, fmt.Errorf("cannot decode: %w", err)
+	}
+	return s, nil
 }

@@ -52,13 +52,15 @@ type Syncer struct {
 	marks chan struct{}
 
 	// Run's own state; only the goroutine in Run touches it.
-	st      *state           // the state applied, nil before the first read
-	goodDoc *policy.Document // the last document that compiled
-	docSrc  string           // parse cache: the text of doc
-	doc     *policy.Document
-	docErr  error
-	lastBad string // text of the last refusal, so a failure is counted once
-	decoded keyCache
+	st       *state           // the state applied, nil before the first read
+	goodDoc  *policy.Document // the last document that compiled
+	docSrc   string           // parse cache: the text of doc
+	doc      *policy.Document
+	docErr   error
+	lastBad  string // text of the last refusal, so a failure is counted once
+	decoded  keyCache
+	invalid  []string        // invalid records of the state last compiled
+	reported map[string]bool // invalid records already logged and counted
 
 	revision  atomic.Int64 // etcd revision of the state applied
 	ready     atomic.Bool  // a snapshot from this Syncer is in the Store
@@ -66,6 +68,10 @@ type Syncer struct {
 	failures  atomic.Int64
 	restarts  atomic.Int64
 	lastApply atomic.Int64 // unix nanoseconds of the last Swap
+
+	invalidTotal atomic.Int64 // invalid records reported
+	down         atomic.Int64 // unix nanoseconds etcd stopped answering; 0 while it answers
+	invalidNow   atomic.Int64 // invalid records in the state applied
 
 	mu      sync.Mutex // guards the following fields
 	lastErr string
@@ -91,6 +97,10 @@ func (s *Syncer) Revision() int64 { return s.revision.Load() }
 
 // Failures returns how many policies were refused because they did not compile.
 func (s *Syncer) Failures() int64 { return s.failures.Load() }
+
+// InvalidRecords returns how many key, revocation and suspension records
+// of the state applied are invalid (left out, or failing closed).
+func (s *Syncer) InvalidRecords() int64 { return s.invalidNow.Load() }
 
 // LastError returns why the last policy was refused, or "" if the state in
 // etcd compiled.
@@ -145,6 +155,7 @@ func (s *Syncer) start(ctx context.Context) {
 		s.install(st, true)
 		return
 	}
+	s.lost(err, "cannot read the policy state")
 	if s.st == nil {
 		s.loadLKG(err)
 	}
@@ -178,10 +189,11 @@ func (s *Syncer) relist(ctx context.Context) {
 		st, err := readState(rctx, s.cli, s.k)
 		cancel()
 		if err == nil {
+			s.reached()
 			s.install(st, true)
 			return
 		}
-		s.cfg.Logger.Debug().Err(err).Dur("retry_in", wait).Msg("cannot read the policy state")
+		s.lost(err, "cannot read the policy state")
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
@@ -246,9 +258,10 @@ func (s *Syncer) reconcile(ctx context.Context) {
 	defer cancel()
 	st, err := readState(rctx, s.cli, s.k)
 	if err != nil {
-		s.cfg.Logger.Warn().Err(err).Msg("reconcile read failed")
+		s.lost(err, "reconcile read failed")
 		return
 	}
+	s.reached()
 	if st.Revision >= s.st.Revision {
 		s.install(st, true)
 	}

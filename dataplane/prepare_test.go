@@ -1,0 +1,252 @@
+package dataplane
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/valyala/fasthttp"
+)
+
+// demoJWKS is the inline key set of examples/policy.yaml.
+const demoJWKS = `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"demo-1","alg":"EdDSA","use":"sig","x":"lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0"}]}`
+
+// stallingJWKS is a JWKS host on a real loopback socket that accepts
+// connections and reads requests but answers nothing until released.
+type stallingJWKS struct {
+	ln       net.Listener
+	accepted chan struct{} // a value per connection
+	release  chan struct{}
+	open     atomic.Int64 // connections the client has not closed
+	wg       sync.WaitGroup
+}
+
+func startStallingJWKS(t *testing.T) *stallingJWKS {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &stallingJWKS{ln: ln, accepted: make(chan struct{}, 100), release: make(chan struct{})}
+	j.wg.Go(j.serve)
+	t.Cleanup(func() {
+		ln.Close()
+		j.unblock()
+		j.wg.Wait()
+	})
+	return j
+}
+
+func (j *stallingJWKS) unblock() {
+	select {
+	case <-j.release:
+	default:
+		close(j.release)
+	}
+}
+
+func (j *stallingJWKS) serve() {
+	for {
+		c, err := j.ln.Accept()
+		if err != nil {
+			return
+		}
+		j.open.Add(1)
+		select {
+		case j.accepted <- struct{}{}:
+		default:
+		}
+		j.wg.Go(func() { j.handle(c) })
+	}
+}
+
+// handle reads one request; until release it only watches for the client
+// closing the connection, then it answers with the demo key set.
+func (j *stallingJWKS) handle(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := http.ReadRequest(br); err != nil {
+		j.open.Add(-1)
+		return
+	}
+	closed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, br) // returns when the client closes
+		j.open.Add(-1)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-j.release:
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(demoJWKS), demoJWKS)
+		<-closed
+	}
+}
+
+// exampleWithJWKSURL compiles the example policy with the demo issuer's
+// keys at url instead of inline.
+func exampleWithJWKSURL(t *testing.T, url string, rev int64) *policy.Snapshot {
+	t.Helper()
+	b, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^    jwks: '.*'$`)
+	if !re.Match(b) {
+		t.Fatal("example policy has no inline jwks line to replace")
+	}
+	b = re.ReplaceAll(b, []byte("    jwks_url: "+url))
+	doc, err := policy.Load("policy.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := policy.Compile(doc, policy.Live{Revision: rev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// serveAdmin serves the admin handler of srv on loopback.
+func serveAdmin(t *testing.T, srv *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &fasthttp.Server{Handler: (&Admin{Server: srv}).Handler}
+	go a.Serve(ln)
+	t.Cleanup(func() { a.Shutdown() })
+	return ln.Addr().String()
+}
+
+// await waits for ch, failing the test after a generous deadline.
+func await(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// TestJWKSHostNeverAnswers is issue 13 item 3: a policy adding a jwks_url
+// issuer whose host accepts and never answers does not delay public or
+// API-key routes, neither while the writer prepares the new snapshot nor
+// after it is in force; that issuer's tokens get 401 (and /readyz says why)
+// until its first fetch completes, then they verify.
+func TestJWKSHostNeverAnswers(t *testing.T) {
+	st := startStack(t, nil)
+	admin := serveAdmin(t, st.srv)
+	j := startStallingJWKS(t)
+	next := exampleWithJWKSURL(t, "http://"+j.ln.Addr().String()+"/jwks", 2)
+	swapped := make(chan struct{})
+	go func() {
+		st.store.Swap(next)
+		close(swapped)
+	}()
+	await(t, j.accepted, "the policy writer to start the first JWKS fetch")
+
+	tok := mint(t, demoClaims("acme-hris", "acme", "read:users"))
+	others := func(when string) {
+		t.Helper()
+		if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 {
+			t.Errorf("%s: public route got %d %s, want 200", when, r.status, r.body)
+		}
+		if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 200 {
+			t.Errorf("%s: API-key route got %d %s, want 200", when, r.status, r.body)
+		}
+	}
+	others("while the new policy is prepared")
+	// The fetch is still in flight: those requests did not wait for it
+	// (before the fix the first request built the verifier and waited for
+	// the fetch to time out under a lock every request takes).
+	if j.open.Load() == 0 {
+		t.Error("the JWKS fetch ended before the requests returned: they waited for it")
+	}
+
+	await(t, swapped, "the swap")
+	if got := st.srv.derived.Load().snapshot(); got != next {
+		t.Fatalf("after Swap the server serves revision %d, want %d", got.Revision, next.Revision)
+	}
+	others("with the new policy in force")
+	r := do(t, st.addr, "GET", "/v1/users/9", bearer(tok), "")
+	if r.status != 401 {
+		t.Errorf("JWT of the issuer without keys got %d %s, want 401", r.status, r.body)
+	} else {
+		r.errorBody(t)
+	}
+	if body := do(t, admin, "GET", "/readyz", nil, "").body; !strings.Contains(body, "jwt issuer demo-idp: keys not fetched yet") {
+		t.Errorf("/readyz = %q, want a line naming demo-idp", body)
+	}
+
+	j.unblock()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := do(t, st.addr, "GET", "/v1/users/9", bearer(mint(t, demoClaims("acme-hris", "acme", "read:users"))), "")
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the JWKS host answered: JWT got %d %s, want 200", r.status, r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if body := do(t, admin, "GET", "/readyz", nil, "").body; body != "ready\n" {
+		t.Errorf("/readyz after the fetch = %q, want %q", body, "ready\n")
+	}
+}
+
+// TestSwapInstallsPreparedTables is the rebuild race of issue 13 item 3:
+// the tables requests use are built by the writer before Swap returns, in
+// swap order, so a request still holding an old snapshot can never put
+// that snapshot's tables back over a newer one.
+func TestSwapInstallsPreparedTables(t *testing.T) {
+	st := startStack(t, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+			}
+		})
+	}
+	d := st.srv.derived.Load()
+	if d == nil {
+		t.Fatal("no tables for the policy in force before any request")
+	}
+	first := d.verifier
+	for rev := int64(2); rev <= 40; rev++ {
+		snap := loadExample(t)
+		snap.Revision = rev
+		st.store.Swap(snap)
+		if got := st.srv.derived.Load().snapshot(); got != snap {
+			t.Fatalf("after Swap of revision %d the server serves %v", rev, got.Revision)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	d = st.srv.derived.Load()
+	if d.snap != st.store.Load() {
+		t.Errorf("server serves revision %d, store holds %d", d.snap.Revision, st.store.Load().Revision)
+	}
+	if d.verifier != first {
+		t.Error("unchanged issuers got a new verifier: fetched keys and cached tokens were thrown away")
+	}
+}
