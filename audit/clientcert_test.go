@@ -118,3 +118,7 @@ func TestCollectorClientCertificate(t *testing.T) {
 		t.Errorf("a certificate from another CA got status %d; the handshake must fail", resp.StatusCode)
 	}
 }
+
+func parseLeaf(c tls.Certificate) (*x509.Certificate, error) {
+	return x509.ParseCertificate(c.Certificate[0])
+}

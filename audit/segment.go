@@ -48,6 +48,7 @@ type entryHeader struct {
 	Kind           string    `json:"kind"`
 	Time           time.Time `json:"time"`
 	BatchID        string    `json:"batch_id,omitempty"`
+	Sender         string    `json:"sender,omitempty"`
 	Segment        uint64    `json:"segment,omitempty"`
 	ExpiredThrough uint64    `json:"expired_through,omitempty"`
 	LastHash       string    `json:"last_hash,omitempty"`
@@ -61,6 +62,7 @@ type Entry struct {
 	Kind    string
 	Time    time.Time // when the collector stored it
 	BatchID string
+	Sender  string // who sent the batch, as the collector authenticated it
 	Service string
 	Host    string
 	Records []StoredRecord
@@ -78,6 +80,10 @@ type entryBody struct {
 	Records []StoredRecord `json:"records"`
 	Events  []Event        `json:"events"`
 }
+
+// batchKey is the key a batch id is deduplicated by: ids are scoped to
+// their sender, so one sender cannot pre-empt another's batch ids.
+func batchKey(sender, id string) string { return sender + "\x00" + id }
 
 // chainHash returns SHA-256(prev || body).
 func chainHash(prev [32]byte, body []byte) [32]byte {
@@ -182,7 +188,7 @@ func ScanEntries(dir string, fn func(e *Entry) error) error {
 				return nil
 			}
 			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-				Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
+				Sender: b.Sender, Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
 				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
 		})
 		if err != nil {

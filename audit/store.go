@@ -143,7 +143,7 @@ func (s *Store) scanForRecovery(n uint64) error {
 			return nil // Verify reports it; the collector keeps running.
 		}
 		if h.Kind == KindBatch {
-			s.seen[h.BatchID] = struct{}{}
+			s.seen[batchKey(h.Sender, h.BatchID)] = struct{}{}
 		}
 		if hh, ok := parseHash(l.Hash); ok && h.Seq > s.seq {
 			s.seq, s.prev = h.Seq, hh
@@ -201,15 +201,16 @@ var ErrDuplicateBatch = errors.New("audit: duplicate batch")
 func (s *Store) AppendBatch(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.seen[b.ID]; dup {
+	key := batchKey(b.Sender, b.ID)
+	if _, dup := s.seen[key]; dup {
 		s.stats.Duplicates++
-		return fmt.Errorf("%w: %q", ErrDuplicateBatch, b.ID)
+		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
 	}
 	body := s.batchBodyLocked(b)
 	if err := s.appendLocked(body); err != nil {
 		return err
 	}
-	s.seen[b.ID] = struct{}{}
+	s.seen[key] = struct{}{}
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
 	return nil
@@ -219,6 +220,9 @@ func (s *Store) AppendBatch(b *Batch) error {
 func (s *Store) batchBodyLocked(b *Batch) []byte {
 	buf := s.bodyHeader(s.buf[:0], KindBatch)
 	buf = appendStringField(buf, `,"batch_id":`, b.ID)
+	if b.Sender != "" {
+		buf = appendStringField(buf, `,"sender":`, b.Sender)
+	}
 	buf = appendStringField(buf, `,"service":`, b.Service)
 	buf = appendStringField(buf, `,"host":`, b.Host)
 	buf = appendStringField(buf, `,"instance":`, b.Instance)

@@ -31,6 +31,12 @@ type StoredRecord struct {
 	PolicyRevision   int64             `json:"policy_revision"`
 	Body             string            `json:"body,omitempty"`
 	Attributes       map[string]string `json:"attributes,omitempty"`
+	// Flags say what the collector noticed about the record
+	// (FlagTimeOutsideWindow, FlagTruncated).
+	Flags []string `json:"flags,omitempty"`
+	// Sender is the batch's sender, filled by QueryRecords from the
+	// chain entry (it is stored once per batch, not per record).
+	Sender string `json:"sender,omitempty"`
 }
 
 // AppendJSON appends s as one JSON object in the field order of
@@ -63,6 +69,19 @@ func (s *StoredRecord) appendJSONTail(dst []byte) []byte {
 	dst = appendIntField(dst, `,"duration_us":`, s.DurationUS)
 	dst = appendStringField(dst, `,"user_agent":`, s.UserAgent)
 	dst = appendIntField(dst, `,"policy_revision":`, s.PolicyRevision)
+	if s.Sender != "" {
+		dst = appendStringField(dst, `,"sender":`, s.Sender)
+	}
+	if len(s.Flags) > 0 {
+		dst = append(dst, `,"flags":[`...)
+		for i, f := range s.Flags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, f)
+		}
+		dst = append(dst, ']')
+	}
 	if s.Body != "" {
 		dst = appendStringField(dst, `,"body":`, s.Body)
 	}

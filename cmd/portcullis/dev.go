@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -138,7 +137,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	token, err := readToken("", tokenFile)
+	tokens, err := readTokens(tokenFile)
 	if err != nil {
 		return "", nil, err
 	}
@@ -146,7 +145,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: token, Log: &log})
+	col, err := audit.NewCollector(store, audit.CollectorConfig{Tokens: tokens, Log: &log})
 	if err != nil {
 		store.Close()
 		return "", nil, err
@@ -156,7 +155,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 		store.Close()
 		return "", nil, fmt.Errorf("cannot listen on %q: %w", f.collector, err)
 	}
-	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second}
+	srv := col.HTTPServer()
 	go srv.Serve(ln)
 	go forwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
 	return tokenFile, func() { srv.Close(); store.Close() }, nil
