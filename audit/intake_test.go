@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -36,6 +37,10 @@ func startNamedCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg C
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Log == nil {
+		l := zerolog.New(zerolog.NewTestWriter(t))
+		cfg.Log = &l
 	}
 	if cfg.Tokens, err = ParseTokenFile(data); err != nil {
 		t.Fatal(err)

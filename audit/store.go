@@ -22,6 +22,7 @@ type StoreConfig struct {
 	SegmentMaxAge   time.Duration      // rotate a segment this old; 0 means 1h
 	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
 	Now             func() time.Time   // clock; nil means time.Now
+	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
 }
 
 // StoreStats are a Store's counters since it was opened.
@@ -31,6 +32,10 @@ type StoreStats struct {
 	Duplicates uint64 // batches refused as already stored
 	Events     uint64 // lifecycle events stored
 	Expired    uint64 // segments deleted by retention
+	// Deferred counts failures after an entry was durably stored (the
+	// signed head, a rotation): the entry stands and the step is retried
+	// on the next append.
+	Deferred uint64
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
@@ -69,6 +74,7 @@ type Store struct {
 	stats      StoreStats
 	buf        []byte
 	closed     bool
+	torn       bool // a failed append left bytes after segSize
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -275,7 +281,9 @@ func (s *Store) appendLocked(body []byte) error {
 		return fmt.Errorf("audit: store %q is closed", s.dir)
 	}
 	if err := s.maybeRotateLocked(int64(len(body))); err != nil {
-		return err
+		// A full segment is a soft limit: keep appending to it and try
+		// the rotation again next time (issue 21 item 9).
+		s.deferLocked(err)
 	}
 	if err := s.ensureSegmentLocked(); err != nil {
 		return err
@@ -291,10 +299,29 @@ func (s *Store) appendLocked(body []byte) error {
 	}
 	s.segEntries++
 	s.prev = h
-	return s.writeHeadLocked()
+	// The entry is fsync'd: it is stored. Failing the append now (a full
+	// disk refusing the head) would answer 503 for a stored batch and
+	// store its retry again; the head lags until the next append.
+	if err := s.writeHeadLocked(); err != nil {
+		s.deferLocked(err)
+	}
+	return nil
+}
+
+// deferLocked counts and reports a failure the store retries later.
+func (s *Store) deferLocked(err error) {
+	s.stats.Deferred++
+	if s.cfg.OnDeferred != nil {
+		s.cfg.OnDeferred(err)
+	}
 }
 
 func (s *Store) writeLocked(line []byte) error {
+	if s.torn {
+		if err := s.cutTornLocked(); err != nil {
+			return fmt.Errorf("audit: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+		}
+	}
 	if _, err := s.seg.Write(line); err != nil {
 		s.cutTornLocked()
 		return fmt.Errorf("audit: cannot append to segment %q: %w", s.seg.Name(), err)
@@ -309,8 +336,13 @@ func (s *Store) writeLocked(line []byte) error {
 }
 
 // cutTornLocked removes a partly written line so the next append starts
-// on a line boundary.
-func (s *Store) cutTornLocked() { _ = s.seg.Truncate(s.segSize) }
+// on a line boundary; until it succeeds, s.torn holds and no append is
+// written after the torn bytes.
+func (s *Store) cutTornLocked() error {
+	err := s.seg.Truncate(s.segSize)
+	s.torn = err != nil
+	return err
+}
 
 // ensureSegmentLocked opens the next segment when none is open.
 func (s *Store) ensureSegmentLocked() error {
@@ -324,7 +356,10 @@ func (s *Store) ensureSegmentLocked() error {
 		return fmt.Errorf("audit: cannot create segment %q: %w", path, err)
 	}
 	if err := syncDir(s.dir); err != nil {
+		// Leaving the file would make every later attempt fail with
+		// "file exists" (EMFILE at rotation, issue 21 item 9).
 		f.Close()
+		os.Remove(path)
 		return err
 	}
 	s.seg, s.segNum, s.segSize, s.segSHA = f, n, 0, sha256.New()
@@ -345,6 +380,11 @@ func (s *Store) maybeRotateLocked(next int64) error {
 // closeSegmentLocked seals the open segment with a signed digest that
 // carries the previous digest's signature.
 func (s *Store) closeSegmentLocked() error {
+	if s.torn {
+		if err := s.cutTornLocked(); err != nil {
+			return fmt.Errorf("audit: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+		}
+	}
 	if err := s.seg.Sync(); err != nil {
 		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
@@ -360,10 +400,13 @@ func (s *Store) closeSegmentLocked() error {
 	if err := writeFileSync(s.dir, digestName(s.segNum), doc); err != nil {
 		return err
 	}
-	if err := s.seg.Close(); err != nil {
-		return fmt.Errorf("audit: cannot close segment %q: %w", d.File, err)
-	}
+	// The digest is written, so the segment is sealed whatever Close says:
+	// keeping a closed file open would fail every later write.
+	cerr := s.seg.Close()
 	s.seg, s.lastSig = nil, sig
+	if cerr != nil {
+		return fmt.Errorf("audit: cannot close segment %q: %w", d.File, cerr)
+	}
 	return nil
 }
 
