@@ -64,7 +64,11 @@ func TestCollectorDiskFull(t *testing.T) {
 	dir := mountTmpfs(t, 256<<10)
 	key := newTestKey(t)
 	srv, st := startNamedCollector(t, dir, key, CollectorConfig{})
-	small := func(id string) []byte { r := sampleRecord(1); r.Time = time.Now().UnixNano(); return encodeBatch(id, r) }
+	small := func(id string) []byte {
+		r := sampleRecord(1)
+		r.Time = time.Now().UnixNano()
+		return encodeBatch(id, r)
+	}
 	if got := post(t, srv.URL, aliceToken, small("df-0"), false); got != 200 {
 		t.Fatalf("first batch: %d", got)
 	}
