@@ -244,6 +244,10 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_duplicates_total", "Batches acknowledged without storing because their id was stored before.", st.Duplicates)
 	metric("portcullis_collector_events_total", "Lifecycle events stored.", st.Events)
 	metric("portcullis_collector_expired_segments_total", "Segments deleted by retention.", st.Expired)
+	metric("portcullis_collector_events_unverified_total", "Lifecycle events stored marked unverified: the change they describe is not in their etcd transaction.", st.Unverified)
+	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
+	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
+	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address held too many unauthenticated ones.", c.conns.refused.Load())
 	const rej = "portcullis_collector_rejects_total"
 	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
 	for i := range c.rejects {

@@ -44,14 +44,22 @@ type entryLine struct {
 
 // entryHeader holds the body fields every reader needs.
 type entryHeader struct {
-	Seq            uint64    `json:"seq"`
-	Kind           string    `json:"kind"`
-	Time           time.Time `json:"time"`
-	BatchID        string    `json:"batch_id,omitempty"`
-	Sender         string    `json:"sender,omitempty"`
-	Segment        uint64    `json:"segment,omitempty"`
-	ExpiredThrough uint64    `json:"expired_through,omitempty"`
-	LastHash       string    `json:"last_hash,omitempty"`
+	Seq            uint64     `json:"seq"`
+	Kind           string     `json:"kind"`
+	Time           time.Time  `json:"time"`
+	BatchID        string     `json:"batch_id,omitempty"`
+	Sender         string     `json:"sender,omitempty"`
+	Segment        uint64     `json:"segment,omitempty"`
+	ExpiredThrough uint64     `json:"expired_through,omitempty"`
+	LastHash       string     `json:"last_hash,omitempty"`
+	Events         []eventKey `json:"events,omitempty"`
+}
+
+// eventKey identifies a lifecycle event: its etcd key and the revision of
+// its write.
+type eventKey struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
 }
 
 // Entry is one decoded entry of the chain, as ScanEntries yields it.

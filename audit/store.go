@@ -36,18 +36,30 @@ type StoreStats struct {
 	// signed head, a rotation): the entry stands and the step is retried
 	// on the next append.
 	Deferred uint64
+	// Unverified counts stored events marked Unverified.
+	Unverified uint64
+	// EventDuplicates counts events not stored again (same key and revision).
+	EventDuplicates uint64
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
 // suspended, policy pushed...) stored in the same chain as audit records.
+// Time, Key and Revision come from etcd (the follower's reading of the
+// write), ClaimedTime from the event's value.
 type Event struct {
-	Time    time.Time       `json:"time"`
-	Actor   string          `json:"actor"`
-	Action  string          `json:"action"`
-	Target  string          `json:"target"`
-	Reason  string          `json:"reason,omitempty"`
-	Ticket  string          `json:"ticket,omitempty"`
-	Details json.RawMessage `json:"details,omitempty"`
+	Time        time.Time `json:"time"`
+	Key         string    `json:"key,omitempty"`      // etcd key of the event
+	Revision    int64     `json:"revision,omitempty"` // etcd revision of its write
+	ClaimedTime time.Time `json:"claimed_time,omitzero"`
+	// Unverified says why the change the event describes was not found in
+	// the event's own etcd transaction; "" when it was.
+	Unverified string          `json:"unverified,omitempty"`
+	Actor      string          `json:"actor"`
+	Action     string          `json:"action"`
+	Target     string          `json:"target"`
+	Reason     string          `json:"reason,omitempty"`
+	Ticket     string          `json:"ticket,omitempty"`
+	Details    json.RawMessage `json:"details,omitempty"`
 }
 
 // Store is the collector's append-only, hash-chained, signed storage. Every
@@ -71,6 +83,7 @@ type Store struct {
 	prev       [32]byte
 	lastSig    string
 	seen       map[string]struct{}
+	seenEvents map[eventKey]struct{}
 	stats      StoreStats
 	buf        []byte
 	closed     bool
@@ -92,7 +105,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: cannot create store directory %q: %w", dir, err)
 	}
-	s := &Store{dir: dir, cfg: cfg, seen: make(map[string]struct{})}
+	s := &Store{dir: dir, cfg: cfg, seen: make(map[string]struct{}), seenEvents: make(map[eventKey]struct{})}
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
@@ -150,6 +163,11 @@ func (s *Store) scanForRecovery(n uint64) error {
 		}
 		if h.Kind == KindBatch {
 			s.seen[batchKey(h.Sender, h.BatchID)] = struct{}{}
+		}
+		for _, ev := range h.Events {
+			if ev.Key != "" {
+				s.seenEvents[ev] = struct{}{}
+			}
 		}
 		if hh, ok := parseHash(l.Hash); ok && h.Seq > s.seq {
 			s.seq, s.prev = h.Seq, hh
@@ -255,7 +273,12 @@ func (s *Store) bodyHeader(buf []byte, kind string) []byte {
 }
 
 // AppendEvents stores control-plane lifecycle events durably as one entry.
+// An event with a Key is stored once: one whose key and revision are
+// stored already is left out (issue 13 item 4).
 func (s *Store) AppendEvents(events []Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events = s.newEventsLocked(events)
 	if len(events) == 0 {
 		return nil
 	}
@@ -263,15 +286,38 @@ func (s *Store) AppendEvents(events []Event) error {
 	if err != nil {
 		return fmt.Errorf("audit: cannot encode %d events: %w", len(events), err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	body := s.bodyHeader(nil, KindEvents)
 	body = append(append(append(body, `,"events":`...), ev...), '}')
 	if err := s.appendLocked(body); err != nil {
 		return err
 	}
+	for _, e := range events {
+		if e.Key != "" {
+			s.seenEvents[eventKey{e.Key, e.Revision}] = struct{}{}
+		}
+		if e.Unverified != "" {
+			s.stats.Unverified++
+		}
+	}
 	s.stats.Events += uint64(len(events))
 	return nil
+}
+
+// newEventsLocked returns the events not stored before (nor twice in
+// events).
+func (s *Store) newEventsLocked(events []Event) []Event {
+	out := make([]Event, 0, len(events))
+	batch := map[eventKey]bool{}
+	for _, e := range events {
+		k := eventKey{e.Key, e.Revision}
+		if _, dup := s.seenEvents[k]; dup || e.Key != "" && batch[k] {
+			s.stats.EventDuplicates++
+			continue
+		}
+		batch[k] = true
+		out = append(out, e)
+	}
+	return out
 }
 
 // appendLocked chains body, writes its line and fsyncs, rotating first when
