@@ -234,6 +234,8 @@ func (s *StoredRecord) setPortcullisAttr(key string, v anyValue) {
 		s.TokenFingerprint = v.String()
 	case AttrDuration:
 		s.DurationUS = v.Int() / 1e3
+	case AttrCount:
+		s.Count = v.Int()
 	default:
 		s.setForeignAttr(key, v)
 	}

@@ -198,6 +198,13 @@ func (s *spool) remove(f spoolFile) error {
 	return nil
 }
 
+// aboveHalf reports whether the spool holds more than half its bound.
+func (s *spool) aboveHalf() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir != "" && s.bytes > s.max/2
+}
+
 // usage returns the number of files, records and bytes spooled.
 func (s *spool) usage() (files, records int, bytes int64) {
 	s.mu.Lock()

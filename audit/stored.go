@@ -29,6 +29,7 @@ type StoredRecord struct {
 	DurationUS       int64             `json:"duration_us"`
 	UserAgent        string            `json:"user_agent"`
 	PolicyRevision   int64             `json:"policy_revision"`
+	Count            int64             `json:"count,omitempty"` // requests an aggregated record stands for; 0 for one
 	Body             string            `json:"body,omitempty"`
 	Attributes       map[string]string `json:"attributes,omitempty"`
 	// Flags say what the collector noticed about the record
@@ -69,6 +70,9 @@ func (s *StoredRecord) appendJSONTail(dst []byte) []byte {
 	dst = appendIntField(dst, `,"duration_us":`, s.DurationUS)
 	dst = appendStringField(dst, `,"user_agent":`, s.UserAgent)
 	dst = appendIntField(dst, `,"policy_revision":`, s.PolicyRevision)
+	if s.Count > 1 {
+		dst = appendIntField(dst, `,"count":`, s.Count)
+	}
 	if s.Sender != "" {
 		dst = appendStringField(dst, `,"sender":`, s.Sender)
 	}
@@ -119,6 +123,9 @@ func (r *Record) Stored() StoredRecord {
 		Status: int64(r.Status), Decision: r.Decision.String(), RequestID: string(r.RequestID()),
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationUS: r.Duration / 1e3,
 		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision,
+	}
+	if r.Count > 1 {
+		s.Count = int64(r.Count)
 	}
 	if r.SourceIP.IsValid() {
 		s.SourceIP = r.SourceIP.String()
