@@ -289,3 +289,17 @@ func TestDecodeStopsWhenCancelled(t *testing.T) {
 		t.Errorf("decode with a cancelled context = %v, want context.Canceled", err)
 	}
 }
+
+// The JSON form of the bomb (a body of empty records) is refused before it
+// is decoded, and a JSON batch within the limits is not.
+func TestJSONAmplificationCap(t *testing.T) {
+	t.Parallel()
+	bomb := []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[` + strings.Repeat(`{},`, 20_000) + `{}]}]}]}`)
+	if _, err := DecodeBatchContext(context.Background(), bomb, FormatJSON, DecodeLimits{MaxRecords: 100}); !errors.Is(err, ErrBatchTooLarge) {
+		t.Errorf("JSON body of 20,001 empty records with a 100 record cap = %v, want ErrBatchTooLarge", err)
+	}
+	ok := []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"{{{{\"{{"}}]}]}]}`)
+	if b, err := DecodeBatchContext(context.Background(), ok, FormatJSON, DecodeLimits{MaxRecords: 1}); err != nil || len(b.Records) != 1 {
+		t.Errorf("one record with braces in a string: %v", err)
+	}
+}

@@ -101,6 +101,9 @@ func DecodeBatchContext(ctx context.Context, body []byte, format string, lim Dec
 
 // decodeJSON decodes the OTLP JSON encoding through the generated types.
 func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
+	if n := jsonObjects(body); n > lim.MaxRecords*jsonObjectsPerRecord {
+		return nil, fmt.Errorf("%w: %d JSON objects, more than %d records can hold", ErrBatchTooLarge, n, lim.MaxRecords)
+	}
 	// LogsData has the same fields and numbers as ExportLogsServiceRequest
 	// (resource_logs = 1), so it decodes the same JSON; the collector
 	// package would pull gRPC into every importer of audit, the data plane
@@ -113,6 +116,29 @@ func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
 		return nil, err
 	}
 	return decodeMessage(&req), nil
+}
+
+// jsonObjectsPerRecord bounds the JSON objects a record brings on average
+// (a record with 20 attributes has 42), so a body of empty records is
+// refused before protojson allocates a message for each: unlike the wire
+// decoder, protojson cannot stop at the record limit.
+const jsonObjectsPerRecord = 64
+
+// jsonObjects counts the objects in a JSON text ('{' outside strings), in
+// one pass without allocating.
+func jsonObjects(body []byte) int {
+	n, inString := 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && c == '{':
+			n++
+		}
+	}
+	return n
 }
 
 // jsonWithinLimits applies lim to a decoded JSON request. The JSON body is
