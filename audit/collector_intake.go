@@ -39,32 +39,46 @@ func (c *Collector) admitBatch(b *Batch, sender string, now time.Time) {
 	lo, hi := now.Add(-c.cfg.RecordWindow), now.Add(c.cfg.RecordWindow)
 	for i := range b.Records {
 		r := &b.Records[i]
+		set := 0
 		if r.capFields() {
-			r.Flags = append(r.Flags, FlagTruncated)
+			set |= 1
 		}
 		if r.Time.Before(lo) || r.Time.After(hi) {
-			r.Flags = append(r.Flags, FlagTimeOutsideWindow)
+			set |= 2
+		}
+		if set != 0 {
+			r.Flags = flagSets[set]
 		}
 	}
 }
 
+// flagSets are the Flags a record can get, shared (never modified) so
+// flagging allocates nothing per record.
+var flagSets = [4][]string{1: {FlagTruncated}, 2: {FlagTimeOutsideWindow}, 3: {FlagTruncated, FlagTimeOutsideWindow}}
+
 // capFields cuts the text fields of r to the collector's caps and reports
 // whether any was cut.
 func (r *StoredRecord) capFields() bool {
-	cut := false
-	capTo := func(s *string, n int) {
-		if len(*s) > n {
-			*s, cut = truncate(*s, n), true
-		}
+	cut := capString(&r.Path, MaxPath)
+	cut = capString(&r.UserAgent, MaxUserAgent) || cut
+	cut = capString(&r.RequestID, MaxRequestID) || cut
+	cut = capString(&r.KeyID, MaxKeyID) || cut
+	cut = capString(&r.Method, 16) || cut
+	cut = capString(&r.Tenant, maxFieldBytes) || cut
+	cut = capString(&r.Client, maxFieldBytes) || cut
+	cut = capString(&r.AuthMethod, maxFieldBytes) || cut
+	cut = capString(&r.Issuer, maxFieldBytes) || cut
+	cut = capString(&r.Route, maxFieldBytes) || cut
+	cut = capString(&r.Decision, maxFieldBytes) || cut
+	cut = capString(&r.SourceIP, maxFieldBytes) || cut
+	return capString(&r.TokenFingerprint, maxFieldBytes) || cut
+}
+
+// capString cuts *s to n bytes and reports whether it did.
+func capString(s *string, n int) bool {
+	if len(*s) <= n {
+		return false
 	}
-	capTo(&r.Path, MaxPath)
-	capTo(&r.UserAgent, MaxUserAgent)
-	capTo(&r.RequestID, MaxRequestID)
-	capTo(&r.KeyID, MaxKeyID)
-	capTo(&r.Method, 16)
-	for _, s := range []*string{&r.Tenant, &r.Client, &r.AuthMethod, &r.Issuer, &r.Route,
-		&r.Decision, &r.SourceIP, &r.TokenFingerprint} {
-		capTo(s, maxFieldBytes)
-	}
-	return cut
+	*s = truncate(*s, n)
+	return true
 }
