@@ -156,6 +156,11 @@ func TestSenderAttribution(t *testing.T) {
 	if !strings.Contains(js.String(), `"sender":"token:bob"`) {
 		t.Errorf("query json lacks the sender:\n%s", js.String())
 	}
+	var bobs int
+	QueryRecords(dir, Filter{Sender: "token:bob"}, func(r *StoredRecord) error { bobs++; return nil })
+	if bobs != 1 {
+		t.Errorf("records filtered by sender token:bob: %d, want 1", bobs)
+	}
 	// After a restart the ids are still scoped: both replays are duplicates.
 	srv.Close()
 	st.Close()

@@ -18,6 +18,7 @@ type Filter struct {
 	Route    string
 	Decision string
 	Status   int
+	Sender   string // "token:<name>" or "cert:<identity>"
 }
 
 // Match reports whether r passes the filter.
@@ -36,6 +37,8 @@ func (f *Filter) Match(r *StoredRecord) bool {
 	case f.Decision != "" && r.Decision != f.Decision:
 		return false
 	case f.Status != 0 && r.Status != int64(f.Status):
+		return false
+	case f.Sender != "" && r.Sender != f.Sender:
 		return false
 	}
 	return true
