@@ -94,7 +94,8 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	store, err := audit.OpenStore(c.data, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
-		SegmentMaxAge: c.segmentMaxAge, Retention: retention})
+		SegmentMaxAge: c.segmentMaxAge, Retention: retention,
+		OnDeferred: func(err error) { log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append") }})
 	if err != nil {
 		return err
 	}
