@@ -95,7 +95,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	store, err := audit.OpenStore(c.data, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, Retention: retention,
-		OnDeferred: func(err error) { log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append") }})
+		OnDeferred: func(err error) {
+			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
+		}})
 	if err != nil {
 		return err
 	}
