@@ -111,6 +111,16 @@ func TestCollectorDiskFull(t *testing.T) {
 	}
 }
 
+// firstFreeFD returns the descriptor number the next open would get.
+func firstFreeFD(t *testing.T) uint64 {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return uint64(f.Fd())
+}
+
 // secondFreeFD returns the descriptor number the second of two opens
 // would get now: an open gets the lowest free number, and RLIMIT_NOFILE
 // bounds the number, not the count.
@@ -180,5 +190,43 @@ func emfileChild(t *testing.T, dir string) {
 		if err := st.AppendBatch(&Batch{ID: id}); err != nil {
 			t.Fatalf("append %s after the limit was restored: %v", id, err)
 		}
+	}
+	emfileAtDigest(t, filepath.Join(dir, "digest"))
+}
+
+// emfileAtDigest: with no descriptor free, a rotation cannot write the
+// segment's digest; the append goes into the open segment, and the next
+// append, with descriptors again, rotates.
+func emfileAtDigest(t *testing.T, dir string) {
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t), SegmentMaxBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AppendBatch(&Batch{ID: "d-0"}); err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old)
+	low := syscall.Rlimit{Cur: firstFreeFD(t), Max: old.Max} // no open succeeds
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low)
+	err = st.AppendBatch(&Batch{ID: "d-1"})
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	if err != nil {
+		t.Fatalf("append when the rotation cannot write its digest = %v, want it stored in the open segment", err)
+	}
+	if st.Stats().Deferred == 0 {
+		t.Error("the failed rotation was not counted")
+	}
+	if err := st.AppendBatch(&Batch{ID: "d-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, digestName(1))); err != nil {
+		t.Errorf("rotation not retried: %v", err)
+	}
+	segs := map[string]uint64{}
+	ScanEntries(dir, func(e *Entry) error { segs[e.BatchID] = e.Segment; return nil })
+	if segs["d-0"] != 1 || segs["d-1"] != 1 || segs["d-2"] != 2 {
+		t.Errorf("batches by segment %v, want d-0 and d-1 in 1, d-2 in 2", segs)
 	}
 }
