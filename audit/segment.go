@@ -91,7 +91,7 @@ type entryBody struct {
 
 // batchKey is the key a batch id is deduplicated by: ids are scoped to
 // their sender, so one sender cannot pre-empt another's batch ids.
-func batchKey(sender, id string) string { return sender + "\x00" + id }
+type batchKey struct{ sender, id string }
 
 // chainHash returns SHA-256(prev || body).
 func chainHash(prev [32]byte, body []byte) [32]byte {

@@ -82,7 +82,7 @@ type Store struct {
 	seq        uint64
 	prev       [32]byte
 	lastSig    string
-	seen       map[string]struct{}
+	seen       map[batchKey]struct{}
 	seenEvents map[eventKey]struct{}
 	stats      StoreStats
 	buf        []byte
@@ -105,7 +105,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: cannot create store directory %q: %w", dir, err)
 	}
-	s := &Store{dir: dir, cfg: cfg, seen: make(map[string]struct{}), seenEvents: make(map[eventKey]struct{})}
+	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{})}
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (s *Store) scanForRecovery(n uint64) error {
 			return nil // Verify reports it; the collector keeps running.
 		}
 		if h.Kind == KindBatch {
-			s.seen[batchKey(h.Sender, h.BatchID)] = struct{}{}
+			s.seen[batchKey{h.Sender, h.BatchID}] = struct{}{}
 		}
 		for _, ev := range h.Events {
 			if ev.Key != "" {
@@ -225,7 +225,7 @@ var ErrDuplicateBatch = errors.New("audit: duplicate batch")
 func (s *Store) AppendBatch(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := batchKey(b.Sender, b.ID)
+	key := batchKey{b.Sender, b.ID}
 	if _, dup := s.seen[key]; dup {
 		s.stats.Duplicates++
 		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
