@@ -70,7 +70,7 @@ func emitterMetrics(e *audit.Emitter) func([]byte) []byte {
 			v    uint64
 		}{
 			{"captured", st.Captured}, {"delivered", st.Delivered}, {"spooled", st.Spooled},
-			{"replayed", st.Replayed}, {"dropped", st.Dropped},
+			{"replayed", st.Replayed}, {"dropped", st.Dropped}, {"aggregated", st.Aggregated},
 		} {
 			b = fmt.Appendf(b, "portcullis_audit_records_total{outcome=%q} %d\n", c.name, c.v)
 		}
