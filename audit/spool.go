@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrSpoolFull is returned (wrapped) when a batch does not fit in the spool.
@@ -26,6 +27,8 @@ type spoolFile struct {
 type spool struct {
 	dir string
 	max int64
+
+	used atomic.Int64 // bytes, for readers that must not wait for a put's fsync
 
 	mu    sync.Mutex // guards the following fields
 	files []spoolFile
@@ -69,6 +72,7 @@ func (s *spool) adopt(e os.DirEntry) {
 	}
 	s.files = append(s.files, f)
 	s.bytes += f.size
+	s.used.Store(s.bytes)
 }
 
 func parseSpoolName(name string) (spoolFile, bool) {
@@ -123,6 +127,7 @@ func (s *spool) insertLocked(f spoolFile) {
 	copy(s.files[i+1:], s.files[i:])
 	s.files[i] = f
 	s.bytes += f.size
+	s.used.Store(s.bytes)
 }
 
 // writeFileSync writes dir/name atomically and durably.
@@ -189,6 +194,7 @@ func (s *spool) remove(f spoolFile) error {
 		if s.files[i].seq == f.seq {
 			s.files = append(s.files[:i], s.files[i+1:]...)
 			s.bytes -= f.size
+			s.used.Store(s.bytes)
 			break
 		}
 	}
@@ -198,11 +204,10 @@ func (s *spool) remove(f spoolFile) error {
 	return nil
 }
 
-// aboveHalf reports whether the spool holds more than half its bound.
+// aboveHalf reports whether the spool holds more than half its bound. It
+// does not wait for a put in progress (which holds mu through its fsync).
 func (s *spool) aboveHalf() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dir != "" && s.bytes > s.max/2
+	return s.dir != "" && s.used.Load() > s.max/2
 }
 
 // usage returns the number of files, records and bytes spooled.
