@@ -93,6 +93,11 @@ func NewCollector(store *Store, cfg CollectorConfig) (*Collector, error) {
 
 // ServeHTTP routes collector requests.
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/logs" && !c.conns.isAuthenticated(r.Context()) {
+		// A probe or a scrape is answered, but its connection does not
+		// stay open to idle on a slot of its address (issue 21 item 9).
+		w.Header().Set("Connection", "close")
+	}
 	switch r.URL.Path {
 	case "/v1/logs":
 		if r.Method != http.MethodPost {

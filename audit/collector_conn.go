@@ -97,6 +97,14 @@ func (l *connLimiter) authenticated(ctx context.Context) {
 	l.mu.Unlock()
 }
 
+// isAuthenticated reports whether the connection of ctx sent an
+// authenticated request; true when it is not tracked (a Collector served
+// without HTTPServer's hooks).
+func (l *connLimiter) isAuthenticated(ctx context.Context) bool {
+	e, ok := ctx.Value(connStateKey{}).(*connEntry)
+	return !ok || e.authed.Load()
+}
+
 func (l *connLimiter) releaseLocked(a netip.Addr) {
 	if l.unauth[a] <= 1 {
 		delete(l.unauth, a)

@@ -85,6 +85,18 @@ func TestUnauthenticatedConnectionTimeout(t *testing.T) {
 	if _, err := br.ReadByte(); err == nil || isTimeout(err) {
 		t.Errorf("connection after 401 still open: %v", err)
 	}
+	probe := dialRaw(t, srv.URL)
+	io.WriteString(probe, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	pr := bufio.NewReader(probe)
+	if resp, err := http.ReadResponse(pr, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
+	probe.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := pr.ReadByte(); err == nil || isTimeout(err) {
+		t.Errorf("unauthenticated connection left open after /healthz: %v", err)
+	}
 	col, _ := NewCollector(nil, CollectorConfig{Token: aliceToken})
 	if hs := col.HTTPServer(); hs.ReadHeaderTimeout <= 0 || hs.ReadHeaderTimeout >= 70*time.Second {
 		t.Errorf("default header timeout %s, want under 70s", hs.ReadHeaderTimeout)
