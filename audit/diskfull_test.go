@@ -230,3 +230,47 @@ func emfileAtDigest(t *testing.T, dir string) {
 		t.Errorf("batches by segment %v, want d-0 and d-1 in 1, d-2 in 2", segs)
 	}
 }
+
+// A write failing after the entry was stored does not fail the append: a
+// 503 for a stored batch made its retry a second copy (issue 21 item 9).
+// TestCollectorDiskFull shows it with a real full disk, which needs root;
+// this one needs none: the head's temporary file is made unwritable by a
+// directory of its name (a file size limit cannot do it: the signed head
+// is smaller than the first entry).
+func TestHeadFailureAfterStoredEntry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var failed error
+	st.cfg.OnDeferred = func(err error) { failed = err }
+	blocker := filepath.Join(dir, "."+headFile)
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := &Batch{ID: "h-0", Sender: "token:a"}
+	if err := st.AppendBatch(b); err != nil {
+		t.Fatalf("append whose entry was stored but whose head failed = %v, want nil", err)
+	}
+	if failed == nil || st.Stats().Deferred != 1 {
+		t.Errorf("head failure not reported (%v) or not counted (%d)", failed, st.Stats().Deferred)
+	}
+	if err := st.AppendBatch(b); !errors.Is(err, ErrDuplicateBatch) {
+		t.Errorf("retry = %v, want ErrDuplicateBatch", err)
+	}
+	os.Remove(blocker)
+	if err := st.AppendBatch(&Batch{ID: "h-1", Sender: "token:a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, headFile)); err != nil {
+		t.Errorf("head not written once it could be: %v", err)
+	}
+	ids := map[string]int{}
+	ScanEntries(dir, func(e *Entry) error { ids[e.BatchID]++; return nil })
+	if ids["h-0"] != 1 || ids["h-1"] != 1 {
+		t.Errorf("stored %v, want h-0 and h-1 once each", ids)
+	}
+}
