@@ -44,8 +44,10 @@ type StoreStats struct {
 
 // Event is a control-plane lifecycle event (key created, revoked, client
 // suspended, policy pushed...) stored in the same chain as audit records.
-// Time, Key and Revision come from etcd (the follower's reading of the
-// write), ClaimedTime from the event's value.
+// Key and Revision come from etcd, ClaimedTime from the event's value.
+// etcd keeps no write times, so Time is when the collector read the write:
+// moments after it for an event seen on the watch, an upper bound for one
+// read while catching up after downtime.
 type Event struct {
 	Time        time.Time `json:"time"`
 	Key         string    `json:"key,omitempty"`      // etcd key of the event
