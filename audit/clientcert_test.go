@@ -96,8 +96,14 @@ func TestCollectorClientCertificate(t *testing.T) {
 	if s := e.Stats(); s.Delivered+s.Replayed != 10 || s.Rejected != 0 {
 		t.Errorf("with a trusted client certificate: stats %+v, want 10 delivered or replayed", s)
 	}
-	if got := len(storedRecords(t, dir)); got != 10 {
+	recs := storedRecords(t, dir)
+	if got := len(recs); got != 10 {
 		t.Errorf("stored %d records, want 10", got)
+	}
+	for _, r := range recs {
+		if r.Sender != "cert:sidecar-1" {
+			t.Fatalf("record stored with sender %q, want the certificate's identity cert:sidecar-1", r.Sender)
+		}
 	}
 
 	post := func(c *http.Client) (*http.Response, error) {
@@ -117,4 +123,8 @@ func TestCollectorClientCertificate(t *testing.T) {
 		resp.Body.Close()
 		t.Errorf("a certificate from another CA got status %d; the handshake must fail", resp.StatusCode)
 	}
+}
+
+func parseLeaf(c tls.Certificate) (*x509.Certificate, error) {
+	return x509.ParseCertificate(c.Certificate[0])
 }

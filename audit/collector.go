@@ -3,28 +3,38 @@ package audit
 import (
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
-// CollectorConfig configures a Collector. At least one of Token and
-// ClientCertAuth must be set.
+// CollectorConfig configures a Collector. At least one of Token, Tokens
+// and ClientCertAuth must be set; every token is at least MinTokenBytes.
 type CollectorConfig struct {
-	Token          string // bearer token senders must present; compared in constant time
-	ClientCertAuth bool   // a TLS client certificate verified by the server authenticates
-	MaxBodyBytes   int64  // largest accepted batch (after decompression); 0 means 16 MiB
-	Log            *zerolog.Logger
+	Token          string        // a bearer token stored as sender "token:default"; compared in constant time
+	Tokens         []SenderToken // named bearer tokens, one per sidecar or deployment
+	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
+	MaxBodyBytes   int64         // largest accepted batch (after decompression); 0 means 16 MiB
+	Limits         DecodeLimits  // records per batch and bytes per record; beyond them 413
+	// RecordWindow is how far a record's time may lie from the receipt
+	// time before the record is stored flagged FlagTimeOutsideWindow; 0
+	// means 15 minutes.
+	RecordWindow time.Duration
+	// UnauthConnsPerClient caps the connections one client address holds
+	// before it has authenticated; 0 means 8.
+	UnauthConnsPerClient int
+	// UnauthTimeout bounds how long a connection may take to send an
+	// authenticated request; 0 means 5 s.
+	UnauthTimeout time.Duration
+	Now           func() time.Time // clock; nil means time.Now
+	Log           *zerolog.Logger
 }
 
 // Reasons a batch is rejected, as counted in /metrics.
@@ -47,21 +57,34 @@ var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type"
 // only once the store has fsync'd it, and serves GET /healthz and GET
 // /metrics. It is safe for concurrent use.
 type Collector struct {
-	store    *Store
-	cfg      CollectorConfig
-	tokenSum [32]byte
-	log      zerolog.Logger
-	reqSeq   atomic.Uint64
-	rejects  [numRejects]atomic.Uint64
+	store   *Store
+	cfg     CollectorConfig
+	tokens  []senderDigest
+	log     zerolog.Logger
+	reqSeq  atomic.Uint64
+	rejects [numRejects]atomic.Uint64
+	conns   connLimiter
 }
 
 // NewCollector returns a Collector storing into store.
 func NewCollector(store *Store, cfg CollectorConfig) (*Collector, error) {
-	if cfg.Token == "" && !cfg.ClientCertAuth {
+	if cfg.Token == "" && len(cfg.Tokens) == 0 && !cfg.ClientCertAuth {
 		return nil, errors.New("audit: collector needs a token or client certificate authentication")
 	}
+	tokens, err := senderDigests(cfg)
+	if err != nil {
+		return nil, err
+	}
 	setDefault(&cfg.MaxBodyBytes, 16<<20)
-	c := &Collector{store: store, cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token)), log: zerolog.Nop()}
+	setDefault(&cfg.RecordWindow, 15*time.Minute)
+	setDefault(&cfg.UnauthConnsPerClient, 8)
+	setDefault(&cfg.UnauthTimeout, 5*time.Second)
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop()}
+	c.conns.init(cfg.UnauthConnsPerClient)
 	if cfg.Log != nil {
 		c.log = *cfg.Log
 	}
@@ -70,6 +93,11 @@ func NewCollector(store *Store, cfg CollectorConfig) (*Collector, error) {
 
 // ServeHTTP routes collector requests.
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/logs" && !c.conns.isAuthenticated(r.Context()) {
+		// A probe or a scrape is answered, but its connection does not
+		// stay open to idle on a slot of its address (issue 21 item 9).
+		w.Header().Set("Connection", "close")
+	}
 	switch r.URL.Path {
 	case "/v1/logs":
 		if r.Method != http.MethodPost {
@@ -89,11 +117,14 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ingest handles one OTLP export request.
 func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
-	if !c.authenticated(r) {
+	sender := c.sender(r)
+	if sender == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
+		w.Header().Set("Connection", "close")
 		c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
 		return
 	}
+	c.conns.authenticated(r.Context())
 	format, ok := batchFormat(r.Header.Get("Content-Type"))
 	if !ok {
 		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
@@ -108,35 +139,22 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, reason, status, code, err.Error())
 		return
 	}
-	b, err := DecodeBatch(body, format)
-	if err != nil {
+	b, err := DecodeBatchContext(r.Context(), body, format, c.cfg.Limits)
+	switch {
+	case errors.Is(err, ErrBatchTooLarge):
+		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
+		return
+	case err != nil:
 		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
 		return
 	}
+	c.admitBatch(b, sender, c.cfg.Now())
 	if err := c.store.AppendBatch(b); err != nil && !errors.Is(err, ErrDuplicateBatch) {
 		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return
 	}
 	writeExportResponse(w, format)
-}
-
-// authenticated checks the bearer token (digests compared in constant
-// time, so a wrong token of any length costs the same) or a verified client
-// certificate.
-func (c *Collector) authenticated(r *http.Request) bool {
-	if c.cfg.ClientCertAuth && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		return true
-	}
-	if c.cfg.Token == "" {
-		return false
-	}
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(auth[7:])))
-	return subtle.ConstantTimeCompare(got[:], c.tokenSum[:]) == 1
 }
 
 func batchFormat(contentType string) (string, bool) {
@@ -231,6 +249,10 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_duplicates_total", "Batches acknowledged without storing because their id was stored before.", st.Duplicates)
 	metric("portcullis_collector_events_total", "Lifecycle events stored.", st.Events)
 	metric("portcullis_collector_expired_segments_total", "Segments deleted by retention.", st.Expired)
+	metric("portcullis_collector_events_unverified_total", "Lifecycle events stored marked unverified: the change they describe is not in their etcd transaction.", st.Unverified)
+	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
+	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
+	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address held too many unauthenticated ones.", c.conns.refused.Load())
 	const rej = "portcullis_collector_rejects_total"
 	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
 	for i := range c.rejects {

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-const testToken = "test-token-0123456789"
+const testToken = "test-token-0123456789abcdef0123456789"
 
 func newTestKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
@@ -68,7 +68,10 @@ func TestEmitterToCollector(t *testing.T) {
 		r := sampleRecord(i)
 		r.SetRequestID([]byte("req-" + itoa(i)))
 		r.Status = uint16(200 + i%5)
-		want["req-"+itoa(i)] = r.Stored()
+		r.Time = time.Now().UnixNano()
+		w := r.Stored()
+		w.Sender = "token:default"
+		want["req-"+itoa(i)] = w
 		for !e.Emit(&r) {
 			time.Sleep(time.Millisecond)
 		}

@@ -46,9 +46,12 @@
 // the spool is full, BestEffort drops the batch (DroppedSpool), Strict
 // holds it and Accepting turns false so the data plane answers 503.
 // Collector answers 400, 413, 415 and 422 mean the batch itself is bad: it
-// is dropped and counted in Rejected. Counters are exact: after Close,
-// Captured = Delivered + Spooled + DroppedSpool + Rejected (of this run),
-// and Replayed counts spooled records delivered later, by any run.
+// is dropped and counted in Rejected. While the spool is above half full,
+// denials without a credential are folded into one record per source,
+// route, reason and second with Count set (emitter_aggregate.go); records
+// with a credential never are. Counters are exact: after Close, Captured =
+// Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this
+// run), and Replayed counts spooled records delivered later, by any run.
 //
 // # Collector storage
 //
@@ -56,7 +59,20 @@
 // (DecodeBatch), reading only the fields it keeps and merging repeated
 // occurrences as protobuf does; JSON bodies go through the generated
 // types. FuzzWireMatchesGenerated holds the wire decoder to the generated
-// types' result on every body they accept.
+// types' result on every body they accept. Decoding is linear in the body
+// (repeated fields are merged into one growing buffer), bounded by
+// DecodeLimits (records per batch, bytes per record: ErrBatchTooLarge, a
+// 413) and stops when the request's context ends.
+//
+// The Collector knows who sent a batch: the name of its bearer token
+// (CollectorConfig.Tokens, ParseTokenFile; tokens are at least
+// MinTokenBytes) or the identity of its verified client certificate. The
+// sender is stored with the batch, batch ids are deduplicated per sender,
+// records timed outside RecordWindow around receipt are stored with
+// FlagTimeOutsideWindow, and fields over the sidecar's sizes are cut and
+// flagged FlagTruncated. HTTPServer adds the connection rules: a few
+// unauthenticated connections per client address, each with UnauthTimeout
+// to send its headers, closed after a 401.
 //
 // Store keeps a directory of append-only segment files seg-NNNNNNNN.log.
 // Each line is one entry {"prev":H0,"hash":H1,"sig":S,"body":B} where B is
@@ -79,8 +95,13 @@
 // of the open segment is checked; entries after the last signed one, or
 // after a link that does not hash, are never signed over: the segment is
 // sealed with a digest naming its last trusted entry and a break entry
-// starts the next one. Batch ids are deduplicated, and the seen set is
-// rebuilt from the trusted entries at start. Retention deletes whole
+// starts the next one. Batch ids (per sender) and events (by etcd key and
+// revision) are deduplicated, and the seen sets are rebuilt from the
+// trusted entries at start. An append fails (and the Collector answers
+// 503) only when its entry was not stored: a failure after the entry's
+// fsync (the head, a rotation) is counted in Deferred and retried on the
+// next append, and a segment whose creation failed is removed so the next
+// attempt can create it. Retention deletes whole
 // closed segments whose digest ended more than Retention ago, oldest
 // first, keeps their digests, and appends a retention entry naming the
 // segment, its last hash and digest signature and the retention in force,

@@ -68,7 +68,8 @@ type EmitterConfig struct {
 }
 
 // EmitterStats are an Emitter's counters. After Close, every captured record
-// is in exactly one of Delivered, Spooled, DroppedSpool or Rejected.
+// is in exactly one of Delivered, Spooled, DroppedSpool, Rejected or
+// Aggregated.
 type EmitterStats struct {
 	Captured     uint64 // records Emit accepted
 	Delivered    uint64 // captured records the collector acknowledged directly
@@ -78,6 +79,7 @@ type EmitterStats struct {
 	DroppedFull  uint64 // records Emit refused: all slots busy, or closed
 	DroppedSpool uint64 // captured records lost because the spool was full
 	Rejected     uint64 // records in batches the collector refused as invalid
+	Aggregated   uint64 // captured records folded into another record's Count
 	Batches      uint64 // batches built
 	Retries      uint64 // failed delivery attempts
 	SpoolFiles   int    // batches in the spool now
@@ -118,13 +120,14 @@ type Emitter struct {
 	seq      uint64
 	started  time.Time
 	maxBatch atomic.Int64
+	agg      aggregator
 
 	held []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
 
 	mu      sync.Mutex // guards the following fields
 	backlog bool       // the spool holds batches: new ones queue behind them
 
-	delivered, spooled, replayed, droppedFull, droppedSpool, rejected, batches, retries atomic.Uint64
+	delivered, spooled, replayed, droppedFull, droppedSpool, rejected, batches, retries, aggregated atomic.Uint64
 }
 
 // NewEmitter opens the spool (replaying what an earlier run left there) and
@@ -234,7 +237,7 @@ func (e *Emitter) Accepting() bool {
 func (e *Emitter) Stats() EmitterStats {
 	s := EmitterStats{Captured: e.q.pushed(), Delivered: e.delivered.Load(), Spooled: e.spooled.Load(),
 		Replayed: e.replayed.Load(), DroppedFull: e.droppedFull.Load(), DroppedSpool: e.droppedSpool.Load(),
-		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load()}
+		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load(), Aggregated: e.aggregated.Load()}
 	s.Dropped = s.DroppedFull + s.DroppedSpool + s.Rejected
 	s.SpoolFiles, s.SpoolRecords, s.SpoolBytes = e.sp.usage()
 	return s

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -28,6 +29,7 @@ func (e *Emitter) runBatcher() {
 				e.fill()
 			}
 			e.fill()
+			e.agg.flush(math.MaxInt64, e.addRecord)
 			if e.enc.n > 0 {
 				e.ship()
 			}
@@ -36,19 +38,41 @@ func (e *Emitter) runBatcher() {
 	}
 }
 
-// fill moves every ready record into the current batch, shipping full ones.
+// fill moves every ready record into the current batch, shipping full
+// ones. While the spool is above half full, denials without a credential
+// are folded into one record per source, route, reason and second
+// (emitter_aggregate.go); those of seconds that are over go into the batch.
 func (e *Emitter) fill() {
+	fold := e.sp.aboveHalf()
 	for r := e.q.peek(); r != nil; r = e.q.peek() {
 		if e.enc.n == 0 {
-			e.idBuf = appendBatchID(e.idBuf[:0], e.cfg.InstanceID, e.seq)
-			e.enc.begin(e.idBuf)
-			e.started = time.Now()
+			fold = e.sp.aboveHalf() // a shipped batch may have been spooled
 		}
-		e.enc.add(r)
+		how := notFolded
+		if fold {
+			how = e.agg.add(r)
+		}
+		switch how {
+		case notFolded:
+			e.addRecord(r)
+		case folded:
+			e.aggregated.Add(1)
+		}
 		e.q.release()
-		if e.enc.n >= e.cfg.BatchSize {
-			e.ship()
-		}
+	}
+	e.agg.flush(time.Now().Unix()-aggGraceSeconds, e.addRecord)
+}
+
+// addRecord appends r to the current batch, shipping it when full.
+func (e *Emitter) addRecord(r *Record) {
+	if e.enc.n == 0 {
+		e.idBuf = appendBatchID(e.idBuf[:0], e.cfg.InstanceID, e.seq)
+		e.enc.begin(e.idBuf)
+		e.started = time.Now()
+	}
+	e.enc.add(r)
+	if e.enc.n >= e.cfg.BatchSize {
+		e.ship()
 	}
 }
 

@@ -97,7 +97,10 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 }()
 
 // appendEscaped appends the JSON escaping of s without quotes. Invalid UTF-8
-// becomes \ufffd; U+2028 and U+2029 are escaped for JavaScript consumers.
+// becomes \ufffd; U+2028 and U+2029 are escaped for JavaScript consumers,
+// and C1 controls and bidirectional formatting characters (mustEscape) so
+// a record shown in a terminal or an editor cannot reorder or hide text
+// (issue 21 item 11, CVE-2021-42574).
 func appendEscaped(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
@@ -114,7 +117,7 @@ func appendEscaped(dst []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+		if r == utf8.RuneError && size == 1 || mustEscape(r) {
 			dst = append(dst, s[start:i]...)
 			dst = appendUnicodeEscape(dst, r)
 			i += size
@@ -124,6 +127,19 @@ func appendEscaped(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, s[start:]...)
+}
+
+// mustEscape reports whether a valid non-ASCII rune is escaped: C1
+// controls, U+2028 and U+2029, and the bidirectional marks, embeddings,
+// overrides and isolates.
+func mustEscape(r rune) bool {
+	switch {
+	case r <= 0x9f: // C1 controls U+0080-U+009F
+		return true
+	case r < 0x61c:
+		return false
+	}
+	return r == 0x61c || r == 0x200e || r == 0x200f || r >= 0x2028 && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 func appendEscapedASCII(dst []byte, c byte) []byte {

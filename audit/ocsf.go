@@ -2,6 +2,7 @@ package audit
 
 import (
 	"strconv"
+	"strings"
 )
 
 // OCSF API Activity (class 6003, category 6 Application Activity), schema
@@ -113,5 +114,11 @@ func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
 		dst = appendStringField(dst, `,"token_fingerprint":`, r.TokenFingerprint)
 	}
 	dst = appendIntField(dst, `,"policy_revision":`, r.PolicyRevision)
+	if r.Sender != "" {
+		dst = appendStringField(dst, `,"sender":`, r.Sender)
+	}
+	if len(r.Flags) > 0 {
+		dst = appendStringField(dst, `,"flags":`, strings.Join(r.Flags, ","))
+	}
 	return append(dst, '}')
 }

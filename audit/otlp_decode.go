@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Limits on what the collector keeps from foreign records.
@@ -18,6 +20,23 @@ const (
 	maxForeignValue = 1024
 	maxForeignBody  = 4096
 )
+
+// DecodeLimits bound the work one batch can cause. The zero value means the
+// defaults.
+type DecodeLimits struct {
+	MaxRecords     int // records per batch; 0 means 10,000
+	MaxRecordBytes int // encoded bytes per log record; 0 means 64 KiB
+}
+
+func (l DecodeLimits) withDefaults() DecodeLimits {
+	setDefault(&l.MaxRecords, 10_000)
+	setDefault(&l.MaxRecordBytes, 64<<10)
+	return l
+}
+
+// ErrBatchTooLarge is returned (wrapped) by DecodeBatchContext for a batch
+// over its DecodeLimits; the collector answers 413.
+var ErrBatchTooLarge = errors.New("audit: batch over the limits")
 
 // ErrMalformedBatch is returned (wrapped) by DecodeBatch for a batch that is
 // not a valid OTLP ExportLogsServiceRequest.
@@ -28,7 +47,10 @@ type Batch struct {
 	// ID is the portcullis.batch_id resource attribute or, for clients
 	// that send none, "sha256:" and the hex digest of the request body, so
 	// a retried identical request is stored once either way.
-	ID       string
+	ID string
+	// Sender is who sent the batch, as the collector authenticated it
+	// ("token:<name>" or "cert:<identity>"); batch ids are scoped to it.
+	Sender   string
 	Service  string
 	Host     string
 	Instance string
@@ -46,15 +68,26 @@ const (
 // flattened into one Batch; a request with resources naming different batch
 // ids takes the first. It never panics on hostile input.
 func DecodeBatch(body []byte, format string) (*Batch, error) {
+	return DecodeBatchContext(context.Background(), body, format, DecodeLimits{})
+}
+
+// DecodeBatchContext is DecodeBatch within lim, stopping with ctx's error
+// when ctx ends (the client left). A batch over lim yields
+// ErrBatchTooLarge.
+func DecodeBatchContext(ctx context.Context, body []byte, format string, lim DecodeLimits) (*Batch, error) {
 	var b *Batch
 	var err error
+	lim = lim.withDefaults()
 	switch format {
 	case FormatProtobuf:
-		b, err = decodeWire(body)
+		b, err = decodeWireContext(ctx, body, lim)
 	case FormatJSON:
-		b, err = decodeJSON(body)
+		b, err = decodeJSON(body, lim)
 	default:
 		return nil, fmt.Errorf("audit: unsupported batch format %q", format)
+	}
+	if errors.Is(err, ErrBatchTooLarge) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s body of %d bytes: %w", ErrMalformedBatch, format, len(body), err)
@@ -67,7 +100,10 @@ func DecodeBatch(body []byte, format string) (*Batch, error) {
 }
 
 // decodeJSON decodes the OTLP JSON encoding through the generated types.
-func decodeJSON(body []byte) (*Batch, error) {
+func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
+	if n := jsonObjects(body); n > lim.MaxRecords*jsonObjectsPerRecord {
+		return nil, fmt.Errorf("%w: %d JSON objects, more than %d records can hold", ErrBatchTooLarge, n, lim.MaxRecords)
+	}
 	// LogsData has the same fields and numbers as ExportLogsServiceRequest
 	// (resource_logs = 1), so it decodes the same JSON; the collector
 	// package would pull gRPC into every importer of audit, the data plane
@@ -76,7 +112,53 @@ func decodeJSON(body []byte) (*Batch, error) {
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &req); err != nil {
 		return nil, err
 	}
+	if err := jsonWithinLimits(&req, lim); err != nil {
+		return nil, err
+	}
 	return decodeMessage(&req), nil
+}
+
+// jsonObjectsPerRecord bounds the JSON objects a record brings on average
+// (a record with 20 attributes has 42), so a body of empty records is
+// refused before protojson allocates a message for each: unlike the wire
+// decoder, protojson cannot stop at the record limit.
+const jsonObjectsPerRecord = 64
+
+// jsonObjects counts the objects in a JSON text ('{' outside strings), in
+// one pass without allocating.
+func jsonObjects(body []byte) int {
+	n, inString := 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && c == '{':
+			n++
+		}
+	}
+	return n
+}
+
+// jsonWithinLimits applies lim to a decoded JSON request. The JSON body is
+// bounded by the collector's body limit and decoded before it is counted,
+// unlike the wire path, which stops at the first record over the limits.
+func jsonWithinLimits(req *logspb.LogsData, lim DecodeLimits) error {
+	n := 0
+	for _, rl := range req.GetResourceLogs() {
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				if n++; n > lim.MaxRecords {
+					return fmt.Errorf("%w: more than %d records", ErrBatchTooLarge, lim.MaxRecords)
+				}
+				if size := proto.Size(lr); size > lim.MaxRecordBytes {
+					return fmt.Errorf("%w: record %d of %d bytes over the %d byte limit", ErrBatchTooLarge, n-1, size, lim.MaxRecordBytes)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // decodeMessage maps a decoded LogsData onto a Batch.
@@ -178,6 +260,8 @@ func (s *StoredRecord) setPortcullisAttr(key string, v anyValue) {
 		s.TokenFingerprint = v.String()
 	case AttrDuration:
 		s.DurationUS = v.Int() / 1e3
+	case AttrCount:
+		s.Count = v.Int()
 	default:
 		s.setForeignAttr(key, v)
 	}

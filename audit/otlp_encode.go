@@ -29,6 +29,9 @@ const (
 	AttrIssuer           = "portcullis.issuer"
 	AttrTokenFingerprint = "portcullis.token_fingerprint"
 	AttrDuration         = "portcullis.duration_ns"
+	// AttrCount is the number of requests an aggregated record stands for
+	// (sent only when above 1).
+	AttrCount = "portcullis.count"
 
 	// AttrBatchID is the resource attribute naming a batch uniquely
 	// (instance id, "-", sequence); the collector stores a batch id once.
@@ -159,6 +162,9 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 		var fp [32]byte
 		hex.Encode(fp[:], r.TokenFingerprint[:])
 		b = appendKVBytes(b, f, AttrTokenFingerprint, fp[:])
+	}
+	if r.Count > 1 {
+		b = appendKVInt(b, f, AttrCount, int64(r.Count))
 	}
 	return appendKVInt(b, f, AttrDuration, r.Duration)
 }

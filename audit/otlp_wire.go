@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -74,9 +76,25 @@ func nextField(b []byte) (field, []byte, error) {
 	return f, b[n:], nil
 }
 
+// wireDecoder decodes one protobuf body into b within the limits, checking
+// ctx every cancelCheck records so a client that left stops the work.
+type wireDecoder struct {
+	ctx context.Context
+	lim DecodeLimits
+	b   *Batch
+}
+
+// cancelCheck is how many records are decoded between checks of the
+// request's context (a context check costs about as much as a record).
+const cancelCheck = 256
+
 // decodeWire decodes a protobuf LogsData (ExportLogsServiceRequest) body.
 func decodeWire(body []byte) (*Batch, error) {
-	b := &Batch{}
+	return decodeWireContext(context.Background(), body, DecodeLimits{}.withDefaults())
+}
+
+func decodeWireContext(ctx context.Context, body []byte, lim DecodeLimits) (*Batch, error) {
+	d := wireDecoder{ctx: ctx, lim: lim, b: &Batch{}}
 	for rest := body; len(rest) > 0; {
 		f, r, err := nextField(rest)
 		if err != nil {
@@ -84,15 +102,15 @@ func decodeWire(body []byte) (*Batch, error) {
 		}
 		rest = r
 		if f.num == fReqResourceLogs && f.typ == protowire.BytesType {
-			if err := b.wireResourceLogs(f.data); err != nil {
+			if err := d.wireResourceLogs(f.data); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return b, nil
+	return d.b, nil
 }
 
-func (b *Batch) wireResourceLogs(msg []byte) error {
+func (d *wireDecoder) wireResourceLogs(msg []byte) error {
 	for len(msg) > 0 {
 		f, r, err := nextField(msg)
 		if err != nil {
@@ -104,9 +122,9 @@ func (b *Batch) wireResourceLogs(msg []byte) error {
 		}
 		switch f.num {
 		case fRLResource:
-			err = b.wireResource(f.data)
+			err = d.b.wireResource(f.data)
 		case fRLScopeLogs:
-			err = b.wireScopeLogs(f.data)
+			err = d.wireScopeLogs(f.data)
 		}
 		if err != nil {
 			return err
@@ -134,7 +152,7 @@ func (b *Batch) wireResource(msg []byte) error {
 	return nil
 }
 
-func (b *Batch) wireScopeLogs(msg []byte) error {
+func (d *wireDecoder) wireScopeLogs(msg []byte) error {
 	for len(msg) > 0 {
 		f, r, err := nextField(msg)
 		if err != nil {
@@ -142,12 +160,32 @@ func (b *Batch) wireScopeLogs(msg []byte) error {
 		}
 		msg = r
 		if f.num == fSLLogRecords && f.typ == protowire.BytesType {
+			if err := d.admit(len(f.data)); err != nil {
+				return err
+			}
 			s, err := wireLogRecord(f.data)
 			if err != nil {
 				return err
 			}
-			b.Records = append(b.Records, s)
+			d.b.Records = append(d.b.Records, s)
 		}
+	}
+	return nil
+}
+
+// admit checks one more record of size bytes against the limits, and the
+// context every cancelCheck records: an empty record is two bytes on the
+// wire, so a 16 KB gzip body can hold millions (issue 21 item 7).
+func (d *wireDecoder) admit(size int) error {
+	n := len(d.b.Records)
+	if n >= d.lim.MaxRecords {
+		return fmt.Errorf("%w: more than %d records", ErrBatchTooLarge, d.lim.MaxRecords)
+	}
+	if size > d.lim.MaxRecordBytes {
+		return fmt.Errorf("%w: record %d of %d bytes over the %d byte limit", ErrBatchTooLarge, n, size, d.lim.MaxRecordBytes)
+	}
+	if n%cancelCheck == 0 {
+		return d.ctx.Err()
 	}
 	return nil
 }
@@ -155,8 +193,7 @@ func (b *Batch) wireScopeLogs(msg []byte) error {
 func wireLogRecord(msg []byte) (StoredRecord, error) {
 	var s StoredRecord
 	var t, observed uint64
-	var body []byte
-	hasBody := false
+	var body rawMerge
 	for rest := msg; len(rest) > 0; {
 		f, r, err := nextField(rest)
 		if err != nil {
@@ -169,7 +206,7 @@ func wireLogRecord(msg []byte) (StoredRecord, error) {
 		case f.num == fLRObservedTime && f.typ == protowire.Fixed64Type:
 			observed = f.v
 		case f.num == fLRBody && f.typ == protowire.BytesType:
-			body, hasBody = mergeRaw(body, f.data, hasBody), true
+			body.add(f.data)
 		case f.num == fLRAttributes && f.typ == protowire.BytesType:
 			key, v, err := wireKeyValue(f.data)
 			if err != nil {
@@ -182,8 +219,8 @@ func wireLogRecord(msg []byte) (StoredRecord, error) {
 		t = observed
 	}
 	s.Time = time.Unix(0, int64(t)).UTC()
-	if hasBody {
-		v, err := wireAnyValue(body)
+	if body.n > 0 {
+		v, err := wireAnyValue(body.b)
 		if err != nil {
 			return s, err
 		}
@@ -192,19 +229,31 @@ func wireLogRecord(msg []byte) (StoredRecord, error) {
 	return s, nil
 }
 
-// mergeRaw joins the encodings of a message field that occurs more than
-// once: the concatenation of two encodings decodes as their merge. The
-// first occurrence aliases the body; a second one copies.
-func mergeRaw(have, next []byte, seen bool) []byte {
-	if !seen {
-		return next
+// rawMerge joins the encodings of a message field that occurs more than
+// once: the concatenation of the encodings decodes as their merge. The
+// first occurrence aliases the body; the second copies both into a buffer
+// the later ones append to, so n occurrences cost O(total bytes), not
+// O(n²) as copying everything again for each did (issue 21 item 8).
+type rawMerge struct {
+	b []byte
+	n int // occurrences so far
+}
+
+func (m *rawMerge) add(next []byte) {
+	switch m.n {
+	case 0:
+		m.b = next
+	case 1:
+		m.b = append(append(make([]byte, 0, 2*(len(m.b)+len(next))), m.b...), next...)
+	default:
+		m.b = append(m.b, next...)
 	}
-	return append(append([]byte(nil), have...), next...)
+	m.n++
 }
 
 func wireKeyValue(msg []byte) (string, anyValue, error) {
-	var key, value []byte
-	hasValue := false
+	var key []byte
+	var value rawMerge
 	for len(msg) > 0 {
 		f, r, err := nextField(msg)
 		if err != nil {
@@ -218,16 +267,16 @@ func wireKeyValue(msg []byte) (string, anyValue, error) {
 		case fKVKey:
 			key = f.data
 		case fKVValue:
-			value, hasValue = mergeRaw(value, f.data, hasValue), true
+			value.add(f.data)
 		}
 	}
 	if !utf8.Valid(key) {
 		return "", anyValue{}, errWire // proto3 strings are UTF-8
 	}
-	if !hasValue {
+	if value.n == 0 {
 		return string(key), anyValue{}, nil
 	}
-	v, err := wireAnyValue(value)
+	v, err := wireAnyValue(value.b)
 	return string(key), v, err
 }
 

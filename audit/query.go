@@ -18,6 +18,7 @@ type Filter struct {
 	Route    string
 	Decision string
 	Status   int
+	Sender   string // "token:<name>" or "cert:<identity>"
 }
 
 // Match reports whether r passes the filter.
@@ -37,6 +38,8 @@ func (f *Filter) Match(r *StoredRecord) bool {
 		return false
 	case f.Status != 0 && r.Status != int64(f.Status):
 		return false
+	case f.Sender != "" && r.Sender != f.Sender:
+		return false
 	}
 	return true
 }
@@ -46,6 +49,7 @@ func (f *Filter) Match(r *StoredRecord) bool {
 func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
 	return ScanEntries(dir, func(e *Entry) error {
 		for i := range e.Records {
+			e.Records[i].Sender = e.Sender
 			if f.Match(&e.Records[i]) {
 				if err := fn(&e.Records[i]); err != nil {
 					return err
@@ -101,11 +105,11 @@ func WriteRecords(w io.Writer, dir string, f Filter, format string) (int, error)
 		flush = func() error { return nil }
 	case OutputTable:
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tTENANT\tCLIENT\tAUTH\tMETHOD\tROUTE\tPATH\tSTATUS\tDECISION\tREQUEST_ID")
+		fmt.Fprintln(tw, "TIME\tSENDER\tTENANT\tCLIENT\tAUTH\tMETHOD\tROUTE\tPATH\tSTATUS\tDECISION\tREQUEST_ID\tFLAGS")
 		emit = func(r *StoredRecord) error {
-			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339Nano),
-				cell(r.Tenant), cell(r.Client), cell(r.AuthMethod), cell(r.Method), cell(r.Route), cell(r.Path),
-				r.Status, cell(r.Decision), cell(r.RequestID))
+			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339Nano),
+				cell(r.Sender), cell(r.Tenant), cell(r.Client), cell(r.AuthMethod), cell(r.Method), cell(r.Route), cell(r.Path),
+				r.Status, cell(r.Decision), cell(r.RequestID), cell(strings.Join(r.Flags, ",")))
 			return err
 		}
 		flush = tw.Flush

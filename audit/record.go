@@ -131,6 +131,11 @@ type Record struct {
 	// TokenFingerprint is a non-reversible fingerprint of a JWT (zero for API keys).
 	TokenFingerprint [16]byte
 
+	// Count is how many requests the record stands for: 0 (or 1) for one.
+	// Only the emitter sets it, when it aggregates denials without a
+	// credential while its spool is above half full.
+	Count uint32
+
 	method    [8]byte
 	methodLen uint8
 	keyIDLen  uint8
@@ -180,7 +185,7 @@ func (r *Record) CopyTo(dst *Record) {
 	dst.Time, dst.Duration, dst.PolicyRevision, dst.BytesIn, dst.BytesOut = r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut
 	dst.Status, dst.Decision, dst.AuthMethod, dst.SourceIP = r.Status, r.Decision, r.AuthMethod, r.SourceIP
 	dst.Tenant, dst.Client, dst.Route, dst.Issuer = r.Tenant, r.Client, r.Route, r.Issuer
-	dst.TokenFingerprint = r.TokenFingerprint
+	dst.TokenFingerprint, dst.Count = r.TokenFingerprint, r.Count
 	dst.SetMethod(r.Method())
 	dst.SetKeyID(r.KeyID())
 	dst.SetPath(r.Path())
@@ -195,6 +200,6 @@ func (r *Record) Reset() {
 	r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut = 0, 0, 0, 0, 0
 	r.Status, r.Decision, r.AuthMethod, r.SourceIP = 0, Allowed, AuthNone, netip.Addr{}
 	r.Tenant, r.Client, r.Route, r.Issuer = "", "", "", ""
-	r.TokenFingerprint = [16]byte{}
+	r.TokenFingerprint, r.Count = [16]byte{}, 0
 	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen = 0, 0, 0, 0, 0
 }

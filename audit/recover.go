@@ -118,10 +118,16 @@ func (s *Store) collectBatchIDs(n uint64) error {
 	return err
 }
 
-// rememberBatch records a stored batch id so a retry is not stored twice.
+// rememberBatch records a stored batch id (per sender) and the lifecycle
+// events of an entry, so a retry is not stored twice.
 func (s *Store) rememberBatch(h *entryHeader) {
 	if h.Kind == KindBatch {
-		s.seen[h.BatchID] = struct{}{}
+		s.seen[batchKey{h.Sender, h.BatchID}] = struct{}{}
+	}
+	for _, ev := range h.Events {
+		if ev.Key != "" {
+			s.seenEvents[ev] = struct{}{}
+		}
 	}
 }
 
@@ -206,7 +212,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}

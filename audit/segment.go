@@ -72,13 +72,22 @@ func (l *entryLine) signedBy(pub ed25519.PublicKey, hash [32]byte) bool {
 
 // entryHeader holds the body fields every reader needs.
 type entryHeader struct {
-	Seq            uint64    `json:"seq"`
-	Kind           string    `json:"kind"`
-	Time           time.Time `json:"time"`
-	BatchID        string    `json:"batch_id,omitempty"`
-	Segment        uint64    `json:"segment,omitempty"`
-	ExpiredThrough uint64    `json:"expired_through,omitempty"`
-	LastHash       string    `json:"last_hash,omitempty"`
+	Seq            uint64     `json:"seq"`
+	Kind           string     `json:"kind"`
+	Time           time.Time  `json:"time"`
+	BatchID        string     `json:"batch_id,omitempty"`
+	Sender         string     `json:"sender,omitempty"`
+	Segment        uint64     `json:"segment,omitempty"`
+	ExpiredThrough uint64     `json:"expired_through,omitempty"`
+	LastHash       string     `json:"last_hash,omitempty"`
+	Events         []eventKey `json:"events,omitempty"`
+}
+
+// eventKey identifies a lifecycle event: its etcd key and the revision of
+// its write.
+type eventKey struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
 }
 
 // Entry is one decoded entry of the chain, as ScanEntries yields it.
@@ -89,6 +98,7 @@ type Entry struct {
 	Kind    string
 	Time    time.Time // when the collector stored it
 	BatchID string
+	Sender  string // who sent the batch, as the collector authenticated it
 	Service string
 	Host    string
 	Records []StoredRecord
@@ -106,6 +116,10 @@ type entryBody struct {
 	Records []StoredRecord `json:"records"`
 	Events  []Event        `json:"events"`
 }
+
+// batchKey is the key a batch id is deduplicated by: ids are scoped to
+// their sender, so one sender cannot pre-empt another's batch ids.
+type batchKey struct{ sender, id string }
 
 // chainHash returns SHA-256(prev || body).
 func chainHash(prev [32]byte, body []byte) [32]byte {
@@ -227,7 +241,7 @@ func ScanEntries(dir string, fn func(e *Entry) error) error {
 				return nil
 			}
 			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-				Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
+				Sender: b.Sender, Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
 				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
 		})
 		if err != nil {

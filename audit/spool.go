@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -27,6 +28,8 @@ type spoolFile struct {
 type spool struct {
 	dir string
 	max int64
+
+	used atomic.Int64 // bytes, for readers that must not wait for a put's fsync
 
 	mu    sync.Mutex // guards the following fields
 	files []spoolFile
@@ -70,6 +73,7 @@ func (s *spool) adopt(e os.DirEntry) {
 	}
 	s.files = append(s.files, f)
 	s.bytes += f.size
+	s.used.Store(s.bytes)
 }
 
 func parseSpoolName(name string) (spoolFile, bool) {
@@ -124,6 +128,7 @@ func (s *spool) insertLocked(f spoolFile) {
 	copy(s.files[i+1:], s.files[i:])
 	s.files[i] = f
 	s.bytes += f.size
+	s.used.Store(s.bytes)
 }
 
 // writeFileSync writes dir/name atomically and durably.
@@ -190,6 +195,7 @@ func (s *spool) remove(f spoolFile) error {
 		if s.files[i].seq == f.seq {
 			s.files = append(s.files[:i], s.files[i+1:]...)
 			s.bytes -= f.size
+			s.used.Store(s.bytes)
 			break
 		}
 	}
@@ -197,6 +203,12 @@ func (s *spool) remove(f spoolFile) error {
 		return fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
 	}
 	return nil
+}
+
+// aboveHalf reports whether the spool holds more than half its bound. It
+// does not wait for a put in progress (which holds mu through its fsync).
+func (s *spool) aboveHalf() bool {
+	return s.dir != "" && s.used.Load() > s.max/2
 }
 
 // usage returns the number of files, records and bytes spooled.

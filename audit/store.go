@@ -22,6 +22,7 @@ type StoreConfig struct {
 	SegmentMaxAge   time.Duration      // rotate a segment this old; 0 means 1h
 	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
 	Now             func() time.Time   // clock; nil means time.Now
+	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
 }
 
 // StoreStats are a Store's counters since it was opened.
@@ -32,18 +33,36 @@ type StoreStats struct {
 	Events     uint64 // lifecycle events stored
 	Expired    uint64 // segments deleted by retention
 	Breaks     uint64 // breaks recorded at recovery (see KindBreak)
+	// Deferred counts failures after an entry was durably stored (the
+	// signed head, a rotation): the entry stands and the step is retried
+	// on the next append.
+	Deferred uint64
+	// Unverified counts stored events marked Unverified.
+	Unverified uint64
+	// EventDuplicates counts events not stored again (same key and revision).
+	EventDuplicates uint64
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
 // suspended, policy pushed...) stored in the same chain as audit records.
+// Key and Revision come from etcd, ClaimedTime from the event's value.
+// etcd keeps no write times, so Time is when the collector read the write:
+// moments after it for an event seen on the watch, an upper bound for one
+// read while catching up after downtime.
 type Event struct {
-	Time    time.Time       `json:"time"`
-	Actor   string          `json:"actor"`
-	Action  string          `json:"action"`
-	Target  string          `json:"target"`
-	Reason  string          `json:"reason,omitempty"`
-	Ticket  string          `json:"ticket,omitempty"`
-	Details json.RawMessage `json:"details,omitempty"`
+	Time        time.Time `json:"time"`
+	Key         string    `json:"key,omitempty"`      // etcd key of the event
+	Revision    int64     `json:"revision,omitempty"` // etcd revision of its write
+	ClaimedTime time.Time `json:"claimed_time,omitzero"`
+	// Unverified says why the change the event describes was not found in
+	// the event's own etcd transaction; "" when it was.
+	Unverified string          `json:"unverified,omitempty"`
+	Actor      string          `json:"actor"`
+	Action     string          `json:"action"`
+	Target     string          `json:"target"`
+	Reason     string          `json:"reason,omitempty"`
+	Ticket     string          `json:"ticket,omitempty"`
+	Details    json.RawMessage `json:"details,omitempty"`
 }
 
 // Store is the collector's append-only, hash-chained, signed storage. Every
@@ -66,10 +85,12 @@ type Store struct {
 	seq        uint64
 	prev       [32]byte
 	lastSig    string
-	seen       map[string]struct{}
+	seen       map[batchKey]struct{}
+	seenEvents map[eventKey]struct{}
 	stats      StoreStats
 	buf        []byte
 	closed     bool
+	torn       bool // a failed append left bytes after segSize
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -87,7 +108,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: cannot create store directory %q: %w", dir, err)
 	}
-	s := &Store{dir: dir, cfg: cfg, seen: make(map[string]struct{})}
+	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{})}
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
@@ -103,15 +124,16 @@ var ErrDuplicateBatch = errors.New("audit: duplicate batch")
 func (s *Store) AppendBatch(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.seen[b.ID]; dup {
+	key := batchKey{b.Sender, b.ID}
+	if _, dup := s.seen[key]; dup {
 		s.stats.Duplicates++
-		return fmt.Errorf("%w: %q", ErrDuplicateBatch, b.ID)
+		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
 	}
 	body := s.batchBodyLocked(b)
 	if err := s.appendLocked(body); err != nil {
 		return err
 	}
-	s.seen[b.ID] = struct{}{}
+	s.seen[key] = struct{}{}
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
 	return nil
@@ -121,6 +143,9 @@ func (s *Store) AppendBatch(b *Batch) error {
 func (s *Store) batchBodyLocked(b *Batch) []byte {
 	buf := s.bodyHeader(s.buf[:0], KindBatch)
 	buf = appendStringField(buf, `,"batch_id":`, b.ID)
+	if b.Sender != "" {
+		buf = appendStringField(buf, `,"sender":`, b.Sender)
+	}
 	buf = appendStringField(buf, `,"service":`, b.Service)
 	buf = appendStringField(buf, `,"host":`, b.Host)
 	buf = appendStringField(buf, `,"instance":`, b.Instance)
@@ -152,7 +177,12 @@ func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 }
 
 // AppendEvents stores control-plane lifecycle events durably as one entry.
+// An event with a Key is stored once: one whose key and revision are
+// stored already is left out (issue 13 item 4).
 func (s *Store) AppendEvents(events []Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events = s.newEventsLocked(events)
 	if len(events) == 0 {
 		return nil
 	}
@@ -160,15 +190,38 @@ func (s *Store) AppendEvents(events []Event) error {
 	if err != nil {
 		return fmt.Errorf("audit: cannot encode %d events: %w", len(events), err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	body := s.bodyHeader(nil, KindEvents)
 	body = append(append(append(body, `,"events":`...), ev...), '}')
 	if err := s.appendLocked(body); err != nil {
 		return err
 	}
+	for _, e := range events {
+		if e.Key != "" {
+			s.seenEvents[eventKey{e.Key, e.Revision}] = struct{}{}
+		}
+		if e.Unverified != "" {
+			s.stats.Unverified++
+		}
+	}
 	s.stats.Events += uint64(len(events))
 	return nil
+}
+
+// newEventsLocked returns the events not stored before (nor twice in
+// events).
+func (s *Store) newEventsLocked(events []Event) []Event {
+	out := make([]Event, 0, len(events))
+	batch := map[eventKey]bool{}
+	for _, e := range events {
+		k := eventKey{e.Key, e.Revision}
+		if _, dup := s.seenEvents[k]; dup || e.Key != "" && batch[k] {
+			s.stats.EventDuplicates++
+			continue
+		}
+		batch[k] = true
+		out = append(out, e)
+	}
+	return out
 }
 
 // appendLocked chains body, writes its line and fsyncs, rotating first when
@@ -178,7 +231,9 @@ func (s *Store) appendLocked(body []byte) error {
 		return fmt.Errorf("audit: store %q is closed", s.dir)
 	}
 	if err := s.maybeRotateLocked(int64(len(body))); err != nil {
-		return err
+		// A full segment is a soft limit: keep appending to it and try
+		// the rotation again next time (issue 21 item 9).
+		s.deferLocked(err)
 	}
 	if err := s.ensureSegmentLocked(); err != nil {
 		return err
@@ -194,10 +249,29 @@ func (s *Store) appendLocked(body []byte) error {
 	}
 	s.segEntries++
 	s.prev = h
-	return s.writeHeadLocked()
+	// The entry is fsync'd: it is stored. Failing the append now (a full
+	// disk refusing the head) would answer 503 for a stored batch and
+	// store its retry again; the head lags until the next append.
+	if err := s.writeHeadLocked(); err != nil {
+		s.deferLocked(err)
+	}
+	return nil
+}
+
+// deferLocked counts and reports a failure the store retries later.
+func (s *Store) deferLocked(err error) {
+	s.stats.Deferred++
+	if s.cfg.OnDeferred != nil {
+		s.cfg.OnDeferred(err)
+	}
 }
 
 func (s *Store) writeLocked(line []byte) error {
+	if s.torn {
+		if err := s.cutTornLocked(); err != nil {
+			return fmt.Errorf("audit: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+		}
+	}
 	if _, err := s.seg.Write(line); err != nil {
 		s.cutTornLocked()
 		return fmt.Errorf("audit: cannot append to segment %q: %w", s.seg.Name(), err)
@@ -212,8 +286,13 @@ func (s *Store) writeLocked(line []byte) error {
 }
 
 // cutTornLocked removes a partly written line so the next append starts
-// on a line boundary.
-func (s *Store) cutTornLocked() { _ = s.seg.Truncate(s.segSize) }
+// on a line boundary; until it succeeds, s.torn holds and no append is
+// written after the torn bytes.
+func (s *Store) cutTornLocked() error {
+	err := s.seg.Truncate(s.segSize)
+	s.torn = err != nil
+	return err
+}
 
 // ensureSegmentLocked opens the next segment when none is open.
 func (s *Store) ensureSegmentLocked() error {
@@ -227,7 +306,10 @@ func (s *Store) ensureSegmentLocked() error {
 		return fmt.Errorf("audit: cannot create segment %q: %w", path, err)
 	}
 	if err := syncDir(s.dir); err != nil {
+		// Leaving the file would make every later attempt fail with
+		// "file exists" (EMFILE at rotation, issue 21 item 9).
 		f.Close()
+		os.Remove(path)
 		return err
 	}
 	s.seg, s.segNum, s.segSize, s.segSHA = f, n, 0, sha256.New()
@@ -248,6 +330,11 @@ func (s *Store) maybeRotateLocked(next int64) error {
 // closeSegmentLocked seals the open segment with a signed digest that
 // carries the previous digest's signature.
 func (s *Store) closeSegmentLocked() error {
+	if s.torn {
+		if err := s.cutTornLocked(); err != nil {
+			return fmt.Errorf("audit: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+		}
+	}
 	if err := s.seg.Sync(); err != nil {
 		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
@@ -263,10 +350,13 @@ func (s *Store) closeSegmentLocked() error {
 	if err := writeFileSync(s.dir, digestName(s.segNum), doc); err != nil {
 		return err
 	}
-	if err := s.seg.Close(); err != nil {
-		return fmt.Errorf("audit: cannot close segment %q: %w", d.File, err)
-	}
+	// The digest is written, so the segment is sealed whatever Close says:
+	// keeping a closed file open would fail every later write.
+	cerr := s.seg.Close()
 	s.seg, s.lastSig = nil, sig
+	if cerr != nil {
+		return fmt.Errorf("audit: cannot close segment %q: %w", d.File, cerr)
+	}
 	return nil
 }
 

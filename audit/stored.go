@@ -29,8 +29,15 @@ type StoredRecord struct {
 	DurationUS       int64             `json:"duration_us"`
 	UserAgent        string            `json:"user_agent"`
 	PolicyRevision   int64             `json:"policy_revision"`
+	Count            int64             `json:"count,omitempty"` // requests an aggregated record stands for; 0 for one
 	Body             string            `json:"body,omitempty"`
 	Attributes       map[string]string `json:"attributes,omitempty"`
+	// Flags say what the collector noticed about the record
+	// (FlagTimeOutsideWindow, FlagTruncated).
+	Flags []string `json:"flags,omitempty"`
+	// Sender is the batch's sender, filled by QueryRecords from the
+	// chain entry (it is stored once per batch, not per record).
+	Sender string `json:"sender,omitempty"`
 }
 
 // AppendJSON appends s as one JSON object in the field order of
@@ -63,6 +70,22 @@ func (s *StoredRecord) appendJSONTail(dst []byte) []byte {
 	dst = appendIntField(dst, `,"duration_us":`, s.DurationUS)
 	dst = appendStringField(dst, `,"user_agent":`, s.UserAgent)
 	dst = appendIntField(dst, `,"policy_revision":`, s.PolicyRevision)
+	if s.Count > 1 {
+		dst = appendIntField(dst, `,"count":`, s.Count)
+	}
+	if s.Sender != "" {
+		dst = appendStringField(dst, `,"sender":`, s.Sender)
+	}
+	if len(s.Flags) > 0 {
+		dst = append(dst, `,"flags":[`...)
+		for i, f := range s.Flags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, f)
+		}
+		dst = append(dst, ']')
+	}
 	if s.Body != "" {
 		dst = appendStringField(dst, `,"body":`, s.Body)
 	}
@@ -100,6 +123,9 @@ func (r *Record) Stored() StoredRecord {
 		Status: int64(r.Status), Decision: r.Decision.String(), RequestID: string(r.RequestID()),
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationUS: r.Duration / 1e3,
 		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision,
+	}
+	if r.Count > 1 {
+		s.Count = int64(r.Count)
 	}
 	if r.SourceIP.IsValid() {
 		s.SourceIP = r.SourceIP.String()

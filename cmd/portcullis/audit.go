@@ -50,6 +50,7 @@ func auditQuery(args []string) int {
 	fs.StringVar(&f.Route, "route", "", "route template")
 	fs.StringVar(&f.Decision, "decision", "", "`decision` (allowed, rate_limited, ...)")
 	fs.IntVar(&f.Status, "status", 0, "HTTP status")
+	fs.StringVar(&f.Sender, "sender", "", "sender that stored the batch (token:<name> or cert:<identity>)")
 	format := fs.String("format", audit.OutputTable, "output: table, json or ocsf")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code

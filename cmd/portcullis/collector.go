@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +31,8 @@ type collectorFlags struct {
 	segmentMaxBytes                                       int64
 	segmentMaxAge                                         time.Duration
 	maxBatchBytes                                         int64
+	maxBatchRecords, maxRecordBytes                       int
+	recordWindow                                          time.Duration
 	etcd                                                  sidecarEtcdFlags
 	head                                                  headFlags
 }
@@ -43,14 +44,17 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.data, "data", "", "data directory for segments")
 	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this (e.g. 400d, 720h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key (from portcullis audit keygen)")
-	fs.StringVar(&c.token, "token", "", "bearer token senders must present (prefer --token-file)")
-	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token")
+	fs.StringVar(&c.token, "token", "", "bearer token senders must present, at least 32 bytes, stored as sender token:default (prefer --token-file)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file of `name token` lines, one per sidecar or deployment; every batch is stored with the name of its token")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) whose client certificates authenticate senders")
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
+	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
+	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
+	fs.DurationVar(&c.recordWindow, "record-window", 15*time.Minute, "records timed further than this from receipt are stored flagged time_outside_window")
 	c.etcd.register(fs) // --etcd: also store the control plane's lifecycle events
 	c.head.register(fs)
 	code, ok := parseFlags(fs, args)
@@ -86,22 +90,26 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	token, err := readToken(c.token, c.tokenFile)
+	tokens, err := readTokens(c.tokenFile)
 	if err != nil {
 		return err
 	}
 	store, err := audit.OpenStore(c.data, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
-		SegmentMaxAge: c.segmentMaxAge, Retention: retention})
+		SegmentMaxAge: c.segmentMaxAge, Retention: retention,
+		OnDeferred: func(err error) {
+			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
+		}})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: token, ClientCertAuth: c.clientCA != "",
-		MaxBodyBytes: c.maxBatchBytes, Log: log})
+	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
+		MaxBodyBytes: c.maxBatchBytes, Limits: audit.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
+		RecordWindow: c.recordWindow, Log: log})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	srv := col.HTTPServer()
 	if srv.TLSConfig, err = collectorTLS(c); err != nil {
 		return err
 	}
@@ -143,15 +151,20 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	return err
 }
 
-func readToken(token, file string) (string, error) {
+// readTokens reads the named tokens of --token-file.
+func readTokens(file string) ([]audit.SenderToken, error) {
 	if file == "" {
-		return token, nil
+		return nil, nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("cannot read token file %q: %w", file, err)
+		return nil, fmt.Errorf("cannot read token file %q: %w", file, err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	tokens, err := audit.ParseTokenFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("token file %q: %w", file, err)
+	}
+	return tokens, nil
 }
 
 func collectorTLS(c collectorFlags) (*tls.Config, error) {

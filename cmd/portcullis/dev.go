@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -159,7 +158,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	token, err := readToken("", tokenFile)
+	tokens, err := readTokens(tokenFile)
 	if err != nil {
 		return "", nil, err
 	}
@@ -167,7 +166,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: token, Log: &log})
+	col, err := audit.NewCollector(store, audit.CollectorConfig{Tokens: tokens, Log: &log})
 	if err != nil {
 		store.Close()
 		return "", nil, err
@@ -177,7 +176,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 		store.Close()
 		return "", nil, fmt.Errorf("cannot listen on %q: %w", f.collector, err)
 	}
-	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second}
+	srv := col.HTTPServer()
 	go srv.Serve(ln)
 	go forwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
 	return tokenFile, func() { srv.Close(); store.Close() }, nil

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
@@ -16,16 +13,11 @@ import (
 // forwardEvents stores the control-plane lifecycle events from etcd in the
 // audit store, so create, rotate, revoke and suspend sit in the same
 // tamper-evident trail as the requests. The last stored etcd revision is
-// kept in revFile, so a restart resumes without duplicates. It retries
-// until ctx ends.
+// kept in revFile (written atomically), so a restart resumes; the store
+// skips an event it holds already. It retries until ctx ends.
 func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
-		err := admin.FollowEvents(ctx, readRev(revFile), func(evs []etcdsync.Event) error {
-			if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
-				return err
-			}
-			return os.WriteFile(revFile, []byte(strconv.FormatInt(evs[len(evs)-1].Revision, 10)), 0o600)
-		})
+		err := followOnce(ctx, admin, store, revFile)
 		if ctx.Err() == nil {
 			log.Warn().Err(err).Msg("following lifecycle events failed; retrying")
 			select {
@@ -36,21 +28,31 @@ func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *audit.Stor
 	}
 }
 
-func readRev(path string) int64 {
-	b, _ := os.ReadFile(path)
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
+func followOnce(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, revFile string) error {
+	from, err := audit.ReadResumeRevision(revFile)
+	if err != nil {
+		return err
+	}
+	return admin.FollowEvents(ctx, from, func(evs []etcdsync.Event) error {
+		if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
+			return err
+		}
+		return audit.WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
+	})
 }
 
+// toAuditEvents maps events read from etcd: time, key and revision are
+// etcd's, the value's time is kept as the claimed time.
 func toAuditEvents(evs []etcdsync.Event) []audit.Event {
 	out := make([]audit.Event, len(evs))
 	for i, e := range evs {
-		details := map[string]string{"etcd_revision": strconv.FormatInt(e.Revision, 10)}
-		for k, v := range e.Details {
-			details[k] = v
+		var raw json.RawMessage
+		if len(e.Details) > 0 {
+			raw, _ = json.Marshal(e.Details)
 		}
-		raw, _ := json.Marshal(details)
-		out[i] = audit.Event{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason, Ticket: e.Ticket, Details: raw}
+		out[i] = audit.Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
+			Unverified: e.Unverified, Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason,
+			Ticket: e.Ticket, Details: raw}
 	}
 	return out
 }

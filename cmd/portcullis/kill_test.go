@@ -293,7 +293,7 @@ func TestKilledSidecarReplaysSpoolExactlyOnce(t *testing.T) {
 	const n, m = 750, 40
 	h := newKillHarness(t)
 	keyFile, tokenFile := filepath.Join(h.dir, "signing.key"), filepath.Join(h.dir, "token")
-	if err := os.WriteFile(tokenFile, []byte("kill-test-collector-token\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte("kill-test-collector-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {

@@ -32,6 +32,7 @@ type sidecarFlags struct {
 	auditFile  string
 	collector  string
 	spoolDir   string
+	spoolMax   byteSize
 	tokenFile  string
 	etcd       sidecarEtcdFlags
 	stateDir   string
@@ -48,6 +49,8 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.auditFile, "audit-file", "", "write audit records as JSON lines to `path`")
 	fs.StringVar(&f.collector, "collector", "", "send audit records to the collector at `url` (default: audit.collector of the policy)")
 	fs.StringVar(&f.spoolDir, "spool", "portcullis-spool", "`directory` for audit batches the collector has not acknowledged")
+	f.spoolMax = 256 << 20
+	fs.Var(&f.spoolMax, "spool-max", "spool `size` bound (e.g. 256MiB, 1GiB); above half of it, denials without a credential are aggregated")
 	fs.StringVar(&f.tokenFile, "collector-token-file", "", "`file` holding the collector's bearer token")
 	f.etcd.register(fs)
 	fs.StringVar(&f.stateDir, "state-dir", "portcullis-state", "`directory` for the last-known-good policy snapshot (etcd mode)")

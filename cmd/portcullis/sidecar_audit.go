@@ -53,7 +53,7 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 	if snap := store.Load(); snap != nil && snap.AuditStrict {
 		mode = audit.Strict
 	}
-	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, SpoolDir: f.spoolDir, Mode: mode})
+	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)
 	}
@@ -70,7 +70,7 @@ func emitterMetrics(e *audit.Emitter) func([]byte) []byte {
 			v    uint64
 		}{
 			{"captured", st.Captured}, {"delivered", st.Delivered}, {"spooled", st.Spooled},
-			{"replayed", st.Replayed}, {"dropped", st.Dropped},
+			{"replayed", st.Replayed}, {"dropped", st.Dropped}, {"aggregated", st.Aggregated},
 		} {
 			b = fmt.Appendf(b, "portcullis_audit_records_total{outcome=%q} %d\n", c.name, c.v)
 		}

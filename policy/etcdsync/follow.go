@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -22,11 +25,7 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 	}
 	var batch []Event
 	for _, kv := range resp.Kvs {
-		var ev Event
-		if json.Unmarshal(kv.Value, &ev) == nil {
-			ev.Revision = kv.ModRevision
-			batch = append(batch, ev)
-		}
+		batch = append(batch, a.readEvent(ctx, kv))
 	}
 	if len(batch) > 0 {
 		if err := fn(batch); err != nil {
@@ -40,10 +39,8 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 		}
 		batch = batch[:0]
 		for _, e := range wr.Events {
-			var ev Event
-			if e.Type == clientv3.EventTypePut && json.Unmarshal(e.Kv.Value, &ev) == nil {
-				ev.Revision = e.Kv.ModRevision
-				batch = append(batch, ev)
+			if e.Type == clientv3.EventTypePut {
+				batch = append(batch, a.readEvent(ctx, e.Kv))
 			}
 		}
 		if len(batch) > 0 {
@@ -53,4 +50,81 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 		}
 	}
 	return ctx.Err()
+}
+
+// readEvent decodes the event at kv and checks it against etcd: its
+// revision, key and observation time come from etcd, and the change it
+// describes must be part of the same transaction (issue 21 item 6). An
+// event that fails is returned with Unverified set, never dropped: the
+// trail shows what was written under events/.
+func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
+	var ev Event
+	err := json.Unmarshal(kv.Value, &ev)
+	ev.Revision, ev.Key, ev.Observed = kv.ModRevision, string(kv.Key), time.Now().UTC()
+	switch {
+	case err != nil:
+		ev.Action, ev.Unverified = "unknown", fmt.Sprintf("value is not an event: %v", err)
+	case kv.CreateRevision != kv.ModRevision:
+		ev.Unverified = fmt.Sprintf("event key rewritten at revision %d after its creation at %d", kv.ModRevision, kv.CreateRevision)
+	default:
+		ev.Unverified = a.verifyChange(ctx, &ev)
+	}
+	return ev
+}
+
+// verifyChange checks that the change ev describes happened at ev.Revision,
+// the revision of the event's own write: every Admin change writes its
+// event in the same transaction. It returns "" or why not.
+func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
+	switch ev.Action {
+	case ActionPolicyPush:
+		if ev.Target != a.k.policy() {
+			return fmt.Sprintf("policy push names target %q, not %q", ev.Target, a.k.policy())
+		}
+		return a.putAt(ctx, a.k.policy(), ev.Revision)
+	case ActionKeyCreate, ActionKeyRotate:
+		if why := a.putAt(ctx, a.k.key(ev.Target), ev.Revision); why != "" || ev.Action == ActionKeyCreate {
+			return why
+		}
+		return a.putAt(ctx, a.k.key(ev.Details["new_key"]), ev.Revision)
+	case ActionKeyRevoke, ActionTokenRevoke:
+		return a.putAt(ctx, a.k.revocation(ev.Target), ev.Revision)
+	case ActionClientSuspend:
+		return a.putAt(ctx, a.k.suspension(ev.Target), ev.Revision)
+	case ActionClientResume:
+		return a.deletedAt(ctx, a.k.suspension(ev.Target), ev.Revision)
+	}
+	return fmt.Sprintf("unknown action %q", ev.Action)
+}
+
+// putAt checks that key was written at revision rev.
+func (a *Admin) putAt(ctx context.Context, key string, rev int64) string {
+	if strings.HasSuffix(key, "/") {
+		return fmt.Sprintf("event names no target (%q)", key)
+	}
+	resp, err := a.cli.Get(ctx, key, clientv3.WithRev(rev))
+	if err != nil {
+		return fmt.Sprintf("cannot read %q at revision %d: %v", key, rev, err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].ModRevision != rev {
+		return fmt.Sprintf("%q was not written at revision %d", key, rev)
+	}
+	return ""
+}
+
+// deletedAt checks that key was deleted at revision rev: present just
+// before, absent at rev.
+func (a *Admin) deletedAt(ctx context.Context, key string, rev int64) string {
+	before, err := a.cli.Get(ctx, key, clientv3.WithRev(rev-1), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Sprintf("cannot read %q at revision %d: %v", key, rev-1, err)
+	}
+	at, err := a.cli.Get(ctx, key, clientv3.WithRev(rev), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Sprintf("cannot read %q at revision %d: %v", key, rev, err)
+	}
+	if before.Count != 1 || at.Count != 0 {
+		return fmt.Sprintf("%q was not deleted at revision %d", key, rev)
+	}
+	return ""
 }

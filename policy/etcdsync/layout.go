@@ -57,6 +57,13 @@ type Event struct {
 	Ticket   string            `json:"ticket,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
 	Revision int64             `json:"revision,omitempty"` // etcd revision of the change (set when read)
+
+	// Set by FollowEvents from etcd, never from the value:
+	Key      string    `json:"-"` // the event's etcd key
+	Observed time.Time `json:"-"` // when the follower read the write from etcd
+	// Unverified says why the change the event describes was not found in
+	// the event's own transaction (same revision); "" when it was.
+	Unverified string `json:"-"`
 }
 
 // DetailEtcdUser is the event detail that names the etcd user a change
