@@ -42,7 +42,6 @@ type sidecarFlags struct {
 
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
-	instanceID                               string // service.instance.id; "" makes one per run
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -57,7 +56,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.collectorCA, "collector-cacert", "", "PEM `file` of the CA that signed the collector's certificate (https collector)")
 	fs.StringVar(&f.collectorCert, "collector-cert", "", "PEM `file` of the client certificate for the collector's mTLS mode")
 	fs.StringVar(&f.collectorKey, "collector-key", "", "PEM `file` of the key of --collector-cert")
-	fs.StringVar(&f.service, "service", "portcullis", "`name` of the protected service: service.name of the audit records")
+	fs.StringVar(&f.service, "service", defaultService, "`name` of the protected service: service.name of the audit records")
 	f.etcd.register(fs)
 	fs.StringVar(&f.stateDir, "state-dir", "portcullis-state", "`directory` for the last-known-good policy snapshot (etcd mode)")
 	fs.StringVar(&f.pod, "pod", "", "pod `name`: member name in etcd and k8s.pod.name of the audit records (default: $POD_NAME, else the hostname in etcd)")
@@ -65,6 +64,9 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
 }
+
+// defaultService is the service.name of audit records without --service.
+const defaultService = "portcullis"
 
 // podName is the pod the sidecar runs in: --pod, else $POD_NAME (the
 // downward API), else "" (unknown).

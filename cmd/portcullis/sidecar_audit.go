@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strings"
@@ -63,12 +64,13 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 		mode = audit.Strict
 	}
 	elog := log.With().Str("component", "audit").Logger()
+	service := cmp.Or(f.service, defaultService) // callers that build sidecarFlags by hand (dev)
 	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, TLS: tlsCfg, SpoolDir: f.spoolDir, Mode: mode,
-		Service: f.service, InstanceID: f.instanceID, Pod: f.podName(), Namespace: os.Getenv("POD_NAMESPACE"), Log: &elog})
+		Service: service, Pod: f.podName(), Namespace: os.Getenv("POD_NAMESPACE"), Log: &elog})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)
 	}
-	log.Info().Str("collector", url).Str("spool", f.spoolDir).Str("service", f.service).Msg("audit records go to the collector")
+	log.Info().Str("collector", url).Str("spool", f.spoolDir).Str("service", service).Msg("audit records go to the collector")
 	check := dataplane.Check{Name: "audit collector", State: func() (bool, string) {
 		st := e.Stats()
 		return true, fmt.Sprintf("%s: %s; %d records spooled", url, e.Health(), st.SpoolRecords)
