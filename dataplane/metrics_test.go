@@ -102,3 +102,16 @@ func TestRegistryRefusesDuplicates(t *testing.T) {
 		t.Errorf("AppendText = %q, want %q", got, want)
 	}
 }
+
+// Whole numbers are written in full (scrapers and the kill test read
+// counts as integers), others as the shortest float.
+func TestAppendFloatSample(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		want string
+	}{{1e6, "x 1000000\n"}, {0, "x 0\n"}, {1.5, "x 1.5\n"}, {-3, "x -3\n"}, {1e300, "x 1e+300\n"}} {
+		if got := string(appendFloatSample(nil, "x", c.v)); got != c.want {
+			t.Errorf("appendFloatSample(%v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}

@@ -115,6 +115,8 @@ func appendFloatSample(b []byte, series string, v float64) []byte {
 		b = append(b, "-Inf"...)
 	case math.IsNaN(v):
 		b = append(b, "NaN"...)
+	case v == math.Trunc(v) && math.Abs(v) < 1<<53:
+		b = strconv.AppendInt(b, int64(v), 10) // whole numbers in full, not 1e+06
 	default:
 		b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	}
