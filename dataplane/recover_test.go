@@ -63,3 +63,61 @@ func scrape(t testing.TB, srv *Server) string {
 	}
 	return string(ctx.Response.Body())
 }
+
+// A request fasthttp cannot parse is answered by the error handler, which
+// records it too: a panic there is also a 500, not a dead process.
+func TestPanicInErrorHandlerRecord(t *testing.T) {
+	sink := &panicSink{}
+	st := startStack(t, func(c *Config) { c.Audit = sink })
+	huge := "GET /v1/status HTTP/1.1\r\nHost: svc\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"
+	if r := raw(t, st.addr, huge); r.status != 500 {
+		t.Errorf("oversized header with a panicking sink: %d %s, want 500", r.status, r.body)
+	}
+	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 500 {
+		t.Errorf("next request: %d, want the server still answering", r.status)
+	}
+	if got := sink.swaps.Load(); got != 2 {
+		t.Errorf("sink saw %d records, want 2", got)
+	}
+}
+
+// The admin listener recovers too: a check or metrics source that panics
+// answers 500.
+func TestAdminPanicAnswers500(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Checks: []Check{{Name: "boom", State: func() (bool, string) { panic("check exploded") }}}}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/readyz")
+	admin.Handler(&ctx)
+	if got := ctx.Response.StatusCode(); got != 500 {
+		t.Errorf("/readyz with a panicking check = %d, want 500", got)
+	}
+	if !strings.Contains(scrape(t, st.srv), "portcullis_panics_total 1\n") {
+		t.Error("the admin panic is not counted")
+	}
+}
+
+// /readyz says why it is not ready, one line per check.
+func TestReadyzDetail(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Checks: []Check{{Name: "extra", State: func() (bool, string) { return true, "fine" }}}}
+	readyz := func() (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI("/readyz")
+		admin.Handler(&ctx)
+		return ctx.Response.StatusCode(), string(ctx.Response.Body())
+	}
+	code, body := readyz()
+	if code != 200 || !strings.HasPrefix(body, "ready\npolicy: ok, revision 1") || !strings.Contains(body, "\nextra: ok, fine\n") {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	st.srv.Drain()
+	code, body = readyz()
+	if code != 503 || !strings.HasPrefix(body, "not ready\n") || !strings.Contains(body, "serving: FAIL, draining") {
+		t.Errorf("/readyz while draining = %d %q", code, body)
+	}
+	// Draining does not refuse requests: endpoints are still catching up.
+	if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 200 {
+		t.Errorf("request while draining: %d, want 200", r.status)
+	}
+}
