@@ -123,7 +123,7 @@ func (s *Server) Families() []Family {
 			}
 			return 0
 		}),
-		Gauge("portcullis_ready", "1 when /readyz answers 200, else 0 (0 from SIGTERM on).", func() float64 {
+		Gauge("portcullis_ready", "1 while the data plane is ready (a policy loaded, not draining), else 0; /readyz adds the other checks.", func() float64 {
 			if s.Ready() {
 				return 1
 			}
