@@ -153,7 +153,7 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	srv.Drain()
 	log.Info().Dur("drain_delay", f.drainDelay).Msg("stopping: /readyz answers 503; still accepting for the drain delay")
 	if err := waitOrFail(f.drainDelay, errc); err != nil {
-		return err
+		log.Error().Err(err).Msg("listener failed during the drain delay; shutting down now")
 	}
 	log.Info().Dur("drain", f.drain).Msg("shutting down: listener closed, draining in-flight requests")
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
@@ -167,8 +167,8 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	return err
 }
 
-// waitOrFail waits d, or returns the error of a listener that stops
-// serving before then.
+// waitOrFail waits d, or returns early with the error of a listener that
+// stops serving before then (the audit is still flushed after).
 func waitOrFail(d time.Duration, errc <-chan error) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
