@@ -33,7 +33,7 @@ func (s *Server) policyState() (bool, string) {
 
 func (s *Server) servingState() (bool, string) {
 	if s.stopping.Load() {
-		return false, "draining: stopping, still serving requests in flight"
+		return false, "draining: stopping, still serving what arrives until the listener closes"
 	}
 	return true, ""
 }

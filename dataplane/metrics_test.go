@@ -109,7 +109,8 @@ func TestAppendFloatSample(t *testing.T) {
 	for _, c := range []struct {
 		v    float64
 		want string
-	}{{1e6, "x 1000000\n"}, {0, "x 0\n"}, {1.5, "x 1.5\n"}, {-3, "x -3\n"}, {1e300, "x 1e+300\n"}} {
+	}{{1e6, "x 1000000\n"}, {0, "x 0\n"}, {1.5, "x 1.5\n"}, {-3, "x -3\n"}, {1e300, "x 1e+300\n"},
+		{1796136930.47107, "x 1796136930.47107\n"}, {1e-9, "x 1e-09\n"}} {
 		if got := string(appendFloatSample(nil, "x", c.v)); got != c.want {
 			t.Errorf("appendFloatSample(%v) = %q, want %q", c.v, got, c.want)
 		}

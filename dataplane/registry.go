@@ -117,6 +117,8 @@ func appendFloatSample(b []byte, series string, v float64) []byte {
 		b = append(b, "NaN"...)
 	case v == math.Trunc(v) && math.Abs(v) < 1<<53:
 		b = strconv.AppendInt(b, int64(v), 10) // whole numbers in full, not 1e+06
+	case math.Abs(v) >= 1e-4 && math.Abs(v) < 1e15:
+		b = strconv.AppendFloat(b, v, 'f', -1, 64) // timestamps read as such
 	default:
 		b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	}
