@@ -116,6 +116,12 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 // leaves the handler ends the process (issue 13, item 1).
 func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 	defer s.settled(ctx, x)
+	if s.stopping.Load() {
+		// Draining: a kept-alive client moves to a new connection, which
+		// the load balancer sends elsewhere; kube-proxy keeps an
+		// established connection on this pod after the endpoint is gone.
+		ctx.SetConnectionClose()
+	}
 	if x.hasSlot {
 		x.hasSlot = false
 		s.inflight.Release(x.slot)

@@ -1,10 +1,14 @@
 package dataplane
 
 import (
+	"bufio"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
@@ -117,7 +121,20 @@ func TestReadyzDetail(t *testing.T) {
 		t.Errorf("/readyz while draining = %d %q", code, body)
 	}
 	// Draining does not refuse requests: endpoints are still catching up.
-	if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 200 {
-		t.Errorf("request while draining: %d, want 200", r.status)
+	// A kept-alive client is told to reconnect, so it leaves this pod.
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("keep-alive request while draining: %d, close %v; want 200 and Connection: close", resp.StatusCode, resp.Close)
 	}
 }
