@@ -64,15 +64,17 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 // file, and why the last policy was refused.
 func etcdState(s *etcdsync.Syncer) func() (bool, string) {
 	return func() (bool, string) {
-		d := "in sync at revision " + strconv.FormatInt(s.Revision(), 10)
-		if !s.Current() {
+		var d string
+		switch {
+		case !s.Ready():
+			d = "no policy state applied yet: etcd not read and no last-known-good snapshot"
+		case s.Current():
+			d = "in sync at revision " + strconv.FormatInt(s.Revision(), 10)
+		default:
 			d = "etcd unreachable: serving the last-known-good snapshot"
 		}
 		if e := s.LastError(); e != "" {
 			d += "; last policy refused: " + e
-		}
-		if !s.Ready() {
-			d = "no policy state applied yet; " + d
 		}
 		return s.Ready(), d
 	}
