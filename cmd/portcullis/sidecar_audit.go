@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strings"
 
@@ -70,10 +71,11 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)
 	}
-	log.Info().Str("collector", url).Str("spool", f.spoolDir).Str("service", service).Msg("audit records go to the collector")
+	shown := redactURL(url)
+	log.Info().Str("collector", shown).Str("spool", f.spoolDir).Str("service", service).Msg("audit records go to the collector")
 	check := dataplane.Check{Name: "audit collector", State: func() (bool, string) {
 		st := e.Stats()
-		return true, fmt.Sprintf("%s: %s; %d records spooled", url, e.Health(), st.SpoolRecords)
+		return true, fmt.Sprintf("%s: %s; %d records spooled", shown, e.Health(), st.SpoolRecords)
 	}}
 	return &auditSink{sink: e, close: e.Close, checks: []dataplane.Check{check}, families: emitterFamilies(e)}, nil
 }
@@ -105,4 +107,13 @@ func emitterFamilies(e *audit.Emitter) []dataplane.Family {
 			return 0
 		}),
 	}
+}
+
+// redactURL hides a password in a collector URL, for logs and /readyz.
+func redactURL(s string) string {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return "(unparsable collector URL)"
+	}
+	return u.Redacted()
 }
