@@ -345,3 +345,10 @@ func startTLSCollector(t *testing.T, pki testPKI, data, addr string) {
 		st.Close()
 	})
 }
+
+// A password in the collector URL never reaches the log or /readyz.
+func TestRedactURL(t *testing.T) {
+	if got := redactURL("https://sidecar:s3cret@collector:4318"); strings.Contains(got, "s3cret") || !strings.Contains(got, "collector:4318") {
+		t.Errorf("redactURL = %q", got)
+	}
+}
