@@ -197,3 +197,17 @@ func decodeResource(t *testing.T, batch []byte) map[string]string {
 	}
 	return out
 }
+
+// ClientTLS names what is wrong with its files.
+func TestClientTLSErrors(t *testing.T) {
+	if cfg, err := ClientTLS("", "", ""); cfg != nil || err != nil {
+		t.Errorf("ClientTLS with nothing = %v, %v; want nil, nil", cfg, err)
+	}
+	if _, err := ClientTLS("", "client.pem", ""); err == nil || !strings.Contains(err.Error(), "both") {
+		t.Errorf("a certificate without a key: %v", err)
+	}
+	missing := t.TempDir() + "/no-ca.pem"
+	if _, err := ClientTLS(missing, "", ""); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a missing CA file: %v, want the path named", err)
+	}
+}
