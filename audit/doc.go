@@ -53,6 +53,16 @@
 // Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this
 // run), and Replayed counts spooled records delivered later, by any run.
 //
+// Every failed attempt is logged by class (FailUnreachable,
+// FailUnauthenticated, FailRejected, FailUnavailable, FailSpool) with the
+// collector's answer: the first of a class at once, then at most one line
+// per LogInterval with the number left unlogged; the first delivery after
+// failures logs the recovery. Health reports the same state for /readyz.
+// The token is never logged. ClientTLS builds the TLS configuration for a
+// collector behind a private CA or in its client-certificate mode. The
+// resource of each batch carries service.name, service.instance.id,
+// host.name and, when set, k8s.pod.name and k8s.namespace.name.
+//
 // # Collector storage
 //
 // The Collector decodes OTLP protobuf bodies straight from the wire

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -57,9 +58,13 @@ type EmitterConfig struct {
 	Mode          Mode
 	Slots         int           // preallocated record slots; 0 means 16384
 	HTTPClient    *http.Client  // nil means a client with a 10s timeout
+	TLS           *tls.Config   // collector CA and client certificate, when HTTPClient is nil; nil: system roots
 	Service       string        // service.name resource attribute
 	Host          string        // host.name; "" means os.Hostname
-	InstanceID    string        // prefix of batch ids; "" means random
+	InstanceID    string        // service.instance.id and prefix of batch ids; "" means random
+	Pod           string        // k8s.pod.name; "" leaves it out
+	Namespace     string        // k8s.namespace.name; "" leaves it out
+	LogInterval   time.Duration // at most one log line per failure class per interval; 0 means 1m
 	RetryBudget   time.Duration // how long a new batch is retried before it is spooled; 0 means 2s
 	CloseTimeout  time.Duration // how long Close replays the spool; 0 means 5s
 	MinBackoff    time.Duration // first retry delay; 0 means 100ms
@@ -124,6 +129,8 @@ type Emitter struct {
 
 	held []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
 
+	alarm alarm // logs failures, rate-limited; the audit path's health
+
 	mu      sync.Mutex // guards the following fields
 	backlog bool       // the spool holds batches: new ones queue behind them
 
@@ -155,7 +162,8 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if cfg.Log != nil {
 		e.log = *cfg.Log
 	}
-	e.enc.res = Resource{Service: cfg.Service, Host: cfg.Host, InstanceID: cfg.InstanceID}
+	e.enc.res = Resource{Service: cfg.Service, Host: cfg.Host, InstanceID: cfg.InstanceID, Pod: cfg.Pod, Namespace: cfg.Namespace}
+	e.alarm.log, e.alarm.every = e.log, cfg.LogInterval
 	e.backlog = func() bool { _, ok := sp.oldest(); return ok }()
 	e.updateSpoolOK()
 	e.stopped.Add(2)
@@ -173,8 +181,11 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.CloseTimeout, 5*time.Second)
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
 	setDefault(&cfg.MaxBackoff, 30*time.Second)
+	setDefault(&cfg.LogInterval, time.Minute)
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg.TLS
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()

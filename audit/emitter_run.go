@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -133,10 +134,10 @@ func (e *Emitter) spoolLocked(ob *outBatch, mustFinish bool) bool {
 		return true
 	}
 	if e.cfg.Mode == Strict && !mustFinish {
-		e.log.Warn().Err(err).Uint64("batch_seq", ob.seq).Msg("audit spool full; holding batch")
+		e.alarm.failed(FailSpool, "spool full, holding the batch (strict mode answers 503 until it fits): "+err.Error())
 		return false
 	}
-	e.log.Error().Err(err).Uint64("batch_seq", ob.seq).Int("records", ob.n).Msg("audit batch dropped")
+	e.alarm.failed(FailSpool, strconv.Itoa(ob.n)+" records dropped, the spool cannot take them: "+err.Error())
 	e.droppedSpool.Add(uint64(ob.n))
 	e.putBatch(ob)
 	return true
@@ -336,7 +337,7 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	}
 	data, err := e.sp.read(f)
 	if err != nil {
-		e.log.Error().Err(err).Msg("audit spooled batch unreadable; dropping it")
+		e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+err.Error())
 		e.droppedSpool.Add(uint64(f.records))
 		e.removeSpooled(f)
 		return true, false
@@ -356,7 +357,7 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 
 func (e *Emitter) removeSpooled(f spoolFile) {
 	if err := e.sp.remove(f); err != nil {
-		e.log.Error().Err(err).Msg("audit spool")
+		e.alarm.failed(FailSpool, "cannot remove a replayed batch: "+err.Error())
 	}
 	e.updateSpoolOK()
 }
@@ -392,11 +393,12 @@ const (
 	sendRejected            // 400, 413, 415 and other 4xx: the batch itself is bad
 )
 
-// post sends one batch to the collector.
+// post sends one batch to the collector and reports the outcome to the
+// alarm, with the collector's answer when it failed.
 func (e *Emitter) post(data []byte) sendResult {
 	req, err := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(data))
 	if err != nil {
-		e.log.Error().Err(err).Msg("audit collector request")
+		e.alarm.failed(FailUnreachable, err.Error())
 		return sendRetry
 	}
 	req.Header.Set("Content-Type", FormatProtobuf)
@@ -405,20 +407,32 @@ func (e *Emitter) post(data []byte) sendResult {
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		e.log.Warn().Err(err).Msg("audit collector unreachable")
+		e.alarm.failed(FailUnreachable, err.Error())
 		return sendRetry
 	}
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(resp.Body, head)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return classifyStatus(resp.StatusCode)
+	res, class := classifyStatus(resp.StatusCode)
+	if res == sendOK {
+		e.alarm.delivered()
+	} else {
+		e.alarm.failed(class, answer(resp.StatusCode, head[:n]))
+	}
+	return res
 }
 
-func classifyStatus(code int) sendResult {
+// classifyStatus says what a collector's status means for the batch, and
+// the failure class when it is not a success.
+func classifyStatus(code int) (sendResult, string) {
 	switch {
 	case code >= 200 && code < 300:
-		return sendOK
+		return sendOK, ""
 	case code == 400 || code == 413 || code == 415 || code == 422:
-		return sendRejected
+		return sendRejected, FailRejected
+	case code == 401 || code == 403:
+		return sendRetry, FailUnauthenticated
 	}
-	return sendRetry
+	return sendRetry, FailUnavailable
 }

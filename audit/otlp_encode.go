@@ -39,6 +39,11 @@ const (
 	AttrInstanceID = "portcullis.instance_id"
 	attrService    = "service.name"
 	attrHost       = "host.name"
+	// OpenTelemetry semantic conventions (resource: service, k8s), so
+	// that a record can be tied to a service and a pod (issue 13, item 7).
+	attrServiceInstance = "service.instance.id"
+	attrK8sPod          = "k8s.pod.name"
+	attrK8sNamespace    = "k8s.namespace.name"
 
 	// EventName is the OTLP event name of an audit record.
 	EventName = "portcullis.request"
@@ -71,11 +76,14 @@ const (
 	lenReserveEnvelope = 4 // a batch is < 256 MiB
 )
 
-// Resource names the sidecar that sends audit batches.
+// Resource names the sidecar that sends audit batches. Empty fields are
+// left out of the batch.
 type Resource struct {
-	Service    string // service.name
+	Service    string // service.name: the protected service
 	Host       string // host.name
-	InstanceID string // portcullis.instance_id; batch ids start with it
+	InstanceID string // service.instance.id and portcullis.instance_id; batch ids start with it
+	Pod        string // k8s.pod.name
+	Namespace  string // k8s.namespace.name
 }
 
 // batchEncoder builds one OTLP ExportLogsServiceRequest in a reused buffer,
@@ -95,7 +103,10 @@ func (e *batchEncoder) begin(batchID []byte) {
 	var m int
 	e.buf, m = beginMsg(e.buf, fRLResource, lenReserveEnvelope)
 	e.buf = appendKVString(e.buf, fResAttributes, attrService, e.res.Service)
+	e.buf = appendKVString(e.buf, fResAttributes, attrServiceInstance, e.res.InstanceID)
 	e.buf = appendKVString(e.buf, fResAttributes, attrHost, e.res.Host)
+	e.buf = appendKVString(e.buf, fResAttributes, attrK8sPod, e.res.Pod)
+	e.buf = appendKVString(e.buf, fResAttributes, attrK8sNamespace, e.res.Namespace)
 	e.buf = appendKVString(e.buf, fResAttributes, AttrInstanceID, e.res.InstanceID)
 	e.buf = appendKVString(e.buf, fResAttributes, AttrBatchID, b2s(batchID))
 	e.buf = endMsg(e.buf, m, lenReserveEnvelope)

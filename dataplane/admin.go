@@ -1,52 +1,113 @@
 package dataplane
 
 import (
+	"sync"
+
 	"github.com/valyala/fasthttp"
 )
 
 // Admin serves the admin listener: /healthz (the process is up), /readyz
-// (a policy is loaded, the server is not stopping and every extra check
-// passes) and /metrics (Prometheus text: the data plane's metrics followed
-// by every extra appender's). Bind it to loopback or a private network.
+// (a policy is loaded, the server is not draining and every check passes;
+// one line per check says its state) and /metrics (Prometheus text, every
+// family of Metrics). Bind it to loopback or a private network.
 type Admin struct {
-	Server  *Server
-	Ready   []func() bool             // extra readiness checks
-	Metrics []func(dst []byte) []byte // extra metrics (etcd sync, audit emitter)
+	Server *Server
+	Checks []Check // checks beyond the Server's own (etcd sync, audit path)
+	// Metrics is the registry /metrics renders. Nil means the Server's
+	// families and ProcessFamilies; a caller that sets it registers those
+	// itself.
+	Metrics *Registry
+
+	once sync.Once
+	reg  *Registry
 }
 
-// Handler is the fasthttp handler of the admin listener.
+// Check is one line of /readyz: Name and State, which reports whether the
+// check passes and says the state in a few words (no secrets: it is served
+// to whoever reaches the admin listener). A check that only informs
+// returns true.
+type Check struct {
+	Name  string
+	State func() (ok bool, detail string)
+}
+
+// Handler is the fasthttp handler of the admin listener. A panic in a
+// check or a metrics source answers 500 and leaves the process serving.
 func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
+	defer a.recover(ctx)
 	switch string(ctx.Path()) {
 	case "/healthz":
 		ctx.SetBodyString("ok\n")
 	case "/readyz":
-		if !a.ready() {
+		b, ok := a.appendReady(make([]byte, 0, 256))
+		if !ok {
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-			ctx.SetBody(a.Server.appendReadyDetail([]byte("not ready\n")))
-			return
 		}
-		ctx.SetBody(a.Server.appendReadyDetail([]byte("ready\n")))
-	case "/metrics":
-		ctx.SetContentType("text/plain; version=0.0.4")
-		b := a.Server.appendMetrics(make([]byte, 0, 4096))
-		for _, f := range a.Metrics {
-			b = f(b)
-		}
+		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.Response.SetBodyRaw(b)
+	case "/metrics":
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		ctx.Response.SetBodyRaw(a.registry().AppendText(make([]byte, 0, 8192)))
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetBodyString("not found\n")
 	}
 }
 
-func (a *Admin) ready() bool {
-	if !a.Server.Ready() {
-		return false
+func (a *Admin) recover(ctx *fasthttp.RequestCtx) {
+	if p := recover(); p != nil {
+		a.Server.metrics.panics.Add(1)
+		a.Server.log.Error().Interface("panic", p).Bytes("path", ctx.Path()).Msg("admin handler panicked; answered 500")
+		ctx.ResetBody()
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		ctx.SetBodyString("internal error\n")
 	}
-	for _, f := range a.Ready {
-		if !f() {
-			return false
+}
+
+func (a *Admin) registry() *Registry {
+	if a.Metrics != nil {
+		return a.Metrics
+	}
+	a.once.Do(func() {
+		a.reg = &Registry{}
+		if err := a.reg.Register(append(a.Server.Families(), ProcessFamilies()...)...); err != nil {
+			panic("BUG: " + err.Error())
 		}
+	})
+	return a.reg
+}
+
+// appendReady appends "ready" or "not ready", then one line per check,
+// and reports whether every check passed.
+func (a *Admin) appendReady(b []byte) ([]byte, bool) {
+	checks := append(a.Server.Checks(), a.Checks...)
+	type result struct {
+		ok     bool
+		detail string
 	}
-	return true
+	res := make([]result, len(checks))
+	ready := true
+	for i, c := range checks {
+		res[i].ok, res[i].detail = c.State()
+		ready = ready && res[i].ok
+	}
+	if ready {
+		b = append(b, "ready\n"...)
+	} else {
+		b = append(b, "not ready\n"...)
+	}
+	for i, c := range checks {
+		b = append(b, c.Name...)
+		if res[i].ok {
+			b = append(b, ": ok"...)
+		} else {
+			b = append(b, ": FAIL"...)
+		}
+		if res[i].detail != "" {
+			b = append(b, ", "...)
+			b = append(b, res[i].detail...)
+		}
+		b = append(b, '\n')
+	}
+	return b, ready
 }

@@ -444,7 +444,7 @@ func TestMetrics(t *testing.T) {
 		`portcullis_key_cache_hits_total 1`,
 		`portcullis_limiter_denials_total{scope="tenant"} 0`,
 		`portcullis_key_cache_misses_total 1`,
-		`portcullis_dataplane_policy_revision 1`,
+		`portcullis_policy_revision 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

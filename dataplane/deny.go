@@ -98,7 +98,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
 	x := s.begin(ctx, mono, wall)
-	defer s.end(x)
+	defer s.finish(ctx, x) // records, under the request path's recover
 	x.d = s.derived.Load()
 	x.snap = x.d.snapshot()
 	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
@@ -113,7 +113,6 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		s.routeForAudit(ctx, x)
 	}
 	s.deny(ctx, x, d)
-	s.record(ctx, x)
 }
 
 // routeForAudit names the route of a request refused before the handler

@@ -87,8 +87,6 @@ func (s *Server) derive(snap *policy.Snapshot, old *derived) *derived {
 		d.maxBody = max(d.maxBody, c.MaxBody)
 	}
 	s.deriveVerifier(d, old)
-	s.metrics.policyRevision.Store(snap.Revision)
-	s.metrics.policyLoaded.Store(time.Now().Unix())
 	return d
 }
 

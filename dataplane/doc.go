@@ -11,8 +11,15 @@
 //	go srv.Serve(ln)                  // ln: a TCP listener
 //	admin := &dataplane.Admin{Server: srv} // /healthz, /readyz, /metrics
 //	...
-//	srv.Shutdown(ctx)                 // not ready, drain, close keep-alives
+//	srv.Drain()                       // /readyz 503; requests still served
+//	time.Sleep(drainDelay)            // endpoints drop the pod
+//	srv.Shutdown(ctx)                 // close the listener, finish in-flight, close keep-alives
 //	srv.Close()
+//
+// /metrics renders a Registry of Family values: the Server's (Families),
+// the process's (ProcessFamilies) and whatever the caller registers, each
+// name once. /readyz lists every Check with its state. A panic anywhere a
+// request runs, or in the admin handler, answers 500 and is counted.
 //
 // Policy comes from the policy.Store: every request loads the current
 // snapshot once and uses it throughout, so a swap never splits a request.

@@ -101,20 +101,52 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	s.forward(ctx, x)
 }
 
-// finish recovers a panic, frees the concurrency slot, writes the audit
-// record and counts the request. It runs deferred, so it also runs when the
-// handler panics.
+// finish recovers a panic of decide or forward, then settles the request.
+// It runs deferred, so it also runs when the handler panics.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
-		s.metrics.panics.Add(1)
-		s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
-		s.deny(ctx, x, audit.InternalError)
+		s.panicked(ctx, x, p)
+	}
+	s.settle(ctx, x)
+}
+
+// settle frees the concurrency slot, writes the audit record and counts
+// the request. A panic here (a sink's Swap, the metrics) is answered like
+// one in decide or forward: fasthttp recovers nothing, and a panic that
+// leaves the handler ends the process (issue 13, item 1).
+func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
+	defer s.settled(ctx, x)
+	if s.stopping.Load() {
+		// Draining: a kept-alive client moves to a new connection, which
+		// the load balancer sends elsewhere; kube-proxy keeps an
+		// established connection on this pod after the endpoint is gone.
+		ctx.SetConnectionClose()
 	}
 	if x.hasSlot {
+		x.hasSlot = false
 		s.inflight.Release(x.slot)
 	}
 	s.record(ctx, x)
+}
+
+// settled recovers a panic of settle and readies x for its next request.
+// The record that was being handed over may be the sink's by now, so x
+// gets a new one.
+func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
+	if p := recover(); p != nil {
+		x.rec = new(audit.Record)
+		s.metrics.auditDropped.Add(1)
+		s.panicked(ctx, x, p)
+	}
 	s.end(x)
+}
+
+// panicked answers 500 for a request whose handling panicked with p, logs
+// it and counts it.
+func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
+	s.metrics.panics.Add(1)
+	s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
+	s.deny(ctx, x, audit.InternalError)
 }
 
 // decide runs steps 1 to 6 of the request path and returns the decision.
@@ -124,7 +156,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	x.snap = x.d.snapshot()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	s.requestID(x)
-	if x.snap == nil || s.stopping.Load() {
+	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady
 	}
 	if len(x.snap.TrustedProxies) > 0 {
@@ -183,7 +215,8 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 // headerReceived runs before fasthttp reads a body: it caps the body at the
 // limit of the request's class, so an oversized declared body gets 413
 // without being read. Bodies that fit every class need no routing here.
-func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
+	defer s.headerPanicked(&rc)
 	d := s.derived.Load()
 	if d == nil {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
@@ -203,6 +236,17 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		}
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1))}
+}
+
+// headerPanicked recovers a panic of headerReceived, which fasthttp calls
+// outside the handler: the request may carry no body, so one that has a
+// body is refused, and the handler answers the rest.
+func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
+	if p := recover(); p != nil {
+		s.metrics.panics.Add(1)
+		s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
+		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	}
 }
 
 // requestID keeps a well-formed X-Request-ID or makes one: a random

@@ -47,9 +47,6 @@ type metrics struct {
 	auditDropped atomic.Uint64
 	panics       atomic.Uint64
 
-	policyRevision atomic.Int64
-	policyLoaded   atomic.Int64 // unix seconds
-
 	mu    sync.Mutex // guards the following fields
 	slots []string   // class name of slot i+1
 }
@@ -92,59 +89,115 @@ func (m *metrics) count(x *exchange, durNs int64) {
 	m.requests[slot][x.rec.Decision][hit][i].Add(1)
 }
 
-// appendText appends the metrics in the Prometheus text format.
-func (s *Server) appendMetrics(b []byte) []byte {
+// Families returns the data plane's metric families, in the order
+// /metrics shows them. Every sum is taken from the request cells when
+// scraped.
+func (s *Server) Families() []Family {
 	m := &s.metrics
-	b = append(b, "# HELP portcullis_requests_total Requests by endpoint class and decision.\n# TYPE portcullis_requests_total counter\n"...)
+	return []Family{
+		{Name: "portcullis_requests_total", Type: "counter", Help: "Requests by endpoint class and decision.", Samples: m.appendRequests},
+		{Name: "portcullis_request_duration_seconds", Type: "histogram", Help: "Time from request to response, in the sidecar.", Samples: m.appendLatency},
+		{Name: "portcullis_limiter_denials_total", Type: "counter", Help: "Requests denied by a limiter, by what denied.", Samples: m.appendLimited},
+		Counter("portcullis_key_cache_hits_total", "API key verifications answered from the cache.", func() uint64 {
+			hits, _ := s.keys.Stats()
+			return hits + m.frontHits()
+		}),
+		Counter("portcullis_key_cache_misses_total", "API key verifications that computed the digest.", func() uint64 {
+			_, misses := s.keys.Stats()
+			return misses
+		}),
+		Counter("portcullis_audit_dropped_total", "Audit records the sink could not capture (all of them when there is no audit destination).", m.auditDropped.Load),
+		Counter("portcullis_panics_total", "Panics on the request path or the admin listener, each answered with 500.", m.panics.Load),
+		Counter("portcullis_policy_compile_failures_total", "Policies refused because they did not compile; the policy in force stays.", func() uint64 {
+			return uint64(max(s.store.Failures(), 0))
+		}),
+		Gauge("portcullis_policy_revision", "Revision of the policy snapshot in force (etcd mode: its etcd revision; file mode: loads so far).", func() float64 {
+			if snap := s.store.Load(); snap != nil {
+				return float64(snap.Revision)
+			}
+			return 0
+		}),
+		Gauge("portcullis_policy_last_reload_timestamp_seconds", "Unix time the policy snapshot in force was installed (0 before the first).", func() float64 {
+			if t := s.store.LoadedAt(); !t.IsZero() {
+				return float64(t.UnixNano()) / 1e9
+			}
+			return 0
+		}),
+		Gauge("portcullis_ready", "1 while the data plane is ready (a policy loaded, not draining), else 0; /readyz adds the other checks.", func() float64 {
+			if s.Ready() {
+				return 1
+			}
+			return 0
+		}),
+	}
+}
+
+// classNames returns the class label of each metrics slot.
+func (m *metrics) classNames() []string {
 	m.mu.Lock()
-	names := append([]string{"none"}, m.slots...)
-	m.mu.Unlock()
-	var latency [numLatency]uint64
-	hits, misses := s.keys.Stats()
+	defer m.mu.Unlock()
+	return append([]string{"none"}, m.slots...)
+}
+
+// appendRequests appends portcullis_requests_total, one sample per class
+// and decision that has seen a request.
+func (m *metrics) appendRequests(b []byte) []byte {
+	names := m.classNames()
 	for slot := range m.requests {
 		for d := range m.requests[slot] {
 			var n uint64
 			for hit := range m.requests[slot][d] {
-				for i := range latency {
-					c := m.requests[slot][d][hit][i].Load()
-					latency[i] += c
-					n += c
-					hits += uint64(hit) * c
+				for i := range m.requests[slot][d][hit] {
+					n += m.requests[slot][d][hit][i].Load()
 				}
 			}
-			if n > 0 && slot < len(names) {
-				b = append(b, `portcullis_requests_total{class="`...)
-				b = append(b, names[slot]...)
-				b = append(b, `",decision="`...)
-				b = append(b, audit.Decision(d).String()...)
-				b = append(b, `"} `...)
-				b = strconv.AppendUint(b, n, 10)
-				b = append(b, '\n')
+			if n == 0 || slot >= len(names) {
+				continue
+			}
+			b = append(b, `portcullis_requests_total{class="`...)
+			b = appendLabelValue(b, names[slot])
+			b = append(b, `",decision="`...)
+			b = append(b, audit.Decision(d).String()...)
+			b = append(b, `"} `...)
+			b = strconv.AppendUint(b, n, 10)
+			b = append(b, '\n')
+		}
+	}
+	return b
+}
+
+// frontHits sums the requests whose API key was verified from the front.
+func (m *metrics) frontHits() uint64 {
+	var n uint64
+	for slot := range m.requests {
+		for d := range m.requests[slot] {
+			for i := range m.requests[slot][d][1] {
+				n += m.requests[slot][d][1][i].Load()
 			}
 		}
 	}
-	b = m.appendLatency(b, &latency)
-	b = append(b, "# HELP portcullis_limiter_denials_total Requests denied by a limiter, by what denied.\n# TYPE portcullis_limiter_denials_total counter\n"...)
+	return n
+}
+
+func (m *metrics) appendLimited(b []byte) []byte {
 	for i, sc := range limiterScopes {
 		b = appendSample(b, `portcullis_limiter_denials_total{scope="`+sc+`"}`, m.limited[i].Load())
 	}
-	b = appendCounter(b, "portcullis_key_cache_hits_total", "API key verifications answered from the cache.", hits)
-	b = appendCounter(b, "portcullis_key_cache_misses_total", "API key verifications that computed the digest.", misses)
-	b = appendCounter(b, "portcullis_audit_dropped_total", "Audit records the sink could not capture.", m.auditDropped.Load())
-	b = appendCounter(b, "portcullis_panics_total", "Handler panics answered with 500.", m.panics.Load())
-	b = appendCounter(b, "portcullis_policy_compile_failures_total", "Policies refused because they did not compile.", uint64(s.store.Failures()))
-	b = append(b, "# HELP portcullis_dataplane_policy_revision Revision of the policy in force.\n# TYPE portcullis_dataplane_policy_revision gauge\n"...)
-	b = appendSample(b, "portcullis_dataplane_policy_revision", uint64(max(m.policyRevision.Load(), 0)))
-	b = append(b, "# HELP portcullis_policy_last_reload_timestamp_seconds When the policy in force was installed.\n# TYPE portcullis_policy_last_reload_timestamp_seconds gauge\n"...)
-	var loaded uint64
-	if t := s.store.LoadedAt(); !t.IsZero() {
-		loaded = uint64(t.Unix())
-	}
-	return appendSample(b, "portcullis_policy_last_reload_timestamp_seconds", loaded)
+	return b
 }
 
-func (m *metrics) appendLatency(b []byte, latency *[numLatency]uint64) []byte {
-	b = append(b, "# HELP portcullis_request_duration_seconds Time from request to response, in the sidecar.\n# TYPE portcullis_request_duration_seconds histogram\n"...)
+// appendLatency appends the latency histogram, summed over every cell.
+func (m *metrics) appendLatency(b []byte) []byte {
+	var latency [numLatency]uint64
+	for slot := range m.requests {
+		for d := range m.requests[slot] {
+			for hit := range m.requests[slot][d] {
+				for i := range latency {
+					latency[i] += m.requests[slot][d][hit][i].Load()
+				}
+			}
+		}
+	}
 	var cum uint64
 	for i := range latency {
 		cum += latency[i]
@@ -154,20 +207,22 @@ func (m *metrics) appendLatency(b []byte, latency *[numLatency]uint64) []byte {
 		}
 		b = appendSample(b, `portcullis_request_duration_seconds_bucket{le="`+le+`"}`, cum)
 	}
-	b = append(b, "portcullis_request_duration_seconds_sum "...)
-	b = strconv.AppendFloat(b, float64(m.latencySumNs.Load())/1e9, 'g', -1, 64)
-	b = append(b, '\n')
+	b = appendFloatSample(b, "portcullis_request_duration_seconds_sum", float64(m.latencySumNs.Load())/1e9)
 	return appendSample(b, "portcullis_request_duration_seconds_count", cum)
 }
 
-func appendCounter(b []byte, name, help string, v uint64) []byte {
-	b = append(b, "# HELP "+name+" "+help+"\n# TYPE "+name+" counter\n"...)
-	return appendSample(b, name, v)
-}
-
-func appendSample(b []byte, series string, v uint64) []byte {
-	b = append(b, series...)
-	b = append(b, ' ')
-	b = strconv.AppendUint(b, v, 10)
-	return append(b, '\n')
+// appendLabelValue appends v escaped as the text format requires inside
+// a quoted label value.
+func appendLabelValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\', '"':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, `\n`...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }

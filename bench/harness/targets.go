@@ -92,7 +92,7 @@ func startPortcullis(e env) (*running, error) {
 	}
 	r := &running{addr: addr, admin: admin}
 	args := []string{e.bin, "sidecar", "--policy", e.policy, "--listen", addr, "--upstream", e.upstream,
-		"--admin", admin, "--log-level", "warn", "--drain", "1s"}
+		"--admin", admin, "--log-level", "warn", "--drain", "1s", "--drain-delay", "0s"} // no load balancer to wait for
 	if collector, token, note, err := startCollector(e, r); err != nil {
 		return nil, err
 	} else if collector != "" {

@@ -39,6 +39,10 @@ type sidecarFlags struct {
 	pod        string
 	logLevel   string
 	drain      time.Duration
+	drainDelay time.Duration
+
+	collectorCA, collectorCert, collectorKey string
+	service                                  string
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -52,11 +56,28 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	f.spoolMax = 256 << 20
 	fs.Var(&f.spoolMax, "spool-max", "spool `size` bound (e.g. 256MiB, 1GiB); above half of it, denials without a credential are aggregated")
 	fs.StringVar(&f.tokenFile, "collector-token-file", "", "`file` holding the collector's bearer token")
+	fs.StringVar(&f.collectorCA, "collector-cacert", "", "PEM `file` of the CA that signed the collector's certificate (https collector)")
+	fs.StringVar(&f.collectorCert, "collector-cert", "", "PEM `file` of the client certificate for the collector's mTLS mode")
+	fs.StringVar(&f.collectorKey, "collector-key", "", "PEM `file` of the key of --collector-cert")
+	fs.StringVar(&f.service, "service", defaultService, "`name` of the protected service: service.name of the audit records")
 	f.etcd.register(fs)
 	fs.StringVar(&f.stateDir, "state-dir", "portcullis-state", "`directory` for the last-known-good policy snapshot (etcd mode)")
-	fs.StringVar(&f.pod, "pod", "", "member `name` in etcd (default: hostname)")
+	fs.StringVar(&f.pod, "pod", "", "pod `name`: member name in etcd and k8s.pod.name of the audit records (default: $POD_NAME, else the hostname in etcd)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
+}
+
+// defaultService is the service.name of audit records without --service.
+const defaultService = "portcullis"
+
+// podName is the pod the sidecar runs in: --pod, else $POD_NAME (the
+// downward API), else "" (unknown).
+func (f *sidecarFlags) podName() string {
+	if f.pod != "" {
+		return f.pod
+	}
+	return os.Getenv("POD_NAME")
 }
 
 func runSidecar(args []string) int {
@@ -92,17 +113,25 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink, Watching: src.watching, Logger: log})
+	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	admin := &dataplane.Admin{Server: srv, Ready: src.ready, Metrics: append(src.metrics, sink.metrics...)}
+	reg := &dataplane.Registry{}
+	for _, fams := range [][]dataplane.Family{srv.Families(), dataplane.ProcessFamilies(), src.families, sink.families} {
+		if err := reg.Register(fams...); err != nil {
+			return err
+		}
+	}
+	admin := &dataplane.Admin{Server: srv, Checks: append(src.checks, sink.checks...), Metrics: reg}
 	return serve(ctx, f, srv, admin, sink, log)
 }
 
 // serve runs the listeners until ctx ends, then shuts down in order:
-// readiness false, in-flight requests finish, keep-alives close, audit flushes.
+// readiness false while the listener still accepts for --drain-delay (the
+// time endpoints take to notice), then in-flight requests finish and
+// keep-alives close (up to --drain), then audit flushes.
 func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *dataplane.Admin, sink *auditSink, log zerolog.Logger) error {
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -123,7 +152,12 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		return fmt.Errorf("serving stopped: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info().Msg("shutting down: draining in-flight requests")
+	srv.Drain()
+	log.Info().Dur("drain_delay", f.drainDelay).Msg("stopping: /readyz answers 503; still accepting for the drain delay")
+	if err := waitOrFail(f.drainDelay, errc); err != nil {
+		log.Error().Err(err).Msg("listener failed during the drain delay; shutting down now")
+	}
+	log.Info().Dur("drain", f.drain).Msg("shutting down: listener closed, draining in-flight requests")
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -135,12 +169,25 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	return err
 }
 
+// waitOrFail waits d, or returns early with the error of a listener that
+// stops serving before then (the audit is still flushed after).
+func waitOrFail(d time.Duration, errc <-chan error) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("serving stopped: %w", err)
+	}
+}
+
 // policySource is where the sidecar's policy comes from: a file (SIGHUP
 // reloads it) or etcd (watched).
 type policySource struct {
 	watching bool
-	ready    []func() bool
-	metrics  []func([]byte) []byte
+	checks   []dataplane.Check  // for /readyz
+	families []dataplane.Family // for /metrics
 	close    func()
 }
 

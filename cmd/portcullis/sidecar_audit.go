@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strings"
 
@@ -13,13 +15,18 @@ import (
 
 // auditSink is the sidecar's audit transport with its lifecycle hooks.
 type auditSink struct {
-	dataplane.Sink
-	close   func() error
-	metrics []func([]byte) []byte
+	sink     dataplane.Sink // nil when there is no destination
+	close    func() error
+	checks   []dataplane.Check  // for /readyz
+	families []dataplane.Family // for /metrics
 }
 
 // openAuditSink picks the transport: the collector (flag, else the policy's
-// audit.collector), or a JSON-lines file, or none (records counted as dropped).
+// audit.collector), or a JSON-lines file, or none. With none the sidecar
+// serves and counts every record in portcullis_audit_dropped_total; a
+// policy in audit.mode strict then answers 503 (no record, no service) and
+// /readyz says why. The sink is a nil interface then, never an auditSink
+// holding a nil one (issue 13, item 1: that panicked on the first request).
 func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
 	url := f.collector
 	if snap := store.Load(); url == "" && snap != nil {
@@ -34,9 +41,9 @@ func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*au
 			return nil, fmt.Errorf("cannot open audit file: %w", err)
 		}
 		log.Info().Str("audit_file", f.auditFile).Msg("audit records go to a JSON-lines file")
-		return &auditSink{Sink: w, close: w.Close}, nil
+		return &auditSink{sink: w, close: w.Close}, nil
 	}
-	log.Warn().Msg("no --collector or --audit-file: audit records are dropped and counted")
+	log.Warn().Msg("no --collector or --audit-file: audit records are dropped and counted in portcullis_audit_dropped_total; audit.mode strict answers 503")
 	return &auditSink{close: func() error { return nil }}, nil
 }
 
@@ -49,21 +56,33 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 		}
 		token = strings.TrimSpace(string(b))
 	}
+	tlsCfg, err := audit.ClientTLS(f.collectorCA, f.collectorCert, f.collectorKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w (flags --collector-cacert, --collector-cert, --collector-key)", err)
+	}
 	mode := audit.BestEffort
 	if snap := store.Load(); snap != nil && snap.AuditStrict {
 		mode = audit.Strict
 	}
-	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode})
+	elog := log.With().Str("component", "audit").Logger()
+	service := cmp.Or(f.service, defaultService) // callers that build sidecarFlags by hand (dev)
+	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, TLS: tlsCfg, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode,
+		Service: service, Pod: f.podName(), Namespace: os.Getenv("POD_NAMESPACE"), Log: &elog})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)
 	}
-	log.Info().Str("collector", url).Str("spool", f.spoolDir).Msg("audit records go to the collector")
-	return &auditSink{Sink: e, close: e.Close, metrics: []func([]byte) []byte{emitterMetrics(e)}}, nil
+	shown := redactURL(url)
+	log.Info().Str("collector", shown).Str("spool", f.spoolDir).Str("service", service).Msg("audit records go to the collector")
+	check := dataplane.Check{Name: "audit collector", State: func() (bool, string) {
+		st := e.Stats()
+		return true, fmt.Sprintf("%s: %s; %d records spooled", shown, e.Health(), st.SpoolRecords)
+	}}
+	return &auditSink{sink: e, close: e.Close, checks: []dataplane.Check{check}, families: emitterFamilies(e)}, nil
 }
 
-// emitterMetrics renders the emitter's exact counters for /metrics.
-func emitterMetrics(e *audit.Emitter) func([]byte) []byte {
-	return func(b []byte) []byte {
+// emitterFamilies are the emitter's exact counters as /metrics families.
+func emitterFamilies(e *audit.Emitter) []dataplane.Family {
+	records := func(b []byte) []byte {
 		st := e.Stats()
 		for _, c := range []struct {
 			name string
@@ -74,6 +93,27 @@ func emitterMetrics(e *audit.Emitter) func([]byte) []byte {
 		} {
 			b = fmt.Appendf(b, "portcullis_audit_records_total{outcome=%q} %d\n", c.name, c.v)
 		}
-		return fmt.Appendf(b, "portcullis_audit_spool_records %d\n", st.SpoolRecords)
+		return b
 	}
+	return []dataplane.Family{
+		{Name: "portcullis_audit_records_total", Type: "counter", Help: "Audit records by outcome: captured, then delivered, spooled (and later replayed) or dropped.", Samples: records},
+		dataplane.Gauge("portcullis_audit_spool_records", "Audit records waiting in the spool for the collector.", func() float64 { return float64(e.Stats().SpoolRecords) }),
+		dataplane.Gauge("portcullis_audit_spool_bytes", "Bytes of audit batches in the spool.", func() float64 { return float64(e.Stats().SpoolBytes) }),
+		dataplane.Counter("portcullis_audit_delivery_failures_total", "Failed attempts to deliver an audit batch (each retried or spooled).", func() uint64 { return e.Stats().Retries }),
+		dataplane.Gauge("portcullis_audit_collector_failing", "1 while the last attempt to deliver an audit batch failed, else 0.", func() float64 {
+			if e.Health().Failing {
+				return 1
+			}
+			return 0
+		}),
+	}
+}
+
+// redactURL hides a password in a collector URL, for logs and /readyz.
+func redactURL(s string) string {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return "(unparsable collector URL)"
+	}
+	return u.Redacted()
 }

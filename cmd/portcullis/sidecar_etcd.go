@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"os"
+	"strconv"
 	"strings"
 
+	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -61,7 +63,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 	if err != nil {
 		return nil, err
 	}
-	pod := f.pod
+	pod := f.podName()
 	if pod == "" {
 		pod, _ = os.Hostname()
 	}
@@ -76,10 +78,44 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 	}()
 	return &policySource{
 		watching: true,
-		ready:    []func() bool{syncer.Ready},
-		metrics:  []func([]byte) []byte{syncer.AppendMetrics},
+		checks:   []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}},
+		families: etcdFamilies(syncer),
 		close:    func() { cancel(); <-done; cli.Close() },
 	}, nil
+}
+
+// etcdState is the etcd line of /readyz: ready once a policy state is
+// applied; the detail says whether it is current or the last-known-good
+// file, and why the last policy was refused.
+func etcdState(s *etcdsync.Syncer) func() (bool, string) {
+	return func() (bool, string) {
+		var d string
+		switch {
+		case !s.Ready():
+			d = "no policy state applied yet: etcd not read and no last-known-good snapshot"
+		case s.Current():
+			d = "in sync at revision " + strconv.FormatInt(s.Revision(), 10)
+		default:
+			d = "etcd unreachable: serving the last-known-good snapshot"
+		}
+		if e := s.LastError(); e != "" {
+			d += "; last policy refused: " + e
+		}
+		return s.Ready(), d
+	}
+}
+
+// etcdFamilies registers the Syncer's metrics as families of /metrics.
+func etcdFamilies(s *etcdsync.Syncer) []dataplane.Family {
+	var fams []dataplane.Family
+	for _, m := range s.Metrics() {
+		if m.Type == "counter" {
+			fams = append(fams, dataplane.Counter(m.Name, m.Help, func() uint64 { return uint64(max(m.Value(), 0)) }))
+		} else {
+			fams = append(fams, dataplane.Gauge(m.Name, m.Help, m.Value))
+		}
+	}
+	return fams
 }
 
 // dialEtcd connects with the etcd flags.

@@ -52,11 +52,10 @@ func TestMetrics(t *testing.T) {
 	r.atRevision(t, rev)
 	got := string(r.AppendMetrics(nil))
 	for _, want := range []string{
-		"# TYPE portcullis_policy_revision gauge\nportcullis_policy_revision ",
+		"# TYPE portcullis_etcd_revision gauge\nportcullis_etcd_revision ",
 		"\nportcullis_policy_staleness_seconds 0",
-		"\nportcullis_policy_compile_failures_total 0\n",
+		"\nportcullis_etcd_current 1\n",
 		"\nportcullis_etcd_watch_restarts_total 0\n",
-		"\nportcullis_policy_last_apply_timestamp_seconds 1",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("metrics lack %q:\n%s", want, got)

@@ -6,28 +6,56 @@ import (
 	"time"
 )
 
-// AppendMetrics appends the Syncer's metrics to dst in the Prometheus text
-// format and returns the extended slice:
+// Metric is one metric family the Syncer alone knows: its name, type
+// ("counter" or "gauge"), help sentence and current value. The sidecar
+// registers these beside the data plane's families, which already cover
+// the policy in force (its revision, reload time and refused compiles),
+// so no family is written twice.
+type Metric struct {
+	Name, Type, Help string
+	Value            func() float64
+}
+
+// Metrics returns the Syncer's metric families:
 //
-//	portcullis_policy_revision                      gauge: etcd revision applied
-//	portcullis_policy_staleness_seconds             gauge: since etcd last confirmed the policy (+Inf before)
-//	portcullis_policy_compile_failures_total        counter: policies refused
-//	portcullis_etcd_watch_restarts_total            counter: watches lost and followed by a full re-read
-//	portcullis_policy_last_apply_timestamp_seconds  gauge: Unix time of the last snapshot swap
-//	portcullis_policy_invalid_records               gauge: invalid key, revocation and suspension records in force
-//	portcullis_policy_invalid_records_total         counter: invalid records reported (each once)
-func (s *Syncer) AppendMetrics(dst []byte) []byte {
-	stale := math.Inf(1)
-	if h := s.store.HeardAt(); h != 0 {
-		stale = max(0, time.Since(time.Unix(0, h)).Seconds())
+//	portcullis_policy_staleness_seconds   gauge: since etcd last confirmed the policy (+Inf before)
+//	portcullis_etcd_revision              gauge: etcd revision read so far (>= the policy's revision)
+//	portcullis_etcd_current               gauge: 1 in sync with etcd, 0 serving the last-known-good file
+//	portcullis_etcd_watch_restarts_total  counter: watches lost and followed by a full re-read
+//	portcullis_policy_invalid_records     gauge: invalid key, revocation and suspension records in force
+//	portcullis_policy_invalid_records_total counter: invalid records reported (each once)
+func (s *Syncer) Metrics() []Metric {
+	return []Metric{
+		{"portcullis_policy_staleness_seconds", "gauge", "Seconds since etcd last confirmed the policy is current (+Inf before the first confirmation).", s.staleness},
+		{"portcullis_etcd_revision", "gauge", "etcd revision the sidecar has read up to; the policy in force is at this revision or older.", func() float64 { return float64(s.revision.Load()) }},
+		{"portcullis_etcd_current", "gauge", "1 while in sync with etcd, 0 while serving the last-known-good snapshot.", func() float64 { return b2f(s.current.Load()) }},
+		{"portcullis_etcd_watch_restarts_total", "counter", "etcd watches lost and followed by a full re-read.", func() float64 { return float64(s.restarts.Load()) }},
+		{"portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", func() float64 { return float64(s.invalidNow.Load()) }},
+		{"portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", func() float64 { return float64(s.invalidTotal.Load()) }},
 	}
-	dst = metric(dst, "portcullis_policy_revision", "gauge", "etcd revision of the policy state applied.", float64(s.revision.Load()))
-	dst = metric(dst, "portcullis_policy_staleness_seconds", "gauge", "Seconds since etcd last confirmed the policy is current.", stale)
-	dst = metric(dst, "portcullis_policy_compile_failures_total", "counter", "Policies refused because they did not compile.", float64(s.failures.Load()))
-	dst = metric(dst, "portcullis_etcd_watch_restarts_total", "counter", "etcd watches lost and followed by a full re-read.", float64(s.restarts.Load()))
-	dst = metric(dst, "portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", float64(s.invalidNow.Load()))
-	dst = metric(dst, "portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", float64(s.invalidTotal.Load()))
-	return metric(dst, "portcullis_policy_last_apply_timestamp_seconds", "gauge", "Unix time the last policy snapshot was applied.", float64(s.lastApply.Load())/1e9)
+}
+
+func (s *Syncer) staleness() float64 {
+	if h := s.store.HeardAt(); h != 0 {
+		return max(0, time.Since(time.Unix(0, h)).Seconds())
+	}
+	return math.Inf(1)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// AppendMetrics appends Metrics to dst in the Prometheus text format and
+// returns the extended slice.
+func (s *Syncer) AppendMetrics(dst []byte) []byte {
+	for _, m := range s.Metrics() {
+		dst = metric(dst, m.Name, m.Type, m.Help, m.Value())
+	}
+	return dst
 }
 
 // metric appends one metric with its HELP and TYPE lines.
