@@ -122,18 +122,6 @@ func (s *Server) deriveVerifier(d, old *derived) {
 	d.verifier, d.stopJWKS = v, cancel
 }
 
-// appendReadyDetail appends a line for each condition that limits what a
-// ready server admits: token issuers whose keys were never fetched.
-func (s *Server) appendReadyDetail(dst []byte) []byte {
-	d := s.derived.Load()
-	if d == nil || d.verifier == nil {
-		return dst
-	}
-	for _, id := range d.verifier.Pending() {
-		dst = append(append(append(dst, "jwt issuer "...), id...), ": keys not fetched yet; its tokens get 401\n"...)
-	}
-	return dst
-}
 
 func (d *derived) close() {
 	if d.stopJWKS != nil {

@@ -16,7 +16,25 @@ func (s *Server) Drain() { s.stopping.Store(true) }
 // the server is not draining, and, when the policy says audit.mode
 // strict, the audit sink accepts records (else every request answers 503).
 func (s *Server) Checks() []Check {
-	return []Check{{Name: "policy", State: s.policyState}, {Name: "serving", State: s.servingState}, {Name: "audit", State: s.auditState}}
+	return []Check{{Name: "policy", State: s.policyState}, {Name: "serving", State: s.servingState}, {Name: "audit", State: s.auditState}, {Name: "jwt issuers", State: s.issuerState}}
+}
+
+// issuerState names the token issuers whose keys were never fetched: their
+// tokens get 401 until the first fetch completes, and the rest of the
+// policy is enforced as usual, so the server stays ready.
+func (s *Server) issuerState() (bool, string) {
+	d := s.derived.Load()
+	if d == nil || d.verifier == nil {
+		return true, ""
+	}
+	var detail string
+	for _, id := range d.verifier.Pending() {
+		if detail != "" {
+			detail += "; "
+		}
+		detail += "jwt issuer " + id + ": keys not fetched yet; its tokens get 401"
+	}
+	return true, detail
 }
 
 func (s *Server) policyState() (bool, string) {
