@@ -248,7 +248,9 @@ func TestHeadFailureAfterStoredEntry(t *testing.T) {
 	var failed error
 	st.cfg.OnDeferred = func(err error) { failed = err }
 	blocker := filepath.Join(dir, "."+headFile)
-	if err := os.Mkdir(blocker, 0o700); err != nil {
+	// Not empty, so the head writer cannot remove it as it removes a
+	// stale temporary file.
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	b := &Batch{ID: "h-0", Sender: "token:a"}
@@ -261,7 +263,7 @@ func TestHeadFailureAfterStoredEntry(t *testing.T) {
 	if err := st.AppendBatch(b); !errors.Is(err, ErrDuplicateBatch) {
 		t.Errorf("retry = %v, want ErrDuplicateBatch", err)
 	}
-	os.Remove(blocker)
+	os.RemoveAll(blocker)
 	if err := st.AppendBatch(&Batch{ID: "h-1", Sender: "token:a"}); err != nil {
 		t.Fatal(err)
 	}
