@@ -360,10 +360,10 @@ func TestRateLimitHeaders(t *testing.T) {
 	if ra, err := strconv.Atoi(last.header.Get("Retry-After")); err != nil || ra < 1 {
 		t.Errorf("Retry-After = %q", last.header.Get("Retry-After"))
 	}
-	if got := last.header.Get("RateLimit-Policy"); got != `"key";q=10;w=2` {
+	if got := last.header.Get("RateLimit-Policy"); got != `"client";q=10;w=2` {
 		t.Errorf("RateLimit-Policy = %q", got)
 	}
-	if got := last.header.Get("RateLimit"); !strings.HasPrefix(got, `"key";r=0;t=`) {
+	if got := last.header.Get("RateLimit"); !strings.HasPrefix(got, `"client";r=0;t=`) {
 		t.Errorf("RateLimit = %q", got)
 	}
 	// Another tenant's client is not affected.

@@ -127,8 +127,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.NotReady
 	}
 	x.d = s.current(x.snap)
-	if len(x.snap.TrustedProxies) > 0 {
-		x.peer = s.sourceAddr(ctx, x)
+	if len(x.snap.TrustedProxies) > 0 && ok {
+		x.peer, ok = s.sourceAddr(ctx, x)
 	}
 	if !ok {
 		return audit.BadRequest
@@ -165,6 +165,7 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 		return audit.BadRequest
 	}
 	if x.path, ok = normalizePath(x.path, path); !ok {
+		x.path = x.path[:0] // not a path to audit
 		return audit.BadRequest
 	}
 	x.query = query

@@ -64,7 +64,10 @@ func TestSplitTarget(t *testing.T) {
 			t.Errorf("splitTarget(%q) = %q, %q, %v", c.in, p, q, ok)
 		}
 	}
-	for _, bad := range []string{"*", "evil.example:80", "/a?b c", "/a?\x01"} {
+	for _, bad := range []string{
+		"*", "evil.example:80", "/a?b c", "/a?\x01", "http://admin:s3cr3t@internal.example/v1/users",
+		"http://@x/", "ftp://x/", "://x/", "http:///v1/users", "http://x%40y/",
+	} {
 		if _, _, ok := splitTarget([]byte(bad)); ok {
 			t.Errorf("splitTarget(%q) accepted", bad)
 		}
@@ -74,11 +77,18 @@ func TestSplitTarget(t *testing.T) {
 func TestScanHeaders(t *testing.T) {
 	ok := "Host: a\r\nContent-Length: 3\r\nX-API-Key: k\r\n\r\n"
 	var h requestHeaders
-	if !scanHeaders([]byte("Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nAuthorization: Bearer t\r\nX-Request-Id: r-1\r\n\r\n"), &h) {
+	if !scanHeaders([]byte("Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nX-Request-Id: r-1\r\n\r\n"), &h) {
 		t.Errorf("rejected %q", ok)
 	}
-	if string(h.apiKey) != "k1" || string(h.authz) != "Bearer t" || string(h.requestID) != "r-1" {
-		t.Errorf("scanned %q %q %q", h.apiKey, h.authz, h.requestID)
+	if string(h.apiKey) != "k1" || string(h.requestID) != "r-1" {
+		t.Errorf("scanned %q %q", h.apiKey, h.requestID)
+	}
+	h = requestHeaders{}
+	if !scanHeaders([]byte("Authorization: Bearer t\r\nTransfer-Encoding: Chunked\r\nX-Real-IP: 1\r\n"), &h) {
+		t.Errorf("rejected a bearer with a chunked body")
+	}
+	if string(h.authz) != "Bearer t" || !h.chunked || !h.dropped {
+		t.Errorf("scanned authz %q chunked %v dropped %v", h.authz, h.chunked, h.dropped)
 	}
 	for _, bad := range []string{
 		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
@@ -94,6 +104,13 @@ func TestScanHeaders(t *testing.T) {
 		"X A: 1\r\n",
 		"X-\xc3\x84: 1\r\n",
 		"X-A: 1\r\n: empty name\r\n",
+		"X-API-Key: a\r\nAuthorization: Bearer b\r\n", // two credentials
+		"Transfer-Encoding: identity\r\n",
+		"Transfer-Encoding: gzip, chunked\r\n",
+		"Transfer-Encoding: chunked, chunked\r\n",
+		"Host: admin:s3cr3t@svc\r\n",
+		"Host: svc/x\r\n",
+		"Host: a\r\nHost: b\r\n",
 	} {
 		if scanHeaders([]byte(bad), new(requestHeaders)) {
 			t.Errorf("accepted %q", bad)

@@ -149,6 +149,8 @@ func (s *Server) newUpstream() *fasthttp.HostClient {
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+
+		SecureErrorLogMessage: true, // errors never quote response bytes (issue 12)
 	}
 }
 
@@ -167,6 +169,12 @@ func (s *Server) newServer() *fasthttp.Server {
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{s.log},
+
+		// Bodies go upstream byte for byte: pre-parsed multipart forms are
+		// re-serialised (parts reordered, headers dropped), and errors
+		// never quote request bytes (issue 12).
+		DisablePreParseMultipartForm: true,
+		SecureErrorLogMessage:        true,
 	}
 }
 

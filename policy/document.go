@@ -14,6 +14,7 @@ type Document struct {
 	Keys           []KeySpec    `yaml:"keys,omitempty" json:"keys,omitempty"`
 	Issuers        []IssuerSpec `yaml:"issuers,omitempty" json:"issuers,omitempty"`
 	TrustedProxies []string     `yaml:"trusted_proxies,omitempty" json:"trusted_proxies,omitempty"`
+	UpstreamHost   string       `yaml:"upstream_host,omitempty" json:"upstream_host,omitempty"` // Host sent upstream; empty: the client's
 	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 }
@@ -95,10 +96,15 @@ type KeySpec struct {
 	Ticket    string `yaml:"ticket,omitempty" json:"ticket,omitempty"`
 }
 
-// IssuerSpec is a trusted OAuth 2.0 / OIDC token issuer.
+// IssuerSpec is a trusted OAuth 2.0 / OIDC token issuer. Tenants lists the
+// tenants whose clients its tokens may speak for; a token mapped to a
+// client of another tenant is refused. ForwardToken passes its verified
+// token on to the upstream; without it every credential header is removed.
 type IssuerSpec struct {
-	ID          string   `yaml:"id" json:"id"`
-	Issuer      string   `yaml:"issuer" json:"issuer"`
+	ID           string   `yaml:"id" json:"id"`
+	Issuer       string   `yaml:"issuer" json:"issuer"`
+	Tenants      []string `yaml:"tenants" json:"tenants"`
+	ForwardToken bool     `yaml:"forward_token,omitempty" json:"forward_token,omitempty"`
 	JWKSURL     string   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty"`
 	JWKS        string   `yaml:"jwks,omitempty" json:"jwks,omitempty"`
 	Audiences   []string `yaml:"audiences" json:"audiences"`
