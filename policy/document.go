@@ -101,10 +101,8 @@ type KeySpec struct {
 // client of another tenant is refused. ForwardToken passes its verified
 // token on to the upstream; without it every credential header is removed.
 type IssuerSpec struct {
-	ID           string   `yaml:"id" json:"id"`
-	Issuer       string   `yaml:"issuer" json:"issuer"`
-	Tenants      []string `yaml:"tenants" json:"tenants"`
-	ForwardToken bool     `yaml:"forward_token,omitempty" json:"forward_token,omitempty"`
+	ID          string   `yaml:"id" json:"id"`
+	Issuer      string   `yaml:"issuer" json:"issuer"`
 	JWKSURL     string   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty"`
 	JWKS        string   `yaml:"jwks,omitempty" json:"jwks,omitempty"`
 	Audiences   []string `yaml:"audiences" json:"audiences"`
@@ -115,6 +113,9 @@ type IssuerSpec struct {
 	ClientClaim string   `yaml:"client_claim,omitempty" json:"client_claim,omitempty"`
 	ClockSkew   string   `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty"`
 	MaxLifetime string   `yaml:"max_lifetime,omitempty" json:"max_lifetime,omitempty"`
+
+	Tenants      []string `yaml:"tenants" json:"tenants"`
+	ForwardToken bool     `yaml:"forward_token,omitempty" json:"forward_token,omitempty"`
 }
 
 // AuditSpec says where audit records go and what happens when they cannot.
