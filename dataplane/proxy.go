@@ -268,7 +268,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 		if errors.Is(err, fasthttp.ErrTimeout) {
 			d = audit.UpstreamTimeout
 		}
-		s.log.Warn().Err(err).Bytes("request_id", x.reqID).Msg("upstream request failed")
+		s.log.Warn().Str("error", upstreamErrorKind(err)).Bytes("request_id", x.reqID).Msg("upstream request failed")
 		s.deny(ctx, x, d)
 		return
 	}

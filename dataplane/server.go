@@ -200,9 +200,10 @@ func (s *Server) Close() {
 	}
 }
 
-// fasthttpLogger sends fasthttp's own messages (connection errors) to zerolog.
+// fasthttpLogger sends fasthttp's own messages (connection errors) to
+// zerolog, without their arguments: they quote request bytes (logsafe.go).
 type fasthttpLogger struct{ log zerolog.Logger }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug().Msgf(format, args...)
+func (l fasthttpLogger) Printf(format string, _ ...any) {
+	l.log.Debug().Str("source", "fasthttp").Msg(logFormat(format))
 }
