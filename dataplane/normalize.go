@@ -182,7 +182,10 @@ func unhex(c byte) int {
 // absolute form must be http or https with a non-empty authority of host
 // bytes only: userinfo ("user:pass@host") is refused, never passed on.
 func splitTarget(uri []byte) (path, query []byte, ok bool) {
-	if len(uri) > 0 && uri[0] != '/' {
+	if len(uri) == 0 {
+		return nil, nil, false
+	}
+	if uri[0] != '/' {
 		i := bytes.Index(uri, []byte("://"))
 		if !httpScheme(uri[:max(i, 0)]) {
 			return nil, nil, false
