@@ -27,7 +27,6 @@ type requestHeaders struct {
 	requestID []byte
 	apiKey    []byte
 	authz     []byte
-	host      []byte
 	internal  bool // an X-Portcullis-* header came in and must be stripped
 	hop       bool // a hop-by-hop header came in and must be stripped
 	creds     bool // X-API-Key or Authorization came in
@@ -108,8 +107,7 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 		case len("Host"):
 			if foldEqual(name, "host") {
 				host++
-				h.host = trimOWS(value)
-				ok = ok && validHost(h.host)
+				ok = ok && validHost(trimOWS(value))
 			}
 		case len("Content-Length"): // and X-Original-URL
 			if foldEqual(name, "content-length") {
