@@ -117,7 +117,7 @@ type Key struct {
 	NotBefore int64    // unix nanoseconds; 0: no bound
 	NotAfter  int64    // unix nanoseconds; 0: no bound
 	Revoked   bool
-	LimitKey  uint64
+	LimitKey  uint64 // limiter key of a per-key bucket; the data plane limits per client (Client.LimitKey)
 	Index     int // dense position in the snapshot's key table, for side tables
 }
 
