@@ -118,7 +118,7 @@ type Key struct {
 	NotAfter  int64    // unix nanoseconds; 0: no bound
 	Revoked   bool
 	LimitKey  uint64 // limiter key of a per-key bucket; the data plane limits per client (Client.LimitKey)
-	Index     int // dense position in the snapshot's key table, for side tables
+	Index     int    // dense position in the snapshot's key table, for side tables
 }
 
 // ValidAt reports whether k is usable at now (unix nanoseconds): inside its
