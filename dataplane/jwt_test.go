@@ -182,6 +182,13 @@ func TestJWTForwardTokenOptIn(t *testing.T) {
 	if got := st.up.received()[0].headers["authorization"]; got != "Bearer "+tok {
 		t.Errorf("upstream Authorization = %q, want the verified token", got)
 	}
+	// An API key is never forwarded, whatever an issuer says.
+	if r := do(t, st.addr, "GET", "/v1/users/9", map[string]string{"Authorization": "Bearer " + hrisKey}, ""); r.status != 200 {
+		t.Fatalf("api key: got %d %s, want 200", r.status, r.body)
+	}
+	if got, ok := st.up.received()[1].headers["authorization"]; ok {
+		t.Errorf("upstream Authorization = %q for an API key request, want absent", got)
+	}
 }
 
 // swapDoc compiles the example policy changed by mutate (its slices are

@@ -147,7 +147,8 @@ func chunked(method, target, headers, trailers string) string {
 func TestTrailersNeverForwarded(t *testing.T) {
 	st, up := startRecorded(t, nil)
 	forged := "X-Portcullis-Tenant: globex\r\nX-Portcullis-Client: globex-bi\r\nX-Portcullis-Scopes: admin:settings\r\n" +
-		"x-portcullis-key-id: forged\r\nX_Portcullis_Auth_Method: api_key\r\nX-Trailer-Only: 1\r\nX-Keep: trailer\r\n"
+		"x-portcullis-key-id: forged\r\nX_Portcullis_Auth_Method: api_key\r\nX-Trailer-Only: 1\r\nX-Keep: trailer\r\n" +
+		"User-Agent: forged\r\n"
 	cases := []struct {
 		name, target, headers string
 		identity              map[string]string // "" means absent
@@ -167,7 +168,8 @@ func TestTrailersNeverForwarded(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			n := len(up.received())
-			r := raw(t, st.addr, chunked("GET", c.target, c.headers+"X-Keep: header\r\nConnection: close\r\n", forged))
+			r := raw(t, st.addr, chunked("GET", c.target, c.headers+"X-Keep: header\r\nUser-Agent: client/1\r\n"+
+				"Trailer: X-Portcullis-Tenant, X-Keep\r\nConnection: close\r\n", forged))
 			if r.status != 200 {
 				t.Fatalf("got %d %s, want 200", r.status, r.body)
 			}
@@ -191,6 +193,12 @@ func TestTrailersNeverForwarded(t *testing.T) {
 			}
 			if vs := got.values("x-keep"); len(vs) != 1 || vs[0] != "header" {
 				t.Errorf("upstream X-Keep = %q, want the header's value only", vs)
+			}
+			if vs := got.values("user-agent"); len(vs) != 1 || vs[0] != "client/1" {
+				t.Errorf("upstream User-Agent = %q, want the header's value only", vs)
+			}
+			if vs := got.values("trailer"); len(vs) > 0 {
+				t.Errorf("upstream Trailer = %q, want absent (hop-by-hop)", vs)
 			}
 			if len(got.trailer) > 0 || string(got.body) != "body" {
 				t.Errorf("upstream trailer %v body %q, want none and %q", got.trailer, got.body, "body")
