@@ -44,6 +44,11 @@ type exchange struct {
 
 	conn *conn // the connection that owns x, or nil for a pooled exchange
 
+	// fwdText is the X-Forwarded-For value of fwdFor, the last source
+	// address forwarded for. It survives reset.
+	fwdFor  netip.Addr
+	fwdText []byte
+
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
 	// add on one shared counter per request. It survives reset.

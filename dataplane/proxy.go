@@ -30,6 +30,7 @@ type requestHeaders struct {
 	internal  bool // an X-Portcullis-* header came in and must be stripped
 	hop       bool // a hop-by-hop header came in and must be stripped
 	creds     bool // X-API-Key or Authorization came in
+	keyHdr    bool // the credential came in X-API-Key (never with Authorization)
 	dropped   bool // a header of dropNames or X-Forwarded-* came in
 	chunked   bool // the body is chunked: it may end in trailers
 	xff       bool // X-Forwarded-For came in
@@ -135,7 +136,7 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 			switch {
 			case foldEqual(name, "x-api-key"):
 				apiKey++
-				h.apiKey, h.creds = trimOWS(value), true
+				h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
 			case foldEqual(name, "forwarded"):
 				h.dropped, h.fwd = true, true
 			default:
@@ -343,13 +344,17 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		delMatching(h, x, forwardedName)
 	}
 	if x.hdr.creds && !x.forwardToken() {
-		h.Del("Authorization")
-		h.Del("X-API-Key")
+		// scanHeaders refused both at once, and a trailer of either name
+		// is gone: one Del is enough.
+		if x.hdr.keyHdr {
+			h.Del("X-API-Key")
+		} else {
+			h.Del("Authorization")
+		}
 	}
 	s.setHost(h, x)
 	if x.peer.IsValid() {
-		x.buf = x.peer.AppendTo(x.buf[:0])
-		h.SetCanonical(hdrForwardedFor, x.buf)
+		h.SetCanonical(hdrForwardedFor, x.forwardedFor())
 	}
 	h.SetCanonical(hdrRequestID, x.reqID)
 	if x.client != nil {
@@ -384,6 +389,16 @@ func (s *Server) setHost(h *fasthttp.RequestHeader, x *exchange) {
 	case len(h.Host()) == 0:
 		h.SetHost(s.cfg.Upstream)
 	}
+}
+
+// forwardedFor renders the source address for X-Forwarded-For. The text is
+// kept with the exchange: the requests of a connection mostly share a
+// source, so it is rendered once per connection.
+func (x *exchange) forwardedFor() []byte {
+	if x.fwdFor != x.peer {
+		x.fwdFor, x.fwdText = x.peer, x.peer.AppendTo(x.fwdText[:0])
+	}
+	return x.fwdText
 }
 
 // forwardToken reports whether the request's credential goes on to the
