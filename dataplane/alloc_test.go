@@ -81,7 +81,7 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 	}{
 		{"behind a trusted proxy", request("GET", "/v1/users/42", hrisKey, "X-Forwarded-For: 203.0.113.9, 10.1.2.3")},
 		{"forged and override headers", request("GET", "/v1/users/42", hrisKey, "X-Portcullis-Tenant: globex", "X-Real-IP: 10.0.0.5", "Forwarded: for=10.0.0.5")},
-		{"chunked with trailers", []byte("POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		{"chunked with trailers", []byte("POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTrailer: X-Other\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			// memConn answers a write ending in an empty line: so does this body
 			"6\r\nab\r\n\r\n\r\n0\r\nX-Portcullis-Tenant: globex\r\nX-Other: 1\r\n\r\n")},
 	}

@@ -325,14 +325,14 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		x.uri = append(append(x.uri, '?'), x.query...)
 	}
 	req.SetRequestURIBytes(x.uri)
-	if x.hdr.chunked {
-		dropTrailers(h, x)
-	}
 	if x.hdr.hop {
 		delListed(h, h.Peek("Connection"), x)
 		for _, name := range hopByHop {
 			h.Del(name)
 		}
+	}
+	if x.hdr.chunked { // after Trailer is gone: iterating a declared Trailer list allocates
+		dropTrailers(h, x)
 	}
 	if x.hdr.internal || x.hdr.chunked {
 		delMatching(h, x, internalName)
