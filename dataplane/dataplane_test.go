@@ -250,7 +250,8 @@ func TestPathNormalisation(t *testing.T) {
 		{"GET", "/v1/users/%41%62", hrisKey, 200, "/v1/users/Ab"},
 		{"GET", "/v1/users/a%20b", hrisKey, 200, "/v1/users/a%20b"},
 		{"GET", "/v1/users/a%3bb", hrisKey, 200, "/v1/users/a%3Bb"},
-		{"GET", "http://evil.example/v1/users", hrisKey, 200, "/v1/users"},
+		{"GET", "http://svc/v1/users", hrisKey, 200, "/v1/users"},
+		{"GET", "http://evil.example/v1/users", hrisKey, 400, ""}, // Host: svc
 		{"GET", "/v1/users/", hrisKey, 404, ""},
 	}
 	for _, c := range cases {

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 
@@ -165,8 +166,15 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 // body size against the route's class.
 func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
-	path, query, ok := splitTarget(h.RequestURI())
+	uri := h.RequestURI()
+	path, query, ok := splitTarget(uri)
 	if !ok {
+		return audit.BadRequest
+	}
+	// An absolute-form target names the host itself, and RFC 9112 section
+	// 3.2.2 says to take it over Host; one that disagrees with Host is
+	// refused rather than forwarded under either name.
+	if uri[0] != '/' && !bytes.EqualFold(targetAuthority(uri), h.Host()) {
 		return audit.BadRequest
 	}
 	if x.path, ok = normalizePath(x.path, path); !ok {

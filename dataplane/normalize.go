@@ -212,6 +212,16 @@ func splitTarget(uri []byte) (path, query []byte, ok bool) {
 	return uri, nil, true
 }
 
+// targetAuthority returns the authority of an absolute-form target that
+// splitTarget accepted.
+func targetAuthority(uri []byte) []byte {
+	rest := uri[bytes.Index(uri, []byte("://"))+3:]
+	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+		return rest[:j]
+	}
+	return rest
+}
+
 // httpScheme reports whether s is "http" or "https", in any case.
 func httpScheme(s []byte) bool {
 	return len(s) == 4 && foldEqual(s, "http") || len(s) == 5 && foldEqual(s, "https")
