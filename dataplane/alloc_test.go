@@ -4,6 +4,8 @@ package dataplane
 
 import (
 	"testing"
+
+	"github.com/portcullis/portcullis/policy"
 )
 
 // Zero allocations per request, one guard per path: an allowed API-key
@@ -66,5 +68,43 @@ func TestHeaderReceivedAllocations(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(200, func() { m.srv.headerReceived(h) }); allocs != 0 {
 		t.Errorf("%v allocations per call, want 0", allocs)
+	}
+}
+
+// The trust-boundary paths allocate nothing either: a source address from
+// X-Forwarded-For behind a trusted proxy, forged internal and override
+// headers removed, and a chunked body whose trailers are dropped.
+func TestTrustBoundaryAllocations(t *testing.T) {
+	cases := []struct {
+		name string
+		raw  []byte
+	}{
+		{"behind a trusted proxy", request("GET", "/v1/users/42", hrisKey, "X-Forwarded-For: 203.0.113.9, 10.1.2.3")},
+		{"forged and override headers", request("GET", "/v1/users/42", hrisKey, "X-Portcullis-Tenant: globex", "X-Real-IP: 10.0.0.5", "Forwarded: for=10.0.0.5")},
+		{"chunked with trailers", []byte("POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTrailer: X-Other\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			// memConn answers a write ending in an empty line: so does this body
+			"6\r\nab\r\n\r\n\r\n0\r\nX-Portcullis-Tenant: globex\r\nX-Other: 1\r\n\r\n")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newInmem(t, false)
+			doc := *m.srv.store.Load().Doc // the example without limits
+			doc.TrustedProxies = []string{"127.0.0.0/8"}
+			snap, err := policy.Compile(&doc, policy.Live{Revision: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.srv.store.Swap(snap)
+			for range 50 {
+				m.serve(t, c.raw)
+			}
+			m.srv.keys.Wait()
+			if got := m.serve(t, c.raw); got != 200 {
+				t.Fatalf("status %d, want 200", got)
+			}
+			if allocs := testing.AllocsPerRun(200, func() { m.serve(t, c.raw) }); allocs != 0 {
+				t.Errorf("%v allocations per request, want 0", allocs)
+			}
+		})
 	}
 }

@@ -52,8 +52,9 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 }
 
 // authenticateJWT verifies an access token and maps it to a policy client:
-// the client claim must name a client of the token's tenant, and the scopes
-// granted are those of the token that the client may hold.
+// the client claim must name a client of the token's tenant (when it names
+// one) and of a tenant the issuer may speak for, and the scopes granted are
+// those of the token that the client may hold.
 func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	x.method = audit.AuthJWT
 	c, st := x.d.verifier.Verify(token, time.Unix(0, x.wall))
@@ -62,7 +63,8 @@ func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	}
 	x.claims = c
 	client := x.snap.Client(c.Client)
-	if client == nil || (c.Tenant != "" && c.Tenant != client.Tenant.ID) || x.snap.JTIRevoked(c.JTI) {
+	if client == nil || (c.Tenant != "" && c.Tenant != client.Tenant.ID) ||
+		!x.d.speaksFor(c.Issuer.ID, client.Tenant) || x.snap.JTIRevoked(c.JTI) {
 		return audit.Unauthenticated
 	}
 	x.client, x.scopes = client, x.snap.ScopeBits(c.Scopes)&client.Scopes
@@ -121,29 +123,19 @@ func allowed(class *policy.Class, addr netip.Addr) bool {
 }
 
 // sourceAddr is the client address: the TCP peer, unless the peer is a
-// trusted proxy, in which case the right-most X-Forwarded-For entry that is
-// not itself a trusted proxy. A header from an untrusted peer is ignored, so
-// nobody can spoof their way into an allowlist.
-func (s *Server) sourceAddr(ctx *fasthttp.RequestCtx, x *exchange) netip.Addr {
+// trusted proxy, in which case the right-most X-Forwarded-For (or, without
+// one, Forwarded) entry that is not itself a trusted proxy. A header from
+// an untrusted peer is ignored, so nobody can spoof their way into an
+// allowlist. A trusted peer's request carrying both headers is refused:
+// which of the two lists would be the truth?
+func (s *Server) sourceAddr(ctx *fasthttp.RequestCtx, x *exchange) (netip.Addr, bool) {
 	if !trusted(x.snap.TrustedProxies, x.peer) {
-		return x.peer
+		return x.peer, true
 	}
-	xff := ctx.Request.Header.Peek("X-Forwarded-For")
-	for len(xff) > 0 {
-		i := bytes.LastIndexByte(xff, ',')
-		a, err := netip.ParseAddr(string(bytes.TrimSpace(xff[i+1:])))
-		if err != nil {
-			return netip.Addr{}
-		}
-		if a = a.Unmap(); !trusted(x.snap.TrustedProxies, a) {
-			return a
-		}
-		if i < 0 {
-			break
-		}
-		xff = xff[:i]
+	if x.hdr.xff && x.hdr.fwd {
+		return netip.Addr{}, false
 	}
-	return x.peer
+	return forwardedSource(ctx.Request.Header.RawHeaders(), x.peer, x.snap.TrustedProxies, x.hdr.fwd)
 }
 
 func trusted(proxies []netip.Prefix, a netip.Addr) bool {
@@ -155,16 +147,15 @@ func trusted(proxies []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// limit takes one token from the credential, tenant and tenant+class
-// buckets, all or nothing, then a concurrency slot for capped classes; a
-// concurrency denial refunds the tokens.
+// limit takes one token from the client, tenant and tenant+class buckets,
+// all or nothing, then a concurrency slot for capped classes; a
+// concurrency denial refunds the tokens. The client bucket is one per
+// client whatever credential it presents (its API keys and its tokens
+// share clients[].limit), so holding two kinds of credential does not
+// double a client's burst.
 func (s *Server) limit(x *exchange) audit.Decision {
 	d, class, tenant := x.d, x.route.Class, x.client.Tenant
-	credKey := x.client.LimitKey
-	if x.key != nil {
-		credKey = x.key.LimitKey
-	}
-	x.takes[0] = limiter.Take{Key: credKey, Limit: &d.clientLimit[x.client.Index]}
+	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &d.clientLimit[x.client.Index]}
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &d.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: &d.classLimit[class.Index]}
 	now := x.mono

@@ -250,7 +250,8 @@ func TestPathNormalisation(t *testing.T) {
 		{"GET", "/v1/users/%41%62", hrisKey, 200, "/v1/users/Ab"},
 		{"GET", "/v1/users/a%20b", hrisKey, 200, "/v1/users/a%20b"},
 		{"GET", "/v1/users/a%3bb", hrisKey, 200, "/v1/users/a%3Bb"},
-		{"GET", "http://evil.example/v1/users", hrisKey, 200, "/v1/users"},
+		{"GET", "http://svc/v1/users", hrisKey, 200, "/v1/users"},
+		{"GET", "http://evil.example/v1/users", hrisKey, 400, ""}, // Host: svc
 		{"GET", "/v1/users/", hrisKey, 404, ""},
 	}
 	for _, c := range cases {
@@ -360,10 +361,10 @@ func TestRateLimitHeaders(t *testing.T) {
 	if ra, err := strconv.Atoi(last.header.Get("Retry-After")); err != nil || ra < 1 {
 		t.Errorf("Retry-After = %q", last.header.Get("Retry-After"))
 	}
-	if got := last.header.Get("RateLimit-Policy"); got != `"key";q=10;w=2` {
+	if got := last.header.Get("RateLimit-Policy"); got != `"client";q=10;w=2` {
 		t.Errorf("RateLimit-Policy = %q", got)
 	}
-	if got := last.header.Get("RateLimit"); !strings.HasPrefix(got, `"key";r=0;t=`) {
+	if got := last.header.Get("RateLimit"); !strings.HasPrefix(got, `"client";r=0;t=`) {
 		t.Errorf("RateLimit = %q", got)
 	}
 	// Another tenant's client is not affected.

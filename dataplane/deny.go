@@ -76,7 +76,7 @@ func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
 	secs = max(secs, 1)
 	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
 	r.Header.SetBytesV("Retry-After", x.buf)
-	name, hdr := "key", x.d.clientHdr[x.client.Index]
+	name, hdr := "client", x.d.clientHdr[x.client.Index]
 	switch x.which {
 	case 1:
 		name, hdr = "tenant", x.d.tenantHdr[x.client.Tenant.Index]

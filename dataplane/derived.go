@@ -34,7 +34,37 @@ type derived struct {
 	maxBody     int64 // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
+	issuerRules map[string]*issuerRule // by issuer id
 	stopJWKS    context.CancelFunc
+}
+
+// issuerRule is what the data plane enforces of an issuer beyond the
+// token's signature and claims.
+type issuerRule struct {
+	tenants      []bool // by Tenant.Index: the tenants its tokens may speak for
+	forwardToken bool   // forward the verified token to the upstream
+}
+
+// issuerRules builds the rules of snap's issuers.
+func issuerRules(snap *policy.Snapshot) map[string]*issuerRule {
+	rules := make(map[string]*issuerRule, len(snap.Issuers))
+	for _, is := range snap.Issuers {
+		r := &issuerRule{tenants: make([]bool, len(snap.TenantList)), forwardToken: is.ForwardToken}
+		for _, id := range is.Tenants {
+			if t := snap.Tenants[id]; t != nil {
+				r.tenants[t.Index] = true
+			}
+		}
+		rules[is.ID] = r
+	}
+	return rules
+}
+
+// speaksFor reports whether a token of the issuer with id may act for
+// tenant t; an issuer the policy does not name speaks for nobody.
+func (d *derived) speaksFor(id string, t *policy.Tenant) bool {
+	r := d.issuerRules[id]
+	return r != nil && r.tenants[t.Index]
 }
 
 // firstFetchWait bounds how long a policy swap waits for the first JWKS
@@ -71,7 +101,7 @@ func (s *Server) derive(snap *policy.Snapshot, old *derived) *derived {
 	d := &derived{snap: snap, minBody: -1}
 	for _, c := range snap.ClientList {
 		d.clientLimit = append(d.clientLimit, toLimit(c.Limit))
-		d.clientHdr = append(d.clientHdr, policyHeader("key", c.Limit))
+		d.clientHdr = append(d.clientHdr, policyHeader("client", c.Limit))
 	}
 	for _, t := range snap.TenantList {
 		d.tenantLimit = append(d.tenantLimit, toLimit(t.Limit))
@@ -86,6 +116,7 @@ func (s *Server) derive(snap *policy.Snapshot, old *derived) *derived {
 		}
 		d.maxBody = max(d.maxBody, c.MaxBody)
 	}
+	d.issuerRules = issuerRules(snap)
 	s.deriveVerifier(d, old)
 	return d
 }

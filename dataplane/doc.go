@@ -26,6 +26,18 @@
 // With no snapshot, every request gets 503 (not ready); no route, an
 // unknown credential or a failed verification is a denial.
 //
+// # Trust boundary
+//
+// What the upstream receives is checked or set by the sidecar (README,
+// "Trust boundary"): scanHeaders refuses ambiguous framing, two
+// credentials and a Host that is not a plain host[:port]; prepareRequest
+// drops trailers fasthttp merged into the header map, every X-Portcullis-*
+// field in any spelling, credentials (unless the token's issuer sets
+// forward_token), hop-by-hop and override headers, then sets the Host, the
+// computed X-Forwarded-For (forwarded.go) and the identity headers afresh.
+// Bodies are forwarded byte for byte; logs never quote request or response
+// bytes (logsafe.go).
+//
 // # Cost
 //
 // A request answered from the credential caches allocates nothing, logs

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 
@@ -43,6 +44,11 @@ type exchange struct {
 	rec   *audit.Record // handed to the sink and replaced by record
 
 	conn *conn // the connection that owns x, or nil for a pooled exchange
+
+	// fwdText is the X-Forwarded-For value of fwdFor, the last source
+	// address forwarded for. It survives reset.
+	fwdFor  netip.Addr
+	fwdText []byte
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
@@ -159,8 +165,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady
 	}
-	if len(x.snap.TrustedProxies) > 0 {
-		x.peer = s.sourceAddr(ctx, x)
+	if len(x.snap.TrustedProxies) > 0 && ok {
+		x.peer, ok = s.sourceAddr(ctx, x)
 	}
 	if !ok {
 		return audit.BadRequest
@@ -192,11 +198,19 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 // body size against the route's class.
 func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
-	path, query, ok := splitTarget(h.RequestURI())
+	uri := h.RequestURI()
+	path, query, ok := splitTarget(uri)
 	if !ok {
 		return audit.BadRequest
 	}
+	// An absolute-form target names the host itself, and RFC 9112 section
+	// 3.2.2 says to take it over Host; one that disagrees with Host is
+	// refused rather than forwarded under either name.
+	if uri[0] != '/' && !bytes.EqualFold(targetAuthority(uri), h.Host()) {
+		return audit.BadRequest
+	}
 	if x.path, ok = normalizePath(x.path, path); !ok {
+		x.path = x.path[:0] // not a path to audit
 		return audit.BadRequest
 	}
 	x.query = query

@@ -178,16 +178,27 @@ func unhex(c byte) int {
 
 // splitTarget splits a request target into its path and query (without
 // '?'), accepting origin form and absolute form (whose scheme and authority
-// are dropped: the upstream is fixed, never taken from the request).
+// are dropped: the upstream is fixed, never taken from the request). An
+// absolute form must be http or https with a non-empty authority of host
+// bytes only: userinfo ("user:pass@host") is refused, never passed on.
 func splitTarget(uri []byte) (path, query []byte, ok bool) {
-	if len(uri) > 0 && uri[0] != '/' {
+	if len(uri) == 0 {
+		return nil, nil, false
+	}
+	if uri[0] != '/' {
 		i := bytes.Index(uri, []byte("://"))
-		if i <= 0 {
+		if !httpScheme(uri[:max(i, 0)]) {
 			return nil, nil, false
 		}
 		rest := uri[i+3:]
 		j := bytes.IndexAny(rest, "/?")
 		if j < 0 {
+			j = len(rest)
+		}
+		if j == 0 || !validHost(rest[:j]) {
+			return nil, nil, false
+		}
+		if j == len(rest) {
 			return rootPath, nil, true
 		}
 		if rest[j] == '?' {
@@ -199,6 +210,21 @@ func splitTarget(uri []byte) (path, query []byte, ok bool) {
 		return uri[:i], uri[i+1:], validQuery(uri[i+1:])
 	}
 	return uri, nil, true
+}
+
+// targetAuthority returns the authority of an absolute-form target that
+// splitTarget accepted.
+func targetAuthority(uri []byte) []byte {
+	rest := uri[bytes.Index(uri, []byte("://"))+3:]
+	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+		return rest[:j]
+	}
+	return rest
+}
+
+// httpScheme reports whether s is "http" or "https", in any case.
+func httpScheme(s []byte) bool {
+	return len(s) == 4 && foldEqual(s, "http") || len(s) == 5 && foldEqual(s, "https")
 }
 
 func validQuery(q []byte) bool {

@@ -64,7 +64,10 @@ func TestSplitTarget(t *testing.T) {
 			t.Errorf("splitTarget(%q) = %q, %q, %v", c.in, p, q, ok)
 		}
 	}
-	for _, bad := range []string{"*", "evil.example:80", "/a?b c", "/a?\x01"} {
+	for _, bad := range []string{
+		"*", "evil.example:80", "/a?b c", "/a?\x01", "http://admin:s3cr3t@internal.example/v1/users",
+		"http://@x/", "ftp://x/", "://x/", "http:///v1/users", "http://x%40y/",
+	} {
 		if _, _, ok := splitTarget([]byte(bad)); ok {
 			t.Errorf("splitTarget(%q) accepted", bad)
 		}
@@ -74,11 +77,18 @@ func TestSplitTarget(t *testing.T) {
 func TestScanHeaders(t *testing.T) {
 	ok := "Host: a\r\nContent-Length: 3\r\nX-API-Key: k\r\n\r\n"
 	var h requestHeaders
-	if !scanHeaders([]byte("Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nAuthorization: Bearer t\r\nX-Request-Id: r-1\r\n\r\n"), &h) {
+	if !scanHeaders([]byte("Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nX-Request-Id: r-1\r\n\r\n"), &h) {
 		t.Errorf("rejected %q", ok)
 	}
-	if string(h.apiKey) != "k1" || string(h.authz) != "Bearer t" || string(h.requestID) != "r-1" {
-		t.Errorf("scanned %q %q %q", h.apiKey, h.authz, h.requestID)
+	if string(h.apiKey) != "k1" || string(h.requestID) != "r-1" {
+		t.Errorf("scanned %q %q", h.apiKey, h.requestID)
+	}
+	h = requestHeaders{}
+	if !scanHeaders([]byte("Authorization: Bearer t\r\nTransfer-Encoding: Chunked\r\nX-Real-IP: 1\r\n"), &h) {
+		t.Errorf("rejected a bearer with a chunked body")
+	}
+	if string(h.authz) != "Bearer t" || !h.chunked || !h.dropped {
+		t.Errorf("scanned authz %q chunked %v dropped %v", h.authz, h.chunked, h.dropped)
 	}
 	for _, bad := range []string{
 		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
@@ -94,6 +104,13 @@ func TestScanHeaders(t *testing.T) {
 		"X A: 1\r\n",
 		"X-\xc3\x84: 1\r\n",
 		"X-A: 1\r\n: empty name\r\n",
+		"X-API-Key: a\r\nAuthorization: Bearer b\r\n", // two credentials
+		"Transfer-Encoding: identity\r\n",
+		"Transfer-Encoding: gzip, chunked\r\n",
+		"Transfer-Encoding: chunked, chunked\r\n",
+		"Host: admin:s3cr3t@svc\r\n",
+		"Host: svc/x\r\n",
+		"Host: a\r\nHost: b\r\n",
 	} {
 		if scanHeaders([]byte(bad), new(requestHeaders)) {
 			t.Errorf("accepted %q", bad)
@@ -194,9 +211,36 @@ func FuzzNormalizePath(f *testing.F) {
 	})
 }
 
-// FuzzScanHeaders must never panic on arbitrary header blocks.
+// FuzzScanHeaders must never panic on arbitrary header blocks, and a block
+// it accepts holds at most one credential, no Transfer-Encoding but
+// "chunked", and only plain host[:port] Host values, as a line-by-line
+// reading of the block sees them.
 func FuzzScanHeaders(f *testing.F) {
 	f.Add("Host: a\r\nContent-Length: 3\r\n\r\n")
 	f.Add("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n")
-	f.Fuzz(func(t *testing.T, in string) { scanHeaders([]byte(in), new(requestHeaders)) })
+	f.Fuzz(func(t *testing.T, in string) {
+		if !scanHeaders([]byte(in), new(requestHeaders)) {
+			return
+		}
+		creds := 0
+		for line := range strings.SplitSeq(in, "\n") {
+			name, value, _ := strings.Cut(strings.TrimSuffix(line, "\r"), ":")
+			value = strings.Trim(value, " \t")
+			switch strings.ToLower(name) {
+			case "x-api-key", "authorization":
+				creds++
+			case "transfer-encoding":
+				if !strings.EqualFold(value, "chunked") {
+					t.Fatalf("accepted Transfer-Encoding %q in %q", value, in)
+				}
+			case "host":
+				if strings.Trim(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:") != "" {
+					t.Fatalf("accepted Host %q in %q", value, in)
+				}
+			}
+		}
+		if creds > 1 {
+			t.Fatalf("accepted %d credentials in %q", creds, in)
+		}
+	})
 }

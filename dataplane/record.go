@@ -1,12 +1,13 @@
 package dataplane
 
 import (
-	"bytes"
-
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/valyala/fasthttp"
 )
+
+// noPath is the audit path of a request with no normalised path.
+var noPath = []byte("-")
 
 // record fills the exchange's audit record and hands it to the sink. Only
 // ids, names and sizes go in: never a credential, cookie, query or body.
@@ -26,14 +27,12 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	r.SetMethod(h.Method())
 	r.SetRequestID(x.reqID)
 	r.SetUserAgent(h.UserAgent())
+	// Only the normalised path is recorded: a raw target may carry
+	// userinfo or anything else the request was refused for.
 	if len(x.path) > 0 {
 		r.SetPath(x.path)
 	} else {
-		uri := h.RequestURI()
-		if i := bytes.IndexByte(uri, '?'); i >= 0 {
-			uri = uri[:i]
-		}
-		r.SetPath(uri)
+		r.SetPath(noPath)
 	}
 	if x.snap != nil {
 		r.PolicyRevision = x.snap.Revision

@@ -150,6 +150,8 @@ func (s *Server) newUpstream() *fasthttp.HostClient {
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+
+		SecureErrorLogMessage: true, // errors never quote response bytes (issue 12)
 	}
 }
 
@@ -168,6 +170,12 @@ func (s *Server) newServer() *fasthttp.Server {
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{s.log},
+
+		// Bodies go upstream byte for byte: pre-parsed multipart forms are
+		// re-serialised (parts reordered, headers dropped), and errors
+		// never quote request bytes (issue 12).
+		DisablePreParseMultipartForm: true,
+		SecureErrorLogMessage:        true,
 	}
 }
 
@@ -194,9 +202,10 @@ func (s *Server) Close() {
 	}
 }
 
-// fasthttpLogger sends fasthttp's own messages (connection errors) to zerolog.
+// fasthttpLogger sends fasthttp's own messages (connection errors) to
+// zerolog, without their arguments: they quote request bytes (logsafe.go).
 type fasthttpLogger struct{ log zerolog.Logger }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug().Msgf(format, args...)
+func (l fasthttpLogger) Printf(format string, _ ...any) {
+	l.log.Debug().Str("source", "fasthttp").Msg(logFormat(format))
 }

@@ -70,6 +70,7 @@ func fositePolicy(t testing.TB, p *provider) []byte {
 	insert("issuers", `  - id: fosite
     issuer: `+p.issuer+`
     jwks_url: `+p.issuer+`/jwks.json
+    tenants: [`+tenantID+`]
     audiences: [`+audience+`]
     algorithms: [RS256]
     tenant_claim: tenant

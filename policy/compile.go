@@ -206,6 +206,7 @@ func (c *compiler) settings() error {
 		c.snap.TrustedProxies = append(c.snap.TrustedProxies, p)
 	}
 	c.snap.Issuers = c.doc.Issuers
+	c.snap.UpstreamHost = c.doc.UpstreamHost
 	c.snap.AuditStrict = c.doc.Audit.Mode == "strict"
 	c.snap.Collector = c.doc.Audit.Collector
 	var err error

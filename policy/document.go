@@ -16,6 +16,7 @@ type Document struct {
 	Keys           []KeySpec    `yaml:"keys,omitempty" json:"keys,omitempty"`
 	Issuers        []IssuerSpec `yaml:"issuers,omitempty" json:"issuers,omitempty"`
 	TrustedProxies []string     `yaml:"trusted_proxies,omitempty" json:"trusted_proxies,omitempty"`
+	UpstreamHost   string       `yaml:"upstream_host,omitempty" json:"upstream_host,omitempty"` // Host sent upstream; empty: the client's
 	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 
@@ -110,7 +111,10 @@ type KeySpec struct {
 	Ticket    string `yaml:"ticket,omitempty" json:"ticket,omitempty"`
 }
 
-// IssuerSpec is a trusted OAuth 2.0 / OIDC token issuer.
+// IssuerSpec is a trusted OAuth 2.0 / OIDC token issuer. Tenants lists the
+// tenants whose clients its tokens may speak for; a token mapped to a
+// client of another tenant is refused. ForwardToken passes its verified
+// token on to the upstream; without it every credential header is removed.
 type IssuerSpec struct {
 	ID          string   `yaml:"id" json:"id"`
 	Issuer      string   `yaml:"issuer" json:"issuer"`
@@ -124,6 +128,9 @@ type IssuerSpec struct {
 	ClientClaim string   `yaml:"client_claim,omitempty" json:"client_claim,omitempty"`
 	ClockSkew   string   `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty"`
 	MaxLifetime string   `yaml:"max_lifetime,omitempty" json:"max_lifetime,omitempty"`
+
+	Tenants      []string `yaml:"tenants" json:"tenants"`
+	ForwardToken bool     `yaml:"forward_token,omitempty" json:"forward_token,omitempty"`
 }
 
 // AuditSpec says where audit records go and what happens when they cannot.

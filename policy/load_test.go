@@ -103,7 +103,7 @@ func TestLoadErrors(t *testing.T) {
 		return "  - {method: " + method + ", path: \"" + path + "\", class: standard, scopes: [read:users]}"
 	}
 	issuer := func(fields ...string) []string {
-		return append([]string{"issuers:", "  - id: idp"}, fields...)
+		return append([]string{"issuers:", "  - id: idp", "    tenants: [acme]"}, fields...)
 	}
 	goodIssuer := []string{
 		"    issuer: https://idp.example",
@@ -194,17 +194,23 @@ func TestLoadErrors(t *testing.T) {
 		{"bad method", with(18, "  - method: get"),
 			[]string{`p.yaml:18: route get /v1/users: method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`}},
 		{"issuer alg none", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [RS256, none]")...),
-			[]string{`p.yaml:35: issuer "idp": algorithm "none" is not allowed (RS256, PS256, ES256, EdDSA, HS256; never none)`}},
+			[]string{`p.yaml:36: issuer "idp": algorithm "none" is not allowed (RS256, PS256, ES256, EdDSA, HS256; never none)`}},
 		{"issuer HS256 without secret", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [HS256]")...),
-			[]string{`p.yaml:35: issuer "idp": HS256 needs hmac_secret, and hmac_secret needs HS256`}},
+			[]string{`p.yaml:36: issuer "idp": HS256 needs hmac_secret, and hmac_secret needs HS256`}},
 		{"issuer inline secret", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [HS256]", "    hmac_secret: hunter2")...),
-			[]string{`p.yaml:36: issuer "idp": hmac_secret must be a reference env:NAME or file:PATH, never the secret itself`}},
+			[]string{`p.yaml:37: issuer "idp": hmac_secret must be a reference env:NAME or file:PATH, never the secret itself`}},
 		{"issuer http not loopback", with(0, append(issuer("    issuer: http://idp.example"), goodIssuer[1:]...)...),
-			[]string{`p.yaml:32: issuer "idp": issuer "http://idp.example" must be an https URL (http only on loopback)`}},
+			[]string{`p.yaml:33: issuer "idp": issuer "http://idp.example" must be an https URL (http only on loopback)`}},
 		{"issuer jwks_url http not loopback", with(0, append(issuer(goodIssuer[0], "    jwks_url: http://10.0.0.1/jwks"), goodIssuer[2:]...)...),
-			[]string{`p.yaml:33: issuer "idp": jwks_url "http://10.0.0.1/jwks" must be an https URL (http only on loopback)`}},
+			[]string{`p.yaml:34: issuer "idp": jwks_url "http://10.0.0.1/jwks" must be an https URL (http only on loopback)`}},
 		{"issuer both jwks and jwks_url", with(0, append(issuer(goodIssuer...), "    jwks: '{}'")...),
 			[]string{`p.yaml:31: issuer "idp": set exactly one of jwks_url and jwks`}},
+		{"issuer without tenants", with(0, append([]string{"issuers:", "  - id: idp"}, goodIssuer...)...),
+			[]string{`p.yaml:31: issuer "idp": tenants must list the tenants whose clients its tokens may speak for`}},
+		{"issuer unknown tenant", with(0, append([]string{"issuers:", "  - id: idp", "    tenants: [acme, initech]"}, goodIssuer...)...),
+			[]string{`p.yaml:32: issuer "idp": unknown tenant "initech"`}},
+		{"upstream host with userinfo", with(0, "upstream_host: admin:s3cr3t@svc"),
+			[]string{`p.yaml:30: upstream_host "admin:s3cr3t@svc" must be host or host:port of letters, digits, '.', '-' and ':'`}},
 		{"bad audit mode", with(0, "audit:", "  mode: loud"),
 			[]string{`p.yaml:31: audit mode "loud" must be best_effort or strict`}},
 		{"bad staleness action", with(0, "staleness:", "  action: panic"),
@@ -288,9 +294,9 @@ func TestLoadAcceptsDifferentMethods(t *testing.T) {
 func TestLoadIssuerOK(t *testing.T) {
 	t.Parallel()
 	d := with(0, "issuers:",
-		"  - {id: idp, issuer: https://idp.example, jwks_url: https://idp.example/jwks, audiences: [api], algorithms: [RS256, ES256]}",
-		"  - {id: dev, issuer: http://127.0.0.1:8080, jwks: '{}', audiences: [api], algorithms: [EdDSA], clock_skew: 30s}",
-		"  - {id: hs, issuer: http://localhost, audiences: [api], algorithms: [HS256], hmac_secret: env:HS_SECRET}",
+		"  - {id: idp, issuer: https://idp.example, jwks_url: https://idp.example/jwks, audiences: [api], algorithms: [RS256, ES256], tenants: [acme]}",
+		"  - {id: dev, issuer: http://127.0.0.1:8080, jwks: '{}', audiences: [api], algorithms: [EdDSA], clock_skew: 30s, tenants: [acme]}",
+		"  - {id: hs, issuer: http://localhost, audiences: [api], algorithms: [HS256], hmac_secret: env:HS_SECRET, tenants: [acme]}",
 	)
 	if _, err := Load("p.yaml", []byte(d)); err != nil {
 		t.Fatalf("Load: %v", err)

@@ -226,7 +226,9 @@ func TestSchemaAcceptsExample(t *testing.T) {
 		with(12, "    kind: gold"),
 		with(18, "  - method: BREW"),
 		with(29, "    sha256: abc"),
-		with(0, "issuers: [{id: a, issuer: https://a.example, jwks: x, audiences: [a], algorithms: [none]}]"),
+		with(0, "issuers: [{id: a, issuer: https://a.example, jwks: x, audiences: [a], algorithms: [none], tenants: [acme]}]"),
+		with(0, "issuers: [{id: a, issuer: https://a.example, jwks: x, audiences: [a], algorithms: [EdDSA]}]"),
+		with(0, "upstream_host: admin:s3cr3t@svc"),
 		with(0, "audit: {mode: loud}"),
 		with(1, "version: 2"),
 	} {

@@ -40,6 +40,7 @@ type Snapshot struct {
 	Scopes         []Scope
 	Issuers        []IssuerSpec
 	TrustedProxies []netip.Prefix
+	UpstreamHost   string // Host sent upstream; empty: the client's
 	AuditStrict    bool
 	Collector      string
 	StaleAfter     time.Duration // 0: no bound
@@ -104,7 +105,7 @@ type Client struct {
 	Scopes    ScopeSet
 	ScopeList string // space-separated names, for the X-Portcullis-Scopes header
 	Limit     Rate   // per credential
-	LimitKey  uint64 // limiter key of the client bucket (JWT credentials)
+	LimitKey  uint64 // limiter key of the client bucket, shared by all its credentials
 	Suspended bool
 }
 
@@ -116,8 +117,8 @@ type Key struct {
 	NotBefore int64    // unix nanoseconds; 0: no bound
 	NotAfter  int64    // unix nanoseconds; 0: no bound
 	Revoked   bool
-	LimitKey  uint64
-	Index     int // dense position in the snapshot's key table, for side tables
+	LimitKey  uint64 // limiter key of a per-key bucket; the data plane limits per client (Client.LimitKey)
+	Index     int    // dense position in the snapshot's key table, for side tables
 }
 
 // ValidAt reports whether k is usable at now (unix nanoseconds): inside its

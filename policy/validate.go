@@ -55,7 +55,10 @@ func (v *validator) document(d *Document) {
 	v.routes(d.Routes, scopes, classes)
 	clients := v.clients(d.Clients, tenants, scopes)
 	v.keys(d.Keys, clients)
-	v.issuers(d.Issuers)
+	v.issuers(d.Issuers, tenants)
+	if d.UpstreamHost != "" && !validUpstreamHost(d.UpstreamHost) {
+		v.addf(v.lines.section("upstream_host", 1), "upstream_host %q must be host or host:port of letters, digits, '.', '-' and ':'", d.UpstreamHost)
+	}
 	for i, c := range d.TrustedProxies {
 		if _, err := parsePrefix(c); err != nil {
 			v.addf(v.lines.at("trusted_proxies", i, "", -1), "trusted proxy: %v", err)
@@ -316,14 +319,25 @@ func (k *KeySpec) checkField(clients map[string]bool) (field string, err error) 
 	return "", nil
 }
 
-func (v *validator) issuers(is []IssuerSpec) {
+func (v *validator) issuers(is []IssuerSpec, tenants map[string]int) {
 	seen := map[string]int{}
 	for i := range is {
 		v.unique(seen, "issuer", is[i].ID, v.lines.at("issuers", i, "", -1))
-		for _, p := range is[i].check() {
+		for _, p := range is[i].check(tenants) {
 			v.addf(v.lines.at("issuers", i, p.field, p.elem), "issuer %q: %v", is[i].ID, p.err)
 		}
 	}
+}
+
+// validUpstreamHost reports whether h is a host[:port] of the bytes the
+// data plane forwards in Host.
+func validUpstreamHost(h string) bool {
+	for _, c := range []byte(h) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return h != ""
 }
 
 // issuerProblem is one problem of an issuer and the field (and list
@@ -334,8 +348,9 @@ type issuerProblem struct {
 	err   error
 }
 
-// check validates one issuer; it returns every problem.
-func (s *IssuerSpec) check() []issuerProblem {
+// check validates one issuer against the document's tenants; it returns
+// every problem.
+func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 	var ps []issuerProblem
 	add := func(field string, elem int, format string, args ...any) {
 		ps = append(ps, issuerProblem{field, elem, fmt.Errorf(format, args...)})
@@ -351,6 +366,14 @@ func (s *IssuerSpec) check() []issuerProblem {
 	}
 	if s.JWKSURL != "" && !secureURL(s.JWKSURL) {
 		add("jwks_url", -1, "jwks_url %q must be an https URL (http only on loopback)", s.JWKSURL)
+	}
+	if len(s.Tenants) == 0 {
+		add("", -1, "tenants must list the tenants whose clients its tokens may speak for")
+	}
+	for j, t := range s.Tenants {
+		if _, ok := tenants[t]; !ok {
+			add("tenants", j, "unknown tenant %q", t)
+		}
 	}
 	if len(s.Audiences) == 0 {
 		add("", -1, "audiences must list at least one audience")
