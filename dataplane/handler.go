@@ -44,6 +44,9 @@ type exchange struct {
 
 	conn *conn // the connection that owns x, or nil for a pooled exchange
 
+	body     *responseBody // made on the first streamed response; survives reset
+	streamed int64         // bytes of a streamed response body sent
+
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
 	// add on one shared counter per request. It survives reset.
@@ -84,6 +87,7 @@ func (x *exchange) reset() {
 	x.hdr = requestHeaders{}
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
+	x.streamed = 0
 	x.rec.Reset()
 }
 
@@ -101,15 +105,28 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	s.forward(ctx, x)
 }
 
-// finish recovers a panic, frees the concurrency slot, writes the audit
-// record and counts the request. It runs deferred, so it also runs when the
-// handler panics.
+// finish recovers a panic, then completes the exchange, unless its
+// response body is streaming: then the stream's Close completes it, when
+// the body is out. It runs deferred, so it also runs when the handler
+// panics.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
 		s.metrics.panics.Add(1)
 		s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
+		if x.body != nil && x.body.armed {
+			x.body.detach()
+		}
 		s.deny(ctx, x, audit.InternalError)
 	}
+	if x.body != nil && x.body.armed {
+		return
+	}
+	s.complete(ctx, x)
+}
+
+// complete frees the concurrency slot, writes the audit record and counts
+// the request.
+func (s *Server) complete(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.hasSlot {
 		s.inflight.Release(x.slot)
 	}

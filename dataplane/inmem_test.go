@@ -196,7 +196,7 @@ func TestExchangeReset(t *testing.T) {
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name
 		switch name {
-		case "limited", "rec", "ids", "idsEnd", "conn":
+		case "limited", "rec", "ids", "idsEnd", "conn", "body":
 			continue
 		case "path", "uri", "reqID", "buf":
 			if f.Len() != 0 {

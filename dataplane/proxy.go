@@ -172,11 +172,17 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 		// that differs from its own.
 		req.URI().SetScheme("http")
 	}
-	err := s.upstream.Do(req, &ctx.Response)
+	if x.body == nil {
+		x.body = new(responseBody)
+	}
+	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, s.responseLimit(x))
 	if err != nil {
 		d := audit.UpstreamError
-		if errors.Is(err, fasthttp.ErrTimeout) {
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout):
 			d = audit.UpstreamTimeout
+		case err == errResponseTooLarge:
+			d = audit.ResponseTooLarge
 		}
 		s.log.Warn().Err(err).Bytes("request_id", x.reqID).Msg("upstream request failed")
 		s.deny(ctx, x, d)
@@ -185,6 +191,18 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	x.rec.Decision = audit.Allowed
 	scrubResponse(&ctx.Response.Header, x)
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
+	if streamed {
+		s.stream(ctx, x, ctx.Response.Header.ContentLength())
+	}
+}
+
+// responseLimit is the largest response body x may forward: its class's
+// max_response_body, or MaxBodyBytes.
+func (s *Server) responseLimit(x *exchange) int64 {
+	if x.route != nil && x.route.Class.MaxResponse > 0 {
+		return x.route.Class.MaxResponse
+	}
+	return int64(s.cfg.MaxBodyBytes)
 }
 
 // delListed deletes the headers named in a Connection header's value list

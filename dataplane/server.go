@@ -90,7 +90,7 @@ type Server struct {
 	keys     *authn.Keys
 	buckets  *limiter.Table
 	inflight *limiter.Concurrency
-	upstream *fasthttp.HostClient
+	upstream *origin
 	srv      *fasthttp.Server
 	metrics  metrics
 	log      zerolog.Logger
@@ -136,20 +136,18 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) newUpstream() *fasthttp.HostClient {
-	return &fasthttp.HostClient{
-		Addr:                          s.cfg.Upstream,
-		Dial:                          s.cfg.UpstreamDial,
-		MaxConns:                      s.cfg.MaxUpstreamConn,
-		ReadTimeout:                   s.cfg.UpstreamTimeout,
-		WriteTimeout:                  s.cfg.UpstreamTimeout,
-		MaxIdleConnDuration:           s.cfg.IdleTimeout,
-		MaxResponseBodySize:           s.cfg.MaxBodyBytes,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+// newUpstream returns the pool to the service. The HostClient supplies
+// dialling, the connection cap and idle expiry; the round trip is the
+// origin type's own (see there for why), so the HostClient's request
+// settings (timeouts, body size, retries) are unused and left unset.
+func (s *Server) newUpstream() *origin {
+	hc := &fasthttp.HostClient{
+		Addr:                s.cfg.Upstream,
+		Dial:                s.dialUpstream,
+		MaxConns:            s.cfg.MaxUpstreamConn,
+		MaxIdleConnDuration: s.cfg.IdleTimeout,
 	}
+	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, s.cfg.UpstreamTimeout)
 }
 
 func (s *Server) newServer() *fasthttp.Server {
