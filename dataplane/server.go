@@ -146,6 +146,9 @@ func (s *Server) newUpstream() *origin {
 		Dial:                s.dialUpstream,
 		MaxConns:            s.cfg.MaxUpstreamConn,
 		MaxIdleConnDuration: s.cfg.IdleTimeout,
+		// At the cap, a request waits for a connection (up to the
+		// upstream timeout) rather than failing at once.
+		MaxConnWaitTimeout: s.cfg.UpstreamTimeout,
 	}
 	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, s.cfg.UpstreamTimeout)
 }
