@@ -36,7 +36,8 @@ type responseBody struct {
 	limit int64
 	keep  bool // the response allows reusing the connection
 	eof   bool
-	bad   bool // over the limit or broken: audited as upstream_error
+	bad   bool // broken: audited as upstream_error
+	over  bool // past the limit: audited as response_too_large
 	armed bool // Close completes the exchange
 }
 
@@ -44,7 +45,7 @@ type responseBody struct {
 // until the connection closes) from br.
 func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
 	b.u, b.c, b.cc, b.br, b.limit, b.keep = u, c, cc, br, limit, keep && cl != -2
-	b.n, b.eof, b.bad = 0, false, false
+	b.n, b.eof, b.bad, b.over = 0, false, false, false
 	b.up.Reset()
 	b.up.StreamBody = true
 	b.up.Header.SetContentLength(cl)
@@ -66,7 +67,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if b.n > b.limit {
 		n -= int(b.n - b.limit)
-		b.n, b.bad = b.limit, true
+		b.n, b.over = b.limit, true
 		return n, errResponseTooLarge
 	}
 	switch err {
@@ -82,7 +83,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 // Close releases the upstream connection and completes the exchange.
 func (b *responseBody) Close() error {
 	if b.r != nil {
-		keep := b.keep && b.eof && !b.bad && b.br.Buffered() == 0
+		keep := b.keep && b.eof && !b.bad && !b.over && b.br.Buffered() == 0
 		b.up.CloseBodyStream()
 		b.u.hc.ReleaseReader(b.br)
 		if keep {
@@ -96,7 +97,10 @@ func (b *responseBody) Close() error {
 		b.armed = false
 		x := b.x
 		x.streamed = b.n
-		if b.bad || !b.eof {
+		switch {
+		case b.over:
+			x.rec.Decision = audit.ResponseTooLarge
+		case b.bad:
 			x.rec.Decision = audit.UpstreamError
 		}
 		b.s.complete(b.ctx, x)
