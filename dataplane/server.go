@@ -47,6 +47,8 @@ type Config struct {
 	MaxHeaderBytes  int           // request line and headers (16 KiB); more is 431
 	MaxBodyBytes    int           // hard cap above every class limit (64 MiB)
 	MaxUpstreamConn int           // connections to the upstream (1024)
+	MaxConns        int           // open client connections per listener (10000); more are closed at accept
+	MaxConnsPerIP   int           // open client connections from one address (1024)
 	KeyCacheSize    int64         // verified API keys cached (65536)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 
@@ -72,6 +74,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxUpstreamConn <= 0 {
 		c.MaxUpstreamConn = 1024
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 1024
 	}
 	if c.KeyCacheSize <= 0 {
 		c.KeyCacheSize = 1 << 16
@@ -172,7 +180,9 @@ func (s *Server) newServer() *fasthttp.Server {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(listener{ln}) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log))
+}
 
 // Shutdown stops accepting, marks the server not ready, lets in-flight
 // requests finish and closes keep-alive connections, or gives up when ctx
