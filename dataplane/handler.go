@@ -113,8 +113,8 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
 		s.metrics.panics.Add(1)
 		s.log.Error().Interface("panic", p).Bytes("request_id", x.reqID).Msg("handler panicked; answered 500")
-		if x.body != nil && x.body.armed {
-			x.body.detach()
+		if x.body != nil {
+			x.body.detach() // a body started or streaming: its connection is closed
 		}
 		s.deny(ctx, x, audit.InternalError)
 	}

@@ -117,7 +117,8 @@ func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange, cl int) {
 }
 
 // detach stops a stream from completing x, for a handler that answers
-// something else after all (a panic); the upstream connection is closed.
+// something else after all (a panic); the upstream connection, if b holds
+// one, is closed. It does nothing to a body not started.
 func (b *responseBody) detach() {
 	b.armed = false
 	b.eof = false

@@ -248,9 +248,12 @@ func (s *Server) dialUpstream(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &upConn{Conn: c}
-	u.peek = newPeeker(c)
-	return u, nil
+	return s.wrapUpstream(c), nil
+}
+
+// wrapUpstream wraps a new upstream connection for the pool's checks.
+func (s *Server) wrapUpstream(c net.Conn) net.Conn {
+	return &upConn{Conn: c, peek: newPeeker(c)}
 }
 
 // pending reports whether bytes are waiting on the connection, or the
