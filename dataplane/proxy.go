@@ -168,8 +168,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	s.prepareRequest(req, x)
 	if ctx.IsTLS() {
 		// A request that came over TLS parses as https; the upstream is
-		// plain HTTP on the pod, and the HostClient refuses a scheme
-		// that differs from its own.
+		// plain HTTP on the pod, so the forwarded request is too.
 		req.URI().SetScheme("http")
 	}
 	if x.body == nil {
