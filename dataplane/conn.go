@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if closed(err) {
 				return nil, err
 			}
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
@@ -98,6 +99,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		cc.l = l
 		return cc, nil
 	}
+}
+
+// closed reports whether err says the listener was closed. Listeners that
+// are not the net package's (fasthttputil's in-memory one) say so only in
+// words, which is what fasthttp's own accept loop checks too.
+func closed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed network connection")
 }
 
 // admit counts a new connection from peer, or reports false past a cap.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // dialFrom opens a connection to addr from the loopback address from
@@ -274,4 +275,24 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Serve returns when its listener is closed, also for a listener that is
+// not the net package's: only the close ends the accept loop.
+func TestServeReturnsOnClose(t *testing.T) {
+	store := &policy.Store{}
+	store.Swap(loadExample(t))
+	srv, err := New(Config{Store: store, Upstream: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	ln.Close()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve still accepting 20s after its listener closed")
+	}
 }
