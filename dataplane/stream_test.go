@@ -264,3 +264,26 @@ func TestMaxResponseBody(t *testing.T) {
 		}
 	})
 }
+
+// A body delimited by the end of the connection (no length, not chunked)
+// is streamed to the client whole, and that connection is never pooled:
+// the next request gets a fresh one and its own answer.
+func TestCloseDelimitedResponse(t *testing.T) {
+	var served int
+	var mu sync.Mutex // guards served
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		mu.Lock()
+		served++
+		n := served
+		mu.Unlock()
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nresponse %d, until close", n)
+		return io.EOF // close the connection: that ends the body
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	for i := 1; i <= 3; i++ {
+		r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), "")
+		if want := fmt.Sprintf("response %d, until close", i); r.status != 200 || r.body != want {
+			t.Fatalf("request %d: status %d body %q, want 200 %q", i, r.status, r.body, want)
+		}
+	}
+}

@@ -168,3 +168,47 @@ func checkTenantRequest(client *http.Client, addr string, globex bool) string {
 	}
 	return ""
 }
+
+// Responses framed in a way a proxy cannot forward safely are 502 (and
+// their connection closed); interim 1xx responses are skipped.
+func TestUpstreamFraming(t *testing.T) {
+	cases := []struct {
+		name, answer string
+		status       int
+	}{
+		{"100 then 200", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200},
+		{"204 with a length", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", 502},
+		{"204 chunked", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 502},
+		{"304 chunked", "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 502},
+		{"101 unasked", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", 502},
+		{"nine interim", strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 9) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 502},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", 502},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok", 502},
+		{"identity coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nok", 502},
+		{"304 with a length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", 304},
+	}
+	up := startRawUpstream(t, func(r *http.Request) []byte {
+		for i, c := range cases {
+			if r.URL.Path == fmt.Sprintf("/v1/users/%d", i) {
+				return []byte(c.answer)
+			}
+		}
+		return []byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+	})
+	st := startStack(t, func(c *Config) { c.Upstream, c.MaxUpstreamConn = up, 1 })
+	st.store.Swap(withoutLimits(t, loadExample(t)))
+	for i, c := range cases {
+		r := do(t, st.addr, "GET", fmt.Sprintf("/v1/users/%d", i), key(hrisKey), "")
+		if r.status != c.status {
+			t.Errorf("%s: status %d, want %d (body %q)", c.name, r.status, c.status, r.body)
+		}
+		if c.status == 502 && r.errorBody(t).Error != "upstream_error" {
+			t.Errorf("%s: body %q, want upstream_error", c.name, r.body)
+		}
+		// The one upstream connection is usable afterwards: a good
+		// response comes back whole.
+		if r := do(t, st.addr, "GET", "/v1/users/good", key(hrisKey), ""); r.status != 200 || r.body != "good" {
+			t.Errorf("after %s: status %d body %q, want 200 good", c.name, r.status, r.body)
+		}
+	}
+}
