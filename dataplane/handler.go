@@ -199,7 +199,8 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 
 // headerReceived runs before fasthttp reads a body: it caps the body at the
 // limit of the request's class, so an oversized declared body gets 413
-// without being read. Bodies that fit every class need no routing here.
+// without being read, and gives the body ReadTimeout (the headers had
+// HeaderTimeout). Bodies that fit every class need no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	snap := s.store.Load()
 	if snap == nil {
@@ -207,8 +208,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	}
 	d := s.current(snap)
 	cl := int64(h.ContentLength())
-	if cl == -2 || (cl >= 0 && cl <= d.minBody) {
-		return fasthttp.RequestConfig{}
+	if cl == -2 || cl == 0 {
+		return fasthttp.RequestConfig{} // no body: the header deadline stands
+	}
+	if cl > 0 && cl <= d.minBody {
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
 	limit := d.maxBody
 	var buf [256]byte
@@ -219,7 +223,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 			}
 		}
 	}
-	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1))}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 
 // requestID keeps a well-formed X-Request-ID or makes one: a random

@@ -296,3 +296,38 @@ func TestServeReturnsOnClose(t *testing.T) {
 		t.Fatal("Serve still accepting 20s after its listener closed")
 	}
 }
+
+// Item 10 of issue 12: a client that trickles its headers is cut off
+// after HeaderTimeout, well before ReadTimeout, while a request whose body
+// is slower than HeaderTimeout still gets ReadTimeout for it.
+func TestHeaderReadTimeout(t *testing.T) {
+	st := startStack(t, func(c *Config) { c.HeaderTimeout, c.ReadTimeout = 300*time.Millisecond, time.Minute })
+	t.Run("stalled headers", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", st.addr)
+		fmt.Fprintf(c, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n")
+		start := time.Now()
+		// Far below ReadTimeout, far above HeaderTimeout.
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		io.Copy(io.Discard, c)
+		if waited := time.Since(start); waited > 25*time.Second {
+			t.Fatalf("connection with stalled headers open for %v, want it closed after HeaderTimeout", waited)
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.1", st.addr)
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(c, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: %s\r\nContent-Length: 4\r\n\r\nab", hrisKey)
+		// The client is slow on purpose: the rest of the body comes
+		// after HeaderTimeout has passed.
+		time.Sleep(time.Second)
+		io.WriteString(c, "cd")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("slow body: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("slow body: status %d, want 200", resp.StatusCode)
+		}
+	})
+}

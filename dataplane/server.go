@@ -40,7 +40,8 @@ type Config struct {
 	Watching bool   // the Store is fed by a watch: enforce the policy staleness bound
 	Logger   zerolog.Logger
 
-	ReadTimeout     time.Duration // whole request (30s)
+	HeaderTimeout   time.Duration // request line and headers, from their first byte (10s)
+	ReadTimeout     time.Duration // request body, after the headers (30s)
 	WriteTimeout    time.Duration // whole response (30s)
 	IdleTimeout     time.Duration // keep-alive idle (60s)
 	UpstreamTimeout time.Duration // upstream response (30s)
@@ -62,6 +63,7 @@ func (c *Config) defaults() {
 			*d = v
 		}
 	}
+	def(&c.HeaderTimeout, 10*time.Second)
 	def(&c.ReadTimeout, 30*time.Second)
 	def(&c.WriteTimeout, 30*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
@@ -161,13 +163,18 @@ func (s *Server) newUpstream() *origin {
 	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, s.cfg.UpstreamTimeout)
 }
 
+// newServer returns the fasthttp server. Its ReadTimeout runs from a
+// request's first byte and is HeaderTimeout: it bounds the headers, and
+// headerReceived gives a request with a body a fresh ReadTimeout for it,
+// so that a client trickling its headers is cut off early (slowloris)
+// and an upload is not.
 func (s *Server) newServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               s.Handler,
 		ErrorHandler:          s.errorHandler,
 		HeaderReceived:        s.headerReceived,
 		ConnState:             s.connState,
-		ReadTimeout:           s.cfg.ReadTimeout,
+		ReadTimeout:           s.cfg.HeaderTimeout,
 		WriteTimeout:          s.cfg.WriteTimeout,
 		IdleTimeout:           s.cfg.IdleTimeout,
 		ReadBufferSize:        s.cfg.MaxHeaderBytes,
