@@ -72,11 +72,11 @@ func newUpstreamPool(hc *fasthttp.HostClient, readTimeout, writeTimeout time.Dur
 	return u
 }
 
-// roundTrip sends req and reads the response head into resp. A body of
-// known length up to streamAbove is read into resp and the connection
-// goes back to the pool; a longer one, or one of unknown length, is left
-// on the connection for body to stream (and streamed reports true). A
-// declared length above limit is errResponseTooLarge.
+// roundTrip sends req and reads the response into resp. A body of known
+// length up to streamAbove is read into resp and the connection goes back
+// to the pool; a longer one, or one of unknown length, is left on the
+// connection for body to stream (and streamed reports true). A declared
+// length above limit is errResponseTooLarge.
 func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (streamed bool, err error) {
 	resp.Reset()
 	req.URI().DisablePathNormalizing = true
@@ -89,33 +89,36 @@ func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body 
 		return false, err
 	}
 	br := u.hc.AcquireReader(c)
-	keep, err := readHead(br, resp, req.Header.IsHead())
-	if err != nil {
+	if streamed, err = u.receive(br, c, cc, req, resp, body, limit); err != nil {
 		u.hc.ReleaseReader(br)
 		u.close(cc)
+	}
+	return streamed, err
+}
+
+// receive reads the response head from br and then the body, or hands the
+// body to body to stream. It ends the connection's use unless it streams
+// or fails; on failure the caller closes the connection.
+func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (bool, error) {
+	keep, err := readHead(br, resp, req.Header.IsHead())
+	if err != nil {
 		return false, err
 	}
 	keep = keep && !req.ConnectionClose()
-	cl := resp.Header.ContentLength()
-	switch {
+	switch cl := resp.Header.ContentLength(); {
 	case resp.SkipBody:
-		u.done(cc, br, keep)
-		return false, nil
 	case int64(cl) > limit:
-		u.hc.ReleaseReader(br)
-		u.close(cc)
 		return false, errResponseTooLarge
 	case cl >= 0 && cl <= streamAbove:
-		if err = resp.ReadBody(br, cl); err != nil {
-			u.hc.ReleaseReader(br)
-			u.close(cc)
+		if err := resp.ReadBody(br, cl); err != nil {
 			return false, timeout(err)
 		}
-		u.done(cc, br, keep)
-		return false, nil
+	default:
+		body.start(u, c, cc, br, cl, limit, keep)
+		return true, nil
 	}
-	body.start(u, c, cc, br, cl, limit, keep)
-	return true, nil
+	u.done(cc, br, keep)
+	return false, nil
 }
 
 // conn takes a connection from the pool, or dials one, with its read
@@ -188,18 +191,9 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (bool, error
 		if err := h.Read(br); err != nil {
 			return false, timeout(err)
 		}
-		st, cl := h.StatusCode(), h.ContentLength()
-		switch {
-		case st < 100 || st == fasthttp.StatusSwitchingProtocols:
+		st := h.StatusCode()
+		if !framed(st, h.ContentLength()) {
 			return false, errFraming
-		case st < 200 || st == fasthttp.StatusNoContent:
-			if cl != -2 && cl != 0 {
-				return false, errFraming
-			}
-		case st == fasthttp.StatusNotModified:
-			if cl == -1 {
-				return false, errFraming
-			}
 		}
 		if st >= 200 {
 			break
@@ -212,6 +206,22 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (bool, error
 	// A body delimited by the end of the connection (no length, not
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
 	return !h.ConnectionClose(), nil
+}
+
+// framed reports whether a response head with status st and declared
+// length cl (-1 chunked, -2 none) can be forwarded: a real status, not
+// 101, no body length on a 1xx or 204, no chunked coding on a 304 (which
+// may carry the length of the representation it stands for).
+func framed(st, cl int) bool {
+	switch {
+	case st < 100 || st == fasthttp.StatusSwitchingProtocols:
+		return false
+	case st < 200 || st == fasthttp.StatusNoContent:
+		return cl == -2 || cl == 0
+	case st == fasthttp.StatusNotModified:
+		return cl != -1
+	}
+	return true
 }
 
 // mustSkipBody reports whether a response with status st has no body
