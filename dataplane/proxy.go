@@ -191,7 +191,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	scrubResponse(&ctx.Response.Header, x)
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
 	if streamed {
-		s.stream(ctx, x, ctx.Response.Header.ContentLength())
+		s.stream(ctx, x)
 	}
 }
 

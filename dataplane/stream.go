@@ -32,6 +32,7 @@ type responseBody struct {
 	c     net.Conn
 	cc    any
 	br    *bufio.Reader
+	cl    int   // declared length: -1 chunked, -2 until the connection closes
 	n     int64 // bytes read so far
 	limit int64
 	keep  bool // the response allows reusing the connection
@@ -44,7 +45,7 @@ type responseBody struct {
 // start readies b to stream a body of declared length cl (-1 chunked, -2
 // until the connection closes) from br.
 func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
-	b.u, b.c, b.cc, b.br, b.limit, b.keep = u, c, cc, br, limit, keep && cl != -2
+	b.u, b.c, b.cc, b.br, b.cl, b.limit, b.keep = u, c, cc, br, cl, limit, keep && cl != -2
 	b.n, b.eof, b.bad, b.over = 0, false, false, false
 	b.up.Reset()
 	b.up.StreamBody = true
@@ -109,11 +110,14 @@ func (b *responseBody) Close() error {
 }
 
 // stream hands the upstream body to the client as a stream; x completes
-// when fasthttp closes it.
-func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange, cl int) {
+// when fasthttp closes it. The length is the one the body was framed by,
+// not what the response header says after scrubbing (an upstream that
+// lists Content-Length in Connection would otherwise get a body written
+// after a "Content-Length: 0").
+func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange) {
 	b := x.body
 	b.s, b.ctx, b.x, b.armed = s, ctx, x, true
-	ctx.Response.SetBodyStream(b, max(cl, -1))
+	ctx.Response.SetBodyStream(b, max(b.cl, -1))
 }
 
 // detach stops a stream from completing x, for a handler that answers

@@ -287,3 +287,36 @@ func TestCloseDelimitedResponse(t *testing.T) {
 		}
 	}
 }
+
+// A streamed body is written to the client with the length it was framed
+// by, whatever the header says after hop-by-hop scrubbing: an upstream
+// listing Content-Length in Connection gets its header dropped, not a body
+// written after "Content-Length: 0" (which the client would read as the
+// next response).
+func TestStreamedLengthKept(t *testing.T) {
+	const size = 100000
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		_, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: %d\r\n\r\n%s", size, strings.Repeat("z", size))
+		return err
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(body) != size {
+			t.Fatalf("response %d: status %d, %d bytes, %v; want 200 and %d bytes", i, resp.StatusCode, len(body), err, size)
+		}
+	}
+}
