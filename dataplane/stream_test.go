@@ -320,3 +320,35 @@ func TestStreamedLengthKept(t *testing.T) {
 		}
 	}
 }
+
+// An HTTP/1.0 client cannot take chunked coding, which is how a streamed
+// body of unknown length goes out: it gets the body read whole, with a
+// Content-Length, and the upstream connection stays reusable.
+func TestHTTP10ClientGetsLength(t *testing.T) {
+	up := startBulkUpstream(t, 100000, true)
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	for i := range 2 {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.0\r\nHost: svc\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		c.Close()
+		if err != nil || resp.StatusCode != 200 || len(body) != 100000 {
+			t.Fatalf("request %d: status %d, %d bytes, %v; want 200 and 100000 bytes", i, resp.StatusCode, len(body), err)
+		}
+		if len(resp.TransferEncoding) > 0 || resp.ContentLength != 100000 {
+			t.Errorf("request %d: Transfer-Encoding %q, Content-Length %d; want no coding and 100000", i, resp.TransferEncoding, resp.ContentLength)
+		}
+	}
+	if got := st.srv.upstream.dropped.Load(); got != 0 {
+		t.Errorf("%d upstream connections dropped for leftover bytes, want 0", got)
+	}
+}
