@@ -160,7 +160,7 @@ func (s *Server) newUpstream() *origin {
 		// upstream timeout) rather than failing at once.
 		MaxConnWaitTimeout: s.cfg.UpstreamTimeout,
 	}
-	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, s.cfg.UpstreamTimeout)
+	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, int64(s.cfg.MaxBodyBytes))
 }
 
 // newServer returns the fasthttp server. Its ReadTimeout runs from a

@@ -42,6 +42,7 @@ type origin struct {
 	close        func(any)
 	readTimeout  time.Duration
 	writeTimeout time.Duration
+	maxWhole     int64 // the most a body read whole may hold (MaxBodyBytes)
 
 	stale   atomic.Uint64 // pooled connections found with unread bytes
 	dropped atomic.Uint64 // connections closed for an anomaly after a response
@@ -66,8 +67,8 @@ func bindPool[C pooledConn](acquire func(time.Duration, bool) (C, error), releas
 		func(cc any) { close(cc.(C)) }
 }
 
-func newUpstreamPool(hc *fasthttp.HostClient, readTimeout, writeTimeout time.Duration) *origin {
-	u := &origin{hc: hc, readTimeout: readTimeout, writeTimeout: writeTimeout}
+func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole int64) *origin {
+	u := &origin{hc: hc, readTimeout: timeout, writeTimeout: timeout, maxWhole: maxWhole}
 	u.acquire, u.release, u.close = bindPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn)
 	return u
 }
@@ -116,8 +117,8 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 	case cl < 0 && !req.Header.IsHTTP11():
 		// An HTTP/1.0 client cannot take chunked coding (RFC 9112
 		// section 7), which is how a stream of unknown length is sent:
-		// its body is read whole, up to limit.
-		if err := readWhole(br, resp, &body.up.Header, cl, limit); err != nil {
+		// its body is read whole, up to limit and maxWhole.
+		if err := readWhole(br, resp, &body.up.Header, cl, min(limit, u.maxWhole)); err != nil {
 			return false, err
 		}
 	default:
