@@ -183,7 +183,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 		case err == errResponseTooLarge:
 			d = audit.ResponseTooLarge
 		}
-		s.log.Warn().Err(err).Bytes("request_id", x.reqID).Msg("upstream request failed")
+		s.logUpstreamError(err, x)
 		s.deny(ctx, x, d)
 		return
 	}

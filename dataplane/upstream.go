@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -142,6 +143,23 @@ func readWhole(br *bufio.Reader, resp *fasthttp.Response, scratch *fasthttp.Resp
 		return timeout(scratch.ReadTrailer(br))
 	}
 	return nil
+}
+
+// logUpstreamError logs why a round trip failed, without a byte of the
+// response: fasthttp's parse errors quote what they could not parse
+// (issue 12, item 11), so only errors that quote nothing (the network's,
+// the pool's, this file's) are logged as they are.
+func (s *Server) logUpstreamError(err error, x *exchange) {
+	ev := s.log.Warn().Bytes("request_id", x.reqID)
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) ||
+		errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		err == errFraming || err == errResponseTooLarge {
+		ev = ev.Err(err)
+	} else {
+		ev = ev.Str("error", "the upstream response could not be parsed")
+	}
+	ev.Msg("upstream request failed")
 }
 
 // conn takes a connection from the pool, or dials one, with its read

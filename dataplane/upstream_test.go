@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // startRawUpstream is a real TCP service that parses each request with
@@ -211,4 +213,44 @@ func TestUpstreamFraming(t *testing.T) {
 			t.Errorf("after %s: status %d body %q, want 200 good", c.name, r.status, r.body)
 		}
 	}
+}
+
+// A response the sidecar cannot parse is 502, and the log line says so
+// without quoting it: fasthttp's parse errors carry the bytes they
+// refused, which may be a cookie or a token (issue 12, item 11).
+func TestUpstreamErrorLogsNoBytes(t *testing.T) {
+	const canary = "canary-s3cr3t-value"
+	up := startRawUpstream(t, func(r *http.Request) []byte {
+		return []byte("HTTP/1.1 200 OK\r\nSet-Cookie: session=" + canary + "\x01\r\nContent-Length: 2\r\n\r\nok")
+	})
+	logs := &lockedBuffer{}
+	st := startStack(t, func(c *Config) { c.Upstream, c.Logger = up, zerolog.New(logs).Level(zerolog.DebugLevel) })
+	r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), "")
+	if r.status != 502 {
+		t.Fatalf("status %d, want 502", r.status)
+	}
+	if !strings.Contains(logs.String(), "upstream request failed") {
+		t.Fatalf("no log line for the failure; logs:\n%s", logs)
+	}
+	if strings.Contains(logs.String(), canary) {
+		t.Errorf("log holds the upstream's bytes:\n%s", logs)
+	}
+}
+
+// lockedBuffer is a strings.Builder safe for a writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
