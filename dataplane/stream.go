@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"time"
@@ -76,10 +77,15 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	case io.EOF:
 		b.eof = true
 	default:
+		// fasthttp's parse errors quote what they refused; the server
+		// logs what Read returns, so it gets no upstream byte.
 		b.bad = true
+		err = errBodyBroken
 	}
 	return n, err
 }
+
+var errBodyBroken = errors.New("dataplane: the upstream response body broke off or was malformed")
 
 // Close releases the upstream connection and completes the exchange.
 func (b *responseBody) Close() error {
