@@ -254,3 +254,30 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// A pooled connection the service has closed while it sat idle (its own
+// keep-alive timeout) is found closed before reuse and replaced: the next
+// request is answered, not failed with 502.
+func TestUpstreamIdleCloseReplaced(t *testing.T) {
+	closed := make(chan struct{}, 8)
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close() // no Connection: close: the sidecar pools it
+		closed <- struct{}{}
+		return io.EOF
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	for i := range 3 {
+		if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 || r.body != "ok" {
+			t.Fatalf("request %d: status %d body %q, want 200 ok", i, r.status, r.body)
+		}
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("upstream did not close")
+		}
+	}
+	if got := st.srv.upstream.stale.Load(); got == 0 {
+		t.Errorf("no pooled connection was found closed; the test did not exercise it")
+	}
+}
