@@ -126,8 +126,11 @@ func TestServeReturnsOnClose(t *testing.T) {
 // after HeaderTimeout, well before ReadTimeout, while a request whose body
 // is slower than HeaderTimeout still gets ReadTimeout for it.
 func TestHeaderReadTimeout(t *testing.T) {
-	st := startStack(t, func(c *Config) { c.HeaderTimeout, c.ReadTimeout = 300*time.Millisecond, time.Minute })
+	// HeaderTimeout leaves a loaded machine (-race, other builds) ample
+	// time to read headers that arrive in one write.
+	st := startStack(t, func(c *Config) { c.HeaderTimeout, c.ReadTimeout = 2*time.Second, time.Minute })
 	t.Run("stalled headers", func(t *testing.T) {
+		t.Parallel()
 		c := dialFrom(t, "127.0.0.1", st.addr)
 		fmt.Fprintf(c, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n")
 		start := time.Now()
@@ -139,12 +142,13 @@ func TestHeaderReadTimeout(t *testing.T) {
 		}
 	})
 	t.Run("slow body", func(t *testing.T) {
+		t.Parallel()
 		c := dialFrom(t, "127.0.0.1", st.addr)
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		fmt.Fprintf(c, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: %s\r\nContent-Length: 4\r\n\r\nab", hrisKey)
 		// The client is slow on purpose: the rest of the body comes
 		// after HeaderTimeout has passed.
-		time.Sleep(time.Second)
+		time.Sleep(3 * time.Second)
 		io.WriteString(c, "cd")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
