@@ -30,6 +30,7 @@ const (
 	UpstreamTimeout                    // upstream too slow
 	InternalError                      // a handler panicked
 	NotReady                           // no policy loaded yet
+	ResponseTooLarge                   // upstream response body above the class limit (502)
 	numDecisions
 )
 
@@ -56,6 +57,7 @@ var decisionNames = [numDecisions]string{
 	UpstreamTimeout:    "upstream_timeout",
 	InternalError:      "internal_error",
 	NotReady:           "not_ready",
+	ResponseTooLarge:   "response_too_large",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"net"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -20,6 +22,8 @@ type Admin struct {
 
 	once sync.Once
 	reg  *Registry
+
+	readTimeout, idleTimeout time.Duration // tests shorten them; zero: the defaults below
 }
 
 // Check is one line of /readyz: Name and State, which reports whether the
@@ -110,4 +114,42 @@ func (a *Admin) appendReady(b []byte) ([]byte, bool) {
 		b = append(b, '\n')
 	}
 	return b, ready
+}
+
+// Admin listener bounds: its requests are small and quick, so a client
+// that takes longer to send its headers, or idles on a keep-alive
+// connection, is cut off (before issue 12 it had no timeout at all, and
+// idle connections stayed open indefinitely).
+const (
+	adminReadTimeout  = 5 * time.Second  // request line, headers and body
+	adminWriteTimeout = 10 * time.Second // the response (a /metrics page)
+	adminIdleTimeout  = 30 * time.Second // keep-alive, between requests
+	adminMaxConns     = 64
+)
+
+// NewServer returns the fasthttp server for the admin listener, with the
+// timeouts and connection cap above.
+func (a *Admin) NewServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:               a.Handler,
+		ReadTimeout:           or(a.readTimeout, adminReadTimeout),
+		WriteTimeout:          adminWriteTimeout,
+		IdleTimeout:           or(a.idleTimeout, adminIdleTimeout),
+		NoDefaultServerHeader: true,
+	}
+}
+
+// Listener wraps the admin listener as Server.Serve wraps the data
+// listener: accept errors (EMFILE) are waited out, not fatal, and open
+// connections are capped.
+func (a *Admin) Listener(ln net.Listener) net.Listener {
+	return newListener(ln, adminMaxConns, adminMaxConns, a.Server.log)
+}
+
+// or returns d, or def when d is zero.
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

@@ -1,9 +1,15 @@
 package dataplane
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -19,25 +25,137 @@ import (
 // is still being served, and a pooled exchange must have one owner.
 type conn struct {
 	net.Conn
-	peer netip.Addr
-	x    *exchange // nil until the first request; used only by the serving goroutine
+	peer   netip.Addr
+	x      *exchange // nil until the first request; used only by the serving goroutine
+	l      *listener // counts the connection; nil when none does
+	closed atomic.Bool
 }
 
-// listener wraps each accepted TCP connection in a conn. Other kinds (a
-// TLS listener's) pass through unwrapped, so that fasthttp still sees
-// their own type, and their requests use the pool.
-type listener struct{ net.Listener }
+// Close closes the connection and uncounts it, once.
+func (c *conn) Close() error {
+	if c.l != nil && c.closed.CompareAndSwap(false, true) {
+		c.l.release(c.peer)
+	}
+	return c.Conn.Close()
+}
 
-// Accept returns the next connection, wrapped if it is TCP.
-func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+// listener wraps each accepted TCP connection in a conn and holds the
+// open connections under a cap, in total and per peer address: a
+// connection past either is closed at once, unread. Other kinds of
+// connection (a TLS listener's) pass through unwrapped and uncounted, so
+// that fasthttp still sees their own type, and their requests use the pool.
+//
+// Accept errors other than the listener being closed are temporary: out
+// of file descriptors (EMFILE, ENFILE) or buffers is a load condition to
+// wait out, not a reason to stop serving (issue 12, item 10). Accept logs
+// them at most once a second, backs off from 5 ms to 1 s as net/http's
+// Server does, and tries again; connections being served are untouched.
+type listener struct {
+	net.Listener
+	log      zerolog.Logger
+	maxConns int64
+	maxPerIP int
+
+	open       atomic.Int64
+	refused    atomic.Uint64 // connections closed for a cap
+	acceptErrs atomic.Uint64
+
+	mu      sync.Mutex // guards the following fields
+	perIP   map[netip.Addr]int
+	lastLog time.Time
+	quiet   int // messages not logged since lastLog
+}
+
+func newListener(ln net.Listener, maxConns, maxPerIP int, log zerolog.Logger) *listener {
+	return &listener{Listener: ln, log: log, maxConns: int64(maxConns), maxPerIP: maxPerIP, perIP: map[netip.Addr]int{}}
+}
+
+// Accept returns the next connection within the caps, wrapped if it is TCP.
+func (l *listener) Accept() (net.Conn, error) {
+	var delay time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if closed(err) {
+				return nil, err
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.acceptErrs.Add(1)
+			l.logLimited("accept failed; retrying", err, delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if _, ok := c.(*net.TCPConn); !ok {
+			return c, nil
+		}
+		cc := newConn(c)
+		if !l.admit(cc.peer) {
+			c.Close()
+			l.refused.Add(1)
+			l.logLimited("connection refused: over --max-conns or --max-conns-per-ip", nil, 0)
+			continue
+		}
+		cc.l = l
+		return cc, nil
+	}
+}
+
+// closed reports whether err says the listener was closed. Listeners that
+// are not the net package's (fasthttputil's in-memory one) say so only in
+// words, which is what fasthttp's own accept loop checks too.
+func closed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed network connection")
+}
+
+// admit counts a new connection from peer, or reports false past a cap.
+func (l *listener) admit(peer netip.Addr) bool {
+	if l.open.Add(1) > l.maxConns {
+		l.open.Add(-1)
+		return false
+	}
+	l.mu.Lock()
+	n := l.perIP[peer]
+	if n >= l.maxPerIP {
+		l.mu.Unlock()
+		l.open.Add(-1)
+		return false
+	}
+	l.perIP[peer] = n + 1
+	l.mu.Unlock()
+	return true
+}
+
+// release uncounts a closed connection from peer.
+func (l *listener) release(peer netip.Addr) {
+	l.mu.Lock()
+	if n := l.perIP[peer]; n <= 1 {
+		delete(l.perIP, peer)
+	} else {
+		l.perIP[peer] = n - 1
+	}
+	l.mu.Unlock()
+	l.open.Add(-1)
+}
+
+// logLimited logs msg at most once a second, with the number of messages
+// left out since the last one.
+func (l *listener) logLimited(msg string, err error, delay time.Duration) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.lastLog) < time.Second {
+		l.quiet++
+		l.mu.Unlock()
+		return
+	}
+	quiet := l.quiet
+	l.lastLog, l.quiet = now, 0
+	l.mu.Unlock()
+	ev := l.log.Warn().Int("suppressed", quiet).Int64("open_conns", l.open.Load())
 	if err != nil {
-		return nil, err
+		ev = ev.Err(err).Dur("retry_in", delay)
 	}
-	if _, ok := c.(*net.TCPConn); ok {
-		return newConn(c), nil
-	}
-	return c, nil
+	ev.Msg(msg)
 }
 
 func newConn(c net.Conn) *conn { return &conn{Conn: c, peer: tcpAddr(c.RemoteAddr())} }

@@ -40,6 +40,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.UpstreamTimeout, 504, "the service did not answer in time")
 	set(audit.InternalError, 500, "internal error")
 	set(audit.NotReady, 503, "the sidecar is not ready")
+	set(audit.ResponseTooLarge, 502, "the service's response is larger than this endpoint allows")
 	return t
 }()
 

@@ -57,6 +57,19 @@
 // BenchmarkHandler measure the path; TestHandlerAllocations guards zero
 // allocations for the allowed API key and JWT and each common denial.
 //
+// # Responses and connections
+//
+// The round trip to the upstream is the data plane's own, on
+// fasthttp.HostClient's pool (see origin): a connection with a byte left
+// over after a response, or any framing anomaly, is closed and never
+// reused, so one response's bytes cannot reach another request. Bodies of
+// known length up to 64 KiB are read whole; longer ones, and chunked ones,
+// are streamed to the client through a responseBody, which completes the
+// exchange (slot, audit record with the bytes sent) when fasthttp closes
+// it. A class's max_response_body caps them (502 response_too_large).
+// Serve's listener caps open connections in total and per peer address
+// and treats accept errors (EMFILE) as temporary.
+//
 // # Concurrency and lifetimes
 //
 // A Server is safe for concurrent use. Slices the handler takes from a

@@ -50,6 +50,9 @@ type exchange struct {
 	fwdFor  netip.Addr
 	fwdText []byte
 
+	body     *responseBody // made on the first streamed response; survives reset
+	streamed int64         // bytes of a streamed response body sent
+
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
 	// add on one shared counter per request. It survives reset.
@@ -90,6 +93,7 @@ func (x *exchange) reset() {
 	x.hdr = requestHeaders{}
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
+	x.streamed = 0
 	x.rec.Reset()
 }
 
@@ -107,11 +111,19 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	s.forward(ctx, x)
 }
 
-// finish recovers a panic of decide or forward, then settles the request.
-// It runs deferred, so it also runs when the handler panics.
+// finish recovers a panic of decide or forward, then settles the request,
+// unless its response body is streaming: then the stream's Close settles
+// it, when the body is out. It runs deferred, so it also runs when the
+// handler panics.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 	if p := recover(); p != nil {
+		if x.body != nil {
+			x.body.detach() // a body started or streaming: its connection is closed
+		}
 		s.panicked(ctx, x, p)
+	}
+	if x.body != nil && x.body.armed {
+		return
 	}
 	s.settle(ctx, x)
 }
@@ -228,7 +240,8 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 
 // headerReceived runs before fasthttp reads a body: it caps the body at the
 // limit of the request's class, so an oversized declared body gets 413
-// without being read. Bodies that fit every class need no routing here.
+// without being read, and gives the body ReadTimeout (the headers had
+// HeaderTimeout). Bodies that fit every class need no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
 	defer s.headerPanicked(&rc)
 	d := s.derived.Load()
@@ -237,8 +250,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	}
 	snap := d.snap
 	cl := int64(h.ContentLength())
-	if cl == -2 || (cl >= 0 && cl <= d.minBody) {
-		return fasthttp.RequestConfig{}
+	if cl == -2 || cl == 0 {
+		return fasthttp.RequestConfig{} // no body: the header deadline stands
+	}
+	if cl > 0 && cl <= d.minBody {
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
 	limit := d.maxBody
 	var buf [256]byte
@@ -249,7 +265,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 			}
 		}
 	}
-	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1))}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 
 // headerPanicked recovers a panic of headerReceived, which fasthttp calls

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strings"
 
@@ -25,8 +26,12 @@ func upstreamErrorKind(err error) string {
 		return "no free upstream connection"
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
 		return "connection closed by the upstream"
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+	case errors.Is(err, fasthttp.ErrBodyTooLarge), err == errResponseTooLarge:
 		return "response body too large"
+	case err == errFraming:
+		return "response framing anomaly"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed mid-response"
 	case errors.As(err, &op):
 		return op.Op + " failed"
 	}

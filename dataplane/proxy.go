@@ -257,23 +257,40 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	s.prepareRequest(req, x)
 	if ctx.IsTLS() {
 		// A request that came over TLS parses as https; the upstream is
-		// plain HTTP on the pod, and the HostClient refuses a scheme
-		// that differs from its own.
+		// plain HTTP on the pod, so the forwarded request is too.
 		req.URI().SetScheme("http")
 	}
-	err := s.upstream.Do(req, &ctx.Response)
+	if x.body == nil {
+		x.body = new(responseBody)
+	}
+	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, s.responseLimit(x))
 	if err != nil {
 		d := audit.UpstreamError
-		if errors.Is(err, fasthttp.ErrTimeout) {
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout):
 			d = audit.UpstreamTimeout
+		case err == errResponseTooLarge:
+			d = audit.ResponseTooLarge
 		}
-		s.log.Warn().Str("error", upstreamErrorKind(err)).Bytes("request_id", x.reqID).Msg("upstream request failed")
+		s.logUpstreamError(err, x)
 		s.deny(ctx, x, d)
 		return
 	}
 	x.rec.Decision = audit.Allowed
 	scrubResponse(&ctx.Response.Header, x)
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
+	if streamed {
+		s.stream(ctx, x)
+	}
+}
+
+// responseLimit is the largest response body x may forward: its class's
+// max_response_body, or MaxBodyBytes.
+func (s *Server) responseLimit(x *exchange) int64 {
+	if x.route != nil && x.route.Class.MaxResponse > 0 {
+		return x.route.Class.MaxResponse
+	}
+	return int64(s.cfg.MaxBodyBytes)
 }
 
 // delListed deletes the headers named in a Connection header's value list

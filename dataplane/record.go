@@ -23,7 +23,11 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	r.AuthMethod = x.method
 	r.SourceIP = x.peer
 	r.BytesIn = int64(len(ctx.Request.Body()))
-	r.BytesOut = int64(len(ctx.Response.Body()))
+	if ctx.Response.IsBodyStream() {
+		r.BytesOut = x.streamed // Body() would read the stream whole
+	} else {
+		r.BytesOut = int64(len(ctx.Response.Body()))
+	}
 	r.SetMethod(h.Method())
 	r.SetRequestID(x.reqID)
 	r.SetUserAgent(h.UserAgent())

@@ -40,13 +40,16 @@ type Config struct {
 	Watching bool   // the Store is fed by a watch: enforce the policy staleness bound
 	Logger   zerolog.Logger
 
-	ReadTimeout     time.Duration // whole request (30s)
+	HeaderTimeout   time.Duration // request line and headers, from their first byte (10s)
+	ReadTimeout     time.Duration // request body, after the headers (30s)
 	WriteTimeout    time.Duration // whole response (30s)
 	IdleTimeout     time.Duration // keep-alive idle (60s)
 	UpstreamTimeout time.Duration // upstream response (30s)
 	MaxHeaderBytes  int           // request line and headers (16 KiB); more is 431
 	MaxBodyBytes    int           // hard cap above every class limit (64 MiB)
 	MaxUpstreamConn int           // connections to the upstream (1024)
+	MaxConns        int           // open client connections per listener (10000); more are closed at accept
+	MaxConnsPerIP   int           // open client connections from one address (1024)
 	KeyCacheSize    int64         // verified API keys cached (65536)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 
@@ -60,6 +63,7 @@ func (c *Config) defaults() {
 			*d = v
 		}
 	}
+	def(&c.HeaderTimeout, 10*time.Second)
 	def(&c.ReadTimeout, 30*time.Second)
 	def(&c.WriteTimeout, 30*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
@@ -72,6 +76,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxUpstreamConn <= 0 {
 		c.MaxUpstreamConn = 1024
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 1024
 	}
 	if c.KeyCacheSize <= 0 {
 		c.KeyCacheSize = 1 << 16
@@ -90,7 +100,7 @@ type Server struct {
 	keys     *authn.Keys
 	buckets  *limiter.Table
 	inflight *limiter.Concurrency
-	upstream *fasthttp.HostClient
+	upstream *origin
 	srv      *fasthttp.Server
 	metrics  metrics
 	log      zerolog.Logger
@@ -137,31 +147,35 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) newUpstream() *fasthttp.HostClient {
-	return &fasthttp.HostClient{
-		Addr:                          s.cfg.Upstream,
-		Dial:                          s.cfg.UpstreamDial,
-		MaxConns:                      s.cfg.MaxUpstreamConn,
-		ReadTimeout:                   s.cfg.UpstreamTimeout,
-		WriteTimeout:                  s.cfg.UpstreamTimeout,
-		MaxIdleConnDuration:           s.cfg.IdleTimeout,
-		MaxResponseBodySize:           s.cfg.MaxBodyBytes,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-
-		SecureErrorLogMessage: true, // errors never quote response bytes (issue 12)
+// newUpstream returns the pool to the service. The HostClient supplies
+// dialling, the connection cap and idle expiry; the round trip is the
+// origin type's own (see there for why), so the HostClient's request
+// settings (timeouts, body size, retries) are unused and left unset.
+func (s *Server) newUpstream() *origin {
+	hc := &fasthttp.HostClient{
+		Addr:                s.cfg.Upstream,
+		Dial:                s.dialUpstream,
+		MaxConns:            s.cfg.MaxUpstreamConn,
+		MaxIdleConnDuration: s.cfg.IdleTimeout,
+		// At the cap, a request waits for a connection (up to the
+		// upstream timeout) rather than failing at once.
+		MaxConnWaitTimeout: s.cfg.UpstreamTimeout,
 	}
+	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, int64(s.cfg.MaxBodyBytes))
 }
 
+// newServer returns the fasthttp server. Its ReadTimeout runs from a
+// request's first byte and is HeaderTimeout: it bounds the headers, and
+// headerReceived gives a request with a body a fresh ReadTimeout for it,
+// so that a client trickling its headers is cut off early (slowloris)
+// and an upload is not.
 func (s *Server) newServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               s.Handler,
 		ErrorHandler:          s.errorHandler,
 		HeaderReceived:        s.headerReceived,
 		ConnState:             s.connState,
-		ReadTimeout:           s.cfg.ReadTimeout,
+		ReadTimeout:           s.cfg.HeaderTimeout,
 		WriteTimeout:          s.cfg.WriteTimeout,
 		IdleTimeout:           s.cfg.IdleTimeout,
 		ReadBufferSize:        s.cfg.MaxHeaderBytes,
@@ -180,7 +194,9 @@ func (s *Server) newServer() *fasthttp.Server {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(listener{ln}) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log))
+}
 
 // Shutdown stops accepting, marks the server not ready, lets in-flight
 // requests finish and closes keep-alive connections, or gives up when ctx

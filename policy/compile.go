@@ -95,6 +95,11 @@ func compileClass(cs ClassSpec, index int) (*Class, error) {
 	if cl.MaxBody, err = ParseSize(cs.MaxBody); err != nil {
 		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
 	}
+	if cs.MaxResponseBody != "" {
+		if cl.MaxResponse, err = ParseSize(cs.MaxResponseBody); err != nil {
+			return nil, fmt.Errorf("class %q: max_response_body: %w", cs.Name, err)
+		}
+	}
 	if cl.Limit, err = optRate(cs.Limit); err != nil {
 		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
 	}

@@ -356,3 +356,26 @@ func TestLimitKeys(t *testing.T) {
 		t.Error("limiter keys differ between two compiles in one process")
 	}
 }
+
+func TestCompileMaxResponseBody(t *testing.T) {
+	t.Parallel()
+	doc, err := Load("p.yaml", []byte(with(13, "    max_body: 1MiB", "    max_response_body: 8MiB")))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	s, err := Compile(doc, Live{})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	if got := s.Classes[0].MaxResponse; got != 8<<20 {
+		t.Errorf("standard MaxResponse = %d, want 8 MiB", got)
+	}
+	if got := s.Classes[1].MaxResponse; got != 0 {
+		t.Errorf("admin MaxResponse = %d, want 0 (the data plane's default)", got)
+	}
+	_, err = Load("p.yaml", []byte(with(13, "    max_body: 1MiB", "    max_response_body: lots")))
+	want := `p.yaml:14: class "standard": max_response_body: cannot parse size "lots": want a byte count like 65536, 64KiB or 1MiB`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load(bad max_response_body) = %v, want %s", err, want)
+	}
+}

@@ -75,6 +75,10 @@ type ClassSpec struct {
 	AllowCIDRs  []string         `yaml:"allow_cidrs,omitempty" json:"allow_cidrs,omitempty"`
 	AuthMethods []string         `yaml:"auth_methods,omitempty" json:"auth_methods,omitempty"`
 	MaxTokenAge string           `yaml:"max_token_age,omitempty" json:"max_token_age,omitempty"`
+
+	// MaxResponseBody caps a response body from the upstream; past it the
+	// client gets 502 (default 64MiB, the data plane's hard cap).
+	MaxResponseBody string `yaml:"max_response_body,omitempty" json:"max_response_body,omitempty"`
 }
 
 // RouteSpec maps a method and a path template to a class and the scopes it

@@ -76,8 +76,9 @@ type Class struct {
 	Kind        string
 	Index       int
 	MaxBody     int64
-	Limit       Rate // per tenant+class
-	MaxInFlight int  // per tenant; 0 means no cap
+	MaxResponse int64 // response body cap; 0: the data plane's default
+	Limit       Rate  // per tenant+class
+	MaxInFlight int   // per tenant; 0 means no cap
 	Queue       int
 	MaxWait     time.Duration
 	Privileged  bool

@@ -145,6 +145,11 @@ func (v *validator) class(c *ClassSpec, i int) {
 	} else if _, err := ParseSize(c.MaxBody); err != nil {
 		v.addf(at("max_body"), "class %q: %v", c.Name, err)
 	}
+	if c.MaxResponseBody != "" {
+		if _, err := ParseSize(c.MaxResponseBody); err != nil {
+			v.addf(at("max_response_body"), "class %q: max_response_body: %v", c.Name, err)
+		}
+	}
 	v.limit(c.Limit, at("limit"), fmt.Sprintf("class %q limit", c.Name))
 	if cc := c.Concurrency; cc != nil {
 		if cc.Max < 1 || cc.Queue < 0 {

@@ -40,6 +40,8 @@ type sidecarFlags struct {
 	logLevel   string
 	drain      time.Duration
 	drainDelay time.Duration
+	maxConns   int
+	maxPerIP   int
 
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
@@ -65,6 +67,8 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.pod, "pod", "", "pod `name`: member name in etcd and k8s.pod.name of the audit records (default: $POD_NAME, else the hostname in etcd)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.IntVar(&f.maxConns, "max-conns", 10000, "most open client `connections`; more are closed at accept")
+	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
 }
 
@@ -113,7 +117,8 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log})
+	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP})
 	if err != nil {
 		return err
 	}
@@ -142,8 +147,8 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		ln.Close()
 		return fmt.Errorf("cannot listen on admin %q: %w", f.admin, err)
 	}
-	adminSrv := &fasthttp.Server{Handler: admin.Handler, NoDefaultServerHeader: true}
-	go adminSrv.Serve(aln)
+	adminSrv := admin.NewServer()
+	go adminSrv.Serve(admin.Listener(aln))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("admin", aln.Addr().String()).Str("upstream", f.upstream).Msg("sidecar serving")

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+// --max-conns-per-ip reaches the data plane: past it a connection is
+// closed at accept while those within it are served.
+func TestSidecarConnectionFlags(t *testing.T) {
+	upAddr := freeAddr(t)
+	up := &fasthttp.Server{Handler: upstream.Handler}
+	go up.ListenAndServe(upAddr)
+	defer up.Shutdown()
+	var f sidecarFlags
+	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
+	f.register(fs)
+	err := fs.Parse([]string{"--policy", "../../examples/policy.yaml", "--upstream", upAddr, "--listen", freeAddr(t),
+		"--admin", freeAddr(t), "--audit-file", filepath.Join(t.TempDir(), "audit.jsonl"), "--max-conns-per-ip", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.maxConns != 10000 || f.maxPerIP != 2 {
+		t.Fatalf("max-conns %d, max-conns-per-ip %d, want 10000 and 2", f.maxConns, f.maxPerIP)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sidecar(ctx, f, zerolog.Nop()) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "readiness", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
+
+	status := func(c net.Conn) (int, error) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", f.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got, err := status(c); got != 200 {
+			t.Fatalf("connection within the cap: %d, %v", got, err)
+		}
+	}
+	c, err := net.Dial("tcp", f.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := status(c); err == nil {
+		t.Fatalf("third connection from one address answered %d, want it closed", got)
+	}
+}

@@ -1,0 +1,136 @@
+package dataplane
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
+)
+
+// responseBody streams a large upstream response body to the client. The
+// handler returns with the response head set and the body as a stream;
+// fasthttp then writes the body from Read and calls Close when it is done
+// or failed (Response.writeBodyStream always closes), or when it resets
+// the response unwritten. Close gives the upstream connection back (only
+// if the body was read to its end with nothing left over), then completes
+// the exchange: the concurrency slot is held and the audit record written
+// until the body is out, so that the record carries the bytes sent.
+//
+// Each exchange has one, made on its first streamed response and reused
+// (fasthttp serves one request of a connection at a time).
+type responseBody struct {
+	s   *Server
+	ctx *fasthttp.RequestCtx
+	x   *exchange
+
+	up    fasthttp.Response // holds fasthttp's stream over br (and any trailers, dropped)
+	r     io.Reader
+	u     *origin
+	c     net.Conn
+	cc    any
+	br    *bufio.Reader
+	cl    int   // declared length: -1 chunked, -2 until the connection closes
+	n     int64 // bytes read so far
+	limit int64
+	keep  bool // the response allows reusing the connection
+	eof   bool
+	bad   bool // broken: audited as upstream_error
+	over  bool // past the limit: audited as response_too_large
+	armed bool // Close completes the exchange
+}
+
+// start readies b to stream a body of declared length cl (-1 chunked, -2
+// until the connection closes) from br.
+func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
+	b.u, b.c, b.cc, b.br, b.cl, b.limit, b.keep = u, c, cc, br, cl, limit, keep && cl != -2
+	b.n, b.eof, b.bad, b.over = 0, false, false, false
+	b.up.Reset()
+	b.up.StreamBody = true
+	b.up.Header.SetContentLength(cl)
+	b.up.ReadBody(br, 0) // with StreamBody set, this only wraps br
+	b.r = b.up.BodyStream()
+}
+
+// Read reads the body. The upstream read deadline moves with each read,
+// so UpstreamTimeout bounds a stall, not the time a slow client takes.
+func (b *responseBody) Read(p []byte) (int, error) {
+	if b.r == nil {
+		return 0, io.EOF
+	}
+	if err := b.c.SetReadDeadline(time.Now().Add(b.u.readTimeout)); err != nil {
+		b.bad = true
+		return 0, err
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.n > b.limit {
+		n -= int(b.n - b.limit)
+		b.n, b.over = b.limit, true
+		return n, errResponseTooLarge
+	}
+	switch err {
+	case nil:
+	case io.EOF:
+		b.eof = true
+	default:
+		// fasthttp's parse errors quote what they refused; the server
+		// logs what Read returns, so it gets no upstream byte.
+		b.bad = true
+		err = errBodyBroken
+	}
+	return n, err
+}
+
+var errBodyBroken = errors.New("dataplane: the upstream response body broke off or was malformed")
+
+// Close releases the upstream connection and settles the exchange.
+func (b *responseBody) Close() error {
+	if b.r != nil {
+		keep := b.keep && b.eof && !b.bad && !b.over && b.br.Buffered() == 0
+		b.up.CloseBodyStream()
+		b.u.hc.ReleaseReader(b.br)
+		if keep {
+			b.u.release(b.cc)
+		} else {
+			b.u.close(b.cc)
+		}
+		b.r, b.c, b.cc, b.br = nil, nil, nil, nil
+	}
+	if b.armed {
+		b.armed = false
+		x := b.x
+		x.streamed = b.n
+		switch {
+		case b.over:
+			x.rec.Decision = audit.ResponseTooLarge
+		case b.bad:
+			x.rec.Decision = audit.UpstreamError
+		}
+		b.s.settle(b.ctx, x)
+	}
+	return nil
+}
+
+// stream hands the upstream body to the client as a stream; x completes
+// when fasthttp closes it. The length is the one the body was framed by,
+// not what the response header says after scrubbing (an upstream that
+// lists Content-Length in Connection would otherwise get a body written
+// after a "Content-Length: 0").
+func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange) {
+	b := x.body
+	b.s, b.ctx, b.x, b.armed = s, ctx, x, true
+	ctx.Response.SetBodyStream(b, max(b.cl, -1))
+}
+
+// detach stops a stream from completing x, for a handler that answers
+// something else after all (a panic); the upstream connection, if b holds
+// one, is closed. It does nothing to a body not started.
+func (b *responseBody) detach() {
+	b.armed = false
+	b.eof = false
+	b.Close()
+}

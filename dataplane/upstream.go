@@ -1,0 +1,306 @@
+package dataplane
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// streamAbove is the largest response body read whole; a longer one, or
+// one of unknown length, is streamed to the client through fasthttp's
+// 4 KiB buffers, so a slow reader of a large response holds kilobytes,
+// not the response (issue 12, item 9: 12 slow readers of 60 MiB bodies
+// held 796 MiB).
+const streamAbove = 64 << 10
+
+// maxInterim bounds the 1xx responses read before the final one.
+const maxInterim = 8
+
+var (
+	errFraming          = errors.New("dataplane: upstream response framing is invalid")
+	errResponseTooLarge = errors.New("dataplane: upstream response body is larger than the class allows")
+)
+
+// origin is the connection pool to the service and the round trip the
+// sidecar makes on it. It uses fasthttp.HostClient for the pool (dialling,
+// the cap, idle expiry) but not its Do: a pooled connection must never
+// carry a byte of one response into the next request's, which Do cannot
+// promise (it drops what its reader buffered past a response and pools
+// the connection with whatever is still in the socket). So a connection
+// is closed, never reused, after any framing anomaly or when a byte is
+// left after a response; and before a pooled connection is reused, the
+// socket is checked for bytes nobody asked for (a late body on a 204, more
+// than Content-Length), which close it too.
+type origin struct {
+	hc           *fasthttp.HostClient
+	acquire      func(time.Duration, bool) (any, error)
+	release      func(any)
+	close        func(any)
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	maxWhole     int64 // the most a body read whole may hold (MaxBodyBytes)
+
+	stale   atomic.Uint64 // pooled connections found with unread bytes
+	dropped atomic.Uint64 // connections closed for an anomaly after a response
+}
+
+// pooledConn is what HostClient hands out; its type is unexported.
+type pooledConn interface{ Conn() net.Conn }
+
+// bindPool erases the type of HostClient's connection handles (an
+// unexported pointer type) into any, so the round trip and a streamed
+// body can hold one; the functions are built once, and converting a
+// pointer to any does not allocate.
+func bindPool[C pooledConn](acquire func(time.Duration, bool) (C, error), release, close func(C)) (func(time.Duration, bool) (any, error), func(any), func(any)) {
+	return func(d time.Duration, connClose bool) (any, error) {
+			cc, err := acquire(d, connClose)
+			if err != nil {
+				return nil, err
+			}
+			return cc, nil
+		},
+		func(cc any) { release(cc.(C)) },
+		func(cc any) { close(cc.(C)) }
+}
+
+func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole int64) *origin {
+	u := &origin{hc: hc, readTimeout: timeout, writeTimeout: timeout, maxWhole: maxWhole}
+	u.acquire, u.release, u.close = bindPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn)
+	return u
+}
+
+// roundTrip sends req and reads the response into resp. A body of known
+// length up to streamAbove is read into resp and the connection goes back
+// to the pool; a longer one, or one of unknown length, is left on the
+// connection for body to stream (and streamed reports true). A declared
+// length above limit is errResponseTooLarge.
+func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (streamed bool, err error) {
+	resp.Reset()
+	req.URI().DisablePathNormalizing = true
+	cc, c, err := u.conn(req.ConnectionClose())
+	if err != nil {
+		return false, err
+	}
+	if err = u.send(c, req); err != nil {
+		u.close(cc)
+		return false, err
+	}
+	br := u.hc.AcquireReader(c)
+	if streamed, err = u.receive(br, c, cc, req, resp, body, limit); err != nil {
+		u.hc.ReleaseReader(br)
+		u.close(cc)
+	}
+	return streamed, err
+}
+
+// receive reads the response head from br and then the body, or hands the
+// body to body to stream. It ends the connection's use unless it streams
+// or fails; on failure the caller closes the connection.
+func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (bool, error) {
+	keep, err := readHead(br, resp, req.Header.IsHead())
+	if err != nil {
+		return false, err
+	}
+	keep = keep && !req.ConnectionClose()
+	switch cl := resp.Header.ContentLength(); {
+	case resp.SkipBody:
+	case int64(cl) > limit:
+		return false, errResponseTooLarge
+	case cl >= 0 && cl <= streamAbove:
+		if err := resp.ReadBody(br, cl); err != nil {
+			return false, timeout(err)
+		}
+	case cl < 0 && !req.Header.IsHTTP11():
+		// An HTTP/1.0 client cannot take chunked coding (RFC 9112
+		// section 7), which is how a stream of unknown length is sent:
+		// its body is read whole, up to limit and maxWhole.
+		if err := readWhole(br, resp, &body.up.Header, cl, min(limit, u.maxWhole)); err != nil {
+			return false, err
+		}
+	default:
+		body.start(u, c, cc, br, cl, limit, keep)
+		return true, nil
+	}
+	u.done(cc, br, keep)
+	return false, nil
+}
+
+// readWhole reads a body of unknown length (cl -1 chunked, -2 until the
+// connection closes) into resp, up to limit bytes. Chunked trailers are
+// read into scratch, and so dropped.
+func readWhole(br *bufio.Reader, resp *fasthttp.Response, scratch *fasthttp.ResponseHeader, cl int, limit int64) error {
+	switch err := resp.ReadBody(br, int(limit)); {
+	case err == fasthttp.ErrBodyTooLarge:
+		return errResponseTooLarge
+	case err != nil:
+		return timeout(err)
+	case cl == -1:
+		return timeout(scratch.ReadTrailer(br))
+	}
+	return nil
+}
+
+// logUpstreamError logs why a round trip failed by its kind only, without
+// a byte of the response (issue 12, item 11; see upstreamErrorKind).
+func (s *Server) logUpstreamError(err error, x *exchange) {
+	s.log.Warn().Bytes("request_id", x.reqID).Str("error", upstreamErrorKind(err)).Msg("upstream request failed")
+}
+
+// conn takes a connection from the pool, or dials one, with its read
+// deadline set for this request. A pooled connection with bytes already
+// waiting (or closed by the service) is closed and the next one taken.
+func (u *origin) conn(connClose bool) (any, net.Conn, error) {
+	for {
+		cc, err := u.acquire(0, connClose)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := cc.(pooledConn).Conn()
+		if err = c.SetReadDeadline(time.Now().Add(u.readTimeout)); err != nil {
+			u.close(cc)
+			return nil, nil, err
+		}
+		uc, ok := c.(*upConn)
+		if !ok || !uc.used {
+			if ok {
+				uc.used = true
+			}
+			return cc, c, nil
+		}
+		if !uc.pending() {
+			return cc, c, nil
+		}
+		u.stale.Add(1)
+		u.close(cc)
+	}
+}
+
+// send writes req to c within the write timeout.
+func (u *origin) send(c net.Conn, req *fasthttp.Request) error {
+	if err := c.SetWriteDeadline(time.Now().Add(u.writeTimeout)); err != nil {
+		return err
+	}
+	bw := u.hc.AcquireWriter(c)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	u.hc.ReleaseWriter(bw)
+	return timeout(err)
+}
+
+// done ends a response read whole: the connection goes back to the pool
+// only when the response allowed it and not a byte is left in the reader.
+func (u *origin) done(cc any, br *bufio.Reader, keep bool) {
+	left := br.Buffered() > 0
+	u.hc.ReleaseReader(br)
+	if keep && !left {
+		u.release(cc)
+		return
+	}
+	if left {
+		u.dropped.Add(1)
+	}
+	u.close(cc)
+}
+
+// readHead reads the final response head into resp, skipping at most
+// maxInterim 1xx responses (RFC 9110 section 15.2), and reports whether
+// the connection may be reused. A 101 (nothing was asked to upgrade), a
+// 1xx or 204 with a body length, or a 304 with chunked coding is
+// errFraming (RFC 9110 section 8.6, RFC 9112 section 6.3).
+func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (bool, error) {
+	h := &resp.Header
+	h.DisableNormalizing()
+	for n := 0; ; n++ {
+		if err := h.Read(br); err != nil {
+			return false, timeout(err)
+		}
+		st := h.StatusCode()
+		if !framed(st, h.ContentLength()) {
+			return false, errFraming
+		}
+		if st >= 200 {
+			break
+		}
+		if n == maxInterim {
+			return false, errFraming
+		}
+	}
+	resp.SkipBody = head || mustSkipBody(h.StatusCode())
+	// A body delimited by the end of the connection (no length, not
+	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
+	return !h.ConnectionClose(), nil
+}
+
+// framed reports whether a response head with status st and declared
+// length cl (-1 chunked, -2 none) can be forwarded: a real status, not
+// 101, no body length on a 1xx or 204, no chunked coding on a 304 (which
+// may carry the length of the representation it stands for).
+func framed(st, cl int) bool {
+	switch {
+	case st < 100 || st == fasthttp.StatusSwitchingProtocols:
+		return false
+	case st < 200 || st == fasthttp.StatusNoContent:
+		return cl == -2 || cl == 0
+	case st == fasthttp.StatusNotModified:
+		return cl != -1
+	}
+	return true
+}
+
+// mustSkipBody reports whether a response with status st has no body
+// whatever its header says: 204 and 304 (RFC 9110 section 6.4.1).
+func mustSkipBody(st int) bool {
+	return st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified
+}
+
+// timeout maps a network timeout to fasthttp.ErrTimeout, which the
+// handler answers with 504.
+func timeout(err error) error {
+	if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
+		return fasthttp.ErrTimeout
+	}
+	return err
+}
+
+// upConn is a connection to the upstream, with what is needed to check it
+// for unread bytes without reading them.
+type upConn struct {
+	net.Conn
+	used bool // it has carried a request: it came from the pool
+	peek peeker
+}
+
+// dialUpstream dials the service with the configured dialer and wraps the
+// connection so that the pool can check it before reuse.
+func (s *Server) dialUpstream(addr string) (net.Conn, error) {
+	dial := s.cfg.UpstreamDial
+	if dial == nil {
+		dial = fasthttp.Dial
+	}
+	c, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.wrapUpstream(c), nil
+}
+
+// wrapUpstream wraps a new upstream connection for the pool's checks.
+func (s *Server) wrapUpstream(c net.Conn) net.Conn {
+	return &upConn{Conn: c, peek: newPeeker(c)}
+}
+
+// pending reports whether bytes are waiting on the connection, or the
+// service closed it, while no request is outstanding. It does not block.
+// Connections that are not sockets (in-memory test pipes) report false.
+func (u *upConn) pending() bool {
+	if u.peek == nil {
+		return false
+	}
+	return u.peek.pending()
+}
