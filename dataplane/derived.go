@@ -153,7 +153,6 @@ func (s *Server) deriveVerifier(d, old *derived) {
 	d.verifier, d.stopJWKS = v, cancel
 }
 
-
 func (d *derived) close() {
 	if d.stopJWKS != nil {
 		d.stopJWKS()

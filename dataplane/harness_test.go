@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type upstreamServer struct {
 	mu    sync.Mutex // guards reqs
 	reqs  []seen
 	delay time.Duration
+
+	arrived atomic.Int64 // requests that reached handle, counted before delay
 }
 
 func startUpstream(t testing.TB) *upstreamServer {
@@ -56,6 +59,7 @@ func startUpstream(t testing.TB) *upstreamServer {
 }
 
 func (u *upstreamServer) handle(ctx *fasthttp.RequestCtx) {
+	u.arrived.Add(1)
 	if u.delay > 0 {
 		time.Sleep(u.delay)
 	}
