@@ -33,7 +33,8 @@
 //
 // One goroutine drains the slots into batches (BatchSize records or
 // FlushInterval, whichever first), encoding each straight into an OTLP
-// ExportLogsServiceRequest (protobuf, hand-encoded with protowire) with the
+// ExportLogsServiceRequest (protobuf, hand-encoded in otlp_encode.go
+// and wire.go, so the sidecar links no protobuf library) with the
 // resource attribute portcullis.batch_id = instance id + "-" + sequence.
 // A second goroutine POSTs batches to URL+"/v1/logs", retrying within
 // RetryBudget with exponential backoff and jitter. A batch it cannot

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
@@ -15,7 +15,7 @@ import (
 // tamper-evident trail as the requests. The last stored etcd revision is
 // kept in revFile (written atomically), so a restart resumes; the store
 // skips an event it holds already. It retries until ctx ends.
-func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, revFile string, log zerolog.Logger) {
+func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *collector.Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
 		err := followOnce(ctx, admin, store, revFile)
 		if ctx.Err() == nil {
@@ -28,8 +28,8 @@ func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *audit.Stor
 	}
 }
 
-func followOnce(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, revFile string) error {
-	from, err := audit.ReadResumeRevision(revFile)
+func followOnce(ctx context.Context, admin *etcdsync.Admin, store *collector.Store, revFile string) error {
+	from, err := collector.ReadResumeRevision(revFile)
 	if err != nil {
 		return err
 	}
@@ -37,20 +37,20 @@ func followOnce(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, 
 		if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
 			return err
 		}
-		return audit.WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
+		return collector.WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
 	})
 }
 
 // toAuditEvents maps events read from etcd: time, key and revision are
 // etcd's, the value's time is kept as the claimed time.
-func toAuditEvents(evs []etcdsync.Event) []audit.Event {
-	out := make([]audit.Event, len(evs))
+func toAuditEvents(evs []etcdsync.Event) []collector.Event {
+	out := make([]collector.Event, len(evs))
 	for i, e := range evs {
 		var raw json.RawMessage
 		if len(e.Details) > 0 {
 			raw, _ = json.Marshal(e.Details)
 		}
-		out[i] = audit.Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
+		out[i] = collector.Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
 			Unverified: e.Unverified, Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason,
 			Ticket: e.Ticket, Details: raw}
 	}

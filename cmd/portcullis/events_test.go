@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
 // storedEvents returns the lifecycle events in the store at dir.
-func storedEvents(t *testing.T, dir string) []audit.Event {
+func storedEvents(t *testing.T, dir string) []collector.Event {
 	t.Helper()
-	var out []audit.Event
-	if err := audit.QueryEvents(dir, time.Time{}, time.Time{}, func(e *audit.Event) error { out = append(out, *e); return nil }); err != nil {
+	var out []collector.Event
+	if err := collector.QueryEvents(dir, time.Time{}, time.Time{}, func(e *collector.Event) error { out = append(out, *e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -67,9 +67,9 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 
 	dir, key := t.TempDir(), mustKey(t)
 	revFile := filepath.Join(dir, "events.rev")
-	run := func(want int) *audit.Store {
+	run := func(want int) *collector.Store {
 		t.Helper()
-		st, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key})
+		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 
 	// A damaged resume file: the follower stores nothing and says why.
 	os.WriteFile(revFile, []byte("garbage"), 0o600)
-	if _, err := audit.ReadResumeRevision(revFile); err == nil {
+	if _, err := collector.ReadResumeRevision(revFile); err == nil {
 		t.Error("garbled resume file read without an error")
 	}
 }
@@ -128,10 +128,10 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 func mustKey(t *testing.T) ed25519.PrivateKey {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "k")
-	if err := audit.GenerateKey(path); err != nil {
+	if err := collector.GenerateKey(path); err != nil {
 		t.Fatal(err)
 	}
-	k, err := audit.LoadPrivateKey(path)
+	k, err := collector.LoadPrivateKey(path)
 	if err != nil {
 		t.Fatal(err)
 	}
