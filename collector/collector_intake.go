@@ -19,7 +19,7 @@ const (
 )
 
 // Size caps the collector applies to record fields, the sidecar's own
-// (record.go) where it has one.
+// (audit/record.go) where it has one.
 const (
 	maxFieldBytes   = 256 // tenant, client, route, issuer, method, decision...
 	maxBatchIDBytes = 128

@@ -47,7 +47,8 @@ const (
 // proto.Unmarshal, which is rare. TestWireMatchesGenerated checks the
 // result against the generated types'.
 
-// Field numbers the decoder reads besides the encoder's (otlp_encode.go).
+// Field numbers the decoder reads that the encoder (audit/otlp_encode.go)
+// never writes.
 const (
 	fLRBody    = 5
 	fAnyBool   = 2
