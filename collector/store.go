@@ -281,7 +281,7 @@ func (s *Store) writeLocked(line []byte) error {
 		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
 	s.segSize += int64(len(line))
-	s.segSHA.Write(line)
+	s.segSHA.Write(line) // hash.Hash's Write never returns an error
 	return nil
 }
 
@@ -307,10 +307,9 @@ func (s *Store) ensureSegmentLocked() error {
 	}
 	if err := syncDir(s.dir); err != nil {
 		// Leaving the file would make every later attempt fail with
-		// "file exists" (EMFILE at rotation, issue 21 item 9).
-		f.Close()
-		os.Remove(path)
-		return err
+		// "file exists" (EMFILE at rotation, issue 21 item 9), so a
+		// failure to remove it is reported with the sync's.
+		return errors.Join(err, discardSegment(f, path))
 	}
 	s.seg, s.segNum, s.segSize, s.segSHA = f, n, 0, sha256.New()
 	s.segStart, s.segEntries = s.cfg.Now(), 0
@@ -401,4 +400,14 @@ func (s *Store) Close() error {
 		return s.seg.Close()
 	}
 	return s.closeSegmentLocked()
+}
+
+// discardSegment closes and removes a segment file that was created but
+// never used, and says which of the two failed.
+func discardSegment(f *os.File, path string) error {
+	cerr := f.Close()
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("audit: cannot remove unused segment %q; remove it before the next append: %w", path, errors.Join(cerr, err))
+	}
+	return nil
 }
