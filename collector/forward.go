@@ -1,21 +1,22 @@
-package main
+package collector
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
-	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
-// forwardEvents stores the control-plane lifecycle events from etcd in the
-// audit store, so create, rotate, revoke and suspend sit in the same
+// ForwardEvents stores the control-plane lifecycle events from etcd in
+// store, so create, rotate, revoke and suspend sit in the same
 // tamper-evident trail as the requests. The last stored etcd revision is
 // kept in revFile (written atomically), so a restart resumes; the store
-// skips an event it holds already. It retries until ctx ends.
-func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *collector.Store, revFile string, log zerolog.Logger) {
+// skips an event it holds already. It retries, logging each failure, until
+// ctx ends, and returns then.
+func ForwardEvents(ctx context.Context, admin *etcdsync.Admin, store *Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
 		err := followOnce(ctx, admin, store, revFile)
 		if ctx.Err() == nil {
@@ -28,31 +29,41 @@ func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *collector.
 	}
 }
 
-func followOnce(ctx context.Context, admin *etcdsync.Admin, store *collector.Store, revFile string) error {
-	from, err := collector.ReadResumeRevision(revFile)
+// followOnce follows the events from the revision in revFile until ctx
+// ends or storing fails.
+func followOnce(ctx context.Context, admin *etcdsync.Admin, store *Store, revFile string) error {
+	from, err := ReadResumeRevision(revFile)
 	if err != nil {
 		return err
 	}
 	return admin.FollowEvents(ctx, from, func(evs []etcdsync.Event) error {
-		if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
+		out, err := EtcdEvents(evs)
+		if err != nil {
 			return err
 		}
-		return collector.WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
+		if err := store.AppendEvents(out); err != nil {
+			return err
+		}
+		return WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
 	})
 }
 
-// toAuditEvents maps events read from etcd: time, key and revision are
-// etcd's, the value's time is kept as the claimed time.
-func toAuditEvents(evs []etcdsync.Event) []collector.Event {
-	out := make([]collector.Event, len(evs))
+// EtcdEvents maps lifecycle events read from etcd to the events the store
+// keeps: time, key and revision are etcd's, the value's time is kept as
+// the claimed time.
+func EtcdEvents(evs []etcdsync.Event) ([]Event, error) {
+	out := make([]Event, len(evs))
 	for i, e := range evs {
 		var raw json.RawMessage
 		if len(e.Details) > 0 {
-			raw, _ = json.Marshal(e.Details)
+			var err error
+			if raw, err = json.Marshal(e.Details); err != nil {
+				return nil, fmt.Errorf("audit: cannot encode the details of event %q: %w", e.Key, err)
+			}
 		}
-		out[i] = collector.Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
+		out[i] = Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
 			Unverified: e.Unverified, Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason,
 			Ticket: e.Ticket, Details: raw}
 	}
-	return out
+	return out, nil
 }

@@ -1,8 +1,7 @@
-package main
+package collector
 
 import (
 	"context"
-	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,16 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
 // storedEvents returns the lifecycle events in the store at dir.
-func storedEvents(t *testing.T, dir string) []collector.Event {
+func storedEvents(t *testing.T, dir string) []Event {
 	t.Helper()
-	var out []collector.Event
-	if err := collector.QueryEvents(dir, time.Time{}, time.Time{}, func(e *collector.Event) error { out = append(out, *e); return nil }); err != nil {
+	var out []Event
+	if err := QueryEvents(dir, time.Time{}, time.Time{}, func(e *Event) error { out = append(out, *e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -47,7 +45,10 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	const prefix = "/events-test"
 	admin := etcdsync.NewAdmin(cli, prefix)
 	ctx := context.Background()
-	doc, _ := os.ReadFile(examplePolicy)
+	doc, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	meta := etcdsync.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
 	if _, err := admin.PushPolicy(ctx, doc, 0, meta); err != nil {
 		t.Fatal(err)
@@ -65,19 +66,19 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir, key := t.TempDir(), mustKey(t)
+	dir, key := t.TempDir(), newTestKey(t)
 	revFile := filepath.Join(dir, "events.rev")
-	run := func(want int) *collector.Store {
+	run := func(want int) *Store {
 		t.Helper()
-		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { defer wg.Done(); forwardEvents(cctx, admin, st, revFile, zerolog.Nop()) }()
-		waitUntil(t, "events stored", func() bool { return len(storedEvents(t, dir)) >= want })
+		go func() { defer wg.Done(); ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) }()
+		waitFor(t, "events stored", func() bool { return len(storedEvents(t, dir)) >= want })
 		cancel()
 		wg.Wait()
 		st.Close()
@@ -120,32 +121,7 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 
 	// A damaged resume file: the follower stores nothing and says why.
 	os.WriteFile(revFile, []byte("garbage"), 0o600)
-	if _, err := collector.ReadResumeRevision(revFile); err == nil {
+	if _, err := ReadResumeRevision(revFile); err == nil {
 		t.Error("garbled resume file read without an error")
-	}
-}
-
-func mustKey(t *testing.T) ed25519.PrivateKey {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "k")
-	if err := collector.GenerateKey(path); err != nil {
-		t.Fatal(err)
-	}
-	k, err := collector.LoadPrivateKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// waitUntil polls cond with a generous deadline; it asserts nothing about speed.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

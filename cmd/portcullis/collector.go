@@ -128,7 +128,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		}
 		defer cli.Close()
 		admin = etcdsync.NewAdmin(cli, c.etcd.prefix)
-		go forwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
+		go collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
 	}
 	pubs := c.head.publishers(admin)
 	go store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })

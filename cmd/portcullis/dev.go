@@ -178,6 +178,6 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	}
 	srv := col.HTTPServer()
 	go srv.Serve(ln)
-	go forwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
+	go collector.ForwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
 	return tokenFile, func() { srv.Close(); store.Close() }, nil
 }

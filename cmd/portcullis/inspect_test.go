@@ -175,7 +175,11 @@ func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) 
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("ListEvents = %d events, %v", len(evs), err)
 	}
-	if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
+	stored, err := collector.EtcdEvents(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.AppendEvents(stored); err != nil {
 		t.Fatal(err)
 	}
 }
