@@ -26,7 +26,7 @@ func TestSpoolFloodAggregated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := collector.NewCollector(st, collector.CollectorConfig{Token: aliceToken})
+	col, err := collector.New(st, collector.Config{Token: aliceToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func startCollectorOn(t *testing.T, addr string) (*httptest.Server, *collector.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := collector.NewCollector(st, collector.CollectorConfig{Token: testToken, MaxBodyBytes: 1 << 20})
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

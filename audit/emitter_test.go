@@ -215,7 +215,7 @@ func startCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg collec
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := collector.NewCollector(st, collector.CollectorConfig{Token: testToken, MaxBodyBytes: 1 << 20})
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestCollectorClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	col, err := NewCollector(st, CollectorConfig{ClientCertAuth: true})
+	col, err := New(st, Config{ClientCertAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}

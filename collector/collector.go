@@ -16,9 +16,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// CollectorConfig configures a Collector. At least one of Token, Tokens
+// Config configures a Collector. At least one of Token, Tokens
 // and ClientCertAuth must be set; every token is at least MinTokenBytes.
-type CollectorConfig struct {
+type Config struct {
 	Token          string        // a bearer token stored as sender "token:default"; compared in constant time
 	Tokens         []SenderToken // named bearer tokens, one per sidecar or deployment
 	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
@@ -59,7 +59,7 @@ var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type"
 // /metrics. It is safe for concurrent use.
 type Collector struct {
 	store   *Store
-	cfg     CollectorConfig
+	cfg     Config
 	tokens  []senderDigest
 	log     zerolog.Logger
 	reqSeq  atomic.Uint64
@@ -67,8 +67,8 @@ type Collector struct {
 	conns   connLimiter
 }
 
-// NewCollector returns a Collector storing into store.
-func NewCollector(store *Store, cfg CollectorConfig) (*Collector, error) {
+// New returns a Collector storing into store.
+func New(store *Store, cfg Config) (*Collector, error) {
 	if cfg.Token == "" && len(cfg.Tokens) == 0 && !cfg.ClientCertAuth {
 		return nil, errors.New("audit: collector needs a token or client certificate authentication")
 	}

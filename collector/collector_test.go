@@ -34,7 +34,7 @@ func startCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg StoreC
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := NewCollector(st, CollectorConfig{Token: testToken, MaxBodyBytes: 1 << 20})
+	col, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestCollectorDiskFull(t *testing.T) {
 	t.Parallel()
 	dir := mountTmpfs(t, 256<<10)
 	key := newTestKey(t)
-	srv, st := startNamedCollector(t, dir, key, CollectorConfig{})
+	srv, st := startNamedCollector(t, dir, key, Config{})
 	small := func(id string) []byte {
 		r := sampleRecord(1)
 		r.Time = time.Now().UnixNano()

@@ -17,7 +17,7 @@
 // 413) and stops when the request's context ends.
 //
 // The Collector knows who sent a batch: the name of its bearer token
-// (CollectorConfig.Tokens, ParseTokenFile; tokens are at least
+// (Config.Tokens, ParseTokenFile; tokens are at least
 // MinTokenBytes) or the identity of its verified client certificate. The
 // sender is stored with the batch, batch ids are deduplicated per sender,
 // records timed outside RecordWindow around receipt are stored with
@@ -25,6 +25,8 @@
 // flagged FlagTruncated. HTTPServer adds the connection rules: a few
 // unauthenticated connections per client address, each with UnauthTimeout
 // to send its headers, closed after a 401.
+//
+// # Store
 //
 // Store keeps a directory of append-only segment files seg-NNNNNNNN.log.
 // Each line is one entry {"prev":H0,"hash":H1,"sig":S,"body":B} where B is
@@ -62,6 +64,15 @@
 // semantic-convention attributes in fields, the log body in "body" and
 // up to 64 unknown attributes, stringified, in "attributes"; a batch
 // without portcullis.batch_id is identified by the SHA-256 of its body.
+//
+// # Control-plane events
+//
+// ForwardEvents follows the lifecycle events the CLI writes to etcd (key
+// create, rotate, revoke, suspend, policy pushes) and stores them with
+// AppendEvents, resuming from the etcd revision kept in a file
+// (ReadResumeRevision, WriteResumeRevision); an event whose change is not
+// in its own etcd transaction is stored marked unverified, never dropped.
+// EtcdEvents is the mapping it uses.
 //
 // # Verification
 //

@@ -29,7 +29,7 @@ func TestHelperCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := NewCollector(st, CollectorConfig{Token: testToken})
+	col, err := New(st, Config{Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ const (
 
 // startNamedCollector serves a Collector whose senders are the named
 // tokens of a real token file, through the collector's own HTTPServer.
-func startNamedCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg CollectorConfig) (*httptest.Server, *Store) {
+func startNamedCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg Config) (*httptest.Server, *Store) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(file, []byte("# senders\nalice "+aliceToken+"\n\nbob "+bobToken+"\n"), 0o600); err != nil {
@@ -50,7 +50,7 @@ func startNamedCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg C
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := NewCollector(st, cfg)
+	col, err := New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func post(t testing.TB, url, token string, body []byte, gz bool) int {
 func TestSenderAttribution(t *testing.T) {
 	t.Parallel()
 	dir, key := t.TempDir(), newTestKey(t)
-	srv, st := startNamedCollector(t, dir, key, CollectorConfig{})
+	srv, st := startNamedCollector(t, dir, key, Config{})
 	forged := sampleRecord(1)
 	forged.Tenant, forged.Time = "alice-tenant", time.Now().Add(-24*time.Hour).UnixNano()
 	forged.SetRequestID([]byte("forged"))
@@ -159,7 +159,7 @@ func TestSenderAttribution(t *testing.T) {
 	// After a restart the ids are still scoped: both replays are duplicates.
 	srv.Close()
 	st.Close()
-	srv, st = startNamedCollector(t, dir, key, CollectorConfig{})
+	srv, st = startNamedCollector(t, dir, key, Config{})
 	post(t, srv.URL, bobToken, encodeBatch("alice-1", forged), false)
 	post(t, srv.URL, aliceToken, encodeBatch("alice-1", real), false)
 	if s := st.Stats(); s.Batches != 0 || s.Duplicates != 2 {
@@ -191,18 +191,18 @@ func TestCollectorTokenRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for _, cfg := range []CollectorConfig{
+	for _, cfg := range []Config{
 		{Token: "short-token-of-31-bytes-0123456"},
 		{Tokens: []SenderToken{{Name: "a", Token: aliceToken}, {Name: "b", Token: aliceToken}}},
 		{Tokens: []SenderToken{{Name: "a", Token: aliceToken}, {Name: "a", Token: bobToken}}},
 	} {
-		if _, err := NewCollector(st, cfg); err == nil {
-			t.Errorf("NewCollector(%d tokens) accepted a bad token set", len(cfg.Tokens))
+		if _, err := New(st, cfg); err == nil {
+			t.Errorf("New(%d tokens) accepted a bad token set", len(cfg.Tokens))
 		} else if strings.Contains(err.Error(), aliceToken) || strings.Contains(err.Error(), "0123456") {
 			t.Errorf("error shows a token: %v", err)
 		}
 	}
-	if _, err := NewCollector(st, CollectorConfig{Token: aliceToken}); err != nil {
+	if _, err := New(st, Config{Token: aliceToken}); err != nil {
 		t.Errorf("32-byte token refused: %v", err)
 	}
 	for _, bad := range []string{"a b c\n", "a b\nlonetoken\n", "bad/name tok\n"} {
@@ -228,7 +228,7 @@ func emptyRecords(n int) []byte {
 func TestCollectorAmplificationCaps(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv, st := startNamedCollector(t, dir, newTestKey(t), CollectorConfig{MaxBodyBytes: 4 << 20, Limits: DecodeLimits{MaxRecordBytes: 4096}})
+	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{MaxBodyBytes: 4 << 20, Limits: DecodeLimits{MaxRecordBytes: 4096}})
 	if got := post(t, srv.URL, aliceToken, emptyRecords(1<<20), true); got != http.StatusRequestEntityTooLarge {
 		t.Errorf("gzip bomb of 1M empty records: status %d, want 413", got)
 	}

@@ -21,7 +21,7 @@ const hostile = "/v1/\u009b31m/\u202eexe.txt\u2066x\u2069\u200f\u061c\u2028"
 func TestQueryOutputEscapesControls(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv, st := startNamedCollector(t, dir, newTestKey(t), CollectorConfig{})
+	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
 	r := sampleRecord(1)
 	r.Time = time.Now().UnixNano()
 	r.SetPath([]byte(hostile))
@@ -59,7 +59,7 @@ func TestQueryOutputEscapesControls(t *testing.T) {
 func TestCollectorFieldCaps(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv, st := startNamedCollector(t, dir, newTestKey(t), CollectorConfig{})
+	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
 	long := strings.Repeat("a", 5000)
 	body := []byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"portcullis.batch_id","value":{"stringValue":"` + long + `"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"` +
 		itoa(int(time.Now().UnixNano())) + `","attributes":[{"key":"user_agent.original","value":{"stringValue":"` + long + `"}},{"key":"url.path","value":{"stringValue":"` + long + `"}},{"key":"portcullis.tenant","value":{"stringValue":"` + long + `"}}]}]}]}]}`)

@@ -103,7 +103,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	col, err := collector.NewCollector(store, collector.CollectorConfig{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
+	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, Log: log})
 	if err != nil {

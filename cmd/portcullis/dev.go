@@ -166,7 +166,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	col, err := collector.NewCollector(store, collector.CollectorConfig{Tokens: tokens, Log: &log})
+	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log})
 	if err != nil {
 		store.Close()
 		return "", nil, err

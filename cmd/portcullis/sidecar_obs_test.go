@@ -325,7 +325,7 @@ func startTLSCollector(t *testing.T, pki testPKI, data, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := collector.NewCollector(st, collector.CollectorConfig{ClientCertAuth: true})
+	col, err := collector.New(st, collector.Config{ClientCertAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// MinTokenBytes is the shortest collector token NewCollector accepts: a
+// MinTokenBytes is the shortest collector token New accepts: a
 // token is a shared secret, and 32 random bytes cannot be guessed.
 const MinTokenBytes = 32
 
@@ -80,7 +80,7 @@ func validSenderName(s string) bool {
 
 // senderDigests checks the configured tokens (long enough, unique names
 // and tokens) and returns their digests.
-func senderDigests(cfg CollectorConfig) ([]senderDigest, error) {
+func senderDigests(cfg Config) ([]senderDigest, error) {
 	tokens := cfg.Tokens
 	if cfg.Token != "" {
 		tokens = append([]SenderToken{{Name: "default", Token: cfg.Token}}, tokens...)

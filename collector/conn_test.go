@@ -36,7 +36,7 @@ func closedByServer(c net.Conn) bool {
 // one is served.
 func TestUnauthenticatedConnectionCap(t *testing.T) {
 	t.Parallel()
-	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), CollectorConfig{UnauthConnsPerClient: 2, UnauthTimeout: time.Minute})
+	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{UnauthConnsPerClient: 2, UnauthTimeout: time.Minute})
 	c1 := dialRaw(t, srv.URL)
 	dialRaw(t, srv.URL)
 	if !closedByServer(dialRaw(t, srv.URL)) {
@@ -67,7 +67,7 @@ func TestUnauthenticatedConnectionCap(t *testing.T) {
 // is closed, so neither holds a slot for the 70 s of before.
 func TestUnauthenticatedConnectionTimeout(t *testing.T) {
 	t.Parallel()
-	srv, _ := startNamedCollector(t, t.TempDir(), newTestKey(t), CollectorConfig{UnauthTimeout: 200 * time.Millisecond})
+	srv, _ := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{UnauthTimeout: 200 * time.Millisecond})
 	slow := dialRaw(t, srv.URL)
 	io.WriteString(slow, "POST /v1/logs HTTP/1.1\r\nHost: x\r\n")
 	if !closedByServer(slow) {
@@ -97,7 +97,7 @@ func TestUnauthenticatedConnectionTimeout(t *testing.T) {
 	if _, err := pr.ReadByte(); err == nil || isTimeout(err) {
 		t.Errorf("unauthenticated connection left open after /healthz: %v", err)
 	}
-	col, _ := NewCollector(nil, CollectorConfig{Token: aliceToken})
+	col, _ := New(nil, Config{Token: aliceToken})
 	if hs := col.HTTPServer(); hs.ReadHeaderTimeout <= 0 || hs.ReadHeaderTimeout >= 70*time.Second {
 		t.Errorf("default header timeout %s, want under 70s", hs.ReadHeaderTimeout)
 	}
