@@ -660,3 +660,37 @@ func TestPlantedLinksAreNotWrittenThrough(t *testing.T) {
 		t.Errorf("head: %v, %v; want a regular file", fi, err)
 	}
 }
+
+// A segment whose creation failed half-way is removed, and when it cannot
+// be removed the failure names it (issue 19 item 8: the error was
+// dropped, and the next append failed with "file exists" for no stated
+// reason). A non-empty directory stands for the file that will not go,
+// which even root cannot remove.
+func TestDiscardSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, segName(1))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := discardSegment(f, path); err != nil {
+		t.Errorf("discardSegment(%q) = %v, want nil", path, err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("segment still there after discardSegment: %v", err)
+	}
+
+	stuck := filepath.Join(dir, segName(2))
+	if err := os.MkdirAll(filepath.Join(stuck, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err = os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = discardSegment(f, stuck)
+	if err == nil || !strings.Contains(err.Error(), stuck) {
+		t.Errorf("discardSegment of a segment that cannot be removed = %v, want an error naming %q", err, stuck)
+	}
+}
