@@ -70,10 +70,12 @@ var (
 // items 1 and 7), tailscale style: the sidecar's audit side links no
 // protobuf and nothing of the collector or the data plane; the data plane
 // links no protobuf, gRPC or etcd; policy is the standard library plus the
-// YAML decoder; and only the etcd sync and admin packages (and the
-// programs: collector, cmd, examples, interop) import go.etcd.io. Rules
-// that name a package check everything it links (go list -deps), so an
-// import added anywhere below it is caught.
+// YAML decoder; nothing but the collector imports protobuf or the OTLP
+// types; and only the etcd sync and admin packages (and the programs:
+// collector, cmd, examples, interop) import go.etcd.io. Rules that name a
+// package check everything it links (go list -deps), so an import added
+// anywhere below it is caught; rules on importers check the non-test
+// imports of every package of the module.
 func TestArchitecture(t *testing.T) {
 	pkgs := listPackages(t)
 	pkg := func(path string) *listed {
@@ -108,14 +110,22 @@ func TestArchitecture(t *testing.T) {
 			t.Errorf("%s links %s; it may link only the standard library and go.yaml.in/yaml/v3", module+"/policy", d)
 		}
 	}
+	onlyImportedBy(t, pkgs, protobuf, module+"/collector")
 	etcdUsers := []string{module + "/policy/etcdsync", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
+	onlyImportedBy(t, pkgs, etcd, etcdUsers...)
+}
+
+// onlyImportedBy checks that of this module's packages only those under
+// users import (directly) a package under one of family.
+func onlyImportedBy(t *testing.T, pkgs map[string]*listed, family []string, users ...string) {
+	t.Helper()
 	for path, p := range pkgs {
-		if !under(path, module) || underAny(path, etcdUsers...) {
+		if !under(path, module) || underAny(path, users...) {
 			continue
 		}
 		for _, imp := range p.Imports {
-			if underAny(imp, etcd...) {
-				t.Errorf("%s imports %s; only %s may import go.etcd.io", path, imp, strings.Join(etcdUsers, ", "))
+			if underAny(imp, family...) {
+				t.Errorf("%s imports %s; only %s may import %s", path, imp, strings.Join(users, ", "), strings.Join(family, ", "))
 			}
 		}
 	}
