@@ -29,7 +29,7 @@ type FileAnchor string
 
 // ErrHeadBehind is returned (wrapped) when a head to publish names an
 // earlier entry than the one already published: the store was rolled back.
-var ErrHeadBehind = errors.New("audit: head behind the published one")
+var ErrHeadBehind = errors.New("collector: head behind the published one")
 
 // PublishHead writes head to the file unless the head already there names
 // a later entry (a collector restarted on an older copy of its store must
@@ -89,7 +89,7 @@ func installHead(dir string, data []byte) error {
 		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	}
 	if err != nil {
-		return fmt.Errorf("audit: cannot write %q: %w", tmp, err)
+		return fmt.Errorf("collector: cannot write %q: %w", tmp, err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
@@ -100,7 +100,7 @@ func installHead(dir string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("audit: cannot install %q in %q: %w", name, dir, err)
+		return fmt.Errorf("collector: cannot install %q in %q: %w", name, dir, err)
 	}
 	return nil
 }
@@ -143,7 +143,7 @@ func PublishHead(ctx context.Context, head []byte, timeout time.Duration, pubs [
 	for _, p := range pubs {
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		if err := p.PublishHead(pctx, head); err != nil {
-			errs = append(errs, fmt.Errorf("audit: cannot publish the signed head: %w", err))
+			errs = append(errs, fmt.Errorf("collector: cannot publish the signed head: %w", err))
 		}
 		cancel()
 	}
@@ -161,7 +161,7 @@ type PublishedHead struct {
 func OpenHead(doc []byte, pub ed25519.PublicKey) (*PublishedHead, error) {
 	var h storeHead
 	if _, err := openDoc(doc, pub, domainHead, &h); err != nil {
-		return nil, fmt.Errorf("audit: published head does not verify with the public key: %w", err)
+		return nil, fmt.Errorf("collector: published head does not verify with the public key: %w", err)
 	}
 	return &PublishedHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time}, nil
 }

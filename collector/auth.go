@@ -32,7 +32,7 @@ type senderDigest struct {
 
 // ErrTokenFile is returned (wrapped) by ParseTokenFile for a file that
 // does not hold valid `name token` lines.
-var ErrTokenFile = errors.New("audit: bad token file")
+var ErrTokenFile = errors.New("collector: bad token file")
 
 // ParseTokenFile parses a collector token file: one `name token` pair per
 // line, one per sidecar or deployment; blank lines and lines starting with
@@ -90,14 +90,14 @@ func senderDigests(cfg Config) ([]senderDigest, error) {
 	sums := map[[32]byte]bool{}
 	for _, t := range tokens {
 		if len(t.Token) < MinTokenBytes {
-			return nil, fmt.Errorf("audit: collector token %q is %d bytes, shorter than %d; make one with `openssl rand -hex 32`", t.Name, len(t.Token), MinTokenBytes)
+			return nil, fmt.Errorf("collector: collector token %q is %d bytes, shorter than %d; make one with `openssl rand -hex 32`", t.Name, len(t.Token), MinTokenBytes)
 		}
 		if !validSenderName(t.Name) || names[t.Name] {
-			return nil, fmt.Errorf("audit: collector token name %q is invalid or used twice", t.Name)
+			return nil, fmt.Errorf("collector: collector token name %q is invalid or used twice", t.Name)
 		}
 		sum := sha256.Sum256([]byte(t.Token))
 		if sums[sum] {
-			return nil, fmt.Errorf("audit: collector token %q is the same as another token; give every sender its own", t.Name)
+			return nil, fmt.Errorf("collector: collector token %q is the same as another token; give every sender its own", t.Name)
 		}
 		names[t.Name], sums[sum] = true, true
 		out = append(out, senderDigest{sum: sum, identity: "token:" + t.Name})

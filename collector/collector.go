@@ -70,7 +70,7 @@ type Collector struct {
 // New returns a Collector storing into store.
 func New(store *Store, cfg Config) (*Collector, error) {
 	if cfg.Token == "" && len(cfg.Tokens) == 0 && !cfg.ClientCertAuth {
-		return nil, errors.New("audit: collector needs a token or client certificate authentication")
+		return nil, errors.New("collector: collector needs a token or client certificate authentication")
 	}
 	tokens, err := senderDigests(cfg)
 	if err != nil {

@@ -58,7 +58,7 @@ func EtcdEvents(evs []etcdsync.Event) ([]Event, error) {
 		if len(e.Details) > 0 {
 			var err error
 			if raw, err = json.Marshal(e.Details); err != nil {
-				return nil, fmt.Errorf("audit: cannot encode the details of event %q: %w", e.Key, err)
+				return nil, fmt.Errorf("collector: cannot encode the details of event %q: %w", e.Key, err)
 			}
 		}
 		out[i] = Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,

@@ -12,7 +12,7 @@ func writeFileSync(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, ".tmp-"+name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit: cannot create %q: %w", tmp, err)
+		return fmt.Errorf("collector: cannot create %q: %w", tmp, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -26,7 +26,7 @@ func writeFileSync(dir, name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("audit: cannot write %q durably: %w", filepath.Join(dir, name), err)
+		return fmt.Errorf("collector: cannot write %q durably: %w", filepath.Join(dir, name), err)
 	}
 	return syncDir(dir)
 }
@@ -35,11 +35,11 @@ func writeFileSync(dir, name string, data []byte) error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("audit: cannot open directory %q: %w", dir, err)
+		return fmt.Errorf("collector: cannot open directory %q: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("audit: cannot sync directory %q: %w", dir, err)
+		return fmt.Errorf("collector: cannot sync directory %q: %w", dir, err)
 	}
 	return nil
 }

@@ -18,15 +18,15 @@ import (
 func GenerateKey(path string) error {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return fmt.Errorf("audit: cannot generate Ed25519 key: %w", err)
+		return fmt.Errorf("collector: cannot generate Ed25519 key: %w", err)
 	}
 	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return fmt.Errorf("audit: cannot encode private key: %w", err)
+		return fmt.Errorf("collector: cannot encode private key: %w", err)
 	}
 	pubDER, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return fmt.Errorf("audit: cannot encode public key: %w", err)
+		return fmt.Errorf("collector: cannot encode public key: %w", err)
 	}
 	if err := writePEM(path, "PRIVATE KEY", privDER, 0o600); err != nil {
 		return err
@@ -37,7 +37,7 @@ func GenerateKey(path string) error {
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
-		return fmt.Errorf("audit: cannot create key file %q: %w", path, err)
+		return fmt.Errorf("collector: cannot create key file %q: %w", path, err)
 	}
 	err = pem.Encode(f, &pem.Block{Type: typ, Bytes: der})
 	if err == nil {
@@ -47,7 +47,7 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("audit: cannot write key file %q: %w", path, err)
+		return fmt.Errorf("collector: cannot write key file %q: %w", path, err)
 	}
 	return nil
 }
@@ -60,11 +60,11 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot parse private key %q: %w", path, err)
+		return nil, fmt.Errorf("collector: cannot parse private key %q: %w", path, err)
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("audit: private key %q is %T, want Ed25519", path, k)
+		return nil, fmt.Errorf("collector: private key %q is %T, want Ed25519", path, k)
 	}
 	return priv, nil
 }
@@ -77,11 +77,11 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 	}
 	k, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot parse public key %q: %w", path, err)
+		return nil, fmt.Errorf("collector: cannot parse public key %q: %w", path, err)
 	}
 	pub, ok := k.(ed25519.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("audit: public key %q is %T, want Ed25519", path, k)
+		return nil, fmt.Errorf("collector: public key %q is %T, want Ed25519", path, k)
 	}
 	return pub, nil
 }
@@ -89,11 +89,11 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 func readPEM(path, typ string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot read key file %q: %w", path, err)
+		return nil, fmt.Errorf("collector: cannot read key file %q: %w", path, err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != typ {
-		return nil, fmt.Errorf("audit: key file %q holds no %s PEM block", path, typ)
+		return nil, fmt.Errorf("collector: key file %q holds no %s PEM block", path, typ)
 	}
 	return block.Bytes, nil
 }
@@ -148,12 +148,12 @@ const (
 func signDoc(key ed25519.PrivateKey, domain string, v any) ([]byte, string, error) {
 	payload, err := json.Marshal(v)
 	if err != nil {
-		return nil, "", fmt.Errorf("audit: cannot encode signed document: %w", err)
+		return nil, "", fmt.Errorf("collector: cannot encode signed document: %w", err)
 	}
 	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, append([]byte(domain), payload...)))
 	doc, err := json.Marshal(signedDoc{Payload: payload, Signature: sig})
 	if err != nil {
-		return nil, "", fmt.Errorf("audit: cannot encode signed document: %w", err)
+		return nil, "", fmt.Errorf("collector: cannot encode signed document: %w", err)
 	}
 	return append(doc, '\n'), sig, nil
 }

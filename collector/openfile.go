@@ -18,7 +18,7 @@ const MaxEntryBytes = 64 << 20
 
 // ErrNotRegular is returned (wrapped) when a store file is a symlink, FIFO,
 // device or directory rather than a regular file.
-var ErrNotRegular = errors.New("audit: not a regular file")
+var ErrNotRegular = errors.New("collector: not a regular file")
 
 // openRegular opens path for reading without following a symlink and
 // without blocking on a FIFO, and accepts only a regular file.
@@ -58,7 +58,7 @@ func readRegular(path string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("audit: %q is %d bytes, more than the %d a store file of its kind holds", path, fi.Size(), limit)
+		return nil, fmt.Errorf("collector: %q is %d bytes, more than the %d a store file of its kind holds", path, fi.Size(), limit)
 	}
 	return io.ReadAll(io.LimitReader(f, limit))
 }
@@ -80,7 +80,7 @@ func fileKind(m os.FileMode) string {
 }
 
 // errLineTooLong reports a segment line longer than MaxEntryBytes.
-var errLineTooLong = fmt.Errorf("audit: segment line longer than %d bytes", MaxEntryBytes)
+var errLineTooLong = fmt.Errorf("collector: segment line longer than %d bytes", MaxEntryBytes)
 
 // lineReader yields the lines of a segment, each at most max bytes.
 type lineReader struct {

@@ -37,11 +37,11 @@ func (l DecodeLimits) withDefaults() DecodeLimits {
 
 // ErrBatchTooLarge is returned (wrapped) by DecodeBatchContext for a batch
 // over its DecodeLimits; the collector answers 413.
-var ErrBatchTooLarge = errors.New("audit: batch over the limits")
+var ErrBatchTooLarge = errors.New("collector: batch over the limits")
 
 // ErrMalformedBatch is returned (wrapped) by DecodeBatch for a batch that is
 // not a valid OTLP ExportLogsServiceRequest.
-var ErrMalformedBatch = errors.New("audit: malformed batch")
+var ErrMalformedBatch = errors.New("collector: malformed batch")
 
 // Batch is one decoded OTLP export request.
 type Batch struct {
@@ -85,7 +85,7 @@ func DecodeBatchContext(ctx context.Context, body []byte, format string, lim Dec
 	case FormatJSON:
 		b, err = decodeJSON(body, lim)
 	default:
-		return nil, fmt.Errorf("audit: unsupported batch format %q", format)
+		return nil, fmt.Errorf("collector: unsupported batch format %q", format)
 	}
 	if errors.Is(err, ErrBatchTooLarge) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil, err

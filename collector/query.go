@@ -114,7 +114,7 @@ func WriteRecords(w io.Writer, dir string, f Filter, format string) (int, error)
 		}
 		flush = tw.Flush
 	default:
-		return 0, fmt.Errorf("audit: unknown output format %q (want table, json or ocsf)", format)
+		return 0, fmt.Errorf("collector: unknown output format %q (want table, json or ocsf)", format)
 	}
 	n := 0
 	err := QueryRecords(dir, f, func(r *StoredRecord) error { n++; return emit(r) })
@@ -144,13 +144,13 @@ func ParseRetention(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("audit: cannot parse retention %q: want N days or a duration", s)
+			return 0, fmt.Errorf("collector: cannot parse retention %q: want N days or a duration", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("audit: cannot parse retention %q: want N days or a duration", s)
+		return 0, fmt.Errorf("collector: cannot parse retention %q: want N days or a duration", s)
 	}
 	return d, nil
 }

@@ -65,7 +65,7 @@ func (s *Store) recover() error {
 	case 1:
 		return s.recoverOpen(open[0])
 	}
-	return fmt.Errorf("audit: segments %v in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", open, s.dir)
+	return fmt.Errorf("collector: segments %v in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", open, s.dir)
 }
 
 // writeMarker marks dir as an audit store (once, when it is created).
@@ -79,12 +79,12 @@ func writeMarker(dir string) error {
 func (s *Store) loadLastDigest(n uint64) error {
 	data, err := readRegular(filepath.Join(s.dir, digestName(n)), maxDocBytes)
 	if err != nil {
-		return fmt.Errorf("audit: cannot read digest %q: %w", digestName(n), err)
+		return fmt.Errorf("collector: cannot read digest %q: %w", digestName(n), err)
 	}
 	var d segmentDigest
 	sig, err := openDoc(data, s.pub(), domainDigest, &d)
 	if err != nil {
-		return fmt.Errorf("audit: digest %q does not verify with the signing key: %w", digestName(n), err)
+		return fmt.Errorf("collector: digest %q does not verify with the signing key: %w", digestName(n), err)
 	}
 	s.lastSig = sig
 	s.seq = d.LastSeq
@@ -186,7 +186,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 	}
 	f, _, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot open segment %q: %w", path, err)
+		return nil, fmt.Errorf("collector: cannot open segment %q: %w", path, err)
 	}
 	defer f.Close()
 	lr := newLineReader(f, MaxEntryBytes)
@@ -276,12 +276,12 @@ func (s *Store) readHead() (*storeHead, error) {
 func (s *Store) reopen(path string, n uint64, w *openWalk) error {
 	if w.partial {
 		if err := os.Truncate(path, w.good); err != nil {
-			return fmt.Errorf("audit: cannot cut torn entry off segment %q: %w", path, err)
+			return fmt.Errorf("collector: cannot cut torn entry off segment %q: %w", path, err)
 		}
 	}
 	f, _, err := openRegularFlag(path, os.O_WRONLY|os.O_APPEND)
 	if err != nil {
-		return fmt.Errorf("audit: cannot reopen segment %q: %w", path, err)
+		return fmt.Errorf("collector: cannot reopen segment %q: %w", path, err)
 	}
 	sum, err := hashFile(path)
 	if err != nil {
@@ -301,12 +301,12 @@ func (s *Store) reopen(path string, n uint64, w *openWalk) error {
 func hashFile(path string) (hash.Hash, error) {
 	f, _, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot read segment %q: %w", path, err)
+		return nil, fmt.Errorf("collector: cannot read segment %q: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("audit: cannot read segment %q: %w", path, err)
+		return nil, fmt.Errorf("collector: cannot read segment %q: %w", path, err)
 	}
 	return h, nil
 }
@@ -321,7 +321,7 @@ func (s *Store) sealBreak(path string, n uint64, w *openWalk) error {
 	}
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return fmt.Errorf("audit: cannot stat segment %q: %w", path, err)
+		return fmt.Errorf("collector: cannot stat segment %q: %w", path, err)
 	}
 	now := s.cfg.Now().UTC()
 	d := segmentDigest{Segment: n, File: segName(n), Size: fi.Size(), SHA256: hex.EncodeToString(sum.Sum(nil)),
@@ -352,7 +352,7 @@ func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
 	body = appendStringField(body, `,"reason":`, reason)
 	body = append(body, '}')
 	if err := s.appendLocked(body); err != nil {
-		return fmt.Errorf("audit: cannot record the break in segment %d: %w", n, err)
+		return fmt.Errorf("collector: cannot record the break in segment %d: %w", n, err)
 	}
 	s.stats.Breaks++
 	return nil

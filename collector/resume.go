@@ -19,11 +19,11 @@ func ReadResumeRevision(path string) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("audit: cannot read resume revision %q: %w", path, err)
+		return 0, fmt.Errorf("collector: cannot read resume revision %q: %w", path, err)
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("audit: resume revision file %q holds %q, not a revision; delete it to replay every event (stored ones are skipped)", path, truncate(string(b), 32))
+		return 0, fmt.Errorf("collector: resume revision file %q holds %q, not a revision; delete it to replay every event (stored ones are skipped)", path, truncate(string(b), 32))
 	}
 	return n, nil
 }

@@ -57,18 +57,18 @@ func (s *Store) expireOneLocked(n uint64, now time.Time, pub ed25519.PublicKey) 
 	}
 	data, err := readRegular(filepath.Join(s.dir, digestName(n)), maxDocBytes)
 	if err != nil {
-		return true, fmt.Errorf("audit: cannot read digest of segment %d: %w", n, err)
+		return true, fmt.Errorf("collector: cannot read digest of segment %d: %w", n, err)
 	}
 	var d segmentDigest
 	sig, err := openDoc(data, pub, domainDigest, &d)
 	if err != nil {
-		return true, fmt.Errorf("audit: digest of segment %d does not verify; not expiring it: %w", n, err)
+		return true, fmt.Errorf("collector: digest of segment %d does not verify; not expiring it: %w", n, err)
 	}
 	if now.Sub(d.End) < s.cfg.Retention {
 		return true, nil
 	}
 	if err := os.Remove(path); err != nil {
-		return true, fmt.Errorf("audit: cannot delete expired segment %q: %w", path, err)
+		return true, fmt.Errorf("collector: cannot delete expired segment %q: %w", path, err)
 	}
 	if err := syncDir(s.dir); err != nil {
 		return true, err

@@ -161,7 +161,7 @@ func parseHash(s string) ([32]byte, bool) {
 func listSegments(dir string) (segs, digests []uint64, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit: cannot list store directory %q: %w", dir, err)
+		return nil, nil, fmt.Errorf("collector: cannot list store directory %q: %w", dir, err)
 	}
 	for _, e := range ents {
 		name, ok := strings.CutPrefix(e.Name(), segPrefix)
@@ -195,7 +195,7 @@ func cutNumber(name, suffix string) (uint64, bool) {
 func segmentLines(path string, fn func(i int, line []byte) error) (good int64, partial bool, err error) {
 	f, _, err := openRegular(path)
 	if err != nil {
-		return 0, false, fmt.Errorf("audit: cannot open segment %q: %w", path, err)
+		return 0, false, fmt.Errorf("collector: cannot open segment %q: %w", path, err)
 	}
 	defer f.Close()
 	lr := newLineReader(f, MaxEntryBytes)
@@ -205,7 +205,7 @@ func segmentLines(path string, fn func(i int, line []byte) error) (good int64, p
 			return good, len(line) > 0, nil
 		}
 		if err != nil {
-			return good, false, fmt.Errorf("audit: cannot read segment %q: %w", path, err)
+			return good, false, fmt.Errorf("collector: cannot read segment %q: %w", path, err)
 		}
 		good += int64(len(line))
 		if err := fn(i, line[:len(line)-1]); err != nil {
@@ -253,7 +253,7 @@ func ScanEntries(dir string, fn func(e *Entry) error) error {
 
 // ErrNoStore is returned (wrapped) for a directory that holds no audit
 // store: no marker, segment, digest or head (issue 13, item 10).
-var ErrNoStore = errors.New("audit: no audit store")
+var ErrNoStore = errors.New("collector: no audit store")
 
 // listStore is listSegments for a directory that must hold a store.
 func listStore(dir string) (segs, digests []uint64, err error) {

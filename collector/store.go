@@ -98,7 +98,7 @@ type Store struct {
 // crash mid-append, never acknowledged) is cut off.
 func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("audit: store %q needs an Ed25519 signing key", dir)
+		return nil, fmt.Errorf("collector: store %q needs an Ed25519 signing key", dir)
 	}
 	setDefault(&cfg.SegmentMaxBytes, 64<<20)
 	setDefault(&cfg.SegmentMaxAge, time.Hour)
@@ -106,7 +106,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		cfg.Now = time.Now
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit: cannot create store directory %q: %w", dir, err)
+		return nil, fmt.Errorf("collector: cannot create store directory %q: %w", dir, err)
 	}
 	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{})}
 	if err := s.recover(); err != nil {
@@ -117,7 +117,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 
 // ErrDuplicateBatch is returned (wrapped) by AppendBatch for a batch id that
 // is already stored; the caller acknowledges it as delivered.
-var ErrDuplicateBatch = errors.New("audit: duplicate batch")
+var ErrDuplicateBatch = errors.New("collector: duplicate batch")
 
 // AppendBatch stores b durably. A batch whose id is already stored is not
 // stored again and yields ErrDuplicateBatch.
@@ -188,7 +188,7 @@ func (s *Store) AppendEvents(events []Event) error {
 	}
 	ev, err := json.Marshal(events)
 	if err != nil {
-		return fmt.Errorf("audit: cannot encode %d events: %w", len(events), err)
+		return fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
 	}
 	body := s.bodyHeader(nil, KindEvents)
 	body = append(append(append(body, `,"events":`...), ev...), '}')
@@ -228,7 +228,7 @@ func (s *Store) newEventsLocked(events []Event) []Event {
 // the segment is full or old, then signs the new head.
 func (s *Store) appendLocked(body []byte) error {
 	if s.closed {
-		return fmt.Errorf("audit: store %q is closed", s.dir)
+		return fmt.Errorf("collector: store %q is closed", s.dir)
 	}
 	if err := s.maybeRotateLocked(int64(len(body))); err != nil {
 		// A full segment is a soft limit: keep appending to it and try
@@ -269,16 +269,16 @@ func (s *Store) deferLocked(err error) {
 func (s *Store) writeLocked(line []byte) error {
 	if s.torn {
 		if err := s.cutTornLocked(); err != nil {
-			return fmt.Errorf("audit: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+			return fmt.Errorf("collector: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
 		}
 	}
 	if _, err := s.seg.Write(line); err != nil {
 		s.cutTornLocked()
-		return fmt.Errorf("audit: cannot append to segment %q: %w", s.seg.Name(), err)
+		return fmt.Errorf("collector: cannot append to segment %q: %w", s.seg.Name(), err)
 	}
 	if err := s.seg.Sync(); err != nil {
 		s.cutTornLocked()
-		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
+		return fmt.Errorf("collector: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
 	s.segSize += int64(len(line))
 	s.segSHA.Write(line) // hash.Hash's Write never returns an error
@@ -303,7 +303,7 @@ func (s *Store) ensureSegmentLocked() error {
 	path := filepath.Join(s.dir, segName(n))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit: cannot create segment %q: %w", path, err)
+		return fmt.Errorf("collector: cannot create segment %q: %w", path, err)
 	}
 	if err := syncDir(s.dir); err != nil {
 		// Leaving the file would make every later attempt fail with
@@ -331,11 +331,11 @@ func (s *Store) maybeRotateLocked(next int64) error {
 func (s *Store) closeSegmentLocked() error {
 	if s.torn {
 		if err := s.cutTornLocked(); err != nil {
-			return fmt.Errorf("audit: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+			return fmt.Errorf("collector: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
 		}
 	}
 	if err := s.seg.Sync(); err != nil {
-		return fmt.Errorf("audit: cannot sync segment %q: %w", s.seg.Name(), err)
+		return fmt.Errorf("collector: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
 	d := segmentDigest{Segment: s.segNum, File: segName(s.segNum), Size: s.segSize,
 		SHA256: hex.EncodeToString(s.segSHA.Sum(nil)), FirstSeq: s.segFirst, LastSeq: s.seq,
@@ -354,7 +354,7 @@ func (s *Store) closeSegmentLocked() error {
 	cerr := s.seg.Close()
 	s.seg, s.lastSig = nil, sig
 	if cerr != nil {
-		return fmt.Errorf("audit: cannot close segment %q: %w", d.File, cerr)
+		return fmt.Errorf("collector: cannot close segment %q: %w", d.File, cerr)
 	}
 	return nil
 }
@@ -408,7 +408,7 @@ func (s *Store) Close() error {
 func discardSegment(f *os.File, path string) error {
 	cerr := f.Close()
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("audit: cannot remove unused segment %q; remove it before the next append: %w", path, errors.Join(cerr, err))
+		return fmt.Errorf("collector: cannot remove unused segment %q; remove it before the next append: %w", path, errors.Join(cerr, err))
 	}
 	return nil
 }
