@@ -1,5 +1,7 @@
 // Package audit records what the sidecar decided for every request and
-// keeps those records where nobody can quietly change them.
+// hands those records to a local file or to the collector (package
+// collector), which keeps them where nobody can quietly change them. It is
+// the sidecar's side of the audit path.
 //
 // # Record
 //
