@@ -1,9 +1,12 @@
-package audit
+package audit_test
 
 import (
+	. "github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,11 +22,11 @@ import (
 func TestSpoolFloodAggregated(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := NewCollector(st, CollectorConfig{Token: aliceToken})
+	col, err := collector.New(st, collector.Config{Token: aliceToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +39,7 @@ func TestSpoolFloodAggregated(t *testing.T) {
 		col.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { gate.Close(); st.Close() })
-	cfg := fastConfig(gate.URL, t.TempDir())
+	cfg := FastConfig(gate.URL, t.TempDir())
 	cfg.Token, cfg.SpoolMaxBytes, cfg.CloseTimeout = aliceToken, 512<<10, time.Minute
 	e, err := NewEmitter(cfg)
 	if err != nil {
@@ -57,13 +60,13 @@ func TestSpoolFloodAggregated(t *testing.T) {
 		emit(&r)
 	}
 	for i := range real {
-		r := sampleRecord(i)
+		r := SampleRecord(i)
 		r.Time, r.Status, r.Decision = time.Now().UnixNano(), 401, Unauthenticated // a wrong key is still a credential
-		r.SetRequestID([]byte("real-" + itoa(i)))
+		r.SetRequestID([]byte("real-" + strconv.Itoa(i)))
 		emit(&r)
 	}
 	// Groups stay open until their second is over (and a grace period).
-	waitFor(t, "everything captured to reach the spool", func() bool {
+	WaitFor(t, "everything captured to reach the spool", func() bool {
 		s := e.Stats()
 		return s.Spooled+s.Aggregated+s.DroppedSpool >= flood+real
 	})

@@ -1,8 +1,10 @@
-package audit
+package audit_test
 
 import (
 	"bytes"
 	"encoding/json"
+	. "github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -56,18 +58,18 @@ func (l *logBuffer) String() string {
 // (issue 13, item 7). Real collector over loopback.
 func TestEmitterLogsUnauthenticatedOnce(t *testing.T) {
 	t.Parallel()
-	srv, _ := startCollector(t, t.TempDir(), newTestKey(t), StoreConfig{})
+	srv, _ := startCollector(t, t.TempDir(), newTestKey(t), collector.StoreConfig{})
 	var logs logBuffer
 	log := zerolog.New(&logs)
-	cfg := fastConfig(srv.URL, t.TempDir())
+	cfg := FastConfig(srv.URL, t.TempDir())
 	cfg.Token, cfg.LogInterval, cfg.Log = "wrong-token-abcdef", time.Hour, &log
 	e, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	emitN(t, e, 300)
-	waitFor(t, "several refused attempts", func() bool { return e.Stats().Retries >= 4 })
+	EmitN(t, e, 300)
+	WaitFor(t, "several refused attempts", func() bool { return e.Stats().Retries >= 4 })
 	got := logs.entries(t, "class", FailUnauthenticated)
 	if len(got) != 1 {
 		t.Fatalf("%d log lines of class unauthenticated after %d refusals, want 1 (rate-limited):\n%s", len(got), e.Stats().Retries, logs.String())
@@ -100,15 +102,15 @@ func TestEmitterLogsUnreachableThenRecovery(t *testing.T) {
 	ln.Close() // nothing listens: connection refused
 	var logs logBuffer
 	log := zerolog.New(&logs)
-	cfg := fastConfig("http://"+addr, t.TempDir())
+	cfg := FastConfig("http://"+addr, t.TempDir())
 	cfg.Token, cfg.LogInterval, cfg.Log = testToken, time.Hour, &log
 	e, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	emitN(t, e, 100)
-	waitFor(t, "refused attempts", func() bool { return e.Stats().Retries >= 3 })
+	EmitN(t, e, 100)
+	WaitFor(t, "refused attempts", func() bool { return e.Stats().Retries >= 3 })
 	if got := logs.entries(t, "class", FailUnreachable); len(got) != 1 || !strings.Contains(got[0]["answer"].(string), "refused") {
 		t.Fatalf("unreachable log lines %v, want one naming the refusal:\n%s", got, logs.String())
 	}
@@ -118,7 +120,7 @@ func TestEmitterLogsUnreachableThenRecovery(t *testing.T) {
 
 	// The collector comes up on that address; the spool replays.
 	startCollectorOn(t, addr)
-	waitFor(t, "the replay", func() bool { return e.Stats().Replayed+e.Stats().Delivered >= 100 })
+	WaitFor(t, "the replay", func() bool { return e.Stats().Replayed+e.Stats().Delivered >= 100 })
 	if got := logs.entries(t, "message", "audit collector acknowledging batches again"); len(got) != 1 {
 		t.Errorf("%d recovery lines, want 1:\n%s", len(got), logs.String())
 	}
@@ -129,18 +131,18 @@ func TestEmitterLogsUnreachableThenRecovery(t *testing.T) {
 
 // startCollectorOn serves a real Collector on addr, retrying the listen
 // while the port is briefly unavailable.
-func startCollectorOn(t *testing.T, addr string) (*httptest.Server, *Store) {
+func startCollectorOn(t *testing.T, addr string) (*httptest.Server, *collector.Store) {
 	t.Helper()
-	st, err := OpenStore(t.TempDir(), StoreConfig{SigningKey: newTestKey(t)})
+	st, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: newTestKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := NewCollector(st, CollectorConfig{Token: testToken, MaxBodyBytes: 1 << 20})
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ln net.Listener
-	waitFor(t, "the collector's address", func() bool {
+	WaitFor(t, "the collector's address", func() bool {
 		ln, err = net.Listen("tcp", addr)
 		return err == nil
 	})
@@ -156,12 +158,9 @@ func startCollectorOn(t *testing.T, addr string) (*httptest.Server, *Store) {
 // pod, as an OpenTelemetry Collector needs to tie a record to a service
 // (issue 13, item 7); empty ones are left out.
 func TestResourceAttributes(t *testing.T) {
-	var enc batchEncoder
-	enc.res = Resource{Service: "billing", Host: "node-1", InstanceID: "inst-7", Pod: "billing-5f7c-x2", Namespace: "prod"}
-	enc.begin([]byte("inst-7-1"))
-	r := sampleRecord(1)
-	enc.add(&r)
-	got := decodeResource(t, enc.finish())
+	res := Resource{Service: "billing", Host: "node-1", InstanceID: "inst-7", Pod: "billing-5f7c-x2", Namespace: "prod"}
+	r := SampleRecord(1)
+	got := decodeResource(t, EncodeBatch(nil, res, "inst-7-1", r))
 	want := map[string]string{"service.name": "billing", "service.instance.id": "inst-7", "host.name": "node-1",
 		"k8s.pod.name": "billing-5f7c-x2", "k8s.namespace.name": "prod", AttrInstanceID: "inst-7", AttrBatchID: "inst-7-1"}
 	for k, v := range want {
@@ -169,10 +168,8 @@ func TestResourceAttributes(t *testing.T) {
 			t.Errorf("resource %s = %q, want %q", k, got[k], v)
 		}
 	}
-	enc.res = Resource{Service: "billing", InstanceID: "inst-7"}
-	enc.begin([]byte("inst-7-2"))
-	enc.add(&r)
-	got = decodeResource(t, enc.finish())
+	res = Resource{Service: "billing", InstanceID: "inst-7"}
+	got = decodeResource(t, EncodeBatch(nil, res, "inst-7-2", r))
 	for _, k := range []string{"k8s.pod.name", "k8s.namespace.name", "host.name"} {
 		if _, ok := got[k]; ok {
 			t.Errorf("resource has %s = %q, want it left out when unknown", k, got[k])

@@ -401,7 +401,7 @@ func (e *Emitter) post(data []byte) sendResult {
 		e.alarm.failed(FailUnreachable, err.Error())
 		return sendRetry
 	}
-	req.Header.Set("Content-Type", FormatProtobuf)
+	req.Header.Set("Content-Type", contentTypeProtobuf)
 	if e.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+e.cfg.Token)
 	}

@@ -1,6 +1,10 @@
-package audit
+package audit_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	. "github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +21,7 @@ type sink struct {
 	down    atomic.Bool
 	mu      sync.Mutex
 	batches map[string]int
-	records []StoredRecord
+	records []collector.StoredRecord
 	dups    int
 }
 
@@ -35,7 +39,7 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	b, err := DecodeBatch(body, r.Header.Get("Content-Type"))
+	b, err := collector.DecodeBatch(body, r.Header.Get("Content-Type"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -56,36 +60,16 @@ func (s *sink) count() int {
 	return len(s.records)
 }
 
-// waitFor polls cond until it holds or the deadline passes. The emitter
-// delivers from its own goroutines over real HTTP, so the test waits on the
-// outcome rather than sleeping a fixed time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func fastConfig(url, spool string) EmitterConfig {
-	return EmitterConfig{URL: url, SpoolDir: spool, BatchSize: 64, FlushInterval: 20 * time.Millisecond,
-		Slots: 4096, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		RetryBudget: 30 * time.Millisecond, Service: "svc", Host: "h1", InstanceID: "inst"}
-}
-
 func TestEmitterDeliversFields(t *testing.T) {
 	t.Parallel()
 	s := newSink(t)
-	e, err := NewEmitter(fastConfig(s.srv.URL, t.TempDir()))
+	e, err := NewEmitter(FastConfig(s.srv.URL, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 1000
 	for i := range n {
-		r := sampleRecord(i)
+		r := SampleRecord(i)
 		r.TokenFingerprint = [16]byte{1, 2, 3}
 		r.SetPath([]byte("/p\xff\"" + string(rune('a'+i%26))))
 		for !e.Emit(&r) {
@@ -102,10 +86,10 @@ func TestEmitterDeliversFields(t *testing.T) {
 	if got := s.count(); got != n {
 		t.Fatalf("sink got %d records, want %d", got, n)
 	}
-	r0 := sampleRecord(0)
+	r0 := SampleRecord(0)
 	r0.TokenFingerprint = [16]byte{1, 2, 3}
 	r0.SetPath([]byte("/p\xff\"a"))
-	want := r0.Stored()
+	want := collector.Stored(&r0)
 	want.Path = "/p\uFFFD\"a"
 	if got := s.records[0]; got.Time != want.Time || got.Path != want.Path || got.Status != want.Status ||
 		got.Tenant != want.Tenant || got.KeyID != want.KeyID || got.TokenFingerprint != want.TokenFingerprint ||
@@ -122,26 +106,26 @@ func TestEmitterSpoolsAndReplaysAcrossRestart(t *testing.T) {
 	s := newSink(t)
 	s.down.Store(true)
 	dir := t.TempDir()
-	e1, err := NewEmitter(fastConfig(s.srv.URL, dir))
+	e1, err := NewEmitter(FastConfig(s.srv.URL, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 500
-	emitN(t, e1, n)
+	EmitN(t, e1, n)
 	e1.Close()
 	st1 := e1.Stats()
 	if st1.Spooled != n || st1.Delivered != 0 || st1.SpoolRecords != n {
 		t.Fatalf("first emitter stats %+v, want all %d spooled", st1, n)
 	}
 	s.down.Store(false)
-	cfg := fastConfig(s.srv.URL, dir)
+	cfg := FastConfig(s.srv.URL, dir)
 	cfg.InstanceID = "inst2"
 	e2, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	emitN(t, e2, n)
-	waitFor(t, "replay", func() bool { return s.count() == 2*n })
+	EmitN(t, e2, n)
+	WaitFor(t, "replay", func() bool { return s.count() == 2*n })
 	e2.Close()
 	st2 := e2.Stats()
 	if st2.Replayed != n+st2.Spooled || st2.Delivered+st2.Spooled != n || st2.SpoolFiles != 0 {
@@ -152,21 +136,11 @@ func TestEmitterSpoolsAndReplaysAcrossRestart(t *testing.T) {
 	}
 }
 
-func emitN(t *testing.T, e *Emitter, n int) {
-	t.Helper()
-	for i := range n {
-		r := sampleRecord(i)
-		for !e.Emit(&r) {
-			time.Sleep(time.Millisecond)
-		}
-	}
-}
-
 func TestEmitterStrictSpoolFull(t *testing.T) {
 	t.Parallel()
 	s := newSink(t)
 	s.down.Store(true)
-	cfg := fastConfig(s.srv.URL, t.TempDir())
+	cfg := FastConfig(s.srv.URL, t.TempDir())
 	cfg.Mode = Strict
 	cfg.SpoolMaxBytes = 100 << 10
 	e, err := NewEmitter(cfg)
@@ -177,7 +151,7 @@ func TestEmitterStrictSpoolFull(t *testing.T) {
 		t.Fatal("Accepting false on a fresh emitter")
 	}
 	for i := 0; e.Accepting() && i < 100000; i++ {
-		r := sampleRecord(i)
+		r := SampleRecord(i)
 		e.Emit(&r)
 		if i%64 == 0 {
 			time.Sleep(time.Millisecond)
@@ -187,7 +161,7 @@ func TestEmitterStrictSpoolFull(t *testing.T) {
 		t.Fatalf("still accepting with a full spool: %+v", e.Stats())
 	}
 	s.down.Store(false)
-	waitFor(t, "accepting again", e.Accepting)
+	WaitFor(t, "accepting again", e.Accepting)
 	e.Close()
 	st := e.Stats()
 	if st.DroppedSpool != 0 || st.Rejected != 0 {
@@ -202,16 +176,59 @@ func TestEmitterBestEffortDropsWhenSpoolFull(t *testing.T) {
 	t.Parallel()
 	s := newSink(t)
 	s.down.Store(true)
-	cfg := fastConfig(s.srv.URL, t.TempDir())
+	cfg := FastConfig(s.srv.URL, t.TempDir())
 	cfg.SpoolMaxBytes = 20 << 10
 	e, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	emitN(t, e, 2000)
+	EmitN(t, e, 2000)
 	e.Close()
 	st := e.Stats()
 	if st.DroppedSpool == 0 || st.Spooled+st.DroppedSpool != st.Captured || st.Dropped != st.DroppedSpool+st.DroppedFull {
 		t.Errorf("stats %+v: want drops and captured = spooled + dropped", st)
 	}
+}
+
+// The collector side of the tests that run the emitter against a real
+// collector (the collector's own tests have the same helpers).
+
+const (
+	testToken  = "test-token-0123456789abcdef0123456789"
+	aliceToken = "alice-token-0123456789abcdef0123456789"
+)
+
+func newTestKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// startCollector serves a real Collector over loopback HTTP on a Store in dir.
+func startCollector(t testing.TB, dir string, key ed25519.PrivateKey, cfg collector.StoreConfig) (*httptest.Server, *collector.Store) {
+	t.Helper()
+	cfg.SigningKey = key
+	st, err := collector.OpenStore(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(col)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+	return srv, st
+}
+
+func storedRecords(t testing.TB, dir string) []collector.StoredRecord {
+	t.Helper()
+	var out []collector.StoredRecord
+	if err := collector.QueryRecords(dir, collector.Filter{}, func(r *collector.StoredRecord) error { out = append(out, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -59,7 +59,7 @@ func appendTime(dst []byte, ns int64) []byte {
 }
 
 func appendStringField(dst []byte, name, s string) []byte {
-	return appendJSONString(append(dst, name...), s)
+	return AppendJSONString(append(dst, name...), s)
 }
 
 func appendBytesField(dst []byte, name string, b []byte) []byte {
@@ -70,8 +70,10 @@ func appendIntField(dst []byte, name string, v int64) []byte {
 	return strconv.AppendInt(append(dst, name...), v, 10)
 }
 
-// appendJSONString appends s as a quoted, escaped JSON string.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a quoted JSON string escaped as
+// Record.AppendJSON escapes its fields: invalid UTF-8 becomes U+FFFD. The
+// collector writes its store entries with it.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = appendEscaped(dst, s)
 	return append(dst, '"')

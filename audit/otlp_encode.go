@@ -4,8 +4,6 @@ import (
 	"encoding/hex"
 	"strconv"
 	"unicode/utf8"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // OTLP attribute names. HTTP and network names follow the OpenTelemetry
@@ -37,13 +35,18 @@ const (
 	// (instance id, "-", sequence); the collector stores a batch id once.
 	AttrBatchID    = "portcullis.batch_id"
 	AttrInstanceID = "portcullis.instance_id"
-	attrService    = "service.name"
-	attrHost       = "host.name"
+	// AttrService and AttrHost are the resource's service.name and
+	// host.name.
+	AttrService = "service.name"
+	AttrHost    = "host.name"
 	// OpenTelemetry semantic conventions (resource: service, k8s), so
 	// that a record can be tied to a service and a pod (issue 13, item 7).
 	attrServiceInstance = "service.instance.id"
 	attrK8sPod          = "k8s.pod.name"
 	attrK8sNamespace    = "k8s.namespace.name"
+
+	// contentTypeProtobuf is the media type of an encoded batch (OTLP/HTTP).
+	contentTypeProtobuf = "application/x-protobuf"
 
 	// EventName is the OTLP event name of an audit record.
 	EventName = "portcullis.request"
@@ -96,15 +99,29 @@ type batchEncoder struct {
 	n      int
 }
 
+// EncodeBatch encodes recs as the Emitter sends them: one OTLP
+// ExportLogsServiceRequest whose resource is res with batch id id. It
+// builds the batch in buf's storage (overwriting it; pass nil for a new
+// buffer) and returns it; it allocates only when buf is too small. The
+// collector's tests and benchmarks build their batches with it.
+func EncodeBatch(buf []byte, res Resource, id string, recs ...Record) []byte {
+	e := batchEncoder{res: res, buf: buf}
+	e.begin([]byte(id))
+	for i := range recs {
+		e.add(&recs[i])
+	}
+	return e.finish()
+}
+
 // begin starts a batch identified by batchID.
 func (e *batchEncoder) begin(batchID []byte) {
 	e.buf, e.n = e.buf[:0], 0
 	e.buf, e.rlMark = beginMsg(e.buf, fReqResourceLogs, lenReserveEnvelope)
 	var m int
 	e.buf, m = beginMsg(e.buf, fRLResource, lenReserveEnvelope)
-	e.buf = appendKVString(e.buf, fResAttributes, attrService, e.res.Service)
+	e.buf = appendKVString(e.buf, fResAttributes, AttrService, e.res.Service)
 	e.buf = appendKVString(e.buf, fResAttributes, attrServiceInstance, e.res.InstanceID)
-	e.buf = appendKVString(e.buf, fResAttributes, attrHost, e.res.Host)
+	e.buf = appendKVString(e.buf, fResAttributes, AttrHost, e.res.Host)
 	e.buf = appendKVString(e.buf, fResAttributes, attrK8sPod, e.res.Pod)
 	e.buf = appendKVString(e.buf, fResAttributes, attrK8sNamespace, e.res.Namespace)
 	e.buf = appendKVString(e.buf, fResAttributes, AttrInstanceID, e.res.InstanceID)
@@ -133,17 +150,17 @@ func (e *batchEncoder) finish() []byte {
 // appendLogRecord appends r as a LogRecord field of ScopeLogs.
 func appendLogRecord(b []byte, r *Record) []byte {
 	b, m := beginMsg(b, fSLLogRecords, lenReserveRecord)
-	b = protowire.AppendTag(b, fLRTime, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, uint64(r.Time))
+	b = appendTag(b, fLRTime, wireFixed64)
+	b = appendFixed64(b, uint64(r.Time))
 	sev := uint64(severityInfo)
 	if r.Decision != Allowed {
 		sev = severityWarn
 	}
-	b = protowire.AppendTag(b, fLRSeverityNumber, protowire.VarintType)
-	b = protowire.AppendVarint(b, sev)
+	b = appendTag(b, fLRSeverityNumber, wireVarint)
+	b = appendVarint(b, sev)
 	b = appendRecordAttrs(b, r)
-	b = protowire.AppendTag(b, fLRObservedTime, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, uint64(r.Time+r.Duration))
+	b = appendTag(b, fLRObservedTime, wireFixed64)
+	b = appendFixed64(b, uint64(r.Time+r.Duration))
 	b = appendStringField2(b, fLREventName, EventName)
 	return endMsg(b, m, lenReserveRecord)
 }
@@ -182,8 +199,8 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 
 // beginMsg appends the tag of a length-delimited field and reserve bytes for
 // its length, returning the offset of the length for endMsg.
-func beginMsg(b []byte, field protowire.Number, reserve int) ([]byte, int) {
-	b = protowire.AppendTag(b, field, protowire.BytesType)
+func beginMsg(b []byte, field fieldNum, reserve int) ([]byte, int) {
+	b = appendTag(b, field, wireBytes)
 	mark := len(b)
 	for range reserve {
 		b = append(b, 0)
@@ -195,7 +212,7 @@ func beginMsg(b []byte, field protowire.Number, reserve int) ([]byte, int) {
 // when its varint is shorter than reserved (protobuf wants minimal varints).
 func endMsg(b []byte, mark, reserve int) []byte {
 	n := len(b) - mark - reserve
-	size := protowire.SizeVarint(uint64(n))
+	size := sizeVarint(uint64(n))
 	if size > reserve {
 		panic("BUG: audit: OTLP message larger than its reserved length")
 	}
@@ -203,20 +220,20 @@ func endMsg(b []byte, mark, reserve int) []byte {
 		copy(b[mark+size:], b[mark+reserve:])
 		b = b[:len(b)-(reserve-size)]
 	}
-	protowire.AppendVarint(b[mark:mark], uint64(n))
+	appendVarint(b[mark:mark], uint64(n))
 	return b
 }
 
 // appendStringField2 appends a string field of a message.
-func appendStringField2(b []byte, field protowire.Number, s string) []byte {
-	b = protowire.AppendTag(b, field, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(validLen(s)))
+func appendStringField2(b []byte, field fieldNum, s string) []byte {
+	b = appendTag(b, field, wireBytes)
+	b = appendVarint(b, uint64(validLen(s)))
 	return appendValidUTF8(b, s)
 }
 
 // appendKVString appends a KeyValue with a string AnyValue as field; empty
 // values are left out (a missing attribute decodes as "").
-func appendKVString(b []byte, field protowire.Number, key, val string) []byte {
+func appendKVString(b []byte, field fieldNum, key, val string) []byte {
 	if val == "" {
 		return b
 	}
@@ -227,7 +244,7 @@ func appendKVString(b []byte, field protowire.Number, key, val string) []byte {
 	}
 	av := 1 + sizeVarint(uint64(vl)) + vl
 	b = appendKVHeader(b, field, key, av)
-	b = append(b, fAnyString<<3|byte(protowire.BytesType))
+	b = append(b, fAnyString<<3|byte(wireBytes))
 	b = appendVarint(b, uint64(vl))
 	if valid {
 		return append(b, val...)
@@ -235,33 +252,33 @@ func appendKVString(b []byte, field protowire.Number, key, val string) []byte {
 	return appendValidUTF8(b, val)
 }
 
-func appendKVBytes(b []byte, field protowire.Number, key string, val []byte) []byte {
+func appendKVBytes(b []byte, field fieldNum, key string, val []byte) []byte {
 	return appendKVString(b, field, key, b2s(val))
 }
 
 // appendKVInt appends a KeyValue with an int AnyValue as field.
-func appendKVInt(b []byte, field protowire.Number, key string, v int64) []byte {
+func appendKVInt(b []byte, field fieldNum, key string, v int64) []byte {
 	av := 1 + sizeVarint(uint64(v))
 	b = appendKVHeader(b, field, key, av)
-	b = append(b, fAnyInt<<3|byte(protowire.VarintType))
+	b = append(b, fAnyInt<<3|byte(wireVarint))
 	return appendVarint(b, uint64(v))
 }
 
 // appendKVHeader appends the KeyValue field, its length, its key and the
 // header of its value, which is avLen bytes long. Field numbers here are
 // all below 16, so every tag is one byte.
-func appendKVHeader(b []byte, field protowire.Number, key string, avLen int) []byte {
+func appendKVHeader(b []byte, field fieldNum, key string, avLen int) []byte {
 	kv := 1 + sizeVarint(uint64(len(key))) + len(key) + 1 + sizeVarint(uint64(avLen)) + avLen
-	b = append(b, byte(field)<<3|byte(protowire.BytesType))
+	b = append(b, byte(field)<<3|byte(wireBytes))
 	b = appendVarint(b, uint64(kv))
-	b = append(b, fKVKey<<3|byte(protowire.BytesType))
+	b = append(b, fKVKey<<3|byte(wireBytes))
 	b = appendVarint(b, uint64(len(key)))
 	b = append(b, key...)
-	b = append(b, fKVValue<<3|byte(protowire.BytesType))
+	b = append(b, fKVValue<<3|byte(wireBytes))
 	return appendVarint(b, uint64(avLen))
 }
 
-// appendVarint is protowire.AppendVarint with inlined fast paths for the
+// appendVarint appends v as a protobuf varint, with inlined fast paths for the
 // one- and two-byte lengths that dominate a record (BenchmarkAuditEncode).
 func appendVarint(b []byte, v uint64) []byte {
 	switch {
@@ -270,7 +287,7 @@ func appendVarint(b []byte, v uint64) []byte {
 	case v < 1<<14:
 		return append(b, byte(v)|0x80, byte(v>>7))
 	}
-	return protowire.AppendVarint(b, v)
+	return appendVarintLong(b, v)
 }
 
 func sizeVarint(v uint64) int {
@@ -280,7 +297,7 @@ func sizeVarint(v uint64) int {
 	case v < 1<<14:
 		return 2
 	}
-	return protowire.SizeVarint(v)
+	return sizeVarintLong(v)
 }
 
 // validLen returns the length of s once invalid UTF-8 is replaced by U+FFFD

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 )
 
 // auditCmds are the subcommands of portcullis audit.
@@ -31,7 +31,7 @@ func auditKeygen(args []string) int {
 	if *out == "" {
 		return usagef(os.Stderr, fs.Name(), "--out is required; name the private key file")
 	}
-	if err := audit.GenerateKey(*out); err != nil {
+	if err := collector.GenerateKey(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit keygen:", err)
 		return 1
 	}
@@ -44,14 +44,14 @@ func auditQuery(args []string) int {
 	dir := fs.String("data", "", "collector data `directory`")
 	from := fs.String("from", "", "earliest record `time` (inclusive): RFC 3339 or a date, 2026-12-01")
 	to := fs.String("to", "", "latest record `time` (exclusive): RFC 3339 or a date")
-	var f audit.Filter
+	var f collector.Filter
 	fs.StringVar(&f.Tenant, "tenant", "", "tenant id")
 	fs.StringVar(&f.Client, "client", "", "client id")
 	fs.StringVar(&f.Route, "route", "", "route template")
 	fs.StringVar(&f.Decision, "decision", "", "`decision` (allowed, rate_limited, ...)")
 	fs.IntVar(&f.Status, "status", 0, "HTTP status")
 	fs.StringVar(&f.Sender, "sender", "", "sender that stored the batch (token:<name> or cert:<identity>)")
-	format := fs.String("format", audit.OutputTable, "output: table, json or ocsf")
+	format := fs.String("format", collector.OutputTable, "output: table, json or ocsf")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -65,13 +65,13 @@ func auditQuery(args []string) int {
 	if err != nil {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
-	if empty, err := audit.IsEmpty(*dir); err != nil {
+	if empty, err := collector.IsEmpty(*dir); err != nil {
 		fmt.Fprintln(os.Stderr, "audit query:", err)
 		return 1
 	} else if empty {
 		fmt.Fprintf(os.Stderr, "audit query: the store in %q is empty\n", *dir)
 	}
-	if _, err := audit.WriteRecords(os.Stdout, *dir, f, *format); err != nil {
+	if _, err := collector.WriteRecords(os.Stdout, *dir, f, *format); err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
 	}
@@ -91,7 +91,7 @@ func auditVerify(args []string) int {
 	if *dir == "" || *keyFile == "" {
 		return usagef(os.Stderr, fs.Name(), "--data and --public-key are required; name the collector's data directory and its public key file")
 	}
-	pub, err := audit.LoadPublicKey(*keyFile)
+	pub, err := collector.LoadPublicKey(*keyFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
@@ -101,7 +101,7 @@ func auditVerify(args []string) int {
 		fmt.Fprintln(os.Stderr, "audit verify:", err)
 		return 1
 	}
-	rep, err := audit.VerifyWith(*dir, pub, opts)
+	rep, err := collector.VerifyWith(*dir, pub, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
@@ -113,7 +113,7 @@ func auditVerify(args []string) int {
 	return 0
 }
 
-func printVerifyReport(w io.Writer, rep *audit.VerifyReport, asJSON bool) {
+func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 	if asJSON {
 		json.NewEncoder(w).Encode(rep)
 		return

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -32,8 +32,8 @@ func (a *anchorFlags) register(fs *flag.FlagSet) {
 }
 
 // options reads the published heads and builds the verify options.
-func (a *anchorFlags) options(pub ed25519.PublicKey) (audit.VerifyOptions, error) {
-	opts := audit.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
+func (a *anchorFlags) options(pub ed25519.PublicKey) (collector.VerifyOptions, error) {
+	opts := collector.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
 	var docs [][]byte
 	if a.headFile != "" {
 		doc, err := os.ReadFile(a.headFile)
@@ -50,7 +50,7 @@ func (a *anchorFlags) options(pub ed25519.PublicKey) (audit.VerifyOptions, error
 		docs = append(docs, doc)
 	}
 	for _, doc := range docs {
-		h, err := audit.OpenHead(doc, pub)
+		h, err := collector.OpenHead(doc, pub)
 		if err != nil {
 			return opts, err
 		}

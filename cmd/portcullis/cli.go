@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/rs/zerolog"
 )
 
@@ -304,7 +305,7 @@ func checkQueryFlags(dir, decision, format string) error {
 		}
 	}
 	switch format {
-	case audit.OutputTable, audit.OutputJSON, audit.OutputOCSF:
+	case collector.OutputTable, collector.OutputJSON, collector.OutputOCSF:
 		return nil
 	}
 	return fmt.Errorf("--format %s: want table, json or ocsf", format)

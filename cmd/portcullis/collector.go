@@ -17,7 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -82,11 +82,11 @@ func runCollector(args []string) int {
 }
 
 func serveCollector(c collectorFlags, log *zerolog.Logger) error {
-	retention, err := audit.ParseRetention(c.retention)
+	retention, err := collector.ParseRetention(c.retention)
 	if err != nil {
 		return err
 	}
-	key, err := audit.LoadPrivateKey(c.signingKey)
+	key, err := collector.LoadPrivateKey(c.signingKey)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := audit.OpenStore(c.data, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
+	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, Retention: retention,
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
@@ -103,8 +103,8 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	col, err := audit.NewCollector(store, audit.CollectorConfig{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
-		MaxBodyBytes: c.maxBatchBytes, Limits: audit.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
+	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
+		MaxBodyBytes: c.maxBatchBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, Log: log})
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		}
 		defer cli.Close()
 		admin = etcdsync.NewAdmin(cli, c.etcd.prefix)
-		go forwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
+		go collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
 	}
 	pubs := c.head.publishers(admin)
 	go store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
@@ -152,7 +152,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 }
 
 // readTokens reads the named tokens of --token-file.
-func readTokens(file string) ([]audit.SenderToken, error) {
+func readTokens(file string) ([]collector.SenderToken, error) {
 	if file == "" {
 		return nil, nil
 	}
@@ -160,7 +160,7 @@ func readTokens(file string) ([]audit.SenderToken, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read token file %q: %w", file, err)
 	}
-	tokens, err := audit.ParseTokenFile(b)
+	tokens, err := collector.ParseTokenFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("token file %q: %w", file, err)
 	}

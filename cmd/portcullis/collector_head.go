@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -25,26 +25,26 @@ func (h *headFlags) register(fs *flag.FlagSet) {
 
 // publishers lists where signed heads go: etcd under the deployment prefix
 // when the collector has --etcd, and the --publish-head file.
-func (h *headFlags) publishers(admin *etcdsync.Admin) []audit.HeadPublisher {
-	var pubs []audit.HeadPublisher
+func (h *headFlags) publishers(admin *etcdsync.Admin) []collector.HeadPublisher {
+	var pubs []collector.HeadPublisher
 	if admin != nil {
 		pubs = append(pubs, admin)
 	}
 	if h.file != "" {
-		pubs = append(pubs, audit.FileAnchor(h.file))
+		pubs = append(pubs, collector.FileAnchor(h.file))
 	}
 	return pubs
 }
 
 // publishFinalHead seals the store and publishes its last head, so the
 // anchor names every entry stored before shutdown.
-func publishFinalHead(store *audit.Store, pubs []audit.HeadPublisher, log *zerolog.Logger) {
+func publishFinalHead(store *collector.Store, pubs []collector.HeadPublisher, log *zerolog.Logger) {
 	if err := store.Close(); err != nil {
 		log.Error().Err(err).Msg("closing the store")
 	}
 	doc, err := store.SignHead(time.Now())
 	if err == nil {
-		err = audit.PublishHead(context.Background(), doc, 5*time.Second, pubs)
+		err = collector.PublishHead(context.Background(), doc, 5*time.Second, pubs)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("publishing the final signed head")

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/rs/zerolog"
 )
 
@@ -16,7 +16,7 @@ func TestCollectorRefusesWeakTokens(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "signing.key")
-	if err := audit.GenerateKey(keyFile); err != nil {
+	if err := collector.GenerateKey(keyFile); err != nil {
 		t.Fatal(err)
 	}
 	write := func(name, text string) string {

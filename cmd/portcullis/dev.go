@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/examples"
 	"github.com/portcullis/portcullis/examples/upstream"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -143,7 +143,7 @@ func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log ze
 func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log zerolog.Logger) (string, func(), error) {
 	keyFile, tokenFile := filepath.Join(f.data, "audit-signing.key"), filepath.Join(f.data, "collector-token")
 	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
-		if err := audit.GenerateKey(keyFile); err != nil {
+		if err := collector.GenerateKey(keyFile); err != nil {
 			return "", nil, err
 		}
 	}
@@ -154,7 +154,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 			return "", nil, err
 		}
 	}
-	key, err := audit.LoadPrivateKey(keyFile)
+	key, err := collector.LoadPrivateKey(keyFile)
 	if err != nil {
 		return "", nil, err
 	}
@@ -162,11 +162,11 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	store, err := audit.OpenStore(filepath.Join(f.data, "audit"), audit.StoreConfig{SigningKey: key})
+	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		return "", nil, err
 	}
-	col, err := audit.NewCollector(store, audit.CollectorConfig{Tokens: tokens, Log: &log})
+	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log})
 	if err != nil {
 		store.Close()
 		return "", nil, err
@@ -178,6 +178,6 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	}
 	srv := col.HTTPServer()
 	go srv.Serve(ln)
-	go forwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
+	go collector.ForwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
 	return tokenFile, func() { srv.Close(); store.Close() }, nil
 }

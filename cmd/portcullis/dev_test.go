@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/rs/zerolog"
 )
 
@@ -93,8 +93,8 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 		t.Fatal("dev did not stop")
 	}
 
-	var stored []audit.StoredRecord
-	if err := audit.QueryRecords(filepath.Join(data, "audit"), audit.Filter{}, func(r *audit.StoredRecord) error {
+	var stored []collector.StoredRecord
+	if err := collector.QueryRecords(filepath.Join(data, "audit"), collector.Filter{}, func(r *collector.StoredRecord) error {
 		stored = append(stored, *r)
 		return nil
 	}); err != nil {
@@ -109,7 +109,7 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 		t.Errorf("first stored record = %+v", first)
 	}
 	pub := filepath.Join(data, "audit-signing.key.pub")
-	if rep, err := audit.Verify(filepath.Join(data, "audit"), mustPublicKey(t, pub)); err != nil || !rep.OK() {
+	if rep, err := collector.Verify(filepath.Join(data, "audit"), mustPublicKey(t, pub)); err != nil || !rep.OK() {
 		t.Errorf("verify: %v %+v", err, rep)
 	}
 
@@ -156,7 +156,7 @@ func fetch(t *testing.T, url string) string {
 
 func mustPublicKey(t *testing.T, path string) []byte {
 	t.Helper()
-	k, err := audit.LoadPublicKey(path)
+	k, err := collector.LoadPublicKey(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
@@ -174,7 +174,7 @@ func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error)
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("cannot read the trail: %w", err)
 		}
-		return rows, audit.QueryEvents(dir, filt.since, time.Time{}, func(ev *audit.Event) error {
+		return rows, collector.QueryEvents(dir, filt.since, time.Time{}, func(ev *collector.Event) error {
 			r := eventRow{Time: ev.Time, Action: ev.Action, Target: ev.Target, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket}
 			json.Unmarshal(ev.Details, &r.Details) // details are informational; a record without them still lists
 			keep(r)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -154,14 +154,14 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "signing.key")
-	if err := audit.GenerateKey(keyFile); err != nil {
+	if err := collector.GenerateKey(keyFile); err != nil {
 		t.Fatal(err)
 	}
-	key, err := audit.LoadPrivateKey(keyFile)
+	key, err := collector.LoadPrivateKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,11 @@ func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) 
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("ListEvents = %d events, %v", len(evs), err)
 	}
-	if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
+	stored, err := collector.EtcdEvents(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.AppendEvents(stored); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 )
 
 // killWait bounds every poll in the kill test. It is a deadline for a
@@ -216,7 +216,7 @@ func killID(i int) string { return "kill-" + strconv.Itoa(i) }
 func storedIDs(t *testing.T, dataDir string) []string {
 	t.Helper()
 	var ids []string
-	err := audit.QueryRecords(dataDir, audit.Filter{}, func(r *audit.StoredRecord) error {
+	err := collector.QueryRecords(dataDir, collector.Filter{}, func(r *collector.StoredRecord) error {
 		ids = append(ids, r.RequestID)
 		return nil
 	})
@@ -336,7 +336,7 @@ func TestKilledSidecarReplaysSpoolExactlyOnce(t *testing.T) {
 	// 3. The collector comes up where the sidecar was pointing; a new
 	// sidecar on the same spool replays it.
 	data := filepath.Join(h.dir, "audit")
-	collector := h.start("collector", "collector", "--listen", sc.collector, "--data", data,
+	col := h.start("collector", "collector", "--listen", sc.collector, "--data", data,
 		"--signing-key", keyFile, "--token-file", tokenFile)
 	h.until("collector health", func() (bool, string) {
 		code := h.status("http://" + sc.collector + "/healthz")
@@ -380,15 +380,15 @@ func TestKilledSidecarReplaysSpoolExactlyOnce(t *testing.T) {
 	if err := second.signal(t, syscall.SIGTERM); err != nil {
 		t.Errorf("sidecar-2 stopped with %v", err)
 	}
-	if err := collector.signal(t, syscall.SIGTERM); err != nil {
+	if err := col.signal(t, syscall.SIGTERM); err != nil {
 		t.Errorf("collector stopped with %v", err)
 	}
 	checkExactlyOnce(t, storedIDs(t, data), n+m)
-	pub, err := audit.LoadPublicKey(keyFile + ".pub")
+	pub, err := collector.LoadPublicKey(keyFile + ".pub")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Verify(data, pub)
+	rep, err := collector.Verify(data, pub)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -321,11 +321,11 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 func startTLSCollector(t *testing.T, pki testPKI, data, addr string) {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := audit.OpenStore(data, audit.StoreConfig{SigningKey: key})
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, err := audit.NewCollector(st, audit.CollectorConfig{ClientCertAuth: true})
+	col, err := collector.New(st, collector.Config{ClientCertAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -24,18 +24,18 @@ import (
 // would, and closes it.
 func appendToStore(t *testing.T, dir, keyFile string, from, n int) {
 	t.Helper()
-	key, err := audit.LoadPrivateKey(keyFile)
+	key, err := collector.LoadPrivateKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key, SegmentMaxBytes: 2000})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	for i := from; i < from+n; i++ {
-		rec := audit.StoredRecord{Time: time.Now().UTC(), Tenant: "acme", Route: "/v1/things", Status: 200, Decision: "allowed"}
-		if err := st.AppendBatch(&audit.Batch{ID: "trail-" + strconv.Itoa(i), Records: []audit.StoredRecord{rec}}); err != nil {
+		rec := collector.StoredRecord{Time: time.Now().UTC(), Tenant: "acme", Route: "/v1/things", Status: 200, Decision: "allowed"}
+		if err := st.AppendBatch(&collector.Batch{ID: "trail-" + strconv.Itoa(i), Records: []collector.StoredRecord{rec}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,24 +114,24 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 	}
 	defer cli.Close()
 	admin := etcdsync.NewAdmin(cli, "/trail")
-	collector := func(name string) *proc {
+	startCol := func(name string) *proc {
 		return h.start(name, "collector", "--listen", freeAddr(t), "--data", data, "--signing-key", keyFile,
 			"--token-file", tokenFile, "--etcd", endpoints, "--prefix", "/trail", "--publish-head", published,
 			"--sign-every", "100ms")
 	}
-	headIn := func() *audit.PublishedHead {
+	headIn := func() *collector.PublishedHead {
 		doc, err := admin.AuditHead(context.Background())
 		if err != nil {
 			return nil
 		}
-		pub, _ := audit.LoadPublicKey(keyFile + ".pub")
-		ph, err := audit.OpenHead(doc, pub)
+		pub, _ := collector.LoadPublicKey(keyFile + ".pub")
+		ph, err := collector.OpenHead(doc, pub)
 		if err != nil {
 			t.Fatalf("head in etcd: %v", err)
 		}
 		return ph
 	}
-	first := collector("collector-1")
+	first := startCol("collector-1")
 	var seen []time.Time
 	h.until("three heads signed while idle", func() (bool, string) {
 		if ph := headIn(); ph != nil && ph.Seq == 10 && (len(seen) == 0 || ph.Time.After(seen[len(seen)-1])) {
@@ -151,13 +151,13 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 		{"--expect-head", kept},
 	}
 	for _, a := range anchors {
-		if out := verify(1, a...); !strings.Contains(out, audit.ProblemRolledBack) {
-			t.Errorf("verify %v: %s, want %q", a, out, audit.ProblemRolledBack)
+		if out := verify(1, a...); !strings.Contains(out, collector.ProblemRolledBack) {
+			t.Errorf("verify %v: %s, want %q", a, out, collector.ProblemRolledBack)
 		}
 	}
 
 	// A collector restarted on the older copy cannot move the anchors back.
-	second := collector("collector-2")
+	second := startCol("collector-2")
 	h.until("the restarted collector refusing to publish an older head", func() (bool, string) {
 		b, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
 		return strings.Count(string(b), "behind the published one") >= 2, tail(string(b), 300)
@@ -234,10 +234,10 @@ func forgeTail(t *testing.T, dir string) {
 // store after each attack of issue 21 items 1 and 4.
 func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "signing.key")
-	if err := audit.GenerateKey(keyFile); err != nil {
+	if err := collector.GenerateKey(keyFile); err != nil {
 		t.Fatal(err)
 	}
-	key, err := audit.LoadPrivateKey(keyFile)
+	key, err := collector.LoadPrivateKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,12 +246,12 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 		appendToStore(t, dir, keyFile, 0, 8)
 		// A live collector's newest segment is open (not yet sealed by a
 		// digest): the store is left as a running collector leaves it.
-		st, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key})
+		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := audit.StoredRecord{Time: time.Now().UTC(), Tenant: "acme"}
-		if err := st.AppendBatch(&audit.Batch{ID: "live", Records: []audit.StoredRecord{rec}}); err != nil {
+		rec := collector.StoredRecord{Time: time.Now().UTC(), Tenant: "acme"}
+		if err := st.AppendBatch(&collector.Batch{ID: "live", Records: []collector.StoredRecord{rec}}); err != nil {
 			t.Fatal(err)
 		}
 		return dir

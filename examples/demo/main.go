@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -168,7 +168,7 @@ func (d *demo) auditRecord(reqID string) string {
 	deadline := time.Now().Add(4 * time.Second)
 	for time.Now().Before(deadline) {
 		var found string
-		audit.QueryRecords(filepath.Join(d.data, "audit"), audit.Filter{}, func(r *audit.StoredRecord) error {
+		collector.QueryRecords(filepath.Join(d.data, "audit"), collector.Filter{}, func(r *collector.StoredRecord) error {
 			if r.RequestID == reqID {
 				found = string(r.AppendJSON(nil))
 			}
@@ -258,7 +258,7 @@ func (d *demo) auditReport() error {
 		fmt.Println(l)
 	}
 	fmt.Println("\n== lifecycle events in the same trail")
-	audit.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *audit.Event) error {
+	collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
 		fmt.Printf("   %s %-15s %-14s %-12s by %s (%s, %s)\n", ev.Time.Format(time.RFC3339), ev.Action, ev.Target, "", ev.Actor, ev.Reason, ev.Ticket)
 		return nil
 	})

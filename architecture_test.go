@@ -1,0 +1,132 @@
+package portcullis_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// module is the import path of this module.
+const module = "github.com/portcullis/portcullis"
+
+// listed is what `go list -json` says of one package.
+type listed struct {
+	ImportPath string
+	Standard   bool
+	Imports    []string
+	Deps       []string
+}
+
+// listPackages runs `go list -deps -json ./...` in the module root and
+// returns every package it names, this module's and their dependencies,
+// by import path.
+func listPackages(t *testing.T) map[string]*listed {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-json", "./...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps -json ./...: %v\n%s", err, stderr.Bytes())
+	}
+	pkgs := map[string]*listed{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		p := new(listed)
+		err := dec.Decode(p)
+		if errors.Is(err, io.EOF) {
+			return pkgs
+		}
+		if err != nil {
+			t.Fatalf("cannot decode go list output: %v", err)
+		}
+		pkgs[p.ImportPath] = p
+	}
+}
+
+// under reports whether path is pkg or a package below it.
+func under(path, pkg string) bool {
+	return path == pkg || strings.HasPrefix(path, pkg+"/")
+}
+
+// underAny reports whether path is under one of pkgs.
+func underAny(path string, pkgs ...string) bool {
+	return slices.ContainsFunc(pkgs, func(p string) bool { return under(path, p) })
+}
+
+// Dependency families the rules name.
+var (
+	protobuf = []string{"google.golang.org/protobuf", "go.opentelemetry.io/proto", "github.com/golang/protobuf"}
+	grpc     = []string{"google.golang.org/grpc"}
+	etcd     = []string{"go.etcd.io"}
+)
+
+// TestArchitecture holds the packages to their allowed imports (issue 19
+// items 1 and 7), tailscale style: the sidecar's audit side links no
+// protobuf and nothing of the collector or the data plane; the data plane
+// links no protobuf, gRPC or etcd; policy is the standard library plus the
+// YAML decoder; nothing but the collector imports protobuf or the OTLP
+// types; and only the etcd sync and admin packages (and the programs:
+// collector, cmd, examples, interop) import go.etcd.io. Rules that name a
+// package check everything it links (go list -deps), so an import added
+// anywhere below it is caught; rules on importers check the non-test
+// imports of every package of the module.
+func TestArchitecture(t *testing.T) {
+	pkgs := listPackages(t)
+	pkg := func(path string) *listed {
+		t.Helper()
+		p, ok := pkgs[path]
+		if !ok {
+			t.Fatalf("go list does not name %s", path)
+		}
+		return p
+	}
+	forbid := func(path string, families ...[]string) {
+		t.Helper()
+		bad := slices.Concat(families...)
+		var got []string
+		for _, d := range pkg(path).Deps {
+			if underAny(d, bad...) {
+				got = append(got, d)
+			}
+		}
+		if len(got) > 0 {
+			t.Errorf("%s links %d packages it must not (of %s): %s", path, len(got), strings.Join(bad, ", "), strings.Join(got, " "))
+		}
+	}
+	forbid(module+"/audit", protobuf, []string{module + "/collector", module + "/dataplane"})
+	for path := range pkgs {
+		if under(path, module+"/dataplane") {
+			forbid(path, protobuf, grpc, etcd)
+		}
+	}
+	for _, d := range pkg(module + "/policy").Deps {
+		if !pkgs[d].Standard && !under(d, "go.yaml.in/yaml/v3") {
+			t.Errorf("%s links %s; it may link only the standard library and go.yaml.in/yaml/v3", module+"/policy", d)
+		}
+	}
+	onlyImportedBy(t, pkgs, protobuf, module+"/collector")
+	etcdUsers := []string{module + "/policy/etcdsync", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
+	onlyImportedBy(t, pkgs, etcd, etcdUsers...)
+}
+
+// onlyImportedBy checks that of this module's packages only those under
+// users import (directly) a package under one of family.
+func onlyImportedBy(t *testing.T, pkgs map[string]*listed, family []string, users ...string) {
+	t.Helper()
+	for path, p := range pkgs {
+		if !under(path, module) || underAny(path, users...) {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if underAny(imp, family...) {
+				t.Errorf("%s imports %s; only %s may import %s", path, imp, strings.Join(users, ", "), strings.Join(family, ", "))
+			}
+		}
+	}
+}

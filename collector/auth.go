@@ -1,0 +1,143 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// MinTokenBytes is the shortest collector token New accepts: a
+// token is a shared secret, and 32 random bytes cannot be guessed.
+const MinTokenBytes = 32
+
+// SenderToken is one named bearer token: every batch presented with Token
+// is stored as sent by Name (issue 21 item 5).
+type SenderToken struct {
+	Name  string
+	Token string
+}
+
+// senderDigest is a token held as its SHA-256 digest with the identity it
+// stands for.
+type senderDigest struct {
+	sum      [32]byte
+	identity string // "token:" + name
+}
+
+// ErrTokenFile is returned (wrapped) by ParseTokenFile for a file that
+// does not hold valid `name token` lines.
+var ErrTokenFile = errors.New("collector: bad token file")
+
+// ParseTokenFile parses a collector token file: one `name token` pair per
+// line, one per sidecar or deployment; blank lines and lines starting with
+// # are skipped. A file holding a single bare token (the old format) names
+// it "default". Names are unique, of letters, digits, '.', '_' and '-'.
+// Errors name the line, never the token.
+func ParseTokenFile(data []byte) ([]SenderToken, error) {
+	var lines [][]string
+	var nums []int
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line != "" && line[0] != '#' {
+			lines, nums = append(lines, strings.Fields(line)), append(nums, n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenFile, err)
+	}
+	if len(lines) == 1 && len(lines[0]) == 1 {
+		return []SenderToken{{Name: "default", Token: lines[0][0]}}, nil
+	}
+	out := make([]SenderToken, 0, len(lines))
+	for i, f := range lines {
+		if len(f) != 2 || !validSenderName(f[0]) {
+			return nil, fmt.Errorf("%w: line %d is not `name token` (name of letters, digits, '.', '_', '-')", ErrTokenFile, nums[i])
+		}
+		out = append(out, SenderToken{Name: f[0], Token: f[1]})
+	}
+	return out, nil
+}
+
+func validSenderName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// senderDigests checks the configured tokens (long enough, unique names
+// and tokens) and returns their digests.
+func senderDigests(cfg Config) ([]senderDigest, error) {
+	tokens := cfg.Tokens
+	if cfg.Token != "" {
+		tokens = append([]SenderToken{{Name: "default", Token: cfg.Token}}, tokens...)
+	}
+	var out []senderDigest
+	names := map[string]bool{}
+	sums := map[[32]byte]bool{}
+	for _, t := range tokens {
+		if len(t.Token) < MinTokenBytes {
+			return nil, fmt.Errorf("collector: collector token %q is %d bytes, shorter than %d; make one with `openssl rand -hex 32`", t.Name, len(t.Token), MinTokenBytes)
+		}
+		if !validSenderName(t.Name) || names[t.Name] {
+			return nil, fmt.Errorf("collector: collector token name %q is invalid or used twice", t.Name)
+		}
+		sum := sha256.Sum256([]byte(t.Token))
+		if sums[sum] {
+			return nil, fmt.Errorf("collector: collector token %q is the same as another token; give every sender its own", t.Name)
+		}
+		names[t.Name], sums[sum] = true, true
+		out = append(out, senderDigest{sum: sum, identity: "token:" + t.Name})
+	}
+	return out, nil
+}
+
+// sender returns who sent r: "cert:<identity>" for a verified client
+// certificate, "token:<name>" for a known bearer token, or "" when r is
+// not authenticated. Every token digest is compared, in constant time, so
+// the answer costs the same whichever token (or none) matched.
+func (c *Collector) sender(r *http.Request) string {
+	if c.cfg.ClientCertAuth && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		return "cert:" + certIdentity(r.TLS.VerifiedChains[0][0])
+	}
+	auth := r.Header.Get("Authorization")
+	if len(c.tokens) == 0 || len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
+		return ""
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(auth[7:])))
+	match := -1
+	for i := range c.tokens {
+		if subtle.ConstantTimeCompare(got[:], c.tokens[i].sum[:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return ""
+	}
+	return c.tokens[match].identity
+}
+
+// certIdentity names a client certificate: its first URI SAN (a SPIFFE
+// id), else its first DNS SAN, else its subject common name, capped in size.
+func certIdentity(cert *x509.Certificate) string {
+	switch {
+	case len(cert.URIs) > 0:
+		return truncate(cert.URIs[0].String(), maxFieldBytes)
+	case len(cert.DNSNames) > 0:
+		return truncate(cert.DNSNames[0], maxFieldBytes)
+	}
+	return truncate(cert.Subject.CommonName, maxFieldBytes)
+}

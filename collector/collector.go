@@ -1,0 +1,286 @@
+package collector
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"github.com/portcullis/portcullis/audit"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Collector. At least one of Token, Tokens
+// and ClientCertAuth must be set; every token is at least MinTokenBytes.
+type Config struct {
+	Token          string        // a bearer token stored as sender "token:default"; compared in constant time
+	Tokens         []SenderToken // named bearer tokens, one per sidecar or deployment
+	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
+	MaxBodyBytes   int64         // largest accepted batch (after decompression); 0 means 16 MiB
+	Limits         DecodeLimits  // records per batch and bytes per record; beyond them 413
+	// RecordWindow is how far a record's time may lie from the receipt
+	// time before the record is stored flagged FlagTimeOutsideWindow; 0
+	// means 15 minutes.
+	RecordWindow time.Duration
+	// UnauthConnsPerClient caps the connections one client address holds
+	// before it has authenticated; 0 means 8.
+	UnauthConnsPerClient int
+	// UnauthTimeout bounds how long a connection may take to send an
+	// authenticated request; 0 means 5 s.
+	UnauthTimeout time.Duration
+	Now           func() time.Time // clock; nil means time.Now
+	Log           *zerolog.Logger
+}
+
+// Reasons a batch is rejected, as counted in /metrics.
+const (
+	rejectUnauthenticated = iota
+	rejectMediaType
+	rejectTooLarge
+	rejectMalformed
+	rejectStore
+	rejectMethod
+	rejectNotFound
+	numRejects
+)
+
+var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
+	"malformed", "store_error", "method_not_allowed", "not_found"}
+
+// Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
+// POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
+// only once the store has fsync'd it, and serves GET /healthz and GET
+// /metrics. It is safe for concurrent use.
+type Collector struct {
+	store   *Store
+	cfg     Config
+	tokens  []senderDigest
+	log     zerolog.Logger
+	reqSeq  atomic.Uint64
+	rejects [numRejects]atomic.Uint64
+	conns   connLimiter
+}
+
+// New returns a Collector storing into store.
+func New(store *Store, cfg Config) (*Collector, error) {
+	if cfg.Token == "" && len(cfg.Tokens) == 0 && !cfg.ClientCertAuth {
+		return nil, errors.New("collector: collector needs a token or client certificate authentication")
+	}
+	tokens, err := senderDigests(cfg)
+	if err != nil {
+		return nil, err
+	}
+	setDefault(&cfg.MaxBodyBytes, 16<<20)
+	setDefault(&cfg.RecordWindow, 15*time.Minute)
+	setDefault(&cfg.UnauthConnsPerClient, 8)
+	setDefault(&cfg.UnauthTimeout, 5*time.Second)
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop()}
+	c.conns.init(cfg.UnauthConnsPerClient)
+	if cfg.Log != nil {
+		c.log = *cfg.Log
+	}
+	return c, nil
+}
+
+// ServeHTTP routes collector requests.
+func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/logs" && !c.conns.isAuthenticated(r.Context()) {
+		// A probe or a scrape is answered, but its connection does not
+		// stay open to idle on a slot of its address (issue 21 item 9).
+		w.Header().Set("Connection", "close")
+	}
+	switch r.URL.Path {
+	case "/v1/logs":
+		if r.Method != http.MethodPost {
+			c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			return
+		}
+		c.ingest(w, r)
+	case "/healthz":
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	case "/metrics":
+		c.writeMetrics(w)
+	default:
+		c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
+	}
+}
+
+// ingest handles one OTLP export request.
+func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
+	sender := c.sender(r)
+	if sender == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
+		w.Header().Set("Connection", "close")
+		c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+		return
+	}
+	c.conns.authenticated(r.Context())
+	format, ok := batchFormat(r.Header.Get("Content-Type"))
+	if !ok {
+		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
+		return
+	}
+	body, status, err := c.readBody(w, r)
+	if err != nil {
+		reason, code := rejectMalformed, "bad_request"
+		if status == http.StatusRequestEntityTooLarge {
+			reason, code = rejectTooLarge, "batch_too_large"
+		}
+		c.fail(w, r, reason, status, code, err.Error())
+		return
+	}
+	b, err := DecodeBatchContext(r.Context(), body, format, c.cfg.Limits)
+	switch {
+	case errors.Is(err, ErrBatchTooLarge):
+		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
+		return
+	case err != nil:
+		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
+		return
+	}
+	c.admitBatch(b, sender, c.cfg.Now())
+	if err := c.store.AppendBatch(b); err != nil && !errors.Is(err, ErrDuplicateBatch) {
+		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
+		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
+		return
+	}
+	writeExportResponse(w, format)
+}
+
+func batchFormat(contentType string) (string, bool) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", false
+	}
+	switch mt {
+	case FormatProtobuf, "application/protobuf":
+		return FormatProtobuf, true
+	case FormatJSON:
+		return FormatJSON, true
+	}
+	return "", false
+}
+
+// readBody reads the (possibly gzip) body up to MaxBodyBytes.
+func (c *Collector) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	if r.ContentLength > c.cfg.MaxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch of %d bytes exceeds the %d byte limit", r.ContentLength, c.cfg.MaxBodyBytes)
+	}
+	var src io.Reader = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("cannot read gzip body: %w", err)
+		}
+		src = zr
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("unsupported content encoding %q", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(src, c.cfg.MaxBodyBytes+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || int64(len(body)) > c.cfg.MaxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch exceeds the %d byte limit", c.cfg.MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("cannot read body: %w", err)
+	}
+	return body, http.StatusOK, nil
+}
+
+// writeExportResponse answers an empty ExportLogsServiceResponse (full
+// success) in the request's format.
+func writeExportResponse(w http.ResponseWriter, format string) {
+	w.Header().Set("Content-Type", format)
+	if format == FormatJSON {
+		io.WriteString(w, "{}")
+	}
+}
+
+// fail writes the JSON error shape every Portcullis component answers with.
+func (c *Collector) fail(w http.ResponseWriter, r *http.Request, reason, status int, code, msg string) {
+	c.rejects[reason].Add(1)
+	id := r.Header.Get("X-Request-ID")
+	if !wellFormedID(id) {
+		id = "col-" + strconv.FormatUint(c.reqSeq.Add(1), 10)
+	}
+	buf := appendStringField(make([]byte, 0, 128), `{"error":`, code)
+	buf = appendStringField(buf, `,"message":`, msg)
+	buf = appendStringField(buf, `,"request_id":`, id)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-ID", id)
+	w.WriteHeader(status)
+	w.Write(append(buf, "}\n"...))
+}
+
+func wellFormedID(id string) bool {
+	if id == "" || len(id) > audit.MaxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// writeMetrics writes the counters in the Prometheus text format.
+func (c *Collector) writeMetrics(w http.ResponseWriter) {
+	st := c.store.Stats()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	metric := func(name, help string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	metric("portcullis_collector_batches_total", "Audit batches stored.", st.Batches)
+	metric("portcullis_collector_records_total", "Audit records stored.", st.Records)
+	metric("portcullis_collector_duplicates_total", "Batches acknowledged without storing because their id was stored before.", st.Duplicates)
+	metric("portcullis_collector_events_total", "Lifecycle events stored.", st.Events)
+	metric("portcullis_collector_expired_segments_total", "Segments deleted by retention.", st.Expired)
+	metric("portcullis_collector_events_unverified_total", "Lifecycle events stored marked unverified: the change they describe is not in their etcd transaction.", st.Unverified)
+	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
+	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
+	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address held too many unauthenticated ones.", c.conns.refused.Load())
+	const rej = "portcullis_collector_rejects_total"
+	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
+	for i := range c.rejects {
+		fmt.Fprintf(w, "%s{reason=%q} %d\n", rej, rejectNames[i], c.rejects[i].Load())
+	}
+}
+
+// RunMaintenance calls Maintain every interval until ctx ends, reporting
+// errors to onErr (which may be nil).
+func (s *Store) RunMaintenance(ctx context.Context, interval time.Duration, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := s.Maintain(now); err != nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
+// setDefault sets *v to def when it is zero or negative.
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}

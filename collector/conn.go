@@ -1,0 +1,114 @@
+package collector
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HTTPServer returns an http.Server for c with the collector's connection
+// rules (issue 21 item 9): a client address holds at most
+// UnauthConnsPerClient connections that have not yet sent an
+// authenticated request (more are closed as they arrive), a request's
+// headers (and a TLS handshake) must arrive within UnauthTimeout, and an
+// unauthenticated request is answered 401 and its connection closed. So
+// an unauthenticated connection lives about UnauthTimeout (5 s by
+// default), not the 70 s the header and body timeouts allowed together.
+func (c *Collector) HTTPServer() *http.Server {
+	return &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.UnauthTimeout, ReadTimeout: time.Minute,
+		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState}
+}
+
+type connStateKey struct{}
+
+// connEntry is one connection's place in the count of its address.
+type connEntry struct {
+	addr   netip.Addr
+	authed atomic.Bool
+}
+
+// connLimiter counts the unauthenticated connections of each client
+// address. The zero value (without init) limits nothing: a Collector
+// served without HTTPServer's hooks never sees an entry.
+type connLimiter struct {
+	max     int
+	refused atomic.Uint64
+	mu      sync.Mutex // guards the following fields
+	unauth  map[netip.Addr]int
+	byConn  map[net.Conn]*connEntry
+}
+
+func (l *connLimiter) init(max int) {
+	l.max = max
+	l.unauth = make(map[netip.Addr]int)
+	l.byConn = make(map[net.Conn]*connEntry)
+}
+
+// connContext admits a new connection, closing it when its address holds
+// max unauthenticated connections already.
+func (l *connLimiter) connContext(ctx context.Context, conn net.Conn) context.Context {
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if err != nil {
+		return ctx
+	}
+	e := &connEntry{addr: ap.Addr().Unmap()}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.unauth[e.addr] >= l.max {
+		l.refused.Add(1)
+		conn.Close() // the server's first read fails and it forgets the conn
+		return ctx
+	}
+	l.unauth[e.addr]++
+	l.byConn[conn] = e
+	return context.WithValue(ctx, connStateKey{}, e)
+}
+
+// connState releases a closed connection's place.
+func (l *connLimiter) connState(conn net.Conn, st http.ConnState) {
+	if st != http.StateClosed && st != http.StateHijacked {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.byConn[conn]
+	if !ok {
+		return
+	}
+	delete(l.byConn, conn)
+	if !e.authed.Load() {
+		l.releaseLocked(e.addr)
+	}
+}
+
+// authenticated takes the connection of a request that authenticated out
+// of its address's unauthenticated count.
+func (l *connLimiter) authenticated(ctx context.Context) {
+	e, ok := ctx.Value(connStateKey{}).(*connEntry)
+	if !ok || !e.authed.CompareAndSwap(false, true) {
+		return
+	}
+	l.mu.Lock()
+	l.releaseLocked(e.addr)
+	l.mu.Unlock()
+}
+
+// isAuthenticated reports whether the connection of ctx sent an
+// authenticated request; true when it is not tracked (a Collector served
+// without HTTPServer's hooks).
+func (l *connLimiter) isAuthenticated(ctx context.Context) bool {
+	e, ok := ctx.Value(connStateKey{}).(*connEntry)
+	return !ok || e.authed.Load()
+}
+
+func (l *connLimiter) releaseLocked(a netip.Addr) {
+	if l.unauth[a] <= 1 {
+		delete(l.unauth, a)
+		return
+	}
+	l.unauth[a]--
+}

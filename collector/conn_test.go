@@ -1,0 +1,109 @@
+package collector
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dialRaw opens a TCP connection to the server at url.
+func dialRaw(t *testing.T, url string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedByServer reports whether the server closes c (EOF or reset)
+// within a generous deadline; it does not measure how fast.
+func closedByServer(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := io.Copy(io.Discard, c)
+	return !isTimeout(err)
+}
+
+// A client address holds at most UnauthConnsPerClient connections that
+// have not authenticated: the next is closed at once; when one goes, a new
+// one is served.
+func TestUnauthenticatedConnectionCap(t *testing.T) {
+	t.Parallel()
+	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{UnauthConnsPerClient: 2, UnauthTimeout: time.Minute})
+	c1 := dialRaw(t, srv.URL)
+	dialRaw(t, srv.URL)
+	if !closedByServer(dialRaw(t, srv.URL)) {
+		t.Fatal("third unauthenticated connection was not closed")
+	}
+	c1.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := dialRaw(t, srv.URL)
+		body := encodeBatch("cap-1", sampleRecord(1))
+		fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", FormatProtobuf, aliceToken, len(body), body)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil && resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one was closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // the server notices the close asynchronously
+	}
+	if st.Stats().Batches != 1 {
+		t.Errorf("batch not stored")
+	}
+}
+
+// A connection that sends no complete request is closed after
+// UnauthTimeout, and one whose request does not authenticate gets 401 and
+// is closed, so neither holds a slot for the 70 s of before.
+func TestUnauthenticatedConnectionTimeout(t *testing.T) {
+	t.Parallel()
+	srv, _ := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{UnauthTimeout: 200 * time.Millisecond})
+	slow := dialRaw(t, srv.URL)
+	io.WriteString(slow, "POST /v1/logs HTTP/1.1\r\nHost: x\r\n")
+	if !closedByServer(slow) {
+		t.Error("a connection stalling in its headers was not closed")
+	}
+	bad := dialRaw(t, srv.URL)
+	fmt.Fprintf(bad, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\n\r\n", FormatProtobuf)
+	br := bufio.NewReader(bad)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("wrong token: %v %v, want 401", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	bad.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := br.ReadByte(); err == nil || isTimeout(err) {
+		t.Errorf("connection after 401 still open: %v", err)
+	}
+	probe := dialRaw(t, srv.URL)
+	io.WriteString(probe, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	pr := bufio.NewReader(probe)
+	if resp, err := http.ReadResponse(pr, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
+	probe.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := pr.ReadByte(); err == nil || isTimeout(err) {
+		t.Errorf("unauthenticated connection left open after /healthz: %v", err)
+	}
+	col, _ := New(nil, Config{Token: aliceToken})
+	if hs := col.HTTPServer(); hs.ReadHeaderTimeout <= 0 || hs.ReadHeaderTimeout >= 70*time.Second {
+		t.Errorf("default header timeout %s, want under 70s", hs.ReadHeaderTimeout)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,279 @@
+//go:build linux
+
+package collector
+
+import (
+	"errors"
+	"github.com/portcullis/portcullis/audit"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes at a new directory, or skips the
+// test where mounting is not allowed (it needs root or CAP_SYS_ADMIN).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// fill writes a file until the filesystem of dir is full and returns it.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	for {
+		if _, err := f.Write(page); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	for {
+		if _, err := f.Write(page[:1]); err != nil {
+			return path
+		}
+	}
+}
+
+// The full-disk steps of issue 21 item 9 on a real (tmpfs) filesystem: a
+// batch whose line fits in the segment's last page is stored even though
+// the head cannot be written, and acknowledged (200), so its retry is a
+// duplicate; a batch that does not fit gets 503 and leaves nothing; once
+// space is freed its retry is stored once.
+func TestCollectorDiskFull(t *testing.T) {
+	t.Parallel()
+	dir := mountTmpfs(t, 256<<10)
+	key := newTestKey(t)
+	srv, st := startNamedCollector(t, dir, key, Config{})
+	small := func(id string) []byte {
+		r := sampleRecord(1)
+		r.Time = time.Now().UnixNano()
+		return encodeBatch(id, r)
+	}
+	if got := post(t, srv.URL, aliceToken, small("df-0"), false); got != 200 {
+		t.Fatalf("first batch: %d", got)
+	}
+	filler := fill(t, dir)
+	if got := post(t, srv.URL, aliceToken, small("df-1"), false); got != 200 {
+		t.Fatalf("batch fitting the segment's last page on a full disk: %d, want 200 (it is stored)", got)
+	}
+	if got := post(t, srv.URL, aliceToken, small("df-1"), false); got != 200 {
+		t.Fatalf("retry: %d", got)
+	}
+	recs := make([]audit.Record, 200)
+	for i := range recs {
+		recs[i] = sampleRecord(i)
+	}
+	big := encodeBatch("df-2", recs...)
+	for range 3 {
+		if got := post(t, srv.URL, aliceToken, big, false); got != 503 {
+			t.Fatalf("batch not fitting a full disk: %d, want 503", got)
+		}
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if got := post(t, srv.URL, aliceToken, big, false); got != 200 {
+		t.Fatalf("retry after space was freed: %d", got)
+	}
+	if got := post(t, srv.URL, aliceToken, big, false); got != 200 {
+		t.Fatalf("second retry: %d", got)
+	}
+	st.Close()
+	ids := map[string]int{}
+	if err := ScanEntries(dir, func(e *Entry) error { ids[e.BatchID]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ids["df-0"] != 1 || ids["df-1"] != 1 || ids["df-2"] != 1 || len(ids) != 3 {
+		t.Errorf("stored batches %v, want df-0, df-1 and df-2 once each", ids)
+	}
+	if st.Stats().Deferred == 0 {
+		t.Error("the head write that failed was not counted")
+	}
+}
+
+// firstFreeFD returns the descriptor number the next open would get.
+func firstFreeFD(t *testing.T) uint64 {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return uint64(f.Fd())
+}
+
+// secondFreeFD returns the descriptor number the second of two opens
+// would get now: an open gets the lowest free number, and RLIMIT_NOFILE
+// bounds the number, not the count.
+func secondFreeFD(t *testing.T) uint64 {
+	f1, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f2.Fd()
+	f2.Close()
+	f1.Close()
+	return uint64(n)
+}
+
+// EMFILE while creating a segment (issue 21 item 9) fails that append, and
+// the next append, with descriptors available again, creates the segment
+// instead of failing with "file exists" until a restart. The descriptor
+// limit is lowered in a child process (RLIMIT_NOFILE), as it is the whole
+// process's.
+func TestRotationEMFILE(t *testing.T) {
+	if dir := os.Getenv("AUDIT_EMFILE_DIR"); dir != "" {
+		emfileChild(t, dir)
+		return
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRotationEMFILE$", "-test.v")
+	cmd.Env = append(os.Environ(), "AUDIT_EMFILE_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "EMFILE seen") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func emfileChild(t *testing.T, dir string) {
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AppendBatch(&Batch{ID: "e-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// One more descriptor than open now: the segment opens, the fsync of
+	// its directory cannot.
+	low := syscall.Rlimit{Cur: secondFreeFD(t), Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	err = st.AppendBatch(&Batch{ID: "e-1"})
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	if !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("append at the descriptor limit = %v, want EMFILE", err)
+	}
+	t.Log("EMFILE seen")
+	for _, id := range []string{"e-1", "e-2"} {
+		if err := st.AppendBatch(&Batch{ID: id}); err != nil {
+			t.Fatalf("append %s after the limit was restored: %v", id, err)
+		}
+	}
+	emfileAtDigest(t, filepath.Join(dir, "digest"))
+}
+
+// emfileAtDigest: with no descriptor free, a rotation cannot write the
+// segment's digest; the append goes into the open segment, and the next
+// append, with descriptors again, rotates.
+func emfileAtDigest(t *testing.T, dir string) {
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t), SegmentMaxBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AppendBatch(&Batch{ID: "d-0"}); err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old)
+	low := syscall.Rlimit{Cur: firstFreeFD(t), Max: old.Max} // no open succeeds
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low)
+	err = st.AppendBatch(&Batch{ID: "d-1"})
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	if err != nil {
+		t.Fatalf("append when the rotation cannot write its digest = %v, want it stored in the open segment", err)
+	}
+	if st.Stats().Deferred == 0 {
+		t.Error("the failed rotation was not counted")
+	}
+	if err := st.AppendBatch(&Batch{ID: "d-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, digestName(1))); err != nil {
+		t.Errorf("rotation not retried: %v", err)
+	}
+	segs := map[string]uint64{}
+	ScanEntries(dir, func(e *Entry) error { segs[e.BatchID] = e.Segment; return nil })
+	if segs["d-0"] != 1 || segs["d-1"] != 1 || segs["d-2"] != 2 {
+		t.Errorf("batches by segment %v, want d-0 and d-1 in 1, d-2 in 2", segs)
+	}
+}
+
+// A write failing after the entry was stored does not fail the append: a
+// 503 for a stored batch made its retry a second copy (issue 21 item 9).
+// TestCollectorDiskFull shows it with a real full disk, which needs root;
+// this one needs none: the head's temporary file is made unwritable by a
+// directory of its name (a file size limit cannot do it: the signed head
+// is smaller than the first entry).
+func TestHeadFailureAfterStoredEntry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var failed error
+	st.cfg.OnDeferred = func(err error) { failed = err }
+	blocker := filepath.Join(dir, "."+headFile)
+	// Not empty, so the head writer cannot remove it as it removes a
+	// stale temporary file.
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := &Batch{ID: "h-0", Sender: "token:a"}
+	if err := st.AppendBatch(b); err != nil {
+		t.Fatalf("append whose entry was stored but whose head failed = %v, want nil", err)
+	}
+	if failed == nil || st.Stats().Deferred != 1 {
+		t.Errorf("head failure not reported (%v) or not counted (%d)", failed, st.Stats().Deferred)
+	}
+	if err := st.AppendBatch(b); !errors.Is(err, ErrDuplicateBatch) {
+		t.Errorf("retry = %v, want ErrDuplicateBatch", err)
+	}
+	os.RemoveAll(blocker)
+	if err := st.AppendBatch(&Batch{ID: "h-1", Sender: "token:a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, headFile)); err != nil {
+		t.Errorf("head not written once it could be: %v", err)
+	}
+	ids := map[string]int{}
+	ScanEntries(dir, func(e *Entry) error { ids[e.BatchID]++; return nil })
+	if ids["h-0"] != 1 || ids["h-1"] != 1 {
+		t.Errorf("stored %v, want h-0 and h-1 once each", ids)
+	}
+}

@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// ForwardEvents stores the control-plane lifecycle events from etcd in
+// store, so create, rotate, revoke and suspend sit in the same
+// tamper-evident trail as the requests. The last stored etcd revision is
+// kept in revFile (written atomically), so a restart resumes; the store
+// skips an event it holds already. It retries, logging each failure, until
+// ctx ends, and returns then.
+func ForwardEvents(ctx context.Context, admin *etcdsync.Admin, store *Store, revFile string, log zerolog.Logger) {
+	for ctx.Err() == nil {
+		err := followOnce(ctx, admin, store, revFile)
+		if ctx.Err() == nil {
+			log.Warn().Err(err).Msg("following lifecycle events failed; retrying")
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// followOnce follows the events from the revision in revFile until ctx
+// ends or storing fails.
+func followOnce(ctx context.Context, admin *etcdsync.Admin, store *Store, revFile string) error {
+	from, err := ReadResumeRevision(revFile)
+	if err != nil {
+		return err
+	}
+	return admin.FollowEvents(ctx, from, func(evs []etcdsync.Event) error {
+		out, err := EtcdEvents(evs)
+		if err != nil {
+			return err
+		}
+		if err := store.AppendEvents(out); err != nil {
+			return err
+		}
+		return WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
+	})
+}
+
+// EtcdEvents maps lifecycle events read from etcd to the events the store
+// keeps: time, key and revision are etcd's, the value's time is kept as
+// the claimed time.
+func EtcdEvents(evs []etcdsync.Event) ([]Event, error) {
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		var raw json.RawMessage
+		if len(e.Details) > 0 {
+			var err error
+			if raw, err = json.Marshal(e.Details); err != nil {
+				return nil, fmt.Errorf("collector: cannot encode the details of event %q: %w", e.Key, err)
+			}
+		}
+		out[i] = Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
+			Unverified: e.Unverified, Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason,
+			Ticket: e.Ticket, Details: raw}
+	}
+	return out, nil
+}

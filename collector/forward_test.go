@@ -1,0 +1,127 @@
+package collector
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// storedEvents returns the lifecycle events in the store at dir.
+func storedEvents(t *testing.T, dir string) []Event {
+	t.Helper()
+	var out []Event
+	if err := QueryEvents(dir, time.Time{}, time.Time{}, func(e *Event) error { out = append(out, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The attack of issue 21 item 6 against a real etcd and a real store: a
+// key.revoke put straight under events/ (no revocation written, time,
+// actor and revision made up in the value) is stored marked unverified,
+// with etcd's revision and the follower's time, and counted; events the
+// CLI wrote (change and event in one transaction) are verified. A restart
+// from a lost resume file stores nothing twice (issue 13 item 4), and a
+// damaged resume file stops the follower instead of replaying silently.
+func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
+	t.Parallel()
+	e, err := etcdsync.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	const prefix = "/events-test"
+	admin := etcdsync.NewAdmin(cli, prefix)
+	ctx := context.Background()
+	doc, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := etcdsync.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
+	if _, err := admin.PushPolicy(ctx, doc, 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, spec, err := admin.CreateKey(ctx, "acme-hris", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := `{"time":"2020-01-01T00:00:00Z","actor":"ciso","action":"key.revoke","target":"` + spec.ID + `","reason":"leaked","details":{"etcd_revision":"3"},"revision":3}`
+	put, err := cli.Put(ctx, prefix+"/events/00000000000000000001-forged", forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RevokeKey(ctx, spec.ID, meta); err != nil {
+		t.Fatal(err)
+	}
+
+	dir, key := t.TempDir(), newTestKey(t)
+	revFile := filepath.Join(dir, "events.rev")
+	run := func(want int) *Store {
+		t.Helper()
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) }()
+		waitFor(t, "events stored", func() bool { return len(storedEvents(t, dir)) >= want })
+		cancel()
+		wg.Wait()
+		st.Close()
+		return st
+	}
+	st := run(4)
+	evs := storedEvents(t, dir)
+	if len(evs) != 4 {
+		t.Fatalf("stored %d events, want 4", len(evs))
+	}
+	for _, ev := range evs {
+		isForged := strings.HasSuffix(ev.Key, "-forged")
+		if isForged != (ev.Unverified != "") {
+			t.Errorf("event %s %s at %s: unverified %q", ev.Action, ev.Target, ev.Key, ev.Unverified)
+		}
+		if isForged && (ev.Revision != put.Header.Revision || ev.Time.Year() == 2020 || ev.ClaimedTime.Year() != 2020) {
+			t.Errorf("forged event stored with revision %d time %s claimed %s; want etcd's revision %d and the follower's time",
+				ev.Revision, ev.Time, ev.ClaimedTime, put.Header.Revision)
+		}
+	}
+	if got := st.Stats().Unverified; got != 1 {
+		t.Errorf("unverified events counted %d, want 1", got)
+	}
+	if b, _ := os.ReadFile(revFile); strings.TrimSpace(string(b)) == "" {
+		t.Error("no resume revision written")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(m) > 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+
+	// The resume file lost: everything is read again, nothing stored twice.
+	os.Remove(revFile)
+	if _, err := admin.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	run(5)
+	if evs := storedEvents(t, dir); len(evs) != 5 {
+		t.Errorf("after replaying from 0: %d events stored, want 5 (each once)", len(evs))
+	}
+
+	// A damaged resume file: the follower stores nothing and says why.
+	os.WriteFile(revFile, []byte("garbage"), 0o600)
+	if _, err := ReadResumeRevision(revFile); err == nil {
+		t.Error("garbled resume file read without an error")
+	}
+}

@@ -1,0 +1,85 @@
+package collector
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"github.com/portcullis/portcullis/audit"
+	"time"
+)
+
+// Record flags: what the collector noticed about a record it stored
+// anyway, so a reader sees it rather than the collector dropping it.
+const (
+	// FlagTimeOutsideWindow marks a record whose time lies further from
+	// the collector's receipt time than the record window.
+	FlagTimeOutsideWindow = "time_outside_window"
+	// FlagTruncated marks a record with a field cut to the collector's
+	// size cap.
+	FlagTruncated = "truncated"
+)
+
+// Size caps the collector applies to record fields, the sidecar's own
+// (audit/record.go) where it has one.
+const (
+	maxFieldBytes   = 256 // tenant, client, route, issuer, method, decision...
+	maxBatchIDBytes = 128
+)
+
+// admitBatch files b under its sender, caps its fields and flags records
+// whose time is outside the window around now.
+func (c *Collector) admitBatch(b *Batch, sender string, now time.Time) {
+	b.Sender = sender
+	if len(b.ID) > maxBatchIDBytes {
+		// A digest keeps distinct long ids distinct, which cutting would not.
+		sum := sha256.Sum256([]byte(b.ID))
+		b.ID = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	b.Service = truncate(b.Service, maxFieldBytes)
+	b.Host = truncate(b.Host, maxFieldBytes)
+	b.Instance = truncate(b.Instance, maxFieldBytes)
+	lo, hi := now.Add(-c.cfg.RecordWindow), now.Add(c.cfg.RecordWindow)
+	for i := range b.Records {
+		r := &b.Records[i]
+		set := 0
+		if r.capFields() {
+			set |= 1
+		}
+		if r.Time.Before(lo) || r.Time.After(hi) {
+			set |= 2
+		}
+		if set != 0 {
+			r.Flags = flagSets[set]
+		}
+	}
+}
+
+// flagSets are the Flags a record can get, shared (never modified) so
+// flagging allocates nothing per record.
+var flagSets = [4][]string{1: {FlagTruncated}, 2: {FlagTimeOutsideWindow}, 3: {FlagTruncated, FlagTimeOutsideWindow}}
+
+// capFields cuts the text fields of r to the collector's caps and reports
+// whether any was cut.
+func (r *StoredRecord) capFields() bool {
+	cut := capString(&r.Path, audit.MaxPath)
+	cut = capString(&r.UserAgent, audit.MaxUserAgent) || cut
+	cut = capString(&r.RequestID, audit.MaxRequestID) || cut
+	cut = capString(&r.KeyID, audit.MaxKeyID) || cut
+	cut = capString(&r.Method, 16) || cut
+	cut = capString(&r.Tenant, maxFieldBytes) || cut
+	cut = capString(&r.Client, maxFieldBytes) || cut
+	cut = capString(&r.AuthMethod, maxFieldBytes) || cut
+	cut = capString(&r.Issuer, maxFieldBytes) || cut
+	cut = capString(&r.Route, maxFieldBytes) || cut
+	cut = capString(&r.Decision, maxFieldBytes) || cut
+	cut = capString(&r.SourceIP, maxFieldBytes) || cut
+	return capString(&r.TokenFingerprint, maxFieldBytes) || cut
+}
+
+// capString cuts *s to n bytes and reports whether it did.
+func capString(s *string, n int) bool {
+	if len(*s) <= n {
+		return false
+	}
+	*s = truncate(*s, n)
+	return true
+}

@@ -1,0 +1,124 @@
+package collector
+
+import (
+	"strconv"
+	"strings"
+)
+
+// OCSF API Activity (class 6003, category 6 Application Activity), schema
+// 1.3.0: https://schema.ocsf.io/1.3.0/classes/api_activity
+const (
+	ocsfClassUID    = 6003
+	ocsfCategoryUID = 6
+	ocsfVersion     = "1.3.0"
+)
+
+// ocsfActivity maps an HTTP method to an API Activity activity_id:
+// 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other.
+func ocsfActivity(method string) (int, string) {
+	switch method {
+	case "POST", "PUT":
+		return 1, "Create"
+	case "GET", "HEAD", "OPTIONS":
+		return 2, "Read"
+	case "PATCH":
+		return 3, "Update"
+	case "DELETE":
+		return 4, "Delete"
+	}
+	return 99, "Other"
+}
+
+// AppendOCSF appends r as one OCSF API Activity event (JSON, no newline).
+// Portcullis fields without an OCSF home (decision, key id, auth method,
+// policy revision, token fingerprint) go under "unmapped".
+func AppendOCSF(dst []byte, r *StoredRecord) []byte {
+	act, actName := ocsfActivity(r.Method)
+	statusID, status := 1, "Success"
+	switch r.Decision {
+	case "allowed":
+	case "": // a foreign OTLP record: no decision recorded
+		statusID, status = 0, "Unknown"
+	default:
+		statusID, status = 2, "Failure"
+	}
+	severity := 1 // Informational
+	if statusID == 2 {
+		severity = 3 // Medium: a denied request
+	}
+	dst = appendIntField(append(dst, '{'), `"class_uid":`, ocsfClassUID)
+	dst = appendStringField(dst, `,"class_name":`, "API Activity")
+	dst = appendIntField(dst, `,"category_uid":`, ocsfCategoryUID)
+	dst = appendStringField(dst, `,"category_name":`, "Application Activity")
+	dst = appendIntField(dst, `,"activity_id":`, int64(act))
+	dst = appendStringField(dst, `,"activity_name":`, actName)
+	dst = appendIntField(dst, `,"type_uid":`, int64(ocsfClassUID*100+act))
+	dst = appendIntField(dst, `,"time":`, r.Time.UnixMilli())
+	dst = appendIntField(dst, `,"severity_id":`, int64(severity))
+	dst = appendIntField(dst, `,"status_id":`, int64(statusID))
+	dst = appendStringField(dst, `,"status":`, status)
+	dst = appendStringField(dst, `,"status_code":`, strconv.FormatInt(r.Status, 10))
+	dst = appendStringField(dst, `,"status_detail":`, r.Decision)
+	dst = appendIntField(dst, `,"duration":`, r.DurationUS/1e3)
+	dst = appendOCSFMetadata(dst, r)
+	dst = appendOCSFAPI(dst, r)
+	dst = appendOCSFActor(dst, r)
+	dst = appendOCSFHTTP(dst, r)
+	dst = appendOCSFUnmapped(dst, r)
+	return append(dst, '}')
+}
+
+func appendOCSFMetadata(dst []byte, r *StoredRecord) []byte {
+	dst = appendStringField(dst, `,"metadata":{"version":`, ocsfVersion)
+	dst = appendStringField(dst, `,"product":{"name":`, "Portcullis")
+	dst = appendStringField(dst, `,"vendor_name":`, "Portcullis")
+	dst = appendStringField(dst, `},"uid":`, r.RequestID)
+	dst = appendStringField(dst, `,"tenant_uid":`, r.Tenant)
+	return append(dst, '}')
+}
+
+func appendOCSFAPI(dst []byte, r *StoredRecord) []byte {
+	dst = appendStringField(dst, `,"api":{"operation":`, r.Method+" "+r.Route)
+	dst = appendStringField(dst, `,"request":{"uid":`, r.RequestID)
+	dst = appendIntField(dst, `},"response":{"code":`, r.Status)
+	return append(dst, "}}"...)
+}
+
+func appendOCSFActor(dst []byte, r *StoredRecord) []byte {
+	dst = appendStringField(dst, `,"actor":{"user":{"uid":`, r.Client)
+	dst = appendStringField(dst, `,"type":`, "Service")
+	dst = appendStringField(dst, `,"account":{"uid":`, r.Tenant)
+	dst = appendStringField(dst, `}},"app_name":`, r.Client)
+	dst = append(dst, '}')
+	dst = appendStringField(dst, `,"src_endpoint":{"ip":`, r.SourceIP)
+	return append(dst, '}')
+}
+
+func appendOCSFHTTP(dst []byte, r *StoredRecord) []byte {
+	dst = appendStringField(dst, `,"http_request":{"http_method":`, r.Method)
+	dst = appendStringField(dst, `,"url":{"path":`, r.Path)
+	dst = appendStringField(dst, `},"user_agent":`, r.UserAgent)
+	dst = appendIntField(dst, `,"length":`, r.BytesIn)
+	dst = appendIntField(dst, `},"http_response":{"code":`, r.Status)
+	dst = appendIntField(dst, `,"length":`, r.BytesOut)
+	return append(dst, '}')
+}
+
+func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
+	dst = appendStringField(dst, `,"unmapped":{"decision":`, r.Decision)
+	dst = appendStringField(dst, `,"key_id":`, r.KeyID)
+	dst = appendStringField(dst, `,"auth_method":`, r.AuthMethod)
+	dst = appendStringField(dst, `,"issuer":`, r.Issuer)
+	dst = appendStringField(dst, `,"route":`, r.Route)
+	if r.TokenFingerprint != "" {
+		dst = appendStringField(dst, `,"token_fingerprint":`, r.TokenFingerprint)
+	}
+	dst = appendIntField(dst, `,"policy_revision":`, r.PolicyRevision)
+	if r.Sender != "" {
+		dst = appendStringField(dst, `,"sender":`, r.Sender)
+	}
+	if len(r.Flags) > 0 {
+		dst = appendStringField(dst, `,"flags":`, strings.Join(r.Flags, ","))
+	}
+	return append(dst, '}')
+}

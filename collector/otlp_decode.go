@@ -1,0 +1,294 @@
+package collector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"github.com/portcullis/portcullis/audit"
+	"time"
+	"unicode/utf8"
+
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Limits on what the collector keeps from foreign records.
+const (
+	maxForeignAttrs = 64
+	maxForeignValue = 1024
+	maxForeignBody  = 4096
+)
+
+// DecodeLimits bound the work one batch can cause. The zero value means the
+// defaults.
+type DecodeLimits struct {
+	MaxRecords     int // records per batch; 0 means 10,000
+	MaxRecordBytes int // encoded bytes per log record; 0 means 64 KiB
+}
+
+func (l DecodeLimits) withDefaults() DecodeLimits {
+	setDefault(&l.MaxRecords, 10_000)
+	setDefault(&l.MaxRecordBytes, 64<<10)
+	return l
+}
+
+// ErrBatchTooLarge is returned (wrapped) by DecodeBatchContext for a batch
+// over its DecodeLimits; the collector answers 413.
+var ErrBatchTooLarge = errors.New("collector: batch over the limits")
+
+// ErrMalformedBatch is returned (wrapped) by DecodeBatch for a batch that is
+// not a valid OTLP ExportLogsServiceRequest.
+var ErrMalformedBatch = errors.New("collector: malformed batch")
+
+// Batch is one decoded OTLP export request.
+type Batch struct {
+	// ID is the portcullis.batch_id resource attribute or, for clients
+	// that send none, "sha256:" and the hex digest of the request body, so
+	// a retried identical request is stored once either way.
+	ID string
+	// Sender is who sent the batch, as the collector authenticated it
+	// ("token:<name>" or "cert:<identity>"); batch ids are scoped to it.
+	Sender   string
+	Service  string
+	Host     string
+	Instance string
+	Records  []StoredRecord
+}
+
+// Batch body formats.
+const (
+	FormatProtobuf = "application/x-protobuf"
+	FormatJSON     = "application/json"
+)
+
+// DecodeBatch decodes an OTLP/HTTP logs request body in the given format
+// (FormatProtobuf or FormatJSON). Records of every resource and scope are
+// flattened into one Batch; a request with resources naming different batch
+// ids takes the first. It never panics on hostile input.
+func DecodeBatch(body []byte, format string) (*Batch, error) {
+	return DecodeBatchContext(context.Background(), body, format, DecodeLimits{})
+}
+
+// DecodeBatchContext is DecodeBatch within lim, stopping with ctx's error
+// when ctx ends (the client left). A batch over lim yields
+// ErrBatchTooLarge.
+func DecodeBatchContext(ctx context.Context, body []byte, format string, lim DecodeLimits) (*Batch, error) {
+	var b *Batch
+	var err error
+	lim = lim.withDefaults()
+	switch format {
+	case FormatProtobuf:
+		b, err = decodeWireContext(ctx, body, lim)
+	case FormatJSON:
+		b, err = decodeJSON(body, lim)
+	default:
+		return nil, fmt.Errorf("collector: unsupported batch format %q", format)
+	}
+	if errors.Is(err, ErrBatchTooLarge) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot decode %s body of %d bytes: %w", ErrMalformedBatch, format, len(body), err)
+	}
+	if b.ID == "" {
+		sum := sha256.Sum256(body)
+		b.ID = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return b, nil
+}
+
+// decodeJSON decodes the OTLP JSON encoding through the generated types.
+func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
+	if n := jsonObjects(body); n > lim.MaxRecords*jsonObjectsPerRecord {
+		return nil, fmt.Errorf("%w: %d JSON objects, more than %d records can hold", ErrBatchTooLarge, n, lim.MaxRecords)
+	}
+	// LogsData has the same fields and numbers as ExportLogsServiceRequest
+	// (resource_logs = 1), so it decodes the same JSON; the collector
+	// package would pull gRPC into every importer of audit, the data plane
+	// included (DESIGN.md forbids that).
+	var req logspb.LogsData
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	if err := jsonWithinLimits(&req, lim); err != nil {
+		return nil, err
+	}
+	return decodeMessage(&req), nil
+}
+
+// jsonObjectsPerRecord bounds the JSON objects a record brings on average
+// (a record with 20 attributes has 42), so a body of empty records is
+// refused before protojson allocates a message for each: unlike the wire
+// decoder, protojson cannot stop at the record limit.
+const jsonObjectsPerRecord = 64
+
+// jsonObjects counts the objects in a JSON text ('{' outside strings), in
+// one pass without allocating.
+func jsonObjects(body []byte) int {
+	n, inString := 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && c == '{':
+			n++
+		}
+	}
+	return n
+}
+
+// jsonWithinLimits applies lim to a decoded JSON request. The JSON body is
+// bounded by the collector's body limit and decoded before it is counted,
+// unlike the wire path, which stops at the first record over the limits.
+func jsonWithinLimits(req *logspb.LogsData, lim DecodeLimits) error {
+	n := 0
+	for _, rl := range req.GetResourceLogs() {
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				if n++; n > lim.MaxRecords {
+					return fmt.Errorf("%w: more than %d records", ErrBatchTooLarge, lim.MaxRecords)
+				}
+				if size := proto.Size(lr); size > lim.MaxRecordBytes {
+					return fmt.Errorf("%w: record %d of %d bytes over the %d byte limit", ErrBatchTooLarge, n-1, size, lim.MaxRecordBytes)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// decodeMessage maps a decoded LogsData onto a Batch.
+func decodeMessage(req *logspb.LogsData) *Batch {
+	b := &Batch{}
+	for _, rl := range req.GetResourceLogs() {
+		for _, kv := range rl.GetResource().GetAttributes() {
+			b.resourceAttr(kv.GetKey(), pbAnyValue(kv.GetValue()).String())
+		}
+		for _, sl := range rl.GetScopeLogs() {
+			for _, lr := range sl.GetLogRecords() {
+				b.Records = append(b.Records, decodeLogRecord(lr))
+			}
+		}
+	}
+	return b
+}
+
+// resourceAttr keeps the resource attributes a batch is filed under.
+func (b *Batch) resourceAttr(key, v string) {
+	switch key {
+	case audit.AttrBatchID:
+		setOnce(&b.ID, v)
+	case audit.AttrService:
+		setOnce(&b.Service, v)
+	case audit.AttrHost:
+		setOnce(&b.Host, v)
+	case audit.AttrInstanceID:
+		setOnce(&b.Instance, v)
+	}
+}
+
+func setOnce(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+// decodeLogRecord maps one OTLP log record onto a StoredRecord.
+func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
+	var s StoredRecord
+	ns := lr.GetTimeUnixNano()
+	if ns == 0 {
+		ns = lr.GetObservedTimeUnixNano()
+	}
+	s.Time = time.Unix(0, int64(ns)).UTC()
+	for _, kv := range lr.GetAttributes() {
+		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
+	}
+	if body := lr.GetBody(); body != nil {
+		s.Body = truncate(pbAnyValue(body).String(), maxForeignBody)
+	}
+	return s
+}
+
+// setAttr stores one attribute in its field, or in Attributes when unknown.
+func (s *StoredRecord) setAttr(key string, v anyValue) {
+	switch key {
+	case audit.AttrMethod:
+		s.Method = v.String()
+	case audit.AttrRoute:
+		s.Route = v.String()
+	case audit.AttrStatus:
+		s.Status = v.Int()
+	case audit.AttrPath:
+		s.Path = v.String()
+	case audit.AttrSourceIP:
+		s.SourceIP = v.String()
+	case audit.AttrUserAgent:
+		s.UserAgent = v.String()
+	case audit.AttrBytesIn:
+		s.BytesIn = v.Int()
+	case audit.AttrBytesOut:
+		s.BytesOut = v.Int()
+	default:
+		s.setPortcullisAttr(key, v)
+	}
+}
+
+func (s *StoredRecord) setPortcullisAttr(key string, v anyValue) {
+	switch key {
+	case audit.AttrTenant:
+		s.Tenant = v.String()
+	case audit.AttrClient:
+		s.Client = v.String()
+	case audit.AttrKeyID:
+		s.KeyID = v.String()
+	case audit.AttrAuthMethod:
+		s.AuthMethod = v.String()
+	case audit.AttrDecision:
+		s.Decision = v.String()
+	case audit.AttrPolicyRevision:
+		s.PolicyRevision = v.Int()
+	case audit.AttrRequestID:
+		s.RequestID = v.String()
+	case audit.AttrIssuer:
+		s.Issuer = v.String()
+	case audit.AttrTokenFingerprint:
+		s.TokenFingerprint = v.String()
+	case audit.AttrDuration:
+		s.DurationUS = v.Int() / 1e3
+	case audit.AttrCount:
+		s.Count = v.Int()
+	default:
+		s.setForeignAttr(key, v)
+	}
+}
+
+// setForeignAttr keeps an attribute the collector does not map, bounded in
+// count and size so a hostile client cannot blow up a segment.
+func (s *StoredRecord) setForeignAttr(key string, v anyValue) {
+	if len(s.Attributes) >= maxForeignAttrs {
+		return
+	}
+	if s.Attributes == nil {
+		s.Attributes = make(map[string]string)
+	}
+	s.Attributes[truncate(key, 256)] = truncate(v.String(), maxForeignValue)
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func hexString(b []byte) string { return hex.EncodeToString(b) }

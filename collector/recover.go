@@ -1,0 +1,371 @@
+package collector
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// KindBreak is the chain entry the collector writes when it restarts and
+// finds entries it cannot vouch for at the end of the open segment: entries
+// after the last one signed (by the head or its own signature), which no
+// collector wrote, or a link that does not hash. The
+// collector does not sign over them; it seals that segment with a digest
+// that names the last trusted entry, starts a new segment and records the
+// break there, chained to the last trusted entry (issue 21, item 1).
+const KindBreak = "break"
+
+// storeMarker names the file that makes a directory an audit store, so that
+// verify and query can tell an empty store from a wrong directory.
+const storeMarker = "store.id"
+
+const storeMarkerText = "portcullis audit store v1\n"
+
+// recover rebuilds the state of the chain from the segments: the chain tip
+// and digest signature from the newest digest, the stored batch ids, and the
+// open segment, every entry of which is checked against the chain and the
+// signed head before the collector appends to it again.
+func (s *Store) recover() error {
+	segs, digests, err := listSegments(s.dir)
+	if err != nil {
+		return err
+	}
+	if err := writeMarker(s.dir); err != nil {
+		return err
+	}
+	var sealed uint64
+	if len(digests) > 0 {
+		sealed = digests[len(digests)-1]
+		s.segNum = sealed
+		if err := s.loadLastDigest(sealed); err != nil {
+			return err
+		}
+	}
+	var open []uint64
+	for _, n := range segs {
+		if n > sealed {
+			open = append(open, n)
+			continue
+		}
+		if err := s.collectBatchIDs(n); err != nil {
+			return err
+		}
+	}
+	switch len(open) {
+	case 0:
+		return s.checkHeadBehind()
+	case 1:
+		return s.recoverOpen(open[0])
+	}
+	return fmt.Errorf("collector: segments %v in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", open, s.dir)
+}
+
+// writeMarker marks dir as an audit store (once, when it is created).
+func writeMarker(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, storeMarker)); err == nil {
+		return nil
+	}
+	return writeFileSync(dir, storeMarker, []byte(storeMarkerText))
+}
+
+func (s *Store) loadLastDigest(n uint64) error {
+	data, err := readRegular(filepath.Join(s.dir, digestName(n)), maxDocBytes)
+	if err != nil {
+		return fmt.Errorf("collector: cannot read digest %q: %w", digestName(n), err)
+	}
+	var d segmentDigest
+	sig, err := openDoc(data, s.pub(), domainDigest, &d)
+	if err != nil {
+		return fmt.Errorf("collector: digest %q does not verify with the signing key: %w", digestName(n), err)
+	}
+	s.lastSig = sig
+	s.seq = d.LastSeq
+	s.prev, _ = parseHash(d.LastHash)
+	return nil
+}
+
+func (s *Store) pub() ed25519.PublicKey { return s.cfg.SigningKey.Public().(ed25519.PublicKey) }
+
+// collectBatchIDs records the batch ids of closed segment n, up to the last
+// trusted entry when it was sealed over a break.
+func (s *Store) collectBatchIDs(n uint64) error {
+	limit := -1
+	if d, _, err := s.readDigest(n); err == nil && d.Break != "" {
+		limit = d.TrustedEntries
+	}
+	_, _, err := segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
+		if limit >= 0 && i >= limit {
+			return nil
+		}
+		var l entryLine
+		var h entryHeader
+		if json.Unmarshal(line, &l) == nil && json.Unmarshal(l.Body, &h) == nil {
+			s.rememberBatch(&h)
+		}
+		return nil
+	})
+	if errors.Is(err, errLineTooLong) {
+		return nil // Verify reports it; the ids after it are not needed to refuse duplicates.
+	}
+	return err
+}
+
+// rememberBatch records a stored batch id (per sender) and the lifecycle
+// events of an entry, so a retry is not stored twice.
+func (s *Store) rememberBatch(h *entryHeader) {
+	if h.Kind == KindBatch {
+		s.seen[batchKey{h.Sender, h.BatchID}] = struct{}{}
+	}
+	for _, ev := range h.Events {
+		if ev.Key != "" {
+			s.seenEvents[ev] = struct{}{}
+		}
+	}
+}
+
+func (s *Store) readDigest(n uint64) (*segmentDigest, string, error) {
+	data, err := readRegular(filepath.Join(s.dir, digestName(n)), maxDocBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	d := new(segmentDigest)
+	sig, err := openDoc(data, s.pub(), domainDigest, d)
+	return d, sig, err
+}
+
+// openWalk is what recovery learns from walking the open segment.
+type openWalk struct {
+	entries   int       // complete lines
+	good      int64     // bytes of complete lines
+	partial   bool      // a torn last line follows them
+	trusted   int       // entries up to and including the one the signed head names
+	seq       uint64    // chain tip at the last trusted entry
+	hash      [32]byte  // its hash
+	firstSeq  uint64    // first entry, when trusted
+	firstHash [32]byte  // its hash
+	start     time.Time // its time
+	brk       string    // why entries after trusted cannot be vouched for
+	ids       []entryHeader
+}
+
+// recoverOpen checks every entry of the open segment n: each must link to
+// the one before (from the last digest) and hash correctly, and the last
+// must carry the collector's signature or be the one the signed head
+// names. Anything after the last such entry is not signed over: see
+// KindBreak.
+func (s *Store) recoverOpen(n uint64) error {
+	path := filepath.Join(s.dir, segName(n))
+	w, err := s.walkOpen(path)
+	if err != nil {
+		return err
+	}
+	for i := range w.ids[:w.trusted] {
+		s.rememberBatch(&w.ids[i])
+	}
+	if w.trusted == w.entries && w.brk == "" {
+		return s.reopen(path, n, w)
+	}
+	return s.sealBreak(path, n, w)
+}
+
+// walkOpen reads the open segment, checking the chain from s.prev/s.seq.
+func (s *Store) walkOpen(path string) (*openWalk, error) {
+	head, headErr := s.readHead()
+	w := &openWalk{seq: s.seq, hash: s.prev}
+	seq, prev := s.seq, s.prev
+	headAt := func(seq uint64, h [32]byte) bool {
+		return headErr == nil && head.Seq == seq && head.Hash == hex.EncodeToString(h[:])
+	}
+	f, _, err := openRegular(path)
+	if err != nil {
+		return nil, fmt.Errorf("collector: cannot open segment %q: %w", path, err)
+	}
+	defer f.Close()
+	lr := newLineReader(f, MaxEntryBytes)
+	for {
+		line, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			w.partial = len(line) > 0
+			break
+		}
+		if err != nil {
+			w.brk = fmt.Sprintf("entry %d: %v", w.entries, err)
+			w.partial = true
+			break
+		}
+		w.good += int64(len(line))
+		w.entries++
+		if w.brk != "" {
+			continue
+		}
+		h, hash, signed, why := checkLink(line[:len(line)-1], seq, prev, s.pub())
+		if why != "" {
+			w.brk = fmt.Sprintf("entry %d: %s", w.entries-1, why)
+			continue
+		}
+		seq, prev = h.Seq, hash
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events})
+		if w.entries == 1 {
+			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
+		}
+		if signed || headAt(seq, prev) {
+			w.trusted, w.seq, w.hash = w.entries, seq, prev
+		}
+	}
+	if w.brk == "" && w.trusted < w.entries {
+		w.brk = unsignedReason(w, head, headErr)
+	}
+	return w, nil
+}
+
+func unsignedReason(w *openWalk, head *storeHead, headErr error) string {
+	n := w.entries - w.trusted
+	if headErr != nil {
+		return fmt.Sprintf("%d entries and no valid signed head (%v)", n, headErr)
+	}
+	return fmt.Sprintf("%d entries after seq %d, the last the signed head names", n, head.Seq)
+}
+
+// checkLink parses one line and checks it follows (seq, prev); signed
+// reports whether the collector's key signed it.
+func checkLink(line []byte, seq uint64, prev [32]byte, pub ed25519.PublicKey) (h *entryHeader, hash [32]byte, signed bool, why string) {
+	var l entryLine
+	h = new(entryHeader)
+	if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, h) != nil {
+		return nil, hash, false, "not an entry"
+	}
+	p, okPrev := parseHash(l.Prev)
+	hash, okHash := parseHash(l.Hash)
+	switch {
+	case !okPrev || !okHash:
+		return nil, hash, false, "malformed prev or hash"
+	case p != prev:
+		return nil, hash, false, "prev does not name the entry before"
+	case chainHash(p, l.Body) != hash:
+		return nil, hash, false, "content does not hash to the stored hash"
+	case h.Seq != seq+1:
+		return nil, hash, false, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
+	}
+	return h, hash, l.signedBy(pub, hash), ""
+}
+
+// readHead reads and checks the signed head.
+func (s *Store) readHead() (*storeHead, error) {
+	data, err := readRegular(filepath.Join(s.dir, headFile), maxDocBytes)
+	if err != nil {
+		return nil, err
+	}
+	h := new(storeHead)
+	if _, err := openDoc(data, s.pub(), domainHead, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// reopen continues appending to the open segment n, every entry of which
+// is vouched for. A torn last line (a crash mid-append, never
+// acknowledged) is cut off.
+func (s *Store) reopen(path string, n uint64, w *openWalk) error {
+	if w.partial {
+		if err := os.Truncate(path, w.good); err != nil {
+			return fmt.Errorf("collector: cannot cut torn entry off segment %q: %w", path, err)
+		}
+	}
+	f, _, err := openRegularFlag(path, os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		return fmt.Errorf("collector: cannot reopen segment %q: %w", path, err)
+	}
+	sum, err := hashFile(path)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.seg, s.segNum, s.segSize, s.segSHA = f, n, w.good, sum
+	s.seq, s.prev = w.seq, w.hash
+	s.segStart, s.segEntries = s.cfg.Now(), w.entries
+	if w.entries > 0 {
+		s.segFirst, s.segFirstH, s.segStart = w.firstSeq, w.firstHash, w.start
+	}
+	return nil
+}
+
+// hashFile returns a SHA-256 state fed with the whole regular file.
+func hashFile(path string) (hash.Hash, error) {
+	f, _, err := openRegular(path)
+	if err != nil {
+		return nil, fmt.Errorf("collector: cannot read segment %q: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("collector: cannot read segment %q: %w", path, err)
+	}
+	return h, nil
+}
+
+// sealBreak seals segment n as it is with a digest naming its last trusted
+// entry and why the rest is not vouched for, then records the break as the
+// first entry of the next segment, chained to that trusted entry.
+func (s *Store) sealBreak(path string, n uint64, w *openWalk) error {
+	sum, err := hashFile(path)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("collector: cannot stat segment %q: %w", path, err)
+	}
+	now := s.cfg.Now().UTC()
+	d := segmentDigest{Segment: n, File: segName(n), Size: fi.Size(), SHA256: hex.EncodeToString(sum.Sum(nil)),
+		LastSeq: w.seq, Entries: w.entries, LastHash: hex.EncodeToString(w.hash[:]), Start: w.start.UTC(),
+		End: now, PrevSignature: s.lastSig, TrustedEntries: w.trusted, Break: w.brk}
+	if w.trusted > 0 {
+		d.FirstSeq, d.FirstHash = w.firstSeq, hex.EncodeToString(w.firstHash[:])
+	}
+	doc, sig, err := signDoc(s.cfg.SigningKey, domainDigest, d)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(s.dir, digestName(n), doc); err != nil {
+		return err
+	}
+	s.segNum, s.lastSig, s.seq, s.prev = n, sig, w.seq, w.hash
+	return s.recordBreak(n, w.entries-w.trusted, w.brk)
+}
+
+// recordBreak appends a break entry after the chain tip: segment n held
+// untrusted entries the collector does not sign over, for reason.
+func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
+	body := s.bodyHeader(nil, KindBreak)
+	body = appendIntField(body, `,"segment":`, int64(n))
+	body = appendIntField(body, `,"trusted_seq":`, int64(s.seq))
+	body = appendStringField(body, `,"last_hash":`, hex.EncodeToString(s.prev[:]))
+	body = appendIntField(body, `,"untrusted_entries":`, int64(untrusted))
+	body = appendStringField(body, `,"reason":`, reason)
+	body = append(body, '}')
+	if err := s.appendLocked(body); err != nil {
+		return fmt.Errorf("collector: cannot record the break in segment %d: %w", n, err)
+	}
+	s.stats.Breaks++
+	return nil
+}
+
+// checkHeadBehind records a break when the signed head names entries past
+// the newest digest but no open segment holds them: the newest entries were
+// deleted, and the collector must not continue as if they never existed.
+func (s *Store) checkHeadBehind() error {
+	head, err := s.readHead()
+	if err != nil || head.Seq <= s.seq {
+		return nil
+	}
+	return s.recordBreak(s.segNum+1, int(head.Seq-s.seq),
+		fmt.Sprintf("the signed head names seq %d but the chain ends at seq %d: newest entries removed", head.Seq, s.seq))
+}

@@ -1,0 +1,302 @@
+package collector
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Entry kinds in the hash chain.
+const (
+	KindBatch     = "batch"     // one OTLP batch of audit records
+	KindEvents    = "events"    // control-plane lifecycle events
+	KindRetention = "retention" // whole segments deleted by the retention policy
+)
+
+// Names of the files in a store directory.
+const (
+	segPrefix    = "seg-"
+	segSuffix    = ".log"
+	digestSuffix = ".digest"
+	headFile     = "head.json"
+)
+
+func segName(n uint64) string    { return fmt.Sprintf("%s%08d%s", segPrefix, n, segSuffix) }
+func digestName(n uint64) string { return fmt.Sprintf("%s%08d%s", segPrefix, n, digestSuffix) }
+
+// entryLine is one line of a segment file: the chain link and the body it
+// covers, hash = SHA-256(prev || body) over the exact body bytes, and the
+// collector's Ed25519 signature of the hash. The signature makes the newest
+// entry trustworthy before the head names it (a crash between the two
+// leaves a signed entry, a forged tail an unsigned one: issue 21, item 1).
+type entryLine struct {
+	Prev string          `json:"prev"`
+	Hash string          `json:"hash"`
+	Sig  string          `json:"sig,omitempty"`
+	Body json.RawMessage `json:"body"`
+}
+
+// domainEntry keeps an entry signature from passing for anything else.
+const domainEntry = "portcullis-audit-entry-v1\n"
+
+// entryMessage is what an entry signature covers: the domain and the hash.
+func entryMessage(hash [32]byte) (msg [len(domainEntry) + 32]byte) {
+	copy(msg[:], domainEntry)
+	copy(msg[len(domainEntry):], hash[:])
+	return msg
+}
+
+// signEntry signs an entry hash.
+func signEntry(key ed25519.PrivateKey, hash [32]byte) []byte {
+	msg := entryMessage(hash)
+	return ed25519.Sign(key, msg[:])
+}
+
+// signedBy reports whether the line's signature of hash verifies with pub.
+func (l *entryLine) signedBy(pub ed25519.PublicKey, hash [32]byte) bool {
+	sig, err := base64.StdEncoding.DecodeString(l.Sig)
+	msg := entryMessage(hash)
+	return err == nil && l.Sig != "" && ed25519.Verify(pub, msg[:], sig)
+}
+
+// entryHeader holds the body fields every reader needs.
+type entryHeader struct {
+	Seq            uint64     `json:"seq"`
+	Kind           string     `json:"kind"`
+	Time           time.Time  `json:"time"`
+	BatchID        string     `json:"batch_id,omitempty"`
+	Sender         string     `json:"sender,omitempty"`
+	Segment        uint64     `json:"segment,omitempty"`
+	ExpiredThrough uint64     `json:"expired_through,omitempty"`
+	LastHash       string     `json:"last_hash,omitempty"`
+	Events         []eventKey `json:"events,omitempty"`
+}
+
+// eventKey identifies a lifecycle event: its etcd key and the revision of
+// its write.
+type eventKey struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
+}
+
+// Entry is one decoded entry of the chain, as ScanEntries yields it.
+type Entry struct {
+	Segment uint64 // segment number
+	Index   int    // position in the segment, from 0
+	Seq     uint64 // position in the whole chain, from 1
+	Kind    string
+	Time    time.Time // when the collector stored it
+	BatchID string
+	Sender  string // who sent the batch, as the collector authenticated it
+	Service string
+	Host    string
+	Records []StoredRecord
+	Events  []Event
+	// ExpiredSegment and ExpiredThrough describe a retention entry.
+	ExpiredSegment uint64
+	ExpiredThrough uint64
+}
+
+// entryBody is the full body decoding used by ScanEntries.
+type entryBody struct {
+	entryHeader
+	Service string         `json:"service"`
+	Host    string         `json:"host"`
+	Records []StoredRecord `json:"records"`
+	Events  []Event        `json:"events"`
+}
+
+// batchKey is the key a batch id is deduplicated by: ids are scoped to
+// their sender, so one sender cannot pre-empt another's batch ids.
+type batchKey struct{ sender, id string }
+
+// chainHash returns SHA-256(prev || body).
+func chainHash(prev [32]byte, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write(prev[:])
+	h.Write(body)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// appendEntryLine appends the segment line for body, with the entry
+// signature sig when it is not nil.
+func appendEntryLine(dst []byte, prev, hash [32]byte, sig, body []byte) []byte {
+	dst = append(dst, `{"prev":"`...)
+	dst = hex.AppendEncode(dst, prev[:])
+	dst = append(dst, `","hash":"`...)
+	dst = hex.AppendEncode(dst, hash[:])
+	if sig != nil {
+		dst = append(dst, `","sig":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, sig)
+	}
+	dst = append(dst, `","body":`...)
+	dst = append(dst, body...)
+	return append(dst, "}\n"...)
+}
+
+// parseHash decodes a 64-digit hex hash.
+func parseHash(s string) ([32]byte, bool) {
+	var h [32]byte
+	if len(s) != 64 {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return h, err == nil
+}
+
+// listSegments returns the segment and digest numbers present in dir, sorted.
+func listSegments(dir string) (segs, digests []uint64, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("collector: cannot list store directory %q: %w", dir, err)
+	}
+	for _, e := range ents {
+		name, ok := strings.CutPrefix(e.Name(), segPrefix)
+		if !ok {
+			continue
+		}
+		if n, ok := cutNumber(name, segSuffix); ok {
+			segs = append(segs, n)
+		} else if n, ok := cutNumber(name, digestSuffix); ok {
+			digests = append(digests, n)
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
+	sort.Slice(digests, func(i, j int) bool { return digests[i] < digests[j] })
+	return segs, digests, nil
+}
+
+func cutNumber(name, suffix string) (uint64, bool) {
+	num, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(num) != 8 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	return n, err == nil
+}
+
+// segmentLines calls fn for every complete line of a segment file (without
+// its newline). It returns the byte length of the complete lines and
+// whether a partial line (no newline) follows them. The file must be a
+// regular file (not a symlink or FIFO) and no line may pass MaxEntryBytes.
+func segmentLines(path string, fn func(i int, line []byte) error) (good int64, partial bool, err error) {
+	f, _, err := openRegular(path)
+	if err != nil {
+		return 0, false, fmt.Errorf("collector: cannot open segment %q: %w", path, err)
+	}
+	defer f.Close()
+	lr := newLineReader(f, MaxEntryBytes)
+	for i := 0; ; i++ {
+		line, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			return good, len(line) > 0, nil
+		}
+		if err != nil {
+			return good, false, fmt.Errorf("collector: cannot read segment %q: %w", path, err)
+		}
+		good += int64(len(line))
+		if err := fn(i, line[:len(line)-1]); err != nil {
+			return good, false, err
+		}
+	}
+}
+
+// ScanEntries calls fn for every readable entry of the store in dir, oldest
+// first. It does not verify the chain (Verify does); a corrupt line is
+// skipped, and so are entries the collector did not vouch for: those after
+// the head it signed, and those it excluded at recovery (see KindBreak).
+// A directory that holds no store is an error. fn must not keep e past the
+// call.
+func ScanEntries(dir string, fn func(e *Entry) error) error {
+	segs, _, err := listStore(dir)
+	if err != nil {
+		return err
+	}
+	headSeq := unverifiedHeadSeq(dir)
+	for _, n := range segs {
+		limit := trustedLimit(dir, n)
+		_, _, err := segmentLines(filepath.Join(dir, segName(n)), func(i int, line []byte) error {
+			if limit >= 0 && i >= limit {
+				return nil
+			}
+			var l entryLine
+			var b entryBody
+			if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, &b) != nil {
+				return nil
+			}
+			if headSeq > 0 && b.Seq > headSeq && n == segs[len(segs)-1] {
+				return nil
+			}
+			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
+				Sender: b.Sender, Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
+				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNoStore is returned (wrapped) for a directory that holds no audit
+// store: no marker, segment, digest or head (issue 13, item 10).
+var ErrNoStore = errors.New("collector: no audit store")
+
+// listStore is listSegments for a directory that must hold a store.
+func listStore(dir string) (segs, digests []uint64, err error) {
+	segs, digests, err = listSegments(dir)
+	if err != nil || len(segs)+len(digests) > 0 {
+		return segs, digests, err
+	}
+	for _, name := range []string{storeMarker, headFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return nil, nil, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w in %q: no %s, segments, digests or head; check --data", ErrNoStore, dir, storeMarker)
+}
+
+// IsEmpty reports whether the store in dir holds no segment. It is an
+// error (ErrNoStore) when dir is not a store.
+func IsEmpty(dir string) (bool, error) {
+	segs, digests, err := listStore(dir)
+	return len(segs)+len(digests) == 0, err
+}
+
+// unverifiedHeadSeq reads the head's seq without checking its signature
+// (Verify does); 0 when there is none.
+func unverifiedHeadSeq(dir string) uint64 {
+	data, err := readRegular(filepath.Join(dir, headFile), maxDocBytes)
+	if err != nil {
+		return 0
+	}
+	return unverifiedSeq(data)
+}
+
+// trustedLimit returns how many lines of segment n belong to the chain
+// according to its digest (unverified), or -1 for all of them.
+func trustedLimit(dir string, n uint64) int {
+	data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
+	if err != nil {
+		return -1
+	}
+	var d signedDoc
+	var sd segmentDigest
+	if json.Unmarshal(data, &d) != nil || json.Unmarshal(d.Payload, &sd) != nil || sd.Break == "" {
+		return -1
+	}
+	return sd.TrustedEntries
+}

@@ -1,0 +1,414 @@
+package collector
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// StoreConfig configures a Store.
+type StoreConfig struct {
+	SigningKey      ed25519.PrivateKey // signs segment digests and the head; required
+	SegmentMaxBytes int64              // rotate past this size; 0 means 64 MiB
+	SegmentMaxAge   time.Duration      // rotate a segment this old; 0 means 1h
+	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
+	Now             func() time.Time   // clock; nil means time.Now
+	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
+}
+
+// StoreStats are a Store's counters since it was opened.
+type StoreStats struct {
+	Batches    uint64 // batches stored
+	Records    uint64 // records in them
+	Duplicates uint64 // batches refused as already stored
+	Events     uint64 // lifecycle events stored
+	Expired    uint64 // segments deleted by retention
+	Breaks     uint64 // breaks recorded at recovery (see KindBreak)
+	// Deferred counts failures after an entry was durably stored (the
+	// signed head, a rotation): the entry stands and the step is retried
+	// on the next append.
+	Deferred uint64
+	// Unverified counts stored events marked Unverified.
+	Unverified uint64
+	// EventDuplicates counts events not stored again (same key and revision).
+	EventDuplicates uint64
+}
+
+// Event is a control-plane lifecycle event (key created, revoked, client
+// suspended, policy pushed...) stored in the same chain as audit records.
+// Key and Revision come from etcd, ClaimedTime from the event's value.
+// etcd keeps no write times, so Time is when the collector read the write:
+// moments after it for an event seen on the watch, an upper bound for one
+// read while catching up after downtime.
+type Event struct {
+	Time        time.Time `json:"time"`
+	Key         string    `json:"key,omitempty"`      // etcd key of the event
+	Revision    int64     `json:"revision,omitempty"` // etcd revision of its write
+	ClaimedTime time.Time `json:"claimed_time,omitzero"`
+	// Unverified says why the change the event describes was not found in
+	// the event's own etcd transaction; "" when it was.
+	Unverified string          `json:"unverified,omitempty"`
+	Actor      string          `json:"actor"`
+	Action     string          `json:"action"`
+	Target     string          `json:"target"`
+	Reason     string          `json:"reason,omitempty"`
+	Ticket     string          `json:"ticket,omitempty"`
+	Details    json.RawMessage `json:"details,omitempty"`
+}
+
+// Store is the collector's append-only, hash-chained, signed storage. Every
+// entry (a batch, a group of events or a retention note) is one JSON line
+// in the current segment file, fsync'd before the append returns. It is
+// safe for concurrent use; appends are serialised.
+type Store struct {
+	dir string
+	cfg StoreConfig
+
+	mu         sync.Mutex // guards the following fields
+	seg        *os.File   // open segment, nil between rotation and the next append
+	segNum     uint64
+	segSize    int64
+	segSHA     hash.Hash
+	segStart   time.Time
+	segFirst   uint64
+	segEntries int
+	segFirstH  [32]byte
+	seq        uint64
+	prev       [32]byte
+	lastSig    string
+	seen       map[batchKey]struct{}
+	seenEvents map[eventKey]struct{}
+	stats      StoreStats
+	buf        []byte
+	closed     bool
+	torn       bool // a failed append left bytes after segSize
+}
+
+// OpenStore opens (creating) the store in dir, rebuilding the chain head
+// and the set of stored batch ids from the segments. A torn last line (a
+// crash mid-append, never acknowledged) is cut off.
+func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
+	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("collector: store %q needs an Ed25519 signing key", dir)
+	}
+	setDefault(&cfg.SegmentMaxBytes, 64<<20)
+	setDefault(&cfg.SegmentMaxAge, time.Hour)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("collector: cannot create store directory %q: %w", dir, err)
+	}
+	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{})}
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ErrDuplicateBatch is returned (wrapped) by AppendBatch for a batch id that
+// is already stored; the caller acknowledges it as delivered.
+var ErrDuplicateBatch = errors.New("collector: duplicate batch")
+
+// AppendBatch stores b durably. A batch whose id is already stored is not
+// stored again and yields ErrDuplicateBatch.
+func (s *Store) AppendBatch(b *Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := batchKey{b.Sender, b.ID}
+	if _, dup := s.seen[key]; dup {
+		s.stats.Duplicates++
+		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
+	}
+	body := s.batchBodyLocked(b)
+	if err := s.appendLocked(body); err != nil {
+		return err
+	}
+	s.seen[key] = struct{}{}
+	s.stats.Batches++
+	s.stats.Records += uint64(len(b.Records))
+	return nil
+}
+
+// batchBodyLocked encodes the chain body of a batch into s.buf.
+func (s *Store) batchBodyLocked(b *Batch) []byte {
+	buf := s.bodyHeader(s.buf[:0], KindBatch)
+	buf = appendStringField(buf, `,"batch_id":`, b.ID)
+	if b.Sender != "" {
+		buf = appendStringField(buf, `,"sender":`, b.Sender)
+	}
+	buf = appendStringField(buf, `,"service":`, b.Service)
+	buf = appendStringField(buf, `,"host":`, b.Host)
+	buf = appendStringField(buf, `,"instance":`, b.Instance)
+	buf = append(buf, `,"records":[`...)
+	for i := range b.Records {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = b.Records[i].AppendJSON(buf)
+	}
+	buf = append(buf, "]}"...)
+	s.buf = buf
+	return buf
+}
+
+// bodyHeader starts a body: {"seq":N,"kind":K,"time":T.
+func (s *Store) bodyHeader(buf []byte, kind string) []byte {
+	return s.bodyHeaderAt(buf, kind, s.cfg.Now())
+}
+
+// bodyHeaderAt is bodyHeader at time now.
+func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
+	buf = append(buf, `{"seq":`...)
+	buf = strconv.AppendUint(buf, s.seq+1, 10)
+	buf = appendStringField(buf, `,"kind":`, kind)
+	buf = append(buf, `,"time":"`...)
+	buf = now.UTC().AppendFormat(buf, time.RFC3339Nano)
+	return append(buf, '"')
+}
+
+// AppendEvents stores control-plane lifecycle events durably as one entry.
+// An event with a Key is stored once: one whose key and revision are
+// stored already is left out (issue 13 item 4).
+func (s *Store) AppendEvents(events []Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events = s.newEventsLocked(events)
+	if len(events) == 0 {
+		return nil
+	}
+	ev, err := json.Marshal(events)
+	if err != nil {
+		return fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
+	}
+	body := s.bodyHeader(nil, KindEvents)
+	body = append(append(append(body, `,"events":`...), ev...), '}')
+	if err := s.appendLocked(body); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if e.Key != "" {
+			s.seenEvents[eventKey{e.Key, e.Revision}] = struct{}{}
+		}
+		if e.Unverified != "" {
+			s.stats.Unverified++
+		}
+	}
+	s.stats.Events += uint64(len(events))
+	return nil
+}
+
+// newEventsLocked returns the events not stored before (nor twice in
+// events).
+func (s *Store) newEventsLocked(events []Event) []Event {
+	out := make([]Event, 0, len(events))
+	batch := map[eventKey]bool{}
+	for _, e := range events {
+		k := eventKey{e.Key, e.Revision}
+		if _, dup := s.seenEvents[k]; dup || e.Key != "" && batch[k] {
+			s.stats.EventDuplicates++
+			continue
+		}
+		batch[k] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// appendLocked chains body, writes its line and fsyncs, rotating first when
+// the segment is full or old, then signs the new head.
+func (s *Store) appendLocked(body []byte) error {
+	if s.closed {
+		return fmt.Errorf("collector: store %q is closed", s.dir)
+	}
+	if err := s.maybeRotateLocked(int64(len(body))); err != nil {
+		// A full segment is a soft limit: keep appending to it and try
+		// the rotation again next time (issue 21 item 9).
+		s.deferLocked(err)
+	}
+	if err := s.ensureSegmentLocked(); err != nil {
+		return err
+	}
+	h := chainHash(s.prev, body)
+	line := appendEntryLine(make([]byte, 0, len(body)+256), s.prev, h, signEntry(s.cfg.SigningKey, h), body)
+	if err := s.writeLocked(line); err != nil {
+		return err
+	}
+	s.seq++
+	if s.segEntries == 0 {
+		s.segFirst, s.segFirstH = s.seq, h
+	}
+	s.segEntries++
+	s.prev = h
+	// The entry is fsync'd: it is stored. Failing the append now (a full
+	// disk refusing the head) would answer 503 for a stored batch and
+	// store its retry again; the head lags until the next append.
+	if err := s.writeHeadLocked(); err != nil {
+		s.deferLocked(err)
+	}
+	return nil
+}
+
+// deferLocked counts and reports a failure the store retries later.
+func (s *Store) deferLocked(err error) {
+	s.stats.Deferred++
+	if s.cfg.OnDeferred != nil {
+		s.cfg.OnDeferred(err)
+	}
+}
+
+func (s *Store) writeLocked(line []byte) error {
+	if s.torn {
+		if err := s.cutTornLocked(); err != nil {
+			return fmt.Errorf("collector: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+		}
+	}
+	if _, err := s.seg.Write(line); err != nil {
+		s.cutTornLocked()
+		return fmt.Errorf("collector: cannot append to segment %q: %w", s.seg.Name(), err)
+	}
+	if err := s.seg.Sync(); err != nil {
+		s.cutTornLocked()
+		return fmt.Errorf("collector: cannot sync segment %q: %w", s.seg.Name(), err)
+	}
+	s.segSize += int64(len(line))
+	s.segSHA.Write(line) // hash.Hash's Write never returns an error
+	return nil
+}
+
+// cutTornLocked removes a partly written line so the next append starts
+// on a line boundary; until it succeeds, s.torn holds and no append is
+// written after the torn bytes.
+func (s *Store) cutTornLocked() error {
+	err := s.seg.Truncate(s.segSize)
+	s.torn = err != nil
+	return err
+}
+
+// ensureSegmentLocked opens the next segment when none is open.
+func (s *Store) ensureSegmentLocked() error {
+	if s.seg != nil {
+		return nil
+	}
+	n := s.segNum + 1
+	path := filepath.Join(s.dir, segName(n))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("collector: cannot create segment %q: %w", path, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		// Leaving the file would make every later attempt fail with
+		// "file exists" (EMFILE at rotation, issue 21 item 9), so a
+		// failure to remove it is reported with the sync's.
+		return errors.Join(err, discardSegment(f, path))
+	}
+	s.seg, s.segNum, s.segSize, s.segSHA = f, n, 0, sha256.New()
+	s.segStart, s.segEntries = s.cfg.Now(), 0
+	return nil
+}
+
+func (s *Store) maybeRotateLocked(next int64) error {
+	if s.seg == nil || s.segEntries == 0 {
+		return nil
+	}
+	if s.segSize+next > s.cfg.SegmentMaxBytes || s.cfg.Now().Sub(s.segStart) >= s.cfg.SegmentMaxAge {
+		return s.closeSegmentLocked()
+	}
+	return nil
+}
+
+// closeSegmentLocked seals the open segment with a signed digest that
+// carries the previous digest's signature.
+func (s *Store) closeSegmentLocked() error {
+	if s.torn {
+		if err := s.cutTornLocked(); err != nil {
+			return fmt.Errorf("collector: cannot cut a failed append off segment %q: %w", s.seg.Name(), err)
+		}
+	}
+	if err := s.seg.Sync(); err != nil {
+		return fmt.Errorf("collector: cannot sync segment %q: %w", s.seg.Name(), err)
+	}
+	d := segmentDigest{Segment: s.segNum, File: segName(s.segNum), Size: s.segSize,
+		SHA256: hex.EncodeToString(s.segSHA.Sum(nil)), FirstSeq: s.segFirst, LastSeq: s.seq,
+		Entries: s.segEntries, FirstHash: hex.EncodeToString(s.segFirstH[:]),
+		LastHash: hex.EncodeToString(s.prev[:]), Start: s.segStart.UTC(), End: s.cfg.Now().UTC(),
+		PrevSignature: s.lastSig}
+	doc, sig, err := signDoc(s.cfg.SigningKey, domainDigest, d)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(s.dir, digestName(s.segNum), doc); err != nil {
+		return err
+	}
+	// The digest is written, so the segment is sealed whatever Close says:
+	// keeping a closed file open would fail every later write.
+	cerr := s.seg.Close()
+	s.seg, s.lastSig = nil, sig
+	if cerr != nil {
+		return fmt.Errorf("collector: cannot close segment %q: %w", d.File, cerr)
+	}
+	return nil
+}
+
+// writeHeadLocked signs a pointer to the newest entry. It is renamed into
+// place without an fsync of its own: after a crash the head may lag the
+// segments (Verify then reports unsigned entries after it) but it never
+// runs ahead of them, because the entry itself was fsync'd first.
+func (s *Store) writeHeadLocked() error {
+	_, err := s.signHeadLocked(s.cfg.Now())
+	return err
+}
+
+// Rotate seals the open segment now (no-op when it is empty).
+func (s *Store) Rotate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seg == nil || s.segEntries == 0 {
+		return nil
+	}
+	return s.closeSegmentLocked()
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() StoreStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Close seals the open segment with a digest and closes the store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.seg == nil {
+		return nil
+	}
+	if s.segEntries == 0 {
+		return s.seg.Close()
+	}
+	return s.closeSegmentLocked()
+}
+
+// discardSegment closes and removes a segment file that was created but
+// never used. It fails only when the file is still there: a close error
+// alone does not matter once the file is gone.
+func discardSegment(f *os.File, path string) error {
+	cerr := f.Close()
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("collector: cannot remove unused segment %q; remove it before the next append: %w", path, errors.Join(cerr, err))
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package collector
+
+import (
+	"github.com/portcullis/portcullis/audit"
+	"slices"
+	"time"
+)
+
+// StoredRecord is an audit record as the collector stores and queries it.
+// Records from portcullis sidecars fill the named fields; records from other
+// OTLP clients keep their log body in Body and every attribute the
+// collector does not map in Attributes (values as strings).
+type StoredRecord struct {
+	Time             time.Time         `json:"time"`
+	Tenant           string            `json:"tenant"`
+	Client           string            `json:"client"`
+	KeyID            string            `json:"key_id"`
+	AuthMethod       string            `json:"auth_method"`
+	Issuer           string            `json:"issuer"`
+	TokenFingerprint string            `json:"token_fingerprint,omitempty"`
+	Method           string            `json:"method"`
+	Route            string            `json:"route"`
+	Path             string            `json:"path"`
+	Status           int64             `json:"status"`
+	Decision         string            `json:"decision"`
+	RequestID        string            `json:"request_id"`
+	SourceIP         string            `json:"source_ip"`
+	BytesIn          int64             `json:"bytes_in"`
+	BytesOut         int64             `json:"bytes_out"`
+	DurationUS       int64             `json:"duration_us"`
+	UserAgent        string            `json:"user_agent"`
+	PolicyRevision   int64             `json:"policy_revision"`
+	Count            int64             `json:"count,omitempty"` // requests an aggregated record stands for; 0 for one
+	Body             string            `json:"body,omitempty"`
+	Attributes       map[string]string `json:"attributes,omitempty"`
+	// Flags say what the collector noticed about the record
+	// (FlagTimeOutsideWindow, FlagTruncated).
+	Flags []string `json:"flags,omitempty"`
+	// Sender is the batch's sender, filled by QueryRecords from the
+	// chain entry (it is stored once per batch, not per record).
+	Sender string `json:"sender,omitempty"`
+}
+
+// AppendJSON appends s as one JSON object in the field order of
+// Record.AppendJSON, followed by body and attributes (sorted by key) when
+// present.
+func (s *StoredRecord) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = s.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendStringField(dst, `","tenant":`, s.Tenant)
+	dst = appendStringField(dst, `,"client":`, s.Client)
+	dst = appendStringField(dst, `,"key_id":`, s.KeyID)
+	dst = appendStringField(dst, `,"auth_method":`, s.AuthMethod)
+	dst = appendStringField(dst, `,"issuer":`, s.Issuer)
+	if s.TokenFingerprint != "" {
+		dst = appendStringField(dst, `,"token_fingerprint":`, s.TokenFingerprint)
+	}
+	dst = appendStringField(dst, `,"method":`, s.Method)
+	dst = appendStringField(dst, `,"route":`, s.Route)
+	dst = appendStringField(dst, `,"path":`, s.Path)
+	dst = appendIntField(dst, `,"status":`, s.Status)
+	dst = appendStringField(dst, `,"decision":`, s.Decision)
+	dst = appendStringField(dst, `,"request_id":`, s.RequestID)
+	return s.appendJSONTail(dst)
+}
+
+func (s *StoredRecord) appendJSONTail(dst []byte) []byte {
+	dst = appendStringField(dst, `,"source_ip":`, s.SourceIP)
+	dst = appendIntField(dst, `,"bytes_in":`, s.BytesIn)
+	dst = appendIntField(dst, `,"bytes_out":`, s.BytesOut)
+	dst = appendIntField(dst, `,"duration_us":`, s.DurationUS)
+	dst = appendStringField(dst, `,"user_agent":`, s.UserAgent)
+	dst = appendIntField(dst, `,"policy_revision":`, s.PolicyRevision)
+	if s.Count > 1 {
+		dst = appendIntField(dst, `,"count":`, s.Count)
+	}
+	if s.Sender != "" {
+		dst = appendStringField(dst, `,"sender":`, s.Sender)
+	}
+	if len(s.Flags) > 0 {
+		dst = append(dst, `,"flags":[`...)
+		for i, f := range s.Flags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, f)
+		}
+		dst = append(dst, ']')
+	}
+	if s.Body != "" {
+		dst = appendStringField(dst, `,"body":`, s.Body)
+	}
+	if len(s.Attributes) > 0 {
+		dst = append(dst, `,"attributes":{`...)
+		for i, k := range slices.Sorted(mapKeys(s.Attributes)) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+			dst = append(dst, ':')
+			dst = appendJSONString(dst, s.Attributes[k])
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Stored converts r, a record as the sidecar captures it, to the form the
+// collector stores.
+func Stored(r *audit.Record) StoredRecord {
+	s := StoredRecord{
+		Time: time.Unix(0, r.Time).UTC(), Tenant: r.Tenant, Client: r.Client,
+		KeyID: string(r.KeyID()), AuthMethod: r.AuthMethod.String(), Issuer: r.Issuer,
+		Method: string(r.Method()), Route: r.Route, Path: string(r.Path()),
+		Status: int64(r.Status), Decision: r.Decision.String(), RequestID: string(r.RequestID()),
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationUS: r.Duration / 1e3,
+		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision,
+	}
+	if r.Count > 1 {
+		s.Count = int64(r.Count)
+	}
+	if r.SourceIP.IsValid() {
+		s.SourceIP = r.SourceIP.String()
+	}
+	if r.TokenFingerprint != ([16]byte{}) {
+		s.TokenFingerprint = hexString(r.TokenFingerprint[:])
+	}
+	return s
+}

@@ -1,0 +1,534 @@
+package collector
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// What a Problem found.
+const (
+	ProblemHashMismatch   = "hash mismatch"   // entry bytes do not hash to the stored hash: edited
+	ProblemChainBreak     = "chain break"     // prev does not name the entry before: deleted, inserted or reordered
+	ProblemSequenceGap    = "sequence gap"    // sequence numbers skip or repeat
+	ProblemCorruptEntry   = "corrupt entry"   // a line that is not an entry
+	ProblemTruncated      = "truncated"       // a partial last line, or fewer entries than the signed head
+	ProblemMissingSegment = "missing segment" // a segment file deleted without a retention record
+	ProblemMissingDigest  = "missing digest"  // a closed segment without its signed digest
+	ProblemDigestMismatch = "digest mismatch" // a closed segment changed after it was signed
+	ProblemBadSignature   = "bad signature"   // a digest or head whose signature does not verify
+	ProblemMissingHead    = "missing head"    // the signed head is gone
+	ProblemUnsignedTail   = "unsigned tail"   // entries after the signed head: forged, or older than --allow-unsigned-tail
+	ProblemRecordedBreak  = "recorded break"  // the collector found entries it could not vouch for at a restart
+	ProblemBadRetention   = "bad retention"   // a retention entry that is unsigned, forged or premature
+	ProblemRolledBack     = "rolled back"     // the store is behind the head published outside the host
+	ProblemEmpty          = "empty store"     // no entries at all
+	ProblemNotRegular     = "not a regular file"
+)
+
+// VerifyOptions are what Verify accepts beyond an intact, signed chain.
+type VerifyOptions struct {
+	// AllowUnsignedTail accepts entries after the signed head that are
+	// younger than this (by the time in the entry); 0 accepts none.
+	AllowUnsignedTail time.Duration
+	// AllowEmpty accepts a store with no entries.
+	AllowEmpty bool
+	// Published is the newest head published outside the host (etcd, a
+	// file); a store behind it was rolled back.
+	Published *PublishedHead
+	// ExpectHead is the hex chain hash of an entry the store must hold
+	// (a head the operator kept, as `audit verify` prints it).
+	ExpectHead string
+	// Now is the clock for AllowUnsignedTail; zero means time.Now.
+	Now time.Time
+}
+
+// Problem is one thing Verify found wrong. Entry is the 0-based position of
+// the entry in its segment, or -1 when the problem concerns the segment.
+type Problem struct {
+	Segment uint64 `json:"segment"`
+	Entry   int    `json:"entry"`
+	Seq     uint64 `json:"seq,omitempty"`
+	What    string `json:"what"`
+	Detail  string `json:"detail"`
+}
+
+// String formats p for a person.
+func (p Problem) String() string {
+	if p.Entry < 0 {
+		return fmt.Sprintf("segment %d: %s: %s", p.Segment, p.What, p.Detail)
+	}
+	return fmt.Sprintf("segment %d entry %d (seq %d): %s: %s", p.Segment, p.Entry, p.Seq, p.What, p.Detail)
+}
+
+// VerifyReport summarises a verified store.
+type VerifyReport struct {
+	Segments int       `json:"segments"` // segment files present
+	Expired  int       `json:"expired"`  // segments deleted by retention
+	Batches  int       `json:"batches"`
+	Records  int       `json:"records"`
+	Events   int       `json:"events"`
+	First    time.Time `json:"first"` // earliest record time
+	Last     time.Time `json:"last"`  // latest record time
+	// Unsigned counts entries after the signed head (Verify cannot vouch
+	// for them: a problem unless VerifyOptions.AllowUnsignedTail covers them).
+	Unsigned int `json:"unsigned"`
+	Breaks   int `json:"breaks"` // breaks the collector recorded at restarts
+	// HeadSeq and HeadHash name the newest entry the signed head vouches
+	// for; keep them (or publish them) to detect a later rollback.
+	HeadSeq  uint64    `json:"head_seq"`
+	HeadHash string    `json:"head_hash"`
+	Problems []Problem `json:"problems"`
+}
+
+// OK reports whether no problem was found.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
+
+// verifier walks the chain segment by segment.
+type verifier struct {
+	dir        string
+	pub        ed25519.PublicKey
+	opts       VerifyOptions
+	rep        VerifyReport
+	digests    map[uint64]*segmentDigest
+	sigs       map[uint64]string
+	prev       [32]byte
+	prevKnown  bool
+	seq        uint64
+	hashAt     map[uint64][32]byte
+	head       *storeHead
+	lastSigned uint64    // newest entry after the head with its own signature
+	oldestTail time.Time // time of the oldest entry after the last signed one
+	expired    map[uint64]bool
+	gone       []uint64 // segment files absent but with a digest
+}
+
+// Verify checks the store in dir against the public key with no options:
+// see VerifyWith.
+func Verify(dir string, pub ed25519.PublicKey) (*VerifyReport, error) {
+	return VerifyWith(dir, pub, VerifyOptions{})
+}
+
+// VerifyWith checks the store in dir against the public key: every entry's
+// hash and link, every closed segment against its signed digest, the digest
+// chain, signed retention entries for deleted segments, the signed head,
+// entries after it, and the head published outside the host. It returns an
+// error only when dir cannot be read or holds no store (ErrNoStore);
+// tampering is reported in the report's Problems.
+func VerifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions) (*VerifyReport, error) {
+	segs, digests, err := listStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	v := &verifier{dir: dir, pub: pub, opts: opts, digests: map[uint64]*segmentDigest{}, sigs: map[uint64]string{},
+		hashAt: map[uint64][32]byte{0: {}}, prevKnown: true, expired: map[uint64]bool{}}
+	v.checkDigests(digests)
+	head, headErr := v.readHead()
+	v.head = head
+	last := lastOf(segs, digests, head)
+	present := map[uint64]bool{}
+	for _, n := range segs {
+		present[n] = true
+	}
+	next := uint64(1)
+	for _, n := range known(segs, digests, head) {
+		v.gap(next, n)
+		if present[n] {
+			v.rep.Segments++
+			v.checkSegment(n, n == last)
+		} else {
+			v.absent(n)
+		}
+		next = n + 1
+	}
+	v.resolveGone()
+	v.checkHead(head, headErr, len(segs) > 0)
+	v.checkTail()
+	v.checkPublished()
+	if len(segs)+len(digests) == 0 && !opts.AllowEmpty {
+		v.problem(0, -1, 0, ProblemEmpty, "the store in %q holds no entries (use --allow-empty if that is expected)", dir)
+	}
+	return &v.rep, nil
+}
+
+func lastOf(segs, digests []uint64, head *storeHead) uint64 {
+	var last uint64
+	if len(segs) > 0 {
+		last = segs[len(segs)-1]
+	}
+	if len(digests) > 0 {
+		last = max(last, digests[len(digests)-1])
+	}
+	if head != nil {
+		last = max(last, head.Segment)
+	}
+	return last
+}
+
+func (v *verifier) problem(seg uint64, entry int, seq uint64, what, format string, args ...any) {
+	v.rep.Problems = append(v.rep.Problems, Problem{Segment: seg, Entry: entry, Seq: seq, What: what, Detail: fmt.Sprintf(format, args...)})
+}
+
+// checkDigests verifies each digest's signature and its link to the one
+// before.
+func (v *verifier) checkDigests(digests []uint64) {
+	for _, n := range digests {
+		data, err := readRegular(filepath.Join(v.dir, digestName(n)), maxDocBytes)
+		if err != nil {
+			v.problem(n, -1, 0, ProblemMissingDigest, "cannot read digest: %v", err)
+			continue
+		}
+		d := new(segmentDigest)
+		sig, err := openDoc(data, v.pub, domainDigest, d)
+		if err != nil {
+			v.problem(n, -1, 0, ProblemBadSignature, "digest %s: %v", digestName(n), err)
+			continue
+		}
+		v.digests[n], v.sigs[n] = d, sig
+	}
+	for _, n := range digests {
+		d, ok := v.digests[n]
+		if !ok {
+			continue
+		}
+		if prevSig, ok := v.sigs[n-1]; ok && d.PrevSignature != prevSig {
+			v.problem(n, -1, 0, ProblemBadSignature, "digest does not carry the signature of digest %d: digests replaced or reordered", n-1)
+		}
+		if n == 1 && d.PrevSignature != "" {
+			v.problem(n, -1, 0, ProblemMissingDigest, "first digest names a previous digest: earlier segments removed")
+		}
+	}
+}
+
+// known returns the segment numbers any file names, sorted, once each.
+func known(segs, digests []uint64, head *storeHead) []uint64 {
+	all := append(append([]uint64(nil), segs...), digests...)
+	if head != nil && head.Segment > 0 {
+		all = append(all, head.Segment)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// gap reports segments from..to-1, of which neither file is left, as one
+// problem: a segment file named with a huge number costs one line, not one
+// per number skipped.
+func (v *verifier) gap(from, to uint64) {
+	switch {
+	case to <= from:
+		return
+	case to == from+1:
+		v.problem(from, -1, 0, ProblemMissingSegment, "%s and its digest are gone", segName(from))
+	default:
+		v.problem(from, -1, 0, ProblemMissingSegment, "%s to %s and their digests are gone", segName(from), segName(to-1))
+	}
+	v.prevKnown = false
+}
+
+// absent handles a segment number with no segment file.
+func (v *verifier) absent(n uint64) {
+	d, ok := v.digests[n]
+	if !ok {
+		v.problem(n, -1, 0, ProblemMissingSegment, "%s and its digest are gone", segName(n))
+		v.prevKnown = false
+		return
+	}
+	v.gone = append(v.gone, n)
+	v.prev, v.prevKnown = parseHash(d.LastHash)
+	v.seq = d.LastSeq
+	v.hashAt[d.LastSeq] = v.prev
+}
+
+// resolveGone accepts absent segments covered by a valid retention entry.
+func (v *verifier) resolveGone() {
+	for _, n := range v.gone {
+		if v.expired[n] {
+			v.rep.Expired++
+			continue
+		}
+		v.problem(n, -1, 0, ProblemMissingSegment, "%s deleted without a valid retention entry", segName(n))
+	}
+}
+
+// checkSegment verifies the entries of segment n and, if closed, its
+// digest. It streams the file: memory stays bounded whatever its size.
+func (v *verifier) checkSegment(n uint64, isLast bool) {
+	f, fi, err := openRegular(filepath.Join(v.dir, segName(n)))
+	if err != nil {
+		what := ProblemMissingSegment
+		if errors.Is(err, ErrNotRegular) {
+			what = ProblemNotRegular
+		}
+		v.problem(n, -1, 0, what, "cannot read: %v", err)
+		v.prevKnown = false
+		return
+	}
+	defer f.Close()
+	d, closed := v.digests[n]
+	if closed && fi.Size() != d.Size {
+		v.problem(n, -1, 0, ProblemDigestMismatch, "file is %d bytes; the signed digest says %d bytes (%d entries, seq %d..%d)",
+			fi.Size(), d.Size, d.Entries, d.FirstSeq, d.LastSeq)
+		v.checkEntries(n, f, d) // no need to hash it: the size already differs
+		v.afterBreak(n, d)
+		return
+	}
+	h := sha256.New()
+	entries := v.checkEntries(n, io.TeeReader(f, h), d)
+	switch {
+	case closed:
+		io.Copy(h, f) // the rest after a line that stopped the scan
+		v.checkAgainstDigest(n, d, h.Sum(nil), entries)
+		v.afterBreak(n, d)
+	case !isLast:
+		v.problem(n, -1, 0, ProblemMissingDigest, "closed segment has no signed digest")
+	}
+}
+
+// checkEntries checks every line of a segment and returns how many
+// complete lines it has. Lines past a break digest's trusted entries are
+// read (for the file hash) but not part of the chain.
+func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
+	trusted := -1
+	if d != nil && d.Break != "" {
+		trusted = d.TrustedEntries
+	}
+	lr := newLineReader(r, MaxEntryBytes)
+	for i := 0; ; i++ {
+		line, err := lr.next()
+		switch {
+		case errors.Is(err, io.EOF):
+			if len(line) > 0 {
+				v.problem(n, i, v.seq+1, ProblemTruncated, "last line of %d bytes has no newline: segment cut mid-entry", len(line))
+			}
+			return i
+		case err != nil:
+			v.problem(n, i, v.seq+1, ProblemCorruptEntry, "%v: not an entry the collector wrote", err)
+			v.prevKnown = false
+			return i
+		case trusted >= 0 && i >= trusted:
+			continue
+		}
+		v.checkEntry(n, i, line[:len(line)-1])
+	}
+}
+
+// afterBreak reports a segment sealed over a break and continues the chain
+// from its last trusted entry.
+func (v *verifier) afterBreak(n uint64, d *segmentDigest) {
+	if d.Break == "" {
+		return
+	}
+	v.rep.Breaks++
+	v.problem(n, -1, d.LastSeq, ProblemRecordedBreak, "at a restart the collector found %d entries after seq %d it could not vouch for (%s); they are excluded from the chain",
+		d.Entries-d.TrustedEntries, d.LastSeq, d.Break)
+	v.prev, v.prevKnown = parseHash(d.LastHash)
+	v.seq = d.LastSeq
+}
+
+func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, entries int) {
+	if hex.EncodeToString(sum) != d.SHA256 {
+		v.problem(n, -1, 0, ProblemDigestMismatch, "file has SHA-256 %x; the signed digest says %s (%d entries, seq %d..%d)",
+			sum[:8], d.SHA256[:16], d.Entries, d.FirstSeq, d.LastSeq)
+	}
+	if entries < d.Entries {
+		v.problem(n, -1, 0, ProblemTruncated, "%d entries, the signed digest says %d", entries, d.Entries)
+	}
+	if h, ok := v.hashAt[d.LastSeq]; !ok || hex.EncodeToString(h[:]) != d.LastHash {
+		v.problem(n, -1, d.LastSeq, ProblemChainBreak, "entry %d does not have the hash the signed digest names", d.LastSeq)
+	}
+}
+
+// checkEntry verifies one entry's link, hash and sequence and counts it.
+func (v *verifier) checkEntry(n uint64, i int, line []byte) {
+	var l entryLine
+	var b verifyBody
+	if err := json.Unmarshal(line, &l); err != nil {
+		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "not an entry: %v", err)
+		v.prevKnown = false
+		return
+	}
+	prev, okPrev := parseHash(l.Prev)
+	stored, okHash := parseHash(l.Hash)
+	errBody := json.Unmarshal(l.Body, &b)
+	if !okPrev || !okHash || errBody != nil {
+		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "malformed prev, hash or body")
+		v.prevKnown = false
+		return
+	}
+	if v.prevKnown && prev != v.prev {
+		v.problem(n, i, b.Seq, ProblemChainBreak, "prev %x... does not match the hash %x... of the entry before", prev[:6], v.prev[:6])
+	}
+	if got := chainHash(prev, l.Body); got != stored {
+		v.problem(n, i, b.Seq, ProblemHashMismatch, "content hashes to %x..., stored hash is %x...", got[:6], stored[:6])
+	}
+	if b.Seq != v.seq+1 {
+		v.problem(n, i, b.Seq, ProblemSequenceGap, "seq %d follows seq %d", b.Seq, v.seq)
+	}
+	v.prev, v.prevKnown, v.seq = stored, true, b.Seq
+	v.hashAt[b.Seq] = stored
+	v.checkTailEntry(&l, stored, &b)
+	v.count(n, i, &b)
+}
+
+// verifyBody decodes what Verify counts, without whole records.
+type verifyBody struct {
+	entryHeader
+	Records []struct {
+		Time time.Time `json:"time"`
+	} `json:"records"`
+	Events []json.RawMessage `json:"events"`
+	retentionFields
+	Reason string `json:"reason"`
+}
+
+func (v *verifier) count(n uint64, i int, b *verifyBody) {
+	switch b.Kind {
+	case KindBatch:
+		v.rep.Batches++
+		v.rep.Records += len(b.Records)
+		for _, r := range b.Records {
+			if v.rep.First.IsZero() || r.Time.Before(v.rep.First) {
+				v.rep.First = r.Time
+			}
+			if r.Time.After(v.rep.Last) {
+				v.rep.Last = r.Time
+			}
+		}
+	case KindEvents:
+		v.rep.Events += len(b.Events)
+	case KindRetention:
+		v.checkRetention(n, i, b)
+	case KindBreak:
+		if d, ok := v.digests[b.Segment]; !ok || d.Break == "" {
+			// Not reported through a digest (the head named entries no
+			// segment held): report it here.
+			v.rep.Breaks++
+			v.problem(n, i, b.Seq, ProblemRecordedBreak, "at a restart the collector found: %s", b.Reason)
+		}
+	}
+}
+
+// checkRetention accepts a retention entry only when it is signed by the
+// collector's key and the segment it expires had closed, by its signed
+// digest, longer ago than the retention period in force (issue 21, item 2).
+func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
+	d, ok := v.digests[b.Segment]
+	switch {
+	case !b.retentionFields.verify(v.pub, b.Segment, b.LastHash, b.Time):
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d is not signed by the collector's key", b.Segment)
+	case !ok:
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d, which has no valid signed digest", b.Segment)
+	case v.sigs[b.Segment] != b.DigestSignature || d.LastHash != b.LastHash:
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d does not name its signed digest", b.Segment)
+	case b.Time.Sub(d.End) < time.Duration(b.RetentionSeconds)*time.Second || b.RetentionSeconds <= 0:
+		v.problem(n, i, b.Seq, ProblemBadRetention, "segment %d closed at %s, less than the retention of %ds before its deletion at %s",
+			b.Segment, d.End.Format(time.RFC3339), b.RetentionSeconds, b.Time.Format(time.RFC3339))
+	default:
+		v.expired[b.Segment] = true
+	}
+}
+
+func (v *verifier) readHead() (*storeHead, error) {
+	data, err := readRegular(filepath.Join(v.dir, headFile), maxDocBytes)
+	if err != nil {
+		return nil, err
+	}
+	h := new(storeHead)
+	if _, err := openDoc(data, v.pub, domainHead, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// checkHead compares the chain's end with the signed head.
+func (v *verifier) checkHead(h *storeHead, err error, any bool) {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if any {
+			v.problem(0, -1, 0, ProblemMissingHead, "%s is gone", headFile)
+		}
+		return
+	case err != nil:
+		v.problem(0, -1, 0, ProblemBadSignature, "%s: %v", headFile, err)
+		return
+	}
+	if v.seq < h.Seq {
+		v.problem(h.Segment, -1, h.Seq, ProblemTruncated, "chain ends at seq %d but the signed head names seq %d: newest entries removed", v.seq, h.Seq)
+		return
+	}
+	if got, ok := v.hashAt[h.Seq]; !ok || hex.EncodeToString(got[:]) != h.Hash {
+		v.problem(h.Segment, -1, h.Seq, ProblemChainBreak, "entry %d does not have the hash the signed head names", h.Seq)
+		return
+	}
+	v.rep.HeadSeq, v.rep.HeadHash = h.Seq, h.Hash
+	v.rep.Unsigned = int(v.seq - max(h.Seq, v.lastSigned))
+}
+
+// checkTailEntry notes entries after the signed head: one the collector
+// signed itself (written just before a crash, the head not yet renamed) is
+// vouched for, with everything before it; others are the unsigned tail.
+func (v *verifier) checkTailEntry(l *entryLine, hash [32]byte, b *verifyBody) {
+	if v.head == nil || b.Seq <= v.head.Seq {
+		return
+	}
+	if l.signedBy(v.pub, hash) {
+		v.lastSigned, v.oldestTail = b.Seq, time.Time{}
+		return
+	}
+	if v.oldestTail.IsZero() || b.Time.Before(v.oldestTail) {
+		v.oldestTail = b.Time
+	}
+}
+
+// checkTail reports entries after the signed head: anyone who can write a
+// segment can append a correctly hashed entry without the key (issue 21,
+// item 1). Only entries younger than AllowUnsignedTail pass.
+func (v *verifier) checkTail() {
+	if v.rep.Unsigned == 0 {
+		return
+	}
+	allow := v.opts.AllowUnsignedTail
+	if allow > 0 && v.opts.Now.Sub(v.oldestTail) < allow {
+		return
+	}
+	last := max(v.rep.HeadSeq, v.lastSigned)
+	v.problem(0, -1, last+1, ProblemUnsignedTail, "%d entries after seq %d, the last one signed (oldest from %s): appended without the signing key",
+		v.rep.Unsigned, last, v.oldestTail.UTC().Format(time.RFC3339))
+}
+
+// checkPublished compares the chain with the head published outside the
+// host and the head the operator expects (issue 21, item 3).
+func (v *verifier) checkPublished() {
+	if p := v.opts.Published; p != nil {
+		v.expectAt(p.Seq, p.Hash, fmt.Sprintf("the head published at %s", p.Time.UTC().Format(time.RFC3339)))
+	}
+	if e := v.opts.ExpectHead; e != "" {
+		for seq, h := range v.hashAt {
+			if seq > 0 && hex.EncodeToString(h[:]) == e {
+				return
+			}
+		}
+		v.problem(0, -1, 0, ProblemRolledBack, "no entry has the expected head hash %s: the store was rolled back, emptied or replaced", e)
+	}
+}
+
+func (v *verifier) expectAt(seq uint64, hash, what string) {
+	if v.seq < seq {
+		v.problem(0, -1, seq, ProblemRolledBack, "chain ends at seq %d but %s names seq %d: the store was rolled back or its newest entries removed", v.seq, what, seq)
+		return
+	}
+	if h, ok := v.hashAt[seq]; ok && hex.EncodeToString(h[:]) != hash {
+		v.problem(0, -1, seq, ProblemRolledBack, "entry %d is not the one %s names: the store was replaced", seq, what)
+	}
+}
