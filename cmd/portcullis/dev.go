@@ -31,6 +31,7 @@ func init() {
 // devFlags are the flags of `portcullis dev`.
 type devFlags struct {
 	data, policy, listen, upstream, admin, collector, prefix, logLevel string
+	etcdBin                                                            string    // path of portcullis-dev ("" finds it)
 	out                                                                io.Writer // where the stack's addresses are printed (os.Stdout)
 }
 
@@ -44,6 +45,7 @@ func runDev(args []string) int {
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:19901", "sidecar admin `address`")
 	fs.StringVar(&f.collector, "collector", "127.0.0.1:18090", "collector `address`")
 	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix`")
+	fs.StringVar(&f.etcdBin, "etcd-bin", "", "`path` of the portcullis-dev binary that runs etcd (default: next to portcullis, else in PATH)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -61,23 +63,24 @@ func runDev(args []string) int {
 	return 0
 }
 
-// dev starts the whole stack in one process: embedded etcd with the policy
-// pushed, the collector following etcd's lifecycle events, the demo service
-// and a sidecar watching etcd and auditing to the collector.
+// dev starts the whole stack: etcd (portcullis-dev, a child process) with
+// the policy pushed, and in this process the collector following etcd's
+// lifecycle events, the demo service and a sidecar watching etcd and
+// auditing to the collector.
 func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("cannot create %q: %w", f.data, err)
 	}
-	emb, err := etcdsync.StartEmbedded(filepath.Join(f.data, "etcd"))
+	etcd, err := startDevEtcd(f.etcdBin, filepath.Join(f.data, "etcd"))
 	if err != nil {
 		return err
 	}
-	defer emb.Close()
-	endpoints := strings.Join(emb.Endpoints(), ",")
+	defer etcd.stop()
+	endpoints := strings.Join(etcd.endpoints, ",")
 	if err := os.WriteFile(filepath.Join(f.data, "etcd-endpoints"), []byte(endpoints), 0o600); err != nil {
 		return err
 	}
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: emb.Endpoints()})
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: etcd.endpoints})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
@@ -34,7 +35,7 @@ func storedEvents(t *testing.T, dir string) []audit.Event {
 // damaged resume file stops the follower instead of replaying silently.
 func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	t.Parallel()
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
 // startEtcd starts a real etcd server in process for one test.
-func startEtcd(t *testing.T) *etcdsync.Embedded {
+func startEtcd(t *testing.T) *devetcd.Server {
 	t.Helper()
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 
 // storeEvents writes the lifecycle events under prefix into a new audit
 // store in dir, as the collector does.
-func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) {
+func storeEvents(t *testing.T, dir string, e *devetcd.Server, prefix string) {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "signing.key")
 	if err := audit.GenerateKey(keyFile); err != nil {

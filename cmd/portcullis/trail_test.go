@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -73,7 +74,7 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package etcdsync keeps Portcullis policy in etcd: it is the only user of
-// the etcd client in the module. It has three parts.
+// the etcd client in the module. It has two parts.
 //
 // Admin is the library behind the CLI (`portcullis policy push`, `keys
 // create`, `clients suspend`, ...). Every change is validated first
@@ -19,8 +19,8 @@
 // is saved to a last-known-good file so a sidecar can start serving while
 // etcd is down.
 //
-// Embedded runs an etcd server in process on loopback, for `portcullis
-// dev` and for tests.
+// The etcd server that `portcullis dev` and the tests run in process is in
+// internal/devetcd, so that the sidecar binary does not link it.
 //
 // # Key layout
 //

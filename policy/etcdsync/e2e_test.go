@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -259,7 +260,7 @@ func (d *deployment) awaitAll(t testing.TB, cond func(*sidecar) bool) {
 // the policy fresh even though nothing changes; once etcd is gone,
 // credentialed requests get 503; when it returns they pass again.
 func TestStalenessBound(t *testing.T) {
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

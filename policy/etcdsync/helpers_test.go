@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -15,7 +16,7 @@ import (
 
 // shared is one real etcd server for the tests that do not stop it; each
 // test works under its own prefix.
-var shared *Embedded
+var shared *devetcd.Server
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "etcdsync-test-")
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	shared, err = StartEmbedded(dir)
+	shared, err = devetcd.Start(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -42,9 +43,9 @@ func newPrefix(t testing.TB) string {
 }
 
 // ownEtcd starts an etcd server for a test that stops or restarts it.
-func ownEtcd(t testing.TB) *Embedded {
+func ownEtcd(t testing.TB) *devetcd.Server {
 	t.Helper()
-	e, err := StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func ownEtcd(t testing.TB) *Embedded {
 	return e
 }
 
-func dial(t testing.TB, e *Embedded) *clientv3.Client {
+func dial(t testing.TB, e *devetcd.Server) *clientv3.Client {
 	t.Helper()
 	cli, err := Dial(Config{Endpoints: e.Endpoints(), DialTimeout: 2 * time.Second})
 	if err != nil {
