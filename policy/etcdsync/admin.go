@@ -32,14 +32,14 @@ const attempts = 5
 // client.
 type Admin struct {
 	cli *clientv3.Client
-	k   keys
+	k   layout
 	now func() time.Time
 }
 
 // NewAdmin returns an Admin for the deployment under prefix ("" means
 // DefaultPrefix).
 func NewAdmin(cli *clientv3.Client, prefix string) *Admin {
-	return &Admin{cli: cli, k: newKeys(prefix), now: time.Now}
+	return &Admin{cli: cli, k: newLayout(prefix), now: time.Now}
 }
 
 // Prefix returns the deployment prefix the Admin writes under.

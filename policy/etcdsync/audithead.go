@@ -14,7 +14,7 @@ import (
 // store rolled back on its own host (issue 21, item 3).
 const auditHeadKey = "/audit/head"
 
-func (k keys) auditHead() string { return string(k) + auditHeadKey }
+func (k layout) auditHead() string { return string(k) + auditHeadKey }
 
 // ErrHeadBehind is returned (wrapped) by PublishHead for a head older than
 // the one already published: the store it comes from was rolled back.

@@ -115,27 +115,28 @@ type Member struct {
 	PolicyDigest string `json:"policy_digest,omitempty"`
 }
 
-// keys names the etcd keys of one deployment prefix.
-type keys string
+// layout names the etcd keys of one deployment prefix: the key layout of
+// the package documentation.
+type layout string
 
-func newKeys(prefix string) keys {
+func newLayout(prefix string) layout {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return keys(strings.TrimRight(prefix, "/"))
+	return layout(strings.TrimRight(prefix, "/"))
 }
 
-func (k keys) policy() string              { return string(k) + policyKey }
-func (k keys) history(rev int64) string    { return string(k) + historyDir + pad(rev) }
-func (k keys) key(id string) string        { return string(k) + keysDir + id }
-func (k keys) revocation(id string) string { return string(k) + revocationsDir + id }
-func (k keys) suspension(c string) string  { return string(k) + suspensionsDir + c }
-func (k keys) member(pod string) string    { return string(k) + membersDir + pod }
-func (k keys) dir(sub string) string       { return string(k) + sub }
+func (k layout) policy() string              { return string(k) + policyKey }
+func (k layout) history(rev int64) string    { return string(k) + historyDir + pad(rev) }
+func (k layout) key(id string) string        { return string(k) + keysDir + id }
+func (k layout) revocation(id string) string { return string(k) + revocationsDir + id }
+func (k layout) suspension(c string) string  { return string(k) + suspensionsDir + c }
+func (k layout) member(pod string) string    { return string(k) + membersDir + pod }
+func (k layout) dir(sub string) string       { return string(k) + sub }
 
 // event names a new event key at t; the random suffix keeps two events of
 // the same nanosecond apart.
-func (k keys) event(t time.Time) (string, error) {
+func (k layout) event(t time.Time) (string, error) {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("cannot read random bytes: %w", err)
@@ -144,7 +145,7 @@ func (k keys) event(t time.Time) (string, error) {
 }
 
 // eventBound is the first event key at or after t.
-func (k keys) eventBound(t time.Time) string { return string(k) + eventsDir + pad(t.UnixNano()) }
+func (k layout) eventBound(t time.Time) string { return string(k) + eventsDir + pad(t.UnixNano()) }
 
 // pad formats n as 20 digits, so keys sort numerically.
 func pad(n int64) string { return fmt.Sprintf("%020d", n) }

@@ -46,7 +46,7 @@ func (st *state) equal(o *state) bool {
 // stateOps are the reads of a whole state; one Txn runs them at one revision
 // (the prefix also holds events and history, which grow without bound and
 // are not read here).
-func stateOps(k keys) []clientv3.Op {
+func stateOps(k layout) []clientv3.Op {
 	return []clientv3.Op{
 		clientv3.OpGet(k.policy()),
 		clientv3.OpGet(k.dir(keysDir), clientv3.WithPrefix()),
@@ -56,7 +56,7 @@ func stateOps(k keys) []clientv3.Op {
 }
 
 // readState reads the whole state of the deployment at one revision.
-func readState(ctx context.Context, cli *clientv3.Client, k keys) (*state, error) {
+func readState(ctx context.Context, cli *clientv3.Client, k layout) (*state, error) {
 	resp, err := cli.Txn(ctx).Then(stateOps(k)...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read policy state under %q: %w", string(k), err)
@@ -76,7 +76,7 @@ func readState(ctx context.Context, cli *clientv3.Client, k keys) (*state, error
 
 // apply records a put (or, with put false, a delete) of key and reports
 // whether key belongs to the state.
-func (st *state) apply(k keys, key, value string, put bool) bool {
+func (st *state) apply(k layout, key, value string, put bool) bool {
 	if key == k.policy() {
 		st.Policy = value
 		if !put {
@@ -97,7 +97,7 @@ func (st *state) apply(k keys, key, value string, put bool) bool {
 }
 
 // slot returns the map holding key and the record name, or nil.
-func (st *state) slot(k keys, key string) (map[string]string, string) {
+func (st *state) slot(k layout, key string) (map[string]string, string) {
 	for _, d := range [...]struct {
 		dir string
 		m   map[string]string

@@ -47,7 +47,7 @@ type Syncer struct {
 	cli   *clientv3.Client
 	store *policy.Store
 	cfg   SyncConfig
-	k     keys
+	k     layout
 	saves chan *state // to the last-known-good writer; capacity 1, latest wins
 	marks chan struct{}
 
@@ -81,7 +81,7 @@ type Syncer struct {
 // It does not own cli.
 func NewSyncer(cli *clientv3.Client, store *policy.Store, cfg SyncConfig) *Syncer {
 	cfg.defaults()
-	return &Syncer{cli: cli, store: store, cfg: cfg, k: newKeys(cfg.Prefix), saves: make(chan *state, 1), marks: make(chan struct{}, 1)}
+	return &Syncer{cli: cli, store: store, cfg: cfg, k: newLayout(cfg.Prefix), saves: make(chan *state, 1), marks: make(chan struct{}, 1)}
 }
 
 // Ready reports whether the Syncer has put a snapshot in the Store (from
