@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/examples"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -85,7 +86,7 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 		return err
 	}
 	defer cli.Close()
-	admin := etcdsync.NewAdmin(cli, f.prefix)
+	admin := etcdadmin.New(cli, f.prefix)
 	if err := pushIfEmpty(ctx, admin, f.policy, log); err != nil {
 		return err
 	}
@@ -117,11 +118,11 @@ func printDevStack(f devFlags, endpoints string) {
 	fmt.Fprintf(f.out, "portcullis dev: etcd %s, prefix %s; for the other commands:\n  export PORTCULLIS_ETCD=%s\n", endpoints, f.prefix, endpoints)
 }
 
-func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log zerolog.Logger) error {
+func pushIfEmpty(ctx context.Context, admin *etcdadmin.Admin, path string, log zerolog.Logger) error {
 	if _, rev, err := admin.GetPolicy(ctx); err == nil {
 		log.Info().Int64("revision", rev).Msg("etcd already holds a policy")
 		return nil
-	} else if !errors.Is(err, etcdsync.ErrNotFound) {
+	} else if !errors.Is(err, etcdadmin.ErrNotFound) {
 		return err
 	}
 	doc, name := examples.Policy, "built-in examples/policy.yaml"
@@ -132,7 +133,7 @@ func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log ze
 		}
 		name = path
 	}
-	rev, err := admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "portcullis-dev", Reason: "initial policy for the dev stack", Ticket: "DEV-1"})
+	rev, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "portcullis-dev", Reason: "initial policy for the dev stack", Ticket: "DEV-1"})
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log ze
 // devCollector starts the collector with a signing key and a bearer token
 // made on first run, and returns the token file for the sidecar and a
 // function that stops the collector.
-func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log zerolog.Logger) (string, func(), error) {
+func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log zerolog.Logger) (string, func(), error) {
 	keyFile, tokenFile := filepath.Join(f.data, "audit-signing.key"), filepath.Join(f.data, "collector-token")
 	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
 		if err := audit.GenerateKey(keyFile); err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
-	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/rs/zerolog"
 )
 
@@ -15,7 +15,7 @@ import (
 // tamper-evident trail as the requests. The last stored etcd revision is
 // kept in revFile (written atomically), so a restart resumes; the store
 // skips an event it holds already. It retries until ctx ends.
-func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, revFile string, log zerolog.Logger) {
+func forwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *audit.Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
 		err := followOnce(ctx, admin, store, revFile)
 		if ctx.Err() == nil {
@@ -28,12 +28,12 @@ func forwardEvents(ctx context.Context, admin *etcdsync.Admin, store *audit.Stor
 	}
 }
 
-func followOnce(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, revFile string) error {
+func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *audit.Store, revFile string) error {
 	from, err := audit.ReadResumeRevision(revFile)
 	if err != nil {
 		return err
 	}
-	return admin.FollowEvents(ctx, from, func(evs []etcdsync.Event) error {
+	return admin.FollowEvents(ctx, from, func(evs []etcdadmin.Event) error {
 		if err := store.AppendEvents(toAuditEvents(evs)); err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func followOnce(ctx context.Context, admin *etcdsync.Admin, store *audit.Store, 
 
 // toAuditEvents maps events read from etcd: time, key and revision are
 // etcd's, the value's time is kept as the claimed time.
-func toAuditEvents(evs []etcdsync.Event) []audit.Event {
+func toAuditEvents(evs []etcdadmin.Event) []audit.Event {
 	out := make([]audit.Event, len(evs))
 	for i, e := range evs {
 		var raw json.RawMessage

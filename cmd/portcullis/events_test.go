@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
@@ -46,10 +47,10 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	}
 	t.Cleanup(func() { cli.Close() })
 	const prefix = "/events-test"
-	admin := etcdsync.NewAdmin(cli, prefix)
+	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()
 	doc, _ := os.ReadFile(examplePolicy)
-	meta := etcdsync.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
+	meta := etcdadmin.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
 	if _, err := admin.PushPolicy(ctx, doc, 0, meta); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
@@ -86,7 +87,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 	if out := r.run(0, "keys", "show", old); !strings.Contains(out, "replaced by:  "+next) {
 		t.Errorf("keys show %s = %q, want it to name its successor %s", old, out, next)
 	}
-	var shown etcdsync.KeyInfo
+	var shown etcdadmin.KeyInfo
 	json.Unmarshal([]byte(r.run(0, "keys", "show", old, "--json")), &shown)
 	if shown.Successor != next {
 		t.Errorf("keys show --json successor = %q, want %q", shown.Successor, next)
@@ -102,7 +103,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 			t.Errorf("clients list lacks %q:\n%s", want, out)
 		}
 	}
-	var clients []etcdsync.ClientInfo
+	var clients []etcdadmin.ClientInfo
 	json.Unmarshal([]byte(r.run(0, "clients", "list", "--json")), &clients)
 	states := map[string]bool{}
 	for _, c := range clients {
@@ -115,7 +116,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 	if rows := r.events(t, "--action", "key.rotate"); len(rows) != 1 || rows[0].Target != old || rows[0].Details["new_key"] != next || rows[0].Actor != "alice" {
 		t.Errorf("events --action key.rotate = %+v", rows)
 	}
-	if rows := r.events(t, "--target", "acme-hris"); len(rows) != 1 || rows[0].Action != etcdsync.ActionClientSuspend || rows[0].Reason != "abuse" {
+	if rows := r.events(t, "--target", "acme-hris"); len(rows) != 1 || rows[0].Action != etcdadmin.ActionClientSuspend || rows[0].Reason != "abuse" {
 		t.Errorf("events --target acme-hris = %+v", rows)
 	}
 	var actions []string
@@ -172,7 +173,7 @@ func storeEvents(t *testing.T, dir string, e *devetcd.Server, prefix string) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	evs, err := etcdsync.NewAdmin(cli, prefix).ListEvents(context.Background(), time.Time{}, time.Time{})
+	evs, err := etcdadmin.New(cli, prefix).ListEvents(context.Background(), time.Time{}, time.Time{})
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("ListEvents = %d events, %v", len(evs), err)
 	}
@@ -203,16 +204,16 @@ func TestMembersList(t *testing.T) {
 	go func() { defer close(done); syncer.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	fleet := func() etcdsync.Fleet {
-		var f etcdsync.Fleet
+	fleet := func() etcdadmin.Fleet {
+		var f etcdadmin.Fleet
 		if err := json.Unmarshal([]byte(r.run(0, "members", "list", "--json")), &f); err != nil {
 			t.Fatal(err)
 		}
 		return f
 	}
-	var f etcdsync.Fleet
+	var f etcdadmin.Fleet
 	poll(t, "pod-a in members list with its digest", func() bool { f = fleet(); return len(f.Members) == 1 && f.Members[0].PolicyDigest != "" })
-	var hist []etcdsync.HistoryEntry
+	var hist []etcdadmin.HistoryEntry
 	json.Unmarshal([]byte(r.run(0, "policy", "history", "--json")), &hist)
 	m := f.Members[0]
 	if len(hist) != 1 || m.Pod != "pod-a" || m.PolicyDigest != hist[0].Digest || f.PolicyDigest != hist[0].Digest || !m.Current {
@@ -309,8 +310,8 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 		t.Skip("the OS account has no name here")
 	}
 	for _, ev := range rows {
-		if ev.Actor != account || ev.Details[etcdsync.DetailEtcdUser] != "root" {
-			t.Errorf("event %s: actor %q, etcd user %q; want %q and root", ev.Action, ev.Actor, ev.Details[etcdsync.DetailEtcdUser], account)
+		if ev.Actor != account || ev.Details[etcdadmin.DetailEtcdUser] != "root" {
+			t.Errorf("event %s: actor %q, etcd user %q; want %q and root", ev.Action, ev.Actor, ev.Details[etcdadmin.DetailEtcdUser], account)
 		}
 	}
 	out.Reset()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -114,7 +115,7 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	admin := etcdsync.NewAdmin(cli, "/trail")
+	admin := etcdadmin.New(cli, "/trail")
 	collector := func(name string) *proc {
 		return h.start(name, "collector", "--listen", freeAddr(t), "--data", data, "--signing-key", keyFile,
 			"--token-file", tokenFile, "--etcd", endpoints, "--prefix", "/trail", "--publish-head", published,

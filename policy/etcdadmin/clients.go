@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -14,38 +15,38 @@ import (
 // sits on a lease of d, so the suspension lifts itself without any further
 // write; suspending a suspended client replaces its suspension. The client
 // must exist in the policy in etcd.
-func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, meta Meta) (Suspension, error) {
+func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, meta Meta) (etcdsync.Suspension, error) {
 	if d <= 0 {
-		return Suspension{}, fmt.Errorf("suspension of %q for %s: want a positive duration", client, d)
+		return etcdsync.Suspension{}, fmt.Errorf("suspension of %q for %s: want a positive duration", client, d)
 	}
 	ttl := int64((d + time.Second - 1) / time.Second)
 	for range attempts {
 		st, doc, err := a.current(ctx)
 		if err != nil {
-			return Suspension{}, err
+			return etcdsync.Suspension{}, err
 		}
 		if !hasClient(doc, client) {
-			return Suspension{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.policyRev, ErrNotFound)
+			return etcdsync.Suspension{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.PolicyRevision, ErrNotFound)
 		}
 		s, ok, err := a.suspendAt(ctx, st, client, ttl, meta)
 		if ok || err != nil {
 			return s, err
 		}
 	}
-	return Suspension{}, fmt.Errorf("suspension of %q lost %d races: %w", client, attempts, ErrConflict)
+	return etcdsync.Suspension{}, fmt.Errorf("suspension of %q lost %d races: %w", client, attempts, ErrConflict)
 }
 
 // suspendAt grants the lease and writes the suspension if the policy is
 // still the one st holds; it reports whether it did.
-func (a *Admin) suspendAt(ctx context.Context, st *state, client string, ttl int64, meta Meta) (Suspension, bool, error) {
-	prev, _ := a.cli.Get(ctx, a.k.suspension(client))
+func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string, ttl int64, meta Meta) (etcdsync.Suspension, bool, error) {
+	prev, _ := a.cli.Get(ctx, a.k.Suspension(client))
 	lease, err := a.cli.Grant(ctx, ttl)
 	if err != nil {
-		return Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
+		return etcdsync.Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
 	}
 	now := a.now()
-	s := Suspension{Client: client, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Until: now.Add(time.Duration(ttl) * time.Second).UTC()}
-	put, err := putJSON(a.k.suspension(client), s, clientv3.WithLease(lease.ID))
+	s := etcdsync.Suspension{Client: client, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Until: now.Add(time.Duration(ttl) * time.Second).UTC()}
+	put, err := putJSON(a.k.Suspension(client), s, clientv3.WithLease(lease.ID))
 	if err != nil {
 		return s, false, err
 	}
@@ -53,7 +54,7 @@ func (a *Admin) suspendAt(ctx context.Context, st *state, client string, ttl int
 	if err != nil {
 		return s, false, err
 	}
-	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.policy()), "=", st.policyRev)}, put, ev)
+	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision)}, put, ev)
 	if rev == 0 {
 		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // unused; it would expire anyway
 		return s, false, err
@@ -67,7 +68,7 @@ func (a *Admin) suspendAt(ctx context.Context, st *state, client string, ttl int
 // Resume lifts the suspension of client before it lapses, with a
 // client.resume event. It returns ErrNotFound if client is not suspended.
 func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
-	resp, err := a.cli.Get(ctx, a.k.suspension(client))
+	resp, err := a.cli.Get(ctx, a.k.Suspension(client))
 	if err != nil {
 		return fmt.Errorf("cannot read suspension of %q: %w", client, err)
 	}
@@ -79,8 +80,8 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 	if err != nil {
 		return err
 	}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.suspension(client)), "=", kv.ModRevision)}
-	rev, err := a.commit(ctx, cmps, clientv3.OpDelete(a.k.suspension(client)), ev)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", kv.ModRevision)}
+	rev, err := a.commit(ctx, cmps, clientv3.OpDelete(a.k.Suspension(client)), ev)
 	if err != nil {
 		return err
 	}
@@ -94,18 +95,18 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 }
 
 // Suspensions returns the current suspensions, by client.
-func (a *Admin) Suspensions(ctx context.Context) (map[string]Suspension, error) {
-	resp, err := a.cli.Get(ctx, a.k.dir(suspensionsDir), clientv3.WithPrefix())
+func (a *Admin) Suspensions(ctx context.Context) (map[string]etcdsync.Suspension, error) {
+	resp, err := a.cli.Get(ctx, a.k.SuspensionsDir(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("cannot read suspensions: %w", err)
 	}
-	out := map[string]Suspension{}
+	out := map[string]etcdsync.Suspension{}
 	for _, kv := range resp.Kvs {
-		name := strings.TrimPrefix(string(kv.Key), a.k.dir(suspensionsDir))
-		s, err := decodeSuspension(string(kv.Value))
+		name := strings.TrimPrefix(string(kv.Key), a.k.SuspensionsDir())
+		s, err := etcdsync.DecodeSuspension(string(kv.Value))
 		if err != nil {
 			// The sidecars treat it as suspended (fail closed), so it is listed.
-			s = Suspension{Client: name, Reason: "invalid suspension record: " + err.Error()}
+			s = etcdsync.Suspension{Client: name, Reason: "invalid suspension record: " + err.Error()}
 		}
 		out[name] = s
 	}
