@@ -39,7 +39,10 @@ func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, met
 // suspendAt grants the lease and writes the suspension if the policy is
 // still the one st holds; it reports whether it did.
 func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string, ttl int64, meta Meta) (etcdsync.Suspension, bool, error) {
-	prev, _ := a.cli.Get(ctx, a.k.Suspension(client))
+	prev, err := a.cli.Get(ctx, a.k.Suspension(client))
+	if err != nil {
+		return etcdsync.Suspension{}, false, fmt.Errorf("cannot read suspension of %q: %w", client, err)
+	}
 	lease, err := a.cli.Grant(ctx, ttl)
 	if err != nil {
 		return etcdsync.Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
@@ -56,11 +59,11 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 	}
 	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision)}, put, ev)
 	if rev == 0 {
-		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // unused; it would expire anyway
+		a.releaseLease(context.WithoutCancel(ctx), lease.ID) // unused
 		return s, false, err
 	}
-	if prev != nil && len(prev.Kvs) > 0 && prev.Kvs[0].Lease != 0 {
-		a.cli.Revoke(ctx, clientv3.LeaseID(prev.Kvs[0].Lease)) // the replaced suspension's lease holds nothing now
+	if len(prev.Kvs) > 0 && prev.Kvs[0].Lease != 0 {
+		a.releaseLease(ctx, clientv3.LeaseID(prev.Kvs[0].Lease)) // the replaced suspension's lease
 	}
 	return s, true, nil
 }
@@ -89,9 +92,16 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 		return fmt.Errorf("suspension of %q changed while resuming: %w", client, ErrConflict)
 	}
 	if kv.Lease != 0 {
-		a.cli.Revoke(ctx, clientv3.LeaseID(kv.Lease)) // holds nothing now
+		a.releaseLease(ctx, clientv3.LeaseID(kv.Lease)) // the lifted suspension's lease
 	}
 	return nil
+}
+
+// releaseLease revokes a lease that holds nothing any more. Its error is
+// dropped on purpose: the change is committed by then, and a lease left
+// unrevoked expires at its TTL, so a failure here fails nothing.
+func (a *Admin) releaseLease(ctx context.Context, id clientv3.LeaseID) {
+	_, _ = a.cli.Revoke(ctx, id)
 }
 
 // Suspensions returns the current suspensions, by client.

@@ -119,7 +119,9 @@ func (s *Syncer) memberSession(ctx context.Context, started time.Time) error {
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		s.cli.Revoke(rctx, lease.ID)
+		if _, err := s.cli.Revoke(rctx, lease.ID); err != nil {
+			s.cfg.Logger.Debug().Err(err).Msg("cannot revoke the member lease; the record lapses at its TTL")
+		}
 		cancel()
 	}()
 	alive, err := s.cli.KeepAlive(ctx, lease.ID)
