@@ -43,17 +43,6 @@ func newPrefix(t testing.TB) string {
 	return fmt.Sprintf("/test/%s-%d", t.Name(), prefixes.Add(1))
 }
 
-// ownEtcd starts an etcd server for a test that stops or restarts it.
-func ownEtcd(t testing.TB) *devetcd.Server {
-	t.Helper()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return e
-}
-
 func dial(t testing.TB, e *devetcd.Server) *clientv3.Client {
 	t.Helper()
 	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 2 * time.Second})
