@@ -128,3 +128,13 @@ func etcdGet(t *testing.T, endpoints []string, key string, timeout time.Duration
 	}
 	return string(resp.Kvs[0].Value), nil
 }
+
+// Without portcullis-dev beside the binary or in PATH, portcullis dev
+// fails with one line naming the binary and how to build it.
+func TestDevEtcdNotFound(t *testing.T) { // not parallel: it sets PATH
+	t.Setenv("PATH", t.TempDir())
+	_, err := execDevEtcd("", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "make build") || !strings.Contains(err.Error(), "--etcd-bin") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("execDevEtcd without the binary = %v, want one line naming make build and --etcd-bin", err)
+	}
+}
