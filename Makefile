@@ -2,6 +2,7 @@
 # fresh machine with only Go installed.
 GO        ?= go
 BIN       := bin/portcullis
+DEV_BIN   := bin/portcullis-dev
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
@@ -9,8 +10,11 @@ STATICCHECK_VERSION := v0.8.2
 
 all: build
 
+## build: the portcullis CLI (what every sidecar runs) and portcullis-dev, the etcd server that
+## `portcullis dev` runs beside it, so that the sidecar binary does not link the etcd server.
 build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
+	$(GO) build -o $(DEV_BIN) ./cmd/portcullis-dev
 
 ## demo: build, then start the demo stack and walk through requests on screen.
 demo: build

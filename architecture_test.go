@@ -111,7 +111,7 @@ func TestArchitecture(t *testing.T) {
 		}
 	}
 	onlyImportedBy(t, pkgs, protobuf, module+"/collector")
-	etcdUsers := []string{module + "/policy/etcdsync", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
+	etcdUsers := []string{module + "/policy/etcdsync", module + "/policy/etcdadmin", module + "/internal/devetcd", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
 	onlyImportedBy(t, pkgs, etcd, etcdUsers...)
 }
 

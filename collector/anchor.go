@@ -16,7 +16,7 @@ import (
 // write access to the store's directory cannot silently reset, so that a
 // store rolled back to an older copy, or emptied, is found by Verify
 // (issue 21, item 3). The collector publishes to etcd under the deployment
-// prefix (etcdsync.Admin) and, when the operator names one, to a file
+// prefix (etcdadmin.Admin) and, when the operator names one, to a file
 // (FileAnchor).
 type HeadPublisher interface {
 	PublishHead(ctx context.Context, head []byte) error

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/rs/zerolog"
 )
 
@@ -16,7 +16,7 @@ import (
 // kept in revFile (written atomically), so a restart resumes; the store
 // skips an event it holds already. It retries, logging each failure, until
 // ctx ends, and returns then.
-func ForwardEvents(ctx context.Context, admin *etcdsync.Admin, store *Store, revFile string, log zerolog.Logger) {
+func ForwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
 		err := followOnce(ctx, admin, store, revFile)
 		if ctx.Err() == nil {
@@ -31,12 +31,12 @@ func ForwardEvents(ctx context.Context, admin *etcdsync.Admin, store *Store, rev
 
 // followOnce follows the events from the revision in revFile until ctx
 // ends or storing fails.
-func followOnce(ctx context.Context, admin *etcdsync.Admin, store *Store, revFile string) error {
+func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string) error {
 	from, err := ReadResumeRevision(revFile)
 	if err != nil {
 		return err
 	}
-	return admin.FollowEvents(ctx, from, func(evs []etcdsync.Event) error {
+	return admin.FollowEvents(ctx, from, func(evs []etcdadmin.Event) error {
 		out, err := EtcdEvents(evs)
 		if err != nil {
 			return err
@@ -51,7 +51,7 @@ func followOnce(ctx context.Context, admin *etcdsync.Admin, store *Store, revFil
 // EtcdEvents maps lifecycle events read from etcd to the events the store
 // keeps: time, key and revision are etcd's, the value's time is kept as
 // the claimed time.
-func EtcdEvents(evs []etcdsync.Event) ([]Event, error) {
+func EtcdEvents(evs []etcdadmin.Event) ([]Event, error) {
 	out := make([]Event, len(evs))
 	for i, e := range evs {
 		var raw json.RawMessage

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
@@ -32,7 +34,7 @@ func storedEvents(t *testing.T, dir string) []Event {
 // damaged resume file stops the follower instead of replaying silently.
 func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	t.Parallel()
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +45,13 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	}
 	t.Cleanup(func() { cli.Close() })
 	const prefix = "/events-test"
-	admin := etcdsync.NewAdmin(cli, prefix)
+	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()
 	doc, err := os.ReadFile("../examples/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := etcdsync.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
+	meta := etcdadmin.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
 	if _, err := admin.PushPolicy(ctx, doc, 0, meta); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // anchorFlags are what audit verify checks beyond the store itself: the
@@ -69,7 +69,7 @@ func (a *anchorFlags) etcdHead() ([]byte, error) {
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	doc, err := etcdsync.NewAdmin(cli, a.etcd.prefix).AuditHead(ctx)
+	doc, err := etcdadmin.New(cli, a.etcd.prefix).AuditHead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w (a collector started with --etcd publishes it; without one, drop --etcd)", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 func init() {
@@ -120,14 +120,14 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
-	var admin *etcdsync.Admin
+	var admin *etcdadmin.Admin
 	if c.etcd.endpoints != "" {
 		cli, err := dialEtcd(c.etcd)
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
-		admin = etcdsync.NewAdmin(cli, c.etcd.prefix)
+		admin = etcdadmin.New(cli, c.etcd.prefix)
 		go collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
 	}
 	pubs := c.head.publishers(admin)

@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // headFlags say how often the collector signs its head and where it
@@ -25,7 +25,7 @@ func (h *headFlags) register(fs *flag.FlagSet) {
 
 // publishers lists where signed heads go: etcd under the deployment prefix
 // when the collector has --etcd, and the --publish-head file.
-func (h *headFlags) publishers(admin *etcdsync.Admin) []collector.HeadPublisher {
+func (h *headFlags) publishers(admin *etcdadmin.Admin) []collector.HeadPublisher {
 	var pubs []collector.HeadPublisher
 	if admin != nil {
 		pubs = append(pubs, admin)

@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/examples"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -31,6 +32,7 @@ func init() {
 // devFlags are the flags of `portcullis dev`.
 type devFlags struct {
 	data, policy, listen, upstream, admin, collector, prefix, logLevel string
+	etcdBin                                                            string    // path of portcullis-dev ("" finds it)
 	out                                                                io.Writer // where the stack's addresses are printed (os.Stdout)
 }
 
@@ -44,6 +46,7 @@ func runDev(args []string) int {
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:19901", "sidecar admin `address`")
 	fs.StringVar(&f.collector, "collector", "127.0.0.1:18090", "collector `address`")
 	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix`")
+	fs.StringVar(&f.etcdBin, "etcd-bin", "", "`path` of the portcullis-dev binary that runs etcd (default: next to portcullis, else in PATH)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -61,28 +64,29 @@ func runDev(args []string) int {
 	return 0
 }
 
-// dev starts the whole stack in one process: embedded etcd with the policy
-// pushed, the collector following etcd's lifecycle events, the demo service
-// and a sidecar watching etcd and auditing to the collector.
+// dev starts the whole stack: etcd (portcullis-dev, a child process) with
+// the policy pushed, and in this process the collector following etcd's
+// lifecycle events, the demo service and a sidecar watching etcd and
+// auditing to the collector.
 func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("cannot create %q: %w", f.data, err)
 	}
-	emb, err := etcdsync.StartEmbedded(filepath.Join(f.data, "etcd"))
+	etcd, err := startDevEtcd(f.etcdBin, filepath.Join(f.data, "etcd"))
 	if err != nil {
 		return err
 	}
-	defer emb.Close()
-	endpoints := strings.Join(emb.Endpoints(), ",")
+	defer etcd.stop()
+	endpoints := strings.Join(etcd.endpoints, ",")
 	if err := os.WriteFile(filepath.Join(f.data, "etcd-endpoints"), []byte(endpoints), 0o600); err != nil {
 		return err
 	}
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: emb.Endpoints()})
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: etcd.endpoints})
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	admin := etcdsync.NewAdmin(cli, f.prefix)
+	admin := etcdadmin.New(cli, f.prefix)
 	if err := pushIfEmpty(ctx, admin, f.policy, log); err != nil {
 		return err
 	}
@@ -114,11 +118,11 @@ func printDevStack(f devFlags, endpoints string) {
 	fmt.Fprintf(f.out, "portcullis dev: etcd %s, prefix %s; for the other commands:\n  export PORTCULLIS_ETCD=%s\n", endpoints, f.prefix, endpoints)
 }
 
-func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log zerolog.Logger) error {
+func pushIfEmpty(ctx context.Context, admin *etcdadmin.Admin, path string, log zerolog.Logger) error {
 	if _, rev, err := admin.GetPolicy(ctx); err == nil {
 		log.Info().Int64("revision", rev).Msg("etcd already holds a policy")
 		return nil
-	} else if !errors.Is(err, etcdsync.ErrNotFound) {
+	} else if !errors.Is(err, etcdadmin.ErrNotFound) {
 		return err
 	}
 	doc, name := examples.Policy, "built-in examples/policy.yaml"
@@ -129,7 +133,7 @@ func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log ze
 		}
 		name = path
 	}
-	rev, err := admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "portcullis-dev", Reason: "initial policy for the dev stack", Ticket: "DEV-1"})
+	rev, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "portcullis-dev", Reason: "initial policy for the dev stack", Ticket: "DEV-1"})
 	if err != nil {
 		return err
 	}
@@ -140,7 +144,7 @@ func pushIfEmpty(ctx context.Context, admin *etcdsync.Admin, path string, log ze
 // devCollector starts the collector with a signing key and a bearer token
 // made on first run, and returns the token file for the sidecar and a
 // function that stops the collector.
-func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log zerolog.Logger) (string, func(), error) {
+func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log zerolog.Logger) (string, func(), error) {
 	keyFile, tokenFile := filepath.Join(f.data, "audit-signing.key"), filepath.Join(f.data, "collector-token")
 	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
 		if err := collector.GenerateKey(keyFile); err != nil {

@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // etcdCommands are the subcommands in this file by full name ("keys
 // revoke"). They change and read the policy state in etcd; the logic is
-// etcdsync.Admin.
+// etcdadmin.Admin.
 var etcdCommands = map[string]etcdCmd{}
 
 // addEtcdCmd adds c to group g under its full name ("keys revoke").
@@ -81,8 +82,8 @@ func (f *etcdFlags) config() etcdsync.Config {
 
 // meta is who makes the change and why; the etcd user, when etcd
 // authentication is used, is recorded beside the actor.
-func (f *etcdFlags) meta() etcdsync.Meta {
-	return etcdsync.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.Username}
+func (f *etcdFlags) meta() etcdadmin.Meta {
+	return etcdadmin.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.Username}
 }
 
 // osAccount returns the name of the OS account running the command, or "".
@@ -101,7 +102,7 @@ type etcdCmd struct {
 	flags  func(fs *flag.FlagSet)   // its own flags, if any
 	check  func(f *etcdFlags) error // usage checks beyond the arguments
 	change bool                     // a change: takes --actor, --reason and --ticket
-	run    func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error
+	run    func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error
 }
 
 // main parses args (flags may follow the positional arguments), connects
@@ -151,7 +152,7 @@ func (c etcdCmd) usage(f *etcdFlags) error {
 }
 
 func (c etcdCmd) connectAndRun(f *etcdFlags, pos []string, stdout io.Writer) error {
-	return withAdmin(f, func(ctx context.Context, a *etcdsync.Admin) error { return c.run(ctx, a, f, pos, stdout) })
+	return withAdmin(f, func(ctx context.Context, a *etcdadmin.Admin) error { return c.run(ctx, a, f, pos, stdout) })
 }
 
 func printJSON(out io.Writer, v any) error {
@@ -168,7 +169,7 @@ func policyPushCmd() etcdCmd {
 		flags: func(fs *flag.FlagSet) {
 			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
 		},
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			doc, err := os.ReadFile(args[0])
 			if err != nil {
 				return fmt.Errorf("cannot read policy %q: %w", args[0], err)
@@ -191,7 +192,7 @@ func policyPushCmd() etcdCmd {
 }
 
 func policyGetCmd() etcdCmd {
-	return etcdCmd{run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 		doc, rev, err := a.GetPolicy(ctx)
 		if err != nil {
 			return err
@@ -205,7 +206,7 @@ func policyGetCmd() etcdCmd {
 }
 
 func policyDiffCmd() etcdCmd {
-	return etcdCmd{args: []string{"FILE"}, run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+	return etcdCmd{args: []string{"FILE"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 		doc, err := os.ReadFile(args[0])
 		if err != nil {
 			return fmt.Errorf("cannot read policy %q: %w", args[0], err)
@@ -229,7 +230,7 @@ func policyHistoryCmd() etcdCmd {
 	var limit int
 	return etcdCmd{
 		flags: func(fs *flag.FlagSet) { fs.IntVar(&limit, "limit", 20, "show the newest `n` pushes (0: all)") },
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			hist, err := a.PolicyHistory(ctx, limit)
 			if err != nil || f.json {
 				return errors.Join(err, printJSONUnless(err, out, hist))
@@ -270,7 +271,7 @@ func keysCreateCmd() etcdCmd {
 			}
 			return nil
 		},
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			key, spec, err := a.CreateKey(ctx, client, ttl, f.meta())
 			if err != nil {
 				return err
@@ -318,7 +319,7 @@ func keysRotateCmd() etcdCmd {
 			}
 			return nil
 		},
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			key, spec, err := a.RotateKey(ctx, args[0], overlap, f.meta())
 			if err != nil {
 				return err
@@ -333,7 +334,7 @@ func keysRevokeCmd() etcdCmd {
 		args:   []string{"ID"},
 		change: true,
 		check:  needReason,
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			rev, err := a.RevokeKey(ctx, args[0], f.meta())
 			if err != nil {
 				return err
@@ -358,7 +359,7 @@ func keysListCmd() etcdCmd {
 	var client string
 	return etcdCmd{
 		flags: func(fs *flag.FlagSet) { fs.StringVar(&client, "client", "", "only the keys of client `id`") },
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			keys, err := a.ListKeys(ctx, client)
 			if err != nil || f.json {
 				return errors.Join(err, printJSONUnless(err, out, keys))
@@ -374,7 +375,7 @@ func keysListCmd() etcdCmd {
 }
 
 // keyStatus says whether k is usable at now, and if not why.
-func keyStatus(k etcdsync.KeyInfo, now time.Time) string {
+func keyStatus(k etcdadmin.KeyInfo, now time.Time) string {
 	nb, _ := time.Parse(time.RFC3339, k.NotBefore)
 	na, _ := time.Parse(time.RFC3339, k.NotAfter)
 	switch {
@@ -389,7 +390,7 @@ func keyStatus(k etcdsync.KeyInfo, now time.Time) string {
 }
 
 func keysShowCmd() etcdCmd {
-	return etcdCmd{args: []string{"ID"}, run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+	return etcdCmd{args: []string{"ID"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 		k, err := a.ShowKey(ctx, args[0])
 		if err != nil || f.json {
 			return errors.Join(err, printJSONUnless(err, out, k))
@@ -426,7 +427,7 @@ func clientsSuspendCmd() etcdCmd {
 			}
 			return needReason(f)
 		},
-		run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			s, err := a.Suspend(ctx, args[0], d, f.meta())
 			if err != nil || f.json {
 				return errors.Join(err, printJSONUnless(err, out, s))
@@ -438,7 +439,7 @@ func clientsSuspendCmd() etcdCmd {
 }
 
 func clientsResumeCmd() etcdCmd {
-	return etcdCmd{args: []string{"CLIENT"}, change: true, run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, args []string, out io.Writer) error {
+	return etcdCmd{args: []string{"CLIENT"}, change: true, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 		if err := a.Resume(ctx, args[0], f.meta()); err != nil {
 			return err
 		}

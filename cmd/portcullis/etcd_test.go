@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/internal/devetcd"
 )
 
 // TestEtcdCommands drives the etcd subcommands against a real etcd server
 // started in process, the way an operator would.
 func TestEtcdCommands(t *testing.T) {
 	t.Parallel()
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
@@ -37,7 +38,7 @@ func init() {
 }
 
 func clientsListCmd() etcdCmd {
-	return etcdCmd{run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 		cs, err := a.ListClients(ctx)
 		if err != nil || f.json {
 			return errors.Join(err, printJSONUnless(err, out, cs))
@@ -52,7 +53,7 @@ func clientsListCmd() etcdCmd {
 }
 
 // clientState is "active", or the suspension: until when, why and by whom.
-func clientState(c etcdsync.ClientInfo) string {
+func clientState(c etcdadmin.ClientInfo) string {
 	s := c.Suspension
 	if s == nil {
 		return "active"
@@ -61,7 +62,7 @@ func clientState(c etcdsync.ClientInfo) string {
 }
 
 func membersListCmd() etcdCmd {
-	return etcdCmd{run: func(ctx context.Context, a *etcdsync.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 		fl, err := a.ListMembers(ctx)
 		if err != nil || f.json {
 			return errors.Join(err, printJSONUnless(err, out, fl))
@@ -181,7 +182,7 @@ func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error)
 			return nil
 		})
 	}
-	err := withAdmin(ef, func(ctx context.Context, a *etcdsync.Admin) error {
+	err := withAdmin(ef, func(ctx context.Context, a *etcdadmin.Admin) error {
 		evs, err := a.ListEvents(ctx, filt.since, time.Time{})
 		for _, e := range evs {
 			keep(eventRow{Time: e.Time, Action: e.Action, Target: e.Target, Actor: e.Actor, Reason: e.Reason, Ticket: e.Ticket, Details: e.Details, Revision: e.Revision})
@@ -192,7 +193,7 @@ func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error)
 }
 
 // withAdmin connects to etcd as ef says and calls fn with an Admin.
-func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdsync.Admin) error) error {
+func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdadmin.Admin) error) error {
 	if len(ef.config().Endpoints) == 0 {
 		return errors.New("--etcd names no endpoint; give host:port")
 	}
@@ -203,7 +204,7 @@ func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdsync.Admin) er
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), ef.timeout)
 	defer cancel()
-	return etcdHint(fn(ctx, etcdsync.NewAdmin(cli, ef.etcd.prefix)), ef)
+	return etcdHint(fn(ctx, etcdadmin.New(cli, ef.etcd.prefix)), ef)
 }
 
 // etcdHint adds the fix to the etcd errors an operator can fix with a
@@ -227,7 +228,7 @@ func printEvents(out io.Writer, rows []eventRow) error {
 	fmt.Fprintln(tw, "TIME\tACTION\tTARGET\tACTOR\tTICKET\tREASON")
 	for _, r := range rows {
 		actor := r.Actor
-		if u := r.Details[etcdsync.DetailEtcdUser]; u != "" {
+		if u := r.Details[etcdadmin.DetailEtcdUser]; u != "" {
 			actor += " (etcd user " + u + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Action, r.Target, orDash(actor), orDash(r.Ticket), orDash(r.Reason))

@@ -12,15 +12,17 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
 // startEtcd starts a real etcd server in process for one test.
-func startEtcd(t *testing.T) *etcdsync.Embedded {
+func startEtcd(t *testing.T) *devetcd.Server {
 	t.Helper()
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 	if out := r.run(0, "keys", "show", old); !strings.Contains(out, "replaced by:  "+next) {
 		t.Errorf("keys show %s = %q, want it to name its successor %s", old, out, next)
 	}
-	var shown etcdsync.KeyInfo
+	var shown etcdadmin.KeyInfo
 	json.Unmarshal([]byte(r.run(0, "keys", "show", old, "--json")), &shown)
 	if shown.Successor != next {
 		t.Errorf("keys show --json successor = %q, want %q", shown.Successor, next)
@@ -101,7 +103,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 			t.Errorf("clients list lacks %q:\n%s", want, out)
 		}
 	}
-	var clients []etcdsync.ClientInfo
+	var clients []etcdadmin.ClientInfo
 	json.Unmarshal([]byte(r.run(0, "clients", "list", "--json")), &clients)
 	states := map[string]bool{}
 	for _, c := range clients {
@@ -114,7 +116,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 	if rows := r.events(t, "--action", "key.rotate"); len(rows) != 1 || rows[0].Target != old || rows[0].Details["new_key"] != next || rows[0].Actor != "alice" {
 		t.Errorf("events --action key.rotate = %+v", rows)
 	}
-	if rows := r.events(t, "--target", "acme-hris"); len(rows) != 1 || rows[0].Action != etcdsync.ActionClientSuspend || rows[0].Reason != "abuse" {
+	if rows := r.events(t, "--target", "acme-hris"); len(rows) != 1 || rows[0].Action != etcdadmin.ActionClientSuspend || rows[0].Reason != "abuse" {
 		t.Errorf("events --target acme-hris = %+v", rows)
 	}
 	var actions []string
@@ -151,7 +153,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 
 // storeEvents writes the lifecycle events under prefix into a new audit
 // store in dir, as the collector does.
-func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) {
+func storeEvents(t *testing.T, dir string, e *devetcd.Server, prefix string) {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "signing.key")
 	if err := collector.GenerateKey(keyFile); err != nil {
@@ -171,7 +173,7 @@ func storeEvents(t *testing.T, dir string, e *etcdsync.Embedded, prefix string) 
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	evs, err := etcdsync.NewAdmin(cli, prefix).ListEvents(context.Background(), time.Time{}, time.Time{})
+	evs, err := etcdadmin.New(cli, prefix).ListEvents(context.Background(), time.Time{}, time.Time{})
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("ListEvents = %d events, %v", len(evs), err)
 	}
@@ -206,16 +208,16 @@ func TestMembersList(t *testing.T) {
 	go func() { defer close(done); syncer.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	fleet := func() etcdsync.Fleet {
-		var f etcdsync.Fleet
+	fleet := func() etcdadmin.Fleet {
+		var f etcdadmin.Fleet
 		if err := json.Unmarshal([]byte(r.run(0, "members", "list", "--json")), &f); err != nil {
 			t.Fatal(err)
 		}
 		return f
 	}
-	var f etcdsync.Fleet
+	var f etcdadmin.Fleet
 	poll(t, "pod-a in members list with its digest", func() bool { f = fleet(); return len(f.Members) == 1 && f.Members[0].PolicyDigest != "" })
-	var hist []etcdsync.HistoryEntry
+	var hist []etcdadmin.HistoryEntry
 	json.Unmarshal([]byte(r.run(0, "policy", "history", "--json")), &hist)
 	m := f.Members[0]
 	if len(hist) != 1 || m.Pod != "pod-a" || m.PolicyDigest != hist[0].Digest || f.PolicyDigest != hist[0].Digest || !m.Current {
@@ -312,8 +314,8 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 		t.Skip("the OS account has no name here")
 	}
 	for _, ev := range rows {
-		if ev.Actor != account || ev.Details[etcdsync.DetailEtcdUser] != "root" {
-			t.Errorf("event %s: actor %q, etcd user %q; want %q and root", ev.Action, ev.Actor, ev.Details[etcdsync.DetailEtcdUser], account)
+		if ev.Actor != account || ev.Details[etcdadmin.DetailEtcdUser] != "root" {
+			t.Errorf("event %s: actor %q, etcd user %q; want %q and root", ev.Action, ev.Actor, ev.Details[etcdadmin.DetailEtcdUser], account)
 		}
 	}
 	out.Reset()

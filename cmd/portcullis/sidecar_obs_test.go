@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -136,7 +138,7 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +153,8 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := etcdsync.NewAdmin(cli, prefix)
-	rev, err := admin.PushPolicy(context.Background(), doc, 0, etcdsync.Meta{Actor: "test", Reason: "obs", Ticket: "T-1"})
+	admin := etcdadmin.New(cli, prefix)
+	rev, err := admin.PushPolicy(context.Background(), doc, 0, etcdadmin.Meta{Actor: "test", Reason: "obs", Ticket: "T-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

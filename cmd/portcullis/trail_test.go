@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -73,7 +75,7 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	admin := etcdsync.NewAdmin(cli, "/trail")
+	admin := etcdadmin.New(cli, "/trail")
 	startCol := func(name string) *proc {
 		return h.start(name, "collector", "--listen", freeAddr(t), "--data", data, "--signing-key", keyFile,
 			"--token-file", tokenFile, "--etcd", endpoints, "--prefix", "/trail", "--publish-head", published,

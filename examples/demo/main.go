@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -56,7 +57,7 @@ func main() {
 // demo holds what the steps share.
 type demo struct {
 	bin, data string
-	admin     *etcdsync.Admin
+	admin     *etcdadmin.Admin
 	seq       int
 }
 
@@ -83,7 +84,7 @@ func run(bin string) error {
 		return err
 	}
 	defer cli.Close()
-	d := &demo{bin: bin, data: data, admin: etcdsync.NewAdmin(cli, etcdsync.DefaultPrefix)}
+	d := &demo{bin: bin, data: data, admin: etcdadmin.New(cli, etcdsync.DefaultPrefix)}
 	fmt.Printf("portcullis dev is up: etcd %s, sidecar %s, collector and demo service behind it\n", endpoints, sidecarAddr)
 	for _, s := range requestSteps() {
 		if err := d.send(s); err != nil {
@@ -199,8 +200,8 @@ func status(apiKey string) int {
 // would with `portcullis keys ...` and `portcullis clients ...`.
 func (d *demo) lifecycle() error {
 	ctx := context.Background()
-	meta := etcdsync.Meta{Actor: "demo-operator", Reason: "demo walkthrough", Ticket: "DEMO-42"}
-	fmt.Println("\n== key lifecycle through etcd: the etcdsync.Admin calls behind `portcullis keys create / rotate / revoke` and `clients suspend / resume`")
+	meta := etcdadmin.Meta{Actor: "demo-operator", Reason: "demo walkthrough", Ticket: "DEMO-42"}
+	fmt.Println("\n== key lifecycle through etcd: the etcdadmin.Admin calls behind `portcullis keys create / rotate / revoke` and `clients suspend / resume`")
 	time.Sleep(2 * time.Second) // let acme-hris's bucket refill after the rate-limit step
 	k1, spec, err := d.admin.CreateKey(ctx, "acme-hris", 0, meta)
 	if err != nil {

@@ -43,7 +43,7 @@ func (s *Syncer) apply(save bool) {
 // the error: revocations and suspensions must not wait for a fixed policy.
 // Invalid key, revocation and suspension records never refuse a state: they
 // are left out (or fail closed) and kept in s.invalid for reportInvalid.
-func (s *Syncer) compile(st *state) (*policy.Snapshot, error) {
+func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 	live, invalid := st.live(time.Now(), &s.decoded)
 	s.invalid = invalid
 	var err error
@@ -89,7 +89,7 @@ func (s *Syncer) reportInvalid(problems []string, rev int64) {
 func (s *Syncer) parse(text string) (*policy.Document, error) {
 	if text != s.docSrc || (s.doc == nil && s.docErr == nil) {
 		s.docSrc = text
-		s.doc, s.docErr = policy.Load(s.k.policy(), []byte(text))
+		s.doc, s.docErr = policy.Load(s.k.Policy(), []byte(text))
 	}
 	return s.doc, s.docErr
 }
@@ -121,7 +121,7 @@ func (s *Syncer) accept() {
 
 // offer hands v to a background loop without blocking: a value still
 // waiting is replaced, since only the latest matters.
-func (s *Syncer) offer(ch chan *state, v *state) {
+func (s *Syncer) offer(ch chan *State, v *State) {
 	for {
 		select {
 		case ch <- v:

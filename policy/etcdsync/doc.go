@@ -1,11 +1,11 @@
-// Package etcdsync keeps Portcullis policy in etcd: it is the only user of
-// the etcd client in the module. It has three parts.
-//
-// Admin is the library behind the CLI (`portcullis policy push`, `keys
-// create`, `clients suspend`, ...). Every change is validated first
-// (policy.Load and policy.Compile against the live state) and written
-// together with its lifecycle event in one etcd transaction, so the audit
-// trail can never miss a change nor record one that did not happen.
+// Package etcdsync is the sidecar's side of the policy in etcd: it reads
+// the policy state of a deployment and keeps a policy.Store current with
+// it. It also defines what the other etcd users share: the key layout
+// (Layout) and its records, the decoding of the state (State), and how to
+// dial etcd (Dial). What the CLI writes lives in package etcdadmin, which
+// the sidecar does not use; the etcd server that `portcullis dev` and the
+// tests run lives in internal/devetcd (run by the portcullis-dev binary),
+// so that the portcullis binary does not link it.
 //
 // Syncer is what each sidecar runs: it reads the whole state at one
 // revision, compiles it and swaps it into a policy.Store, then watches from
@@ -17,10 +17,7 @@
 // (portcullis_policy_invalid_records), and the other records apply. Losing
 // etcd is logged once at warn and its return once at info. Each applied revision
 // is saved to a last-known-good file so a sidecar can start serving while
-// etcd is down.
-//
-// Embedded runs an etcd server in process on loopback, for `portcullis
-// dev` and for tests.
+// etcd is down. A Syncer with a pod name keeps a leased member record.
 //
 // # Key layout
 //
@@ -34,6 +31,7 @@
 //	<prefix>/suspensions/<client>           suspended client (JSON: reason, until), on a lease that lifts it
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
+//	<prefix>/audit/head                     newest signed head of the audit store, published by the collector
 //
 // <rev> and <unixnano> are zero-padded to 20 digits so keys sort in time
 // order. <rev> is the revision the push was expected to get; the record's
@@ -44,7 +42,7 @@
 //
 // # Concurrency
 //
-// Admin and Syncer methods are safe for concurrent use. A Syncer's Run is
+// Syncer methods are safe for concurrent use. A Syncer's Run is
 // called by one goroutine at a time; it may be called again after it
 // returns and then resumes watching from the revision already applied.
 package etcdsync

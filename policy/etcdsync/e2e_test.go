@@ -17,7 +17,9 @@ import (
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -41,7 +43,7 @@ clients:
 staleness: {max_age: 1h, action: deny}
 `
 
-var meta = etcdsync.Meta{Actor: "e2e", Reason: "end-to-end test", Ticket: "E2E-1"}
+var meta = etcdadmin.Meta{Actor: "e2e", Reason: "end-to-end test", Ticket: "E2E-1"}
 
 // sidecar is one Syncer and one data-plane server fed by it.
 type sidecar struct {
@@ -55,19 +57,19 @@ type sidecar struct {
 // sidecars watching it.
 type deployment struct {
 	cli      *clientv3.Client
-	admin    *etcdsync.Admin
+	admin    *etcdadmin.Admin
 	sidecars []*sidecar
 }
 
 func startDeployment(t testing.TB, n int) *deployment {
 	t.Helper()
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: etcdsync.SharedEtcd().Endpoints()})
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: shared.Endpoints()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
 	prefix := fmt.Sprintf("/e2e/%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
-	d := &deployment{cli: cli, admin: etcdsync.NewAdmin(cli, prefix)}
+	d := &deployment{cli: cli, admin: etcdadmin.New(cli, prefix)}
 	if _, err := d.admin.PushPolicy(context.Background(), []byte(e2ePolicy), 0, meta); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func (d *deployment) awaitAll(t testing.TB, cond func(*sidecar) bool) {
 // the policy fresh even though nothing changes; once etcd is gone,
 // credentialed requests get 503; when it returns they pass again.
 func TestStalenessBound(t *testing.T) {
-	e, err := etcdsync.StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func TestStalenessBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	admin := etcdsync.NewAdmin(cli, "")
+	admin := etcdadmin.New(cli, "")
 	doc := strings.Replace(e2ePolicy, "max_age: 1h", "max_age: 1s", 1)
 	if _, err := admin.PushPolicy(context.Background(), []byte(doc), 0, meta); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func FuzzRecord(f *testing.F) {
 			return // not a record: layout ignores the bare directory
 		}
 		if dir == "members" {
-			if m, err := decodeMember([]byte(value)); err == nil && m.Pod == "" {
+			if m, err := DecodeMember([]byte(value)); err == nil && m.Pod == "" {
 				t.Fatal("a member record without a pod decoded")
 			}
 			return
@@ -80,7 +80,7 @@ func checkLive(t *testing.T, dir, name, value string, live policy.Live, bad []st
 			t.Fatalf("revocation record %q = %q revokes nothing", name, value)
 		}
 	case "suspensions":
-		if _, err := decodeSuspension(value); err != nil {
+		if _, err := DecodeSuspension(value); err != nil {
 			if _, ok := live.Suspended[name]; !ok || len(bad) != 1 {
 				t.Fatalf("undecodable suspension %q = %q: suspended %v, reported %q", name, value, ok, bad)
 			}

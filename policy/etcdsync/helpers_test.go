@@ -1,4 +1,4 @@
-package etcdsync
+package etcdsync_test
 
 import (
 	"context"
@@ -8,14 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // shared is one real etcd server for the tests that do not stop it; each
 // test works under its own prefix.
-var shared *Embedded
+var shared *devetcd.Server
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "etcdsync-test-")
@@ -23,7 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	shared, err = StartEmbedded(dir)
+	shared, err = devetcd.Start(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -42,9 +45,9 @@ func newPrefix(t testing.TB) string {
 }
 
 // ownEtcd starts an etcd server for a test that stops or restarts it.
-func ownEtcd(t testing.TB) *Embedded {
+func ownEtcd(t testing.TB) *devetcd.Server {
 	t.Helper()
-	e, err := StartEmbedded(t.TempDir())
+	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +55,9 @@ func ownEtcd(t testing.TB) *Embedded {
 	return e
 }
 
-func dial(t testing.TB, e *Embedded) *clientv3.Client {
+func dial(t testing.TB, e *devetcd.Server) *clientv3.Client {
 	t.Helper()
-	cli, err := Dial(Config{Endpoints: e.Endpoints(), DialTimeout: 2 * time.Second})
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +75,8 @@ func examplePolicy(t testing.TB) []byte {
 	return b
 }
 
-var meta = Meta{Actor: "tester", Reason: "test", Ticket: "T-1"}
-
 // push pushes doc and returns its revision.
-func push(t testing.TB, a *Admin, doc []byte) int64 {
+func push(t testing.TB, a *etcdadmin.Admin, doc []byte) int64 {
 	t.Helper()
 	rev, err := a.PushPolicy(context.Background(), doc, 0, meta)
 	if err != nil {
@@ -84,32 +85,32 @@ func push(t testing.TB, a *Admin, doc []byte) int64 {
 	return rev
 }
 
-// deployment is the common start of a test: a fresh prefix on the shared
+// newDeployment is the common start of a test: a fresh prefix on the shared
 // etcd with the example policy pushed and a Syncer following it.
-func deployment(t testing.TB) (cli *clientv3.Client, prefix string, a *Admin, r *running) {
+func newDeployment(t testing.TB) (cli *clientv3.Client, prefix string, a *etcdadmin.Admin, r *running) {
 	t.Helper()
 	cli = dial(t, shared)
 	prefix = newPrefix(t)
-	a = NewAdmin(cli, prefix)
+	a = etcdadmin.New(cli, prefix)
 	push(t, a, examplePolicy(t))
-	return cli, prefix, a, runSyncer(t, cli, SyncConfig{Prefix: prefix})
+	return cli, prefix, a, runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix})
 }
 
 // running is a Syncer running in the background for one test.
 type running struct {
-	*Syncer
+	*etcdsync.Syncer
 	store *policy.Store
 	stop  func() // cancels Run and waits for it to return
 }
 
 // runSyncer starts a Syncer for prefix; it stops at the end of the test.
-func runSyncer(t testing.TB, cli *clientv3.Client, cfg SyncConfig) *running {
+func runSyncer(t testing.TB, cli *clientv3.Client, cfg etcdsync.SyncConfig) *running {
 	t.Helper()
 	store := &policy.Store{}
 	if cfg.Logger.GetLevel() == zerolog.TraceLevel {
 		cfg.Logger = zerolog.Nop()
 	}
-	s := NewSyncer(cli, store, cfg)
+	s := etcdsync.NewSyncer(cli, store, cfg)
 	r := &running{Syncer: s, store: store}
 	r.stop = startRun(t, s)
 	t.Cleanup(r.stop)
@@ -118,7 +119,7 @@ func runSyncer(t testing.TB, cli *clientv3.Client, cfg SyncConfig) *running {
 
 // startRun runs s.Run in the background; the returned func cancels it and
 // waits for it to return.
-func startRun(t testing.TB, s *Syncer) func() {
+func startRun(t testing.TB, s *etcdsync.Syncer) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -1,4 +1,4 @@
-package etcdsync
+package etcdsync_test
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
@@ -37,10 +39,10 @@ func TestInvalidRecordsDoNotFreezeRevocations(t *testing.T) {
 	t.Parallel()
 	cli := dial(t, shared)
 	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
+	a := etcdadmin.New(cli, prefix)
 	push(t, a, examplePolicy(t))
 	logs := &logBuffer{}
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix, Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
+	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix, Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
 	ctx := context.Background()
 	put := func(key, value string) int64 {
 		t.Helper()
@@ -97,54 +99,20 @@ func TestInvalidRecordsDoNotFreezeRevocations(t *testing.T) {
 	waitFor(t, 20*time.Second, "two invalid records left", func() bool { return r.InvalidRecords() == 2 })
 }
 
-// TestInvalidMemberAndSuspensionListed checks the admin reads: a member
-// record that does not decode hides no other sidecar, and a suspension that
-// does not decode is listed as in force, as the sidecars enforce it.
-func TestInvalidMemberAndSuspensionListed(t *testing.T) {
-	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
-	ctx := context.Background()
-	for k, v := range map[string]string{
-		"/members/good":          `{"pod":"good","revision":3}`,
-		"/members/bad":           "{not json",
-		"/suspensions/globex-bi": "{",
-	} {
-		if _, err := cli.Put(ctx, prefix+k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ms, bad, err := a.MemberRecords(ctx)
-	if err != nil {
-		t.Fatalf("MemberRecords: %v", err)
-	}
-	if len(ms) != 1 || ms[0].Pod != "good" || len(bad) != 1 || !strings.Contains(bad[0], "/members/bad") {
-		t.Errorf("MemberRecords = %+v, %q; want the good member and the bad one named", ms, bad)
-	}
-	sus, err := a.Suspensions(ctx)
-	if err != nil {
-		t.Fatalf("Suspensions: %v", err)
-	}
-	if _, ok := sus["globex-bi"]; !ok || len(sus) != 1 {
-		t.Errorf("Suspensions = %+v, want globex-bi listed", sus)
-	}
-}
-
 // TestOutageLoggedOnce is issue 13 item 8: losing etcd is one warn line
 // and getting it back one info line, however many retries fail between.
 func TestOutageLoggedOnce(t *testing.T) {
 	t.Parallel()
 	e := ownEtcd(t)
 	cli := dial(t, e)
-	a := NewAdmin(cli, "")
+	a := etcdadmin.New(cli, "")
 	push(t, a, examplePolicy(t))
 	logs := &logBuffer{}
-	r := runSyncer(t, cli, SyncConfig{Progress: 100 * time.Millisecond, Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
+	r := runSyncer(t, cli, etcdsync.SyncConfig{Progress: 100 * time.Millisecond, Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
 	r.atRevision(t, 1)
 	// A fresh etcd may time out the first short confirmations; start
 	// counting once the Syncer has seen it answer.
-	waitFor(t, 30*time.Second, "etcd confirmed reachable", func() bool { return r.down.Load() == 0 && r.store.HeardAt() > 0 })
+	waitFor(t, 30*time.Second, "etcd confirmed reachable", func() bool { return r.Down() == 0 && r.store.HeardAt() > 0 })
 	mark := len(logs.String())
 	e.Stop()
 	waitFor(t, 30*time.Second, "three failed confirmations", func() bool {

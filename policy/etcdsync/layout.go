@@ -20,55 +20,12 @@ const (
 	suspensionsDir = "/suspensions/"
 	eventsDir      = "/events/"
 	membersDir     = "/members/"
+	auditHeadKey   = "/audit/head"
 )
 
 // JTIPrefix marks a revocation of a JWT by its token id ("jti:<id>")
 // rather than of an API key.
 const JTIPrefix = "jti:"
-
-// Event actions.
-const (
-	ActionPolicyPush    = "policy.push"
-	ActionKeyCreate     = "key.create"
-	ActionKeyRotate     = "key.rotate"
-	ActionKeyRevoke     = "key.revoke"
-	ActionTokenRevoke   = "token.revoke"
-	ActionClientSuspend = "client.suspend"
-	ActionClientResume  = "client.resume"
-)
-
-// Meta says who makes a change and why. Every change carries it into its
-// lifecycle event.
-type Meta struct {
-	Actor    string
-	Reason   string
-	Ticket   string
-	EtcdUser string // the etcd user the change was written as, if etcd authentication is used; recorded as the event detail "etcd_user"
-}
-
-// Event is one lifecycle event: a change to the policy, a key or a client.
-// Details never hold a secret.
-type Event struct {
-	Time     time.Time         `json:"time"`
-	Actor    string            `json:"actor"`
-	Action   string            `json:"action"`
-	Target   string            `json:"target"`
-	Reason   string            `json:"reason,omitempty"`
-	Ticket   string            `json:"ticket,omitempty"`
-	Details  map[string]string `json:"details,omitempty"`
-	Revision int64             `json:"revision,omitempty"` // etcd revision of the change (set when read)
-
-	// Set by FollowEvents from etcd, never from the value:
-	Key      string    `json:"-"` // the event's etcd key
-	Observed time.Time `json:"-"` // when the follower read the write from etcd
-	// Unverified says why the change the event describes was not found in
-	// the event's own transaction (same revision); "" when it was.
-	Unverified string `json:"-"`
-}
-
-// DetailEtcdUser is the event detail that names the etcd user a change
-// was written as (Meta.EtcdUser).
-const DetailEtcdUser = "etcd_user"
 
 // Revocation is the record at revocations/<id>.
 type Revocation struct {
@@ -90,17 +47,6 @@ type Suspension struct {
 	Until  time.Time `json:"until"`
 }
 
-// HistoryEntry is one pushed policy document, at policy-history/<rev>.
-type HistoryEntry struct {
-	Revision int64     `json:"revision"` // etcd revision of the push
-	Time     time.Time `json:"time"`
-	Actor    string    `json:"actor"`
-	Reason   string    `json:"reason,omitempty"`
-	Ticket   string    `json:"ticket,omitempty"`
-	Digest   string    `json:"digest"` // SHA-256 of the document, hex
-	Document string    `json:"document"`
-}
-
 // Member is the leased record a sidecar keeps at members/<pod>.
 type Member struct {
 	Pod      string    `json:"pod"`
@@ -115,27 +61,64 @@ type Member struct {
 	PolicyDigest string `json:"policy_digest,omitempty"`
 }
 
-// keys names the etcd keys of one deployment prefix.
-type keys string
+// Layout names the etcd keys of one deployment prefix: the key layout of
+// the package documentation. Its value is the prefix without a trailing
+// slash. The Syncer reads through it and etcdadmin writes through it, so
+// both agree on every key.
+type Layout string
 
-func newKeys(prefix string) keys {
+// NewLayout returns the layout under prefix ("" means DefaultPrefix).
+func NewLayout(prefix string) Layout {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return keys(strings.TrimRight(prefix, "/"))
+	return Layout(strings.TrimRight(prefix, "/"))
 }
 
-func (k keys) policy() string              { return string(k) + policyKey }
-func (k keys) history(rev int64) string    { return string(k) + historyDir + pad(rev) }
-func (k keys) key(id string) string        { return string(k) + keysDir + id }
-func (k keys) revocation(id string) string { return string(k) + revocationsDir + id }
-func (k keys) suspension(c string) string  { return string(k) + suspensionsDir + c }
-func (k keys) member(pod string) string    { return string(k) + membersDir + pod }
-func (k keys) dir(sub string) string       { return string(k) + sub }
+// Policy is the key of the policy document.
+func (k Layout) Policy() string { return string(k) + policyKey }
 
-// event names a new event key at t; the random suffix keeps two events of
+// History is the key of the history entry of the push at rev.
+func (k Layout) History(rev int64) string { return string(k) + historyDir + pad(rev) }
+
+// Key is the key of the API key record id.
+func (k Layout) Key(id string) string { return string(k) + keysDir + id }
+
+// Revocation is the key of the revocation of id (a key id or jti:<token id>).
+func (k Layout) Revocation(id string) string { return string(k) + revocationsDir + id }
+
+// Suspension is the key of the suspension of client c.
+func (k Layout) Suspension(c string) string { return string(k) + suspensionsDir + c }
+
+// Member is the key of the member record of pod.
+func (k Layout) Member(pod string) string { return string(k) + membersDir + pod }
+
+// AuditHead is the key of the newest signed head of the deployment's audit
+// store, published by the collector so that `audit verify --etcd` finds a
+// store rolled back on its own host (issue 21, item 3).
+func (k Layout) AuditHead() string { return string(k) + auditHeadKey }
+
+// HistoryDir is the prefix of the policy history entries, ending in "/".
+func (k Layout) HistoryDir() string { return string(k) + historyDir }
+
+// KeysDir is the prefix of the API key records, ending in "/".
+func (k Layout) KeysDir() string { return string(k) + keysDir }
+
+// RevocationsDir is the prefix of the revocations, ending in "/".
+func (k Layout) RevocationsDir() string { return string(k) + revocationsDir }
+
+// SuspensionsDir is the prefix of the suspensions, ending in "/".
+func (k Layout) SuspensionsDir() string { return string(k) + suspensionsDir }
+
+// EventsDir is the prefix of the lifecycle events, ending in "/".
+func (k Layout) EventsDir() string { return string(k) + eventsDir }
+
+// MembersDir is the prefix of the member records, ending in "/".
+func (k Layout) MembersDir() string { return string(k) + membersDir }
+
+// Event names a new event key at t; the random suffix keeps two events of
 // the same nanosecond apart.
-func (k keys) event(t time.Time) (string, error) {
+func (k Layout) Event(t time.Time) (string, error) {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("cannot read random bytes: %w", err)
@@ -143,8 +126,8 @@ func (k keys) event(t time.Time) (string, error) {
 	return string(k) + eventsDir + pad(t.UnixNano()) + "-" + hex.EncodeToString(b[:]), nil
 }
 
-// eventBound is the first event key at or after t.
-func (k keys) eventBound(t time.Time) string { return string(k) + eventsDir + pad(t.UnixNano()) }
+// EventBound is the first event key at or after t.
+func (k Layout) EventBound(t time.Time) string { return string(k) + eventsDir + pad(t.UnixNano()) }
 
 // pad formats n as 20 digits, so keys sort numerically.
 func pad(n int64) string { return fmt.Sprintf("%020d", n) }

@@ -15,13 +15,13 @@ const lkgFile = "policy-lkg.json"
 // last applied revision. It holds key digests, never secrets.
 type lkg struct {
 	Saved time.Time `json:"saved"` // when the state was last confirmed current
-	State *state    `json:"state"`
+	State *State    `json:"state"`
 }
 
 // writeLKG writes st to dir atomically: a temporary file, fsync, rename,
 // then fsync of the directory, so a crash leaves the old file or the new
 // one, never a torn one.
-func writeLKG(dir string, st *state, saved time.Time) error {
+func writeLKG(dir string, st *State, saved time.Time) error {
 	b, err := json.Marshal(lkg{Saved: saved.UTC(), State: st})
 	if err != nil {
 		return fmt.Errorf("cannot encode last-known-good state at revision %d: %w", st.Revision, err)

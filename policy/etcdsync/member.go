@@ -2,7 +2,9 @@ package etcdsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,7 +42,7 @@ func (s *Syncer) confirm(ctx context.Context) {
 	if err := s.cli.RequestProgress(pctx); err != nil {
 		s.cfg.Logger.Debug().Err(err).Msg("cannot request watch progress")
 	}
-	resp, err := s.cli.Get(pctx, s.k.policy(), clientv3.WithCountOnly())
+	resp, err := s.cli.Get(pctx, s.k.Policy(), clientv3.WithCountOnly())
 	if err != nil {
 		s.lost(err, "cannot confirm the policy revision")
 		return
@@ -79,7 +81,7 @@ func (s *Syncer) saveLoop(ctx context.Context) {
 	}
 }
 
-func (s *Syncer) save(st *state) {
+func (s *Syncer) save(st *State) {
 	if s.cfg.StateDir == "" {
 		return
 	}
@@ -117,7 +119,9 @@ func (s *Syncer) memberSession(ctx context.Context, started time.Time) error {
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		s.cli.Revoke(rctx, lease.ID)
+		if _, err := s.cli.Revoke(rctx, lease.ID); err != nil {
+			s.cfg.Logger.Debug().Err(err).Msg("cannot revoke the member lease; the record lapses at its TTL")
+		}
 		cancel()
 	}()
 	alive, err := s.cli.KeepAlive(ctx, lease.ID)
@@ -158,7 +162,7 @@ func (s *Syncer) awaitMark(ctx context.Context, alive <-chan *clientv3.LeaseKeep
 
 func (s *Syncer) putMember(ctx context.Context, lease clientv3.LeaseID, started time.Time) error {
 	m := Member{Pod: s.cfg.Pod, Revision: s.revision.Load(), Digest: s.digest(), PolicyDigest: s.policyDigest(), Started: started, Updated: time.Now().UTC()}
-	op, err := putJSON(s.k.member(s.cfg.Pod), m, clientv3.WithLease(lease))
+	op, err := putJSON(s.k.Member(s.cfg.Pod), m, clientv3.WithLease(lease))
 	if err != nil {
 		return err
 	}
@@ -166,4 +170,22 @@ func (s *Syncer) putMember(ctx context.Context, lease clientv3.LeaseID, started 
 	defer cancel()
 	_, err = s.cli.Do(pctx, op)
 	return err
+}
+
+// putJSON returns the put of v as JSON at key.
+func putJSON(key string, v any, opts ...clientv3.OpOption) (clientv3.Op, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return clientv3.Op{}, fmt.Errorf("cannot encode record %q: %w", key, err)
+	}
+	return clientv3.OpPut(key, string(b), opts...), nil
+}
+
+// policyDigest returns the SHA-256, hex, of the policy document the
+// Syncer has in force, as pushed, or "".
+func (s *Syncer) policyDigest() string {
+	if snap := s.store.Load(); snap != nil {
+		return snap.Doc.SourceDigest()
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,32 +14,33 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// state is the raw policy state of a deployment at one revision: what a
-// Syncer compiles and what the last-known-good file holds. Values are kept
-// as read from etcd; etcd never holds a secret, so neither does this.
-type state struct {
+// State is the raw policy state of a deployment at one revision: what a
+// Syncer compiles, what the last-known-good file holds and what etcdadmin
+// validates a change against. Values are kept as read from etcd; etcd
+// never holds a secret, so neither does this.
+type State struct {
 	Revision    int64             `json:"revision"`
 	Policy      string            `json:"policy"`
 	Keys        map[string]string `json:"keys"`        // id -> JSON policy.KeySpec
 	Revocations map[string]string `json:"revocations"` // id or jti:<id> -> JSON Revocation
 	Suspensions map[string]string `json:"suspensions"` // client -> JSON Suspension
 
-	policyRev int64 // mod revision of the policy key (0: none); readState sets it
+	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 }
 
-func newState() *state {
-	return &state{Keys: map[string]string{}, Revocations: map[string]string{}, Suspensions: map[string]string{}}
+func newState() *State {
+	return &State{Keys: map[string]string{}, Revocations: map[string]string{}, Suspensions: map[string]string{}}
 }
 
 // clone returns a deep copy of st.
-func (st *state) clone() *state {
+func (st *State) clone() *State {
 	c := *st
 	c.Keys, c.Revocations, c.Suspensions = maps.Clone(st.Keys), maps.Clone(st.Revocations), maps.Clone(st.Suspensions)
 	return &c
 }
 
 // equal reports whether st and o hold the same records (at any revision).
-func (st *state) equal(o *state) bool {
+func (st *State) equal(o *State) bool {
 	return st.Policy == o.Policy && maps.Equal(st.Keys, o.Keys) &&
 		maps.Equal(st.Revocations, o.Revocations) && maps.Equal(st.Suspensions, o.Suspensions)
 }
@@ -46,17 +48,17 @@ func (st *state) equal(o *state) bool {
 // stateOps are the reads of a whole state; one Txn runs them at one revision
 // (the prefix also holds events and history, which grow without bound and
 // are not read here).
-func stateOps(k keys) []clientv3.Op {
+func stateOps(k Layout) []clientv3.Op {
 	return []clientv3.Op{
-		clientv3.OpGet(k.policy()),
-		clientv3.OpGet(k.dir(keysDir), clientv3.WithPrefix()),
-		clientv3.OpGet(k.dir(revocationsDir), clientv3.WithPrefix()),
-		clientv3.OpGet(k.dir(suspensionsDir), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Policy()),
+		clientv3.OpGet(k.KeysDir(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.RevocationsDir(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.SuspensionsDir(), clientv3.WithPrefix()),
 	}
 }
 
-// readState reads the whole state of the deployment at one revision.
-func readState(ctx context.Context, cli *clientv3.Client, k keys) (*state, error) {
+// ReadState reads the whole state of the deployment at one revision.
+func ReadState(ctx context.Context, cli *clientv3.Client, k Layout) (*State, error) {
 	resp, err := cli.Txn(ctx).Then(stateOps(k)...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read policy state under %q: %w", string(k), err)
@@ -65,8 +67,8 @@ func readState(ctx context.Context, cli *clientv3.Client, k keys) (*state, error
 	st.Revision = resp.Header.Revision
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
-			if string(kv.Key) == k.policy() {
-				st.policyRev = kv.ModRevision
+			if string(kv.Key) == k.Policy() {
+				st.PolicyRevision = kv.ModRevision
 			}
 			st.apply(k, string(kv.Key), string(kv.Value), true)
 		}
@@ -76,8 +78,8 @@ func readState(ctx context.Context, cli *clientv3.Client, k keys) (*state, error
 
 // apply records a put (or, with put false, a delete) of key and reports
 // whether key belongs to the state.
-func (st *state) apply(k keys, key, value string, put bool) bool {
-	if key == k.policy() {
+func (st *State) apply(k Layout, key, value string, put bool) bool {
+	if key == k.Policy() {
 		st.Policy = value
 		if !put {
 			st.Policy = ""
@@ -97,12 +99,12 @@ func (st *state) apply(k keys, key, value string, put bool) bool {
 }
 
 // slot returns the map holding key and the record name, or nil.
-func (st *state) slot(k keys, key string) (map[string]string, string) {
+func (st *State) slot(k Layout, key string) (map[string]string, string) {
 	for _, d := range [...]struct {
 		dir string
 		m   map[string]string
 	}{{keysDir, st.Keys}, {revocationsDir, st.Revocations}, {suspensionsDir, st.Suspensions}} {
-		if name, ok := strings.CutPrefix(key, k.dir(d.dir)); ok && name != "" {
+		if name, ok := strings.CutPrefix(key, string(k)+d.dir); ok && name != "" {
 			return d.m, name
 		}
 	}
@@ -120,6 +122,10 @@ func (c *keyCache) get(raw string) (policy.KeySpec, bool) {
 	return ks, ok
 }
 
+// Live decodes the records into policy.Live at now, as a Syncer does, and
+// returns it with a line for each invalid record (see live).
+func (st *State) Live(now time.Time) (policy.Live, []string) { return st.live(now, nil) }
+
 // live decodes the records into policy.Live and returns it with the
 // records that are invalid, each described in one line without its value.
 // An invalid record never stops the others (issue 13): a key record that
@@ -129,7 +135,7 @@ func (c *keyCache) get(raw string) (policy.KeySpec, bool) {
 // suspends its client, since failing closed is safer. Key records decode
 // through cache (nil: none), since a Syncer recompiles on every change and
 // most records have not changed.
-func (st *state) live(now time.Time, cache *keyCache) (policy.Live, []string) {
+func (st *State) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 	l := policy.Live{Revision: st.Revision, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
 	var bad []string
 	l.Keys, bad = st.liveKeys(cache)
@@ -144,7 +150,7 @@ func (st *state) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 		}
 	}
 	for client, v := range st.Suspensions {
-		s, err := decodeSuspension(v)
+		s, err := DecodeSuspension(v)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("suspension record %q is invalid (the client stays suspended): %v", client, err))
 		} else if !s.Until.IsZero() && !now.Before(s.Until) {
@@ -158,7 +164,7 @@ func (st *state) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 
 // liveKeys decodes the key records, sorted by id so that the snapshot
 // digest depends on the records only, and describes the ones left out.
-func (st *state) liveKeys(cache *keyCache) ([]policy.KeySpec, []string) {
+func (st *State) liveKeys(cache *keyCache) ([]policy.KeySpec, []string) {
 	var out []policy.KeySpec
 	var bad []string
 	next := keyCache{}
@@ -203,10 +209,22 @@ func checkRevocation(v string) error {
 }
 
 // decodeSuspension decodes a suspension record.
-func decodeSuspension(v string) (Suspension, error) {
+func DecodeSuspension(v string) (Suspension, error) {
 	var s Suspension
 	if err := json.Unmarshal([]byte(v), &s); err != nil {
 		return Suspension{}, fmt.Errorf("cannot decode: %w", err)
 	}
 	return s, nil
+}
+
+// DecodeMember decodes a member record; it must name its pod.
+func DecodeMember(v []byte) (Member, error) {
+	var m Member
+	if err := json.Unmarshal(v, &m); err != nil {
+		return Member{}, fmt.Errorf("cannot decode: %w", err)
+	}
+	if m.Pod == "" {
+		return Member{}, errors.New("names no pod")
+	}
+	return m, nil
 }

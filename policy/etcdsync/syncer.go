@@ -47,12 +47,12 @@ type Syncer struct {
 	cli   *clientv3.Client
 	store *policy.Store
 	cfg   SyncConfig
-	k     keys
-	saves chan *state // to the last-known-good writer; capacity 1, latest wins
+	k     Layout
+	saves chan *State // to the last-known-good writer; capacity 1, latest wins
 	marks chan struct{}
 
 	// Run's own state; only the goroutine in Run touches it.
-	st       *state           // the state applied, nil before the first read
+	st       *State           // the state applied, nil before the first read
 	goodDoc  *policy.Document // the last document that compiled
 	docSrc   string           // parse cache: the text of doc
 	doc      *policy.Document
@@ -81,7 +81,7 @@ type Syncer struct {
 // It does not own cli.
 func NewSyncer(cli *clientv3.Client, store *policy.Store, cfg SyncConfig) *Syncer {
 	cfg.defaults()
-	return &Syncer{cli: cli, store: store, cfg: cfg, k: newKeys(cfg.Prefix), saves: make(chan *state, 1), marks: make(chan struct{}, 1)}
+	return &Syncer{cli: cli, store: store, cfg: cfg, k: NewLayout(cfg.Prefix), saves: make(chan *State, 1), marks: make(chan struct{}, 1)}
 }
 
 // Ready reports whether the Syncer has put a snapshot in the Store (from
@@ -149,7 +149,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 // the last-known-good file, then keeps trying.
 func (s *Syncer) start(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.StartWait)
-	st, err := readState(rctx, s.cli, s.k)
+	st, err := ReadState(rctx, s.cli, s.k)
 	cancel()
 	if err == nil {
 		s.install(st, true)
@@ -186,7 +186,7 @@ func (s *Syncer) relist(ctx context.Context) {
 	wait := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		st, err := readState(rctx, s.cli, s.k)
+		st, err := ReadState(rctx, s.cli, s.k)
 		cancel()
 		if err == nil {
 			s.reached()
@@ -204,7 +204,7 @@ func (s *Syncer) relist(ctx context.Context) {
 
 // install makes st, read whole from etcd or the last-known-good file, the
 // applied state, recompiling only if it differs from the one applied.
-func (s *Syncer) install(st *state, fromEtcd bool) {
+func (s *Syncer) install(st *State, fromEtcd bool) {
 	if s.st != nil && st.Revision < s.st.Revision {
 		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
 	}
@@ -256,7 +256,7 @@ func (s *Syncer) watch(ctx context.Context) error {
 func (s *Syncer) reconcile(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := readState(rctx, s.cli, s.k)
+	st, err := ReadState(rctx, s.cli, s.k)
 	if err != nil {
 		s.lost(err, "reconcile read failed")
 		return

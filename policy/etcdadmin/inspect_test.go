@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // A member record carries the digest of the document the sidecar enforces
@@ -15,9 +17,9 @@ func TestListMembersDigestMatchesHistory(t *testing.T) {
 	t.Parallel()
 	cli := dial(t, shared)
 	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
+	a := New(cli, prefix)
 	push(t, a, examplePolicy(t))
-	runSyncer(t, cli, SyncConfig{Prefix: prefix, Pod: "pod-1"})
+	runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix, Pod: "pod-1"})
 	ctx := context.Background()
 	var f Fleet
 	waitFor(t, 60*time.Second, "pod-1 with a digest", func() bool {
@@ -42,7 +44,7 @@ func TestListMembersDigestMatchesHistory(t *testing.T) {
 func TestListClientsAndSuccessor(t *testing.T) {
 	t.Parallel()
 	cli := dial(t, shared)
-	a := NewAdmin(cli, newPrefix(t))
+	a := New(cli, newPrefix(t))
 	push(t, a, examplePolicy(t))
 	ctx := context.Background()
 	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
@@ -77,7 +79,7 @@ func TestListClientsAndSuccessor(t *testing.T) {
 func TestEventRecordsEtcdUser(t *testing.T) {
 	t.Parallel()
 	cli := dial(t, shared)
-	a := NewAdmin(cli, newPrefix(t))
+	a := New(cli, newPrefix(t))
 	m := meta
 	m.EtcdUser = "ops-bot"
 	if _, err := a.PushPolicy(context.Background(), examplePolicy(t), 0, m); err != nil {

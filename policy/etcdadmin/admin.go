@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -12,14 +12,24 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// Meta says who makes a change and why. Every change carries it into its
+// lifecycle event.
+type Meta struct {
+	Actor    string
+	Reason   string
+	Ticket   string
+	EtcdUser string // the etcd user the change was written as, if etcd authentication is used; recorded as the event detail DetailEtcdUser
+}
+
 // Errors of Admin operations; match them with errors.Is.
 var (
-	ErrConflict = errors.New("etcdsync: changed concurrently")
-	ErrNotFound = errors.New("etcdsync: not found")
-	ErrExists   = errors.New("etcdsync: already exists")
+	ErrConflict = errors.New("etcdadmin: changed concurrently")
+	ErrNotFound = errors.New("etcdadmin: not found")
+	ErrExists   = errors.New("etcdadmin: already exists")
 )
 
 // attempts bounds the retries of a change whose optimistic transaction lost
@@ -32,14 +42,14 @@ const attempts = 5
 // client.
 type Admin struct {
 	cli *clientv3.Client
-	k   keys
+	k   etcdsync.Layout
 	now func() time.Time
 }
 
-// NewAdmin returns an Admin for the deployment under prefix ("" means
-// DefaultPrefix).
-func NewAdmin(cli *clientv3.Client, prefix string) *Admin {
-	return &Admin{cli: cli, k: newKeys(prefix), now: time.Now}
+// New returns an Admin for the deployment under prefix ("" means
+// etcdsync.DefaultPrefix).
+func New(cli *clientv3.Client, prefix string) *Admin {
+	return &Admin{cli: cli, k: etcdsync.NewLayout(prefix), now: time.Now}
 }
 
 // Prefix returns the deployment prefix the Admin writes under.
@@ -47,7 +57,7 @@ func (a *Admin) Prefix() string { return string(a.k) }
 
 // eventOp returns the put of a lifecycle event at now.
 func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details map[string]string) (clientv3.Op, error) {
-	key, err := a.k.event(now)
+	key, err := a.k.Event(now)
 	if err != nil {
 		return clientv3.Op{}, err
 	}
@@ -89,17 +99,17 @@ func putJSON(key string, v any, opts ...clientv3.OpOption) (clientv3.Op, error) 
 }
 
 // current reads the state and parses its policy document.
-func (a *Admin) current(ctx context.Context) (*state, *policy.Document, error) {
-	st, err := readState(ctx, a.cli, a.k)
+func (a *Admin) current(ctx context.Context) (*etcdsync.State, *policy.Document, error) {
+	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 	if err != nil {
 		return nil, nil, err
 	}
 	if st.Policy == "" {
-		return st, nil, fmt.Errorf("no policy at %q: push one first: %w", a.k.policy(), ErrNotFound)
+		return st, nil, fmt.Errorf("no policy at %q: push one first: %w", a.k.Policy(), ErrNotFound)
 	}
-	doc, err := policy.Load(a.k.policy(), []byte(st.Policy))
+	doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
 	if err != nil {
-		return st, nil, fmt.Errorf("policy in etcd at revision %d does not load: %w", st.policyRev, err)
+		return st, nil, fmt.Errorf("policy in etcd at revision %d does not load: %w", st.PolicyRevision, err)
 	}
 	return st, doc, nil
 }
@@ -117,12 +127,12 @@ func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64
 		return 0, err
 	}
 	for range attempts {
-		st, err := readState(ctx, a.cli, a.k)
+		st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 		if err != nil {
 			return 0, err
 		}
-		if expectRevision > 0 && st.policyRev != expectRevision {
-			return 0, fmt.Errorf("policy is at revision %d, not the expected %d: %w", st.policyRev, expectRevision, ErrConflict)
+		if expectRevision > 0 && st.PolicyRevision != expectRevision {
+			return 0, fmt.Errorf("policy is at revision %d, not the expected %d: %w", st.PolicyRevision, expectRevision, ErrConflict)
 		}
 		rev, err := a.pushAt(ctx, st, parsed, doc, meta)
 		if rev != 0 || err != nil {
@@ -134,38 +144,38 @@ func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64
 
 // pushAt compiles parsed against st and writes doc if nothing it depends on
 // changed since st was read; it returns 0 when something did.
-func (a *Admin) pushAt(ctx context.Context, st *state, parsed *policy.Document, doc []byte, meta Meta) (int64, error) {
+func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.Document, doc []byte, meta Meta) (int64, error) {
 	now := a.now()
-	live, _ := st.live(now, nil) // an invalid record is left out, as the sidecars do
+	live, _ := st.Live(now) // an invalid record is left out, as the sidecars do
 	if _, err := policy.Compile(parsed, live); err != nil {
 		return 0, fmt.Errorf("policy does not compile with the live state at revision %d: %w", st.Revision, err)
 	}
 	sum := sha256.Sum256(doc)
 	digest := hex.EncodeToString(sum[:])
-	hist, err := putJSON(a.k.history(st.Revision+1), HistoryEntry{Time: now.UTC(), Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Digest: digest, Document: string(doc)})
+	hist, err := putJSON(a.k.History(st.Revision+1), HistoryEntry{Time: now.UTC(), Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Digest: digest, Document: string(doc)})
 	if err != nil {
 		return 0, err
 	}
-	ev, err := a.eventOp(now, ActionPolicyPush, a.k.policy(), meta, map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.policyRev, 10)})
+	ev, err := a.eventOp(now, ActionPolicyPush, a.k.Policy(), meta, map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.PolicyRevision, 10)})
 	if err != nil {
 		return 0, err
 	}
 	cmps := []clientv3.Cmp{
-		clientv3.Compare(clientv3.ModRevision(a.k.policy()), "=", st.policyRev),
-		clientv3.Compare(clientv3.ModRevision(a.k.dir(keysDir)), "<", st.Revision+1).WithPrefix(),
+		clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision),
+		clientv3.Compare(clientv3.ModRevision(a.k.KeysDir()), "<", st.Revision+1).WithPrefix(),
 	}
-	return a.commit(ctx, cmps, clientv3.OpPut(a.k.policy(), string(doc)), hist, ev)
+	return a.commit(ctx, cmps, clientv3.OpPut(a.k.Policy(), string(doc)), hist, ev)
 }
 
 // GetPolicy returns the policy document in etcd and the revision it was
 // pushed at, or ErrNotFound.
 func (a *Admin) GetPolicy(ctx context.Context) (doc []byte, rev int64, err error) {
-	resp, err := a.cli.Get(ctx, a.k.policy())
+	resp, err := a.cli.Get(ctx, a.k.Policy())
 	if err != nil {
-		return nil, 0, fmt.Errorf("cannot read %q: %w", a.k.policy(), err)
+		return nil, 0, fmt.Errorf("cannot read %q: %w", a.k.Policy(), err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, 0, fmt.Errorf("no policy at %q: %w", a.k.policy(), ErrNotFound)
+		return nil, 0, fmt.Errorf("no policy at %q: %w", a.k.Policy(), ErrNotFound)
 	}
 	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
 }
@@ -178,7 +188,7 @@ func (a *Admin) DiffPolicy(ctx context.Context, name string, doc []byte) (string
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return "", err
 	}
-	return Diff(fmt.Sprintf("%s@%d", a.k.policy(), rev), name, string(cur), string(doc)), nil
+	return Diff(fmt.Sprintf("%s@%d", a.k.Policy(), rev), name, string(cur), string(doc)), nil
 }
 
 // PolicyHistory returns the pushed documents, oldest first; limit > 0
@@ -188,9 +198,9 @@ func (a *Admin) PolicyHistory(ctx context.Context, limit int) ([]HistoryEntry, e
 	if limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(limit)))
 	}
-	resp, err := a.cli.Get(ctx, a.k.dir(historyDir), opts...)
+	resp, err := a.cli.Get(ctx, a.k.HistoryDir(), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read policy history under %q: %w", a.k.dir(historyDir), err)
+		return nil, fmt.Errorf("cannot read policy history under %q: %w", a.k.HistoryDir(), err)
 	}
 	out := make([]HistoryEntry, len(resp.Kvs))
 	for i, kv := range resp.Kvs {

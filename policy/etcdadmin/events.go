@@ -1,14 +1,14 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -16,17 +16,17 @@ import (
 // (exclusive; zero: no end), oldest first, each with the etcd revision of
 // its change. Zero times are open ends. The audit collector and the evidence pack read them.
 func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
-	end := clientv3.GetPrefixRangeEnd(a.k.dir(eventsDir))
+	end := clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	if !to.IsZero() {
-		end = a.k.eventBound(to)
+		end = a.k.EventBound(to)
 	}
-	start := a.k.dir(eventsDir)
+	start := a.k.EventsDir()
 	if !from.IsZero() {
-		start = a.k.eventBound(from)
+		start = a.k.EventBound(from)
 	}
 	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read events under %q: %w", a.k.dir(eventsDir), err)
+		return nil, fmt.Errorf("cannot read events under %q: %w", a.k.EventsDir(), err)
 	}
 	out := make([]Event, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
@@ -43,22 +43,22 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 
 // Members returns the member records of the sidecars that are up. A
 // record that does not decode is left out; MemberRecords names it.
-func (a *Admin) Members(ctx context.Context) ([]Member, error) {
+func (a *Admin) Members(ctx context.Context) ([]etcdsync.Member, error) {
 	out, _, err := a.MemberRecords(ctx)
 	return out, err
 }
 
 // MemberRecords returns the member records that decode and a line for
 // each that does not, so that one bad record hides no other sidecar.
-func (a *Admin) MemberRecords(ctx context.Context) ([]Member, []string, error) {
-	resp, err := a.cli.Get(ctx, a.k.dir(membersDir), clientv3.WithPrefix())
+func (a *Admin) MemberRecords(ctx context.Context) ([]etcdsync.Member, []string, error) {
+	resp, err := a.cli.Get(ctx, a.k.MembersDir(), clientv3.WithPrefix())
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read members under %q: %w", a.k.dir(membersDir), err)
+		return nil, nil, fmt.Errorf("cannot read members under %q: %w", a.k.MembersDir(), err)
 	}
-	out := make([]Member, 0, len(resp.Kvs))
+	out := make([]etcdsync.Member, 0, len(resp.Kvs))
 	var bad []string
 	for _, kv := range resp.Kvs {
-		m, err := decodeMember(kv.Value)
+		m, err := etcdsync.DecodeMember(kv.Value)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("member record %q is invalid: %v", kv.Key, err))
 			continue
@@ -66,16 +66,4 @@ func (a *Admin) MemberRecords(ctx context.Context) ([]Member, []string, error) {
 		out = append(out, m)
 	}
 	return out, bad, nil
-}
-
-// decodeMember decodes a member record; it must name its pod.
-func decodeMember(v []byte) (Member, error) {
-	var m Member
-	if err := json.Unmarshal(v, &m); err != nil {
-		return Member{}, fmt.Errorf("cannot decode: %w", err)
-	}
-	if m.Pod == "" {
-		return Member{}, errors.New("names no pod")
-	}
-	return m, nil
 }

@@ -1,4 +1,12 @@
-package etcdsync
+// Package devetcd runs a single-member etcd server in this process on
+// loopback ports, for `portcullis dev` (through the portcullis-dev binary)
+// and for tests. It is the only package that links the etcd server (raft,
+// bbolt); the sidecar binary must not import it.
+//
+// A Server's data lives in the directory given to Start; Stop and Start
+// keep the directory and the ports, so clients reconnect to the same
+// endpoints. Its methods are safe for concurrent use.
+package devetcd
 
 import (
 	"errors"
@@ -14,11 +22,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// Embedded is a single-member etcd server running in this process on
-// loopback ports, for `portcullis dev` and tests. Its data lives in the
-// directory given to StartEmbedded; Stop and Start keep the directory and
-// the ports, so clients reconnect to the same endpoints.
-type Embedded struct {
+// Server is a single-member etcd server running in this process on
+// loopback ports. Its data lives in the directory given to Start; Stop and
+// Start keep the directory and the ports, so clients reconnect to the same
+// endpoints.
+type Server struct {
 	dir          string
 	client, peer url.URL
 
@@ -29,14 +37,14 @@ type Embedded struct {
 // startTimeout bounds how long the server may take to become ready.
 const startTimeout = time.Minute
 
-// StartEmbedded starts an etcd server with its data in dir, on free
+// Start starts an etcd server with its data in dir, on free
 // loopback ports, logging nothing. A port found free can be taken by
 // another process before etcd binds it (tests start many servers at
 // once), so a start that finds its port in use tries new ports.
-func StartEmbedded(dir string) (*Embedded, error) {
+func Start(dir string) (*Server, error) {
 	var err error
 	for range 5 {
-		var e *Embedded
+		var e *Server
 		if e, err = startOnFreePorts(dir); !addrInUse(err) {
 			return e, err
 		}
@@ -44,7 +52,7 @@ func StartEmbedded(dir string) (*Embedded, error) {
 	return nil, err
 }
 
-func startOnFreePorts(dir string) (*Embedded, error) {
+func startOnFreePorts(dir string) (*Server, error) {
 	c, err := freeURL()
 	if err != nil {
 		return nil, err
@@ -53,7 +61,7 @@ func startOnFreePorts(dir string) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Embedded{dir: dir, client: c, peer: p}
+	e := &Server{dir: dir, client: c, peer: p}
 	return e, e.Start()
 }
 
@@ -72,10 +80,10 @@ func freeURL() (url.URL, error) {
 }
 
 // Endpoints returns the client endpoints of the server.
-func (e *Embedded) Endpoints() []string { return []string{e.client.String()} }
+func (e *Server) Endpoints() []string { return []string{e.client.String()} }
 
 // Start starts the server (again, after Stop) and waits until it serves.
-func (e *Embedded) Start() error {
+func (e *Server) Start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.etc != nil {
@@ -107,7 +115,7 @@ func (e *Embedded) Start() error {
 }
 
 // Stop stops the server, keeping its data; Start brings it back.
-func (e *Embedded) Stop() {
+func (e *Server) Stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.etc != nil {
@@ -117,11 +125,11 @@ func (e *Embedded) Stop() {
 }
 
 // Restart stops the server and starts it again on the same data and ports.
-func (e *Embedded) Restart() error {
+func (e *Server) Restart() error {
 	e.Stop()
 	return e.Start()
 }
 
 // Close stops the server. The data directory stays; removing it is the
 // caller's business.
-func (e *Embedded) Close() { e.Stop() }
+func (e *Server) Close() { e.Stop() }

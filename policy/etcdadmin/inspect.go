@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"cmp"
@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // ClientInfo is a client of the policy in etcd with its suspension, if any.
 type ClientInfo struct {
 	policy.ClientSpec
-	Suspension *Suspension `json:"suspension,omitempty"` // set while the client is suspended
+	Suspension *etcdsync.Suspension `json:"suspension,omitempty"` // set while the client is suspended
 }
 
 // ListClients returns the clients of the policy in etcd, in document
@@ -50,7 +51,7 @@ type Fleet struct {
 // MemberInfo is a live sidecar's member record and whether the policy it
 // enforces is the pushed document.
 type MemberInfo struct {
-	Member
+	etcdsync.Member
 	Current bool `json:"current"` // its PolicyDigest is the pushed document's
 }
 
@@ -71,7 +72,7 @@ func (a *Admin) ListMembers(ctx context.Context) (Fleet, error) {
 	if err != nil {
 		return f, err
 	}
-	slices.SortFunc(ms, func(x, y Member) int { return cmp.Compare(x.Pod, y.Pod) })
+	slices.SortFunc(ms, func(x, y etcdsync.Member) int { return cmp.Compare(x.Pod, y.Pod) })
 	f.Members = make([]MemberInfo, len(ms))
 	for i, m := range ms {
 		f.Members[i] = MemberInfo{Member: m, Current: f.PolicyDigest != "" && m.PolicyDigest == f.PolicyDigest}
@@ -94,13 +95,4 @@ func (a *Admin) successor(ctx context.Context, k KeyInfo) (string, error) {
 		}
 	}
 	return next, nil
-}
-
-// policyDigest returns the SHA-256, hex, of the policy document the
-// Syncer has in force, as pushed, or "".
-func (s *Syncer) policyDigest() string {
-	if snap := s.store.Load(); snap != nil {
-		return snap.Doc.SourceDigest()
-	}
-	return ""
 }

@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -9,16 +9,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// auditHeadKey holds the newest signed head of the deployment's audit
-// store, published by the collector so that `audit verify --etcd` finds a
-// store rolled back on its own host (issue 21, item 3).
-const auditHeadKey = "/audit/head"
-
-func (k keys) auditHead() string { return string(k) + auditHeadKey }
-
 // ErrHeadBehind is returned (wrapped) by PublishHead for a head older than
 // the one already published: the store it comes from was rolled back.
-var ErrHeadBehind = errors.New("etcdsync: audit head behind the published one")
+var ErrHeadBehind = errors.New("etcdadmin: audit head behind the published one")
 
 // headSeq is the part of a signed audit head PublishHead compares; the
 // audit package signs and checks the rest.
@@ -37,7 +30,7 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 	if err := json.Unmarshal(head, &next); err != nil {
 		return fmt.Errorf("cannot parse the audit head to publish: %w", err)
 	}
-	key := a.k.auditHead()
+	key := a.k.AuditHead()
 	for range attempts {
 		resp, err := a.cli.Get(ctx, key)
 		if err != nil {
@@ -64,7 +57,7 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 
 // AuditHead returns the signed audit head published under the prefix.
 func (a *Admin) AuditHead(ctx context.Context) ([]byte, error) {
-	key := a.k.auditHead()
+	key := a.k.AuditHead()
 	resp, err := a.cli.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %q: %w", key, err)

@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"strings"
@@ -27,7 +27,7 @@ func TestDiff(t *testing.T) {
 
 func TestDiffPolicyAgainstEtcd(t *testing.T) {
 	t.Parallel()
-	a := NewAdmin(dial(t, shared), newPrefix(t))
+	a := New(dial(t, shared), newPrefix(t))
 	doc := examplePolicy(t)
 	rev := push(t, a, doc)
 	changed := strings.Replace(string(doc), "name: Acme Corp", "name: Acme Inc", 1)
@@ -40,25 +40,5 @@ func TestDiffPolicyAgainstEtcd(t *testing.T) {
 	}
 	if got, _ := a.DiffPolicy(t.Context(), "policy.yaml", doc); got != "" {
 		t.Errorf("DiffPolicy(same document) = %q, want empty", got)
-	}
-}
-
-func TestMetrics(t *testing.T) {
-	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	rev := push(t, NewAdmin(cli, prefix), examplePolicy(t))
-	r := runSyncer(t, cli, SyncConfig{Prefix: prefix})
-	r.atRevision(t, rev)
-	got := string(r.AppendMetrics(nil))
-	for _, want := range []string{
-		"# TYPE portcullis_etcd_revision gauge\nportcullis_etcd_revision ",
-		"\nportcullis_policy_staleness_seconds 0",
-		"\nportcullis_etcd_current 1\n",
-		"\nportcullis_etcd_watch_restarts_total 0\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("metrics lack %q:\n%s", want, got)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"cmp"
@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // KeyInfo is an API key record as an operator sees it: never the secret.
 type KeyInfo struct {
 	policy.KeySpec
-	Source     string      `json:"source"`               // "etcd" (keys/<id>) or "policy" (the document's keys:)
-	Revision   int64       `json:"revision,omitempty"`   // etcd mod revision of the record
-	Revocation *Revocation `json:"revocation,omitempty"` // set when revoked through etcd
-	Successor  string      `json:"successor,omitempty"`  // the key that replaced it in a rotation (ShowKey only)
+	Source     string               `json:"source"`               // "etcd" (keys/<id>) or "policy" (the document's keys:)
+	Revision   int64                `json:"revision,omitempty"`   // etcd mod revision of the record
+	Revocation *etcdsync.Revocation `json:"revocation,omitempty"` // set when revoked through etcd
+	Successor  string               `json:"successor,omitempty"`  // the key that replaced it in a rotation (ShowKey only)
 }
 
 // IsRevoked reports whether the key is revoked, in its record or in etcd.
@@ -39,7 +40,7 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 			return "", spec, err
 		}
 		if !hasClient(doc, client) {
-			return "", spec, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.policyRev, ErrNotFound)
+			return "", spec, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.PolicyRevision, ErrNotFound)
 		}
 		now := a.now().Truncate(time.Second)
 		var notAfter time.Time
@@ -58,8 +59,8 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 	return "", spec, fmt.Errorf("key create for client %q lost %d races: %w", client, attempts, ErrConflict)
 }
 
-func (a *Admin) createAt(ctx context.Context, st *state, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
-	put, err := putJSON(a.k.key(spec.ID), spec)
+func (a *Admin) createAt(ctx context.Context, st *etcdsync.State, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
+	put, err := putJSON(a.k.Key(spec.ID), spec)
 	if err != nil {
 		return 0, err
 	}
@@ -68,8 +69,8 @@ func (a *Admin) createAt(ctx context.Context, st *state, spec policy.KeySpec, me
 		return 0, err
 	}
 	cmps := []clientv3.Cmp{
-		clientv3.Compare(clientv3.ModRevision(a.k.policy()), "=", st.policyRev),
-		clientv3.Compare(clientv3.CreateRevision(a.k.key(spec.ID)), "=", 0),
+		clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision),
+		clientv3.Compare(clientv3.CreateRevision(a.k.Key(spec.ID)), "=", 0),
 	}
 	return a.commit(ctx, cmps, put, ev)
 }
@@ -125,11 +126,11 @@ func rotated(old *policy.KeySpec, now time.Time, overlap time.Duration, meta Met
 }
 
 func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
-	putOld, err := putJSON(a.k.key(old.ID), old)
+	putOld, err := putJSON(a.k.Key(old.ID), old)
 	if err != nil {
 		return 0, err
 	}
-	putNew, err := putJSON(a.k.key(spec.ID), spec)
+	putNew, err := putJSON(a.k.Key(spec.ID), spec)
 	if err != nil {
 		return 0, err
 	}
@@ -138,9 +139,9 @@ func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64,
 		return 0, err
 	}
 	cmps := []clientv3.Cmp{
-		clientv3.Compare(clientv3.ModRevision(a.k.key(old.ID)), "=", modRev),
-		clientv3.Compare(clientv3.CreateRevision(a.k.key(spec.ID)), "=", 0),
-		clientv3.Compare(clientv3.CreateRevision(a.k.revocation(old.ID)), "=", 0),
+		clientv3.Compare(clientv3.ModRevision(a.k.Key(old.ID)), "=", modRev),
+		clientv3.Compare(clientv3.CreateRevision(a.k.Key(spec.ID)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(a.k.Revocation(old.ID)), "=", 0),
 	}
 	return a.commit(ctx, cmps, putOld, putNew, ev)
 }
@@ -148,7 +149,7 @@ func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64,
 // etcdKey reads the key record keys/<id>. A key of the policy document
 // cannot be changed through etcd, and one already revoked is not rotated.
 func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64, error) {
-	resp, err := a.cli.Txn(ctx).Then(clientv3.OpGet(a.k.key(id)), clientv3.OpGet(a.k.revocation(id), clientv3.WithCountOnly())).Commit()
+	resp, err := a.cli.Txn(ctx).Then(clientv3.OpGet(a.k.Key(id)), clientv3.OpGet(a.k.Revocation(id), clientv3.WithCountOnly())).Commit()
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot read key %q: %w", id, err)
 	}
@@ -176,7 +177,7 @@ func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, err
 		return 0, fmt.Errorf("revocation of %q needs a reason", id)
 	}
 	action := ActionKeyRevoke
-	if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
+	if jti, ok := strings.CutPrefix(id, etcdsync.JTIPrefix); ok {
 		if jti == "" || strings.ContainsAny(jti, "/\n") {
 			return 0, fmt.Errorf("token id %q is empty or holds '/' or a newline", jti)
 		}
@@ -185,7 +186,7 @@ func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, err
 		return 0, err
 	}
 	now := a.now()
-	put, err := putJSON(a.k.revocation(id), Revocation{ID: id, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC()})
+	put, err := putJSON(a.k.Revocation(id), etcdsync.Revocation{ID: id, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC()})
 	if err != nil {
 		return 0, err
 	}
@@ -193,7 +194,7 @@ func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(a.k.revocation(id)), "=", 0)}, put, ev)
+	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(a.k.Revocation(id)), "=", 0)}, put, ev)
 	if err == nil && rev == 0 {
 		err = fmt.Errorf("%q is already revoked: %w", id, ErrExists)
 	}
@@ -204,14 +205,14 @@ func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, err
 // etcd and not in a document that loads. With a broken document in etcd
 // the revocation goes ahead, since revoking must work in an emergency.
 func (a *Admin) mayRevoke(ctx context.Context, id string) error {
-	st, err := readState(ctx, a.cli, a.k)
+	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 	if err != nil {
 		return err
 	}
 	if _, ok := st.Keys[id]; ok {
 		return nil
 	}
-	doc, err := policy.Load(a.k.policy(), []byte(st.Policy))
+	doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
 	if err != nil || slices.ContainsFunc(doc.Keys, func(k policy.KeySpec) bool { return k.ID == id }) {
 		return nil
 	}
@@ -221,7 +222,7 @@ func (a *Admin) mayRevoke(ctx context.Context, id string) error {
 // ListKeys returns the key records of client ("" for every client), from
 // etcd and from the policy document, sorted by client and id.
 func (a *Admin) ListKeys(ctx context.Context, client string) ([]KeyInfo, error) {
-	st, err := readState(ctx, a.cli, a.k)
+	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 	if err != nil {
 		return nil, err
 	}
@@ -255,14 +256,14 @@ func (a *Admin) ShowKey(ctx context.Context, id string) (KeyInfo, error) {
 }
 
 // keyInfos decodes the key records of st and of its document.
-func (a *Admin) keyInfos(ctx context.Context, st *state) ([]KeyInfo, error) {
+func (a *Admin) keyInfos(ctx context.Context, st *etcdsync.State) ([]KeyInfo, error) {
 	var out []KeyInfo
-	live, _ := st.live(a.now(), nil) // an invalid record is left out, as the sidecars do
+	live, _ := st.Live(a.now()) // an invalid record is left out, as the sidecars do
 	for _, ks := range live.Keys {
 		out = append(out, KeyInfo{KeySpec: ks, Source: "etcd"})
 	}
 	if st.Policy != "" {
-		doc, err := policy.Load(a.k.policy(), []byte(st.Policy))
+		doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
 		if err != nil {
 			return nil, fmt.Errorf("policy in etcd does not load: %w", err)
 		}
@@ -274,14 +275,14 @@ func (a *Admin) keyInfos(ctx context.Context, st *state) ([]KeyInfo, error) {
 }
 
 // annotate adds mod revisions and revocation records to infos.
-func (a *Admin) annotate(ctx context.Context, st *state, infos []KeyInfo) error {
-	resp, err := a.cli.Get(ctx, a.k.dir(keysDir), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(st.Revision))
+func (a *Admin) annotate(ctx context.Context, st *etcdsync.State, infos []KeyInfo) error {
+	resp, err := a.cli.Get(ctx, a.k.KeysDir(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(st.Revision))
 	if err != nil {
 		return fmt.Errorf("cannot read key revisions: %w", err)
 	}
 	revs := map[string]int64{}
 	for _, kv := range resp.Kvs {
-		revs[strings.TrimPrefix(string(kv.Key), a.k.dir(keysDir))] = kv.ModRevision
+		revs[strings.TrimPrefix(string(kv.Key), a.k.KeysDir())] = kv.ModRevision
 	}
 	for i := range infos {
 		k := &infos[i]
@@ -289,7 +290,7 @@ func (a *Admin) annotate(ctx context.Context, st *state, infos []KeyInfo) error 
 			k.Revision = revs[k.ID]
 		}
 		if v, ok := st.Revocations[k.ID]; ok {
-			k.Revocation = &Revocation{ID: k.ID}
+			k.Revocation = &etcdsync.Revocation{ID: k.ID}
 			json.Unmarshal([]byte(v), k.Revocation) // a record that does not decode still revokes
 		}
 	}

@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // that records the last revision it stored can resume from it without
 // duplicates.
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
-	dir := a.k.dir(eventsDir)
+	dir := a.k.EventsDir()
 	resp, err := a.cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
 	if err != nil {
 		return fmt.Errorf("cannot read events under %q: %w", dir, err)
@@ -78,21 +78,21 @@ func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
 func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 	switch ev.Action {
 	case ActionPolicyPush:
-		if ev.Target != a.k.policy() {
-			return fmt.Sprintf("policy push names target %q, not %q", ev.Target, a.k.policy())
+		if ev.Target != a.k.Policy() {
+			return fmt.Sprintf("policy push names target %q, not %q", ev.Target, a.k.Policy())
 		}
-		return a.putAt(ctx, a.k.policy(), ev.Revision)
+		return a.putAt(ctx, a.k.Policy(), ev.Revision)
 	case ActionKeyCreate, ActionKeyRotate:
-		if why := a.putAt(ctx, a.k.key(ev.Target), ev.Revision); why != "" || ev.Action == ActionKeyCreate {
+		if why := a.putAt(ctx, a.k.Key(ev.Target), ev.Revision); why != "" || ev.Action == ActionKeyCreate {
 			return why
 		}
-		return a.putAt(ctx, a.k.key(ev.Details["new_key"]), ev.Revision)
+		return a.putAt(ctx, a.k.Key(ev.Details["new_key"]), ev.Revision)
 	case ActionKeyRevoke, ActionTokenRevoke:
-		return a.putAt(ctx, a.k.revocation(ev.Target), ev.Revision)
+		return a.putAt(ctx, a.k.Revocation(ev.Target), ev.Revision)
 	case ActionClientSuspend:
-		return a.putAt(ctx, a.k.suspension(ev.Target), ev.Revision)
+		return a.putAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	case ActionClientResume:
-		return a.deletedAt(ctx, a.k.suspension(ev.Target), ev.Revision)
+		return a.deletedAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
 }

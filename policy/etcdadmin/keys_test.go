@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestCreateKeyStoresDigestOnly(t *testing.T) {
 	t.Parallel()
 	cli := dial(t, shared)
 	prefix := newPrefix(t)
-	a := NewAdmin(cli, prefix)
+	a := New(cli, prefix)
 	push(t, a, examplePolicy(t))
 	key, spec, err := a.CreateKey(context.Background(), "acme-hris", time.Hour, meta)
 	if err != nil {

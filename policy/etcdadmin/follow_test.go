@@ -1,4 +1,4 @@
-package etcdsync
+package etcdadmin
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // duplicates.
 func TestFollowEvents(t *testing.T) {
 	t.Parallel()
-	a := NewAdmin(dial(t, shared), newPrefix(t))
+	a := New(dial(t, shared), newPrefix(t))
 	push(t, a, examplePolicy(t))
 	var mu sync.Mutex
 	var got []Event

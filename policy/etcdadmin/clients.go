@@ -1,0 +1,124 @@
+package etcdadmin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Suspend suspends client for d (rounded up to whole seconds, at least
+// one): every credential of the client is refused until then. The record
+// sits on a lease of d, so the suspension lifts itself without any further
+// write; suspending a suspended client replaces its suspension. The client
+// must exist in the policy in etcd.
+func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, meta Meta) (etcdsync.Suspension, error) {
+	if d <= 0 {
+		return etcdsync.Suspension{}, fmt.Errorf("suspension of %q for %s: want a positive duration", client, d)
+	}
+	ttl := int64((d + time.Second - 1) / time.Second)
+	for range attempts {
+		st, doc, err := a.current(ctx)
+		if err != nil {
+			return etcdsync.Suspension{}, err
+		}
+		if !hasClient(doc, client) {
+			return etcdsync.Suspension{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.PolicyRevision, ErrNotFound)
+		}
+		s, ok, err := a.suspendAt(ctx, st, client, ttl, meta)
+		if ok || err != nil {
+			return s, err
+		}
+	}
+	return etcdsync.Suspension{}, fmt.Errorf("suspension of %q lost %d races: %w", client, attempts, ErrConflict)
+}
+
+// suspendAt grants the lease and writes the suspension if the policy is
+// still the one st holds; it reports whether it did.
+func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string, ttl int64, meta Meta) (etcdsync.Suspension, bool, error) {
+	prev, err := a.cli.Get(ctx, a.k.Suspension(client))
+	if err != nil {
+		return etcdsync.Suspension{}, false, fmt.Errorf("cannot read suspension of %q: %w", client, err)
+	}
+	lease, err := a.cli.Grant(ctx, ttl)
+	if err != nil {
+		return etcdsync.Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
+	}
+	now := a.now()
+	s := etcdsync.Suspension{Client: client, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Until: now.Add(time.Duration(ttl) * time.Second).UTC()}
+	put, err := putJSON(a.k.Suspension(client), s, clientv3.WithLease(lease.ID))
+	if err != nil {
+		return s, false, err
+	}
+	ev, err := a.eventOp(now, ActionClientSuspend, client, meta, map[string]string{"until": s.Until.Format(time.RFC3339)})
+	if err != nil {
+		return s, false, err
+	}
+	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision)}, put, ev)
+	if rev == 0 {
+		a.releaseLease(context.WithoutCancel(ctx), lease.ID) // unused
+		return s, false, err
+	}
+	if len(prev.Kvs) > 0 && prev.Kvs[0].Lease != 0 {
+		a.releaseLease(ctx, clientv3.LeaseID(prev.Kvs[0].Lease)) // the replaced suspension's lease
+	}
+	return s, true, nil
+}
+
+// Resume lifts the suspension of client before it lapses, with a
+// client.resume event. It returns ErrNotFound if client is not suspended.
+func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
+	resp, err := a.cli.Get(ctx, a.k.Suspension(client))
+	if err != nil {
+		return fmt.Errorf("cannot read suspension of %q: %w", client, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return fmt.Errorf("client %q is not suspended: %w", client, ErrNotFound)
+	}
+	kv := resp.Kvs[0]
+	ev, err := a.eventOp(a.now(), ActionClientResume, client, meta, nil)
+	if err != nil {
+		return err
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", kv.ModRevision)}
+	rev, err := a.commit(ctx, cmps, clientv3.OpDelete(a.k.Suspension(client)), ev)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		return fmt.Errorf("suspension of %q changed while resuming: %w", client, ErrConflict)
+	}
+	if kv.Lease != 0 {
+		a.releaseLease(ctx, clientv3.LeaseID(kv.Lease)) // the lifted suspension's lease
+	}
+	return nil
+}
+
+// releaseLease revokes a lease that holds nothing any more. Its error is
+// dropped on purpose: the change is committed by then, and a lease left
+// unrevoked expires at its TTL, so a failure here fails nothing.
+func (a *Admin) releaseLease(ctx context.Context, id clientv3.LeaseID) {
+	_, _ = a.cli.Revoke(ctx, id)
+}
+
+// Suspensions returns the current suspensions, by client.
+func (a *Admin) Suspensions(ctx context.Context) (map[string]etcdsync.Suspension, error) {
+	resp, err := a.cli.Get(ctx, a.k.SuspensionsDir(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read suspensions: %w", err)
+	}
+	out := map[string]etcdsync.Suspension{}
+	for _, kv := range resp.Kvs {
+		name := strings.TrimPrefix(string(kv.Key), a.k.SuspensionsDir())
+		s, err := etcdsync.DecodeSuspension(string(kv.Value))
+		if err != nil {
+			// The sidecars treat it as suspended (fail closed), so it is listed.
+			s = etcdsync.Suspension{Client: name, Reason: "invalid suspension record: " + err.Error()}
+		}
+		out[name] = s
+	}
+	return out, nil
+}

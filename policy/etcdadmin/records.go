@@ -1,0 +1,49 @@
+package etcdadmin
+
+import "time"
+
+// Event actions.
+const (
+	ActionPolicyPush    = "policy.push"
+	ActionKeyCreate     = "key.create"
+	ActionKeyRotate     = "key.rotate"
+	ActionKeyRevoke     = "key.revoke"
+	ActionTokenRevoke   = "token.revoke"
+	ActionClientSuspend = "client.suspend"
+	ActionClientResume  = "client.resume"
+)
+
+// Event is one lifecycle event: a change to the policy, a key or a client.
+// Details never hold a secret.
+type Event struct {
+	Time     time.Time         `json:"time"`
+	Actor    string            `json:"actor"`
+	Action   string            `json:"action"`
+	Target   string            `json:"target"`
+	Reason   string            `json:"reason,omitempty"`
+	Ticket   string            `json:"ticket,omitempty"`
+	Details  map[string]string `json:"details,omitempty"`
+	Revision int64             `json:"revision,omitempty"` // etcd revision of the change (set when read)
+
+	// Set by FollowEvents from etcd, never from the value:
+	Key      string    `json:"-"` // the event's etcd key
+	Observed time.Time `json:"-"` // when the follower read the write from etcd
+	// Unverified says why the change the event describes was not found in
+	// the event's own transaction (same revision); "" when it was.
+	Unverified string `json:"-"`
+}
+
+// DetailEtcdUser is the event detail that names the etcd user a change
+// was written as (Meta.EtcdUser).
+const DetailEtcdUser = "etcd_user"
+
+// HistoryEntry is one pushed policy document, at policy-history/<rev>.
+type HistoryEntry struct {
+	Revision int64     `json:"revision"` // etcd revision of the push
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Reason   string    `json:"reason,omitempty"`
+	Ticket   string    `json:"ticket,omitempty"`
+	Digest   string    `json:"digest"` // SHA-256 of the document, hex
+	Document string    `json:"document"`
+}
