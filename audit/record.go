@@ -5,7 +5,7 @@ import (
 )
 
 // Decision is why the sidecar answered a request the way it did. It is the
-// reason enum of DESIGN.md: the data plane keys its pre-rendered denial bodies
+// reason enum of the audit record: the data plane keys its pre-rendered denial bodies
 // by it and every audit record carries it.
 type Decision uint8
 

@@ -108,7 +108,7 @@ func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
 	// LogsData has the same fields and numbers as ExportLogsServiceRequest
 	// (resource_logs = 1), so it decodes the same JSON; the collector
 	// package would pull gRPC into every importer of audit, the data plane
-	// included (DESIGN.md forbids that).
+	// included (docs/ARCHITECTURE.md, the audit record, forbids that).
 	var req logspb.LogsData
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &req); err != nil {
 		return nil, err
