@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// detection is the collector's hook to the alert engine (issue 14): the
+// store hands it every stored batch and event group through
+// StoreConfig.OnStored, and the engine writes its alert events back to
+// the store. Its state is rebuilt from the trail before the collector
+// takes traffic.
+type detection struct {
+	engine *alert.Engine
+	store  *audit.Store
+}
+
+// observe is the store's OnStored hook; it does nothing until the engine
+// is started.
+func (d *detection) observe(recs []audit.StoredRecord, evs []audit.Event) {
+	if d.engine != nil {
+		d.engine.Observe(recs, evs)
+	}
+}
+
+// start loads the detection rules (--policy, else the policy in etcd when
+// --etcd is given), replays the trail in dir and hooks the engine up.
+func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admin, dir string, store *audit.Store, log *zerolog.Logger) error {
+	doc, err := detectionPolicy(ctx, file, admin)
+	if err != nil || doc == nil {
+		return err
+	}
+	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents,
+		OnOpen: func(a alert.Alert) {
+			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
+		},
+		OnError: func(err error) { log.Error().Err(err).Msg("detection") }})
+	if err != nil {
+		return err
+	}
+	if err := eng.Replay(dir); err != nil {
+		return err
+	}
+	d.engine, d.store = eng, store
+	log.Info().Int("rules", len(doc.Detection)).Msg("detection rules loaded")
+	return nil
+}
+
+// detectionPolicy returns the policy whose detection rules the collector
+// runs, or nil when it has none to read.
+func detectionPolicy(ctx context.Context, file string, admin *etcdsync.Admin) (*policy.Document, error) {
+	if file != "" {
+		return policy.LoadFile(file)
+	}
+	if admin == nil {
+		return nil, nil
+	}
+	raw, _, err := admin.GetPolicy(ctx)
+	if errors.Is(err, etcdsync.ErrNotFound) || err == nil && len(raw) == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the detection rules from etcd: %w", err)
+	}
+	return policy.Load("etcd policy", raw)
+}
