@@ -299,3 +299,17 @@ func sortedTrue(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// RecordTicket writes the alert.ticket event of alert id: sink filed it as
+// key at t.
+func (e *Engine) RecordTicket(id, sink, key string, t time.Time) error {
+	ev := audit.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicket, Target: id,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})}
+	if e.cfg.Append != nil {
+		return e.cfg.Append([]audit.Event{ev})
+	}
+	e.mu.Lock()
+	e.applyLocked(&ev, details(&ev))
+	e.mu.Unlock()
+	return nil
+}

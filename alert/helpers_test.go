@@ -27,6 +27,8 @@ type rig struct {
 	eng   *Engine
 	batch int
 	opens []Alert
+	// onOpen, when set before open, also gets every opened alert.
+	onOpen func(Alert)
 }
 
 func examplePolicy(t *testing.T) *policy.Document {
@@ -49,6 +51,18 @@ func newRig(t *testing.T, doc *policy.Document) *rig {
 	return r
 }
 
+// newRigWith is newRig with onOpen hooked from the start.
+func newRigWith(t *testing.T, doc *policy.Document, onOpen func(Alert)) *rig {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, dir: t.TempDir(), key: key, doc: doc, onOpen: onOpen}
+	r.open()
+	return r
+}
+
 // open opens the store and a new engine over it, rebuilding the engine's
 // state from the trail as the collector does at start.
 func (r *rig) open() {
@@ -60,7 +74,12 @@ func (r *rig) open() {
 		r.t.Fatal(err)
 	}
 	eng, err = New(Config{Policy: r.doc, Append: store.AppendEvents,
-		OnOpen:  func(a Alert) { r.opens = append(r.opens, a) },
+		OnOpen: func(a Alert) {
+			r.opens = append(r.opens, a)
+			if r.onOpen != nil {
+				r.onOpen(a)
+			}
+		},
 		OnError: func(err error) { r.t.Errorf("engine: %v", err) }})
 	if err != nil {
 		r.t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/rs/zerolog"
 
@@ -38,9 +39,19 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 	if err != nil || doc == nil {
 		return err
 	}
+	sinks, err := alert.NewSinks(doc.Tickets)
+	if err != nil {
+		log.Error().Err(err).Msg("ticket sinks: set the secret and restart; alerts are queued for them then")
+	}
+	var box *alert.Outbox
 	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents,
 		OnOpen: func(a alert.Alert) {
 			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
+			if box != nil {
+				if err := box.Enqueue(a); err != nil {
+					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the alert for its ticket sinks; queued again at the next start")
+				}
+			}
 		},
 		OnError: func(err error) { log.Error().Err(err).Msg("detection") }})
 	if err != nil {
@@ -49,9 +60,30 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 	if err := eng.Replay(dir); err != nil {
 		return err
 	}
+	if len(sinks) > 0 {
+		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
+			return err
+		}
+		go box.Run(ctx)
+	}
 	d.engine, d.store = eng, store
-	log.Info().Int("rules", len(doc.Detection)).Msg("detection rules loaded")
+	log.Info().Int("rules", len(doc.Detection)).Int("ticket_sinks", len(sinks)).Msg("detection rules loaded")
 	return nil
+}
+
+// ticketOutbox returns the outbox of the policy's ticket sinks, with the
+// alerts a crash left unqueued queued again.
+func ticketOutbox(doc *policy.Document, sinks []*alert.Sink, eng *alert.Engine, dir string, log *zerolog.Logger) (*alert.Outbox, error) {
+	ruleSink := map[string]string{}
+	for _, r := range doc.Detection {
+		ruleSink[r.Name] = r.Ticket
+	}
+	box, err := alert.NewOutbox(alert.OutboxConfig{Dir: dir, Sinks: sinks, Engine: eng, RuleSink: ruleSink,
+		OnError: func(err error) { log.Warn().Err(err).Msg("ticket delivery failed; retrying") }})
+	if err != nil {
+		return nil, err
+	}
+	return box, box.Reconcile()
 }
 
 // detectionPolicy returns the policy whose detection rules the collector
