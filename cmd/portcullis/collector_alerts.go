@@ -44,6 +44,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 		log.Error().Err(err).Msg("ticket sinks: set the secret and restart; alerts are queued for them then")
 	}
 	var box *alert.Outbox
+	var cont *container
 	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents,
 		OnOpen: func(a alert.Alert) {
 			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
@@ -51,6 +52,9 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 				if err := box.Enqueue(a); err != nil {
 					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the alert for its ticket sinks; queued again at the next start")
 				}
+			}
+			if cont != nil {
+				cont.contain(ctx, a)
 			}
 		},
 		OnError: func(err error) { log.Error().Err(err).Msg("detection") }})
@@ -65,6 +69,12 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 			return err
 		}
 		go box.Run(ctx)
+	}
+	if admin != nil {
+		cont = &container{acts: etcdActions(admin, "portcullis-collector", ""), eng: eng, log: log}
+		for _, a := range eng.Uncontained() {
+			cont.contain(ctx, a)
+		}
 	}
 	d.engine, d.store = eng, store
 	log.Info().Int("rules", len(doc.Detection)).Int("ticket_sinks", len(sinks)).Msg("detection rules loaded")
