@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -101,5 +103,80 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	})
 	if !linked {
 		t.Error("the trail holds no client.suspend whose reason names the alert")
+	}
+
+	// Two sidecars deny the suspended client; the report names when each did.
+	after := time.Now().UTC().Add(time.Second)
+	for i, pod := range []string{"token:pod-a", "token:pod-b"} {
+		rec := audit.StoredRecord{Time: after.Add(time.Duration(i) * time.Millisecond), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1",
+			Method: "GET", Route: "/v1/users", Status: 403, Decision: "suspended", SourceIP: "10.1.2.3", RequestID: "denied-" + pod[6:]}
+		if err := store.AppendBatch(&audit.Batch{ID: "d" + pod, Sender: pod, Records: []audit.StoredRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := incidentReport([]string{id, "--data", dir, "--policy", examplePolicy}, &out, &errOut); code != 0 {
+		t.Fatalf("incident report = %d: %s", code, &errOut)
+	}
+	for _, want := range []string{"# Incident report: " + id, "`client.suspend` acme-hris by portcullis-collector", "token:pod-a: first denied request denied-pod-a",
+		"token:pod-b: first denied request denied-pod-b", "`alert.contain`", "rule: `token-guessing-client`"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("incident report lacks %q:\n%s", want, &out)
+		}
+	}
+	out.Reset()
+	if code := incidentAssess([]string{"--client", "acme-hris", "--data", dir, "--format", "json", "--policy", examplePolicy}, &out, &errOut); code != 0 {
+		t.Fatalf("incident assess = %d: %s", code, &errOut)
+	}
+	var as alert.Assessment
+	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 27 || as.Sources["203.0.113.9"] != 25 || as.Decisions["suspended"] != 2 {
+		t.Errorf("assessment = %+v (%v), want 27 records: 25 guesses from 203.0.113.9 and 2 suspended", as, err)
+	}
+}
+
+// TestIncidentContainByHand: incident contain suspends the client and
+// revokes its keys through etcd, and refuses a call without a ticket.
+func TestIncidentContainByHand(t *testing.T) {
+	t.Parallel()
+	e, err := etcdsync.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/incident-test", "--actor", "bob"}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if got := etcdCommands["incident contain"].main(append(args, common...), &out, &errOut); got != want {
+			t.Fatalf("incident contain %v = %d, want %d: %s%s", args, got, want, &out, &errOut)
+		}
+		return out.String() + errOut.String()
+	}
+	if got := run(2, "--client", "globex-bi", "--suspend", "1h"); !strings.Contains(got, "--ticket is required") {
+		t.Errorf("without a ticket: %q", got)
+	}
+	run(2, "--client", "globex-bi", "--ticket", "INC-9")
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	admin := etcdsync.NewAdmin(cli, "/incident-test")
+	ctx := context.Background()
+	doc, _ := os.ReadFile(examplePolicy)
+	if _, err := admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "alice", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	out := run(0, "--client", "globex-bi", "--ticket", "INC-9", "--suspend", "1h", "--revoke-keys", "--alert", "alert-x")
+	if !strings.Contains(out, "suspended globex-bi") || !strings.Contains(out, "revoked key globexbi1") || !strings.Contains(out, "alert.contain for alert-x") {
+		t.Errorf("output %q", out)
+	}
+	sus, _ := admin.Suspensions(ctx)
+	if s := sus["globex-bi"]; s.Ticket != "INC-9" || s.Actor != "bob" || !strings.Contains(s.Reason, "alert-x") {
+		t.Errorf("suspension %+v, want ticket INC-9 by bob naming alert-x", s)
+	}
+	k, err := admin.ShowKey(ctx, "globexbi1")
+	if err != nil || !k.IsRevoked() {
+		t.Errorf("key globexbi1 = %+v, %v; want revoked", k, err)
 	}
 }
