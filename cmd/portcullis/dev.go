@@ -162,8 +162,13 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdsync.Admin, log ze
 	if err != nil {
 		return "", nil, err
 	}
-	store, err := audit.OpenStore(filepath.Join(f.data, "audit"), audit.StoreConfig{SigningKey: key})
+	var det detection // the policy's detection rules, tickets and rule actions (issue 14)
+	store, err := audit.OpenStore(filepath.Join(f.data, "audit"), audit.StoreConfig{SigningKey: key, OnStored: det.observe})
 	if err != nil {
+		return "", nil, err
+	}
+	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
+		store.Close()
 		return "", nil, err
 	}
 	col, err := audit.NewCollector(store, audit.CollectorConfig{Tokens: tokens, Log: &log})
