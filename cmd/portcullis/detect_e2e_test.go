@@ -78,7 +78,7 @@ func (w *webhookSink) deliveries() (map[string]int, int) {
 	return out, w.bad
 }
 
-func startDetectStack(tb testing.TB) *detectStack {
+func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 	tb.Helper()
 	s := &detectStack{tb: tb, data: tb.TempDir(), rcv: &webhookSink{secret: []byte("e2e-ticket-secret-0123456789"), got: map[string]int{}}}
 	emb, err := etcdsync.StartEmbedded(filepath.Join(s.data, "etcd"))
@@ -97,6 +97,9 @@ func startDetectStack(tb testing.TB) *detectStack {
 	doc, _ := os.ReadFile(examplePolicy)
 	doc = bytes.Replace(doc, []byte(`url: "http://127.0.0.1:9099/alerts", secret: "env:PORTCULLIS_TICKET_SECRET"`),
 		[]byte(`url: "`+recv.URL+`/alerts", secret: "file:`+secretFile+`"`), 1)
+	if edit != nil {
+		doc = edit(doc)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := s.admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "e2e", Reason: "test"}); err != nil {
 		tb.Fatal(err)
@@ -219,7 +222,7 @@ func TestDetectToContainEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and the whole stack")
 	}
-	s := startDetectStack(t)
+	s := startDetectStack(t, nil)
 	for _, sc := range s.sidecars {
 		if got := status("http://"+sc+"/v1/users", hrisKey); got != 200 {
 			t.Fatalf("before: sidecar %s answered %d to acme-hris, want 200", sc, got)
