@@ -95,8 +95,10 @@ func (e *Engine) countLocked(rule *Rule, r *audit.StoredRecord, v int64, out []a
 		return e.fireLocked(rule, key, s, r.Time, v, g, out)
 	}
 	cur := g.w.sum(r.Time, rule.Window)
-	base := g.w.sum(r.Time.Add(-rule.Window), rule.Baseline)
-	if !rule.spiking(cur, base) {
+	if cur < rule.Threshold {
+		return out // under the floor: the baseline is not needed (BenchmarkObserve)
+	}
+	if base := g.w.sum(r.Time.Add(-rule.Window), rule.Baseline); !rule.spiking(cur, base) {
 		return out
 	}
 	return e.fireLocked(rule, key, s, r.Time, cur, g, out)
@@ -119,10 +121,10 @@ func (e *Engine) deadLocked(r *audit.StoredRecord) bool {
 }
 
 // networkOf is the network of a source address: its /24 or /64.
-func networkOf(ip string) (string, bool) {
+func networkOf(ip string) (netip.Prefix, bool) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return "", false
+		return netip.Prefix{}, false
 	}
 	a = a.Unmap()
 	bits := 64
@@ -130,7 +132,7 @@ func networkOf(ip string) (string, bool) {
 		bits = 24
 	}
 	p, _ := a.Prefix(bits)
-	return p.String(), true
+	return p, true
 }
 
 // networkLocked fires when an authenticated client is seen from a network
@@ -146,7 +148,7 @@ func (e *Engine) networkLocked(rule *Rule, r *audit.StoredRecord, out []audit.Ev
 	}
 	nets := e.networks[r.Client]
 	if nets == nil {
-		nets = map[string]time.Time{}
+		nets = map[netip.Prefix]time.Time{}
 		e.networks[r.Client] = nets
 	}
 	last, seen := nets[n]
@@ -159,5 +161,5 @@ func (e *Engine) networkLocked(rule *Rule, r *audit.StoredRecord, out []audit.Ev
 	}
 	s := e.subjectLocked(r)
 	g := &group{ids: []string{r.RequestID}, lastUpdate: r.Time}
-	return e.fireLocked(rule, r.Client+" "+n, s, r.Time, 1, g, out)
+	return e.fireLocked(rule, r.Client+" "+n.String(), s, r.Time, 1, g, out)
 }

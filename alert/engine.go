@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -41,7 +42,7 @@ type Engine struct {
 	closed    map[groupKey]string // (rule, key) -> id of its last closed alert
 	revoked   map[string]bool     // key ids revoked by lifecycle events
 	keyClient map[string]string   // key ids created by lifecycle events
-	networks  map[string]map[string]time.Time
+	networks  map[string]map[netip.Prefix]time.Time
 	replaying bool
 	observed  int
 	pending   []Alert // opened alerts for OnOpen
@@ -65,7 +66,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Actor = "portcullis-collector"
 	}
 	e := &Engine{cfg: cfg, groups: map[groupKey]*group{}, alerts: map[string]*Alert{}, open: map[groupKey]string{},
-		closed: map[groupKey]string{}, revoked: map[string]bool{}, keyClient: map[string]string{}, networks: map[string]map[string]time.Time{}}
+		closed: map[groupKey]string{}, revoked: map[string]bool{}, keyClient: map[string]string{}, networks: map[string]map[netip.Prefix]time.Time{}}
 	if err := e.SetPolicy(cfg.Policy, time.Time{}); err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ type rig struct {
 	onOpen func(Alert)
 }
 
-func examplePolicy(t *testing.T) *policy.Document {
+func examplePolicy(t testing.TB) *policy.Document {
 	t.Helper()
 	d, err := policy.LoadFile("../examples/policy.yaml")
 	if err != nil {

@@ -51,9 +51,10 @@ func (w *window) advance(i int64) {
 	w.head = i
 }
 
+// slot is the ring position of bucket i (times before 1970 have no
+// position of their own; they share the ring like any other).
 func (w *window) slot(i int64) int {
-	n := int64(len(w.buckets))
-	return int(((i % n) + n) % n)
+	return int(uint64(i) % uint64(len(w.buckets)))
 }
 
 // sum returns the sum of the buckets in (to-d, to], d a multiple of the
