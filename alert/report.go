@@ -63,11 +63,14 @@ func BuildReport(dir, id string, doc *policy.Document) (*Report, error) {
 	return r, nil
 }
 
+// containing are the control-plane changes that contain.
+var containing = map[string]bool{"client.suspend": true, "key.revoke": true, "token.revoke": true}
+
 // containment collects the lifecycle events naming the alert in their
 // reason; the earliest suspension or revocation is when it was contained.
 func (r *Report) containment(dir string) error {
 	return audit.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *audit.Event) error {
-		if IsAlertEvent(ev) || !strings.Contains(ev.Reason, r.Alert.ID) {
+		if !containing[ev.Action] || !strings.Contains(ev.Reason, r.Alert.ID) {
 			return nil
 		}
 		r.Containment = append(r.Containment, *ev)
