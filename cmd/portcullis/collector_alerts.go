@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -22,13 +23,20 @@ import (
 type detection struct {
 	engine *alert.Engine
 	store  *audit.Store
+	reload func(time.Time) // re-reads the policy in etcd after a policy.push; nil with --policy
 }
 
 // observe is the store's OnStored hook; it does nothing until the engine
 // is started.
 func (d *detection) observe(recs []audit.StoredRecord, evs []audit.Event) {
-	if d.engine != nil {
-		d.engine.Observe(recs, evs)
+	if d.engine == nil {
+		return
+	}
+	d.engine.Observe(recs, evs)
+	for i := range evs {
+		if evs[i].Action == etcdsync.ActionPolicyPush && d.reload != nil {
+			d.reload(evs[i].Time)
+		}
 	}
 }
 
@@ -77,6 +85,9 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 		}
 	}
 	d.engine, d.store = eng, store
+	if file == "" && admin != nil {
+		d.reload = func(at time.Time) { reloadRules(ctx, admin, eng, at, log) }
+	}
 	log.Info().Int("rules", len(doc.Detection)).Int("ticket_sinks", len(sinks)).Msg("detection rules loaded")
 	return nil
 }
@@ -113,4 +124,17 @@ func detectionPolicy(ctx context.Context, file string, admin *etcdsync.Admin) (*
 		return nil, fmt.Errorf("cannot read the detection rules from etcd: %w", err)
 	}
 	return policy.Load("etcd policy", raw)
+}
+
+// reloadRules gives the engine the policy now in etcd: new rules, and a
+// client newly holding a privileged scope fires privileged_grant. A
+// policy etcd refuses to give, or that does not load, keeps the rules.
+func reloadRules(ctx context.Context, admin *etcdsync.Admin, eng *alert.Engine, at time.Time, log *zerolog.Logger) {
+	doc, err := detectionPolicy(ctx, "", admin)
+	if err == nil && doc != nil {
+		err = eng.SetPolicy(doc, at)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("detection rules not reloaded after a policy push; the previous rules stay")
+	}
 }

@@ -180,3 +180,61 @@ func TestIncidentContainByHand(t *testing.T) {
 		t.Errorf("key globexbi1 = %+v, %v; want revoked", k, err)
 	}
 }
+
+// TestPolicyPushReloadsRules: the collector follows policy pushes; a push
+// that gives a client a privileged scope opens a privileged-grant alert.
+func TestPolicyPushReloadsRules(t *testing.T) {
+	t.Parallel()
+	e, err := etcdsync.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	admin := etcdsync.NewAdmin(cli, "/reload-test")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	doc, _ := os.ReadFile(examplePolicy)
+	rev, err := admin.PushPolicy(ctx, doc, 0, etcdsync.Meta{Actor: "alice", Reason: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var det detection
+	store, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key, OnStored: det.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := zerolog.Nop()
+	if err := det.start(ctx, "", admin, dir, store, &log); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); forwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop()) }()
+	defer func() { cancel(); <-done }()
+	changed := bytes.Replace(doc, []byte("scopes: [read:reports]\n"), []byte("scopes: [read:reports, export:data]\n"), 1)
+	if bytes.Equal(changed, doc) {
+		t.Fatal("the example policy changed shape: globex-bi's scopes not found")
+	}
+	if _, err := admin.PushPolicy(ctx, changed, rev, etcdsync.Meta{Actor: "mallory", Reason: "more scopes"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for _, a := range det.engine.Alerts() {
+			if a.Rule == "privileged-grant" && a.Client == "globex-bi" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no privileged-grant alert for globex-bi after the push: %+v", det.engine.Alerts())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
