@@ -134,6 +134,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err := det.start(ctx, c.policyFile, admin, c.data, store, log); err != nil {
 		return err
 	}
+	srv.Handler = det.routes(srv.Handler, c.token, tokens) // POST /v1/alertmanager (issue 14)
 	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
 	if admin != nil {
 		go forwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)

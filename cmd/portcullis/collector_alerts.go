@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -137,4 +138,27 @@ func reloadRules(ctx context.Context, admin *etcdsync.Admin, eng *alert.Engine, 
 	if err != nil {
 		log.Error().Err(err).Msg("detection rules not reloaded after a policy push; the previous rules stay")
 	}
+}
+
+// routes serves POST /v1/alertmanager with the collector's bearer tokens
+// when detection runs, and everything else with next.
+func (d *detection) routes(next http.Handler, token string, named []audit.SenderToken) http.Handler {
+	if d.engine == nil {
+		return next
+	}
+	var tokens []string
+	if token != "" {
+		tokens = append(tokens, token)
+	}
+	for _, t := range named {
+		tokens = append(tokens, t.Token)
+	}
+	am := alert.AlertmanagerHandler(d.engine, tokens)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/alertmanager" {
+			am.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -236,5 +238,42 @@ func TestPolicyPushReloadsRules(t *testing.T) {
 			t.Fatalf("no privileged-grant alert for globex-bi after the push: %+v", det.engine.Alerts())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCollectorRoutesAlertmanager: with detection running, the collector
+// serves POST /v1/alertmanager with its tokens and passes every other
+// path to the OTLP collector.
+func TestCollectorRoutesAlertmanager(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var det detection
+	store, err := audit.OpenStore(dir, audit.StoreConfig{SigningKey: key, OnStored: det.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := zerolog.Nop()
+	if err := det.start(context.Background(), examplePolicy, nil, dir, store, &log); err != nil {
+		t.Fatal(err)
+	}
+	const tok = "sidecar-a-token-0123456789abcdef0123"
+	srv := httptest.NewServer(det.routes(http.NotFoundHandler(), "", []audit.SenderToken{{Name: "a", Token: tok}}))
+	defer srv.Close()
+	body := `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"TenantSaturated","tenant":"globex"},"fingerprint":"0123abcd"}]}`
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/alertmanager", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/alertmanager = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	if got := status(srv.URL+"/v1/logs", ""); got != 404 {
+		t.Errorf("GET /v1/logs = %d, want the collector's handler (404 here)", got)
+	}
+	as, err := alert.Load(dir)
+	if err != nil || len(as) != 1 || as[0].Rule != "alertmanager:TenantSaturated" || as[0].Tenant != "globex" {
+		t.Errorf("alerts in the trail = %+v, %v; want the Alertmanager alert", as, err)
 	}
 }
