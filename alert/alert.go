@@ -28,6 +28,8 @@ const (
 	ActionAck     = "alert.ack"
 	ActionContain = "alert.contain"
 	ActionClose   = "alert.close"
+	// ActionTicketUpdate records that a closure reached the ticket.
+	ActionTicketUpdate = "alert.ticket_update"
 )
 
 var statusOrder = map[string]int{StatusOpen: 0, StatusTicketed: 1, StatusAcknowledged: 2, StatusContained: 3, StatusClosed: 4}

@@ -23,6 +23,9 @@ type Config struct {
 	// OnOpen is called, outside the engine's lock, with each alert the
 	// engine opens live (not on replay): the ticket sinks' entry point.
 	OnOpen func(Alert)
+	// OnClose is called, outside the engine's lock, with each alert
+	// closed live (not on replay): the ticket sinks comment or close.
+	OnClose func(Alert)
 	// OnError is called with a failure to store the engine's events; may be nil.
 	OnError func(error)
 	Actor   string // actor of the engine's events; "" means "portcullis-collector"
@@ -46,6 +49,7 @@ type Engine struct {
 	replaying bool
 	observed  int
 	pending   []Alert // opened alerts for OnOpen
+	closing   []Alert // closed alerts for OnClose
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -130,12 +134,17 @@ func (e *Engine) flush(out []audit.Event) {
 		}
 	}
 	e.mu.Lock()
-	opened := e.pending
-	e.pending = nil
+	opened, closed := e.pending, e.closing
+	e.pending, e.closing = nil, nil
 	e.mu.Unlock()
 	if e.cfg.OnOpen != nil {
 		for _, a := range opened {
 			e.cfg.OnOpen(a)
+		}
+	}
+	if e.cfg.OnClose != nil {
+		for _, a := range closed {
+			e.cfg.OnClose(a)
 		}
 	}
 }
@@ -199,8 +208,14 @@ func (e *Engine) applyLocked(ev *audit.Event, d map[string]string) {
 	if !ok {
 		return // an event for an alert this trail does not hold
 	}
+	if ev.Action == ActionClose && a.Status == StatusClosed {
+		return // closed already: the first closure stands
+	}
 	a.apply(ev, d)
-	if a.Status == StatusClosed {
+	if a.Status == StatusClosed && ev.Action == ActionClose {
+		if !e.replaying {
+			e.closing = append(e.closing, a.clone())
+		}
 		k := groupKey{a.Rule, a.Key}
 		if e.open[k] == a.ID {
 			delete(e.open, k)
@@ -306,6 +321,20 @@ func sortedTrue(m map[string]bool) []string {
 func (e *Engine) RecordTicket(id, sink, key string, t time.Time) error {
 	ev := audit.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicket, Target: id,
 		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})}
+	if e.cfg.Append != nil {
+		return e.cfg.Append([]audit.Event{ev})
+	}
+	e.mu.Lock()
+	e.applyLocked(&ev, details(&ev))
+	e.mu.Unlock()
+	return nil
+}
+
+// RecordTicketUpdate writes the alert.ticket_update event of alert id: the
+// closure reached sink's ticket key at t.
+func (e *Engine) RecordTicketUpdate(id, sink, key string, t time.Time) error {
+	ev := audit.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": "closed"})}
 	if e.cfg.Append != nil {
 		return e.cfg.Append([]audit.Event{ev})
 	}

@@ -50,6 +50,7 @@ type Outbox struct {
 type queued struct {
 	Alert Alert  `json:"alert"`
 	Sink  string `json:"sink"`
+	Close string `json:"close,omitempty"` // the ticket key to tell of the closure; "" for the opening
 }
 
 // NewOutbox returns an Outbox over cfg.Dir, creating it.
@@ -97,12 +98,43 @@ func (o *Outbox) Enqueue(a Alert) error {
 	return nil
 }
 
+// EnqueueClose queues the closure of a for every sink that filed a
+// ticket for it and whose API can take it. It is the engine's OnClose.
+func (o *Outbox) EnqueueClose(a Alert) error {
+	for _, t := range a.Tickets {
+		if s := o.sink(t.Sink); s != nil && s.closes() && !ticketClosed(&a, t.Sink) {
+			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
+				return err
+			}
+		}
+	}
+	o.poke()
+	return nil
+}
+
+// ticketClosed reports whether the trail records the closure reaching sink.
+func ticketClosed(a *Alert, sink string) bool {
+	for _, c := range a.History {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Outbox) closePath(id, sink string) string {
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~close.json")
+}
+
 // Reconcile queues every alert not closed that a sink has no ticket for
 // and no queued delivery: an alert opened just before a crash, before
 // Enqueue ran. Call it after the engine's Replay.
 func (o *Outbox) Reconcile() error {
 	for _, a := range o.cfg.Engine.Alerts() {
 		if a.Status == StatusClosed {
+			if err := o.reconcileClose(a); err != nil {
+				return err
+			}
 			continue
 		}
 		for _, s := range o.sinksFor(a.Rule) {
@@ -118,6 +150,24 @@ func (o *Outbox) Reconcile() error {
 		}
 	}
 	o.poke()
+	return nil
+}
+
+// reconcileClose queues the closures a crash left unqueued.
+func (o *Outbox) reconcileClose(a Alert) error {
+	for _, t := range a.Tickets {
+		s := o.sink(t.Sink)
+		if s == nil || !s.closes() || ticketClosed(&a, t.Sink) {
+			continue
+		}
+		p := o.closePath(a.ID, t.Sink)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, p); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -137,11 +187,16 @@ func (o *Outbox) path(id, sink string) string {
 // write stores one delivery atomically: temporary file, fsync, rename,
 // fsync of the directory.
 func (o *Outbox) write(a Alert, sink string) error {
-	b, err := json.Marshal(queued{Alert: a, Sink: sink})
+	return o.writeQueued(queued{Alert: a, Sink: sink}, o.path(a.ID, sink))
+}
+
+// writeQueued stores q at p atomically.
+func (o *Outbox) writeQueued(q queued, p string) error {
+	a, sink := q.Alert, q.Sink
+	b, err := json.Marshal(q)
 	if err != nil {
 		return fmt.Errorf("cannot encode delivery of %s to %q: %w", a.ID, sink, err)
 	}
-	p := o.path(a.ID, sink)
 	f, err := os.CreateTemp(o.cfg.Dir, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("cannot queue %s for %q: %w", a.ID, sink, err)
@@ -257,18 +312,36 @@ func (o *Outbox) deliverOne(name string) error {
 	if err := json.Unmarshal(b, &q); err != nil {
 		return fmt.Errorf("queued delivery %q is damaged: %w", p, err)
 	}
-	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && hasTicket(&a, q.Sink) {
-		return o.done(name, p) // delivered before a crash; the trail says so
-	}
 	sink := o.sink(q.Sink)
 	if sink == nil {
 		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
+	}
+	if q.Close != "" {
+		return o.deliverClose(name, p, sink, &q)
+	}
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && hasTicket(&a, q.Sink) {
+		return o.done(name, p) // delivered before a crash; the trail says so
 	}
 	key, err := sink.deliver(o.cfg.Client, &q.Alert, o.cfg.Now())
 	if err != nil {
 		return err
 	}
 	if err := o.cfg.Engine.RecordTicket(q.Alert.ID, q.Sink, key, o.cfg.Now()); err != nil {
+		return err
+	}
+	return o.done(name, p)
+}
+
+// deliverClose tells the ticket of the closure, records it and removes
+// the delivery.
+func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && ticketClosed(&a, q.Sink) {
+		return o.done(name, p)
+	}
+	if err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now()); err != nil {
+		return err
+	}
+	if err := o.cfg.Engine.RecordTicketUpdate(q.Alert.ID, q.Sink, q.Close, o.cfg.Now()); err != nil {
 		return err
 	}
 	return o.done(name, p)

@@ -238,3 +238,74 @@ func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) 
 	}
 	return s.ticketKey(a, body), nil
 }
+
+// closes reports whether the sink's API lets a closure reach the ticket
+// (ServiceNow's table API needs the record's sys_id, which its answer
+// gives but the alert does not keep).
+func (s *Sink) closes() bool { return s.Kind != "servicenow" }
+
+// closeRequest builds the request that tells the ticket key of a that the
+// alert is closed: the generic webhook gets a signed alert.close, Jira a
+// comment, GitHub the issue closed, Slack a message.
+func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request, error) {
+	note := fmt.Sprintf("Alert %s closed by portcullis: %s (corrective action: %s)", a.ID, a.Note, a.CorrectiveAction)
+	method, url := http.MethodPost, s.URL
+	var v any
+	switch s.Kind {
+	case "webhook":
+		v = struct {
+			Event string `json:"event"`
+			Alert *Alert `json:"alert"`
+		}{ActionClose, a}
+	case "jira": // POST /rest/api/2/issue/{key}/comment
+		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": note}
+	case "github": // PATCH /repos/{owner}/{repo}/issues/{number}
+		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+strings.TrimPrefix(key, "#")
+		v = map[string]string{"state": "closed", "state_reason": "completed"}
+	case "slack":
+		v = map[string]string{"text": note}
+	default:
+		return nil, fmt.Errorf("ticket sink %q: kind %q cannot close tickets", s.Name, s.Kind)
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("ticket sink %q: %w", s.Name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderDelivery, a.ID+"."+s.Name+".close")
+	switch s.Kind {
+	case "webhook":
+		ts := now.Unix()
+		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(HeaderSignature, Sign(s.secret, ts, body))
+	case "github":
+		req.Header.Set("Accept", "application/vnd.github+json")
+		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		s.authorize(req)
+	case "jira":
+		s.authorize(req)
+	}
+	return req, nil
+}
+
+// closeTicket sends the closure of a to its ticket key.
+func (s *Sink) closeTicket(c *http.Client, a *Alert, key string, now time.Time) error {
+	req, err := s.closeRequest(a, key, now)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("ticket sink %q: %w", s.Name, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("ticket sink %q answered %s to the closure of %s", s.Name, resp.Status, key)
+	}
+	return nil
+}

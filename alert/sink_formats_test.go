@@ -102,3 +102,38 @@ func TestSinkWireFormats(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkCloseWireFormats checks the closure requests against the same
+// published formats: Jira "Add comment" (POST /rest/api/2/issue/{key}/comment,
+// {"body"}), GitHub "Update an issue" (PATCH /repos/{owner}/{repo}/issues/{number},
+// {"state":"closed","state_reason":"completed"}), a Slack message; and that
+// ServiceNow, whose table API needs the sys_id, is not asked.
+func TestSinkCloseWireFormats(t *testing.T) {
+	t.Parallel()
+	a := &Alert{ID: "alert-x", Rule: "r", Note: "done", CorrectiveAction: "rotated"}
+	tests := []struct{ kind, base, key, method, path, field, want string }{
+		{"jira", "/rest/api/2/issue", "SEC-24", "POST", "/rest/api/2/issue/SEC-24/comment", "body", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},
+		{"github", "/repos/acme/secops/issues", "#1347", "PATCH", "/repos/acme/secops/issues/1347", "state", "closed"},
+		{"slack", "/services/T000/B000/XXXX", "alert-x.slack", "POST", "/services/T000/B000/XXXX", "text", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body map[string]string
+			json.NewDecoder(r.Body).Decode(&body)
+			if r.Method != tt.method || r.URL.Path != tt.path || body[tt.field] != tt.want {
+				t.Errorf("%s: %s %s %v, want %s %s with %s %q", tt.kind, r.Method, r.URL.Path, body, tt.method, tt.path, tt.field, tt.want)
+			}
+			if tt.kind == "github" && body["state_reason"] != "completed" {
+				t.Errorf("github state_reason %q, want completed", body["state_reason"])
+			}
+		}))
+		s := &Sink{Name: tt.kind, Kind: tt.kind, URL: srv.URL + tt.base, secret: []byte("tok")}
+		if err := s.closeTicket(srv.Client(), a, tt.key, time.Now()); err != nil {
+			t.Errorf("%s: %v", tt.kind, err)
+		}
+		srv.Close()
+	}
+	if (&Sink{Kind: "servicenow"}).closes() {
+		t.Error("a servicenow sink claims to close tickets")
+	}
+}

@@ -197,3 +197,59 @@ func TestOutboxExactlyOnceAcrossRestart(t *testing.T) {
 		t.Errorf("%d alert.ticket events in the trail, want %d", n, want)
 	}
 }
+
+// TestOutboxClosesTickets: closing an alert tells its ticket, once, with
+// a signed alert.close, recorded in the trail as alert.ticket_update; a
+// restart sends it again neither from the queue nor from Reconcile.
+func TestOutboxClosesTickets(t *testing.T) {
+	t.Parallel()
+	secret := []byte("s3cret-for-the-test")
+	rcv := newReceiver(t, secret)
+	rcv.up.Store(true)
+	sinks := []*Sink{{Name: "secops", Kind: "webhook", URL: rcv.srv.URL, secret: secret}}
+	outDir := t.TempDir()
+	var box atomic.Pointer[Outbox]
+	r := newRigWith(t, examplePolicy(t), func(a Alert) { box.Load().Enqueue(a) })
+	start := func() func() {
+		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		box.Store(o)
+		r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
+		if err := o.Reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); o.Run(ctx) }()
+		return func() { cancel(); <-done }
+	}
+	stop := start()
+	r.send(every(t0, time.Second, 25, failed("acmehris1"))...)
+	id := wantAlerts(t, r, "token-guessing-client", 1)[0].ID
+	waitFor(t, "the ticket", func() bool { a, _ := r.eng.Alert(id); return len(a.Tickets) == 1 })
+	r.event(lifecycle(t0.Add(time.Hour), ActionClose, id, "alice", "done", map[string]string{"corrective_action": "rotated"}))
+	waitFor(t, "the closure at the ticket", func() bool { a, _ := r.eng.Alert(id); return ticketClosed(&a, "secops") })
+	stop()
+	r.restart()
+	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	o.deliverDue(context.Background()) // what a restarted collector's first pass would send
+	if n := o.Pending(); n != 0 {
+		t.Errorf("%d deliveries queued after the restart, want none", n)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if got := rcv.got[id+".secops.close"]; got != 1 {
+		t.Errorf("closure delivered %d times, want once (all: %v)", got, rcv.got)
+	}
+	if n := len(r.trailEvents(ActionTicketUpdate)); n != 1 {
+		t.Errorf("%d alert.ticket_update events, want 1", n)
+	}
+}

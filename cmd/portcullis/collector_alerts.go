@@ -66,6 +66,13 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdsync.Admi
 				cont.contain(ctx, a)
 			}
 		},
+		OnClose: func(a alert.Alert) {
+			if box != nil {
+				if err := box.EnqueueClose(a); err != nil {
+					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the closure for its tickets; queued again at the next start")
+				}
+			}
+		},
 		OnError: func(err error) { log.Error().Err(err).Msg("detection") }})
 	if err != nil {
 		return err
