@@ -23,6 +23,10 @@ type StoreConfig struct {
 	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
 	Now             func() time.Time   // clock; nil means time.Now
 	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
+	// OnStored is the detection hook (issue 14; alert.Engine.Observe):
+	// called after an append, outside the store's lock, with the records
+	// of a stored batch or the events of a stored group. May be nil.
+	OnStored func(records []StoredRecord, events []Event)
 }
 
 // StoreStats are a Store's counters since it was opened.
@@ -122,6 +126,16 @@ var ErrDuplicateBatch = errors.New("collector: duplicate batch")
 // AppendBatch stores b durably. A batch whose id is already stored is not
 // stored again and yields ErrDuplicateBatch.
 func (s *Store) AppendBatch(b *Batch) error {
+	if err := s.appendBatch(b); err != nil {
+		return err
+	}
+	if s.cfg.OnStored != nil {
+		s.cfg.OnStored(b.Records, nil)
+	}
+	return nil
+}
+
+func (s *Store) appendBatch(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := batchKey{b.Sender, b.ID}
@@ -180,20 +194,29 @@ func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 // An event with a Key is stored once: one whose key and revision are
 // stored already is left out (issue 13 item 4).
 func (s *Store) AppendEvents(events []Event) error {
+	stored, err := s.appendEvents(events)
+	if err == nil && len(stored) > 0 && s.cfg.OnStored != nil {
+		s.cfg.OnStored(nil, stored)
+	}
+	return err
+}
+
+// appendEvents stores the events not stored before and returns them.
+func (s *Store) appendEvents(events []Event) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	events = s.newEventsLocked(events)
 	if len(events) == 0 {
-		return nil
+		return nil, nil
 	}
 	ev, err := json.Marshal(events)
 	if err != nil {
-		return fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
+		return nil, fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
 	}
 	body := s.bodyHeader(nil, KindEvents)
 	body = append(append(append(body, `,"events":`...), ev...), '}')
 	if err := s.appendLocked(body); err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range events {
 		if e.Key != "" {
@@ -204,7 +227,7 @@ func (s *Store) AppendEvents(events []Event) error {
 		}
 	}
 	s.stats.Events += uint64(len(events))
-	return nil
+	return events, nil
 }
 
 // newEventsLocked returns the events not stored before (nor twice in

@@ -20,6 +20,11 @@ type Document struct {
 	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 
+	// Detection and Tickets are the collector's abuse-detection rules
+	// and the sinks their alerts go to (detection.go; issue 14).
+	Detection []DetectionSpec `yaml:"detection,omitempty" json:"detection,omitempty"`
+	Tickets   []TicketSpec    `yaml:"tickets,omitempty" json:"tickets,omitempty"`
+
 	source [32]byte // SHA-256 of the bytes Load parsed; zero for a Document built in code
 }
 

@@ -153,6 +153,14 @@ func matchScalar(t *testing.T, s *schema, path, want string, ok func(any) bool) 
 	t.Errorf("%s: schema type %q, want %q", path, s.Type, want)
 }
 
+func setOf[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -188,6 +196,10 @@ func TestSchemaPatterns(t *testing.T) {
 		{"class kind", root.Defs["class"].Properties["kind"], classKinds},
 		{"route method", root.Defs["route"].Properties["method"], routeMethods},
 		{"issuer algorithms", root.Defs["issuer"].Properties["algorithms"].Items, jwtAlgorithms},
+		{"detection kind", root.Defs["detection"].Properties["kind"], setOf(detectionKinds)},
+		{"detection severity", root.Defs["detection"].Properties["severity"], severities},
+		{"detection action", root.Defs["detection"].Properties["action"], ruleActions},
+		{"ticket kind", root.Defs["ticket"].Properties["kind"], ticketKinds},
 	}
 	for _, c := range checks {
 		if got, want := enum(c.s), sortedKeys(c.want); !slices.Equal(got, want) {
@@ -231,6 +243,8 @@ func TestSchemaAcceptsExample(t *testing.T) {
 		with(0, "upstream_host: admin:s3cr3t@svc"),
 		with(0, "audit: {mode: loud}"),
 		with(1, "version: 2"),
+		with(0, "detection: [{name: a, kind: guessing, severity: high}]"),
+		with(0, "tickets: [{name: a, kind: webhook, url: ftp://x}]"),
 	} {
 		if errs := check("bad", []byte(bad)); len(errs) == 0 {
 			t.Errorf("schema accepts a bad document:\n%s", numbered(bad))

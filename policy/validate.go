@@ -66,6 +66,7 @@ func (v *validator) document(d *Document) {
 	}
 	v.audit(d.Audit)
 	v.staleness(d.Staleness)
+	v.detection(d.Detection, v.tickets(d.Tickets))
 }
 
 // unique reports a duplicate id and records the first line of each.

@@ -27,6 +27,7 @@ func init() {
 
 type collectorFlags struct {
 	listen, data, retention, signingKey, token, tokenFile string
+	policyFile                                            string // detection rules (issue 14)
 	tlsCert, tlsKey, clientCA                             string
 	segmentMaxBytes                                       int64
 	segmentMaxAge                                         time.Duration
@@ -55,6 +56,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
 	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
 	fs.DurationVar(&c.recordWindow, "record-window", 15*time.Minute, "records timed further than this from receipt are stored flagged time_outside_window")
+	fs.StringVar(&c.policyFile, "policy", "", "policy `file` whose detection rules the collector runs (default: the policy in etcd, with --etcd)")
 	c.etcd.register(fs) // --etcd: also store the control plane's lifecycle events
 	c.head.register(fs)
 	code, ok := parseFlags(fs, args)
@@ -94,8 +96,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var det detection
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
-		SegmentMaxAge: c.segmentMaxAge, Retention: retention,
+		SegmentMaxAge: c.segmentMaxAge, Retention: retention, OnStored: det.observe,
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
 		}})
@@ -119,7 +122,6 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
 	var admin *etcdadmin.Admin
 	if c.etcd.endpoints != "" {
 		cli, err := dialEtcd(c.etcd)
@@ -128,6 +130,13 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		}
 		defer cli.Close()
 		admin = etcdadmin.New(cli, c.etcd.prefix)
+	}
+	if err := det.start(ctx, c.policyFile, admin, c.data, store, log); err != nil {
+		return err
+	}
+	srv.Handler = det.routes(srv.Handler, c.token, tokens) // POST /v1/alertmanager (issue 14)
+	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
+	if admin != nil {
 		go collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
 	}
 	pubs := c.head.publishers(admin)

@@ -166,8 +166,13 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 	if err != nil {
 		return "", nil, err
 	}
-	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key})
+	var det detection // the policy's detection rules, tickets and rule actions (issue 14)
+	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, OnStored: det.observe})
 	if err != nil {
+		return "", nil, err
+	}
+	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
+		store.Close()
 		return "", nil, err
 	}
 	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log})

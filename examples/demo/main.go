@@ -5,8 +5,11 @@
 // network, path trick, too large, rate limited, a JWT from the demo
 // issuer), runs the key lifecycle through etcd (create, rotate with
 // overlap, revoke, suspend and resume a client), and shows each status,
-// the error body and the audit record the collector stored. It ends with
-// an audit query and a verification of the tamper-evident store.
+// the error body and the audit record the collector stored. A token-guessing
+// burst then becomes an alert, a signed ticket at a local webhook receiver,
+// a suspension through etcd and a closed alert. It ends with an audit
+// query, a verification of the tamper-evident store and the incident
+// report.
 // `make demo` runs it.
 package main
 
@@ -67,6 +70,12 @@ func run(bin string) error {
 		return err
 	}
 	defer os.RemoveAll(data)
+	rcv, stopReceiver, err := startTicketReceiver()
+	if err != nil {
+		return err
+	}
+	defer stopReceiver()
+	os.Setenv("PORTCULLIS_TICKET_SECRET", ticketSecret) // the secops sink's secret, by reference in the policy
 	dev, err := start(bin, "dev", "--data", data, "--listen", sidecarAddr, "--admin", adminAddr, "--log-level", "warn")
 	if err != nil {
 		return err
@@ -94,11 +103,19 @@ func run(bin string) error {
 	if err := d.lifecycle(); err != nil {
 		return err
 	}
+	alertID, err := d.detection(rcv)
+	if err != nil {
+		return err
+	}
 	fmt.Println("\n== shutting down with SIGTERM: in-flight requests finish, audit batches are flushed")
 	if err := stop(dev); err != nil {
 		return err
 	}
-	return d.auditReport()
+	if err := d.auditReport(); err != nil {
+		return err
+	}
+	fmt.Printf("\n== portcullis incident report %s --data DIR\n", alertID)
+	return d.cli("incident", "report", alertID, "--data", filepath.Join(data, "audit"), "--policy", filepath.Join("examples", "policy.yaml"))
 }
 
 // step is one request of the walkthrough.

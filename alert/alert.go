@@ -1,0 +1,174 @@
+package alert
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// Alert states, in lifecycle order.
+const (
+	StatusOpen         = "open"
+	StatusTicketed     = "ticketed"
+	StatusAcknowledged = "acknowledged"
+	StatusContained    = "contained"
+	StatusClosed       = "closed"
+)
+
+// Lifecycle event actions. The collector writes open and update, the
+// ticket sinks ticket, people (through etcd) ack and close, containment
+// contain.
+const (
+	ActionOpen    = "alert.open"
+	ActionUpdate  = "alert.update"
+	ActionTicket  = "alert.ticket"
+	ActionAck     = "alert.ack"
+	ActionContain = "alert.contain"
+	ActionClose   = "alert.close"
+	// ActionTicketUpdate records that a closure reached the ticket.
+	ActionTicketUpdate = "alert.ticket_update"
+)
+
+var statusOrder = map[string]int{StatusOpen: 0, StatusTicketed: 1, StatusAcknowledged: 2, StatusContained: 3, StatusClosed: 4}
+
+// maxRequestIDs is how many request ids of the matching records an alert
+// keeps as evidence.
+const maxRequestIDs = 20
+
+// Alert is one detection and what was done about it. A sustained attack is
+// one alert whose Count grows; a re-fire after closure is a new alert
+// naming the closed one in Previous.
+type Alert struct {
+	ID         string    `json:"id"`
+	Rule       string    `json:"rule"`
+	Kind       string    `json:"kind"`
+	Severity   string    `json:"severity"`
+	Group      string    `json:"group"` // client, source or tenant
+	Key        string    `json:"key"`   // the value of the group
+	Tenant     string    `json:"tenant,omitempty"`
+	Client     string    `json:"client,omitempty"`
+	KeyID      string    `json:"key_id,omitempty"`
+	Status     string    `json:"status"`
+	Opened     time.Time `json:"opened"`
+	LastSeen   time.Time `json:"last_seen"`
+	Count      int64     `json:"count"`
+	Window     string    `json:"window"`
+	RuleAction string    `json:"rule_action"`
+	Previous   string    `json:"previous,omitempty"`
+	RequestIDs []string  `json:"request_ids,omitempty"`
+	Tickets    []Ticket  `json:"tickets,omitempty"`
+	History    []Change  `json:"history"`
+	// Note and CorrectiveAction are the closure's.
+	Note             string `json:"note,omitempty"`
+	CorrectiveAction string `json:"corrective_action,omitempty"`
+}
+
+// Ticket is where a sink filed the alert.
+type Ticket struct {
+	Sink string `json:"sink"`
+	Key  string `json:"key"`
+}
+
+// Change is one lifecycle event of an alert.
+type Change struct {
+	Time    time.Time         `json:"time"`
+	Action  string            `json:"action"`
+	Actor   string            `json:"actor,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	Ticket  string            `json:"ticket,omitempty"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// IsAlertEvent reports whether ev is an alert lifecycle event.
+func IsAlertEvent(ev *collector.Event) bool { return strings.HasPrefix(ev.Action, "alert.") }
+
+// details decodes an event's details, which etcd-borne events carry as a
+// JSON object of strings.
+func details(ev *collector.Event) map[string]string {
+	if len(ev.Details) == 0 {
+		return nil
+	}
+	var m map[string]string
+	if json.Unmarshal(ev.Details, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// encodeDetails encodes m as an event's details.
+func encodeDetails(m map[string]string) json.RawMessage {
+	b, _ := json.Marshal(m) // a map of strings always encodes
+	return b
+}
+
+// openDetails are the details of an alert.open event.
+func (a *Alert) openDetails() map[string]string {
+	return map[string]string{
+		"rule": a.Rule, "kind": a.Kind, "severity": a.Severity, "group": a.Group, "key": a.Key,
+		"tenant": a.Tenant, "client": a.Client, "key_id": a.KeyID, "count": strconv.FormatInt(a.Count, 10),
+		"window": a.Window, "rule_action": a.RuleAction, "previous": a.Previous,
+		"first_seen": a.Opened.UTC().Format(time.RFC3339Nano), "request_ids": strings.Join(a.RequestIDs, ","),
+	}
+}
+
+// alertFromOpen builds an alert from its alert.open event.
+func alertFromOpen(ev *collector.Event, d map[string]string) *Alert {
+	a := &Alert{ID: ev.Target, Rule: d["rule"], Kind: d["kind"], Severity: d["severity"], Group: d["group"], Key: d["key"],
+		Tenant: d["tenant"], Client: d["client"], KeyID: d["key_id"], Status: StatusOpen, Window: d["window"],
+		RuleAction: d["rule_action"], Previous: d["previous"]}
+	a.Opened, _ = time.Parse(time.RFC3339Nano, d["first_seen"])
+	if a.Opened.IsZero() {
+		a.Opened = ev.Time
+	}
+	a.LastSeen = a.Opened
+	a.Count, _ = strconv.ParseInt(d["count"], 10, 64)
+	if ids := d["request_ids"]; ids != "" {
+		a.RequestIDs = strings.Split(ids, ",")
+	}
+	return a
+}
+
+// apply updates a from one of its lifecycle events other than open.
+func (a *Alert) apply(ev *collector.Event, d map[string]string) {
+	switch ev.Action {
+	case ActionUpdate:
+		if n, err := strconv.ParseInt(d["count"], 10, 64); err == nil && n > a.Count {
+			a.Count = n
+		}
+		if t, err := time.Parse(time.RFC3339Nano, d["last_seen"]); err == nil && t.After(a.LastSeen) {
+			a.LastSeen = t
+		}
+		return // an update is no state change worth a line of history
+	case ActionTicket:
+		a.Tickets = append(a.Tickets, Ticket{Sink: d["sink"], Key: d["ticket"]})
+		a.advance(StatusTicketed)
+	case ActionAck:
+		a.advance(StatusAcknowledged)
+	case ActionContain:
+		a.advance(StatusContained)
+	case ActionClose:
+		a.Note, a.CorrectiveAction = ev.Reason, d["corrective_action"]
+		a.advance(StatusClosed)
+	}
+	a.History = append(a.History, Change{Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket, Details: d})
+}
+
+// advance moves the status forward (never back: a late ticket does not
+// reopen an acknowledged alert).
+func (a *Alert) advance(s string) {
+	if statusOrder[s] > statusOrder[a.Status] {
+		a.Status = s
+	}
+}
+
+// clone returns a deep copy of a.
+func (a *Alert) clone() Alert {
+	c := *a
+	c.RequestIDs = append([]string(nil), a.RequestIDs...)
+	c.Tickets = append([]Ticket(nil), a.Tickets...)
+	c.History = append([]Change(nil), a.History...)
+	return c
+}

@@ -1,0 +1,145 @@
+package alert
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// Assessment is what a client's credentials did in a period, from the
+// trail: the runbook's "assess data accessed" step.
+type Assessment struct {
+	Client     string           `json:"client"`
+	From       time.Time        `json:"from,omitzero"`
+	To         time.Time        `json:"to,omitzero"`
+	Records    int64            `json:"records"` // requests (an aggregated record counts what it stands for)
+	BytesOut   int64            `json:"bytes_out"`
+	FirstSeen  time.Time        `json:"first_seen,omitzero"`
+	LastSeen   time.Time        `json:"last_seen,omitzero"`
+	Routes     map[string]int64 `json:"routes"` // "METHOD /template" -> requests
+	Tenants    map[string]int64 `json:"tenants"`
+	Statuses   map[string]int64 `json:"statuses"`
+	Decisions  map[string]int64 `json:"decisions"`
+	Sources    map[string]int64 `json:"sources"`
+	KeyIDs     map[string]int64 `json:"key_ids"`
+	Privileged []Access         `json:"privileged"` // requests to privileged and bulk classes, allowed or not
+}
+
+// Access is one request to a privileged or bulk route.
+type Access struct {
+	Time      time.Time `json:"time"`
+	Route     string    `json:"route"`
+	Status    int64     `json:"status"`
+	Decision  string    `json:"decision"`
+	RequestID string    `json:"request_id"`
+	SourceIP  string    `json:"source_ip"`
+}
+
+// maxPrivileged caps the privileged requests an assessment lists.
+const maxPrivileged = 1000
+
+// Assess reads the records of client in [from, to) from the trail in dir.
+// doc, when not nil, says which routes are privileged or bulk; records of
+// a refused key name the client through doc's keys too.
+func Assess(dir, client string, from, to time.Time, doc *policy.Document) (*Assessment, error) {
+	idx := newIndex(doc)
+	a := &Assessment{Client: client, From: from, To: to, Routes: map[string]int64{}, Tenants: map[string]int64{},
+		Statuses: map[string]int64{}, Decisions: map[string]int64{}, Sources: map[string]int64{}, KeyIDs: map[string]int64{}}
+	priv := privilegedRoutes(doc)
+	f := collector.Filter{From: from, To: to}
+	err := collector.QueryRecords(dir, f, func(r *collector.StoredRecord) error {
+		if r.Client != client && !(r.Client == "" && r.KeyID != "" && idx.keyClient[r.KeyID] == client) {
+			return nil
+		}
+		a.add(r, priv)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot assess client %q from %q: %w", client, dir, err)
+	}
+	return a, nil
+}
+
+func privilegedRoutes(doc *policy.Document) map[string]bool {
+	out := map[string]bool{}
+	if doc == nil {
+		return out
+	}
+	kinds := map[string]string{}
+	for _, c := range doc.Classes {
+		kinds[c.Name] = c.Kind
+	}
+	for _, r := range doc.Routes {
+		if k := kinds[r.Class]; k == "privileged" || k == "bulk" {
+			out[r.Method+" "+r.Path] = true
+		}
+	}
+	return out
+}
+
+func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool) {
+	n := max(r.Count, 1)
+	route := r.Method + " " + r.Route
+	a.Records += n
+	a.BytesOut += r.BytesOut
+	a.Routes[route] += n
+	a.Tenants[r.Tenant] += n
+	a.Statuses[strconv.FormatInt(r.Status, 10)] += n
+	a.Decisions[r.Decision] += n
+	a.Sources[r.SourceIP] += n
+	if r.KeyID != "" {
+		a.KeyIDs[r.KeyID] += n
+	}
+	if a.FirstSeen.IsZero() || r.Time.Before(a.FirstSeen) {
+		a.FirstSeen = r.Time
+	}
+	if r.Time.After(a.LastSeen) {
+		a.LastSeen = r.Time
+	}
+	if priv[route] && len(a.Privileged) < maxPrivileged {
+		a.Privileged = append(a.Privileged, Access{Time: r.Time, Route: route, Status: r.Status, Decision: r.Decision, RequestID: r.RequestID, SourceIP: r.SourceIP})
+	}
+}
+
+// WriteAssessment writes a as text: totals, then each breakdown sorted by
+// count.
+func WriteAssessment(w io.Writer, a *Assessment) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", a.Client, a.Records, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
+	for _, s := range []struct {
+		name string
+		m    map[string]int64
+	}{{"routes", a.Routes}, {"tenants", a.Tenants}, {"statuses", a.Statuses}, {"decisions", a.Decisions}, {"sources", a.Sources}, {"key ids", a.KeyIDs}} {
+		fmt.Fprintf(tw, "%s:\n", s.name)
+		for _, k := range byCount(s.m) {
+			fmt.Fprintf(tw, "  %s\t%d\n", dash(k), s.m[k])
+		}
+	}
+	fmt.Fprintf(tw, "privileged requests:\t%d\n", len(a.Privileged))
+	for _, p := range a.Privileged {
+		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\n", stamp(p.Time), p.Route, p.Status, p.Decision, p.SourceIP, p.RequestID)
+	}
+	return tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func byCount(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	return keys
+}

@@ -1,0 +1,165 @@
+package alert
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// recordLocked runs every rule over one stored record.
+func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) []collector.Event {
+	for _, rule := range e.rules {
+		switch rule.Kind {
+		case KindAuthFailures:
+			if r.Decision == "unauthenticated" {
+				out = e.countLocked(rule, r, 1, out)
+			}
+		case KindRateLimitSpike:
+			if r.Status == 429 {
+				out = e.countLocked(rule, r, 1, out)
+			}
+		case KindBulkSpike:
+			if e.idx.bulk[r.Method+" "+r.Route] {
+				out = e.countLocked(rule, r, 1, out)
+			}
+		case KindEgressSpike:
+			if r.BytesOut > 0 {
+				out = e.countLocked(rule, r, r.BytesOut, out)
+			}
+		case KindDeadCredential:
+			if e.deadLocked(r) {
+				out = e.countLocked(rule, r, 1, out)
+			}
+		case KindNewNetwork:
+			out = e.networkLocked(rule, r, out)
+		}
+	}
+	return out
+}
+
+// subjectLocked returns who a record is about: the client it names or,
+// for a refused key, the client the key id belongs to.
+func (e *Engine) subjectLocked(r *collector.StoredRecord) subject {
+	s := subject{tenant: r.Tenant, client: r.Client, keyID: r.KeyID}
+	if s.client == "" && s.keyID != "" {
+		if s.client = e.idx.keyClient[s.keyID]; s.client == "" {
+			s.client = e.keyClient[s.keyID]
+		}
+	}
+	if s.tenant == "" {
+		s.tenant = e.idx.clientTenant[s.client]
+	}
+	return s
+}
+
+// groupValue is the value of the rule's group for a record; "" when the
+// record has none (a guessed key names no client).
+func groupValue(rule *Rule, r *collector.StoredRecord, s subject) string {
+	switch rule.Group {
+	case "client":
+		return s.client
+	case "source":
+		return r.SourceIP
+	case "tenant":
+		return s.tenant
+	}
+	return ""
+}
+
+// countLocked adds v at the record's time to its group's window and fires
+// when the window is over the rule's floor and baseline.
+func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out []collector.Event) []collector.Event {
+	s := e.subjectLocked(r)
+	key := groupValue(rule, r, s)
+	if key == "" {
+		return out
+	}
+	k := groupKey{rule.Name, key}
+	g := e.groups[k]
+	if g == nil {
+		g = &group{w: newWindow(rule.Window/windowBuckets, rule.span())}
+		e.groups[k] = g
+	}
+	g.w.add(r.Time, v)
+	if r.Time.After(g.last) {
+		g.last = r.Time
+	}
+	if r.RequestID != "" {
+		if len(g.ids) == maxRequestIDs {
+			g.ids = append(g.ids[:0], g.ids[1:]...)
+		}
+		g.ids = append(g.ids, r.RequestID)
+	}
+	if _, open := e.open[k]; open {
+		return e.fireLocked(rule, key, s, r.Time, v, g, out)
+	}
+	cur := g.w.sum(r.Time, rule.Window)
+	if cur < rule.Threshold {
+		return out // under the floor: the baseline is not needed (BenchmarkObserve)
+	}
+	if base := g.w.sum(r.Time.Add(-rule.Window), rule.Baseline); !rule.spiking(cur, base) {
+		return out
+	}
+	return e.fireLocked(rule, key, s, r.Time, cur, g, out)
+}
+
+// deadLocked reports whether r is a revoked, expired or suspended
+// credential being tried.
+func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
+	if r.Decision == "suspended" {
+		return true
+	}
+	if r.Decision != "unauthenticated" || r.KeyID == "" {
+		return false
+	}
+	if e.revoked[r.KeyID] || e.idx.keyRevoked[r.KeyID] {
+		return true
+	}
+	na, ok := e.idx.keyNotAfter[r.KeyID]
+	return ok && !r.Time.Before(na)
+}
+
+// networkOf is the network of a source address: its /24 or /64.
+func networkOf(ip string) (netip.Prefix, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return p, true
+}
+
+// networkLocked fires when an authenticated client is seen from a network
+// it has not used within the rule's lookback. The first network of a
+// client is learnt, not alerted.
+func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []collector.Event) []collector.Event {
+	if r.Client == "" || r.Decision == "unauthenticated" {
+		return out
+	}
+	n, ok := networkOf(r.SourceIP)
+	if !ok {
+		return out
+	}
+	nets := e.networks[r.Client]
+	if nets == nil {
+		nets = map[netip.Prefix]time.Time{}
+		e.networks[r.Client] = nets
+	}
+	last, seen := nets[n]
+	known := len(nets) > 0
+	if !seen || r.Time.After(last) {
+		nets[n] = r.Time
+	}
+	if !known || seen && r.Time.Sub(last) <= rule.Lookback {
+		return out
+	}
+	s := e.subjectLocked(r)
+	g := &group{ids: []string{r.RequestID}, lastUpdate: r.Time}
+	return e.fireLocked(rule, r.Client+" "+n.String(), s, r.Time, 1, g, out)
+}

@@ -1,0 +1,345 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Policy *policy.Document // detection rules and what they need to know; nil: no rules
+	// Append stores the engine's lifecycle events in the trail; the
+	// stored events come back through Observe. Nil keeps them in memory.
+	Append func([]collector.Event) error
+	// OnOpen is called, outside the engine's lock, with each alert the
+	// engine opens live (not on replay): the ticket sinks' entry point.
+	OnOpen func(Alert)
+	// OnClose is called, outside the engine's lock, with each alert
+	// closed live (not on replay): the ticket sinks comment or close.
+	OnClose func(Alert)
+	// OnError is called with a failure to store the engine's events; may be nil.
+	OnError func(error)
+	Actor   string // actor of the engine's events; "" means "portcullis-collector"
+}
+
+// Engine evaluates the detection rules and keeps the alerts; see the
+// package documentation.
+type Engine struct {
+	cfg Config
+
+	mu        sync.Mutex // guards the following fields
+	rules     []*Rule
+	idx       *index
+	groups    map[groupKey]*group
+	alerts    map[string]*Alert
+	open      map[groupKey]string // (rule, key) -> id of its alert not yet closed
+	closed    map[groupKey]string // (rule, key) -> id of its last closed alert
+	revoked   map[string]bool     // key ids revoked by lifecycle events
+	keyClient map[string]string   // key ids created by lifecycle events
+	networks  map[string]map[netip.Prefix]time.Time
+	replaying bool
+	observed  int
+	pending   []Alert // opened alerts for OnOpen
+	closing   []Alert // closed alerts for OnClose
+}
+
+// groupKey is one rule's group: (rule name, group value).
+type groupKey struct{ rule, key string }
+
+// group is the sliding window of one rule's group and the request ids of
+// its latest matching records.
+type group struct {
+	w          *window
+	ids        []string
+	last       time.Time // latest record added
+	lastUpdate time.Time // latest alert.update written
+}
+
+// New returns an Engine for the rules of cfg.Policy.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Actor == "" {
+		cfg.Actor = "portcullis-collector"
+	}
+	e := &Engine{cfg: cfg, groups: map[groupKey]*group{}, alerts: map[string]*Alert{}, open: map[groupKey]string{},
+		closed: map[groupKey]string{}, revoked: map[string]bool{}, keyClient: map[string]string{}, networks: map[string]map[netip.Prefix]time.Time{}}
+	if err := e.SetPolicy(cfg.Policy, time.Time{}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// SetPolicy replaces the rules and what they know of the policy. A client
+// that holds a privileged scope in d and did not in the previous policy
+// fires the privileged_grant rules at now (a zero now: the first policy,
+// which fires nothing). Windows of rules kept by name are kept.
+func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
+	var specs []policy.DetectionSpec
+	if d != nil {
+		specs = d.Detection
+	}
+	rules, err := compileRules(specs)
+	if err != nil {
+		return err
+	}
+	idx := newIndex(d)
+	e.mu.Lock()
+	old := e.idx
+	e.rules, e.idx = rules, idx
+	var out []collector.Event
+	if old != nil && !now.IsZero() {
+		for _, c := range sortedTrue(idx.privileged) {
+			if !old.privileged[c] {
+				out = e.grantLocked(c, "", now, out)
+			}
+		}
+	}
+	e.mu.Unlock()
+	e.flush(out)
+	return nil
+}
+
+// Observe is the collector's hook: the records of a stored batch and the
+// events of a stored group of events, in storage order.
+func (e *Engine) Observe(records []collector.StoredRecord, events []collector.Event) {
+	e.mu.Lock()
+	var out []collector.Event
+	for i := range events {
+		out = e.eventLocked(&events[i], out)
+	}
+	for i := range records {
+		out = e.recordLocked(&records[i], out)
+	}
+	e.observed += len(records)
+	if e.observed > 1<<14 {
+		e.sweepLocked()
+	}
+	e.mu.Unlock()
+	e.flush(out)
+}
+
+// flush stores the engine's events and tells OnOpen of new alerts.
+func (e *Engine) flush(out []collector.Event) {
+	if len(out) > 0 && e.cfg.Append != nil {
+		if err := e.cfg.Append(out); err != nil && e.cfg.OnError != nil {
+			e.cfg.OnError(fmt.Errorf("cannot store %d alert events: %w", len(out), err))
+		}
+	}
+	e.mu.Lock()
+	opened, closed := e.pending, e.closing
+	e.pending, e.closing = nil, nil
+	e.mu.Unlock()
+	if e.cfg.OnOpen != nil {
+		for _, a := range opened {
+			e.cfg.OnOpen(a)
+		}
+	}
+	if e.cfg.OnClose != nil {
+		for _, a := range closed {
+			e.cfg.OnClose(a)
+		}
+	}
+}
+
+// Alerts returns a copy of every alert, oldest first.
+func (e *Engine) Alerts() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Alert, 0, len(e.alerts))
+	for _, a := range e.alerts {
+		out = append(out, a.clone())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Opened.Before(out[j].Opened) || out[i].Opened.Equal(out[j].Opened) && out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Alert returns a copy of the alert id.
+func (e *Engine) Alert(id string) (Alert, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.alerts[id]
+	if !ok {
+		return Alert{}, false
+	}
+	return a.clone(), true
+}
+
+// eventLocked takes one stored lifecycle event.
+func (e *Engine) eventLocked(ev *collector.Event, out []collector.Event) []collector.Event {
+	d := details(ev)
+	switch {
+	case IsAlertEvent(ev):
+		e.applyLocked(ev, d)
+	case ev.Action == "key.revoke":
+		e.revoked[ev.Target] = true
+	case ev.Action == "key.rotate" && d["new_key"] != "":
+		e.keyClient[d["new_key"]] = d["client"]
+	case ev.Action == "key.create":
+		e.keyClient[ev.Target] = d["client"]
+		if e.idx.privileged[d["client"]] {
+			out = e.grantLocked(d["client"], ev.Target, ev.Time, out)
+		}
+	}
+	return out
+}
+
+// applyLocked applies an alert lifecycle event; it is idempotent for the
+// open the engine applied when it wrote it.
+func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
+	if ev.Action == ActionOpen {
+		if _, ok := e.alerts[ev.Target]; !ok {
+			a := alertFromOpen(ev, d)
+			e.alerts[a.ID] = a
+			e.open[groupKey{a.Rule, a.Key}] = a.ID
+		}
+		return
+	}
+	a, ok := e.alerts[ev.Target]
+	if !ok {
+		return // an event for an alert this trail does not hold
+	}
+	if ev.Action == ActionClose && a.Status == StatusClosed {
+		return // closed already: the first closure stands
+	}
+	a.apply(ev, d)
+	if a.Status == StatusClosed && ev.Action == ActionClose {
+		if !e.replaying {
+			e.closing = append(e.closing, a.clone())
+		}
+		k := groupKey{a.Rule, a.Key}
+		if e.open[k] == a.ID {
+			delete(e.open, k)
+		}
+		e.closed[k] = a.ID
+	}
+}
+
+// grantLocked fires the privileged_grant rules for client (and keyID).
+func (e *Engine) grantLocked(client, keyID string, t time.Time, out []collector.Event) []collector.Event {
+	for _, r := range e.rules {
+		if r.Kind == KindPrivilegedGrant {
+			s := subject{tenant: e.idx.clientTenant[client], client: client, keyID: keyID}
+			out = e.fireLocked(r, client, s, t, 1, nil, out)
+		}
+	}
+	return out
+}
+
+// subject is who an alert is about.
+type subject struct{ tenant, client, keyID string }
+
+// fireLocked opens the alert of (r, key) or grows the open one by n.
+func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64, g *group, out []collector.Event) []collector.Event {
+	k := groupKey{r.Name, key}
+	if id, ok := e.open[k]; ok {
+		return e.growLocked(e.alerts[id], r, n, t, g, out)
+	}
+	if e.replaying {
+		return out // the trail holds what was opened; replay fires nothing
+	}
+	a := &Alert{ID: alertID(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
+		Tenant: s.tenant, Client: s.client, KeyID: s.keyID, Status: StatusOpen, Opened: t, LastSeen: t, Count: n,
+		Window: r.Window.String(), RuleAction: r.Action, Previous: e.closed[k]}
+	if g != nil {
+		a.RequestIDs = append([]string(nil), g.ids...)
+		g.lastUpdate = t
+	}
+	e.alerts[a.ID], e.open[k] = a, a.ID
+	e.pending = append(e.pending, a.clone())
+	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionOpen, Target: a.ID,
+		Reason: fmt.Sprintf("rule %s fired for %s %s", r.Name, r.Group, key), Details: encodeDetails(a.openDetails())}
+	return append(out, ev)
+}
+
+// growLocked adds n matching records to an open alert, writing an
+// alert.update at most once per rule window so that the trail holds the
+// count without a line per record.
+func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, out []collector.Event) []collector.Event {
+	a.Count += n
+	if t.After(a.LastSeen) {
+		a.LastSeen = t
+	}
+	if e.replaying || g == nil || t.Sub(g.lastUpdate) < r.Window {
+		return out
+	}
+	g.lastUpdate = t
+	d := map[string]string{"count": strconv.FormatInt(a.Count, 10), "last_seen": a.LastSeen.UTC().Format(time.RFC3339Nano)}
+	return append(out, collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionUpdate, Target: a.ID, Details: encodeDetails(d)})
+}
+
+// alertID names an alert by its rule, key and time: stable across a
+// replay of the same trail, distinct for a re-fire.
+func alertID(rule, key string, t time.Time) string {
+	sum := sha256.Sum256([]byte(rule + "\x00" + key + "\x00" + strconv.FormatInt(t.UnixNano(), 10)))
+	return "alert-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:4])
+}
+
+// sweepLocked drops the windows and networks nothing has touched for
+// longer than any rule looks back.
+func (e *Engine) sweepLocked() {
+	e.observed = 0
+	var newest time.Time
+	for _, g := range e.groups {
+		if g.last.After(newest) {
+			newest = g.last
+		}
+	}
+	span := map[string]time.Duration{}
+	for _, r := range e.rules {
+		span[r.Name] = r.span()
+	}
+	for k, g := range e.groups {
+		if newest.Sub(g.last) > span[k.rule] {
+			delete(e.groups, k)
+		}
+	}
+}
+
+func sortedTrue(m map[string]bool) []string {
+	var out []string
+	for k, v := range m {
+		if v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RecordTicket writes the alert.ticket event of alert id: sink filed it as
+// key at t.
+func (e *Engine) RecordTicket(id, sink, key string, t time.Time) error {
+	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicket, Target: id,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})}
+	if e.cfg.Append != nil {
+		return e.cfg.Append([]collector.Event{ev})
+	}
+	e.mu.Lock()
+	e.applyLocked(&ev, details(&ev))
+	e.mu.Unlock()
+	return nil
+}
+
+// RecordTicketUpdate writes the alert.ticket_update event of alert id: the
+// closure reached sink's ticket key at t.
+func (e *Engine) RecordTicketUpdate(id, sink, key string, t time.Time) error {
+	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": "closed"})}
+	if e.cfg.Append != nil {
+		return e.cfg.Append([]collector.Event{ev})
+	}
+	e.mu.Lock()
+	e.applyLocked(&ev, details(&ev))
+	e.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,391 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// OutboxConfig configures an Outbox.
+type OutboxConfig struct {
+	Dir    string  // where queued deliveries wait, one file each
+	Sinks  []*Sink // every sink of the policy
+	Engine *Engine // the alerts; delivered tickets are recorded through it
+	// RuleSink maps a rule to the sink it names; a rule not in it (or
+	// mapped to "") goes to every sink.
+	RuleSink   map[string]string
+	Client     *http.Client     // nil: a client with a 10 s timeout
+	MinBackoff time.Duration    // first retry delay; 0 means 1 s
+	MaxBackoff time.Duration    // retry delay cap; 0 means 5 min
+	Now        func() time.Time // nil: time.Now
+	OnError    func(error)      // a failed delivery, retried later; may be nil
+}
+
+// Outbox delivers alerts to the ticket sinks: each (alert, sink) is a file
+// written and fsync'd before Enqueue returns, removed only after the
+// ticket is recorded in the trail (alert.ticket), and retried with
+// exponential backoff and jitter while the sink is down, across restarts.
+// Before sending, a delivery the trail already records is dropped, so an
+// alert reaches a sink once; the one window left (the sink answered, the
+// collector died before the trail recorded it) resends the same
+// X-Portcullis-Delivery id, which a receiver deduplicates.
+type Outbox struct {
+	cfg  OutboxConfig
+	wake chan struct{}
+
+	mu       sync.Mutex // guards the following fields
+	attempts map[string]int
+	due      map[string]time.Time
+}
+
+// queued is one delivery on disk.
+type queued struct {
+	Alert Alert  `json:"alert"`
+	Sink  string `json:"sink"`
+	Close string `json:"close,omitempty"` // the ticket key to tell of the closure; "" for the opening
+}
+
+// NewOutbox returns an Outbox over cfg.Dir, creating it.
+func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
+	}
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}}, nil
+}
+
+// sinksFor returns the sinks an alert of rule goes to.
+func (o *Outbox) sinksFor(rule string) []*Sink {
+	name := o.cfg.RuleSink[rule]
+	if name == "" {
+		return o.cfg.Sinks
+	}
+	for _, s := range o.cfg.Sinks {
+		if s.Name == name {
+			return []*Sink{s}
+		}
+	}
+	return nil
+}
+
+// Enqueue queues a for its sinks durably. It is the engine's OnOpen.
+func (o *Outbox) Enqueue(a Alert) error {
+	for _, s := range o.sinksFor(a.Rule) {
+		if err := o.write(a, s.Name); err != nil {
+			return err
+		}
+	}
+	o.poke()
+	return nil
+}
+
+// EnqueueClose queues the closure of a for every sink that filed a
+// ticket for it and whose API can take it. It is the engine's OnClose.
+func (o *Outbox) EnqueueClose(a Alert) error {
+	for _, t := range a.Tickets {
+		if s := o.sink(t.Sink); s != nil && s.closes() && !ticketClosed(&a, t.Sink) {
+			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
+				return err
+			}
+		}
+	}
+	o.poke()
+	return nil
+}
+
+// ticketClosed reports whether the trail records the closure reaching sink.
+func ticketClosed(a *Alert, sink string) bool {
+	for _, c := range a.History {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Outbox) closePath(id, sink string) string {
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~close.json")
+}
+
+// Reconcile queues every alert not closed that a sink has no ticket for
+// and no queued delivery: an alert opened just before a crash, before
+// Enqueue ran. Call it after the engine's Replay.
+func (o *Outbox) Reconcile() error {
+	for _, a := range o.cfg.Engine.Alerts() {
+		if a.Status == StatusClosed {
+			if err := o.reconcileClose(a); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, s := range o.sinksFor(a.Rule) {
+			if hasTicket(&a, s.Name) {
+				continue
+			}
+			if _, err := os.Stat(o.path(a.ID, s.Name)); err == nil {
+				continue
+			}
+			if err := o.write(a, s.Name); err != nil {
+				return err
+			}
+		}
+	}
+	o.poke()
+	return nil
+}
+
+// reconcileClose queues the closures a crash left unqueued.
+func (o *Outbox) reconcileClose(a Alert) error {
+	for _, t := range a.Tickets {
+		s := o.sink(t.Sink)
+		if s == nil || !s.closes() || ticketClosed(&a, t.Sink) {
+			continue
+		}
+		p := o.closePath(a.ID, t.Sink)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasTicket(a *Alert, sink string) bool {
+	for _, t := range a.Tickets {
+		if t.Sink == sink {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Outbox) path(id, sink string) string {
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+".json")
+}
+
+// write stores one delivery atomically: temporary file, fsync, rename,
+// fsync of the directory.
+func (o *Outbox) write(a Alert, sink string) error {
+	return o.writeQueued(queued{Alert: a, Sink: sink}, o.path(a.ID, sink))
+}
+
+// writeQueued stores q at p atomically.
+func (o *Outbox) writeQueued(q queued, p string) error {
+	a, sink := q.Alert, q.Sink
+	b, err := json.Marshal(q)
+	if err != nil {
+		return fmt.Errorf("cannot encode delivery of %s to %q: %w", a.ID, sink, err)
+	}
+	f, err := os.CreateTemp(o.cfg.Dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot queue %s for %q: %w", a.ID, sink, err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("cannot queue %s for %q: %w", a.ID, sink, err)
+	}
+	return syncDir(o.cfg.Dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (o *Outbox) poke() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Pending returns the number of queued deliveries.
+func (o *Outbox) Pending() int {
+	names, _ := o.list()
+	return len(names)
+}
+
+func (o *Outbox) list() ([]string, error) {
+	ents, err := os.ReadDir(o.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read ticket outbox %q: %w", o.cfg.Dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".json") && !strings.HasPrefix(n, ".") {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Run delivers queued alerts until ctx ends.
+func (o *Outbox) Run(ctx context.Context) {
+	for {
+		wait := o.deliverDue(ctx)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-o.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// deliverDue tries every queued delivery whose retry time has come and
+// returns how long to wait for the next.
+func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
+	names, err := o.list()
+	if err != nil {
+		o.fail(err)
+		return o.cfg.MaxBackoff
+	}
+	wait := o.cfg.MaxBackoff
+	for _, n := range names {
+		if ctx.Err() != nil {
+			return 0
+		}
+		now := o.cfg.Now()
+		o.mu.Lock()
+		due := o.due[n]
+		o.mu.Unlock()
+		if now.Before(due) {
+			wait = min(wait, due.Sub(now))
+			continue
+		}
+		if err := o.deliverOne(n); err != nil {
+			o.fail(err)
+			wait = min(wait, o.backoff(n, now))
+		}
+	}
+	return wait
+}
+
+// deliverOne sends one queued delivery, records its ticket in the trail
+// and removes it.
+func (o *Outbox) deliverOne(name string) error {
+	p := filepath.Join(o.cfg.Dir, name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("cannot read queued delivery %q: %w", p, err)
+	}
+	var q queued
+	if err := json.Unmarshal(b, &q); err != nil {
+		return fmt.Errorf("queued delivery %q is damaged: %w", p, err)
+	}
+	sink := o.sink(q.Sink)
+	if sink == nil {
+		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
+	}
+	if q.Close != "" {
+		return o.deliverClose(name, p, sink, &q)
+	}
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && hasTicket(&a, q.Sink) {
+		return o.done(name, p) // delivered before a crash; the trail says so
+	}
+	key, err := sink.deliver(o.cfg.Client, &q.Alert, o.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := o.cfg.Engine.RecordTicket(q.Alert.ID, q.Sink, key, o.cfg.Now()); err != nil {
+		return err
+	}
+	return o.done(name, p)
+}
+
+// deliverClose tells the ticket of the closure, records it and removes
+// the delivery.
+func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && ticketClosed(&a, q.Sink) {
+		return o.done(name, p)
+	}
+	if err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now()); err != nil {
+		return err
+	}
+	if err := o.cfg.Engine.RecordTicketUpdate(q.Alert.ID, q.Sink, q.Close, o.cfg.Now()); err != nil {
+		return err
+	}
+	return o.done(name, p)
+}
+
+func (o *Outbox) sink(name string) *Sink {
+	for _, s := range o.cfg.Sinks {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (o *Outbox) done(name, p string) error {
+	o.mu.Lock()
+	delete(o.attempts, name)
+	delete(o.due, name)
+	o.mu.Unlock()
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("cannot remove delivered %q: %w", p, err)
+	}
+	return syncDir(o.cfg.Dir)
+}
+
+// backoff schedules the next attempt of name: exponential from
+// MinBackoff, capped at MaxBackoff, with jitter in [1/2, 1) so that many
+// queued alerts do not retry in step.
+func (o *Outbox) backoff(name string, now time.Time) time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := o.attempts[name]
+	o.attempts[name] = n + 1
+	d := o.cfg.MinBackoff << min(n, 20)
+	if d > o.cfg.MaxBackoff || d <= 0 {
+		d = o.cfg.MaxBackoff
+	}
+	d = d/2 + rand.N(d/2+1)
+	o.due[name] = now.Add(d)
+	return d
+}
+
+func (o *Outbox) fail(err error) {
+	if o.cfg.OnError != nil {
+		o.cfg.OnError(err)
+	}
+}

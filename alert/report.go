@@ -1,0 +1,161 @@
+package alert
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// Report is the whole chain of one alert, from the trail: detection,
+// tickets, containment with when each sidecar enforced it, the assessment
+// of what the client did, and the closure.
+type Report struct {
+	Alert       Alert             `json:"alert"`
+	Containment []collector.Event `json:"containment"` // control-plane changes whose reason names the alert
+	ContainedAt time.Time         `json:"contained_at,omitzero"`
+	Enforcement []Enforced        `json:"enforcement"`
+	Assessment  *Assessment       `json:"assessment"`
+}
+
+// Enforced is the first request a sidecar (a sender of the trail) denied
+// under the containment.
+type Enforced struct {
+	Sender    string        `json:"sender"`
+	Time      time.Time     `json:"time"`
+	Decision  string        `json:"decision"`
+	RequestID string        `json:"request_id"`
+	After     time.Duration `json:"after_ns"` // since the containment was written
+}
+
+// BuildReport builds the report of alert id from the trail in dir; doc,
+// when not nil, marks privileged routes in the assessment.
+func BuildReport(dir, id string, doc *policy.Document) (*Report, error) {
+	alerts, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{}
+	for _, a := range alerts {
+		if a.ID == id {
+			r.Alert = a
+		}
+	}
+	if r.Alert.ID == "" {
+		return nil, fmt.Errorf("no alert %q in the store in %q", id, dir)
+	}
+	if err := r.containment(dir); err != nil {
+		return nil, err
+	}
+	if err := r.enforcement(dir); err != nil {
+		return nil, err
+	}
+	if r.Alert.Client != "" {
+		from := r.Alert.Opened.Add(-time.Hour)
+		if r.Assessment, err = Assess(dir, r.Alert.Client, from, time.Time{}, doc); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// containing are the control-plane changes that contain.
+var containing = map[string]bool{"client.suspend": true, "key.revoke": true, "token.revoke": true}
+
+// containment collects the lifecycle events naming the alert in their
+// reason; the earliest suspension or revocation is when it was contained.
+func (r *Report) containment(dir string) error {
+	return collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
+		if !containing[ev.Action] || !strings.Contains(ev.Reason, r.Alert.ID) {
+			return nil
+		}
+		r.Containment = append(r.Containment, *ev)
+		t := ev.ClaimedTime
+		if t.IsZero() {
+			t = ev.Time
+		}
+		if r.ContainedAt.IsZero() || t.Before(r.ContainedAt) {
+			r.ContainedAt = t
+		}
+		return nil
+	})
+}
+
+// enforcement finds, per sender, the first request of the client (or the
+// revoked key) denied after the containment was written.
+func (r *Report) enforcement(dir string) error {
+	if r.ContainedAt.IsZero() {
+		return nil
+	}
+	first := map[string]*Enforced{}
+	err := collector.QueryRecords(dir, collector.Filter{From: r.ContainedAt}, func(rec *collector.StoredRecord) error {
+		if first[rec.Sender] != nil || !r.denied(rec) {
+			return nil
+		}
+		first[rec.Sender] = &Enforced{Sender: rec.Sender, Time: rec.Time, Decision: rec.Decision, RequestID: rec.RequestID, After: rec.Time.Sub(r.ContainedAt)}
+		return nil
+	})
+	for _, e := range first {
+		r.Enforcement = append(r.Enforcement, *e)
+	}
+	sort.Slice(r.Enforcement, func(i, j int) bool { return r.Enforcement[i].Sender < r.Enforcement[j].Sender })
+	return err
+}
+
+// denied reports whether rec is a refusal the containment caused.
+func (r *Report) denied(rec *collector.StoredRecord) bool {
+	a := &r.Alert
+	switch {
+	case rec.Decision == "suspended" && rec.Client == a.Client:
+		return true
+	case rec.Decision == "unauthenticated" && a.RuleAction == "revoke_key" && rec.KeyID == a.KeyID:
+		return true
+	}
+	return false
+}
+
+// WriteMarkdown writes the report as a Markdown document.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	a := &r.Alert
+	fmt.Fprintf(w, "# Incident report: %s\n\n", a.ID)
+	fmt.Fprintf(w, "## Detection\n\n- rule: `%s` (%s, severity %s, window %s)\n- group: %s `%s`\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
+		a.Rule, a.Kind, a.Severity, a.Window, a.Group, a.Key, dash(a.Tenant), dash(a.Client), dash(a.KeyID), a.Count, stamp(a.Opened), stamp(a.LastSeen), dash(strings.Join(a.RequestIDs, ", ")))
+	if a.Previous != "" {
+		fmt.Fprintf(w, "- re-fire of: %s\n", a.Previous)
+	}
+	fmt.Fprintf(w, "\n## Ticket\n\n")
+	for _, t := range a.Tickets {
+		fmt.Fprintf(w, "- %s: %s\n", t.Sink, t.Key)
+	}
+	if len(a.Tickets) == 0 {
+		fmt.Fprintln(w, "- none")
+	}
+	fmt.Fprintf(w, "\n## Containment\n\n")
+	for _, ev := range r.Containment {
+		fmt.Fprintf(w, "- %s `%s` %s by %s (ticket %s): %s\n", stamp(ev.Time), ev.Action, ev.Target, dash(ev.Actor), dash(ev.Ticket), ev.Reason)
+	}
+	if len(r.Containment) == 0 {
+		fmt.Fprintln(w, "- none")
+	}
+	fmt.Fprintf(w, "\n### Enforcement per sidecar\n\n")
+	for _, e := range r.Enforcement {
+		fmt.Fprintf(w, "- %s: first denied request %s at %s (%s after containment)\n", e.Sender, e.RequestID, stamp(e.Time), e.After.Round(time.Millisecond))
+	}
+	if len(r.Enforcement) == 0 {
+		fmt.Fprintln(w, "- no denied request recorded yet")
+	}
+	fmt.Fprintf(w, "\n## Assessment\n\n```\n")
+	if r.Assessment != nil {
+		WriteAssessment(w, r.Assessment)
+	}
+	fmt.Fprintf(w, "```\n\n## Lifecycle and closure\n\n")
+	for _, c := range a.History {
+		fmt.Fprintf(w, "- %s `%s` by %s: %s\n", stamp(c.Time), c.Action, dash(c.Actor), dash(c.Reason))
+	}
+	_, err := fmt.Fprintf(w, "\nstatus: **%s**; note: %s; corrective action: %s\n", a.Status, dash(a.Note), dash(a.CorrectiveAction))
+	return err
+}

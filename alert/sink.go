@@ -1,0 +1,311 @@
+package alert
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// Sink is a ticket sink of the policy with its secret resolved.
+type Sink struct {
+	Name, Kind, URL, Project string
+	secret                   []byte
+}
+
+// ResolveSecret reads a secret reference: env:NAME or file:PATH (one
+// trailing newline cut). The secret itself never appears in the policy.
+func ResolveSecret(ref string) ([]byte, error) {
+	switch {
+	case ref == "":
+		return nil, nil
+	case strings.HasPrefix(ref, "env:"):
+		v, ok := os.LookupEnv(ref[4:])
+		if !ok || v == "" {
+			return nil, fmt.Errorf("secret %s: environment variable %s is not set", ref, ref[4:])
+		}
+		return []byte(v), nil
+	case strings.HasPrefix(ref, "file:"):
+		b, err := os.ReadFile(ref[5:])
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", ref, err)
+		}
+		return bytes.TrimSuffix(b, []byte("\n")), nil
+	}
+	return nil, fmt.Errorf("secret reference %q: want env:NAME or file:PATH", ref)
+}
+
+// NewSinks resolves the ticket sinks of a policy. A sink whose secret
+// cannot be read is left out and named in the error, so that the
+// collector keeps storing and detecting; its alerts are queued for it at
+// the next start that can read the secret (Outbox.Reconcile).
+func NewSinks(specs []policy.TicketSpec) ([]*Sink, error) {
+	out := make([]*Sink, 0, len(specs))
+	var errs []error
+	for _, s := range specs {
+		secret, err := ResolveSecret(s.Secret)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ticket sink %q left out: %w", s.Name, err))
+			continue
+		}
+		out = append(out, &Sink{Name: s.Name, Kind: s.Kind, URL: s.URL, Project: s.Project, secret: secret})
+	}
+	return out, errors.Join(errs...)
+}
+
+// Headers of the generic webhook. The signature is
+// "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)); a
+// receiver refuses a timestamp too far from its clock and a delivery id
+// it has seen, so a captured request cannot be replayed.
+const (
+	HeaderSignature = "X-Portcullis-Signature"
+	HeaderTimestamp = "X-Portcullis-Timestamp"
+	HeaderDelivery  = "X-Portcullis-Delivery"
+)
+
+// Sign returns the webhook signature of body sent at ts.
+func Sign(secret []byte, ts int64, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(strconv.AppendInt(nil, ts, 10))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Errors of VerifyWebhook.
+var (
+	ErrBadSignature = errors.New("alert: webhook signature does not match")
+	ErrStale        = errors.New("alert: webhook timestamp outside the allowed skew")
+)
+
+// VerifyWebhook checks a received webhook: the signature over the
+// timestamp and body, in constant time, and the timestamp within skew of
+// now. Receivers also remember the delivery ids they have accepted.
+func VerifyWebhook(secret []byte, h http.Header, body []byte, now time.Time, skew time.Duration) error {
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %s %q", ErrStale, HeaderTimestamp, h.Get(HeaderTimestamp))
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > skew || d < -skew {
+		return fmt.Errorf("%w: %s is %s from now", ErrStale, HeaderTimestamp, d.Round(time.Second))
+	}
+	if !hmac.Equal([]byte(Sign(secret, ts, body)), []byte(h.Get(HeaderSignature))) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// request builds the HTTP request that files a for the sink at now.
+func (s *Sink) request(a *Alert, now time.Time) (*http.Request, error) {
+	body, err := s.payload(a)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("ticket sink %q: %w", s.Name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderDelivery, a.ID+"."+s.Name)
+	switch s.Kind {
+	case "webhook":
+		ts := now.Unix()
+		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(HeaderSignature, Sign(s.secret, ts, body))
+	case "github":
+		req.Header.Set("Accept", "application/vnd.github+json")
+		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		s.authorize(req)
+	case "jira", "servicenow":
+		req.Header.Set("Accept", "application/json")
+		s.authorize(req)
+	}
+	return req, nil
+}
+
+// authorize sets the API credential: "user:password" as Basic, anything
+// else as a Bearer token.
+func (s *Sink) authorize(req *http.Request) {
+	switch {
+	case len(s.secret) == 0:
+	case bytes.IndexByte(s.secret, ':') > 0:
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString(s.secret))
+	default:
+		req.Header.Set("Authorization", "Bearer "+string(s.secret))
+	}
+}
+
+// summary is the one-line title of an alert in a ticket.
+func summary(a *Alert) string {
+	return fmt.Sprintf("[portcullis %s] %s: %s %s", a.Severity, a.Rule, a.Group, a.Key)
+}
+
+// description is the ticket body: the evidence, never a secret.
+func description(a *Alert) string {
+	var b strings.Builder
+	WriteText(&b, a)
+	return b.String()
+}
+
+// payload is the request body in the sink's published wire format.
+func (s *Sink) payload(a *Alert) ([]byte, error) {
+	var v any
+	switch s.Kind {
+	case "webhook":
+		v = struct {
+			Event string `json:"event"`
+			Alert *Alert `json:"alert"`
+		}{ActionOpen, a}
+	case "jira": // REST API v2, POST /rest/api/2/issue
+		v = map[string]any{"fields": map[string]any{
+			"project": map[string]string{"key": s.Project}, "summary": summary(a), "description": description(a),
+			"issuetype": map[string]string{"name": "Task"}, "labels": []string{"portcullis", a.Rule}}}
+	case "github": // POST /repos/{owner}/{repo}/issues
+		v = map[string]any{"title": summary(a), "body": "```\n" + description(a) + "```\n", "labels": []string{"portcullis", "severity:" + a.Severity}}
+	case "servicenow": // Table API, POST /api/now/table/incident
+		v = map[string]string{"short_description": summary(a), "description": description(a),
+			"urgency": urgency(a.Severity), "impact": urgency(a.Severity), "assignment_group": s.Project, "correlation_id": a.ID}
+	case "slack": // incoming webhook
+		v = map[string]any{"text": summary(a), "blocks": []any{
+			map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": "*" + summary(a) + "*\nalert `" + a.ID + "`, count " + strconv.FormatInt(a.Count, 10)}}}}
+	default:
+		return nil, fmt.Errorf("ticket sink %q: unknown kind %q", s.Name, s.Kind)
+	}
+	return json.Marshal(v)
+}
+
+// urgency maps a severity to ServiceNow's 1 (high) to 3 (low).
+func urgency(sev string) string {
+	switch sev {
+	case "critical", "high":
+		return "1"
+	case "medium":
+		return "2"
+	}
+	return "3"
+}
+
+// ticketKey reads the key of the created ticket from the sink's answer.
+func (s *Sink) ticketKey(a *Alert, body []byte) string {
+	var r struct {
+		Key    string `json:"key"`    // jira
+		Number int64  `json:"number"` // github
+		Result struct {
+			Number string `json:"number"` // servicenow
+		} `json:"result"`
+		Ticket string `json:"ticket"` // generic webhook receivers may name theirs
+	}
+	json.Unmarshal(body, &r) // a sink that answers no JSON (slack: "ok") names no key
+	switch {
+	case r.Key != "":
+		return r.Key
+	case r.Number != 0:
+		return "#" + strconv.FormatInt(r.Number, 10)
+	case r.Result.Number != "":
+		return r.Result.Number
+	case r.Ticket != "":
+		return r.Ticket
+	}
+	return a.ID + "." + s.Name
+}
+
+// deliver sends a to the sink and returns the ticket key.
+func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) {
+	req, err := s.request(a, now)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("ticket sink %q: %w", s.Name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("ticket sink %q answered %s", s.Name, resp.Status)
+	}
+	return s.ticketKey(a, body), nil
+}
+
+// closes reports whether the sink's API lets a closure reach the ticket
+// (ServiceNow's table API needs the record's sys_id, which its answer
+// gives but the alert does not keep).
+func (s *Sink) closes() bool { return s.Kind != "servicenow" }
+
+// closeRequest builds the request that tells the ticket key of a that the
+// alert is closed: the generic webhook gets a signed alert.close, Jira a
+// comment, GitHub the issue closed, Slack a message.
+func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request, error) {
+	note := fmt.Sprintf("Alert %s closed by portcullis: %s (corrective action: %s)", a.ID, a.Note, a.CorrectiveAction)
+	method, url := http.MethodPost, s.URL
+	var v any
+	switch s.Kind {
+	case "webhook":
+		v = struct {
+			Event string `json:"event"`
+			Alert *Alert `json:"alert"`
+		}{ActionClose, a}
+	case "jira": // POST /rest/api/2/issue/{key}/comment
+		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": note}
+	case "github": // PATCH /repos/{owner}/{repo}/issues/{number}
+		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+strings.TrimPrefix(key, "#")
+		v = map[string]string{"state": "closed", "state_reason": "completed"}
+	case "slack":
+		v = map[string]string{"text": note}
+	default:
+		return nil, fmt.Errorf("ticket sink %q: kind %q cannot close tickets", s.Name, s.Kind)
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("ticket sink %q: %w", s.Name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderDelivery, a.ID+"."+s.Name+".close")
+	switch s.Kind {
+	case "webhook":
+		ts := now.Unix()
+		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(HeaderSignature, Sign(s.secret, ts, body))
+	case "github":
+		req.Header.Set("Accept", "application/vnd.github+json")
+		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		s.authorize(req)
+	case "jira":
+		s.authorize(req)
+	}
+	return req, nil
+}
+
+// closeTicket sends the closure of a to its ticket key.
+func (s *Sink) closeTicket(c *http.Client, a *Alert, key string, now time.Time) error {
+	req, err := s.closeRequest(a, key, now)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("ticket sink %q: %w", s.Name, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("ticket sink %q answered %s to the closure of %s", s.Name, resp.Status, key)
+	}
+	return nil
+}

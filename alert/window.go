@@ -1,0 +1,73 @@
+package alert
+
+import "time"
+
+// window is a sliding sum over time in fixed buckets: span/width buckets
+// of width each, in a ring. Adding at a time older than the ring holds is
+// dropped; adding later advances the ring, clearing what falls out. The
+// zero window is unusable; see newWindow.
+type window struct {
+	width   int64 // nanoseconds per bucket
+	buckets []int64
+	head    int64 // bucket index (time/width) of the newest bucket
+}
+
+// windowBuckets is how many buckets a rule's window is cut into: the sum
+// is exact to one bucket (a tenth of the window) at its old edge.
+const windowBuckets = 10
+
+// newWindow returns a window of buckets of width covering span.
+func newWindow(width, span time.Duration) *window {
+	if width <= 0 {
+		width = time.Second
+	}
+	n := int(span/width) + 1
+	return &window{width: int64(width), buckets: make([]int64, n)}
+}
+
+// add adds v at t.
+func (w *window) add(t time.Time, v int64) {
+	i := t.UnixNano() / w.width
+	w.advance(i)
+	if w.head-i >= int64(len(w.buckets)) {
+		return // older than the ring holds
+	}
+	w.buckets[w.slot(i)] += v
+}
+
+// advance moves the newest bucket to i, clearing the buckets in between.
+func (w *window) advance(i int64) {
+	if i <= w.head {
+		return
+	}
+	n := int64(len(w.buckets))
+	if i-w.head >= n {
+		clear(w.buckets)
+	} else {
+		for j := w.head + 1; j <= i; j++ {
+			w.buckets[w.slot(j)] = 0
+		}
+	}
+	w.head = i
+}
+
+// slot is the ring position of bucket i (times before 1970 have no
+// position of their own; they share the ring like any other).
+func (w *window) slot(i int64) int {
+	return int(uint64(i) % uint64(len(w.buckets)))
+}
+
+// sum returns the sum of the buckets in (to-d, to], d a multiple of the
+// bucket width (rounded down), counting back from the bucket of to.
+func (w *window) sum(to time.Time, d time.Duration) int64 {
+	last := to.UnixNano() / w.width
+	k := int64(d) / w.width
+	var s int64
+	for i := last - k + 1; i <= last; i++ {
+		if i > w.head || w.head-i >= int64(len(w.buckets)) {
+			continue
+		}
+		s += w.buckets[w.slot(i)]
+	}
+	return s
+}

@@ -1,0 +1,35 @@
+package alert
+
+import (
+	"testing"
+	"time"
+)
+
+// TestWindowSlides checks the bucketed sliding sum: values leave the
+// window as time passes, a jump past the ring clears it, and a value
+// older than the ring holds is dropped.
+func TestWindowSlides(t *testing.T) {
+	t.Parallel()
+	w := newWindow(time.Second, 10*time.Second)
+	for i := range 10 {
+		w.add(t0.Add(time.Duration(i)*time.Second), 1)
+	}
+	if got := w.sum(t0.Add(9*time.Second), 10*time.Second); got != 10 {
+		t.Errorf("sum over the last 10s = %d, want 10", got)
+	}
+	if got := w.sum(t0.Add(9*time.Second), 3*time.Second); got != 3 {
+		t.Errorf("sum over the last 3s = %d, want 3", got)
+	}
+	w.add(t0.Add(14*time.Second), 5) // the ring (11 buckets) now holds seconds 4-14
+	if got := w.sum(t0.Add(14*time.Second), 10*time.Second); got != 5+5 {
+		t.Errorf("after sliding: sum = %d, want 10 (seconds 5-9 and the new 5)", got)
+	}
+	w.add(t0.Add(time.Second), 100) // older than the ring: dropped
+	if got := w.sum(t0.Add(14*time.Second), 11*time.Second); got != 11 {
+		t.Errorf("a value older than the ring counted: sum = %d, want 11 (seconds 4-14)", got)
+	}
+	w.add(t0.Add(time.Hour), 1) // a jump clears everything
+	if got := w.sum(t0.Add(time.Hour), 10*time.Second); got != 1 {
+		t.Errorf("after a jump: sum = %d, want 1", got)
+	}
+}

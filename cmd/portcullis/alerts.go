@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"io"
+	"os"
+
+	"github.com/portcullis/portcullis/alert"
+)
+
+// alertsCmds are the subcommands of portcullis alerts (issue 14): list and
+// show read the collector's store; ack and close write lifecycle events
+// through etcd, which the collector stores in the trail.
+var alertsCmds = group{
+	"list": {run: func(args []string) int { return alertsList(args, os.Stdout, os.Stderr) }, summary: "list alerts from the collector's store (--data)"},
+	"show": {run: func(args []string) int { return alertsShow(args, os.Stdout, os.Stderr) }, summary: "show one alert: rule, window, matching request ids, actions taken"},
+}
+
+func init() {
+	registerGroup("alerts", "list, show, acknowledge and close detection alerts", alertsCmds)
+	addEtcdCmd(alertsCmds, "alerts ack", "acknowledge an alert (a lifecycle event through etcd)", alertEventCmd(alert.ActionAck, false))
+	addEtcdCmd(alertsCmds, "alerts close", "close an alert with a note and the corrective action", alertEventCmd(alert.ActionClose, true))
+}
+
+func alertsList(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("alerts list", flag.ContinueOnError)
+	dir := fs.String("data", "", "collector data `directory`")
+	var f alert.Filter
+	fs.StringVar(&f.Status, "status", "", "`status`: open, ticketed, acknowledged, contained or closed")
+	fs.StringVar(&f.Rule, "rule", "", "detection `rule` name")
+	fs.StringVar(&f.Tenant, "tenant", "", "tenant id")
+	since := fs.String("since", "", "alerts seen at or after this `time`: RFC 3339 or a date")
+	format := fs.String("format", "table", "output: table or json")
+	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
+		return code
+	}
+	var err error
+	f.Since, err = parseTimeFlag("since", *since)
+	if err == nil {
+		err = checkAlertFlags(*dir, *format)
+	}
+	if err != nil {
+		return usageError(stderr, fs.Name(), err)
+	}
+	all, err := alert.Load(*dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis alerts list: %v\n", err)
+		return 1
+	}
+	var out []alert.Alert
+	for i := range all {
+		if f.Match(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	if *format == "json" {
+		return exitOf(printJSON(stdout, nonNil(out)), stderr, "alerts list")
+	}
+	return exitOf(alert.WriteTable(stdout, out), stderr, "alerts list")
+}
+
+func alertsShow(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("alerts show", flag.ContinueOnError)
+	dir := fs.String("data", "", "collector data `directory`")
+	format := fs.String("format", "table", "output: table (text) or json")
+	pos, code, ok := parseArgs(fs, args, "ID", 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if err := checkAlertFlags(*dir, *format); err != nil {
+		return usageError(stderr, fs.Name(), err)
+	}
+	a, err := findAlert(*dir, pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis alerts show: %v\n", err)
+		return 1
+	}
+	if *format == "json" {
+		return exitOf(printJSON(stdout, a), stderr, "alerts show")
+	}
+	return exitOf(alert.WriteText(stdout, &a), stderr, "alerts show")
+}
+
+func checkAlertFlags(dir, format string) error {
+	switch {
+	case dir == "":
+		return errors.New("--data is required; name the collector's data directory")
+	case format != "table" && format != "json":
+		return fmt.Errorf("--format %s: want table or json", format)
+	}
+	return nil
+}
+
+// findAlert returns the alert id stored in dir.
+func findAlert(dir, id string) (alert.Alert, error) {
+	all, err := alert.Load(dir)
+	if err != nil {
+		return alert.Alert{}, err
+	}
+	for _, a := range all {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return alert.Alert{}, fmt.Errorf("no alert %q in the store in %q; see portcullis alerts list --data %s", id, dir, dir)
+}
+
+func exitOf(err error, stderr io.Writer, name string) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+func nonNil(as []alert.Alert) []alert.Alert {
+	if as == nil {
+		return []alert.Alert{}
+	}
+	return as
+}
+
+// alertEventCmd is alerts ack or alerts close: a lifecycle event through
+// etcd naming the alert, checked against the store when --data is given.
+func alertEventCmd(action string, closing bool) etcdCmd {
+	var note, corrective, dir string
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&note, "note", "", "`note` for the record")
+			fs.StringVar(&dir, "data", "", "collector data `directory`: refuse an id it does not hold, or an alert already closed")
+			if closing {
+				fs.StringVar(&corrective, "corrective-action", "", "the corrective `action` taken")
+			}
+		},
+		check: func(f *etcdFlags) error {
+			switch {
+			case note == "":
+				return errors.New("--note is required; say what was found or done")
+			case closing && corrective == "":
+				return errors.New("--corrective-action is required; say what was changed so it does not happen again")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			if dir != "" {
+				al, err := findAlert(dir, args[0])
+				if err != nil {
+					return err
+				}
+				if al.Status == alert.StatusClosed {
+					return fmt.Errorf("alert %s is closed already", al.ID)
+				}
+			}
+			meta := f.meta()
+			meta.Reason = note
+			var d map[string]string
+			if closing {
+				d = map[string]string{"corrective_action": corrective}
+			}
+			rev, err := a.RecordAlertEvent(ctx, action, args[0], meta, d)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s %s recorded at etcd revision %d\n", action, args[0], rev)
+			return nil
+		},
+	}
+}

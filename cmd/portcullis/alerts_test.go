@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// TestAlertsLifecycleThroughEtcd runs the collector's detection wiring on
+// a real store with a real etcd: a guessing burst stored as batches opens
+// one alert; alerts list and show read it from the store; alerts ack and
+// close write lifecycle events through etcd; the collector's event
+// follower stores them and show reports the alert closed with its note
+// and corrective action. A restart of the collector finds it closed.
+func TestAlertsLifecycleThroughEtcd(t *testing.T) {
+	t.Parallel()
+	e, err := devetcd.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	const prefix = "/alerts-test"
+	admin := etcdadmin.New(cli, prefix)
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	openCollector := func() (*collector.Store, *detection) {
+		var det detection
+		store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := zerolog.Nop()
+		if err := det.start(context.Background(), examplePolicy, admin, dir, store, &log); err != nil {
+			t.Fatal(err)
+		}
+		return store, &det
+	}
+	store, _ := openCollector()
+	t0 := time.Now().UTC().Add(-time.Minute)
+	var recs []collector.StoredRecord
+	for i := range 25 {
+		recs = append(recs, collector.StoredRecord{Time: t0.Add(time.Duration(i) * 100 * time.Millisecond), Method: "GET", Route: "/v1/users",
+			Status: 401, Decision: "unauthenticated", KeyID: "acmehris1", SourceIP: "203.0.113.9", RequestID: fmt.Sprintf("r%d", i)})
+	}
+	if err := store.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:a", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(want int, f func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if got := f(args, &out, &errOut); got != want {
+			t.Fatalf("portcullis alerts %v = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, got, want, &out, &errOut)
+		}
+		return out.String() + errOut.String()
+	}
+	list := func(a []string, o, e *bytes.Buffer) int { return alertsList(a, o, e) }
+	show := func(a []string, o, e *bytes.Buffer) int { return alertsShow(a, o, e) }
+	endpoints := strings.Join(e.Endpoints(), ",")
+	etcdRun := func(name string) func([]string, *bytes.Buffer, *bytes.Buffer) int {
+		return func(a []string, o, errOut *bytes.Buffer) int {
+			a = append(a, "--etcd", endpoints, "--prefix", prefix, "--actor", "alice")
+			return etcdCommands[name].main(a, o, errOut)
+		}
+	}
+	out := run(0, list, "--data", dir, "--format", "json", "--rule", "token-guessing-client")
+	var alerts []alert.Alert
+	if err := json.Unmarshal([]byte(out), &alerts); err != nil || len(alerts) != 1 {
+		t.Fatalf("alerts list = %s (%v), want one alert", out, err)
+	}
+	id := alerts[0].ID
+	if out := run(0, show, id, "--data", dir); !strings.Contains(out, "token-guessing-client") || !strings.Contains(out, "r0") {
+		t.Errorf("alerts show = %s, want the rule and the request ids", out)
+	}
+	run(1, show, "alert-nope", "--data", dir)
+	run(2, list)
+	ack, closeCmd := etcdRun("alerts ack"), etcdRun("alerts close")
+	run(2, ack, id)                                         // no note
+	run(2, closeCmd, id, "--note", "done")                  // no corrective action
+	run(1, ack, "alert-nope", "--note", "x", "--data", dir) // unknown id refused
+	run(0, ack, id, "--note", "looking at it", "--data", dir)
+	run(0, closeCmd, id, "--note", "guessing from one address", "--corrective-action", "blocked 203.0.113.9 at the edge", "--data", dir)
+
+	// The collector's follower stores the events from etcd in the trail.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var a alert.Alert
+		json.Unmarshal([]byte(run(0, show, id, "--data", dir, "--format", "json")), &a)
+		if a.Status == alert.StatusClosed {
+			if a.Note != "guessing from one address" || a.CorrectiveAction != "blocked 203.0.113.9 at the edge" || len(a.History) != 2 || a.History[0].Actor != "alice" {
+				t.Errorf("closed alert = %+v", a)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alert %s not closed in the trail after 30s: %+v", id, a)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	run(1, closeCmd, id, "--note", "again", "--corrective-action", "x", "--data", dir) // closed already
+	store.Close()
+	store2, det := openCollector()
+	defer store2.Close()
+	if a, ok := det.engine.Alert(id); !ok || a.Status != alert.StatusClosed {
+		t.Errorf("after a restart: %+v, want %s closed", a, id)
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// detection is the collector's hook to the alert engine (issue 14): the
+// store hands it every stored batch and event group through
+// StoreConfig.OnStored, and the engine writes its alert events back to
+// the store. Its state is rebuilt from the trail before the collector
+// takes traffic.
+type detection struct {
+	engine *alert.Engine
+	store  *collector.Store
+	reload func(time.Time) // re-reads the policy in etcd after a policy.push; nil with --policy
+}
+
+// observe is the store's OnStored hook; it does nothing until the engine
+// is started.
+func (d *detection) observe(recs []collector.StoredRecord, evs []collector.Event) {
+	if d.engine == nil {
+		return
+	}
+	d.engine.Observe(recs, evs)
+	for i := range evs {
+		if evs[i].Action == etcdadmin.ActionPolicyPush && d.reload != nil {
+			d.reload(evs[i].Time)
+		}
+	}
+}
+
+// start loads the detection rules (--policy, else the policy in etcd when
+// --etcd is given), replays the trail in dir and hooks the engine up.
+func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Admin, dir string, store *collector.Store, log *zerolog.Logger) error {
+	doc, err := detectionPolicy(ctx, file, admin)
+	if err != nil || doc == nil {
+		return err
+	}
+	sinks, err := alert.NewSinks(doc.Tickets)
+	if err != nil {
+		log.Error().Err(err).Msg("ticket sinks: set the secret and restart; alerts are queued for them then")
+	}
+	var box *alert.Outbox
+	var cont *container
+	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents,
+		OnOpen: func(a alert.Alert) {
+			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
+			if box != nil {
+				if err := box.Enqueue(a); err != nil {
+					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the alert for its ticket sinks; queued again at the next start")
+				}
+			}
+			if cont != nil {
+				cont.contain(ctx, a)
+			}
+		},
+		OnClose: func(a alert.Alert) {
+			if box != nil {
+				if err := box.EnqueueClose(a); err != nil {
+					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the closure for its tickets; queued again at the next start")
+				}
+			}
+		},
+		OnError: func(err error) { log.Error().Err(err).Msg("detection") }})
+	if err != nil {
+		return err
+	}
+	if err := eng.Replay(dir); err != nil {
+		return err
+	}
+	if len(sinks) > 0 {
+		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
+			return err
+		}
+		go box.Run(ctx)
+	}
+	if admin != nil {
+		cont = &container{acts: etcdActions(admin, "portcullis-collector", ""), eng: eng, log: log}
+		for _, a := range eng.Uncontained() {
+			cont.contain(ctx, a)
+		}
+	}
+	d.engine, d.store = eng, store
+	if file == "" && admin != nil {
+		d.reload = func(at time.Time) { reloadRules(ctx, admin, eng, at, log) }
+	}
+	log.Info().Int("rules", len(doc.Detection)).Int("ticket_sinks", len(sinks)).Msg("detection rules loaded")
+	return nil
+}
+
+// ticketOutbox returns the outbox of the policy's ticket sinks, with the
+// alerts a crash left unqueued queued again.
+func ticketOutbox(doc *policy.Document, sinks []*alert.Sink, eng *alert.Engine, dir string, log *zerolog.Logger) (*alert.Outbox, error) {
+	ruleSink := map[string]string{}
+	for _, r := range doc.Detection {
+		ruleSink[r.Name] = r.Ticket
+	}
+	box, err := alert.NewOutbox(alert.OutboxConfig{Dir: dir, Sinks: sinks, Engine: eng, RuleSink: ruleSink,
+		OnError: func(err error) { log.Warn().Err(err).Msg("ticket delivery failed; retrying") }})
+	if err != nil {
+		return nil, err
+	}
+	return box, box.Reconcile()
+}
+
+// detectionPolicy returns the policy whose detection rules the collector
+// runs, or nil when it has none to read.
+func detectionPolicy(ctx context.Context, file string, admin *etcdadmin.Admin) (*policy.Document, error) {
+	if file != "" {
+		return policy.LoadFile(file)
+	}
+	if admin == nil {
+		return nil, nil
+	}
+	raw, _, err := admin.GetPolicy(ctx)
+	if errors.Is(err, etcdadmin.ErrNotFound) || err == nil && len(raw) == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the detection rules from etcd: %w", err)
+	}
+	return policy.Load("etcd policy", raw)
+}
+
+// reloadRules gives the engine the policy now in etcd: new rules, and a
+// client newly holding a privileged scope fires privileged_grant. A
+// policy etcd refuses to give, or that does not load, keeps the rules.
+func reloadRules(ctx context.Context, admin *etcdadmin.Admin, eng *alert.Engine, at time.Time, log *zerolog.Logger) {
+	doc, err := detectionPolicy(ctx, "", admin)
+	if err == nil && doc != nil {
+		err = eng.SetPolicy(doc, at)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("detection rules not reloaded after a policy push; the previous rules stay")
+	}
+}
+
+// routes serves POST /v1/alertmanager with the collector's bearer tokens
+// when detection runs, and everything else with next.
+func (d *detection) routes(next http.Handler, token string, named []collector.SenderToken) http.Handler {
+	if d.engine == nil {
+		return next
+	}
+	var tokens []string
+	if token != "" {
+		tokens = append(tokens, token)
+	}
+	for _, t := range named {
+		tokens = append(tokens, t.Token)
+	}
+	am := alert.AlertmanagerHandler(d.engine, tokens)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/alertmanager" {
+			am.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

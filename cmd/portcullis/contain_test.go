@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// TestRuleActionSuspendsThroughEtcd: a guessing burst stored by the
+// collector opens the token-guessing-client alert, whose rule action
+// suspends the client through etcd with a reason naming the alert; the
+// collector's follower stores client.suspend and alert.contain in the
+// trail and the alert is contained.
+func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
+	t.Parallel()
+	e, err := devetcd.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	admin := etcdadmin.New(cli, "/contain-test")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	doc, _ := os.ReadFile(examplePolicy)
+	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var det detection
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := zerolog.Nop()
+	if err := det.start(ctx, "", admin, dir, store, &log); err != nil { // the rules from the policy in etcd
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
+	}()
+	defer func() { cancel(); <-done }()
+
+	now := time.Now().UTC()
+	var recs []collector.StoredRecord
+	for i := range 25 {
+		recs = append(recs, collector.StoredRecord{Time: now.Add(time.Duration(i) * time.Millisecond), Method: "GET", Route: "/v1/users",
+			Status: 401, Decision: "unauthenticated", KeyID: "acmehris1", SourceIP: "203.0.113.9", RequestID: fmt.Sprintf("r%d", i)})
+	}
+	if err := store.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:a", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, a := range det.engine.Alerts() {
+		if a.Rule == "token-guessing-client" {
+			id = a.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("no token-guessing-client alert: %+v", det.engine.Alerts())
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		a, _ := det.engine.Alert(id)
+		if a.Status == alert.StatusContained {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alert %s not contained after 60s: %+v", id, a)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sus, err := admin.Suspensions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := sus["acme-hris"]
+	if !ok || !strings.Contains(s.Reason, id) || s.Actor != "portcullis-collector" || s.Until.Sub(s.Time) != 15*time.Minute {
+		t.Errorf("suspension = %+v (found %v), want acme-hris for 15m by portcullis-collector, reason naming %s", s, ok, id)
+	}
+	var linked bool
+	collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
+		linked = linked || ev.Action == "client.suspend" && ev.Target == "acme-hris" && strings.Contains(ev.Reason, id)
+		return nil
+	})
+	if !linked {
+		t.Error("the trail holds no client.suspend whose reason names the alert")
+	}
+
+	// Two sidecars deny the suspended client; the report names when each did.
+	after := time.Now().UTC().Add(time.Second)
+	for i, pod := range []string{"token:pod-a", "token:pod-b"} {
+		rec := collector.StoredRecord{Time: after.Add(time.Duration(i) * time.Millisecond), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1",
+			Method: "GET", Route: "/v1/users", Status: 403, Decision: "suspended", SourceIP: "10.1.2.3", RequestID: "denied-" + pod[6:]}
+		if err := store.AppendBatch(&collector.Batch{ID: "d" + pod, Sender: pod, Records: []collector.StoredRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := incidentReport([]string{id, "--data", dir, "--policy", examplePolicy}, &out, &errOut); code != 0 {
+		t.Fatalf("incident report = %d: %s", code, &errOut)
+	}
+	for _, want := range []string{"# Incident report: " + id, "`client.suspend` acme-hris by portcullis-collector", "token:pod-a: first denied request denied-pod-a",
+		"token:pod-b: first denied request denied-pod-b", "`alert.contain`", "rule: `token-guessing-client`"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("incident report lacks %q:\n%s", want, &out)
+		}
+	}
+	out.Reset()
+	if code := incidentAssess([]string{"--client", "acme-hris", "--data", dir, "--format", "json", "--policy", examplePolicy}, &out, &errOut); code != 0 {
+		t.Fatalf("incident assess = %d: %s", code, &errOut)
+	}
+	var as alert.Assessment
+	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 27 || as.Sources["203.0.113.9"] != 25 || as.Decisions["suspended"] != 2 {
+		t.Errorf("assessment = %+v (%v), want 27 records: 25 guesses from 203.0.113.9 and 2 suspended", as, err)
+	}
+}
+
+// TestIncidentContainByHand: incident contain suspends the client and
+// revokes its keys through etcd, and refuses a call without a ticket.
+func TestIncidentContainByHand(t *testing.T) {
+	t.Parallel()
+	e, err := devetcd.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/incident-test", "--actor", "bob"}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if got := etcdCommands["incident contain"].main(append(args, common...), &out, &errOut); got != want {
+			t.Fatalf("incident contain %v = %d, want %d: %s%s", args, got, want, &out, &errOut)
+		}
+		return out.String() + errOut.String()
+	}
+	if got := run(2, "--client", "globex-bi", "--suspend", "1h"); !strings.Contains(got, "--ticket is required") {
+		t.Errorf("without a ticket: %q", got)
+	}
+	run(2, "--client", "globex-bi", "--ticket", "INC-9")
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	admin := etcdadmin.New(cli, "/incident-test")
+	ctx := context.Background()
+	doc, _ := os.ReadFile(examplePolicy)
+	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	out := run(0, "--client", "globex-bi", "--ticket", "INC-9", "--suspend", "1h", "--revoke-keys", "--alert", "alert-x")
+	if !strings.Contains(out, "suspended globex-bi") || !strings.Contains(out, "revoked key globexbi1") || !strings.Contains(out, "alert.contain for alert-x") {
+		t.Errorf("output %q", out)
+	}
+	sus, _ := admin.Suspensions(ctx)
+	if s := sus["globex-bi"]; s.Ticket != "INC-9" || s.Actor != "bob" || !strings.Contains(s.Reason, "alert-x") {
+		t.Errorf("suspension %+v, want ticket INC-9 by bob naming alert-x", s)
+	}
+	k, err := admin.ShowKey(ctx, "globexbi1")
+	if err != nil || !k.IsRevoked() {
+		t.Errorf("key globexbi1 = %+v, %v; want revoked", k, err)
+	}
+}
+
+// TestPolicyPushReloadsRules: the collector follows policy pushes; a push
+// that gives a client a privileged scope opens a privileged-grant alert.
+func TestPolicyPushReloadsRules(t *testing.T) {
+	t.Parallel()
+	e, err := devetcd.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	admin := etcdadmin.New(cli, "/reload-test")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	doc, _ := os.ReadFile(examplePolicy)
+	rev, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var det detection
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := zerolog.Nop()
+	if err := det.start(ctx, "", admin, dir, store, &log); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
+	}()
+	defer func() { cancel(); <-done }()
+	changed := bytes.Replace(doc, []byte("scopes: [read:reports]\n"), []byte("scopes: [read:reports, export:data]\n"), 1)
+	if bytes.Equal(changed, doc) {
+		t.Fatal("the example policy changed shape: globex-bi's scopes not found")
+	}
+	if _, err := admin.PushPolicy(ctx, changed, rev, etcdadmin.Meta{Actor: "mallory", Reason: "more scopes"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for _, a := range det.engine.Alerts() {
+			if a.Rule == "privileged-grant" && a.Client == "globex-bi" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no privileged-grant alert for globex-bi after the push: %+v", det.engine.Alerts())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCollectorRoutesAlertmanager: with detection running, the collector
+// serves POST /v1/alertmanager with its tokens and passes every other
+// path to the OTLP collector.
+func TestCollectorRoutesAlertmanager(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var det detection
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := zerolog.Nop()
+	if err := det.start(context.Background(), examplePolicy, nil, dir, store, &log); err != nil {
+		t.Fatal(err)
+	}
+	const tok = "sidecar-a-token-0123456789abcdef0123"
+	srv := httptest.NewServer(det.routes(http.NotFoundHandler(), "", []collector.SenderToken{{Name: "a", Token: tok}}))
+	defer srv.Close()
+	body := `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"TenantSaturated","tenant":"globex"},"fingerprint":"0123abcd"}]}`
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/alertmanager", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/alertmanager = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	if got := status(srv.URL+"/v1/logs", ""); got != 404 {
+		t.Errorf("GET /v1/logs = %d, want the collector's handler (404 here)", got)
+	}
+	as, err := alert.Load(dir)
+	if err != nil || len(as) != 1 || as[0].Rule != "alertmanager:TenantSaturated" || as[0].Tenant != "globex" {
+		t.Errorf("alerts in the trail = %+v, %v; want the Alertmanager alert", as, err)
+	}
+}

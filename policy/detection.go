@@ -1,0 +1,192 @@
+package policy
+
+import (
+	"fmt"
+)
+
+// DetectionSpec is one abuse-detection rule the collector evaluates on the
+// stored stream (issue 14). Kind says what it counts:
+//
+//   - auth_failures: unauthenticated requests per group (client or source);
+//   - rate_limit_spike: 429s per tenant above Factor times the tenant's own
+//     baseline and at least Threshold;
+//   - bulk_spike: requests to kind bulk classes per tenant, as above;
+//   - egress_spike: bytes out per group (tenant or client) above Bytes and
+//     Factor times the group's baseline;
+//   - privileged_grant: a key or client created with privileged scopes
+//     (from lifecycle events);
+//   - new_network: a client seen from a source network (/24, /64) it has
+//     not used within Lookback;
+//   - dead_credential: a revoked, expired or suspended credential tried
+//     Threshold times in Window.
+//
+// Action is notify (the default), suspend (the client, for Suspend) or
+// revoke_key (the key the records name). Ticket names a sink of
+// Document.Tickets; empty sends the alert to every sink.
+type DetectionSpec struct {
+	Name      string `yaml:"name" json:"name"`
+	Kind      string `yaml:"kind" json:"kind"`
+	GroupBy   string `yaml:"group_by,omitempty" json:"group_by,omitempty"` // client, source or tenant
+	Threshold int64  `yaml:"threshold,omitempty" json:"threshold,omitempty"`
+	Bytes     string `yaml:"bytes,omitempty" json:"bytes,omitempty"` // egress_spike: absolute floor
+	Window    string `yaml:"window,omitempty" json:"window,omitempty"`
+	Baseline  string `yaml:"baseline,omitempty" json:"baseline,omitempty"` // spikes: how far back the baseline reaches
+	Factor    int64  `yaml:"factor,omitempty" json:"factor,omitempty"`     // spikes: multiple of the baseline
+	Lookback  string `yaml:"lookback,omitempty" json:"lookback,omitempty"` // new_network
+	Severity  string `yaml:"severity" json:"severity"`
+	Action    string `yaml:"action,omitempty" json:"action,omitempty"`
+	Suspend   string `yaml:"suspend,omitempty" json:"suspend,omitempty"`
+	Ticket    string `yaml:"ticket,omitempty" json:"ticket,omitempty"`
+}
+
+// TicketSpec is a ticket sink: where an alert is sent. Secret is a
+// reference (env:NAME or file:PATH), never the secret itself; Project is
+// the Jira project key, the GitHub owner/repo or the ServiceNow assignment
+// group, by Kind.
+type TicketSpec struct {
+	Name    string `yaml:"name" json:"name"`
+	Kind    string `yaml:"kind" json:"kind"` // webhook, jira, github, servicenow, slack
+	URL     string `yaml:"url" json:"url"`
+	Secret  string `yaml:"secret,omitempty" json:"secret,omitempty"`
+	Project string `yaml:"project,omitempty" json:"project,omitempty"`
+}
+
+// detectionKinds are the rule kinds and the group_by each allows (the
+// first is the default).
+var detectionKinds = map[string][]string{
+	"auth_failures":    {"client", "source"},
+	"rate_limit_spike": {"tenant"},
+	"bulk_spike":       {"tenant"},
+	"egress_spike":     {"tenant", "client"},
+	"privileged_grant": {"client"},
+	"new_network":      {"client"},
+	"dead_credential":  {"client", "source"},
+}
+
+var (
+	severities  = map[string]bool{"low": true, "medium": true, "high": true, "critical": true}
+	ruleActions = map[string]bool{"notify": true, "suspend": true, "revoke_key": true}
+	ticketKinds = map[string]bool{"webhook": true, "jira": true, "github": true, "servicenow": true, "slack": true}
+)
+
+// DetectionGroup returns the group a rule counts by: its group_by or the
+// default of its kind.
+func (r *DetectionSpec) DetectionGroup() string {
+	if r.GroupBy != "" {
+		return r.GroupBy
+	}
+	if g := detectionKinds[r.Kind]; len(g) > 0 {
+		return g[0]
+	}
+	return ""
+}
+
+func (v *validator) tickets(ts []TicketSpec) map[string]bool {
+	seen := map[string]int{}
+	for i, t := range ts {
+		at := func(f string) int { return v.lines.at("tickets", i, f, -1) }
+		if !idPattern.MatchString(t.Name) {
+			v.addf(at("name"), "ticket sink name %q must match %s", t.Name, idPattern)
+		}
+		v.unique(seen, "ticket sink", t.Name, at(""))
+		if !ticketKinds[t.Kind] {
+			v.addf(at("kind"), "ticket sink %q: kind %q must be one of webhook, jira, github, servicenow, slack", t.Name, t.Kind)
+		}
+		if !secureURL(t.URL) {
+			v.addf(at("url"), "ticket sink %q: url %q must be an https URL (http only on loopback)", t.Name, t.URL)
+		}
+		if t.Secret != "" && !secretRef(t.Secret) {
+			v.addf(at("secret"), "ticket sink %q: secret must be a reference env:NAME or file:PATH, never the secret itself", t.Name)
+		}
+		if t.Secret == "" && t.Kind == "webhook" {
+			v.addf(at(""), "ticket sink %q: a webhook sink needs a secret (env:NAME or file:PATH) to sign its payloads", t.Name)
+		}
+	}
+	known := make(map[string]bool, len(seen))
+	for n := range seen {
+		known[n] = true
+	}
+	return known
+}
+
+func (v *validator) detection(rs []DetectionSpec, sinks map[string]bool) {
+	seen := map[string]int{}
+	for i := range rs {
+		r := &rs[i]
+		at := func(f string) int { return v.lines.at("detection", i, f, -1) }
+		if !idPattern.MatchString(r.Name) {
+			v.addf(at("name"), "detection rule name %q must match %s", r.Name, idPattern)
+		}
+		v.unique(seen, "detection rule", r.Name, at(""))
+		for _, p := range r.check(sinks) {
+			v.addf(at(p.field), "detection rule %q: %v", r.Name, p.err)
+		}
+	}
+}
+
+// check validates one rule; it returns every problem with its field.
+func (r *DetectionSpec) check(sinks map[string]bool) []issuerProblem {
+	var ps []issuerProblem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, issuerProblem{field, -1, fmt.Errorf(format, args...)})
+	}
+	groups, ok := detectionKinds[r.Kind]
+	if !ok {
+		add("kind", "kind %q must be one of auth_failures, rate_limit_spike, bulk_spike, egress_spike, privileged_grant, new_network, dead_credential", r.Kind)
+	} else if r.GroupBy != "" && !contains(groups, r.GroupBy) {
+		add("group_by", "group_by %q is not one of %v for kind %s", r.GroupBy, groups, r.Kind)
+	}
+	if !severities[r.Severity] {
+		add("severity", "severity %q must be one of low, medium, high, critical", r.Severity)
+	}
+	if r.Action != "" && !ruleActions[r.Action] {
+		add("action", "action %q must be notify, suspend or revoke_key", r.Action)
+	}
+	if r.Threshold < 0 || r.Factor < 0 {
+		add("threshold", "threshold and factor must not be negative")
+	}
+	ps = append(ps, r.checkDurations()...)
+	if (r.Action == "suspend") != (r.Suspend != "") {
+		add("suspend", "action suspend needs suspend (a duration), and suspend needs action suspend")
+	}
+	if r.Ticket != "" && !sinks[r.Ticket] {
+		add("ticket", "unknown ticket sink %q", r.Ticket)
+	}
+	if r.Bytes != "" {
+		if _, err := ParseSize(r.Bytes); err != nil {
+			add("bytes", "bytes: %w", err)
+		}
+	}
+	if windowed(r.Kind) && (r.Window == "" || r.Threshold == 0 && r.Bytes == "") {
+		add("window", "kind %s needs window and a threshold (bytes for egress_spike)", r.Kind)
+	}
+	if r.Kind == "new_network" && r.Lookback == "" {
+		add("lookback", "kind new_network needs lookback (how long a network stays known, e.g. 720h)")
+	}
+	return ps
+}
+
+// checkDurations parses the rule's durations.
+func (r *DetectionSpec) checkDurations() []issuerProblem {
+	var ps []issuerProblem
+	for _, f := range []struct{ name, value string }{{"window", r.Window}, {"baseline", r.Baseline}, {"lookback", r.Lookback}, {"suspend", r.Suspend}} {
+		if _, err := parseDuration(f.value); err != nil {
+			ps = append(ps, issuerProblem{f.name, -1, fmt.Errorf("%s: %w", f.name, err)})
+		}
+	}
+	return ps
+}
+
+// windowed reports whether a rule kind counts within a sliding window.
+func windowed(kind string) bool {
+	return kind != "privileged_grant" && kind != "new_network" && detectionKinds[kind] != nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
