@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"bufio"
 	"crypto/ed25519"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -44,4 +47,28 @@ func hasWhat(rep *VerifyReport, what string) bool {
 		}
 	}
 	return false
+}
+
+// Finding: an unauthenticated "GET /v1/logs" is answered 405 before the
+// sender is checked, and neither the 405 nor the path rule (only paths
+// other than /v1/logs get Connection: close) closes the connection. A
+// client without a token keeps its unauthenticated connection open
+// indefinitely by repeating the request, where the README promises 5 s
+// for the headers and a closed connection after the answer.
+func TestAttackUnauthenticatedGetLogsKeepsConnection(t *testing.T) {
+	t.Parallel()
+	srv, _ := startNamedCollector(t, t.TempDir(), newTestKey(t), CollectorConfig{UnauthTimeout: 200 * time.Millisecond})
+	c := dialRaw(t, srv.URL)
+	io.WriteString(c, "GET /v1/logs HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unauthenticated GET /v1/logs: status %d, want 401 (authentication before the method)", resp.StatusCode)
+	}
+	if !closedByServer(c) {
+		t.Error("unauthenticated GET /v1/logs: the connection stays open after the answer")
+	}
 }
