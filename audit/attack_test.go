@@ -80,9 +80,10 @@ func TestAttackUnauthenticatedGetLogsKeepsConnection(t *testing.T) {
 // Finding: the spool aggregation of issue 21 item 10 folds only denials
 // that carry no credential at all, so the flood it was built against
 // passes unfolded once each request adds any credential header: the data
-// plane records "X-API-Key: pk_<anything>_x" as auth_method api_key with a
-// key id, and "Authorization: Bearer junk" as auth_method jwt, before
-// either is verified. 30,000 such 401s while the collector is down fill
+// plane records "X-API-Key: pk_zzz_x" as auth_method api_key (with a key
+// id when the key is well formed) and "Authorization: Bearer junk" as
+// auth_method jwt, though neither verified (checked with bin/portcullis
+// and --audit-file). 30,000 such 401s while the collector is down fill
 // the spool, and the records of a real, authenticated caller that follow
 // are dropped.
 func TestAttackSpoolFloodWithBogusCredentials(t *testing.T) {

@@ -1,14 +1,14 @@
 package dataplane
 
 import (
-	"net/netip"
-
-	"github.com/rs/zerolog"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // The tests in this file are findings of an outside attack on the merged
