@@ -1,8 +1,10 @@
 package dataplane
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -102,5 +104,54 @@ func BenchmarkAttackChunkedManyFields(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Finding: a response of unknown length (chunked, or delimited by the
+// close) is read whole for an HTTP/1.0 client, up to max_response_body
+// and 64 MiB, before a byte is sent. The client picks its protocol
+// version, so the streaming of issue 12 item 9 is undone by writing
+// "HTTP/1.0" in the request line: with bin/portcullis and
+// examples/policy.yaml in front of a service answering 60 MiB chunked, 20
+// unauthenticated HTTP/1.0 requests to the public GET /v1/status took
+// RSS from 28 MiB to 1,894 MiB; the same 20 as HTTP/1.1 left it at 28 MiB.
+// HTTP/1.0 can take a body delimited by the close of the connection
+// (RFC 1945 section 7.2.2), so nothing needs to be buffered.
+//
+// Not parallel: it reads the process's heap.
+func TestAttackHTTP10BuffersUnknownLengthResponse(t *testing.T) {
+	const size = 8 << 20
+	st, up := startRecorded(t, nil)
+	chunk := strings.Repeat("x", 1<<20)
+	up.respond = func(w io.Writer, r *http.Request) {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for range size / len(chunk) {
+			fmt.Fprintf(w, "%x\r\n%s\r\n", len(chunk), chunk)
+		}
+		io.WriteString(w, "0\r\n\r\n")
+	}
+	const conns = 20
+	const budget = 64 << 20 // under half of what the responses hold
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	for range conns {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(4096) // a slow reader: reads nothing
+		io.WriteString(c, "GET /v1/status HTTP/1.0\r\nHost: x\r\n\r\n")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.ReadMemStats(&ms)
+		if grown := int64(ms.HeapAlloc) - int64(base); grown > budget {
+			t.Fatalf("%d HTTP/1.0 clients reading nothing of an %d MiB chunked response: heap grew %d MiB, want under %d MiB (streamed, as for HTTP/1.1)",
+				conns, size>>20, grown>>20, budget>>20)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
