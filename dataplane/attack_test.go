@@ -88,6 +88,10 @@ func TestAttackPerIPCapIgnoresIPv6Prefix(t *testing.T) {
 // 1.5 ms without the chunked coding), so a few such requests a second
 // from one unauthenticated client keep both cores of the sidecar busy.
 //
+// delListed is quadratic the same way without chunked coding: 1,900 "a:"
+// lines and a Connection header listing 3,800 absent names cost 74 ms
+// (each DelBytes walks every field).
+//
 // House rules forbid timed assertions, so this is a benchmark: compare
 // ns/op across the sizes (it grows with the square of the field count).
 //
