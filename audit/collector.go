@@ -100,10 +100,6 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/v1/logs":
-		if r.Method != http.MethodPost {
-			c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
-			return
-		}
 		c.ingest(w, r)
 	case "/healthz":
 		w.Header().Set("Content-Type", "application/json")
@@ -115,7 +111,9 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ingest handles one OTLP export request.
+// ingest handles one OTLP export request. The sender is checked before
+// anything else (the method included), so that every answer to a request
+// that did not authenticate is the 401 that closes its connection.
 func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	sender := c.sender(r)
 	if sender == "" {
@@ -125,6 +123,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.conns.authenticated(r.Context())
+	if r.Method != http.MethodPost {
+		c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
 	format, ok := batchFormat(r.Header.Get("Content-Type"))
 	if !ok {
 		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")

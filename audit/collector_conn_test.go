@@ -107,3 +107,29 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// The method of /v1/logs is checked after the sender: an authenticated
+// GET is answered 405 and its connection stays open for the next batch.
+func TestAuthenticatedWrongMethodKeepsConnection(t *testing.T) {
+	t.Parallel()
+	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), CollectorConfig{UnauthTimeout: time.Minute})
+	c := dialRaw(t, srv.URL)
+	br := bufio.NewReader(c)
+	fmt.Fprintf(c, "GET /v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", aliceToken)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Close {
+		t.Fatalf("authenticated GET /v1/logs: status %d, close %v; want 405 and the connection kept", resp.StatusCode, resp.Close)
+	}
+	body := encodeBatch("method-1", sampleRecord(1))
+	fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", FormatProtobuf, aliceToken, len(body), body)
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("batch on the same connection: %v %v, want 200", resp, err)
+	}
+	if st.Stats().Batches != 1 {
+		t.Errorf("batch not stored")
+	}
+}
