@@ -55,7 +55,8 @@ var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type"
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
 // only once the store has fsync'd it, and serves GET /healthz and GET
-// /metrics. It is safe for concurrent use.
+// /metrics (to senders only; MetricsHandler serves it to anyone). It is
+// safe for concurrent use.
 type Collector struct {
 	store   *Store
 	cfg     CollectorConfig
@@ -105,6 +106,14 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`)
 	case "/metrics":
+		// Counts of batches, senders' rejects and refused connections
+		// are for the operator: the intake listener faces every sender
+		// network, so a scrape there needs a sender's credential, and
+		// MetricsHandler serves one without on a listener of its own.
+		if c.sender(r) == "" {
+			c.unauthorized(w, r)
+			return
+		}
 		c.writeMetrics(w)
 	default:
 		c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
@@ -117,9 +126,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	sender := c.sender(r)
 	if sender == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
-		w.Header().Set("Connection", "close")
-		c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+		c.unauthorized(w, r)
 		return
 	}
 	c.conns.authenticated(r.Context())
@@ -157,6 +164,30 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeExportResponse(w, format)
+}
+
+// unauthorized answers 401 and closes the connection.
+func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
+	w.Header().Set("Connection", "close")
+	c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+}
+
+// MetricsHandler serves /metrics and /healthz without authentication, for
+// a listener of their own that only the monitoring network reaches
+// (portcullis collector --metrics-listen).
+func (c *Collector) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics":
+			c.writeMetrics(w)
+		case "/healthz":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"ok"}`)
+		default:
+			c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
+		}
+	})
 }
 
 func batchFormat(contentType string) (string, bool) {
