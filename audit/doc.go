@@ -49,10 +49,12 @@
 // the spool is full, BestEffort drops the batch (DroppedSpool), Strict
 // holds it and Accepting turns false so the data plane answers 503.
 // Collector answers 400, 413, 415 and 422 mean the batch itself is bad: it
-// is dropped and counted in Rejected. While the spool is above half full,
-// denials without a credential are folded into one record per source,
-// route, reason and second with Count set (emitter_aggregate.go); records
-// with a credential never are. Counters are exact: after Close, Captured =
+// is dropped and counted in Rejected. While the spool (with the batches on
+// their way to it) is above half full, denials without a verified
+// credential (no client established, whatever key or token was presented)
+// are folded into one record per source, route, reason and second with
+// Count set (emitter_aggregate.go); records with a verified credential
+// never are. Counters are exact: after Close, Captured =
 // Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this
 // run), and Replayed counts spooled records delivered later, by any run.
 //

@@ -131,6 +131,10 @@ type Emitter struct {
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
+	// unsent counts the bytes of batches queued for the sender or in its
+	// hands: while the collector is down, they are the spool's next input.
+	unsent atomic.Int64
+
 	mu      sync.Mutex // guards the following fields
 	backlog bool       // the spool holds batches: new ones queue behind them
 

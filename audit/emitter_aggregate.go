@@ -2,13 +2,21 @@ package audit
 
 import "net/netip"
 
-// Aggregation of denials without a credential (issue 21 item 10): a flood
-// of 401s from the internet (80k requests/s filled a 256 MiB spool in
-// seconds) must not push out the records of real callers. While the spool
-// is above half full, the emitter keeps one record per source address,
-// route, reason and second, the first of them, with Count set to how many
-// there were: exact, not sampled. A record with a credential (an API key
-// id, a JWT fingerprint, an auth method) is never folded.
+// Aggregation of denials without a verified credential (issue 21 item
+// 10): a flood of 401s from the internet (80k requests/s filled a 256 MiB
+// spool in seconds) must not push out the records of real callers. While
+// the spool is above half full, the emitter keeps one record per source
+// address, route, reason and second, the first of them, with Count set to
+// how many there were: exact, not sampled.
+//
+// What decides is whether the sidecar established who called, not
+// whether a credential header was sent: a flood can carry any X-API-Key
+// or Bearer value (the data plane records the method, and the key id of a
+// well-formed key, before verifying either), so a denial with no client
+// and no verified token is folded whatever it presented. A record with a
+// client (a verified key or token) is never folded. A folded record keeps
+// the key id and auth method only when every request it counts presented
+// the same ones: the ids of unverified keys are the caller's choice.
 
 // aggGraceSeconds is how long a second stays open for late records (a
 // record is captured when its response is written, up to its duration
@@ -31,10 +39,21 @@ type aggregator struct {
 	recs []Record
 }
 
-// foldable reports whether r is a denial without a credential.
+// foldable reports whether r is a denial without a verified credential:
+// no client, tenant or verified token (Issuer and TokenFingerprint are set
+// only once a token's signature verified).
 func foldable(r *Record) bool {
-	return r.Decision != Allowed && r.AuthMethod == AuthNone && r.keyIDLen == 0 &&
+	return r.Decision != Allowed && r.Client == "" && r.Tenant == "" &&
 		r.TokenFingerprint == [16]byte{} && r.Issuer == "" && r.Count <= 1
+}
+
+// aggregating reports whether denials are folded now: the spool, with the
+// batches on their way to it, is above half full. While the collector is
+// down, the batches in the sender's queue and retry land in the spool
+// after it crossed half (five batches of records no fold could reach,
+// TestAttackSpoolFloodWithBogusCredentials).
+func (e *Emitter) aggregating() bool {
+	return e.sp.aboveHalf(e.unsent.Load())
 }
 
 // What add did with a record.
@@ -52,6 +71,7 @@ func (a *aggregator) add(r *Record) int {
 	k := aggKey{src: r.SourceIP, route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}
 	if i, ok := a.idx[k]; ok {
 		a.recs[i].Count++
+		forgetUnshared(&a.recs[i], r)
 		return folded
 	}
 	if len(a.recs) >= maxAggKeys {
@@ -65,6 +85,19 @@ func (a *aggregator) add(r *Record) int {
 	r.CopyTo(&a.recs[len(a.recs)-1])
 	a.recs[len(a.recs)-1].Count = 1
 	return opened
+}
+
+// forgetUnshared clears the key id and auth method of group g when r,
+// counted in it, presented others: a group names only what all its
+// requests share.
+func forgetUnshared(g, r *Record) {
+	if g.AuthMethod != r.AuthMethod {
+		g.AuthMethod = AuthNone
+		g.keyIDLen = 0
+	}
+	if string(g.KeyID()) != string(r.KeyID()) {
+		g.keyIDLen = 0
+	}
 }
 
 // flush hands every group of a second before sec to emit, oldest kept

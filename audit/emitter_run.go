@@ -40,14 +40,15 @@ func (e *Emitter) runBatcher() {
 }
 
 // fill moves every ready record into the current batch, shipping full
-// ones. While the spool is above half full, denials without a credential
-// are folded into one record per source, route, reason and second
-// (emitter_aggregate.go); those of seconds that are over go into the batch.
+// ones. While the spool is above half full, denials without a verified
+// credential are folded into one record per source, route, reason and
+// second (emitter_aggregate.go); those of seconds that are over go into
+// the batch.
 func (e *Emitter) fill() {
-	fold := e.sp.aboveHalf()
+	fold := e.aggregating()
 	for r := e.q.peek(); r != nil; r = e.q.peek() {
 		if e.enc.n == 0 {
-			fold = e.sp.aboveHalf() // a shipped batch may have been spooled
+			fold = e.aggregating() // a shipped batch may have been spooled
 		}
 		how := notFolded
 		if fold {
@@ -105,17 +106,21 @@ func (e *Emitter) ship() {
 // held (Strict mode, spool full). When closing, the sender places every
 // batch itself.
 func (e *Emitter) handoff(ob *outBatch) bool {
+	n := int64(len(ob.data))
 	if e.closing() {
+		e.unsent.Add(n)
 		e.sendCh <- ob
 		return true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.backlog {
+		e.unsent.Add(n)
 		select {
 		case e.sendCh <- ob:
 			return true
 		default:
+			e.unsent.Add(-n)
 			e.backlog = true
 		}
 	}
@@ -161,7 +166,9 @@ func (e *Emitter) runSender() {
 		}
 		select {
 		case ob := <-e.sendCh:
+			n := int64(len(ob.data))
 			e.deliverFresh(ob)
+			e.unsent.Add(-n)
 		case <-e.done:
 		}
 	}
@@ -188,6 +195,7 @@ func (e *Emitter) closeSender() {
 		if !ok {
 			return
 		}
+		e.unsent.Add(-int64(len(ob.data)))
 		up = e.placeOnClose(ob, up && time.Now().Before(deadline))
 	}
 }
@@ -287,6 +295,7 @@ func (e *Emitter) drainToSpoolLocked() {
 			if !ok {
 				return
 			}
+			e.unsent.Add(-int64(len(ob.data)))
 			if !e.spoolLocked(ob, false) {
 				e.held = append(e.held, ob)
 			}

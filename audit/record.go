@@ -83,7 +83,7 @@ type AuthMethod uint8
 
 // Auth methods.
 const (
-	AuthNone   AuthMethod = iota // no credential (public route or denied before authentication)
+	AuthNone   AuthMethod = iota // no credential (public route or denied before authentication), or mixed in an aggregated record
 	AuthAPIKey                   // scoped API key
 	AuthJWT                      // OAuth 2.0 / OIDC access token
 )
@@ -135,7 +135,7 @@ type Record struct {
 
 	// Count is how many requests the record stands for: 0 (or 1) for one.
 	// Only the emitter sets it, when it aggregates denials without a
-	// credential while its spool is above half full.
+	// verified credential while its spool is above half full.
 	Count uint32
 
 	method    [8]byte

@@ -205,10 +205,11 @@ func (s *spool) remove(f spoolFile) error {
 	return nil
 }
 
-// aboveHalf reports whether the spool holds more than half its bound. It
-// does not wait for a put in progress (which holds mu through its fsync).
-func (s *spool) aboveHalf() bool {
-	return s.dir != "" && s.used.Load() > s.max/2
+// aboveHalf reports whether the spool, with pending more bytes, holds more
+// than half its bound. It does not wait for a put in progress (which holds
+// mu through its fsync).
+func (s *spool) aboveHalf(pending int64) bool {
+	return s.dir != "" && s.used.Load()+pending > s.max/2
 }
 
 // usage returns the number of files, records and bytes spooled.

@@ -56,7 +56,8 @@ var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type"
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
 // only once the store has fsync'd it, and serves GET /healthz and GET
-// /metrics. It is safe for concurrent use.
+// /metrics (to senders only; MetricsHandler serves it to anyone). It is
+// safe for concurrent use.
 type Collector struct {
 	store   *Store
 	cfg     Config
@@ -101,31 +102,39 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/v1/logs":
-		if r.Method != http.MethodPost {
-			c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
-			return
-		}
 		c.ingest(w, r)
 	case "/healthz":
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`)
 	case "/metrics":
+		// Counts of batches, senders' rejects and refused connections
+		// are for the operator: the intake listener faces every sender
+		// network, so a scrape there needs a sender's credential, and
+		// MetricsHandler serves one without on a listener of its own.
+		if c.sender(r) == "" {
+			c.unauthorized(w, r)
+			return
+		}
 		c.writeMetrics(w)
 	default:
 		c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 	}
 }
 
-// ingest handles one OTLP export request.
+// ingest handles one OTLP export request. The sender is checked before
+// anything else (the method included), so that every answer to a request
+// that did not authenticate is the 401 that closes its connection.
 func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	sender := c.sender(r)
 	if sender == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
-		w.Header().Set("Connection", "close")
-		c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+		c.unauthorized(w, r)
 		return
 	}
 	c.conns.authenticated(r.Context())
+	if r.Method != http.MethodPost {
+		c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
 	format, ok := batchFormat(r.Header.Get("Content-Type"))
 	if !ok {
 		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
@@ -156,6 +165,30 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeExportResponse(w, format)
+}
+
+// unauthorized answers 401 and closes the connection.
+func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
+	w.Header().Set("Connection", "close")
+	c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+}
+
+// MetricsHandler serves /metrics and /healthz without authentication, for
+// a listener of their own that only the monitoring network reaches
+// (portcullis collector --metrics-listen).
+func (c *Collector) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics":
+			c.writeMetrics(w)
+		case "/healthz":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"ok"}`)
+		default:
+			c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
+		}
+	})
 }
 
 func batchFormat(contentType string) (string, bool) {

@@ -139,7 +139,9 @@ func TestCollectorRejects(t *testing.T) {
 			t.Errorf("%s: got %d %v, want %d error %q", c.name, resp.StatusCode, body, c.status, c.code)
 		}
 	}
-	resp, err := http.Get(srv.URL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

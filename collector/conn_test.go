@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +107,88 @@ func TestUnauthenticatedConnectionTimeout(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// The method of /v1/logs is checked after the sender: an authenticated
+// GET is answered 405 and its connection stays open for the next batch.
+func TestAuthenticatedWrongMethodKeepsConnection(t *testing.T) {
+	t.Parallel()
+	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{UnauthTimeout: time.Minute})
+	c := dialRaw(t, srv.URL)
+	br := bufio.NewReader(c)
+	fmt.Fprintf(c, "GET /v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", aliceToken)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Close {
+		t.Fatalf("authenticated GET /v1/logs: status %d, close %v; want 405 and the connection kept", resp.StatusCode, resp.Close)
+	}
+	body := encodeBatch("method-1", sampleRecord(1))
+	fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", FormatProtobuf, aliceToken, len(body), body)
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("batch on the same connection: %v %v, want 200", resp, err)
+	}
+	if st.Stats().Batches != 1 {
+		t.Errorf("batch not stored")
+	}
+}
+
+// The intake listener serves /metrics only to a sender: without a
+// credential the scrape gets the 401 that closes its connection, and
+// MetricsHandler (for a listener of its own) serves it to anyone.
+func TestMetricsNeedASenderOnIntake(t *testing.T) {
+	t.Parallel()
+	srv, _ := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{UnauthTimeout: time.Minute})
+	c := dialRaw(t, srv.URL)
+	io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(page), "portcullis_collector_") {
+		t.Errorf("unauthenticated scrape of the intake listener: status %d, body %q; want 401 without metrics", resp.StatusCode, page)
+	}
+	if !closedByServer(c) {
+		t.Error("unauthenticated scrape: the connection stays open after the answer")
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	if code, page := scrape(t, req); code != http.StatusOK || !strings.Contains(page, "portcullis_collector_rejects_total") {
+		t.Errorf("scrape with a sender token: status %d, body %q; want 200 with metrics", code, page)
+	}
+
+	st, err := OpenStore(t.TempDir(), StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	col, err := New(st, Config{Token: aliceToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := httptest.NewServer(col.MetricsHandler())
+	defer mon.Close()
+	req, _ = http.NewRequest(http.MethodGet, mon.URL+"/metrics", nil)
+	if code, page := scrape(t, req); code != http.StatusOK || !strings.Contains(page, "portcullis_collector_batches_total 0") {
+		t.Errorf("scrape of MetricsHandler without a credential: status %d, body %q; want 200 with metrics", code, page)
+	}
+	req, _ = http.NewRequest(http.MethodPost, mon.URL+"/v1/logs", nil)
+	if code, _ := scrape(t, req); code != http.StatusNotFound {
+		t.Errorf("POST /v1/logs to MetricsHandler: status %d, want 404 (no intake there)", code)
+	}
+}
+
+// scrape sends req and returns the status and body.
+func scrape(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

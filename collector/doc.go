@@ -84,7 +84,8 @@
 // entry), missing digest, digest mismatch (a closed segment changed) and
 // bad signature, and beyond the chain: an unsigned tail (entries no
 // signature covers, accepted only when younger than
-// VerifyOptions.AllowUnsignedTail), a recorded break, a retention entry
+// VerifyOptions.AllowUnsignedTail and dated between the last signed time
+// and now), a recorded break, a retention entry
 // that is unsigned or premature, a store behind the head published outside
 // the host, a file that is not regular, and an empty store. A directory
 // holding no store is an error (ErrNoStore).

@@ -144,6 +144,40 @@ func TestVerifyFindsForgedTail(t *testing.T) {
 	}
 }
 
+// The allowance judges a tail by times the forger cannot move: an entry
+// dated before the signed head that does not vouch for it, or after the
+// verifier's clock, is not covered, however young it claims to be.
+func TestVerifyUnsignedTailWithinSignedTimes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		at   []time.Duration // forged entries' times from now
+		want []string
+	}{
+		{"young, after the head", []time.Duration{0}, nil},
+		{"before the head", []time.Duration{-30 * time.Second}, []string{ProblemUnsignedTail}},
+		{"young then future", []time.Duration{0, time.Hour}, []string{ProblemUnsignedTail}},
+		{"future then young", []time.Duration{time.Hour, 0}, []string{ProblemUnsignedTail}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir, key := t.TempDir(), newTestKey(t)
+			st := openTestStore(t, dir, key, StoreConfig{}, 0, 3)
+			defer st.Close()
+			segs, _, _ := listSegments(dir)
+			now := time.Now()
+			for i, d := range tc.at {
+				forgeBatch(t, dir, segs[len(segs)-1], "forged-"+itoa(i), now.Add(d))
+			}
+			rep, err := VerifyWith(dir, key.Public().(ed25519.PublicKey), VerifyOptions{AllowUnsignedTail: time.Hour, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantProblems(t, rep, tc.want...)
+		})
+	}
+}
+
 func TestRecoveryDoesNotSignOverForgedTail(t *testing.T) {
 	t.Parallel()
 	dir, key := t.TempDir(), newTestKey(t)

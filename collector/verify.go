@@ -37,7 +37,11 @@ const (
 // VerifyOptions are what Verify accepts beyond an intact, signed chain.
 type VerifyOptions struct {
 	// AllowUnsignedTail accepts entries after the signed head that are
-	// younger than this (by the time in the entry); 0 accepts none.
+	// younger than this; 0 accepts none. An entry's time is the forger's
+	// choice, so each must also lie between the last signed time (the
+	// head's, or that of a newer entry the collector signed) and Now,
+	// within TailClockSkew either way: a tail dated in the future, or
+	// before the head that does not vouch for it, never passes.
 	AllowUnsignedTail time.Duration
 	// AllowEmpty accepts a store with no entries.
 	AllowEmpty bool
@@ -106,7 +110,9 @@ type verifier struct {
 	hashAt     map[uint64][32]byte
 	head       *storeHead
 	lastSigned uint64    // newest entry after the head with its own signature
+	signedAt   time.Time // time of that entry
 	oldestTail time.Time // time of the oldest entry after the last signed one
+	newestTail time.Time // time of the newest entry after the last signed one
 	expired    map[uint64]bool
 	gone       []uint64 // segment files absent but with a digest
 }
@@ -483,28 +489,55 @@ func (v *verifier) checkTailEntry(l *entryLine, hash [32]byte, b *verifyBody) {
 		return
 	}
 	if l.signedBy(v.pub, hash) {
-		v.lastSigned, v.oldestTail = b.Seq, time.Time{}
+		v.lastSigned, v.signedAt, v.oldestTail, v.newestTail = b.Seq, b.Time, time.Time{}, time.Time{}
 		return
 	}
 	if v.oldestTail.IsZero() || b.Time.Before(v.oldestTail) {
 		v.oldestTail = b.Time
 	}
+	if b.Time.After(v.newestTail) {
+		v.newestTail = b.Time
+	}
 }
 
 // checkTail reports entries after the signed head: anyone who can write a
 // segment can append a correctly hashed entry without the key (issue 21,
-// item 1). Only entries younger than AllowUnsignedTail pass.
+// item 1). Only a tail AllowUnsignedTail covers passes (tailAllowed).
 func (v *verifier) checkTail() {
-	if v.rep.Unsigned == 0 {
-		return
-	}
-	allow := v.opts.AllowUnsignedTail
-	if allow > 0 && v.opts.Now.Sub(v.oldestTail) < allow {
+	if v.rep.Unsigned == 0 || v.tailAllowed() {
 		return
 	}
 	last := max(v.rep.HeadSeq, v.lastSigned)
-	v.problem(0, -1, last+1, ProblemUnsignedTail, "%d entries after seq %d, the last one signed (oldest from %s): appended without the signing key",
-		v.rep.Unsigned, last, v.oldestTail.UTC().Format(time.RFC3339))
+	v.problem(0, -1, last+1, ProblemUnsignedTail, "%d entries after seq %d, the last one signed (dated %s to %s, signed %s): appended without the signing key",
+		v.rep.Unsigned, last, v.oldestTail.UTC().Format(time.RFC3339), v.newestTail.UTC().Format(time.RFC3339),
+		v.lastSignedTime().UTC().Format(time.RFC3339))
+}
+
+// TailClockSkew is how far an unsigned tail entry may be dated after the
+// verifier's clock, or before the last signed time (a clock stepped back,
+// an entry dated just before the head was signed).
+const TailClockSkew = 5 * time.Second
+
+// tailAllowed reports whether AllowUnsignedTail covers the unsigned tail.
+// The time in an entry is the forger's to choose: judged alone, one dated
+// in the future stays young forever. So every entry must also be dated no
+// later than now and no earlier than the last signed time, which the
+// forger cannot move; the collector re-signs its head every --sign-every,
+// so a forged entry falls behind the head within that.
+func (v *verifier) tailAllowed() bool {
+	allow, now := v.opts.AllowUnsignedTail, v.opts.Now
+	return allow > 0 && now.Sub(v.oldestTail) < allow &&
+		!v.newestTail.After(now.Add(TailClockSkew)) &&
+		!v.oldestTail.Before(v.lastSignedTime().Add(-TailClockSkew))
+}
+
+// lastSignedTime is the time of the newest signed statement: the head, or
+// an entry after it that the collector signed.
+func (v *verifier) lastSignedTime() time.Time {
+	if v.head == nil || v.signedAt.After(v.head.Time) {
+		return v.signedAt
+	}
+	return v.head.Time
 }
 
 // checkPublished compares the chain with the head published outside the

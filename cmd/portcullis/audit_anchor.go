@@ -27,7 +27,7 @@ func (a *anchorFlags) register(fs *flag.FlagSet) {
 	a.etcd.register(fs)
 	fs.StringVar(&a.headFile, "published-head", "", "signed head `file` the collector publishes (--publish-head); a store behind it fails")
 	fs.StringVar(&a.expectHead, "expect-head", "", "hex `hash` of a signed head kept earlier; a store without that entry fails")
-	fs.DurationVar(&a.allowTail, "allow-unsigned-tail", 0, "accept entries after the signed head younger than this (e.g. 2m); 0 accepts none")
+	fs.DurationVar(&a.allowTail, "allow-unsigned-tail", 0, "accept entries after the signed head younger than this (e.g. 2m) and dated between the signed head and now; 0 accepts none")
 	fs.BoolVar(&a.allowEmpty, "allow-empty", false, "accept a store with no entries")
 }
 

@@ -28,6 +28,7 @@ func init() {
 type collectorFlags struct {
 	listen, data, retention, signingKey, token, tokenFile string
 	policyFile                                            string // detection rules (issue 14)
+	metricsListen                                         string
 	tlsCert, tlsKey, clientCA                             string
 	segmentMaxBytes                                       int64
 	segmentMaxAge                                         time.Duration
@@ -42,6 +43,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	var c collectorFlags
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:4318", "address to listen on")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "`address` serving /metrics and /healthz without authentication (on --listen, /metrics needs a sender's token or certificate)")
 	fs.StringVar(&c.data, "data", "", "data directory for segments")
 	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this (e.g. 400d, 720h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key (from portcullis audit keygen)")
@@ -139,6 +141,13 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if admin != nil {
 		go collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
 	}
+	if c.metricsListen != "" {
+		stopMetrics, err := serveCollectorMetrics(c.metricsListen, col, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	pubs := c.head.publishers(admin)
 	go store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
 	defer publishFinalHead(store, pubs, log)
@@ -158,6 +167,19 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return nil
 	}
 	return err
+}
+
+// serveCollectorMetrics serves col's metrics on addr, without
+// authentication, until the returned function is called.
+func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
+	}
+	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go srv.Serve(ln)
+	log.Info().Str("metrics_listen", ln.Addr().String()).Msg("collector metrics listening")
+	return func() { srv.Close() }, nil
 }
 
 // readTokens reads the named tokens of --token-file.

@@ -82,7 +82,11 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	metrics := fetch(t, "http://"+f.admin+"/metrics") + fetch(t, "http://"+f.collector+"/metrics")
+	token, err := os.ReadFile(filepath.Join(data, "collector-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := fetch(t, "http://"+f.admin+"/metrics") + fetchBearer(t, "http://"+f.collector+"/metrics", strings.TrimSpace(string(token)))
 	cancel()
 	select {
 	case err := <-done:
@@ -151,6 +155,24 @@ func fetch(t *testing.T, url string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// fetchBearer is fetch with a bearer token (the collector's /metrics
+// answers a sender only).
+func fetchBearer(t *testing.T, url, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
 	return string(b)
 }
 

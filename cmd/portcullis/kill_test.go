@@ -336,8 +336,9 @@ func TestKilledSidecarReplaysSpoolExactlyOnce(t *testing.T) {
 	// 3. The collector comes up where the sidecar was pointing; a new
 	// sidecar on the same spool replays it.
 	data := filepath.Join(h.dir, "audit")
+	colMetricsAddr := freeAddr(t)
 	col := h.start("collector", "collector", "--listen", sc.collector, "--data", data,
-		"--signing-key", keyFile, "--token-file", tokenFile)
+		"--signing-key", keyFile, "--token-file", tokenFile, "--metrics-listen", colMetricsAddr)
 	h.until("collector health", func() (bool, string) {
 		code := h.status("http://" + sc.collector + "/healthz")
 		return code == http.StatusOK, fmt.Sprintf("/healthz %d", code)
@@ -369,7 +370,7 @@ func TestKilledSidecarReplaysSpoolExactlyOnce(t *testing.T) {
 	if got := h.auditCounters(sc.admin); got != (auditCounters{captured: m, delivered: m, replayed: n}) {
 		t.Errorf("after %d more requests: %v, want captured=delivered=%d replayed=%d", m, got, m, n)
 	}
-	colMetrics := h.metrics(sc.collector)
+	colMetrics := h.metrics(colMetricsAddr)
 	if got := colMetrics["portcullis_collector_records_total"]; got != n+m {
 		t.Errorf("collector counts %d records stored, want %d", got, n+m)
 	}

@@ -56,7 +56,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.collector, "collector", "", "send audit records to the collector at `url` (default: audit.collector of the policy)")
 	fs.StringVar(&f.spoolDir, "spool", "portcullis-spool", "`directory` for audit batches the collector has not acknowledged")
 	f.spoolMax = 256 << 20
-	fs.Var(&f.spoolMax, "spool-max", "spool `size` bound (e.g. 256MiB, 1GiB); above half of it, denials without a credential are aggregated")
+	fs.Var(&f.spoolMax, "spool-max", "spool `size` bound (e.g. 256MiB, 1GiB); above half of it, denials without a verified credential are aggregated")
 	fs.StringVar(&f.tokenFile, "collector-token-file", "", "`file` holding the collector's bearer token")
 	fs.StringVar(&f.collectorCA, "collector-cacert", "", "PEM `file` of the CA that signed the collector's certificate (https collector)")
 	fs.StringVar(&f.collectorCert, "collector-cert", "", "PEM `file` of the client certificate for the collector's mTLS mode")

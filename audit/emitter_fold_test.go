@@ -1,0 +1,81 @@
+package audit
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// A denial is folded when no identity was established, whatever
+// credential header it carried; a verified key or token never is.
+func TestFoldableNeedsNoIdentity(t *testing.T) {
+	t.Parallel()
+	denial := func(edit func(r *Record)) *Record {
+		r := &Record{Decision: Unauthenticated, Status: 401, SourceIP: netip.MustParseAddr("198.51.100.1"), Route: "/v1/users"}
+		edit(r)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		rec  *Record
+		want bool
+	}{
+		{"no credential", denial(func(r *Record) {}), true},
+		{"unverified api key", denial(func(r *Record) { r.AuthMethod = AuthAPIKey; r.SetKeyID([]byte("zzz")) }), true},
+		{"unverified bearer", denial(func(r *Record) { r.AuthMethod = AuthJWT }), true},
+		{"no route", denial(func(r *Record) { r.Decision, r.Route = NoRoute, "" }), true},
+		{"verified key, suspended client", denial(func(r *Record) {
+			r.Decision, r.AuthMethod, r.Tenant, r.Client = Suspended, AuthAPIKey, "acme", "crm-sync"
+			r.SetKeyID([]byte("key_01"))
+		}), false},
+		{"verified key, rate limited", denial(func(r *Record) {
+			r.Decision, r.AuthMethod, r.Tenant, r.Client = RateLimited, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified token of an unknown client", denial(func(r *Record) {
+			r.AuthMethod, r.Issuer, r.TokenFingerprint = AuthJWT, "idp", [16]byte{1}
+		}), false},
+		{"allowed", denial(func(r *Record) { r.Decision, r.Status = Allowed, 200 }), false},
+	} {
+		if got := foldable(tc.rec); got != tc.want {
+			t.Errorf("foldable(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// An aggregated record names the key id and auth method only when every
+// request it counts presented the same ones.
+func TestAggregateKeepsOnlySharedKeyID(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	denial := func(src string, m AuthMethod, id string) *Record {
+		r := &Record{Time: at, Decision: Unauthenticated, Status: 401, SourceIP: netip.MustParseAddr(src), Route: "/v1/users", AuthMethod: m}
+		r.SetKeyID([]byte(id))
+		return r
+	}
+	var a aggregator
+	for _, r := range []*Record{
+		denial("198.51.100.1", AuthAPIKey, "revoked"), denial("198.51.100.1", AuthAPIKey, "revoked"),
+		denial("198.51.100.2", AuthAPIKey, "k1"), denial("198.51.100.2", AuthAPIKey, "k2"),
+		denial("198.51.100.3", AuthAPIKey, "k1"), denial("198.51.100.3", AuthJWT, ""),
+	} {
+		a.add(r)
+	}
+	type got struct {
+		method AuthMethod
+		keyID  string
+		count  uint32
+	}
+	out := map[string]got{}
+	a.flush(math.MaxInt64, func(r *Record) { out[r.SourceIP.String()] = got{r.AuthMethod, string(r.KeyID()), r.Count} })
+	want := map[string]got{
+		"198.51.100.1": {AuthAPIKey, "revoked", 2},
+		"198.51.100.2": {AuthAPIKey, "", 2},
+		"198.51.100.3": {AuthNone, "", 2},
+	}
+	for src, w := range want {
+		if out[src] != w {
+			t.Errorf("aggregated record of %s = %+v, want %+v", src, out[src], w)
+		}
+	}
+}
