@@ -32,7 +32,7 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 		return audit.Unauthenticated
 	}
 	if !bytes.HasPrefix(cred, []byte(policy.KeyPrefix)) {
-		if x.d.verifier == nil {
+		if x.prep.verifier == nil {
 			return audit.Unauthenticated
 		}
 		return s.authenticateJWT(cred, x)
@@ -57,14 +57,14 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 // those of the token that the client may hold.
 func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	x.method = audit.AuthJWT
-	c, st := x.d.verifier.Verify(token, time.Unix(0, x.wall))
+	c, st := x.prep.verifier.Verify(token, time.Unix(0, x.wall))
 	if st != jwt.OK {
 		return audit.Unauthenticated
 	}
 	x.claims = c
 	client := x.snap.Client(c.Client)
 	if client == nil || (c.Tenant != "" && c.Tenant != client.Tenant.ID) ||
-		!x.d.speaksFor(c.Issuer.ID, client.Tenant) || x.snap.JTIRevoked(c.JTI) {
+		!x.prep.speaksFor(c.Issuer.ID, client.Tenant) || x.snap.JTIRevoked(c.JTI) {
 		return audit.Unauthenticated
 	}
 	x.client, x.scopes = client, x.snap.ScopeBits(c.Scopes)&client.Scopes
@@ -154,7 +154,7 @@ func trusted(proxies []netip.Prefix, a netip.Addr) bool {
 // share clients[].limit), so holding two kinds of credential does not
 // double a client's burst.
 func (s *Server) limit(x *exchange) audit.Decision {
-	d, class, tenant := x.d, x.route.Class, x.client.Tenant
+	d, class, tenant := x.prep, x.route.Class, x.client.Tenant
 	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &d.clientLimit[x.client.Index]}
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &d.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: &d.classLimit[class.Index]}

@@ -21,7 +21,7 @@ func benchDecide(b *testing.B, raw []byte) {
 	m := newInmem(b, false)
 	m.serve(b, raw)
 	m.srv.keys.Wait()
-	if v := m.srv.derived.Load().verifier; v != nil {
+	if v := m.srv.prepared.Load().verifier; v != nil {
 		v.WaitCache()
 	}
 	m.src.Reset(raw)

@@ -77,12 +77,12 @@ func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
 	secs = max(secs, 1)
 	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
 	r.Header.SetBytesV("Retry-After", x.buf)
-	name, hdr := "client", x.d.clientHdr[x.client.Index]
+	name, hdr := "client", x.prep.clientHdr[x.client.Index]
 	switch x.which {
 	case 1:
-		name, hdr = "tenant", x.d.tenantHdr[x.client.Tenant.Index]
+		name, hdr = "tenant", x.prep.tenantHdr[x.client.Tenant.Index]
 	case 2:
-		name, hdr = "class", x.d.classHdr[x.route.Class.Index]
+		name, hdr = "class", x.prep.classHdr[x.route.Class.Index]
 	}
 	r.Header.Set("RateLimit-Policy", hdr)
 	x.buf = append(append(append(x.buf[:0], '"'), name...), `";r=`...)
@@ -100,8 +100,8 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	mono, wall := s.clock.now()
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
-	x.d = s.derived.Load()
-	x.snap = x.d.snapshot()
+	x.prep = s.prepared.Load()
+	x.snap = x.prep.snapshot()
 	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	d := audit.BadRequest

@@ -19,7 +19,7 @@ type exchange struct {
 	mono   int64 // limiter clock at arrival
 	wall   int64 // unix nanoseconds at arrival
 	snap   *policy.Snapshot
-	d      *derived
+	prep   *prepared
 	route  *policy.Route
 	client *policy.Client
 	key    *policy.Key
@@ -86,7 +86,7 @@ func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 // other field comes back zero.
 func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
-	x.snap, x.d, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
+	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot = 0, 0, false
@@ -170,8 +170,8 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 // decide runs steps 1 to 6 of the request path and returns the decision.
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
-	x.d = s.derived.Load()
-	x.snap = x.d.snapshot()
+	x.prep = s.prepared.Load()
+	x.snap = x.prep.snapshot()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
@@ -244,7 +244,7 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 // HeaderTimeout). Bodies that fit every class need no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
 	defer s.headerPanicked(&rc)
-	d := s.derived.Load()
+	d := s.prepared.Load()
 	if d == nil {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}

@@ -75,8 +75,8 @@ func (m *metrics) classSlot(name string) int {
 // to add.
 func (m *metrics) count(x *exchange, durNs int64) {
 	slot := 0
-	if x.route != nil && x.d != nil {
-		slot = x.d.classSlot[x.route.Class.Index]
+	if x.route != nil && x.prep != nil {
+		slot = x.prep.classSlot[x.route.Class.Index]
 	}
 	i := 0
 	for i < len(latencyBucketsNs) && durNs > latencyBucketsNs[i] {

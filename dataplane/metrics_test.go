@@ -70,7 +70,7 @@ func TestMetricsExposition(t *testing.T) {
 
 // The policy revision gauge follows the store at once, not on the next
 // request (issue 13, item 9: it moved only when a request rebuilt the
-// derived tables).
+// per-policy tables).
 func TestPolicyRevisionFollowsTheStore(t *testing.T) {
 	st := startStack(t, nil)
 	do(t, st.addr, "GET", "/v1/status", nil, "")

@@ -421,10 +421,10 @@ func (x *exchange) forwardedFor() []byte {
 // forwardToken reports whether the request's credential goes on to the
 // upstream: only a verified token whose issuer sets forward_token.
 func (x *exchange) forwardToken() bool {
-	if x.claims == nil || x.d == nil {
+	if x.claims == nil || x.prep == nil {
 		return false
 	}
-	r := x.d.issuerRules[x.claims.Issuer.ID]
+	r := x.prep.issuerRules[x.claims.Issuer.ID]
 	return r != nil && r.forwardToken
 }
 
