@@ -88,7 +88,8 @@ func normalizePath(dst, p []byte) ([]byte, bool) {
 // the slow way).
 //
 // The loop has no branch per byte: it folds each byte's class into one
-// verdict (13 ns against 16 for /v1/users/42 with an early return).
+// verdict, which on the short paths requests carry beats returning at the
+// first bad byte.
 func isNormal(p []byte) bool {
 	if len(p) == 0 || p[0] != '/' {
 		return false

@@ -91,8 +91,9 @@ func (c *Config) defaults() {
 	}
 }
 
-// Server is the enforcing reverse proxy: it runs the request path of
-// DESIGN.md on every request and forwards what it admits to the upstream.
+// Server is the enforcing reverse proxy: it runs the request path (README,
+// "The request path") on every request and forwards what it admits to the
+// upstream.
 // Create it with New; it is safe for concurrent use.
 type Server struct {
 	cfg      Config

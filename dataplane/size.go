@@ -17,25 +17,26 @@ func bodySize(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	return audit.Allowed
 }
 
-// headerReceived runs before fasthttp reads a body: it caps the body at the
-// limit of the request's class, so an oversized declared body gets 413
-// without being read, and gives the body ReadTimeout (the headers had
-// HeaderTimeout). Bodies that fit every class need no routing here.
+// headerReceived is step 3 run early, by fasthttp before it reads a body
+// (its HeaderReceived hook): it caps the body at the limit of the
+// request's class, so an oversized declared body gets 413 without being
+// read, and gives the body ReadTimeout (the headers had HeaderTimeout).
+// Bodies that fit every class need no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
 	defer s.headerPanicked(&rc)
-	d := s.prepared.Load()
-	if d == nil {
+	p := s.prepared.Load()
+	if p == nil {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
-	snap := d.snap
+	snap := p.snap
 	cl := int64(h.ContentLength())
 	if cl == -2 || cl == 0 {
 		return fasthttp.RequestConfig{} // no body: the header deadline stands
 	}
-	if cl > 0 && cl <= d.minBody {
+	if cl > 0 && cl <= p.minBody {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
-	limit := d.maxBody
+	limit := p.maxBody
 	var buf [256]byte
 	if path, _, ok := splitTarget(h.RequestURI()); ok {
 		if norm, ok := normalizePath(buf[:0], path); ok {
