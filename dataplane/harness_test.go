@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ type upstreamServer struct {
 	mu    sync.Mutex // guards reqs
 	reqs  []seen
 	delay time.Duration
+
+	arrived atomic.Int64 // requests that reached handle, counted before delay
 }
 
 func startUpstream(t testing.TB) *upstreamServer {
@@ -58,6 +61,7 @@ func startUpstream(t testing.TB) *upstreamServer {
 }
 
 func (u *upstreamServer) handle(ctx *fasthttp.RequestCtx) {
+	u.arrived.Add(1)
 	if u.delay > 0 {
 		time.Sleep(u.delay)
 	}

@@ -11,7 +11,11 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	st.up.delay = 300 * time.Millisecond
 	done := make(chan reply, 1)
 	go func() { done <- do(t, st.addr, "GET", "/v1/users", key(hrisKey), "") }()
-	time.Sleep(100 * time.Millisecond) // let the request reach the upstream
+	for deadline := time.Now().Add(30 * time.Second); st.up.arrived.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the upstream")
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := st.srv.Shutdown(ctx); err != nil {
