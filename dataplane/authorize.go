@@ -8,8 +8,9 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// authorize checks scopes and, for privileged classes, the source network,
-// the auth method and the token age.
+// authorize, step 5 of the request path, checks scopes and, for
+// privileged classes, the source network, the auth method and the token
+// age.
 func (s *Server) authorize(x *exchange) audit.Decision {
 	if !x.scopes.Has(x.route.Scopes) {
 		return audit.Forbidden

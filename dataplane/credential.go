@@ -21,8 +21,9 @@ func credential(h *requestHeaders) []byte {
 	return nil
 }
 
-// authenticate verifies the credential against the snapshot: the key or
-// token must be valid now, not revoked, and its client not suspended.
+// authenticate, step 4 of the request path, verifies the credential
+// against the snapshot: the key or token must be valid now, not revoked,
+// and its client not suspended.
 func (s *Server) authenticate(x *exchange) audit.Decision {
 	cred := credential(&x.hdr)
 	if len(cred) == 0 {

@@ -9,36 +9,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// hopByHop are the RFC 9110 section 7.6.1 connection-specific fields; they
-// describe one hop and are never forwarded.
-var hopByHop = []string{
-	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// dropNames are request headers a client could use to make the upstream
-// see another method, path or client address than the sidecar checked
-// (RFC 7239 Forwarded and its predecessors, rewrite and method-override
-// headers): they are removed, and X-Forwarded-For is replaced by the one
-// the sidecar computed. Any X-Forwarded-* header goes the same way.
-var dropNames = []string{
-	"Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
-	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
-}
-
-// isHopByHop reports whether name is one of hopByHop.
-func isHopByHop(name []byte) bool {
-	for _, hop := range hopByHop {
-		if len(hop) == len(name) && bytes.EqualFold(name, []byte(hop)) {
-			return true
-		}
-	}
-	return false
-}
-
-// forward sends the admitted request to the upstream with the normalised
-// target, without hop-by-hop, credential and forged identity headers, and
-// with the identity headers the upstream may trust.
+// forward, step 7 of the request path, sends the admitted request to the
+// upstream with the normalised target, without hop-by-hop, credential and
+// forged identity headers, and with the identity headers the upstream may
+// trust.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	req := &ctx.Request
 	s.prepareRequest(req, x)
@@ -68,51 +42,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
 	if streamed {
 		s.stream(ctx, x)
-	}
-}
-
-// responseLimit is the largest response body x may forward: its class's
-// max_response_body, or MaxBodyBytes.
-func (s *Server) responseLimit(x *exchange) int64 {
-	if x.route != nil && x.route.Class.MaxResponse > 0 {
-		return x.route.Class.MaxResponse
-	}
-	return int64(s.cfg.MaxBodyBytes)
-}
-
-// delListed deletes the headers named in a Connection header's value list
-// (RFC 9110 section 7.6.1). The list is copied first: deleting moves
-// fasthttp's header storage, which it aliases.
-func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
-	x.buf = append(x.buf[:0], list...)
-	for names := x.buf; len(names) > 0; {
-		i := bytes.IndexByte(names, ',')
-		if i < 0 {
-			i = len(names)
-		}
-		if name := bytes.TrimSpace(names[:i]); len(name) > 0 {
-			h.DelBytes(name)
-		}
-		names = names[min(i+1, len(names)):]
-	}
-}
-
-// scrubResponse removes the upstream's hop-by-hop headers and those its
-// Connection header lists. Most responses carry none, and then one pass
-// over the headers is all it costs.
-func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
-	hop := false
-	for k := range h.All() {
-		if hop = isHopByHop(k); hop {
-			break
-		}
-	}
-	if !hop {
-		return
-	}
-	delListed(h, h.Peek("Connection"), x)
-	for _, name := range hopByHop {
-		h.Del(name)
 	}
 }
 
@@ -321,4 +250,76 @@ func (x *exchange) appendScopes(dst []byte) []byte {
 	}
 	x.buf = dst
 	return dst
+}
+
+// hopByHop are the RFC 9110 section 7.6.1 connection-specific fields; they
+// describe one hop and are never forwarded.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// dropNames are request headers a client could use to make the upstream
+// see another method, path or client address than the sidecar checked
+// (RFC 7239 Forwarded and its predecessors, rewrite and method-override
+// headers): they are removed, and X-Forwarded-For is replaced by the one
+// the sidecar computed. Any X-Forwarded-* header goes the same way.
+var dropNames = []string{
+	"Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
+	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
+}
+
+// isHopByHop reports whether name is one of hopByHop.
+func isHopByHop(name []byte) bool {
+	for _, hop := range hopByHop {
+		if len(hop) == len(name) && bytes.EqualFold(name, []byte(hop)) {
+			return true
+		}
+	}
+	return false
+}
+
+// responseLimit is the largest response body x may forward: its class's
+// max_response_body, or MaxBodyBytes.
+func (s *Server) responseLimit(x *exchange) int64 {
+	if x.route != nil && x.route.Class.MaxResponse > 0 {
+		return x.route.Class.MaxResponse
+	}
+	return int64(s.cfg.MaxBodyBytes)
+}
+
+// delListed deletes the headers named in a Connection header's value list
+// (RFC 9110 section 7.6.1). The list is copied first: deleting moves
+// fasthttp's header storage, which it aliases.
+func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
+	x.buf = append(x.buf[:0], list...)
+	for names := x.buf; len(names) > 0; {
+		i := bytes.IndexByte(names, ',')
+		if i < 0 {
+			i = len(names)
+		}
+		if name := bytes.TrimSpace(names[:i]); len(name) > 0 {
+			h.DelBytes(name)
+		}
+		names = names[min(i+1, len(names)):]
+	}
+}
+
+// scrubResponse removes the upstream's hop-by-hop headers and those its
+// Connection header lists. Most responses carry none, and then one pass
+// over the headers is all it costs.
+func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
+	hop := false
+	for k := range h.All() {
+		if hop = isHopByHop(k); hop {
+			break
+		}
+	}
+	if !hop {
+		return
+	}
+	delListed(h, h.Peek("Connection"), x)
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
 }

@@ -2,11 +2,6 @@ package dataplane
 
 import "bytes"
 
-// internalPrefix begins the names of the identity headers the sidecar sets
-// for the upstream; any incoming X-Portcullis-* header is removed first,
-// so callers cannot forge them.
-const internalPrefix = "x-portcullis-"
-
 // requestHeaders are the request headers the pipeline reads, taken from
 // the raw header block in the same pass that checks it. The slices alias
 // fasthttp's buffer and are valid until the handler returns.
@@ -23,10 +18,6 @@ type requestHeaders struct {
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
 }
-
-// forwardedPrefix begins the X-Forwarded-* headers: every one that comes
-// in is removed, and X-Forwarded-For is set afresh.
-const forwardedPrefix = "x-forwarded-"
 
 // scanHeaders checks the raw request headers for what fasthttp accepts but a
 // proxy must not: Content-Length together with Transfer-Encoding or repeated
@@ -146,24 +137,6 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 		authz+apiKey <= 1 && reqID <= 1 && host <= 1
 }
 
-// internalName reports whether name starts with X-Portcullis- in any case,
-// with '_' for either '-' (a spelling some servers fold into '-').
-func internalName(name []byte) bool {
-	if len(name) <= len(internalPrefix) {
-		return false
-	}
-	for i := range len(internalPrefix) {
-		c := name[i]
-		if c == '_' {
-			c = '-'
-		}
-		if c|0x20 != internalPrefix[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // hostByte marks the bytes a Host value may hold: letters, digits, '.',
 // '-' and ':' (a port). Anything else (userinfo's '@', brackets, '%',
 // '/') is refused rather than forwarded.
@@ -216,6 +189,33 @@ func trimOWS(v []byte) []byte {
 		v = v[1:]
 	}
 	return v
+}
+
+// internalPrefix begins the names of the identity headers the sidecar sets
+// for the upstream; any incoming X-Portcullis-* header is removed first,
+// so callers cannot forge them.
+const internalPrefix = "x-portcullis-"
+
+// forwardedPrefix begins the X-Forwarded-* headers: every one that comes
+// in is removed, and X-Forwarded-For is set afresh.
+const forwardedPrefix = "x-forwarded-"
+
+// internalName reports whether name starts with X-Portcullis- in any case,
+// with '_' for either '-' (a spelling some servers fold into '-').
+func internalName(name []byte) bool {
+	if len(name) <= len(internalPrefix) {
+		return false
+	}
+	for i := range len(internalPrefix) {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		}
+		if c|0x20 != internalPrefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // forwardedName reports whether name is an X-Forwarded-* header.

@@ -9,12 +9,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// limit takes one token from the client, tenant and tenant+class buckets,
-// all or nothing, then a concurrency slot for capped classes; a
-// concurrency denial refunds the tokens. The client bucket is one per
-// client whatever credential it presents (its API keys and its tokens
-// share clients[].limit), so holding two kinds of credential does not
-// double a client's burst.
+// limit, step 6 of the request path, takes one token from the client,
+// tenant and tenant+class buckets, all or nothing, then a concurrency slot
+// for capped classes; a concurrency denial refunds the tokens. The client
+// bucket is one per client whatever credential it presents (its API keys
+// and its tokens share clients[].limit), so holding two kinds of
+// credential does not double a client's burst.
 func (s *Server) limit(x *exchange) audit.Decision {
 	p, class, tenant := x.prep, x.route.Class, x.client.Tenant
 	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &p.clientLimit[x.client.Index]}

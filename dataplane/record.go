@@ -9,8 +9,9 @@ import (
 // noPath is the audit path of a request with no normalised path.
 var noPath = []byte("-")
 
-// record fills the exchange's audit record and hands it to the sink. Only
-// ids, names and sizes go in: never a credential, cookie, query or body.
+// record, step 8 of the request path, fills the exchange's audit record
+// and hands it to the sink. Only ids, names and sizes go in: never a
+// credential, cookie, query or body.
 func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	r := x.rec
 	h := &ctx.Request.Header
