@@ -79,9 +79,9 @@
 // header map, every X-Portcullis-* field in any spelling, credentials
 // (unless the token's issuer sets forward_token), hop-by-hop and override
 // headers, then sets the Host, the X-Forwarded-For computed from the
-// source address (source.go) and the identity headers afresh.
-// Bodies are forwarded byte for byte; logs never quote request or response
-// bytes (logsafe.go).
+// source address (source.go) and the identity headers afresh. Bodies are
+// forwarded byte for byte; logs never quote request or response bytes
+// (logsafe.go).
 //
 // # Cost
 //
@@ -93,14 +93,14 @@
 // by prepare, the step the policy writer runs before the Store installs a
 // snapshot (a Store preparer; the swap waits at most two seconds for a new
 // issuer's JWKS), never on a request: a request makes one atomic load that
-// gives the snapshot and its tables together. An issuer whose keys are still
-// missing answers 401 for its tokens and is named in /readyz; other
-// routes are unaffected. Per-request state lives in an
-// exchange: the requests of a keep-alive connection accepted by Serve take
-// turns on one (fasthttp serves a connection's requests one at a time),
-// other contexts take one from a pool. BenchmarkDecide and
-// BenchmarkHandler measure the path; TestHandlerAllocations guards zero
-// allocations for the allowed API key and JWT and each common denial.
+// gives the snapshot and its tables together. An issuer whose keys are
+// still missing answers 401 for its tokens and is named in /readyz; other
+// routes are unaffected. Per-request state lives in an exchange: the
+// requests of a keep-alive connection accepted by Serve take turns on one
+// (fasthttp serves a connection's requests one at a time), other contexts
+// take one from a pool. BenchmarkDecide and BenchmarkHandler measure the
+// path; TestHandlerAllocations guards zero allocations for the allowed API
+// key and JWT and each common denial.
 //
 // # Responses and connections
 //
