@@ -1,10 +1,16 @@
 package dataplane
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Item 10 of issue 12: the admin listener had no timeouts, and an idle
@@ -41,5 +47,59 @@ func TestAdminTimeouts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The admin listener recovers too: a check or metrics source that panics
+// answers 500.
+func TestAdminPanicAnswers500(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Checks: []Check{{Name: "boom", State: func() (bool, string) { panic("check exploded") }}}}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/readyz")
+	admin.Handler(&ctx)
+	if got := ctx.Response.StatusCode(); got != 500 {
+		t.Errorf("/readyz with a panicking check = %d, want 500", got)
+	}
+	if !strings.Contains(scrape(t, st.srv), "portcullis_panics_total 1\n") {
+		t.Error("the admin panic is not counted")
+	}
+}
+
+// /readyz says why it is not ready, one line per check.
+func TestReadyzDetail(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Checks: []Check{{Name: "extra", State: func() (bool, string) { return true, "fine" }}}}
+	readyz := func() (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI("/readyz")
+		admin.Handler(&ctx)
+		return ctx.Response.StatusCode(), string(ctx.Response.Body())
+	}
+	code, body := readyz()
+	if code != 200 || !strings.HasPrefix(body, "ready\npolicy: ok, revision 1") || !strings.Contains(body, "\nextra: ok, fine\n") {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	st.srv.Drain()
+	code, body = readyz()
+	if code != 503 || !strings.HasPrefix(body, "not ready\n") || !strings.Contains(body, "serving: FAIL, draining") {
+		t.Errorf("/readyz while draining = %d %q", code, body)
+	}
+	// Draining does not refuse requests: endpoints are still catching up.
+	// A kept-alive client is told to reconnect, so it leaves this pod.
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("keep-alive request while draining: %d, close %v; want 200 and Connection: close", resp.StatusCode, resp.Close)
 	}
 }

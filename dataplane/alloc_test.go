@@ -39,7 +39,7 @@ func TestHandlerAllocations(t *testing.T) {
 				m.serve(t, raw)
 			}
 			m.srv.keys.Wait()
-			if v := m.srv.derived.Load().verifier; v != nil {
+			if v := m.srv.prepared.Load().verifier; v != nil {
 				v.WaitCache()
 			}
 			if got := m.serve(t, raw); got != c.status {

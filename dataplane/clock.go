@@ -9,10 +9,10 @@ import (
 
 // clock gives a request that has no arrival time from fasthttp (the error
 // handler, contexts not served by a fasthttp.Server) one monotonic reading
-// and derives its wall time from it: time.Now reads two clocks (about 60
-// ns on a VM's vDSO), the monotonic clock alone about half that. The wall
-// offset is re-read once a second, so a stepped wall clock shows in the
-// audit times within a second.
+// and derives its wall time from it: time.Now reads two clocks, and the
+// monotonic one alone costs about half as much. The wall offset is re-read
+// once a second, so a stepped wall clock shows in the audit times within a
+// second.
 type clock struct {
 	offset atomic.Int64 // unix nanoseconds minus the limiter clock
 	next   atomic.Int64 // limiter clock at which to re-read the offset

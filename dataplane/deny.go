@@ -1,9 +1,6 @@
 package dataplane
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
 )
@@ -66,69 +63,5 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	}
 	if d == audit.BadRequest || d == audit.HeaderTooLarge {
 		ctx.SetConnectionClose()
-	}
-}
-
-// rateLimitHeaders writes Retry-After and the IETF RateLimit-Policy and
-// RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the bucket
-// that denied.
-func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
-	secs := int64((x.limited.RetryAfter + time.Second - 1) / time.Second)
-	secs = max(secs, 1)
-	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
-	r.Header.SetBytesV("Retry-After", x.buf)
-	name, hdr := "client", x.d.clientHdr[x.client.Index]
-	switch x.which {
-	case 1:
-		name, hdr = "tenant", x.d.tenantHdr[x.client.Tenant.Index]
-	case 2:
-		name, hdr = "class", x.d.classHdr[x.route.Class.Index]
-	}
-	r.Header.Set("RateLimit-Policy", hdr)
-	x.buf = append(append(append(x.buf[:0], '"'), name...), `";r=`...)
-	x.buf = strconv.AppendInt(x.buf, max(x.limited.Remaining, 0), 10)
-	x.buf = append(x.buf, ";t="...)
-	x.buf = strconv.AppendInt(x.buf, secs, 10)
-	r.Header.SetBytesV("RateLimit", x.buf)
-}
-
-// errorHandler answers requests fasthttp could not read or parse, in the
-// same JSON shape, and audits them like every other decision.
-func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	// ctx.Time() is not set for a request that failed to parse (it may be
-	// the previous request's), so the clock is read.
-	mono, wall := s.clock.now()
-	x := s.begin(ctx, mono, wall)
-	defer s.finish(ctx, x) // records, under the request path's recover
-	x.d = s.derived.Load()
-	x.snap = x.d.snapshot()
-	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
-	s.requestID(x)
-	d := audit.BadRequest
-	switch err.(type) {
-	case *fasthttp.ErrSmallBuffer:
-		d = audit.HeaderTooLarge
-	}
-	if err == fasthttp.ErrBodyTooLarge {
-		d = audit.BodyTooLarge
-		s.routeForAudit(ctx, x)
-	}
-	s.deny(ctx, x, d)
-}
-
-// routeForAudit names the route of a request refused before the handler
-// ran (a body over its class limit), so its audit record says which
-// endpoint was asked for. It authenticates nothing.
-func (s *Server) routeForAudit(ctx *fasthttp.RequestCtx, x *exchange) {
-	if x.snap == nil {
-		return
-	}
-	h := &ctx.Request.Header
-	if path, _, ok := splitTarget(h.RequestURI()); ok {
-		if x.path, ok = normalizePath(x.path, path); ok {
-			x.route = x.snap.Match(h.Method(), x.path)
-		} else {
-			x.path = x.path[:0]
-		}
 	}
 }

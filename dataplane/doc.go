@@ -1,8 +1,8 @@
 // Package dataplane is the sidecar's request path: a fasthttp server that
 // authenticates, authorizes, limits, proxies to one fixed upstream and
-// audits every request, in the order DESIGN.md gives (request id, route
-// on the path normalised once, body size, credential, scopes and
-// privileged-class rules, limits, proxy, audit record).
+// audits every request, in the order of the README's "The request path"
+// (request id, route on the path normalised once, body size, credential,
+// scopes and privileged-class rules, limits, proxy, audit record).
 //
 // # Use
 //
@@ -26,17 +26,62 @@
 // With no snapshot, every request gets 503 (not ready); no route, an
 // unknown credential or a failed verification is a denial.
 //
+// # Files, in request order
+//
+// The files of the request path are named by its steps, and decide numbers
+// the steps as the README does. Before the path, on the policy writer:
+//
+//   - prepare.go: the tables a snapshot needs (limits, RateLimit-Policy
+//     values, metric slots, issuer rules, the JWT verifier and its first
+//     JWKS fetch), built by prepare, the Store's preparer, before the swap.
+//
+// The path, from a connection to the audit record:
+//
+//   - server.go: Config, New, Serve, Shutdown, and the fasthttp.Server
+//     whose hooks (Handler, errorHandler, headerReceived) enter the path.
+//   - conn.go: the listener's connection caps; a connection's requests
+//     take turns on one exchange.
+//   - handler.go: the exchange, Handler and decide, which runs steps 1 to
+//     6 in order; then deny or forward; then settle, which records.
+//   - headers.go: step 1, the one-pass header check (scanHeaders).
+//   - requestid.go: step 1, the request id kept or made.
+//   - source.go: step 1, the source address behind a trusted proxy
+//     (X-Forwarded-For or Forwarded).
+//   - route.go: step 2, the target normalised once, then routed.
+//   - size.go: step 3, the body against its class limit: before it is read
+//     (headerReceived) and after routing (bodySize).
+//   - credential.go: step 4, API key or token, revocation, suspension.
+//   - authorize.go: step 5, scopes, then privileged-class rules.
+//   - limit.go: step 6, the buckets, then the concurrency slot; the 429's
+//     Retry-After and RateLimit fields.
+//   - forward.go: step 7, the request rewritten for the upstream, and the
+//     response's hop-by-hop headers removed.
+//   - upstream.go: step 7, the round trip on the upstream pool.
+//   - stream.go: step 7, a large response streamed to the client.
+//   - record.go: step 8, the audit record handed to the sink.
+//   - deny.go: the answer of every denial, a pre-rendered JSON body.
+//   - errors.go: the second entry point, for what fasthttp could not read
+//     or parse, answered and recorded the same way.
+//
+// Beside the path: lifecycle.go (Drain, readiness checks), admin.go and
+// registry.go (the admin listener, /metrics), metrics.go and
+// metrics_process.go (the families), clock.go, logsafe.go (log lines
+// without request bytes) and peek_*.go (the upstream connection check).
+// Tests sit beside the step they test; trust_test.go is the trust-boundary
+// suite and alloc_test.go the zero-allocation guards.
+//
 // # Trust boundary
 //
 // What the upstream receives is checked or set by the sidecar (README,
-// "Trust boundary"): scanHeaders refuses ambiguous framing, two
-// credentials and a Host that is not a plain host[:port]; prepareRequest
-// drops trailers fasthttp merged into the header map, every X-Portcullis-*
-// field in any spelling, credentials (unless the token's issuer sets
-// forward_token), hop-by-hop and override headers, then sets the Host, the
-// computed X-Forwarded-For (forwarded.go) and the identity headers afresh.
-// Bodies are forwarded byte for byte; logs never quote request or response
-// bytes (logsafe.go).
+// "Trust boundary"): scanHeaders (headers.go) refuses ambiguous framing,
+// two credentials and a Host that is not a plain host[:port];
+// prepareRequest (forward.go) drops trailers fasthttp merged into the
+// header map, every X-Portcullis-* field in any spelling, credentials
+// (unless the token's issuer sets forward_token), hop-by-hop and override
+// headers, then sets the Host, the X-Forwarded-For computed from the
+// source address (source.go) and the identity headers afresh. Bodies are
+// forwarded byte for byte; logs never quote request or response bytes
+// (logsafe.go).
 //
 // # Cost
 //
@@ -45,17 +90,17 @@
 // the policy asks for (the bounded queue of a class with a concurrency
 // cap). The per-policy tables (limits, RateLimit-Policy values, metric
 // slots, the JWT verifier with its secrets and first JWKS fetch) are built
-// by the policy writer before the Store installs a snapshot (a Store
-// preparer; the swap waits at most two seconds for a new issuer's JWKS),
-// never on a request: a request makes one atomic load that gives the
-// snapshot and its tables together. An issuer whose keys are still
-// missing answers 401 for its tokens and is named in /readyz; other
-// routes are unaffected. Per-request state lives in an
-// exchange: the requests of a keep-alive connection accepted by Serve take
-// turns on one (fasthttp serves a connection's requests one at a time),
-// other contexts take one from a pool. BenchmarkDecide and
-// BenchmarkHandler measure the path; TestHandlerAllocations guards zero
-// allocations for the allowed API key and JWT and each common denial.
+// by prepare, the step the policy writer runs before the Store installs a
+// snapshot (a Store preparer; the swap waits at most two seconds for a new
+// issuer's JWKS), never on a request: a request makes one atomic load that
+// gives the snapshot and its tables together. An issuer whose keys are
+// still missing answers 401 for its tokens and is named in /readyz; other
+// routes are unaffected. Per-request state lives in an exchange: the
+// requests of a keep-alive connection accepted by Serve take turns on one
+// (fasthttp serves a connection's requests one at a time), other contexts
+// take one from a pool. BenchmarkDecide and BenchmarkHandler measure the
+// path; TestHandlerAllocations guards zero allocations for the allowed API
+// key and JWT and each common denial.
 //
 // # Responses and connections
 //

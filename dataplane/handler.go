@@ -1,8 +1,6 @@
 package dataplane
 
 import (
-	"bytes"
-	"encoding/binary"
 	"net/netip"
 
 	"github.com/portcullis/portcullis/audit"
@@ -19,7 +17,7 @@ type exchange struct {
 	mono   int64 // limiter clock at arrival
 	wall   int64 // unix nanoseconds at arrival
 	snap   *policy.Snapshot
-	d      *derived
+	prep   *prepared
 	route  *policy.Route
 	client *policy.Client
 	key    *policy.Key
@@ -59,9 +57,6 @@ type exchange struct {
 	ids, idsEnd uint64
 }
 
-// idBlock is the number of request ids an exchange claims at a time.
-const idBlock = 1 << 16
-
 // maxPooled caps the buffers an exchange keeps for its next request, so
 // one huge request does not pin memory forever.
 const maxPooled = 8 << 10
@@ -69,8 +64,9 @@ const maxPooled = 8 << 10
 // arrival is when fasthttp began serving ctx. The server reads time.Now()
 // for every request just before it calls the handler (RequestCtx.Time), so
 // the request path reuses that reading instead of taking its own: one clock
-// read less per request, about 35 ns on this machine's vDSO. A context not
-// served by a fasthttp.Server carries no time, and then the clock is read.
+// read less per request (README, "Measured figures", gives the cost of
+// one). A context not served by a fasthttp.Server carries no time, and
+// then the clock is read.
 func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 	t := ctx.Time()
 	if t.IsZero() {
@@ -86,7 +82,7 @@ func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 // other field comes back zero.
 func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
-	x.snap, x.d, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
+	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot = 0, 0, false
@@ -97,18 +93,19 @@ func (x *exchange) reset() {
 	x.rec.Reset()
 }
 
-// Handler runs the request path on one request: decide, then answer with a
-// denial or forward to the upstream, then audit. A panic anywhere below is
-// answered with 500 and the process keeps serving.
+// Handler runs the request path on one request: decide (steps 1 to 6),
+// then answer with a denial (deny.go) or forward to the upstream (step 7),
+// then record (step 8). A panic anywhere below is answered with 500 and
+// the process keeps serving.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	mono, wall := s.arrival(ctx)
 	x := s.begin(ctx, mono, wall)
-	defer s.finish(ctx, x)
+	defer s.finish(ctx, x) // 8. record.go, after a panic too
 	if d := s.decide(ctx, x); d != audit.Allowed {
 		s.deny(ctx, x, d)
 		return
 	}
-	s.forward(ctx, x)
+	s.forward(ctx, x) // 7. forward.go, then upstream.go and stream.go
 }
 
 // finish recovers a panic of decide or forward, then settles the request,
@@ -167,11 +164,17 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.deny(ctx, x, audit.InternalError)
 }
 
-// decide runs steps 1 to 6 of the request path and returns the decision.
+// decide runs steps 1 to 6 of the request path (README, "The request
+// path"), on the one snapshot it loads, and returns the decision.
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
-	x.d = s.derived.Load()
-	x.snap = x.d.snapshot()
+	// The snapshot and the tables prepare built for it (prepare.go), in
+	// one load, for the whole request.
+	x.prep = s.prepared.Load()
+	x.snap = x.prep.snapshot()
+	// 1. Headers checked in one pass (headers.go); the request id kept or
+	// made (requestid.go); behind a trusted proxy, the source address
+	// from X-Forwarded-For (source.go).
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
@@ -183,7 +186,12 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if !ok {
 		return audit.BadRequest
 	}
+	// 2. Route, on the target normalised once (route.go).
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
+		return d
+	}
+	// 3. Body size against the route's class (size.go).
+	if d := bodySize(ctx, x); d != audit.Allowed {
 		return d
 	}
 	// Strict audit mode: no record, no service (public routes included).
@@ -197,132 +205,14 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		x.wall-s.store.HeardAt() > int64(x.snap.StaleAfter) {
 		return audit.PolicyStale
 	}
+	// 4. Credential: API key or token, revocation, suspension (credential.go).
 	if d := s.authenticate(x); d != audit.Allowed {
 		return d
 	}
+	// 5. Authorize: scopes, then privileged-class rules (authorize.go).
 	if d := s.authorize(x); d != audit.Allowed {
 		return d
 	}
+	// 6. Limits, then the concurrency slot (limit.go).
 	return s.limit(x)
-}
-
-// routeRequest normalises the target once, matches the route and checks the
-// body size against the route's class.
-func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
-	h := &ctx.Request.Header
-	uri := h.RequestURI()
-	path, query, ok := splitTarget(uri)
-	if !ok {
-		return audit.BadRequest
-	}
-	// An absolute-form target names the host itself, and RFC 9112 section
-	// 3.2.2 says to take it over Host; one that disagrees with Host is
-	// refused rather than forwarded under either name.
-	if uri[0] != '/' && !bytes.EqualFold(targetAuthority(uri), h.Host()) {
-		return audit.BadRequest
-	}
-	if x.path, ok = normalizePath(x.path, path); !ok {
-		x.path = x.path[:0] // not a path to audit
-		return audit.BadRequest
-	}
-	x.query = query
-	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
-		return audit.NoRoute
-	}
-	// A declared length is checked as declared; a chunked body (-1) by
-	// what was read, which headerReceived already capped.
-	cl := int64(h.ContentLength())
-	if cl > x.route.Class.MaxBody || cl == -1 && int64(len(ctx.Request.Body())) > x.route.Class.MaxBody {
-		return audit.BodyTooLarge
-	}
-	return audit.Allowed
-}
-
-// headerReceived runs before fasthttp reads a body: it caps the body at the
-// limit of the request's class, so an oversized declared body gets 413
-// without being read, and gives the body ReadTimeout (the headers had
-// HeaderTimeout). Bodies that fit every class need no routing here.
-func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
-	defer s.headerPanicked(&rc)
-	d := s.derived.Load()
-	if d == nil {
-		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
-	}
-	snap := d.snap
-	cl := int64(h.ContentLength())
-	if cl == -2 || cl == 0 {
-		return fasthttp.RequestConfig{} // no body: the header deadline stands
-	}
-	if cl > 0 && cl <= d.minBody {
-		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
-	}
-	limit := d.maxBody
-	var buf [256]byte
-	if path, _, ok := splitTarget(h.RequestURI()); ok {
-		if norm, ok := normalizePath(buf[:0], path); ok {
-			if r := snap.Match(h.Method(), norm); r != nil {
-				limit = r.Class.MaxBody
-			}
-		}
-	}
-	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
-}
-
-// headerPanicked recovers a panic of headerReceived, which fasthttp calls
-// outside the handler: the request may carry no body, so one that has a
-// body is refused, and the handler answers the rest.
-func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
-	if p := recover(); p != nil {
-		s.metrics.panics.Add(1)
-		s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
-		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
-	}
-}
-
-// requestID keeps a well-formed X-Request-ID or makes one: a random
-// per-process prefix and a number no other request of the process gets,
-// written without allocating.
-func (s *Server) requestID(x *exchange) {
-	if id := x.hdr.requestID; validRequestID(id) {
-		x.reqID = append(x.reqID[:0], id...)
-		return
-	}
-	if x.ids == x.idsEnd {
-		x.idsEnd = s.reqSeq.Add(idBlock)
-		x.ids = x.idsEnd - idBlock
-	}
-	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), x.ids)
-	x.ids++
-}
-
-// appendHex64 appends n as 16 lower-case hex digits, eight at a time: the
-// nibbles of each half are spread one per byte, then turned into digits
-// with no branch or table (about 2 ns, against 20 for a digit loop).
-func appendHex64(dst []byte, n uint64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n>>32)))
-	return binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n)))
-}
-
-// hexDigits returns the eight hex digits of v, most significant in the
-// top byte.
-func hexDigits(v uint32) uint64 {
-	const ones = 0x0101010101010101
-	w := uint64(v)
-	w = (w | w<<16) & 0x0000ffff0000ffff
-	w = (w | w<<8) & 0x00ff00ff00ff00ff
-	w = (w | w<<4) & 0x0f0f0f0f0f0f0f0f // one nibble per byte
-	letters := (w + 6*ones) >> 4 & ones // 1 in each byte holding 10..15
-	return w + '0'*ones + letters*('a'-'0'-10)
-}
-
-func validRequestID(id []byte) bool {
-	if len(id) == 0 || len(id) > audit.MaxRequestID {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -218,3 +220,84 @@ func do(t testing.TB, addr, method, target string, headers map[string]string, bo
 }
 
 func key(k string) map[string]string { return map[string]string{"X-API-Key": k} }
+
+// demoSeed is the demo identity provider's Ed25519 seed; its public key is
+// the inline JWKS of examples/policy.yaml (demo only).
+const demoSeed = "tBQwRAqb0m-DX5PUmxir2ciMs_zBX9zK4bZiaZEyLHs"
+
+// mint signs claims as the demo issuer.
+func mint(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	seed, err := base64.RawURLEncoding.DecodeString(demoSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signing := enc(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": "demo-1"}) + "." + enc(claims)
+	sig := ed25519.Sign(ed25519.NewKeyFromSeed(seed), []byte(signing))
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func demoClaims(client, tenant, scope string) map[string]any {
+	now := time.Now().Unix()
+	return map[string]any{
+		"iss": "https://idp.demo.example", "aud": "portcullis-demo", "sub": "svc-" + client,
+		"client_id": client, "tenant": tenant, "scope": scope, "jti": "jti-" + client,
+		"iat": now, "nbf": now, "exp": now + 600,
+	}
+}
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+// swapDoc compiles the example policy changed by mutate (its slices are
+// copies) and makes it current.
+func swapDoc(t testing.TB, store *policy.Store, mutate func(*policy.Document)) {
+	t.Helper()
+	doc := *loadExample(t).Doc
+	doc.Issuers = append([]policy.IssuerSpec(nil), doc.Issuers...)
+	doc.Classes = append([]policy.ClassSpec(nil), doc.Classes...)
+	doc.Clients = append([]policy.ClientSpec(nil), doc.Clients...)
+	mutate(&doc)
+	snap, err := policy.Compile(&doc, policy.Live{Revision: store.Load().Revision + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Swap(snap)
+}
+
+func mustKey(t *testing.T, client string, nb, na time.Time) (string, policy.KeySpec) {
+	t.Helper()
+	k, spec, err := policy.GenerateKey(client, "test", "T-1", nb, na)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, spec
+}
+
+func swapWithKeys(t *testing.T, store *policy.Store, doc *policy.Document, keys ...policy.KeySpec) {
+	t.Helper()
+	snap, err := policy.Compile(doc, policy.Live{Revision: 2, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Swap(snap)
+}
+
+// scrape returns the admin /metrics page of srv.
+func scrape(t testing.TB, srv *Server) string {
+	t.Helper()
+	admin := &Admin{Server: srv}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/metrics")
+	admin.Handler(&ctx)
+	if ctx.Response.StatusCode() != 200 {
+		t.Fatalf("/metrics answered %d", ctx.Response.StatusCode())
+	}
+	return string(ctx.Response.Body())
+}

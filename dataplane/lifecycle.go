@@ -23,12 +23,12 @@ func (s *Server) Checks() []Check {
 // tokens get 401 until the first fetch completes, and the rest of the
 // policy is enforced as usual, so the server stays ready.
 func (s *Server) issuerState() (bool, string) {
-	d := s.derived.Load()
-	if d == nil || d.verifier == nil {
+	p := s.prepared.Load()
+	if p == nil || p.verifier == nil {
 		return true, ""
 	}
 	var detail string
-	for _, id := range d.verifier.Pending() {
+	for _, id := range p.verifier.Pending() {
 		if detail != "" {
 			detail += "; "
 		}

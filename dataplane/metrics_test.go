@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -70,7 +72,7 @@ func TestMetricsExposition(t *testing.T) {
 
 // The policy revision gauge follows the store at once, not on the next
 // request (issue 13, item 9: it moved only when a request rebuilt the
-// derived tables).
+// per-policy tables).
 func TestPolicyRevisionFollowsTheStore(t *testing.T) {
 	st := startStack(t, nil)
 	do(t, st.addr, "GET", "/v1/status", nil, "")
@@ -113,6 +115,32 @@ func TestAppendFloatSample(t *testing.T) {
 		{1796136930.47107, "x 1796136930.47107\n"}, {1e-9, "x 1e-09\n"}} {
 		if got := string(appendFloatSample(nil, "x", c.v)); got != c.want {
 			t.Errorf("appendFloatSample(%v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	st := startStack(t, nil)
+	do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+	do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+	do(t, st.addr, "GET", "/nope", nil, "")
+	admin := &Admin{Server: st.srv}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/metrics")
+	admin.Handler(&ctx)
+	body := string(ctx.Response.Body())
+	for _, want := range []string{
+		`portcullis_requests_total{class="standard",decision="allowed"} 2`,
+		`portcullis_requests_total{class="none",decision="no_route"} 1`,
+		`portcullis_request_duration_seconds_count 3`,
+		`portcullis_request_duration_seconds_bucket{le="+Inf"} 3`,
+		`portcullis_key_cache_hits_total 1`,
+		`portcullis_limiter_denials_total{scope="tenant"} 0`,
+		`portcullis_key_cache_misses_total 1`,
+		`portcullis_policy_revision 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
 		}
 	}
 }

@@ -176,7 +176,7 @@ func TestJWKSHostNeverAnswers(t *testing.T) {
 	}
 
 	await(t, swapped, "the swap")
-	if got := st.srv.derived.Load().snapshot(); got != next {
+	if got := st.srv.prepared.Load().snapshot(); got != next {
 		t.Fatalf("after Swap the server serves revision %d, want %d", got.Revision, next.Revision)
 	}
 	others("with the new policy in force")
@@ -227,26 +227,51 @@ func TestSwapInstallsPreparedTables(t *testing.T) {
 			}
 		})
 	}
-	d := st.srv.derived.Load()
-	if d == nil {
+	p := st.srv.prepared.Load()
+	if p == nil {
 		t.Fatal("no tables for the policy in force before any request")
 	}
-	first := d.verifier
+	first := p.verifier
 	for rev := int64(2); rev <= 40; rev++ {
 		snap := loadExample(t)
 		snap.Revision = rev
 		st.store.Swap(snap)
-		if got := st.srv.derived.Load().snapshot(); got != snap {
+		if got := st.srv.prepared.Load().snapshot(); got != snap {
 			t.Fatalf("after Swap of revision %d the server serves %v", rev, got.Revision)
 		}
 	}
 	close(stop)
 	wg.Wait()
-	d = st.srv.derived.Load()
-	if d.snap != st.store.Load() {
-		t.Errorf("server serves revision %d, store holds %d", d.snap.Revision, st.store.Load().Revision)
+	p = st.srv.prepared.Load()
+	if p.snap != st.store.Load() {
+		t.Errorf("server serves revision %d, store holds %d", p.snap.Revision, st.store.Load().Revision)
 	}
-	if d.verifier != first {
+	if p.verifier != first {
 		t.Error("unchanged issuers got a new verifier: fetched keys and cached tokens were thrown away")
+	}
+}
+
+// TestPolicyHeaderWindow checks the RateLimit-Policy window, including slow
+// rates with big bursts whose Per*Burst overflows int64 (issue 13 item 6).
+func TestPolicyHeaderWindow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		rate policy.Rate
+		want string
+	}{
+		{"per second", policy.Rate{Events: 5, Per: time.Second, Burst: 10}, `"key";q=10;w=2`},
+		{"rounds up", policy.Rate{Events: 7, Per: time.Minute, Burst: 3}, `"key";q=3;w=26`},
+		{"under a second is one", policy.Rate{Events: 1e9, Per: time.Second, Burst: 1}, `"key";q=1;w=1`},
+		{"1/h burst 1e9", policy.Rate{Events: 1, Per: time.Hour, Burst: 1e9}, `"key";q=1000000000;w=3600000000000`},
+		{"3/h burst 1e9", policy.Rate{Events: 3, Per: time.Hour, Burst: 1e9}, `"key";q=1000000000;w=1200000000000`},
+		{"7/min burst 1e9", policy.Rate{Events: 7, Per: time.Minute, Burst: 1e9}, `"key";q=1000000000;w=8571428572`},
+		{"saturates", policy.Rate{Events: 1, Per: time.Hour, Burst: 1 << 62}, `"key";q=4611686018427387904;w=9223372036854775807`},
+		{"no limit", policy.Rate{}, ``},
+	}
+	for _, tt := range tests {
+		if got := policyHeader("key", tt.rate); got != tt.want {
+			t.Errorf("%s: policyHeader(%v) = %q, want %q", tt.name, tt.rate, got, tt.want)
+		}
 	}
 }

@@ -91,8 +91,9 @@ func (c *Config) defaults() {
 	}
 }
 
-// Server is the enforcing reverse proxy: it runs the request path of
-// DESIGN.md on every request and forwards what it admits to the upstream.
+// Server is the enforcing reverse proxy: it runs the request path (README,
+// "The request path") on every request and forwards what it admits to the
+// upstream.
 // Create it with New; it is safe for concurrent use.
 type Server struct {
 	cfg      Config
@@ -105,8 +106,8 @@ type Server struct {
 	metrics  metrics
 	log      zerolog.Logger
 
-	derived   atomic.Pointer[derived] // built by prepare before each policy swap
-	unprepare func()                  // removes prepare from the Store
+	prepared  atomic.Pointer[prepared] // built by prepare before each policy swap
+	unprepare func()                   // removes prepare from the Store
 
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64
@@ -213,8 +214,8 @@ func (s *Server) Ready() bool { return !s.stopping.Load() && s.store.Load() != n
 func (s *Server) Close() {
 	s.keys.Close()
 	s.unprepare()
-	if d := s.derived.Load(); d != nil {
-		d.close()
+	if p := s.prepared.Load(); p != nil {
+		p.close()
 	}
 }
 

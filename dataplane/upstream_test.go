@@ -281,3 +281,20 @@ func TestUpstreamIdleCloseReplaced(t *testing.T) {
 		t.Errorf("no pooled connection was found closed; the test did not exercise it")
 	}
 }
+
+func TestUpstreamFailures(t *testing.T) {
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	st := startStack(t, func(c *Config) { c.Upstream = deadAddr })
+	r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), "")
+	if r.status != 502 || r.errorBody(t).Error != "upstream_error" {
+		t.Errorf("upstream down: got %d %s, want 502 upstream_error", r.status, r.body)
+	}
+	slow := startStack(t, func(c *Config) { c.UpstreamTimeout = 100 * time.Millisecond })
+	slow.up.delay = time.Second
+	r = do(t, slow.addr, "GET", "/v1/users", key(hrisKey), "")
+	if r.status != 504 || r.errorBody(t).Error != "upstream_timeout" {
+		t.Errorf("upstream slow: got %d %s, want 504 upstream_timeout", r.status, r.body)
+	}
+}

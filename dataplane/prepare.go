@@ -16,12 +16,13 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// derived holds what the data plane precomputes per policy snapshot: limiter
-// limits, RateLimit-Policy header values, metric slots per class and the
-// token verifier for the snapshot's issuers, with the snapshot itself. It is
-// built by prepare on the policy writer's goroutine before the Store
+// prepared holds what the data plane builds for each policy snapshot before
+// it serves it: limiter limits, RateLimit-Policy header values, metric
+// slots per class, the issuer rules and the token verifier for the
+// snapshot's issuers (with its first JWKS fetch), and the snapshot itself.
+// It is built by prepare, the step the policy writer runs before the Store
 // installs the snapshot, never on a request, and is immutable afterwards.
-type derived struct {
+type prepared struct {
 	snap        *policy.Snapshot
 	clientLimit []limiter.Limit // by Client.Index
 	tenantLimit []limiter.Limit // by Tenant.Index
@@ -62,8 +63,8 @@ func issuerRules(snap *policy.Snapshot) map[string]*issuerRule {
 
 // speaksFor reports whether a token of the issuer with id may act for
 // tenant t; an issuer the policy does not name speaks for nobody.
-func (d *derived) speaksFor(id string, t *policy.Tenant) bool {
-	r := d.issuerRules[id]
+func (p *prepared) speaksFor(id string, t *policy.Tenant) bool {
+	r := p.issuerRules[id]
 	return r != nil && r.tenants[t.Index]
 }
 
@@ -73,70 +74,75 @@ func (d *derived) speaksFor(id string, t *policy.Tenant) bool {
 // still missing answers 401 until the background fetch succeeds (issue 13).
 const firstFetchWait = 2 * time.Second
 
-// snapshot returns the policy snapshot d was built for, or nil for a nil d
-// (no policy yet).
-func (d *derived) snapshot() *policy.Snapshot {
-	if d == nil {
+// snapshot returns the policy snapshot p was prepared for, or nil for a
+// nil p (no policy yet).
+func (p *prepared) snapshot() *policy.Snapshot {
+	if p == nil {
 		return nil
 	}
-	return d.snap
+	return p.snap
 }
 
-// prepare builds the derived tables for snap and makes them the ones
-// requests load (one atomic load gives both the tables and their snapshot,
-// so the two always match). The policy.Store runs it before it installs
-// snap, one Swap at a time, so a newer snapshot is never replaced by an
-// older one. A verifier the new tables do not keep is closed; a request
-// still holding it verifies without fetching.
+// prepare is the writer's step before the swap, registered with
+// policy.Store.AddPreparer by New: it builds the tables for snap and makes
+// them the ones requests load (one atomic load gives both the tables and
+// their snapshot, so the two always match). The Store runs it on the
+// writer's goroutine before it installs snap, one Swap at a time, so a
+// newer snapshot is never replaced by an older one. A verifier the new
+// tables do not keep is closed; a request still holding it verifies
+// without fetching.
 func (s *Server) prepare(snap *policy.Snapshot) {
-	old := s.derived.Load()
-	d := s.derive(snap, old)
-	s.derived.Store(d)
-	if old != nil && old.verifier != d.verifier {
+	old := s.prepared.Load()
+	p := s.prepareTables(snap, old)
+	s.prepared.Store(p)
+	if old != nil && old.verifier != p.verifier {
 		old.close()
 	}
 }
 
-func (s *Server) derive(snap *policy.Snapshot, old *derived) *derived {
-	d := &derived{snap: snap, minBody: -1}
+// prepareTables builds the tables of snap; old, the tables in force (nil
+// before the first policy), lends its verifier when the issuers are the
+// same.
+func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
+	p := &prepared{snap: snap, minBody: -1}
 	for _, c := range snap.ClientList {
-		d.clientLimit = append(d.clientLimit, toLimit(c.Limit))
-		d.clientHdr = append(d.clientHdr, policyHeader("client", c.Limit))
+		p.clientLimit = append(p.clientLimit, toLimit(c.Limit))
+		p.clientHdr = append(p.clientHdr, policyHeader("client", c.Limit))
 	}
 	for _, t := range snap.TenantList {
-		d.tenantLimit = append(d.tenantLimit, toLimit(t.Limit))
-		d.tenantHdr = append(d.tenantHdr, policyHeader("tenant", t.Limit))
+		p.tenantLimit = append(p.tenantLimit, toLimit(t.Limit))
+		p.tenantHdr = append(p.tenantHdr, policyHeader("tenant", t.Limit))
 	}
 	for _, c := range snap.Classes {
-		d.classLimit = append(d.classLimit, toLimit(c.Limit))
-		d.classHdr = append(d.classHdr, policyHeader("class", c.Limit))
-		d.classSlot = append(d.classSlot, s.metrics.classSlot(c.Name))
-		if d.minBody < 0 || c.MaxBody < d.minBody {
-			d.minBody = c.MaxBody
+		p.classLimit = append(p.classLimit, toLimit(c.Limit))
+		p.classHdr = append(p.classHdr, policyHeader("class", c.Limit))
+		p.classSlot = append(p.classSlot, s.metrics.classSlot(c.Name))
+		if p.minBody < 0 || c.MaxBody < p.minBody {
+			p.minBody = c.MaxBody
 		}
-		d.maxBody = max(d.maxBody, c.MaxBody)
+		p.maxBody = max(p.maxBody, c.MaxBody)
 	}
-	d.issuerRules = issuerRules(snap)
-	s.deriveVerifier(d, old)
-	return d
+	p.issuerRules = issuerRules(snap)
+	s.prepareVerifier(p, old)
+	return p
 }
 
-// deriveVerifier reuses the old verifier when the issuers did not change,
+// prepareVerifier reuses the old verifier when the issuers did not change,
 // so a policy push does not throw away fetched JWKS and cached tokens.
 // A new verifier takes over the keys the old one holds for unchanged JWKS
 // URLs, and the swap waits up to firstFetchWait for the others.
-func (s *Server) deriveVerifier(d, old *derived) {
-	d.issuers = d.snap.Issuers
-	if old != nil && reflect.DeepEqual(old.issuers, d.issuers) {
-		d.verifier, d.stopJWKS = old.verifier, old.stopJWKS
+func (s *Server) prepareVerifier(p, old *prepared) {
+	p.issuers = p.snap.Issuers
+	if old != nil && reflect.DeepEqual(old.issuers, p.issuers) {
+		p.verifier, p.stopJWKS = old.verifier, old.stopJWKS
 		return
 	}
-	if len(d.issuers) == 0 {
+	if len(p.issuers) == 0 {
 		return
 	}
-	v, err := newVerifier(d.issuers)
+	v, err := newVerifier(p.issuers)
 	if err != nil {
-		s.log.Error().Err(err).Int64("revision", d.snap.Revision).Msg("token issuers unusable: JWTs are refused")
+		s.log.Error().Err(err).Int64("revision", p.snap.Revision).Msg("token issuers unusable: JWTs are refused")
 		return
 	}
 	if old != nil {
@@ -147,16 +153,17 @@ func (s *Server) deriveVerifier(d, old *derived) {
 	wait, stop := context.WithTimeout(ctx, firstFetchWait)
 	_ = v.WaitFirst(wait)
 	stop()
-	if p := v.Pending(); len(p) > 0 {
-		s.log.Warn().Strs("issuers", p).Int64("revision", d.snap.Revision).Msg("token issuer keys not fetched yet: their tokens get 401 until a fetch succeeds")
+	if pending := v.Pending(); len(pending) > 0 {
+		s.log.Warn().Strs("issuers", pending).Int64("revision", p.snap.Revision).Msg("token issuer keys not fetched yet: their tokens get 401 until a fetch succeeds")
 	}
-	d.verifier, d.stopJWKS = v, cancel
+	p.verifier, p.stopJWKS = v, cancel
 }
 
-func (d *derived) close() {
-	if d.stopJWKS != nil {
-		d.stopJWKS()
-		d.verifier.Close()
+// close stops the background JWKS fetches of p's verifier and closes it.
+func (p *prepared) close() {
+	if p.stopJWKS != nil {
+		p.stopJWKS()
+		p.verifier.Close()
 	}
 }
 

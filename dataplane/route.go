@@ -1,6 +1,37 @@
 package dataplane
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
+)
+
+// routeRequest is step 2 of the request path: it normalises the target
+// once, keeps the normal path for forwarding and matches the route.
+func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	h := &ctx.Request.Header
+	uri := h.RequestURI()
+	path, query, ok := splitTarget(uri)
+	if !ok {
+		return audit.BadRequest
+	}
+	// An absolute-form target names the host itself, and RFC 9112 section
+	// 3.2.2 says to take it over Host; one that disagrees with Host is
+	// refused rather than forwarded under either name.
+	if uri[0] != '/' && !bytes.EqualFold(targetAuthority(uri), h.Host()) {
+		return audit.BadRequest
+	}
+	if x.path, ok = normalizePath(x.path, path); !ok {
+		x.path = x.path[:0] // not a path to audit
+		return audit.BadRequest
+	}
+	x.query = query
+	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
+		return audit.NoRoute
+	}
+	return audit.Allowed
+}
 
 // pathByte marks the bytes a path may carry unencoded: RFC 3986 unreserved
 // characters and sub-delimiters, ':' and '@', but not ';'. Path parameters
@@ -57,7 +88,8 @@ func normalizePath(dst, p []byte) ([]byte, bool) {
 // the slow way).
 //
 // The loop has no branch per byte: it folds each byte's class into one
-// verdict (13 ns against 16 for /v1/users/42 with an early return).
+// verdict, which on the short paths requests carry beats returning at the
+// first bad byte.
 func isNormal(p []byte) bool {
 	if len(p) == 0 || p[0] != '/' {
 		return false

@@ -4,7 +4,35 @@ import (
 	"bytes"
 	"net/netip"
 	"unsafe"
+
+	"github.com/valyala/fasthttp"
 )
+
+// sourceAddr is the client address: the TCP peer, unless the peer is a
+// trusted proxy, in which case the right-most X-Forwarded-For (or, without
+// one, Forwarded) entry that is not itself a trusted proxy. A header from
+// an untrusted peer is ignored, so nobody can spoof their way into an
+// allowlist. A trusted peer's request carrying both headers is refused:
+// which of the two lists would be the truth?
+func (s *Server) sourceAddr(ctx *fasthttp.RequestCtx, x *exchange) (netip.Addr, bool) {
+	if !trusted(x.snap.TrustedProxies, x.peer) {
+		return x.peer, true
+	}
+	if x.hdr.xff && x.hdr.fwd {
+		return netip.Addr{}, false
+	}
+	return forwardedSource(ctx.Request.Header.RawHeaders(), x.peer, x.snap.TrustedProxies, x.hdr.fwd)
+}
+
+// trusted reports whether a is inside one of the trusted proxies' prefixes.
+func trusted(proxies []netip.Prefix, a netip.Addr) bool {
+	for _, p := range proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
 
 // maxForwardLines bounds the X-Forwarded-For (or Forwarded) lines a request
 // may carry; more is refused rather than read in part.

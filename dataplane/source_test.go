@@ -1,39 +1,11 @@
 package dataplane
 
 import (
-	"bytes"
 	"net/netip"
-	"strings"
 	"testing"
-)
 
-// FuzzSplitTarget checks splitTarget on arbitrary request targets: it never
-// panics; an accepted target gives a path that is "/" or a slice of the
-// target starting with '/', without '?' (never empty); a query of query bytes only; and
-// an accepted absolute form never carries userinfo. Seeds are in
-// testdata/fuzz/FuzzSplitTarget.
-func FuzzSplitTarget(f *testing.F) {
-	f.Add("/v1/users?a=1")
-	f.Fuzz(func(t *testing.T, target string) {
-		path, query, ok := splitTarget([]byte(target))
-		if !ok {
-			return
-		}
-		if len(path) == 0 || path[0] != '/' || bytes.IndexByte(path, '?') >= 0 {
-			t.Fatalf("splitTarget(%q) path %q: not origin form", target, path)
-		}
-		if !validQuery(query) {
-			t.Fatalf("splitTarget(%q) query %q holds bytes a query may not", target, query)
-		}
-		if !strings.HasPrefix(target, "/") {
-			scheme, rest, _ := strings.Cut(target, "://")
-			authority, _, _ := strings.Cut(strings.SplitN(rest, "?", 2)[0], "/")
-			if strings.ContainsAny(authority, "@%[]") || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
-				t.Fatalf("splitTarget(%q) accepted scheme %q authority %q", target, scheme, authority)
-			}
-		}
-	})
-}
+	"github.com/portcullis/portcullis/policy"
+)
 
 // FuzzForwardedSource checks the X-Forwarded-For and Forwarded parser on
 // arbitrary header blocks, read from a trusted peer: it never panics, and
@@ -64,4 +36,26 @@ func FuzzForwardedSource(f *testing.F) {
 			t.Fatalf("from an untrusted peer: got %v, want the peer", got)
 		}
 	})
+}
+
+func TestTrustedProxyGivesSourceAddress(t *testing.T) {
+	st := startStack(t, nil)
+	doc := *loadExample(t).Doc
+	doc.TrustedProxies = []string{"127.0.0.0/8"}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.store.Swap(snap)
+	r := do(t, st.addr, "POST", "/v1/integrations", map[string]string{"X-API-Key": adminKey, "X-Forwarded-For": "192.0.2.1, 10.1.2.3"}, "")
+	if r.status != 200 {
+		t.Fatalf("from 10.1.2.3 via a trusted proxy: got %d %s, want 200", r.status, r.body)
+	}
+	if got := st.sink.last(t).SourceIP.String(); got != "10.1.2.3" {
+		t.Errorf("audit source = %s, want 10.1.2.3", got)
+	}
+	r = do(t, st.addr, "PUT", "/v1/admin/settings", map[string]string{"X-API-Key": adminKey, "X-Forwarded-For": "192.0.2.1"}, "")
+	if r.status != 403 {
+		t.Fatalf("from 192.0.2.1 via a trusted proxy: got %d, want 403", r.status)
+	}
 }

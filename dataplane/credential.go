@@ -1,0 +1,73 @@
+package dataplane
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/dataplane/jwt"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// credential returns the presented credential: X-API-Key, or the token of
+// "Authorization: Bearer". Never the query string.
+func credential(h *requestHeaders) []byte {
+	if len(h.apiKey) > 0 {
+		return h.apiKey
+	}
+	if a := h.authz; len(a) > 7 && bytes.EqualFold(a[:7], []byte("Bearer ")) {
+		return bytes.TrimLeft(a[7:], " ")
+	}
+	return nil
+}
+
+// authenticate, step 4 of the request path, verifies the credential
+// against the snapshot: the key or token must be valid now, not revoked,
+// and its client not suspended.
+func (s *Server) authenticate(x *exchange) audit.Decision {
+	cred := credential(&x.hdr)
+	if len(cred) == 0 {
+		return audit.Unauthenticated
+	}
+	if !bytes.HasPrefix(cred, []byte(policy.KeyPrefix)) {
+		if x.prep.verifier == nil {
+			return audit.Unauthenticated
+		}
+		return s.authenticateJWT(cred, x)
+	}
+	x.method = audit.AuthAPIKey
+	key, id, hit := s.keys.Verify(x.snap, cred, x.wall)
+	x.keyHit = hit
+	x.rec.SetKeyID(id)
+	if key == nil {
+		return audit.Unauthenticated
+	}
+	x.key, x.client, x.scopes = key, key.Client, key.Client.Scopes
+	if x.client.Suspended {
+		return audit.Suspended
+	}
+	return audit.Allowed
+}
+
+// authenticateJWT verifies an access token and maps it to a policy client:
+// the client claim must name a client of the token's tenant (when it names
+// one) and of a tenant the issuer may speak for, and the scopes granted are
+// those of the token that the client may hold.
+func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
+	x.method = audit.AuthJWT
+	c, st := x.prep.verifier.Verify(token, time.Unix(0, x.wall))
+	if st != jwt.OK {
+		return audit.Unauthenticated
+	}
+	x.claims = c
+	client := x.snap.Client(c.Client)
+	if client == nil || (c.Tenant != "" && c.Tenant != client.Tenant.ID) ||
+		!x.prep.speaksFor(c.Issuer.ID, client.Tenant) || x.snap.JTIRevoked(c.JTI) {
+		return audit.Unauthenticated
+	}
+	x.client, x.scopes = client, x.snap.ScopeBits(c.Scopes)&client.Scopes
+	if client.Suspended {
+		return audit.Suspended
+	}
+	return audit.Allowed
+}

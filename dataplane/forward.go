@@ -1,0 +1,325 @@
+package dataplane
+
+import (
+	"bytes"
+	"errors"
+	"unsafe"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
+)
+
+// forward, step 7 of the request path, sends the admitted request to the
+// upstream with the normalised target, without hop-by-hop, credential and
+// forged identity headers, and with the identity headers the upstream may
+// trust.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
+	req := &ctx.Request
+	s.prepareRequest(req, x)
+	if ctx.IsTLS() {
+		// A request that came over TLS parses as https; the upstream is
+		// plain HTTP on the pod, so the forwarded request is too.
+		req.URI().SetScheme("http")
+	}
+	if x.body == nil {
+		x.body = new(responseBody)
+	}
+	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, s.responseLimit(x))
+	if err != nil {
+		d := audit.UpstreamError
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout):
+			d = audit.UpstreamTimeout
+		case err == errResponseTooLarge:
+			d = audit.ResponseTooLarge
+		}
+		s.logUpstreamError(err, x)
+		s.deny(ctx, x, d)
+		return
+	}
+	x.rec.Decision = audit.Allowed
+	scrubResponse(&ctx.Response.Header, x)
+	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
+	if streamed {
+		s.stream(ctx, x)
+	}
+}
+
+// prepareRequest turns the admitted request into the one the upstream
+// gets: the normalised target; no trailers, hop-by-hop, X-Portcullis-*,
+// dropNames or credential headers (unless the token's issuer says
+// forward_token); the Host the policy names; the X-Forwarded-For the
+// sidecar computed; and the identity headers of this request, each set
+// afresh or absent.
+func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
+	h := &req.Header
+	x.uri = append(x.uri[:0], x.path...)
+	if len(x.query) > 0 {
+		x.uri = append(append(x.uri, '?'), x.query...)
+	}
+	req.SetRequestURIBytes(x.uri)
+	if x.hdr.hop {
+		delListed(h, h.Peek("Connection"), x)
+		for _, name := range hopByHop {
+			h.Del(name)
+		}
+	}
+	if x.hdr.chunked { // after Trailer is gone: iterating a declared Trailer list allocates
+		dropTrailers(h, x)
+	}
+	if x.hdr.internal || x.hdr.chunked {
+		delMatching(h, x, internalName)
+	}
+	if x.hdr.dropped {
+		for _, name := range dropNames {
+			h.Del(name)
+		}
+		delMatching(h, x, forwardedName)
+	}
+	if x.hdr.creds && !x.forwardToken() {
+		// scanHeaders refused both at once, and a trailer of either name
+		// is gone: one Del is enough.
+		if x.hdr.keyHdr {
+			h.Del("X-API-Key")
+		} else {
+			h.Del("Authorization")
+		}
+	}
+	s.setHost(h, x)
+	if x.peer.IsValid() {
+		h.SetCanonical(hdrForwardedFor, x.forwardedFor())
+	}
+	h.SetCanonical(hdrRequestID, x.reqID)
+	if x.client != nil {
+		setIdentity(h, x)
+	}
+}
+
+// setIdentity sets the identity headers of an authenticated request. The
+// key id is set only for an API key: every X-Portcullis-* header that came
+// in is gone by now, so an identity header without a value is absent.
+func setIdentity(h *fasthttp.RequestHeader, x *exchange) {
+	h.SetCanonical(hdrTenant, ro(x.client.Tenant.ID))
+	h.SetCanonical(hdrClient, ro(x.client.ID))
+	h.SetCanonical(hdrAuthMethod, ro(x.method.String()))
+	if x.key != nil {
+		h.SetCanonical(hdrKeyID, ro(x.key.ID))
+	}
+	if x.scopes == x.client.Scopes {
+		h.SetCanonical(hdrScopes, ro(x.client.ScopeList))
+		return
+	}
+	h.SetCanonical(hdrScopes, x.appendScopes(x.buf[:0]))
+}
+
+// setHost gives the upstream the Host the policy names, or else the
+// client's (which scanHeaders checked holds only host bytes), or else the
+// upstream address.
+func (s *Server) setHost(h *fasthttp.RequestHeader, x *exchange) {
+	switch {
+	case x.snap.UpstreamHost != "":
+		h.SetHost(x.snap.UpstreamHost)
+	case len(h.Host()) == 0:
+		h.SetHost(s.cfg.Upstream)
+	}
+}
+
+// forwardedFor renders the source address for X-Forwarded-For. The text is
+// kept with the exchange: the requests of a connection mostly share a
+// source, so it is rendered once per connection.
+func (x *exchange) forwardedFor() []byte {
+	if x.fwdFor != x.peer {
+		x.fwdFor, x.fwdText = x.peer, x.peer.AppendTo(x.fwdText[:0])
+	}
+	return x.fwdText
+}
+
+// forwardToken reports whether the request's credential goes on to the
+// upstream: only a verified token whose issuer sets forward_token.
+func (x *exchange) forwardToken() bool {
+	if x.claims == nil || x.prep == nil {
+		return false
+	}
+	r := x.prep.issuerRules[x.claims.Issuer.ID]
+	return r != nil && r.forwardToken
+}
+
+// delMatching deletes every header whose name match reports. The names
+// are copied to x.buf first: deleting moves fasthttp's header storage,
+// which the iteration aliases.
+func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool) {
+	x.buf = x.buf[:0]
+	for k := range h.All() {
+		if match(k) {
+			x.buf = append(append(x.buf, k...), '\n')
+		}
+	}
+	for names := x.buf; len(names) > 0; {
+		i := bytes.IndexByte(names, '\n')
+		h.DelBytes(names[:i])
+		names = names[i+1:]
+	}
+}
+
+// dropTrailers removes the fields fasthttp merged into the header map from
+// a chunked body's trailer section (it appends them after the header
+// fields it checked nothing of). Request trailers are never forwarded, as
+// nginx drops them too: a name the map holds more often than the raw
+// header block is deleted and its header lines, if any, are put back.
+func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
+	raw := h.RawHeaders()
+	x.buf = x.buf[:0]
+	for k := range h.All() {
+		if countMap(h, k) > countRaw(raw, k) && !listed(x.buf, k) {
+			x.buf = append(append(x.buf, k...), '\n')
+		}
+	}
+	for names := x.buf; len(names) > 0; {
+		i := bytes.IndexByte(names, '\n')
+		name := names[:i]
+		h.DelBytes(name)
+		for line := range bytes.Lines(raw) {
+			if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
+				h.AddBytesKV(name, trimOWS(bytes.TrimRight(line[c+1:], "\n")))
+			}
+		}
+		names = names[i+1:]
+	}
+}
+
+// countMap counts the entries of the header map named name.
+func countMap(h *fasthttp.RequestHeader, name []byte) int {
+	n := 0
+	for k := range h.All() {
+		if bytes.EqualFold(k, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// countRaw counts the lines of the raw header block named name.
+func countRaw(raw, name []byte) int {
+	n := 0
+	for line := range bytes.Lines(raw) {
+		if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
+			n++
+		}
+	}
+	return n
+}
+
+// listed reports whether the '\n'-terminated list holds name.
+func listed(list, name []byte) bool {
+	for len(list) > 0 {
+		i := bytes.IndexByte(list, '\n')
+		if bytes.Equal(list[:i], name) {
+			return true
+		}
+		list = list[i+1:]
+	}
+	return false
+}
+
+// ro returns the bytes of s without copying, for fasthttp setters that copy
+// what they are given; nothing may write to the result.
+func ro(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// The identity headers, in fasthttp's canonical form so that setting them
+// skips normalisation.
+var (
+	hdrRequestID    = []byte("X-Request-Id")
+	hdrForwardedFor = []byte("X-Forwarded-For")
+	hdrTenant       = []byte("X-Portcullis-Tenant")
+	hdrClient       = []byte("X-Portcullis-Client")
+	hdrAuthMethod   = []byte("X-Portcullis-Auth-Method")
+	hdrKeyID        = []byte("X-Portcullis-Key-Id")
+	hdrScopes       = []byte("X-Portcullis-Scopes")
+)
+
+// appendScopes renders the granted scopes when they differ from the
+// client's (a token with fewer scopes).
+func (x *exchange) appendScopes(dst []byte) []byte {
+	for _, sc := range x.snap.Scopes {
+		if x.scopes&sc.Bit != 0 {
+			if len(dst) > 0 {
+				dst = append(dst, ' ')
+			}
+			dst = append(dst, sc.Name...)
+		}
+	}
+	x.buf = dst
+	return dst
+}
+
+// hopByHop are the RFC 9110 section 7.6.1 connection-specific fields; they
+// describe one hop and are never forwarded.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// dropNames are request headers a client could use to make the upstream
+// see another method, path or client address than the sidecar checked
+// (RFC 7239 Forwarded and its predecessors, rewrite and method-override
+// headers): they are removed, and X-Forwarded-For is replaced by the one
+// the sidecar computed. Any X-Forwarded-* header goes the same way.
+var dropNames = []string{
+	"Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
+	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
+}
+
+// isHopByHop reports whether name is one of hopByHop.
+func isHopByHop(name []byte) bool {
+	for _, hop := range hopByHop {
+		if len(hop) == len(name) && bytes.EqualFold(name, []byte(hop)) {
+			return true
+		}
+	}
+	return false
+}
+
+// responseLimit is the largest response body x may forward: its class's
+// max_response_body, or MaxBodyBytes.
+func (s *Server) responseLimit(x *exchange) int64 {
+	if x.route != nil && x.route.Class.MaxResponse > 0 {
+		return x.route.Class.MaxResponse
+	}
+	return int64(s.cfg.MaxBodyBytes)
+}
+
+// delListed deletes the headers named in a Connection header's value list
+// (RFC 9110 section 7.6.1). The list is copied first: deleting moves
+// fasthttp's header storage, which it aliases.
+func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
+	x.buf = append(x.buf[:0], list...)
+	for names := x.buf; len(names) > 0; {
+		i := bytes.IndexByte(names, ',')
+		if i < 0 {
+			i = len(names)
+		}
+		if name := bytes.TrimSpace(names[:i]); len(name) > 0 {
+			h.DelBytes(name)
+		}
+		names = names[min(i+1, len(names)):]
+	}
+}
+
+// scrubResponse removes the upstream's hop-by-hop headers and those its
+// Connection header lists. Most responses carry none, and then one pass
+// over the headers is all it costs.
+func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
+	hop := false
+	for k := range h.All() {
+		if hop = isHopByHop(k); hop {
+			break
+		}
+	}
+	if !hop {
+		return
+	}
+	delListed(h, h.Peek("Connection"), x)
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}

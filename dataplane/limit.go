@@ -1,0 +1,66 @@
+package dataplane
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/limiter"
+	"github.com/valyala/fasthttp"
+)
+
+// limit, step 6 of the request path, takes one token from the client,
+// tenant and tenant+class buckets, all or nothing, then a concurrency slot
+// for capped classes; a concurrency denial refunds the tokens. The client
+// bucket is one per client whatever credential it presents (its API keys
+// and its tokens share clients[].limit), so holding two kinds of
+// credential does not double a client's burst.
+func (s *Server) limit(x *exchange) audit.Decision {
+	p, class, tenant := x.prep, x.route.Class, x.client.Tenant
+	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &p.clientLimit[x.client.Index]}
+	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &p.tenantLimit[tenant.Index]}
+	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: &p.classLimit[class.Index]}
+	now := x.mono
+	which, res := s.buckets.TakeAll(x.takes[:], now)
+	if which >= 0 {
+		x.limited, x.which = res, which
+		s.metrics.limited[which].Add(1)
+		return audit.RateLimited
+	}
+	if class.MaxInFlight == 0 {
+		return audit.Allowed
+	}
+	slot := tenant.ClassKey[class.Index]
+	if !s.inflight.Acquire(slot, class.MaxInFlight, class.Queue, class.MaxWait) {
+		for _, t := range x.takes {
+			s.buckets.RefundAt(t.Key, *t.Limit, 1, now)
+		}
+		s.metrics.limited[3].Add(1)
+		return audit.ConcurrencyLimited
+	}
+	x.slot, x.hasSlot = slot, true
+	return audit.Allowed
+}
+
+// rateLimitHeaders writes Retry-After and the IETF RateLimit-Policy and
+// RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the bucket
+// that denied.
+func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
+	secs := int64((x.limited.RetryAfter + time.Second - 1) / time.Second)
+	secs = max(secs, 1)
+	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
+	r.Header.SetBytesV("Retry-After", x.buf)
+	name, hdr := "client", x.prep.clientHdr[x.client.Index]
+	switch x.which {
+	case 1:
+		name, hdr = "tenant", x.prep.tenantHdr[x.client.Tenant.Index]
+	case 2:
+		name, hdr = "class", x.prep.classHdr[x.route.Class.Index]
+	}
+	r.Header.Set("RateLimit-Policy", hdr)
+	x.buf = append(append(append(x.buf[:0], '"'), name...), `";r=`...)
+	x.buf = strconv.AppendInt(x.buf, max(x.limited.Remaining, 0), 10)
+	x.buf = append(x.buf, ";t="...)
+	x.buf = strconv.AppendInt(x.buf, secs, 10)
+	r.Header.SetBytesV("RateLimit", x.buf)
+}

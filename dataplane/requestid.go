@@ -1,0 +1,62 @@
+package dataplane
+
+import (
+	"encoding/binary"
+
+	"github.com/portcullis/portcullis/audit"
+)
+
+// idBlock is the number of request ids an exchange claims at a time.
+const idBlock = 1 << 16
+
+// requestID is step 1 of the request path, after the header check: it
+// keeps a well-formed X-Request-ID or makes one, a random per-process
+// prefix and a number no other request of the process gets, written
+// without allocating.
+func (s *Server) requestID(x *exchange) {
+	if id := x.hdr.requestID; validRequestID(id) {
+		x.reqID = append(x.reqID[:0], id...)
+		return
+	}
+	if x.ids == x.idsEnd {
+		x.idsEnd = s.reqSeq.Add(idBlock)
+		x.ids = x.idsEnd - idBlock
+	}
+	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), x.ids)
+	x.ids++
+}
+
+// appendHex64 appends n as 16 lower-case hex digits, eight at a time: the
+// nibbles of each half are spread one per byte, then turned into digits
+// with no branch or table, where a loop over the digits branches on
+// each.
+func appendHex64(dst []byte, n uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n>>32)))
+	return binary.BigEndian.AppendUint64(dst, hexDigits(uint32(n)))
+}
+
+// hexDigits returns the eight hex digits of v, most significant in the
+// top byte.
+func hexDigits(v uint32) uint64 {
+	const ones = 0x0101010101010101
+	w := uint64(v)
+	w = (w | w<<16) & 0x0000ffff0000ffff
+	w = (w | w<<8) & 0x00ff00ff00ff00ff
+	w = (w | w<<4) & 0x0f0f0f0f0f0f0f0f // one nibble per byte
+	letters := (w + 6*ones) >> 4 & ones // 1 in each byte holding 10..15
+	return w + '0'*ones + letters*('a'-'0'-10)
+}
+
+// validRequestID reports whether id, a client's X-Request-ID, is kept: 1
+// to audit.MaxRequestID letters, digits or "-_.:".
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > audit.MaxRequestID {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}

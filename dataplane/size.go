@@ -1,0 +1,60 @@
+package dataplane
+
+import (
+	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
+)
+
+// bodySize is step 3 of the request path: a body over the limit of the
+// route's class is refused. A declared length is checked as declared; a
+// chunked body (-1) by what was read, which headerReceived already capped
+// before reading it.
+func bodySize(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	cl := int64(ctx.Request.Header.ContentLength())
+	if cl > x.route.Class.MaxBody || cl == -1 && int64(len(ctx.Request.Body())) > x.route.Class.MaxBody {
+		return audit.BodyTooLarge
+	}
+	return audit.Allowed
+}
+
+// headerReceived is step 3 run early, by fasthttp before it reads a body
+// (its HeaderReceived hook): it caps the body at the limit of the
+// request's class, so an oversized declared body gets 413 without being
+// read, and gives the body ReadTimeout (the headers had HeaderTimeout).
+// Bodies that fit every class need no routing here.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
+	defer s.headerPanicked(&rc)
+	p := s.prepared.Load()
+	if p == nil {
+		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	}
+	snap := p.snap
+	cl := int64(h.ContentLength())
+	if cl == -2 || cl == 0 {
+		return fasthttp.RequestConfig{} // no body: the header deadline stands
+	}
+	if cl > 0 && cl <= p.minBody {
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
+	}
+	limit := p.maxBody
+	var buf [256]byte
+	if path, _, ok := splitTarget(h.RequestURI()); ok {
+		if norm, ok := normalizePath(buf[:0], path); ok {
+			if r := snap.Match(h.Method(), norm); r != nil {
+				limit = r.Class.MaxBody
+			}
+		}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
+}
+
+// headerPanicked recovers a panic of headerReceived, which fasthttp calls
+// outside the handler: the request may carry no body, so one that has a
+// body is refused, and the handler answers the rest.
+func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
+	if p := recover(); p != nil {
+		s.metrics.panics.Add(1)
+		s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
+		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	}
+}
