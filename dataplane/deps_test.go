@@ -7,7 +7,7 @@ import (
 )
 
 // The data plane and the limiter must not depend on etcd or gRPC
-// (DESIGN.md, "Layout and import direction").
+// (docs/ARCHITECTURE.md, "Packages and their imports").
 func TestDependencyDirection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")

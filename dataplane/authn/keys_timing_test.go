@@ -11,7 +11,7 @@ import (
 
 // BenchmarkVerifyCached is a verification answered from the cache; compare
 // with BenchmarkSHA256, what every request would cost without the cache
-// (DESIGN.md asks which is cheaper).
+// (the design asked which is cheaper).
 func BenchmarkVerifyCached(b *testing.B) {
 	snap, keys := example(b, policy.Live{}), newKeys(b)
 	now := time.Now().UnixNano()
