@@ -240,31 +240,24 @@ func (s *Server) routeRequest(ctx *fasthttp.RequestCtx, x *exchange) audit.Decis
 
 // headerReceived runs before fasthttp reads a body: it caps the body at the
 // limit of the request's class, so an oversized declared body gets 413
-// without being read, and gives the body ReadTimeout (the headers had
-// HeaderTimeout). Bodies that fit every class need no routing here.
+// without being read, refuses a body larger than preBodyFree of a request
+// with no route or no verified credential (prebody.go), and gives the body
+// ReadTimeout (the headers had HeaderTimeout). Small bodies that fit every
+// class need no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
 	defer s.headerPanicked(&rc)
 	d := s.derived.Load()
 	if d == nil {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
-	snap := d.snap
 	cl := int64(h.ContentLength())
 	if cl == -2 || cl == 0 {
 		return fasthttp.RequestConfig{} // no body: the header deadline stands
 	}
-	if cl > 0 && cl <= d.minBody {
+	if cl > 0 && cl <= min(d.minBody, preBodyFree) {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
-	limit := d.maxBody
-	var buf [256]byte
-	if path, _, ok := splitTarget(h.RequestURI()); ok {
-		if norm, ok := normalizePath(buf[:0], path); ok {
-			if r := snap.Match(h.Method(), norm); r != nil {
-				limit = r.Class.MaxBody
-			}
-		}
-	}
+	limit, _ := s.preBodyLimit(d, h, cl) // prebody.go: route and credential first
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 

@@ -1,0 +1,55 @@
+package dataplane
+
+import (
+	"strings"
+	"testing"
+)
+
+// A body larger than preBodyFree is read only for a request that has a
+// route and, on a non-public route, a credential that verifies; a refused
+// one gets the answer the handler would have given, without its body
+// being sent (headers only: the sidecar answers before reading a byte of
+// it), and a verified client's upload still goes through.
+func TestPreBodyRefusedGetsHandlerAnswer(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	head := func(target, extra string) string {
+		return "POST " + target + " HTTP/1.1\r\nHost: svc\r\nContent-Length: 1000000\r\n" + extra + "\r\n"
+	}
+	cases := []struct {
+		name, req string
+		status    int
+		errName   string
+	}{
+		{"no credential", head("/v1/records", ""), 401, "unauthenticated"},
+		{"unknown key", head("/v1/records", "X-API-Key: pk_acmehris1_NotTheSecret0000000000000000000001\r\n"), 401, "unauthenticated"},
+		{"revoked key", head("/v1/records", "X-API-Key: "+revokedKey+"\r\n"), 401, "unauthenticated"},
+		{"forged bearer", head("/v1/records", "Authorization: Bearer e30.e30.\r\n"), 401, "unauthenticated"},
+		{"no route", head("/v1/nothing-here", ""), 404, "no_route"},
+		{"over the class limit", strings.Replace(head("/v1/records", "X-API-Key: "+hrisKey+"\r\n"), "1000000", "9000000", 1), 413, "body_too_large"},
+	}
+	for _, c := range cases {
+		r := raw(t, st.addr, c.req)
+		if r.status != c.status {
+			t.Errorf("%s: status %d, want %d (body %q)", c.name, r.status, c.status, r.body)
+			continue
+		}
+		if got := r.errorBody(t).Error; got != c.errName {
+			t.Errorf("%s: error %q, want %q", c.name, got, c.errName)
+		}
+		if c.status == 401 && r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", c.name)
+		}
+	}
+	big := strings.Repeat("b", 100<<10)
+	if r := do(t, st.addr, "POST", "/v1/records", key(hrisKey), big); r.status != 200 {
+		t.Fatalf("verified client's 100 KiB upload: status %d, want 200", r.status)
+	}
+	got := st.up.received()
+	if len(got) != 1 || got[0].body != len(big) {
+		t.Fatalf("upstream received %+v, want one request with a %d-byte body", got, len(big))
+	}
+	if r := do(t, st.addr, "POST", "/v1/records", nil, big); r.status != 401 {
+		t.Fatalf("unauthenticated 100 KiB upload sent whole: status %d, want 401", r.status)
+	}
+}
