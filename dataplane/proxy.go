@@ -279,7 +279,10 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	x.rec.Decision = audit.Allowed
 	scrubResponse(&ctx.Response.Header, x)
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
-	if streamed {
+	switch {
+	case streamed && x.body.toClose(req):
+		s.streamToClose(ctx, x) // stream10.go: HTTP/1.0, unknown length
+	case streamed:
 		s.stream(ctx, x)
 	}
 }
