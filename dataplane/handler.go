@@ -172,7 +172,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	x.d = s.derived.Load()
 	x.snap = x.d.snapshot()
-	ok := scanHeaders(h.RawHeaders(), &x.hdr)
+	ok := scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) // headerlist.go
 	s.requestID(x)
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady
