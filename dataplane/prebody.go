@@ -93,3 +93,22 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	}
 	return audit.BodyTooLarge
 }
+
+// expect answers a request carrying "Expect: 100-continue" before its
+// body is sent: 100 only when the body would be read (preBodyLimit, with
+// the credential checked whatever the body's size, since the client is
+// waiting anyway), else the final answer the request would get, recorded
+// like any other (fasthttp then closes the connection). fasthttp's
+// default sends 100 to everyone, before authentication.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	h := &ctx.Request.Header
+	cl := int64(h.ContentLength())
+	if d := s.derived.Load(); d != nil {
+		limit, refused := s.preBodyLimit(d, h, max(cl, preBodyFree+1))
+		if !refused && cl <= limit {
+			return fasthttp.StatusContinue
+		}
+	}
+	s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
+	return ctx.Response.StatusCode()
+}

@@ -1,8 +1,13 @@
 package dataplane
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A body larger than preBodyFree is read only for a request that has a
@@ -51,5 +56,48 @@ func TestPreBodyRefusedGetsHandlerAnswer(t *testing.T) {
 	}
 	if r := do(t, st.addr, "POST", "/v1/records", nil, big); r.status != 401 {
 		t.Fatalf("unauthenticated 100 KiB upload sent whole: status %d, want 401", r.status)
+	}
+}
+
+// "Expect: 100-continue" gets 100 only from a request whose body would be
+// read: one without a verified credential gets its final answer instead,
+// in the JSON shape, and a verified one gets 100 and then its answer.
+func TestExpectContinueAfterAuthentication(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	status := func(extra string) (first, final int) {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"+extra+"\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 100 {
+			b, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(b), `"request_id"`) {
+				t.Errorf("final answer without the JSON error shape: %q", b)
+			}
+			return resp.StatusCode, resp.StatusCode
+		}
+		io.WriteString(c, "{}")
+		if resp, err = http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+		return 100, resp.StatusCode
+	}
+	if first, _ := status(""); first != 401 {
+		t.Errorf("no credential: first answer %d, want 401 (no 100 before authentication)", first)
+	}
+	if first, _ := status("X-API-Key: " + revokedKey + "\r\n"); first != 401 {
+		t.Errorf("revoked key: first answer %d, want 401", first)
+	}
+	if first, final := status("X-API-Key: " + hrisKey + "\r\n"); first != 100 || final != 200 {
+		t.Errorf("verified key: answers %d then %d, want 100 then 200", first, final)
 	}
 }
