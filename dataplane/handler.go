@@ -156,6 +156,7 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.metrics.auditDropped.Add(1)
 		s.panicked(ctx, x, p)
 	}
+	dropBigBody(&ctx.Request) // prebody.go
 	s.end(x)
 }
 

@@ -112,3 +112,19 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
 	return ctx.Response.StatusCode()
 }
+
+// maxPooledBody is the largest request body buffer handed back to
+// fasthttp's body pool when the request is done.
+const maxPooledBody = 256 << 10
+
+// dropBigBody lets the garbage collector have a request body buffer
+// larger than maxPooledBody, once the request is settled. fasthttp gives
+// body buffers back to a package-level pool that keeps any size until it
+// has calibrated (bytebufferpool, after about 42,000 puts): one upload of
+// a class's max_body would otherwise be kept for reuse by any request.
+// Swapping in nil leaves the pooled buffer empty and drops the big slice.
+func dropBigBody(req *fasthttp.Request) {
+	if len(req.Body()) > maxPooledBody {
+		req.SwapBody(nil)
+	}
+}

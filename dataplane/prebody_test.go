@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,22 @@ func TestExpectContinueAfterAuthentication(t *testing.T) {
 	}
 	if first, final := status("X-API-Key: " + hrisKey + "\r\n"); first != 100 || final != 200 {
 		t.Errorf("verified key: answers %d then %d, want 100 then 200", first, final)
+	}
+}
+
+// A large request body buffer is not handed back to fasthttp's body pool
+// (which would keep it for any later request) once its request is done;
+// a small one is, for reuse.
+func TestBigBodyBufferNotPooled(t *testing.T) {
+	m := newInmem(t, false)
+	big := strings.Repeat("b", maxPooledBody+1)
+	m.serve(t, append(request("POST", "/v1/records", hrisKey, "Content-Length: "+strconv.Itoa(len(big))), big...))
+	if n := len(m.ctx.Request.Body()); n != 0 {
+		t.Errorf("after a %d-byte request, the request still holds a %d-byte body buffer, want 0", len(big), n)
+	}
+	small := "{}"
+	m.serve(t, append(request("POST", "/v1/records", hrisKey, "Content-Length: 2"), small...))
+	if n := len(m.ctx.Request.Body()); n != len(small) {
+		t.Errorf("after a 2-byte request, body %d bytes, want it kept (2)", n)
 	}
 }
