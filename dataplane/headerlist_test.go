@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,4 +119,80 @@ func TestManyTrailerNamesRefused(t *testing.T) {
 	if n := len(st.up.received()); n != 0 {
 		t.Fatalf("%d requests reached the upstream, want 0", n)
 	}
+}
+
+// FuzzTrailerNames checks the sorted count against the obvious one (name
+// by name, as dropTrailers used to count) for a header block and fields
+// added after it, as fasthttp adds trailers; and that connectionListOK
+// neither panics nor passes a protected name.
+func FuzzTrailerNames(f *testing.F) {
+	f.Add("X-A: 1\r\nx-b: 2\r\n", "X-A\nx-c\nX-C")
+	f.Add("Connection: close, Host\r\n", "Connection")
+	f.Fuzz(func(t *testing.T, block, added string) {
+		var h fasthttp.RequestHeader
+		if err := h.Read(bufio.NewReaderSize(strings.NewReader("GET / HTTP/1.1\r\nHost: x\r\n"+block+"\r\n"), 64<<10)); err != nil {
+			return
+		}
+		for name := range strings.SplitSeq(added, "\n") {
+			if name != "" && !strings.ContainsAny(name, ":\r\n \t") {
+				h.Add(name, "v")
+			}
+		}
+		raw := h.RawHeaders()
+		var want []string
+		for k := range h.All() {
+			name := asciiLower(string(k))
+			if slices.Contains(want, name) {
+				continue
+			}
+			inMap, inRaw := 0, 0
+			for k2 := range h.All() {
+				if asciiLower(string(k2)) == name {
+					inMap++
+				}
+			}
+			for line := range strings.Lines(string(raw)) {
+				if c := strings.IndexByte(line, ':'); c > 0 && asciiLower(line[:c]) == name {
+					inRaw++
+				}
+			}
+			if inMap > inRaw {
+				want = append(want, name)
+			}
+		}
+		got, n := trailerNames(&h, raw, nil)
+		gotNames := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+		if len(got) == 0 {
+			gotNames = nil
+		}
+		slices.Sort(want)
+		if !slices.Equal(gotNames, want) || n != len(want) {
+			t.Fatalf("trailer names %q (%d), want %q", gotNames, n, want)
+		}
+		if connectionListOK(raw) {
+			for line := range strings.Lines(string(raw)) {
+				c := strings.IndexByte(line, ':')
+				if c < 0 || !strings.EqualFold(line[:c], "connection") {
+					continue
+				}
+				for name := range strings.SplitSeq(strings.TrimRight(line[c+1:], "\r\n"), ",") {
+					if protectedName([]byte(strings.Trim(name, " \t"))) {
+						t.Fatalf("Connection line %q passed with protected name %q", line, name)
+					}
+				}
+			}
+		}
+	})
+}
+
+// asciiLower lower-cases the ASCII letters of s only, as field names are
+// compared (strings.ToLower would rewrite invalid UTF-8).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c | 0x20
+		}
+	}
+	return string(b)
 }
