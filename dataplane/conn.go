@@ -109,12 +109,14 @@ func closed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed network connection")
 }
 
-// admit counts a new connection from peer, or reports false past a cap.
+// admit counts a new connection from peer (an IPv6 peer by its /64, see
+// capKey), or reports false past a cap.
 func (l *listener) admit(peer netip.Addr) bool {
 	if l.open.Add(1) > l.maxConns {
 		l.open.Add(-1)
 		return false
 	}
+	peer = capKey(peer)
 	l.mu.Lock()
 	n := l.perIP[peer]
 	if n >= l.maxPerIP {
@@ -129,6 +131,7 @@ func (l *listener) admit(peer netip.Addr) bool {
 
 // release uncounts a closed connection from peer.
 func (l *listener) release(peer netip.Addr) {
+	peer = capKey(peer)
 	l.mu.Lock()
 	if n := l.perIP[peer]; n <= 1 {
 		delete(l.perIP, peer)

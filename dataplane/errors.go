@@ -26,8 +26,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		d = audit.HeaderTooLarge
 	}
 	if err == fasthttp.ErrBodyTooLarge {
-		d = audit.BodyTooLarge
-		s.routeForAudit(ctx, x)
+		d = s.bodyRefused(ctx, x) // prebody.go
 	}
 	s.deny(ctx, x, d)
 }

@@ -40,7 +40,10 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	x.rec.Decision = audit.Allowed
 	scrubResponse(&ctx.Response.Header, x)
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
-	if streamed {
+	switch {
+	case streamed && x.body.toClose(req):
+		s.streamToClose(ctx, x) // stream10.go: HTTP/1.0, unknown length
+	case streamed:
 		s.stream(ctx, x)
 	}
 }
@@ -168,12 +171,7 @@ func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool
 // header block is deleted and its header lines, if any, are put back.
 func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 	raw := h.RawHeaders()
-	x.buf = x.buf[:0]
-	for k := range h.All() {
-		if countMap(h, k) > countRaw(raw, k) && !listed(x.buf, k) {
-			x.buf = append(append(x.buf, k...), '\n')
-		}
-	}
+	x.buf, _ = trailerNames(h, raw, x.buf[:0]) // headerlist.go: sorted, not name by name
 	for names := x.buf; len(names) > 0; {
 		i := bytes.IndexByte(names, '\n')
 		name := names[:i]
@@ -185,40 +183,6 @@ func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 		}
 		names = names[i+1:]
 	}
-}
-
-// countMap counts the entries of the header map named name.
-func countMap(h *fasthttp.RequestHeader, name []byte) int {
-	n := 0
-	for k := range h.All() {
-		if bytes.EqualFold(k, name) {
-			n++
-		}
-	}
-	return n
-}
-
-// countRaw counts the lines of the raw header block named name.
-func countRaw(raw, name []byte) int {
-	n := 0
-	for line := range bytes.Lines(raw) {
-		if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
-			n++
-		}
-	}
-	return n
-}
-
-// listed reports whether the '\n'-terminated list holds name.
-func listed(list, name []byte) bool {
-	for len(list) > 0 {
-		i := bytes.IndexByte(list, '\n')
-		if bytes.Equal(list[:i], name) {
-			return true
-		}
-		list = list[i+1:]
-	}
-	return false
 }
 
 // ro returns the bytes of s without copying, for fasthttp setters that copy

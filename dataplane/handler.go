@@ -153,6 +153,7 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.metrics.auditDropped.Add(1)
 		s.panicked(ctx, x, p)
 	}
+	dropBigBody(&ctx.Request) // prebody.go
 	s.end(x)
 }
 
@@ -175,7 +176,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// 1. Headers checked in one pass (headers.go); the request id kept or
 	// made (requestid.go); behind a trusted proxy, the source address
 	// from X-Forwarded-For (source.go).
-	ok := scanHeaders(h.RawHeaders(), &x.hdr)
+	ok := scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) // headerlist.go
 	s.requestID(x)
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady

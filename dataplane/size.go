@@ -20,31 +20,25 @@ func bodySize(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 // headerReceived is step 3 run early, by fasthttp before it reads a body
 // (its HeaderReceived hook): it caps the body at the limit of the
 // request's class, so an oversized declared body gets 413 without being
-// read, and gives the body ReadTimeout (the headers had HeaderTimeout).
-// Bodies that fit every class need no routing here.
+// read; refuses a body larger than preBodyFree of a request with no
+// route or no verified credential (prebody.go), so nothing is allocated
+// for a body before its sender is known; and gives the body ReadTimeout
+// (the headers had HeaderTimeout). Small bodies that fit every class need
+// no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
 	defer s.headerPanicked(&rc)
 	p := s.prepared.Load()
 	if p == nil {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
-	snap := p.snap
 	cl := int64(h.ContentLength())
 	if cl == -2 || cl == 0 {
 		return fasthttp.RequestConfig{} // no body: the header deadline stands
 	}
-	if cl > 0 && cl <= p.minBody {
+	if cl > 0 && cl <= min(p.minBody, preBodyFree) {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
-	limit := p.maxBody
-	var buf [256]byte
-	if path, _, ok := splitTarget(h.RequestURI()); ok {
-		if norm, ok := normalizePath(buf[:0], path); ok {
-			if r := snap.Match(h.Method(), norm); r != nil {
-				limit = r.Class.MaxBody
-			}
-		}
-	}
+	limit, _ := s.preBodyLimit(p, h, cl) // prebody.go: route and credential first
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 

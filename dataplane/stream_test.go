@@ -322,9 +322,10 @@ func TestStreamedLengthKept(t *testing.T) {
 }
 
 // An HTTP/1.0 client cannot take chunked coding, which is how a streamed
-// body of unknown length goes out: it gets the body read whole, with a
-// Content-Length, and the upstream connection stays reusable.
-func TestHTTP10ClientGetsLength(t *testing.T) {
+// body of unknown length goes out to HTTP/1.1 clients: it gets the body
+// streamed and delimited by the close of the connection (RFC 1945 section
+// 7.2.2), not read whole first, and the upstream connection stays reusable.
+func TestHTTP10ClientGetsBodyToClose(t *testing.T) {
 	up := startBulkUpstream(t, 100000, true)
 	st := startStack(t, func(c *Config) { c.Upstream = up })
 	for i := range 2 {
@@ -344,8 +345,12 @@ func TestHTTP10ClientGetsLength(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 || len(body) != 100000 {
 			t.Fatalf("request %d: status %d, %d bytes, %v; want 200 and 100000 bytes", i, resp.StatusCode, len(body), err)
 		}
-		if len(resp.TransferEncoding) > 0 || resp.ContentLength != 100000 {
-			t.Errorf("request %d: Transfer-Encoding %q, Content-Length %d; want no coding and 100000", i, resp.TransferEncoding, resp.ContentLength)
+		if len(resp.TransferEncoding) > 0 || resp.ContentLength != -1 || !resp.Close {
+			t.Errorf("request %d: Transfer-Encoding %q, Content-Length %d, close %v; want no coding, no length, delimited by the close",
+				i, resp.TransferEncoding, resp.ContentLength, resp.Close)
+		}
+		if rec := st.sink.last(t); rec.Decision != audit.Allowed || rec.BytesOut != 100000 {
+			t.Errorf("request %d: audit %v with %d response bytes, want allowed and 100000", i, rec.Decision, rec.BytesOut)
 		}
 	}
 	if got := st.srv.upstream.dropped.Load(); got != 0 {

@@ -114,34 +114,12 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 		if err := resp.ReadBody(br, cl); err != nil {
 			return false, timeout(err)
 		}
-	case cl < 0 && !req.Header.IsHTTP11():
-		// An HTTP/1.0 client cannot take chunked coding (RFC 9112
-		// section 7), which is how a stream of unknown length is sent:
-		// its body is read whole, up to limit and maxWhole.
-		if err := readWhole(br, resp, &body.up.Header, cl, min(limit, u.maxWhole)); err != nil {
-			return false, err
-		}
 	default:
 		body.start(u, c, cc, br, cl, limit, keep)
 		return true, nil
 	}
 	u.done(cc, br, keep)
 	return false, nil
-}
-
-// readWhole reads a body of unknown length (cl -1 chunked, -2 until the
-// connection closes) into resp, up to limit bytes. Chunked trailers are
-// read into scratch, and so dropped.
-func readWhole(br *bufio.Reader, resp *fasthttp.Response, scratch *fasthttp.ResponseHeader, cl int, limit int64) error {
-	switch err := resp.ReadBody(br, int(limit)); {
-	case err == fasthttp.ErrBodyTooLarge:
-		return errResponseTooLarge
-	case err != nil:
-		return timeout(err)
-	case cl == -1:
-		return timeout(scratch.ReadTrailer(br))
-	}
-	return nil
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without

@@ -1,0 +1,130 @@
+package dataplane
+
+import (
+	"github.com/portcullis/portcullis/audit"
+	"github.com/valyala/fasthttp"
+)
+
+// preBodyFree is the largest request body read before the request's
+// credential is checked. fasthttp allocates a body's whole declared
+// Content-Length when the headers arrive, before the handler runs, so a
+// larger body is read only for a request that has a route and, on a
+// non-public route, a credential that verifies: a client without one
+// costs the sidecar at most this much per connection, not the class limit.
+const preBodyFree = 16 << 10
+
+// refuseBody is the body limit that makes fasthttp refuse a declared body
+// before reading or allocating it (ErrBodyTooLarge, headers kept), so that
+// errorHandler answers it with bodyRefused.
+const refuseBody = 1
+
+// preBodyLimit returns the body limit for a request whose headers h
+// declare cl bytes of body (-1: chunked), and whether the request was
+// refused before its body: no route, a target that does not parse, or a
+// non-public route and a credential that does not authenticate. A refused
+// chunked body is still read up to preBodyFree (fasthttp forgets the
+// headers of a chunked body it refuses, so the handler answers it), a
+// refused declared body not at all.
+func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) (limit int64, refused bool) {
+	refuse := int64(refuseBody)
+	if cl == -1 {
+		refuse = preBodyFree
+	}
+	var buf [256]byte
+	path, _, ok := splitTarget(h.RequestURI())
+	if !ok {
+		return refuse, true
+	}
+	norm, ok := normalizePath(buf[:0], path)
+	if !ok {
+		return refuse, true
+	}
+	r := d.snap.Match(h.Method(), norm)
+	switch {
+	case r == nil:
+		return refuse, true
+	case cl > r.Class.MaxBody || r.Public || cl >= 0 && cl <= preBodyFree:
+		return r.Class.MaxBody, false
+	case !s.preAuthenticated(d, h):
+		return refuse, true
+	}
+	return r.Class.MaxBody, false
+}
+
+// preAuthenticated runs the handler's own credential check on headers h,
+// before the body is read: the same verification (cached API keys, the
+// JWT verifier), on a pooled exchange, so it does not allocate.
+func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
+	x := s.pool.Get().(*exchange)
+	x.prep, x.snap = d, d.snap
+	_, x.wall = s.clock.now()
+	ok := scanHeaders(h.RawHeaders(), &x.hdr) && s.authenticate(x) == audit.Allowed
+	x.reset()
+	s.pool.Put(x)
+	return ok
+}
+
+// bodyRefused decides a request whose body fasthttp refused for its size
+// (ErrBodyTooLarge): the answer the handler would have given it, in the
+// handler's order (a malformed request, no route, a body over its class
+// limit, a credential that does not authenticate), else 413. A chunked
+// request's headers are gone by then (fasthttp resets the request), and
+// it gets 413.
+func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	h := &ctx.Request.Header
+	if x.snap == nil {
+		return audit.NotReady
+	}
+	if len(h.RawHeaders()) == 0 {
+		s.routeForAudit(ctx, x)
+		return audit.BodyTooLarge
+	}
+	x.hdr = requestHeaders{}
+	if !scanHeaders(h.RawHeaders(), &x.hdr) {
+		return audit.BadRequest
+	}
+	if d := s.routeRequest(ctx, x); d != audit.Allowed {
+		return d
+	}
+	if !x.route.Public {
+		if d := s.authenticate(x); d != audit.Allowed {
+			return d
+		}
+	}
+	return audit.BodyTooLarge
+}
+
+// expect answers a request carrying "Expect: 100-continue" before its
+// body is sent: 100 only when the body would be read (preBodyLimit, with
+// the credential checked whatever the body's size, since the client is
+// waiting anyway), else the final answer the request would get, recorded
+// like any other (fasthttp then closes the connection). fasthttp's
+// default sends 100 to everyone, before authentication.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	h := &ctx.Request.Header
+	cl := int64(h.ContentLength())
+	if d := s.prepared.Load(); d != nil {
+		limit, refused := s.preBodyLimit(d, h, max(cl, preBodyFree+1))
+		if !refused && cl <= limit {
+			return fasthttp.StatusContinue
+		}
+	}
+	s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
+	return ctx.Response.StatusCode()
+}
+
+// maxPooledBody is the largest request body buffer handed back to
+// fasthttp's body pool when the request is done.
+const maxPooledBody = 256 << 10
+
+// dropBigBody lets the garbage collector have a request body buffer
+// larger than maxPooledBody, once the request is settled. fasthttp gives
+// body buffers back to a package-level pool that keeps any size until it
+// has calibrated (bytebufferpool, after about 42,000 puts): one upload of
+// a class's max_body would otherwise be kept for reuse by any request.
+// Swapping in nil leaves the pooled buffer empty and drops the big slice.
+func dropBigBody(req *fasthttp.Request) {
+	if len(req.Body()) > maxPooledBody {
+		req.SwapBody(nil)
+	}
+}

@@ -1,0 +1,38 @@
+//go:build !race
+
+package dataplane
+
+import "testing"
+
+// headerReceived refuses an unauthenticated large body before fasthttp
+// sizes a buffer for it: the limit it returns is refuseBody, and the
+// check allocates nothing.
+func TestPreBodyLimit(t *testing.T) {
+	m := newInmem(t, false)
+	cases := []struct {
+		name string
+		req  []byte
+		want int
+	}{
+		{"no credential", request("POST", "/v1/exports", "", "Content-Length: 60000"), refuseBody},
+		{"over the class limit", request("POST", "/v1/exports", "", "Content-Length: 70000"), 64 << 10},
+		{"no route", request("POST", "/v1/nowhere", adminKey, "Content-Length: 70000"), refuseBody},
+		{"verified", request("POST", "/v1/exports", adminKey, "Content-Length: 60000"), 64 << 10},
+		{"chunked, no credential", request("POST", "/v1/exports", "", "Transfer-Encoding: chunked"), preBodyFree},
+	}
+	for _, c := range cases {
+		m.src.Reset(c.req)
+		m.br.Reset(m.src)
+		h := &m.ctx.Request.Header
+		h.Reset()
+		if err := h.Read(m.br); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.srv.headerReceived(h).MaxRequestBodySize; got != c.want {
+			t.Errorf("%s: body limit %d, want %d", c.name, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { m.srv.headerReceived(h) }); allocs != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", c.name, allocs)
+		}
+	}
+}
