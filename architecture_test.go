@@ -72,7 +72,8 @@ var (
 // links no protobuf, gRPC or etcd; policy is the standard library plus the
 // YAML decoder; nothing but the collector imports protobuf or the OTLP
 // types; and only the etcd sync and admin packages (and the programs:
-// collector, cmd, examples, interop) import go.etcd.io. Rules that name a
+// collector, cmd, examples, interop) import go.etcd.io; only the programs
+// import the data plane. Rules that name a
 // package check everything it links (go list -deps), so an import added
 // anywhere below it is caught; rules on importers check the non-test
 // imports of every package of the module.
@@ -111,6 +112,9 @@ func TestArchitecture(t *testing.T) {
 		}
 	}
 	onlyImportedBy(t, pkgs, protobuf, module+"/collector")
+	// Only the programs wire the data plane in: the collector, alerts and
+	// the evidence builder read what it recorded, never its code.
+	onlyImportedBy(t, pkgs, []string{module + "/dataplane"}, module+"/dataplane", module+"/cmd", module+"/examples", module+"/interop", module+"/bench")
 	etcdUsers := []string{module + "/policy/etcdsync", module + "/policy/etcdadmin", module + "/internal/devetcd", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
 	onlyImportedBy(t, pkgs, etcd, etcdUsers...)
 }

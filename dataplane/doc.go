@@ -40,16 +40,23 @@
 //   - server.go: Config, New, Serve, Shutdown, and the fasthttp.Server
 //     whose hooks (Handler, errorHandler, headerReceived) enter the path.
 //   - conn.go: the listener's connection caps; a connection's requests
-//     take turns on one exchange.
+//     take turns on one exchange. connkey.go: the per-address key (an
+//     IPv6 peer counts by its /64).
 //   - handler.go: the exchange, Handler and decide, which runs steps 1 to
 //     6 in order; then deny or forward; then settle, which records.
 //   - headers.go: step 1, the one-pass header check (scanHeaders).
+//     headerlist.go: step 1, the Connection and Trailer lists (bounded,
+//     none naming a field the sidecar relies on) and the trailer fields
+//     fasthttp merged, found in n log n.
 //   - requestid.go: step 1, the request id kept or made.
 //   - source.go: step 1, the source address behind a trusted proxy
 //     (X-Forwarded-For or Forwarded).
 //   - route.go: step 2, the target normalised once, then routed.
 //   - size.go: step 3, the body against its class limit: before it is read
-//     (headerReceived) and after routing (bodySize).
+//     (headerReceived) and after routing (bodySize). prebody.go: step 3
+//     run before the body, for a body above preBodyFree: the route and the
+//     credential first, so nothing is allocated for the body of an unknown
+//     sender; Expect: 100-continue answered only then.
 //   - credential.go: step 4, API key or token, revocation, suspension.
 //   - authorize.go: step 5, scopes, then privileged-class rules.
 //   - limit.go: step 6, the buckets, then the concurrency slot; the 429's
@@ -58,6 +65,8 @@
 //     response's hop-by-hop headers removed.
 //   - upstream.go: step 7, the round trip on the upstream pool.
 //   - stream.go: step 7, a large response streamed to the client.
+//     stream10.go: to an HTTP/1.0 client, a body of unknown length
+//     streamed until the connection closes.
 //   - record.go: step 8, the audit record handed to the sink.
 //   - deny.go: the answer of every denial, a pre-rendered JSON body.
 //   - errors.go: the second entry point, for what fasthttp could not read
