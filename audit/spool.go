@@ -9,7 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // ErrSpoolFull is returned (wrapped) when a batch does not fit in the spool.
@@ -111,7 +112,7 @@ func (s *spool) put(seq uint64, records int, data []byte) error {
 		return fmt.Errorf("%w: batch %d of %d bytes over the %d byte limit (%d used)", ErrSpoolFull, seq, len(data), s.max, s.bytes)
 	}
 	f := spoolFile{name: fmt.Sprintf("%020d-%d.otlp", seq, records), seq: seq, records: records, size: int64(len(data))}
-	if err := writeFileSync(s.dir, f.name, data); err != nil {
+	if err := durable.WriteFile(s.dir, f.name, data); err != nil {
 		return err
 	}
 	s.insertLocked(f)
@@ -129,43 +130,6 @@ func (s *spool) insertLocked(f spoolFile) {
 	s.files[i] = f
 	s.bytes += f.size
 	s.used.Store(s.bytes)
-}
-
-// writeFileSync writes dir/name atomically and durably.
-func writeFileSync(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, ".tmp-"+name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: cannot create %q: %w", tmp, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("audit: cannot write %q durably: %w", filepath.Join(dir, name), err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a directory so a rename or removal in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("audit: cannot open directory %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("audit: cannot sync directory %q: %w", dir, err)
-	}
-	return nil
 }
 
 // oldest returns the spooled batch with the lowest sequence.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // HeadPublisher keeps a copy of each signed head somewhere a person with
@@ -40,7 +42,7 @@ func (a FileAnchor) PublishHead(_ context.Context, head []byte) error {
 			return fmt.Errorf("%w: %q names seq %d, this head seq %d", ErrHeadBehind, string(a), cur, next)
 		}
 	}
-	return writeFileSync(filepath.Dir(string(a)), filepath.Base(string(a)), head)
+	return durable.WriteFile(filepath.Dir(string(a)), filepath.Base(string(a)), head)
 }
 
 // unverifiedSeq reads a signed head's seq without checking the signature.

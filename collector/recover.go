@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // KindBreak is the chain entry the collector writes when it restarts and
@@ -73,7 +75,7 @@ func writeMarker(dir string) error {
 	if _, err := os.Lstat(filepath.Join(dir, storeMarker)); err == nil {
 		return nil
 	}
-	return writeFileSync(dir, storeMarker, []byte(storeMarkerText))
+	return durable.WriteFile(dir, storeMarker, []byte(storeMarkerText))
 }
 
 func (s *Store) loadLastDigest(n uint64) error {
@@ -334,7 +336,7 @@ func (s *Store) sealBreak(path string, n uint64, w *openWalk) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(s.dir, digestName(n), doc); err != nil {
+	if err := durable.WriteFile(s.dir, digestName(n), doc); err != nil {
 		return err
 	}
 	s.segNum, s.lastSig, s.seq, s.prev = n, sig, w.seq, w.hash

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // ReadResumeRevision reads the etcd revision the collector stored lifecycle
@@ -32,5 +34,5 @@ func ReadResumeRevision(path string) (int64, error) {
 // over path, fsync of the directory, so a crash leaves the old revision or
 // the new one, never a torn or empty file (issue 13 item 4).
 func WriteResumeRevision(path string, rev int64) error {
-	return writeFileSync(filepath.Dir(path), filepath.Base(path), []byte(strconv.FormatInt(rev, 10)+"\n"))
+	return durable.WriteFile(filepath.Dir(path), filepath.Base(path), []byte(strconv.FormatInt(rev, 10)+"\n"))
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // Maintain rotates the open segment when it is older than SegmentMaxAge and
@@ -70,7 +72,7 @@ func (s *Store) expireOneLocked(n uint64, now time.Time, pub ed25519.PublicKey) 
 	if err := os.Remove(path); err != nil {
 		return true, fmt.Errorf("collector: cannot delete expired segment %q: %w", path, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		return true, err
 	}
 	s.stats.Expired++

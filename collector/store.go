@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // StoreConfig configures a Store.
@@ -328,7 +330,7 @@ func (s *Store) ensureSegmentLocked() error {
 	if err != nil {
 		return fmt.Errorf("collector: cannot create segment %q: %w", path, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		// Leaving the file would make every later attempt fail with
 		// "file exists" (EMFILE at rotation, issue 21 item 9), so a
 		// failure to remove it is reported with the sync's.
@@ -369,7 +371,7 @@ func (s *Store) closeSegmentLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(s.dir, digestName(s.segNum), doc); err != nil {
+	if err := durable.WriteFile(s.dir, digestName(s.segNum), doc); err != nil {
 		return err
 	}
 	// The digest is written, so the segment is sealed whatever Close says:
