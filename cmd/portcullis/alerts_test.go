@@ -79,7 +79,7 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	etcdRun := func(name string) func([]string, *bytes.Buffer, *bytes.Buffer) int {
 		return func(a []string, o, errOut *bytes.Buffer) int {
 			a = append(a, "--etcd", endpoints, "--prefix", prefix, "--actor", "alice")
-			return etcdCommands[name].main(a, o, errOut)
+			return etcdSub(t, name).main(a, o, errOut)
 		}
 	}
 	out := run(0, list, "--data", dir, "--format", "json", "--rule", "token-guessing-client")

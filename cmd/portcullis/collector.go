@@ -21,10 +21,6 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
-func init() {
-	register("collector", "receive audit batches (OTLP/HTTP) into tamper-evident storage", runCollector)
-}
-
 type collectorFlags struct {
 	listen, data, retention, signingKey, token, tokenFile string
 	policyFile                                            string // detection rules (issue 14)

@@ -154,7 +154,7 @@ func TestIncidentContainByHand(t *testing.T) {
 	run := func(want int, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if got := etcdCommands["incident contain"].main(append(args, common...), &out, &errOut); got != want {
+		if got := etcdSub(t, "incident contain").main(append(args, common...), &out, &errOut); got != want {
 			t.Fatalf("incident contain %v = %d, want %d: %s%s", args, got, want, &out, &errOut)
 		}
 		return out.String() + errOut.String()

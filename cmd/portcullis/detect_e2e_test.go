@@ -256,7 +256,7 @@ func TestDetectToContainEndToEnd(t *testing.T) {
 	var out, errOut bytes.Buffer
 	args := []string{id, "--note", "token guessing from one address", "--corrective-action", "key rotated; owner told",
 		"--etcd", s.etcd, "--prefix", e2ePrefix, "--actor", "alice", "--data", filepath.Join(s.data, "audit")}
-	if code := etcdCommands["alerts close"].main(args, &out, &errOut); code != 0 {
+	if code := etcdSub(t, "alerts close").main(args, &out, &errOut); code != 0 {
 		t.Fatalf("alerts close = %d: %s", code, &errOut)
 	}
 	s.until("the closure in the trail", func() bool {

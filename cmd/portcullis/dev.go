@@ -25,10 +25,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-func init() {
-	register("dev", "run etcd, the collector, the demo service and a sidecar on one machine", runDev)
-}
-
 // devFlags are the flags of `portcullis dev`.
 type devFlags struct {
 	data, policy, listen, upstream, admin, collector, prefix, logLevel string

@@ -39,7 +39,7 @@ type etcdRunner struct {
 func (r etcdRunner) run(want int, args ...string) string {
 	r.t.Helper()
 	var out, errOut bytes.Buffer
-	cmd, ok := etcdCommands[args[0]+" "+args[1]]
+	cmd, ok := lookupEtcd(args[0] + " " + args[1])
 	if !ok {
 		r.t.Fatalf("no command %q", args[:2])
 	}
@@ -282,7 +282,7 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 	run := func(want int, args ...string) (string, string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if got := etcdCommands[args[0]+" "+args[1]].main(args[2:], &out, &errOut); got != want {
+		if got := etcdSub(t, args[0]+" "+args[1]).main(args[2:], &out, &errOut); got != want {
 			t.Fatalf("portcullis %s = exit %d, want %d\n%s%s", strings.Join(args, " "), got, want, &out, &errOut)
 		}
 		return out.String(), errOut.String()

@@ -18,11 +18,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-func init() {
-	register("sidecar", "run the enforcing sidecar in front of one service", runSidecar)
-	register("upstream", "run the demo service (used by make demo and the tests)", runUpstream)
-}
-
 // sidecarFlags are the flags of `portcullis sidecar`.
 type sidecarFlags struct {
 	policyFile string
