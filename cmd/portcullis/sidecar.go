@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -142,10 +143,24 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		ln.Close()
 		return fmt.Errorf("cannot listen on admin %q: %w", f.admin, err)
 	}
+	var served sync.WaitGroup
 	adminSrv := admin.NewServer()
-	go adminSrv.Serve(admin.Listener(aln))
+	served.Go(func() {
+		if err := adminSrv.Serve(admin.Listener(aln)); err != nil {
+			log.Error().Err(err).Msg("admin listener stopped")
+		}
+	})
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	served.Go(func() { errc <- srv.Serve(ln) })
+	defer func() {
+		// Closing aln also stops an admin Serve that had not taken it
+		// yet, which Shutdown would miss; on the usual path Shutdown
+		// closed it already.
+		if err := aln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Warn().Err(err).Msg("closing the admin listener")
+		}
+		served.Wait()
+	}()
 	log.Info().Str("listen", ln.Addr().String()).Str("admin", aln.Addr().String()).Str("upstream", f.upstream).Msg("sidecar serving")
 	select {
 	case err := <-errc:
@@ -221,10 +236,14 @@ func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log 
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-stop:
 				return
 			case <-hup:
 				if err := load(); err != nil {
@@ -233,8 +252,8 @@ func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log 
 				}
 			}
 		}
-	}()
-	return &policySource{close: func() { signal.Stop(hup) }}, nil
+	})
+	return &policySource{close: func() { signal.Stop(hup); close(stop); wg.Wait() }}, nil
 }
 
 func newLogger(level string) zerolog.Logger {
