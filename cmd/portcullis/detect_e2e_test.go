@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -172,13 +173,7 @@ func status(url, key string) int {
 // until polls cond with a generous deadline (the machine is shared).
 func (s *detectStack) until(what string, cond func() bool) {
 	s.tb.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pollUntil(s.tb, 90*time.Second, what, func() (bool, string) { return cond(), "" })
 }
 
 // bruteForce sends n guesses of acme-hris's key, alternating sidecars.

@@ -245,18 +245,6 @@ func TestMembersList(t *testing.T) {
 	}
 }
 
-// poll waits for cond with a deadline generous enough for a loaded machine.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // The actor falls back to the OS account, the etcd user is recorded beside
 // it, the password comes from PORTCULLIS_ETCD_PASSWORD and the endpoints
 // from PORTCULLIS_ETCD; the old flag spellings still work, with a warning.
