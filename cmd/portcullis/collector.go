@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -32,7 +33,7 @@ type collectorFlags struct {
 	maxBatchBytes                                         int64
 	maxBatchRecords, maxRecordBytes                       int
 	recordWindow                                          time.Duration
-	etcd                                                  sidecarEtcdFlags
+	etcd                                                  etcdConnFlags
 	head                                                  headFlags
 }
 
@@ -104,7 +105,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer logClose(store, log, "audit store")
 	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, Log: log})
@@ -127,7 +128,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		if err != nil {
 			return err
 		}
-		defer cli.Close()
+		defer logClose(cli, log, "etcd client")
 		admin = etcdadmin.New(cli, c.etcd.prefix)
 	}
 	if err := det.start(ctx, c.policyFile, admin, c.data, store, log); err != nil {
@@ -167,6 +168,14 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return nil
 	}
 	return err
+}
+
+// logClose closes c, logging a failure as what: for a defer on the way out,
+// where the error has nowhere else to go.
+func logClose(c io.Closer, log *zerolog.Logger, what string) {
+	if err := c.Close(); err != nil {
+		log.Error().Err(err).Str("closing", what).Msg("close failed")
+	}
 }
 
 // shutdownOnDone shuts srv down, allowing 10s for the requests in flight,

@@ -126,7 +126,7 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 			defer wg.Done()
 			sidecar(ctx, sidecarFlags{listen: listen, upstream: upAddr, admin: adminAddr, collector: "http://" + f.collector,
 				spoolDir: filepath.Join(s.data, pod, "spool"), tokenFile: token, stateDir: filepath.Join(s.data, pod, "state"),
-				etcd: sidecarEtcdFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second}, log)
+				etcd: etcdConnFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second}, log)
 		}()
 	}
 	s.stop = func() {

@@ -83,7 +83,7 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer logClose(cli, &log, "etcd client")
 	admin := etcdadmin.New(cli, f.prefix)
 	if err := pushIfEmpty(ctx, admin, f.policy, log); err != nil {
 		return err
@@ -99,7 +99,7 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	return sidecar(ctx, sidecarFlags{
 		listen: f.listen, upstream: f.upstream, admin: f.admin, collector: "http://" + f.collector,
 		spoolDir: filepath.Join(f.data, "spool"), tokenFile: token,
-		etcd: sidecarEtcdFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
+		etcd: etcdConnFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
 		pod: "dev", drain: 5 * time.Second,
 	}, log)
 }
@@ -195,18 +195,15 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 		return "", nil, err
 	}
 	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
-		store.Close()
-		return "", nil, err
+		return "", nil, errors.Join(err, store.Close())
 	}
 	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log})
 	if err != nil {
-		store.Close()
-		return "", nil, err
+		return "", nil, errors.Join(err, store.Close())
 	}
 	ln, err := net.Listen("tcp", f.collector)
 	if err != nil {
-		store.Close()
-		return "", nil, fmt.Errorf("cannot listen on %q: %w", f.collector, err)
+		return "", nil, errors.Join(fmt.Errorf("cannot listen on %q: %w", f.collector, err), store.Close())
 	}
 	srv := col.HTTPServer()
 	fctx, cancel := context.WithCancel(ctx)

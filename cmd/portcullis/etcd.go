@@ -15,11 +15,13 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The subcommands that change and read the policy state in etcd share
-// the machinery in this file: the etcd connection flags (etcdFlags), the
-// parsing, connecting and error reporting (etcdCmd.main). Each lives in
+// the machinery in this file: their flags (etcdFlags, which hold the
+// connection flags every command that reaches etcd shares, etcdConnFlags),
+// the parsing, connecting and error reporting (etcdCmd.main). Each lives in
 // the file of its group (keys.go, policy.go, ...); the logic is
 // etcdadmin.Admin.
 
@@ -30,10 +32,12 @@ func etcdCommand(name, summary string, c etcdCmd) command {
 	return command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary, etcd: &c}
 }
 
-// etcdFlags are the flags every etcd subcommand takes; a change adds
-// --actor, --reason and --ticket.
+// etcdFlags are the flags every etcd subcommand takes: the shared
+// connection flags (etcdConnFlags) with the --etcd default from
+// $PORTCULLIS_ETCD, --timeout and --json; a change adds --actor, --reason
+// and --ticket.
 type etcdFlags struct {
-	etcd                  sidecarEtcdFlags
+	etcd                  etcdConnFlags
 	actor, reason, ticket string
 	timeout               time.Duration
 	json                  bool
@@ -198,4 +202,51 @@ func etcdHint(err error, ef *etcdFlags) error {
 		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.Username, ef.etcd.prefix)
 	}
 	return err
+}
+
+// etcdConnFlags say how to reach etcd, with the flag names every
+// command shares: --etcd, --prefix, --etcd-cacert, --etcd-cert,
+// --etcd-key and --etcd-user; the password comes from
+// PORTCULLIS_ETCD_PASSWORD. The sidecar and the collector use etcd only
+// when --etcd is given.
+type etcdConnFlags struct {
+	endpoints string
+	prefix    string
+	conn      etcdsync.Config
+}
+
+func (f *etcdConnFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.endpoints, "etcd", "", "etcd `endpoints`, comma-separated (etcd mode)")
+	f.registerConn(fs)
+}
+
+// registerConn registers every etcd flag but --etcd.
+func (f *etcdConnFlags) registerConn(fs *flag.FlagSet) {
+	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix` of this deployment")
+	fs.StringVar(&f.conn.CACert, "etcd-cacert", "", "PEM `file` of the CA that signed the etcd server certificates")
+	fs.StringVar(&f.conn.Cert, "etcd-cert", "", "PEM `file` of the etcd client certificate (with --etcd-key)")
+	fs.StringVar(&f.conn.Key, "etcd-key", "", "PEM `file` of the etcd client key")
+	fs.StringVar(&f.conn.Username, "etcd-user", "", "etcd `user`; the password is read from PORTCULLIS_ETCD_PASSWORD")
+	fs.StringVar(&f.conn.Password, "etcd-password", "", deprecatedPrefix+"PORTCULLIS_ETCD_PASSWORD")
+}
+
+// config returns the etcd client configuration, the password taken from
+// PORTCULLIS_ETCD_PASSWORD unless the deprecated flag gave one.
+func (f *etcdConnFlags) config() etcdsync.Config {
+	conn := f.conn
+	conn.Endpoints = nil
+	for _, e := range strings.Split(f.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			conn.Endpoints = append(conn.Endpoints, e)
+		}
+	}
+	if conn.Password == "" {
+		conn.Password = os.Getenv("PORTCULLIS_ETCD_PASSWORD")
+	}
+	return conn
+}
+
+// dialEtcd connects with the etcd flags.
+func dialEtcd(f etcdConnFlags) (*clientv3.Client, error) {
+	return etcdsync.Dial(f.config())
 }

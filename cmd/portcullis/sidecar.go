@@ -30,7 +30,7 @@ type sidecarFlags struct {
 	spoolDir   string
 	spoolMax   byteSize
 	tokenFile  string
-	etcd       sidecarEtcdFlags
+	etcd       etcdConnFlags
 	stateDir   string
 	pod        string
 	logLevel   string
@@ -140,8 +140,7 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	}
 	aln, err := net.Listen("tcp", f.admin)
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("cannot listen on admin %q: %w", f.admin, err)
+		return errors.Join(fmt.Errorf("cannot listen on admin %q: %w", f.admin, err), ln.Close())
 	}
 	var served sync.WaitGroup
 	adminSrv := admin.NewServer()
@@ -179,7 +178,9 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		log.Warn().Err(err).Msg("drain did not finish")
 	}
 	err = sink.close()
-	adminSrv.Shutdown()
+	if serr := adminSrv.Shutdown(); serr != nil {
+		log.Warn().Err(serr).Msg("admin listener shutdown")
+	}
 	log.Info().Msg("stopped")
 	return err
 }

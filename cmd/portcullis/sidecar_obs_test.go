@@ -143,7 +143,7 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := runInProcess(t, sidecarFlags{etcd: sidecarEtcdFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
+	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
 		stateDir: t.TempDir(), pod: "obs-pod"})
 	pollUntil(t, obsWait, "the pushed revision in /metrics", func() (bool, string) {
 		got := value(scrapeFamilies(t, f.admin), "portcullis_policy_revision")
