@@ -21,7 +21,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &p.tenantLimit[tenant.Index]}
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: &p.classLimit[class.Index]}
 	now := x.mono
-	which, res := s.buckets.TakeAll(x.takes[:], now)
+	res, which := s.buckets.TakeAll(x.takes[:], now)
 	if which >= 0 {
 		x.limited, x.which = res, which
 		s.metrics.limited[which].Add(1)

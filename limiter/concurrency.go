@@ -65,17 +65,17 @@ func (c *Concurrency) shard(key uint64) *cshard {
 	return &c.shards[mix(key)>>(64-6)]
 }
 
-// Acquire takes an in-flight slot for key under cap max. If none is free
+// Acquire takes an in-flight slot for key under cap limit. If none is free
 // and fewer than queue callers already wait on this key, it waits up to
 // maxWait, first come first served per key; it returns false when the
-// queue is full, the wait times out, max < 1, or key is new and its shard
+// queue is full, the wait times out, limit < 1, or key is new and its shard
 // is full. queue == 0 means fail fast.
 //
 // Every Acquire that returns true must be paired with exactly one Release;
 // call `defer c.Release(key)` right after it so that a panicking handler
 // cannot leak the slot.
-func (c *Concurrency) Acquire(key uint64, max, queue int, maxWait time.Duration) bool {
-	if max < 1 {
+func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duration) bool {
+	if limit < 1 {
 		return false
 	}
 	s := c.shard(key)
@@ -85,7 +85,7 @@ func (c *Concurrency) Acquire(key uint64, max, queue int, maxWait time.Duration)
 	case !ok && len(s.inflight) >= s.max:
 		s.mu.Unlock()
 		return false
-	case n < max && len(s.waiting[key]) == 0:
+	case n < limit && len(s.waiting[key]) == 0:
 		s.inflight[key] = n + 1
 		s.mu.Unlock()
 		return true

@@ -168,10 +168,11 @@ func (t *Table) TakeAt(takes []Take, now int64) (Result, int) {
 
 // TakeAll is TakeAt for callers that need a Result only on denial, as a
 // proxy does (the RateLimit headers go on the 429): it takes one token from
-// every bucket in takes, all or nothing, and returns -1 when all admit, or
-// the index of the denying take and its Result. An admitted take builds no
-// Result, which saves the divisions and copies TakeAt spends on them.
-func (t *Table) TakeAll(takes []Take, now int64) (int, Result) {
+// every bucket in takes, all or nothing, and returns the zero Result and -1
+// when all admit, or the denying take's Result and its index, in TakeAt's
+// order. An admitted take builds no Result, which saves the divisions and
+// copies TakeAt spends on them.
+func (t *Table) TakeAll(takes []Take, now int64) (Result, int) {
 	for i := range takes {
 		tk := &takes[i]
 		if t.admit(tk.Key, tk.Limit, now) {
@@ -181,10 +182,10 @@ func (t *Table) TakeAll(takes []Take, now int64) (int, Result) {
 		// came back since (a refund or a racing rebase).
 		if r := t.TakeNAt(tk.Key, *tk.Limit, 1, now); !r.OK {
 			t.refund(takes[:i], now)
-			return i, r
+			return r, i
 		}
 	}
-	return -1, Result{}
+	return Result{}, -1
 }
 
 // admit takes one token from key's bucket at now. A true answer is

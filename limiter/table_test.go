@@ -125,7 +125,7 @@ func TestTakeAllMatchesTakeAt(t *testing.T) {
 			takes[j] = Take{Key: uint64(rng.IntN(8)), Limit: &l}
 		}
 		want, wantIdx := ref.TakeAt(takes, now)
-		idx, got := lean.TakeAll(takes, now)
+		got, idx := lean.TakeAll(takes, now)
 		if idx != wantIdx || (idx >= 0 && got != want) {
 			t.Fatalf("step %d: TakeAll = %d %+v, TakeAt = %d %+v", i, idx, got, wantIdx, want)
 		}

@@ -5,25 +5,23 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"io"
 	"os"
 
 	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
-// alertsCmds are the subcommands of portcullis alerts (issue 14): list and
+// alertsCommands are the subcommands of portcullis alerts (issue 14): list and
 // show read the collector's store; ack and close write lifecycle events
 // through etcd, which the collector stores in the trail.
-var alertsCmds = group{
-	"list": {run: func(args []string) int { return alertsList(args, os.Stdout, os.Stderr) }, summary: "list alerts from the collector's store (--data)"},
-	"show": {run: func(args []string) int { return alertsShow(args, os.Stdout, os.Stderr) }, summary: "show one alert: rule, window, matching request ids, actions taken"},
-}
-
-func init() {
-	registerGroup("alerts", "list, show, acknowledge and close detection alerts", alertsCmds)
-	addEtcdCmd(alertsCmds, "alerts ack", "acknowledge an alert (a lifecycle event through etcd)", alertEventCmd(alert.ActionAck, false))
-	addEtcdCmd(alertsCmds, "alerts close", "close an alert with a note and the corrective action", alertEventCmd(alert.ActionClose, true))
+func alertsCommands() group {
+	return group{
+		"list":  {run: func(args []string) int { return alertsList(args, os.Stdout, os.Stderr) }, summary: "list alerts from the collector's store (--data)"},
+		"show":  {run: func(args []string) int { return alertsShow(args, os.Stdout, os.Stderr) }, summary: "show one alert: rule, window, matching request ids, actions taken"},
+		"ack":   etcdCommand("alerts ack", "acknowledge an alert (a lifecycle event through etcd)", alertEventCmd(alert.ActionAck, false)),
+		"close": etcdCommand("alerts close", "close an alert with a note and the corrective action", alertEventCmd(alert.ActionClose, true)),
+	}
 }
 
 func alertsList(args []string, stdout, stderr io.Writer) int {

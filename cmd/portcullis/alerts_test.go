@@ -79,7 +79,7 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	etcdRun := func(name string) func([]string, *bytes.Buffer, *bytes.Buffer) int {
 		return func(a []string, o, errOut *bytes.Buffer) int {
 			a = append(a, "--etcd", endpoints, "--prefix", prefix, "--actor", "alice")
-			return etcdCommands[name].main(a, o, errOut)
+			return etcdSub(t, name).main(a, o, errOut)
 		}
 	}
 	out := run(0, list, "--data", dir, "--format", "json", "--rule", "token-guessing-client")
@@ -107,20 +107,14 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 		defer close(done)
 		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var a alert.Alert
+	var a alert.Alert
+	pollUntil(t, pollWait, "alert "+id+" closed in the trail", func() (bool, string) {
+		a = alert.Alert{}
 		json.Unmarshal([]byte(run(0, show, id, "--data", dir, "--format", "json")), &a)
-		if a.Status == alert.StatusClosed {
-			if a.Note != "guessing from one address" || a.CorrectiveAction != "blocked 203.0.113.9 at the edge" || len(a.History) != 2 || a.History[0].Actor != "alice" {
-				t.Errorf("closed alert = %+v", a)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alert %s not closed in the trail after 30s: %+v", id, a)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return a.Status == alert.StatusClosed, fmt.Sprintf("%+v", a)
+	})
+	if a.Note != "guessing from one address" || a.CorrectiveAction != "blocked 203.0.113.9 at the edge" || len(a.History) != 2 || a.History[0].Actor != "alice" {
+		t.Errorf("closed alert = %+v", a)
 	}
 	cancel()
 	<-done

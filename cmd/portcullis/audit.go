@@ -11,15 +11,13 @@ import (
 	"github.com/portcullis/portcullis/collector"
 )
 
-// auditCmds are the subcommands of portcullis audit.
-var auditCmds = group{
-	"keygen": {run: auditKeygen, summary: "make the collector's Ed25519 signing key pair (FILE, FILE.pub)"},
-	"query":  {run: auditQuery, summary: "print stored records (table, JSON or OCSF API Activity)"},
-	"verify": {run: auditVerify, summary: "check the hash chain and signatures of a collector's store"},
-}
-
-func init() {
-	registerGroup("audit", "audit store tools: keygen, query, verify", auditCmds)
+// auditCommands are the subcommands of portcullis audit.
+func auditCommands() group {
+	return group{
+		"keygen": {run: auditKeygen, summary: "make the collector's Ed25519 signing key pair (FILE, FILE.pub)"},
+		"query":  {run: auditQuery, summary: "print stored records (table, JSON or OCSF API Activity)"},
+		"verify": {run: auditVerify, summary: "check the hash chain and signatures of a collector's store"},
+	}
 }
 
 func auditKeygen(args []string) int {

@@ -16,7 +16,7 @@ import (
 // head published outside the host, a head the operator kept, and what it
 // tolerates.
 type anchorFlags struct {
-	etcd       sidecarEtcdFlags
+	etcd       etcdConnFlags
 	headFile   string
 	expectHead string
 	allowTail  time.Duration

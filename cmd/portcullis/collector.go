@@ -7,11 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,10 +22,6 @@ import (
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
-
-func init() {
-	register("collector", "receive audit batches (OTLP/HTTP) into tamper-evident storage", runCollector)
-}
 
 type collectorFlags struct {
 	listen, data, retention, signingKey, token, tokenFile string
@@ -35,7 +33,7 @@ type collectorFlags struct {
 	maxBatchBytes                                         int64
 	maxBatchRecords, maxRecordBytes                       int
 	recordWindow                                          time.Duration
-	etcd                                                  sidecarEtcdFlags
+	etcd                                                  etcdConnFlags
 	head                                                  headFlags
 }
 
@@ -107,7 +105,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer logClose(store, log, "audit store")
 	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, Log: log})
@@ -130,17 +128,13 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		if err != nil {
 			return err
 		}
-		defer cli.Close()
+		defer logClose(cli, log, "etcd client")
 		admin = etcdadmin.New(cli, c.etcd.prefix)
 	}
 	if err := det.start(ctx, c.policyFile, admin, c.data, store, log); err != nil {
 		return err
 	}
 	srv.Handler = det.routes(srv.Handler, c.token, tokens) // POST /v1/alertmanager (issue 14)
-	go store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
-	if admin != nil {
-		go collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log)
-	}
 	if c.metricsListen != "" {
 		stopMetrics, err := serveCollectorMetrics(c.metricsListen, col, log)
 		if err != nil {
@@ -149,14 +143,21 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		defer stopMetrics()
 	}
 	pubs := c.head.publishers(admin)
-	go store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
 	defer publishFinalHead(store, pubs, log)
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shut)
-	}()
+	var bg sync.WaitGroup
+	// The background tasks end, and are waited for, before the final head
+	// is published and the store closes (the defers above).
+	defer func() { stop(); bg.Wait() }()
+	bg.Go(func() {
+		store.RunMaintenance(ctx, time.Minute, func(err error) { log.Error().Err(err).Msg("maintenance") })
+	})
+	if admin != nil {
+		bg.Go(func() { collector.ForwardEvents(ctx, admin, store, filepath.Join(c.data, "events.rev"), *log) })
+	}
+	bg.Go(func() {
+		store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
+	})
+	bg.Go(func() { shutdownOnDone(ctx, srv, log) })
 	log.Info().Str("listen", ln.Addr().String()).Str("data", c.data).Msg("collector listening")
 	if srv.TLSConfig != nil {
 		err = srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
@@ -169,6 +170,25 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	return err
 }
 
+// logClose closes c, logging a failure as what: for a defer on the way out,
+// where the error has nowhere else to go.
+func logClose(c io.Closer, log *zerolog.Logger, what string) {
+	if err := c.Close(); err != nil {
+		log.Error().Err(err).Str("closing", what).Msg("close failed")
+	}
+}
+
+// shutdownOnDone shuts srv down, allowing 10s for the requests in flight,
+// when ctx ends.
+func shutdownOnDone(ctx context.Context, srv *http.Server, log *zerolog.Logger) {
+	<-ctx.Done()
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil {
+		log.Warn().Err(err).Msg("collector shutdown did not finish")
+	}
+}
+
 // serveCollectorMetrics serves col's metrics on addr, without
 // authentication, until the returned function is called.
 func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.Logger) (func(), error) {
@@ -177,9 +197,20 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
 	}
 	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	go srv.Serve(ln)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("collector metrics listener stopped")
+		}
+	}()
 	log.Info().Str("metrics_listen", ln.Addr().String()).Msg("collector metrics listening")
-	return func() { srv.Close() }, nil
+	return func() {
+		if err := srv.Close(); err != nil {
+			log.Warn().Err(err).Msg("closing the metrics listener")
+		}
+		<-done
+	}, nil
 }
 
 // readTokens reads the named tokens of --token-file.

@@ -84,17 +84,10 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	if id == "" {
 		t.Fatalf("no token-guessing-client alert: %+v", det.engine.Alerts())
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	pollUntil(t, pollWait, "alert "+id+" contained", func() (bool, string) {
 		a, _ := det.engine.Alert(id)
-		if a.Status == alert.StatusContained {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alert %s not contained after 60s: %+v", id, a)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return a.Status == alert.StatusContained, fmt.Sprintf("%+v", a)
+	})
 	sus, err := admin.Suspensions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +147,7 @@ func TestIncidentContainByHand(t *testing.T) {
 	run := func(want int, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if got := etcdCommands["incident contain"].main(append(args, common...), &out, &errOut); got != want {
+		if got := etcdSub(t, "incident contain").main(append(args, common...), &out, &errOut); got != want {
 			t.Fatalf("incident contain %v = %d, want %d: %s%s", args, got, want, &out, &errOut)
 		}
 		return out.String() + errOut.String()
@@ -235,18 +228,14 @@ func TestPolicyPushReloadsRules(t *testing.T) {
 	if _, err := admin.PushPolicy(ctx, changed, rev, etcdadmin.Meta{Actor: "mallory", Reason: "more scopes"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	pollUntil(t, pollWait, "a privileged-grant alert for globex-bi after the push", func() (bool, string) {
 		for _, a := range det.engine.Alerts() {
 			if a.Rule == "privileged-grant" && a.Client == "globex-bi" {
-				return
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no privileged-grant alert for globex-bi after the push: %+v", det.engine.Alerts())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%+v", det.engine.Alerts())
+	})
 }
 
 // TestCollectorRoutesAlertmanager: with detection running, the collector

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -125,7 +126,7 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 			defer wg.Done()
 			sidecar(ctx, sidecarFlags{listen: listen, upstream: upAddr, admin: adminAddr, collector: "http://" + f.collector,
 				spoolDir: filepath.Join(s.data, pod, "spool"), tokenFile: token, stateDir: filepath.Join(s.data, pod, "state"),
-				etcd: sidecarEtcdFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second}, log)
+				etcd: etcdConnFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second}, log)
 		}()
 	}
 	s.stop = func() {
@@ -172,13 +173,7 @@ func status(url, key string) int {
 // until polls cond with a generous deadline (the machine is shared).
 func (s *detectStack) until(what string, cond func() bool) {
 	s.tb.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pollUntil(s.tb, 90*time.Second, what, func() (bool, string) { return cond(), "" })
 }
 
 // bruteForce sends n guesses of acme-hris's key, alternating sidecars.
@@ -256,7 +251,7 @@ func TestDetectToContainEndToEnd(t *testing.T) {
 	var out, errOut bytes.Buffer
 	args := []string{id, "--note", "token guessing from one address", "--corrective-action", "key rotated; owner told",
 		"--etcd", s.etcd, "--prefix", e2ePrefix, "--actor", "alice", "--data", filepath.Join(s.data, "audit")}
-	if code := etcdCommands["alerts close"].main(args, &out, &errOut); code != 0 {
+	if code := etcdSub(t, "alerts close").main(args, &out, &errOut); code != 0 {
 		t.Fatalf("alerts close = %d: %s", code, &errOut)
 	}
 	s.until("the closure in the trail", func() bool {

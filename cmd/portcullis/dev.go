@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,10 +26,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
-
-func init() {
-	register("dev", "run etcd, the collector, the demo service and a sidecar on one machine", runDev)
-}
 
 // devFlags are the flags of `portcullis dev`.
 type devFlags struct {
@@ -85,7 +83,7 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer logClose(cli, &log, "etcd client")
 	admin := etcdadmin.New(cli, f.prefix)
 	if err := pushIfEmpty(ctx, admin, f.policy, log); err != nil {
 		return err
@@ -95,17 +93,42 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 		return err
 	}
 	defer closeCollector() // after the sidecar has flushed its audit batches
-	up := &fasthttp.Server{Handler: upstream.Handler}
-	go up.ListenAndServe(f.upstream)
-	defer up.Shutdown()
+	defer serveDevUpstream(f.upstream, log)()
 	log.Info().Str("etcd", endpoints).Str("sidecar", f.listen).Str("collector", f.collector).Str("upstream", f.upstream).Msg("dev stack up")
 	printDevStack(f, endpoints)
 	return sidecar(ctx, sidecarFlags{
 		listen: f.listen, upstream: f.upstream, admin: f.admin, collector: "http://" + f.collector,
 		spoolDir: filepath.Join(f.data, "spool"), tokenFile: token,
-		etcd: sidecarEtcdFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
+		etcd: etcdConnFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
 		pod: "dev", drain: 5 * time.Second,
 	}, log)
+}
+
+// serveDevUpstream serves the demo service on addr and returns the function
+// that stops it and waits for it. A failure to listen is logged, not fatal.
+func serveDevUpstream(addr string, log zerolog.Logger) (stop func()) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error().Err(err).Str("upstream", addr).Msg("demo service not started")
+		return func() {}
+	}
+	up := &fasthttp.Server{Handler: upstream.Handler}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := up.Serve(ln); err != nil {
+			log.Error().Err(err).Msg("demo service stopped")
+		}
+	}()
+	return func() {
+		if err := up.Shutdown(); err != nil {
+			log.Warn().Err(err).Msg("demo service shutdown")
+		}
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Warn().Err(err).Msg("closing the demo service listener")
+		}
+		<-done
+	}
 }
 
 // printDevStack prints where the stack listens, and how to point the other
@@ -172,21 +195,33 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 		return "", nil, err
 	}
 	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
-		store.Close()
-		return "", nil, err
+		return "", nil, errors.Join(err, store.Close())
 	}
 	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log})
 	if err != nil {
-		store.Close()
-		return "", nil, err
+		return "", nil, errors.Join(err, store.Close())
 	}
 	ln, err := net.Listen("tcp", f.collector)
 	if err != nil {
-		store.Close()
-		return "", nil, fmt.Errorf("cannot listen on %q: %w", f.collector, err)
+		return "", nil, errors.Join(fmt.Errorf("cannot listen on %q: %w", f.collector, err), store.Close())
 	}
 	srv := col.HTTPServer()
-	go srv.Serve(ln)
-	go collector.ForwardEvents(ctx, admin, store, filepath.Join(f.data, "events.rev"), log)
-	return tokenFile, func() { srv.Close(); store.Close() }, nil
+	fctx, cancel := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("dev collector stopped")
+		}
+	})
+	bg.Go(func() { collector.ForwardEvents(fctx, admin, store, filepath.Join(f.data, "events.rev"), log) })
+	return tokenFile, func() {
+		cancel()
+		if err := srv.Close(); err != nil {
+			log.Warn().Err(err).Msg("closing the dev collector")
+		}
+		bg.Wait()
+		if err := store.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the audit store")
+		}
+	}, nil
 }

@@ -51,7 +51,7 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev(ctx, f, zerolog.New(logs).Level(zerolog.DebugLevel)) }()
-	eventually(t, "the dev stack", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
+	poll(t, "the dev stack", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
 
 	canaries := []string{
 		"DemoAcmeHrisSecret000000000000000001", // a real key's secret
@@ -95,6 +95,9 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop")
+	}
+	if g := goroutinesOf("main.devCollector", "main.serveDevUpstream", "main.serve", "main.watchPolicyFile", "main.dev"); g != "" {
+		t.Errorf("goroutines of dev still running after it returned:\n%s", g)
 	}
 
 	var stored []collector.StoredRecord

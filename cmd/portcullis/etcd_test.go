@@ -25,7 +25,7 @@ func TestEtcdCommands(t *testing.T) {
 	run := func(want int, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		cmd, ok := etcdCommands[args[0]+" "+args[1]]
+		cmd, ok := lookupEtcd(args[0] + " " + args[1])
 		if !ok {
 			t.Fatalf("no command %q", args[:2])
 		}
@@ -103,4 +103,25 @@ func TestEtcdCommands(t *testing.T) {
 	run(2, "clients", "suspend", "acme-hris", "--reason", "x")
 	run(2, "policy", "push")
 	run(2, "policy", "get", "--bogus")
+}
+
+// lookupEtcd returns the etcd subcommand with the full name name ("keys
+// revoke") from the command table.
+func lookupEtcd(name string) (etcdCmd, bool) {
+	g, sub, _ := strings.Cut(name, " ")
+	c := commandTable()[g].sub[sub]
+	if c.etcd == nil {
+		return etcdCmd{}, false
+	}
+	return *c.etcd, true
+}
+
+// etcdSub is lookupEtcd failing t when there is no such command.
+func etcdSub(t testing.TB, name string) etcdCmd {
+	t.Helper()
+	c, ok := lookupEtcd(name)
+	if !ok {
+		t.Fatalf("no etcd command %q", name)
+	}
+	return c
 }

@@ -5,25 +5,24 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"io"
 	"os"
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
-// incidentCmds are the compromised-credential runbook as commands (issue
-// 14): contain through etcd, assess and report from the collector's trail.
-var incidentCmds = group{
-	"assess": {run: func(args []string) int { return incidentAssess(args, os.Stdout, os.Stderr) }, summary: "what a client's credentials did in a period, from the trail"},
-	"report": {run: func(args []string) int { return incidentReport(args, os.Stdout, os.Stderr) }, summary: "an alert's whole chain as one document: detection, ticket, containment, assessment, closure"},
-}
-
-func init() {
-	registerGroup("incident", "contain, assess and report a compromised integration", incidentCmds)
-	addEtcdCmd(incidentCmds, "incident contain", "suspend a client and/or revoke its keys by hand, with the same records as a rule action", incidentContainCmd())
+// incidentCommands are the compromised-credential runbook as commands
+// (issue 14): contain through etcd, assess and report from the collector's
+// trail.
+func incidentCommands() group {
+	return group{
+		"contain": etcdCommand("incident contain", "suspend a client and/or revoke its keys by hand, with the same records as a rule action", incidentContainCmd()),
+		"assess":  {run: func(args []string) int { return incidentAssess(args, os.Stdout, os.Stderr) }, summary: "what a client's credentials did in a period, from the trail"},
+		"report":  {run: func(args []string) int { return incidentReport(args, os.Stdout, os.Stderr) }, summary: "an alert's whole chain as one document: detection, ticket, containment, assessment, closure"},
+	}
 }
 
 func incidentContainCmd() etcdCmd {

@@ -39,7 +39,7 @@ type etcdRunner struct {
 func (r etcdRunner) run(want int, args ...string) string {
 	r.t.Helper()
 	var out, errOut bytes.Buffer
-	cmd, ok := etcdCommands[args[0]+" "+args[1]]
+	cmd, ok := lookupEtcd(args[0] + " " + args[1])
 	if !ok {
 		r.t.Fatalf("no command %q", args[:2])
 	}
@@ -245,18 +245,6 @@ func TestMembersList(t *testing.T) {
 	}
 }
 
-// poll waits for cond with a deadline generous enough for a loaded machine.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // The actor falls back to the OS account, the etcd user is recorded beside
 // it, the password comes from PORTCULLIS_ETCD_PASSWORD and the endpoints
 // from PORTCULLIS_ETCD; the old flag spellings still work, with a warning.
@@ -282,7 +270,7 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 	run := func(want int, args ...string) (string, string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if got := etcdCommands[args[0]+" "+args[1]].main(args[2:], &out, &errOut); got != want {
+		if got := etcdSub(t, args[0]+" "+args[1]).main(args[2:], &out, &errOut); got != want {
 			t.Fatalf("portcullis %s = exit %d, want %d\n%s%s", strings.Join(args, " "), got, want, &out, &errOut)
 		}
 		return out.String(), errOut.String()

@@ -1,20 +1,34 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"text/tabwriter"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"go.yaml.in/yaml/v3"
 )
 
-func init() {
-	keysCmds["generate"] = command{
-		run:     func(args []string) int { return keysGenerate(args, os.Stdout, os.Stderr, time.Now()) },
-		summary: "make a new API key and print its record for the policy's keys:",
+// keysCommands are the subcommands of portcullis keys: generate makes a
+// key record for the policy file, the others change and read the keys in
+// etcd.
+func keysCommands() group {
+	return group{
+		"generate": {
+			run:     func(args []string) int { return keysGenerate(args, os.Stdout, os.Stderr, time.Now()) },
+			summary: "make a new API key and print its record for the policy's keys:",
+		},
+		"create": etcdCommand("keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd()),
+		"rotate": etcdCommand("keys rotate", "replace a key, keeping the old one valid for an overlap", keysRotateCmd()),
+		"revoke": etcdCommand("keys revoke", "revoke an API key (or jti:<id> for a token) on every sidecar", keysRevokeCmd()),
+		"list":   etcdCommand("keys list", "list API key records (never secrets)", keysListCmd()),
+		"show":   etcdCommand("keys show", "show one API key record (never the secret)", keysShowCmd()),
 	}
 }
 
@@ -90,4 +104,150 @@ func indent(b []byte) []byte {
 		start = c == '\n'
 	}
 	return out
+}
+
+func keysCreateCmd() etcdCmd {
+	var client string
+	var ttl time.Duration
+	return etcdCmd{
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&client, "client", "", "client `id` the key belongs to (required)")
+			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: no expiry)")
+		},
+		check: func(*etcdFlags) error {
+			if client == "" {
+				return errors.New("--client is required; name the client the key is for")
+			}
+			if ttl < 0 {
+				return fmt.Errorf("--ttl %s is negative; give how long the key is valid, e.g. 90d", ttl)
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			key, spec, err := a.CreateKey(ctx, client, ttl, f.meta())
+			if err != nil {
+				return err
+			}
+			return printNewKey(out, f.json, key, spec, "")
+		},
+	}
+}
+
+// printNewKey prints a key made just now, once, with its record.
+func printNewKey(out io.Writer, asJSON bool, key string, spec policy.KeySpec, note string) error {
+	if asJSON {
+		return printJSON(out, map[string]any{"key": key, "record": spec})
+	}
+	_, err := fmt.Fprintf(out, "API key for client %s (shown once, it will not be shown again; store it now):\n\n  %s\n\nid %s, valid from %s until %s%s\n",
+		spec.Client, key, spec.ID, orDash(spec.NotBefore), orNever(spec.NotAfter), note)
+	return err
+}
+
+func orNever(s string) string {
+	if s == "" {
+		return "no expiry"
+	}
+	return s
+}
+
+func keysRotateCmd() etcdCmd {
+	var overlap time.Duration
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&overlap, "overlap", 0, "how long the old key stays valid (required, e.g. 24h)")
+		},
+		check: func(*etcdFlags) error {
+			if overlap <= 0 {
+				return errors.New("--overlap is required; give how long the old key stays valid, e.g. 24h")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			key, spec, err := a.RotateKey(ctx, args[0], overlap, f.meta())
+			if err != nil {
+				return err
+			}
+			return printNewKey(out, f.json, key, spec, fmt.Sprintf("\nthe old key %s stays valid for %s", args[0], overlap))
+		},
+	}
+}
+
+func keysRevokeCmd() etcdCmd {
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		check:  needReason,
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			rev, err := a.RevokeKey(ctx, args[0], f.meta())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(out, map[string]any{"revoked": args[0], "revision": rev})
+			}
+			_, err = fmt.Fprintf(out, "revoked %s at revision %d\n", args[0], rev)
+			return err
+		},
+	}
+}
+
+func keysListCmd() etcdCmd {
+	var client string
+	return etcdCmd{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&client, "client", "", "only the keys of client `id`") },
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			keys, err := a.ListKeys(ctx, client)
+			if err != nil || f.json {
+				return errOrJSON(err, out, keys)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCLIENT\tSTATUS\tNOT BEFORE\tNOT AFTER\tSOURCE\tCREATED BY\tTICKET")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Client, keyStatus(k, time.Now()), orDash(k.NotBefore), orDash(k.NotAfter), k.Source, orDash(k.CreatedBy), orDash(k.Ticket))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// keyStatus says whether k is usable at now, and if not why.
+func keyStatus(k etcdadmin.KeyInfo, now time.Time) string {
+	nb, _ := time.Parse(time.RFC3339, k.NotBefore)
+	na, _ := time.Parse(time.RFC3339, k.NotAfter)
+	switch {
+	case k.IsRevoked():
+		return "revoked"
+	case !nb.IsZero() && now.Before(nb):
+		return "not yet valid"
+	case !na.IsZero() && !now.Before(na):
+		return "expired"
+	}
+	return "valid"
+}
+
+func keysShowCmd() etcdCmd {
+	return etcdCmd{args: []string{"ID"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		k, err := a.ShowKey(ctx, args[0])
+		if err != nil || f.json {
+			return errOrJSON(err, out, k)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, row := range [][2]string{
+			{"id", k.ID}, {"client", k.Client}, {"status", keyStatus(k, time.Now())}, {"sha256", k.SHA256},
+			{"not before", orDash(k.NotBefore)}, {"not after", orDash(k.NotAfter)}, {"source", k.Source},
+			{"created by", orDash(k.CreatedBy)}, {"ticket", orDash(k.Ticket)},
+		} {
+			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+		}
+		if r := k.Revocation; r != nil {
+			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), r.Actor, r.Reason, r.Ticket)
+		}
+		if k.Successor != "" {
+			fmt.Fprintf(tw, "replaced by:\t%s (rotation)\n", k.Successor)
+		}
+		return tw.Flush()
+	}}
 }

@@ -123,17 +123,7 @@ func (h *killHarness) status(url string, headers ...string) int {
 // last poll saw.
 func (h *killHarness) until(what string, cond func() (bool, string)) {
 	h.t.Helper()
-	deadline := time.Now().Add(killWait)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; last saw %s", what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	pollUntil(h.t, killWait, what, cond)
 }
 
 // metrics scrapes the unlabelled or labelled samples of a Prometheus text

@@ -14,45 +14,62 @@ import (
 	"strings"
 )
 
-// command is one subcommand: run gets the arguments after its name and
-// returns the process exit code.
+// command is one command or subcommand: run gets the arguments after its
+// name and returns the process exit code. A group ("keys") has its
+// subcommands in sub; an etcd subcommand ("keys revoke") has its etcdCmd in
+// etcd, for the tests.
 type command struct {
 	run     func(args []string) int
 	summary string
+	sub     group
+	etcd    *etcdCmd
 }
 
-var commands = map[string]command{}
-
-// groups are the commands with subcommands, by name.
-var groups = map[string]group{}
-
-// register adds a subcommand; files of this package call it from init.
-func register(name, summary string, run func(args []string) int) {
-	if _, dup := commands[name]; dup {
-		panic("BUG: duplicate command " + name)
-	}
-	commands[name] = command{run: run, summary: summary}
-}
-
-// group is a command with subcommands ("policy validate", "keys generate").
-// Files add their subcommands to a group's map from init.
+// group is the subcommands of a command ("policy validate", "keys
+// generate") by their last word.
 type group map[string]command
 
-// registerGroup registers name as a command dispatching to the subcommands in g.
-func registerGroup(name, summary string, g group) {
-	groups[name] = g
-	register(name, summary, func(args []string) int { return g.dispatch(name, args, os.Stdout, os.Stderr) })
+// commandTable returns every command of portcullis by name: the one place
+// a command is added. A group's subcommands are listed in the file of
+// the group (keys.go: keysCommands). It is built afresh on each call, as a
+// function rather than a variable: the commands' help looks summaries up
+// in it.
+func commandTable() map[string]command {
+	return map[string]command{
+		"alerts":    newGroup("alerts", "list, show, acknowledge and close detection alerts", alertsCommands()),
+		"audit":     newGroup("audit", "audit store tools: keygen, query, verify", auditCommands()),
+		"clients":   newGroup("clients", "list, suspend and resume clients", clientsCommands()),
+		"collector": {run: runCollector, summary: "receive audit batches (OTLP/HTTP) into tamper-evident storage"},
+		"dev":       {run: runDev, summary: "run etcd, the collector, the demo service and a sidecar on one machine"},
+		"events":    newGroup("events", "list lifecycle events (policy pushes, key and client changes)", eventsCommands()),
+		"incident":  newGroup("incident", "contain, assess and report a compromised integration", incidentCommands()),
+		"keys":      newGroup("keys", "generate, create, rotate, revoke, list and show API keys", keysCommands()),
+		"members":   newGroup("members", "list the live sidecars and the policy each enforces", membersCommands()),
+		"policy":    newGroup("policy", "validate, push, get, diff and history of the policy document", policyCommands()),
+		"sidecar":   {run: runSidecar, summary: "run the enforcing sidecar in front of one service"},
+		"upstream":  {run: runUpstream, summary: "run the demo service (used by make demo and the tests)"},
+		"version":   {run: func(args []string) int { return runVersion(args, os.Stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
+	}
+}
+
+// newGroup makes the command name dispatching to the subcommands in g.
+func newGroup(name, summary string, g group) command {
+	return command{
+		run:     func(args []string) int { return g.dispatch(name, summary, args, os.Stdout, os.Stderr) },
+		summary: summary,
+		sub:     g,
+	}
 }
 
 // dispatch runs the subcommand args[0]: --help lists the subcommands on
 // stdout (exit 0), a missing or unknown one is a usage error (exit 2).
-func (g group) dispatch(name string, args []string, stdout, stderr io.Writer) int {
+func (g group) dispatch(name, summary string, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "portcullis %s: missing subcommand (want %s; see portcullis %s --help)\n", name, strings.Join(sortedNames(g), ", "), name)
 		return 2
 	}
 	if isHelp(args[0]) {
-		g.usage(stdout, name)
+		g.usage(stdout, name, summary)
 		return 0
 	}
 	c, ok := g[args[0]]
@@ -63,8 +80,8 @@ func (g group) dispatch(name string, args []string, stdout, stderr io.Writer) in
 	return c.run(args[1:])
 }
 
-func (g group) usage(w io.Writer, name string) {
-	fmt.Fprintf(w, "usage: portcullis %s <subcommand> [flags]\n\n%s\n\nsubcommands:\n", name, commands[name].summary)
+func (g group) usage(w io.Writer, name, summary string) {
+	fmt.Fprintf(w, "usage: portcullis %s <subcommand> [flags]\n\n%s\n\nsubcommands:\n", name, summary)
 	for _, n := range sortedNames(g) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, g[n].summary)
 	}
@@ -74,23 +91,11 @@ func (g group) usage(w io.Writer, name string) {
 // summaryOf returns the summary of a command or subcommand by its full
 // name ("keys rotate"), or "".
 func summaryOf(name string) string {
+	t := commandTable()
 	if g, sub, ok := strings.Cut(name, " "); ok {
-		return groups[g][sub].summary
+		return t[g].sub[sub].summary
 	}
-	return commands[name].summary
-}
-
-// Command groups shared by several files.
-var (
-	policyCmds  = group{}
-	keysCmds    = group{}
-	clientsCmds = group{}
-)
-
-func init() {
-	registerGroup("policy", "validate, push, get, diff and history of the policy document", policyCmds)
-	registerGroup("keys", "generate, create, rotate, revoke, list and show API keys", keysCmds)
-	registerGroup("clients", "list, suspend and resume clients", clientsCmds)
+	return t[name].summary
 }
 
 func sortedNames(m map[string]command) []string {
@@ -125,7 +130,7 @@ func dispatch(args []string) int {
 	case args[0] == "--version" || args[0] == "-version":
 		return dispatch([]string{"version"})
 	}
-	c, ok := commands[args[0]]
+	c, ok := commandTable()[args[0]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "portcullis: unknown command %q (see portcullis --help)\n", args[0])
 		return 2
@@ -135,8 +140,9 @@ func dispatch(args []string) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: portcullis <command> [flags]\n\ncommands:")
-	for _, n := range sortedNames(commands) {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	t := commandTable()
+	for _, n := range sortedNames(t) {
+		fmt.Fprintf(w, "  %-10s %s\n", n, t[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun portcullis <command> --help for its subcommands and flags.")
 }

@@ -1,19 +1,31 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"text/tabwriter"
+	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
-func init() {
-	policyCmds["validate"] = command{
-		run:     func(args []string) int { return policyValidate(args, os.Stdout, os.Stderr) },
-		summary: "check a policy file: every problem as FILE:LINE: message",
+// policyCommands are the subcommands of portcullis policy: validate checks
+// a file, the others push and read the policy in etcd.
+func policyCommands() group {
+	return group{
+		"validate": {
+			run:     func(args []string) int { return policyValidate(args, os.Stdout, os.Stderr) },
+			summary: "check a policy file: every problem as FILE:LINE: message",
+		},
+		"push":    etcdCommand("policy push", "validate a policy file and make it the policy in etcd", policyPushCmd()),
+		"get":     etcdCommand("policy get", "print the policy document in etcd", policyGetCmd()),
+		"diff":    etcdCommand("policy diff", "show how a policy file differs from the policy in etcd (exit 1 when they differ)", policyDiffCmd()),
+		"history": etcdCommand("policy history", "list the pushed policies with who, when and why", policyHistoryCmd()),
 	}
 }
 
@@ -47,4 +59,88 @@ func loadAndCompile(path string) (*policy.Snapshot, error) {
 		err = fmt.Errorf("%s:0: %w", path, err)
 	}
 	return snap, err
+}
+
+func policyPushCmd() etcdCmd {
+	var expect int64
+	return etcdCmd{
+		args:   []string{"FILE"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("cannot read policy %q: %w", args[0], err)
+			}
+			rev, err := a.PushPolicy(ctx, doc, expect, f.meta())
+			if perr := (*policy.Error)(nil); errors.As(err, &perr) {
+				perr.File = args[0]
+				return fmt.Errorf("policy refused:\n%w", perr)
+			}
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(out, map[string]any{"file": args[0], "revision": rev})
+			}
+			_, err = fmt.Fprintf(out, "pushed %s to %s/policy: revision %d\n", args[0], a.Prefix(), rev)
+			return err
+		},
+	}
+}
+
+func policyGetCmd() etcdCmd {
+	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		doc, rev, err := a.GetPolicy(ctx)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(out, map[string]any{"revision": rev, "document": string(doc)})
+		}
+		_, err = fmt.Fprintf(out, "# %s/policy at revision %d\n%s", a.Prefix(), rev, doc)
+		return err
+	}}
+}
+
+func policyDiffCmd() etcdCmd {
+	return etcdCmd{args: []string{"FILE"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		doc, err := os.ReadFile(args[0])
+		if err != nil {
+			return fmt.Errorf("cannot read policy %q: %w", args[0], err)
+		}
+		d, err := a.DiffPolicy(ctx, args[0], doc)
+		if err != nil {
+			return err
+		}
+		if d == "" {
+			_, err = fmt.Fprintf(out, "%s is the policy in etcd; no differences\n", args[0])
+			return err
+		}
+		if _, err := io.WriteString(out, d); err != nil {
+			return err
+		}
+		return errExit1 // as diff(1): the documents differ
+	}}
+}
+
+func policyHistoryCmd() etcdCmd {
+	var limit int
+	return etcdCmd{
+		flags: func(fs *flag.FlagSet) { fs.IntVar(&limit, "limit", 20, "show the newest `n` pushes (0: all)") },
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			hist, err := a.PolicyHistory(ctx, limit)
+			if err != nil || f.json {
+				return errOrJSON(err, out, hist)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REVISION\tTIME\tACTOR\tTICKET\tDIGEST\tREASON")
+			for _, h := range hist {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.12s\t%s\n", h.Revision, h.Time.Format(time.RFC3339), h.Actor, h.Ticket, h.Digest, h.Reason)
+			}
+			return tw.Flush()
+		},
+	}
 }

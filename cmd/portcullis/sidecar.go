@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,11 +18,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
-
-func init() {
-	register("sidecar", "run the enforcing sidecar in front of one service", runSidecar)
-	register("upstream", "run the demo service (used by make demo and the tests)", runUpstream)
-}
 
 // sidecarFlags are the flags of `portcullis sidecar`.
 type sidecarFlags struct {
@@ -34,7 +30,7 @@ type sidecarFlags struct {
 	spoolDir   string
 	spoolMax   byteSize
 	tokenFile  string
-	etcd       sidecarEtcdFlags
+	etcd       etcdConnFlags
 	stateDir   string
 	pod        string
 	logLevel   string
@@ -144,13 +140,26 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	}
 	aln, err := net.Listen("tcp", f.admin)
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("cannot listen on admin %q: %w", f.admin, err)
+		return errors.Join(fmt.Errorf("cannot listen on admin %q: %w", f.admin, err), ln.Close())
 	}
+	var served sync.WaitGroup
 	adminSrv := admin.NewServer()
-	go adminSrv.Serve(admin.Listener(aln))
+	served.Go(func() {
+		if err := adminSrv.Serve(admin.Listener(aln)); err != nil {
+			log.Error().Err(err).Msg("admin listener stopped")
+		}
+	})
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	served.Go(func() { errc <- srv.Serve(ln) })
+	defer func() {
+		// Closing aln also stops an admin Serve that had not taken it
+		// yet, which Shutdown would miss; on the usual path Shutdown
+		// closed it already.
+		if err := aln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Warn().Err(err).Msg("closing the admin listener")
+		}
+		served.Wait()
+	}()
 	log.Info().Str("listen", ln.Addr().String()).Str("admin", aln.Addr().String()).Str("upstream", f.upstream).Msg("sidecar serving")
 	select {
 	case err := <-errc:
@@ -169,7 +178,9 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		log.Warn().Err(err).Msg("drain did not finish")
 	}
 	err = sink.close()
-	adminSrv.Shutdown()
+	if serr := adminSrv.Shutdown(); serr != nil {
+		log.Warn().Err(serr).Msg("admin listener shutdown")
+	}
 	log.Info().Msg("stopped")
 	return err
 }
@@ -226,10 +237,14 @@ func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log 
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-stop:
 				return
 			case <-hup:
 				if err := load(); err != nil {
@@ -238,8 +253,8 @@ func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log 
 				}
 			}
 		}
-	}()
-	return &policySource{close: func() { signal.Stop(hup) }}, nil
+	})
+	return &policySource{close: func() { signal.Stop(hup); close(stop); wg.Wait() }}, nil
 }
 
 func newLogger(level string) zerolog.Logger {

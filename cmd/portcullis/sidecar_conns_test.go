@@ -39,7 +39,7 @@ func TestSidecarConnectionFlags(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sidecar(ctx, f, zerolog.Nop()) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "readiness", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
+	poll(t, "readiness", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
 
 	status := func(c net.Conn) (int, error) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))

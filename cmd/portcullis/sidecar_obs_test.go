@@ -35,21 +35,6 @@ import (
 // a loaded machine, not a speed assertion.
 const obsWait = 60 * time.Second
 
-func pollState(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(obsWait)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last saw %s", what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // scrapeFamilies fetches /metrics from admin and parses it with
 // Prometheus' own text parser: a family written twice (two HELP or TYPE
 // lines) fails, and every family must have HELP and a TYPE.
@@ -158,9 +143,9 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := runInProcess(t, sidecarFlags{etcd: sidecarEtcdFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
+	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
 		stateDir: t.TempDir(), pod: "obs-pod"})
-	pollState(t, "the pushed revision in /metrics", func() (bool, string) {
+	pollUntil(t, obsWait, "the pushed revision in /metrics", func() (bool, string) {
 		got := value(scrapeFamilies(t, f.admin), "portcullis_policy_revision")
 		return got == float64(rev), "portcullis_policy_revision " + ftoa(got)
 	})
@@ -169,7 +154,7 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	if _, err := cli.Put(context.Background(), prefix+"/policy", "version: 1\nbogus: [\n"); err != nil {
 		t.Fatal(err)
 	}
-	pollState(t, "the refusal counted", func() (bool, string) {
+	pollUntil(t, obsWait, "the refusal counted", func() (bool, string) {
 		got := value(scrapeFamilies(t, f.admin), "portcullis_policy_compile_failures_total")
 		return got == 1, "compile failures " + ftoa(got)
 	})
@@ -207,7 +192,7 @@ func TestSidecarCollectorMutualTLS(t *testing.T) {
 			t.Fatalf("request: %d", got)
 		}
 	}
-	pollState(t, "3 records delivered", func() (bool, string) {
+	pollUntil(t, obsWait, "3 records delivered", func() (bool, string) {
 		got := value(scrapeFamilies(t, f.admin), "portcullis_audit_records_total", "outcome", "delivered")
 		return got == 3, "delivered " + ftoa(got)
 	})
@@ -226,7 +211,7 @@ func TestSidecarCollectorMutualTLS(t *testing.T) {
 	bad := runInProcess(t, sidecarFlags{policyFile: writePolicy(t, "", ""), collector: "https://" + addr,
 		spoolDir: t.TempDir(), collectorCA: pki.caFile})
 	get(t, "http://"+bad.listen+"/v1/status", "")
-	pollState(t, "/readyz to show the refusal", func() (bool, string) {
+	pollUntil(t, obsWait, "/readyz to show the refusal", func() (bool, string) {
 		_, ready := body(t, "http://"+bad.admin+"/readyz")
 		return strings.Contains(ready, "failing since") && strings.Contains(ready, "unauthenticated: 401"), ready
 	})

@@ -40,7 +40,7 @@ func runInProcess(t *testing.T, f sidecarFlags) sidecarFlags {
 		}
 		up.Shutdown()
 	})
-	eventually(t, "the sidecar to listen", func() bool { return get(t, "http://"+f.admin+"/healthz", "") == 200 })
+	poll(t, "the sidecar to listen", func() bool { return get(t, "http://"+f.admin+"/healthz", "") == 200 })
 	return f
 }
 

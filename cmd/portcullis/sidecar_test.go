@@ -45,17 +45,6 @@ func get(t *testing.T, url, key string) int {
 	return resp.StatusCode
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The sidecar in file mode: SIGHUP reloads (a bad file keeps the policy in
 // force), and stopping drains, flushes the audit file and returns cleanly.
 func TestSidecarReloadAndShutdown(t *testing.T) {
@@ -80,7 +69,7 @@ func TestSidecarReloadAndShutdown(t *testing.T) {
 	go func() { done <- sidecar(ctx, f, zerolog.Nop()) }()
 	sent := 0
 	call := func(path, key string) int { sent++; return get(t, "http://"+f.listen+path, key) }
-	eventually(t, "readiness", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
+	poll(t, "readiness", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
 
 	const hris = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
 	if got := call("/v1/users", hris); got != 200 {
@@ -90,12 +79,12 @@ func TestSidecarReloadAndShutdown(t *testing.T) {
 	revoked := strings.Replace(string(example), "  - id: acmehris1\n", "  - id: acmehris1\n    revoked: true\n", 1)
 	os.WriteFile(policyFile, []byte(revoked), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	eventually(t, "the reloaded policy", func() bool { return call("/v1/users", hris) == 401 })
+	poll(t, "the reloaded policy", func() bool { return call("/v1/users", hris) == 401 })
 
 	// A broken file is refused; the policy in force stays.
 	os.WriteFile(policyFile, []byte("version: 1\nbogus: true\n"), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	eventually(t, "the refusal to be counted", func() bool {
+	poll(t, "the refusal to be counted", func() bool {
 		resp, err := http.Get("http://" + f.admin + "/metrics")
 		if err != nil {
 			return false
@@ -119,6 +108,9 @@ func TestSidecarReloadAndShutdown(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("sidecar did not stop")
+	}
+	if g := goroutinesOf("main.serve", "main.watchPolicyFile"); g != "" {
+		t.Errorf("goroutines of the sidecar still running after it returned:\n%s", g)
 	}
 	lines := readLines(t, f.auditFile)
 	if len(lines) != sent {

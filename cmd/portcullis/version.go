@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
 )
@@ -12,12 +11,6 @@ import (
 // version is the release version; a release build sets it with
 // -ldflags "-X main.version=v1.2.3".
 var version = "dev"
-
-func init() {
-	register("version", "print the version, commit and Go version of this binary", func(args []string) int {
-		return runVersion(args, os.Stdout, os.Stderr)
-	})
-}
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)

@@ -3,86 +3,26 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
-// Read-only views of a deployment: clients with their suspensions, the
-// live sidecars against the pushed policy, and the lifecycle events.
-
-var (
-	membersCmds = group{}
-	eventsCmds  = group{}
-)
-
-func init() {
-	registerGroup("members", "list the live sidecars and the policy each enforces", membersCmds)
-	registerGroup("events", "list lifecycle events (policy pushes, key and client changes)", eventsCmds)
-	addEtcdCmd(clientsCmds, "clients list", "list the policy's clients with their suspension state", clientsListCmd())
-	addEtcdCmd(membersCmds, "members list", "list every live sidecar: applied revision, policy digest, whether it is the pushed policy", membersListCmd())
-	eventsCmds["list"] = command{
-		run:     func(args []string) int { return eventsList(args, os.Stdout, os.Stderr, time.Now()) },
-		summary: "list lifecycle events from the collector's trail (--data) or from etcd",
+// eventsCommands are the subcommands of portcullis events: the lifecycle
+// events, from the collector's trail or from etcd.
+func eventsCommands() group {
+	return group{
+		"list": {
+			run:     func(args []string) int { return eventsList(args, os.Stdout, os.Stderr, time.Now()) },
+			summary: "list lifecycle events from the collector's trail (--data) or from etcd",
+		},
 	}
-}
-
-func clientsListCmd() etcdCmd {
-	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
-		cs, err := a.ListClients(ctx)
-		if err != nil || f.json {
-			return errors.Join(err, printJSONUnless(err, out, cs))
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT\tTENANT\tOWNER\tSTATE\tSCOPES")
-		for _, c := range cs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Tenant, orDash(c.Owner), clientState(c), orDash(strings.Join(c.Scopes, ",")))
-		}
-		return tw.Flush()
-	}}
-}
-
-// clientState is "active", or the suspension: until when, why and by whom.
-func clientState(c etcdadmin.ClientInfo) string {
-	s := c.Suspension
-	if s == nil {
-		return "active"
-	}
-	return fmt.Sprintf("suspended until %s by %s (%s)", s.Until.Format(time.RFC3339), s.Actor, s.Reason)
-}
-
-func membersListCmd() etcdCmd {
-	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
-		fl, err := a.ListMembers(ctx)
-		if err != nil || f.json {
-			return errors.Join(err, printJSONUnless(err, out, fl))
-		}
-		fmt.Fprintf(out, "pushed policy: revision %d, digest %s\n", fl.PolicyRevision, orDash(fl.PolicyDigest))
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "POD\tAPPLIED REVISION\tPOLICY DIGEST\tPUSHED POLICY\tSTARTED\tUPDATED")
-		for _, m := range fl.Members {
-			fmt.Fprintf(tw, "%s\t%d\t%.12s\t%s\t%s\t%s\n", m.Pod, m.Revision, orDash(m.PolicyDigest), yesNo(m.Current),
-				m.Started.Format(time.RFC3339), m.Updated.Format(time.RFC3339))
-		}
-		return tw.Flush()
-	}}
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "NO"
 }
 
 // eventRow is one lifecycle event as events list prints it, from the
@@ -190,37 +130,6 @@ func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error)
 		return err
 	})
 	return rows, err
-}
-
-// withAdmin connects to etcd as ef says and calls fn with an Admin.
-func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdadmin.Admin) error) error {
-	if len(ef.config().Endpoints) == 0 {
-		return errors.New("--etcd names no endpoint; give host:port")
-	}
-	cli, err := etcdsync.Dial(ef.config())
-	if err != nil {
-		return etcdHint(err, ef)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ef.timeout)
-	defer cancel()
-	return etcdHint(fn(ctx, etcdadmin.New(cli, ef.etcd.prefix)), ef)
-}
-
-// etcdHint adds the fix to the etcd errors an operator can fix with a
-// flag or the environment.
-func etcdHint(err error, ef *etcdFlags) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w (is etcd up at %s? set --etcd or PORTCULLIS_ETCD)", err, ef.etcd.endpoints)
-	case errors.Is(err, rpctypes.ErrUserEmpty):
-		return fmt.Errorf("%w (etcd wants a user: give --etcd-user and set PORTCULLIS_ETCD_PASSWORD)", err)
-	case errors.Is(err, rpctypes.ErrAuthFailed):
-		return fmt.Errorf("%w (check --etcd-user and PORTCULLIS_ETCD_PASSWORD)", err)
-	case errors.Is(err, rpctypes.ErrPermissionDenied):
-		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.Username, ef.etcd.prefix)
-	}
-	return err
 }
 
 func printEvents(out io.Writer, rows []eventRow) error {

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// membersCommands are the subcommands of portcullis members: the live
+// sidecars against the pushed policy.
+func membersCommands() group {
+	return group{
+		"list": etcdCommand("members list", "list every live sidecar: applied revision, policy digest, whether it is the pushed policy", membersListCmd()),
+	}
+}
+
+func membersListCmd() etcdCmd {
+	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		fl, err := a.ListMembers(ctx)
+		if err != nil || f.json {
+			return errOrJSON(err, out, fl)
+		}
+		fmt.Fprintf(out, "pushed policy: revision %d, digest %s\n", fl.PolicyRevision, orDash(fl.PolicyDigest))
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "POD\tAPPLIED REVISION\tPOLICY DIGEST\tPUSHED POLICY\tSTARTED\tUPDATED")
+		for _, m := range fl.Members {
+			fmt.Fprintf(tw, "%s\t%d\t%.12s\t%s\t%s\t%s\n", m.Pod, m.Revision, orDash(m.PolicyDigest), yesNo(m.Current),
+				m.Started.Format(time.RFC3339), m.Updated.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
