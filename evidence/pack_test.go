@@ -1,0 +1,303 @@
+package evidence
+
+import (
+	"archive/zip"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+func TestParsePeriod(t *testing.T) {
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		in       string
+		from, to time.Time
+	}{
+		{"2026-Q2", day(2026, 4, 1), day(2026, 7, 1)},
+		{"2026-Q4", day(2026, 10, 1), day(2027, 1, 1)},
+		{"2026-05", day(2026, 5, 1), day(2026, 6, 1)},
+		{"2026", day(2026, 1, 1), day(2027, 1, 1)},
+	}
+	for _, tt := range tests {
+		got, err := ParsePeriod(tt.in)
+		if err != nil || !got.From.Equal(tt.from) || !got.To.Equal(tt.to) || got.Name != tt.in {
+			t.Errorf("ParsePeriod(%q) = %+v, %v; want [%v, %v)", tt.in, got, err, tt.from, tt.to)
+		}
+	}
+	for _, bad := range []string{"2026-Q5", "2026-Q0", "2026-13", "26", "Q2", ""} {
+		if _, err := ParsePeriod(bad); err == nil {
+			t.Errorf("ParsePeriod(%q) accepted", bad)
+		}
+	}
+	got, err := ParseRange("2026-04-01", "2026-04-30")
+	if err != nil || !got.From.Equal(day(2026, 4, 1)) || !got.To.Equal(day(2026, 5, 1)) || got.Name != "2026-04-01_2026-04-30" {
+		t.Errorf("ParseRange = %+v, %v", got, err)
+	}
+	if _, err := ParseRange("2026-05-01", "2026-04-01"); err == nil {
+		t.Error("ParseRange accepted a range that ends before it starts")
+	}
+}
+
+// injection is a client id a hostile sender could put in a record: a
+// spreadsheet formula.
+const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
+
+// activity writes a real period of records and events through the
+// collector's store: acme-hris reads users three times (never writes
+// records), acme-admin changes settings once, globex-bi never calls,
+// acme is throttled twice (once by a client named like a formula),
+// acmehris1 is revoked and then denied, and one record lies after the
+// period.
+func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
+	t.Helper()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d int, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+	rec := func(tm time.Time, client, keyID, method, route string, status int64, decision string) collector.StoredRecord {
+		return collector.StoredRecord{Time: tm, Tenant: "acme", Client: client, KeyID: keyID, Method: method, Route: route,
+			Path: route, Status: status, Decision: decision, RequestID: "r-" + tm.Format("0215"), SourceIP: "192.0.2.7"}
+	}
+	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
+		rec(at(3, 9), "acme-hris", "acmehris1", "GET", "/v1/users", 200, "allowed"),
+		rec(at(3, 10), "acme-hris", "acmehris1", "GET", "/v1/users/{id}", 200, "allowed"),
+		rec(at(4, 9), "acme-hris", "acmehris1", "GET", "/v1/users", 200, "allowed"),
+		rec(at(5, 9), "acme-admin", "acmeadm1", "PUT", "/v1/admin/settings", 200, "allowed"),
+		rec(at(6, 9), "acme-hris", "acmehris1", "GET", "/v1/users", 429, "rate_limited"),
+		rec(at(6, 10), injection, "", "GET", "/v1/users", 429, "rate_limited"),
+		rec(time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC), "globex-bi", "globexbi1", "GET", "/v1/reports/{id}", 200, "allowed"),
+	}}
+	if err := st.AppendBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	revoke := collector.Event{Time: at(10, 12), Key: "/p/events/1", Revision: 41, Actor: "alice", Action: "key.revoke",
+		Target: "acmehris1", Reason: "leaked in a ticket", Ticket: "SEC-9"}
+	if err := st.AppendEvents([]collector.Event{revoke}); err != nil {
+		t.Fatal(err)
+	}
+	denied := &collector.Batch{ID: "b2", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
+		rec(at(10, 13), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+	}}
+	if err := st.AppendBatch(denied); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SignHead(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows
+}
+
+// TestPackFromStore builds a pack from a real store and the example
+// policy file and checks each file's facts against the activity.
+func TestPackFromStore(t *testing.T) {
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	activity(t, data, key)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d",
+		Owners: map[string]string{"Auth": "iam-team@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("names", func(t *testing.T) {
+		want := []string{"APIAuth-AuthenticationStandard-2026-Q2.md", "APIAuth-ScopeRoleMatrix-2026-Q2.csv",
+			"APIAuth-RevocationRecords-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
+			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md",
+			"APIAbuse-AlertToTicketSample-2026-Q2.md"}
+		var got []string
+		for _, f := range res.Files {
+			got = append(got, f.File)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("files = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("scope matrix", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-ScopeRoleMatrix-2026-Q2.csv"))
+		find := func(client, scope string) []string {
+			for _, r := range rows {
+				if r[0] == client && r[3] == scope {
+					return r
+				}
+			}
+			t.Fatalf("no row for %s %s in %q", client, scope, rows)
+			return nil
+		}
+		tests := []struct {
+			client, scope, uses, clientUses, finding string
+		}{
+			{"acme-hris", "read:users", "3", "3", ""},
+			{"acme-hris", "write:records", "0", "3", "scope granted but never used in period"},
+			{"acme-admin", "admin:settings", "1", "1", "privileged scope held"},
+			{"acme-admin", "export:data", "0", "1", "scope granted but never used in period; privileged scope held"},
+			{"globex-bi", "read:reports", "0", "0", "integration unused in period"},
+		}
+		for _, tt := range tests {
+			r := find(tt.client, tt.scope)
+			if r[5] != tt.uses || r[6] != tt.clientUses || r[8] != tt.finding {
+				t.Errorf("%s %s: uses %s/%s finding %q, want %s/%s %q", tt.client, tt.scope, r[5], r[6], r[8], tt.uses, tt.clientUses, tt.finding)
+			}
+		}
+		if r := find("acme-hris", "read:users"); r[7] != "2026-05-04T09:00:00Z" || r[1] != "hr-integrations@acme.example" {
+			t.Errorf("acme-hris last used %q owner %q", r[7], r[1])
+		}
+	})
+
+	t.Run("throttling and injection", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIRateLimits-ThrottlingSample-2026-Q2.csv"))
+		var daily, samples int
+		var clients []string
+		for _, r := range rows[1:] {
+			switch r[0] {
+			case "daily_count":
+				daily++
+				if r[1] == "2026-05-06" && (r[3] != "429" || r[4] != "2") {
+					t.Errorf("daily count row %q, want 2 429s on 2026-05-06", r)
+				}
+			case "sample_429":
+				samples++
+				clients = append(clients, r[6])
+			}
+		}
+		if daily != 2 || samples != 2 {
+			t.Errorf("daily rows %d samples %d, want 2 and 2 (429s on 05-06, a 401 on 05-10)", daily, samples)
+		}
+		if !slices.Contains(clients, "'"+injection) {
+			t.Errorf("sample clients %q: the formula is not neutralised", clients)
+		}
+	})
+
+	t.Run("revocations", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-RevocationRecords-2026-Q2.csv"))
+		want := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "2026-05-10T13:00:00Z"}
+		if len(rows) != 2 || !slices.Equal(rows[1], want) {
+			t.Errorf("revocations = %q, want one row %q", rows, want)
+		}
+	})
+
+	t.Run("auth standard and integrity", func(t *testing.T) {
+		std, _ := os.ReadFile(filepath.Join(res.Dir, "APIAuth-AuthenticationStandard-2026-Q2.md"))
+		if !strings.Contains(string(std), hist[0].Digest) || !strings.Contains(string(std), "| privileged | privileged |") {
+			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
+		}
+		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
+		for _, want := range []string{"Result: OK", "400d", "| 2 | 8 | 1 |", `"signature"`} {
+			if !strings.Contains(string(ret), want) {
+				t.Errorf("retention file lacks %q:\n%s", want, ret)
+			}
+		}
+		alerts, _ := os.ReadFile(filepath.Join(res.Dir, "APIAbuse-AlertToTicketSample-2026-Q2.md"))
+		if !strings.Contains(string(alerts), "None in period") {
+			t.Errorf("alert sample does not say none:\n%s", alerts)
+		}
+	})
+
+	t.Run("manifest", func(t *testing.T) {
+		checkManifest(t, res, key)
+	})
+}
+
+// checkManifest checks every manifest row's digest against the file, the
+// signature, the CSV twin and the zip's contents.
+func checkManifest(t *testing.T, res *Result, key ed25519.PrivateKey) {
+	t.Helper()
+	j, err := os.ReadFile(filepath.Join(res.Dir, ManifestJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []ManifestRow
+	if err := json.Unmarshal(j, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(res.Files) {
+		t.Fatalf("manifest has %d rows, want %d", len(rows), len(res.Files))
+	}
+	for _, r := range rows {
+		b, err := os.ReadFile(filepath.Join(res.Dir, r.File))
+		sum := sha256.Sum256(b)
+		if err != nil || hex.EncodeToString(sum[:]) != r.SHA256 {
+			t.Errorf("%s: digest %s does not match the file (%v)", r.File, r.SHA256, err)
+		}
+		if r.ControlID == "" || r.Period != "2026-Q2" || r.ReviewStatus != "Uploaded" {
+			t.Errorf("%s: row %+v lacks its control, period or status", r.File, r)
+		}
+	}
+	if rows[0].Owner != "iam-team@example.com" || rows[3].Owner != "unassigned" {
+		t.Errorf("owners %q, %q: want the owner map's, and unassigned", rows[0].Owner, rows[3].Owner)
+	}
+	if err := VerifySignature(res.Dir, key.Public().(ed25519.PublicKey)); err != nil {
+		t.Error(err)
+	}
+	if err := VerifySignature(res.Dir, newKey(t).Public().(ed25519.PublicKey)); err == nil {
+		t.Error("the manifest verifies with another key")
+	}
+	c := readCSV(t, filepath.Join(res.Dir, ManifestCSV))
+	if len(c) != len(rows)+1 || c[0][0] != "Evidence Title" || c[1][8] != rows[0].SHA256 {
+		t.Errorf("manifest.csv = %q", c)
+	}
+	zr, err := zip.OpenReader(res.Zip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, filepath.Base(f.Name))
+	}
+	for _, r := range rows {
+		if !slices.Contains(names, r.File) {
+			t.Errorf("zip lacks %s: %q", r.File, names)
+		}
+	}
+	for _, m := range []string{ManifestCSV, ManifestJSON, ManifestSig} {
+		if !slices.Contains(names, m) {
+			t.Errorf("zip lacks %s", m)
+		}
+	}
+}
