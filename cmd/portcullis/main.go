@@ -91,6 +91,7 @@ func init() {
 	registerGroup("policy", "validate, push, get, diff and history of the policy document", policyCmds)
 	registerGroup("keys", "generate, create, rotate, revoke, list and show API keys", keysCmds)
 	registerGroup("clients", "list, suspend and resume clients", clientsCmds)
+	registerGroup("evidence", "build and verify the evidence pack of a period", evidenceCmds)
 }
 
 func sortedNames(m map[string]command) []string {
