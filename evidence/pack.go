@@ -81,9 +81,11 @@ var files = []file{
 	{"APIAuth", "AuthenticationStandard", "md", (*builder).authStandard},
 	{"APIAuth", "ScopeRoleMatrix", "csv", (*builder).scopeMatrix},
 	{"APIAuth", "RevocationRecords", "csv", (*builder).revocations},
+	{"APIAuth", "TokenLifecycleLog", "csv", (*builder).tokenLifecycle},
 	{"APIRateLimits", "GatewayConfigExport", "json", (*builder).rateLimitExport},
 	{"APIRateLimits", "ThrottlingSample", "csv", (*builder).throttlingSample},
 	{"APILogging", "RetentionSettings", "md", (*builder).retention},
+	{"APILogging", "CredentialScan", "md", (*builder).credentialScan},
 	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample},
 }
 

@@ -48,6 +48,10 @@ func TestParsePeriod(t *testing.T) {
 	}
 }
 
+// leakedSecret is a credential a client put in its User-Agent: the scan
+// must find it and never copy it.
+const leakedSecret = "abcdefghijklmnopqrstuvwxyz012345"
+
 // injection is a client id a hostile sender could put in a record: a
 // spreadsheet formula.
 const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
@@ -81,13 +85,32 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	if err := st.AppendBatch(batch); err != nil {
 		t.Fatal(err)
 	}
+	ev := func(d, h int, action, target, actor, ticket, reason string, details map[string]string) collector.Event {
+		raw, _ := json.Marshal(details)
+		return collector.Event{Time: at(d, h), Key: "/p/events/" + action + target, Revision: int64(100*d + h), Actor: actor,
+			Action: action, Target: target, Ticket: ticket, Reason: reason, Details: raw}
+	}
+	lifecycle := []collector.Event{
+		ev(2, 9, "key.create", "acmehris2", "carol", "CHG-11", "new integration", map[string]string{"client": "acme-hris"}),
+		ev(2, 10, "key.rotate", "acmeadm1", "dave", "", "", map[string]string{"client": "acme-admin"}),
+		ev(6, 11, "alert.open", "A-1", "collector", "", "", map[string]string{"rule": "acme-429", "kind": "rate_limit_spike",
+			"severity": "high", "group": "tenant", "key": "acme", "tenant": "acme", "count": "2", "first_seen": at(6, 9).Format(time.RFC3339Nano)}),
+		ev(6, 12, "alert.ticket", "A-1", "collector", "", "", map[string]string{"sink": "jira", "ticket": "SEC-101"}),
+		ev(7, 9, "alert.close", "A-1", "erin", "", "acme's batch job ran twice", map[string]string{"corrective_action": "job deduplicated"}),
+	}
+	if err := st.AppendEvents(lifecycle); err != nil {
+		t.Fatal(err)
+	}
 	revoke := collector.Event{Time: at(10, 12), Key: "/p/events/1", Revision: 41, Actor: "alice", Action: "key.revoke",
 		Target: "acmehris1", Reason: "leaked in a ticket", Ticket: "SEC-9"}
 	if err := st.AppendEvents([]collector.Event{revoke}); err != nil {
 		t.Fatal(err)
 	}
+	leaked := rec(at(11, 9), "", "", "GET", "/v1/status", 200, "allowed")
+	leaked.UserAgent, leaked.RequestID = "curl/8 Bearer "+leakedSecret, "r-leak"
 	denied := &collector.Batch{ID: "b2", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
 		rec(at(10, 13), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+		leaked,
 	}}
 	if err := st.AppendBatch(denied); err != nil {
 		t.Fatal(err)
@@ -146,8 +169,8 @@ func TestPackFromStore(t *testing.T) {
 
 	t.Run("names", func(t *testing.T) {
 		want := []string{"APIAuth-AuthenticationStandard-2026-Q2.md", "APIAuth-ScopeRoleMatrix-2026-Q2.csv",
-			"APIAuth-RevocationRecords-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
-			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md",
+			"APIAuth-RevocationRecords-2026-Q2.csv", "APIAuth-TokenLifecycleLog-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
+			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md", "APILogging-CredentialScan-2026-Q2.md",
 			"APIAbuse-AlertToTicketSample-2026-Q2.md"}
 		var got []string
 		for _, f := range res.Files {
@@ -227,14 +250,43 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "400d", "| 2 | 8 | 1 |", `"signature"`} {
+		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 2 | 9 | 6 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)
 			}
 		}
 		alerts, _ := os.ReadFile(filepath.Join(res.Dir, "APIAbuse-AlertToTicketSample-2026-Q2.md"))
-		if !strings.Contains(string(alerts), "None in period") {
-			t.Errorf("alert sample does not say none:\n%s", alerts)
+		for _, want := range []string{"## Alert A-1 (high, rate_limit_spike)", "ticket: jira SEC-101", "closure note: acme's batch job ran twice",
+			"corrective action: job deduplicated", "status: closed", "opened 2026-05-06T09:00:00Z"} {
+			if !strings.Contains(string(alerts), want) {
+				t.Errorf("alert sample lacks %q:\n%s", want, alerts)
+			}
+		}
+	})
+
+	t.Run("lifecycle and scan", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-TokenLifecycleLog-2026-Q2.csv"))
+		want := [][]string{
+			{"2026-05-02T09:00:00Z", "key.create", "acmehris2", "carol", "CHG-11", "new integration", "209", "", ""},
+			{"2026-05-02T10:00:00Z", "key.rotate", "acmeadm1", "dave", "", "", "210", "", "no ticket"},
+			{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "", ""},
+		}
+		if len(rows) < 4 || !slices.EqualFunc(rows[1:4], want, slices.Equal) {
+			t.Errorf("lifecycle rows = %q, want first %q", rows, want)
+		}
+		var noExpiry []string
+		for _, r := range rows[4:] {
+			if r[8] == "no expiry" {
+				noExpiry = append(noExpiry, r[2])
+			}
+		}
+		if !slices.Equal(noExpiry, []string{"acmehris1", "acmeadm1", "globexbi1"}) {
+			t.Errorf("keys flagged without expiry = %q", noExpiry)
+		}
+		scan, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-CredentialScan-2026-Q2.md"))
+		if !strings.Contains(string(scan), "Result: FAIL") || !strings.Contains(string(scan), `"r-leak"`) ||
+			!strings.Contains(string(scan), "matching a credential pattern: 1.") || strings.Contains(string(scan), leakedSecret) {
+			t.Errorf("credential scan does not name the one leaking record, or copies the secret:\n%s", scan)
 		}
 	})
 
@@ -268,8 +320,8 @@ func checkManifest(t *testing.T, res *Result, key ed25519.PrivateKey) {
 			t.Errorf("%s: row %+v lacks its control, period or status", r.File, r)
 		}
 	}
-	if rows[0].Owner != "iam-team@example.com" || rows[3].Owner != "unassigned" {
-		t.Errorf("owners %q, %q: want the owner map's, and unassigned", rows[0].Owner, rows[3].Owner)
+	if rows[0].Owner != "iam-team@example.com" || rows[4].Owner != "unassigned" {
+		t.Errorf("owners %q, %q: want the owner map's, and unassigned", rows[0].Owner, rows[4].Owner)
 	}
 	if err := VerifySignature(res.Dir, key.Public().(ed25519.PublicKey)); err != nil {
 		t.Error(err)
