@@ -87,6 +87,8 @@ var files = []file{
 	{"APILogging", "RetentionSettings", "md", (*builder).retention},
 	{"APILogging", "CredentialScan", "md", (*builder).credentialScan},
 	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample},
+	{"APIPrivileged", "PrivilegedAccess", "csv", (*builder).privilegedAccess},
+	{"APIGovernance", "ISO27017Checklist", "md", (*builder).checklist},
 }
 
 // Pack writes the evidence pack for cfg.Period into cfg.Out: a folder
@@ -274,3 +276,8 @@ func addZip(zw *zip.Writer, dir, name string) error {
 func loadDoc(e etcdadmin.HistoryEntry) (*policy.Document, error) {
 	return policy.Load(fmt.Sprintf("policy@%d", e.Revision), []byte(e.Document))
 }
+
+type (
+	policyDetection = policy.DetectionSpec
+	policyClass     = policy.ClassSpec
+)

@@ -171,7 +171,8 @@ func TestPackFromStore(t *testing.T) {
 		want := []string{"APIAuth-AuthenticationStandard-2026-Q2.md", "APIAuth-ScopeRoleMatrix-2026-Q2.csv",
 			"APIAuth-RevocationRecords-2026-Q2.csv", "APIAuth-TokenLifecycleLog-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
 			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md", "APILogging-CredentialScan-2026-Q2.md",
-			"APIAbuse-AlertToTicketSample-2026-Q2.md"}
+			"APIAbuse-AlertToTicketSample-2026-Q2.md",
+			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md"}
 		var got []string
 		for _, f := range res.Files {
 			got = append(got, f.File)
@@ -287,6 +288,26 @@ func TestPackFromStore(t *testing.T) {
 		if !strings.Contains(string(scan), "Result: FAIL") || !strings.Contains(string(scan), `"r-leak"`) ||
 			!strings.Contains(string(scan), "matching a credential pattern: 1.") || strings.Contains(string(scan), leakedSecret) {
 			t.Errorf("credential scan does not name the one leaking record, or copies the secret:\n%s", scan)
+		}
+	})
+
+	t.Run("privileged and checklist", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIPrivileged-PrivilegedAccess-2026-Q2.csv"))
+		want := []string{"acme-admin", "it-admin@acme.example", "acme", "admin:settings export:data manage:integrations", "1",
+			"2026-05-05T09:00:00Z", "acmeadm1", "PUT /v1/admin/settings", "192.0.2.7", ""}
+		if len(rows) != 2 || !slices.Equal(rows[1], want) {
+			t.Errorf("privileged access = %q, want one row %q", rows, want)
+		}
+		list, _ := os.ReadFile(filepath.Join(res.Dir, "APIGovernance-ISO27017Checklist-2026-Q2.md"))
+		for _, want := range []string{
+			"| Is token creation approved and logged? | Yes | 1 key creations in period, 1 with a ticket | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
+			"| Can tokens be rotated and revoked quickly? | Yes | 1 revocations/suspensions in period, 1 with a denial after them |",
+			"| Are abuse alerts linked to tickets? | Yes | 1 alerts in period, 1 with a ticket |",
+			"| Is evidence mapped to controls, owned, reviewed and approved? | No |",
+		} {
+			if !strings.Contains(string(list), want) {
+				t.Errorf("checklist lacks %q:\n%s", want, list)
+			}
 		}
 	})
 
