@@ -116,6 +116,11 @@ func Pack(cfg Config) (*Result, error) {
 		}
 		res.Files = append(res.Files, row)
 	}
+	index, err := b.writeIndex(res.Dir, res.Files)
+	if err != nil {
+		return nil, err
+	}
+	res.Files = append(res.Files, index)
 	if err := writeManifest(res.Dir, res.Files, cfg.SigningKey); err != nil {
 		return nil, err
 	}

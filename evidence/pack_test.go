@@ -172,7 +172,7 @@ func TestPackFromStore(t *testing.T) {
 			"APIAuth-RevocationRecords-2026-Q2.csv", "APIAuth-TokenLifecycleLog-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
 			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md", "APILogging-CredentialScan-2026-Q2.md",
 			"APIAbuse-AlertToTicketSample-2026-Q2.md",
-			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md"}
+			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md", "index.html"}
 		var got []string
 		for _, f := range res.Files {
 			got = append(got, f.File)
@@ -308,6 +308,23 @@ func TestPackFromStore(t *testing.T) {
 			if !strings.Contains(string(list), want) {
 				t.Errorf("checklist lacks %q:\n%s", want, list)
 			}
+		}
+	})
+
+	t.Run("index", func(t *testing.T) {
+		page, err := os.ReadFile(filepath.Join(res.Dir, IndexFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`<svg id="daily"`, `<svg id="tenants"`, `<svg id="timeline"`,
+			"<title>2026-05-06 429: 2</title>", "<title>2026-05-03 allowed: 2</title>", "<title>acme requests: 8</title>",
+			"<title>2026-05-10T12:00:00Z key.revoke acmehris1 by alice</title>", `<a href="APIAuth-ScopeRoleMatrix-2026-Q2.csv">`} {
+			if !strings.Contains(string(page), want) {
+				t.Errorf("index.html lacks %q", want)
+			}
+		}
+		if n := strings.Count(string(page), "<circle"); n != 6 {
+			t.Errorf("timeline has %d events, want 6", n)
 		}
 	})
 
