@@ -3,6 +3,7 @@ package evidence
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -42,6 +43,8 @@ type Config struct {
 	// Owners maps an API control area (Auth, Rate Limit, Logging, Abuse)
 	// to the evidence owner.
 	Owners map[string]string
+	// Etcd and Prefix name the deployment in the runbook's commands.
+	Etcd, Prefix string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -74,21 +77,23 @@ type builder struct {
 type file struct {
 	area, name, ext string
 	gen             func(b *builder) ([]byte, error)
+	version         string // the file's version, named instead of the period; "" for none
 }
 
 // files are the pack's evidence files, in manifest order.
 var files = []file{
-	{"APIAuth", "AuthenticationStandard", "md", (*builder).authStandard},
-	{"APIAuth", "ScopeRoleMatrix", "csv", (*builder).scopeMatrix},
-	{"APIAuth", "RevocationRecords", "csv", (*builder).revocations},
-	{"APIAuth", "TokenLifecycleLog", "csv", (*builder).tokenLifecycle},
-	{"APIRateLimits", "GatewayConfigExport", "json", (*builder).rateLimitExport},
-	{"APIRateLimits", "ThrottlingSample", "csv", (*builder).throttlingSample},
-	{"APILogging", "RetentionSettings", "md", (*builder).retention},
-	{"APILogging", "CredentialScan", "md", (*builder).credentialScan},
-	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample},
-	{"APIPrivileged", "PrivilegedAccess", "csv", (*builder).privilegedAccess},
-	{"APIGovernance", "ISO27017Checklist", "md", (*builder).checklist},
+	{"APIAuth", "AuthenticationStandard", "md", (*builder).authStandard, ""},
+	{"APIAuth", "ScopeRoleMatrix", "csv", (*builder).scopeMatrix, ""},
+	{"APIAuth", "RevocationRecords", "csv", (*builder).revocations, ""},
+	{"APIAuth", "TokenLifecycleLog", "csv", (*builder).tokenLifecycle, ""},
+	{"APIRateLimits", "GatewayConfigExport", "json", (*builder).rateLimitExport, ""},
+	{"APIRateLimits", "ThrottlingSample", "csv", (*builder).throttlingSample, ""},
+	{"APILogging", "RetentionSettings", "md", (*builder).retention, ""},
+	{"APILogging", "CredentialScan", "md", (*builder).credentialScan, ""},
+	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample, ""},
+	{"APIPrivileged", "PrivilegedAccess", "csv", (*builder).privilegedAccess, ""},
+	{"APIGovernance", "ISO27017Checklist", "md", (*builder).checklist, ""},
+	{"APIRunbook", "TokenCompromise", "md", (*builder).runbook, RunbookVersion},
 }
 
 // Pack writes the evidence pack for cfg.Period into cfg.Out: a folder
@@ -140,7 +145,7 @@ func (b *builder) write(dir string, f file) (ManifestRow, error) {
 	if err != nil {
 		return ManifestRow{}, fmt.Errorf("cannot build %s-%s: %w", f.area, f.name, err)
 	}
-	name := FileName(f.area, f.name, b.cfg.Period.Name, f.ext)
+	name := FileName(f.area, f.name, cmp.Or(f.version, b.cfg.Period.Name), f.ext)
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		return ManifestRow{}, fmt.Errorf("cannot write %q: %w", name, err)
 	}

@@ -98,7 +98,7 @@ func evidencePack(args []string, stdout, stderr io.Writer) int {
 
 // config reads the keys, the owner map and the policy history.
 func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
-	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention}
+	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix}
 	var err error
 	if f.signingKey != "" {
 		if cfg.SigningKey, err = collector.LoadPrivateKey(f.signingKey); err != nil {

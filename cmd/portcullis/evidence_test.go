@@ -125,6 +125,8 @@ func TestEvidencePackFromEtcd(t *testing.T) {
 		t.Errorf("authentication standard does not name the policy in force (%s):\n%s", hist[1].Digest, std)
 	}
 
+	checkRunbook(t, filepath.Join(dir, "APIRunbook-TokenCompromise-v1.0.md"), strings.Join(e.Endpoints(), ","), data)
+
 	verify := func(want int) string {
 		t.Helper()
 		var o, e bytes.Buffer
@@ -164,5 +166,40 @@ func TestEvidencePackUsage(t *testing.T) {
 			strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("evidence pack %q = exit %d, stderr %q; want 2 and one line with %q", tt.args, code, &stderr, tt.want)
 		}
+	}
+}
+
+// checkRunbook checks that the runbook names this deployment and that
+// every command it shows exists with the flags it gives.
+func checkRunbook(t *testing.T, path, etcd, data string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "portcullis ") {
+			continue
+		}
+		n++
+		if !strings.Contains(line, data) && !strings.Contains(line, "--etcd "+etcd+" --prefix /evidence-test") {
+			t.Errorf("runbook line %q names neither this deployment's etcd and prefix nor its data", line)
+		}
+		cmdPath, ok := commandPath(line)
+		if !ok {
+			t.Errorf("runbook shows %q: no such command", line)
+			continue
+		}
+		help := portcullis(t, "", nil, append(cmdPath, "--help")...).stdout
+		for _, f := range flagToken.FindAllString(line, -1) {
+			if !strings.Contains(help, "\n  "+f+" ") && !strings.Contains(help, "\n  "+f+"\n") {
+				t.Errorf("runbook shows %q, but portcullis %s has no flag %s", line, strings.Join(cmdPath, " "), f)
+			}
+		}
+	}
+	if n < 5 {
+		t.Errorf("runbook shows %d commands:\n%s", n, b)
 	}
 }
