@@ -21,6 +21,58 @@ var evidenceCmds = group{
 	"verify": {run: func(args []string) int { return evidenceVerify(args, os.Stdout, os.Stderr) }, summary: "check a pack folder: manifest signature, and no file changed, added or removed"},
 }
 
+func init() {
+	addEtcdCmd(evidenceCmds, "evidence approve", "set a file's Review Status in a pack's manifest and re-sign it; a lifecycle event through etcd", evidenceApproveCmd())
+}
+
+// evidenceApproveCmd is evidence approve: it checks the pack, records the
+// approval as a lifecycle event, then updates and re-signs the manifest.
+func evidenceApproveCmd() etcdCmd {
+	var file, reviewer, status, note, ticket, keyPath string
+	statuses := map[string]string{"approved": evidence.StatusApproved, "rejected": evidence.StatusRejected}
+	return etcdCmd{
+		args: []string{"DIR"},
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&file, "file", "", "`name` of the evidence file in the pack")
+			fs.StringVar(&reviewer, "reviewer", "", "`who` reviewed the file")
+			fs.StringVar(&status, "status", "", "review `status`: approved or rejected")
+			fs.StringVar(&note, "note", "", "the reviewer's `note`")
+			fs.StringVar(&ticket, "ticket", "", "review `ticket`, if any")
+			fs.StringVar(&keyPath, "signing-key", "", "Ed25519 private key `file` that signed the manifest, to sign it again")
+		},
+		check: func(*etcdFlags) error {
+			switch {
+			case file == "" || reviewer == "" || note == "" || keyPath == "":
+				return errors.New("--file, --reviewer, --note and --signing-key are required")
+			case statuses[status] == "":
+				return fmt.Errorf("--status %q: want approved or rejected", status)
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			key, err := collector.LoadPrivateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			row, err := evidence.CheckApproval(args[0], file, key)
+			if err != nil {
+				return err
+			}
+			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
+			details := map[string]string{"status": statuses[status], "sha256": row.SHA256, "period": row.Period, "control": row.ControlID}
+			rev, err := a.RecordEvidenceEvent(ctx, etcdadmin.ActionEvidenceApprove, file, meta, details)
+			if err != nil {
+				return err
+			}
+			if err := evidence.Approve(args[0], file, statuses[status], key); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s: %s by %s (event at etcd revision %d); manifest re-signed\n", file, statuses[status], reviewer, rev)
+			return nil
+		},
+	}
+}
+
 // packFlags are the flags of evidence pack.
 type packFlags struct {
 	period, from, to, data, out, policy string

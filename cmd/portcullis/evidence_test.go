@@ -136,6 +136,8 @@ func TestEvidencePackFromEtcd(t *testing.T) {
 		return o.String()
 	}
 	verify(0)
+	approve(t, e, dir, keyPath, period)
+	verify(0)
 	matrix := filepath.Join(dir, "APIAuth-ScopeRoleMatrix-"+period+".csv")
 	os.WriteFile(matrix, []byte("integration\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "extra.txt"), []byte("x"), 0o644)
@@ -201,5 +203,60 @@ func checkRunbook(t *testing.T, path, etcd, data string) {
 	}
 	if n < 5 {
 		t.Errorf("runbook shows %d commands:\n%s", n, b)
+	}
+}
+
+// approve runs evidence approve on the scope matrix and checks the
+// manifest's row, the re-signed manifest (the caller verifies) and the
+// lifecycle event in etcd.
+func approve(t *testing.T, e interface{ Endpoints() []string }, dir, keyPath, period string) {
+	t.Helper()
+	name := "APIAuth-ScopeRoleMatrix-" + period + ".csv"
+	var stdout, stderr bytes.Buffer
+	cmd := etcdCommands["evidence approve"]
+	args := []string{dir, "--file", name, "--reviewer", "rita", "--status", "approved", "--note", "matches the access review",
+		"--ticket", "AUD-3", "--signing-key", keyPath, "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/evidence-test"}
+	if code := cmd.main(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("evidence approve = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	var rows []map[string]string
+	json.Unmarshal(b, &rows)
+	var sum string
+	for _, r := range rows {
+		want := "Uploaded"
+		if r["File Name"] == name {
+			want, sum = "Approved", r["SHA-256"]
+		}
+		if r["Review Status"] != want {
+			t.Errorf("%s: Review Status %q, want %q", r["File Name"], r["Review Status"], want)
+		}
+	}
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evs, err := etcdadmin.New(cli, "/evidence-test").ListEvents(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range evs {
+		if ev.Action == etcdadmin.ActionEvidenceApprove {
+			found = ev.Target == name && ev.Actor == "rita" && ev.Ticket == "AUD-3" && ev.Reason == "matches the access review" &&
+				ev.Details["status"] == "Approved" && ev.Details["sha256"] == sum
+		}
+	}
+	if !found {
+		t.Errorf("no evidence.approve event for %s by rita with the file's digest in %+v", name, evs)
+	}
+	stderr.Reset()
+	bad := append([]string{}, args...)
+	bad[2] = "nope.csv"
+	if code := cmd.main(bad, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not in the manifest") {
+		t.Errorf("approving a file not in the pack = exit %d, %q", code, &stderr)
 	}
 }
