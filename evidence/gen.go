@@ -161,7 +161,7 @@ func finding(clientUses, scopeUses int64, privileged bool) string {
 func (b *builder) revocations() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "first_denial_after"})
+	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "first_denial_after", "first_denial_by_sidecar"})
 	for i := range b.events {
 		ev := &b.events[i]
 		switch ev.Action {
@@ -170,23 +170,47 @@ func (b *builder) revocations() ([]byte, error) {
 			continue
 		}
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
-			strconv.FormatInt(ev.Revision, 10), rfc(b.firstDenial(ev))))
+			strconv.FormatInt(ev.Revision, 10), rfc(b.firstDenial(ev)), b.enforcedBy(ev)))
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
 }
 
-// firstDenial is the first denial after ev of the key or client it names:
-// the proof that the sidecars enforced it.
-func (b *builder) firstDenial(ev *collector.Event) time.Time {
+// deniedAfter reports whether r is a denial of the key or client ev
+// revoked or suspended, after ev.
+func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
 	want := map[string]string{etcdadmin.ActionKeyRevoke: "unauthenticated", etcdadmin.ActionClientSuspend: "suspended"}[ev.Action]
+	return r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target)
+}
+
+// firstDenial is the earliest denial after ev of the key or client it
+// names, by any sidecar: the proof that the change was enforced.
+func (b *builder) firstDenial(ev *collector.Event) time.Time {
+	var first time.Time
 	for i := range b.records {
-		r := &b.records[i]
-		if r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target) {
-			return r.Time
+		if r := &b.records[i]; deniedAfter(ev, r) && (first.IsZero() || r.Time.Before(first)) {
+			first = r.Time
 		}
 	}
-	return time.Time{}
+	return first
+}
+
+// enforcedBy returns, per sidecar (the batch's sender), the first denial
+// after ev, as "sender=time" sorted by sender: the propagation proof.
+func (b *builder) enforcedBy(ev *collector.Event) string {
+	first := map[string]time.Time{}
+	for i := range b.records {
+		r := &b.records[i]
+		if deniedAfter(ev, r) && (first[r.Sender].IsZero() || r.Time.Before(first[r.Sender])) {
+			first[r.Sender] = r.Time
+		}
+	}
+	out := make([]string, 0, len(first))
+	for s, t := range first {
+		out = append(out, s+"="+rfc(t))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
 }
 
 // limitExport is one policy revision's rate limits, secrets removed.

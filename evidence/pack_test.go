@@ -112,8 +112,13 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 		rec(at(10, 13), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
 		leaked,
 	}}
-	if err := st.AppendBatch(denied); err != nil {
-		t.Fatal(err)
+	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Records: []collector.StoredRecord{
+		rec(at(10, 12).Add(30*time.Second), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+	}}
+	for _, b := range []*collector.Batch{denied, other} {
+		if err := st.AppendBatch(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := st.SignHead(time.Now()); err != nil {
 		t.Fatal(err)
@@ -239,7 +244,8 @@ func TestPackFromStore(t *testing.T) {
 
 	t.Run("revocations", func(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-RevocationRecords-2026-Q2.csv"))
-		want := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "2026-05-10T13:00:00Z"}
+		want := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "2026-05-10T12:00:30Z",
+			"token:sidecar-1=2026-05-10T13:00:00Z token:sidecar-2=2026-05-10T12:00:30Z"}
 		if len(rows) != 2 || !slices.Equal(rows[1], want) {
 			t.Errorf("revocations = %q, want one row %q", rows, want)
 		}
@@ -251,7 +257,7 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 2 | 9 | 6 |", `"signature"`} {
+		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 10 | 6 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)
 			}
@@ -317,7 +323,7 @@ func TestPackFromStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{`<svg id="daily"`, `<svg id="tenants"`, `<svg id="timeline"`,
-			"<title>2026-05-06 429: 2</title>", "<title>2026-05-03 allowed: 2</title>", "<title>acme requests: 8</title>",
+			"<title>2026-05-06 429: 2</title>", "<title>2026-05-03 allowed: 2</title>", "<title>acme requests: 9</title>",
 			"<title>2026-05-10T12:00:00Z key.revoke acmehris1 by alice</title>", `<a href="APIAuth-ScopeRoleMatrix-2026-Q2.csv">`} {
 			if !strings.Contains(string(page), want) {
 				t.Errorf("index.html lacks %q", want)
