@@ -171,8 +171,8 @@ func (b *builder) answers() []answer {
 		{"Are 429 spikes monitored?", spikeRule, fmt.Sprintf("rate_limit_spike rule in the policy: %t", spikeRule), "APIRateLimits-ThrottlingSample.csv"},
 		{"Are abuse alerts linked to tickets?", len(b.alerts) > 0 && withTicket == len(b.alerts),
 			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md"},
-		{"Is evidence mapped to controls, owned, reviewed and approved?", false,
-			fmt.Sprintf("mapped: yes (manifest); owners given: %t; reviews and approvals: not recorded by this version", owned), "APILogging-RetentionSettings.md"},
+		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && b.reviewsSigned() > 0,
+			fmt.Sprintf("mapped: yes (manifest); owners given: %t; review sign-offs approved in period: %d", owned, b.reviewsSigned()), "APIGovernance-ReviewRecords.csv"},
 	}
 }
 

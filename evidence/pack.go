@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +93,7 @@ var files = []file{
 	{"APILogging", "CredentialScan", "md", (*builder).credentialScan, ""},
 	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample, ""},
 	{"APIPrivileged", "PrivilegedAccess", "csv", (*builder).privilegedAccess, ""},
+	{"APIGovernance", "ReviewRecords", "csv", (*builder).reviewRecords, ""},
 	{"APIGovernance", "ISO27017Checklist", "md", (*builder).checklist, ""},
 	{"APIRunbook", "TokenCompromise", "md", (*builder).runbook, RunbookVersion},
 }
@@ -291,3 +293,13 @@ type (
 	policyDetection = policy.DetectionSpec
 	policyClass     = policy.ClassSpec
 )
+
+// eventDetails decodes an event's details, a JSON object of strings; nil
+// when there are none or they do not decode.
+func eventDetails(raw []byte) map[string]string {
+	var m map[string]string
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
+}

@@ -96,6 +96,8 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 		ev(6, 11, "alert.open", "A-1", "collector", "", "", map[string]string{"rule": "acme-429", "kind": "rate_limit_spike",
 			"severity": "high", "group": "tenant", "key": "acme", "tenant": "acme", "count": "2", "first_seen": at(6, 9).Format(time.RFC3339Nano)}),
 		ev(6, 12, "alert.ticket", "A-1", "collector", "", "", map[string]string{"sink": "jira", "ticket": "SEC-101"}),
+		ev(30, 17, "review.sign", "access-2026-Q2", "rita", "AUD-1", "acme-admin keeps its scopes",
+			map[string]string{"kind": "access", "decision": "approved", "worksheet_sha256": "abc123"}),
 		ev(7, 9, "alert.close", "A-1", "erin", "", "acme's batch job ran twice", map[string]string{"corrective_action": "job deduplicated"}),
 	}
 	if err := st.AppendEvents(lifecycle); err != nil {
@@ -177,7 +179,7 @@ func TestPackFromStore(t *testing.T) {
 			"APIAuth-RevocationRecords-2026-Q2.csv", "APIAuth-TokenLifecycleLog-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
 			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md", "APILogging-CredentialScan-2026-Q2.md",
 			"APIAbuse-AlertToTicketSample-2026-Q2.md",
-			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md", "APIRunbook-TokenCompromise-v1.0.md", "index.html"}
+			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ReviewRecords-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md", "APIRunbook-TokenCompromise-v1.0.md", "index.html"}
 		var got []string
 		for _, f := range res.Files {
 			got = append(got, f.File)
@@ -257,7 +259,7 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 10 | 6 |", `"signature"`} {
+		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 10 | 7 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)
 			}
@@ -309,11 +311,19 @@ func TestPackFromStore(t *testing.T) {
 			"| Is token creation approved and logged? | Yes | 1 key creations in period, 1 with a ticket | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
 			"| Can tokens be rotated and revoked quickly? | Yes | 1 revocations/suspensions in period, 1 with a denial after them |",
 			"| Are abuse alerts linked to tickets? | Yes | 1 alerts in period, 1 with a ticket |",
-			"| Is evidence mapped to controls, owned, reviewed and approved? | No |",
+			"| Is evidence mapped to controls, owned, reviewed and approved? | Yes | mapped: yes (manifest); owners given: true; review sign-offs approved in period: 1 |",
 		} {
 			if !strings.Contains(string(list), want) {
 				t.Errorf("checklist lacks %q:\n%s", want, list)
 			}
+		}
+	})
+
+	t.Run("reviews", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIGovernance-ReviewRecords-2026-Q2.csv"))
+		want := []string{"2026-05-30T17:00:00Z", "review.sign", "access-2026-Q2", "rita", "approved", "acme-admin keeps its scopes", "AUD-1", "abc123", "3017"}
+		if len(rows) != 2 || !slices.Equal(rows[1], want) {
+			t.Errorf("review records = %q, want one row %q", rows, want)
 		}
 	})
 
@@ -329,8 +339,8 @@ func TestPackFromStore(t *testing.T) {
 				t.Errorf("index.html lacks %q", want)
 			}
 		}
-		if n := strings.Count(string(page), "<circle"); n != 6 {
-			t.Errorf("timeline has %d events, want 6", n)
+		if n := strings.Count(string(page), "<circle"); n != 7 {
+			t.Errorf("timeline has %d events, want 7", n)
 		}
 	})
 

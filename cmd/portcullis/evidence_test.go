@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -137,6 +139,7 @@ func TestEvidencePackFromEtcd(t *testing.T) {
 	}
 	verify(0)
 	approve(t, e, dir, keyPath, period)
+	review(t, e, data, tmp)
 	verify(0)
 	matrix := filepath.Join(dir, "APIAuth-ScopeRoleMatrix-"+period+".csv")
 	os.WriteFile(matrix, []byte("integration\n"), 0o644)
@@ -258,5 +261,58 @@ func approve(t *testing.T, e interface{ Endpoints() []string }, dir, keyPath, pe
 	bad[2] = "nope.csv"
 	if code := cmd.main(bad, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not in the manifest") {
 		t.Errorf("approving a file not in the pack = exit %d, %q", code, &stderr)
+	}
+}
+
+// review writes the access worksheet from the policy in etcd and the
+// store, signs it, and checks the review.sign event carries its digest.
+func review(t *testing.T, e interface{ Endpoints() []string }, data, tmp string) {
+	t.Helper()
+	etcd := strings.Join(e.Endpoints(), ",")
+	ws := filepath.Join(tmp, "access.csv")
+	var stdout, stderr bytes.Buffer
+	if code := reviewStart([]string{"access", "--period", time.Now().UTC().Format("2006"), "--data", data, "--etcd", etcd,
+		"--prefix", "/evidence-test", "--out", ws}, &stdout, &stderr); code != 0 {
+		t.Fatalf("review start = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	b, err := os.ReadFile(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "review_decision (keep/reduce/revoke)") || !strings.Contains(string(b), "acme-admin,it-admin@acme.example,acme,admin:settings export:data manage:integrations,0,") {
+		t.Errorf("access worksheet lacks the decision column or acme-admin's row:\n%s", b)
+	}
+	sum := sha256.Sum256(b)
+	cmd := etcdCommands["review sign"]
+	args := []string{"--kind", "access", "--period", "2026-Q2", "--reviewer", "rita", "--decision", "approved", "--note", "keep all",
+		"--worksheet", ws, "--etcd", etcd, "--prefix", "/evidence-test"}
+	if code := cmd.main(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("review sign = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evs, err := etcdadmin.New(cli, "/evidence-test").ListEvents(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range evs {
+		if ev.Action == "review.sign" {
+			found = ev.Target == "access-2026-Q2" && ev.Actor == "rita" && ev.Details["decision"] == "approved" &&
+				ev.Details["worksheet_sha256"] == hex.EncodeToString(sum[:])
+		}
+	}
+	if !found {
+		t.Errorf("no review.sign event with the worksheet's digest in %+v", evs)
+	}
+	stderr.Reset()
+	args[7] = "maybe"
+	if code := cmd.main(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "want approved or changes-required") {
+		t.Errorf("review sign --decision maybe = exit %d, %q", code, &stderr)
 	}
 }
