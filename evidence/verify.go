@@ -1,12 +1,14 @@
 package evidence
 
 import (
+	"archive/zip"
 	"bufio"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,4 +81,57 @@ func ParseOwnerMap(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("cannot read owner map %q: %w", path, err)
 	}
 	return m, nil
+}
+
+// VerifyZip checks a pack's zip as Verify checks its folder: it unpacks
+// the zip's files (flat, one folder deep, as Pack writes them) into a
+// temporary folder and verifies that. An entry in any other place is a
+// problem, not a path to write to.
+func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open pack zip %q: %w", path, err)
+	}
+	defer zr.Close()
+	tmp, err := os.MkdirTemp("", "evidence-verify-")
+	if err != nil {
+		return nil, fmt.Errorf("cannot make a folder to unpack %q: %w", path, err)
+	}
+	defer os.RemoveAll(tmp)
+	var problems []string
+	for _, f := range zr.File {
+		dir, name := filepath.Split(filepath.ToSlash(f.Name))
+		if name == "" || name == "." || name == ".." || strings.Count(dir, "/") > 1 || strings.Contains(dir, "..") || f.FileInfo().IsDir() {
+			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip", f.Name))
+			continue
+		}
+		if err := unzipOne(f, filepath.Join(tmp, name)); err != nil {
+			return nil, err
+		}
+	}
+	more, err := Verify(tmp, pub)
+	if err != nil {
+		return nil, err
+	}
+	return append(problems, more...), nil
+}
+
+// maxZipEntry bounds one unpacked file, against a zip bomb.
+const maxZipEntry = 1 << 30
+
+func unzipOne(f *zip.File, dst string) error {
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("cannot read %q in the zip: %w", f.Name, err)
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot unpack %q (twice in the zip?): %w", f.Name, err)
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, io.LimitReader(rc, maxZipEntry)); err != nil {
+		return fmt.Errorf("cannot unpack %q: %w", f.Name, err)
+	}
+	return nil
 }

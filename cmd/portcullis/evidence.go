@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -18,7 +19,7 @@ import (
 // evidenceCmds are the subcommands of portcullis evidence (issue 15).
 var evidenceCmds = group{
 	"pack":   {run: func(args []string) int { return evidencePack(args, os.Stdout, os.Stderr) }, summary: "write the evidence pack of a period: a folder and a zip, with a signed manifest"},
-	"verify": {run: func(args []string) int { return evidenceVerify(args, os.Stdout, os.Stderr) }, summary: "check a pack folder: manifest signature, and no file changed, added or removed"},
+	"verify": {run: func(args []string) int { return evidenceVerify(args, os.Stdout, os.Stderr) }, summary: "check a pack folder or zip: manifest signature, and no file changed, added or removed"},
 }
 
 func init() {
@@ -182,7 +183,7 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
 	pubPath := fs.String("public-key", "", "public key `file` of the key that signed the manifest")
-	pos, code, ok := parseArgs(fs, args, "DIR", 1, stdout, stderr)
+	pos, code, ok := parseArgs(fs, args, "DIR|ZIP", 1, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -193,7 +194,11 @@ func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
-	problems, err := evidence.Verify(pos[0], ed25519.PublicKey(pub))
+	verify := evidence.Verify
+	if strings.HasSuffix(pos[0], ".zip") {
+		verify = evidence.VerifyZip
+	}
+	problems, err := verify(pos[0], ed25519.PublicKey(pub))
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}

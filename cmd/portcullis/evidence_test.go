@@ -129,18 +129,26 @@ func TestEvidencePackFromEtcd(t *testing.T) {
 
 	checkRunbook(t, filepath.Join(dir, "APIRunbook-TokenCompromise-v1.0.md"), strings.Join(e.Endpoints(), ","), data)
 
-	verify := func(want int) string {
+	verifyPath := func(path string, want int) string {
 		t.Helper()
 		var o, e bytes.Buffer
-		if code := evidenceVerify([]string{dir, "--public-key", keyPath + ".pub"}, &o, &e); code != want {
+		if code := evidenceVerify([]string{path, "--public-key", keyPath + ".pub"}, &o, &e); code != want {
 			t.Fatalf("evidence verify = exit %d, want %d\n%s%s", code, want, &o, &e)
 		}
 		return o.String()
 	}
+	verify := func(want int) string { t.Helper(); return verifyPath(dir, want) }
+	verifyPath(dir+".zip", 0)
 	verify(0)
 	approve(t, e, dir, keyPath, period)
 	review(t, e, data, tmp)
 	verify(0)
+	verifyPath(dir+".zip", 0) // approve rebuilt the zip with the re-signed manifest
+	zipped, _ := os.ReadFile(dir + ".zip")
+	os.WriteFile(dir+".zip", bytes.Replace(zipped, []byte("manifest.csv"), []byte("manifest.csX"), -1), 0o644)
+	if got := verifyPath(dir+".zip", 1); !strings.Contains(got, "manifest.csX: added") {
+		t.Errorf("evidence verify of a zip with a renamed entry = %q", got)
+	}
 	matrix := filepath.Join(dir, "APIAuth-ScopeRoleMatrix-"+period+".csv")
 	os.WriteFile(matrix, []byte("integration\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "extra.txt"), []byte("x"), 0o644)
