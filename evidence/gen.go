@@ -288,13 +288,17 @@ func (b *builder) throttlingSample() ([]byte, error) {
 	sort.Slice(keys, func(i, j int) bool { return slices.Compare(keys[i][:], keys[j][:]) < 0 })
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip"})
+	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent"})
 	for _, k := range keys {
-		w.Write(csvCells("daily_count", k[0], k[1], k[2], strconv.FormatInt(counts[k], 10), "", "", "", "", "", "", ""))
+		w.Write(csvCells("daily_count", k[0], k[1], k[2], strconv.FormatInt(counts[k], 10), "", "", "", "", "", "", "", ""))
+	}
+	for _, ts := range b.tenantShares() {
+		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",
+			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64)))
 	}
 	for _, r := range sample {
 		w.Write(csvCells("sample_429", r.Time.UTC().Format(time.DateOnly), r.Tenant, "429", strconv.FormatInt(max(r.Count, 1), 10),
-			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP))
+			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP, ""))
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
@@ -359,4 +363,33 @@ func (b *builder) alertSample() ([]byte, error) {
 		fmt.Fprintf(&w, "None in period: %d alerts, none with a ticket.\n", len(b.alerts))
 	}
 	return w.Bytes(), nil
+}
+
+// tenantShare is one tenant's requests in the period and the total.
+type tenantShare struct {
+	tenant   string
+	n, total int64
+}
+
+// tenantShares returns every tenant's share of the period's requests,
+// largest first: the noisy-neighbour evidence.
+func (b *builder) tenantShares() []tenantShare {
+	by := map[string]int64{}
+	var total int64
+	for i := range b.records {
+		n := max(b.records[i].Count, 1)
+		by[b.records[i].Tenant] += n
+		total += n
+	}
+	out := make([]tenantShare, 0, len(by))
+	for t, n := range by {
+		out = append(out, tenantShare{tenant: t, n: n, total: total})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].n != out[j].n {
+			return out[i].n > out[j].n
+		}
+		return out[i].tenant < out[j].tenant
+	})
+	return out
 }

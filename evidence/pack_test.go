@@ -114,8 +114,11 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 		rec(at(10, 13), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
 		leaked,
 	}}
+	globex := rec(at(12, 8), "", "", "GET", "/v1/reports/{id}", 401, "unauthenticated")
+	globex.Tenant = "globex"
 	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Records: []collector.StoredRecord{
 		rec(at(10, 12).Add(30*time.Second), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+		globex,
 	}}
 	for _, b := range []*collector.Batch{denied, other} {
 		if err := st.AppendBatch(b); err != nil {
@@ -223,7 +226,7 @@ func TestPackFromStore(t *testing.T) {
 	t.Run("throttling and injection", func(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIRateLimits-ThrottlingSample-2026-Q2.csv"))
 		var daily, samples int
-		var clients []string
+		var clients, shares []string
 		for _, r := range rows[1:] {
 			switch r[0] {
 			case "daily_count":
@@ -231,13 +234,18 @@ func TestPackFromStore(t *testing.T) {
 				if r[1] == "2026-05-06" && (r[3] != "429" || r[4] != "2") {
 					t.Errorf("daily count row %q, want 2 429s on 2026-05-06", r)
 				}
+			case "tenant_share":
+				shares = append(shares, r[2]+"="+r[4]+"/"+r[12])
 			case "sample_429":
 				samples++
 				clients = append(clients, r[6])
 			}
 		}
-		if daily != 2 || samples != 2 {
-			t.Errorf("daily rows %d samples %d, want 2 and 2 (429s on 05-06, a 401 on 05-10)", daily, samples)
+		if daily != 3 || samples != 2 {
+			t.Errorf("daily rows %d samples %d, want 3 and 2 (429s on 05-06, acme's 401s on 05-10, globex's on 05-12)", daily, samples)
+		}
+		if want := []string{"acme=9/90.0", "globex=1/10.0"}; !slices.Equal(shares, want) {
+			t.Errorf("tenant shares = %q, want %q", shares, want)
 		}
 		if !slices.Contains(clients, "'"+injection) {
 			t.Errorf("sample clients %q: the formula is not neutralised", clients)
@@ -259,7 +267,7 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 10 | 7 |", `"signature"`} {
+		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)
 			}
