@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -38,7 +39,8 @@ func (b *builder) authStandard() ([]byte, error) {
 		fmt.Fprintf(&w, " (ticket %s)", e.Ticket)
 	}
 	w.WriteString(".\n\n## Methods accepted\n\n")
-	w.WriteString("- API keys: `Authorization: ApiKey <id>.<secret>`; the policy and etcd hold the SHA-256 of the secret only.\n")
+	fmt.Fprintf(&w, "- API keys in the `X-API-Key` header, formatted `%s<id>_<secret>`; the policy and etcd hold the SHA-256 of the secret only.\n", policy.KeyPrefix)
+	w.WriteString("- JWTs in `Authorization: Bearer`; never a credential in the query string.\n")
 	if len(d.Issuers) > 0 {
 		w.WriteString("- JWT bearer tokens from these issuers:\n\n| issuer | algorithms | audiences | max lifetime | tenants it may speak for |\n|---|---|---|---|---|\n")
 		for _, is := range d.Issuers {

@@ -263,7 +263,8 @@ func TestPackFromStore(t *testing.T) {
 
 	t.Run("auth standard and integrity", func(t *testing.T) {
 		std, _ := os.ReadFile(filepath.Join(res.Dir, "APIAuth-AuthenticationStandard-2026-Q2.md"))
-		if !strings.Contains(string(std), hist[0].Digest) || !strings.Contains(string(std), "| privileged | privileged |") {
+		if !strings.Contains(string(std), hist[0].Digest) || !strings.Contains(string(std), "| privileged | privileged |") ||
+			!strings.Contains(string(std), "`X-API-Key` header, formatted `pk_<id>_<secret>`") {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
