@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/evidence"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// evidenceCmds are the subcommands of portcullis evidence (issue 15).
+// evidenceCommands are the subcommands of portcullis evidence (issue 15).
+func evidenceCommands() group {
+	return group{
+		"pack":    {run: func(args []string) int { return evidencePack(args, os.Stdout, os.Stderr) }, summary: "write the evidence pack of a period: a folder and a zip, with a signed manifest"},
+		"verify":  {run: func(args []string) int { return evidenceVerify(args, os.Stdout, os.Stderr) }, summary: "check a pack folder or zip: manifest signature, and no file changed, added or removed"},
+		"approve": etcdCommand("evidence approve", "set a file's Review Status in a pack's manifest and re-sign it; a lifecycle event through etcd", evidenceApproveCmd()),
+	}
+}
+
+// evidenceApproveCmd is evidence approve: it checks the pack, records the
+// approval as a lifecycle event, then updates and re-signs the manifest.
+func evidenceApproveCmd() etcdCmd {
+	var file, reviewer, status, note, ticket, keyPath string
+	statuses := map[string]string{"approved": evidence.StatusApproved, "rejected": evidence.StatusRejected}
+	return etcdCmd{
+		args: []string{"DIR"},
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&file, "file", "", "`name` of the evidence file in the pack")
+			fs.StringVar(&reviewer, "reviewer", "", "`who` reviewed the file")
+			fs.StringVar(&status, "status", "", "review `status`: approved or rejected")
+			fs.StringVar(&note, "note", "", "the reviewer's `note`")
+			fs.StringVar(&ticket, "ticket", "", "review `ticket`, if any")
+			fs.StringVar(&keyPath, "signing-key", "", "Ed25519 private key `file` that signed the manifest, to sign it again")
+		},
+		check: func(*etcdFlags) error {
+			switch {
+			case file == "" || reviewer == "" || note == "" || keyPath == "":
+				return errors.New("--file, --reviewer, --note and --signing-key are required")
+			case statuses[status] == "":
+				return fmt.Errorf("--status %q: want approved or rejected", status)
+			}
+			return nil
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			key, err := collector.LoadPrivateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			row, err := evidence.CheckApproval(args[0], file, key)
+			if err != nil {
+				return err
+			}
+			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
+			details := map[string]string{"status": statuses[status], "sha256": row.SHA256, "period": row.Period, "control": row.ControlID}
+			rev, err := a.RecordEvidenceEvent(ctx, etcdadmin.ActionEvidenceApprove, file, meta, details)
+			if err != nil {
+				return err
+			}
+			if err := evidence.Approve(args[0], file, statuses[status], key); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s: %s by %s (event at etcd revision %d); manifest re-signed\n", file, statuses[status], reviewer, rev)
+			return nil
+		},
+	}
+}
+
+// packFlags are the flags of evidence pack.
+type packFlags struct {
+	period, from, to, data, out, policy string
+	signingKey, publicKey, retention    string
+	ownerMap                            string
+	etcd                                etcdConnFlags
+	timeout                             time.Duration
+}
+
+func (f *packFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.period, "period", "", "`period`: a quarter (2026-Q2), a month (2026-05) or a year (2026)")
+	fs.StringVar(&f.from, "from", "", "start `date` (2026-04-01), instead of --period")
+	fs.StringVar(&f.to, "to", "", "last `date` covered (2026-06-30), with --from")
+	fs.StringVar(&f.data, "data", "", "collector data `directory`")
+	fs.StringVar(&f.out, "out", "", "`directory` to write the pack folder and zip in")
+	fs.StringVar(&f.policy, "policy", "", "policy `file` in force, when the pack is made without --etcd")
+	fs.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key `file` (the collector's) that signs the manifest and verifies the store")
+	fs.StringVar(&f.publicKey, "public-key", "", "the collector's public key `file`, to verify the store without --signing-key")
+	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting`, as deployed, for the logging file")
+	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
+	f.etcd.register(fs)
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
+}
+
+// periodOf parses --period or --from/--to.
+func (f *packFlags) periodOf() (evidence.Period, error) {
+	switch {
+	case f.period != "" && (f.from != "" || f.to != ""):
+		return evidence.Period{}, errors.New("give --period or --from/--to, not both")
+	case f.period != "":
+		return evidence.ParsePeriod(f.period)
+	case f.from != "" && f.to != "":
+		return evidence.ParseRange(f.from, f.to)
+	}
+	return evidence.Period{}, errors.New("missing --period (2026-Q2, 2026-05, 2026) or --from and --to")
+}
+
+func (f *packFlags) check() error {
+	switch {
+	case f.data == "":
+		return errors.New("missing --data: the collector's data directory")
+	case f.out == "":
+		return errors.New("missing --out: the directory to write the pack in")
+	case f.etcd.endpoints == "" && f.policy == "":
+		return errors.New("missing --etcd or --policy: where to read the policy in force")
+	case f.etcd.endpoints != "" && f.policy != "":
+		return errors.New("give --etcd or --policy, not both")
+	}
+	return nil
+}
+
+func evidencePack(args []string, stdout, stderr io.Writer) int {
+	var f packFlags
+	fs := flag.NewFlagSet("evidence pack", flag.ContinueOnError)
+	f.register(fs)
+	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
+		return code
+	}
+	p, err := f.periodOf()
+	if err == nil {
+		err = f.check()
+	}
+	if err != nil {
+		return usageError(stderr, fs.Name(), err)
+	}
+	cfg, err := f.config(p)
+	if err == nil {
+		var res *evidence.Result
+		if res, err = evidence.Pack(cfg); err == nil {
+			fmt.Fprintf(stdout, "wrote %d evidence files to %s and %s\n", len(res.Files), res.Dir, res.Zip)
+		}
+	}
+	return exitOf(err, stderr, fs.Name())
+}
+
+// config reads the keys, the owner map and the policy history.
+func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
+	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix}
+	var err error
+	if f.signingKey != "" {
+		if cfg.SigningKey, err = collector.LoadPrivateKey(f.signingKey); err != nil {
+			return cfg, err
+		}
+	}
+	if f.publicKey != "" {
+		if cfg.VerifyKey, err = collector.LoadPublicKey(f.publicKey); err != nil {
+			return cfg, err
+		}
+	}
+	if f.ownerMap != "" {
+		if cfg.Owners, err = evidence.ParseOwnerMap(f.ownerMap); err != nil {
+			return cfg, err
+		}
+	}
+	if f.policy != "" {
+		cfg.History, err = evidence.HistoryFromFile(f.policy)
+		return cfg, err
+	}
+	ef := etcdFlags{etcd: f.etcd, timeout: f.timeout}
+	err = withAdmin(&ef, func(ctx context.Context, a *etcdadmin.Admin) error {
+		cfg.History, err = a.PolicyHistory(ctx, 0)
+		return err
+	})
+	return cfg, err
+}
+
+func evidenceVerify(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
+	pubPath := fs.String("public-key", "", "public key `file` of the key that signed the manifest")
+	pos, code, ok := parseArgs(fs, args, "DIR|ZIP", 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if *pubPath == "" {
+		return usagef(stderr, fs.Name(), "missing --public-key: the key that signed the manifest")
+	}
+	pub, err := collector.LoadPublicKey(*pubPath)
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	verify := evidence.Verify
+	if strings.HasSuffix(pos[0], ".zip") {
+		verify = evidence.VerifyZip
+	}
+	problems, err := verify(pos[0], ed25519.PublicKey(pub))
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stdout, p)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stdout, "FAILED: %d problems in %s\n", len(problems), pos[0])
+		return 1
+	}
+	fmt.Fprintf(stdout, "OK: %s is intact and signed\n", pos[0])
+	return 0
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/portcullis/portcullis/evidence"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// reviewCommands are the subcommands of portcullis review (issue 15): the
+// worksheets of the periodic reviews and their sign-offs.
+func reviewCommands() group {
+	return group{
+		"start": {run: func(args []string) int { return reviewStart(args, os.Stdout, os.Stderr) }, summary: "write the worksheet of an access, logs or tabletop review of a period"},
+		"sign":  etcdCommand("review sign", "record a review's sign-off as a lifecycle event, with its worksheet's digest", reviewSignCmd()),
+	}
+}
+
+func reviewStart(args []string, stdout, stderr io.Writer) int {
+	var f packFlags
+	fs := flag.NewFlagSet("review start", flag.ContinueOnError)
+	f.register(fs)
+	fs.Lookup("out").Usage = "worksheet `file` to write (default: stdout)"
+	pos, code, ok := parseArgs(fs, args, "KIND", 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	p, err := f.periodOf()
+	if err == nil {
+		err = checkReviewKind(pos[0])
+	}
+	if err == nil {
+		out := f.out
+		f.out = "-" // packFlags.check wants one; review start writes a file, not a folder
+		err = f.check()
+		f.out = out
+	}
+	if err != nil {
+		return usageError(stderr, fs.Name(), err)
+	}
+	cfg, err := f.config(p)
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	ws, err := evidence.Worksheet(cfg, pos[0])
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	if f.out == "" {
+		_, err = stdout.Write(ws)
+		return exitOf(err, stderr, fs.Name())
+	}
+	if err := os.WriteFile(f.out, ws, 0o644); err != nil {
+		return exitOf(fmt.Errorf("cannot write worksheet %q: %w", f.out, err), stderr, fs.Name())
+	}
+	sum := sha256.Sum256(ws)
+	fmt.Fprintf(stdout, "wrote %s (SHA-256 %s); sign it with portcullis review sign --worksheet %s\n", f.out, hex.EncodeToString(sum[:]), f.out)
+	return 0
+}
+
+func checkReviewKind(kind string) error {
+	switch kind {
+	case evidence.ReviewAccess, evidence.ReviewLogs, evidence.ReviewTabletop:
+		return nil
+	}
+	return fmt.Errorf("review kind %q: want access, logs or tabletop", kind)
+}
+
+// reviewSignCmd is review sign: a review.sign lifecycle event about
+// "<kind>-<period>" with the decision and the worksheet's SHA-256.
+func reviewSignCmd() etcdCmd {
+	var kind, period, reviewer, decision, note, ticket, worksheet string
+	return etcdCmd{
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&kind, "kind", "", "review `kind`: access, logs or tabletop")
+			fs.StringVar(&period, "period", "", "`period` reviewed (2026-Q2, 2026-05, 2026)")
+			fs.StringVar(&reviewer, "reviewer", "", "`who` signs the review")
+			fs.StringVar(&decision, "decision", "", "`decision`: approved or changes-required")
+			fs.StringVar(&note, "note", "", "the reviewer's `note`")
+			fs.StringVar(&ticket, "ticket", "", "review `ticket`, if any")
+			fs.StringVar(&worksheet, "worksheet", "", "the worksheet `file` reviewed; its SHA-256 is recorded")
+		},
+		check: func(*etcdFlags) error {
+			if _, err := evidence.ParsePeriod(period); err != nil {
+				return err
+			}
+			switch {
+			case reviewer == "" || note == "":
+				return errors.New("--reviewer and --note are required")
+			case decision != "approved" && decision != "changes-required":
+				return fmt.Errorf("--decision %q: want approved or changes-required", decision)
+			}
+			return checkReviewKind(kind)
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			details := map[string]string{"kind": kind, "period": period, "decision": decision}
+			if worksheet != "" {
+				b, err := os.ReadFile(worksheet)
+				if err != nil {
+					return fmt.Errorf("cannot read worksheet %q: %w", worksheet, err)
+				}
+				sum := sha256.Sum256(b)
+				details["worksheet_sha256"] = hex.EncodeToString(sum[:])
+			}
+			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
+			target := kind + "-" + period
+			rev, err := a.RecordEvidenceEvent(ctx, evidence.ActionReviewSign, target, meta, details)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s review of %s signed %s by %s (etcd revision %d)\n", kind, period, strings.ToUpper(decision[:1])+decision[1:], reviewer, rev)
+			return nil
+		},
+	}
+}

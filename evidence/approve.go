@@ -1,0 +1,82 @@
+package evidence
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Review statuses of a manifest row.
+const (
+	StatusRequested = "Requested"
+	StatusUploaded  = "Uploaded"
+	StatusApproved  = "Approved"
+	StatusRejected  = "Rejected"
+)
+
+// CheckApproval checks that the pack in dir is intact under key's public
+// half and lists name, and returns its row. Approve a file only after it.
+func CheckApproval(dir, name string, key ed25519.PrivateKey) (ManifestRow, error) {
+	problems, err := Verify(dir, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return ManifestRow{}, err
+	}
+	if len(problems) > 0 {
+		return ManifestRow{}, fmt.Errorf("pack %q does not verify (%s); rebuild it before approving", dir, strings.Join(problems, "; "))
+	}
+	rows, err := readManifest(dir)
+	if err != nil {
+		return ManifestRow{}, err
+	}
+	for _, r := range rows {
+		if r.File == name {
+			return r, nil
+		}
+	}
+	return ManifestRow{}, fmt.Errorf("file %q is not in the manifest of %q", name, dir)
+}
+
+// Approve sets the Review Status of file name in the manifest of dir to
+// status (Approved or Rejected), rewrites manifest.csv and manifest.json,
+// signs the manifest again with key and rebuilds the zip beside the folder.
+func Approve(dir, name, status string, key ed25519.PrivateKey) error {
+	if status != StatusApproved && status != StatusRejected {
+		return fmt.Errorf("review status %q: want %s or %s", status, StatusApproved, StatusRejected)
+	}
+	rows, err := readManifest(dir)
+	if err != nil {
+		return err
+	}
+	found := false
+	for i := range rows {
+		if rows[i].File == name {
+			rows[i].ReviewStatus, found = status, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("file %q is not in the manifest of %q", name, dir)
+	}
+	if err := writeManifest(dir, rows, key); err != nil {
+		return err
+	}
+	zip := filepath.Clean(dir) + ".zip"
+	if _, err := os.Stat(zip); err != nil {
+		return nil // no zip beside the folder: nothing to refresh
+	}
+	return zipDir(dir, zip)
+}
+
+func readManifest(dir string) ([]ManifestRow, error) {
+	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the manifest of pack %q: %w", dir, err)
+	}
+	var rows []ManifestRow
+	if err := json.Unmarshal(j, &rows); err != nil {
+		return nil, fmt.Errorf("cannot decode the manifest of pack %q: %w", dir, err)
+	}
+	return rows, nil
+}

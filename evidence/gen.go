@@ -1,0 +1,397 @@
+package evidence
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// sampleSize is how many records a sample file holds at most.
+const sampleSize = 20
+
+func rfc(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// authStandard writes the authentication standard from the policy in force.
+func (b *builder) authStandard() ([]byte, error) {
+	var w bytes.Buffer
+	d, e := b.doc, b.inForce
+	fmt.Fprintf(&w, "# API authentication standard, %s\n\n", b.cfg.Period.Name)
+	fmt.Fprintf(&w, "Generated from the policy in force at the end of the period: revision %d, SHA-256 %s, pushed %s by %s",
+		e.Revision, e.Digest, rfc(e.Time), e.Actor)
+	if e.Ticket != "" {
+		fmt.Fprintf(&w, " (ticket %s)", e.Ticket)
+	}
+	w.WriteString(".\n\n## Methods accepted\n\n")
+	fmt.Fprintf(&w, "- API keys in the `X-API-Key` header, formatted `%s<id>_<secret>`; the policy and etcd hold the SHA-256 of the secret only.\n", policy.KeyPrefix)
+	w.WriteString("- JWTs in `Authorization: Bearer`; never a credential in the query string.\n")
+	if len(d.Issuers) > 0 {
+		w.WriteString("- JWT bearer tokens from these issuers:\n\n| issuer | algorithms | audiences | max lifetime | tenants it may speak for |\n|---|---|---|---|---|\n")
+		for _, is := range d.Issuers {
+			fmt.Fprintf(&w, "| %s | %s | %s | %s | %s |\n", is.Issuer, strings.Join(is.Algorithms, ", "),
+				strings.Join(is.Audiences, ", "), dash(is.MaxLifetime), strings.Join(is.Tenants, ", "))
+		}
+	}
+	w.WriteString("\n## API keys in the policy\n\n| key | client | not before | not after | created by | ticket | revoked |\n|---|---|---|---|---|---|---|\n")
+	for _, k := range d.Keys {
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %t |\n", k.ID, k.Client, dash(k.NotBefore), dash(k.NotAfter),
+			dash(k.CreatedBy), dash(k.Ticket), k.Revoked)
+	}
+	w.WriteString("\nKeys without an expiry (not after): ")
+	w.WriteString(dash(strings.Join(noExpiry(b), ", ")))
+	w.WriteString("\n\n## Rotation and revocation\n\n`portcullis keys rotate` and `portcullis keys revoke` write the change with its lifecycle event in one etcd transaction; sidecars apply it from their watch. Revocations in the period: see the RevocationRecords file.\n")
+	w.WriteString("\n## Privileged endpoint classes\n\n| class | kind | auth methods | max token age | allowed networks |\n|---|---|---|---|---|\n")
+	for _, c := range d.Classes {
+		if c.Kind != "privileged" {
+			continue
+		}
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s |\n", c.Name, c.Kind, dash(strings.Join(c.AuthMethods, ", ")),
+			dash(c.MaxTokenAge), dash(strings.Join(c.AllowCIDRs, ", ")))
+	}
+	return w.Bytes(), nil
+}
+
+func noExpiry(b *builder) []string {
+	var out []string
+	for _, k := range b.doc.Keys {
+		if k.NotAfter == "" && !k.Revoked {
+			out = append(out, k.ID)
+		}
+	}
+	return out
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// routeScopes maps "METHOD template" to the scopes a route requires.
+func (b *builder) routeScopes() map[string][]string {
+	m := map[string][]string{}
+	for _, r := range b.doc.Routes {
+		m[r.Method+" "+r.Path] = r.Scopes
+	}
+	return m
+}
+
+// usage counts allowed requests by client and by client+scope, with the
+// last use of each client.
+type usage struct {
+	client map[string]int64
+	scope  map[[2]string]int64
+	last   map[string]time.Time
+}
+
+func (b *builder) usage() usage {
+	u := usage{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{}}
+	rs := b.routeScopes()
+	for i := range b.records {
+		r := &b.records[i]
+		if r.Client == "" || r.Decision != "allowed" {
+			continue
+		}
+		n := max(r.Count, 1)
+		u.client[r.Client] += n
+		if r.Time.After(u.last[r.Client]) {
+			u.last[r.Client] = r.Time
+		}
+		for _, s := range rs[r.Method+" "+r.Route] {
+			u.scope[[2]string{r.Client, s}] += n
+		}
+	}
+	return u
+}
+
+// scopeMatrix writes one row per scope granted to an integration, with the
+// least-privilege finding over the period.
+func (b *builder) scopeMatrix() ([]byte, error) {
+	priv := map[string]bool{}
+	for _, s := range b.doc.Scopes {
+		priv[s.Name] = s.Privileged
+	}
+	u := b.usage()
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"integration", "owner", "tenant", "scope", "privileged", "requests_with_scope", "integration_requests", "last_used", "finding"})
+	for _, c := range b.doc.Clients {
+		for _, s := range c.Scopes {
+			n := u.scope[[2]string{c.ID, s}]
+			w.Write(csvCells(c.ID, c.Owner, c.Tenant, s, strconv.FormatBool(priv[s]), strconv.FormatInt(n, 10),
+				strconv.FormatInt(u.client[c.ID], 10), rfc(u.last[c.ID]), finding(u.client[c.ID], n, priv[s])))
+		}
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// finding is the least-privilege finding of one granted scope.
+func finding(clientUses, scopeUses int64, privileged bool) string {
+	var f []string
+	switch {
+	case clientUses == 0:
+		f = append(f, "integration unused in period")
+	case scopeUses == 0:
+		f = append(f, "scope granted but never used in period")
+	}
+	if privileged {
+		f = append(f, "privileged scope held")
+	}
+	return strings.Join(f, "; ")
+}
+
+// revocations writes the period's revocations and suspensions from the
+// lifecycle events the collector stored.
+func (b *builder) revocations() ([]byte, error) {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "first_denial_after", "first_denial_by_sidecar"})
+	for i := range b.events {
+		ev := &b.events[i]
+		switch ev.Action {
+		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionTokenRevoke, etcdadmin.ActionClientSuspend:
+		default:
+			continue
+		}
+		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
+			strconv.FormatInt(ev.Revision, 10), rfc(b.firstDenial(ev)), b.enforcedBy(ev)))
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// deniedAfter reports whether r is a denial of the key or client ev
+// revoked or suspended, after ev.
+func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
+	want := map[string]string{etcdadmin.ActionKeyRevoke: "unauthenticated", etcdadmin.ActionClientSuspend: "suspended"}[ev.Action]
+	return r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target)
+}
+
+// firstDenial is the earliest denial after ev of the key or client it
+// names, by any sidecar: the proof that the change was enforced.
+func (b *builder) firstDenial(ev *collector.Event) time.Time {
+	var first time.Time
+	for i := range b.records {
+		if r := &b.records[i]; deniedAfter(ev, r) && (first.IsZero() || r.Time.Before(first)) {
+			first = r.Time
+		}
+	}
+	return first
+}
+
+// enforcedBy returns, per sidecar (the batch's sender), the first denial
+// after ev, as "sender=time" sorted by sender: the propagation proof.
+func (b *builder) enforcedBy(ev *collector.Event) string {
+	first := map[string]time.Time{}
+	for i := range b.records {
+		r := &b.records[i]
+		if deniedAfter(ev, r) && (first[r.Sender].IsZero() || r.Time.Before(first[r.Sender])) {
+			first[r.Sender] = r.Time
+		}
+	}
+	out := make([]string, 0, len(first))
+	for s, t := range first {
+		out = append(out, s+"="+rfc(t))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// limitExport is one policy revision's rate limits, secrets removed.
+type limitExport struct {
+	Revision int64          `json:"revision"`
+	Digest   string         `json:"digest"`
+	From     time.Time      `json:"in_force_from"`
+	Until    time.Time      `json:"in_force_until"`
+	Actor    string         `json:"pushed_by"`
+	Ticket   string         `json:"ticket,omitempty"`
+	Tenants  map[string]any `json:"tenants"`
+	Clients  map[string]any `json:"clients"`
+	Classes  map[string]any `json:"classes"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// rateLimitExport writes the rate limits of every policy revision in force
+// during the period, with its time span and who pushed it. Only limits are
+// exported: no key digests, secrets or JWKS.
+func (b *builder) rateLimitExport() ([]byte, error) {
+	out := struct {
+		Period    string        `json:"period"`
+		From      time.Time     `json:"from"`
+		To        time.Time     `json:"to"`
+		Revisions []limitExport `json:"revisions"`
+	}{Period: b.cfg.Period.Name, From: b.cfg.Period.From, To: b.cfg.Period.To, Revisions: []limitExport{}}
+	for _, s := range b.periodHistory() {
+		out.Revisions = append(out.Revisions, exportLimits(s))
+	}
+	j, err := json.MarshalIndent(out, "", "  ")
+	return append(j, '\n'), err
+}
+
+func exportLimits(s span) limitExport {
+	e := limitExport{Revision: s.entry.Revision, Digest: s.entry.Digest, From: s.entry.Time, Until: s.until,
+		Actor: s.entry.Actor, Ticket: s.entry.Ticket, Tenants: map[string]any{}, Clients: map[string]any{}, Classes: map[string]any{}}
+	doc, err := loadDoc(s.entry)
+	if err != nil {
+		e.Error = err.Error()
+		return e
+	}
+	for _, t := range doc.Tenants {
+		e.Tenants[t.ID] = t.Limit
+	}
+	for _, c := range doc.Clients {
+		e.Clients[c.ID] = c.Limit
+	}
+	for _, c := range doc.Classes {
+		e.Classes[c.Name] = map[string]any{"kind": c.Kind, "limit": c.Limit, "concurrency": c.Concurrency, "max_body": c.MaxBody}
+	}
+	return e
+}
+
+// throttlingSample writes the denial counts (401, 403, 413, 429) per
+// tenant per day, then up to sampleSize 429 records.
+func (b *builder) throttlingSample() ([]byte, error) {
+	counts := map[[3]string]int64{}
+	var sample []*collector.StoredRecord
+	for i := range b.records {
+		r := &b.records[i]
+		switch r.Status {
+		case 401, 403, 413, 429:
+		default:
+			continue
+		}
+		counts[[3]string{r.Time.UTC().Format(time.DateOnly), r.Tenant, strconv.FormatInt(r.Status, 10)}] += max(r.Count, 1)
+		if r.Status == 429 && len(sample) < sampleSize {
+			sample = append(sample, r)
+		}
+	}
+	keys := make([][3]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return slices.Compare(keys[i][:], keys[j][:]) < 0 })
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent"})
+	for _, k := range keys {
+		w.Write(csvCells("daily_count", k[0], k[1], k[2], strconv.FormatInt(counts[k], 10), "", "", "", "", "", "", "", ""))
+	}
+	for _, ts := range b.tenantShares() {
+		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",
+			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64)))
+	}
+	for _, r := range sample {
+		w.Write(csvCells("sample_429", r.Time.UTC().Format(time.DateOnly), r.Tenant, "429", strconv.FormatInt(max(r.Count, 1), 10),
+			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP, ""))
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// retention writes the retention setting and the integrity proof: the
+// result of verifying the store and its signed head.
+func (b *builder) retention() ([]byte, error) {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "# API logging: retention and integrity, %s\n\n", b.cfg.Period.Name)
+	fmt.Fprintf(&w, "Retention setting of the collector: %s\n\n", dash(b.cfg.Retention))
+	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
+	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
+	if b.cfg.VerifyKey == nil {
+		w.WriteString("NOT VERIFIED: no collector key was given (--signing-key or --public-key).\n")
+		return w.Bytes(), nil
+	}
+	rep, err := collector.VerifyWith(b.cfg.DataDir, b.cfg.VerifyKey, collector.VerifyOptions{Now: b.cfg.Now()})
+	if err != nil {
+		fmt.Fprintf(&w, "NOT VERIFIED: %v\n", err)
+		return w.Bytes(), nil
+	}
+	result := "OK"
+	if !rep.OK() {
+		result = fmt.Sprintf("FAILED (%d problems)", len(rep.Problems))
+	}
+	fmt.Fprintf(&w, "Result: %s\n\n| segments | expired by retention | batches | records | events | head seq | head hash |\n|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %s |\n",
+		result, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events, rep.HeadSeq, rep.HeadHash)
+	for _, p := range rep.Problems {
+		fmt.Fprintf(&w, "- %s\n", p)
+	}
+	head, err := os.ReadFile(filepath.Join(b.cfg.DataDir, "head.json"))
+	if err == nil {
+		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n```json\n%s\n```\n", bytes.TrimSpace(head))
+	}
+	return w.Bytes(), nil
+}
+
+// alertSample writes up to three alerts of the period with their tickets
+// and closure notes, or says there were none.
+func (b *builder) alertSample() ([]byte, error) {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "# API abuse: alert-to-ticket samples, %s\n\n", b.cfg.Period.Name)
+	n := 0
+	for i := range b.alerts {
+		a := &b.alerts[i]
+		if len(a.Tickets) == 0 || n == 3 {
+			continue
+		}
+		n++
+		fmt.Fprintf(&w, "## Alert %s (%s, %s)\n\n- rule: %s\n- %s: %s, tenant %s\n- opened %s, last seen %s, count %d\n- status: %s\n",
+			a.ID, a.Severity, a.Kind, a.Rule, a.Group, a.Key, dash(a.Tenant), rfc(a.Opened), rfc(a.LastSeen), a.Count, a.Status)
+		for _, t := range a.Tickets {
+			fmt.Fprintf(&w, "- ticket: %s %s\n", t.Sink, t.Key)
+		}
+		if a.Note != "" || a.CorrectiveAction != "" {
+			fmt.Fprintf(&w, "- closure note: %s\n- corrective action: %s\n", dash(a.Note), dash(a.CorrectiveAction))
+		}
+		w.WriteString("\n")
+	}
+	if n == 0 {
+		fmt.Fprintf(&w, "None in period: %d alerts, none with a ticket.\n", len(b.alerts))
+	}
+	return w.Bytes(), nil
+}
+
+// tenantShare is one tenant's requests in the period and the total.
+type tenantShare struct {
+	tenant   string
+	n, total int64
+}
+
+// tenantShares returns every tenant's share of the period's requests,
+// largest first: the noisy-neighbour evidence.
+func (b *builder) tenantShares() []tenantShare {
+	by := map[string]int64{}
+	var total int64
+	for i := range b.records {
+		n := max(b.records[i].Count, 1)
+		by[b.records[i].Tenant] += n
+		total += n
+	}
+	out := make([]tenantShare, 0, len(by))
+	for t, n := range by {
+		out = append(out, tenantShare{tenant: t, n: n, total: total})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].n != out[j].n {
+			return out[i].n > out[j].n
+		}
+		return out[i].tenant < out[j].tenant
+	})
+	return out
+}

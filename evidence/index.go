@@ -1,0 +1,152 @@
+package evidence
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// IndexFile is the summary a reviewer reads first.
+const IndexFile = "index.html"
+
+// series is one bar colour of a chart: a name and a value per label.
+type series struct {
+	name, color string
+	values      map[string]int64
+}
+
+// dailyCounts returns the days of the period that have records and the
+// allowed requests and 401/403/429 denials per day.
+func (b *builder) dailyCounts() ([]string, []series) {
+	ss := []series{{"allowed", "#4c78a8", map[string]int64{}}, {"401", "#f58518", map[string]int64{}},
+		{"403", "#e45756", map[string]int64{}}, {"429", "#b279a2", map[string]int64{}}}
+	days := map[string]bool{}
+	for i := range b.records {
+		r := &b.records[i]
+		d, n := r.Time.UTC().Format(time.DateOnly), max(r.Count, 1)
+		days[d] = true
+		switch {
+		case r.Decision == "allowed":
+			ss[0].values[d] += n
+		case r.Status == 401:
+			ss[1].values[d] += n
+		case r.Status == 403:
+			ss[2].values[d] += n
+		case r.Status == 429:
+			ss[3].values[d] += n
+		}
+	}
+	return sortedKeys(days), ss
+}
+
+// tenantCounts is dailyCounts by tenant.
+func (b *builder) tenantCounts() ([]string, []series) {
+	ss := []series{{"requests", "#4c78a8", map[string]int64{}}, {"401/403/429", "#e45756", map[string]int64{}}}
+	ts := map[string]bool{}
+	for i := range b.records {
+		r := &b.records[i]
+		t, n := dash(r.Tenant), max(r.Count, 1)
+		ts[t] = true
+		ss[0].values[t] += n
+		if r.Status == 401 || r.Status == 403 || r.Status == 429 {
+			ss[1].values[t] += n
+		}
+	}
+	return sortedKeys(ts), ss
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// barChart renders grouped bars as inline SVG, one group per label.
+func barChart(id, title string, labels []string, ss []series) string {
+	const h, top, bottom, bar = 200, 30, 40, 12
+	var peak int64 = 1
+	for _, s := range ss {
+		for _, v := range s.values {
+			peak = max(peak, v)
+		}
+	}
+	group := bar*len(ss) + 10
+	width := max(300, 40+group*len(labels))
+	var w bytes.Buffer
+	fmt.Fprintf(&w, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img"><title>%s</title>`,
+		id, width, h+top+bottom, html.EscapeString(title))
+	fmt.Fprintf(&w, `<text x="4" y="16" font-size="13">%s (max %d)</text>`, html.EscapeString(title), peak)
+	for i, l := range labels {
+		x := 40 + i*group
+		for j, s := range ss {
+			v := s.values[l]
+			bh := int(int64(h) * v / peak)
+			fmt.Fprintf(&w, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s %s: %d</title></rect>`,
+				x+j*bar, top+h-bh, bar-1, bh, s.color, html.EscapeString(l), html.EscapeString(s.name), v)
+		}
+		fmt.Fprintf(&w, `<text x="%d" y="%d" font-size="9" transform="rotate(30 %d %d)">%s</text>`, x, top+h+12, x, top+h+12, html.EscapeString(l))
+	}
+	for j, s := range ss {
+		y := 20 + 12*j
+		fmt.Fprintf(&w, `<rect x="%d" y="%d" width="8" height="8" fill="%s"/><text x="%d" y="%d" font-size="9">%s</text>`,
+			width-90, y, s.color, width-78, y+8, html.EscapeString(s.name))
+	}
+	w.WriteString(`</svg>`)
+	return w.String()
+}
+
+// timeline renders the period's lifecycle events as dots on a line.
+func (b *builder) timeline() string {
+	const width, h = 800, 80
+	p := b.cfg.Period
+	span := p.To.Sub(p.From)
+	var w bytes.Buffer
+	fmt.Fprintf(&w, `<svg id="timeline" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img"><title>lifecycle events</title>`, width, h)
+	fmt.Fprintf(&w, `<line x1="10" y1="40" x2="%d" y2="40" stroke="#888"/>`, width-10)
+	for i := range b.events {
+		ev := &b.events[i]
+		x := 10 + int(float64(width-20)*float64(ev.Time.Sub(p.From))/float64(span))
+		fmt.Fprintf(&w, `<circle cx="%d" cy="40" r="5" fill="#e45756"><title>%s %s %s by %s</title></circle>`,
+			x, rfc(ev.Time), html.EscapeString(ev.Action), html.EscapeString(ev.Target), html.EscapeString(ev.Actor))
+	}
+	w.WriteString(`</svg>`)
+	return w.String()
+}
+
+// writeIndex writes index.html: the period, the policy in force, the
+// charts and the files with their digests; it returns its manifest row.
+func (b *builder) writeIndex(dir string, rows []ManifestRow) (ManifestRow, error) {
+	var w bytes.Buffer
+	p := b.cfg.Period
+	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Evidence pack %s</title>\n", html.EscapeString(p.Name))
+	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
+	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
+		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
+	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", len(b.records), len(b.events), len(b.alerts))
+	days, ds := b.dailyCounts()
+	tenants, ts := b.tenantCounts()
+	w.WriteString("<h2>Requests and denials per day</h2>\n" + barChart("daily", "requests and 401/403/429 per day", days, ds) + "\n")
+	w.WriteString("<h2>Per tenant</h2>\n" + barChart("tenants", "requests and denials per tenant", tenants, ts) + "\n")
+	w.WriteString("<h2>Lifecycle events</h2>\n" + b.timeline() + "\n")
+	w.WriteString("<h2>Files</h2>\n<table><tr><th>file</th><th>control</th><th>area</th><th>owner</th><th>SHA-256</th></tr>\n")
+	for _, r := range rows {
+		fmt.Fprintf(&w, "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td></tr>\n",
+			html.EscapeString(r.File), html.EscapeString(r.File), html.EscapeString(r.ControlID), html.EscapeString(r.Area),
+			html.EscapeString(r.Owner), r.SHA256)
+	}
+	w.WriteString("</table></body></html>\n")
+	if err := os.WriteFile(filepath.Join(dir, IndexFile), w.Bytes(), 0o644); err != nil {
+		return ManifestRow{}, fmt.Errorf("cannot write %q: %w", IndexFile, err)
+	}
+	sum := sha256.Sum256(w.Bytes())
+	return b.row(file{area: "Index", name: "Summary"}, IndexFile, hex.EncodeToString(sum[:])), nil
+}

@@ -1,0 +1,145 @@
+package evidence
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	_ "embed"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// controlsCSV maps each evidence file (Area-Name) to its controls, area and
+// framework: the editable control mapping shipped with the project.
+//
+//go:embed controls.csv
+var controlsCSV []byte
+
+// ManifestRow is one evidence file in the manifest, with the columns of an
+// evidence library (SharePoint) plus its digest and file name.
+type ManifestRow struct {
+	Title        string `json:"Evidence Title"`
+	ControlID    string `json:"Control ID"`
+	Area         string `json:"API Control Area"`
+	Framework    string `json:"Framework"`
+	Owner        string `json:"Evidence Owner"`
+	Period       string `json:"Period Covered"`
+	Source       string `json:"Source System"`
+	ReviewStatus string `json:"Review Status"`
+	SHA256       string `json:"SHA-256"`
+	File         string `json:"File Name"`
+}
+
+// manifestHeader is the CSV header, in ManifestRow's order.
+var manifestHeader = []string{"Evidence Title", "Control ID", "API Control Area", "Framework", "Evidence Owner",
+	"Period Covered", "Source System", "Review Status", "SHA-256", "File Name"}
+
+type control struct{ id, area, framework string }
+
+// controls parses the shipped control mapping.
+func controls() (map[string]control, error) {
+	rows, err := csv.NewReader(bytes.NewReader(controlsCSV)).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the control mapping: %w", err)
+	}
+	m := map[string]control{}
+	for _, r := range rows[1:] {
+		m[r[0]] = control{id: r[1], area: r[2], framework: r[3]}
+	}
+	return m, nil
+}
+
+func (b *builder) row(f file, name, sum string) ManifestRow {
+	c := mapping[f.area+"-"+f.name]
+	owner := b.cfg.Owners[c.area]
+	if owner == "" {
+		owner = "unassigned"
+	}
+	return ManifestRow{
+		Title: f.area + " " + f.name, ControlID: c.id, Area: c.area, Framework: c.framework, Owner: owner,
+		Period: b.cfg.Period.Name, Source: "Portcullis", ReviewStatus: "Uploaded", SHA256: sum, File: name,
+	}
+}
+
+// mapping is the parsed control mapping; a broken embedded file is a bug.
+var mapping = func() map[string]control {
+	m, err := controls()
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return m
+}()
+
+func (r *ManifestRow) cells() []string {
+	return []string{r.Title, r.ControlID, r.Area, r.Framework, r.Owner, r.Period, r.Source, r.ReviewStatus, r.SHA256, r.File}
+}
+
+// writeManifest writes manifest.csv and manifest.json and, with a key,
+// manifest.json.sig: the base64 Ed25519 signature of manifest.json.
+func writeManifest(dir string, rows []ManifestRow, key ed25519.PrivateKey) error {
+	var c bytes.Buffer
+	w := csv.NewWriter(&c)
+	w.Write(manifestHeader)
+	for i := range rows {
+		w.Write(csvCells(rows[i].cells()...))
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("cannot write the manifest CSV: %w", err)
+	}
+	j, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode the manifest: %w", err)
+	}
+	j = append(j, '\n')
+	if err := writeFiles(dir, ManifestCSV, c.Bytes(), ManifestJSON, j); err != nil {
+		return err
+	}
+	if key == nil {
+		return nil
+	}
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, j)) + "\n"
+	return writeFiles(dir, ManifestSig, []byte(sig))
+}
+
+// writeFiles writes name, data pairs into dir.
+func writeFiles(dir string, pairs ...any) error {
+	for i := 0; i < len(pairs); i += 2 {
+		name := pairs[i].(string)
+		if err := os.WriteFile(filepath.Join(dir, name), pairs[i+1].([]byte), 0o644); err != nil {
+			return fmt.Errorf("cannot write %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// csvCells passes every cell through collector.CSVCell.
+func csvCells(s ...string) []string {
+	for i := range s {
+		s[i] = collector.CSVCell(s[i])
+	}
+	return s
+}
+
+// VerifySignature checks manifest.json in dir against its signature.
+func VerifySignature(dir string, pub ed25519.PublicKey) error {
+	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	if err != nil {
+		return fmt.Errorf("cannot read the manifest: %w", err)
+	}
+	s, err := os.ReadFile(filepath.Join(dir, ManifestSig))
+	if err != nil {
+		return fmt.Errorf("cannot read the manifest signature: %w", err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(s)))
+	if err != nil || !ed25519.Verify(pub, j, sig) {
+		return fmt.Errorf("manifest signature in %q does not verify with the given key", dir)
+	}
+	return nil
+}

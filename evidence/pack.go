@@ -1,0 +1,305 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bytes"
+	"cmp"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// Config is what Pack reads and where it writes.
+type Config struct {
+	Period Period
+	// DataDir is the collector's store.
+	DataDir string
+	// History is the policy history, oldest first (etcdadmin.PolicyHistory,
+	// or HistoryFromFile); the newest entry pushed before the period ends
+	// is the policy in force.
+	History []etcdadmin.HistoryEntry
+	// Out is the folder the pack's folder and zip are written in.
+	Out string
+	// SigningKey signs the manifest; nil leaves it unsigned.
+	SigningKey ed25519.PrivateKey
+	// VerifyKey is the collector's public key for the integrity proof;
+	// nil means SigningKey's public half, and with neither the proof says
+	// the store was not verified.
+	VerifyKey ed25519.PublicKey
+	// Retention is the collector's --retention setting, as deployed.
+	Retention string
+	// Owners maps an API control area (Auth, Rate Limit, Logging, Abuse)
+	// to the evidence owner.
+	Owners map[string]string
+	// Etcd and Prefix name the deployment in the runbook's commands.
+	Etcd, Prefix string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result names what Pack wrote.
+type Result struct {
+	Dir   string        // the pack's folder
+	Zip   string        // the zip of the folder
+	Files []ManifestRow // one per evidence file, as in the manifest
+}
+
+// Manifest file names.
+const (
+	ManifestCSV  = "manifest.csv"
+	ManifestJSON = "manifest.json"
+	ManifestSig  = "manifest.json.sig"
+)
+
+// builder holds the data every generator reads.
+type builder struct {
+	cfg     *Config
+	doc     *policy.Document
+	inForce etcdadmin.HistoryEntry
+	records []collector.StoredRecord
+	events  []collector.Event
+	alerts  []alert.Alert
+}
+
+// file is one generated evidence file.
+type file struct {
+	area, name, ext string
+	gen             func(b *builder) ([]byte, error)
+	version         string // the file's version, named instead of the period; "" for none
+}
+
+// files are the pack's evidence files, in manifest order.
+var files = []file{
+	{"APIAuth", "AuthenticationStandard", "md", (*builder).authStandard, ""},
+	{"APIAuth", "ScopeRoleMatrix", "csv", (*builder).scopeMatrix, ""},
+	{"APIAuth", "RevocationRecords", "csv", (*builder).revocations, ""},
+	{"APIAuth", "TokenLifecycleLog", "csv", (*builder).tokenLifecycle, ""},
+	{"APIRateLimits", "GatewayConfigExport", "json", (*builder).rateLimitExport, ""},
+	{"APIRateLimits", "ThrottlingSample", "csv", (*builder).throttlingSample, ""},
+	{"APILogging", "RetentionSettings", "md", (*builder).retention, ""},
+	{"APILogging", "CredentialScan", "md", (*builder).credentialScan, ""},
+	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample, ""},
+	{"APIPrivileged", "PrivilegedAccess", "csv", (*builder).privilegedAccess, ""},
+	{"APIGovernance", "ReviewRecords", "csv", (*builder).reviewRecords, ""},
+	{"APIGovernance", "ISO27017Checklist", "md", (*builder).checklist, ""},
+	{"APIRunbook", "TokenCompromise", "md", (*builder).runbook, RunbookVersion},
+}
+
+// Pack writes the evidence pack for cfg.Period into cfg.Out: a folder
+// "evidence-<Period>" and "evidence-<Period>.zip" of it.
+func Pack(cfg Config) (*Result, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.VerifyKey == nil && cfg.SigningKey != nil {
+		cfg.VerifyKey = cfg.SigningKey.Public().(ed25519.PublicKey)
+	}
+	b, err := load(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
+	res.Zip = res.Dir + ".zip"
+	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
+	}
+	for _, f := range files {
+		row, err := b.write(res.Dir, f)
+		if err != nil {
+			return nil, err
+		}
+		res.Files = append(res.Files, row)
+	}
+	index, err := b.writeIndex(res.Dir, res.Files)
+	if err != nil {
+		return nil, err
+	}
+	res.Files = append(res.Files, index)
+	if err := writeManifest(res.Dir, res.Files, cfg.SigningKey); err != nil {
+		return nil, err
+	}
+	if err := zipDir(res.Dir, res.Zip); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// FileName is the name of an evidence file: <Area>-<Name>-<Period>.<ext>.
+func FileName(area, name, period, ext string) string {
+	return area + "-" + name + "-" + period + "." + ext
+}
+
+func (b *builder) write(dir string, f file) (ManifestRow, error) {
+	data, err := f.gen(b)
+	if err != nil {
+		return ManifestRow{}, fmt.Errorf("cannot build %s-%s: %w", f.area, f.name, err)
+	}
+	name := FileName(f.area, f.name, cmp.Or(f.version, b.cfg.Period.Name), f.ext)
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		return ManifestRow{}, fmt.Errorf("cannot write %q: %w", name, err)
+	}
+	sum := sha256.Sum256(data)
+	return b.row(f, name, hex.EncodeToString(sum[:])), nil
+}
+
+// load reads the policy in force, the period's records and events and the
+// alerts.
+func load(cfg *Config) (*builder, error) {
+	b := &builder{cfg: cfg}
+	var err error
+	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
+		return nil, err
+	}
+	p := cfg.Period
+	err = collector.QueryRecords(cfg.DataDir, collector.Filter{From: p.From, To: p.To}, func(r *collector.StoredRecord) error {
+		b.records = append(b.records, *r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the records of store %q: %w", cfg.DataDir, err)
+	}
+	err = collector.QueryEvents(cfg.DataDir, p.From, p.To, func(ev *collector.Event) error {
+		b.events = append(b.events, *ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the events of store %q: %w", cfg.DataDir, err)
+	}
+	alerts, err := alert.Load(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the alerts of store %q: %w", cfg.DataDir, err)
+	}
+	for _, a := range alerts {
+		if a.Opened.Before(p.To) && !a.LastSeen.Before(p.From) {
+			b.alerts = append(b.alerts, a)
+		}
+	}
+	return b, nil
+}
+
+// inForce returns the newest history entry pushed before the period ends,
+// parsed.
+func inForce(h []etcdadmin.HistoryEntry, p Period) (etcdadmin.HistoryEntry, *policy.Document, error) {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Time.Before(p.To) {
+			doc, err := policy.Load(fmt.Sprintf("policy@%d", h[i].Revision), []byte(h[i].Document))
+			if err != nil {
+				return etcdadmin.HistoryEntry{}, nil, fmt.Errorf("cannot load the policy in force (revision %d): %w", h[i].Revision, err)
+			}
+			return h[i], doc, nil
+		}
+	}
+	return etcdadmin.HistoryEntry{}, nil, errors.New("no policy was pushed before the period ends")
+}
+
+// HistoryFromFile makes a one-entry history of a policy file, for a pack
+// without etcd: revision 0, the file's modification time and digest.
+func HistoryFromFile(path string) ([]etcdadmin.HistoryEntry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read policy %q: %w", path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot stat policy %q: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	return []etcdadmin.HistoryEntry{{
+		Time: time.Time{}, Actor: "file:" + filepath.Base(path), Digest: hex.EncodeToString(sum[:]), Document: string(data),
+		Reason: "policy file, modified " + st.ModTime().UTC().Format(time.RFC3339),
+	}}, nil
+}
+
+// periodHistory returns the entries in force at some time of the period,
+// each with the end of its span (the next push, or the period's end).
+func (b *builder) periodHistory() []span {
+	var out []span
+	h, p := b.cfg.History, b.cfg.Period
+	for i := range h {
+		end := p.To
+		if i+1 < len(h) && h[i+1].Time.Before(end) {
+			end = h[i+1].Time
+		}
+		if !h[i].Time.Before(p.To) || !end.After(p.From) {
+			continue
+		}
+		out = append(out, span{entry: h[i], until: end})
+	}
+	return out
+}
+
+type span struct {
+	entry etcdadmin.HistoryEntry
+	until time.Time
+}
+
+func zipDir(dir, out string) error {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cannot list pack folder %q: %w", dir, err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
+	for _, n := range names {
+		if err := addZip(zw, dir, n.Name()); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("cannot finish zip %q: %w", out, err)
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("cannot write zip %q: %w", out, err)
+	}
+	return nil
+}
+
+func addZip(zw *zip.Writer, dir, name string) error {
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return fmt.Errorf("cannot open %q for the zip: %w", name, err)
+	}
+	defer f.Close()
+	w, err := zw.Create(filepath.Base(dir) + "/" + name)
+	if err != nil {
+		return fmt.Errorf("cannot add %q to the zip: %w", name, err)
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return fmt.Errorf("cannot add %q to the zip: %w", name, err)
+	}
+	return nil
+}
+
+// loadDoc parses a history entry's document.
+func loadDoc(e etcdadmin.HistoryEntry) (*policy.Document, error) {
+	return policy.Load(fmt.Sprintf("policy@%d", e.Revision), []byte(e.Document))
+}
+
+type (
+	policyDetection = policy.DetectionSpec
+	policyClass     = policy.ClassSpec
+)
+
+// eventDetails decodes an event's details, a JSON object of strings; nil
+// when there are none or they do not decode.
+func eventDetails(raw []byte) map[string]string {
+	var m map[string]string
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
+}

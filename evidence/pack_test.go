@@ -1,0 +1,418 @@
+package evidence
+
+import (
+	"archive/zip"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+func TestParsePeriod(t *testing.T) {
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		in       string
+		from, to time.Time
+	}{
+		{"2026-Q2", day(2026, 4, 1), day(2026, 7, 1)},
+		{"2026-Q4", day(2026, 10, 1), day(2027, 1, 1)},
+		{"2026-05", day(2026, 5, 1), day(2026, 6, 1)},
+		{"2026", day(2026, 1, 1), day(2027, 1, 1)},
+	}
+	for _, tt := range tests {
+		got, err := ParsePeriod(tt.in)
+		if err != nil || !got.From.Equal(tt.from) || !got.To.Equal(tt.to) || got.Name != tt.in {
+			t.Errorf("ParsePeriod(%q) = %+v, %v; want [%v, %v)", tt.in, got, err, tt.from, tt.to)
+		}
+	}
+	for _, bad := range []string{"2026-Q5", "2026-Q0", "2026-13", "26", "Q2", ""} {
+		if _, err := ParsePeriod(bad); err == nil {
+			t.Errorf("ParsePeriod(%q) accepted", bad)
+		}
+	}
+	got, err := ParseRange("2026-04-01", "2026-04-30")
+	if err != nil || !got.From.Equal(day(2026, 4, 1)) || !got.To.Equal(day(2026, 5, 1)) || got.Name != "2026-04-01_2026-04-30" {
+		t.Errorf("ParseRange = %+v, %v", got, err)
+	}
+	if _, err := ParseRange("2026-05-01", "2026-04-01"); err == nil {
+		t.Error("ParseRange accepted a range that ends before it starts")
+	}
+}
+
+// leakedSecret is a credential a client put in its User-Agent: the scan
+// must find it and never copy it.
+const leakedSecret = "abcdefghijklmnopqrstuvwxyz012345"
+
+// injection is a client id a hostile sender could put in a record: a
+// spreadsheet formula.
+const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
+
+// activity writes a real period of records and events through the
+// collector's store: acme-hris reads users three times (never writes
+// records), acme-admin changes settings once, globex-bi never calls,
+// acme is throttled twice (once by a client named like a formula),
+// acmehris1 is revoked and then denied, and one record lies after the
+// period.
+func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
+	t.Helper()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d int, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+	rec := func(tm time.Time, client, keyID, method, route string, status int64, decision string) collector.StoredRecord {
+		return collector.StoredRecord{Time: tm, Tenant: "acme", Client: client, KeyID: keyID, Method: method, Route: route,
+			Path: route, Status: status, Decision: decision, RequestID: "r-" + tm.Format("0215"), SourceIP: "192.0.2.7"}
+	}
+	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
+		rec(at(3, 9), "acme-hris", "acmehris1", "GET", "/v1/users", 200, "allowed"),
+		rec(at(3, 10), "acme-hris", "acmehris1", "GET", "/v1/users/{id}", 200, "allowed"),
+		rec(at(4, 9), "acme-hris", "acmehris1", "GET", "/v1/users", 200, "allowed"),
+		rec(at(5, 9), "acme-admin", "acmeadm1", "PUT", "/v1/admin/settings", 200, "allowed"),
+		rec(at(6, 9), "acme-hris", "acmehris1", "GET", "/v1/users", 429, "rate_limited"),
+		rec(at(6, 10), injection, "", "GET", "/v1/users", 429, "rate_limited"),
+		rec(time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC), "globex-bi", "globexbi1", "GET", "/v1/reports/{id}", 200, "allowed"),
+	}}
+	if err := st.AppendBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(d, h int, action, target, actor, ticket, reason string, details map[string]string) collector.Event {
+		raw, _ := json.Marshal(details)
+		return collector.Event{Time: at(d, h), Key: "/p/events/" + action + target, Revision: int64(100*d + h), Actor: actor,
+			Action: action, Target: target, Ticket: ticket, Reason: reason, Details: raw}
+	}
+	lifecycle := []collector.Event{
+		ev(2, 9, "key.create", "acmehris2", "carol", "CHG-11", "new integration", map[string]string{"client": "acme-hris"}),
+		ev(2, 10, "key.rotate", "acmeadm1", "dave", "", "", map[string]string{"client": "acme-admin"}),
+		ev(6, 11, "alert.open", "A-1", "collector", "", "", map[string]string{"rule": "acme-429", "kind": "rate_limit_spike",
+			"severity": "high", "group": "tenant", "key": "acme", "tenant": "acme", "count": "2", "first_seen": at(6, 9).Format(time.RFC3339Nano)}),
+		ev(6, 12, "alert.ticket", "A-1", "collector", "", "", map[string]string{"sink": "jira", "ticket": "SEC-101"}),
+		ev(30, 17, "review.sign", "access-2026-Q2", "rita", "AUD-1", "acme-admin keeps its scopes",
+			map[string]string{"kind": "access", "decision": "approved", "worksheet_sha256": "abc123"}),
+		ev(7, 9, "alert.close", "A-1", "erin", "", "acme's batch job ran twice", map[string]string{"corrective_action": "job deduplicated"}),
+	}
+	if err := st.AppendEvents(lifecycle); err != nil {
+		t.Fatal(err)
+	}
+	revoke := collector.Event{Time: at(10, 12), Key: "/p/events/1", Revision: 41, Actor: "alice", Action: "key.revoke",
+		Target: "acmehris1", Reason: "leaked in a ticket", Ticket: "SEC-9"}
+	if err := st.AppendEvents([]collector.Event{revoke}); err != nil {
+		t.Fatal(err)
+	}
+	leaked := rec(at(11, 9), "", "", "GET", "/v1/status", 200, "allowed")
+	leaked.UserAgent, leaked.RequestID = "curl/8 Bearer "+leakedSecret, "r-leak"
+	denied := &collector.Batch{ID: "b2", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
+		rec(at(10, 13), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+		leaked,
+	}}
+	globex := rec(at(12, 8), "", "", "GET", "/v1/reports/{id}", 401, "unauthenticated")
+	globex.Tenant = "globex"
+	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Records: []collector.StoredRecord{
+		rec(at(10, 12).Add(30*time.Second), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+		globex,
+	}}
+	for _, b := range []*collector.Batch{denied, other} {
+		if err := st.AppendBatch(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SignHead(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows
+}
+
+// TestPackFromStore builds a pack from a real store and the example
+// policy file and checks each file's facts against the activity.
+func TestPackFromStore(t *testing.T) {
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	activity(t, data, key)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d",
+		Owners: map[string]string{"Auth": "iam-team@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("names", func(t *testing.T) {
+		want := []string{"APIAuth-AuthenticationStandard-2026-Q2.md", "APIAuth-ScopeRoleMatrix-2026-Q2.csv",
+			"APIAuth-RevocationRecords-2026-Q2.csv", "APIAuth-TokenLifecycleLog-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
+			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md", "APILogging-CredentialScan-2026-Q2.md",
+			"APIAbuse-AlertToTicketSample-2026-Q2.md",
+			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ReviewRecords-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md", "APIRunbook-TokenCompromise-v1.0.md", "index.html"}
+		var got []string
+		for _, f := range res.Files {
+			got = append(got, f.File)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("files = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("scope matrix", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-ScopeRoleMatrix-2026-Q2.csv"))
+		find := func(client, scope string) []string {
+			for _, r := range rows {
+				if r[0] == client && r[3] == scope {
+					return r
+				}
+			}
+			t.Fatalf("no row for %s %s in %q", client, scope, rows)
+			return nil
+		}
+		tests := []struct {
+			client, scope, uses, clientUses, finding string
+		}{
+			{"acme-hris", "read:users", "3", "3", ""},
+			{"acme-hris", "write:records", "0", "3", "scope granted but never used in period"},
+			{"acme-admin", "admin:settings", "1", "1", "privileged scope held"},
+			{"acme-admin", "export:data", "0", "1", "scope granted but never used in period; privileged scope held"},
+			{"globex-bi", "read:reports", "0", "0", "integration unused in period"},
+		}
+		for _, tt := range tests {
+			r := find(tt.client, tt.scope)
+			if r[5] != tt.uses || r[6] != tt.clientUses || r[8] != tt.finding {
+				t.Errorf("%s %s: uses %s/%s finding %q, want %s/%s %q", tt.client, tt.scope, r[5], r[6], r[8], tt.uses, tt.clientUses, tt.finding)
+			}
+		}
+		if r := find("acme-hris", "read:users"); r[7] != "2026-05-04T09:00:00Z" || r[1] != "hr-integrations@acme.example" {
+			t.Errorf("acme-hris last used %q owner %q", r[7], r[1])
+		}
+	})
+
+	t.Run("throttling and injection", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIRateLimits-ThrottlingSample-2026-Q2.csv"))
+		var daily, samples int
+		var clients, shares []string
+		for _, r := range rows[1:] {
+			switch r[0] {
+			case "daily_count":
+				daily++
+				if r[1] == "2026-05-06" && (r[3] != "429" || r[4] != "2") {
+					t.Errorf("daily count row %q, want 2 429s on 2026-05-06", r)
+				}
+			case "tenant_share":
+				shares = append(shares, r[2]+"="+r[4]+"/"+r[12])
+			case "sample_429":
+				samples++
+				clients = append(clients, r[6])
+			}
+		}
+		if daily != 3 || samples != 2 {
+			t.Errorf("daily rows %d samples %d, want 3 and 2 (429s on 05-06, acme's 401s on 05-10, globex's on 05-12)", daily, samples)
+		}
+		if want := []string{"acme=9/90.0", "globex=1/10.0"}; !slices.Equal(shares, want) {
+			t.Errorf("tenant shares = %q, want %q", shares, want)
+		}
+		if !slices.Contains(clients, "'"+injection) {
+			t.Errorf("sample clients %q: the formula is not neutralised", clients)
+		}
+	})
+
+	t.Run("revocations", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-RevocationRecords-2026-Q2.csv"))
+		want := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "2026-05-10T12:00:30Z",
+			"token:sidecar-1=2026-05-10T13:00:00Z token:sidecar-2=2026-05-10T12:00:30Z"}
+		if len(rows) != 2 || !slices.Equal(rows[1], want) {
+			t.Errorf("revocations = %q, want one row %q", rows, want)
+		}
+	})
+
+	t.Run("auth standard and integrity", func(t *testing.T) {
+		std, _ := os.ReadFile(filepath.Join(res.Dir, "APIAuth-AuthenticationStandard-2026-Q2.md"))
+		if !strings.Contains(string(std), hist[0].Digest) || !strings.Contains(string(std), "| privileged | privileged |") ||
+			!strings.Contains(string(std), "`X-API-Key` header, formatted `pk_<id>_<secret>`") {
+			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
+		}
+		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
+		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
+			if !strings.Contains(string(ret), want) {
+				t.Errorf("retention file lacks %q:\n%s", want, ret)
+			}
+		}
+		alerts, _ := os.ReadFile(filepath.Join(res.Dir, "APIAbuse-AlertToTicketSample-2026-Q2.md"))
+		for _, want := range []string{"## Alert A-1 (high, rate_limit_spike)", "ticket: jira SEC-101", "closure note: acme's batch job ran twice",
+			"corrective action: job deduplicated", "status: closed", "opened 2026-05-06T09:00:00Z"} {
+			if !strings.Contains(string(alerts), want) {
+				t.Errorf("alert sample lacks %q:\n%s", want, alerts)
+			}
+		}
+	})
+
+	t.Run("lifecycle and scan", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-TokenLifecycleLog-2026-Q2.csv"))
+		want := [][]string{
+			{"2026-05-02T09:00:00Z", "key.create", "acmehris2", "carol", "CHG-11", "new integration", "209", "", ""},
+			{"2026-05-02T10:00:00Z", "key.rotate", "acmeadm1", "dave", "", "", "210", "", "no ticket"},
+			{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "", ""},
+		}
+		if len(rows) < 4 || !slices.EqualFunc(rows[1:4], want, slices.Equal) {
+			t.Errorf("lifecycle rows = %q, want first %q", rows, want)
+		}
+		var noExpiry []string
+		for _, r := range rows[4:] {
+			if r[8] == "no expiry" {
+				noExpiry = append(noExpiry, r[2])
+			}
+		}
+		if !slices.Equal(noExpiry, []string{"acmehris1", "acmeadm1", "globexbi1"}) {
+			t.Errorf("keys flagged without expiry = %q", noExpiry)
+		}
+		scan, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-CredentialScan-2026-Q2.md"))
+		if !strings.Contains(string(scan), "Result: FAIL") || !strings.Contains(string(scan), `"r-leak"`) ||
+			!strings.Contains(string(scan), "matching a credential pattern: 1.") || strings.Contains(string(scan), leakedSecret) {
+			t.Errorf("credential scan does not name the one leaking record, or copies the secret:\n%s", scan)
+		}
+	})
+
+	t.Run("privileged and checklist", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIPrivileged-PrivilegedAccess-2026-Q2.csv"))
+		want := []string{"acme-admin", "it-admin@acme.example", "acme", "admin:settings export:data manage:integrations", "1",
+			"2026-05-05T09:00:00Z", "acmeadm1", "PUT /v1/admin/settings", "192.0.2.7", ""}
+		if len(rows) != 2 || !slices.Equal(rows[1], want) {
+			t.Errorf("privileged access = %q, want one row %q", rows, want)
+		}
+		list, _ := os.ReadFile(filepath.Join(res.Dir, "APIGovernance-ISO27017Checklist-2026-Q2.md"))
+		for _, want := range []string{
+			"| Is token creation approved and logged? | Yes | 1 key creations in period, 1 with a ticket | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
+			"| Can tokens be rotated and revoked quickly? | Yes | 1 revocations/suspensions in period, 1 with a denial after them |",
+			"| Are abuse alerts linked to tickets? | Yes | 1 alerts in period, 1 with a ticket |",
+			"| Is evidence mapped to controls, owned, reviewed and approved? | Yes | mapped: yes (manifest); owners given: true; review sign-offs approved in period: 1 |",
+		} {
+			if !strings.Contains(string(list), want) {
+				t.Errorf("checklist lacks %q:\n%s", want, list)
+			}
+		}
+	})
+
+	t.Run("reviews", func(t *testing.T) {
+		rows := readCSV(t, filepath.Join(res.Dir, "APIGovernance-ReviewRecords-2026-Q2.csv"))
+		want := []string{"2026-05-30T17:00:00Z", "review.sign", "access-2026-Q2", "rita", "approved", "acme-admin keeps its scopes", "AUD-1", "abc123", "3017"}
+		if len(rows) != 2 || !slices.Equal(rows[1], want) {
+			t.Errorf("review records = %q, want one row %q", rows, want)
+		}
+	})
+
+	t.Run("index", func(t *testing.T) {
+		page, err := os.ReadFile(filepath.Join(res.Dir, IndexFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`<svg id="daily"`, `<svg id="tenants"`, `<svg id="timeline"`,
+			"<title>2026-05-06 429: 2</title>", "<title>2026-05-03 allowed: 2</title>", "<title>acme requests: 9</title>",
+			"<title>2026-05-10T12:00:00Z key.revoke acmehris1 by alice</title>", `<a href="APIAuth-ScopeRoleMatrix-2026-Q2.csv">`} {
+			if !strings.Contains(string(page), want) {
+				t.Errorf("index.html lacks %q", want)
+			}
+		}
+		if n := strings.Count(string(page), "<circle"); n != 7 {
+			t.Errorf("timeline has %d events, want 7", n)
+		}
+	})
+
+	t.Run("manifest", func(t *testing.T) {
+		checkManifest(t, res, key)
+	})
+}
+
+// checkManifest checks every manifest row's digest against the file, the
+// signature, the CSV twin and the zip's contents.
+func checkManifest(t *testing.T, res *Result, key ed25519.PrivateKey) {
+	t.Helper()
+	j, err := os.ReadFile(filepath.Join(res.Dir, ManifestJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []ManifestRow
+	if err := json.Unmarshal(j, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(res.Files) {
+		t.Fatalf("manifest has %d rows, want %d", len(rows), len(res.Files))
+	}
+	for _, r := range rows {
+		b, err := os.ReadFile(filepath.Join(res.Dir, r.File))
+		sum := sha256.Sum256(b)
+		if err != nil || hex.EncodeToString(sum[:]) != r.SHA256 {
+			t.Errorf("%s: digest %s does not match the file (%v)", r.File, r.SHA256, err)
+		}
+		if r.ControlID == "" || r.Period != "2026-Q2" || r.ReviewStatus != "Uploaded" {
+			t.Errorf("%s: row %+v lacks its control, period or status", r.File, r)
+		}
+	}
+	if rows[0].Owner != "iam-team@example.com" || rows[4].Owner != "unassigned" {
+		t.Errorf("owners %q, %q: want the owner map's, and unassigned", rows[0].Owner, rows[4].Owner)
+	}
+	if err := VerifySignature(res.Dir, key.Public().(ed25519.PublicKey)); err != nil {
+		t.Error(err)
+	}
+	if err := VerifySignature(res.Dir, newKey(t).Public().(ed25519.PublicKey)); err == nil {
+		t.Error("the manifest verifies with another key")
+	}
+	c := readCSV(t, filepath.Join(res.Dir, ManifestCSV))
+	if len(c) != len(rows)+1 || c[0][0] != "Evidence Title" || c[1][8] != rows[0].SHA256 {
+		t.Errorf("manifest.csv = %q", c)
+	}
+	zr, err := zip.OpenReader(res.Zip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, filepath.Base(f.Name))
+	}
+	for _, r := range rows {
+		if !slices.Contains(names, r.File) {
+			t.Errorf("zip lacks %s: %q", r.File, names)
+		}
+	}
+	for _, m := range []string{ManifestCSV, ManifestJSON, ManifestSig} {
+		if !slices.Contains(names, m) {
+			t.Errorf("zip lacks %s", m)
+		}
+	}
+}

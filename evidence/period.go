@@ -1,0 +1,83 @@
+package evidence
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Period is the span a pack covers: [From, To), named as the pack's file
+// names show it ("2026-Q2", "2026-05", "2026", or "FROM_TO").
+type Period struct {
+	Name string
+	From time.Time // inclusive
+	To   time.Time // exclusive
+}
+
+// ParsePeriod parses a quarter ("2026-Q2"), a month ("2026-05") or a year
+// ("2026"), in UTC.
+func ParsePeriod(s string) (Period, error) {
+	if y, q, ok := strings.Cut(s, "-Q"); ok {
+		year, err := parseYear(y)
+		n, qerr := strconv.Atoi(q)
+		if err != nil || qerr != nil || n < 1 || n > 4 {
+			return Period{}, fmt.Errorf("period %q is not a quarter like 2026-Q2", s)
+		}
+		from := time.Date(year, time.Month(3*(n-1)+1), 1, 0, 0, 0, 0, time.UTC)
+		return Period{Name: s, From: from, To: from.AddDate(0, 3, 0)}, nil
+	}
+	if t, err := time.Parse("2006-01", s); err == nil {
+		return Period{Name: s, From: t, To: t.AddDate(0, 1, 0)}, nil
+	}
+	if year, err := parseYear(s); err == nil {
+		from := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
+		return Period{Name: s, From: from, To: from.AddDate(1, 0, 0)}, nil
+	}
+	return Period{}, fmt.Errorf("period %q is not a quarter (2026-Q2), a month (2026-05) or a year (2026)", s)
+}
+
+func parseYear(s string) (int, error) {
+	y, err := strconv.Atoi(s)
+	if err != nil || len(s) != 4 || y < 1970 {
+		return 0, fmt.Errorf("year %q is not four digits", s)
+	}
+	return y, nil
+}
+
+// ParseRange parses --from and --to as dates (2026-04-01) or RFC 3339
+// times; to is exclusive, and a date as to covers that whole day.
+func ParseRange(from, to string) (Period, error) {
+	f, err := parseBound(from, false)
+	if err != nil {
+		return Period{}, err
+	}
+	t, err := parseBound(to, true)
+	if err != nil {
+		return Period{}, err
+	}
+	if !f.Before(t) {
+		return Period{}, fmt.Errorf("period from %q is not before to %q", from, to)
+	}
+	name := f.Format("2006-01-02") + "_" + t.Add(-time.Nanosecond).Format("2006-01-02")
+	return Period{Name: name, From: f, To: t}, nil
+}
+
+func parseBound(s string, end bool) (time.Time, error) {
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		if end {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q is neither a date (2026-04-01) nor RFC 3339", s)
+	}
+	return t.UTC(), nil
+}
+
+// Contains reports whether t lies in the period.
+func (p Period) Contains(t time.Time) bool {
+	return !t.Before(p.From) && t.Before(p.To)
+}

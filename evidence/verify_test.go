@@ -1,0 +1,61 @@
+package evidence
+
+import (
+	"archive/zip"
+	"crypto/ed25519"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestVerifyZipRefusesPaths checks that a zip entry outside the pack's one
+// folder is reported and never written (zip slip).
+func TestVerifyZipRefusesPaths(t *testing.T) {
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	activity(t, data, key)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePeriod("2026-05")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	if problems, err := VerifyZip(res.Zip, pub); err != nil || len(problems) != 0 {
+		t.Fatalf("VerifyZip of the pack = %q, %v; want intact", problems, err)
+	}
+	hostile := filepath.Join(out, "hostile.zip")
+	f, err := os.Create(hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	src, _ := zip.OpenReader(res.Zip)
+	for _, e := range src.File {
+		w, _ := zw.Create(e.Name)
+		r, _ := e.Open()
+		if _, err := io.Copy(w, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+	src.Close()
+	w, _ := zw.Create("../../escaped.txt")
+	w.Write([]byte("x"))
+	zw.Close()
+	f.Close()
+	problems, err := VerifyZip(hostile, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "../../escaped.txt: unexpected entry") {
+		t.Errorf("problems = %q, want the escaping entry named", problems)
+	}
+	if _, err := os.Stat(filepath.Join(os.TempDir(), "escaped.txt")); err == nil {
+		t.Error("the escaping entry was written outside the folder")
+	}
+}
