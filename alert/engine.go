@@ -319,8 +319,13 @@ func sortedTrue(m map[string]bool) []string {
 // RecordTicket writes the alert.ticket event of alert id: sink filed it as
 // key at t.
 func (e *Engine) RecordTicket(id, sink, key string, t time.Time) error {
-	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicket, Target: id,
-		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})}
+	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicket, Target: id,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})})
+}
+
+// record appends ev to the trail through cfg.Append or, without one,
+// applies it to the engine's state at once.
+func (e *Engine) record(ev collector.Event) error {
 	if e.cfg.Append != nil {
 		return e.cfg.Append([]collector.Event{ev})
 	}
@@ -333,13 +338,6 @@ func (e *Engine) RecordTicket(id, sink, key string, t time.Time) error {
 // RecordTicketUpdate writes the alert.ticket_update event of alert id: the
 // closure reached sink's ticket key at t.
 func (e *Engine) RecordTicketUpdate(id, sink, key string, t time.Time) error {
-	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
-		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": "closed"})}
-	if e.cfg.Append != nil {
-		return e.cfg.Append([]collector.Event{ev})
-	}
-	e.mu.Lock()
-	e.applyLocked(&ev, details(&ev))
-	e.mu.Unlock()
-	return nil
+	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": "closed"})})
 }

@@ -113,12 +113,19 @@ func (s *Sink) request(a *Alert, now time.Time) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(http.MethodPost, s.URL, bytes.NewReader(body))
+	return s.newRequest(http.MethodPost, s.URL, a.ID+"."+s.Name, body, now)
+}
+
+// newRequest builds a request to the sink with body, the delivery id and
+// what the sink's kind needs: the webhook's timestamp and signature, or
+// the API's Accept header and credential.
+func (s *Sink) newRequest(method, url, delivery string, body []byte, now time.Time) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("ticket sink %q: %w", s.Name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderDelivery, a.ID+"."+s.Name)
+	req.Header.Set(HeaderDelivery, delivery)
 	switch s.Kind {
 	case "webhook":
 		ts := now.Unix()
@@ -271,25 +278,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("ticket sink %q: %w", s.Name, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderDelivery, a.ID+"."+s.Name+".close")
-	switch s.Kind {
-	case "webhook":
-		ts := now.Unix()
-		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-		req.Header.Set(HeaderSignature, Sign(s.secret, ts, body))
-	case "github":
-		req.Header.Set("Accept", "application/vnd.github+json")
-		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-		s.authorize(req)
-	case "jira":
-		s.authorize(req)
-	}
-	return req, nil
+	return s.newRequest(method, url, a.ID+"."+s.Name+".close", body, now)
 }
 
 // closeTicket sends the closure of a to its ticket key.
