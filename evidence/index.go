@@ -132,6 +132,9 @@ func (b *builder) writeIndex(dir string, rows []ManifestRow) (ManifestRow, error
 	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
 		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
 	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", len(b.records), len(b.events), len(b.alerts))
+	if len(b.records) == 0 && len(b.events) == 0 && len(b.alerts) == 0 {
+		w.WriteString("<p class=\"empty\"><strong>No activity in this period</strong>: the store holds no records, lifecycle events or alerts between these dates, so the charts are empty.</p>\n")
+	}
 	days, ds := b.dailyCounts()
 	tenants, ts := b.tenantCounts()
 	w.WriteString("<h2>Requests and denials per day</h2>\n" + barChart("daily", "requests and 401/403/429 per day", days, ds) + "\n")

@@ -55,6 +55,9 @@ type Result struct {
 	Dir   string        // the pack's folder
 	Zip   string        // the zip of the folder
 	Files []ManifestRow // one per evidence file, as in the manifest
+	// Records, Events and Alerts count the period's activity; all zero
+	// means the pack says the period had none.
+	Records, Events, Alerts int
 }
 
 // Manifest file names.
@@ -113,6 +116,7 @@ func Pack(cfg Config) (*Result, error) {
 	}
 	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
 	res.Zip = res.Dir + ".zip"
+	res.Records, res.Events, res.Alerts = len(b.records), len(b.events), len(b.alerts)
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
 	}

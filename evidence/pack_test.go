@@ -416,3 +416,52 @@ func checkManifest(t *testing.T, res *Result, key ed25519.PrivateKey) {
 		}
 	}
 }
+
+// TestPackEmptyPeriod builds packs for a period with no activity, from a
+// store with records only outside it and from an empty store: each file
+// is written and says there is nothing in the period instead of failing.
+func TestPackEmptyPeriod(t *testing.T) {
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-Q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withActivity, empty := t.TempDir(), t.TempDir()
+	key := newKey(t)
+	activity(t, withActivity, key)
+	st, err := collector.OpenStore(empty, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"records outside": withActivity, "new store": empty} {
+		t.Run(name, func(t *testing.T) {
+			res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"})
+			if err != nil {
+				t.Fatalf("Pack of an empty period: %v", err)
+			}
+			if res.Records != 0 || res.Events != 0 || res.Alerts != 0 {
+				t.Errorf("activity = %d records, %d events, %d alerts; want none", res.Records, res.Events, res.Alerts)
+			}
+			if len(res.Files) != len(files)+1 {
+				t.Errorf("pack has %d files, want %d", len(res.Files), len(files)+1)
+			}
+			page, _ := os.ReadFile(filepath.Join(res.Dir, IndexFile))
+			if !strings.Contains(string(page), "No activity in this period") {
+				t.Errorf("index.html does not say the period had no activity:\n%s", page)
+			}
+			alerts, _ := os.ReadFile(filepath.Join(res.Dir, "APIAbuse-AlertToTicketSample-2026-Q1.md"))
+			if !strings.Contains(strings.ToLower(string(alerts)), "none in period") {
+				t.Errorf("alert sample does not say none in period:\n%s", alerts)
+			}
+			if err := VerifySignature(res.Dir, key.Public().(ed25519.PublicKey)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -144,6 +144,9 @@ func evidencePack(args []string, stdout, stderr io.Writer) int {
 		var res *evidence.Result
 		if res, err = evidence.Pack(cfg); err == nil {
 			fmt.Fprintf(stdout, "wrote %d evidence files to %s and %s\n", len(res.Files), res.Dir, res.Zip)
+			if res.Records == 0 && res.Events == 0 && res.Alerts == 0 {
+				fmt.Fprintf(stdout, "no activity in period %s: the store holds no records, lifecycle events or alerts in it, and the pack says so\n", p.Name)
+			}
 		}
 	}
 	return exitOf(err, stderr, fs.Name())

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -322,5 +323,30 @@ func review(t *testing.T, e interface{ Endpoints() []string }, data, tmp string)
 	args[7] = "maybe"
 	if code := cmd.main(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "want approved or changes-required") {
 		t.Errorf("review sign --decision maybe = exit %d, %q", code, &stderr)
+	}
+}
+
+// TestEvidencePackNoActivity runs evidence pack over a new, empty store:
+// it succeeds and says the period had no activity.
+func TestEvidencePackNoActivity(t *testing.T) {
+	data, out := t.TempDir(), t.TempDir()
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := evidencePack([]string{"--period", "2026-Q1", "--data", data, "--out", out, "--policy", "../../examples/policy.yaml"}, &stdout, &stderr)
+	if code != 0 || !strings.Contains(stdout.String(), "no activity in period 2026-Q1") {
+		t.Errorf("evidence pack of an empty period = exit %d, stdout %q, stderr %q; want 0 and a line saying there was no activity", code, &stdout, &stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "evidence-2026-Q1", "index.html")); err != nil {
+		t.Error(err)
 	}
 }
