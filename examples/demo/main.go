@@ -8,8 +8,8 @@
 // the error body and the audit record the collector stored. A token-guessing
 // burst then becomes an alert, a signed ticket at a local webhook receiver,
 // a suspension through etcd and a closed alert. It ends with an audit
-// query, a verification of the tamper-evident store and the incident
-// report.
+// query, a verification of the tamper-evident store, the incident report
+// and the evidence pack of the demo's month with its manifest table.
 // `make demo` runs it.
 package main
 
@@ -115,7 +115,10 @@ func run(bin string) error {
 		return err
 	}
 	fmt.Printf("\n== portcullis incident report %s --data DIR\n", alertID)
-	return d.cli("incident", "report", alertID, "--data", filepath.Join(data, "audit"), "--policy", filepath.Join("examples", "policy.yaml"))
+	if err := d.cli("incident", "report", alertID, "--data", filepath.Join(data, "audit"), "--policy", filepath.Join("examples", "policy.yaml")); err != nil {
+		return err
+	}
+	return d.evidencePack()
 }
 
 // step is one request of the walkthrough.
