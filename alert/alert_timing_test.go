@@ -73,6 +73,62 @@ func BenchmarkCollectorIngest(b *testing.B) {
 	}
 }
 
+// BenchmarkCollectorIngestInterleaved ingests the same batch into two real
+// stores, one without detection and one with the example policy's rules
+// on its hook, alternating batch by batch in one loop, so that the disk's
+// and the machine's noise falls on both alike (the sub-benchmarks of
+// BenchmarkCollectorIngest run one after the other). It reports each
+// side's time per batch and the detection overhead in percent (issue 14:
+// at most 20%).
+func BenchmarkCollectorIngestInterleaved(b *testing.B) {
+	open := func(rules bool) *collector.Store {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		var eng *Engine
+		cfg := collector.StoreConfig{SigningKey: key}
+		if rules {
+			cfg.OnStored = func(r []collector.StoredRecord, e []collector.Event) { eng.Observe(r, e) }
+		}
+		st, err := collector.OpenStore(b.TempDir(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		if eng, err = New(Config{Policy: examplePolicy(b), Append: st.AppendEvents}); err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	plain, detecting := open(false), open(true)
+	batches := make([][]collector.StoredRecord, 64)
+	for i := range batches {
+		batches[i] = benchBatch(t0.Add(time.Duration(i) * time.Second))
+	}
+	var without, with time.Duration
+	i := 0
+	for b.Loop() {
+		recs := batches[i%len(batches)]
+		id := "b" + strconv.Itoa(i)
+		first, second, dFirst, dSecond := plain, detecting, &without, &with
+		if i%2 == 1 { // alternate which store goes first
+			first, second, dFirst, dSecond = detecting, plain, &with, &without
+		}
+		start := time.Now()
+		if err := first.AppendBatch(&collector.Batch{ID: id, Records: recs}); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := second.AppendBatch(&collector.Batch{ID: id, Records: recs}); err != nil {
+			b.Fatal(err)
+		}
+		*dFirst += mid.Sub(start)
+		*dSecond += time.Since(mid)
+		i++
+	}
+	b.ReportMetric(float64(without.Nanoseconds())/float64(b.N), "no-rules-ns/batch")
+	b.ReportMetric(float64(with.Nanoseconds())/float64(b.N), "rules-ns/batch")
+	b.ReportMetric(100*(float64(with)/float64(without)-1), "overhead-%")
+}
+
 // BenchmarkObserve measures the engine alone on 512-record batches.
 func BenchmarkObserve(b *testing.B) {
 	eng, err := New(Config{Policy: examplePolicy(b)})

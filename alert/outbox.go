@@ -102,7 +102,7 @@ func (o *Outbox) Enqueue(a Alert) error {
 // ticket for it and whose API can take it. It is the engine's OnClose.
 func (o *Outbox) EnqueueClose(a Alert) error {
 	for _, t := range a.Tickets {
-		if s := o.sink(t.Sink); s != nil && s.closes() && !ticketClosed(&a, t.Sink) {
+		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !ticketClosed(&a, t.Sink) {
 			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func (o *Outbox) Reconcile() error {
 func (o *Outbox) reconcileClose(a Alert) error {
 	for _, t := range a.Tickets {
 		s := o.sink(t.Sink)
-		if s == nil || !s.closes() || ticketClosed(&a, t.Sink) {
+		if s == nil || !s.closes(t.Key) || ticketClosed(&a, t.Sink) {
 			continue
 		}
 		p := o.closePath(a.ID, t.Sink)

@@ -22,9 +22,13 @@ type Report struct {
 	Assessment  *Assessment       `json:"assessment"`
 }
 
-// Enforced is the first request a sidecar (a sender of the trail) denied
-// under the containment.
+// Enforced is the first request one sidecar (one pod: the batch's
+// instance id, else its host, else its sender) denied under the
+// containment. Several pods may share one sender token, so the sender
+// alone does not tell them apart.
 type Enforced struct {
+	Pod       string        `json:"pod"`
+	Host      string        `json:"host,omitempty"`
 	Sender    string        `json:"sender"`
 	Time      time.Time     `json:"time"`
 	Decision  string        `json:"decision"`
@@ -85,25 +89,42 @@ func (r *Report) containment(dir string) error {
 	})
 }
 
-// enforcement finds, per sender, the first request of the client (or the
+// enforcement finds, per pod, the first request of the client (or the
 // revoked key) denied after the containment was written.
 func (r *Report) enforcement(dir string) error {
 	if r.ContainedAt.IsZero() {
 		return nil
 	}
 	first := map[string]*Enforced{}
-	err := collector.QueryRecords(dir, collector.Filter{From: r.ContainedAt}, func(rec *collector.StoredRecord) error {
-		if first[rec.Sender] != nil || !r.denied(rec) {
-			return nil
+	err := collector.ScanEntries(dir, func(en *collector.Entry) error {
+		pod := podOf(en)
+		for i := range en.Records {
+			rec := &en.Records[i]
+			if e := first[pod]; (e != nil && !rec.Time.Before(e.Time)) || rec.Time.Before(r.ContainedAt) || !r.denied(rec) {
+				continue
+			}
+			first[pod] = &Enforced{Pod: pod, Host: en.Host, Sender: en.Sender, Time: rec.Time, Decision: rec.Decision,
+				RequestID: rec.RequestID, After: rec.Time.Sub(r.ContainedAt)}
 		}
-		first[rec.Sender] = &Enforced{Sender: rec.Sender, Time: rec.Time, Decision: rec.Decision, RequestID: rec.RequestID, After: rec.Time.Sub(r.ContainedAt)}
 		return nil
 	})
 	for _, e := range first {
 		r.Enforcement = append(r.Enforcement, *e)
 	}
-	sort.Slice(r.Enforcement, func(i, j int) bool { return r.Enforcement[i].Sender < r.Enforcement[j].Sender })
+	sort.Slice(r.Enforcement, func(i, j int) bool { return r.Enforcement[i].Pod < r.Enforcement[j].Pod })
 	return err
+}
+
+// podOf names the sidecar that sent a batch: its instance id, else its
+// host, else (an old sender that names neither) its sender.
+func podOf(en *collector.Entry) string {
+	switch {
+	case en.Instance != "":
+		return en.Instance
+	case en.Host != "":
+		return en.Host
+	}
+	return en.Sender
 }
 
 // denied reports whether rec is a refusal the containment caused.
@@ -143,7 +164,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "\n### Enforcement per sidecar\n\n")
 	for _, e := range r.Enforcement {
-		fmt.Fprintf(w, "- %s: first denied request %s at %s (%s after containment)\n", e.Sender, e.RequestID, stamp(e.Time), e.After.Round(time.Millisecond))
+		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)\n", e.Pod, dash(e.Sender), e.RequestID, stamp(e.Time), e.After.Round(time.Millisecond))
 	}
 	if len(r.Enforcement) == 0 {
 		fmt.Fprintln(w, "- no denied request recorded yet")

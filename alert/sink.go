@@ -211,6 +211,7 @@ func (s *Sink) ticketKey(a *Alert, body []byte) string {
 		Number int64  `json:"number"` // github
 		Result struct {
 			Number string `json:"number"` // servicenow
+			SysID  string `json:"sys_id"`
 		} `json:"result"`
 		Ticket string `json:"ticket"` // generic webhook receivers may name theirs
 	}
@@ -220,6 +221,8 @@ func (s *Sink) ticketKey(a *Alert, body []byte) string {
 		return r.Key
 	case r.Number != 0:
 		return "#" + strconv.FormatInt(r.Number, 10)
+	case r.Result.Number != "" && r.Result.SysID != "":
+		return r.Result.Number + "/" + r.Result.SysID // the table API closes by sys_id
 	case r.Result.Number != "":
 		return r.Result.Number
 	case r.Ticket != "":
@@ -246,14 +249,30 @@ func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) 
 	return s.ticketKey(a, body), nil
 }
 
-// closes reports whether the sink's API lets a closure reach the ticket
-// (ServiceNow's table API needs the record's sys_id, which its answer
-// gives but the alert does not keep).
-func (s *Sink) closes() bool { return s.Kind != "servicenow" }
+// closes reports whether the sink's API lets a closure reach ticket key:
+// every kind but a ServiceNow key filed without its record's sys_id
+// (NUMBER/SYS_ID), which the table API needs.
+func (s *Sink) closes(key string) bool {
+	return s.Kind != "servicenow" || snowSysID(key) != ""
+}
+
+// snowSysID is the sys_id part of a ServiceNow ticket key NUMBER/SYS_ID.
+func snowSysID(key string) string {
+	if i := strings.LastIndexByte(key, '/'); i >= 0 {
+		return key[i+1:]
+	}
+	return ""
+}
+
+// snowClosed is the incident state "Closed" of ServiceNow's incident
+// table (1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8
+// Canceled).
+const snowClosed = "7"
 
 // closeRequest builds the request that tells the ticket key of a that the
 // alert is closed: the generic webhook gets a signed alert.close, Jira a
-// comment, GitHub the issue closed, Slack a message.
+// comment, GitHub the issue closed, ServiceNow the incident closed with
+// close notes, Slack a message.
 func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request, error) {
 	note := fmt.Sprintf("Alert %s closed by portcullis: %s (corrective action: %s)", a.ID, a.Note, a.CorrectiveAction)
 	method, url := http.MethodPost, s.URL
@@ -269,6 +288,13 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 	case "github": // PATCH /repos/{owner}/{repo}/issues/{number}
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+strings.TrimPrefix(key, "#")
 		v = map[string]string{"state": "closed", "state_reason": "completed"}
+	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}
+		id := snowSysID(key)
+		if id == "" {
+			return nil, fmt.Errorf("ticket sink %q: servicenow ticket %q has no sys_id to close", s.Name, key)
+		}
+		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+id
+		v = map[string]string{"state": snowClosed, "close_code": "Solved (Permanently)", "close_notes": note}
 	case "slack":
 		v = map[string]string{"text": note}
 	default:

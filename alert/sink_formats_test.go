@@ -66,7 +66,7 @@ func TestSinkWireFormats(t *testing.T) {
 			if b["short_description"] == nil || b["urgency"] != "1" || b["impact"] != "1" || b["assignment_group"] != "Security Ops" {
 				t.Errorf("servicenow body %v", b)
 			}
-		}, 201, `{"result":{"number":"INC0010001","sys_id":"9d385017c611228701d22104cc95c371"}}`, "INC0010001"},
+		}, 201, `{"result":{"number":"INC0010001","sys_id":"9d385017c611228701d22104cc95c371"}}`, "INC0010001/9d385017c611228701d22104cc95c371"},
 		{"slack", "/services/T000/B000/XXXX", "", "", func(t *testing.T, h http.Header, b map[string]any) {
 			if s, _ := b["text"].(string); s == "" {
 				t.Error("slack text missing")
@@ -106,14 +106,20 @@ func TestSinkWireFormats(t *testing.T) {
 // TestSinkCloseWireFormats checks the closure requests against the same
 // published formats: Jira "Add comment" (POST /rest/api/2/issue/{key}/comment,
 // {"body"}), GitHub "Update an issue" (PATCH /repos/{owner}/{repo}/issues/{number},
-// {"state":"closed","state_reason":"completed"}), a Slack message; and that
-// ServiceNow, whose table API needs the sys_id, is not asked.
+// {"state":"closed","state_reason":"completed"}), ServiceNow Table API
+// "Modify a record" (PATCH /api/now/table/incident/{sys_id}, the sys_id kept
+// from the create answer, with state 7 Closed, close_code and close_notes),
+// a Slack message; and that a ServiceNow key without a sys_id (filed
+// before keys kept it) is not asked. The services are loopback stand-ins
+// checking the published wire format, not the real services.
 func TestSinkCloseWireFormats(t *testing.T) {
 	t.Parallel()
 	a := &Alert{ID: "alert-x", Rule: "r", Note: "done", CorrectiveAction: "rotated"}
 	tests := []struct{ kind, base, key, method, path, field, want string }{
 		{"jira", "/rest/api/2/issue", "SEC-24", "POST", "/rest/api/2/issue/SEC-24/comment", "body", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},
 		{"github", "/repos/acme/secops/issues", "#1347", "PATCH", "/repos/acme/secops/issues/1347", "state", "closed"},
+		{"servicenow", "/api/now/table/incident", "INC0010001/9d385017c611228701d22104cc95c371", "PATCH",
+			"/api/now/table/incident/9d385017c611228701d22104cc95c371", "close_notes", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},
 		{"slack", "/services/T000/B000/XXXX", "alert-x.slack", "POST", "/services/T000/B000/XXXX", "text", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},
 	}
 	for _, tt := range tests {
@@ -126,14 +132,25 @@ func TestSinkCloseWireFormats(t *testing.T) {
 			if tt.kind == "github" && body["state_reason"] != "completed" {
 				t.Errorf("github state_reason %q, want completed", body["state_reason"])
 			}
+			if tt.kind == "servicenow" && (body["state"] != "7" || body["close_code"] == "" || r.Header.Get("Accept") != "application/json" ||
+				!strings.HasPrefix(r.Header.Get("Authorization"), "Basic ")) {
+				t.Errorf("servicenow close %v %v, want state 7 (Closed), a close_code, Accept application/json, Basic auth", body, r.Header)
+			}
+			if tt.kind == "servicenow" {
+				io.WriteString(w, `{"result":{"number":"INC0010001","sys_id":"9d385017c611228701d22104cc95c371","state":"7"}}`)
+			}
 		}))
 		s := &Sink{Name: tt.kind, Kind: tt.kind, URL: srv.URL + tt.base, secret: []byte("tok")}
+		if tt.kind == "servicenow" {
+			s.secret = []byte("svc:pw")
+		}
 		if err := s.closeTicket(srv.Client(), a, tt.key, time.Now()); err != nil {
 			t.Errorf("%s: %v", tt.kind, err)
 		}
 		srv.Close()
 	}
-	if (&Sink{Kind: "servicenow"}).closes() {
-		t.Error("a servicenow sink claims to close tickets")
+	snow := &Sink{Kind: "servicenow"}
+	if !snow.closes("INC0010001/9d385017c611228701d22104cc95c371") || snow.closes("INC0010001") {
+		t.Error("servicenow closes: want true with a sys_id in the key, false without")
 	}
 }

@@ -253,3 +253,62 @@ func TestOutboxClosesTickets(t *testing.T) {
 		t.Errorf("%d alert.ticket_update events, want 1", n)
 	}
 }
+
+// TestOutboxClosesServiceNowIncident: the ServiceNow ticket key keeps the
+// sys_id of the create answer, and closing the alert closes the incident
+// through the table API (PATCH /api/now/table/incident/{sys_id}, state 7
+// Closed, close notes), recorded as alert.ticket_update. The server is a
+// loopback stand-in speaking ServiceNow's published Table API format, not
+// a ServiceNow instance.
+func TestOutboxClosesServiceNowIncident(t *testing.T) {
+	t.Parallel()
+	const sysID = "46d44a5ea9fe198201d2cd8fbb1e7af7"
+	var mu sync.Mutex
+	var patches []map[string]string
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/now/table/incident":
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"result":{"number":"INC0010002","sys_id":"`+sysID+`","state":"1"}}`)
+		case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/api/now/table/incident/"):
+			var body map[string]string
+			json.NewDecoder(r.Body).Decode(&body)
+			mu.Lock()
+			patches, paths = append(patches, body), append(paths, r.URL.Path)
+			mu.Unlock()
+			io.WriteString(w, `{"result":{"number":"INC0010002","sys_id":"`+sysID+`","state":"7"}}`)
+		default:
+			http.Error(w, `{"error":{"message":"No Record found"},"status":"failure"}`, http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	sinks := []*Sink{{Name: "snow", Kind: "servicenow", URL: srv.URL + "/api/now/table/incident", Project: "Security Ops", secret: []byte("svc:pw")}}
+	var box atomic.Pointer[Outbox]
+	r := newRigWith(t, examplePolicy(t), func(a Alert) { box.Load().Enqueue(a) })
+	o, err := NewOutbox(OutboxConfig{Dir: t.TempDir(), Sinks: sinks, Engine: r.eng, Client: srv.Client(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.Store(o)
+	r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); o.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	r.send(every(t0, time.Second, 25, failed("acmehris1"))...)
+	id := wantAlerts(t, r, "token-guessing-client", 1)[0].ID
+	waitFor(t, "the ticket", func() bool { a, _ := r.eng.Alert(id); return len(a.Tickets) == 1 })
+	if a, _ := r.eng.Alert(id); a.Tickets[0].Key != "INC0010002/"+sysID {
+		t.Errorf("ticket key %q, want INC0010002/%s (number and sys_id)", a.Tickets[0].Key, sysID)
+	}
+	r.event(lifecycle(t0.Add(time.Hour), ActionClose, id, "alice", "done", map[string]string{"corrective_action": "rotated"}))
+	waitFor(t, "the closure at the incident", func() bool { a, _ := r.eng.Alert(id); return ticketClosed(&a, "snow") })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(patches) != 1 || paths[0] != "/api/now/table/incident/"+sysID || patches[0]["state"] != "7" ||
+		!strings.Contains(patches[0]["close_notes"], id) || patches[0]["close_code"] == "" {
+		t.Errorf("PATCHes %v to %v, want one to /api/now/table/incident/%s with state 7, a close_code and close notes naming %s", patches, paths, sysID, id)
+	}
+}

@@ -101,8 +101,12 @@ type Entry struct {
 	Sender  string // who sent the batch, as the collector authenticated it
 	Service string
 	Host    string
-	Records []StoredRecord
-	Events  []Event
+	// Instance is the sending sidecar's service.instance.id (a pod name
+	// under Kubernetes), so that one sender token shared by a fleet still
+	// tells its sidecars apart.
+	Instance string
+	Records  []StoredRecord
+	Events   []Event
 	// ExpiredSegment and ExpiredThrough describe a retention entry.
 	ExpiredSegment uint64
 	ExpiredThrough uint64
@@ -111,10 +115,11 @@ type Entry struct {
 // entryBody is the full body decoding used by ScanEntries.
 type entryBody struct {
 	entryHeader
-	Service string         `json:"service"`
-	Host    string         `json:"host"`
-	Records []StoredRecord `json:"records"`
-	Events  []Event        `json:"events"`
+	Service  string         `json:"service"`
+	Host     string         `json:"host"`
+	Instance string         `json:"instance"`
+	Records  []StoredRecord `json:"records"`
+	Events   []Event        `json:"events"`
 }
 
 // batchKey is the key a batch id is deduplicated by: ids are scoped to
@@ -241,7 +246,7 @@ func ScanEntries(dir string, fn func(e *Entry) error) error {
 				return nil
 			}
 			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-				Sender: b.Sender, Service: b.Service, Host: b.Host, Records: b.Records, Events: b.Events,
+				Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Records: b.Records, Events: b.Events,
 				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
 		})
 		if err != nil {

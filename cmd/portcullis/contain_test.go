@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,12 +106,15 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 		t.Error("the trail holds no client.suspend whose reason names the alert")
 	}
 
-	// Two sidecars deny the suspended client; the report names when each did.
+	// Two sidecars (two pods sharing one sender token, told apart by the
+	// instance id of their batches) deny the suspended client; the report
+	// names when each pod did, first denial only.
 	after := time.Now().UTC().Add(time.Second)
-	for i, pod := range []string{"token:pod-a", "token:pod-b"} {
+	for i, pod := range []string{"pod-a", "pod-b", "pod-a"} {
 		rec := collector.StoredRecord{Time: after.Add(time.Duration(i) * time.Millisecond), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1",
-			Method: "GET", Route: "/v1/users", Status: 403, Decision: "suspended", SourceIP: "10.1.2.3", RequestID: "denied-" + pod[6:]}
-		if err := store.AppendBatch(&collector.Batch{ID: "d" + pod, Sender: pod, Records: []collector.StoredRecord{rec}}); err != nil {
+			Method: "GET", Route: "/v1/users", Status: 403, Decision: "suspended", SourceIP: "10.1.2.3", RequestID: "denied-" + pod + "-" + strconv.Itoa(i)}
+		b := &collector.Batch{ID: "d" + strconv.Itoa(i), Sender: "token:fleet", Host: "node-1", Instance: pod, Records: []collector.StoredRecord{rec}}
+		if err := store.AppendBatch(b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,19 +122,22 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	if code := incidentReport([]string{id, "--data", dir, "--policy", examplePolicy}, &out, &errOut); code != 0 {
 		t.Fatalf("incident report = %d: %s", code, &errOut)
 	}
-	for _, want := range []string{"# Incident report: " + id, "`client.suspend` acme-hris by portcullis-collector", "token:pod-a: first denied request denied-pod-a",
-		"token:pod-b: first denied request denied-pod-b", "`alert.contain`", "rule: `token-guessing-client`"} {
+	for _, want := range []string{"# Incident report: " + id, "`client.suspend` acme-hris by portcullis-collector", "pod-a (sender token:fleet): first denied request denied-pod-a-0 ",
+		"pod-b (sender token:fleet): first denied request denied-pod-b-1 ", "`alert.contain`", "rule: `token-guessing-client`"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("incident report lacks %q:\n%s", want, &out)
 		}
+	}
+	if strings.Contains(out.String(), "denied-pod-a-2") {
+		t.Errorf("incident report names pod-a's second denial, want its first only:\n%s", &out)
 	}
 	out.Reset()
 	if code := incidentAssess([]string{"--client", "acme-hris", "--data", dir, "--format", "json", "--policy", examplePolicy}, &out, &errOut); code != 0 {
 		t.Fatalf("incident assess = %d: %s", code, &errOut)
 	}
 	var as alert.Assessment
-	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 27 || as.Sources["203.0.113.9"] != 25 || as.Decisions["suspended"] != 2 {
-		t.Errorf("assessment = %+v (%v), want 27 records: 25 guesses from 203.0.113.9 and 2 suspended", as, err)
+	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 28 || as.Sources["203.0.113.9"] != 25 || as.Decisions["suspended"] != 3 {
+		t.Errorf("assessment = %+v (%v), want 28 records: 25 guesses from 203.0.113.9 and 3 suspended", as, err)
 	}
 }
 
