@@ -115,8 +115,39 @@ func TestArchitecture(t *testing.T) {
 	// Only the programs wire the data plane in: the collector, alerts and
 	// the evidence builder read what it recorded, never its code.
 	onlyImportedBy(t, pkgs, []string{module + "/dataplane"}, module+"/dataplane", module+"/cmd", module+"/examples", module+"/interop", module+"/bench")
+	// The module's own arrows, package by package: what each may import of
+	// the module (docs/ARCHITECTURE.md, "Packages and their imports"). The
+	// collector never imports what reads its store (alert, evidence).
+	for path, allowed := range map[string][]string{
+		"limiter":            {},
+		"policy":             {},
+		"audit":              {"internal/durable"},
+		"collector":          {"audit", "internal/durable", "policy/etcdadmin", "policy/etcdsync"},
+		"alert":              {"audit", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
+		"evidence":           {"audit", "alert", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
+		"policy/etcdsync":    {"policy"},
+		"policy/etcdadmin":   {"policy", "policy/etcdsync"},
+		"cmd/portcullis-dev": {"internal/devetcd"},
+		"bench/slowreaders":  {},
+		"bench/load":         {},
+		"bench/harness":      {"bench/load", "examples/upstream"},
+	} {
+		moduleImportsWithin(t, pkg(module+"/"+path), allowed)
+	}
 	etcdUsers := []string{module + "/policy/etcdsync", module + "/policy/etcdadmin", module + "/internal/devetcd", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
 	onlyImportedBy(t, pkgs, etcd, etcdUsers...)
+}
+
+// moduleImportsWithin checks that p imports (directly, outside its tests)
+// no package of this module but those named in allowed (relative paths).
+func moduleImportsWithin(t *testing.T, p *listed, allowed []string) {
+	t.Helper()
+	for _, imp := range p.Imports {
+		rel, ok := strings.CutPrefix(imp, module+"/")
+		if ok && !slices.Contains(allowed, rel) {
+			t.Errorf("%s imports %s; of this module it may import only %v", p.ImportPath, imp, allowed)
+		}
+	}
 }
 
 // onlyImportedBy checks that of this module's packages only those under
