@@ -6,7 +6,7 @@ DEV_BIN   := bin/portcullis-dev
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build demo test check bench bench-e2e bench-peers bench-compare fmt vet staticcheck clean
+.PHONY: all build image demo test check bench bench-e2e bench-peers bench-compare fmt vet staticcheck clean
 
 all: build
 
@@ -15,6 +15,13 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
 	$(GO) build -o $(DEV_BIN) ./cmd/portcullis-dev
+
+## image: the container image without Docker: a static portcullis binary (CGO off, -trimpath,
+## stripped) and the CA certificates on an empty base, as a tarball for `docker load` or
+## `crane push` (internal/tools/mkimage, go-containerregistry). GOARCH picks the architecture.
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/image/portcullis ./cmd/portcullis
+	$(GO) run ./internal/tools/mkimage --binary bin/image/portcullis --out bin/portcullis-image.tar --arch $$($(GO) env GOARCH)
 
 ## demo: build, then start the demo stack and walk through requests on screen.
 demo: build
