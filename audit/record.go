@@ -86,9 +86,10 @@ const (
 	AuthNone   AuthMethod = iota // no credential (public route or denied before authentication), or mixed in an aggregated record
 	AuthAPIKey                   // scoped API key
 	AuthJWT                      // OAuth 2.0 / OIDC access token
+	AuthMTLS                     // client certificate, verified against --client-ca and mapped to a client
 )
 
-var authMethodNames = [...]string{AuthNone: "none", AuthAPIKey: "api_key", AuthJWT: "jwt"}
+var authMethodNames = [...]string{AuthNone: "none", AuthAPIKey: "api_key", AuthJWT: "jwt", AuthMTLS: "mtls"}
 
 // String returns the name used in audit records and the X-Portcullis-Auth-Method header.
 func (m AuthMethod) String() string {

@@ -116,11 +116,11 @@ func compileClass(cs ClassSpec, index int) (*Class, error) {
 		}
 		cl.AllowCIDRs = append(cl.AllowCIDRs, p)
 	}
-	cl.AuthMethods = MethodAPIKey | MethodJWT
+	cl.AuthMethods = MethodAPIKey | MethodJWT | MethodMTLS
 	if len(cs.AuthMethods) > 0 {
 		cl.AuthMethods = 0
 		for _, m := range cs.AuthMethods {
-			cl.AuthMethods |= map[string]AuthMethods{"api_key": MethodAPIKey, "jwt": MethodJWT}[m]
+			cl.AuthMethods |= authMethodBits[m]
 		}
 	}
 	if cl.MaxTokenAge, err = parseDuration(cs.MaxTokenAge); err != nil {
@@ -128,6 +128,9 @@ func compileClass(cs ClassSpec, index int) (*Class, error) {
 	}
 	return cl, nil
 }
+
+// authMethodBits are the auth_methods names of a class.
+var authMethodBits = map[string]AuthMethods{"api_key": MethodAPIKey, "jwt": MethodJWT, "mtls": MethodMTLS}
 
 func optRate(l *LimitSpec) (Rate, error) {
 	if l == nil {
@@ -173,6 +176,24 @@ func (c *compiler) clients() error {
 		}
 		c.snap.Clients[cs.ID] = cl
 		c.snap.ClientList = append(c.snap.ClientList, cl)
+		if err := c.mtlsIdentities(cs, cl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mtlsIdentities maps the certificate identities of cs to its client; an
+// identity may name one client only.
+func (c *compiler) mtlsIdentities(cs ClientSpec, cl *Client) error {
+	for _, id := range cs.MTLSIdentities {
+		if prev := c.snap.mtls[id]; prev != nil {
+			return fmt.Errorf("client %q: mtls identity %q already names client %q", cs.ID, id, prev.ID)
+		}
+		if c.snap.mtls == nil {
+			c.snap.mtls = map[string]*Client{}
+		}
+		c.snap.mtls[id] = cl
 	}
 	return nil
 }

@@ -110,14 +110,14 @@ func TestCompileClasses(t *testing.T) {
 	check("standard MaxBody", std.MaxBody, int64(1<<20))
 	check("standard Limit", std.Limit, Rate{Events: 100, Per: time.Second, Burst: 200})
 	check("standard Privileged", std.Privileged, false)
-	check("standard AuthMethods", std.AuthMethods, MethodAPIKey|MethodJWT)
+	check("standard AuthMethods", std.AuthMethods, MethodAPIKey|MethodJWT|MethodMTLS)
 	check("bulk Privileged", bulk.Privileged, true)
 	check("bulk MaxBody", bulk.MaxBody, int64(64<<10))
 	check("bulk Limit", bulk.Limit, Rate{Events: 10, Per: time.Minute, Burst: 5})
 	check("bulk MaxInFlight", bulk.MaxInFlight, 2)
 	check("bulk Queue", bulk.Queue, 2)
 	check("bulk MaxWait", bulk.MaxWait, 2*time.Second)
-	check("privileged AuthMethods", priv.AuthMethods, MethodAPIKey|MethodJWT)
+	check("privileged AuthMethods", priv.AuthMethods, MethodAPIKey|MethodJWT|MethodMTLS)
 	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	if !slices.Equal(priv.AllowCIDRs, want) {
 		t.Errorf("privileged AllowCIDRs = %v, want %v", priv.AllowCIDRs, want)

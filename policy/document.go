@@ -104,6 +104,13 @@ type ClientSpec struct {
 	Owner  string     `yaml:"owner,omitempty" json:"owner,omitempty"`
 	Scopes []string   `yaml:"scopes" json:"scopes"`
 	Limit  *LimitSpec `yaml:"limit,omitempty" json:"limit,omitempty"`
+
+	// MTLSIdentities are the client certificate identities that
+	// authenticate as this client on a listener with --client-ca (auth
+	// method mtls): a URI SAN such as a SPIFFE ID
+	// ("spiffe://cluster.local/ns/billing/sa/exporter"), or a subject as
+	// "subject:" and its RFC 2253 form ("subject:CN=exporter,O=Acme").
+	MTLSIdentities []string `yaml:"mtls_identities,omitempty" json:"mtls_identities,omitempty"`
 }
 
 // KeySpec is an API key record. Only the SHA-256 of the whole key

@@ -83,6 +83,7 @@ func TestLoadEnforcesSchema(t *testing.T) {
 		with(16, "    max_body: 64KiB", "    concurrency: {max: 1, max_wait: 2days}"),
 		with(16, "    max_body: 64KiB", "    allow_cidrs: [not-a-cidr]"),
 		with(16, "    max_body: 64KiB", "    auth_methods: [password]"),
+		with(25, "    scopes: [read:users]", "    mtls_identities: [hris]"),
 		with(19, "    path: v1/users"),
 		with(27, "  - id: short"),
 		with(29, "    sha256: xyz"),

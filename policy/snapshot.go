@@ -20,6 +20,7 @@ type AuthMethods uint8
 const (
 	MethodAPIKey AuthMethods = 1 << iota
 	MethodJWT
+	MethodMTLS // a client certificate mapped to a client (ClientSpec.MTLSIdentities)
 )
 
 // Snapshot is a compiled, immutable policy: everything the request path needs,
@@ -48,6 +49,7 @@ type Snapshot struct {
 	SkippedKeys    []string      // live key records left out, with why
 
 	keys        map[string]*Key
+	mtls        map[string]*Client // by certificate identity (ClientSpec.MTLSIdentities)
 	revokedJTIs map[string]struct{}
 	scopeIndex  map[string]ScopeSet
 	roots       [numMethods]*node
@@ -140,6 +142,10 @@ func (s *Snapshot) KeyCount() int { return len(s.keys) }
 
 // Client returns the client with the given id, or nil.
 func (s *Snapshot) Client(id string) *Client { return s.Clients[id] }
+
+// MTLSClient returns the client a verified client certificate identity
+// (a URI SAN such as a SPIFFE ID, or the subject) maps to, or nil.
+func (s *Snapshot) MTLSClient(identity string) *Client { return s.mtls[identity] }
 
 // JTIRevoked reports whether a token id has been revoked.
 func (s *Snapshot) JTIRevoked(jti string) bool {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -166,8 +167,8 @@ func (v *validator) class(c *ClassSpec, i int) {
 		}
 	}
 	for j, m := range c.AuthMethods {
-		if m != "api_key" && m != "jwt" {
-			v.addf(v.lines.at("classes", i, "auth_methods", j), "class %q: auth method %q must be api_key or jwt", c.Name, m)
+		if _, ok := authMethodBits[m]; !ok {
+			v.addf(v.lines.at("classes", i, "auth_methods", j), "class %q: auth method %q must be api_key, jwt or mtls", c.Name, m)
 		}
 	}
 	if _, err := parseDuration(c.MaxTokenAge); err != nil {
@@ -260,7 +261,7 @@ func overlap(a, b []string) bool {
 func isParam(seg string) bool { return strings.HasPrefix(seg, "{") }
 
 func (v *validator) clients(cs []ClientSpec, tenants map[string]int, scopes map[string]bool) map[string]bool {
-	seen := map[string]int{}
+	seen, mtlsSeen := map[string]int{}, map[string]string{}
 	for i, c := range cs {
 		line := v.lines.at("clients", i, "", -1)
 		if !idPattern.MatchString(c.ID) {
@@ -276,12 +277,45 @@ func (v *validator) clients(cs []ClientSpec, tenants map[string]int, scopes map[
 			}
 		}
 		v.limit(c.Limit, v.lines.at("clients", i, "limit", -1), fmt.Sprintf("client %q limit", c.ID))
+		v.mtlsIdentities(c, i, mtlsSeen)
 	}
 	known := make(map[string]bool, len(seen))
 	for id := range seen {
 		known[id] = true
 	}
 	return known
+}
+
+// mtlsIdentities checks the certificate identities of client c (the i-th):
+// each is an absolute URI (a URI SAN, such as a SPIFFE ID) or
+// "subject:" and a distinguished name, and names one client only.
+func (v *validator) mtlsIdentities(c ClientSpec, i int, seen map[string]string) {
+	for j, id := range c.MTLSIdentities {
+		line := v.lines.at("clients", i, "mtls_identities", j)
+		if err := checkMTLSIdentity(id); err != nil {
+			v.addf(line, "client %q: mtls identity %q: %v", c.ID, id, err)
+		}
+		if prev, ok := seen[id]; ok {
+			v.addf(line, "client %q: mtls identity %q already names client %q", c.ID, id, prev)
+			continue
+		}
+		seen[id] = c.ID
+	}
+}
+
+// checkMTLSIdentity reports what is wrong with a certificate identity.
+func checkMTLSIdentity(id string) error {
+	if dn, ok := strings.CutPrefix(id, "subject:"); ok {
+		if !strings.Contains(dn, "=") {
+			return errors.New(`a subject must be a distinguished name, e.g. "subject:CN=exporter,O=Acme"`)
+		}
+		return nil
+	}
+	u, err := url.Parse(id)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+		return errors.New(`must be a URI SAN (e.g. "spiffe://cluster.local/ns/billing/sa/exporter") or "subject:" and a distinguished name`)
+	}
+	return nil
 }
 
 func (v *validator) keys(ks []KeySpec, clients map[string]bool) {
