@@ -41,6 +41,8 @@ func methodBit(m audit.AuthMethod) policy.AuthMethods {
 		return policy.MethodAPIKey
 	case audit.AuthJWT:
 		return policy.MethodJWT
+	case audit.AuthMTLS:
+		return policy.MethodMTLS
 	}
 	return 0
 }

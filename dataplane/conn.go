@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -30,6 +31,13 @@ type conn struct {
 	x      *exchange // nil until the first request; used only by the serving goroutine
 	l      *listener // counts the connection; nil when none does
 	closed atomic.Bool
+
+	// tc is the TLS side of a connection the listener serves with TLS;
+	// ids are the identities of its verified client certificate, worked
+	// out on the first request (tls.go). Used only by the serving goroutine.
+	tc      *tls.Conn
+	ids     []string
+	idsDone bool
 }
 
 // Close closes the connection and uncounts it, once.
@@ -54,6 +62,7 @@ func (c *conn) Close() error {
 type listener struct {
 	net.Listener
 	log      zerolog.Logger
+	tls      *tls.Config // nil: plain TCP
 	maxConns int64
 	maxPerIP int
 
@@ -98,6 +107,11 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		cc.l = l
+		if l.tls != nil {
+			cc.tc = tls.Server(cc.Conn, l.tls)
+			cc.Conn = cc.tc
+			return tlsConn{cc}, nil
+		}
 		return cc, nil
 	}
 }
@@ -179,11 +193,23 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 	if st != fasthttp.StateClosed {
 		return
 	}
-	if cc, ok := c.(*conn); ok && cc.x != nil {
+	if cc := ownConn(c); cc != nil && cc.x != nil {
 		x := cc.x
 		cc.x, x.conn = nil, nil
 		s.pool.Put(x)
 	}
+}
+
+// ownConn returns the conn of a connection Serve accepted, plain or TLS,
+// or nil for any other.
+func ownConn(c net.Conn) *conn {
+	switch c := c.(type) {
+	case *conn:
+		return c
+	case tlsConn:
+		return c.conn
+	}
+	return nil
 }
 
 // begin returns the exchange for the request in ctx, which arrived at mono
@@ -192,13 +218,14 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 // one from the pool.
 func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 	var x *exchange
-	if c, ok := ctx.Conn().(*conn); ok {
+	if c := ownConn(ctx.Conn()); c != nil {
 		if c.x == nil {
 			c.x = s.pool.Get().(*exchange)
 			c.x.conn = c
 		}
 		x = c.x
 		x.peer = c.peer
+		x.certIDs = c.identities()
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())

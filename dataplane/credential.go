@@ -27,6 +27,9 @@ func credential(h *requestHeaders) []byte {
 func (s *Server) authenticate(x *exchange) audit.Decision {
 	cred := credential(&x.hdr)
 	if len(cred) == 0 {
+		if len(x.certIDs) > 0 {
+			return s.authenticateMTLS(x)
+		}
 		return audit.Unauthenticated
 	}
 	if !bytes.HasPrefix(cred, []byte(policy.KeyPrefix)) {
@@ -44,6 +47,33 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 	}
 	x.key, x.client, x.scopes = key, key.Client, key.Client.Scopes
 	if x.client.Suspended {
+		return audit.Suspended
+	}
+	return audit.Allowed
+}
+
+// authenticateMTLS maps the verified client certificate of the request's
+// connection to a policy client by its identities (SPIFFE or other URI
+// SANs, then the subject). A certificate no client names, or one whose
+// identities name two clients, authenticates nobody.
+func (s *Server) authenticateMTLS(x *exchange) audit.Decision {
+	x.method = audit.AuthMTLS
+	var client *policy.Client
+	for _, id := range x.certIDs {
+		c := x.snap.MTLSClient(id)
+		if c == nil {
+			continue
+		}
+		if client != nil && c != client {
+			return audit.Unauthenticated
+		}
+		client = c
+	}
+	if client == nil {
+		return audit.Unauthenticated
+	}
+	x.client, x.scopes = client, client.Scopes
+	if client.Suspended {
 		return audit.Suspended
 	}
 	return audit.Allowed

@@ -27,6 +27,8 @@ type exchange struct {
 	keyHit bool // the key was verified from the front: counted in metrics
 	peer   netip.Addr
 
+	certIDs []string // identities of the connection's verified client certificate (tls.go)
+
 	takes   [3]limiter.Take
 	limited limiter.Result
 	which   int // index of the denying take
@@ -84,6 +86,7 @@ func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
 	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
+	x.certIDs = nil
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot = 0, 0, false
 	x.hdr = requestHeaders{}

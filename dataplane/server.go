@@ -53,6 +53,9 @@ type Config struct {
 	KeyCacheSize    int64         // verified API keys cached (65536)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 
+	// TLS, when set, serves TLS on the listener (tls.go).
+	TLS *TLS
+
 	// UpstreamDial replaces the TCP dialer (in-memory upstreams in tests).
 	UpstreamDial fasthttp.DialFunc
 }
@@ -106,6 +109,7 @@ type Server struct {
 	metrics  metrics
 	log      zerolog.Logger
 
+	certs     *certReloader            // nil without TLS
 	prepared  atomic.Pointer[prepared] // built by prepare before each policy swap
 	unprepare func()                   // removes prepare from the Store
 
@@ -142,6 +146,12 @@ func New(cfg Config) (*Server, error) {
 	hex.Encode(s.reqPrefix[:8], rnd[:])
 	s.reqPrefix[8] = '-'
 	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
+	if cfg.TLS != nil {
+		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger); err != nil {
+			keys.Close()
+			return nil, err
+		}
+	}
 	s.upstream = s.newUpstream()
 	s.srv = s.newServer()
 	s.unprepare = cfg.Store.AddPreparer(s.prepare)
@@ -197,7 +207,11 @@ func (s *Server) newServer() *fasthttp.Server {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log))
+	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
+	if s.certs != nil {
+		l.tls = s.certs.config()
+	}
+	return s.srv.Serve(l)
 }
 
 // Shutdown stops accepting, marks the server not ready, lets in-flight
@@ -214,6 +228,9 @@ func (s *Server) Ready() bool { return !s.stopping.Load() && s.store.Load() != n
 // Close releases caches; call it after Shutdown.
 func (s *Server) Close() {
 	s.keys.Close()
+	if s.certs != nil {
+		s.certs.close()
+	}
 	s.unprepare()
 	if p := s.prepared.Load(); p != nil {
 		p.close()

@@ -1,0 +1,397 @@
+package dataplane
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// authority is a test CA: it issues the listener's and the clients'
+// certificates.
+type authority struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+var serial atomic.Int64
+
+func nextSerial() *big.Int { return big.NewInt(serial.Add(1)) }
+
+func newAuthority(t *testing.T, name string) *authority {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// leaf is an issued certificate: PEM files' contents and the tls form.
+type leaf struct {
+	certPEM, keyPEM []byte
+	tls             tls.Certificate
+	serial          *big.Int
+}
+
+// issue returns a certificate for subject cn with the given URI SANs: a
+// server certificate for 127.0.0.1, or a client certificate.
+func (a *authority) issue(t *testing.T, cn string, uris []string, server bool) leaf {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn, Organization: []string{"Acme"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := leaf{
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		serial:  tmpl.SerialNumber,
+	}
+	if l.tls, err = tls.X509KeyPair(l.certPEM, l.keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// writeFile writes b to path through a rename, as a Secret update swaps
+// its files.
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tlsFiles writes the listener's certificate and key, and the client CA
+// when there is one, and returns the TLS config naming them.
+func tlsFiles(t *testing.T, server leaf, clientCA *authority) *TLS {
+	t.Helper()
+	dir := t.TempDir()
+	files := &TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"), Reload: 20 * time.Millisecond}
+	writeFile(t, files.CertFile, server.certPEM)
+	writeFile(t, files.KeyFile, server.keyPEM)
+	if clientCA != nil {
+		files.ClientCAFile = filepath.Join(dir, "client-ca.crt")
+		writeFile(t, files.ClientCAFile, clientCA.pem)
+	}
+	return files
+}
+
+// pollUntil polls cond until it holds, failing after a generous deadline
+// (the machine may be loaded).
+func pollUntil(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 30s (%s)", what, detail)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tlsClient is one kept-alive TLS connection to the sidecar.
+type tlsClient struct {
+	c  *tls.Conn
+	br *bufio.Reader
+}
+
+// dialTLS opens a TLS connection to addr trusting roots, presenting cert
+// when it is not nil, whichever CAs the server names (as an attacker
+// would); the error is the handshake's.
+func dialTLS(addr string, roots *x509.CertPool, cert *tls.Certificate) (*tlsClient, error) {
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+	if cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &tlsClient{c: c, br: bufio.NewReader(c)}, nil
+}
+
+// send sends one request on the connection, keeping it alive, and reads
+// the response; the error is the connection's (a client certificate the
+// server refused shows here under TLS 1.3).
+func (tc *tlsClient) send(method, target string, headers map[string]string) (reply, error) {
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: svc\r\n", method, target)
+	for k, v := range headers {
+		req += k + ": " + v + "\r\n"
+	}
+	if method == "PUT" || method == "POST" {
+		req += "Content-Length: 0\r\n"
+	}
+	if _, err := io.WriteString(tc.c, req+"\r\n"); err != nil {
+		return reply{}, err
+	}
+	resp, err := http.ReadResponse(tc.br, nil)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}, err
+}
+
+// tlsCall dials, sends one request and closes.
+func tlsCall(t *testing.T, addr string, roots *x509.CertPool, cert *tls.Certificate, method, target string, headers map[string]string) (reply, error) {
+	t.Helper()
+	tc, err := dialTLS(addr, roots, cert)
+	if err != nil {
+		return reply{}, err
+	}
+	defer tc.c.Close()
+	return tc.send(method, target, headers)
+}
+
+const (
+	adminSPIFFE = "spiffe://cluster.local/ns/acme/sa/admin"
+	strangerID  = "spiffe://cluster.local/ns/acme/sa/stranger"
+)
+
+// mtlsPolicy requires a client certificate on the privileged class and
+// maps the admin's SPIFFE ID, and the HRIS integration's subject, to their
+// clients.
+func mtlsPolicy(d *policy.Document) {
+	for i := range d.Classes {
+		if d.Classes[i].Name == "privileged" {
+			d.Classes[i].AuthMethods = []string{"mtls"}
+		}
+	}
+	for i := range d.Clients {
+		switch d.Clients[i].ID {
+		case "acme-admin":
+			d.Clients[i].MTLSIdentities = []string{adminSPIFFE}
+		case "acme-hris":
+			d.Clients[i].MTLSIdentities = []string{"subject:CN=hris,O=Acme"}
+		}
+	}
+}
+
+// Over real TLS on loopback with --client-ca: a privileged class that
+// requires mtls denies a request without a client certificate, even with
+// a valid API key (403) and without any credential (401); a certificate
+// of another CA fails the handshake and reaches nothing; a certificate
+// whose SPIFFE ID a client names is admitted as that client, the
+// upstream and the audit record say auth method mtls; one whose subject a
+// client names is that client; a verified certificate no client names is
+// 401. Before, the sidecar served no TLS and the policy had no mtls.
+func TestTLSClientCertificates(t *testing.T) {
+	serverCA, clientCA, otherCA := newAuthority(t, "server CA"), newAuthority(t, "client CA"), newAuthority(t, "other CA")
+	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA)
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	admin := clientCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	stranger := clientCA.issue(t, "stranger", []string{strangerID}, false)
+	hris := clientCA.issue(t, "hris", nil, false)
+	forged := otherCA.issue(t, "admin", []string{adminSPIFFE}, false)
+
+	cases := []struct {
+		name       string
+		cert       *tls.Certificate
+		method     string
+		target     string
+		headers    map[string]string
+		wantStatus int // 0: the connection fails
+		wantClient string
+		wantMethod audit.AuthMethod
+	}{
+		{"no certificate, API key", nil, "PUT", "/v1/admin/settings", key(adminKey), 403, "acme-admin", audit.AuthAPIKey},
+		{"no certificate, no credential", nil, "PUT", "/v1/admin/settings", nil, 401, "", audit.AuthNone},
+		{"certificate of another CA", &forged.tls, "PUT", "/v1/admin/settings", nil, 0, "", 0},
+		{"mapped SPIFFE ID", &admin.tls, "PUT", "/v1/admin/settings", nil, 200, "acme-admin", audit.AuthMTLS},
+		{"mapped subject", &hris.tls, "GET", "/v1/users/7", nil, 200, "acme-hris", audit.AuthMTLS},
+		{"unmapped SPIFFE ID", &stranger.tls, "PUT", "/v1/admin/settings", nil, 401, "", audit.AuthMTLS},
+		{"mapped certificate, route beyond its scopes", &hris.tls, "PUT", "/v1/admin/settings", nil, 403, "acme-hris", audit.AuthMTLS},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(st.up.received())
+			r, err := tlsCall(t, st.addr, roots, tc.cert, tc.method, tc.target, tc.headers)
+			if tc.wantStatus == 0 {
+				if err == nil {
+					t.Fatalf("status %d, want the handshake to fail", r.status)
+				}
+				t.Logf("refused: %v", err)
+				if got := len(st.up.received()); got != before {
+					t.Errorf("the upstream got %d requests, want none", got-before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("request failed: %v", err)
+			}
+			if r.status != tc.wantStatus {
+				t.Fatalf("status %d (%s), want %d", r.status, r.body, tc.wantStatus)
+			}
+			rec := st.sink.last(t)
+			if rec.AuthMethod != tc.wantMethod || string(rec.Client) != tc.wantClient {
+				t.Errorf("audit record: auth method %v, client %q; want %v, %q", rec.AuthMethod, rec.Client, tc.wantMethod, tc.wantClient)
+			}
+			if tc.wantStatus != 200 {
+				r.errorBody(t)
+				return
+			}
+			got := st.up.received()
+			h := got[len(got)-1].headers
+			if h["x-portcullis-auth-method"] != "mtls" || h["x-portcullis-client"] != tc.wantClient {
+				t.Errorf("upstream identity headers: auth method %q, client %q; want mtls, %q", h["x-portcullis-auth-method"], h["x-portcullis-client"], tc.wantClient)
+			}
+		})
+	}
+}
+
+// A listener without --client-ca asks for no certificate, and a
+// certificate presented anyway authenticates nobody: the client is
+// unknown, so a request without a credential is 401.
+func TestTLSWithoutClientCA(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), nil) })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	admin := clientCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	r, err := tlsCall(t, st.addr, roots, &admin.tls, "PUT", "/v1/admin/settings", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 401 {
+		t.Errorf("status %d, want 401", r.status)
+	}
+	if r, err := tlsCall(t, st.addr, roots, nil, "GET", "/v1/users/7", key(hrisKey)); err != nil || r.status != 200 {
+		t.Errorf("API key over TLS: status %d, %v; want 200", r.status, err)
+	}
+}
+
+// Rotating the certificate files (as a Secret update does) changes the
+// certificate new handshakes get, without a restart, while a connection
+// opened before keeps serving; files that do not load (a certificate
+// without its key) keep the certificate in force.
+func TestTLSCertificateReload(t *testing.T) {
+	ca := newAuthority(t, "server CA")
+	first, second := ca.issue(t, "sidecar", nil, true), ca.issue(t, "sidecar", nil, true)
+	files := tlsFiles(t, first, nil)
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	served := func(c *tlsClient) *big.Int { return c.c.ConnectionState().PeerCertificates[0].SerialNumber }
+
+	old, err := dialTLS(st.addr, roots, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.c.Close()
+	if r, err := old.send("GET", "/v1/status", nil); err != nil || r.status != 200 {
+		t.Fatalf("before the rotation: status %d, %v", r.status, err)
+	}
+	if got := served(old); got.Cmp(first.serial) != 0 {
+		t.Fatalf("served certificate %v, want the first, %v", got, first.serial)
+	}
+
+	writeFile(t, files.KeyFile, second.keyPEM)
+	writeFile(t, files.CertFile, second.certPEM)
+	pollUntil(t, "a new handshake gets the rotated certificate", func() (bool, string) {
+		c, err := dialTLS(st.addr, roots, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.c.Close()
+		got := served(c)
+		return got.Cmp(second.serial) == 0, fmt.Sprintf("serial %v", got)
+	})
+	if r, err := old.send("GET", "/v1/status", nil); err != nil || r.status != 200 {
+		t.Errorf("the connection opened before the rotation: status %d, %v; want 200", r.status, err)
+	}
+
+	failed := st.srv.certs.failed.Load()
+	writeFile(t, files.CertFile, first.certPEM) // the key is still the second's: no pair
+	pollUntil(t, "the reload of a mismatched pair fails", func() (bool, string) {
+		n := st.srv.certs.failed.Load()
+		return n > failed, fmt.Sprintf("%d failed loads", n)
+	})
+	c, err := dialTLS(st.addr, roots, nil)
+	if err != nil {
+		t.Fatalf("after a rotation that does not load: %v", err)
+	}
+	defer c.c.Close()
+	if got := served(c); got.Cmp(second.serial) != 0 {
+		t.Errorf("after files that do not load, served serial %v, want the one in force, %v", got, second.serial)
+	}
+}
+
+// New refuses TLS files that do not load, naming the file.
+func TestTLSBadFiles(t *testing.T) {
+	ca := newAuthority(t, "server CA")
+	files := tlsFiles(t, ca.issue(t, "sidecar", nil, true), nil)
+	files.KeyFile = filepath.Join(t.TempDir(), "missing.key")
+	_, err := New(Config{Store: &policy.Store{}, Upstream: "127.0.0.1:1", TLS: files})
+	if err == nil || !strings.Contains(err.Error(), "missing.key") {
+		t.Errorf("New with a missing key file: %v, want an error naming it", err)
+	}
+}
