@@ -261,6 +261,9 @@ func checkSidecarFlags(f sidecarFlags) error {
 	case (f.policyFile == "") == (f.etcd.endpoints == ""):
 		return errors.New("give exactly one of --policy FILE or --etcd ENDPOINTS")
 	}
+	if err := f.tls.check(); err != nil {
+		return err
+	}
 	return checkLogLevel(f.logLevel)
 }
 

@@ -41,6 +41,7 @@ type sidecarFlags struct {
 
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
+	tls                                      listenTLSFlags // sidecar_tls.go
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -66,6 +67,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxConns, "max-conns", 10000, "most open client `connections`; more are closed at accept")
 	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
+	f.tls.register(fs)
 }
 
 // defaultService is the service.name of audit records without --service.
@@ -114,7 +116,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP})
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config()})
 	if err != nil {
 		return err
 	}
@@ -160,7 +162,7 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		}
 		served.Wait()
 	}()
-	log.Info().Str("listen", ln.Addr().String()).Str("admin", aln.Addr().String()).Str("upstream", f.upstream).Msg("sidecar serving")
+	log.Info().Str("listen", ln.Addr().String()).Bool("tls", f.tls.cert != "").Bool("mtls", f.tls.clientCA != "").Str("admin", aln.Addr().String()).Str("upstream", f.upstream).Msg("sidecar serving")
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving stopped: %w", err)

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/portcullis/portcullis/dataplane"
+)
+
+// listenTLSFlags are the sidecar's flags for TLS on its listener.
+type listenTLSFlags struct {
+	cert, key, clientCA string
+	reload              time.Duration
+}
+
+func (f *listenTLSFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.cert, "tls-cert", "", "PEM `file` of the listener's certificate chain: serve HTTPS (reloaded when it changes)")
+	fs.StringVar(&f.key, "tls-key", "", "PEM `file` of the key of --tls-cert")
+	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of client certificates (mTLS): a certificate is asked for, verified, and mapped to a client by mtls_identities")
+	fs.DurationVar(&f.reload, "tls-reload", 10*time.Second, "how often the --tls-cert, --tls-key and --client-ca files are checked for a change")
+}
+
+// check refuses an incomplete TLS setup.
+func (f *listenTLSFlags) check() error {
+	switch {
+	case (f.cert == "") != (f.key == ""):
+		return errors.New("--tls-cert and --tls-key go together; give both, or neither for plain HTTP")
+	case f.clientCA != "" && f.cert == "":
+		return errors.New("--client-ca needs TLS on the listener; give --tls-cert and --tls-key too")
+	case f.reload <= 0:
+		return errors.New("--tls-reload must be positive, e.g. 10s")
+	}
+	return nil
+}
+
+// config returns the data plane's TLS settings, or nil for plain HTTP.
+func (f *listenTLSFlags) config() *dataplane.TLS {
+	if f.cert == "" {
+		return nil
+	}
+	return &dataplane.TLS{CertFile: f.cert, KeyFile: f.key, ClientCAFile: f.clientCA, Reload: f.reload}
+}
