@@ -149,6 +149,10 @@ func (r *certReloader) build(pem [3][]byte) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// verifiesClients reports whether the listener asks for client
+// certificates (r may be nil: no TLS).
+func (r *certReloader) verifiesClients() bool { return r != nil && r.files.ClientCAFile != "" }
+
 // close stops the poll.
 func (r *certReloader) close() {
 	close(r.stop)

@@ -180,12 +180,15 @@ func dialTLS(addr string, roots *x509.CertPool, cert *tls.Certificate) (*tlsClie
 func (tc *tlsClient) send(method, target string, headers map[string]string) (reply, error) {
 	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: svc\r\n", method, target)
 	for k, v := range headers {
-		req += k + ": " + v + "\r\n"
+		if k != "body" {
+			req += k + ": " + v + "\r\n"
+		}
 	}
+	body := headers["body"] // not a header: the request body
 	if method == "PUT" || method == "POST" {
-		req += "Content-Length: 0\r\n"
+		req += fmt.Sprintf("Content-Length: %d\r\n", len(body))
 	}
-	if _, err := io.WriteString(tc.c, req+"\r\n"); err != nil {
+	if _, err := io.WriteString(tc.c, req+"\r\n"+body); err != nil {
 		return reply{}, err
 	}
 	resp, err := http.ReadResponse(tc.br, nil)
@@ -269,6 +272,11 @@ func TestTLSClientCertificates(t *testing.T) {
 		{"mapped subject", &hris.tls, "GET", "/v1/users/7", nil, 200, "acme-hris", audit.AuthMTLS},
 		{"unmapped SPIFFE ID", &stranger.tls, "PUT", "/v1/admin/settings", nil, 401, "", audit.AuthMTLS},
 		{"mapped certificate, route beyond its scopes", &hris.tls, "PUT", "/v1/admin/settings", nil, 403, "acme-hris", audit.AuthMTLS},
+		// Bodies above the 16 KiB read before authentication: the
+		// certificate is checked by the handler, after the body.
+		{"mapped SPIFFE ID, 20 KiB body", &admin.tls, "POST", "/v1/exports", map[string]string{"body": strings.Repeat("x", 20<<10)}, 200, "acme-admin", audit.AuthMTLS},
+		{"unmapped SPIFFE ID, 20 KiB body", &stranger.tls, "POST", "/v1/exports", map[string]string{"body": strings.Repeat("x", 20<<10)}, 401, "", audit.AuthMTLS},
+		{"no certificate, no credential, 20 KiB body", nil, "POST", "/v1/exports", map[string]string{"body": strings.Repeat("x", 20<<10)}, 401, "", audit.AuthNone},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
