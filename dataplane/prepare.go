@@ -30,9 +30,10 @@ type prepared struct {
 	clientHdr   []string        // RateLimit-Policy value, by Client.Index
 	tenantHdr   []string
 	classHdr    []string
-	classSlot   []int // metrics slot by Class.Index
-	minBody     int64 // smallest class body limit
-	maxBody     int64 // largest class body limit
+	classSlot   []int         // metrics slot by Class.Index
+	tenantCell  []*tenantCell // per-tenant counters by Tenant.Index
+	minBody     int64         // smallest class body limit
+	maxBody     int64         // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
 	issuerRules map[string]*issuerRule // by issuer id
@@ -112,6 +113,7 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 	for _, t := range snap.TenantList {
 		p.tenantLimit = append(p.tenantLimit, toLimit(t.Limit))
 		p.tenantHdr = append(p.tenantHdr, policyHeader("tenant", t.Limit))
+		p.tenantCell = append(p.tenantCell, s.metrics.tenants.cell(t.ID))
 	}
 	for _, c := range snap.Classes {
 		p.classLimit = append(p.classLimit, toLimit(c.Limit))

@@ -29,6 +29,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	} else {
 		r.BytesOut = int64(len(ctx.Response.Body()))
 	}
+	s.metrics.countTenant(x, r.BytesOut)
 	r.SetMethod(h.Method())
 	r.SetRequestID(x.reqID)
 	r.SetUserAgent(h.UserAgent())
