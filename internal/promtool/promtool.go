@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -34,10 +36,19 @@ func Path(tb testing.TB) string {
 	return path
 }
 
-// find returns promtool's path or why there is none.
+// find returns promtool's path or why there is none. The test binaries
+// of several packages run at once: a file lock makes one install while
+// the others wait, then find what it installed.
 func find() (string, string) {
 	if p, err := exec.LookPath("promtool"); err == nil {
 		return p, ""
+	}
+	if lock, err := os.OpenFile(filepath.Join(os.TempDir(), "portcullis-promtool.lock"), os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		defer lock.Close()
+		syscall.Flock(int(lock.Fd()), syscall.LOCK_EX) // released by Close
+		if p, err := exec.LookPath("promtool"); err == nil {
+			return p, ""
+		}
 	}
 	if os.Geteuid() != 0 {
 		return "", "not root, so apt-get install prometheus cannot run (install Debian's prometheus package)"
@@ -80,8 +91,8 @@ func aptGet(args ...string) error {
 	return nil
 }
 
-// CheckMetrics runs promtool check metrics on page, a text exposition,
-// and returns its output; a lint problem or parse error fails tb.
+// CheckMetrics runs promtool check metrics on page, a text exposition; a
+// lint problem or parse error fails tb.
 func CheckMetrics(tb testing.TB, page []byte) {
 	tb.Helper()
 	cmd := exec.Command(Path(tb), "check", "metrics")
