@@ -80,11 +80,10 @@ type tenantTable struct {
 	none     tenantCell // requests without a tenant
 	overflow tenantCell // tenants past maxTenantCells
 
-	mu       sync.Mutex // guards the following fields
-	byID     map[string]*tenantEntry
-	entries  []*tenantEntry
-	ranked   time.Time // time of the last ranking
-	overBase [audit.NumDecisions]uint64
+	mu      sync.Mutex // guards the following fields
+	byID    map[string]*tenantEntry
+	entries []*tenantEntry
+	ranked  time.Time // time of the last ranking
 }
 
 // cell returns the cell of tenant id, making it the first time the id is

@@ -229,3 +229,22 @@ func TestTenantRankingMonotonic(t *testing.T) {
 		t.Errorf("a newcomer far ahead is not named; named %q", named())
 	}
 }
+
+// Past maxTenantCells tenants share one cell, summed in _other, so a
+// policy with a huge tenant list cannot grow the table without bound.
+func TestTenantCellsBounded(t *testing.T) {
+	m := &metrics{tenantSeries: 1}
+	for i := range maxTenantCells {
+		m.tenants.cell(fmt.Sprint("t", i))
+	}
+	over := m.tenants.cell("one-too-many")
+	if over != &m.tenants.overflow || len(m.tenants.entries) != maxTenantCells {
+		t.Fatalf("%d cells, the next tenant got its own: want %d and the shared overflow cell", len(m.tenants.entries), maxTenantCells)
+	}
+	over.requests[0].Add(2)
+	m.tenants.byID["t7"].cell.requests[0].Add(5)
+	page := string(m.appendTenantRequests(nil))
+	if want := "portcullis_tenant_requests_total{tenant=\"t7\",decision=\"allowed\"} 0\nportcullis_tenant_requests_total{tenant=\"_other\",decision=\"allowed\"} 7\n"; page != want {
+		t.Errorf("page\n%s\nwant\n%s", page, want)
+	}
+}
