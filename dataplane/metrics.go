@@ -46,6 +46,7 @@ type metrics struct {
 	limited      [len(limiterScopes)]atomic.Uint64
 	auditDropped atomic.Uint64
 	panics       atomic.Uint64
+
 	tenants      tenantTable // per-tenant counters (metrics_tenant.go)
 	tenantSeries int         // tenants named on /metrics (Config.TenantSeries)
 

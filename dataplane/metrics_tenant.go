@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // Per-tenant metrics (issue 17, "Seeing it"): requests by decision and
@@ -104,6 +105,15 @@ func (t *tenantTable) cell(id string) *tenantCell {
 	t.byID[id] = e
 	t.entries = append(t.entries, e)
 	return e.cell
+}
+
+// cells returns the cells of snap's tenants, by Tenant.Index.
+func (t *tenantTable) cells(snap *policy.Snapshot) []*tenantCell {
+	cells := make([]*tenantCell, len(snap.TenantList))
+	for i, tn := range snap.TenantList {
+		cells[i] = t.cell(tn.ID)
+	}
+	return cells
 }
 
 // countTenant counts a finished request for its tenant: one add to its

@@ -30,14 +30,15 @@ type prepared struct {
 	clientHdr   []string        // RateLimit-Policy value, by Client.Index
 	tenantHdr   []string
 	classHdr    []string
-	classSlot   []int         // metrics slot by Class.Index
-	tenantCell  []*tenantCell // per-tenant counters by Tenant.Index
-	minBody     int64         // smallest class body limit
-	maxBody     int64         // largest class body limit
+	classSlot   []int // metrics slot by Class.Index
+	minBody     int64 // smallest class body limit
+	maxBody     int64 // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
 	issuerRules map[string]*issuerRule // by issuer id
 	stopJWKS    context.CancelFunc
+
+	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
 }
 
 // issuerRule is what the data plane enforces of an issuer beyond the
@@ -113,7 +114,6 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 	for _, t := range snap.TenantList {
 		p.tenantLimit = append(p.tenantLimit, toLimit(t.Limit))
 		p.tenantHdr = append(p.tenantHdr, policyHeader("tenant", t.Limit))
-		p.tenantCell = append(p.tenantCell, s.metrics.tenants.cell(t.ID))
 	}
 	for _, c := range snap.Classes {
 		p.classLimit = append(p.classLimit, toLimit(c.Limit))
@@ -125,6 +125,7 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 		p.maxBody = max(p.maxBody, c.MaxBody)
 	}
 	p.issuerRules = issuerRules(snap)
+	p.tenantCell = s.metrics.tenants.cells(snap)
 	s.prepareVerifier(p, old)
 	return p
 }
