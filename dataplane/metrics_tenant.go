@@ -116,15 +116,15 @@ func (t *tenantTable) cells(snap *policy.Snapshot) []*tenantCell {
 	return cells
 }
 
-// countTenant counts a finished request for its tenant: one add to its
-// decision and one to its response bytes.
-func (m *metrics) countTenant(x *exchange, bytesOut int64) {
+// countTenant counts a finished request for its tenant by decision and
+// returns the tenant's cell, for the caller to add the response bytes.
+func (m *metrics) countTenant(x *exchange) *tenantCell {
 	c := &m.tenants.none
 	if x.client != nil && x.prep != nil {
 		c = x.prep.tenantCell[x.client.Tenant.Index]
 	}
 	c.requests[x.rec.Decision].Add(1)
-	c.bytesOut.Add(uint64(max(bytesOut, 0)))
+	return c
 }
 
 // rankLocked reads every cell once, updates the scores and picks the n
