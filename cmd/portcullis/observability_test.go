@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -268,12 +269,13 @@ type dashboard struct {
 }
 
 type dashboardPanel struct {
-	ID          *int            `json:"id"`
-	Type        string          `json:"type"`
-	Title       string          `json:"title"`
-	GridPos     *gridPos        `json:"gridPos"`
-	Datasource  json.RawMessage `json:"datasource"`
-	FieldConfig *struct {
+	ID              *int     `json:"id"`
+	Type            string   `json:"type"`
+	Title           string   `json:"title"`
+	GridPos         *gridPos `json:"gridPos"`
+	Datasource      *struct{ Type, UID string }
+	Transformations []any `json:"transformations"`
+	FieldConfig     *struct {
 		Defaults  map[string]any `json:"defaults"`
 		Overrides []any          `json:"overrides"`
 	} `json:"fieldConfig"`
@@ -290,14 +292,19 @@ type gridPos struct{ H, W, X, Y *int }
 // panelTypes are Grafana's built-in panel plugins this dashboard may use.
 var panelTypes = []string{"row", "timeseries", "stat", "gauge", "table", "bargauge", "text", "heatmap", "state-timeline"}
 
+// variableTypes are the template variable types of Grafana's schema.
+var variableTypes = []string{"query", "adhoc", "constant", "datasource", "interval", "textbox", "custom", "system"}
+
 // grafanaVars replaces the dashboard's variables with values PromQL
 // parses, as Grafana does before it sends a query.
 var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$__range", "6h", "$__interval", "1m", "$job", ".*", "$tenant", ".*")
 
 // checkDashboard holds dashboard.json to the rules of Grafana's dashboard
 // schema (kinds/dashboard in grafana/grafana: schemaVersion required, a
-// panel's type, gridPos h/w/x/y with w in 1..24, targets with a refId,
-// fieldConfig with defaults and overrides), plus what Grafana's layout
+// panel's type and id, gridPos h/w/x/y with w in 1..24 and x in 0..23,
+// targets with a refId, a datasource reference {type, uid}, fieldConfig
+// with defaults and overrides, options, transformations; a row's panels;
+// template variables of a known type), plus what Grafana's layout
 // needs (no two panels overlap), and checks each query: it parses
 // (promtool check rules on a rule file of the queries) and every metric it
 // names is served or recorded.
@@ -321,11 +328,11 @@ func checkDashboard(t *testing.T, known map[string]bool) {
 	}
 	vars := map[string]bool{}
 	for _, v := range d.Templating.List {
-		vars[v.Name] = v.Type != ""
+		vars[v.Name] = slices.Contains(variableTypes, v.Type)
 	}
 	for _, v := range []string{"datasource", "job", "tenant"} {
 		if !vars[v] {
-			t.Errorf("templating lacks variable %s (or its type)", v)
+			t.Errorf("templating lacks variable %s, or its type is not one of %v", v, variableTypes)
 		}
 	}
 	var queries []string
@@ -371,17 +378,20 @@ func checkPanel(t *testing.T, p *dashboardPanel, ids map[int]bool, known map[str
 	g := p.GridPos
 	if g == nil || g.H == nil || g.W == nil || g.X == nil || g.Y == nil {
 		t.Errorf("%s: gridPos needs h, w, x and y", where)
-	} else if *g.W < 1 || *g.W > 24 || *g.H < 1 || *g.X < 0 || *g.X+*g.W > 24 || *g.Y < 0 {
+	} else if *g.W < 1 || *g.W > 24 || *g.H < 1 || *g.X < 0 || *g.X >= 24 || *g.X+*g.W > 24 || *g.Y < 0 {
 		t.Errorf("%s: gridPos %+v outside the 24-column grid", where, *g)
 	}
 	if p.Type == "row" {
+		if p.Panels == nil {
+			t.Errorf("%s: a row needs panels (empty when not collapsed)", where)
+		}
 		return nil
 	}
 	if p.FieldConfig == nil || p.FieldConfig.Defaults == nil || p.FieldConfig.Overrides == nil || p.Options == nil {
 		t.Errorf("%s: fieldConfig (defaults, overrides) and options are required", where)
 	}
-	if len(p.Targets) == 0 || len(p.Datasource) == 0 {
-		t.Errorf("%s: no targets or no datasource", where)
+	if len(p.Targets) == 0 || p.Datasource == nil || p.Datasource.Type != "prometheus" || p.Transformations == nil {
+		t.Errorf("%s: want targets, a prometheus datasource reference {type, uid} and transformations", where)
 	}
 	var qs []string
 	for _, tg := range p.Targets {
@@ -434,4 +444,21 @@ func checkQueriesParse(t *testing.T, queries []string) {
 func yamlQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// --metrics-tenants defaults to 50 and maps onto the data plane's setting,
+// whose 0 means the default: 0 on the command line names no tenant.
+func TestMetricsTenantsFlag(t *testing.T) {
+	var f sidecarFlags
+	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.metricsTenants != 50 || f.tenantSeries() != 50 {
+		t.Errorf("--metrics-tenants default %d (data plane %d), want 50", f.metricsTenants, f.tenantSeries())
+	}
+	if err := fs.Parse([]string{"--metrics-tenants", "0"}); err != nil || f.tenantSeries() != -1 {
+		t.Errorf("--metrics-tenants 0: data plane setting %d (%v), want -1 (none named)", f.tenantSeries(), err)
+	}
 }
