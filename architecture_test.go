@@ -129,6 +129,7 @@ func TestArchitecture(t *testing.T) {
 		"policy/etcdsync":    {"policy"},
 		"policy/etcdadmin":   {"policy", "policy/etcdsync"},
 		"cmd/portcullis-dev": {"internal/devetcd"},
+		"internal/promtool":  {},
 		"bench/slowreaders":  {},
 		"bench/load":         {},
 		"bench/harness":      {"bench/load", "examples/upstream"},

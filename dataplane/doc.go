@@ -73,7 +73,8 @@
 //     or parse, answered and recorded the same way.
 //
 // Beside the path: lifecycle.go (Drain, readiness checks), admin.go and
-// registry.go (the admin listener, /metrics), metrics.go and
+// registry.go (the admin listener, /metrics), metrics.go,
+// metrics_tenant.go (per-tenant series, bounded to the top tenants) and
 // metrics_process.go (the families), clock.go, logsafe.go (log lines
 // without request bytes) and peek_*.go (the upstream connection check).
 // Tests sit beside the step they test; trust_test.go is the trust-boundary

@@ -47,6 +47,9 @@ type metrics struct {
 	auditDropped atomic.Uint64
 	panics       atomic.Uint64
 
+	tenants      tenantTable // per-tenant counters (metrics_tenant.go)
+	tenantSeries int         // tenants named on /metrics (Config.TenantSeries)
+
 	mu    sync.Mutex // guards the following fields
 	slots []string   // class name of slot i+1
 }
@@ -97,6 +100,8 @@ func (s *Server) Families() []Family {
 	return []Family{
 		{Name: "portcullis_requests_total", Type: "counter", Help: "Requests by endpoint class and decision.", Samples: m.appendRequests},
 		{Name: "portcullis_request_duration_seconds", Type: "histogram", Help: "Time from request to response, in the sidecar.", Samples: m.appendLatency},
+		{Name: "portcullis_tenant_requests_total", Type: "counter", Help: "Requests by tenant and decision: the top tenants by recent traffic by name, the others summed in tenant=\"_other\", requests without a tenant in tenant=\"_none\".", Samples: m.appendTenantRequests},
+		{Name: "portcullis_tenant_response_bytes_total", Type: "counter", Help: "Response body bytes sent, by tenant (the tenants named as in portcullis_tenant_requests_total).", Samples: m.appendTenantBytes},
 		{Name: "portcullis_limiter_denials_total", Type: "counter", Help: "Requests denied by a limiter, by what denied.", Samples: m.appendLimited},
 		Counter("portcullis_key_cache_hits_total", "API key verifications answered from the cache.", func() uint64 {
 			hits, _ := s.keys.Stats()

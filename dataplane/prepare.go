@@ -37,6 +37,8 @@ type prepared struct {
 	issuers     []policy.IssuerSpec
 	issuerRules map[string]*issuerRule // by issuer id
 	stopJWKS    context.CancelFunc
+
+	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
 }
 
 // issuerRule is what the data plane enforces of an issuer beyond the
@@ -123,6 +125,7 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 		p.maxBody = max(p.maxBody, c.MaxBody)
 	}
 	p.issuerRules = issuerRules(snap)
+	p.tenantCell = s.metrics.tenants.cells(snap)
 	s.prepareVerifier(p, old)
 	return p
 }

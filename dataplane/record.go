@@ -29,6 +29,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	} else {
 		r.BytesOut = int64(len(ctx.Response.Body()))
 	}
+	tc := s.metrics.countTenant(x)
 	r.SetMethod(h.Method())
 	r.SetRequestID(x.reqID)
 	r.SetUserAgent(h.UserAgent())
@@ -38,6 +39,9 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 		r.SetPath(x.path)
 	} else {
 		r.SetPath(noPath)
+	}
+	if r.BytesOut > 0 { // apart from the add above, as the comment on count says
+		tc.bytesOut.Add(uint64(r.BytesOut))
 	}
 	if x.snap != nil {
 		r.PolicyRevision = x.snap.Revision

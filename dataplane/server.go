@@ -52,6 +52,7 @@ type Config struct {
 	MaxConnsPerIP   int           // open client connections from one address (1024)
 	KeyCacheSize    int64         // verified API keys cached (65536)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
+	TenantSeries    int           // tenants named on /metrics, the rest summed (DefaultTenantSeries; -1: none)
 
 	// TLS, when set, serves TLS on the listener (tls.go).
 	TLS *TLS
@@ -92,6 +93,10 @@ func (c *Config) defaults() {
 	if c.LimiterKeys <= 0 {
 		c.LimiterKeys = 1 << 20
 	}
+	if c.TenantSeries == 0 {
+		c.TenantSeries = DefaultTenantSeries
+	}
+	c.TenantSeries = max(c.TenantSeries, 0)
 }
 
 // Server is the enforcing reverse proxy: it runs the request path (README,
@@ -145,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 	rand.Read(rnd[:])
 	hex.Encode(s.reqPrefix[:8], rnd[:])
 	s.reqPrefix[8] = '-'
+	s.metrics.tenantSeries = cfg.TenantSeries
 	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
 	if cfg.TLS != nil {
 		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger); err != nil {

@@ -49,6 +49,7 @@ func commandTable() map[string]command {
 		"review":    newGroup("review", "worksheets and sign-offs of the periodic reviews (access, logs, tabletop)", reviewCommands()),
 		"policy":    newGroup("policy", "validate, push, get, diff and history of the policy document", policyCommands()),
 		"sidecar":   {run: runSidecar, summary: "run the enforcing sidecar in front of one service"},
+		"tenants":   newGroup("tenants", "tenants by share of traffic and throttling, from the audit trail", tenantsCommands()),
 		"upstream":  {run: runUpstream, summary: "run the demo service (used by make demo and the tests)"},
 		"version":   {run: func(args []string) int { return runVersion(args, os.Stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
 	}

@@ -39,6 +39,8 @@ type sidecarFlags struct {
 	maxConns   int
 	maxPerIP   int
 
+	metricsTenants int // tenants named on /metrics (0: none)
+
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
 	tls                                      listenTLSFlags // sidecar_tls.go
@@ -68,6 +70,16 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
 	f.tls.register(fs)
+	fs.IntVar(&f.metricsTenants, "metrics-tenants", dataplane.DefaultTenantSeries, "per-tenant series on /metrics: the top `N` tenants by recent traffic by name, the others summed in tenant=\"_other\" (0: none by name)")
+}
+
+// tenantSeries maps --metrics-tenants onto dataplane.Config.TenantSeries,
+// whose 0 means the default.
+func (f *sidecarFlags) tenantSeries() int {
+	if f.metricsTenants <= 0 {
+		return -1
+	}
+	return f.metricsTenants
 }
 
 // defaultService is the service.name of audit records without --service.
@@ -116,7 +128,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config()})
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries()})
 	if err != nil {
 		return err
 	}
