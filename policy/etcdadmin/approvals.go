@@ -196,6 +196,9 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	}
 	now := a.now().UTC()
 	ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, note, now, now.Add(age)
+	// The grant's event carries the note and the request's ticket unless
+	// the approver gave others, so the trail reads without the record.
+	meta.Reason, meta.Ticket = cmp.Or(meta.Reason, note), cmp.Or(meta.Ticket, ap.Ticket)
 	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, clientv3.WithLease(lease.ID))
 	if !ok {
 		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: it lapses anyway
