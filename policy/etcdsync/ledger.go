@@ -150,7 +150,8 @@ const consumeAttempts = 8
 // use to the request's audit record. The watched record saves a round
 // trip: the transaction compares its mod revision and, when another use
 // got there first, returns the current record to decide on again. A
-// record not watched yet (just granted) is read from etcd first.
+// record not watched yet (just granted), or one the watched copy refuses
+// (the watch may lag a grant), is read from etcd before deciding.
 func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now time.Time) bool {
 	if !ValidApprovalID(id) {
 		return false
@@ -158,17 +159,29 @@ func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now 
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
 	defer cancel()
 	key := l.k.Approval(string(id))
-	e, ok := (*l.records.Load())[string(id)]
-	if !ok {
-		if e, ok = l.fetch(ctx, key); !ok {
-			return false
-		}
-	}
+	e, watched := (*l.records.Load())[string(id)]
+	fresh := false
 	for range consumeAttempts {
-		var done bool
-		if e, done, ok = l.try(ctx, key, e, client, route, requestID, now); done {
+		if !watched && !fresh {
+			var ok bool
+			if e, ok = l.fetch(ctx, key); !ok {
+				return false
+			}
+			fresh = true
+		}
+		a, err := DecodeApproval(e.raw)
+		if err != nil || a.Problem(client, route, now) != "" {
+			if fresh {
+				return false
+			}
+			watched = false // decide on the record in etcd
+			continue
+		}
+		next, done, ok := l.try(ctx, key, e, a, requestID, now)
+		if done {
 			return ok
 		}
+		e, fresh = next, true
 	}
 	l.cfg.Logger.Warn().Str("approval", string(id)).Msg("approval use lost every race with other sidecars; refused")
 	return false
@@ -183,14 +196,10 @@ func (l *Ledger) fetch(ctx context.Context, key string) (ledgerEntry, bool) {
 	return ledgerEntry{raw: resp.Kvs[0].Value, rev: resp.Kvs[0].ModRevision}, true
 }
 
-// try decides on e and, when it admits, writes the use if e is still the
-// record in etcd. done reports a final answer ok; otherwise next is the
-// record another writer put first.
-func (l *Ledger) try(ctx context.Context, key string, e ledgerEntry, client, route string, requestID []byte, now time.Time) (next ledgerEntry, done, ok bool) {
-	a, err := DecodeApproval(e.raw)
-	if err != nil || a.Problem(client, route, now) != "" {
-		return e, true, false
-	}
+// try writes one use of a, decoded from e, if e is still the record in
+// etcd. done reports a final answer ok; otherwise next is the record
+// another writer put first, to decide on again.
+func (l *Ledger) try(ctx context.Context, key string, e ledgerEntry, a Approval, requestID []byte, now time.Time) (next ledgerEntry, done, ok bool) {
 	ops, err := l.useOps(key, a, requestID, now)
 	if err != nil {
 		return e, true, false

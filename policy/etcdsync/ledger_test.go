@@ -68,3 +68,41 @@ func TestLedgerFailsClosed(t *testing.T) {
 		t.Error("Consume with etcd down admitted the request; want refused (fail closed)")
 	}
 }
+
+// A watched copy that refuses may be behind etcd (a grant the watch has
+// not delivered yet): the ledger decides on the record in etcd instead.
+func TestLedgerReadsPastALaggingWatch(t *testing.T) {
+	t.Parallel()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	k := etcdsync.NewLayout(prefix)
+	now := time.Now()
+	ap := etcdsync.Approval{ID: "apr_lag", Client: "c1", Route: "POST /x", State: etcdsync.ApprovalPending, MaxUses: 1, Expires: now.Add(time.Hour)}
+	put := func() {
+		t.Helper()
+		v, _ := json.Marshal(ap)
+		if _, err := cli.Put(context.Background(), k.Approval(ap.ID), string(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put()
+	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(30 * time.Second); !l.Ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("ledger never read the approvals")
+		}
+	}
+	cancel() // the watch stops: the ledger keeps the pending copy
+	<-done
+	ap.State = etcdsync.ApprovalGranted
+	put()
+	if !l.Consume([]byte(ap.ID), "c1", "POST /x", nil, now) {
+		t.Error("Consume of a grant the watch missed = false, want true (read from etcd)")
+	}
+	if l.Consume([]byte(ap.ID), "c1", "POST /x", nil, now) {
+		t.Error("second Consume of a single-use approval = true, want false")
+	}
+}
