@@ -1,6 +1,9 @@
 package dataplane
 
 import (
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,4 +100,18 @@ func TestApprovalWithoutLedger(t *testing.T) {
 	if n := len(st.up.received()); n != 0 {
 		t.Errorf("the service received %d requests, want none", n)
 	}
+}
+
+// FuzzValidApprovalID checks the header's id check against its
+// definition: 1 to audit.MaxApproval of [a-z0-9_-], nothing else.
+func FuzzValidApprovalID(f *testing.F) {
+	for _, s := range []string{"apr_0123456789abcdef", "", "APR", "apr\x00", "apr/../x", strings.Repeat("a", audit.MaxApproval+1), "é"} {
+		f.Add([]byte(s))
+	}
+	re := regexp.MustCompile(`^[a-z0-9_-]{1,` + strconv.Itoa(audit.MaxApproval) + `}$`)
+	f.Fuzz(func(t *testing.T, id []byte) {
+		if got, want := validApprovalID(id), re.Match(id); got != want {
+			t.Errorf("validApprovalID(%q) = %v, want %v", id, got, want)
+		}
+	})
 }
