@@ -27,6 +27,9 @@ const (
 	AttrIssuer           = "portcullis.issuer"
 	AttrTokenFingerprint = "portcullis.token_fingerprint"
 	AttrDuration         = "portcullis.duration_ns"
+	// AttrApprovalID is the approval a privileged request named (sent
+	// only when it named one).
+	AttrApprovalID = "portcullis.approval_id"
 	// AttrCount is the number of requests an aggregated record stands for
 	// (sent only when above 1).
 	AttrCount = "portcullis.count"
@@ -193,6 +196,9 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 	}
 	if r.Count > 1 {
 		b = appendKVInt(b, f, AttrCount, int64(r.Count))
+	}
+	if r.aprLen > 0 {
+		b = appendKVBytes(b, f, AttrApprovalID, r.ApprovalID())
 	}
 	return appendKVInt(b, f, AttrDuration, r.Duration)
 }

@@ -31,6 +31,7 @@ const (
 	InternalError                      // a handler panicked
 	NotReady                           // no policy loaded yet
 	ResponseTooLarge                   // upstream response body above the class limit (502)
+	ApprovalRequired                   // the route requires a granted approval and the request named none usable (issue 20)
 	numDecisions
 )
 
@@ -58,6 +59,7 @@ var decisionNames = [numDecisions]string{
 	InternalError:      "internal_error",
 	NotReady:           "not_ready",
 	ResponseTooLarge:   "response_too_large",
+	ApprovalRequired:   "approval_required",
 }
 
 // String returns the snake_case name used in audit records and error bodies.
@@ -105,6 +107,7 @@ const (
 	MaxRequestID = 64
 	MaxUserAgent = 128
 	MaxKeyID     = 32
+	MaxApproval  = 40 // an approval id (etcdsync.MaxApprovalID)
 )
 
 // Record is one audit record: who called which endpoint of which tenant, how
@@ -149,6 +152,8 @@ type Record struct {
 	reqID     [MaxRequestID]byte
 	uaLen     uint8
 	ua        [MaxUserAgent]byte
+	aprLen    uint8
+	apr       [MaxApproval]byte
 }
 
 // SetMethod stores the HTTP method (truncated to 8 bytes).
@@ -181,6 +186,14 @@ func (r *Record) SetUserAgent(b []byte) { r.uaLen = uint8(copy(r.ua[:], b)) }
 // UserAgent returns the stored user agent; the slice aliases r.
 func (r *Record) UserAgent() []byte { return r.ua[:r.uaLen] }
 
+// SetApprovalID stores the id of the approval the request named (issue
+// 20); an id is no secret: it admits nothing without its client's
+// credential.
+func (r *Record) SetApprovalID(b []byte) { r.aprLen = uint8(copy(r.apr[:], b)) }
+
+// ApprovalID returns the stored approval id; the slice aliases r.
+func (r *Record) ApprovalID() []byte { return r.apr[:r.aprLen] }
+
 // CopyTo copies r into dst. Of the text arrays (about 500 of the record's
 // 600 bytes) it copies only the bytes in use, so handing a record to a
 // queue costs what the record holds, not its size.
@@ -194,6 +207,7 @@ func (r *Record) CopyTo(dst *Record) {
 	dst.SetPath(r.Path())
 	dst.SetRequestID(r.RequestID())
 	dst.SetUserAgent(r.UserAgent())
+	dst.SetApprovalID(r.ApprovalID())
 }
 
 // Reset clears r for reuse. The text arrays keep their old bytes (about
@@ -204,5 +218,5 @@ func (r *Record) Reset() {
 	r.Status, r.Decision, r.AuthMethod, r.SourceIP = 0, Allowed, AuthNone, netip.Addr{}
 	r.Tenant, r.Client, r.Route, r.Issuer = "", "", "", ""
 	r.TokenFingerprint, r.Count = [16]byte{}, 0
-	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen = 0, 0, 0, 0, 0
+	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen, r.aprLen = 0, 0, 0, 0, 0, 0
 }

@@ -263,6 +263,8 @@ func (s *StoredRecord) setPortcullisAttr(key string, v anyValue) {
 		s.DurationUS = v.Int() / 1e3
 	case audit.AttrCount:
 		s.Count = v.Int()
+	case audit.AttrApprovalID:
+		s.ApprovalID = v.String()
 	default:
 		s.setForeignAttr(key, v)
 	}

@@ -24,6 +24,7 @@ type StoredRecord struct {
 	Status           int64             `json:"status"`
 	Decision         string            `json:"decision"`
 	RequestID        string            `json:"request_id"`
+	ApprovalID       string            `json:"approval_id,omitempty"` // the approval a privileged request named (issue 20)
 	SourceIP         string            `json:"source_ip"`
 	BytesIn          int64             `json:"bytes_in"`
 	BytesOut         int64             `json:"bytes_out"`
@@ -61,6 +62,9 @@ func (s *StoredRecord) AppendJSON(dst []byte) []byte {
 	dst = appendIntField(dst, `,"status":`, s.Status)
 	dst = appendStringField(dst, `,"decision":`, s.Decision)
 	dst = appendStringField(dst, `,"request_id":`, s.RequestID)
+	if s.ApprovalID != "" {
+		dst = appendStringField(dst, `,"approval_id":`, s.ApprovalID)
+	}
 	return s.appendJSONTail(dst)
 }
 
@@ -124,7 +128,7 @@ func Stored(r *audit.Record) StoredRecord {
 		Method: string(r.Method()), Route: r.Route, Path: string(r.Path()),
 		Status: int64(r.Status), Decision: r.Decision.String(), RequestID: string(r.RequestID()),
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationUS: r.Duration / 1e3,
-		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision,
+		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision, ApprovalID: string(r.ApprovalID()),
 	}
 	if r.Count > 1 {
 		s.Count = int64(r.Count)

@@ -38,6 +38,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.InternalError, 500, "internal error")
 	set(audit.NotReady, 503, "the sidecar is not ready")
 	set(audit.ResponseTooLarge, 502, "the service's response is larger than this endpoint allows")
+	set(audit.ApprovalRequired, 403, "this endpoint needs an approval granted by a second person for this client and endpoint: send its id in X-Portcullis-Approval (portcullis approvals request)")
 	return t
 }()
 

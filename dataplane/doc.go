@@ -61,6 +61,9 @@
 //   - authorize.go: step 5, scopes, then privileged-class rules.
 //   - limit.go: step 6, the buckets, then the concurrency slot; the 429's
 //     Retry-After and RateLimit fields.
+//   - approval.go: end of step 6, only on a route that requires an
+//     approval: X-Portcullis-Approval consumed through the ApprovalLedger
+//     (one etcd transaction, outside the package).
 //   - forward.go: step 7, the request rewritten for the upstream, and the
 //     response's hop-by-hop headers removed.
 //   - upstream.go: step 7, the round trip on the upstream pool.

@@ -217,6 +217,12 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if d := s.authorize(x); d != audit.Allowed {
 		return d
 	}
-	// 6. Limits, then the concurrency slot (limit.go).
-	return s.limit(x)
+	// 6. Limits, then the concurrency slot (limit.go); then, on a route
+	// that requires one, the approval (approval.go), last, so that a
+	// request refused for any other reason uses none.
+	d := s.limit(x)
+	if d != audit.Allowed || x.route.Approval == nil {
+		return d
+	}
+	return s.approve(ctx, x)
 }

@@ -59,6 +59,10 @@ type Config struct {
 
 	// UpstreamDial replaces the TCP dialer (in-memory upstreams in tests).
 	UpstreamDial fasthttp.DialFunc
+
+	// Approvals counts the uses of approvals for the routes that require
+	// one (approval.go); nil refuses every such request.
+	Approvals ApprovalLedger
 }
 
 func (c *Config) defaults() {

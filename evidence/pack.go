@@ -96,6 +96,7 @@ var files = []file{
 	{"APILogging", "CredentialScan", "md", (*builder).credentialScan, ""},
 	{"APIAbuse", "AlertToTicketSample", "md", (*builder).alertSample, ""},
 	{"APIPrivileged", "PrivilegedAccess", "csv", (*builder).privilegedAccess, ""},
+	{"APIPrivileged", "ApprovalSamples", "csv", (*builder).approvalSamples, ""},
 	{"APIGovernance", "ReviewRecords", "csv", (*builder).reviewRecords, ""},
 	{"APIGovernance", "ISO27017Checklist", "md", (*builder).checklist, ""},
 	{"APIRunbook", "TokenCompromise", "md", (*builder).runbook, RunbookVersion},

@@ -182,7 +182,7 @@ func TestPackFromStore(t *testing.T) {
 			"APIAuth-RevocationRecords-2026-Q2.csv", "APIAuth-TokenLifecycleLog-2026-Q2.csv", "APIRateLimits-GatewayConfigExport-2026-Q2.json",
 			"APIRateLimits-ThrottlingSample-2026-Q2.csv", "APILogging-RetentionSettings-2026-Q2.md", "APILogging-CredentialScan-2026-Q2.md",
 			"APIAbuse-AlertToTicketSample-2026-Q2.md",
-			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIGovernance-ReviewRecords-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md", "APIRunbook-TokenCompromise-v1.0.md", "index.html"}
+			"APIPrivileged-PrivilegedAccess-2026-Q2.csv", "APIPrivileged-ApprovalSamples-2026-Q2.csv", "APIGovernance-ReviewRecords-2026-Q2.csv", "APIGovernance-ISO27017Checklist-2026-Q2.md", "APIRunbook-TokenCompromise-v1.0.md", "index.html"}
 		var got []string
 		for _, f := range res.Files {
 			got = append(got, f.File)

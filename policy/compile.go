@@ -126,6 +126,9 @@ func compileClass(cs ClassSpec, index int) (*Class, error) {
 	if cl.MaxTokenAge, err = parseDuration(cs.MaxTokenAge); err != nil {
 		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
 	}
+	if cl.Approval, err = compileApproval(cs.Approval); err != nil {
+		return nil, fmt.Errorf("class %q: %w", cs.Name, err)
+	}
 	return cl, nil
 }
 
@@ -214,6 +217,9 @@ func (c *compiler) routes() error {
 			return err
 		}
 		r := &Route{Method: rs.Method, Template: rs.Path, Class: classes[rs.Class], Scopes: scopes, Public: rs.Public, Index: i}
+		if r.Approval, err = routeApproval(rs, r.Class); err != nil {
+			return err
+		}
 		if c.snap.roots[mi] == nil {
 			c.snap.roots[mi] = &node{}
 		}

@@ -84,6 +84,10 @@ type ClassSpec struct {
 	// MaxResponseBody caps a response body from the upstream; past it the
 	// client gets 502 (default 64MiB, the data plane's hard cap).
 	MaxResponseBody string `yaml:"max_response_body,omitempty" json:"max_response_body,omitempty"`
+
+	// Approval makes every request to the class carry a granted approval
+	// (approval.go); a route's own approval overrides it.
+	Approval *ApprovalSpec `yaml:"approval,omitempty" json:"approval,omitempty"`
 }
 
 // RouteSpec maps a method and a path template to a class and the scopes it
@@ -95,6 +99,9 @@ type RouteSpec struct {
 	Class  string   `yaml:"class" json:"class"`
 	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	Public bool     `yaml:"public,omitempty" json:"public,omitempty"`
+
+	// Approval overrides the class's approval for this route (approval.go).
+	Approval *ApprovalSpec `yaml:"approval,omitempty" json:"approval,omitempty"`
 }
 
 // ClientSpec is an integration acting for one tenant.

@@ -87,6 +87,7 @@ type Class struct {
 	AllowCIDRs  []netip.Prefix // empty: any source
 	AuthMethods AuthMethods
 	MaxTokenAge time.Duration // 0: no bound
+	Approval    *Approval     // nil: no approval required
 }
 
 // Route is a compiled route.
@@ -97,6 +98,7 @@ type Route struct {
 	Scopes   ScopeSet
 	Public   bool
 	Index    int
+	Approval *Approval // the route's, else its class's; nil: none required
 }
 
 // Client is a compiled client (integration).

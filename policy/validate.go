@@ -177,6 +177,7 @@ func (v *validator) class(c *ClassSpec, i int) {
 	if !privilegedKind(c.Kind) && (len(c.AllowCIDRs) > 0 || c.MaxTokenAge != "" || len(c.AuthMethods) > 0) {
 		v.addf(at("kind"), "class %q: allow_cidrs, auth_methods and max_token_age need kind privileged or bulk", c.Name)
 	}
+	v.approval(c.Approval, "classes", i, "class "+c.Name)
 }
 
 func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[string]*ClassSpec) {
@@ -198,6 +199,7 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 		if r.Public && (len(r.Scopes) > 0 || (ok && privilegedKind(class.Kind))) {
 			v.addf(at("public"), "route %s %s: a public route can have no scopes and no privileged class", r.Method, r.Path)
 		}
+		v.routeApproval(r, i)
 		if !r.Public && len(r.Scopes) == 0 {
 			v.addf(at(""), "route %s %s: needs scopes (or public: true)", r.Method, r.Path)
 		}

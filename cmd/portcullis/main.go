@@ -37,6 +37,7 @@ type group map[string]command
 func commandTable() map[string]command {
 	return map[string]command{
 		"alerts":    newGroup("alerts", "list, show, acknowledge and close detection alerts", alertsCommands()),
+		"approvals": newGroup("approvals", "two-person approvals for privileged routes: request, grant, deny, list, show", approvalsCommands()),
 		"audit":     newGroup("audit", "audit store tools: keygen, query, verify", auditCommands()),
 		"clients":   newGroup("clients", "list, suspend and resume clients", clientsCommands()),
 		"collector": {run: runCollector, summary: "receive audit batches (OTLP/HTTP) into tamper-evident storage"},

@@ -71,7 +71,7 @@ func TestPolicyValidateOutput(t *testing.T) {
 		out, errs  string
 		errsPrefix bool
 	}{
-		{"example", []string{examplePolicy}, 0, examplePolicy + ": ok (8 routes, 3 clients, 4 keys)\n", "", false},
+		{"example", []string{examplePolicy}, 0, examplePolicy + ": ok (9 routes, 3 clients, 4 keys)\n", "", false},
 		{"every problem", []string{broken}, 1, "", broken + ":1: version must be 1, got 2\n" + broken + ":2: field colour not found in Document\n" +
 			broken + `:3: duplicate tenant "a" (first defined at line 3)` + "\n", false},
 		{"validation problems", []string{dup}, 1, "", dup + `:2: duplicate tenant "a" (first defined at line 2)` + "\n", false},

@@ -128,7 +128,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries()})
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals})
 	if err != nil {
 		return err
 	}
@@ -215,10 +215,11 @@ func waitOrFail(d time.Duration, errc <-chan error) error {
 // policySource is where the sidecar's policy comes from: a file (SIGHUP
 // reloads it) or etcd (watched).
 type policySource struct {
-	watching bool
-	checks   []dataplane.Check  // for /readyz
-	families []dataplane.Family // for /metrics
-	close    func()
+	watching  bool
+	approvals dataplane.ApprovalLedger // etcd only: the approvals of issue 20; nil in file mode (refused)
+	checks    []dataplane.Check        // for /readyz
+	families  []dataplane.Family       // for /metrics
+	close     func()
 }
 
 func startPolicySource(ctx context.Context, f sidecarFlags, store *policy.Store, log zerolog.Logger) (*policySource, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/policy"
@@ -23,19 +24,21 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 		pod, _ = os.Hostname()
 	}
 	syncer := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: f.etcd.prefix, StateDir: f.stateDir, Pod: pod, Logger: log})
+	ledger := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: f.etcd.prefix, Pod: pod, Logger: log})
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() { ledger.Run(ctx) })
+	wg.Go(func() {
 		if err := syncer.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error().Err(err).Msg("policy sync stopped")
 		}
-	}()
+	})
 	return &policySource{
-		watching: true,
-		checks:   []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}},
-		families: etcdFamilies(syncer),
-		close:    func() { cancel(); <-done; logClose(cli, &log, "etcd client") },
+		watching:  true,
+		approvals: ledger,
+		checks:    []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}},
+		families:  etcdFamilies(syncer),
+		close:     func() { cancel(); wg.Wait(); logClose(cli, &log, "etcd client") },
 	}, nil
 }
 

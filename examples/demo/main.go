@@ -4,7 +4,9 @@
 // follow (allowed, no key, wrong scope, revoked key, privileged, wrong
 // network, path trick, too large, rate limited, a JWT from the demo
 // issuer), runs the key lifecycle through etcd (create, rotate with
-// overlap, revoke, suspend and resume a client), and shows each status,
+// overlap, revoke, suspend and resume a client), walks a full export
+// through the two-person rule (refused, requested, granted by a second
+// person, used once, refused again), and shows each status,
 // the error body and the audit record the collector stored. A token-guessing
 // burst then becomes an alert, a signed ticket at a local webhook receiver,
 // a suspension through etcd and a closed alert. It ends with an audit
@@ -101,6 +103,9 @@ func run(bin string) error {
 		}
 	}
 	if err := d.lifecycle(); err != nil {
+		return err
+	}
+	if err := d.approvals(); err != nil { // approvals.go
 		return err
 	}
 	alertID, err := d.detection(rcv)

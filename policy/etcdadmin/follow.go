@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -93,6 +94,8 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		return a.putAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	case ActionClientResume:
 		return a.deletedAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
+	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
 }

@@ -31,6 +31,7 @@
 //	<prefix>/suspensions/<client>           suspended client (JSON: reason, until), on a lease that lifts it
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
+//	<prefix>/approvals/<id>                 approval of a privileged request (JSON Approval); a grant sits on a lease of its max_age
 //	<prefix>/audit/head                     newest signed head of the audit store, published by the collector
 //
 // <rev> and <unixnano> are zero-padded to 20 digits so keys sort in time
@@ -38,7 +39,9 @@
 // etcd mod revision is authoritative (they differ only when something
 // outside the prefix wrote to the same etcd during the push). Event
 // actions are policy.push, key.create, key.rotate, key.revoke,
-// token.revoke, client.suspend and client.resume.
+// token.revoke, client.suspend, client.resume, approval.request,
+// approval.grant, approval.deny and approval.use (written by the sidecar
+// that admitted the request, in the transaction that counted the use).
 //
 // # Concurrency
 //

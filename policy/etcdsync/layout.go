@@ -20,6 +20,7 @@ const (
 	suspensionsDir = "/suspensions/"
 	eventsDir      = "/events/"
 	membersDir     = "/members/"
+	approvalsDir   = "/approvals/"
 	auditHeadKey   = "/audit/head"
 )
 
@@ -97,6 +98,12 @@ func (k Layout) Member(pod string) string { return string(k) + membersDir + pod 
 // store, published by the collector so that `audit verify --etcd` finds a
 // store rolled back on its own host (issue 21, item 3).
 func (k Layout) AuditHead() string { return string(k) + auditHeadKey }
+
+// Approval is the key of the approval record id (approval.go).
+func (k Layout) Approval(id string) string { return string(k) + approvalsDir + id }
+
+// ApprovalsDir is the prefix of the approval records, ending in "/".
+func (k Layout) ApprovalsDir() string { return string(k) + approvalsDir }
 
 // HistoryDir is the prefix of the policy history entries, ending in "/".
 func (k Layout) HistoryDir() string { return string(k) + historyDir }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// approvalsCommands are the subcommands of portcullis approvals: the
+// two-person rule for the routes whose policy says approval: {required:
+// true} (issue 20). The logic is etcdadmin's (approvals.go).
+func approvalsCommands() group {
+	return group{
+		"request": etcdCommand("approvals request", "ask for an approval for a client to call a privileged route", approvalsRequestCmd()),
+		"grant":   etcdCommand("approvals grant", "grant a pending approval (the approver must not be its requester)", approvalsGrantCmd()),
+		"deny":    etcdCommand("approvals deny", "deny a pending approval, or withdraw a grant", approvalsDenyCmd()),
+		"list":    etcdCommand("approvals list", "list the approvals in etcd", approvalsListCmd()),
+		"show":    etcdCommand("approvals show", "show one approval", approvalsShowCmd()),
+	}
+}
+
+func approvalsRequestCmd() etcdCmd {
+	var req etcdadmin.ApprovalRequest
+	return etcdCmd{
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&req.Client, "client", "", "client `id` that will make the request (required)")
+			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (required)")
+		},
+		check: func(f *etcdFlags) error {
+			switch {
+			case req.Client == "":
+				return errors.New("--client is required; name the client that will make the request")
+			case req.Route == "":
+				return errors.New(`--route is required; give "METHOD template" as in the policy, e.g. --route "POST /v1/exports"`)
+			}
+			return needReason(f)
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			ap, err := a.RequestApproval(ctx, req, f.meta())
+			if err != nil || f.json {
+				return errOrJSON(err, out, ap)
+			}
+			_, err = fmt.Fprintf(out, "approval %s requested by %s for client %s on %s (%d use(s) within %s of the grant)\nask a second person to run: portcullis approvals grant %s --approver NAME --note TEXT\n",
+				ap.ID, ap.Requester, ap.Client, ap.Route, ap.MaxUses, ap.MaxAge, ap.ID)
+			return err
+		},
+	}
+}
+
+func approvalsGrantCmd() etcdCmd {
+	var approver, note string
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&approver, "approver", "", "`who` grants it; must not be its requester (default: --actor)")
+			fs.StringVar(&note, "note", "", "the approver's `note`, for the record")
+		},
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			if approver == "" {
+				approver = f.actor
+			}
+			ap, err := a.GrantApproval(ctx, args[0], approver, note, f.meta())
+			if errors.Is(err, etcdadmin.ErrSelfApproval) {
+				return fmt.Errorf("%w (two-person rule)", err)
+			}
+			if err != nil || f.json {
+				return errOrJSON(err, out, ap)
+			}
+			_, err = fmt.Fprintf(out, "approval %s granted by %s for client %s on %s until %s (%d use(s))\nthe client sends: X-Portcullis-Approval: %s\n",
+				ap.ID, ap.Approver, ap.Client, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
+			return err
+		},
+	}
+}
+
+func approvalsDenyCmd() etcdCmd {
+	return etcdCmd{
+		args:   []string{"ID"},
+		change: true,
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			ap, err := a.DenyApproval(ctx, args[0], f.meta())
+			if err != nil || f.json {
+				return errOrJSON(err, out, ap)
+			}
+			_, err = fmt.Fprintf(out, "approval %s denied by %s\n", ap.ID, ap.Approver)
+			return err
+		},
+	}
+}
+
+func approvalsListCmd() etcdCmd {
+	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+		aps, err := a.ListApprovals(ctx)
+		if err != nil || f.json {
+			return errOrJSON(err, out, aps)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tCLIENT\tROUTE\tUSES\tREQUESTER\tAPPROVER\tEXPIRES\tTICKET")
+		for _, ap := range aps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", ap.ID, approvalState(ap, time.Now()), ap.Client, ap.Route,
+				ap.Uses, ap.MaxUses, ap.Requester, orDash(ap.Approver), orDash(timeOrEmpty(ap.Expires)), orDash(ap.Ticket))
+		}
+		return tw.Flush()
+	}}
+}
+
+func approvalsShowCmd() etcdCmd {
+	return etcdCmd{args: []string{"ID"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+		ap, err := a.ShowApproval(ctx, args[0])
+		if err != nil || f.json {
+			return errOrJSON(err, out, ap)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, row := range [][2]string{
+			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", ap.Client}, {"route", ap.Route},
+			{"requester", ap.Requester}, {"reason", ap.Reason}, {"ticket", orDash(ap.Ticket)},
+			{"requested", ap.Requested.Format(time.RFC3339)}, {"approver", orDash(ap.Approver)}, {"note", orDash(ap.Note)},
+			{"decided", orDash(timeOrEmpty(ap.Decided))}, {"expires", orDash(timeOrEmpty(ap.Expires))},
+			{"uses", strconv.Itoa(ap.Uses) + " of " + strconv.Itoa(ap.MaxUses)}, {"last use", orDash(timeOrEmpty(ap.LastUse))},
+		} {
+			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+		}
+		return tw.Flush()
+	}}
+}
+
+// approvalState is ap's state at now, "expired" or "used up" for a grant
+// that admits nothing more.
+func approvalState(ap etcdsync.Approval, now time.Time) string {
+	switch {
+	case ap.State != etcdsync.ApprovalGranted:
+		return ap.State
+	case !now.Before(ap.Expires):
+		return "expired"
+	case ap.Uses >= ap.MaxUses:
+		return "used up"
+	}
+	return ap.State
+}
+
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

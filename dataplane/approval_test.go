@@ -1,0 +1,117 @@
+package dataplane
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+)
+
+// onceLedger admits the approval id once, for one client and route, and
+// records what it was asked. It stands in for etcdsync.Ledger, which the
+// data plane's tests cannot link (TestArchitecture: no etcd here); the
+// real one is tested against etcd in policy/etcdsync and, over two
+// sidecars, in cmd/portcullis (TestApprovalsEndToEnd).
+type onceLedger struct {
+	id, client, route string
+	mu                sync.Mutex // guards the following fields
+	used              bool
+	asked             []string
+}
+
+func (l *onceLedger) Consume(id []byte, client, route string, requestID []byte, _ time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, string(id)+" "+client+" "+route+" "+string(requestID))
+	if l.used || string(id) != l.id || client != l.client || route != l.route {
+		return false
+	}
+	l.used = true
+	return true
+}
+
+// A route that requires an approval admits a request only when the
+// ledger takes a use of the approval its X-Portcullis-Approval names; the
+// header never reaches the service; the record names the approval.
+func TestApprovalRoute(t *testing.T) {
+	t.Parallel()
+	ledger := &onceLedger{id: "apr_0123456789abcdef", client: "acme-admin", route: "POST /v1/exports/full"}
+	st := startStack(t, func(c *Config) { c.Approvals = ledger })
+	send := func(id, reqID string) reply {
+		h := map[string]string{"X-API-Key": adminKey, "X-Request-ID": reqID}
+		if id != "" {
+			h["X-Portcullis-Approval"] = id
+		}
+		return do(t, st.addr, "POST", "/v1/exports/full", h, "{}")
+	}
+	refused := func(r reply, what string) {
+		t.Helper()
+		if r.status != 403 || r.errorBody(t).Error != "approval_required" {
+			t.Errorf("%s = %d %s, want 403 approval_required", what, r.status, r.body)
+		}
+	}
+	refused(send("", "r-none"), "no approval")
+	refused(send("APR_BAD!", "r-bad"), "malformed approval id")
+	if rec := st.sink.last(t); rec.Decision != audit.ApprovalRequired || len(rec.ApprovalID()) != 0 {
+		t.Errorf("record of a malformed id: decision %v, approval %q; want approval_required, none", rec.Decision, rec.ApprovalID())
+	}
+	if r := send(ledger.id, "r-ok"); r.status != 200 {
+		t.Fatalf("granted approval = %d %s, want 200", r.status, r.body)
+	}
+	if rec := st.sink.last(t); rec.Decision != audit.Allowed || string(rec.ApprovalID()) != ledger.id {
+		t.Errorf("record: decision %v, approval %q; want allowed, %s", rec.Decision, rec.ApprovalID(), ledger.id)
+	}
+	refused(send(ledger.id, "r-again"), "used approval")
+	if rec := st.sink.last(t); string(rec.ApprovalID()) != ledger.id {
+		t.Errorf("record of the refused reuse names approval %q, want %s", rec.ApprovalID(), ledger.id)
+	}
+	// A route without an approval never asks the ledger, and strips the
+	// header like any X-Portcullis-* header.
+	h := map[string]string{"X-API-Key": adminKey, "X-Portcullis-Approval": ledger.id}
+	if r := do(t, st.addr, "POST", "/v1/exports", h, "{}"); r.status != 200 {
+		t.Errorf("POST /v1/exports = %d, want 200", r.status)
+	}
+	for _, s := range st.up.received() {
+		if v, ok := s.headers["x-portcullis-approval"]; ok {
+			t.Errorf("the service received X-Portcullis-Approval: %q", v)
+		}
+	}
+	want := []string{ledger.id + " acme-admin POST /v1/exports/full r-ok", ledger.id + " acme-admin POST /v1/exports/full r-again"}
+	ledger.mu.Lock()
+	defer ledger.mu.Unlock()
+	if len(ledger.asked) != len(want) || ledger.asked[0] != want[0] || ledger.asked[1] != want[1] {
+		t.Errorf("ledger asked %q, want %q", ledger.asked, want)
+	}
+}
+
+// Without a ledger (a sidecar running from a policy file) a route that
+// requires an approval refuses every request: fail closed.
+func TestApprovalWithoutLedger(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	h := map[string]string{"X-API-Key": adminKey, "X-Portcullis-Approval": "apr_0123456789abcdef"}
+	if r := do(t, st.addr, "POST", "/v1/exports/full", h, "{}"); r.status != 403 || r.errorBody(t).Error != "approval_required" {
+		t.Errorf("no ledger = %d %s, want 403 approval_required", r.status, r.body)
+	}
+	if n := len(st.up.received()); n != 0 {
+		t.Errorf("the service received %d requests, want none", n)
+	}
+}
+
+// FuzzValidApprovalID checks the header's id check against its
+// definition: 1 to audit.MaxApproval of [a-z0-9_-], nothing else.
+func FuzzValidApprovalID(f *testing.F) {
+	for _, s := range []string{"apr_0123456789abcdef", "", "APR", "apr\x00", "apr/../x", strings.Repeat("a", audit.MaxApproval+1), "é"} {
+		f.Add([]byte(s))
+	}
+	re := regexp.MustCompile(`^[a-z0-9_-]{1,` + strconv.Itoa(audit.MaxApproval) + `}$`)
+	f.Fuzz(func(t *testing.T, id []byte) {
+		if got, want := validApprovalID(id), re.Match(id); got != want {
+			t.Errorf("validApprovalID(%q) = %v, want %v", id, got, want)
+		}
+	})
+}

@@ -1,0 +1,130 @@
+package evidence
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// approvalSample is one approval of the period, put together from its
+// lifecycle events and the audit records that name it.
+type approvalSample struct {
+	id, client, route, requester, reason, ticket string
+	requested, decided                           time.Time
+	state, approver, note, maxUses, expires      string
+	uses                                         []string // request ids of the approval.use events
+	allowed, refused                             int      // audit records naming the approval
+	unverified                                   []string
+}
+
+// approvalSamples writes every approval requested, decided or used in the
+// period (issue 20: "approval ticket or workflow sample"): who asked, why
+// and under which ticket, who granted or denied it and when, each use
+// with its request id, and the audit records that named it, flagged when
+// something is off (a use without a grant in the period, no ticket, an
+// event not verified against etcd).
+func (b *builder) approvalSamples() ([]byte, error) {
+	samples, order := b.approvals()
+	for i := range b.records {
+		r := &b.records[i]
+		if s := samples[r.ApprovalID]; s != nil {
+			switch r.Decision {
+			case "allowed":
+				s.allowed++
+			case "approval_required":
+				s.refused++
+			}
+		}
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"approval_id", "client", "route", "requested", "requester", "reason", "ticket", "decision", "decided",
+		"approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag"})
+	for _, id := range order {
+		s := samples[id]
+		w.Write(csvCells(s.id, s.client, s.route, rfc(s.requested), s.requester, s.reason, s.ticket, first(s.state, "none in period"), rfc(s.decided),
+			s.approver, s.note, s.maxUses, s.expires, strconv.Itoa(len(s.uses)), strings.Join(s.uses, " "),
+			strconv.Itoa(s.allowed), strconv.Itoa(s.refused), s.flag()))
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// approvals folds the period's approval events into one sample per
+// approval, in the order of their first event.
+func (b *builder) approvals() (map[string]*approvalSample, []string) {
+	samples := map[string]*approvalSample{}
+	var order []string
+	for i := range b.events {
+		ev := &b.events[i]
+		if !strings.HasPrefix(ev.Action, "approval.") {
+			continue
+		}
+		s := samples[ev.Target]
+		if s == nil {
+			s = &approvalSample{id: ev.Target}
+			samples[ev.Target] = s
+			order = append(order, ev.Target)
+		}
+		s.add(ev)
+	}
+	return samples, order
+}
+
+// add applies one approval event to s.
+func (s *approvalSample) add(ev *collector.Event) {
+	var d map[string]string
+	json.Unmarshal(ev.Details, &d) // a malformed detail leaves the columns empty
+	s.client, s.route = first(s.client, d["client"]), first(s.route, d["route"])
+	s.requester, s.maxUses = first(s.requester, d["requester"]), first(s.maxUses, d["max_uses"])
+	s.ticket = first(s.ticket, ev.Ticket)
+	if ev.Unverified != "" {
+		s.unverified = append(s.unverified, ev.Action)
+	}
+	switch ev.Action {
+	case etcdsync.ActionApprovalRequest:
+		s.requested, s.reason = ev.Time, ev.Reason
+	case etcdsync.ActionApprovalGrant:
+		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
+	case etcdsync.ActionApprovalDeny:
+		s.state, s.decided, s.approver, s.note = etcdsync.ApprovalDenied, ev.Time, ev.Actor, ev.Reason
+	case etcdsync.ActionApprovalUse:
+		s.uses = append(s.uses, first(d["request_id"], "unknown"))
+	}
+}
+
+// flag says what an auditor should look at in s, "" when nothing.
+func (s *approvalSample) flag() string {
+	var f []string
+	if s.requested.IsZero() {
+		f = append(f, "requested before the period")
+	}
+	if len(s.uses) > 0 && s.state != etcdsync.ApprovalGranted {
+		f = append(f, "used without a grant in the period")
+	}
+	if s.approver != "" && strings.EqualFold(s.approver, s.requester) {
+		f = append(f, "approved by its requester")
+	}
+	if s.ticket == "" {
+		f = append(f, "no ticket")
+	}
+	if len(s.unverified) > 0 {
+		f = append(f, "unverified event: "+strings.Join(slices.Compact(s.unverified), " "))
+	}
+	return strings.Join(f, "; ")
+}
+
+// first returns a, or b when a is empty.
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

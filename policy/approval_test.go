@@ -1,0 +1,91 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// approvalDoc is a small policy with an approval on its bulk class and
+// an override on one route.
+const approvalDoc = `version: 1
+tenants: [{id: acme}]
+scopes:
+  - {name: export:data, description: Bulk export, privileged: true}
+classes:
+  - name: bulk
+    kind: bulk
+    max_body: 64KiB
+    approval: {required: true, max_uses: 2, max_age: 30m}
+routes:
+  - {method: POST, path: /v1/exports, class: bulk, scopes: [export:data]}
+  - method: POST
+    path: /v1/exports/small
+    class: bulk
+    scopes: [export:data]
+    approval: {required: false}
+  - method: POST
+    path: /v1/exports/full
+    class: bulk
+    scopes: [export:data]
+    approval: {required: true}
+clients: [{id: c1, tenant: acme, scopes: [export:data]}]
+`
+
+func TestCompileApproval(t *testing.T) {
+	t.Parallel()
+	doc, err := Load("p.yaml", []byte(approvalDoc))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	s, err := Compile(doc, Live{})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	check := func(path string, want *Approval) {
+		t.Helper()
+		r := s.Match([]byte("POST"), []byte(path))
+		if r == nil {
+			t.Fatalf("no route for POST %s", path)
+		}
+		switch {
+		case want == nil && r.Approval != nil:
+			t.Errorf("POST %s: Approval = %+v, want none", path, *r.Approval)
+		case want != nil && (r.Approval == nil || *r.Approval != *want):
+			t.Errorf("POST %s: Approval = %+v, want %+v", path, r.Approval, *want)
+		}
+	}
+	check("/v1/exports", &Approval{MaxUses: 2, MaxAge: 30 * time.Minute, Route: "POST /v1/exports"})
+	check("/v1/exports/small", nil)
+	check("/v1/exports/full", &Approval{MaxUses: 1, MaxAge: time.Hour, Route: "POST /v1/exports/full"})
+	if got := s.Classes[0].Approval; got == nil || got.MaxUses != 2 || got.Route != "" {
+		t.Errorf("class Approval = %+v, want max_uses 2 and no route", got)
+	}
+}
+
+// A wrong approval is reported at the line of the wrong field.
+func TestLoadApprovalProblems(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, from, to, want string }{
+		{"age unparsable", "max_age: 30m", "max_age: soon", "p.yaml:9:"},
+		{"age too long", "max_age: 30m", "max_age: 200h", "p.yaml:9:"},
+		{"age too short", "max_age: 30m", "max_age: 10ms", "p.yaml:9:"},
+		{"uses too many", "max_uses: 2", "max_uses: 5000", "p.yaml:9:"},
+		{"uses negative", "max_uses: 2", "max_uses: -1", "p.yaml:9:"},
+		{"unknown field", "max_uses: 2", "max_usage: 2", "p.yaml:9: field max_usage not found"},
+		{"public route", "path: /v1/exports/full\n    class: bulk\n    scopes: [export:data]", "path: /v1/exports/full\n    class: bulk\n    public: true", "approval"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			doc := strings.Replace(approvalDoc, c.from, c.to, 1)
+			_, err := Load("p.yaml", []byte(doc))
+			var perr *Error
+			if !errors.As(err, &perr) {
+				t.Fatalf("Load = %v, want an *Error", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Load = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,336 @@
+package etcdadmin
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Errors of the approval operations; match them with errors.Is.
+var (
+	// ErrSelfApproval refuses a grant by the approval's own requester:
+	// the two-person rule of issue 20.
+	ErrSelfApproval = errors.New("etcdadmin: an approval cannot be granted by its requester")
+	// ErrNotApproved refuses an operation that needs a granted approval
+	// (RequireApproval) and was given none that is usable.
+	ErrNotApproved = errors.New("etcdadmin: no usable approval")
+)
+
+// KeysCreateRoute is the route name of an approval for `keys create`
+// (RequireApproval): operations that are not HTTP routes are named by
+// their command.
+const KeysCreateRoute = "keys create"
+
+// operationRoutes are the route names an approval may have besides the
+// policy's routes that require one.
+var operationRoutes = map[string]bool{KeysCreateRoute: true}
+
+// ApprovalRequest is what `approvals request` asks for.
+type ApprovalRequest struct {
+	Client string // the client that will make the request
+	Route  string // "METHOD template" of a policy route that requires approval, or KeysCreateRoute
+}
+
+// RequestApproval stores a pending approval for req with an
+// approval.request event and returns it. The requester is meta.Actor and
+// meta.Reason is required. The route must be one of the policy's routes
+// that require an approval (its max_uses and max_age are taken from the
+// policy) or an operation such as KeysCreateRoute (one use, one hour).
+func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta Meta) (etcdsync.Approval, error) {
+	if strings.TrimSpace(meta.Reason) == "" {
+		return etcdsync.Approval{}, errors.New("an approval request needs a reason")
+	}
+	st, doc, err := a.current(ctx)
+	if err != nil {
+		return etcdsync.Approval{}, err
+	}
+	if !hasClient(doc, req.Client) {
+		return etcdsync.Approval{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", req.Client, st.PolicyRevision, ErrNotFound)
+	}
+	rule, err := approvalRule(doc, req.Route)
+	if err != nil {
+		return etcdsync.Approval{}, err
+	}
+	id, err := newApprovalID()
+	if err != nil {
+		return etcdsync.Approval{}, err
+	}
+	now := a.now().UTC()
+	ap := etcdsync.Approval{
+		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor,
+		Reason: meta.Reason, Ticket: meta.Ticket, Requested: now, MaxUses: rule.MaxUses, MaxAge: rule.MaxAge.String(),
+	}
+	put, err := putJSON(a.k.Approval(id), ap)
+	if err != nil {
+		return ap, err
+	}
+	ev, err := a.eventOp(now, etcdsync.ActionApprovalRequest, id, meta, approvalDetails(ap))
+	if err != nil {
+		return ap, err
+	}
+	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(a.k.Approval(id)), "=", 0)}, put, ev)
+	if err == nil && rev == 0 {
+		err = fmt.Errorf("approval id %q already taken: %w", id, ErrExists)
+	}
+	return ap, err
+}
+
+// approvalRule returns the approval route requires: the policy route's
+// (its own, else its class's), or the default one for an operation.
+func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) {
+	if operationRoutes[route] {
+		return &policy.Approval{MaxUses: policy.DefaultApprovalUses, MaxAge: policy.DefaultApprovalAge, Route: route}, nil
+	}
+	var names []string
+	for _, rs := range doc.Routes {
+		spec := rs.Approval
+		if spec == nil {
+			spec = classApproval(doc, rs.Class)
+		}
+		rule, err := policy.ParseApproval(spec)
+		if err != nil || rule == nil {
+			continue
+		}
+		name := rs.Method + " " + rs.Path
+		if name == route {
+			rule.Route = name
+			return rule, nil
+		}
+		names = append(names, strconv.Quote(name))
+	}
+	names = append(names, strconv.Quote(KeysCreateRoute))
+	return nil, fmt.Errorf("route %q requires no approval in the policy; routes that do: %s: %w", route, strings.Join(names, ", "), ErrNotFound)
+}
+
+func classApproval(doc *policy.Document, class string) *policy.ApprovalSpec {
+	for _, c := range doc.Classes {
+		if c.Name == class {
+			return c.Approval
+		}
+	}
+	return nil
+}
+
+// newApprovalID returns a fresh approval id, "apr_" and 16 hex digits.
+func newApprovalID() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("cannot read random bytes for an approval id: %w", err)
+	}
+	return "apr_" + hex.EncodeToString(b[:]), nil
+}
+
+// approvalDetails are the event details of a change to ap.
+func approvalDetails(ap etcdsync.Approval) map[string]string {
+	d := map[string]string{"client": ap.Client, "route": ap.Route, "requester": ap.Requester,
+		"max_uses": strconv.Itoa(ap.MaxUses), "max_age": ap.MaxAge}
+	if ap.Approver != "" {
+		d["approver"] = ap.Approver
+	}
+	if ap.Note != "" {
+		d["note"] = ap.Note
+	}
+	if !ap.Expires.IsZero() {
+		d["expires"] = ap.Expires.Format(time.RFC3339)
+	}
+	return d
+}
+
+// GrantApproval grants the pending approval id as approver (who must not
+// be its requester: ErrSelfApproval) with note, writes it on a new etcd
+// lease of its max_age, so that it disappears when it expires, and
+// writes an approval.grant event. meta.Actor is recorded as who ran the
+// command; the approver is in the record and the event's details.
+func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, meta Meta) (etcdsync.Approval, error) {
+	if strings.TrimSpace(approver) == "" {
+		return etcdsync.Approval{}, errors.New("a grant needs an approver")
+	}
+	for range attempts {
+		ap, rev, err := a.approval(ctx, id)
+		if err != nil {
+			return ap, err
+		}
+		if err := grantable(ap, approver); err != nil {
+			return ap, err
+		}
+		ap, ok, err := a.grantAt(ctx, ap, rev, approver, note, meta)
+		if ok || err != nil {
+			return ap, err
+		}
+	}
+	return etcdsync.Approval{}, fmt.Errorf("approval grant of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// grantable says why ap cannot be granted by approver, or nil.
+func grantable(ap etcdsync.Approval, approver string) error {
+	switch {
+	case ap.State != etcdsync.ApprovalPending:
+		return fmt.Errorf("approval %q is %s, not pending", ap.ID, ap.State)
+	case strings.EqualFold(strings.TrimSpace(ap.Requester), strings.TrimSpace(approver)):
+		return fmt.Errorf("approval %q was requested by %q, who cannot also grant it; ask a second person: %w", ap.ID, ap.Requester, ErrSelfApproval)
+	}
+	return nil
+}
+
+// grantAt writes the grant of ap if its record is still at rev.
+func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, approver, note string, meta Meta) (etcdsync.Approval, bool, error) {
+	age, err := time.ParseDuration(ap.MaxAge)
+	if err != nil || age <= 0 {
+		return ap, false, fmt.Errorf("approval %q has an invalid max_age %q", ap.ID, ap.MaxAge)
+	}
+	lease, err := a.cli.Grant(ctx, int64(math.Ceil(age.Seconds())))
+	if err != nil {
+		return ap, false, fmt.Errorf("cannot create the lease of approval %q: %w", ap.ID, err)
+	}
+	now := a.now().UTC()
+	ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, note, now, now.Add(age)
+	// The grant's event carries the note and the request's ticket unless
+	// the approver gave others, so the trail reads without the record.
+	meta.Reason, meta.Ticket = cmp.Or(meta.Reason, note), cmp.Or(meta.Ticket, ap.Ticket)
+	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, clientv3.WithLease(lease.ID))
+	if !ok {
+		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: it lapses anyway
+	}
+	return ap, ok, err
+}
+
+// decide writes ap with its event if its record is still at rev.
+func (a *Admin) decide(ctx context.Context, ap etcdsync.Approval, rev int64, action string, meta Meta, opts ...clientv3.OpOption) (bool, error) {
+	put, err := putJSON(a.k.Approval(ap.ID), ap, opts...)
+	if err != nil {
+		return false, err
+	}
+	ev, err := a.eventOp(ap.Decided, action, ap.ID, meta, approvalDetails(ap))
+	if err != nil {
+		return false, err
+	}
+	got, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)}, put, ev)
+	return got != 0, err
+}
+
+// DenyApproval denies the approval id, pending or granted (a grant is
+// withdrawn: the sidecars refuse it from their next watch event), with an
+// approval.deny event; meta.Actor is who denies.
+func (a *Admin) DenyApproval(ctx context.Context, id string, meta Meta) (etcdsync.Approval, error) {
+	for range attempts {
+		ap, rev, err := a.approval(ctx, id)
+		if err != nil {
+			return ap, err
+		}
+		if ap.State == etcdsync.ApprovalDenied {
+			return ap, fmt.Errorf("approval %q is already denied", id)
+		}
+		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, meta.Actor, meta.Reason, a.now().UTC()
+		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, meta)
+		if ok || err != nil {
+			return ap, err
+		}
+	}
+	return etcdsync.Approval{}, fmt.Errorf("approval deny of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// approval reads the record id and its mod revision.
+func (a *Admin) approval(ctx context.Context, id string) (etcdsync.Approval, int64, error) {
+	if !etcdsync.ValidApprovalID(id) {
+		return etcdsync.Approval{}, 0, fmt.Errorf("%q is not an approval id (approvals list shows them): %w", id, ErrNotFound)
+	}
+	resp, err := a.cli.Get(ctx, a.k.Approval(id))
+	if err != nil {
+		return etcdsync.Approval{}, 0, fmt.Errorf("cannot read approval %q: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return etcdsync.Approval{}, 0, fmt.Errorf("approval %q: none in etcd (never requested, or granted and expired: its events stay in the trail): %w", id, ErrNotFound)
+	}
+	ap, err := etcdsync.DecodeApproval(resp.Kvs[0].Value)
+	if err != nil {
+		return ap, 0, fmt.Errorf("approval %q: %w", id, err)
+	}
+	return ap, resp.Kvs[0].ModRevision, nil
+}
+
+// ShowApproval returns the approval id.
+func (a *Admin) ShowApproval(ctx context.Context, id string) (etcdsync.Approval, error) {
+	ap, _, err := a.approval(ctx, id)
+	return ap, err
+}
+
+// ListApprovals returns the approvals in etcd, newest request first. A
+// record that does not decode is left out.
+func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) {
+	resp, err := a.cli.Get(ctx, a.k.ApprovalsDir(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read approvals under %q: %w", a.k.ApprovalsDir(), err)
+	}
+	out := make([]etcdsync.Approval, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if ap, err := etcdsync.DecodeApproval(kv.Value); err == nil {
+			out = append(out, ap)
+		}
+	}
+	slices.SortFunc(out, func(x, y etcdsync.Approval) int { return cmp.Compare(y.Requested.UnixNano(), x.Requested.UnixNano()) })
+	return out, nil
+}
+
+// RequireApproval takes one use of the approval id for client on route
+// (an operation name such as KeysCreateRoute) and returns nil, or an error
+// wrapping ErrNotApproved that says why not (missing, pending, denied,
+// for another client or route, expired, used up). The use is counted in
+// one transaction with its approval.use event, as a sidecar counts one,
+// so a single-use approval admits one operation whoever runs it.
+//
+// `keys create` calls it when the policy's
+// lifecycle.privileged_key_approval holds and the client holds a
+// privileged scope:
+//
+//	if err := a.RequireApproval(ctx, approvalID, client, etcdadmin.KeysCreateRoute, meta); err != nil {
+//		return err
+//	}
+func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, meta Meta) error {
+	if id == "" {
+		return fmt.Errorf("creating a key for client %q needs an approval: run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w", client, client, route, ErrNotApproved)
+	}
+	for range attempts {
+		ap, rev, err := a.approval(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotApproved, err)
+		}
+		if why := ap.Problem(client, route, a.now()); why != "" {
+			return fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
+		}
+		ap.Uses++
+		ap.LastUse = a.now().UTC()
+		ok, err := a.use(ctx, ap, rev, meta)
+		if ok || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("approval use of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// use writes the use counted in ap, on its lease, with its event.
+func (a *Admin) use(ctx context.Context, ap etcdsync.Approval, rev int64, meta Meta) (bool, error) {
+	put, err := putJSON(a.k.Approval(ap.ID), ap, clientv3.WithIgnoreLease())
+	if err != nil {
+		return false, err
+	}
+	d := approvalDetails(ap)
+	d["use"] = strconv.Itoa(ap.Uses) + "/" + strconv.Itoa(ap.MaxUses)
+	ev, err := a.eventOp(ap.LastUse, etcdsync.ActionApprovalUse, ap.ID, meta, d)
+	if err != nil {
+		return false, err
+	}
+	got, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)}, put, ev)
+	return got != 0, err
+}

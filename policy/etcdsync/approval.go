@@ -1,0 +1,94 @@
+package etcdsync
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// States of an approval.
+const (
+	ApprovalPending = "pending"
+	ApprovalGranted = "granted"
+	ApprovalDenied  = "denied"
+)
+
+// Approval event actions: a request, a grant and a denial are written by
+// the CLI (etcdadmin), a use by the sidecar that admitted the request, in
+// the transaction that counted it.
+const (
+	ActionApprovalRequest = "approval.request"
+	ActionApprovalGrant   = "approval.grant"
+	ActionApprovalDeny    = "approval.deny"
+	ActionApprovalUse     = "approval.use"
+)
+
+// MaxApprovalID is the longest approval id.
+const MaxApprovalID = 40
+
+// Approval is the record at approvals/<id>: one request for a privileged
+// action by one client on one route, and what became of it. A granted
+// approval sits on a lease of MaxAge, so it disappears from etcd when it
+// expires; the lifecycle events keep its history.
+type Approval struct {
+	ID        string    `json:"id"`
+	Client    string    `json:"client"`
+	Route     string    `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation such as "keys create"
+	State     string    `json:"state"` // pending, granted or denied
+	Requester string    `json:"requester"`
+	Reason    string    `json:"reason"`
+	Ticket    string    `json:"ticket,omitempty"`
+	Requested time.Time `json:"requested"`
+	MaxUses   int       `json:"max_uses"`
+	MaxAge    string    `json:"max_age"` // Go duration
+	Approver  string    `json:"approver,omitempty"`
+	Note      string    `json:"note,omitempty"`
+	Decided   time.Time `json:"decided,omitzero"` // when granted or denied
+	Expires   time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
+	Uses      int       `json:"uses"`
+	LastUse   time.Time `json:"last_use,omitzero"`
+}
+
+// DecodeApproval decodes an approval record.
+func DecodeApproval(b []byte) (Approval, error) {
+	var a Approval
+	if err := json.Unmarshal(b, &a); err != nil {
+		return Approval{}, fmt.Errorf("cannot decode approval record: %w", err)
+	}
+	return a, nil
+}
+
+// Problem says why a cannot admit a request of client on route at now,
+// or returns "" when it can. The texts are constants, so the sidecar
+// allocates nothing to refuse.
+func (a *Approval) Problem(client, route string, now time.Time) string {
+	switch {
+	case a.State != ApprovalGranted:
+		return "not granted"
+	case a.Client != client:
+		return "granted for another client"
+	case a.Route != route:
+		return "granted for another route"
+	case !now.Before(a.Expires):
+		return "expired"
+	case a.Uses >= a.MaxUses:
+		return "used up"
+	}
+	return ""
+}
+
+// ValidApprovalID reports whether id can name an approval: 1 to
+// MaxApprovalID lowercase letters, digits, '_' or '-'. Anything else is
+// never looked up.
+func ValidApprovalID[T ~string | ~[]byte](id T) bool {
+	if len(id) == 0 || len(id) > MaxApprovalID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
