@@ -101,6 +101,11 @@ func TestProviderDown(t *testing.T) {
 	p := newProvider(t, jwks(ks["ES256"]))
 	const maxStale = time.Hour
 	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MaxStale: maxStale, MinRefetch: time.Millisecond})
+	// Start's first fetch may still be in flight, and a Refresh joins it:
+	// wait for a good fetch before taking the provider down.
+	if err := v.Refresh(t.Context()); err != nil {
+		t.Fatalf("Refresh with provider up: %v", err)
+	}
 	fetched := time.Unix(0, v.issuers[testIss].fetchedAt.Load())
 	p.down.Store(true)
 	if err := v.Refresh(t.Context()); err == nil {
