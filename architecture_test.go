@@ -131,6 +131,7 @@ func TestArchitecture(t *testing.T) {
 		"bench/slowreaders":  {},
 		"bench/load":         {},
 		"bench/harness":      {"bench/load", "examples/upstream"},
+		"inject":             {},
 	} {
 		moduleImportsWithin(t, pkg(module+"/"+path), allowed)
 	}
