@@ -62,3 +62,26 @@ func str(m map[string]any, key string) string {
 	s, _ := m[key].(string)
 	return s
 }
+
+// plainNumbers replaces the json.Numbers in v (from a decoder with
+// UseNumber) by int64, or float64 when not whole, so that a YAML encoder
+// writes them as numbers (it would quote a json.Number).
+func plainNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = plainNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = plainNumbers(e)
+		}
+	}
+	return v
+}

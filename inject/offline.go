@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,11 @@ func (c Config) Inject(r io.Reader, w io.Writer, format string) ([]string, error
 		return nil, fmt.Errorf("output format %q: want yaml or json", format)
 	}
 	out := newWriter(w, format)
-	dec := yaml.NewDecoder(r)
+	br := bufio.NewReader(r)
+	if isJSON(br) {
+		return c.injectJSON(br, out)
+	}
+	dec := yaml.NewDecoder(br)
 	var warnings []string
 	for n := 1; ; n++ {
 		var doc yaml.Node
@@ -45,10 +50,15 @@ func (c Config) document(doc *yaml.Node, out *writer) ([]string, error) {
 	if len(doc.Content) == 0 {
 		return nil, nil // an empty document ("---" alone)
 	}
-	var v any
-	if err := doc.Decode(&v); err != nil {
+	v, err := nodeValue(doc)
+	if err != nil {
 		return nil, err
 	}
+	return c.value(doc, v, out)
+}
+
+// value injects the document v (read from doc, when YAML) and writes it.
+func (c Config) value(doc *yaml.Node, v any, out *writer) ([]string, error) {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return nil, out.write(doc, v)
@@ -67,6 +77,48 @@ func (c Config) document(doc *yaml.Node, out *writer) ([]string, error) {
 		return warnings, out.write(doc, v)
 	}
 	return warnings, out.write(nil, obj)
+}
+
+// isJSON reports whether the input starts (after white space) with a
+// JSON object or array: a stream of JSON objects, as kubectl writes and
+// reads them, is not a YAML stream.
+func isJSON(br *bufio.Reader) bool {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return false
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			_, _ = br.ReadByte()
+		case '{', '[':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// injectJSON injects a stream of JSON values.
+func (c Config) injectJSON(r io.Reader, out *writer) ([]string, error) {
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	var warnings []string
+	for n := 1; ; n++ {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return warnings, out.close()
+		}
+		if err != nil {
+			return warnings, fmt.Errorf("document %d: %w", n, err)
+		}
+		warns, err := c.value(nil, plainNumbers(v), out)
+		if err != nil {
+			return warnings, fmt.Errorf("document %d: %w", n, err)
+		}
+		warnings = append(warnings, warns...)
+	}
 }
 
 // writer writes documents in one format.
