@@ -44,6 +44,8 @@ func commandTable() map[string]command {
 		"evidence":  newGroup("evidence", "build, verify and approve the evidence pack of a period", evidenceCommands()),
 		"events":    newGroup("events", "list lifecycle events (policy pushes, key and client changes)", eventsCommands()),
 		"incident":  newGroup("incident", "contain, assess and report a compromised integration", incidentCommands()),
+		"inject":    {run: runInject, summary: "add the sidecar to the workloads of a Kubernetes manifest (offline, like istioctl kube-inject)"},
+		"injector":  {run: runInjector, summary: "run the Kubernetes mutating admission webhook that adds the sidecar to pods"},
 		"keys":      newGroup("keys", "generate, create, rotate, revoke, list and show API keys", keysCommands()),
 		"members":   newGroup("members", "list the live sidecars and the policy each enforces", membersCommands()),
 		"review":    newGroup("review", "worksheets and sign-offs of the periodic reviews (access, logs, tabletop)", reviewCommands()),
