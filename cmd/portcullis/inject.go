@@ -24,11 +24,14 @@ import (
 // injection of package inject, offline and as an admission webhook.
 
 // injectConfig loads --config (built-in defaults without it) and applies
-// --legacy.
-func injectConfig(path string, legacy bool) (inject.Config, error) {
+// --legacy and --sidecar-image.
+func injectConfig(path string, legacy bool, image string) (inject.Config, error) {
 	c, err := inject.LoadConfig(path)
 	if legacy {
 		c.Legacy = true
+	}
+	if image != "" {
+		c.Image = image
 	}
 	return c, err
 }
@@ -39,13 +42,14 @@ func runInject(args []string) int {
 	output := fs.String("o", "yaml", "output `format`: yaml or json")
 	config := fs.String("config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
 	legacy := fs.Bool("legacy", false, "add the sidecar as a regular container with a preStop sleep (clusters before 1.29, no native sidecars)")
+	image := fs.String("sidecar-image", "", "the sidecar's `image` (overrides image: of the config)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *file == "" || (*output != "yaml" && *output != "json") {
 		return usagef(os.Stderr, fs.Name(), "-f FILE is required and -o must be yaml or json")
 	}
-	c, err := injectConfig(*config, *legacy)
+	c, err := injectConfig(*config, *legacy, *image)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "portcullis inject: %v\n", err)
 		return 1
@@ -80,7 +84,7 @@ func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, s
 }
 
 type injectorFlags struct {
-	listen, tlsCert, tlsKey, config, logLevel string
+	listen, tlsCert, tlsKey, config, logLevel, image string
 	legacy                                    bool
 }
 
@@ -92,6 +96,7 @@ func runInjector(args []string) int {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM `file` of its key")
 	fs.StringVar(&f.config, "config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
 	fs.BoolVar(&f.legacy, "legacy", false, "add the sidecar as a regular container (clusters before 1.29)")
+	fs.StringVar(&f.image, "sidecar-image", "", "the sidecar's `image` (overrides image: of the config; the kustomize base passes the injector's own)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -112,7 +117,7 @@ func runInjector(args []string) int {
 // serveInjector serves the webhook until ctx ends, then lets in-flight
 // reviews finish.
 func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) error {
-	c, err := injectConfig(f.config, f.legacy)
+	c, err := injectConfig(f.config, f.legacy, f.image)
 	if err != nil {
 		return err
 	}
