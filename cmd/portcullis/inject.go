@@ -85,7 +85,7 @@ func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, s
 
 type injectorFlags struct {
 	listen, tlsCert, tlsKey, config, logLevel, image string
-	legacy                                    bool
+	legacy                                           bool
 }
 
 func runInjector(args []string) int {
