@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -23,6 +24,9 @@ type Config struct {
 	// Legacy adds the sidecar as the first regular container, for clusters
 	// older than 1.29 (no native sidecars).
 	Legacy bool `yaml:"legacy"`
+	// Binary is the path of portcullis in the image: the legacy sidecar's
+	// preStop hook runs `<Binary> wait <drainDelay>`.
+	Binary string `yaml:"binary"`
 	// PortName is the name of the app's container port that Services
 	// target; the sidecar takes it over (the app's port becomes
 	// PortName+"-app").
@@ -98,6 +102,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 func Defaults() Config {
 	return Config{
 		Image:      "portcullis:dev",
+		Binary:     "/portcullis",
 		PortName:   "http",
 		ListenPort: 8080,
 		AdminPort:  9901,
@@ -147,6 +152,7 @@ func (c Config) Validate() error {
 		}
 	}
 	check(c.Image != "", "image is empty")
+	check(strings.HasPrefix(c.Binary, "/"), "binary %q is not an absolute path", c.Binary)
 	check(validPortName(c.PortName), "portName %q is not a valid port name (at most 11 lowercase letters, digits and -, room for the -app suffix)", c.PortName)
 	check(validPort(c.ListenPort), "listenPort %d is not a port", c.ListenPort)
 	check(validPort(c.AdminPort) && c.AdminPort != c.ListenPort, "adminPort %d is not a port distinct from listenPort", c.AdminPort)

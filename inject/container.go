@@ -27,16 +27,16 @@ func (s *settings) addContainer(spec map[string]any) {
 	key := "initContainers"
 	if s.Legacy {
 		key = "containers"
-		ct["lifecycle"] = map[string]any{"preStop": map[string]any{"sleep": map[string]any{"seconds": s.drainDelaySeconds()}}}
+		// An exec hook rather than the kubelet's sleep action, which needs
+		// 1.30 (legacy mode is for clusters before 1.29); the image has no
+		// shell, so portcullis itself waits.
+		wait := []any{s.Binary, "wait", time.Duration(s.DrainDelay).String()}
+		ct["lifecycle"] = map[string]any{"preStop": map[string]any{"exec": map[string]any{"command": wait}}}
 	} else {
 		ct["restartPolicy"] = "Always"
 	}
 	list, _ := spec[key].([]any)
 	spec[key] = append([]any{ct}, list...)
-}
-
-func (s *settings) drainDelaySeconds() int {
-	return int((time.Duration(s.DrainDelay) + time.Second - 1) / time.Second)
 }
 
 // container is the sidecar container.

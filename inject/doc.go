@@ -13,7 +13,7 @@
 // The injected container is a native sidecar (an init container with
 // restartPolicy Always, Kubernetes 1.29+): it starts before the app and
 // stops after it. Config.Legacy adds it as the first regular container
-// instead, with a preStop sleep of the drain delay. The app's port that
+// instead, with a preStop hook waiting the drain delay. The app's port that
 // the Service targets (the port named Config.PortName, "http") is renamed
 // to "<name>-app" and the sidecar takes the name, so the Service reaches
 // the sidecar without being changed; the app listens on loopback and the

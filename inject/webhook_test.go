@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -271,7 +272,7 @@ func TestWebhookAnnotations(t *testing.T) {
 }
 
 // TestWebhookLegacy: in legacy mode the sidecar is the first regular
-// container with a preStop sleep of the drain delay, and a Job's pod is
+// container with a preStop hook waiting the drain delay, and a Job's pod is
 // left alone (the sidecar would keep it from completing).
 func TestWebhookLegacy(t *testing.T) {
 	c := inject.Defaults()
@@ -282,8 +283,9 @@ func TestWebhookLegacy(t *testing.T) {
 	if len(pod.Spec.InitContainers) != 0 {
 		t.Errorf("legacy mode added init containers: %+v", pod.Spec.InitContainers)
 	}
-	if sc.Lifecycle == nil || sc.Lifecycle.PreStop == nil || sc.Lifecycle.PreStop.Sleep == nil || sc.Lifecycle.PreStop.Sleep.Seconds != 5 {
-		t.Errorf("preStop = %+v, want sleep 5s (the drain delay)", sc.Lifecycle)
+	if sc.Lifecycle == nil || sc.Lifecycle.PreStop == nil || sc.Lifecycle.PreStop.Exec == nil ||
+		!slices.Equal(sc.Lifecycle.PreStop.Exec.Command, []string{"/portcullis", "wait", "5s"}) {
+		t.Errorf("preStop = %+v, want /portcullis wait 5s (the drain delay)", sc.Lifecycle)
 	}
 	if got := pod.Spec.TerminationGracePeriodSeconds; got == nil || *got < 35 {
 		t.Errorf("terminationGracePeriodSeconds = %v, want >= 35 (preStop + drain delay + drain + flush)", got)

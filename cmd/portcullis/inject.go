@@ -217,3 +217,26 @@ func fileStamp(paths ...string) (string, error) {
 	}
 	return s, nil
 }
+
+// runWait is `portcullis wait DURATION`: the preStop hook of a legacy
+// (regular container) sidecar, which has no shell or sleep in its image.
+// The kubelet sends SIGTERM after the hook returns, so the sidecar keeps
+// serving for DURATION while the endpoints drop the pod.
+func runWait(args []string) int {
+	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	pos, code, ok := parseArgs(fs, args, "DURATION", 1, os.Stdout, os.Stderr)
+	if !ok {
+		return code
+	}
+	d, err := parseDuration(pos[0])
+	if err != nil || d < 0 {
+		return usagef(os.Stderr, fs.Name(), "cannot parse duration %q: %v", pos[0], err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	return 0
+}

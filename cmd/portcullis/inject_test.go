@@ -165,3 +165,16 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestWaitCommand: `portcullis wait` takes one duration and exits 0.
+func TestWaitCommand(t *testing.T) {
+	t.Parallel()
+	if r := portcullis(t, "", nil, "wait", "10ms"); r.code != 0 {
+		t.Errorf("wait 10ms = exit %d: %s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"wait"}, {"wait", "5"}, {"wait", "soon"}} {
+		if r := portcullis(t, "", nil, args...); r.code != 2 {
+			t.Errorf("%v = exit %d, want 2 (usage error): %s", args, r.code, r.stderr)
+		}
+	}
+}

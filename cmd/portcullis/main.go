@@ -52,6 +52,7 @@ func commandTable() map[string]command {
 		"policy":    newGroup("policy", "validate, push, get, diff and history of the policy document", policyCommands()),
 		"sidecar":   {run: runSidecar, summary: "run the enforcing sidecar in front of one service"},
 		"upstream":  {run: runUpstream, summary: "run the demo service (used by make demo and the tests)"},
+		"wait":      {run: runWait, summary: "wait for a duration: the preStop hook of a legacy (regular container) sidecar"},
 		"version":   {run: func(args []string) int { return runVersion(args, os.Stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
 	}
 }
