@@ -20,10 +20,11 @@ type Result struct {
 
 // Skip reasons of Result.
 const (
-	SkipOptedOut  = "opted out (" + AnnotationInject + ": \"false\")"
-	SkipInjected  = "already injected"
-	SkipNoPort    = "no port to protect"
-	SkipLegacyJob = "legacy mode does not inject a Job's pod: a regular sidecar container would keep it from completing"
+	SkipOptedOut    = "opted out (" + AnnotationInject + ": \"false\")"
+	SkipInjected    = "already injected"
+	SkipNoPort      = "no port to protect"
+	SkipHostNetwork = "the pod uses the node's network (hostNetwork): its loopback is the node's, and the sidecar's ports would clash across pods"
+	SkipLegacyJob   = "legacy mode does not inject a Job's pod: a regular sidecar container would keep it from completing"
 )
 
 // ErrNoUpstream means the pod has no port for the sidecar to protect.
@@ -49,6 +50,8 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 		return Result{Skipped: SkipOptedOut}, nil
 	case injected(annotations, spec):
 		return Result{Skipped: SkipInjected}, nil
+	case spec["hostNetwork"] == true:
+		return Result{Skipped: SkipHostNetwork, Warnings: []string{"portcullis: not injected: " + SkipHostNetwork}}, nil
 	case c.Legacy && job:
 		return Result{Skipped: SkipLegacyJob, Warnings: []string{"portcullis: " + SkipLegacyJob}}, nil
 	}

@@ -184,6 +184,10 @@ func TestWebhookOptInOut(t *testing.T) {
 			}
 		})
 	}
+	hostNet := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"hostNetwork":true,"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	if resp := review(t, url, client, inject.PathNamespace, hostNet); !resp.Allowed || len(resp.Patch) != 0 || len(resp.Warnings) != 1 {
+		t.Errorf("hostNetwork pod: allowed %v, patch %s, warnings %q; want allowed, unpatched, warned", resp.Allowed, resp.Patch, resp.Warnings)
+	}
 	for _, tc := range []struct {
 		name, op string
 		kind     metav1.GroupVersionKind
