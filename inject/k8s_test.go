@@ -40,9 +40,14 @@ func readJSON(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readJSONBytes(t, b)
+}
+
+func readJSONBytes(t testing.TB, b []byte) []byte {
+	t.Helper()
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("%v", err)
 	}
 	return j
 }
@@ -166,7 +171,7 @@ func argValue(c corev1.Container, name string) string {
 
 // podFromTemplate makes a Pod of a workload's pod template, as the
 // workload's controller does.
-func podFromTemplate(t *testing.T, obj []byte) []byte {
+func podFromTemplate(t testing.TB, obj []byte) []byte {
 	t.Helper()
 	var w struct {
 		Kind string `json:"kind"`

@@ -3,6 +3,7 @@ package inject_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -250,4 +251,18 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 		t.Fatal(err)
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// TestInjectAliasBomb: a document whose aliases expand to billions of
+// values is refused, not expanded.
+func TestInjectAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	_, err := inject.Defaults().Inject(strings.NewReader(b.String()), io.Discard, "yaml")
+	if err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Errorf("err = %v, want the expansion refused", err)
+	}
 }
