@@ -18,6 +18,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/portcullis/portcullis/inject"
 	"github.com/portcullis/portcullis/policy"
@@ -239,6 +241,28 @@ func checkWebhooks(t *testing.T, m *admissionregv1.MutatingWebhookConfiguration)
 	}
 	if paths[inject.PathNamespace] != admissionregv1.Fail || paths[inject.PathInject] != admissionregv1.Ignore {
 		t.Errorf("webhook paths and failure policies = %v, want %s Fail and %s Ignore", paths, inject.PathNamespace, inject.PathInject)
+	}
+	// Which webhook a namespace's pods meet, by the API server's own
+	// selector semantics: exactly one for an app namespace, none for the
+	// control plane's and the system's.
+	for ns, want := range map[string]string{"shop": inject.PathNamespace, "default": inject.PathInject, "portcullis": "", "kube-system": "", "cert-manager": ""} {
+		set := labels.Set{"kubernetes.io/metadata.name": ns}
+		if ns == "shop" {
+			set["portcullis.dev/inject"] = "true"
+		}
+		var got []string
+		for _, w := range m.Webhooks {
+			sel, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+			if err != nil {
+				t.Fatalf("webhook %s: %v", w.Name, err)
+			}
+			if sel.Matches(set) {
+				got = append(got, *w.ClientConfig.Service.Path)
+			}
+		}
+		if (want == "" && len(got) != 0) || (want != "" && !slices.Equal(got, []string{want})) {
+			t.Errorf("namespace %s meets webhooks %v, want %q", ns, got, want)
+		}
 	}
 }
 
