@@ -124,7 +124,7 @@ func TestInjectEveryKind(t *testing.T) {
 	var in bytes.Buffer
 	for _, f := range docsFiles(t) {
 		if strings.Contains(f, "liveness") {
-			continue // ports clash with the sidecar's, or none: TestWebhookRefuses
+			continue // no port, or the sidecar's port: TestWebhookRefuses
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -100,7 +100,7 @@ func TestWebhookInjectsDocsPods(t *testing.T) {
 	url, client := webhook(t, inject.Defaults())
 	for _, file := range docsFiles(t) {
 		if strings.Contains(file, "liveness") {
-			continue // the app's port is the sidecar's: TestWebhookRefuses
+			continue // no port, or the sidecar's port: TestWebhookRefuses
 		}
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			in := podFromTemplate(t, readJSON(t, file))
@@ -222,7 +222,7 @@ func TestWebhookRefuses(t *testing.T) {
 			}
 		})
 	}
-	t.Run("port clash (docs http-liveness)", func(t *testing.T) {
+	t.Run("no port (docs http-liveness)", func(t *testing.T) {
 		resp := review(t, url, client, inject.PathNamespace, readJSON(t, "testdata/k8s-docs/http-liveness.yaml"))
 		// The docs' pod declares no port: it is left alone with a warning.
 		if !resp.Allowed || len(resp.Patch) != 0 || len(resp.Warnings) == 0 {
