@@ -177,7 +177,11 @@ func printFlag(w io.Writer, f *flag.Flag) {
 	if name != "" {
 		name = " " + strings.ToUpper(name)
 	}
-	fmt.Fprintf(w, "  --%s%s\n    \t%s", f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	dash := "--"
+	if len(f.Name) == 1 { // -f, -o of `portcullis inject`, as kubectl spells them
+		dash = "-"
+	}
+	fmt.Fprintf(w, "  %s%s%s\n    \t%s", dash, f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
 	if d := f.DefValue; d != "" && d != "0" && d != "0s" && d != "false" && !strings.Contains(usage, "(default") {
 		fmt.Fprintf(w, " (default %s)", d)
 	}

@@ -45,6 +45,8 @@ func commandTable() map[string]command {
 		"evidence":  newGroup("evidence", "build, verify and approve the evidence pack of a period", evidenceCommands()),
 		"events":    newGroup("events", "list lifecycle events (policy pushes, key and client changes)", eventsCommands()),
 		"incident":  newGroup("incident", "contain, assess and report a compromised integration", incidentCommands()),
+		"inject":    {run: runInject, summary: "add the sidecar to the workloads of a Kubernetes manifest (offline, like istioctl kube-inject)"},
+		"injector":  {run: runInjector, summary: "run the Kubernetes mutating admission webhook that adds the sidecar to pods"},
 		"keys":      newGroup("keys", "generate, create, rotate, revoke, list and show API keys", keysCommands()),
 		"members":   newGroup("members", "list the live sidecars and the policy each enforces", membersCommands()),
 		"review":    newGroup("review", "worksheets and sign-offs of the periodic reviews (access, logs, tabletop)", reviewCommands()),
@@ -52,6 +54,7 @@ func commandTable() map[string]command {
 		"sidecar":   {run: runSidecar, summary: "run the enforcing sidecar in front of one service"},
 		"tenants":   newGroup("tenants", "tenants by share of traffic and throttling, from the audit trail", tenantsCommands()),
 		"upstream":  {run: runUpstream, summary: "run the demo service (used by make demo and the tests)"},
+		"wait":      {run: runWait, summary: "wait for a duration: the preStop hook of a legacy (regular container) sidecar"},
 		"version":   {run: func(args []string) int { return runVersion(args, os.Stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
 	}
 }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// grantLine is one `ctl role grant-permission ROLE PERM KEY --prefix` of
+// the etcd roles Job's script.
+var grantLine = regexp.MustCompile(`(?m)^\s*ctl role grant-permission (\S+) (read|write|readwrite) (\S+) --prefix\s*$`)
+
+// roleGrants reads the permissions deploy/kubernetes/etcd-roles-job.yaml
+// grants, by role, with the script's $P (the prefix) filled in.
+func roleGrants(t *testing.T, prefix string) map[string][][2]string {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/kubernetes/etcd-roles-job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct{ Args []string }
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(b, &job); err != nil {
+		t.Fatal(err)
+	}
+	script := job.Spec.Template.Spec.Containers[0].Args[0]
+	if !strings.Contains(script, "P="+prefix+"\n") || !strings.Contains(script, "auth enable") {
+		t.Fatalf("the roles script does not set P=%s or enable auth:\n%s", prefix, script)
+	}
+	grants := map[string][][2]string{}
+	for _, m := range grantLine.FindAllStringSubmatch(script, -1) {
+		grants[m[1]] = append(grants[m[1]], [2]string{m[2], strings.ReplaceAll(m[3], "$P", prefix)})
+	}
+	return grants
+}
+
+func dialAs(t *testing.T, endpoints []string, user string) *clientv3.Client {
+	t.Helper()
+	cfg := clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second}
+	if user != "" {
+		cfg.Username, cfg.Password = user, "pw-"+user
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// TestEtcdRolesJob applies the roles the kustomize base's Job grants to a
+// real etcd with authentication on (passwords stand in for the client
+// certificates' common names, which etcd maps to the same users) and runs
+// each party's real code as its user: the operator pushes a policy and
+// creates a key, a sidecar syncs and registers its member record, the
+// collector suspends a client and publishes under audit/; a sidecar
+// cannot change the policy, keys or revocations, or read another prefix,
+// and the collector cannot change the policy.
+func TestEtcdRolesJob(t *testing.T) {
+	t.Parallel()
+	const prefix = "/portcullis/default"
+	grants := roleGrants(t, prefix)
+	for _, r := range []string{"portcullis-sidecar", "portcullis-collector", "portcullis-operator"} {
+		if len(grants[r]) == 0 {
+			t.Fatalf("the Job grants %s nothing", r)
+		}
+	}
+	e := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), grants)
+
+	op := etcdadmin.New(dialAs(t, e.Endpoints(), "portcullis-operator"), prefix)
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}
+	if _, err := op.PushPolicy(ctx, doc, 0, meta); err != nil {
+		t.Fatalf("operator policy push: %v", err)
+	}
+	if _, _, err := op.CreateKey(ctx, "globex-bi", time.Hour, meta); err != nil {
+		t.Fatalf("operator keys create: %v", err)
+	}
+
+	sc := dialAs(t, e.Endpoints(), "portcullis-sidecar")
+	store := &policy.Store{}
+	syncer := etcdsync.NewSyncer(sc, store, etcdsync.SyncConfig{Prefix: prefix, Pod: "hr-service-1", Logger: zerolog.Nop()})
+	go func() { _ = syncer.Run(ctx) }()
+	waitFor(t, ctx, "the sidecar to sync and register", func() bool {
+		members, err := op.Members(ctx)
+		return err == nil && len(members) == 1 && syncer.Ready() && syncer.Current()
+	})
+	for _, key := range []string{prefix + "/policy", prefix + "/keys/forged", prefix + "/revocations/x", prefix + "/suspensions/acme-hris"} {
+		if _, err := sc.Put(ctx, key, "x"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			t.Errorf("sidecar put %s: %v, want permission denied", key, err)
+		}
+	}
+	if _, err := sc.Get(ctx, "/portcullis/other/policy"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Errorf("sidecar get of another prefix: %v, want permission denied", err)
+	}
+
+	colCli := dialAs(t, e.Endpoints(), "portcullis-collector")
+	if _, err := etcdadmin.New(colCli, prefix).Suspend(ctx, "acme-hris", time.Minute, meta); err != nil {
+		t.Errorf("collector suspending a client (detection action): %v", err)
+	}
+	if _, err := colCli.Put(ctx, prefix+"/audit/head", "{}"); err != nil {
+		t.Errorf("collector publishing its head: %v", err)
+	}
+	if _, err := colCli.Put(ctx, prefix+"/policy", "x"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Errorf("collector put policy: %v, want permission denied", err)
+	}
+}
+
+// setupAuth makes the users and roles as the Job does, then turns
+// authentication on.
+func setupAuth(t *testing.T, ctx context.Context, root *clientv3.Client, grants map[string][][2]string) {
+	t.Helper()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(root.UserAdd(ctx, "root", "pw-root"))
+	must(root.UserGrantRole(ctx, "root", "root"))
+	perms := map[string]int32{"read": int32(clientv3.PermRead), "write": int32(clientv3.PermWrite), "readwrite": int32(clientv3.PermReadWrite)}
+	for role, gs := range grants {
+		must(root.RoleAdd(ctx, role))
+		must(root.UserAdd(ctx, role, "pw-"+role))
+		must(root.UserGrantRole(ctx, role, role))
+		for _, g := range gs {
+			must(root.RoleGrantPermission(ctx, role, g[1], clientv3.GetPrefixRangeEnd(g[1]), clientv3.PermissionType(perms[g[0]])))
+		}
+	}
+	must(root.AuthEnable(ctx))
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
+	t.Helper()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/inject"
+)
+
+// `portcullis inject` and `portcullis injector`: the Kubernetes sidecar
+// injection of package inject, offline and as an admission webhook.
+
+// injectConfig loads --config (built-in defaults without it) and applies
+// --legacy and --sidecar-image.
+func injectConfig(path string, legacy bool, image string) (inject.Config, error) {
+	c, err := inject.LoadConfig(path)
+	if legacy {
+		c.Legacy = true
+	}
+	if image != "" {
+		c.Image = image
+	}
+	return c, err
+}
+
+func runInject(args []string) int {
+	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
+	file := fs.String("f", "", "manifest `file` to inject (YAML, several documents, or JSON); - reads stdin")
+	output := fs.String("o", "yaml", "output `format`: yaml or json")
+	config := fs.String("config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
+	legacy := fs.Bool("legacy", false, "add the sidecar as a regular container with a preStop sleep (clusters before 1.29, no native sidecars)")
+	image := fs.String("sidecar-image", "", "the sidecar's `image` (overrides image: of the config)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *file == "" || (*output != "yaml" && *output != "json") {
+		return usagef(os.Stderr, fs.Name(), "-f FILE is required and -o must be yaml or json")
+	}
+	c, err := injectConfig(*config, *legacy, *image)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "portcullis inject: %v\n", err)
+		return 1
+	}
+	if err := injectFile(c, *file, *output, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "portcullis inject: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// injectFile injects the manifest in file (or stdin for "-") to stdout
+// and prints the warnings on stderr.
+func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, stderr io.Writer) error {
+	in := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("cannot read manifest: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	warnings, err := c.Inject(in, stdout, format)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+type injectorFlags struct {
+	listen, tlsCert, tlsKey, config, logLevel, image string
+	legacy                                           bool
+}
+
+func runInjector(args []string) int {
+	var f injectorFlags
+	fs := flag.NewFlagSet("injector", flag.ContinueOnError)
+	fs.StringVar(&f.listen, "listen", ":9443", "`address` to serve the webhook on (HTTPS)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM `file` of the webhook's certificate (re-read when it changes)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM `file` of its key")
+	fs.StringVar(&f.config, "config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
+	fs.BoolVar(&f.legacy, "legacy", false, "add the sidecar as a regular container (clusters before 1.29)")
+	fs.StringVar(&f.image, "sidecar-image", "", "the sidecar's `image` (overrides image: of the config; the kustomize base passes the injector's own)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if f.tlsCert == "" || f.tlsKey == "" {
+		return usagef(os.Stderr, fs.Name(), "--tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
+	}
+	log := newLogger(f.logLevel).With().Str("component", "injector").Logger()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serveInjector(ctx, f, log); err != nil {
+		log.Error().Err(err).Msg("injector stopped")
+		return 1
+	}
+	return 0
+}
+
+// serveInjector serves the webhook until ctx ends, then lets in-flight
+// reviews finish.
+func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) error {
+	c, err := injectConfig(f.config, f.legacy, f.image)
+	if err != nil {
+		return err
+	}
+	certs := &certFiles{cert: f.tlsCert, key: f.tlsKey}
+	if _, err := certs.get(nil); err != nil {
+		return err
+	}
+	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
+	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %q: %w", f.listen, err)
+	}
+	log.Info().Str("listen", ln.Addr().String()).Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// logReview logs one admission review: who, what was done, never the pod.
+func logReview(log zerolog.Logger, r inject.Review) {
+	ev := log.Info()
+	if r.Err != nil {
+		ev = log.Warn().Err(r.Err)
+	}
+	ev.Str("uid", r.UID).Str("namespace", r.Namespace).Str("pod", r.Name).Bool("injected", r.Result.Injected).
+		Str("skipped", r.Result.Skipped).Int("warnings", len(r.Result.Warnings)).Msg("admission review")
+}
+
+// certFiles serves a certificate from files, re-reading them when their
+// modification time changes (cert-manager renews the Secret, the kubelet
+// updates the mounted files), at most once per second.
+type certFiles struct {
+	cert, key string
+
+	mu      sync.Mutex // guards the following fields
+	loaded  *tls.Certificate
+	stamp   string
+	checked time.Time
+}
+
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded != nil && time.Since(c.checked) < time.Second {
+		return c.loaded, nil
+	}
+	c.checked = time.Now()
+	stamp, err := fileStamp(c.cert, c.key)
+	if err != nil {
+		return c.fallbackLocked(err)
+	}
+	if c.loaded != nil && stamp == c.stamp {
+		return c.loaded, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		return c.fallbackLocked(fmt.Errorf("cannot load --tls-cert %q and --tls-key %q: %w", c.cert, c.key, err))
+	}
+	c.loaded, c.stamp = &cert, stamp
+	return c.loaded, nil
+}
+
+// fallbackLocked keeps serving the last good certificate when the files
+// are mid-update (the kubelet swaps a symlink), else returns err.
+func (c *certFiles) fallbackLocked(err error) (*tls.Certificate, error) {
+	if c.loaded != nil {
+		return c.loaded, nil
+	}
+	return nil, err
+}
+
+// fileStamp identifies the current contents of the files by size and
+// modification time.
+func fileStamp(paths ...string) (string, error) {
+	var s string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", fmt.Errorf("cannot read %q: %w", p, err)
+		}
+		s += fmt.Sprintf("%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+	}
+	return s, nil
+}
+
+// runWait is `portcullis wait DURATION`: the preStop hook of a legacy
+// (regular container) sidecar, which has no shell or sleep in its image.
+// The kubelet sends SIGTERM after the hook returns, so the sidecar keeps
+// serving for DURATION while the endpoints drop the pod.
+func runWait(args []string) int {
+	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	pos, code, ok := parseArgs(fs, args, "DURATION", 1, os.Stdout, os.Stderr)
+	if !ok {
+		return code
+	}
+	d, err := parseDuration(pos[0])
+	if err != nil || d < 0 {
+		return usagef(os.Stderr, fs.Name(), "cannot parse duration %q: %v", pos[0], err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	return 0
+}

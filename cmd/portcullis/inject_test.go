@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestInjectCommand runs `portcullis inject` on the docs' Deployment: the
+// sidecar is added (as JSON with -o json), the warning goes to stderr, and
+// a missing -f is a usage error.
+func TestInjectCommand(t *testing.T) {
+	t.Parallel()
+	r := portcullis(t, "", nil, "inject", "-f", "../../inject/testdata/k8s-docs/nginx-deployment.yaml", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					InitContainers []struct{ Name, Image, RestartPolicy string } `json:"initContainers"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &dep); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout)
+	}
+	ics := dep.Spec.Template.Spec.InitContainers
+	if len(ics) != 1 || ics[0].Name != "portcullis" || ics[0].RestartPolicy != "Always" || ics[0].Image != "portcullis:dev" {
+		t.Errorf("init containers = %+v, want the native portcullis sidecar", ics)
+	}
+	if !strings.Contains(r.stderr, `no container port is named "http"`) {
+		t.Errorf("stderr = %q, want the warning about the unnamed port", r.stderr)
+	}
+	if r := portcullis(t, "", nil, "inject", "-o", "yaml"); r.code != 2 || !strings.Contains(r.stderr, "-f FILE is required") {
+		t.Errorf("without -f: exit %d, stderr %q; want 2 naming -f", r.code, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("image: x\nsurprise: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := portcullis(t, "", nil, "inject", "-f", "-", "--config", bad); r.code != 1 || !strings.Contains(r.stderr, "surprise") {
+		t.Errorf("unknown config field: exit %d, stderr %q; want 1 naming it", r.code, r.stderr)
+	}
+}
+
+// TestInjectorServes starts `portcullis injector` as a process, sends an
+// AdmissionReview over HTTPS, checks the JSONPatch, replaces the
+// certificate files and sees the new certificate served without a
+// restart, then stops it with SIGTERM (exit 0).
+func TestInjectorServes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, second := newTestPKI(t), newTestPKI(t)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	copyFile(t, first.serverCert, certFile)
+	copyFile(t, first.serverKey, keyFile)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := waitListen(t, stderr)
+	review := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},
+		"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"shop","operation":"CREATE",
+		"object":{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"api-","annotations":{"portcullis.dev/inject":"true"}},
+		"spec":{"containers":[{"name":"api","image":"api:1","ports":[{"name":"http","containerPort":8081}]}]}}}}`)
+	for i, pki := range []testPKI{first, second} {
+		if i == 1 {
+			copyFile(t, second.serverCert, certFile)
+			copyFile(t, second.serverKey, keyFile)
+		}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
+		var resp *http.Response
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err = client.Post("https://"+addr+"/inject", "application/json", bytes.NewReader(review))
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // the injector re-reads the files at most once a second
+		}
+		if err != nil {
+			t.Fatalf("certificate %d: %v", i+1, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var got struct {
+			Response struct {
+				UID       string `json:"uid"`
+				Allowed   bool   `json:"allowed"`
+				PatchType string `json:"patchType"`
+				Patch     []byte `json:"patch"`
+			} `json:"response"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if r := got.Response; r.UID != "u-1" || !r.Allowed || r.PatchType != "JSONPatch" || !bytes.Contains(r.Patch, []byte(`"restartPolicy":"Always"`)) {
+			t.Errorf("certificate %d: response %+v, want allowed with a JSONPatch adding the native sidecar", i+1, r)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("after SIGTERM: %v, want exit 0", err)
+	}
+}
+
+// waitListen reads the injector's log until it says where it serves.
+func waitListen(t *testing.T, stderr io.Reader) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Message, Listen string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "injector serving" {
+				found <- line.Listen
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(60 * time.Second):
+		t.Fatal("the injector did not say it serves within 60s")
+	}
+	return ""
+}
+
+// copyFile replaces dst by src's contents through a rename, as the
+// kubelet updates a mounted Secret.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaitCommand: `portcullis wait` takes one duration and exits 0.
+func TestWaitCommand(t *testing.T) {
+	t.Parallel()
+	if r := portcullis(t, "", nil, "wait", "10ms"); r.code != 0 {
+		t.Errorf("wait 10ms = exit %d: %s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"wait"}, {"wait", "5"}, {"wait", "soon"}} {
+		if r := portcullis(t, "", nil, args...); r.code != 2 {
+			t.Errorf("%v = exit %d, want 2 (usage error): %s", args, r.code, r.stderr)
+		}
+	}
+}

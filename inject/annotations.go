@@ -1,0 +1,129 @@
+package inject
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// The annotations (and the label) the injector reads and writes. A pod
+// opts in with AnnotationInject "true" (or its namespace's label of the
+// same name, see Webhook) and out with "false".
+const (
+	AnnotationInject        = "portcullis.dev/inject"
+	AnnotationStatus        = "portcullis.dev/status" // "injected", written by the injector
+	AnnotationUpstreamPort  = "portcullis.dev/upstream-port"
+	AnnotationListenPort    = "portcullis.dev/listen-port"
+	AnnotationPrefix        = "portcullis.dev/prefix"
+	AnnotationLogLevel      = "portcullis.dev/log-level"
+	AnnotationService       = "portcullis.dev/service"
+	AnnotationCPURequest    = "portcullis.dev/cpu-request"
+	AnnotationMemoryRequest = "portcullis.dev/memory-request"
+	AnnotationCPULimit      = "portcullis.dev/cpu-limit"
+	AnnotationMemoryLimit   = "portcullis.dev/memory-limit"
+	// LabelSidecar marks injected pods: the NetworkPolicies of the
+	// kustomize base let only pods with it reach etcd and the collector.
+	LabelSidecar = "portcullis.dev/sidecar"
+	// ContainerName is the name of the injected container.
+	ContainerName = "portcullis"
+)
+
+// settings are the Config with one pod's annotations applied.
+type settings struct {
+	Config
+	upstreamPort int // 0: found from the app's ports
+	service      string
+}
+
+// podSettings applies the annotations to c, refusing a value that is not
+// well formed (a typo must not silently inject the defaults).
+func podSettings(c Config, annotations map[string]any) (settings, error) {
+	s := settings{Config: c}
+	str := func(key string) (string, bool) {
+		v, ok := annotations[key].(string)
+		return v, ok
+	}
+	var err error
+	for _, p := range []struct {
+		key string
+		dst *int
+	}{{AnnotationUpstreamPort, &s.upstreamPort}, {AnnotationListenPort, &s.ListenPort}} {
+		if v, ok := str(p.key); ok {
+			if *p.dst, err = strconv.Atoi(v); err != nil || !validPort(*p.dst) {
+				return s, fmt.Errorf("annotation %s: %q is not a port (1-65535)", p.key, v)
+			}
+		}
+	}
+	if v, ok := str(AnnotationPrefix); ok {
+		if !validPrefix(v) {
+			return s, fmt.Errorf("annotation %s: %q must start with / and hold no spaces", AnnotationPrefix, v)
+		}
+		s.Prefix = v
+	}
+	if v, ok := str(AnnotationLogLevel); ok {
+		if !validLogLevel(v) {
+			return s, fmt.Errorf("annotation %s: %q is not one of debug, info, warn, error", AnnotationLogLevel, v)
+		}
+		s.LogLevel = v
+	}
+	if v, ok := str(AnnotationService); ok {
+		if !serviceName.MatchString(v) {
+			return s, fmt.Errorf("annotation %s: %q is not a service name (letters, digits, . _ -)", AnnotationService, v)
+		}
+		s.service = v
+	}
+	if err := s.applyResources(annotations); err != nil {
+		return s, err
+	}
+	if s.ListenPort == s.AdminPort || s.ListenPort == s.upstreamPort {
+		return s, fmt.Errorf("annotation %s: port %d is already the admin or upstream port", AnnotationListenPort, s.ListenPort)
+	}
+	return s, nil
+}
+
+func (s *settings) applyResources(annotations map[string]any) error {
+	for _, r := range []struct {
+		key string
+		dst *string
+	}{{AnnotationCPURequest, &s.Resources.CPURequest}, {AnnotationMemoryRequest, &s.Resources.MemoryRequest},
+		{AnnotationCPULimit, &s.Resources.CPULimit}, {AnnotationMemoryLimit, &s.Resources.MemoryLimit}} {
+		v, ok := annotations[r.key].(string)
+		if !ok {
+			continue
+		}
+		if !validQuantity(v) {
+			return fmt.Errorf("annotation %s: %q is not a quantity (e.g. 100m, 64Mi)", r.key, v)
+		}
+		*r.dst = v
+	}
+	return nil
+}
+
+var (
+	spoolQuantity = regexp.MustCompile(`^[1-9][0-9]*(Ki|Mi|Gi)$`)
+	quantity      = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
+	portName      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	serviceName   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+)
+
+func validQuantity(q string) bool { return quantity.MatchString(q) }
+func validPort(p int) bool        { return p > 0 && p < 65536 }
+
+// validPortName allows for the "-app" suffix within the 15 characters of
+// an IANA_SVC_NAME.
+func validPortName(n string) bool {
+	return len(n) <= 11 && portName.MatchString(n) && strings.ContainsAny(n, "abcdefghijklmnopqrstuvwxyz")
+}
+
+func validPrefix(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, " \t\r\n\"'")
+}
+
+func validLogLevel(l string) bool {
+	switch l {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}

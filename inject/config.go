@@ -1,0 +1,173 @@
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is what the injector adds to a pod. The zero value is not
+// usable; start from Defaults (LoadConfig does), whose values match
+// deploy/kubernetes/injector-config.yaml.
+type Config struct {
+	// Image is the sidecar's image (the kustomize base's portcullis:dev).
+	Image string `yaml:"image"`
+	// ImagePullPolicy is the container's imagePullPolicy ("" leaves it to
+	// Kubernetes).
+	ImagePullPolicy string `yaml:"imagePullPolicy"`
+	// Legacy adds the sidecar as the first regular container, for clusters
+	// older than 1.29 (no native sidecars).
+	Legacy bool `yaml:"legacy"`
+	// Binary is the path of portcullis in the image: the legacy sidecar's
+	// preStop hook runs `<Binary> wait <drainDelay>`.
+	Binary string `yaml:"binary"`
+	// PortName is the name of the app's container port that Services
+	// target; the sidecar takes it over (the app's port becomes
+	// PortName+"-app").
+	PortName string `yaml:"portName"`
+	// ListenPort is the sidecar's port (annotation portcullis.dev/listen-port).
+	ListenPort int `yaml:"listenPort"`
+	// AdminPort serves /healthz, /readyz and /metrics.
+	AdminPort int `yaml:"adminPort"`
+	// Prefix is the etcd prefix of the deployment (annotation
+	// portcullis.dev/prefix).
+	Prefix string `yaml:"prefix"`
+	// LogLevel is the sidecar's --log-level (annotation portcullis.dev/log-level).
+	LogLevel string `yaml:"logLevel"`
+	// DrainDelay and Drain are the sidecar's --drain-delay and --drain.
+	DrainDelay Duration `yaml:"drainDelay"`
+	Drain      Duration `yaml:"drain"`
+	// Etcd says where the policy lives and which Secret (in the pod's
+	// namespace) holds the client certificate (tls.crt, tls.key, ca.crt).
+	Etcd EtcdConfig `yaml:"etcd"`
+	// Collector says where audit batches go.
+	Collector CollectorConfig `yaml:"collector"`
+	// SpoolMax is the sidecar's --spool-max; the state volume's sizeLimit
+	// is twice it.
+	SpoolMax string `yaml:"spoolMax"`
+	// Resources are the sidecar's requests and limits (annotations
+	// portcullis.dev/cpu-request, memory-request, cpu-limit, memory-limit).
+	Resources Resources `yaml:"resources"`
+	// RunAsUser is the sidecar's non-root user id.
+	RunAsUser int `yaml:"runAsUser"`
+}
+
+// EtcdConfig is the etcd connection of the sidecar.
+type EtcdConfig struct {
+	Endpoints string `yaml:"endpoints"`
+	// ClientSecret is the kubernetes.io/tls Secret with the client
+	// certificate, its key and ca.crt, mounted at /etc/portcullis/tls.
+	ClientSecret string `yaml:"clientSecret"`
+}
+
+// CollectorConfig is the audit collector of the sidecar.
+type CollectorConfig struct {
+	URL string `yaml:"url"`
+	// TokenSecret is the Secret whose key "token" is the sender token.
+	TokenSecret string `yaml:"tokenSecret"`
+}
+
+// Resources are requests and limits as Kubernetes quantities.
+type Resources struct {
+	CPURequest    string `yaml:"cpuRequest"`
+	MemoryRequest string `yaml:"memoryRequest"`
+	CPULimit      string `yaml:"cpuLimit"`
+	MemoryLimit   string `yaml:"memoryLimit"`
+}
+
+// Duration is a time.Duration written as "5s" in the config.
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: cannot parse duration %q (want e.g. 5s)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as "5s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Defaults returns the built-in configuration: the values of the shipped
+// deploy/kubernetes/injector-config.yaml.
+func Defaults() Config {
+	return Config{
+		Image:      "portcullis:dev",
+		Binary:     "/portcullis",
+		PortName:   "http",
+		ListenPort: 8080,
+		AdminPort:  9901,
+		Prefix:     "/portcullis/default",
+		LogLevel:   "info",
+		DrainDelay: Duration(5 * time.Second),
+		Drain:      Duration(20 * time.Second),
+		Etcd: EtcdConfig{
+			Endpoints:    "https://etcd-0.etcd.portcullis.svc:2379,https://etcd-1.etcd.portcullis.svc:2379,https://etcd-2.etcd.portcullis.svc:2379",
+			ClientSecret: "portcullis-sidecar-tls",
+		},
+		Collector: CollectorConfig{URL: "https://collector.portcullis.svc:4318", TokenSecret: "portcullis-collector-token"},
+		SpoolMax:  "256Mi",
+		Resources: Resources{CPURequest: "100m", MemoryRequest: "32Mi", MemoryLimit: "128Mi"},
+		RunAsUser: 65532,
+	}
+}
+
+// LoadConfig reads a config file over Defaults: strict (an unknown field
+// is an error), and checked with Validate. path "" is Defaults.
+func LoadConfig(path string) (Config, error) {
+	c := Defaults()
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("cannot read injector config %q: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("cannot parse injector config %q: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("injector config %q: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks the values a pod would inherit.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Image != "", "image is empty")
+	check(strings.HasPrefix(c.Binary, "/"), "binary %q is not an absolute path", c.Binary)
+	check(validPortName(c.PortName), "portName %q is not a valid port name (at most 11 lowercase letters, digits and -, room for the -app suffix)", c.PortName)
+	check(validPort(c.ListenPort), "listenPort %d is not a port", c.ListenPort)
+	check(validPort(c.AdminPort) && c.AdminPort != c.ListenPort, "adminPort %d is not a port distinct from listenPort", c.AdminPort)
+	check(validPrefix(c.Prefix), "prefix %q must start with / and hold no spaces", c.Prefix)
+	check(validLogLevel(c.LogLevel), "logLevel %q is not one of debug, info, warn, error", c.LogLevel)
+	check(c.Etcd.Endpoints != "" && c.Etcd.ClientSecret != "", "etcd.endpoints and etcd.clientSecret are required")
+	check(c.Collector.URL != "" && c.Collector.TokenSecret != "", "collector.url and collector.tokenSecret are required")
+	check(spoolQuantity.MatchString(c.SpoolMax), "spoolMax %q is not a whole number of Ki, Mi or Gi (e.g. 256Mi)", c.SpoolMax)
+	check(c.RunAsUser > 0, "runAsUser %d must be a non-root user id", c.RunAsUser)
+	for name, q := range c.Resources.byName() {
+		check(q == "" || validQuantity(q), "resources.%s %q is not a quantity (e.g. 100m, 64Mi)", name, q)
+	}
+	return errors.Join(errs...)
+}
+
+func (r Resources) byName() map[string]string {
+	return map[string]string{"cpuRequest": r.CPURequest, "memoryRequest": r.MemoryRequest, "cpuLimit": r.CPULimit, "memoryLimit": r.MemoryLimit}
+}

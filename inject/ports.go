@@ -1,0 +1,140 @@
+package inject
+
+import (
+	"fmt"
+)
+
+// route finds the app's port the sidecar forwards to and takes over its
+// name: the app's port named PortName becomes PortName+"-app" and the
+// sidecar's listen port is named PortName, so a Service whose targetPort
+// is that name reaches the sidecar. The upstream port is the annotation's,
+// else that named port's, else the first port of the first container.
+func (s *settings) route(spec map[string]any, res *Result) error {
+	named, container := s.namedPort(spec)
+	switch {
+	case s.upstreamPort != 0:
+	case named != nil:
+		s.upstreamPort, _ = integer(named["containerPort"])
+	default:
+		s.upstreamPort = firstPort(spec)
+		if s.upstreamPort == 0 {
+			return fmt.Errorf("%w: the pod has no container port named %q and no %s annotation", ErrNoUpstream, s.PortName, AnnotationUpstreamPort)
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis: no container port is named %q; the sidecar listens on %d (named %q) and forwards to 127.0.0.1:%d: point the Service's targetPort at %q", s.PortName, s.ListenPort, s.PortName, s.upstreamPort, s.PortName))
+	}
+	if err := s.checkClashes(spec); err != nil {
+		return err
+	}
+	if named != nil {
+		named["name"] = s.PortName + "-app"
+		renameProbePorts(container, s.PortName, s.PortName+"-app")
+	}
+	res.Warnings = append(res.Warnings, s.probeWarnings(spec)...)
+	return nil
+}
+
+// namedPort returns the app's container port named PortName and its
+// container, or nil.
+func (s *settings) namedPort(spec map[string]any) (map[string]any, map[string]any) {
+	for _, ct := range objects(spec, "containers") {
+		for _, p := range objects(ct, "ports") {
+			if str(p, "name") == s.PortName {
+				return p, ct
+			}
+		}
+	}
+	return nil, nil
+}
+
+// firstPort returns the first container's first TCP port, or 0.
+func firstPort(spec map[string]any) int {
+	cts := objects(spec, "containers")
+	if len(cts) == 0 {
+		return 0
+	}
+	for _, p := range objects(cts[0], "ports") {
+		if proto := str(p, "protocol"); proto == "" || proto == "TCP" {
+			n, _ := integer(p["containerPort"])
+			return n
+		}
+	}
+	return 0
+}
+
+// checkClashes refuses a pod whose containers already use the sidecar's
+// ports (all containers of a pod share its network namespace), or whose
+// upstream is the sidecar's own port.
+func (s *settings) checkClashes(spec map[string]any) error {
+	if s.upstreamPort == s.ListenPort || s.upstreamPort == s.AdminPort {
+		return fmt.Errorf("the app's port %d is the sidecar's listen or admin port: set annotation %s to another port", s.upstreamPort, AnnotationListenPort)
+	}
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			for _, p := range objects(ct, "ports") {
+				n, _ := integer(p["containerPort"])
+				if n == s.ListenPort || n == s.AdminPort {
+					return fmt.Errorf("container %q already uses port %d, which the sidecar needs: set annotation %s", str(ct, "name"), n, AnnotationListenPort)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var probeKinds = []string{"livenessProbe", "readinessProbe", "startupProbe"}
+
+// probeHandlers returns the handlers of a probe that name a port.
+func probeHandlers(probe map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, key := range []string{"httpGet", "tcpSocket", "grpc"} {
+		if h := object(probe, key); h != nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// renameProbePorts rewrites the probes of ct that name port from to name
+// it to: kubelet resolves a probe's named port among the container's own
+// ports, where from no longer exists.
+func renameProbePorts(ct map[string]any, from, to string) {
+	for _, kind := range probeKinds {
+		for _, h := range probeHandlers(object(ct, kind)) {
+			if h["port"] == from {
+				h["port"] = to
+			}
+		}
+	}
+}
+
+// probeWarnings names the probes that target the upstream port: the app
+// should listen on loopback there, out of kubelet's reach.
+func (s *settings) probeWarnings(spec map[string]any) []string {
+	var out []string
+	for _, ct := range objects(spec, "containers") {
+		for _, kind := range probeKinds {
+			for _, h := range probeHandlers(object(ct, kind)) {
+				if s.isUpstream(ct, h["port"]) {
+					out = append(out, fmt.Sprintf("portcullis: container %q: the %s targets port %d, which the sidecar protects; an app listening on loopback only cannot be probed there by kubelet: serve probes on another port", str(ct, "name"), kind, s.upstreamPort))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// isUpstream reports whether a probe's port (a number or a name of ct's
+// ports) is the upstream port.
+func (s *settings) isUpstream(ct map[string]any, port any) bool {
+	if n, ok := integer(port); ok {
+		return n == s.upstreamPort
+	}
+	name, _ := port.(string)
+	for _, p := range objects(ct, "ports") {
+		if str(p, "name") == name {
+			n, _ := integer(p["containerPort"])
+			return n == s.upstreamPort
+		}
+	}
+	return false
+}

@@ -1,0 +1,265 @@
+package inject
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// The webhook's paths. The MutatingWebhookConfiguration of the kustomize
+// base has two webhooks: one for namespaces labelled
+// portcullis.dev/inject=true, calling PathNamespace (every pod is
+// injected unless it opts out), and one for the other namespaces, calling
+// PathInject (only a pod annotated or labelled portcullis.dev/inject:
+// "true" is). An AdmissionReview does not carry the namespace's labels, so
+// the path says which webhook matched.
+const (
+	PathInject    = "/inject"
+	PathNamespace = "/inject/namespace"
+)
+
+// maxReviewBytes bounds a request body: the API server sends one object,
+// and objects are limited to about 1.5 MiB by etcd.
+const maxReviewBytes = 4 << 20
+
+// Webhook is the mutating admission webhook: it answers
+// admission.k8s.io/v1 AdmissionReview requests for Pod CREATE with a
+// JSONPatch adding the sidecar (Config.Pod). Every other request is
+// allowed unchanged. A pod whose annotations are malformed or whose ports
+// clash with the sidecar's is refused with the reason (fail closed: a typo
+// must not start a pod unprotected); a pod without any port is allowed
+// without the sidecar, with a warning.
+type Webhook struct {
+	Config Config
+	// Log, when set, is called once per review with what was done; it is
+	// never given the object.
+	Log func(Review)
+}
+
+// Review is what Webhook.Log is told of one admission review.
+type Review struct {
+	UID, Namespace, Name string
+	Result               Result
+	Err                  error
+}
+
+// Handler returns the webhook's routes: PathInject, PathNamespace and
+// /healthz.
+func (wh *Webhook) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, false) })
+	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, true) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return mux
+}
+
+// admissionReview is the part of admission.k8s.io/v1 AdmissionReview the
+// webhook reads and writes.
+type admissionReview struct {
+	APIVersion string             `json:"apiVersion"`
+	Kind       string             `json:"kind"`
+	Request    *admissionRequest  `json:"request,omitempty"`
+	Response   *admissionResponse `json:"response,omitempty"`
+}
+
+type admissionRequest struct {
+	UID       string           `json:"uid"`
+	Kind      groupVersionKind `json:"kind"`
+	Namespace string           `json:"namespace"`
+	Name      string           `json:"name"`
+	Operation string           `json:"operation"`
+	Object    json.RawMessage  `json:"object"`
+}
+
+type groupVersionKind struct {
+	Group   string `json:"group"`
+	Version string `json:"version"`
+	Kind    string `json:"kind"`
+}
+
+type admissionResponse struct {
+	UID       string   `json:"uid"`
+	Allowed   bool     `json:"allowed"`
+	Status    *status  `json:"status,omitempty"`
+	PatchType string   `json:"patchType,omitempty"`
+	Patch     []byte   `json:"patch,omitempty"` // base64 in JSON, as the API wants
+	Warnings  []string `json:"warnings,omitempty"`
+}
+
+// status is the part of meta/v1 Status a denial carries.
+type status struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, namespaceOptIn bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		http.Error(w, "want Content-Type application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	var review admissionReview
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReviewBytes))
+	if err := dec.Decode(&review); err != nil {
+		code := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), code)
+		return
+	}
+	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" || review.Request == nil {
+		http.Error(w, "want an admission.k8s.io/v1 AdmissionReview with a request", http.StatusBadRequest)
+		return
+	}
+	resp := wh.review(review.Request, namespaceOptIn)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(admissionReview{APIVersion: review.APIVersion, Kind: review.Kind, Response: resp})
+}
+
+// review decides one request.
+func (wh *Webhook) review(req *admissionRequest, namespaceOptIn bool) *admissionResponse {
+	resp := &admissionResponse{UID: req.UID, Allowed: true}
+	if req.Kind != (groupVersionKind{Version: "v1", Kind: "Pod"}) || req.Operation != "CREATE" {
+		return resp
+	}
+	rv := Review{UID: req.UID, Namespace: req.Namespace}
+	defer func() {
+		if wh.Log != nil {
+			wh.Log(rv)
+		}
+	}()
+	patch, res, err := wh.patch(req.Object, namespaceOptIn, &rv.Name)
+	rv.Result, rv.Err = res, err
+	resp.Warnings = res.Warnings
+	switch {
+	case err != nil:
+		resp.Allowed = false
+		resp.Status = &status{Code: http.StatusBadRequest, Message: "portcullis injector: " + err.Error()}
+	case patch != nil:
+		resp.PatchType, resp.Patch = "JSONPatch", patch
+	}
+	return resp
+}
+
+// patch injects the pod in raw and returns the RFC 6902 patch from raw to
+// the result, or nil when nothing changes.
+func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string) ([]byte, Result, error) {
+	pod, err := decodeObject(raw)
+	if err != nil {
+		return nil, Result{}, fmt.Errorf("cannot decode the pod: %w", err)
+	}
+	meta := child(pod, "metadata")
+	*name = str(meta, "name")
+	if *name == "" {
+		*name = str(meta, "generateName")
+	}
+	if !namespaceOptIn && !podOptIn(meta) {
+		return nil, Result{Skipped: "not opted in"}, nil
+	}
+	orig, _ := decodeObject(raw)
+	spec := object(pod, "spec")
+	if spec == nil {
+		return nil, Result{}, errors.New("the pod has no spec")
+	}
+	res, err := wh.Config.Pod(meta, spec, ownedByJob(meta))
+	if err != nil || !res.Injected {
+		return nil, res, err
+	}
+	var ops []patchOp
+	if object(orig, "metadata") == nil {
+		ops = append(ops, patchOp{Op: "add", Path: "/metadata", Value: meta})
+	} else {
+		ops = diff("/metadata", object(orig, "metadata"), meta)
+	}
+	ops = append(ops, diff("/spec", object(orig, "spec"), spec)...)
+	p, err := json.Marshal(ops)
+	return p, res, err
+}
+
+func decodeObject(raw json.RawMessage) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // integers stay exact
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("the object is null")
+	}
+	return m, nil
+}
+
+// podOptIn reports whether the pod asks for the sidecar itself, by
+// annotation or label.
+func podOptIn(meta map[string]any) bool {
+	return str(object(meta, "annotations"), AnnotationInject) == "true" || str(object(meta, "labels"), AnnotationInject) == "true"
+}
+
+// ownedByJob reports whether a pod belongs to a Job.
+func ownedByJob(meta map[string]any) bool {
+	for _, o := range objects(meta, "ownerReferences") {
+		if str(o, "kind") == "Job" {
+			return true
+		}
+	}
+	return str(object(meta, "labels"), "batch.kubernetes.io/job-name") != ""
+}
+
+// patchOp is one RFC 6902 operation.
+type patchOp struct {
+	Op    string
+	Path  string
+	Value any // for "add" (written even when it is false, 0 or null)
+}
+
+// MarshalJSON writes the operation with "value" for "add" only.
+func (o patchOp) MarshalJSON() ([]byte, error) {
+	if o.Op != "add" {
+		return json.Marshal(map[string]any{"op": o.Op, "path": o.Path})
+	}
+	return json.Marshal(map[string]any{"op": o.Op, "path": o.Path, "value": o.Value})
+}
+
+// diff returns the operations turning the object at path from old into
+// new, member by member: "add" sets a member whether or not it exists
+// (RFC 6902, 4.1), "remove" drops one. Members are visited in order, so
+// the patch is the same for the same input.
+func diff(path string, old, new map[string]any) []patchOp {
+	var ops []patchOp
+	for _, k := range sortedKeys(new) {
+		if ov, ok := old[k]; !ok || !reflect.DeepEqual(ov, new[k]) {
+			ops = append(ops, patchOp{Op: "add", Path: path + "/" + escapePointer(k), Value: new[k]})
+		}
+	}
+	for _, k := range sortedKeys(old) {
+		if _, ok := new[k]; !ok {
+			ops = append(ops, patchOp{Op: "remove", Path: path + "/" + escapePointer(k)})
+		}
+	}
+	return ops
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// escapePointer escapes a JSON Pointer reference token (RFC 6901, 3).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}

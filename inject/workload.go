@@ -1,0 +1,63 @@
+package inject
+
+import (
+	"fmt"
+)
+
+// template returns the metadata and spec of the pod an object makes, and
+// whether its pods belong to a Job; ok is false for every other kind.
+// Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
+// CronJobs make pods.
+func template(obj map[string]any) (meta, spec map[string]any, job, ok bool) {
+	kind := str(obj, "kind")
+	switch kind {
+	case "Pod":
+		spec = object(obj, "spec")
+		return child(obj, "metadata"), spec, false, spec != nil
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		t := object(object(obj, "spec"), "template")
+		spec = object(t, "spec")
+		if spec == nil {
+			return nil, nil, false, false
+		}
+		return child(t, "metadata"), spec, kind == "Job", true
+	case "CronJob":
+		t := object(object(object(object(obj, "spec"), "jobTemplate"), "spec"), "template")
+		spec = object(t, "spec")
+		if spec == nil {
+			return nil, nil, false, false
+		}
+		return child(t, "metadata"), spec, true, true
+	}
+	return nil, nil, false, false
+}
+
+// Object injects the sidecar into the pod template of obj (see template
+// for the kinds), in place; a List's items each in turn. Other objects
+// are left alone (Result.Skipped "not a workload").
+func (c Config) Object(obj map[string]any) ([]Result, error) {
+	if str(obj, "kind") == "List" {
+		return c.list(obj)
+	}
+	meta, spec, job, ok := template(obj)
+	if !ok {
+		return []Result{{Skipped: "not a workload"}}, nil
+	}
+	r, err := c.Pod(meta, spec, job)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", str(obj, "kind"), str(object(obj, "metadata"), "name"), err)
+	}
+	return []Result{r}, nil
+}
+
+func (c Config) list(obj map[string]any) ([]Result, error) {
+	var out []Result
+	for _, item := range objects(obj, "items") {
+		r, err := c.Object(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r...)
+	}
+	return out, nil
+}
