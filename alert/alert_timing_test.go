@@ -46,7 +46,7 @@ func BenchmarkCollectorIngest(b *testing.B) {
 			var eng *Engine
 			cfg := collector.StoreConfig{SigningKey: key}
 			if rules {
-				cfg.OnStored = func(r []collector.StoredRecord, e []collector.Event) { eng.Observe(r, e) }
+				cfg.Detection = lateHooks(&eng)
 			}
 			st, err := collector.OpenStore(dir, cfg)
 			if err != nil {
@@ -86,7 +86,7 @@ func BenchmarkCollectorIngestInterleaved(b *testing.B) {
 		var eng *Engine
 		cfg := collector.StoreConfig{SigningKey: key}
 		if rules {
-			cfg.OnStored = func(r []collector.StoredRecord, e []collector.Event) { eng.Observe(r, e) }
+			cfg.Detection = lateHooks(&eng)
 		}
 		st, err := collector.OpenStore(b.TempDir(), cfg)
 		if err != nil {

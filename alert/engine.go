@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -17,8 +18,9 @@ import (
 // Config configures an Engine.
 type Config struct {
 	Policy *policy.Document // detection rules and what they need to know; nil: no rules
-	// Append stores the engine's lifecycle events in the trail; the
-	// stored events come back through Observe. Nil keeps them in memory.
+	// Append stores in the trail the lifecycle events the engine makes
+	// outside a store's Detect hook (tickets, Alertmanager, a policy
+	// reload); they come back through Detect. Nil keeps them in memory.
 	Append func([]collector.Event) error
 	// OnOpen is called, outside the engine's lock, with each alert the
 	// engine opens live (not on replay): the ticket sinks' entry point.
@@ -29,6 +31,12 @@ type Config struct {
 	// OnError is called with a failure to store the engine's events; may be nil.
 	OnError func(error)
 	Actor   string // actor of the engine's events; "" means "portcullis-collector"
+	// Snapshot is the file the engine's state is written to (WriteSnapshot)
+	// and restored from (Restore); "" keeps no snapshot.
+	Snapshot string
+	// SnapshotKey signs the snapshot and checks it at Restore (the
+	// collector's signing key), so a snapshot edited on disk is ignored.
+	SnapshotKey ed25519.PrivateKey
 }
 
 // Engine evaluates the detection rules and keeps the alerts; see the
@@ -48,8 +56,27 @@ type Engine struct {
 	networks  map[string]map[netip.Prefix]time.Time
 	replaying bool
 	observed  int
-	pending   []Alert // opened alerts for OnOpen
-	closing   []Alert // closed alerts for OnClose
+	pending   []Alert // opened by the entry being written, for OnOpen once stored
+	closing   []Alert // closed by the entry being written, for OnClose once stored
+	ready     []Alert // opened by stored entries, for OnOpen
+	readyShut []Alert // closed by stored entries, for OnClose
+	// pos and posHash are the chain position and hash of the newest entry
+	// the state holds: what a snapshot of it corresponds to.
+	pos     uint64
+	posHash [32]byte
+	// detected says Detect ran for the entry being written; derived are
+	// the events it returned; unstored are derived events of entries that
+	// failed to store, stored with the next entry.
+	detected bool
+	derived  []collector.Event
+	unstored []collector.Event
+	// diverged says why the state holds records the trail does not (an
+	// entry that failed to store after Detect saw it): no snapshot then.
+	diverged string
+	// entryOpens are, on replay, the alert.open events of the entry being
+	// replayed, by alert id: a rule firing on replay takes its alert from
+	// there at the record that fired it, as the live engine did.
+	entryOpens map[string]*collector.Event
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -107,35 +134,64 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	return nil
 }
 
-// Observe is the collector's hook: the records of a stored batch and the
-// events of a stored group of events, in storage order.
-func (e *Engine) Observe(records []collector.StoredRecord, events []collector.Event) {
+// Hooks returns the store hooks that feed the engine (issue 14): pass
+// them as collector.StoreConfig.Detection.
+func (e *Engine) Hooks() collector.Detection {
+	return collector.Detection{Detect: e.Detect, Commit: e.Commit, After: e.After}
+}
+
+// Detect is the store's hook before it writes the entry at position seq:
+// it runs the rules on the entry's records and events and returns the
+// alert events to store in the same entry (with those of an earlier entry
+// that failed to store).
+func (e *Engine) Detect(seq uint64, records []collector.StoredRecord, events []collector.Event) []collector.Event {
 	e.mu.Lock()
-	var out []collector.Event
-	for i := range events {
-		out = e.eventLocked(&events[i], out)
-	}
+	defer e.mu.Unlock()
+	out := e.observeLocked(records, events, e.unstored)
+	e.unstored, e.derived, e.detected = nil, out, true
+	return out
+}
+
+// observeLocked runs the rules on an entry's records, then its events (a
+// batch's events are the ones detection derived from its records).
+func (e *Engine) observeLocked(records []collector.StoredRecord, events []collector.Event, out []collector.Event) []collector.Event {
 	for i := range records {
 		out = e.recordLocked(&records[i], out)
+	}
+	for i := range events {
+		out = e.eventLocked(&events[i], out)
 	}
 	e.observed += len(records)
 	if e.observed > 1<<14 {
 		e.sweepLocked()
 	}
-	e.mu.Unlock()
-	e.flush(out)
+	return out
 }
 
-// flush stores the engine's events and tells OnOpen of new alerts.
-func (e *Engine) flush(out []collector.Event) {
-	if len(out) > 0 && e.cfg.Append != nil {
-		if err := e.cfg.Append(out); err != nil && e.cfg.OnError != nil {
-			e.cfg.OnError(fmt.Errorf("cannot store %d alert events: %w", len(out), err))
-		}
-	}
+// Commit is the store's hook after an append attempt: the state now
+// corresponds to the entry at seq with hash, or, when the entry Detect saw
+// was not stored, its alert events wait for the next entry.
+func (e *Engine) Commit(seq uint64, hash [32]byte, stored bool) {
 	e.mu.Lock()
-	opened, closed := e.pending, e.closing
-	e.pending, e.closing = nil, nil
+	defer e.mu.Unlock()
+	switch {
+	case stored:
+		e.pos, e.posHash = seq, hash
+		e.ready, e.readyShut = append(e.ready, e.pending...), append(e.readyShut, e.closing...)
+		e.pending, e.closing = nil, nil
+	case e.detected:
+		e.unstored = append(e.unstored, e.derived...)
+		e.diverged = fmt.Sprintf("an entry after seq %d failed to store after detection counted it", e.pos)
+	}
+	e.detected, e.derived = false, nil
+}
+
+// After is the store's hook outside its lock: it tells OnOpen and OnClose
+// of the alerts stored entries opened and closed.
+func (e *Engine) After() {
+	e.mu.Lock()
+	opened, closed := e.ready, e.readyShut
+	e.ready, e.readyShut = nil, nil
 	e.mu.Unlock()
 	if e.cfg.OnOpen != nil {
 		for _, a := range opened {
@@ -147,6 +203,39 @@ func (e *Engine) flush(out []collector.Event) {
 			e.cfg.OnClose(a)
 		}
 	}
+}
+
+// Observe runs the rules on records and events that pass through no
+// store: the events the rules make are stored through Config.Append when
+// set, then OnOpen and OnClose are called.
+func (e *Engine) Observe(records []collector.StoredRecord, events []collector.Event) {
+	e.mu.Lock()
+	out := e.observeLocked(records, events, nil)
+	e.mu.Unlock()
+	e.flush(out)
+}
+
+// flush stores events the engine made outside a store's Detect hook (the
+// alerts they open are in the state already) and tells OnOpen and OnClose.
+// Events that fail to store are stored with the next entry.
+func (e *Engine) flush(out []collector.Event) {
+	if len(out) > 0 && e.cfg.Append != nil {
+		if err := e.cfg.Append(out); err != nil {
+			e.mu.Lock()
+			e.unstored = append(e.unstored, out...)
+			e.mu.Unlock()
+			if e.cfg.OnError != nil {
+				e.cfg.OnError(fmt.Errorf("cannot store %d alert events, stored with the next entry: %w", len(out), err))
+			}
+		}
+	}
+	e.mu.Lock()
+	if e.cfg.Append == nil || len(out) == 0 {
+		e.ready, e.readyShut = append(e.ready, e.pending...), append(e.readyShut, e.closing...)
+		e.pending, e.closing = nil, nil
+	}
+	e.mu.Unlock()
+	e.After()
 }
 
 // Alerts returns a copy of every alert, oldest first.
@@ -245,6 +334,7 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 		return e.growLocked(e.alerts[id], r, n, t, g, out)
 	}
 	if e.replaying {
+		e.openFromEntryLocked(r.Name, key, t, g)
 		return out // the trail holds what was opened; replay fires nothing
 	}
 	a := &Alert{ID: alertID(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
@@ -269,12 +359,32 @@ func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, o
 	if t.After(a.LastSeen) {
 		a.LastSeen = t
 	}
-	if e.replaying || g == nil || t.Sub(g.lastUpdate) < r.Window {
+	if g == nil || t.Sub(g.lastUpdate) < r.Window {
 		return out
 	}
 	g.lastUpdate = t
+	if e.replaying {
+		return out // the update is in the trail
+	}
 	d := map[string]string{"count": strconv.FormatInt(a.Count, 10), "last_seen": a.LastSeen.UTC().Format(time.RFC3339Nano)}
 	return append(out, collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionUpdate, Target: a.ID, Details: encodeDetails(d)})
+}
+
+// openFromEntryLocked opens, on replay, the alert id the entry being
+// replayed holds an alert.open for, at the record that fired it: the
+// records after it grow it as they did live.
+func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
+	if len(e.entryOpens) == 0 {
+		return
+	}
+	ev := e.entryOpens[alertID(rule, key, t)]
+	if ev == nil {
+		return
+	}
+	e.applyLocked(ev, details(ev))
+	if g != nil {
+		g.lastUpdate = t
+	}
 }
 
 // alertID names an alert by its rule, key and time: stable across a

@@ -68,8 +68,7 @@ func newRigWith(t *testing.T, doc *policy.Document, onOpen func(Alert)) *rig {
 func (r *rig) open() {
 	r.t.Helper()
 	var eng *Engine
-	store, err := collector.OpenStore(r.dir, collector.StoreConfig{SigningKey: r.key,
-		OnStored: func(recs []collector.StoredRecord, evs []collector.Event) { eng.Observe(recs, evs) }})
+	store, err := collector.OpenStore(r.dir, collector.StoreConfig{SigningKey: r.key, Detection: lateHooks(&eng)})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -89,6 +88,29 @@ func (r *rig) open() {
 	}
 	r.store, r.eng = store, eng
 	r.t.Cleanup(func() { r.store.Close() })
+}
+
+// lateHooks are the store hooks of an engine made after the store, as
+// the collector makes it: nothing reaches the engine before it exists.
+func lateHooks(eng **Engine) collector.Detection {
+	return collector.Detection{
+		Detect: func(seq uint64, recs []collector.StoredRecord, evs []collector.Event) []collector.Event {
+			if *eng == nil {
+				return nil
+			}
+			return (*eng).Detect(seq, recs, evs)
+		},
+		Commit: func(seq uint64, h [32]byte, ok bool) {
+			if *eng != nil {
+				(*eng).Commit(seq, h, ok)
+			}
+		},
+		After: func() {
+			if *eng != nil {
+				(*eng).After()
+			}
+		},
+	}
 }
 
 // restart closes the store and opens it again with a new engine.

@@ -51,7 +51,7 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestPolicyPushReloadsRules(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestCollectorRoutesAlertmanager(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		t.Fatal(err)
 	}
