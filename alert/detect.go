@@ -20,7 +20,7 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 				out = e.countLocked(rule, r, 1, out)
 			}
 		case KindBulkSpike:
-			if e.idx.bulk[r.Method+" "+r.Route] {
+			if e.idx.bulk[route{r.Method, r.Route}] {
 				out = e.countLocked(rule, r, 1, out)
 			}
 		case KindEgressSpike:
@@ -79,6 +79,9 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 	g := e.groups[k]
 	if g == nil {
 		g = &group{w: newWindow(rule.Window/windowBuckets, rule.span())}
+		if id, ok := e.open[k]; ok {
+			g.open = e.alerts[id]
+		}
 		e.groups[k] = g
 	}
 	g.w.add(r.Time, v)
@@ -91,8 +94,8 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 		}
 		g.ids = append(g.ids, r.RequestID)
 	}
-	if _, open := e.open[k]; open {
-		return e.fireLocked(rule, key, s, r.Time, v, g, out)
+	if g.open != nil {
+		return e.growLocked(g.open, rule, v, r.Time, g, out)
 	}
 	cur := g.w.sum(r.Time, rule.Window)
 	if cur < rule.Threshold {

@@ -89,6 +89,7 @@ type group struct {
 	ids        []string
 	last       time.Time // latest record added
 	lastUpdate time.Time // latest alert.update written
+	open       *Alert    // the group's alert not yet closed (e.open), or nil
 }
 
 // New returns an Engine for the rules of cfg.Policy.
@@ -282,6 +283,20 @@ func (e *Engine) eventLocked(ev *collector.Event, out []collector.Event) []colle
 	return out
 }
 
+// setOpenLocked makes a (nil: none) the open alert of group k, in e.open
+// and in the group's window, where the per-record path looks
+// (BenchmarkObserve: one map lookup less per record and rule).
+func (e *Engine) setOpenLocked(k groupKey, a *Alert) {
+	if a == nil {
+		delete(e.open, k)
+	} else {
+		e.open[k] = a.ID
+	}
+	if g := e.groups[k]; g != nil {
+		g.open = a
+	}
+}
+
 // applyLocked applies an alert lifecycle event; it is idempotent for the
 // open the engine applied when it wrote it.
 func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
@@ -289,7 +304,7 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 		if _, ok := e.alerts[ev.Target]; !ok {
 			a := alertFromOpen(ev, d)
 			e.alerts[a.ID] = a
-			e.open[groupKey{a.Rule, a.Key}] = a.ID
+			e.setOpenLocked(groupKey{a.Rule, a.Key}, a)
 		}
 		return
 	}
@@ -307,7 +322,7 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 		}
 		k := groupKey{a.Rule, a.Key}
 		if e.open[k] == a.ID {
-			delete(e.open, k)
+			e.setOpenLocked(k, nil)
 		}
 		e.closed[k] = a.ID
 	}
@@ -344,7 +359,8 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 		a.RequestIDs = append([]string(nil), g.ids...)
 		g.lastUpdate = t
 	}
-	e.alerts[a.ID], e.open[k] = a, a.ID
+	e.alerts[a.ID] = a
+	e.setOpenLocked(k, a)
 	e.pending = append(e.pending, a.clone())
 	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionOpen, Target: a.ID,
 		Reason: fmt.Sprintf("rule %s fired for %s %s", r.Name, r.Group, key), Details: encodeDetails(a.openDetails())}

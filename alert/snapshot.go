@@ -133,7 +133,9 @@ func (e *Engine) restoreLocked(st *state) {
 		e.alerts[a.ID] = &a
 	}
 	for _, r := range st.Open {
-		e.open[groupKey{r.Rule, r.Key}] = r.ID
+		if a := e.alerts[r.ID]; a != nil {
+			e.setOpenLocked(groupKey{r.Rule, r.Key}, a)
+		}
 	}
 	for _, r := range st.Closed {
 		e.closed[groupKey{r.Rule, r.Key}] = r.ID
