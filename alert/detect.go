@@ -89,10 +89,7 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 		g.last = r.Time
 	}
 	if r.RequestID != "" {
-		if len(g.ids) == maxRequestIDs {
-			g.ids = append(g.ids[:0], g.ids[1:]...)
-		}
-		g.ids = append(g.ids, r.RequestID)
+		g.addID(r.RequestID)
 	}
 	if g.open != nil {
 		return e.growLocked(g.open, rule, v, r.Time, g, out)
@@ -122,6 +119,9 @@ func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
 	na, ok := e.idx.keyNotAfter[r.KeyID]
 	return ok && !r.Time.Before(na)
 }
+
+// networkResolution is how fresh a network's last-seen time is kept.
+const networkResolution = time.Minute
 
 // networkOf is the network of a source address: its /24 or /64.
 func networkOf(ip string) (netip.Prefix, bool) {
@@ -156,13 +156,17 @@ func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []coll
 	}
 	last, seen := nets[n]
 	known := len(nets) > 0
-	if !seen || r.Time.After(last) {
+	if !seen || r.Time.Sub(last) >= networkResolution {
+		// A map write per record would cost more than the rest of the
+		// rule (BenchmarkObserve); a lookback of days does not need
+		// last-seen times finer than this.
 		nets[n] = r.Time
 	}
 	if !known || seen && r.Time.Sub(last) <= rule.Lookback {
 		return out
 	}
 	s := e.subjectLocked(r)
-	g := &group{ids: []string{r.RequestID}, lastUpdate: r.Time}
+	g := &group{lastUpdate: r.Time}
+	g.addID(r.RequestID)
 	return e.fireLocked(rule, r.Client+" "+n.String(), s, r.Time, 1, g, out)
 }

@@ -86,10 +86,29 @@ type groupKey struct{ rule, key string }
 // its latest matching records.
 type group struct {
 	w          *window
-	ids        []string
+	ids        []string // a ring of up to maxRequestIDs, oldest at next once full
+	next       int
 	last       time.Time // latest record added
 	lastUpdate time.Time // latest alert.update written
 	open       *Alert    // the group's alert not yet closed (e.open), or nil
+}
+
+// addID keeps id as the newest of the group's request ids (a ring: no
+// copying per record, BenchmarkObserve).
+func (g *group) addID(id string) {
+	if len(g.ids) < maxRequestIDs {
+		g.ids = append(g.ids, id)
+		return
+	}
+	g.ids[g.next] = id
+	g.next = (g.next + 1) % maxRequestIDs
+}
+
+// requestIDs returns a copy of the group's request ids, oldest first.
+func (g *group) requestIDs() []string {
+	out := make([]string, 0, len(g.ids))
+	out = append(out, g.ids[g.next:]...)
+	return append(out, g.ids[:g.next]...)
 }
 
 // New returns an Engine for the rules of cfg.Policy.
@@ -356,7 +375,7 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 		Tenant: s.tenant, Client: s.client, KeyID: s.keyID, Status: StatusOpen, Opened: t, LastSeen: t, Count: n,
 		Window: r.Window.String(), RuleAction: r.Action, Previous: e.closed[k]}
 	if g != nil {
-		a.RequestIDs = append([]string(nil), g.ids...)
+		a.RequestIDs = g.requestIDs()
 		g.lastUpdate = t
 	}
 	e.alerts[a.ID] = a

@@ -81,7 +81,7 @@ type stateRef struct {
 func (e *Engine) stateLocked() state {
 	st := state{KeyClient: e.keyClient, Networks: map[string]map[string]time.Time{}, Observed: e.observed}
 	for k, g := range e.groups {
-		sg := stateGroup{Rule: k.rule, Key: k.key, IDs: g.ids, Last: g.last, LastUpdate: g.lastUpdate}
+		sg := stateGroup{Rule: k.rule, Key: k.key, IDs: g.requestIDs(), Last: g.last, LastUpdate: g.lastUpdate}
 		if g.w != nil {
 			sg.Width, sg.Head, sg.Buckets = g.w.width, g.w.head, g.w.buckets
 		}
