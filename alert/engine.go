@@ -448,6 +448,15 @@ func (e *Engine) sweepLocked() {
 			delete(e.groups, k)
 		}
 	}
+	e.forgetGroupsLocked()
+}
+
+// forgetGroupsLocked drops the rules' memory of their last group, for
+// groups deleted or replaced.
+func (e *Engine) forgetGroupsLocked() {
+	for _, r := range e.rules {
+		r.lastKey, r.lastGroup = "", nil
+	}
 }
 
 func sortedTrue(m map[string]bool) []string {

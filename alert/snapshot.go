@@ -169,6 +169,7 @@ func (e *Engine) resetLocked() {
 	e.groups, e.alerts, e.open, e.closed = map[groupKey]*group{}, map[string]*Alert{}, map[groupKey]string{}, map[groupKey]string{}
 	e.revoked, e.keyClient, e.networks = map[string]bool{}, map[string]string{}, map[string]map[netip.Prefix]time.Time{}
 	e.observed, e.pos, e.posHash = 0, 0, [32]byte{}
+	e.forgetGroupsLocked()
 }
 
 // rulesFingerprintLocked identifies the rules the state is built with: a
