@@ -132,6 +132,15 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 		t.Errorf("incident report names pod-a's second denial, want its first only:\n%s", &out)
 	}
 	out.Reset()
+	if code := incidentReport([]string{id, "--data", dir, "--format", "json"}, &out, &errOut); code != 0 {
+		t.Fatalf("incident report --format json = %d: %s", code, &errOut)
+	}
+	var rep alert.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Alert.ID != id || rep.Alert.Status != alert.StatusContained ||
+		len(rep.Enforcement) != 2 || len(rep.Containment) == 0 || rep.Assessment == nil {
+		t.Errorf("incident report json = %+v (%v), want alert %s contained, 2 pods enforcing, the containment and the assessment", rep, err, id)
+	}
+	out.Reset()
 	if code := incidentAssess([]string{"--client", "acme-hris", "--data", dir, "--format", "json", "--policy", examplePolicy}, &out, &errOut); code != 0 {
 		t.Fatalf("incident assess = %d: %s", code, &errOut)
 	}
