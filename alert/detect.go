@@ -83,10 +83,19 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 	if r.RequestID != "" {
 		g.addID(r.RequestID)
 	}
+	g.bound += v
 	if g.open != nil {
 		return e.growLocked(g.open, rule, v, r.Time, g, out)
 	}
+	if !g.boundAt.IsZero() && !r.Time.Before(g.boundAt) && g.bound < rule.Threshold {
+		return out // the window's sum is at most bound, under the floor: not summed (BenchmarkObserve)
+	}
 	cur := g.w.sum(r.Time, rule.Window)
+	if g.w.newest(r.Time) {
+		// Every bucket that holds anything is summed or older than any
+		// later window reaches: cur bounds what follows.
+		g.bound, g.boundAt = cur, r.Time
+	}
 	if cur < rule.Threshold {
 		return out // under the floor: the baseline is not needed (BenchmarkObserve)
 	}

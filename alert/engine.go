@@ -91,6 +91,11 @@ type group struct {
 	last       time.Time // latest record added
 	lastUpdate time.Time // latest alert.update written
 	open       *Alert    // the group's alert not yet closed (e.open), or nil
+	// bound is an upper bound of the window's sum at any time from
+	// boundAt on: its sum at boundAt plus everything added since (a later
+	// window only loses old buckets). Zero boundAt: not known.
+	bound   int64
+	boundAt time.Time
 }
 
 // addID keeps id as the newest of the group's request ids (a ring: no
@@ -141,6 +146,9 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	e.mu.Lock()
 	old := e.idx
 	e.rules, e.idx = rules, idx
+	for _, g := range e.groups {
+		g.boundAt = time.Time{} // a rule kept by name may sum another window now
+	}
 	var out []collector.Event
 	if old != nil && !now.IsZero() {
 		for _, c := range sortedTrue(idx.privileged) {
