@@ -141,6 +141,22 @@ func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
 	return ok && !r.Time.Before(na)
 }
 
+// clientNetsLocked returns the networks client was seen from, made when
+// there are none. The engine remembers the last client's: consecutive
+// records of one client cost no lookup (BenchmarkObserve).
+func (e *Engine) clientNetsLocked(client string) map[netip.Prefix]time.Time {
+	if e.lastNets != nil && e.lastClient == client {
+		return e.lastNets
+	}
+	nets := e.networks[client]
+	if nets == nil {
+		nets = map[netip.Prefix]time.Time{}
+		e.networks[client] = nets
+	}
+	e.lastClient, e.lastNets = client, nets
+	return nets
+}
+
 // networkResolution is how fresh a network's last-seen time is kept.
 const networkResolution = time.Minute
 
@@ -170,11 +186,7 @@ func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []coll
 	if !ok {
 		return out
 	}
-	nets := e.networks[r.Client]
-	if nets == nil {
-		nets = map[netip.Prefix]time.Time{}
-		e.networks[r.Client] = nets
-	}
+	nets := e.clientNetsLocked(r.Client)
 	last, seen := nets[n]
 	known := len(nets) > 0
 	if !seen || r.Time.Sub(last) >= networkResolution {

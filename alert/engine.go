@@ -77,6 +77,10 @@ type Engine struct {
 	// replayed, by alert id: a rule firing on replay takes its alert from
 	// there at the record that fired it, as the live engine did.
 	entryOpens map[string]*collector.Event
+	// lastClient and lastNets are the client networkLocked saw last and
+	// its entry of networks; dropped with the networks.
+	lastClient string
+	lastNets   map[netip.Prefix]time.Time
 }
 
 // groupKey is one rule's group: (rule name, group value).

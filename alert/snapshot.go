@@ -170,6 +170,7 @@ func (e *Engine) resetLocked() {
 	e.revoked, e.keyClient, e.networks = map[string]bool{}, map[string]string{}, map[string]map[netip.Prefix]time.Time{}
 	e.observed, e.pos, e.posHash = 0, 0, [32]byte{}
 	e.forgetGroupsLocked()
+	e.lastClient, e.lastNets = "", nil
 }
 
 // rulesFingerprintLocked identifies the rules the state is built with: a
