@@ -129,7 +129,7 @@ func TestArchitecture(t *testing.T) {
 		"policy":             {},
 		"audit":              {"internal/durable"},
 		"collector":          {"audit", "internal/durable", "policy/etcdadmin", "policy/etcdsync"},
-		"alert":              {"audit", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
+		"alert":              {"audit", "collector", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"evidence":           {"audit", "alert", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"policy/etcdsync":    {"policy"},
 		"policy/etcdadmin":   {"policy", "policy/etcdsync"},

@@ -34,6 +34,12 @@ const (
 
 var statusOrder = map[string]int{StatusOpen: 0, StatusTicketed: 1, StatusAcknowledged: 2, StatusContained: 3, StatusClosed: 4}
 
+// IsStatus reports whether s is an alert state.
+func IsStatus(s string) bool {
+	_, ok := statusOrder[s]
+	return ok
+}
+
 // maxRequestIDs is how many request ids of the matching records an alert
 // keeps as evidence.
 const maxRequestIDs = 20

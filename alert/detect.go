@@ -20,7 +20,7 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 				out = e.countLocked(rule, r, 1, out)
 			}
 		case KindBulkSpike:
-			if e.idx.bulk[r.Method+" "+r.Route] {
+			if e.idx.bulk[route{r.Method, r.Route}] {
 				out = e.countLocked(rule, r, 1, out)
 			}
 		case KindEgressSpike:
@@ -75,26 +75,27 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 	if key == "" {
 		return out
 	}
-	k := groupKey{rule.Name, key}
-	g := e.groups[k]
-	if g == nil {
-		g = &group{w: newWindow(rule.Window/windowBuckets, rule.span())}
-		e.groups[k] = g
-	}
+	g := e.groupLocked(rule, key)
 	g.w.add(r.Time, v)
 	if r.Time.After(g.last) {
 		g.last = r.Time
 	}
 	if r.RequestID != "" {
-		if len(g.ids) == maxRequestIDs {
-			g.ids = append(g.ids[:0], g.ids[1:]...)
-		}
-		g.ids = append(g.ids, r.RequestID)
+		g.addID(r.RequestID)
 	}
-	if _, open := e.open[k]; open {
-		return e.fireLocked(rule, key, s, r.Time, v, g, out)
+	g.bound += v
+	if g.open != nil {
+		return e.growLocked(g.open, rule, v, r.Time, g, out)
+	}
+	if !g.boundAt.IsZero() && !r.Time.Before(g.boundAt) && g.bound < rule.Threshold {
+		return out // the window's sum is at most bound, under the floor: not summed (BenchmarkObserve)
 	}
 	cur := g.w.sum(r.Time, rule.Window)
+	if g.w.newest(r.Time) {
+		// Every bucket that holds anything is summed or older than any
+		// later window reaches: cur bounds what follows.
+		g.bound, g.boundAt = cur, r.Time
+	}
 	if cur < rule.Threshold {
 		return out // under the floor: the baseline is not needed (BenchmarkObserve)
 	}
@@ -102,6 +103,26 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 		return out
 	}
 	return e.fireLocked(rule, key, s, r.Time, cur, g, out)
+}
+
+// groupLocked returns the group of rule's key, made when there is none.
+// The rule remembers the last one: consecutive records of one client or
+// tenant cost no map lookup (BenchmarkObserve).
+func (e *Engine) groupLocked(rule *Rule, key string) *group {
+	if rule.lastGroup != nil && rule.lastKey == key {
+		return rule.lastGroup
+	}
+	k := groupKey{rule.Name, key}
+	g := e.groups[k]
+	if g == nil {
+		g = &group{w: newWindow(rule.Window/windowBuckets, rule.span())}
+		if id, ok := e.open[k]; ok {
+			g.open = e.alerts[id]
+		}
+		e.groups[k] = g
+	}
+	rule.lastKey, rule.lastGroup = key, g
+	return g
 }
 
 // deadLocked reports whether r is a revoked, expired or suspended
@@ -119,6 +140,25 @@ func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
 	na, ok := e.idx.keyNotAfter[r.KeyID]
 	return ok && !r.Time.Before(na)
 }
+
+// clientNetsLocked returns the networks client was seen from, made when
+// there are none. The engine remembers the last client's: consecutive
+// records of one client cost no lookup (BenchmarkObserve).
+func (e *Engine) clientNetsLocked(client string) map[netip.Prefix]time.Time {
+	if e.lastNets != nil && e.lastClient == client {
+		return e.lastNets
+	}
+	nets := e.networks[client]
+	if nets == nil {
+		nets = map[netip.Prefix]time.Time{}
+		e.networks[client] = nets
+	}
+	e.lastClient, e.lastNets = client, nets
+	return nets
+}
+
+// networkResolution is how fresh a network's last-seen time is kept.
+const networkResolution = time.Minute
 
 // networkOf is the network of a source address: its /24 or /64.
 func networkOf(ip string) (netip.Prefix, bool) {
@@ -146,20 +186,20 @@ func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []coll
 	if !ok {
 		return out
 	}
-	nets := e.networks[r.Client]
-	if nets == nil {
-		nets = map[netip.Prefix]time.Time{}
-		e.networks[r.Client] = nets
-	}
+	nets := e.clientNetsLocked(r.Client)
 	last, seen := nets[n]
 	known := len(nets) > 0
-	if !seen || r.Time.After(last) {
+	if !seen || r.Time.Sub(last) >= networkResolution {
+		// A map write per record would cost more than the rest of the
+		// rule (BenchmarkObserve); a lookback of days does not need
+		// last-seen times finer than this.
 		nets[n] = r.Time
 	}
 	if !known || seen && r.Time.Sub(last) <= rule.Lookback {
 		return out
 	}
 	s := e.subjectLocked(r)
-	g := &group{ids: []string{r.RequestID}, lastUpdate: r.Time}
+	g := &group{lastUpdate: r.Time}
+	g.addID(r.RequestID)
 	return e.fireLocked(rule, r.Client+" "+n.String(), s, r.Time, 1, g, out)
 }

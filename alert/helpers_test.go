@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ type rig struct {
 	opens []Alert
 	// onOpen, when set before open, also gets every opened alert.
 	onOpen func(Alert)
+	// snap, when set before open, gives the engine a snapshot file and
+	// starts it with Restore; stats are what Restore reported.
+	snap   bool
+	stats  ReplayStats
+	segMax int64 // the store's SegmentMaxBytes; 0 the default
 }
 
 func examplePolicy(t testing.TB) *policy.Document {
@@ -68,28 +74,61 @@ func newRigWith(t *testing.T, doc *policy.Document, onOpen func(Alert)) *rig {
 func (r *rig) open() {
 	r.t.Helper()
 	var eng *Engine
-	store, err := collector.OpenStore(r.dir, collector.StoreConfig{SigningKey: r.key,
-		OnStored: func(recs []collector.StoredRecord, evs []collector.Event) { eng.Observe(recs, evs) }})
+	store, err := collector.OpenStore(r.dir, collector.StoreConfig{SigningKey: r.key, Detection: lateHooks(&eng), SegmentMaxBytes: r.segMax})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	eng, err = New(Config{Policy: r.doc, Append: store.AppendEvents,
+	cfg := Config{Policy: r.doc, Append: store.AppendEvents,
 		OnOpen: func(a Alert) {
 			r.opens = append(r.opens, a)
 			if r.onOpen != nil {
 				r.onOpen(a)
 			}
 		},
-		OnError: func(err error) { r.t.Errorf("engine: %v", err) }})
-	if err != nil {
+		OnError: func(err error) { r.t.Errorf("engine: %v", err) }}
+	if r.snap {
+		cfg.Snapshot, cfg.SnapshotKey = r.snapshotPath(), r.key
+	}
+	if eng, err = New(cfg); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := eng.Replay(r.dir); err != nil {
+	if r.snap {
+		r.stats, err = eng.Restore(r.dir)
+	} else {
+		err = eng.Replay(r.dir)
+	}
+	if err != nil {
 		r.t.Fatal(err)
 	}
 	r.store, r.eng = store, eng
 	r.t.Cleanup(func() { r.store.Close() })
 }
+
+// lateHooks are the store hooks of an engine made after the store, as
+// the collector makes it: nothing reaches the engine before it exists.
+func lateHooks(eng **Engine) collector.Detection {
+	return collector.Detection{
+		Detect: func(seq uint64, recs []collector.StoredRecord, evs []collector.Event) []collector.Event {
+			if *eng == nil {
+				return nil
+			}
+			return (*eng).Detect(seq, recs, evs)
+		},
+		Commit: func(seq uint64, h [32]byte, ok bool) {
+			if *eng != nil {
+				(*eng).Commit(seq, h, ok)
+			}
+		},
+		After: func() {
+			if *eng != nil {
+				(*eng).After()
+			}
+		},
+	}
+}
+
+// snapshotPath is where the rig's engine keeps its snapshot.
+func (r *rig) snapshotPath() string { return filepath.Join(r.dir, "detection", "snapshot.json") }
 
 // restart closes the store and opens it again with a new engine.
 func (r *rig) restart() {

@@ -15,12 +15,15 @@ type index struct {
 	keyRevoked   map[string]bool
 	clientTenant map[string]string
 	privileged   map[string]bool // client id -> holds a privileged scope
-	bulk         map[string]bool // "METHOD /template" of kind bulk classes
+	bulk         map[route]bool  // routes of kind bulk classes
 }
+
+// route is a route of the policy: method and path template.
+type route struct{ method, path string }
 
 func newIndex(d *policy.Document) *index {
 	x := &index{keyClient: map[string]string{}, keyNotAfter: map[string]time.Time{}, keyRevoked: map[string]bool{},
-		clientTenant: map[string]string{}, privileged: map[string]bool{}, bulk: map[string]bool{}}
+		clientTenant: map[string]string{}, privileged: map[string]bool{}, bulk: map[route]bool{}}
 	if d == nil {
 		return x
 	}
@@ -46,7 +49,7 @@ func newIndex(d *policy.Document) *index {
 	}
 	for _, r := range d.Routes {
 		if kinds[r.Class] == "bulk" {
-			x.bulk[r.Method+" "+r.Path] = true
+			x.bulk[route{r.Method, r.Path}] = true
 		}
 	}
 	return x

@@ -1,30 +1,110 @@
 package alert
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/portcullis/portcullis/collector"
 )
 
+// ReplayStats say how Restore rebuilt the engine's state.
+type ReplayStats struct {
+	// Snapshot is the chain position of the snapshot the state started
+	// from; 0 when it was rebuilt from the whole trail.
+	Snapshot uint64
+	// Ignored says why a snapshot that was there was not used; "" when
+	// it was used or there was none.
+	Ignored string
+	// Entries counts the entries replayed; Lines the segment lines read.
+	Entries int
+	Lines   int
+}
+
 // Replay rebuilds the engine's windows, learnt networks, revocations and
-// alerts from the stored trail in dir, in storage order, firing nothing:
-// what fired before is in the trail as alert events. Call it once, before
-// the collector takes traffic.
+// alerts from the whole stored trail in dir, in storage order, firing
+// nothing: what fired before is in the trail as alert events. Call it
+// once, before the collector takes traffic.
 func (e *Engine) Replay(dir string) error {
+	_, err := e.replay(dir, 0, [32]byte{})
+	return err
+}
+
+// Restore is Replay from the snapshot in Config.Snapshot: the state is
+// loaded from it and only the entries after its position are replayed. A
+// snapshot that is missing, corrupt, not signed by Config.SnapshotKey,
+// made for other rules, or whose position the trail does not hold with
+// its hash (past the head, another trail, a trail rewritten) is ignored:
+// the whole trail is replayed and ReplayStats.Ignored says why.
+func (e *Engine) Restore(dir string) (ReplayStats, error) {
+	snap, why := e.loadSnapshot()
+	if snap == nil {
+		st, err := e.replayAll(dir)
+		st.Ignored = why
+		return st, err
+	}
+	e.mu.Lock()
+	e.restoreLocked(&snap.State)
+	e.mu.Unlock()
+	st, err := e.replay(dir, snap.Seq, snap.hash)
+	if errors.Is(err, collector.ErrPositionNotFound) {
+		e.reset()
+		all, err := e.replayAll(dir)
+		all.Ignored = fmt.Sprintf("snapshot at seq %d does not match the trail: %v", snap.Seq, err)
+		return all, err
+	}
+	st.Snapshot = snap.Seq
+	return st, err
+}
+
+// replayAll replays the whole trail.
+func (e *Engine) replayAll(dir string) (ReplayStats, error) {
+	return e.replay(dir, 0, [32]byte{})
+}
+
+// replay replays the entries after position after (0: all).
+func (e *Engine) replay(dir string, after uint64, hash [32]byte) (ReplayStats, error) {
 	e.mu.Lock()
 	e.replaying = true
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
-		e.replaying = false
+		e.replaying, e.entryOpens = false, nil
 		e.mu.Unlock()
 	}()
-	err := collector.ScanEntries(dir, func(en *collector.Entry) error {
-		e.Observe(en.Records, en.Events)
+	var st ReplayStats
+	apply := func(en *collector.Entry) error {
+		st.Entries++
+		e.replayEntry(en)
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot rebuild detection state from %q: %w", dir, err)
 	}
-	return nil
+	var err error
+	if after == 0 {
+		err = collector.ScanEntries(dir, apply)
+	} else {
+		st.Lines, err = collector.ScanEntriesAfter(dir, after, hash, apply)
+	}
+	if err != nil {
+		return st, fmt.Errorf("cannot rebuild detection state from %q: %w", dir, err)
+	}
+	return st, nil
+}
+
+// replayEntry applies one stored entry: its records, with the alerts its
+// alert.open events name opened at the record that fired them, then its
+// events.
+func (e *Engine) replayEntry(en *collector.Entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.entryOpens = nil
+	for i := range en.Events {
+		if ev := &en.Events[i]; ev.Action == ActionOpen && len(en.Records) > 0 {
+			if e.entryOpens == nil {
+				e.entryOpens = map[string]*collector.Event{}
+			}
+			e.entryOpens[ev.Target] = ev
+		}
+	}
+	e.observeLocked(en.Records, en.Events, nil)
+	e.entryOpens = nil
+	e.pos, e.posHash = en.Seq, en.Hash
 }

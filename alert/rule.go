@@ -21,6 +21,11 @@ type Rule struct {
 	Action    string // notify, suspend or revoke_key
 	Suspend   time.Duration
 	Ticket    string
+
+	// lastKey and lastGroup are the group the rule counted last (the
+	// engine's, guarded by its lock); dropped with the groups.
+	lastKey   string
+	lastGroup *group
 }
 
 // Rule kinds (policy.DetectionSpec).

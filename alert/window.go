@@ -57,6 +57,12 @@ func (w *window) slot(i int64) int {
 	return int(uint64(i) % uint64(len(w.buckets)))
 }
 
+// newest reports whether t falls in the newest bucket: nothing was added
+// at a later bucket.
+func (w *window) newest(t time.Time) bool {
+	return t.UnixNano()/w.width >= w.head
+}
+
 // sum returns the sum of the buckets in (to-d, to], d a multiple of the
 // bucket width (rounded down), counting back from the bucket of to.
 func (w *window) sum(to time.Time, d time.Duration) int64 {

@@ -33,3 +33,23 @@ func TestWindowSlides(t *testing.T) {
 		t.Errorf("after a jump: sum = %d, want 1", got)
 	}
 }
+
+// TestOutOfOrderRecordsFire: records stored out of order (a sender's
+// batch late) count in the window like any other: after 15 failures at
+// 10-24 s and 10 older ones at 0-9 s, the next failure at 25 s sees 26 in
+// the minute and fires (the upper bound that spares summing the window
+// per record never hides a late record).
+func TestOutOfOrderRecordsFire(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, examplePolicy(t))
+	recs := every(t0, time.Second, 26, failed("acmehris1"), from("192.0.2.1"))
+	r.send(recs[10:25]...)
+	r.send(recs[:10]...)
+	if got := len(r.alerts("token-guessing-client")); got != 0 {
+		t.Fatalf("%d token-guessing-client alerts before the 26th failure, want 0", got)
+	}
+	r.send(recs[25])
+	if got := len(r.alerts("token-guessing-client")); got != 1 {
+		t.Errorf("%d token-guessing-client alerts, want 1", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -92,9 +93,10 @@ type eventKey struct {
 
 // Entry is one decoded entry of the chain, as ScanEntries yields it.
 type Entry struct {
-	Segment uint64 // segment number
-	Index   int    // position in the segment, from 0
-	Seq     uint64 // position in the whole chain, from 1
+	Segment uint64   // segment number
+	Index   int      // position in the segment, from 0
+	Seq     uint64   // position in the whole chain, from 1
+	Hash    [32]byte // the entry's chain hash
 	Kind    string
 	Time    time.Time // when the collector stored it
 	BatchID string
@@ -226,34 +228,119 @@ func segmentLines(path string, fn func(i int, line []byte) error) (good int64, p
 // A directory that holds no store is an error. fn must not keep e past the
 // call.
 func ScanEntries(dir string, fn func(e *Entry) error) error {
+	_, err := scanEntries(dir, 0, nil, fn)
+	return err
+}
+
+// ErrPositionNotFound is returned (wrapped) by ScanEntriesAfter when the
+// trail holds no entry at the given position with the given hash.
+var ErrPositionNotFound = errors.New("collector: position not in the trail")
+
+// ScanEntriesAfter is ScanEntries for the entries after position seq, whose
+// entry must be in the trail with the given hash (else, before fn is
+// called, ErrPositionNotFound): a reader that kept its state up to seq
+// (alert.Engine's snapshot, issue 14) reads only what follows. Segments
+// whose digest ends before seq are not read. It returns the number of
+// segment lines read.
+func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) error) (int, error) {
+	if seq == 0 {
+		return 0, fmt.Errorf("%w: seq 0", ErrPositionNotFound)
+	}
+	return scanEntries(dir, seq, &hash, fn)
+}
+
+// scanEntries calls fn for the entries after position after (0: all); with
+// a hash, the entry at after must have it. It returns the lines read.
+func scanEntries(dir string, after uint64, hash *[32]byte, fn func(e *Entry) error) (int, error) {
 	segs, _, err := listStore(dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	headSeq := unverifiedHeadSeq(dir)
+	sc := entryScanner{after: after, hash: hash, headSeq: unverifiedHeadSeq(dir), fn: fn, found: hash == nil}
 	for _, n := range segs {
-		limit := trustedLimit(dir, n)
-		_, _, err := segmentLines(filepath.Join(dir, segName(n)), func(i int, line []byte) error {
-			if limit >= 0 && i >= limit {
-				return nil
-			}
-			var l entryLine
-			var b entryBody
-			if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, &b) != nil {
-				return nil
-			}
-			if headSeq > 0 && b.Seq > headSeq && n == segs[len(segs)-1] {
-				return nil
-			}
-			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-				Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Records: b.Records, Events: b.Events,
-				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
-		})
-		if err != nil {
-			return err
+		if after > 0 && digestLastSeq(dir, n) < after {
+			continue // ends before the position: not read
+		}
+		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], trustedLimit(dir, n)
+		if _, _, err := segmentLines(filepath.Join(dir, segName(n)), sc.line); err != nil {
+			return sc.lines, err
 		}
 	}
-	return nil
+	if !sc.found {
+		return sc.lines, fmt.Errorf("%w: no entry %d with hash %x in %q", ErrPositionNotFound, after, hash[:], dir)
+	}
+	return sc.lines, nil
+}
+
+// entryScanner is the state of one scanEntries.
+type entryScanner struct {
+	after   uint64
+	hash    *[32]byte
+	found   bool // the entry at after was found with its hash (or none was asked for)
+	headSeq uint64
+	seg     uint64
+	last    bool // seg is the newest segment
+	limit   int
+	lines   int
+	fn      func(e *Entry) error
+}
+
+// line takes line i of the current segment.
+func (sc *entryScanner) line(i int, line []byte) error {
+	sc.lines++
+	if sc.limit >= 0 && i >= sc.limit {
+		return nil
+	}
+	var l entryLine
+	if json.Unmarshal(line, &l) != nil {
+		return nil
+	}
+	if sc.after > 0 {
+		var h struct {
+			Seq uint64 `json:"seq"`
+		}
+		if json.Unmarshal(l.Body, &h) != nil || h.Seq < sc.after || sc.beyondHead(h.Seq) {
+			return nil
+		}
+		if h.Seq == sc.after {
+			got, ok := parseHash(l.Hash)
+			sc.found = sc.found || ok && sc.hash != nil && got == *sc.hash
+			return nil
+		}
+		if !sc.found {
+			return fmt.Errorf("%w: entry %d is not in the trail with the hash asked for", ErrPositionNotFound, sc.after)
+		}
+	}
+	var b entryBody
+	if json.Unmarshal(l.Body, &b) != nil || sc.beyondHead(b.Seq) {
+		return nil
+	}
+	hash, _ := parseHash(l.Hash)
+	return sc.fn(&Entry{Segment: sc.seg, Index: i, Seq: b.Seq, Hash: hash, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
+		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Records: b.Records, Events: b.Events,
+		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
+}
+
+// beyondHead reports whether seq, in the newest segment, lies after the
+// head the collector signed.
+func (sc *entryScanner) beyondHead(seq uint64) bool {
+	return sc.headSeq > 0 && seq > sc.headSeq && sc.last
+}
+
+// digestLastSeq returns the last seq of segment n by its digest
+// (unverified), or the largest seq when it has none: a skip, never a
+// trust decision.
+func digestLastSeq(dir string, n uint64) uint64 {
+	data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
+	if err != nil {
+		return math.MaxUint64
+	}
+	var d signedDoc
+	var sd segmentDigest
+	if json.Unmarshal(data, &d) != nil || json.Unmarshal(d.Payload, &sd) != nil || sd.LastSeq == 0 {
+		return math.MaxUint64
+	}
+	return sd.LastSeq
 }
 
 // ErrNoStore is returned (wrapped) for a directory that holds no audit

@@ -25,10 +25,31 @@ type StoreConfig struct {
 	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
 	Now             func() time.Time   // clock; nil means time.Now
 	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
-	// OnStored is the detection hook (issue 14; alert.Engine.Observe):
-	// called after an append, outside the store's lock, with the records
-	// of a stored batch or the events of a stored group. May be nil.
-	OnStored func(records []StoredRecord, events []Event)
+	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
+	Detection Detection
+}
+
+// Detection is how a Store hands what it stores to the alert engine
+// (issue 14). Detect and Commit run under the store's lock, in storage
+// order, so the engine sees the chain in the order it is written and
+// knows which position its state corresponds to; they must not call the
+// store. Any field may be nil.
+type Detection struct {
+	// Detect is called before a batch or group of events is written, with
+	// the chain position it will take (seq) and its records or events.
+	// The events it returns are stored in that same entry: a batch's
+	// alert events cost no signed, fsync'd entry of their own
+	// (BenchmarkCollectorIngestInterleaved), and replay finds them next
+	// to the records that caused them.
+	Detect func(seq uint64, records []StoredRecord, events []Event) []Event
+	// Commit is called after every append attempt (retention entries
+	// too) with the chain position and hash of the newest stored entry
+	// and whether the attempt stored its entry.
+	Commit func(seq uint64, hash [32]byte, stored bool)
+	// After is called after every append of a batch or events, outside
+	// the store's lock: the engine delivers what the committed entries
+	// opened or closed (tickets, containment), which may call the store.
+	After func()
 }
 
 // StoreStats are a Store's counters since it was opened.
@@ -128,13 +149,24 @@ var ErrDuplicateBatch = errors.New("collector: duplicate batch")
 // AppendBatch stores b durably. A batch whose id is already stored is not
 // stored again and yields ErrDuplicateBatch.
 func (s *Store) AppendBatch(b *Batch) error {
-	if err := s.appendBatch(b); err != nil {
-		return err
+	err := s.appendBatch(b)
+	s.after()
+	return err
+}
+
+// after calls the detection hook's After.
+func (s *Store) after() {
+	if s.cfg.Detection.After != nil {
+		s.cfg.Detection.After()
 	}
-	if s.cfg.OnStored != nil {
-		s.cfg.OnStored(b.Records, nil)
+}
+
+// detectLocked runs the detection hook on the entry about to be written.
+func (s *Store) detectLocked(records []StoredRecord, events []Event) []Event {
+	if s.cfg.Detection.Detect == nil || s.closed {
+		return nil
 	}
-	return nil
+	return s.cfg.Detection.Detect(s.seq+1, records, events)
 }
 
 func (s *Store) appendBatch(b *Batch) error {
@@ -145,18 +177,25 @@ func (s *Store) appendBatch(b *Batch) error {
 		s.stats.Duplicates++
 		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
 	}
-	body := s.batchBodyLocked(b)
+	derived := s.detectLocked(b.Records, nil)
+	body, err := s.batchBodyLocked(b, derived)
+	if err != nil {
+		s.commitLocked(false)
+		return err
+	}
 	if err := s.appendLocked(body); err != nil {
 		return err
 	}
 	s.seen[key] = struct{}{}
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
+	s.stats.Events += uint64(len(derived))
 	return nil
 }
 
-// batchBodyLocked encodes the chain body of a batch into s.buf.
-func (s *Store) batchBodyLocked(b *Batch) []byte {
+// batchBodyLocked encodes the chain body of a batch into s.buf, with the
+// events detection derived from it (issue 14).
+func (s *Store) batchBodyLocked(b *Batch, events []Event) ([]byte, error) {
 	buf := s.bodyHeader(s.buf[:0], KindBatch)
 	buf = appendStringField(buf, `,"batch_id":`, b.ID)
 	if b.Sender != "" {
@@ -172,9 +211,17 @@ func (s *Store) batchBodyLocked(b *Batch) []byte {
 		}
 		buf = b.Records[i].AppendJSON(buf)
 	}
-	buf = append(buf, "]}"...)
+	buf = append(buf, ']')
+	if len(events) > 0 {
+		ev, err := json.Marshal(events)
+		if err != nil {
+			return nil, fmt.Errorf("collector: cannot encode %d alert events of batch %q: %w", len(events), b.ID, err)
+		}
+		buf = append(append(buf, `,"events":`...), ev...)
+	}
+	buf = append(buf, '}')
 	s.buf = buf
-	return buf
+	return buf, nil
 }
 
 // bodyHeader starts a body: {"seq":N,"kind":K,"time":T.
@@ -196,10 +243,8 @@ func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 // An event with a Key is stored once: one whose key and revision are
 // stored already is left out (issue 13 item 4).
 func (s *Store) AppendEvents(events []Event) error {
-	stored, err := s.appendEvents(events)
-	if err == nil && len(stored) > 0 && s.cfg.OnStored != nil {
-		s.cfg.OnStored(nil, stored)
-	}
+	_, err := s.appendEvents(events)
+	s.after()
 	return err
 }
 
@@ -211,8 +256,10 @@ func (s *Store) appendEvents(events []Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	ev, err := json.Marshal(events)
+	derived := s.detectLocked(nil, events)
+	ev, err := json.Marshal(append(events, derived...))
 	if err != nil {
+		s.commitLocked(false)
 		return nil, fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
 	}
 	body := s.bodyHeader(nil, KindEvents)
@@ -228,7 +275,7 @@ func (s *Store) appendEvents(events []Event) ([]Event, error) {
 			s.stats.Unverified++
 		}
 	}
-	s.stats.Events += uint64(len(events))
+	s.stats.Events += uint64(len(events) + len(derived))
 	return events, nil
 }
 
@@ -249,9 +296,23 @@ func (s *Store) newEventsLocked(events []Event) []Event {
 	return out
 }
 
-// appendLocked chains body, writes its line and fsyncs, rotating first when
-// the segment is full or old, then signs the new head.
+// appendLocked stores body and tells the detection hook whether it did.
 func (s *Store) appendLocked(body []byte) error {
+	err := s.writeEntryLocked(body)
+	s.commitLocked(err == nil)
+	return err
+}
+
+// commitLocked calls the detection hook's Commit.
+func (s *Store) commitLocked(stored bool) {
+	if s.cfg.Detection.Commit != nil {
+		s.cfg.Detection.Commit(s.seq, s.prev, stored)
+	}
+}
+
+// writeEntryLocked chains body, writes its line and fsyncs, rotating first
+// when the segment is full or old, then signs the new head.
+func (s *Store) writeEntryLocked(body []byte) error {
 	if s.closed {
 		return fmt.Errorf("collector: store %q is closed", s.dir)
 	}

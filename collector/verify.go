@@ -403,6 +403,7 @@ func (v *verifier) count(n uint64, i int, b *verifyBody) {
 	case KindBatch:
 		v.rep.Batches++
 		v.rep.Records += len(b.Records)
+		v.rep.Events += len(b.Events) // the alert events detection stored with the batch (issue 14)
 		for _, r := range b.Records {
 			if v.rep.First.IsZero() || r.Time.Before(v.rep.First) {
 				v.rep.First = r.Time

@@ -41,6 +41,9 @@ func alertsList(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = checkAlertFlags(*dir, *format)
 	}
+	if err == nil && f.Status != "" && !alert.IsStatus(f.Status) {
+		err = fmt.Errorf("--status %s: want open, ticketed, acknowledged, contained or closed", f.Status)
+	}
 	if err != nil {
 		return usageError(stderr, fs.Name(), err)
 	}

@@ -44,7 +44,7 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	openCollector := func() (*collector.Store, *detection) {
 		var det detection
-		store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+		store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -96,9 +96,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var det detection
+	det := detection{key: key}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
-		SegmentMaxAge: c.segmentMaxAge, Retention: retention, OnStored: det.observe,
+		SegmentMaxAge: c.segmentMaxAge, Retention: retention, Detection: det.hooks(),
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
 		}})
@@ -145,6 +145,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	pubs := c.head.publishers(admin)
 	defer publishFinalHead(store, pubs, log)
 	var bg sync.WaitGroup
+	defer det.finalSnapshot(log) // after the background tasks: nothing is stored after it
 	// The background tasks end, and are waited for, before the final head
 	// is published and the store closes (the defers above).
 	defer func() { stop(); bg.Wait() }()

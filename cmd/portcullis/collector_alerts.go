@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,27 +19,61 @@ import (
 )
 
 // detection is the collector's hook to the alert engine (issue 14): the
-// store hands it every stored batch and event group through
-// StoreConfig.OnStored, and the engine writes its alert events back to
-// the store. Its state is rebuilt from the trail before the collector
-// takes traffic.
+// store hands it every entry it writes through StoreConfig.Detection, and
+// the alert events the engine derives are stored in the same entry. Its
+// state is restored from its snapshot and the trail after it before the
+// collector takes traffic.
 type detection struct {
 	engine *alert.Engine
 	store  *collector.Store
 	reload func(time.Time) // re-reads the policy in etcd after a policy.push; nil with --policy
+	// key signs the engine's state snapshot (the collector's signing
+	// key); nil keeps no snapshot and start replays the whole trail.
+	key ed25519.PrivateKey
+
+	mu       sync.Mutex // guards the following field
+	pushedAt time.Time  // a stored policy.push not yet reloaded
 }
 
-// observe is the store's OnStored hook; it does nothing until the engine
-// is started.
-func (d *detection) observe(recs []collector.StoredRecord, evs []collector.Event) {
+// hooks returns the store's detection hooks; they do nothing until the
+// engine is started.
+func (d *detection) hooks() collector.Detection {
+	return collector.Detection{Detect: d.detect, Commit: d.commit, After: d.after}
+}
+
+func (d *detection) detect(seq uint64, recs []collector.StoredRecord, evs []collector.Event) []collector.Event {
+	if d.engine == nil {
+		return nil
+	}
+	for i := range evs {
+		if evs[i].Action == etcdadmin.ActionPolicyPush && d.reload != nil {
+			d.mu.Lock()
+			d.pushedAt = evs[i].Time
+			d.mu.Unlock()
+		}
+	}
+	return d.engine.Detect(seq, recs, evs)
+}
+
+func (d *detection) commit(seq uint64, hash [32]byte, stored bool) {
+	if d.engine != nil {
+		d.engine.Commit(seq, hash, stored)
+	}
+}
+
+// after runs outside the store's lock: tickets and containment of what
+// was stored, and the rules reloaded after a stored policy.push.
+func (d *detection) after() {
 	if d.engine == nil {
 		return
 	}
-	d.engine.Observe(recs, evs)
-	for i := range evs {
-		if evs[i].Action == etcdadmin.ActionPolicyPush && d.reload != nil {
-			d.reload(evs[i].Time)
-		}
+	d.engine.After()
+	d.mu.Lock()
+	at := d.pushedAt
+	d.pushedAt = time.Time{}
+	d.mu.Unlock()
+	if !at.IsZero() {
+		d.reload(at)
 	}
 }
 
@@ -54,7 +90,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	}
 	var box *alert.Outbox
 	var cont *container
-	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents,
+	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents, Snapshot: filepath.Join(dir, "detection", "snapshot.json"), SnapshotKey: d.key,
 		OnOpen: func(a alert.Alert) {
 			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
 			if box != nil {
@@ -77,8 +113,16 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	if err != nil {
 		return err
 	}
-	if err := eng.Replay(dir); err != nil {
+	st, err := eng.Restore(dir)
+	if err != nil {
 		return err
+	}
+	if st.Ignored != "" {
+		log.Warn().Str("reason", st.Ignored).Msg("detection snapshot ignored; state rebuilt from the whole trail")
+	}
+	log.Info().Uint64("snapshot_seq", st.Snapshot).Int("entries_replayed", st.Entries).Msg("detection state restored")
+	if d.key != nil {
+		go eng.RunSnapshots(ctx, snapshotEvery, func(err error) { log.Warn().Err(err).Msg("detection snapshot not written") })
 	}
 	if len(sinks) > 0 {
 		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
@@ -98,6 +142,21 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	}
 	log.Info().Int("rules", len(doc.Detection)).Int("ticket_sinks", len(sinks)).Msg("detection rules loaded")
 	return nil
+}
+
+// snapshotEvery is how often the collector writes the detection snapshot:
+// a restart replays at most this much of the trail.
+const snapshotEvery = 5 * time.Minute
+
+// finalSnapshot writes the detection snapshot once the collector stores
+// nothing more, so the next start replays nothing.
+func (d *detection) finalSnapshot(log *zerolog.Logger) {
+	if d.engine == nil || d.key == nil {
+		return
+	}
+	if err := d.engine.WriteSnapshot(time.Now()); err != nil {
+		log.Warn().Err(err).Msg("detection snapshot not written at shutdown; the next start replays the trail")
+	}
 }
 
 // ticketOutbox returns the outbox of the policy's ticket sinks, with the

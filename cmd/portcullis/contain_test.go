@@ -51,7 +51,7 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +130,15 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "denied-pod-a-2") {
 		t.Errorf("incident report names pod-a's second denial, want its first only:\n%s", &out)
+	}
+	out.Reset()
+	if code := incidentReport([]string{id, "--data", dir, "--format", "json"}, &out, &errOut); code != 0 {
+		t.Fatalf("incident report --format json = %d: %s", code, &errOut)
+	}
+	var rep alert.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Alert.ID != id || rep.Alert.Status != alert.StatusContained ||
+		len(rep.Enforcement) != 2 || len(rep.Containment) == 0 || rep.Assessment == nil {
+		t.Errorf("incident report json = %+v (%v), want alert %s contained, 2 pods enforcing, the containment and the assessment", rep, err, id)
 	}
 	out.Reset()
 	if code := incidentAssess([]string{"--client", "acme-hris", "--data", dir, "--format", "json", "--policy", examplePolicy}, &out, &errOut); code != 0 {
@@ -213,7 +222,7 @@ func TestPolicyPushReloadsRules(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +262,7 @@ func TestCollectorRoutesAlertmanager(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		t.Fatal(err)
 	}

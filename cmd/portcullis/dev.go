@@ -190,7 +190,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 		return "", nil, err
 	}
 	var det detection // the policy's detection rules, tickets and rule actions (issue 14)
-	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, OnStored: det.observe})
+	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
 	if err != nil {
 		return "", nil, err
 	}
