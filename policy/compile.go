@@ -45,6 +45,9 @@ func Compile(doc *Document, live Live) (*Snapshot, error) {
 	if err := c.keys(live); err != nil {
 		return nil, err
 	}
+	if err := c.lifecycle(); err != nil { // lifecycle.go
+		return nil, err
+	}
 	return c.snap, c.digest(live)
 }
 
@@ -287,6 +290,9 @@ func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
 	}
 	if t, _ := parseTime(ks.NotAfter); !t.IsZero() {
 		k.NotAfter = t.UnixNano()
+	}
+	if t := ks.Born(); !t.IsZero() {
+		k.Born = t.UnixNano()
 	}
 	return k
 }
