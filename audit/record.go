@@ -31,6 +31,7 @@ const (
 	InternalError                      // a handler panicked
 	NotReady                           // no policy loaded yet
 	ResponseTooLarge                   // upstream response body above the class limit (502)
+	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
 	numDecisions
 )
 
@@ -58,6 +59,7 @@ var decisionNames = [numDecisions]string{
 	InternalError:      "internal_error",
 	NotReady:           "not_ready",
 	ResponseTooLarge:   "response_too_large",
+	KeyExpiredByPolicy: "key_expired_by_policy",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

@@ -38,6 +38,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.InternalError, 500, "internal error")
 	set(audit.NotReady, 503, "the sidecar is not ready")
 	set(audit.ResponseTooLarge, 502, "the service's response is larger than this endpoint allows")
+	set(audit.KeyExpiredByPolicy, 401, "this API key is older than the credential policy allows; rotate it")
 	return t
 }()
 
@@ -54,7 +55,7 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	r.AppendBody(x.reqID)
 	r.AppendBody(denialTail)
 	switch d {
-	case audit.Unauthenticated, audit.TokenTooOld:
+	case audit.Unauthenticated, audit.TokenTooOld, audit.KeyExpiredByPolicy:
 		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 	case audit.RateLimited:
 		s.rateLimitHeaders(r, x)

@@ -94,7 +94,7 @@ func (m *metrics) count(x *exchange, durNs int64) {
 // scraped.
 func (s *Server) Families() []Family {
 	m := &s.metrics
-	return []Family{
+	return append([]Family{
 		{Name: "portcullis_requests_total", Type: "counter", Help: "Requests by endpoint class and decision.", Samples: m.appendRequests},
 		{Name: "portcullis_request_duration_seconds", Type: "histogram", Help: "Time from request to response, in the sidecar.", Samples: m.appendLatency},
 		{Name: "portcullis_limiter_denials_total", Type: "counter", Help: "Requests denied by a limiter, by what denied.", Samples: m.appendLimited},
@@ -129,7 +129,7 @@ func (s *Server) Families() []Family {
 			}
 			return 0
 		}),
-	}
+	}, s.keyAgeFamilies()...) // keyage.go
 }
 
 // classNames returns the class label of each metrics slot.

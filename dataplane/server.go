@@ -55,6 +55,11 @@ type Config struct {
 
 	// UpstreamDial replaces the TCP dialer (in-memory upstreams in tests).
 	UpstreamDial fasthttp.DialFunc
+
+	// KeyClock is the clock API key ages are judged by (lifecycle.max_key_age
+	// and the rotation metrics); nil: the request's arrival time, read once
+	// per request anyway. Tests simulate time with it.
+	KeyClock func() time.Time
 }
 
 func (c *Config) defaults() {
