@@ -28,8 +28,10 @@ func (k KeyInfo) IsRevoked() bool { return k.Revoked || k.Revocation != nil }
 
 // CreateKey makes a new API key for client, valid from now for ttl (0: no
 // expiry), and stores its record (the SHA-256 only) with a key.create
-// event. The client must exist in the policy in etcd. The key is returned
-// once; it is not stored anywhere.
+// event. The client must exist in the policy in etcd. Under the policy's
+// lifecycle section, ttl 0 is max_key_age, a longer ttl is refused
+// (ErrKeyLifetime) and require_ticket refuses a change without a ticket
+// (ErrTicketRequired). The key is returned once; it is not stored anywhere.
 func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration, meta Meta) (key string, spec policy.KeySpec, err error) {
 	if ttl < 0 {
 		return "", spec, fmt.Errorf("key lifetime %s is negative", ttl)
@@ -42,15 +44,23 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 		if !hasClient(doc, client) {
 			return "", spec, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.PolicyRevision, ErrNotFound)
 		}
+		if err := ticketed(doc, ActionKeyCreate, client, meta); err != nil { // lifecycle.go
+			return "", spec, err
+		}
+		life, err := keyLifetime(doc.Lifecycle, client, ttl)
+		if err != nil {
+			return "", spec, err
+		}
 		now := a.now().Truncate(time.Second)
 		var notAfter time.Time
-		if ttl > 0 {
-			notAfter = now.Add(ttl)
+		if life > 0 {
+			notAfter = now.Add(life)
 		}
 		key, spec, err = policy.GenerateKey(client, meta.Actor, meta.Ticket, now, notAfter)
 		if err != nil {
 			return "", spec, err
 		}
+		spec.CreatedAt = now.UTC().Format(time.RFC3339)
 		rev, err := a.createAt(ctx, st, spec, meta, now)
 		if rev != 0 || err != nil {
 			return key, spec, err
@@ -89,6 +99,13 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 	if overlap < 0 {
 		return "", spec, fmt.Errorf("rotation overlap %s is negative", overlap)
 	}
+	life, err := a.Lifecycle(ctx) // lifecycle.go
+	if err != nil {
+		return "", spec, err
+	}
+	if err := ticketed(&policy.Document{Lifecycle: life}, ActionKeyRotate, id, meta); err != nil {
+		return "", spec, err
+	}
 	for range attempts {
 		old, modRev, err := a.etcdKey(ctx, id)
 		if err != nil {
@@ -99,6 +116,8 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		if err != nil {
 			return "", spec, err
 		}
+		spec.CreatedAt = now.UTC().Format(time.RFC3339)
+		capLifetime(life, &spec, now)
 		rev, err := a.rotateAt(ctx, old, modRev, spec, meta, now)
 		if rev != 0 || err != nil {
 			return key, spec, err
@@ -175,6 +194,9 @@ func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64,
 func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, error) {
 	if meta.Reason == "" {
 		return 0, fmt.Errorf("revocation of %q needs a reason", id)
+	}
+	if err := a.needTicket(ctx, ActionKeyRevoke, id, meta); err != nil { // lifecycle.go
+		return 0, err
 	}
 	action := ActionKeyRevoke
 	if jti, ok := strings.CutPrefix(id, etcdsync.JTIPrefix); ok {
