@@ -113,7 +113,7 @@ func keysCreateCmd() etcdCmd {
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&client, "client", "", "client `id` the key belongs to (required)")
-			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: no expiry)")
+			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: the policy's lifecycle.max_key_age, else no expiry; never longer)")
 		},
 		check: func(*etcdFlags) error {
 			if client == "" {
@@ -196,10 +196,23 @@ func keysRevokeCmd() etcdCmd {
 
 func keysListCmd() etcdCmd {
 	var client string
+	var expiring time.Duration
 	return etcdCmd{
-		flags: func(fs *flag.FlagSet) { fs.StringVar(&client, "client", "", "only the keys of client `id`") },
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&client, "client", "", "only the keys of client `id`")
+			fs.DurationVar(&expiring, "expiring", 0, "only the keys that stop being valid `within` this time (e.g. 30d), with their ages against the lifecycle policy")
+		},
+		check: func(*etcdFlags) error {
+			if expiring < 0 {
+				return fmt.Errorf("--expiring %s is negative; give a window such as 30d", expiring)
+			}
+			return nil
+		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			keys, err := a.ListKeys(ctx, client)
+			if err == nil && expiring > 0 {
+				return keysExpiring(ctx, a, f, keys, expiring, out) // keys_expiring.go
+			}
 			if err != nil || f.json {
 				return errOrJSON(err, out, keys)
 			}
