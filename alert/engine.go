@@ -48,8 +48,9 @@ type Engine struct {
 	networks  map[string]map[netip.Prefix]time.Time
 	replaying bool
 	observed  int
-	pending   []Alert // opened alerts for OnOpen
-	closing   []Alert // closed alerts for OnClose
+	pending   []Alert  // opened alerts for OnOpen
+	closing   []Alert  // closed alerts for OnClose
+	rot       rotation // key_rotation rules (rotation.go)
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -94,6 +95,7 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	e.mu.Lock()
 	old := e.idx
 	e.rules, e.idx = rules, idx
+	e.rotationPolicyLocked(d) // rotation.go
 	var out []collector.Event
 	if old != nil && !now.IsZero() {
 		for _, c := range sortedTrue(idx.privileged) {
@@ -118,6 +120,7 @@ func (e *Engine) Observe(records []collector.StoredRecord, events []collector.Ev
 	for i := range records {
 		out = e.recordLocked(&records[i], out)
 	}
+	out = e.rotationObserveLocked(records, events, out) // rotation.go
 	e.observed += len(records)
 	if e.observed > 1<<14 {
 		e.sweepLocked()
@@ -177,6 +180,7 @@ func (e *Engine) Alert(id string) (Alert, bool) {
 // eventLocked takes one stored lifecycle event.
 func (e *Engine) eventLocked(ev *collector.Event, out []collector.Event) []collector.Event {
 	d := details(ev)
+	e.rotationEventLocked(ev, d) // rotation.go
 	switch {
 	case IsAlertEvent(ev):
 		e.applyLocked(ev, d)

@@ -80,6 +80,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	if err := eng.Replay(dir); err != nil {
 		return err
 	}
+	go tickRotation(ctx, eng) // collector_rotation.go
 	if len(sinks) > 0 {
 		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
 			return err
