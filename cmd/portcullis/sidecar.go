@@ -41,6 +41,8 @@ type sidecarFlags struct {
 
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
+
+	keyClock func() time.Time // tests only, no flag: a simulated clock for key ages (dataplane.Config.KeyClock)
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -114,7 +116,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP})
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, KeyClock: f.keyClock})
 	if err != nil {
 		return err
 	}
