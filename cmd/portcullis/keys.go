@@ -60,6 +60,7 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 		fmt.Fprintf(stderr, "portcullis keys generate: %v\n", err)
 		return 1
 	}
+	spec.CreatedAt = now.UTC().Truncate(time.Second).Format(time.RFC3339) // the start of its age (lifecycle.max_key_age)
 	return printKey(stdout, stderr, key, spec)
 }
 
