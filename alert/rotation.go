@@ -53,7 +53,9 @@ func (e *Engine) rotationPolicyLocked(d *policy.Document) {
 }
 
 // rotationEventLocked learns key births and ends from lifecycle events: a
-// rotated key has its rotation evidence and needs no warning.
+// rotated key has its rotation evidence and needs no warning, and a key
+// whose warning is in the trail (alert.open) is not warned again, even
+// after its alert was closed and the collector restarted.
 func (e *Engine) rotationEventLocked(ev *collector.Event, d map[string]string) {
 	r := &e.rot
 	if r.born == nil {
@@ -69,6 +71,11 @@ func (e *Engine) rotationEventLocked(ev *collector.Event, d map[string]string) {
 		}
 	case "key.revoke":
 		r.done[ev.Target] = true
+	case ActionOpen:
+		if d["kind"] != KindKeyRotation {
+			return
+		}
+		r.done[d["key"]] = true // warned: a replay must not warn again
 	default:
 		return
 	}

@@ -63,6 +63,12 @@ func TestKeyRotationWarning(t *testing.T) {
 	}
 	n := len(r.trailEvents(ActionOpen))
 	r.eng.Tick(warnAt.Add(2 * time.Hour))
+	succ := r.alerts("key-rotation-due")
+	for _, a := range succ {
+		if a.Key == "successor1" { // closed: a restart must not warn again
+			r.event(lifecycle(warnAt.Add(2*time.Hour), ActionClose, a.ID, "alice", "rotation planned", nil))
+		}
+	}
 	r.restart()
 	r.eng.Tick(warnAt.Add(3 * time.Hour))
 	if got := len(r.trailEvents(ActionOpen)); got != n || n != 5 {

@@ -32,7 +32,7 @@ func lifecycleFile(t *testing.T, section string) string {
 }
 
 // The lifecycle policy through the CLI (issue 20): require_ticket refuses
-// keys create, rotate and revoke and clients suspend without --ticket
+// keys create, rotate and revoke, clients suspend and policy push without --ticket
 // with one line naming the flag; keys create defaults --ttl to
 // max_key_age and refuses a longer one; keys list --expiring shows the
 // keys expiring in the window with their ages against the policy.
@@ -61,6 +61,7 @@ func TestKeysLifecyclePolicy(t *testing.T) {
 		{"keys", "revoke", "globexbi1", "--reason", "leaked"},
 		{"keys", "rotate", "globexbi1", "--overlap", "1h"},
 		{"clients", "suspend", "acme-hris", "--for", "1h", "--reason", "abuse"},
+		{"policy", "push", policyFile, "--reason", "again"},
 	} {
 		_, stderr := run(1, args...)
 		if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--ticket") || !strings.Contains(stderr, "require_ticket") {

@@ -43,6 +43,20 @@ func (a *Admin) needTicket(ctx context.Context, action, target string, meta Meta
 	return ticketed(&policy.Document{Lifecycle: l}, action, target, meta)
 }
 
+// pushTicketed refuses a policy push without a ticket when the policy in
+// force (st's) requires one: a push that turns require_ticket off needs a
+// ticket too.
+func pushTicketed(st *etcdsync.State, meta Meta) error {
+	if st.Policy == "" || strings.TrimSpace(meta.Ticket) != "" {
+		return nil
+	}
+	cur, err := policy.Load("policy", []byte(st.Policy))
+	if err != nil {
+		return nil // a broken policy in etcd must be replaceable
+	}
+	return ticketed(cur, ActionPolicyPush, "policy", meta)
+}
+
 // Lifecycle returns the lifecycle section of the policy in etcd: nil when
 // there is none, no policy, or a policy that does not load.
 func (a *Admin) Lifecycle(ctx context.Context) (*policy.LifecycleSpec, error) {

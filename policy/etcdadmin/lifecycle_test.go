@@ -24,8 +24,9 @@ func lifecyclePolicy(t testing.TB) []byte {
 	return append(append(append([]byte(nil), doc[:i]...), repl...), doc[i+j:]...)
 }
 
-// require_ticket refuses every lifecycle change without a ticket, before
-// anything is written.
+// require_ticket refuses every change that writes a lifecycle event
+// without a ticket, before anything is written: key, client, policy,
+// alert and evidence changes.
 func TestRequireTicket(t *testing.T) {
 	t.Parallel()
 	cli := dial(t, shared)
@@ -46,6 +47,9 @@ func TestRequireTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks["resume"] = a.Resume(ctx, "acme-hris", bare)
+	_, checks["policy push"] = a.PushPolicy(ctx, examplePolicy(t), 0, bare)
+	_, checks["alert event"] = a.RecordAlertEvent(ctx, "alert.ack", "alert-1", bare, nil)
+	_, checks["evidence event"] = a.RecordEvidenceEvent(ctx, ActionEvidenceApprove, "pack", bare, nil)
 	for op, err := range checks {
 		if !errors.Is(err, ErrTicketRequired) {
 			t.Errorf("%s without a ticket = %v, want ErrTicketRequired", op, err)
