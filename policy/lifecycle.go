@@ -111,13 +111,14 @@ func (v *validator) checkRotationRules(l *LifecycleSpec, rs []DetectionSpec) {
 	}
 }
 
-// compileLifecycle sets the key ages of the snapshot: every key gets the
-// unix nanoseconds at which it reaches max_key_age (AgeLimit).
-func (c *compiler) lifecycle() error {
+// lifecycle sets the key ages of the snapshot: every key gets the unix
+// nanoseconds at which it reaches max_key_age (Key.AgeLimit), so that the
+// request path compares one number.
+func (c *compiler) lifecycle() {
 	maxAge, warning := c.doc.Lifecycle.Ages()
 	c.snap.MaxKeyAge, c.snap.RotationWarning = maxAge, warning
 	if maxAge == 0 {
-		return nil
+		return
 	}
 	for _, k := range c.snap.keys {
 		k.AgeLimit = 1 // unknown age: refused (a record written by hand)
@@ -125,7 +126,6 @@ func (c *compiler) lifecycle() error {
 			k.AgeLimit = k.Born + int64(maxAge)
 		}
 	}
-	return nil
 }
 
 // KeyAges counts the keys that are not revoked by their age at now (unix
