@@ -81,6 +81,7 @@ type Engine struct {
 	// its entry of networks; dropped with the networks.
 	lastClient string
 	lastNets   map[netip.Prefix]time.Time
+	rot        rotation // key_rotation rules (rotation.go)
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -153,6 +154,7 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	for _, g := range e.groups {
 		g.boundAt = time.Time{} // a rule kept by name may sum another window now
 	}
+	e.rotationPolicyLocked(d) // rotation.go
 	var out []collector.Event
 	if old != nil && !now.IsZero() {
 		for _, c := range sortedTrue(idx.privileged) {
@@ -193,6 +195,7 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 	for i := range events {
 		out = e.eventLocked(&events[i], out)
 	}
+	out = e.rotationObserveLocked(records, events, out) // rotation.go
 	e.observed += len(records)
 	if e.observed > 1<<14 {
 		e.sweepLocked()
@@ -298,6 +301,7 @@ func (e *Engine) Alert(id string) (Alert, bool) {
 // eventLocked takes one stored lifecycle event.
 func (e *Engine) eventLocked(ev *collector.Event, out []collector.Event) []collector.Event {
 	d := details(ev)
+	e.rotationEventLocked(ev, d) // rotation.go
 	switch {
 	case IsAlertEvent(ev):
 		e.applyLocked(ev, d)

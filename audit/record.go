@@ -32,6 +32,7 @@ const (
 	NotReady                           // no policy loaded yet
 	ResponseTooLarge                   // upstream response body above the class limit (502)
 	ApprovalRequired                   // the route requires a granted approval and the request named none usable (issue 20)
+	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
 	numDecisions
 )
 
@@ -60,6 +61,7 @@ var decisionNames = [numDecisions]string{
 	NotReady:           "not_ready",
 	ResponseTooLarge:   "response_too_large",
 	ApprovalRequired:   "approval_required",
+	KeyExpiredByPolicy: "key_expired_by_policy",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

@@ -46,6 +46,9 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 		return audit.Unauthenticated
 	}
 	x.key, x.client, x.scopes = key, key.Client, key.Client.Scopes
+	if key.AgeLimit != 0 && key.AgedAt(s.keyClock(x)) { // lifecycle.go: issue 20
+		return audit.KeyExpiredByPolicy
+	}
 	if x.client.Suspended {
 		return audit.Suspended
 	}

@@ -39,6 +39,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.NotReady, 503, "the sidecar is not ready")
 	set(audit.ResponseTooLarge, 502, "the service's response is larger than this endpoint allows")
 	set(audit.ApprovalRequired, 403, "this endpoint needs an approval granted by a second person for this client and endpoint: send its id in X-Portcullis-Approval (portcullis approvals request)")
+	set(audit.KeyExpiredByPolicy, 401, "this API key is older than the credential policy allows; rotate it")
 	return t
 }()
 
@@ -55,7 +56,7 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	r.AppendBody(x.reqID)
 	r.AppendBody(denialTail)
 	switch d {
-	case audit.Unauthenticated, audit.TokenTooOld:
+	case audit.Unauthenticated, audit.TokenTooOld, audit.KeyExpiredByPolicy:
 		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 	case audit.RateLimited:
 		s.rateLimitHeaders(r, x)

@@ -97,7 +97,7 @@ func (m *metrics) count(x *exchange, durNs int64) {
 // scraped.
 func (s *Server) Families() []Family {
 	m := &s.metrics
-	return []Family{
+	return append([]Family{
 		{Name: "portcullis_requests_total", Type: "counter", Help: "Requests by endpoint class and decision.", Samples: m.appendRequests},
 		{Name: "portcullis_request_duration_seconds", Type: "histogram", Help: "Time from request to response, in the sidecar.", Samples: m.appendLatency},
 		{Name: "portcullis_tenant_requests_total", Type: "counter", Help: "Requests by tenant and decision: the top tenants by recent traffic by name, the others summed in tenant=\"_other\", requests without a tenant in tenant=\"_none\".", Samples: m.appendTenantRequests},
@@ -134,7 +134,7 @@ func (s *Server) Families() []Family {
 			}
 			return 0
 		}),
-	}
+	}, s.keyAgeFamilies()...) // keyage.go
 }
 
 // classNames returns the class label of each metrics slot.

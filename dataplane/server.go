@@ -63,6 +63,10 @@ type Config struct {
 	// Approvals counts the uses of approvals for the routes that require
 	// one (approval.go); nil refuses every such request.
 	Approvals ApprovalLedger
+	// KeyClock is the clock API key ages are judged by (lifecycle.max_key_age
+	// and the rotation metrics); nil: the request's arrival time, read once
+	// per request anyway. Tests simulate time with it.
+	KeyClock func() time.Time
 }
 
 func (c *Config) defaults() {

@@ -22,7 +22,8 @@ var lifecycleActions = map[string]bool{
 
 // tokenLifecycle writes every credential change of the period with actor,
 // ticket and time, then the keys of the policy in force without an
-// expiry, flagged.
+// expiry, flagged, then every key's age against lifecycle.max_key_age
+// with its rotation evidence.
 func (b *builder) tokenLifecycle() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
@@ -44,6 +45,7 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 			w.Write(csvCells("", "policy key", k.ID, k.CreatedBy, k.Ticket, "", strconv.FormatInt(b.inForce.Revision, 10), "", "no expiry"))
 		}
 	}
+	b.keyAgeRows(w) // keyage.go
 	w.Flush()
 	return buf.Bytes(), w.Error()
 }

@@ -45,6 +45,7 @@ func Compile(doc *Document, live Live) (*Snapshot, error) {
 	if err := c.keys(live); err != nil {
 		return nil, err
 	}
+	c.lifecycle() // lifecycle.go
 	return c.snap, c.digest(live)
 }
 
@@ -314,6 +315,9 @@ func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
 	}
 	if t, _ := parseTime(ks.NotAfter); !t.IsZero() {
 		k.NotAfter = t.UnixNano()
+	}
+	if t := ks.Born(); !t.IsZero() {
+		k.Born = t.UnixNano()
 	}
 	return k
 }

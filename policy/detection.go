@@ -18,7 +18,9 @@ import (
 //   - new_network: a client seen from a source network (/24, /64) it has
 //     not used within Lookback;
 //   - dead_credential: a revoked, expired or suspended credential tried
-//     Threshold times in Window.
+//     Threshold times in Window;
+//   - key_rotation: an API key within lifecycle.rotation_warning of
+//     lifecycle.max_key_age, not rotated or revoked (one alert per key).
 //
 // Action is notify (the default), suspend (the client, for Suspend) or
 // revoke_key (the key the records name). Ticket names a sink of
@@ -61,6 +63,7 @@ var detectionKinds = map[string][]string{
 	"privileged_grant": {"client"},
 	"new_network":      {"client"},
 	"dead_credential":  {"client", "source"},
+	"key_rotation":     {"key"},
 }
 
 var (
@@ -132,7 +135,7 @@ func (r *DetectionSpec) check(sinks map[string]bool) []issuerProblem {
 	}
 	groups, ok := detectionKinds[r.Kind]
 	if !ok {
-		add("kind", "kind %q must be one of auth_failures, rate_limit_spike, bulk_spike, egress_spike, privileged_grant, new_network, dead_credential", r.Kind)
+		add("kind", "kind %q must be one of auth_failures, rate_limit_spike, bulk_spike, egress_spike, privileged_grant, new_network, dead_credential, key_rotation", r.Kind)
 	} else if r.GroupBy != "" && !contains(groups, r.GroupBy) {
 		add("group_by", "group_by %q is not one of %v for kind %s", r.GroupBy, groups, r.Kind)
 	}
@@ -179,7 +182,7 @@ func (r *DetectionSpec) checkDurations() []issuerProblem {
 
 // windowed reports whether a rule kind counts within a sliding window.
 func windowed(kind string) bool {
-	return kind != "privileged_grant" && kind != "new_network" && detectionKinds[kind] != nil
+	return kind != "privileged_grant" && kind != "new_network" && kind != "key_rotation" && detectionKinds[kind] != nil
 }
 
 func contains(list []string, s string) bool {

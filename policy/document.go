@@ -25,6 +25,9 @@ type Document struct {
 	Detection []DetectionSpec `yaml:"detection,omitempty" json:"detection,omitempty"`
 	Tickets   []TicketSpec    `yaml:"tickets,omitempty" json:"tickets,omitempty"`
 
+	// Lifecycle is the credential lifecycle policy (lifecycle.go; issue 20).
+	Lifecycle *LifecycleSpec `yaml:"lifecycle,omitempty" json:"lifecycle,omitempty"`
+
 	source [32]byte // SHA-256 of the bytes Load parsed; zero for a Document built in code
 }
 
@@ -132,6 +135,7 @@ type KeySpec struct {
 	Revoked   bool   `yaml:"revoked,omitempty" json:"revoked,omitempty"`
 	CreatedBy string `yaml:"created_by,omitempty" json:"created_by,omitempty"`
 	Ticket    string `yaml:"ticket,omitempty" json:"ticket,omitempty"`
+	CreatedAt string `yaml:"created_at,omitempty" json:"created_at,omitempty"` // RFC 3339; the start of its age (lifecycle.max_key_age)
 }
 
 // IssuerSpec is a trusted OAuth 2.0 / OIDC token issuer. Tenants lists the

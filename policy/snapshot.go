@@ -48,6 +48,9 @@ type Snapshot struct {
 	StaleDeny      bool          // past StaleAfter, deny credentialed requests
 	SkippedKeys    []string      // live key records left out, with why
 
+	MaxKeyAge       time.Duration // lifecycle.max_key_age; 0: no bound
+	RotationWarning time.Duration // lifecycle.rotation_warning; 0: none
+
 	keys        map[string]*Key
 	mtls        map[string]*Client // by certificate identity (ClientSpec.MTLSIdentities)
 	revokedJTIs map[string]struct{}
@@ -124,7 +127,13 @@ type Key struct {
 	Revoked   bool
 	LimitKey  uint64 // limiter key of a per-key bucket; the data plane limits per client (Client.LimitKey)
 	Index     int    // dense position in the snapshot's key table, for side tables
+	Born      int64  // unix nanoseconds of created_at, else not_before; 0: unknown
+	AgeLimit  int64  // unix nanoseconds at which it reaches lifecycle.max_key_age; 0: no bound
 }
+
+// AgedAt reports whether k is past the policy's max_key_age at now (unix
+// nanoseconds): one comparison, for the request path.
+func (k *Key) AgedAt(now int64) bool { return k.AgeLimit != 0 && now >= k.AgeLimit }
 
 // ValidAt reports whether k is usable at now (unix nanoseconds): inside its
 // validity window, not revoked and its client not suspended.

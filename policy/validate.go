@@ -68,6 +68,8 @@ func (v *validator) document(d *Document) {
 	v.audit(d.Audit)
 	v.staleness(d.Staleness)
 	v.detection(d.Detection, v.tickets(d.Tickets))
+	v.lifecycle(d.Lifecycle, d.Keys) // lifecycle.go
+	v.checkRotationRules(d.Lifecycle, d.Detection)
 }
 
 // unique reports a duplicate id and records the first line of each.
@@ -354,6 +356,9 @@ func (k *KeySpec) checkField(clients map[string]bool) (field string, err error) 
 	na, err := parseTime(k.NotAfter)
 	if err != nil {
 		return "not_after", fmt.Errorf("key %q: not_after: %w", k.ID, err)
+	}
+	if _, err := parseTime(k.CreatedAt); err != nil {
+		return "created_at", fmt.Errorf("key %q: created_at: %w", k.ID, err)
 	}
 	if !na.IsZero() && !nb.IsZero() && !na.After(nb) {
 		return "not_after", fmt.Errorf("key %q: not_after %s is not after not_before %s", k.ID, k.NotAfter, k.NotBefore)

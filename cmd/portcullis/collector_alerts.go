@@ -124,6 +124,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	if d.key != nil {
 		go eng.RunSnapshots(ctx, snapshotEvery, func(err error) { log.Warn().Err(err).Msg("detection snapshot not written") })
 	}
+	go tickRotation(ctx, eng) // collector_rotation.go
 	if len(sinks) > 0 {
 		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
 			return err

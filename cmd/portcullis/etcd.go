@@ -198,6 +198,10 @@ func etcdHint(err error, ef *etcdFlags) error {
 		return fmt.Errorf("%w (etcd wants a user: give --etcd-user and set PORTCULLIS_ETCD_PASSWORD)", err)
 	case errors.Is(err, rpctypes.ErrAuthFailed):
 		return fmt.Errorf("%w (check --etcd-user and PORTCULLIS_ETCD_PASSWORD)", err)
+	case errors.Is(err, etcdadmin.ErrTicketRequired):
+		return fmt.Errorf("%w: give --ticket with the change ticket, e.g. --ticket CHG-1234", err)
+	case errors.Is(err, etcdadmin.ErrKeyLifetime):
+		return fmt.Errorf("%w: give a shorter --ttl, or none for the policy's max_key_age", err)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
 		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.Username, ef.etcd.prefix)
 	}

@@ -60,6 +60,7 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 		fmt.Fprintf(stderr, "portcullis keys generate: %v\n", err)
 		return 1
 	}
+	spec.CreatedAt = now.UTC().Truncate(time.Second).Format(time.RFC3339) // the start of its age (lifecycle.max_key_age)
 	return printKey(stdout, stderr, key, spec)
 }
 
@@ -107,13 +108,14 @@ func indent(b []byte) []byte {
 }
 
 func keysCreateCmd() etcdCmd {
-	var client string
+	var client, approval string
 	var ttl time.Duration
 	return etcdCmd{
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&client, "client", "", "client `id` the key belongs to (required)")
-			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: no expiry)")
+			fs.StringVar(&approval, "approval", "", "granted approval `id` for \"keys create\" (needed under lifecycle.privileged_key_approval for a client with a privileged scope)")
+			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: the policy's lifecycle.max_key_age, else no expiry; never longer)")
 		},
 		check: func(*etcdFlags) error {
 			if client == "" {
@@ -125,7 +127,9 @@ func keysCreateCmd() etcdCmd {
 			return nil
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
-			key, spec, err := a.CreateKey(ctx, client, ttl, f.meta())
+			meta := f.meta()
+			meta.Approval = approval
+			key, spec, err := a.CreateKey(ctx, client, ttl, meta)
 			if err != nil {
 				return err
 			}
@@ -196,10 +200,23 @@ func keysRevokeCmd() etcdCmd {
 
 func keysListCmd() etcdCmd {
 	var client string
+	var expiring time.Duration
 	return etcdCmd{
-		flags: func(fs *flag.FlagSet) { fs.StringVar(&client, "client", "", "only the keys of client `id`") },
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&client, "client", "", "only the keys of client `id`")
+			fs.DurationVar(&expiring, "expiring", 0, "only the keys that stop being valid `within` this time (e.g. 30d), with their ages against the lifecycle policy")
+		},
+		check: func(*etcdFlags) error {
+			if expiring < 0 {
+				return fmt.Errorf("--expiring %s is negative; give a window such as 30d", expiring)
+			}
+			return nil
+		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			keys, err := a.ListKeys(ctx, client)
+			if err == nil && expiring > 0 {
+				return keysExpiring(ctx, a, f, keys, expiring, out) // keys_expiring.go
+			}
 			if err != nil || f.json {
 				return errOrJSON(err, out, keys)
 			}

@@ -120,6 +120,7 @@ func TestKeysGenerate(t *testing.T) {
 	want := policy.KeySpec{
 		ID: specs[0].ID, Client: "acme-hris", SHA256: hex.EncodeToString(sum[:]),
 		NotBefore: "2026-03-04T05:06:07Z", NotAfter: "2026-03-05T05:06:07Z", CreatedBy: "alice", Ticket: "OPS-7",
+		CreatedAt: "2026-03-04T05:06:07Z",
 	}
 	if specs[0] != want {
 		t.Errorf("record = %+v, want %+v", specs[0], want)

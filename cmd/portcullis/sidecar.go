@@ -44,6 +44,8 @@ type sidecarFlags struct {
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
 	tls                                      listenTLSFlags // sidecar_tls.go
+
+	keyClock func() time.Time // tests only, no flag: a simulated clock for key ages (dataplane.Config.KeyClock)
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -128,7 +130,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals})
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ type Meta struct {
 	Reason   string
 	Ticket   string
 	EtcdUser string // the etcd user the change was written as, if etcd authentication is used; recorded as the event detail DetailEtcdUser
+	Approval string // the approval id a change that needs one spends (keys create under lifecycle.privileged_key_approval)
 }
 
 // Errors of Admin operations; match them with errors.Is.
@@ -133,6 +134,9 @@ func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64
 		}
 		if expectRevision > 0 && st.PolicyRevision != expectRevision {
 			return 0, fmt.Errorf("policy is at revision %d, not the expected %d: %w", st.PolicyRevision, expectRevision, ErrConflict)
+		}
+		if err := pushTicketed(st, meta); err != nil { // lifecycle.go
+			return 0, err
 		}
 		rev, err := a.pushAt(ctx, st, parsed, doc, meta)
 		if rev != 0 || err != nil {

@@ -14,6 +14,9 @@ func (a *Admin) RecordAlertEvent(ctx context.Context, action, alertID string, me
 	if !strings.HasPrefix(action, "alert.") || alertID == "" {
 		return 0, fmt.Errorf("alert event %q about %q: want an alert.* action and an alert id", action, alertID)
 	}
+	if err := a.needTicket(ctx, action, alertID, meta); err != nil { // lifecycle.go
+		return 0, err
+	}
 	ev, err := a.eventOp(a.now(), action, alertID, meta, details)
 	if err != nil {
 		return 0, err

@@ -289,48 +289,48 @@ func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) 
 // for another client or route, expired, used up). The use is counted in
 // one transaction with its approval.use event, as a sidecar counts one,
 // so a single-use approval admits one operation whoever runs it.
-//
-// `keys create` calls it when the policy's
-// lifecycle.privileged_key_approval holds and the client holds a
-// privileged scope:
-//
-//	if err := a.RequireApproval(ctx, approvalID, client, etcdadmin.KeysCreateRoute, meta); err != nil {
-//		return err
-//	}
+// CreateKey does not call it: it takes the use in the transaction that
+// writes the key (approvalUse), so a key that is not written spends none.
 func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, meta Meta) error {
-	if id == "" {
-		return fmt.Errorf("creating a key for client %q needs an approval: run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w", client, client, route, ErrNotApproved)
-	}
 	for range attempts {
-		ap, rev, err := a.approval(ctx, id)
+		cmps, ops, err := a.approvalUse(ctx, id, client, route, meta)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotApproved, err)
+			return err
 		}
-		if why := ap.Problem(client, route, a.now()); why != "" {
-			return fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
-		}
-		ap.Uses++
-		ap.LastUse = a.now().UTC()
-		ok, err := a.use(ctx, ap, rev, meta)
-		if ok || err != nil {
+		got, err := a.commit(ctx, cmps, ops...)
+		if got != 0 || err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("approval use of %q lost %d races: %w", id, attempts, ErrConflict)
 }
 
-// use writes the use counted in ap, on its lease, with its event.
-func (a *Admin) use(ctx context.Context, ap etcdsync.Approval, rev int64, meta Meta) (bool, error) {
+// approvalUse reads the approval id and returns the compare and the writes
+// that take one use of it for client on route (the record with the use
+// counted, on its lease, and the approval.use event), or an error wrapping
+// ErrNotApproved saying why it cannot be used.
+func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
+	if id == "" {
+		return nil, nil, fmt.Errorf("%s for client %q needs an approval: run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w", route, client, client, route, ErrNotApproved)
+	}
+	ap, rev, err := a.approval(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotApproved, err)
+	}
+	if why := ap.Problem(client, route, a.now()); why != "" {
+		return nil, nil, fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
+	}
+	ap.Uses++
+	ap.LastUse = a.now().UTC()
 	put, err := putJSON(a.k.Approval(ap.ID), ap, clientv3.WithIgnoreLease())
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
 	d := approvalDetails(ap)
 	d["use"] = strconv.Itoa(ap.Uses) + "/" + strconv.Itoa(ap.MaxUses)
 	ev, err := a.eventOp(ap.LastUse, etcdsync.ActionApprovalUse, ap.ID, meta, d)
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
-	got, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)}, put, ev)
-	return got != 0, err
+	return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)}, []clientv3.Op{put, ev}, nil
 }

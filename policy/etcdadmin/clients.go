@@ -28,6 +28,9 @@ func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, met
 		if !hasClient(doc, client) {
 			return etcdsync.Suspension{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.PolicyRevision, ErrNotFound)
 		}
+		if err := ticketed(doc, ActionClientSuspend, client, meta); err != nil { // lifecycle.go
+			return etcdsync.Suspension{}, err
+		}
 		s, ok, err := a.suspendAt(ctx, st, client, ttl, meta)
 		if ok || err != nil {
 			return s, err
@@ -71,6 +74,9 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 // Resume lifts the suspension of client before it lapses, with a
 // client.resume event. It returns ErrNotFound if client is not suspended.
 func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
+	if err := a.needTicket(ctx, ActionClientResume, client, meta); err != nil { // lifecycle.go
+		return err
+	}
 	resp, err := a.cli.Get(ctx, a.k.Suspension(client))
 	if err != nil {
 		return fmt.Errorf("cannot read suspension of %q: %w", client, err)

@@ -19,6 +19,9 @@ func (a *Admin) RecordEvidenceEvent(ctx context.Context, action, target string, 
 	if !strings.HasPrefix(action, "evidence.") && !strings.HasPrefix(action, "review.") || target == "" || meta.Actor == "" {
 		return 0, fmt.Errorf("evidence event %q about %q: want an evidence.* or review.* action, a target and an actor", action, target)
 	}
+	if err := a.needTicket(ctx, action, target, meta); err != nil { // lifecycle.go
+		return 0, err
+	}
 	ev, err := a.eventOp(a.now(), action, target, meta, details)
 	if err != nil {
 		return 0, err

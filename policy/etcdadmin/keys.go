@@ -28,8 +28,10 @@ func (k KeyInfo) IsRevoked() bool { return k.Revoked || k.Revocation != nil }
 
 // CreateKey makes a new API key for client, valid from now for ttl (0: no
 // expiry), and stores its record (the SHA-256 only) with a key.create
-// event. The client must exist in the policy in etcd. The key is returned
-// once; it is not stored anywhere.
+// event. The client must exist in the policy in etcd. Under the policy's
+// lifecycle section, ttl 0 is max_key_age, a longer ttl is refused
+// (ErrKeyLifetime) and require_ticket refuses a change without a ticket
+// (ErrTicketRequired). The key is returned once; it is not stored anywhere.
 func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration, meta Meta) (key string, spec policy.KeySpec, err error) {
 	if ttl < 0 {
 		return "", spec, fmt.Errorf("key lifetime %s is negative", ttl)
@@ -42,16 +44,31 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 		if !hasClient(doc, client) {
 			return "", spec, fmt.Errorf("client %q is not in the policy at revision %d: %w", client, st.PolicyRevision, ErrNotFound)
 		}
+		if err := ticketed(doc, ActionKeyCreate, client, meta); err != nil { // lifecycle.go
+			return "", spec, err
+		}
+		life, err := keyLifetime(doc.Lifecycle, client, ttl)
+		if err != nil {
+			return "", spec, err
+		}
 		now := a.now().Truncate(time.Second)
 		var notAfter time.Time
-		if ttl > 0 {
-			notAfter = now.Add(ttl)
+		if life > 0 {
+			notAfter = now.Add(life)
 		}
 		key, spec, err = policy.GenerateKey(client, meta.Actor, meta.Ticket, now, notAfter)
 		if err != nil {
 			return "", spec, err
 		}
-		rev, err := a.createAt(ctx, st, spec, meta, now)
+		spec.CreatedAt = now.UTC().Format(time.RFC3339)
+		var useCmps []clientv3.Cmp
+		var useOps []clientv3.Op
+		if needsKeyApproval(doc, client) {
+			if useCmps, useOps, err = a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, meta); err != nil {
+				return "", policy.KeySpec{}, err
+			}
+		}
+		rev, err := a.createAt(ctx, st, spec, meta, now, useCmps, useOps)
 		if rev != 0 || err != nil {
 			return key, spec, err
 		}
@@ -59,12 +76,19 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 	return "", spec, fmt.Errorf("key create for client %q lost %d races: %w", client, attempts, ErrConflict)
 }
 
-func (a *Admin) createAt(ctx context.Context, st *etcdsync.State, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
+// createAt writes the key record spec and its key.create event, with the
+// approval use (useCmps, useOps) that authorises it when one is needed, in
+// one transaction on the policy revision st read.
+func (a *Admin) createAt(ctx context.Context, st *etcdsync.State, spec policy.KeySpec, meta Meta, now time.Time, useCmps []clientv3.Cmp, useOps []clientv3.Op) (int64, error) {
 	put, err := putJSON(a.k.Key(spec.ID), spec)
 	if err != nil {
 		return 0, err
 	}
-	ev, err := a.eventOp(now, ActionKeyCreate, spec.ID, meta, map[string]string{"client": spec.Client, "not_after": spec.NotAfter})
+	details := map[string]string{"client": spec.Client, "not_after": spec.NotAfter}
+	if len(useOps) > 0 {
+		details["approval"] = meta.Approval
+	}
+	ev, err := a.eventOp(now, ActionKeyCreate, spec.ID, meta, details)
 	if err != nil {
 		return 0, err
 	}
@@ -72,7 +96,26 @@ func (a *Admin) createAt(ctx context.Context, st *etcdsync.State, spec policy.Ke
 		clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision),
 		clientv3.Compare(clientv3.CreateRevision(a.k.Key(spec.ID)), "=", 0),
 	}
-	return a.commit(ctx, cmps, put, ev)
+	return a.commit(ctx, append(cmps, useCmps...), append([]clientv3.Op{put, ev}, useOps...)...)
+}
+
+// needsKeyApproval reports whether a key for client needs a granted
+// approval: the policy's lifecycle.privileged_key_approval holds and the
+// client holds a scope the policy marks privileged.
+func needsKeyApproval(doc *policy.Document, client string) bool {
+	if doc.Lifecycle == nil || !doc.Lifecycle.PrivilegedKeyApproval {
+		return false
+	}
+	privileged := make(map[string]bool, len(doc.Scopes))
+	for _, sc := range doc.Scopes {
+		privileged[sc.Name] = sc.Privileged
+	}
+	for _, c := range doc.Clients {
+		if c.ID == client {
+			return slices.ContainsFunc(c.Scopes, func(s string) bool { return privileged[s] })
+		}
+	}
+	return false
 }
 
 func hasClient(doc *policy.Document, id string) bool {
@@ -89,6 +132,13 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 	if overlap < 0 {
 		return "", spec, fmt.Errorf("rotation overlap %s is negative", overlap)
 	}
+	life, err := a.Lifecycle(ctx) // lifecycle.go
+	if err != nil {
+		return "", spec, err
+	}
+	if err := ticketed(&policy.Document{Lifecycle: life}, ActionKeyRotate, id, meta); err != nil {
+		return "", spec, err
+	}
 	for range attempts {
 		old, modRev, err := a.etcdKey(ctx, id)
 		if err != nil {
@@ -99,6 +149,8 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		if err != nil {
 			return "", spec, err
 		}
+		spec.CreatedAt = now.UTC().Format(time.RFC3339)
+		capLifetime(life, &spec, now)
 		rev, err := a.rotateAt(ctx, old, modRev, spec, meta, now)
 		if rev != 0 || err != nil {
 			return key, spec, err
@@ -175,6 +227,9 @@ func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64,
 func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, error) {
 	if meta.Reason == "" {
 		return 0, fmt.Errorf("revocation of %q needs a reason", id)
+	}
+	if err := a.needTicket(ctx, ActionKeyRevoke, id, meta); err != nil { // lifecycle.go
+		return 0, err
 	}
 	action := ActionKeyRevoke
 	if jti, ok := strings.CutPrefix(id, etcdsync.JTIPrefix); ok {
