@@ -359,7 +359,7 @@ func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, en
 func (v *verifier) checkEntry(n uint64, i int, line []byte) {
 	var l entryLine
 	var b verifyBody
-	if err := json.Unmarshal(line, &l); err != nil {
+	if err := decodeEntryLine(line, &l); err != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "not an entry: %v", err)
 		v.prevKnown = false
 		return

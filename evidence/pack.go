@@ -72,7 +72,7 @@ type builder struct {
 	cfg     *Config
 	doc     *policy.Document
 	inForce etcdadmin.HistoryEntry
-	records []collector.StoredRecord
+	tally   *tally
 	events  []collector.Event
 	alerts  []alert.Alert
 }
@@ -116,7 +116,7 @@ func Pack(cfg Config) (*Result, error) {
 	}
 	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
 	res.Zip = res.Dir + ".zip"
-	res.Records, res.Events, res.Alerts = len(b.records), len(b.events), len(b.alerts)
+	res.Records, res.Events, res.Alerts = b.tally.records, len(b.events), len(b.alerts)
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
 	}
@@ -159,39 +159,57 @@ func (b *builder) write(dir string, f file) (ManifestRow, error) {
 	return b.row(f, name, hex.EncodeToString(sum[:])), nil
 }
 
-// load reads the policy in force, the period's records and events and the
-// alerts.
+// load reads the policy in force, the events and alerts, then the
+// period's records in one pass into the tally: records are counted,
+// never kept.
 func load(cfg *Config) (*builder, error) {
 	b := &builder{cfg: cfg}
 	var err error
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
 	}
+	if err := b.loadEvents(); err != nil {
+		return nil, err
+	}
+	b.tally = newTally(b)
 	p := cfg.Period
 	err = collector.QueryRecords(cfg.DataDir, collector.Filter{From: p.From, To: p.To}, func(r *collector.StoredRecord) error {
-		b.records = append(b.records, *r)
+		b.tally.add(b, r)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the records of store %q: %w", cfg.DataDir, err)
 	}
-	err = collector.QueryEvents(cfg.DataDir, p.From, p.To, func(ev *collector.Event) error {
-		b.events = append(b.events, *ev)
+	return b, nil
+}
+
+// loadEvents reads the period's lifecycle events and the alerts that were
+// open in it, rebuilt from every alert event of the trail (an alert opened
+// before the period may close in it).
+func (b *builder) loadEvents() error {
+	var all []collector.Event
+	p := b.cfg.Period
+	err := collector.QueryEvents(b.cfg.DataDir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
+		all = append(all, *ev)
+		if p.Contains(ev.Time) {
+			b.events = append(b.events, *ev)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the events of store %q: %w", cfg.DataDir, err)
+		return fmt.Errorf("cannot read the events of store %q: %w", b.cfg.DataDir, err)
 	}
-	alerts, err := alert.Load(cfg.DataDir)
+	e, err := alert.New(alert.Config{})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the alerts of store %q: %w", cfg.DataDir, err)
+		return err
 	}
-	for _, a := range alerts {
+	e.Observe(nil, all)
+	for _, a := range e.Alerts() {
 		if a.Opened.Before(p.To) && !a.LastSeen.Before(p.From) {
 			b.alerts = append(b.alerts, a)
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // inForce returns the newest history entry pushed before the period ends,
