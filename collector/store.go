@@ -118,6 +118,9 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
+	if err := s.recordRetentionLocked(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

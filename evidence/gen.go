@@ -251,7 +251,7 @@ func (b *builder) throttlingSample() ([]byte, error) {
 func (b *builder) retention() ([]byte, error) {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# API logging: retention and integrity, %s\n\n", b.cfg.Period.Name)
-	fmt.Fprintf(&w, "Retention setting of the collector: %s\n\n", dash(b.cfg.Retention))
+	w.WriteString(b.retentionSetting())
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
 	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
 	if b.cfg.VerifyKey == nil {

@@ -39,7 +39,10 @@ type Config struct {
 	// nil means SigningKey's public half, and with neither the proof says
 	// the store was not verified.
 	VerifyKey ed25519.PublicKey
-	// Retention is the collector's --retention setting, as deployed.
+	// Retention is the collector's --retention setting as the operator
+	// states it; optional. The pack reports the setting the store
+	// recorded in its signed head, and a Retention that disagrees with it
+	// is reported in the file and in Result.Warnings.
 	Retention string
 	// Owners maps an API control area (Auth, Rate Limit, Logging, Abuse)
 	// to the evidence owner.
@@ -58,6 +61,9 @@ type Result struct {
 	// Records, Events and Alerts count the period's activity; all zero
 	// means the pack says the period had none.
 	Records, Events, Alerts int
+	// Warnings are what the pack found wrong and says in its files (a
+	// --retention that disagrees with the store); the command prints them.
+	Warnings []string
 }
 
 // Manifest file names.
@@ -69,12 +75,13 @@ const (
 
 // builder holds the data every generator reads.
 type builder struct {
-	cfg     *Config
-	doc     *policy.Document
-	inForce etcdadmin.HistoryEntry
-	tally   *tally
-	events  []collector.Event
-	alerts  []alert.Alert
+	cfg      *Config
+	doc      *policy.Document
+	inForce  etcdadmin.HistoryEntry
+	tally    *tally
+	warnings []string
+	events   []collector.Event
+	alerts   []alert.Alert
 }
 
 // file is one generated evidence file.
@@ -138,6 +145,7 @@ func Pack(cfg Config) (*Result, error) {
 	if err := zipDir(res.Dir, res.Zip); err != nil {
 		return nil, err
 	}
+	res.Warnings = b.warnings
 	return res, nil
 }
 

@@ -64,7 +64,7 @@ const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
 // period.
 func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,8 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
+		for _, want := range []string{"Result: OK", "Retention setting of the collector: 400d, recorded in the store's signed head",
+			"verified with the collector's key", "(400d) agrees with the store", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)
 			}
@@ -463,5 +464,44 @@ func TestPackEmptyPeriod(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestPackRetentionFromStore checks that the retention file states the
+// setting the store recorded, whatever the flag says, and that a flag
+// that disagrees is reported in the file and as a warning.
+func TestPackRetentionFromStore(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 90 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendBatch(&collector.Batch{ID: "b1", Records: []collector.StoredRecord{{Time: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePeriod("2026-05")
+	tests := []struct {
+		flag, want string
+		warnings   int
+	}{
+		{"", "", 0},
+		{"90d", "(90d) agrees with the store", 0},
+		{"400d", "MISMATCH: the --retention given to the pack says 400d, the store records 90d", 1},
+	}
+	for _, tt := range tests {
+		res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: tt.flag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-05.md"))
+		if !strings.Contains(string(ret), "Retention setting of the collector: 90d, recorded in the store's signed head") ||
+			!strings.Contains(string(ret), tt.want) || len(res.Warnings) != tt.warnings {
+			t.Errorf("flag %q: warnings %q, file:\n%s\nwant %q and %d warnings", tt.flag, res.Warnings, ret, tt.want, tt.warnings)
+		}
 	}
 }
