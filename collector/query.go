@@ -49,7 +49,7 @@ func (f *Filter) Match(r *StoredRecord) bool {
 func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
 	return scanEntries(dir, KindBatch, func(e *Entry) error {
 		for i := range e.Records {
-			e.Records[i].Sender = e.Sender
+			e.Records[i].Sender, e.Records[i].Pod = e.Sender, e.Pod
 			if f.Match(&e.Records[i]) {
 				if err := fn(&e.Records[i]); err != nil {
 					return err

@@ -164,6 +164,7 @@ type Entry struct {
 	// under Kubernetes), so that one sender token shared by a fleet still
 	// tells its sidecars apart.
 	Instance string
+	Pod      string // the sender's k8s.pod.name, "" when it sent none
 	Records  []StoredRecord
 	Events   []Event
 	// ExpiredSegment and ExpiredThrough describe a retention entry.
@@ -177,6 +178,7 @@ type entryBody struct {
 	Service  string         `json:"service"`
 	Host     string         `json:"host"`
 	Instance string         `json:"instance"`
+	Pod      string         `json:"pod"`
 	Records  []StoredRecord `json:"records"`
 	Events   []Event        `json:"events"`
 }
@@ -315,7 +317,7 @@ func scanEntries(dir, kind string, fn func(e *Entry) error) error {
 				return nil
 			}
 			return fn(&Entry{Segment: n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-				Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Records: b.Records, Events: b.Events,
+				Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
 				ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
 		})
 		if err != nil {

@@ -168,6 +168,9 @@ func (s *Store) batchBodyLocked(b *Batch) []byte {
 	buf = appendStringField(buf, `,"service":`, b.Service)
 	buf = appendStringField(buf, `,"host":`, b.Host)
 	buf = appendStringField(buf, `,"instance":`, b.Instance)
+	if b.Pod != "" {
+		buf = appendStringField(buf, `,"pod":`, b.Pod)
+	}
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
 		if i > 0 {

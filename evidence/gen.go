@@ -121,31 +121,17 @@ func finding(clientUses, scopeUses int64, privileged bool) string {
 	return strings.Join(f, "; ")
 }
 
-// revocations writes the period's revocations and suspensions from the
-// lifecycle events the collector stored.
-func (b *builder) revocations() ([]byte, error) {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "first_denial_after", "first_denial_by_sidecar"})
-	for i := range b.events {
-		ev := &b.events[i]
-		switch ev.Action {
-		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionTokenRevoke, etcdadmin.ActionClientSuspend:
-		default:
-			continue
-		}
-		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
-			strconv.FormatInt(ev.Revision, 10), rfc(b.firstDenial(i)), b.enforcedBy(i)))
-	}
-	w.Flush()
-	return buf.Bytes(), w.Error()
-}
-
 // deniedAfter reports whether r is a denial of the key or client ev
 // revoked or suspended, after ev.
 func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
-	want := map[string]string{etcdadmin.ActionKeyRevoke: "unauthenticated", etcdadmin.ActionClientSuspend: "suspended"}[ev.Action]
-	return r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target)
+	want := ""
+	switch ev.Action {
+	case etcdadmin.ActionKeyRevoke:
+		want = "unauthenticated"
+	case etcdadmin.ActionClientSuspend:
+		want = "suspended"
+	}
+	return want != "" && r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target)
 }
 
 // firstDenial is the earliest denial after events[i] of the key or

@@ -47,6 +47,11 @@ type Config struct {
 	// Owners maps an API control area (Auth, Rate Limit, Logging, Abuse)
 	// to the evidence owner.
 	Owners map[string]string
+	// Members returns the live sidecars' member records through time
+	// (etcdadmin.Admin.MemberTrails) back to revision since, for the
+	// propagation proof of each revocation; nil when the pack is built
+	// without etcd, and the revocation file says so.
+	Members func(since int64) ([]etcdadmin.MemberTrail, []string, error)
 	// Etcd and Prefix name the deployment in the runbook's commands.
 	Etcd, Prefix string
 	// Now is the clock; nil means time.Now.

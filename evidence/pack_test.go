@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 func TestParsePeriod(t *testing.T) {
@@ -116,7 +118,7 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	}}
 	globex := rec(at(12, 8), "", "", "GET", "/v1/reports/{id}", 401, "unauthenticated")
 	globex.Tenant = "globex"
-	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Records: []collector.StoredRecord{
+	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Pod: "pod-b", Records: []collector.StoredRecord{
 		rec(at(10, 12).Add(30*time.Second), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
 		globex,
 	}}
@@ -171,8 +173,21 @@ func TestPackFromStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The member records of two live sidecars as etcd held them: pod-b
+	// applied revision 43 (after the revocation at 41) at 12:00:20; pod-c
+	// is stuck at revision 40 (TestMemberTrailsAcknowledgeRevocation and
+	// the end-to-end test read them from a real etcd).
+	at := func(h, m, s int) time.Time { return time.Date(2026, 5, 10, h, m, s, 0, time.UTC) }
+	since := int64(0)
+	members := func(s int64) ([]etcdadmin.MemberTrail, []string, error) {
+		since = s
+		return []etcdadmin.MemberTrail{
+			{Pod: "pod-b", Versions: []etcdsync.Member{{Pod: "pod-b", Revision: 39, Updated: at(9, 0, 0)}, {Pod: "pod-b", Revision: 43, Updated: at(12, 0, 20)}}},
+			{Pod: "pod-c", Versions: []etcdsync.Member{{Pod: "pod-c", Revision: 40, Updated: at(11, 0, 0)}}},
+		}, nil, nil
+	}
 	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d",
-		Owners: map[string]string{"Auth": "iam-team@example.com"}})
+		Owners: map[string]string{"Auth": "iam-team@example.com"}, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +269,18 @@ func TestPackFromStore(t *testing.T) {
 
 	t.Run("revocations", func(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-RevocationRecords-2026-Q2.csv"))
-		want := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "2026-05-10T12:00:30Z",
-			"token:sidecar-1=2026-05-10T13:00:00Z token:sidecar-2=2026-05-10T12:00:30Z"}
-		if len(rows) != 2 || !slices.Equal(rows[1], want) {
-			t.Errorf("revocations = %q, want one row %q", rows, want)
+		ev := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41"}
+		want := [][]string{
+			append(ev[:7:7], "2026-05-10T12:00:30Z", "pod-b=2026-05-10T12:00:30Z token:sidecar-1=2026-05-10T13:00:00Z", "", "", "", "",
+				"1 of 2 live sidecars applied revision 41; NOT ACKNOWLEDGED by 1"),
+			append(ev[:7:7], "", "", "pod-b", "43", "2026-05-10T12:00:20Z", "2026-05-10T12:00:30Z", "applied"),
+			append(ev[:7:7], "", "", "pod-c", "40", "", "", "NOT ACKNOWLEDGED: its member record names revision 40 (updated 2026-05-10T11:00:00Z), before 41"),
+		}
+		if !slices.EqualFunc(rows[1:], want, slices.Equal) {
+			t.Errorf("revocations = %q, want %q", rows[1:], want)
+		}
+		if since != 41 {
+			t.Errorf("member records read back to revision %d, want 41 (the period's revocation)", since)
 		}
 	})
 

@@ -189,8 +189,8 @@ func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) 
 				by = map[string]time.Time{}
 				t.firstBy[i] = by
 			}
-			if f := by[r.Sender]; f.IsZero() || r.Time.Before(f) {
-				by[r.Sender] = r.Time
+			if f := by[sidecarOf(r)]; f.IsZero() || r.Time.Before(f) {
+				by[sidecarOf(r)] = r.Time
 			}
 		}
 	}
@@ -241,4 +241,13 @@ func containsFold(s, lower string) bool {
 		}
 	}
 	return false
+}
+
+// sidecarOf names the sidecar that sent r: its pod (the name of its member
+// record in etcd) when it sent one, else the sender it authenticated as.
+func sidecarOf(r *collector.StoredRecord) string {
+	if r.Pod != "" {
+		return r.Pod
+	}
+	return r.Sender
 }

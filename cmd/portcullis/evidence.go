@@ -183,7 +183,21 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 		cfg.History, err = a.PolicyHistory(ctx, 0)
 		return err
 	})
+	cfg.Members = memberTrails(ef)
 	return cfg, err
+}
+
+// memberTrails reads the live sidecars' member records for the
+// revocation file's propagation proof, on a connection of its own: the
+// pack asks once it has read the period's events.
+func memberTrails(ef etcdFlags) func(since int64) ([]etcdadmin.MemberTrail, []string, error) {
+	return func(since int64) (trails []etcdadmin.MemberTrail, bad []string, err error) {
+		err = withAdmin(&ef, func(ctx context.Context, a *etcdadmin.Admin) error {
+			trails, bad, err = a.MemberTrails(ctx, since)
+			return err
+		})
+		return trails, bad, err
+	}
 }
 
 func evidenceVerify(args []string, stdout, stderr io.Writer) int {
