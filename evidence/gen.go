@@ -121,6 +121,17 @@ func finding(clientUses, scopeUses int64, privileged bool) string {
 	return strings.Join(f, "; ")
 }
 
+// changeTime is when ev's change was made: the time its writer put in
+// the event (ClaimedTime) when that is earlier than when the collector
+// read it (Time), since a sidecar can apply the change, and deny, before
+// the collector reads it (TestEvidencePackEndToEnd).
+func changeTime(ev *collector.Event) time.Time {
+	if !ev.ClaimedTime.IsZero() && ev.ClaimedTime.Before(ev.Time) {
+		return ev.ClaimedTime
+	}
+	return ev.Time
+}
+
 // deniedAfter reports whether r is a denial of the key or client ev
 // revoked or suspended, after ev.
 func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
@@ -131,7 +142,7 @@ func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
 	case etcdadmin.ActionClientSuspend:
 		want = "suspended"
 	}
-	return want != "" && r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target)
+	return want != "" && r.Decision == want && r.Time.After(changeTime(ev)) && (r.KeyID == ev.Target || r.Client == ev.Target)
 }
 
 // firstDenial is the earliest denial after events[i] of the key or
