@@ -229,7 +229,9 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(outDir, "evidence-"+p.Name)
-	file := func(area, name, ext string) string { return filepath.Join(dir, evidence.FileName(area, name, p.Name, ext)) }
+	file := func(area, name, ext string) string {
+		return filepath.Join(dir, evidence.FileName(area, name, p.Name, ext))
+	}
 	events := storedEvents(t, data)
 	e2e := &e2eCheck{t: t, tr: tr, dir: dir, file: file, events: events, from: from, to: to}
 
