@@ -310,7 +310,7 @@ func scanEntries(dir, kind string, fn func(e *Entry) error) error {
 			}
 			var l entryLine
 			var b entryBody
-			if decodeEntryLine(line, &l) != nil || json.Unmarshal(l.Body, &b) != nil {
+			if decodeEntryLine(line, &l) != nil || decodeBody(l.Body, &b) != nil {
 				return nil
 			}
 			if headSeq > 0 && b.Seq > headSeq && n == segs[len(segs)-1] {

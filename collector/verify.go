@@ -366,7 +366,7 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte) {
 	}
 	prev, okPrev := parseHash(l.Prev)
 	stored, okHash := parseHash(l.Hash)
-	errBody := json.Unmarshal(l.Body, &b)
+	errBody := decodeVerifyBody(l.Body, &b)
 	if !okPrev || !okHash || errBody != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "malformed prev, hash or body")
 		v.prevKnown = false
@@ -385,6 +385,23 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte) {
 	v.hashAt[b.Seq] = stored
 	v.checkTailEntry(&l, stored, &b)
 	v.count(n, i, &b)
+}
+
+// decodeVerifyBody decodes what Verify counts; a batch body the store
+// wrote goes through decodeBatchBody (see decodeBody).
+func decodeVerifyBody(body []byte, b *verifyBody) error {
+	var eb entryBody
+	if !isKind(body, KindBatch) || !decodeBatchBody(body, &eb) {
+		return json.Unmarshal(body, b)
+	}
+	b.entryHeader = eb.entryHeader
+	b.Records = make([]struct {
+		Time time.Time `json:"time"`
+	}, len(eb.Records))
+	for i := range eb.Records {
+		b.Records[i].Time = eb.Records[i].Time
+	}
+	return nil
 }
 
 // verifyBody decodes what Verify counts, without whole records.

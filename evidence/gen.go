@@ -255,7 +255,7 @@ func (b *builder) retention() ([]byte, error) {
 		w.WriteString("NOT VERIFIED: no collector key was given (--signing-key or --public-key).\n")
 		return w.Bytes(), nil
 	}
-	rep, err := collector.VerifyWith(b.cfg.DataDir, b.cfg.VerifyKey, collector.VerifyOptions{Now: b.cfg.Now()})
+	rep, err := b.verified()
 	if err != nil {
 		fmt.Fprintf(&w, "NOT VERIFIED: %v\n", err)
 		return w.Bytes(), nil

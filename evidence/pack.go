@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
@@ -85,6 +86,10 @@ type builder struct {
 	inForce  etcdadmin.HistoryEntry
 	tally    *tally
 	warnings []string
+	// verified is the store's verification, run once; Pack starts it
+	// beside the pass over the records (two passes over the store at once
+	// on two cores: BenchmarkPack).
+	verified func() (*collector.VerifyReport, error)
 	events   []collector.Event
 	alerts   []alert.Alert
 }
@@ -176,10 +181,19 @@ func (b *builder) write(dir string, f file) (ManifestRow, error) {
 // period's records in one pass into the tally: records are counted,
 // never kept.
 func load(cfg *Config) (*builder, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	b := &builder{cfg: cfg}
 	var err error
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
+	}
+	b.verified = sync.OnceValues(func() (*collector.VerifyReport, error) {
+		return collector.VerifyWith(cfg.DataDir, cfg.VerifyKey, collector.VerifyOptions{Now: cfg.Now()})
+	})
+	if cfg.VerifyKey != nil {
+		go b.verified()
 	}
 	if err := b.loadEvents(); err != nil {
 		return nil, err
