@@ -13,10 +13,10 @@ import (
 // million records spent most of its time in encoding/json's validation
 // and reflection (BenchmarkPack in package evidence);
 // FuzzDecodeBatchBody holds the two to the same result.
-func decodeBody(body []byte, b *entryBody) error {
+func decodeBody(body []byte, b *entryBody, reuse *bodyBuffers) error {
 	if isKind(body, KindBatch) {
 		var fast entryBody
-		if decodeBatchBody(body, &fast) {
+		if decodeBatchBodyInto(body, &fast, reuse) {
 			*b = fast
 			return nil
 		}
@@ -24,12 +24,30 @@ func decodeBody(body []byte, b *entryBody) error {
 	return json.Unmarshal(body, b)
 }
 
+// bodyBuffers are what a scan reuses from one entry to the next: the
+// records slice (QueryRecords: fn does not keep a record) and the
+// interned strings.
+type bodyBuffers struct {
+	recs   []StoredRecord
+	intern map[string]string
+}
+
 // decodeBatchBody decodes a batch body of the shape the store writes: an
 // object of known keys whose strings hold no escapes and whose numbers are
 // integers. It reports false for anything else, and the caller decodes it
 // with encoding/json.
 func decodeBatchBody(body []byte, b *entryBody) bool {
+	return decodeBatchBodyInto(body, b, nil)
+}
+
+// decodeBatchBodyInto is decodeBatchBody reusing reuse's buffers (nil:
+// none), and leaving them for the next entry.
+func decodeBatchBodyInto(body []byte, b *entryBody, reuse *bodyBuffers) bool {
 	d := fastDecoder{buf: body}
+	if reuse != nil {
+		d.intern, d.recs = reuse.intern, reuse.recs
+		defer func() { reuse.intern, reuse.recs = d.intern, d.recs }()
+	}
 	ok := d.object(func(key []byte) bool {
 		switch string(key) {
 		case "seq":
@@ -65,6 +83,7 @@ type fastDecoder struct {
 	buf    []byte
 	pos    int
 	intern map[string]string // the values of a batch's few-valued fields, stored once
+	recs   []StoredRecord    // a slice to reuse for the records, or nil
 }
 
 // maxIntern bounds a decoder's interned strings.
@@ -232,12 +251,15 @@ func (d *fastDecoder) records(dst *[]StoredRecord) bool {
 		return false // null: encoding/json decides
 	}
 	// One record a "time" key: the capacity without regrowing the slice.
-	out := make([]StoredRecord, 0, bytes.Count(d.buf[d.pos:], []byte(`{"time":`)))
+	out := d.recs[:0]
+	if n := bytes.Count(d.buf[d.pos:], []byte(`{"time":`)); cap(out) < n {
+		out = make([]StoredRecord, 0, n)
+	}
 	ok := d.array(func() bool {
 		out = append(out, StoredRecord{})
 		return d.record(&out[len(out)-1])
 	})
-	*dst = out
+	*dst, d.recs = out, out
 	return ok
 }
 

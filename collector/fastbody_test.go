@@ -22,6 +22,11 @@ func seedBatchBody(t testing.TB) []byte {
 	return append([]byte(nil), s.batchBodyLocked(b)...)
 }
 
+var (
+	plainBody  = []byte(`{"seq":7,"kind":"batch","time":"2026-05-01T09:00:00Z","batch_id":"b","sender":"s","service":"","host":"","instance":"","records":[{"time":"2026-05-01T09:00:00Z","tenant":"acme","status":200,"attributes":{"k":"v"},"flags":[]},{"time":"2026-05-01T09:00:01Z","tenant":"globex","client":"g","status":401}]}`)
+	plainBody2 = []byte(`{"seq":8,"kind":"batch","time":"2026-05-01T09:00:02Z","batch_id":"c","sender":"s","records":[{"time":"2026-05-01T09:00:02Z","tenant":"acme","path":"/x","status":429}]}`)
+)
+
 // TestDecodeBatchBody checks the fast decoder's result against
 // encoding/json's on a body the store writes, and that it leaves a body
 // with escapes or unknown keys to encoding/json.
@@ -31,12 +36,21 @@ func TestDecodeBatchBody(t *testing.T) {
 	if err := json.Unmarshal(body, &want); err != nil {
 		t.Fatal(err)
 	}
-	if err := decodeBody(body, &got); err != nil || !reflect.DeepEqual(got, want) {
+	if err := decodeBody(body, &got, nil); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("decodeBody = %+v, %v;\nwant %+v", got, err, want)
 	}
 	var fast entryBody
 	if decodeBatchBody(body, &fast) {
 		t.Error("decodeBatchBody took a body with an escaped quote and non-ASCII text")
+	}
+	// A scan's buffers carry from one body to the next (QueryRecords).
+	reuse := &bodyBuffers{}
+	for _, body := range [][]byte{plainBody, plainBody2, plainBody} {
+		var want, got entryBody
+		json.Unmarshal(body, &want)
+		if err := decodeBody(body, &got, reuse); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("decodeBody with reused buffers = %+v, %v;\nwant %+v", got, err, want)
+		}
 	}
 	plain := []byte(`{"seq":7,"kind":"batch","time":"2026-05-01T09:00:00Z","batch_id":"b","sender":"s","service":"","host":"","instance":"","records":[{"time":"2026-05-01T09:00:00Z","tenant":"acme","status":200,"attributes":{"k":"v"},"flags":[]}]}`)
 	if !decodeBatchBody(plain, &fast) || fast.Seq != 7 || len(fast.Records) != 1 || fast.Records[0].Attributes["k"] != "v" {

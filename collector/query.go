@@ -45,9 +45,12 @@ func (f *Filter) Match(r *StoredRecord) bool {
 }
 
 // QueryRecords calls fn for every stored record in dir that f matches, in
-// storage order. It does not verify the chain.
+// storage order. It does not verify the chain. r is valid only during the
+// call: fn copies what it keeps (the records of one entry are decoded into
+// the slice of the one before, for a scan of millions of records:
+// BenchmarkPack in package evidence).
 func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
-	return scanEntries(dir, KindBatch, func(e *Entry) error {
+	return scanEntries(dir, KindBatch, &bodyBuffers{}, func(e *Entry) error {
 		for i := range e.Records {
 			e.Records[i].Sender, e.Records[i].Pod = e.Sender, e.Pod
 			if f.Match(&e.Records[i]) {
@@ -63,7 +66,7 @@ func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
 // QueryEvents calls fn for every stored lifecycle event with a time in
 // [from, to) (zero bounds are open), in storage order.
 func QueryEvents(dir string, from, to time.Time, fn func(ev *Event) error) error {
-	return scanEntries(dir, KindEvents, func(e *Entry) error {
+	return scanEntries(dir, KindEvents, nil, func(e *Entry) error {
 		for i := range e.Events {
 			t := e.Events[i].Time
 			if (!from.IsZero() && t.Before(from)) || (!to.IsZero() && !t.Before(to)) {

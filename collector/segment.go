@@ -287,13 +287,14 @@ func segmentLines(path string, fn func(i int, line []byte) error) (good int64, p
 // A directory that holds no store is an error. fn must not keep e past the
 // call.
 func ScanEntries(dir string, fn func(e *Entry) error) error {
-	return scanEntries(dir, "", fn)
+	return scanEntries(dir, "", nil, fn)
 }
 
 // scanEntries is ScanEntries of the entries of one kind ("" for all); an
 // entry of another kind is skipped before it is decoded (QueryEvents over
 // a store of millions of records: BenchmarkPack in package evidence).
-func scanEntries(dir, kind string, fn func(e *Entry) error) error {
+// With reuse, an entry's records are overwritten by the next entry's.
+func scanEntries(dir, kind string, reuse *bodyBuffers, fn func(e *Entry) error) error {
 	segs, _, err := listStore(dir)
 	if err != nil {
 		return err
@@ -310,7 +311,7 @@ func scanEntries(dir, kind string, fn func(e *Entry) error) error {
 			}
 			var l entryLine
 			var b entryBody
-			if decodeEntryLine(line, &l) != nil || decodeBody(l.Body, &b) != nil {
+			if decodeEntryLine(line, &l) != nil || decodeBody(l.Body, &b, reuse) != nil {
 				return nil
 			}
 			if headSeq > 0 && b.Seq > headSeq && n == segs[len(segs)-1] {
