@@ -48,7 +48,13 @@ func decodeBatchBodyInto(body []byte, b *entryBody, reuse *bodyBuffers) bool {
 		d.intern, d.recs = reuse.intern, reuse.recs
 		defer func() { reuse.intern, reuse.recs = d.intern, d.recs }()
 	}
-	ok := d.object(func(key []byte) bool {
+	ok := decodeBatchFields(&d, b)
+	return ok && d.end()
+}
+
+// decodeBatchFields reads a batch body's object into b.
+func decodeBatchFields(d *fastDecoder, b *entryBody) bool {
+	return d.object(func(key []byte) bool {
 		switch string(key) {
 		case "seq":
 			n, ok := d.int()
@@ -71,10 +77,21 @@ func decodeBatchBodyInto(body []byte, b *entryBody, reuse *bodyBuffers) bool {
 		case "pod":
 			return d.str(&b.Pod)
 		case "records":
+			if d.timesOnly != nil {
+				return d.recordTimes()
+			}
 			return d.records(&b.Records)
 		}
 		return false
 	})
+}
+
+// decodeBatchTimes is decodeBatchBody keeping of the records only their
+// times, in times: it accepts what decodeBatchBody accepts, without
+// copying a string (Verify counts records and their time span).
+func decodeBatchTimes(body []byte, b *entryBody, times *[]time.Time) bool {
+	d := fastDecoder{buf: body, timesOnly: times}
+	ok := decodeBatchFields(&d, b)
 	return ok && d.end()
 }
 
@@ -84,6 +101,9 @@ type fastDecoder struct {
 	pos    int
 	intern map[string]string // the values of a batch's few-valued fields, stored once
 	recs   []StoredRecord    // a slice to reuse for the records, or nil
+	// timesOnly, when set, receives the records' times and nothing else
+	// of them is kept (decodeBatchTimes).
+	timesOnly *[]time.Time
 }
 
 // maxIntern bounds a decoder's interned strings.
@@ -252,7 +272,7 @@ func (d *fastDecoder) records(dst *[]StoredRecord) bool {
 	}
 	// One record a "time" key: the capacity without regrowing the slice.
 	out := d.recs[:0]
-	if n := bytes.Count(d.buf[d.pos:], []byte(`{"time":`)); cap(out) < n {
+	if n := bytes.Count(d.buf[d.pos:], []byte(`{"time":`)); out == nil || cap(out) < n {
 		out = make([]StoredRecord, 0, n)
 	}
 	ok := d.array(func() bool {
@@ -261,6 +281,41 @@ func (d *fastDecoder) records(dst *[]StoredRecord) bool {
 	})
 	*dst, d.recs = out, out
 	return ok
+}
+
+// fieldProbe answers which keys are string and integer fields; it is never
+// written.
+var fieldProbe StoredRecord
+
+// recordTimes reads the records array as records does, appending each
+// record's time to d.timesOnly.
+func (d *fastDecoder) recordTimes() bool {
+	if d.peek('n') {
+		return false
+	}
+	*d.timesOnly = (*d.timesOnly)[:0]
+	return d.array(func() bool {
+		var t time.Time
+		ok := d.object(func(key []byte) bool {
+			switch {
+			case string(key) == "time":
+				return d.time(&t)
+			case fieldProbe.stringField(key) != nil:
+				_, ok := d.raw()
+				return ok
+			case fieldProbe.intField(key) != nil:
+				_, ok := d.int()
+				return ok
+			case string(key) == "attributes":
+				return !d.peek('n') && d.object(func([]byte) bool { _, ok := d.raw(); return ok })
+			case string(key) == "flags":
+				return !d.peek('n') && d.array(func() bool { _, ok := d.raw(); return ok })
+			}
+			return false
+		})
+		*d.timesOnly = append(*d.timesOnly, t)
+		return ok
+	})
 }
 
 func (d *fastDecoder) record(r *StoredRecord) bool {

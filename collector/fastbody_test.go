@@ -70,9 +70,22 @@ func FuzzDecodeBatchBody(f *testing.F) {
 	f.Add([]byte(`{"seq":7,"kind":"batch","time":"2026-05-01T09:00:00Z","records":[{"time":"2026-05-01T09:00:00Z","tenant":"acme","status":-0,"flags":["a"]}]}`))
 	f.Add([]byte(`{"seq":1,"kind":"batch","records":[{"attributes":{"a":"1"},"attributes":{"b":"2"}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var fast, slow entryBody
-		if !decodeBatchBody(body, &fast) {
+		var fast, slow, timed entryBody
+		var times []time.Time
+		ok, okTimes := decodeBatchBody(body, &fast), decodeBatchTimes(body, &timed, &times)
+		if ok != okTimes {
+			t.Fatalf("%q: decodeBatchBody %v, decodeBatchTimes %v", body, ok, okTimes)
+		}
+		if !ok {
 			return
+		}
+		if !reflect.DeepEqual(timed.entryHeader, fast.entryHeader) || len(times) != len(fast.Records) {
+			t.Fatalf("%q: decodeBatchTimes header %+v, %d times; want %+v, %d", body, timed.entryHeader, len(times), fast.entryHeader, len(fast.Records))
+		}
+		for i := range times {
+			if !times[i].Equal(fast.Records[i].Time) {
+				t.Fatalf("%q: time %d = %v, want %v", body, i, times[i], fast.Records[i].Time)
+			}
 		}
 		if err := json.Unmarshal(body, &slow); err != nil {
 			t.Fatalf("fast decoder took %q, encoding/json refused it: %v", body, err)

@@ -391,15 +391,16 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte) {
 // wrote goes through decodeBatchBody (see decodeBody).
 func decodeVerifyBody(body []byte, b *verifyBody) error {
 	var eb entryBody
-	if !isKind(body, KindBatch) || !decodeBatchBody(body, &eb) {
+	var times []time.Time
+	if !isKind(body, KindBatch) || !decodeBatchTimes(body, &eb, &times) {
 		return json.Unmarshal(body, b)
 	}
 	b.entryHeader = eb.entryHeader
 	b.Records = make([]struct {
 		Time time.Time `json:"time"`
-	}, len(eb.Records))
-	for i := range eb.Records {
-		b.Records[i].Time = eb.Records[i].Time
+	}, len(times))
+	for i, t := range times {
+		b.Records[i].Time = t
 	}
 	return nil
 }
