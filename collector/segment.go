@@ -265,6 +265,7 @@ func segmentLines(path string, fn func(i int, line []byte) error) (good int64, p
 	}
 	defer f.Close()
 	lr := newLineReader(f, MaxEntryBytes)
+	defer lr.release()
 	for i := 0; ; i++ {
 		line, err := lr.next()
 		if errors.Is(err, io.EOF) {

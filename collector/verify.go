@@ -310,6 +310,7 @@ func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
 		trusted = d.TrustedEntries
 	}
 	lr := newLineReader(r, MaxEntryBytes)
+	defer lr.release()
 	for i := 0; ; i++ {
 		line, err := lr.next()
 		switch {
