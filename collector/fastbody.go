@@ -175,19 +175,28 @@ func (d *fastDecoder) raw() ([]byte, bool) {
 		return nil, false
 	}
 	start := d.pos
-	i := bytes.IndexByte(d.buf[start:], '"')
-	if i < 0 {
-		return nil, false
-	}
-	s := d.buf[start : start+i]
-	for _, c := range s {
-		if c < 0x20 || c == '\\' || c >= 0x80 {
+	for i := start; i < len(d.buf); i++ {
+		switch c := d.buf[i]; {
+		case c == '"':
+			d.pos = i + 1
+			return d.buf[start:i], true
+		case plainByte[c] == 0:
 			return nil, false // escapes and non-ASCII text: encoding/json decides
 		}
 	}
-	d.pos = start + i + 1
-	return s, true
+	return nil, false
 }
+
+// plainByte marks the bytes a string may hold for raw: printable ASCII
+// but the backslash.
+var plainByte = func() (t [256]byte) {
+	for c := 0x20; c < 0x80; c++ {
+		if c != '\\' {
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 func (d *fastDecoder) str(dst *string) bool {
 	s, ok := d.raw()
