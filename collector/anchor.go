@@ -71,8 +71,9 @@ func (s *Store) SignHead(now time.Time) ([]byte, error) {
 // head may lag the segments (recovery then records a break) but it never
 // runs ahead of them, because the entry itself was fsync'd first.
 func (s *Store) signHeadLocked(now time.Time) ([]byte, error) {
+	ret := int64(s.cfg.Retention / time.Second)
 	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC()})
+		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC(), RetentionSeconds: &ret})
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,9 @@
 // seg-NNNNNNNN.digest, an Ed25519-signed summary (file size and SHA-256,
 // first/last seq and hash, time span) that includes the previous digest's
 // signature, as CloudTrail digest files do. head.json is a signed pointer
-// to the newest entry, rewritten after every append, so cutting entries off
+// to the newest entry that also records the store's retention setting
+// (ReadRetention; re-signed at open when the setting changed), rewritten
+// after every append, so cutting entries off
 // the open segment is detectable too, and re-signed on a timer even when
 // idle (RunHeadSigner), which hands every signed head to HeadPublishers
 // outside the host (etcd under the deployment prefix, a FileAnchor) so a
@@ -64,6 +66,10 @@
 // semantic-convention attributes in fields, the log body in "body" and
 // up to 64 unknown attributes, stringified, in "attributes"; a batch
 // without portcullis.batch_id is identified by the SHA-256 of its body.
+// A batch keeps its sender's k8s.pod.name (Pod), the name of the
+// sidecar's member record in etcd. Scans decode the batch bodies the store
+// wrote without encoding/json (decodeBatchBody; anything else goes to
+// encoding/json, and FuzzDecodeBatchBody holds the two to one result).
 //
 // # Control-plane events
 //

@@ -37,6 +37,7 @@ func (c *Collector) admitBatch(b *Batch, sender string, now time.Time) {
 	b.Service = truncate(b.Service, maxFieldBytes)
 	b.Host = truncate(b.Host, maxFieldBytes)
 	b.Instance = truncate(b.Instance, maxFieldBytes)
+	b.Pod = truncate(b.Pod, maxFieldBytes)
 	lo, hi := now.Add(-c.cfg.RecordWindow), now.Add(c.cfg.RecordWindow)
 	for i := range b.Records {
 		r := &b.Records[i]

@@ -129,6 +129,10 @@ type storeHead struct {
 	Seq     uint64    `json:"seq"`
 	Hash    string    `json:"hash"`
 	Time    time.Time `json:"time"`
+	// RetentionSeconds is the store's retention setting when it signed
+	// the head (0 keeps all); nil in a head signed before the store
+	// recorded it (issue 15: the evidence pack reads it from here).
+	RetentionSeconds *int64 `json:"retention_seconds,omitempty"`
 }
 
 // signedDoc is the on-disk form of a digest or head: the exact payload

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -89,8 +90,32 @@ type lineReader struct {
 	buf []byte
 }
 
+// lineReaders keeps readers between segments: a scan of a store with
+// thousands of segments otherwise allocates a 1 MiB buffer and grows a
+// line buffer for each (BenchmarkPack in package evidence).
+var lineReaders sync.Pool
+
+// maxPooledLine bounds the line buffer a pooled reader keeps.
+const maxPooledLine = 8 << 20
+
+// newLineReader returns a reader of r's lines; release gives it back.
 func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, 1<<20), max: max}
+	lr, _ := lineReaders.Get().(*lineReader)
+	if lr == nil {
+		return &lineReader{r: bufio.NewReaderSize(r, 1<<20), max: max}
+	}
+	lr.r.Reset(r)
+	lr.max = max
+	return lr
+}
+
+// release returns lr to the pool; no line it returned may be used after.
+func (lr *lineReader) release() {
+	lr.r.Reset(nil)
+	if cap(lr.buf) > maxPooledLine {
+		lr.buf = nil
+	}
+	lineReaders.Put(lr)
 }
 
 // next returns the next line with its newline. At the end it returns the

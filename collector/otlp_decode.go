@@ -55,8 +55,14 @@ type Batch struct {
 	Service  string
 	Host     string
 	Instance string
-	Records  []StoredRecord
+	// Pod is the sender's k8s.pod.name: the name its member record in
+	// etcd has, so the evidence pack can match a sidecar's records to it.
+	Pod     string
+	Records []StoredRecord
 }
+
+// attrPod is the OpenTelemetry resource attribute of the pod name.
+const attrPod = "k8s.pod.name"
 
 // Batch body formats.
 const (
@@ -189,6 +195,8 @@ func (b *Batch) resourceAttr(key, v string) {
 		setOnce(&b.Host, v)
 	case audit.AttrInstanceID:
 		setOnce(&b.Instance, v)
+	case attrPod:
+		setOnce(&b.Pod, v)
 	}
 }
 

@@ -45,11 +45,14 @@ func (f *Filter) Match(r *StoredRecord) bool {
 }
 
 // QueryRecords calls fn for every stored record in dir that f matches, in
-// storage order. It does not verify the chain.
+// storage order. It does not verify the chain. r is valid only during the
+// call: fn copies what it keeps (the records of one entry are decoded into
+// the slice of the one before, for a scan of millions of records:
+// BenchmarkPack in package evidence).
 func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
-	return ScanEntries(dir, func(e *Entry) error {
+	_, err := scanEntries(dir, isBatch, &bodyBuffers{}, 0, nil, func(e *Entry) error {
 		for i := range e.Records {
-			e.Records[i].Sender = e.Sender
+			e.Records[i].Sender, e.Records[i].Pod = e.Sender, e.Pod
 			if f.Match(&e.Records[i]) {
 				if err := fn(&e.Records[i]); err != nil {
 					return err
@@ -58,12 +61,13 @@ func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
 		}
 		return nil
 	})
+	return err
 }
 
 // QueryEvents calls fn for every stored lifecycle event with a time in
 // [from, to) (zero bounds are open), in storage order.
 func QueryEvents(dir string, from, to time.Time, fn func(ev *Event) error) error {
-	return ScanEntries(dir, func(e *Entry) error {
+	_, err := scanEntries(dir, hasEvents, nil, 0, nil, func(e *Entry) error {
 		for i := range e.Events {
 			t := e.Events[i].Time
 			if (!from.IsZero() && t.Before(from)) || (!to.IsZero() && !t.Before(to)) {
@@ -75,6 +79,7 @@ func QueryEvents(dir string, from, to time.Time, fn func(ev *Event) error) error
 		}
 		return nil
 	})
+	return err
 }
 
 // Output formats of WriteRecords.

@@ -139,6 +139,9 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
+	if err := s.recordRetentionLocked(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -204,6 +207,9 @@ func (s *Store) batchBodyLocked(b *Batch, events []Event) ([]byte, error) {
 	buf = appendStringField(buf, `,"service":`, b.Service)
 	buf = appendStringField(buf, `,"host":`, b.Host)
 	buf = appendStringField(buf, `,"instance":`, b.Instance)
+	if b.Pod != "" {
+		buf = appendStringField(buf, `,"pod":`, b.Pod)
+	}
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
 		if i > 0 {

@@ -40,6 +40,9 @@ type StoredRecord struct {
 	// Sender is the batch's sender, filled by QueryRecords from the
 	// chain entry (it is stored once per batch, not per record).
 	Sender string `json:"sender,omitempty"`
+	// Pod is the batch's pod (k8s.pod.name), filled by QueryRecords like
+	// Sender.
+	Pod string `json:"pod,omitempty"`
 }
 
 // AppendJSON appends s as one JSON object in the field order of
@@ -80,6 +83,9 @@ func (s *StoredRecord) appendJSONTail(dst []byte) []byte {
 	}
 	if s.Sender != "" {
 		dst = appendStringField(dst, `,"sender":`, s.Sender)
+	}
+	if s.Pod != "" {
+		dst = appendStringField(dst, `,"pod":`, s.Pod)
 	}
 	if len(s.Flags) > 0 {
 		dst = append(dst, `,"flags":[`...)

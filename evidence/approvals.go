@@ -32,15 +32,9 @@ type approvalSample struct {
 // event not verified against etcd).
 func (b *builder) approvalSamples() ([]byte, error) {
 	samples, order := b.approvals()
-	for i := range b.records {
-		r := &b.records[i]
-		if s := samples[r.ApprovalID]; s != nil {
-			switch r.Decision {
-			case "allowed":
-				s.allowed++
-			case "approval_required":
-				s.refused++
-			}
+	for id, s := range samples {
+		if c := b.tally.approvals[id]; c != nil {
+			s.allowed, s.refused = int(c[0]), int(c[1])
 		}
 	}
 	var buf bytes.Buffer

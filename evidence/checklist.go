@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -43,27 +42,8 @@ func (b *builder) privilegedRoutes() map[string]bool {
 // its privileged requests of the period and the last one: when, with which
 // key, from where (the input to the quarterly access review).
 func (b *builder) privilegedAccess() ([]byte, error) {
-	priv, routes := b.privilegedScopes(), b.privilegedRoutes()
-	type use struct {
-		n    int64
-		last *collector.StoredRecord
-	}
-	uses := map[string]*use{}
-	for i := range b.records {
-		r := &b.records[i]
-		if r.Decision != "allowed" || !routes[r.Method+" "+r.Route] {
-			continue
-		}
-		u := uses[r.Client]
-		if u == nil {
-			u = &use{}
-			uses[r.Client] = u
-		}
-		u.n += max(r.Count, 1)
-		if u.last == nil || r.Time.After(u.last.Time) {
-			u.last = r
-		}
-	}
+	priv := b.privilegedScopes()
+	uses := b.tally.priv
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"integration", "owner", "tenant", "privileged_scopes", "privileged_requests", "last_use", "last_key", "last_route", "last_source_ip", "review_decision"})
@@ -133,7 +113,7 @@ func (b *builder) answers() []answer {
 			}
 		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
 			revokes++
-			if !b.firstDenial(ev).IsZero() {
+			if !b.firstDenial(i).IsZero() {
 				enforced++
 			}
 		}

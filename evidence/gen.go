@@ -2,12 +2,12 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,43 +84,6 @@ func dash(s string) string {
 	return s
 }
 
-// routeScopes maps "METHOD template" to the scopes a route requires.
-func (b *builder) routeScopes() map[string][]string {
-	m := map[string][]string{}
-	for _, r := range b.doc.Routes {
-		m[r.Method+" "+r.Path] = r.Scopes
-	}
-	return m
-}
-
-// usage counts allowed requests by client and by client+scope, with the
-// last use of each client.
-type usage struct {
-	client map[string]int64
-	scope  map[[2]string]int64
-	last   map[string]time.Time
-}
-
-func (b *builder) usage() usage {
-	u := usage{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{}}
-	rs := b.routeScopes()
-	for i := range b.records {
-		r := &b.records[i]
-		if r.Client == "" || r.Decision != "allowed" {
-			continue
-		}
-		n := max(r.Count, 1)
-		u.client[r.Client] += n
-		if r.Time.After(u.last[r.Client]) {
-			u.last[r.Client] = r.Time
-		}
-		for _, s := range rs[r.Method+" "+r.Route] {
-			u.scope[[2]string{r.Client, s}] += n
-		}
-	}
-	return u
-}
-
 // scopeMatrix writes one row per scope granted to an integration, with the
 // least-privilege finding over the period.
 func (b *builder) scopeMatrix() ([]byte, error) {
@@ -128,7 +91,7 @@ func (b *builder) scopeMatrix() ([]byte, error) {
 	for _, s := range b.doc.Scopes {
 		priv[s.Name] = s.Privileged
 	}
-	u := b.usage()
+	u := b.tally
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"integration", "owner", "tenant", "scope", "privileged", "requests_with_scope", "integration_requests", "last_used", "finding"})
@@ -158,55 +121,38 @@ func finding(clientUses, scopeUses int64, privileged bool) string {
 	return strings.Join(f, "; ")
 }
 
-// revocations writes the period's revocations and suspensions from the
-// lifecycle events the collector stored.
-func (b *builder) revocations() ([]byte, error) {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "first_denial_after", "first_denial_by_sidecar"})
-	for i := range b.events {
-		ev := &b.events[i]
-		switch ev.Action {
-		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionTokenRevoke, etcdadmin.ActionClientSuspend:
-		default:
-			continue
-		}
-		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
-			strconv.FormatInt(ev.Revision, 10), rfc(b.firstDenial(ev)), b.enforcedBy(ev)))
+// changeTime is when ev's change was made: the time its writer put in
+// the event (ClaimedTime) when that is earlier than when the collector
+// read it (Time), since a sidecar can apply the change, and deny, before
+// the collector reads it (TestEvidencePackEndToEnd).
+func changeTime(ev *collector.Event) time.Time {
+	if !ev.ClaimedTime.IsZero() && ev.ClaimedTime.Before(ev.Time) {
+		return ev.ClaimedTime
 	}
-	w.Flush()
-	return buf.Bytes(), w.Error()
+	return ev.Time
 }
 
 // deniedAfter reports whether r is a denial of the key or client ev
 // revoked or suspended, after ev.
 func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
-	want := map[string]string{etcdadmin.ActionKeyRevoke: "unauthenticated", etcdadmin.ActionClientSuspend: "suspended"}[ev.Action]
-	return r.Decision == want && r.Time.After(ev.Time) && (r.KeyID == ev.Target || r.Client == ev.Target)
+	want := ""
+	switch ev.Action {
+	case etcdadmin.ActionKeyRevoke:
+		want = "unauthenticated"
+	case etcdadmin.ActionClientSuspend:
+		want = "suspended"
+	}
+	return want != "" && r.Decision == want && r.Time.After(changeTime(ev)) && (r.KeyID == ev.Target || r.Client == ev.Target)
 }
 
-// firstDenial is the earliest denial after ev of the key or client it
-// names, by any sidecar: the proof that the change was enforced.
-func (b *builder) firstDenial(ev *collector.Event) time.Time {
-	var first time.Time
-	for i := range b.records {
-		if r := &b.records[i]; deniedAfter(ev, r) && (first.IsZero() || r.Time.Before(first)) {
-			first = r.Time
-		}
-	}
-	return first
-}
+// firstDenial is the earliest denial after events[i] of the key or
+// client it names, by any sidecar: the proof that the change was enforced.
+func (b *builder) firstDenial(i int) time.Time { return b.tally.first[i] }
 
 // enforcedBy returns, per sidecar (the batch's sender), the first denial
-// after ev, as "sender=time" sorted by sender: the propagation proof.
-func (b *builder) enforcedBy(ev *collector.Event) string {
-	first := map[string]time.Time{}
-	for i := range b.records {
-		r := &b.records[i]
-		if deniedAfter(ev, r) && (first[r.Sender].IsZero() || r.Time.Before(first[r.Sender])) {
-			first[r.Sender] = r.Time
-		}
-	}
+// after events[i], as "sender=time" sorted by sender.
+func (b *builder) enforcedBy(i int) string {
+	first := b.tally.firstBy[i]
 	out := make([]string, 0, len(first))
 	for s, t := range first {
 		out = append(out, s+"="+rfc(t))
@@ -269,36 +215,27 @@ func exportLimits(s span) limitExport {
 // throttlingSample writes the denial counts (401, 403, 413, 429) per
 // tenant per day, then up to sampleSize 429 records.
 func (b *builder) throttlingSample() ([]byte, error) {
-	counts := map[[3]string]int64{}
-	var sample []*collector.StoredRecord
-	for i := range b.records {
-		r := &b.records[i]
-		switch r.Status {
-		case 401, 403, 413, 429:
-		default:
-			continue
-		}
-		counts[[3]string{r.Time.UTC().Format(time.DateOnly), r.Tenant, strconv.FormatInt(r.Status, 10)}] += max(r.Count, 1)
-		if r.Status == 429 && len(sample) < sampleSize {
-			sample = append(sample, r)
-		}
-	}
-	keys := make([][3]string, 0, len(counts))
-	for k := range counts {
+	t := b.tally
+	keys := make([]denialKey, 0, len(t.denials))
+	for k := range t.denials {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return slices.Compare(keys[i][:], keys[j][:]) < 0 })
+	sort.Slice(keys, func(i, j int) bool {
+		x, y := keys[i], keys[j]
+		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.tenant, y.tenant), cmp.Compare(x.status, y.status)) < 0
+	})
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent"})
 	for _, k := range keys {
-		w.Write(csvCells("daily_count", k[0], k[1], k[2], strconv.FormatInt(counts[k], 10), "", "", "", "", "", "", "", ""))
+		w.Write(csvCells("daily_count", dayName(k.day), k.tenant, strconv.FormatInt(k.status, 10), strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", ""))
 	}
 	for _, ts := range b.tenantShares() {
 		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",
 			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64)))
 	}
-	for _, r := range sample {
+	for i := range t.sample {
+		r := &t.sample[i]
 		w.Write(csvCells("sample_429", r.Time.UTC().Format(time.DateOnly), r.Tenant, "429", strconv.FormatInt(max(r.Count, 1), 10),
 			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP, ""))
 	}
@@ -311,14 +248,14 @@ func (b *builder) throttlingSample() ([]byte, error) {
 func (b *builder) retention() ([]byte, error) {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# API logging: retention and integrity, %s\n\n", b.cfg.Period.Name)
-	fmt.Fprintf(&w, "Retention setting of the collector: %s\n\n", dash(b.cfg.Retention))
+	w.WriteString(b.retentionSetting())
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
 	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
 	if b.cfg.VerifyKey == nil {
 		w.WriteString("NOT VERIFIED: no collector key was given (--signing-key or --public-key).\n")
 		return w.Bytes(), nil
 	}
-	rep, err := collector.VerifyWith(b.cfg.DataDir, b.cfg.VerifyKey, collector.VerifyOptions{Now: b.cfg.Now()})
+	rep, err := b.verified()
 	if err != nil {
 		fmt.Fprintf(&w, "NOT VERIFIED: %v\n", err)
 		return w.Bytes(), nil
@@ -376,13 +313,7 @@ type tenantShare struct {
 // tenantShares returns every tenant's share of the period's requests,
 // largest first: the noisy-neighbour evidence.
 func (b *builder) tenantShares() []tenantShare {
-	by := map[string]int64{}
-	var total int64
-	for i := range b.records {
-		n := max(b.records[i].Count, 1)
-		by[b.records[i].Tenant] += n
-		total += n
-	}
+	by, total := b.tally.tenant, b.tally.total
 	out := make([]tenantShare, 0, len(by))
 	for t, n := range by {
 		out = append(out, tenantShare{tenant: t, n: n, total: total})

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 )
 
 // IndexFile is the summary a reviewer reads first.
@@ -27,19 +26,13 @@ func (b *builder) dailyCounts() ([]string, []series) {
 	ss := []series{{"allowed", "#4c78a8", map[string]int64{}}, {"401", "#f58518", map[string]int64{}},
 		{"403", "#e45756", map[string]int64{}}, {"429", "#b279a2", map[string]int64{}}}
 	days := map[string]bool{}
-	for i := range b.records {
-		r := &b.records[i]
-		d, n := r.Time.UTC().Format(time.DateOnly), max(r.Count, 1)
-		days[d] = true
-		switch {
-		case r.Decision == "allowed":
-			ss[0].values[d] += n
-		case r.Status == 401:
-			ss[1].values[d] += n
-		case r.Status == 403:
-			ss[2].values[d] += n
-		case r.Status == 429:
-			ss[3].values[d] += n
+	for d, c := range b.tally.daily {
+		name := dayName(d)
+		days[name] = true
+		for i := range ss {
+			if c[i] != 0 {
+				ss[i].values[name] = c[i]
+			}
 		}
 	}
 	return sortedKeys(days), ss
@@ -49,14 +42,12 @@ func (b *builder) dailyCounts() ([]string, []series) {
 func (b *builder) tenantCounts() ([]string, []series) {
 	ss := []series{{"requests", "#4c78a8", map[string]int64{}}, {"401/403/429", "#e45756", map[string]int64{}}}
 	ts := map[string]bool{}
-	for i := range b.records {
-		r := &b.records[i]
-		t, n := dash(r.Tenant), max(r.Count, 1)
-		ts[t] = true
-		ss[0].values[t] += n
-		if r.Status == 401 || r.Status == 403 || r.Status == 429 {
-			ss[1].values[t] += n
-		}
+	for t, n := range b.tally.tenant {
+		ts[dash(t)] = true
+		ss[0].values[dash(t)] += n
+	}
+	for t, n := range b.tally.tenantDenied {
+		ss[1].values[t] = n
 	}
 	return sortedKeys(ts), ss
 }
@@ -131,8 +122,8 @@ func (b *builder) writeIndex(dir string, rows []ManifestRow) (ManifestRow, error
 	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
 	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
 		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
-	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", len(b.records), len(b.events), len(b.alerts))
-	if len(b.records) == 0 && len(b.events) == 0 && len(b.alerts) == 0 {
+	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", b.tally.records, len(b.events), len(b.alerts))
+	if b.tally.records == 0 && len(b.events) == 0 && len(b.alerts) == 0 {
 		w.WriteString("<p class=\"empty\"><strong>No activity in this period</strong>: the store holds no records, lifecycle events or alerts between these dates, so the charts are empty.</p>\n")
 	}
 	days, ds := b.dailyCounts()

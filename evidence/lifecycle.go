@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy"
@@ -52,13 +51,19 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 
 // credentialPatterns are the shapes of a credential that must never reach
 // a record: a Portcullis API key, a JWT, a bearer string.
-var credentialPatterns = []struct {
-	name string
-	re   *regexp.Regexp
-}{
-	{"API key", regexp.MustCompile(regexp.QuoteMeta(policy.KeyPrefix) + `[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}`)},
-	{"JWT", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`)},
-	{"bearer string", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/-]{8,}`)},
+var credentialPatterns = []credentialPattern{
+	{"API key", regexp.MustCompile(regexp.QuoteMeta(policy.KeyPrefix) + `[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}`), policy.KeyPrefix, false},
+	{"JWT", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`), "eyJ", false},
+	{"bearer string", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/-]{8,}`), "bearer", true},
+}
+
+// credentialPattern is one credential shape, with the literal every
+// match holds (in any case when fold is set) as a cheap first test.
+type credentialPattern struct {
+	name    string
+	re      *regexp.Regexp
+	literal string
+	fold    bool
 }
 
 // recordTexts returns the free-text fields of r a credential could leak
@@ -84,24 +89,18 @@ func (b *builder) credentialScan() ([]byte, error) {
 		}
 		fmt.Fprintf(&w, "%s (`%s`)", p.name, p.re)
 	}
-	hits := 0
-	var lines bytes.Buffer
-	for i := range b.records {
-		r := &b.records[i]
-		for _, p := range credentialPatterns {
-			if matchAny(p.re, recordTexts(r)) {
-				hits++
-				fmt.Fprintf(&lines, "| %s | %s | %s | %s |\n", r.Time.UTC().Format(time.RFC3339), mdCell(r.RequestID), mdCell(r.Sender), p.name)
-			}
-		}
-	}
-	fmt.Fprintf(&w, "\n\nRecords scanned: %d. Records matching a credential pattern: %d.\n", len(b.records), hits)
-	if hits == 0 {
+	t := b.tally
+	fmt.Fprintf(&w, "\n\nRecords scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)
+	if t.scanHits == 0 {
 		w.WriteString("\nResult: PASS, no credential found in the period's records.\n")
 		return w.Bytes(), nil
 	}
-	w.WriteString("\nResult: FAIL\n\n| time | request id | sender | pattern |\n|---|---|---|---|\n")
-	w.Write(lines.Bytes())
+	w.WriteString("\nResult: FAIL\n")
+	if t.scanHits > maxScanLines {
+		fmt.Fprintf(&w, "\nThe first %d matches are listed.\n", maxScanLines)
+	}
+	w.WriteString("\n| time | request id | sender | pattern |\n|---|---|---|---|\n")
+	w.Write(t.scanLines.Bytes())
 	return w.Bytes(), nil
 }
 

@@ -83,6 +83,28 @@ func (r *ManifestRow) cells() []string {
 // writeManifest writes manifest.csv and manifest.json and, with a key,
 // manifest.json.sig: the base64 Ed25519 signature of manifest.json.
 func writeManifest(dir string, rows []ManifestRow, key ed25519.PrivateKey) error {
+	c, err := manifestCSV(rows)
+	if err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode the manifest: %w", err)
+	}
+	j = append(j, '\n')
+	if err := writeFiles(dir, ManifestCSV, c, ManifestJSON, j); err != nil {
+		return err
+	}
+	if key == nil {
+		return nil
+	}
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, j)) + "\n"
+	return writeFiles(dir, ManifestSig, []byte(sig))
+}
+
+// manifestCSV is the CSV twin of the manifest's rows. Verify rebuilds it
+// from the signed manifest.json, so a change in the CSV is found too.
+func manifestCSV(rows []ManifestRow) ([]byte, error) {
 	var c bytes.Buffer
 	w := csv.NewWriter(&c)
 	w.Write(manifestHeader)
@@ -91,21 +113,9 @@ func writeManifest(dir string, rows []ManifestRow, key ed25519.PrivateKey) error
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		return fmt.Errorf("cannot write the manifest CSV: %w", err)
+		return nil, fmt.Errorf("cannot write the manifest CSV: %w", err)
 	}
-	j, err := json.MarshalIndent(rows, "", "  ")
-	if err != nil {
-		return fmt.Errorf("cannot encode the manifest: %w", err)
-	}
-	j = append(j, '\n')
-	if err := writeFiles(dir, ManifestCSV, c.Bytes(), ManifestJSON, j); err != nil {
-		return err
-	}
-	if key == nil {
-		return nil
-	}
-	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, j)) + "\n"
-	return writeFiles(dir, ManifestSig, []byte(sig))
+	return c.Bytes(), nil
 }
 
 // writeFiles writes name, data pairs into dir.
@@ -139,7 +149,7 @@ func VerifySignature(dir string, pub ed25519.PublicKey) error {
 	}
 	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(s)))
 	if err != nil || !ed25519.Verify(pub, j, sig) {
-		return fmt.Errorf("manifest signature in %q does not verify with the given key", dir)
+		return fmt.Errorf("%s: signature (%s) in %q does not verify with the given key", ManifestJSON, ManifestSig, dir)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
@@ -39,11 +40,19 @@ type Config struct {
 	// nil means SigningKey's public half, and with neither the proof says
 	// the store was not verified.
 	VerifyKey ed25519.PublicKey
-	// Retention is the collector's --retention setting, as deployed.
+	// Retention is the collector's --retention setting as the operator
+	// states it; optional. The pack reports the setting the store
+	// recorded in its signed head, and a Retention that disagrees with it
+	// is reported in the file and in Result.Warnings.
 	Retention string
 	// Owners maps an API control area (Auth, Rate Limit, Logging, Abuse)
 	// to the evidence owner.
 	Owners map[string]string
+	// Members returns the live sidecars' member records through time
+	// (etcdadmin.Admin.MemberTrails) back to revision since, for the
+	// propagation proof of each revocation; nil when the pack is built
+	// without etcd, and the revocation file says so.
+	Members func(since int64) ([]etcdadmin.MemberTrail, []string, error)
 	// Etcd and Prefix name the deployment in the runbook's commands.
 	Etcd, Prefix string
 	// Now is the clock; nil means time.Now.
@@ -58,6 +67,9 @@ type Result struct {
 	// Records, Events and Alerts count the period's activity; all zero
 	// means the pack says the period had none.
 	Records, Events, Alerts int
+	// Warnings are what the pack found wrong and says in its files (a
+	// --retention that disagrees with the store); the command prints them.
+	Warnings []string
 }
 
 // Manifest file names.
@@ -69,12 +81,17 @@ const (
 
 // builder holds the data every generator reads.
 type builder struct {
-	cfg     *Config
-	doc     *policy.Document
-	inForce etcdadmin.HistoryEntry
-	records []collector.StoredRecord
-	events  []collector.Event
-	alerts  []alert.Alert
+	cfg      *Config
+	doc      *policy.Document
+	inForce  etcdadmin.HistoryEntry
+	tally    *tally
+	warnings []string
+	// verified is the store's verification, run once; Pack starts it
+	// beside the pass over the records (two passes over the store at once
+	// on two cores: BenchmarkPack).
+	verified func() (*collector.VerifyReport, error)
+	events   []collector.Event
+	alerts   []alert.Alert
 }
 
 // file is one generated evidence file.
@@ -117,7 +134,7 @@ func Pack(cfg Config) (*Result, error) {
 	}
 	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
 	res.Zip = res.Dir + ".zip"
-	res.Records, res.Events, res.Alerts = len(b.records), len(b.events), len(b.alerts)
+	res.Records, res.Events, res.Alerts = b.tally.records, len(b.events), len(b.alerts)
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
 	}
@@ -139,6 +156,7 @@ func Pack(cfg Config) (*Result, error) {
 	if err := zipDir(res.Dir, res.Zip); err != nil {
 		return nil, err
 	}
+	res.Warnings = b.warnings
 	return res, nil
 }
 
@@ -160,39 +178,66 @@ func (b *builder) write(dir string, f file) (ManifestRow, error) {
 	return b.row(f, name, hex.EncodeToString(sum[:])), nil
 }
 
-// load reads the policy in force, the period's records and events and the
-// alerts.
+// load reads the policy in force, the events and alerts, then the
+// period's records in one pass into the tally: records are counted,
+// never kept.
 func load(cfg *Config) (*builder, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	b := &builder{cfg: cfg}
 	var err error
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
 	}
+	b.verified = sync.OnceValues(func() (*collector.VerifyReport, error) {
+		return collector.VerifyWith(cfg.DataDir, cfg.VerifyKey, collector.VerifyOptions{Now: cfg.Now()})
+	})
+	if cfg.VerifyKey != nil {
+		go b.verified()
+	}
+	if err := b.loadEvents(); err != nil {
+		return nil, err
+	}
+	b.tally = newTally(b)
 	p := cfg.Period
 	err = collector.QueryRecords(cfg.DataDir, collector.Filter{From: p.From, To: p.To}, func(r *collector.StoredRecord) error {
-		b.records = append(b.records, *r)
+		b.tally.add(b, r)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the records of store %q: %w", cfg.DataDir, err)
 	}
-	err = collector.QueryEvents(cfg.DataDir, p.From, p.To, func(ev *collector.Event) error {
-		b.events = append(b.events, *ev)
+	return b, nil
+}
+
+// loadEvents reads the period's lifecycle events and the alerts that were
+// open in it, rebuilt from every alert event of the trail (an alert opened
+// before the period may close in it).
+func (b *builder) loadEvents() error {
+	var all []collector.Event
+	p := b.cfg.Period
+	err := collector.QueryEvents(b.cfg.DataDir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
+		all = append(all, *ev)
+		if p.Contains(ev.Time) {
+			b.events = append(b.events, *ev)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the events of store %q: %w", cfg.DataDir, err)
+		return fmt.Errorf("cannot read the events of store %q: %w", b.cfg.DataDir, err)
 	}
-	alerts, err := alert.Load(cfg.DataDir)
+	e, err := alert.New(alert.Config{})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the alerts of store %q: %w", cfg.DataDir, err)
+		return err
 	}
-	for _, a := range alerts {
+	e.Observe(nil, all)
+	for _, a := range e.Alerts() {
 		if a.Opened.Before(p.To) && !a.LastSeen.Before(p.From) {
 			b.alerts = append(b.alerts, a)
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // inForce returns the newest history entry pushed before the period ends,

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 func TestParsePeriod(t *testing.T) {
@@ -64,7 +66,7 @@ const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
 // period.
 func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	}}
 	globex := rec(at(12, 8), "", "", "GET", "/v1/reports/{id}", 401, "unauthenticated")
 	globex.Tenant = "globex"
-	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Records: []collector.StoredRecord{
+	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Pod: "pod-b", Records: []collector.StoredRecord{
 		rec(at(10, 12).Add(30*time.Second), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
 		globex,
 	}}
@@ -171,8 +173,21 @@ func TestPackFromStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The member records of two live sidecars as etcd held them: pod-b
+	// applied revision 43 (after the revocation at 41) at 12:00:20; pod-c
+	// is stuck at revision 40 (TestMemberTrailsAcknowledgeRevocation and
+	// the end-to-end test read them from a real etcd).
+	at := func(h, m, s int) time.Time { return time.Date(2026, 5, 10, h, m, s, 0, time.UTC) }
+	since := int64(0)
+	members := func(s int64) ([]etcdadmin.MemberTrail, []string, error) {
+		since = s
+		return []etcdadmin.MemberTrail{
+			{Pod: "pod-b", Versions: []etcdsync.Member{{Pod: "pod-b", Revision: 39, Updated: at(9, 0, 0)}, {Pod: "pod-b", Revision: 43, Updated: at(12, 0, 20)}}},
+			{Pod: "pod-c", Versions: []etcdsync.Member{{Pod: "pod-c", Revision: 40, Updated: at(11, 0, 0)}}},
+		}, nil, nil
+	}
 	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d",
-		Owners: map[string]string{"Auth": "iam-team@example.com"}})
+		Owners: map[string]string{"Auth": "iam-team@example.com"}, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +269,18 @@ func TestPackFromStore(t *testing.T) {
 
 	t.Run("revocations", func(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-RevocationRecords-2026-Q2.csv"))
-		want := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41", "2026-05-10T12:00:30Z",
-			"token:sidecar-1=2026-05-10T13:00:00Z token:sidecar-2=2026-05-10T12:00:30Z"}
-		if len(rows) != 2 || !slices.Equal(rows[1], want) {
-			t.Errorf("revocations = %q, want one row %q", rows, want)
+		ev := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41"}
+		want := [][]string{
+			append(ev[:7:7], "2026-05-10T12:00:30Z", "pod-b=2026-05-10T12:00:30Z token:sidecar-1=2026-05-10T13:00:00Z", "", "", "", "",
+				"1 of 2 live sidecars applied revision 41; NOT ACKNOWLEDGED by 1"),
+			append(ev[:7:7], "", "", "pod-b", "43", "2026-05-10T12:00:20Z", "2026-05-10T12:00:30Z", "applied"),
+			append(ev[:7:7], "", "", "pod-c", "40", "", "", "NOT ACKNOWLEDGED: its member record names revision 40 (updated 2026-05-10T11:00:00Z), before 41"),
+		}
+		if !slices.EqualFunc(rows[1:], want, slices.Equal) {
+			t.Errorf("revocations = %q, want %q", rows[1:], want)
+		}
+		if since != 41 {
+			t.Errorf("member records read back to revision %d, want 41 (the period's revocation)", since)
 		}
 	})
 
@@ -268,7 +291,8 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "400d", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
+		for _, want := range []string{"Result: OK", "Retention setting of the collector: 400d, recorded in the store's signed head",
+			"verified with the collector's key", "(400d) agrees with the store", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)
 			}
@@ -463,5 +487,44 @@ func TestPackEmptyPeriod(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestPackRetentionFromStore checks that the retention file states the
+// setting the store recorded, whatever the flag says, and that a flag
+// that disagrees is reported in the file and as a warning.
+func TestPackRetentionFromStore(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 90 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendBatch(&collector.Batch{ID: "b1", Records: []collector.StoredRecord{{Time: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePeriod("2026-05")
+	tests := []struct {
+		flag, want string
+		warnings   int
+	}{
+		{"", "", 0},
+		{"90d", "(90d) agrees with the store", 0},
+		{"400d", "MISMATCH: the --retention given to the pack says 400d, the store records 90d", 1},
+	}
+	for _, tt := range tests {
+		res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: tt.flag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-05.md"))
+		if !strings.Contains(string(ret), "Retention setting of the collector: 90d, recorded in the store's signed head") ||
+			!strings.Contains(string(ret), tt.want) || len(res.Warnings) != tt.warnings {
+			t.Errorf("flag %q: warnings %q, file:\n%s\nwant %q and %d warnings", tt.flag, res.Warnings, ret, tt.want, tt.warnings)
+		}
 	}
 }

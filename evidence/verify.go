@@ -3,6 +3,7 @@ package evidence
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,6 +31,11 @@ func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
 	var problems []string
 	if err := VerifySignature(dir, pub); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if c, err := os.ReadFile(filepath.Join(dir, ManifestCSV)); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: removed", ManifestCSV))
+	} else if want, err := manifestCSV(rows); err != nil || !bytes.Equal(c, want) {
+		problems = append(problems, fmt.Sprintf("%s: changed (differs from the signed %s)", ManifestCSV, ManifestJSON))
 	}
 	listed := []string{ManifestCSV, ManifestJSON, ManifestSig}
 	for _, r := range rows {

@@ -92,7 +92,7 @@ func (f *packFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.policy, "policy", "", "policy `file` in force, when the pack is made without --etcd")
 	fs.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key `file` (the collector's) that signs the manifest and verifies the store")
 	fs.StringVar(&f.publicKey, "public-key", "", "the collector's public key `file`, to verify the store without --signing-key")
-	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting`, as deployed, for the logging file")
+	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting` as you know it; the pack reports the one the store recorded and warns when they differ")
 	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
 	f.etcd.register(fs)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
@@ -144,6 +144,9 @@ func evidencePack(args []string, stdout, stderr io.Writer) int {
 		var res *evidence.Result
 		if res, err = evidence.Pack(cfg); err == nil {
 			fmt.Fprintf(stdout, "wrote %d evidence files to %s and %s\n", len(res.Files), res.Dir, res.Zip)
+			for _, w := range res.Warnings {
+				fmt.Fprintf(stderr, "warning: %s\n", w)
+			}
 			if res.Records == 0 && res.Events == 0 && res.Alerts == 0 {
 				fmt.Fprintf(stdout, "no activity in period %s: the store holds no records, lifecycle events or alerts in it, and the pack says so\n", p.Name)
 			}
@@ -180,7 +183,21 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 		cfg.History, err = a.PolicyHistory(ctx, 0)
 		return err
 	})
+	cfg.Members = memberTrails(ef)
 	return cfg, err
+}
+
+// memberTrails reads the live sidecars' member records for the
+// revocation file's propagation proof, on a connection of its own: the
+// pack asks once it has read the period's events.
+func memberTrails(ef etcdFlags) func(since int64) ([]etcdadmin.MemberTrail, []string, error) {
+	return func(since int64) (trails []etcdadmin.MemberTrail, bad []string, err error) {
+		err = withAdmin(&ef, func(ctx context.Context, a *etcdadmin.Admin) error {
+			trails, bad, err = a.MemberTrails(ctx, since)
+			return err
+		})
+		return trails, bad, err
+	}
 }
 
 func evidenceVerify(args []string, stdout, stderr io.Writer) int {

@@ -25,7 +25,7 @@ func (d *demo) evidencePack() error {
 	fmt.Printf("\n== portcullis evidence pack --period %s --data DIR --policy examples/policy.yaml --signing-key KEY --out %s\n", period, out)
 	cmd := exec.Command(d.bin, "evidence", "pack", "--period", period, "--data", filepath.Join(d.data, "audit"),
 		"--policy", filepath.Join("examples", "policy.yaml"), "--signing-key", filepath.Join(d.data, "audit-signing.key"),
-		"--retention", "400d", "--out", out)
+		"--out", out) // the retention setting comes from the store's signed head
 	b, err := cmd.CombinedOutput()
 	fmt.Print(string(b))
 	if err != nil {

@@ -1,0 +1,121 @@
+package evidence
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"strconv"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// revocationColumns are the RevocationRecords file's columns: the event,
+// its first denial overall and by sidecar, then, on the rows of one live
+// sidecar each, when that sidecar applied the revision that carried the
+// change (from its member record's history) and its own first denial.
+var revocationColumns = []string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision",
+	"first_denial_after", "first_denial_by_sidecar", "sidecar", "applied_revision", "applied_at", "sidecar_first_denial", "propagation"}
+
+// isRevocation reports whether ev takes a credential away.
+func isRevocation(ev *collector.Event) bool {
+	switch ev.Action {
+	case etcdadmin.ActionKeyRevoke, etcdadmin.ActionTokenRevoke, etcdadmin.ActionClientSuspend:
+		return true
+	}
+	return false
+}
+
+// revocations writes the period's revocations and suspensions from the
+// lifecycle events the collector stored: one row per change with its
+// first denials, then one row per live sidecar with the propagation
+// proof. A sidecar whose member record never named the change's revision
+// is flagged NOT ACKNOWLEDGED, never left out.
+func (b *builder) revocations() ([]byte, error) {
+	trails, note, err := b.memberTrails()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write(revocationColumns)
+	for i := range b.events {
+		ev := &b.events[i]
+		if !isRevocation(ev) {
+			continue
+		}
+		head := []string{rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason, strconv.FormatInt(ev.Revision, 10)}
+		row := append(head[:len(head):len(head)], rfc(b.firstDenial(i)), b.enforcedBy(i), "", "", "", "", summary(ev, trails, note))
+		w.Write(csvCells(row...))
+		for _, t := range trails {
+			row := append(head[:len(head):len(head)], "", "", t.Pod)
+			w.Write(csvCells(append(row, b.propagation(i, t)...)...))
+		}
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// memberTrails reads the live sidecars' member records back to the
+// earliest revocation of the period, or says why there are none.
+func (b *builder) memberTrails() ([]etcdadmin.MemberTrail, string, error) {
+	if b.cfg.Members == nil {
+		return nil, "no member records: the pack was built without etcd", nil
+	}
+	since := int64(-1)
+	for i := range b.events {
+		if isRevocation(&b.events[i]) && (since < 0 || b.events[i].Revision < since) {
+			since = b.events[i].Revision
+		}
+	}
+	if since < 0 {
+		return nil, "", nil
+	}
+	trails, bad, err := b.cfg.Members(since)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot read the member records: %w", err)
+	}
+	for _, s := range bad {
+		b.warn("%s", s)
+	}
+	if len(trails) == 0 {
+		return nil, "no live sidecar has a member record in etcd", nil
+	}
+	return trails, "", nil
+}
+
+// summary counts the live sidecars that acknowledged ev's revision.
+func summary(ev *collector.Event, trails []etcdadmin.MemberTrail, note string) string {
+	if note != "" {
+		return note
+	}
+	n := 0
+	for _, t := range trails {
+		if _, ok := t.Applied(ev.Revision); ok {
+			n++
+		}
+	}
+	s := fmt.Sprintf("%d of %d live sidecars applied revision %d", n, len(trails), ev.Revision)
+	if n < len(trails) {
+		s += "; NOT ACKNOWLEDGED by " + strconv.Itoa(len(trails)-n)
+	}
+	return s
+}
+
+// propagation returns the applied revision, when, the sidecar's first
+// denial and the verdict for event i and one sidecar's trail.
+func (b *builder) propagation(i int, t etcdadmin.MemberTrail) []string {
+	ev := &b.events[i]
+	denial := rfc(b.tally.firstBy[i][t.Pod])
+	m, ok := t.Applied(ev.Revision)
+	if !ok {
+		cur := t.Versions[len(t.Versions)-1]
+		return []string{strconv.FormatInt(cur.Revision, 10), "", denial,
+			fmt.Sprintf("NOT ACKNOWLEDGED: its member record names revision %d (updated %s), before %d", cur.Revision, rfc(cur.Updated), ev.Revision)}
+	}
+	verdict := "applied"
+	if t.Compacted && m == t.Versions[0] {
+		verdict = "applied no later than applied_at (etcd compacted the older versions of its record)"
+	}
+	return []string{strconv.FormatInt(m.Revision, 10), rfc(m.Updated), denial, verdict}
+}

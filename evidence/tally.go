@@ -1,0 +1,278 @@
+package evidence
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// tally is what one pass over the period's records gathers for every
+// file, so that a pack over millions of records holds its counts, never
+// the records (BenchmarkPack: 10 million records).
+type tally struct {
+	records int
+
+	// Scope and role matrix: allowed requests by client and by
+	// client+scope, and each client's last use.
+	client map[string]int64
+	scope  map[[2]string]int64
+	last   map[string]time.Time
+
+	// Privileged access: allowed requests to privileged routes by client,
+	// with the last one.
+	priv map[string]*privUse
+
+	// Throttling: 401/403/413/429 counts by day, tenant and status, and
+	// the first sampleSize 429s.
+	denials map[denialKey]int64
+	sample  []collector.StoredRecord
+
+	// Tenants' shares and the charts.
+	tenant       map[string]int64 // requests by tenant
+	tenantDenied map[string]int64 // 401/403/429 by tenant
+	total        int64
+	daily        map[int64]*[4]int64 // day -> allowed, 401, 403, 429
+
+	// Credential scan.
+	scanHits  int
+	scanLines bytes.Buffer
+
+	// Revocations: the events by the key or client they name, and the
+	// first denial after each, overall and by sidecar.
+	revokes map[string][]int
+	first   map[int]time.Time
+	firstBy map[int]map[string]time.Time
+
+	routeScopes map[[2]string][]string
+	privRoutes  map[[2]string]bool
+
+	// Approvals: requests naming each approval id, allowed and refused
+	// (approval_required), for the approval samples.
+	approvals map[string]*[2]int64
+}
+
+// privUse is one integration's privileged requests.
+type privUse struct {
+	n    int64
+	last collector.StoredRecord
+}
+
+// denialKey is a day (days since 1970, UTC), a tenant and a status.
+type denialKey struct {
+	day    int64
+	tenant string
+	status int64
+}
+
+// maxScanLines bounds the records the credential scan lists; it counts
+// every hit.
+const maxScanLines = 1000
+
+func newTally(b *builder) *tally {
+	t := &tally{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{},
+		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, tenantDenied: map[string]int64{},
+		daily: map[int64]*[4]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[string]time.Time{},
+		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
+	for _, r := range b.doc.Routes {
+		t.routeScopes[[2]string{r.Method, r.Path}] = r.Scopes
+	}
+	for k := range b.privilegedRoutes() {
+		m, p, _ := strings.Cut(k, " ")
+		t.privRoutes[[2]string{m, p}] = true
+	}
+	for i := range b.events {
+		switch b.events[i].Action {
+		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
+			t.revokes[b.events[i].Target] = append(t.revokes[b.events[i].Target], i)
+		}
+		if strings.HasPrefix(b.events[i].Action, "approval.") && t.approvals[b.events[i].Target] == nil {
+			t.approvals[b.events[i].Target] = new([2]int64)
+		}
+	}
+	return t
+}
+
+// add counts one record of the period.
+func (t *tally) add(b *builder, r *collector.StoredRecord) {
+	t.records++
+	n := max(r.Count, 1)
+	t.tenant[r.Tenant] += n
+	t.total += n
+	t.addDay(r, n)
+	if r.Decision == "allowed" {
+		t.addUse(r, n)
+	}
+	switch r.Status {
+	case 401, 403, 413, 429:
+		t.denials[denialKey{dayOf(r.Time), r.Tenant, r.Status}] += n
+		if r.Status != 413 {
+			t.tenantDenied[dash(r.Tenant)] += n
+		}
+		if r.Status == 429 && len(t.sample) < sampleSize {
+			t.sample = append(t.sample, *r)
+		}
+	}
+	if r.Decision == "unauthenticated" || r.Decision == "suspended" {
+		t.addDenial(b, r, r.KeyID)
+		if r.Client != r.KeyID {
+			t.addDenial(b, r, r.Client)
+		}
+	}
+	if r.ApprovalID != "" {
+		t.addApproval(r, n)
+	}
+	t.scan(r)
+}
+
+// addApproval counts a request that named an approval.
+func (t *tally) addApproval(r *collector.StoredRecord, n int64) {
+	c := t.approvals[r.ApprovalID]
+	if c == nil {
+		return // an id no approval event of the period names (made up, or of another period)
+	}
+	switch r.Decision {
+	case "allowed":
+		c[0] += n
+	case "approval_required":
+		c[1] += n
+	}
+}
+
+
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	if s < 0 {
+		return (s - 86399) / 86400
+	}
+	return s / 86400
+}
+
+func dayName(d int64) string { return time.Unix(d*86400, 0).UTC().Format(time.DateOnly) }
+
+func (t *tally) addDay(r *collector.StoredRecord, n int64) {
+	d := t.daily[dayOf(r.Time)]
+	if d == nil {
+		d = new([4]int64)
+		t.daily[dayOf(r.Time)] = d
+	}
+	switch {
+	case r.Decision == "allowed":
+		d[0] += n
+	case r.Status == 401:
+		d[1] += n
+	case r.Status == 403:
+		d[2] += n
+	case r.Status == 429:
+		d[3] += n
+	}
+}
+
+// addUse counts an allowed request for the scope matrix and the
+// privileged access file.
+func (t *tally) addUse(r *collector.StoredRecord, n int64) {
+	route := [2]string{r.Method, r.Route}
+	if r.Client != "" {
+		t.client[r.Client] += n
+		if r.Time.After(t.last[r.Client]) {
+			t.last[r.Client] = r.Time
+		}
+		for _, s := range t.routeScopes[route] {
+			t.scope[[2]string{r.Client, s}] += n
+		}
+	}
+	if !t.privRoutes[route] {
+		return
+	}
+	u := t.priv[r.Client]
+	if u == nil {
+		u = &privUse{}
+		t.priv[r.Client] = u
+	}
+	u.n += n
+	if u.n == n || r.Time.After(u.last.Time) {
+		u.last = *r
+	}
+}
+
+// addDenial records r as a denial of target after each revocation or
+// suspension of it that came before r.
+func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) {
+	if target == "" {
+		return
+	}
+	for _, i := range t.revokes[target] {
+		if ev := &b.events[i]; deniedAfter(ev, r) {
+			if f := t.first[i]; f.IsZero() || r.Time.Before(f) {
+				t.first[i] = r.Time
+			}
+			by := t.firstBy[i]
+			if by == nil {
+				by = map[string]time.Time{}
+				t.firstBy[i] = by
+			}
+			if f := by[sidecarOf(r)]; f.IsZero() || r.Time.Before(f) {
+				by[sidecarOf(r)] = r.Time
+			}
+		}
+	}
+}
+
+// scan checks r's free text for credential shapes; a cheap substring test
+// comes first, since almost every record holds none.
+func (t *tally) scan(r *collector.StoredRecord) {
+	for _, p := range credentialPatterns {
+		if !p.maybe(r) || !matchAny(p.re, recordTexts(r)) {
+			continue
+		}
+		t.scanHits++
+		if t.scanHits <= maxScanLines {
+			fmt.Fprintf(&t.scanLines, "| %s | %s | %s | %s |\n", r.Time.UTC().Format(time.RFC3339), mdCell(r.RequestID), mdCell(r.Sender), p.name)
+		}
+	}
+}
+
+// maybe reports whether some text of r holds the pattern's literal part.
+func (p *credentialPattern) maybe(r *collector.StoredRecord) bool {
+	for _, s := range [...]string{r.Path, r.UserAgent, r.Body, r.Client, r.KeyID, r.Issuer, r.RequestID, r.Route} {
+		if p.holds(s) {
+			return true
+		}
+	}
+	for k, v := range r.Attributes {
+		if p.holds(k) || p.holds(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *credentialPattern) holds(s string) bool {
+	if p.fold {
+		return containsFold(s, p.literal)
+	}
+	return strings.Contains(s, p.literal)
+}
+
+// containsFold reports whether s holds lower (ASCII, lower case) in any
+// case.
+func containsFold(s, lower string) bool {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		if s[i]|0x20 == lower[0] && strings.EqualFold(s[i:i+len(lower)], lower) {
+			return true
+		}
+	}
+	return false
+}
+
+// sidecarOf names the sidecar that sent r: its pod (the name of its member
+// record in etcd) when it sent one, else the sender it authenticated as.
+func sidecarOf(r *collector.StoredRecord) string {
+	if r.Pod != "" {
+		return r.Pod
+	}
+	return r.Sender
+}
