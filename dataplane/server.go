@@ -53,6 +53,11 @@ type Config struct {
 	KeyCacheSize    int64         // verified API keys cached (65536)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 
+	// GlobalLimits makes tenant, tenant+class and limit.scope global client
+	// limits deployment-wide: the data plane counts demand (Demand) and
+	// admits the share pushed with SetShares (global.go, issue 17).
+	GlobalLimits bool
+
 	// UpstreamDial replaces the TCP dialer (in-memory upstreams in tests).
 	UpstreamDial fasthttp.DialFunc
 }
@@ -108,6 +113,7 @@ type Server struct {
 
 	prepared  atomic.Pointer[prepared] // built by prepare before each policy swap
 	unprepare func()                   // removes prepare from the Store
+	share     shareState               // global limits (global.go)
 
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64
