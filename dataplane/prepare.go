@@ -32,8 +32,8 @@ type prepared struct {
 	classHdr    []string
 	classSlot   []int    // metrics slot by Class.Index
 	classRetry  []string // Retry-After of a full concurrency queue, by Class.Index (limit.go)
-	minBody     int64 // smallest class body limit
-	maxBody     int64 // largest class body limit
+	minBody     int64    // smallest class body limit
+	maxBody     int64    // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
 	issuerRules map[string]*issuerRule // by issuer id
