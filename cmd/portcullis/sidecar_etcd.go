@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/policy"
@@ -31,11 +32,15 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 			log.Error().Err(err).Msg("policy sync stopped")
 		}
 	}()
+	var sharing sync.WaitGroup
 	return &policySource{
 		watching: true,
 		checks:   []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}},
 		families: etcdFamilies(syncer),
-		close:    func() { cancel(); <-done; logClose(cli, &log, "etcd client") },
+		close:    func() { cancel(); <-done; sharing.Wait(); logClose(cli, &log, "etcd client") },
+		global: func(srv *dataplane.Server) []dataplane.Family {
+			return startSharer(ctx, &sharing, cli, f.etcd.prefix, pod, srv, store, log)
+		},
 	}, nil
 }
 
