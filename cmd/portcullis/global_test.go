@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// The tenant limit holds across the deployment (issue 17, "Done when"):
+// three sidecars on one etcd, acme limited to 100/s (burst 100) and sent
+// 250/s skewed 70/20/10 over the three: in 10 s the deployment admits
+// within 5% of 100/s x 10 s + the burst (each sidecar alone would admit
+// 100/s of its part: 190/s). Then a sidecar leaves (its traffic moves to
+// another) and one joins (it takes a fifth of the traffic): from 2 s
+// after each, the deployment admits 100/s again, within 5% over the next
+// 4 s.
+func TestGlobalTenantLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three sidecars for 25 s")
+	}
+	r := newRig(t, "100/s", "200/s")
+	a, b, c := r.start("pod-a"), r.start("pod-b"), r.start("pod-c")
+	r.waitMembers(3, a, b, c)
+
+	const run, leave = 10 * time.Second, 4 * time.Second
+	f := newFlow("/v1/users/1", acmeKey, 250, 40*time.Second,
+		target{a.listen, 70}, target{b.listen, 20}, target{c.listen, 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	wg := f.run(ctx, start)
+
+	time.Sleep(time.Until(start.Add(run)))
+	f.route(target{a.listen, 70}, target{b.listen, 30})
+	c.stop()
+	left := time.Since(start)
+	time.Sleep(time.Until(start.Add(left + 2*time.Second + leave)))
+
+	d := r.start("pod-d")
+	f.route(target{a.listen, 60}, target{b.listen, 20}, target{d.listen, 20})
+	joined := time.Since(start)
+	time.Sleep(time.Until(start.Add(joined + 2*time.Second + leave)))
+	cancel()
+	wg.Wait()
+
+	if got, want := f.admitted(0, run), int64(100*10+100); !within(got, want, 5) {
+		t.Errorf("admitted %d in the first 10 s, want %d within 5%% (per second: %v)", got, want, f.perSecond(0, run))
+	}
+	if failed := sumBuckets(f.failed, 0, time.Minute); failed > 0 {
+		t.Errorf("%d requests failed (neither 200 nor 429)", failed)
+	}
+	from := (left + 2*time.Second + bucket - 1) / bucket * bucket
+	if got, want := f.admitted(from, from+leave), int64(100*leave/time.Second); !within(got, want, 5) {
+		t.Errorf("pod-c left at %v: admitted %d in [%v, %v), want %d within 5%% (per second from the leave: %v)",
+			left, got, from, from+leave, want, f.perSecond(from-2*time.Second, from+leave))
+	}
+	from = (joined + 2*time.Second + bucket - 1) / bucket * bucket
+	if got, want := f.admitted(from, from+leave), int64(100*leave/time.Second); !within(got, want, 5) {
+		t.Errorf("pod-d joined at %v: admitted %d in [%v, %v), want %d within 5%% (per second from the join: %v)",
+			joined, got, from, from+leave, want, f.perSecond(from-2*time.Second, from+leave))
+	}
+	t.Logf("first 10 s: %d admitted of %d sent; per second %v; after the leave %v; after the join %v",
+		f.admitted(0, run), sumBuckets(f.sent, 0, run), f.perSecond(0, run), f.perSecond(left, left+2*time.Second+leave), f.perSecond(joined, joined+2*time.Second+leave))
+}
