@@ -67,8 +67,8 @@ func newRig(tb testing.TB, acme, globex string) *rig {
 	for _, ed := range [][2]string{
 		{"    name: Acme Corp\n    limit: {rate: 200/s, burst: 400}", "    name: Acme Corp\n    limit: {rate: " + acme + "}"},
 		{"    name: Globex Inc\n    limit: {rate: 200/s, burst: 400}", "    name: Globex Inc\n    limit: {rate: " + globex + "}"},
-		{"limit: {rate: 100/s, burst: 200}", "limit: {rate: 100000/s}"},     // class standard
-		{"limit: {rate: 5/s, burst: 10}", "limit: {rate: 100000/s}"},        // acme-hris
+		{"limit: {rate: 100/s, burst: 200}", "limit: {rate: 100000/s}"}, // class standard
+		{"limit: {rate: 5/s, burst: 10}", "limit: {rate: 100000/s}"},    // acme-hris
 	} {
 		if !strings.Contains(text, ed[0]) {
 			tb.Fatalf("the example policy lacks %q", ed[0])

@@ -62,3 +62,36 @@ func TestGlobalTenantLimit(t *testing.T) {
 	t.Logf("first 10 s: %d admitted of %d sent; per second %v; after the leave %v; after the join %v",
 		f.admitted(0, run), sumBuckets(f.sent, 0, run), f.perSecond(0, run), f.perSecond(left, left+2*time.Second+leave), f.perSecond(joined, joined+2*time.Second+leave))
 }
+
+// A noisy neighbour cannot harm another tenant (issue 17, "Done when"):
+// acme floods at 20x its global limit of 20/s from all three sidecars
+// while globex sends at its normal rate; every globex request succeeds,
+// and acme is held to its limit across the deployment (each sidecar
+// alone would admit 20/s: three times as much).
+func TestNoisyNeighbour(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three sidecars for 8 s")
+	}
+	r := newRig(t, "20/s", "100/s")
+	a, b, c := r.start("pod-a"), r.start("pod-b"), r.start("pod-c")
+	r.waitMembers(3, a, b, c)
+	const run = 8 * time.Second
+	pods := []target{{a.listen, 1}, {b.listen, 1}, {c.listen, 1}}
+	flood := newFlow("/v1/users/1", acmeKey, 400, run+time.Second, pods...)
+	normal := newFlow("/v1/reports/1", globexKey, 30, run+time.Second, pods...)
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	start := time.Now()
+	fw, nw := flood.run(ctx, start), normal.run(ctx, start)
+	fw.Wait()
+	nw.Wait()
+
+	sent, ok := sumBuckets(normal.sent, 0, run), normal.admitted(0, run)
+	if sent < 100 || ok != sent {
+		t.Errorf("globex: %d of %d requests succeeded, want all (and at least 100 sent)", ok, sent)
+	}
+	if got, want := flood.admitted(0, run), int64(20*8+20); !within(got, want, 5) {
+		t.Errorf("acme admitted %d of %d in 8 s, want %d within 5%% (per second %v)", got, sumBuckets(flood.sent, 0, run), want, flood.perSecond(0, run))
+	}
+	t.Logf("globex %d/%d ok, p99 %v; acme %d admitted of %d", ok, sent, normal.p99(), flood.admitted(0, run), sumBuckets(flood.sent, 0, run))
+}

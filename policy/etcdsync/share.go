@@ -100,7 +100,8 @@ type Sharer struct {
 	pubbed  bool // a demand record is in etcd
 	lease   atomic.Int64
 	lastN   int
-	started bool
+	last    map[string]float64 // shares applied at the last tick, by "t/" or "c/" + id
+	active  map[string]bool    // ids with demand here at the last tick
 
 	okAt     atomic.Int64 // unix nanoseconds of etcd's last answer
 	fallback atomic.Bool
@@ -329,16 +330,22 @@ func (s *Sharer) apply(own DemandRecord, now time.Time) {
 	s.lastN = n
 	s.members.Store(int64(n))
 	sh := Shares{
-		Tenants: s.shareMap(own.Tenants, others, func(d DemandRecord) map[string]float64 { return d.Tenants }, n),
-		Clients: s.shareMap(own.Clients, others, func(d DemandRecord) map[string]float64 { return d.Clients }, n),
+		Tenants: s.shareMap("t/", own.Tenants, others, func(d DemandRecord) map[string]float64 { return d.Tenants }, n),
+		Clients: s.shareMap("c/", own.Clients, others, func(d DemandRecord) map[string]float64 { return d.Clients }, n),
 		Default: 1 / float64(n),
 	}
+	s.remember(sh, own)
 	s.setCurrent(sh.Tenants)
 	s.cfg.Apply(sh)
 }
 
 // shareMap returns the share of every id with demand here or at a peer.
-func (s *Sharer) shareMap(own map[string]float64, others []DemandRecord, of func(DemandRecord) map[string]float64, n int) map[string]float64 {
+// An id whose demand here is new (none at the last tick) keeps at most the
+// share it had: the peers that started at the same time have not
+// published yet, and each would otherwise take most of the limit for an
+// interval (TestNoisyNeighbour saw 30/s and 24/s of a 20/s limit in the
+// second and third seconds).
+func (s *Sharer) shareMap(kind string, own map[string]float64, others []DemandRecord, of func(DemandRecord) map[string]float64, n int) map[string]float64 {
 	total := map[string]float64{}
 	for id, r := range own {
 		total[id] += r
@@ -350,9 +357,35 @@ func (s *Sharer) shareMap(own map[string]float64, others []DemandRecord, of func
 	}
 	out := make(map[string]float64, len(total))
 	for id, t := range total {
-		out[id] = Share(own[id], t, n, s.cfg.Floor)
+		f := Share(own[id], t, n, s.cfg.Floor)
+		if own[id] > 0 && !s.active[kind+id] {
+			prev, ok := s.last[kind+id]
+			if !ok {
+				prev = 1 / float64(n)
+			}
+			f = min(f, prev)
+		}
+		out[id] = f
 	}
 	return out
+}
+
+// remember keeps the shares applied and the ids with demand here, for
+// shareMap's next call.
+func (s *Sharer) remember(sh Shares, own DemandRecord) {
+	s.last, s.active = map[string]float64{}, map[string]bool{}
+	for id, f := range sh.Tenants {
+		s.last["t/"+id] = f
+	}
+	for id, f := range sh.Clients {
+		s.last["c/"+id] = f
+	}
+	for id := range own.Tenants {
+		s.active["t/"+id] = true
+	}
+	for id := range own.Clients {
+		s.active["c/"+id] = true
+	}
 }
 
 // Share returns a sidecar's share of a limit: an equal share (1/n) when
