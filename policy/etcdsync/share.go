@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -94,24 +93,34 @@ type Sharer struct {
 	k   Layout
 
 	// Run's own state.
-	runCtx  context.Context
-	prev    map[string]uint64 // cumulative counts at the last sample, "t/" or "c/" + id
-	prevAt  time.Time
-	pubbed  bool // a demand record is in etcd
-	lease   atomic.Int64
-	lastN   int
-	last    map[string]float64 // shares applied at the last tick, by "t/" or "c/" + id
-	active  map[string]bool    // ids with demand here at the last tick
+	runCtx context.Context
+	pubbed bool // a demand record is in etcd
+	lease  atomic.Int64
 
 	okAt     atomic.Int64 // unix nanoseconds of etcd's last answer
 	fallback atomic.Bool
 	writes   atomic.Int64
 	members  atomic.Int64
 
-	mu      sync.Mutex              // guards the following fields
-	peers   map[string]bool         // live members, by pod
-	demand  map[string]DemandRecord // demand records, by pod
-	current map[string]float64      // the tenant shares last applied (for the metric)
+	calc   sync.Mutex        // orders the computations of shares (tick and watch); guards the following fields
+	prev   map[string]uint64 // cumulative counts at the last committed sample, by "t/" or "c/" + id
+	prevAt time.Time
+	own    DemandRecord
+	since  map[string]time.Time // when demand here began, by "t/" or "c/" + id
+	last   map[string]float64   // the shares applied last, by "t/" or "c/" + id
+	lastN  int                  // the member count applied last
+	ready  bool                 // own has been sampled
+
+	mu      sync.Mutex            // guards the following fields
+	peers   map[string]bool       // live members, by pod
+	demand  map[string]peerDemand // demand records, by pod
+	current map[string]float64    // the tenant shares last applied (for the metric)
+}
+
+// peerDemand is a peer's demand record and when it arrived.
+type peerDemand struct {
+	DemandRecord
+	at time.Time
 }
 
 // NewSharer returns a Sharer for the deployment and pod in cfg. It does
@@ -119,7 +128,7 @@ type Sharer struct {
 func NewSharer(cli *clientv3.Client, cfg ShareConfig) *Sharer {
 	cfg.defaults()
 	return &Sharer{cli: cli, cfg: cfg, k: NewLayout(cfg.Prefix), prev: map[string]uint64{},
-		peers: map[string]bool{}, demand: map[string]DemandRecord{}}
+		peers: map[string]bool{}, demand: map[string]peerDemand{}, since: map[string]time.Time{}, last: map[string]float64{}}
 }
 
 // Prime reads the live members and their demand once (waiting at most
@@ -131,9 +140,11 @@ func (s *Sharer) Prime(ctx context.Context) error {
 	if _, err := s.list(ctx); err != nil {
 		return err
 	}
+	s.calc.Lock()
 	s.prevAt = time.Now()
 	s.sampleInto(map[string]uint64{})
-	s.apply(DemandRecord{}, time.Now())
+	s.calc.Unlock()
+	s.step(DemandRecord{}, time.Now())
 	return nil
 }
 
@@ -148,10 +159,12 @@ func (s *Sharer) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Go(func() { s.watchLoop(ctx) })
 	defer s.revoke(ctx)
+	s.calc.Lock()
 	if s.prevAt.IsZero() {
 		s.prevAt = time.Now()
 		s.sampleInto(map[string]uint64{})
 	}
+	s.calc.Unlock()
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -160,20 +173,22 @@ func (s *Sharer) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			s.keepLease(ctx)
-			own := s.sample(now)
+			s.calc.Lock()
+			own := s.sampleLocked(now, true)
+			s.calc.Unlock()
 			s.publish(ctx, own)
-			s.apply(own, time.Now())
+			s.step(own, time.Now())
 		}
 	}
 }
 
-// sample returns the requests per second of each tenant and global client
-// since the last sample.
-func (s *Sharer) sample(now time.Time) DemandRecord {
+// sampleLocked returns the requests per second of each tenant and global
+// client since the last committed sample; commit makes now the start of
+// the next one.
+func (s *Sharer) sampleLocked(now time.Time, commit bool) DemandRecord {
 	cur := map[string]uint64{}
 	s.sampleInto(cur)
 	secs := now.Sub(s.prevAt).Seconds()
-	s.prevAt = now
 	var d DemandRecord
 	for key, n := range cur {
 		delta := n - s.prev[key]
@@ -192,7 +207,9 @@ func (s *Sharer) sample(now time.Time) DemandRecord {
 		}
 		(*m)[key[2:]] = float64(delta) / secs
 	}
-	s.prev = cur
+	if commit {
+		s.prev, s.prevAt = cur, now
+	}
 	return d
 }
 
@@ -303,107 +320,6 @@ func (s *Sharer) revoke(ctx context.Context) {
 
 func (s *Sharer) heard() { s.okAt.Store(time.Now().UnixNano()) }
 
-// apply computes the shares from own demand and the peers' records and
-// applies them; while etcd is silent, it applies 1/(the last known N).
-func (s *Sharer) apply(own DemandRecord, now time.Time) {
-	if now.UnixNano()-s.okAt.Load() > int64(s.cfg.Stale) && s.lastN > 0 {
-		if !s.fallback.Swap(true) {
-			s.cfg.Logger.Warn().Int("members", s.lastN).Msg("etcd unreachable: global limits fall back to 1/members")
-		}
-		s.setCurrent(nil)
-		s.cfg.Apply(Shares{Default: 1 / float64(s.lastN)})
-		return
-	}
-	if s.fallback.Swap(false) {
-		s.cfg.Logger.Info().Msg("etcd reachable again: global limits follow demand")
-	}
-	s.mu.Lock()
-	n := 1
-	others := make([]DemandRecord, 0, len(s.peers))
-	for pod := range s.peers {
-		if pod != s.cfg.Pod {
-			n++
-			others = append(others, s.demand[pod])
-		}
-	}
-	s.mu.Unlock()
-	s.lastN = n
-	s.members.Store(int64(n))
-	sh := Shares{
-		Tenants: s.shareMap("t/", own.Tenants, others, func(d DemandRecord) map[string]float64 { return d.Tenants }, n),
-		Clients: s.shareMap("c/", own.Clients, others, func(d DemandRecord) map[string]float64 { return d.Clients }, n),
-		Default: 1 / float64(n),
-	}
-	s.remember(sh, own)
-	s.setCurrent(sh.Tenants)
-	s.cfg.Apply(sh)
-}
-
-// shareMap returns the share of every id with demand here or at a peer.
-// An id whose demand here is new (none at the last tick) keeps at most the
-// share it had: the peers that started at the same time have not
-// published yet, and each would otherwise take most of the limit for an
-// interval (TestNoisyNeighbour saw 30/s and 24/s of a 20/s limit in the
-// second and third seconds).
-func (s *Sharer) shareMap(kind string, own map[string]float64, others []DemandRecord, of func(DemandRecord) map[string]float64, n int) map[string]float64 {
-	total := map[string]float64{}
-	for id, r := range own {
-		total[id] += r
-	}
-	for _, d := range others {
-		for id, r := range of(d) {
-			total[id] += r
-		}
-	}
-	out := make(map[string]float64, len(total))
-	for id, t := range total {
-		f := Share(own[id], t, n, s.cfg.Floor)
-		if own[id] > 0 && !s.active[kind+id] {
-			prev, ok := s.last[kind+id]
-			if !ok {
-				prev = 1 / float64(n)
-			}
-			f = min(f, prev)
-		}
-		out[id] = f
-	}
-	return out
-}
-
-// remember keeps the shares applied and the ids with demand here, for
-// shareMap's next call.
-func (s *Sharer) remember(sh Shares, own DemandRecord) {
-	s.last, s.active = map[string]float64{}, map[string]bool{}
-	for id, f := range sh.Tenants {
-		s.last["t/"+id] = f
-	}
-	for id, f := range sh.Clients {
-		s.last["c/"+id] = f
-	}
-	for id := range own.Tenants {
-		s.active["t/"+id] = true
-	}
-	for id := range own.Clients {
-		s.active["c/"+id] = true
-	}
-}
-
-// Share returns a sidecar's share of a limit: an equal share (1/n) when
-// nobody has demand, else floor/n plus (1-floor) of the rest in
-// proportion of its demand own to the deployment's total.
-func Share(own, total float64, n int, floor float64) float64 {
-	if total <= 0 || n <= 1 {
-		return 1 / float64(max(n, 1))
-	}
-	return floor/float64(n) + (1-floor)*own/total
-}
-
-func (s *Sharer) setCurrent(m map[string]float64) {
-	s.mu.Lock()
-	s.current = m
-	s.mu.Unlock()
-}
-
 // TenantShares calls fn with each tenant that has traffic in the
 // deployment and this sidecar's current share of its limit (none while
 // Fallback: every tenant then has 1/Members).
@@ -424,107 +340,3 @@ func (s *Sharer) Members() int64 { return s.members.Load() }
 
 // Writes returns the demand records written or deleted so far.
 func (s *Sharer) Writes() int64 { return s.writes.Load() }
-
-// watchLoop keeps the peers and their demand records current: a list at
-// one revision, then a watch from the next; a lost watch is listed again.
-func (s *Sharer) watchLoop(ctx context.Context) {
-	for ctx.Err() == nil {
-		rev, err := s.list(ctx)
-		if err == nil {
-			err = s.follow(ctx, rev+1)
-		}
-		if ctx.Err() == nil {
-			s.cfg.Logger.Debug().Err(err).Msg("demand watch lost; reading again")
-			select {
-			case <-ctx.Done():
-			case <-time.After(s.cfg.Interval / 2):
-			}
-		}
-	}
-}
-
-// list reads the members and demand records at one revision.
-func (s *Sharer) list(ctx context.Context) (int64, error) {
-	lctx, cancel := context.WithTimeout(ctx, max(s.cfg.Stale, time.Second))
-	defer cancel()
-	mem, err := s.cli.Get(lctx, s.k.MembersDir(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return 0, err
-	}
-	rev := mem.Header.Revision
-	dem, err := s.cli.Get(lctx, s.k.DemandDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
-	if err != nil {
-		return 0, err
-	}
-	s.heard()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.peers)
-	clear(s.demand)
-	for _, kv := range mem.Kvs {
-		s.peers[strings.TrimPrefix(string(kv.Key), s.k.MembersDir())] = true
-	}
-	for _, kv := range dem.Kvs {
-		s.setDemandLocked(kv)
-	}
-	return rev, nil
-}
-
-// follow applies the changes to members and demand records from rev until
-// a watch fails or ctx ends.
-func (s *Sharer) follow(ctx context.Context, rev int64) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	mem := s.cli.Watch(wctx, s.k.MembersDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
-	dem := s.cli.Watch(wctx, s.k.DemandDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
-	for {
-		var resp clientv3.WatchResponse
-		var ok bool
-		select {
-		case resp, ok = <-mem:
-		case resp, ok = <-dem:
-		}
-		if !ok {
-			return errors.New("demand watch closed")
-		}
-		if err := resp.Err(); err != nil {
-			return err
-		}
-		s.heard()
-		s.applyEvents(resp.Events)
-	}
-}
-
-func (s *Sharer) applyEvents(evs []*clientv3.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ev := range evs {
-		key := string(ev.Kv.Key)
-		if pod, ok := strings.CutPrefix(key, s.k.MembersDir()); ok {
-			if ev.Type == mvccpb.DELETE {
-				delete(s.peers, pod)
-			} else {
-				s.peers[pod] = true
-			}
-			continue
-		}
-		if ev.Type == mvccpb.DELETE {
-			delete(s.demand, strings.TrimPrefix(key, s.k.DemandDir()))
-		} else {
-			s.setDemandLocked(ev.Kv)
-		}
-	}
-}
-
-// setDemandLocked decodes one demand record; an undecodable one counts as
-// no demand.
-func (s *Sharer) setDemandLocked(kv *mvccpb.KeyValue) {
-	pod := strings.TrimPrefix(string(kv.Key), s.k.DemandDir())
-	var d DemandRecord
-	if err := json.Unmarshal(kv.Value, &d); err != nil {
-		s.cfg.Logger.Debug().Err(err).Str("pod", pod).Msg("undecodable demand record; counted as no demand")
-		delete(s.demand, pod)
-		return
-	}
-	s.demand[pod] = d
-}
