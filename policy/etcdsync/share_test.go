@@ -103,34 +103,37 @@ func send(ctx context.Context, rates map[*sharePod]uint64) {
 	}
 }
 
-// Two sidecars with demand 3:1 take shares 0.2/2 + 0.8 x 3/4 and
-// 0.2/2 + 0.8 x 1/4 of acme's limit; when etcd stops answering, both fall
-// back to 1/(the last member count) and report it (issue 17).
+// Two sidecars with demand 3:1 and an idle third take shares
+// 0.2/3 + 0.8 x 3/4, 0.2/3 + 0.8 x 1/4 and the floor 0.2/3 of acme's
+// limit (the idle one can still admit a first burst); when etcd stops
+// answering, all fall back to 1/(the last member count) and report it
+// (issue 17).
 func TestSharerFollowsDemandAndFallsBack(t *testing.T) {
 	e := ownEtcd(t)
 	cli := dial(t, e)
 	prefix := newPrefix(t)
-	p1, p2 := startSharePod(t, cli, prefix, "p1"), startSharePod(t, cli, prefix, "p2")
+	p1, p2, p3 := startSharePod(t, cli, prefix, "p1"), startSharePod(t, cli, prefix, "p2"), startSharePod(t, cli, prefix, "p3")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go send(ctx, map[*sharePod]uint64{p1: 300, p2: 100})
 
 	near := func(got, want float64) bool { return math.Abs(got-want) < 0.03 }
-	pollDetail(t, "shares 0.7 and 0.3", func() (bool, string) {
-		a, b := p1.shares().Tenants["acme"], p2.shares().Tenants["acme"]
-		return near(a, 0.7) && near(b, 0.3), "p1 " + ftoa(a) + ", p2 " + ftoa(b)
+	floor := 0.2 / 3
+	pollDetail(t, "shares by demand above the floor", func() (bool, string) {
+		a, b, c := p1.shares().Tenants["acme"], p2.shares().Tenants["acme"], p3.shares().Tenants["acme"]
+		return near(a, floor+0.6) && near(b, floor+0.2) && near(c, floor), "p1 " + ftoa(a) + ", p2 " + ftoa(b) + ", p3 " + ftoa(c)
 	})
-	if p1.sh.Fallback() || p1.sh.Members() != 2 {
-		t.Errorf("Fallback %v, Members %d; want false, 2", p1.sh.Fallback(), p1.sh.Members())
+	if p1.sh.Fallback() || p1.sh.Members() != 3 {
+		t.Errorf("Fallback %v, Members %d; want false, 3", p1.sh.Fallback(), p1.sh.Members())
 	}
-	if p1.sh.Writes() == 0 {
-		t.Error("no demand record written")
+	if p1.sh.Writes() == 0 || p3.sh.Writes() != 0 {
+		t.Errorf("demand records written: busy p1 %d, idle p3 %d; want some and none", p1.sh.Writes(), p3.sh.Writes())
 	}
 	e.Close()
-	for _, p := range []*sharePod{p1, p2} {
-		pollDetail(t, "the fallback to 1/2", func() (bool, string) {
+	for _, p := range []*sharePod{p1, p2, p3} {
+		pollDetail(t, "the fallback to 1/3", func() (bool, string) {
 			s := p.shares()
-			return p.sh.Fallback() && s.Default == 0.5 && len(s.Tenants) == 0, "fallback " + ftoa(b2f(p.sh.Fallback())) + ", default " + ftoa(s.Default)
+			return p.sh.Fallback() && math.Abs(s.Default-1.0/3) < 1e-9 && len(s.Tenants) == 0, "fallback " + ftoa(b2f(p.sh.Fallback())) + ", default " + ftoa(s.Default)
 		})
 	}
 }
