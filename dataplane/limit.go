@@ -15,7 +15,10 @@ import (
 // for capped classes; a concurrency denial refunds the tokens. The client
 // bucket is one per client whatever credential it presents (its API keys
 // and its tokens share clients[].limit), so holding two kinds of
-// credential does not double a client's burst.
+// credential does not double a client's burst. With global limits (etcd
+// mode, global.go) the request is counted as its tenant's demand and the
+// limits are this sidecar's share of the deployment's, read from tables
+// built when the share was pushed.
 func (s *Server) limit(x *exchange) audit.Decision {
 	p, class, tenant := x.prep, x.route.Class, x.client.Tenant
 	classLimit, maxInFlight := &p.classLimit[class.Index], class.MaxInFlight
