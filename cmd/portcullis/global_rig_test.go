@@ -303,7 +303,10 @@ func (f *flow) perSecond(from, to time.Duration) []int64 {
 }
 
 // p99 returns the 99th percentile latency of the admitted requests.
-func (f *flow) p99() time.Duration {
+func (f *flow) p99() time.Duration { return f.quantile(99) }
+
+// quantile returns the q-th percentile latency of the admitted requests.
+func (f *flow) quantile(q int) time.Duration {
 	f.mu.Lock()
 	lat := slices.Clone(f.lat)
 	f.mu.Unlock()
@@ -311,7 +314,7 @@ func (f *flow) p99() time.Duration {
 		return 0
 	}
 	slices.Sort(lat)
-	return lat[min(len(lat)-1, len(lat)*99/100)]
+	return lat[min(len(lat)-1, len(lat)*q/100)]
 }
 
 // within reports whether got is within pct percent of want.
