@@ -141,8 +141,7 @@ func (s *Sharer) Prime(ctx context.Context) error {
 		return err
 	}
 	s.calc.Lock()
-	s.prevAt = time.Now()
-	s.sampleInto(map[string]uint64{})
+	s.prev, s.prevAt = s.counts(), time.Now()
 	s.calc.Unlock()
 	s.step(DemandRecord{}, time.Now())
 	return nil
@@ -161,8 +160,7 @@ func (s *Sharer) Run(ctx context.Context) error {
 	defer s.revoke(ctx)
 	s.calc.Lock()
 	if s.prevAt.IsZero() {
-		s.prevAt = time.Now()
-		s.sampleInto(map[string]uint64{})
+		s.prev, s.prevAt = s.counts(), time.Now()
 	}
 	s.calc.Unlock()
 	tick := time.NewTicker(s.cfg.Interval)
@@ -186,8 +184,7 @@ func (s *Sharer) Run(ctx context.Context) error {
 // client since the last committed sample; commit makes now the start of
 // the next one.
 func (s *Sharer) sampleLocked(now time.Time, commit bool) DemandRecord {
-	cur := map[string]uint64{}
-	s.sampleInto(cur)
+	cur := s.counts()
 	secs := now.Sub(s.prevAt).Seconds()
 	var d DemandRecord
 	for key, n := range cur {
@@ -213,9 +210,10 @@ func (s *Sharer) sampleLocked(now time.Time, commit bool) DemandRecord {
 	return d
 }
 
-// sampleInto fills cur with the cumulative counts, and s.prev on the
-// first call.
-func (s *Sharer) sampleInto(cur map[string]uint64) {
+// counts returns the cumulative counts of the data plane, by "t/" or "c/"
+// + id.
+func (s *Sharer) counts() map[string]uint64 {
+	cur := map[string]uint64{}
 	s.cfg.Demand(func(tenant bool, id string, n uint64) {
 		if tenant {
 			cur["t/"+id] = n
@@ -223,9 +221,7 @@ func (s *Sharer) sampleInto(cur map[string]uint64) {
 			cur["c/"+id] = n
 		}
 	})
-	if len(s.prev) == 0 {
-		s.prev = cur
-	}
+	return cur
 }
 
 // publish writes own at demand/<pod> on the lease, or deletes the record
