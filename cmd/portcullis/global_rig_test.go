@@ -34,6 +34,7 @@ const (
 // command's own wiring, in process) that join and leave it.
 type rig struct {
 	tb        testing.TB
+	etcd      *devetcd.Server
 	endpoints string
 	prefix    string
 	upstream  string
@@ -55,7 +56,7 @@ func newRig(tb testing.TB, acme, globex string) *rig {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(e.Close)
-	r := &rig{tb: tb, endpoints: strings.Join(e.Endpoints(), ","), prefix: "/global-test", upstream: freeAddrTB(tb)}
+	r := &rig{tb: tb, etcd: e, endpoints: strings.Join(e.Endpoints(), ","), prefix: "/global-test", upstream: freeAddrTB(tb)}
 	up := &fasthttp.Server{Handler: upstream.Handler}
 	go up.ListenAndServe(r.upstream)
 	tb.Cleanup(func() { up.Shutdown() })

@@ -75,7 +75,8 @@ func TestGlobalTenantLimit(t *testing.T) {
 // acme floods at 20x its global limit of 20/s from all three sidecars
 // while globex sends at its normal rate; every globex request succeeds,
 // and acme is held to its limit across the deployment (each sidecar
-// alone would admit 20/s: three times as much).
+// alone would admit 20/s: three times as much). Then etcd stops, and the
+// sidecars report the fallback to 1/(the last member count).
 func TestNoisyNeighbour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three sidecars for 8 s")
@@ -102,4 +103,12 @@ func TestNoisyNeighbour(t *testing.T) {
 		t.Errorf("acme admitted %d of %d in 8 s, want %d within 5%% (per second %v)", got, sumBuckets(flood.sent, 0, run), want, flood.perSecond(0, run))
 	}
 	t.Logf("globex %d/%d ok, p99 %v; acme %d admitted of %d", ok, sent, normal.p99(), flood.admitted(0, run), sumBuckets(flood.sent, 0, run))
+
+	// etcd gone: the sidecars fall back to 1/3 and say so on /metrics.
+	r.etcd.Close()
+	for _, p := range []*rigPod{a, b, c} {
+		r.waitFor(p.name+" to report the fallback", func() bool {
+			return metricValue(p.admin, "portcullis_global_limit_fallback") == 1
+		})
+	}
 }
