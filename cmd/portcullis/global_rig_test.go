@@ -25,8 +25,8 @@ import (
 
 // Demo keys of examples/policy.yaml (demo-only secrets, published in the README).
 const (
-	acmeKey   = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
-	globexKey = "pk_globexbi1_DemoGlobexBiSecret0000000000000001"
+	rigAcmeKey   = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
+	rigGlobexKey = "pk_globexbi1_DemoGlobexBiSecret0000000000000001"
 )
 
 // rig is a deployment on one machine for the global-limit tests: a real
@@ -113,7 +113,7 @@ func (r *rig) start(pod string) *rigPod {
 	}}
 	r.tb.Cleanup(p.stop)
 	r.waitFor(pod+" to serve the policy", func() bool {
-		return statusOf("http://"+p.listen+"/v1/status", "") == 200
+		return rigStatus("http://"+p.listen+"/v1/status", "") == 200
 	})
 	return p
 }
@@ -135,20 +135,20 @@ func (r *rig) waitMembers(n int, pods ...*rigPod) {
 	r.tb.Helper()
 	for _, p := range pods {
 		r.waitFor(p.name+" to count "+strconv.Itoa(n)+" members", func() bool {
-			return metricValue(p.admin, "portcullis_global_limit_members") == float64(n)
+			return rigMetric(p.admin, "portcullis_global_limit_members") == float64(n)
 		})
 	}
 }
 
-var rigClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+var rigHTTP = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
-// statusOf returns the status of a GET with an API key, 0 on a failure.
-func statusOf(url, key string) int {
+// rigStatus returns the status of a GET with an API key, 0 on a failure.
+func rigStatus(url, key string) int {
 	req, _ := http.NewRequest("GET", url, nil)
 	if key != "" {
 		req.Header.Set("X-API-Key", key)
 	}
-	resp, err := rigClient.Do(req)
+	resp, err := rigHTTP.Do(req)
 	if err != nil {
 		return 0
 	}
@@ -157,10 +157,10 @@ func statusOf(url, key string) int {
 	return resp.StatusCode
 }
 
-// metricValue returns the value of the unlabelled series name on the
+// rigMetric returns the value of the unlabelled series name on the
 // admin listener's /metrics, NaN when absent.
-func metricValue(admin, name string) float64 {
-	resp, err := rigClient.Get("http://" + admin + "/metrics")
+func rigMetric(admin, name string) float64 {
+	resp, err := rigHTTP.Get("http://" + admin + "/metrics")
 	if err != nil {
 		return math.NaN()
 	}
@@ -177,43 +177,43 @@ func metricValue(admin, name string) float64 {
 	return math.NaN()
 }
 
-// target is where a share of the traffic goes.
-type target struct {
+// loadTarget is where a share of the traffic goes.
+type loadTarget struct {
 	addr   string
 	weight float64
 }
 
-// flow is paced traffic of one tenant: rate requests per second over the
+// loadFlow is paced traffic of one tenant: rate requests per second over the
 // targets in proportion of their weights (a low-discrepancy sequence, so
 // the split is exact over any second), counted by send time in 250 ms
 // buckets.
-type flow struct {
+type loadFlow struct {
 	url, key string
 	rate     float64
-	targets  atomic.Pointer[[]target]
+	targets  atomic.Pointer[[]loadTarget]
 	seq      atomic.Uint64
 	start    time.Time
 
-	ok, sent, failed []atomic.Int64 // by bucket
+	ok, sent, failed []atomic.Int64 // by flowBucket
 	mu               sync.Mutex     // guards lat
 	lat              []time.Duration
 }
 
-const bucket = 250 * time.Millisecond
+const flowBucket = 250 * time.Millisecond
 
-func newFlow(path, key string, rate float64, span time.Duration, targets ...target) *flow {
-	f := &flow{url: path, key: key, rate: rate}
-	n := int(span/bucket) + 1
+func newLoadFlow(path, key string, rate float64, span time.Duration, targets ...loadTarget) *loadFlow {
+	f := &loadFlow{url: path, key: key, rate: rate}
+	n := int(span/flowBucket) + 1
 	f.ok, f.sent, f.failed = make([]atomic.Int64, n), make([]atomic.Int64, n), make([]atomic.Int64, n)
 	f.route(targets...)
 	return f
 }
 
 // route sends the traffic to targets from now on.
-func (f *flow) route(targets ...target) { f.targets.Store(&targets) }
+func (f *loadFlow) route(targets ...loadTarget) { f.targets.Store(&targets) }
 
-// pick returns the target of request i.
-func (f *flow) pick(i uint64) string {
+// pick returns the loadTarget of request i.
+func (f *loadFlow) pick(i uint64) string {
 	ts := *f.targets.Load()
 	var sum float64
 	for _, t := range ts {
@@ -231,7 +231,7 @@ func (f *flow) pick(i uint64) string {
 
 // run sends until ctx ends, from start, with one worker per 25 requests
 // per second so that a slow answer does not hold the pace back.
-func (f *flow) run(ctx context.Context, start time.Time) *sync.WaitGroup {
+func (f *loadFlow) run(ctx context.Context, start time.Time) *sync.WaitGroup {
 	f.start = start
 	workers := max(1, int(math.Ceil(f.rate/25)))
 	gap := time.Duration(float64(workers) / f.rate * float64(time.Second))
@@ -261,13 +261,13 @@ func (f *flow) run(ctx context.Context, start time.Time) *sync.WaitGroup {
 	return &wg
 }
 
-func (f *flow) one(at time.Time) {
-	b := int(at.Sub(f.start) / bucket)
+func (f *loadFlow) one(at time.Time) {
+	b := int(at.Sub(f.start) / flowBucket)
 	if b < 0 || b >= len(f.ok) {
 		return
 	}
 	f.sent[b].Add(1)
-	code := statusOf("http://"+f.pick(f.seq.Add(1))+f.url, f.key)
+	code := rigStatus("http://"+f.pick(f.seq.Add(1))+f.url, f.key)
 	switch code {
 	case 200:
 		f.ok[b].Add(1)
@@ -282,20 +282,20 @@ func (f *flow) one(at time.Time) {
 }
 
 // admitted returns the 200s of the requests sent in [from, to).
-func (f *flow) admitted(from, to time.Duration) int64 {
-	return sumBuckets(f.ok, from, to)
+func (f *loadFlow) admitted(from, to time.Duration) int64 {
+	return sumFlowBuckets(f.ok, from, to)
 }
 
-func sumBuckets(c []atomic.Int64, from, to time.Duration) int64 {
+func sumFlowBuckets(c []atomic.Int64, from, to time.Duration) int64 {
 	var n int64
-	for b := int(from / bucket); b < int(to/bucket) && b < len(c); b++ {
+	for b := int(from / flowBucket); b < int(to/flowBucket) && b < len(c); b++ {
 		n += c[b].Load()
 	}
 	return n
 }
 
 // perSecond lists the 200s per second in [from, to), for failure messages.
-func (f *flow) perSecond(from, to time.Duration) []int64 {
+func (f *loadFlow) perSecond(from, to time.Duration) []int64 {
 	var out []int64
 	for s := from; s < to; s += time.Second {
 		out = append(out, f.admitted(s, s+time.Second))
@@ -304,10 +304,10 @@ func (f *flow) perSecond(from, to time.Duration) []int64 {
 }
 
 // p99 returns the 99th percentile latency of the admitted requests.
-func (f *flow) p99() time.Duration { return f.quantile(99) }
+func (f *loadFlow) p99() time.Duration { return f.quantile(99) }
 
 // quantile returns the q-th percentile latency of the admitted requests.
-func (f *flow) quantile(q int) time.Duration {
+func (f *loadFlow) quantile(q int) time.Duration {
 	f.mu.Lock()
 	lat := slices.Clone(f.lat)
 	f.mu.Unlock()
@@ -318,7 +318,7 @@ func (f *flow) quantile(q int) time.Duration {
 	return lat[min(len(lat)-1, len(lat)*q/100)]
 }
 
-// within reports whether got is within pct percent of want.
-func within(got, want int64, pct float64) bool {
+// withinPct reports whether got is withinPct pct percent of want.
+func withinPct(got, want int64, pct float64) bool {
 	return math.Abs(float64(got-want)) <= float64(want)*pct/100
 }

@@ -9,10 +9,10 @@ import (
 // The tenant limit holds across the deployment (issue 17, "Done when"):
 // three sidecars on one etcd, acme limited to 100/s (burst 100) and sent
 // 250/s skewed 70/20/10 over the three: in 10 s the deployment admits
-// within 5% of 100/s x 10 s + the burst (each sidecar alone would admit
+// withinPct 5% of 100/s x 10 s + the burst (each sidecar alone would admit
 // 100/s of its part: 190/s). Then a sidecar leaves (its traffic moves to
 // another) and one joins (it takes a fifth of the traffic): from 2 s
-// after each, the deployment admits 100/s again, within 5% over the next
+// after each, the deployment admits 100/s again, withinPct 5% over the next
 // 4 s.
 func TestGlobalTenantLimit(t *testing.T) {
 	if testing.Short() {
@@ -23,8 +23,8 @@ func TestGlobalTenantLimit(t *testing.T) {
 	r.waitMembers(3, a, b, c)
 
 	const run, leave = 10 * time.Second, 4 * time.Second
-	f := newFlow("/v1/users/1", acmeKey, 250, 40*time.Second,
-		target{a.listen, 70}, target{b.listen, 20}, target{c.listen, 10})
+	f := newLoadFlow("/v1/users/1", rigAcmeKey, 250, 40*time.Second,
+		loadTarget{a.listen, 70}, loadTarget{b.listen, 20}, loadTarget{c.listen, 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
@@ -33,42 +33,42 @@ func TestGlobalTenantLimit(t *testing.T) {
 	time.Sleep(time.Until(start.Add(run)))
 	// /metrics of a sidecar names its share of the busy tenant, and that
 	// etcd is reachable.
-	if share := metricValue(a.admin, `portcullis_global_limit_share{tenant="acme"}`); !(share > 0.5 && share < 0.8) {
+	if share := rigMetric(a.admin, `portcullis_global_limit_share{tenant="acme"}`); !(share > 0.5 && share < 0.8) {
 		t.Errorf("pod-a's share of acme = %v, want about 0.2/3 + 0.8 x 70%%", share)
 	}
-	if fb := metricValue(a.admin, "portcullis_global_limit_fallback"); fb != 0 {
+	if fb := rigMetric(a.admin, "portcullis_global_limit_fallback"); fb != 0 {
 		t.Errorf("portcullis_global_limit_fallback = %v, want 0", fb)
 	}
-	f.route(target{a.listen, 70}, target{b.listen, 30})
+	f.route(loadTarget{a.listen, 70}, loadTarget{b.listen, 30})
 	c.stop()
 	left := time.Since(start)
 	time.Sleep(time.Until(start.Add(left + 2*time.Second + leave)))
 
 	d := r.start("pod-d")
-	f.route(target{a.listen, 60}, target{b.listen, 20}, target{d.listen, 20})
+	f.route(loadTarget{a.listen, 60}, loadTarget{b.listen, 20}, loadTarget{d.listen, 20})
 	joined := time.Since(start)
 	time.Sleep(time.Until(start.Add(joined + 2*time.Second + leave)))
 	cancel()
 	wg.Wait()
 
-	if got, want := f.admitted(0, run), int64(100*10+100); !within(got, want, 5) {
-		t.Errorf("admitted %d in the first 10 s, want %d within 5%% (per second: %v)", got, want, f.perSecond(0, run))
+	if got, want := f.admitted(0, run), int64(100*10+100); !withinPct(got, want, 5) {
+		t.Errorf("admitted %d in the first 10 s, want %d withinPct 5%% (per second: %v)", got, want, f.perSecond(0, run))
 	}
-	if failed := sumBuckets(f.failed, 0, time.Minute); failed > 0 {
+	if failed := sumFlowBuckets(f.failed, 0, time.Minute); failed > 0 {
 		t.Errorf("%d requests failed (neither 200 nor 429)", failed)
 	}
-	from := (left + 2*time.Second + bucket - 1) / bucket * bucket
-	if got, want := f.admitted(from, from+leave), int64(100*leave/time.Second); !within(got, want, 5) {
-		t.Errorf("pod-c left at %v: admitted %d in [%v, %v), want %d within 5%% (per second from the leave: %v)",
+	from := (left + 2*time.Second + flowBucket - 1) / flowBucket * flowBucket
+	if got, want := f.admitted(from, from+leave), int64(100*leave/time.Second); !withinPct(got, want, 5) {
+		t.Errorf("pod-c left at %v: admitted %d in [%v, %v), want %d withinPct 5%% (per second from the leave: %v)",
 			left, got, from, from+leave, want, f.perSecond(from-2*time.Second, from+leave))
 	}
-	from = (joined + 2*time.Second + bucket - 1) / bucket * bucket
-	if got, want := f.admitted(from, from+leave), int64(100*leave/time.Second); !within(got, want, 5) {
-		t.Errorf("pod-d joined at %v: admitted %d in [%v, %v), want %d within 5%% (per second from the join: %v)",
+	from = (joined + 2*time.Second + flowBucket - 1) / flowBucket * flowBucket
+	if got, want := f.admitted(from, from+leave), int64(100*leave/time.Second); !withinPct(got, want, 5) {
+		t.Errorf("pod-d joined at %v: admitted %d in [%v, %v), want %d withinPct 5%% (per second from the join: %v)",
 			joined, got, from, from+leave, want, f.perSecond(from-2*time.Second, from+leave))
 	}
 	t.Logf("first 10 s: %d admitted of %d sent; per second %v; after the leave %v; after the join %v",
-		f.admitted(0, run), sumBuckets(f.sent, 0, run), f.perSecond(0, run), f.perSecond(left, left+2*time.Second+leave), f.perSecond(joined, joined+2*time.Second+leave))
+		f.admitted(0, run), sumFlowBuckets(f.sent, 0, run), f.perSecond(0, run), f.perSecond(left, left+2*time.Second+leave), f.perSecond(joined, joined+2*time.Second+leave))
 }
 
 // A noisy neighbour cannot harm another tenant (issue 17, "Done when"):
@@ -85,9 +85,9 @@ func TestNoisyNeighbour(t *testing.T) {
 	a, b, c := r.start("pod-a"), r.start("pod-b"), r.start("pod-c")
 	r.waitMembers(3, a, b, c)
 	const run = 8 * time.Second
-	pods := []target{{a.listen, 1}, {b.listen, 1}, {c.listen, 1}}
-	flood := newFlow("/v1/users/1", acmeKey, 400, run+time.Second, pods...)
-	normal := newFlow("/v1/reports/1", globexKey, 30, run+time.Second, pods...)
+	pods := []loadTarget{{a.listen, 1}, {b.listen, 1}, {c.listen, 1}}
+	flood := newLoadFlow("/v1/users/1", rigAcmeKey, 400, run+time.Second, pods...)
+	normal := newLoadFlow("/v1/reports/1", rigGlobexKey, 30, run+time.Second, pods...)
 	ctx, cancel := context.WithTimeout(context.Background(), run)
 	defer cancel()
 	start := time.Now()
@@ -95,20 +95,20 @@ func TestNoisyNeighbour(t *testing.T) {
 	fw.Wait()
 	nw.Wait()
 
-	sent, ok := sumBuckets(normal.sent, 0, run), normal.admitted(0, run)
+	sent, ok := sumFlowBuckets(normal.sent, 0, run), normal.admitted(0, run)
 	if sent < 100 || ok != sent {
 		t.Errorf("globex: %d of %d requests succeeded, want all (and at least 100 sent)", ok, sent)
 	}
-	if got, want := flood.admitted(0, run), int64(20*8+20); !within(got, want, 5) {
-		t.Errorf("acme admitted %d of %d in 8 s, want %d within 5%% (per second %v)", got, sumBuckets(flood.sent, 0, run), want, flood.perSecond(0, run))
+	if got, want := flood.admitted(0, run), int64(20*8+20); !withinPct(got, want, 5) {
+		t.Errorf("acme admitted %d of %d in 8 s, want %d withinPct 5%% (per second %v)", got, sumFlowBuckets(flood.sent, 0, run), want, flood.perSecond(0, run))
 	}
-	t.Logf("globex %d/%d ok, p99 %v; acme %d admitted of %d", ok, sent, normal.p99(), flood.admitted(0, run), sumBuckets(flood.sent, 0, run))
+	t.Logf("globex %d/%d ok, p99 %v; acme %d admitted of %d", ok, sent, normal.p99(), flood.admitted(0, run), sumFlowBuckets(flood.sent, 0, run))
 
 	// etcd gone: the sidecars fall back to 1/3 and say so on /metrics.
 	r.etcd.Close()
 	for _, p := range []*rigPod{a, b, c} {
 		r.waitFor(p.name+" to report the fallback", func() bool {
-			return metricValue(p.admin, "portcullis_global_limit_fallback") == 1
+			return rigMetric(p.admin, "portcullis_global_limit_fallback") == 1
 		})
 	}
 }

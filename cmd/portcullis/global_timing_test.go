@@ -17,13 +17,13 @@ func BenchmarkGlobalLimit(b *testing.B) {
 	r.waitMembers(3, pods...)
 	writes := func() (n float64) {
 		for _, p := range pods {
-			n += metricValue(p.admin, "portcullis_global_demand_writes_total")
+			n += rigMetric(p.admin, "portcullis_global_demand_writes_total")
 		}
 		return n
 	}
 	const run = 10 * time.Second
-	f := newFlow("/v1/users/1", acmeKey, 250, run+time.Second,
-		target{pods[0].listen, 70}, target{pods[1].listen, 20}, target{pods[2].listen, 10})
+	f := newLoadFlow("/v1/users/1", rigAcmeKey, 250, run+time.Second,
+		loadTarget{pods[0].listen, 70}, loadTarget{pods[1].listen, 20}, loadTarget{pods[2].listen, 10})
 	before := writes()
 	b.ResetTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), run)
@@ -48,15 +48,15 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 	r := newRig(b, "20/s", "100/s")
 	a, p, c := r.start("pod-a"), r.start("pod-b"), r.start("pod-c")
 	r.waitMembers(3, a, p, c)
-	pods := []target{{a.listen, 1}, {p.listen, 1}, {c.listen, 1}}
+	pods := []loadTarget{{a.listen, 1}, {p.listen, 1}, {c.listen, 1}}
 	const run = 5 * time.Second
-	phase := func(flood bool) *flow {
-		normal := newFlow("/v1/reports/1", globexKey, 30, run+time.Second, pods...)
+	phase := func(flood bool) *loadFlow {
+		normal := newLoadFlow("/v1/reports/1", rigGlobexKey, 30, run+time.Second, pods...)
 		ctx, cancel := context.WithTimeout(context.Background(), run)
 		defer cancel()
 		start := time.Now()
 		if flood {
-			defer newFlow("/v1/users/1", acmeKey, 400, run+time.Second, pods...).run(ctx, start).Wait()
+			defer newLoadFlow("/v1/users/1", rigAcmeKey, 400, run+time.Second, pods...).run(ctx, start).Wait()
 		}
 		normal.run(ctx, start).Wait()
 		return normal
@@ -70,6 +70,6 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 	b.ReportMetric(ms(noisy.p99()), "p99-flood-ms")
 	b.ReportMetric(ms(noisy.p99()-quiet.p99()), "p99-rise-ms")
 	b.ReportMetric(ms(noisy.quantile(50)-quiet.quantile(50)), "p50-rise-ms")
-	sent := sumBuckets(noisy.sent, 0, run)
+	sent := sumFlowBuckets(noisy.sent, 0, run)
 	b.ReportMetric(100*float64(noisy.admitted(0, run))/float64(max(sent, 1)), "success-%")
 }

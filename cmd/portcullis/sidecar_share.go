@@ -53,7 +53,7 @@ func shareFamilies(sh *etcdsync.Sharer, store *policy.Store) []dataplane.Family 
 			func() float64 { return b2f(sh.Fallback()) }),
 		dataplane.Gauge("portcullis_global_limit_members", "Live sidecars the global limits were last shared among.",
 			func() float64 { return float64(sh.Members()) }),
-		dataplane.Counter("portcullis_global_demand_writes_total", "Demand records written to etcd (at most one per second, only while a tenant has traffic).",
+		dataplane.Counter("portcullis_global_demand_writes_total", "Demand records written to etcd, or deleted when the traffic stopped (at most one per second, only while a tenant has traffic).",
 			func() uint64 { return uint64(sh.Writes()) }),
 	}
 }
