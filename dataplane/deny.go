@@ -60,7 +60,9 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 	case audit.RateLimited:
 		s.rateLimitHeaders(r, x)
-	case audit.ConcurrencyLimited, audit.PolicyStale, audit.AuditUnavailable, audit.NotReady:
+	case audit.ConcurrencyLimited:
+		r.Header.Set("Retry-After", x.prep.classRetry[x.route.Class.Index]) // limit.go
+	case audit.PolicyStale, audit.AuditUnavailable, audit.NotReady:
 		r.Header.Set("Retry-After", "1")
 	}
 	if d == audit.BadRequest || d == audit.HeaderTooLarge {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/limiter"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -14,12 +15,20 @@ import (
 // for capped classes; a concurrency denial refunds the tokens. The client
 // bucket is one per client whatever credential it presents (its API keys
 // and its tokens share clients[].limit), so holding two kinds of
-// credential does not double a client's burst.
+// credential does not double a client's burst. With global limits (etcd
+// mode, global.go) the request is counted as its tenant's demand and the
+// limits are this sidecar's share of the deployment's, read from tables
+// built when the share was pushed.
 func (s *Server) limit(x *exchange) audit.Decision {
 	p, class, tenant := x.prep, x.route.Class, x.client.Tenant
+	classLimit, maxInFlight := &p.classLimit[class.Index], class.MaxInFlight
+	if g := p.global; g != nil { // global limits: this sidecar's share (global.go)
+		i := g.count(tenant.Index, x.client.Index, class.Index)
+		classLimit, maxInFlight = &g.tenantClass[i], g.inflight[i]
+	}
 	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &p.clientLimit[x.client.Index]}
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &p.tenantLimit[tenant.Index]}
-	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: &p.classLimit[class.Index]}
+	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: classLimit}
 	now := x.mono
 	res, which := s.buckets.TakeAll(x.takes[:], now)
 	if which >= 0 {
@@ -27,11 +36,11 @@ func (s *Server) limit(x *exchange) audit.Decision {
 		s.metrics.limited[which].Add(1)
 		return audit.RateLimited
 	}
-	if class.MaxInFlight == 0 {
+	if maxInFlight == 0 {
 		return audit.Allowed
 	}
 	slot := tenant.ClassKey[class.Index]
-	if !s.inflight.Acquire(slot, class.MaxInFlight, class.Queue, class.MaxWait) {
+	if !s.inflight.Acquire(slot, maxInFlight, class.Queue, class.MaxWait) {
 		for _, t := range x.takes {
 			s.buckets.RefundAt(t.Key, *t.Limit, 1, now)
 		}
@@ -63,4 +72,15 @@ func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
 	x.buf = append(x.buf, ";t="...)
 	x.buf = strconv.AppendInt(x.buf, secs, 10)
 	r.Header.SetBytesV("RateLimit", x.buf)
+}
+
+// queueRetryAfter is the Retry-After, in whole seconds, of a request the
+// concurrency cap of class c refused (its queue full, or its wait over):
+// the class's max_wait rounded up, at least 1 s. A slot frees when a
+// request in flight ends, which a queued request waits for up to max_wait,
+// so a client retrying sooner would most likely be refused again (issue 17:
+// Retry-After guidance instead of a retry storm).
+func queueRetryAfter(c *policy.Class) string {
+	secs := (c.MaxWait + time.Second - 1) / time.Second
+	return strconv.FormatInt(max(int64(secs), 1), 10)
 }

@@ -30,13 +30,15 @@ type prepared struct {
 	clientHdr   []string        // RateLimit-Policy value, by Client.Index
 	tenantHdr   []string
 	classHdr    []string
-	classSlot   []int // metrics slot by Class.Index
-	minBody     int64 // smallest class body limit
-	maxBody     int64 // largest class body limit
+	classSlot   []int    // metrics slot by Class.Index
+	classRetry  []string // Retry-After of a full concurrency queue, by Class.Index (limit.go)
+	minBody     int64    // smallest class body limit
+	maxBody     int64    // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
 	issuerRules map[string]*issuerRule // by issuer id
 	stopJWKS    context.CancelFunc
+	global      *global // global limits (global.go); nil in local mode
 
 	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
 }
@@ -94,8 +96,13 @@ func (p *prepared) snapshot() *policy.Snapshot {
 // tables do not keep is closed; a request still holding it verifies
 // without fetching.
 func (s *Server) prepare(snap *policy.Snapshot) {
+	s.share.swapMu.Lock()
+	defer s.share.swapMu.Unlock()
 	old := s.prepared.Load()
 	p := s.prepareTables(snap, old)
+	if s.cfg.GlobalLimits {
+		s.applySharesLocked(p, old.globalState())
+	}
 	s.prepared.Store(p)
 	if old != nil && old.verifier != p.verifier {
 		old.close()
@@ -119,6 +126,7 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 		p.classLimit = append(p.classLimit, toLimit(c.Limit))
 		p.classHdr = append(p.classHdr, policyHeader("class", c.Limit))
 		p.classSlot = append(p.classSlot, s.metrics.classSlot(c.Name))
+		p.classRetry = append(p.classRetry, queueRetryAfter(c))
 		if p.minBody < 0 || c.MaxBody < p.minBody {
 			p.minBody = c.MaxBody
 		}
@@ -160,6 +168,14 @@ func (s *Server) prepareVerifier(p, old *prepared) {
 		s.log.Warn().Strs("issuers", pending).Int64("revision", p.snap.Revision).Msg("token issuer keys not fetched yet: their tokens get 401 until a fetch succeeds")
 	}
 	p.verifier, p.stopJWKS = v, cancel
+}
+
+// globalState returns p's global limit state, or nil.
+func (p *prepared) globalState() *global {
+	if p == nil {
+		return nil
+	}
+	return p.global
 }
 
 // close stops the background JWKS fetches of p's verifier and closes it.

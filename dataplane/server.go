@@ -57,6 +57,11 @@ type Config struct {
 	// TLS, when set, serves TLS on the listener (tls.go).
 	TLS *TLS
 
+	// GlobalLimits makes tenant, tenant+class and limit.scope global client
+	// limits deployment-wide: the data plane counts demand (Demand) and
+	// admits the share pushed with SetShares (global.go, issue 17).
+	GlobalLimits bool
+
 	// UpstreamDial replaces the TCP dialer (in-memory upstreams in tests).
 	UpstreamDial fasthttp.DialFunc
 
@@ -125,6 +130,7 @@ type Server struct {
 	certs     *certReloader            // nil without TLS
 	prepared  atomic.Pointer[prepared] // built by prepare before each policy swap
 	unprepare func()                   // removes prepare from the Store
+	share     shareState               // global limits (global.go)
 
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64

@@ -142,7 +142,6 @@ func (t *tally) addApproval(r *collector.StoredRecord, n int64) {
 	}
 }
 
-
 func dayOf(t time.Time) int64 {
 	s := t.Unix()
 	if s < 0 {

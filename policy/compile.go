@@ -177,6 +177,7 @@ func (c *compiler) clients() error {
 			ID: cs.ID, Index: len(c.snap.ClientList), Owner: cs.Owner, Tenant: t, Scopes: scopes, Limit: lim,
 			ScopeList: strings.Join(c.snap.ScopeNames(scopes), " "),
 			LimitKey:  limitKey('j', cs.ID),
+			Global:    cs.Limit != nil && cs.Limit.Scope == "global",
 		}
 		c.snap.Clients[cs.ID] = cl
 		c.snap.ClientList = append(c.snap.ClientList, cl)

@@ -43,10 +43,14 @@ func (d *Document) SourceDigest() string {
 }
 
 // LimitSpec is a token bucket: Rate is "N/s", "N/m" (or "N/min") or "N/h";
-// Burst defaults to the per-second count rounded up, at least 1.
+// Burst defaults to the per-second count rounded up, at least 1. Scope,
+// on clients[].limit only, is "local" (the default: each sidecar enforces
+// the limit alone) or "global" (in etcd mode the limit holds across the
+// deployment's sidecars, like the tenant limits; issue 17).
 type LimitSpec struct {
 	Rate  string `yaml:"rate" json:"rate"`
 	Burst int64  `yaml:"burst,omitempty" json:"burst,omitempty"`
+	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
 }
 
 // TenantSpec is one customer of the service.

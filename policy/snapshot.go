@@ -114,6 +114,7 @@ type Client struct {
 	ScopeList string // space-separated names, for the X-Portcullis-Scopes header
 	Limit     Rate   // per credential
 	LimitKey  uint64 // limiter key of the client bucket, shared by all its credentials
+	Global    bool   // limit.scope global: the limit holds across the deployment (issue 17)
 	Suspended bool
 }
 

@@ -88,6 +88,23 @@ func (v *validator) limit(l *LimitSpec, line int, what string) {
 	if _, err := ParseRate(*l); err != nil {
 		v.addf(line, "%s: %v", what, err)
 	}
+	if l.Scope != "" {
+		v.addf(line, "%s: scope applies only to clients[].limit (tenant and class limits are global in etcd mode)", what)
+	}
+}
+
+// clientLimit checks a client's limit, whose scope may be local (the
+// default) or global (issue 17).
+func (v *validator) clientLimit(l *LimitSpec, line int, what string) {
+	if l == nil {
+		return
+	}
+	if l.Scope != "" && l.Scope != "local" && l.Scope != "global" {
+		v.addf(line, "%s: scope %q must be local or global", what, l.Scope)
+	}
+	scoped := *l
+	scoped.Scope = ""
+	v.limit(&scoped, line, what)
 }
 
 func (v *validator) tenants(ts []TenantSpec) map[string]int {
@@ -280,7 +297,7 @@ func (v *validator) clients(cs []ClientSpec, tenants map[string]int, scopes map[
 				v.addf(v.lines.at("clients", i, "scopes", j), "client %q: unknown scope %q", c.ID, s)
 			}
 		}
-		v.limit(c.Limit, v.lines.at("clients", i, "limit", -1), fmt.Sprintf("client %q limit", c.ID))
+		v.clientLimit(c.Limit, v.lines.at("clients", i, "limit", -1), fmt.Sprintf("client %q limit", c.ID))
 		v.mtlsIdentities(c, i, mtlsSeen)
 	}
 	known := make(map[string]bool, len(seen))

@@ -130,11 +130,15 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock})
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
+		GlobalLimits: src.global != nil})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if src.global != nil { // etcd mode: global limits (sidecar_share.go)
+		src.families = append(src.families, src.global(srv)...)
+	}
 	reg := &dataplane.Registry{}
 	for _, fams := range [][]dataplane.Family{srv.Families(), dataplane.ProcessFamilies(), src.families, sink.families} {
 		if err := reg.Register(fams...); err != nil {
@@ -222,6 +226,9 @@ type policySource struct {
 	checks    []dataplane.Check        // for /readyz
 	families  []dataplane.Family       // for /metrics
 	close     func()
+	// global, in etcd mode, starts sharing the global limits with the
+	// other sidecars for srv and returns its metric families.
+	global func(srv *dataplane.Server) []dataplane.Family
 }
 
 func startPolicySource(ctx context.Context, f sidecarFlags, store *policy.Store, log zerolog.Logger) (*policySource, error) {

@@ -33,12 +33,16 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 			log.Error().Err(err).Msg("policy sync stopped")
 		}
 	})
+	var sharing sync.WaitGroup
 	return &policySource{
 		watching:  true,
 		approvals: ledger,
 		checks:    []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}},
 		families:  etcdFamilies(syncer),
-		close:     func() { cancel(); wg.Wait(); logClose(cli, &log, "etcd client") },
+		close:     func() { cancel(); wg.Wait(); sharing.Wait(); logClose(cli, &log, "etcd client") },
+		global: func(srv *dataplane.Server) []dataplane.Family {
+			return startSharer(ctx, &sharing, cli, f.etcd.prefix, pod, srv, store, log)
+		},
 	}, nil
 }
 

@@ -19,6 +19,10 @@
 // is saved to a last-known-good file so a sidecar can start serving while
 // etcd is down. A Syncer with a pod name keeps a leased member record.
 //
+// Sharer makes the tenant limits global across the deployment's live
+// sidecars (issue 17): it publishes this sidecar's demand and pushes this
+// sidecar's share of each limit into the data plane; see its documentation.
+//
 // # Key layout
 //
 // All keys of one deployment live under one prefix (for example
@@ -32,6 +36,7 @@
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
 //	<prefix>/approvals/<id>                 approval of a privileged request (JSON Approval); a grant sits on a lease of its max_age
+//	<prefix>/demand/<pod>                   leased demand of a sidecar's busy tenants, requests/s (JSON: {"t":{...},"c":{...}}; see Sharer)
 //	<prefix>/audit/head                     newest signed head of the audit store, published by the collector
 //
 // <rev> and <unixnano> are zero-padded to 20 digits so keys sort in time

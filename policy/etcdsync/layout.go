@@ -21,6 +21,7 @@ const (
 	eventsDir      = "/events/"
 	membersDir     = "/members/"
 	approvalsDir   = "/approvals/"
+	demandDir      = "/demand/"
 	auditHeadKey   = "/audit/head"
 )
 
@@ -93,6 +94,13 @@ func (k Layout) Suspension(c string) string { return string(k) + suspensionsDir 
 
 // Member is the key of the member record of pod.
 func (k Layout) Member(pod string) string { return string(k) + membersDir + pod }
+
+// Demand is the key of the leased demand record of pod (global limits,
+// issue 17).
+func (k Layout) Demand(pod string) string { return string(k) + demandDir + pod }
+
+// DemandDir is the prefix of the demand records, ending in "/".
+func (k Layout) DemandDir() string { return string(k) + demandDir }
 
 // AuditHead is the key of the newest signed head of the deployment's audit
 // store, published by the collector so that `audit verify --etcd` finds a

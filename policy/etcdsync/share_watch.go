@@ -1,0 +1,118 @@
+package etcdsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// watchLoop keeps the peers and their demand records current: a list at
+// one revision, then a watch from the next; a lost watch is listed again.
+func (s *Sharer) watchLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		rev, err := s.list(ctx)
+		if err == nil {
+			err = s.follow(ctx, rev+1)
+		}
+		if ctx.Err() == nil {
+			s.cfg.Logger.Debug().Err(err).Msg("demand watch lost; reading again")
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.cfg.Interval / 2):
+			}
+		}
+	}
+}
+
+// list reads the members and demand records at one revision.
+func (s *Sharer) list(ctx context.Context) (int64, error) {
+	lctx, cancel := context.WithTimeout(ctx, max(s.cfg.Stale, time.Second))
+	defer cancel()
+	mem, err := s.cli.Get(lctx, s.k.MembersDir(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, err
+	}
+	rev := mem.Header.Revision
+	dem, err := s.cli.Get(lctx, s.k.DemandDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return 0, err
+	}
+	s.heard()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.peers)
+	clear(s.demand)
+	for _, kv := range mem.Kvs {
+		s.peers[strings.TrimPrefix(string(kv.Key), s.k.MembersDir())] = true
+	}
+	for _, kv := range dem.Kvs {
+		s.setDemandLocked(kv)
+	}
+	return rev, nil
+}
+
+// follow applies the changes to members and demand records from rev until
+// a watch fails or ctx ends.
+func (s *Sharer) follow(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	mem := s.cli.Watch(wctx, s.k.MembersDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	dem := s.cli.Watch(wctx, s.k.DemandDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-mem:
+		case resp, ok = <-dem:
+		}
+		if !ok {
+			return errors.New("demand watch closed")
+		}
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		s.heard()
+		s.applyEvents(resp.Events)
+		s.recompute()
+	}
+}
+
+func (s *Sharer) applyEvents(evs []*clientv3.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range evs {
+		key := string(ev.Kv.Key)
+		if pod, ok := strings.CutPrefix(key, s.k.MembersDir()); ok {
+			if ev.Type == mvccpb.DELETE {
+				delete(s.peers, pod)
+			} else {
+				s.peers[pod] = true
+			}
+			continue
+		}
+		if ev.Type == mvccpb.DELETE {
+			// No traffic any more: an empty record, heard now.
+			s.demand[strings.TrimPrefix(key, s.k.DemandDir())] = peerDemand{at: time.Now()}
+		} else {
+			s.setDemandLocked(ev.Kv)
+		}
+	}
+}
+
+// setDemandLocked decodes one demand record; an undecodable one counts as
+// no demand.
+func (s *Sharer) setDemandLocked(kv *mvccpb.KeyValue) {
+	pod := strings.TrimPrefix(string(kv.Key), s.k.DemandDir())
+	d := peerDemand{at: time.Now()}
+	if err := json.Unmarshal(kv.Value, &d.DemandRecord); err != nil {
+		s.cfg.Logger.Debug().Err(err).Str("pod", pod).Msg("undecodable demand record; counted as no demand")
+		delete(s.demand, pod)
+		return
+	}
+	s.demand[pod] = d
+}
