@@ -27,10 +27,12 @@ image:
 demo: build
 	$(GO) run ./examples/demo --bin $(BIN)
 
-## test: every test with the race detector.
+## test: every test with the race detector, then the tests that only build without it
+## (allocation guards: the race detector allocates; rate tests that keep a schedule).
 test:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	cd interop && $(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -count=1 -timeout 20m -run "^($$(grep -l '^//go:build !race' $$(git ls-files '*_test.go') | xargs grep -ho '^func Test[A-Za-z0-9_]*' | sed 's/^func //' | paste -sd'|'))$$" $(PKGS)
 
 ## check: what CI should hold: formatting, vet, staticcheck, race tests, one pass of every benchmark.
 check: fmt vet staticcheck test
