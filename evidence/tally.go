@@ -43,9 +43,10 @@ type tally struct {
 
 	// Revocations: the events by the key or client they name, and the
 	// first denial after each, overall and by sidecar.
-	revokes map[string][]int
-	first   map[int]time.Time
-	firstBy map[int]map[string]time.Time
+	revokes  map[string][]int
+	revokeAt []revokeAt // in storage order
+	first    map[int]time.Time
+	firstBy  map[int]map[string]time.Time
 
 	routeScopes map[[2]string][]string
 	privRoutes  map[[2]string]bool
@@ -80,13 +81,24 @@ func newTally(b *builder) *tally {
 		m, p, _ := strings.Cut(k, " ")
 		t.privRoutes[[2]string{m, p}] = true
 	}
-	for i := range b.events {
-		switch b.events[i].Action {
-		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
-			t.revokes[b.events[i].Target] = append(t.revokes[b.events[i].Target], i)
-		}
-	}
 	return t
+}
+
+// addEvent notes b.events[i], read in the pass at entry at: a revocation
+// or suspension is what the denials after it are counted against.
+func (t *tally) addEvent(b *builder, i int, at entryPos) {
+	switch ev := &b.events[i]; ev.Action {
+	case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
+		t.revokes[ev.Target] = append(t.revokes[ev.Target], i)
+		t.revokeAt = append(t.revokeAt, revokeAt{event: i, at: at})
+	}
+}
+
+// revokeAt is a revocation or suspension, b.events[event], and the entry
+// it was read from.
+type revokeAt struct {
+	event int
+	at    entryPos
 }
 
 // add counts one record of the period.
@@ -109,11 +121,8 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 			t.sample = append(t.sample, *r)
 		}
 	}
-	if r.Decision == "unauthenticated" || r.Decision == "suspended" {
-		t.addDenial(b, r, r.KeyID)
-		if r.Client != r.KeyID {
-			t.addDenial(b, r, r.Client)
-		}
+	if isDenial(r) {
+		t.addDenials(b, r)
 	}
 	t.scan(r)
 }
@@ -170,6 +179,20 @@ func (t *tally) addUse(r *collector.StoredRecord, n int64) {
 	u.n += n
 	if u.n == n || r.Time.After(u.last.Time) {
 		u.last = *r
+	}
+}
+
+// isDenial reports whether r is a denial a revocation or suspension
+// explains.
+func isDenial(r *collector.StoredRecord) bool {
+	return r.Decision == "unauthenticated" || r.Decision == "suspended"
+}
+
+// addDenials records r as a denial of its key and of its client.
+func (t *tally) addDenials(b *builder, r *collector.StoredRecord) {
+	t.addDenial(b, r, r.KeyID)
+	if r.Client != r.KeyID {
+		t.addDenial(b, r, r.Client)
 	}
 }
 
