@@ -80,21 +80,27 @@ type passScan struct {
 	p       *Pass
 	segs    []uint64
 	headSeq uint64
-	reuse   bodyBuffers
-	err     error // the first error; it ends the pass
+	// reuse holds the interned strings of the scan (and, for a pass that
+	// does not verify, the records of the entry before).
+	reuse bodyBuffers
+	err   error // the first error; it ends the pass
 
 	n     uint64 // the segment being read
 	limit int    // its trusted lines (trustedLimit), -1 for all
 	last  bool   // whether it is the newest segment file
 
-	// body is the current line's batch body when the fast decoder read
-	// it, so that verification does not decode it again.
-	body   entryBody
-	bodyAt struct {
-		n  uint64
-		i  int
-		ok bool
-	}
+	cur lineEntry // the line being read, for a pass that does not verify
+}
+
+// lineEntry is a line as the scan decoded it.
+type lineEntry struct {
+	use               bool // the scan yields the entry
+	asBatch, asEvents bool // its records go to Records, its events to Events
+	// fast says the fast decoder read the batch body, so that
+	// verification takes it instead of decoding it again.
+	fast bool
+	body entryBody
+	recs []StoredRecord // the records of the line before in this slot, reused
 }
 
 // start begins segment n; a nil scan does nothing.
@@ -103,62 +109,77 @@ func (s *passScan) start(n uint64) {
 		return
 	}
 	s.n, s.limit, s.last = n, trustedLimit(s.dir, n), n == s.segs[len(s.segs)-1]
-	s.bodyAt.ok = false
 }
 
 // line handles line i of the current segment as scanEntries does for
 // QueryRecords (kind batch) and QueryEvents (kind events).
 func (s *passScan) line(i int, line []byte) error {
-	s.bodyAt.n, s.bodyAt.i, s.bodyAt.ok = s.n, i, false
-	if s.limit >= 0 && i >= s.limit {
-		return nil
-	}
-	asBatch := s.p.Records != nil && isKind(line, KindBatch)
-	asEvents := s.p.Events != nil && isKind(line, KindEvents)
-	if !asBatch && !asEvents {
-		return nil
-	}
-	var l entryLine
-	b := &s.body
-	if decodeEntryLine(line, &l) != nil || s.decode(l.Body, b, asBatch) != nil {
-		return nil
-	}
-	if s.headSeq > 0 && b.Seq > s.headSeq && s.last {
-		return nil
-	}
-	e := &Entry{Segment: s.n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
-		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough}
-	if asBatch {
-		if err := s.records(e); err != nil {
-			return err
-		}
-	}
-	if asEvents {
-		return s.events(e)
-	}
-	return nil
+	s.decodeLine(i, line, &s.cur)
+	return s.emit(i, &s.cur)
 }
 
-// decode decodes a body as scanEntries does: batches into the records
-// of the entry before (QueryRecords' reuse), events on their own
-// (QueryEvents'); a batch body the fast decoder read is kept for
-// verification.
-func (s *passScan) decode(body []byte, b *entryBody, reuse bool) error {
-	if !reuse {
+// decodeLine decodes line i of the current segment into le, as
+// scanEntries does: batches into le's records of the line before
+// (QueryRecords' reuse), events on their own (QueryEvents'). It touches
+// nothing of s but the interned strings, so it can run ahead of emit
+// (decodeBlocks).
+func (s *passScan) decodeLine(i int, line []byte, le *lineEntry) {
+	le.use, le.fast = false, false
+	if s.limit >= 0 && i >= s.limit {
+		return
+	}
+	le.asBatch = s.p.Records != nil && isKind(line, KindBatch)
+	le.asEvents = s.p.Events != nil && isKind(line, KindEvents)
+	if !le.asBatch && !le.asEvents {
+		return
+	}
+	var l entryLine
+	if decodeEntryLine(line, &l) != nil || s.decode(l.Body, le) != nil {
+		return
+	}
+	le.use = !(s.headSeq > 0 && le.body.Seq > s.headSeq && s.last)
+}
+
+// decode decodes a body into le.body.
+func (s *passScan) decode(body []byte, le *lineEntry) error {
+	b := &le.body
+	if !le.asBatch {
 		*b = entryBody{}
 		return decodeBody(body, b, nil)
 	}
 	if isKind(body, KindBatch) {
 		var fast entryBody
-		if decodeBatchBodyInto(body, &fast, &s.reuse) {
-			*b = fast
-			s.bodyAt.ok = true
+		reuse := bodyBuffers{recs: le.recs, intern: s.reuse.intern, table: s.reuse.table}
+		ok := decodeBatchBodyInto(body, &fast, &reuse)
+		le.recs, s.reuse.intern, s.reuse.table = reuse.recs, reuse.intern, reuse.table
+		if ok {
+			*b, le.fast = fast, true
 			return nil
 		}
 	}
 	*b = entryBody{}
 	return json.Unmarshal(body, b)
+}
+
+// emit calls the pass's functions with the entry of line i, as decoded
+// into le.
+func (s *passScan) emit(i int, le *lineEntry) error {
+	if !le.use {
+		return nil
+	}
+	b := &le.body
+	e := &Entry{Segment: s.n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
+		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
+		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough}
+	if le.asBatch {
+		if err := s.records(e); err != nil {
+			return err
+		}
+	}
+	if le.asEvents {
+		return s.events(e)
+	}
+	return nil
 }
 
 func (s *passScan) records(e *Entry) error {
@@ -182,15 +203,6 @@ func (s *passScan) events(e *Entry) error {
 	return nil
 }
 
-// fastBody returns the batch body of line i of segment n when the scan
-// decoded it with the fast decoder, else nil.
-func (s *passScan) fastBody(n uint64, i int) *entryBody {
-	if s == nil || !s.bodyAt.ok || s.bodyAt.n != n || s.bodyAt.i != i {
-		return nil
-	}
-	return &s.body
-}
-
 // fail ends the pass with err, unless it has ended already; a nil scan
 // does nothing.
 func (s *passScan) fail(err error) {
@@ -201,3 +213,32 @@ func (s *passScan) fail(err error) {
 
 // failed reports whether the pass has ended with an error.
 func (s *passScan) failed() bool { return s != nil && s.err != nil }
+
+// decodeBlocks decodes the lines of the blocks from in into their
+// entries and sends the blocks on out, then closes out: the third stage
+// of a verifying pass, between readBlocks and the checks. When stop is
+// closed it hands back to free every block it holds or still receives,
+// until readBlocks has ended.
+func (s *passScan) decodeBlocks(in <-chan *lineBlock, out chan<- *lineBlock, free chan<- *lineBlock, stop <-chan struct{}) {
+	defer close(out)
+	i := 0
+	for b := range in {
+		if len(b.entries) < len(b.ends) {
+			b.entries = append(b.entries, make([]lineEntry, len(b.ends)-len(b.entries))...)
+		}
+		for j := range b.ends {
+			s.decodeLine(i, b.line(j), &b.entries[j])
+			i++
+		}
+		select {
+		case out <- b:
+			continue
+		case <-stop:
+			free <- b
+		}
+		for b := range in {
+			free <- b
+		}
+		return
+	}
+}

@@ -173,6 +173,23 @@ func TestReadStoreSegments(t *testing.T) {
 	if _, err := ReadStore(dir, Pass{Segments: func(uint64) bool { return true }, VerifyKey: pub}); err == nil {
 		t.Error("ReadStore verified a part of a chain")
 	}
+	// An error of Records ends the pass, verifying or not, wherever it
+	// comes.
+	stop := errors.New("enough")
+	for _, key := range []ed25519.PublicKey{pub, nil} {
+		for _, after := range []int{1, 7, 20} {
+			n := 0
+			_, err := ReadStore(dir, Pass{VerifyKey: key, Records: func(*Entry, *StoredRecord) error {
+				if n++; n == after {
+					return stop
+				}
+				return nil
+			}})
+			if !errors.Is(err, stop) || n != after {
+				t.Errorf("key %v, error at record %d: err %v after %d records", key != nil, after, err, n)
+			}
+		}
+	}
 	if _, err := ReadStore(t.TempDir(), Pass{VerifyKey: pub}); !errors.Is(err, ErrNoStore) {
 		t.Errorf("empty directory: err %v, want ErrNoStore", err)
 	}

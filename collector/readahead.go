@@ -8,7 +8,7 @@ import (
 // readAhead is how many blocks of lines a verification reads ahead of
 // its checks; with blockBytes it bounds the memory of a verification to
 // a few MiB, or a few lines of up to MaxEntryBytes.
-const readAhead = 3
+const readAhead = 4
 
 // blockBytes is the size at which a block of lines is handed on.
 const blockBytes = 1 << 20
@@ -26,6 +26,9 @@ type lineBlock struct {
 	end     bool
 	partial int
 	err     error
+	// entries are the lines as a pass's scan decoded them (decodeBlocks),
+	// each slot keeping its records' slice for the block's next use.
+	entries []lineEntry
 }
 
 // line returns line j of b, valid until b is handed back.

@@ -337,6 +337,14 @@ func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
 	}
 	out, stop := make(chan *lineBlock, readAhead), make(chan struct{})
 	go readBlocks(r, trusted, v.blocks, out, stop)
+	if v.scan != nil {
+		// A pass decodes the lines on a goroutine of its own too: the
+		// decoding and the pass's own work on the records each take
+		// as long as the reading and hashing (BenchmarkPack).
+		decoded := make(chan *lineBlock, readAhead)
+		go v.scan.decodeBlocks(out, decoded, v.blocks, stop)
+		out = decoded
+	}
 	defer func() {
 		close(stop)
 		for b := range out { // wait for readBlocks to end: r is the caller's again
@@ -371,16 +379,19 @@ func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
 // checkLine checks line j of block b, line i of segment n, after giving
 // it to the scan.
 func (v *verifier) checkLine(n uint64, i, trusted int, b *lineBlock, j int) {
-	line := b.line(j)
-	if v.scan != nil && !v.scan.failed() {
-		if err := v.scan.line(i, line); err != nil {
-			v.scan.fail(err)
+	var le *lineEntry
+	if v.scan != nil {
+		le = &b.entries[j]
+		if !v.scan.failed() {
+			if err := v.scan.emit(i, le); err != nil {
+				v.scan.fail(err)
+			}
 		}
 	}
 	if trusted >= 0 && i >= trusted {
 		return
 	}
-	v.checkEntry(n, i, line, b.hashes[j], b.hashed[j])
+	v.checkEntry(n, i, b.line(j), b.hashes[j], b.hashed[j], le)
 }
 
 // afterBreak reports a segment sealed over a break and continues the chain
@@ -410,8 +421,9 @@ func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, en
 }
 
 // checkEntry verifies one entry's link, hash and sequence and counts it;
-// got is the line's chain hash when hashed (readBlocks computed it).
-func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed bool) {
+// got is the line's chain hash when hashed (readBlocks computed it), and
+// le the line as a pass decoded it (nil: none).
+func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed bool, le *lineEntry) {
 	var l entryLine
 	var b verifyBody
 	if err := decodeEntryLine(line, &l); err != nil {
@@ -421,7 +433,7 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	}
 	prev, okPrev := parseHash(l.Prev)
 	stored, okHash := parseHash(l.Hash)
-	errBody := v.decodeVerifyBody(n, i, l.Body, &b)
+	errBody := v.decodeVerifyBody(le, l.Body, &b)
 	if !okPrev || !okHash || errBody != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "malformed prev, hash or body")
 		v.prevKnown = false
@@ -445,14 +457,15 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	v.count(n, i, &b)
 }
 
-// decodeVerifyBody decodes what Verify counts of line i of segment n; a
-// batch body the store wrote goes through decodeBatchBody (see
-// decodeBody), or comes from the scan that decoded it already (the two
-// fast decoders accept the same bodies: FuzzDecodeBatchBody).
-func (v *verifier) decodeVerifyBody(n uint64, i int, body []byte, b *verifyBody) error {
+// decodeVerifyBody decodes what Verify counts of a line; a batch body the
+// store wrote goes through decodeBatchBody (see decodeBody), or comes
+// from le, the pass's scan that decoded it already (the two fast decoders
+// accept the same bodies: FuzzDecodeBatchBody).
+func (v *verifier) decodeVerifyBody(le *lineEntry, body []byte, b *verifyBody) error {
 	b.times = v.times[:0]
 	defer func() { v.times = b.times[:0] }()
-	if eb := v.scan.fastBody(n, i); eb != nil {
+	if le != nil && le.fast {
+		eb := &le.body
 		b.entryHeader = eb.entryHeader
 		for j := range eb.Records {
 			b.times = append(b.times, eb.Records[j].Time)
