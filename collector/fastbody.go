@@ -108,6 +108,7 @@ type fastDecoder struct {
 	intern map[string]string // the values of a batch's few-valued fields, stored once
 	table  *internTable      // the values of a scan's few-valued fields, when it reuses buffers
 	recs   []StoredRecord    // a slice to reuse for the records, or nil
+	prev   *StoredRecord     // the record before the one being read, or nil
 	// timesOnly, when set, receives the records' times and nothing else
 	// of them is kept (decodeBatchTimes).
 	timesOnly *[]time.Time
@@ -137,13 +138,21 @@ const internSlots = 4096
 
 var internSeed = maphash.MakeSeed()
 
-// internStr is str for a few-valued field.
-func (d *fastDecoder) internStr(dst *string) bool {
+// internStr is str for a few-valued field, key. The record before's
+// value comes first: most fields repeat it (methods, decisions, user
+// agents), and a compare costs less than the hash.
+func (d *fastDecoder) internStr(dst *string, key []byte) bool {
 	if d.table == nil {
 		return d.internMap(dst)
 	}
 	start := d.pos
 	s, ok := d.raw()
+	if d.prev != nil && ok {
+		if q := d.prev.stringField(key); *q == string(s) {
+			*dst = *q
+			return true
+		}
+	}
 	slot := &d.table[maphash.Bytes(internSeed, s)%internSlots]
 	if *slot == string(s) && ok {
 		*dst = *slot
@@ -185,6 +194,10 @@ func (d *fastDecoder) ws() {
 
 // next skips white space and consumes c.
 func (d *fastDecoder) next(c byte) bool {
+	if d.pos < len(d.buf) && d.buf[d.pos] == c {
+		d.pos++ // the store writes no white space
+		return true
+	}
 	d.ws()
 	if d.pos < len(d.buf) && d.buf[d.pos] == c {
 		d.pos++
@@ -298,8 +311,19 @@ func (d *fastDecoder) int() (int64, bool) {
 	if d.pos < len(d.buf) && (d.buf[d.pos] == '.' || d.buf[d.pos] == 'e' || d.buf[d.pos] == 'E') {
 		return 0, false
 	}
-	v, err := strconv.ParseInt(string(n), 10, 64)
-	return v, err == nil
+	if d.pos-digits > 18 {
+		v, err := strconv.ParseInt(string(n), 10, 64)
+		return v, err == nil
+	}
+	// Up to 18 digits fit an int64 whatever they are.
+	var v int64
+	for _, c := range d.buf[digits:d.pos] {
+		v = v*10 + int64(c-'0')
+	}
+	if digits > start {
+		v = -v
+	}
+	return v, true
 }
 
 // object reads {"key": value, ...} of known keys (see key), calling field
@@ -359,13 +383,19 @@ func (d *fastDecoder) records(dst *[]StoredRecord) bool {
 	if d.peek('n') {
 		return false // null: encoding/json decides
 	}
-	// One record a "time" key: the capacity without regrowing the slice.
+	// One record a "time" key: the capacity without regrowing the slice,
+	// counted only when there is no slice to reuse (the count is a read
+	// of the whole body).
 	out := d.recs[:0]
-	if n := bytes.Count(d.buf[d.pos:], []byte(`{"time":`)); out == nil || cap(out) < n {
-		out = make([]StoredRecord, 0, n)
+	if out == nil {
+		out = make([]StoredRecord, 0, bytes.Count(d.buf[d.pos:], []byte(`{"time":`)))
 	}
 	ok := d.array(func() bool {
 		out = append(out, StoredRecord{})
+		d.prev = nil
+		if n := len(out); n > 1 {
+			d.prev = &out[n-2]
+		}
 		return d.record(&out[len(out)-1])
 	})
 	*dst, d.recs = out, out
@@ -411,7 +441,7 @@ func (d *fastDecoder) record(r *StoredRecord) bool {
 	return d.object(func(key []byte) bool {
 		if p := r.stringField(key); p != nil {
 			if internable(key) {
-				return d.internStr(p)
+				return d.internStr(p, key)
 			}
 			return d.str(p)
 		}
