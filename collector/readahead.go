@@ -6,8 +6,11 @@ import (
 )
 
 // readAhead is how many blocks of lines a verification reads ahead of
-// its checks; with blockBytes it bounds the memory of a verification to
-// a few MiB, or a few lines of up to MaxEntryBytes.
+// its checks. With blockBytes it bounds the lines a verification holds to
+// a few MiB for the lines the collector writes; a hostile store of lines
+// near MaxEntryBytes can make it hold readAhead of them at once (and the
+// line reader one more), and a block keeps no more than maxPooledLine
+// once it is handed back.
 const readAhead = 4
 
 // blockBytes is the size at which a block of lines is handed on.
@@ -41,6 +44,9 @@ func (b *lineBlock) line(j int) []byte {
 }
 
 func (b *lineBlock) reset() {
+	if cap(b.data) > maxPooledLine {
+		b.data = nil
+	}
 	b.data, b.ends, b.hashes, b.hashed = b.data[:0], b.ends[:0], b.hashes[:0], b.hashed[:0]
 	b.end, b.partial, b.err = false, 0, nil
 }
