@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -62,4 +63,42 @@ func postBatch(b *testing.B, url string, body []byte) {
 		b.Fatalf("post: %v %v", err, resp)
 	}
 	resp.Body.Close()
+}
+
+// BenchmarkDecodeBatchBody decodes a stored batch of 5,000 records as a
+// scan does, reusing the records and the interned strings from one body
+// to the next (QueryRecords, ReadStore).
+func BenchmarkDecodeBatchBody(b *testing.B) {
+	dir := b.TempDir()
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := make([]StoredRecord, 5000)
+	for i := range recs {
+		r := sampleRecord(i)
+		recs[i] = Stored(&r)
+		recs[i].Tenant, recs[i].Client, recs[i].KeyID = "tenant-"+itoa(i%40), "client-"+itoa(i%200), "k"+itoa(i%200)
+	}
+	if err := st.AppendBatch(&Batch{ID: "b", Records: recs}); err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	var body []byte
+	segmentLines(filepath.Join(dir, segName(1)), func(_ int, line []byte) error {
+		var l entryLine
+		if decodeEntryLine(line, &l) == nil && isKind(l.Body, KindBatch) {
+			body = append([]byte(nil), l.Body...)
+		}
+		return nil
+	})
+	var reuse bodyBuffers
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var e entryBody
+		if !decodeBatchBodyInto(body, &e, &reuse) || len(e.Records) != len(recs) {
+			b.Fatal("the fast decoder refused a stored batch")
+		}
+	}
 }

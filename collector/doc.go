@@ -94,7 +94,16 @@
 // and now), a recorded break, a retention entry
 // that is unsigned or premature, a store behind the head published outside
 // the host, a file that is not regular, and an empty store. A directory
-// holding no store is an error (ErrNoStore).
+// holding no store is an error (ErrNoStore). It reads each segment on
+// goroutines of its own ahead of the checks (readBlocks: the file's and
+// each line's SHA-256), a few blocks of lines at a time.
+//
+// ReadStore reads a store once for several readers: what QueryRecords and
+// QueryEvents yield, and the report VerifyWith makes, from the same bytes
+// (a third goroutine decodes the batches for both), so a reader that needs
+// all three (the evidence pack) reads the store once instead of three
+// times; TestReadStoreMatchesSeparateReads holds it to the three on intact
+// and tampered stores.
 //
 // # Memory and []byte lifetimes
 //

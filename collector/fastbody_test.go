@@ -73,6 +73,14 @@ func FuzzDecodeBatchBody(f *testing.F) {
 	f.Add(seedBatchBody(f))
 	f.Add([]byte(`{"seq":7,"kind":"batch","time":"2026-05-01T09:00:00Z","records":[{"time":"2026-05-01T09:00:00Z","tenant":"acme","status":-0,"flags":["a"]}]}`))
 	f.Add([]byte(`{"seq":1,"kind":"batch","records":[{"attributes":{"a":"1"},"attributes":{"b":"2"}}]}`))
+	// Keys are read without a check of their bytes, values eight bytes
+	// at a time: escapes and special bytes in both, at each offset.
+	f.Add([]byte(`{"seq":1,"kind":"batch","records":[{"attributes":{"a\\":"1","\u0061":"x"},"user_agent":"12345678\\9"}]}`))
+	f.Add([]byte(`{"seq":1,"ki\u006ed":"batch","records":[{"te\"nant":"x","path":"/v1/\u00e9t\u00e9s","request_id":"abcdefgh\tijklmnop"}]}`))
+	f.Add([]byte("{\"seq\":1,\"kind\":\"batch\",\"records\":[{\"path\":\"abcdefg\x7fhijklmnop\x80q\",\"method\":\"GET\x01\"}]}"))
+	// Numbers read digit by digit up to 18 digits, by strconv beyond; a
+	// field read as the record before's.
+	f.Add([]byte(`{"seq":123456789012345678,"kind":"batch","records":[{"status":-999999999999999999,"bytes_in":9223372036854775807,"bytes_out":-9223372036854775808,"count":9223372036854775808,"method":"GET"},{"method":"GET","tenant":"a"},{"method":"PUT","tenant":"a"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast, slow, timed entryBody
 		var times []time.Time

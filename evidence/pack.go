@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
@@ -86,9 +85,8 @@ type builder struct {
 	inForce  etcdadmin.HistoryEntry
 	tally    *tally
 	warnings []string
-	// verified is the store's verification, run once; Pack starts it
-	// beside the pass over the records (two passes over the store at once
-	// on two cores: BenchmarkPack).
+	// verified is the store's verification, made in the pass that reads
+	// the records and events (readStore).
 	verified func() (*collector.VerifyReport, error)
 	events   []collector.Event
 	alerts   []alert.Alert
@@ -178,9 +176,9 @@ func (b *builder) write(dir string, f file) (ManifestRow, error) {
 	return b.row(f, name, hex.EncodeToString(sum[:])), nil
 }
 
-// load reads the policy in force, the events and alerts, then the
-// period's records in one pass into the tally: records are counted,
-// never kept.
+// load reads the policy in force, then the store in one pass (read.go):
+// the events, the alerts rebuilt from them, the period's records counted
+// into the tally (never kept) and, with a key, the store's verification.
 func load(cfg *Config) (*builder, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -190,43 +188,23 @@ func load(cfg *Config) (*builder, error) {
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
 	}
-	b.verified = sync.OnceValues(func() (*collector.VerifyReport, error) {
-		return collector.VerifyWith(cfg.DataDir, cfg.VerifyKey, collector.VerifyOptions{Now: cfg.Now()})
-	})
-	if cfg.VerifyKey != nil {
-		go b.verified()
-	}
-	if err := b.loadEvents(); err != nil {
+	b.tally = newTally(b)
+	all, rep, err := b.readStore()
+	if err != nil {
 		return nil, err
 	}
-	b.tally = newTally(b)
-	p := cfg.Period
-	err = collector.QueryRecords(cfg.DataDir, collector.Filter{From: p.From, To: p.To}, func(r *collector.StoredRecord) error {
-		b.tally.add(b, r)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the records of store %q: %w", cfg.DataDir, err)
+	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
+	if err := b.loadAlerts(all); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// loadEvents reads the period's lifecycle events and the alerts that were
-// open in it, rebuilt from every alert event of the trail (an alert opened
-// before the period may close in it).
-func (b *builder) loadEvents() error {
-	var all []collector.Event
+// loadAlerts keeps the alerts that were open in the period, rebuilt from
+// every alert event of the trail (an alert opened before the period may
+// close in it).
+func (b *builder) loadAlerts(all []collector.Event) error {
 	p := b.cfg.Period
-	err := collector.QueryEvents(b.cfg.DataDir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
-		all = append(all, *ev)
-		if p.Contains(ev.Time) {
-			b.events = append(b.events, *ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot read the events of store %q: %w", b.cfg.DataDir, err)
-	}
 	e, err := alert.New(alert.Config{})
 	if err != nil {
 		return err
