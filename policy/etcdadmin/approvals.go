@@ -69,7 +69,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	}
 	now := a.now().UTC()
 	ap := etcdsync.Approval{
-		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor,
+		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor, RequesterEtcdUser: meta.EtcdUser,
 		Reason: meta.Reason, Ticket: meta.Ticket, Requested: now, MaxUses: rule.MaxUses, MaxAge: rule.MaxAge.String(),
 	}
 	put, err := putJSON(a.k.Approval(id), ap)
@@ -162,7 +162,7 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 		if err != nil {
 			return ap, err
 		}
-		if err := grantable(ap, approver); err != nil {
+		if err := grantable(ap, approver, meta); err != nil {
 			return ap, err
 		}
 		ap, ok, err := a.grantAt(ctx, ap, rev, approver, note, meta)
@@ -173,13 +173,21 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 	return etcdsync.Approval{}, fmt.Errorf("approval grant of %q lost %d races: %w", id, attempts, ErrConflict)
 }
 
-// grantable says why ap cannot be granted by approver, or nil.
-func grantable(ap etcdsync.Approval, approver string) error {
+// grantable says why ap cannot be granted by approver in a command run
+// as meta, or nil. The requester can neither be named the approver nor
+// run the grant naming someone else (meta.Actor), and with etcd
+// authentication the grant cannot be written as the request's etcd user.
+func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
+	same := func(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
 	switch {
 	case ap.State != etcdsync.ApprovalPending:
 		return fmt.Errorf("approval %q is %s, not pending", ap.ID, ap.State)
-	case strings.EqualFold(strings.TrimSpace(ap.Requester), strings.TrimSpace(approver)):
+	case same(ap.Requester, approver):
 		return fmt.Errorf("approval %q was requested by %q, who cannot also grant it; ask a second person: %w", ap.ID, ap.Requester, ErrSelfApproval)
+	case meta.Actor != "" && same(ap.Requester, meta.Actor):
+		return fmt.Errorf("approval %q was requested by %q, who cannot run its grant in another's name; ask %q to run it: %w", ap.ID, ap.Requester, approver, ErrSelfApproval)
+	case ap.RequesterEtcdUser != "" && meta.EtcdUser == ap.RequesterEtcdUser:
+		return fmt.Errorf("approval %q was requested as etcd user %q, and a grant written as the same etcd user is not a second person's; grant it with another etcd user: %w", ap.ID, meta.EtcdUser, ErrSelfApproval)
 	}
 	return nil
 }

@@ -67,3 +67,29 @@ func TestCreateKeyNeedsApproval(t *testing.T) {
 		t.Errorf("trail: %d approval.use events and key.create naming approval %q; want 1 and %q", uses, created, ap.ID)
 	}
 }
+
+// The requester cannot grant their own approval by naming someone else
+// as the approver, nor, with etcd authentication, by writing the grant
+// as the same etcd user under another name.
+func TestSelfApprovalInAnothersName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, examplePolicy(t))
+	alice := Meta{Actor: "alice", Reason: "new key", Ticket: "CHG-22", EtcdUser: "ops-alice"}
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: KeysCreateRoute}, alice)
+	if err != nil {
+		t.Fatalf("RequestApproval: %v", err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", alice); !errors.Is(err, ErrSelfApproval) {
+		t.Errorf("alice runs the grant naming bob: %v, want ErrSelfApproval", err)
+	}
+	sameUser := Meta{Actor: "bob", EtcdUser: "ops-alice"}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", sameUser); !errors.Is(err, ErrSelfApproval) {
+		t.Errorf("grant as the requester's etcd user: %v, want ErrSelfApproval", err)
+	}
+	bob := Meta{Actor: "bob", EtcdUser: "ops-bob"}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", bob); err != nil {
+		t.Errorf("grant by bob as his own etcd user: %v", err)
+	}
+}

@@ -31,22 +31,26 @@ const MaxApprovalID = 40
 // approval sits on a lease of MaxAge, so it disappears from etcd when it
 // expires; the lifecycle events keep its history.
 type Approval struct {
-	ID        string    `json:"id"`
-	Client    string    `json:"client"`
-	Route     string    `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation such as "keys create"
-	State     string    `json:"state"` // pending, granted or denied
-	Requester string    `json:"requester"`
-	Reason    string    `json:"reason"`
-	Ticket    string    `json:"ticket,omitempty"`
-	Requested time.Time `json:"requested"`
-	MaxUses   int       `json:"max_uses"`
-	MaxAge    string    `json:"max_age"` // Go duration
-	Approver  string    `json:"approver,omitempty"`
-	Note      string    `json:"note,omitempty"`
-	Decided   time.Time `json:"decided,omitzero"` // when granted or denied
-	Expires   time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
-	Uses      int       `json:"uses"`
-	LastUse   time.Time `json:"last_use,omitzero"`
+	ID        string `json:"id"`
+	Client    string `json:"client"`
+	Route     string `json:"route"` // "METHOD template" (policy.Route.RouteName), or an operation such as "keys create"
+	State     string `json:"state"` // pending, granted or denied
+	Requester string `json:"requester"`
+	// RequesterEtcdUser is the etcd user the request was written as, when
+	// etcd authentication is on: a grant written as the same user is
+	// refused, whatever names the two commands claim.
+	RequesterEtcdUser string    `json:"requester_etcd_user,omitempty"`
+	Reason            string    `json:"reason"`
+	Ticket            string    `json:"ticket,omitempty"`
+	Requested         time.Time `json:"requested"`
+	MaxUses           int       `json:"max_uses"`
+	MaxAge            string    `json:"max_age"` // Go duration
+	Approver          string    `json:"approver,omitempty"`
+	Note              string    `json:"note,omitempty"`
+	Decided           time.Time `json:"decided,omitzero"` // when granted or denied
+	Expires           time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
+	Uses              int       `json:"uses"`
+	LastUse           time.Time `json:"last_use,omitzero"`
 }
 
 // DecodeApproval decodes an approval record.
