@@ -124,3 +124,39 @@ func (sb *scaleBench) loop(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideAfterSwap is the first decision after a policy swap, over
+// the generated policies: the writer compiles and prepares, a request
+// must find everything built (issue 18: no step linear in the keys on the
+// request path). Each op swaps in one of two compiled snapshots of the
+// same policy, untimed, then times one decision.
+func BenchmarkDecideAfterSwap(b *testing.B) {
+	for _, keys := range scaleSizes {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			sb := newScaleBench(b, scaleSize(keys), 1)
+			sb.warm(b)
+			snaps := [2]*policy.Snapshot{sb.compile(b), sb.compile(b)}
+			mono, wall := sb.srv.clock.now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				sb.store.Swap(snaps[i%2])
+				b.StartTimer()
+				d := sb.decide(b, sb.ctxs[0], mono, wall)
+				mono, wall = mono+d, wall+d
+			}
+		})
+	}
+}
+
+// compile compiles the benchmark's policy again: a new snapshot of the
+// same policy.
+func (sb *scaleBench) compile(tb testing.TB) *policy.Snapshot {
+	tb.Helper()
+	snap, err := policy.Compile(sb.doc, policy.Live{Revision: 2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return snap
+}
