@@ -72,11 +72,12 @@ func (e *entry) frontFor(h uint64, rec *policy.Key) *frontEntry {
 	return fe
 }
 
-// Front is a direct-mapped table of keys that verified against key
-// records of one snapshot, by frontHash. A slot keeps the last key stored
-// under its index; keys whose hashes share an index displace each other
-// and are verified again on the way through the ristretto cache. NewFront
-// makes one; it belongs to its snapshot and is dropped with it.
+// Front is a table of keys that verified against key records of one
+// snapshot, by frontHash. A key may sit in two slots, its hash's own and
+// that slot's neighbour (one cache line); a third key wanting the same
+// pair displaces one of them, which is verified again on the way through
+// the ristretto cache, without allocating. NewFront makes one; it belongs
+// to its snapshot and is dropped with it.
 type Front struct {
 	snap  *policy.Snapshot
 	mask  uint64
