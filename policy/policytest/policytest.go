@@ -6,7 +6,7 @@
 //
 // Everything is deterministic: the same Size gives the same document and
 // keys, so runs compare. The keys are test keys derived from their index;
-// never use them outside tests. Generate is not for the request path and
+// never use them outside tests. Document is not for the request path and
 // allocates freely.
 package policytest
 
