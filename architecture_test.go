@@ -133,6 +133,7 @@ func TestArchitecture(t *testing.T) {
 		"evidence":           {"audit", "alert", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"policy/etcdsync":    {"policy"},
 		"policy/etcdadmin":   {"policy", "policy/etcdsync"},
+		"policy/policytest":  {"policy"},
 		"cmd/portcullis-dev": {"internal/devetcd"},
 		"internal/promtool":  {},
 		"bench/slowreaders":  {},

@@ -1,17 +1,22 @@
 package dataplane
 
 import (
+	"bytes"
 	"net"
+	"net/http/pprof"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fasthttp/pprofhandler"
 )
 
 // Admin serves the admin listener: /healthz (the process is up), /readyz
 // (a policy is loaded, the server is not draining and every check passes;
-// one line per check says its state) and /metrics (Prometheus text, every
-// family of Metrics). Bind it to loopback or a private network.
+// one line per check says its state), /metrics (Prometheus text, every
+// family of Metrics) and, with Pprof, /debug/pprof/. Bind it to loopback
+// or a private network.
 type Admin struct {
 	Server *Server
 	Checks []Check // checks beyond the Server's own (etcd sync, audit path)
@@ -19,6 +24,10 @@ type Admin struct {
 	// families and ProcessFamilies; a caller that sets it registers those
 	// itself.
 	Metrics *Registry
+	// Pprof serves the Go runtime profiles under /debug/pprof/ (CPU, heap,
+	// goroutines, traces; issue 18). Off by default: a profile costs CPU
+	// while it runs and shows the program's internals.
+	Pprof bool
 
 	once sync.Once
 	reg  *Registry
@@ -53,9 +62,27 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		ctx.Response.SetBodyRaw(a.registry().AppendText(make([]byte, 0, 8192)))
 	default:
+		if a.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+			servePprof(ctx)
+			return
+		}
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetBodyString("not found\n")
 	}
+}
+
+// pprofIndex is the profile index of net/http/pprof.
+var pprofIndex = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
+
+// servePprof serves a path under /debug/pprof/: fasthttp's pprofhandler
+// (v1.74.0) answers 404 for every path ending in "/", the index itself
+// included, so the index is served here.
+func servePprof(ctx *fasthttp.RequestCtx) {
+	if string(ctx.Path()) == "/debug/pprof/" {
+		pprofIndex(ctx)
+		return
+	}
+	pprofhandler.PprofHandler(ctx)
 }
 
 func (a *Admin) recover(ctx *fasthttp.RequestCtx) {

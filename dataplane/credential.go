@@ -39,7 +39,7 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 		return s.authenticateJWT(cred, x)
 	}
 	x.method = audit.AuthAPIKey
-	key, id, hit := s.keys.Verify(x.snap, cred, x.wall)
+	key, id, hit := s.keys.VerifyFront(x.prep.keyFront, cred, x.wall)
 	x.keyHit = hit
 	x.rec.SetKeyID(id)
 	if key == nil {

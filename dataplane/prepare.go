@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/dataplane/authn"
 	"github.com/portcullis/portcullis/dataplane/jwt"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
@@ -38,7 +39,8 @@ type prepared struct {
 	issuers     []policy.IssuerSpec
 	issuerRules map[string]*issuerRule // by issuer id
 	stopJWKS    context.CancelFunc
-	global      *global // global limits (global.go); nil in local mode
+	global      *global      // global limits (global.go); nil in local mode
+	keyFront    *authn.Front // API key front table of snap, built here: its size is the key count (issue 18)
 
 	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
 }
@@ -113,7 +115,7 @@ func (s *Server) prepare(snap *policy.Snapshot) {
 // before the first policy), lends its verifier when the issuers are the
 // same.
 func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
-	p := &prepared{snap: snap, minBody: -1}
+	p := &prepared{snap: snap, minBody: -1, keyFront: authn.NewFront(snap)}
 	for _, c := range snap.ClientList {
 		p.clientLimit = append(p.clientLimit, toLimit(c.Limit))
 		p.clientHdr = append(p.clientHdr, policyHeader("client", c.Limit))

@@ -200,7 +200,10 @@ func bench(ctx context.Context, s settings) error {
 		if r.run != nil && r.run.proxy != nil {
 			r.rss = r.run.proxy.peakRSS()
 		}
-		if r.skipped == "" && r.target.name == "portcullis" {
+		if r.run != nil && r.run.collector != nil {
+			r.collRSS = r.run.collector.peakRSS()
+		}
+		if r.skipped == "" && strings.HasPrefix(r.target.name, "portcullis") {
 			r.extra = auditFacts(r.run)
 		}
 	}

@@ -198,27 +198,63 @@ func writeTables(b *strings.Builder, rs []*result, rate int) {
 			other = fmt.Sprintf("%.0f%%", 100*max(r.foreign.Seconds(), 0)/r.window.Seconds())
 		}
 		fmt.Fprintf(b, " | %s | %s | %s | %s |\n", util, per1k, rss, other)
+		if r.run != nil && r.run.collector != nil {
+			writeCollectorRow(b, r)
+		}
 	}
 
 	direct99 := time.Duration(baseline(rs, "direct", func(r *result) float64 { return float64(r.rate.Quantile(99)) }))
 	direct50 := time.Duration(baseline(rs, "direct", func(r *result) float64 { return float64(r.rate.Quantile(50)) }))
+	directLag := baseline(rs, "direct", func(r *result) float64 { return boolFloat(lagInvalid(r)) }) != 0
 	fmt.Fprintf(b, "\n## Latency at %d rps (open loop, from the intended send time)\n\n", rate)
-	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | errors |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | max schedule lag ms | errors |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rs {
 		if r.skipped != "" {
 			continue
 		}
-		add50, add99 := "–", "–"
+		p99, add50, add99 := ms(r.rate.Quantile(99)), "–", "–"
 		if r.target.name != "direct" && direct99 > 0 {
 			add50 = ms(r.rate.Quantile(50) - direct50)
 			add99 = ms(r.rate.Quantile(99) - direct99)
 		}
+		if lagInvalid(r) {
+			p99 = "invalid: lag > p99 (" + p99 + ")"
+		}
+		if add99 != "–" && (lagInvalid(r) || directLag) {
+			add99 = "invalid"
+		}
 		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.target.name,
-			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), ms(r.rate.Quantile(99)), ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
-			add50, add99, errs)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.target.name,
+			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), p99, ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
+			add50, add99, ms(r.rate.MaxLag), errs)
 	}
+}
+
+// lagInvalid reports whether the generator fell further behind its
+// schedule, at worst, than the p99 it measured: then the p99 measures the
+// generator (or the load core), not the target, and is not to be quoted
+// (issue 18).
+func lagInvalid(r *result) bool { return r.rate.MaxLag > r.rate.Quantile(99) }
+
+func boolFloat(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// writeCollectorRow writes the row of the audit collector r's proxy sent
+// to: its CPU on the load core over the proxy's saturation windows and per
+// 1,000 requests at the fixed rate, and its peak RSS (issue 18: the
+// collector's CPU on its own row, not hidden in the load core's).
+func writeCollectorRow(b *strings.Builder, r *result) {
+	util := "–"
+	if r.sat.Elapsed > 0 {
+		util = fmt.Sprintf("%.2f", r.collSatCPU.Seconds()/r.sat.Elapsed.Seconds())
+	}
+	fmt.Fprintf(b, "| %s: its collector (load core) | – | – | – | – | – | – | – | – | %s | %s | %.1f | – |\n",
+		r.target.name, util, cpuPer1k(r.collRateCPU, r.rate.Requests), float64(r.collRSS)/(1<<20))
 }
 
 func rounds(vs []float64) string {

@@ -26,6 +26,12 @@ type result struct {
 	foreign, window time.Duration // CPU-0 time not used by the proxy, and wall time, of the Go windows
 	rss             int64         // peak RSS of the proxy and its descendants
 	wrkFailed       bool
+
+	// The audit collector's CPU over the same windows (nil collector: none):
+	// it runs on the load core, so it is reported on a row of its own and
+	// not charged to the proxy.
+	collSatCPU, collRateCPU time.Duration
+	collRSS                 int64
 }
 
 // startTarget starts t and checks that it answers 200; a target that is
@@ -101,19 +107,21 @@ func (r *result) phase(s settings, fixed bool, d time.Duration) load.Config {
 }
 
 func (r *result) measureRound(ctx context.Context, s settings, satW, rateW time.Duration) {
-	p := r.run.proxy
-	core0, cpu0 := cpuBusy(proxyCPU), p.cpuOrZero()
+	p, coll := r.run.proxy, r.run.collector
+	core0, cpu0, coll0 := cpuBusy(proxyCPU), p.cpuOrZero(), coll.cpuOrZero()
 	sat := load.Saturate(ctx, r.phase(s, false, satW))
 	used := p.cpuOrZero() - cpu0
+	r.collSatCPU += coll.cpuOrZero() - coll0
 	r.sat.Add(sat)
 	r.satRPS = append(r.satRPS, sat.RPS())
 	r.satCPU += used
 	r.foreign += cpuBusy(proxyCPU) - core0 - used
 	r.window += sat.Elapsed
 
-	core0, cpu0 = cpuBusy(proxyCPU), p.cpuOrZero()
+	core0, cpu0, coll0 = cpuBusy(proxyCPU), p.cpuOrZero(), coll.cpuOrZero()
 	rate := load.Constant(ctx, r.phase(s, true, rateW))
 	used = p.cpuOrZero() - cpu0
+	r.collRateCPU += coll.cpuOrZero() - coll0
 	r.rate.Add(rate)
 	r.rateCPU += used
 	r.foreign += cpuBusy(proxyCPU) - core0 - used

@@ -27,6 +27,8 @@ type running struct {
 	note  string  // how it ran, for the results
 	admin string  // portcullis admin address (/metrics)
 	audit string  // portcullis audit file, when not sending to a collector
+
+	collector *proc // the audit collector (also in extra), measured on a row of its own
 }
 
 func (r *running) stop() {
@@ -51,7 +53,8 @@ const proxyCPU, loadCPU = 0, 1
 var targets = []target{
 	{name: "direct", desc: "the upstream itself (fasthttp, 1 KiB body), no proxy", start: startDirect},
 	{name: "bare-proxy", desc: "fasthttp pass-through reverse proxy (HostClient), no checks", start: startBare},
-	{name: "portcullis", desc: "portcullis sidecar, bench policy: API key, 3 buckets, audit", start: startPortcullis},
+	{name: "portcullis", desc: "portcullis sidecar, bench policy: API key, 3 buckets, audit to a running collector", start: startPortcullis},
+	{name: "portcullis-file", desc: "portcullis sidecar, bench policy: API key, 3 buckets, audit to a local JSON-lines file (the work nginx does with its access log)", start: startPortcullisFile},
 	{name: "nginx", desc: "nginx: key map, 3 limit_req zones, JSON access log", start: startNginx, skip: missing("nginx")},
 	{name: "haproxy", desc: "HAProxy: key map, 3 stick tables, JSON log", start: startHAProxy, skip: missing("haproxy")},
 }
@@ -81,7 +84,18 @@ func startBare(e env) (*running, error) {
 	return &running{addr: addr, proxy: p, note: "GOMAXPROCS=1"}, waitTCP(p, addr, timeoutStart)
 }
 
-func startPortcullis(e env) (*running, error) {
+// startPortcullis runs the sidecar with its audit going to a collector
+// (or, in a build without one, to a file).
+func startPortcullis(e env) (*running, error) { return startSidecar(e, true) }
+
+// startPortcullisFile runs the sidecar with its audit going to a JSON-lines
+// file (--audit-file): no collector on the load core (issue 18).
+func startPortcullisFile(e env) (*running, error) { return startSidecar(e, false) }
+
+// startSidecar starts `portcullis sidecar` on the proxy core, its audit to
+// a collector when toCollector is set and the binary has one, else to a
+// file.
+func startSidecar(e env, toCollector bool) (*running, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -93,9 +107,13 @@ func startPortcullis(e env) (*running, error) {
 	r := &running{addr: addr, admin: admin}
 	args := []string{e.bin, "sidecar", "--policy", e.policy, "--listen", addr, "--upstream", e.upstream,
 		"--admin", admin, "--log-level", "warn", "--drain", "1s", "--drain-delay", "0s"} // no load balancer to wait for
-	if collector, token, note, err := startCollector(e, r); err != nil {
-		return nil, err
-	} else if collector != "" {
+	collector, token, note := "", "", "audit to a JSON-lines file (--audit-file)"
+	if toCollector {
+		if collector, token, note, err = startCollector(e, r); err != nil {
+			return nil, err
+		}
+	}
+	if collector != "" {
 		args = append(args, "--collector", collector, "--collector-token-file", token, "--spool", filepath.Join(e.dir, "spool"))
 		r.note = note
 	} else {
@@ -140,6 +158,7 @@ func startCollector(e env, r *running) (url, tokenFile, note string, err error) 
 		return "", "", "", err
 	}
 	r.extra = append(r.extra, p)
+	r.collector = p
 	if err := waitTCP(p, addr, timeoutStart); err != nil {
 		return "", "", "", err
 	}

@@ -39,7 +39,8 @@ type sidecarFlags struct {
 	maxConns   int
 	maxPerIP   int
 
-	metricsTenants int // tenants named on /metrics (0: none)
+	metricsTenants int  // tenants named on /metrics (0: none)
+	pprof          bool // serve /debug/pprof/ on the admin listener
 
 	collectorCA, collectorCert, collectorKey string
 	service                                  string
@@ -72,6 +73,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
 	f.tls.register(fs)
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go profiles (CPU, heap) under /debug/pprof/ on the admin listener; off by default")
 	fs.IntVar(&f.metricsTenants, "metrics-tenants", dataplane.DefaultTenantSeries, "per-tenant series on /metrics: the top `N` tenants by recent traffic by name, the others summed in tenant=\"_other\" (0: none by name)")
 }
 
@@ -145,7 +147,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 			return err
 		}
 	}
-	admin := &dataplane.Admin{Server: srv, Checks: append(src.checks, sink.checks...), Metrics: reg}
+	admin := &dataplane.Admin{Server: srv, Checks: append(src.checks, sink.checks...), Metrics: reg, Pprof: f.pprof}
 	return serve(ctx, f, srv, admin, sink, log)
 }
 

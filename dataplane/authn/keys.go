@@ -6,11 +6,15 @@
 // key with the stored digest in constant time. The SHA-256 is what the
 // caches save, in two levels:
 //
-//   - a front table per policy snapshot, indexed by a cheap hash of the
-//     presented key (frontHash), whose slots hold keys that verified
-//     against a record of that snapshot, with the record: a hit is the
-//     hash, an atomic load and a constant-time compare of the presented
-//     bytes, with no parsing of the key and no lookup by id;
+//   - a front table per policy snapshot (Front), indexed by a cheap hash
+//     of the presented key (frontHash), whose slots hold keys that
+//     verified against a record of that snapshot, with the record: a hit
+//     is the hash, an atomic load and a constant-time compare of the
+//     presented bytes, with no parsing of the key and no lookup by id.
+//     Its table has a slot pointer per key record, so the writer of a
+//     policy builds it with NewFront before the swap (at 100,000 keys it
+//     is 2 MiB, which a request must not allocate: BenchmarkDecideAfterSwap
+//     in the data plane) and requests pass it to VerifyFront;
 //   - behind it the ristretto cache keyed by the xxhash of the presented
 //     key, holding the key bytes and their digest. It outlives snapshots, so
 //     a policy push (which starts an empty front) costs no SHA-256 for keys
@@ -22,9 +26,9 @@
 // suspension are never cached: they are read from the snapshot on every
 // request, hit or miss.
 //
-// Keys is safe for concurrent use. Verify does not allocate on a hit or on a
-// failure; the first success of a key allocates its cache entry, and the
-// first per snapshot its front entry.
+// Keys and Front are safe for concurrent use. VerifyFront does not allocate
+// on a hit or on a failure; the first success of a key allocates its cache
+// entry, and the first per snapshot its front entry.
 package authn
 
 import (
@@ -41,23 +45,40 @@ import (
 
 // Keys verifies API keys against a policy snapshot.
 type Keys struct {
-	front  atomic.Pointer[front]
+	front  atomic.Pointer[Front] // Verify's, for callers without their own
 	cache  *ristretto.Cache[uint64, *entry]
 	hits   atomic.Uint64
 	misses atomic.Uint64
 }
 
-// entry is a verified key and its digest. It is immutable once cached.
+// entry is a verified key and its digest, immutable once cached, and the
+// front entry last made for it.
 type entry struct {
 	key    []byte
 	digest [32]byte
+	front  atomic.Pointer[frontEntry]
 }
 
-// front is a direct-mapped table of keys that verified against key
-// records of snap, by xxhash. A slot keeps the last key stored under its
-// index; keys whose hashes share an index displace each other and are
-// verified again on the way through the ristretto cache.
-type front struct {
+// frontFor returns the front entry of e for rec under hash h: the one made
+// last if it is for rec, else a new one, kept. A key whose slot other keys
+// keep taking is verified again on each return, but allocates only once
+// per snapshot.
+func (e *entry) frontFor(h uint64, rec *policy.Key) *frontEntry {
+	if fe := e.front.Load(); fe != nil && fe.rec == rec {
+		return fe
+	}
+	fe := &frontEntry{hash: h, key: e.key, rec: rec}
+	e.front.Store(fe)
+	return fe
+}
+
+// Front is a table of keys that verified against key records of one
+// snapshot, by frontHash. A key may sit in two slots, its hash's own and
+// that slot's neighbour (one cache line); a third key wanting the same
+// pair displaces one of them, which is verified again on the way through
+// the ristretto cache, without allocating. NewFront makes one; it belongs
+// to its snapshot and is dropped with it.
+type Front struct {
 	snap  *policy.Snapshot
 	mask  uint64
 	slots []atomic.Pointer[frontEntry]
@@ -74,25 +95,28 @@ type frontEntry struct {
 // maxFront bounds the slots of a front (8 MiB of pointers).
 const maxFront = 1 << 20
 
-// frontFor returns the front of snap, starting an empty one when the
+// frontFor returns Verify's front of snap, starting an empty one when the
 // snapshot changed. Racing requests may each start one; the last stored
 // wins and the others' entries are merely not remembered.
-func (k *Keys) frontFor(snap *policy.Snapshot) *front {
+func (k *Keys) frontFor(snap *policy.Snapshot) *Front {
 	if f := k.front.Load(); f != nil && f.snap == snap {
 		return f
 	}
-	return k.newFront(snap)
+	f := NewFront(snap)
+	k.front.Store(f)
+	return f
 }
 
-// newFront starts the empty front of snap.
-func (k *Keys) newFront(snap *policy.Snapshot) *front {
-	n := 16 // at least twice the keys, so that few share a slot
+// NewFront returns the empty front table of snap: a slot for at least
+// twice its key records, so that few share a slot, up to 1<<20 slots. It
+// allocates in proportion to the keys, so it is the policy writer's to
+// call, before it installs snap.
+func NewFront(snap *policy.Snapshot) *Front {
+	n := 16
 	for n < 2*snap.KeyCount() && n < maxFront {
 		n *= 2
 	}
-	f := &front{snap: snap, mask: uint64(n - 1), slots: make([]atomic.Pointer[frontEntry], n)}
-	k.front.Store(f)
-	return f
+	return &Front{snap: snap, mask: uint64(n - 1), slots: make([]atomic.Pointer[frontEntry], n)}
 }
 
 // absent is compared against when the key id is unknown, so an unknown id
@@ -124,11 +148,18 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 // answer from the front, which Stats does not count: the caller counts
 // front hits with the request (the data plane's metrics cell), so a hit
 // costs no atomic add of its own.
+//
+// Verify keeps one front, replaced when snap changes: the first request
+// after a policy swap builds it. A caller that can build the front of
+// each snapshot before it serves it calls VerifyFront instead.
 func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
+	return k.VerifyFront(k.frontFor(snap), key, now)
+}
+
+// VerifyFront is Verify against the snapshot of f, through f.
+func (k *Keys) VerifyFront(f *Front, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
 	h := frontHash(key)
-	f := k.frontFor(snap)
-	slot := &f.slots[h&f.mask]
-	if e := slot.Load(); e != nil && e.hash == h && equal(e.key, key) {
+	if e := f.lookup(h, key); e != nil {
 		// Stored only after these very bytes passed SplitKey and their
 		// digest matched e.rec, a record of this snapshot; the key is
 		// "pk_" + id + "_" + secret.
@@ -139,7 +170,7 @@ func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy
 		return nil, nil, false
 	}
 	xh := xxhash.Sum64(key)
-	if rec = snap.Key(id); rec == nil {
+	if rec = f.snap.Key(id); rec == nil {
 		k.matches(key, xh, &absent) // an unknown id costs what a known one does
 		return nil, id, false
 	}
@@ -147,8 +178,38 @@ func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy
 	if e == nil {
 		return nil, id, false
 	}
-	slot.Store(&frontEntry{hash: h, key: e.key, rec: rec})
+	f.store(h, e.frontFor(h, rec))
 	return inWindow(rec, now), id, false
+}
+
+// lookup returns the entry of key, whose frontHash is h, from its two
+// slots (h's own and its neighbour, one cache line), or nil. The hash is
+// compared first, so the constant-time compare runs on a likely hit only.
+func (f *Front) lookup(h uint64, key []byte) *frontEntry {
+	i := h & f.mask
+	if e := f.slots[i].Load(); e != nil && e.hash == h && equal(e.key, key) {
+		return e
+	}
+	if e := f.slots[i^1].Load(); e != nil && e.hash == h && equal(e.key, key) {
+		return e
+	}
+	return nil
+}
+
+// store puts e, whose hash is h, in one of its two slots: the one holding
+// an entry of the same hash (stale bytes, or a collision), else an empty
+// one, else h's own. Two keys sharing a slot both stay: with one slot each
+// they displaced each other, and every request of one was verified the
+// long way (BenchmarkDecideScale, active=10 at 10 keys).
+func (f *Front) store(h uint64, e *frontEntry) {
+	i := h & f.mask
+	a, b := f.slots[i].Load(), f.slots[i^1].Load()
+	switch {
+	case a != nil && a.hash == h:
+	case b != nil && b.hash == h, a != nil && b == nil:
+		i ^= 1
+	}
+	f.slots[i].Store(e)
 }
 
 // frontHash spreads keys over the front's slots from three words of the

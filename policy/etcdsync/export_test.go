@@ -9,3 +9,16 @@ func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
 
 // Down returns the unix nanoseconds etcd stopped answering, 0 while it answers.
 func (s *Syncer) Down() int64 { return s.down.Load() }
+
+// Install makes st, as listed from etcd, the state applied, as the first
+// read of Run does: compile, swap, hand a copy to the last-known-good
+// writer (which runs only under Run).
+func (s *Syncer) Install(st *State) { s.install(st, true) }
+
+// Put applies one put event of key, as the watch does, and recompiles.
+func (s *Syncer) Put(key, value string) {
+	if s.st.apply(s.k, key, value, true) {
+		s.st.Revision++
+		s.apply(true)
+	}
+}

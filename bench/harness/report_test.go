@@ -1,0 +1,90 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/portcullis/portcullis/bench/load"
+)
+
+// fixedRate returns a fixed-rate result whose latencies are lat and whose
+// generator fell lag behind its schedule at worst.
+func fixedRate(t *testing.T, lag time.Duration, lat ...time.Duration) load.Result {
+	t.Helper()
+	h := hdrhistogram.New(1000, int64(60*time.Second), 3)
+	for _, l := range lat {
+		if err := h.RecordValue(int64(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return load.Result{Requests: uint64(len(lat)), Elapsed: time.Second, Latency: h, MaxLag: lag}
+}
+
+// A target whose generator fell further behind schedule than the p99 it
+// measured has its p99 marked invalid, and so has its p99 added over
+// direct; the schedule lag of every target is a column (issue 18).
+func TestLatencyTableMarksLag(t *testing.T) {
+	ms := time.Millisecond
+	rs := []*result{
+		{target: target{name: "direct"}, rate: fixedRate(t, 50*time.Microsecond, ms/10, ms/10, ms/5)},
+		{target: target{name: "portcullis-file"}, rate: fixedRate(t, 100*time.Microsecond, ms/5, ms/5, ms/2)},
+		{target: target{name: "nginx"}, rate: fixedRate(t, 9*ms, ms/5, ms/5, ms/2)},
+	}
+	var b strings.Builder
+	writeTables(&b, rs, 1000)
+	rows := tableRows(b.String(), "## Latency")
+	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.100 | 0 |"; got != want {
+		t.Errorf("a run within its schedule:\n got %s\nwant %s", got, want)
+	}
+	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99 (0.500) |") || !strings.Contains(got, "| invalid | 9.000 |") {
+		t.Errorf("a run 9 ms behind schedule with a p99 of 0.5 ms: %s; want its p99 and p99 added marked invalid", got)
+	}
+}
+
+// The collector a Portcullis target sends its audit to gets a row of its
+// own under the target's, with its CPU on the load core, so that its cost
+// is neither charged to the proxy nor hidden (issue 18).
+func TestThroughputTableCollectorRow(t *testing.T) {
+	r := &result{
+		target:      target{name: "portcullis"},
+		run:         &running{proxy: &proc{}, collector: &proc{}},
+		sat:         load.Result{Requests: 1000, Elapsed: 2 * time.Second},
+		satRPS:      []float64{500},
+		satCPU:      time.Second,
+		rate:        fixedRate(t, 0, time.Millisecond),
+		rateCPU:     time.Millisecond,
+		collSatCPU:  time.Second / 2,
+		collRateCPU: time.Millisecond / 2,
+		collRSS:     20 << 20,
+	}
+	r.rate.Requests = 1000
+	var b strings.Builder
+	writeTables(&b, []*result{r}, 1000)
+	rows := tableRows(b.String(), "## Throughput")
+	want := "| portcullis: its collector (load core) | – | – | – | – | – | – | – | – | 0.25 | 0.001 | 20.0 | – |"
+	if got := rows["portcullis: its collector (load core)"]; got != want {
+		t.Errorf("collector row:\n got %s\nwant %s\ntable:\n%s", got, want, b.String())
+	}
+}
+
+// tableRows returns the rows of the first table after heading, by their
+// first cell.
+func tableRows(doc, heading string) map[string]string {
+	_, rest, _ := strings.Cut(doc, heading)
+	rows := map[string]string{}
+	started := false
+	for _, l := range strings.Split(rest, "\n") {
+		if !strings.HasPrefix(l, "|") {
+			if started {
+				break
+			}
+			continue
+		}
+		started = true
+		cells := strings.Split(l, "|")
+		rows[strings.TrimSpace(cells[1])] = l
+	}
+	return rows
+}

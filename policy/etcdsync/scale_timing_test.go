@@ -1,0 +1,120 @@
+package etcdsync_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/portcullis/portcullis/dataplane"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/portcullis/portcullis/policy/policytest"
+	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// scaleKeys is the number of key records of BenchmarkSnapshotApply.
+const scaleKeys = 100_000
+
+// BenchmarkSnapshotApply is the policy state of a deployment of 100,000
+// key records (1,000 clients, 100 tenants, 1,000 routes) in the real
+// etcd server of the tests (issue 18: compile and swap of 100,000 keys
+// under 1 s):
+//
+//   - list: ReadState, the one transaction that reads the state;
+//   - apply: a new Syncer installs the listed state, as at start: decode
+//     every key record, compile, and swap into a Store whose preparer is a
+//     data plane Server (its tables and key front are built in the swap);
+//   - revoke: a Syncer that applied the state applies one revocation more,
+//     as the watch does: what each revocation costs at this size.
+func BenchmarkSnapshotApply(b *testing.B) {
+	cli, k := scaleDeployment(b)
+	listed, err := etcdsync.ReadState(context.Background(), cli, k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(listed.Keys) != scaleKeys {
+		b.Fatalf("listed %d key records, want %d", len(listed.Keys), scaleKeys)
+	}
+	b.Run(fmt.Sprintf("keys=%d/list", scaleKeys), func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := etcdsync.ReadState(context.Background(), cli, k); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("keys=%d/apply", scaleKeys), func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s, store := scaleSyncer(b, cli, k)
+			s.Install(listed)
+			if snap := store.Load(); snap == nil || snap.KeyCount() != scaleKeys {
+				b.Fatalf("installed %v", snap)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("keys=%d/revoke", scaleKeys), func(b *testing.B) {
+		s, store := scaleSyncer(b, cli, k)
+		s.Install(listed)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			s.Put(k.Revocation(policytest.KeyID(i)), `{"id":"`+policytest.KeyID(i)+`","actor":"bench","reason":"benchmark"}`)
+			if !store.Load().Key([]byte(policytest.KeyID(i))).Revoked {
+				b.Fatalf("key %d not revoked", i)
+			}
+		}
+	})
+}
+
+// scaleSyncer returns a Syncer (not running) feeding a new Store, with a
+// data plane Server preparing each snapshot.
+func scaleSyncer(b *testing.B, cli *clientv3.Client, k etcdsync.Layout) (*etcdsync.Syncer, *policy.Store) {
+	store := &policy.Store{}
+	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: "127.0.0.1:1", Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	return etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: string(k), Logger: zerolog.Nop()}), store
+}
+
+// scaleDeployment writes the generated policy (without its keys) and its
+// key records, as `portcullis keys create` stores them, under a new
+// prefix of the shared etcd, and deletes them at the end.
+func scaleDeployment(b *testing.B) (*clientv3.Client, etcdsync.Layout) {
+	cli := dial(b, shared)
+	prefix := newPrefix(b)
+	k := etcdsync.NewLayout(prefix)
+	b.Cleanup(func() { cli.Delete(context.Background(), prefix+"/", clientv3.WithPrefix()) })
+	doc, _ := policytest.Document(policytest.Size{Tenants: 100, Clients: 1000, Keys: scaleKeys, Routes: 1000})
+	records := doc.Keys
+	doc.Keys = nil
+	text, err := yaml.Marshal(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The document goes alone: etcd refuses a request over 1.5 MiB
+	// (--max-request-bytes), and with 10,000 clients it is about that.
+	if _, err := cli.Put(context.Background(), k.Policy(), string(text)); err != nil {
+		b.Fatalf("cannot put a policy of %d bytes: %v", len(text), err)
+	}
+	var ops []clientv3.Op
+	for _, ks := range records {
+		v, err := json.Marshal(ks)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops = append(ops, clientv3.OpPut(k.Key(ks.ID), string(v)))
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), 128) // etcd's default --max-txn-ops
+		if _, err := cli.Txn(context.Background()).Then(ops[:n]...).Commit(); err != nil {
+			b.Fatal(err)
+		}
+		ops = ops[n:]
+	}
+	return cli, k
+}
