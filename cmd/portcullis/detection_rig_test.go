@@ -12,23 +12,8 @@ import (
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
-
-// etcdAdmin starts a real etcd server in process and returns it with an
-// admin client under prefix; both close when the test ends.
-func etcdAdmin(t *testing.T, prefix string) (*devetcd.Server, *etcdadmin.Admin) {
-	t.Helper()
-	e := startEtcd(t)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return e, etcdadmin.New(cli, prefix)
-}
 
 // signingKey returns a new ed25519 key for a collector store.
 func signingKey(t *testing.T) ed25519.PrivateKey {
