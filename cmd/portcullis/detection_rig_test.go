@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,6 +24,26 @@ func signingKey(t *testing.T) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// auditStore opens a new audit store in dir, signed with a key written
+// and read back as audit keygen and the collector do (the key file in a
+// directory of its own). The caller closes the store.
+func auditStore(t *testing.T, dir string) *collector.Store {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "signing.key")
+	if err := collector.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	key, err := collector.LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 // openDetection opens the collector store in dir signed with key and
