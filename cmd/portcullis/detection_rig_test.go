@@ -26,10 +26,10 @@ func signingKey(t *testing.T) ed25519.PrivateKey {
 	return key
 }
 
-// auditStore opens a new audit store in dir, signed with a key written
-// and read back as audit keygen and the collector do (the key file in a
-// directory of its own). The caller closes the store.
-func auditStore(t *testing.T, dir string) *collector.Store {
+// signingKeyFile writes a new signing key file, as audit keygen does, in
+// a directory of its own, and returns its path and the key read back as
+// the collector reads it.
+func signingKeyFile(t *testing.T) (string, ed25519.PrivateKey) {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "signing.key")
 	if err := collector.GenerateKey(keyFile); err != nil {
@@ -39,6 +39,14 @@ func auditStore(t *testing.T, dir string) *collector.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keyFile, key
+}
+
+// auditStore opens a new audit store in dir, signed with the key of a new
+// signingKeyFile. The caller closes the store.
+func auditStore(t *testing.T, dir string) *collector.Store {
+	t.Helper()
+	_, key := signingKeyFile(t)
 	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
