@@ -136,6 +136,7 @@ func TestArchitecture(t *testing.T) {
 		"policy/policytest":  {"policy"},
 		"cmd/portcullis-dev": {"internal/devetcd"},
 		"internal/promtool":  {},
+		"internal/tmpfs":     {},
 		"bench/slowreaders":  {},
 		"bench/load":         {},
 		"bench/harness":      {"bench/load", "examples/upstream"},
@@ -149,6 +150,8 @@ func TestArchitecture(t *testing.T) {
 	// and nothing that ships links go-containerregistry.
 	moduleImportsWithin(t, pkg(module+"/internal/tools/mkimage"), nil)
 	onlyImportedBy(t, pkgs, ggcr, module+"/internal/tools")
+	// The full-disk filesystem is for tests: nothing that ships mounts one.
+	onlyImportedBy(t, pkgs, []string{module + "/internal/tmpfs"}, module+"/internal/tmpfs")
 }
 
 // moduleImportsWithin checks that p imports (directly, outside its tests)

@@ -8,51 +8,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/tmpfs"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes at a new directory, or skips the
-// test where mounting is not allowed (it needs root or CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillUp writes a file until the filesystem of dir is full and returns it.
-func fillUp(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	page := make([]byte, 4096)
-	for _, n := range []int{4096, 1} {
-		for {
-			if _, err := f.Write(page[:n]); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling %s: %v", dir, err)
-				}
-				break
-			}
-		}
-	}
-	return path
-}
 
 // TestFailedAppendKeepsAlertEvents: a batch whose records open alerts but
 // whose entry cannot be written (a full disk) loses no alert: the alert
@@ -62,10 +23,10 @@ func fillUp(t *testing.T, dir string) string {
 func TestFailedAppendKeepsAlertEvents(t *testing.T) {
 	t.Parallel()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	r := &rig{t: t, dir: filepath.Join(mountTmpfs(t, 1<<20), "audit"), key: key, doc: examplePolicy(t), snap: true}
+	r := &rig{t: t, dir: filepath.Join(tmpfs.Mount(t, 1<<20), "audit"), key: key, doc: examplePolicy(t), snap: true}
 	r.open()
 	r.send(rec(t0))
-	filler := fillUp(t, filepath.Dir(r.dir))
+	filler := tmpfs.Fill(t, filepath.Dir(r.dir))
 	err := r.store.AppendBatch(&collector.Batch{ID: "burst", Sender: "token:test", Records: every(t0, 100*time.Millisecond, 40, failed("acmehris1"))})
 	if err == nil {
 		t.Fatal("the burst was stored on a full disk; the test needs it refused")

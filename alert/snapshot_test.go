@@ -39,6 +39,20 @@ func traffic(r *rig, start time.Time, minutes int) {
 	}
 }
 
+// snapshotted returns a rig keeping snapshots that has taken three
+// minutes of traffic from t0 and written its snapshot at t0.
+func snapshotted(t *testing.T) *rig {
+	t.Helper()
+	r := newRig(t, examplePolicy(t))
+	r.snap = true
+	r.restart()
+	traffic(r, t0, 3)
+	if err := r.eng.WriteSnapshot(t0); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // stateOf returns e's state encoding and position.
 func stateOf(t *testing.T, e *Engine) ([]byte, uint64) {
 	t.Helper()
@@ -146,13 +160,7 @@ func clipped(b []byte) string {
 // entries stored after the snapshot.
 func TestRestoreFromSnapshot(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, examplePolicy(t))
-	r.snap = true
-	r.restart()
-	traffic(r, t0, 3)
-	if err := r.eng.WriteSnapshot(t0); err != nil {
-		t.Fatal(err)
-	}
+	r := snapshotted(t)
 	_, snapPos := stateOf(t, r.eng)
 	traffic(r, t0.Add(3*time.Minute), 2) // the tail, after the snapshot
 	live, livePos := stateOf(t, r.eng)
@@ -273,13 +281,7 @@ func TestRestoreIgnoresBadSnapshot(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, examplePolicy(t))
-			r.snap = true
-			r.restart()
-			traffic(r, t0, 3)
-			if err := r.eng.WriteSnapshot(t0); err != nil {
-				t.Fatal(err)
-			}
+			r := snapshotted(t)
 			r.send(every(t0.Add(3*time.Minute), time.Second, 5, failed("acmehris1"))...)
 			if err := r.store.Close(); err != nil {
 				t.Fatal(err)

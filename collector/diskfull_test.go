@@ -4,56 +4,17 @@ package collector
 
 import (
 	"errors"
-	"github.com/portcullis/portcullis/audit"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/tmpfs"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes at a new directory, or skips the
-// test where mounting is not allowed (it needs root or CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fill writes a file until the filesystem of dir is full and returns it.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	page := make([]byte, 4096)
-	for {
-		if _, err := f.Write(page); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			break
-		}
-	}
-	for {
-		if _, err := f.Write(page[:1]); err != nil {
-			return path
-		}
-	}
-}
 
 // The full-disk steps of issue 21 item 9 on a real (tmpfs) filesystem: a
 // batch whose line fits in the segment's last page is stored even though
@@ -62,7 +23,7 @@ func fill(t *testing.T, dir string) string {
 // space is freed its retry is stored once.
 func TestCollectorDiskFull(t *testing.T) {
 	t.Parallel()
-	dir := mountTmpfs(t, 256<<10)
+	dir := tmpfs.Mount(t, 256<<10)
 	key := newTestKey(t)
 	srv, st := startNamedCollector(t, dir, key, Config{})
 	small := func(id string) []byte {
@@ -73,7 +34,7 @@ func TestCollectorDiskFull(t *testing.T) {
 	if got := post(t, srv.URL, aliceToken, small("df-0"), false); got != 200 {
 		t.Fatalf("first batch: %d", got)
 	}
-	filler := fill(t, dir)
+	filler := tmpfs.Fill(t, dir)
 	if got := post(t, srv.URL, aliceToken, small("df-1"), false); got != 200 {
 		t.Fatalf("batch fitting the segment's last page on a full disk: %d, want 200 (it is stored)", got)
 	}

@@ -12,13 +12,17 @@ func BenchmarkDecide(b *testing.B) {
 	benchDecide(b, request("GET", "/v1/users/42", hrisKey))
 }
 
-// benchDecide runs decide and record on raw, parsed once, after a first
-// request has warmed the caches. The arrival time is the handler's input
-// (fasthttp reads it for every request before calling the handler, see
-// Server.arrival), so each request of the loop arrives when the one
-// before ended, by the clock read record makes for the duration.
+// benchDecide runs benchDecideOn on a sidecar without limits.
 func benchDecide(b *testing.B, raw []byte) {
-	m := newInmem(b, false)
+	benchDecideOn(b, newInmem(b, false), raw)
+}
+
+// benchDecideOn runs decide and record on raw, parsed once, after a first
+// request has warmed the caches of m. The arrival time is the handler's
+// input (fasthttp reads it for every request before calling the handler,
+// see Server.arrival), so each request of the loop arrives when the one
+// before ended, by the clock read record makes for the duration.
+func benchDecideOn(b *testing.B, m *inmem, raw []byte) {
 	m.serve(b, raw)
 	m.srv.keys.Wait()
 	if v := m.srv.prepared.Load().verifier; v != nil {

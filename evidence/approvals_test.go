@@ -62,15 +62,7 @@ func TestPackApprovalSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := ParsePeriod("2026-05")
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := packMay(t, data, out, key)
 	name := "APIPrivileged-ApprovalSamples-2026-05.csv"
 	if !slices.ContainsFunc(res.Files, func(f ManifestRow) bool { return f.File == name }) {
 		t.Fatalf("pack files %v lack %s", res.Files, name)

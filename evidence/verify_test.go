@@ -10,20 +10,31 @@ import (
 	"testing"
 )
 
+// packMay packs May 2026 of the store in data, under the example policy's
+// history, into out, signed with key.
+func packMay(t *testing.T, data, out string, key ed25519.PrivateKey) *Result {
+	t.Helper()
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestVerifyZipRefusesPaths checks that a zip entry outside the pack's one
 // folder is reported and never written (zip slip).
 func TestVerifyZipRefusesPaths(t *testing.T) {
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
 	activity(t, data, key)
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := ParsePeriod("2026-05")
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := packMay(t, data, out, key)
 	pub := key.Public().(ed25519.PublicKey)
 	if problems, err := VerifyZip(res.Zip, pub); err != nil || len(problems) != 0 {
 		t.Fatalf("VerifyZip of the pack = %q, %v; want intact", problems, err)
@@ -67,15 +78,7 @@ func TestVerifyZipRefusesPaths(t *testing.T) {
 func TestVerifyFindsOneByteChanges(t *testing.T) {
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
 	activity(t, data, key)
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := ParsePeriod("2026-05")
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := packMay(t, data, out, key)
 	pub := key.Public().(ed25519.PublicKey)
 	ents, err := os.ReadDir(res.Dir)
 	if err != nil {

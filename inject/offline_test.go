@@ -47,34 +47,37 @@ func podTemplate(t *testing.T, doc []byte) (string, *corev1.Pod) {
 	if err := json.Unmarshal(doc, &tm); err != nil {
 		t.Fatal(err)
 	}
-	pod := &corev1.Pod{}
-	switch tm.Kind {
-	case "Pod":
+	if tm.Kind == "Pod" {
+		pod := &corev1.Pod{}
 		strict(t, doc, pod)
-	case "Deployment":
-		var d appsv1.Deployment
-		strict(t, doc, &d)
-		pod.ObjectMeta, pod.Spec = d.Spec.Template.ObjectMeta, d.Spec.Template.Spec
-	case "StatefulSet":
-		var s appsv1.StatefulSet
-		strict(t, doc, &s)
-		pod.ObjectMeta, pod.Spec = s.Spec.Template.ObjectMeta, s.Spec.Template.Spec
-	case "DaemonSet":
-		var d appsv1.DaemonSet
-		strict(t, doc, &d)
-		pod.ObjectMeta, pod.Spec = d.Spec.Template.ObjectMeta, d.Spec.Template.Spec
-	case "Job":
-		var j batchv1.Job
-		strict(t, doc, &j)
-		pod.ObjectMeta, pod.Spec = j.Spec.Template.ObjectMeta, j.Spec.Template.Spec
-	case "CronJob":
-		var c batchv1.CronJob
-		strict(t, doc, &c)
-		pod.ObjectMeta, pod.Spec = c.Spec.JobTemplate.Spec.Template.ObjectMeta, c.Spec.JobTemplate.Spec.Template.Spec
-	default:
+		return tm.Kind, pod
+	}
+	template, ok := templates[tm.Kind]
+	if !ok {
 		return tm.Kind, nil
 	}
-	return tm.Kind, pod
+	pt := template(t, doc)
+	return tm.Kind, &corev1.Pod{ObjectMeta: pt.ObjectMeta, Spec: pt.Spec}
+}
+
+// templates returns the pod template of a workload, by kind.
+var templates = map[string]func(*testing.T, []byte) corev1.PodTemplateSpec{
+	"Deployment":  decoded(func(w *appsv1.Deployment) corev1.PodTemplateSpec { return w.Spec.Template }),
+	"StatefulSet": decoded(func(w *appsv1.StatefulSet) corev1.PodTemplateSpec { return w.Spec.Template }),
+	"DaemonSet":   decoded(func(w *appsv1.DaemonSet) corev1.PodTemplateSpec { return w.Spec.Template }),
+	"Job":         decoded(func(w *batchv1.Job) corev1.PodTemplateSpec { return w.Spec.Template }),
+	"CronJob":     decoded(func(w *batchv1.CronJob) corev1.PodTemplateSpec { return w.Spec.JobTemplate.Spec.Template }),
+}
+
+// decoded returns a function that decodes a workload strictly as a W and
+// returns its template.
+func decoded[W any](template func(*W) corev1.PodTemplateSpec) func(*testing.T, []byte) corev1.PodTemplateSpec {
+	return func(t *testing.T, doc []byte) corev1.PodTemplateSpec {
+		t.Helper()
+		var w W
+		strict(t, doc, &w)
+		return template(&w)
+	}
 }
 
 const others = `# The Service in front of the app: passed through untouched.

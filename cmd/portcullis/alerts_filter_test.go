@@ -3,15 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
@@ -23,41 +18,13 @@ import (
 func TestAlertsListFilters(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, det := openDetection(t, context.Background(), dir, signingKey(t), examplePolicy, nil)
 	defer store.Close()
-	log := zerolog.Nop()
-	if err := det.start(context.Background(), examplePolicy, nil, dir, store, &log); err != nil {
-		t.Fatal(err)
-	}
 	day1 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	day2 := day1.Add(48 * time.Hour)
-	burst := func(id string, at time.Time, keyID, ip string) {
-		t.Helper()
-		var recs []collector.StoredRecord
-		for i := range 25 {
-			recs = append(recs, collector.StoredRecord{Time: at.Add(time.Duration(i) * time.Second), Method: "GET", Route: "/v1/users",
-				Status: 401, Decision: "unauthenticated", KeyID: keyID, SourceIP: ip, RequestID: fmt.Sprintf("%s-%d", id, i)})
-		}
-		if err := store.AppendBatch(&collector.Batch{ID: id, Sender: "token:a", Records: recs}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	burst("b1", day1, "acmehris1", "203.0.113.9")
-	burst("b2", day2, "globexbi1", "198.51.100.7")
-	var acme string
-	for _, a := range det.engine.Alerts() {
-		if a.Tenant == "acme" && a.Rule == "token-guessing-client" {
-			acme = a.ID
-		}
-	}
-	if acme == "" {
-		t.Fatalf("no acme alert in %+v", det.engine.Alerts())
-	}
+	appendBatch(t, store, "b1", guesses(day1, time.Second, "acmehris1", "203.0.113.9", "b1-"))
+	appendBatch(t, store, "b2", guesses(day2, time.Second, "globexbi1", "198.51.100.7", "b2-"))
+	acme := alertID(t, det, "token-guessing-client", "acme")
 	closing, _ := json.Marshal(map[string]string{"corrective_action": "rotated"})
 	if err := store.AppendEvents([]collector.Event{{Time: day1.Add(time.Hour), Key: "/e/close", Revision: 3, Actor: "alice",
 		Action: alert.ActionClose, Target: acme, Reason: "done", Details: closing}}); err != nil {

@@ -3,21 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/portcullis/portcullis/alert"
-	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // TestAlertsLifecycleThroughEtcd runs the collector's detection wiring on
@@ -28,42 +20,12 @@ import (
 // and corrective action. A restart of the collector finds it closed.
 func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	t.Parallel()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
 	const prefix = "/alerts-test"
-	admin := etcdadmin.New(cli, prefix)
+	e, admin := etcdAdmin(t, prefix)
 	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	openCollector := func() (*collector.Store, *detection) {
-		var det detection
-		store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := zerolog.Nop()
-		if err := det.start(context.Background(), examplePolicy, admin, dir, store, &log); err != nil {
-			t.Fatal(err)
-		}
-		return store, &det
-	}
-	store, _ := openCollector()
-	t0 := time.Now().UTC().Add(-time.Minute)
-	var recs []collector.StoredRecord
-	for i := range 25 {
-		recs = append(recs, collector.StoredRecord{Time: t0.Add(time.Duration(i) * 100 * time.Millisecond), Method: "GET", Route: "/v1/users",
-			Status: 401, Decision: "unauthenticated", KeyID: "acmehris1", SourceIP: "203.0.113.9", RequestID: fmt.Sprintf("r%d", i)})
-	}
-	if err := store.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:a", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
+	key := signingKey(t)
+	store, _ := openDetection(t, context.Background(), dir, key, examplePolicy, admin)
+	appendBatch(t, store, "b1", guesses(time.Now().UTC().Add(-time.Minute), 100*time.Millisecond, "acmehris1", "203.0.113.9", "r"))
 
 	run := func(want int, f func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) string {
 		t.Helper()
@@ -101,12 +63,7 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	run(0, closeCmd, id, "--note", "guessing from one address", "--corrective-action", "blocked 203.0.113.9 at the edge", "--data", dir)
 
 	// The collector's follower stores the events from etcd in the trail.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
-	}()
+	stop := followEvents(context.Background(), admin, store, dir)
 	var a alert.Alert
 	pollUntil(t, pollWait, "alert "+id+" closed in the trail", func() (bool, string) {
 		a = alert.Alert{}
@@ -116,11 +73,10 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	if a.Note != "guessing from one address" || a.CorrectiveAction != "blocked 203.0.113.9 at the edge" || len(a.History) != 2 || a.History[0].Actor != "alice" {
 		t.Errorf("closed alert = %+v", a)
 	}
-	cancel()
-	<-done
+	stop()
 	run(1, closeCmd, id, "--note", "again", "--corrective-action", "x", "--data", dir) // closed already
 	store.Close()
-	store2, det := openCollector()
+	store2, det := openDetection(t, context.Background(), dir, key, examplePolicy, admin)
 	defer store2.Close()
 	if a, ok := det.engine.Alert(id); !ok || a.Status != alert.StatusClosed {
 		t.Errorf("after a restart: %+v, want %s closed", a, id)

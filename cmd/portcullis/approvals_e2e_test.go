@@ -15,12 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/examples/upstream"
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -35,12 +33,8 @@ const (
 // service that counts the X-Portcullis-Approval headers it receives, and
 // two sidecars watching etcd and auditing to the collector.
 type approvalStack struct {
-	tb       testing.TB
-	data     string
-	etcd     string
-	admin    *etcdadmin.Admin
-	sidecars []string
-	leaked   atomic.Int64 // requests that reached the service with X-Portcullis-Approval
+	devStack
+	leaked atomic.Int64 // requests that reached the service with X-Portcullis-Approval
 }
 
 // approvalPolicy is the example policy with limits that never refuse in
@@ -61,58 +55,14 @@ func approvalPolicy(doc []byte) []byte {
 
 func startApprovalStack(tb testing.TB) *approvalStack {
 	tb.Helper()
-	s := &approvalStack{tb: tb, data: tb.TempDir()}
-	emb, err := devetcd.Start(filepath.Join(s.data, "etcd"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.etcd = strings.Join(emb.Endpoints(), ",")
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: emb.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.admin = etcdadmin.New(cli, approvalsPrefix)
-	ctx, cancel := context.WithCancel(context.Background())
+	s := &approvalStack{}
 	doc := approvalPolicy(mustRead(tb, examplePolicy))
-	if _, err := s.admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "e2e", Reason: "test"}); err != nil {
-		tb.Fatal(err)
-	}
-	log := zerolog.Nop()
-	f := devFlags{data: s.data, collector: freeAddrTB(tb), prefix: approvalsPrefix}
-	token, closeCollector, err := devCollector(ctx, f, s.admin, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	upAddr := freeAddrTB(tb)
-	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	s.devStack = startDevStack(tb, tb.TempDir(), approvalsPrefix, doc, func(ctx *fasthttp.RequestCtx) {
 		if len(ctx.Request.Header.Peek("X-Portcullis-Approval")) > 0 {
 			s.leaked.Add(1)
 		}
 		upstream.Handler(ctx)
-	}}
-	go up.ListenAndServe(upAddr)
-	var wg sync.WaitGroup
-	var admins []string
-	for _, pod := range []string{"pod-a", "pod-b"} {
-		listen, adminAddr := freeAddrTB(tb), freeAddrTB(tb)
-		s.sidecars, admins = append(s.sidecars, listen), append(admins, adminAddr)
-		wg.Go(func() {
-			sidecar(ctx, sidecarFlags{listen: listen, upstream: upAddr, admin: adminAddr, collector: "http://" + f.collector,
-				spoolDir: filepath.Join(s.data, pod, "spool"), tokenFile: token, stateDir: filepath.Join(s.data, pod, "state"),
-				etcd: etcdConnFlags{endpoints: s.etcd, prefix: approvalsPrefix}, pod: pod, drain: time.Second}, log)
-		})
-	}
-	tb.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		up.Shutdown()
-		closeCollector()
-		cli.Close()
-		emb.Close()
 	})
-	for _, a := range admins {
-		pollUntil(tb, 90*time.Second, "sidecar ready", func() (bool, string) { return status("http://"+a+"/readyz", "") == 200, "" })
-	}
 	return s
 }
 

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +21,7 @@ import (
 func TestCollectorDetectionSnapshot(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	key := signingKey(t)
 	start := func() (*detection, *collector.Store, string, context.CancelFunc) {
 		t.Helper()
 		det := &detection{key: key}
@@ -41,15 +38,7 @@ func TestCollectorDetectionSnapshot(t *testing.T) {
 		return det, store, buf.String(), cancel
 	}
 	det, store, _, cancel := start()
-	now := time.Now().UTC()
-	var recs []collector.StoredRecord
-	for i := range 25 {
-		recs = append(recs, collector.StoredRecord{Time: now.Add(time.Duration(i) * time.Millisecond), Method: "GET", Route: "/v1/users",
-			Status: 401, Decision: "unauthenticated", KeyID: "acmehris1", SourceIP: "203.0.113.9", RequestID: fmt.Sprintf("r%d", i)})
-	}
-	if err := store.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:a", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
+	appendBatch(t, store, "b1", guesses(time.Now().UTC(), time.Millisecond, "acmehris1", "203.0.113.9", "r"))
 	want := len(det.engine.Alerts())
 	nop := zerolog.Nop()
 	det.finalSnapshot(&nop)

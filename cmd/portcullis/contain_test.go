@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // TestRuleActionSuspendsThroughEtcd: a guessing burst stored by the
@@ -31,64 +26,11 @@ import (
 // trail and the alert is contained.
 func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	t.Parallel()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	admin := etcdadmin.New(cli, "/contain-test")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	doc, _ := os.ReadFile(examplePolicy)
-	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	log := zerolog.Nop()
-	if err := det.start(ctx, "", admin, dir, store, &log); err != nil { // the rules from the policy in etcd
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
-	}()
-	defer func() { cancel(); <-done }()
-
-	now := time.Now().UTC()
-	var recs []collector.StoredRecord
-	for i := range 25 {
-		recs = append(recs, collector.StoredRecord{Time: now.Add(time.Duration(i) * time.Millisecond), Method: "GET", Route: "/v1/users",
-			Status: 401, Decision: "unauthenticated", KeyID: "acmehris1", SourceIP: "203.0.113.9", RequestID: fmt.Sprintf("r%d", i)})
-	}
-	if err := store.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:a", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	for _, a := range det.engine.Alerts() {
-		if a.Rule == "token-guessing-client" {
-			id = a.ID
-		}
-	}
-	if id == "" {
-		t.Fatalf("no token-guessing-client alert: %+v", det.engine.Alerts())
-	}
-	pollUntil(t, pollWait, "alert "+id+" contained", func() (bool, string) {
-		a, _ := det.engine.Alert(id)
-		return a.Status == alert.StatusContained, fmt.Sprintf("%+v", a)
-	})
+	c := startEtcdCollector(t, "/contain-test", doc) // the rules from the policy in etcd
+	admin, dir, store := c.admin, c.dir, c.store
+	ctx := t.Context()
+	id := c.containGuessing(t)
 	sus, err := admin.Suspensions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -154,11 +96,7 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 // revokes its keys through etcd, and refuses a call without a ticket.
 func TestIncidentContainByHand(t *testing.T) {
 	t.Parallel()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
+	e, admin := etcdAdmin(t, "/incident-test")
 	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/incident-test", "--actor", "bob"}
 	run := func(want int, args ...string) string {
 		t.Helper()
@@ -172,12 +110,6 @@ func TestIncidentContainByHand(t *testing.T) {
 		t.Errorf("without a ticket: %q", got)
 	}
 	run(2, "--client", "globex-bi", "--ticket", "INC-9")
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	admin := etcdadmin.New(cli, "/incident-test")
 	ctx := context.Background()
 	doc, _ := os.ReadFile(examplePolicy)
 	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "test"}); err != nil {
@@ -201,47 +133,14 @@ func TestIncidentContainByHand(t *testing.T) {
 // that gives a client a privileged scope opens a privileged-grant alert.
 func TestPolicyPushReloadsRules(t *testing.T) {
 	t.Parallel()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	admin := etcdadmin.New(cli, "/reload-test")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	doc, _ := os.ReadFile(examplePolicy)
-	rev, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	log := zerolog.Nop()
-	if err := det.start(ctx, "", admin, dir, store, &log); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		collector.ForwardEvents(ctx, admin, store, dir+"/events.rev", zerolog.Nop())
-	}()
-	defer func() { cancel(); <-done }()
+	c := startEtcdCollector(t, "/reload-test", doc)
+	det := c.det
 	changed := bytes.Replace(doc, []byte("scopes: [read:reports]\n"), []byte("scopes: [read:reports, export:data]\n"), 1)
 	if bytes.Equal(changed, doc) {
 		t.Fatal("the example policy changed shape: globex-bi's scopes not found")
 	}
-	if _, err := admin.PushPolicy(ctx, changed, rev, etcdadmin.Meta{Actor: "mallory", Reason: "more scopes"}); err != nil {
+	if _, err := c.admin.PushPolicy(t.Context(), changed, c.rev, etcdadmin.Meta{Actor: "mallory", Reason: "more scopes"}); err != nil {
 		t.Fatal(err)
 	}
 	pollUntil(t, pollWait, "a privileged-grant alert for globex-bi after the push", func() (bool, string) {
@@ -260,17 +159,8 @@ func TestPolicyPushReloadsRules(t *testing.T) {
 func TestCollectorRoutesAlertmanager(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	var det detection
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, det := openDetection(t, context.Background(), dir, signingKey(t), examplePolicy, nil)
 	defer store.Close()
-	log := zerolog.Nop()
-	if err := det.start(context.Background(), examplePolicy, nil, dir, store, &log); err != nil {
-		t.Fatal(err)
-	}
 	const tok = "sidecar-a-token-0123456789abcdef0123"
 	srv := httptest.NewServer(det.routes(http.NotFoundHandler(), "", []collector.SenderToken{{Name: "a", Token: tok}}))
 	defer srv.Close()

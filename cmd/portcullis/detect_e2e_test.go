@@ -15,15 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
-
-	"github.com/rs/zerolog"
-	"github.com/valyala/fasthttp"
-
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/examples/upstream"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 const (
@@ -38,13 +31,8 @@ const (
 // watching etcd and auditing to the collector, and a webhook receiver
 // that verifies every delivery's signature.
 type detectStack struct {
-	tb       testing.TB
-	data     string
-	admin    *etcdadmin.Admin
-	etcd     string
-	sidecars []string
-	rcv      *webhookSink
-	stop     func()
+	devStack
+	rcv *webhookSink
 }
 
 // webhookSink is the ticket receiver: it verifies each delivery and
@@ -83,19 +71,11 @@ func (w *webhookSink) deliveries() (map[string]int, int) {
 
 func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 	tb.Helper()
-	s := &detectStack{tb: tb, data: tb.TempDir(), rcv: &webhookSink{secret: []byte("e2e-ticket-secret-0123456789"), got: map[string]int{}}}
-	emb, err := devetcd.Start(filepath.Join(s.data, "etcd"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.etcd = strings.Join(emb.Endpoints(), ",")
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: emb.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.admin = etcdadmin.New(cli, e2ePrefix)
+	s := &detectStack{rcv: &webhookSink{secret: []byte("e2e-ticket-secret-0123456789"), got: map[string]int{}}}
+	data := tb.TempDir()
 	recv := httptest.NewServer(s.rcv)
-	secretFile := filepath.Join(s.data, "ticket-secret")
+	tb.Cleanup(recv.Close) // after the stack's own cleanup: the collector delivers to it until then
+	secretFile := filepath.Join(data, "ticket-secret")
 	os.WriteFile(secretFile, s.rcv.secret, 0o600)
 	doc, _ := os.ReadFile(examplePolicy)
 	doc = bytes.Replace(doc, []byte(`url: "http://127.0.0.1:9099/alerts", secret: "env:PORTCULLIS_TICKET_SECRET"`),
@@ -103,45 +83,7 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 	if edit != nil {
 		doc = edit(doc)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := s.admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "e2e", Reason: "test"}); err != nil {
-		tb.Fatal(err)
-	}
-	log := zerolog.Nop()
-	f := devFlags{data: s.data, collector: freeAddrTB(tb), prefix: e2ePrefix}
-	token, closeCollector, err := devCollector(ctx, f, s.admin, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	upAddr := freeAddrTB(tb)
-	up := &fasthttp.Server{Handler: upstream.Handler}
-	go up.ListenAndServe(upAddr)
-	var wg sync.WaitGroup
-	var admins []string
-	for _, pod := range []string{"pod-a", "pod-b"} {
-		listen, adminAddr := freeAddrTB(tb), freeAddrTB(tb)
-		s.sidecars, admins = append(s.sidecars, listen), append(admins, adminAddr)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sidecar(ctx, sidecarFlags{listen: listen, upstream: upAddr, admin: adminAddr, collector: "http://" + f.collector,
-				spoolDir: filepath.Join(s.data, pod, "spool"), tokenFile: token, stateDir: filepath.Join(s.data, pod, "state"),
-				etcd: etcdConnFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second}, log)
-		}()
-	}
-	s.stop = func() {
-		cancel()
-		wg.Wait()
-		up.Shutdown()
-		closeCollector()
-		recv.Close()
-		cli.Close()
-		emb.Close()
-	}
-	tb.Cleanup(s.stop)
-	for _, a := range admins {
-		s.until("sidecar ready", func() bool { return status("http://"+a+"/readyz", "") == 200 })
-	}
+	s.devStack = startDevStack(tb, data, e2ePrefix, doc, upstream.Handler)
 	return s
 }
 

@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -53,13 +51,7 @@ func runDev(args []string) int {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := dev(ctx, f, log); err != nil {
-		log.Error().Err(err).Msg("dev stopped")
-		return 1
-	}
-	return 0
+	return runUntilSignal(log, "dev stopped", func(ctx context.Context) error { return dev(ctx, f, log) })
 }
 
 // dev starts the whole stack: etcd (portcullis-dev, a child process) with

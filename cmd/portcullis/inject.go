@@ -105,13 +105,7 @@ func runInjector(args []string) int {
 		return usagef(os.Stderr, fs.Name(), "--tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
 	}
 	log := newLogger(f.logLevel).With().Str("component", "injector").Logger()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := serveInjector(ctx, f, log); err != nil {
-		log.Error().Err(err).Msg("injector stopped")
-		return 1
-	}
-	return 0
+	return runUntilSignal(log, "injector stopped", func(ctx context.Context) error { return serveInjector(ctx, f, log) })
 }
 
 // serveInjector serves the webhook until ctx ends, then lets in-flight

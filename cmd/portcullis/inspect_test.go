@@ -155,18 +155,7 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 // store in dir, as the collector does.
 func storeEvents(t *testing.T, dir string, e *devetcd.Server, prefix string) {
 	t.Helper()
-	keyFile := filepath.Join(t.TempDir(), "signing.key")
-	if err := collector.GenerateKey(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	key, err := collector.LoadPrivateKey(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := auditStore(t, dir)
 	defer store.Close()
 	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
 	if err != nil {

@@ -19,10 +19,8 @@ import (
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/examples/upstream"
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // offsetClock is a simulated clock: the real time moved by an offset.
@@ -45,18 +43,8 @@ func (c *offsetClock) setTo(t time.Time) { c.off.Store(int64(time.Until(t))) }
 func TestKeyAgeAcrossSidecars(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
-	emb, err := devetcd.Start(filepath.Join(data, "etcd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: emb.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
 	const prefix = "/lifecycle-e2e"
-	admin := etcdadmin.New(cli, prefix)
+	emb, admin := etcdAdmin(t, prefix)
 	raw, _ := os.ReadFile(examplePolicy)
 	raw = bytes.Replace(raw, []byte("max_key_age: 87600h\n  rotation_warning: 720h"), []byte("max_key_age: 720h\n  rotation_warning: 168h"), 1)
 	ctx := context.Background()

@@ -17,10 +17,8 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/internal/promtool"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -33,16 +31,7 @@ const observability = "../../deploy/observability"
 // returns the sidecar's /metrics page and the collector's.
 func realMetrics(t *testing.T) (sidecarPage, collectorPage string) {
 	t.Helper()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	e, cli := etcdClient(t)
 	const prefix = "/obs-assets"
 	doc, err := os.ReadFile(examplePolicy)
 	if err != nil {

@@ -109,13 +109,7 @@ func runSidecar(args []string) int {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := sidecar(ctx, f, log); err != nil {
-		log.Error().Err(err).Msg("sidecar failed")
-		return 1
-	}
-	return 0
+	return runUntilSignal(log, "sidecar failed", func(ctx context.Context) error { return sidecar(ctx, f, log) })
 }
 
 // sidecar wires the policy source, audit sink, data plane and admin

@@ -23,9 +23,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -123,16 +121,7 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	e, cli := etcdClient(t)
 	const prefix = "/obs-test"
 	doc, err := os.ReadFile(examplePolicy)
 	if err != nil {

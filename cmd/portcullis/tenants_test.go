@@ -16,19 +16,8 @@ import (
 // of the period.
 func TestTenantsTop(t *testing.T) {
 	t.Parallel()
-	tmp := t.TempDir()
-	keyFile, data := filepath.Join(tmp, "signing.pem"), filepath.Join(tmp, "data")
-	if err := collector.GenerateKey(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	key, err := collector.LoadPrivateKey(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := filepath.Join(t.TempDir(), "data")
+	st := auditStore(t, data)
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	r := func(tenant string, status, bytes int64, at time.Time) collector.StoredRecord {
 		return collector.StoredRecord{Time: at, Tenant: tenant, Route: "/v1/users", Status: status, Decision: "allowed", BytesOut: bytes}

@@ -235,14 +235,7 @@ func forgeTail(t *testing.T, dir string) {
 // TestAuditVerifyCommandFindsTampering runs `portcullis audit verify` on a
 // store after each attack of issue 21 items 1 and 4.
 func TestAuditVerifyCommandFindsTampering(t *testing.T) {
-	keyFile := filepath.Join(t.TempDir(), "signing.key")
-	if err := collector.GenerateKey(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	key, err := collector.LoadPrivateKey(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile, key := signingKeyFile(t)
 	newStore := func() string {
 		dir := t.TempDir()
 		appendToStore(t, dir, keyFile, 0, 8)

@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // ticketAddr is where examples/policy.yaml sends its secops webhook, and
@@ -131,13 +128,6 @@ func (d *demo) waitClosed(id string) error {
 // cli runs a portcullis command against the dev stack's etcd and prints
 // its output.
 func (d *demo) cli(args ...string) error {
-	endpoints, _ := os.ReadFile(filepath.Join(d.data, "etcd-endpoints"))
-	cmd := exec.Command(d.bin, args...)
-	cmd.Env = append(os.Environ(), "PORTCULLIS_ETCD="+strings.TrimSpace(string(endpoints)))
-	out, err := cmd.CombinedOutput()
-	fmt.Print(string(out))
-	if err != nil {
-		return fmt.Errorf("portcullis %s: %w", strings.Join(args[:2], " "), err)
-	}
-	return nil
+	_, err := d.cliOutput(args...)
+	return err
 }
