@@ -83,6 +83,14 @@ func (w *webhookSink) deliveries() (map[string]int, int) {
 
 func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 	tb.Helper()
+	return startDetectStackAt(tb, edit, nil)
+}
+
+// startDetectStackAt is startDetectStack on the wall clock now (nil: the
+// real one) for the times the stack records: audit and member records,
+// lifecycle events (s.admin's and the collector's) and the store's.
+func startDetectStackAt(tb testing.TB, edit func([]byte) []byte, now func() time.Time) *detectStack {
+	tb.Helper()
 	s := &detectStack{tb: tb, data: tb.TempDir(), rcv: &webhookSink{secret: []byte("e2e-ticket-secret-0123456789"), got: map[string]int{}}}
 	emb, err := devetcd.Start(filepath.Join(s.data, "etcd"))
 	if err != nil {
@@ -94,6 +102,9 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 		tb.Fatal(err)
 	}
 	s.admin = etcdadmin.New(cli, e2ePrefix)
+	if now != nil {
+		s.admin = s.admin.WithClock(now)
+	}
 	recv := httptest.NewServer(s.rcv)
 	secretFile := filepath.Join(s.data, "ticket-secret")
 	os.WriteFile(secretFile, s.rcv.secret, 0o600)
@@ -108,7 +119,7 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 		tb.Fatal(err)
 	}
 	log := zerolog.Nop()
-	f := devFlags{data: s.data, collector: freeAddrTB(tb), prefix: e2ePrefix}
+	f := devFlags{data: s.data, collector: freeAddrTB(tb), prefix: e2ePrefix, clock: now}
 	token, closeCollector, err := devCollector(ctx, f, s.admin, log)
 	if err != nil {
 		tb.Fatal(err)
@@ -126,7 +137,7 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 			defer wg.Done()
 			sidecar(ctx, sidecarFlags{listen: listen, upstream: upAddr, admin: adminAddr, collector: "http://" + f.collector,
 				spoolDir: filepath.Join(s.data, pod, "spool"), tokenFile: token, stateDir: filepath.Join(s.data, pod, "state"),
-				etcd: etcdConnFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second}, log)
+				etcd: etcdConnFlags{endpoints: s.etcd, prefix: e2ePrefix}, pod: pod, drain: time.Second, clock: now}, log)
 		}()
 	}
 	s.stop = func() {
