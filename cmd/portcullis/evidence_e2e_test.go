@@ -717,6 +717,7 @@ func (c *e2eCheck) throttlingDays(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("daily counts %v, want %v", got, want)
 	}
+	c.indexDays(t)
 	for _, d := range []int{1, 2, 3} {
 		if !slices.ContainsFunc(slices.Collect(maps.Keys(got)), func(k string) bool { return strings.HasPrefix(k, e2eDay(d).Format(time.DateOnly)) }) {
 			t.Errorf("daily counts %v name no denial on day %d", got, d)
@@ -730,4 +731,21 @@ func e2eTenant(key string) string {
 		return "globex"
 	}
 	return "acme"
+}
+
+// indexDays checks the per-day chart of index.html: each day's allowed,
+// 401, 403 and 429 counts are the answers the test received that day.
+func (c *e2eCheck) indexDays(t *testing.T) {
+	var wants []string
+	for _, d := range []int{1, 2, 3} {
+		day := e2eDay(d).Format(time.DateOnly)
+		onDay := func(match func(s sent) bool) int {
+			return c.tr.count(func(s sent) bool { return s.start.Format(time.DateOnly) == day && match(s) })
+		}
+		wants = append(wants, fmt.Sprintf("<title>%s allowed: %d</title>", day, onDay(func(s sent) bool { return s.status < 400 })))
+		for _, code := range []int{401, 403, 429} {
+			wants = append(wants, fmt.Sprintf("<title>%s %d: %d</title>", day, code, onDay(func(s sent) bool { return s.status == code })))
+		}
+	}
+	c.contains(t, filepath.Join(c.dir, "index.html"), wants...)
 }
