@@ -16,11 +16,16 @@ import (
 type clock struct {
 	offset atomic.Int64 // unix nanoseconds minus the limiter clock
 	next   atomic.Int64 // limiter clock at which to re-read the offset
+
+	wall func() time.Time // Config.Clock; nil: the real clock
 }
 
 // now returns the limiter clock and the unix nanoseconds of one instant.
 func (c *clock) now() (mono, wall int64) {
 	mono = limiter.Now()
+	if c.wall != nil {
+		return mono, c.wall().UnixNano()
+	}
 	if mono >= c.next.Load() {
 		c.rebase(mono)
 	}

@@ -71,7 +71,7 @@ const maxPooled = 8 << 10
 // then the clock is read.
 func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 	t := ctx.Time()
-	if t.IsZero() {
+	if t.IsZero() || s.clock.wall != nil {
 		return s.clock.now()
 	}
 	return limiter.At(t), t.UnixNano()

@@ -72,6 +72,13 @@ type Config struct {
 	// and the rotation metrics); nil: the request's arrival time, read once
 	// per request anyway. Tests simulate time with it.
 	KeyClock func() time.Time
+	// Clock, when set, is the wall clock of the request path instead of
+	// the request's arrival time: the audit record's time, key validity
+	// and age, token age, approval use. The rate limiter and durations
+	// keep the monotonic clock, and policy staleness compares it with the
+	// Store's confirmations (real time). Tests simulate a period of
+	// activity over days with it; nil costs one comparison per request.
+	Clock func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -160,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 		inflight: limiter.NewConcurrency(limiter.ConcurrencyConfig{MaxKeys: cfg.LimiterKeys}),
 		log:      cfg.Logger,
 	}
+	s.clock.wall = cfg.Clock
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	hex.Encode(s.reqPrefix[:8], rnd[:])

@@ -62,7 +62,7 @@ func startApprovalStack(tb testing.TB) *approvalStack {
 			s.leaked.Add(1)
 		}
 		upstream.Handler(ctx)
-	})
+	}, nil)
 	return s
 }
 

@@ -71,6 +71,14 @@ func (w *webhookSink) deliveries() (map[string]int, int) {
 
 func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 	tb.Helper()
+	return startDetectStackAt(tb, edit, nil)
+}
+
+// startDetectStackAt is startDetectStack on the wall clock now (nil: the
+// real one) for the times the stack records: audit and member records,
+// lifecycle events (s.admin's and the collector's) and the store's.
+func startDetectStackAt(tb testing.TB, edit func([]byte) []byte, now func() time.Time) *detectStack {
+	tb.Helper()
 	s := &detectStack{rcv: &webhookSink{secret: []byte("e2e-ticket-secret-0123456789"), got: map[string]int{}}}
 	data := tb.TempDir()
 	recv := httptest.NewServer(s.rcv)
@@ -83,7 +91,7 @@ func startDetectStack(tb testing.TB, edit func([]byte) []byte) *detectStack {
 	if edit != nil {
 		doc = edit(doc)
 	}
-	s.devStack = startDevStack(tb, data, e2ePrefix, doc, upstream.Handler)
+	s.devStack = startDevStack(tb, data, e2ePrefix, doc, upstream.Handler, now)
 	return s
 }
 

@@ -28,8 +28,9 @@ import (
 // devFlags are the flags of `portcullis dev`.
 type devFlags struct {
 	data, policy, listen, upstream, admin, collector, prefix, logLevel string
-	etcdBin                                                            string    // path of portcullis-dev ("" finds it)
-	out                                                                io.Writer // where the stack's addresses are printed (os.Stdout)
+	etcdBin                                                            string           // path of portcullis-dev ("" finds it)
+	out                                                                io.Writer        // where the stack's addresses are printed (os.Stdout)
+	clock                                                              func() time.Time // tests only, no flag: the collector's clock (nil: time.Now)
 }
 
 func runDev(args []string) int {
@@ -182,14 +183,14 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 		return "", nil, err
 	}
 	var det detection // the policy's detection rules, tickets and rule actions (issue 14)
-	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
+	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, Detection: det.hooks(), Now: f.clock})
 	if err != nil {
 		return "", nil, err
 	}
 	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
 		return "", nil, errors.Join(err, store.Close())
 	}
-	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log})
+	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log, Now: f.clock})
 	if err != nil {
 		return "", nil, errors.Join(err, store.Close())
 	}

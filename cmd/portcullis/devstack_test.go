@@ -30,8 +30,9 @@ type devStack struct {
 
 // startDevStack starts a devStack in data on the policy doc, pushed to
 // etcd under prefix, with service answering behind the sidecars, and
-// returns once both sidecars are ready. It stops when tb ends.
-func startDevStack(tb testing.TB, data, prefix string, doc []byte, service fasthttp.RequestHandler) devStack {
+// returns once both sidecars are ready, on the wall clock now (nil: the
+// real one) for the times it records. It stops when tb ends.
+func startDevStack(tb testing.TB, data, prefix string, doc []byte, service fasthttp.RequestHandler, now func() time.Time) devStack {
 	tb.Helper()
 	s := devStack{tb: tb, data: data}
 	emb, err := devetcd.Start(filepath.Join(data, "etcd"))
@@ -44,12 +45,15 @@ func startDevStack(tb testing.TB, data, prefix string, doc []byte, service fasth
 		tb.Fatal(err)
 	}
 	s.admin = etcdadmin.New(cli, prefix)
+	if now != nil {
+		s.admin = s.admin.WithClock(now)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := s.admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "e2e", Reason: "test"}); err != nil {
 		tb.Fatal(err)
 	}
 	log := zerolog.Nop()
-	f := devFlags{data: data, collector: freeAddrTB(tb), prefix: prefix}
+	f := devFlags{data: data, collector: freeAddrTB(tb), prefix: prefix, clock: now}
 	token, closeCollector, err := devCollector(ctx, f, s.admin, log)
 	if err != nil {
 		tb.Fatal(err)
@@ -65,7 +69,7 @@ func startDevStack(tb testing.TB, data, prefix string, doc []byte, service fasth
 		wg.Go(func() {
 			sidecar(ctx, sidecarFlags{listen: listen, upstream: upAddr, admin: adminAddr, collector: "http://" + f.collector,
 				spoolDir: filepath.Join(data, pod, "spool"), tokenFile: token, stateDir: filepath.Join(data, pod, "state"),
-				etcd: etcdConnFlags{endpoints: s.etcd, prefix: prefix}, pod: pod, drain: time.Second}, log)
+				etcd: etcdConnFlags{endpoints: s.etcd, prefix: prefix}, pod: pod, drain: time.Second, clock: now}, log)
 		})
 	}
 	tb.Cleanup(func() {

@@ -41,6 +41,7 @@ type etcdFlags struct {
 	actor, reason, ticket string
 	timeout               time.Duration
 	json                  bool
+	now                   func() time.Time // tests only, no flag: the Admin's clock (etcdCmd.now)
 }
 
 func (f *etcdFlags) register(fs *flag.FlagSet, change bool) {
@@ -92,12 +93,13 @@ type etcdCmd struct {
 	check  func(f *etcdFlags) error // usage checks beyond the arguments
 	change bool                     // a change: takes --actor, --reason and --ticket
 	run    func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error
+	now    func() time.Time // tests only: a simulated clock for the Admin (nil: time.Now)
 }
 
 // main parses args (flags may follow the positional arguments), connects
 // and runs the command: exit 2 on a usage error, 1 on a failure.
 func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
-	var f etcdFlags
+	f := etcdFlags{now: c.now}
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	f.register(fs, c.change)
 	if c.flags != nil {
@@ -185,7 +187,11 @@ func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdadmin.Admin) e
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), ef.timeout)
 	defer cancel()
-	return etcdHint(fn(ctx, etcdadmin.New(cli, ef.etcd.prefix)), ef)
+	a := etcdadmin.New(cli, ef.etcd.prefix)
+	if ef.now != nil {
+		a = a.WithClock(ef.now)
+	}
+	return etcdHint(fn(ctx, a), ef)
 }
 
 // etcdHint adds the fix to the etcd errors an operator can fix with a

@@ -81,6 +81,7 @@ type packFlags struct {
 	ownerMap                            string
 	etcd                                etcdConnFlags
 	timeout                             time.Duration
+	now                                 func() time.Time // tests only, no flag: the pack's clock (evidence.Config.Now)
 }
 
 func (f *packFlags) register(fs *flag.FlagSet) {
@@ -126,7 +127,13 @@ func (f *packFlags) check() error {
 }
 
 func evidencePack(args []string, stdout, stderr io.Writer) int {
-	var f packFlags
+	return evidencePackAt(nil, args, stdout, stderr)
+}
+
+// evidencePackAt is evidence pack on the clock now (nil: time.Now); tests
+// make a pack of a simulated period with it.
+func evidencePackAt(now func() time.Time, args []string, stdout, stderr io.Writer) int {
+	f := packFlags{now: now}
 	fs := flag.NewFlagSet("evidence pack", flag.ContinueOnError)
 	f.register(fs)
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
@@ -157,7 +164,7 @@ func evidencePack(args []string, stdout, stderr io.Writer) int {
 
 // config reads the keys, the owner map and the policy history.
 func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
-	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix}
+	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix, Now: f.now}
 	var err error
 	if f.signingKey != "" {
 		if cfg.SigningKey, err = collector.LoadPrivateKey(f.signingKey); err != nil {

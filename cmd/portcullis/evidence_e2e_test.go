@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,17 +31,40 @@ const (
 	globexKey = "pk_globexbi1_DemoGlobexBiSecret0000000000000001"
 )
 
-// sent is one request the test made through a sidecar and its answer.
+// sent is one request the test made through a sidecar and its answer,
+// with the simulated times it was sent and answered.
 type sent struct {
 	sidecar, method, path, key string
 	status                     int
 	start, end                 time.Time
 }
 
+// simClock is the stack's wall clock in TestEvidencePackEndToEnd: the
+// real clock moved by an offset the test sets, so that readings keep their
+// order and spacing within a simulated day and the test moves to the next
+// day in one call. The rate limiter and the decisions keep the real
+// clocks.
+type simClock struct{ off atomic.Int64 } // nanoseconds added to the real clock
+
+// now reads the clock, in UTC without a monotonic reading.
+func (c *simClock) now() time.Time {
+	return time.Now().Add(time.Duration(c.off.Load())).UTC().Round(0)
+}
+
+// set moves the clock forward to at.
+func (c *simClock) set(t *testing.T, at time.Time) {
+	t.Helper()
+	if now := c.now(); !now.Before(at) {
+		t.Fatalf("the simulated clock reads %s, past %s", now, at)
+	}
+	c.off.Store(int64(time.Until(at)))
+}
+
 // traffic sends requests through the stack's sidecars and keeps each
 // with its answer: what the pack must count.
 type traffic struct {
 	t    *testing.T
+	now  func() time.Time  // the simulated clock
 	pods map[string]string // sidecar address -> pod
 	mu   sync.Mutex        // guards log
 	log  []sent
@@ -51,7 +76,7 @@ func (tr *traffic) send(sidecar, method, path, key string) int {
 	if key != "" {
 		req.Header.Set("X-API-Key", key)
 	}
-	start := time.Now()
+	start := tr.now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tr.t.Fatalf("%s %s via %s: %v", method, path, sidecar, err)
@@ -59,7 +84,7 @@ func (tr *traffic) send(sidecar, method, path, key string) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	tr.mu.Lock()
-	tr.log = append(tr.log, sent{sidecar, method, path, key, resp.StatusCode, start, time.Now()})
+	tr.log = append(tr.log, sent{sidecar, method, path, key, resp.StatusCode, start, tr.now()})
 	tr.mu.Unlock()
 	return resp.StatusCode
 }
@@ -86,32 +111,60 @@ func (tr *traffic) firstStatus(sidecar, key string, status int, after time.Time)
 	return sent{}, false
 }
 
+// e2eDay is day d (1 to 4) of the simulated period, at midnight UTC:
+// days 1 to 3 are the period, day 4 the morning the pack is made.
+func e2eDay(d int) time.Time { return time.Date(2030, time.April, d, 0, 0, 0, 0, time.UTC) }
+
 // TestEvidencePackEndToEnd is issue 15's done-when: a real period of
 // activity on loopback (embedded etcd, the collector with detection and a
 // ticket webhook, two sidecars pod-a and pod-b watching etcd and auditing
 // to it, the demo service as upstream) with key create, rotate, revoke,
 // a suspension and its resume, allowed, 401, 403 and 429 traffic, an
 // alert ticketed and closed, a review signed, and a third member record
-// (pod-stuck) that never applies the revocation. The period is the span
-// between two readings of the clock (to the nanosecond, through --from and
-// --to), so the request made before it is left out. Then evidence pack runs over it and every file's facts are checked
-// against what was done; evidence verify passes, and a one-byte change in
-// any file fails it.
+// (pod-stuck) that never applies the revocation. A simulated clock
+// (simClock) dates the audit records, member records, lifecycle events
+// and the store, and spreads the activity over three days, 2030-04-01 to
+// 2030-04-03, the period of the pack (--from/--to); the request made the
+// evening before is left out. Each day's events are in the store before
+// the clock moves on. Then evidence pack runs on day 4 and every file's
+// facts are checked against what was done, day by day; evidence verify
+// passes, and a one-byte change in any file fails it.
 func TestEvidencePackEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and the whole stack")
 	}
-	s := startDetectStack(t, nil)
+	sim := new(simClock)
+	sim.set(t, e2eDay(1).Add(-4*time.Hour)) // the evening before the period
+	s := startDetectStackAt(t, nil, sim.now)
 	a, pa, pb := s.admin, s.sidecars[0], s.sidecars[1]
-	tr := &traffic{t: t, pods: map[string]string{pa: "pod-a", pb: "pod-b"}}
+	tr := &traffic{t: t, now: sim.now, pods: map[string]string{pa: "pod-a", pb: "pod-b"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	data := filepath.Join(s.data, "audit")
+	calls := map[string]time.Time{} // "action target" -> the simulated time just before the change
+	change := func(action, target string, do func() error) {
+		t.Helper()
+		calls[action+" "+target] = sim.now()
+		if err := do(); err != nil {
+			t.Fatalf("%s %s: %v", action, target, err)
+		}
+	}
+	// stored waits for the events named "action target" in the store, so
+	// that they are observed on the simulated day they were made.
+	stored := func(names ...string) {
+		t.Helper()
+		s.until(fmt.Sprintf("events %q in the store", names), func() bool {
+			evs := storedEvents(t, data)
+			return !slices.ContainsFunc(names, func(n string) bool {
+				return !slices.ContainsFunc(evs, func(e collector.Event) bool { return e.Action+" "+e.Target == n })
+			})
+		})
+	}
 
 	// Before the period: one allowed request the pack must leave out.
 	if got := tr.send(pa, "GET", "/v1/users", hrisKey); got != 200 {
 		t.Fatalf("before the period: %d, want 200", got)
 	}
-	from := time.Now().UTC() // after that request's answer, so after its record's time
 	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: strings.Split(s.etcd, ","), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +177,10 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	fromRev := head.Header.Revision // etcd's changes of the period come after it
 	tr.log = nil
 
-	// Allowed traffic on both sidecars, a privileged change, a 403 for a
-	// missing scope, and a burst over acme-hris's limit (5/s, burst 10).
+	// Day 1. Allowed traffic on both sidecars, a privileged change, a 403
+	// for a missing scope, and a burst over acme-hris's limit (5/s, burst
+	// 10); a key created (carol) and used.
+	sim.set(t, e2eDay(1).Add(9*time.Hour))
 	for i := range 3 {
 		for _, sc := range s.sidecars {
 			tr.send(sc, "GET", "/v1/users", hrisKey)
@@ -146,46 +201,61 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	if tr.count(func(s sent) bool { return s.status == 429 }) == 0 {
 		t.Fatal("the burst over acme-hris's limit was never throttled")
 	}
-
-	// Key lifecycle: create (carol), use, rotate (dave, with an hour's
-	// overlap), revoke the old key (alice) with a stuck member that never
-	// applies it.
+	created := sim.now()
 	k2, spec, err := a.CreateKey(ctx, "acme-hris", 0, etcdadmin.Meta{Actor: "carol", Ticket: "CHG-11", Reason: "new integration"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	calls[etcdadmin.ActionKeyCreate+" "+spec.ID] = created
 	for _, sc := range s.sidecars {
 		s.until("the new key accepted on "+sc, func() bool { return tr.send(sc, "GET", "/v1/users/7", k2) == 200 })
 	}
-	if _, _, err := a.RotateKey(ctx, spec.ID, time.Hour, etcdadmin.Meta{Actor: "dave", Ticket: "CHG-12", Reason: "moved to a vault"}); err != nil {
-		t.Fatal(err)
+	stored(etcdadmin.ActionKeyCreate + " " + spec.ID)
+
+	// Day 2. More traffic; the key rotated (dave, with an hour's overlap),
+	// then the old key revoked (alice) with a stuck member that never
+	// applies it; every live member applies it the same day.
+	sim.set(t, e2eDay(2).Add(9*time.Hour))
+	for _, sc := range s.sidecars {
+		tr.send(sc, "GET", "/v1/users", hrisKey)
 	}
-	stuckRev := putStuckMember(t, ctx, cli)
-	revokeStart := time.Now().UTC()
-	revRev, err := a.RevokeKey(ctx, spec.ID, etcdadmin.Meta{Actor: "alice", Ticket: "SEC-9", Reason: "leaked in a ticket"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	change(etcdadmin.ActionKeyRotate, spec.ID, func() error {
+		_, _, err := a.RotateKey(ctx, spec.ID, time.Hour, etcdadmin.Meta{Actor: "dave", Ticket: "CHG-12", Reason: "moved to a vault"})
+		return err
+	})
+	stuckRev := putStuckMember(t, ctx, cli, sim.now())
+	revokeStart := sim.now()
+	var revRev int64
+	change(etcdadmin.ActionKeyRevoke, spec.ID, func() (err error) {
+		revRev, err = a.RevokeKey(ctx, spec.ID, etcdadmin.Meta{Actor: "alice", Ticket: "SEC-9", Reason: "leaked in a ticket"})
+		return err
+	})
 	for _, sc := range s.sidecars {
 		s.until("the revoked key refused on "+sc, func() bool { return tr.send(sc, "GET", "/v1/users/7", k2) == 401 })
 	}
-
-	// A suspension (bob) enforced on both sidecars, then resumed.
-	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, etcdadmin.Meta{Actor: "bob", Ticket: "SEC-10", Reason: "unpaid invoice"}); err != nil {
-		t.Fatal(err)
+	for _, pod := range []string{"pod-a", "pod-b"} {
+		s.until(pod+"'s member record at the revocation", func() bool { return memberRevision(t, ctx, cli, pod) >= revRev })
 	}
+	stored(etcdadmin.ActionKeyRotate+" "+spec.ID, etcdadmin.ActionKeyRevoke+" "+spec.ID)
+
+	// Day 3. A suspension (bob) enforced on both sidecars, then resumed;
+	// token guessing: the alert, its ticket at the webhook and the
+	// collector's containment; the alert closed (erin); the review signed
+	// (rita).
+	sim.set(t, e2eDay(3).Add(9*time.Hour))
+	change(etcdadmin.ActionClientSuspend, "globex-bi", func() error {
+		_, err := a.Suspend(ctx, "globex-bi", time.Hour, etcdadmin.Meta{Actor: "bob", Ticket: "SEC-10", Reason: "unpaid invoice"})
+		return err
+	})
 	for _, sc := range s.sidecars {
 		s.until("globex-bi suspended on "+sc, func() bool { return tr.send(sc, "GET", "/v1/reports/1", globexKey) == 403 })
 	}
-	if err := a.Resume(ctx, "globex-bi", etcdadmin.Meta{Actor: "bob", Ticket: "SEC-10", Reason: "paid"}); err != nil {
-		t.Fatal(err)
-	}
+	change(etcdadmin.ActionClientResume, "globex-bi", func() error {
+		return a.Resume(ctx, "globex-bi", etcdadmin.Meta{Actor: "bob", Ticket: "SEC-10", Reason: "paid"})
+	})
 	for _, sc := range s.sidecars {
 		s.until("globex-bi resumed on "+sc, func() bool { return tr.send(sc, "GET", "/v1/reports/1", globexKey) == 200 })
 	}
-
-	// Token guessing: the alert, its ticket at the webhook and the
-	// collector's containment; then the alert is closed (erin).
 	for i := range 25 {
 		tr.send(s.sidecars[i%2], "GET", "/v1/users", guessedKey)
 	}
@@ -198,57 +268,55 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		return alertID != ""
 	})
 	var out, errOut bytes.Buffer
-	if code := etcdSub(t, "alerts close").main([]string{alertID, "--note", "guessing from one address", "--corrective-action", "source blocked",
-		"--etcd", s.etcd, "--prefix", e2ePrefix, "--actor", "erin", "--data", filepath.Join(s.data, "audit")}, &out, &errOut); code != 0 {
+	closeCmd, signCmd := etcdSub(t, "alerts close"), etcdSub(t, "review sign")
+	closeCmd.now, signCmd.now = sim.now, sim.now
+	if code := closeCmd.main([]string{alertID, "--note", "guessing from one address", "--corrective-action", "source blocked",
+		"--etcd", s.etcd, "--prefix", e2ePrefix, "--actor", "erin", "--data", data}, &out, &errOut); code != 0 {
 		t.Fatalf("alerts close = %d: %s", code, &errOut)
 	}
-
-	// The review sign-off (rita).
-	if code := etcdSub(t, "review sign").main([]string{"--kind", "logs", "--period", "2026-Q2", "--reviewer", "rita", "--decision", "approved",
+	calls["review.sign logs-2030-04"] = sim.now()
+	if code := signCmd.main([]string{"--kind", "logs", "--period", "2030-04", "--reviewer", "rita", "--decision", "approved",
 		"--note", "logs reviewed", "--ticket", "AUD-7", "--etcd", s.etcd, "--prefix", e2ePrefix}, &out, &errOut); code != 0 {
 		t.Fatalf("review sign = %d: %s", code, &errOut)
 	}
 
-	// Every record and event in the store, then the period ends.
-	data := filepath.Join(s.data, "audit")
+	// Every record and event of the period in the store, before the day
+	// ends.
+	p, err := evidence.ParseRange(e2eDay(1).Format(time.DateOnly), e2eDay(3).Format(time.DateOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := int64(len(tr.log))
 	s.until(fmt.Sprintf("the %d requests of the period in the store", want), func() bool {
-		return storedRequests(t, data, from, time.Now().Add(time.Hour)) == want
+		return storedRequests(t, data, p.From, p.To) == want
 	})
-	s.until("the lifecycle events in the store", func() bool {
-		evs := storedEvents(t, data)
-		return slices.ContainsFunc(evs, func(e collector.Event) bool { return e.Action == "review.sign" }) &&
-			slices.ContainsFunc(evs, func(e collector.Event) bool { return e.Action == "alert.close" }) &&
-			slices.ContainsFunc(evs, func(e collector.Event) bool { return e.Action == etcdadmin.ActionClientResume }) &&
-			slices.ContainsFunc(evs, func(e collector.Event) bool { // the guessing alert's containment
-				return e.Action == etcdadmin.ActionClientSuspend && e.Target == "acme-hris"
-			})
-	})
-	to := time.Now().UTC()
+	stored("review.sign logs-2030-04", "alert.close "+alertID, etcdadmin.ActionClientSuspend+" globex-bi", etcdadmin.ActionClientResume+" globex-bi",
+		etcdadmin.ActionClientSuspend+" acme-hris") // the guessing alert's containment
 	if head, err = cli.Get(ctx, e2ePrefix+"/policy"); err != nil {
 		t.Fatal(err)
 	}
 	toRev := head.Header.Revision
 
+	// Day 4: the pack of days 1 to 3.
+	sim.set(t, e2eDay(4).Add(9*time.Hour))
 	keyPath := filepath.Join(s.data, "audit-signing.key")
 	outDir := t.TempDir()
 	out.Reset()
 	errOut.Reset()
-	args := []string{"--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--data", data, "--out", outDir,
+	args := []string{"--from", e2eDay(1).Format(time.DateOnly), "--to", e2eDay(3).Format(time.DateOnly), "--data", data, "--out", outDir,
 		"--etcd", s.etcd, "--prefix", e2ePrefix, "--signing-key", keyPath, "--retention", "400d"}
-	if code := evidencePack(args, &out, &errOut); code != 0 {
+	if code := evidencePackAt(sim.now, args, &out, &errOut); code != 0 {
 		t.Fatalf("evidence pack = exit %d\n%s%s", code, &out, &errOut)
 	}
-	p, err := evidence.ParseRange(from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
-	if err != nil {
-		t.Fatal(err)
+	if p.From != e2eDay(1) || p.To != e2eDay(4) {
+		t.Fatalf("period %s to %s, want %s to %s", p.From, p.To, e2eDay(1), e2eDay(4))
 	}
 	dir := filepath.Join(outDir, "evidence-"+p.Name)
 	file := func(area, name, ext string) string {
 		return filepath.Join(dir, evidence.FileName(area, name, p.Name, ext))
 	}
 	events := storedEvents(t, data)
-	e2e := &e2eCheck{t: t, tr: tr, dir: dir, file: file, events: events, from: from, to: to, fromRev: fromRev, toRev: toRev}
+	e2e := &e2eCheck{t: t, tr: tr, dir: dir, file: file, events: events, calls: calls, fromRev: fromRev, toRev: toRev}
 
 	t.Run("retention", func(t *testing.T) {
 		// The dev collector keeps everything; the flag said 400d.
@@ -261,6 +329,7 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	t.Run("lifecycle log", func(t *testing.T) { e2e.lifecycle(t, a, spec.ID) })
 	t.Run("revocations", func(t *testing.T) { e2e.revocations(t, spec.ID, k2, revRev, stuckRev, revokeStart) })
 	t.Run("throttling and shares", func(t *testing.T) { e2e.throttling(t) })
+	t.Run("throttling per day", func(t *testing.T) { e2e.throttlingDays(t) })
 	t.Run("scopes and privileged", func(t *testing.T) { e2e.scopes(t) })
 	t.Run("alerts and reviews", func(t *testing.T) { e2e.alertsAndReviews(t, alertID) })
 	t.Run("index and scan", func(t *testing.T) {
@@ -270,10 +339,27 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	t.Run("verify and tamper", func(t *testing.T) { e2e.tamper(t, keyPath+".pub") })
 }
 
+// memberRevision returns the revision pod's member record names, 0 when
+// there is none.
+func memberRevision(t *testing.T, ctx context.Context, cli *clientv3.Client, pod string) int64 {
+	resp, err := cli.Get(ctx, etcdsync.NewLayout(e2ePrefix).Member(pod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0
+	}
+	m, err := etcdsync.DecodeMember(resp.Kvs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Revision
+}
+
 // putStuckMember writes a leased member record for pod-stuck naming the
 // current revision, as a sidecar cut off from etcd leaves it, and
 // returns that revision.
-func putStuckMember(t *testing.T, ctx context.Context, cli *clientv3.Client) int64 {
+func putStuckMember(t *testing.T, ctx context.Context, cli *clientv3.Client, now time.Time) int64 {
 	t.Helper()
 	lease, err := cli.Grant(ctx, 600)
 	if err != nil {
@@ -284,7 +370,7 @@ func putStuckMember(t *testing.T, ctx context.Context, cli *clientv3.Client) int
 		t.Fatal(err)
 	}
 	rev := cur.Header.Revision
-	m, _ := json.Marshal(etcdsync.Member{Pod: "pod-stuck", Revision: rev, Started: time.Now().UTC(), Updated: time.Now().UTC()})
+	m, _ := json.Marshal(etcdsync.Member{Pod: "pod-stuck", Revision: rev, Started: now, Updated: now})
 	if _, err := cli.Put(ctx, etcdsync.NewLayout(e2ePrefix).Member("pod-stuck"), string(m), clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -315,14 +401,14 @@ func storedEvents(t *testing.T, data string) []collector.Event {
 
 // e2eCheck holds what TestEvidencePackEndToEnd checks the pack against.
 type e2eCheck struct {
-	t        *testing.T
-	tr       *traffic
-	dir      string
-	file     func(area, name, ext string) string
-	events   []collector.Event
-	from, to time.Time
-	fromRev  int64 // etcd's revision at from
-	toRev    int64 // and at to
+	t       *testing.T
+	tr      *traffic
+	dir     string
+	file    func(area, name, ext string) string
+	events  []collector.Event
+	calls   map[string]time.Time // "action target" -> the simulated time just before the test made the change
+	fromRev int64                // etcd's revision at from
+	toRev   int64                // and at to
 }
 
 func (c *e2eCheck) contains(t *testing.T, path string, wants ...string) {
@@ -381,6 +467,10 @@ func (c *e2eCheck) lifecycle(t *testing.T, a *etcdadmin.Admin, keyID string) {
 		if r[6] != strconv.FormatInt(ev.Revision, 10) || r[0] != ev.Time.UTC().Format(time.RFC3339) || r[7] != "" {
 			t.Errorf("lifecycle row %q: want etcd revision %d, time %s, verified", r, ev.Revision, ev.Time.UTC().Format(time.RFC3339))
 		}
+		if at, ok := c.calls[r[1]+" "+r[2]]; ok {
+			c.sameDay(t, "lifecycle row "+r[1]+" "+r[2], r[0], at)
+			delete(c.calls, r[1]+" "+r[2]) // each change once
+		}
 	}
 	// Event keys sort by a time rounded down to the second, so the
 	// period's events are those after etcd's revision at its start.
@@ -403,6 +493,11 @@ func (c *e2eCheck) lifecycle(t *testing.T, a *etcdadmin.Admin, keyID string) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("lifecycle log:\n%s\nwant etcd's changes of the period:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for name := range c.calls {
+		if name != "review.sign logs-2030-04" {
+			t.Errorf("lifecycle log has no row for the test's %s", name)
+		}
 	}
 	all := strings.Join(got, "\n")
 	for _, w := range []string{"key.create " + keyID + " carol CHG-11", "key.rotate " + keyID + " dave CHG-12", "key.revoke " + keyID + " alice SEC-9",
@@ -453,15 +548,16 @@ func (c *e2eCheck) revocations(t *testing.T, keyID, key string, rev, stuckRev in
 		if err != nil || got.Before(s.start.Truncate(time.Second)) || got.After(s.end) {
 			t.Errorf("%s: first denial %q, want the first 401 the test saw, sent %s, answered %s", pod, m[12], s.start, s.end)
 		}
+		c.sameDay(t, pod+"'s first denial", m[12], start)
 		firsts = append(firsts, pod+"="+m[12])
 		if earliest.IsZero() || got.Before(earliest) {
 			earliest = got
 		}
 		applied, _ := strconv.ParseInt(m[10], 10, 64)
-		at, err := time.Parse(time.RFC3339, m[11])
-		if m[13] != "applied" || applied < rev || err != nil || at.Before(start.Truncate(time.Second)) || at.After(c.to) {
-			t.Errorf("%s: member row %q, want applied at revision %d or later, between the revocation (%s) and the period's end", pod, m, rev, start)
+		if m[13] != "applied" || applied < rev {
+			t.Errorf("%s: member row %q, want applied at revision %d or later", pod, m, rev)
 		}
+		c.sameDay(t, pod+"'s member record applying the revocation", m[11], start)
 	}
 	slices.Sort(firsts)
 	if ev[8] != strings.Join(firsts, " ") || ev[7] != earliest.Format(time.RFC3339) {
@@ -540,11 +636,12 @@ func (c *e2eCheck) alertsAndReviews(t *testing.T, id string) {
 	c.contains(t, c.file("APIAbuse", "AlertToTicketSample", "md"), "## Alert "+id, "ticket: secops SEC-", "closure note: guessing from one address",
 		"corrective action: source blocked", "status: closed")
 	rows := c.csv(t, c.file("APIGovernance", "ReviewRecords", "csv"))
-	ev := c.event(t, "review.sign", "logs-2026-Q2")
-	want := []string{ev.Time.UTC().Format(time.RFC3339), "review.sign", "logs-2026-Q2", "rita", "approved", "logs reviewed", "AUD-7", "", strconv.FormatInt(ev.Revision, 10)}
+	ev := c.event(t, "review.sign", "logs-2030-04")
+	want := []string{ev.Time.UTC().Format(time.RFC3339), "review.sign", "logs-2030-04", "rita", "approved", "logs reviewed", "AUD-7", "", strconv.FormatInt(ev.Revision, 10)}
 	if len(rows) != 2 || !slices.Equal(rows[1], want) {
 		t.Errorf("review records %q, want one row %q", rows, want)
 	}
+	c.sameDay(t, "the review's time", rows[len(rows)-1][0], c.calls["review.sign logs-2030-04"])
 }
 
 // tamper checks evidence verify passes, then fails on a one-byte change
@@ -580,4 +677,75 @@ func (c *e2eCheck) tamper(t *testing.T, pub string) {
 	if code, out := verify(); code != 0 {
 		t.Errorf("evidence verify after restoring every file = %d: %s", code, out)
 	}
+}
+
+// sameDay checks that the RFC 3339 time got, a pack's time of what the
+// test did at the simulated time at, is at or after at (to the second) on
+// the same simulated day.
+func (c *e2eCheck) sameDay(t *testing.T, what, got string, at time.Time) {
+	t.Helper()
+	g, err := time.Parse(time.RFC3339, got)
+	if err != nil || g.Before(at.Truncate(time.Second)) || !g.Before(at.Truncate(24*time.Hour).AddDate(0, 0, 1)) {
+		t.Errorf("%s is %q, want a time from %s on that day", what, got, at.Format(time.RFC3339))
+	}
+}
+
+// throttlingDays checks the 401/403/429 counts per tenant per day against
+// the days the test sent its requests on: every day of the period with a
+// denial, and no other.
+func (c *e2eCheck) throttlingDays(t *testing.T) {
+	got := map[string]int{} // "day tenant status" -> count
+	for _, r := range c.csv(t, c.file("APIRateLimits", "ThrottlingSample", "csv"))[1:] {
+		if r[0] == "daily_count" {
+			n, err := strconv.Atoi(r[4])
+			if err != nil {
+				t.Fatalf("daily count row %q: %v", r, err)
+			}
+			got[r[1]+" "+r[2]+" "+r[3]] += n
+		}
+	}
+	want := map[string]int{}
+	for _, s := range c.tr.log {
+		if s.status == 401 || s.status == 403 || s.status == 413 || s.status == 429 {
+			tenant := e2eTenant(s.key)
+			if s.status == 401 {
+				tenant = "" // an unauthenticated request has no tenant
+			}
+			want[s.start.Format(time.DateOnly)+" "+tenant+" "+strconv.Itoa(s.status)]++
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("daily counts %v, want %v", got, want)
+	}
+	c.indexDays(t)
+	for _, d := range []int{1, 2, 3} {
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(got)), func(k string) bool { return strings.HasPrefix(k, e2eDay(d).Format(time.DateOnly)) }) {
+			t.Errorf("daily counts %v name no denial on day %d", got, d)
+		}
+	}
+}
+
+// e2eTenant is the tenant the test's key belongs to.
+func e2eTenant(key string) string {
+	if key == globexKey {
+		return "globex"
+	}
+	return "acme"
+}
+
+// indexDays checks the per-day chart of index.html: each day's allowed,
+// 401, 403 and 429 counts are the answers the test received that day.
+func (c *e2eCheck) indexDays(t *testing.T) {
+	var wants []string
+	for _, d := range []int{1, 2, 3} {
+		day := e2eDay(d).Format(time.DateOnly)
+		onDay := func(match func(s sent) bool) int {
+			return c.tr.count(func(s sent) bool { return s.start.Format(time.DateOnly) == day && match(s) })
+		}
+		wants = append(wants, fmt.Sprintf("<title>%s allowed: %d</title>", day, onDay(func(s sent) bool { return s.status < 400 })))
+		for _, code := range []int{401, 403, 429} {
+			wants = append(wants, fmt.Sprintf("<title>%s %d: %d</title>", day, code, onDay(func(s sent) bool { return s.status == code })))
+		}
+	}
+	c.contains(t, filepath.Join(c.dir, "index.html"), wants...)
 }

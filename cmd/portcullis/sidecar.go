@@ -47,6 +47,7 @@ type sidecarFlags struct {
 	tls                                      listenTLSFlags // sidecar_tls.go
 
 	keyClock func() time.Time // tests only, no flag: a simulated clock for key ages (dataplane.Config.KeyClock)
+	clock    func() time.Time // tests only, no flag: a simulated wall clock (dataplane.Config.Clock, etcdsync.SyncConfig.Now)
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -127,7 +128,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
 		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
-		GlobalLimits: src.global != nil})
+		GlobalLimits: src.global != nil, Clock: f.clock})
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 	if pod == "" {
 		pod, _ = os.Hostname()
 	}
-	syncer := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: f.etcd.prefix, StateDir: f.stateDir, Pod: pod, Logger: log})
+	syncer := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: f.etcd.prefix, StateDir: f.stateDir, Pod: pod, Logger: log, Now: f.clock})
 	ledger := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: f.etcd.prefix, Pod: pod, Logger: log})
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

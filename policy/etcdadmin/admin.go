@@ -53,6 +53,16 @@ func New(cli *clientv3.Client, prefix string) *Admin {
 	return &Admin{cli: cli, k: etcdsync.NewLayout(prefix), now: time.Now}
 }
 
+// WithClock returns a copy of a that reads the time from now: the times
+// of the events it writes, of the suspensions and key expiries it sets,
+// and the observation time of the events it follows. Tests simulate a
+// period of activity over days with it.
+func (a *Admin) WithClock(now func() time.Time) *Admin {
+	c := *a
+	c.now = now
+	return &c
+}
+
 // Prefix returns the deployment prefix the Admin writes under.
 func (a *Admin) Prefix() string { return string(a.k) }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -61,7 +60,7 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 func (a *Admin) readEvent(ctx context.Context, kv *mvccpb.KeyValue) Event {
 	var ev Event
 	err := json.Unmarshal(kv.Value, &ev)
-	ev.Revision, ev.Key, ev.Observed = kv.ModRevision, string(kv.Key), time.Now().UTC()
+	ev.Revision, ev.Key, ev.Observed = kv.ModRevision, string(kv.Key), a.now().UTC()
 	switch {
 	case err != nil:
 		ev.Action, ev.Unverified = "unknown", fmt.Sprintf("value is not an event: %v", err)

@@ -44,7 +44,7 @@ func (s *Syncer) apply(save bool) {
 // Invalid key, revocation and suspension records never refuse a state: they
 // are left out (or fail closed) and kept in s.invalid for reportInvalid.
 func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
-	live, invalid := st.live(time.Now(), &s.decoded)
+	live, invalid := st.live(s.cfg.Now(), &s.decoded)
 	s.invalid = invalid
 	var err error
 	if st.Policy == "" {

@@ -97,7 +97,7 @@ func (s *Syncer) memberLoop(ctx context.Context) {
 	if s.cfg.Pod == "" {
 		return
 	}
-	started := time.Now().UTC()
+	started := s.cfg.Now().UTC()
 	for ctx.Err() == nil {
 		err := s.memberSession(ctx, started)
 		if ctx.Err() == nil {
@@ -161,7 +161,7 @@ func (s *Syncer) awaitMark(ctx context.Context, alive <-chan *clientv3.LeaseKeep
 }
 
 func (s *Syncer) putMember(ctx context.Context, lease clientv3.LeaseID, started time.Time) error {
-	m := Member{Pod: s.cfg.Pod, Revision: s.revision.Load(), Digest: s.digest(), PolicyDigest: s.policyDigest(), Started: started, Updated: time.Now().UTC()}
+	m := Member{Pod: s.cfg.Pod, Revision: s.revision.Load(), Digest: s.digest(), PolicyDigest: s.policyDigest(), Started: started, Updated: s.cfg.Now().UTC()}
 	op, err := putJSON(s.k.Member(s.cfg.Pod), m, clientv3.WithLease(lease))
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ type SyncConfig struct {
 	StartWait time.Duration // how long to wait for etcd at start before serving the last-known-good file (3s)
 	MemberTTL time.Duration // lease of the member record (15s)
 	Logger    zerolog.Logger
+	Now       func() time.Time // wall clock of suspension ends and the member record's times (time.Now); tests simulate days with it
 }
 
 func (c *SyncConfig) defaults() {
@@ -38,6 +39,9 @@ func (c *SyncConfig) defaults() {
 	def(&c.Progress, 5*time.Second)
 	def(&c.StartWait, 3*time.Second)
 	def(&c.MemberTTL, 15*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Syncer keeps a policy.Store current with the policy state in etcd. Run
