@@ -170,6 +170,10 @@ func (c tlsConn) Handshake() error { return c.tc.Handshake() }
 // ConnectionState returns the TLS state of the connection.
 func (c tlsConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
+// subjectScheme is the scheme url.Parse gives a URI SAN spelled like a
+// subject identity ("subject:CN=..."; the scheme is lowercased).
+const subjectScheme = "subject"
+
 // identities returns the identities of the client certificate verified on
 // the connection, worked out on its first request: the URI SANs (a SPIFFE
 // ID among them) and "subject:" with the subject in RFC 2253 form. It is
@@ -185,7 +189,11 @@ func (c *conn) identities() []string {
 	}
 	leaf := st.VerifiedChains[0][0]
 	for _, u := range leaf.URIs {
-		c.ids = append(c.ids, u.String())
+		// A URI SAN with the scheme "subject" would print as a subject
+		// identity: only the certificate's subject may claim one.
+		if u.Scheme != subjectScheme {
+			c.ids = append(c.ids, u.String())
+		}
 	}
 	c.ids = append(c.ids, "subject:"+leaf.Subject.String())
 	return c.ids

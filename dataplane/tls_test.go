@@ -403,3 +403,33 @@ func TestTLSBadFiles(t *testing.T) {
 		t.Errorf("New with a missing key file: %v, want an error naming it", err)
 	}
 }
+
+// A URI SAN spelled "subject:" and a distinguished name is not the
+// certificate's subject: a certificate for CN=intern that a CA signed with
+// the URI SAN "subject:CN=hris,O=Acme" (a CA that copies requested URI
+// SANs, or a SPIFFE-style issuer with a loose template) must not
+// authenticate as the client whose policy names the subject CN=hris. The
+// subject identity comes from the certificate's subject only. Before, the
+// URI SAN printed to the very string of the mapped subject, and the
+// request was admitted as acme-hris.
+func TestTLSURISANSpelledAsSubject(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA) })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	for _, san := range []string{"subject:CN=hris,O=Acme", "SUBJECT:CN=hris,O=Acme"} {
+		intern := clientCA.issue(t, "intern", []string{san}, false)
+		before := len(st.up.received())
+		r, err := tlsCall(t, st.addr, roots, &intern.tls, "GET", "/v1/users/7", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != 401 {
+			t.Errorf("URI SAN %q on CN=intern: status %d (%s), want 401", san, r.status, r.body)
+		}
+		if got := len(st.up.received()); got != before {
+			t.Errorf("URI SAN %q: the upstream got %d requests, want none", san, got-before)
+		}
+	}
+}
