@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // onceLedger admits the approval id once, for one client and route, and
@@ -114,4 +115,68 @@ func FuzzValidApprovalID(f *testing.F) {
 			t.Errorf("validApprovalID(%q) = %v, want %v", id, got, want)
 		}
 	})
+}
+
+// refusingLedger refuses every approval and counts what it was asked:
+// each ask is an etcd round trip in the real ledger.
+type refusingLedger struct {
+	mu    sync.Mutex
+	asked int
+}
+
+func (l *refusingLedger) Consume([]byte, string, string, []byte, time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked++
+	return false
+}
+
+func (l *refusingLedger) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.asked
+}
+
+// A request whose approval the ledger refused keeps the rate-limit token
+// it took: the ledger's answer cost an etcd round trip. Before, the token
+// was given back, so a client with a valid key could send approval ids it
+// made up without ever reaching its rate limit, each one a read of etcd
+// (shared by every sidecar of the deployment). Here acme-admin may make 5
+// requests a minute: 30 requests with made-up ids ask the ledger at most 5
+// times and the rest are 429. A request without the header (no round
+// trip) still gets its token back.
+func TestApprovalRefusalKeepsRateLimitToken(t *testing.T) {
+	t.Parallel()
+	ledger := &refusingLedger{}
+	st := startStack(t, func(c *Config) { c.Approvals = ledger })
+	swapDoc(t, st.store, func(d *policy.Document) {
+		for i := range d.Clients {
+			if d.Clients[i].ID == "acme-admin" {
+				d.Clients[i].Limit = &policy.LimitSpec{Rate: "1/m", Burst: 5}
+			}
+		}
+	})
+	h := map[string]string{"X-API-Key": adminKey}
+	for i := 0; i < 10; i++ { // no header: refused before the ledger, token given back
+		if r := do(t, st.addr, "POST", "/v1/exports/full", h, "{}"); r.status != 403 {
+			t.Fatalf("request %d without an approval = %d %s, want 403", i, r.status, r.body)
+		}
+	}
+	limited := 0
+	for i := 0; i < 30; i++ {
+		h := map[string]string{"X-API-Key": adminKey, "X-Portcullis-Approval": "apr_" + strconv.Itoa(1000000+i)}
+		switch r := do(t, st.addr, "POST", "/v1/exports/full", h, "{}"); r.status {
+		case 429:
+			limited++
+		case 403:
+		default:
+			t.Fatalf("request %d = %d %s, want 403 or 429", i, r.status, r.body)
+		}
+	}
+	if got := ledger.count(); got > 6 {
+		t.Errorf("the ledger was asked %d times for 30 made-up approvals at 5 requests a minute, want at most 6", got)
+	}
+	if limited < 24 {
+		t.Errorf("%d of 30 requests were 429, want at least 24", limited)
+	}
 }
