@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -162,7 +163,7 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 		if err != nil {
 			return ap, err
 		}
-		if err := grantable(ap, approver); err != nil {
+		if err := grantable(ap, approver, meta.Actor); err != nil {
 			return ap, err
 		}
 		ap, ok, err := a.grantAt(ctx, ap, rev, approver, note, meta)
@@ -173,15 +174,33 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 	return etcdsync.Approval{}, fmt.Errorf("approval grant of %q lost %d races: %w", id, attempts, ErrConflict)
 }
 
-// grantable says why ap cannot be granted by approver, or nil.
-func grantable(ap etcdsync.Approval, approver string) error {
+// grantable says why ap cannot be granted by approver, run by actor (who
+// runs the command), or nil: neither may be its requester.
+func grantable(ap etcdsync.Approval, approver, actor string) error {
 	switch {
 	case ap.State != etcdsync.ApprovalPending:
 		return fmt.Errorf("approval %q is %s, not pending", ap.ID, ap.State)
-	case strings.EqualFold(strings.TrimSpace(ap.Requester), strings.TrimSpace(approver)):
+	case samePerson(ap.Requester, approver) || samePerson(ap.Requester, actor):
 		return fmt.Errorf("approval %q was requested by %q, who cannot also grant it; ask a second person: %w", ap.ID, ap.Requester, ErrSelfApproval)
 	}
 	return nil
+}
+
+// samePerson reports whether the names a and b are the same but for case,
+// spaces and invisible characters (Unicode format characters such as the
+// zero-width space), which a terminal and the evidence pack do not show.
+func samePerson(a, b string) bool {
+	return strings.EqualFold(visible(a), visible(b))
+}
+
+// visible returns s without spaces and format characters.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // grantAt writes the grant of ap if its record is still at rev.
