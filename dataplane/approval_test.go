@@ -180,3 +180,32 @@ func TestApprovalRefusalKeepsRateLimitToken(t *testing.T) {
 		t.Errorf("%d of 30 requests were 429, want at least 24", limited)
 	}
 }
+
+// A public route in a class that requires an approval: the request path
+// admits a public route before any approval is asked for, so the class's
+// approval would be silently ignored on it (before, the policy compiled
+// and GET /v1/status answered 200 without any approval). Such a policy
+// does not compile; the policy in force stays.
+func TestApprovalClassWithPublicRoute(t *testing.T) {
+	t.Parallel()
+	ledger := &refusingLedger{}
+	st := startStack(t, func(c *Config) { c.Approvals = ledger })
+	doc := *loadExample(t).Doc
+	doc.Classes = append([]policy.ClassSpec(nil), doc.Classes...)
+	for i := range doc.Classes {
+		if doc.Classes[i].Name == "standard" {
+			doc.Classes[i].Approval = &policy.ApprovalSpec{Required: true}
+		}
+	}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: st.store.Load().Revision + 1})
+	if err == nil {
+		st.store.Swap(snap)
+		if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status == 200 {
+			t.Errorf("GET /v1/status (public) in a class that requires an approval = 200 without one (ledger asked %d times); want the policy refused", ledger.count())
+		}
+		return
+	}
+	if !strings.Contains(err.Error(), "public route") {
+		t.Errorf("Compile = %v, want an error naming the public route", err)
+	}
+}
