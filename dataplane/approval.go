@@ -34,8 +34,8 @@ const hdrApproval = "X-Portcullis-Approval"
 // the ledger's answer cost an etcd round trip, so made-up ids cannot
 // read etcd beyond the client's rate limit. The concurrency slot is
 // released when the request settles.
-func (s *Server) approve(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
-	id := ctx.Request.Header.Peek(hdrApproval)
+func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	id := x.hdr.approval // the header section's (headers.go), never a trailer's
 	valid := validApprovalID(id)
 	if valid {
 		x.rec.SetApprovalID(id)

@@ -209,3 +209,42 @@ func TestApprovalClassWithPublicRoute(t *testing.T) {
 		t.Errorf("Compile = %v, want an error naming the public route", err)
 	}
 }
+
+// The approval is read from the request's header section only, once:
+// fasthttp merges a chunked body's trailer fields into the header map
+// after the header block scanHeaders checked, so before, an approval sent
+// only as a trailer (past any proxy that inspects or strips the header)
+// was consumed and the request admitted; and two X-Portcullis-Approval
+// headers were resolved silently to the first. A trailer approval is now
+// never read (403, the ledger not asked), and a repeated header is 400
+// like a repeated credential.
+func TestApprovalHeaderSectionOnly(t *testing.T) {
+	t.Parallel()
+	ledger := &onceLedger{id: "apr_0123456789abcdef", client: "acme-admin", route: "POST /v1/exports/full"}
+	st := startStack(t, func(c *Config) { c.Approvals = ledger })
+	head := "POST /v1/exports/full HTTP/1.1\r\nHost: x\r\nX-API-Key: " + adminKey + "\r\n"
+	r := raw(t, st.addr, head+"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Portcullis-Approval: "+ledger.id+"\r\n\r\n")
+	if r.status != 403 || r.errorBody(t).Error != "approval_required" {
+		t.Errorf("approval in a trailer = %d %s, want 403 approval_required", r.status, r.body)
+	}
+	for _, dup := range []string{"apr_zzz\r\nX-Portcullis-Approval: " + ledger.id, ledger.id + "\r\nx-portcullis-approval: " + ledger.id} {
+		r := raw(t, st.addr, head+"X-Portcullis-Approval: "+dup+"\r\nContent-Length: 2\r\n\r\n{}")
+		if r.status != 400 || r.errorBody(t).Error != "bad_request" {
+			t.Errorf("two X-Portcullis-Approval headers = %d %s, want 400 bad_request", r.status, r.body)
+		}
+	}
+	ledger.mu.Lock()
+	asked := ledger.asked
+	ledger.mu.Unlock()
+	if len(asked) != 0 {
+		t.Errorf("ledger asked %q, want nothing", asked)
+	}
+	if n := len(st.up.received()); n != 0 {
+		t.Errorf("the service received %d requests, want none", n)
+	}
+	// The header itself still works, trimmed as any header.
+	r = raw(t, st.addr, head+"X-Portcullis-Approval:  "+ledger.id+" \r\nContent-Length: 2\r\n\r\n{}")
+	if r.status != 200 {
+		t.Errorf("approval in the header = %d %s, want 200", r.status, r.body)
+	}
+}
