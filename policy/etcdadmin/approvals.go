@@ -46,7 +46,8 @@ type ApprovalRequest struct {
 
 // RequestApproval stores a pending approval for req with an
 // approval.request event and returns it. The requester is meta.Actor and
-// meta.Reason is required. The route must be one of the policy's routes
+// meta.Reason is required, and meta.Ticket under the policy's
+// lifecycle.require_ticket (ErrTicketRequired). The route must be one of the policy's routes
 // that require an approval (its max_uses and max_age are taken from the
 // policy) or an operation such as KeysCreateRoute (one use, one hour).
 func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta Meta) (etcdsync.Approval, error) {
@@ -59,6 +60,9 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	}
 	if !hasClient(doc, req.Client) {
 		return etcdsync.Approval{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", req.Client, st.PolicyRevision, ErrNotFound)
+	}
+	if err := ticketed(doc, etcdsync.ActionApprovalRequest, req.Client, meta); err != nil { // lifecycle.go
+		return etcdsync.Approval{}, err
 	}
 	rule, err := approvalRule(doc, req.Route)
 	if err != nil {
@@ -252,7 +256,9 @@ func (a *Admin) DenyApproval(ctx context.Context, id string, meta Meta) (etcdsyn
 			return ap, fmt.Errorf("approval %q is already denied", id)
 		}
 		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, meta.Actor, meta.Reason, a.now().UTC()
-		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, meta)
+		m := meta
+		m.Ticket = cmp.Or(m.Ticket, ap.Ticket) // as a grant's: the trail reads without the record
+		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m)
 		if ok || err != nil {
 			return ap, err
 		}
