@@ -33,11 +33,13 @@ type conn struct {
 	closed atomic.Bool
 
 	// tc is the TLS side of a connection the listener serves with TLS;
-	// ids are the identities of its verified client certificate, worked
-	// out on the first request (tls.go). Used only by the serving goroutine.
+	// ids are the identities of its verified client certificate, and
+	// certEnd when it or its chain expires, worked out on the first
+	// request (tls.go). Used only by the serving goroutine.
 	tc      *tls.Conn
 	ids     []string
 	idsDone bool
+	certEnd int64 // unix nanoseconds at which the first certificate of its chain expires
 }
 
 // Close closes the connection and uncounts it, once.
@@ -225,7 +227,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		x = c.x
 		x.peer = c.peer
-		x.certIDs = c.identities()
+		x.certIDs, x.certEnd = c.identities(), c.certEnd
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())

@@ -69,8 +69,9 @@ type Config struct {
 	// one (approval.go); nil refuses every such request.
 	Approvals ApprovalLedger
 	// KeyClock is the clock API key ages are judged by (lifecycle.max_key_age
-	// and the rotation metrics); nil: the request's arrival time, read once
-	// per request anyway. Tests simulate time with it.
+	// and the rotation metrics), and the expiry of the client certificate
+	// of a connection kept alive; nil: the request's arrival time, read
+	// once per request anyway. Tests simulate time with it.
 	KeyClock func() time.Time
 }
 

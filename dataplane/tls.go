@@ -187,6 +187,7 @@ func (c *conn) identities() []string {
 	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return nil
 	}
+	c.certEnd = certEnd(st.VerifiedChains[0])
 	leaf := st.VerifiedChains[0][0]
 	for _, u := range leaf.URIs {
 		// A URI SAN with the scheme "subject" would print as a subject
@@ -197,4 +198,18 @@ func (c *conn) identities() []string {
 	}
 	c.ids = append(c.ids, "subject:"+leaf.Subject.String())
 	return c.ids
+}
+
+// certEnd returns the unix nanoseconds at which the first certificate of
+// chain expires: after it the connection's identities no longer
+// authenticate (authenticateMTLS), however long the connection is kept
+// alive.
+func certEnd(chain []*x509.Certificate) int64 {
+	end := chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotAfter.Before(end) {
+			end = c.NotAfter
+		}
+	}
+	return end.UnixNano()
 }

@@ -433,3 +433,42 @@ func TestTLSURISANSpelledAsSubject(t *testing.T) {
 		}
 	}
 }
+
+// A kept-alive connection stops authenticating as its client certificate
+// once the certificate has expired: short-lived certificates (SPIFFE
+// SVIDs of an hour) are how mTLS revokes, and before, the identities
+// worked out on the connection's first request were trusted for as long
+// as the client kept the connection busy. The key clock stands in for
+// time passing.
+func TestTLSExpiredCertificateOnKeptAliveConnection(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	st := startStack(t, func(c *Config) {
+		c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA)
+		c.KeyClock = func() time.Time { return time.Unix(0, now.Load()) }
+	})
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	admin := clientCA.issue(t, "admin", []string{adminSPIFFE}, false) // valid for an hour
+	tc, err := dialTLS(st.addr, roots, &admin.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.c.Close()
+	if r, err := tc.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 200 {
+		t.Fatalf("first request = %d %v, want 200", r.status, err)
+	}
+	now.Add(int64(2 * time.Hour))
+	r, err := tc.send("PUT", "/v1/admin/settings", nil)
+	if err != nil {
+		t.Fatalf("second request on the connection: %v", err)
+	}
+	if r.status != 401 {
+		t.Errorf("request after the certificate expired = %d %s, want 401", r.status, r.body)
+	}
+	if n := len(st.up.received()); n != 1 {
+		t.Errorf("the upstream got %d requests, want 1", n)
+	}
+}
