@@ -39,7 +39,8 @@ type conn struct {
 	tc      *tls.Conn
 	ids     []string
 	idsDone bool
-	certEnd int64 // unix nanoseconds at which the first certificate of its chain expires
+	certEnd int64  // unix nanoseconds at which the first certificate of its chain expires
+	caGen   uint64 // the TLS configuration generation its certificate was verified under (certReloader.recheck)
 }
 
 // Close closes the connection and uncounts it, once.
@@ -64,7 +65,8 @@ func (c *conn) Close() error {
 type listener struct {
 	net.Listener
 	log      zerolog.Logger
-	tls      *tls.Config // nil: plain TCP
+	tls      *tls.Config   // nil: plain TCP
+	certs    *certReloader // its configurations, when TLS
 	maxConns int64
 	maxPerIP int
 
@@ -110,6 +112,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		cc.l = l
 		if l.tls != nil {
+			cc.caGen = l.certs.generation() // before the handshake loads one
 			cc.tc = tls.Server(cc.Conn, l.tls)
 			cc.Conn = cc.tc
 			return tlsConn{cc}, nil
@@ -227,7 +230,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		x = c.x
 		x.peer = c.peer
-		x.certIDs, x.certEnd = c.identities(), c.certEnd
+		c.identities()
+		s.certs.recheck(c) // a client CA taken out since the handshake
+		x.certIDs, x.certEnd = c.ids, c.certEnd
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())

@@ -230,7 +230,7 @@ func (s *Server) newServer() *fasthttp.Server {
 func (s *Server) Serve(ln net.Listener) error {
 	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
 	if s.certs != nil {
-		l.tls = s.certs.config()
+		l.tls, l.certs = s.certs.config(), s.certs
 	}
 	return s.srv.Serve(l)
 }

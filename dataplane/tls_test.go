@@ -472,3 +472,48 @@ func TestTLSExpiredCertificateOnKeptAliveConnection(t *testing.T) {
 		t.Errorf("the upstream got %d requests, want 1", n)
 	}
 }
+
+// Taking a CA out of the client CA file (a compromised or retired CA)
+// ends the authentication of the connections its certificates opened, on
+// their next request, not only of new handshakes: before, a connection
+// kept alive went on authenticating as the client after the reload. A
+// certificate of a CA still trusted keeps its connection.
+func TestTLSClientCARemovedOnKeptAliveConnection(t *testing.T) {
+	serverCA, oldCA, newCA := newAuthority(t, "server CA"), newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
+	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
+	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	fromOld := oldCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	fromNew := newCA.issue(t, "hris", nil, false)
+	oldConn, err := dialTLS(st.addr, roots, &fromOld.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldConn.c.Close()
+	newConn, err := dialTLS(st.addr, roots, &fromNew.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newConn.c.Close()
+	if r, err := oldConn.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 200 {
+		t.Fatalf("old CA's certificate before the reload = %d %v, want 200", r.status, err)
+	}
+	if r, err := newConn.send("GET", "/v1/users/7", nil); err != nil || r.status != 200 {
+		t.Fatalf("new CA's certificate before the reload = %d %v, want 200", r.status, err)
+	}
+	reloaded := st.srv.certs.reloaded.Load()
+	writeFile(t, files.ClientCAFile, newCA.pem)
+	pollUntil(t, "the client CA file reloads", func() (bool, string) {
+		n := st.srv.certs.reloaded.Load()
+		return n > reloaded, fmt.Sprintf("%d reloads", n)
+	})
+	if r, err := oldConn.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 401 {
+		t.Errorf("old CA's certificate on its kept-alive connection after the reload = %d %v, want 401", r.status, err)
+	}
+	if r, err := newConn.send("GET", "/v1/users/7", nil); err != nil || r.status != 200 {
+		t.Errorf("new CA's certificate on its kept-alive connection after the reload = %d %v, want 200", r.status, err)
+	}
+}
