@@ -29,18 +29,22 @@ const hdrApproval = "X-Portcullis-Approval"
 // approve checks the approval of a request to a route that requires one:
 // X-Portcullis-Approval must name an approval the ledger admits for this
 // client and route. The id goes into the audit record, used or refused.
-// A refusal gives back the tokens limit took; the concurrency slot is
+// A request refused without asking the ledger (no id, or a malformed one)
+// gets back the tokens limit took; one the ledger refused keeps them, as
+// the ledger's answer cost an etcd round trip, so made-up ids cannot
+// read etcd beyond the client's rate limit. The concurrency slot is
 // released when the request settles.
-func (s *Server) approve(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
-	id := ctx.Request.Header.Peek(hdrApproval)
-	ok := validApprovalID(id)
-	if ok {
+func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
+	id := x.hdr.approval // the header section's (headers.go), never a trailer's
+	valid := validApprovalID(id)
+	if valid {
 		x.rec.SetApprovalID(id)
-		ok = s.cfg.Approvals != nil &&
-			s.cfg.Approvals.Consume(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.wall))
 	}
-	if ok {
-		return audit.Allowed
+	if valid && s.cfg.Approvals != nil {
+		if s.cfg.Approvals.Consume(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.wall)) {
+			return audit.Allowed
+		}
+		return audit.ApprovalRequired
 	}
 	for _, t := range x.takes {
 		s.buckets.RefundAt(t.Key, *t.Limit, 1, x.mono)

@@ -33,11 +33,14 @@ type conn struct {
 	closed atomic.Bool
 
 	// tc is the TLS side of a connection the listener serves with TLS;
-	// ids are the identities of its verified client certificate, worked
-	// out on the first request (tls.go). Used only by the serving goroutine.
+	// ids are the identities of its verified client certificate, and
+	// certEnd when it or its chain expires, worked out on the first
+	// request (tls.go). Used only by the serving goroutine.
 	tc      *tls.Conn
 	ids     []string
 	idsDone bool
+	certEnd int64  // unix nanoseconds at which the first certificate of its chain expires
+	caGen   uint64 // the TLS configuration generation its certificate was verified under (certReloader.recheck)
 }
 
 // Close closes the connection and uncounts it, once.
@@ -62,7 +65,8 @@ func (c *conn) Close() error {
 type listener struct {
 	net.Listener
 	log      zerolog.Logger
-	tls      *tls.Config // nil: plain TCP
+	tls      *tls.Config   // nil: plain TCP
+	certs    *certReloader // its configurations, when TLS
 	maxConns int64
 	maxPerIP int
 
@@ -108,6 +112,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		cc.l = l
 		if l.tls != nil {
+			cc.caGen = l.certs.generation() // before the handshake loads one
 			cc.tc = tls.Server(cc.Conn, l.tls)
 			cc.Conn = cc.tc
 			return tlsConn{cc}, nil
@@ -225,7 +230,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		x = c.x
 		x.peer = c.peer
-		x.certIDs = c.identities()
+		c.identities()
+		s.certs.recheck(c) // a client CA taken out since the handshake
+		x.certIDs, x.certEnd = c.ids, c.certEnd
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())

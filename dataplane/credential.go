@@ -58,9 +58,14 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 // authenticateMTLS maps the verified client certificate of the request's
 // connection to a policy client by its identities (SPIFFE or other URI
 // SANs, then the subject). A certificate no client names, or one whose
-// identities name two clients, authenticates nobody.
+// identities name two clients, authenticates nobody; nor does one that
+// has expired since the connection's handshake (by the key clock), on a
+// connection kept alive.
 func (s *Server) authenticateMTLS(x *exchange) audit.Decision {
 	x.method = audit.AuthMTLS
+	if s.keyClock(x) >= x.certEnd {
+		return audit.Unauthenticated
+	}
 	var client *policy.Client
 	for _, id := range x.certIDs {
 		c := x.snap.MTLSClient(id)

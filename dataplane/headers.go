@@ -17,6 +17,10 @@ type requestHeaders struct {
 	chunked   bool // the body is chunked: it may end in trailers
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
+
+	// approval is X-Portcullis-Approval (approval.go), read from the
+	// header section only: a trailer's never counts.
+	approval []byte
 }
 
 // scanHeaders checks the raw request headers for what fasthttp accepts but a
@@ -28,11 +32,11 @@ type requestHeaders struct {
 // credentials (X-API-Key and Authorization: which one would be checked, and
 // which one would the upstream read?), a Host that is not a plain host[:port]
 // (fasthttp turns "user:pass@host" into an Authorization header towards the
-// upstream), and a repeated credential, Host or request id header (which one
-// would count?). It fills h with the headers the pipeline needs. It is one
+// upstream), and a repeated credential, Host, request id or approval header
+// (which one would count?). It fills h with the headers the pipeline needs. It is one
 // pass over the block: names are compared only when their length can match.
 func scanHeaders(raw []byte, h *requestHeaders) bool {
-	var cl, te, authz, apiKey, reqID, host int
+	var cl, te, authz, apiKey, reqID, host, approvals int
 	ok := true
 	for i := 0; i < len(raw); {
 		switch raw[i] {
@@ -66,6 +70,10 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 		if len(name) > len(forwardedPrefix) && name[1] == '-' && name[0]|0x20 == 'x' {
 			if internalName(name) {
 				h.internal = true
+				if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
+					approvals++
+					h.approval = trimOWS(value)
+				}
 				continue
 			}
 			if foldEqual(name, forwardedPrefix) {
@@ -134,7 +142,7 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 		}
 	}
 	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&
-		authz+apiKey <= 1 && reqID <= 1 && host <= 1
+		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1
 }
 
 // hostByte marks the bytes a Host value may hold: letters, digits, '.',

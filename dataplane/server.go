@@ -69,8 +69,9 @@ type Config struct {
 	// one (approval.go); nil refuses every such request.
 	Approvals ApprovalLedger
 	// KeyClock is the clock API key ages are judged by (lifecycle.max_key_age
-	// and the rotation metrics); nil: the request's arrival time, read once
-	// per request anyway. Tests simulate time with it.
+	// and the rotation metrics), and the expiry of the client certificate
+	// of a connection kept alive; nil: the request's arrival time, read
+	// once per request anyway. Tests simulate time with it.
 	KeyClock func() time.Time
 	// Clock, when set, is the wall clock of the request path instead of
 	// the request's arrival time: the audit record's time, key validity
@@ -237,7 +238,7 @@ func (s *Server) newServer() *fasthttp.Server {
 func (s *Server) Serve(ln net.Listener) error {
 	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
 	if s.certs != nil {
-		l.tls = s.certs.config()
+		l.tls, l.certs = s.certs.config(), s.certs
 	}
 	return s.srv.Serve(l)
 }

@@ -42,6 +42,10 @@ type certReloader struct {
 	wg    sync.WaitGroup
 
 	reloaded, failed atomic.Uint64 // loads after the first that swapped, and that failed
+	// gen counts the configurations swapped in, after each swap: a
+	// connection accepted under an older one has its client certificate
+	// verified again (recheck).
+	gen atomic.Uint64
 
 	// last is what the files held at the last load: the poll compares
 	// bytes, not modification times, which a Secret's symlink swap and
@@ -123,8 +127,53 @@ func (r *certReloader) load() (bool, error) {
 		return false, err
 	}
 	r.cur.Store(cfg)
+	r.gen.Add(1) // after the store: a handshake after this reads cfg
 	r.last = now
 	return true, nil
+}
+
+// generation returns the number of configurations swapped in so far (0
+// for r nil).
+func (r *certReloader) generation() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.gen.Load()
+}
+
+// recheck verifies the client certificate of c again, against the client
+// CAs in force, when the configuration changed since c was accepted, and
+// drops its identities when it no longer verifies: a CA taken out of the
+// client CA file ends the authentication of the connections its
+// certificates opened, kept alive or not. It allocates only after a
+// reload, once per connection. r may be nil (no TLS).
+func (r *certReloader) recheck(c *conn) {
+	if r == nil || c.tc == nil {
+		return
+	}
+	gen := r.gen.Load()
+	if c.caGen == gen {
+		return
+	}
+	c.caGen = gen
+	if len(c.ids) > 0 && !verifiesClient(c.tc.ConnectionState().PeerCertificates, r.cur.Load().ClientCAs) {
+		c.ids, c.certEnd = nil, 0
+	}
+}
+
+// verifiesClient reports whether the client certificate chain peer (the
+// leaf first, then the intermediates it sent) verifies against roots for
+// client authentication now, as the handshake verified it.
+func verifiesClient(peer []*x509.Certificate, roots *x509.CertPool) bool {
+	if len(peer) == 0 || roots == nil {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range peer[1:] {
+		inter.AddCert(c)
+	}
+	_, err := peer[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
 }
 
 // build returns the configuration of the file contents pem (certificate,
@@ -170,6 +219,10 @@ func (c tlsConn) Handshake() error { return c.tc.Handshake() }
 // ConnectionState returns the TLS state of the connection.
 func (c tlsConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
+// subjectScheme is the scheme url.Parse gives a URI SAN spelled like a
+// subject identity ("subject:CN=..."; the scheme is lowercased).
+const subjectScheme = "subject"
+
 // identities returns the identities of the client certificate verified on
 // the connection, worked out on its first request: the URI SANs (a SPIFFE
 // ID among them) and "subject:" with the subject in RFC 2253 form. It is
@@ -183,10 +236,29 @@ func (c *conn) identities() []string {
 	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return nil
 	}
+	c.certEnd = certEnd(st.VerifiedChains[0])
 	leaf := st.VerifiedChains[0][0]
 	for _, u := range leaf.URIs {
-		c.ids = append(c.ids, u.String())
+		// A URI SAN with the scheme "subject" would print as a subject
+		// identity: only the certificate's subject may claim one.
+		if u.Scheme != subjectScheme {
+			c.ids = append(c.ids, u.String())
+		}
 	}
 	c.ids = append(c.ids, "subject:"+leaf.Subject.String())
 	return c.ids
+}
+
+// certEnd returns the unix nanoseconds at which the first certificate of
+// chain expires: after it the connection's identities no longer
+// authenticate (authenticateMTLS), however long the connection is kept
+// alive.
+func certEnd(chain []*x509.Certificate) int64 {
+	end := chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotAfter.Before(end) {
+			end = c.NotAfter
+		}
+	}
+	return end.UnixNano()
 }

@@ -3,6 +3,7 @@
 package dataplane
 
 import (
+	"math"
 	"testing"
 
 	"github.com/portcullis/portcullis/audit"
@@ -28,7 +29,7 @@ func TestMTLSAllocations(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := newInmem(t, false)
 			cn := m.ctx.Conn().(*conn)
-			cn.ids, cn.idsDone = c.ids, true
+			cn.ids, cn.idsDone, cn.certEnd = c.ids, true, math.MaxInt64
 			raw := request("POST", "/v1/exports", "", "Content-Length: 0")
 			for range 50 {
 				m.serve(t, raw)

@@ -403,3 +403,117 @@ func TestTLSBadFiles(t *testing.T) {
 		t.Errorf("New with a missing key file: %v, want an error naming it", err)
 	}
 }
+
+// A URI SAN spelled "subject:" and a distinguished name is not the
+// certificate's subject: a certificate for CN=intern that a CA signed with
+// the URI SAN "subject:CN=hris,O=Acme" (a CA that copies requested URI
+// SANs, or a SPIFFE-style issuer with a loose template) must not
+// authenticate as the client whose policy names the subject CN=hris. The
+// subject identity comes from the certificate's subject only. Before, the
+// URI SAN printed to the very string of the mapped subject, and the
+// request was admitted as acme-hris.
+func TestTLSURISANSpelledAsSubject(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA) })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	for _, san := range []string{"subject:CN=hris,O=Acme", "SUBJECT:CN=hris,O=Acme"} {
+		intern := clientCA.issue(t, "intern", []string{san}, false)
+		before := len(st.up.received())
+		r, err := tlsCall(t, st.addr, roots, &intern.tls, "GET", "/v1/users/7", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != 401 {
+			t.Errorf("URI SAN %q on CN=intern: status %d (%s), want 401", san, r.status, r.body)
+		}
+		if got := len(st.up.received()); got != before {
+			t.Errorf("URI SAN %q: the upstream got %d requests, want none", san, got-before)
+		}
+	}
+}
+
+// A kept-alive connection stops authenticating as its client certificate
+// once the certificate has expired: short-lived certificates (SPIFFE
+// SVIDs of an hour) are how mTLS revokes, and before, the identities
+// worked out on the connection's first request were trusted for as long
+// as the client kept the connection busy. The key clock stands in for
+// time passing.
+func TestTLSExpiredCertificateOnKeptAliveConnection(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	st := startStack(t, func(c *Config) {
+		c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA)
+		c.KeyClock = func() time.Time { return time.Unix(0, now.Load()) }
+	})
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	admin := clientCA.issue(t, "admin", []string{adminSPIFFE}, false) // valid for an hour
+	tc, err := dialTLS(st.addr, roots, &admin.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.c.Close()
+	if r, err := tc.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 200 {
+		t.Fatalf("first request = %d %v, want 200", r.status, err)
+	}
+	now.Add(int64(2 * time.Hour))
+	r, err := tc.send("PUT", "/v1/admin/settings", nil)
+	if err != nil {
+		t.Fatalf("second request on the connection: %v", err)
+	}
+	if r.status != 401 {
+		t.Errorf("request after the certificate expired = %d %s, want 401", r.status, r.body)
+	}
+	if n := len(st.up.received()); n != 1 {
+		t.Errorf("the upstream got %d requests, want 1", n)
+	}
+}
+
+// Taking a CA out of the client CA file (a compromised or retired CA)
+// ends the authentication of the connections its certificates opened, on
+// their next request, not only of new handshakes: before, a connection
+// kept alive went on authenticating as the client after the reload. A
+// certificate of a CA still trusted keeps its connection.
+func TestTLSClientCARemovedOnKeptAliveConnection(t *testing.T) {
+	serverCA, oldCA, newCA := newAuthority(t, "server CA"), newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
+	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
+	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	fromOld := oldCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	fromNew := newCA.issue(t, "hris", nil, false)
+	oldConn, err := dialTLS(st.addr, roots, &fromOld.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldConn.c.Close()
+	newConn, err := dialTLS(st.addr, roots, &fromNew.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newConn.c.Close()
+	if r, err := oldConn.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 200 {
+		t.Fatalf("old CA's certificate before the reload = %d %v, want 200", r.status, err)
+	}
+	if r, err := newConn.send("GET", "/v1/users/7", nil); err != nil || r.status != 200 {
+		t.Fatalf("new CA's certificate before the reload = %d %v, want 200", r.status, err)
+	}
+	reloaded := st.srv.certs.reloaded.Load()
+	writeFile(t, files.ClientCAFile, newCA.pem)
+	pollUntil(t, "the client CA file reloads", func() (bool, string) {
+		n := st.srv.certs.reloaded.Load()
+		return n > reloaded, fmt.Sprintf("%d reloads", n)
+	})
+	if r, err := oldConn.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 401 {
+		t.Errorf("old CA's certificate on its kept-alive connection after the reload = %d %v, want 401", r.status, err)
+	}
+	if r, err := newConn.send("GET", "/v1/users/7", nil); err != nil || r.status != 200 {
+		t.Errorf("new CA's certificate on its kept-alive connection after the reload = %d %v, want 200", r.status, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"reflect"
@@ -27,6 +28,38 @@ const (
 // maxReviewBytes bounds a request body: the API server sends one object,
 // and objects are limited to about 1.5 MiB by etcd.
 const maxReviewBytes = 4 << 20
+
+// maxReviewValues bounds the JSON values (objects, arrays, members and
+// elements) of a request body. The object is decoded into maps twice, and
+// an empty object costs far more in memory than its two bytes: 4 MiB of
+// "{}," took 240 MiB of heap, past the injector's memory limit, so one
+// request from any pod that reaches the webhook's port could end an
+// injector and, with failurePolicy Fail, stop pod creation. A pod the API
+// server stores (1.5 MiB at most) holds a few thousand values.
+const maxReviewValues = 100_000
+
+// jsonValues returns about how many values the JSON text b holds (one per
+// '{', '[', ':' and ',' outside strings), counting no further than past
+// limit. It does not check that b is JSON.
+func jsonValues(b []byte, limit int) int {
+	n, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[' || c == ':' || c == ',':
+			if n++; n > limit {
+				return n
+			}
+		}
+	}
+	return n
+}
 
 // Webhook is the mutating admission webhook: it answers
 // admission.k8s.io/v1 AdmissionReview requests for Pod CREATE with a
@@ -108,14 +141,21 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, namespaceOptIn 
 		http.Error(w, "want Content-Type application/json", http.StatusUnsupportedMediaType)
 		return
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if n := jsonValues(body, maxReviewValues); n > maxReviewValues {
+		http.Error(w, fmt.Sprintf("cannot decode AdmissionReview: more than %d JSON values", maxReviewValues), http.StatusRequestEntityTooLarge)
+		return
+	}
 	var review admissionReview
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReviewBytes))
-	if err := dec.Decode(&review); err != nil {
-		code := http.StatusBadRequest
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			code = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), code)
+	if err == nil {
+		err = json.Unmarshal(body, &review)
+	}
+	if err != nil {
+		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" || review.Request == nil {

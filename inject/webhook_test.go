@@ -338,3 +338,45 @@ func TestWebhookRejectsBadRequests(t *testing.T) {
 		t.Errorf("GET: status %d, want 405", resp.StatusCode)
 	}
 }
+
+// TestWebhookRefusesValueBombs: a body within the size bound made of tiny
+// JSON values ("{}," a million times) is refused before it is decoded:
+// decoded twice into maps it took 240 MiB of heap, past the injector's
+// 128Mi memory limit, and any pod that reaches the webhook's port could
+// send it. A real pod with a large annotation and many containers is
+// still injected.
+func TestWebhookRefusesValueBombs(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	post := func(obj string) (int, string) {
+		body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","object":` + obj + `}}`
+		resp, err := client.Post(url+inject.PathInject, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	n := (4<<20 - 400) / 3
+	for name, obj := range map[string]string{
+		"empty objects": `{"metadata":{"annotations":{"portcullis.dev/inject":"true"}},"spec":{"x":[` + strings.Repeat("{},", n-1) + `{}]}}`,
+		"numbers":       `{"metadata":{"annotations":{"portcullis.dev/inject":"true"}},"spec":{"x":[` + strings.Repeat("1,", n-1) + `1]}}`,
+		"keys":          `{"metadata":{"annotations":{"portcullis.dev/inject":"true"}},"spec":{"x":{` + strings.Repeat(`"":0,`, n/3) + `"":0}}}`,
+	} {
+		if code, body := post(obj); code != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: status %d (%.100s), want 413", name, code, body)
+		}
+	}
+
+	var cts []string
+	for i := range 50 {
+		cts = append(cts, fmt.Sprintf(`{"name":"c%d","image":"app","env":[%s],"ports":[{"name":"p%d","containerPort":%d}]}`, i,
+			strings.TrimSuffix(strings.Repeat(`{"name":"A","value":"a\"b,{[:"},`, 40), ","), i, 9000+i))
+	}
+	pod := `{"metadata":{"name":"big","annotations":{"portcullis.dev/inject":"true","note":"` + strings.Repeat(`x,{}[]:\"`, 20000) +
+		`"}},"spec":{"containers":[` + strings.Join(cts, ",") + `]}}`
+	code, body := post(pod)
+	if code != http.StatusOK || !strings.Contains(body, `"allowed":true`) || !strings.Contains(body, `"patch"`) {
+		t.Errorf("a large real pod: status %d (%.200s), want 200 with a patch", code, body)
+	}
+}

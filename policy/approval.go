@@ -77,6 +77,9 @@ func routeApproval(rs RouteSpec, class *Class) (*Approval, error) {
 	if a == nil {
 		return nil, nil
 	}
+	if rs.Public {
+		return nil, fmt.Errorf("route %s %s: a public route cannot require an approval (its class %q requires one)", rs.Method, rs.Path, class.Name)
+	}
 	named := *a
 	named.Route = rs.Method + " " + rs.Path
 	return &named, nil
@@ -95,12 +98,18 @@ func (v *validator) approval(a *ApprovalSpec, section string, i int, what string
 	}
 }
 
-// routeApproval validates the approval of route i; a public route cannot
-// require one (nobody could be named in it).
-func (v *validator) routeApproval(r RouteSpec, i int) {
+// routeApproval validates the approval of route i, of class (nil when
+// unknown); a public route cannot require one (nobody could be named in
+// it), its own or its class's: the request path admits a public route
+// before any approval is asked for, so one inherited would be ignored.
+func (v *validator) routeApproval(r RouteSpec, i int, class *ClassSpec) {
 	v.approval(r.Approval, "routes", i, "route "+r.Method+" "+r.Path)
-	if r.Public && r.Approval != nil && r.Approval.Required {
+	switch {
+	case !r.Public:
+	case r.Approval != nil && r.Approval.Required:
 		v.addf(v.lines.at("routes", i, "approval", -1), "route %s %s: a public route cannot require an approval", r.Method, r.Path)
+	case r.Approval == nil && class != nil && class.Approval != nil && class.Approval.Required:
+		v.addf(v.lines.at("routes", i, "public", -1), "route %s %s: a public route cannot require an approval, and its class %q requires one: give the route approval: {required: false} or another class", r.Method, r.Path, class.Name)
 	}
 }
 

@@ -89,3 +89,34 @@ func TestLoadApprovalProblems(t *testing.T) {
 		})
 	}
 }
+
+// A public route in a class that requires an approval is refused at the
+// route's public line (the class's approval would never be asked for on
+// it), unless the route sets approval: {required: false}.
+func TestLoadPublicRouteInApprovalClass(t *testing.T) {
+	t.Parallel()
+	const doc = `version: 1
+tenants: [{id: acme}]
+scopes:
+  - {name: read:status, description: Status}
+classes:
+  - name: standard
+    kind: standard
+    max_body: 64KiB
+    approval: {required: true}
+routes:
+  - method: GET
+    path: /v1/status
+    class: standard
+    public: true
+clients: [{id: c1, tenant: acme, scopes: [read:status]}]
+`
+	_, err := Load("p.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:14:") || !strings.Contains(err.Error(), "public route") {
+		t.Errorf("Load = %v, want p.yaml:14: naming the public route", err)
+	}
+	optOut := strings.Replace(doc, "public: true", "public: true\n    approval: {required: false}", 1)
+	if _, err := Load("p.yaml", []byte(optOut)); err != nil {
+		t.Errorf("Load with approval: {required: false} on the route = %v, want nil", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,5 +165,47 @@ func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// With the roles of the Job, a sidecar publishes its demand record (global
+// limits, issue 17) under demand/. Before, the portcullis-sidecar role
+// could write only members/: every publish was refused, each sidecar saw
+// the others as members without demand and took floor/N + (1-floor) of
+// every global limit, and the deployment admitted about N times the
+// limit.
+func TestEtcdRolesSidecarPublishesDemand(t *testing.T) {
+	t.Parallel()
+	const prefix = "/portcullis/default"
+	e := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
+	op := dialAs(t, e.Endpoints(), "portcullis-operator")
+	sc := dialAs(t, e.Endpoints(), "portcullis-sidecar")
+	k := etcdsync.NewLayout(prefix)
+	lease, err := sc.Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Put(ctx, k.Member("hr-service-1"), `{"pod":"hr-service-1"}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatalf("sidecar member record: %v", err)
+	}
+	var count atomic.Uint64
+	sh := etcdsync.NewSharer(sc, etcdsync.ShareConfig{Prefix: prefix, Pod: "hr-service-1", Interval: 100 * time.Millisecond,
+		Logger: zerolog.Nop(), Apply: func(etcdsync.Shares) {},
+		Demand: func(fn func(bool, string, uint64)) { fn(true, "acme", count.Add(50)) },
+	})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sh.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, ctx, "the sidecar's demand record", func() bool {
+		resp, err := op.Get(ctx, k.DemandDir()+"hr-service-1")
+		return err == nil && len(resp.Kvs) == 1
+	})
+	// The role still writes nothing else.
+	if _, err := sc.Put(ctx, prefix+"/policy", "x"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Errorf("sidecar put policy: %v, want permission denied", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -45,7 +46,8 @@ type ApprovalRequest struct {
 
 // RequestApproval stores a pending approval for req with an
 // approval.request event and returns it. The requester is meta.Actor and
-// meta.Reason is required. The route must be one of the policy's routes
+// meta.Reason is required, and meta.Ticket under the policy's
+// lifecycle.require_ticket (ErrTicketRequired). The route must be one of the policy's routes
 // that require an approval (its max_uses and max_age are taken from the
 // policy) or an operation such as KeysCreateRoute (one use, one hour).
 func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta Meta) (etcdsync.Approval, error) {
@@ -58,6 +60,9 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	}
 	if !hasClient(doc, req.Client) {
 		return etcdsync.Approval{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", req.Client, st.PolicyRevision, ErrNotFound)
+	}
+	if err := ticketed(doc, etcdsync.ActionApprovalRequest, req.Client, meta); err != nil { // lifecycle.go
+		return etcdsync.Approval{}, err
 	}
 	rule, err := approvalRule(doc, req.Route)
 	if err != nil {
@@ -175,21 +180,38 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 
 // grantable says why ap cannot be granted by approver in a command run
 // as meta, or nil. The requester can neither be named the approver nor
-// run the grant naming someone else (meta.Actor), and with etcd
+// run the grant (meta.Actor), whatever case, spaces or invisible
+// characters tell the names apart (samePerson), and with etcd
 // authentication the grant cannot be written as the request's etcd user.
 func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
-	same := func(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
 	switch {
 	case ap.State != etcdsync.ApprovalPending:
 		return fmt.Errorf("approval %q is %s, not pending", ap.ID, ap.State)
-	case same(ap.Requester, approver):
+	case samePerson(ap.Requester, approver):
 		return fmt.Errorf("approval %q was requested by %q, who cannot also grant it; ask a second person: %w", ap.ID, ap.Requester, ErrSelfApproval)
-	case meta.Actor != "" && same(ap.Requester, meta.Actor):
+	case meta.Actor != "" && samePerson(ap.Requester, meta.Actor):
 		return fmt.Errorf("approval %q was requested by %q, who cannot run its grant in another's name; ask %q to run it: %w", ap.ID, ap.Requester, approver, ErrSelfApproval)
 	case ap.RequesterEtcdUser != "" && meta.EtcdUser == ap.RequesterEtcdUser:
 		return fmt.Errorf("approval %q was requested as etcd user %q, and a grant written as the same etcd user is not a second person's; grant it with another etcd user: %w", ap.ID, meta.EtcdUser, ErrSelfApproval)
 	}
 	return nil
+}
+
+// samePerson reports whether the names a and b are the same but for case,
+// spaces and invisible characters (Unicode format characters such as the
+// zero-width space), which a terminal and the evidence pack do not show.
+func samePerson(a, b string) bool {
+	return strings.EqualFold(visible(a), visible(b))
+}
+
+// visible returns s without spaces and format characters.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // grantAt writes the grant of ap if its record is still at rev.
@@ -241,7 +263,9 @@ func (a *Admin) DenyApproval(ctx context.Context, id string, meta Meta) (etcdsyn
 			return ap, fmt.Errorf("approval %q is already denied", id)
 		}
 		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, meta.Actor, meta.Reason, a.now().UTC()
-		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, meta)
+		m := meta
+		m.Ticket = cmp.Or(m.Ticket, ap.Ticket) // as a grant's: the trail reads without the record
+		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m)
 		if ok || err != nil {
 			return ap, err
 		}

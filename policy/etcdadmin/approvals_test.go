@@ -85,3 +85,41 @@ func TestRequestApprovalUnknownRoute(t *testing.T) {
 		t.Errorf("RequestApproval on a route without approval = %v, want ErrNotFound naming POST /v1/exports/full", err)
 	}
 }
+
+// The two-person rule holds against the requester running the grant
+// herself and naming someone else as the approver (--actor alice, the
+// default OS account, with --approver bob), and against names that differ
+// from the requester's only by case, spaces or invisible characters
+// (zero-width space, zero-width joiner, byte order mark). Before, only
+// --approver was compared, with case and the outer spaces ignored, so
+// alice could grant her own request by naming bob, or as "ali\u200bce".
+func TestGrantByRequesterUnderAnotherName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, examplePolicy(t))
+	alice := Meta{Actor: "alice", Reason: "export for the audit", Ticket: "CHG-21"}
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: KeysCreateRoute}, alice)
+	if err != nil {
+		t.Fatalf("RequestApproval: %v", err)
+	}
+	for _, tc := range []struct{ approver, actor string }{
+		{"bob", "alice"},
+		{"bob", " ALICE\t"},
+		{"ali\u200bce", "carol"},
+		{"\ufeffalice", "carol"},
+		{"al\u200dice", "carol"},
+		{"bob", "a l i c e"},
+	} {
+		if _, err := a.GrantApproval(ctx, ap.ID, tc.approver, "", Meta{Actor: tc.actor}); !errors.Is(err, ErrSelfApproval) {
+			t.Errorf("grant as approver %q by actor %q = %v, want ErrSelfApproval", tc.approver, tc.actor, err)
+		}
+	}
+	got, err := a.ShowApproval(ctx, ap.ID)
+	if err != nil || got.State != etcdsync.ApprovalPending {
+		t.Fatalf("after the refused grants: state %q, %v; want pending", got.State, err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
+		t.Errorf("grant by bob = %v, want nil", err)
+	}
+}

@@ -131,3 +131,43 @@ func TestExpiring(t *testing.T) {
 		t.Errorf("past the age: %+v, want old overdue", got)
 	}
 }
+
+// require_ticket covers the approvals too: a request without a ticket is
+// refused before anything is written, and a grant or a denial (which must
+// work at once, like a revocation) carries the request's ticket when it
+// names none, so every approval event has one. Before, approvals request
+// wrote an approval.request event without a ticket, and a grant of it
+// admitted requests under a policy that requires tickets.
+func TestRequireTicketApprovals(t *testing.T) {
+	t.Parallel()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, lifecyclePolicy(t))
+	ctx := context.Background()
+	req := ApprovalRequest{Client: "acme-admin", Route: KeysCreateRoute}
+	if _, err := a.RequestApproval(ctx, req, Meta{Actor: "alice", Reason: "no ticket"}); !errors.Is(err, ErrTicketRequired) {
+		t.Errorf("approvals request without a ticket = %v, want ErrTicketRequired", err)
+	}
+	for _, decide := range []string{"grant", "deny"} {
+		ap, err := a.RequestApproval(ctx, req, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-30"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if decide == "grant" {
+			_, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"})
+		} else {
+			_, err = a.DenyApproval(ctx, ap.ID, Meta{Actor: "bob", Reason: "not now"})
+		}
+		if err != nil {
+			t.Errorf("%s without a ticket of its own = %v, want nil", decide, err)
+		}
+	}
+	events, err := a.ListEvents(ctx, time.Time{}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Ticket == "" {
+			t.Errorf("event %s %s written without a ticket", ev.Action, ev.Target)
+		}
+	}
+}

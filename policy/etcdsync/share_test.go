@@ -162,3 +162,43 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// A demand record with a negative rate (written by a compromised sidecar,
+// or anyone with write access to the demand records) counts as no demand:
+// it must not shrink the deployment's total below a sidecar's own demand,
+// which made that sidecar's share above 1 (the whole global limit, every
+// sidecar at once) or, with the total below zero, an equal share. Here
+// p1 carries all of acme's traffic and a member "evil" publishes -290/s
+// for acme: p1's share is floor/2 + 0.8, as if evil had published nothing.
+func TestSharerIgnoresNegativeDemand(t *testing.T) {
+	e := ownEtcd(t)
+	cli := dial(t, e)
+	prefix := newPrefix(t)
+	k := etcdsync.NewLayout(prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lease, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, k.Member("evil"), `{"pod":"evil"}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, k.DemandDir()+"evil", `{"t":{"acme":-290,"other":-1e308},"c":{"x":-5}}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	p1 := startSharePod(t, cli, prefix, "p1")
+	go send(ctx, map[*sharePod]uint64{p1: 300})
+	want := 0.2/2 + 0.8
+	pollDetail(t, "p1's share of acme as if evil had no demand", func() (bool, string) {
+		s := p1.shares()
+		got := s.Tenants["acme"]
+		return math.Abs(got-want) < 0.01 && p1.sh.Members() == 2, "share " + ftoa(got) + ", members " + strconv.FormatInt(p1.sh.Members(), 10)
+	})
+	for i := 0; i < 10; i++ { // and it stays there, interval after interval
+		if got := p1.shares().Tenants["acme"]; got > 1 || math.Abs(got-want) > 0.01 {
+			t.Fatalf("p1's share of acme %v, want %v", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -114,5 +115,19 @@ func (s *Sharer) setDemandLocked(kv *mvccpb.KeyValue) {
 		delete(s.demand, pod)
 		return
 	}
+	dropUnusable(d.Tenants)
+	dropUnusable(d.Clients)
 	s.demand[pod] = d
+}
+
+// dropUnusable deletes the rates of m that are no demand: zero, negative
+// or not finite. A negative rate would shrink the deployment's total
+// below another sidecar's own demand and give that sidecar a share above
+// the whole limit.
+func dropUnusable(m map[string]float64) {
+	for id, r := range m {
+		if !(r > 0) || math.IsInf(r, 0) {
+			delete(m, id)
+		}
+	}
 }
