@@ -130,6 +130,7 @@ func TestArchitecture(t *testing.T) {
 		"dataplane/jwt":      {},
 		"internal/durable":   {},
 		"internal/devetcd":   {},
+		"internal/etcdtest":  {"internal/devetcd", "policy", "policy/etcdsync"},
 		"limiter":            {},
 		"policy":             {},
 		"audit":              {"internal/durable"},
@@ -160,7 +161,7 @@ func TestArchitecture(t *testing.T) {
 		}
 		t.Errorf("%s has no entry in TestArchitecture's arrows: add what it may import of the module (and its row in docs/ARCHITECTURE.md)", path)
 	}
-	etcdUsers := []string{module + "/policy/etcdsync", module + "/policy/etcdadmin", module + "/internal/devetcd", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
+	etcdUsers := []string{module + "/policy/etcdsync", module + "/policy/etcdadmin", module + "/internal/devetcd", module + "/internal/etcdtest", module + "/collector", module + "/cmd", module + "/examples", module + "/interop"}
 	onlyImportedBy(t, pkgs, etcd, etcdUsers...)
 	// The image builder is a build tool: it imports nothing of the module,
 	// and nothing that ships links go-containerregistry.
@@ -168,6 +169,8 @@ func TestArchitecture(t *testing.T) {
 	onlyImportedBy(t, pkgs, ggcr, module+"/internal/tools")
 	// The full-disk filesystem is for tests: nothing that ships mounts one.
 	onlyImportedBy(t, pkgs, []string{module + "/internal/tmpfs"}, module+"/internal/tmpfs")
+	// So is the etcd packages' shared test setup (an etcd server in process).
+	onlyImportedBy(t, pkgs, []string{module + "/internal/etcdtest"}, module+"/internal/etcdtest")
 }
 
 // moduleImportsWithin checks that p imports (directly, outside its tests)

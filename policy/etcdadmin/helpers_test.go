@@ -2,16 +2,14 @@ package etcdadmin
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
-	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -19,38 +17,16 @@ import (
 // test works under its own prefix.
 var shared *devetcd.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "etcdsync-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shared, err = devetcd.Start(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	shared.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var prefixes atomic.Int64
+func TestMain(m *testing.M) { etcdtest.Main(m, &shared) }
 
 // newPrefix returns a deployment prefix no other test uses.
 func newPrefix(t testing.TB) string {
-	return fmt.Sprintf("/test/%s-%d", t.Name(), prefixes.Add(1))
+	return etcdtest.NewPrefix(t)
 }
 
 func dial(t testing.TB, e *devetcd.Server) *clientv3.Client {
 	t.Helper()
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
+	return etcdtest.Dial(t, e)
 }
 
 // examplePolicy returns the example policy of the repository.
@@ -96,55 +72,25 @@ type running struct {
 // runSyncer starts a Syncer for prefix; it stops at the end of the test.
 func runSyncer(t testing.TB, cli *clientv3.Client, cfg etcdsync.SyncConfig) *running {
 	t.Helper()
-	store := &policy.Store{}
-	if cfg.Logger.GetLevel() == zerolog.TraceLevel {
-		cfg.Logger = zerolog.Nop()
-	}
-	s := etcdsync.NewSyncer(cli, store, cfg)
-	r := &running{Syncer: s, store: store}
-	r.stop = startRun(t, s)
-	t.Cleanup(r.stop)
-	return r
+	s, store, stop := etcdtest.RunSyncer(t, cli, cfg)
+	return &running{Syncer: s, store: store, stop: stop}
 }
 
 // startRun runs s.Run in the background; the returned func cancels it and
 // waits for it to return.
-func startRun(t testing.TB, s *etcdsync.Syncer) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := s.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
+func startRun(t testing.TB, s *etcdsync.Syncer) func() { return etcdtest.StartRun(t, s) }
 
 // waitFor polls cond until it holds, failing the test after timeout. It
 // waits for an event; it asserts nothing about speed.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	etcdtest.WaitFor(t, timeout, what, cond)
 }
 
 // atRevision waits until the Store holds a snapshot at rev or later.
 func (r *running) atRevision(t testing.TB, rev int64) *policy.Snapshot {
 	t.Helper()
-	waitFor(t, 20*time.Second, fmt.Sprintf("snapshot at revision %d", rev), func() bool {
-		s := r.store.Load()
-		return s != nil && s.Revision >= rev
-	})
-	return r.store.Load()
+	return etcdtest.AtRevision(t, r.store, rev)
 }
 
 func clientWithPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
