@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -214,7 +215,10 @@ func visible(s string) string {
 	}, s)
 }
 
-// grantAt writes the grant of ap if its record is still at rev.
+// grantAt writes the grant of ap if its record is still at rev. The record
+// goes on a lease of its max_age; its use keys will go on a second lease,
+// of max_age plus etcdsync.UseRetention, that holds nothing else, so that
+// a sidecar may write them (etcdsync.Approval.UsesLease).
 func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, approver, note string, meta Meta) (etcdsync.Approval, bool, error) {
 	age, err := time.ParseDuration(ap.MaxAge)
 	if err != nil || age <= 0 {
@@ -224,14 +228,21 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	if err != nil {
 		return ap, false, fmt.Errorf("cannot create the lease of approval %q: %w", ap.ID, err)
 	}
+	uses, err := a.cli.Grant(ctx, int64(math.Ceil((age + etcdsync.UseRetention).Seconds())))
+	if err != nil {
+		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: it lapses anyway
+		return ap, false, fmt.Errorf("cannot create the uses lease of approval %q: %w", ap.ID, err)
+	}
 	now := a.now().UTC()
 	ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, note, now, now.Add(age)
+	ap.UsesLease = int64(uses.ID)
 	// The grant's event carries the note and the request's ticket unless
 	// the approver gave others, so the trail reads without the record.
 	meta.Reason, meta.Ticket = cmp.Or(meta.Reason, note), cmp.Or(meta.Ticket, ap.Ticket)
 	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, clientv3.WithLease(lease.ID))
 	if !ok {
-		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: it lapses anyway
+		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: they lapse anyway
+		a.cli.Revoke(context.WithoutCancel(ctx), uses.ID)
 	}
 	return ap, ok, err
 }
@@ -286,28 +297,63 @@ func (a *Admin) approval(ctx context.Context, id string) (etcdsync.Approval, int
 		return etcdsync.Approval{}, 0, fmt.Errorf("approval %q: none in etcd (never requested, or granted and expired: its events stay in the trail): %w", id, ErrNotFound)
 	}
 	ap, err := etcdsync.DecodeApproval(resp.Kvs[0].Value)
+	if err == nil && ap.ID != id {
+		err = fmt.Errorf("the record names approval %q", ap.ID)
+	}
 	if err != nil {
 		return ap, 0, fmt.Errorf("approval %q: %w", id, err)
 	}
 	return ap, resp.Kvs[0].ModRevision, nil
 }
 
-// ShowApproval returns the approval id.
+// ShowApproval returns the approval id with its uses counted from its use
+// keys, and the time of the last.
 func (a *Admin) ShowApproval(ctx context.Context, id string) (etcdsync.Approval, error) {
 	ap, _, err := a.approval(ctx, id)
-	return ap, err
+	if err != nil {
+		return ap, err
+	}
+	resp, err := a.cli.Get(ctx, a.k.ApprovalUses(id), clientv3.WithPrefix())
+	if err != nil {
+		return ap, fmt.Errorf("cannot read the uses of approval %q: %w", id, err)
+	}
+	a.countUses(&ap, resp.Kvs)
+	return ap, nil
 }
 
-// ListApprovals returns the approvals in etcd, newest request first. A
-// record that does not decode is left out.
+// countUses sets the uses of ap from kvs, its use keys (others are
+// skipped), and LastUse to the newest use's time.
+func (a *Admin) countUses(ap *etcdsync.Approval, kvs []*mvccpb.KeyValue) {
+	ap.Uses, _ = ap.Tally(etcdsync.UsesTaken(a.k, ap.ID, kvs))
+	for _, kv := range kvs {
+		if id, _, ok := a.k.ParseApprovalUse(string(kv.Key)); !ok || id != ap.ID {
+			continue
+		}
+		if u, err := etcdsync.DecodeApprovalUse(kv.Value); err == nil && u.Time.After(ap.LastUse) {
+			ap.LastUse = u.Time
+		}
+	}
+}
+
+// ListApprovals returns the approvals in etcd, newest request first, with
+// their uses counted as ShowApproval does. A record that does not decode
+// is left out.
 func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) {
-	resp, err := a.cli.Get(ctx, a.k.ApprovalsDir(), clientv3.WithPrefix())
+	resp, err := a.cli.Txn(ctx).Then(clientv3.OpGet(a.k.ApprovalsDir(), clientv3.WithPrefix()), clientv3.OpGet(a.k.ApprovalUsesDir(), clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read approvals under %q: %w", a.k.ApprovalsDir(), err)
 	}
-	out := make([]etcdsync.Approval, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	uses := map[string][]*mvccpb.KeyValue{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if id, _, ok := a.k.ParseApprovalUse(string(kv.Key)); ok {
+			uses[id] = append(uses[id], kv)
+		}
+	}
+	recs := resp.Responses[0].GetResponseRange().Kvs
+	out := make([]etcdsync.Approval, 0, len(recs))
+	for _, kv := range recs {
 		if ap, err := etcdsync.DecodeApproval(kv.Value); err == nil {
+			a.countUses(&ap, uses[ap.ID])
 			out = append(out, ap)
 		}
 	}
@@ -318,11 +364,12 @@ func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) 
 // RequireApproval takes one use of the approval id for client on route
 // (an operation name such as KeysCreateRoute) and returns nil, or an error
 // wrapping ErrNotApproved that says why not (missing, pending, denied,
-// for another client or route, expired, used up). The use is counted in
-// one transaction with its approval.use event, as a sidecar counts one,
-// so a single-use approval admits one operation whoever runs it.
-// CreateKey does not call it: it takes the use in the transaction that
-// writes the key (approvalUse), so a key that is not written spends none.
+// for another client or route, expired, used up). The use is a use key
+// created as a sidecar creates one (etcdsync.UseWrite), so a single-use
+// approval admits one operation whoever runs it, and the collector
+// records its approval.use event. CreateKey does not call it: it takes
+// the use in the transaction that writes the key (approvalUse), so a key
+// that is not written spends none.
 func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, meta Meta) error {
 	for range attempts {
 		cmps, ops, err := a.approvalUse(ctx, id, client, route, meta)
@@ -337,10 +384,10 @@ func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, m
 	return fmt.Errorf("approval use of %q lost %d races: %w", id, attempts, ErrConflict)
 }
 
-// approvalUse reads the approval id and returns the compare and the writes
-// that take one use of it for client on route (the record with the use
-// counted, on its lease, and the approval.use event), or an error wrapping
-// ErrNotApproved saying why it cannot be used.
+// approvalUse reads the approval id and its uses and returns the compares
+// and the write that take one use of it for client on route (its next use
+// key, on its uses lease), or an error wrapping ErrNotApproved saying why
+// it cannot be used.
 func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
 	if id == "" {
 		return nil, nil, fmt.Errorf("%s for client %q needs an approval: run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w", route, client, client, route, ErrNotApproved)
@@ -349,20 +396,20 @@ func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrNotApproved, err)
 	}
+	resp, err := a.cli.Get(ctx, a.k.ApprovalUses(id), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the uses of approval %q: %w", id, err)
+	}
+	stored := ap
+	var next int
+	ap.Uses, next = ap.Tally(etcdsync.UsesTaken(a.k, id, resp.Kvs))
 	if why := ap.Problem(client, route, a.now()); why != "" {
 		return nil, nil, fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
 	}
-	ap.Uses++
-	ap.LastUse = a.now().UTC()
-	put, err := putJSON(a.k.Approval(ap.ID), ap, clientv3.WithIgnoreLease())
+	use := etcdsync.ApprovalUse{Client: client, Route: route, Actor: meta.Actor, EtcdUser: meta.EtcdUser, Time: a.now().UTC()}
+	cmps, put, err := etcdsync.UseWrite(a.k, &stored, rev, next, use)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := approvalDetails(ap)
-	d["use"] = strconv.Itoa(ap.Uses) + "/" + strconv.Itoa(ap.MaxUses)
-	ev, err := a.eventOp(ap.LastUse, etcdsync.ActionApprovalUse, ap.ID, meta, d)
-	if err != nil {
-		return nil, nil, err
-	}
-	return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)}, []clientv3.Op{put, ev}, nil
+	return cmps, []clientv3.Op{put}, nil
 }

@@ -14,7 +14,9 @@ import (
 
 // ListEvents returns the lifecycle events from from (inclusive) to to
 // (exclusive; zero: no end), oldest first, each with the etcd revision of
-// its change. Zero times are open ends. The audit collector and the evidence pack read them.
+// its change. Zero times are open ends. The approval uses are among them,
+// as the collector records them (readUse), by the time of their use. The
+// audit collector and the evidence pack read them.
 func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
 	end := clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	if !to.IsZero() {
@@ -35,6 +37,11 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 		}
 		out[i].Revision = kv.ModRevision
 	}
+	uses, err := a.listUses(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, uses...)
 	// Keys sort by the event's time, which a change may round down to the
 	// second (key.create); the revision is the order of the changes.
 	slices.SortStableFunc(out, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })

@@ -17,30 +17,42 @@ import (
 // and then watches. fn gets each event with its etcd revision; a caller
 // that records the last revision it stored can resume from it without
 // duplicates.
+//
+// The events are the keys under events/ and the approval use keys under
+// approval-uses/, each an approval.use event (readUse): a sidecar may
+// write the latter and not the former. One read and one watch of the key
+// range from approval-uses/ to the end of events/ see both in revision
+// order, which resuming from a revision needs; the other keys in that
+// range (approvals/, audit/, demand/: a few writes a second) are skipped.
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
-	dir := a.k.EventsDir()
-	resp, err := a.cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
+	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
+	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
 	if err != nil {
-		return fmt.Errorf("cannot read events under %q: %w", dir, err)
+		return fmt.Errorf("cannot read events under %q and %q: %w", a.k.EventsDir(), start, err)
 	}
 	var batch []Event
 	for _, kv := range resp.Kvs {
-		batch = append(batch, a.readEvent(ctx, kv))
+		if ev, ok := a.followed(ctx, kv); ok {
+			batch = append(batch, ev)
+		}
 	}
 	if len(batch) > 0 {
 		if err := fn(batch); err != nil {
 			return err
 		}
 	}
-	wc := a.cli.Watch(clientv3.WithRequireLeader(ctx), dir, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	wc := a.cli.Watch(clientv3.WithRequireLeader(ctx), start, clientv3.WithRange(end), clientv3.WithRev(resp.Header.Revision+1))
 	for wr := range wc {
 		if err := wr.Err(); err != nil {
-			return fmt.Errorf("watching events under %q: %w", dir, err)
+			return fmt.Errorf("watching events under %q and %q: %w", a.k.EventsDir(), start, err)
 		}
 		batch = batch[:0]
 		for _, e := range wr.Events {
-			if e.Type == clientv3.EventTypePut {
-				batch = append(batch, a.readEvent(ctx, e.Kv))
+			if e.Type != clientv3.EventTypePut {
+				continue
+			}
+			if ev, ok := a.followed(ctx, e.Kv); ok {
+				batch = append(batch, ev)
 			}
 		}
 		if len(batch) > 0 {
@@ -50,6 +62,19 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 		}
 	}
 	return ctx.Err()
+}
+
+// followed returns the event of kv, a write in the range FollowEvents
+// follows, or ok false for a key that is neither an event nor a use key.
+func (a *Admin) followed(ctx context.Context, kv *mvccpb.KeyValue) (Event, bool) {
+	key := string(kv.Key)
+	switch {
+	case strings.HasPrefix(key, a.k.EventsDir()):
+		return a.readEvent(ctx, kv), true
+	case strings.HasPrefix(key, a.k.ApprovalUsesDir()):
+		return a.readUse(ctx, kv), true
+	}
+	return Event{}, false
 }
 
 // readEvent decodes the event at kv and checks it against etcd: its
@@ -93,7 +118,9 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		return a.putAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	case ActionClientResume:
 		return a.deletedAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
-	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse:
+	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
+		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
+	case etcdsync.ActionApprovalUse: // written under events/ before the use keys (readUse)
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)

@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -14,8 +15,9 @@ const (
 )
 
 // Approval event actions: a request, a grant and a denial are written by
-// the CLI (etcdadmin), a use by the sidecar that admitted the request, in
-// the transaction that counted it.
+// the CLI (etcdadmin) with the change; a use is a use key under
+// approval-uses/ (ApprovalUse), which the collector's follower turns into
+// the approval.use event.
 const (
 	ActionApprovalRequest = "approval.request"
 	ActionApprovalGrant   = "approval.grant"
@@ -49,8 +51,16 @@ type Approval struct {
 	Note              string    `json:"note,omitempty"`
 	Decided           time.Time `json:"decided,omitzero"` // when granted or denied
 	Expires           time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
-	Uses              int       `json:"uses"`
-	LastUse           time.Time `json:"last_use,omitzero"`
+	// UsesLease is the lease the use keys go on (ApprovalUse): created with
+	// the grant, of MaxAge plus UseRetention, and holding no other key, so
+	// that a sidecar may attach to it (etcd refuses a put on a lease that
+	// holds a key the writer cannot write, such as this record).
+	UsesLease int64 `json:"uses_lease,omitempty"`
+	// Uses is the number of uses: as stored, the uses counted in the
+	// record by versions before the use keys (zero since); as returned by
+	// etcdadmin and seen by Problem, that plus the use keys (Tally).
+	Uses    int       `json:"uses"`
+	LastUse time.Time `json:"last_use,omitzero"`
 }
 
 // DecodeApproval decodes an approval record.
@@ -79,6 +89,25 @@ func (a *Approval) Problem(client, route string, now time.Time) string {
 		return "used up"
 	}
 	return ""
+}
+
+// Tally returns the uses of a as stored plus the use numbers taken (the
+// use keys of a, in any order), and the use number the next use takes, or
+// 0 when a is used up. Use numbers run from the stored count + 1 to
+// MaxUses, so a use key exists at most once per use max_uses allows.
+func (a *Approval) Tally(taken []int) (uses, next int) {
+	uses = a.Uses
+	for _, n := range taken {
+		if n > a.Uses && n <= a.MaxUses {
+			uses++
+		}
+	}
+	for n := a.Uses + 1; n <= a.MaxUses; n++ {
+		if !slices.Contains(taken, n) {
+			return uses, n
+		}
+	}
+	return uses, 0
 }
 
 // ValidApprovalID reports whether id can name an approval: 1 to

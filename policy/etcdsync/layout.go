@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,6 +22,8 @@ const (
 	eventsDir      = "/events/"
 	membersDir     = "/members/"
 	approvalsDir   = "/approvals/"
+	usesDir        = "/approval-uses/"
+	approvalTree   = "/approval" // approvalsDir and usesDir, and nothing else
 	demandDir      = "/demand/"
 	auditHeadKey   = "/audit/head"
 )
@@ -112,6 +115,36 @@ func (k Layout) Approval(id string) string { return string(k) + approvalsDir + i
 
 // ApprovalsDir is the prefix of the approval records, ending in "/".
 func (k Layout) ApprovalsDir() string { return string(k) + approvalsDir }
+
+// ApprovalUsesDir is the prefix of the approval use keys, ending in "/".
+func (k Layout) ApprovalUsesDir() string { return string(k) + usesDir }
+
+// ApprovalUses is the prefix of the use keys of approval id, ending in "/".
+func (k Layout) ApprovalUses(id string) string { return string(k) + usesDir + id + "/" }
+
+// ApprovalUse is the key of use n of approval id (approvaluse.go).
+func (k Layout) ApprovalUse(id string, n int) string {
+	return string(k) + usesDir + id + "/" + strconv.Itoa(n)
+}
+
+// ParseApprovalUse returns the approval id and use number of the use key
+// key, or ok false when key is not one.
+func (k Layout) ParseApprovalUse(key string) (id string, n int, ok bool) {
+	rest, found := strings.CutPrefix(key, string(k)+usesDir)
+	if !found {
+		return "", 0, false
+	}
+	id, num, found := strings.Cut(rest, "/")
+	n, err := strconv.Atoi(num)
+	if !found || err != nil || n < 1 || !ValidApprovalID(id) || num != strconv.Itoa(n) {
+		return "", 0, false
+	}
+	return id, n, true
+}
+
+// ApprovalTree is the prefix of both the approval records and their use
+// keys, so that one watch sees a grant and its uses in revision order.
+func (k Layout) ApprovalTree() string { return string(k) + approvalTree }
 
 // HistoryDir is the prefix of the policy history entries, ending in "/".
 func (k Layout) HistoryDir() string { return string(k) + historyDir }
