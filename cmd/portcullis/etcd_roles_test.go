@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -207,5 +211,101 @@ func TestEtcdRolesSidecarPublishesDemand(t *testing.T) {
 	// The role still writes nothing else.
 	if _, err := sc.Put(ctx, prefix+"/policy", "x"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		t.Errorf("sidecar put policy: %v, want permission denied", err)
+	}
+}
+
+// With the roles of the Job and authentication on, an approval works end
+// to end (issue 16's last gap): an operator requests and grants it, two
+// sidecars, each through its own Ledger as the sidecar user, race to use
+// the single-use grant and exactly one request is admitted, the use key
+// sits on the grant's uses lease, and the collector, as its user, records
+// the approval.use event in its trail with the request id and sidecar.
+// The sidecar user still cannot write approvals/ or events/. Before, a
+// use rewrote approvals/<id> and wrote under events/, which the sidecar
+// role may not: every use was refused.
+func TestEtcdRolesApprovalUse(t *testing.T) {
+	t.Parallel()
+	const prefix = "/portcullis/default"
+	const route = "POST /v1/exports/full"
+	e := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
+	opCli := dialAs(t, e.Endpoints(), "portcullis-operator")
+	op := etcdadmin.New(opCli, prefix)
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}); err != nil {
+		t.Fatalf("operator policy push: %v", err)
+	}
+	ap, err := op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7"})
+	if err != nil {
+		t.Fatalf("operator approvals request: %v", err)
+	}
+	if ap, err = op.GrantApproval(ctx, ap.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob"}); err != nil {
+		t.Fatalf("operator approvals grant: %v", err)
+	}
+
+	colAdmin := etcdadmin.New(dialAs(t, e.Endpoints(), "portcullis-collector"), prefix)
+	dir := t.TempDir()
+	store := auditStore(t, dir)
+	defer store.Close()
+	stopFollow := followEvents(ctx, colAdmin, store, dir)
+	defer stopFollow()
+
+	var ledgers []*etcdsync.Ledger
+	for i := range 2 {
+		l := etcdsync.NewLedger(dialAs(t, e.Endpoints(), "portcullis-sidecar"), etcdsync.LedgerConfig{Prefix: prefix, Pod: fmt.Sprintf("hr-service-%d", i), Logger: zerolog.Nop()})
+		go func() { _ = l.Run(ctx) }()
+		ledgers = append(ledgers, l)
+	}
+	waitFor(t, ctx, "the sidecars' ledgers", func() bool { return ledgers[0].Ready() && ledgers[1].Ready() })
+	var admitted atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if ledgers[i%2].Consume([]byte(ap.ID), "acme-admin", route, fmt.Appendf(nil, "req-%d", i), time.Now()) {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n != 1 {
+		t.Fatalf("%d of 8 concurrent uses of a single-use approval admitted as the sidecar user, want 1", n)
+	}
+	got, err := op.ShowApproval(ctx, ap.ID)
+	if err != nil || got.Uses != 1 {
+		t.Errorf("approvals show after the use: %d uses, %v; want 1", got.Uses, err)
+	}
+	resp, err := opCli.Get(ctx, etcdsync.NewLayout(prefix).ApprovalUse(ap.ID, 1))
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 || resp.Kvs[0].Lease != ap.UsesLease {
+		t.Errorf("use key 1 of %s: %v %v; want it on the grant's uses lease %d", ap.ID, resp, err, ap.UsesLease)
+	}
+
+	waitFor(t, ctx, "the approval.use event in the collector's trail", func() bool {
+		found := false
+		collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
+			if ev.Action != etcdsync.ActionApprovalUse || ev.Target != ap.ID {
+				return nil
+			}
+			var d map[string]string
+			json.Unmarshal(ev.Details, &d)
+			if ev.Unverified != "" || !strings.HasPrefix(d["request_id"], "req-") || !strings.HasPrefix(d["sidecar"], "hr-service-") ||
+				d["use"] != "1/1" || d["approver"] != "bob" || d["requester"] != "alice" || ev.Ticket != "CHG-7" || ev.Actor != "acme-admin" {
+				t.Errorf("approval.use event %+v details %v; want verified, with request id, sidecar, use 1/1, approver, requester, ticket", ev, d)
+			}
+			found = true
+			return nil
+		})
+		return found
+	})
+
+	sc := dialAs(t, e.Endpoints(), "portcullis-sidecar")
+	for _, key := range []string{prefix + "/approvals/" + ap.ID, prefix + "/events/00000000000000000001-forged"} {
+		if _, err := sc.Put(ctx, key, "{}"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			t.Errorf("sidecar put %s: %v, want permission denied", key, err)
+		}
 	}
 }
