@@ -14,8 +14,8 @@ import (
 // BenchmarkLedgerConsume measures what a request to a route that requires
 // an approval pays for it (issue 20): one Consume of a granted single-use
 // approval the ledger has watched, which is one etcd transaction (compare
-// the mod revision, put the counted record and its approval.use event)
-// against the real etcd server in process, over loopback gRPC. Routes
+// the record's mod revision and that the use key is new, create the use
+// key) against the real etcd server in process, over loopback gRPC. Routes
 // without an approval pay nothing (BenchmarkDecide in dataplane).
 func BenchmarkLedgerConsume(b *testing.B) {
 	cli := dial(b, shared)
