@@ -74,7 +74,8 @@
 // # Control-plane events
 //
 // ForwardEvents follows the lifecycle events the CLI writes to etcd (key
-// create, rotate, revoke, suspend, policy pushes) and stores them with
+// create, rotate, revoke, suspend, policy pushes), and the approval use
+// keys the sidecars write as approval.use events, and stores them with
 // AppendEvents, resuming from the etcd revision kept in a file
 // (ReadResumeRevision, WriteResumeRevision); an event whose change is not
 // in its own etcd transaction is stored marked unverified, never dropped.

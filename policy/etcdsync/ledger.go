@@ -177,7 +177,8 @@ func (st *ledgerState) remove(k Layout, kv *mvccpb.KeyValue) {
 		return
 	}
 	if id, ok := strings.CutPrefix(key, k.ApprovalsDir()); ok {
-		delete(st.records, id)
+		delete(st.records, id) // with its uses: no record, no use
+		delete(st.uses, id)
 	}
 }
 
