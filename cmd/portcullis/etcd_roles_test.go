@@ -308,4 +308,13 @@ func TestEtcdRolesApprovalUse(t *testing.T) {
 			t.Errorf("sidecar put %s: %v, want permission denied", key, err)
 		}
 	}
+	// Why the uses have a lease of their own: etcd refuses a put on a lease
+	// holding a key the writer may not write, such as the grant's record.
+	rec, err := opCli.Get(ctx, prefix+"/approvals/"+ap.ID)
+	if err != nil || len(rec.Kvs) != 1 || rec.Kvs[0].Lease == 0 {
+		t.Fatalf("grant record: %v %v; want it on a lease", rec, err)
+	}
+	if _, err := sc.Put(ctx, etcdsync.NewLayout(prefix).ApprovalUse(ap.ID, 2), "{}", clientv3.WithLease(clientv3.LeaseID(rec.Kvs[0].Lease))); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Errorf("sidecar put of a use key on the grant record's lease: %v, want permission denied", err)
+	}
 }
