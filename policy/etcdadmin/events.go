@@ -18,6 +18,24 @@ import (
 // as the collector records them (readUse), by the time of their use. The
 // audit collector and the evidence pack read them.
 func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
+	out, err := a.storedEvents(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	uses, err := a.listUses(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, uses...)
+	// Keys sort by the event's time, which a change may round down to the
+	// second (key.create); the revision is the order of the changes.
+	slices.SortStableFunc(out, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
+	return out, nil
+}
+
+// storedEvents returns the events under events/ from from to to, in the
+// order of their keys.
+func (a *Admin) storedEvents(ctx context.Context, from, to time.Time) ([]Event, error) {
 	end := clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	if !to.IsZero() {
 		end = a.k.EventBound(to)
@@ -37,14 +55,6 @@ func (a *Admin) ListEvents(ctx context.Context, from, to time.Time) ([]Event, er
 		}
 		out[i].Revision = kv.ModRevision
 	}
-	uses, err := a.listUses(ctx, from, to)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, uses...)
-	// Keys sort by the event's time, which a change may round down to the
-	// second (key.create); the revision is the order of the changes.
-	slices.SortStableFunc(out, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	return out, nil
 }
 

@@ -84,7 +84,8 @@ func (a *Admin) ListMembers(ctx context.Context) (Fleet, error) {
 // rotation, from the key.rotate events since k became valid, or "".
 func (a *Admin) successor(ctx context.Context, k KeyInfo) (string, error) {
 	since, _ := time.Parse(time.RFC3339, k.NotBefore)
-	evs, err := a.ListEvents(ctx, since, time.Time{})
+	evs, err := a.storedEvents(ctx, since, time.Time{}) // key.rotate only: no approval uses
+	slices.SortStableFunc(evs, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	if err != nil {
 		return "", err
 	}
