@@ -118,9 +118,8 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		return a.putAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	case ActionClientResume:
 		return a.deletedAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
-	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
-		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
-	case etcdsync.ActionApprovalUse: // written under events/ before the use keys (readUse)
+	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny,
+		etcdsync.ActionApprovalUse: // a use under events/ was written, with its record, before the use keys (readUse)
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
