@@ -270,7 +270,7 @@ func (s *Server) dialUpstream(addr string) (net.Conn, error) {
 
 // wrapUpstream wraps a new upstream connection for the pool's checks.
 func (s *Server) wrapUpstream(c net.Conn) net.Conn {
-	return &upConn{Conn: c, peek: newPeeker(c)}
+	return &upConn{Conn: rawSock(c), peek: newPeeker(c)}
 }
 
 // pending reports whether bytes are waiting on the connection, or the
