@@ -238,3 +238,48 @@ func TestServedConnectionsUseRawIO(t *testing.T) {
 		t.Fatalf("upstream answered %q, %v", buf, err)
 	}
 }
+
+// TestUpstreamDeadlineKeptWithinAnEighth checks readBy and writeBy: a
+// deadline at most d/8 short of the one asked for is kept, a later one is
+// set, and one in the past is always moved, so a reused connection never
+// carries an expired deadline into its next request.
+func TestUpstreamDeadlineKeptWithinAnEighth(t *testing.T) {
+	a, b := tcpPair(t)
+	u := &upConn{Conn: a}
+	const d = 800 * time.Millisecond
+	t0 := time.Now()
+	for _, set := range []struct {
+		name string
+		by   func(net.Conn, time.Time, time.Duration) error
+		last *time.Time
+	}{{"read", readBy, &u.rdl}, {"write", writeBy, &u.wdl}} {
+		if err := set.by(u, t0.Add(d), d); err != nil || !set.last.Equal(t0.Add(d)) {
+			t.Fatalf("%s: first deadline not set: %v, %v", set.name, *set.last, err)
+		}
+		if set.by(u, t0.Add(d+d/8), d); !set.last.Equal(t0.Add(d)) {
+			t.Errorf("%s: a deadline d/8 short was moved", set.name)
+		}
+		if set.by(u, t0.Add(d+d/8+time.Millisecond), d); !set.last.Equal(t0.Add(d + d/8 + time.Millisecond)) {
+			t.Errorf("%s: a deadline more than d/8 short was kept", set.name)
+		}
+	}
+
+	// An expired deadline: the next request's read must wait for its
+	// response, not fail at once.
+	u.SetReadDeadline(time.Now().Add(-time.Second))
+	u.rdl = time.Now().Add(-time.Second)
+	if err := readBy(u, time.Now().Add(d), d); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		b.Write([]byte("HTTP/1.1 200 OK\r\n"))
+	}()
+	if _, err := io.ReadFull(u, make([]byte, 17)); err != nil {
+		t.Fatalf("read after the deadline was moved: %v", err)
+	}
+	// And the deadline that was set still ends a stall.
+	if _, err := u.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled read: %v, want a timeout", err)
+	}
+}
