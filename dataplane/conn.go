@@ -181,7 +181,7 @@ func (l *listener) logLimited(msg string, err error, delay time.Duration) {
 	ev.Msg(msg)
 }
 
-func newConn(c net.Conn) *conn { return &conn{Conn: c, peer: tcpAddr(c.RemoteAddr())} }
+func newConn(c net.Conn) *conn { return &conn{Conn: rawSock(c), peer: tcpAddr(c.RemoteAddr())} }
 
 // tcpAddr is the address of a TCP peer, IPv4 unmapped; invalid for other
 // kinds of address.

@@ -5,6 +5,7 @@ package dataplane
 import (
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // peeker checks a socket for waiting bytes with recv(MSG_PEEK|MSG_DONTWAIT):
@@ -33,12 +34,20 @@ func newPeeker(c net.Conn) peeker {
 	return p
 }
 
-// check runs on the socket: a byte waiting, or end of stream (0 bytes, no
-// error), is ready; EAGAIN is not.
+// check runs on the socket: a byte waiting, the end of the stream (0
+// bytes, no error) or an error such as a reset is ready (the connection
+// is not reusable); only EAGAIN, nothing there, is not. It is a raw
+// system call, as the connection's reads and writes are
+// (sockio_linux.go): with MSG_DONTWAIT it never blocks.
 func (p *sockPeek) check(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), p.one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	p.ready = n > 0 || (n == 0 && err == nil)
-	return true
+	for {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.one[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if e != syscall.EINTR {
+			p.ready = e != syscall.EAGAIN
+			return true
+		}
+	}
 }
 
 func (p *sockPeek) pending() bool {

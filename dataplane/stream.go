@@ -61,7 +61,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	if b.r == nil {
 		return 0, io.EOF
 	}
-	if err := b.c.SetReadDeadline(time.Now().Add(b.u.readTimeout)); err != nil {
+	if err := readBy(b.c, time.Now().Add(b.u.readTimeout), b.u.readTimeout); err != nil {
 		b.bad = true
 		return 0, err
 	}
