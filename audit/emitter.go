@@ -56,7 +56,7 @@ type EmitterConfig struct {
 	BatchSize     int           // records per batch; 0 means 512
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
-	Slots         int           // preallocated record slots; 0 means 16384
+	Slots         int           // preallocated record slots; 0 means DefaultSlots
 	HTTPClient    *http.Client  // nil means a client with a 10s timeout
 	TLS           *tls.Config   // collector CA and client certificate, when HTTPClient is nil; nil: system roots
 	Service       string        // service.name resource attribute
@@ -180,7 +180,7 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.SpoolMaxBytes, 256<<20)
 	setDefault(&cfg.BatchSize, 512)
 	setDefault(&cfg.FlushInterval, time.Second)
-	setDefault(&cfg.Slots, 16384)
+	setDefault(&cfg.Slots, DefaultSlots)
 	setDefault(&cfg.RetryBudget, 2*time.Second)
 	setDefault(&cfg.CloseTimeout, 5*time.Second)
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
