@@ -127,7 +127,8 @@ type Emitter struct {
 	maxBatch atomic.Int64
 	agg      aggregator
 
-	held []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
+	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
+	replayBuf []byte      // sender goroutine only: the spooled batch being replayed
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
