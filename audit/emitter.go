@@ -92,6 +92,15 @@ type EmitterStats struct {
 	SpoolBytes   int64  // bytes in the spool now
 }
 
+// sendQueue is how many encoded batches may wait for the sender before the
+// batcher spools them. A batch waiting here costs memory only while the
+// collector is slow (its 512 records take about 170 KiB encoded, half
+// their slots), where a spooled one costs the batcher two fsyncs, during
+// which nothing drains the slots: with 4 batches a collector that fell
+// 2048 records behind sent the sidecar into spooling, and at 25k requests
+// a second the bench then overran 4096 slots (issue 18).
+const sendQueue = 16
+
 // outBatch is one encoded batch on its way to the collector.
 type outBatch struct {
 	seq  uint64
@@ -161,7 +170,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 		return nil, err
 	}
 	e := &Emitter{cfg: cfg, url: cfg.URL + "/v1/logs", q: q, sp: sp, client: cfg.HTTPClient,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, 4),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
 		free: make(chan *outBatch, 2), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
