@@ -70,6 +70,9 @@
 //
 // # Memory and []byte lifetimes
 //
+// Each sink preallocates its slots once (DefaultSlots records, 2.8 MiB,
+// unless Slots says otherwise); that ring is most of the audit path's
+// memory, and DefaultSlots says why it is that size.
 // Record accessors (Method, Path, KeyID, RequestID, UserAgent) return
 // slices aliasing the Record. AppendJSON, AppendJSONString and EncodeBatch
 // only append to (or reuse) the caller's slice. The Emitter's encoded

@@ -56,7 +56,7 @@ type EmitterConfig struct {
 	BatchSize     int           // records per batch; 0 means 512
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
-	Slots         int           // preallocated record slots; 0 means 16384
+	Slots         int           // preallocated record slots; 0 means DefaultSlots
 	HTTPClient    *http.Client  // nil means a client with a 10s timeout
 	TLS           *tls.Config   // collector CA and client certificate, when HTTPClient is nil; nil: system roots
 	Service       string        // service.name resource attribute
@@ -92,6 +92,15 @@ type EmitterStats struct {
 	SpoolBytes   int64  // bytes in the spool now
 }
 
+// sendQueue is how many encoded batches may wait for the sender before the
+// batcher spools them. A batch waiting here costs memory only while the
+// collector is slow (its 512 records take about 170 KiB encoded, half
+// their slots), where a spooled one costs the batcher two fsyncs, during
+// which nothing drains the slots: with 4 batches a collector that fell
+// 2048 records behind sent the sidecar into spooling, and at 25k requests
+// a second the bench then overran 4096 slots (issue 18).
+const sendQueue = 16
+
 // outBatch is one encoded batch on its way to the collector.
 type outBatch struct {
 	seq  uint64
@@ -112,7 +121,7 @@ type Emitter struct {
 	wake    chan struct{}
 	done    chan struct{}
 	sendCh  chan *outBatch
-	free    chan *outBatch
+	free    chan *outBatch // spare batch buffers: two, one filling while one is sent (8 kept 1.4 MiB)
 	stopped sync.WaitGroup
 	once    sync.Once
 	wakeAt  uint64
@@ -127,7 +136,8 @@ type Emitter struct {
 	maxBatch atomic.Int64
 	agg      aggregator
 
-	held []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
+	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
+	replayBuf []byte      // sender goroutine only: the spooled batch being replayed
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
@@ -160,8 +170,8 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 		return nil, err
 	}
 	e := &Emitter{cfg: cfg, url: cfg.URL + "/v1/logs", q: q, sp: sp, client: cfg.HTTPClient,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, 4),
-		free: make(chan *outBatch, 8), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
+		free: make(chan *outBatch, 2), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
 		e.log = *cfg.Log
@@ -180,7 +190,7 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.SpoolMaxBytes, 256<<20)
 	setDefault(&cfg.BatchSize, 512)
 	setDefault(&cfg.FlushInterval, time.Second)
-	setDefault(&cfg.Slots, 16384)
+	setDefault(&cfg.Slots, DefaultSlots)
 	setDefault(&cfg.RetryBudget, 2*time.Second)
 	setDefault(&cfg.CloseTimeout, 5*time.Second)
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)

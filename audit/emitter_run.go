@@ -344,7 +344,11 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	if !found {
 		return true, true
 	}
-	data, err := e.sp.read(f)
+	data, err := e.sp.read(f, e.replayBuf)
+	e.replayBuf = data[:0]
+	if cap(data) > 4<<20 {
+		e.replayBuf = nil // do not pin an outsized buffer
+	}
 	if err != nil {
 		e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+err.Error())
 		e.droppedSpool.Add(uint64(f.records))

@@ -11,7 +11,7 @@ import (
 // FileConfig configures a FileWriter. The zero value is usable.
 type FileConfig struct {
 	// Slots is the number of preallocated Record slots (rounded up to a
-	// power of two); 0 means 8192. Emit fails when all are in use.
+	// power of two); 0 means DefaultSlots. Emit fails when all are in use.
 	Slots int
 	// FlushInterval bounds how long a captured record waits before it is
 	// written to the file; 0 means 100ms.
@@ -19,6 +19,22 @@ type FileConfig struct {
 	// Sync makes every flush fsync the file.
 	Sync bool
 }
+
+// DefaultSlots is the number of Record slots a FileWriter or an Emitter
+// preallocates when its config leaves Slots at 0: 4096 records of 696
+// bytes, 2.8 MiB, the largest item of the sidecar's heap. The slots only
+// have to hold what arrives while the drain goroutine is not draining. It
+// is woken every 512 records (the Emitter's batch) or at half the ring (the
+// FileWriter), and empties the ring at 1.2M (OTLP) to 2.2M (JSON) records
+// per second per core (BenchmarkAuditEncode), some 25 to 45 times the
+// 50,000 requests per second a sidecar core can serve; 4096 slots are 80 ms
+// of requests at that rate, to cover the drain goroutine waiting for the
+// core or a write (the Emitter spools with an fsync when its sender is
+// behind). 16384 (Emitter) and 8192 (FileWriter) slots cost 11.1 and
+// 5.6 MiB and, through the garbage collector's goal, about twice that in
+// peak RSS (issue 18; README, Measured figures). A record that finds the
+// ring full is refused and counted, as before, never lost silently.
+const DefaultSlots = 4096
 
 // FileStats are a FileWriter's counters.
 type FileStats struct {
@@ -52,7 +68,7 @@ type FileWriter struct {
 // and starts the writer goroutine.
 func NewFileWriter(path string, cfg FileConfig) (*FileWriter, error) {
 	if cfg.Slots == 0 {
-		cfg.Slots = 8192
+		cfg.Slots = DefaultSlots
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 100 * time.Millisecond

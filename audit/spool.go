@@ -3,8 +3,10 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,13 +144,25 @@ func (s *spool) oldest() (spoolFile, bool) {
 	return s.files[0], true
 }
 
-// read returns the bytes of a spooled batch.
-func (s *spool) read(f spoolFile) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, f.name))
+// read returns the bytes of a spooled batch, read into buf (grown when
+// too small). A replay reuses one buffer rather than allocating a batch per
+// file: under load the sender replays a batch every few milliseconds, and
+// that garbage set the sidecar's peak heap (issue 18).
+func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
+	fh, err := os.Open(filepath.Join(s.dir, f.name))
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
 	}
-	return b, nil
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+	}
+	buf = slices.Grow(buf[:0], int(info.Size()))[:info.Size()]
+	if _, err := io.ReadFull(fh, buf); err != nil {
+		return buf[:0], fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+	}
+	return buf, nil
 }
 
 // remove deletes a batch once delivered.

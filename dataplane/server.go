@@ -50,7 +50,7 @@ type Config struct {
 	MaxUpstreamConn int           // connections to the upstream (1024)
 	MaxConns        int           // open client connections per listener (10000); more are closed at accept
 	MaxConnsPerIP   int           // open client connections from one address (1024)
-	KeyCacheSize    int64         // verified API keys cached (65536)
+	KeyCacheSize    int64         // verified API keys cached (authn.DefaultCacheEntries)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 	TenantSeries    int           // tenants named on /metrics, the rest summed (DefaultTenantSeries; -1: none)
 
@@ -109,7 +109,7 @@ func (c *Config) defaults() {
 		c.MaxConnsPerIP = 1024
 	}
 	if c.KeyCacheSize <= 0 {
-		c.KeyCacheSize = 1 << 16
+		c.KeyCacheSize = authn.DefaultCacheEntries
 	}
 	if c.LimiterKeys <= 0 {
 		c.LimiterKeys = 1 << 20

@@ -59,19 +59,22 @@ func firstLine(cmd *exec.Cmd) string {
 // before the sidecar stops.
 func auditFacts(r *running) string {
 	time.Sleep(1500 * time.Millisecond) // a flush interval or two
-	if r.audit != "" {
-		b, _ := os.ReadFile(r.audit)
-		return fmt.Sprintf("audit file: %d records written", bytes.Count(b, []byte("\n")))
-	}
 	code, body, err := fasthttp.GetTimeout(nil, "http://"+r.admin+"/metrics", 2*time.Second)
 	if err != nil || code != 200 {
 		return fmt.Sprintf("audit: cannot read /metrics: %v (status %d)", err, code)
 	}
 	var facts []string
 	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, "portcullis_audit_records_total{") || strings.HasPrefix(l, "portcullis_audit_spool_records") {
+		// dropped_total is what the sink refused (its slots full): the
+		// figure that says whether the audit path kept up (issue 18).
+		if strings.HasPrefix(l, "portcullis_audit_records_total{") || strings.HasPrefix(l, "portcullis_audit_spool_records") ||
+			strings.HasPrefix(l, "portcullis_audit_dropped_total ") {
 			facts = append(facts, strings.TrimPrefix(l, "portcullis_audit_"))
 		}
+	}
+	if r.audit != "" {
+		b, _ := os.ReadFile(r.audit)
+		return fmt.Sprintf("audit file: %d records written; %s", bytes.Count(b, []byte("\n")), strings.Join(facts, ", "))
 	}
 	if len(facts) == 0 {
 		return "audit: no portcullis_audit_* metrics exposed"

@@ -1,0 +1,61 @@
+package audit
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// ringBudget is what a sink's default slots may take from the heap: the
+// sidecar's peak RSS goal is 30 MB (issue 18), and with 16384 (Emitter)
+// and 8192 (FileWriter) slots the ring alone was 11.1 and 5.6 MiB.
+const ringBudget = 3 << 20
+
+// heapGrowth returns how many bytes of live heap open adds, measured after
+// a collection on either side, and what open returned, to close.
+func heapGrowth(t *testing.T, open func() (func() error, error)) uint64 {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	closeFn, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if err := closeFn(); err != nil {
+		t.Fatal(err)
+	}
+	if after.HeapAlloc < before.HeapAlloc {
+		return 0
+	}
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+func TestFileWriterDefaultMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	got := heapGrowth(t, func() (func() error, error) {
+		w, err := NewFileWriter(path, FileConfig{})
+		if err != nil {
+			return nil, err
+		}
+		return w.Close, nil
+	})
+	if got > ringBudget {
+		t.Errorf("NewFileWriter with default slots took %d bytes of heap, want at most %d", got, ringBudget)
+	}
+}
+
+func TestEmitterDefaultMemory(t *testing.T) {
+	got := heapGrowth(t, func() (func() error, error) {
+		e, err := NewEmitter(EmitterConfig{URL: "http://127.0.0.1:1", Host: "h", InstanceID: "i"})
+		if err != nil {
+			return nil, err
+		}
+		return e.Close, nil
+	})
+	if got > ringBudget {
+		t.Errorf("NewEmitter with default slots took %d bytes of heap, want at most %d", got, ringBudget)
+	}
+}
