@@ -1,0 +1,57 @@
+//go:build linux && !race
+
+package dataplane
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+// net.Conn allows Read from several goroutines at once (the net package
+// serialises them on the descriptor's read lock). sockConn stores the
+// caller's buffer in the connection before it takes that lock, so a
+// second Read waiting for the lock replaces the first one's buffer: the
+// first returns a count of bytes written into the other's buffer, and
+// the second, finding the buffer cleared, reads 0 bytes and reports
+// io.EOF on an open connection. (Without -race: the race detector flags
+// the same fields.)
+func TestReviewSockConnConcurrentReads(t *testing.T) {
+	a, b := tcpPair(t)
+	type result struct {
+		buf []byte
+		n   int
+		err error
+	}
+	out := make(chan result, 2)
+	for range 2 {
+		go func() {
+			buf := make([]byte, 8)
+			n, err := a.Read(buf)
+			out <- result{buf, n, err}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // both Reads waiting in the poller or on its lock
+	if _, err := b.Write([]byte("AAAA")); err != nil {
+		t.Fatal(err)
+	}
+	r1 := <-out
+	if _, err := b.Write([]byte("BBBB")); err != nil {
+		t.Fatal(err)
+	}
+	var r2 result
+	select {
+	case r2 = <-out:
+	case <-time.After(10 * time.Second):
+		t.Fatal("second Read never returned")
+	}
+	for i, r := range []result{r1, r2} {
+		if r.err != nil {
+			t.Errorf("Read %d on an open connection: %v, want data", i+1, r.err)
+			continue
+		}
+		if got := r.buf[:r.n]; r.n == 0 || bytes.Count(got, []byte{0}) > 0 {
+			t.Errorf("Read %d returned %d bytes but its buffer holds %q", i+1, r.n, got)
+		}
+	}
+}
