@@ -4,6 +4,10 @@ package dataplane
 
 import (
 	"bytes"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,5 +57,36 @@ func TestReviewSockConnConcurrentReads(t *testing.T) {
 		if got := r.buf[:r.n]; r.n == 0 || bytes.Count(got, []byte{0}) > 0 {
 			t.Errorf("Read %d returned %d bytes but its buffer holds %q", i+1, r.n, got)
 		}
+	}
+}
+
+// The same for Write: net.Conn's writes from several goroutines are each
+// written whole (the descriptor's write lock). sockConn's second Write
+// replaces the first one's remaining bytes while the first waits for the
+// socket to drain: both report every byte written, and the peer gets
+// less than was written, the first Write's tail lost.
+func TestReviewSockConnConcurrentWrites(t *testing.T) {
+	a, b := tcpPair(t)
+	const size = 8 << 20 // far more than the socket buffers: the first Write waits in the poller
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for _, c := range []byte{'A', 'B'} {
+		wg.Go(func() {
+			n, err := a.Write(bytes.Repeat([]byte{c}, size))
+			if err != nil {
+				t.Errorf("Write of %c: %v", c, err)
+			}
+			total.Add(int64(n))
+		})
+	}
+	got := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, b)
+		got <- n
+	}()
+	wg.Wait()
+	a.Conn.(*net.TCPConn).CloseWrite() // sockConn hides CloseWrite
+	if n := <-got; n != total.Load() {
+		t.Errorf("the peer read %d bytes, the two Writes reported %d written", n, total.Load())
 	}
 }
