@@ -71,6 +71,9 @@ func TestReviewSockConnConcurrentWrites(t *testing.T) {
 	var wg sync.WaitGroup
 	var total atomic.Int64
 	for _, c := range []byte{'A', 'B'} {
+		// A fills the socket buffers and waits in the poller, holding the
+		// write lock, before B starts; the peer reads only after both.
+		time.Sleep(100 * time.Millisecond)
 		wg.Go(func() {
 			n, err := a.Write(bytes.Repeat([]byte{c}, size))
 			if err != nil {
@@ -79,6 +82,7 @@ func TestReviewSockConnConcurrentWrites(t *testing.T) {
 			total.Add(int64(n))
 		})
 	}
+	time.Sleep(100 * time.Millisecond)
 	got := make(chan int64, 1)
 	go func() {
 		n, _ := io.Copy(io.Discard, b)
