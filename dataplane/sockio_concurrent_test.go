@@ -13,14 +13,15 @@ import (
 )
 
 // net.Conn allows Read from several goroutines at once (the net package
-// serialises them on the descriptor's read lock). sockConn stores the
-// caller's buffer in the connection before it takes that lock, so a
+// serialises them on the descriptor's read lock). sockConn stored the
+// caller's buffer in the connection before it took that lock (found by an
+// outside review; now rmu and wmu serialise the calls), so a
 // second Read waiting for the lock replaces the first one's buffer: the
 // first returns a count of bytes written into the other's buffer, and
 // the second, finding the buffer cleared, reads 0 bytes and reports
 // io.EOF on an open connection. (Without -race: the race detector flags
 // the same fields.)
-func TestReviewSockConnConcurrentReads(t *testing.T) {
+func TestSockConnConcurrentReads(t *testing.T) {
 	a, b := tcpPair(t)
 	type result struct {
 		buf []byte
@@ -65,7 +66,7 @@ func TestReviewSockConnConcurrentReads(t *testing.T) {
 // replaces the first one's remaining bytes while the first waits for the
 // socket to drain: both report every byte written, and the peer gets
 // less than was written, the first Write's tail lost.
-func TestReviewSockConnConcurrentWrites(t *testing.T) {
+func TestSockConnConcurrentWrites(t *testing.T) {
 	a, b := tcpPair(t)
 	const size = 8 << 20 // far more than the socket buffers: the first Write waits in the poller
 	var wg sync.WaitGroup

@@ -7,12 +7,13 @@ import (
 )
 
 // At the connection cap a request waits for a free upstream connection,
-// up to UpstreamTimeout, "rather than failing at once" (newUpstream). The
-// upstream deadlines now run from the request's arrival, so the time it
-// waited for the connection is taken out of its upstream timeout: a
-// second request behind a 2 s response on the one connection is 504 even
-// though the service answers it in 2 s of a 3 s timeout.
-func TestReviewQueuedRequestKeepsItsUpstreamTimeout(t *testing.T) {
+// up to UpstreamTimeout, "rather than failing at once" (newUpstream), and
+// then has the whole upstream timeout for its response: the timeouts run
+// from when it got the connection, not from its arrival. Found by an
+// outside review: with them from the arrival, the second request behind a
+// 2 s response on the one connection was 504, though its service answered
+// in 2 s of a 3 s timeout.
+func TestQueuedRequestKeepsItsUpstreamTimeout(t *testing.T) {
 	st := startStack(t, func(c *Config) { c.MaxUpstreamConn, c.UpstreamTimeout = 1, 3*time.Second })
 	st.store.Swap(withoutLimits(t, loadExample(t)))
 	st.up.delay = 2 * time.Second
