@@ -3,7 +3,6 @@ package dataplane
 import (
 	"bytes"
 	"errors"
-	"time"
 	"unsafe"
 
 	"github.com/portcullis/portcullis/audit"
@@ -25,7 +24,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.body == nil {
 		x.body = new(responseBody)
 	}
-	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, s.responseLimit(x), arrivedAt(ctx))
+	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, s.responseLimit(x))
 	if err != nil {
 		d := audit.UpstreamError
 		switch {
@@ -47,16 +46,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	case streamed:
 		s.stream(ctx, x)
 	}
-}
-
-// arrivedAt is fasthttp's clock reading for the request, or the clock's
-// now for a context no fasthttp.Server serves. Unlike the exchange's wall
-// time it is never the simulated clock: it is for timeouts.
-func arrivedAt(ctx *fasthttp.RequestCtx) time.Time {
-	if t := ctx.Time(); !t.IsZero() {
-		return t
-	}
-	return time.Now()
 }
 
 // prepareRequest turns the admitted request into the one the upstream

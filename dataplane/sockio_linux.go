@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -31,7 +32,13 @@ const maxRW = 1 << 30
 // (README, "Measured figures").
 type sockConn struct {
 	net.Conn
-	rc         syscall.RawConn
+	rc syscall.RawConn
+
+	// rmu and wmu keep concurrent Reads (Writes) apart, as net.Conn
+	// allows them: each call parks its buffer on the connection for the
+	// bound functions below. Uncontended, as the data plane uses a
+	// connection, they cost a few ns.
+	rmu, wmu   sync.Mutex
 	rbuf, wbuf []byte
 	rn         int
 	rerr, werr syscall.Errno
@@ -64,6 +71,8 @@ func (s *sockConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	s.rbuf, s.rn, s.rerr = p, 0, 0
 	err := s.rc.Read(s.readFn)
 	s.rbuf = nil
@@ -80,6 +89,8 @@ func (s *sockConn) Read(p []byte) (int, error) {
 
 // Write is net.Conn's Write: all of p, or the count written and an error.
 func (s *sockConn) Write(p []byte) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.wbuf, s.werr = p, 0
 	err := s.rc.Write(s.writeFn)
 	n := len(p) - len(s.wbuf)
@@ -119,11 +130,14 @@ func (s *sockConn) writeSys(fd uintptr) bool {
 	for len(s.wbuf) > 0 {
 		b := s.wbuf[:min(len(s.wbuf), maxRW)]
 		n, e := sysWrite(fd, b)
-		switch e {
-		case 0:
+		switch {
+		case e == 0 && n == 0:
+			s.werr = syscall.EIO // no progress and no error: never on TCP; do not spin
+			return true
+		case e == 0:
 			s.wbuf = s.wbuf[n:]
-		case syscall.EINTR:
-		case syscall.EAGAIN:
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
 			return false
 		default:
 			s.werr = e

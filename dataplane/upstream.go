@@ -78,17 +78,14 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 // to the pool; a longer one, or one of unknown length, is left on the
 // connection for body to stream (and streamed reports true). A declared
 // length above limit is errResponseTooLarge.
-//
-// now is the request's arrival (fasthttp's clock reading for it), from
-// which the timeouts run.
-func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64, now time.Time) (streamed bool, err error) {
+func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (streamed bool, err error) {
 	resp.Reset()
 	req.URI().DisablePathNormalizing = true
-	cc, c, err := u.conn(req.ConnectionClose(), now)
+	cc, c, at, err := u.conn(req.ConnectionClose())
 	if err != nil {
 		return false, err
 	}
-	if err = u.send(c, req, now); err != nil {
+	if err = u.send(c, req, at); err != nil {
 		u.close(cc)
 		return false, err
 	}
@@ -132,37 +129,41 @@ func (s *Server) logUpstreamError(err error, x *exchange) {
 }
 
 // conn takes a connection from the pool, or dials one, with its read
-// deadline set for this request. A pooled connection with bytes already
-// waiting (or closed by the service) is closed and the next one taken.
-func (u *origin) conn(connClose bool, now time.Time) (any, net.Conn, error) {
+// deadline set for this request, and returns when it got it: the request's
+// timeouts run from then, not from its arrival, so a request that waited
+// for a connection (the pool's cap) keeps its whole upstream timeout. A
+// pooled connection with bytes already waiting (or closed or reset by the
+// service) is closed and the next one taken.
+func (u *origin) conn(connClose bool) (any, net.Conn, time.Time, error) {
 	for {
 		cc, err := u.acquire(0, connClose)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, time.Time{}, err
 		}
 		c := cc.(pooledConn).Conn()
-		if err = readBy(c, now.Add(u.readTimeout), u.readTimeout); err != nil {
+		at := time.Now()
+		if err = readBy(c, at.Add(u.readTimeout), u.readTimeout); err != nil {
 			u.close(cc)
-			return nil, nil, err
+			return nil, nil, time.Time{}, err
 		}
 		uc, ok := c.(*upConn)
 		if !ok || !uc.used {
 			if ok {
 				uc.used = true
 			}
-			return cc, c, nil
+			return cc, c, at, nil
 		}
 		if !uc.pending() {
-			return cc, c, nil
+			return cc, c, at, nil
 		}
 		u.stale.Add(1)
 		u.close(cc)
 	}
 }
 
-// send writes req to c within the write timeout.
-func (u *origin) send(c net.Conn, req *fasthttp.Request, now time.Time) error {
-	if err := writeBy(c, now.Add(u.writeTimeout), u.writeTimeout); err != nil {
+// send writes req to c within the write timeout, counted from at.
+func (u *origin) send(c net.Conn, req *fasthttp.Request, at time.Time) error {
+	if err := writeBy(c, at.Add(u.writeTimeout), u.writeTimeout); err != nil {
 		return err
 	}
 	bw := u.hc.AcquireWriter(c)
@@ -264,8 +265,9 @@ type upConn struct {
 // connection a deadline already set at most d/8 before t is kept: under
 // load a connection carries request after request, and moving its
 // deadlines each time is two clock reads and two timer updates per
-// request. So a response may time out up to d/8 early (26.25 s of a 30 s
-// timeout at worst), never late; fasthttp's server keeps its write
+// request: one clock read when the connection is taken is all. So a
+// response may time out up to d/8 early (26.25 s of a 30 s timeout at
+// worst), never late; fasthttp's server keeps its write
 // deadlines the same way, with a quarter of the timeout.
 func readBy(c net.Conn, t time.Time, d time.Duration) error {
 	u, ok := c.(*upConn)
