@@ -230,8 +230,10 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		x = c.x
 		x.peer = c.peer
-		c.identities()
-		s.certs.recheck(c) // a client CA taken out since the handshake
+		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
+			c.identities()
+			s.certs.recheck(c) // a client CA taken out since the handshake
+		}
 		x.certIDs, x.certEnd = c.ids, c.certEnd
 	} else {
 		x = s.pool.Get().(*exchange)

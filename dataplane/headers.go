@@ -1,6 +1,9 @@
 package dataplane
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // requestHeaders are the request headers the pipeline reads, taken from
 // the raw header block in the same pass that checks it. The slices alias
@@ -33,117 +36,194 @@ type requestHeaders struct {
 // which one would the upstream read?), a Host that is not a plain host[:port]
 // (fasthttp turns "user:pass@host" into an Authorization header towards the
 // upstream), and a repeated credential, Host, request id or approval header
-// (which one would count?). It fills h with the headers the pipeline needs. It is one
-// pass over the block: names are compared only when their length can match.
+// (which one would count?). It fills h with the headers the pipeline needs.
+// It is one pass over the block; each name is read as two words (nameKey)
+// and compared with the names of its length a word at a time.
 func scanHeaders(raw []byte, h *requestHeaders) bool {
-	var cl, te, authz, apiKey, reqID, host, approvals int
+	var n headerCounts
 	ok := true
-	for i := 0; i < len(raw); {
-		switch raw[i] {
+	for len(raw) > 0 {
+		switch raw[0] {
 		case '\n':
-			i++
+			raw = raw[1:]
 			continue
 		case '\r':
-			if i+1 < len(raw) && raw[i+1] == '\n' {
-				i += 2
-				continue
+			if len(raw) < 2 || raw[1] != '\n' {
+				return false
 			}
-			return false
-		case ' ', '\t':
-			return false // obs-fold
+			raw = raw[2:]
+			continue
 		}
-		start := i
-		for i < len(raw) && tokenByte[raw[i]] {
-			i++
-		}
-		if i == len(raw) || i == start || raw[i] != ':' {
+		// A line starting with ' ' or '\t' (obs-fold) has no token.
+		k := tokenLen(raw)
+		if k == 0 || k == len(raw) || raw[k] != ':' {
 			return false // not a token, '_', or no colon
 		}
-		name := raw[start:i]
-		i++
-		end := bytes.IndexByte(raw[i:], '\n')
-		if end < 0 {
-			end = len(raw) - i
+		name, value := raw[:k], raw[k+1:] // the value is trimmed only where it is kept
+		if end := bytes.IndexByte(value, '\n'); end >= 0 {
+			value, raw = value[:end], value[end+1:]
+		} else {
+			raw = nil
 		}
-		value := raw[i : i+end] // trimmed only where it is kept
-		i += end + 1
-		if len(name) > len(forwardedPrefix) && name[1] == '-' && name[0]|0x20 == 'x' {
-			if internalName(name) {
-				h.internal = true
-				if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
-					approvals++
-					h.approval = trimOWS(value)
-				}
-				continue
-			}
-			if foldEqual(name, forwardedPrefix) {
-				h.dropped = true
-				h.xff = h.xff || len(name) == len("X-Forwarded-For") && foldEqual(name, "x-forwarded-for")
-				continue
-			}
-		}
-		switch len(name) { // compare only names of a length that can match
-		case len("Host"):
-			if foldEqual(name, "host") {
-				host++
-				ok = ok && validHost(trimOWS(value))
-			}
-		case len("Content-Length"): // and X-Original-URL
-			if foldEqual(name, "content-length") {
-				cl++
-			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-original-url")
-			}
-		case len("Transfer-Encoding"): // and X-Method-Override
-			if foldEqual(name, "transfer-encoding") {
-				te++
-				h.hop = true
-				h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
-				ok = ok && h.chunked
-			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-method-override")
-			}
-		case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method
-			if foldEqual(name, "authorization") {
-				authz++
-				h.authz, h.creds = trimOWS(value), true
-			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-rewrite-url") || foldEqual(name, "x-http-method")
-			}
-		case len("X-API-Key"): // and X-Real-IP, Forwarded
-			switch {
-			case foldEqual(name, "x-api-key"):
-				apiKey++
-				h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
-			case foldEqual(name, "forwarded"):
-				h.dropped, h.fwd = true, true
-			default:
-				h.dropped = h.dropped || foldEqual(name, "x-real-ip")
-			}
-		case len("X-HTTP-Method-Override"):
-			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
-		case len("X-Request-ID"):
-			if foldEqual(name, "x-request-id") {
-				reqID++
-				h.requestID = trimOWS(value)
-			}
-		case len("Connection"): // and Keep-Alive
-			h.hop = h.hop || foldEqual(name, "connection") || foldEqual(name, "keep-alive")
-		case len("TE"):
-			h.hop = h.hop || foldEqual(name, "te")
-		case len("Trailer"): // and Upgrade
-			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
-		case len("Proxy-Authenticate"):
-			h.hop = h.hop || foldEqual(name, "proxy-authenticate")
-		case len("Proxy-Authorization"):
-			h.hop = h.hop || foldEqual(name, "proxy-authorization")
-		case len("Proxy-Connection"):
-			h.hop = h.hop || foldEqual(name, "proxy-connection")
+		ok = h.note(name, value, &n) && ok
+	}
+	return ok && n.valid()
+}
+
+// headerCounts counts the headers a request may carry at most once.
+type headerCounts struct {
+	cl, te, authz, apiKey, reqID, host, approvals int
+}
+
+// valid reports whether the counts allow the request: each header at most
+// once, one framing and one credential at most.
+func (n *headerCounts) valid() bool {
+	return n.cl <= 1 && n.te <= 1 && (n.cl == 0 || n.te == 0) && n.authz <= 1 && n.apiKey <= 1 &&
+		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1
+}
+
+// tokenLen returns the length of the run of token bytes b starts with.
+func tokenLen(b []byte) int {
+	for i, c := range b {
+		if !tokenByte[c] {
+			return i
 		}
 	}
-	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&
-		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1
+	return len(b)
 }
+
+// note records the header name: value (name a token) in h and n, and
+// reports whether its value is acceptable (a Host of host bytes, a
+// Transfer-Encoding of "chunked"). Names are compared only when their
+// length can match; up to 16 bytes as their two nameKey words, longer
+// ones, which are rare, byte by byte.
+func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
+	k := nameKey(name)
+	if len(name) > len(forwardedPrefix) && uint16(k.a) == 'x'|'-'<<8 {
+		if k.a == keyPortcullis.a && internalName(name) {
+			h.internal = true
+			if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
+				n.approvals++
+				h.approval = trimOWS(value)
+			}
+			return true
+		}
+		if k.a == keyForwarded.a && foldEqual(name, forwardedPrefix) {
+			h.dropped = true
+			h.xff = h.xff || k == keyXFF && len(name) == len("X-Forwarded-For")
+			return true
+		}
+	}
+	switch len(name) { // compare only names of a length that can match
+	case len("Host"):
+		if k == keyHost {
+			n.host++
+			return validHost(trimOWS(value))
+		}
+	case len("Content-Length"): // and X-Original-URL
+		if k == keyContentLength {
+			n.cl++
+		} else {
+			h.dropped = h.dropped || k == keyOriginalURL
+		}
+	case len("Transfer-Encoding"): // and X-Method-Override
+		if foldEqual(name, "transfer-encoding") {
+			n.te++
+			h.hop = true
+			h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
+			return h.chunked
+		}
+		h.dropped = h.dropped || foldEqual(name, "x-method-override")
+	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method
+		if k == keyAuthorization {
+			n.authz++
+			h.authz, h.creds = trimOWS(value), true
+		} else {
+			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod
+		}
+	case len("X-API-Key"): // and X-Real-IP, Forwarded
+		switch k {
+		case keyAPIKey:
+			n.apiKey++
+			h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
+		case keyForwardedRFC:
+			h.dropped, h.fwd = true, true
+		case keyRealIP:
+			h.dropped = true
+		}
+	case len("X-HTTP-Method-Override"):
+		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
+	case len("X-Request-ID"):
+		if k == keyRequestID {
+			n.reqID++
+			h.requestID = trimOWS(value)
+		}
+	case len("Connection"): // and Keep-Alive
+		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
+	case len("TE"):
+		h.hop = h.hop || k == keyTE
+	case len("Trailer"): // and Upgrade
+		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
+	case len("Proxy-Authenticate"):
+		h.hop = h.hop || foldEqual(name, "proxy-authenticate")
+	case len("Proxy-Authorization"):
+		h.hop = h.hop || foldEqual(name, "proxy-authorization")
+	case len("Proxy-Connection"):
+		h.hop = h.hop || k == keyProxyConnection
+	}
+	return true
+}
+
+// nameWords are the two words nameKey reads from a header name.
+type nameWords struct{ a, b uint64 }
+
+// nameKey reads a header name as two little-endian words, each byte with
+// bit 0x20 set (foldEqual's case fold): its first eight and its last
+// eight bytes, which overlap or touch when it has 8 to 16 bytes; its
+// first four and last four in the first word when it has 4 to 7; its
+// bytes in the first word when it has fewer. So two names of one length
+// up to 16 are equal, ignoring case, exactly when their words are, and
+// comparing a name with one of its length is two compares of words, not
+// a loop over bytes (issue 18: BenchmarkScanHeaders).
+func nameKey(name []byte) nameWords {
+	const fold = 0x2020202020202020
+	switch n := len(name); {
+	case n >= 8:
+		return nameWords{binary.LittleEndian.Uint64(name) | fold, binary.LittleEndian.Uint64(name[n-8:]) | fold}
+	case n >= 4:
+		lo, hi := binary.LittleEndian.Uint32(name), binary.LittleEndian.Uint32(name[n-4:])
+		return nameWords{uint64(lo) | uint64(hi)<<32 | fold, 0}
+	}
+	var w uint64
+	for i, c := range name {
+		w |= uint64(c|0x20) << (8 * i)
+	}
+	return nameWords{w, 0}
+}
+
+// The nameKey words of the names scanHeaders looks for, of up to 16
+// bytes, and of the first eight bytes of the prefixes it removes.
+var (
+	keyHost            = nameKey([]byte("host"))
+	keyContentLength   = nameKey([]byte("content-length"))
+	keyOriginalURL     = nameKey([]byte("x-original-url"))
+	keyAuthorization   = nameKey([]byte("authorization"))
+	keyRewriteURL      = nameKey([]byte("x-rewrite-url"))
+	keyHTTPMethod      = nameKey([]byte("x-http-method"))
+	keyAPIKey          = nameKey([]byte("x-api-key"))
+	keyForwardedRFC    = nameKey([]byte("forwarded"))
+	keyRealIP          = nameKey([]byte("x-real-ip"))
+	keyRequestID       = nameKey([]byte("x-request-id"))
+	keyConnection      = nameKey([]byte("connection"))
+	keyKeepAlive       = nameKey([]byte("keep-alive"))
+	keyTE              = nameKey([]byte("te"))
+	keyTrailer         = nameKey([]byte("trailer"))
+	keyUpgrade         = nameKey([]byte("upgrade"))
+	keyProxyConnection = nameKey([]byte("proxy-connection"))
+	keyXFF             = nameKey([]byte("x-forwarded-for"))
+	keyPortcullis      = nameKey([]byte(internalPrefix))
+	keyForwarded       = nameKey([]byte(forwardedPrefix))
+)
 
 // hostByte marks the bytes a Host value may hold: letters, digits, '.',
 // '-' and ':' (a port). Anything else (userinfo's '@', brackets, '%',

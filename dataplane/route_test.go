@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -195,5 +196,63 @@ func TestPathNormalisation(t *testing.T) {
 		case c.upstream != "" && (len(got) != 1 || got[0].uri != c.upstream):
 			t.Errorf("%s %s: upstream got %v, want %q", c.method, c.target, got, c.upstream)
 		}
+	}
+}
+
+// isNormalRef is isNormal as it was before issue 18: one pass that
+// carries whether the byte before was '/'.
+func isNormalRef(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	ok := true
+	for i, c := range p {
+		ok = ok && (pathByte[c] || c == '/')
+		if i > 0 && p[i-1] == '/' && (c == '/' || c == '.') {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// TestIsNormalSame checks isNormal against the byte-by-byte reading, on
+// every path of up to six bytes over an alphabet of the bytes it tells
+// apart and on random longer ones, where its words and their overlaps
+// fall everywhere.
+func TestIsNormalSame(t *testing.T) {
+	const alphabet = "/.a%;\x80-"
+	check := func(p []byte) {
+		if got, want := isNormal(p), isNormalRef(p); got != want {
+			t.Fatalf("isNormal(%q) = %v, want %v", p, got, want)
+		}
+	}
+	var walk func(p []byte)
+	walk = func(p []byte) {
+		check(p)
+		if len(p) < 6 {
+			for _, c := range []byte(alphabet) {
+				walk(append(p, c))
+			}
+		}
+	}
+	walk([]byte("/"))
+	r := rand.New(rand.NewPCG(18, 1))
+	for range 200_000 {
+		p := []byte("/")
+		for range 1 + r.IntN(40) {
+			c := byte('a' + r.IntN(3))
+			switch r.IntN(12) {
+			case 0, 1, 2:
+				c = '/'
+			case 3:
+				c = '.'
+			case 4:
+				if r.IntN(20) == 0 {
+					c = alphabet[r.IntN(len(alphabet))]
+				}
+			}
+			p = append(p, c)
+		}
+		check(p)
 	}
 }

@@ -1,5 +1,11 @@
 package policy
 
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
+
 // node is one segment position of a method's route tree: literal children
 // by segment text, at most one parameter child, and the route ending here.
 // Compile builds the trees once; Match only reads them.
@@ -121,13 +127,7 @@ func (s *Snapshot) Match(method, path []byte) *Route {
 // common path costs no calls.
 func (n *node) match(p []byte) *Route {
 	for {
-		i, head := 0, uint64(0)
-		for i < len(p) && p[i] != '/' {
-			if i < 8 {
-				head |= uint64(p[i]) << (8 * i)
-			}
-			i++
-		}
+		i, head := segment(p)
 		seg := p[:i]
 		next := n.child(seg, head)
 		switch {
@@ -148,6 +148,38 @@ func (n *node) match(p []byte) *Route {
 		}
 		n, p = next, p[i+1:]
 	}
+}
+
+// segment returns the length of the first segment of p (up to the first
+// '/' or the end) and its segHead. With eight bytes to read it reads them
+// as one word and finds a '/' in it with a bit trick, instead of a loop
+// over the bytes (issue 18: BenchmarkDecide).
+func segment(p []byte) (n int, head uint64) {
+	if len(p) < 8 {
+		for n < len(p) && p[n] != '/' {
+			head |= uint64(p[n]) << (8 * n)
+			n++
+		}
+		return n, head
+	}
+	w := binary.LittleEndian.Uint64(p)
+	if s := slashes(w); s != 0 {
+		n = bits.TrailingZeros64(s) / 8
+		return n, w & (1<<(8*n) - 1)
+	}
+	if n = bytes.IndexByte(p[8:], '/'); n < 0 {
+		return len(p), w
+	}
+	return 8 + n, w
+}
+
+// slashes marks the '/' bytes of w: bit 7 of each byte that is '/', and
+// maybe of bytes above the lowest one that is (a borrow of the subtract
+// runs up from a zero byte), so the lowest mark is exact.
+func slashes(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := w ^ '/'*ones // a '/' byte becomes zero
+	return (x - ones) &^ x & highs
 }
 
 // rest continues matching below n after the segment ending at i.

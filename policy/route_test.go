@@ -185,3 +185,26 @@ func TestMatchLongLiterals(t *testing.T) {
 		}
 	}
 }
+
+// TestSegment checks the word reading of segment against a loop over the
+// bytes: a '/' at every position of the first nine, none, bytes with the
+// high bit set, and segments longer than a word.
+func TestSegment(t *testing.T) {
+	var paths []string
+	for _, base := range []string{"abcdefghijklmnop", "\xff\xaf\x2e\x30\x2f\x2f\x80\x01\x00ab", "users", "", "0123456789abcdefghij/x"} {
+		paths = append(paths, base)
+		for i := range min(len(base), 10) {
+			paths = append(paths, base[:i]+"/"+base[i:], base[:i]+"/")
+		}
+	}
+	for _, p := range paths {
+		want := 0
+		for want < len(p) && p[want] != '/' {
+			want++
+		}
+		n, head := segment([]byte(p))
+		if n != want || head != segHead(p[:want]) {
+			t.Errorf("segment(%q) = %d, %#x; want %d, %#x", p, n, head, want, segHead(p[:want]))
+		}
+	}
+}

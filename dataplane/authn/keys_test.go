@@ -112,6 +112,30 @@ func TestEqual(t *testing.T) {
 	}
 }
 
+// TestEqualEveryByte checks that equal sees a difference in any one byte,
+// in any bit, at every length up to five words: the word loop, the
+// overlapping last word and the short keys' byte loop all read every byte.
+func TestEqualEveryByte(t *testing.T) {
+	for n := range 41 {
+		a := make([]byte, n)
+		for i := range a {
+			a[i] = byte(i*7 + 1)
+		}
+		if !equal(a, append([]byte(nil), a...)) {
+			t.Fatalf("equal(%x, itself) = false", a)
+		}
+		for i := range n {
+			for bit := range 8 {
+				b := append([]byte(nil), a...)
+				b[i] ^= 1 << bit
+				if equal(a, b) || equal(b, a) {
+					t.Fatalf("equal(%x, %x) = true: byte %d differs", a, b, i)
+				}
+			}
+		}
+	}
+}
+
 // The front is per snapshot and per key record: bytes that verified against
 // one record never authenticate against a record with another digest, and
 // a warm slot never admits other bytes under the same id.

@@ -1,0 +1,193 @@
+package dataplane
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// scanHeadersRef is scanHeaders as it was before issue 18 made it faster,
+// kept as the reference FuzzScanHeadersSame compares it with: a
+// byte-by-byte reading that compares names by length, then byte by byte.
+func scanHeadersRef(raw []byte, h *requestHeaders) bool {
+	var cl, te, authz, apiKey, reqID, host, approvals int
+	ok := true
+	for i := 0; i < len(raw); {
+		switch raw[i] {
+		case '\n':
+			i++
+			continue
+		case '\r':
+			if i+1 < len(raw) && raw[i+1] == '\n' {
+				i += 2
+				continue
+			}
+			return false
+		case ' ', '\t':
+			return false // obs-fold
+		}
+		start := i
+		for i < len(raw) && tokenByte[raw[i]] {
+			i++
+		}
+		if i == len(raw) || i == start || raw[i] != ':' {
+			return false // not a token, '_', or no colon
+		}
+		name := raw[start:i]
+		i++
+		end := bytes.IndexByte(raw[i:], '\n')
+		if end < 0 {
+			end = len(raw) - i
+		}
+		value := raw[i : i+end] // trimmed only where it is kept
+		i += end + 1
+		if len(name) > len(forwardedPrefix) && name[1] == '-' && name[0]|0x20 == 'x' {
+			if internalName(name) {
+				h.internal = true
+				if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
+					approvals++
+					h.approval = trimOWS(value)
+				}
+				continue
+			}
+			if foldEqual(name, forwardedPrefix) {
+				h.dropped = true
+				h.xff = h.xff || len(name) == len("X-Forwarded-For") && foldEqual(name, "x-forwarded-for")
+				continue
+			}
+		}
+		switch len(name) { // compare only names of a length that can match
+		case len("Host"):
+			if foldEqual(name, "host") {
+				host++
+				ok = ok && validHost(trimOWS(value))
+			}
+		case len("Content-Length"): // and X-Original-URL
+			if foldEqual(name, "content-length") {
+				cl++
+			} else {
+				h.dropped = h.dropped || foldEqual(name, "x-original-url")
+			}
+		case len("Transfer-Encoding"): // and X-Method-Override
+			if foldEqual(name, "transfer-encoding") {
+				te++
+				h.hop = true
+				h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
+				ok = ok && h.chunked
+			} else {
+				h.dropped = h.dropped || foldEqual(name, "x-method-override")
+			}
+		case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method
+			if foldEqual(name, "authorization") {
+				authz++
+				h.authz, h.creds = trimOWS(value), true
+			} else {
+				h.dropped = h.dropped || foldEqual(name, "x-rewrite-url") || foldEqual(name, "x-http-method")
+			}
+		case len("X-API-Key"): // and X-Real-IP, Forwarded
+			switch {
+			case foldEqual(name, "x-api-key"):
+				apiKey++
+				h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
+			case foldEqual(name, "forwarded"):
+				h.dropped, h.fwd = true, true
+			default:
+				h.dropped = h.dropped || foldEqual(name, "x-real-ip")
+			}
+		case len("X-HTTP-Method-Override"):
+			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
+		case len("X-Request-ID"):
+			if foldEqual(name, "x-request-id") {
+				reqID++
+				h.requestID = trimOWS(value)
+			}
+		case len("Connection"): // and Keep-Alive
+			h.hop = h.hop || foldEqual(name, "connection") || foldEqual(name, "keep-alive")
+		case len("TE"):
+			h.hop = h.hop || foldEqual(name, "te")
+		case len("Trailer"): // and Upgrade
+			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
+		case len("Proxy-Authenticate"):
+			h.hop = h.hop || foldEqual(name, "proxy-authenticate")
+		case len("Proxy-Authorization"):
+			h.hop = h.hop || foldEqual(name, "proxy-authorization")
+		case len("Proxy-Connection"):
+			h.hop = h.hop || foldEqual(name, "proxy-connection")
+		}
+	}
+	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&
+		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1
+}
+
+// FuzzScanHeadersSame checks that scanHeaders gives the verdict and fills
+// the headers exactly as scanHeadersRef does, on any block: the words it
+// compares names by are a faster reading of the same check (issue 18).
+func FuzzScanHeadersSame(f *testing.F) {
+	for _, seed := range scanSeeds {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var got, want requestHeaders
+		gotOK, wantOK := scanHeaders([]byte(in), &got), scanHeadersRef([]byte(in), &want)
+		if gotOK != wantOK || !sameHeaders(&got, &want) {
+			t.Fatalf("scanHeaders(%q) = %v, %+v; the reference gives %v, %+v", in, gotOK, got, wantOK, want)
+		}
+	})
+}
+
+// TestScanHeadersSame runs FuzzScanHeadersSame's comparison over the seeds
+// and over every name it looks for in several spellings, and their
+// neighbours one byte off, which a word compare must tell apart.
+func TestScanHeadersSame(t *testing.T) {
+	names := []string{"host", "content-length", "x-original-url", "transfer-encoding", "x-method-override",
+		"authorization", "x-rewrite-url", "x-http-method", "x-api-key", "forwarded", "x-real-ip",
+		"x-http-method-override", "x-request-id", "connection", "keep-alive", "te", "trailer", "upgrade",
+		"proxy-authenticate", "proxy-authorization", "proxy-connection", "x-forwarded-for", "x-forwarded-host",
+		"x-portcullis-approval", "x-portcullis-tenant", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+	blocks := append([]string(nil), scanSeeds...)
+	for _, name := range names {
+		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
+			blocks = append(blocks, v+": chunked\r\n", v+":  a:1 \r\n"+v+": b\r\n", "Host: h\r\n"+v+": user@x\r\n\r\n")
+			for i := range len(v) {
+				for _, c := range []byte{v[i] ^ 0x20, v[i] + 1, v[i] - 1, '-', '0'} {
+					w := []byte(v)
+					w[i] = c
+					blocks = append(blocks, string(w)+": chunked\r\nHost: a\r\n")
+				}
+			}
+		}
+	}
+	for _, in := range blocks {
+		var got, want requestHeaders
+		gotOK, wantOK := scanHeaders([]byte(in), &got), scanHeadersRef([]byte(in), &want)
+		if gotOK != wantOK || !sameHeaders(&got, &want) {
+			t.Errorf("scanHeaders(%q) = %v, %+v; the reference gives %v, %+v", in, gotOK, got, wantOK, want)
+		}
+	}
+}
+
+// scanSeeds are header blocks of every kind scanHeaders decides on.
+var scanSeeds = []string{
+	"Host: svc\r\nUser-Agent: bench/1.0\r\nX-API-Key: pk_a_b\r\nAccept: */*\r\n\r\n",
+	"Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nX-Request-Id: r-1\r\n\r\n",
+	"Authorization: Bearer t\r\nTransfer-Encoding: Chunked\r\nX-Real-IP: 1\r\n",
+	"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+	"X_Forwarded_For: 1.2.3.4\r\n",
+	"X-A: 1\r\n folded\r\n",
+	"\rX-A: 1\r\n",
+	"X-Portcullis-Approval: a\r\nX-Portcullis-Approval: b\r\n",
+	"X-Forwarded-For: 1.2.3.4\r\nForwarded: for=1\r\nX-HTTP-Method-Override: PUT\r\n",
+	"Connection: close\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nTrailer: X\r\nProxy-Connection: x\r\n",
+	"Host: a\r\nHost: b\r\n",
+	"Host: admin:s3cr3t@svc\r\nX-Request-ID: a\r\n",
+	"X-A: 1",
+	"X-A",
+}
+
+// sameHeaders reports whether a and b hold the same notes and the same
+// value bytes.
+func sameHeaders(a, b *requestHeaders) bool {
+	return bytes.Equal(a.requestID, b.requestID) && bytes.Equal(a.apiKey, b.apiKey) && bytes.Equal(a.authz, b.authz) &&
+		bytes.Equal(a.approval, b.approval) && a.internal == b.internal && a.hop == b.hop && a.creds == b.creds &&
+		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd
+}
