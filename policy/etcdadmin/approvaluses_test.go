@@ -10,15 +10,17 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// The collector's follower turns each use key a sidecar's ledger creates
-// into an approval.use event, in revision order among the other events,
-// with the request id, the sidecar, the use number and the grant's
-// requester, approver and ticket, and resumes after a revision without
-// losing a use. A use key the grant does not allow (a number past
-// max_uses) is followed too, flagged unverified. approvals show and list
-// and ListEvents count the uses from the keys.
+// The collector's follower turns each put of a use counter by a sidecar's
+// ledger into an approval.use event, in revision order among the other
+// events, with the request id and sidecar (named as claims), the use
+// number and the grant's requester, approver and ticket, no actor, and
+// resumes after a revision without losing a use (the counter's history
+// is read back). A use the grant does not allow (a number past max_uses)
+// is followed too, flagged unverified. approvals show and list and
+// ListEvents count the uses from the counter.
 func TestFollowEventsApprovalUses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -74,7 +76,7 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 		t.Error("third use of a 2-use approval admitted")
 	}
 	k := etcdsync.NewLayout(prefix)
-	if _, err := cli.Put(ctx, k.ApprovalUse(ap.ID, 3), `{"client":"acme-admin","route":"POST /v1/exports/full","time":"2030-01-01T00:00:00Z"}`); err != nil {
+	if _, err := cli.Put(ctx, k.ApprovalCounter(ap.ID), `{"client":"acme-admin","route":"POST /v1/exports/full","time":"2030-01-01T00:00:00Z"}`, clientv3.WithIgnoreLease()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the uses, the key and the forged use", func() bool { return count() == 7 })
@@ -93,7 +95,7 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 	}
 	use := got[3]
 	d := use.Details
-	if use.Target != ap.ID || use.Actor != "acme-admin" || use.Ticket != "CHG-9" || use.Reason != "export" || use.Unverified != "" || use.Key != k.ApprovalUse(ap.ID, 1) ||
+	if use.Target != ap.ID || use.Actor != "" || use.Ticket != "CHG-9" || use.Reason != "export" || use.Unverified != "" || use.Key != k.ApprovalCounter(ap.ID) || d[DetailClaimed] == "" || d[DetailEtcdUser] != "" ||
 		d["request_id"] != "req-1" || d["sidecar"] != "pod-a" || d["use"] != "1/2" || d["requester"] != "alice" || d["approver"] != "bob" || d["client"] != "acme-admin" || d["route"] != route {
 		t.Errorf("first use event = %+v, want verified with the request, sidecar, use 1/2 and the grant's people and ticket", use)
 	}
@@ -109,7 +111,7 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 	stop = follow(resume)
 	waitFor(t, 20*time.Second, "the events after the resume point", func() bool { return count() == 2 })
 	stop()
-	if got[0].Details["request_id"] != "req-2" || got[1].Key != k.ApprovalUse(ap.ID, 3) {
+	if got[0].Details["request_id"] != "req-2" || !strings.Contains(got[1].Unverified, "use number 3") {
 		t.Errorf("resumed at %d: %+v, want use 2 and the forged use 3", resume, got)
 	}
 
