@@ -70,7 +70,7 @@ func TestReviewSidecarDeleteReopensSingleUseApproval(t *testing.T) {
 			admitted++
 		}
 		// The sidecar user removes the use key it (or another pod) created.
-		if _, err := sc.Delete(ctx, etcdsync.NewLayout(prefix).ApprovalUses(ap.ID), clientv3.WithPrefix()); err != nil {
+		if _, err := sc.Delete(ctx, etcdsync.NewLayout(prefix).ApprovalCounter(ap.ID)); err != nil {
 			t.Fatalf("sidecar delete of the use keys: %v", err)
 		}
 	}
@@ -101,7 +101,7 @@ func TestReviewSidecarForgesOperatorUseEvent(t *testing.T) {
 	sc := dialAs(t, endpoints, "portcullis-sidecar")
 	forged, _ := json.Marshal(etcdsync.ApprovalUse{Client: "acme-admin", Route: reviewRoute, Actor: "alice",
 		EtcdUser: "portcullis-operator", Time: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if _, err := sc.Put(ctx, etcdsync.NewLayout(prefix).ApprovalUse(ap.ID, 1), string(forged), clientv3.WithLease(clientv3.LeaseID(ap.UsesLease))); err != nil {
+	if _, err := sc.Put(ctx, etcdsync.NewLayout(prefix).ApprovalCounter(ap.ID), string(forged), clientv3.WithLease(clientv3.LeaseID(ap.UsesLease))); err != nil {
 		t.Fatalf("sidecar put of a use key: %v", err)
 	}
 
