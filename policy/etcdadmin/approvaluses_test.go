@@ -3,6 +3,7 @@ package etcdadmin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -135,5 +136,64 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 	}
 	if uses != 3 {
 		t.Errorf("ListEvents: %d approval.use events, want 3 (two uses and the forged one)", uses)
+	}
+}
+
+// A use the CLI spends (RequireApproval) is its approval.use event under
+// events/, written with the counter's put: the follower records that one,
+// verified, with the operator's actor and etcd user, and not the counter's
+// version too. A counter put by anyone else that names the same event and
+// claims the operator's actor is no such pair: it is recorded with no
+// actor and flagged.
+func TestFollowEventsCLIUse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	k := etcdsync.NewLayout(prefix)
+	push(t, a, bytes.Replace(examplePolicy(t), []byte("max_uses: 1, max_age: 1h"), []byte("max_uses: 2, max_age: 1h"), 1))
+	const route = "POST /v1/exports/full"
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RequireApproval(ctx, ap.ID, "acme-admin", route, Meta{Actor: "carol", EtcdUser: "ops-carol"}); err != nil {
+		t.Fatalf("RequireApproval: %v", err)
+	}
+	cur, err := cli.Get(ctx, k.ApprovalCounter(ap.ID))
+	if err != nil || len(cur.Kvs) != 1 || cur.Kvs[0].Version != 2 {
+		t.Fatalf("counter after the CLI's use: %v %v, want version 2", cur, err)
+	}
+	u, err := etcdsync.DecodeApprovalUse(cur.Kvs[0].Value)
+	if err != nil || !strings.HasPrefix(u.Event, k.EventsDir()) {
+		t.Fatalf("CLI use record %+v %v, want it to name its event", u, err)
+	}
+	u.Time = time.Now()
+	forged, _ := json.Marshal(u)
+	if _, err := cli.Put(ctx, k.ApprovalCounter(ap.ID), string(forged), clientv3.WithIgnoreLease()); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []Event
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.FollowEvents(fctx, 0, func(evs []Event) error { mu.Lock(); got = append(got, evs...); mu.Unlock(); return nil })
+	waitFor(t, 20*time.Second, "push, request, grant and two uses", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 5 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 5 {
+		t.Fatalf("%d events, want 5: %+v", len(got), got)
+	}
+	cliUse, other := got[3], got[4]
+	if cliUse.Action != etcdsync.ActionApprovalUse || cliUse.Actor != "carol" || cliUse.Details[DetailEtcdUser] != "ops-carol" || cliUse.Unverified != "" ||
+		!strings.HasPrefix(cliUse.Key, k.EventsDir()) || cliUse.Details["use"] != "1/2" {
+		t.Errorf("CLI use = %+v, want the verified event under events/ by carol as ops-carol, use 1/2", cliUse)
+	}
+	if other.Action != etcdsync.ActionApprovalUse || other.Actor != "" || other.Details[DetailEtcdUser] != "" || !strings.Contains(other.Unverified, "claims CLI actor") {
+		t.Errorf("counter put naming the CLI's event = %+v, want no actor or etcd user, flagged", other)
 	}
 }
