@@ -14,7 +14,7 @@ const (
 )
 
 // Approval event actions: a request, a grant and a denial are written by
-// the CLI (etcdadmin) with the change; a use is a use key under
+// the CLI (etcdadmin) with the change; a use is a put of
 // its counter under approval-uses/ (ApprovalUse), which the collector's
 // follower turns into the approval.use event.
 const (

@@ -71,7 +71,7 @@ func NewLedger(cli *clientv3.Client, cfg LedgerConfig) *Ledger {
 // Ready reports whether the ledger has read the approvals once.
 func (l *Ledger) Ready() bool { return l.ready.Load() }
 
-// Run lists the approval records and use keys and watches them until ctx
+// Run lists the approval records and use counters and watches them until ctx
 // ends, re-listing after a lost or compacted watch (backing off up to 5s).
 func (l *Ledger) Run(ctx context.Context) error {
 	wait := 100 * time.Millisecond
@@ -94,7 +94,7 @@ func (l *Ledger) Run(ctx context.Context) error {
 	return nil
 }
 
-// list reads every approval record and use key and returns the revision
+// list reads every approval record and use counter and returns the revision
 // read at.
 func (l *Ledger) list(ctx context.Context) (int64, error) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
