@@ -229,6 +229,9 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	if err != nil || age <= 0 {
 		return ap, false, fmt.Errorf("approval %q has an invalid max_age %q", ap.ID, ap.MaxAge)
 	}
+	if !ap.UsesCounter {
+		return ap, false, fmt.Errorf("approval %q was requested by a version before the use counter, which cannot count its uses: request it again", ap.ID)
+	}
 	lease, err := a.cli.Grant(ctx, int64(math.Ceil(age.Seconds())))
 	if err != nil {
 		return ap, false, fmt.Errorf("cannot create the lease of approval %q: %w", ap.ID, err)
@@ -241,9 +244,6 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	now := a.now().UTC()
 	ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, note, now, now.Add(age)
 	ap.UsesLease = int64(uses.ID)
-	if !ap.UsesCounter {
-		return ap, false, fmt.Errorf("approval %q was requested by a version before the use counter: request it again", ap.ID)
-	}
 	counter := a.k.ApprovalCounter(ap.ID)
 	if _, err := a.cli.Delete(ctx, counter); err != nil {
 		return ap, false, fmt.Errorf("cannot clear the use counter of approval %q: %w", ap.ID, err)

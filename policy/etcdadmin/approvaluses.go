@@ -199,7 +199,7 @@ func (a *Admin) listUses(ctx context.Context, from, to time.Time) ([]Event, erro
 				continue
 			}
 			r.ev.Time = r.claimed
-			if r.ev.Unverified != "" || r.claimed.IsZero() {
+			if (r.ev.Unverified != "" || r.claimed.IsZero()) && !r.decided.IsZero() {
 				r.ev.Time = r.decided
 			}
 			if note != "" && v == kv {
