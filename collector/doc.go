@@ -74,8 +74,9 @@
 // # Control-plane events
 //
 // ForwardEvents follows the lifecycle events the CLI writes to etcd (key
-// create, rotate, revoke, suspend, policy pushes), and the approval use
-// keys the sidecars write as approval.use events, and stores them with
+// create, rotate, revoke, suspend, policy pushes), and the puts of the
+// approval use counters the sidecars make as approval.use events (their
+// fields claims, no actor), and stores them with
 // AppendEvents, resuming from the etcd revision kept in a file
 // (ReadResumeRevision, WriteResumeRevision); an event whose change is not
 // in its own etcd transaction is stored marked unverified, never dropped.

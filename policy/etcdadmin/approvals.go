@@ -77,6 +77,9 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	ap := etcdsync.Approval{
 		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor, RequesterEtcdUser: meta.EtcdUser,
 		Reason: meta.Reason, Ticket: meta.Ticket, Requested: now, MaxUses: rule.MaxUses, MaxAge: rule.MaxAge.String(),
+		// Counted on the counter the grant creates; the stored uses say
+		// "used up" to binaries from before it (etcdsync.Approval.UsesCounter).
+		UsesCounter: true, Uses: rule.MaxUses,
 	}
 	put, err := putJSON(a.k.Approval(id), ap)
 	if err != nil {
@@ -216,13 +219,18 @@ func visible(s string) string {
 }
 
 // grantAt writes the grant of ap if its record is still at rev. The record
-// goes on a lease of its max_age; its use keys will go on a second lease,
-// of max_age plus etcdsync.UseRetention, that holds nothing else, so that
-// a sidecar may write them (etcdsync.Approval.UsesLease).
+// goes on a lease of its max_age; its use counter is created in the same
+// transaction (so its create revision is the grant's mod revision) on a
+// second lease, of max_age plus etcdsync.UseRetention, that holds nothing
+// else (etcdsync.Approval.UsesLease). A counter already there (only a
+// sidecar credential could have put one) is deleted first.
 func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, approver, note string, meta Meta) (etcdsync.Approval, bool, error) {
 	age, err := time.ParseDuration(ap.MaxAge)
 	if err != nil || age <= 0 {
 		return ap, false, fmt.Errorf("approval %q has an invalid max_age %q", ap.ID, ap.MaxAge)
+	}
+	if !ap.UsesCounter {
+		return ap, false, fmt.Errorf("approval %q was requested by a version before the use counter, which cannot count its uses: request it again", ap.ID)
 	}
 	lease, err := a.cli.Grant(ctx, int64(math.Ceil(age.Seconds())))
 	if err != nil {
@@ -236,10 +244,18 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	now := a.now().UTC()
 	ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, note, now, now.Add(age)
 	ap.UsesLease = int64(uses.ID)
+	counter := a.k.ApprovalCounter(ap.ID)
+	if _, err := a.cli.Delete(ctx, counter); err != nil {
+		return ap, false, fmt.Errorf("cannot clear the use counter of approval %q: %w", ap.ID, err)
+	}
+	create, err := putJSON(counter, etcdsync.ApprovalUse{}, clientv3.WithLease(uses.ID))
+	if err != nil {
+		return ap, false, err
+	}
 	// The grant's event carries the note and the request's ticket unless
 	// the approver gave others, so the trail reads without the record.
 	meta.Reason, meta.Ticket = cmp.Or(meta.Reason, note), cmp.Or(meta.Ticket, ap.Ticket)
-	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, clientv3.WithLease(lease.ID))
+	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(counter), "=", 0)}, []clientv3.Op{create}, clientv3.WithLease(lease.ID))
 	if !ok {
 		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: they lapse anyway
 		a.cli.Revoke(context.WithoutCancel(ctx), uses.ID)
@@ -247,8 +263,9 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	return ap, ok, err
 }
 
-// decide writes ap with its event if its record is still at rev.
-func (a *Admin) decide(ctx context.Context, ap etcdsync.Approval, rev int64, action string, meta Meta, opts ...clientv3.OpOption) (bool, error) {
+// decide writes ap with its event, and ops, if its record is still at rev
+// and cmps hold.
+func (a *Admin) decide(ctx context.Context, ap etcdsync.Approval, rev int64, action string, meta Meta, cmps []clientv3.Cmp, ops []clientv3.Op, opts ...clientv3.OpOption) (bool, error) {
 	put, err := putJSON(a.k.Approval(ap.ID), ap, opts...)
 	if err != nil {
 		return false, err
@@ -257,7 +274,8 @@ func (a *Admin) decide(ctx context.Context, ap etcdsync.Approval, rev int64, act
 	if err != nil {
 		return false, err
 	}
-	got, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)}, put, ev)
+	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev))
+	got, err := a.commit(ctx, cmps, append(ops, put, ev)...)
 	return got != 0, err
 }
 
@@ -273,10 +291,13 @@ func (a *Admin) DenyApproval(ctx context.Context, id string, meta Meta) (etcdsyn
 		if ap.State == etcdsync.ApprovalDenied {
 			return ap, fmt.Errorf("approval %q is already denied", id)
 		}
+		if ap.State == etcdsync.ApprovalGranted && ap.UsesCounter && ap.UsesRev == 0 {
+			ap.UsesRev = rev // the counter's create revision, which the denial's write moves the record off
+		}
 		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, meta.Actor, meta.Reason, a.now().UTC()
 		m := meta
 		m.Ticket = cmp.Or(m.Ticket, ap.Ticket) // as a grant's: the trail reads without the record
-		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m)
+		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m, nil, nil)
 		if ok || err != nil {
 			return ap, err
 		}
@@ -307,31 +328,34 @@ func (a *Admin) approval(ctx context.Context, id string) (etcdsync.Approval, int
 }
 
 // ShowApproval returns the approval id with its uses counted from its use
-// keys, and the time of the last.
+// counter (etcdsync.Approval.Count), and the time the last use claims.
 func (a *Admin) ShowApproval(ctx context.Context, id string) (etcdsync.Approval, error) {
-	ap, _, err := a.approval(ctx, id)
+	ap, rev, err := a.approval(ctx, id)
 	if err != nil {
 		return ap, err
 	}
-	resp, err := a.cli.Get(ctx, a.k.ApprovalUses(id), clientv3.WithPrefix())
+	resp, err := a.cli.Get(ctx, a.k.ApprovalCounter(id))
 	if err != nil {
-		return ap, fmt.Errorf("cannot read the uses of approval %q: %w", id, err)
+		return ap, fmt.Errorf("cannot read the use counter of approval %q: %w", id, err)
 	}
-	a.countUses(&ap, resp.Kvs)
+	var kv *mvccpb.KeyValue
+	if len(resp.Kvs) == 1 {
+		kv = resp.Kvs[0]
+	}
+	countUses(&ap, rev, kv)
 	return ap, nil
 }
 
-// countUses sets the uses of ap from kvs, its use keys (others are
-// skipped), and LastUse to the newest use's time.
-func (a *Admin) countUses(ap *etcdsync.Approval, kvs []*mvccpb.KeyValue) {
-	ap.Uses, _ = ap.Tally(etcdsync.UsesTaken(a.k, ap.ID, kvs))
-	for _, kv := range kvs {
-		if id, _, ok := a.k.ParseApprovalUse(string(kv.Key)); !ok || id != ap.ID {
-			continue
-		}
-		if u, err := etcdsync.DecodeApprovalUse(kv.Value); err == nil && u.Time.After(ap.LastUse) {
-			ap.LastUse = u.Time
-		}
+// countUses sets the uses of ap, whose record is at mod revision rev,
+// from kv, its counter (nil when there is none), and LastUse to the time
+// the last use's record claims.
+func countUses(ap *etcdsync.Approval, rev int64, kv *mvccpb.KeyValue) {
+	ap.Count(rev, etcdsync.CounterOf(kv))
+	if kv == nil || kv.Version < 2 {
+		return
+	}
+	if u, err := etcdsync.DecodeApprovalUse(kv.Value); err == nil {
+		ap.LastUse = u.Time
 	}
 }
 
@@ -343,17 +367,17 @@ func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cannot read approvals under %q: %w", a.k.ApprovalsDir(), err)
 	}
-	uses := map[string][]*mvccpb.KeyValue{}
+	counters := map[string]*mvccpb.KeyValue{}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if id, _, ok := a.k.ParseApprovalUse(string(kv.Key)); ok {
-			uses[id] = append(uses[id], kv)
+		if id, ok := a.k.ParseApprovalCounter(string(kv.Key)); ok {
+			counters[id] = kv
 		}
 	}
 	recs := resp.Responses[0].GetResponseRange().Kvs
 	out := make([]etcdsync.Approval, 0, len(recs))
 	for _, kv := range recs {
 		if ap, err := etcdsync.DecodeApproval(kv.Value); err == nil {
-			a.countUses(&ap, uses[ap.ID])
+			countUses(&ap, kv.ModRevision, counters[ap.ID])
 			out = append(out, ap)
 		}
 	}
@@ -364,12 +388,12 @@ func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) 
 // RequireApproval takes one use of the approval id for client on route
 // (an operation name such as KeysCreateRoute) and returns nil, or an error
 // wrapping ErrNotApproved that says why not (missing, pending, denied,
-// for another client or route, expired, used up). The use is a use key
-// created as a sidecar creates one (etcdsync.UseWrite), so a single-use
-// approval admits one operation whoever runs it, and the collector
-// records its approval.use event. CreateKey does not call it: it takes
-// the use in the transaction that writes the key (approvalUse), so a key
-// that is not written spends none.
+// for another client or route, expired, used up). The use is a put of the
+// approval's counter as a sidecar's (etcdsync.UseWrite), so a single-use
+// approval admits one operation whoever runs it, with the use's
+// approval.use event under events/ in the same transaction. CreateKey
+// does not call it: it takes the use in the transaction that writes the
+// key (approvalUse), so a key that is not written spends none.
 func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, meta Meta) error {
 	for range attempts {
 		cmps, ops, err := a.approvalUse(ctx, id, client, route, meta)
@@ -384,10 +408,11 @@ func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, m
 	return fmt.Errorf("approval use of %q lost %d races: %w", id, attempts, ErrConflict)
 }
 
-// approvalUse reads the approval id and its uses and returns the compares
-// and the write that take one use of it for client on route (its next use
-// key, on its uses lease), or an error wrapping ErrNotApproved saying why
-// it cannot be used.
+// approvalUse reads the approval id and its counter and returns the
+// compares and the writes that take one use of it for client on route
+// (the counter's put, naming the approval.use event written with it under
+// events/, which only the operator can write), or an error wrapping
+// ErrNotApproved saying why it cannot be used.
 func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
 	if id == "" {
 		return nil, nil, fmt.Errorf("%s for client %q needs an approval: run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w", route, client, client, route, ErrNotApproved)
@@ -396,20 +421,29 @@ func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrNotApproved, err)
 	}
-	resp, err := a.cli.Get(ctx, a.k.ApprovalUses(id), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := a.cli.Get(ctx, a.k.ApprovalCounter(id), clientv3.WithKeysOnly())
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read the uses of approval %q: %w", id, err)
+		return nil, nil, fmt.Errorf("cannot read the use counter of approval %q: %w", id, err)
 	}
-	stored := ap
-	var next int
-	ap.Uses, next = ap.Tally(etcdsync.UsesTaken(a.k, id, resp.Kvs))
-	if why := ap.Problem(client, route, a.now()); why != "" {
+	var c etcdsync.Counter
+	if len(resp.Kvs) == 1 {
+		c = etcdsync.CounterOf(resp.Kvs[0])
+	}
+	ap.Count(rev, c)
+	now := a.now().UTC()
+	if why := ap.Problem(client, route, now); why != "" {
 		return nil, nil, fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
 	}
-	use := etcdsync.ApprovalUse{Client: client, Route: route, Actor: meta.Actor, EtcdUser: meta.EtcdUser, Time: a.now().UTC()}
-	cmps, put, err := etcdsync.UseWrite(a.k, &stored, rev, next, use)
+	d := approvalDetails(ap)
+	d["use"] = strconv.Itoa(ap.Uses+1) + "/" + strconv.Itoa(ap.MaxUses)
+	ev, err := a.eventOp(now, etcdsync.ActionApprovalUse, id, Meta{Actor: meta.Actor, EtcdUser: meta.EtcdUser, Reason: ap.Reason, Ticket: ap.Ticket}, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	return cmps, []clientv3.Op{put}, nil
+	use := etcdsync.ApprovalUse{Client: client, Route: route, Actor: meta.Actor, EtcdUser: meta.EtcdUser, Event: string(ev.KeyBytes()), Time: now}
+	cmps, put, err := etcdsync.UseWrite(a.k, &ap, rev, c, use)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotApproved, err)
+	}
+	return cmps, []clientv3.Op{put, ev}, nil
 }

@@ -1,13 +1,16 @@
 package etcdadmin
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // RequireApproval is what `keys create` calls under the lifecycle policy
@@ -121,5 +124,61 @@ func TestGrantByRequesterUnderAnotherName(t *testing.T) {
 	}
 	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
 		t.Errorf("grant by bob = %v, want nil", err)
+	}
+}
+
+// A grant stores uses as max_uses (so binaries from before the counter see
+// it used up) and creates its counter in its own transaction; a denial
+// after a use records the counter's revision, so approvals show still
+// counts that use, and a grant from before the counter is refused.
+func TestGrantWritesTheCounter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	k := etcdsync.NewLayout(prefix)
+	push(t, a, bytes.Replace(examplePolicy(t), []byte("max_uses: 1, max_age: 1h"), []byte("max_uses: 3, max_age: 1h"), 1))
+	const route = "POST /v1/exports/full"
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Txn(ctx).Then(clientv3.OpGet(k.Approval(ap.ID)), clientv3.OpGet(k.ApprovalCounter(ap.ID))).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, counter := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
+	if len(rec) != 1 || len(counter) != 1 {
+		t.Fatalf("record %v, counter %v; want both", rec, counter)
+	}
+	stored, _ := etcdsync.DecodeApproval(rec[0].Value)
+	if !stored.UsesCounter || stored.Uses != 3 || counter[0].CreateRevision != rec[0].ModRevision || counter[0].Version != 1 || counter[0].Lease != stored.UsesLease {
+		t.Errorf("stored grant uses_counter %v uses %d; counter created at %d (grant at %d) version %d lease %x (uses lease %x); want true, 3, the grant's revision, 1, the uses lease",
+			stored.UsesCounter, stored.Uses, counter[0].CreateRevision, rec[0].ModRevision, counter[0].Version, counter[0].Lease, stored.UsesLease)
+	}
+	if err := a.RequireApproval(ctx, ap.ID, "acme-admin", route, Meta{Actor: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DenyApproval(ctx, ap.ID, Meta{Actor: "bob", Reason: "withdrawn"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.ShowApproval(ctx, ap.ID); err != nil || got.Uses != 1 || got.State != etcdsync.ApprovalDenied {
+		t.Errorf("ShowApproval after a use and a denial = %s, %d uses, %v; want denied, 1 use", got.State, got.Uses, err)
+	}
+	old, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.UsesCounter, old.Uses = false, 0 // as a binary before the counter wrote it
+	v, _ := json.Marshal(old)
+	if _, err := cli.Put(ctx, k.Approval(old.ID), string(v)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GrantApproval(ctx, old.ID, "bob", "ok", Meta{Actor: "bob"}); err == nil || !strings.Contains(err.Error(), "request it again") {
+		t.Errorf("grant of a request from before the counter = %v, want refused", err)
 	}
 }

@@ -3,8 +3,10 @@ package etcdadmin
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -12,59 +14,121 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// readUse returns the approval.use event of kv, a use key under
-// approval-uses/ (etcdsync.ApprovalUse), in the shape the sidecars wrote
-// under events/ before the use keys: actor, the approval's reason and
-// ticket, and the details client, route, use ("n/max_uses"), request_id,
-// sidecar, requester, approver and max_uses. The approval is read as it
-// was at the use's revision, which also checks the use: it must have been
-// created then, of a grant for the same client and route, with a use
-// number the grant allows. An event that fails is returned with
-// Unverified set, never dropped.
-func (a *Admin) readUse(ctx context.Context, kv *mvccpb.KeyValue) Event {
-	id, n, _ := a.k.ParseApprovalUse(string(kv.Key))
-	ev := Event{Action: etcdsync.ActionApprovalUse, Target: id, Revision: kv.ModRevision, Key: string(kv.Key), Observed: a.now().UTC()}
-	u, err := etcdsync.DecodeApprovalUse(kv.Value)
-	if err != nil || id == "" {
-		ev.Unverified = fmt.Sprintf("not an approval use key and record: %v", err)
-		return ev
-	}
-	ev.Time, ev.Actor = u.Time, cmp.Or(u.Actor, u.Client)
-	ev.Details = map[string]string{"client": u.Client, "route": u.Route, "request_id": u.RequestID, "sidecar": u.Sidecar, DetailEtcdUser: u.EtcdUser}
-	for k, v := range ev.Details {
-		if v == "" {
-			delete(ev.Details, k)
-		}
-	}
-	ap, why := a.approvalAtRev(ctx, id, kv.ModRevision)
-	if why == "" {
-		ev.Reason, ev.Ticket = ap.Reason, ap.Ticket
-		ev.Details["use"] = strconv.Itoa(n) + "/" + strconv.Itoa(ap.MaxUses)
-		ev.Details["max_uses"], ev.Details["requester"], ev.Details["approver"] = strconv.Itoa(ap.MaxUses), ap.Requester, ap.Approver
-		why = useProblem(ap, u, n)
-	}
-	if kv.CreateRevision != kv.ModRevision {
-		why = fmt.Sprintf("use key rewritten at revision %d after its creation at %d", kv.ModRevision, kv.CreateRevision)
-	}
-	ev.Unverified = why
-	return ev
+// claimSkew is how far a use's claimed time may lie outside its grant's
+// window (decided to expires) before the use is flagged: the sidecars'
+// clocks and the operator's differ a little.
+const claimSkew = time.Minute
+
+// DetailClaimed lists the details of an approval.use event read from a
+// use counter that are the writer's word (etcdsync.ApprovalUse): a
+// sidecar's etcd user can write any of them.
+const DetailClaimed = "claimed"
+
+// claimedFields is the value of DetailClaimed.
+const claimedFields = "client route request_id sidecar claimed_time"
+
+// useRead is a use counter's version read as an approval.use event, with
+// what ListEvents dates it by.
+type useRead struct {
+	ev               Event
+	claimed          time.Time // the time the writer claims
+	decided, expires time.Time // the grant's window, zero when unknown
 }
 
-// approvalAtRev reads the approval id as it was at revision rev, or says
-// why it cannot.
-func (a *Admin) approvalAtRev(ctx context.Context, id string, rev int64) (etcdsync.Approval, string) {
+// readUse returns the approval.use event of kv, one version of a use
+// counter under approval-uses/ (etcdsync.ApprovalUse), or ok false for
+// the counter's creation by the grant (version 1) and for a use the CLI
+// wrote with its own event under events/ (that event, written by the
+// operator, stands for it). Nothing the counter holds is taken as proof:
+// the event has no actor and no etcd user, its time is when it was read
+// (Observed), and the record's client, route, request id, sidecar and
+// time are details named in DetailClaimed. It is checked against the
+// grant as it was at the use's revision: the counter must be the one the
+// grant created, the use number (version - 1) one max_uses allows, the
+// client and route the grant's, the claimed time within the grant's
+// window, and the record must claim no CLI actor. An event that fails is
+// returned with Unverified set, never dropped.
+func (a *Admin) readUse(ctx context.Context, kv *mvccpb.KeyValue) (useRead, bool) {
+	id, _ := a.k.ParseApprovalCounter(string(kv.Key))
+	if kv.Version < 2 || id == "" {
+		return useRead{}, false
+	}
+	now := a.now().UTC()
+	r := useRead{ev: Event{Action: etcdsync.ActionApprovalUse, Target: id, Time: now, Revision: kv.ModRevision, Key: string(kv.Key), Observed: now}}
+	u, err := etcdsync.DecodeApprovalUse(kv.Value)
+	if err != nil {
+		r.ev.Unverified = fmt.Sprintf("use counter value at revision %d is not a use record: %v", kv.ModRevision, err)
+		return r, true
+	}
+	if a.pairedEvent(ctx, id, u.Event, kv.ModRevision) {
+		return useRead{}, false
+	}
+	r.claimed = u.Time
+	n := int(kv.Version - 1)
+	r.ev.Details = map[string]string{"client": u.Client, "route": u.Route, "request_id": u.RequestID, "sidecar": u.Sidecar, "use": strconv.Itoa(n), DetailClaimed: claimedFields}
+	if !u.Time.IsZero() {
+		r.ev.Details["claimed_time"] = u.Time.UTC().Format(time.RFC3339Nano)
+	}
+	for k, v := range r.ev.Details {
+		if v == "" {
+			delete(r.ev.Details, k)
+		}
+	}
+	ap, recRev, why := a.approvalAtRev(ctx, id, kv.ModRevision)
+	if why == "" {
+		r.decided, r.expires = ap.Decided, ap.Expires
+		r.ev.Reason, r.ev.Ticket = ap.Reason, ap.Ticket
+		r.ev.Details["use"] = strconv.Itoa(n) + "/" + strconv.Itoa(ap.MaxUses)
+		r.ev.Details["max_uses"], r.ev.Details["requester"], r.ev.Details["approver"] = strconv.Itoa(ap.MaxUses), ap.Requester, ap.Approver
+		why = cmp.Or(counterProblem(ap, recRev, kv.CreateRevision), useProblem(ap, u, n))
+	}
+	r.ev.Unverified = why
+	return r, true
+}
+
+// pairedEvent reports whether key, which a CLI use names, is an
+// approval.use event of approval id under events/ created at revision
+// rev, the use's: the CLI wrote both in one transaction, and only the
+// operator can write under events/.
+func (a *Admin) pairedEvent(ctx context.Context, id, key string, rev int64) bool {
+	if !strings.HasPrefix(key, a.k.EventsDir()) {
+		return false
+	}
+	resp, err := a.cli.Get(ctx, key, clientv3.WithRev(rev))
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].CreateRevision != rev {
+		return false
+	}
+	var ev Event
+	return json.Unmarshal(resp.Kvs[0].Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalUse && ev.Target == id
+}
+
+// approvalAtRev reads the approval id as it was at revision rev, with its
+// mod revision then, or says why it cannot.
+func (a *Admin) approvalAtRev(ctx context.Context, id string, rev int64) (etcdsync.Approval, int64, string) {
 	resp, err := a.cli.Get(ctx, a.k.Approval(id), clientv3.WithRev(rev))
 	if err != nil {
-		return etcdsync.Approval{}, fmt.Sprintf("cannot read approval %q at revision %d: %v", id, rev, err)
+		return etcdsync.Approval{}, 0, fmt.Sprintf("cannot read approval %q at revision %d: %v", id, rev, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return etcdsync.Approval{}, fmt.Sprintf("no approval %q at revision %d", id, rev)
+		return etcdsync.Approval{}, 0, fmt.Sprintf("no approval %q at revision %d", id, rev)
 	}
 	ap, err := etcdsync.DecodeApproval(resp.Kvs[0].Value)
 	if err != nil {
-		return ap, fmt.Sprintf("approval %q at revision %d: %v", id, rev, err)
+		return ap, 0, fmt.Sprintf("approval %q at revision %d: %v", id, rev, err)
 	}
-	return ap, ""
+	return ap, resp.Kvs[0].ModRevision, ""
+}
+
+// counterProblem says why a counter created at create is not the one the
+// grant ap, whose record was at mod revision recRev, created, or "".
+func counterProblem(ap etcdsync.Approval, recRev, create int64) string {
+	switch {
+	case !ap.UsesCounter:
+		return fmt.Sprintf("approval %q counts no uses on a counter", ap.ID)
+	case create != recRev:
+		return fmt.Sprintf("use counter of approval %q created at revision %d, not with its grant at %d", ap.ID, create, recRev)
+	}
+	return ""
 }
 
 // useProblem says why use n, u, was not one ap allowed, or "".
@@ -74,14 +138,53 @@ func useProblem(ap etcdsync.Approval, u etcdsync.ApprovalUse, n int) string {
 		return fmt.Sprintf("approval %q was %s, not granted, when used", ap.ID, ap.State)
 	case u.Client != ap.Client || u.Route != ap.Route:
 		return fmt.Sprintf("use by %q on %q of approval %q granted for %q on %q", u.Client, u.Route, ap.ID, ap.Client, ap.Route)
-	case n <= ap.Uses || n > ap.MaxUses:
-		return fmt.Sprintf("use number %d of approval %q outside %d..%d", n, ap.ID, ap.Uses+1, ap.MaxUses)
+	case n > ap.MaxUses:
+		return fmt.Sprintf("use number %d of approval %q beyond its %d", n, ap.ID, ap.MaxUses)
+	case u.Time.Before(ap.Decided.Add(-claimSkew)) || u.Time.After(ap.Expires.Add(claimSkew)):
+		return fmt.Sprintf("use of approval %q claims time %s, outside its grant's window %s to %s", ap.ID, u.Time.UTC().Format(time.RFC3339), ap.Decided.UTC().Format(time.RFC3339), ap.Expires.UTC().Format(time.RFC3339))
+	case u.Actor != "" || u.EtcdUser != "" || u.Event != "":
+		return fmt.Sprintf("use of approval %q claims CLI actor %q, etcd user %q, without its event under events/ in the same transaction", ap.ID, u.Actor, u.EtcdUser)
 	}
 	return ""
 }
 
-// listUses returns the approval.use events of the use keys in etcd whose
-// time is in [from, to) (zero times are open ends).
+// counterVersions returns the versions of the counter kv (as read now)
+// after revision from and from its creation on, oldest first, read from
+// etcd's history with a watch, and a note when history before kv was
+// compacted (then only kv itself is returned).
+func (a *Admin) counterVersions(ctx context.Context, kv *mvccpb.KeyValue, from int64) ([]*mvccpb.KeyValue, string) {
+	start := max(from+1, kv.CreateRevision+1)
+	if kv.Version < 2 || start > kv.ModRevision {
+		return nil, ""
+	}
+	if start == kv.ModRevision {
+		return []*mvccpb.KeyValue{kv}, ""
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var out []*mvccpb.KeyValue
+	for wr := range a.cli.Watch(wctx, string(kv.Key), clientv3.WithRev(start)) {
+		if err := wr.Err(); err != nil {
+			return []*mvccpb.KeyValue{kv}, fmt.Sprintf("earlier uses on this counter unread: history from revision %d: %v", start, err)
+		}
+		for _, e := range wr.Events {
+			if e.Type == clientv3.EventTypePut && e.Kv.CreateRevision == kv.CreateRevision && e.Kv.ModRevision <= kv.ModRevision {
+				out = append(out, e.Kv)
+			}
+			if e.Kv.ModRevision >= kv.ModRevision {
+				return out, ""
+			}
+		}
+	}
+	return append(out, kv), fmt.Sprintf("earlier uses on this counter unread: %v", ctx.Err())
+}
+
+// listUses returns the approval.use events of the use counters in etcd
+// (every version, from etcd's history) whose grant's window, decided to
+// expires, meets [from, to) (zero times are open ends). Each is dated by
+// the time its writer claims when that lies in the window, else by the
+// grant's decision, and flagged (readUse); a use whose grant cannot be
+// read is listed whatever the window.
 func (a *Admin) listUses(ctx context.Context, from, to time.Time) ([]Event, error) {
 	resp, err := a.cli.Get(ctx, a.k.ApprovalUsesDir(), clientv3.WithPrefix())
 	if err != nil {
@@ -89,10 +192,29 @@ func (a *Admin) listUses(ctx context.Context, from, to time.Time) ([]Event, erro
 	}
 	var out []Event
 	for _, kv := range resp.Kvs {
-		ev := a.readUse(ctx, kv)
-		if (from.IsZero() || !ev.Time.Before(from)) && (to.IsZero() || ev.Time.Before(to)) {
-			out = append(out, ev)
+		kvs, note := a.counterVersions(ctx, kv, 0)
+		for _, v := range kvs {
+			r, ok := a.readUse(ctx, v)
+			if !ok || !meets(r, from, to) {
+				continue
+			}
+			r.ev.Time = r.claimed
+			if (r.ev.Unverified != "" || r.claimed.IsZero()) && !r.decided.IsZero() {
+				r.ev.Time = r.decided
+			}
+			if note != "" && v == kv {
+				r.ev.Unverified = cmp.Or(r.ev.Unverified, note)
+			}
+			out = append(out, r.ev)
 		}
 	}
 	return out, nil
+}
+
+// meets reports whether the grant window of r meets [from, to).
+func meets(r useRead, from, to time.Time) bool {
+	if r.decided.IsZero() {
+		return true
+	}
+	return (from.IsZero() || !r.expires.Before(from)) && (to.IsZero() || r.decided.Before(to))
 }

@@ -1,9 +1,11 @@
 package etcdadmin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -18,12 +20,14 @@ import (
 // that records the last revision it stored can resume from it without
 // duplicates.
 //
-// The events are the keys under events/ and the approval use keys under
-// approval-uses/, each an approval.use event (readUse): a sidecar may
-// write the latter and not the former. One read and one watch of the key
-// range from approval-uses/ to the end of events/ see both in revision
-// order, which resuming from a revision needs; the other keys in that
-// range (approvals/, audit/, demand/: a few writes a second) are skipped.
+// The events are the keys under events/ and the versions of the approval
+// use counters under approval-uses/, each an approval.use event (readUse):
+// a sidecar may write the latter and not the former. One read and one
+// watch of the key range from approval-uses/ to the end of events/ see
+// both in revision order, which resuming from a revision needs (a counter
+// the read finds changed since from has its versions since from read
+// from etcd's history); the other keys in that range (approvals/, audit/,
+// demand/: a few writes a second) are skipped.
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
 	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
@@ -32,10 +36,15 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 	}
 	var batch []Event
 	for _, kv := range resp.Kvs {
+		if _, ok := a.k.ParseApprovalCounter(string(kv.Key)); ok {
+			batch = a.appendVersions(ctx, batch, kv, from)
+			continue
+		}
 		if ev, ok := a.followed(ctx, kv); ok {
 			batch = append(batch, ev)
 		}
 	}
+	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	if len(batch) > 0 {
 		if err := fn(batch); err != nil {
 			return err
@@ -65,16 +74,33 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 }
 
 // followed returns the event of kv, a write in the range FollowEvents
-// follows, or ok false for a key that is neither an event nor a use key.
+// follows, or ok false for a key that is neither an event nor a use
+// counter's use.
 func (a *Admin) followed(ctx context.Context, kv *mvccpb.KeyValue) (Event, bool) {
 	key := string(kv.Key)
 	switch {
 	case strings.HasPrefix(key, a.k.EventsDir()):
 		return a.readEvent(ctx, kv), true
 	case strings.HasPrefix(key, a.k.ApprovalUsesDir()):
-		return a.readUse(ctx, kv), true
+		r, ok := a.readUse(ctx, kv)
+		return r.ev, ok
 	}
 	return Event{}, false
+}
+
+// appendVersions appends to batch the approval.use events of the versions
+// of the counter kv written after revision from.
+func (a *Admin) appendVersions(ctx context.Context, batch []Event, kv *mvccpb.KeyValue, from int64) []Event {
+	kvs, note := a.counterVersions(ctx, kv, from)
+	for _, v := range kvs {
+		if r, ok := a.readUse(ctx, v); ok {
+			if note != "" && v == kv {
+				r.ev.Unverified = cmp.Or(r.ev.Unverified, note)
+			}
+			batch = append(batch, r.ev)
+		}
+	}
+	return batch
 }
 
 // readEvent decodes the event at kv and checks it against etcd: its
@@ -118,8 +144,14 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		return a.putAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	case ActionClientResume:
 		return a.deletedAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
-	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny,
-		etcdsync.ActionApprovalUse: // a use under events/ was written, with its record, before the use keys (readUse)
+	case etcdsync.ActionApprovalUse:
+		// The CLI writes a use with the put of the approval's counter;
+		// before the counter, with a rewrite of its record.
+		if a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision) == "" {
+			return ""
+		}
+		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
+	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)

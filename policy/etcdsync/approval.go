@@ -3,7 +3,6 @@ package etcdsync
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -15,9 +14,9 @@ const (
 )
 
 // Approval event actions: a request, a grant and a denial are written by
-// the CLI (etcdadmin) with the change; a use is a use key under
-// approval-uses/ (ApprovalUse), which the collector's follower turns into
-// the approval.use event.
+// the CLI (etcdadmin) with the change; a use is a put of
+// its counter under approval-uses/ (ApprovalUse), which the collector's
+// follower turns into the approval.use event.
 const (
 	ActionApprovalRequest = "approval.request"
 	ActionApprovalGrant   = "approval.grant"
@@ -51,14 +50,23 @@ type Approval struct {
 	Note              string    `json:"note,omitempty"`
 	Decided           time.Time `json:"decided,omitzero"` // when granted or denied
 	Expires           time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
-	// UsesLease is the lease the use keys go on (ApprovalUse): created with
-	// the grant, of MaxAge plus UseRetention, and holding no other key, so
-	// that a sidecar may attach to it (etcd refuses a put on a lease that
-	// holds a key the writer cannot write, such as this record).
+	// UsesLease is the lease the use counter goes on (ApprovalUse):
+	// created with the grant, of MaxAge plus UseRetention, and holding no
+	// other key. A use's put keeps the counter on it (WithIgnoreLease).
 	UsesLease int64 `json:"uses_lease,omitempty"`
-	// Uses is the number of uses: as stored, the uses counted in the
-	// record by versions before the use keys (zero since); as returned by
-	// etcdadmin and seen by Problem, that plus the use keys (Tally).
+	// UsesCounter marks a record whose uses are counted on its counter
+	// key, approval-uses/<id>, created in the transaction that writes the
+	// grant (so the counter's create revision is the grant's mod
+	// revision). Such a record stores Uses as MaxUses, so that binaries
+	// from before the counter, which count in the record, see it used up
+	// and refuse it; Count ignores the stored field for it.
+	UsesCounter bool `json:"uses_counter,omitempty"`
+	// UsesRev is the create revision of the counter, recorded when a
+	// later write (a denial) moves the record's mod revision off it.
+	UsesRev int64 `json:"uses_rev,omitempty"`
+	// Uses is the number of uses: as stored, MaxUses for a UsesCounter
+	// record and the count of binaries before the counter otherwise; as
+	// returned by etcdadmin and seen by Problem, what Count makes of it.
 	Uses    int       `json:"uses"`
 	LastUse time.Time `json:"last_use,omitzero"`
 }
@@ -85,29 +93,36 @@ func (a *Approval) Problem(client, route string, now time.Time) string {
 		return "granted for another route"
 	case !now.Before(a.Expires):
 		return "expired"
+	case !a.UsesCounter:
+		return "granted by a version before the use counter: request a new approval"
 	case a.Uses >= a.MaxUses:
 		return "used up"
 	}
 	return ""
 }
 
-// Tally returns the uses of a as stored plus the use numbers taken (the
-// use keys of a, in any order), and the use number the next use takes, or
-// 0 when a is used up. Use numbers run from the stored count + 1 to
-// MaxUses, so a use key exists at most once per use max_uses allows.
-func (a *Approval) Tally(taken []int) (uses, next int) {
-	uses = a.Uses
-	for _, n := range taken {
-		if n > a.Uses && n <= a.MaxUses {
-			uses++
-		}
+// Count sets a.Uses, of a record at mod revision rev, from its counter
+// c: the counter's version less the operator's create, at most MaxUses. A
+// counter that is missing or not the one created with the grant (deleted
+// or re-created since) counts as used up: uses are never given back. A
+// record from before the counter keeps its stored count.
+func (a *Approval) Count(rev int64, c Counter) {
+	if !a.UsesCounter {
+		return
 	}
-	for n := a.Uses + 1; n <= a.MaxUses; n++ {
-		if !slices.Contains(taken, n) {
-			return uses, n
-		}
+	a.Uses = a.MaxUses
+	if c.Create == a.usesRev(rev) && c.Version >= 1 && c.Version-1 < int64(a.MaxUses) {
+		a.Uses = int(c.Version - 1)
 	}
-	return uses, 0
+}
+
+// usesRev returns the create revision a's counter must have, a's record
+// being at mod revision rev.
+func (a *Approval) usesRev(rev int64) int64 {
+	if a.UsesRev != 0 {
+		return a.UsesRev
+	}
+	return rev
 }
 
 // ValidApprovalID reports whether id can name an approval: 1 to

@@ -36,7 +36,7 @@
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
 //	<prefix>/approvals/<id>                 approval of a privileged request (JSON Approval); a grant sits on a lease of its max_age
-//	<prefix>/approval-uses/<id>/<n>         use n of an approval (JSON ApprovalUse: client, route, request id, sidecar, time), on the grant's uses lease
+//	<prefix>/approval-uses/<id>             use counter of a grant, created with it; one put per use (JSON ApprovalUse: client, route, request id, sidecar, time), on the grant's uses lease
 //	<prefix>/demand/<pod>                   leased demand of a sidecar's busy tenants, requests/s (JSON: {"t":{...},"c":{...}}; see Sharer)
 //	<prefix>/audit/head                     newest signed head of the audit store, published by the collector
 //
@@ -47,8 +47,9 @@
 // actions are policy.push, key.create, key.rotate, key.revoke,
 // token.revoke, client.suspend, client.resume, approval.request,
 // approval.grant, approval.deny and approval.use. A sidecar writes no
-// event: the use of an approval is its use key, which the collector's
-// follower (etcdadmin.FollowEvents) turns into the approval.use event, so
+// event: the use of an approval is a put of its counter, which the
+// collector's follower (etcdadmin.FollowEvents) turns into the
+// approval.use event, so
 // the sidecars' etcd role needs write access to approval-uses/ only.
 //
 // # Concurrency

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -116,30 +115,21 @@ func (k Layout) Approval(id string) string { return string(k) + approvalsDir + i
 // ApprovalsDir is the prefix of the approval records, ending in "/".
 func (k Layout) ApprovalsDir() string { return string(k) + approvalsDir }
 
-// ApprovalUsesDir is the prefix of the approval use keys, ending in "/".
+// ApprovalUsesDir is the prefix of the approval use counters, ending in "/".
 func (k Layout) ApprovalUsesDir() string { return string(k) + usesDir }
 
-// ApprovalUses is the prefix of the use keys of approval id, ending in "/".
-func (k Layout) ApprovalUses(id string) string { return string(k) + usesDir + id + "/" }
+// ApprovalCounter is the key of the use counter of approval id
+// (approvaluse.go): created with the grant, put once per use.
+func (k Layout) ApprovalCounter(id string) string { return string(k) + usesDir + id }
 
-// ApprovalUse is the key of use n of approval id (approvaluse.go).
-func (k Layout) ApprovalUse(id string, n int) string {
-	return string(k) + usesDir + id + "/" + strconv.Itoa(n)
-}
-
-// ParseApprovalUse returns the approval id and use number of the use key
+// ParseApprovalCounter returns the approval id of the use counter key
 // key, or ok false when key is not one.
-func (k Layout) ParseApprovalUse(key string) (id string, n int, ok bool) {
-	rest, found := strings.CutPrefix(key, string(k)+usesDir)
-	if !found {
-		return "", 0, false
+func (k Layout) ParseApprovalCounter(key string) (id string, ok bool) {
+	id, found := strings.CutPrefix(key, string(k)+usesDir)
+	if !found || !ValidApprovalID(id) {
+		return "", false
 	}
-	id, num, found := strings.Cut(rest, "/")
-	n, err := strconv.Atoi(num)
-	if !found || err != nil || n < 1 || !ValidApprovalID(id) || num != strconv.Itoa(n) {
-		return "", 0, false
-	}
-	return id, n, true
+	return id, true
 }
 
 // ApprovalTree is the prefix of both the approval records and their use

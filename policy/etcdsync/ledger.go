@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,15 +23,16 @@ type LedgerConfig struct {
 }
 
 // Ledger is the sidecar's side of the approvals of issue 20: it keeps the
-// approval records of the deployment and their use keys current from one
-// watch (grants reach every sidecar as revocations do), and Consume counts
-// one use of an approval across the deployment by creating its next use
-// key (ApprovalUse) in an etcd transaction that requires the key to be new
-// and the record's mod revision unchanged, so that an approval for
-// max_uses requests admits exactly that many, whichever sidecars they
-// reach, and nothing once it is denied or changed. The sidecar writes
-// only under approval-uses/ (the etcd role of deploy/kubernetes allows
-// no more); the collector turns each use key into an approval.use event.
+// approval records of the deployment and their use counters current from
+// one watch (grants reach every sidecar as revocations do), and Consume
+// counts one use of an approval across the deployment by putting its
+// counter (ApprovalUse, UseWrite) in an etcd transaction that requires the
+// record's mod revision unchanged and the counter the grant's, at the
+// version read, so that an approval for max_uses requests admits at most
+// that many, whichever sidecars they reach, and nothing once it is denied
+// or changed or its counter deleted. The sidecar writes only under
+// approval-uses/ (the etcd role of deploy/kubernetes allows no more); the
+// collector turns each version of a counter into an approval.use event.
 //
 // Consume fails closed: an unknown id, a record that does not decode, a
 // lost race it cannot settle or an etcd error refuse the request. Ledger
@@ -45,11 +45,11 @@ type Ledger struct {
 	ready atomic.Bool
 }
 
-// ledgerState is what the ledger watched: the approval records and the
-// use numbers taken of each.
+// ledgerState is what the ledger watched: the approval records and their
+// use counters.
 type ledgerState struct {
-	records map[string]ledgerEntry
-	uses    map[string][]int
+	records  map[string]ledgerEntry
+	counters map[string]Counter
 }
 
 // ledgerEntry is an approval record as watched, with its mod revision.
@@ -64,14 +64,14 @@ func NewLedger(cli *clientv3.Client, cfg LedgerConfig) *Ledger {
 		cfg.Timeout = 2 * time.Second
 	}
 	l := &Ledger{cli: cli, k: NewLayout(cfg.Prefix), cfg: cfg}
-	l.state.Store(&ledgerState{records: map[string]ledgerEntry{}, uses: map[string][]int{}})
+	l.state.Store(&ledgerState{records: map[string]ledgerEntry{}, counters: map[string]Counter{}})
 	return l
 }
 
 // Ready reports whether the ledger has read the approvals once.
 func (l *Ledger) Ready() bool { return l.ready.Load() }
 
-// Run lists the approval records and use keys and watches them until ctx
+// Run lists the approval records and use counters and watches them until ctx
 // ends, re-listing after a lost or compacted watch (backing off up to 5s).
 func (l *Ledger) Run(ctx context.Context) error {
 	wait := 100 * time.Millisecond
@@ -94,7 +94,7 @@ func (l *Ledger) Run(ctx context.Context) error {
 	return nil
 }
 
-// list reads every approval record and use key and returns the revision
+// list reads every approval record and use counter and returns the revision
 // read at.
 func (l *Ledger) list(ctx context.Context) (int64, error) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -103,7 +103,7 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot read approvals under %q: %w", l.k.ApprovalTree(), err)
 	}
-	st := &ledgerState{records: make(map[string]ledgerEntry, len(resp.Kvs)), uses: map[string][]int{}}
+	st := &ledgerState{records: make(map[string]ledgerEntry, len(resp.Kvs)), counters: map[string]Counter{}}
 	for _, kv := range resp.Kvs {
 		st.put(l.k, kv)
 	}
@@ -137,7 +137,7 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 		return
 	}
 	cur := l.state.Load()
-	st := &ledgerState{records: maps.Clone(cur.records), uses: maps.Clone(cur.uses)}
+	st := &ledgerState{records: maps.Clone(cur.records), counters: maps.Clone(cur.counters)}
 	for _, ev := range evs {
 		if ev.Type == mvccpb.DELETE {
 			st.remove(l.k, ev.Kv)
@@ -148,14 +148,11 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 	l.state.Store(st)
 }
 
-// put records kv, an approval record or a use key. A state shared with
-// readers is never changed in place: slices are copied before they grow.
+// put records kv, an approval record or a use counter.
 func (st *ledgerState) put(k Layout, kv *mvccpb.KeyValue) {
 	key := string(kv.Key)
-	if id, n, ok := k.ParseApprovalUse(key); ok {
-		if !slices.Contains(st.uses[id], n) {
-			st.uses[id] = append(slices.Clip(st.uses[id]), n)
-		}
+	if id, ok := k.ParseApprovalCounter(key); ok {
+		st.counters[id] = CounterOf(kv)
 		return
 	}
 	if id, ok := strings.CutPrefix(key, k.ApprovalsDir()); ok {
@@ -165,20 +162,17 @@ func (st *ledgerState) put(k Layout, kv *mvccpb.KeyValue) {
 	}
 }
 
-// remove forgets kv, an approval record or a use key that was deleted
-// (its lease expired).
+// remove forgets kv, an approval record or a use counter that was
+// deleted (its lease expired, or a sidecar credential deleted the
+// counter: Count then refuses every further use).
 func (st *ledgerState) remove(k Layout, kv *mvccpb.KeyValue) {
 	key := string(kv.Key)
-	if id, n, ok := k.ParseApprovalUse(key); ok {
-		st.uses[id] = slices.DeleteFunc(slices.Clone(st.uses[id]), func(m int) bool { return m == n })
-		if len(st.uses[id]) == 0 {
-			delete(st.uses, id)
-		}
+	if id, ok := k.ParseApprovalCounter(key); ok {
+		delete(st.counters, id)
 		return
 	}
 	if id, ok := strings.CutPrefix(key, k.ApprovalsDir()); ok {
-		delete(st.records, id) // with its uses: no record, no use
-		delete(st.uses, id)
+		delete(st.records, id) // no record, no use
 	}
 }
 
@@ -189,12 +183,13 @@ const consumeAttempts = 8
 // Consume counts one use of the approval id by client on route (a
 // policy.Route.RouteName) at now and reports whether it admits the
 // request; requestID goes into the use record, which links the use to the
-// request's audit record. The watched record and uses save a round trip:
-// the transaction compares the record's mod revision and creates the next
-// free use key and, when another use got there first, returns the current
-// record and uses to decide on again. A record not watched yet (just
-// granted), or one the watched copy refuses (the watch may lag a grant),
-// is read from etcd before deciding.
+// request's audit record. The watched record and counter save a round
+// trip: the transaction compares the record's mod revision and the
+// counter's create revision and version and puts the counter and, when
+// another use got there first, returns the current record and counter to
+// decide on again. A record not watched yet (just granted), or one the
+// watched copy refuses (the watch may lag a grant), is read from etcd
+// before deciding.
 func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now time.Time) bool {
 	if !ValidApprovalID(id) {
 		return false
@@ -203,20 +198,19 @@ func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now 
 	defer cancel()
 	st := l.state.Load()
 	e, watched := st.records[string(id)]
-	taken := st.uses[string(id)]
+	c := st.counters[string(id)]
 	fresh := false
 	for range consumeAttempts {
 		if !watched && !fresh {
 			var ok bool
-			if e, taken, ok = l.fetch(ctx, string(id)); !ok {
+			if e, c, ok = l.fetch(ctx, string(id)); !ok {
 				return false
 			}
 			fresh = true
 		}
 		a, err := DecodeApproval(e.raw)
-		next := 0
 		if err == nil {
-			a.Uses, next = a.Tally(taken)
+			a.Count(e.rev, c)
 		}
 		if err != nil || a.ID != string(id) || a.Problem(client, route, now) != "" {
 			if fresh {
@@ -227,7 +221,7 @@ func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now 
 		}
 		use := ApprovalUse{Client: client, Route: route, RequestID: string(requestID), Sidecar: l.cfg.Pod, Time: now.UTC()}
 		var done, ok bool
-		e, taken, done, ok = l.try(ctx, &a, e, next, use)
+		e, c, done, ok = l.try(ctx, &a, e, c, use)
 		if done {
 			return ok
 		}
@@ -237,52 +231,56 @@ func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now 
 	return false
 }
 
-// fetch reads the record of approval id and its use numbers from etcd, in
-// one transaction so both are of one revision.
-func (l *Ledger) fetch(ctx context.Context, id string) (ledgerEntry, []int, bool) {
+// fetch reads the record of approval id and its counter from etcd, in one
+// transaction so both are of one revision.
+func (l *Ledger) fetch(ctx context.Context, id string) (ledgerEntry, Counter, bool) {
 	resp, err := l.cli.Txn(ctx).Then(l.readOps(id)...).Commit()
 	if err != nil {
-		return ledgerEntry{}, nil, false
+		return ledgerEntry{}, Counter{}, false
 	}
-	return l.read(id, resp)
+	return l.read(resp)
 }
 
-// readOps read the record of approval id and the keys of its uses.
+// readOps read the record of approval id and its counter.
 func (l *Ledger) readOps(id string) []clientv3.Op {
-	return []clientv3.Op{clientv3.OpGet(l.k.Approval(id)), clientv3.OpGet(l.k.ApprovalUses(id), clientv3.WithPrefix(), clientv3.WithKeysOnly())}
+	return []clientv3.Op{clientv3.OpGet(l.k.Approval(id)), clientv3.OpGet(l.k.ApprovalCounter(id), clientv3.WithKeysOnly())}
 }
 
 // read returns what readOps read in resp; ok is false when there is no
 // record.
-func (l *Ledger) read(id string, resp *clientv3.TxnResponse) (ledgerEntry, []int, bool) {
+func (l *Ledger) read(resp *clientv3.TxnResponse) (ledgerEntry, Counter, bool) {
 	rec := resp.Responses[0].GetResponseRange().Kvs
 	if len(rec) == 0 {
-		return ledgerEntry{}, nil, false
+		return ledgerEntry{}, Counter{}, false
 	}
-	taken := UsesTaken(l.k, id, resp.Responses[1].GetResponseRange().Kvs)
-	return ledgerEntry{raw: rec[0].Value, rev: rec[0].ModRevision}, taken, true
+	var c Counter
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
+		c = CounterOf(kvs[0])
+	}
+	return ledgerEntry{raw: rec[0].Value, rev: rec[0].ModRevision}, c, true
 }
 
-// try creates use n of a, decoded from e, if e is still the record in
-// etcd and no other use took n. done reports a final answer ok; otherwise
-// next and taken are the record and uses in etcd, to decide on again.
-func (l *Ledger) try(ctx context.Context, a *Approval, e ledgerEntry, n int, use ApprovalUse) (next ledgerEntry, taken []int, done, ok bool) {
-	cmps, put, err := UseWrite(l.k, a, e.rev, n, use)
+// try puts the next use of a, decoded from e, on its counter c if e is
+// still the record in etcd and c the counter. done reports a final answer
+// ok; otherwise next and nc are the record and counter in etcd, to decide
+// on again.
+func (l *Ledger) try(ctx context.Context, a *Approval, e ledgerEntry, c Counter, use ApprovalUse) (next ledgerEntry, nc Counter, done, ok bool) {
+	cmps, put, err := UseWrite(l.k, a, e.rev, c, use)
 	if err != nil {
-		return e, nil, true, false
+		return e, c, true, false
 	}
 	resp, err := l.cli.Txn(ctx).If(cmps...).Then(put).Else(l.readOps(a.ID)...).Commit()
 	if err != nil {
 		// Among others, the uses lease has expired: the grant has too.
 		l.cfg.Logger.Warn().Err(err).Str("approval", a.ID).Msg("cannot count an approval use in etcd; refused")
-		return e, nil, true, false
+		return e, c, true, false
 	}
 	if resp.Succeeded {
-		return e, nil, true, true
+		return e, c, true, true
 	}
-	next, taken, found := l.read(a.ID, resp)
+	next, nc, found := l.read(resp)
 	if !found {
-		return e, nil, true, false // expired or removed meanwhile
+		return e, c, true, false // expired or removed meanwhile
 	}
-	return next, taken, false, false
+	return next, nc, false, false
 }

@@ -2,7 +2,6 @@ package etcdsync_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -19,13 +18,7 @@ func TestLedgerFailsClosed(t *testing.T) {
 	prefix := newPrefix(t)
 	k := etcdsync.NewLayout(prefix)
 	now := time.Now()
-	put := func(ap etcdsync.Approval) {
-		t.Helper()
-		v, _ := json.Marshal(ap)
-		if _, err := cli.Put(context.Background(), k.Approval(ap.ID), string(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(ap etcdsync.Approval) { putApproval(t, cli, k, ap) }
 	granted := etcdsync.Approval{ID: "apr_ok", Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: 2, Expires: now.Add(time.Hour)}
 	put(granted)
 	pending := granted
@@ -78,13 +71,7 @@ func TestLedgerReadsPastALaggingWatch(t *testing.T) {
 	k := etcdsync.NewLayout(prefix)
 	now := time.Now()
 	ap := etcdsync.Approval{ID: "apr_lag", Client: "c1", Route: "POST /x", State: etcdsync.ApprovalPending, MaxUses: 1, Expires: now.Add(time.Hour)}
-	put := func() {
-		t.Helper()
-		v, _ := json.Marshal(ap)
-		if _, err := cli.Put(context.Background(), k.Approval(ap.ID), string(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func() { putApproval(t, cli, k, ap) }
 	put()
 	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix})
 	ctx, cancel := context.WithCancel(context.Background())

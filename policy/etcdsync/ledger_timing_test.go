@@ -2,7 +2,6 @@ package etcdsync_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -31,10 +30,7 @@ func BenchmarkLedgerConsume(b *testing.B) {
 				ids[i] = []byte(id)
 				ap := etcdsync.Approval{ID: id, Client: "acme-admin", Route: "POST /v1/exports/full", State: etcdsync.ApprovalGranted,
 					Requester: "alice", Approver: "bob", MaxUses: 1, MaxAge: "1h0m0s", Expires: now.Add(time.Hour)}
-				v, _ := json.Marshal(ap)
-				if _, err := cli.Put(context.Background(), k.Approval(id), string(v)); err != nil {
-					b.Error(err)
-				}
+				putApproval(b, cli, k, ap)
 			}
 		})
 	}
