@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -57,8 +56,7 @@ type EmitterConfig struct {
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
 	Slots         int           // preallocated record slots; 0 means DefaultSlots
-	HTTPClient    *http.Client  // nil means a client with a 10s timeout
-	TLS           *tls.Config   // collector CA and client certificate, when HTTPClient is nil; nil: system roots
+	TLS           *tls.Config   // collector CA and client certificate for an https URL; nil: system roots
 	Service       string        // service.name resource attribute
 	Host          string        // host.name; "" means os.Hostname
 	InstanceID    string        // service.instance.id and prefix of batch ids; "" means random
@@ -113,10 +111,9 @@ type outBatch struct {
 // are safe for concurrent use; Close once when done.
 type Emitter struct {
 	cfg     EmitterConfig
-	url     string
 	q       *ring
 	sp      *spool
-	client  *http.Client
+	poster  *poster // sender goroutine only
 	log     zerolog.Logger
 	wake    chan struct{}
 	done    chan struct{}
@@ -161,6 +158,10 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 		return nil, fmt.Errorf("audit: strict mode needs a spool directory")
 	}
 	cfg = emitterDefaults(cfg)
+	p, err := newPoster(cfg.URL, cfg.Token, cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
 	q, err := newRing(cfg.Slots)
 	if err != nil {
 		return nil, err
@@ -169,7 +170,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Emitter{cfg: cfg, url: cfg.URL + "/v1/logs", q: q, sp: sp, client: cfg.HTTPClient,
+	e := &Emitter{cfg: cfg, q: q, sp: sp, poster: p,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
 		free: make(chan *outBatch, 2), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
 	e.log = zerolog.Nop()
@@ -196,11 +197,6 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
 	setDefault(&cfg.MaxBackoff, 30*time.Second)
 	setDefault(&cfg.LogInterval, time.Minute)
-	if cfg.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = cfg.TLS
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
-	}
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
 	}
