@@ -118,7 +118,7 @@ type Emitter struct {
 	wake    chan struct{}
 	done    chan struct{}
 	sendCh  chan *outBatch
-	free    chan *outBatch // spare batch buffers: two, one filling while one is sent (8 kept 1.4 MiB)
+	free    chan *outBatch // spare batch buffers (emitter_spare.go)
 	stopped sync.WaitGroup
 	once    sync.Once
 	wakeAt  uint64
@@ -131,6 +131,7 @@ type Emitter struct {
 	seq      uint64
 	started  time.Time
 	maxBatch atomic.Int64
+	neededAt time.Time // last time a batch waited for the sender (emitter_spare.go)
 	agg      aggregator
 
 	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
@@ -172,7 +173,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	}
 	e := &Emitter{cfg: cfg, q: q, sp: sp, poster: p,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
-		free: make(chan *outBatch, 2), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
+		free: make(chan *outBatch, spareBatches), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
 		e.log = *cfg.Log
@@ -290,23 +291,4 @@ func (e *Emitter) updateSpoolOK() {
 	_, _, used := e.sp.usage()
 	need := max(e.maxBatch.Load(), 64<<10)
 	e.spoolOK.Store(e.sp.dir != "" && used+need <= e.sp.max)
-}
-
-func (e *Emitter) getBatch() *outBatch {
-	select {
-	case ob := <-e.free:
-		return ob
-	default:
-		return &outBatch{}
-	}
-}
-
-func (e *Emitter) putBatch(ob *outBatch) {
-	if cap(ob.data) > 4<<20 {
-		return // do not pin an outsized buffer
-	}
-	select {
-	case e.free <- ob:
-	default:
-	}
 }

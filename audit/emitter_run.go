@@ -19,6 +19,7 @@ func (e *Emitter) runBatcher() {
 		if e.enc.n > 0 && time.Since(e.started) >= e.cfg.FlushInterval {
 			e.ship()
 		}
+		e.trimSpares(time.Now())
 		select {
 		case <-e.wake:
 		case <-t.C:
@@ -78,7 +79,7 @@ func (e *Emitter) addRecord(r *Record) {
 // ship finishes the current batch and hands it on.
 func (e *Emitter) ship() {
 	ob := e.getBatch()
-	ob.data = append(ob.data[:0], e.enc.finish()...)
+	ob.data = appendBatch(ob.data[:0], e.enc.finish())
 	ob.seq, ob.n = e.seq, e.enc.n
 	e.seq++
 	e.enc.n = 0
