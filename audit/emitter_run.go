@@ -78,8 +78,11 @@ func (e *Emitter) addRecord(r *Record) {
 
 // ship finishes the current batch and hands it on.
 func (e *Emitter) ship() {
+	// The encoder's buffer goes out as the batch and the spare's becomes
+	// the encoder's: no copy, and no buffer of the encoder's own.
 	ob := e.getBatch()
-	ob.data = appendBatch(ob.data[:0], e.enc.finish())
+	batch := e.enc.finish()
+	ob.data, e.enc.buf = batch, sizedFor(ob.data[:0], len(batch))
 	ob.seq, ob.n = e.seq, e.enc.n
 	e.seq++
 	e.enc.n = 0

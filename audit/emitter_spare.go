@@ -60,11 +60,12 @@ func (e *Emitter) trimSpares(now time.Time) {
 	}
 }
 
-// appendBatch copies an encoded batch into dst, growing dst with an
-// eighth of headroom so that the next, slightly larger, batch fits too.
-func appendBatch(dst, batch []byte) []byte {
-	if cap(dst) < len(batch) {
-		dst = make([]byte, 0, len(batch)+len(batch)/8)
+// sizedFor returns buf, or a new buffer when buf holds fewer than n
+// bytes, with an eighth of headroom so that the next, slightly larger,
+// batch fits without growing it.
+func sizedFor(buf []byte, n int) []byte {
+	if cap(buf) < n {
+		return make([]byte, 0, n+n/8)
 	}
-	return append(dst, batch...)
+	return buf
 }
