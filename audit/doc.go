@@ -38,8 +38,12 @@
 // ExportLogsServiceRequest (protobuf, hand-encoded in otlp_encode.go
 // and wire.go, so the sidecar links no protobuf library) with the
 // resource attribute portcullis.batch_id = instance id + "-" + sequence.
-// A second goroutine POSTs batches to URL+"/v1/logs", retrying within
-// RetryBudget with exponential backoff and jitter. A batch it cannot
+// A second goroutine POSTs batches to URL+"/v1/logs" (HTTP/1.1 with
+// fasthttp's client over a kept-alive connection, TLS with the TLS config
+// for an https URL, at most 10 s an attempt; one request and one response
+// reused, the body sent from the batch buffer, so a delivery leaves no
+// garbage), retrying within RetryBudget with exponential backoff and
+// jitter. A batch it cannot
 // deliver, or that arrives while the sender is behind, goes to the spool:
 // one file per batch in SpoolDir, named by sequence, written to a temp
 // file, fsync'd and renamed. While the spool holds batches new ones queue

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -57,8 +56,7 @@ type EmitterConfig struct {
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
 	Slots         int           // preallocated record slots; 0 means DefaultSlots
-	HTTPClient    *http.Client  // nil means a client with a 10s timeout
-	TLS           *tls.Config   // collector CA and client certificate, when HTTPClient is nil; nil: system roots
+	TLS           *tls.Config   // collector CA and client certificate for an https URL; nil: system roots
 	Service       string        // service.name resource attribute
 	Host          string        // host.name; "" means os.Hostname
 	InstanceID    string        // service.instance.id and prefix of batch ids; "" means random
@@ -113,15 +111,14 @@ type outBatch struct {
 // are safe for concurrent use; Close once when done.
 type Emitter struct {
 	cfg     EmitterConfig
-	url     string
 	q       *ring
 	sp      *spool
-	client  *http.Client
+	poster  *poster // sender goroutine only
 	log     zerolog.Logger
 	wake    chan struct{}
 	done    chan struct{}
 	sendCh  chan *outBatch
-	free    chan *outBatch // spare batch buffers: two, one filling while one is sent (8 kept 1.4 MiB)
+	free    chan *outBatch // spare batch buffers (emitter_spare.go)
 	stopped sync.WaitGroup
 	once    sync.Once
 	wakeAt  uint64
@@ -134,6 +131,7 @@ type Emitter struct {
 	seq      uint64
 	started  time.Time
 	maxBatch atomic.Int64
+	neededAt time.Time // last time a batch waited for the sender (emitter_spare.go)
 	agg      aggregator
 
 	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
@@ -161,6 +159,10 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 		return nil, fmt.Errorf("audit: strict mode needs a spool directory")
 	}
 	cfg = emitterDefaults(cfg)
+	p, err := newPoster(cfg.URL, cfg.Token, cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
 	q, err := newRing(cfg.Slots)
 	if err != nil {
 		return nil, err
@@ -169,9 +171,9 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Emitter{cfg: cfg, url: cfg.URL + "/v1/logs", q: q, sp: sp, client: cfg.HTTPClient,
+	e := &Emitter{cfg: cfg, q: q, sp: sp, poster: p,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
-		free: make(chan *outBatch, 2), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
+		free: make(chan *outBatch, spareBatches), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
 		e.log = *cfg.Log
@@ -196,11 +198,6 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
 	setDefault(&cfg.MaxBackoff, 30*time.Second)
 	setDefault(&cfg.LogInterval, time.Minute)
-	if cfg.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = cfg.TLS
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
-	}
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
 	}
@@ -294,23 +291,4 @@ func (e *Emitter) updateSpoolOK() {
 	_, _, used := e.sp.usage()
 	need := max(e.maxBatch.Load(), 64<<10)
 	e.spoolOK.Store(e.sp.dir != "" && used+need <= e.sp.max)
-}
-
-func (e *Emitter) getBatch() *outBatch {
-	select {
-	case ob := <-e.free:
-		return ob
-	default:
-		return &outBatch{}
-	}
-}
-
-func (e *Emitter) putBatch(ob *outBatch) {
-	if cap(ob.data) > 4<<20 {
-		return // do not pin an outsized buffer
-	}
-	select {
-	case e.free <- ob:
-	default:
-	}
 }

@@ -1,11 +1,8 @@
 package audit
 
 import (
-	"bytes"
-	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -22,6 +19,7 @@ func (e *Emitter) runBatcher() {
 		if e.enc.n > 0 && time.Since(e.started) >= e.cfg.FlushInterval {
 			e.ship()
 		}
+		e.trimSpares(time.Now())
 		select {
 		case <-e.wake:
 		case <-t.C:
@@ -80,8 +78,11 @@ func (e *Emitter) addRecord(r *Record) {
 
 // ship finishes the current batch and hands it on.
 func (e *Emitter) ship() {
+	// The encoder's buffer goes out as the batch and the spare's becomes
+	// the encoder's: no copy, and no buffer of the encoder's own.
 	ob := e.getBatch()
-	ob.data = append(ob.data[:0], e.enc.finish()...)
+	batch := e.enc.finish()
+	ob.data, e.enc.buf = batch, sizedFor(ob.data[:0], len(batch))
 	ob.seq, ob.n = e.seq, e.enc.n
 	e.seq++
 	e.enc.n = 0
@@ -154,6 +155,7 @@ func (e *Emitter) runSender() {
 	for {
 		if e.closing() {
 			e.closeSender()
+			e.poster.close()
 			return
 		}
 		if len(e.held) > 0 {
@@ -405,36 +407,6 @@ const (
 	sendRetry               // network error, 401/403, 408, 429, 5xx: try again later
 	sendRejected            // 400, 413, 415 and other 4xx: the batch itself is bad
 )
-
-// post sends one batch to the collector and reports the outcome to the
-// alarm, with the collector's answer when it failed.
-func (e *Emitter) post(data []byte) sendResult {
-	req, err := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(data))
-	if err != nil {
-		e.alarm.failed(FailUnreachable, err.Error())
-		return sendRetry
-	}
-	req.Header.Set("Content-Type", contentTypeProtobuf)
-	if e.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.cfg.Token)
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.alarm.failed(FailUnreachable, err.Error())
-		return sendRetry
-	}
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(resp.Body, head)
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	res, class := classifyStatus(resp.StatusCode)
-	if res == sendOK {
-		e.alarm.delivered()
-	} else {
-		e.alarm.failed(class, answer(resp.StatusCode, head[:n]))
-	}
-	return res
-}
 
 // classifyStatus says what a collector's status means for the batch, and
 // the failure class when it is not a success.

@@ -79,7 +79,9 @@ func TestCollectorClientCertificate(t *testing.T) {
 	}
 
 	cfg := fastConfig(srv.URL, t.TempDir())
-	cfg.HTTPClient = clientWith(ca.client(t, "sidecar-1"))
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	cfg.TLS = &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{ca.client(t, "sidecar-1")}}
 	e, err := audit.NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
