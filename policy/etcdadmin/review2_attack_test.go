@@ -106,3 +106,51 @@ func TestReviewSidecarHidesUsesByDeletingCounter(t *testing.T) {
 		t.Errorf("ListEvents after the counter's deletion: %d approval.use events of %s, want 2", listed, ap.ID)
 	}
 }
+
+// Review (attack): grantAt deletes approval-uses/<id> outside its
+// transaction, unconditionally. Two approvers granting one pending
+// request at once (both read it pending; the first commits) end with the
+// second's delete removing the counter the first grant just created: its
+// own transaction then fails on the record's revision, and the grant
+// stands with no counter, used up before its first use (and a use spent
+// in between is taken out of etcd's keys, as in the test above). The
+// second approver's late step is replayed here with the pending record
+// both read.
+func TestReviewConcurrentGrantDeletesTheWinnersCounter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	push(t, a, examplePolicy(t))
+	const route = "POST /v1/exports/full"
+	req, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, rev, err := a.approval(ctx, req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GrantApproval(ctx, req.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.grantAt(ctx, pending, rev, "carol", "ok too", Meta{Actor: "carol"}); ok || err != nil {
+		t.Fatalf("second grant from the stale read: ok %v err %v, want lost race", ok, err)
+	}
+	shown, err := a.ShowApproval(ctx, req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown.Uses != 0 {
+		t.Errorf("granted approval after a concurrent second grant: uses %d/%d, want 0 (its counter deleted by the loser)", shown.Uses, shown.MaxUses)
+	}
+	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a"})
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go l.Run(lctx)
+	waitFor(t, 20*time.Second, "the ledger", l.Ready)
+	if !l.Consume([]byte(req.ID), "acme-admin", route, []byte("req-1"), time.Now()) {
+		t.Error("first use of the granted approval refused")
+	}
+}
