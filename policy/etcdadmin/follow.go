@@ -45,10 +45,8 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 		}
 	}
 	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
-	if len(batch) > 0 {
-		if err := fn(batch); err != nil {
-			return err
-		}
+	if err := emit(batch, fn); err != nil {
+		return err
 	}
 	wc := a.cli.Watch(clientv3.WithRequireLeader(ctx), start, clientv3.WithRange(end), clientv3.WithRev(resp.Header.Revision+1))
 	for wr := range wc {
@@ -64,13 +62,41 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 				batch = append(batch, ev)
 			}
 		}
-		if len(batch) > 0 {
-			if err := fn(batch); err != nil {
-				return err
-			}
+		if err := emit(batch, fn); err != nil {
+			return err
 		}
 	}
 	return ctx.Err()
+}
+
+// maxBatchBytes bounds the encoded size of the events FollowEvents passes
+// to fn at once (unless one revision's events alone pass it), so that a
+// catch-up over many or large events does not become one huge write.
+const maxBatchBytes = 4 << 20
+
+// emit calls fn with evs, sorted by revision, in batches of at most
+// maxBatchBytes encoded, each ending at a revision's last event (a caller
+// that records the last revision of a batch resumes after all of it).
+func emit(evs []Event, fn func([]Event) error) error {
+	start, size := 0, 0
+	for i := range evs {
+		b, err := json.Marshal(&evs[i])
+		if err != nil {
+			return fmt.Errorf("cannot encode event %q at revision %d: %w", evs[i].Key, evs[i].Revision, err)
+		}
+		boundary := i > start && evs[i].Revision != evs[i-1].Revision
+		if boundary && size+len(b) > maxBatchBytes {
+			if err := fn(evs[start:i]); err != nil {
+				return err
+			}
+			start, size = i, 0
+		}
+		size += len(b)
+	}
+	if start < len(evs) {
+		return fn(evs[start:])
+	}
+	return nil
 }
 
 // followed returns the event of kv, a write in the range FollowEvents

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,16 +17,15 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Review (attack): the sidecar's etcd role may put anything under
-// approval-uses/. While the collector is down (a restart), a sidecar puts
-// ten junk counters, each about 1.2 MB of '<' in the claimed "client"
-// (within etcd's default request size). The follower's catch-up hands
-// every version since the resume revision to one store append, each
-// '<' escaped to \u003c (6 bytes), so it writes one segment line of about
-// 75 MB, past MaxEntryBytes, which the collector claims it never writes
-// and which its own readers refuse: the stored events (the operator's
-// among them) can no longer be read back or verified.
-func TestReviewSidecarJunkCountersBreakTheStore(t *testing.T) {
+// TestJunkUseCountersKeepTheStoreReadable: the sidecar's etcd role may
+// put anything under approval-uses/. While the collector is down (a
+// restart), a sidecar puts ten junk counters, each about 1.2 MB of '<' in
+// the claimed "client" (within etcd's default request size; escaped to
+// \u003c, 6 bytes each, about 75 MB in one entry). The catch-up must
+// still write no segment line past MaxEntryBytes (readUse truncates long
+// claims, FollowEvents splits its batches, the store splits or refuses an
+// entry), so the stored events can be read back and the store reopens.
+func TestJunkUseCountersKeepTheStoreReadable(t *testing.T) {
 	e, err := devetcd.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -105,5 +105,43 @@ func TestReviewSidecarJunkCountersBreakTheStore(t *testing.T) {
 	var n int
 	if err := QueryEvents(dir, time.Time{}, time.Time{}, func(*Event) error { n++; return nil }); err != nil {
 		t.Errorf("reading the stored events back: %v (read %d)", err, n)
+	}
+}
+
+// TestAppendEventsSplitsAndRefusesOversized: the store writes events that
+// together pass MaxEntryBytes as several entries, and refuses (with an
+// error, storing the events before it) one too large for an entry alone,
+// so it never writes a line its readers refuse.
+func TestAppendEventsSplitsAndRefusesOversized(t *testing.T) {
+	dir, key := t.TempDir(), newTestKey(t)
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 20<<20)
+	var evs []Event
+	for i := range 5 {
+		evs = append(evs, Event{Time: time.Now(), Key: fmt.Sprintf("k%d", i), Revision: int64(i + 1), Action: "a", Target: "t", Reason: big})
+	}
+	if err := st.AppendEvents(evs); err != nil {
+		t.Fatalf("100 MB of events in 20 MB events: %v", err)
+	}
+	huge := Event{Time: time.Now(), Key: "huge", Revision: 9, Action: "a", Reason: strings.Repeat("x", MaxEntryBytes)}
+	small := Event{Time: time.Now(), Key: "small", Revision: 8, Action: "a"}
+	if err := st.AppendEvents([]Event{small, huge}); !errors.Is(err, errEventTooLarge) {
+		t.Errorf("an event past MaxEntryBytes: err %v, want errEventTooLarge", err)
+	}
+	st.Close()
+	got := map[string]bool{}
+	if err := QueryEvents(dir, time.Time{}, time.Time{}, func(e *Event) error { got[e.Key] = true; return nil }); err != nil {
+		t.Fatalf("reading the events back: %v", err)
+	}
+	for _, k := range []string{"k0", "k1", "k2", "k3", "k4", "small"} {
+		if !got[k] {
+			t.Errorf("event %s not stored", k)
+		}
+	}
+	if got["huge"] {
+		t.Error("the oversized event was stored")
 	}
 }
