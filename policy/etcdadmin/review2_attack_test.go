@@ -107,16 +107,14 @@ func TestReviewSidecarHidesUsesByDeletingCounter(t *testing.T) {
 	}
 }
 
-// Review (attack): grantAt deletes approval-uses/<id> outside its
-// transaction, unconditionally. Two approvers granting one pending
-// request at once (both read it pending; the first commits) end with the
-// second's delete removing the counter the first grant just created: its
-// own transaction then fails on the record's revision, and the grant
-// stands with no counter, used up before its first use (and a use spent
-// in between is taken out of etcd's keys, as in the test above). The
-// second approver's late step is replayed here with the pending record
-// both read.
-func TestReviewConcurrentGrantDeletesTheWinnersCounter(t *testing.T) {
+// TestConcurrentGrantKeepsTheWinnersCounter: two approvers granting one
+// pending request at once both read it pending; the first commits. The
+// second's clearing of a leftover counter is conditional on the record it
+// read, so it must not delete the counter the first grant just created
+// (the grant would stand used up before its first use, and a use spent in
+// between would be taken out of etcd's keys). The second approver's late
+// step is replayed here with the pending record both read.
+func TestConcurrentGrantKeepsTheWinnersCounter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cli := dial(t, shared)
