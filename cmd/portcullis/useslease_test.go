@@ -13,14 +13,15 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
-// Review (attack), under the Job's roles with authentication on: the
-// sidecar's etcd user spends the single use of a grant while the
-// collector is down, then revokes the grant's uses lease (etcd lets a
-// user revoke a lease when it may write every key on it, and the uses
-// lease holds only approval-uses/<id>). The collector, started after,
-// catches up from etcd and stores the request and the grant but no
-// approval.use: the use is gone from the evidence. It should be stored.
-func TestReviewSidecarRevokesUsesLeaseHidingUse(t *testing.T) {
+// TestRevokedUsesLeaseKeepsTheUseInTheTrail, under the Job's roles with
+// authentication on: the sidecar's etcd user spends the single use of a
+// grant while the collector is down, then revokes the grant's uses lease
+// (etcd lets a user revoke a lease when it may write every key on it, and
+// the uses lease holds only approval-uses/<id>). The collector, started
+// after, catches up from etcd's history and must store the request, the
+// grant and the approval.use, and the counter's early deletion as a
+// flagged approval.counter_delete.
+func TestRevokedUsesLeaseKeepsTheUseInTheTrail(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -50,7 +51,7 @@ func TestReviewSidecarRevokesUsesLeaseHidingUse(t *testing.T) {
 			actions[ev.Action]++
 			return nil
 		})
-		return actions[etcdsync.ActionApprovalGrant] == 1
+		return actions[etcdsync.ActionApprovalGrant] == 1 && actions[etcdadmin.ActionCounterDelete] == 1
 	})
 	if actions[etcdsync.ActionApprovalUse] != 1 {
 		t.Errorf("trail after catch-up: %v; want the sidecar's approval.use of %s (hidden by revoking its uses lease)", actions, ap.ID)

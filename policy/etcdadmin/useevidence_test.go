@@ -7,18 +7,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
-// Review (attack): a sidecar's etcd role may delete approval-uses/<id>
-// (readwrite on the prefix; revoking the uses lease, which holds only the
-// counter, does the same). A sidecar that spends every use of a grant
-// while the collector's follower is down (restart, lost watch) and then
-// deletes the counter hides those uses: the follower's catch-up reads
-// only the keys that exist now (Get WithMinModRev), so a deleted
-// counter's versions are never read back from history, and ListEvents
-// reads the counters that exist. Both should still report the two uses.
-func TestReviewSidecarHidesUsesByDeletingCounter(t *testing.T) {
+// TestFollowEventsKeepsUsesOfADeletedCounter: a sidecar's etcd role may
+// delete approval-uses/<id> (readwrite on the prefix; revoking the uses
+// lease, which holds only the counter, does the same). A sidecar that
+// spends every use of a grant while the collector's follower is down
+// (restart, lost watch) and then deletes the counter must not hide those
+// uses: the follower's catch-up watches etcd's history from its resume
+// revision, which holds the counter's puts, so both uses reach fn, and the
+// deletion before the uses lease's end is a flagged
+// approval.counter_delete event. (ListEvents reads the counters that
+// exist now: the collector's store is the record, as README says.)
+func TestFollowEventsKeepsUsesOfADeletedCounter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cli := dial(t, shared)
@@ -82,28 +85,23 @@ func TestReviewSidecarHidesUsesByDeletingCounter(t *testing.T) {
 	})
 	stop()
 	<-done
-	uses := 0
+	uses, deletions := 0, 0
 	for _, e := range got {
-		if e.Action == etcdsync.ActionApprovalUse {
+		switch {
+		case e.Action == etcdsync.ActionApprovalUse && e.Target == ap.ID:
 			uses++
+		case e.Action == ActionCounterDelete && e.Target == ap.ID:
+			deletions++
+			if e.Unverified == "" {
+				t.Errorf("the counter's deletion before its lease's end is not flagged: %+v", e)
+			}
 		}
 	}
 	if uses != 2 {
 		t.Errorf("follower resumed at %d after two uses and the counter's deletion: %d approval.use events, want 2 (uses hidden from the evidence)", stored, uses)
 	}
-
-	evs, err := a.ListEvents(ctx, time.Time{}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed := 0
-	for _, e := range evs {
-		if e.Action == etcdsync.ActionApprovalUse && e.Target == ap.ID {
-			listed++
-		}
-	}
-	if listed != 2 {
-		t.Errorf("ListEvents after the counter's deletion: %d approval.use events of %s, want 2", listed, ap.ID)
+	if deletions != 1 {
+		t.Errorf("follower saw %d approval.counter_delete events of %s, want 1", deletions, ap.ID)
 	}
 }
 
@@ -150,5 +148,80 @@ func TestConcurrentGrantKeepsTheWinnersCounter(t *testing.T) {
 	waitFor(t, 20*time.Second, "the ledger", l.Ready)
 	if !l.Consume([]byte(req.ID), "acme-admin", route, []byte("req-1"), time.Now()) {
 		t.Error("first use of the granted approval refused")
+	}
+}
+
+// TestFollowEventsCompactedHistoryIsFlagged: when etcd has compacted the
+// history after the resume revision, the follower cannot replay it: it
+// reads the keys as they are (the events under events/ and the counters
+// that exist) and adds a flagged events.gap event saying that uses of
+// counters deleted since may be missing, then follows on.
+func TestFollowEventsCompactedHistoryIsFlagged(t *testing.T) {
+	t.Parallel()
+	e, err := devetcd.Start(t.TempDir()) // its own server: the test compacts it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	ctx := context.Background()
+	cli := dial(t, e)
+	a := New(cli, newPrefix(t))
+	push(t, a, examplePolicy(t))
+	if _, _, err := a.CreateKey(ctx, "acme-admin", 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []Event
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- a.FollowEvents(fctx, 1, func(evs []Event) error {
+			mu.Lock()
+			got = append(got, evs...)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	has := func(action string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range got {
+			if e.Action == action {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 20*time.Second, "the events.gap event", func() bool { return has(ActionEventsGap) })
+	if !has(ActionKeyCreate) || !has(ActionPolicyPush) {
+		t.Errorf("catch-up over compacted history: %+v, want the stored policy.push and key.create", got)
+	}
+	if _, _, err := a.CreateKey(ctx, "acme-hris", 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the second key.create after the gap", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, e := range got {
+			if e.Action == ActionKeyCreate {
+				n++
+			}
+		}
+		return n == 2
+	})
+	stop()
+	<-done
+	for _, e := range got {
+		if e.Action == ActionEventsGap && e.Unverified == "" {
+			t.Errorf("events.gap not flagged: %+v", e)
+		}
 	}
 }
