@@ -245,33 +245,82 @@ func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 	return append(buf, '"')
 }
 
-// AppendEvents stores control-plane lifecycle events durably as one entry.
-// An event with a Key is stored once: one whose key and revision are
-// stored already is left out (issue 13 item 4).
+// AppendEvents stores control-plane lifecycle events durably, as one
+// entry when they fit in MaxEntryBytes and else as several. An event with
+// a Key is stored once: one whose key and revision are stored already is
+// left out (issue 13 item 4). An event too large for an entry on its own
+// is not stored and fails the append (errEventTooLarge), after the events
+// before it are stored.
 func (s *Store) AppendEvents(events []Event) error {
 	_, err := s.appendEvents(events)
 	s.after()
 	return err
 }
 
+// maxEventsBytes bounds the encoded events of one events entry: the line
+// adds the header, chain hashes, signature and derived detection events,
+// well under the rest of MaxEntryBytes.
+const maxEventsBytes = MaxEntryBytes - 1<<20
+
+// errEventTooLarge refuses an event whose encoding alone passes
+// maxEventsBytes.
+var errEventTooLarge = errors.New("event too large for one store entry")
+
 // appendEvents stores the events not stored before and returns them.
 func (s *Store) appendEvents(events []Event) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	events = s.newEventsLocked(events)
-	if len(events) == 0 {
-		return nil, nil
+	var stored []Event
+	for len(events) > 0 {
+		n, err := eventsThatFit(events, maxEventsBytes)
+		if err != nil {
+			return stored, err
+		}
+		if err := s.appendEventsEntryLocked(events[:n]); err != nil {
+			return stored, err
+		}
+		stored, events = append(stored, events[:n]...), events[n:]
 	}
+	return stored, nil
+}
+
+// eventsThatFit returns how many of the first events encode within limit
+// bytes (at least one), or errEventTooLarge when the first alone does not.
+func eventsThatFit(events []Event, limit int) (int, error) {
+	size := 2
+	for i := range events {
+		b, err := json.Marshal(&events[i])
+		if err != nil {
+			return 0, fmt.Errorf("collector: cannot encode event %q at revision %d: %w", events[i].Key, events[i].Revision, err)
+		}
+		size += len(b) + 1
+		if size > limit {
+			if i == 0 {
+				return 0, fmt.Errorf("collector: event %q at revision %d is %d bytes encoded: %w", events[0].Key, events[0].Revision, len(b), errEventTooLarge)
+			}
+			return i, nil
+		}
+	}
+	return len(events), nil
+}
+
+// appendEventsEntryLocked stores events, which fit in one entry, as one.
+func (s *Store) appendEventsEntryLocked(events []Event) error {
 	derived := s.detectLocked(nil, events)
-	ev, err := json.Marshal(append(events, derived...))
+	ev, err := json.Marshal(append(events[:len(events):len(events)], derived...))
 	if err != nil {
 		s.commitLocked(false)
-		return nil, fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
+		return fmt.Errorf("collector: cannot encode %d events: %w", len(events), err)
 	}
 	body := s.bodyHeader(nil, KindEvents)
 	body = append(append(append(body, `,"events":`...), ev...), '}')
+	if len(body)+entryOverhead > MaxEntryBytes {
+		s.commitLocked(false)
+		return fmt.Errorf("collector: %d events with %d derived are %d bytes encoded: %w", len(events), len(derived), len(body), errEventTooLarge)
+	}
 	if err := s.appendLocked(body); err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range events {
 		if e.Key != "" {
@@ -282,8 +331,12 @@ func (s *Store) appendEvents(events []Event) ([]Event, error) {
 		}
 	}
 	s.stats.Events += uint64(len(events) + len(derived))
-	return events, nil
+	return nil
 }
+
+// entryOverhead bounds what a segment line adds to its body: the chain
+// hashes, the signature and the JSON around them.
+const entryOverhead = 512
 
 // newEventsLocked returns the events not stored before (nor twice in
 // events).

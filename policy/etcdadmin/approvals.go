@@ -245,8 +245,18 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, note, now, now.Add(age)
 	ap.UsesLease = int64(uses.ID)
 	counter := a.k.ApprovalCounter(ap.ID)
-	if _, err := a.cli.Delete(ctx, counter); err != nil {
-		return ap, false, fmt.Errorf("cannot clear the use counter of approval %q: %w", ap.ID, err)
+	// A counter left from before (a sidecar's etcd role may put one) is
+	// cleared only while the record is still the one read: a concurrent
+	// grant that won has moved the record and created its own counter,
+	// which this loser must leave alone.
+	cleared, err := a.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(a.k.Approval(ap.ID)), "=", rev)).Then(clientv3.OpDelete(counter)).Commit()
+	if err != nil || !cleared.Succeeded {
+		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: they lapse anyway
+		a.cli.Revoke(context.WithoutCancel(ctx), uses.ID)
+		if err != nil {
+			return ap, false, fmt.Errorf("cannot clear the use counter of approval %q: %w", ap.ID, err)
+		}
+		return ap, false, nil
 	}
 	create, err := putJSON(counter, etcdsync.ApprovalUse{}, clientv3.WithLease(uses.ID))
 	if err != nil {

@@ -60,6 +60,7 @@ func (a *Admin) readUse(ctx context.Context, kv *mvccpb.KeyValue) (useRead, bool
 		r.ev.Unverified = fmt.Sprintf("use counter value at revision %d is not a use record: %v", kv.ModRevision, err)
 		return r, true
 	}
+	long := capClaims(&u)
 	if a.pairedEvent(ctx, id, u.Event, kv.ModRevision) {
 		return useRead{}, false
 	}
@@ -82,8 +83,33 @@ func (a *Admin) readUse(ctx context.Context, kv *mvccpb.KeyValue) (useRead, bool
 		r.ev.Details["max_uses"], r.ev.Details["requester"], r.ev.Details["approver"] = strconv.Itoa(ap.MaxUses), ap.Requester, ap.Approver
 		why = cmp.Or(counterProblem(ap, recRev, kv.CreateRevision), useProblem(ap, u, n))
 	}
-	r.ev.Unverified = why
+	r.ev.Unverified = cmp.Or(long, why)
 	return r, true
+}
+
+// maxClaimBytes bounds each field of a use record readUse keeps: ids,
+// names, routes and event keys are far shorter, and a sidecar's etcd user
+// could otherwise make every approval.use event (and the collector's
+// store entries) megabytes long.
+const maxClaimBytes = 256
+
+// capClaims truncates the fields of u longer than maxClaimBytes and says
+// which it truncated, or "".
+func capClaims(u *etcdsync.ApprovalUse) string {
+	var long []string
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"client", &u.Client}, {"route", &u.Route}, {"request_id", &u.RequestID}, {"sidecar", &u.Sidecar}, {"actor", &u.Actor}, {"etcd_user", &u.EtcdUser}, {"event", &u.Event}} {
+		if len(*f.v) > maxClaimBytes {
+			long = append(long, fmt.Sprintf("%s (%d bytes)", f.name, len(*f.v)))
+			*f.v = strings.ToValidUTF8((*f.v)[:maxClaimBytes], "")
+		}
+	}
+	if len(long) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("use record claims fields longer than %d bytes, truncated: %s", maxClaimBytes, strings.Join(long, ", "))
 }
 
 // pairedEvent reports whether key, which a CLI use names, is an

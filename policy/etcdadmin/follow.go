@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -14,25 +16,82 @@ import (
 )
 
 // FollowEvents calls fn with every lifecycle event written after revision
-// from, oldest first, as they happen, until ctx ends or fn fails. It starts
-// with the events already stored (so a collector that was down catches up)
-// and then watches. fn gets each event with its etcd revision; a caller
-// that records the last revision it stored can resume from it without
-// duplicates.
+// from, oldest first, as they happen, until ctx ends or fn fails. It
+// watches from revision from+1, so a collector that was down catches up
+// from etcd's history; fn gets each event with its etcd revision, and a
+// caller that records the last revision of each batch it stored can
+// resume from it without duplicates.
 //
 // The events are the keys under events/ and the versions of the approval
 // use counters under approval-uses/, each an approval.use event (readUse):
-// a sidecar may write the latter and not the former. One read and one
-// watch of the key range from approval-uses/ to the end of events/ see
-// both in revision order, which resuming from a revision needs (a counter
-// the read finds changed since from has its versions since from read
-// from etcd's history); the other keys in that range (approvals/, audit/,
-// demand/: a few writes a second) are skipped.
+// a sidecar may write the latter and not the former. One watch of the key
+// range from approval-uses/ to the end of events/ sees both in revision
+// order, with every put since from, to keys deleted since among them: a
+// counter a sidecar deleted (or whose uses lease it revoked) after
+// spending its uses still yields them. The deletion of a counter that
+// held uses before its lease's natural end is an approval.counter_delete
+// event, flagged (counterDeleted). The other keys in that range
+// (approvals/, audit/, demand/: a few writes a second) are skipped. When
+// etcd has compacted the history after from, it reads the keys as they
+// are instead and adds an events.gap event, flagged, saying that uses of
+// counters deleted since from may be missing (catchUpCompacted).
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
+	for {
+		compacted, err := a.watchEvents(ctx, from, fn)
+		if compacted == 0 {
+			return err
+		}
+		if from, err = a.catchUpCompacted(ctx, from, compacted, fn); err != nil {
+			return err
+		}
+	}
+}
+
+// watchEvents passes fn the events of the watch from revision from+1 until
+// ctx ends, fn fails or the watch breaks. It returns etcd's compact
+// revision, and no error, when the history from from+1 is compacted.
+func (a *Admin) watchEvents(ctx context.Context, from int64, fn func([]Event) error) (int64, error) {
+	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	var batch []Event
+	for wr := range a.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(from+1), clientv3.WithPrevKV()) {
+		if wr.CompactRevision != 0 {
+			return wr.CompactRevision, nil
+		}
+		if err := wr.Err(); err != nil {
+			return 0, fmt.Errorf("watching events under %q and %q: %w", a.k.EventsDir(), start, err)
+		}
+		batch = batch[:0]
+		for _, e := range wr.Events {
+			var ev Event
+			ok := false
+			if e.Type == clientv3.EventTypePut {
+				ev, ok = a.followed(ctx, e.Kv)
+			} else {
+				ev, ok = a.counterDeleted(ctx, e)
+			}
+			if ok {
+				batch = append(batch, ev)
+			}
+		}
+		if err := emit(batch, fn); err != nil {
+			return 0, err
+		}
+	}
+	return 0, ctx.Err()
+}
+
+// catchUpCompacted passes fn the events FollowEvents finds in the keys as
+// they are (etcd's history from from+1 is compacted at compacted): the
+// events under events/ and the counters changed since from, with their
+// versions still in history, then an events.gap event at the revision
+// read, flagged. It returns that revision, to watch from.
+func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn func([]Event) error) (int64, error) {
 	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
 	if err != nil {
-		return fmt.Errorf("cannot read events under %q and %q: %w", a.k.EventsDir(), start, err)
+		return 0, fmt.Errorf("cannot read events under %q and %q: %w", a.k.EventsDir(), start, err)
 	}
 	var batch []Event
 	for _, kv := range resp.Kvs {
@@ -44,33 +103,43 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 			batch = append(batch, ev)
 		}
 	}
+	now := a.now().UTC()
+	rev := resp.Header.Revision
+	batch = append(batch, Event{Time: now, Observed: now, Action: ActionEventsGap, Target: a.k.ApprovalUsesDir(), Key: a.k.ApprovalUsesDir(), Revision: rev,
+		Details:    map[string]string{"from": strconv.FormatInt(from+1, 10), "to": strconv.FormatInt(rev, 10), "compacted": strconv.FormatInt(compacted, 10)},
+		Unverified: fmt.Sprintf("etcd history from revision %d is compacted (at %d): read the keys as they are at %d; uses of approval use counters deleted since revision %d may be missing", from+1, compacted, rev, from+1)})
 	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
-	if len(batch) > 0 {
-		if err := fn(batch); err != nil {
-			return err
+	return rev, emit(batch, fn)
+}
+
+// maxBatchBytes bounds the encoded size of the events FollowEvents passes
+// to fn at once (unless one revision's events alone pass it), so that a
+// catch-up over many or large events does not become one huge write.
+const maxBatchBytes = 4 << 20
+
+// emit calls fn with evs, sorted by revision, in batches of at most
+// maxBatchBytes encoded, each ending at a revision's last event (a caller
+// that records the last revision of a batch resumes after all of it).
+func emit(evs []Event, fn func([]Event) error) error {
+	start, size := 0, 0
+	for i := range evs {
+		b, err := json.Marshal(&evs[i])
+		if err != nil {
+			return fmt.Errorf("cannot encode event %q at revision %d: %w", evs[i].Key, evs[i].Revision, err)
 		}
-	}
-	wc := a.cli.Watch(clientv3.WithRequireLeader(ctx), start, clientv3.WithRange(end), clientv3.WithRev(resp.Header.Revision+1))
-	for wr := range wc {
-		if err := wr.Err(); err != nil {
-			return fmt.Errorf("watching events under %q and %q: %w", a.k.EventsDir(), start, err)
-		}
-		batch = batch[:0]
-		for _, e := range wr.Events {
-			if e.Type != clientv3.EventTypePut {
-				continue
-			}
-			if ev, ok := a.followed(ctx, e.Kv); ok {
-				batch = append(batch, ev)
-			}
-		}
-		if len(batch) > 0 {
-			if err := fn(batch); err != nil {
+		boundary := i > start && evs[i].Revision != evs[i-1].Revision
+		if boundary && size+len(b) > maxBatchBytes {
+			if err := fn(evs[start:i]); err != nil {
 				return err
 			}
+			start, size = i, 0
 		}
+		size += len(b)
 	}
-	return ctx.Err()
+	if start < len(evs) {
+		return fn(evs[start:])
+	}
+	return nil
 }
 
 // followed returns the event of kv, a write in the range FollowEvents
@@ -187,4 +256,43 @@ func (a *Admin) deletedAt(ctx context.Context, key string, rev int64) string {
 		return fmt.Sprintf("%q was not deleted at revision %d", key, rev)
 	}
 	return ""
+}
+
+// counterDeleted returns the approval.counter_delete event of e, a
+// deletion in the range FollowEvents follows, when it deleted a use
+// counter that held uses (version 2 or more; e carries the previous value)
+// before its uses lease's natural end, the grant's expiry plus
+// etcdsync.UseRetention: a sidecar's etcd role can delete the counter or
+// revoke the lease. The event is flagged, never taken as proof of
+// anything but the deletion; the uses themselves come from the counter's
+// puts. A deletion after that end is the lease's and yields no event, as
+// does one FollowEvents cannot tell from it (replayed after that end).
+func (a *Admin) counterDeleted(ctx context.Context, e *clientv3.Event) (Event, bool) {
+	id, ok := a.k.ParseApprovalCounter(string(e.Kv.Key))
+	if !ok {
+		return Event{}, false
+	}
+	prev := e.PrevKv
+	if prev != nil && prev.Version < 2 {
+		return Event{}, false // no use on it
+	}
+	now := a.now().UTC()
+	ev := Event{Action: ActionCounterDelete, Target: id, Time: now, Observed: now, Key: string(e.Kv.Key), Revision: e.Kv.ModRevision}
+	if prev == nil {
+		ev.Unverified = fmt.Sprintf("use counter of approval %q deleted at revision %d; its value before is not in etcd's history, so its uses may be missing", id, ev.Revision)
+		return ev, true
+	}
+	ev.Details = map[string]string{"uses": strconv.FormatInt(prev.Version-1, 10), "counter_created": strconv.FormatInt(prev.CreateRevision, 10)}
+	ap, _, why := a.approvalAtRev(ctx, id, prev.CreateRevision)
+	switch {
+	case why != "":
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d: %s", id, prev.Version-1, ev.Revision, why)
+	case ap.State != etcdsync.ApprovalGranted:
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses, created while it was %s, deleted at revision %d", id, prev.Version-1, ap.State, ev.Revision)
+	case now.Before(ap.Expires.Add(etcdsync.UseRetention - claimSkew)):
+		ev.Unverified = fmt.Sprintf("use counter of approval %q with %d uses deleted at revision %d before its uses lease's end %s (deleted or its lease revoked)", id, prev.Version-1, ev.Revision, ap.Expires.Add(etcdsync.UseRetention).Format(time.RFC3339))
+	default:
+		return Event{}, false
+	}
+	return ev, true
 }

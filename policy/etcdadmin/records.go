@@ -11,6 +11,10 @@ const (
 	ActionTokenRevoke   = "token.revoke"
 	ActionClientSuspend = "client.suspend"
 	ActionClientResume  = "client.resume"
+
+	// Written by the collector's follower (FollowEvents), never to etcd:
+	ActionCounterDelete = "approval.counter_delete" // a use counter deleted before its lease's end
+	ActionEventsGap     = "events.gap"              // etcd history compacted: uses may be missing
 )
 
 // Event is one lifecycle event: a change to the policy, a key or a client.

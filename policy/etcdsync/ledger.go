@@ -107,6 +107,7 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 	for _, kv := range resp.Kvs {
 		st.put(l.k, kv)
 	}
+	st.prune()
 	l.state.Store(st)
 	l.ready.Store(true)
 	return resp.Header.Revision, nil
@@ -145,7 +146,22 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 		}
 		st.put(l.k, ev.Kv)
 	}
+	st.prune()
 	l.state.Store(st)
+}
+
+// prune forgets the counters of no approval record: a sidecar's etcd role
+// may put any key under approval-uses/, and those must not make every
+// ledger (and each copy apply makes) grow. A grant writes its record and
+// counter in one transaction, so both arrive in one read or watch batch;
+// a counter pruned is refused anyway (Consume reads etcd for a record it
+// does not hold).
+func (st *ledgerState) prune() {
+	for id := range st.counters {
+		if _, ok := st.records[id]; !ok {
+			delete(st.counters, id)
+		}
+	}
 }
 
 // put records kv, an approval record or a use counter.
