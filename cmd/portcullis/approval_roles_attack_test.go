@@ -53,7 +53,7 @@ const reviewRoute = "POST /v1/exports/full"
 // ledger then admits another request on a single-use approval. A
 // single-use grant must admit one request however the use keys are
 // handled by a sidecar credential.
-func TestReviewSidecarDeleteReopensSingleUseApproval(t *testing.T) {
+func TestSidecarCannotReopenSingleUseApproval(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -84,7 +84,7 @@ func TestReviewSidecarDeleteReopensSingleUseApproval(t *testing.T) {
 // put a use that the collector records as verified, spent by operator
 // "alice" as etcd user portcullis-operator, dated years before the grant
 // (outside any evidence window that covers the grant).
-func TestReviewSidecarForgesOperatorUseEvent(t *testing.T) {
+func TestSidecarCannotForgeOperatorUseEvent(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -46,7 +46,7 @@ func oldUse(t *testing.T, cli *clientv3.Client, k etcdsync.Layout, id string) bo
 // is a key the old binary does not read, and the old binary's use is the
 // stored count, past which the new ledger counts no key. Nothing in the
 // record makes an old binary refuse a grant it can no longer count.
-func TestReviewMixedVersionsDoubleSpendSingleUse(t *testing.T) {
+func TestMixedVersionsCannotDoubleSpendSingleUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cli := dial(t, shared)
