@@ -17,3 +17,29 @@ func TestSockConnRawSystemCalls(t *testing.T) {
 	t.Run("deadlines", TestUpstreamDeadlineKeptWithinAnEighth)
 	t.Run("wiring", TestServedConnectionsUseRawIO)
 }
+
+// TestTrustBoundaryOnRawSockets sends the hostile bytes of the trust
+// boundary's socket tests through the raw system calls: the race pass
+// runs them with sockConn on the syscall package, so without this the
+// path every deployed sidecar takes would meet them only in make demo and
+// the bench. Smuggling, trailers, credentials, a leftover or stray byte
+// on a pooled upstream connection, framing, streaming and TLS.
+func TestTrustBoundaryOnRawSockets(t *testing.T) {
+	for name, test := range map[string]func(*testing.T){
+		"smuggling refused":              TestSmugglingRefused,
+		"trailers never forwarded":       TestTrailersNeverForwarded,
+		"credentials never forwarded":    TestCredentialsNeverForwarded,
+		"transfer-encoding chunked only": TestTransferEncodingOnlyChunked,
+		"multipart byte for byte":        TestMultipartBodyByteForByte,
+		"upstream leftover":              TestUpstreamLeftoverNeverDelivered,
+		"upstream framing":               TestUpstreamFraming,
+		"upstream idle close":            TestUpstreamIdleCloseReplaced,
+		"upstream failures":              TestUpstreamFailures,
+		"large response streamed":        TestLargeResponseStreamed,
+		"HTTP/1.0 body to close":         TestHTTP10ClientGetsBodyToClose,
+		"TLS listener":                   TestServeTLSListener,
+		"TLS client certificates":        TestTLSClientCertificates,
+	} {
+		t.Run(name, test)
+	}
+}
