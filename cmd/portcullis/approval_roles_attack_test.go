@@ -16,10 +16,10 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
-// reviewGrant starts etcd with the Job's roles and authentication on,
+// grantUnderRoles starts etcd with the Job's roles and authentication on,
 // pushes the example policy and has alice request and bob grant a
 // single-use approval for acme-admin on the export route.
-func reviewGrant(t *testing.T, ctx context.Context) (endpoints []string, opCli *clientv3.Client, ap etcdsync.Approval) {
+func grantUnderRoles(t *testing.T, ctx context.Context) (endpoints []string, opCli *clientv3.Client, ap etcdsync.Approval) {
 	t.Helper()
 	const prefix = "/portcullis/default"
 	e := startEtcd(t)
@@ -33,7 +33,7 @@ func reviewGrant(t *testing.T, ctx context.Context) (endpoints []string, opCli *
 	if _, err := op.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}); err != nil {
 		t.Fatalf("operator policy push: %v", err)
 	}
-	ap, err = op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: reviewRoute}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7"})
+	ap, err = op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: exportRoute}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7"})
 	if err != nil {
 		t.Fatalf("operator approvals request: %v", err)
 	}
@@ -46,18 +46,19 @@ func reviewGrant(t *testing.T, ctx context.Context) (endpoints []string, opCli *
 	return e.Endpoints(), opCli, ap
 }
 
-const reviewRoute = "POST /v1/exports/full"
+const exportRoute = "POST /v1/exports/full"
 
 // A sidecar's etcd user may delete under approval-uses/ (the role is
-// readwrite), and a deleted use key frees its use number: every sidecar's
-// ledger then admits another request on a single-use approval. A
-// single-use grant must admit one request however the use keys are
-// handled by a sidecar credential.
+// readwrite; etcd has no create-only permission). A single-use grant must
+// still admit one request however a sidecar credential handles its
+// counter: a deleted or re-created counter has another create revision,
+// so it counts as used up. (Found by an outside review of the first
+// design, one key per use number, where a delete freed the number.)
 func TestSidecarCannotReopenSingleUseApproval(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	endpoints, _, ap := reviewGrant(t, ctx)
+	endpoints, _, ap := grantUnderRoles(t, ctx)
 	const prefix = "/portcullis/default"
 	sc := dialAs(t, endpoints, "portcullis-sidecar")
 	l := etcdsync.NewLedger(sc, etcdsync.LedgerConfig{Prefix: prefix, Pod: "hr-service-0", Logger: zerolog.Nop()})
@@ -66,7 +67,7 @@ func TestSidecarCannotReopenSingleUseApproval(t *testing.T) {
 
 	admitted := 0
 	for i := range 3 {
-		if l.Consume([]byte(ap.ID), "acme-admin", reviewRoute, fmt.Appendf(nil, "req-%d", i), time.Now()) {
+		if l.Consume([]byte(ap.ID), "acme-admin", exportRoute, fmt.Appendf(nil, "req-%d", i), time.Now()) {
 			admitted++
 		}
 		// The sidecar user removes the use key it (or another pod) created.
@@ -79,16 +80,17 @@ func TestSidecarCannotReopenSingleUseApproval(t *testing.T) {
 	}
 }
 
-// A use key is written by the sidecar's etcd user, yet the follower takes
-// its actor, etcd user and time from the record: a sidecar credential can
-// put a use that the collector records as verified, spent by operator
-// "alice" as etcd user portcullis-operator, dated years before the grant
-// (outside any evidence window that covers the grant).
+// The counter is written by the sidecar's etcd user, so what its value
+// says is a claim: a use claiming to be spent by operator "alice" as etcd
+// user portcullis-operator, dated years before the grant, must be stored
+// without that actor and etcd user, dated when the collector read it, and
+// flagged unverified. (Found by an outside review: the follower used to
+// take them from the record and store the use as verified.)
 func TestSidecarCannotForgeOperatorUseEvent(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	endpoints, opCli, ap := reviewGrant(t, ctx)
+	endpoints, opCli, ap := grantUnderRoles(t, ctx)
 	const prefix = "/portcullis/default"
 
 	colAdmin := etcdadmin.New(dialAs(t, endpoints, "portcullis-collector"), prefix)
@@ -99,7 +101,7 @@ func TestSidecarCannotForgeOperatorUseEvent(t *testing.T) {
 	defer stopFollow()
 
 	sc := dialAs(t, endpoints, "portcullis-sidecar")
-	forged, _ := json.Marshal(etcdsync.ApprovalUse{Client: "acme-admin", Route: reviewRoute, Actor: "alice",
+	forged, _ := json.Marshal(etcdsync.ApprovalUse{Client: "acme-admin", Route: exportRoute, Actor: "alice",
 		EtcdUser: "portcullis-operator", Time: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if _, err := sc.Put(ctx, etcdsync.NewLayout(prefix).ApprovalCounter(ap.ID), string(forged), clientv3.WithLease(clientv3.LeaseID(ap.UsesLease))); err != nil {
 		t.Fatalf("sidecar put of a use key: %v", err)

@@ -25,13 +25,13 @@ func TestRevokedUsesLeaseKeepsTheUseInTheTrail(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	endpoints, _, ap := reviewGrant(t, ctx)
+	endpoints, _, ap := grantUnderRoles(t, ctx)
 	const prefix = "/portcullis/default"
 	sc := dialAs(t, endpoints, "portcullis-sidecar")
 	l := etcdsync.NewLedger(sc, etcdsync.LedgerConfig{Prefix: prefix, Pod: "hr-service-0", Logger: zerolog.Nop()})
 	go func() { _ = l.Run(ctx) }()
 	waitFor(t, ctx, "the ledger", l.Ready)
-	if !l.Consume([]byte(ap.ID), "acme-admin", reviewRoute, []byte("req-1"), time.Now()) {
+	if !l.Consume([]byte(ap.ID), "acme-admin", exportRoute, []byte("req-1"), time.Now()) {
 		t.Fatal("the single use refused")
 	}
 	if _, err := sc.Revoke(ctx, clientv3.LeaseID(ap.UsesLease)); err != nil {

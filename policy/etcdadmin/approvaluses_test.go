@@ -28,15 +28,7 @@ func TestFollowEventsApprovalUses(t *testing.T) {
 	cli := dial(t, shared)
 	prefix := newPrefix(t)
 	a := New(cli, prefix)
-	push(t, a, bytes.Replace(examplePolicy(t), []byte("max_uses: 1, max_age: 1h"), []byte("max_uses: 2, max_age: 1h"), 1))
-	const route = "POST /v1/exports/full"
-	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ap, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
-		t.Fatal(err)
-	}
+	route, ap := twoUseGrant(t, ctx, a)
 	if ap.MaxUses != 2 || ap.UsesLease == 0 {
 		t.Fatalf("granted %+v, want 2 uses and a uses lease", ap)
 	}
@@ -152,15 +144,7 @@ func TestFollowEventsCLIUse(t *testing.T) {
 	prefix := newPrefix(t)
 	a := New(cli, prefix)
 	k := etcdsync.NewLayout(prefix)
-	push(t, a, bytes.Replace(examplePolicy(t), []byte("max_uses: 1, max_age: 1h"), []byte("max_uses: 2, max_age: 1h"), 1))
-	const route = "POST /v1/exports/full"
-	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ap, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
-		t.Fatal(err)
-	}
+	route, ap := twoUseGrant(t, ctx, a)
 	if err := a.RequireApproval(ctx, ap.ID, "acme-admin", route, Meta{Actor: "carol", EtcdUser: "ops-carol"}); err != nil {
 		t.Fatalf("RequireApproval: %v", err)
 	}
@@ -196,4 +180,21 @@ func TestFollowEventsCLIUse(t *testing.T) {
 	if other.Action != etcdsync.ActionApprovalUse || other.Actor != "" || other.Details[DetailEtcdUser] != "" || !strings.Contains(other.Unverified, "claims CLI actor") {
 		t.Errorf("counter put naming the CLI's event = %+v, want no actor or etcd user, flagged", other)
 	}
+}
+
+// twoUseGrant pushes the example policy with the export route's approval
+// allowing two uses, and has alice request and bob grant one for
+// acme-admin; it returns the route and the granted approval.
+func twoUseGrant(t *testing.T, ctx context.Context, a *Admin) (string, etcdsync.Approval) {
+	t.Helper()
+	push(t, a, bytes.Replace(examplePolicy(t), []byte("max_uses: 1, max_age: 1h"), []byte("max_uses: 2, max_age: 1h"), 1))
+	const route = "POST /v1/exports/full"
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	return route, ap
 }

@@ -1,7 +1,6 @@
 package etcdadmin
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"testing"
@@ -27,15 +26,7 @@ func TestFollowEventsKeepsUsesOfADeletedCounter(t *testing.T) {
 	cli := dial(t, shared)
 	prefix := newPrefix(t)
 	a := New(cli, prefix)
-	push(t, a, bytes.Replace(examplePolicy(t), []byte("max_uses: 1, max_age: 1h"), []byte("max_uses: 2, max_age: 1h"), 1))
-	const route = "POST /v1/exports/full"
-	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ap, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
-		t.Fatal(err)
-	}
+	route, ap := twoUseGrant(t, ctx, a)
 	// The collector stored everything up to here, then went down.
 	st, err := cli.Get(ctx, "x")
 	if err != nil {

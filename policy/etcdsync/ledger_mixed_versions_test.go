@@ -41,11 +41,12 @@ func oldUse(t *testing.T, cli *clientv3.Client, k etcdsync.Layout, id string) bo
 	return tx.Succeeded
 }
 
-// With a sidecar (or the operator's CLI) of the version before the use
-// keys still about, a single-use approval admits two: the new ledger's use
-// is a key the old binary does not read, and the old binary's use is the
-// stored count, past which the new ledger counts no key. Nothing in the
-// record makes an old binary refuse a grant it can no longer count.
+// With a sidecar (or the operator's CLI) of the version before the
+// counter still about, a single-use approval must admit one request: a
+// new grant stores uses = max_uses, so the old binary (oldUse,
+// the transaction it ran) sees it used up, and the new ledger counts only
+// its counter. (Found by an outside review: without that, each binary
+// admitted one.)
 func TestMixedVersionsCannotDoubleSpendSingleUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
