@@ -54,7 +54,11 @@ func TestGlobalTenantLimit(t *testing.T) {
 	d := r.start("pod-d")
 	f.route(loadTarget{a.listen, 60}, loadTarget{b.listen, 20}, loadTarget{d.listen, 20})
 	joined := time.Since(start)
-	time.Sleep(time.Until(start.Add(joined + 2*time.Second + leave)))
+	// The load goes on a second past the last window, as it does past the
+	// others, so that the window's last second is not also the load's
+	// (a CI run counted 78 admitted in it, against 97-101 in each second
+	// before; the cause was not found, see the session note).
+	time.Sleep(time.Until(start.Add(joined + 2*time.Second + leave + time.Second)))
 	cancel()
 	wg.Wait()
 
