@@ -140,7 +140,9 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/x-protobuf or application/json")
 		return
 	}
-	body, status, err := c.readBody(w, r)
+	buf := ingestPool.Get().(*ingestBuffers)
+	defer buf.release()
+	body, status, err := c.readBody(w, r, buf)
 	if err != nil {
 		reason, code := rejectMalformed, "bad_request"
 		if status == http.StatusRequestEntityTooLarge {
@@ -149,7 +151,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, reason, status, code, err.Error())
 		return
 	}
-	b, err := DecodeBatchContext(r.Context(), body, format, c.cfg.Limits)
+	b, err := decodeBatchInto(r.Context(), body, format, c.cfg.Limits, buf.records)
 	switch {
 	case errors.Is(err, ErrBatchTooLarge):
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
@@ -158,6 +160,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
 		return
 	}
+	buf.records = b.Records
 	c.admitBatch(b, sender, c.cfg.Now())
 	if err := c.store.AppendBatch(b); err != nil && !errors.Is(err, ErrDuplicateBatch) {
 		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
@@ -205,15 +208,18 @@ func batchFormat(contentType string) (string, bool) {
 	return "", false
 }
 
-// readBody reads the (possibly gzip) body up to MaxBodyBytes.
-func (c *Collector) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+// readBody reads the (possibly gzip) body up to MaxBodyBytes into buf's
+// body buffer.
+func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingestBuffers) ([]byte, int, error) {
 	if r.ContentLength > c.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch of %d bytes exceeds the %d byte limit", r.ContentLength, c.cfg.MaxBodyBytes)
 	}
 	var src io.Reader = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
+	hint := r.ContentLength
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
 	case "gzip":
+		hint = 0 // the length is the compressed one
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("cannot read gzip body: %w", err)
@@ -222,7 +228,8 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request) ([]byte, in
 	default:
 		return nil, http.StatusBadRequest, fmt.Errorf("unsupported content encoding %q", enc)
 	}
-	body, err := io.ReadAll(io.LimitReader(src, c.cfg.MaxBodyBytes+1))
+	body, err := readAll(buf.body[:0], io.LimitReader(src, c.cfg.MaxBodyBytes+1), hint)
+	buf.body = body
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) || int64(len(body)) > c.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch exceeds the %d byte limit", c.cfg.MaxBodyBytes)

@@ -82,12 +82,18 @@ func DecodeBatch(body []byte, format string) (*Batch, error) {
 // when ctx ends (the client left). A batch over lim yields
 // ErrBatchTooLarge.
 func DecodeBatchContext(ctx context.Context, body []byte, format string, lim DecodeLimits) (*Batch, error) {
+	return decodeBatchInto(ctx, body, format, lim, nil)
+}
+
+// decodeBatchInto is DecodeBatchContext decoding protobuf records into
+// reuse's storage (which it overwrites).
+func decodeBatchInto(ctx context.Context, body []byte, format string, lim DecodeLimits, reuse []StoredRecord) (*Batch, error) {
 	var b *Batch
 	var err error
 	lim = lim.withDefaults()
 	switch format {
 	case FormatProtobuf:
-		b, err = decodeWireContext(ctx, body, lim)
+		b, err = decodeWireContext(ctx, body, lim, reuse[:0])
 	case FormatJSON:
 		b, err = decodeJSON(body, lim)
 	default:
@@ -225,56 +231,151 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 
 // setAttr stores one attribute in its field, or in Attributes when unknown.
 func (s *StoredRecord) setAttr(key string, v anyValue) {
-	switch key {
-	case audit.AttrMethod:
-		s.Method = v.String()
-	case audit.AttrRoute:
-		s.Route = v.String()
-	case audit.AttrStatus:
-		s.Status = v.Int()
-	case audit.AttrPath:
-		s.Path = v.String()
-	case audit.AttrSourceIP:
-		s.SourceIP = v.String()
-	case audit.AttrUserAgent:
-		s.UserAgent = v.String()
-	case audit.AttrBytesIn:
-		s.BytesIn = v.Int()
-	case audit.AttrBytesOut:
-		s.BytesOut = v.Int()
+	switch f := attrFieldOf([]byte(key)); {
+	case f == attrForeign:
+		s.setForeignAttr(key, v)
+	case f < numTextAttrs:
+		*s.textField(f) = v.String()
 	default:
-		s.setPortcullisAttr(key, v)
+		s.setIntAttr(f, v)
 	}
 }
 
-func (s *StoredRecord) setPortcullisAttr(key string, v anyValue) {
-	switch key {
+// attrField is the field of a StoredRecord an attribute goes to.
+type attrField uint8
+
+// The attribute fields: text fields first (below numTextAttrs), then
+// numbers, then attrForeign for the attributes kept in Attributes.
+const (
+	attrMethod attrField = iota
+	attrRoute
+	attrPath
+	attrSourceIP
+	attrUserAgent
+	attrTenant
+	attrClient
+	attrKeyID
+	attrAuthMethod
+	attrDecision
+	attrRequestID
+	attrIssuer
+	attrTokenFingerprint
+	attrApprovalID
+	numTextAttrs // not a field: the text fields end here
+	attrStatus
+	attrBytesIn
+	attrBytesOut
+	attrPolicyRevision
+	attrDuration
+	attrCount
+	attrForeign
+)
+
+// attrFieldOf returns the field of the attribute named key. The switch
+// on string(key) compares without allocating (BenchmarkDecodeBatchWire).
+func attrFieldOf(key []byte) attrField {
+	switch string(key) {
+	case audit.AttrMethod:
+		return attrMethod
+	case audit.AttrRoute:
+		return attrRoute
+	case audit.AttrStatus:
+		return attrStatus
+	case audit.AttrPath:
+		return attrPath
+	case audit.AttrSourceIP:
+		return attrSourceIP
+	case audit.AttrUserAgent:
+		return attrUserAgent
+	case audit.AttrBytesIn:
+		return attrBytesIn
+	case audit.AttrBytesOut:
+		return attrBytesOut
+	}
+	return portcullisAttrFieldOf(key)
+}
+
+// portcullisAttrFieldOf is attrFieldOf for the portcullis.* attributes.
+func portcullisAttrFieldOf(key []byte) attrField {
+	switch string(key) {
 	case audit.AttrTenant:
-		s.Tenant = v.String()
+		return attrTenant
 	case audit.AttrClient:
-		s.Client = v.String()
+		return attrClient
 	case audit.AttrKeyID:
-		s.KeyID = v.String()
+		return attrKeyID
 	case audit.AttrAuthMethod:
-		s.AuthMethod = v.String()
+		return attrAuthMethod
 	case audit.AttrDecision:
-		s.Decision = v.String()
+		return attrDecision
 	case audit.AttrPolicyRevision:
-		s.PolicyRevision = v.Int()
+		return attrPolicyRevision
 	case audit.AttrRequestID:
-		s.RequestID = v.String()
+		return attrRequestID
 	case audit.AttrIssuer:
-		s.Issuer = v.String()
+		return attrIssuer
 	case audit.AttrTokenFingerprint:
-		s.TokenFingerprint = v.String()
+		return attrTokenFingerprint
 	case audit.AttrDuration:
-		s.DurationUS = v.Int() / 1e3
+		return attrDuration
 	case audit.AttrCount:
-		s.Count = v.Int()
+		return attrCount
 	case audit.AttrApprovalID:
-		s.ApprovalID = v.String()
-	default:
-		s.setForeignAttr(key, v)
+		return attrApprovalID
+	}
+	return attrForeign
+}
+
+// textField returns the text field f (below numTextAttrs) of s.
+func (s *StoredRecord) textField(f attrField) *string {
+	switch f {
+	case attrMethod:
+		return &s.Method
+	case attrRoute:
+		return &s.Route
+	case attrPath:
+		return &s.Path
+	case attrSourceIP:
+		return &s.SourceIP
+	case attrUserAgent:
+		return &s.UserAgent
+	case attrTenant:
+		return &s.Tenant
+	case attrClient:
+		return &s.Client
+	case attrKeyID:
+		return &s.KeyID
+	case attrAuthMethod:
+		return &s.AuthMethod
+	case attrDecision:
+		return &s.Decision
+	case attrRequestID:
+		return &s.RequestID
+	case attrIssuer:
+		return &s.Issuer
+	case attrTokenFingerprint:
+		return &s.TokenFingerprint
+	case attrApprovalID:
+		return &s.ApprovalID
+	}
+	panic("BUG: collector: textField of a field that is not text")
+}
+
+// setIntAttr stores v in the number field f.
+func (s *StoredRecord) setIntAttr(f attrField, v anyValue) {
+	switch f {
+	case attrStatus:
+		s.Status = v.Int()
+	case attrBytesIn:
+		s.BytesIn = v.Int()
+	case attrBytesOut:
+		s.BytesOut = v.Int()
+	case attrPolicyRevision:
+		s.PolicyRevision = v.Int()
+	case attrDuration:
+		s.DurationUS = v.Int() / 1e3
+	case attrCount:
+		s.Count = v.Int()
 	}
 }
 

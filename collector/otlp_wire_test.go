@@ -157,9 +157,45 @@ func protowireMessage(num int, payload []byte) []byte {
 // answer on any body they accept. Seeds: testdata/fuzz/FuzzWireMatchesGenerated.
 func FuzzWireMatchesGenerated(f *testing.F) {
 	f.Add(encodeBatch("i-1", sampleRecord(1)))
+	f.Add(encodeBatch("i-2", sampleRecord(1), sampleRecord(2), sampleRecord(2)))
 	f.Add(protowireMessage(fReqResourceLogs, protowireMessage(fRLScopeLogs, protowireMessage(fSLLogRecords,
 		protowireMessage(fLRAttributes, append(protowireMessage(fKVKey, []byte("k")), protowireMessage(fKVValue, protowireMessage(fAnyString, []byte("v")))...))))))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkWire(t, body, false)
 	})
+}
+
+// TestWireRecordCacheMatchesGenerated: the decoder reuses what an
+// attribute position of the record before decoded to when its bytes are
+// the same (recordCache). Records that repeat, then change, an
+// attribute's type, key, position or value, that name a field twice, and
+// foreign and long values, decode as the generated types decode them.
+func TestWireRecordCacheMatchesGenerated(t *testing.T) {
+	iv := func(i int64) *commonpb.AnyValue { return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: i}} }
+	long := string(make([]byte, 300))
+	shapes := [][]*commonpb.KeyValue{
+		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrStatus, iv(200)), kv(audit.AttrPath, sv("/a"))},
+		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrStatus, iv(200)), kv(audit.AttrPath, sv("/b"))},
+		{kv(audit.AttrTenant, iv(7)), kv(audit.AttrStatus, sv("201")), kv(audit.AttrPath, sv("/b"))},
+		{kv(audit.AttrStatus, iv(200)), kv(audit.AttrTenant, sv("acme")), kv(audit.AttrTenant, sv("beta"))},
+		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrTenant, sv("acme")), kv("x.foreign", sv("acme"))},
+		{kv(audit.AttrClient, sv("acme")), kv(audit.AttrStatus, iv(200)), kv(audit.AttrPath, sv(long))},
+		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrStatus, iv(200)), kv(audit.AttrPath, sv(long))},
+		{kv(audit.AttrTenant, sv("")), kv(audit.AttrStatus, iv(200))},
+		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrStatus, &commonpb.AnyValue{}), kv(audit.AttrPath, sv("/a"))},
+		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrStatus, iv(200)), kv(audit.AttrPath, sv("/a"))},
+	}
+	var recs []*logspb.LogRecord
+	for i, attrs := range shapes {
+		recs = append(recs, &logspb.LogRecord{TimeUnixNano: uint64(i + 1), Attributes: attrs})
+	}
+	body := mustMarshal(t, &logspb.LogsData{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: recs}}}}})
+	checkWire(t, body, true)
+	got, err := decodeWire(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Records[1].Tenant != "acme" || got.Records[2].Tenant != "7" || got.Records[3].Tenant != "beta" || got.Records[4].Attributes["x.foreign"] != "acme" {
+		t.Fatalf("records decoded as %+v", got.Records)
+	}
 }

@@ -115,7 +115,8 @@ type Store struct {
 	seen       map[batchKey]struct{}
 	seenEvents map[eventKey]struct{}
 	stats      StoreStats
-	buf        []byte
+	buf        []byte // the body being encoded, reused
+	line       []byte // the entry line being written, reused
 	closed     bool
 	torn       bool // a failed append left bytes after segSize
 }
@@ -186,7 +187,11 @@ func (s *Store) appendBatch(b *Batch) error {
 		s.commitLocked(false)
 		return err
 	}
-	if err := s.appendLocked(body); err != nil {
+	err = s.appendLocked(body)
+	if cap(s.buf) > maxPooledBody {
+		s.buf = nil // do not pin an outsized batch's body
+	}
+	if err != nil {
 		return err
 	}
 	s.seen[key] = struct{}{}
@@ -384,7 +389,8 @@ func (s *Store) writeEntryLocked(body []byte) error {
 		return err
 	}
 	h := chainHash(s.prev, body)
-	line := appendEntryLine(make([]byte, 0, len(body)+256), s.prev, h, signEntry(s.cfg.SigningKey, h), body)
+	line := appendEntryLine(s.line[:0], s.prev, h, signEntry(s.cfg.SigningKey, h), body)
+	s.keepLine(line)
 	if err := s.writeLocked(line); err != nil {
 		return err
 	}
@@ -401,6 +407,16 @@ func (s *Store) writeEntryLocked(body []byte) error {
 		s.deferLocked(err)
 	}
 	return nil
+}
+
+// keepLine keeps line's storage for the next entry, unless it is larger
+// than entries usually are: a new line per entry was a batch's largest
+// allocation (BenchmarkCollectorIngestCPU).
+func (s *Store) keepLine(line []byte) {
+	s.line = line[:0]
+	if cap(line) > maxPooledBody {
+		s.line = nil
+	}
 }
 
 // deferLocked counts and reports a failure the store retries later.
