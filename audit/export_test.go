@@ -13,6 +13,7 @@ var (
 	FastConfig   = fastConfig
 	EmitN        = emitN
 	WaitFor      = waitFor
+	HoldQueued   = holdQueued
 )
 
 // waitFor polls cond until it holds or the deadline passes. The emitter
