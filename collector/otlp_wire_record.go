@@ -108,6 +108,17 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 	var text recordText
 	pos := 0
 	for rest := msg; len(rest) > 0; {
+		// An attribute with a one-byte length, read without nextField:
+		// 18 of a sidecar record's 22 fields.
+		if len(rest) >= 2 && rest[0] == fLRAttributes<<3|byte(protowire.BytesType) && rest[1] < 0x80 && int(rest[1]) <= len(rest)-2 {
+			n := 2 + int(rest[1])
+			if err := d.attr(s, &text, pos, rest[2:n:n]); err != nil {
+				return err
+			}
+			pos++
+			rest = rest[n:]
+			continue
+		}
 		f, r, err := nextField(rest)
 		if err != nil {
 			return err

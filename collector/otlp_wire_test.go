@@ -171,7 +171,9 @@ func FuzzWireMatchesGenerated(f *testing.F) {
 // attribute's type, key, position or value, that name a field twice, and
 // foreign and long values, decode as the generated types decode them.
 func TestWireRecordCacheMatchesGenerated(t *testing.T) {
-	iv := func(i int64) *commonpb.AnyValue { return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: i}} }
+	iv := func(i int64) *commonpb.AnyValue {
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: i}}
+	}
 	long := string(make([]byte, 300))
 	shapes := [][]*commonpb.KeyValue{
 		{kv(audit.AttrTenant, sv("acme")), kv(audit.AttrStatus, iv(200)), kv(audit.AttrPath, sv("/a"))},

@@ -36,7 +36,9 @@ type StoreConfig struct {
 // store. Any field may be nil.
 type Detection struct {
 	// Detect is called before a batch or group of events is written, with
-	// the chain position it will take (seq) and its records or events.
+	// the chain position it will take (seq) and its records or events,
+	// which are valid only during the call (the intake reuses a batch's
+	// record slice for the next batch); the strings in them may be kept.
 	// The events it returns are stored in that same entry: a batch's
 	// alert events cost no signed, fsync'd entry of their own
 	// (BenchmarkCollectorIngestInterleaved), and replay finds them next
