@@ -30,13 +30,18 @@ var ingestPool = sync.Pool{New: func() any { return new(ingestBuffers) }}
 
 // release returns b to the pool, without the buffers over the caps.
 func (b *ingestBuffers) release() {
+	b.trim()
+	ingestPool.Put(b)
+}
+
+// trim drops the buffers over the caps.
+func (b *ingestBuffers) trim() {
 	if cap(b.body) > maxPooledBody {
 		b.body = nil
 	}
 	if cap(b.records) > maxPooledRecords {
 		b.records = nil
 	}
-	ingestPool.Put(b)
 }
 
 // readAll is io.ReadAll into buf's storage. A hint (the request's

@@ -81,7 +81,7 @@ func nextField(b []byte) (field, []byte, error) {
 				return field{num: protowire.Number(b[0] >> 3), typ: protowire.BytesType, data: b[2 : 2+n : 2+n]}, b[2+n:], nil
 			}
 			// A record: a two-byte length.
-			if len(b) >= 3 && b[2] < 0x80 {
+			if len(b) >= 3 && b[1] >= 0x80 && b[2] < 0x80 {
 				if n := int(b[1]&0x7f) | int(b[2])<<7; n <= len(b)-3 {
 					return field{num: protowire.Number(b[0] >> 3), typ: protowire.BytesType, data: b[3 : 3+n : 3+n]}, b[3+n:], nil
 				}

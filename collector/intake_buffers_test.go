@@ -1,0 +1,90 @@
+package collector
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+
+	"github.com/portcullis/portcullis/audit"
+)
+
+// TestIntakeReuseKeepsNoAlias: the intake reads every body into, and
+// decodes into, buffers it reuses from batch to batch. What a batch's
+// records hold (the strings the alert engine keeps) must not change when
+// the next batches of the same size arrive: decoding copies what it keeps.
+func TestIntakeReuseKeepsNoAlias(t *testing.T) {
+	var mu sync.Mutex
+	var kept []StoredRecord
+	cfg := StoreConfig{Detection: Detection{Detect: func(_ uint64, recs []StoredRecord, _ []Event) []Event {
+		mu.Lock()
+		defer mu.Unlock()
+		if kept == nil {
+			kept = append([]StoredRecord(nil), recs...) // the strings, not copies of their bytes
+		}
+		return nil
+	}}}
+	srv, _ := startCollector(t, t.TempDir(), newTestKey(t), cfg)
+	first, second := benchRecords(64), benchRecords(64)
+	for i := range second {
+		second[i].Tenant, second[i].Client = "ACME", "CRM-SYNC"
+		second[i].SetRequestID(bytes.ToUpper(first[i].RequestID()))
+		second[i].SetPath([]byte("/V1/USERS/42"))
+	}
+	// One P: the pool hands each request the buffers of the one before.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for i, recs := range [][]audit.Record{first, second, second, second} {
+		if code := post(t, srv.URL, testToken, encodeBatch("b-"+itoa(i), recs...), false); code != http.StatusOK {
+			t.Fatalf("batch %d: status %d", i, code)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kept) != len(first) {
+		t.Fatalf("kept %d records of the first batch, want %d", len(kept), len(first))
+	}
+	for i, r := range kept {
+		if r.Tenant != "acme" || r.Client != "crm-sync" || r.Path != "/v1/users/42" || r.RequestID != string(first[i].RequestID()) {
+			t.Fatalf("record %d of the first batch changed after the second: %+v", i, r)
+		}
+	}
+}
+
+// TestIngestBuffersTrim: a buffer over the caps is not kept for the next
+// batch, so one outsized batch does not stay pinned.
+func TestIngestBuffersTrim(t *testing.T) {
+	b := &ingestBuffers{body: make([]byte, 0, maxPooledBody+1), records: make([]StoredRecord, 0, maxPooledRecords+1)}
+	b.trim()
+	if b.body != nil || b.records != nil {
+		t.Errorf("kept buffers of %d bytes and %d records, want neither (caps %d and %d)", cap(b.body), cap(b.records), maxPooledBody, maxPooledRecords)
+	}
+	b = &ingestBuffers{body: make([]byte, 0, maxPooledBody), records: make([]StoredRecord, 0, maxPooledRecords)}
+	b.trim()
+	if cap(b.body) != maxPooledBody || cap(b.records) != maxPooledRecords {
+		t.Errorf("dropped buffers at the caps: %d bytes, %d records", cap(b.body), cap(b.records))
+	}
+}
+
+// TestReadAll reads a body whole with and without a length hint, into
+// the storage it was given when that is large enough.
+func TestReadAll(t *testing.T) {
+	want := strings.Repeat("0123456789", 1000)
+	for _, hint := range []int64{-1, 0, 10, int64(len(want)), int64(len(want)) + 5} {
+		got, err := readAll(nil, iotest.HalfReader(strings.NewReader(want)), hint)
+		if err != nil || string(got) != want {
+			t.Fatalf("hint %d: read %d bytes, err %v; want %d", hint, len(got), err, len(want))
+		}
+	}
+	buf := make([]byte, 0, len(want)+1)
+	got, _ := readAll(buf, strings.NewReader(want), int64(len(want)))
+	if &got[0] != &buf[:1][0] {
+		t.Error("readAll did not read into the storage it was given")
+	}
+	if _, err := readAll(nil, iotest.ErrReader(io.ErrUnexpectedEOF), 0); err != io.ErrUnexpectedEOF {
+		t.Errorf("err %v, want %v", err, io.ErrUnexpectedEOF)
+	}
+}
