@@ -88,3 +88,19 @@ func TestReadAll(t *testing.T) {
 		t.Errorf("err %v, want %v", err, io.ErrUnexpectedEOF)
 	}
 }
+
+// TestReserveBounded: the decoder sizes a batch's records from its first
+// record, but a tiny first record in front of a large body reserves at
+// most maxPooledRecords, whatever the record limit.
+func TestReserveBounded(t *testing.T) {
+	d := wireDecoder{lim: DecodeLimits{MaxRecords: 1 << 30}, b: &Batch{}}
+	d.reserve(0, 64<<10)
+	if got := cap(d.b.Records); got > maxPooledRecords {
+		t.Errorf("reserved %d records for a 0-byte first record, want at most %d", got, maxPooledRecords)
+	}
+	d = wireDecoder{lim: DecodeLimits{MaxRecords: 10_000}, b: &Batch{}}
+	d.reserve(590, 512*593)
+	if got := cap(d.b.Records); got < 512 {
+		t.Errorf("reserved %d records for 512 records of 590 bytes, want at least 512", got)
+	}
+}

@@ -237,10 +237,12 @@ func (d *wireDecoder) wireScopeLogs(msg []byte) error {
 
 // reserve grows the batch's records for the rest of a ScopeLogs, rest
 // bytes that start with a record of size bytes, counting on records of
-// one batch being about the same size and at most to the record limit:
-// appending 512 records one by one copied them nine times over.
+// one batch being about the same size: appending 512 records one by one
+// copied them nine times over. It reserves at most maxPooledRecords (1.5
+// MB), whatever the record limit, so that a tiny first record in front of
+// a large body cannot make it allocate more than the body warrants.
 func (d *wireDecoder) reserve(size, rest int) {
-	n := min(rest/(size+3)+1, d.lim.MaxRecords-len(d.b.Records))
+	n := min(rest/(size+3)+1, d.lim.MaxRecords-len(d.b.Records), maxPooledRecords)
 	if n > 0 {
 		d.b.Records = slices.Grow(d.b.Records, n)
 	}
