@@ -43,10 +43,7 @@
 // for an https URL, at most 10 s an attempt; one request and one response
 // reused, the body sent from the batch buffer, so a delivery leaves no
 // garbage), retrying within RetryBudget with exponential backoff and
-// jitter. While two batches wait for it and fewer than half the slots
-// are in use, the batcher leaves new records in their slots rather than
-// encode more batches (holding: a slot costs no memory of its own, a
-// batch buffer does). A batch it cannot
+// jitter. A batch it cannot
 // deliver, or that arrives while the sender is behind, goes to the spool:
 // one file per batch in SpoolDir, named by sequence, written to a temp
 // file, fsync'd and renamed. While the spool holds batches new ones queue
