@@ -15,17 +15,17 @@ import (
 // BenchmarkEmitterHeapSlowCollector reports the emitter's peak heap
 // (peak-heap-MB, runtime HeapInuse sampled every 2 ms) while records
 // arrive at 40,000 a second, as in the e2e bench, for a collector that
-// answers a batch of 512 in 5 ms and stalls for 120 ms every twentieth
-// (it keeps up on average, 47,000 records a second, and lags 4,800
-// records at each stall): what the sidecar holds for a collector that lags
+// answers a batch of 512 in 5 ms and stalls for 60 ms every tenth (it
+// keeps up on average, 48,000 records a second, and lags 2,400 records
+// at each stall): what the sidecar holds for a collector that lags
 // (issue 18). It reports the records spooled and dropped too.
 func BenchmarkEmitterHeapSlowCollector(b *testing.B) {
 	var n atomic.Int64
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		d := 5 * time.Millisecond
-		if n.Add(1)%20 == 0 {
-			d = 120 * time.Millisecond
+		if n.Add(1)%10 == 0 {
+			d = 60 * time.Millisecond
 		}
 		time.Sleep(d)
 	}))
