@@ -99,18 +99,6 @@ type EmitterStats struct {
 // a second the bench then overran 4096 slots (issue 18).
 const sendQueue = 16
 
-// holdQueued is how many batches may wait for the sender before the
-// batcher leaves further records in their slots instead of encoding them
-// (holding): a record waiting in its slot costs no memory beyond the
-// slots, which are allocated anyway, where an encoded batch is a buffer of
-// about 300 KiB (512 bench records), and 16 of them, with the heap goal
-// twice the live heap, put the sidecar's peak RSS at 30-38 MB on the
-// collector path against 27 MB with an audit file (issue 18). The batcher
-// holds only while fewer than half the slots are in use; past that,
-// batches queue and spool as before, and the other half (2048 records,
-// 50 ms of the bench's load) is the time the batcher has to wake.
-const holdQueued = 2
-
 // outBatch is one encoded batch on its way to the collector.
 type outBatch struct {
 	seq  uint64

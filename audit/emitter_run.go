@@ -46,9 +46,6 @@ func (e *Emitter) fill() {
 	fold := e.aggregating()
 	for r := e.q.peek(); r != nil; r = e.q.peek() {
 		if e.enc.n == 0 {
-			if e.holding() {
-				break
-			}
 			fold = e.aggregating() // a shipped batch may have been spooled
 		}
 		how := notFolded
@@ -174,7 +171,6 @@ func (e *Emitter) runSender() {
 			n := int64(len(ob.data))
 			e.deliverFresh(ob)
 			e.unsent.Add(-n)
-			wakeup(e.wake) // a batcher holding records can build the next batch
 		case <-e.done:
 		}
 	}

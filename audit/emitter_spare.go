@@ -69,15 +69,3 @@ func sizedFor(buf []byte, n int) []byte {
 	}
 	return buf
 }
-
-// holding reports whether the batcher should leave the records in their
-// slots rather than start another batch: holdQueued batches already wait
-// for the sender, fewer than half the slots are in use, the spool holds
-// nothing (a backlog goes to the spool in order) and Close was not
-// called. Batcher only.
-func (e *Emitter) holding() bool {
-	if len(e.sendCh) < holdQueued || e.closing() || e.q.len() >= (e.q.mask+1)/2 {
-		return false
-	}
-	return !e.inBacklog()
-}

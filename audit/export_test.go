@@ -13,7 +13,6 @@ var (
 	FastConfig   = fastConfig
 	EmitN        = emitN
 	WaitFor      = waitFor
-	HoldQueued   = holdQueued
 )
 
 // waitFor polls cond until it holds or the deadline passes. The emitter
