@@ -44,6 +44,11 @@ type sockConn struct {
 	rerr, werr syscall.Errno
 	readFn     func(uintptr) bool // bound once: no allocation per call
 	writeFn    func(uintptr) bool
+
+	// sendWait's state, under both rmu and wmu (sockio_send_linux.go).
+	sendFn      func(uintptr) bool
+	stray, sent bool
+	one         [1]byte
 }
 
 // rawSock returns c with raw Read and Write when it is a TCP connection,
@@ -58,7 +63,7 @@ func rawSock(c net.Conn) net.Conn {
 		return c
 	}
 	s := &sockConn{Conn: c, rc: rc}
-	s.readFn, s.writeFn = s.readSys, s.writeSys
+	s.readFn, s.writeFn, s.sendFn = s.readSys, s.writeSys, s.sendSys
 	return s
 }
 

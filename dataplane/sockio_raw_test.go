@@ -16,6 +16,10 @@ func TestSockConnRawSystemCalls(t *testing.T) {
 	t.Run("reset not reused", TestPooledResetIsNotReused)
 	t.Run("deadlines", TestUpstreamDeadlineKeptWithinAnEighth)
 	t.Run("wiring", TestServedConnectionsUseRawIO)
+	t.Run("send and wait", TestSendWaitWaitsForTheAnswer)
+	t.Run("send finds stray bytes", TestSendWaitFindsStrayBytes)
+	t.Run("send leaves the rest", TestSendWaitLeavesTheRest)
+	t.Run("send times out", TestSendWaitTimesOut)
 }
 
 // TestTrustBoundaryOnRawSockets sends the hostile bytes of the trust
