@@ -84,7 +84,7 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 // again here (a parse and a re-render of the target per request).
 func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (streamed bool, err error) {
 	resp.Reset()
-	cc, c, err := u.sendOn(req, body.out.encode(req))
+	cc, c, err := u.sendOn(req, &body.out)
 	if err != nil {
 		return false, err
 	}
@@ -96,17 +96,17 @@ func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body 
 	return streamed, err
 }
 
-// sendOn takes a connection and sends req on it: out, its bytes, when it
-// fits one write (see wire), else through the writer. A pooled connection
-// with bytes already waiting (or closed or reset by the service) is closed
-// and the next one taken.
-func (u *origin) sendOn(req *fasthttp.Request, out []byte) (any, net.Conn, error) {
+// sendOn takes a connection and sends req on it, encoded by w when it is
+// written in one pass with the wait for its response (see send). A pooled
+// connection with bytes already waiting (or closed or reset by the
+// service) is closed and the next one taken.
+func (u *origin) sendOn(req *fasthttp.Request, w *wire) (any, net.Conn, error) {
 	for {
 		cc, c, at, err := u.conn(req.ConnectionClose())
 		if err != nil {
 			return nil, nil, err
 		}
-		stray, err := u.send(c, req, out, at)
+		stray, err := u.send(c, req, w, at)
 		switch {
 		case stray:
 			u.stale.Add(1)
@@ -172,9 +172,9 @@ func (u *origin) conn(connClose bool) (any, net.Conn, time.Time, error) {
 // send writes req to c within the write timeout, counted from at, unless
 // c came from the pool with bytes waiting on it (stray). On a pooled
 // socket a request of one write is written and its response awaited in
-// one pass (sendWait); otherwise the check and the write are calls of
-// their own.
-func (u *origin) send(c net.Conn, req *fasthttp.Request, out []byte, at time.Time) (stray bool, err error) {
+// one pass (sendWait), encoded by w; otherwise the check and the write are
+// calls of their own.
+func (u *origin) send(c net.Conn, req *fasthttp.Request, w *wire, at time.Time) (stray bool, err error) {
 	if err := writeBy(c, at.Add(u.writeTimeout), u.writeTimeout); err != nil {
 		return false, err
 	}
@@ -185,12 +185,14 @@ func (u *origin) send(c net.Conn, req *fasthttp.Request, out []byte, at time.Tim
 		}
 		return false, u.write(c, req)
 	}
-	if sw, ok := uc.Conn.(sendWaiter); ok && out != nil {
-		rest, stray, err := sw.sendWait(out)
-		if err == nil && len(rest) > 0 {
-			_, err = uc.Write(rest)
+	if sw, ok := uc.Conn.(sendWaiter); ok {
+		if out := w.encode(req); out != nil {
+			rest, stray, err := sw.sendWait(out)
+			if err == nil && len(rest) > 0 {
+				_, err = uc.Write(rest)
+			}
+			return stray, timeout(err)
 		}
-		return stray, timeout(err)
 	}
 	if uc.pending() {
 		return true, nil
@@ -391,7 +393,9 @@ func (w *wire) Write(p []byte) (int, error) {
 }
 
 // encode renders req and returns its bytes, valid until the next encode,
-// or nil when req takes more than one buffer or has a body stream.
+// or nil when req takes more than one buffer or has a body stream (it is
+// then rendered again, through the writer: only requests above 4 KiB pay
+// for the attempt).
 func (w *wire) encode(req *fasthttp.Request) []byte {
 	if req.IsBodyStream() {
 		return nil
