@@ -28,6 +28,11 @@ func (s *sockConn) sendWait(p []byte) (rest []byte, stray bool, err error) {
 	defer s.wmu.Unlock()
 	s.wbuf, s.werr, s.stray, s.sent = p, 0, false, false
 	err = s.rc.Read(s.sendFn)
+	for err != nil && s.rdl.renew(err) {
+		// The pass goes on where it stopped: before the check, or, with
+		// p sent, at once, leaving the wait to the response's Read.
+		err = s.rc.Read(s.sendFn)
+	}
 	rest, stray = s.wbuf, s.stray
 	s.wbuf = nil
 	switch {

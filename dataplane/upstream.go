@@ -359,6 +359,9 @@ func (s *Server) wrapUpstream(c net.Conn) net.Conn {
 // service closed it, while no request is outstanding. It does not block.
 // Connections that are not sockets (in-memory test pipes) report false.
 func (u *upConn) pending() bool {
+	if p, ok := u.Conn.(interface{ pending() bool }); ok {
+		return p.pending() // sockConn: its deadlines are its own
+	}
 	if u.peek == nil {
 		return false
 	}
