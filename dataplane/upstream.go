@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -191,6 +192,7 @@ func (u *origin) send(c net.Conn, req *fasthttp.Request, w *wire, at time.Time) 
 			if err == nil && len(rest) > 0 {
 				_, err = uc.Write(rest)
 			}
+			w.release()
 			return stray, timeout(err)
 		}
 	}
@@ -373,12 +375,15 @@ func (u *upConn) pending() bool {
 // goes out through the writer.
 const wireSize = 4 << 10
 
-// wire renders a request into one buffer of its own, so that send can
-// hand the bytes to sendWait. Each exchange has one (responseBody.out),
-// made on its first request.
+// wireWriters holds the buffers requests are encoded in: a buffer is held
+// only from encode to release, so idle keep-alive connections hold none.
+var wireWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, wireSize) }}
+
+// wire renders a request into one pooled buffer, so that send can hand
+// the bytes to sendWait. Each exchange has one (responseBody.out).
 type wire struct {
 	bw    *bufio.Writer
-	bytes []byte // what bw flushed: its buffer, until the next encode
+	bytes []byte // what bw flushed: its buffer, until release
 	n     int    // writes bw made
 }
 
@@ -395,21 +400,29 @@ func (w *wire) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// encode renders req and returns its bytes, valid until the next encode,
-// or nil when req takes more than one buffer or has a body stream (it is
-// then rendered again, through the writer: only requests above 4 KiB pay
-// for the attempt).
+// encode renders req and returns its bytes, valid until release, or nil
+// when req takes more than one buffer or has a body stream (it is then
+// rendered again, through the writer: only requests above 4 KiB pay for
+// the attempt).
 func (w *wire) encode(req *fasthttp.Request) []byte {
 	if req.IsBodyStream() {
 		return nil
 	}
-	if w.bw == nil {
-		w.bw = bufio.NewWriterSize(w, wireSize)
-	}
+	w.bw = wireWriters.Get().(*bufio.Writer)
 	w.bw.Reset(w)
 	w.bytes, w.n = nil, 0
 	if req.Write(w.bw) != nil || w.bw.Flush() != nil || w.n != 1 {
+		w.release()
 		return nil
 	}
 	return w.bytes
+}
+
+// release gives the buffer back; the bytes encode returned are gone.
+func (w *wire) release() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		wireWriters.Put(w.bw)
+	}
+	w.bw, w.bytes = nil, nil
 }

@@ -12,7 +12,8 @@ import (
 // TestWireEncode checks the one-buffer encoding of a request for
 // sendWait: the same bytes the writer would send, and nil when the
 // request takes more than one buffer or has a body stream, so that it
-// goes out through the writer instead.
+// goes out through the writer instead; the buffer is held only until
+// release (an idle connection's exchange holds none).
 func TestWireEncode(t *testing.T) {
 	var w wire
 	for _, c := range []struct {
@@ -37,6 +38,12 @@ func TestWireEncode(t *testing.T) {
 			t.Errorf("%s: encode = %q, want %q", c.name, got, want.Bytes())
 		case !c.one && got != nil:
 			t.Errorf("%s: encode = %d bytes, want nil (more than one buffer)", c.name, len(got))
+		case !c.one && w.bw != nil:
+			t.Errorf("%s: a failed encode kept its buffer", c.name)
+		}
+		w.release()
+		if w.bw != nil || w.bytes != nil {
+			t.Fatalf("%s: release kept the buffer", c.name)
 		}
 	}
 	req := new(fasthttp.Request)
