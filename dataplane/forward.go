@@ -15,12 +15,11 @@ import (
 // trust.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	req := &ctx.Request
+	// A request that came over TLS goes to the upstream as plain HTTP
+	// too: what is written is the request line with the target
+	// prepareRequest set and the headers, never a scheme (the URI is not
+	// parsed again, see roundTrip).
 	s.prepareRequest(req, x)
-	if ctx.IsTLS() {
-		// A request that came over TLS parses as https; the upstream is
-		// plain HTTP on the pod, so the forwarded request is too.
-		req.URI().SetScheme("http")
-	}
 	if x.body == nil {
 		x.body = new(responseBody)
 	}

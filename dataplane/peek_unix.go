@@ -40,12 +40,20 @@ func newPeeker(c net.Conn) peeker {
 // system call, as the connection's reads and writes are
 // (sockio_linux.go): with MSG_DONTWAIT it never blocks.
 func (p *sockPeek) check(fd uintptr) bool {
+	p.ready = peekReady(fd, &p.one)
+	return true
+}
+
+// peekReady reports whether the socket fd has a byte waiting, has ended
+// or has failed: one recv(MSG_PEEK|MSG_DONTWAIT) into one, which takes
+// nothing from the socket and never blocks. EAGAIN, nothing there, is the
+// only answer that is not ready.
+func peekReady(fd uintptr, one *[1]byte) bool {
 	for {
-		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.one[0])), 1,
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&one[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		if e != syscall.EINTR {
-			p.ready = e != syscall.EAGAIN
-			return true
+			return e != syscall.EAGAIN
 		}
 	}
 }

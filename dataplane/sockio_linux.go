@@ -44,6 +44,15 @@ type sockConn struct {
 	rerr, werr syscall.Errno
 	readFn     func(uintptr) bool // bound once: no allocation per call
 	writeFn    func(uintptr) bool
+
+	rdl, wdl deadline // sockio_deadline_linux.go
+
+	// sendWait's state, under both rmu and wmu, and pending's, under rmu
+	// (sockio_send_linux.go, sockio_deadline_linux.go).
+	sendFn      func(uintptr) bool
+	peekFn      func(uintptr) bool
+	stray, sent bool
+	one         [1]byte
 }
 
 // rawSock returns c with raw Read and Write when it is a TCP connection,
@@ -58,7 +67,8 @@ func rawSock(c net.Conn) net.Conn {
 		return c
 	}
 	s := &sockConn{Conn: c, rc: rc}
-	s.readFn, s.writeFn = s.readSys, s.writeSys
+	s.readFn, s.writeFn, s.sendFn, s.peekFn = s.readSys, s.writeSys, s.sendSys, s.peekSys
+	s.rdl.apply, s.wdl.apply = tc.SetReadDeadline, tc.SetWriteDeadline
 	return s
 }
 
@@ -75,6 +85,9 @@ func (s *sockConn) Read(p []byte) (int, error) {
 	defer s.rmu.Unlock()
 	s.rbuf, s.rn, s.rerr = p, 0, 0
 	err := s.rc.Read(s.readFn)
+	for err != nil && s.rdl.renew(err) {
+		err = s.rc.Read(s.readFn) // nothing was read: the deadline failed it first
+	}
 	s.rbuf = nil
 	switch {
 	case err != nil:
@@ -93,6 +106,9 @@ func (s *sockConn) Write(p []byte) (int, error) {
 	defer s.wmu.Unlock()
 	s.wbuf, s.werr = p, 0
 	err := s.rc.Write(s.writeFn)
+	for err != nil && s.wdl.renew(err) {
+		err = s.rc.Write(s.writeFn) // goes on with what is left of wbuf
+	}
 	n := len(p) - len(s.wbuf)
 	s.wbuf = nil
 	switch {

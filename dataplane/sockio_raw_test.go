@@ -16,6 +16,15 @@ func TestSockConnRawSystemCalls(t *testing.T) {
 	t.Run("reset not reused", TestPooledResetIsNotReused)
 	t.Run("deadlines", TestUpstreamDeadlineKeptWithinAnEighth)
 	t.Run("wiring", TestServedConnectionsUseRawIO)
+	t.Run("send and wait", TestSendWaitWaitsForTheAnswer)
+	t.Run("send finds stray bytes", TestSendWaitFindsStrayBytes)
+	t.Run("send leaves the rest", TestSendWaitLeavesTheRest)
+	t.Run("send times out", TestSendWaitTimesOut)
+	t.Run("later deadline lazy", TestDeadlineLaterIsLazy)
+	t.Run("deadline never early", TestDeadlineNeverEarly)
+	t.Run("earlier deadline at once", TestDeadlineEarlierAtOnce)
+	t.Run("write past an early deadline", TestDeadlineWriteGoesOn)
+	t.Run("pending after an early deadline", TestPendingAfterEarlyDeadline)
 }
 
 // TestTrustBoundaryOnRawSockets sends the hostile bytes of the trust

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,15 +79,14 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 // to the pool; a longer one, or one of unknown length, is left on the
 // connection for body to stream (and streamed reports true). A declared
 // length above limit is errResponseTooLarge.
+//
+// The request goes out as the data plane left it: prepareRequest set its
+// target, already normalised, and its Host, so the URI is never parsed
+// again here (a parse and a re-render of the target per request).
 func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (streamed bool, err error) {
 	resp.Reset()
-	req.URI().DisablePathNormalizing = true
-	cc, c, at, err := u.conn(req.ConnectionClose())
+	cc, c, err := u.sendOn(req, &body.out)
 	if err != nil {
-		return false, err
-	}
-	if err = u.send(c, req, at); err != nil {
-		u.close(cc)
 		return false, err
 	}
 	br := u.hc.AcquireReader(c)
@@ -95,6 +95,30 @@ func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body 
 		u.close(cc)
 	}
 	return streamed, err
+}
+
+// sendOn takes a connection and sends req on it, encoded by w when it is
+// written in one pass with the wait for its response (see send). A pooled
+// connection with bytes already waiting (or closed or reset by the
+// service) is closed and the next one taken.
+func (u *origin) sendOn(req *fasthttp.Request, w *wire) (any, net.Conn, error) {
+	for {
+		cc, c, at, err := u.conn(req.ConnectionClose())
+		if err != nil {
+			return nil, nil, err
+		}
+		stray, err := u.send(c, req, w, at)
+		switch {
+		case stray:
+			u.stale.Add(1)
+			u.close(cc)
+			continue
+		case err != nil:
+			u.close(cc)
+			return nil, nil, err
+		}
+		return cc, c, nil
+	}
 }
 
 // receive reads the response head from br and then the body, or hands the
@@ -131,41 +155,61 @@ func (s *Server) logUpstreamError(err error, x *exchange) {
 // conn takes a connection from the pool, or dials one, with its read
 // deadline set for this request, and returns when it got it: the request's
 // timeouts run from then, not from its arrival, so a request that waited
-// for a connection (the pool's cap) keeps its whole upstream timeout. A
-// pooled connection with bytes already waiting (or closed or reset by the
-// service) is closed and the next one taken.
+// for a connection (the pool's cap) keeps its whole upstream timeout.
 func (u *origin) conn(connClose bool) (any, net.Conn, time.Time, error) {
-	for {
-		cc, err := u.acquire(0, connClose)
-		if err != nil {
-			return nil, nil, time.Time{}, err
-		}
-		c := cc.(pooledConn).Conn()
-		at := time.Now()
-		if err = readBy(c, at.Add(u.readTimeout), u.readTimeout); err != nil {
-			u.close(cc)
-			return nil, nil, time.Time{}, err
-		}
-		uc, ok := c.(*upConn)
-		if !ok || !uc.used {
-			if ok {
-				uc.used = true
-			}
-			return cc, c, at, nil
-		}
-		if !uc.pending() {
-			return cc, c, at, nil
-		}
-		u.stale.Add(1)
-		u.close(cc)
+	cc, err := u.acquire(0, connClose)
+	if err != nil {
+		return nil, nil, time.Time{}, err
 	}
+	c := cc.(pooledConn).Conn()
+	at := time.Now()
+	if err = readBy(c, at.Add(u.readTimeout), u.readTimeout); err != nil {
+		u.close(cc)
+		return nil, nil, time.Time{}, err
+	}
+	return cc, c, at, nil
 }
 
-// send writes req to c within the write timeout, counted from at.
-func (u *origin) send(c net.Conn, req *fasthttp.Request, at time.Time) error {
+// send writes req to c within the write timeout, counted from at, unless
+// c came from the pool with bytes waiting on it (stray). On a pooled
+// socket a request of one write is written and its response awaited in
+// one pass (sendWait), encoded by w; otherwise the check and the write are
+// calls of their own.
+func (u *origin) send(c net.Conn, req *fasthttp.Request, w *wire, at time.Time) (stray bool, err error) {
 	if err := writeBy(c, at.Add(u.writeTimeout), u.writeTimeout); err != nil {
-		return err
+		return false, err
 	}
+	uc, ok := c.(*upConn)
+	if !ok || !uc.used {
+		if ok {
+			uc.used = true
+		}
+		return false, u.write(c, req)
+	}
+	if sw, ok := uc.Conn.(sendWaiter); ok {
+		if out := w.encode(req); out != nil {
+			rest, stray, err := sw.sendWait(out)
+			if err == nil && len(rest) > 0 {
+				_, err = uc.Write(rest)
+			}
+			w.release()
+			return stray, timeout(err)
+		}
+	}
+	if uc.pending() {
+		return true, nil
+	}
+	return false, u.write(c, req)
+}
+
+// sendWaiter is a connection that writes a request and waits for its
+// response in one pass through the poller (sockConn, on Linux).
+type sendWaiter interface {
+	sendWait(p []byte) (rest []byte, stray bool, err error)
+}
+
+// write writes req to c through a pooled writer.
+func (u *origin) write(c net.Conn, req *fasthttp.Request) error {
 	bw := u.hc.AcquireWriter(c)
 	err := req.Write(bw)
 	if err == nil {
@@ -317,8 +361,68 @@ func (s *Server) wrapUpstream(c net.Conn) net.Conn {
 // service closed it, while no request is outstanding. It does not block.
 // Connections that are not sockets (in-memory test pipes) report false.
 func (u *upConn) pending() bool {
+	if p, ok := u.Conn.(interface{ pending() bool }); ok {
+		return p.pending() // sockConn: its deadlines are its own
+	}
 	if u.peek == nil {
 		return false
 	}
 	return u.peek.pending()
+}
+
+// wireSize is the most a request encoded in one buffer may take, as the
+// pooled writers' (fasthttp's default WriteBufferSize); a larger request
+// goes out through the writer.
+const wireSize = 4 << 10
+
+// wireWriters holds the buffers requests are encoded in: a buffer is held
+// only from encode to release, so idle keep-alive connections hold none.
+var wireWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, wireSize) }}
+
+// wire renders a request into one pooled buffer, so that send can hand
+// the bytes to sendWait. Each exchange has one (responseBody.out).
+type wire struct {
+	bw    *bufio.Writer
+	bytes []byte // what bw flushed: its buffer, until release
+	n     int    // writes bw made
+}
+
+// errSplit stops an encoding that needs more than one write.
+var errSplit = errors.New("dataplane: request larger than one buffer")
+
+// Write keeps p, the buffer's one flush; a second write means the request
+// did not fit.
+func (w *wire) Write(p []byte) (int, error) {
+	if w.n++; w.n > 1 {
+		return 0, errSplit
+	}
+	w.bytes = p
+	return len(p), nil
+}
+
+// encode renders req and returns its bytes, valid until release, or nil
+// when req takes more than one buffer or has a body stream (it is then
+// rendered again, through the writer: only requests above 4 KiB pay for
+// the attempt).
+func (w *wire) encode(req *fasthttp.Request) []byte {
+	if req.IsBodyStream() {
+		return nil
+	}
+	w.bw = wireWriters.Get().(*bufio.Writer)
+	w.bw.Reset(w)
+	w.bytes, w.n = nil, 0
+	if req.Write(w.bw) != nil || w.bw.Flush() != nil || w.n != 1 {
+		w.release()
+		return nil
+	}
+	return w.bytes
+}
+
+// release gives the buffer back; the bytes encode returned are gone.
+func (w *wire) release() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		wireWriters.Put(w.bw)
+	}
+	w.bw, w.bytes = nil, nil
 }
