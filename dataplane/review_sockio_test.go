@@ -1,0 +1,219 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// keepAliveGet sends one authenticated GET on c and reads its response
+// whole.
+func keepAliveGet(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
+	fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestSlowlorisOnKeepAliveConnHitsHeaderTimeout: a client that served
+// requests before and then trickles a request's head, a byte at a time,
+// is cut off by the header timeout counted from the head's first byte,
+// not kept until the idle timeout (the lazy deadline must not leave the
+// idle deadline on the socket). The head starts before and after the
+// deadline of the request before has passed.
+func TestSlowlorisOnKeepAliveConnHitsHeaderTimeout(t *testing.T) {
+	const header, idle = 300 * time.Millisecond, 30 * time.Second
+	st := startStack(t, func(c *Config) { c.HeaderTimeout, c.IdleTimeout = header, idle })
+	for _, pause := range []time.Duration{0, 2 * header} {
+		t.Run(fmt.Sprint("pause=", pause), func(t *testing.T) {
+			c, err := net.Dial("tcp", st.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			keepAliveGet(t, c, br)
+			keepAliveGet(t, c, br)
+			time.Sleep(pause)
+			start := time.Now()
+			closed := make(chan time.Duration, 1)
+			go func() {
+				br.ReadByte() // the sidecar's 408 or the end of the connection
+				closed <- time.Since(start)
+			}()
+			head := "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\n"
+			for i := 0; ; i = (i + 1) % len(head) {
+				select {
+				case d := <-closed:
+					if d > idle/3 {
+						t.Fatalf("a trickled head was cut off after %v, want about the header timeout %v", d, header)
+					}
+					return
+				case <-time.After(40 * time.Millisecond):
+				}
+				if time.Since(start) > idle/2 {
+					t.Fatalf("a trickled head still open after %v; header timeout %v", time.Since(start), header)
+				}
+				c.Write([]byte{head[i]})
+			}
+		})
+	}
+}
+
+// TestUpstreamSilentOnPooledConnTimesOut: an upstream that answered a
+// request and then never answers the next one on the same connection
+// gets a 504 once the upstream timeout passes (within the eighth the
+// pool allows early), never a hang, and not much later.
+func TestUpstreamSilentOnPooledConnTimesOut(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	var n atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					if n.Add(1) == 1 {
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					}
+				}
+			}()
+		}
+	}()
+	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn = ln.Addr().String(), timeout, 1 })
+	if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("first request: status %d, want 200", r.status)
+	}
+	time.Sleep(timeout / 3) // the first request's deadline is still ahead: the next one is noted lazily
+	start := time.Now()
+	r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), "")
+	took := time.Since(start)
+	if r.status != 504 {
+		t.Fatalf("silent upstream: status %d, want 504", r.status)
+	}
+	if took < timeout*7/8 {
+		t.Fatalf("504 after %v, before the upstream timeout %v (less an eighth)", took, timeout)
+	}
+}
+
+// slowReaderGot sends an authenticated GET in proto on a connection with a
+// small receive buffer, reads nothing for wait, then reads all it can and
+// returns how many body bytes arrived.
+func slowReaderGot(t *testing.T, addr, proto string, wait time.Duration) int64 {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(c, "GET /v1/users/42 %s\r\nHost: svc\r\nX-API-Key: %s\r\n\r\n", proto, hrisKey)
+	time.Sleep(wait)
+	// A cut-off connection delivers what the socket buffers held and then
+	// may neither end nor reset (its unsent data was queued before a
+	// zero window), so the client reads for a bounded time.
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return n
+}
+
+// TestSlowResponseReaderCutOffByWriteTimeout: a client that stops reading
+// a large response is cut off by the write timeout, on HTTP/1.1 and on
+// HTTP/1.0 (whose body of unknown length goes out on a hijacked
+// connection, streamToClose): after waiting well past it the client must
+// not be able to read the whole body.
+func TestSlowResponseReaderCutOffByWriteTimeout(t *testing.T) {
+	const size, wt = 32 << 20, 300 * time.Millisecond
+	for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+		t.Run(proto, func(t *testing.T) {
+			up := startBulkUpstream(t, size, true)
+			st := startStack(t, func(c *Config) { c.Upstream, c.WriteTimeout = up, wt })
+			if got := slowReaderGot(t, st.addr, proto, 10*wt); got >= size {
+				t.Fatalf("a client that read nothing for %v got all %d bytes; the write timeout %v never cut it off", 10*wt, got, wt)
+			}
+		})
+	}
+}
+
+// TestUpstreamAnswerAfterEarlierDeadlineIsForwarded: on a pooled
+// connection the deadline of the request before stays on the socket
+// (lazy deadlines) and fires while sendWait waits for the next answer; an
+// answer that arrives after it, but within this request's timeout, must
+// still be forwarded (200), not cut off as a timeout.
+func TestUpstreamAnswerAfterEarlierDeadlineIsForwarded(t *testing.T) {
+	const timeout = 800 * time.Millisecond
+	var n atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					if n.Add(1) == 2 {
+						time.Sleep(timeout * 3 / 4) // past the first request's deadline
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn = ln.Addr().String(), timeout, 1 })
+	if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("first request: status %d, want 200", r.status)
+	}
+	time.Sleep(timeout / 2)
+	if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 || r.body != "ok" {
+		t.Fatalf("answer within the timeout after the earlier deadline: status %d body %q, want 200 ok", r.status, r.body)
+	}
+	if got := st.srv.upstream.stale.Load(); got != 0 {
+		t.Fatalf("%d pooled connections found stale, want 0 (the test must reuse the connection)", got)
+	}
+}
