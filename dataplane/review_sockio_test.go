@@ -4,8 +4,15 @@ package dataplane
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -215,5 +222,76 @@ func TestUpstreamAnswerAfterEarlierDeadlineIsForwarded(t *testing.T) {
 	}
 	if got := st.srv.upstream.stale.Load(); got != 0 {
 		t.Fatalf("%d pooled connections found stale, want 0 (the test must reuse the connection)", got)
+	}
+}
+
+// TestUpstreamGetsNormalTargetByteForByte: the request line the upstream
+// reads carries the normal form the sidecar routed and authorised, byte
+// for byte, on a pooled connection (sendWait) and over TLS, now that the
+// URI is no longer parsed again before it is sent: a re-parse with path
+// normalising would decode "%2B" to "+" (another resource for the
+// service) and lose the query's escapes.
+func TestUpstreamGetsNormalTargetByteForByte(t *testing.T) {
+	st := startStack(t, nil)
+	targets := []struct{ send, want string }{
+		{"/v1/users/%2b42", "/v1/users/%2B42"},
+		{"/v1/users/%7e42?a=%2F&b=%3f+c", "/v1/users/~42?a=%2F&b=%3f+c"},
+		{"http://svc/v1/users/x%20y?q=%25", "/v1/users/x%20y?q=%25"},
+	}
+	tlsAddr, dial := serveTLSForReview(t, st)
+	for i, tc := range targets {
+		for j := 0; j < 3; j++ { // the second goes on a pooled upstream connection, the third over TLS
+			req := "GET " + tc.send + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n\r\n"
+			var r reply
+			if j < 2 {
+				r = raw(t, st.addr, req)
+			} else {
+				r = dial(t, tlsAddr, req)
+			}
+			if r.status != 200 {
+				t.Fatalf("%s: status %d, want 200", tc.send, r.status)
+			}
+			got := st.up.received()
+			if last := got[len(got)-1].uri; last != tc.want {
+				t.Errorf("%s (request %d): upstream got target %q, want %q", tc.send, 3*i+j, last, tc.want)
+			}
+		}
+	}
+}
+
+// serveTLSForReview serves st over TLS too, with a fresh self-signed
+// certificate, and returns its address and a raw TLS client.
+func serveTLSForReview(t *testing.T, st *stack) (string, func(*testing.T, string, string) reply) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidecar"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go st.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}))
+	return ln.Addr().String(), func(t *testing.T, addr, request string) reply {
+		t.Helper()
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test's own certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, request)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 	}
 }
