@@ -131,8 +131,9 @@ func TestSockConnErrors(t *testing.T) {
 	})
 	t.Run("write deadline", func(t *testing.T) {
 		a, _ := tcpPair(t)
+		data := make([]byte, 64<<20) // before the deadline: under -race zeroing it took over 20 ms
 		a.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
-		n, err := a.Write(make([]byte, 64<<20)) // the peer reads nothing
+		n, err := a.Write(data) // the peer reads nothing
 		checkOpError(t, err, "write")
 		if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == 64<<20 {
 			t.Fatalf("Write = %d, %v; want part written and a timeout", n, err)

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"io"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -37,9 +38,15 @@ func (b *responseBody) toClose(req *fasthttp.Request) bool {
 // writeToClose writes the response head, without Content-Length or
 // Transfer-Encoding and with "Connection: close", then the body through a
 // 4 KiB buffer, on the hijacked connection c; Close settles the exchange.
-// The write deadline fasthttp set before the hijack (WriteTimeout) stands.
+// fasthttp clears the connection's deadlines before it runs a hijack
+// handler, so the response gets the write timeout here, for the whole of
+// it as fasthttp gives its own responses: without one a client that stops
+// reading would hold the upstream connection and the slot for ever.
 func (b *responseBody) writeToClose(c net.Conn) {
 	defer b.Close() // before fasthttp's reset of the response: b has settled x by then
+	if c.SetWriteDeadline(time.Now().Add(b.s.cfg.WriteTimeout)) != nil {
+		return
+	}
 	h := &b.ctx.Response.Header
 	h.Del(fasthttp.HeaderContentLength)
 	h.Del(fasthttp.HeaderTransferEncoding)
