@@ -35,10 +35,10 @@ func TestLatencyTableMarksLag(t *testing.T) {
 	var b strings.Builder
 	writeTables(&b, rs, 1000, 0)
 	rows := tableRows(b.String(), "## Latency")
-	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.100 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
+	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.000 / 0.100 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
 		t.Errorf("a run within its schedule:\n got %s\nwant %s", got, want)
 	}
-	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99 (0.500) |") || !strings.Contains(got, "| invalid | 9.000 |") || !strings.Contains(got, "| invalid: lag > p99 |") {
+	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99 (0.500) |") || !strings.Contains(got, "| invalid | 0.000 / 9.000 |") || !strings.Contains(got, "| invalid: lag > p99 |") {
 		t.Errorf("a run 9 ms behind schedule with a p99 of 0.5 ms: %s; want its p99 and p99 added marked invalid", got)
 	}
 }
@@ -87,10 +87,10 @@ func TestLatencyTablesMarkOtherLoad(t *testing.T) {
 	writeTables(&b, rs, 2000, 1000)
 	doc := b.String()
 	lat := tableRows(doc, "## Latency at 1000 rps, idle CPUs polling")
-	if got, want := lat["direct"], "| direct | 0.100 | 0.200 | 0.200 | 0.200 | 0.200 | – | – | 0.010 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
+	if got, want := lat["direct"], "| direct | 0.100 | 0.200 | 0.200 | 0.200 | 0.200 | – | – | 0.000 / 0.010 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
 		t.Errorf("direct, quiet latency window:\n got %s\nwant %s", got, want)
 	}
-	if got, want := lat["nginx"], "| nginx | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.010 | 0.000 | 0% / 12% | noisy: other load | 0 |"; got != want {
+	if got, want := lat["nginx"], "| nginx | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.000 / 0.010 | 0.000 | 0% / 12% | noisy: other load | 0 |"; got != want {
 		t.Errorf("nginx, 120 ms of other load on the load core over 1 s:\n got %s\nwant %s", got, want)
 	}
 	cpu := tableRows(doc, "## Latency at 2000 rps, idle CPUs as deployed")

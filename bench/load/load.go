@@ -55,6 +55,10 @@ type Result struct {
 	// lateness (its timer, its scheduler, the load core); a latency below it
 	// measures the generator, not the target.
 	MaxLag time.Duration
+	// Lag holds the schedule lag of every request sent with a connection
+	// free at its due time, in nanoseconds (Constant only; nil otherwise),
+	// so that rare stalls can be told from a generator that is always late.
+	Lag *hdrhistogram.Histogram
 	// MaxWait is the longest a due request waited because every connection
 	// was busy with the target (Constant only). The wait is counted in the
 	// request's latency, as a real client at that rate would see it.
@@ -189,22 +193,25 @@ func Probe(c Config) (int, error) {
 
 // run starts Conns workers running work until ctx ends and merges their
 // histograms.
-func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters)) Result {
+// The work function records latencies in h and schedule lags in lag.
+func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters)) Result {
 	cl := c.client()
 	defer cl.CloseIdleConnections()
 	var (
-		n   counters
-		wg  sync.WaitGroup
-		mu  sync.Mutex // guards all
-		all = newHistogram()
+		n    counters
+		wg   sync.WaitGroup
+		mu   sync.Mutex // guards all and lags
+		all  = newHistogram()
+		lags = newHistogram()
 	)
 	start := time.Now()
 	for range max(c.Conns, 1) {
 		wg.Go(func() {
-			h := newHistogram()
-			work(ctx, cl, h, &n)
+			h, lag := newHistogram(), newHistogram()
+			work(ctx, cl, h, lag, &n)
 			mu.Lock()
 			all.Merge(h)
+			lags.Merge(lag)
 			mu.Unlock()
 		})
 	}
@@ -214,6 +221,9 @@ func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasth
 	if all.TotalCount() > 0 {
 		r.Latency = all
 	}
+	if lags.TotalCount() > 0 {
+		r.Lag = lags
+	}
 	return r
 }
 
@@ -221,7 +231,7 @@ func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasth
 func Saturate(ctx context.Context, c Config) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
-	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters) {
+	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, _ *hdrhistogram.Histogram, n *counters) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
@@ -259,7 +269,7 @@ func Constant(ctx context.Context, c Config) Result {
 	interval := time.Second / time.Duration(c.Rate)
 	s := newSchedule(time.Now().Add(10*time.Millisecond), interval, int(c.Duration/interval)) // let workers start
 	go s.pace(ctx)
-	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters) {
+	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
@@ -272,7 +282,11 @@ func Constant(ctx context.Context, c Config) Result {
 				return
 			}
 			due := s.at(i)
-			n.sent(time.Since(due), s.queued[i])
+			late := time.Since(due)
+			n.sent(late, s.queued[i])
+			if !s.queued[i] {
+				lag.RecordValue(max(int64(late), 1000))
+			}
 			err := cl.Do(req, resp)
 			if n.count(resp, err) {
 				h.RecordValue(int64(time.Since(due)))
@@ -324,11 +338,26 @@ func (r *Result) Add(o Result) {
 	r.Elapsed += o.Elapsed
 	r.MaxLag = max(r.MaxLag, o.MaxLag)
 	r.MaxWait = max(r.MaxWait, o.MaxWait)
-	if o.Latency == nil {
-		return
+	r.Latency = merge(r.Latency, o.Latency)
+	r.Lag = merge(r.Lag, o.Lag)
+}
+
+// merge adds o into h, making h when it is nil, and returns h.
+func merge(h, o *hdrhistogram.Histogram) *hdrhistogram.Histogram {
+	if o == nil {
+		return h
 	}
-	if r.Latency == nil {
-		r.Latency = newHistogram()
+	if h == nil {
+		h = newHistogram()
 	}
-	r.Latency.Merge(o.Latency)
+	h.Merge(o)
+	return h
+}
+
+// LagQuantile returns the schedule lag at percentile q (0-100).
+func (r Result) LagQuantile(q float64) time.Duration {
+	if r.Lag == nil {
+		return 0
+	}
+	return time.Duration(r.Lag.ValueAtQuantile(q))
 }

@@ -94,6 +94,11 @@ func TestConstantWaitForTargetIsNotLag(t *testing.T) {
 	if r.MaxLag >= 100*time.Millisecond {
 		t.Errorf("MaxLag = %v, want the generator's own lateness (well under 100ms), not the wait for the target", r.MaxLag)
 	}
+	// Only requests that found the connection free have a schedule lag: the
+	// first, and any the connection happened to be free for.
+	if r.Lag == nil || r.Lag.TotalCount() < 1 || r.Lag.TotalCount() > 5 {
+		t.Errorf("lag histogram %v, want 1-5 values (the requests that found the connection free)", r.Lag)
+	}
 	if got := r.Quantile(100); got < r.MaxWait {
 		t.Errorf("largest latency %v is below the largest wait %v: the wait must count as latency", got, r.MaxWait)
 	}
