@@ -63,3 +63,23 @@ func TestIdleEntries(t *testing.T) {
 		t.Errorf("idleEntries = %v, want POLL 12, haltpoll 101 (cpu2 not asked for)", got)
 	}
 }
+
+// The report's header names the idle setting of the latency windows and
+// both fixed-rate windows, so a reader of the results sees what was set.
+func TestReportHeaderNamesIdleSetting(t *testing.T) {
+	s := settings{out: t.TempDir(), rate: 2000, latRate: 1000, rateDur: 10e9, rateConns: 16, rounds: 5}
+	m := machine{idle: idleNote(true, "", map[string]int64{"POLL": 3, "haltpoll idle": 0})}
+	if err := writeReport(s, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.out, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"10s per target at 2000 rps (the CPU window) and 10s per target at 1000 rps (the latency window)",
+		"`/dev/cpu_dma_latency` held at 0 µs for every target", "POLL 3, haltpoll idle 0"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %q:\n%s", want, b)
+		}
+	}
+}

@@ -113,8 +113,8 @@ func writeReport(s settings, m machine, rs []*result) error {
 	if !pinning {
 		pin = "NOT PINNED (fewer than 2 CPUs or no taskset): results are not comparable"
 	}
-	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop over %d connections, latency from the intended send time (HDR histogram, coordinated omission corrected), %v per target at %d rps (the CPU window) and, when set, %v per target at %d rps (the latency window). All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
-		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rateConns, s.rateDur, s.rate, s.rateDur, s.latRate, s.rounds)
+	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop over %d connections, latency from the intended send time (HDR histogram, coordinated omission corrected), %v per target at %d rps (the CPU window)%s. All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
+		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rateConns, s.rateDur, s.rate, latencyWindow(s), s.rounds)
 	if m.idle != "" {
 		b.WriteString(m.idle + "\n\n")
 	}
@@ -154,6 +154,15 @@ func writeReport(s settings, m machine, rs []*result) error {
 	fmt.Print(b.String())
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", name, filepath.Join(s.out, "latest.md"))
 	return nil
+}
+
+// latencyWindow describes the latency windows for the settings line, or
+// nothing when there are none.
+func latencyWindow(s settings) string {
+	if s.latRate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %v per target at %d rps (the latency window)", s.rateDur, s.latRate)
 }
 
 // baseline returns f of the named target's result, or 0 when it did not run.
