@@ -44,6 +44,8 @@ type settings struct {
 	satDur, rateDur, warmup time.Duration
 	satConns, rateConns     int
 	rate                    int
+	latRate                 int    // rate of the latency windows (0: none)
+	idleDevice              string // the PM QoS device held during the latency windows
 	path, key               string
 	wrk                     bool
 	rounds                  int
@@ -85,7 +87,9 @@ func runHarness(args []string) error {
 	fs.DurationVar(&s.warmup, "warmup", 2*time.Second, "warm-up before each window")
 	fs.IntVar(&s.satConns, "conns", 64, "connections in saturation")
 	fs.IntVar(&s.rateConns, "rate-conns", 16, "connections at the constant rate")
-	fs.IntVar(&s.rate, "rate", 2000, "constant rate, requests per second")
+	fs.IntVar(&s.rate, "rate", 2000, "constant rate of the CPU windows, requests per second")
+	fs.IntVar(&s.latRate, "lat-rate", 1000, "constant rate of the latency windows, requests per second (0: no latency windows)")
+	fs.StringVar(&s.idleDevice, "idle-device", cpuDMALatency, "PM QoS `device` held at 0 during the latency windows so idle CPUs poll (empty: do not)")
 	fs.StringVar(&s.path, "path", "/v1/users/42", "request path")
 	fs.StringVar(&s.key, "key", demoKeys[0].key, "API key sent as X-API-Key")
 	fs.IntVar(&s.rounds, "rounds", 5, "rounds: each target's windows are split into this many slices, interleaved with the other targets'")
@@ -193,9 +197,11 @@ func bench(ctx context.Context, s settings) error {
 		}
 		rs = append(rs, r)
 	}
-	if err := measure(ctx, s, rs); err != nil {
+	idle, err := measure(ctx, s, rs, up)
+	if err != nil {
 		return err
 	}
+	m.idle = idleSetting(s, idle)
 	for _, r := range rs {
 		if r.run != nil && r.run.proxy != nil {
 			r.rss = r.run.proxy.peakRSS()

@@ -123,6 +123,18 @@ func (p *proc) cpu() time.Duration {
 	return time.Duration(ticks) * time.Second / clockTicks
 }
 
+// selfCPU returns the CPU time (user + system) this process (the load
+// generator) used so far.
+func selfCPU() time.Duration {
+	f, ok := statFields(os.Getpid())
+	if !ok {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * time.Second / clockTicks
+}
+
 // peakRSS returns the sum of VmHWM over p and its descendants, in bytes.
 func (p *proc) peakRSS() int64 {
 	var total int64

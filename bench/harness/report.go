@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/bench/load"
 	"github.com/valyala/fasthttp"
 )
 
@@ -17,6 +18,7 @@ import (
 type machine struct {
 	date, cpus, model, kernel, goVersion, nginx, haproxy, commit, load string
 	busy                                                               float64 // fraction of all CPUs busy just before the run
+	idle                                                               string  // the latency windows' idle setting (idleSetting)
 }
 
 func describeMachine(bin string) machine {
@@ -111,10 +113,13 @@ func writeReport(s settings, m machine, rs []*result) error {
 	if !pinning {
 		pin = "NOT PINNED (fewer than 2 CPUs or no taskset): results are not comparable"
 	}
-	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop, %d rps over %d connections, %v per target, latency from the intended send time (HDR histogram, coordinated omission corrected). All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
-		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rate, s.rateConns, s.rateDur, s.rounds)
+	fmt.Fprintf(&b, "Settings: %s. Request `GET %s` with `X-API-Key`, 1 KiB response. Saturation: closed loop, %d connections, %v per target (Go generator, then wrk, %v each) after %v warm-up. Fixed rate: open loop over %d connections, latency from the intended send time (HDR histogram, coordinated omission corrected), %v per target at %d rps (the CPU window)%s. All targets run side by side; each target's windows are cut into %d rounds interleaved with the other targets' (rotating order), so a burst of other work on the machine is spread over the targets. Throughput is the median of the rounds; latency merges all rounds.\n\n",
+		pin, s.path, s.satConns, s.satDur, s.satDur, s.warmup, s.rateConns, s.rateDur, s.rate, latencyWindow(s), s.rounds)
+	if m.idle != "" {
+		b.WriteString(m.idle + "\n\n")
+	}
 
-	writeTables(&b, rs, s.rate)
+	writeTables(&b, rs, s.rate, s.latRate)
 	b.WriteString("\nTargets:\n\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "- **%s**: %s.", r.target.name, r.target.desc)
@@ -131,11 +136,11 @@ func writeReport(s settings, m machine, rs []*result) error {
 			fmt.Fprintf(&b, " %s.", r.extra)
 		}
 		if r.skipped == "" {
-			fmt.Fprintf(&b, " Fixed rate: %d answered, largest send lag behind schedule %s ms.", r.rate.Requests, ms(r.rate.MaxLag))
+			fmt.Fprintf(&b, " Fixed rate: %d answered at %d rps, %d at %d rps.", r.rate.Requests, s.rate, r.lat.Requests, s.latRate)
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during its Go-generator windows (the other, idle, proxies count as other load): anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in both windows. Load average at the end: %s.\n", loadavg())
+	fmt.Fprintf(&b, "\nColumns: *vs* columns are saturation throughput ratios. *proxy CPU at saturation* near 1.00 means the proxy's core was the bottleneck; well below 1.00 means the load core (generator + upstream) was, and the proxy's throughput is a lower bound. *CPU s per 1k req* is the proxy's utime+stime (/proc/<pid>/stat) over the fixed-rate window per 1,000 requests, which equals vCPU per 1,000 rps. *peak RSS* is VmHWM. *wrk rps* is a second saturation measurement with wrk (C, one thread, same connections and duration), cheaper on the load core than the Go generator. *other load on proxy core* is the busy time of CPU 0 (/proc/stat) not spent by the proxy during its Go-generator windows (the other, idle, proxies count as other load): anything above a few percent means other work competed with the proxy and its numbers are pessimistic. *errors* counts transport errors and non-2xx answers in all of the target's Go windows. Latency tables: *schedule lag* is the generator's own lateness (how late a request went out that had a free connection at its due time), at p99 and at worst; *longest wait for a connection* is how long a due request waited because all connections were busy with the target (counted as latency); *other load* is the busy time (user, system, steal) of the proxy core and of the load core during those windows not used by the proxy, resp. the generator, upstream and collector; *validity*: `invalid` when the largest schedule lag exceeds the p99 (the p99 may measure the generator), `noisy` when other load exceeded %d%% on either core (the figures include other work's), `valid` otherwise; only valid rows are to be quoted. Load average at the end: %s.\n", noisyPercent, loadavg())
 
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
 		return err
@@ -151,6 +156,15 @@ func writeReport(s settings, m machine, rs []*result) error {
 	return nil
 }
 
+// latencyWindow describes the latency windows for the settings line, or
+// nothing when there are none.
+func latencyWindow(s settings) string {
+	if s.latRate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %v per target at %d rps (the latency window)", s.rateDur, s.latRate)
+}
+
 // baseline returns f of the named target's result, or 0 when it did not run.
 func baseline(rs []*result, name string, f func(*result) float64) float64 {
 	for _, r := range rs {
@@ -162,7 +176,7 @@ func baseline(rs []*result, name string, f func(*result) float64) float64 {
 }
 
 // writeTables writes the throughput and the latency table.
-func writeTables(b *strings.Builder, rs []*result, rate int) {
+func writeTables(b *strings.Builder, rs []*result, rate, latRate int) {
 	goRPS := func(r *result) float64 { return median(r.satRPS) }
 	wrkRPS := func(r *result) float64 { return median(r.wrkRPS) }
 	b.WriteString("## Throughput and cost (one proxy core)\n\n")
@@ -206,46 +220,85 @@ func writeTables(b *strings.Builder, rs []*result, rate int) {
 		}
 	}
 
-	direct99 := time.Duration(baseline(rs, "direct", func(r *result) float64 { return float64(r.rate.Quantile(99)) }))
-	direct50 := time.Duration(baseline(rs, "direct", func(r *result) float64 { return float64(r.rate.Quantile(50)) }))
-	directLag := baseline(rs, "direct", func(r *result) float64 { return boolFloat(lagInvalid(r)) }) != 0
-	fmt.Fprintf(b, "\n## Latency at %d rps (open loop, from the intended send time)\n\n", rate)
-	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | max schedule lag ms | errors |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	if latRate > 0 {
+		writeLatency(b, rs, fmt.Sprintf("Latency at %d rps, idle CPUs polling (the latency window; open loop, from the intended send time)", latRate),
+			func(r *result) (load.Result, [2]time.Duration) { return r.lat, r.latOther })
+		writeLatency(b, rs, fmt.Sprintf("Latency at %d rps, idle CPUs as deployed (the CPU window)", rate),
+			func(r *result) (load.Result, [2]time.Duration) { return r.rate, r.rateOther })
+		return
+	}
+	writeLatency(b, rs, fmt.Sprintf("Latency at %d rps (open loop, from the intended send time)", rate),
+		func(r *result) (load.Result, [2]time.Duration) { return r.rate, r.rateOther })
+}
+
+// noisyPercent is the other load, in percent of a core, above which a
+// latency row is marked noisy.
+const noisyPercent = 5
+
+// writeLatency writes one latency table over the windows pick returns: the
+// merged result and the other load on the proxy and the load core.
+func writeLatency(b *strings.Builder, rs []*result, title string, pick func(*result) (load.Result, [2]time.Duration)) {
+	var direct *load.Result
+	for _, r := range rs {
+		if r.target.name == "direct" && r.skipped == "" {
+			d, _ := pick(r)
+			direct = &d
+		}
+	}
+	directInvalid := direct != nil && lagInvalid(*direct)
+	fmt.Fprintf(b, "\n## %s\n\n", title)
+	b.WriteString("| target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p50 added over direct ms | p99 added over direct ms | schedule lag p99 / max ms | longest wait for a connection ms | other load, proxy / load core | validity | errors |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n")
 	for _, r := range rs {
 		if r.skipped != "" {
 			continue
 		}
-		p99, add50, add99 := ms(r.rate.Quantile(99)), "–", "–"
-		if r.target.name != "direct" && direct99 > 0 {
-			add50 = ms(r.rate.Quantile(50) - direct50)
-			add99 = ms(r.rate.Quantile(99) - direct99)
+		w, other := pick(r)
+		p99, add50, add99 := ms(w.Quantile(99)), "–", "–"
+		if r.target.name != "direct" && direct != nil && direct.Quantile(99) > 0 {
+			add50 = ms(w.Quantile(50) - direct.Quantile(50))
+			add99 = ms(w.Quantile(99) - direct.Quantile(99))
 		}
-		if lagInvalid(r) {
+		if lagInvalid(w) {
 			p99 = "invalid: lag > p99 (" + p99 + ")"
 		}
-		if add99 != "–" && (lagInvalid(r) || directLag) {
+		if add99 != "–" && (lagInvalid(w) || directInvalid) {
 			add99 = "invalid"
 		}
-		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.target.name,
-			ms(r.rate.Quantile(50)), ms(r.rate.Quantile(90)), p99, ms(r.rate.Quantile(99.9)), ms(r.rate.Max()),
-			add50, add99, ms(r.rate.MaxLag), errs)
+		o0, o1 := otherPercent(other[0], w.Elapsed), otherPercent(other[1], w.Elapsed)
+		errs := r.sat.Errors + r.sat.Non2xx + r.rate.Errors + r.rate.Non2xx + r.lat.Errors + r.lat.Non2xx
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %.0f%% / %.0f%% | %s | %d |\n", r.target.name,
+			ms(w.Quantile(50)), ms(w.Quantile(90)), p99, ms(w.Quantile(99.9)), ms(w.Max()),
+			add50, add99, ms(w.LagQuantile(99)), ms(w.MaxLag), ms(w.MaxWait), o0, o1, validity(w, o0, o1), errs)
 	}
+}
+
+// otherPercent is other load over a window's wall time, in percent of a core.
+func otherPercent(other, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * other.Seconds() / wall.Seconds()
+}
+
+// validity says whether a latency row may be quoted: invalid when the
+// generator fell further behind its schedule than the p99 it measured,
+// noisy when other work took more than noisyPercent of either core.
+func validity(w load.Result, other0, other1 float64) string {
+	switch {
+	case lagInvalid(w):
+		return "invalid: lag > p99"
+	case other0 > noisyPercent || other1 > noisyPercent:
+		return "noisy: other load"
+	}
+	return "valid"
 }
 
 // lagInvalid reports whether the generator fell further behind its
 // schedule, at worst, than the p99 it measured: then the p99 measures the
 // generator (or the load core), not the target, and is not to be quoted
 // (issue 18).
-func lagInvalid(r *result) bool { return r.rate.MaxLag > r.rate.Quantile(99) }
-
-func boolFloat(v bool) float64 {
-	if v {
-		return 1
-	}
-	return 0
-}
+func lagInvalid(w load.Result) bool { return w.MaxLag > w.Quantile(99) }
 
 // writeCollectorRow writes the row of the audit collector r's proxy sent
 // to: its CPU on the load core over the proxy's saturation windows and per

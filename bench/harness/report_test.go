@@ -33,12 +33,12 @@ func TestLatencyTableMarksLag(t *testing.T) {
 		{target: target{name: "nginx"}, rate: fixedRate(t, 9*ms, ms/5, ms/5, ms/2)},
 	}
 	var b strings.Builder
-	writeTables(&b, rs, 1000)
+	writeTables(&b, rs, 1000, 0)
 	rows := tableRows(b.String(), "## Latency")
-	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.100 | 0 |"; got != want {
+	if got, want := rows["portcullis-file"], "| portcullis-file | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.000 / 0.100 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
 		t.Errorf("a run within its schedule:\n got %s\nwant %s", got, want)
 	}
-	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99 (0.500) |") || !strings.Contains(got, "| invalid | 9.000 |") {
+	if got := rows["nginx"]; !strings.Contains(got, "| invalid: lag > p99 (0.500) |") || !strings.Contains(got, "| invalid | 0.000 / 9.000 |") || !strings.Contains(got, "| invalid: lag > p99 |") {
 		t.Errorf("a run 9 ms behind schedule with a p99 of 0.5 ms: %s; want its p99 and p99 added marked invalid", got)
 	}
 }
@@ -61,11 +61,41 @@ func TestThroughputTableCollectorRow(t *testing.T) {
 	}
 	r.rate.Requests = 1000
 	var b strings.Builder
-	writeTables(&b, []*result{r}, 1000)
+	writeTables(&b, []*result{r}, 1000, 0)
 	rows := tableRows(b.String(), "## Throughput")
 	want := "| portcullis: its collector (load core) | – | – | – | – | – | – | – | – | 0.25 | 0.001 | 20.0 | – |"
 	if got := rows["portcullis: its collector (load core)"]; got != want {
 		t.Errorf("collector row:\n got %s\nwant %s\ntable:\n%s", got, want, b.String())
+	}
+}
+
+// With a latency rate set, the first latency table is the latency window's
+// (idle CPUs polling), the second the CPU window's; each row shows the other
+// load on both cores during its windows, and a row whose windows had more
+// than noisyPercent of other load on either core is marked noisy rather
+// than valid, so that other work on a shared machine shows instead of
+// passing for the target's latency (issue 18).
+func TestLatencyTablesMarkOtherLoad(t *testing.T) {
+	ms := time.Millisecond
+	quiet := fixedRate(t, 10*time.Microsecond, ms/10, ms/10, ms/5)
+	rs := []*result{
+		{target: target{name: "direct"}, lat: quiet, rate: fixedRate(t, 10*time.Microsecond, ms, ms, ms)},
+		{target: target{name: "nginx"}, lat: fixedRate(t, 10*time.Microsecond, ms/5, ms/5, ms/2),
+			latOther: [2]time.Duration{0, 120 * ms}, rate: fixedRate(t, 10*time.Microsecond, ms, ms, ms)},
+	}
+	var b strings.Builder
+	writeTables(&b, rs, 2000, 1000)
+	doc := b.String()
+	lat := tableRows(doc, "## Latency at 1000 rps, idle CPUs polling")
+	if got, want := lat["direct"], "| direct | 0.100 | 0.200 | 0.200 | 0.200 | 0.200 | – | – | 0.000 / 0.010 | 0.000 | 0% / 0% | valid | 0 |"; got != want {
+		t.Errorf("direct, quiet latency window:\n got %s\nwant %s", got, want)
+	}
+	if got, want := lat["nginx"], "| nginx | 0.200 | 0.500 | 0.500 | 0.500 | 0.500 | 0.100 | 0.300 | 0.000 / 0.010 | 0.000 | 0% / 12% | noisy: other load | 0 |"; got != want {
+		t.Errorf("nginx, 120 ms of other load on the load core over 1 s:\n got %s\nwant %s", got, want)
+	}
+	cpu := tableRows(doc, "## Latency at 2000 rps, idle CPUs as deployed")
+	if got := cpu["nginx"]; !strings.HasPrefix(got, "| nginx | 1.000 |") || !strings.Contains(got, "| valid |") {
+		t.Errorf("the CPU window's table must show the CPU window's latencies: %s", got)
 	}
 }
 

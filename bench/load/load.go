@@ -17,6 +17,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,10 +49,20 @@ type Result struct {
 	// (Constant: from the intended send time; Saturate: from the actual
 	// send). Nil when nothing was answered.
 	Latency *hdrhistogram.Histogram
-	// MaxLag is the largest delay between an intended and the actual send
-	// (Constant only): large values mean the generator or the target fell
-	// behind the schedule.
+	// MaxLag is the schedule lag (Constant only): the largest delay between
+	// a request's due time and its send, among requests that had a free
+	// connection waiting at their due time. It is the generator's own
+	// lateness (its timer, its scheduler, the load core); a latency below it
+	// measures the generator, not the target.
 	MaxLag time.Duration
+	// Lag holds the schedule lag of every request sent with a connection
+	// free at its due time, in nanoseconds (Constant only; nil otherwise),
+	// so that rare stalls can be told from a generator that is always late.
+	Lag *hdrhistogram.Histogram
+	// MaxWait is the longest a due request waited because every connection
+	// was busy with the target (Constant only). The wait is counted in the
+	// request's latency, as a real client at that rate would see it.
+	MaxWait time.Duration
 }
 
 // RPS is the rate of 2xx answers over the measured window.
@@ -126,7 +137,7 @@ func (c *Config) fill(req *fasthttp.Request) {
 // counters are shared by the workers of one run.
 type counters struct {
 	ok, non2xx, errs atomic.Uint64
-	maxLag           atomic.Int64
+	maxLag, maxWait  atomic.Int64
 }
 
 func (n *counters) count(resp *fasthttp.Response, err error) bool {
@@ -142,10 +153,24 @@ func (n *counters) count(resp *fasthttp.Response, err error) bool {
 	return true
 }
 
-func (n *counters) lag(d time.Duration) {
+// sent records how late, after its due time, a request went out. When a
+// worker was free at the due time (queued false) the delay is the
+// generator's own: schedule lag. Otherwise every connection was busy with
+// the target and the delay is the target's: it is latency, and only the
+// largest such wait is kept, for the record.
+func (n *counters) sent(late time.Duration, queued bool) {
+	if queued {
+		raise(&n.maxWait, late)
+		return
+	}
+	raise(&n.maxLag, late)
+}
+
+// raise sets m to d when d is larger.
+func raise(m *atomic.Int64, d time.Duration) {
 	for {
-		cur := n.maxLag.Load()
-		if int64(d) <= cur || n.maxLag.CompareAndSwap(cur, int64(d)) {
+		cur := m.Load()
+		if int64(d) <= cur || m.CompareAndSwap(cur, int64(d)) {
 			return
 		}
 	}
@@ -168,30 +193,36 @@ func Probe(c Config) (int, error) {
 
 // run starts Conns workers running work until ctx ends and merges their
 // histograms.
-func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters)) Result {
+// The work function records latencies in h and schedule lags in lag.
+func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters)) Result {
 	cl := c.client()
 	defer cl.CloseIdleConnections()
 	var (
-		n   counters
-		wg  sync.WaitGroup
-		mu  sync.Mutex // guards all
-		all = newHistogram()
+		n    counters
+		wg   sync.WaitGroup
+		mu   sync.Mutex // guards all and lags
+		all  = newHistogram()
+		lags = newHistogram()
 	)
 	start := time.Now()
 	for range max(c.Conns, 1) {
 		wg.Go(func() {
-			h := newHistogram()
-			work(ctx, cl, h, &n)
+			h, lag := newHistogram(), newHistogram()
+			work(ctx, cl, h, lag, &n)
 			mu.Lock()
 			all.Merge(h)
+			lags.Merge(lag)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	r := Result{Requests: n.ok.Load(), Non2xx: n.non2xx.Load(), Errors: n.errs.Load(),
-		Elapsed: time.Since(start), MaxLag: time.Duration(n.maxLag.Load())}
+		Elapsed: time.Since(start), MaxLag: time.Duration(n.maxLag.Load()), MaxWait: time.Duration(n.maxWait.Load())}
 	if all.TotalCount() > 0 {
 		r.Latency = all
+	}
+	if lags.TotalCount() > 0 {
+		r.Lag = lags
 	}
 	return r
 }
@@ -200,7 +231,7 @@ func run(ctx context.Context, c Config, work func(ctx context.Context, cl *fasth
 func Saturate(ctx context.Context, c Config) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
-	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters) {
+	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, _ *hdrhistogram.Histogram, n *counters) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
@@ -216,37 +247,86 @@ func Saturate(ctx context.Context, c Config) Result {
 }
 
 // Constant runs the open loop at c.Rate requests per second for c.Duration.
-// Request i is due at start + i/Rate; a free worker takes the next due
-// request, sleeps until its time and records the latency from that time. When
-// every worker is busy, due requests wait and their waiting counts as
-// latency, which is what a real client at that rate would see.
+// Request i is due at start + i/Rate. One pacer releases each request at its
+// due time to the workers (one per connection); a free worker sends it and
+// records the latency from the due time. When every worker is busy, released
+// requests wait and their waiting counts as latency, which is what a real
+// client at that rate would see (Result.MaxWait).
+//
+// The pacer sleeps the last 2 ms before a due time in clock_nanosleep (see
+// sleepUntil), a system call that keeps its Go P; with GOMAXPROCS 1 that
+// would hold every worker and every response off the CPU for as long, and
+// charge the target for the generator. Constant therefore raises GOMAXPROCS
+// to 2 for the run (the process may stay pinned to one CPU) and restores it.
 func Constant(ctx context.Context, c Config) Result {
 	if c.Rate <= 0 {
 		panic("BUG: load.Constant needs a positive Rate")
 	}
+	if prev := runtime.GOMAXPROCS(0); prev < 2 {
+		runtime.GOMAXPROCS(2)
+		defer runtime.GOMAXPROCS(prev)
+	}
 	interval := time.Second / time.Duration(c.Rate)
-	total := int64(c.Duration / interval)
-	var next atomic.Int64
-	start := time.Now().Add(10 * time.Millisecond) // let workers start
-	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h *hdrhistogram.Histogram, n *counters) {
+	s := newSchedule(time.Now().Add(10*time.Millisecond), interval, int(c.Duration/interval)) // let workers start
+	go s.pace(ctx)
+	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
 		c.fill(req)
-		for ctx.Err() == nil {
-			i := next.Add(1) - 1
-			if i >= total {
+		for {
+			s.idle.Add(1)
+			i, ok := <-s.due
+			s.idle.Add(-1)
+			if !ok || ctx.Err() != nil {
 				return
 			}
-			due := start.Add(time.Duration(i) * interval)
-			sleepUntil(due)
-			n.lag(time.Since(due))
+			due := s.at(i)
+			late := time.Since(due)
+			n.sent(late, s.queued[i])
+			if !s.queued[i] {
+				lag.RecordValue(max(int64(late), 1000))
+			}
 			err := cl.Do(req, resp)
 			if n.count(resp, err) {
 				h.RecordValue(int64(time.Since(due)))
 			}
 		}
 	})
+}
+
+// schedule is the open loop's timetable: the pacer releases request i on
+// due at start + i*interval, and notes whether a worker was free then.
+type schedule struct {
+	start    time.Time
+	interval time.Duration
+	due      chan int
+	idle     atomic.Int32 // workers waiting on due
+	// queued[i] is written by the pacer before it releases i (the channel
+	// orders it before the worker's read): true when no worker was free.
+	queued []bool
+}
+
+func newSchedule(start time.Time, interval time.Duration, total int) *schedule {
+	return &schedule{start: start, interval: interval, due: make(chan int, total), queued: make([]bool, total)}
+}
+
+func (s *schedule) at(i int) time.Time { return s.start.Add(time.Duration(i) * s.interval) }
+
+// pace releases every request at its due time on one locked OS thread,
+// then closes the channel.
+func (s *schedule) pace(ctx context.Context) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(s.due)
+	for i := range s.queued {
+		sleepUntil(s.at(i))
+		if ctx.Err() != nil {
+			return
+		}
+		s.queued[i] = s.idle.Load() == 0
+		s.due <- i
+	}
 }
 
 // Add accumulates o into r: counts and elapsed time add up, histograms
@@ -257,11 +337,27 @@ func (r *Result) Add(o Result) {
 	r.Errors += o.Errors
 	r.Elapsed += o.Elapsed
 	r.MaxLag = max(r.MaxLag, o.MaxLag)
-	if o.Latency == nil {
-		return
+	r.MaxWait = max(r.MaxWait, o.MaxWait)
+	r.Latency = merge(r.Latency, o.Latency)
+	r.Lag = merge(r.Lag, o.Lag)
+}
+
+// merge adds o into h, making h when it is nil, and returns h.
+func merge(h, o *hdrhistogram.Histogram) *hdrhistogram.Histogram {
+	if o == nil {
+		return h
 	}
-	if r.Latency == nil {
-		r.Latency = newHistogram()
+	if h == nil {
+		h = newHistogram()
 	}
-	r.Latency.Merge(o.Latency)
+	h.Merge(o)
+	return h
+}
+
+// LagQuantile returns the schedule lag at percentile q (0-100).
+func (r Result) LagQuantile(q float64) time.Duration {
+	if r.Lag == nil {
+		return 0
+	}
+	return time.Duration(r.Lag.ValueAtQuantile(q))
 }

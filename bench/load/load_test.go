@@ -67,3 +67,39 @@ func TestNon2xxCounted(t *testing.T) {
 		t.Errorf("Probe = %d, %v; want 401", code, err)
 	}
 }
+
+// A target that holds every connection makes due requests wait: the wait
+// is the target's, counted as latency and as MaxWait, and is not schedule
+// lag, which is the generator's own lateness and marks a run invalid
+// (issue 18). Before the split, a slow target had its stall reported as
+// the generator's lag.
+func TestConstantWaitForTargetIsNotLag(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { time.Sleep(20 * time.Millisecond) }}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	// 20 requests due over 100 ms on one connection answering in 20 ms each:
+	// the last waits about 300 ms for the connection.
+	r := Constant(context.Background(), Config{Addr: ln.Addr().String(), Path: "/x", Conns: 1, Rate: 200, Duration: 100 * time.Millisecond})
+	if r.Requests != 20 {
+		t.Fatalf("got %d answered, want 20", r.Requests)
+	}
+	if r.MaxWait < 200*time.Millisecond {
+		t.Errorf("MaxWait = %v, want >= 200ms (the last request waits about 300ms for the one connection)", r.MaxWait)
+	}
+	if r.MaxLag >= 100*time.Millisecond {
+		t.Errorf("MaxLag = %v, want the generator's own lateness (well under 100ms), not the wait for the target", r.MaxLag)
+	}
+	// Only requests that found the connection free have a schedule lag: the
+	// first, and any the connection happened to be free for.
+	if r.Lag == nil || r.Lag.TotalCount() < 1 || r.Lag.TotalCount() > 5 {
+		t.Errorf("lag histogram %v, want 1-5 values (the requests that found the connection free)", r.Lag)
+	}
+	if got := r.Quantile(100); got < r.MaxWait {
+		t.Errorf("largest latency %v is below the largest wait %v: the wait must count as latency", got, r.MaxWait)
+	}
+}
