@@ -254,6 +254,9 @@ func (s *Store) batchRecordsLocked(b *Batch) []byte {
 	}
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
+		if len(buf)+entryOverhead > MaxEntryBytes {
+			break // too large already (entryFits): encode no more
+		}
 		if i > 0 {
 			buf = append(buf, ',')
 		}
