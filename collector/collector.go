@@ -162,7 +162,12 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	buf.records = b.Records
 	c.admitBatch(b, sender, c.cfg.Now())
-	if err := c.store.AppendBatch(b); err != nil && !errors.Is(err, ErrDuplicateBatch) {
+	err = c.store.AppendBatch(b)
+	if errors.Is(err, ErrBatchTooLarge) {
+		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
+		return
+	}
+	if err != nil && !errors.Is(err, ErrDuplicateBatch) {
 		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return

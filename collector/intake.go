@@ -65,6 +65,7 @@ func (r *StoredRecord) capFields() bool {
 	cut = capString(&r.UserAgent, audit.MaxUserAgent) || cut
 	cut = capString(&r.RequestID, audit.MaxRequestID) || cut
 	cut = capString(&r.KeyID, audit.MaxKeyID) || cut
+	cut = capString(&r.ApprovalID, audit.MaxApproval) || cut
 	cut = capString(&r.Method, 16) || cut
 	cut = capString(&r.Tenant, maxFieldBytes) || cut
 	cut = capString(&r.Client, maxFieldBytes) || cut

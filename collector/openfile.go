@@ -11,7 +11,8 @@ import (
 )
 
 // MaxEntryBytes bounds one line of a segment file. The collector never
-// writes a longer one (its batch limits keep entries far smaller); a reader
+// writes a longer one (AppendBatch refuses a batch whose entry would be,
+// which JSON escaping makes possible within the intake's limits); a reader
 // that meets one reports it instead of growing a buffer without end, so a
 // segment replaced by a link to /dev/zero or a sparse multi-gigabyte file
 // costs a bounded amount of memory (issue 21, item 4).

@@ -153,7 +153,8 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 var ErrDuplicateBatch = errors.New("collector: duplicate batch")
 
 // AppendBatch stores b durably. A batch whose id is already stored is not
-// stored again and yields ErrDuplicateBatch.
+// stored again and yields ErrDuplicateBatch; one whose entry would pass
+// MaxEntryBytes is not stored and yields ErrBatchTooLarge.
 func (s *Store) AppendBatch(b *Batch) error {
 	err := s.appendBatch(b)
 	s.after()
@@ -183,16 +184,25 @@ func (s *Store) appendBatch(b *Batch) error {
 		s.stats.Duplicates++
 		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
 	}
+	// The records are encoded before detection sees them, so that a batch
+	// too large for one entry is refused before it counts.
+	recs := s.batchRecordsLocked(b)
+	if err := entryFits(b, recs); err != nil {
+		s.trimBufLocked()
+		return err
+	}
 	derived := s.detectLocked(b.Records, nil)
-	body, err := s.batchBodyLocked(b, derived)
+	body, err := s.finishBatchBodyLocked(b, recs, derived)
+	if err == nil {
+		err = entryFits(b, body)
+	}
 	if err != nil {
+		s.trimBufLocked()
 		s.commitLocked(false)
 		return err
 	}
 	err = s.appendLocked(body)
-	if cap(s.buf) > maxPooledBody {
-		s.buf = nil // do not pin an outsized batch's body
-	}
+	s.trimBufLocked()
 	if err != nil {
 		return err
 	}
@@ -203,9 +213,34 @@ func (s *Store) appendBatch(b *Batch) error {
 	return nil
 }
 
+// trimBufLocked drops s.buf when it is larger than bodies usually are, so
+// that an outsized batch's body does not stay pinned.
+func (s *Store) trimBufLocked() {
+	if cap(s.buf) > maxPooledBody {
+		s.buf = nil
+	}
+}
+
+// entryFits refuses a batch whose chain body (or the start of it) is too
+// large for a segment line: readers stop at a line over MaxEntryBytes, and
+// JSON escaping makes a byte of a record up to six, so a batch within the
+// intake's limits can be.
+func entryFits(b *Batch, body []byte) error {
+	if len(body)+entryOverhead > MaxEntryBytes {
+		return fmt.Errorf("%w: batch %q of %d records encodes to %d bytes or more, over the %d bytes of a store entry", ErrBatchTooLarge, b.ID, len(b.Records), len(body), MaxEntryBytes-entryOverhead)
+	}
+	return nil
+}
+
 // batchBodyLocked encodes the chain body of a batch into s.buf, with the
 // events detection derived from it (issue 14).
 func (s *Store) batchBodyLocked(b *Batch, events []Event) ([]byte, error) {
+	return s.finishBatchBodyLocked(b, s.batchRecordsLocked(b), events)
+}
+
+// batchRecordsLocked encodes the chain body of a batch up to the end of
+// its records into s.buf.
+func (s *Store) batchRecordsLocked(b *Batch) []byte {
 	buf := s.bodyHeader(s.buf[:0], KindBatch)
 	buf = appendStringField(buf, `,"batch_id":`, b.ID)
 	if b.Sender != "" {
@@ -219,12 +254,22 @@ func (s *Store) batchBodyLocked(b *Batch, events []Event) ([]byte, error) {
 	}
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
+		if len(buf)+entryOverhead > MaxEntryBytes {
+			break // too large already (entryFits): encode no more
+		}
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = b.Records[i].AppendJSON(buf)
 	}
 	buf = append(buf, ']')
+	s.buf = buf
+	return buf
+}
+
+// finishBatchBodyLocked ends the body batchRecordsLocked began, buf, with
+// the events detection derived from the batch.
+func (s *Store) finishBatchBodyLocked(b *Batch, buf []byte, events []Event) ([]byte, error) {
 	if len(events) > 0 {
 		ev, err := json.Marshal(events)
 		if err != nil {
