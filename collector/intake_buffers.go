@@ -25,6 +25,13 @@ const (
 	maxPooledRecords = 4096
 )
 
+// maxTrustedHint is how much of a request's Content-Length readAll sizes
+// its buffer by before the bytes arrive: a sender that declares megabytes
+// and sends nothing holds no more than this until data comes, as with
+// io.ReadAll (a pooled buffer has grown to the batches' size after the
+// first of them, so the hint matters only then).
+const maxTrustedHint = 256 << 10
+
 // ingestPool holds the ingestBuffers not in use.
 var ingestPool = sync.Pool{New: func() any { return new(ingestBuffers) }}
 
@@ -45,10 +52,10 @@ func (b *ingestBuffers) trim() {
 }
 
 // readAll is io.ReadAll into buf's storage. A hint (the request's
-// Content-Length; at most maxPooledBody is taken on trust) sizes the
+// Content-Length; at most maxTrustedHint is taken on trust) sizes the
 // buffer once, with the byte more that meets EOF.
 func readAll(buf []byte, src io.Reader, hint int64) ([]byte, error) {
-	if hint = min(hint, maxPooledBody); hint > 0 && int64(cap(buf)) <= hint {
+	if hint = min(hint, maxTrustedHint); hint > 0 && int64(cap(buf)) <= hint {
 		buf = make([]byte, 0, hint+1)
 	}
 	for {

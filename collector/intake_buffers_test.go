@@ -89,6 +89,19 @@ func TestReadAll(t *testing.T) {
 	}
 }
 
+// TestReadAllTrustsHintOnlySoFar: a request that declares 4 MiB and sends
+// 10 bytes makes readAll hold at most maxTrustedHint, not the declared
+// length (a token holder's idle connections each pinned 4 MiB before).
+func TestReadAllTrustsHintOnlySoFar(t *testing.T) {
+	got, err := readAll(nil, strings.NewReader("0123456789"), 4<<20)
+	if err != nil || string(got) != "0123456789" {
+		t.Fatalf("read %q, err %v", got, err)
+	}
+	if cap(got) > maxTrustedHint+1 {
+		t.Errorf("holds %d bytes for a 10-byte body declared as 4 MiB, want at most %d", cap(got), maxTrustedHint+1)
+	}
+}
+
 // TestReserveBounded: the decoder sizes a batch's records from its first
 // record, but a tiny first record in front of a large body reserves at
 // most maxPooledRecords, whatever the record limit.
