@@ -219,6 +219,7 @@ func writeTables(b *strings.Builder, rs []*result, rate, latRate int) {
 			writeCollectorRow(b, r)
 		}
 	}
+	writePerCore(b, rs)
 
 	if latRate > 0 {
 		writeLatency(b, rs, fmt.Sprintf("Latency at %d rps, idle CPUs polling (the latency window; open loop, from the intended send time)", latRate),
@@ -229,6 +230,51 @@ func writeTables(b *strings.Builder, rs []*result, rate, latRate int) {
 	}
 	writeLatency(b, rs, fmt.Sprintf("Latency at %d rps (open loop, from the intended send time)", rate),
 		func(r *result) (load.Result, [2]time.Duration) { return r.rate, r.rateOther })
+}
+
+// perCore is the requests a target served at saturation per second of its
+// own CPU (Go generator, wrk); 0 when it did not run or used no CPU.
+func perCore(r *result) (goRate, wrkRate float64) {
+	if r.satCPU > 0 {
+		goRate = float64(r.sat.Requests) / r.satCPU.Seconds()
+	}
+	if r.wrkCPU > 0 && len(r.wrkRPS) > 0 {
+		var sum float64
+		for _, v := range r.wrkRPS {
+			sum += v
+		}
+		wrkRate = sum / float64(len(r.wrkRPS)) * r.wrkWall.Seconds() / r.wrkCPU.Seconds()
+	}
+	return goRate, wrkRate
+}
+
+// writePerCore writes the saturation throughput per second of the proxy's
+// own CPU: what a target costs per request whatever limited the load. A
+// target whose load core was the bottleneck (the collector's target, with
+// the collector beside the generator) has its cost compared here with the
+// CPU it did use (issue 18: the collector's CPU accounted for).
+func writePerCore(b *strings.Builder, rs []*result) {
+	goRate := func(r *result) float64 { g, _ := perCore(r); return g }
+	wrkRate := func(r *result) float64 { _, w := perCore(r); return w }
+	b.WriteString("\n### Requests per second of proxy CPU at saturation (the cost per request, whatever limited the load)\n\n")
+	b.WriteString("| target | req per CPU-s (Go generator) | vs bare | vs nginx | vs haproxy | req per CPU-s (wrk) | vs bare | vs nginx | vs haproxy |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rs {
+		if r.skipped != "" || r.target.name == "direct" {
+			continue
+		}
+		b.WriteString("| " + r.target.name)
+		for _, f := range []func(*result) float64{goRate, wrkRate} {
+			v := f(r)
+			if v == 0 {
+				b.WriteString(" | – | – | – | –")
+				continue
+			}
+			fmt.Fprintf(b, " | %.0f | %s | %s | %s", v, ratio(v, baseline(rs, "bare-proxy", f)),
+				ratio(v, baseline(rs, "nginx", f)), ratio(v, baseline(rs, "haproxy", f)))
+		}
+		b.WriteString(" |\n")
+	}
 }
 
 // noisyPercent is the other load, in percent of a core, above which a

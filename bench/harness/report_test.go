@@ -118,3 +118,26 @@ func tableRows(doc, heading string) map[string]string {
 	}
 	return rows
 }
+
+// The per-core table divides the requests served at saturation by the
+// proxy's own CPU, so a target held back by its load core (75% busy, the
+// collector beside the generator) compares by its cost per request: here
+// as cheap as the bare proxy at 100% (issue 18).
+func TestPerCoreTableAccountsForIdleProxy(t *testing.T) {
+	rs := []*result{
+		{target: target{name: "direct"}, sat: load.Result{Requests: 9000}},
+		{target: target{name: "bare-proxy"}, sat: load.Result{Requests: 4000}, satCPU: time.Second,
+			wrkRPS: []float64{4000, 4400}, wrkWall: 2 * time.Second, wrkCPU: 2 * time.Second},
+		{target: target{name: "portcullis"}, sat: load.Result{Requests: 3000}, satCPU: 750 * time.Millisecond,
+			wrkRPS: []float64{3000, 3600}, wrkWall: 2 * time.Second, wrkCPU: 1500 * time.Millisecond},
+	}
+	var b strings.Builder
+	writePerCore(&b, rs)
+	rows := tableRows(b.String(), "### Requests per second of proxy CPU")
+	if got, want := rows["portcullis"], "| portcullis | 4000 | 1.00x | – | – | 4400 | 1.05x | – | – |"; got != want {
+		t.Errorf("portcullis row:\n got %s\nwant %s", got, want)
+	}
+	if _, ok := rows["direct"]; ok {
+		t.Error("direct has a row; it is no proxy")
+	}
+}
