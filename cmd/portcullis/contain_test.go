@@ -39,14 +39,16 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	if !ok || !strings.Contains(s.Reason, id) || s.Actor != "portcullis-collector" || s.Until.Sub(s.Time) != 15*time.Minute {
 		t.Errorf("suspension = %+v (found %v), want acme-hris for 15m by portcullis-collector, reason naming %s", s, ok, id)
 	}
-	var linked bool
-	collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
-		linked = linked || ev.Action == "client.suspend" && ev.Target == "acme-hris" && strings.Contains(ev.Reason, id)
-		return nil
+	// The follower stores client.suspend from etcd's watch, apart from
+	// the alert.contain the collector records itself: wait for it.
+	pollUntil(t, pollWait, "the trail holds a client.suspend whose reason names the alert", func() (bool, string) {
+		var linked bool
+		collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
+			linked = linked || ev.Action == "client.suspend" && ev.Target == "acme-hris" && strings.Contains(ev.Reason, id)
+			return nil
+		})
+		return linked, "no client.suspend naming " + id
 	})
-	if !linked {
-		t.Error("the trail holds no client.suspend whose reason names the alert")
-	}
 
 	// Two sidecars (two pods sharing one sender token, told apart by the
 	// instance id of their batches) deny the suspended client; the report

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -95,14 +96,24 @@ func startDetectStackAt(tb testing.TB, edit func([]byte) []byte, now func() time
 	return s
 }
 
+// freeAddrTB returns a loopback address with a port that was free, for a
+// server the test starts later. The port is drawn below Linux's ephemeral
+// range (32768-60999), which is where the kernel picks a connecting
+// socket's local port and a listener's port 0: a port taken from there and
+// released can go to another test's outgoing connection before the server
+// binds it (TestSidecarWithoutAuditDestination failed with "bind: address
+// already in use" under make test).
 func freeAddrTB(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	tb.Fatal("no free loopback port in 20000-31999")
+	return ""
 }
 
 // status returns the status of a GET with an API key, 0 on a failure.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,12 +21,7 @@ import (
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeAddrTB(t)
 }
 
 func get(t *testing.T, url, key string) int {
