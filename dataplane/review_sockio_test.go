@@ -89,34 +89,14 @@ func TestSlowlorisOnKeepAliveConnHitsHeaderTimeout(t *testing.T) {
 func TestUpstreamSilentOnPooledConnTimesOut(t *testing.T) {
 	const timeout = 600 * time.Millisecond
 	var n atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if n.Add(1) == 1 {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-					}
-				}
-			}()
+	addr := startStreamUpstream(t, func(c net.Conn) error {
+		if n.Add(1) > 1 {
+			return nil // the first request only: the next is never answered
 		}
-	}()
-	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn = ln.Addr().String(), timeout, 1 })
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
+	})
+	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn = addr, timeout, 1 })
 	if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 {
 		t.Fatalf("first request: status %d, want 200", r.status)
 	}
@@ -185,35 +165,14 @@ func TestSlowResponseReaderCutOffByWriteTimeout(t *testing.T) {
 func TestUpstreamAnswerAfterEarlierDeadlineIsForwarded(t *testing.T) {
 	const timeout = 800 * time.Millisecond
 	var n atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if n.Add(1) == 2 {
-						time.Sleep(timeout * 3 / 4) // past the first request's deadline
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
+	addr := startStreamUpstream(t, func(c net.Conn) error {
+		if n.Add(1) == 2 {
+			time.Sleep(timeout * 3 / 4) // past the first request's deadline
 		}
-	}()
-	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn = ln.Addr().String(), timeout, 1 })
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
+	})
+	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn = addr, timeout, 1 })
 	if r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), ""); r.status != 200 {
 		t.Fatalf("first request: status %d, want 200", r.status)
 	}
