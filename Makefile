@@ -4,6 +4,7 @@ GO        ?= go
 BIN       := bin/portcullis
 DEV_BIN   := bin/portcullis-dev
 PKGS      := ./...
+PGO       := cmd/portcullis/default.pgo
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build image demo test check bench bench-e2e bench-peers bench-compare fmt vet staticcheck clean
@@ -49,9 +50,11 @@ vet:
 staticcheck:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-## bench: package micro-benchmarks with allocation counts.
+## bench: package micro-benchmarks with allocation counts, compiled with the binary's
+## profile (cmd/portcullis/default.pgo, which `go build ./cmd/portcullis` applies by itself),
+## so that they measure the code as the sidecar runs it.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -pgo=$(PGO) $(PKGS)
 
 ## bench-e2e: end-to-end load against direct, bare proxy, Portcullis, nginx, HAProxy; writes bench/results/.
 bench-e2e: build
