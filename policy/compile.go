@@ -2,6 +2,7 @@ package policy
 
 import (
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -252,6 +253,7 @@ func (c *compiler) settings() error {
 }
 
 func (c *compiler) keys(live Live) error {
+	c.snap.liveRevoked, c.snap.liveSuspended = live.RevokedKeys, live.Suspended
 	known := map[string]bool{}
 	for id := range c.snap.Clients {
 		known[id] = true
@@ -309,7 +311,7 @@ func (c *compiler) liveKey(ks *KeySpec, known map[string]bool) error {
 
 // compileKey builds a Key from a record that passed check.
 func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
-	k := &Key{ID: ks.ID, Client: client, Revoked: ks.Revoked || revoked, LimitKey: limitKey('k', ks.ID)}
+	k := &Key{ID: ks.ID, Client: client, Revoked: ks.Revoked || revoked, LimitKey: limitKey('k', ks.ID), revokedBySpec: ks.Revoked}
 	hex.Decode(k.Digest[:], []byte(ks.SHA256))
 	if t, _ := parseTime(ks.NotBefore); !t.IsZero() {
 		k.NotBefore = t.UnixNano()
@@ -324,26 +326,68 @@ func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
 }
 
 // digest fingerprints what was compiled: document, keys, revocations and
-// suspensions, in a canonical order.
+// suspensions, in a canonical order: the SHA-256 of the JSON of
+//
+//	{"Doc":…,"Keys":…,"RevokedKeys":[…],"RevokedJTIs":[…],"Suspended":[…]}
+//
+// The hash state after the document and the keys is kept in the snapshot
+// (digestBase), so that Amend fingerprints new revocations and suspensions
+// without encoding the document and every key again.
 func (c *compiler) digest(live Live) error {
-	type canon struct {
-		Doc         *Document
-		Keys        []KeySpec
-		RevokedKeys []string
-		RevokedJTIs []string
-		Suspended   []string
-	}
-	v := canon{Doc: c.doc, Keys: live.Keys, RevokedKeys: sortedTrue(live.RevokedKeys), RevokedJTIs: sortedTrue(live.RevokedJTIs)}
-	for id := range live.Suspended {
-		v.Suspended = append(v.Suspended, id)
-	}
-	sort.Strings(v.Suspended)
-	b, err := json.Marshal(v)
+	doc, err := json.Marshal(c.doc)
 	if err != nil {
 		return fmt.Errorf("cannot fingerprint policy: %w", err)
 	}
-	c.snap.Digest = sha256.Sum256(b)
-	return nil
+	keys, err := json.Marshal(live.Keys)
+	if err != nil {
+		return fmt.Errorf("cannot fingerprint policy: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte(`{"Doc":`))
+	h.Write(doc)
+	h.Write([]byte(`,"Keys":`))
+	h.Write(keys)
+	if c.snap.digestBase, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return fmt.Errorf("cannot fingerprint policy: %w", err)
+	}
+	c.snap.Digest, err = digestLive(c.snap.digestBase, live)
+	return err
+}
+
+// digestLive finishes the digest begun in base (see digest) with the
+// revocations and suspensions of live.
+func digestLive(base []byte, live Live) ([32]byte, error) {
+	var sum [32]byte
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(base); err != nil {
+		return sum, fmt.Errorf("cannot fingerprint policy: %w", err)
+	}
+	suspended := make([]string, 0, len(live.Suspended))
+	for id := range live.Suspended {
+		suspended = append(suspended, id)
+	}
+	sort.Strings(suspended)
+	rest, err := json.Marshal(struct {
+		RevokedKeys []string
+		RevokedJTIs []string
+		Suspended   []string
+	}{sortedTrue(live.RevokedKeys), sortedTrue(live.RevokedJTIs), nilIfEmpty(suspended)})
+	if err != nil {
+		return sum, fmt.Errorf("cannot fingerprint policy: %w", err)
+	}
+	h.Write([]byte{','})
+	h.Write(rest[1:]) // the object's fields, after its '{'
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// nilIfEmpty keeps the encoding of no suspensions "null", as it was when
+// the digest encoded one struct.
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func sortedTrue(m map[string]bool) []string {

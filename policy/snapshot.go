@@ -56,6 +56,12 @@ type Snapshot struct {
 	revokedJTIs map[string]struct{}
 	scopeIndex  map[string]ScopeSet
 	roots       [numMethods]*node
+
+	// What Amend needs: the live revocations and suspensions compiled in,
+	// and the digest's hash state after the document and the keys.
+	liveRevoked   map[string]bool
+	liveSuspended map[string]struct{}
+	digestBase    []byte
 }
 
 // Tenant is a compiled tenant.
@@ -130,6 +136,8 @@ type Key struct {
 	Index     int    // dense position in the snapshot's key table, for side tables
 	Born      int64  // unix nanoseconds of created_at, else not_before; 0: unknown
 	AgeLimit  int64  // unix nanoseconds at which it reaches lifecycle.max_key_age; 0: no bound
+
+	revokedBySpec bool // revoked by its own record, whatever the revocations (Amend)
 }
 
 // AgedAt reports whether k is past the policy's max_key_age at now (unix

@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
@@ -43,9 +44,19 @@ func (s *Syncer) apply(save bool) {
 // the error: revocations and suspensions must not wait for a fixed policy.
 // Invalid key, revocation and suspension records never refuse a state: they
 // are left out (or fail closed) and kept in s.invalid for reportInvalid.
+// A state that differs from the one last compiled only in revocations and
+// suspensions is not compiled but amended (see amend).
 func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
-	live, invalid := st.live(s.cfg.Now(), &s.decoded)
-	s.invalid = invalid
+	now := s.cfg.Now()
+	if snap := s.amend(st, now); snap != nil {
+		return snap, nil
+	}
+	s.base = amendBase{}
+	live := policy.Live{Revision: st.Revision}
+	var keysBad []string
+	live.Keys, keysBad = st.liveKeys(&s.decoded)
+	s.invalid = append(st.status(now, &live), keysBad...)
+	slices.Sort(s.invalid)
 	var err error
 	if st.Policy == "" {
 		err = errNoPolicy
@@ -55,6 +66,7 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 		err = cerr
 	} else {
 		s.goodDoc = doc
+		s.base = amendBase{st: st, keyChanges: st.keyChanges, policy: st.Policy, snap: snap, keysBad: keysBad}
 		return snap, nil
 	}
 	if s.goodDoc == nil {
@@ -65,6 +77,39 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 		return nil, err
 	}
 	return snap, err
+}
+
+// amendBase is the snapshot a Syncer compiled last from its own document,
+// and what it was compiled from.
+type amendBase struct {
+	st         *State // the State compiled, which the watch goes on changing
+	keyChanges uint64 // st.keyChanges when compiled
+	policy     string // st.Policy when compiled
+	snap       *policy.Snapshot
+	keysBad    []string // the invalid key records of st, left out of snap
+}
+
+// amend returns the snapshot of st when st is the State last compiled and
+// only its revocations and suspensions have changed since: the last
+// snapshot with them in force (policy.Amend), in microseconds where a
+// compile of 100,000 keys takes hundreds of milliseconds. Otherwise it
+// returns nil and st is compiled. A State installed whole (a re-read, the
+// last-known-good file) is always compiled.
+func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
+	b := &s.base
+	if b.snap == nil || b.st != st || b.keyChanges != st.keyChanges || b.policy != st.Policy {
+		return nil
+	}
+	live := policy.Live{Revision: st.Revision}
+	bad := st.status(now, &live)
+	snap, err := policy.Amend(b.snap, live)
+	if err != nil {
+		return nil
+	}
+	s.invalid = append(bad, b.keysBad...)
+	slices.Sort(s.invalid)
+	b.snap = snap
+	return snap
 }
 
 // reportInvalid logs and counts each invalid record of the state applied

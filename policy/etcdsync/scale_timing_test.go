@@ -28,7 +28,9 @@ const scaleKeys = 100_000
 //     every key record, compile, and swap into a Store whose preparer is a
 //     data plane Server (its tables and key front are built in the swap);
 //   - revoke: a Syncer that applied the state applies one revocation more,
-//     as the watch does: what each revocation costs at this size.
+//     as the watch does: what each revocation costs at this size (an
+//     amendment of the snapshot in force, not a compile);
+//   - suspend: the same for a suspension of a client (100 keys each).
 func BenchmarkSnapshotApply(b *testing.B) {
 	cli, k := scaleDeployment(b)
 	listed, err := etcdsync.ReadState(context.Background(), cli, k)
@@ -64,6 +66,18 @@ func BenchmarkSnapshotApply(b *testing.B) {
 			s.Put(k.Revocation(policytest.KeyID(i)), `{"id":"`+policytest.KeyID(i)+`","actor":"bench","reason":"benchmark"}`)
 			if !store.Load().Key([]byte(policytest.KeyID(i))).Revoked {
 				b.Fatalf("key %d not revoked", i)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("keys=%d/suspend", scaleKeys), func(b *testing.B) {
+		s, store := scaleSyncer(b, cli, k)
+		s.Install(listed)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			id := policytest.ClientID(i % 1000)
+			s.Put(k.Suspension(id), `{"client":"`+id+`","actor":"bench","reason":"benchmark"}`)
+			if !store.Load().Client(id).Suspended {
+				b.Fatalf("client %s not suspended", id)
 			}
 		}
 	})

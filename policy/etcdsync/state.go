@@ -26,6 +26,12 @@ type State struct {
 	Suspensions map[string]string `json:"suspensions"` // client -> JSON Suspension
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
+
+	// keyChanges counts the puts and deletes of key records applied to
+	// this State: a Syncer amends the snapshot it compiled from this
+	// State, instead of compiling again, while the count and the policy
+	// text are those it compiled (Syncer.amend).
+	keyChanges uint64
 }
 
 func newState() *State {
@@ -95,6 +101,9 @@ func (st *State) apply(k Layout, key, value string, put bool) bool {
 	} else {
 		delete(m, name)
 	}
+	if strings.HasPrefix(key, string(k)+keysDir) {
+		st.keyChanges++
+	}
 	return true
 }
 
@@ -149,9 +158,19 @@ func (st *State) Live(now time.Time) (policy.Live, []string) { return st.live(no
 // through cache (nil: none), since a Syncer recompiles on every change and
 // most records have not changed.
 func (st *State) live(now time.Time, cache *keyCache) (policy.Live, []string) {
-	l := policy.Live{Revision: st.Revision, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
+	l := policy.Live{Revision: st.Revision}
 	var bad []string
 	l.Keys, bad = st.liveKeys(cache)
+	bad = append(bad, st.status(now, &l)...)
+	slices.Sort(bad)
+	return l, bad
+}
+
+// status decodes the revocations and suspensions into l at now and
+// returns the invalid ones (see live).
+func (st *State) status(now time.Time, l *policy.Live) []string {
+	l.RevokedKeys, l.RevokedJTIs, l.Suspended = map[string]bool{}, map[string]bool{}, map[string]struct{}{}
+	var bad []string
 	for id, v := range st.Revocations {
 		if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
 			l.RevokedJTIs[jti] = true
@@ -171,8 +190,7 @@ func (st *State) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 		}
 		l.Suspended[client] = struct{}{}
 	}
-	slices.Sort(bad)
-	return l, bad
+	return bad
 }
 
 // liveKeys decodes the key records, sorted by id so that the snapshot

@@ -63,6 +63,7 @@ type Syncer struct {
 	docErr   error
 	lastBad  string // text of the last refusal, so a failure is counted once
 	decoded  keyCache
+	base     amendBase       // the snapshot last compiled, for amend
 	invalid  []string        // invalid records of the state last compiled
 	reported map[string]bool // invalid records already logged and counted
 
@@ -213,6 +214,9 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
 	}
 	same := s.st != nil && s.st.equal(st) && s.ready.Load()
+	if same && s.base.st == s.st {
+		s.base.st, s.base.keyChanges = st, st.keyChanges // the same records: still amendable
+	}
 	s.st = st
 	s.revision.Store(st.Revision)
 	if fromEtcd {
