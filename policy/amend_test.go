@@ -37,20 +37,11 @@ func amendDoc(t *testing.T) (*policy.Document, policy.Live) {
 func oldDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 	t.Helper()
 	sorted := func(m map[string]bool) []string {
-		var out []string
-		for k, v := range m {
-			if v {
-				out = append(out, k)
-			}
-		}
-		slices.Sort(out)
-		return out
+		m = maps.Clone(m)
+		maps.DeleteFunc(m, func(_ string, revoked bool) bool { return !revoked })
+		return slices.Sorted(maps.Keys(m))
 	}
-	var suspended []string
-	for id := range live.Suspended {
-		suspended = append(suspended, id)
-	}
-	slices.Sort(suspended)
+	suspended := slices.Sorted(maps.Keys(live.Suspended))
 	b, err := json.Marshal(struct {
 		Doc         *policy.Document
 		Keys        []policy.KeySpec
