@@ -130,10 +130,13 @@ func TestAmendMatchesCompile(t *testing.T) {
 			change = "suspension " + id
 		case 3:
 			jti := fmt.Sprintf("jti-%d", rng.IntN(6))
-			if next.RevokedJTIs[jti] {
-				delete(next.RevokedJTIs, jti)
-			} else {
+			switch {
+			case !next.RevokedJTIs[jti]:
 				next.RevokedJTIs[jti] = true
+			case rng.IntN(4) == 0: // a false entry revokes nothing
+				next.RevokedJTIs[jti] = false
+			default:
+				delete(next.RevokedJTIs, jti)
 			}
 			change = "revocation of token " + jti
 		}

@@ -263,8 +263,10 @@ func (c *compiler) keys(live Live) error {
 			cl.Suspended = true
 		}
 	}
-	for jti := range live.RevokedJTIs {
-		c.snap.revokedJTIs[jti] = struct{}{}
+	for jti, revoked := range live.RevokedJTIs {
+		if revoked { // as the digest and Amend count them, and as RevokedKeys
+			c.snap.revokedJTIs[jti] = struct{}{}
+		}
 	}
 	all := append([]KeySpec(nil), c.doc.Keys...)
 	for i := range all { // the document was validated by Load

@@ -33,7 +33,7 @@ func (s *Syncer) apply(save bool) {
 	s.store.Swap(snap)
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
-	if save {
+	if save && s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds
 		s.offer(s.saves, s.st.clone())
 	}
 	s.mark()

@@ -1,10 +1,14 @@
 package etcdsync
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -22,16 +26,14 @@ type lkg struct {
 // then fsync of the directory, so a crash leaves the old file or the new
 // one, never a torn one.
 func writeLKG(dir string, st *State, saved time.Time) error {
-	b, err := json.Marshal(lkg{Saved: saved.UTC(), State: st})
-	if err != nil {
-		return fmt.Errorf("cannot encode last-known-good state at revision %d: %w", st.Revision, err)
-	}
 	f, err := os.CreateTemp(dir, "."+lkgFile+"-*")
 	if err != nil {
 		return fmt.Errorf("cannot create last-known-good file in %q: %w", dir, err)
 	}
 	defer os.Remove(f.Name()) // after the rename this removes nothing
-	if _, err := f.Write(b); err != nil {
+	w := bufio.NewWriterSize(f, 64<<10)
+	encodeLKG(w, st, saved)
+	if err := w.Flush(); err != nil {
 		f.Close()
 		return fmt.Errorf("cannot write %q: %w", f.Name(), err)
 	}
@@ -47,6 +49,46 @@ func writeLKG(dir string, st *State, saved time.Time) error {
 		return fmt.Errorf("cannot rename %q to %q: %w", f.Name(), path, err)
 	}
 	return syncDir(dir)
+}
+
+// encodeLKG writes lkg{saved, st} to w as the JSON json.Marshal makes of
+// it, with a newline after each value, one record at a time: at 100,000
+// key records json.Marshal built the whole document in memory, 39-49 MB of
+// garbage for every change saved, now 12 MB (BenchmarkWriteLKG). The CPU
+// is about the same, 160-210 ms, most of it escaping the records; saveLoop
+// spaces the saves by it.
+func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
+	enc := json.NewEncoder(w)
+	// Only strings and the present time are encoded, which cannot fail;
+	// a write error stays in w, and its Flush returns it.
+	value := func(v any) { _ = enc.Encode(v) }
+	w.WriteString(`{"saved":`)
+	value(saved.UTC())
+	w.WriteString(`,"state":{"revision":`)
+	w.WriteString(strconv.FormatInt(st.Revision, 10))
+	w.WriteString(`,"policy":`)
+	value(st.Policy)
+	for _, m := range [...]struct {
+		name    string
+		records map[string]string
+	}{{"keys", st.Keys}, {"revocations", st.Revocations}, {"suspensions", st.Suspensions}} {
+		w.WriteString(`,"` + m.name + `":`)
+		if m.records == nil {
+			w.WriteString("null")
+			continue
+		}
+		w.WriteByte('{')
+		for i, name := range slices.Sorted(maps.Keys(m.records)) {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			value(name)
+			w.WriteByte(':')
+			value(m.records[name])
+		}
+		w.WriteByte('}')
+	}
+	w.WriteString("}}\n")
 }
 
 // syncDir makes a rename in dir durable.

@@ -56,8 +56,14 @@ func (s *Syncer) confirm(ctx context.Context) {
 // saveGap is the least time between two writes of the last-known-good
 // file: in a burst of changes only the latest state is worth an fsync
 // (BenchmarkRevocationPropagation: the writes competed with the watch for
-// the CPU).
-const saveGap = 100 * time.Millisecond
+// the CPU). A write that takes longer is followed by saveSpacing times its
+// duration: at 100,000 key records a write is 160-210 ms of CPU
+// (BenchmarkWriteLKG), which a burst of revocations must not turn into
+// most of a sidecar's core.
+const (
+	saveGap     = 100 * time.Millisecond
+	saveSpacing = 4
+)
 
 // saveLoop writes each state offered on s.saves to the last-known-good
 // file, off the watch path; when ctx ends it writes what is still waiting.
@@ -65,10 +71,11 @@ func (s *Syncer) saveLoop(ctx context.Context) {
 	for {
 		select {
 		case st := <-s.saves:
+			start := time.Now()
 			s.save(st)
 			select {
 			case <-ctx.Done():
-			case <-time.After(saveGap):
+			case <-time.After(max(saveGap, saveSpacing*time.Since(start))):
 			}
 		case <-ctx.Done():
 			select {

@@ -1,0 +1,255 @@
+package etcdsync_test
+
+// The amended snapshot is what a compile of the same state gives in the
+// edge cases of revocations and suspensions, and readers of the snapshots
+// race with nothing (written by an outside review of policy.Amend).
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// amendView is what the request path reads of a snapshot.
+func amendView(s *policy.Snapshot, now int64) string {
+	out := fmt.Sprintf("rev=%d digest=%x keys=%d skipped=%d\n", s.Revision, s.Digest[:8], s.KeyCount(), len(s.SkippedKeys))
+	for _, id := range []string{"acmehris1", "acmeadm1", "globexbi1", "revoked1", "nokey123"} {
+		if k := s.Key([]byte(id)); k != nil {
+			out += fmt.Sprintf("key %s revoked=%v valid=%v client=%s susp=%v same=%v\n", id, k.Revoked, k.ValidAt(now), k.Client.ID, k.Client.Suspended, k.Client == s.Client(k.Client.ID))
+		}
+	}
+	for _, c := range s.ClientList {
+		out += fmt.Sprintf("client %s susp=%v\n", c.ID, c.Suspended)
+	}
+	if c := s.MTLSClient("spiffe://cluster.local/ns/acme/sa/admin-console"); c != nil {
+		out += fmt.Sprintf("mtls %s susp=%v same=%v\n", c.ID, c.Suspended, c == s.Client(c.ID))
+	}
+	for _, j := range []string{"t1", "t2", "t3"} {
+		out += fmt.Sprintf("jti %s %v\n", j, s.JTIRevoked(j))
+	}
+	return out
+}
+
+// compiledAt compiles the state in etcd at now, with doc (nil: the
+// state's own document).
+func compiledAt(t *testing.T, cli *clientv3.Client, k etcdsync.Layout, now time.Time, doc *policy.Document) *policy.Snapshot {
+	t.Helper()
+	st, err := etcdsync.ReadState(context.Background(), cli, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc == nil {
+		if doc, err = policy.Load("etcd", []byte(st.Policy)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, _ := st.Live(now)
+	snap, err := policy.Compile(doc, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func TestAmendEdgeCasesMatchCompile(t *testing.T) {
+	t.Parallel()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	k := etcdsync.NewLayout(prefix)
+	a := etcdadmin.New(cli, prefix)
+	push(t, a, examplePolicy(t))
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix, Now: now, Reconcile: 150 * time.Millisecond})
+	ctx := context.Background()
+	goodDoc, err := policy.Load("etcd", examplePolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var lastRev int64 = 1
+	check := func(what string, doc *policy.Document) *policy.Snapshot {
+		t.Helper()
+		rev := lastRev
+		waitFor(t, 10*time.Second, what, func() bool { s := r.store.Load(); return s != nil && s.Revision >= rev })
+		got := r.store.Load()
+		want := compiledAt(t, cli, k, now(), doc)
+		n := now().UnixNano()
+		if g, w := amendView(got, n), amendView(want, n); g[len(fmt.Sprintf("rev=%d", got.Revision)):] != w[len(fmt.Sprintf("rev=%d", want.Revision)):] {
+			t.Fatalf("%s: store\n%s\ncompile\n%s", what, g, w)
+		}
+		return got
+	}
+	put := func(key, val string) {
+		t.Helper()
+		resp, err := cli.Put(ctx, key, val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastRev = resp.Header.Revision
+	}
+	del := func(key string) {
+		t.Helper()
+		resp, err := cli.Delete(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastRev = resp.Header.Revision
+	}
+	base := check("start", nil)
+	amended := func(what string, s *policy.Snapshot) {
+		t.Helper()
+		if s.Doc != base.Doc {
+			t.Fatalf("%s: compiled, want amended", what)
+		}
+	}
+
+	// Revocation of a key id no record has, an invalid revocation record,
+	// a token revocation, a revocation of a key revoked by its own record.
+	put(k.Revocation("nokey123"), `{}`)
+	amended("unknown id", check("unknown id", nil))
+	put(k.Revocation("acmehris1"), `not json`)
+	amended("invalid revocation", check("invalid revocation", nil))
+	put(k.Revocation(etcdsync.JTIPrefix+"t1"), `{}`)
+	amended("jti", check("jti", nil))
+	put(k.Revocation("revoked1"), `{}`)
+	check("revocation of revoked1", nil)
+	del(k.Revocation("revoked1"))
+	if s := check("un-revocation of revoked1", nil); !s.Key([]byte("revoked1")).Revoked {
+		t.Fatal("revoked1 lost its own record's revocation")
+	}
+
+	// Suspensions: one lapsing by the clock, an invalid record, an mTLS client.
+	until := now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	put(k.Suspension("globex-bi"), `{"client":"globex-bi","until":"`+until+`"}`)
+	check("suspension with until", nil)
+	put(k.Suspension("acme-admin"), `broken`)
+	if s := check("invalid suspension of mtls client", nil); !s.MTLSClient("spiffe://cluster.local/ns/acme/sa/admin-console").Suspended {
+		t.Fatal("mtls client not suspended")
+	}
+	clock.Add(int64(2 * time.Hour))
+	put(k.Revocation(etcdsync.JTIPrefix+"t2"), `{}`) // any change: the lapse is seen
+	if s := check("lapsed suspension", nil); s.Client("globex-bi").Suspended {
+		t.Fatal("lapsed suspension still in force")
+	}
+	put(k.Suspension("ghost"), `{}`) // a client the policy does not have
+	check("suspension of unknown client", nil)
+
+	// Reconciles with an equal state happened meanwhile (150ms); wait for
+	// a few more, then amend again.
+	time.Sleep(400 * time.Millisecond)
+	del(k.Suspension("acme-admin"))
+	amended("after reconciles", check("after reconciles", nil))
+
+	// A refused document: the fallback compiles the last good one with
+	// the live records; revocations under it must match that compile.
+	put(k.Policy(), "version: 1\ntenants: [{id: acme, nope: 1}]\n")
+	waitFor(t, 10*time.Second, "refusal", func() bool { return r.Failures() == 1 })
+	lastRev = 1
+	check("refused doc", goodDoc)
+	put(k.Revocation("globexbi1"), `{}`)
+	check("revocation under refused doc", goodDoc)
+	put(k.Suspension("acme-hris"), `{}`)
+	check("suspension under refused doc", goodDoc)
+	// Back to the good text: compiled, then amended again.
+	lastRev = push(t, a, examplePolicy(t))
+	b2 := check("good doc again", nil)
+	del(k.Revocation("globexbi1"))
+	if s := check("un-revocation after good doc", nil); s.Doc != b2.Doc {
+		t.Fatal("not amended after a good doc")
+	}
+	// A key record changes: compiled.
+	_, spec, err := a.CreateKey(ctx, "acme-hris", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := cli.Get(ctx, k.Key(spec.ID))
+	if err != nil || len(kr.Kvs) == 0 {
+		t.Fatal(err)
+	}
+	lastRev = kr.Kvs[0].ModRevision
+	b3 := check("new key", nil)
+	if b3.Doc == b2.Doc || b3.Key([]byte(spec.ID)) == nil {
+		t.Fatal("a new key was not compiled")
+	}
+	// Its record rewritten revoked by itself: compiled, stays revoked when
+	// a revocation comes and goes.
+	spec.Revoked = true
+	raw := fmt.Sprintf(`{"id":%q,"client":%q,"sha256":%q,"revoked":true}`, spec.ID, spec.Client, spec.SHA256)
+	put(k.Key(spec.ID), raw)
+	check("key revoked by record", nil)
+	put(k.Revocation(spec.ID), `{}`)
+	check("revocation of key revoked by record", nil)
+	del(k.Revocation(spec.ID))
+	if s := check("un-revocation of key revoked by record", nil); !s.Key([]byte(spec.ID)).Revoked {
+		t.Fatal("key revoked by its record is valid")
+	}
+}
+
+// Readers hold snapshots while revocations and suspensions are amended in:
+// the race detector watches, and a snapshot held never changes.
+func TestAmendedSnapshotsHeldUnchanged(t *testing.T) {
+	t.Parallel()
+	cli, prefix, _, r := newDeployment(t)
+	k := etcdsync.NewLayout(prefix)
+	ctx := context.Background()
+	r.atRevision(t, 1)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var bad atomic.Value
+	for range 2 {
+		wg.Go(func() {
+			for !stop.Load() {
+				s := r.store.Load()
+				n := time.Now().UnixNano()
+				before := amendView(s, n)
+				for range 50 {
+					_ = amendView(r.store.Load(), n)
+				}
+				if after := amendView(s, n); after != before {
+					bad.Store(before + "\n---\n" + after)
+				}
+			}
+		})
+	}
+	clients := []string{"acme-hris", "acme-admin", "globex-bi"}
+	keys := []string{"acmehris1", "acmeadm1", "globexbi1", "revoked1"}
+	for i := range 60 {
+		var err error
+		switch i % 3 {
+		case 0:
+			_, err = cli.Put(ctx, k.Revocation(keys[i%4]), `{}`)
+		case 1:
+			_, err = cli.Put(ctx, k.Suspension(clients[i%3]), `{}`)
+			if err == nil {
+				_, err = cli.Delete(ctx, k.Suspension(clients[(i+1)%3]))
+			}
+		case 2:
+			_, err = cli.Delete(ctx, k.Revocation(keys[(i+1)%4]))
+			if err == nil {
+				_, err = cli.Put(ctx, k.Revocation(etcdsync.JTIPrefix+fmt.Sprint("t", i%4)), `{}`)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, 10*time.Second, "the last change", func() bool {
+		return r.store.Load().Digest == compiledAt(t, cli, k, time.Now(), nil).Digest
+	})
+	stop.Store(true)
+	wg.Wait()
+	if v := bad.Load(); v != nil {
+		t.Fatalf("a held snapshot changed:\n%s", v)
+	}
+}
