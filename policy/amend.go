@@ -12,8 +12,8 @@ import (
 // without compiling the document and every key again. A revocation or a
 // suspension is what must reach the request path at once, and at 100,000
 // keys a compile takes hundreds of milliseconds (BenchmarkSnapshotApply);
-// Amend copies the key index once and builds new records only for the
-// keys and clients whose state changes. prev is not modified: requests
+// Amend copies the key index at most once and builds new records only for
+// the keys and clients whose state changes. prev is not modified: requests
 // still holding it see it as it was. live.Keys is not read, and live's
 // maps are kept by the new snapshot, as Compile keeps them: the caller
 // must not modify them afterwards.

@@ -91,8 +91,8 @@ type amendBase struct {
 
 // amend returns the snapshot of st when st is the State last compiled and
 // only its revocations and suspensions have changed since: the last
-// snapshot with them in force (policy.Amend), in microseconds where a
-// compile of 100,000 keys takes hundreds of milliseconds. Otherwise it
+// snapshot with them in force (policy.Amend): a few milliseconds at
+// 100,000 keys, where a compile takes hundreds. Otherwise it
 // returns nil and st is compiled. A State installed whole (a re-read, the
 // last-known-good file) is always compiled.
 func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
