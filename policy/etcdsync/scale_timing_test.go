@@ -30,7 +30,8 @@ const scaleKeys = 100_000
 //   - revoke: a Syncer that applied the state applies one revocation more,
 //     as the watch does: what each revocation costs at this size (an
 //     amendment of the snapshot in force, not a compile);
-//   - suspend: the same for a suspension of a client (100 keys each).
+//   - suspend: the same for a suspension of a client (100 keys each);
+//   - key-record: the same for a new key record, which is compiled.
 func BenchmarkSnapshotApply(b *testing.B) {
 	cli, k := scaleDeployment(b)
 	listed, err := etcdsync.ReadState(context.Background(), cli, k)
@@ -66,6 +67,22 @@ func BenchmarkSnapshotApply(b *testing.B) {
 			s.Put(k.Revocation(policytest.KeyID(i)), `{"id":"`+policytest.KeyID(i)+`","actor":"bench","reason":"benchmark"}`)
 			if !store.Load().Key([]byte(policytest.KeyID(i))).Revoked {
 				b.Fatalf("key %d not revoked", i)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("keys=%d/key-record", scaleKeys), func(b *testing.B) {
+		s, store := scaleSyncer(b, cli, k)
+		s.Install(listed)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			_, ks := policytest.Key(scaleKeys+i, policytest.ClientID(i%1000))
+			v, err := json.Marshal(ks)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Put(k.Key(ks.ID), string(v))
+			if store.Load().Key([]byte(ks.ID)) == nil {
+				b.Fatalf("key %s not in force", ks.ID)
 			}
 		}
 	})
