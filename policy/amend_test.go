@@ -55,39 +55,18 @@ func oldDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// view is everything the request path and the CLI read of a snapshot's
-// keys, clients and revocations, by name.
+// view is policytest.View of s with its revision, over every key id of
+// amendDoc and two no record has, and six token ids.
 func view(s *policy.Snapshot, now time.Time) map[string]string {
-	v := map[string]string{"revision": fmt.Sprint(s.Revision), "digest": fmt.Sprintf("%x", s.Digest)}
-	for i := range 52 { // every key, and two ids no record has
-		id := policytest.KeyID(i)
-		k := s.Key([]byte(id))
-		if k == nil {
-			v["key "+id] = "none"
-			continue
-		}
-		v["key "+id] = fmt.Sprintf("client=%s revoked=%v valid=%v suspended=%v", k.Client.ID, k.Revoked, k.ValidAt(now.UnixNano()), k.Client.Suspended)
-		if k.Client != s.Client(k.Client.ID) {
-			v["key "+id] += " (client record not the snapshot's)"
-		}
-	}
-	for i, c := range s.ClientList {
-		v["client "+c.ID] = fmt.Sprintf("suspended=%v index=%d", c.Suspended, c.Index)
-		if s.Clients[c.ID] != c || c.Index != i {
-			v["client "+c.ID] += " (list and map differ)"
-		}
-	}
-	for _, id := range []string{"spiffe://test/c3", "spiffe://test/c7a", "spiffe://test/c7b"} {
-		c := s.MTLSClient(id)
-		v["mtls "+id] = fmt.Sprintf("%s suspended=%v", c.ID, c.Suspended)
-		if c != s.Client(c.ID) {
-			v["mtls "+id] += " (client record not the snapshot's)"
-		}
+	var ids, jtis []string
+	for i := range 52 {
+		ids = append(ids, policytest.KeyID(i))
 	}
 	for i := range 6 {
-		jti := fmt.Sprintf("jti-%d", i)
-		v["jti "+jti] = fmt.Sprint(s.JTIRevoked(jti))
+		jtis = append(jtis, fmt.Sprintf("jti-%d", i))
 	}
+	v := policytest.View(s, now.UnixNano(), ids, jtis)
+	v["revision"] = fmt.Sprint(s.Revision)
 	return v
 }
 

@@ -21,31 +21,13 @@ func TestWatchAmendsRevocationsAndSuspensions(t *testing.T) {
 	k := etcdsync.NewLayout(prefix)
 	ctx := context.Background()
 
-	// compiled is the snapshot a new sidecar compiles from the state in etcd now.
-	compiled := func() *policy.Snapshot {
-		t.Helper()
-		st, err := etcdsync.ReadState(ctx, cli, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := policy.Load("etcd", []byte(st.Policy))
-		if err != nil {
-			t.Fatal(err)
-		}
-		live, _ := st.Live(time.Now())
-		snap, err := policy.Compile(doc, live)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
 	// settled waits until the Store's snapshot satisfies cond and is the
 	// one a full compile gives, and returns it.
 	settled := func(what string, cond func(*policy.Snapshot) bool) *policy.Snapshot {
 		t.Helper()
 		waitFor(t, 10*time.Second, what, func() bool { return cond(r.store.Load()) })
 		snap := r.store.Load()
-		if want := compiled(); snap.Digest != want.Digest {
+		if want := compiledAt(t, cli, k, time.Now(), nil); snap.Digest != want.Digest {
 			t.Fatalf("%s: digest %x, a compile of the state in etcd gives %x", what, snap.Digest, want.Digest)
 		}
 		return snap

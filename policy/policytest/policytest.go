@@ -108,3 +108,50 @@ func routeTemplate(i int) string {
 func RoutePath(i int) string {
 	return fmt.Sprintf("/v1/svc%d/res%d/42", i/routesPerService, i%routesPerService)
 }
+
+// View describes, by name, what the request path reads of s at now (unix
+// nanoseconds): each key record of its document and of ids (ids no record
+// has read "none"), each client, each certificate identity of the
+// document's clients, each token id of jtis, and the digest. Two
+// snapshots with equal views answer every credential alike; a key or
+// identity whose client record is not the snapshot's own is marked, since
+// a stale one would carry an old suspension.
+func View(s *policy.Snapshot, now int64, ids, jtis []string) map[string]string {
+	v := map[string]string{"digest": fmt.Sprintf("%x", s.Digest), "keys": fmt.Sprint(s.KeyCount()), "skipped": fmt.Sprint(len(s.SkippedKeys))}
+	all := append([]string(nil), ids...)
+	for _, ks := range s.Doc.Keys {
+		all = append(all, ks.ID)
+	}
+	for _, id := range all {
+		k := s.Key([]byte(id))
+		if k == nil {
+			v["key "+id] = "none"
+			continue
+		}
+		v["key "+id] = fmt.Sprintf("client=%s revoked=%v valid=%v suspended=%v", k.Client.ID, k.Revoked, k.ValidAt(now), k.Client.Suspended)
+		if k.Client != s.Client(k.Client.ID) {
+			v["key "+id] += " (client record not the snapshot's)"
+		}
+	}
+	for i, c := range s.ClientList {
+		v["client "+c.ID] = fmt.Sprintf("suspended=%v index=%d", c.Suspended, c.Index)
+		if s.Clients[c.ID] != c || c.Index != i {
+			v["client "+c.ID] += " (list and map differ)"
+		}
+		for _, id := range s.Doc.Clients[i].MTLSIdentities {
+			m := s.MTLSClient(id)
+			if m == nil {
+				v["mtls "+id] = "none"
+				continue
+			}
+			v["mtls "+id] = fmt.Sprintf("%s suspended=%v", m.ID, m.Suspended)
+			if m != s.Client(m.ID) {
+				v["mtls "+id] += " (client record not the snapshot's)"
+			}
+		}
+	}
+	for _, jti := range jtis {
+		v["jti "+jti] = fmt.Sprint(s.JTIRevoked(jti))
+	}
+	return v
+}
