@@ -58,23 +58,26 @@ func (c *Collector) admitBatch(b *Batch, sender string, now time.Time) {
 // flagging allocates nothing per record.
 var flagSets = [4][]string{1: {FlagTruncated}, 2: {FlagTimeOutsideWindow}, 3: {FlagTruncated, FlagTimeOutsideWindow}}
 
-// capFields cuts the text fields of r to the collector's caps and reports
-// whether any was cut.
+// textCaps are the collector's caps of the text fields, by field: the
+// sidecar's own sizes where it has one (audit.Max*), maxFieldBytes for the
+// others. A text field added without a cap is cut to nothing, which
+// TestEveryTextFieldCutAndFlagged catches.
+var textCaps = [numTextAttrs]int{
+	attrMethod: 16, attrRoute: maxFieldBytes, attrPath: audit.MaxPath, attrSourceIP: maxFieldBytes,
+	attrUserAgent: audit.MaxUserAgent, attrTenant: maxFieldBytes, attrClient: maxFieldBytes,
+	attrKeyID: audit.MaxKeyID, attrAuthMethod: maxFieldBytes, attrDecision: maxFieldBytes,
+	attrRequestID: audit.MaxRequestID, attrIssuer: maxFieldBytes, attrTokenFingerprint: maxFieldBytes,
+	attrApprovalID: audit.MaxApproval,
+}
+
+// capFields cuts the text fields of r to textCaps and reports whether any
+// was cut.
 func (r *StoredRecord) capFields() bool {
-	cut := capString(&r.Path, audit.MaxPath)
-	cut = capString(&r.UserAgent, audit.MaxUserAgent) || cut
-	cut = capString(&r.RequestID, audit.MaxRequestID) || cut
-	cut = capString(&r.KeyID, audit.MaxKeyID) || cut
-	cut = capString(&r.ApprovalID, audit.MaxApproval) || cut
-	cut = capString(&r.Method, 16) || cut
-	cut = capString(&r.Tenant, maxFieldBytes) || cut
-	cut = capString(&r.Client, maxFieldBytes) || cut
-	cut = capString(&r.AuthMethod, maxFieldBytes) || cut
-	cut = capString(&r.Issuer, maxFieldBytes) || cut
-	cut = capString(&r.Route, maxFieldBytes) || cut
-	cut = capString(&r.Decision, maxFieldBytes) || cut
-	cut = capString(&r.SourceIP, maxFieldBytes) || cut
-	return capString(&r.TokenFingerprint, maxFieldBytes) || cut
+	cut := false
+	for f := range numTextAttrs {
+		cut = capString(r.textField(f), textCaps[f]) || cut
+	}
+	return cut
 }
 
 // capString cuts *s to n bytes and reports whether it did.

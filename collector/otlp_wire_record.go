@@ -165,6 +165,9 @@ type recordText struct {
 	has uint32 // bit f: raw[f] holds field f's value
 }
 
+// The text fields must fit recordText.has.
+var _ [32 - numTextAttrs]struct{}
+
 // set stores the attribute key = v in s, or its text until store.
 func (t *recordText) set(s *StoredRecord, key []byte, v anyValue) {
 	switch f := attrFieldOf(key); {

@@ -185,16 +185,19 @@ func (s *Store) appendBatch(b *Batch) error {
 		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
 	}
 	// The records are encoded before detection sees them, so that a batch
-	// too large for one entry is refused before it counts.
+	// too large for one entry is refused before it counts, with room kept
+	// for the alert events detection derives from it: a batch refused after
+	// detection counted it leaves the engine's state ahead of the trail
+	// until a restart replays it (Commit with stored false, below).
 	recs := s.batchRecordsLocked(b)
-	if err := entryFits(b, recs); err != nil {
+	if err := entryFits(b, recs, derivedReserve); err != nil {
 		s.trimBufLocked()
 		return err
 	}
 	derived := s.detectLocked(b.Records, nil)
 	body, err := s.finishBatchBodyLocked(b, recs, derived)
 	if err == nil {
-		err = entryFits(b, body)
+		err = entryFits(b, body, 0)
 	}
 	if err != nil {
 		s.trimBufLocked()
@@ -221,13 +224,18 @@ func (s *Store) trimBufLocked() {
 	}
 }
 
-// entryFits refuses a batch whose chain body (or the start of it) is too
-// large for a segment line: readers stop at a line over MaxEntryBytes, and
-// JSON escaping makes a byte of a record up to six, so a batch within the
-// intake's limits can be.
-func entryFits(b *Batch, body []byte) error {
-	if len(body)+entryOverhead > MaxEntryBytes {
-		return fmt.Errorf("%w: batch %q of %d records encodes to %d bytes or more, over the %d bytes of a store entry", ErrBatchTooLarge, b.ID, len(b.Records), len(body), MaxEntryBytes-entryOverhead)
+// derivedReserve is the room of a store entry kept for the alert events
+// detection derives from its batch. It is not a bound on them: a batch
+// whose events outgrow it is still refused after detection, as before.
+const derivedReserve = 1 << 20
+
+// entryFits refuses a batch whose chain body (or the start of it) and
+// reserve more bytes are too large for a segment line: readers stop at a
+// line over MaxEntryBytes, and JSON escaping makes a byte of a record up
+// to six, so a batch within the intake's limits can be.
+func entryFits(b *Batch, body []byte, reserve int) error {
+	if room := MaxEntryBytes - entryOverhead - reserve; len(body) > room {
+		return fmt.Errorf("%w: batch %q of %d records encodes to %d bytes or more, over the %d bytes of a store entry", ErrBatchTooLarge, b.ID, len(b.Records), len(body), room)
 	}
 	return nil
 }
