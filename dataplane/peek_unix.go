@@ -14,7 +14,7 @@ type peeker = *sockPeek
 
 type sockPeek struct {
 	raw   syscall.RawConn
-	fn    func(fd uintptr) bool // built once per connection: no allocation per check
+	fn    func(fd uintptr) // built once per connection: no allocation per check
 	ready bool
 	one   [1]byte
 }
@@ -39,9 +39,8 @@ func newPeeker(c net.Conn) peeker {
 // is not reusable); only EAGAIN, nothing there, is not. It is a raw
 // system call, as the connection's reads and writes are
 // (sockio_linux.go): with MSG_DONTWAIT it never blocks.
-func (p *sockPeek) check(fd uintptr) bool {
+func (p *sockPeek) check(fd uintptr) {
 	p.ready = peekReady(fd, &p.one)
-	return true
 }
 
 // peekReady reports whether the socket fd has a byte waiting, has ended
@@ -60,7 +59,7 @@ func peekReady(fd uintptr, one *[1]byte) bool {
 
 func (p *sockPeek) pending() bool {
 	p.ready = false
-	if err := p.raw.Read(p.fn); err != nil {
+	if err := p.raw.Control(p.fn); err != nil { // MSG_DONTWAIT: no poller, so no deadline, lazy or not
 		return true // closed or broken: not reusable
 	}
 	return p.ready

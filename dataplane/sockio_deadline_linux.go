@@ -71,22 +71,3 @@ func (s *sockConn) SetWriteDeadline(t time.Time) error {
 func (s *sockConn) SetDeadline(t time.Time) error {
 	return errors.Join(s.SetReadDeadline(t), s.SetWriteDeadline(t))
 }
-
-// pending is the pool's check for stray bytes (peekReady) on a sockConn,
-// whose read deadline may have fired early (see deadline).
-func (s *sockConn) pending() bool {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	s.stray = false
-	err := s.rc.Read(s.peekFn)
-	for err != nil && s.rdl.renew(err) {
-		err = s.rc.Read(s.peekFn)
-	}
-	return err != nil || s.stray // closed or broken: not reusable
-}
-
-// peekSys is pending's step on the socket.
-func (s *sockConn) peekSys(fd uintptr) bool {
-	s.stray = peekReady(fd, &s.one)
-	return true
-}

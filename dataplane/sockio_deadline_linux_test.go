@@ -116,10 +116,10 @@ func TestDeadlineWriteGoesOn(t *testing.T) {
 
 // TestPendingAfterEarlyDeadline checks the pool's check on a connection
 // whose earlier read deadline fired while a later one was asked for: it
-// is idle and reusable, not broken.
+// is idle and reusable, not broken; and a byte that then arrives is found.
 func TestPendingAfterEarlyDeadline(t *testing.T) {
-	a, _ := tcpPair(t)
-	u := &upConn{Conn: a, peek: newPeeker(a)}
+	a, b := tcpPair(t)
+	u := &upConn{Conn: a, peek: newPeeker(a.Conn), lazy: true} // as wrapUpstream
 	first := time.Now().Add(10 * time.Millisecond)
 	a.SetReadDeadline(first)
 	a.SetReadDeadline(time.Now().Add(time.Hour))
@@ -128,5 +128,11 @@ func TestPendingAfterEarlyDeadline(t *testing.T) {
 	}
 	if u.pending() {
 		t.Fatal("an idle connection whose earlier deadline passed looks not reusable")
+	}
+	b.Write([]byte("x"))
+	for end := time.Now().Add(5 * time.Second); !u.pending(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("a stray byte on the connection was not found")
+		}
 	}
 }

@@ -47,10 +47,8 @@ type sockConn struct {
 
 	rdl, wdl deadline // sockio_deadline_linux.go
 
-	// sendWait's state, under both rmu and wmu, and pending's, under rmu
-	// (sockio_send_linux.go, sockio_deadline_linux.go).
+	// sendWait's state, under both rmu and wmu (sockio_send_linux.go).
 	sendFn      func(uintptr) bool
-	peekFn      func(uintptr) bool
 	stray, sent bool
 	one         [1]byte
 }
@@ -67,7 +65,7 @@ func rawSock(c net.Conn) net.Conn {
 		return c
 	}
 	s := &sockConn{Conn: c, rc: rc}
-	s.readFn, s.writeFn, s.sendFn, s.peekFn = s.readSys, s.writeSys, s.sendSys, s.peekSys
+	s.readFn, s.writeFn, s.sendFn = s.readSys, s.writeSys, s.sendSys
 	s.rdl.apply, s.wdl.apply = tc.SetReadDeadline, tc.SetWriteDeadline
 	return s
 }

@@ -181,7 +181,7 @@ func checkOpError(t *testing.T, err error, op string) {
 // waiting; an idle one is.
 func TestPooledResetIsNotReused(t *testing.T) {
 	a, b := tcpPair(t)
-	u := &upConn{Conn: a, peek: newPeeker(a)}
+	u := &upConn{Conn: a, peek: newPeeker(a.Conn), lazy: true} // as wrapUpstream
 	if u.pending() {
 		t.Fatal("an idle connection reported pending")
 	}

@@ -4,7 +4,6 @@ package dataplane
 
 import (
 	"os"
-	"syscall"
 )
 
 // sendWait writes p, a whole request, on a connection that has carried
@@ -54,21 +53,8 @@ func (s *sockConn) sendSys(fd uintptr) bool {
 		s.stray = true
 		return true
 	}
-	for len(s.wbuf) > 0 {
-		n, e := sysWrite(fd, s.wbuf[:min(len(s.wbuf), maxRW)])
-		switch {
-		case e == 0 && n == 0:
-			s.werr = syscall.EIO // as writeSys
-			return true
-		case e == 0:
-			s.wbuf = s.wbuf[n:]
-		case e == syscall.EINTR:
-		case e == syscall.EAGAIN:
-			return true // the rest waits for room in Write
-		default:
-			s.werr = e
-			return true
-		}
+	if !s.writeSys(fd) || s.werr != 0 {
+		return true // EAGAIN: the rest waits for room in Write; or the error
 	}
 	s.sent = true
 	return false

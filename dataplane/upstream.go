@@ -300,41 +300,39 @@ type upConn struct {
 	net.Conn
 	used bool // it has carried a request: it came from the pool
 	peek peeker
+	lazy bool // Conn sets later deadlines lazily itself (sockConn, Linux)
 
 	// rdl and wdl are the read and write deadlines last set (see readBy).
 	rdl, wdl time.Time
 }
 
-// readBy sets c's read deadline to t, for a timeout of d. On an upstream
+// readBy sets c's read deadline to t, for a timeout of d. A raw socket
+// (sockConn) notes a later deadline without touching its timer, so it is
+// given every deadline and times out exactly. On another upstream
 // connection a deadline already set at most d/8 before t is kept: under
 // load a connection carries request after request, and moving its
-// deadlines each time is two clock reads and two timer updates per
-// request: one clock read when the connection is taken is all. So a
-// response may time out up to d/8 early (26.25 s of a 30 s timeout at
-// worst), never late; fasthttp's server keeps its write
-// deadlines the same way, with a quarter of the timeout.
+// deadlines each time is two timer updates per request. There a response
+// may time out up to d/8 early (26.25 s of a 30 s timeout at worst), never
+// late; fasthttp's server keeps its write deadlines the same way, with a
+// quarter of the timeout.
 func readBy(c net.Conn, t time.Time, d time.Duration) error {
-	u, ok := c.(*upConn)
-	if !ok {
-		return c.SetReadDeadline(t)
+	if u, ok := c.(*upConn); ok && !u.lazy {
+		if t.Sub(u.rdl) <= d>>3 {
+			return nil
+		}
+		u.rdl = t
 	}
-	if t.Sub(u.rdl) <= d>>3 {
-		return nil
-	}
-	u.rdl = t
 	return c.SetReadDeadline(t)
 }
 
 // writeBy is readBy for the write deadline.
 func writeBy(c net.Conn, t time.Time, d time.Duration) error {
-	u, ok := c.(*upConn)
-	if !ok {
-		return c.SetWriteDeadline(t)
+	if u, ok := c.(*upConn); ok && !u.lazy {
+		if t.Sub(u.wdl) <= d>>3 {
+			return nil
+		}
+		u.wdl = t
 	}
-	if t.Sub(u.wdl) <= d>>3 {
-		return nil
-	}
-	u.wdl = t
 	return c.SetWriteDeadline(t)
 }
 
@@ -354,25 +352,24 @@ func (s *Server) dialUpstream(addr string) (net.Conn, error) {
 
 // wrapUpstream wraps a new upstream connection for the pool's checks.
 func (s *Server) wrapUpstream(c net.Conn) net.Conn {
-	return &upConn{Conn: rawSock(c), peek: newPeeker(c)}
+	raw := rawSock(c)
+	return &upConn{Conn: raw, peek: newPeeker(c), lazy: raw != c}
 }
 
 // pending reports whether bytes are waiting on the connection, or the
 // service closed it, while no request is outstanding. It does not block.
 // Connections that are not sockets (in-memory test pipes) report false.
 func (u *upConn) pending() bool {
-	if p, ok := u.Conn.(interface{ pending() bool }); ok {
-		return p.pending() // sockConn: its deadlines are its own
-	}
 	if u.peek == nil {
 		return false
 	}
 	return u.peek.pending()
 }
 
-// wireSize is the most a request encoded in one buffer may take, as the
-// pooled writers' (fasthttp's default WriteBufferSize); a larger request
-// goes out through the writer.
+// wireSize is the size of the pooled writers' buffer (fasthttp's default
+// WriteBufferSize). A request that fills it goes out through the writer,
+// except a head larger than it without a body, which bufio hands to
+// wire.Write whole and is encoded in one piece (TestWireEncodeLargeHead).
 const wireSize = 4 << 10
 
 // wireWriters holds the buffers requests are encoded in: a buffer is held
@@ -401,9 +398,10 @@ func (w *wire) Write(p []byte) (int, error) {
 }
 
 // encode renders req and returns its bytes, valid until release, or nil
-// when req takes more than one buffer or has a body stream (it is then
-// rendered again, through the writer: only requests above 4 KiB pay for
-// the attempt).
+// when req takes more than one write to the writer (a head and a body over
+// 4 KiB together) or has a body stream: it is then rendered again, through
+// the writer, and only such requests pay for the attempt. A head over 4 KiB
+// alone is one write, and is returned whole.
 func (w *wire) encode(req *fasthttp.Request) []byte {
 	if req.IsBodyStream() {
 		return nil
