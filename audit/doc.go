@@ -19,14 +19,15 @@
 //
 // FileWriter writes JSON lines to a local file; Emitter ships OTLP/HTTP
 // logs to a collector. Both share one contract: Emit copies *r into a
-// preallocated slot of a bounded lock-free ring (it keeps no pointer, never
-// blocks, never allocates) and returns false when the record could not be
+// slot of a bounded lock-free ring (it keeps no pointer, never blocks, and
+// allocates only while more records are in flight than ever before: the
+// records go round) and returns false when the record could not be
 // captured; Accepting reports with atomic loads whether a record emitted now
 // would be captured (and, for a Strict Emitter, durably spooled if need
 // be); Close flushes everything captured, then releases the sink. Swap is
 // Emit without the copy: it puts the caller's record itself into the slot
-// and returns the slot's previous record, which the consumer is done with,
-// for the caller to fill next (the data plane's way). Emit, Swap,
+// and returns a record the consumer is done with (the one it finished
+// last), for the caller to fill next (the data plane's way). Emit, Swap,
 // Accepting and Stats are safe from any number of goroutines; call Close
 // once, after the data plane stopped emitting (an Emit racing Close is
 // either flushed or refused and counted, never lost silently).
@@ -74,9 +75,11 @@
 //
 // # Memory and []byte lifetimes
 //
-// Each sink preallocates its slots once (DefaultSlots records, 2.8 MiB,
-// unless Slots says otherwise); that ring is most of the audit path's
-// memory, and DefaultSlots says why it is that size.
+// Each sink's ring holds up to DefaultSlots records (2.8 MiB, unless Slots
+// says otherwise), allocated as they are first needed and reused from then
+// on, the one finished last first: a load that keeps up touches the few
+// hundred in flight, not the whole ring. DefaultSlots says why it is that
+// size.
 // Record accessors (Method, Path, KeyID, RequestID, UserAgent) return
 // slices aliasing the Record. AppendJSON, AppendJSONString and EncodeBatch
 // only append to (or reuse) the caller's slice. The Emitter's encoded

@@ -55,7 +55,7 @@ type EmitterConfig struct {
 	BatchSize     int           // records per batch; 0 means 512
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
-	Slots         int           // preallocated record slots; 0 means DefaultSlots
+	Slots         int           // records that may wait to be batched; 0 means DefaultSlots
 	TLS           *tls.Config   // collector CA and client certificate for an https URL; nil: system roots
 	Service       string        // service.name resource attribute
 	Host          string        // host.name; "" means os.Hostname
@@ -215,8 +215,9 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 	}
 }
 
-// Emit copies *r into a free slot. It never blocks or allocates, keeps no
-// pointer to r, and returns false when the record could not be captured.
+// Emit copies *r into a free slot. It never blocks, allocates only when
+// more records are in flight than before (ring.go), keeps no pointer to
+// r, and returns false when the record could not be captured.
 func (e *Emitter) Emit(r *Record) bool {
 	return e.captured(e.q.push(r))
 }
@@ -224,7 +225,7 @@ func (e *Emitter) Emit(r *Record) bool {
 // Swap is Emit without the copy: it keeps r itself and returns another
 // record for the caller to fill next time, which it owns from then on, as
 // the Emitter owns r. When the record cannot be captured it returns r and
-// false, and r stays the caller's. It never blocks or allocates.
+// false, and r stays the caller's. It never blocks and allocates as Emit.
 func (e *Emitter) Swap(r *Record) (*Record, bool) {
 	spare, ok := e.q.swap(r)
 	if !e.captured(ok) {

@@ -78,9 +78,10 @@ func TestFileWriterBadPath(t *testing.T) {
 }
 
 // Swap hands the writer the caller's record and gives back one the writer
-// is done with: with writers refilling whatever they got back, every
-// accepted record reaches the file exactly once and intact, so a record
-// handed back is never one still waiting in the ring.
+// is done with: with writers refilling whatever they got back, and others
+// emitting copies beside them, every accepted record reaches the file
+// exactly once and intact, so a record handed back is never one still
+// waiting in the ring.
 func TestFileWriterSwap(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
@@ -100,7 +101,12 @@ func TestFileWriterSwap(t *testing.T) {
 				r.Reset()
 				r.SetRequestID([]byte(id))
 				r.SetPath([]byte("/" + id))
-				next, ok := w.Swap(r)
+				next, ok := r, false
+				if g%2 == 0 { // even workers hand over, odd ones copy
+					next, ok = w.Swap(r)
+				} else {
+					ok = w.Emit(r)
+				}
 				if ok {
 					mu.Lock()
 					want[id] = true

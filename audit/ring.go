@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -9,26 +10,37 @@ import (
 // do not invalidate the consumer's line.
 const cacheLine = 64
 
-// slot is one Record plus the sequence number that says who may touch it:
-// seq == pos means free for the producer claiming pos, seq == pos+1 means
-// filled and ready for the consumer. rec is never nil.
+// slot is a filled Record (nil while the slot is free) and the sequence
+// number that says who may touch it: seq == pos means free for the
+// producer claiming pos, seq == pos+1 means filled and ready for the
+// consumer.
 type slot struct {
 	seq atomic.Uint64
 	rec *Record
 }
 
-// ring is a bounded multi-producer single-consumer queue of Record slots
+// ring is a bounded multi-producer single-consumer queue of records
 // (Dmitry Vyukov's bounded MPMC queue, with one consumer). push copies a
-// record into a slot; swap trades the caller's record for the slot's, which
-// the consumer is done with. Neither blocks or allocates; both fail when
-// the ring is full.
+// record into one from the ring's spares; swap puts the caller's record in
+// a slot and hands back a spare. Neither blocks; both fail when the ring is
+// full.
+//
+// The slots hold pointers, and the records go round through spares (a
+// sync.Pool): the consumer puts back each record it is done with, and the
+// next producer takes the one put back last, so a steady load keeps
+// reusing the few records in flight, a burst allocates the records it
+// holds, and a quiet spell lets the garbage collector free them (after two
+// collections). Records that each belonged to a slot went round by
+// position instead: every one of the 4096 was touched every lap, 2.8 MB
+// of the sidecar's resident memory under any load (issue 18).
 type ring struct {
-	slots []slot
-	mask  uint64
-	_     [cacheLine]byte
-	enq   atomic.Uint64
-	_     [cacheLine - 8]byte
-	deq   atomic.Uint64 // written only by the consumer; read by len
+	slots  []slot
+	mask   uint64
+	spares sync.Pool
+	_      [cacheLine]byte
+	enq    atomic.Uint64
+	_      [cacheLine - 8]byte
+	deq    atomic.Uint64 // written only by the consumer; read by len
 }
 
 // newRing returns a ring of n slots, n rounded up to a power of two.
@@ -41,12 +53,19 @@ func newRing(n int) (*ring, error) {
 		size <<= 1
 	}
 	q := &ring{slots: make([]slot, size), mask: uint64(size - 1)}
-	recs := make([]Record, size)
 	for i := range q.slots {
 		q.slots[i].seq.Store(uint64(i))
-		q.slots[i].rec = &recs[i]
 	}
 	return q, nil
+}
+
+// spare returns a record no one else references: the one the consumer
+// put back last, or a new one when every record is in flight.
+func (q *ring) spare() *Record {
+	if r, _ := q.spares.Get().(*Record); r != nil {
+		return r
+	}
+	return new(Record)
 }
 
 // push copies *r into a free slot. It returns false when the ring is full.
@@ -55,23 +74,23 @@ func (q *ring) push(r *Record) bool {
 	if !ok {
 		return false
 	}
-	r.CopyTo(s.rec)
+	rec := q.spare()
+	r.CopyTo(rec)
+	s.rec = rec
 	s.seq.Store(pos + 1)
 	return true
 }
 
-// swap puts r itself into a free slot and returns the record the slot held,
-// which no one else references: the consumer released it. It returns nil
-// and false when the ring is full.
+// swap puts r itself into a free slot and returns a spare record, which
+// no one else references. It returns nil and false when the ring is full.
 func (q *ring) swap(r *Record) (*Record, bool) {
 	s, pos, ok := q.claim()
 	if !ok {
 		return nil, false
 	}
-	spare := s.rec
 	s.rec = r
 	s.seq.Store(pos + 1)
-	return spare, true
+	return q.spare(), true
 }
 
 // claim takes the next free slot for a producer, which must publish it
@@ -105,11 +124,16 @@ func (q *ring) peek() *Record {
 	return s.rec
 }
 
-// release frees the slot returned by the last peek.
+// release frees the slot returned by the last peek and keeps its record
+// as the next spare.
 func (q *ring) release() {
 	pos := q.deq.Load()
-	q.slots[pos&q.mask].seq.Store(pos + q.mask + 1)
+	s := &q.slots[pos&q.mask]
+	r := s.rec
+	s.rec = nil
+	s.seq.Store(pos + q.mask + 1)
 	q.deq.Store(pos + 1)
+	q.spares.Put(r)
 }
 
 // len returns the number of claimed slots (filled or being filled).
