@@ -34,6 +34,7 @@ type seen struct {
 	uri     string
 	headers map[string]string
 	body    int
+	conn    uint64 // the upstream connection it came on (fasthttp's ConnID)
 }
 
 // upstreamServer is a real fasthttp server on loopback that records requests.
@@ -65,7 +66,7 @@ func (u *upstreamServer) handle(ctx *fasthttp.RequestCtx) {
 	if u.delay > 0 {
 		time.Sleep(u.delay)
 	}
-	s := seen{uri: string(ctx.Request.Header.RequestURI()), headers: map[string]string{}, body: len(ctx.Request.Body())}
+	s := seen{uri: string(ctx.Request.Header.RequestURI()), headers: map[string]string{}, body: len(ctx.Request.Body()), conn: ctx.ConnID()}
 	for k, v := range ctx.Request.Header.All() {
 		s.headers[strings.ToLower(string(k))] = string(v)
 	}

@@ -215,6 +215,11 @@ func TestUpstreamGetsNormalTargetByteForByte(t *testing.T) {
 			if last := got[len(got)-1].uri; last != tc.want {
 				t.Errorf("%s (request %d): upstream got target %q, want %q", tc.send, 3*i+j, last, tc.want)
 			}
+			// The second is written by sendWait, the pooled connection's
+			// path: it must come on the first one's connection.
+			if n := len(got); j == 1 && (n < 2 || got[n-1].conn != got[n-2].conn) {
+				t.Errorf("%s: the second request did not reuse the upstream connection of the first", tc.send)
+			}
 		}
 	}
 }
