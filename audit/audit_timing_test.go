@@ -46,7 +46,7 @@ func BenchmarkAuditCapture(b *testing.B) {
 	})
 	// Emitter.Emit is the same ring push; it is not benchmarked in parallel
 	// here because its sender's HTTP traffic (in this process) would be
-	// charged to Emit in B/op. TestEmitterEmitAllocs guards it at 0 allocs.
+	// charged to Emit in B/op. TestSinkEmitAllocs guards it at 0 allocs.
 }
 
 // BenchmarkAuditEncode measures the background encoders in records/s
