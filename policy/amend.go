@@ -3,29 +3,52 @@ package policy
 import (
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
-// Amend returns prev with the revocations, suspensions and revision of
-// live in force: the snapshot Compile(doc, live) returns, when doc and
-// live.Keys are the document and key records prev was compiled from,
-// without compiling the document and every key again. A revocation or a
-// suspension is what must reach the request path at once, and at 100,000
-// keys a compile takes hundreds of milliseconds (BenchmarkSnapshotApply);
-// Amend copies the key index at most once and builds new records only for
-// the keys and clients whose state changes. prev is not modified: requests
-// still holding it see it as it was. live.Keys is not read, and live's
-// maps are kept by the new snapshot, as Compile keeps them: the caller
-// must not modify them afterwards.
-func Amend(prev *Snapshot, live Live) (*Snapshot, error) {
+// KeyEdits are the key records put (by id) or deleted (nil) since the
+// snapshot being amended was compiled or last amended. A record that no
+// longer decodes is deleted: Compile would not see it either.
+type KeyEdits map[string]*KeySpec
+
+// Amend returns prev with the key records, revocations, suspensions and
+// revision of live and edits in force: the snapshot Compile(doc, live')
+// returns, where doc is the document prev was compiled from and live' is
+// the live key records prev was compiled or amended with, edited by
+// edits, without compiling the document and every key again. A
+// revocation, a suspension or a new key must reach the request path at
+// once, and at 100,000 keys a compile takes hundreds of milliseconds
+// (BenchmarkSnapshotApply); Amend copies the key index at most once and
+// builds new records only for the keys and clients whose state changes.
+// prev is not modified: requests still holding it see it as it was.
+// live.Keys is not read (edits says what changed), and live's maps are
+// kept by the new snapshot, as Compile keeps them: the caller must not
+// modify them afterwards.
+func Amend(prev *Snapshot, live Live, edits KeyEdits) (*Snapshot, error) {
 	if prev.digestBase == nil {
 		return nil, fmt.Errorf("snapshot of revision %d was not compiled: nothing to amend", prev.Revision)
 	}
-	digest, err := digestLive(prev.digestBase, live)
+	if len(edits) > 0 && prev.liveTwice {
+		return nil, fmt.Errorf("snapshot of revision %d was compiled with two key records of one id: compile it again", prev.Revision)
+	}
+	for id, ks := range edits {
+		if ks != nil && ks.ID != id {
+			return nil, fmt.Errorf("key record %q holds key %q", id, ks.ID)
+		}
+	}
+	s := *prev
+	if len(edits) > 0 {
+		var err error
+		if s.keySums, err = editSums(prev.keySums, edits); err != nil {
+			return nil, err
+		}
+	}
+	digest, err := digestLive(s.digestBase, s.keySums, live)
 	if err != nil {
 		return nil, err
 	}
-	s := *prev
 	s.Revision, s.Compiled, s.Digest = live.Revision, time.Now(), digest
 	s.liveRevoked, s.liveSuspended = live.RevokedKeys, live.Suspended
 	s.revokedJTIs = make(map[string]struct{}, len(live.RevokedJTIs))
@@ -36,7 +59,7 @@ func Amend(prev *Snapshot, live Live) (*Snapshot, error) {
 	}
 
 	moved := s.suspend(live.Suspended) // old client -> new client
-	cloned := len(moved) > 0
+	cloned := len(moved) > 0 || len(edits) > 0
 	if cloned {
 		s.keys = maps.Clone(prev.keys)
 		for id, k := range s.keys {
@@ -46,6 +69,9 @@ func Amend(prev *Snapshot, live Live) (*Snapshot, error) {
 				s.keys[id] = &nk
 			}
 		}
+	}
+	if len(edits) > 0 {
+		s.edit(edits, live.RevokedKeys)
 	}
 	revoke := func(id string) {
 		k := s.keys[id]
@@ -70,6 +96,65 @@ func Amend(prev *Snapshot, live Live) (*Snapshot, error) {
 		revoke(id)
 	}
 	return &s, nil
+}
+
+// edit compiles the key records of edits into s, whose key index is its
+// own, as Compile compiles live key records: a record that does not check
+// or takes a document key's id is skipped and noted.
+func (s *Snapshot) edit(edits KeyEdits, revoked map[string]bool) {
+	var known map[string]bool
+	skipped := maps.Clone(s.skipped)
+	for id, ks := range edits {
+		delete(skipped, id)
+		if k := s.keys[id]; k != nil && k.live {
+			delete(s.keys, id)
+		}
+		if ks == nil {
+			continue
+		}
+		if known == nil {
+			known = s.knownClients()
+		}
+		err := ks.check(known)
+		if err == nil && s.keys[id] != nil {
+			err = fmt.Errorf("duplicate key %q", id)
+		}
+		if err != nil {
+			if skipped == nil {
+				skipped = map[string]string{}
+			}
+			skipped[id] = err.Error()
+			continue
+		}
+		k := compileKey(ks, s.Clients[ks.Client], revoked[id])
+		k.live = true
+		s.age(k)
+		s.keys[id] = k
+	}
+	s.skipped, s.SkippedKeys = skipped, sortedNotes(skipped)
+}
+
+// editSums returns sums, in id order, with the records of edits summed in
+// and the deleted ones left out: one merge, whatever the number of edits.
+func editSums(sums []keySum, edits KeyEdits) ([]keySum, error) {
+	ids := slices.Sorted(maps.Keys(edits))
+	out := make([]keySum, 0, len(sums)+len(ids))
+	for _, id := range ids {
+		at, found := slices.BinarySearchFunc(sums, id, func(s keySum, id string) int { return strings.Compare(s.id, id) })
+		out = append(out, sums[:at]...)
+		sums = sums[at:]
+		if found {
+			sums = sums[1:]
+		}
+		if ks := edits[id]; ks != nil {
+			sum, err := sumKey(ks)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, keySum{id, sum})
+		}
+	}
+	return append(out, sums...), nil
 }
 
 // suspend gives s new records for the clients whose suspension differs

@@ -2,11 +2,13 @@ package policy_test
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +18,16 @@ import (
 
 // amendDoc is a policy of 20 clients over 5 tenants with 10 key records
 // in the document (the first revoked by its own record) and 40 more as
-// live records, and two clients mapped from certificate identities.
+// live records, two clients mapped from certificate identities, and a
+// max_key_age that some document keys are past.
 func amendDoc(t *testing.T) (*policy.Document, policy.Live) {
 	t.Helper()
 	doc, _ := policytest.Document(policytest.Size{Tenants: 5, Clients: 20, Keys: 10, Routes: 3})
 	doc.Keys[0].Revoked = true
+	doc.Lifecycle = &policy.LifecycleSpec{MaxKeyAge: "720h"}
+	for i := range doc.Keys {
+		doc.Keys[i].CreatedAt = time.Now().Add(-time.Duration(i) * 100 * time.Hour).UTC().Format(time.RFC3339)
+	}
 	doc.Clients[3].MTLSIdentities = []string{"spiffe://test/c3"}
 	doc.Clients[7].MTLSIdentities = []string{"spiffe://test/c7a", "spiffe://test/c7b"}
 	live := policy.Live{Revision: 1, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
@@ -31,35 +38,48 @@ func amendDoc(t *testing.T) (*policy.Document, policy.Live) {
 	return doc, live
 }
 
-// oldDigest is the digest as it was defined before Amend: SHA-256 of one
-// JSON object of the document, the key records, and the sorted
-// revocations and suspensions. Amend must not change what a digest is.
-func oldDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
+// wantDigest is the digest as Compile defines it: SHA-256 of one JSON
+// object of the document, the SHA-256 of the live key records' own
+// SHA-256s in the order of their ids, and the sorted revocations and
+// suspensions. Amend must give the digest a compile gives.
+func wantDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 	t.Helper()
 	sorted := func(m map[string]bool) []string {
 		m = maps.Clone(m)
 		maps.DeleteFunc(m, func(_ string, revoked bool) bool { return !revoked })
 		return slices.Sorted(maps.Keys(m))
 	}
+	keys := slices.Clone(live.Keys)
+	slices.SortStableFunc(keys, func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })
+	all := sha256.New()
+	for _, ks := range keys {
+		b, err := json.Marshal(ks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		all.Write(sum[:])
+	}
 	suspended := slices.Sorted(maps.Keys(live.Suspended))
 	b, err := json.Marshal(struct {
 		Doc         *policy.Document
-		Keys        []policy.KeySpec
+		Keys        string
 		RevokedKeys []string
 		RevokedJTIs []string
 		Suspended   []string
-	}{doc, live.Keys, sorted(live.RevokedKeys), sorted(live.RevokedJTIs), suspended})
+	}{doc, hex.EncodeToString(all.Sum(nil)), sorted(live.RevokedKeys), sorted(live.RevokedJTIs), suspended})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(b)
 }
 
-// view is policytest.View of s with its revision, over every key id of
-// amendDoc and two no record has, and six token ids.
+// view is policytest.View of s with its revision and skipped records,
+// over every key id the walk of TestAmendMatchesCompile uses and two no
+// record has, and six token ids.
 func view(s *policy.Snapshot, now time.Time) map[string]string {
 	var ids, jtis []string
-	for i := range 52 {
+	for i := range 62 {
 		ids = append(ids, policytest.KeyID(i))
 	}
 	for i := range 6 {
@@ -67,29 +87,40 @@ func view(s *policy.Snapshot, now time.Time) map[string]string {
 	}
 	v := policytest.View(s, now.UnixNano(), ids, jtis)
 	v["revision"] = fmt.Sprint(s.Revision)
+	v["skipped"] = strings.Join(s.SkippedKeys, "; ")
 	return v
 }
 
 // Amend gives, change after change, the snapshot Compile gives for the
 // same state, digest included, and never changes the snapshot it amends.
+// The changes are revocations, token revocations and suspensions (and
+// their removals), and key records put, edited and deleted, a few at a
+// time: new ids, records of a document key's id or of an unknown client
+// (skipped), records revoked by their own field.
 func TestAmendMatchesCompile(t *testing.T) {
 	doc, live := amendDoc(t)
+	records := map[string]policy.KeySpec{}
+	for _, ks := range live.Keys {
+		records[ks.ID] = ks
+	}
 	now := time.Now()
 	prev, err := policy.Compile(doc, live)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prev.Digest != oldDigest(t, doc, live) {
+	if prev.Digest != wantDigest(t, doc, live) {
 		t.Fatal("Compile's digest is not the digest of the document, keys, revocations and suspensions")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for step := range 300 {
+	var puts, deletes, skips int
+	for step := range 600 {
 		next := policy.Live{Revision: live.Revision + 1, Keys: live.Keys,
 			RevokedKeys: maps.Clone(live.RevokedKeys), RevokedJTIs: maps.Clone(live.RevokedJTIs), Suspended: maps.Clone(live.Suspended)}
+		var edits policy.KeyEdits
 		var change string
-		switch rng.IntN(4) {
+		switch rng.IntN(6) {
 		case 0, 1: // a key id, the one revoked by its record, or one that has no record
-			id := policytest.KeyID(rng.IntN(52))
+			id := policytest.KeyID(rng.IntN(62))
 			switch {
 			case !next.RevokedKeys[id]:
 				next.RevokedKeys[id] = true
@@ -118,9 +149,36 @@ func TestAmendMatchesCompile(t *testing.T) {
 				delete(next.RevokedJTIs, jti)
 			}
 			change = "revocation of token " + jti
+		case 4, 5:
+			edits = policy.KeyEdits{}
+			for range 1 + rng.IntN(3) {
+				i := rng.IntN(60) // 0-9 are the document's ids: skipped as duplicates
+				id := policytest.KeyID(i)
+				if _, ok := records[id]; ok && rng.IntN(3) == 0 {
+					delete(records, id)
+					edits[id] = nil
+					change += " delete " + id
+					deletes++
+					continue
+				}
+				_, ks := policytest.Key(i, policytest.ClientID(rng.IntN(22))) // clients 20 and 21 are unknown
+				switch rng.IntN(4) {
+				case 0:
+					ks.NotAfter = now.Add(time.Duration(rng.IntN(3)-1) * time.Hour).UTC().Format(time.RFC3339)
+				case 1:
+					ks.Revoked = true
+				case 2: // younger or older than max_key_age; without it, of unknown age
+					ks.CreatedAt = now.Add(-time.Duration(rng.IntN(1440)) * time.Hour).UTC().Format(time.RFC3339)
+				}
+				records[id] = ks
+				edits[id] = &ks
+				change += " put " + id + " for " + ks.Client
+				puts++
+			}
+			next.Keys = slices.SortedFunc(maps.Values(records), func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })
 		}
 		before := view(prev, now)
-		amended, err := policy.Amend(prev, next)
+		amended, err := policy.Amend(prev, next, edits)
 		if err != nil {
 			t.Fatalf("step %d (%s): Amend: %v", step, change, err)
 		}
@@ -128,14 +186,18 @@ func TestAmendMatchesCompile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if compiled.Digest != oldDigest(t, doc, next) {
+		if compiled.Digest != wantDigest(t, doc, next) {
 			t.Fatalf("step %d (%s): Compile's digest changed meaning", step, change)
 		}
+		skips += len(compiled.SkippedKeys)
 		got, want := view(amended, now), view(compiled, now)
 		for k, w := range want {
 			if got[k] != w {
 				t.Errorf("step %d (%s): amended %s = %q, compiled %q", step, change, k, got[k], w)
 			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("step %d (%s): amended view has %d entries, compiled %d", step, change, len(got), len(want))
 		}
 		for k, b := range view(prev, now) {
 			if before[k] != b {
@@ -145,14 +207,12 @@ func TestAmendMatchesCompile(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
-		if amended.KeyCount() != compiled.KeyCount() || len(amended.SkippedKeys) != len(compiled.SkippedKeys) {
-			t.Fatalf("step %d: %d keys, %d skipped; compiled %d, %d", step, amended.KeyCount(), len(amended.SkippedKeys), compiled.KeyCount(), len(compiled.SkippedKeys))
-		}
 		prev, live = amended, next
 	}
 	// The walk went through every kind of change, both ways.
-	if len(live.RevokedKeys) == 0 || len(live.RevokedJTIs) == 0 {
-		t.Fatalf("the walk ended with revocations %v, token revocations %v: the test lost its reach", live.RevokedKeys, live.RevokedJTIs)
+	if len(live.RevokedKeys) == 0 || len(live.RevokedJTIs) == 0 || puts < 100 || deletes < 30 || skips == 0 {
+		t.Fatalf("the walk ended with revocations %v, token revocations %v, after %d puts, %d deletes, %d skipped records: the test lost its reach",
+			live.RevokedKeys, live.RevokedJTIs, puts, deletes, skips)
 	}
 }
 
@@ -168,7 +228,7 @@ func TestAmendKeepsRecordRevocation(t *testing.T) {
 	for _, revoked := range []bool{true, false} {
 		next := live
 		next.RevokedKeys = map[string]bool{id: revoked}
-		if snap, err = policy.Amend(snap, next); err != nil {
+		if snap, err = policy.Amend(snap, next, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !snap.Key([]byte(id)).Revoked {
@@ -180,7 +240,7 @@ func TestAmendKeepsRecordRevocation(t *testing.T) {
 // Only a compiled snapshot can be amended: a zero Snapshot has no digest
 // to continue.
 func TestAmendRefusesUncompiled(t *testing.T) {
-	if _, err := policy.Amend(&policy.Snapshot{Revision: 4}, policy.Live{}); err == nil {
+	if _, err := policy.Amend(&policy.Snapshot{Revision: 4}, policy.Live{}, nil); err == nil {
 		t.Fatal("Amend of a snapshot that was not compiled succeeded")
 	}
 }

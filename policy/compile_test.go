@@ -223,8 +223,8 @@ func TestCompileLive(t *testing.T) {
 	if s.Revision != 42 || s.KeyCount() != 5 {
 		t.Errorf("revision %d, keys %d; want 42, 5", s.Revision, s.KeyCount())
 	}
-	if got := len(s.Doc.Keys); got != 5 {
-		t.Errorf("Doc has %d keys, want 5 (etcd keys merged in)", got)
+	if got := len(s.Doc.Keys); got != 4 {
+		t.Errorf("Doc has %d keys, want the document's 4: key records from etcd belong to the snapshot, not its document", got)
 	}
 }
 
@@ -282,6 +282,19 @@ func TestCompileDigest(t *testing.T) {
 	suspended := example(t, Live{Suspended: map[string]struct{}{"acme-hris": {}}})
 	jti := example(t, Live{RevokedJTIs: map[string]bool{"j": true}})
 	key := example(t, Live{Keys: []KeySpec{liveKey("etcdkey1", "", "")}})
+	two := example(t, Live{Keys: []KeySpec{liveKey("etcdkey1", "", ""), liveKey("etcdkey2", "", "")}})
+	swapped := example(t, Live{Keys: []KeySpec{liveKey("etcdkey2", "", ""), liveKey("etcdkey1", "", "")}})
+	if two.Digest != swapped.Digest {
+		t.Error("digest depends on the order of the live key records")
+	}
+	later := liveKey("etcdkey1", "", "")
+	later.NotAfter = "2027-01-01T00:00:00Z"
+	edited := example(t, Live{Keys: []KeySpec{later}})
+	for name, s := range map[string]*Snapshot{"second key record": two, "field of the key record": edited} {
+		if s.Digest == key.Digest {
+			t.Errorf("digest unchanged by a %s", name)
+		}
+	}
 	for name, s := range map[string]*Snapshot{"suspension": suspended, "jti": jti, "key": key} {
 		if s.Digest == a.Digest {
 			t.Errorf("digest unchanged by a %s", name)

@@ -115,16 +115,20 @@ func (v *validator) checkRotationRules(l *LifecycleSpec, rs []DetectionSpec) {
 // nanoseconds at which it reaches max_key_age (Key.AgeLimit), so that the
 // request path compares one number.
 func (c *compiler) lifecycle() {
-	maxAge, warning := c.doc.Lifecycle.Ages()
-	c.snap.MaxKeyAge, c.snap.RotationWarning = maxAge, warning
-	if maxAge == 0 {
+	c.snap.MaxKeyAge, c.snap.RotationWarning = c.doc.Lifecycle.Ages()
+	for _, k := range c.snap.keys {
+		c.snap.age(k)
+	}
+}
+
+// age sets k.AgeLimit from the snapshot's max_key_age.
+func (s *Snapshot) age(k *Key) {
+	if s.MaxKeyAge == 0 {
 		return
 	}
-	for _, k := range c.snap.keys {
-		k.AgeLimit = 1 // unknown age: refused (a record written by hand)
-		if k.Born != 0 {
-			k.AgeLimit = k.Born + int64(maxAge)
-		}
+	k.AgeLimit = 1 // unknown age: refused (a record written by hand)
+	if k.Born != 0 {
+		k.AgeLimit = k.Born + int64(s.MaxKeyAge)
 	}
 }
 

@@ -30,7 +30,7 @@ type Snapshot struct {
 	Revision int64     // etcd revision, or the reload count in file mode
 	Digest   [32]byte  // SHA-256 of the compiled inputs, for evidence
 	Compiled time.Time // when Compile ran
-	Doc      *Document // the source document (keys from etcd merged in)
+	Doc      *Document // the source document (key records from etcd are not in it)
 
 	Tenants        map[string]*Tenant
 	Clients        map[string]*Client
@@ -58,10 +58,16 @@ type Snapshot struct {
 	roots       [numMethods]*node
 
 	// What Amend needs: the live revocations and suspensions compiled in,
-	// and the digest's hash state after the document and the keys.
+	// the digest's hash state after the document, the sum of each live
+	// key record by id (keySums, in id order), the live records skipped
+	// by id, and whether one id came twice in live.Keys (not from etcd,
+	// whose ids are unique; such a snapshot is not amended).
 	liveRevoked   map[string]bool
 	liveSuspended map[string]struct{}
 	digestBase    []byte
+	keySums       []keySum
+	skipped       map[string]string
+	liveTwice     bool
 }
 
 // Tenant is a compiled tenant.
@@ -133,11 +139,11 @@ type Key struct {
 	NotAfter  int64    // unix nanoseconds; 0: no bound
 	Revoked   bool
 	LimitKey  uint64 // limiter key of a per-key bucket; the data plane limits per client (Client.LimitKey)
-	Index     int    // dense position in the snapshot's key table, for side tables
 	Born      int64  // unix nanoseconds of created_at, else not_before; 0: unknown
 	AgeLimit  int64  // unix nanoseconds at which it reaches lifecycle.max_key_age; 0: no bound
 
 	revokedBySpec bool // revoked by its own record, whatever the revocations (Amend)
+	live          bool // from a live record (Live.Keys), not the document
 }
 
 // AgedAt reports whether k is past the policy's max_key_age at now (unix
@@ -159,6 +165,25 @@ func (s *Snapshot) Key(id []byte) *Key { return s.keys[string(id)] }
 
 // KeyCount returns the number of API key records.
 func (s *Snapshot) KeyCount() int { return len(s.keys) }
+
+// Keys calls yield with each API key record, in no order, until it
+// returns false.
+func (s *Snapshot) Keys(yield func(*Key) bool) {
+	for _, k := range s.keys {
+		if !yield(k) {
+			return
+		}
+	}
+}
+
+// knownClients returns the set of client ids, as KeySpec.check takes it.
+func (s *Snapshot) knownClients() map[string]bool {
+	known := make(map[string]bool, len(s.Clients))
+	for id := range s.Clients {
+		known[id] = true
+	}
+	return known
+}
 
 // Client returns the client with the given id, or nil.
 func (s *Snapshot) Client(id string) *Client { return s.Clients[id] }

@@ -1,11 +1,13 @@
 package etcdsync_test
 
 // The amended snapshot is what a compile of the same state gives in the
-// edge cases of revocations and suspensions, and readers of the snapshots
-// race with nothing (written by an outside review of policy.Amend).
+// edge cases of key records, revocations and suspensions, and readers of
+// the snapshots race with nothing (written by an outside review of
+// policy.Amend, and extended when key records came to be amended).
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"sync"
@@ -93,16 +95,25 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 		}
 		lastRev = resp.Header.Revision
 	}
-	base := check("start", nil)
-	amended := func(what string, s *policy.Snapshot) {
+	check("start", nil)
+	// amended checks that the change checked last was amended in, not
+	// compiled. A re-read (every 150ms here) that lands between a change
+	// and its watch event finds the watch behind and compiles the state
+	// read, as it should; the check then has nothing to say.
+	compiles, installs := r.Compiles(), r.Installs()
+	amended := func(what string, _ *policy.Snapshot) {
 		t.Helper()
-		if s.Doc != base.Doc {
+		c, i := r.Compiles(), r.Installs()
+		if c != compiles && i == installs {
 			t.Fatalf("%s: compiled, want amended", what)
 		}
+		compiles, installs = c, i
 	}
+	compiled := func() { compiles, installs = r.Compiles(), r.Installs() }
 
 	// Revocation of a key id no record has, an invalid revocation record,
 	// a token revocation, a revocation of a key revoked by its own record.
+	compiled()
 	put(k.Revocation("nokey123"), `{}`)
 	amended("unknown id", check("unknown id", nil))
 	put(k.Revocation("acmehris1"), `not json`)
@@ -110,11 +121,12 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	put(k.Revocation(etcdsync.JTIPrefix+"t1"), `{}`)
 	amended("jti", check("jti", nil))
 	put(k.Revocation("revoked1"), `{}`)
-	check("revocation of revoked1", nil)
+	amended("revocation of revoked1", check("revocation of revoked1", nil))
 	del(k.Revocation("revoked1"))
 	if s := check("un-revocation of revoked1", nil); !s.Key([]byte("revoked1")).Revoked {
 		t.Fatal("revoked1 lost its own record's revocation")
 	}
+	amended("un-revocation of revoked1", nil)
 
 	// Suspensions: one lapsing by the clock, an invalid record, an mTLS client.
 	until := now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
@@ -135,6 +147,7 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	// Reconciles with an equal state happened meanwhile (150ms); wait for
 	// a few more, then amend again.
 	time.Sleep(400 * time.Millisecond)
+	compiled()
 	del(k.Suspension("acme-admin"))
 	amended("after reconciles", check("after reconciles", nil))
 
@@ -150,12 +163,11 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	check("suspension under refused doc", goodDoc)
 	// Back to the good text: compiled, then amended again.
 	lastRev = push(t, a, examplePolicy(t))
-	b2 := check("good doc again", nil)
+	check("good doc again", nil)
+	compiled()
 	del(k.Revocation("globexbi1"))
-	if s := check("un-revocation after good doc", nil); s.Doc != b2.Doc {
-		t.Fatal("not amended after a good doc")
-	}
-	// A key record changes: compiled.
+	amended("un-revocation after good doc", check("un-revocation after good doc", nil))
+	// A new key record: amended in.
 	_, spec, err := a.CreateKey(ctx, "acme-hris", 0, meta)
 	if err != nil {
 		t.Fatal(err)
@@ -165,26 +177,69 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	lastRev = kr.Kvs[0].ModRevision
-	b3 := check("new key", nil)
-	if b3.Doc == b2.Doc || b3.Key([]byte(spec.ID)) == nil {
-		t.Fatal("a new key was not compiled")
+	if s := check("new key", nil); s.Key([]byte(spec.ID)) == nil {
+		t.Fatal("the new key is not in the snapshot")
 	}
-	// Its record rewritten revoked by itself: compiled, stays revoked when
+	amended("new key", nil)
+	// Its record rewritten revoked by itself: amended, stays revoked when
 	// a revocation comes and goes.
 	spec.Revoked = true
 	raw := fmt.Sprintf(`{"id":%q,"client":%q,"sha256":%q,"revoked":true}`, spec.ID, spec.Client, spec.SHA256)
 	put(k.Key(spec.ID), raw)
-	check("key revoked by record", nil)
+	amended("key revoked by record", check("key revoked by record", nil))
 	put(k.Revocation(spec.ID), `{}`)
-	check("revocation of key revoked by record", nil)
+	amended("revocation of key revoked by record", check("revocation of key revoked by record", nil))
 	del(k.Revocation(spec.ID))
 	if s := check("un-revocation of key revoked by record", nil); !s.Key([]byte(spec.ID)).Revoked {
 		t.Fatal("key revoked by its record is valid")
 	}
+	amended("un-revocation of key revoked by record", nil)
+
+	// Key records that are left out: one that does not decode, one whose
+	// id is not its name, one of an unknown client, one taking a
+	// document key's id (skipped as a duplicate), one of a suspended
+	// client. Each is amended in, and fixed or deleted again.
+	record := func(id, client string) string {
+		return fmt.Sprintf(`{"id":%q,"client":%q,"sha256":%q}`, id, client, spec.SHA256)
+	}
+	invalid := r.InvalidRecords()
+	for _, tt := range []struct{ name, id, raw string }{
+		{"undecodable key record", "broken12", `{"id":`},
+		{"key record of another id", "other123", record("else1234", "acme-hris")},
+		{"key record of an unknown client", "ghost123", record("ghost123", "ghost")},
+		{"key record of a document key's id", "acmehris1", record("acmehris1", "globex-bi")},
+	} {
+		put(k.Key(tt.id), tt.raw)
+		check(tt.name, nil)
+		amended(tt.name, nil)
+		waitFor(t, 10*time.Second, tt.name+" reported", func() bool { return r.InvalidRecords() == invalid+1 })
+		if tt.id == "acmehris1" {
+			if s := r.store.Load(); s.Key([]byte(tt.id)).Client.ID != "acme-hris" {
+				t.Fatal("a key record took a document key's id")
+			}
+		}
+		put(k.Key(tt.id), record(tt.id, "globex-bi")) // fixed, or still a duplicate
+		check(tt.name+" fixed", nil)
+		amended(tt.name+" fixed", nil)
+		del(k.Key(tt.id))
+		if s := check(tt.name+" deleted", nil); tt.id != "acmehris1" && s.Key([]byte(tt.id)) != nil {
+			t.Fatalf("%s: deleted, still in the snapshot", tt.name)
+		}
+		amended(tt.name+" deleted", nil)
+		waitFor(t, 10*time.Second, tt.name+" no longer reported", func() bool { return r.InvalidRecords() == invalid })
+	}
+	put(k.Suspension("globex-bi"), `{}`)
+	check("suspension of globex-bi", nil)
+	put(k.Key("globexbi9"), record("globexbi9", "globex-bi"))
+	if s := check("key of a suspended client", nil); s.Key([]byte("globexbi9")).ValidAt(now().UnixNano()) {
+		t.Fatal("a new key of a suspended client is valid")
+	}
+	amended("key of a suspended client", nil)
 }
 
-// Readers hold snapshots while revocations and suspensions are amended in:
-// the race detector watches, and a snapshot held never changes.
+// Readers hold snapshots while key records, revocations and suspensions
+// are amended in: the race detector watches, and a snapshot held never
+// changes.
 func TestAmendedSnapshotsHeldUnchanged(t *testing.T) {
 	t.Parallel()
 	cli, prefix, _, r := newDeployment(t)
@@ -211,9 +266,15 @@ func TestAmendedSnapshotsHeldUnchanged(t *testing.T) {
 	}
 	clients := []string{"acme-hris", "acme-admin", "globex-bi"}
 	keys := []string{"acmehris1", "acmeadm1", "globexbi1", "revoked1"}
-	for i := range 60 {
+	for i := range 80 {
 		var err error
-		switch i % 3 {
+		switch i % 4 {
+		case 3: // a key record put, and one deleted
+			_, ks := policytest.Key(100+i%7, clients[i%3])
+			b, _ := json.Marshal(ks)
+			if _, err = cli.Put(ctx, k.Key(ks.ID), string(b)); err == nil {
+				_, err = cli.Delete(ctx, k.Key(policytest.KeyID(100+(i+3)%7)))
+			}
 		case 0:
 			_, err = cli.Put(ctx, k.Revocation(keys[i%4]), `{}`)
 		case 1:

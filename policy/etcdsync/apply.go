@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"encoding/hex"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -44,18 +45,23 @@ func (s *Syncer) apply(save bool) {
 // the error: revocations and suspensions must not wait for a fixed policy.
 // Invalid key, revocation and suspension records never refuse a state: they
 // are left out (or fail closed) and kept in s.invalid for reportInvalid.
-// A state that differs from the one last compiled only in revocations and
-// suspensions is not compiled but amended (see amend).
+// A state that differs from the one last compiled only in its key records,
+// revocations and suspensions is not compiled but amended (see amend).
 func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 	now := s.cfg.Now()
 	if snap := s.amend(st, now); snap != nil {
 		return snap, nil
 	}
 	s.base = amendBase{}
+	st.keyEdits = nil // every record is compiled
+	s.compiles.Add(1)
 	live := policy.Live{Revision: st.Revision}
-	var keysBad []string
+	var keysBad map[string]string
 	live.Keys, keysBad = st.liveKeys(&s.decoded)
-	s.invalid = append(st.status(now, &live), keysBad...)
+	if keysBad == nil {
+		keysBad = map[string]string{}
+	}
+	s.invalid = append(st.status(now, &live), slices.Collect(maps.Values(keysBad))...)
 	slices.Sort(s.invalid)
 	var err error
 	if st.Policy == "" {
@@ -66,7 +72,7 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 		err = cerr
 	} else {
 		s.goodDoc = doc
-		s.base = amendBase{st: st, keyChanges: st.keyChanges, policy: st.Policy, snap: snap, keysBad: keysBad}
+		s.base = amendBase{st: st, policy: st.Policy, snap: snap, keysBad: keysBad}
 		return snap, nil
 	}
 	if s.goodDoc == nil {
@@ -82,31 +88,31 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 // amendBase is the snapshot a Syncer compiled last from its own document,
 // and what it was compiled from.
 type amendBase struct {
-	st         *State // the State compiled, which the watch goes on changing
-	keyChanges uint64 // st.keyChanges when compiled
-	policy     string // st.Policy when compiled
-	snap       *policy.Snapshot
-	keysBad    []string // the invalid key records of st, left out of snap
+	st      *State // the State compiled, which the watch goes on changing
+	policy  string // st.Policy when compiled
+	snap    *policy.Snapshot
+	keysBad map[string]string // the invalid key records of st by id, left out of snap
 }
 
-// amend returns the snapshot of st when st is the State last compiled and
-// only its revocations and suspensions have changed since: the last
-// snapshot with them in force (policy.Amend): a few milliseconds at
-// 100,000 keys, where a compile takes hundreds. Otherwise it
-// returns nil and st is compiled. A State installed whole (a re-read, the
-// last-known-good file) is always compiled.
+// amend returns the snapshot of st when st is the State last compiled or
+// amended and only its key records, revocations and suspensions have
+// changed since: the last snapshot with them in force (policy.Amend), a
+// few milliseconds at 100,000 keys, where a compile takes hundreds.
+// Otherwise it returns nil and st is compiled. A State installed whole (a
+// re-read, the last-known-good file) is always compiled.
 func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
 	b := &s.base
-	if b.snap == nil || b.st != st || b.keyChanges != st.keyChanges || b.policy != st.Policy {
+	if b.snap == nil || b.st != st || b.policy != st.Policy || s.decoded == nil {
 		return nil
 	}
+	edits := st.takeKeyEdits(s.decoded, b.keysBad)
 	live := policy.Live{Revision: st.Revision}
 	bad := st.status(now, &live)
-	snap, err := policy.Amend(b.snap, live)
+	snap, err := policy.Amend(b.snap, live, edits)
 	if err != nil {
-		return nil
+		return nil // compiled instead, from every record
 	}
-	s.invalid = append(bad, b.keysBad...)
+	s.invalid = append(bad, slices.Collect(maps.Values(b.keysBad))...)
 	slices.Sort(s.invalid)
 	b.snap = snap
 	return snap

@@ -7,6 +7,13 @@ package etcdsync
 // Restarts returns the watches lost and followed by a full re-read.
 func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
 
+// Compiles returns how many states were compiled rather than amended.
+func (s *Syncer) Compiles() int64 { return s.compiles.Load() }
+
+// Installs returns how many states read whole (a re-read, the
+// last-known-good file) differed from the one applied: each is compiled.
+func (s *Syncer) Installs() int64 { return s.installs.Load() }
+
 // Down returns the unix nanoseconds etcd stopped answering, 0 while it answers.
 func (s *Syncer) Down() int64 { return s.down.Load() }
 

@@ -27,11 +27,11 @@ type State struct {
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 
-	// keyChanges counts the puts and deletes of key records applied to
-	// this State: a Syncer amends the snapshot it compiled from this
-	// State, instead of compiling again, while the count and the policy
-	// text are those it compiled (Syncer.amend).
-	keyChanges uint64
+	// keyEdits holds the ids of the key records put or deleted in this
+	// State since the Syncer applying it last compiled or amended it: the
+	// Syncer amends its last snapshot with those records (Syncer.amend)
+	// instead of compiling every record again.
+	keyEdits map[string]struct{}
 }
 
 func newState() *State {
@@ -42,6 +42,7 @@ func newState() *State {
 func (st *State) clone() *State {
 	c := *st
 	c.Keys, c.Revocations, c.Suspensions = maps.Clone(st.Keys), maps.Clone(st.Revocations), maps.Clone(st.Suspensions)
+	c.keyEdits = nil // the Syncer's, of st
 	return &c
 }
 
@@ -102,7 +103,10 @@ func (st *State) apply(k Layout, key, value string, put bool) bool {
 		delete(m, name)
 	}
 	if strings.HasPrefix(key, string(k)+keysDir) {
-		st.keyChanges++
+		if st.keyEdits == nil {
+			st.keyEdits = map[string]struct{}{}
+		}
+		st.keyEdits[name] = struct{}{}
 	}
 	return true
 }
@@ -133,11 +137,8 @@ type cachedKey struct {
 }
 
 // get returns the record decoded from raw for id, if cached.
-func (c *keyCache) get(id, raw string) (policy.KeySpec, bool) {
-	if c == nil {
-		return policy.KeySpec{}, false
-	}
-	k, ok := (*c)[id]
+func (c keyCache) get(id, raw string) (policy.KeySpec, bool) {
+	k, ok := c[id]
 	if !ok || k.raw != raw {
 		return policy.KeySpec{}, false
 	}
@@ -159,9 +160,9 @@ func (st *State) Live(now time.Time) (policy.Live, []string) { return st.live(no
 // most records have not changed.
 func (st *State) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 	l := policy.Live{Revision: st.Revision}
-	var bad []string
-	l.Keys, bad = st.liveKeys(cache)
-	bad = append(bad, st.status(now, &l)...)
+	var badKeys map[string]string
+	l.Keys, badKeys = st.liveKeys(cache)
+	bad := append(slices.Collect(maps.Values(badKeys)), st.status(now, &l)...)
 	slices.Sort(bad)
 	return l, bad
 }
@@ -193,20 +194,26 @@ func (st *State) status(now time.Time, l *policy.Live) []string {
 	return bad
 }
 
-// liveKeys decodes the key records, sorted by id so that the snapshot
-// digest depends on the records only, and describes the ones left out.
-// The ids are sorted, not the records: 16-byte strings move faster than
-// 144-byte records.
-func (st *State) liveKeys(cache *keyCache) ([]policy.KeySpec, []string) {
-	var bad []string
+// liveKeys decodes the key records, sorted by id, and describes the ones
+// left out, by id. The ids are sorted, not the records: 16-byte strings
+// move faster than 144-byte records.
+func (st *State) liveKeys(cache *keyCache) ([]policy.KeySpec, map[string]string) {
+	var bad map[string]string
 	next := make(keyCache, len(st.Keys))
 	ids := make([]string, 0, len(st.Keys))
+	var old keyCache
+	if cache != nil {
+		old = *cache
+	}
 	for id, v := range st.Keys {
-		spec, ok := cache.get(id, v)
+		spec, ok := old.get(id, v)
 		if !ok {
 			var err error
 			if spec, err = decodeKey(id, v); err != nil {
-				bad = append(bad, fmt.Sprintf("key record %q is invalid (it authenticates nothing until fixed): %v", id, err))
+				if bad == nil {
+					bad = map[string]string{}
+				}
+				bad[id] = invalidKey(id, err)
 				continue
 			}
 		}
@@ -225,6 +232,45 @@ func (st *State) liveKeys(cache *keyCache) ([]policy.KeySpec, []string) {
 		out[i] = next[id].spec
 	}
 	return out, bad
+}
+
+// invalidKey describes the key record id that err left out.
+func invalidKey(id string, err error) string {
+	return fmt.Sprintf("key record %q is invalid (it authenticates nothing until fixed): %v", id, err)
+}
+
+// takeKeyEdits decodes the key records edited in st since the Syncer took
+// them last (State.keyEdits), through cache, which it keeps current:
+// each record put, or nil for one deleted or that does not decode. bad
+// is the invalid key records by id, kept current the same way.
+func (st *State) takeKeyEdits(cache keyCache, bad map[string]string) policy.KeyEdits {
+	if len(st.keyEdits) == 0 {
+		return nil
+	}
+	edits := make(policy.KeyEdits, len(st.keyEdits))
+	for id := range st.keyEdits {
+		delete(bad, id)
+		v, ok := st.Keys[id]
+		if !ok {
+			delete(cache, id)
+			edits[id] = nil
+			continue
+		}
+		spec, ok := cache.get(id, v)
+		if !ok {
+			var err error
+			if spec, err = decodeKey(id, v); err != nil {
+				delete(cache, id)
+				bad[id] = invalidKey(id, err)
+				edits[id] = nil
+				continue
+			}
+			cache[id] = cachedKey{raw: v, spec: spec}
+		}
+		edits[id] = &spec
+	}
+	st.keyEdits = nil
+	return edits
 }
 
 // decodeKey decodes the key record named id.

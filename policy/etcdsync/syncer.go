@@ -72,6 +72,8 @@ type Syncer struct {
 	current   atomic.Bool  // in sync with etcd (not serving the last-known-good file)
 	failures  atomic.Int64
 	restarts  atomic.Int64
+	compiles  atomic.Int64 // states compiled, not amended
+	installs  atomic.Int64 // states read whole that differed from the one applied
 	lastApply atomic.Int64 // unix nanoseconds of the last Swap
 
 	invalidTotal atomic.Int64 // invalid records reported
@@ -214,8 +216,8 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
 	}
 	same := s.st != nil && s.st.equal(st) && s.ready.Load()
-	if same && s.base.st == s.st {
-		s.base.st, s.base.keyChanges = st, st.keyChanges // the same records: still amendable
+	if same && s.base.st == s.st && len(s.st.keyEdits) == 0 {
+		s.base.st = st // the same records: still amendable
 	}
 	s.st = st
 	s.revision.Store(st.Revision)
@@ -226,6 +228,7 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 		s.store.Heard(time.Now().UnixNano())
 		return
 	}
+	s.installs.Add(1)
 	s.apply(fromEtcd)
 }
 

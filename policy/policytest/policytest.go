@@ -110,8 +110,8 @@ func RoutePath(i int) string {
 }
 
 // View describes, by name, what the request path reads of s at now (unix
-// nanoseconds): each key record of its document and of ids (ids no record
-// has read "none"), each client, each certificate identity of the
+// nanoseconds): each key record of s and of ids (ids no record has read
+// "none"), each client, each certificate identity of the
 // document's clients, each token id of jtis, and the digest. Two
 // snapshots with equal views answer every credential alike; a key or
 // identity whose client record is not the snapshot's own is marked, since
@@ -119,8 +119,8 @@ func RoutePath(i int) string {
 func View(s *policy.Snapshot, now int64, ids, jtis []string) map[string]string {
 	v := map[string]string{"digest": fmt.Sprintf("%x", s.Digest), "keys": fmt.Sprint(s.KeyCount()), "skipped": fmt.Sprint(len(s.SkippedKeys))}
 	all := append([]string(nil), ids...)
-	for _, ks := range s.Doc.Keys {
-		all = append(all, ks.ID)
+	for k := range s.Keys {
+		all = append(all, k.ID)
 	}
 	for _, id := range all {
 		k := s.Key([]byte(id))
@@ -128,7 +128,7 @@ func View(s *policy.Snapshot, now int64, ids, jtis []string) map[string]string {
 			v["key "+id] = "none"
 			continue
 		}
-		v["key "+id] = fmt.Sprintf("client=%s revoked=%v valid=%v suspended=%v", k.Client.ID, k.Revoked, k.ValidAt(now), k.Client.Suspended)
+		v["key "+id] = fmt.Sprintf("client=%s revoked=%v valid=%v suspended=%v aged=%v", k.Client.ID, k.Revoked, k.ValidAt(now), k.Client.Suspended, k.AgedAt(now))
 		if k.Client != s.Client(k.Client.ID) {
 			v["key "+id] += " (client record not the snapshot's)"
 		}
