@@ -3,8 +3,6 @@ package policy
 import (
 	"fmt"
 	"maps"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -41,7 +39,7 @@ func Amend(prev *Snapshot, live Live, edits KeyEdits) (*Snapshot, error) {
 	s := *prev
 	if len(edits) > 0 {
 		var err error
-		if s.keySums, err = editSums(prev.keySums, edits); err != nil {
+		if s.keySums, err = prev.keySums.edit(edits); err != nil {
 			return nil, err
 		}
 	}
@@ -62,12 +60,15 @@ func Amend(prev *Snapshot, live Live, edits KeyEdits) (*Snapshot, error) {
 	cloned := len(moved) > 0 || len(edits) > 0
 	if cloned {
 		s.keys = maps.Clone(prev.keys)
-		for id, k := range s.keys {
-			if c := moved[k.Client]; c != nil {
-				nk := *k
-				nk.Client = c
-				s.keys[id] = &nk
-			}
+	}
+	for id, k := range s.keys {
+		if len(moved) == 0 {
+			break
+		}
+		if c := moved[k.Client]; c != nil {
+			nk := *k
+			nk.Client = c
+			s.keys[id] = &nk
 		}
 	}
 	if len(edits) > 0 {
@@ -132,29 +133,6 @@ func (s *Snapshot) edit(edits KeyEdits, revoked map[string]bool) {
 		s.keys[id] = k
 	}
 	s.skipped, s.SkippedKeys = skipped, sortedNotes(skipped)
-}
-
-// editSums returns sums, in id order, with the records of edits summed in
-// and the deleted ones left out: one merge, whatever the number of edits.
-func editSums(sums []keySum, edits KeyEdits) ([]keySum, error) {
-	ids := slices.Sorted(maps.Keys(edits))
-	out := make([]keySum, 0, len(sums)+len(ids))
-	for _, id := range ids {
-		at, found := slices.BinarySearchFunc(sums, id, func(s keySum, id string) int { return strings.Compare(s.id, id) })
-		out = append(out, sums[:at]...)
-		sums = sums[at:]
-		if found {
-			sums = sums[1:]
-		}
-		if ks := edits[id]; ks != nil {
-			sum, err := sumKey(ks)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, keySum{id, sum})
-		}
-	}
-	return append(out, sums...), nil
 }
 
 // suspend gives s new records for the clients whose suspension differs

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/policytest"
 )
@@ -39,9 +40,11 @@ func amendDoc(t *testing.T) (*policy.Document, policy.Live) {
 }
 
 // wantDigest is the digest as Compile defines it: SHA-256 of one JSON
-// object of the document, the SHA-256 of the live key records' own
-// SHA-256s in the order of their ids, and the sorted revocations and
-// suspensions. Amend must give the digest a compile gives.
+// object of the document, the digest of the live key records, and the
+// sorted revocations and suspensions. The digest of the key records is
+// the SHA-256 of 256 bucket digests; bucket i is the SHA-256 of the
+// SHA-256s of the JSON of the records whose id has an xxhash64 of i
+// modulo 256, in id order. Amend must give the digest a compile gives.
 func wantDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 	t.Helper()
 	sorted := func(m map[string]bool) []string {
@@ -51,12 +54,18 @@ func wantDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 	}
 	keys := slices.Clone(live.Keys)
 	slices.SortStableFunc(keys, func(a, b policy.KeySpec) int { return strings.Compare(a.ID, b.ID) })
-	all := sha256.New()
+	var buckets [256][]byte
 	for _, ks := range keys {
 		b, err := json.Marshal(ks)
 		if err != nil {
 			t.Fatal(err)
 		}
+		sum := sha256.Sum256(b)
+		i := xxhash.Sum64String(ks.ID) % 256
+		buckets[i] = append(buckets[i], sum[:]...)
+	}
+	all := sha256.New()
+	for _, b := range buckets {
 		sum := sha256.Sum256(b)
 		all.Write(sum[:])
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -273,11 +272,6 @@ func (c *compiler) keys(live Live) error {
 	var skipped []keyNote
 	for i := range live.Keys {
 		ks := &live.Keys[i]
-		sum, err := sumKey(ks)
-		if err != nil {
-			return err
-		}
-		c.snap.keySums = append(c.snap.keySums, keySum{ks.ID, sum})
 		if err := c.liveKey(ks, known); err != nil {
 			// A bad record written to etcd by hand must not stop the
 			// revocations and suspensions that follow it: it is skipped
@@ -289,12 +283,9 @@ func (c *compiler) keys(live Live) error {
 		k.live = true
 		c.add(k)
 	}
-	byID := func(a, b keySum) int { return strings.Compare(a.id, b.id) }
-	if !slices.IsSortedFunc(c.snap.keySums, byID) { // a Syncer sorts them
-		slices.SortStableFunc(c.snap.keySums, byID)
-	}
-	for i := 1; i < len(c.snap.keySums); i++ {
-		c.snap.liveTwice = c.snap.liveTwice || c.snap.keySums[i].id == c.snap.keySums[i-1].id
+	var err error
+	if c.snap.keySums, c.snap.liveTwice, err = newKeySet(live.Keys); err != nil {
+		return err
 	}
 	slices.SortStableFunc(skipped, func(a, b keyNote) int { return strings.Compare(a.id, b.id) })
 	for _, n := range skipped {
@@ -348,10 +339,10 @@ func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
 //
 //	{"Doc":…,"Keys":"<hex>","RevokedKeys":[…],"RevokedJTIs":[…],"Suspended":[…]}
 //
-// where Keys is the SHA-256 of the SHA-256 of each live key record's JSON,
-// in the order of their ids (keysDigest). The hash state after the
-// document is kept in the snapshot (digestBase), and so is each record's
-// sum (keySums), so that Amend fingerprints new key records, revocations
+// where Keys is the digest of the SHA-256s of the live key records' JSON
+// (keySet: in buckets by id, see keysums.go). The hash state after the
+// document is kept in the snapshot (digestBase), and so are the records'
+// sums (keySums), so that Amend fingerprints new key records, revocations
 // and suspensions without encoding the document and every key again.
 func (c *compiler) digest(live Live) error {
 	doc, err := json.Marshal(c.doc)
@@ -369,41 +360,9 @@ func (c *compiler) digest(live Live) error {
 	return err
 }
 
-// keySum is the SHA-256 of one live key record's JSON, by its id.
-type keySum struct {
-	id  string
-	sum [32]byte
-}
-
-func sumKey(ks *KeySpec) ([32]byte, error) {
-	b, err := json.Marshal(ks)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("cannot fingerprint key record %q: %w", ks.ID, err)
-	}
-	return sha256.Sum256(b), nil
-}
-
-// keysDigest is the SHA-256 of sums, in order: 3.2 MB hashed at 100,000
-// keys, a millisecond or two, where encoding every record took hundreds.
-func keysDigest(sums []keySum) [32]byte {
-	h := sha256.New()
-	var buf [64 * 32]byte
-	for len(sums) > 0 {
-		n := min(len(sums), 64)
-		for i := range n {
-			copy(buf[i*32:], sums[i].sum[:])
-		}
-		h.Write(buf[:n*32])
-		sums = sums[n:]
-	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
-}
-
 // digestLive finishes the digest begun in base (see digest) with the
 // key records' sums and the revocations and suspensions of live.
-func digestLive(base []byte, sums []keySum, live Live) ([32]byte, error) {
+func digestLive(base []byte, sums *keySet, live Live) ([32]byte, error) {
 	var sum [32]byte
 	h := sha256.New()
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(base); err != nil {
@@ -422,7 +381,7 @@ func digestLive(base []byte, sums []keySum, live Live) ([32]byte, error) {
 	if err != nil {
 		return sum, fmt.Errorf("cannot fingerprint policy: %w", err)
 	}
-	keys := keysDigest(sums)
+	keys := sums.digest()
 	var quoted [2 + 2*len(keys)]byte
 	quoted[0], quoted[len(quoted)-1] = '"', '"'
 	hex.Encode(quoted[1:], keys[:])
@@ -450,14 +409,5 @@ func sortedTrue(m map[string]bool) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
-}
-
-// sortedNotes returns the values of notes in the order of their keys.
-func sortedNotes(notes map[string]string) []string {
-	var out []string
-	for _, id := range slices.Sorted(maps.Keys(notes)) {
-		out = append(out, notes[id])
-	}
 	return out
 }

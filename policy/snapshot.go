@@ -58,14 +58,14 @@ type Snapshot struct {
 	roots       [numMethods]*node
 
 	// What Amend needs: the live revocations and suspensions compiled in,
-	// the digest's hash state after the document, the sum of each live
-	// key record by id (keySums, in id order), the live records skipped
-	// by id, and whether one id came twice in live.Keys (not from etcd,
-	// whose ids are unique; such a snapshot is not amended).
+	// the digest's hash state after the document, the sums of the live
+	// key records (keySums), the live records skipped by id, and whether
+	// one id came twice in live.Keys (not from etcd, whose ids are
+	// unique; such a snapshot is not amended).
 	liveRevoked   map[string]bool
 	liveSuspended map[string]struct{}
 	digestBase    []byte
-	keySums       []keySum
+	keySums       *keySet
 	skipped       map[string]string
 	liveTwice     bool
 }

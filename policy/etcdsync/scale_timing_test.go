@@ -31,7 +31,7 @@ const scaleKeys = 100_000
 //     as the watch does: what each revocation costs at this size (an
 //     amendment of the snapshot in force, not a compile);
 //   - suspend: the same for a suspension of a client (100 keys each);
-//   - key-record: the same for a new key record, which is compiled.
+//   - key-record: the same for a new key record (amended in too).
 func BenchmarkSnapshotApply(b *testing.B) {
 	cli, k := scaleDeployment(b)
 	listed, err := etcdsync.ReadState(context.Background(), cli, k)
@@ -83,6 +83,9 @@ func BenchmarkSnapshotApply(b *testing.B) {
 			s.Put(k.Key(ks.ID), string(v))
 			if store.Load().Key([]byte(ks.ID)) == nil {
 				b.Fatalf("key %s not in force", ks.ID)
+			}
+			if n := s.Compiles(); n != 1 {
+				b.Fatalf("%d compiles: the key record was compiled in, not amended", n)
 			}
 		}
 	})
