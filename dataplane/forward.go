@@ -23,7 +23,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.body == nil {
 		x.body = new(responseBody)
 	}
-	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, s.responseLimit(x))
+	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, &x.out, s.responseLimit(x))
 	if err != nil {
 		d := audit.UpstreamError
 		switch {

@@ -51,7 +51,8 @@ type exchange struct {
 	fwdFor  netip.Addr
 	fwdText []byte
 
-	body     *responseBody // made on the first streamed response; survives reset
+	body     *responseBody // made on the first forward; survives reset
+	out      wire          // the request's bytes for the upstream (upstream.go)
 	streamed int64         // bytes of a streamed response body sent
 
 	// ids is the next generated request id, from a block [ids, idsEnd)

@@ -41,8 +41,6 @@ type responseBody struct {
 	bad   bool // broken: audited as upstream_error
 	over  bool // past the limit: audited as response_too_large
 	armed bool // Close completes the exchange
-
-	out wire // the request's bytes for the upstream (upstream.go)
 }
 
 // start readies b to stream a body of declared length cl (-1 chunked, -2

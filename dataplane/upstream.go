@@ -83,9 +83,9 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 // The request goes out as the data plane left it: prepareRequest set its
 // target, already normalised, and its Host, so the URI is never parsed
 // again here (a parse and a re-render of the target per request).
-func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (streamed bool, err error) {
+func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, w *wire, limit int64) (streamed bool, err error) {
 	resp.Reset()
-	cc, c, err := u.sendOn(req, &body.out)
+	cc, c, err := u.sendOn(req, w)
 	if err != nil {
 		return false, err
 	}
@@ -377,7 +377,7 @@ const wireSize = 4 << 10
 var wireWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, wireSize) }}
 
 // wire renders a request into one pooled buffer, so that send can hand
-// the bytes to sendWait. Each exchange has one (responseBody.out).
+// the bytes to sendWait. Each exchange has one (exchange.out).
 type wire struct {
 	bw    *bufio.Writer
 	bytes []byte // what bw flushed: its buffer, until release
