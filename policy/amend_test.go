@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/policytest"
 )
@@ -43,8 +43,8 @@ func amendDoc(t *testing.T) (*policy.Document, policy.Live) {
 // object of the document, the digest of the live key records, and the
 // sorted revocations and suspensions. The digest of the key records is
 // the SHA-256 of 256 bucket digests; bucket i is the SHA-256 of the
-// SHA-256s of the JSON of the records whose id has an xxhash64 of i
-// modulo 256, in id order. Amend must give the digest a compile gives.
+// SHA-256s of the JSON of the records whose id has a 64-bit FNV-1a hash
+// of i modulo 256, in id order. Amend must give the digest a compile gives.
 func wantDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 	t.Helper()
 	sorted := func(m map[string]bool) []string {
@@ -61,7 +61,9 @@ func wantDigest(t *testing.T, doc *policy.Document, live policy.Live) [32]byte {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(b)
-		i := xxhash.Sum64String(ks.ID) % 256
+		h := fnv.New64a()
+		h.Write([]byte(ks.ID))
+		i := h.Sum64() % 256
 		buckets[i] = append(buckets[i], sum[:]...)
 	}
 	all := sha256.New()
@@ -171,13 +173,16 @@ func TestAmendMatchesCompile(t *testing.T) {
 					continue
 				}
 				_, ks := policytest.Key(i, policytest.ClientID(rng.IntN(22))) // clients 20 and 21 are unknown
-				switch rng.IntN(4) {
+				switch rng.IntN(5) {
 				case 0:
 					ks.NotAfter = now.Add(time.Duration(rng.IntN(3)-1) * time.Hour).UTC().Format(time.RFC3339)
 				case 1:
 					ks.Revoked = true
 				case 2: // younger or older than max_key_age; without it, of unknown age
 					ks.CreatedAt = now.Add(-time.Duration(rng.IntN(1440)) * time.Hour).UTC().Format(time.RFC3339)
+				case 3: // the same id for another secret
+					sum := sha256.Sum256(fmt.Appendf(nil, "secret %d", step))
+					ks.SHA256 = hex.EncodeToString(sum[:])
 				}
 				records[id] = ks
 				edits[id] = &ks

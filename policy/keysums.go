@@ -7,13 +7,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // The key part of the snapshot digest is kept so that one key record
 // changes a small part of it: the records' sums go into sumBuckets buckets
-// by the hash of their id, each bucket has its digest, and the key part is
+// by the FNV-1a hash of their id, each bucket has its digest, and the key part is
 // the digest of the buckets' digests. At 100,000 keys an edit copies and
 // hashes one bucket of about 400 sums, 13 KB, where hashing every sum
 // (3.2 MB) took milliseconds and encoding every record hundreds of them.
@@ -28,7 +26,8 @@ type keySum struct {
 }
 
 // keySet holds the sums of the live key records: bucket i holds the
-// records whose id has an xxhash64 of i modulo sumBuckets, in id order,
+// records whose id has a 64-bit FNV-1a hash of i modulo sumBuckets (the
+// hash of hash/fnv, inlined: that one allocates), in id order,
 // with the SHA-256 of their sums. A keySet is never modified once made;
 // edit makes another that shares the buckets not edited.
 type keySet [sumBuckets]sumBucket
@@ -38,7 +37,14 @@ type sumBucket struct {
 	digest [32]byte
 }
 
-func bucketOf(id string) int { return int(xxhash.Sum64String(id) % sumBuckets) }
+func bucketOf(id string) int {
+	h := uint64(14695981039346656037)
+	for i := range len(id) {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return int(h % sumBuckets)
+}
 
 func byID(a, b keySum) int { return strings.Compare(a.id, b.id) }
 

@@ -7,9 +7,11 @@ package etcdsync_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,11 +147,20 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	check("suspension of unknown client", nil)
 
 	// Reconciles with an equal state happened meanwhile (150ms); wait for
-	// a few more, then amend again.
-	time.Sleep(400 * time.Millisecond)
+	// a few more, then amend again. The key records the re-reads read are
+	// not edits: the next change amends in none of them (a re-read used to
+	// leave every key record it read marked as edited, and a second one
+	// made the next change compile).
+	put(k.Key("reread12"), fmt.Sprintf(`{"id":"reread12","client":"acme-hris","sha256":%q}`, strings.Repeat("ab", 32)))
+	check("key record before reconciles", nil)
+	time.Sleep(500 * time.Millisecond)
 	compiled()
+	edited := r.Edited()
 	del(k.Suspension("acme-admin"))
 	amended("after reconciles", check("after reconciles", nil))
+	if n := r.Edited() - edited; n != 0 {
+		t.Fatalf("a suspension's end after re-reads amended in %d key records, want none", n)
+	}
 
 	// A refused document: the fallback compiles the last good one with
 	// the live records; revocations under it must match that compile.
@@ -189,6 +200,14 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	amended("key revoked by record", check("key revoked by record", nil))
 	put(k.Revocation(spec.ID), `{}`)
 	amended("revocation of key revoked by record", check("revocation of key revoked by record", nil))
+	// Its record rewritten for another secret: the old one no longer
+	// matches (edgeView compares each key's SHA-256).
+	other := sha256.Sum256([]byte("another secret"))
+	put(k.Key(spec.ID), fmt.Sprintf(`{"id":%q,"client":%q,"sha256":"%x","revoked":true}`, spec.ID, spec.Client, other))
+	if s := check("key record for another secret", nil); s.Key([]byte(spec.ID)).Digest != other {
+		t.Fatal("a key record rewritten for another secret still holds the old one")
+	}
+	amended("key record for another secret", nil)
 	del(k.Revocation(spec.ID))
 	if s := check("un-revocation of key revoked by record", nil); !s.Key([]byte(spec.ID)).Revoked {
 		t.Fatal("key revoked by its record is valid")
@@ -270,22 +289,22 @@ func TestAmendedSnapshotsHeldUnchanged(t *testing.T) {
 		var err error
 		switch i % 4 {
 		case 3: // a key record put, and one deleted
-			_, ks := policytest.Key(100+i%7, clients[i%3])
+			_, ks := policytest.Key(100+i%7, clients[(i/4)%3])
 			b, _ := json.Marshal(ks)
 			if _, err = cli.Put(ctx, k.Key(ks.ID), string(b)); err == nil {
 				_, err = cli.Delete(ctx, k.Key(policytest.KeyID(100+(i+3)%7)))
 			}
-		case 0:
-			_, err = cli.Put(ctx, k.Revocation(keys[i%4]), `{}`)
+		case 0: // a revocation of each key in turn, taken back two steps later
+			_, err = cli.Put(ctx, k.Revocation(keys[(i/4)%4]), `{}`)
 		case 1:
-			_, err = cli.Put(ctx, k.Suspension(clients[i%3]), `{}`)
+			_, err = cli.Put(ctx, k.Suspension(clients[(i/4)%3]), `{}`)
 			if err == nil {
-				_, err = cli.Delete(ctx, k.Suspension(clients[(i+1)%3]))
+				_, err = cli.Delete(ctx, k.Suspension(clients[(i/4+1)%3]))
 			}
 		case 2:
-			_, err = cli.Delete(ctx, k.Revocation(keys[(i+1)%4]))
+			_, err = cli.Delete(ctx, k.Revocation(keys[(i/4)%4]))
 			if err == nil {
-				_, err = cli.Put(ctx, k.Revocation(etcdsync.JTIPrefix+fmt.Sprint("t", i%4)), `{}`)
+				_, err = cli.Put(ctx, k.Revocation(etcdsync.JTIPrefix+fmt.Sprint("t", (i/4)%4)), `{}`)
 			}
 		}
 		if err != nil {

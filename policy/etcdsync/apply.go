@@ -112,6 +112,7 @@ func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
 	if err != nil {
 		return nil // compiled instead, from every record
 	}
+	s.edited.Add(int64(len(edits)))
 	s.invalid = append(bad, slices.Collect(maps.Values(b.keysBad))...)
 	slices.Sort(s.invalid)
 	b.snap = snap

@@ -10,6 +10,9 @@ func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
 // Compiles returns how many states were compiled rather than amended.
 func (s *Syncer) Compiles() int64 { return s.compiles.Load() }
 
+// Edited returns how many key records were amended in.
+func (s *Syncer) Edited() int64 { return s.edited.Load() }
+
 // Installs returns how many states read whole (a re-read, the
 // last-known-good file) differed from the one applied: each is compiled.
 func (s *Syncer) Installs() int64 { return s.installs.Load() }

@@ -74,6 +74,7 @@ type Syncer struct {
 	restarts  atomic.Int64
 	compiles  atomic.Int64 // states compiled, not amended
 	installs  atomic.Int64 // states read whole that differed from the one applied
+	edited    atomic.Int64 // key records amended in
 	lastApply atomic.Int64 // unix nanoseconds of the last Swap
 
 	invalidTotal atomic.Int64 // invalid records reported
@@ -215,6 +216,10 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 	if s.st != nil && st.Revision < s.st.Revision {
 		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
 	}
+	// Read whole, st is either compiled whole or the state applied: none
+	// of its records is an edit to amend in. (ReadState builds it through
+	// apply, which marks every key record it puts.)
+	st.keyEdits = nil
 	same := s.st != nil && s.st.equal(st) && s.ready.Load()
 	if same && s.base.st == s.st && len(s.st.keyEdits) == 0 {
 		s.base.st = st // the same records: still amendable

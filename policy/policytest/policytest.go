@@ -128,7 +128,8 @@ func View(s *policy.Snapshot, now int64, ids, jtis []string) map[string]string {
 			v["key "+id] = "none"
 			continue
 		}
-		v["key "+id] = fmt.Sprintf("client=%s revoked=%v valid=%v suspended=%v aged=%v", k.Client.ID, k.Revoked, k.ValidAt(now), k.Client.Suspended, k.AgedAt(now))
+		v["key "+id] = fmt.Sprintf("client=%s revoked=%v valid=%v suspended=%v window=%d-%d born=%d age-limit=%d sha256=%x",
+			k.Client.ID, k.Revoked, k.ValidAt(now), k.Client.Suspended, k.NotBefore, k.NotAfter, k.Born, k.AgeLimit, k.Digest)
 		if k.Client != s.Client(k.Client.ID) {
 			v["key "+id] += " (client record not the snapshot's)"
 		}
