@@ -2,11 +2,14 @@ package etcdsync_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
 )
 
 // Key records, revocations and suspensions reach the Store through the
@@ -104,4 +107,96 @@ func TestWatchAmendsRevocationsAndSuspensions(t *testing.T) {
 	}
 	settled("a revocation after a compile", func(s *policy.Snapshot) bool { return s.Key([]byte(more.ID)).Revoked })
 	amended("a revocation after a compile")
+}
+
+// A state read whole (a re-read after a lost watch, the reconcile) that
+// differs from the one applied only in key records, revocations and
+// suspensions is amended too: only the key records that differ are
+// amended in. One with a new document is compiled.
+func TestReReadAmends(t *testing.T) {
+	t.Parallel()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	k := etcdsync.NewLayout(prefix)
+	a := etcdadmin.New(cli, prefix)
+	push(t, a, examplePolicy(t))
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		_, spec, err := a.CreateKey(ctx, "acme-hris", 0, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, spec.ID)
+	}
+	store := &policy.Store{}
+	s := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: prefix, Logger: zerolog.Nop()})
+	read := func() *etcdsync.State {
+		t.Helper()
+		st, err := etcdsync.ReadState(ctx, cli, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	same := func(what string) {
+		t.Helper()
+		now := time.Now()
+		want := compiledAt(t, cli, k, now, nil)
+		if g, w := edgeView(store.Load(), now.UnixNano()), edgeView(want, now.UnixNano()); !maps.Equal(g, w) {
+			t.Fatalf("%s: store\n%v\ncompile\n%v", what, g, w)
+		}
+	}
+	s.Install(read())
+	same("first read")
+	if s.Compiles() != 1 || s.Edited() != 0 {
+		t.Fatalf("first read: %d compiles, %d key records amended in; want 1, 0", s.Compiles(), s.Edited())
+	}
+
+	// While the watch is away: a new key, a key record deleted, a
+	// revocation, a suspension.
+	_, added, err := a.CreateKey(ctx, "globex-bi", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Delete(ctx, k.Key(ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RevokeKey(ctx, ids[1], meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	s.Install(read())
+	same("a changed state read whole")
+	if s.Compiles() != 1 || s.Edited() != 2 {
+		t.Fatalf("a changed state read whole: %d compiles, %d key records amended in; want 1 and 2 (the new and the deleted)", s.Compiles(), s.Edited())
+	}
+	if snap := store.Load(); snap.Key([]byte(added.ID)) == nil || snap.Key([]byte(ids[0])) != nil || !snap.Key([]byte(ids[1])).Revoked {
+		t.Fatal("the re-read's key records or revocation are not in force")
+	}
+
+	// An equal read changes nothing, and leaves nothing marked: the next
+	// change amends in its own record only.
+	s.Install(read())
+	_, more, err := a.CreateKey(ctx, "globex-bi", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Install(read())
+	same("one more key")
+	if s.Compiles() != 1 || s.Edited() != 3 {
+		t.Fatalf("one more key: %d compiles, %d key records amended in; want 1, 3", s.Compiles(), s.Edited())
+	}
+	if store.Load().Key([]byte(more.ID)) == nil {
+		t.Fatal("the new key is not in force")
+	}
+
+	push(t, a, append(examplePolicy(t), "\n# a new revision of the document\n"...))
+	s.Install(read())
+	same("a new document")
+	if s.Compiles() != 2 {
+		t.Fatalf("a new document: %d compiles, want 2", s.Compiles())
+	}
 }

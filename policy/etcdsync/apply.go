@@ -95,11 +95,11 @@ type amendBase struct {
 }
 
 // amend returns the snapshot of st when st is the State last compiled or
-// amended and only its key records, revocations and suspensions have
-// changed since: the last snapshot with them in force (policy.Amend), a
-// few milliseconds at 100,000 keys, where a compile takes hundreds.
-// Otherwise it returns nil and st is compiled. A State installed whole (a
-// re-read, the last-known-good file) is always compiled.
+// amended (or one read whole that install found to differ from it) and
+// only its key records, revocations and suspensions have changed since:
+// the last snapshot with them in force (policy.Amend), a few milliseconds
+// at 100,000 keys, where a compile takes hundreds. Otherwise it returns
+// nil and st is compiled.
 func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
 	b := &s.base
 	if b.snap == nil || b.st != st || b.policy != st.Policy || s.decoded == nil {

@@ -14,7 +14,7 @@ func (s *Syncer) Compiles() int64 { return s.compiles.Load() }
 func (s *Syncer) Edited() int64 { return s.edited.Load() }
 
 // Installs returns how many states read whole (a re-read, the
-// last-known-good file) differed from the one applied: each is compiled.
+// last-known-good file) differed from the one applied: each is applied.
 func (s *Syncer) Installs() int64 { return s.installs.Load() }
 
 // Down returns the unix nanoseconds etcd stopped answering, 0 while it answers.

@@ -31,7 +31,10 @@ const scaleKeys = 100_000
 //     as the watch does: what each revocation costs at this size (an
 //     amendment of the snapshot in force, not a compile);
 //   - suspend: the same for a suspension of a client (100 keys each);
-//   - key-record: the same for a new key record (amended in too).
+//   - key-record: the same for a new key record (amended in too);
+//   - reread: a Syncer that applied the state installs it read whole
+//     again with one key record more or less, as after a lost watch:
+//     the comparison of every record and an amendment.
 func BenchmarkSnapshotApply(b *testing.B) {
 	cli, k := scaleDeployment(b)
 	listed, err := etcdsync.ReadState(context.Background(), cli, k)
@@ -106,6 +109,37 @@ func BenchmarkSnapshotApply(b *testing.B) {
 			if !store.Load().Client(id).Suspended {
 				b.Fatalf("client %s not suspended", id)
 			}
+		}
+	})
+	b.Run(fmt.Sprintf("keys=%d/reread", scaleKeys), func(b *testing.B) {
+		without := read(b)
+		_, ks := policytest.Key(2*scaleKeys, policytest.ClientID(0))
+		v, err := json.Marshal(ks)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := cli.Put(context.Background(), k.Key(ks.ID), string(v)); err != nil {
+			b.Fatal(err)
+		}
+		with := read(b)
+		if _, err := cli.Delete(context.Background(), k.Key(ks.ID)); err != nil {
+			b.Fatal(err)
+		}
+		s, store := scaleSyncer(b, cli, k)
+		s.Install(without)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			st, want := with, true
+			if i%2 == 1 {
+				st, want = without, false
+			}
+			s.Install(st)
+			if got := store.Load().Key([]byte(ks.ID)) != nil; got != want {
+				b.Fatalf("key %s in force: %v, want %v", ks.ID, got, want)
+			}
+		}
+		if n := s.Compiles(); n != 1 {
+			b.Fatalf("%d compiles: a re-read was compiled, not amended", n)
 		}
 	})
 }

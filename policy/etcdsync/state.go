@@ -234,6 +234,38 @@ func (st *State) liveKeys(cache *keyCache) ([]policy.KeySpec, map[string]string)
 	return out, bad
 }
 
+// keyDiff returns the ids of the key records that differ between a and b
+// (nil: none), in one pass over b when no record of a was deleted.
+func keyDiff(a, b map[string]string) map[string]struct{} {
+	var d map[string]struct{}
+	added := 0
+	for id, v := range b {
+		w, ok := a[id]
+		if ok && w == v {
+			continue
+		}
+		if d == nil {
+			d = map[string]struct{}{}
+		}
+		d[id] = struct{}{}
+		if !ok {
+			added++
+		}
+	}
+	if len(a) == len(b)-added {
+		return d // every record of a is in b
+	}
+	for id := range a {
+		if _, ok := b[id]; !ok {
+			if d == nil {
+				d = map[string]struct{}{}
+			}
+			d[id] = struct{}{}
+		}
+	}
+	return d
+}
+
 // invalidKey describes the key record id that err left out.
 func invalidKey(id string, err error) string {
 	return fmt.Sprintf("key record %q is invalid (it authenticates nothing until fixed): %v", id, err)

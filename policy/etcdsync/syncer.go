@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -211,18 +212,26 @@ func (s *Syncer) relist(ctx context.Context) {
 }
 
 // install makes st, read whole from etcd or the last-known-good file, the
-// applied state, recompiling only if it differs from the one applied.
+// applied state, applying it only if it differs from the one applied. A
+// state that differs only in key records, revocations and suspensions is
+// amended, like the watch's changes: after a lost watch at 100,000 keys,
+// every sidecar would otherwise compile at once.
 func (s *Syncer) install(st *State, fromEtcd bool) {
 	if s.st != nil && st.Revision < s.st.Revision {
 		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
 	}
-	// Read whole, st is either compiled whole or the state applied: none
-	// of its records is an edit to amend in. (ReadState builds it through
-	// apply, which marks every key record it puts.)
+	// ReadState builds st through apply, which marks every key record it
+	// puts as an edit: the edits are the records that differ from the
+	// state applied, when that state can be amended, and none otherwise.
 	st.keyEdits = nil
-	same := s.st != nil && s.st.equal(st) && s.ready.Load()
-	if same && s.base.st == s.st && len(s.st.keyEdits) == 0 {
-		s.base.st = st // the same records: still amendable
+	same := false
+	if s.st != nil && s.ready.Load() {
+		diff := keyDiff(s.st.Keys, st.Keys)
+		same = len(diff) == 0 && s.st.Policy == st.Policy &&
+			maps.Equal(s.st.Revocations, st.Revocations) && maps.Equal(s.st.Suspensions, st.Suspensions)
+		if s.base.st == s.st && len(s.st.keyEdits) == 0 && s.st.Policy == st.Policy {
+			st.keyEdits, s.base.st = diff, st
+		}
 	}
 	s.st = st
 	s.revision.Store(st.Revision)
