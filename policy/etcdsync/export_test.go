@@ -7,6 +7,9 @@ package etcdsync
 // Restarts returns the watches lost and followed by a full re-read.
 func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
 
+// MaxEditsAmended is the number of key records always amended in.
+const MaxEditsAmended = maxEditsAmended
+
 // Compiles returns how many states were compiled rather than amended.
 func (s *Syncer) Compiles() int64 { return s.compiles.Load() }
 
