@@ -116,13 +116,11 @@ func (set *keySet) edit(edits KeyEdits) (*keySet, error) {
 
 // digest is the SHA-256 of the buckets' digests, in bucket order.
 func (set *keySet) digest() [32]byte {
-	h := sha256.New()
+	var all [sumBuckets * 32]byte
 	for i := range set {
-		h.Write(set[i].digest[:])
+		copy(all[i*32:], set[i].digest[:])
 	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return sha256.Sum256(all[:])
 }
 
 // digestSums is the SHA-256 of sums, in order.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/portcullis/portcullis/policy/policytest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -53,11 +52,8 @@ func compiledAt(t *testing.T, cli *clientv3.Client, k etcdsync.Layout, now time.
 
 func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	k := etcdsync.NewLayout(prefix)
-	a := etcdadmin.New(cli, prefix)
-	push(t, a, examplePolicy(t))
+	cli, k, a := examplePushed(t)
+	prefix := string(k)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }

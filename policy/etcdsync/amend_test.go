@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/portcullis/portcullis/policy/policytest"
 	"github.com/rs/zerolog"
@@ -118,11 +117,7 @@ func TestWatchAmendsRevocationsAndSuspensions(t *testing.T) {
 // amended in. One with a new document is compiled.
 func TestReReadAmends(t *testing.T) {
 	t.Parallel()
-	cli := dial(t, shared)
-	prefix := newPrefix(t)
-	k := etcdsync.NewLayout(prefix)
-	a := etcdadmin.New(cli, prefix)
-	push(t, a, examplePolicy(t))
+	cli, k, a := examplePushed(t)
 	ctx := context.Background()
 	var ids []string
 	for range 3 {
@@ -133,7 +128,7 @@ func TestReReadAmends(t *testing.T) {
 		ids = append(ids, spec.ID)
 	}
 	store := &policy.Store{}
-	s := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: prefix, Logger: zerolog.Nop()})
+	s := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: string(k), Logger: zerolog.Nop()})
 	read := func() *etcdsync.State {
 		t.Helper()
 		st, err := etcdsync.ReadState(ctx, cli, k)

@@ -65,11 +65,19 @@ func push(t testing.TB, a *etcdadmin.Admin, doc []byte) int64 {
 // etcd with the example policy pushed and a Syncer following it.
 func newDeployment(t testing.TB) (cli *clientv3.Client, prefix string, a *etcdadmin.Admin, r *running) {
 	t.Helper()
-	cli = dial(t, shared)
-	prefix = newPrefix(t)
-	a = etcdadmin.New(cli, prefix)
+	cli, k, a := examplePushed(t)
+	return cli, string(k), a, runSyncer(t, cli, etcdsync.SyncConfig{Prefix: string(k)})
+}
+
+// examplePushed pushes the example policy under a new prefix of the
+// shared etcd, with no Syncer.
+func examplePushed(t testing.TB) (*clientv3.Client, etcdsync.Layout, *etcdadmin.Admin) {
+	t.Helper()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := etcdadmin.New(cli, prefix)
 	push(t, a, examplePolicy(t))
-	return cli, prefix, a, runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix})
+	return cli, etcdsync.NewLayout(prefix), a
 }
 
 // running is a Syncer running in the background for one test.
