@@ -61,14 +61,13 @@ func Amend(prev *Snapshot, live Live, edits KeyEdits) (*Snapshot, error) {
 	if cloned {
 		s.keys = maps.Clone(prev.keys)
 	}
-	for id, k := range s.keys {
-		if len(moved) == 0 {
-			break
-		}
-		if c := moved[k.Client]; c != nil {
-			nk := *k
-			nk.Client = c
-			s.keys[id] = &nk
+	if len(moved) > 0 {
+		for id, k := range s.keys {
+			if c := moved[k.Client]; c != nil {
+				nk := *k
+				nk.Client = c
+				s.keys[id] = &nk
+			}
 		}
 	}
 	if len(edits) > 0 {

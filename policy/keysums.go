@@ -10,13 +10,13 @@ import (
 )
 
 // The key part of the snapshot digest is kept so that one key record
-// changes a small part of it: the records' sums go into sumBuckets buckets
-// by the FNV-1a hash of their id, each bucket has its digest, and the key part is
-// the digest of the buckets' digests. At 100,000 keys an edit copies and
-// hashes one bucket of about 400 sums, 13 KB, where hashing every sum
-// (3.2 MB) took milliseconds and encoding every record hundreds of them.
-// The buckets are a function of the records alone, so a compile and any
-// history of amendments give the same digest.
+// changes a small part of it: the records' sums go into sumBuckets
+// buckets by the hash of their id, each bucket has its digest, and the
+// key part is the digest of the buckets' digests. At 100,000 keys an edit
+// copies and hashes one bucket of about 400 sums, 13 KB, where hashing
+// every sum (3.2 MB) took milliseconds and encoding every record hundreds
+// of them. The buckets are a function of the records alone, so a compile
+// and any history of amendments give the same digest.
 const sumBuckets = 256
 
 // keySum is the SHA-256 of one live key record's JSON, by its id.
@@ -26,10 +26,10 @@ type keySum struct {
 }
 
 // keySet holds the sums of the live key records: bucket i holds the
-// records whose id has a 64-bit FNV-1a hash of i modulo sumBuckets (the
-// hash of hash/fnv, inlined: that one allocates), in id order,
-// with the SHA-256 of their sums. A keySet is never modified once made;
-// edit makes another that shares the buckets not edited.
+// records whose id has a 64-bit FNV-1a hash (as hash/fnv computes it) of
+// i modulo sumBuckets, in id order, with the SHA-256 of their sums. A
+// keySet is never modified once made; edit makes another that shares the
+// buckets not edited.
 type keySet [sumBuckets]sumBucket
 
 type sumBucket struct {
