@@ -96,8 +96,9 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	check("start", nil)
 	// amended checks that the change checked last was amended in, not
 	// compiled. A re-read (every 150ms here) that lands between a change
-	// and its watch event finds the watch behind and compiles the state
-	// read, as it should; the check then has nothing to say.
+	// and its watch event finds the watch behind and applies the state it
+	// read (amended too, unless it must be compiled); when a re-read
+	// applied a state, the check has nothing to say.
 	compiles, installs := r.Compiles(), r.Installs()
 	amended := func(what string, _ *policy.Snapshot) {
 		t.Helper()
