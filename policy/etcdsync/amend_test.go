@@ -11,6 +11,8 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/portcullis/portcullis/policy/policytest"
 	"github.com/rs/zerolog"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -221,5 +223,52 @@ func TestReReadAmends(t *testing.T) {
 	same("a new document")
 	if s.Compiles() != 3 {
 		t.Fatalf("a new document: %d compiles, want 3", s.Compiles())
+	}
+}
+
+// The watch responses etcd sent while the Syncer was busy are applied
+// together, in one snapshot; and when one of them ends the watch (here a
+// compaction), the ones taken before it are applied first, so that the
+// state applied and the Store never part.
+func TestHandleTakesWaitingResponses(t *testing.T) {
+	t.Parallel()
+	cli, k, _ := examplePushed(t)
+	ctx := context.Background()
+	store := &policy.Store{}
+	s := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: string(k), Logger: zerolog.Nop()})
+	st, err := etcdsync.ReadState(ctx, cli, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Install(st)
+	var swaps int
+	store.AddPreparer(func(*policy.Snapshot) { swaps++ })
+	swaps = 0 // AddPreparer prepares the snapshot in force
+	rev := st.Revision
+	put := func(key, value string) clientv3.WatchResponse {
+		rev++
+		return clientv3.WatchResponse{Header: &etcdserverpb.ResponseHeader{Revision: rev},
+			Events: []*clientv3.Event{{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{Key: []byte(key), Value: []byte(value), ModRevision: rev}}}}
+	}
+
+	first := put(k.Revocation("acmehris1"), `{}`)
+	more := make(chan clientv3.WatchResponse, 2)
+	more <- put(k.Revocation("globexbi1"), `{}`)
+	more <- put(k.Suspension("acme-admin"), `{}`)
+	if err := s.Handle(first, more); err != nil {
+		t.Fatal(err)
+	}
+	snap := store.Load()
+	if swaps != 1 || !snap.Key([]byte("acmehris1")).Revoked || !snap.Key([]byte("globexbi1")).Revoked || !snap.Client("acme-admin").Suspended || snap.Revision != rev {
+		t.Fatalf("%d swaps, revision %d (want 1, %d): the three responses were not applied together", swaps, snap.Revision, rev)
+	}
+
+	first = put(k.Revocation("acmeadm1"), `{}`)
+	more <- clientv3.WatchResponse{Header: &etcdserverpb.ResponseHeader{Revision: rev + 5}, CompactRevision: rev + 5}
+	if err := s.Handle(first, more); err == nil {
+		t.Fatal("a compacted watch did not end the watch")
+	}
+	if swaps != 2 || !store.Load().Key([]byte("acmeadm1")).Revoked {
+		t.Fatalf("%d swaps (want 2): the revocation taken before the compaction was not applied", swaps)
 	}
 }

@@ -4,6 +4,8 @@ package etcdsync
 // may import etcdadmin and the data plane) read Syncer state that has no
 // exported reader.
 
+import clientv3 "go.etcd.io/etcd/client/v3"
+
 // Restarts returns the watches lost and followed by a full re-read.
 func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
 
@@ -27,6 +29,12 @@ func (s *Syncer) Down() int64 { return s.down.Load() }
 // read of Run does: compile, swap, hand a copy to the last-known-good
 // writer (which runs only under Run).
 func (s *Syncer) Install(st *State) { s.install(st, true) }
+
+// Handle applies a watch response and those waiting in more, as the
+// watch does.
+func (s *Syncer) Handle(resp clientv3.WatchResponse, more <-chan clientv3.WatchResponse) error {
+	return s.handle(resp, more)
+}
 
 // Put applies one put event of key, as the watch does, and recompiles.
 func (s *Syncer) Put(key, value string) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/policy"
@@ -192,4 +194,41 @@ func scaleDeployment(b *testing.B) (*clientv3.Client, etcdsync.Layout) {
 		ops = ops[n:]
 	}
 	return cli, k
+}
+
+// BenchmarkRevocationBurst writes bursts of 100 revocations, one
+// transaction each and as fast as one client can, to the deployment of
+// BenchmarkSnapshotApply (100,000 key records) while a Syncer runs with a
+// data plane preparing each snapshot: catch-up-ms is how long after the
+// burst's last revocation was written it was in force, swaps/burst how
+// many snapshots the burst made.
+func BenchmarkRevocationBurst(b *testing.B) {
+	const burst = 100
+	cli, k := scaleDeployment(b)
+	s, store := scaleSyncer(b, cli, k)
+	stop := startRun(b, s)
+	defer stop()
+	waitFor(b, 2*time.Minute, "the state", func() bool { snap := store.Load(); return snap != nil && snap.KeyCount() == scaleKeys })
+	var swaps atomic.Int64
+	store.AddPreparer(func(*policy.Snapshot) { swaps.Add(1) })
+	ctx := context.Background()
+	var catchUp time.Duration
+	var made int64
+	for i := 0; b.Loop(); i++ {
+		swaps.Store(0)
+		var last []byte
+		for j := range burst {
+			id := policytest.KeyID((i*burst + j) % scaleKeys)
+			if _, err := cli.Put(ctx, k.Revocation(id), `{"id":"`+id+`","actor":"bench","reason":"benchmark"}`); err != nil {
+				b.Fatal(err)
+			}
+			last = []byte(id)
+		}
+		written := time.Now()
+		waitFor(b, time.Minute, "the burst's last revocation", func() bool { return store.Load().Key(last).Revoked })
+		catchUp += time.Since(written)
+		made += swaps.Load()
+	}
+	b.ReportMetric(float64(catchUp.Microseconds())/1e3/float64(b.N), "catch-up-ms")
+	b.ReportMetric(float64(made)/float64(b.N), "swaps/burst")
 }

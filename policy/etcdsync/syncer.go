@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -269,7 +270,7 @@ func (s *Syncer) watch(ctx context.Context) error {
 			if !ok {
 				return errors.New("watch channel closed")
 			}
-			if err := s.handle(resp); err != nil {
+			if err := s.handle(resp, wch); err != nil {
 				return err
 			}
 		}
@@ -292,19 +293,56 @@ func (s *Syncer) reconcile(ctx context.Context) {
 	}
 }
 
-// handle applies one watch response. Events at or below the revision
+// handle applies a watch response and the ones etcd has sent since, which
+// more holds, in one apply: a burst of revocations written one at a time
+// (a script revoking a tenant's keys) is amended in once, not once per
+// revocation while the later ones wait (BenchmarkRevocationBurst). The
+// Gosched between takes lets the client's goroutine hand over the next
+// response it holds. What was taken before a response that ends the
+// watch is applied first, so the state applied is always what the Store
+// holds.
+func (s *Syncer) handle(resp clientv3.WatchResponse, more <-chan clientv3.WatchResponse) error {
+	changed, err := s.absorb(resp)
+	heard := err == nil
+drain:
+	for err == nil {
+		runtime.Gosched()
+		select {
+		case r, ok := <-more:
+			if !ok {
+				err = errors.New("watch channel closed")
+				break drain
+			}
+			var c bool
+			c, err = s.absorb(r)
+			changed = changed || c
+		default:
+			break drain
+		}
+	}
+	if changed {
+		s.apply(true)
+	}
+	if heard {
+		s.store.Heard(time.Now().UnixNano())
+	}
+	return err
+}
+
+// absorb applies the events of one watch response to the state applied
+// and reports whether a record changed. Events at or below the revision
 // applied are ignored: a re-read may have applied them already.
-func (s *Syncer) handle(resp clientv3.WatchResponse) error {
+func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 	if resp.CompactRevision != 0 {
-		return fmt.Errorf("watch from revision %d compacted at %d", s.st.Revision, resp.CompactRevision)
+		return false, fmt.Errorf("watch from revision %d compacted at %d", s.st.Revision, resp.CompactRevision)
 	}
 	if err := resp.Err(); err != nil {
-		return fmt.Errorf("watch failed: %w", err)
+		return false, fmt.Errorf("watch failed: %w", err)
 	}
 	if resp.Canceled {
-		return errors.New("watch canceled by etcd")
+		return false, errors.New("watch canceled by etcd")
 	}
-	changed, last := false, s.st.Revision
+	last := s.st.Revision
 	for _, ev := range resp.Events {
 		if ev.Kv.ModRevision <= s.st.Revision {
 			continue
@@ -317,9 +355,5 @@ func (s *Syncer) handle(resp clientv3.WatchResponse) error {
 	}
 	s.st.Revision = last
 	s.revision.Store(last)
-	if changed {
-		s.apply(true)
-	}
-	s.store.Heard(time.Now().UnixNano())
-	return nil
+	return changed, nil
 }
