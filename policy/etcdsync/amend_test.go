@@ -3,6 +3,7 @@ package etcdsync_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -270,5 +271,21 @@ func TestHandleTakesWaitingResponses(t *testing.T) {
 	}
 	if swaps != 2 || !store.Load().Key([]byte("acmeadm1")).Revoked {
 		t.Fatalf("%d swaps (want 2): the revocation taken before the compaction was not applied", swaps)
+	}
+
+	// A steady stream: at most MaxTaken responses go into one snapshot,
+	// and the rest wait for the next.
+	jti := func(i int) string { return fmt.Sprintf("stream-%d", i) }
+	first = put(k.Revocation(etcdsync.JTIPrefix+jti(0)), `{}`)
+	stream := make(chan clientv3.WatchResponse, etcdsync.MaxTaken)
+	for i := 1; i <= etcdsync.MaxTaken; i++ {
+		stream <- put(k.Revocation(etcdsync.JTIPrefix+jti(i)), `{}`)
+	}
+	if err := s.Handle(first, stream); err != nil {
+		t.Fatal(err)
+	}
+	snap = store.Load()
+	if swaps != 3 || !snap.JTIRevoked(jti(etcdsync.MaxTaken-1)) || snap.JTIRevoked(jti(etcdsync.MaxTaken)) || len(stream) != 1 {
+		t.Fatalf("%d swaps (want 3), %d responses left (want 1): not the first %d responses in one snapshot", swaps, len(stream), etcdsync.MaxTaken)
 	}
 }

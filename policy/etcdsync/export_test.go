@@ -9,6 +9,9 @@ import clientv3 "go.etcd.io/etcd/client/v3"
 // Restarts returns the watches lost and followed by a full re-read.
 func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
 
+// MaxTaken bounds the watch responses applied in one snapshot.
+const MaxTaken = maxTaken
+
 // MaxEditsAmended is the number of key records always amended in.
 const MaxEditsAmended = maxEditsAmended
 

@@ -298,14 +298,15 @@ func (s *Syncer) reconcile(ctx context.Context) {
 // (a script revoking a tenant's keys) is amended in once, not once per
 // revocation while the later ones wait (BenchmarkRevocationBurst). The
 // Gosched between takes lets the client's goroutine hand over the next
-// response it holds. What was taken before a response that ends the
-// watch is applied first, so the state applied is always what the Store
-// holds.
+// response it holds. At most maxTaken are taken at once: a steady stream
+// of changes must not hold back those already taken. What was taken
+// before a response that ends the watch is applied first, so the state
+// applied is always what the Store holds.
 func (s *Syncer) handle(resp clientv3.WatchResponse, more <-chan clientv3.WatchResponse) error {
 	changed, err := s.absorb(resp)
 	heard := err == nil
 drain:
-	for err == nil {
+	for taken := 1; err == nil && taken < maxTaken; taken++ {
 		runtime.Gosched()
 		select {
 		case r, ok := <-more:
@@ -328,6 +329,9 @@ drain:
 	}
 	return err
 }
+
+// maxTaken bounds the watch responses applied in one snapshot.
+const maxTaken = 256
 
 // absorb applies the events of one watch response to the state applied
 // and reports whether a record changed. Events at or below the revision
