@@ -9,7 +9,10 @@
 //
 // Syncer is what each sidecar runs: it reads the whole state at one
 // revision, compiles it and swaps it into a policy.Store, then watches from
-// the next revision and recompiles on every change. A policy that does not
+// the next revision and applies every change: a new document is compiled,
+// key records, revocations and suspensions are amended into the snapshot in
+// force (policy.Amend), and the changes that arrive while one is applied
+// go into the next snapshot together. A policy that does not
 // compile is refused and the previous snapshot stays; it is the only record
 // that can do so. An invalid key record is left out (it authenticates
 // nothing), an invalid revocation still revokes and an invalid suspension
