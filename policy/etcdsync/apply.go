@@ -132,7 +132,10 @@ func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
 
 // reportInvalid logs and counts each invalid record of the state applied
 // that was not reported before: one line per bad record, not one per
-// recompile. A record fixed and broken again is reported again.
+// recompile. A record fixed in one applied state and broken again in a
+// later one is reported again; one broken and fixed between two applied
+// states (watch responses applied together, see handle) never took
+// effect and is not reported.
 func (s *Syncer) reportInvalid(problems []string, rev int64) {
 	seen := make(map[string]bool, len(problems))
 	for _, p := range problems {
