@@ -136,13 +136,13 @@ type cachedKey struct {
 	spec policy.KeySpec
 }
 
-// get returns the record decoded from raw for id, if cached.
-func (c keyCache) get(id, raw string) (policy.KeySpec, bool) {
-	k, ok := c[id]
-	if !ok || k.raw != raw {
-		return policy.KeySpec{}, false
+// decode returns the key record raw decodes to for id: the cached one when
+// id's record was raw before, else decodeKey's.
+func (c keyCache) decode(id, raw string) (policy.KeySpec, error) {
+	if k, ok := c[id]; ok && k.raw == raw {
+		return k.spec, nil
 	}
-	return k.spec, true
+	return decodeKey(id, raw)
 }
 
 // Live decodes the records into policy.Live at now, as a Syncer does, and
@@ -206,16 +206,13 @@ func (st *State) liveKeys(cache *keyCache) ([]policy.KeySpec, map[string]string)
 		old = *cache
 	}
 	for id, v := range st.Keys {
-		spec, ok := old.get(id, v)
-		if !ok {
-			var err error
-			if spec, err = decodeKey(id, v); err != nil {
-				if bad == nil {
-					bad = map[string]string{}
-				}
-				bad[id] = invalidKey(id, err)
-				continue
+		spec, err := old.decode(id, v)
+		if err != nil {
+			if bad == nil {
+				bad = map[string]string{}
 			}
+			bad[id] = invalidKey(id, err)
+			continue
 		}
 		next[id] = cachedKey{raw: v, spec: spec}
 		ids = append(ids, id)
@@ -288,17 +285,14 @@ func (st *State) takeKeyEdits(cache keyCache, bad map[string]string) policy.KeyE
 			edits[id] = nil
 			continue
 		}
-		spec, ok := cache.get(id, v)
-		if !ok {
-			var err error
-			if spec, err = decodeKey(id, v); err != nil {
-				delete(cache, id)
-				bad[id] = invalidKey(id, err)
-				edits[id] = nil
-				continue
-			}
-			cache[id] = cachedKey{raw: v, spec: spec}
+		spec, err := cache.decode(id, v)
+		if err != nil {
+			delete(cache, id)
+			bad[id] = invalidKey(id, err)
+			edits[id] = nil
+			continue
 		}
+		cache[id] = cachedKey{raw: v, spec: spec}
 		edits[id] = &spec
 	}
 	st.keyEdits = nil
