@@ -66,6 +66,13 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 			h.Del(name)
 		}
 	}
+	if x.hdr.expect {
+		// The sidecar answered the expectation (prebody.go) and sends the
+		// body right behind the head: an upstream that refused the body
+		// from its head would read it as a next request and answer it on a
+		// pooled connection, to another client (Envoy and nginx drop it too).
+		h.Del("Expect")
+	}
 	if x.hdr.chunked { // after Trailer is gone: iterating a declared Trailer list allocates
 		dropTrailers(h, x)
 	}
@@ -146,20 +153,26 @@ func (x *exchange) forwardToken() bool {
 	return r != nil && r.forwardToken
 }
 
-// delMatching deletes every header whose name match reports. The names
-// are copied to x.buf first: deleting moves fasthttp's header storage,
-// which the iteration aliases.
-func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool) {
-	x.buf = x.buf[:0]
-	for k := range h.All() {
-		if match(k) {
-			x.buf = append(append(x.buf, k...), '\n')
+// delMatching deletes every header whose name match reports, and returns
+// how many passes over the header map that took: one per distinct name
+// (each DelBytes removes every line of its name; a name per line was a
+// pass per line, quadratic in a block of thousands of forged lines).
+// scanHeaders bounds the distinct names of the header section
+// (maxStrippedHeaders), trailersOK those of a trailer section.
+func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool) (passes int) {
+	for {
+		x.buf = x.buf[:0]
+		for k := range h.All() {
+			if match(k) {
+				x.buf = append(x.buf, k...) // deleting moves the storage k aliases
+				break
+			}
 		}
-	}
-	for names := x.buf; len(names) > 0; {
-		i := bytes.IndexByte(names, '\n')
-		h.DelBytes(names[:i])
-		names = names[i+1:]
+		if len(x.buf) == 0 {
+			return passes
+		}
+		h.DelBytes(x.buf) // every line of that name: one pass per distinct name, never per line
+		passes++
 	}
 }
 

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/valyala/fasthttp"
 )
 
 // requestHeaders are the request headers the pipeline reads, taken from
@@ -20,6 +22,7 @@ type requestHeaders struct {
 	chunked   bool // the body is chunked: it may end in trailers
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
+	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.
@@ -70,16 +73,27 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 	return ok && n.valid()
 }
 
-// headerCounts counts the headers a request may carry at most once.
+// headerCounts counts the headers a request may carry at most once, and
+// the X-Portcullis-* and X-Forwarded-* lines the sidecar removes.
 type headerCounts struct {
 	cl, te, authz, apiKey, reqID, host, approvals int
+	stripped                                      int
 }
 
+// maxStrippedHeaders is the most X-Portcullis-* and X-Forwarded-* lines a
+// request may carry. The sidecar removes every one, a pass over the header
+// map per name (delMatching), so thousands of distinct names in a 16 KiB
+// header block were quadratic CPU for one request; a client behind other
+// proxies sends a handful (For, Proto, Host, Port, Prefix, Client-Cert).
+const maxStrippedHeaders = 32
+
 // valid reports whether the counts allow the request: each header at most
-// once, one framing and one credential at most.
+// once, one framing and one credential at most, and at most
+// maxStrippedHeaders lines to remove.
 func (n *headerCounts) valid() bool {
 	return n.cl <= 1 && n.te <= 1 && (n.cl == 0 || n.te == 0) && n.authz <= 1 && n.apiKey <= 1 &&
-		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1
+		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1 &&
+		n.stripped <= maxStrippedHeaders
 }
 
 // tokenLen returns the length of the run of token bytes b starts with.
@@ -102,14 +116,16 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	if len(name) > len(forwardedPrefix) && uint16(k.a) == 'x'|'-'<<8 {
 		if k.a == keyPortcullis.a && internalName(name) {
 			h.internal = true
+			n.stripped++
 			if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
 				n.approvals++
 				h.approval = trimOWS(value)
 			}
 			return true
 		}
-		if k.a == keyForwarded.a && foldEqual(name, forwardedPrefix) {
+		if k.a == keyForwarded.a && foldPrefix(name, forwardedPrefix) {
 			h.dropped = true
+			n.stripped++
 			h.xff = h.xff || k == keyXFF && len(name) == len("X-Forwarded-For")
 			return true
 		}
@@ -162,6 +178,8 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
 	case len("TE"):
 		h.hop = h.hop || k == keyTE
+	case len("Expect"):
+		h.expect = h.expect || k == keyExpect
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"):
@@ -217,6 +235,7 @@ var (
 	keyConnection      = nameKey([]byte("connection"))
 	keyKeepAlive       = nameKey([]byte("keep-alive"))
 	keyTE              = nameKey([]byte("te"))
+	keyExpect          = nameKey([]byte("expect"))
 	keyTrailer         = nameKey([]byte("trailer"))
 	keyUpgrade         = nameKey([]byte("upgrade"))
 	keyProxyConnection = nameKey([]byte("proxy-connection"))
@@ -246,17 +265,36 @@ func validHost(v []byte) bool {
 }
 
 // foldEqual reports whether the header name equals want, a lower-case
-// ASCII string of the same length, ignoring case. Setting bit 0x20 folds
-// case exactly on token bytes (RFC 9110 section 5.6.2), which is all a
-// name that passed scanHeaders holds: no other token byte folds onto a
-// letter, digit or '-'.
+// ASCII string, ignoring case. Setting bit 0x20 folds case exactly on
+// token bytes (RFC 9110 section 5.6.2), which is all a name that passed
+// scanHeaders holds: no other token byte folds onto a letter, digit or
+// '-'. A name of another length is not equal (it was once only the
+// caller's promise, and a Connection list naming "h" indexed past its end).
 func foldEqual(name []byte, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
 	for i := range len(want) {
 		if name[i]|0x20 != want[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// versionOK reports whether the request line names HTTP/1.1 or HTTP/1.0.
+// fasthttp takes any "HTTP/d.d" and the request goes to the upstream with
+// the version it came with, which the upstream may frame differently from
+// the sidecar (HTTP/9.9, HTTP/0.9); the sidecar speaks only these two.
+func versionOK(h *fasthttp.RequestHeader) bool {
+	p := h.Protocol()
+	return string(p) == "HTTP/1.1" || string(p) == "HTTP/1.0"
+}
+
+// foldPrefix reports whether the header name begins with want, ignoring
+// case as foldEqual does.
+func foldPrefix(name []byte, want string) bool {
+	return len(name) >= len(want) && foldEqual(name[:len(want)], want)
 }
 
 // tokenByte marks the bytes of an RFC 9110 token (a field name) except
@@ -308,5 +346,5 @@ func internalName(name []byte) bool {
 
 // forwardedName reports whether name is an X-Forwarded-* header.
 func forwardedName(name []byte) bool {
-	return len(name) > len(forwardedPrefix) && foldEqual(name, forwardedPrefix)
+	return len(name) > len(forwardedPrefix) && foldPrefix(name, forwardedPrefix)
 }

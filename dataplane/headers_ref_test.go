@@ -10,7 +10,7 @@ import (
 // kept as the reference FuzzScanHeadersSame compares it with: a
 // byte-by-byte reading that compares names by length, then byte by byte.
 func scanHeadersRef(raw []byte, h *requestHeaders) bool {
-	var cl, te, authz, apiKey, reqID, host, approvals int
+	var cl, te, authz, apiKey, reqID, host, approvals, stripped int
 	ok := true
 	for i := 0; i < len(raw); {
 		switch raw[i] {
@@ -44,14 +44,16 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		if len(name) > len(forwardedPrefix) && name[1] == '-' && name[0]|0x20 == 'x' {
 			if internalName(name) {
 				h.internal = true
+				stripped++
 				if len(name) == len(hdrApproval) && foldEqual(name, "x-portcullis-approval") {
 					approvals++
 					h.approval = trimOWS(value)
 				}
 				continue
 			}
-			if foldEqual(name, forwardedPrefix) {
+			if foldPrefix(name, forwardedPrefix) {
 				h.dropped = true
+				stripped++
 				h.xff = h.xff || len(name) == len("X-Forwarded-For") && foldEqual(name, "x-forwarded-for")
 				continue
 			}
@@ -105,6 +107,8 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.hop = h.hop || foldEqual(name, "connection") || foldEqual(name, "keep-alive")
 		case len("TE"):
 			h.hop = h.hop || foldEqual(name, "te")
+		case len("Expect"):
+			h.expect = h.expect || foldEqual(name, "expect")
 		case len("Trailer"): // and Upgrade
 			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
 		case len("Proxy-Authenticate"):
@@ -116,7 +120,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		}
 	}
 	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&
-		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1
+		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1 && stripped <= maxStrippedHeaders
 }
 
 // FuzzScanHeadersSame checks that scanHeaders gives the verdict and fills
@@ -189,5 +193,6 @@ var scanSeeds = []string{
 func sameHeaders(a, b *requestHeaders) bool {
 	return bytes.Equal(a.requestID, b.requestID) && bytes.Equal(a.apiKey, b.apiKey) && bytes.Equal(a.authz, b.authz) &&
 		bytes.Equal(a.approval, b.approval) && a.internal == b.internal && a.hop == b.hop && a.creds == b.creds &&
-		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd
+		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd &&
+		a.expect == b.expect
 }

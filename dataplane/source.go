@@ -89,7 +89,7 @@ func headerValues(raw []byte, name string) func(func(int, []byte) bool) {
 		k := 0
 		for line := range bytes.Lines(raw) {
 			c := bytes.IndexByte(line, ':')
-			if c != len(name) || !foldEqual(line, name) {
+			if c != len(name) || !foldEqual(line[:c], name) {
 				continue
 			}
 			if !yield(k, trimOWS(bytes.TrimRight(line[c+1:], "\n"))) {
