@@ -94,6 +94,9 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 			h.Del("Authorization")
 		}
 	}
+	// fasthttp writes "Content-Type: application/octet-stream" for a body
+	// that came without one: a header nobody sent.
+	h.SetNoDefaultContentType(true)
 	s.setHost(h, x)
 	if x.peer.IsValid() {
 		h.SetCanonical(hdrForwardedFor, x.forwardedFor())

@@ -222,6 +222,18 @@ func TestExpectCannotMisrouteResponses(t *testing.T) {
 	}
 }
 
+// fasthttp added "Content-Type: application/octet-stream" to a forwarded
+// body that came without one.
+func TestNoContentTypeAdded(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	if r := do(t, st.addr, "POST", "/v1/records", key(hrisKey), "{}"); r.status != 200 {
+		t.Fatalf("status %d %q", r.status, r.body)
+	}
+	if got := up.only(t, 0).values("content-type"); len(got) > 0 {
+		t.Errorf("the service got Content-Type %q that the client never sent", got)
+	}
+}
+
 // The request line's version went to the upstream as the client wrote it
 // ("HTTP/9.9"): the sidecar now takes only HTTP/1.1 and HTTP/1.0.
 func TestOnlyHTTP1Versions(t *testing.T) {
