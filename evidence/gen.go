@@ -260,9 +260,14 @@ func (b *builder) retention() ([]byte, error) {
 		fmt.Fprintf(&w, "NOT VERIFIED: %v\n", err)
 		return w.Bytes(), nil
 	}
+	w.WriteString(b.anchorText())
 	result := "OK"
-	if !rep.OK() {
+	switch {
+	case !rep.OK():
 		result = fmt.Sprintf("FAILED (%d problems)", len(rep.Problems))
+		b.warn("the store's integrity proof FAILED (%d problems, listed in %s)", len(rep.Problems), FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	case !b.cfg.Anchor.given():
+		result = "INTACT, ROLLBACK NOT CHECKED (no published head)"
 	}
 	fmt.Fprintf(&w, "Result: %s\n\n| segments | expired by retention | batches | records | events | head seq | head hash |\n|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %s |\n",
 		result, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events, rep.HeadSeq, rep.HeadHash)
@@ -274,6 +279,37 @@ func (b *builder) retention() ([]byte, error) {
 		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n```json\n%s\n```\n", bytes.TrimSpace(head))
 	}
 	return w.Bytes(), nil
+}
+
+// given reports whether a head kept outside the data directory was given.
+func (a *Anchor) given() bool { return a.Published != nil || a.ExpectHead != "" }
+
+// anchorText names the anchors the store is checked against, or says
+// plainly that none was and what that leaves unchecked.
+func (b *builder) anchorText() string {
+	a := &b.cfg.Anchor
+	var w strings.Builder
+	if !a.given() {
+		w.WriteString("Rollback: NOT CHECKED. No published head was given to the pack (`--etcd` where the collector publishes `<prefix>/audit/head`, `--published-head FILE` or `--expect-head HASH`), so a copy of the store restored from before its newest entries would verify here; `portcullis audit verify` with one of them finds it.\n\n")
+	} else {
+		w.WriteString("Rollback: checked against heads kept outside the data directory (a store behind or forked from them fails):\n\n")
+		if p := a.Published; p != nil {
+			fmt.Fprintf(&w, "- published head: seq %d, chain hash %s, signed %s", p.Seq, p.Hash, rfc(p.Time))
+			if len(a.Checked) > 0 {
+				fmt.Fprintf(&w, "; read from %s", strings.Join(a.Checked, "; "))
+			}
+			w.WriteString("\n")
+		}
+		if a.ExpectHead != "" {
+			fmt.Fprintf(&w, "- head kept earlier (`--expect-head`): chain hash %s\n", a.ExpectHead)
+		}
+		w.WriteString("\n")
+	}
+	for _, m := range a.Missing {
+		fmt.Fprintf(&w, "Not found: %s.\n\n", m)
+		b.warn("published head not found: %s", m)
+	}
+	return w.String()
 }
 
 // alertSample writes up to three alerts of the period with their tickets

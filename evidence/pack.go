@@ -39,6 +39,11 @@ type Config struct {
 	// nil means SigningKey's public half, and with neither the proof says
 	// the store was not verified.
 	VerifyKey ed25519.PublicKey
+	// Anchor is what the integrity proof checks the store against besides
+	// the store itself, as `portcullis audit verify` does with --etcd,
+	// --published-head and --expect-head: a store behind it was rolled
+	// back. Without one the proof says rollback was not checked.
+	Anchor Anchor
 	// Retention is the collector's --retention setting as the operator
 	// states it; optional. The pack reports the setting the store
 	// recorded in its signed head, and a Retention that disagrees with it
@@ -56,6 +61,26 @@ type Config struct {
 	Etcd, Prefix string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Anchor is a head kept outside the collector's data directory, which a
+// person who can write that directory cannot move back (README, "What the
+// trail guarantees"): the heads the collector published (etcd's
+// <prefix>/audit/head, its --publish-head file) and a head hash the
+// operator kept.
+type Anchor struct {
+	// Published is the newest of the published heads read, opened with
+	// the collector's key (collector.OpenHead); nil when none was.
+	Published *collector.PublishedHead
+	// ExpectHead is the hex chain hash of a head kept earlier (the hash
+	// `audit verify` prints): the store must hold that entry.
+	ExpectHead string
+	// Checked names each published head read, for the proof: where it
+	// was read and what it names.
+	Checked []string
+	// Missing names each anchor looked for and not found (etcd with no
+	// head under the prefix), for the proof and the warnings.
+	Missing []string
 }
 
 // Result names what Pack wrote.

@@ -291,7 +291,7 @@ func TestPackFromStore(t *testing.T) {
 			t.Errorf("authentication standard lacks the policy digest or the privileged class:\n%s", std)
 		}
 		ret, _ := os.ReadFile(filepath.Join(res.Dir, "APILogging-RetentionSettings-2026-Q2.md"))
-		for _, want := range []string{"Result: OK", "Retention setting of the collector: 400d, recorded in the store's signed head",
+		for _, want := range []string{"Result: INTACT, ROLLBACK NOT CHECKED (no published head)", "Retention setting of the collector: 400d, recorded in the store's signed head",
 			"verified with the collector's key", "(400d) agrees with the store", "| 1 | 0 | 3 | 11 | 7 |", `"signature"`} {
 			if !strings.Contains(string(ret), want) {
 				t.Errorf("retention file lacks %q:\n%s", want, ret)

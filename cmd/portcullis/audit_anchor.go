@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // anchorFlags are what audit verify checks beyond the store itself: the
@@ -25,40 +27,83 @@ type anchorFlags struct {
 
 func (a *anchorFlags) register(fs *flag.FlagSet) {
 	a.etcd.register(fs)
-	fs.StringVar(&a.headFile, "published-head", "", "signed head `file` the collector publishes (--publish-head); a store behind it fails")
-	fs.StringVar(&a.expectHead, "expect-head", "", "hex `hash` of a signed head kept earlier; a store without that entry fails")
+	a.registerHeads(fs)
 	fs.DurationVar(&a.allowTail, "allow-unsigned-tail", 0, "accept entries after the signed head younger than this (e.g. 2m) and dated between the signed head and now; 0 accepts none")
 	fs.BoolVar(&a.allowEmpty, "allow-empty", false, "accept a store with no entries")
 }
 
-// options reads the published heads and builds the verify options.
+// registerHeads registers the flags of the heads kept outside the store
+// (--published-head, --expect-head); evidence pack has them too, its
+// --etcd being registered with its other etcd flags.
+func (a *anchorFlags) registerHeads(fs *flag.FlagSet) {
+	fs.StringVar(&a.headFile, "published-head", "", "signed head `file` the collector publishes (--publish-head); a store behind it fails")
+	fs.StringVar(&a.expectHead, "expect-head", "", "hex `hash` of a signed head kept earlier; a store without that entry fails")
+}
+
+// options reads the published heads and builds the verify options. With
+// --etcd, no head published there is an error.
 func (a *anchorFlags) options(pub ed25519.PublicKey) (collector.VerifyOptions, error) {
 	opts := collector.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
-	var docs [][]byte
+	heads, _, err := a.readHeads(pub, true)
+	opts.Published = newestHead(heads)
+	return opts, err
+}
+
+// publishedHead is a head read back from where the collector published
+// it, opened with its key.
+type publishedHead struct {
+	from string // where it was read, for a person
+	head *collector.PublishedHead
+}
+
+// readHeads reads and opens the heads of --published-head and, with
+// --etcd, <prefix>/audit/head. With requireEtcd no head in etcd is an
+// error (audit verify); without it, it is returned in missing (evidence
+// pack, whose --etcd is also where the policy is read).
+func (a *anchorFlags) readHeads(pub ed25519.PublicKey, requireEtcd bool) (heads []publishedHead, missing []string, err error) {
+	open := func(from string, doc []byte) error {
+		h, err := collector.OpenHead(doc, pub)
+		if err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+		heads = append(heads, publishedHead{from: fmt.Sprintf("%s (seq %d)", from, h.Seq), head: h})
+		return nil
+	}
 	if a.headFile != "" {
 		doc, err := os.ReadFile(a.headFile)
 		if err != nil {
-			return opts, fmt.Errorf("cannot read --published-head %q: %w", a.headFile, err)
+			return nil, nil, fmt.Errorf("cannot read --published-head %q: %w", a.headFile, err)
 		}
-		docs = append(docs, doc)
+		if err := open("--published-head "+a.headFile, doc); err != nil {
+			return nil, nil, err
+		}
 	}
 	if a.etcd.endpoints != "" {
+		key := etcdsync.NewLayout(a.etcd.prefix).AuditHead()
 		doc, err := a.etcdHead()
-		if err != nil {
-			return opts, err
-		}
-		docs = append(docs, doc)
-	}
-	for _, doc := range docs {
-		h, err := collector.OpenHead(doc, pub)
-		if err != nil {
-			return opts, err
-		}
-		if opts.Published == nil || h.Seq > opts.Published.Seq {
-			opts.Published = h
+		switch {
+		case err != nil && !requireEtcd && errors.Is(err, etcdadmin.ErrNotFound):
+			missing = append(missing, fmt.Sprintf("etcd holds no head at %s (a collector started with --etcd and this --prefix publishes one)", key))
+		case err != nil:
+			return nil, nil, err
+		default:
+			if err := open("etcd "+key, doc); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
-	return opts, nil
+	return heads, missing, nil
+}
+
+// newestHead returns the head that names the latest entry; nil for none.
+func newestHead(heads []publishedHead) *collector.PublishedHead {
+	var newest *collector.PublishedHead
+	for _, h := range heads {
+		if newest == nil || h.head.Seq > newest.Seq {
+			newest = h.head
+		}
+	}
+	return newest
 }
 
 func (a *anchorFlags) etcdHead() ([]byte, error) {

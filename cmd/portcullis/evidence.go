@@ -80,6 +80,7 @@ type packFlags struct {
 	signingKey, publicKey, retention    string
 	ownerMap                            string
 	etcd                                etcdConnFlags
+	anchor                              anchorFlags // --published-head, --expect-head; its etcd is etcd's
 	timeout                             time.Duration
 	now                                 func() time.Time // tests only, no flag: the pack's clock (evidence.Config.Now)
 }
@@ -96,6 +97,7 @@ func (f *packFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting` as you know it; the pack reports the one the store recorded and warns when they differ")
 	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
 	f.etcd.register(fs)
+	f.anchor.registerHeads(fs)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
 }
 
@@ -122,6 +124,8 @@ func (f *packFlags) check() error {
 		return errors.New("missing --etcd or --policy: where to read the policy in force")
 	case f.etcd.endpoints != "" && f.policy != "":
 		return errors.New("give --etcd or --policy, not both")
+	case (f.anchor.headFile != "" || f.anchor.expectHead != "") && f.signingKey == "" && f.publicKey == "":
+		return errors.New("--published-head and --expect-head check the store, which needs the collector's key: give --signing-key or --public-key")
 	}
 	return nil
 }
@@ -176,6 +180,9 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 			return cfg, err
 		}
 	}
+	if err := f.readAnchor(&cfg); err != nil {
+		return cfg, err
+	}
 	if f.ownerMap != "" {
 		if cfg.Owners, err = evidence.ParseOwnerMap(f.ownerMap); err != nil {
 			return cfg, err
@@ -192,6 +199,32 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 	})
 	cfg.Members = memberTrails(ef)
 	return cfg, err
+}
+
+// readAnchor reads what the integrity proof checks the store against, as
+// audit verify does (anchorFlags.readHeads): --published-head, the head
+// under <prefix>/audit/head with --etcd (none there is reported in the
+// proof, not an error: --etcd is also where the policy is read) and
+// --expect-head. Without the collector's key the store is not verified
+// and no head is read.
+func (f *packFlags) readAnchor(cfg *evidence.Config) error {
+	pub := cfg.VerifyKey
+	if pub == nil && cfg.SigningKey != nil {
+		pub = cfg.SigningKey.Public().(ed25519.PublicKey)
+	}
+	if pub == nil {
+		return nil
+	}
+	f.anchor.etcd = f.etcd
+	heads, missing, err := f.anchor.readHeads(pub, false)
+	if err != nil {
+		return err
+	}
+	cfg.Anchor = evidence.Anchor{Published: newestHead(heads), ExpectHead: f.anchor.expectHead, Missing: missing}
+	for _, h := range heads {
+		cfg.Anchor.Checked = append(cfg.Anchor.Checked, h.from)
+	}
+	return nil
 }
 
 // memberTrails reads the live sidecars' member records for the

@@ -297,6 +297,17 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	}
 	toRev := head.Header.Revision
 
+	// The store's signed head published under the prefix, as a collector
+	// with --etcd does every --sign-every (the dev collector does not):
+	// the pack's integrity proof checks the store against it.
+	signed, err := os.ReadFile(filepath.Join(data, "head.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := collector.PublishHead(ctx, signed, 10*time.Second, []collector.HeadPublisher{s.admin}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Day 4: the pack of days 1 to 3.
 	sim.set(t, e2eDay(4).Add(9*time.Hour))
 	keyPath := filepath.Join(s.data, "audit-signing.key")
@@ -321,7 +332,8 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	t.Run("retention", func(t *testing.T) {
 		// The dev collector keeps everything; the flag said 400d.
 		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), "Retention setting of the collector: keep all (0), recorded in the store's signed head",
-			"MISMATCH: the --retention given to the pack says 400d, the store records keep all (0)", "Result: OK")
+			"MISMATCH: the --retention given to the pack says 400d, the store records keep all (0)", "Result: OK\n",
+			"; read from etcd "+e2ePrefix+"/audit/head (seq ")
 		if !strings.Contains(errOut.String(), "warning: --retention 400d disagrees with the store's recorded setting keep all (0)") {
 			t.Errorf("evidence pack printed no warning for the retention mismatch: %q", &errOut)
 		}
