@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html"
-	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -113,9 +111,9 @@ func (b *builder) timeline() string {
 	return w.String()
 }
 
-// writeIndex writes index.html: the period, the policy in force, the
-// charts and the files with their digests; it returns its manifest row.
-func (b *builder) writeIndex(dir string, rows []ManifestRow) (ManifestRow, error) {
+// index makes index.html: the period, the policy in force, the charts
+// and the files with their digests; it returns its manifest row too.
+func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	var w bytes.Buffer
 	p := b.cfg.Period
 	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Evidence pack %s</title>\n", html.EscapeString(p.Name))
@@ -138,9 +136,6 @@ func (b *builder) writeIndex(dir string, rows []ManifestRow) (ManifestRow, error
 			html.EscapeString(r.Owner), r.SHA256)
 	}
 	w.WriteString("</table></body></html>\n")
-	if err := os.WriteFile(filepath.Join(dir, IndexFile), w.Bytes(), 0o644); err != nil {
-		return ManifestRow{}, fmt.Errorf("cannot write %q: %w", IndexFile, err)
-	}
 	sum := sha256.Sum256(w.Bytes())
-	return b.row(file{area: "Index", name: "Summary"}, IndexFile, hex.EncodeToString(sum[:])), nil
+	return packFile{name: IndexFile, data: w.Bytes()}, b.row(file{area: "Index", name: "Summary"}, IndexFile, hex.EncodeToString(sum[:]))
 }

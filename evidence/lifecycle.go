@@ -66,22 +66,52 @@ type credentialPattern struct {
 	fold    bool
 }
 
-// recordTexts returns the free-text fields of r a credential could leak
-// into.
-func recordTexts(r *collector.StoredRecord) []string {
-	t := []string{r.Path, r.UserAgent, r.Body, r.Client, r.KeyID, r.Issuer, r.RequestID, r.Route}
-	for k, v := range r.Attributes {
-		t = append(t, k, v)
-	}
-	return t
+// nRecordTexts is the number of string fields of a record.
+const nRecordTexts = 17
+
+// recordTexts returns every string field of r, any of which a credential
+// could leak into and most of which the pack copies out (tenant, source
+// address, method, decision, sender, pod...); attributes and flags are
+// read apart. TestScanReadsEveryRecordText holds it to the struct.
+func recordTexts(r *collector.StoredRecord) [nRecordTexts]string {
+	return [...]string{r.Path, r.UserAgent, r.Body, r.Client, r.KeyID, r.Issuer, r.RequestID, r.Route,
+		r.Tenant, r.AuthMethod, r.TokenFingerprint, r.Method, r.Decision, r.ApprovalID, r.SourceIP, r.Sender, r.Pod}
 }
 
-// credentialScan writes the result of scanning the period's records for
-// credential shapes; a hit names the record (time, request id) and the
-// pattern, never the matched text.
+// recordMatches reports whether some text of r matches re.
+func recordMatches(re *regexp.Regexp, r *collector.StoredRecord) bool {
+	texts := recordTexts(r)
+	if matchAny(re, texts[:]) || matchAny(re, r.Flags) {
+		return true
+	}
+	for k, v := range r.Attributes {
+		if re.MatchString(k) || re.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// redact replaces each credential in s by its kind, for a cell the scan
+// shows to name what matched (a request id may itself be the key).
+func redact(s string) string {
+	held := literalsInText(s)
+	for k, p := range credentialPatterns {
+		if held&(1<<k) != 0 {
+			s = p.re.ReplaceAllLiteralString(s, "["+p.name+" removed]")
+		}
+	}
+	return s
+}
+
+// credentialScan writes the result of scanning the period's records and
+// lifecycle events for credential shapes and, in a pack, every file the
+// pack writes (b.fileScan); a hit names the record (time, request id), the
+// event (time, revision) or the file and the pattern, never the matched
+// text.
 func (b *builder) credentialScan() ([]byte, error) {
 	var w bytes.Buffer
-	fmt.Fprintf(&w, "# API logging: credential scan of the records, %s\n\n", b.cfg.Period.Name)
+	fmt.Fprintf(&w, "# API logging: credential scan, %s\n\n", b.cfg.Period.Name)
 	w.WriteString("Patterns: ")
 	for i, p := range credentialPatterns {
 		if i > 0 {
@@ -90,17 +120,47 @@ func (b *builder) credentialScan() ([]byte, error) {
 		fmt.Fprintf(&w, "%s (`%s`)", p.name, p.re)
 	}
 	t := b.tally
-	fmt.Fprintf(&w, "\n\nRecords scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)
-	if t.scanHits == 0 {
-		w.WriteString("\nResult: PASS, no credential found in the period's records.\n")
+	w.WriteString("\n\nEvery text field of the records and of the lifecycle events (reasons included) is scanned.\n\n")
+	fmt.Fprintf(&w, "Records scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)
+	fmt.Fprintf(&w, "Lifecycle events scanned: %d. Events matching a credential pattern: %d.\n", t.eventsScanned, t.eventHits)
+	files := 0
+	if b.fileScan != nil {
+		for _, h := range b.fileScan.hits {
+			files += h.count
+		}
+		fmt.Fprintf(&w, "Files of this pack scanned (all %d it writes, this one, index.html and the manifests included, as written): matches of a credential pattern: %d.\n", b.fileScan.n, files)
+	}
+	if t.scanHits == 0 && t.eventHits == 0 && files == 0 {
+		what := "the period's records and lifecycle events"
+		if b.fileScan != nil {
+			what += ", or the pack's files"
+		}
+		fmt.Fprintf(&w, "\nResult: PASS, no credential found in %s.\n", what)
 		return w.Bytes(), nil
 	}
 	w.WriteString("\nResult: FAIL\n")
-	if t.scanHits > maxScanLines {
-		fmt.Fprintf(&w, "\nThe first %d matches are listed.\n", maxScanLines)
+	if t.scanHits > 0 {
+		w.WriteString("\n## Records\n\n")
+		if t.scanHits > maxScanLines {
+			fmt.Fprintf(&w, "The first %d matches are listed.\n\n", maxScanLines)
+		}
+		w.WriteString("| time | request id | sender | pattern |\n|---|---|---|---|\n")
+		w.Write(t.scanLines.Bytes())
 	}
-	w.WriteString("\n| time | request id | sender | pattern |\n|---|---|---|---|\n")
-	w.Write(t.scanLines.Bytes())
+	if t.eventHits > 0 {
+		w.WriteString("\n## Lifecycle events\n\n")
+		if t.eventHits > maxScanLines {
+			fmt.Fprintf(&w, "The first %d matches are listed.\n\n", maxScanLines)
+		}
+		w.WriteString("| time | etcd revision | action | target | pattern |\n|---|---|---|---|---|\n")
+		w.Write(t.eventLines.Bytes())
+	}
+	if files > 0 {
+		w.WriteString("\n## Files of this pack\n\nThe pack copies these texts as the trail holds them; they are reported, not altered.\n\n| file | pattern | matches | first at line |\n|---|---|---|---|\n")
+		for _, h := range b.fileScan.hits {
+			fmt.Fprintf(&w, "| %s | %s | %d | %d |\n", h.file, h.pattern, h.count, h.line)
+		}
+	}
 	return w.Bytes(), nil
 }
 

@@ -83,23 +83,35 @@ func (r *ManifestRow) cells() []string {
 // writeManifest writes manifest.csv and manifest.json and, with a key,
 // manifest.json.sig: the base64 Ed25519 signature of manifest.json.
 func writeManifest(dir string, rows []ManifestRow, key ed25519.PrivateKey) error {
-	c, err := manifestCSV(rows)
+	fs, err := manifestFiles(rows, key)
 	if err != nil {
 		return err
+	}
+	for _, f := range fs {
+		if err := writeFiles(dir, f.name, f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// manifestFiles makes manifest.csv, manifest.json and, with a key,
+// manifest.json.sig.
+func manifestFiles(rows []ManifestRow, key ed25519.PrivateKey) ([]packFile, error) {
+	c, err := manifestCSV(rows)
+	if err != nil {
+		return nil, err
 	}
 	j, err := json.MarshalIndent(rows, "", "  ")
 	if err != nil {
-		return fmt.Errorf("cannot encode the manifest: %w", err)
+		return nil, fmt.Errorf("cannot encode the manifest: %w", err)
 	}
 	j = append(j, '\n')
-	if err := writeFiles(dir, ManifestCSV, c, ManifestJSON, j); err != nil {
-		return err
+	out := []packFile{{ManifestCSV, c}, {ManifestJSON, j}}
+	if key != nil {
+		out = append(out, packFile{ManifestSig, []byte(base64.StdEncoding.EncodeToString(ed25519.Sign(key, j)) + "\n")})
 	}
-	if key == nil {
-		return nil
-	}
-	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, j)) + "\n"
-	return writeFiles(dir, ManifestSig, []byte(sig))
+	return out, nil
 }
 
 // manifestCSV is the CSV twin of the manifest's rows. Verify rebuilds it

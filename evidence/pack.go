@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -115,6 +116,9 @@ type builder struct {
 	verified func() (*collector.VerifyReport, error)
 	events   []collector.Event
 	alerts   []alert.Alert
+	// fileScan is the credential scan of the pack's files, for the
+	// CredentialScan file; nil outside a pack (a review worksheet).
+	fileScan *packScan
 }
 
 // file is one generated evidence file.
@@ -161,20 +165,14 @@ func Pack(cfg Config) (*Result, error) {
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
 	}
-	for _, f := range files {
-		row, err := b.write(res.Dir, f)
-		if err != nil {
-			return nil, err
-		}
-		res.Files = append(res.Files, row)
-	}
-	index, err := b.writeIndex(res.Dir, res.Files)
+	out, err := b.build(res)
 	if err != nil {
 		return nil, err
 	}
-	res.Files = append(res.Files, index)
-	if err := writeManifest(res.Dir, res.Files, cfg.SigningKey); err != nil {
-		return nil, err
+	for _, f := range out {
+		if err := os.WriteFile(filepath.Join(res.Dir, f.name), f.data, 0o644); err != nil {
+			return nil, fmt.Errorf("cannot write %q: %w", f.name, err)
+		}
 	}
 	if err := zipDir(res.Dir, res.Zip); err != nil {
 		return nil, err
@@ -188,17 +186,66 @@ func FileName(area, name, period, ext string) string {
 	return area + "-" + name + "-" + period + "." + ext
 }
 
-func (b *builder) write(dir string, f file) (ManifestRow, error) {
-	data, err := f.gen(b)
-	if err != nil {
-		return ManifestRow{}, fmt.Errorf("cannot build %s-%s: %w", f.area, f.name, err)
+// build makes every file of the pack in memory, in manifest order, then
+// index.html and the manifests; res.Files gets the manifest's rows. The
+// credential scan reads every other file as written; then it, the index
+// and the manifests (which hold its digest) are scanned too, and made
+// again until the scan names what they hold (once: a credential in the
+// index or manifests comes from the data, not from the digests).
+func (b *builder) build(res *Result) ([]packFile, error) {
+	var out []packFile
+	scanAt := -1
+	for _, f := range files {
+		name := FileName(f.area, f.name, cmp.Or(f.version, b.cfg.Period.Name), f.ext)
+		if f.name == "CredentialScan" {
+			scanAt = len(out)
+			out = append(out, packFile{name: name})
+			continue
+		}
+		data, err := f.gen(b)
+		if err != nil {
+			return nil, fmt.Errorf("cannot build %s-%s: %w", f.area, f.name, err)
+		}
+		out = append(out, packFile{name: name, data: data})
 	}
-	name := FileName(f.area, f.name, cmp.Or(f.version, b.cfg.Period.Name), f.ext)
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		return ManifestRow{}, fmt.Errorf("cannot write %q: %w", name, err)
+	b.fileScan = scanFiles(slices.Delete(slices.Clone(out), scanAt, scanAt+1))
+	b.fileScan.n = len(out) + 3 // and index.html, manifest.csv, manifest.json
+	if b.cfg.SigningKey != nil {
+		b.fileScan.n++ // manifest.json.sig
 	}
-	sum := sha256.Sum256(data)
-	return b.row(f, name, hex.EncodeToString(sum[:])), nil
+	for round := 0; ; round++ {
+		data, err := b.credentialScan()
+		if err != nil {
+			return nil, fmt.Errorf("cannot build APILogging-CredentialScan: %w", err)
+		}
+		out[scanAt].data = data
+		res.Files = res.Files[:0]
+		for i, f := range files {
+			sum := sha256.Sum256(out[i].data)
+			res.Files = append(res.Files, b.row(f, out[i].name, hex.EncodeToString(sum[:])))
+		}
+		index, row := b.index(res.Files)
+		res.Files = append(res.Files, row)
+		manifest, err := manifestFiles(res.Files, b.cfg.SigningKey)
+		if err != nil {
+			return nil, err
+		}
+		all := append(append(slices.Clone(out), index), manifest...)
+		got := scanFiles(all)
+		if got.equal(b.fileScan) {
+			if t := b.tally; t.scanHits > 0 || t.eventHits > 0 {
+				b.warn("the credential scan FAILED: %d records and %d lifecycle events of the period hold a credential (listed in %s)", t.scanHits, t.eventHits, out[scanAt].name)
+			}
+			if len(got.hits) > 0 {
+				b.warn("%s", got.warning())
+			}
+			return all, nil
+		}
+		if round == 2 {
+			return nil, errors.New("BUG: the credential scan of the pack's files does not settle")
+		}
+		b.fileScan = got
+	}
 }
 
 // load reads the policy in force, then the store in one pass (read.go):

@@ -41,8 +41,11 @@ type tally struct {
 	// patterns' literals they hold (literalsIn).
 	scanHits  int
 	scanLines bytes.Buffer
-	lastText  [8]string
-	lastHeld  [8]uint
+	lastText  [nRecordTexts]string
+	lastHeld  [nRecordTexts]uint
+	// The period's lifecycle events scanned, and those matching.
+	eventsScanned, eventHits int
+	eventLines               bytes.Buffer
 
 	// Revocations: the events by the key or client they name, and the
 	// first denial after each, overall and by sidecar.
@@ -92,8 +95,10 @@ func newTally(b *builder) *tally {
 }
 
 // addEvent notes b.events[i], read in the pass at entry at: a revocation
-// or suspension is what the denials after it are counted against.
+// or suspension is what the denials after it are counted against; every
+// event is scanned for credentials.
 func (t *tally) addEvent(b *builder, i int, at entryPos) {
+	t.scanEvent(&b.events[i])
 	switch ev := &b.events[i]; ev.Action {
 	case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
 		t.revokes[ev.Target] = append(t.revokes[ev.Target], i)
@@ -256,12 +261,30 @@ func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) 
 func (t *tally) scan(r *collector.StoredRecord) {
 	held := t.literalsIn(r)
 	for k, p := range credentialPatterns {
-		if held&(1<<k) == 0 || !matchAny(p.re, recordTexts(r)) {
+		if held&(1<<k) == 0 || !recordMatches(p.re, r) {
 			continue
 		}
 		t.scanHits++
 		if t.scanHits <= maxScanLines {
-			fmt.Fprintf(&t.scanLines, "| %s | %s | %s | %s |\n", r.Time.UTC().Format(time.RFC3339), mdCell(r.RequestID), mdCell(r.Sender), p.name)
+			fmt.Fprintf(&t.scanLines, "| %s | %s | %s | %s |\n", r.Time.UTC().Format(time.RFC3339), mdCell(redact(r.RequestID)), mdCell(redact(r.Sender)), p.name)
+		}
+	}
+}
+
+// scanEvent checks a lifecycle event of the period for credential shapes
+// in every text it has (an operator may paste a leaked key into a
+// revocation's --reason); a hit names the event, never the text.
+func (t *tally) scanEvent(ev *collector.Event) {
+	t.eventsScanned++
+	texts := []string{ev.Key, ev.Unverified, ev.Actor, ev.Action, ev.Target, ev.Reason, ev.Ticket, string(ev.Details)}
+	for _, p := range credentialPatterns {
+		if !matchAny(p.re, texts) {
+			continue
+		}
+		t.eventHits++
+		if t.eventHits <= maxScanLines {
+			fmt.Fprintf(&t.eventLines, "| %s | %d | %s | %s | %s |\n", ev.Time.UTC().Format(time.RFC3339), ev.Revision,
+				mdCell(redact(ev.Action)), mdCell(redact(ev.Target)), p.name)
 		}
 	}
 }
@@ -274,7 +297,7 @@ func (t *tally) scan(r *collector.StoredRecord) {
 // before's (a user agent, a route) is not read again.
 func (t *tally) literalsIn(r *collector.StoredRecord) uint {
 	var held uint
-	for i, s := range [...]string{r.Path, r.UserAgent, r.Body, r.Client, r.KeyID, r.Issuer, r.RequestID, r.Route} {
+	for i, s := range recordTexts(r) {
 		if s != t.lastText[i] {
 			t.lastText[i], t.lastHeld[i] = s, literalsInText(s)
 		}
@@ -282,6 +305,9 @@ func (t *tally) literalsIn(r *collector.StoredRecord) uint {
 	}
 	for k, v := range r.Attributes {
 		held |= literalsInText(k) | literalsInText(v)
+	}
+	for _, f := range r.Flags {
+		held |= literalsInText(f)
 	}
 	return held
 }
