@@ -25,6 +25,15 @@ func (s *Syncer) Edited() int64 { return s.edited.Load() }
 // last-known-good file) differed from the one applied: each is applied.
 func (s *Syncer) Installs() int64 { return s.installs.Load() }
 
+// Rewinds returns the re-reads that found etcd below the revision applied.
+func (s *Syncer) Rewinds() int64 { return s.rewinds.Load() }
+
+// StateOps and ConfirmOp are the reads that may find etcd gone back.
+var (
+	StateOps  = stateOps
+	ConfirmOp = confirmOp
+)
+
 // Down returns the unix nanoseconds etcd stopped answering, 0 while it answers.
 func (s *Syncer) Down() int64 { return s.down.Load() }
 

@@ -18,6 +18,10 @@ import (
 // client resumes a watch after a reconnect on an idle cluster
 // (TestStalenessBound); a linearizable read answers that case, since a
 // store revision no later than the one applied means nothing is missed.
+// A revision below the one applied is no confirmation: etcd went back
+// (restored or replaced), and the watch, resumed at the revision it had
+// reached, will not deliver what is written now; confirm hands it to the
+// watch, which re-reads the state and follows etcd (see reconcile).
 func (s *Syncer) confirmLoop(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.Progress)
 	defer tick.Stop()
@@ -42,15 +46,32 @@ func (s *Syncer) confirm(ctx context.Context) {
 	if err := s.cli.RequestProgress(pctx); err != nil {
 		s.cfg.Logger.Debug().Err(err).Msg("cannot request watch progress")
 	}
-	resp, err := s.cli.Get(pctx, s.k.Policy(), clientv3.WithCountOnly())
+	// Loaded before the read: the watch may apply a later revision while
+	// it runs, which must not look like etcd going back.
+	applied := s.revision.Load()
+	resp, err := s.cli.Do(pctx, confirmOp(s.k))
 	if err != nil {
 		s.lost(err, "cannot confirm the policy revision")
 		return
 	}
 	s.reached()
-	if resp.Header.Revision <= s.revision.Load() {
+	switch rev := resp.Get().Header.Revision; {
+	case rev < applied:
+		s.cfg.Logger.Debug().Int64("applied", applied).Int64("etcd", rev).Msg("etcd answered below the revision applied; re-reading the policy state")
+		select {
+		case s.back <- struct{}{}:
+		default:
+		}
+	case rev <= s.revision.Load():
 		s.store.Heard(time.Now().UnixNano())
 	}
+}
+
+// confirmOp is confirm's read: linearizable, never serializable
+// (TestStateReadsLinearizable), so its revision is etcd's, not that of a
+// member lagging behind what the watch delivered.
+func confirmOp(k Layout) clientv3.Op {
+	return clientv3.OpGet(k.Policy(), clientv3.WithCountOnly())
 }
 
 // saveGap is the least time between two writes of the last-known-good

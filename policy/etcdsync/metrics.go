@@ -22,6 +22,7 @@ type Metric struct {
 //	portcullis_etcd_revision              gauge: etcd revision read so far (>= the policy's revision)
 //	portcullis_etcd_current               gauge: 1 in sync with etcd, 0 serving the last-known-good file
 //	portcullis_etcd_watch_restarts_total  counter: watches lost and followed by a full re-read
+//	portcullis_etcd_revision_rewinds_total counter: re-reads that found etcd below the revision applied, followed
 //	portcullis_policy_invalid_records     gauge: invalid key, revocation and suspension records in force
 //	portcullis_policy_invalid_records_total counter: invalid records reported (each once)
 func (s *Syncer) Metrics() []Metric {
@@ -30,6 +31,7 @@ func (s *Syncer) Metrics() []Metric {
 		{"portcullis_etcd_revision", "gauge", "etcd revision the sidecar has read up to; the policy in force is at this revision or older.", func() float64 { return float64(s.revision.Load()) }},
 		{"portcullis_etcd_current", "gauge", "1 while in sync with etcd, 0 while serving the last-known-good snapshot.", func() float64 { return b2f(s.current.Load()) }},
 		{"portcullis_etcd_watch_restarts_total", "counter", "etcd watches lost and followed by a full re-read.", func() float64 { return float64(s.restarts.Load()) }},
+		{"portcullis_etcd_revision_rewinds_total", "counter", "Re-reads that found etcd below the revision applied (restored or replaced cluster); the sidecar followed etcd.", func() float64 { return float64(s.rewinds.Load()) }},
 		{"portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", func() float64 { return float64(s.invalidNow.Load()) }},
 		{"portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", func() float64 { return float64(s.invalidTotal.Load()) }},
 	}

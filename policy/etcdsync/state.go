@@ -64,7 +64,10 @@ func stateOps(k Layout) []clientv3.Op {
 	}
 }
 
-// ReadState reads the whole state of the deployment at one revision.
+// ReadState reads the whole state of the deployment at one revision. The
+// read is linearizable (no op of stateOps is serializable): its revision
+// is at least every revision etcd had committed when it started, so a
+// Syncer that finds it lower than what it applied knows etcd went back.
 func ReadState(ctx context.Context, cli *clientv3.Client, k Layout) (*State, error) {
 	resp, err := cli.Txn(ctx).Then(stateOps(k)...).Commit()
 	if err != nil {

@@ -56,10 +56,12 @@ type Syncer struct {
 	k     Layout
 	saves chan *State // to the last-known-good writer; capacity 1, latest wins
 	marks chan struct{}
+	back  chan struct{} // confirm to the watch: etcd answered below the revision applied; capacity 1
 
 	// Run's own state; only the goroutine in Run touches it.
 	st       *State           // the state applied, nil before the first read
 	goodDoc  *policy.Document // the last document that compiled
+	goodSrc  string           // its text, which the last-known-good file holds while a later one is refused
 	docSrc   string           // parse cache: the text of doc
 	doc      *policy.Document
 	docErr   error
@@ -74,6 +76,7 @@ type Syncer struct {
 	current   atomic.Bool  // in sync with etcd (not serving the last-known-good file)
 	failures  atomic.Int64
 	restarts  atomic.Int64
+	rewinds   atomic.Int64 // re-reads of etcd below the revision applied (restored or replaced cluster), followed
 	compiles  atomic.Int64 // states compiled, not amended
 	installs  atomic.Int64 // states read whole that differed from the one applied
 	edited    atomic.Int64 // key records amended in
@@ -91,7 +94,7 @@ type Syncer struct {
 // It does not own cli.
 func NewSyncer(cli *clientv3.Client, store *policy.Store, cfg SyncConfig) *Syncer {
 	cfg.defaults()
-	return &Syncer{cli: cli, store: store, cfg: cfg, k: NewLayout(cfg.Prefix), saves: make(chan *State, 1), marks: make(chan struct{}, 1)}
+	return &Syncer{cli: cli, store: store, cfg: cfg, k: NewLayout(cfg.Prefix), saves: make(chan *State, 1), marks: make(chan struct{}, 1), back: make(chan struct{}, 1)}
 }
 
 // Ready reports whether the Syncer has put a snapshot in the Store (from
@@ -148,6 +151,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 			break
 		}
 		s.restarts.Add(1)
+		if rw, ok := errors.AsType[*rewound](err); ok {
+			// The re-read that found it is the state to follow (install
+			// logs it); the watch starts again from its revision.
+			s.install(rw.st, true)
+			continue
+		}
 		s.current.Store(false)
 		s.cfg.Logger.Warn().Err(err).Int64("revision", s.st.Revision).Msg("etcd watch lost; re-reading the policy state")
 		s.relist(ctx)
@@ -216,10 +225,15 @@ func (s *Syncer) relist(ctx context.Context) {
 // applied state, applying it only if it differs from the one applied. A
 // state that differs only in key records, revocations and suspensions is
 // amended, like the watch's changes: after a lost watch at 100,000 keys,
-// every sidecar would otherwise compile at once.
+// every sidecar would otherwise compile at once. A state read from etcd
+// below the revision applied (a restored or replaced cluster) is followed,
+// counted and logged, and always applied, so the snapshot, the member
+// record and the metrics carry etcd's revision, not the one it left.
 func (s *Syncer) install(st *State, fromEtcd bool) {
-	if s.st != nil && st.Revision < s.st.Revision {
-		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd")
+	back := fromEtcd && s.st != nil && st.Revision < s.st.Revision
+	if back {
+		s.rewinds.Add(1)
+		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd: the policy state read at the lower revision is applied and the watch starts again from it")
 	}
 	// ReadState builds st through apply, which marks every key record it
 	// puts as an edit: the edits are the records that differ from the
@@ -239,12 +253,13 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 	if fromEtcd {
 		s.current.Store(true)
 	}
-	if same {
+	if same && !back {
 		s.store.Heard(time.Now().UnixNano())
 		return
 	}
 	s.installs.Add(1)
 	s.apply(fromEtcd)
+	s.mark() // the member record publishes the revision, even when apply kept the snapshot
 }
 
 // watch follows etcd until the watch breaks (the error says why) or ctx
@@ -265,7 +280,15 @@ func (s *Syncer) watch(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-reconcile.C:
-			s.reconcile(ctx)
+			if err := s.reconcile(ctx); err != nil {
+				return err
+			}
+		case <-s.back:
+			// confirm read a revision below the one applied: re-read now
+			// rather than at the next reconcile.
+			if err := s.reconcile(ctx); err != nil {
+				return err
+			}
 		case resp, ok := <-wch:
 			if !ok {
 				return errors.New("watch channel closed")
@@ -278,19 +301,40 @@ func (s *Syncer) watch(ctx context.Context) error {
 }
 
 // reconcile re-reads the whole state while the watch goes on, in case a
-// change was ever missed; an unchanged state only confirms currency.
-func (s *Syncer) reconcile(ctx context.Context) {
+// change was ever missed; an unchanged state only confirms currency. A
+// state read below the revision applied means etcd went back (restored
+// from a backup, or replaced by a new cluster): the client resumes a
+// broken watch at the revision it had reached, now in etcd's future, so
+// nothing would arrive on it again. reconcile returns that state as a
+// *rewound, which ends the watch; Run installs it and watches from its
+// revision. ReadState is linearizable (TestStateReadsLinearizable): a
+// member that lags cannot answer below what the watch delivered, so only
+// etcd going back makes a re-read lower.
+func (s *Syncer) reconcile(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st, err := ReadState(rctx, s.cli, s.k)
 	if err != nil {
 		s.lost(err, "reconcile read failed")
-		return
+		return nil
 	}
 	s.reached()
-	if st.Revision >= s.st.Revision {
-		s.install(st, true)
+	if st.Revision < s.st.Revision {
+		return &rewound{st: st, was: s.st.Revision}
 	}
+	s.install(st, true)
+	return nil
+}
+
+// rewound ends a watch whose re-read found etcd below the revision applied:
+// st is the state read.
+type rewound struct {
+	st  *State
+	was int64
+}
+
+func (e *rewound) Error() string {
+	return fmt.Sprintf("etcd revision went backwards from %d to %d", e.was, e.st.Revision)
 }
 
 // handle applies a watch response and the ones etcd has sent since, which
