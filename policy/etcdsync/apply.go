@@ -14,9 +14,12 @@ import (
 var errNoPolicy = errors.New("no policy document in etcd")
 
 // apply compiles the applied state and swaps it into the Store; save also
-// writes it to the last-known-good file. A state that does not compile is
-// refused: the old snapshot stays, the failure is counted once, logged once
-// and kept for LastError.
+// writes what is in force to the last-known-good file. A state that does
+// not compile is refused: the old snapshot stays, the failure is counted
+// once, logged once and kept for LastError. The live records of a refused
+// state still apply under the last good document (see compile), and the
+// file then holds that document with them, never the refused one: a
+// restart during an etcd outage must find a policy it can serve.
 func (s *Syncer) apply(save bool) {
 	snap, err := s.compile(s.st)
 	if err != nil {
@@ -35,7 +38,11 @@ func (s *Syncer) apply(save bool) {
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
 	if save && s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds
-		s.offer(s.saves, s.st.clone())
+		inForce := s.st.clone()
+		if err != nil {
+			inForce.Policy = s.goodSrc // the document snap was compiled from
+		}
+		s.offer(s.saves, inForce)
 	}
 	s.mark()
 }
@@ -71,7 +78,7 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 	} else if snap, cerr := policy.Compile(doc, live); cerr != nil {
 		err = cerr
 	} else {
-		s.goodDoc = doc
+		s.goodDoc, s.goodSrc = doc, st.Policy
 		s.base = amendBase{st: st, policy: st.Policy, snap: snap, keysBad: keysBad}
 		return snap, nil
 	}

@@ -1,0 +1,58 @@
+package etcdsync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// TestLastKnownGoodHoldsPolicyInForce: a document that does not compile
+// is written directly; the Syncer keeps the good one in force, and the
+// next revocation applies under it. The last-known-good file must hold
+// what is in force (the good document with the revocation), never the
+// refused document: before the fix it held the refused text, and a
+// restart while etcd was down had nothing to serve.
+func TestLastKnownGoodHoldsPolicyInForce(t *testing.T) {
+	t.Parallel()
+	e := ownEtcd(t)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	dir := t.TempDir()
+	push(t, a, examplePolicy(t))
+	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
+	first.atRevision(t, 1)
+	if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/policy", "version: 1\ntenants: [{id: acme, nope: 1}]\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "refusal", func() bool { return first.Failures() == 1 })
+	rev, err := a.RevokeKey(ctx, "acmehris1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inForce := first.atRevision(t, rev)
+	if !inForce.Key([]byte("acmehris1")).Revoked {
+		t.Fatal("revocation under the refused document not in force")
+	}
+	first.stop() // writes the last-known-good file
+	e.Stop()
+
+	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir, StartWait: 200 * time.Millisecond})
+	time.Sleep(2 * time.Second)
+	if !r.Ready() || r.store.Load() == nil {
+		t.Fatalf("restarted during an etcd outage: Ready()=%v, snapshot %v; the snapshot in force before the restart (revision %d) was not saved", r.Ready(), r.store.Load() != nil, inForce.Revision)
+	}
+	good, err := policy.Load("good", examplePolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.store.Load()
+	if got.Doc.SourceDigest() != good.SourceDigest() || !got.Key([]byte("acmehris1")).Revoked || got.Digest != inForce.Digest {
+		t.Errorf("restarted from the file: document %s (good: %s), acmehris1 revoked %v, digest equal to the one in force %v",
+			got.Doc.SourceDigest(), good.SourceDigest(), got.Key([]byte("acmehris1")).Revoked, got.Digest == inForce.Digest)
+	}
+}
