@@ -193,13 +193,14 @@ func TestObservabilityAssets(t *testing.T) {
 
 // requiredAlerts are the alerts issue 17 asks for, by what they watch.
 var requiredAlerts = map[string]string{
-	"PortcullisTenantThrottled":      "429 spike per tenant",
-	"PortcullisAuthFailureSpike":     "auth failure spike",
-	"PortcullisTenantEgressSpike":    "egress spike",
-	"PortcullisPolicyStale":          "a sidecar stale on policy",
-	"PortcullisPolicyRevisionBehind": "a sidecar stale on policy",
-	"PortcullisAuditSpoolGrowing":    "audit spool growing",
-	"PortcullisEtcdUnreachable":      "etcd unreachable",
+	"PortcullisTenantThrottled":       "429 spike per tenant",
+	"PortcullisAuthFailureSpike":      "auth failure spike",
+	"PortcullisTenantEgressSpike":     "egress spike",
+	"PortcullisPolicyStale":           "a sidecar stale on policy",
+	"PortcullisPolicyRevisionBehind":  "a sidecar stale on policy",
+	"PortcullisAuditSpoolGrowing":     "audit spool growing",
+	"PortcullisEtcdUnreachable":       "etcd unreachable",
+	"PortcullisLastKnownGoodNotSaved": "last-known-good policy not saved",
 }
 
 func checkRules(t *testing.T, rules *ruleFile, known map[string]bool) {

@@ -37,7 +37,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 	return &policySource{
 		watching:  true,
 		approvals: ledger,
-		checks:    []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}},
+		checks:    []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}, {Name: "last-known-good", State: lkgState(syncer)}},
 		families:  etcdFamilies(syncer),
 		close:     func() { cancel(); wg.Wait(); sharing.Wait(); logClose(cli, &log, "etcd client") },
 		global: func(srv *dataplane.Server) []dataplane.Family {
@@ -65,6 +65,16 @@ func etcdState(s *etcdsync.Syncer) func() (bool, string) {
 		}
 		return s.Ready(), d
 	}
+}
+
+// lkgState is the last-known-good line of /readyz: the revision last saved
+// to --state-dir, or since when and why saves fail. It never fails
+// readiness: the policy in force is in memory and current with etcd; only
+// a restart while etcd is unreachable would serve the older file (or
+// none), and failing every pod on a full disk would turn that into an
+// outage now. portcullis_policy_lkg_failing and its alert report it.
+func lkgState(s *etcdsync.Syncer) func() (bool, string) {
+	return func() (bool, string) { return true, s.LKGHealth().String() }
 }
 
 // etcdFamilies registers the Syncer's metrics as families of /metrics.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/tmpfs"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -326,5 +327,50 @@ func startTLSCollector(t *testing.T, pki testPKI, data, addr string) {
 func TestRedactURL(t *testing.T) {
 	if got := redactURL("https://sidecar:s3cret@collector:4318"); strings.Contains(got, "s3cret") || !strings.Contains(got, "collector:4318") {
 		t.Errorf("redactURL = %q", got)
+	}
+}
+
+// etcd mode with a full --state-dir: the last-known-good file cannot be
+// saved. /readyz stays ready (the policy in force is current) and its
+// last-known-good line says since when and why the saves fail; /metrics
+// has the failure counter and gauge the alert PortcullisLastKnownGoodNotSaved
+// watches. Once there is room the line and the gauge clear.
+func TestSidecarReportsLastKnownGoodSaveFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	dir := tmpfs.Mount(t, 256<<10)
+	filler := tmpfs.Fill(t, dir)
+	e, cli := etcdClient(t)
+	const prefix = "/lkg-test"
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcdadmin.New(cli, prefix).PushPolicy(context.Background(), doc, 0, etcdadmin.Meta{Actor: "test", Reason: "lkg", Ticket: "T-1"}); err != nil {
+		t.Fatal(err)
+	}
+	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix}, stateDir: dir, pod: "lkg-pod"})
+	pollUntil(t, obsWait, "the failed saves in /readyz", func() (bool, string) {
+		code, ready := body(t, "http://"+f.admin+"/readyz")
+		return code == 200 && strings.Contains(ready, "\nlast-known-good: ok, saves failing since ") &&
+			strings.Contains(ready, "no space left on device") && strings.Contains(ready, "etcd: ok, in sync at revision"), ready
+	})
+	fams := scrapeFamilies(t, f.admin)
+	if got := value(fams, "portcullis_policy_lkg_failing"); got != 1 {
+		t.Errorf("portcullis_policy_lkg_failing = %v, want 1", got)
+	}
+	if got := value(fams, "portcullis_policy_lkg_save_failures_total"); got < 1 {
+		t.Errorf("portcullis_policy_lkg_save_failures_total = %v, want at least 1", got)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, obsWait, "the save retried", func() (bool, string) {
+		_, ready := body(t, "http://"+f.admin+"/readyz")
+		return strings.Contains(ready, "\nlast-known-good: ok, revision "), ready
+	})
+	if got := value(scrapeFamilies(t, f.admin), "portcullis_policy_lkg_failing"); got != 0 {
+		t.Errorf("portcullis_policy_lkg_failing = %v after the save, want 0", got)
 	}
 }

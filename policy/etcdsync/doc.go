@@ -23,7 +23,9 @@
 // backup, or replaced) is a lost watch: the state read is applied and
 // watched from, counted and logged at warn. Each applied revision
 // is saved to a last-known-good file so a sidecar can start serving while
-// etcd is down. A Syncer with a pod name keeps a leased member record.
+// etcd is down; the file holds what is in force (never a refused
+// document), and a save that fails is retried, counted and reported
+// (LKGHealth). A Syncer with a pod name keeps a leased member record.
 //
 // Sharer makes the tenant limits global across the deployment's live
 // sidecars (issue 17): it publishes this sidecar's demand and pushes this

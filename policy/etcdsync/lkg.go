@@ -3,12 +3,14 @@ package etcdsync
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +22,110 @@ const lkgFile = "policy-lkg.json"
 type lkg struct {
 	Saved time.Time `json:"saved"` // when the state was last confirmed current
 	State *State    `json:"state"`
+}
+
+// LKGHealth is the state of the last-known-good file's saves, for /readyz
+// and /metrics. A failing save leaves the policy in force as it is (it is
+// in memory); what suffers is a restart while etcd is unreachable, which
+// serves the file.
+type LKGHealth struct {
+	Dir          string    // SyncConfig.StateDir; "" keeps no file
+	Revision     int64     // revision of the state last saved by this Syncer; 0: none yet
+	Saved        time.Time // when; zero: none yet
+	Failures     int64     // saves that failed
+	Failing      bool      // the last save failed
+	FailingSince time.Time // first failure of the current run of failures
+	LastError    string    // why the last save failed
+	Full         bool      // the last save found the disk full and removed the older file to make room
+}
+
+// String says the state in a few words.
+func (h LKGHealth) String() string {
+	saved := "none saved yet"
+	if h.Revision != 0 {
+		saved = "revision " + strconv.FormatInt(h.Revision, 10) + " saved " + h.Saved.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case h.Dir == "":
+		return "no state directory: none kept"
+	case h.Failing:
+		return "saves failing since " + h.FailingSince.UTC().Format(time.RFC3339) +
+			" (a restart while etcd is unreachable would serve an older policy, or none): " + h.LastError + "; last " + saved
+	}
+	if h.Full {
+		return saved + " (the disk was full: the older file made room for it)"
+	}
+	return saved
+}
+
+// LKGHealth returns the state of the last-known-good file's saves.
+func (s *Syncer) LKGHealth() LKGHealth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.lkg
+	h.Dir, h.Failures = s.cfg.StateDir, s.saveFailures.Load()
+	return h
+}
+
+// save writes st to the last-known-good file and reports whether it did.
+// On a full disk the older file is removed and the write tried once more:
+// it holds a state older than the one in force, which a restart while
+// etcd is unreachable would serve, taking back the revocations since, and
+// its space may be what the new file needs. If that write fails too there
+// is no file, and such a restart serves nothing until etcd answers (fails
+// closed). Every failed write is counted
+// (portcullis_policy_lkg_save_failures_total), a full disk the older
+// file made room on too, since the next save may not fit. The first
+// failure of a run is logged at error (a write that fit after the
+// removal: at warn), the next ones at debug, the save after them at info,
+// and LKGHealth says why.
+func (s *Syncer) save(st *State) bool {
+	if s.cfg.StateDir == "" {
+		return true
+	}
+	err := writeLKG(s.cfg.StateDir, st, time.Now())
+	var full error // the write that found the disk full, when the older file made room
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if rerr := os.Remove(filepath.Join(s.cfg.StateDir, lkgFile)); rerr == nil {
+			s.saveFailures.Add(1)
+			full = err
+			if err = syncDir(s.cfg.StateDir); err == nil {
+				err = writeLKG(s.cfg.StateDir, st, time.Now())
+			}
+		}
+	}
+	removed := full != nil
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &s.lkg
+	if err == nil && removed && !h.Full {
+		s.cfg.Logger.Warn().AnErr("first_write", full).Int64("revision", st.Revision).
+			Msg("state directory full: removed the older last-known-good file to make room for the new one; the next save may not fit")
+	}
+	h.Full = removed
+	if err != nil {
+		s.saveFailures.Add(1)
+		h.LastError = err.Error()
+		if removed {
+			h.LastError += "; the older file was removed (no room for both), so a restart while etcd is unreachable serves nothing until it answers"
+		}
+		log := s.cfg.Logger.Debug()
+		if !h.Failing {
+			h.Failing, h.FailingSince = true, now
+			log = s.cfg.Logger.Error()
+		}
+		log.Err(err).Bool("older_removed", removed).Int64("revision", st.Revision).Int64("saved_revision", h.Revision).
+			Msg("cannot save the last-known-good policy: a restart while etcd is unreachable would serve an older policy, or none; retrying")
+		return false
+	}
+	if h.Failing {
+		s.cfg.Logger.Info().Int64("revision", st.Revision).Dur("failing", now.Sub(h.FailingSince)).Bool("older_removed", removed).
+			Msg("last-known-good policy saved again")
+	}
+	h.Failing, h.FailingSince, h.LastError = false, time.Time{}, ""
+	h.Revision, h.Saved = st.Revision, now
+	return true
 }
 
 // writeLKG writes st to dir atomically: a temporary file, fsync, rename,

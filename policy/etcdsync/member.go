@@ -86,35 +86,50 @@ const (
 	saveSpacing = 4
 )
 
+// saveRetry bounds the wait before a failed save of the last-known-good
+// file is tried again, when no newer state has come to replace it: from
+// its first value, doubling, to its second. A disk that fills and is
+// freed must not leave the file behind until the next change.
+var saveRetry = [2]time.Duration{time.Second, 30 * time.Second}
+
 // saveLoop writes each state offered on s.saves to the last-known-good
-// file, off the watch path; when ctx ends it writes what is still waiting.
+// file, off the watch path, trying a failed one again until it is saved
+// or a newer one comes; when ctx ends it writes what is still waiting.
 func (s *Syncer) saveLoop(ctx context.Context) {
+	var failed *State // the latest state, not saved
+	retry := saveRetry[0]
 	for {
+		var again <-chan time.Time
+		if failed != nil {
+			again = time.After(retry)
+		}
 		select {
 		case st := <-s.saves:
 			start := time.Now()
-			s.save(st)
+			failed, retry = nil, saveRetry[0]
+			if !s.save(st) {
+				failed = st
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(max(saveGap, saveSpacing*time.Since(start))):
 			}
+		case <-again:
+			if s.save(failed) {
+				failed = nil
+			}
+			retry = min(2*retry, saveRetry[1])
 		case <-ctx.Done():
 			select {
 			case st := <-s.saves:
-				s.save(st)
+				failed = st
 			default:
+			}
+			if failed != nil {
+				s.save(failed)
 			}
 			return
 		}
-	}
-}
-
-func (s *Syncer) save(st *State) {
-	if s.cfg.StateDir == "" {
-		return
-	}
-	if err := writeLKG(s.cfg.StateDir, st, time.Now()); err != nil {
-		s.cfg.Logger.Warn().Err(err).Msg("cannot save the last-known-good policy")
 	}
 }
 

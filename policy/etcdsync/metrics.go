@@ -23,6 +23,9 @@ type Metric struct {
 //	portcullis_etcd_current               gauge: 1 in sync with etcd, 0 serving the last-known-good file
 //	portcullis_etcd_watch_restarts_total  counter: watches lost and followed by a full re-read
 //	portcullis_etcd_revision_rewinds_total counter: re-reads that found etcd below the revision applied, followed
+//	portcullis_policy_lkg_save_failures_total counter: writes of the last-known-good file that failed
+//	portcullis_policy_lkg_failing         gauge: 1 while the last save of the last-known-good file failed
+//	portcullis_policy_lkg_revision        gauge: revision of the state last saved to it (0: none yet)
 //	portcullis_policy_invalid_records     gauge: invalid key, revocation and suspension records in force
 //	portcullis_policy_invalid_records_total counter: invalid records reported (each once)
 func (s *Syncer) Metrics() []Metric {
@@ -32,6 +35,9 @@ func (s *Syncer) Metrics() []Metric {
 		{"portcullis_etcd_current", "gauge", "1 while in sync with etcd, 0 while serving the last-known-good snapshot.", func() float64 { return b2f(s.current.Load()) }},
 		{"portcullis_etcd_watch_restarts_total", "counter", "etcd watches lost and followed by a full re-read.", func() float64 { return float64(s.restarts.Load()) }},
 		{"portcullis_etcd_revision_rewinds_total", "counter", "Re-reads that found etcd below the revision applied (restored or replaced cluster); the sidecar followed etcd.", func() float64 { return float64(s.rewinds.Load()) }},
+		{"portcullis_policy_lkg_save_failures_total", "counter", "Writes of the last-known-good policy file that failed: each retry, and a write that found the disk full before the older file made room.", func() float64 { return float64(s.saveFailures.Load()) }},
+		{"portcullis_policy_lkg_failing", "gauge", "1 while the last save of the last-known-good policy file failed: a restart while etcd is unreachable would serve an older policy, or none.", func() float64 { return b2f(s.LKGHealth().Failing) }},
+		{"portcullis_policy_lkg_revision", "gauge", "etcd revision of the state last saved to the last-known-good policy file by this process (0: none yet).", func() float64 { return float64(s.LKGHealth().Revision) }},
 		{"portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", func() float64 { return float64(s.invalidNow.Load()) }},
 		{"portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", func() float64 { return float64(s.invalidTotal.Load()) }},
 	}

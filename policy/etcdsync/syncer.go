@@ -86,8 +86,11 @@ type Syncer struct {
 	down         atomic.Int64 // unix nanoseconds etcd stopped answering; 0 while it answers
 	invalidNow   atomic.Int64 // invalid records in the state applied
 
+	saveFailures atomic.Int64 // writes of the last-known-good file that failed
+
 	mu      sync.Mutex // guards the following fields
 	lastErr string
+	lkg     LKGHealth // the saves' state; Dir and Failures are filled in by LKGHealth
 }
 
 // NewSyncer returns a Syncer feeding store from the deployment in cfg.
