@@ -63,7 +63,7 @@ func (s *Store) recover() error {
 	}
 	switch len(open) {
 	case 0:
-		return s.checkHeadBehind()
+		return s.checkHead()
 	case 1:
 		return s.recoverOpen(open[0])
 	}
@@ -173,7 +173,10 @@ func (s *Store) recoverOpen(n uint64) error {
 		s.rememberBatch(&w.ids[i])
 	}
 	if w.trusted == w.entries && w.brk == "" {
-		return s.reopen(path, n, w)
+		if err := s.reopen(path, n, w); err != nil {
+			return err
+		}
+		return s.checkHead()
 	}
 	return s.sealBreak(path, n, w)
 }
@@ -230,8 +233,11 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 
 func unsignedReason(w *openWalk, head *storeHead, headErr error) string {
 	n := w.entries - w.trusted
-	if headErr != nil {
+	switch {
+	case headErr != nil:
 		return fmt.Sprintf("%d entries and no valid signed head (%v)", n, headErr)
+	case head.Seq > w.seq:
+		return fmt.Sprintf("%d entries after seq %d, the last signed one, where the signed head names seq %d", n, w.seq, head.Seq)
 	}
 	return fmt.Sprintf("%d entries after seq %d, the last the signed head names", n, head.Seq)
 }
@@ -360,14 +366,149 @@ func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
 	return nil
 }
 
-// checkHeadBehind records a break when the signed head names entries past
-// the newest digest but no open segment holds them: the newest entries were
-// deleted, and the collector must not continue as if they never existed.
-func (s *Store) checkHeadBehind() error {
+// checkHead compares the chain recovered (closed segments and the open
+// one, every entry of which links and is signed or vouched for by the
+// head) with the signed head, and records a break when the chain does not
+// hold the entry the head names: the head names a seq past the chain's
+// end (the newest entries were cut off or deleted), or an entry of the
+// chain with another hash (the chain was replaced from there on: a fork).
+// A store that holds entries but no valid signed head records a break as
+// well: the head was deleted or replaced, and how many entries went with
+// it is unknown. In every case the collector must not continue and sign a
+// head over the shorter chain as if nothing was removed. A new store gets
+// its first head here, durably, before any entry: so a crash can never
+// leave entries without a head (an entry whose head was not yet renamed
+// into place carries its own signature, and the head before it stays).
+func (s *Store) checkHead() error {
 	head, err := s.readHead()
-	if err != nil || head.Seq <= s.seq {
-		return nil
+	if err != nil {
+		if s.seq == 0 {
+			// No entry to vouch for: a new store (or one emptied, which
+			// only a published head can tell).
+			return s.firstHead()
+		}
+		return s.recordBreak(s.breakSegment(), 0, fmt.Sprintf("no valid signed head (%v) but the chain holds entries up to seq %d: "+
+			"the head was deleted or replaced, and entries after seq %d may have been removed with it; how many is unknown", err, s.seq, s.seq))
 	}
-	return s.recordBreak(s.segNum+1, int(head.Seq-s.seq),
-		fmt.Sprintf("the signed head names seq %d but the chain ends at seq %d: newest entries removed", head.Seq, s.seq))
+	if head.Seq > s.seq {
+		return s.recordBreak(s.breakSegment(), int(head.Seq-s.seq),
+			fmt.Sprintf("the signed head names seq %d but the chain ends at seq %d: newest entries removed", head.Seq, s.seq))
+	}
+	got, err := s.entryHash(head.Seq)
+	switch {
+	case errors.Is(err, errSegmentExpired):
+		return nil
+	case err != nil:
+		return s.recordBreak(s.breakSegment(), 0, fmt.Sprintf("the signed head names seq %d (hash %.16s...), which the chain does not hold: %v", head.Seq, head.Hash, err))
+	case hex.EncodeToString(got[:]) != head.Hash:
+		return s.recordBreak(s.breakSegment(), 0, fmt.Sprintf("the signed head names seq %d with hash %.16s... but the chain's entry %d has hash %x...: "+
+			"the chain was replaced from there on (a fork); the entries the head vouched for are not in this store", head.Seq, head.Hash, head.Seq, got[:8]))
+	}
+	return nil
+}
+
+// breakSegment is the segment a break recorded now goes into: the open
+// one, else the next.
+func (s *Store) breakSegment() uint64 {
+	if s.seg != nil {
+		return s.segNum
+	}
+	return s.segNum + 1
+}
+
+// firstHead writes the head of a store with no entries, durably.
+func (s *Store) firstHead() error {
+	ret := int64(s.cfg.Retention / time.Second)
+	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
+		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC(), RetentionSeconds: &ret})
+	if err != nil {
+		return err
+	}
+	return durable.WriteFile(s.dir, headFile, doc)
+}
+
+// errSegmentExpired says the entry asked for was in a segment retention
+// deleted: its signed digest is kept, so the chain runs through it, but
+// the entry's own hash can no longer be compared (Verify skips it too).
+var errSegmentExpired = errors.New("its segment was deleted by retention")
+
+// errFound ends a walk of a segment's lines at the entry looked for.
+var errFound = errors.New("found")
+
+// entryHash returns the chain hash of entry seq as this store holds it,
+// found through the digests' first and last seq and the lines of the
+// segment between them, each of which must link to the one before and
+// hash correctly. The error says why the store does not hold entry seq.
+// Called with s.mu held, or before the store is shared.
+func (s *Store) entryHash(seq uint64) ([32]byte, error) {
+	var zero [32]byte
+	switch {
+	case seq == 0:
+		return zero, nil
+	case seq > s.seq:
+		return zero, fmt.Errorf("the chain ends at seq %d", s.seq)
+	case seq == s.seq:
+		return s.prev, nil
+	}
+	_, digests, err := listSegments(s.dir)
+	if err != nil {
+		return zero, err
+	}
+	var fromSeq uint64 // the chain before the segment looked in
+	var from [32]byte
+	for _, n := range digests {
+		d, _, err := s.readDigest(n)
+		if err != nil {
+			return zero, fmt.Errorf("digest %q does not verify: %w", digestName(n), err)
+		}
+		last, ok := parseHash(d.LastHash)
+		if !ok {
+			return zero, fmt.Errorf("digest %q names no last hash", digestName(n))
+		}
+		switch {
+		case d.LastSeq < seq:
+			fromSeq, from = d.LastSeq, last
+			continue
+		case d.LastSeq == seq:
+			return last, nil
+		}
+		if _, err := os.Lstat(filepath.Join(s.dir, segName(n))); errors.Is(err, os.ErrNotExist) {
+			return zero, fmt.Errorf("entry %d: %w", seq, errSegmentExpired)
+		}
+		limit := -1
+		if d.Break != "" {
+			limit = d.TrustedEntries
+		}
+		return s.findEntry(n, fromSeq, from, seq, limit)
+	}
+	if s.seg == nil {
+		return zero, fmt.Errorf("no segment holds entry %d", seq)
+	}
+	return s.findEntry(s.segNum, fromSeq, from, seq, -1)
+}
+
+// findEntry walks segment n from the chain position (seq, prev) before it
+// to entry want, over at most limit lines (-1: all), and returns its hash.
+func (s *Store) findEntry(n, seq uint64, prev [32]byte, want uint64, limit int) ([32]byte, error) {
+	_, _, err := segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
+		if limit >= 0 && i >= limit {
+			return io.EOF
+		}
+		h, hash, _, why := checkLink(line, seq, prev, s.pub())
+		if why != "" {
+			return fmt.Errorf("segment %d entry %d: %s", n, i, why)
+		}
+		seq, prev = h.Seq, hash
+		if seq == want {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return prev, nil
+	case err == nil || errors.Is(err, io.EOF):
+		return [32]byte{}, fmt.Errorf("segment %d ends at seq %d, before entry %d", n, seq, want)
+	}
+	return [32]byte{}, err
 }
