@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/durable"
@@ -20,8 +23,262 @@ import (
 // (issue 21, item 3). The collector publishes to etcd under the deployment
 // prefix (etcdadmin.Admin) and, when the operator names one, to a file
 // (FileAnchor).
+//
+// A store tells its publishers apart with ==: a publisher's dynamic type
+// must be comparable (a pointer, a string).
 type HeadPublisher interface {
 	PublishHead(ctx context.Context, head []byte) error
+}
+
+// HeadAnchor is a HeadPublisher the collector reads back: before it first
+// publishes a head there, it checks that its store holds the head already
+// published (Store.CheckAnchors, Store.PublishChecked), so that a store
+// restored from an older copy, or otherwise forked, never moves the
+// anchor onto its own chain. FileAnchor and etcdadmin.Admin are anchors.
+type HeadAnchor interface {
+	HeadPublisher
+	// ReadHead returns the head published there, nil when none is.
+	ReadHead(ctx context.Context) ([]byte, error)
+	// ReplaceHead publishes head in place of old whatever their seqs, as
+	// long as old is still the one published: the collector does so
+	// only after recording in its chain that it does not hold old.
+	ReplaceHead(ctx context.Context, old, head []byte) error
+	// Where names the anchor for a person (a file, an etcd key).
+	Where() string
+}
+
+// ErrAnchorNotHeld is returned (wrapped, in an *AnchorError) when a store
+// does not hold the head published at an anchor: the store is behind the
+// anchor or a fork of the chain it vouches for.
+var ErrAnchorNotHeld = errors.New("collector: the store does not hold the published head")
+
+// AnchorError says which published head a store does not hold, and why.
+type AnchorError struct {
+	Where     string         // the anchor (HeadAnchor.Where)
+	Published *PublishedHead // the head published there; nil when it does not verify
+	StoreSeq  uint64         // the store's chain tip
+	Reason    string
+}
+
+func (e *AnchorError) Error() string {
+	if e.Published == nil {
+		return fmt.Sprintf("collector: the head published at %s %s", e.Where, e.Reason)
+	}
+	p := e.Published
+	return fmt.Sprintf("collector: the head published at %s names seq %d (hash %.16s..., signed %s) but %s",
+		e.Where, p.Seq, p.Hash, p.Time.UTC().Format(time.RFC3339), e.Reason)
+}
+
+func (e *AnchorError) Unwrap() error { return ErrAnchorNotHeld }
+
+// anchorState is what a store knows of one publisher.
+type anchorState struct {
+	pub     HeadPublisher
+	checked bool   // the store holds the head published there, or none was
+	replace []byte // the published head a recorded rollback replaces next
+	// withheld is why heads are not published there; nil when they are.
+	withheld error
+}
+
+// anchorLocked returns p's state, adding it; s.amu is held.
+func (s *Store) anchorLocked(p HeadPublisher) *anchorState {
+	for _, a := range s.anchors {
+		if a.pub == p {
+			return a
+		}
+	}
+	a := &anchorState{pub: p}
+	s.anchors = append(s.anchors, a)
+	return a
+}
+
+// withholdLocked sets why heads are withheld from st's anchor (nil: they
+// are not) and recounts them; s.amu is held.
+func (s *Store) withholdLocked(st *anchorState, why error) {
+	st.withheld = why
+	var n uint64
+	for _, a := range s.anchors {
+		if a.withheld != nil {
+			n++
+		}
+	}
+	s.withheldAnchors.Store(n)
+}
+
+// checkAnchor reads the head published at a and checks that it verifies
+// with the store's key and that the store holds it: the entry at its seq
+// is in the chain, with its hash. It returns the document read (nil when
+// none is published), an *AnchorError when the store does not hold it, or
+// another error when the anchor cannot be read.
+func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
+	doc, err := a.ReadHead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("collector: cannot read the head published at %s to check it before publishing there: %w", a.Where(), err)
+	}
+	if doc == nil {
+		return nil, nil
+	}
+	p, err := OpenHead(doc, s.pub())
+	if err != nil {
+		return doc, &AnchorError{Where: a.Where(), Reason: fmt.Sprintf("does not verify with this collector's signing key (%v)", err)}
+	}
+	s.mu.Lock()
+	tip := s.seq
+	got, err := s.entryHash(p.Seq)
+	s.mu.Unlock()
+	ae := &AnchorError{Where: a.Where(), Published: p, StoreSeq: tip}
+	switch {
+	case errors.Is(err, errSegmentExpired):
+		return doc, nil // Verify cannot compare it either; the digests chain through it
+	case p.Seq > tip:
+		ae.Reason = fmt.Sprintf("this store's chain ends at seq %d: the store is behind its anchor (rolled back, restored from an older copy, or its newest entries deleted)", tip)
+	case err != nil:
+		ae.Reason = fmt.Sprintf("this store does not hold entry %d: %v", p.Seq, err)
+	case hex.EncodeToString(got[:]) != p.Hash:
+		ae.Reason = fmt.Sprintf("this store's entry %d has hash %x...: the store is a fork of the chain the anchor vouches for (an older copy, continued)", p.Seq, got[:8])
+	default:
+		return doc, nil
+	}
+	return doc, ae
+}
+
+// CheckAnchors checks, before the collector first publishes a head, that
+// its store holds the head published at each anchor (a HeadAnchor among
+// pubs), each read within timeout. It returns the *AnchorError of every
+// anchor whose head the store does not hold, joined; the collector does
+// not start then. An anchor that cannot be read is left to PublishChecked,
+// which checks it before publishing there.
+//
+// With acceptRollback (the operator restored the store on purpose), a head
+// the store does not hold is instead recorded in the chain as a break that
+// names it, so that Verify keeps failing for this store and the rollback
+// is signed in the chain, and the next publication replaces it
+// (HeadAnchor.ReplaceHead). Every anchor must be readable then: the break
+// names the head it replaces. The rollbacks recorded are returned.
+func (s *Store) CheckAnchors(ctx context.Context, pubs []HeadPublisher, timeout time.Duration, acceptRollback bool) (accepted []*AnchorError, err error) {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	var errs []error
+	for _, p := range pubs {
+		st := s.anchorLocked(p)
+		a, ok := p.(HeadAnchor)
+		if !ok {
+			st.checked = true
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		doc, err := s.checkAnchor(actx, a)
+		cancel()
+		var ae *AnchorError
+		switch {
+		case err == nil:
+			st.checked = true
+			s.withholdLocked(st, nil)
+		case errors.As(err, &ae) && acceptRollback:
+			st.replace = doc
+			accepted = append(accepted, ae)
+		case errors.As(err, &ae):
+			s.withholdLocked(st, err)
+			errs = append(errs, err)
+		case acceptRollback:
+			errs = append(errs, fmt.Errorf("%w: a rollback is accepted only against the head it replaces", err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := s.recordRollbacks(accepted); err != nil {
+		return nil, err
+	}
+	for _, p := range pubs {
+		if st := s.anchorLocked(p); st.replace != nil {
+			st.checked = true
+			s.withholdLocked(st, nil)
+		}
+	}
+	return accepted, nil
+}
+
+// recordRollbacks records in the chain, once for each head published, the
+// heads the store does not hold and that the operator accepted it.
+func (s *Store) recordRollbacks(accepted []*AnchorError) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, ae := range accepted {
+		if slices.ContainsFunc(accepted[:i], func(o *AnchorError) bool { return samePublished(o, ae) }) {
+			continue // recorded with the first anchor that names it
+		}
+		where := []string{ae.Where}
+		for _, o := range accepted[i+1:] {
+			if samePublished(o, ae) {
+				where = append(where, o.Where)
+			}
+		}
+		lost := 0
+		if ae.Published != nil && ae.Published.Seq > s.seq {
+			lost = int(ae.Published.Seq - s.seq)
+		}
+		shown := *ae
+		shown.Where = strings.Join(where, " and ")
+		if err := s.recordBreak(s.breakSegment(), lost, "rollback accepted by the operator: "+strings.TrimPrefix(shown.Error(), "collector: ")+
+			"; the entries that head vouched for are not in this chain, and the anchor moves on to this chain"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// samePublished reports whether a and b are about the same published head.
+func samePublished(a, b *AnchorError) bool {
+	if a.Published == nil || b.Published == nil {
+		return a.Published == b.Published && a.Reason == b.Reason
+	}
+	return a.Published.Seq == b.Published.Seq && a.Published.Hash == b.Published.Hash
+}
+
+// PublishChecked hands head, which the store signed, to every publisher,
+// each within timeout, and returns the failures joined. To an anchor
+// (HeadAnchor) it publishes only once it has found the head published
+// there in the store (CheckAnchors, or here when the anchor could not be
+// read before): while the store does not hold it, the head is withheld
+// from that anchor (StoreStats.AnchorsWithheld) and the failure names why.
+func (s *Store) PublishChecked(ctx context.Context, head []byte, timeout time.Duration, pubs []HeadPublisher) error {
+	var errs []error
+	for _, p := range pubs {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		if err := s.publishChecked(pctx, p, head); err != nil {
+			errs = append(errs, fmt.Errorf("collector: cannot publish the signed head: %w", err))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) publishChecked(ctx context.Context, p HeadPublisher, head []byte) error {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	st := s.anchorLocked(p)
+	a, isAnchor := p.(HeadAnchor)
+	if !st.checked && isAnchor {
+		if _, err := s.checkAnchor(ctx, a); err != nil {
+			if errors.Is(err, ErrAnchorNotHeld) {
+				err = fmt.Errorf("%w; not publishing there (verify this store against that anchor to inspect it)", err)
+				s.withholdLocked(st, err)
+				return err
+			}
+			return err
+		}
+	}
+	st.checked = true
+	s.withholdLocked(st, nil)
+	if st.replace != nil {
+		if err := a.ReplaceHead(ctx, st.replace, head); err != nil {
+			return err
+		}
+		st.replace = nil
+		return nil
+	}
+	return p.PublishHead(ctx, head)
 }
 
 // FileAnchor publishes each signed head to a file the operator chooses
@@ -33,26 +290,81 @@ type FileAnchor string
 // earlier entry than the one already published: the store was rolled back.
 var ErrHeadBehind = errors.New("collector: head behind the published one")
 
+// ErrHeadForked is returned (wrapped) when a head to publish names the
+// entry already published with another hash: the store it comes from is
+// not the chain the anchor vouches for (an older copy, continued).
+var ErrHeadForked = errors.New("collector: head forks from the published one")
+
 // PublishHead writes head to the file unless the head already there names
-// a later entry (a collector restarted on an older copy of its store must
-// not reset the anchor it will be checked against).
+// a later entry, or the same entry with another hash (a collector
+// restarted on an older copy of its store must not reset the anchor it
+// will be checked against, nor move it onto its own chain once that
+// reaches the published seq).
 func (a FileAnchor) PublishHead(_ context.Context, head []byte) error {
 	if old, err := readRegular(string(a), maxDocBytes); err == nil {
-		if cur, next := unverifiedSeq(old), unverifiedSeq(head); cur > next {
-			return fmt.Errorf("%w: %q names seq %d, this head seq %d", ErrHeadBehind, string(a), cur, next)
+		if err := headFollows(old, head, string(a)); err != nil {
+			return err
 		}
 	}
 	return durable.WriteFile(filepath.Dir(string(a)), filepath.Base(string(a)), head)
 }
 
+// ReadHead returns the head published in the file, nil when there is none.
+func (a FileAnchor) ReadHead(context.Context) ([]byte, error) {
+	doc, err := readRegular(string(a), maxDocBytes)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("collector: cannot read the published head %q: %w", string(a), err)
+	}
+	return doc, nil
+}
+
+// ReplaceHead writes head in place of old, the published head a recorded
+// rollback names (Store.CheckAnchors with acceptRollback), as long as old
+// is still the one in the file.
+func (a FileAnchor) ReplaceHead(_ context.Context, old, head []byte) error {
+	cur, err := readRegular(string(a), maxDocBytes)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("collector: cannot read the published head %q: %w", string(a), err)
+	}
+	if !bytes.Equal(cur, old) {
+		return fmt.Errorf("collector: %q changed since it was checked; not replacing it", string(a))
+	}
+	return durable.WriteFile(filepath.Dir(string(a)), filepath.Base(string(a)), head)
+}
+
+// Where names the file.
+func (a FileAnchor) Where() string { return "file " + string(a) }
+
+// headFollows reports (ErrHeadBehind, ErrHeadForked) whether next may
+// replace cur, the head published at where: not when it names an earlier
+// entry, or the same one with another hash. It compares only what the
+// documents say, unverified (an anchor holds no key): the collector checks
+// that its chain holds the published head before it publishes there.
+func headFollows(cur, next []byte, where string) error {
+	c, n := unverifiedHead(cur), unverifiedHead(next)
+	switch {
+	case c.Seq > n.Seq:
+		return fmt.Errorf("%w: %s names seq %d, this head seq %d", ErrHeadBehind, where, c.Seq, n.Seq)
+	case c.Seq == n.Seq && c.Hash != n.Hash:
+		return fmt.Errorf("%w: %s names seq %d with hash %.16s..., this head seq %d with hash %.16s...", ErrHeadForked, where, c.Seq, c.Hash, n.Seq, n.Hash)
+	}
+	return nil
+}
+
 // unverifiedSeq reads a signed head's seq without checking the signature.
-func unverifiedSeq(doc []byte) uint64 {
+func unverifiedSeq(doc []byte) uint64 { return unverifiedHead(doc).Seq }
+
+// unverifiedHead reads a signed head without checking the signature.
+func unverifiedHead(doc []byte) storeHead {
 	var d signedDoc
 	var h storeHead
 	if json.Unmarshal(doc, &d) != nil || json.Unmarshal(d.Payload, &h) != nil {
-		return 0
+		return storeHead{}
 	}
-	return h.Seq
+	return h
 }
 
 // SignHead signs the chain tip with time now, installs it as the store's
@@ -132,7 +444,7 @@ func (s *Store) RunHeadSigner(ctx context.Context, every time.Duration, pubs []H
 func (s *Store) signAndPublish(ctx context.Context, now time.Time, every time.Duration, pubs []HeadPublisher, onErr func(error)) {
 	doc, err := s.SignHead(now)
 	if err == nil {
-		err = PublishHead(ctx, doc, every, pubs)
+		err = s.PublishChecked(ctx, doc, every, pubs)
 	}
 	if err != nil && onErr != nil {
 		onErr(err)
@@ -140,7 +452,8 @@ func (s *Store) signAndPublish(ctx context.Context, now time.Time, every time.Du
 }
 
 // PublishHead hands head to every publisher, each within timeout, and
-// returns the failures joined.
+// returns the failures joined. It checks nothing against the anchors: the
+// collector publishes through Store.PublishChecked.
 func PublishHead(ctx context.Context, head []byte, timeout time.Duration, pubs []HeadPublisher) error {
 	var errs []error
 	for _, p := range pubs {

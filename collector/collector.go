@@ -299,6 +299,9 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
 	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
 	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address held too many unauthenticated ones.", c.conns.refused.Load())
+	const withheld = "portcullis_collector_anchors_withheld"
+	fmt.Fprintf(w, "# HELP %s Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there: rolled back or forked (see the collector's log).\n# TYPE %s gauge\n%s %d\n",
+		withheld, withheld, withheld, st.AnchorsWithheld)
 	const rej = "portcullis_collector_rejects_total"
 	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
 	for i := range c.rejects {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/durable"
@@ -70,6 +71,10 @@ type StoreStats struct {
 	Unverified uint64
 	// EventDuplicates counts events not stored again (same key and revision).
 	EventDuplicates uint64
+	// AnchorsWithheld counts the anchors signed heads are not published
+	// to now, because the store does not hold the head published there
+	// (see Store.PublishChecked).
+	AnchorsWithheld uint64
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
@@ -121,6 +126,11 @@ type Store struct {
 	line       []byte // the entry line being written, reused
 	closed     bool
 	torn       bool // a failed append left bytes after segSize
+
+	amu     sync.Mutex     // guards anchors; taken before mu
+	anchors []*anchorState // what the store knows of where its heads are published
+	// withheldAnchors counts the anchors whose withheld is set.
+	withheldAnchors atomic.Uint64
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -597,8 +607,10 @@ func (s *Store) Rotate() error {
 // Stats returns the counters.
 func (s *Store) Stats() StoreStats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	s.mu.Unlock()
+	st.AnchorsWithheld = s.withheldAnchors.Load()
+	return st
 }
 
 // Close seals the open segment with a digest and closes the store.

@@ -131,6 +131,10 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		defer logClose(cli, log, "etcd client")
 		admin = etcdadmin.New(cli, c.etcd.prefix)
 	}
+	pubs := c.head.publishers(admin)
+	if err := c.head.checkAnchors(ctx, store, pubs, c, log); err != nil {
+		return err
+	}
 	if err := det.start(ctx, c.policyFile, admin, c.data, store, log); err != nil {
 		return err
 	}
@@ -142,7 +146,6 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		}
 		defer stopMetrics()
 	}
-	pubs := c.head.publishers(admin)
 	defer publishFinalHead(store, pubs, log)
 	var bg sync.WaitGroup
 	defer det.finalSnapshot(log) // after the background tasks: nothing is stored after it

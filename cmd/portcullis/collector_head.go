@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,14 +17,51 @@ import (
 // headFlags say how often the collector signs its head and where it
 // publishes it besides etcd.
 type headFlags struct {
-	every time.Duration
-	file  string
+	every          time.Duration
+	file           string
+	acceptRollback bool
 }
 
 func (h *headFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.every, "sign-every", time.Minute, "sign and publish the store's head this often, even when idle")
 	fs.StringVar(&h.file, "publish-head", "", "also publish each signed head to this file (best on another host or mount)")
+	fs.BoolVar(&h.acceptRollback, "accept-rollback", false, "continue on a store that does not hold the head published in etcd or --publish-head (a backup restored on purpose): record the rollback as a break in the chain, which audit verify keeps reporting, and move the anchors on")
 }
+
+// checkAnchors refuses to start on a store that does not hold the head
+// published at an anchor (it was rolled back or forked) unless
+// --accept-rollback, which records each such head in the chain.
+func (h *headFlags) checkAnchors(ctx context.Context, store *collector.Store, pubs []collector.HeadPublisher, c collectorFlags, log *zerolog.Logger) error {
+	accepted, err := store.CheckAnchors(ctx, pubs, 10*time.Second, h.acceptRollback)
+	for _, ae := range accepted {
+		log.Warn().Str("anchor", ae.Where).Str("problem", ae.Error()).Msg("--accept-rollback: the rollback is recorded as a break in the chain (audit verify keeps reporting it); the anchor moves on to this store")
+	}
+	if err != nil && errors.Is(err, collector.ErrAnchorNotHeld) {
+		return fmt.Errorf("%w\nnot starting on this store: inspect it with `portcullis audit verify --data %s --public-key FILE %s`; "+
+			"if the store was restored from a backup on purpose, start the collector with --accept-rollback, which records the rollback in the chain and moves the anchor on",
+			err, c.data, h.verifyFlags(c))
+	}
+	return err
+}
+
+// verifyFlags are the audit verify flags that compare a store with the
+// anchors this collector publishes to.
+func (h *headFlags) verifyFlags(c collectorFlags) string {
+	var f []string
+	if c.etcd.endpoints != "" {
+		f = append(f, "--etcd "+c.etcd.endpoints, "--prefix "+c.etcd.prefix)
+	}
+	if h.file != "" {
+		f = append(f, "--published-head "+h.file)
+	}
+	return strings.Join(f, " ")
+}
+
+// The anchors the collector publishes to are read back before it does.
+var (
+	_ collector.HeadAnchor = (*etcdadmin.Admin)(nil)
+	_ collector.HeadAnchor = collector.FileAnchor("")
+)
 
 // publishers lists where signed heads go: etcd under the deployment prefix
 // when the collector has --etcd, and the --publish-head file.
@@ -44,7 +84,7 @@ func publishFinalHead(store *collector.Store, pubs []collector.HeadPublisher, lo
 	}
 	doc, err := store.SignHead(time.Now())
 	if err == nil {
-		err = collector.PublishHead(context.Background(), doc, 5*time.Second, pubs)
+		err = store.PublishChecked(context.Background(), doc, 5*time.Second, pubs)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("publishing the final signed head")

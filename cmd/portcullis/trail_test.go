@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -158,18 +160,53 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 		}
 	}
 
-	// A collector restarted on the older copy cannot move the anchors back.
+	// A collector restarted on the older copy does not start: its store
+	// does not hold the published head, and it says how to inspect it.
 	second := startCol("collector-2")
-	h.until("the restarted collector refusing to publish an older head", func() (bool, string) {
-		b, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
-		return strings.Count(string(b), "behind the published one") >= 2, tail(string(b), 300)
-	})
-	second.signal(t, syscall.SIGTERM)
+	select {
+	case <-second.done:
+	case <-time.After(killWait):
+		t.Fatal("the collector started on a store behind its anchors")
+	}
+	log2, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
+	for _, want := range []string{"names seq 10", "chain ends at seq 5", "behind its anchor", "portcullis audit verify --data " + data, "--etcd " + endpoints, "--accept-rollback"} {
+		if second.err == nil || !strings.Contains(string(log2), want) {
+			t.Errorf("collector on the older copy: exit %v, log does not say %q:\n%s", second.err, want, log2)
+		}
+	}
 	if ph := headIn(); ph == nil || ph.Seq != 10 {
 		t.Errorf("head in etcd after the restart on the older copy: %+v, want seq 10", ph)
 	}
 	verify(1, anchors[0]...)
 	verify(1, anchors[1]...)
+
+	// The operator restored the copy on purpose: --accept-rollback records
+	// the rollback in the chain (verify keeps failing for this store, with
+	// a recorded break and no longer a rollback) and moves the anchors on;
+	// etcd keeps the head replaced in the key's history.
+	before, err := cli.Get(context.Background(), "/trail/audit/head")
+	if err != nil || len(before.Kvs) != 1 {
+		t.Fatalf("head key: %v %v", before, err)
+	}
+	third := h.start("collector-3", "collector", "--listen", freeAddr(t), "--data", data, "--signing-key", keyFile,
+		"--token-file", tokenFile, "--etcd", endpoints, "--prefix", "/trail", "--publish-head", published,
+		"--sign-every", "100ms", "--accept-rollback")
+	h.until("the anchors moved on to the restored store", func() (bool, string) {
+		ph := headIn()
+		b, _ := os.ReadFile(published)
+		return ph != nil && ph.Seq == 6 && strings.Contains(string(b), `"seq":6`), fmt.Sprintf("%+v", ph)
+	})
+	third.signal(t, syscall.SIGTERM)
+	for _, a := range anchors[:2] {
+		out := verify(1, a...)
+		if !strings.Contains(out, collector.ProblemRecordedBreak) || !strings.Contains(out, "rollback accepted") || strings.Contains(out, ": "+collector.ProblemRolledBack+": ") {
+			t.Errorf("verify %v after --accept-rollback: %s, want the recorded rollback only", a, out)
+		}
+	}
+	old, err := cli.Get(context.Background(), "/trail/audit/head", clientv3.WithRev(before.Kvs[0].ModRevision))
+	if err != nil || len(old.Kvs) != 1 || !strings.Contains(string(old.Kvs[0].Value), `"seq":10`) {
+		t.Errorf("etcd's history of the head key lost the head replaced: %v %v", old, err)
+	}
 
 	// Every segment and the head deleted: an error or, with only the
 	// marker left, an empty store that fails and still misses the anchor.

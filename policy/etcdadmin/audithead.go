@@ -13,18 +13,26 @@ import (
 // the one already published: the store it comes from was rolled back.
 var ErrHeadBehind = errors.New("etcdadmin: audit head behind the published one")
 
+// ErrHeadForked is returned (wrapped) by PublishHead for a head that names
+// the entry already published with another hash: the store it comes from
+// is not the chain the published head vouches for.
+var ErrHeadForked = errors.New("etcdadmin: audit head forks from the published one")
+
 // headSeq is the part of a signed audit head PublishHead compares; the
 // audit package signs and checks the rest.
 type headSeq struct {
 	Payload struct {
-		Seq uint64 `json:"seq"`
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
 	} `json:"payload"`
 }
 
 // PublishHead stores head (a signed audit head document) at
-// <prefix>/audit/head unless the head already there names a later entry:
-// a collector restarted on an older copy of its store must not reset the
-// anchor it will be checked against.
+// <prefix>/audit/head unless the head already there names a later entry,
+// or the same entry with another hash: a collector restarted on an older
+// copy of its store must not reset the anchor it will be checked against,
+// nor move it onto its own chain once that reaches the published seq.
+// etcd keeps every head published in the key's revisions.
 func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 	var next headSeq
 	if err := json.Unmarshal(head, &next); err != nil {
@@ -39,8 +47,14 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 		cmp := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 		if len(resp.Kvs) > 0 {
 			var cur headSeq
-			if json.Unmarshal(resp.Kvs[0].Value, &cur) == nil && cur.Payload.Seq > next.Payload.Seq {
-				return fmt.Errorf("%w: %q names seq %d, this head seq %d", ErrHeadBehind, key, cur.Payload.Seq, next.Payload.Seq)
+			if json.Unmarshal(resp.Kvs[0].Value, &cur) == nil {
+				c, n := cur.Payload, next.Payload
+				switch {
+				case c.Seq > n.Seq:
+					return fmt.Errorf("%w: %q names seq %d, this head seq %d", ErrHeadBehind, key, c.Seq, n.Seq)
+				case c.Seq == n.Seq && c.Hash != n.Hash:
+					return fmt.Errorf("%w: %q names seq %d with hash %.16s..., this head seq %d with hash %.16s...", ErrHeadForked, key, c.Seq, c.Hash, n.Seq, n.Hash)
+				}
 			}
 			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)
 		}
@@ -54,6 +68,40 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 	}
 	return fmt.Errorf("%w: %q", ErrConflict, key)
 }
+
+// ReplaceHead stores head at <prefix>/audit/head in place of old, whatever
+// their seqs, as long as old is still the value there: the collector
+// replaces a published head its store does not hold only after recording
+// the rollback in its chain (portcullis collector --accept-rollback). The
+// head replaced stays in the key's revision history.
+func (a *Admin) ReplaceHead(ctx context.Context, old, head []byte) error {
+	key := a.k.AuditHead()
+	cmp := clientv3.Compare(clientv3.Value(key), "=", string(old))
+	if old == nil {
+		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	}
+	tx, err := a.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, string(head))).Commit()
+	if err != nil {
+		return fmt.Errorf("cannot write %q: %w", key, err)
+	}
+	if !tx.Succeeded {
+		return fmt.Errorf("%w: %q changed since it was checked; not replacing it", ErrConflict, key)
+	}
+	return nil
+}
+
+// ReadHead returns the signed audit head published under the prefix, nil
+// when none is.
+func (a *Admin) ReadHead(ctx context.Context) ([]byte, error) {
+	doc, err := a.AuditHead(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return doc, err
+}
+
+// Where names the key the audit head is published at.
+func (a *Admin) Where() string { return "etcd key " + a.k.AuditHead() }
 
 // AuditHead returns the signed audit head published under the prefix.
 func (a *Admin) AuditHead(ctx context.Context) ([]byte, error) {
