@@ -53,11 +53,16 @@
 // the open segment is detectable too, and re-signed on a timer even when
 // idle (RunHeadSigner), which hands every signed head to HeadPublishers
 // outside the host (etcd under the deployment prefix, a FileAnchor) so a
-// rolled-back or emptied store is found against it. At start, every entry
+// rolled-back or emptied store is found against it; before the first head
+// goes to an anchor (a HeadAnchor), the store checks that it holds the
+// head published there (CheckAnchors, PublishChecked), so a store behind
+// or forked never moves it. At start, every entry
 // of the open segment is checked; entries after the last signed one, or
 // after a link that does not hash, are never signed over: the segment is
 // sealed with a digest naming its last trusted entry and a break entry
-// starts the next one. Batch ids (per sender) and events (by etcd key and
+// starts the next one. The chain's end is then compared with the signed
+// head: a head past it, naming another hash, or missing over a store with
+// entries is recorded as a break too. Batch ids (per sender) and events (by etcd key and
 // revision) are deduplicated, and the seen sets are rebuilt from the
 // trusted entries at start. An append fails (and the Collector answers
 // 503) only when its entry was not stored: a failure after the entry's

@@ -22,7 +22,11 @@ import (
 // collector wrote, or a link that does not hash. The
 // collector does not sign over them; it seals that segment with a digest
 // that names the last trusted entry, starts a new segment and records the
-// break there, chained to the last trusted entry (issue 21, item 1).
+// break there, chained to the last trusted entry (issue 21, item 1). It
+// also records one when the chain does not hold the entry the signed head
+// names (cut off, or a fork), when a store with entries has no valid
+// head (checkHead), and when the operator accepts a rollback past a
+// published head (CheckAnchors): verify keeps reporting each.
 const KindBreak = "break"
 
 // storeMarker names the file that makes a directory an audit store, so that
