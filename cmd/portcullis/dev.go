@@ -157,6 +157,10 @@ func pushIfEmpty(ctx context.Context, admin *etcdadmin.Admin, path string, log z
 	return nil
 }
 
+// devHeadFile is where portcullis dev publishes the collector's signed
+// head besides etcd, in its data directory.
+const devHeadFile = "published-head.json"
+
 // devCollector starts the collector with a signing key and a bearer token
 // made on first run, and returns the token file for the sidecar and a
 // function that stops the collector.
@@ -187,6 +191,14 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 	if err != nil {
 		return "", nil, err
 	}
+	// The head is signed and published as a deployment's collector does:
+	// to etcd, and to a file the demo's audit verify and evidence pack
+	// check the store against once etcd has stopped (a file beside the
+	// store is rolled back with it: in production it goes elsewhere).
+	pubs := []collector.HeadPublisher{admin, collector.FileAnchor(filepath.Join(f.data, devHeadFile))}
+	if _, err := store.CheckAnchors(ctx, pubs, 10*time.Second, false); err != nil {
+		return "", nil, errors.Join(err, store.Close())
+	}
 	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
 		return "", nil, errors.Join(err, store.Close())
 	}
@@ -207,14 +219,15 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 		}
 	})
 	bg.Go(func() { collector.ForwardEvents(fctx, admin, store, filepath.Join(f.data, "events.rev"), log) })
+	bg.Go(func() {
+		store.RunHeadSigner(fctx, time.Minute, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
+	})
 	return tokenFile, func() {
 		cancel()
 		if err := srv.Close(); err != nil {
 			log.Warn().Err(err).Msg("closing the dev collector")
 		}
 		bg.Wait()
-		if err := store.Close(); err != nil {
-			log.Error().Err(err).Msg("closing the audit store")
-		}
+		publishFinalHead(store, pubs, &log) // closes the store
 	}, nil
 }

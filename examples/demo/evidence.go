@@ -22,9 +22,10 @@ func (d *demo) evidencePack() error {
 		return err
 	}
 	period := time.Now().UTC().Format("2006-01")
-	fmt.Printf("\n== portcullis evidence pack --period %s --data DIR --policy examples/policy.yaml --signing-key KEY --out %s\n", period, out)
+	fmt.Printf("\n== portcullis evidence pack --period %s --data DIR --policy examples/policy.yaml --signing-key KEY --published-head HEAD --out %s\n", period, out)
 	cmd := exec.Command(d.bin, "evidence", "pack", "--period", period, "--data", filepath.Join(d.data, "audit"),
 		"--policy", filepath.Join("examples", "policy.yaml"), "--signing-key", filepath.Join(d.data, "audit-signing.key"),
+		"--published-head", filepath.Join(d.data, "published-head.json"),
 		"--out", out) // the retention setting comes from the store's signed head
 	b, err := cmd.CombinedOutput()
 	fmt.Print(string(b))

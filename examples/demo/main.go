@@ -292,8 +292,9 @@ func (d *demo) auditReport() error {
 		fmt.Printf("   %s %-15s %-14s %-12s by %s (%s, %s)\n", ev.Time.Format(time.RFC3339), ev.Action, ev.Target, "", ev.Actor, ev.Reason, ev.Ticket)
 		return nil
 	})
-	fmt.Println("\n== portcullis audit verify --data DIR --public-key KEY.pub")
-	out, err = exec.Command(d.bin, "audit", "verify", "--data", dir, "--public-key", filepath.Join(d.data, "audit-signing.key.pub")).CombinedOutput()
+	fmt.Println("\n== portcullis audit verify --data DIR --public-key KEY.pub --published-head HEAD (the head the collector published)")
+	out, err = exec.Command(d.bin, "audit", "verify", "--data", dir, "--public-key", filepath.Join(d.data, "audit-signing.key.pub"),
+		"--published-head", filepath.Join(d.data, "published-head.json")).CombinedOutput()
 	fmt.Print(string(out))
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
