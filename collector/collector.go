@@ -24,6 +24,13 @@ type Config struct {
 	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
 	MaxBodyBytes   int64         // largest accepted batch (after decompression); 0 means 16 MiB
 	Limits         DecodeLimits  // records per batch and bytes per record; beyond them 413
+	// MaxInflightBytes bounds the memory held by the requests being read
+	// at once, collector-wide: their body buffers (by capacity) and gzip
+	// readers. A request that would take more is answered 503
+	// collector_busy, with Retry-After, and its connection closed. 0
+	// means 8 x MaxBodyBytes; less than one request of the largest batch
+	// holds (MaxBodyBytes, a byte and a gzip reader: 48 KiB) is refused.
+	MaxInflightBytes int64
 	// RecordWindow is how far a record's time may lie from the receipt
 	// time before the record is stored flagged FlagTimeOutsideWindow; 0
 	// means 15 minutes.
@@ -47,11 +54,12 @@ const (
 	rejectStore
 	rejectMethod
 	rejectNotFound
+	rejectBusy
 	numRejects
 )
 
 var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
-	"malformed", "store_error", "method_not_allowed", "not_found"}
+	"malformed", "store_error", "method_not_allowed", "not_found", "busy"}
 
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
@@ -66,6 +74,8 @@ type Collector struct {
 	reqSeq  atomic.Uint64
 	rejects [numRejects]atomic.Uint64
 	conns   connLimiter
+	// inflight is the budget of MaxInflightBytes.
+	inflight inflightBudget
 }
 
 // New returns a Collector storing into store.
@@ -78,6 +88,10 @@ func New(store *Store, cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	setDefault(&cfg.MaxBodyBytes, 16<<20)
+	setDefault(&cfg.MaxInflightBytes, 8*cfg.MaxBodyBytes)
+	if most := maxRequestHold(cfg.MaxBodyBytes); cfg.MaxInflightBytes < most {
+		return nil, fmt.Errorf("collector: the in-flight budget of %d bytes (MaxInflightBytes, --max-inflight-bytes) cannot hold one batch of the largest size, %d bytes (MaxBodyBytes, --max-batch-bytes), read through gzip: that takes %d; such a batch would be refused busy every time", cfg.MaxInflightBytes, cfg.MaxBodyBytes, most)
+	}
 	setDefault(&cfg.RecordWindow, 15*time.Minute)
 	setDefault(&cfg.UnauthConnsPerClient, 8)
 	setDefault(&cfg.UnauthTimeout, 5*time.Second)
@@ -86,6 +100,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 		cfg.Now = time.Now
 	}
 	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop()}
+	c.inflight.max = cfg.MaxInflightBytes
 	c.conns.init(cfg.UnauthConnsPerClient)
 	if cfg.Log != nil {
 		c.log = *cfg.Log
@@ -141,8 +156,17 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := ingestPool.Get().(*ingestBuffers)
+	hold := bodyHold{budget: &c.inflight}
+	// The body is the request's until the append returns (the decoded
+	// records do not alias it, but the buffer is the request's until it
+	// goes back to the pool), and so is its reservation.
+	defer hold.release()
 	defer buf.release()
-	body, status, err := c.readBody(w, r, buf)
+	body, status, err := c.readBody(w, r, buf, &hold)
+	if errors.Is(err, errBusy) {
+		c.busy(w, r)
+		return
+	}
 	if err != nil {
 		reason, code := rejectMalformed, "bad_request"
 		if status == http.StatusRequestEntityTooLarge {
@@ -174,6 +198,27 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	writeExportResponse(w, format)
 }
+
+// busy answers 503 collector_busy, at once, to a request whose body
+// would take more than the in-flight budget has left, and closes its
+// connection: what is left of the body is read for at most busyDrain,
+// not until the read timeout as a stalled sender would have it. The
+// sender retries after Retry-After, from its spool.
+func (c *Collector) busy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	c.fail(w, r, rejectBusy, http.StatusServiceUnavailable, "collector_busy",
+		fmt.Sprintf("the batches being read hold the collector's in-flight budget of %d bytes (--max-inflight-bytes); retry", c.cfg.MaxInflightBytes))
+	// The server writes the answer, then reads what is left of the body
+	// (up to 256 KiB) so that closing the connection does not reset it
+	// under an answer the sender has yet to read; the deadline bounds
+	// that for a sender that stalls, instead of the read timeout.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(busyDrain))
+}
+
+// busyDrain is how long the rest of a body refused busy is read (and
+// discarded) before its connection closes.
+const busyDrain = 500 * time.Millisecond
 
 // unauthorized answers 401 and closes the connection.
 func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
@@ -214,10 +259,18 @@ func batchFormat(contentType string) (string, bool) {
 }
 
 // readBody reads the (possibly gzip) body up to MaxBodyBytes into buf's
-// body buffer.
-func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingestBuffers) ([]byte, int, error) {
+// body buffer, reserving in hold the memory it holds: the pooled buffer's
+// capacity, every growth and a gzip reader. A reservation over the
+// in-flight budget ends the read with errBusy.
+func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingestBuffers, hold *bodyHold) ([]byte, int, error) {
 	if r.ContentLength > c.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch of %d bytes exceeds the %d byte limit", r.ContentLength, c.cfg.MaxBodyBytes)
+	}
+	limit := c.cfg.MaxBodyBytes + 1 // the byte more tells a body over the limit
+	if int64(cap(buf.body)) > limit || !hold.take(int64(cap(buf.body))) {
+		// A pooled buffer this request cannot need, or cannot have: it
+		// is left to the collector, and the body read into a new one.
+		buf.body = nil
 	}
 	var src io.Reader = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
 	hint := r.ContentLength
@@ -225,6 +278,9 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 	case "", "identity":
 	case "gzip":
 		hint = 0 // the length is the compressed one
+		if !hold.take(gzipReaderBytes) {
+			return nil, http.StatusServiceUnavailable, errBusy
+		}
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("cannot read gzip body: %w", err)
@@ -233,8 +289,11 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 	default:
 		return nil, http.StatusBadRequest, fmt.Errorf("unsupported content encoding %q", enc)
 	}
-	body, err := readAll(buf.body[:0], io.LimitReader(src, c.cfg.MaxBodyBytes+1), hint)
+	body, err := readAll(buf.body[:0], src, hint, limit, hold)
 	buf.body = body
+	if errors.Is(err, errBusy) {
+		return nil, http.StatusServiceUnavailable, err
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) || int64(len(body)) > c.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch exceeds the %d byte limit", c.cfg.MaxBodyBytes)
@@ -299,9 +358,12 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
 	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
 	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address held too many unauthenticated ones.", c.conns.refused.Load())
-	const withheld = "portcullis_collector_anchors_withheld"
-	fmt.Fprintf(w, "# HELP %s Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there: rolled back or forked (see the collector's log).\n# TYPE %s gauge\n%s %d\n",
-		withheld, withheld, withheld, st.AnchorsWithheld)
+	gauge := func(name, help string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
+	}
+	gauge("portcullis_collector_anchors_withheld", "Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there: rolled back or forked (see the collector's log).", int64(st.AnchorsWithheld))
+	gauge("portcullis_collector_inflight_bytes", "Memory held by the requests being read: body buffers (by capacity) and gzip readers.", c.inflight.held.Load())
+	gauge("portcullis_collector_inflight_budget_bytes", "The most the requests being read may hold (--max-inflight-bytes); a request that would take more is answered 503 collector_busy.", c.cfg.MaxInflightBytes)
 	const rej = "portcullis_collector_rejects_total"
 	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
 	for i := range c.rejects {

@@ -51,16 +51,31 @@ func (b *ingestBuffers) trim() {
 	}
 }
 
-// readAll is io.ReadAll into buf's storage. A hint (the request's
-// Content-Length; at most maxTrustedHint is taken on trust) sizes the
-// buffer once, with the byte more that meets EOF.
-func readAll(buf []byte, src io.Reader, hint int64) ([]byte, error) {
-	if hint = min(hint, maxTrustedHint); hint > 0 && int64(cap(buf)) <= hint {
+// readAll is io.ReadAll into buf's storage, reading at most limit bytes
+// (the caller's size limit plus one, which tells a body over the limit).
+// A hint (the request's Content-Length; at most maxTrustedHint is taken
+// on trust) sizes the buffer once, with the byte more that meets EOF.
+// Every growth of the buffer is reserved in hold before it is allocated
+// (one atomic add); a refused reservation ends the read with errBusy. The
+// buffer never grows past limit, so a body just under the limit holds no
+// growth slack beyond it.
+func readAll(buf []byte, src io.Reader, hint, limit int64, hold *bodyHold) ([]byte, error) {
+	if hint = min(hint, maxTrustedHint, limit-1); hint > 0 && int64(cap(buf)) <= hint {
+		if !hold.take(hint + 1 - int64(cap(buf))) {
+			return buf, errBusy
+		}
 		buf = make([]byte, 0, hint+1)
 	}
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			if int64(len(buf)) >= limit {
+				return buf, nil
+			}
+			n := grownCap(cap(buf), limit)
+			if !hold.take(int64(n - cap(buf))) {
+				return buf, errBusy
+			}
+			buf = append(make([]byte, 0, n), buf...)
 		}
 		n, err := src.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -71,4 +86,16 @@ func readAll(buf []byte, src io.Reader, hint int64) ([]byte, error) {
 			return buf, err
 		}
 	}
+}
+
+// grownCap is the capacity readAll grows a buffer of capacity c to:
+// double up to 256 KiB, then a quarter more (append's rule for large
+// slices, computed here so that it is reserved before the allocation),
+// never past limit.
+func grownCap(c int, limit int64) int {
+	n := max(2*c, 512)
+	if c >= 256<<10 {
+		n = c + c/4
+	}
+	return int(min(int64(n), limit))
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"strings"
@@ -74,17 +75,17 @@ func TestIngestBuffersTrim(t *testing.T) {
 func TestReadAll(t *testing.T) {
 	want := strings.Repeat("0123456789", 1000)
 	for _, hint := range []int64{-1, 0, 10, int64(len(want)), int64(len(want)) + 5} {
-		got, err := readAll(nil, iotest.HalfReader(strings.NewReader(want)), hint)
+		got, err := readAll(nil, iotest.HalfReader(strings.NewReader(want)), hint, math.MaxInt64, nil)
 		if err != nil || string(got) != want {
 			t.Fatalf("hint %d: read %d bytes, err %v; want %d", hint, len(got), err, len(want))
 		}
 	}
 	buf := make([]byte, 0, len(want)+1)
-	got, _ := readAll(buf, strings.NewReader(want), int64(len(want)))
+	got, _ := readAll(buf, strings.NewReader(want), int64(len(want)), math.MaxInt64, nil)
 	if &got[0] != &buf[:1][0] {
 		t.Error("readAll did not read into the storage it was given")
 	}
-	if _, err := readAll(nil, iotest.ErrReader(io.ErrUnexpectedEOF), 0); err != io.ErrUnexpectedEOF {
+	if _, err := readAll(nil, iotest.ErrReader(io.ErrUnexpectedEOF), 0, math.MaxInt64, nil); err != io.ErrUnexpectedEOF {
 		t.Errorf("err %v, want %v", err, io.ErrUnexpectedEOF)
 	}
 }
@@ -93,7 +94,7 @@ func TestReadAll(t *testing.T) {
 // 10 bytes makes readAll hold at most maxTrustedHint, not the declared
 // length (a token holder's idle connections each pinned 4 MiB before).
 func TestReadAllTrustsHintOnlySoFar(t *testing.T) {
-	got, err := readAll(nil, strings.NewReader("0123456789"), 4<<20)
+	got, err := readAll(nil, strings.NewReader("0123456789"), 4<<20, math.MaxInt64, nil)
 	if err != nil || string(got) != "0123456789" {
 		t.Fatalf("read %q, err %v", got, err)
 	}

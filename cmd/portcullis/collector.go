@@ -30,7 +30,7 @@ type collectorFlags struct {
 	tlsCert, tlsKey, clientCA                             string
 	segmentMaxBytes                                       int64
 	segmentMaxAge                                         time.Duration
-	maxBatchBytes                                         int64
+	maxBatchBytes, maxInflightBytes                       int64
 	maxBatchRecords, maxRecordBytes                       int
 	recordWindow                                          time.Duration
 	etcd                                                  etcdConnFlags
@@ -53,6 +53,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
+	fs.Int64Var(&c.maxInflightBytes, "max-inflight-bytes", 0, "most memory the batches being read hold at once (0: 8 x --max-batch-bytes); beyond it a batch is answered 503 collector_busy and retried by its sender")
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
 	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
 	fs.DurationVar(&c.recordWindow, "record-window", 15*time.Minute, "records timed further than this from receipt are stored flagged time_outside_window")
@@ -107,7 +108,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	defer logClose(store, log, "audit store")
 	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
-		MaxBodyBytes: c.maxBatchBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
+		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, Log: log})
 	if err != nil {
 		return err
