@@ -56,9 +56,10 @@ func (b *ingestBuffers) trim() {
 // A hint (the request's Content-Length; at most maxTrustedHint is taken
 // on trust) sizes the buffer once, with the byte more that meets EOF.
 // Every growth of the buffer is reserved in hold before it is allocated
-// (one atomic add); a refused reservation ends the read with errBusy. The
-// buffer never grows past limit, so a body just under the limit holds no
-// growth slack beyond it.
+// (one atomic add, of the growth: the smaller buffer it copies from is
+// garbage once copied, for the GC to take back); a refused reservation
+// ends the read with errBusy. The buffer never grows past limit, so a
+// body just under the limit holds no growth slack beyond it.
 func readAll(buf []byte, src io.Reader, hint, limit int64, hold *bodyHold) ([]byte, error) {
 	if hint = min(hint, maxTrustedHint, limit-1); hint > 0 && int64(cap(buf)) <= hint {
 		if !hold.take(hint + 1 - int64(cap(buf))) {
