@@ -4,9 +4,11 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Review statuses of a manifest row.
@@ -66,7 +68,35 @@ func Approve(dir, name, status string, key ed25519.PrivateKey) error {
 	if _, err := os.Stat(zip); err != nil {
 		return nil // no zip beside the folder: nothing to refresh
 	}
-	return zipDir(dir, zip)
+	files, err := readPackFiles(dir, rows)
+	if err != nil {
+		return err
+	}
+	return writeZip(dir, files, zip)
+}
+
+// readPackFiles reads the files the manifest rows list, and the manifest's
+// own, from dir, never through a link: the zip holds those and nothing
+// else the folder may hold.
+func readPackFiles(dir string, rows []ManifestRow) ([]packFile, error) {
+	names := []string{ManifestCSV, ManifestJSON, ManifestSig}
+	for _, r := range rows {
+		names = append(names, r.File)
+	}
+	files := make([]packFile, 0, len(names))
+	for _, n := range names {
+		f, err := os.OpenFile(filepath.Join(dir, filepath.Base(n)), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %q of pack %q (never through a link): %w", n, dir, err)
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %q of pack %q: %w", n, dir, err)
+		}
+		files = append(files, packFile{filepath.Base(n), data})
+	}
+	return files, nil
 }
 
 func readManifest(dir string) ([]ManifestRow, error) {

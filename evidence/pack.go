@@ -10,11 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
@@ -170,15 +170,54 @@ func Pack(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	for _, f := range out {
-		if err := os.WriteFile(filepath.Join(res.Dir, f.name), f.data, 0o644); err != nil {
-			return nil, fmt.Errorf("cannot write %q: %w", f.name, err)
+		if err := writeNoFollow(filepath.Join(res.Dir, f.name), f.data); err != nil {
+			return nil, err
 		}
 	}
-	if err := zipDir(res.Dir, res.Zip); err != nil {
+	// The zip holds the files built and scanned here, never whatever else
+	// the folder holds (an earlier run's note, a planted link): an outside
+	// review found a key in such a file zipped under a scan that said PASS.
+	if err := writeZip(res.Dir, out, res.Zip); err != nil {
 		return nil, err
+	}
+	if foreign := foreignFiles(res.Dir, out); len(foreign) > 0 {
+		b.warnings = append(b.warnings, fmt.Sprintf("the pack folder %q also holds %s, which are not part of the pack: not in the zip, the manifest or the credential scan", res.Dir, strings.Join(foreign, ", ")))
 	}
 	res.Warnings = b.warnings
 	return res, nil
+}
+
+// writeNoFollow writes a file of the pack, refusing to write through a
+// symbolic link planted under its name (os.WriteFile follows one, out of
+// the folder).
+func writeNoFollow(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot write %q (a pack file is never written through a link): %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %q: %w", path, err)
+	}
+	return nil
+}
+
+// foreignFiles lists, sorted, what dir holds besides the pack's files.
+func foreignFiles(dir string, out []packFile) []string {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var foreign []string
+	for _, n := range names {
+		if !slices.ContainsFunc(out, func(f packFile) bool { return f.name == n.Name() }) {
+			foreign = append(foreign, n.Name())
+		}
+	}
+	return foreign
 }
 
 // FileName is the name of an evidence file: <Area>-<Name>-<Period>.<ext>.
@@ -346,40 +385,27 @@ type span struct {
 	until time.Time
 }
 
-func zipDir(dir, out string) error {
-	names, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("cannot list pack folder %q: %w", dir, err)
-	}
+// writeZip writes the pack's files, in name order, to a zip at out, each
+// under the folder's name.
+func writeZip(dir string, files []packFile, out string) error {
+	files = slices.Clone(files)
+	slices.SortFunc(files, func(a, b packFile) int { return strings.Compare(a.name, b.name) })
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
-	for _, n := range names {
-		if err := addZip(zw, dir, n.Name()); err != nil {
-			return err
+	for _, f := range files {
+		w, err := zw.Create(filepath.Base(dir) + "/" + f.name)
+		if err == nil {
+			_, err = w.Write(f.data)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot add %q to the zip: %w", f.name, err)
 		}
 	}
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("cannot finish zip %q: %w", out, err)
 	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("cannot write zip %q: %w", out, err)
-	}
-	return nil
-}
-
-func addZip(zw *zip.Writer, dir, name string) error {
-	f, err := os.Open(filepath.Join(dir, name))
-	if err != nil {
-		return fmt.Errorf("cannot open %q for the zip: %w", name, err)
-	}
-	defer f.Close()
-	w, err := zw.Create(filepath.Base(dir) + "/" + name)
-	if err != nil {
-		return fmt.Errorf("cannot add %q to the zip: %w", name, err)
-	}
-	if _, err := io.Copy(w, f); err != nil {
-		return fmt.Errorf("cannot add %q to the zip: %w", name, err)
+	if err := writeNoFollow(out, buf.Bytes()); err != nil {
+		return fmt.Errorf("cannot write zip: %w", err)
 	}
 	return nil
 }
