@@ -125,10 +125,14 @@ func (s *Store) collectBatchIDs(n uint64) error {
 }
 
 // rememberBatch records a stored batch id (per sender) and the lifecycle
-// events of an entry, so a retry is not stored twice.
+// events of an entry, so a retry is not stored twice, and the segment a
+// retention entry names, so its expiry is not recorded twice.
 func (s *Store) rememberBatch(h *entryHeader) {
-	if h.Kind == KindBatch {
+	switch h.Kind {
+	case KindBatch:
 		s.seen[batchKey{h.Sender, h.BatchID}] = struct{}{}
+	case KindRetention:
+		s.retained[h.Segment] = struct{}{}
 	}
 	for _, ev := range h.Events {
 		if ev.Key != "" {
@@ -221,7 +225,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}

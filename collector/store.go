@@ -121,6 +121,7 @@ type Store struct {
 	lastSig    string
 	seen       map[batchKey]struct{}
 	seenEvents map[eventKey]struct{}
+	retained   map[uint64]struct{} // segments a retention entry of the chain names
 	stats      StoreStats
 	buf        []byte // the body being encoded, reused
 	line       []byte // the entry line being written, reused
@@ -148,7 +149,8 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("collector: cannot create store directory %q: %w", dir, err)
 	}
-	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{})}
+	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{}),
+		retained: make(map[uint64]struct{})}
 	if err := s.recover(); err != nil {
 		return nil, err
 	}

@@ -114,7 +114,15 @@ type verifier struct {
 	oldestTail time.Time // time of the oldest entry after the last signed one
 	newestTail time.Time // time of the newest entry after the last signed one
 	expired    map[uint64]bool
-	gone       []uint64 // segment files absent but with a digest
+	// newest is the valid retention entry of the highest segment: it
+	// accounts for the deletion of every earlier segment as old (see
+	// resolveGone), whose own entries went with the segment holding them.
+	newest struct {
+		segment   uint64
+		at        time.Time
+		retention time.Duration
+	}
+	gone []uint64 // segment files absent but with a digest
 	// scan receives every line read (ReadStore); nil for none.
 	scan *passScan
 	// blocks are the buffers readBlocks fills ahead of the checks.
@@ -271,10 +279,22 @@ func (v *verifier) absent(n uint64) {
 	v.hashAt[d.LastSeq] = v.prev
 }
 
-// resolveGone accepts absent segments covered by a valid retention entry.
+// resolveGone accepts absent segments covered by a valid retention entry:
+// their own, or, for a segment before the newest one expired, that
+// newest entry when the segment closed, by its signed digest, longer ago
+// than the retention in force then. Retention entries are appended to the
+// open segment, so once that segment is itself expired the entries it
+// held are gone with it: without the second rule, every verify from a
+// second retention period on reported the segments they accounted for
+// missing (found by a test of a crash during expiry).
 func (v *verifier) resolveGone() {
 	for _, n := range v.gone {
 		if v.expired[n] {
+			v.rep.Expired++
+			continue
+		}
+		if d := v.digests[n]; d != nil && n < v.newest.segment && v.newest.retention > 0 &&
+			v.newest.at.Sub(d.End) >= v.newest.retention {
 			v.rep.Expired++
 			continue
 		}
@@ -548,6 +568,9 @@ func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
 			b.Segment, d.End.Format(time.RFC3339), b.RetentionSeconds, b.Time.Format(time.RFC3339))
 	default:
 		v.expired[b.Segment] = true
+		if b.Segment >= v.newest.segment {
+			v.newest.segment, v.newest.at, v.newest.retention = b.Segment, b.Time, time.Duration(b.RetentionSeconds)*time.Second
+		}
 	}
 }
 
