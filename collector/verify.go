@@ -48,6 +48,10 @@ type VerifyOptions struct {
 	// Published is the newest head published outside the host (etcd, a
 	// file); a store behind it was rolled back.
 	Published *PublishedHead
+	// OtherPublished are the other heads read from where they were
+	// published: the store must hold each of them too, since anchors that
+	// disagree mean one of them was moved.
+	OtherPublished []*PublishedHead
 	// ExpectHead is the hex chain hash of an entry the store must hold
 	// (a head the operator kept, as `audit verify` prints it).
 	ExpectHead string
@@ -672,8 +676,10 @@ func (v *verifier) lastSignedTime() time.Time {
 // checkPublished compares the chain with the head published outside the
 // host and the head the operator expects (issue 21, item 3).
 func (v *verifier) checkPublished() {
-	if p := v.opts.Published; p != nil {
-		v.expectAt(p.Seq, p.Hash, fmt.Sprintf("the head published at %s", p.Time.UTC().Format(time.RFC3339)))
+	for _, p := range append([]*PublishedHead{v.opts.Published}, v.opts.OtherPublished...) {
+		if p != nil {
+			v.expectAt(p.Seq, p.Hash, fmt.Sprintf("the head published at %s", p.Time.UTC().Format(time.RFC3339)))
+		}
 	}
 	if e := v.opts.ExpectHead; e != "" {
 		for seq, h := range v.hashAt {

@@ -300,6 +300,9 @@ func (b *builder) anchorText() string {
 			}
 			w.WriteString("\n")
 		}
+		for _, p := range a.Others {
+			fmt.Fprintf(&w, "- another published head, which the store must hold too: seq %d, chain hash %s, signed %s\n", p.Seq, p.Hash, rfc(p.Time))
+		}
 		if a.ExpectHead != "" {
 			fmt.Fprintf(&w, "- head kept earlier (`--expect-head`): chain hash %s\n", a.ExpectHead)
 		}

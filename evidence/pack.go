@@ -73,6 +73,9 @@ type Anchor struct {
 	// Published is the newest of the published heads read, opened with
 	// the collector's key (collector.OpenHead); nil when none was.
 	Published *collector.PublishedHead
+	// Others are the other published heads read: the store must hold
+	// each of them too.
+	Others []*collector.PublishedHead
 	// ExpectHead is the hex chain hash of a head kept earlier (the hash
 	// `audit verify` prints): the store must hold that entry.
 	ExpectHead string

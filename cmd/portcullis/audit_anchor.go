@@ -45,7 +45,7 @@ func (a *anchorFlags) registerHeads(fs *flag.FlagSet) {
 func (a *anchorFlags) options(pub ed25519.PublicKey) (collector.VerifyOptions, error) {
 	opts := collector.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
 	heads, _, err := a.readHeads(pub, true)
-	opts.Published = newestHead(heads)
+	opts.Published, opts.OtherPublished = newestHead(heads)
 	return opts, err
 }
 
@@ -95,15 +95,20 @@ func (a *anchorFlags) readHeads(pub ed25519.PublicKey, requireEtcd bool) (heads 
 	return heads, missing, nil
 }
 
-// newestHead returns the head that names the latest entry; nil for none.
-func newestHead(heads []publishedHead) *collector.PublishedHead {
-	var newest *collector.PublishedHead
+// newestHead returns the head that names the latest entry (nil for none)
+// and the others, which the store must hold too.
+func newestHead(heads []publishedHead) (newest *collector.PublishedHead, others []*collector.PublishedHead) {
 	for _, h := range heads {
-		if newest == nil || h.head.Seq > newest.Seq {
+		switch {
+		case newest == nil:
 			newest = h.head
+		case h.head.Seq > newest.Seq:
+			others, newest = append(others, newest), h.head
+		default:
+			others = append(others, h.head)
 		}
 	}
-	return newest
+	return newest, others
 }
 
 func (a *anchorFlags) etcdHead() ([]byte, error) {

@@ -220,7 +220,8 @@ func (f *packFlags) readAnchor(cfg *evidence.Config) error {
 	if err != nil {
 		return err
 	}
-	cfg.Anchor = evidence.Anchor{Published: newestHead(heads), ExpectHead: f.anchor.expectHead, Missing: missing}
+	newest, others := newestHead(heads)
+	cfg.Anchor = evidence.Anchor{Published: newest, Others: others, ExpectHead: f.anchor.expectHead, Missing: missing}
 	for _, h := range heads {
 		cfg.Anchor.Checked = append(cfg.Anchor.Checked, h.from)
 	}
