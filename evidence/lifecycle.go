@@ -139,22 +139,8 @@ func (b *builder) credentialScan() ([]byte, error) {
 		return w.Bytes(), nil
 	}
 	w.WriteString("\nResult: FAIL\n")
-	if t.scanHits > 0 {
-		w.WriteString("\n## Records\n\n")
-		if t.scanHits > maxScanLines {
-			fmt.Fprintf(&w, "The first %d matches are listed.\n\n", maxScanLines)
-		}
-		w.WriteString("| time | request id | sender | pattern |\n|---|---|---|---|\n")
-		w.Write(t.scanLines.Bytes())
-	}
-	if t.eventHits > 0 {
-		w.WriteString("\n## Lifecycle events\n\n")
-		if t.eventHits > maxScanLines {
-			fmt.Fprintf(&w, "The first %d matches are listed.\n\n", maxScanLines)
-		}
-		w.WriteString("| time | etcd revision | action | target | pattern |\n|---|---|---|---|---|\n")
-		w.Write(t.eventLines.Bytes())
-	}
+	hitTable(&w, "Records", t.scanHits, "| time | request id | sender | pattern |\n|---|---|---|---|\n", t.scanLines.Bytes())
+	hitTable(&w, "Lifecycle events", t.eventHits, "| time | etcd revision | action | target | pattern |\n|---|---|---|---|---|\n", t.eventLines.Bytes())
 	if files > 0 {
 		w.WriteString("\n## Files of this pack\n\nThe pack copies these texts as the trail holds them; they are reported, not altered.\n\n| file | pattern | matches | first at line |\n|---|---|---|---|\n")
 		for _, h := range b.fileScan.hits {
@@ -176,4 +162,18 @@ func matchAny(re *regexp.Regexp, texts []string) bool {
 // mdCell makes record text safe in a Markdown table cell.
 func mdCell(s string) string {
 	return strings.ReplaceAll(strconv.Quote(dash(s)), "|", `\|`)
+}
+
+// hitTable writes the section title of a scan's matches, when there are
+// any: how many are listed, the table's head and its rows.
+func hitTable(w *bytes.Buffer, title string, hits int, head string, rows []byte) {
+	if hits == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n## %s\n\n", title)
+	if hits > maxScanLines {
+		fmt.Fprintf(w, "The first %d matches are listed.\n\n", maxScanLines)
+	}
+	w.WriteString(head)
+	w.Write(rows)
 }

@@ -21,32 +21,14 @@ import (
 // and the others are named in a warning.
 func TestZipHoldsOnlyThePacksFiles(t *testing.T) {
 	const leaked = "pk_acmehris1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
-	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := collector.StoredRecord{Time: time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC), Tenant: "acme", Client: "acme-hris", Method: "GET",
-		Route: "/v1/users", Path: "/v1/users", Status: 200, Decision: "allowed", RequestID: "r-1", SourceIP: "192.0.2.7"}
-	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:s1", Records: []collector.StoredRecord{r}}); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := ParsePeriod("2026-Q2")
-	dir := filepath.Join(out, "evidence-"+p.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	cfg, key, dir := packFolder(t)
+	p := cfg.Period
 	// left over in the folder: a file of notes, and a link to a secret elsewhere
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("key for the auditor: "+leaked+"\n"), 0o644)
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte(leaked), 0o600)
 	os.Symlink(secret, filepath.Join(dir, "linked.txt"))
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key})
+	res, err := Pack(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +67,30 @@ func TestZipHoldsOnlyThePacksFiles(t *testing.T) {
 // in the folder made os.WriteFile write the file where it points, out of
 // the folder. Pack now refuses, and the target is untouched.
 func TestPackNeverWritesThroughALink(t *testing.T) {
+	cfg, _, dir := packFolder(t)
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	os.WriteFile(target, []byte("untouched"), 0o600)
+	os.Symlink(target, filepath.Join(dir, IndexFile))
+	if _, err := Pack(cfg); err == nil || !strings.Contains(err.Error(), "link") {
+		t.Fatalf("Pack over a planted link: %v; want a refusal naming the link", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "untouched" {
+		t.Fatalf("the link's target was written: %q", b)
+	}
+}
+
+// packFolder is a store of one record, the example policy's history and
+// the pack folder of 2026-Q2, made before Pack runs; the Config packs it.
+func packFolder(t *testing.T) (Config, ed25519.PrivateKey, string) {
+	t.Helper()
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
 	if err != nil {
+		t.Fatal(err)
+	}
+	r := collector.StoredRecord{Time: time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC), Tenant: "acme", Client: "acme-hris", Method: "GET",
+		Route: "/v1/users", Path: "/v1/users", Status: 200, Decision: "allowed", RequestID: "r-1", SourceIP: "192.0.2.7"}
+	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:s1", Records: []collector.StoredRecord{r}}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -100,13 +103,5 @@ func TestPackNeverWritesThroughALink(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	target := filepath.Join(t.TempDir(), "elsewhere")
-	os.WriteFile(target, []byte("untouched"), 0o600)
-	os.Symlink(target, filepath.Join(dir, IndexFile))
-	if _, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key}); err == nil || !strings.Contains(err.Error(), "link") {
-		t.Fatalf("Pack over a planted link: %v; want a refusal naming the link", err)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "untouched" {
-		t.Fatalf("the link's target was written: %q", b)
-	}
+	return Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key}, key, dir
 }
