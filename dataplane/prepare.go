@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math"
 	"math/big"
@@ -37,6 +38,7 @@ type prepared struct {
 	maxBody     int64    // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
+	secrets     [32]byte               // what the issuers' hmac_secret references held (secretSum)
 	issuerRules map[string]*issuerRule // by issuer id
 	stopJWKS    context.CancelFunc
 	global      *global      // global limits (global.go); nil in local mode
@@ -146,7 +148,8 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 // URLs, and the swap waits up to firstFetchWait for the others.
 func (s *Server) prepareVerifier(p, old *prepared) {
 	p.issuers = p.snap.Issuers
-	if old != nil && reflect.DeepEqual(old.issuers, p.issuers) {
+	p.secrets = secretSum(p.issuers)
+	if old != nil && reflect.DeepEqual(old.issuers, p.issuers) && old.secrets == p.secrets {
 		p.verifier, p.stopJWKS = old.verifier, old.stopJWKS
 		return
 	}
@@ -218,6 +221,64 @@ func orZero(s string) string {
 		return "0s"
 	}
 	return s
+}
+
+// secretSum is the SHA-256 of what the issuers' hmac_secret references
+// hold now (a reference that cannot be read counts as its error). The
+// policy names a secret by reference only, so the same issuers with a
+// rotated secret file must not keep the verifier of the old secret: an
+// outside review found a leaked secret still minting tokens after it was
+// rotated, and the new one refused, until a restart.
+func secretSum(issuers []policy.IssuerSpec) [32]byte {
+	h := sha256.New()
+	for _, is := range issuers {
+		if is.HMACSecret == "" {
+			continue
+		}
+		secret, err := resolveSecret(is.HMACSecret)
+		if err != nil {
+			secret = []byte("unreadable: " + err.Error())
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", is.ID, len(secret))
+		h.Write(secret)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// secretCheck is how often the sidecar reads the issuers' hmac_secret
+// references again to find a rotated secret (watchSecrets).
+const secretCheck = 10 * time.Second
+
+// watchSecrets prepares the policy in force again when what its issuers'
+// hmac_secret references hold changed (a secret file rotated, as a
+// Kubernetes Secret volume is updated), every secretCheck until ctx ends.
+func (s *Server) watchSecrets(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p := s.prepared.Load()
+		if p == nil || !hasSecretRef(p.issuers) || secretSum(p.issuers) == p.secrets {
+			continue
+		}
+		s.log.Info().Int64("revision", p.snap.Revision).Msg("an issuer's hmac secret changed: its tokens are verified with the new one")
+		s.store.Reprepare()
+	}
+}
+
+func hasSecretRef(issuers []policy.IssuerSpec) bool {
+	for _, is := range issuers {
+		if is.HMACSecret != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveSecret reads a secret reference "env:NAME" or "file:PATH".

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -80,6 +81,10 @@ type Config struct {
 	// Store's confirmations (real time). Tests simulate a period of
 	// activity over days with it; nil costs one comparison per request.
 	Clock func() time.Time
+
+	// secretCheck is how often the issuers' hmac_secret references are
+	// read again (tests); 0 means secretCheck.
+	secretCheck time.Duration
 }
 
 func (c *Config) defaults() {
@@ -135,10 +140,11 @@ type Server struct {
 	metrics  metrics
 	log      zerolog.Logger
 
-	certs     *certReloader            // nil without TLS
-	prepared  atomic.Pointer[prepared] // built by prepare before each policy swap
-	unprepare func()                   // removes prepare from the Store
-	share     shareState               // global limits (global.go)
+	certs       *certReloader            // nil without TLS
+	prepared    atomic.Pointer[prepared] // built by prepare before each policy swap
+	unprepare   func()                   // removes prepare from the Store
+	stopSecrets context.CancelFunc       // ends watchSecrets
+	share       shareState               // global limits (global.go)
 
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64
@@ -184,6 +190,9 @@ func New(cfg Config) (*Server, error) {
 	s.upstream = s.newUpstream()
 	s.srv = s.newServer()
 	s.unprepare = cfg.Store.AddPreparer(s.prepare)
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopSecrets = stop
+	go s.watchSecrets(ctx, cmp.Or(cfg.secretCheck, secretCheck))
 	return s, nil
 }
 
@@ -256,6 +265,7 @@ func (s *Server) Ready() bool { return !s.stopping.Load() && s.store.Load() != n
 
 // Close releases caches; call it after Shutdown.
 func (s *Server) Close() {
+	s.stopSecrets()
 	s.keys.Close()
 	if s.certs != nil {
 		s.certs.close()

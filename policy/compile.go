@@ -324,6 +324,9 @@ func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
 	if t, _ := parseTime(ks.NotBefore); !t.IsZero() {
 		k.NotBefore = t.UnixNano()
 	}
+	if t, err := parseTime(ks.CreatedAt); err == nil && !t.IsZero() {
+		k.NotBefore = max(k.NotBefore, t.Add(-CreatedSkew).UnixNano()) // not used before it was made
+	}
 	if t, _ := parseTime(ks.NotAfter); !t.IsZero() {
 		k.NotAfter = t.UnixNano()
 	}

@@ -33,15 +33,31 @@ func (l *LifecycleSpec) Ages() (maxAge, warning time.Duration) {
 // TicketRequired reports whether lifecycle changes need a change ticket.
 func (l *LifecycleSpec) TicketRequired() bool { return l != nil && l.RequireTicket }
 
-// Born returns when the key was made: its created_at, else its not_before;
-// the zero time when the record says neither.
+// Born returns when the key's age starts: the earlier of its created_at
+// and its not_before, the one it has, or the zero time when the record
+// says neither. A key is usable from its not_before: a created_at later
+// than that (or in the future), written by hand, once gave it an age that
+// did not reach max_key_age (an outside review).
 func (k *KeySpec) Born() time.Time {
-	if t, err := parseTime(k.CreatedAt); err == nil && !t.IsZero() {
-		return t
+	created, err := parseTime(k.CreatedAt)
+	if err != nil {
+		created = time.Time{}
 	}
-	t, _ := parseTime(k.NotBefore)
-	return t
+	nb, _ := parseTime(k.NotBefore)
+	switch {
+	case created.IsZero():
+		return nb
+	case nb.IsZero() || created.Before(nb):
+		return created
+	}
+	return nb
 }
+
+// CreatedSkew is how far a key's created_at may lie ahead of a sidecar's
+// clock while the key is already used: clocks differ. A key is not valid
+// before its created_at less this (compileKey), so a created_at in the
+// future cannot make a key usable with an age that has not started.
+const CreatedSkew = 5 * time.Minute
 
 // KeyExpiry returns when key k stops being valid and what ends it:
 // "max_key_age" when the lifecycle policy's age comes first, "not_after"

@@ -45,6 +45,20 @@ func (s *Store) Swap(snap *Snapshot) {
 	s.heardAt.Store(now)
 }
 
+// Reprepare runs the preparers again on the Snapshot in force, without
+// swapping it or touching when it was loaded or heard: what a preparer
+// builds from outside the Snapshot (a secret file an issuer names)
+// changed.
+func (s *Store) Reprepare() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.cur.Load(); cur != nil {
+		for _, p := range s.preparers {
+			p(cur)
+		}
+	}
+}
+
 // AddPreparer registers prepare to run on every Snapshot before Swap
 // installs it, on the writer's goroutine, and runs it now on the current
 // Snapshot if there is one. prepare may take its time (Swap waits for it)

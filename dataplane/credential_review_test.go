@@ -1,0 +1,150 @@
+package dataplane
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// mintHS signs claims with HS256 and secret.
+func mintHS(t testing.TB, secret []byte, claims map[string]any) string {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signing := enc(map[string]string{"alg": "HS256", "typ": "JWT"}) + "." + enc(claims)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(signing))
+	return signing + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// TestHMACSecretRotationTakesEffect: an HS256 issuer's secret is a
+// reference (file:PATH). After the secret file is rotated (the old secret
+// leaked) and a new policy revision is pushed, tokens signed with the old
+// secret must be refused and tokens signed with the new one accepted. The
+// verifier was kept for the same issuers whatever the file held, until a
+// restart (an outside review).
+func TestHMACSecretRotationTakesEffect(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hs.secret")
+	oldSecret := []byte("old-secret-that-leaked-0123456789abcdef")
+	newSecret := []byte("new-secret-after-rotation-0123456789abcd")
+	if err := os.WriteFile(path, oldSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := startStack(t, nil)
+	hsIssuer := policy.IssuerSpec{
+		ID: "hs-idp", Issuer: "https://hs.example", Audiences: []string{"hs-aud"},
+		Algorithms: []string{"HS256"}, HMACSecret: "file:" + path, Tenants: []string{"acme"},
+	}
+	swapDoc(t, st.store, func(d *policy.Document) { d.Issuers = append(d.Issuers, hsIssuer) })
+
+	claims := func(jti string) map[string]any {
+		now := time.Now().Unix()
+		return map[string]any{"iss": "https://hs.example", "aud": "hs-aud", "client_id": "acme-hris",
+			"tenant": "acme", "scope": "read:users", "jti": jti, "iat": now, "exp": now + 300}
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", bearer(mintHS(t, oldSecret, claims("a"))), ""); r.status != 200 {
+		t.Fatalf("setup: token with the configured secret got %d %s", r.status, r.body)
+	}
+
+	// Rotate: the secret file now holds the new secret, and a new policy
+	// revision is pushed (here: the same document, next revision).
+	if err := os.WriteFile(path, newSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swapDoc(t, st.store, func(d *policy.Document) { d.Issuers = append(d.Issuers, hsIssuer) })
+
+	if r := do(t, st.addr, "GET", "/v1/users", bearer(mintHS(t, oldSecret, claims("b"))), ""); r.status != 401 {
+		t.Errorf("fresh token signed with the ROTATED-OUT secret got %d (upstream reached: %v), want 401",
+			r.status, r.status == 200)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", bearer(mintHS(t, newSecret, claims("c"))), ""); r.status != 200 {
+		t.Errorf("token signed with the new secret got %d, want 200", r.status)
+	}
+}
+
+// TestKeyAgeFromFutureCreatedAt: under lifecycle.max_key_age a key must
+// stop authenticating max_key_age after it became usable. A live key
+// record whose created_at lies after its not_before (or in the future)
+// was usable from not_before but aged from created_at: a key usable for
+// 30 days under max_key_age 1h (an outside review). A key with a
+// created_at in the future and no not_before is not usable yet.
+func TestKeyAgeFromFutureCreatedAt(t *testing.T) {
+	st := startStack(t, nil)
+	doc := *loadExample(t).Doc
+	doc.Lifecycle = &policy.LifecycleSpec{MaxKeyAge: "1h", RotationWarning: "10m"}
+	now := time.Now().UTC()
+	k, spec := mustKey(t, "acme-hris", now.Add(-30*24*time.Hour), time.Time{}) // usable for 30 days already
+	spec.CreatedAt = now.Add(365 * 24 * time.Hour).Format(time.RFC3339)        // "made" next year
+	swapWithKeys(t, st.store, &doc, spec)
+	if r := do(t, st.addr, "GET", "/v1/users", key(k), ""); r.status == 200 {
+		t.Errorf("key usable since 30 days under max_key_age 1h got 200 (upstream reached), want 401 key_expired_by_policy")
+	}
+	k2, spec2 := mustKey(t, "acme-hris", time.Time{}, time.Time{})
+	spec2.CreatedAt = now.Add(365 * 24 * time.Hour).Format(time.RFC3339)
+	swapWithKeys(t, st.store, &doc, spec2)
+	if r := do(t, st.addr, "GET", "/v1/users", key(k2), ""); r.status != 401 {
+		t.Errorf("key made next year, no not_before: %d, want 401", r.status)
+	}
+	k3, spec3 := mustKey(t, "acme-hris", time.Time{}, time.Time{})
+	spec3.CreatedAt = now.Add(time.Minute).Format(time.RFC3339) // a clock a minute ahead of this one
+	swapWithKeys(t, st.store, &doc, spec3)
+	if r := do(t, st.addr, "GET", "/v1/users", key(k3), ""); r.status != 200 {
+		t.Errorf("key made a minute ahead (within policy.CreatedSkew): %d, want 200", r.status)
+	}
+}
+
+// TestHMACSecretFileRotatedWithoutPush: a Kubernetes Secret volume is
+// updated in place, with no policy change to go with it: the sidecar reads
+// the issuers' secret references again (watchSecrets) and verifies with
+// the new secret.
+func TestHMACSecretFileRotatedWithoutPush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hs.secret")
+	oldSecret := []byte("old-secret-that-leaked-0123456789abcdef")
+	newSecret := []byte("new-secret-after-rotation-0123456789abcd")
+	if err := os.WriteFile(path, oldSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := startStack(t, func(c *Config) { c.secretCheck = 20 * time.Millisecond })
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.Issuers = append(d.Issuers, policy.IssuerSpec{ID: "hs-idp", Issuer: "https://hs.example", Audiences: []string{"hs-aud"},
+			Algorithms: []string{"HS256"}, HMACSecret: "file:" + path, Tenants: []string{"acme"}})
+	})
+	heard := st.store.HeardAt()
+	tok := func(secret []byte, jti string) map[string]string {
+		now := time.Now().Unix()
+		return bearer(mintHS(t, secret, map[string]any{"iss": "https://hs.example", "aud": "hs-aud", "client_id": "acme-hris",
+			"tenant": "acme", "scope": "read:users", "jti": jti, "iat": now, "exp": now + 300}))
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", tok(oldSecret, "a"), ""); r.status != 200 {
+		t.Fatalf("setup: %d %s", r.status, r.body)
+	}
+	if err := os.WriteFile(path, newSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for do(t, st.addr, "GET", "/v1/users", tok(newSecret, "b"), "").status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("a token of the rotated secret is still refused 10 s after the file changed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", tok(oldSecret, "c"), ""); r.status != 401 {
+		t.Errorf("a fresh token of the rotated-out secret: %d, want 401", r.status)
+	}
+	if st.store.HeardAt() != heard {
+		t.Errorf("preparing the policy again counted as hearing from the control plane")
+	}
+}
