@@ -55,7 +55,8 @@ func TestHMACSecretRotationTakesEffect(t *testing.T) {
 		return map[string]any{"iss": "https://hs.example", "aud": "hs-aud", "client_id": "acme-hris",
 			"tenant": "acme", "scope": "read:users", "jti": jti, "iat": now, "exp": now + 300}
 	}
-	if r := do(t, st.addr, "GET", "/v1/users", bearer(mintHS(t, oldSecret, claims("a"))), ""); r.status != 200 {
+	before := mintHS(t, oldSecret, claims("a"))
+	if r := do(t, st.addr, "GET", "/v1/users", bearer(before), ""); r.status != 200 {
 		t.Fatalf("setup: token with the configured secret got %d %s", r.status, r.body)
 	}
 
@@ -72,6 +73,9 @@ func TestHMACSecretRotationTakesEffect(t *testing.T) {
 	}
 	if r := do(t, st.addr, "GET", "/v1/users", bearer(mintHS(t, newSecret, claims("c"))), ""); r.status != 200 {
 		t.Errorf("token signed with the new secret got %d, want 200", r.status)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", bearer(before), ""); r.status != 401 {
+		t.Errorf("a token of the rotated-out secret verified (and cached) before the rotation: %d, want 401", r.status)
 	}
 }
 
