@@ -88,9 +88,9 @@ func New(store *Store, cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	setDefault(&cfg.MaxBodyBytes, 16<<20)
-	setDefault(&cfg.MaxInflightBytes, 8*cfg.MaxBodyBytes)
-	if most := maxRequestHold(cfg.MaxBodyBytes); cfg.MaxInflightBytes < most {
-		return nil, fmt.Errorf("collector: the in-flight budget of %d bytes (MaxInflightBytes, --max-inflight-bytes) cannot hold one batch of the largest size, %d bytes (MaxBodyBytes, --max-batch-bytes), read through gzip: that takes %d; such a batch would be refused busy every time", cfg.MaxInflightBytes, cfg.MaxBodyBytes, most)
+	setDefault(&cfg.MaxInflightBytes, max(8*cfg.MaxBodyBytes, 2*maxRequestHold(cfg.MaxBodyBytes)))
+	if most := maxRequestHold(cfg.MaxBodyBytes); cfg.MaxInflightBytes < 2*most {
+		return nil, fmt.Errorf("collector: the in-flight budget of %d bytes (MaxInflightBytes, --max-inflight-bytes) cannot hold one batch of the largest size, %d bytes (MaxBodyBytes, --max-batch-bytes), read through gzip, in the half of it one sender may hold: that takes %d; such a batch would be refused busy every time", cfg.MaxInflightBytes, cfg.MaxBodyBytes, 2*most)
 	}
 	setDefault(&cfg.RecordWindow, 15*time.Minute)
 	setDefault(&cfg.UnauthConnsPerClient, 8)
@@ -156,7 +156,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := ingestPool.Get().(*ingestBuffers)
-	hold := bodyHold{budget: &c.inflight}
+	hold := bodyHold{budget: &c.inflight, sender: c.inflight.senderHeld(sender)}
 	// The body is the request's until the append returns (the decoded
 	// records do not alias it, but the buffer is the request's until it
 	// goes back to the pool), and so is its reservation.

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 )
 
@@ -19,6 +20,21 @@ import (
 type inflightBudget struct {
 	max  int64
 	held atomic.Int64
+	// senders holds each sender's share of held: one sender may hold at
+	// most half the budget, so a compromised sidecar's token that stalls
+	// bodies on many connections cannot keep every other sender's batches
+	// out (they would wait in their spools, and a spool that fills makes
+	// a sidecar in strict audit mode refuse its traffic).
+	senders sync.Map // sender name -> *atomic.Int64
+}
+
+// senderHeld returns the counter of what sender holds.
+func (b *inflightBudget) senderHeld(sender string) *atomic.Int64 {
+	if c, ok := b.senders.Load(sender); ok {
+		return c.(*atomic.Int64)
+	}
+	c, _ := b.senders.LoadOrStore(sender, new(atomic.Int64))
+	return c.(*atomic.Int64)
 }
 
 // errBusy is what a refused reservation makes readBody return.
@@ -40,7 +56,8 @@ func maxRequestHold(maxBody int64) int64 {
 // nothing and refuses nothing (readAll outside the intake).
 type bodyHold struct {
 	budget *inflightBudget
-	n      int64 // bytes reserved
+	sender *atomic.Int64 // what the request's sender holds; nil: not counted per sender
+	n      int64         // bytes reserved
 }
 
 // take reserves n more bytes and reports whether they fit the budget;
@@ -55,6 +72,11 @@ func (h *bodyHold) take(n int64) bool {
 		h.budget.held.Add(-n)
 		return false
 	}
+	if h.sender != nil && h.sender.Add(n) > h.budget.max/2 {
+		h.sender.Add(-n)
+		h.budget.held.Add(-n)
+		return false
+	}
 	h.n += n
 	return true
 }
@@ -63,6 +85,9 @@ func (h *bodyHold) take(n int64) bool {
 func (h *bodyHold) release() {
 	if h.n != 0 {
 		h.budget.held.Add(-h.n)
+		if h.sender != nil {
+			h.sender.Add(-h.n)
+		}
 		h.n = 0
 	}
 }

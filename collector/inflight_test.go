@@ -185,8 +185,13 @@ func TestStalledGzipBodiesHeldWithinBudget(t *testing.T) {
 			conns-n, len(body), heap>>20, budget>>20)
 	}
 	stalled := int64(conns - n)
-	if stalled == 0 || stalled*size > budget || held > budget {
-		t.Fatalf("%d requests of %d bytes stalled holding %d bytes; want at least one, within the budget of %d", stalled, size, held, budget)
+	if stalled == 0 || stalled*size > budget/2 || held > budget/2 {
+		t.Fatalf("%d requests of one sender, %d bytes each, stalled holding %d bytes; want at least one, within half the budget of %d (one sender's)", stalled, size, held, budget)
+	}
+	// Another sender's batches are still read: one sender holds at most
+	// half the budget.
+	if code := post(t, srv.URL, bobToken, encodeBatch("bob-while-alice-stalls", sampleRecord(2)), true); code != http.StatusOK {
+		t.Fatalf("another sender's batch while one sender's stalled bodies hold its share: status %d, want 200", code)
 	}
 	var open []net.Conn
 	for i, c := range cs {
@@ -219,8 +224,8 @@ func TestStalledGzipBodiesHeldWithinBudget(t *testing.T) {
 	if code := post(t, srv.URL, aliceToken, encodeBatch("after-stall", sampleRecord(1)), true); code != http.StatusOK {
 		t.Fatalf("a batch after the stalled connections closed: status %d, want 200", code)
 	}
-	if got := storedRecords(t, dir); len(got) != 1 || got[0].Sender != "token:alice" {
-		t.Fatalf("stored %+v, want the one record of the batch", got)
+	if got := storedRecords(t, dir); len(got) != 2 || got[0].Sender != "token:bob" || got[1].Sender != "token:alice" {
+		t.Fatalf("stored %+v, want bob's record, then alice's", got)
 	}
 }
 
@@ -250,13 +255,14 @@ func getMetrics(t *testing.T, base string) string {
 // not gzip, gzip corrupt after a few hundred KB, gzip that decompresses
 // past the limit, a client that leaves mid-body (plain and gzip), and a
 // request refused busy beside a stalled one. The budget is as small as
-// New allows (one batch of the largest size), so a reservation left
+// New allows (one batch of the largest size in the half one sender may
+// hold), so a reservation left
 // behind would refuse the largest batch sent after them, which is stored.
 func TestInflightReservationReleasedOnFailedReads(t *testing.T) {
 	t.Parallel()
 	const maxBody = 1 << 20
 	dir, key := t.TempDir(), newTestKey(t)
-	srv, _ := startNamedCollector(t, dir, key, Config{MaxBodyBytes: maxBody, MaxInflightBytes: maxRequestHold(maxBody)})
+	srv, _ := startNamedCollector(t, dir, key, Config{MaxBodyBytes: maxBody, MaxInflightBytes: 2 * maxRequestHold(maxBody)})
 	col := srv.Config.Handler.(*Collector)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	released := func(what string) {
@@ -334,7 +340,8 @@ func TestReadBodyReservesWhatItHolds(t *testing.T) {
 	}
 	defer st.Close()
 	const maxBody = 1 << 20
-	col, err := New(st, Config{Token: testToken, MaxBodyBytes: maxBody, MaxInflightBytes: 2 * maxBody})
+	budget := 2 * maxRequestHold(maxBody)
+	col, err := New(st, Config{Token: testToken, MaxBodyBytes: maxBody, MaxInflightBytes: budget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,19 +386,20 @@ func TestReadBodyReservesWhatItHolds(t *testing.T) {
 	}
 	// More than the budget has left: dropped, and the body read into a
 	// buffer that fits.
-	if buf, hold, err := read(1<<20, false, 2*maxBody-(600<<10)); err != nil || cap(buf.body) >= 1<<20 || hold.n != int64(cap(buf.body)) {
+	if buf, hold, err := read(1<<20, false, budget-(600<<10)); err != nil || cap(buf.body) >= 1<<20 || hold.n != int64(cap(buf.body)) {
 		t.Errorf("pooled 1 MiB with 600 KiB left: err %v, buffer %d, reserved %d", err, cap(buf.body), hold.n)
 	}
 	// No room for the body: busy, and nothing left reserved once released.
-	if _, hold, err := read(0, true, 2*maxBody-(100<<10)); err != errBusy {
+	if _, hold, err := read(0, true, budget-(100<<10)); err != errBusy {
 		t.Errorf("100 KiB left for 500 KB: err %v, want errBusy", err)
-	} else if hold.release(); col.inflight.held.Load() != 2*maxBody-(100<<10) {
+	} else if hold.release(); col.inflight.held.Load() != budget-(100<<10) {
 		t.Errorf("after release the budget holds %d, want what it held before", col.inflight.held.Load())
 	}
 }
 
 // New takes 8 x MaxBodyBytes when the budget is not set, and refuses one
-// that cannot hold the largest batch read through gzip, naming both.
+// whose half (what one sender may hold) cannot hold the largest batch read
+// through gzip, naming both.
 func TestNewInflightBudget(t *testing.T) {
 	t.Parallel()
 	st, err := OpenStore(t.TempDir(), StoreConfig{SigningKey: newTestKey(t)})
@@ -408,7 +416,10 @@ func TestNewInflightBudget(t *testing.T) {
 		!strings.Contains(err.Error(), "--max-batch-bytes") {
 		t.Fatalf("a budget of one batch's bytes: err %v; want refused, naming both", err)
 	}
-	if _, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20, MaxInflightBytes: maxRequestHold(1 << 20)}); err != nil {
+	if _, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20, MaxInflightBytes: 2*maxRequestHold(1<<20) - 1}); err == nil {
+		t.Fatal("a budget whose half (one sender's) cannot hold the largest batch was taken")
+	}
+	if _, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20, MaxInflightBytes: 2 * maxRequestHold(1<<20)}); err != nil {
 		t.Fatalf("the smallest budget: %v", err)
 	}
 }
