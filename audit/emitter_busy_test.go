@@ -14,8 +14,8 @@ import (
 	"github.com/portcullis/portcullis/collector"
 )
 
-// A real collector whose in-flight budget (--max-inflight-bytes) another
-// sender's stalled batch holds answers the sidecar's batches 503
+// A real collector whose in-flight budget (--max-inflight-bytes) a stalled
+// batch of the same sender holds (its half of it) answers the sidecar's batches 503
 // collector_busy. The emitter takes that as "retry later": it spools them,
 // drops and rejects nothing, and shows the answer in its health; once the
 // stalled connection closes, it replays the spool and the collector stores
@@ -28,9 +28,12 @@ func TestEmitterRetriesBusyCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The smallest budget New takes: one batch of the largest size read
-	// through gzip (its buffer of maxBody+1 and the reader's 48 KiB).
-	budget := int64(maxBody + 1 + 48<<10)
+	// The smallest budget New takes: its half, what one sender may hold,
+	// fits one batch of the largest size read through gzip (its buffer of
+	// maxBody+1 and the reader's 48 KiB). The stalled batch and the
+	// emitter's share a sender (one token), so the stall fills its half.
+	hold := int64(maxBody + 1 + 48<<10)
+	budget := 2 * hold
 	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: maxBody, MaxInflightBytes: budget})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +47,8 @@ func TestEmitterRetriesBusyCollector(t *testing.T) {
 	t.Cleanup(func() { srv.Close(); st.Close() })
 	url := "http://" + ln.Addr().String()
 
-	// The other sender: gzip of just under maxBody that stops before
-	// its trailer, so that its request holds the whole budget, waiting.
+	// A stalled batch: gzip of just under maxBody that stops before its
+	// trailer, so that its request holds the sender's half, waiting.
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(make([]byte, maxBody-4096))
@@ -58,7 +61,7 @@ func TestEmitterRetriesBusyCollector(t *testing.T) {
 	fmt.Fprintf(stall, "POST /v1/logs HTTP/1.1\r\nHost: collector\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", testToken, gz.Len()+64)
 	stall.Write(gz.Bytes())
 	WaitFor(t, "the stalled batch holding the budget", func() bool {
-		return strings.Contains(scrape(t, url), fmt.Sprintf("portcullis_collector_inflight_bytes %d\n", budget))
+		return strings.Contains(scrape(t, url), fmt.Sprintf("portcullis_collector_inflight_bytes %d\n", hold))
 	})
 
 	cfg := FastConfig(url, t.TempDir())
