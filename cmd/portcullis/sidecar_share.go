@@ -55,6 +55,8 @@ func shareFamilies(sh *etcdsync.Sharer, store *policy.Store) []dataplane.Family 
 			func() float64 { return float64(sh.Members()) }),
 		dataplane.Counter("portcullis_global_demand_writes_total", "Demand records written to etcd, or deleted when the traffic stopped (at most one per second, only while a tenant has traffic).",
 			func() uint64 { return uint64(sh.Writes()) }),
+		dataplane.Counter("portcullis_global_demand_etcd_revision_rewinds_total", "Checks that found etcd below the revision the demand watch had reached (restored or replaced cluster); members and demand records were read again and watched from etcd's revision.",
+			func() uint64 { return uint64(sh.Rewinds()) }),
 	}
 }
 

@@ -19,6 +19,10 @@ type LedgerConfig struct {
 	Prefix  string         // deployment prefix; "" means DefaultPrefix
 	Pod     string         // the sidecar's name, recorded in each use record
 	Timeout time.Duration  // bound on one Consume's etcd round trips; default 2s
+	// Confirm is how often a linearizable read checks that etcd has not
+	// gone back below the revision watched (restored or replaced
+	// cluster); default 5s.
+	Confirm time.Duration
 	Logger  zerolog.Logger // the zero value discards
 }
 
@@ -43,6 +47,7 @@ type Ledger struct {
 	cfg   LedgerConfig
 	state atomic.Pointer[ledgerState] // copy on write
 	ready atomic.Bool
+	back  rewindGuard // Run's; finds etcd gone back below the revision watched
 }
 
 // ledgerState is what the ledger watched: the approval records and their
@@ -63,6 +68,9 @@ func NewLedger(cli *clientv3.Client, cfg LedgerConfig) *Ledger {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
+	if cfg.Confirm <= 0 {
+		cfg.Confirm = 5 * time.Second
+	}
 	l := &Ledger{cli: cli, k: NewLayout(cfg.Prefix), cfg: cfg}
 	l.state.Store(&ledgerState{records: map[string]ledgerEntry{}, counters: map[string]Counter{}})
 	return l
@@ -73,6 +81,10 @@ func (l *Ledger) Ready() bool { return l.ready.Load() }
 
 // Run lists the approval records and use counters and watches them until ctx
 // ends, re-listing after a lost or compacted watch (backing off up to 5s).
+// etcd found below the revision watched (restored from a backup, or a new
+// cluster; see rewindGuard) is a lost watch too, re-listed at once,
+// counted (Rewinds) and logged once: the client would resume the watch at
+// the revision it had reached, and no grant written since would arrive.
 func (l *Ledger) Run(ctx context.Context) error {
 	wait := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -83,6 +95,11 @@ func (l *Ledger) Run(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if wb, ok := errors.AsType[*wentBack](err); ok {
+			l.back.rewinds.Add(1)
+			l.cfg.Logger.Warn().Int64("was", wb.was).Int64("now", wb.now).Msg("etcd revision went backwards (restored or replaced cluster?); re-reading the approvals and watching from etcd's revision")
+			continue
 		}
 		l.cfg.Logger.Warn().Err(err).Msg("approvals watch lost; re-reading the approvals")
 		select {
@@ -110,26 +127,45 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 	st.prune()
 	l.state.Store(st)
 	l.ready.Store(true)
+	l.back.reset(resp.Header.Revision)
 	return resp.Header.Revision, nil
 }
 
-// watch applies the changes after rev until the watch breaks.
+// Rewinds returns how many times etcd was found below the revision the
+// ledger had watched, and the approvals were read again.
+func (l *Ledger) Rewinds() int64 { return l.back.rewinds.Load() }
+
+// watch applies the changes after rev until the watch breaks, or a check
+// finds etcd gone back below the revision watched (a *wentBack).
 func (l *Ledger) watch(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for resp := range l.cli.Watch(wctx, l.k.ApprovalTree(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-		if resp.CompactRevision != 0 {
-			return fmt.Errorf("approvals watch from revision %d compacted at %d", rev+1, resp.CompactRevision)
+	wch := l.cli.Watch(wctx, l.k.ApprovalTree(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	tick := time.NewTicker(l.cfg.Confirm)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := l.back.check(ctx, l.cli, l.k.ApprovalTree()); err != nil {
+				return err
+			}
+		case resp, ok := <-wch:
+			if !ok {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return errors.New("approvals watch channel closed")
+			}
+			if resp.CompactRevision != 0 {
+				return fmt.Errorf("approvals watch from revision %d compacted at %d", rev+1, resp.CompactRevision)
+			}
+			if err := resp.Err(); err != nil {
+				return fmt.Errorf("approvals watch failed: %w", err)
+			}
+			l.back.saw(resp.Header.Revision)
+			l.apply(resp.Events)
 		}
-		if err := resp.Err(); err != nil {
-			return fmt.Errorf("approvals watch failed: %w", err)
-		}
-		l.apply(resp.Events)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("approvals watch channel closed")
 }
 
 // apply installs a copy of the state with evs applied.

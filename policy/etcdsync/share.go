@@ -42,6 +42,10 @@ type ShareConfig struct {
 	Interval time.Duration // how often demand is published and shares computed (1s)
 	TTL      time.Duration // lease of the demand record (5s)
 	Stale    time.Duration // etcd silent this long: fall back to 1/members (TTL)
+	// Confirm is how often a linearizable read checks that etcd has not
+	// gone back below the revision watched (restored or replaced
+	// cluster) (5s).
+	Confirm time.Duration
 	// Floor is the part of an equal share (1/members) every live sidecar
 	// keeps whatever its demand (0.2), so an idle sidecar can admit a
 	// first burst.
@@ -64,6 +68,7 @@ func (c *ShareConfig) defaults() {
 	def(&c.Interval, time.Second)
 	def(&c.TTL, 5*time.Second)
 	def(&c.Stale, c.TTL)
+	def(&c.Confirm, 5*time.Second)
 	if c.Floor <= 0 || c.Floor > 1 {
 		c.Floor = 0.2
 	}
@@ -101,6 +106,7 @@ type Sharer struct {
 	fallback atomic.Bool
 	writes   atomic.Int64
 	members  atomic.Int64
+	back     rewindGuard // the watch loop's; finds etcd gone back below the revision watched
 
 	calc   sync.Mutex        // orders the computations of shares (tick and watch); guards the following fields
 	prev   map[string]uint64 // cumulative counts at the last committed sample, by "t/" or "c/" + id
@@ -336,3 +342,7 @@ func (s *Sharer) Members() int64 { return s.members.Load() }
 
 // Writes returns the demand records written or deleted so far.
 func (s *Sharer) Writes() int64 { return s.writes.Load() }
+
+// Rewinds returns how many times etcd was found below the revision the
+// demand watch had reached, and the members and demand were read again.
+func (s *Sharer) Rewinds() int64 { return s.back.rewinds.Load() }

@@ -14,11 +14,22 @@ import (
 
 // watchLoop keeps the peers and their demand records current: a list at
 // one revision, then a watch from the next; a lost watch is listed again.
+// etcd found below the revision watched (restored from a backup, or a new
+// cluster; see rewindGuard) is a lost watch too, listed again at once,
+// counted (Rewinds) and logged once: the client would resume the watch at
+// the revision it had reached, and the shares would follow the demand
+// records of before the restore.
 func (s *Sharer) watchLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		rev, err := s.list(ctx)
 		if err == nil {
+			s.back.reset(rev)
 			err = s.follow(ctx, rev+1)
+		}
+		if wb, ok := errors.AsType[*wentBack](err); ok && ctx.Err() == nil {
+			s.back.rewinds.Add(1)
+			s.cfg.Logger.Warn().Int64("was", wb.was).Int64("now", wb.now).Msg("etcd revision went backwards (restored or replaced cluster?); re-reading the members and demand records and watching from etcd's revision")
+			continue
 		}
 		if ctx.Err() == nil {
 			s.cfg.Logger.Debug().Err(err).Msg("demand watch lost; reading again")
@@ -58,16 +69,24 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 }
 
 // follow applies the changes to members and demand records from rev until
-// a watch fails or ctx ends.
+// a watch fails, a check finds etcd gone back below the revision watched
+// (a *wentBack), or ctx ends.
 func (s *Sharer) follow(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	mem := s.cli.Watch(wctx, s.k.MembersDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	dem := s.cli.Watch(wctx, s.k.DemandDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	tick := time.NewTicker(s.cfg.Confirm)
+	defer tick.Stop()
 	for {
 		var resp clientv3.WatchResponse
 		var ok bool
 		select {
+		case <-tick.C:
+			if err := s.back.check(ctx, s.cli, s.k.DemandDir()); err != nil {
+				return err
+			}
+			continue
 		case resp, ok = <-mem:
 		case resp, ok = <-dem:
 		}
@@ -78,6 +97,7 @@ func (s *Sharer) follow(ctx context.Context, rev int64) error {
 			return err
 		}
 		s.heard()
+		s.back.saw(resp.Header.Revision)
 		s.applyEvents(resp.Events)
 		s.recompute()
 	}
