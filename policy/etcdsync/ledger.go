@@ -16,9 +16,9 @@ import (
 
 // LedgerConfig configures a Ledger.
 type LedgerConfig struct {
-	Prefix  string         // deployment prefix; "" means DefaultPrefix
-	Pod     string         // the sidecar's name, recorded in each use record
-	Timeout time.Duration  // bound on one Consume's etcd round trips; default 2s
+	Prefix  string        // deployment prefix; "" means DefaultPrefix
+	Pod     string        // the sidecar's name, recorded in each use record
+	Timeout time.Duration // bound on one Consume's etcd round trips; default 2s
 	// Confirm is how often a linearizable read checks that etcd has not
 	// gone back below the revision watched (restored or replaced
 	// cluster); default 5s.
