@@ -55,3 +55,13 @@ func (s *Syncer) Put(key, value string) {
 		s.apply(true)
 	}
 }
+
+// Watched reports whether the ledger's watched copy holds approval id (a
+// Consume of an id not watched reads etcd first).
+func (l *Ledger) Watched(id string) bool {
+	_, ok := l.state.Load().records[id]
+	return ok
+}
+
+// RewindOp is the read of the Ledger's and the Sharer's rewind checks.
+var RewindOp = rewindOp

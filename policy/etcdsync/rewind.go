@@ -28,7 +28,7 @@ type rewindGuard struct {
 	rewinds atomic.Int64
 }
 
-// saw records a revision read from etcd (a list, a watch response).
+// saw records a revision read from etcd (a watch response, a check).
 func (g *rewindGuard) saw(rev int64) { g.seen = max(g.seen, rev) }
 
 // reset makes rev, a whole read, the revision reached.
@@ -45,9 +45,13 @@ func (g *rewindGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 	if err != nil {
 		return nil
 	}
-	if rev := resp.Get().Header.Revision; rev < seen {
+	rev := resp.Get().Header.Revision
+	if rev < seen {
 		return &wentBack{was: seen, now: rev}
 	}
+	// etcd was at rev: answering below it later is going back, whether or
+	// not the watch (which sees only its keys' changes) has reached it.
+	g.saw(rev)
 	return nil
 }
 
