@@ -14,9 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // TestFileAnchorNotMovedOntoForkOfOlderCopy: a person who can write the
@@ -75,16 +73,7 @@ func TestFileAnchorNotMovedOntoForkOfOlderCopy(t *testing.T) {
 // TestEtcdAnchorNotMovedOntoForkOfOlderCopy is the first test with the
 // etcd anchor (<prefix>/audit/head), which compares only seq as well.
 func TestEtcdAnchorNotMovedOntoForkOfOlderCopy(t *testing.T) {
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := etcdClient(t)
 	admin := etcdadmin.New(cli, "/fork-test")
 
 	dir, key := t.TempDir(), newTestKey(t)
@@ -143,16 +132,7 @@ type anchorRig struct {
 
 func newAnchorRig(t *testing.T) *anchorRig {
 	t.Helper()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := etcdClient(t)
 	r := &anchorRig{dir: t.TempDir(), key: newTestKey(t), file: FileAnchor(filepath.Join(t.TempDir(), "published-head.json")),
 		etcd: etcdadmin.New(cli, "/anchor-test"), cli: cli}
 	r.pub = r.key.Public().(ed25519.PublicKey)

@@ -3,6 +3,7 @@
 package collector
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"os/exec"
@@ -236,5 +237,50 @@ func TestHeadFailureAfterStoredEntry(t *testing.T) {
 	ScanEntries(dir, func(e *Entry) error { ids[e.BatchID]++; return nil })
 	if ids["h-0"] != 1 || ids["h-1"] != 1 {
 		t.Errorf("stored %v, want h-0 and h-1 once each", ids)
+	}
+}
+
+// TestRetentionOnFullDisk: retention is what frees a full disk, and its
+// entry is written before the segment is deleted; on a disk with no room
+// for that entry, the segments due are deleted first and the entries
+// written into the room they leave, so the collector does not stay full
+// with segments due. (Found on a second read of the entry-first order.)
+func TestRetentionOnFullDisk(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs.Mount(t, 256<<10)
+	key := newTestKey(t)
+	now := time.Now()
+	// Segments of several pages, so that deleting one makes room for its
+	// entry and a rotation (as deployed: 64 MiB).
+	cfg := StoreConfig{SegmentMaxBytes: 20000, Retention: time.Hour, Now: func() time.Time { return now }}
+	st := openTestStore(t, dir, key, cfg, 0, 60)
+	defer st.Close()
+	_, due, _ := listSegments(dir)
+	if len(due) < 2 {
+		t.Fatalf("%d closed segments; the test needs several", len(due))
+	}
+	tmpfs.Fill(t, dir)
+	// Fill the open segment's last page too: append until the disk refuses.
+	var full error
+	for i := 100; full == nil && i < 10000; i++ {
+		a := sampleRecord(i)
+		full = st.AppendBatch(&Batch{ID: "fill-" + itoa(i), Records: []StoredRecord{Stored(&a)}})
+	}
+	if !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("the disk never filled: %v", full)
+	}
+	now = now.Add(2 * time.Hour)
+	if err := st.Maintain(now); err != nil {
+		t.Fatalf("retention on a full disk: %v", err)
+	}
+	for _, n := range due {
+		if _, err := os.Lstat(filepath.Join(dir, segName(n))); !os.IsNotExist(err) {
+			t.Errorf("segment %d, due, still on the full disk: %v", n, err)
+		}
+	}
+	rep, _ := Verify(dir, key.Public().(ed25519.PublicKey))
+	wantProblems(t, rep)
+	if rep.Expired != len(due) {
+		t.Errorf("expired %d, want %d", rep.Expired, len(due))
 	}
 }

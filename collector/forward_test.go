@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
@@ -34,16 +32,7 @@ func storedEvents(t *testing.T, dir string) []Event {
 // damaged resume file stops the follower instead of replaying silently.
 func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	t.Parallel()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := etcdClient(t)
 	const prefix = "/events-test"
 	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()

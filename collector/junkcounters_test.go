@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -26,16 +25,7 @@ import (
 // claims, FollowEvents splits its batches, the store splits or refuses an
 // entry), so the stored events can be read back and the store reopens.
 func TestJunkUseCountersKeepTheStoreReadable(t *testing.T) {
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := etcdClient(t)
 	const prefix = "/junk-test"
 	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/durable"
@@ -20,12 +21,13 @@ func (s *Store) Maintain(now time.Time) error {
 	if s.closed {
 		return nil
 	}
+	// Retention first: on a full disk it is what makes room, and a
+	// rotation (a digest to write) would fail before it.
+	err := s.expireLocked(now)
 	if s.seg != nil && s.segEntries > 0 && now.Sub(s.segStart) >= s.cfg.SegmentMaxAge {
-		if err := s.closeSegmentLocked(); err != nil {
-			return err
-		}
+		err = errors.Join(err, s.closeSegmentLocked())
 	}
-	return s.expireLocked(now)
+	return err
 }
 
 // expireLocked deletes whole closed segments whose digest ends before
@@ -74,20 +76,40 @@ func (s *Store) expireOneLocked(n uint64, now time.Time, pub ed25519.PublicKey) 
 	// verifies and is deleted at the next pass. The other order left,
 	// after a crash, a segment deleted with no entry to account for it,
 	// reported missing by every verify from then on (an outside review).
+	// On a disk with no room for the entry, the segment goes first and
+	// the entry into the room it leaves: a full disk is what retention
+	// frees, and refusing to delete would keep it full. A crash between
+	// the two then leaves the deletion unaccounted for, as the old order
+	// did, on a full disk only.
+	deleted := false
 	if _, recorded := s.retained[n]; !recorded {
-		if err := s.appendLocked(s.retentionBody(n, &d, sig, now)); err != nil {
+		err := s.appendLocked(s.retentionBody(n, &d, sig, now))
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			if err = s.deleteSegment(path); err == nil {
+				deleted = true
+				err = s.appendLocked(s.retentionBody(n, &d, sig, now))
+			}
+		}
+		if err != nil {
 			return true, err
 		}
 		s.retained[n] = struct{}{}
 	}
-	if err := os.Remove(path); err != nil {
-		return true, fmt.Errorf("collector: cannot delete expired segment %q: %w", path, err)
-	}
-	if err := durable.SyncDir(s.dir); err != nil {
-		return true, err
+	if !deleted {
+		if err := s.deleteSegment(path); err != nil {
+			return true, err
+		}
 	}
 	s.stats.Expired++
 	return false, nil
+}
+
+// deleteSegment removes an expired segment's file, durably.
+func (s *Store) deleteSegment(path string) error {
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("collector: cannot delete expired segment %q: %w", path, err)
+	}
+	return durable.SyncDir(s.dir)
 }
 
 // retentionBody encodes the signed retention entry for segment n.

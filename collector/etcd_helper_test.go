@@ -1,0 +1,28 @@
+package collector
+
+import (
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// etcdClient starts an etcd server of the test's own, in process on
+// loopback, and returns a client of it; both end with the test.
+func etcdClient(t *testing.T) *clientv3.Client {
+	t.Helper()
+	e, err := devetcd.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
