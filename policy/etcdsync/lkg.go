@@ -128,6 +128,31 @@ func (s *Syncer) save(st *State) bool {
 	return true
 }
 
+// killedSaveAge is how old a temporary file of a save must be before a
+// start removes it: a save takes well under a second, so an older one was
+// killed before its rename (a second Syncer sharing the directory, which
+// is a mistake, keeps its save in flight).
+const killedSaveAge = time.Minute
+
+// sweepKilledSaves removes the temporary files that saves killed before
+// their rename left in the state directory. Each is as large as the
+// policy, and on a small volume one is enough to make every later save
+// fail for want of room.
+func (s *Syncer) sweepKilledSaves(now time.Time) {
+	left, _ := filepath.Glob(filepath.Join(s.cfg.StateDir, "."+lkgFile+"-*"))
+	for _, path := range left {
+		fi, err := os.Lstat(path)
+		if err != nil || !fi.Mode().IsRegular() || now.Sub(fi.ModTime()) < killedSaveAge {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			s.cfg.Logger.Warn().Err(err).Msg("cannot remove the temporary file of a killed last-known-good save")
+			continue
+		}
+		s.cfg.Logger.Info().Str("file", path).Int64("bytes", fi.Size()).Msg("removed the temporary file of a killed last-known-good save")
+	}
+}
+
 // writeLKG writes st to dir atomically: a temporary file, fsync, rename,
 // then fsync of the directory, so a crash leaves the old file or the new
 // one, never a torn one.

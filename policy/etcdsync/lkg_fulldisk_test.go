@@ -107,3 +107,31 @@ func TestLastKnownGoodSaveFailureReported(t *testing.T) {
 		t.Errorf("no last-known-good file after the retry: %v", err)
 	}
 }
+
+// TestLastKnownGoodSweepsKilledSaves: a save killed between its temporary
+// file and the rename (OOM kill, node drain) leaves the temporary file
+// behind, as large as the policy. Here one fills the state directory. The
+// next start removes it and saves. Before the fix the leftover stayed
+// forever and every save failed for want of room.
+func TestLastKnownGoodSweepsKilledSaves(t *testing.T) {
+	t.Parallel()
+	cli, k, _ := examplePushed(t)
+	dir := tmpfs.Mount(t, 256<<10)
+	left := tmpfs.Fill(t, dir)
+	killed := filepath.Join(dir, ".policy-lkg.json-4242")
+	if err := os.Rename(left, killed); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(killed, old, old); err != nil {
+		t.Fatal(err)
+	}
+	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: string(k), StateDir: dir})
+	waitFor(t, 10*time.Second, "a save", func() bool { return r.LKGHealth().Revision >= 1 })
+	if h := r.LKGHealth(); h.Failures != 0 {
+		t.Errorf("LKGHealth = %+v (%s); want saved at the first try", h, h)
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Errorf("the killed save's temporary file is still there (%v)", err)
+	}
+}

@@ -137,6 +137,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
 			return fmt.Errorf("cannot create state directory %q: %w", s.cfg.StateDir, err)
 		}
+		s.sweepKilledSaves(time.Now())
 	}
 	bg, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
