@@ -38,6 +38,10 @@ func scanFiles(fs []packFile) *packScan {
 				s.hits = append(s.hits, fileHit{file: f.name, pattern: p.name, count: len(locs), line: line})
 			}
 		}
+		if n, at := encodedFileMatches(f.data); n > 0 {
+			line := 1 + bytes.Count(f.data[:at], []byte("\n"))
+			s.hits = append(s.hits, fileHit{file: f.name, pattern: encodedName, count: n, line: line})
+		}
 	}
 	return s
 }

@@ -96,6 +96,9 @@ func recordMatches(re *regexp.Regexp, r *collector.StoredRecord) bool {
 // shows to name what matched (a request id may itself be the key).
 func redact(s string) string {
 	held := literalsInText(s)
+	if held&encodedBit != 0 {
+		return "[" + encodedName + " removed]"
+	}
 	for k, p := range credentialPatterns {
 		if held&(1<<k) != 0 {
 			s = p.re.ReplaceAllLiteralString(s, "["+p.name+" removed]")
@@ -119,6 +122,7 @@ func (b *builder) credentialScan() ([]byte, error) {
 		}
 		fmt.Fprintf(&w, "%s (`%s`)", p.name, p.re)
 	}
+	w.WriteString("; each also percent-decoded, and in every run of base64 (HTTP Basic credentials, a token wrapped again) decoded (" + encodedName + ")")
 	t := b.tally
 	w.WriteString("\n\nEvery text field of the records and of the lifecycle events (reasons included) is scanned.\n\n")
 	fmt.Fprintf(&w, "Records scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)

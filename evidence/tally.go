@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -264,10 +265,19 @@ func (t *tally) scan(r *collector.StoredRecord) {
 		if held&(1<<k) == 0 || !recordMatches(p.re, r) {
 			continue
 		}
-		t.scanHits++
-		if t.scanHits <= maxScanLines {
-			fmt.Fprintf(&t.scanLines, "| %s | %s | %s | %s |\n", r.Time.UTC().Format(time.RFC3339), mdCell(redact(r.RequestID)), mdCell(redact(r.Sender)), p.name)
-		}
+		t.scanHit(r, p.name)
+	}
+	if held&encodedBit != 0 {
+		t.scanHit(r, encodedName)
+	}
+}
+
+// scanHit counts a credential of the kind name found in r, and lists the
+// first maxScanLines.
+func (t *tally) scanHit(r *collector.StoredRecord, name string) {
+	t.scanHits++
+	if t.scanHits <= maxScanLines {
+		fmt.Fprintf(&t.scanLines, "| %s | %s | %s | %s |\n", r.Time.UTC().Format(time.RFC3339), mdCell(redact(r.RequestID)), mdCell(redact(r.Sender)), name)
 	}
 }
 
@@ -278,14 +288,22 @@ func (t *tally) scanEvent(ev *collector.Event) {
 	t.eventsScanned++
 	texts := []string{ev.Key, ev.Unverified, ev.Actor, ev.Action, ev.Target, ev.Reason, ev.Ticket, string(ev.Details)}
 	for _, p := range credentialPatterns {
-		if !matchAny(p.re, texts) {
-			continue
+		if matchAny(p.re, texts) {
+			t.eventHit(ev, p.name)
 		}
-		t.eventHits++
-		if t.eventHits <= maxScanLines {
-			fmt.Fprintf(&t.eventLines, "| %s | %d | %s | %s | %s |\n", ev.Time.UTC().Format(time.RFC3339), ev.Revision,
-				mdCell(redact(ev.Action)), mdCell(redact(ev.Target)), p.name)
-		}
+	}
+	if slices.ContainsFunc(texts, hidesCredential) {
+		t.eventHit(ev, encodedName)
+	}
+}
+
+// eventHit counts a credential of the kind name found in ev, and lists
+// the first maxScanLines.
+func (t *tally) eventHit(ev *collector.Event, name string) {
+	t.eventHits++
+	if t.eventHits <= maxScanLines {
+		fmt.Fprintf(&t.eventLines, "| %s | %d | %s | %s | %s |\n", ev.Time.UTC().Format(time.RFC3339), ev.Revision,
+			mdCell(redact(ev.Action)), mdCell(redact(ev.Target)), name)
 	}
 }
 
@@ -312,7 +330,20 @@ func (t *tally) literalsIn(r *collector.StoredRecord) uint {
 	return held
 }
 
+// literalsInText returns the credential patterns whose literal s holds
+// (bit k for pattern k), and encodedBit when s hides a credential under
+// an encoding.
 func literalsInText(s string) uint {
+	held := plainLiterals(s)
+	if hidesCredential(s) {
+		held |= encodedBit
+	}
+	return held
+}
+
+// plainLiterals returns the credential patterns whose literal s holds as
+// it is.
+func plainLiterals(s string) uint {
 	var held uint
 	for i := 0; i < len(s); i++ {
 		if !literalStart[s[i]] {
