@@ -10,7 +10,10 @@ import (
 // is that name reaches the sidecar. The upstream port is the annotation's,
 // else that named port's, else the first port of the first container.
 func (s *settings) route(spec map[string]any, res *Result) error {
-	named, container := s.namedPort(spec)
+	named, container, err := s.namedPort(spec)
+	if err != nil {
+		return err
+	}
 	switch {
 	case s.upstreamPort != 0:
 	case named != nil:
@@ -34,16 +37,24 @@ func (s *settings) route(spec map[string]any, res *Result) error {
 }
 
 // namedPort returns the app's container port named PortName and its
-// container, or nil.
-func (s *settings) namedPort(spec map[string]any) (map[string]any, map[string]any) {
+// container, or nil. Port names are unique per container, not per pod: a
+// second container with a port of that name is an error, since only one
+// can be renamed, and a Service's named targetPort resolves the regular
+// containers' ports before a native sidecar's, so it would reach the
+// other container directly, past the sidecar.
+func (s *settings) namedPort(spec map[string]any) (port, container map[string]any, err error) {
 	for _, ct := range objects(spec, "containers") {
 		for _, p := range objects(ct, "ports") {
-			if str(p, "name") == s.PortName {
-				return p, ct
+			if str(p, "name") != s.PortName {
+				continue
 			}
+			if port != nil {
+				return nil, nil, fmt.Errorf("containers %q and %q both have a port named %q: a Service targeting it would reach one of them past the sidecar; rename the one the sidecar does not protect", str(container, "name"), str(ct, "name"), s.PortName)
+			}
+			port, container = p, ct
 		}
 	}
-	return nil, nil
+	return port, container, nil
 }
 
 // firstPort returns the first container's first TCP port, or 0.

@@ -1,0 +1,62 @@
+package inject_test
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/portcullis/portcullis/inject"
+)
+
+// findPort resolves a Service's named targetPort in pod as the endpoints
+// controller does (k8s.io/kubernetes/pkg/api/v1/pod.FindPort, 1.32+):
+// the regular containers first, then the native sidecars (init
+// containers with restartPolicy Always). It returns the container and
+// port, or "" and 0.
+func findPort(pod *corev1.Pod, name string) (string, int32) {
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == name && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+				return c.Name, p.ContainerPort
+			}
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			continue
+		}
+		for _, p := range c.Ports {
+			if p.Name == name && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+				return c.Name, p.ContainerPort
+			}
+		}
+	}
+	return "", 0
+}
+
+// TestWebhookDuplicatePortName: port names are unique per container, not
+// per pod, so two containers may each have a port named http. Renaming
+// only the first left the second named http, and a Service with
+// targetPort: http resolves the regular containers' ports before a
+// native sidecar's: it reached the second container directly, past the
+// sidecar. Such a pod is refused, naming both containers.
+func TestWebhookDuplicatePortName(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	in := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"api"},
+		"spec":{"containers":[{"name":"api","image":"api:1","ports":[{"name":"http","containerPort":8081}]},
+		{"name":"admin","image":"admin:1","ports":[{"name":"http","containerPort":9000}]}]}}`)
+	resp := review(t, url, client, inject.PathNamespace, in)
+	if resp.Allowed {
+		if len(resp.Patch) == 0 {
+			t.Fatalf("allowed without the sidecar (warnings %q)", resp.Warnings)
+		}
+		var pod corev1.Pod
+		strict(t, applyPatch(t, in, resp.Patch), &pod)
+		ct, port := findPort(&pod, "http")
+		t.Fatalf("allowed: a Service with targetPort http reaches container %q port %d, want refused (or the sidecar)", ct, port)
+	}
+	if resp.Result == nil || !strings.Contains(resp.Result.Message, `"api"`) || !strings.Contains(resp.Result.Message, `"admin"`) {
+		t.Errorf("denied with %+v, want the reason naming both containers", resp.Result)
+	}
+}
