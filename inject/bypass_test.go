@@ -60,3 +60,29 @@ func TestWebhookDuplicatePortName(t *testing.T) {
 		t.Errorf("denied with %+v, want the reason naming both containers", resp.Result)
 	}
 }
+
+// TestWebhookNotFooledIntoSkipping: "already injected" is decided by the
+// sidecar being there, not by what a pod's author can write. The status
+// annotation alone left a pod in a labelled namespace (fail closed)
+// without the sidecar, with a log line saying it was already injected;
+// an app container that happens to be named portcullis did the same,
+// silently. The first is injected, the second refused with the reason.
+func TestWebhookNotFooledIntoSkipping(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	annotated := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"portcullis.dev/status":"injected"}},
+		"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	resp := review(t, url, client, inject.PathNamespace, annotated)
+	if !resp.Allowed || len(resp.Patch) == 0 {
+		t.Errorf("status annotation without a sidecar: allowed %v, patch %d bytes, status %+v; want injected", resp.Allowed, len(resp.Patch), resp.Result)
+	} else {
+		var pod corev1.Pod
+		strict(t, applyPatch(t, annotated, resp.Patch), &pod)
+		sidecarOf(t, &pod, false)
+	}
+	named := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},
+		"spec":{"containers":[{"name":"portcullis","image":"nginx","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	resp = review(t, url, client, inject.PathNamespace, named)
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `"portcullis"`) {
+		t.Errorf("app container named portcullis: allowed %v, patch %d bytes, status %+v; want refused naming the container", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+}

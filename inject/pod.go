@@ -33,7 +33,7 @@ var ErrNoUpstream = errors.New("inject: no upstream port")
 // Pod adds the sidecar to the pod whose metadata and spec are given (a
 // Pod's, or a workload's template), changing them in place. job says the
 // pod belongs to a Job (legacy mode leaves those alone). A pod that opted
-// out or already has the sidecar is left unchanged; a pod whose
+// out or already has the sidecar (hasSidecar) is left unchanged; a pod whose
 // annotations are malformed, or whose ports clash with the sidecar's, is
 // an error; a pod without a port to protect is left alone with a warning
 // (it serves nothing the sidecar could guard).
@@ -45,10 +45,14 @@ var ErrNoUpstream = errors.New("inject: no upstream port")
 // reach it there.
 func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	annotations := object(meta, "annotations")
-	switch {
-	case str(annotations, AnnotationInject) == "false":
+	if str(annotations, AnnotationInject) == "false" {
 		return Result{Skipped: SkipOptedOut}, nil
-	case injected(annotations, spec):
+	}
+	has, err := hasSidecar(spec)
+	switch {
+	case err != nil:
+		return Result{}, err
+	case has:
 		return Result{Skipped: SkipInjected}, nil
 	case spec["hostNetwork"] == true:
 		return Result{Skipped: SkipHostNetwork, Warnings: []string{"portcullis: not injected: " + SkipHostNetwork}}, nil
@@ -77,19 +81,24 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	return res, nil
 }
 
-// injected reports whether the pod already has the sidecar.
-func injected(annotations, spec map[string]any) bool {
-	if str(annotations, AnnotationStatus) == "injected" {
-		return true
-	}
+// hasSidecar reports whether the pod already has the sidecar: a container
+// named ContainerName running `portcullis sidecar`. The status annotation
+// alone does not count (a pod's author can write it, and the pod would
+// start without the sidecar); a container of that name running anything
+// else is an error, since the sidecar cannot be added beside it.
+func hasSidecar(spec map[string]any) (bool, error) {
 	for _, key := range []string{"initContainers", "containers"} {
 		for _, ct := range objects(spec, key) {
-			if str(ct, "name") == ContainerName {
-				return true
+			if str(ct, "name") != ContainerName {
+				continue
 			}
+			if args, _ := ct["args"].([]any); len(args) > 0 && args[0] == "sidecar" {
+				return true, nil
+			}
+			return false, fmt.Errorf("container %q has the sidecar's name but does not run `portcullis sidecar`: rename it", ContainerName)
 		}
 	}
-	return false
+	return false, nil
 }
 
 // serviceOf is the service.name of the audit records: the annotation,
