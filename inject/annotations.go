@@ -29,6 +29,20 @@ const (
 	ContainerName = "portcullis"
 )
 
+// checkInject refuses a portcullis.dev/inject annotation or label that
+// is not the string "true" or "false": a typo ("True", "yes") must not
+// leave a pod its author meant to protect without the sidecar, nor inject
+// one meant to opt out.
+func checkInject(meta map[string]any) error {
+	for _, field := range []string{"annotations", "labels"} {
+		v, ok := object(meta, field)[AnnotationInject]
+		if s, _ := v.(string); ok && s != "true" && s != "false" {
+			return fmt.Errorf("%s %s: %#v is neither \"true\" nor \"false\"", strings.TrimSuffix(field, "s"), AnnotationInject, v)
+		}
+	}
+	return nil
+}
+
 // settings are the Config with one pod's annotations applied.
 type settings struct {
 	Config

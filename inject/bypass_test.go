@@ -86,3 +86,27 @@ func TestWebhookNotFooledIntoSkipping(t *testing.T) {
 		t.Errorf("app container named portcullis: allowed %v, patch %d bytes, status %+v; want refused naming the container", resp.Allowed, len(resp.Patch), resp.Result)
 	}
 }
+
+// TestWebhookRefusesInjectTypos: portcullis.dev/inject is "true" or
+// "false". Any other value ("True", "yes", "enabled") at /inject left the
+// pod its author meant to protect running without the sidecar, with no
+// warning; in a labelled namespace "False" or "no" injected a pod its
+// author meant to opt out. Both are refused with the reason, as the other
+// malformed annotations are.
+func TestWebhookRefusesInjectTypos(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	for _, tc := range []struct{ path, meta string }{
+		{inject.PathInject, `"annotations":{"portcullis.dev/inject":"True"}`},
+		{inject.PathInject, `"annotations":{"portcullis.dev/inject":"yes"}`},
+		{inject.PathInject, `"labels":{"portcullis.dev/inject":"enabled"}`},
+		{inject.PathNamespace, `"annotations":{"portcullis.dev/inject":"False"}`},
+		{inject.PathNamespace, `"labels":{"portcullis.dev/inject":""}`},
+	} {
+		pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p",` + tc.meta + `},
+			"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+		resp := review(t, url, client, tc.path, pod)
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "portcullis.dev/inject") {
+			t.Errorf("%s %s: allowed %v, patch %d bytes, status %+v; want refused naming portcullis.dev/inject", tc.path, tc.meta, resp.Allowed, len(resp.Patch), resp.Result)
+		}
+	}
+}

@@ -44,6 +44,9 @@ var ErrNoUpstream = errors.New("inject: no upstream port")
 // listens on loopback (the sidecar is its only way in) and kubelet cannot
 // reach it there.
 func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
+	if err := checkInject(meta); err != nil {
+		return Result{}, err
+	}
 	annotations := object(meta, "annotations")
 	if str(annotations, AnnotationInject) == "false" {
 		return Result{Skipped: SkipOptedOut}, nil

@@ -204,6 +204,9 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 	if *name == "" {
 		*name = str(meta, "generateName")
 	}
+	if err := checkInject(meta); err != nil {
+		return nil, Result{}, err
+	}
 	if !namespaceOptIn && !podOptIn(meta) {
 		return nil, Result{Skipped: "not opted in"}, nil
 	}

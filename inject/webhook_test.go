@@ -170,7 +170,6 @@ func TestWebhookOptInOut(t *testing.T) {
 		{"no opt-in", inject.PathInject, ``, false},
 		{"annotation", inject.PathInject, `,"annotations":{"portcullis.dev/inject":"true"}`, true},
 		{"label", inject.PathInject, `,"labels":{"portcullis.dev/inject":"true"}`, true},
-		{"annotation not true", inject.PathInject, `,"annotations":{"portcullis.dev/inject":"yes"}`, false},
 		{"namespace", inject.PathNamespace, ``, true},
 		{"namespace, pod opts out", inject.PathNamespace, `,"annotations":{"portcullis.dev/inject":"false"}`, false},
 	} {
