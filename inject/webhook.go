@@ -38,6 +38,13 @@ const maxReviewBytes = 4 << 20
 // server stores (1.5 MiB at most) holds a few thousand values.
 const maxReviewValues = 100_000
 
+// maxReviewsInFlight bounds the reviews read and decoded at once: one of
+// a body near maxReviewBytes holds about 25 MiB of heap (the body, the
+// object decoded twice, the patch and its base64), and the injector's
+// memory limit is 128Mi. A review takes a millisecond or so; the others
+// wait their turn (until their client gives up).
+const maxReviewsInFlight = 2
+
 // jsonValues returns about how many values the JSON text b holds (one per
 // '{', '[', ':' and ',' outside strings), counting no further than past
 // limit. It does not check that b is JSON.
@@ -86,8 +93,9 @@ type Review struct {
 // /healthz.
 func (wh *Webhook) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, false) })
-	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, true) })
+	slots := make(chan struct{}, maxReviewsInFlight)
+	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, false) })
+	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, true) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
 }
@@ -131,7 +139,9 @@ type status struct {
 	Message string `json:"message"`
 }
 
-func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, namespaceOptIn bool) {
+// serve answers one AdmissionReview, holding one of slots while it reads
+// and decides it.
+func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan struct{}, namespaceOptIn bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
@@ -140,6 +150,12 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, namespaceOptIn 
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		http.Error(w, "want Content-Type application/json", http.StatusUnsupportedMediaType)
 		return
+	}
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-r.Context().Done():
+		return // the client gave up waiting
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
