@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The webhook's paths. The MutatingWebhookConfiguration of the kustomize
@@ -44,6 +45,11 @@ const maxReviewValues = 100_000
 // memory limit is 128Mi. A review takes a millisecond or so; the others
 // wait their turn (until their client gives up).
 const maxReviewsInFlight = 2
+
+// reviewReadTimeout bounds the reading of a body once its review holds a
+// slot: the API server sends the body at once, and a client trickling
+// one must not hold a slot (and so every review) for long.
+const reviewReadTimeout = 2 * time.Second
 
 // jsonValues returns about how many values the JSON text b holds (one per
 // '{', '[', ':' and ',' outside strings), counting no further than past
@@ -157,6 +163,7 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan stru
 	case <-r.Context().Done():
 		return // the client gave up waiting
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(reviewReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusRequestEntityTooLarge)
