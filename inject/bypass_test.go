@@ -110,3 +110,22 @@ func TestWebhookRefusesInjectTypos(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookRefusesHostPortOnApp: a hostPort on the port the sidecar
+// protects stayed on the app's (renamed) port: the node's port forwarded
+// to the app's port on the pod IP, past the sidecar (reached whenever the
+// app listens on more than loopback). Such a pod is refused with the
+// reason.
+func TestWebhookRefusesHostPortOnApp(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	for name, ports := range map[string]string{
+		"named":   `[{"name":"http","containerPort":8081,"hostPort":30081}]`,
+		"unnamed": `[{"containerPort":8081,"hostPort":30081}]`,
+	} {
+		pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":` + ports + `}]}}`)
+		resp := review(t, url, client, inject.PathNamespace, pod)
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "hostPort") {
+			t.Errorf("%s: allowed %v, patch %d bytes, status %+v; want refused naming the hostPort", name, resp.Allowed, len(resp.Patch), resp.Result)
+		}
+	}
+}

@@ -28,6 +28,9 @@ func (s *settings) route(spec map[string]any, res *Result) error {
 	if err := s.checkClashes(spec); err != nil {
 		return err
 	}
+	if err := s.checkHostPort(spec); err != nil {
+		return err
+	}
 	if named != nil {
 		named["name"] = s.PortName + "-app"
 		renameProbePorts(container, s.PortName, s.PortName+"-app")
@@ -85,6 +88,23 @@ func (s *settings) checkClashes(spec map[string]any) error {
 				n, _ := integer(p["containerPort"])
 				if n == s.ListenPort || n == s.AdminPort {
 					return fmt.Errorf("container %q already uses port %d, which the sidecar needs: set annotation %s", str(ct, "name"), n, AnnotationListenPort)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkHostPort refuses a hostPort on the upstream port: the node's port
+// forwards to that port on the pod's IP, which is the app's, past the
+// sidecar.
+func (s *settings) checkHostPort(spec map[string]any) error {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			for _, p := range objects(ct, "ports") {
+				n, _ := integer(p["containerPort"])
+				if h, _ := integer(p["hostPort"]); h != 0 && n == s.upstreamPort {
+					return fmt.Errorf("container %q: port %d, which the sidecar protects, has hostPort %d: the node's port would reach the app past the sidecar; remove the hostPort", str(ct, "name"), n, h)
 				}
 			}
 		}
