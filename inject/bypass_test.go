@@ -1,6 +1,7 @@
 package inject_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -126,6 +127,37 @@ func TestWebhookRefusesHostPortOnApp(t *testing.T) {
 		resp := review(t, url, client, inject.PathNamespace, pod)
 		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "hostPort") {
 			t.Errorf("%s: allowed %v, patch %d bytes, status %+v; want refused naming the hostPort", name, resp.Allowed, len(resp.Patch), resp.Result)
+		}
+	}
+}
+
+// TestWebhookFailsClosedWhenItCannotInject: a pod that asked for the
+// sidecar (its namespace's label, or its own "true") but cannot have it
+// is refused, not admitted bare with a warning. Declaring container ports
+// is optional in Kubernetes (an undeclared port is reachable all the
+// same, and a Service can target it by number), so leaving out `ports:`,
+// or asking for hostNetwork, started a pod without the sidecar in a
+// namespace that requires it, with nothing an admission policy on the
+// opt-out annotation could see. Opting out stays the way to run such a
+// pod there.
+func TestWebhookFailsClosedWhenItCannotInject(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	for _, tc := range []struct{ name, path, meta, spec string }{
+		{"no ports, labelled namespace", inject.PathNamespace, ``, `{"containers":[{"name":"a","image":"a"}]}`},
+		{"no ports, pod opted in", inject.PathInject, `,"annotations":{"portcullis.dev/inject":"true"}`, `{"containers":[{"name":"a","image":"a"}]}`},
+		{"hostNetwork", inject.PathNamespace, ``, `{"hostNetwork":true,"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}`},
+	} {
+		pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"` + tc.meta + `},"spec":` + tc.spec + `}`)
+		resp := review(t, url, client, tc.path, pod)
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `portcullis.dev/inject: "false"`) {
+			t.Errorf("%s: allowed %v, patch %d bytes, status %+v; want refused, naming the opt-out", tc.name, resp.Allowed, len(resp.Patch), resp.Result)
+		}
+		optedOut := bytes.Replace(pod, []byte(`"name":"p"`), []byte(`"name":"p","annotations":{"portcullis.dev/inject":"false"}`), 1)
+		if tc.meta != "" {
+			continue
+		}
+		if resp := review(t, url, client, tc.path, optedOut); !resp.Allowed || len(resp.Patch) != 0 {
+			t.Errorf("%s, opted out: allowed %v, patch %d bytes; want allowed unchanged", tc.name, resp.Allowed, len(resp.Patch))
 		}
 	}
 }

@@ -79,8 +79,9 @@ func jsonValues(b []byte, limit int) int {
 // JSONPatch adding the sidecar (Config.Pod). Every other request is
 // allowed unchanged. A pod whose annotations are malformed or whose ports
 // clash with the sidecar's is refused with the reason (fail closed: a typo
-// must not start a pod unprotected); a pod without any port is allowed
-// without the sidecar, with a warning.
+// must not start a pod unprotected), and so is a pod that asked for the
+// sidecar but cannot have it: no port declared, or hostNetwork
+// (cannotInject). Such a pod opts out to run bare.
 type Webhook struct {
 	Config Config
 	// Log, when set, is called once per review with what was done; it is
@@ -239,6 +240,11 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 		return nil, Result{}, errors.New("the pod has no spec")
 	}
 	res, err := wh.Config.Pod(meta, spec, ownedByJob(meta))
+	if err == nil {
+		if err = cannotInject(res, wh.Config.PortName); err != nil {
+			res = Result{Skipped: res.Skipped}
+		}
+	}
 	if err != nil || !res.Injected {
 		return nil, res, err
 	}
@@ -251,6 +257,22 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 	ops = append(ops, diff("/spec", object(orig, "spec"), spec)...)
 	p, err := json.Marshal(ops)
 	return p, res, err
+}
+
+// cannotInject refuses a pod that asked for the sidecar (its namespace's
+// label, or its own annotation or label) but was left without it for want
+// of a port or for hostNetwork. Declaring a port is optional in Kubernetes
+// (an undeclared one is reachable all the same), so admitting such a pod
+// bare would let it leave the sidecar out without opting out.
+func cannotInject(res Result, portName string) error {
+	optOut := fmt.Sprintf("or opt out with %s: \"false\"", AnnotationInject)
+	switch res.Skipped {
+	case SkipNoPort:
+		return fmt.Errorf("the pod declares no port for the sidecar to protect (an undeclared port is reachable all the same): declare the app's port (named %q), set %s, %s", portName, AnnotationUpstreamPort, optOut)
+	case SkipHostNetwork:
+		return fmt.Errorf("the pod uses the node's network (hostNetwork), where the sidecar cannot guard it: %s", strings.TrimPrefix(optOut, "or "))
+	}
+	return nil
 }
 
 func decodeObject(raw json.RawMessage) (map[string]any, error) {

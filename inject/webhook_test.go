@@ -184,8 +184,8 @@ func TestWebhookOptInOut(t *testing.T) {
 		})
 	}
 	hostNet := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"hostNetwork":true,"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
-	if resp := review(t, url, client, inject.PathNamespace, hostNet); !resp.Allowed || len(resp.Patch) != 0 || len(resp.Warnings) != 1 {
-		t.Errorf("hostNetwork pod: allowed %v, patch %s, warnings %q; want allowed, unpatched, warned", resp.Allowed, resp.Patch, resp.Warnings)
+	if resp := review(t, url, client, inject.PathNamespace, hostNet); resp.Allowed || len(resp.Patch) != 0 || resp.Result == nil || !strings.Contains(resp.Result.Message, "hostNetwork") {
+		t.Errorf("hostNetwork pod: allowed %v, patch %s, status %+v; want refused naming hostNetwork (TestWebhookFailsClosedWhenItCannotInject)", resp.Allowed, resp.Patch, resp.Result)
 	}
 	for _, tc := range []struct {
 		name, op string
@@ -202,8 +202,8 @@ func TestWebhookOptInOut(t *testing.T) {
 }
 
 // TestWebhookRefuses: malformed annotations and a port clash are denied
-// with the reason (a typo must not start the pod unprotected); a pod
-// without a port is allowed without the sidecar, with a warning.
+// with the reason (a typo must not start the pod unprotected), and so is a
+// pod without a port.
 func TestWebhookRefuses(t *testing.T) {
 	url, client := webhook(t, inject.Defaults())
 	for _, tc := range []struct{ name, annotations, want string }{
@@ -223,9 +223,10 @@ func TestWebhookRefuses(t *testing.T) {
 	}
 	t.Run("no port (docs http-liveness)", func(t *testing.T) {
 		resp := review(t, url, client, inject.PathNamespace, readJSON(t, "testdata/k8s-docs/http-liveness.yaml"))
-		// The docs' pod declares no port: it is left alone with a warning.
-		if !resp.Allowed || len(resp.Patch) != 0 || len(resp.Warnings) == 0 {
-			t.Errorf("allowed %v, patch %d bytes, warnings %q; want allowed, unpatched, warned", resp.Allowed, len(resp.Patch), resp.Warnings)
+		// The docs' pod declares no port: it asked for the sidecar (its
+		// namespace is labelled) and cannot have it, so it is refused.
+		if resp.Allowed || len(resp.Patch) != 0 || resp.Result == nil || !strings.Contains(resp.Result.Message, "no port") {
+			t.Errorf("allowed %v, patch %d bytes, status %+v; want refused, naming the missing port", resp.Allowed, len(resp.Patch), resp.Result)
 		}
 	})
 	t.Run("port clash (docs goproxy on 8080)", func(t *testing.T) {
