@@ -106,6 +106,8 @@ func decodeTyped(t *testing.T, o object) any {
 		v = &rbacv1.RoleBinding{}
 	case "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration":
 		v = &admissionregv1.MutatingWebhookConfiguration{}
+	case "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration":
+		v = &admissionregv1.ValidatingWebhookConfiguration{}
 	default:
 		return nil
 	}
@@ -168,7 +170,7 @@ func TestKustomizeBase(t *testing.T) {
 		}
 	}
 	for kind, n := range map[string]int{"Namespace": 2, "StatefulSet": 2, "Deployment": 2, "Service": 5, "Job": 3, "Secret": 0,
-		"MutatingWebhookConfiguration": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 3, "Role": 2, "RoleBinding": 2,
+		"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 3, "Role": 2, "RoleBinding": 2,
 		"Certificate": 8, "ClusterIssuer": 2, "ServiceMonitor": 2, "PodMonitor": 1, "ConfigMap": 2} {
 		if kinds[kind] != n {
 			t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)
@@ -177,6 +179,7 @@ func TestKustomizeBase(t *testing.T) {
 	checkEtcd(t, objs["StatefulSet portcullis/etcd"].(*appsv1.StatefulSet))
 	checkCollector(t, objs["StatefulSet portcullis/portcullis-collector"].(*appsv1.StatefulSet))
 	checkWebhooks(t, objs["MutatingWebhookConfiguration /portcullis-injector"].(*admissionregv1.MutatingWebhookConfiguration))
+	checkGuard(t, objs["ValidatingWebhookConfiguration /portcullis-injector"].(*admissionregv1.ValidatingWebhookConfiguration))
 	for id, o := range objs {
 		if spec := podSpecOf(o); spec != nil {
 			checkRestricted(t, id, spec)
@@ -221,6 +224,32 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 		if !secrets[want] {
 			t.Errorf("collector does not mount Secret %s", want)
 		}
+	}
+}
+
+// checkGuard: the validating webhook calls PathGuard on Pod UPDATE of
+// injected pods (by their label, which the API server matches on the old
+// object too), fails closed, and leaves the control plane's namespaces.
+func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) {
+	t.Helper()
+	if len(v.Webhooks) != 1 {
+		t.Fatalf("%d validating webhooks, want 1", len(v.Webhooks))
+	}
+	w := v.Webhooks[0]
+	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil || *w.ClientConfig.Service.Path != inject.PathGuard ||
+		w.FailurePolicy == nil || *w.FailurePolicy != admissionregv1.Fail || v.Annotations["cert-manager.io/inject-ca-from"] != "portcullis/portcullis-injector" {
+		t.Errorf("guard webhook: service %+v, failure policy %v, CA %q; want %s, Fail, the injector's CA", w.ClientConfig.Service, w.FailurePolicy, v.Annotations["cert-manager.io/inject-ca-from"], inject.PathGuard)
+	}
+	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Update}) || !slices.Equal(w.Rules[0].Resources, []string{"pods"}) {
+		t.Errorf("guard webhook rules = %+v, want UPDATE of pods", w.Rules)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(w.ObjectSelector)
+	if err != nil || !sel.Matches(labels.Set{"portcullis.dev/sidecar": "injected"}) || sel.Matches(labels.Set{}) {
+		t.Errorf("guard webhook objectSelector = %+v, want the injected pods' label", w.ObjectSelector)
+	}
+	ns, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+	if err != nil || !ns.Matches(labels.Set{"kubernetes.io/metadata.name": "shop"}) || ns.Matches(labels.Set{"kubernetes.io/metadata.name": "kube-system"}) {
+		t.Errorf("guard webhook namespaceSelector = %+v, want every app namespace", w.NamespaceSelector)
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 const (
 	PathInject    = "/inject"
 	PathNamespace = "/inject/namespace"
+	// PathGuard is the validating webhook on Pod UPDATE of injected pods
+	// (Webhook.guard).
+	PathGuard = "/guard"
 )
 
 // maxReviewBytes bounds a request body: the API server sends one object,
@@ -96,13 +99,16 @@ type Review struct {
 	Err                  error
 }
 
-// Handler returns the webhook's routes: PathInject, PathNamespace and
-// /healthz.
+// Handler returns the webhook's routes: PathInject, PathNamespace,
+// PathGuard and /healthz.
 func (wh *Webhook) Handler() http.Handler {
 	mux := http.NewServeMux()
 	slots := make(chan struct{}, maxReviewsInFlight)
-	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, false) })
-	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, true) })
+	inject := func(req *admissionRequest) *admissionResponse { return wh.review(req, false) }
+	namespace := func(req *admissionRequest) *admissionResponse { return wh.review(req, true) }
+	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, inject) })
+	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, namespace) })
+	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, guard) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
 }
@@ -123,6 +129,7 @@ type admissionRequest struct {
 	Name      string           `json:"name"`
 	Operation string           `json:"operation"`
 	Object    json.RawMessage  `json:"object"`
+	OldObject json.RawMessage  `json:"oldObject"`
 }
 
 type groupVersionKind struct {
@@ -148,7 +155,7 @@ type status struct {
 
 // serve answers one AdmissionReview, holding one of slots while it reads
 // and decides it.
-func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan struct{}, namespaceOptIn bool) {
+func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan struct{}, decide func(*admissionRequest) *admissionResponse) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
@@ -186,7 +193,7 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan stru
 		http.Error(w, "want an admission.k8s.io/v1 AdmissionReview with a request", http.StatusBadRequest)
 		return
 	}
-	resp := wh.review(review.Request, namespaceOptIn)
+	resp := decide(review.Request)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(admissionReview{APIVersion: review.APIVersion, Kind: review.Kind, Response: resp})
 }
@@ -214,6 +221,61 @@ func (wh *Webhook) review(req *admissionRequest, namespaceOptIn bool) *admission
 		resp.PatchType, resp.Patch = "JSONPatch", patch
 	}
 	return resp
+}
+
+// guard decides a Pod UPDATE at PathGuard: the images and labels of a
+// running pod may change, so without it anyone allowed to update pods
+// could swap the sidecar's image for one that forwards everything to the
+// app, or drop the label LabelSidecar that the namespace's NetworkPolicy
+// selects, with no new pod for the injector to see. A pod that has the
+// sidecar keeps its image and the label; every other update is allowed.
+func guard(req *admissionRequest) *admissionResponse {
+	resp := &admissionResponse{UID: req.UID, Allowed: true}
+	if req.Kind != (groupVersionKind{Version: "v1", Kind: "Pod"}) || req.Operation != "UPDATE" {
+		return resp
+	}
+	if err := guardUpdate(req.OldObject, req.Object); err != nil {
+		resp.Allowed = false
+		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
+	}
+	return resp
+}
+
+// guardUpdate refuses an update of an injected pod that changes the
+// sidecar's image or removes its label; an undecodable object is refused.
+func guardUpdate(rawOld, rawNew json.RawMessage) error {
+	old, err := decodeObject(rawOld)
+	if err != nil {
+		return fmt.Errorf("cannot decode the old pod: %w", err)
+	}
+	oldSC := sidecarContainer(object(old, "spec"))
+	if oldSC == nil {
+		return nil
+	}
+	pod, err := decodeObject(rawNew)
+	if err != nil {
+		return fmt.Errorf("cannot decode the pod: %w", err)
+	}
+	if sc := sidecarContainer(object(pod, "spec")); sc == nil || sc["image"] != oldSC["image"] {
+		return fmt.Errorf("the image of the running sidecar (container %q) cannot change: roll out a new pod", ContainerName)
+	}
+	label := func(m map[string]any) string { return str(object(object(m, "metadata"), "labels"), LabelSidecar) }
+	if label(old) != "" && label(pod) != label(old) {
+		return fmt.Errorf("the label %s of a pod with the sidecar cannot change", LabelSidecar)
+	}
+	return nil
+}
+
+// sidecarContainer returns the pod's container named ContainerName, or nil.
+func sidecarContainer(spec map[string]any) map[string]any {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			if str(ct, "name") == ContainerName {
+				return ct
+			}
+		}
+	}
+	return nil
 }
 
 // patch injects the pod in raw and returns the RFC 6902 patch from raw to
