@@ -55,7 +55,7 @@ func guardUpdate(t *testing.T, url string, client *http.Client, old, new []byte)
 func TestWebhookGuardsInjectedPods(t *testing.T) {
 	url, client := webhook(t, inject.Defaults())
 	in := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"app":"a"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
-	pod, injected, _ := injectPod(t, url, client, inject.PathNamespace, in)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, in)
 	change := func(f func(p *corev1.Pod)) []byte {
 		var p corev1.Pod
 		strict(t, injected, &p)
@@ -82,5 +82,4 @@ func TestWebhookGuardsInjectedPods(t *testing.T) {
 			t.Errorf("%s changed: allowed %v, status %+v; want allowed unchanged", name, resp.Allowed, resp.Result)
 		}
 	}
-	_ = pod
 }
