@@ -161,3 +161,38 @@ func TestWebhookFailsClosedWhenItCannotInject(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookNotFooledByAForgedSidecar: a pod's author can write a
+// container named portcullis running `sidecar` from an image of their
+// own (one that forwards everything to the app). It counted as already
+// injected and the pod started without the real sidecar. A container of
+// that name is the sidecar only with the configured image's repository
+// (any tag or digest: a workload injected offline before an upgrade
+// keeps its older tag); another is refused. Also: renaming the app's
+// port to http-app when a container already has a port of that name
+// made the API server refuse the pod with a message about a duplicate
+// port it never sent; the webhook now refuses it with the reason.
+func TestWebhookNotFooledByAForgedSidecar(t *testing.T) {
+	cfg := inject.Defaults()
+	url, client := webhook(t, cfg)
+	repo, _, _ := strings.Cut(cfg.Image, ":")
+	sidecar := func(image string) []byte {
+		return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{
+			"initContainers":[{"name":"portcullis","image":"` + image + `","args":["sidecar"],"restartPolicy":"Always"}],
+			"containers":[{"name":"a","image":"a","ports":[{"name":"http-app","containerPort":8081}]}]}}`)
+	}
+	resp := review(t, url, client, inject.PathNamespace, sidecar("evil.example/passthrough:1"))
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "evil.example/passthrough:1") {
+		t.Errorf("forged sidecar image: allowed %v, patch %d bytes, status %+v; want refused naming the image", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	for _, image := range []string{cfg.Image, repo + ":0.9.0", repo + "@sha256:" + strings.Repeat("ab", 32)} {
+		if resp := review(t, url, client, inject.PathNamespace, sidecar(image)); !resp.Allowed || len(resp.Patch) != 0 {
+			t.Errorf("sidecar of image %s: allowed %v, patch %d bytes, status %+v; want left alone", image, resp.Allowed, len(resp.Patch), resp.Result)
+		}
+	}
+	taken := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[
+		{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081},{"name":"http-app","containerPort":9000}]}]}}`)
+	if resp := review(t, url, client, inject.PathNamespace, taken); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `"http-app"`) {
+		t.Errorf("port name http-app taken: allowed %v, patch %d bytes, status %+v; want refused naming it", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+}

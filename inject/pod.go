@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,7 +52,7 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	if str(annotations, AnnotationInject) == "false" {
 		return Result{Skipped: SkipOptedOut}, nil
 	}
-	has, err := hasSidecar(spec)
+	has, err := hasSidecar(spec, c.Image)
 	switch {
 	case err != nil:
 		return Result{}, err
@@ -85,23 +86,38 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 }
 
 // hasSidecar reports whether the pod already has the sidecar: a container
-// named ContainerName running `portcullis sidecar`. The status annotation
-// alone does not count (a pod's author can write it, and the pod would
-// start without the sidecar); a container of that name running anything
-// else is an error, since the sidecar cannot be added beside it.
-func hasSidecar(spec map[string]any) (bool, error) {
+// named ContainerName running `portcullis sidecar` from the repository of
+// image (any tag or digest: a workload injected offline before an upgrade
+// keeps its older tag). The status annotation alone does not count (a
+// pod's author can write it, and the pod would start without the
+// sidecar); a container of that name running anything else, or from
+// another image (one of the author's, forwarding everything to the app),
+// is an error, since the sidecar cannot be added beside it.
+func hasSidecar(spec map[string]any, image string) (bool, error) {
 	for _, key := range []string{"initContainers", "containers"} {
 		for _, ct := range objects(spec, key) {
 			if str(ct, "name") != ContainerName {
 				continue
 			}
-			if args, _ := ct["args"].([]any); len(args) > 0 && args[0] == "sidecar" {
-				return true, nil
+			if args, _ := ct["args"].([]any); len(args) == 0 || args[0] != "sidecar" {
+				return false, fmt.Errorf("container %q has the sidecar's name but does not run `portcullis sidecar`: rename it", ContainerName)
 			}
-			return false, fmt.Errorf("container %q has the sidecar's name but does not run `portcullis sidecar`: rename it", ContainerName)
+			if got := str(ct, "image"); imageRepo(got) != imageRepo(image) {
+				return false, fmt.Errorf("container %q runs the sidecar from image %q, not from %s: only the configured image counts as the sidecar", ContainerName, got, imageRepo(image))
+			}
+			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// imageRepo is an image reference without its tag and digest.
+func imageRepo(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 // serviceOf is the service.name of the audit records: the annotation,

@@ -32,6 +32,9 @@ func (s *settings) route(spec map[string]any, res *Result) error {
 		return err
 	}
 	if named != nil {
+		if ct := portNamed(spec, s.PortName+"-app"); ct != "" {
+			return fmt.Errorf("container %q already has a port named %q, the name the app's port %q takes: rename that port", ct, s.PortName+"-app", s.PortName)
+		}
 		named["name"] = s.PortName + "-app"
 		renameProbePorts(container, s.PortName, s.PortName+"-app")
 	}
@@ -58,6 +61,21 @@ func (s *settings) namedPort(spec map[string]any) (port, container map[string]an
 		}
 	}
 	return port, container, nil
+}
+
+// portNamed returns the name of the container that has a port named
+// name, or "".
+func portNamed(spec map[string]any, name string) string {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			for _, p := range objects(ct, "ports") {
+				if str(p, "name") == name {
+					return str(ct, "name")
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // firstPort returns the first container's first TCP port, or 0.
