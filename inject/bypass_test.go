@@ -196,3 +196,15 @@ func TestWebhookNotFooledByAForgedSidecar(t *testing.T) {
 		t.Errorf("port name http-app taken: allowed %v, patch %d bytes, status %+v; want refused naming it", resp.Allowed, len(resp.Patch), resp.Result)
 	}
 }
+
+// TestWebhookRefusesPodsOfAMislabelledNamespace: PathNamespaceLabel,
+// called for a namespace whose portcullis.dev/inject label is neither
+// "true" nor "false", refuses every pod with the reason and the fix.
+func TestWebhookRefusesPodsOfAMislabelledNamespace(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	resp := review(t, url, client, inject.PathNamespaceLabel, pod)
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "portcullis.dev/inject") || !strings.Contains(resp.Result.Message, "--overwrite") {
+		t.Errorf("pod of a mislabelled namespace: allowed %v, status %+v; want refused naming the label and the fix", resp.Allowed, resp.Result)
+	}
+}

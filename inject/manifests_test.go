@@ -232,9 +232,10 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 // object too), fails closed, and leaves the control plane's namespaces.
 func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) {
 	t.Helper()
-	if len(v.Webhooks) != 1 {
-		t.Fatalf("%d validating webhooks, want 1", len(v.Webhooks))
+	if len(v.Webhooks) != 2 {
+		t.Fatalf("%d validating webhooks, want 2", len(v.Webhooks))
 	}
+	checkNamespaceLabelWebhook(t, &v.Webhooks[1])
 	w := v.Webhooks[0]
 	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil || *w.ClientConfig.Service.Path != inject.PathGuard ||
 		w.FailurePolicy == nil || *w.FailurePolicy != admissionregv1.Fail || v.Annotations["cert-manager.io/inject-ca-from"] != "portcullis/portcullis-injector" {
@@ -250,6 +251,35 @@ func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) 
 	ns, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
 	if err != nil || !ns.Matches(labels.Set{"kubernetes.io/metadata.name": "shop"}) || ns.Matches(labels.Set{"kubernetes.io/metadata.name": "kube-system"}) {
 		t.Errorf("guard webhook namespaceSelector = %+v, want every app namespace", w.NamespaceSelector)
+	}
+}
+
+// checkNamespaceLabelWebhook: a namespace labelled portcullis.dev/inject
+// with a value other than "true" or "false" ("True", "yes") met only the
+// opt-in webhook, whose failures are ignored, so its pods started without
+// the sidecar its operator asked for. The validating webhook refuses
+// every pod created in such a namespace (failurePolicy Fail), by the API
+// server's own selector semantics.
+func checkNamespaceLabelWebhook(t *testing.T, w *admissionregv1.ValidatingWebhook) {
+	t.Helper()
+	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil || *w.ClientConfig.Service.Path != inject.PathNamespaceLabel ||
+		w.FailurePolicy == nil || *w.FailurePolicy != admissionregv1.Fail {
+		t.Errorf("namespace label webhook: service %+v, failure policy %v; want %s, Fail", w.ClientConfig.Service, w.FailurePolicy, inject.PathNamespaceLabel)
+	}
+	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Create}) || !slices.Equal(w.Rules[0].Resources, []string{"pods"}) {
+		t.Errorf("namespace label webhook rules = %+v, want CREATE of pods", w.Rules)
+	}
+	ns, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for value, want := range map[string]bool{"True": true, "yes": true, "": true, "true": false, "false": false} {
+		if got := ns.Matches(labels.Set{"kubernetes.io/metadata.name": "shop", "portcullis.dev/inject": value}); got != want {
+			t.Errorf("namespace labelled portcullis.dev/inject=%q meets the namespace label webhook: %v, want %v", value, got, want)
+		}
+	}
+	if ns.Matches(labels.Set{"kubernetes.io/metadata.name": "default"}) || ns.Matches(labels.Set{"kubernetes.io/metadata.name": "kube-system", "portcullis.dev/inject": "yes"}) {
+		t.Errorf("namespace label webhook selects an unlabelled or a system namespace: %+v", w.NamespaceSelector)
 	}
 }
 

@@ -27,6 +27,10 @@ const (
 	// PathGuard is the validating webhook on Pod UPDATE of injected pods
 	// (Webhook.guard).
 	PathGuard = "/guard"
+	// PathNamespaceLabel is the validating webhook on Pod CREATE in a
+	// namespace whose portcullis.dev/inject label is neither "true" nor
+	// "false": it refuses every pod (mislabelled).
+	PathNamespaceLabel = "/refuse/namespace-label"
 )
 
 // maxReviewBytes bounds a request body: the API server sends one object,
@@ -109,6 +113,7 @@ func (wh *Webhook) Handler() http.Handler {
 	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, inject) })
 	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, namespace) })
 	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, guard) })
+	mux.HandleFunc(PathNamespaceLabel, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, mislabelled) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
 }
@@ -239,6 +244,18 @@ func guard(req *admissionRequest) *admissionResponse {
 		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
 	}
 	return resp
+}
+
+// mislabelled refuses a pod created in a namespace whose
+// portcullis.dev/inject label is neither "true" nor "false" (the
+// ValidatingWebhookConfiguration's selector says which): such a namespace
+// met only the opt-in webhook, whose failures are ignored, so a typo
+// ("True", "yes") started its pods without the sidecar its operator
+// asked for.
+func mislabelled(req *admissionRequest) *admissionResponse {
+	return &admissionResponse{UID: req.UID, Status: &status{Code: http.StatusForbidden, Message: fmt.Sprintf(
+		"portcullis injector: namespace %q has the label %s with a value other than \"true\" or \"false\", so whether its pods get the sidecar is unknown: "+
+			"kubectl label namespace %s %s=true --overwrite (or =false)", req.Namespace, AnnotationInject, req.Namespace, AnnotationInject)}}
 }
 
 // guardUpdate refuses an update of an injected pod that changes the
