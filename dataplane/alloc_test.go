@@ -71,6 +71,13 @@ func TestHeaderReceivedAllocations(t *testing.T) {
 	}
 }
 
+// multipartBody is a one-part body that, as memConn needs, has an empty
+// line only at its end (its part headers end in "\n\n"). It goes as
+// multipart/mixed, which override.go scans like any multipart type:
+// fasthttp.Request.Read, unlike the sidecar's server, would re-encode a
+// multipart/form-data body.
+const multipartBody = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\n\n1\r\n--XyZ--\r\n\r\n"
+
 // The trust-boundary paths allocate nothing either: a source address from
 // X-Forwarded-For behind a trusted proxy, forged internal and override
 // headers removed, and a chunked body whose trailers are dropped.
@@ -84,6 +91,11 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 		{"chunked with trailers", []byte("POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTrailer: X-Other\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			// memConn answers a write ending in an empty line: so does this body
 			"6\r\nab\r\n\r\n\r\n0\r\nX-Portcullis-Tenant: globex\r\nX-Other: 1\r\n\r\n")},
+		// looked through for method override parameters (override.go)
+		{"query and urlencoded body", append(request("POST", "/v1/records?a=1&b=_method", hrisKey,
+			"Content-Type: application/x-www-form-urlencoded", "Content-Length: 17"), "a=1&b=_method\r\n\r\n"...)},
+		{"multipart body", append(request("POST", "/v1/records", hrisKey,
+			"Content-Type: multipart/mixed; boundary=XyZ", "Content-Length: 63"), multipartBody...)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -56,7 +56,9 @@
 //     (headerReceived) and after routing (bodySize). prebody.go: step 3
 //     run before the body, for a body above preBodyFree: the route and the
 //     credential first, so nothing is allocated for the body of an unknown
-//     sender; Expect: 100-continue answered only then.
+//     sender; Expect: 100-continue answered only then. override.go:
+//     step 3, no method override parameter (_method) in the query or a
+//     form body.
 //   - credential.go: step 4, API key or token, revocation, suspension.
 //   - authorize.go: step 5, scopes, then privileged-class rules.
 //   - limit.go: step 6, the buckets, then the concurrency slot; the 429's

@@ -200,6 +200,11 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if d := bodySize(ctx, x); d != audit.Allowed {
 		return d
 	}
+	// A method override parameter in the query or a form body would have
+	// the service run another method than the one routed (override.go).
+	if overrideParam(&ctx.Request, x.query) {
+		return audit.BadRequest
+	}
 	// Strict audit mode: no record, no service (public routes included).
 	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
 		return audit.AuditUnavailable

@@ -1,0 +1,88 @@
+package dataplane
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// A method override parameter makes frameworks serve a POST as another
+// method: Laravel and Symfony read "_method" from the query string and
+// from form bodies (PHP turns a leading '.', ' ' or '[' of a name into
+// '_' and drops leading spaces), Spring's HiddenHttpMethodFilter from
+// either, Rails' Rack::MethodOverride from urlencoded and multipart
+// bodies (and from a body without Content-Type). A client allowed
+// POST /v1/records (write:records) would reach the service's
+// DELETE /v1/records, whatever scope the policy gives that route. Such
+// requests are refused with 400 and never reach the upstream; names that
+// only look alike are forwarded.
+func TestMethodOverrideParamsRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	post := func(target, ctype, body string) reply {
+		t.Helper()
+		h := "POST " + target + " HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
+		if ctype != "" {
+			h += "Content-Type: " + ctype + "\r\n"
+		}
+		return raw(t, st.addr, h+"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	const form = "application/x-www-form-urlencoded"
+	multipart := func(name string) string {
+		return "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n" +
+			"--XyZ\r\nContent-Disposition: form-data; " + name + "\r\n\r\nDELETE\r\n--XyZ--\r\n"
+	}
+	refused := []struct{ target, ctype, body string }{
+		{"/v1/records?_method=DELETE", "", ""},
+		{"/v1/records?a=1&_method=DELETE", "application/json", "{}"},
+		{"/v1/records?a=1;_method=DELETE", "", ""},
+		{"/v1/records?_METHOD=delete", "", ""},
+		{"/v1/records?%5Fmethod=DELETE", "", ""},
+		{"/v1/records?%5fmeth%6Fd=DELETE", "", ""},
+		{"/v1/records?.method=DELETE", "", ""},
+		{"/v1/records?+.method=DELETE", "", ""},
+		{"/v1/records?%20%20.method=DELETE", "", ""},
+		{"/v1/records?%5Bmethod=DELETE", "", ""},
+		{"/v1/records?_method[]=DELETE", "", ""},
+		{"/v1/records?_method%00x=DELETE", "", ""},
+		{"/v1/records?_method", "", ""},
+		{"/v1/records", form, "_method=DELETE"},
+		{"/v1/records", form + "; charset=UTF-8", "a=1&_method=PATCH"},
+		{"/v1/records", "Application/X-WWW-Form-URLEncoded", "a=1&%5Fmethod=PATCH"},
+		{"/v1/records", "", "a=1&_method=DELETE"},
+		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name="_method"`)},
+		{"/v1/records", `multipart/form-data; boundary="XyZ"`, multipart(`name=_method`)},
+		{"/v1/records", "Multipart/Form-Data; charset=utf-8; BOUNDARY=XyZ", multipart(`NAME = "_method"`)},
+		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name=".method"`)},
+	}
+	for _, c := range refused {
+		n := len(rec.received())
+		r := post(c.target, c.ctype, c.body)
+		if r.status != 400 || r.errorBody(t).Error != "bad_request" {
+			t.Errorf("POST %s (%s) %q: %d %s, want 400 bad_request", c.target, c.ctype, c.body, r.status, r.body)
+		}
+		if got := len(rec.received()) - n; got != 0 {
+			t.Errorf("POST %s (%s) %q reached the upstream", c.target, c.ctype, c.body)
+		}
+	}
+	forwarded := []struct{ target, ctype, body string }{
+		{"/v1/records?method=DELETE&+method=1", "", ""},
+		{"/v1/records?_methods=DELETE&x_method=1&a=_method", "", ""},
+		{"/v1/records?a=%26_method%3DDELETE", "", ""},
+		{"/v1/records", "application/json", `{"_method":"DELETE","q":"a&_method=DELETE"}`},
+		{"/v1/records", form, "a=_method&b=1"},
+		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name="file"; filename="_method"`)},
+		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name="methods"`)},
+	}
+	for _, c := range forwarded {
+		n := len(rec.received())
+		r := post(c.target, c.ctype, c.body)
+		if r.status != 200 {
+			t.Errorf("POST %s (%s) %q: %d %s, want 200", c.target, c.ctype, c.body, r.status, r.body)
+			continue
+		}
+		if got := rec.only(t, n); got.method != "POST" || !strings.HasPrefix(got.uri, "/v1/records") || string(got.body) != c.body {
+			t.Errorf("upstream got %s %s %q", got.method, got.uri, got.body)
+		}
+	}
+}
