@@ -94,6 +94,8 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 		// looked through for method override parameters (override.go)
 		{"query and urlencoded body", append(request("POST", "/v1/records?a=1&b=_method", hrisKey,
 			"Content-Type: application/x-www-form-urlencoded", "Content-Length: 17"), "a=1&b=_method\r\n\r\n"...)},
+		{"json body", append(request("POST", "/v1/records", hrisKey,
+			"Content-Type: application/json", "Content-Length: 31"), `{"a":[1,"x\\"],"b":{"c":2}}`+"\r\n\r\n"...)},
 		{"multipart body", append(request("POST", "/v1/records", hrisKey,
 			"Content-Type: multipart/mixed; boundary=XyZ", "Content-Length: 63"), multipartBody...)},
 	}

@@ -8,17 +8,19 @@ import (
 
 // Method override parameters. Frameworks serve a POST as the method a
 // "_method" parameter names: Laravel and Symfony read it from the query
-// string and from form bodies, Spring's HiddenHttpMethodFilter from
-// either, Rails' Rack::MethodOverride from urlencoded and multipart bodies
-// (and from a POST body without Content-Type, which Rack parses as a
-// form). The sidecar routed and authorised the request line's method, so
-// such a parameter would have the service run another route than the one
+// string and from form bodies, and Laravel from a JSON body's members
+// too; Spring's HiddenHttpMethodFilter from the query or a form body;
+// Rails' Rack::MethodOverride from urlencoded and multipart bodies (and
+// from a POST body without Content-Type, which Rack parses as a form).
+// The sidecar routed and authorised the request line's method, so such a
+// parameter would have the service run another route than the one
 // checked (POST /v1/records with write:records reaching DELETE
 // /v1/records): like the override headers, it is refused (400).
 
 // overrideParam reports whether the request carries a method override
-// parameter: in its query (q), or in a body of a form media type (or of
-// none) that frameworks parse into parameters.
+// parameter, in its query (q) or in a body that frameworks parse into
+// parameters, or a multipart body whose boundary parsers would read
+// differently.
 func overrideParam(req *fasthttp.Request, q []byte) bool {
 	if len(q) > 0 && overrideForm(q) {
 		return true
@@ -28,16 +30,42 @@ func overrideParam(req *fasthttp.Request, q []byte) bool {
 		return false
 	}
 	ct := req.Header.ContentType()
-	mt := ct
-	if i := bytes.IndexByte(mt, ';'); i >= 0 {
-		mt = mt[:i]
+	if jsonType(ct) && overrideJSON(body) {
+		return true
 	}
-	mt = trimOWS(mt)
-	switch {
+	switch mt := mediaType(ct); {
 	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
 		return overrideForm(body)
 	case foldPrefix(mt, "multipart/"):
-		return overrideMultipart(body, boundaryParam(ct))
+		b, ok := boundaryParam(ct)
+		switch {
+		case !ok: // which boundary would the service take?
+			return true
+		case b == nil: // Rack then reads the body as a urlencoded form
+			return overrideForm(body)
+		}
+		return overrideMultipart(body, b)
+	}
+	return false
+}
+
+// mediaType returns the media type of a Content-Type value: up to the
+// first ';', ',' or blank, where PHP and Rack end it.
+func mediaType(ct []byte) []byte {
+	ct = ct[skipOWS(ct, 0):]
+	if i := bytes.IndexAny(ct, ";, \t"); i >= 0 {
+		ct = ct[:i]
+	}
+	return ct
+}
+
+// jsonType reports whether a Content-Type value has "/json" or "+json"
+// in it, as Laravel's isJson looks for.
+func jsonType(ct []byte) bool {
+	for i := 0; i+5 <= len(ct); i++ {
+		if (ct[i] == '/' || ct[i] == '+') && foldEqual(ct[i+1:i+5], "json") {
+			return true
+		}
 	}
 	return false
 }
@@ -112,34 +140,61 @@ func formByte(b []byte) (byte, int) {
 	return b[0], 1
 }
 
-// boundaryParam returns the boundary parameter of a multipart Content-Type
-// value, unquoted, or nil.
-func boundaryParam(ct []byte) []byte {
-	for {
-		i := bytes.IndexByte(ct, ';')
-		if i < 0 {
-			return nil
-		}
-		ct = ct[skipOWS(ct, i+1):]
-		if !foldPrefix(ct, "boundary") {
-			continue
-		}
-		v := ct[skipOWS(ct, len("boundary")):]
-		if len(v) == 0 || v[0] != '=' {
-			continue
-		}
-		v = v[skipOWS(v, 1):]
-		if len(v) > 0 && v[0] == '"' {
-			if j := bytes.IndexByte(v[1:], '"'); j >= 0 {
-				return v[1 : 1+j]
-			}
-			return nil
-		}
-		if j := bytes.IndexByte(v, ';'); j >= 0 {
-			v = v[:j]
-		}
-		return trimOWS(v)
+// boundaryParam returns the boundary of a multipart Content-Type value;
+// nil and true when it has none (no parser finds parts then, and Rack
+// reads the body as a urlencoded form instead), false when parsers would
+// disagree about it. They find it differently: PHP after the first '='
+// that follows the first "boundary" anywhere in the value (case-sensitive
+// first), Rack after the last "boundary=" in any case, quoted or not. The
+// boundary returned is the shortest either could take (boundaryCore):
+// every parser's boundary holds it, so every delimiter a parser finds
+// holds it too.
+func boundaryParam(ct []byte) ([]byte, bool) {
+	php := bytes.Index(ct, []byte("boundary"))
+	if php < 0 {
+		php = indexFold(ct, "boundary", false)
 	}
+	if php < 0 {
+		return nil, true
+	}
+	eq := bytes.IndexByte(ct[php:], '=')
+	if eq < 0 {
+		return nil, true // PHP: "Missing boundary"; Rack needs "boundary="
+	}
+	b := boundaryCore(ct[php+eq+1:])
+	rack := indexFold(ct, "boundary=", true)
+	if rack < 0 || len(b) == 0 || !bytes.Equal(boundaryCore(ct[rack+len("boundary="):]), b) {
+		return nil, false
+	}
+	return b, true
+}
+
+// boundaryCore returns the part of a boundary parameter's value (what
+// follows its '=') that every reading of it holds: after blanks and a
+// quote, up to the first quote, ';', ',' or blank.
+func boundaryCore(v []byte) []byte {
+	v = v[skipOWS(v, 0):]
+	if len(v) > 0 && v[0] == '"' {
+		v = v[skipOWS(v, 1):]
+	}
+	if i := bytes.IndexAny(v, "\";, \t"); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+// indexFold returns the index of the first (or last) occurrence of the
+// lower-case want in b, in any case, or -1.
+func indexFold(b []byte, want string, last bool) int {
+	at := -1
+	for i := 0; i+len(want) <= len(b); i++ {
+		if b[i]|0x20 == want[0] && foldEqual(b[i:i+len(want)], want) {
+			if at = i; !last {
+				break
+			}
+		}
+	}
+	return at
 }
 
 // overrideMultipart reports whether a part of a multipart body has a
@@ -149,9 +204,6 @@ func boundaryParam(ct []byte) []byte {
 // line, and the search goes on after it, so the work is linear in the
 // body whatever the boundary.
 func overrideMultipart(body, boundary []byte) bool {
-	if len(boundary) == 0 {
-		return false // no parser finds parts without one
-	}
 	for {
 		i := bytes.Index(body, boundary)
 		if i < 0 {
@@ -196,7 +248,7 @@ func overrideNameParam(h []byte) bool {
 			continue
 		}
 		v = skipOWS(h, v+1)
-		stop := ";\r\n"
+		stop := "; \t\r\n" // PHP ends an unquoted value at a blank
 		if v < len(h) && h[v] == '"' {
 			v, stop = v+1, "\"\r\n"
 		}
@@ -222,3 +274,140 @@ func skipOWS(b []byte, i int) int {
 }
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// overrideJSON reports whether a JSON body is an object with a member
+// named "_method" (any case, escapes decoded): Laravel takes a JSON body's
+// members as the request's parameters, and Symfony's getMethod reads
+// "_method" from them. Anything that is not an object, or stops being
+// JSON, holds no parameters for a JSON parser either.
+func overrideJSON(b []byte) bool {
+	i := skipJSONSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return false
+	}
+	for i++; ; i++ { // i is at '{' or ','
+		i = skipJSONSpace(b, i)
+		if i == len(b) || b[i] != '"' {
+			return false // '}' or not JSON
+		}
+		var name [8]byte
+		var n int
+		if i, n = jsonKey(b, i+1, &name); i < 0 {
+			return false
+		}
+		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") { // foldEqual does not fold '_'
+			return true
+		}
+		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {
+			return false
+		}
+		if i = skipJSONValue(b, skipJSONSpace(b, i+1)); i < 0 {
+			return false
+		}
+		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ',' {
+			return false
+		}
+	}
+}
+
+// jsonKey decodes the JSON string starting after its opening quote at i
+// into name, as far as it fits, and returns the index after its closing
+// quote and its decoded length (more than len(name) when it did not fit;
+// a non-ASCII character is written as 0xFF), or -1 when it does not end.
+func jsonKey(b []byte, i int, name *[8]byte) (int, int) {
+	n := 0
+	for i < len(b) {
+		c := b[i]
+		i++
+		switch {
+		case c == '"':
+			return i, n
+		case c == '\\' && i < len(b):
+			c, i = jsonEscape(b, i)
+		case c >= 0x80:
+			c = 0xFF
+		}
+		if n < len(name) {
+			name[n] = c
+		}
+		n++
+	}
+	return -1, n
+}
+
+// jsonEscape decodes the escape whose letter is at b[i] and returns the
+// character (0xFF for one outside ASCII) and the index after the escape.
+func jsonEscape(b []byte, i int) (byte, int) {
+	c := b[i]
+	if c != 'u' {
+		return c, i + 1 // \" \\ \/ and the letters of control characters: none is "_method"
+	}
+	if i+5 > len(b) {
+		return 0xFF, len(b)
+	}
+	v := 0
+	for _, h := range b[i+1 : i+5] {
+		d := unhex(h)
+		if d < 0 {
+			return 0xFF, i + 1
+		}
+		v = v<<4 | d
+	}
+	if v >= 0x80 {
+		return 0xFF, i + 5
+	}
+	return byte(v), i + 5
+}
+
+// skipJSONValue returns the index after the JSON value starting at i, or
+// -1 when the body ends inside a string. It counts brackets rather than
+// checking them: a body that is not JSON has no parameters anyway.
+func skipJSONValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			if i = skipJSONString(b, i+1); i < 0 || depth == 0 {
+				return i
+			}
+			continue
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// skipJSONString returns the index after the closing quote of the JSON
+// string whose contents start at i, or -1.
+func skipJSONString(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i++
+		}
+		i++
+	}
+	return -1
+}
+
+// skipJSONSpace returns the index of the first byte at or after i that is
+// not JSON whitespace, or len(b).
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}

@@ -9,9 +9,12 @@ import (
 // A method override parameter makes frameworks serve a POST as another
 // method: Laravel and Symfony read "_method" from the query string and
 // from form bodies (PHP turns a leading '.', ' ' or '[' of a name into
-// '_' and drops leading spaces), Spring's HiddenHttpMethodFilter from
-// either, Rails' Rack::MethodOverride from urlencoded and multipart
-// bodies (and from a body without Content-Type). A client allowed
+// '_' and drops leading spaces), Laravel from a JSON body's members too,
+// Spring's HiddenHttpMethodFilter from the query or a form body, Rails'
+// Rack::MethodOverride from urlencoded and multipart bodies (and from a
+// body without Content-Type, or a multipart one without a boundary). A
+// multipart body whose boundary PHP and Rack would read differently is
+// refused too. A client allowed
 // POST /v1/records (write:records) would reach the service's
 // DELETE /v1/records, whatever scope the policy gives that route. Such
 // requests are refused with 400 and never reach the upstream; names that
@@ -54,6 +57,21 @@ func TestMethodOverrideParamsRefused(t *testing.T) {
 		{"/v1/records", `multipart/form-data; boundary="XyZ"`, multipart(`name=_method`)},
 		{"/v1/records", "Multipart/Form-Data; charset=utf-8; BOUNDARY=XyZ", multipart(`NAME = "_method"`)},
 		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name=".method"`)},
+		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name=_method x`)},
+		{"/v1/records", "multipart/related; boundary=XyZ", multipart(`name="_method"`)},
+		// parsers that disagree about the boundary
+		{"/v1/records", "multipart/form-data; boundary=AbC; x=boundary=XyZ", multipart(`name="_method"`)},
+		{"/v1/records", "multipart/form-data; boundaryx; a=XyZ; boundary=AbC", multipart(`name="_method"`)},
+		{"/v1/records", "multipart/form-data; boundary =XyZ", multipart(`name="_method"`)},
+		{"/v1/records", `multipart/form-data; boundary=""`, multipart(`name="a"`)},
+		// no boundary: Rack reads the body as a urlencoded form
+		{"/v1/records", "multipart/form-data", "a=1&_method=DELETE"},
+		// PHP and Rack end the media type at ',' or a blank too
+		{"/v1/records", "application/x-www-form-urlencoded, text/plain", "_method=DELETE"},
+		// Laravel takes a JSON body's members as parameters
+		{"/v1/records", "application/json", `{"_method":"DELETE"}`},
+		{"/v1/records", "application/vnd.api+json; charset=utf-8", ` { "a" : [1, {"_method": 2}, "x\"y"], "\u005Fmethod" : "PATCH" }`},
+		{"/v1/records", "application/json", `{"a":{"b":"}"},"_METHOD":"DELETE"}`},
 	}
 	for _, c := range refused {
 		n := len(rec.received())
@@ -69,10 +87,15 @@ func TestMethodOverrideParamsRefused(t *testing.T) {
 		{"/v1/records?method=DELETE&+method=1", "", ""},
 		{"/v1/records?_methods=DELETE&x_method=1&a=_method", "", ""},
 		{"/v1/records?a=%26_method%3DDELETE", "", ""},
-		{"/v1/records", "application/json", `{"_method":"DELETE","q":"a&_method=DELETE"}`},
+		{"/v1/records", "application/json", `{"method":"DELETE","q":"a&_method=DELETE","_method_":1}`},
 		{"/v1/records", form, "a=_method&b=1"},
 		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name="file"; filename="_method"`)},
 		{"/v1/records", "multipart/form-data; boundary=XyZ", multipart(`name="methods"`)},
+		{"/v1/records", "multipart/form-data; boundary=----WebKitFormBoundaryQ; charset=utf-8",
+			"------WebKitFormBoundaryQ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n_method=1\r\n------WebKitFormBoundaryQ--\r\n"},
+		{"/v1/records", "application/json", `{"a":{"_method":"DELETE"},"b":["_method"],"c":"_method"}`},
+		{"/v1/records", "application/json", `[{"_method":"DELETE"}]`},
+		{"/v1/records", "text/plain", "_method=DELETE"},
 	}
 	for _, c := range forwarded {
 		n := len(rec.received())
@@ -85,4 +108,23 @@ func TestMethodOverrideParamsRefused(t *testing.T) {
 			t.Errorf("upstream got %s %s %q", got.method, got.uri, got.body)
 		}
 	}
+}
+
+// FuzzOverrideScan runs the override scanners on arbitrary bytes: they
+// index by hand, and a panic would answer 500 to any client: nothing may
+// panic or fail to end.
+func FuzzOverrideScan(f *testing.F) {
+	f.Add([]byte(`{"a":[1,{"b":"\"}"}],"\u005fmethod":1}`), []byte("multipart/form-data; boundary=XyZ"))
+	f.Add([]byte("--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nx\r\n--XyZ--"), []byte(`multipart/mixed; boundary="XyZ"`))
+	f.Add([]byte("a=1&%5Fmethod=2;+.method"), []byte("boundary=; boundary"))
+	f.Fuzz(func(t *testing.T, body, ct []byte) {
+		overrideForm(body)
+		overrideJSON(body)
+		if b, ok := boundaryParam(ct); ok && len(b) > 0 {
+			overrideMultipart(body, b)
+		}
+		overrideNameParam(body)
+		mediaType(ct)
+		jsonType(ct)
+	})
 }
