@@ -37,6 +37,10 @@ func TestMethodOverrideParamsRefused(t *testing.T) {
 	}
 	refused := []struct{ target, ctype, body string }{
 		{"/v1/records?_method=DELETE", "", ""},
+		// Above 16 KiB the route and credential are checked before the
+		// body is read (prebody.go); the body is scanned all the same.
+		{"/v1/records", form, "a=" + strings.Repeat("x", 40<<10) + "&_method=DELETE"},
+		{"/v1/records", "application/json", `{"a":"` + strings.Repeat("x", 40<<10) + `","_method":"DELETE"}`},
 		{"/v1/records?a=1&_method=DELETE", "application/json", "{}"},
 		{"/v1/records?a=1;_method=DELETE", "", ""},
 		{"/v1/records?_METHOD=delete", "", ""},
