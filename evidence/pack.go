@@ -118,7 +118,10 @@ type builder struct {
 	// the records and events (readStore).
 	verified func() (*collector.VerifyReport, error)
 	events   []collector.Event
-	alerts   []alert.Alert
+	// reviews are the review sign-offs and evidence approvals of the
+	// period (reviewEvents): signed in it, or about it and signed after.
+	reviews []collector.Event
+	alerts  []alert.Alert
 	// fileScan is the credential scan of the pack's files, for the
 	// CredentialScan file; nil outside a pack (a review worksheet).
 	fileScan *packScan
@@ -308,6 +311,7 @@ func load(cfg *Config) (*builder, error) {
 		return nil, err
 	}
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
+	b.reviews = reviewEvents(all, cfg.Period)
 	if err := b.loadAlerts(all); err != nil {
 		return nil, err
 	}

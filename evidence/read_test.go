@@ -35,6 +35,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	if err := b.loadAlerts(all); err != nil {
 		t.Fatal(err)
 	}
+	b.reviews = reviewEvents(all, p)
 	b.tally = newTally(b)
 	for i := range b.events {
 		b.tally.addEvent(b, i, entryPos{})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -52,17 +53,16 @@ func Worksheet(cfg Config, kind string) ([]byte, error) {
 	return nil, fmt.Errorf("review kind %q: want access, logs or tabletop", kind)
 }
 
-// reviewRecords writes the period's review sign-offs and evidence
-// approvals from the lifecycle events the collector stored.
+// reviewRecords writes the review sign-offs and evidence approvals of the
+// period from the lifecycle events the collector stored: those signed in
+// the period, and the sign-offs of the period signed after it ends (a
+// period is reviewed once it is over).
 func (b *builder) reviewRecords() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"time", "action", "target", "reviewer", "decision", "note", "ticket", "worksheet_sha256", "etcd_revision"})
-	for i := range b.events {
-		ev := &b.events[i]
-		if ev.Action != ActionReviewSign && ev.Action != etcdadmin.ActionEvidenceApprove {
-			continue
-		}
+	for i := range b.reviews {
+		ev := &b.reviews[i]
 		d := eventDetails(ev.Details)
 		decision := d["decision"]
 		if decision == "" {
@@ -75,13 +75,55 @@ func (b *builder) reviewRecords() ([]byte, error) {
 	return buf.Bytes(), w.Error()
 }
 
-// reviewsSigned counts the period's review sign-offs approved.
-func (b *builder) reviewsSigned() int {
-	n := 0
-	for i := range b.events {
-		if b.events[i].Action == ActionReviewSign && eventDetails(b.events[i].Details)["decision"] == "approved" {
-			n++
+// reviewEvents returns, from every lifecycle event of the trail in
+// storage order, the review sign-offs and evidence approvals signed in
+// the period p, and the sign-offs about p (reviewedPeriod) signed after
+// it.
+func reviewEvents(all []collector.Event, p Period) []collector.Event {
+	var out []collector.Event
+	for i := range all {
+		ev := &all[i]
+		switch {
+		case ev.Action != ActionReviewSign && ev.Action != etcdadmin.ActionEvidenceApprove:
+		case p.Contains(ev.Time), ev.Action == ActionReviewSign && !ev.Time.Before(p.To) && reviews(ev, p):
+			out = append(out, *ev)
 		}
 	}
-	return n
+	return out
+}
+
+// reviewedPeriod returns the period a review.sign event names: its
+// "period" detail, else its target after the kind ("access-2026-Q2").
+func reviewedPeriod(ev *collector.Event) (Period, bool) {
+	name := eventDetails(ev.Details)["period"]
+	if name == "" {
+		_, name, _ = strings.Cut(ev.Target, "-")
+	}
+	p, err := ParsePeriod(name)
+	return p, err == nil
+}
+
+// reviews reports whether ev, a review.sign event, reviews (some of) p:
+// the period it names overlaps p, and it was signed once that period had
+// begun. The time it was signed at says nothing about what it reviewed.
+func reviews(ev *collector.Event, p Period) bool {
+	named, ok := reviewedPeriod(ev)
+	return ok && named.From.Before(p.To) && p.From.Before(named.To) && !ev.Time.Before(named.From)
+}
+
+// reviewsSigned counts the approved review sign-offs about the period, and
+// those signed in it about another period (which do not count).
+func (b *builder) reviewsSigned() (about, other int) {
+	for i := range b.reviews {
+		ev := &b.reviews[i]
+		if ev.Action != ActionReviewSign || eventDetails(ev.Details)["decision"] != "approved" {
+			continue
+		}
+		if reviews(ev, b.cfg.Period) {
+			about++
+		} else {
+			other++
+		}
+	}
+	return about, other
 }

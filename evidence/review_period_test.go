@@ -1,0 +1,113 @@
+package evidence
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// reviewStore writes a store holding only review sign-offs, each signed
+// at its time for the period it names (as review sign writes them).
+func reviewStore(t *testing.T, dir string, signs ...collector.Event) {
+	t.Helper()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents(signs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signOff is a review.sign event of kind and period, approved, at tm.
+func signOff(tm time.Time, rev int64, kind, period string) collector.Event {
+	d, _ := json.Marshal(map[string]string{"kind": kind, "period": period, "decision": "approved"})
+	return collector.Event{Time: tm, Key: "/p/events/r" + period, Revision: rev, Actor: "rita", Action: ActionReviewSign,
+		Target: kind + "-" + period, Ticket: "AUD-1", Reason: "reviewed", Details: d}
+}
+
+// packChecklist makes the pack of period over data and returns its
+// checklist and review records.
+func packChecklist(t *testing.T, data, period string) (checklist, reviews string) {
+	t.Helper()
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod(period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), Owners: map[string]string{"Auth": "iam@example.com"}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", period, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ReviewRecords", period, "csv")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(c), string(r)
+}
+
+const reviewedQuestion = "| Is evidence mapped to controls, owned, reviewed and approved? |"
+
+// answer returns the checklist's answer to question: "Yes" or "No".
+func answerOf(t *testing.T, checklist, question string) string {
+	t.Helper()
+	for line := range strings.Lines(checklist) {
+		if rest, ok := strings.CutPrefix(line, question); ok {
+			yn, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			return yn
+		}
+	}
+	t.Fatalf("checklist lacks %q:\n%s", question, checklist)
+	return ""
+}
+
+// A review sign-off answers for the period it names, not for the period
+// it happened to be signed in: the review of 2026-Q1 is signed in April
+// (in Q2) and the review of 2026-Q2 in July (in Q3), as reviews of a
+// period are made after it ends. Before, the Q2 pack's checklist said its
+// evidence was reviewed and approved on the strength of Q1's sign-off,
+// and Q2's own sign-off counted for Q3 and never reached Q2's pack.
+func TestReviewSignOffCountsForItsPeriod(t *testing.T) {
+	q1Signed := signOff(time.Date(2026, 4, 2, 10, 0, 0, 0, time.UTC), 10, ReviewAccess, "2026-Q1")
+	q2Signed := signOff(time.Date(2026, 7, 3, 10, 0, 0, 0, time.UTC), 20, ReviewAccess, "2026-Q2")
+
+	t.Run("another period's sign-off", func(t *testing.T) {
+		data := t.TempDir()
+		reviewStore(t, data, q1Signed)
+		list, _ := packChecklist(t, data, "2026-Q2")
+		if got := answerOf(t, list, reviewedQuestion); got != "No" {
+			t.Errorf("Q2 checklist counts the sign-off of 2026-Q1 signed in April as Q2's review: %s\n%s", got, list)
+		}
+	})
+	t.Run("its own sign-off, signed after the period", func(t *testing.T) {
+		data := t.TempDir()
+		reviewStore(t, data, q1Signed, q2Signed)
+		list, reviews := packChecklist(t, data, "2026-Q2")
+		if got := answerOf(t, list, reviewedQuestion); got != "Yes" {
+			t.Errorf("Q2 checklist does not count Q2's own sign-off signed in July: %s\n%s", got, list)
+		}
+		if !strings.Contains(reviews, "access-2026-Q2") {
+			t.Errorf("Q2 review records lack Q2's own sign-off:\n%s", reviews)
+		}
+		list, _ = packChecklist(t, data, "2026-Q3")
+		if got := answerOf(t, list, reviewedQuestion); got != "No" {
+			t.Errorf("Q3 checklist counts Q2's sign-off signed in July as Q3's review: %s\n%s", got, list)
+		}
+	})
+}
