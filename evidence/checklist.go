@@ -79,7 +79,11 @@ type answer struct {
 // Yes/No from facts with the file that proves it.
 func (b *builder) checklist() ([]byte, error) {
 	var w bytes.Buffer
-	fmt.Fprintf(&w, "# ISO 27017 API evidence checklist, %s\n\n| question | answer | fact | evidence |\n|---|---|---|---|\n", b.cfg.Period.Name)
+	fmt.Fprintf(&w, "# ISO 27017 API evidence checklist, %s\n\n", b.cfg.Period.Name)
+	if note := b.partialNote(); note != "" {
+		fmt.Fprintf(&w, "%s\n\n", note)
+	}
+	w.WriteString("| question | answer | fact | evidence |\n|---|---|---|---|\n")
 	for _, a := range b.answers() {
 		yn := "No"
 		if a.yes {

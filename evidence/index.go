@@ -120,6 +120,9 @@ func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
 	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
 		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
+	if note := b.partialNote(); note != "" {
+		fmt.Fprintf(&w, "<p class=\"partial\">%s</p>\n", note)
+	}
 	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", b.tally.records, len(b.events), len(b.alerts))
 	if b.tally.records == 0 && len(b.events) == 0 && len(b.alerts) == 0 {
 		w.WriteString("<p class=\"empty\"><strong>No activity in this period</strong>: the store holds no records, lifecycle events or alerts between these dates, so the charts are empty.</p>\n")

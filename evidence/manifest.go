@@ -63,7 +63,7 @@ func (b *builder) row(f file, name, sum string) ManifestRow {
 	}
 	return ManifestRow{
 		Title: f.area + " " + f.name, ControlID: c.id, Area: c.area, Framework: c.framework, Owner: owner,
-		Period: b.cfg.Period.Name, Source: "Portcullis", ReviewStatus: "Uploaded", SHA256: sum, File: name,
+		Period: b.periodCovered(), Source: "Portcullis", ReviewStatus: "Uploaded", SHA256: sum, File: name,
 	}
 }
 

@@ -122,6 +122,10 @@ type builder struct {
 	// period (reviewEvents): signed in it, or about it and signed after.
 	reviews []collector.Event
 	alerts  []alert.Alert
+	// partial is when the pack was made, for a period that had not ended
+	// then (its records and events after it are not in the pack); zero
+	// for a period over.
+	partial time.Time
 	// fileScan is the credential scan of the pack's files, for the
 	// CredentialScan file; nil outside a pack (a review worksheet).
 	fileScan *packScan
@@ -168,6 +172,10 @@ func Pack(cfg Config) (*Result, error) {
 	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
 	res.Zip = res.Dir + ".zip"
 	res.Records, res.Events, res.Alerts = b.tally.records, len(b.events), len(b.alerts)
+	if !b.partial.IsZero() {
+		b.warn("period %s ends %s, after the pack was made (%s): the pack covers it only to then, and says so (Period Covered %q)",
+			cfg.Period.Name, rfc(cfg.Period.To), rfc(b.partial), b.periodCovered())
+	}
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
 	}
@@ -191,6 +199,26 @@ func Pack(cfg Config) (*Result, error) {
 	}
 	res.Warnings = b.warnings
 	return res, nil
+}
+
+// periodCovered is the Period Covered of the manifest: the period's
+// name, and for a period not over when the pack was made, the time it
+// covers to.
+func (b *builder) periodCovered() string {
+	if b.partial.IsZero() {
+		return b.cfg.Period.Name
+	}
+	return b.cfg.Period.Name + " (partial, to " + rfc(b.partial) + ")"
+}
+
+// partialNote says, in Markdown and HTML alike, that the period had not
+// ended when the pack was made; "" for a period over.
+func (b *builder) partialNote() string {
+	if b.partial.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("<strong>Partial period</strong>: this pack was made at %s, before the period ends at %s; records, events, alerts and review sign-offs after %s are not in it, and the answers and counts cover the period only to then.",
+		rfc(b.partial), rfc(b.cfg.Period.To), rfc(b.partial))
 }
 
 // writeNoFollow writes a file of the pack, refusing to write through a
@@ -301,6 +329,9 @@ func load(cfg *Config) (*builder, error) {
 		cfg.Now = time.Now
 	}
 	b := &builder{cfg: cfg}
+	if now := cfg.Now().UTC(); now.Before(cfg.Period.To) {
+		b.partial = now
+	}
 	var err error
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		return nil, err
