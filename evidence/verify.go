@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,16 +18,108 @@ import (
 )
 
 // Verify checks a pack folder: the manifest's signature with pub, every
-// listed file's SHA-256, and that the folder holds no file the manifest
-// does not list. It returns one line per problem; none means intact.
+// listed file's SHA-256, that the folder holds no file the manifest
+// does not list, and that a folder named for a period ("evidence-2026-Q2")
+// holds the pack of that period (the manifest's Period Covered). It
+// returns one line per problem; none means intact.
 func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
-	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	problems, rows, err := verifyDir(dir, pub)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the manifest of pack %q: %w", dir, err)
+		return nil, err
+	}
+	if p := nameProblem(filepath.Base(filepath.Clean(dir)), rows); p != "" {
+		problems = append(problems, p)
+	}
+	return problems, nil
+}
+
+// packPrefix begins the name of a pack's folder and zip: evidence-<Period>.
+const packPrefix = "evidence-"
+
+// coveredName returns the period the manifest rows cover, by name
+// ("2026-Q2", without a partial pack's "(partial, to ...)"), or "" when
+// the rows name none or several.
+func coveredName(rows []ManifestRow) string {
+	name := ""
+	for i := range rows {
+		p, _, _ := strings.Cut(rows[i].Period, " (")
+		if name != "" && p != name {
+			return ""
+		}
+		name = p
+	}
+	return name
+}
+
+// nameProblem says how name, a pack folder's (or zip's, without .zip),
+// names a period other than the one the signed rows cover, or "": a name
+// not of the form evidence-<Period> claims no period.
+func nameProblem(name string, rows []ManifestRow) string {
+	claimed, ok := strings.CutPrefix(name, packPrefix)
+	if !ok {
+		return ""
+	}
+	if covered := coveredName(rows); claimed != covered {
+		return fmt.Sprintf("%s: named for period %s, but its signed manifest covers period %s", name, claimed, cmp.Or(covered, "(none, or several)"))
+	}
+	return ""
+}
+
+// Covered returns the period the signed manifest of a pack (a folder, or
+// a zip ending .zip) covers, as its Period Covered says it: check the
+// pack with Verify or VerifyZip first.
+func Covered(path string) (string, error) {
+	var j []byte
+	var err error
+	if strings.HasSuffix(path, ".zip") {
+		j, err = zipManifest(path)
+	} else {
+		j, err = os.ReadFile(filepath.Join(path, ManifestJSON))
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read the manifest of pack %q: %w", path, err)
 	}
 	var rows []ManifestRow
 	if err := json.Unmarshal(j, &rows); err != nil {
-		return nil, fmt.Errorf("cannot decode the manifest of pack %q: %w", dir, err)
+		return "", fmt.Errorf("cannot decode the manifest of pack %q: %w", path, err)
+	}
+	if len(rows) == 0 || coveredName(rows) == "" {
+		return "", fmt.Errorf("the manifest of pack %q covers no one period", path)
+	}
+	return rows[0].Period, nil
+}
+
+// zipManifest reads manifest.json from a pack's zip.
+func zipManifest(path string) ([]byte, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if filepath.Base(f.Name) != ManifestJSON {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, maxZipEntry))
+	}
+	return nil, fmt.Errorf("no %s in the zip", ManifestJSON)
+}
+
+// verifyDir is Verify but for the folder's name, and returns the
+// manifest's rows.
+func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, error) {
+	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the manifest of pack %q: %w", dir, err)
+	}
+	var rows []ManifestRow
+	if err := json.Unmarshal(j, &rows); err != nil {
+		return nil, nil, fmt.Errorf("cannot decode the manifest of pack %q: %w", dir, err)
 	}
 	var problems []string
 	if err := VerifySignature(dir, pub); err != nil {
@@ -51,14 +144,14 @@ func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot list pack %q: %w", dir, err)
+		return nil, nil, fmt.Errorf("cannot list pack %q: %w", dir, err)
 	}
 	for _, e := range entries {
 		if !slices.Contains(listed, e.Name()) {
 			problems = append(problems, fmt.Sprintf("%s: added (not in the manifest)", e.Name()))
 		}
 	}
-	return problems, nil
+	return problems, rows, nil
 }
 
 // ParseOwnerMap reads an owner map: one "Area = owner" a line (Auth, Rate
@@ -92,7 +185,8 @@ func ParseOwnerMap(path string) (map[string]string, error) {
 // VerifyZip checks a pack's zip as Verify checks its folder: it unpacks
 // the zip's files (flat, one folder deep, as Pack writes them) into a
 // temporary folder and verifies that. An entry in any other place is a
-// problem, not a path to write to.
+// problem, not a path to write to; a zip, or a folder in it, named for
+// another period than the manifest covers is one too.
 func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
@@ -105,8 +199,12 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	var problems []string
+	names := []string{strings.TrimSuffix(filepath.Base(path), ".zip")}
 	for _, f := range zr.File {
 		dir, name := filepath.Split(filepath.ToSlash(f.Name))
+		if d := strings.TrimSuffix(dir, "/"); d != "" && !slices.Contains(names, d) {
+			names = append(names, d)
+		}
 		if name == "" || name == "." || name == ".." || strings.Count(dir, "/") > 1 || strings.Contains(dir, "..") || f.FileInfo().IsDir() {
 			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip", f.Name))
 			continue
@@ -115,11 +213,17 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 			return nil, err
 		}
 	}
-	more, err := Verify(tmp, pub)
+	more, rows, err := verifyDir(tmp, pub)
 	if err != nil {
 		return nil, err
 	}
-	return append(problems, more...), nil
+	problems = append(problems, more...)
+	for _, n := range names {
+		if p := nameProblem(n, rows); p != "" {
+			problems = append(problems, p)
+		}
+	}
+	return problems, nil
 }
 
 // maxZipEntry bounds one unpacked file, against a zip bomb.

@@ -270,6 +270,10 @@ func evidenceVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "FAILED: %d problems in %s\n", len(problems), pos[0])
 		return 1
 	}
-	fmt.Fprintf(stdout, "OK: %s is intact and signed\n", pos[0])
+	period, err := evidence.Covered(pos[0])
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	fmt.Fprintf(stdout, "OK: %s is intact and signed; its manifest covers period %s\n", pos[0], period)
 	return 0
 }

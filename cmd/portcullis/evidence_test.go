@@ -139,8 +139,11 @@ func TestEvidencePackFromEtcd(t *testing.T) {
 		return o.String()
 	}
 	verify := func(want int) string { t.Helper(); return verifyPath(dir, want) }
-	verifyPath(dir+".zip", 0)
-	verify(0)
+	for _, path := range []string{dir + ".zip", dir} {
+		if out := verifyPath(path, 0); !strings.Contains(out, "its manifest covers period "+period) {
+			t.Errorf("evidence verify %s does not name the period its manifest covers:\n%s", path, out)
+		}
+	}
 	approve(t, e, dir, keyPath, period)
 	review(t, e, data, tmp)
 	verify(0)
