@@ -81,7 +81,7 @@ func (a *Admin) readUse(ctx context.Context, kv *mvccpb.KeyValue) (useRead, bool
 		r.ev.Reason, r.ev.Ticket = ap.Reason, ap.Ticket
 		r.ev.Details["use"] = strconv.Itoa(n) + "/" + strconv.Itoa(ap.MaxUses)
 		r.ev.Details["max_uses"], r.ev.Details["requester"], r.ev.Details["approver"] = strconv.Itoa(ap.MaxUses), ap.Requester, ap.Approver
-		why = cmp.Or(counterProblem(ap, recRev, kv.CreateRevision), useProblem(ap, u, n))
+		why = cmp.Or(counterProblem(ap, recRev, kv.CreateRevision), useProblem(ap, u, n), a.grantEventProblem(ctx, ap, recRev))
 	}
 	r.ev.Unverified = cmp.Or(long, why)
 	return r, true
@@ -126,6 +126,31 @@ func (a *Admin) pairedEvent(ctx context.Context, id, key string, rev int64) bool
 	}
 	var ev Event
 	return json.Unmarshal(resp.Kvs[0].Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalUse && ev.Target == id
+}
+
+// grantEventProblem says why the grant ap, whose record was written at
+// revision recRev, was not written by a grant (GrantApproval), or "": a
+// grant writes its approval.grant event, keyed by the grant's decision
+// time, in the same transaction. A record put "granted" straight into
+// etcd (an operator granting their own request without the CLI) has
+// none; the sidecars honour it, so its uses are flagged here. Events are
+// never deleted, so the event is read as it is now, by its create
+// revision.
+func (a *Admin) grantEventProblem(ctx context.Context, ap etcdsync.Approval, recRev int64) string {
+	if ap.State != etcdsync.ApprovalGranted {
+		return "" // useProblem's
+	}
+	resp, err := a.cli.Get(ctx, a.k.EventBound(ap.Decided)+"-", clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Sprintf("cannot read the approval.grant event of approval %q: %v", ap.ID, err)
+	}
+	for _, kv := range resp.Kvs {
+		var ev Event
+		if kv.CreateRevision == recRev && json.Unmarshal(kv.Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalGrant && ev.Target == ap.ID {
+			return ""
+		}
+	}
+	return fmt.Sprintf("grant of approval %q at revision %d was written without its approval.grant event (not by approvals grant: written to etcd directly)", ap.ID, recRev)
 }
 
 // approvalAtRev reads the approval id as it was at revision rev, with its

@@ -1,0 +1,76 @@
+package etcdadmin
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// An operator who can write etcd can skip the CLI and grant their own
+// request by writing the record "granted" (naming anyone as approver)
+// with its counter, and no approval.grant event. The sidecars honour
+// such a record (they read no events); the trail must not: each use of
+// it is an approval.use event checked against the grant, and a grant
+// record written without its approval.grant event in the same
+// transaction is not a grant the CLI made. Before, such uses were stored
+// verified, as a second person's grant's are.
+func TestUseOfAGrantWrittenWithoutItsEventIsFlagged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	k := etcdsync.NewLayout(prefix)
+	route, real := twoUseGrant(t, ctx, a) // alice asks, bob grants through the CLI
+
+	// alice asks again, and grants it herself by writing etcd directly.
+	forged, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	forged.State, forged.Approver, forged.Note, forged.Decided, forged.Expires = etcdsync.ApprovalGranted, "bob", "ok", now, now.Add(time.Hour)
+	rec, _ := json.Marshal(forged)
+	counter, _ := json.Marshal(etcdsync.ApprovalUse{})
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut(k.Approval(forged.ID), string(rec)), clientv3.OpPut(k.ApprovalCounter(forged.ID), string(counter))).Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a"})
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go l.Run(lctx)
+	waitFor(t, 20*time.Second, "the ledger", l.Ready)
+	for _, id := range []string{real.ID, forged.ID} {
+		if !l.Consume([]byte(id), "acme-admin", route, []byte("req-"+id), time.Now()) {
+			t.Fatalf("use of %s refused", id)
+		}
+	}
+
+	evs, err := a.ListEvents(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := map[string]string{}
+	seen := map[string]bool{}
+	for _, e := range evs {
+		if e.Action == etcdsync.ActionApprovalUse {
+			seen[e.Target], flagged[e.Target] = true, e.Unverified
+		}
+	}
+	if !seen[real.ID] || !seen[forged.ID] {
+		t.Fatalf("use events: %v, want one for each approval", seen)
+	}
+	if flagged[real.ID] != "" {
+		t.Errorf("the use of a CLI grant is flagged: %s", flagged[real.ID])
+	}
+	if !strings.Contains(flagged[forged.ID], "approval.grant event") {
+		t.Errorf("the use of a grant written without its approval.grant event is flagged %q, want it named", flagged[forged.ID])
+	}
+}
