@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -22,6 +23,10 @@ type approvalSample struct {
 	uses                                         []string // request ids of the approval.use events
 	allowed, refused                             int      // audit records naming the approval
 	unverified                                   []string
+	// grantActor is who ran the grant; requestUser and grantUser the etcd
+	// users the request and the grant were written as ("" without etcd
+	// authentication).
+	grantActor, requestUser, grantUser string
 }
 
 // approvalSamples writes every approval requested, decided or used in the
@@ -84,9 +89,10 @@ func (s *approvalSample) add(ev *collector.Event) {
 	}
 	switch ev.Action {
 	case etcdsync.ActionApprovalRequest:
-		s.requested, s.reason = ev.Time, ev.Reason
+		s.requested, s.reason, s.requestUser = ev.Time, ev.Reason, d[etcdadmin.DetailEtcdUser]
 	case etcdsync.ActionApprovalGrant:
 		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
+		s.grantActor, s.grantUser = ev.Actor, d[etcdadmin.DetailEtcdUser]
 	case etcdsync.ActionApprovalDeny:
 		s.state, s.decided, s.approver, s.note = etcdsync.ApprovalDenied, ev.Time, ev.Actor, ev.Reason
 	case etcdsync.ActionApprovalUse:
@@ -103,7 +109,7 @@ func (s *approvalSample) flag() string {
 	if len(s.uses) > 0 && s.state != etcdsync.ApprovalGranted {
 		f = append(f, "used without a grant in the period")
 	}
-	if s.approver != "" && strings.EqualFold(s.approver, s.requester) {
+	if s.selfApproved() {
 		f = append(f, "approved by its requester")
 	}
 	if s.ticket == "" {
@@ -113,6 +119,21 @@ func (s *approvalSample) flag() string {
 		f = append(f, "unverified event: "+strings.Join(slices.Compact(s.unverified), " "))
 	}
 	return strings.Join(f, "; ")
+}
+
+// selfApproved reports whether s was granted by its requester as
+// approvals grant tells them apart (etcdadmin.GrantApproval, which
+// refuses it): the approver or who ran the grant is the requester but for
+// case, spaces and invisible characters, or the grant was written as the
+// request's etcd user. The trail holds such a grant only when it was
+// written to etcd without the CLI. A requester withdrawing their own
+// request (a denial) is not one.
+func (s *approvalSample) selfApproved() bool {
+	if s.state != etcdsync.ApprovalGranted || s.requester == "" {
+		return false
+	}
+	return etcdadmin.SamePerson(s.approver, s.requester) || s.grantActor != "" && etcdadmin.SamePerson(s.grantActor, s.requester) ||
+		s.requestUser != "" && s.grantUser == s.requestUser
 }
 
 // first returns a, or b when a is empty.

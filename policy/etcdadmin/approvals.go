@@ -185,15 +185,15 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 // grantable says why ap cannot be granted by approver in a command run
 // as meta, or nil. The requester can neither be named the approver nor
 // run the grant (meta.Actor), whatever case, spaces or invisible
-// characters tell the names apart (samePerson), and with etcd
+// characters tell the names apart (SamePerson), and with etcd
 // authentication the grant cannot be written as the request's etcd user.
 func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 	switch {
 	case ap.State != etcdsync.ApprovalPending:
 		return fmt.Errorf("approval %q is %s, not pending", ap.ID, ap.State)
-	case samePerson(ap.Requester, approver):
+	case SamePerson(ap.Requester, approver):
 		return fmt.Errorf("approval %q was requested by %q, who cannot also grant it; ask a second person: %w", ap.ID, ap.Requester, ErrSelfApproval)
-	case meta.Actor != "" && samePerson(ap.Requester, meta.Actor):
+	case meta.Actor != "" && SamePerson(ap.Requester, meta.Actor):
 		return fmt.Errorf("approval %q was requested by %q, who cannot run its grant in another's name; ask %q to run it: %w", ap.ID, ap.Requester, approver, ErrSelfApproval)
 	case ap.RequesterEtcdUser != "" && meta.EtcdUser == ap.RequesterEtcdUser:
 		return fmt.Errorf("approval %q was requested as etcd user %q, and a grant written as the same etcd user is not a second person's; grant it with another etcd user: %w", ap.ID, meta.EtcdUser, ErrSelfApproval)
@@ -201,10 +201,12 @@ func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 	return nil
 }
 
-// samePerson reports whether the names a and b are the same but for case,
+// SamePerson reports whether the names a and b are the same but for case,
 // spaces and invisible characters (Unicode format characters such as the
-// zero-width space), which a terminal and the evidence pack do not show.
-func samePerson(a, b string) bool {
+// zero-width space), which a terminal and the evidence pack do not show:
+// the two-person rule's test of a grant, which the evidence pack applies
+// to the grants in the trail too.
+func SamePerson(a, b string) bool {
 	return strings.EqualFold(visible(a), visible(b))
 }
 
