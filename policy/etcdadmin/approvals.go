@@ -55,6 +55,9 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	if strings.TrimSpace(meta.Reason) == "" {
 		return etcdsync.Approval{}, errors.New("an approval request needs a reason")
 	}
+	if visible(meta.Actor) == "" {
+		return etcdsync.Approval{}, fmt.Errorf("an approval request needs its requester's name (--actor), not %q: the two-person rule compares it with the approver's", meta.Actor)
+	}
 	st, doc, err := a.current(ctx)
 	if err != nil {
 		return etcdsync.Approval{}, err
@@ -163,8 +166,8 @@ func approvalDetails(ap etcdsync.Approval) map[string]string {
 // writes an approval.grant event. meta.Actor is recorded as who ran the
 // command; the approver is in the record and the event's details.
 func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, meta Meta) (etcdsync.Approval, error) {
-	if strings.TrimSpace(approver) == "" {
-		return etcdsync.Approval{}, errors.New("a grant needs an approver")
+	if visible(approver) == "" {
+		return etcdsync.Approval{}, fmt.Errorf("a grant needs an approver's name, not %q", approver)
 	}
 	for range attempts {
 		ap, rev, err := a.approval(ctx, id)
@@ -191,6 +194,8 @@ func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 	switch {
 	case ap.State != etcdsync.ApprovalPending:
 		return fmt.Errorf("approval %q is %s, not pending", ap.ID, ap.State)
+	case visible(ap.Requester) == "":
+		return fmt.Errorf("approval %q names no requester (%q), so no grant can be told apart from one by its requester; request it again: %w", ap.ID, ap.Requester, ErrSelfApproval)
 	case SamePerson(ap.Requester, approver):
 		return fmt.Errorf("approval %q was requested by %q, who cannot also grant it; ask a second person: %w", ap.ID, ap.Requester, ErrSelfApproval)
 	case meta.Actor != "" && SamePerson(ap.Requester, meta.Actor):
