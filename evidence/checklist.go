@@ -83,6 +83,9 @@ func (b *builder) checklist() ([]byte, error) {
 	if note := b.partialNote(); note != "" {
 		fmt.Fprintf(&w, "%s\n\n", note)
 	}
+	if t := b.deletedText(); t != "" {
+		fmt.Fprintf(&w, "%s\n\n", t)
+	}
 	w.WriteString("| question | answer | fact | evidence |\n|---|---|---|---|\n")
 	for _, a := range b.answers() {
 		yn := "No"

@@ -249,6 +249,9 @@ func (b *builder) retention() ([]byte, error) {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# API logging: retention and integrity, %s\n\n", b.cfg.Period.Name)
 	w.WriteString(b.retentionSetting())
+	if t := b.deletedText(); t != "" {
+		w.WriteString(t + "\n\n")
+	}
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
 	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
 	if b.cfg.VerifyKey == nil {

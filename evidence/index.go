@@ -123,6 +123,9 @@ func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	if note := b.partialNote(); note != "" {
 		fmt.Fprintf(&w, "<p class=\"partial\">%s</p>\n", note)
 	}
+	if t := b.deletedText(); t != "" {
+		fmt.Fprintf(&w, "<p class=\"incomplete\"><strong>%s</strong></p>\n", html.EscapeString(t))
+	}
 	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", b.tally.records, len(b.events), len(b.alerts))
 	if b.tally.records == 0 && len(b.events) == 0 && len(b.alerts) == 0 {
 		w.WriteString("<p class=\"empty\"><strong>No activity in this period</strong>: the store holds no records, lifecycle events or alerts between these dates, so the charts are empty.</p>\n")

@@ -126,6 +126,10 @@ type builder struct {
 	// then (its records and events after it are not in the pack); zero
 	// for a period over.
 	partial time.Time
+	// deleted are the store's segments gone (retention) that were
+	// stored during the period: the records and events they held are
+	// not in the pack.
+	deleted []collector.DeletedSegment
 	// fileScan is the credential scan of the pack's files, for the
 	// CredentialScan file; nil outside a pack (a review worksheet).
 	fileScan *packScan
@@ -172,6 +176,9 @@ func Pack(cfg Config) (*Result, error) {
 	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
 	res.Zip = res.Dir + ".zip"
 	res.Records, res.Events, res.Alerts = b.tally.records, len(b.events), len(b.alerts)
+	if len(b.deleted) > 0 {
+		b.warn("%s", b.deletedText())
+	}
 	if !b.partial.IsZero() {
 		b.warn("period %s ends %s, after the pack was made (%s): the pack covers it only to then, and says so (Period Covered %q)",
 			cfg.Period.Name, rfc(cfg.Period.To), rfc(b.partial), b.periodCovered())
@@ -219,6 +226,41 @@ func (b *builder) partialNote() string {
 	}
 	return fmt.Sprintf("<strong>Partial period</strong>: this pack was made at %s, before the period ends at %s; records, events, alerts and review sign-offs after %s are not in it, and the answers and counts cover the period only to then.",
 		rfc(b.partial), rfc(b.cfg.Period.To), rfc(b.partial))
+}
+
+// deletedIn returns the segments of the store in dir that are gone and
+// were stored during p (a digest that cannot be read is counted in: its
+// span is unknown).
+func deletedIn(dir string, pub ed25519.PublicKey, p Period) ([]collector.DeletedSegment, error) {
+	all, err := collector.DeletedSegments(dir, pub)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the deleted segments of store %q: %w", dir, err)
+	}
+	var out []collector.DeletedSegment
+	for _, d := range all {
+		if d.Problem != "" || d.Start.Before(p.To) && !d.End.Before(p.From) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// deletedText says which records of the period the store no longer
+// holds; "" when it holds them all.
+func (b *builder) deletedText() string {
+	if len(b.deleted) == 0 {
+		return ""
+	}
+	var spans []string
+	for _, d := range b.deleted {
+		if d.Problem != "" {
+			spans = append(spans, fmt.Sprintf("segment %d (when stored unknown: %s)", d.Segment, d.Problem))
+			continue
+		}
+		spans = append(spans, fmt.Sprintf("segment %d, stored %s to %s", d.Segment, rfc(d.Start), rfc(d.End)))
+	}
+	return fmt.Sprintf("INCOMPLETE: %d segment(s) of the store stored during period %s were deleted by retention (or otherwise; the integrity proof accounts for each): %s. The records and lifecycle events they held are not in this pack: its counts, samples and answers cover the rest of the period only.",
+		len(b.deleted), b.cfg.Period.Name, strings.Join(spans, "; "))
 }
 
 // writeNoFollow writes a file of the pack, refusing to write through a
@@ -343,6 +385,9 @@ func load(cfg *Config) (*builder, error) {
 	}
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
 	b.reviews = reviewEvents(all, cfg.Period)
+	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, cfg.Period); err != nil {
+		return nil, err
+	}
 	if err := b.loadAlerts(all); err != nil {
 		return nil, err
 	}

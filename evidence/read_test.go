@@ -36,6 +36,9 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 		t.Fatal(err)
 	}
 	b.reviews = reviewEvents(all, p)
+	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
+		t.Fatal(err)
+	}
 	b.tally = newTally(b)
 	for i := range b.events {
 		b.tally.addEvent(b, i, entryPos{})
