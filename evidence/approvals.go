@@ -27,6 +27,7 @@ type approvalSample struct {
 	// users the request and the grant were written as ("" without etcd
 	// authentication).
 	grantActor, requestUser, grantUser string
+	from                               time.Time // the period's start
 }
 
 // approvalSamples writes every approval requested, decided or used in the
@@ -57,24 +58,45 @@ func (b *builder) approvalSamples() ([]byte, error) {
 }
 
 // approvals folds the period's approval events into one sample per
-// approval, in the order of their first event.
+// approval, in the order of their first event. An approval requested or
+// decided before the period (b.approvalsBefore) keeps that request and
+// decision: a grant at the end of May used in June is a grant.
 func (b *builder) approvals() (map[string]*approvalSample, []string) {
 	samples := map[string]*approvalSample{}
 	var order []string
 	for i := range b.events {
 		ev := &b.events[i]
-		if !strings.HasPrefix(ev.Action, "approval.") {
-			continue
-		}
-		s := samples[ev.Target]
-		if s == nil {
-			s = &approvalSample{id: ev.Target}
-			samples[ev.Target] = s
+		if strings.HasPrefix(ev.Action, "approval.") && samples[ev.Target] == nil {
+			samples[ev.Target] = &approvalSample{id: ev.Target, from: b.cfg.Period.From}
 			order = append(order, ev.Target)
 		}
-		s.add(ev)
+	}
+	for i := range b.approvalsBefore {
+		if s := samples[b.approvalsBefore[i].Target]; s != nil {
+			s.add(&b.approvalsBefore[i])
+		}
+	}
+	for i := range b.events {
+		if ev := &b.events[i]; strings.HasPrefix(ev.Action, "approval.") {
+			samples[ev.Target].add(ev)
+		}
 	}
 	return samples, order
+}
+
+// decisionsBefore returns the approval requests, grants and denials of
+// all (every lifecycle event, in storage order) dated before p.
+func decisionsBefore(all []collector.Event, p Period) []collector.Event {
+	var out []collector.Event
+	for i := range all {
+		switch all[i].Action {
+		case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
+			if all[i].Time.Before(p.From) {
+				out = append(out, all[i])
+			}
+		}
+	}
+	return out
 }
 
 // add applies one approval event to s.
@@ -103,7 +125,7 @@ func (s *approvalSample) add(ev *collector.Event) {
 // flag says what an auditor should look at in s, "" when nothing.
 func (s *approvalSample) flag() string {
 	var f []string
-	if s.requested.IsZero() {
+	if s.requested.IsZero() || s.requested.Before(s.from) {
 		f = append(f, "requested before the period")
 	}
 	if len(s.uses) > 0 && s.state != etcdsync.ApprovalGranted {

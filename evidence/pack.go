@@ -121,7 +121,10 @@ type builder struct {
 	// reviews are the review sign-offs and evidence approvals of the
 	// period (reviewEvents): signed in it, or about it and signed after.
 	reviews []collector.Event
-	alerts  []alert.Alert
+	// approvalsBefore are the approval requests and decisions dated
+	// before the period, for the approvals used or decided in it.
+	approvalsBefore []collector.Event
+	alerts          []alert.Alert
 	// partial is when the pack was made, for a period that had not ended
 	// then (its records and events after it are not in the pack); zero
 	// for a period over.
@@ -385,6 +388,7 @@ func load(cfg *Config) (*builder, error) {
 	}
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
 	b.reviews = reviewEvents(all, cfg.Period)
+	b.approvalsBefore = decisionsBefore(all, cfg.Period)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, cfg.Period); err != nil {
 		return nil, err
 	}

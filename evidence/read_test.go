@@ -36,6 +36,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 		t.Fatal(err)
 	}
 	b.reviews = reviewEvents(all, p)
+	b.approvalsBefore = decisionsBefore(all, p)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
 		t.Fatal(err)
 	}
