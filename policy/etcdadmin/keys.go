@@ -132,11 +132,12 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 	if overlap < 0 {
 		return "", spec, fmt.Errorf("rotation overlap %s is negative", overlap)
 	}
-	life, err := a.Lifecycle(ctx) // lifecycle.go
+	doc, err := a.policyDoc(ctx)
 	if err != nil {
 		return "", spec, err
 	}
-	if err := ticketed(&policy.Document{Lifecycle: life}, ActionKeyRotate, id, meta); err != nil {
+	life := doc.Lifecycle
+	if err := ticketed(doc, ActionKeyRotate, id, meta); err != nil {
 		return "", spec, err
 	}
 	for range attempts {
@@ -145,6 +146,9 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 			return "", spec, err
 		}
 		now := a.now().Truncate(time.Second)
+		if err := deadPrivileged(doc, old, now); err != nil {
+			return "", spec, err
+		}
 		key, spec, err = rotated(old, now, overlap, meta)
 		if err != nil {
 			return "", spec, err
@@ -157,6 +161,35 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		}
 	}
 	return "", spec, fmt.Errorf("key rotate of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// deadPrivileged refuses the rotation of old at now when every sidecar
+// already refuses old (past its not_after, or lifecycle.max_key_age) and
+// a new key for its client needs an approval (needsKeyApproval): its
+// successor would be a new credential, not a rotation, and keys create
+// --approval is how one is made.
+func deadPrivileged(doc *policy.Document, old *policy.KeySpec, now time.Time) error {
+	at, by := doc.Lifecycle.KeyExpiry(old)
+	if at.IsZero() || now.Before(at) || !needsKeyApproval(doc, old.Client) {
+		return nil
+	}
+	return fmt.Errorf("key %q of client %q, which holds a privileged scope, stopped being valid at %s (%s): its successor would be a new credential; make one with keys create --approval: %w",
+		old.ID, old.Client, at.UTC().Format(time.RFC3339), by, ErrNotApproved)
+}
+
+// policyDoc returns the policy document in etcd, or an empty one when
+// there is none or it does not load (its lifecycle then requires
+// nothing: a key must be rotatable in an emergency).
+func (a *Admin) policyDoc(ctx context.Context) (*policy.Document, error) {
+	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
+	if st.Policy == "" || err != nil {
+		return &policy.Document{}, nil
+	}
+	return doc, nil
 }
 
 // rotated shortens old (in place) to now+overlap and makes its successor.
