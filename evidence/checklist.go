@@ -83,7 +83,7 @@ func (b *builder) checklist() ([]byte, error) {
 	if note := b.partialNote(); note != "" {
 		fmt.Fprintf(&w, "%s\n\n", note)
 	}
-	if t := b.deletedText(); t != "" {
+	for _, t := range b.incomplete() {
 		fmt.Fprintf(&w, "%s\n\n", t)
 	}
 	w.WriteString("| question | answer | fact | evidence |\n|---|---|---|---|\n")

@@ -249,7 +249,7 @@ func (b *builder) retention() ([]byte, error) {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# API logging: retention and integrity, %s\n\n", b.cfg.Period.Name)
 	w.WriteString(b.retentionSetting())
-	if t := b.deletedText(); t != "" {
+	for _, t := range b.incomplete() {
 		w.WriteString(t + "\n\n")
 	}
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")

@@ -123,7 +123,7 @@ func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	if note := b.partialNote(); note != "" {
 		fmt.Fprintf(&w, "<p class=\"partial\">%s</p>\n", note)
 	}
-	if t := b.deletedText(); t != "" {
+	for _, t := range b.incomplete() {
 		fmt.Fprintf(&w, "<p class=\"incomplete\"><strong>%s</strong></p>\n", html.EscapeString(t))
 	}
 	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", b.tally.records, len(b.events), len(b.alerts))

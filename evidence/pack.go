@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -133,6 +134,9 @@ type builder struct {
 	// stored during the period: the records and events they held are
 	// not in the pack.
 	deleted []collector.DeletedSegment
+	// gaps say, for each events.gap the follower stored whose span meets
+	// the period, which approval uses may be missing.
+	gaps []string
 	// fileScan is the credential scan of the pack's files, for the
 	// CredentialScan file; nil outside a pack (a review worksheet).
 	fileScan *packScan
@@ -179,8 +183,8 @@ func Pack(cfg Config) (*Result, error) {
 	res := &Result{Dir: filepath.Join(cfg.Out, "evidence-"+cfg.Period.Name)}
 	res.Zip = res.Dir + ".zip"
 	res.Records, res.Events, res.Alerts = b.tally.records, len(b.events), len(b.alerts)
-	if len(b.deleted) > 0 {
-		b.warn("%s", b.deletedText())
+	for _, t := range b.incomplete() {
+		b.warn("%s", t)
 	}
 	if !b.partial.IsZero() {
 		b.warn("period %s ends %s, after the pack was made (%s): the pack covers it only to then, and says so (Period Covered %q)",
@@ -246,6 +250,44 @@ func deletedIn(dir string, pub ed25519.PublicKey, p Period) ([]collector.Deleted
 		}
 	}
 	return out, nil
+}
+
+// incomplete says what of the period the trail no longer holds, or may
+// not hold: deleted segments and compacted etcd history; nil when
+// nothing.
+func (b *builder) incomplete() []string {
+	var out []string
+	if t := b.deletedText(); t != "" {
+		out = append(out, t)
+	}
+	return append(out, b.gaps...)
+}
+
+// historyGaps returns, for each events.gap event of all (every lifecycle
+// event, in storage order) whose span meets p, what may be missing: the
+// follower found etcd's history from revision "from" compacted, so the
+// approval uses of counters deleted between the last event it had stored
+// before that revision and the gap's own time may be missing.
+func historyGaps(all []collector.Event, p Period) []string {
+	var out []string
+	for i := range all {
+		g := &all[i]
+		if g.Action != etcdadmin.ActionEventsGap {
+			continue
+		}
+		from, _ := strconv.ParseInt(eventDetails(g.Details)["from"], 10, 64)
+		var since time.Time // the newest event stored before the gap's first revision
+		for j := range all {
+			if e := &all[j]; e.Revision > 0 && e.Revision < from && e.Time.After(since) {
+				since = e.Time
+			}
+		}
+		if since.Before(p.To) && !g.Time.Before(p.From) {
+			out = append(out, fmt.Sprintf("INCOMPLETE: etcd's history from revision %d was compacted before the collector read it (events.gap at revision %d, stored %s): approval uses between %s and then of counters deleted meanwhile may be missing from this pack.",
+				from, g.Revision, rfc(g.Time), cmp.Or(rfc(since), "the start of the trail")))
+		}
+	}
+	return out
 }
 
 // deletedText says which records of the period the store no longer
@@ -389,6 +431,7 @@ func load(cfg *Config) (*builder, error) {
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
 	b.reviews = reviewEvents(all, cfg.Period)
 	b.approvalsBefore = decisionsBefore(all, cfg.Period)
+	b.gaps = historyGaps(all, cfg.Period)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, cfg.Period); err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	}
 	b.reviews = reviewEvents(all, p)
 	b.approvalsBefore = decisionsBefore(all, p)
+	b.gaps = historyGaps(all, p)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
 		t.Fatal(err)
 	}
