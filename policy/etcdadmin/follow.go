@@ -217,13 +217,24 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		// The CLI writes a use with the put of the approval's counter;
 		// before the counter, with a rewrite of its record.
 		if a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision) == "" {
-			return ""
+			return a.usedGrantProblem(ctx, ev.Target, ev.Revision)
 		}
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
+}
+
+// usedGrantProblem checks that the grant of approval id a use at revision rev
+// spent was written by a grant, with its approval.grant event
+// (grantEventProblem): a use is a use of what the record said then.
+func (a *Admin) usedGrantProblem(ctx context.Context, id string, rev int64) string {
+	ap, recRev, why := a.approvalAtRev(ctx, id, rev)
+	if why != "" {
+		return why
+	}
+	return a.grantEventProblem(ctx, ap, recRev)
 }
 
 // putAt checks that key was written at revision rev.

@@ -1,9 +1,11 @@
 package etcdadmin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,5 +74,55 @@ func TestUseOfAGrantWrittenWithoutItsEventIsFlagged(t *testing.T) {
 	}
 	if !strings.Contains(flagged[forged.ID], "approval.grant event") {
 		t.Errorf("the use of a grant written without its approval.grant event is flagged %q, want it named", flagged[forged.ID])
+	}
+}
+
+// The same forged grant spent by the CLI (keys create --approval), whose
+// use is its own approval.use event under events/, is flagged as the
+// collector's follower stores it.
+func TestCLIUseOfAGrantWrittenWithoutItsEventIsFlagged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	k := etcdsync.NewLayout(prefix)
+	push(t, a, bytes.Replace(lifecyclePolicy(t), []byte("  require_ticket: true"), []byte("  require_ticket: true\n  privileged_key_approval: true"), 1))
+	alice := Meta{Actor: "alice", Reason: "export job key", Ticket: "CHG-31"}
+	forged, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: KeysCreateRoute}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	forged.State, forged.Approver, forged.Decided, forged.Expires = etcdsync.ApprovalGranted, "bob", now, now.Add(time.Hour)
+	rec, _ := json.Marshal(forged)
+	counter, _ := json.Marshal(etcdsync.ApprovalUse{})
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut(k.Approval(forged.ID), string(rec)), clientv3.OpPut(k.ApprovalCounter(forged.ID), string(counter))).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	m := alice
+	m.Approval = forged.ID
+	if _, _, err := a.CreateKey(ctx, "acme-admin", 0, m); err != nil {
+		t.Fatalf("keys create with the forged grant: %v", err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	var use *Event
+	go a.FollowEvents(fctx, 0, func(evs []Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range evs {
+			if evs[i].Action == etcdsync.ActionApprovalUse && evs[i].Target == forged.ID {
+				use = &evs[i]
+			}
+		}
+		return nil
+	})
+	waitFor(t, 20*time.Second, "the approval.use event", func() bool { mu.Lock(); defer mu.Unlock(); return use != nil })
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(use.Unverified, "approval.grant event") {
+		t.Errorf("the CLI's use of a grant written without its approval.grant event is flagged %q, want it named", use.Unverified)
 	}
 }
