@@ -152,8 +152,8 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d scopes, %d integrations, %d without scopes", len(d.Scopes), len(d.Clients), unscoped), "APIAuth-AuthenticationStandard.md"},
 		{"Are privileged scopes separated?", len(b.privilegedScopes()) > 0,
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv"},
-		{"Is token creation approved and logged?", creates == ticketed,
-			fmt.Sprintf("%d key creations in period, %d with a ticket", creates, ticketed), "APIAuth-TokenLifecycleLog.csv"},
+		{"Is token creation approved and logged?", creates > 0 && creates == ticketed,
+			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv"},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes,
 			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them", revokes, enforced), "APIAuth-RevocationRecords.csv"},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
@@ -166,6 +166,15 @@ func (b *builder) answers() []answer {
 		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && signed > 0,
 			fmt.Sprintf("mapped: yes (manifest); owners given: %t; review sign-offs approved for the period: %d%s", owned, signed, otherReviews), "APIGovernance-ReviewRecords.csv"},
 	}
+}
+
+// noneToShow says why a question with nothing to count in the period is
+// answered No: a Yes needs evidence, as the other answers do.
+func noneToShow(n int) string {
+	if n == 0 {
+		return ": none to show"
+	}
+	return ""
 }
 
 // limitsDocumented reports whether every tenant and client of the policy

@@ -479,6 +479,12 @@ func TestPackEmptyPeriod(t *testing.T) {
 			if !strings.Contains(string(page), "No activity in this period") {
 				t.Errorf("index.html does not say the period had no activity:\n%s", page)
 			}
+			// Nothing happened, so nothing shows creation approved: not a
+			// vacuous Yes (found by an outside review).
+			checklist, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+			if want := "| Is token creation approved and logged? | No | 0 key creations in period, 0 with a ticket: none to show |"; !strings.Contains(string(checklist), want) {
+				t.Errorf("checklist lacks %q:\n%s", want, checklist)
+			}
 			alerts, _ := os.ReadFile(filepath.Join(res.Dir, "APIAbuse-AlertToTicketSample-2026-Q1.md"))
 			if !strings.Contains(strings.ToLower(string(alerts)), "none in period") {
 				t.Errorf("alert sample does not say none in period:\n%s", alerts)
