@@ -193,13 +193,23 @@ func tcpAddr(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// connState gives a closed connection's exchange back to the pool.
+// connState gives a closed connection's exchange back to the pool. A
+// response stream still armed then is one fasthttp gave up on unwritten:
+// it runs a hijack handler (stream10.go) only after flushing the answers
+// to earlier pipelined requests, and when that flush fails it closes the
+// connection without running the handler or resetting the response, so
+// nothing else would ever close the stream. It is closed here, which frees
+// the concurrency slot and the upstream connection and writes the audit
+// record (TestPipelinedHijackFailureReleasesSlot).
 func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 	if st != fasthttp.StateClosed {
 		return
 	}
 	if cc := ownConn(c); cc != nil && cc.x != nil {
 		x := cc.x
+		if b := x.body; b != nil && b.armed {
+			b.Close()
+		}
 		cc.x, x.conn = nil, nil
 		s.pool.Put(x)
 	}
