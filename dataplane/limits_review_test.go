@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -99,5 +101,62 @@ func TestPipelinedHijackFailureReleasesSlot(t *testing.T) {
 	}
 	if !found {
 		t.Error("no audit record of the abandoned export")
+	}
+}
+
+// Finding: every client connection held fasthttp's 16 KiB read buffer
+// (ReadBufferSize is MaxHeaderBytes) from its accept, and its 4 KiB write
+// buffer from its first response, for as long as it stayed open: waiting
+// for its first byte (HeaderTimeout, 10 s) or idle between requests
+// (IdleTimeout, 60 s). Measured here: 19.8 KiB of heap per connection
+// that sent nothing and 28.4 KiB per idle keep-alive connection, so the
+// default --max-conns of 10,000 came to 200-280 MiB of heap, twice the
+// injected sidecar's memory limit (128Mi): a few addresses opening
+// connections and sending one request a minute on each got the sidecar
+// OOM-killed, no credential needed. The buffers are now taken only while
+// a request is read or answered (fasthttp's ReduceMemoryUsage).
+//
+// Not parallel: it reads the process's heap.
+func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
+	const conns = 1000
+	const perConn = 8 << 10 // bytes of heap per connection, both sides of the socket
+	st := startStack(t, func(c *Config) { c.MaxConnsPerIP = 2 * conns })
+	for _, mode := range []string{"silent", "idle after a request"} {
+		base := heapInUse()
+		cs := make([]net.Conn, 0, conns)
+		for range conns {
+			c, err := net.Dial("tcp", st.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+			if mode == "silent" {
+				continue
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		// A silent connection's serving goroutine takes its buffer as it
+		// starts; wait until every connection is being served.
+		for st.srv.srv.GetOpenConnectionsCount() < conns {
+			time.Sleep(5 * time.Millisecond)
+		}
+		grown := int64(heapInUse()) - int64(base)
+		for _, c := range cs {
+			c.Close()
+		}
+		for st.srv.srv.GetOpenConnectionsCount() > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if grown > conns*perConn {
+			t.Errorf("%d %s connections: heap grew %d KiB, %d B each; want at most %d B each (--max-conns 10000 must fit the sidecar's 128Mi)",
+				conns, mode, grown>>10, grown/conns, perConn)
+		}
 	}
 }

@@ -231,9 +231,16 @@ func (s *Server) newServer() *fasthttp.Server {
 		ReadBufferSize:        s.cfg.MaxHeaderBytes,
 		MaxRequestBodySize:    s.cfg.MaxBodyBytes,
 		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{s.log},
+		// A connection holds fasthttp's read buffer (MaxHeaderBytes) and
+		// write buffer only while a request is read or answered, not
+		// while it waits for its first byte or idles between requests:
+		// 20-28 KiB per connection otherwise, and --max-conns of them
+		// outgrew the pod's memory limit
+		// (TestIdleConnectionsHoldNoBuffers).
+		ReduceMemoryUsage:    true,
+		NoDefaultContentType: true,
+		CloseOnShutdown:      true,
+		Logger:               fasthttpLogger{s.log},
 
 		// Bodies go upstream byte for byte: pre-parsed multipart forms are
 		// re-serialised (parts reordered, headers dropped), and errors
