@@ -82,7 +82,7 @@ type shareState struct {
 // immutable but for the counters.
 type global struct {
 	snap         *policy.Snapshot
-	tenantDemand []counter // by Tenant.Index: requests that reached step 6
+	tenantDemand []counter // by Tenant.Index: requests past their client's bucket at step 6
 	clientDemand []counter // by Client.Index
 	nclass       int
 	tenantClass  []limiter.Limit // by Tenant.Index*nclass + Class.Index
@@ -96,10 +96,10 @@ type counter struct {
 	_ [56]byte
 }
 
-// count counts a request of the tenant and client at step 6 and returns
-// the index of the tenant+class entries.
-func (g *global) count(tenant, client, class int) int {
-	g.tenantDemand[tenant].n.Add(1)
+// count counts a request of the client at step 6 and returns the index of
+// the tenant+class entries. Its tenant's demand is counted by limit once
+// the client's bucket has let it through.
+func (g *global) count(client, tenant, class int) int {
 	g.clientDemand[client].n.Add(1)
 	return tenant*g.nclass + class
 }
@@ -203,7 +203,8 @@ func shareCap(limit int, f int64) int {
 
 // Demand calls fn for every tenant and every client whose limit is global
 // with the requests it has brought to step 6 (the limits) so far, counted
-// whatever the decision; a sidecar publishes the difference between two
+// whatever the decision, except that a request its client's bucket refused
+// is no demand of its tenant; a sidecar publishes the difference between two
 // calls as its demand. The counts carry over policy swaps by id. Demand
 // calls nothing unless Config.GlobalLimits is set.
 func (s *Server) Demand(fn func(tenant bool, id string, n uint64)) {

@@ -18,12 +18,16 @@ import (
 // credential does not double a client's burst. With global limits (etcd
 // mode, global.go) the request is counted as its tenant's demand and the
 // limits are this sidecar's share of the deployment's, read from tables
-// built when the share was pushed.
+// built when the share was pushed. A request its client's own bucket
+// refuses is its client's demand, not its tenant's: a client flooding one
+// sidecar past its own limit would otherwise pull its tenant's limit
+// there, away from the tenant's other clients.
 func (s *Server) limit(x *exchange) audit.Decision {
 	p, class, tenant := x.prep, x.route.Class, x.client.Tenant
 	classLimit, maxInFlight := &p.classLimit[class.Index], class.MaxInFlight
-	if g := p.global; g != nil { // global limits: this sidecar's share (global.go)
-		i := g.count(tenant.Index, x.client.Index, class.Index)
+	g := p.global
+	if g != nil { // global limits: this sidecar's share (global.go)
+		i := g.count(x.client.Index, tenant.Index, class.Index)
 		classLimit, maxInFlight = &g.tenantClass[i], g.inflight[i]
 	}
 	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &p.clientLimit[x.client.Index]}
@@ -31,6 +35,9 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	x.takes[2] = limiter.Take{Key: tenant.ClassKey[class.Index], Limit: classLimit}
 	now := x.mono
 	res, which := s.buckets.TakeAll(x.takes[:], now)
+	if g != nil && which != 0 {
+		g.tenantDemand[tenant.Index].n.Add(1) // it got past its client's bucket
+	}
 	if which >= 0 {
 		x.limited, x.which = res, which
 		s.metrics.limited[which].Add(1)

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"fmt"
+	"github.com/portcullis/portcullis/policy"
 	"io"
 	"net"
 	"net/http"
@@ -158,5 +159,34 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 			t.Errorf("%d %s connections: heap grew %d KiB, %d B each; want at most %d B each (--max-conns 10000 must fit the sidecar's 128Mi)",
 				conns, mode, grown>>10, grown/conns, perConn)
 		}
+	}
+}
+
+// Finding: with global limits, a request counted as its tenant's demand
+// even when its client's own (local) limit refused it, and that demand
+// decides how the tenant's limit is split among the sidecars. One client
+// of a tenant flooding one sidecar far past its own limit (a retry loop:
+// acme-hris is allowed 5/s) moved the tenant's limit to that sidecar,
+// where the flood could not use it, and left the other sidecars the
+// floor: at 1,000/s of refused requests on one and 100/s of acme-admin's
+// on another, acme-admin was held to about 35/s of acme's 200/s, though
+// the tenant used 105/s. Per-pod limits keep a client from spending more
+// than its own limit of the tenant's; global limits must too. A request
+// refused by its client's bucket is now its client's demand only.
+func TestClientDeniedIsNoTenantDemand(t *testing.T) {
+	st := startGlobal(t, func(d *policy.Document) {
+		d.Clients[0].Limit = &policy.LimitSpec{Rate: "1/min", Burst: 10} // acme-hris, local
+	})
+	if got := admitted(t, st, 30, "/v1/users", hrisKey); got != 10 {
+		t.Fatalf("acme-hris admitted %d of 30, want its burst of 10", got)
+	}
+	tenants := map[string]uint64{}
+	st.srv.Demand(func(tenant bool, id string, n uint64) {
+		if tenant {
+			tenants[id] = n
+		}
+	})
+	if tenants["acme"] != 10 {
+		t.Errorf("acme's demand %d after 10 admitted and 20 refused by acme-hris's own limit, want 10: a client's refused flood must not pull its tenant's limit to this sidecar", tenants["acme"])
 	}
 }
