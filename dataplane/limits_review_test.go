@@ -2,11 +2,15 @@ package dataplane
 
 import (
 	"bufio"
+	"crypto/x509"
 	"fmt"
 	"github.com/portcullis/portcullis/policy"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -189,4 +193,95 @@ func TestClientDeniedIsNoTenantDemand(t *testing.T) {
 	if tenants["acme"] != 10 {
 		t.Errorf("acme's demand %d after 10 admitted and 20 refused by acme-hris's own limit, want 10: a client's refused flood must not pull its tenant's limit to this sidecar", tenants["acme"])
 	}
+}
+
+// Finding: --max-conns defaulted to 10,000 whatever the memory the sidecar
+// has. A connection without a credential may hold the 16 KiB header
+// buffer and a body of up to 16 KiB (prebody.go) for 40 s, about 40 KiB
+// of heap and stack here (about 70 KiB over TLS, both ends of the socket
+// counted), so the default came to some 400 MiB: four addresses (1,024
+// connections each) sending the headers of a 16 KiB POST and one byte of
+// it took a sidecar with the injected 128Mi limit past it (OOM-killed,
+// the pod's service down). Without --max-conns the cap is now sized to
+// the container's memory limit (cgroup v2 or v1), by what a connection of
+// the listener's kind costs.
+//
+// Not parallel: it reads the process's heap and sets cgroupMemoryFiles.
+func TestMaxConnsFitMemoryLimit(t *testing.T) {
+	const limit = 128 << 20 // the injector's default memory limit
+	file := filepath.Join(t.TempDir(), "memory.max")
+	if err := os.WriteFile(file, []byte("134217728\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := cgroupMemoryFiles
+	cgroupMemoryFiles = []string{file}
+	t.Cleanup(func() { cgroupMemoryFiles = old })
+	serverCA := newAuthority(t, "server CA")
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	for _, kind := range []string{"plain", "TLS"} {
+		st := startStack(t, func(c *Config) {
+			c.MaxConnsPerIP = 1 << 20
+			if kind == "TLS" {
+				c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), nil)
+			}
+		})
+		dial := func() (net.Conn, error) { return net.Dial("tcp", st.addr) }
+		if kind == "TLS" {
+			dial = func() (net.Conn, error) {
+				tc, err := dialTLS(st.addr, roots, nil)
+				if err != nil {
+					return nil, err
+				}
+				return tc.c, nil
+			}
+		}
+		perConn := midBodyCost(t, st, dial)
+		budget := int64(limit - connReserve)
+		if got := int64(st.srv.cfg.MaxConns) * perConn; got > budget {
+			t.Errorf("%s: default --max-conns %d under a %d MiB memory limit: %d connections of %d B each take %d MiB, want at most %d MiB (the limit less %d MiB for the rest)",
+				kind, st.srv.cfg.MaxConns, limit>>20, st.srv.cfg.MaxConns, perConn, got>>20, budget>>20, connReserve>>20)
+		}
+		t.Logf("%s: --max-conns %d under %d MiB; %d B per connection mid-body", kind, st.srv.cfg.MaxConns, limit>>20, perConn)
+	}
+}
+
+// midBodyCost measures the heap and stack one connection dialled by dial
+// costs (both ends) while it holds the costliest request a client without
+// a credential may send: the headers of a 16 KiB body and a byte of it.
+func midBodyCost(t *testing.T, st *stack, dial func() (net.Conn, error)) int64 {
+	t.Helper()
+	const conns = 300
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse + ms.StackInuse
+	cs := make([]net.Conn, 0, conns)
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+		for st.srv.srv.GetOpenConnectionsCount() > 0 { // freed before the next measurement
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	for range conns {
+		c, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		io.WriteString(c, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nContent-Length: 16384\r\n\r\nA")
+	}
+	for st.srv.srv.GetOpenConnectionsCount() < conns {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // their headers read; the bound below does not depend on it
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	perConn := (int64(ms.HeapInuse+ms.StackInuse) - int64(base)) / conns
+	if perConn < 16<<10 {
+		t.Fatalf("a connection mid-body measured %d B: the measurement missed its buffers", perConn)
+	}
+	return perConn
 }

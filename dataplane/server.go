@@ -49,7 +49,7 @@ type Config struct {
 	MaxHeaderBytes  int           // request line and headers (16 KiB); more is 431
 	MaxBodyBytes    int           // hard cap above every class limit (64 MiB)
 	MaxUpstreamConn int           // connections to the upstream (1024)
-	MaxConns        int           // open client connections per listener (10000); more are closed at accept
+	MaxConns        int           // open client connections per listener (10000, or fewer to fit the container's memory limit: memlimit.go); more are closed at accept
 	MaxConnsPerIP   int           // open client connections from one address (1024)
 	KeyCacheSize    int64         // verified API keys cached (authn.DefaultCacheEntries)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
@@ -108,7 +108,7 @@ func (c *Config) defaults() {
 		c.MaxUpstreamConn = 1024
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = 10000
+		c.MaxConns = defaultMaxConns()
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 1024
@@ -161,7 +161,11 @@ func New(cfg Config) (*Server, error) {
 	if _, _, err := net.SplitHostPort(cfg.Upstream); err != nil {
 		return nil, fmt.Errorf("dataplane: upstream %q must be host:port: %w", cfg.Upstream, err)
 	}
+	sized := cfg.MaxConns <= 0
 	cfg.defaults()
+	if sized && cfg.MaxConns < 10000 {
+		cfg.Logger.Info().Int("max_conns", cfg.MaxConns).Int64("memory_limit", memoryLimit()).Msg("client connections capped to fit the container's memory limit (--max-conns)")
+	}
 	keys, err := authn.NewKeys(cfg.KeyCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)

@@ -32,8 +32,8 @@ func TestSidecarConnectionFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.maxConns != 10000 || f.maxPerIP != 2 {
-		t.Fatalf("max-conns %d, max-conns-per-ip %d, want 10000 and 2", f.maxConns, f.maxPerIP)
+	if f.maxConns != 0 || f.maxPerIP != 2 {
+		t.Fatalf("max-conns %d, max-conns-per-ip %d, want 0 (sized to the memory limit) and 2", f.maxConns, f.maxPerIP)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,0 +1,56 @@
+package dataplane
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// cgroupMemoryFiles are where the container's memory limit is read, in
+// order: cgroup v2, then v1. A test points them elsewhere.
+var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// connReserve is the memory kept for everything but client connections
+// when --max-conns is sized to the memory limit: the binary's pages, the
+// policy tables, the audit ring, the upstream pool (README, "Memory":
+// 25-30 MiB under load).
+const connReserve = 48 << 20
+
+// connCost is the memory a client connection may take without any
+// credential, with room to spare: its header buffer (MaxHeaderBytes,
+// 16 KiB), a body of up to preBodyFree (16 KiB), its exchange, its
+// goroutine's stack, and the garbage collector's headroom over them.
+// TestMaxConnsFitMemoryLimit measures the first four (about 44 KiB).
+const connCost = 64 << 10
+
+// defaultMaxConns is Config.MaxConns when none is set: 10,000, or fewer
+// when the container's memory limit cannot hold that many connections of
+// connCost beside connReserve (at least 256).
+func defaultMaxConns() int {
+	limit := memoryLimit()
+	if limit <= 0 {
+		return 10000
+	}
+	return int(min(max((limit-connReserve)/connCost, 256), 10000))
+}
+
+// memoryLimit returns the container's memory limit in bytes, or 0 when
+// there is none or it cannot be read.
+func memoryLimit() int64 {
+	for _, f := range cgroupMemoryFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "max" {
+			return 0
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 || n >= 1<<62 { // v1 writes a huge number for none
+			return 0
+		}
+		return n
+	}
+	return 0
+}
