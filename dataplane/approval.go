@@ -29,7 +29,8 @@ const hdrApproval = "X-Portcullis-Approval"
 // approve checks the approval of a request to a route that requires one:
 // X-Portcullis-Approval must name an approval the ledger admits for this
 // client and route. The id goes into the audit record, used or refused.
-// A request refused without asking the ledger (no id, or a malformed one)
+// A request without a well-formed id never gets here (decide refuses it
+// before the limits); one refused without asking the ledger (no ledger)
 // gets back the tokens limit took; one the ledger refused keeps them, as
 // the ledger's answer cost an etcd round trip, so made-up ids cannot
 // read etcd beyond the client's rate limit. The concurrency slot is

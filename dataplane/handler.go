@@ -226,7 +226,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	}
 	// 6. Limits, then the concurrency slot (limit.go); then, on a route
 	// that requires one, the approval (approval.go), last, so that a
-	// request refused for any other reason uses none.
+	// request refused for any other reason uses none. A request that
+	// names no approval, or a malformed id, is refused before the limits:
+	// the ledger is never asked for it, and it must not hold a slot or a
+	// place in the class's queue (TestApprovalLessRequestTakesNoQueuePlace).
+	if x.route.Approval != nil && !validApprovalID(x.hdr.approval) {
+		return audit.ApprovalRequired
+	}
 	d := s.limit(x)
 	if d != audit.Allowed || x.route.Approval == nil {
 		return d

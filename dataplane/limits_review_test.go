@@ -285,3 +285,46 @@ func midBodyCost(t *testing.T, st *stack, dial func() (net.Conn, error)) int64 {
 	}
 	return perConn
 }
+
+// Finding: a request to a route that requires an approval but names none
+// (or a malformed id) was refused only after limit: it took a concurrency
+// slot, or a place in the class's queue, and then got its tokens back. So
+// a client could keep its tenant's bulk queue full for ever without
+// spending a token: while acme's one bulk slot served a long export,
+// approval-less requests to POST /v1/exports/full waited out max_wait in
+// the queue, and acme's other exports found it full (429
+// concurrency_limited). Such a request is now refused before the limits,
+// as the ledger is never asked for it anyway.
+func TestApprovalLessRequestTakesNoQueuePlace(t *testing.T) {
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		arrived <- struct{}{}
+		<-release
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.Classes = append([]policy.ClassSpec(nil), d.Classes...)
+		for i := range d.Classes {
+			if d.Classes[i].Name == "bulk" {
+				d.Classes[i].Concurrency = &policy.ConcurrencySpec{Max: 1, Queue: 1, MaxWait: "300ms"}
+			}
+		}
+	})
+	held := make(chan reply, 1)
+	go func() { held <- do(t, st.addr, "POST", "/v1/exports", key(adminKey), "") }()
+	select {
+	case <-arrived: // acme's one bulk slot is taken
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first export never reached the upstream")
+	}
+	defer func() {
+		close(release)
+		<-held
+	}()
+	r := do(t, st.addr, "POST", "/v1/exports/full", key(adminKey), "")
+	if code := r.errorBody(t).Error; r.status != 403 || code != "approval_required" {
+		t.Errorf("a request naming no approval, while the class's slot is busy: %d %s, want 403 approval_required without queueing for the slot", r.status, code)
+	}
+}
