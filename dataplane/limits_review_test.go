@@ -48,7 +48,11 @@ func TestPipelinedHijackFailureReleasesSlot(t *testing.T) {
 		}
 		return err
 	})
-	st := startStack(t, func(c *Config) { c.Upstream = up })
+	// The buffers kept, as fasthttp keeps them by default: the answer to
+	// the first request waits in the write buffer for the second's. (With
+	// them released, the flush comes at once and this path needs a
+	// failing deadline call instead; the fix covers both.)
+	st := startStack(t, func(c *Config) { c.Upstream = up; c.keepBuffers = true })
 	snap := st.store.Load()
 	var bulk int
 	for _, c := range snap.Classes {

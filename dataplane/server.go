@@ -85,6 +85,10 @@ type Config struct {
 	// secretCheck is how often the issuers' hmac_secret references are
 	// read again (tests); 0 means secretCheck.
 	secretCheck time.Duration
+	// keepBuffers keeps fasthttp's buffers on idle connections (tests: it
+	// holds back a pipelined answer until the next response, the path of
+	// TestPipelinedHijackFailureReleasesSlot).
+	keepBuffers bool
 }
 
 func (c *Config) defaults() {
@@ -241,7 +245,7 @@ func (s *Server) newServer() *fasthttp.Server {
 		// 20-28 KiB per connection otherwise, and --max-conns of them
 		// outgrew the pod's memory limit
 		// (TestIdleConnectionsHoldNoBuffers).
-		ReduceMemoryUsage:    true,
+		ReduceMemoryUsage:    !s.cfg.keepBuffers,
 		NoDefaultContentType: true,
 		CloseOnShutdown:      true,
 		Logger:               fasthttpLogger{s.log},
