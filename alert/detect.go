@@ -1,11 +1,35 @@
 package alert
 
 import (
+	"math"
 	"net/netip"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
 )
+
+// maxFolded bounds the requests one record may stand for in the windows,
+// so that a sender's absurd count cannot overflow a window's sum (a sum
+// gone negative would hide every later record of its group).
+const maxFolded = 1 << 32
+
+// requests is how many requests r stands for: its count when the sidecar
+// aggregated it (denials without a verified credential while its spool is
+// above half full, audit/emitter_aggregate.go), else one. A flood the
+// sidecar folds into one record a second is counted request by request.
+func requests(r *collector.StoredRecord) int64 {
+	return min(max(r.Count, 1), maxFolded)
+}
+
+// egress is the bytes r's requests sent out: a folded record keeps the
+// first request's answer, the same denial for each of them.
+func egress(r *collector.StoredRecord) int64 {
+	n := requests(r)
+	if n == 1 || r.BytesOut > math.MaxInt64/maxFolded/4 {
+		return r.BytesOut // one request, or a size no denial has: no product that could overflow
+	}
+	return r.BytesOut * n
+}
 
 // recordLocked runs every rule over one stored record.
 func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) []collector.Event {
@@ -13,23 +37,23 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 		switch rule.Kind {
 		case KindAuthFailures:
 			if r.Decision == "unauthenticated" {
-				out = e.countLocked(rule, r, 1, out)
+				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindRateLimitSpike:
 			if r.Status == 429 {
-				out = e.countLocked(rule, r, 1, out)
+				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindBulkSpike:
 			if e.idx.bulk[route{r.Method, r.Route}] {
-				out = e.countLocked(rule, r, 1, out)
+				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindEgressSpike:
 			if r.BytesOut > 0 {
-				out = e.countLocked(rule, r, r.BytesOut, out)
+				out = e.countLocked(rule, r, egress(r), out)
 			}
 		case KindDeadCredential:
 			if e.deadLocked(r) {
-				out = e.countLocked(rule, r, 1, out)
+				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindNewNetwork:
 			out = e.networkLocked(rule, r, out)
