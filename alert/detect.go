@@ -3,6 +3,7 @@ package alert
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -79,23 +80,49 @@ func (e *Engine) subjectLocked(r *collector.StoredRecord) subject {
 
 // groupValue is the value of the rule's group for a record; "" when the
 // record has none (a guessed key names no client).
-func groupValue(rule *Rule, r *collector.StoredRecord, s subject) string {
+func (e *Engine) groupValue(rule *Rule, r *collector.StoredRecord, s subject) string {
 	switch rule.Group {
 	case "client":
 		return s.client
 	case "source":
-		return r.SourceIP
+		return e.sourceLocked(r.SourceIP)
 	case "tenant":
 		return s.tenant
 	}
 	return ""
 }
 
+// sourceLocked is the source group of an address: an IPv4 address itself
+// (a NAT'd office is many people), an IPv6 address's /64, which one host
+// is given whole: grouped per address, a guesser taking a new address of
+// its /64 for every request would never reach a threshold, and would be
+// an alert (and a ticket) per address if it did. The engine remembers the
+// last one: consecutive records of one address cost no parse.
+func (e *Engine) sourceLocked(ip string) string {
+	if strings.IndexByte(ip, ':') < 0 {
+		return ip // IPv4, or nothing
+	}
+	if ip == e.lastSrc {
+		return e.lastSrcGroup
+	}
+	g := ip
+	if a, err := netip.ParseAddr(ip); err == nil {
+		if a = a.Unmap(); a.Is4() {
+			g = a.String()
+		} else {
+			p, _ := a.Prefix(64)
+			g = p.String()
+		}
+	}
+	e.lastSrc, e.lastSrcGroup = ip, g
+	return g
+}
+
 // countLocked adds v at the record's time to its group's window and fires
 // when the window is over the rule's floor and baseline.
 func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out []collector.Event) []collector.Event {
 	s := e.subjectLocked(r)
-	key := groupValue(rule, r, s)
+	key := e.groupValue(rule, r, s)
 	if key == "" {
 		return out
 	}

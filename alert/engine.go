@@ -81,7 +81,10 @@ type Engine struct {
 	// its entry of networks; dropped with the networks.
 	lastClient string
 	lastNets   map[netip.Prefix]time.Time
-	rot        rotation // key_rotation rules (rotation.go)
+	// lastSrc and lastSrcGroup are the address sourceLocked grouped last
+	// and its group.
+	lastSrc, lastSrcGroup string
+	rot                   rotation // key_rotation rules (rotation.go)
 }
 
 // groupKey is one rule's group: (rule name, group value).
