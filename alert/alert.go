@@ -149,8 +149,15 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 		}
 		return // an update is no state change worth a line of history
 	case ActionTicket:
+		if a.hasTicket(d["sink"], d["ticket"]) {
+			return // recorded again after a store that failed (Outbox.record)
+		}
 		a.Tickets = append(a.Tickets, Ticket{Sink: d["sink"], Key: d["ticket"]})
 		a.advance(StatusTicketed)
+	case ActionTicketUpdate:
+		if ticketClosed(a, d["sink"]) {
+			return // recorded again after a store that failed (Outbox.record)
+		}
 	case ActionAck:
 		a.advance(StatusAcknowledged)
 	case ActionContain:
@@ -160,6 +167,16 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 		a.advance(StatusClosed)
 	}
 	a.History = append(a.History, Change{Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket, Details: d})
+}
+
+// hasTicket reports whether a holds the ticket key of sink.
+func (a *Alert) hasTicket(sink, key string) bool {
+	for _, t := range a.Tickets {
+		if t.Sink == sink && t.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // advance moves the status forward (never back: a late ticket does not

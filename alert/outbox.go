@@ -44,6 +44,11 @@ type Outbox struct {
 	mu       sync.Mutex // guards the following fields
 	attempts map[string]int
 	due      map[string]time.Time
+	// sent are the deliveries the sink took whose record in the trail
+	// failed, by file name: the ticket key (for a closure, the key told).
+	// A retry records it and sends nothing: a second POST is a second
+	// Jira issue.
+	sent map[string]string
 }
 
 // queued is one delivery on disk.
@@ -51,6 +56,10 @@ type queued struct {
 	Alert Alert  `json:"alert"`
 	Sink  string `json:"sink"`
 	Close string `json:"close,omitempty"` // the ticket key to tell of the closure; "" for the opening
+	// Sent is the ticket key the sink answered (for a closure, the key
+	// told), written when the trail could not record it: a restart then
+	// records it without sending again.
+	Sent string `json:"sent,omitempty"`
 }
 
 // NewOutbox returns an Outbox over cfg.Dir, creating it.
@@ -70,7 +79,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}}, nil
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}}, nil
 }
 
 // sinksFor returns the sinks an alert of rule goes to.
@@ -316,6 +325,9 @@ func (o *Outbox) deliverOne(name string) error {
 	if sink == nil {
 		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
 	}
+	if key, ok := o.sentKey(name, &q); ok {
+		return o.record(name, p, &q, key) // the sink has it; the trail does not yet
+	}
 	if q.Close != "" {
 		return o.deliverClose(name, p, sink, &q)
 	}
@@ -326,10 +338,7 @@ func (o *Outbox) deliverOne(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.cfg.Engine.RecordTicket(q.Alert.ID, q.Sink, key, o.cfg.Now()); err != nil {
-		return err
-	}
-	return o.done(name, p)
+	return o.record(name, p, &q, key)
 }
 
 // deliverClose tells the ticket of the closure, records it and removes
@@ -341,9 +350,48 @@ func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
 	if err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now()); err != nil {
 		return err
 	}
-	if err := o.cfg.Engine.RecordTicketUpdate(q.Alert.ID, q.Sink, q.Close, o.cfg.Now()); err != nil {
-		return err
+	return o.record(name, p, q, q.Close)
+}
+
+// sentKey returns the key of a delivery the sink took and the trail did
+// not record: remembered, or written in the queued file before a restart.
+func (o *Outbox) sentKey(name string, q *queued) (string, bool) {
+	o.mu.Lock()
+	key, ok := o.sent[name]
+	o.mu.Unlock()
+	if !ok && q.Sent != "" {
+		key, ok = q.Sent, true
 	}
+	return key, ok
+}
+
+// record writes in the trail what the sink took (alert.ticket, or
+// alert.ticket_update for a closure) and removes the delivery. When the
+// trail cannot take it (a full disk), the key is kept, in memory and in
+// the queued file if that can be written, and the retry records it
+// without sending again. The engine's state is no proof of the record:
+// it applied the event before the store failed to write it.
+func (o *Outbox) record(name, p string, q *queued, key string) error {
+	var err error
+	if q.Close != "" {
+		err = o.cfg.Engine.RecordTicketUpdate(q.Alert.ID, q.Sink, key, o.cfg.Now())
+	} else {
+		err = o.cfg.Engine.RecordTicket(q.Alert.ID, q.Sink, key, o.cfg.Now())
+	}
+	if err != nil {
+		o.mu.Lock()
+		first := o.sent[name] == ""
+		o.sent[name] = key
+		o.mu.Unlock()
+		if first && q.Sent == "" {
+			q.Sent = key
+			o.writeQueued(*q, p) // best effort: on a full disk the memory holds it
+		}
+		return fmt.Errorf("ticket %s of %s at sink %q not recorded in the trail; recorded at the next try, not sent again: %w", key, q.Alert.ID, q.Sink, err)
+	}
+	o.mu.Lock()
+	delete(o.sent, name)
+	o.mu.Unlock()
 	return o.done(name, p)
 }
 
