@@ -20,7 +20,7 @@ func etcdActions(admin *etcdadmin.Admin, actor, etcdUser string) alert.Actions {
 	}
 	return alert.Actions{
 		Suspend: func(ctx context.Context, client string, d time.Duration, reason, ticket string) error {
-			_, err := admin.Suspend(ctx, client, d, meta(reason, ticket))
+			_, err := admin.SuspendAtLeast(ctx, client, d, meta(reason, ticket)) // never shortens an operator's
 			return err
 		},
 		Revoke: func(ctx context.Context, keyID, reason, ticket string) error {

@@ -16,6 +16,20 @@ import (
 // write; suspending a suspended client replaces its suspension. The client
 // must exist in the policy in etcd.
 func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, meta Meta) (etcdsync.Suspension, error) {
+	return a.suspend(ctx, client, d, meta, false)
+}
+
+// SuspendAtLeast is Suspend for containment: a suspension of client that
+// lasts longer than d is kept as it is (and returned), never shortened,
+// so an alert whose rule suspends for 15 minutes cannot cut an operator's
+// suspension of a day to 15 minutes. The keep is atomic with the read: a
+// suspension written meanwhile makes it try again.
+func (a *Admin) SuspendAtLeast(ctx context.Context, client string, d time.Duration, meta Meta) (etcdsync.Suspension, error) {
+	return a.suspend(ctx, client, d, meta, true)
+}
+
+// suspend is Suspend, keeping a longer suspension when atLeast.
+func (a *Admin) suspend(ctx context.Context, client string, d time.Duration, meta Meta, atLeast bool) (etcdsync.Suspension, error) {
 	if d <= 0 {
 		return etcdsync.Suspension{}, fmt.Errorf("suspension of %q for %s: want a positive duration", client, d)
 	}
@@ -31,7 +45,7 @@ func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, met
 		if err := ticketed(doc, ActionClientSuspend, client, meta); err != nil { // lifecycle.go
 			return etcdsync.Suspension{}, err
 		}
-		s, ok, err := a.suspendAt(ctx, st, client, ttl, meta)
+		s, ok, err := a.suspendAt(ctx, st, client, ttl, meta, atLeast)
 		if ok || err != nil {
 			return s, err
 		}
@@ -40,11 +54,24 @@ func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, met
 }
 
 // suspendAt grants the lease and writes the suspension if the policy is
-// still the one st holds; it reports whether it did.
-func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string, ttl int64, meta Meta) (etcdsync.Suspension, bool, error) {
+// still the one st holds; it reports whether it did. With atLeast, a
+// suspension lasting past the new one is kept, and the write requires the
+// suspension read to be the one in etcd.
+func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string, ttl int64, meta Meta, atLeast bool) (etcdsync.Suspension, bool, error) {
 	prev, err := a.cli.Get(ctx, a.k.Suspension(client))
 	if err != nil {
 		return etcdsync.Suspension{}, false, fmt.Errorf("cannot read suspension of %q: %w", client, err)
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision)}
+	if atLeast {
+		if old, ok := longerSuspension(prev, a.now().Add(time.Duration(ttl)*time.Second)); ok {
+			return old, true, nil
+		}
+		var rev int64
+		if len(prev.Kvs) > 0 {
+			rev = prev.Kvs[0].ModRevision
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", rev))
 	}
 	lease, err := a.cli.Grant(ctx, ttl)
 	if err != nil {
@@ -60,7 +87,7 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 	if err != nil {
 		return s, false, err
 	}
-	rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision)}, put, ev)
+	rev, err := a.commit(ctx, cmps, put, ev)
 	if rev == 0 {
 		a.releaseLease(context.WithoutCancel(ctx), lease.ID) // unused
 		return s, false, err
@@ -69,6 +96,20 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 		a.releaseLease(ctx, clientv3.LeaseID(prev.Kvs[0].Lease)) // the replaced suspension's lease
 	}
 	return s, true, nil
+}
+
+// longerSuspension returns the suspension of resp when it lasts until
+// after until. A record that does not decode is no suspension to keep: it
+// is replaced by a valid one.
+func longerSuspension(resp *clientv3.GetResponse, until time.Time) (etcdsync.Suspension, bool) {
+	if len(resp.Kvs) == 0 {
+		return etcdsync.Suspension{}, false
+	}
+	s, err := etcdsync.DecodeSuspension(string(resp.Kvs[0].Value))
+	if err != nil || !s.Until.After(until) {
+		return etcdsync.Suspension{}, false
+	}
+	return s, true
 }
 
 // Resume lifts the suspension of client before it lapses, with a
