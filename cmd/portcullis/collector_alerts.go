@@ -132,7 +132,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 		go box.Run(ctx)
 	}
 	if admin != nil {
-		cont = &container{acts: etcdActions(admin, "portcullis-collector", ""), eng: eng, log: log}
+		cont = newContainer(etcdActions(admin, "portcullis-collector", ""), eng, log)
 		for _, a := range eng.Uncontained() {
 			cont.contain(ctx, a)
 		}

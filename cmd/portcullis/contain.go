@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"math/rand/v2"
 	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 
 	"github.com/rs/zerolog"
 
@@ -42,21 +44,60 @@ type container struct {
 	acts alert.Actions
 	eng  *alert.Engine
 	log  *zerolog.Logger
+	// attempt bounds one try; a failed try is retried after minWait,
+	// doubling up to maxWait (with jitter), until it succeeds, the alert
+	// is closed or contained otherwise, or the collector stops.
+	attempt, minWait, maxWait time.Duration
+}
+
+// newContainer returns a container with the collector's timings: 30 s a
+// try, retried after 1 s, doubling up to a minute.
+func newContainer(acts alert.Actions, eng *alert.Engine, log *zerolog.Logger) *container {
+	return &container{acts: acts, eng: eng, log: log, attempt: 30 * time.Second, minWait: time.Second, maxWait: time.Minute}
 }
 
 // contain carries out the rule action of a in the background, so that the
 // batch whose records fired it is acknowledged without waiting for etcd.
+// An etcd out of reach does not leave the alert uncontained until the
+// next start: the action is tried again until it is done.
 func (c *container) contain(ctx context.Context, a alert.Alert) {
 	if a.RuleAction == "" || a.RuleAction == "notify" {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := alert.Contain(ctx, c.acts, &a, c.eng.SuspendFor(a.Rule)); err != nil {
-			c.log.Error().Err(err).Str("alert", a.ID).Msg("containment failed; retried at the next start")
+	go c.run(ctx, a)
+}
+
+// run tries the containment of a until it succeeds or needs no more.
+func (c *container) run(ctx context.Context, a alert.Alert) {
+	wait := c.minWait
+	for {
+		err := c.try(ctx, &a)
+		if err == nil {
+			c.log.Warn().Str("alert", a.ID).Str("action", a.RuleAction).Str("client", a.Client).Msg("alert contained")
 			return
 		}
-		c.log.Warn().Str("alert", a.ID).Str("action", a.RuleAction).Str("client", a.Client).Msg("alert contained")
-	}()
+		if errors.Is(err, alert.ErrNothingToContain) {
+			c.log.Error().Err(err).Str("alert", a.ID).Msg("containment failed; nothing to retry")
+			return
+		}
+		c.log.Error().Err(err).Str("alert", a.ID).Dur("retry_in", wait).Msg("containment failed; retrying")
+		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, c.maxWait)
+		if cur, ok := c.eng.Alert(a.ID); ok && (cur.Status == alert.StatusClosed || cur.Status == alert.StatusContained) {
+			return // closed, or contained by hand, meanwhile
+		}
+	}
+}
+
+// try is one attempt of the containment of a, bounded by c.attempt.
+func (c *container) try(ctx context.Context, a *alert.Alert) error {
+	ctx, cancel := context.WithTimeout(ctx, c.attempt)
+	defer cancel()
+	return alert.Contain(ctx, c.acts, a, c.eng.SuspendFor(a.Rule))
 }
