@@ -49,7 +49,7 @@ func WriteTable(w io.Writer, alerts []Alert) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tRULE\tGROUP\tCOUNT\tOPENED\tLAST SEEN\tTICKETS")
 	for i := range alerts {
-		a := &alerts[i]
+		a := plainAlert(&alerts[i]) // no field moves the terminal's cursor
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s=%s\t%d\t%s\t%s\t%s\n", a.ID, a.Status, a.Severity, a.Rule, a.Group, a.Key, a.Count,
 			a.Opened.UTC().Format(time.RFC3339), a.LastSeen.UTC().Format(time.RFC3339), ticketKeys(a.Tickets))
 	}
@@ -70,6 +70,7 @@ func ticketKeys(ts []Ticket) string {
 // WriteText writes one alert's evidence: the rule and its window, who,
 // the matching records' request ids, and every lifecycle change.
 func WriteText(w io.Writer, a *Alert) error {
+	a = plainAlert(a) // no field moves the terminal's cursor or starts a line
 	fmt.Fprintf(w, "alert     %s\nstatus    %s\nrule      %s (%s, severity %s, window %s, action %s)\n", a.ID, a.Status, a.Rule, a.Kind, a.Severity, a.Window, a.RuleAction)
 	fmt.Fprintf(w, "group     %s=%s\ntenant    %s\nclient    %s\nkey id    %s\n", a.Group, a.Key, dash(a.Tenant), dash(a.Client), dash(a.KeyID))
 	fmt.Fprintf(w, "count     %d\nopened    %s\nlast seen %s\n", a.Count, a.Opened.UTC().Format(time.RFC3339Nano), a.LastSeen.UTC().Format(time.RFC3339Nano))

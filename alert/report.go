@@ -141,7 +141,7 @@ func (r *Report) denied(rec *collector.StoredRecord) bool {
 
 // WriteMarkdown writes the report as a Markdown document.
 func WriteMarkdown(w io.Writer, r *Report) error {
-	a := &r.Alert
+	a := plainAlert(&r.Alert) // no field starts a line of its own
 	fmt.Fprintf(w, "# Incident report: %s\n\n", a.ID)
 	fmt.Fprintf(w, "## Detection\n\n- rule: `%s` (%s, severity %s, window %s)\n- group: %s `%s`\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
 		a.Rule, a.Kind, a.Severity, a.Window, a.Group, a.Key, dash(a.Tenant), dash(a.Client), dash(a.KeyID), a.Count, stamp(a.Opened), stamp(a.LastSeen), dash(strings.Join(a.RequestIDs, ", ")))
@@ -157,7 +157,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "\n## Containment\n\n")
 	for _, ev := range r.Containment {
-		fmt.Fprintf(w, "- %s `%s` %s by %s (ticket %s): %s\n", stamp(ev.Time), ev.Action, ev.Target, dash(ev.Actor), dash(ev.Ticket), ev.Reason)
+		fmt.Fprintf(w, "- %s `%s` %s by %s (ticket %s): %s\n", stamp(ev.Time), plainText(ev.Action), plainText(ev.Target), dash(plainText(ev.Actor)), dash(plainText(ev.Ticket)), plainText(ev.Reason))
 	}
 	if len(r.Containment) == 0 {
 		fmt.Fprintln(w, "- none")

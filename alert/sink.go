@@ -154,9 +154,15 @@ func (s *Sink) authorize(req *http.Request) {
 	}
 }
 
-// summary is the one-line title of an alert in a ticket.
+// summary is the one-line title of an alert in a ticket (a is plainAlert's),
+// at most 255 characters: Jira refuses a longer summary, and the issue
+// would never be filed.
 func summary(a *Alert) string {
-	return fmt.Sprintf("[portcullis %s] %s: %s %s", a.Severity, a.Rule, a.Group, a.Key)
+	s := fmt.Sprintf("[portcullis %s] %s: %s %s", a.Severity, a.Rule, a.Group, a.Key)
+	if r := []rune(s); len(r) > 255 {
+		s = string(r[:254]) + "…"
+	}
+	return s
 }
 
 // description is the ticket body: the evidence, never a secret.
@@ -166,8 +172,14 @@ func description(a *Alert) string {
 	return b.String()
 }
 
-// payload is the request body in the sink's published wire format.
-func (s *Sink) payload(a *Alert) ([]byte, error) {
+// payload is the request body in the sink's published wire format. The
+// webhook gets the alert as it is (JSON, for a program); the ticket
+// systems get its text fields as plain text, escaped for their markup.
+func (s *Sink) payload(raw *Alert) ([]byte, error) {
+	a := raw
+	if s.Kind != "webhook" {
+		a = plainAlert(raw)
+	}
 	var v any
 	switch s.Kind {
 	case "webhook":
@@ -175,18 +187,19 @@ func (s *Sink) payload(a *Alert) ([]byte, error) {
 			Event string `json:"event"`
 			Alert *Alert `json:"alert"`
 		}{ActionOpen, a}
-	case "jira": // REST API v2, POST /rest/api/2/issue
+	case "jira": // REST API v2, POST /rest/api/2/issue; the description is wiki markup
 		v = map[string]any{"fields": map[string]any{
-			"project": map[string]string{"key": s.Project}, "summary": summary(a), "description": description(a),
-			"issuetype": map[string]string{"name": "Task"}, "labels": []string{"portcullis", a.Rule}}}
-	case "github": // POST /repos/{owner}/{repo}/issues
-		v = map[string]any{"title": summary(a), "body": "```\n" + description(a) + "```\n", "labels": []string{"portcullis", "severity:" + a.Severity}}
+			"project": map[string]string{"key": s.Project}, "summary": summary(a), "description": jiraNoformat(description(a)),
+			"issuetype": map[string]string{"name": "Task"}, "labels": []string{"portcullis", jiraLabel(a.Rule)}}}
+	case "github": // POST /repos/{owner}/{repo}/issues; the body is Markdown
+		v = map[string]any{"title": summary(a), "body": githubFenced(description(a)), "labels": []string{"portcullis", "severity:" + a.Severity}}
 	case "servicenow": // Table API, POST /api/now/table/incident
 		v = map[string]string{"short_description": summary(a), "description": description(a),
 			"urgency": urgency(a.Severity), "impact": urgency(a.Severity), "assignment_group": s.Project, "correlation_id": a.ID}
-	case "slack": // incoming webhook
-		v = map[string]any{"text": summary(a), "blocks": []any{
-			map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": "*" + summary(a) + "*\nalert `" + a.ID + "`, count " + strconv.FormatInt(a.Count, 10)}}}}
+	case "slack": // incoming webhook; text is Slack's formatting
+		title := slackEscaper.Replace(summary(a))
+		v = map[string]any{"text": title, "blocks": []any{
+			map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": "*" + title + "*\nalert `" + slackEscaper.Replace(a.ID) + "`, count " + strconv.FormatInt(a.Count, 10)}}}}
 	default:
 		return nil, fmt.Errorf("ticket sink %q: unknown kind %q", s.Name, s.Kind)
 	}
@@ -274,7 +287,8 @@ const snowClosed = "7"
 // comment, GitHub the issue closed, ServiceNow the incident closed with
 // close notes, Slack a message.
 func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request, error) {
-	note := fmt.Sprintf("Alert %s closed by portcullis: %s (corrective action: %s)", a.ID, a.Note, a.CorrectiveAction)
+	p := plainAlert(a)
+	note := fmt.Sprintf("Alert %s closed by portcullis: %s (corrective action: %s)", p.ID, p.Note, p.CorrectiveAction)
 	method, url := http.MethodPost, s.URL
 	var v any
 	switch s.Kind {
@@ -283,7 +297,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 			Event string `json:"event"`
 			Alert *Alert `json:"alert"`
 		}{ActionClose, a}
-	case "jira": // POST /rest/api/2/issue/{key}/comment
+	case "jira": // POST /rest/api/2/issue/{key}/comment; the body is wiki markup
 		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": note}
 	case "github": // PATCH /repos/{owner}/{repo}/issues/{number}
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+strings.TrimPrefix(key, "#")
@@ -296,7 +310,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+id
 		v = map[string]string{"state": snowClosed, "close_code": "Solved (Permanently)", "close_notes": note}
 	case "slack":
-		v = map[string]string{"text": note}
+		v = map[string]string{"text": slackEscaper.Replace(note)}
 	default:
 		return nil, fmt.Errorf("ticket sink %q: kind %q cannot close tickets", s.Name, s.Kind)
 	}

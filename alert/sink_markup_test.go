@@ -1,0 +1,133 @@
+package alert
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hostileAlert is an alert whose text fields come from outside: an
+// Alertmanager payload (any holder of a collector token) names the rule,
+// the fingerprint and the tenant label; a sender names a record's source.
+func hostileAlert() *Alert {
+	const evil = "x\r\n```\n@security-team <!channel> [click|https://evil.example] ![t](https://evil.example/t.png) {noformat}{html}<b>\u202egnp.exe\x1b[31m"
+	return &Alert{ID: "alert-20261201T090000Z-0a1b2c3d", Rule: "alertmanager:" + evil + strings.Repeat(" long", 40), Kind: "alertmanager", Severity: "high",
+		Group: "fingerprint", Key: evil, Tenant: evil, Count: 1}
+}
+
+// TestTicketPayloadsNeutraliseMarkup: text from outside reaches a ticket
+// as text. The GitHub body's code fence is longer than any backtick run in
+// it (CommonMark), Jira's description is one {noformat} block, Slack's
+// text has &, < and > escaped (its mrkdwn would otherwise ping the
+// channel and show links), and no control or bidirectional character
+// reaches any sink. The services are loopback stand-ins parsing the
+// published wire formats.
+func TestTicketPayloadsNeutraliseMarkup(t *testing.T) {
+	t.Parallel()
+	a := hostileAlert()
+	var mu sync.Mutex
+	got := map[string]map[string]any{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Errorf("%s: body is not JSON: %v", r.URL.Path, err)
+		}
+		mu.Lock()
+		got[strings.Trim(r.URL.Path, "/")] = body
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	for _, kind := range []string{"jira", "github", "servicenow", "slack", "webhook"} {
+		s := &Sink{Name: kind, Kind: kind, URL: srv.URL + "/" + kind, Project: "SEC", secret: []byte("tok")}
+		if _, err := s.deliver(srv.Client(), a, time.Now()); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	for kind, body := range got {
+		if kind == "webhook" {
+			continue // JSON for a program, not markup: the alert as it is
+		}
+		raw, _ := json.Marshal(body)
+		var strs []string
+		collectStrings(body, &strs)
+		for _, s := range strs {
+			for _, c := range s {
+				if c < 0x20 && c != '\n' || c >= 0x7f && c < 0xa0 || c >= 0x202a && c <= 0x202e || c >= 0x2066 && c <= 0x2069 {
+					t.Errorf("%s: control or bidi character %U in %q", kind, c, s)
+				}
+			}
+		}
+		switch kind {
+		case "github":
+			b, _ := body["body"].(string)
+			fence := b[:strings.IndexByte(b, '\n')]
+			inner := strings.TrimSuffix(strings.TrimPrefix(b, fence+"\n"), fence+"\n")
+			if strings.Trim(fence, "`") != "" || len(fence) < 3 || strings.Contains(inner, fence) || !strings.HasSuffix(b, "\n"+fence+"\n") {
+				t.Errorf("github body's fence %q does not hold its text:\n%s", fence, b)
+			}
+		case "jira":
+			f, _ := body["fields"].(map[string]any)
+			if sum, _ := f["summary"].(string); len([]rune(sum)) > 255 {
+				t.Errorf("jira summary of %d characters; Jira refuses more than 255", len([]rune(sum)))
+			}
+			if ls, _ := f["labels"].([]any); len(ls) < 2 || strings.ContainsAny(ls[1].(string), " \n") {
+				t.Errorf("jira labels %v: Jira refuses a label with a space", ls)
+			}
+			d, _ := f["description"].(string)
+			inner := strings.TrimSuffix(strings.TrimPrefix(d, "{noformat}\n"), "{noformat}")
+			if !strings.HasPrefix(d, "{noformat}\n") || !strings.HasSuffix(d, "{noformat}") || strings.Contains(strings.ToLower(inner), "{noformat") {
+				t.Errorf("jira description is not one {noformat} block:\n%s", d)
+			}
+		case "slack":
+			for _, s := range strs {
+				if strings.ContainsAny(s, "<>") {
+					t.Errorf("slack text %q holds < or >: mrkdwn links and mentions", s)
+				}
+			}
+		}
+		if strings.Contains(string(raw), "\\u001b") {
+			t.Errorf("%s: escape character in %s", kind, raw)
+		}
+	}
+}
+
+func collectStrings(v any, out *[]string) {
+	switch v := v.(type) {
+	case string:
+		*out = append(*out, v)
+	case map[string]any:
+		for _, x := range v {
+			collectStrings(x, out)
+		}
+	case []any:
+		for _, x := range v {
+			collectStrings(x, out)
+		}
+	}
+}
+
+// TestAlertTextPlain: alerts show and list print outside text without a
+// control character (a terminal escape) or a line of its own.
+func TestAlertTextPlain(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	a := hostileAlert()
+	WriteText(&b, a)
+	WriteTable(&b, []Alert{*a})
+	if strings.ContainsAny(b.String(), "\x1b\r\u202e") {
+		t.Errorf("alert text holds control characters: %q", b.String())
+	}
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "```") || strings.HasPrefix(l, "@security-team") {
+			t.Errorf("a field started a line: %q", l)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package alert
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Text from outside (an Alertmanager payload's alert name, fingerprint
+// and labels; a record's fields as its sender wrote them) reaches tickets
+// and operators' terminals as text: plainText makes each field one line
+// of printable characters, and each sink's payload escapes what its markup
+// would act on (fence in GitHub, noformat in Jira, &<> in Slack).
+
+// plainText returns s with every control character (C0 with newlines, DEL,
+// C1), bidirectional control and line or paragraph separator replaced by
+// a space, and invalid UTF-8 by U+FFFD: a field cannot start a line of its
+// own in a ticket, hide text or move a terminal's cursor.
+func plainText(s string) string {
+	clean := true
+	for _, c := range s {
+		if c == utf8.RuneError || unprintable(c) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, c := range s {
+		if unprintable(c) {
+			c = ' '
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// unprintable reports whether c is a control, bidirectional control or
+// line separator character.
+func unprintable(c rune) bool {
+	return c < 0x20 || c >= 0x7f && c < 0xa0 || c >= 0x200e && c <= 0x200f || c >= 0x2028 && c <= 0x202e ||
+		c >= 0x2066 && c <= 0x2069 || c == 0x061c
+}
+
+// plainAlert returns a copy of a whose text fields are plainText.
+func plainAlert(a *Alert) *Alert {
+	c := a.clone()
+	for _, p := range []*string{&c.ID, &c.Rule, &c.Kind, &c.Severity, &c.Group, &c.Key, &c.Tenant, &c.Client, &c.KeyID,
+		&c.Status, &c.Window, &c.RuleAction, &c.Previous, &c.Note, &c.CorrectiveAction} {
+		*p = plainText(*p)
+	}
+	for i := range c.RequestIDs {
+		c.RequestIDs[i] = plainText(c.RequestIDs[i])
+	}
+	for i := range c.Tickets {
+		c.Tickets[i].Sink, c.Tickets[i].Key = plainText(c.Tickets[i].Sink), plainText(c.Tickets[i].Key)
+	}
+	for i := range c.History {
+		h := &c.History[i]
+		h.Action, h.Actor, h.Reason, h.Ticket = plainText(h.Action), plainText(h.Actor), plainText(h.Reason), plainText(h.Ticket)
+		if ca, ok := h.Details["corrective_action"]; ok {
+			h.Details = map[string]string{"corrective_action": plainText(ca)}
+		}
+	}
+	return &c
+}
+
+// githubFenced returns text in a Markdown code block whose fence is
+// longer than any run of backticks in it (CommonMark: the block ends only
+// at a fence at least as long as the opening one).
+func githubFenced(text string) string {
+	longest, run := 0, 0
+	for i := 0; i < len(text); i++ {
+		if text[i] == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", max(3, longest+1))
+	return fence + "\n" + strings.TrimSuffix(text, "\n") + "\n" + fence + "\n"
+}
+
+// noformatTag is Jira wiki markup's {noformat} tag, which ends the block,
+// in any case.
+var noformatTag = regexp.MustCompile(`(?i)\{noformat`)
+
+// jiraNoformat returns text as one Jira wiki {noformat} block: nothing in
+// it is markup (links, images, macros, mentions).
+func jiraNoformat(text string) string {
+	return "{noformat}\n" + noformatTag.ReplaceAllString(strings.TrimSuffix(text, "\n"), "{ noformat") + "\n{noformat}"
+}
+
+// slackEscaper escapes the three characters Slack's message text
+// formatting acts on (links, mentions such as <!channel>).
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// jiraLabel is s as a Jira label: Jira refuses a label with a space (the
+// issue would never be filed), or longer than 255 characters.
+func jiraLabel(s string) string {
+	s = strings.Join(strings.Fields(s), "_")
+	if len(s) > 255 {
+		s = strings.ToValidUTF8(s[:255], "")
+	}
+	return s
+}
