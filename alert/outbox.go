@@ -392,7 +392,18 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 	o.mu.Lock()
 	delete(o.sent, name)
 	o.mu.Unlock()
-	return o.done(name, p)
+	if err := o.done(name, p); err != nil {
+		return err
+	}
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && q.Close == "" && a.Status == StatusClosed {
+		// Closed before its ticket was filed: OnClose found no ticket to
+		// tell, so tell this one now, not at the next start's Reconcile.
+		if err := o.reconcileClose(a); err != nil {
+			return err
+		}
+		o.poke()
+	}
+	return nil
 }
 
 func (o *Outbox) sink(name string) *Sink {
