@@ -249,8 +249,23 @@ func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []coll
 	if !known || seen && r.Time.Sub(last) <= rule.Lookback {
 		return out
 	}
-	s := e.subjectLocked(r)
 	g := &group{lastUpdate: r.Time}
 	g.addID(r.RequestID)
-	return e.fireLocked(rule, r.Client+" "+n.String(), s, r.Time, 1, g, out)
+	if a := e.openNetLocked(rule.Name, r.Client); a != nil {
+		// One alert per client while it is open, its count growing: a
+		// key used from every /64 of a /48 is not 65536 tickets.
+		return e.growLocked(a, rule, 1, r.Time, g, out)
+	}
+	return e.fireLocked(rule, r.Client+" "+n.String(), e.subjectLocked(r), r.Time, 1, g, out)
+}
+
+// openNetLocked returns the open new_network alert of rule for client, or
+// nil. It is indexed in e.open under (rule, client): a new_network alert's
+// own key is "client network".
+func (e *Engine) openNetLocked(rule, client string) *Alert {
+	a := e.alerts[e.open[groupKey{rule, client}]]
+	if a == nil || a.Status == StatusClosed {
+		return nil
+	}
+	return a
 }

@@ -329,6 +329,9 @@ func (e *Engine) setOpenLocked(k groupKey, a *Alert) {
 		delete(e.open, k)
 	} else {
 		e.open[k] = a.ID
+		if a.Kind == KindNewNetwork {
+			e.open[groupKey{a.Rule, a.Client}] = a.ID // openNetLocked
+		}
 	}
 	if g := e.groups[k]; g != nil {
 		g.open = a
@@ -363,6 +366,12 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 			e.setOpenLocked(k, nil)
 		}
 		e.closed[k] = a.ID
+		if a.Kind == KindNewNetwork { // openNetLocked's index, and the re-fire's previous
+			if ck := (groupKey{a.Rule, a.Client}); e.open[ck] == a.ID {
+				delete(e.open, ck)
+			}
+			e.closed[groupKey{a.Rule, a.Client}] = a.ID
+		}
 	}
 }
 
@@ -390,9 +399,13 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 		e.openFromEntryLocked(r.Name, key, t, g)
 		return out // the trail holds what was opened; replay fires nothing
 	}
+	prev := e.closed[k]
+	if prev == "" && r.Kind == KindNewNetwork {
+		prev = e.closed[groupKey{r.Name, s.client}] // the client's, from another network
+	}
 	a := &Alert{ID: alertID(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
 		Tenant: s.tenant, Client: s.client, KeyID: s.keyID, Status: StatusOpen, Opened: t, LastSeen: t, Count: n,
-		Window: r.Window.String(), RuleAction: r.Action, Previous: e.closed[k]}
+		Window: r.Window.String(), RuleAction: r.Action, Previous: prev}
 	if g != nil {
 		a.RequestIDs = g.requestIDs()
 		g.lastUpdate = t
