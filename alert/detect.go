@@ -208,6 +208,22 @@ func (e *Engine) clientNetsLocked(client string) map[netip.Prefix]time.Time {
 	return nets
 }
 
+// maxClientNetworks bounds the networks kept per client: past it the one
+// seen longest ago is forgotten (and alerts again if it comes back).
+const maxClientNetworks = 1024
+
+// evictOldest forgets the network of nets seen longest ago.
+func evictOldest(nets map[netip.Prefix]time.Time) {
+	var oldest netip.Prefix
+	var at time.Time
+	for p, t := range nets {
+		if at.IsZero() || t.Before(at) {
+			oldest, at = p, t
+		}
+	}
+	delete(nets, oldest)
+}
+
 // networkResolution is how fresh a network's last-seen time is kept.
 const networkResolution = time.Minute
 
@@ -240,6 +256,9 @@ func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []coll
 	nets := e.clientNetsLocked(r.Client)
 	last, seen := nets[n]
 	known := len(nets) > 0
+	if !seen && len(nets) >= maxClientNetworks {
+		evictOldest(nets) // a key used from a new /64 each request: bounded memory
+	}
 	if !seen || r.Time.Sub(last) >= networkResolution {
 		// A map write per record would cost more than the rest of the
 		// rule (BenchmarkObserve); a lookback of days does not need

@@ -481,6 +481,37 @@ func (e *Engine) sweepLocked() {
 		}
 	}
 	e.forgetGroupsLocked()
+	e.sweepNetworksLocked(newest)
+}
+
+// sweepNetworksLocked drops the networks last seen longer before newest
+// than every new_network rule looks back (all of them without such a
+// rule), and the clients left with none.
+func (e *Engine) sweepNetworksLocked(newest time.Time) {
+	var lookback time.Duration
+	for _, r := range e.rules {
+		if r.Kind == KindNewNetwork {
+			lookback = max(lookback, r.Lookback)
+		}
+	}
+	for _, nets := range e.networks { // the newest record seen: no group may have any
+		for _, t := range nets {
+			if t.After(newest) {
+				newest = t
+			}
+		}
+	}
+	for c, nets := range e.networks {
+		for p, t := range nets {
+			if newest.Sub(t) > lookback {
+				delete(nets, p)
+			}
+		}
+		if len(nets) == 0 {
+			delete(e.networks, c)
+		}
+	}
+	e.lastClient, e.lastNets = "", nil
 }
 
 // forgetGroupsLocked drops the rules' memory of their last group, for
