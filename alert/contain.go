@@ -45,6 +45,14 @@ func ticketOf(a *Alert) string {
 func Contain(ctx context.Context, acts Actions, a *Alert, suspend time.Duration) error {
 	reason, ticket := Reason(a), ticketOf(a)
 	var d map[string]string
+	if a.Group != "client" {
+		// Grouped by source or tenant, the alert's client and key id are
+		// those of the record that crossed the threshold: for a source,
+		// whatever key id a guesser sent. Only the alert's own client is
+		// contained (the policy refuses such actions; an alert opened
+		// under an older policy may still carry one).
+		return fmt.Errorf("%w: alert %s is about %s %q, not a client: contain by hand (incident contain)", ErrNothingToContain, a.ID, a.Group, a.Key)
+	}
 	switch {
 	case a.RuleAction == "suspend" && a.Client != "" && suspend > 0:
 		if err := acts.Suspend(ctx, a.Client, suspend, reason, ticket); err != nil {

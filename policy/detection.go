@@ -145,6 +145,11 @@ func (r *DetectionSpec) check(sinks map[string]bool) []issuerProblem {
 	if r.Action != "" && !ruleActions[r.Action] {
 		add("action", "action %q must be notify, suspend or revoke_key", r.Action)
 	}
+	if (r.Action == "suspend" || r.Action == "revoke_key") && r.DetectionGroup() != "client" {
+		// The alert's client and key would be those of the record that
+		// crossed the threshold: for a source, any key id a guesser sent.
+		add("action", "action %s acts on the alert's client; group_by %s names none (group_by client, or notify)", r.Action, r.DetectionGroup())
+	}
 	if r.Threshold < 0 || r.Factor < 0 {
 		add("threshold", "threshold and factor must not be negative")
 	}
