@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -289,6 +290,7 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 		return o.cfg.MaxBackoff
 	}
 	wait := o.cfg.MaxBackoff
+	down := map[string]bool{} // sinks that failed in this pass
 	for _, n := range names {
 		if ctx.Err() != nil {
 			return 0
@@ -301,13 +303,40 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 			wait = min(wait, due.Sub(now))
 			continue
 		}
+		if down[sinkOfName(n)] {
+			// Tried at the next pass: a hung sink costs a pass one
+			// timeout, not one per delivery queued for it, and holds no
+			// other sink's ticket back.
+			continue
+		}
 		if err := o.deliverOne(n); err != nil {
 			o.fail(err)
 			wait = min(wait, o.backoff(n, now))
+			var sf *sinkFailure
+			if errors.As(err, &sf) {
+				down[sinkOfName(n)] = true
+			}
 		}
 	}
 	return wait
 }
+
+// sinkOfName is the sink of a queued delivery's file name, ID~SINK.json
+// or ID~SINK~close.json (neither an alert id nor a sink name holds "~").
+func sinkOfName(name string) string {
+	parts := strings.SplitN(strings.TrimSuffix(name, ".json"), "~", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
+}
+
+// sinkFailure is a delivery the sink did not take: unreachable, timed
+// out or refused.
+type sinkFailure struct{ err error }
+
+func (e *sinkFailure) Error() string { return e.err.Error() }
+func (e *sinkFailure) Unwrap() error { return e.err }
 
 // deliverOne sends one queued delivery, records its ticket in the trail
 // and removes it.
@@ -336,7 +365,7 @@ func (o *Outbox) deliverOne(name string) error {
 	}
 	key, err := sink.deliver(o.cfg.Client, &q.Alert, o.cfg.Now())
 	if err != nil {
-		return err
+		return &sinkFailure{err}
 	}
 	return o.record(name, p, &q, key)
 }
@@ -348,7 +377,7 @@ func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
 		return o.done(name, p)
 	}
 	if err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now()); err != nil {
-		return err
+		return &sinkFailure{err}
 	}
 	return o.record(name, p, q, q.Close)
 }
