@@ -446,6 +446,9 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 	}
 	ev := e.entryOpens[alertID(rule, key, t)]
 	if ev == nil {
+		ev = e.entryOpens[legacyAlertID(rule, key, t)] // a trail written before ids had 64 bits
+	}
+	if ev == nil {
 		return
 	}
 	e.applyLocked(ev, details(ev))
@@ -455,10 +458,19 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 }
 
 // alertID names an alert by its rule, key and time: stable across a
-// replay of the same trail, distinct for a re-fire.
+// replay of the same trail, distinct for a re-fire. 64 bits of hash: with
+// 32, two of the tens of thousands of sources a campaign makes cross a
+// threshold in one second were as likely as not to share an id, and one
+// alert overwrote the other.
 func alertID(rule, key string, t time.Time) string {
 	sum := sha256.Sum256([]byte(rule + "\x00" + key + "\x00" + strconv.FormatInt(t.UnixNano(), 10)))
-	return "alert-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:4])
+	return "alert-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:8])
+}
+
+// legacyAlertID is alertID as collectors before 64-bit ids wrote it.
+func legacyAlertID(rule, key string, t time.Time) string {
+	id := alertID(rule, key, t)
+	return id[:len(id)-8]
 }
 
 // sweepLocked drops the windows and networks nothing has touched for
