@@ -84,7 +84,10 @@ type Engine struct {
 	// lastSrc and lastSrcGroup are the address sourceLocked grouped last
 	// and its group.
 	lastSrc, lastSrcGroup string
-	rot                   rotation // key_rotation rules (rotation.go)
+	// clock is the time of the newest record not flagged
+	// time_outside_window: a flagged record's time for the rules.
+	clock time.Time
+	rot   rotation // key_rotation rules (rotation.go)
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -193,7 +196,14 @@ func (e *Engine) Detect(seq uint64, records []collector.StoredRecord, events []c
 // batch's events are the ones detection derived from its records).
 func (e *Engine) observeLocked(records []collector.StoredRecord, events []collector.Event, out []collector.Event) []collector.Event {
 	for i := range records {
-		out = e.recordLocked(&records[i], out)
+		if r := &records[i]; skewedRecord(r) {
+			out = e.skewedLocked(r, out)
+		} else {
+			if r.Time.After(e.clock) {
+				e.clock = r.Time
+			}
+			out = e.recordLocked(r, out)
+		}
 	}
 	for i := range events {
 		out = e.eventLocked(&events[i], out)
@@ -204,6 +214,31 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 		e.sweepLocked()
 	}
 	return out
+}
+
+// skewedRecord reports whether the collector stored r flagged
+// time_outside_window: its sender's clock is far from the collector's.
+func skewedRecord(r *collector.StoredRecord) bool {
+	for _, f := range r.Flags {
+		if f == collector.FlagTimeOutsideWindow {
+			return true
+		}
+	}
+	return false
+}
+
+// skewedLocked runs the rules on a record whose time is not to be
+// trusted at the time of the newest record that is (its own, before any):
+// a time years ahead would advance every window it touches past the real
+// records, which the windows then drop as too old, and the rotation
+// clock; one behind would count nowhere.
+func (e *Engine) skewedLocked(r *collector.StoredRecord, out []collector.Event) []collector.Event {
+	if e.clock.IsZero() {
+		return e.recordLocked(r, out)
+	}
+	c := *r
+	c.Time = e.clock
+	return e.recordLocked(&c, out)
 }
 
 // Commit is the store's hook after an append attempt: the state now

@@ -90,8 +90,11 @@ func (e *Engine) rotationObserveLocked(records []collector.StoredRecord, events 
 		return out
 	}
 	var now time.Time
-	if n := len(records); n > 0 {
-		now = records[n-1].Time
+	for i := len(records) - 1; i >= 0; i-- { // a flagged record's time is no clock
+		if !skewedRecord(&records[i]) {
+			now = records[i].Time
+			break
+		}
 	}
 	if n := len(events); n > 0 && events[n-1].Time.After(now) {
 		now = events[n-1].Time

@@ -56,6 +56,7 @@ type state struct {
 	KeyClient map[string]string               `json:"key_client"`
 	Networks  map[string]map[string]time.Time `json:"networks"`
 	Observed  int                             `json:"observed"`
+	Clock     time.Time                       `json:"clock,omitzero"` // Engine.clock
 }
 
 // stateGroup is one rule group's window.
@@ -97,6 +98,7 @@ func (e *Engine) stateLocked() state {
 	sort.Slice(st.Alerts, func(i, j int) bool { return st.Alerts[i].ID < st.Alerts[j].ID })
 	st.Open, st.Closed = refs(e.open), refs(e.closed)
 	st.Revoked = sortedTrue(e.revoked)
+	st.Clock = e.clock
 	for c, nets := range e.networks {
 		m := make(map[string]time.Time, len(nets))
 		for p, t := range nets {
@@ -155,7 +157,7 @@ func (e *Engine) restoreLocked(st *state) {
 		}
 		e.networks[c] = m
 	}
-	e.observed = st.Observed
+	e.observed, e.clock = st.Observed, st.Clock
 }
 
 // reset empties the state.
@@ -168,7 +170,8 @@ func (e *Engine) reset() {
 func (e *Engine) resetLocked() {
 	e.groups, e.alerts, e.open, e.closed = map[groupKey]*group{}, map[string]*Alert{}, map[groupKey]string{}, map[groupKey]string{}
 	e.revoked, e.keyClient, e.networks = map[string]bool{}, map[string]string{}, map[string]map[netip.Prefix]time.Time{}
-	e.observed, e.pos, e.posHash = 0, 0, [32]byte{}
+	e.observed, e.pos, e.posHash, e.clock = 0, 0, [32]byte{}, time.Time{}
+	e.lastSrc, e.lastSrcGroup = "", ""
 	e.forgetGroupsLocked()
 	e.lastClient, e.lastNets = "", nil
 }
