@@ -1,11 +1,14 @@
 package audit
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // FileConfig configures a FileWriter. The zero value is usable.
@@ -18,6 +21,9 @@ type FileConfig struct {
 	FlushInterval time.Duration
 	// Sync makes every flush fsync the file.
 	Sync bool
+	// Log receives a line when writes start failing and when they work
+	// again; nil logs nothing.
+	Log *zerolog.Logger
 }
 
 // DefaultSlots is the number of Record slots of a FileWriter or an Emitter
@@ -44,21 +50,32 @@ const DefaultSlots = 4096
 // at 50,000 records per second wake the writer 100 times a second.
 const fileWakeAt = 512
 
-// FileStats are a FileWriter's counters.
+// FileStats are a FileWriter's counters. After Close, every captured
+// record is in exactly one of Written or Lost.
 type FileStats struct {
 	Captured    uint64 // records Emit accepted
 	Written     uint64 // records written to the file
 	Dropped     uint64 // records Emit refused (slots full or closed)
-	WriteErrors uint64 // failed writes; the records in them are lost
+	WriteErrors uint64 // failed writes; their records wait and are written again
+	Lost        uint64 // records captured but never written: the file still failed at Close
 }
 
 // FileWriter writes audit records as JSON lines, one record per line, to a
 // file. Emit copies the record into a slot of a bounded ring and returns at once;
 // a background goroutine encodes and writes. It is safe for concurrent use.
+//
+// A write that fails (a full disk) loses nothing silently: the part of a
+// line it wrote is cut from the file, the records it did not write wait
+// in memory and are written first when the file takes writes again, and
+// until then the ring is not drained, so it fills and Emit refuses and
+// counts (the data plane's portcullis_audit_dropped_total) and Accepting
+// is false (strict audit mode answers 503). What still cannot be written
+// at Close is counted in Lost.
 type FileWriter struct {
 	q        *ring
 	f        *os.File
 	cfg      FileConfig
+	log      zerolog.Logger
 	wake     chan struct{}
 	done     chan struct{}
 	stopped  chan struct{}
@@ -67,9 +84,15 @@ type FileWriter struct {
 	dropped  atomic.Uint64
 	written  atomic.Uint64
 	werrs    atomic.Uint64
+	lost     atomic.Uint64
 	wakeAt   uint64
 	closeErr error
 	once     sync.Once
+
+	// writer goroutine state
+	pending  []byte // encoded records a failed write left, to write first
+	pendingN uint64 // records in pending
+	torn     bool   // a torn line could not be cut: start the next write on a new line
 }
 
 // NewFileWriter opens (appending, creating with mode 0600) the file at path
@@ -89,8 +112,11 @@ func NewFileWriter(path string, cfg FileConfig) (*FileWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: cannot open audit file %q: %w", path, err)
 	}
-	w := &FileWriter{q: q, f: f, cfg: cfg, wake: make(chan struct{}, 1),
+	w := &FileWriter{q: q, f: f, cfg: cfg, wake: make(chan struct{}, 1), log: zerolog.Nop(),
 		done: make(chan struct{}), stopped: make(chan struct{}), wakeAt: min(q.mask/2+1, fileWakeAt)}
+	if cfg.Log != nil {
+		w.log = *cfg.Log
+	}
 	w.healthy.Store(true)
 	go w.run()
 	return w, nil
@@ -140,10 +166,14 @@ func (w *FileWriter) Accepting() bool {
 	return !w.closed.Load() && w.healthy.Load() && !w.q.full()
 }
 
+// Failing reports whether the last write to the file failed: records
+// wait in memory until it takes writes again.
+func (w *FileWriter) Failing() bool { return !w.healthy.Load() }
+
 // Stats returns the counters.
 func (w *FileWriter) Stats() FileStats {
 	return FileStats{Captured: w.q.pushed(), Written: w.written.Load(),
-		Dropped: w.dropped.Load(), WriteErrors: w.werrs.Load()}
+		Dropped: w.dropped.Load(), WriteErrors: w.werrs.Load(), Lost: w.lost.Load()}
 }
 
 // Close writes every captured record, then closes the file. Emit calls that
@@ -175,42 +205,122 @@ func (w *FileWriter) run() {
 				buf = w.drain(buf)
 			}
 			w.drain(buf)
+			w.loseRest()
 			return
 		}
 	}
 }
 
-// drain encodes every ready record and writes them out.
+// loseRest counts what Close leaves unwritten: the pending records and,
+// when they could not be written, every record still in the ring (sealed,
+// so no more arrive).
+func (w *FileWriter) loseRest() {
+	if w.pendingN == 0 {
+		return
+	}
+	n := w.pendingN
+	w.pending, w.pendingN = w.pending[:0], 0
+	for r := w.q.peek(); r != nil; r = w.q.peek() {
+		w.q.release()
+		n++
+	}
+	w.lost.Add(n)
+	w.log.Error().Uint64("records", n).Str("file", w.f.Name()).Msg("audit records lost at close: the audit file takes no writes")
+}
+
+// drain encodes every ready record and writes them out, after what an
+// earlier failed write left. While that cannot be written, the records
+// stay in the ring.
 func (w *FileWriter) drain(buf []byte) []byte {
+	if w.pendingN > 0 && !w.put(w.pending, w.pendingN) {
+		return buf
+	}
 	n := uint64(0)
 	for r := w.q.peek(); r != nil; r = w.q.peek() {
 		buf = append(r.AppendJSON(buf), '\n')
 		w.q.release()
 		n++
 		if len(buf) >= 60<<10 {
-			w.write(buf, n)
+			if !w.put(buf, n) {
+				return buf[:0]
+			}
 			buf, n = buf[:0], 0
 		}
 	}
 	if len(buf) > 0 {
-		w.write(buf, n)
+		w.put(buf, n)
 	}
 	return buf[:0]
 }
 
-func (w *FileWriter) write(buf []byte, n uint64) {
-	_, err := w.f.Write(buf)
-	if err == nil && w.cfg.Sync {
-		err = w.f.Sync()
-	}
-	if err != nil {
-		w.werrs.Add(1)
-		w.healthy.Store(false)
-		if w.closeErr == nil {
-			w.closeErr = fmt.Errorf("audit: cannot write audit file %q: %w", w.f.Name(), err)
+// put writes data, n whole records, and reports whether all of it was
+// written. On a failure it keeps the records written whole, cuts the torn
+// rest of a line from the file and keeps the records not written in
+// pending (data may be pending itself).
+func (w *FileWriter) put(data []byte, n uint64) bool {
+	if w.torn {
+		if _, err := w.f.Write([]byte{'\n'}); err != nil {
+			w.keep(data, 0, n, err)
+			return false
 		}
+		w.torn = false
+	}
+	done, err := w.f.Write(data)
+	if err != nil {
+		whole := bytes.LastIndexByte(data[:done], '\n') + 1
+		w.cutTorn(done - whole)
+		w.keep(data, whole, n, err)
+		return false
+	}
+	w.pending, w.pendingN = w.pending[:0], 0
+	w.written.Add(n)
+	if w.cfg.Sync {
+		if err := w.f.Sync(); err != nil {
+			w.failed(err) // the records are in the file; writing them again would double them
+			return true
+		}
+	}
+	if !w.healthy.Swap(true) {
+		w.log.Info().Str("file", w.f.Name()).Msg("audit file takes writes again")
+	}
+	return true
+}
+
+// keep records a failed write of data (n records) whose first whole bytes
+// reached the file: those records count as written, the others wait in
+// pending.
+func (w *FileWriter) keep(data []byte, whole int, n uint64, err error) {
+	lines := uint64(bytes.Count(data[:whole], []byte{'\n'}))
+	w.written.Add(lines)
+	w.pending = append(w.pending[:0], data[whole:]...) // copy: may overlap when data is pending
+	w.pendingN = n - lines
+	w.failed(err)
+}
+
+// cutTorn removes the last n bytes of the file, the part of a line a
+// failed write left; when it cannot, the next write starts a new line.
+func (w *FileWriter) cutTorn(n int) {
+	if n == 0 {
 		return
 	}
-	w.healthy.Store(true)
-	w.written.Add(n)
+	info, err := w.f.Stat()
+	if err == nil {
+		err = w.f.Truncate(info.Size() - int64(n))
+	}
+	if err != nil {
+		w.torn = true
+	}
+}
+
+// failed counts a failed write or sync, keeps the first error for Close and
+// logs when the file stops taking writes.
+func (w *FileWriter) failed(err error) {
+	w.werrs.Add(1)
+	if w.closeErr == nil {
+		w.closeErr = fmt.Errorf("audit: cannot write audit file %q: %w", w.f.Name(), err)
+	}
+	if w.healthy.Swap(false) {
+		w.log.Error().Err(err).Str("file", w.f.Name()).Uint64("records_waiting", w.pendingN).
+			Msg("audit file write failed: records wait in memory and new ones are refused (counted in portcullis_audit_dropped_total; strict mode answers 503) until it takes writes again")
+	}
 }

@@ -36,12 +36,13 @@ func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*au
 	case url != "":
 		return openEmitter(f, url, store, log)
 	case f.auditFile != "":
-		w, err := audit.NewFileWriter(f.auditFile, audit.FileConfig{})
+		flog := log.With().Str("component", "audit").Logger()
+		w, err := audit.NewFileWriter(f.auditFile, audit.FileConfig{Log: &flog})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open audit file: %w", err)
 		}
 		log.Info().Str("audit_file", f.auditFile).Msg("audit records go to a JSON-lines file")
-		return &auditSink{sink: w, close: w.Close}, nil
+		return &auditSink{sink: w, close: w.Close, checks: []dataplane.Check{fileCheck(w, f.auditFile)}, families: fileFamilies(w)}, nil
 	}
 	log.Warn().Msg("no --collector or --audit-file: audit records are dropped and counted in portcullis_audit_dropped_total; audit.mode strict answers 503")
 	return &auditSink{close: func() error { return nil }}, nil
@@ -105,6 +106,45 @@ func emitterFamilies(e *audit.Emitter) []dataplane.Family {
 				return 1
 			}
 			return 0
+		}),
+	}
+}
+
+// fileCheck is the /readyz line of the JSON-lines audit file. The file's
+// state does not make the sidecar unready by itself: strict audit mode
+// does, through the data plane's own audit check.
+func fileCheck(w *audit.FileWriter, path string) dataplane.Check {
+	return dataplane.Check{Name: "audit file", State: func() (bool, string) {
+		st := w.Stats()
+		state := "writing"
+		if w.Failing() {
+			state = "not taking writes (disk full?): records wait in memory, new ones are refused and counted"
+		}
+		return true, fmt.Sprintf("%s: %s; %d written, %d failed writes, %d lost", path, state, st.Written, st.WriteErrors, st.Lost)
+	}}
+}
+
+// fileFamilies are the JSON-lines file writer's counters as /metrics
+// families.
+func fileFamilies(w *audit.FileWriter) []dataplane.Family {
+	records := func(b []byte) []byte {
+		st := w.Stats()
+		for _, c := range []struct {
+			name string
+			v    uint64
+		}{{"captured", st.Captured}, {"written", st.Written}, {"dropped", st.Dropped}, {"lost", st.Lost}} {
+			b = fmt.Appendf(b, "portcullis_audit_records_total{outcome=%q} %d\n", c.name, c.v)
+		}
+		return b
+	}
+	return []dataplane.Family{
+		{Name: "portcullis_audit_records_total", Type: "counter", Help: "Audit records by outcome: captured, then written to the audit file, or dropped (not captured) or lost (captured, never written).", Samples: records},
+		dataplane.Counter("portcullis_audit_file_write_errors_total", "Failed writes to the audit file (their records wait and are written again).", func() uint64 { return w.Stats().WriteErrors }),
+		dataplane.Gauge("portcullis_audit_file_failing", "1 while the audit file takes no writes (records wait in memory, new ones are refused), else 0.", func() float64 {
+			if !w.Failing() {
+				return 0
+			}
+			return 1
 		}),
 	}
 }

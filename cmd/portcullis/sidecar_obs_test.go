@@ -112,6 +112,13 @@ func TestSidecarMetricsParseFileMode(t *testing.T) {
 	if got := value(fams, "portcullis_requests_total", "decision", "allowed"); got != 1 {
 		t.Errorf("allowed requests = %v, want 1", got)
 	}
+	// The file's own outcomes: a full disk's failed writes and records
+	// lost at close were counted nowhere before
+	// (TestFileWriterDiskFullKeepsRecords).
+	requireFamilies(t, fams, "portcullis_audit_records_total", "portcullis_audit_file_write_errors_total", "portcullis_audit_file_failing")
+	if got := value(fams, "portcullis_audit_records_total", "outcome", "captured"); got != 1 {
+		t.Errorf(`portcullis_audit_records_total{outcome="captured"} = %v, want 1`, got)
+	}
 }
 
 // etcd mode: /metrics parses after a refused policy (the family
