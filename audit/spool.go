@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/portcullis/portcullis/internal/durable"
 )
@@ -71,7 +72,10 @@ func (s *spool) adopt(e os.DirEntry) {
 	if !ok {
 		return
 	}
-	if info, err := e.Info(); err == nil {
+	// A file that is no batch this sidecar wrote (read refuses it at its
+	// turn) takes no room: a planted sparse file of a terabyte would
+	// otherwise fill the spool until then.
+	if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() <= s.max {
 		f.size = info.Size()
 	}
 	s.files = append(s.files, f)
@@ -148,8 +152,14 @@ func (s *spool) oldest() (spoolFile, bool) {
 // too small). A replay reuses one buffer rather than allocating a batch per
 // file: under load the sender replays a batch every few milliseconds, and
 // that garbage set the sidecar's peak heap (issue 18).
+//
+// Only a regular file no larger than the spool's bound is read, through
+// no symbolic link: a file planted in the directory (or left there by
+// something else) under a batch's name is refused, not followed out of
+// the spool, not waited on (a FIFO blocked the replay for good, and Close
+// with it) and not read whole into memory (a sparse file of a terabyte).
 func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
-	fh, err := os.Open(filepath.Join(s.dir, f.name))
+	fh, err := os.OpenFile(filepath.Join(s.dir, f.name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
 	}
@@ -157,6 +167,12 @@ func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
 	info, err := fh.Stat()
 	if err != nil {
 		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+	}
+	if !info.Mode().IsRegular() {
+		return buf, fmt.Errorf("audit: spooled batch %q is not a regular file (%s)", f.name, info.Mode().Type())
+	}
+	if info.Size() > s.max {
+		return buf, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%d bytes): not one this sidecar wrote", f.name, info.Size(), s.max)
 	}
 	buf = slices.Grow(buf[:0], int(info.Size()))[:info.Size()]
 	if _, err := io.ReadFull(fh, buf); err != nil {
