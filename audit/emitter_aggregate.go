@@ -16,7 +16,9 @@ import "net/netip"
 // and no verified token is folded whatever it presented. A record with a
 // client (a verified key or token) is never folded. A folded record keeps
 // the key id and auth method only when every request it counts presented
-// the same ones: the ids of unverified keys are the caller's choice.
+// the same ones: the ids of unverified keys are the caller's choice; its
+// path and method are "*" unless every request had the same, and its bytes
+// are the sum of theirs.
 
 // aggGraceSeconds is how long a second stays open for late records (a
 // record is captured when its response is written, up to its duration
@@ -87,9 +89,13 @@ func (a *aggregator) add(r *Record) int {
 	return opened
 }
 
-// forgetUnshared clears the key id and auth method of group g when r,
-// counted in it, presented others: a group names only what all its
-// requests share.
+// forgetUnshared makes group g name only what all its requests share,
+// now that r is counted in it: the key id and auth method are cleared
+// (AuthNone) when r presented others, the path and method become "*" and
+// the user agent is cleared when r's differ, and r's bytes are added to
+// the group's. Before, a group carried its first request's path and
+// method: a GET of /index.html followed by DELETEs of an admin path in
+// the same second was stored as GETs of /index.html.
 func forgetUnshared(g, r *Record) {
 	if g.AuthMethod != r.AuthMethod {
 		g.AuthMethod = AuthNone
@@ -98,7 +104,22 @@ func forgetUnshared(g, r *Record) {
 	if string(g.KeyID()) != string(r.KeyID()) {
 		g.keyIDLen = 0
 	}
+	if string(g.Path()) != string(r.Path()) {
+		g.SetPath(several)
+	}
+	if string(g.Method()) != string(r.Method()) {
+		g.SetMethod(several)
+	}
+	if string(g.UserAgent()) != string(r.UserAgent()) {
+		g.uaLen = 0
+	}
+	g.BytesIn += r.BytesIn
+	g.BytesOut += r.BytesOut
 }
+
+// several is the path and method of a group whose requests had different
+// ones.
+var several = []byte{'*'}
 
 // flush hands every group of a second before sec to emit, oldest kept
 // order, and forgets them.

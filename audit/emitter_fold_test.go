@@ -79,3 +79,48 @@ func TestAggregateKeepsOnlySharedKeyID(t *testing.T) {
 		}
 	}
 }
+
+// An aggregated record names the path, method and user agent only when
+// every request it counts shared them ("*" for path and method, no user
+// agent otherwise), and its bytes are the sum of theirs. Before, it
+// carried the first request's: one GET of /index.html followed, in the
+// same second, by DELETEs of /admin/delete-all (no route, unauthenticated)
+// was stored as five GETs of /index.html, hiding the probes of a
+// privileged path from an auditor.
+func TestAggregateKeepsOnlySharedPathAndMethod(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	denial := func(src, method, path, ua string) *Record {
+		r := &Record{Time: at, Decision: NoRoute, Status: 404, SourceIP: netip.MustParseAddr(src), BytesIn: 10, BytesOut: 100}
+		r.SetMethod([]byte(method))
+		r.SetPath([]byte(path))
+		r.SetUserAgent([]byte(ua))
+		return r
+	}
+	var a aggregator
+	a.add(denial("198.51.100.1", "GET", "/index.html", "browser"))
+	for range 4 {
+		a.add(denial("198.51.100.1", "DELETE", "/admin/delete-all", "scanner"))
+	}
+	for range 3 {
+		a.add(denial("198.51.100.2", "GET", "/robots.txt", "bot"))
+	}
+	type got struct {
+		method, path, ua  string
+		count             uint32
+		bytesIn, bytesOut int64
+	}
+	out := map[string]got{}
+	a.flush(math.MaxInt64, func(r *Record) {
+		out[r.SourceIP.String()] = got{string(r.Method()), string(r.Path()), string(r.UserAgent()), r.Count, r.BytesIn, r.BytesOut}
+	})
+	want := map[string]got{
+		"198.51.100.1": {"*", "*", "", 5, 50, 500},
+		"198.51.100.2": {"GET", "/robots.txt", "bot", 3, 30, 300},
+	}
+	for src, w := range want {
+		if out[src] != w {
+			t.Errorf("aggregated record of %s = %+v, want %+v", src, out[src], w)
+		}
+	}
+}
