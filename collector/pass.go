@@ -184,7 +184,7 @@ func (s *passScan) emit(i int, le *lineEntry) error {
 
 func (s *passScan) records(e *Entry) error {
 	for i := range e.Records {
-		e.Records[i].Sender, e.Records[i].Pod = e.Sender, e.Pod
+		e.Records[i].Sender, e.Records[i].Pod, e.Records[i].Received = e.Sender, e.Pod, e.Time
 		if s.p.Filter.Match(&e.Records[i]) {
 			if err := s.p.Records(e, &e.Records[i]); err != nil {
 				return err

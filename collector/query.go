@@ -21,12 +21,15 @@ type Filter struct {
 	Sender   string // "token:<name>" or "cert:<identity>"
 }
 
-// Match reports whether r passes the filter.
+// Match reports whether r passes the filter. A record's time is its
+// sender's claim: one the collector flagged FlagTimeOutsideWindow is in
+// [From, To) when either its own time or the time the collector stored it
+// (Received, when set) is, so that a record dated far from its receipt
+// still reaches the readers of the period it arrived in (an evidence pack
+// of that period) rather than none.
 func (f *Filter) Match(r *StoredRecord) bool {
 	switch {
-	case !f.From.IsZero() && r.Time.Before(f.From):
-		return false
-	case !f.To.IsZero() && !r.Time.Before(f.To):
+	case !f.inPeriod(r.Time) && !(r.outsideWindow() && !r.Received.IsZero() && f.inPeriod(r.Received)):
 		return false
 	case f.Tenant != "" && r.Tenant != f.Tenant:
 		return false
@@ -44,6 +47,11 @@ func (f *Filter) Match(r *StoredRecord) bool {
 	return true
 }
 
+// inPeriod reports whether t is in [From, To) (zero bounds are open).
+func (f *Filter) inPeriod(t time.Time) bool {
+	return (f.From.IsZero() || !t.Before(f.From)) && (f.To.IsZero() || t.Before(f.To))
+}
+
 // QueryRecords calls fn for every stored record in dir that f matches, in
 // storage order. It does not verify the chain. r is valid only during the
 // call: fn copies what it keeps (the records of one entry are decoded into
@@ -52,7 +60,7 @@ func (f *Filter) Match(r *StoredRecord) bool {
 func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
 	_, err := scanEntries(dir, isBatch, &bodyBuffers{}, 0, nil, func(e *Entry) error {
 		for i := range e.Records {
-			e.Records[i].Sender, e.Records[i].Pod = e.Sender, e.Pod
+			e.Records[i].Sender, e.Records[i].Pod, e.Records[i].Received = e.Sender, e.Pod, e.Time
 			if f.Match(&e.Records[i]) {
 				if err := fn(&e.Records[i]); err != nil {
 					return err

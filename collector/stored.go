@@ -43,6 +43,16 @@ type StoredRecord struct {
 	// Pod is the batch's pod (k8s.pod.name), filled by QueryRecords like
 	// Sender.
 	Pod string `json:"pod,omitempty"`
+	// Received is when the collector stored the record (its entry's
+	// time), filled by QueryRecords and ReadStore like Sender; a Filter
+	// selects a record flagged FlagTimeOutsideWindow by it too.
+	Received time.Time `json:"-"`
+}
+
+// outsideWindow reports whether the collector flagged r's time as too
+// far from its receipt.
+func (s *StoredRecord) outsideWindow() bool {
+	return len(s.Flags) > 0 && slices.Contains(s.Flags, FlagTimeOutsideWindow)
 }
 
 // AppendJSON appends s as one JSON object in the field order of
