@@ -179,7 +179,7 @@ func decodeMessage(req *logspb.LogsData) *Batch {
 	b := &Batch{}
 	for _, rl := range req.GetResourceLogs() {
 		for _, kv := range rl.GetResource().GetAttributes() {
-			b.resourceAttr(kv.GetKey(), pbAnyValue(kv.GetValue()).String())
+			b.resourceAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 		}
 		for _, sl := range rl.GetScopeLogs() {
 			for _, lr := range sl.GetLogRecords() {
@@ -191,24 +191,33 @@ func decodeMessage(req *logspb.LogsData) *Batch {
 }
 
 // resourceAttr keeps the resource attributes a batch is filed under.
-func (b *Batch) resourceAttr(key, v string) {
+// A value is rendered only for a key kept and not yet set; the others
+// cost nothing (a nested value is rendered as far as it is kept:
+// otlp_nested.go).
+func (b *Batch) resourceAttr(key string, v anyValue) {
 	switch key {
 	case audit.AttrBatchID:
-		setOnce(&b.ID, v)
+		setOnce(&b.ID, v, maxRenderedBatchID)
 	case audit.AttrService:
-		setOnce(&b.Service, v)
+		setOnce(&b.Service, v, maxFieldBytes)
 	case audit.AttrHost:
-		setOnce(&b.Host, v)
+		setOnce(&b.Host, v, maxFieldBytes)
 	case audit.AttrInstanceID:
-		setOnce(&b.Instance, v)
+		setOnce(&b.Instance, v, maxFieldBytes)
 	case attrPod:
-		setOnce(&b.Pod, v)
+		setOnce(&b.Pod, v, maxFieldBytes)
 	}
 }
 
-func setOnce(dst *string, v string) {
+// maxRenderedBatchID is how much of a nested batch id is rendered (and
+// then hashed: admitBatch); no sender of ours sends one.
+const maxRenderedBatchID = 1 << 20
+
+// setOnce sets *dst to v's text (a nested value rendered to just over
+// limit, which admitBatch cuts) unless it is set.
+func setOnce(dst *string, v anyValue, limit int) {
 	if *dst == "" {
-		*dst = v
+		*dst = v.text(limit)
 	}
 }
 
@@ -224,7 +233,7 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}
 	if body := lr.GetBody(); body != nil {
-		s.Body = truncate(pbAnyValue(body).String(), maxForeignBody)
+		s.Body = truncate(pbAnyValue(body).text(maxForeignBody), maxForeignBody)
 	}
 	return s
 }
@@ -235,7 +244,7 @@ func (s *StoredRecord) setAttr(key string, v anyValue) {
 	case f == attrForeign:
 		s.setForeignAttr(key, v)
 	case f < numTextAttrs:
-		*s.textField(f) = v.String()
+		*s.textField(f) = v.text(maxFieldBytes)
 	default:
 		s.setIntAttr(f, v)
 	}
@@ -388,7 +397,7 @@ func (s *StoredRecord) setForeignAttr(key string, v anyValue) {
 	if s.Attributes == nil {
 		s.Attributes = make(map[string]string)
 	}
-	s.Attributes[truncate(key, 256)] = truncate(v.String(), maxForeignValue)
+	s.Attributes[truncate(key, 256)] = truncate(v.text(maxForeignValue), maxForeignValue)
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

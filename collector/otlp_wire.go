@@ -13,9 +13,7 @@ import (
 	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
 // Protobuf field numbers of the OTLP logs messages (opentelemetry-proto
@@ -204,7 +202,7 @@ func (b *Batch) wireResource(msg []byte) error {
 		if err != nil {
 			return err
 		}
-		b.resourceAttr(string(key), v.String())
+		b.resourceAttr(string(key), v)
 	}
 	return nil
 }
@@ -376,7 +374,8 @@ type anyValue struct {
 	f     float64
 	b     bool
 	bytes []byte
-	pb    *commonpb.AnyValue // arrays and lists
+	msg   []byte             // arrays and lists (wire decoder): the whole AnyValue's encoding
+	pb    *commonpb.AnyValue // arrays and lists (generated types)
 }
 
 // wireAnyValue decodes an AnyValue; the last oneof member on the wire wins,
@@ -404,12 +403,12 @@ func wireAnyValue(msg []byte) (anyValue, error) {
 		case f.num == fAnyBytes && f.typ == protowire.BytesType:
 			v = anyValue{kind: fAnyBytes, bytes: f.data}
 		case (f.num == fAnyArray || f.num == fAnyKvlist) && f.typ == protowire.BytesType:
-			// Nested values merge in ways a scalar does not: let proto do it.
-			pb := &commonpb.AnyValue{}
-			if err := proto.Unmarshal(msg, pb); err != nil {
+			// Checked here, rendered from msg (merges included) only
+			// when kept (otlp_nested.go); a later scalar replaces it.
+			if err := checkNested(f.data, f.num, 1); err != nil {
 				return v, err
 			}
-			return pbAnyValue(pb), nil
+			v = anyValue{kind: f.num, msg: msg}
 		}
 	}
 	return v, nil
@@ -430,6 +429,8 @@ func pbAnyValue(pb *commonpb.AnyValue) anyValue {
 		return anyValue{kind: fAnyBytes, bytes: x.BytesValue}
 	case nil:
 		return anyValue{}
+	case *commonpb.AnyValue_KvlistValue:
+		return anyValue{kind: fAnyKvlist, pb: pb}
 	}
 	return anyValue{kind: fAnyArray, pb: pb}
 }
@@ -453,11 +454,7 @@ func (v anyValue) String() string {
 	case 0:
 		return ""
 	}
-	out, err := protojson.Marshal(v.pb)
-	if err != nil {
-		return ""
-	}
-	return string(out)
+	return v.text(math.MaxInt)
 }
 
 // Int reads an int value, accepting numeric strings and doubles from

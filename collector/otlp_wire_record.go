@@ -148,7 +148,7 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 		if err != nil {
 			return err
 		}
-		s.Body = truncate(v.String(), maxForeignBody)
+		s.Body = truncate(v.text(maxForeignBody), maxForeignBody)
 	}
 	return nil
 }
@@ -177,7 +177,7 @@ func (t *recordText) set(s *StoredRecord, key []byte, v anyValue) {
 		t.raw[f], t.has = v.raw, t.has|1<<f
 	case f < numTextAttrs:
 		t.has &^= 1 << f
-		*s.textField(f) = v.String()
+		*s.textField(f) = v.text(maxFieldBytes)
 	default:
 		s.setIntAttr(f, v)
 	}
