@@ -273,6 +273,7 @@ func (e *Emitter) Close() error {
 		e.closed.Store(true)
 		close(e.done)
 		e.stopped.Wait()
+		e.sp.close()
 	})
 	return nil
 }

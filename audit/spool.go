@@ -30,8 +30,9 @@ type spoolFile struct {
 // spool keeps batches the collector has not acknowledged, one fsync'd file
 // per batch named by sequence, so they survive a restart and replay in order.
 type spool struct {
-	dir string
-	max int64
+	dir  string
+	max  int64
+	lock *os.File // holds the directory's flock while the spool is open
 
 	used atomic.Int64 // bytes, for readers that must not wait for a put's fsync
 
@@ -50,14 +51,49 @@ func openSpool(dir string, max int64) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: cannot create spool directory %q: %w", dir, err)
 	}
+	if err := s.lockDir(); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
+		s.close()
 		return nil, fmt.Errorf("audit: cannot list spool directory %q: %w", dir, err)
 	}
 	for _, e := range ents {
 		s.adopt(e)
 	}
 	return s, nil
+}
+
+// spoolLock is the file whose flock says a process uses the spool.
+const spoolLock = ".lock"
+
+// lockDir takes the spool directory for this process: two emitters on one
+// directory name their batches by the same sequence numbers, and one's
+// batch was renamed over the other's, records lost with nothing counted.
+func (s *spool) lockDir() error {
+	path := filepath.Join(s.dir, spoolLock)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: cannot open the spool lock %q: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("audit: spool directory %q is in use by another process (it holds %q): give each sidecar its own --spool", s.dir, path)
+		}
+		return fmt.Errorf("audit: cannot lock the spool directory %q: %w", s.dir, err)
+	}
+	s.lock = f
+	return nil
+}
+
+// close releases the spool directory.
+func (s *spool) close() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 }
 
 // adopt adds an existing directory entry, removing leftovers of a write

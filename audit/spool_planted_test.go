@@ -5,6 +5,7 @@ package audit_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -76,4 +77,34 @@ func TestSpoolPlantedFilesSkipped(t *testing.T) {
 	if h := e.Health(); h.LastFailure == "" {
 		t.Error("the unreadable spool files were not reported")
 	}
+}
+
+// Two sidecars given one spool directory (a shared host path, a copied
+// manifest) named their batches by the same sequence numbers: one's batch
+// was renamed over the other's, records lost with nothing counted. The
+// spool is now locked by the process that uses it: a second emitter on it
+// does not start, saying why, and starts once the first closed.
+func TestSpoolDirectoryUsedOnce(t *testing.T) {
+	t.Parallel()
+	s := newSink(t)
+	spool := t.TempDir()
+	first, err := NewEmitter(FastConfig(s.srv.URL, spool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := NewEmitter(FastConfig(s.srv.URL, spool))
+	if err == nil {
+		second.Close()
+		first.Close()
+		t.Fatal("a second emitter started on a spool directory in use")
+	}
+	if !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), spool) {
+		t.Errorf("error %q does not say the spool directory is in use", err)
+	}
+	first.Close()
+	again, err := NewEmitter(FastConfig(s.srv.URL, spool))
+	if err != nil {
+		t.Fatalf("the spool directory stayed locked after Close: %v", err)
+	}
+	again.Close()
 }
