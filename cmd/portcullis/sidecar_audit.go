@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	neturl "net/url"
 	"os"
@@ -55,7 +56,9 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 		if err != nil {
 			return nil, fmt.Errorf("cannot read collector token: %w", err)
 		}
-		token = strings.TrimSpace(string(b))
+		if token, err = collectorToken(b); err != nil {
+			return nil, fmt.Errorf("--collector-token-file %s: %w", f.tokenFile, err)
+		}
 	}
 	tlsCfg, err := audit.ClientTLS(f.collectorCA, f.collectorCert, f.collectorKey)
 	if err != nil {
@@ -79,6 +82,24 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 		return true, fmt.Sprintf("%s: %s; %d records spooled", shown, e.Health(), st.SpoolRecords)
 	}}
 	return &auditSink{sink: e, close: e.Close, checks: []dataplane.Check{check}, families: emitterFamilies(e)}, nil
+}
+
+// collectorToken returns the token a --collector-token-file holds: one
+// token, surrounding whitespace ignored. A collector's token file (`name
+// token` lines) given to the sidecar sent the whole line as the token:
+// every batch was refused and spooled until the spool filled. The error
+// never quotes the file.
+func collectorToken(b []byte) (string, error) {
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", errors.New("the file is empty; it holds the sender's token alone")
+	}
+	for _, c := range []byte(token) {
+		if c <= ' ' || c == 0x7f {
+			return "", errors.New("the file holds more than one token (whitespace or a control character inside): it holds this sidecar's token alone, not the collector's `name token` lines")
+		}
+	}
+	return token, nil
 }
 
 // emitterFamilies are the emitter's exact counters as /metrics families.
