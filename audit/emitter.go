@@ -55,19 +55,25 @@ type EmitterConfig struct {
 	BatchSize     int           // records per batch; 0 means 512
 	FlushInterval time.Duration // longest a record waits for its batch; 0 means 1s
 	Mode          Mode
-	Slots         int           // records that may wait to be batched; 0 means DefaultSlots
-	TLS           *tls.Config   // collector CA and client certificate for an https URL; nil: system roots
-	Service       string        // service.name resource attribute
-	Host          string        // host.name; "" means os.Hostname
-	InstanceID    string        // service.instance.id and prefix of batch ids; "" means random
-	Pod           string        // k8s.pod.name; "" leaves it out
-	Namespace     string        // k8s.namespace.name; "" leaves it out
-	LogInterval   time.Duration // at most one log line per failure class per interval; 0 means 1m
-	RetryBudget   time.Duration // how long a new batch is retried before it is spooled; 0 means 2s
-	CloseTimeout  time.Duration // how long Close replays the spool; 0 means 5s
-	MinBackoff    time.Duration // first retry delay; 0 means 100ms
-	MaxBackoff    time.Duration // retry delay cap; 0 means 30s
-	Log           *zerolog.Logger
+	// Strict, when set, says at each use whether the Emitter is in Strict
+	// mode, instead of Mode: the sidecar passes its policy's audit.mode,
+	// which a push or reload can change (the mode fixed at start let a
+	// policy switched to strict drop records while serving). Strict without
+	// a SpoolDir never accepts.
+	Strict       func() bool
+	Slots        int           // records that may wait to be batched; 0 means DefaultSlots
+	TLS          *tls.Config   // collector CA and client certificate for an https URL; nil: system roots
+	Service      string        // service.name resource attribute
+	Host         string        // host.name; "" means os.Hostname
+	InstanceID   string        // service.instance.id and prefix of batch ids; "" means random
+	Pod          string        // k8s.pod.name; "" leaves it out
+	Namespace    string        // k8s.namespace.name; "" leaves it out
+	LogInterval  time.Duration // at most one log line per failure class per interval; 0 means 1m
+	RetryBudget  time.Duration // how long a new batch is retried before it is spooled; 0 means 2s
+	CloseTimeout time.Duration // how long Close replays the spool; 0 means 5s
+	MinBackoff   time.Duration // first retry delay; 0 means 100ms
+	MaxBackoff   time.Duration // retry delay cap; 0 means 30s
+	Log          *zerolog.Logger
 }
 
 // EmitterStats are an Emitter's counters. After Close, every captured record
@@ -253,7 +259,15 @@ func (e *Emitter) Accepting() bool {
 	if e.closed.Load() || e.q.full() {
 		return false
 	}
-	return e.cfg.Mode != Strict || e.spoolOK.Load()
+	return !e.strict() || e.spoolOK.Load()
+}
+
+// strict reports whether the Emitter is in Strict mode now.
+func (e *Emitter) strict() bool {
+	if e.cfg.Strict != nil {
+		return e.cfg.Strict()
+	}
+	return e.cfg.Mode == Strict
 }
 
 // Stats returns the counters.

@@ -139,7 +139,7 @@ func (e *Emitter) spoolLocked(ob *outBatch, mustFinish bool) bool {
 		e.putBatch(ob)
 		return true
 	}
-	if e.cfg.Mode == Strict && !mustFinish {
+	if e.strict() && !mustFinish {
 		e.alarm.failed(FailSpool, "spool full, holding the batch (strict mode answers 503 until it fits): "+err.Error())
 		return false
 	}

@@ -70,7 +70,11 @@ func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Lo
 	}
 	elog := log.With().Str("component", "audit").Logger()
 	service := cmp.Or(f.service, defaultService) // callers that build sidecarFlags by hand (dev)
-	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, TLS: tlsCfg, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode,
+	// The mode follows the policy in force, which a push or reload can
+	// switch: fixed at start, a policy switched to strict kept a
+	// best_effort emitter that dropped records while serving.
+	strict := func() bool { snap := store.Load(); return snap != nil && snap.AuditStrict }
+	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, TLS: tlsCfg, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode, Strict: strict,
 		Service: service, Pod: f.podName(), Namespace: os.Getenv("POD_NAMESPACE"), Log: &elog})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)
