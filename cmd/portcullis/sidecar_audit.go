@@ -2,11 +2,14 @@ package main
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	neturl "net/url"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/dataplane"
@@ -28,6 +31,8 @@ type auditSink struct {
 // policy in audit.mode strict then answers 503 (no record, no service) and
 // /readyz says why. The sink is a nil interface then, never an auditSink
 // holding a nil one (issue 13, item 1: that panicked on the first request).
+// In etcd mode the policy arrives after this runs: with neither flag, the
+// emitter opens once the policy in force names a collector (policySink).
 func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
 	url := f.collector
 	if snap := store.Load(); url == "" && snap != nil {
@@ -44,48 +49,172 @@ func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*au
 		}
 		log.Info().Str("audit_file", f.auditFile).Msg("audit records go to a JSON-lines file")
 		return &auditSink{sink: w, close: w.Close, checks: []dataplane.Check{fileCheck(w, f.auditFile)}, families: fileFamilies(w)}, nil
+	case f.policyFile == "":
+		return openPolicySink(f, store, log)
 	}
 	log.Warn().Msg("no --collector or --audit-file: audit records are dropped and counted in portcullis_audit_dropped_total; audit.mode strict answers 503")
 	return &auditSink{close: func() error { return nil }}, nil
 }
 
-func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
-	var token string
+// emitterSettings are what the sidecar's flags give every emitter.
+type emitterSettings struct {
+	token string
+	tls   *tls.Config
+}
+
+// readEmitterSettings reads the collector token and TLS files.
+func readEmitterSettings(f sidecarFlags) (emitterSettings, error) {
+	var s emitterSettings
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read collector token: %w", err)
+			return s, fmt.Errorf("cannot read collector token: %w", err)
 		}
-		if token, err = collectorToken(b); err != nil {
-			return nil, fmt.Errorf("--collector-token-file %s: %w", f.tokenFile, err)
+		if s.token, err = collectorToken(b); err != nil {
+			return s, fmt.Errorf("--collector-token-file %s: %w", f.tokenFile, err)
 		}
 	}
-	tlsCfg, err := audit.ClientTLS(f.collectorCA, f.collectorCert, f.collectorKey)
-	if err != nil {
-		return nil, fmt.Errorf("%w (flags --collector-cacert, --collector-cert, --collector-key)", err)
+	var err error
+	if s.tls, err = audit.ClientTLS(f.collectorCA, f.collectorCert, f.collectorKey); err != nil {
+		return s, fmt.Errorf("%w (flags --collector-cacert, --collector-cert, --collector-key)", err)
 	}
+	return s, nil
+}
+
+// newEmitter starts an emitter to url whose mode follows the policy in
+// force, which a push or reload can switch: fixed at start, a policy
+// switched to strict kept a best_effort emitter that dropped records while
+// serving.
+func newEmitter(f sidecarFlags, s emitterSettings, url string, store *policy.Store, log zerolog.Logger) (*audit.Emitter, error) {
 	mode := audit.BestEffort
 	if snap := store.Load(); snap != nil && snap.AuditStrict {
 		mode = audit.Strict
 	}
 	elog := log.With().Str("component", "audit").Logger()
 	service := cmp.Or(f.service, defaultService) // callers that build sidecarFlags by hand (dev)
-	// The mode follows the policy in force, which a push or reload can
-	// switch: fixed at start, a policy switched to strict kept a
-	// best_effort emitter that dropped records while serving.
 	strict := func() bool { snap := store.Load(); return snap != nil && snap.AuditStrict }
-	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: token, TLS: tlsCfg, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode, Strict: strict,
+	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: s.token, TLS: s.tls, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode, Strict: strict,
 		Service: service, Pod: f.podName(), Namespace: os.Getenv("POD_NAMESPACE"), Log: &elog})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)
 	}
+	log.Info().Str("collector", redactURL(url)).Str("spool", f.spoolDir).Str("service", service).Msg("audit records go to the collector")
+	return e, nil
+}
+
+func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
+	s, err := readEmitterSettings(f)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newEmitter(f, s, url, store, log)
+	if err != nil {
+		return nil, err
+	}
 	shown := redactURL(url)
-	log.Info().Str("collector", shown).Str("spool", f.spoolDir).Str("service", service).Msg("audit records go to the collector")
-	check := dataplane.Check{Name: "audit collector", State: func() (bool, string) {
+	get := func() (*audit.Emitter, string) { return e, shown }
+	return &auditSink{sink: e, close: e.Close, checks: []dataplane.Check{emitterCheck(get)}, families: emitterFamilies(get)}, nil
+}
+
+// emitterCheck is the /readyz line of the emitter get returns (nil: none yet).
+func emitterCheck(get func() (*audit.Emitter, string)) dataplane.Check {
+	return dataplane.Check{Name: "audit collector", State: func() (bool, string) {
+		e, shown := get()
+		if e == nil {
+			return true, "no collector yet: the policy in force names no audit.collector (and there is no --collector); records are dropped and counted"
+		}
 		st := e.Stats()
 		return true, fmt.Sprintf("%s: %s; %d records spooled", shown, e.Health(), st.SpoolRecords)
 	}}
-	return &auditSink{sink: e, close: e.Close, checks: []dataplane.Check{check}, families: emitterFamilies(e)}, nil
+}
+
+// policySink is the audit sink of an etcd-mode sidecar with neither
+// --collector nor --audit-file: it opens the emitter once the policy in
+// force names audit.collector, and until then captures nothing (the data
+// plane counts every record dropped; strict answers 503). Before, the sink
+// was chosen when the sidecar started, before etcd's policy arrived, and
+// the policy's collector was never used.
+type policySink struct {
+	e     atomic.Pointer[audit.Emitter]
+	shown atomic.Pointer[string]
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// policySinkPoll is how often policySink looks for a collector in the policy.
+const policySinkPoll = 100 * time.Millisecond
+
+func openPolicySink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
+	s, err := readEmitterSettings(f)
+	if err != nil {
+		return nil, err
+	}
+	p := &policySink{stop: make(chan struct{}), done: make(chan struct{})}
+	log.Warn().Msg("no --collector or --audit-file: audit records go to the collector the policy names (audit.collector) once it is read from etcd; until then, or without one, they are dropped and counted in portcullis_audit_dropped_total and audit.mode strict answers 503")
+	go p.watch(f, s, store, log)
+	return &auditSink{sink: p, close: p.close, checks: []dataplane.Check{emitterCheck(p.current)}, families: emitterFamilies(p.current)}, nil
+}
+
+// watch opens the emitter when the policy in force first names a
+// collector; a later change of audit.collector needs a restart.
+func (p *policySink) watch(f sidecarFlags, s emitterSettings, store *policy.Store, log zerolog.Logger) {
+	defer close(p.done)
+	t := time.NewTicker(policySinkPoll)
+	defer t.Stop()
+	var lastErr string
+	for {
+		if snap := store.Load(); snap != nil && snap.Collector != "" {
+			e, err := newEmitter(f, s, snap.Collector, store, log)
+			if err == nil {
+				shown := redactURL(snap.Collector)
+				p.shown.Store(&shown)
+				p.e.Store(e)
+				return
+			}
+			if err.Error() != lastErr {
+				lastErr = err.Error()
+				log.Error().Err(err).Msg("cannot open the audit emitter to the policy's collector; retrying")
+			}
+		}
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// current returns the emitter, nil before it opened.
+func (p *policySink) current() (*audit.Emitter, string) {
+	e := p.e.Load()
+	if e == nil {
+		return nil, ""
+	}
+	return e, *p.shown.Load()
+}
+
+// Swap hands r to the emitter, or refuses it before there is one.
+func (p *policySink) Swap(r *audit.Record) (*audit.Record, bool) {
+	if e := p.e.Load(); e != nil {
+		return e.Swap(r)
+	}
+	return r, false
+}
+
+// Accepting reports whether the emitter, once there is one, accepts.
+func (p *policySink) Accepting() bool {
+	e := p.e.Load()
+	return e != nil && e.Accepting()
+}
+
+// close stops the watch and closes the emitter.
+func (p *policySink) close() error {
+	close(p.stop)
+	<-p.done
+	if e := p.e.Load(); e != nil {
+		return e.Close()
+	}
+	return nil
 }
 
 // collectorToken returns the token a --collector-token-file holds: one
@@ -106,10 +235,17 @@ func collectorToken(b []byte) (string, error) {
 	return token, nil
 }
 
-// emitterFamilies are the emitter's exact counters as /metrics families.
-func emitterFamilies(e *audit.Emitter) []dataplane.Family {
+// emitterFamilies are the exact counters of the emitter get returns as
+// /metrics families (zero before there is one).
+func emitterFamilies(get func() (*audit.Emitter, string)) []dataplane.Family {
+	stats := func() audit.EmitterStats {
+		if e, _ := get(); e != nil {
+			return e.Stats()
+		}
+		return audit.EmitterStats{}
+	}
 	records := func(b []byte) []byte {
-		st := e.Stats()
+		st := stats()
 		for _, c := range []struct {
 			name string
 			v    uint64
@@ -123,11 +259,11 @@ func emitterFamilies(e *audit.Emitter) []dataplane.Family {
 	}
 	return []dataplane.Family{
 		{Name: "portcullis_audit_records_total", Type: "counter", Help: "Audit records by outcome: captured, then delivered, spooled (and later replayed) or dropped.", Samples: records},
-		dataplane.Gauge("portcullis_audit_spool_records", "Audit records waiting in the spool for the collector.", func() float64 { return float64(e.Stats().SpoolRecords) }),
-		dataplane.Gauge("portcullis_audit_spool_bytes", "Bytes of audit batches in the spool.", func() float64 { return float64(e.Stats().SpoolBytes) }),
-		dataplane.Counter("portcullis_audit_delivery_failures_total", "Failed attempts to deliver an audit batch (each retried or spooled).", func() uint64 { return e.Stats().Retries }),
+		dataplane.Gauge("portcullis_audit_spool_records", "Audit records waiting in the spool for the collector.", func() float64 { return float64(stats().SpoolRecords) }),
+		dataplane.Gauge("portcullis_audit_spool_bytes", "Bytes of audit batches in the spool.", func() float64 { return float64(stats().SpoolBytes) }),
+		dataplane.Counter("portcullis_audit_delivery_failures_total", "Failed attempts to deliver an audit batch (each retried or spooled).", func() uint64 { return stats().Retries }),
 		dataplane.Gauge("portcullis_audit_collector_failing", "1 while the last attempt to deliver an audit batch failed, else 0.", func() float64 {
-			if e.Health().Failing {
+			if e, _ := get(); e != nil && e.Health().Failing {
 				return 1
 			}
 			return 0

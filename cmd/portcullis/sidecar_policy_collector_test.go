@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// In etcd mode the policy arrives after the sidecar opened its audit sink,
+// so the collector the policy names (audit.collector, "the default when the
+// policy names audit.collector") was never used: with no --collector the
+// sidecar served and dropped every record. Now, with neither --collector
+// nor --audit-file, the sidecar opens the emitter once the policy in force
+// names a collector, and the records reach it.
+func TestSidecarUsesPolicyCollectorInEtcdMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e, cli := etcdClient(t)
+	const prefix = "/policy-collector"
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "policy-collector-token-0123456789abcdef"
+	col, err := collector.New(st, collector.Config{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intake := httptest.NewServer(col)
+	t.Cleanup(func() { intake.Close(); st.Close() })
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := strings.Replace(string(doc), "audit:\n  mode: best_effort\n", "audit:\n  mode: best_effort\n  collector: "+intake.URL+"\n", 1)
+	if named == string(doc) {
+		t.Fatal("the example policy's audit section changed")
+	}
+	if _, err := etcdadmin.New(cli, prefix).PushPolicy(context.Background(), []byte(named), 0, etcdadmin.Meta{Actor: "test", Reason: "collector", Ticket: "T-1"}); err != nil {
+		t.Fatal(err)
+	}
+	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
+		stateDir: t.TempDir(), pod: "collector-pod", tokenFile: tokenFile, spoolDir: t.TempDir()})
+	pollUntil(t, obsWait, "a record of the sidecar stored by the collector the policy names", func() (bool, string) {
+		get(t, "http://"+f.listen+"/v1/users", hrisKey)
+		n := 0
+		collector.QueryRecords(dir, collector.Filter{}, func(*collector.StoredRecord) error { n++; return nil })
+		fams := scrapeFamilies(t, f.admin)
+		return n > 0, "stored " + ftoa(float64(n)) + ", dropped " + ftoa(value(fams, "portcullis_audit_dropped_total"))
+	})
+}
