@@ -203,6 +203,11 @@ func (w *FileWriter) run() {
 		case <-w.done:
 			for !w.q.seal() {
 				buf = w.drain(buf)
+				if w.pendingN > 0 {
+					// The file still takes no writes and the drain left
+					// the ring as it was: a full ring is never sealed.
+					w.loseReady()
+				}
 			}
 			w.drain(buf)
 			w.loseRest()
@@ -218,14 +223,22 @@ func (w *FileWriter) loseRest() {
 	if w.pendingN == 0 {
 		return
 	}
+	w.loseReady()
 	n := w.pendingN
 	w.pending, w.pendingN = w.pending[:0], 0
+	w.lost.Add(n)
+	w.log.Error().Uint64("records", w.lost.Load()).Str("file", w.f.Name()).Msg("audit records lost at close: the audit file takes no writes")
+}
+
+// loseReady counts every record ready in the ring lost and frees its
+// slot: at Close, with the file failing, so that the ring can be sealed.
+func (w *FileWriter) loseReady() {
+	n := uint64(0)
 	for r := w.q.peek(); r != nil; r = w.q.peek() {
 		w.q.release()
 		n++
 	}
 	w.lost.Add(n)
-	w.log.Error().Uint64("records", n).Str("file", w.f.Name()).Msg("audit records lost at close: the audit file takes no writes")
 }
 
 // drain encodes every ready record and writes them out, after what an

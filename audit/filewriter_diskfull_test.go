@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/tmpfs"
 )
@@ -121,4 +122,35 @@ func TestFileWriterDiskFullAtCloseCountsLost(t *testing.T) {
 	if st.Lost == 0 || st.Written+st.Lost != uint64(len(accepted)) || st.Written != uint64(len(got)) {
 		t.Errorf("stats %+v, file holds %d records, %d accepted: every accepted record must be written or counted lost", st, len(got), len(accepted))
 	}
+}
+
+// Close with the disk still full and every slot taken: the drain cannot
+// write, so the ring could never be sealed and Close spun for ever. Now
+// Close counts what it cannot write lost and returns.
+func TestFileWriterDiskFullCloseWithFullRing(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs.Mount(t, 256<<10)
+	path := filepath.Join(dir, "audit.jsonl")
+	w, err := NewFileWriter(path, FileConfig{Slots: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpfs.Fill(t, dir)
+	accepted := len(emitIDs(w, "full", 64))
+	waitFor(t, "a failed write", func() bool { return w.Stats().WriteErrors > 0 })
+	accepted += len(emitIDs(w, "more", 200)) // the ring fills: the writer drains nothing
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	select {
+	case err := <-closed:
+		if err == nil {
+			t.Error("Close returned nil with records it could not write")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return with the disk full and the ring full")
+	}
+	if st := w.Stats(); st.Written+st.Lost != uint64(accepted) || st.Lost == 0 {
+		t.Errorf("stats %+v, %d accepted: every accepted record must be written or counted lost", st, accepted)
+	}
+	fileRecordIDs(t, path)
 }
