@@ -22,14 +22,16 @@ type Filter struct {
 }
 
 // Match reports whether r passes the filter. A record's time is its
-// sender's claim: one the collector flagged FlagTimeOutsideWindow is in
-// [From, To) when either its own time or the time the collector stored it
-// (Received, when set) is, so that a record dated far from its receipt
-// still reaches the readers of the period it arrived in (an evidence pack
-// of that period) rather than none.
+// sender's claim: one the collector flagged FlagTimeOutsideWindow for a
+// time after its receipt (a clock ahead, or a forgery: no late delivery is
+// dated after it arrived) is in [From, To) when either its own time or the
+// time the collector stored it (Received, when set) is, so that it reaches
+// the readers of the period it arrived in (an evidence pack of that
+// period) rather than only those of a period yet to come. A record dated
+// before its receipt (a spool replayed late) belongs to its own period.
 func (f *Filter) Match(r *StoredRecord) bool {
 	switch {
-	case !f.inPeriod(r.Time) && !(r.outsideWindow() && !r.Received.IsZero() && f.inPeriod(r.Received)):
+	case !f.inPeriod(r.Time) && !(r.datedAhead() && f.inPeriod(r.Received)):
 		return false
 	case f.Tenant != "" && r.Tenant != f.Tenant:
 		return false

@@ -45,14 +45,15 @@ type StoredRecord struct {
 	Pod string `json:"pod,omitempty"`
 	// Received is when the collector stored the record (its entry's
 	// time), filled by QueryRecords and ReadStore like Sender; a Filter
-	// selects a record flagged FlagTimeOutsideWindow by it too.
+	// selects a record dated ahead of its receipt by it too.
 	Received time.Time `json:"-"`
 }
 
-// outsideWindow reports whether the collector flagged r's time as too
-// far from its receipt.
-func (s *StoredRecord) outsideWindow() bool {
-	return len(s.Flags) > 0 && slices.Contains(s.Flags, FlagTimeOutsideWindow)
+// datedAhead reports whether the collector flagged r's time as too far
+// from its receipt, and that time is after the receipt (Received known).
+func (s *StoredRecord) datedAhead() bool {
+	return len(s.Flags) > 0 && !s.Received.IsZero() && s.Time.After(s.Received) &&
+		slices.Contains(s.Flags, FlagTimeOutsideWindow)
 }
 
 // AppendJSON appends s as one JSON object in the field order of
