@@ -48,3 +48,15 @@ func TestAggregatedDeadCredentialCounted(t *testing.T) {
 		t.Errorf("dead-credential count = %d, want 50", a.Count)
 	}
 }
+
+// TestAggregatedEgressCountedOnce: the sidecar sums the bytes of the
+// requests it folds into one record, so a folded record's BytesOut is
+// already all of them. 1000 folded denials of 600 KiB in all are 600 KiB
+// of egress, far under egress_spike's 512 MiB, not 1000 times that.
+func TestAggregatedEgressCountedOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, examplePolicy(t))
+	r.send(rec(t0, failed("acmehris1"), folded(1000), bytesOut(600<<10)))
+	wantAlerts(t, r, "egress-spike-client", 0)
+	wantAlerts(t, r, "egress-spike-tenant", 0)
+}

@@ -1,7 +1,6 @@
 package alert
 
 import (
-	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -22,15 +21,10 @@ func requests(r *collector.StoredRecord) int64 {
 	return min(max(r.Count, 1), maxFolded)
 }
 
-// egress is the bytes r's requests sent out: a folded record keeps the
-// first request's answer, the same denial for each of them.
-func egress(r *collector.StoredRecord) int64 {
-	n := requests(r)
-	if n == 1 || r.BytesOut > math.MaxInt64/maxFolded/4 {
-		return r.BytesOut // one request, or a size no denial has: no product that could overflow
-	}
-	return r.BytesOut * n
-}
+// egress is the bytes r's requests sent out: the sidecar sums the bytes of
+// the requests it folds into one record (audit/emitter_aggregate.go), so
+// a folded record's BytesOut is already all of them.
+func egress(r *collector.StoredRecord) int64 { return r.BytesOut }
 
 // recordLocked runs every rule over one stored record.
 func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) []collector.Event {
