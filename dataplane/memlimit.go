@@ -20,18 +20,29 @@ const connReserve = 48 << 20
 // credential, with room to spare: its header buffer (MaxHeaderBytes,
 // 16 KiB), a body of up to preBodyFree (16 KiB), its exchange, its
 // goroutine's stack, and the garbage collector's headroom over them.
-// TestMaxConnsFitMemoryLimit measures the first four (about 44 KiB).
+// TestMaxConnsFitMemoryLimit measures the first four (about 39 KiB, both
+// ends of the socket counted).
 const connCost = 64 << 10
+
+// tlsConnCost is connCost on a TLS listener, whose connections also hold
+// crypto/tls's record buffers: TestMaxConnsFitMemoryLimit measures 64-81
+// KiB, both ends counted.
+const tlsConnCost = 96 << 10
 
 // defaultMaxConns is Config.MaxConns when none is set: 10,000, or fewer
 // when the container's memory limit cannot hold that many connections of
-// connCost beside connReserve (at least 256).
-func defaultMaxConns() int {
+// connCost (tlsConnCost on a TLS listener) beside connReserve (at least
+// 256).
+func defaultMaxConns(tls bool) int {
 	limit := memoryLimit()
 	if limit <= 0 {
 		return 10000
 	}
-	return int(min(max((limit-connReserve)/connCost, 256), 10000))
+	cost := int64(connCost)
+	if tls {
+		cost = tlsConnCost
+	}
+	return int(min(max((limit-connReserve)/cost, 256), 10000))
 }
 
 // memoryLimit returns the container's memory limit in bytes, or 0 when
