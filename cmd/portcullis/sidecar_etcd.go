@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/policy"
@@ -54,13 +55,23 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 func etcdState(s *etcdsync.Syncer) func() (bool, string) {
 	return func() (bool, string) {
 		var d string
+		rev := strconv.FormatInt(s.Revision(), 10)
+		down := s.UnreachableSince()
+		since := ""
+		if !down.IsZero() {
+			since = " since " + down.UTC().Format(time.RFC3339)
+		}
 		switch {
 		case !s.Ready():
 			d = "no policy state applied yet: etcd not read and no last-known-good snapshot"
+		case s.Current() && down.IsZero():
+			d = "in sync at revision " + rev
 		case s.Current():
-			d = "in sync at revision " + strconv.FormatInt(s.Revision(), 10)
+			// The watch is open but etcd does not answer reads: a
+			// partition or a hung member. Changes do not arrive.
+			d = "etcd unreachable" + since + ": enforcing the policy in force, revision " + rev
 		default:
-			d = "etcd unreachable: serving the last-known-good snapshot"
+			d = "etcd unreachable" + since + ": serving the last-known-good snapshot, revision " + rev
 		}
 		if e := s.LastError(); e != "" {
 			d += "; last policy refused: " + e

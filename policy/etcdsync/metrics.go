@@ -20,7 +20,7 @@ type Metric struct {
 //
 //	portcullis_policy_staleness_seconds   gauge: since etcd last confirmed the policy (+Inf before)
 //	portcullis_etcd_revision              gauge: etcd revision read so far (>= the policy's revision)
-//	portcullis_etcd_current               gauge: 1 in sync with etcd, 0 serving the last-known-good file
+//	portcullis_etcd_current               gauge: 1 in sync with etcd, 0 while etcd does not answer or the last-known-good file is served
 //	portcullis_etcd_watch_restarts_total  counter: watches lost and followed by a full re-read
 //	portcullis_etcd_revision_rewinds_total counter: re-reads that found etcd below the revision applied, followed
 //	portcullis_policy_lkg_save_failures_total counter: writes of the last-known-good file that failed
@@ -32,7 +32,7 @@ func (s *Syncer) Metrics() []Metric {
 	return []Metric{
 		{"portcullis_policy_staleness_seconds", "gauge", "Seconds since etcd last confirmed the policy is current (+Inf before the first confirmation).", s.staleness},
 		{"portcullis_etcd_revision", "gauge", "etcd revision the sidecar has read up to; the policy in force is at this revision or older.", func() float64 { return float64(s.revision.Load()) }},
-		{"portcullis_etcd_current", "gauge", "1 while in sync with etcd, 0 while serving the last-known-good snapshot.", func() float64 { return b2f(s.current.Load()) }},
+		{"portcullis_etcd_current", "gauge", "1 while in sync with etcd, 0 while etcd does not answer (the policy in force, or the last-known-good snapshot, is served).", func() float64 { return b2f(s.current.Load() && s.down.Load() == 0) }},
 		{"portcullis_etcd_watch_restarts_total", "counter", "etcd watches lost and followed by a full re-read.", func() float64 { return float64(s.restarts.Load()) }},
 		{"portcullis_etcd_revision_rewinds_total", "counter", "Re-reads that found etcd below the revision applied (restored or replaced cluster); the sidecar followed etcd.", func() float64 { return float64(s.rewinds.Load()) }},
 		{"portcullis_policy_lkg_save_failures_total", "counter", "Writes of the last-known-good policy file that failed: each retry, and a write that found the disk full before the older file made room.", func() float64 { return float64(s.saveFailures.Load()) }},

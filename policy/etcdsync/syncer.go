@@ -108,6 +108,17 @@ func (s *Syncer) Ready() bool { return s.ready.Load() }
 // watch (false while serving the last-known-good file).
 func (s *Syncer) Current() bool { return s.current.Load() }
 
+// UnreachableSince returns when etcd stopped answering the Syncer's reads
+// (a re-read, or the confirm read every Progress), or the zero time while
+// it answers. A watch stream that merely stays open is no answer: a
+// partitioned or hung etcd keeps it open and quiet.
+func (s *Syncer) UnreachableSince() time.Time {
+	if d := s.down.Load(); d != 0 {
+		return time.Unix(0, d)
+	}
+	return time.Time{}
+}
+
 // Revision returns the etcd revision of the state applied (0 before the first).
 func (s *Syncer) Revision() int64 { return s.revision.Load() }
 
