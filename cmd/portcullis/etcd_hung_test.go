@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,13 @@ type freezeProxy struct {
 
 func newFreezeProxy(t *testing.T, target string) *freezeProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newFreezeProxyAt(t, "127.0.0.1:0", target)
+}
+
+// newFreezeProxyAt is newFreezeProxy listening on addr.
+func newFreezeProxyAt(t *testing.T, addr, target string) *freezeProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +153,49 @@ func TestSidecarReportsHungEtcd(t *testing.T) {
 		_, ready := body(t, "http://"+f.admin+"/readyz")
 		return strings.Contains(ready, "etcd: ok, in sync at revision") &&
 			value(scrapeFamilies(t, f.admin), "portcullis_etcd_current") == 1, ready
+	})
+}
+
+// A hung etcd member (process stopped, disk stalled, a partition that
+// still ACKs: the kernel keeps the TCP connection up) must not hold a
+// sidecar's watch forever when another endpoint answers. Without gRPC
+// keepalive the client never found the connection dead: the watch
+// stayed on the hung member, and a key revoked through the healthy one
+// was accepted indefinitely. With it, the dead connection is closed
+// within seconds and the watch resumes on the other endpoint.
+func TestSidecarLeavesHungEtcdMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e, cli := etcdClient(t)
+	const prefix = "/hung-member-test"
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := etcdadmin.New(cli, prefix)
+	if _, err := admin.PushPolicy(context.Background(), doc, 0, etcdadmin.Meta{Actor: "test", Reason: "hung", Ticket: "T-1"}); err != nil {
+		t.Fatal(err)
+	}
+	target := strings.TrimPrefix(e.Endpoints()[0], "http://")
+	hung := newFreezeProxy(t, target)
+	// The second member's address refuses connections until the first
+	// hangs, so the watch starts on the first.
+	second := freeAddr(t)
+	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: "http://" + hung.ln.Addr().String() + ",http://" + second, prefix: prefix},
+		stateDir: t.TempDir(), pod: "hung-member-pod", drain: 1})
+	const hris = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
+	pollUntil(t, obsWait, "in sync and the key accepted", func() (bool, string) {
+		_, ready := body(t, "http://"+f.admin+"/readyz")
+		return strings.Contains(ready, "etcd: ok, in sync at revision") && get(t, "http://"+f.listen+"/v1/users", hris) == 200, ready
+	})
+	hung.freeze()
+	newFreezeProxyAt(t, second, target)
+	if _, err := admin.RevokeKey(context.Background(), "acmehris1", etcdadmin.Meta{Actor: "test", Reason: "compromised", Ticket: "T-2"}); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, obsWait, "the revocation through the healthy member", func() (bool, string) {
+		code := get(t, "http://"+f.listen+"/v1/users", hris)
+		return code == 401, "status " + strconv.Itoa(code)
 	})
 }

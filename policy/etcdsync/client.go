@@ -22,6 +22,18 @@ type Config struct {
 	DialTimeout time.Duration // how long to wait for a connection (5s)
 }
 
+// keepAliveTime and keepAliveTimeout are the gRPC keepalive of the client:
+// a ping after keepAliveTime without traffic, and the connection closed when
+// none answers within keepAliveTimeout. Without them a member that hangs
+// while its kernel still acknowledges (a stopped process, a stalled disk)
+// held the watch forever: no error, no change, revocations never arriving
+// though other endpoints answered (TestSidecarLeavesHungEtcdMember). etcd
+// refuses pings more often than its --grpc-keepalive-min-time (5s).
+const (
+	keepAliveTime    = 10 * time.Second
+	keepAliveTimeout = 5 * time.Second
+)
+
 // Dial returns a client for the etcd cluster cfg names. It does not wait
 // for a connection: the first request does. Close the client when done.
 func Dial(cfg Config) (*clientv3.Client, error) {
@@ -36,12 +48,14 @@ func Dial(cfg Config) (*clientv3.Client, error) {
 		cfg.DialTimeout = 5 * time.Second
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		DialTimeout: cfg.DialTimeout,
-		TLS:         tlsCfg,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
-		Logger:      zap.NewNop(),
+		Endpoints:            cfg.Endpoints,
+		DialTimeout:          cfg.DialTimeout,
+		DialKeepAliveTime:    keepAliveTime,
+		DialKeepAliveTimeout: keepAliveTimeout,
+		TLS:                  tlsCfg,
+		Username:             cfg.Username,
+		Password:             cfg.Password,
+		Logger:               zap.NewNop(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to etcd %v: %w", cfg.Endpoints, err)
