@@ -139,6 +139,7 @@ type Server struct {
 	srv      *fasthttp.Server
 	metrics  metrics
 	log      zerolog.Logger
+	upLog    logGate // upstream failures: one line a second (upstream.go)
 
 	certs       *certReloader            // nil without TLS
 	prepared    atomic.Pointer[prepared] // built by prepare before each policy swap

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/valyala/fasthttp"
 )
 
@@ -147,9 +148,37 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without
-// a byte of the response (issue 12, item 11; see upstreamErrorKind).
+// a byte of the response (issue 12, item 11; see upstreamErrorKind), at
+// most once a second with the number of failures left out since the last
+// line: an upstream that is down, or a route that fails on purpose, would
+// otherwise make one synchronous write to stderr per request.
 func (s *Server) logUpstreamError(err error, x *exchange) {
-	s.log.Warn().Bytes("request_id", x.reqID).Str("error", upstreamErrorKind(err)).Msg("upstream request failed")
+	quiet, ok := s.upLog.pass(limiter.Now())
+	if !ok {
+		return
+	}
+	s.log.Warn().Bytes("request_id", x.reqID).Str("error", upstreamErrorKind(err)).Uint64("suppressed", quiet).Msg("upstream request failed")
+}
+
+// logGate lets one event a second through, counting the others: lock-free
+// and without allocation, for the request path.
+type logGate struct {
+	last  atomic.Int64  // monotonic nanoseconds of the last event let through; 0: none yet
+	quiet atomic.Uint64 // events held back since
+}
+
+// logGateEvery is the least time between two events a logGate lets through.
+const logGateEvery = int64(time.Second)
+
+// pass reports whether the event at now (monotonic nanoseconds) is let
+// through, and then how many were held back before it.
+func (g *logGate) pass(now int64) (uint64, bool) {
+	last := g.last.Load()
+	if last != 0 && now-last < logGateEvery || !g.last.CompareAndSwap(last, now) {
+		g.quiet.Add(1)
+		return 0, false
+	}
+	return g.quiet.Swap(0), true
 }
 
 // conn takes a connection from the pool, or dials one, with its read
