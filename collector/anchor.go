@@ -446,9 +446,20 @@ func (s *Store) signAndPublish(ctx context.Context, now time.Time, every time.Du
 	if err == nil {
 		err = s.PublishChecked(ctx, doc, every, pubs)
 	}
+	s.countHead(err)
 	if err != nil && onErr != nil {
 		onErr(err)
 	}
+}
+
+// countHead records the outcome of signing and publishing a head, for
+// StoreStats (the collector's /metrics).
+func (s *Store) countHead(err error) {
+	if err != nil {
+		s.headFailures.Add(1)
+		return
+	}
+	s.headPublished.Store(time.Now().UnixNano())
 }
 
 // PublishHead hands head to every publisher, each within timeout, and

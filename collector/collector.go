@@ -362,6 +362,12 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
 	}
 	gauge("portcullis_collector_anchors_withheld", "Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there: rolled back or forked (see the collector's log).", int64(st.AnchorsWithheld))
+	metric("portcullis_collector_head_publish_failures_total", "Rounds of signing the store's head (every --sign-every) that failed to sign it or to publish it to an anchor (etcd, --publish-head); see the collector's log.", st.HeadFailures)
+	published := int64(0)
+	if !st.HeadPublished.IsZero() {
+		published = st.HeadPublished.Unix()
+	}
+	gauge("portcullis_collector_head_published_timestamp_seconds", "When a signed head was last published to every anchor (0: not yet by this process); alert when it falls behind --sign-every.", published)
 	gauge("portcullis_collector_inflight_bytes", "Memory held by the requests being read: body buffers (by capacity) and gzip readers.", c.inflight.held.Load())
 	gauge("portcullis_collector_inflight_budget_bytes", "The most the requests being read may hold (--max-inflight-bytes); a request that would take more is answered 503 collector_busy.", c.cfg.MaxInflightBytes)
 	const rej = "portcullis_collector_rejects_total"

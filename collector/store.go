@@ -75,6 +75,12 @@ type StoreStats struct {
 	// to now, because the store does not hold the head published there
 	// (see Store.PublishChecked).
 	AnchorsWithheld uint64
+	// HeadFailures counts the rounds of RunHeadSigner (and the final
+	// head) that failed to sign the head or publish it to an anchor.
+	HeadFailures uint64
+	// HeadPublished is when a signed head was last published to every
+	// anchor (zero: never, by this process).
+	HeadPublished time.Time
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
@@ -132,6 +138,10 @@ type Store struct {
 	anchors []*anchorState // what the store knows of where its heads are published
 	// withheldAnchors counts the anchors whose withheld is set.
 	withheldAnchors atomic.Uint64
+	// headFailures and headPublished (unix nanoseconds) are
+	// StoreStats.HeadFailures and HeadPublished, kept by signAndPublish.
+	headFailures  atomic.Uint64
+	headPublished atomic.Int64
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -612,6 +622,10 @@ func (s *Store) Stats() StoreStats {
 	st := s.stats
 	s.mu.Unlock()
 	st.AnchorsWithheld = s.withheldAnchors.Load()
+	st.HeadFailures = s.headFailures.Load()
+	if p := s.headPublished.Load(); p != 0 {
+		st.HeadPublished = time.Unix(0, p)
+	}
 	return st
 }
 
