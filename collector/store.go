@@ -75,8 +75,8 @@ type StoreStats struct {
 	// to now, because the store does not hold the head published there
 	// (see Store.PublishChecked).
 	AnchorsWithheld uint64
-	// HeadFailures counts the rounds of RunHeadSigner (and the final
-	// head) that failed to sign the head or publish it to an anchor.
+	// HeadFailures counts the rounds of RunHeadSigner that failed to
+	// sign the head or publish it to an anchor.
 	HeadFailures uint64
 	// HeadPublished is when a signed head was last published to every
 	// anchor (zero: never, by this process).
