@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -16,6 +17,15 @@ import (
 // startEtcdSource watches the deployment in etcd, serving the last-known-good
 // snapshot from --state-dir while etcd is unreachable.
 func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, log zerolog.Logger) (*policySource, error) {
+	// The Syncer stops at once on a state directory it cannot create;
+	// the sidecar would then serve 503 for ever with etcd up, so it does
+	// not start (a read-only root filesystem and the default
+	// "portcullis-state", say).
+	if f.stateDir != "" {
+		if err := os.MkdirAll(f.stateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("cannot create --state-dir %q (mount a writable volume there): %w", f.stateDir, err)
+		}
+	}
 	cli, err := dialEtcd(f.etcd)
 	if err != nil {
 		return nil, err
