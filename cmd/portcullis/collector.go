@@ -136,7 +136,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err := c.head.checkAnchors(ctx, store, pubs, c, log); err != nil {
 		return err
 	}
-	if err := det.start(ctx, c.policyFile, admin, c.data, store, log); err != nil {
+	if err := det.start(ctx, c.policyFile, admin, c.etcd.endpoints, c.data, store, log); err != nil {
 		return err
 	}
 	srv.Handler = det.routes(srv.Handler, c.token, tokens) // POST /v1/alertmanager (issue 14)

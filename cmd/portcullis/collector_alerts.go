@@ -79,8 +79,14 @@ func (d *detection) after() {
 
 // start loads the detection rules (--policy, else the policy in etcd when
 // --etcd is given), replays the trail in dir and hooks the engine up.
-func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Admin, dir string, store *collector.Store, log *zerolog.Logger) error {
-	doc, err := detectionPolicy(ctx, file, admin)
+func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Admin, where, dir string, store *collector.Store, log *zerolog.Logger) error {
+	var doc *policy.Document
+	var err error
+	if file == "" && admin != nil {
+		doc, err = waitDetectionPolicy(ctx, admin, where, log)
+	} else {
+		doc, err = detectionPolicy(ctx, file, admin)
+	}
 	if err != nil || doc == nil {
 		return err
 	}
@@ -185,19 +191,70 @@ func detectionPolicy(ctx context.Context, file string, admin *etcdadmin.Admin) (
 		return nil, nil
 	}
 	raw, _, err := admin.GetPolicy(ctx)
+	return etcdDetectionPolicy(raw, err)
+}
+
+// etcdDetectionPolicy loads the policy document read from etcd: none when
+// etcd holds none, an error wrapping errEtcdRead when the read failed.
+func etcdDetectionPolicy(raw []byte, err error) (*policy.Document, error) {
 	if errors.Is(err, etcdadmin.ErrNotFound) || err == nil && len(raw) == 0 {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the detection rules from etcd: %w", err)
+		return nil, fmt.Errorf("%w: %w", errEtcdRead, err)
 	}
 	return policy.Load("etcd policy", raw)
+}
+
+// errEtcdRead is the error of a policy read etcd did not answer.
+var errEtcdRead = errors.New("cannot read the detection rules from etcd")
+
+// etcdAttempt bounds one read of the policy in etcd by the collector.
+const etcdAttempt = 5 * time.Second
+
+// waitDetectionPolicy reads the policy in etcd for the detection rules,
+// each attempt bounded by etcdAttempt, until etcd answers or ctx ends.
+// The collector takes no batches meanwhile (the senders spool them), so
+// the wait is logged at once at warn naming the endpoints, again each
+// minute, and its end at info; it used to be silent.
+func waitDetectionPolicy(ctx context.Context, admin *etcdadmin.Admin, where string, log *zerolog.Logger) (*policy.Document, error) {
+	var since, logged time.Time
+	for {
+		actx, cancel := context.WithTimeout(ctx, etcdAttempt)
+		raw, _, err := admin.GetPolicy(actx)
+		cancel()
+		doc, err := etcdDetectionPolicy(raw, err)
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("stopped while waiting for etcd %s: %w", where, ctx.Err())
+		case !errors.Is(err, errEtcdRead):
+			if !since.IsZero() {
+				log.Info().Str("etcd", where).Dur("waited", time.Since(since)).Msg("etcd answered; starting the collector")
+			}
+			return doc, err
+		}
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(logged) >= time.Minute {
+			logged = now
+			log.Warn().Err(err).Str("etcd", where).Dur("waiting", now.Sub(since)).
+				Msg("waiting for etcd to read the detection rules: no audit batches are taken until it answers (senders spool them); --policy FILE runs the rules without etcd")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // reloadRules gives the engine the policy now in etcd: new rules, and a
 // client newly holding a privileged scope fires privileged_grant. A
 // policy etcd refuses to give, or that does not load, keeps the rules.
 func reloadRules(ctx context.Context, admin *etcdadmin.Admin, eng *alert.Engine, at time.Time, log *zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 2*etcdAttempt) // it runs after a store append: never for ever
+	defer cancel()
 	doc, err := detectionPolicy(ctx, "", admin)
 	if err == nil && doc != nil {
 		err = eng.SetPolicy(doc, at)

@@ -32,7 +32,7 @@ func TestCollectorDetectionSnapshot(t *testing.T) {
 		var buf bytes.Buffer
 		log := zerolog.New(&buf)
 		ctx, cancel := context.WithCancel(context.Background())
-		if err := det.start(ctx, examplePolicy, nil, dir, store, &log); err != nil {
+		if err := det.start(ctx, examplePolicy, nil, "", dir, store, &log); err != nil {
 			t.Fatal(err)
 		}
 		return det, store, buf.String(), cancel

@@ -66,7 +66,7 @@ func openDetection(t *testing.T, ctx context.Context, dir string, key ed25519.Pr
 		t.Fatal(err)
 	}
 	log := zerolog.Nop()
-	if err := det.start(ctx, file, admin, dir, store, &log); err != nil {
+	if err := det.start(ctx, file, admin, "test etcd", dir, store, &log); err != nil {
 		store.Close()
 		t.Fatal(err)
 	}

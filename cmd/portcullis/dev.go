@@ -199,7 +199,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 	if _, err := store.CheckAnchors(ctx, pubs, 10*time.Second, false); err != nil {
 		return "", nil, errors.Join(err, store.Close())
 	}
-	if err := det.start(ctx, "", admin, filepath.Join(f.data, "audit"), store, &log); err != nil {
+	if err := det.start(ctx, "", admin, "the dev etcd", filepath.Join(f.data, "audit"), store, &log); err != nil {
 		return "", nil, errors.Join(err, store.Close())
 	}
 	col, err := collector.New(store, collector.Config{Tokens: tokens, Log: &log, Now: f.clock})
