@@ -85,6 +85,7 @@ func runCollector(args []string) int {
 }
 
 func serveCollector(c collectorFlags, log *zerolog.Logger) error {
+	defer ignoreHangup(*log, "the collector reads its flags and files at start; restart it to read them again")()
 	retention, err := collector.ParseRetention(c.retention)
 	if err != nil {
 		return err

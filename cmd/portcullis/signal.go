@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -19,4 +21,26 @@ func runUntilSignal(log zerolog.Logger, msg string, run func(context.Context) er
 		return 1
 	}
 	return 0
+}
+
+// ignoreHangup keeps SIGHUP from killing a process that has nothing to
+// reload on it (its default action is to terminate: no drain, records in
+// memory lost): each one is logged with why, until the returned function
+// is called. Only a file-mode sidecar reloads on SIGHUP (sidecar.go).
+func ignoreHangup(log zerolog.Logger, why string) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				log.Warn().Msg("SIGHUP ignored: " + why)
+			}
+		}
+	})
+	return func() { signal.Stop(hup); close(done); wg.Wait() }
 }
