@@ -268,7 +268,29 @@ func checkSidecarFlags(f sidecarFlags) error {
 	if err := f.tls.check(); err != nil {
 		return err
 	}
+	if err := checkSidecarNumbers(f); err != nil {
+		return err
+	}
 	return checkLogLevel(f.logLevel)
+}
+
+// checkSidecarNumbers refuses numbers the sidecar would otherwise replace
+// without a word (a cap of 0 became the default) or act on badly (a
+// negative drain cuts every in-flight request).
+func checkSidecarNumbers(f sidecarFlags) error {
+	switch {
+	case f.maxConns < 1:
+		return fmt.Errorf("--max-conns %d: want at least 1", f.maxConns)
+	case f.maxPerIP < 1:
+		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", f.maxPerIP)
+	case f.drain < 0:
+		return fmt.Errorf("--drain %s: want 0s or more", f.drain)
+	case f.drainDelay < 0:
+		return fmt.Errorf("--drain-delay %s: want 0s or more", f.drainDelay)
+	case f.metricsTenants < 0:
+		return fmt.Errorf("--metrics-tenants %d: want 0 (none by name) or more", f.metricsTenants)
+	}
+	return nil
 }
 
 // checkLogLevel refuses a --log-level the logger does not know.

@@ -221,3 +221,30 @@ func TestPolicyValidateEveryProblem(t *testing.T) {
 // isGroup reports whether path ("keys", "keys rotate") names a command
 // with subcommands.
 func isGroup(path string) bool { return commandTable()[path].sub != nil }
+
+// Out-of-range numbers on the sidecar's flags used to be taken without a
+// word: --max-conns 0 or -1 became 10000 (no cap an operator asked for),
+// --drain -1s cut every in-flight request at SIGTERM, --metrics-tenants -5
+// named none. Each is now a usage error naming the flag.
+func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
+	t.Parallel()
+	// An address that cannot be listened on: without the check the
+	// sidecar fails at once (exit 1) instead of serving.
+	base := []string{"sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--listen", "999.0.0.1:1"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-conns", "0"}, "--max-conns 0: want at least 1"},
+		{[]string{"--max-conns", "-1"}, "--max-conns -1: want at least 1"},
+		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: want at least 1"},
+		{[]string{"--drain", "-1s"}, "--drain -1s: want 0s or more"},
+		{[]string{"--drain-delay", "-5s"}, "--drain-delay -5s: want 0s or more"},
+		{[]string{"--metrics-tenants", "-5"}, "--metrics-tenants -5: want 0 (none by name) or more"},
+	} {
+		r := portcullis(t, "", nil, append(base, tt.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis sidecar %s = exit %d, stderr %q; want exit 2 and one line with %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}
