@@ -248,3 +248,31 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 		}
 	}
 }
+
+// The collector's numbers likewise: --sign-every 0s or -1s silently
+// signed every minute, and a negative batch or record bound silently
+// became the default. Each is now a one-line usage error naming the flag.
+func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	base := []string{"collector", "--data", dir, "--signing-key", filepath.Join(dir, "missing.key"), "--token", strings.Repeat("t", 40), "--listen", "999.0.0.1:1"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sign-every", "0s"}, "--sign-every 0s: want more than 0s"},
+		{[]string{"--sign-every", "-1s"}, "--sign-every -1s: want more than 0s"},
+		{[]string{"--max-batch-bytes", "-1"}, "--max-batch-bytes -1: want at least 1"},
+		{[]string{"--max-batch-records", "-1"}, "--max-batch-records -1: want at least 1"},
+		{[]string{"--max-record-bytes", "-1"}, "--max-record-bytes -1: want at least 1"},
+		{[]string{"--max-inflight-bytes", "-1"}, "--max-inflight-bytes -1: want 0 (8 x --max-batch-bytes) or more"},
+		{[]string{"--segment-max-bytes", "-1"}, "--segment-max-bytes -1: want at least 1"},
+		{[]string{"--segment-max-age", "-1h"}, "--segment-max-age -1h0m0s: want more than 0s"},
+		{[]string{"--record-window", "-1m"}, "--record-window -1m0s: want more than 0s"},
+	} {
+		r := portcullis(t, "", nil, append(base, tt.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis collector %s = exit %d, stderr %q; want exit 2 and one line with %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}

@@ -68,7 +68,35 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token, --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
+	if err := checkCollectorNumbers(c); err != nil {
+		return c, usageError(os.Stderr, fs.Name(), err), false
+	}
 	return c, 0, true
+}
+
+// checkCollectorNumbers refuses numbers the collector would otherwise
+// replace with its defaults without a word.
+func checkCollectorNumbers(c collectorFlags) error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"sign-every", c.head.every}, {"segment-max-age", c.segmentMaxAge}, {"record-window", c.recordWindow}} {
+		if d.v <= 0 {
+			return fmt.Errorf("--%s %s: want more than 0s", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"max-batch-bytes", c.maxBatchBytes}, {"max-batch-records", int64(c.maxBatchRecords)}, {"max-record-bytes", int64(c.maxRecordBytes)}, {"segment-max-bytes", c.segmentMaxBytes}} {
+		if n.v < 1 {
+			return fmt.Errorf("--%s %d: want at least 1", n.name, n.v)
+		}
+	}
+	if c.maxInflightBytes < 0 {
+		return fmt.Errorf("--max-inflight-bytes %d: want 0 (8 x --max-batch-bytes) or more", c.maxInflightBytes)
+	}
+	return nil
 }
 
 func runCollector(args []string) int {
