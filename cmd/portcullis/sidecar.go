@@ -110,6 +110,11 @@ func runSidecar(args []string) int {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
+	if f.etcd.endpoints != "" {
+		// Not in sidecar(): portcullis dev runs it too, and a closed
+		// terminal's SIGHUP ends dev.
+		defer ignoreHangup(log, "in etcd mode the policy, keys, revocations and suspensions follow etcd; there is nothing to reload")()
+	}
 	return runUntilSignal(log, "sidecar failed", func(ctx context.Context) error { return sidecar(ctx, f, log) })
 }
 
