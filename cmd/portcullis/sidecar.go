@@ -132,7 +132,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
+		MaxConns: fitConns(f.maxConns, log), MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
 		GlobalLimits: src.global != nil, Clock: f.clock})
 	if err != nil {
 		return err

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package main
+
+import "github.com/rs/zerolog"
+
+// fitConns leaves maxConns as it is where there is no open-files limit
+// to read.
+func fitConns(maxConns int, _ zerolog.Logger) int { return maxConns }
