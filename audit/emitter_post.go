@@ -35,6 +35,21 @@ type poster struct {
 	resp fasthttp.Response
 }
 
+// urlProblem says what is wrong with a URL that did not parse without
+// quoting it: url.Parse's errors hold the whole URL (with its user
+// information) and an escape error the characters of the bad escape.
+func urlProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var esc url.EscapeError
+	if errors.As(err, &esc) {
+		return "invalid %-escape"
+	}
+	return err.Error()
+}
+
 // newPoster prepares the request to rawURL+"/v1/logs": TLS (with tlsCfg,
 // nil meaning the system roots) for an https URL, the bearer token when
 // set, else basic authentication from the URL's user information, as
@@ -42,7 +57,7 @@ type poster struct {
 func newPoster(rawURL, token string, tlsCfg *tls.Config) (*poster, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("audit: cannot parse collector URL: %w", err)
+		return nil, fmt.Errorf("audit: cannot parse the collector URL (not shown: it may hold a password): %s", urlProblem(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("audit: collector URL %q needs http:// or https:// and a host", u.Redacted())
