@@ -108,7 +108,7 @@ func (c *Config) defaults() {
 		c.MaxUpstreamConn = 1024
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = defaultMaxConns(c.TLS != nil)
+		c.MaxConns = DefaultMaxConns(c.TLS != nil)
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 1024

@@ -279,8 +279,8 @@ func checkSidecarFlags(f sidecarFlags) error {
 // negative drain cuts every in-flight request).
 func checkSidecarNumbers(f sidecarFlags) error {
 	switch {
-	case f.maxConns < 1:
-		return fmt.Errorf("--max-conns %d: want at least 1", f.maxConns)
+	case f.maxConns < 0:
+		return fmt.Errorf("--max-conns %d: want 0 (sized to the memory limit) or more", f.maxConns)
 	case f.maxPerIP < 1:
 		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", f.maxPerIP)
 	case f.drain < 0:

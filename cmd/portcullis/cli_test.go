@@ -223,7 +223,7 @@ func TestPolicyValidateEveryProblem(t *testing.T) {
 func isGroup(path string) bool { return commandTable()[path].sub != nil }
 
 // Out-of-range numbers on the sidecar's flags used to be taken without a
-// word: --max-conns 0 or -1 became 10000 (no cap an operator asked for),
+// word: --max-conns -1 became 10000 (no cap an operator asked for),
 // --drain -1s cut every in-flight request at SIGTERM, --metrics-tenants -5
 // named none. Each is now a usage error naming the flag.
 func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
@@ -235,8 +235,7 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--max-conns", "0"}, "--max-conns 0: want at least 1"},
-		{[]string{"--max-conns", "-1"}, "--max-conns -1: want at least 1"},
+		{[]string{"--max-conns", "-1"}, "--max-conns -1: want 0 (sized to the memory limit) or more"},
 		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: want at least 1"},
 		{[]string{"--drain", "-1s"}, "--drain -1s: want 0s or more"},
 		{[]string{"--drain-delay", "-5s"}, "--drain-delay -5s: want 0s or more"},

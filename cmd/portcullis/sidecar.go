@@ -70,7 +70,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.pod, "pod", "", "pod `name`: member name in etcd and k8s.pod.name of the audit records (default: $POD_NAME, else the hostname in etcd)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
-	fs.IntVar(&f.maxConns, "max-conns", 0, "most open client `connections`; more are closed at accept (0: 10000, or fewer to fit the container's memory limit, 64 KiB each beyond 48 MiB)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "most open client `connections`; more are closed at accept (0: 10000, or fewer to fit the container's memory limit, 64 KiB each beyond 48 MiB, 96 KiB with TLS; always within the open-files limit)")
 	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
 	f.tls.register(fs)
@@ -118,6 +118,15 @@ func runSidecar(args []string) int {
 	return runUntilSignal(log, "sidecar failed", func(ctx context.Context) error { return sidecar(ctx, f, log) })
 }
 
+// connCap is the client connection cap asked for: --max-conns, or when it
+// is 0 the data plane's default, sized to the memory limit.
+func (f sidecarFlags) connCap() int {
+	if f.maxConns > 0 {
+		return f.maxConns
+	}
+	return dataplane.DefaultMaxConns(f.tls.cert != "")
+}
+
 // sidecar wires the policy source, audit sink, data plane and admin
 // listener, serves until ctx ends, then drains.
 func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
@@ -132,7 +141,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: fitConns(f.maxConns, log), MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
+		MaxConns: fitConns(f.connCap(), log), MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
 		GlobalLimits: src.global != nil, Clock: f.clock})
 	if err != nil {
 		return err
