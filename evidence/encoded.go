@@ -34,36 +34,44 @@ func hidesCredential(s string) bool {
 	}
 	for i := 0; i < len(s); {
 		j, hexOnly := i, true
-		for j < len(s) && base64Char[s[j]] {
+		for j < len(s) && base64Char[s[j]] && s[j] != '=' {
 			hexOnly = hexOnly && (isHex(s[j]) || s[j] == '-')
 			j++
 		}
 		if j-i >= minBase64Run && !hexOnly && runHides(s[i:j]) {
 			return true
 		}
+		// '=' ends a run: it is padding, or a parameter's name and '='
+		// (`api_key=`) that would otherwise join the run and fail every
+		// decoding offset.
 		i = j + 1
 	}
 	return false
 }
 
-// runHides decodes run, a run of base64 characters, from each of its
-// first four offsets and reports whether one holds a credential pattern.
+// runHides decodes run, a run of base64 characters without padding, from
+// each of its first four offsets and reports whether one holds a
+// credential pattern. Both alphabets are read at once ('-' as '+', '_' as
+// '/'): the characters before the encoded text (`key_`, `/my-keys/`) may
+// come from the URL alphabet while the text is in the standard one.
 func runHides(run string) bool {
-	enc := base64.RawStdEncoding
 	if strings.ContainsAny(run, "-_") {
-		enc = base64.RawURLEncoding
+		run = urlToStd.Replace(run)
 	}
 	for off := range 4 {
-		r := strings.TrimRight(run[off:], "=")
+		r := run[off:]
 		if len(r)%4 == 1 { // not a whole encoding: the last character alone is no byte
 			r = r[:len(r)-1]
 		}
-		if d, err := enc.DecodeString(r); err == nil && plainMatch(string(d)) {
+		if d, err := base64.RawStdEncoding.DecodeString(r); err == nil && plainMatch(string(d)) {
 			return true
 		}
 	}
 	return false
 }
+
+// urlToStd maps the URL base64 alphabet's two characters to the standard's.
+var urlToStd = strings.NewReplacer("-", "+", "_", "/")
 
 // plainMatch reports whether s holds a credential pattern as it is.
 func plainMatch(s string) bool {
