@@ -241,8 +241,17 @@ func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) 
 		w.FailurePolicy == nil || *w.FailurePolicy != admissionregv1.Fail || v.Annotations["cert-manager.io/inject-ca-from"] != "portcullis/portcullis-injector" {
 		t.Errorf("guard webhook: service %+v, failure policy %v, CA %q; want %s, Fail, the injector's CA", w.ClientConfig.Service, w.FailurePolicy, v.Annotations["cert-manager.io/inject-ca-from"], inject.PathGuard)
 	}
-	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Update}) || !slices.Equal(w.Rules[0].Resources, []string{"pods"}) {
-		t.Errorf("guard webhook rules = %+v, want UPDATE of pods", w.Rules)
+	// pods/status too: its strategy resets the spec but keeps the
+	// metadata it is sent, so the label can be dropped through it (which
+	// is why NodeRestriction forbids kubelets to). Only a status update
+	// changing the label meets the webhook (matchConditions), so that
+	// kubelet's status updates do not wait on the injector.
+	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Update}) || !slices.Equal(w.Rules[0].Resources, []string{"pods", "pods/status"}) {
+		t.Errorf("guard webhook rules = %+v, want UPDATE of pods and pods/status", w.Rules)
+	}
+	if len(w.MatchConditions) != 1 || !strings.Contains(w.MatchConditions[0].Expression, "request.subResource != 'status'") ||
+		strings.Count(w.MatchConditions[0].Expression, "labels['portcullis.dev/sidecar']") != 2 {
+		t.Errorf("guard webhook matchConditions = %+v, want every pods update and the pods/status updates changing the label portcullis.dev/sidecar", w.MatchConditions)
 	}
 	sel, err := metav1.LabelSelectorAsSelector(w.ObjectSelector)
 	if err != nil || !sel.Matches(labels.Set{"portcullis.dev/sidecar": "injected"}) || sel.Matches(labels.Set{}) {
