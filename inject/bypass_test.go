@@ -176,9 +176,12 @@ func TestWebhookNotFooledByAForgedSidecar(t *testing.T) {
 	cfg := inject.Defaults()
 	url, client := webhook(t, cfg)
 	repo, _, _ := strings.Cut(cfg.Image, ":")
+	// The flags the injector writes (TestWebhookNotFooledBySidecarOfItsOwnFlags).
+	args := `"sidecar","--etcd=` + cfg.Etcd.Endpoints + `","--etcd-cacert=/etc/portcullis/tls/ca.crt","--etcd-cert=/etc/portcullis/tls/tls.crt",` +
+		`"--etcd-key=/etc/portcullis/tls/tls.key","--collector=` + cfg.Collector.URL + `","--collector-token-file=/etc/portcullis/collector/token"`
 	sidecar := func(image string) []byte {
 		return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{
-			"initContainers":[{"name":"portcullis","image":"` + image + `","args":["sidecar"],"restartPolicy":"Always"}],
+			"initContainers":[{"name":"portcullis","image":"` + image + `","args":[` + args + `],"restartPolicy":"Always"}],
 			"containers":[{"name":"a","image":"a","ports":[{"name":"http-app","containerPort":8081}]}]}}`)
 	}
 	resp := review(t, url, client, inject.PathNamespace, sidecar("evil.example/passthrough:1"))

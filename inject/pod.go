@@ -52,7 +52,7 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	if str(annotations, AnnotationInject) == "false" {
 		return Result{Skipped: SkipOptedOut}, nil
 	}
-	has, err := hasSidecar(spec, c.Image)
+	has, err := hasSidecar(spec, c)
 	switch {
 	case err != nil:
 		return Result{}, err
@@ -93,22 +93,75 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 // sidecar); a container of that name running anything else, or from
 // another image (one of the author's, forwarding everything to the app),
 // is an error, since the sidecar cannot be added beside it.
-func hasSidecar(spec map[string]any, image string) (bool, error) {
+//
+// Its flags count too: the configured image run with the author's own
+// policy file, etcd, certificates or collector (or none) would be a
+// sidecar enforcing what its author chose, so only the flags the injector
+// writes are taken (sidecarFlagsOK), those naming etcd, the certificates
+// and the collector with the values it writes, and no command.
+func hasSidecar(spec map[string]any, c Config) (bool, error) {
 	for _, key := range []string{"initContainers", "containers"} {
 		for _, ct := range objects(spec, key) {
 			if str(ct, "name") != ContainerName {
 				continue
 			}
-			if args, _ := ct["args"].([]any); len(args) == 0 || args[0] != "sidecar" {
+			args, _ := ct["args"].([]any)
+			if len(args) == 0 || args[0] != "sidecar" {
 				return false, fmt.Errorf("container %q has the sidecar's name but does not run `portcullis sidecar`: rename it", ContainerName)
 			}
-			if got := str(ct, "image"); imageRepo(got) != imageRepo(image) {
-				return false, fmt.Errorf("container %q runs the sidecar from image %q, not from %s: only the configured image counts as the sidecar", ContainerName, got, imageRepo(image))
+			if got := str(ct, "image"); imageRepo(got) != imageRepo(c.Image) {
+				return false, fmt.Errorf("container %q runs the sidecar from image %q, not from %s: only the configured image counts as the sidecar", ContainerName, got, imageRepo(c.Image))
+			}
+			if cmd, _ := ct["command"].([]any); len(cmd) > 0 {
+				return false, fmt.Errorf("container %q sets a command: the injector's sidecar runs the image's own", ContainerName)
+			}
+			if err := sidecarFlagsOK(args[1:], c); err != nil {
+				return false, fmt.Errorf("container %q is not the injector's sidecar: %w (remove it and let the injector add its own)", ContainerName, err)
 			}
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// sidecarFlagsOK checks the flags of a sidecar already in a pod: each is
+// one the injector writes (--name=value), and those that decide what is
+// enforced and where the audit goes carry the configured values, each
+// present.
+func sidecarFlagsOK(args []any, c Config) error {
+	pinned := map[string]string{
+		"etcd":                 c.Etcd.Endpoints,
+		"etcd-cacert":          tlsDir + "/ca.crt",
+		"etcd-cert":            tlsDir + "/tls.crt",
+		"etcd-key":             tlsDir + "/tls.key",
+		"collector":            c.Collector.URL,
+		"collector-token-file": tokenDir + "/token",
+	}
+	free := map[string]bool{"listen": true, "upstream": true, "admin": true, "prefix": true, "state-dir": true, "spool": true,
+		"spool-max": true, "drain-delay": true, "drain": true, "log-level": true, "service": true}
+	seen := map[string]bool{}
+	for _, a := range args {
+		arg, _ := a.(string)
+		name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		if !ok || !strings.HasPrefix(arg, "--") {
+			return fmt.Errorf("argument %q is not a --flag=value the injector writes", arg)
+		}
+		switch want, isPinned := pinned[name]; {
+		case name == "collector-cacert" && value == tlsDir+"/ca.crt":
+		case isPinned && value == want:
+			seen[name] = true
+		case isPinned:
+			return fmt.Errorf("--%s is %q, not the configured %q", name, value, want)
+		case !free[name]:
+			return fmt.Errorf("flag --%s is not one the injector writes", name)
+		}
+	}
+	for name, want := range pinned {
+		if !seen[name] {
+			return fmt.Errorf("--%s=%s is missing", name, want)
+		}
+	}
+	return nil
 }
 
 // imageRepo is an image reference without its tag and digest.
