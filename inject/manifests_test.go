@@ -236,6 +236,7 @@ func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) 
 		t.Fatalf("%d validating webhooks, want 2", len(v.Webhooks))
 	}
 	checkNamespaceLabelWebhook(t, &v.Webhooks[1])
+	checkGuardCondition(t, &v.Webhooks[0])
 	w := v.Webhooks[0]
 	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil || *w.ClientConfig.Service.Path != inject.PathGuard ||
 		w.FailurePolicy == nil || *w.FailurePolicy != admissionregv1.Fail || v.Annotations["cert-manager.io/inject-ca-from"] != "portcullis/portcullis-injector" {
