@@ -34,6 +34,8 @@ func overrideParam(req *fasthttp.Request, q []byte) bool {
 		return true
 	}
 	switch mt := mediaType(ct); {
+	case (len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded") || foldPrefix(mt, "multipart/")) && foreignCharset(ct):
+		return true // the scans below read ASCII; the service would not
 	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
 		return overrideForm(body)
 	case foldPrefix(mt, "multipart/"):
@@ -45,6 +47,53 @@ func overrideParam(req *fasthttp.Request, q []byte) bool {
 			return overrideForm(body)
 		}
 		return overrideMultipart(body, b)
+	}
+	return false
+}
+
+// asciiCharsets are the charsets a form or multipart body may name: in
+// each, a byte below 0x80 is that ASCII character and no other bytes
+// decode to one, so the byte scans read names as the service does.
+var asciiCharsets = [...]string{"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin1",
+	"iso-8859-15", "windows-1252", "cp1252"}
+
+// foreignCharset reports whether a Content-Type value has a "charset"
+// parameter (any of them, any case, blanks around '=', quoted or not)
+// naming a charset outside asciiCharsets. Servlet containers (Tomcat under
+// Spring's HiddenHttpMethodFilter) split a form body at the bytes '&' and
+// '=' and decode each name in that charset: "_method" in IBM037 (EBCDIC)
+// or UTF-16 bytes is "_method" to them and nothing to a byte scan.
+func foreignCharset(ct []byte) bool {
+	for k := 0; ; {
+		i := indexFold(ct[k:], "charset", false)
+		if i < 0 {
+			return false
+		}
+		k += i + len("charset")
+		v := skipOWS(ct, k)
+		if v == len(ct) || ct[v] != '=' {
+			continue
+		}
+		val := ct[v+1:]
+		if e := bytes.IndexAny(val, ";,"); e >= 0 {
+			val = val[:e]
+		}
+		val = bytes.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = bytes.TrimSpace(val[1 : len(val)-1])
+		}
+		if !knownCharset(val) {
+			return true
+		}
+	}
+}
+
+// knownCharset reports whether name is one of asciiCharsets, in any case.
+func knownCharset(name []byte) bool {
+	for _, c := range asciiCharsets {
+		if foldEqual(name, c) {
+			return true
+		}
 	}
 	return false
 }

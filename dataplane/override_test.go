@@ -130,5 +130,6 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideNameParam(body)
 		mediaType(ct)
 		jsonType(ct)
+		foreignCharset(ct)
 	})
 }

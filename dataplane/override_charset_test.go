@@ -1,0 +1,75 @@
+package dataplane
+
+import (
+	"strconv"
+	"testing"
+)
+
+// postOverride sends a POST with the given Content-Type and body to the
+// sidecar and says whether it was refused with 400 bad_request without
+// reaching the upstream (true) or forwarded with 200 (false).
+func postOverride(t *testing.T, st *stack, rec *recorder, ctype, body string) bool {
+	t.Helper()
+	n := len(rec.received())
+	r := raw(t, st.addr, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\nContent-Type: "+ctype+
+		"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	reached := len(rec.received()) - n
+	switch {
+	case r.status == 400 && r.errorBody(t).Error == "bad_request" && reached == 0:
+		return true
+	case r.status == 200 && reached == 1:
+		return false
+	}
+	t.Fatalf("POST (%s) %q: %d %s, reached the upstream %d times", ctype, body, r.status, r.body, reached)
+	return false
+}
+
+// ebcdic writes s in IBM037 (EBCDIC), for the letters and '_' it uses.
+func ebcdic(s string) string {
+	m := map[rune]byte{'_': 0x6D, 'm': 0x94, 'e': 0x85, 't': 0xA3, 'h': 0x88, 'o': 0x96, 'd': 0x84,
+		'D': 0xC4, 'E': 0xC5, 'L': 0xD3, 'T': 0xE3}
+	b := make([]byte, 0, len(s))
+	for _, c := range s {
+		b = append(b, m[c])
+	}
+	return string(b)
+}
+
+// Servlet containers (Tomcat, under Spring's HiddenHttpMethodFilter) split
+// a form body at the bytes '&' and '=' and decode each name and value in
+// the charset its Content-Type names: "_method" written in IBM037 (EBCDIC)
+// or UTF-16 is "_method" to them and nothing to a byte scan. A form or
+// multipart body whose charset is not one in which ASCII is ASCII is
+// refused; the usual ones are forwarded.
+func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	const form = "application/x-www-form-urlencoded"
+	utf16be := "\x00_\x00m\x00e\x00t\x00h\x00o\x00d=\x00D\x00E\x00L\x00E\x00T\x00E"
+	for _, c := range []struct{ ctype, body string }{
+		{form + "; charset=ibm037", "a=1&" + ebcdic("_method") + "=" + ebcdic("DELETE")},
+		{form + "; charset=\"IBM037\"", ebcdic("_method") + "=" + ebcdic("DELETE")},
+		{form + ";charset = cp037", ebcdic("_method") + "=" + ebcdic("DELETE")},
+		{form + "; charset=UTF-16BE", utf16be},
+		{form + "; charset=utf-8; charset=utf-16be", utf16be},
+		{"; charset=ibm037", ebcdic("_method") + "=" + ebcdic("DELETE")},
+		{"multipart/form-data; charset=ibm500; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ--\r\n"},
+	} {
+		if !postOverride(t, st, rec, c.ctype, c.body) {
+			t.Errorf("POST (%s) %q was forwarded", c.ctype, c.body)
+		}
+	}
+	for _, c := range []struct{ ctype, body string }{
+		{form + "; charset=UTF-8", "a=1&b=2"},
+		{form + "; charset=\"utf-8\"", "a=1"},
+		{form + "; charset=ISO-8859-1", "a=1"},
+		{form + "; charset=us-ascii", "a=1"},
+		{form + "; charset=windows-1252", "a=1"},
+		{"application/json; charset=utf-16", `{"a":1}`},
+		{"text/plain; charset=ibm037", "x"},
+	} {
+		if postOverride(t, st, rec, c.ctype, c.body) {
+			t.Errorf("POST (%s) %q was refused", c.ctype, c.body)
+		}
+	}
+}
