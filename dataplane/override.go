@@ -284,19 +284,29 @@ func headerBlockEnd(b []byte) int {
 }
 
 // overrideNameParam reports whether a block of part headers has a "name"
-// parameter (not "filename"; any case, blanks around '=', quoted or not)
-// whose value is a method override name. The search goes on after each
-// value, so each byte of h is read a bounded number of times.
+// parameter (not "filename"; any case, blanks or a folded line around '=',
+// quoted or not) whose value is a method override name, or which Tomcat's
+// parser would decode into another name than its bytes: an RFC 2231
+// "name*" or an RFC 2047 encoded word ("=?charset?B?...?="), both
+// refused unread. The search goes on after each value, so each byte of h
+// is read a bounded number of times.
 func overrideNameParam(h []byte) bool {
 	for k := 0; k+4 <= len(h); k++ {
 		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
 			continue
 		}
-		v := skipOWS(h, k+4)
+		v := skipFold(h, k+4)
+		extended := v < len(h) && h[v] == '*'
+		if extended {
+			v = skipFold(h, v+1)
+		}
 		if v == len(h) || h[v] != '=' {
 			continue
 		}
-		v = skipOWS(h, v+1)
+		if extended {
+			return true
+		}
+		v = skipFold(h, v+1)
 		stop := "; \t\r\n" // PHP ends an unquoted value at a blank
 		if v < len(h) && h[v] == '"' {
 			v, stop = v+1, "\"\r\n"
@@ -305,12 +315,32 @@ func overrideNameParam(h []byte) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if overrideName(h[v : v+end]) {
+		if val := h[v : v+end]; overrideName(val) || bytes.Contains(val, encodedWord) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
 	}
 	return false
+}
+
+// encodedWord starts an RFC 2047 encoded word, which Tomcat's multipart
+// parser decodes in a parameter value.
+var encodedWord = []byte("=?")
+
+// skipFold is skipOWS over part headers, where a line break followed by a
+// blank continues the header (Tomcat and PHP unfold it).
+func skipFold(h []byte, i int) int {
+	for {
+		i = skipOWS(h, i)
+		switch {
+		case i+2 < len(h) && h[i] == '\r' && h[i+1] == '\n' && (h[i+2] == ' ' || h[i+2] == '\t'):
+			i += 3
+		case i+1 < len(h) && h[i] == '\n' && (h[i+1] == ' ' || h[i+1] == '\t'):
+			i += 2
+		default:
+			return i
+		}
+	}
 }
 
 // skipOWS returns the index of the first byte of b at or after i that is

@@ -73,3 +73,43 @@ func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 		}
 	}
 }
+
+// Tomcat's multipart parser (Spring's StandardServletMultipartResolver,
+// under HiddenHttpMethodFilter) names a part by more spellings than
+// name="...": an RFC 2231 extended parameter (name*=UTF-8''%5Fmethod), an
+// RFC 2047 encoded word (name="=?UTF-8?B?X21ldGhvZA==?="), and a header
+// folded over lines (a line starting with a blank continues the one
+// before). Each such part naming _method is refused; filename* and plain
+// names that only look alike are forwarded.
+func TestMethodOverrideMultipartSpellingsRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	const ct = "multipart/form-data; boundary=XyZ"
+	part := func(disposition string) string {
+		return "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n" +
+			"--XyZ\r\nContent-Disposition: " + disposition + "\r\n\r\nDELETE\r\n--XyZ--\r\n"
+	}
+	for _, d := range []string{
+		`form-data; name*=UTF-8''%5Fmethod`,
+		`form-data; NAME* = "utf-8'en'_method"`,
+		`form-data; name="=?UTF-8?B?X21ldGhvZA==?="`,
+		`form-data; name="=?utf-8?q?=5Fmethod?="`,
+		`form-data; name= =?UTF-8?Q?=5Fmethod?=`,
+		"form-data; name=\r\n \"_method\"",
+		"form-data; name\r\n\t= _method",
+		"form-data; name =\r\n _method",
+	} {
+		if !postOverride(t, st, rec, ct, part(d)) {
+			t.Errorf("part %q was forwarded", d)
+		}
+	}
+	for _, d := range []string{
+		`form-data; name="file"; filename*=UTF-8''_method.txt`,
+		`form-data; name="a=b?"`,
+		"form-data;\r\n name=\"note\"",
+	} {
+		if postOverride(t, st, rec, ct, part(d)) {
+			t.Errorf("part %q was refused", d)
+		}
+	}
+}
