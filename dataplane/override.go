@@ -194,7 +194,9 @@ func formByte(b []byte) (byte, int) {
 // reads the body as a urlencoded form instead), false when parsers would
 // disagree about it. They find it differently: PHP after the first '='
 // that follows the first "boundary" anywhere in the value (case-sensitive
-// first), Rack after the last "boundary=" in any case, quoted or not. The
+// first), Rack after the last "boundary=" in any case, quoted or not,
+// Tomcat decoding an RFC 2047 encoded word ("=?" anywhere in the value
+// is refused). The
 // boundary returned is the shortest either could take (boundaryCore):
 // every parser's boundary holds it, so every delimiter a parser finds
 // holds it too.
@@ -212,7 +214,8 @@ func boundaryParam(ct []byte) ([]byte, bool) {
 	}
 	b := boundaryCore(ct[php+eq+1:])
 	rack := indexFold(ct, "boundary=", true)
-	if rack < 0 || len(b) == 0 || !bytes.Equal(boundaryCore(ct[rack+len("boundary="):]), b) {
+	if rack < 0 || len(b) == 0 || !bytes.Equal(boundaryCore(ct[rack+len("boundary="):]), b) ||
+		bytes.Contains(ct, encodedWord) { // Tomcat decodes an RFC 2047 encoded word in it
 		return nil, false
 	}
 	return b, true

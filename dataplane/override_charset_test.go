@@ -76,7 +76,7 @@ func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 
 // Tomcat's multipart parser (Spring's StandardServletMultipartResolver,
 // under HiddenHttpMethodFilter) names a part by more spellings than
-// name="...": an RFC 2231 extended parameter (name*=UTF-8''%5Fmethod), an
+// name="...": an RFC 2231 extended parameter (name*=UTF-8”%5Fmethod), an
 // RFC 2047 encoded word (name="=?UTF-8?B?X21ldGhvZA==?="), and a header
 // folded over lines (a line starting with a blank continues the one
 // before). Each such part naming _method is refused; filename* and plain
@@ -110,6 +110,24 @@ func TestMethodOverrideMultipartSpellingsRefused(t *testing.T) {
 	} {
 		if postOverride(t, st, rec, ct, part(d)) {
 			t.Errorf("part %q was refused", d)
+		}
+	}
+}
+
+// Tomcat decodes an RFC 2047 encoded word in the multipart boundary
+// parameter too: boundary="=?UTF-8?B?WHla?=" is XyZ to it, while PHP and
+// Rack (and the scan) take the encoded word itself, which delimits no part
+// of the body. Such a boundary is refused.
+func TestMethodOverrideEncodedBoundaryRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	body := "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n"
+	for _, ct := range []string{
+		`multipart/form-data; boundary="=?UTF-8?B?WHla?="`,
+		`multipart/form-data; boundary==?utf-8?q?XyZ?=`,
+	} {
+		if !postOverride(t, st, rec, ct, body) {
+			t.Errorf("POST (%s) was forwarded", ct)
 		}
 	}
 }
