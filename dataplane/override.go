@@ -263,7 +263,7 @@ func overrideMultipart(body, boundary []byte) bool {
 		}
 		body = body[i+len(boundary):]
 		end := headerBlockEnd(body)
-		if overrideNameParam(body[:end]) {
+		if overrideNameParam(body[:end]) || overrideContentID(body[:end]) {
 			return true
 		}
 		body = body[end:]
@@ -318,10 +318,59 @@ func overrideNameParam(h []byte) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if val := h[v : v+end]; overrideName(val) || bytes.Contains(val, encodedWord) {
+		if val := h[v : v+end]; overrideName(val) || bytes.Contains(val, encodedWord) ||
+			stop[0] == '"' && overrideEscaped(val) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
+	}
+	return false
+}
+
+// overrideEscaped reports whether a quoted parameter value, with its
+// backslash escapes undone as Rack undoes them (name="\_method" is
+// "_method" to Rack::MethodOverride), is a method override name.
+func overrideEscaped(v []byte) bool {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return false // overrideName read it as it is
+	}
+	var d [16]byte
+	n := 0
+	for i := 0; i < len(v) && n < len(d); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		if n == 0 && (v[i] == ' ' || v[i] == '\t') {
+			continue // overrideName drops leading blanks too: keep d for the name
+		}
+		d[n] = v[i]
+		n++
+	}
+	return overrideName(d[:n])
+}
+
+// overrideContentID reports whether a block of part headers has a
+// Content-ID header whose value is a method override name: Rack names a
+// part by it when its Content-Disposition has no name.
+func overrideContentID(h []byte) bool {
+	const field = "content-id"
+	for k := 0; k+len(field) < len(h); k++ {
+		if h[k]|0x20 != 'c' || !foldEqual(h[k:k+len(field)], field) {
+			continue // Rack's pattern is anchored nowhere: X-Content-ID too
+		}
+		v := skipOWS(h, k+len(field))
+		if v == len(h) || h[v] != ':' {
+			continue
+		}
+		v = skipJSONSpace(h, v+1) // Rack's \s* after the colon crosses line ends
+		end := bytes.IndexAny(h[v:], "\r\n")
+		if end < 0 {
+			end = len(h) - v
+		}
+		if overrideName(h[v : v+end]) {
+			return true
+		}
+		k = v + end - 1
 	}
 	return false
 }

@@ -131,3 +131,38 @@ func TestMethodOverrideEncodedBoundaryRefused(t *testing.T) {
 		}
 	}
 }
+
+// Rack (Rails' Rack::MethodOverride) names a part by its Content-Disposition
+// name with backslash escapes of a quoted value undone
+// (name="\_method" is _method), or, without one, by its Content-ID header.
+// Either naming _method is refused.
+func TestMethodOverrideRackPartNamesRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	const ct = "multipart/form-data; boundary=XyZ"
+	part := func(headers string) string {
+		return "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n" +
+			"--XyZ\r\n" + headers + "\r\n\r\nDELETE\r\n--XyZ--\r\n"
+	}
+	for _, h := range []string{
+		`Content-Disposition: form-data; name="\_method"`,
+		`Content-Disposition: form-data; name="_\m\e\t\h\o\d"`,
+		`Content-Disposition: form-data; name="\_\M\E\T\H\O\D"`,
+		"Content-ID: _method",
+		"Content-Disposition: form-data\r\ncontent-id:\t_method",
+		"Content-Disposition: form-data\r\nX-Content-ID:\r\n_method",
+	} {
+		if !postOverride(t, st, rec, ct, part(h)) {
+			t.Errorf("part %q was forwarded", h)
+		}
+	}
+	for _, h := range []string{
+		`Content-Disposition: form-data; name="\_methods"`,
+		`Content-Disposition: form-data; name="a\\_method"`,
+		"Content-Disposition: form-data; name=\"b\"\r\nContent-ID: <_method@example>",
+	} {
+		if postOverride(t, st, rec, ct, part(h)) {
+			t.Errorf("part %q was refused", h)
+		}
+	}
+}

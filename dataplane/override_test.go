@@ -128,6 +128,8 @@ func FuzzOverrideScan(f *testing.F) {
 			overrideMultipart(body, b)
 		}
 		overrideNameParam(body)
+		overrideContentID(body)
+		overrideEscaped(body)
 		mediaType(ct)
 		jsonType(ct)
 		foreignCharset(ct)
