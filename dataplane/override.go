@@ -218,8 +218,84 @@ func boundaryParam(ct []byte) ([]byte, bool) {
 		bytes.Contains(ct, encodedWord) { // Tomcat decodes an RFC 2047 encoded word in it
 		return nil, false
 	}
+	if t, ok := tomcatBoundary(ct); !ok || t != nil && !bytes.Contains(t, b) {
+		return nil, false
+	}
 	return b, true
 }
+
+// tomcatBoundary returns the boundary Tomcat's multipart parser
+// (commons-fileupload's ParameterParser) takes from a Content-Type value,
+// nil when it takes none, and false when it would decode it (a
+// "boundary*" parameter, RFC 2231). Parameters are split at whichever of
+// ';' and ',' comes first in the value, outside quotes; a name is
+// trimmed, loses a trailing '*' and is compared in lower case, the last
+// "boundary" counts, and its value is trimmed and unquoted.
+func tomcatBoundary(ct []byte) ([]byte, bool) {
+	sep := byte(';')
+	if i := bytes.IndexAny(ct, ";,"); i >= 0 {
+		sep = ct[i]
+	}
+	var val []byte
+	extended := false
+	for i := 0; i < len(ct); {
+		j := i
+		for j < len(ct) && ct[j] != '=' && ct[j] != sep {
+			j++
+		}
+		name := javaTrim(ct[i:j])
+		star := len(name) > 0 && name[len(name)-1] == '*'
+		if star {
+			name = name[:len(name)-1]
+		}
+		k := j
+		if j < len(ct) && ct[j] == '=' {
+			k = quotedTokenEnd(ct, j+1, sep)
+		}
+		if foldEqual(name, "boundary") {
+			val, extended = nil, star
+			if j < len(ct) && ct[j] == '=' {
+				val = javaTrim(ct[j+1 : k])
+				if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+					val = val[1 : len(val)-1]
+				}
+			}
+		}
+		i = k + 1
+	}
+	return val, !extended
+}
+
+// quotedTokenEnd returns the index of the first sep at or after i outside
+// double quotes (a backslash escaping the byte after it), or len(b).
+func quotedTokenEnd(b []byte, i int, sep byte) int {
+	quoted, escaped := false, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		if !quoted && c == sep {
+			return i
+		}
+		if !escaped && c == '"' {
+			quoted = !quoted
+		}
+		escaped = !escaped && c == '\\'
+	}
+	return i
+}
+
+// javaTrim trims the bytes Java's Character.isWhitespace takes for
+// blanks from both ends of b.
+func javaTrim(b []byte) []byte {
+	for len(b) > 0 && javaSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && javaSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func javaSpace(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' || c >= 0x1c && c <= 0x1f }
 
 // boundaryCore returns the part of a boundary parameter's value (what
 // follows its '=') that every reading of it holds: after blanks and a

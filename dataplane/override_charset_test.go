@@ -166,3 +166,35 @@ func TestMethodOverrideRackPartNamesRefused(t *testing.T) {
 		}
 	}
 }
+
+// Tomcat (commons-fileupload's ParameterParser) takes the boundary from
+// the last parameter whose name, trimmed and in lower case, is
+// "boundary", or "boundary*" (RFC 2231); PHP (the first "boundary") and
+// Rack (the last "boundary=") can both read another one, which delimits
+// no part of the body for the scan. A Content-Type whose boundary Tomcat
+// reads differently is refused; one it reads alike is scanned.
+func TestMethodOverrideTomcatBoundaryRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	body := "--AbC\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--AbC--\r\n"
+	for _, ct := range []string{
+		"multipart/form-data; boundary=XyZ; Boundary =AbC",
+		"multipart/form-data; boundary=XyZ; boundary*=AbC",
+		"multipart/form-data; boundary=XyZ;\tBOUNDARY\t= \"AbC\"",
+		"multipart/form-data; boundary=utf; boundary*=utf-8''%41bC",
+	} {
+		if !postOverride(t, st, rec, ct, body) {
+			t.Errorf("POST (%s) was forwarded", ct)
+		}
+	}
+	ok := "--AbC\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--AbC--\r\n"
+	for _, ct := range []string{
+		"multipart/form-data; boundary=AbC",
+		`multipart/form-data; boundary="AbC"; charset=utf-8`,
+		"multipart/form-data; charset=utf-8; boundary=AbC",
+	} {
+		if postOverride(t, st, rec, ct, ok) {
+			t.Errorf("POST (%s) was refused", ct)
+		}
+	}
+}

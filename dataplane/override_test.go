@@ -133,5 +133,6 @@ func FuzzOverrideScan(f *testing.F) {
 		mediaType(ct)
 		jsonType(ct)
 		foreignCharset(ct)
+		tomcatBoundary(ct)
 	})
 }
