@@ -364,7 +364,7 @@ func headerBlockEnd(b []byte) int {
 
 // overrideNameParam reports whether a block of part headers has a "name"
 // parameter (not "filename"; any case, blanks or a folded line around '=',
-// quoted or not) whose value is a method override name, or which Tomcat's
+// quoted in double or single quotes, as PHP reads them, or not) whose value is a method override name, or which Tomcat's
 // parser would decode into another name than its bytes: an RFC 2231
 // "name*" or an RFC 2047 encoded word ("=?charset?B?...?="), both
 // refused unread. The search goes on after each value, so each byte of h
@@ -386,16 +386,19 @@ func overrideNameParam(h []byte) bool {
 			return true
 		}
 		v = skipFold(h, v+1)
-		stop := "; \t\r\n" // PHP ends an unquoted value at a blank
-		if v < len(h) && h[v] == '"' {
+		stop := "; \t\r\n\v\f" // PHP ends an unquoted value at a blank (isspace)
+		switch {
+		case v < len(h) && h[v] == '"':
 			v, stop = v+1, "\"\r\n"
+		case v < len(h) && h[v] == '\'': // PHP quotes with either
+			v, stop = v+1, "'\r\n"
 		}
 		end := bytes.IndexAny(h[v:], stop)
 		if end < 0 {
 			end = len(h) - v
 		}
 		if val := h[v : v+end]; overrideName(val) || bytes.Contains(val, encodedWord) ||
-			stop[0] == '"' && overrideEscaped(val) {
+			stop[0] != ';' && overrideEscaped(val) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value

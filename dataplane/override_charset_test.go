@@ -198,3 +198,31 @@ func TestMethodOverrideTomcatBoundaryRefused(t *testing.T) {
 		}
 	}
 }
+
+// PHP (Laravel, Symfony) reads a part's name parameter quoted in single
+// quotes as well as double ones (name='_method'), and ends an unquoted one
+// at any blank isspace knows, vertical tab and form feed included. Both
+// naming _method are refused.
+func TestMethodOverridePHPPartNamesRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	const ct = "multipart/form-data; boundary=XyZ"
+	part := func(disposition string) string {
+		return "--XyZ\r\nContent-Disposition: " + disposition + "\r\n\r\nDELETE\r\n--XyZ--\r\n"
+	}
+	for _, d := range []string{
+		"form-data; name='_method'",
+		"form-data; name=' .method'",
+		"form-data; name=_method\v",
+		"form-data; name=_method\f; x=1",
+	} {
+		if !postOverride(t, st, rec, ct, part(d)) {
+			t.Errorf("part %q was forwarded", d)
+		}
+	}
+	for _, d := range []string{"form-data; name='_methods'", "form-data; name=\"it's\""} {
+		if postOverride(t, st, rec, ct, part(d)) {
+			t.Errorf("part %q was refused", d)
+		}
+	}
+}
