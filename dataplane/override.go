@@ -364,10 +364,11 @@ func headerBlockEnd(b []byte) int {
 
 // overrideNameParam reports whether a block of part headers has a "name"
 // parameter (not "filename"; any case, blanks or a folded line around '=',
-// quoted in double or single quotes, as PHP reads them, or not) whose value is a method override name, or which Tomcat's
-// parser would decode into another name than its bytes: an RFC 2231
-// "name*" or an RFC 2047 encoded word ("=?charset?B?...?="), both
-// refused unread. The search goes on after each value, so each byte of h
+// in double or single quotes, as PHP reads them, or none) whose value is a
+// method override name (backslash escapes undone as Rack undoes them), or
+// which Tomcat's parser would decode into another name than its bytes:
+// an RFC 2231 "name*" or an RFC 2047 encoded word ("=?charset?B?...?="),
+// both refused unread. The search goes on after each value, so each byte of h
 // is read a bounded number of times.
 func overrideNameParam(h []byte) bool {
 	for k := 0; k+4 <= len(h); k++ {
