@@ -94,10 +94,14 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 		// looked through for method override parameters (override.go)
 		{"query and urlencoded body", append(request("POST", "/v1/records?a=1&b=_method", hrisKey,
 			"Content-Type: application/x-www-form-urlencoded", "Content-Length: 17"), "a=1&b=_method\r\n\r\n"...)},
+		{"urlencoded body with a charset", append(request("POST", "/v1/records", hrisKey,
+			"Content-Type: application/x-www-form-urlencoded; charset=Shift_JIS", "Content-Length: 17"), "a=1&b=_method\r\n\r\n"...)},
 		{"json body", append(request("POST", "/v1/records", hrisKey,
 			"Content-Type: application/json", "Content-Length: 31"), `{"a":[1,"x\\"],"b":{"c":2}}`+"\r\n\r\n"...)},
 		{"multipart body", append(request("POST", "/v1/records", hrisKey,
 			"Content-Type: multipart/mixed; boundary=XyZ", "Content-Length: 63"), multipartBody...)},
+		{"multipart body with a charset", append(request("POST", "/v1/records", hrisKey,
+			"Content-Type: multipart/mixed; charset=utf-8; boundary=\"XyZ\"", "Content-Length: 63"), multipartBody...)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -53,9 +53,14 @@ func overrideParam(req *fasthttp.Request, q []byte) bool {
 
 // asciiCharsets are the charsets a form or multipart body may name: in
 // each, a byte below 0x80 is that ASCII character and no other bytes
-// decode to one, so the byte scans read names as the service does.
-var asciiCharsets = [...]string{"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin1",
-	"iso-8859-15", "windows-1252", "cp1252"}
+// decode to one (no escape or shift state, as ISO-2022-JP and UTF-7 have),
+// so the byte scans read names as the service does.
+var asciiCharsets = [...]string{"utf-8", "utf8", "us-ascii", "ascii", "latin1", "iso8859-1",
+	"iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7",
+	"iso-8859-8", "iso-8859-9", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15", "iso-8859-16",
+	"windows-1250", "windows-1251", "windows-1252", "windows-1253", "windows-1254", "windows-1255",
+	"windows-1256", "windows-1257", "windows-1258", "cp1250", "cp1251", "cp1252", "koi8-r", "koi8-u",
+	"shift_jis", "sjis", "windows-31j", "cp932", "euc-jp", "euc-kr", "gbk", "gb2312", "gb18030", "big5"}
 
 // foreignCharset reports whether a Content-Type value has a "charset"
 // parameter (any of them, any case, blanks around '=', quoted or not)
@@ -91,11 +96,27 @@ func foreignCharset(ct []byte) bool {
 // knownCharset reports whether name is one of asciiCharsets, in any case.
 func knownCharset(name []byte) bool {
 	for _, c := range asciiCharsets {
-		if foldEqual(name, c) {
+		if lowerEqual(name, c) {
 			return true
 		}
 	}
 	return false
+}
+
+// lowerEqual reports whether b, its ASCII letters in lower case, is want.
+func lowerEqual(b []byte, want string) bool {
+	if len(b) != len(want) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // mediaType returns the media type of a Content-Type value: up to the

@@ -53,6 +53,9 @@ func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 		{form + "; charset=UTF-16BE", utf16be},
 		{form + "; charset=utf-8; charset=utf-16be", utf16be},
 		{"; charset=ibm037", ebcdic("_method") + "=" + ebcdic("DELETE")},
+		// stateful: an escape switches to ASCII, a shift to base64
+		{form + "; charset=ISO-2022-JP", "\x1b(B_method=DELETE"},
+		{form + "; charset=UTF-7", "+AF8-method=DELETE"},
 		{"multipart/form-data; charset=ibm500; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ--\r\n"},
 	} {
 		if !postOverride(t, st, rec, c.ctype, c.body) {
@@ -65,6 +68,12 @@ func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 		{form + "; charset=ISO-8859-1", "a=1"},
 		{form + "; charset=us-ascii", "a=1"},
 		{form + "; charset=windows-1252", "a=1"},
+		{form + "; charset=Shift_JIS", "a=1"},
+		{form + "; charset=EUC-JP", "a=1"},
+		{form + "; charset=GBK", "a=1"},
+		{form + "; charset=windows-1251", "a=1"},
+		{form + "; charset=KOI8-R", "a=1"},
+		{form + "; charset=ISO-8859-2", "a=1"},
 		{"application/json; charset=utf-16", `{"a":1}`},
 		{"text/plain; charset=ibm037", "x"},
 	} {
