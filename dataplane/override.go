@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -166,7 +167,7 @@ func overrideField(f []byte) bool {
 	if eq := bytes.IndexByte(f, '='); eq >= 0 {
 		f = f[:eq]
 	}
-	return overrideName(f)
+	return overrideName(f) || overrideRackName(f)
 }
 
 // overrideLead marks the bytes a framework reads as the '_' that starts
@@ -195,6 +196,45 @@ func overrideName(name []byte) bool {
 		return false
 	}
 	return n == 7 || d[7] == '[' || d[7] == 0
+}
+
+// overrideRackName reports whether a parameter name, decoded as Rack
+// decodes it, is "_method" (in any case) to Rack 2's nested parameter
+// parser: its key is the first run of bytes other than brackets, brackets
+// before it dropped, and a name that goes on with only ']' after the key
+// is that key ("[_method]", "]]_method", "_method]").
+func overrideRackName(name []byte) bool {
+	const want = "_method"
+	n, i := 0, 0
+	for i < len(name) { // the brackets before the key
+		c, w := formByte(name[i:])
+		if c != '[' && c != ']' {
+			break
+		}
+		i += w
+	}
+	for i < len(name) {
+		c, w := formByte(name[i:])
+		if c == '[' || c == ']' {
+			break
+		}
+		if n == len(want) || c|0x20 != want[n] && !(n == 0 && c == '_') {
+			return false
+		}
+		n++
+		i += w
+	}
+	if n != len(want) {
+		return false
+	}
+	for i < len(name) { // only ']' may follow
+		c, w := formByte(name[i:])
+		if c != ']' {
+			return false
+		}
+		i += w
+	}
+	return true
 }
 
 // formByte decodes the first byte of a form-encoded b: '+' is a space, a
@@ -419,7 +459,7 @@ func overrideNameParam(h []byte) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if val := h[v : v+end]; overrideName(val) || bytes.Contains(val, encodedWord) ||
+		if val := h[v : v+end]; overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
 			stop[0] != ';' && overrideEscaped(val) {
 			return true
 		}
@@ -429,25 +469,32 @@ func overrideNameParam(h []byte) bool {
 }
 
 // overrideEscaped reports whether a quoted parameter value, with its
-// backslash escapes undone as Rack undoes them (name="\_method" is
+// backslash escapes undone as Rack undoes them (name="\\_method" is
 // "_method" to Rack::MethodOverride), is a method override name.
 func overrideEscaped(v []byte) bool {
 	if bytes.IndexByte(v, '\\') < 0 {
-		return false // overrideName read it as it is
+		return false // read as it is already
 	}
+	return overrideName(unescapeHead(v, " \t")) || overrideRackName(unescapeHead(v, "[]"))
+}
+
+// unescapeHead returns up to 16 bytes of v with its backslash escapes
+// undone, the bytes of skip that lead it dropped (as overrideName drops
+// blanks and Rack brackets, so that what is kept starts the name).
+func unescapeHead(v []byte, skip string) []byte {
 	var d [16]byte
 	n := 0
 	for i := 0; i < len(v) && n < len(d); i++ {
 		if v[i] == '\\' && i+1 < len(v) {
 			i++
 		}
-		if n == 0 && (v[i] == ' ' || v[i] == '\t') {
-			continue // overrideName drops leading blanks too: keep d for the name
+		if n == 0 && strings.IndexByte(skip, v[i]) >= 0 {
+			continue
 		}
 		d[n] = v[i]
 		n++
 	}
-	return overrideName(d[:n])
+	return d[:n]
 }
 
 // overrideContentID reports whether a block of part headers has a

@@ -235,3 +235,30 @@ func TestMethodOverridePHPPartNamesRefused(t *testing.T) {
 		}
 	}
 }
+
+// Rack 2 (Rails up to 7.0) takes a parameter's key as its first run of
+// bytes other than brackets, dropping brackets before it and after it:
+// "[_method]", "]]_method" and "_method]" are all "_method" to
+// Rack::MethodOverride, in a form body or as a multipart part's name.
+func TestMethodOverrideRackBracketsRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	const form = "application/x-www-form-urlencoded"
+	for _, c := range []struct{ ctype, body string }{
+		{form, "a=1&[_method]=DELETE"},
+		{form, "%5B%5D_method=DELETE"},
+		{form, "_method]=DELETE"},
+		{form, "[[_method]]=DELETE"},
+		{"multipart/form-data; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"[_method]\"\r\n\r\nDELETE\r\n--XyZ--\r\n"},
+		{"multipart/form-data; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"\\[\\[_method\\]\"\r\n\r\nDELETE\r\n--XyZ--\r\n"},
+	} {
+		if !postOverride(t, st, rec, c.ctype, c.body) {
+			t.Errorf("POST (%s) %q was forwarded", c.ctype, c.body)
+		}
+	}
+	for _, body := range []string{"a[_method]=1", "[method]=1", "_method]x=1", "[]=1"} {
+		if postOverride(t, st, rec, form, body) {
+			t.Errorf("POST %q was refused", body)
+		}
+	}
+}

@@ -130,6 +130,7 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideNameParam(body)
 		overrideContentID(body)
 		overrideEscaped(body)
+		overrideRackName(body)
 		mediaType(ct)
 		jsonType(ct)
 		foreignCharset(ct)
