@@ -2,19 +2,23 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/x509"
 	"fmt"
-	"github.com/portcullis/portcullis/policy"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // Outside review of rate limits, concurrency caps and resource exhaustion
@@ -227,7 +231,9 @@ func TestMaxConnsFitMemoryLimit(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.cert)
 	for _, kind := range []string{"plain", "TLS"} {
+		var logs bytes.Buffer
 		st := startStack(t, func(c *Config) {
+			c.Logger = zerolog.New(&logs)
 			c.MaxConnsPerIP = 1 << 20
 			if kind == "TLS" {
 				c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), nil)
@@ -242,6 +248,12 @@ func TestMaxConnsFitMemoryLimit(t *testing.T) {
 				}
 				return tc.c, nil
 			}
+		}
+		// The operator is told why connections stop there. (The sidecar
+		// once sized the cap in cmd and passed it in, so this line never
+		// printed for it; cmd now passes --max-conns as given.)
+		if !strings.Contains(logs.String(), "client connections capped to fit the container's memory limit") {
+			t.Errorf("%s: no log line says the cap was sized to the memory limit:\n%s", kind, logs.String())
 		}
 		perConn := midBodyCost(t, st, dial)
 		budget := int64(limit - connReserve)

@@ -29,11 +29,11 @@ const connCost = 64 << 10
 // KiB, both ends counted.
 const tlsConnCost = 96 << 10
 
-// DefaultMaxConns is Config.MaxConns when none is set: 10,000, or fewer
+// defaultMaxConns is Config.MaxConns when none is set: 10,000, or fewer
 // when the container's memory limit cannot hold that many connections of
 // connCost (tlsConnCost on a TLS listener) beside connReserve (at least
 // 256).
-func DefaultMaxConns(tls bool) int {
+func defaultMaxConns(tls bool) int {
 	limit := memoryLimit()
 	if limit <= 0 {
 		return 10000

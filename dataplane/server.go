@@ -108,7 +108,7 @@ func (c *Config) defaults() {
 		c.MaxUpstreamConn = 1024
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = DefaultMaxConns(c.TLS != nil)
+		c.MaxConns = defaultMaxConns(c.TLS != nil)
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 1024
@@ -167,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if sized && cfg.MaxConns < 10000 {
 		cfg.Logger.Info().Int("max_conns", cfg.MaxConns).Int64("memory_limit", memoryLimit()).Msg("client connections capped to fit the container's memory limit (--max-conns)")
 	}
+	cfg.MaxConns = fitConns(cfg.MaxConns, cfg.Logger)
 	keys, err := authn.NewKeys(cfg.KeyCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)

@@ -118,15 +118,6 @@ func runSidecar(args []string) int {
 	return runUntilSignal(log, "sidecar failed", func(ctx context.Context) error { return sidecar(ctx, f, log) })
 }
 
-// connCap is the client connection cap asked for: --max-conns, or when it
-// is 0 the data plane's default, sized to the memory limit.
-func (f sidecarFlags) connCap() int {
-	if f.maxConns > 0 {
-		return f.maxConns
-	}
-	return dataplane.DefaultMaxConns(f.tls.cert != "")
-}
-
 // sidecar wires the policy source, audit sink, data plane and admin
 // listener, serves until ctx ends, then drains.
 func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
@@ -141,7 +132,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: fitConns(f.connCap(), log), MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
 		GlobalLimits: src.global != nil, Clock: f.clock})
 	if err != nil {
 		return err
