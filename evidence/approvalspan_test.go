@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -22,15 +21,7 @@ func TestApprovalGrantedBeforeThePeriodKeepsItsGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := func(tm time.Time, action, target, actor string, details map[string]string) collector.Event {
-		d := map[string]string{"client": "acme-admin", "route": "POST /v1/exports/full", "requester": "alice", "max_uses": "1", "max_age": "1h0m0s"}
-		for k, v := range details {
-			d[k] = v
-		}
-		raw, _ := json.Marshal(d)
-		return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: tm.Unix(), Actor: actor,
-			Action: action, Target: target, Ticket: "CHG-1", Reason: "export", Details: raw}
-	}
+	ev := approvalEvent
 	may31 := time.Date(2026, 5, 31, 23, 30, 0, 0, time.UTC)
 	evs := []collector.Event{
 		ev(may31, "approval.request", "apr_span", "alice", nil),

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,15 +25,7 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
-	ev := func(tm time.Time, action, target, actor string, details map[string]string) collector.Event {
-		d := map[string]string{"client": "acme-admin", "route": "POST /v1/exports/full", "requester": "alice", "max_uses": "1", "max_age": "1h0m0s"}
-		for k, v := range details {
-			d[k] = v
-		}
-		raw, _ := json.Marshal(d)
-		return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: tm.Unix(), Actor: actor,
-			Action: action, Target: target, Ticket: "CHG-1", Reason: "export", Details: raw}
-	}
+	ev := approvalEvent
 	op := map[string]string{"etcd_user": "op-alice"}
 	evs := []collector.Event{
 		ev(at(3, 9), "approval.request", "apr_case", "alice", nil),
@@ -62,4 +55,15 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 			t.Errorf("%s flagged %q; want self-approval flagged: %t", id, flags[id], want)
 		}
 	}
+}
+
+// approvalEvent is a lifecycle event of acme-admin's approval target for
+// POST /v1/exports/full requested by alice (max 1 use, 1h), with details
+// added to or replacing those.
+func approvalEvent(tm time.Time, action, target, actor string, details map[string]string) collector.Event {
+	d := map[string]string{"client": "acme-admin", "route": "POST /v1/exports/full", "requester": "alice", "max_uses": "1", "max_age": "1h0m0s"}
+	maps.Copy(d, details)
+	raw, _ := json.Marshal(d)
+	return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: tm.Unix(), Actor: actor,
+		Action: action, Target: target, Ticket: "CHG-1", Reason: "export", Details: raw}
 }
