@@ -71,8 +71,11 @@ func TestSpoolPlantedFilesSkipped(t *testing.T) {
 	WaitFor(t, "the spooled and new records stored", func() bool { return len(storedRecords(t, dir)) == 15 })
 	e.Close()
 	st := e.Stats()
-	if st.DroppedSpool != 7+8+9 || st.Replayed != 10 || st.SpoolFiles != 0 {
-		t.Errorf("stats %+v: want the 24 records the planted names claim dropped, 10 replayed, an empty spool", st)
+	// The 5 new records go straight to the collector, or, when they come
+	// while the replay still has batches to send, queue behind them in the
+	// spool (order kept) and are replayed with them.
+	if st.DroppedSpool != 7+8+9 || st.Delivered+st.Spooled != 5 || st.Replayed != 10+st.Spooled || st.SpoolFiles != 0 {
+		t.Errorf("stats %+v: want the 24 records the planted names claim dropped, the 10 earlier and any spooled new ones replayed, an empty spool", st)
 	}
 	if h := e.Health(); h.LastFailure == "" {
 		t.Error("the unreadable spool files were not reported")
