@@ -98,30 +98,47 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 	// that came without one: a header nobody sent.
 	h.SetNoDefaultContentType(true)
 	s.setHost(h, x)
-	if x.peer.IsValid() {
-		h.SetCanonical(hdrForwardedFor, x.forwardedFor())
+	if x.hdr.requestID != nil {
+		h.Del("X-Request-Id") // scanHeaders let one through; the sidecar's goes in its place
 	}
-	h.SetCanonical(hdrRequestID, x.reqID)
-	if x.client != nil {
-		setIdentity(h, x)
-	}
+	x.out.lines = x.appendLines(x.out.lines[:0])
 }
 
-// setIdentity sets the identity headers of an authenticated request. The
-// key id is set only for an API key: every X-Portcullis-* header that came
-// in is gone by now, so an identity header without a value is absent.
-func setIdentity(h *fasthttp.RequestHeader, x *exchange) {
-	h.SetCanonical(hdrTenant, ro(x.client.Tenant.ID))
-	h.SetCanonical(hdrClient, ro(x.client.ID))
-	h.SetCanonical(hdrAuthMethod, ro(x.method.String()))
+// appendLines renders the header lines the sidecar adds to the request,
+// which wire writes after the request line: X-Forwarded-For, X-Request-Id
+// and, for an authenticated request, the identity headers. Every header of
+// these names that came in is gone by now (prepareRequest removed them, or
+// scanHeaders refused the request), so each line is the only one of its
+// name, and an identity header without a value is absent: the key id goes
+// only with an API key. The values need no check: ids and scope names
+// match the policy's patterns (policy/validate.go), a request id
+// validRequestID's, and the address is netip's rendering.
+func (x *exchange) appendLines(dst []byte) []byte {
+	if x.peer.IsValid() {
+		dst = appendLine(dst, "X-Forwarded-For: ", x.forwardedFor())
+	}
+	dst = appendLine(dst, "X-Request-Id: ", x.reqID)
+	if x.client == nil {
+		return dst
+	}
+	dst = appendLine(dst, "X-Portcullis-Tenant: ", ro(x.client.Tenant.ID))
+	dst = appendLine(dst, "X-Portcullis-Client: ", ro(x.client.ID))
+	dst = appendLine(dst, "X-Portcullis-Auth-Method: ", ro(x.method.String()))
 	if x.key != nil {
-		h.SetCanonical(hdrKeyID, ro(x.key.ID))
+		dst = appendLine(dst, "X-Portcullis-Key-Id: ", ro(x.key.ID))
 	}
+	dst = append(dst, "X-Portcullis-Scopes: "...)
 	if x.scopes == x.client.Scopes {
-		h.SetCanonical(hdrScopes, ro(x.client.ScopeList))
-		return
+		dst = append(dst, x.client.ScopeList...)
+	} else {
+		dst = x.appendScopes(dst)
 	}
-	h.SetCanonical(hdrScopes, x.appendScopes(x.buf[:0]))
+	return append(dst, "\r\n"...)
+}
+
+// appendLine appends the header line name (with its ": ") and value.
+func appendLine(dst []byte, name string, value []byte) []byte {
+	return append(append(append(dst, name...), value...), "\r\n"...)
 }
 
 // setHost gives the upstream the Host the policy names, or else the
@@ -204,30 +221,21 @@ func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 // what they are given; nothing may write to the result.
 func ro(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// The identity headers, in fasthttp's canonical form so that setting them
-// skips normalisation.
-var (
-	hdrRequestID    = []byte("X-Request-Id")
-	hdrForwardedFor = []byte("X-Forwarded-For")
-	hdrTenant       = []byte("X-Portcullis-Tenant")
-	hdrClient       = []byte("X-Portcullis-Client")
-	hdrAuthMethod   = []byte("X-Portcullis-Auth-Method")
-	hdrKeyID        = []byte("X-Portcullis-Key-Id")
-	hdrScopes       = []byte("X-Portcullis-Scopes")
-)
+// hdrRequestID is the response header that tells the client its request id.
+var hdrRequestID = []byte("X-Request-Id")
 
 // appendScopes renders the granted scopes when they differ from the
-// client's (a token with fewer scopes).
+// client's (a token with fewer scopes), separated by spaces.
 func (x *exchange) appendScopes(dst []byte) []byte {
+	sep := false
 	for _, sc := range x.snap.Scopes {
 		if x.scopes&sc.Bit != 0 {
-			if len(dst) > 0 {
+			if sep {
 				dst = append(dst, ' ')
 			}
-			dst = append(dst, sc.Name...)
+			dst, sep = append(dst, sc.Name...), true
 		}
 	}
-	x.buf = dst
 	return dst
 }
 

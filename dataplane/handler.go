@@ -94,6 +94,7 @@ func (x *exchange) reset() {
 	x.hdr = requestHeaders{}
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
+	x.out = wire{lines: x.out.lines[:0]}
 	x.streamed = 0
 	x.rec.Reset()
 }

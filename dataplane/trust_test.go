@@ -30,6 +30,7 @@ type recorded struct {
 	method, uri, host string
 	header, trailer   http.Header
 	body              []byte
+	from              string // the sidecar's address on the upstream connection it came on
 }
 
 // values returns every value of the header lines whose name, in any case
@@ -95,7 +96,7 @@ func (u *recorder) serve(c net.Conn) {
 		}
 		body, _ := io.ReadAll(req.Body)
 		u.mu.Lock()
-		u.reqs = append(u.reqs, recorded{req.Method, req.RequestURI, req.Host, req.Header, req.Trailer, body})
+		u.reqs = append(u.reqs, recorded{req.Method, req.RequestURI, req.Host, req.Header, req.Trailer, body, c.RemoteAddr().String()})
 		u.mu.Unlock()
 		if u.respond != nil {
 			u.respond(c, req)

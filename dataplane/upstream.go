@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -213,7 +214,7 @@ func (u *origin) send(c net.Conn, req *fasthttp.Request, w *wire, at time.Time) 
 		if ok {
 			uc.used = true
 		}
-		return false, u.write(c, req)
+		return false, timeout(w.write(c, req))
 	}
 	if sw, ok := uc.Conn.(sendWaiter); ok {
 		if out := w.encode(req); out != nil {
@@ -228,24 +229,13 @@ func (u *origin) send(c net.Conn, req *fasthttp.Request, w *wire, at time.Time) 
 	if uc.pending() {
 		return true, nil
 	}
-	return false, u.write(c, req)
+	return false, timeout(w.write(c, req))
 }
 
 // sendWaiter is a connection that writes a request and waits for its
 // response in one pass through the poller (sockConn, on Linux).
 type sendWaiter interface {
 	sendWait(p []byte) (rest []byte, stray bool, err error)
-}
-
-// write writes req to c through a pooled writer.
-func (u *origin) write(c net.Conn, req *fasthttp.Request) error {
-	bw := u.hc.AcquireWriter(c)
-	err := req.Write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	u.hc.ReleaseWriter(bw)
-	return timeout(err)
 }
 
 // done ends a response read whole: the connection goes back to the pool
@@ -401,55 +391,122 @@ func (u *upConn) pending() bool {
 // wire.Write whole and is encoded in one piece (TestWireEncodeLargeHead).
 const wireSize = 4 << 10
 
-// wireWriters holds the buffers requests are encoded in: a buffer is held
-// only from encode to release, so idle keep-alive connections hold none.
-var wireWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, wireSize) }}
+// wireBuf is what a request is rendered through: the writer fasthttp
+// writes it to, and the buffer its first flush is copied into with the
+// sidecar's header lines (wire.Write).
+type wireBuf struct {
+	bw  *bufio.Writer
+	out []byte
+}
 
-// wire renders a request into one pooled buffer, so that send can hand
-// the bytes to sendWait. Each exchange has one (exchange.out).
+// wireBufs holds the buffers requests are rendered through: a buffer is
+// held only from encode or write to release, so idle keep-alive
+// connections hold none.
+var wireBufs = sync.Pool{New: func() any {
+	return &wireBuf{bw: bufio.NewWriterSize(nil, wireSize), out: make([]byte, 0, wireSize+512)}
+}}
+
+// wireKeep is the largest splice buffer given back to the pool: one grown
+// by a head of tens of kilobytes is left to the garbage collector.
+const wireKeep = 16 << 10
+
+// wire renders a request for the upstream: what fasthttp writes, with the
+// header lines the sidecar adds (lines: X-Forwarded-For, X-Request-Id and
+// the identity headers, see appendLines) right after the request line.
+// fasthttp's header map is not used for those: setting seven headers there
+// (a copy, a CR/LF scan and a search of the map each) was a sixth of the
+// request path's instructions, and every one of them came in removed or
+// refused (prepareRequest), so the lines are the only ones of their names.
+// encode renders a request of one buffer for sendWait; write sends any
+// request to its connection, flush by flush. Each exchange has one
+// (exchange.out).
 type wire struct {
-	bw    *bufio.Writer
-	bytes []byte // what bw flushed: its buffer, until release
-	n     int    // writes bw made
+	lines []byte   // the sidecar's header lines, CRLF-terminated (prepareRequest)
+	b     *wireBuf // held from encode or write to release
+	c     net.Conn // write: where each flush goes; nil while encoding
+	bytes []byte   // encode: the one flush, lines spliced in, until release
+	n     int      // flushes so far
 }
 
-// errSplit stops an encoding that needs more than one write.
-var errSplit = errors.New("dataplane: request larger than one buffer")
+var (
+	// errSplit stops an encoding that needs more than one write.
+	errSplit = errors.New("dataplane: request larger than one buffer")
+	// errRequestLine stops a request whose first write does not hold its
+	// request line; fasthttp writes the head in one piece, so it cannot
+	// happen, and the request is not sent without its identity lines.
+	errRequestLine = errors.New("dataplane: request line not found in the rendered request")
+)
 
-// Write keeps p, the buffer's one flush; a second write means the request
-// did not fit.
+// Write splices the sidecar's lines into the first flush, after the
+// request line, and keeps it (encode: a second flush means the request did
+// not fit) or writes it and every later flush to the connection (write).
 func (w *wire) Write(p []byte) (int, error) {
-	if w.n++; w.n > 1 {
-		return 0, errSplit
+	n := len(p)
+	if w.n++; w.n == 1 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 1 || p[i-1] != '\r' {
+			return 0, errRequestLine
+		}
+		out := append(append(w.b.out[:0], p[:i+1]...), w.lines...)
+		p = append(out, p[i+1:]...)
+		w.b.out = p
 	}
-	w.bytes = p
-	return len(p), nil
+	if w.c == nil {
+		if w.n > 1 {
+			return 0, errSplit
+		}
+		w.bytes = p
+		return n, nil
+	}
+	if _, err := w.c.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
-// encode renders req and returns its bytes, valid until release, or nil
-// when req takes more than one write to the writer (a head and a body over
-// 4 KiB together) or has a body stream: it is then rendered again, through
-// the writer, and only such requests pay for the attempt. A head over 4 KiB
-// alone is one write, and is returned whole.
+// start takes a buffer for one rendering, to c (write) or kept (c nil).
+func (w *wire) start(c net.Conn) *bufio.Writer {
+	w.b = wireBufs.Get().(*wireBuf)
+	w.b.bw.Reset(w)
+	w.c, w.bytes, w.n = c, nil, 0
+	return w.b.bw
+}
+
+// encode renders req with its lines and returns its bytes, valid until
+// release, or nil when req takes more than one write to the writer (a head
+// and a body over 4 KiB together) or has a body stream: it is then
+// rendered again by write, and only such requests pay for the attempt. A
+// head over 4 KiB alone is one write, and is returned whole.
 func (w *wire) encode(req *fasthttp.Request) []byte {
 	if req.IsBodyStream() {
 		return nil
 	}
-	w.bw = wireWriters.Get().(*bufio.Writer)
-	w.bw.Reset(w)
-	w.bytes, w.n = nil, 0
-	if req.Write(w.bw) != nil || w.bw.Flush() != nil || w.n != 1 {
+	bw := w.start(nil)
+	if req.Write(bw) != nil || bw.Flush() != nil || w.n != 1 {
 		w.release()
 		return nil
 	}
 	return w.bytes
 }
 
+// write sends req with its lines to c.
+func (w *wire) write(c net.Conn, req *fasthttp.Request) error {
+	bw := w.start(c)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	w.release()
+	return err
+}
+
 // release gives the buffer back; the bytes encode returned are gone.
 func (w *wire) release() {
-	if w.bw != nil {
-		w.bw.Reset(nil)
-		wireWriters.Put(w.bw)
+	if b := w.b; b != nil {
+		b.bw.Reset(nil)
+		if cap(b.out) <= wireKeep {
+			wireBufs.Put(b)
+		}
 	}
-	w.bw, w.bytes = nil, nil
+	w.b, w.c, w.bytes = nil, nil, nil
 }

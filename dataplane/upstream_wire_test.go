@@ -10,12 +10,13 @@ import (
 )
 
 // TestWireEncode checks the one-buffer encoding of a request for
-// sendWait: the same bytes the writer would send, and nil when the
+// sendWait: the bytes fasthttp writes with the sidecar's lines after the
+// request line, and nil when the
 // request takes more than one buffer or has a body stream, so that it
 // goes out through the writer instead; the buffer is held only until
 // release (an idle connection's exchange holds none).
 func TestWireEncode(t *testing.T) {
-	var w wire
+	w := wire{lines: []byte("X-Request-Id: r-1\r\nX-Portcullis-Tenant: acme\r\n")}
 	for _, c := range []struct {
 		name string
 		body int
@@ -25,24 +26,26 @@ func TestWireEncode(t *testing.T) {
 		req.Header.SetMethod("POST")
 		req.SetRequestURI("/v1/records?x=1")
 		req.Header.SetHost("upstream")
-		req.Header.Set("X-Portcullis-Tenant", "acme")
+		req.Header.Set("X-Keep", "1")
 		req.SetBodyString(strings.Repeat("b", c.body))
-		var want bytes.Buffer
-		bw := bufio.NewWriter(&want)
+		var rendered bytes.Buffer
+		bw := bufio.NewWriter(&rendered)
 		req.Write(bw)
 		bw.Flush()
+		line, rest, _ := bytes.Cut(rendered.Bytes(), []byte("\r\n"))
+		want := bytes.Join([][]byte{line, []byte("\r\n"), w.lines, rest}, nil)
 
 		got := w.encode(req)
 		switch {
-		case c.one && !bytes.Equal(got, want.Bytes()):
-			t.Errorf("%s: encode = %q, want %q", c.name, got, want.Bytes())
+		case c.one && !bytes.Equal(got, want):
+			t.Errorf("%s: encode = %q, want %q", c.name, got, want)
 		case !c.one && got != nil:
 			t.Errorf("%s: encode = %d bytes, want nil (more than one buffer)", c.name, len(got))
-		case !c.one && w.bw != nil:
+		case !c.one && w.b != nil:
 			t.Errorf("%s: a failed encode kept its buffer", c.name)
 		}
 		w.release()
-		if w.bw != nil || w.bytes != nil {
+		if w.b != nil || w.bytes != nil {
 			t.Fatalf("%s: release kept the buffer", c.name)
 		}
 	}
