@@ -293,8 +293,12 @@ func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
 }
 
 // scrubResponse removes the upstream's hop-by-hop headers and those its
-// Connection header lists. Most responses carry none, and then one pass
-// over the headers is all it costs.
+// Connection lines list, in any case: the response head keeps the
+// upstream's spelling of names (readHead), and fasthttp's Peek and Del
+// match such a name's exact case, so a "connection: x-debug" from a Node
+// or HTTP/2 upstream reached the client with the header it named. Most
+// responses carry none, and then one pass over the headers is all it
+// costs.
 func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 	hop := false
 	for k := range h.All() {
@@ -305,8 +309,37 @@ func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 	if !hop {
 		return
 	}
-	delListed(h, h.Peek("Connection"), x)
-	for _, name := range hopByHop {
-		h.Del(name)
+	x.buf = x.buf[:0] // the names the Connection lines list, each ended by ','
+	for k, v := range h.All() {
+		if bytes.EqualFold(k, []byte("Connection")) {
+			x.buf = append(append(x.buf, v...), ',')
+		}
 	}
+	// x.uri, the target (sent by now), gathers the names to delete as the
+	// header spells them, each ended by '\n': deleting moves the storage
+	// a name aliases, so all are found first, in one pass.
+	x.uri = x.uri[:0]
+	for k := range h.All() {
+		if isHopByHop(k) || inList(x.buf, k) {
+			x.uri = append(append(x.uri, k...), '\n')
+		}
+	}
+	for names := x.uri; len(names) > 0; {
+		i := bytes.IndexByte(names, '\n')
+		h.DelBytes(names[:i]) // every line of that spelling
+		names = names[i+1:]
+	}
+}
+
+// inList reports whether list, names each ended by ',', holds name in
+// any case.
+func inList(list, name []byte) bool {
+	for len(list) > 0 {
+		i := bytes.IndexByte(list, ',')
+		if bytes.EqualFold(trimOWS(list[:i]), name) {
+			return true
+		}
+		list = list[i+1:]
+	}
+	return false
 }

@@ -1,0 +1,60 @@
+package dataplane
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// An upstream's hop-by-hop response headers never reach the client, in
+// whatever case the upstream spells them (Node and HTTP/2 gateways send
+// lower-case names; the response head keeps the upstream's spelling),
+// and neither do the headers its Connection lines list, nor a Connection
+// line of its own beside the sidecar's.
+func TestResponseHopByHopAnyCase(t *testing.T) {
+	big := strings.Repeat("b", streamAbove+1)
+	heads := []string{
+		"connection: X-Internal-Debug, keep-alive\r\nkeep-alive: timeout=5\r\nupgrade: h2c\r\nproxy-authenticate: Basic\r\nte: trailers\r\n",
+		"Connection: x-internal-debug\r\nKeep-Alive: timeout=5\r\nUPGRADE: h2c\r\n",
+		"Connection: close, X-Internal-Debug\r\n",
+		"Connection: keep-alive\r\nconnection: X-Internal-Debug\r\n",
+		"connection: content-type, X-INTERNAL-DEBUG\r\n", // a name fasthttp gives back as its default once deleted
+	}
+	bodies := map[string]string{"small": "ok", "streamed": big}
+	up := startRawUpstream(t, func(r *http.Request) []byte {
+		i := int(r.URL.Path[len(r.URL.Path)-1] - '0')
+		body := bodies[r.URL.Query().Get("size")]
+		return []byte("HTTP/1.1 200 OK\r\n" + heads[i] + "X-Internal-Debug: secret\r\nContent-Type: text/plain\r\nContent-Length: " +
+			itoa(len(body)) + "\r\n\r\n" + body)
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	st.store.Swap(withoutLimits(t, loadExample(t)))
+	for size, body := range bodies {
+		for i := range heads {
+			r := do(t, st.addr, "GET", "/v1/users/"+itoa(i)+"?size="+size, key(hrisKey), "")
+			if r.status != 200 || r.body != body {
+				t.Fatalf("%s %d: status %d body of %d bytes, want 200 and the upstream's", size, i, r.status, len(r.body))
+			}
+			for _, name := range []string{"X-Internal-Debug", "Keep-Alive", "Upgrade", "Proxy-Authenticate", "Te"} {
+				if v := r.header.Values(name); len(v) > 0 {
+					t.Errorf("%s %d: the client got %s %q, a hop-by-hop header of the upstream's", size, i, name, v)
+				}
+			}
+			if v := r.header.Values("Connection"); len(v) > 1 || len(v) == 1 && v[0] != "close" {
+				t.Errorf("%s %d: the client got Connection %q, want the sidecar's own only", size, i, v)
+			}
+		}
+	}
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		if n /= 10; n == 0 {
+			return string(b[i:])
+		}
+	}
+}
