@@ -331,15 +331,18 @@ func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 	}
 }
 
-// inList reports whether list, names each ended by ',', holds name in
+// inList reports whether list, names separated by ',', holds name in
 // any case.
 func inList(list, name []byte) bool {
 	for len(list) > 0 {
 		i := bytes.IndexByte(list, ',')
+		if i < 0 {
+			i = len(list)
+		}
 		if bytes.EqualFold(trimOWS(list[:i]), name) {
 			return true
 		}
-		list = list[i+1:]
+		list = list[min(i+1, len(list)):]
 	}
 	return false
 }

@@ -279,7 +279,21 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (bool, error
 	resp.SkipBody = head || mustSkipBody(h.StatusCode())
 	// A body delimited by the end of the connection (no length, not
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
-	return !h.ConnectionClose(), nil
+	return !h.ConnectionClose() && !listsClose(h), nil
+}
+
+// listsClose reports whether a Connection line of h lists "close" in
+// another spelling or beside other names ("Close", "close, x-debug"):
+// fasthttp marks ConnectionClose only for a line that is exactly "close",
+// and the upstream reads no further request on the connection (RFC 9112
+// section 9.6).
+func listsClose(h *fasthttp.ResponseHeader) bool {
+	for k, v := range h.All() {
+		if len(k) == len("Connection") && bytes.EqualFold(k, []byte("Connection")) && inList(v, []byte("close")) {
+			return true
+		}
+	}
+	return false
 }
 
 // framed reports whether a response head with status st and declared

@@ -1,9 +1,13 @@
 package dataplane
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An upstream's hop-by-hop response headers never reach the client, in
@@ -56,5 +60,47 @@ func itoa(n int) string {
 		if n /= 10; n == 0 {
 			return string(b[i:])
 		}
+	}
+}
+
+// An upstream that ends a connection with "Connection: Close", or lists
+// close among other names, gets no further request on it: fasthttp takes
+// only a line that is exactly "close", and the connection went back to
+// the pool, where the next request, another client's, waited for an
+// answer that never came until the upstream timeout (RFC 9112 section
+// 9.6). The upstream here answers the first request of each connection
+// that way and then reads nothing more on it.
+func TestUpstreamConnectionCloseAnySpelling(t *testing.T) {
+	for _, value := range []string{"Close", "close, X-Debug", "keep-alive, CLOSE"} {
+		t.Run(value, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			t.Cleanup(func() { close(done); ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+							return
+						}
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: "+value+"\r\nContent-Length: 2\r\n\r\nok")
+						<-done // the connection stays open, and unread
+					}()
+				}
+			}()
+			st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout = ln.Addr().String(), 5*time.Second })
+			for i := range 2 {
+				if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 || r.body != "ok" {
+					t.Fatalf("request %d: status %d body %q, want 200 ok from a new upstream connection", i, r.status, r.body)
+				}
+			}
+		})
 	}
 }
