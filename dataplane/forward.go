@@ -293,20 +293,21 @@ func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
 }
 
 // scrubResponse removes the upstream's hop-by-hop headers and those its
-// Connection lines list, in any case: the response head keeps the
-// upstream's spelling of names (readHead), and fasthttp's Peek and Del
-// match such a name's exact case, so a "connection: x-debug" from a Node
-// or HTTP/2 upstream reached the client with the header it named. Most
-// responses carry none, and then one pass over the headers is all it
-// costs.
+// Connection lines list, and its X-Request-Id (forward sets the
+// sidecar's), in any case: the response head keeps the upstream's
+// spelling of names (readHead), and fasthttp's Peek, Del and Set match
+// such a name's exact case, so a "connection: x-debug" from a Node or
+// HTTP/2 upstream reached the client with the header it named, and an
+// "X-Request-ID" came before the sidecar's. Most responses carry none,
+// and then one pass over the headers is all it costs.
 func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
-	hop := false
+	found := false
 	for k := range h.All() {
-		if hop = isHopByHop(k); hop {
+		if found = scrubbed(k); found {
 			break
 		}
 	}
-	if !hop {
+	if !found {
 		return
 	}
 	x.buf = x.buf[:0] // the names the Connection lines list, each ended by ','
@@ -320,7 +321,7 @@ func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 	// a name aliases, so all are found first, in one pass.
 	x.uri = x.uri[:0]
 	for k := range h.All() {
-		if isHopByHop(k) || inList(x.buf, k) {
+		if scrubbed(k) || inList(x.buf, k) {
 			x.uri = append(append(x.uri, k...), '\n')
 		}
 	}
@@ -329,6 +330,12 @@ func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 		h.DelBytes(names[:i]) // every line of that spelling
 		names = names[i+1:]
 	}
+}
+
+// scrubbed reports whether a response header named name is removed
+// whatever the Connection lines list: a hop-by-hop one, or X-Request-Id.
+func scrubbed(name []byte) bool {
+	return isHopByHop(name) || len(name) == len(hdrRequestID) && bytes.EqualFold(name, hdrRequestID)
 }
 
 // inList reports whether list, names separated by ',', holds name in

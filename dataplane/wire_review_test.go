@@ -104,3 +104,19 @@ func TestUpstreamConnectionCloseAnySpelling(t *testing.T) {
 		})
 	}
 }
+
+// The response's X-Request-Id is the sidecar's, the id of the audit
+// record, once: an upstream that sends its own in another spelling
+// (x-request-id, as many frameworks echo it) had the client get both,
+// the upstream's first, which is the one most clients read.
+func TestResponseRequestIDIsTheSidecars(t *testing.T) {
+	up := startRawUpstream(t, func(r *http.Request) []byte {
+		return []byte("HTTP/1.1 200 OK\r\nx-request-id: forged-1\r\nX-REQUEST-ID: forged-2\r\nX-Request-ID: forged-3\r\nContent-Length: 2\r\n\r\nok")
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	r := do(t, st.addr, "GET", "/v1/status", nil, "")
+	rec := st.sink.last(t)
+	if v := r.header.Values("X-Request-Id"); r.status != 200 || len(v) != 1 || v[0] != string(rec.RequestID()) {
+		t.Fatalf("status %d, X-Request-Id %q, want 200 and only the audit record's %q", r.status, v, rec.RequestID())
+	}
+}
