@@ -101,27 +101,60 @@ func (s *Store) loadLastDigest(n uint64) error {
 func (s *Store) pub() ed25519.PublicKey { return s.cfg.SigningKey.Public().(ed25519.PublicKey) }
 
 // collectBatchIDs records the batch ids of closed segment n, up to the last
-// trusted entry when it was sealed over a break.
+// trusted entry when it was sealed over a break. They are taken only from
+// the entries its signed digest vouches for: the chain from its first hash
+// to its last. A line planted by someone who can write the directory
+// named a batch id a sender would use next, and the collector answered
+// that batch as a duplicate without storing it; the line removed
+// afterwards, verify found the trail intact
+// (TestPlantedBatchIDDoesNotSuppressBatch). A segment whose entries do
+// not chain from the one hash to the other (Verify reports it) gives no
+// ids: a retry is then stored twice rather than lost.
 func (s *Store) collectBatchIDs(n uint64) error {
+	d, _, err := s.readDigest(n)
+	if err != nil {
+		return nil // Verify reports it; no id is taken from an unsigned segment
+	}
 	limit := -1
-	if d, _, err := s.readDigest(n); err == nil && d.Break != "" {
+	if d.Break != "" {
 		limit = d.TrustedEntries
 	}
-	_, _, err := segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
-		if limit >= 0 && i >= limit {
-			return nil
+	first, okFirst := parseHash(d.FirstHash)
+	last, okLast := parseHash(d.LastHash)
+	if !okFirst || !okLast || limit == 0 {
+		return nil
+	}
+	var ids []entryHeader
+	seq, prev, reached := d.FirstSeq-1, [32]byte{}, false
+	_, _, err = segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
+		if limit >= 0 && i >= limit || reached {
+			return io.EOF
 		}
-		var l entryLine
-		var h entryHeader
-		if json.Unmarshal(line, &l) == nil && json.Unmarshal(l.Body, &h) == nil {
-			s.rememberBatch(&h)
+		if i == 0 {
+			var l entryLine
+			if json.Unmarshal(line, &l) != nil {
+				return io.EOF
+			}
+			prev, _ = parseHash(l.Prev) // the segment's first entry is known by its hash
 		}
+		h, hash, why := chainLink(line, seq, prev)
+		if why != "" || i == 0 && hash != first {
+			return io.EOF
+		}
+		seq, prev = h.Seq, hash
+		ids = append(ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
-	if errors.Is(err, errLineTooLong) {
-		return nil // Verify reports it; the ids after it are not needed to refuse duplicates.
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errLineTooLong) {
+		return err
 	}
-	return err
+	if reached {
+		for i := range ids {
+			s.rememberBatch(&ids[i])
+		}
+	}
+	return nil
 }
 
 // rememberBatch records a stored batch id (per sender) and the lifecycle
@@ -254,23 +287,38 @@ func unsignedReason(w *openWalk, head *storeHead, headErr error) string {
 // reports whether the collector's key signed it.
 func checkLink(line []byte, seq uint64, prev [32]byte, pub ed25519.PublicKey) (h *entryHeader, hash [32]byte, signed bool, why string) {
 	var l entryLine
+	h, hash, why = chainLinkOf(line, seq, prev, &l)
+	if why != "" {
+		return nil, hash, false, why
+	}
+	return h, hash, l.signedBy(pub, hash), ""
+}
+
+// chainLink is checkLink without the signature.
+func chainLink(line []byte, seq uint64, prev [32]byte) (h *entryHeader, hash [32]byte, why string) {
+	var l entryLine
+	return chainLinkOf(line, seq, prev, &l)
+}
+
+// chainLinkOf is chainLink decoding the line into l.
+func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entryHeader, hash [32]byte, why string) {
 	h = new(entryHeader)
-	if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Body, h) != nil {
-		return nil, hash, false, "not an entry"
+	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, h) != nil {
+		return nil, hash, "not an entry"
 	}
 	p, okPrev := parseHash(l.Prev)
 	hash, okHash := parseHash(l.Hash)
 	switch {
 	case !okPrev || !okHash:
-		return nil, hash, false, "malformed prev or hash"
+		return nil, hash, "malformed prev or hash"
 	case p != prev:
-		return nil, hash, false, "prev does not name the entry before"
+		return nil, hash, "prev does not name the entry before"
 	case chainHash(p, l.Body) != hash:
-		return nil, hash, false, "content does not hash to the stored hash"
+		return nil, hash, "content does not hash to the stored hash"
 	case h.Seq != seq+1:
-		return nil, hash, false, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
+		return nil, hash, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
 	}
-	return h, hash, l.signedBy(pub, hash), ""
+	return h, hash, ""
 }
 
 // readHead reads and checks the signed head.
