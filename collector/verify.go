@@ -102,22 +102,30 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 
 // verifier walks the chain segment by segment.
 type verifier struct {
-	dir        string
-	pub        ed25519.PublicKey
-	opts       VerifyOptions
-	rep        VerifyReport
-	digests    map[uint64]*segmentDigest
-	sigs       map[uint64]string
-	prev       [32]byte
-	prevKnown  bool
-	seq        uint64
-	hashAt     map[uint64][32]byte
-	head       *storeHead
-	lastSigned uint64    // newest entry after the head with its own signature
-	signedAt   time.Time // time of that entry
-	oldestTail time.Time // time of the oldest entry after the last signed one
-	newestTail time.Time // time of the newest entry after the last signed one
-	expired    map[uint64]bool
+	dir       string
+	pub       ed25519.PublicKey
+	opts      VerifyOptions
+	rep       VerifyReport
+	digests   map[uint64]*segmentDigest
+	sigs      map[uint64]string
+	prev      [32]byte
+	prevKnown bool
+	seq       uint64
+	// hashAt holds the chain hash of the entries a head or digest names
+	// (wanted), not of every entry: verify's memory would grow with the
+	// store's entries (TestVerifyMemoryBoundedInEntries).
+	hashAt map[uint64][32]byte
+	wanted map[uint64]bool
+	// expect is VerifyOptions.ExpectHead decoded (nil: none, or not a
+	// hash), and expectFound whether an entry has it.
+	expect      *[32]byte
+	expectFound bool
+	head        *storeHead
+	lastSigned  uint64    // newest entry after the head with its own signature
+	signedAt    time.Time // time of that entry
+	oldestTail  time.Time // time of the oldest entry after the last signed one
+	newestTail  time.Time // time of the newest entry after the last signed one
+	expired     map[uint64]bool
 	// newest is the valid retention entry of the highest segment: it
 	// accounts for the deletion of every earlier segment as old (see
 	// resolveGone), whose own entries went with the segment holding them.
@@ -165,6 +173,7 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 	v.checkDigests(digests)
 	head, headErr := v.readHead()
 	v.head = head
+	v.want(head)
 	last := lastOf(segs, digests, head)
 	present := map[uint64]bool{}
 	for _, n := range segs {
@@ -193,6 +202,37 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 		v.problem(0, -1, 0, ProblemEmpty, "the store in %q holds no entries (use --allow-empty if that is expected)", dir)
 	}
 	return &v.rep, nil
+}
+
+// want notes the entries whose hashes are compared at the end: those the
+// head, the digests and the published heads name, and the expected head.
+func (v *verifier) want(head *storeHead) {
+	v.wanted = map[uint64]bool{0: true}
+	if head != nil {
+		v.wanted[head.Seq] = true
+	}
+	for _, d := range v.digests {
+		v.wanted[d.LastSeq] = true
+	}
+	for _, p := range append([]*PublishedHead{v.opts.Published}, v.opts.OtherPublished...) {
+		if p != nil {
+			v.wanted[p.Seq] = true
+		}
+	}
+	if h, ok := parseHash(v.opts.ExpectHead); ok && hex.EncodeToString(h[:]) == v.opts.ExpectHead {
+		v.expect = &h
+	}
+}
+
+// keep records the hash of entry seq when it is wanted, and whether it
+// is the expected head.
+func (v *verifier) keep(seq uint64, h [32]byte) {
+	if v.wanted[seq] {
+		v.hashAt[seq] = h
+	}
+	if v.expect != nil && seq > 0 && h == *v.expect {
+		v.expectFound = true
+	}
 }
 
 func lastOf(segs, digests []uint64, head *storeHead) uint64 {
@@ -280,7 +320,7 @@ func (v *verifier) absent(n uint64) {
 	v.gone = append(v.gone, n)
 	v.prev, v.prevKnown = parseHash(d.LastHash)
 	v.seq = d.LastSeq
-	v.hashAt[d.LastSeq] = v.prev
+	v.keep(d.LastSeq, v.prev)
 }
 
 // resolveGone accepts absent segments covered by a valid retention entry:
@@ -476,7 +516,7 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 		v.problem(n, i, b.Seq, ProblemSequenceGap, "seq %d follows seq %d", b.Seq, v.seq)
 	}
 	v.prev, v.prevKnown, v.seq = stored, true, b.Seq
-	v.hashAt[b.Seq] = stored
+	v.keep(b.Seq, stored)
 	v.checkTailEntry(&l, stored, &b)
 	v.count(n, i, &b)
 }
@@ -682,10 +722,8 @@ func (v *verifier) checkPublished() {
 		}
 	}
 	if e := v.opts.ExpectHead; e != "" {
-		for seq, h := range v.hashAt {
-			if seq > 0 && hex.EncodeToString(h[:]) == e {
-				return
-			}
+		if v.expectFound {
+			return
 		}
 		v.problem(0, -1, 0, ProblemRolledBack, "no entry has the expected head hash %s: the store was rolled back, emptied or replaced", e)
 	}
