@@ -95,7 +95,18 @@ type VerifyReport struct {
 	HeadSeq  uint64    `json:"head_seq"`
 	HeadHash string    `json:"head_hash"`
 	Problems []Problem `json:"problems"`
+	// OmittedProblems counts the problems with entries found after
+	// maxEntryProblems of them were listed (one summary problem says so).
+	OmittedProblems int `json:"omitted_problems,omitempty"`
+	entryProblems   int
 }
+
+// maxEntryProblems bounds the problems with entries a report lists: a
+// segment of junk lines made one (and held its text) for every line, so
+// verify's report and memory grew with the file
+// (TestVerifyProblemsBounded). Problems of segments, heads and anchors
+// are always listed.
+const maxEntryProblems = 1000
 
 // OK reports whether no problem was found.
 func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
@@ -250,6 +261,15 @@ func lastOf(segs, digests []uint64, head *storeHead) uint64 {
 }
 
 func (v *verifier) problem(seg uint64, entry int, seq uint64, what, format string, args ...any) {
+	if entry >= 0 {
+		if v.rep.entryProblems++; v.rep.entryProblems > maxEntryProblems {
+			if v.rep.OmittedProblems++; v.rep.OmittedProblems == 1 {
+				v.rep.Problems = append(v.rep.Problems, Problem{Segment: seg, Entry: -1, What: what,
+					Detail: fmt.Sprintf("more than %d problems with entries; the others are counted in omitted_problems, not listed", maxEntryProblems)})
+			}
+			return
+		}
+	}
 	v.rep.Problems = append(v.rep.Problems, Problem{Segment: seg, Entry: entry, Seq: seq, What: what, Detail: fmt.Sprintf(format, args...)})
 }
 

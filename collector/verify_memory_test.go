@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
@@ -71,5 +72,33 @@ func TestVerifyMemoryBoundedInEntries(t *testing.T) {
 	t.Logf("live heap at the last of %d entries %d bytes, of %d entries %d: %.1f bytes an entry", small, a, large, b, perEntry)
 	if perEntry > 16 {
 		t.Errorf("verify holds %.1f bytes for every entry of a store: its memory grows with the store", perEntry)
+	}
+}
+
+// A segment of junk lines made verify record a problem, with its text,
+// for every line: its report, and its memory, grew with the file (a few
+// MB of newlines written into the data directory held hundreds of MB).
+// Problems with entries past the first maxEntryProblems are counted, not
+// listed, and the report still fails. Not parallel: it measures the
+// process's heap.
+func TestVerifyProblemsBounded(t *testing.T) {
+	dir := t.TempDir()
+	pub := newTestKey(t).Public().(ed25519.PublicKey)
+	const lines = 300_000
+	if err := os.WriteFile(filepath.Join(dir, segName(1)), bytes.Repeat([]byte("x\n"), lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(dir, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || !hasProblem(rep, 1, ProblemCorruptEntry) {
+		t.Fatalf("a segment of junk passed: %d problems", len(rep.Problems))
+	}
+	if len(rep.Problems) > maxEntryProblems+10 {
+		t.Errorf("verify listed %d problems for %d junk lines: its report grows with the file", len(rep.Problems), lines)
+	}
+	if rep.OmittedProblems != lines-maxEntryProblems {
+		t.Errorf("omitted %d problems, want %d", rep.OmittedProblems, lines-maxEntryProblems)
 	}
 }
