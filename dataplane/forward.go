@@ -23,7 +23,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.body == nil {
 		x.body = new(responseBody)
 	}
-	streamed, err := s.upstream.roundTrip(req, &ctx.Response, x.body, &x.out, s.responseLimit(x))
+	got, err := s.upstream.roundTrip(req, &ctx.Response, x.body, &x.out, s.responseLimit(x))
 	if err != nil {
 		d := audit.UpstreamError
 		switch {
@@ -37,12 +37,14 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	x.rec.Decision = audit.Allowed
-	scrubResponse(&ctx.Response.Header, x)
+	if got.scrub {
+		scrubResponse(&ctx.Response.Header, x)
+	}
 	ctx.Response.Header.SetCanonical(hdrRequestID, x.reqID)
 	switch {
-	case streamed && x.body.toClose(req):
+	case got.streamed && x.body.toClose(req):
 		s.streamToClose(ctx, x) // stream10.go: HTTP/1.0, unknown length
-	case streamed:
+	case got.streamed:
 		s.stream(ctx, x)
 	}
 }
@@ -298,18 +300,9 @@ func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
 // spelling of names (readHead), and fasthttp's Peek, Del and Set match
 // such a name's exact case, so a "connection: x-debug" from a Node or
 // HTTP/2 upstream reached the client with the header it named, and an
-// "X-Request-ID" came before the sidecar's. Most responses carry none,
-// and then one pass over the headers is all it costs.
+// "X-Request-ID" came before the sidecar's. readHead tells whether a
+// response holds any (most hold none), in the one pass it makes.
 func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
-	found := false
-	for k := range h.All() {
-		if found = scrubbed(k); found {
-			break
-		}
-	}
-	if !found {
-		return
-	}
 	x.buf = x.buf[:0] // the names the Connection lines list, each ended by ','
 	for k, v := range h.All() {
 		if bytes.EqualFold(k, []byte("Connection")) {

@@ -85,18 +85,24 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 // The request goes out as the data plane left it: prepareRequest set its
 // target, already normalised, and its Host, so the URI is never parsed
 // again here (a parse and a re-render of the target per request).
-func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, w *wire, limit int64) (streamed bool, err error) {
+func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, w *wire, limit int64) (got answer, err error) {
 	resp.Reset()
 	cc, c, err := u.sendOn(req, w)
 	if err != nil {
-		return false, err
+		return answer{}, err
 	}
 	br := u.hc.AcquireReader(c)
-	if streamed, err = u.receive(br, c, cc, req, resp, body, limit); err != nil {
+	if got, err = u.receive(br, c, cc, req, resp, body, limit); err != nil {
 		u.hc.ReleaseReader(br)
 		u.close(cc)
 	}
-	return streamed, err
+	return got, err
+}
+
+// answer is what roundTrip tells of a response besides its error.
+type answer struct {
+	streamed bool // the body is left for body to stream
+	scrub    bool // the head holds headers scrubResponse removes
 }
 
 // sendOn takes a connection and sends req on it, encoded by w when it is
@@ -126,26 +132,26 @@ func (u *origin) sendOn(req *fasthttp.Request, w *wire) (any, net.Conn, error) {
 // receive reads the response head from br and then the body, or hands the
 // body to body to stream. It ends the connection's use unless it streams
 // or fails; on failure the caller closes the connection.
-func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (bool, error) {
-	keep, err := readHead(br, resp, req.Header.IsHead())
+func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (answer, error) {
+	hd, err := readHead(br, resp, req.Header.IsHead())
 	if err != nil {
-		return false, err
+		return answer{}, err
 	}
-	keep = keep && !req.ConnectionClose()
+	keep := hd.keep && !req.ConnectionClose()
 	switch cl := resp.Header.ContentLength(); {
 	case resp.SkipBody:
 	case int64(cl) > limit:
-		return false, errResponseTooLarge
+		return answer{}, errResponseTooLarge
 	case cl >= 0 && cl <= streamAbove:
 		if err := resp.ReadBody(br, cl); err != nil {
-			return false, timeout(err)
+			return answer{}, timeout(err)
 		}
 	default:
 		body.start(u, c, cc, br, cl, limit, keep)
-		return true, nil
+		return answer{streamed: true, scrub: hd.scrub}, nil
 	}
 	u.done(cc, br, keep)
-	return false, nil
+	return answer{scrub: hd.scrub}, nil
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without
@@ -255,45 +261,54 @@ func (u *origin) done(cc any, br *bufio.Reader, keep bool) {
 
 // readHead reads the final response head into resp, skipping at most
 // maxInterim 1xx responses (RFC 9110 section 15.2), and reports whether
-// the connection may be reused. A 101 (nothing was asked to upgrade), a
-// 1xx or 204 with a body length, or a 304 with chunked coding is
-// errFraming (RFC 9110 section 8.6, RFC 9112 section 6.3).
-func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (bool, error) {
+// the connection may be reused and whether the head holds headers
+// scrubResponse removes. A 101 (nothing was asked to upgrade), a 1xx or
+// 204 with a body length, or a 304 with chunked coding is errFraming (RFC
+// 9110 section 8.6, RFC 9112 section 6.3).
+func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, error) {
 	h := &resp.Header
 	h.DisableNormalizing()
 	for n := 0; ; n++ {
 		if err := h.Read(br); err != nil {
-			return false, timeout(err)
+			return headOf{}, timeout(err)
 		}
 		st := h.StatusCode()
 		if !framed(st, h.ContentLength()) {
-			return false, errFraming
+			return headOf{}, errFraming
 		}
 		if st >= 200 {
 			break
 		}
 		if n == maxInterim {
-			return false, errFraming
+			return headOf{}, errFraming
 		}
 	}
 	resp.SkipBody = head || mustSkipBody(h.StatusCode())
 	// A body delimited by the end of the connection (no length, not
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
-	return !h.ConnectionClose() && !listsClose(h), nil
-}
-
-// listsClose reports whether a Connection line of h lists "close" in
-// another spelling or beside other names ("Close", "close, x-debug"):
-// fasthttp marks ConnectionClose only for a line that is exactly "close",
-// and the upstream reads no further request on the connection (RFC 9112
-// section 9.6).
-func listsClose(h *fasthttp.ResponseHeader) bool {
+	hd := headOf{keep: !h.ConnectionClose()}
 	for k, v := range h.All() {
-		if len(k) == len("Connection") && bytes.EqualFold(k, []byte("Connection")) && inList(v, []byte("close")) {
-			return true
+		if scrubbed(k) {
+			hd.scrub = true
+			hd.keep = hd.keep && !listsClose(k, v)
 		}
 	}
-	return false
+	return hd, nil
+}
+
+// headOf is what readHead tells of a response head.
+type headOf struct {
+	keep  bool // the connection may carry another request
+	scrub bool // a header scrubResponse removes came (scrubbed)
+}
+
+// listsClose reports whether header k: v is a Connection line that lists
+// "close" in another spelling or beside other names ("Close", "close,
+// x-debug"): fasthttp marks ConnectionClose only for a line that is
+// exactly "close", and the upstream reads no further request on the
+// connection (RFC 9112 section 9.6).
+func listsClose(k, v []byte) bool {
+	return len(k) == len("Connection") && bytes.EqualFold(k, []byte("Connection")) && inList(v, []byte("close"))
 }
 
 // framed reports whether a response head with status st and declared
