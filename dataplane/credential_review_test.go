@@ -152,3 +152,38 @@ func TestHMACSecretFileRotatedWithoutPush(t *testing.T) {
 		t.Errorf("preparing the policy again counted as hearing from the control plane")
 	}
 }
+
+// TestKeyWindowBeyondNanosecondRange: a key record's not_before, not_after
+// and created_at are RFC 3339 times of any year, and the sidecar compares
+// them as unix nanoseconds, which end in 2262 and start in 1677. A key
+// parked with not_before in year 9999 authenticated at once (the
+// nanoseconds wrapped to 1816), one that expired in 1600 authenticated
+// until 2184, and one made never to expire (not_after in 9999) was refused
+// (an outside review).
+func TestKeyWindowBeyondNanosecondRange(t *testing.T) {
+	st := startStack(t, nil)
+	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	past := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	parked, parkedSpec := mustKey(t, "acme-hris", far, time.Time{})
+	dead, deadSpec := mustKey(t, "acme-hris", time.Time{}, past)
+	future, futureSpec := mustKey(t, "acme-hris", time.Time{}, time.Time{})
+	futureSpec.CreatedAt = far.Format(time.RFC3339)
+	forever, foreverSpec := mustKey(t, "acme-hris", time.Now().Add(-time.Hour), far)
+	for _, s := range []*policy.KeySpec{&parkedSpec, &deadSpec, &foreverSpec} {
+		s.CreatedAt = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) // an age under the example's max_key_age
+	}
+	swapWithKeys(t, st.store, loadExample(t).Doc, parkedSpec, deadSpec, futureSpec, foreverSpec)
+	for _, c := range []struct {
+		name, key string
+		want      int
+	}{
+		{"not_before in 9999", parked, 401},
+		{"not_after in 1600", dead, 401},
+		{"created_at in 9999", future, 401},
+		{"not_after in 9999", forever, 200},
+	} {
+		if r := do(t, st.addr, "GET", "/v1/users", key(c.key), ""); r.status != c.want {
+			t.Errorf("%s: got %d %s, want %d", c.name, r.status, r.body, c.want)
+		}
+	}
+}
