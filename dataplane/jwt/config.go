@@ -30,7 +30,7 @@ type Issuer struct {
 // each field.
 type Config struct {
 	Issuers         []Issuer
-	HTTPClient      *http.Client  // for JWKS fetches; nil => a client with a 5 s timeout
+	HTTPClient      *http.Client  // for JWKS fetches (a copy that follows redirects only to https); nil => a client with a 5 s timeout
 	RefreshInterval time.Duration // background JWKS refresh (default 5m)
 	MinRefetch      time.Duration // unknown-kid refetch at most once per this per issuer (default 30s)
 	RefetchWait     time.Duration // how long a request waits on a refetch it triggered or joined (default 2s)
@@ -80,7 +80,29 @@ func (c Config) withDefaults() Config {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
 	}
+	hc := *c.HTTPClient // the caller's client is not changed
+	hc.CheckRedirect = httpsOnly(hc.CheckRedirect)
+	c.HTTPClient = &hc
 	return c
+}
+
+// httpsOnly wraps a client's redirect policy (nil: the default, at most
+// 10 redirects) so that a JWKS fetch follows a redirect only to an https
+// URL: keys read from a cleartext hop (a balancer writing its Location
+// with http://) are whatever anyone on the path answered.
+func httpsOnly(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("jwks redirect to %q refused: not https", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 func setDur(d *time.Duration, def time.Duration) {

@@ -56,7 +56,8 @@
 // Ed25519 keys with use "sig" or none; other keys, "oct" keys included,
 // are skipped. Launch fetches every JWKSURL in the background and
 // refreshes it every RefreshInterval (Start is Launch, then a wait for the
-// first fetches). Until an issuer's first fetch succeeds its tokens get
+// first fetches); a fetch follows redirects only to https URLs. Until an
+// issuer's first fetch succeeds its tokens get
 // KeysUnavailable at once, never a wait on the request, Pending names it,
 // and the fetch is retried from one second, doubling up to
 // RefreshInterval. Adopt lets a verifier rebuilt for a policy change keep

@@ -2,7 +2,10 @@ package jwt
 
 import (
 	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -202,5 +205,49 @@ func TestRefreshLoop(t *testing.T) {
 	v.Close() // returns only after the refresh loop has exited
 	if s := v.Stats(); s.Fetches < 3 || s.FetchErrors != 0 {
 		t.Errorf("stats: got %d fetches, %d errors", s.Fetches, s.FetchErrors)
+	}
+}
+
+// TestJWKSRedirectToPlainHTTPRefused: an https JWKS URL whose server
+// redirects to plain http (a TLS-terminating balancer that writes its
+// Location with http://) had the keys read from the cleartext hop, where
+// anyone on the path can answer with their own: a token they signed was
+// accepted. A redirect that leaves https is a failed fetch; one that stays
+// on https is followed (an outside review).
+func TestJWKSRedirectToPlainHTTPRefused(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	good := ks["EdDSA"]
+	evil := testKey{alg: "RS256", kid: "evil", priv: rsaSecond()}
+	plain := newProvider(t, jwks(evil)) // the cleartext hop, answered by the attacker
+	var target atomic.Pointer[string]
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/jwks" {
+			w.Write(jwks(good))
+			return
+		}
+		http.Redirect(w, r, *target.Load(), http.StatusFound)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	cases := []struct {
+		name, to string
+		followed bool // the keys at the target are the ones in force
+	}{
+		{"redirect to http", plain.srv.URL + "/jwks", false},
+		{"redirect within https", tlsSrv.URL + "/jwks", true},
+	}
+	for _, c := range cases {
+		target.Store(&c.to)
+		iss := testIssuer(tlsSrv.URL + "/moved")
+		v := newTestVerifier(t, Config{Issuers: []Issuer{iss}, HTTPClient: tlsSrv.Client()})
+		now := time.Now()
+		if _, st := v.Verify(sign(evil, nil, claimsAt(now, nil)), now); st == OK {
+			t.Errorf("%s: a token signed with the key served over http verified", c.name)
+		}
+		if c.followed {
+			if _, st := v.Verify(sign(good, nil, claimsAt(now, nil)), now); st != OK {
+				t.Errorf("%s: got %v, want ok", c.name, st)
+			}
+		}
 	}
 }
