@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"os"
@@ -245,9 +247,40 @@ func (c *conn) identities() []string {
 			c.ids = append(c.ids, u.String())
 		}
 	}
-	c.ids = append(c.ids, "subject:"+leaf.Subject.String())
+	if faithfulSubject(leaf.RawSubject) {
+		c.ids = append(c.ids, "subject:"+leaf.Subject.String())
+	}
 	return c.ids
 }
+
+// faithfulSubject reports whether the parsed subject of a certificate
+// prints every attribute of raw, its DER: pkix.Name keeps one CN and one
+// serialNumber, the last, so a subject naming either twice ("CN=intern,
+// CN=hris", the first one what its CA checked) would print as another
+// subject. Such a certificate gives no subject identity.
+func faithfulSubject(raw []byte) bool {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
+		return false
+	}
+	var cn, sn int
+	for _, rdn := range rdns {
+		for _, atv := range rdn {
+			switch {
+			case atv.Type.Equal(oidCommonName):
+				cn++
+			case atv.Type.Equal(oidSerialNumber):
+				sn++
+			}
+		}
+	}
+	return cn <= 1 && sn <= 1
+}
+
+var (
+	oidCommonName   = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidSerialNumber = asn1.ObjectIdentifier{2, 5, 4, 5}
+)
 
 // certEnd returns the unix nanoseconds at which the first certificate of
 // chain expires: after it the connection's identities no longer

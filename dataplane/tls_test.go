@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -68,12 +69,18 @@ type leaf struct {
 // server certificate for 127.0.0.1, or a client certificate.
 func (a *authority) issue(t *testing.T, cn string, uris []string, server bool) leaf {
 	t.Helper()
+	return a.issueName(t, pkix.Name{CommonName: cn, Organization: []string{"Acme"}}, uris, server)
+}
+
+// issueName is issue for the subject name.
+func (a *authority) issueName(t *testing.T, name pkix.Name, uris []string, server bool) leaf {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn, Organization: []string{"Acme"}},
+		SerialNumber: nextSerial(), Subject: name,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
@@ -431,6 +438,41 @@ func TestTLSURISANSpelledAsSubject(t *testing.T) {
 		if got := len(st.up.received()); got != before {
 			t.Errorf("URI SAN %q: the upstream got %d requests, want none", san, got-before)
 		}
+	}
+}
+
+// A certificate whose subject holds two common names is no subject
+// identity: Go's parsed subject keeps only the last CN (and the last
+// serialNumber), so "O=Acme, CN=intern, CN=hris", issued by a CA that
+// checked the requester's first CN, printed as CN=hris,O=Acme and
+// authenticated as acme-hris (an outside review).
+func TestTLSSubjectWithTwoCommonNames(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA) })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	cn := asn1.ObjectIdentifier{2, 5, 4, 3}
+	serialNumber := asn1.ObjectIdentifier{2, 5, 4, 5}
+	for name, extra := range map[string][]pkix.AttributeTypeAndValue{
+		"two CNs":           {{Type: cn, Value: "intern"}, {Type: cn, Value: "hris"}},
+		"two serialNumbers": {{Type: cn, Value: "hris"}, {Type: serialNumber, Value: "1"}, {Type: serialNumber, Value: "2"}},
+	} {
+		c := clientCA.issueName(t, pkix.Name{Organization: []string{"Acme"}, ExtraNames: extra}, nil, false)
+		r, err := tlsCall(t, st.addr, roots, &c.tls, "GET", "/v1/users/7", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != 401 {
+			t.Errorf("%s: status %d (%s), want 401", name, r.status, r.body)
+		}
+	}
+	if n := len(st.up.received()); n != 0 {
+		t.Errorf("the upstream got %d requests, want none", n)
+	}
+	hris := clientCA.issue(t, "hris", nil, false)
+	if r, err := tlsCall(t, st.addr, roots, &hris.tls, "GET", "/v1/users/7", nil); err != nil || r.status != 200 {
+		t.Errorf("CN=hris,O=Acme: %v %d %s, want 200", err, r.status, r.body)
 	}
 }
 
