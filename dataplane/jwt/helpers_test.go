@@ -232,6 +232,12 @@ func newTestVerifier(t testing.TB, cfg Config) *Verifier {
 		// loaded machine under -race a loopback fetch can take seconds.
 		cfg.RefetchWait = 30 * time.Second
 	}
+	if cfg.HTTPClient == nil {
+		// The same for the fetch itself: the default client gives up
+		// after 5 s (TestKeyRotation and TestCacheFront failed so at load
+		// average 20).
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
 	v, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
