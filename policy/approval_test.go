@@ -120,3 +120,33 @@ clients: [{id: c1, tenant: acme, scopes: [read:status]}]
 		t.Errorf("Load with approval: {required: false} on the route = %v, want nil", err)
 	}
 }
+
+// An approval written without required must not mean "none": a route
+// that tunes its class's approval (max_uses, max_age) and leaves out
+// required, or a class that does, must not drop the two-person rule.
+// schema.json requires the field; Load refuses the document, also when
+// the approval comes from a merge key without it.
+func TestLoadApprovalNeedsRequired(t *testing.T) {
+	t.Parallel()
+	for name, from := range map[string]struct{ old, new string }{
+		"route":       {"approval: {required: true}", "approval: {max_uses: 5, max_age: 10m}"},
+		"class":       {"approval: {required: true, max_uses: 2, max_age: 30m}", "approval: {max_uses: 2}"},
+		"empty":       {"approval: {required: true}", "approval: {}"},
+		"merged-none": {"approval: {required: true}", "approval: {<<: {max_uses: 3}}"},
+		"merged-in":   {"approval: {required: true}", "<<: {approval: {max_uses: 3}}"},
+	} {
+		doc := strings.Replace(approvalDoc, from.old, from.new, 1)
+		if doc == approvalDoc {
+			t.Fatalf("%s: the replacement did not apply", name)
+		}
+		_, err := Load("p.yaml", []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "required") {
+			t.Errorf("%s: Load(%s) = %v, want a problem saying required is missing", name, from.new, err)
+		}
+	}
+	// required from a merge key is written.
+	merged := strings.Replace(approvalDoc, "approval: {required: true}", "approval: {<<: {required: true}, max_uses: 3}", 1)
+	if _, err := Load("p.yaml", []byte(merged)); err != nil {
+		t.Errorf("required through a merge key: %v", err)
+	}
+}

@@ -119,8 +119,9 @@ func sortProblems(ps []Problem) []Problem {
 // walked is a node checked against a type, so that an aliased node is
 // checked once per type it is used as.
 type walked struct {
-	n *yaml.Node
-	t reflect.Type
+	n    *yaml.Node
+	t    reflect.Type
+	part bool
 }
 
 // strictWalker finds duplicate mapping keys (keeping only the first, so
@@ -135,7 +136,11 @@ func (w *strictWalker) addf(line int, format string, args ...any) {
 	w.problems = append(w.problems, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
 }
 
-func (w *strictWalker) walk(n *yaml.Node, t reflect.Type) {
+func (w *strictWalker) walk(n *yaml.Node, t reflect.Type) { w.walkPart(n, t, false) }
+
+// walkPart is walk; part says n is merged into a mapping (a merge key's
+// value), so a field it lacks may be in that mapping.
+func (w *strictWalker) walkPart(n *yaml.Node, t reflect.Type, part bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -145,9 +150,9 @@ func (w *strictWalker) walk(n *yaml.Node, t reflect.Type) {
 			w.walk(c, t)
 		}
 	case yaml.AliasNode:
-		if k := (walked{n.Alias, t}); n.Alias != nil && !w.seen[k] {
+		if k := (walked{n.Alias, t, part}); n.Alias != nil && !w.seen[k] {
 			w.seen[k] = true
-			w.walk(n.Alias, t)
+			w.walkPart(n.Alias, t, part)
 		}
 	case yaml.SequenceNode:
 		if t.Kind() == reflect.Slice {
@@ -158,7 +163,7 @@ func (w *strictWalker) walk(n *yaml.Node, t reflect.Type) {
 	case yaml.MappingNode:
 		w.dedupe(n)
 		if t.Kind() == reflect.Struct {
-			w.fields(n, t)
+			w.fields(n, t, part)
 		}
 	}
 }
@@ -185,7 +190,7 @@ func (w *strictWalker) dedupe(n *yaml.Node) {
 
 // fields checks the keys of n against the yaml fields of struct t and walks
 // the values; merge keys ("<<") are checked against t too.
-func (w *strictWalker) fields(n *yaml.Node, t reflect.Type) {
+func (w *strictWalker) fields(n *yaml.Node, t reflect.Type, part bool) {
 	known := yamlFields(t)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -201,6 +206,52 @@ func (w *strictWalker) fields(n *yaml.Node, t reflect.Type) {
 		w.present(t, k.Value, v)
 		w.walk(v, ft)
 	}
+	if !part {
+		w.written(n, t)
+	}
+}
+
+// written checks that mapping n, decoded into t, writes the fields
+// schema.json requires whose zero value would allow more than the
+// author asked for: an approval without required decodes as required:
+// false, so "approval: {max_uses: 5}" on a route would drop its class's
+// two-person rule.
+func (w *strictWalker) written(n *yaml.Node, t reflect.Type) {
+	if t == reflect.TypeFor[ApprovalSpec]() && !hasKey(n, "required", map[*yaml.Node]bool{}) {
+		w.schema = append(w.schema, Problem{Line: n.Line, Message: "approval: required is missing: write required: true (or required: false to require none)"})
+	}
+}
+
+// hasKey reports whether mapping n has key, itself or through its merge
+// keys; seen visits each node once.
+func hasKey(n *yaml.Node, key string, seen map[*yaml.Node]bool) bool {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || seen[n] {
+		return false
+	}
+	seen[n] = true
+	switch n.Kind {
+	case yaml.SequenceNode: // a merge of several mappings
+		for _, c := range n.Content {
+			if hasKey(c, key, seen) {
+				return true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				if hasKey(n.Content[i+1], key, seen) {
+					return true
+				}
+			} else if k.Value == key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // present checks what schema.json says of a field that is written but
@@ -217,11 +268,11 @@ func (w *strictWalker) present(t reflect.Type, field string, v *yaml.Node) {
 func (w *strictWalker) merge(v *yaml.Node, t reflect.Type) {
 	if v.Kind == yaml.SequenceNode {
 		for _, c := range v.Content {
-			w.walk(c, t)
+			w.walkPart(c, t, true)
 		}
 		return
 	}
-	w.walk(v, t)
+	w.walkPart(v, t, true)
 }
 
 // yamlFields maps the yaml keys of struct t to their field types.
