@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -110,7 +111,11 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseTime parses an RFC 3339 time; "" is the zero time.
+// parseTime parses an RFC 3339 time; "" is the zero time. A key's times
+// are compiled to unix nanoseconds, where 0 means "no bound": a time at or
+// before the Unix epoch, or past 2262 (which overflows), is refused, or a
+// not_after of 1970-01-01T00:00:00Z, 0001-01-01T00:00:00Z or 1600 would
+// compile to a key that never expires.
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -119,5 +124,11 @@ func parseTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("cannot parse time %q: want RFC 3339 like 2026-01-02T15:04:05Z", s)
 	}
+	if !t.After(time.Unix(0, 0)) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("time %q is out of range: want one after 1970-01-01T00:00:00Z and before 2262", s)
+	}
 	return t, nil
 }
+
+// maxTime is the latest time unix nanoseconds hold.
+var maxTime = time.Unix(0, math.MaxInt64)
