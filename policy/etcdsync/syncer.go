@@ -151,11 +151,16 @@ func (s *Syncer) Run(ctx context.Context) error {
 		s.sweepKilledSaves(time.Now())
 	}
 	bg, stop := context.WithCancel(ctx)
+	// The save loop ends after the loop below, not with ctx: its last save
+	// is of the state last applied, which an apply running as ctx ended
+	// offers after ctx is done (a revocation arriving at a SIGTERM).
+	saving, stopSaves := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { s.saveLoop(bg) })
+	wg.Go(func() { s.saveLoop(saving) })
 	wg.Go(func() { s.memberLoop(bg) })
 	wg.Go(func() { s.confirmLoop(bg) })
 	defer wg.Wait()
+	defer stopSaves()
 	defer stop()
 	if s.st == nil || !s.current.Load() {
 		s.start(ctx)
