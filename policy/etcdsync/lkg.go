@@ -254,6 +254,7 @@ func decodeLKG(path string, b []byte) (*lkg, error) {
 	if l.State == nil || l.State.Policy == "" {
 		return nil, fmt.Errorf("last-known-good file %q holds no policy", path)
 	}
+	l.State.fromFile = true
 	for _, m := range []*map[string]string{&l.State.Keys, &l.State.Revocations, &l.State.Suspensions} {
 		if *m == nil {
 			*m = map[string]string{}

@@ -27,6 +27,13 @@ type State struct {
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 
+	// fromFile marks a State read from the last-known-good file, whose
+	// suspensions lapse at their until: the file cannot see the leases
+	// that take them away. In a State read from etcd a suspension holds
+	// while its record is there, whatever the clock of the host that
+	// wrote its until.
+	fromFile bool
+
 	// keyEdits holds the ids of the key records put or deleted in this
 	// State since the Syncer applying it last compiled or amended it: the
 	// Syncer amends its last snapshot with those records (Syncer.amend)
@@ -189,8 +196,8 @@ func (st *State) status(now time.Time, l *policy.Live) []string {
 		s, err := DecodeSuspension(v)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("suspension record %q is invalid (the client stays suspended): %v", client, err))
-		} else if !s.Until.IsZero() && !now.Before(s.Until) {
-			continue // lapsed; its lease takes the record away, and the LKG file may be older
+		} else if st.fromFile && !s.Until.IsZero() && !now.Before(s.Until) {
+			continue // lapsed since the file was saved (see fromFile)
 		}
 		l.Suspended[client] = struct{}{}
 	}

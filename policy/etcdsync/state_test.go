@@ -1,6 +1,7 @@
 package etcdsync
 
 import (
+	"bufio"
 	"strings"
 	"testing"
 	"time"
@@ -57,3 +58,28 @@ func TestKeyCacheChanged(t *testing.T) {
 }
 
 const zeros64 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// A suspension past its until holds in a state read from etcd (its lease
+// takes the record away) and lapses in the last-known-good file, which
+// cannot see the lease.
+func TestSuspensionLapsesInFileOnly(t *testing.T) {
+	now := time.Now()
+	rec := `{"client":"acme-hris","until":"` + now.Add(-time.Minute).UTC().Format(time.RFC3339) + `"}`
+	st := newState()
+	st.Policy = "version: 1"
+	st.Suspensions["acme-hris"] = rec
+	if live, _ := st.Live(now); len(live.Suspended) != 1 {
+		t.Error("read from etcd: a suspension whose record is there is not in force")
+	}
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	encodeLKG(w, st, now)
+	w.Flush()
+	l, err := decodeLKG("lkg", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := l.State.Live(now); len(live.Suspended) != 0 {
+		t.Error("read from the last-known-good file: a suspension past its until is in force")
+	}
+}
