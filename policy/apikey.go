@@ -86,6 +86,11 @@ func GenerateKey(client, createdBy, ticket string, notBefore, notAfter time.Time
 	if !notAfter.IsZero() {
 		spec.NotAfter = notAfter.UTC().Format(time.RFC3339)
 	}
+	for _, t := range []string{spec.NotBefore, spec.NotAfter} {
+		if _, err := parseTime(t); err != nil {
+			return "", KeySpec{}, fmt.Errorf("key for client %q: %w", client, err) // its record would authenticate nothing
+		}
+	}
 	return key, spec, nil
 }
 

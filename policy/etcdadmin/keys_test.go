@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // verify reports whether key matches its record in snap and is valid at now,
@@ -192,5 +193,21 @@ func TestRevoke(t *testing.T) {
 	last := evs[len(evs)-1]
 	if last.Action != ActionKeyRevoke || last.Target != "globexbi1" || last.Reason != m.Reason || last.Ticket != "SEC-9" || last.Revision != rev {
 		t.Errorf("last event = %+v, want key.revoke of globexbi1 at %d with reason and ticket", last, rev)
+	}
+}
+
+// A lifetime that puts not_after past what a key record can hold (2262)
+// is refused, not stored as a record every sidecar skips.
+func TestCreateKeyLifetimeOutOfRange(t *testing.T) {
+	t.Parallel()
+	a := New(dial(t, shared), newPrefix(t))
+	doc := strings.Replace(string(examplePolicy(t)), "max_key_age: 87600h", "max_key_age: 2540400h", 1) // 290 years
+	push(t, a, []byte(doc))
+	if _, _, err := a.CreateKey(context.Background(), "acme-hris", 289*365*24*time.Hour, meta); err == nil {
+		t.Fatal("CreateKey with a 289-year lifetime succeeded")
+	}
+	resp, err := a.cli.Get(context.Background(), a.k.KeysDir(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("key records in etcd: %v, %v; want none", resp, err)
 	}
 }
