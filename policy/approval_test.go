@@ -134,6 +134,7 @@ func TestLoadApprovalNeedsRequired(t *testing.T) {
 		"empty":       {"approval: {required: true}", "approval: {}"},
 		"merged-none": {"approval: {required: true}", "approval: {<<: {max_uses: 3}}"},
 		"merged-in":   {"approval: {required: true}", "<<: {approval: {max_uses: 3}}"},
+		"null":        {"approval: {required: true}", "approval: {required: , max_uses: 3}"},
 	} {
 		doc := strings.Replace(approvalDoc, from.old, from.new, 1)
 		if doc == approvalDoc {

@@ -222,8 +222,8 @@ func (w *strictWalker) written(n *yaml.Node, t reflect.Type) {
 	}
 }
 
-// hasKey reports whether mapping n has key, itself or through its merge
-// keys; seen visits each node once.
+// hasKey reports whether mapping n has key with a value, itself or
+// through its merge keys; seen visits each node once.
 func hasKey(n *yaml.Node, key string, seen map[*yaml.Node]bool) bool {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -246,7 +246,7 @@ func hasKey(n *yaml.Node, key string, seen map[*yaml.Node]bool) bool {
 				if hasKey(n.Content[i+1], key, seen) {
 					return true
 				}
-			} else if k.Value == key {
+			} else if k.Value == key && n.Content[i+1].ShortTag() != "!!null" { // "required:" alone is not written
 				return true
 			}
 		}
