@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -323,37 +322,18 @@ func compileKey(ks *KeySpec, client *Client, revoked bool) *Key {
 	k := &Key{ID: ks.ID, Client: client, Revoked: ks.Revoked || revoked, LimitKey: limitKey('k', ks.ID), revokedBySpec: ks.Revoked}
 	hex.Decode(k.Digest[:], []byte(ks.SHA256))
 	if t, _ := parseTime(ks.NotBefore); !t.IsZero() {
-		k.NotBefore = unixNano(t)
+		k.NotBefore = t.UnixNano()
 	}
 	if t, err := parseTime(ks.CreatedAt); err == nil && !t.IsZero() {
-		k.NotBefore = max(k.NotBefore, unixNano(t.Add(-CreatedSkew))) // not used before it was made
+		k.NotBefore = max(k.NotBefore, t.Add(-CreatedSkew).UnixNano()) // not used before it was made
 	}
 	if t, _ := parseTime(ks.NotAfter); !t.IsZero() {
-		k.NotAfter = unixNano(t)
+		k.NotAfter = t.UnixNano()
 	}
 	if t := ks.Born(); !t.IsZero() {
-		k.Born = unixNano(t)
+		k.Born = t.UnixNano()
 	}
 	return k
-}
-
-// Bounds of the times unix nanoseconds hold (years 1677 to 2262).
-var (
-	minNano = time.Unix(0, math.MinInt64)
-	maxNano = time.Unix(0, math.MaxInt64)
-)
-
-// unixNano is t.UnixNano saturated at the int64 range: a record's times
-// are RFC 3339 of any year, and UnixNano wraps outside it (not_before in
-// 9999 became 1816, making a parked key valid at once).
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.Before(minNano):
-		return math.MinInt64
-	case t.After(maxNano):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }
 
 // digest fingerprints what was compiled: document, key records,
