@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/portcullis/portcullis/audit"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -23,13 +24,18 @@ type Config struct {
 	Tokens         []SenderToken // named bearer tokens, one per sidecar or deployment
 	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
 	MaxBodyBytes   int64         // largest accepted batch (after decompression); 0 means 16 MiB
-	Limits         DecodeLimits  // records per batch and bytes per record; beyond them 413
+	// Limits bound records per batch, bytes per record and the bytes a
+	// batch decodes to (MaxDecodedBytes: 0 means 2 x MaxBodyBytes);
+	// beyond them 413.
+	Limits DecodeLimits
 	// MaxInflightBytes bounds the memory held by the requests being read
 	// at once, collector-wide: their body buffers (by capacity) and gzip
 	// readers. A request that would take more is answered 503
 	// collector_busy, with Retry-After, and its connection closed. 0
 	// means 8 x MaxBodyBytes; less than one request of the largest batch
 	// holds (MaxBodyBytes, a byte and a gzip reader: 48 KiB) is refused.
+	// Decoded batches are bounded apart from it: decodeSlots of them at
+	// once, each within Limits.MaxDecodedBytes.
 	MaxInflightBytes int64
 	// RecordWindow is how far a record's time may lie from the receipt
 	// time before the record is stored flagged FlagTimeOutsideWindow; 0
@@ -76,6 +82,8 @@ type Collector struct {
 	conns   connLimiter
 	// inflight is the budget of MaxInflightBytes.
 	inflight inflightBudget
+	// slots are the decode slots (decodeSlots of them) not taken.
+	slots chan *decodeSlot
 }
 
 // New returns a Collector storing into store.
@@ -95,12 +103,19 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	setDefault(&cfg.RecordWindow, 15*time.Minute)
 	setDefault(&cfg.UnauthConnsPerClient, 8)
 	setDefault(&cfg.UnauthTimeout, 5*time.Second)
+	if cfg.Limits.MaxDecodedBytes <= 0 {
+		cfg.Limits.MaxDecodedBytes = int(min(2*cfg.MaxBodyBytes, math.MaxInt32))
+	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop()}
 	c.inflight.max = cfg.MaxInflightBytes
+	c.slots = make(chan *decodeSlot, decodeSlots)
+	for range decodeSlots {
+		c.slots <- new(decodeSlot)
+	}
 	c.conns.init(cfg.UnauthConnsPerClient)
 	if cfg.Log != nil {
 		c.log = *cfg.Log
@@ -175,7 +190,16 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, reason, status, code, err.Error())
 		return
 	}
-	b, err := decodeBatchInto(r.Context(), body, format, c.cfg.Limits, buf.records)
+	// A batch is decoded and appended holding a decode slot: the
+	// requests waiting for the store hold their bodies (reserved above),
+	// not decoded batches as well.
+	slot, err := c.takeDecodeSlot(r.Context())
+	if err != nil {
+		return // the client left while it waited
+	}
+	defer c.giveDecodeSlot(slot)
+	b, err := decodeBatchInto(r.Context(), body, format, c.cfg.Limits, slot.records)
+	slot.decoded(b, err)
 	switch {
 	case errors.Is(err, ErrBatchTooLarge):
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
@@ -184,7 +208,6 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
 		return
 	}
-	buf.records = b.Records
 	c.admitBatch(b, sender, c.cfg.Now())
 	err = c.store.AppendBatch(b)
 	if errors.Is(err, ErrBatchTooLarge) {

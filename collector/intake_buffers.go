@@ -1,21 +1,21 @@
 package collector
 
 import (
+	"context"
 	"io"
 	"sync"
 )
 
 // ingestBuffers are what the intake of one batch reuses from an earlier
-// one: the request body and the decoded records. Reading every body into
-// a new slice grown as it arrived, and decoding into a new record slice,
-// made most of the collector's garbage and a tenth of its CPU per record
-// (BenchmarkCollectorIngestCPU). Reuse is safe because DecodeBatch copies
-// what it keeps (nothing aliases the body) and the store keeps no record
-// after AppendBatch returns (Detection.Detect sees the records only
-// during its call).
+// one: the request body (the decoded records are reused by decode slot:
+// decodeSlot). Reading every body into a new slice grown as it arrived,
+// and decoding into a new record slice, made most of the collector's
+// garbage and a tenth of its CPU per record (BenchmarkCollectorIngestCPU).
+// Reuse is safe because DecodeBatch copies what it keeps (nothing aliases
+// the body) and the store keeps no record after AppendBatch returns
+// (Detection.Detect sees the records only during its call).
 type ingestBuffers struct {
-	body    []byte
-	records []StoredRecord
+	body []byte
 }
 
 // Caps on the buffers kept for reuse, so that one outsized batch does not
@@ -46,9 +46,66 @@ func (b *ingestBuffers) trim() {
 	if cap(b.body) > maxPooledBody {
 		b.body = nil
 	}
-	if cap(b.records) > maxPooledRecords {
-		b.records = nil
+}
+
+// decodeSlots is how many batches are decoded at once, collector-wide.
+// A request takes a slot once its body is read and gives it back once
+// the store's append returns: the store appends one batch at a time, so
+// a request waiting for it held its decoded batch as well as its body,
+// and decoded batches were outside the in-flight budget (an outside
+// review: one sender's token queued 0.5 to 1 GB of them behind a busy
+// store). Two slots let one batch decode while another is appended; the
+// requests beyond them wait holding only their bodies, which the budget
+// counts. The decoded batches held at once are then at most decodeSlots x
+// DecodeLimits.MaxDecodedBytes, and a slot's record buffer's spare room.
+const decodeSlots = 2
+
+// decodeSlot is one of the decode slots: it owns the record buffer its
+// batches decode into, zeroed between them, so that a record buffer kept
+// for reuse holds nothing of an earlier batch (a string, a map) alive.
+type decodeSlot struct {
+	records []StoredRecord // len: the records to zero when the slot is given back
+}
+
+// takeDecodeSlot waits for a decode slot, or for ctx to end (the client
+// left). A slot free at once is taken without ctx.Done, which allocates
+// the request's done channel.
+func (c *Collector) takeDecodeSlot(ctx context.Context) (*decodeSlot, error) {
+	select {
+	case s := <-c.slots:
+		return s, nil
+	default:
 	}
+	select {
+	case s := <-c.slots:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// decoded keeps the records of a batch decoded (b, err) into s.records:
+// a decode that failed wrote to an unknown length of the buffer.
+func (s *decodeSlot) decoded(b *Batch, err error) {
+	switch {
+	case err != nil:
+		s.records = s.records[:cap(s.records)]
+	case b.Records != nil:
+		s.records = b.Records
+	}
+}
+
+// giveDecodeSlot zeroes s's records and gives s back; a buffer over
+// maxPooledRecords is dropped, so that one outsized batch does not stay
+// pinned.
+func (c *Collector) giveDecodeSlot(s *decodeSlot) {
+	if cap(s.records) > maxPooledRecords {
+		s.records = nil
+	} else {
+		clear(s.records)
+		s.records = s.records[:0]
+	}
+	c.slots <- s
 }
 
 // readAll is io.ReadAll into buf's storage, reading at most limit bytes

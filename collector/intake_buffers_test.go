@@ -56,17 +56,53 @@ func TestIntakeReuseKeepsNoAlias(t *testing.T) {
 }
 
 // TestIngestBuffersTrim: a buffer over the caps is not kept for the next
-// batch, so one outsized batch does not stay pinned.
+// batch, so one outsized batch does not stay pinned; a decode slot's
+// records are zeroed when it is given back, after a decode that failed
+// midway too, so that they hold nothing of the batch alive.
 func TestIngestBuffersTrim(t *testing.T) {
-	b := &ingestBuffers{body: make([]byte, 0, maxPooledBody+1), records: make([]StoredRecord, 0, maxPooledRecords+1)}
+	b := &ingestBuffers{body: make([]byte, 0, maxPooledBody+1)}
 	b.trim()
-	if b.body != nil || b.records != nil {
-		t.Errorf("kept buffers of %d bytes and %d records, want neither (caps %d and %d)", cap(b.body), cap(b.records), maxPooledBody, maxPooledRecords)
+	if b.body != nil {
+		t.Errorf("kept a buffer of %d bytes, want none (cap %d)", cap(b.body), maxPooledBody)
 	}
-	b = &ingestBuffers{body: make([]byte, 0, maxPooledBody), records: make([]StoredRecord, 0, maxPooledRecords)}
+	b = &ingestBuffers{body: make([]byte, 0, maxPooledBody)}
 	b.trim()
-	if cap(b.body) != maxPooledBody || cap(b.records) != maxPooledRecords {
-		t.Errorf("dropped buffers at the caps: %d bytes, %d records", cap(b.body), cap(b.records))
+	if cap(b.body) != maxPooledBody {
+		t.Errorf("dropped a buffer at the cap: %d bytes", cap(b.body))
+	}
+
+	c := &Collector{slots: make(chan *decodeSlot, 1)}
+	s := &decodeSlot{records: make([]StoredRecord, 0, maxPooledRecords+1)}
+	c.giveDecodeSlot(s)
+	if s = <-c.slots; s.records != nil {
+		t.Errorf("kept a record buffer of %d records, want none (cap %d)", cap(s.records), maxPooledRecords)
+	}
+	s.records = make([]StoredRecord, 0, 8)
+	for _, failed := range []bool{false, true} {
+		recs := s.records[:2]
+		if failed {
+			recs = s.records[:3] // a decode that failed midway: beyond any batch
+		}
+		for i := range recs {
+			recs[i] = StoredRecord{Tenant: "acme", Attributes: map[string]string{"k": "v"}}
+		}
+		var err error
+		b := &Batch{Records: recs[:2]}
+		if failed {
+			b, err = nil, ErrMalformedBatch
+		}
+		s.records = s.records[:0]
+		s.decoded(b, err)
+		c.giveDecodeSlot(s)
+		s = <-c.slots
+		if len(s.records) != 0 || cap(s.records) != 8 {
+			t.Fatalf("failed %v: slot kept records %d of %d, want 0 of 8", failed, len(s.records), cap(s.records))
+		}
+		for i, r := range s.records[:cap(s.records)] {
+			if r.Tenant != "" || r.Attributes != nil {
+				t.Errorf("failed %v: record %d not zeroed", failed, i)
+			}
+		}
 	}
 }
 

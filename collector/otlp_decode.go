@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/portcullis/portcullis/audit"
+	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,12 +29,66 @@ const (
 type DecodeLimits struct {
 	MaxRecords     int // records per batch; 0 means 10,000
 	MaxRecordBytes int // encoded bytes per log record; 0 means 64 KiB
+	// MaxDecodedBytes bounds the memory a batch's decoded records hold:
+	// the records, their strings and their attribute maps, counted as
+	// they are decoded (heldBytes). 0 means 32 MiB (for a Collector:
+	// twice its MaxBodyBytes). Records decode to a few times their bytes
+	// on the wire at most (a map entry of a one-byte foreign attribute
+	// takes some 80 bytes for its 10), so the body limit alone does not
+	// bound them.
+	MaxDecodedBytes int
 }
 
 func (l DecodeLimits) withDefaults() DecodeLimits {
 	setDefault(&l.MaxRecords, 10_000)
 	setDefault(&l.MaxRecordBytes, 64<<10)
+	setDefault(&l.MaxDecodedBytes, 32<<20)
 	return l
+}
+
+// recordBytes is what a record takes in a batch's record slice.
+const recordBytes = int(unsafe.Sizeof(StoredRecord{}))
+
+// Map sizes heldBytes counts (Go 1.26's maps: 336 bytes for up to 8
+// entries, 77 an entry for 64, measured by TestHeldBytesCoverTheHeap).
+const (
+	mapBytes      = 512
+	mapEntryBytes = 96
+)
+
+// heldBytes is at least what a decoded record holds beyond its place in
+// the record slice: its strings (a string shared with another record
+// counts for each) and its map of foreign attributes.
+func (s *StoredRecord) heldBytes() int {
+	n := stringBytes(len(s.Body))
+	for f := range numTextAttrs {
+		n += stringBytes(len(*s.textField(f)))
+	}
+	if s.Attributes != nil {
+		n += mapBytes
+		for k, v := range s.Attributes {
+			n += mapEntryBytes + stringBytes(len(k)) + stringBytes(len(v))
+		}
+	}
+	return n
+}
+
+// stringBytes is at least what a string of n bytes takes on the heap,
+// rounded up to its allocation's size class (or, past 32 KiB, pages).
+func stringBytes(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n > 32<<10:
+		return n + 8<<10
+	}
+	return n + n/8 + 16
+}
+
+// decodedTooLarge is the error for a batch whose records, n of them so
+// far, hold more than lim.MaxDecodedBytes.
+func decodedTooLarge(n int, lim DecodeLimits) error {
+	return fmt.Errorf("%w: its first %d records decode to more than %d bytes (the limit of a decoded batch, twice --max-batch-bytes)", ErrBatchTooLarge, n, lim.MaxDecodedBytes)
 }
 
 // ErrBatchTooLarge is returned (wrapped) by DecodeBatchContext for a batch
@@ -128,7 +184,7 @@ func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
 	if err := jsonWithinLimits(&req, lim); err != nil {
 		return nil, err
 	}
-	return decodeMessage(&req), nil
+	return decodeMessage(&req, lim)
 }
 
 // jsonObjectsPerRecord bounds the JSON objects a record brings on average
@@ -174,9 +230,11 @@ func jsonWithinLimits(req *logspb.LogsData, lim DecodeLimits) error {
 	return nil
 }
 
-// decodeMessage maps a decoded LogsData onto a Batch.
-func decodeMessage(req *logspb.LogsData) *Batch {
+// decodeMessage maps a decoded LogsData onto a Batch, within
+// lim.MaxDecodedBytes.
+func decodeMessage(req *logspb.LogsData, lim DecodeLimits) (*Batch, error) {
 	b := &Batch{}
+	held := 0
 	for _, rl := range req.GetResourceLogs() {
 		for _, kv := range rl.GetResource().GetAttributes() {
 			b.resourceAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
@@ -184,10 +242,13 @@ func decodeMessage(req *logspb.LogsData) *Batch {
 		for _, sl := range rl.GetScopeLogs() {
 			for _, lr := range sl.GetLogRecords() {
 				b.Records = append(b.Records, decodeLogRecord(lr))
+				if held += recordBytes + b.Records[len(b.Records)-1].heldBytes(); held > lim.MaxDecodedBytes {
+					return nil, decodedTooLarge(len(b.Records), lim)
+				}
 			}
 		}
 	}
-	return b
+	return b, nil
 }
 
 // resourceAttr keeps the resource attributes a batch is filed under.
@@ -233,7 +294,7 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}
 	if body := lr.GetBody(); body != nil {
-		s.Body = truncate(pbAnyValue(body).text(maxForeignBody), maxForeignBody)
+		s.Body = cut(pbAnyValue(body).text(maxForeignBody), maxForeignBody)
 	}
 	return s
 }
@@ -397,7 +458,17 @@ func (s *StoredRecord) setForeignAttr(key string, v anyValue) {
 	if s.Attributes == nil {
 		s.Attributes = make(map[string]string)
 	}
-	s.Attributes[truncate(key, 256)] = truncate(v.text(maxForeignValue), maxForeignValue)
+	s.Attributes[cut(key, 256)] = cut(v.text(maxForeignValue), maxForeignValue)
+}
+
+// cut is truncate into a string of its own when it cuts s: the part of a
+// long value kept does not hold the whole of it (heldBytes counts what is
+// kept).
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.Clone(truncate(s, n))
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

@@ -132,6 +132,7 @@ type wireDecoder struct {
 	lim  DecodeLimits
 	b    *Batch
 	seen recordCache // what the records before decoded to
+	held int         // what the records decoded hold (recordBytes and heldBytes)
 }
 
 // cancelCheck is how many records are decoded between checks of the
@@ -225,8 +226,12 @@ func (d *wireDecoder) wireScopeLogs(msg []byte) error {
 			}
 			// Decoded in place: a StoredRecord is a few hundred bytes.
 			d.b.Records = append(d.b.Records, StoredRecord{})
-			if err := d.wireLogRecord(f.data, &d.b.Records[len(d.b.Records)-1]); err != nil {
+			s := &d.b.Records[len(d.b.Records)-1]
+			if err := d.wireLogRecord(f.data, s); err != nil {
 				return err
+			}
+			if d.held += recordBytes + s.heldBytes(); d.held > d.lim.MaxDecodedBytes {
+				return decodedTooLarge(len(d.b.Records), d.lim)
 			}
 		}
 	}

@@ -19,7 +19,7 @@ func generatedBatch(body []byte) (*Batch, error) {
 	if err := proto.Unmarshal(body, &req); err != nil {
 		return nil, err
 	}
-	return decodeMessage(&req), nil
+	return decodeMessage(&req, DecodeLimits{}.withDefaults())
 }
 
 // checkWire decodes body both ways. Whatever the generated types accept,
