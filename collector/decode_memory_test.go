@@ -218,6 +218,13 @@ func TestHeldBytesCoverTheHeap(t *testing.T) {
 	}
 	bodyRec := protowire.AppendBytes(protowire.AppendTag(nil, fLRBody, protowire.BytesType),
 		protowire.AppendBytes(protowire.AppendTag(nil, fAnyString, protowire.BytesType), []byte(long+long)))
+	var arr []byte // an array of 500 empty values
+	for range 500 {
+		arr = protowire.AppendBytes(protowire.AppendTag(arr, 1, protowire.BytesType), nil)
+	}
+	nestedKV := protowire.AppendBytes(protowire.AppendTag(nil, fKVKey, protowire.BytesType), []byte("nested"))
+	nestedKV = protowire.AppendBytes(protowire.AppendTag(nestedKV, fKVValue, protowire.BytesType),
+		protowire.AppendBytes(protowire.AppendTag(nil, fAnyArray, protowire.BytesType), arr))
 	textRec := protowire.AppendBytes(protowire.AppendTag(nil, fLRAttributes, protowire.BytesType), stringKV(audit.AttrTenant, long))
 	shapes := []struct {
 		name string
@@ -232,6 +239,8 @@ func TestHeldBytesCoverTheHeap(t *testing.T) {
 		{"long foreign values", withRecords(attrsRec(4, long), 500)},
 		{"long bodies", withRecords(bodyRec, 500)},
 		{"long text", withRecords(textRec, 500)},
+		{"empty records", withRecords(nil, 5000)},
+		{"nested arrays", withRecords(protowire.AppendBytes(protowire.AppendTag(nil, fLRAttributes, protowire.BytesType), nestedKV), 100)},
 	}
 	for _, sh := range shapes {
 		for _, format := range []string{FormatProtobuf, FormatJSON} {
@@ -244,6 +253,9 @@ func TestHeldBytesCoverTheHeap(t *testing.T) {
 				body, _ = protojson.Marshal(&req)
 			}
 			const n = 8
+			if format == FormatJSON {
+				jsonMessageCovered(t, sh.name, body)
+			}
 			batches := make([]*Batch, n)
 			var before, after runtime.MemStats
 			runtime.GC()
@@ -260,7 +272,10 @@ func TestHeldBytesCoverTheHeap(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			counted := 0
 			for _, b := range batches {
-				counted += cap(b.Records) * recordBytes
+				// The record slice by capacity (its spare room is not
+				// counted), and 16 KiB for the Batch, its strings and the
+				// slice's rounding to pages.
+				counted += cap(b.Records)*recordBytes + 16<<10
 				for i := range b.Records {
 					counted += b.Records[i].heldBytes()
 				}
@@ -272,5 +287,77 @@ func TestHeldBytesCoverTheHeap(t *testing.T) {
 				t.Errorf("%s, %s: decoded batches hold %d bytes each, more than the %d counted", sh.name, format, held/n, counted/n)
 			}
 		}
+	}
+}
+
+// emptyJSONRecords is an OTLP JSON body of n empty log records.
+func emptyJSONRecords(n int) []byte {
+	return []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[` + strings.TrimSuffix(strings.Repeat("{},", n), ",") + `]}]}]}`)
+}
+
+// A JSON body is decoded into the generated types before its records are
+// counted, and an empty record's message takes some 200 bytes for its 3
+// bytes of JSON: a 1.9 MB body of 640,000 empty records (within the
+// objects check) allocated 129 MB before it was refused for its records.
+// Such a body is refused before it is decoded, naming the decoded-batch
+// limit. Not parallel: it reads the process's allocation count.
+func TestJSONMessageWithinDecodedLimit(t *testing.T) {
+	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{})
+	body := emptyJSONRecords(640_000 - 3)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", FormatJSON)
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	a := doRequest(t, req)
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a JSON body of %d bytes: %d, %s; %d MiB allocated", len(body), a.resp.StatusCode, a.body, allocated>>20)
+	if a.resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "--max-batch-bytes") {
+		t.Fatalf("status %d, body %s; want 413 naming the decoded-batch limit", a.resp.StatusCode, a.body)
+	}
+	if allocated > 32<<20 {
+		t.Fatalf("a JSON body of %d bytes refused after %d MiB of allocation, more than the 32 MiB limit of a decoded batch", len(body), allocated>>20)
+	}
+	// An OTLP SDK's batch (512 records of a few attributes) is decoded.
+	var lreq logspb.LogsData
+	if err := proto.Unmarshal(foreignBatch("sdk", 512, 12), &lreq); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = protojson.Marshal(&lreq)
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", FormatJSON)
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	if a := doRequest(t, req); a.resp.StatusCode != http.StatusOK {
+		t.Fatalf("an SDK's JSON batch: status %d, body %s; want 200", a.resp.StatusCode, a.body)
+	}
+	if s := st.Stats(); s.Records != 512 {
+		t.Fatalf("stored %d records, want 512", s.Records)
+	}
+}
+
+// jsonMessageCovered fails t unless jsonMessageBytes covers what the
+// generated message of the JSON body holds.
+func jsonMessageCovered(t *testing.T, name string, body []byte) {
+	t.Helper()
+	const n = 4
+	msgs := make([]*logspb.LogsData, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range msgs {
+		msgs[i] = new(logspb.LogsData)
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, msgs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(msgs)
+	held, counted := (int(after.HeapAlloc)-int(before.HeapAlloc))/n, jsonMessageBytes(jsonObjects(body), len(body))
+	t.Logf("%s: JSON of %d bytes decodes to a message of %d bytes, counted %d", name, len(body), held, counted)
+	if held > counted {
+		t.Errorf("%s: JSON of %d bytes decodes to a message of %d bytes, more than the %d counted", name, len(body), held, counted)
 	}
 }

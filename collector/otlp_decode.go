@@ -170,8 +170,12 @@ func decodeBatchInto(ctx context.Context, body []byte, format string, lim Decode
 
 // decodeJSON decodes the OTLP JSON encoding through the generated types.
 func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
-	if n := jsonObjects(body); n > lim.MaxRecords*jsonObjectsPerRecord {
+	n := jsonObjects(body)
+	if n > lim.MaxRecords*jsonObjectsPerRecord {
 		return nil, fmt.Errorf("%w: %d JSON objects, more than %d records can hold", ErrBatchTooLarge, n, lim.MaxRecords)
+	}
+	if size := jsonMessageBytes(n, len(body)); size > lim.MaxDecodedBytes {
+		return nil, fmt.Errorf("%w: a JSON body of %d objects decodes through messages of up to %d bytes, more than %d (the limit of a decoded batch, twice --max-batch-bytes)", ErrBatchTooLarge, n, size, lim.MaxDecodedBytes)
 	}
 	// LogsData has the same fields and numbers as ExportLogsServiceRequest
 	// (resource_logs = 1), so it decodes the same JSON; the collector
@@ -192,6 +196,20 @@ func decodeJSON(body []byte, lim DecodeLimits) (*Batch, error) {
 // refused before protojson allocates a message for each: unlike the wire
 // decoder, protojson cannot stop at the record limit.
 const jsonObjectsPerRecord = 64
+
+// jsonMessageBytes is at least what the generated message of a JSON body
+// of size bytes and objects objects holds: some 200 bytes an object (an
+// empty log record's, the largest) and its strings, which the body holds
+// (TestHeldBytesCoverTheHeap). A body is refused when it is more than
+// MaxDecodedBytes, before protojson allocates it: a 1.9 MB body of
+// 640,000 empty records took 129 MB to be refused for its records.
+func jsonMessageBytes(objects, size int) int {
+	return objects*jsonObjectBytes + size + size/8
+}
+
+// jsonObjectBytes is the most a JSON object of an OTLP body takes in the
+// generated types (a LogRecord, in its size class, and its pointer).
+const jsonObjectBytes = 216
 
 // jsonObjects counts the objects in a JSON text ('{' outside strings), in
 // one pass without allocating.
