@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -269,7 +270,20 @@ func TestMaxConnsFitMemoryLimit(t *testing.T) {
 // midBodyCost measures the heap and stack one connection dialled by dial
 // costs (both ends) while it holds the costliest request a client without
 // a credential may send: the headers of a 16 KiB body and a byte of it.
+// It is the least of three measurements: what else the process does
+// meanwhile (goroutines of earlier tests winding down) only adds to one,
+// and in a full CI run it put a TLS connection at 98,658 B against
+// 78,124-78,916 B alone.
 func midBodyCost(t *testing.T, st *stack, dial func() (net.Conn, error)) int64 {
+	t.Helper()
+	least := int64(math.MaxInt64)
+	for range 3 {
+		least = min(least, midBodyCostOnce(t, st, dial))
+	}
+	return least
+}
+
+func midBodyCostOnce(t *testing.T, st *stack, dial func() (net.Conn, error)) int64 {
 	t.Helper()
 	const conns = 300
 	var ms runtime.MemStats
