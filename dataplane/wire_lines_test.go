@@ -10,15 +10,16 @@ import (
 // The header lines the sidecar adds (X-Forwarded-For, X-Request-Id and the
 // identity headers) are written into the request after its request line
 // (wire.Write), not set in fasthttp's header map. Every way a request goes
-// out gets them, each once, with the client's own copies gone: the first
-// request of a connection (written), a request on a pooled connection
-// (encoded, sent by sendWait), one whose body overflows a buffer (written
-// flush by flush), one whose head alone does (encoded whole) and a chunked
-// one whose trailers forge them too (but X-Forwarded-For: fasthttp
-// refuses that trailer, isBadTrailer, and the sidecar answers 400). The bodies arrive byte for byte.
+// out gets them, each once, with the client's own copies (in any case)
+// gone: the first request of a connection (written), a request on a
+// pooled connection (encoded, sent by sendWait), one whose body overflows
+// a buffer (written flush by flush), one whose head alone does (encoded
+// whole) and a chunked one whose trailers forge them too (but
+// X-Forwarded-For: fasthttp refuses that trailer, isBadTrailer, and the
+// sidecar answers 400). The bodies arrive byte for byte.
 func TestSidecarLinesOnEveryPath(t *testing.T) {
 	st, up := startRecorded(t, nil)
-	forged := "X-Forwarded-For: 6.6.6.6\r\nX-Portcullis-Tenant: globex\r\nX-Portcullis-Client: globex-bi\r\n" +
+	forged := "x-forwarded-for: 6.6.6.6\r\nX-Portcullis-Tenant: globex\r\nX-Portcullis-Client: globex-bi\r\n" +
 		"X-Portcullis-Key-Id: forged\r\nX-Portcullis-Scopes: admin:settings\r\nX-Portcullis-Auth-Method: jwt\r\n"
 	head := func(method, target, extra string) string {
 		return method + " " + target + " HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n" + forged + extra
@@ -27,12 +28,12 @@ func TestSidecarLinesOnEveryPath(t *testing.T) {
 	cases := []struct {
 		name, request, body, reqID string // reqID "": the sidecar's own
 	}{
-		{"first on its connection", head("GET", "/v1/users/42", "X-Request-Id: client-id-1\r\n\r\n"), "", "client-id-1"},
-		{"pooled", head("GET", "/v1/users/42", "X-Request-Id: not a valid id!\r\n\r\n"), "", ""},
+		{"first on its connection", head("GET", "/v1/users/42", "x-request-id: client-id-1\r\n\r\n"), "", "client-id-1"},
+		{"pooled", head("GET", "/v1/users/42", "X-REQUEST-ID: not a valid id!\r\n\r\n"), "", ""},
 		{"body over a buffer", head("POST", "/v1/records", fmt.Sprintf("Content-Length: %d\r\n\r\n", len(big))) + big, big, ""},
 		{"head over a buffer", head("GET", "/v1/users/42", "X-Pad: "+strings.Repeat("p", 6<<10)+"\r\n\r\n"), "", ""},
 		{"chunked, forged trailers", head("POST", "/v1/records", "Transfer-Encoding: chunked\r\n\r\n") +
-			"4\r\nbody\r\n0\r\n" + strings.TrimPrefix(forged, "X-Forwarded-For: 6.6.6.6\r\n") + "X-Request-Id: trailer-id\r\n\r\n", "body", ""},
+			"4\r\nbody\r\n0\r\n" + strings.TrimPrefix(forged, "x-forwarded-for: 6.6.6.6\r\n") + "X-Request-Id: trailer-id\r\n\r\n", "body", ""},
 	}
 	var firstFrom string
 	for i, c := range cases {
