@@ -143,8 +143,10 @@ func TestSidecarMetricsParseEtcdMode(t *testing.T) {
 	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
 		stateDir: t.TempDir(), pod: "obs-pod"})
 	pollUntil(t, obsWait, "the pushed revision in /metrics", func() (bool, string) {
+		// At the push or later: the member record's write may come
+		// before the sidecar's first read of the state (CI saw 3, push 2).
 		got := value(scrapeFamilies(t, f.admin), "portcullis_policy_revision")
-		return got == float64(rev), "portcullis_policy_revision " + ftoa(got)
+		return got >= float64(rev), "portcullis_policy_revision " + ftoa(got)
 	})
 
 	// A policy written past the CLI's validation is refused by the sidecar.
