@@ -473,7 +473,7 @@ func (w *wire) Write(p []byte) (int, error) {
 	n := len(p)
 	if w.n++; w.n == 1 {
 		i := bytes.IndexByte(p, '\n')
-		if i < 1 || p[i-1] != '\r' {
+		if i < 2 || p[i-1] != '\r' { // "\r\n" alone is no request line
 			return 0, errRequestLine
 		}
 		out := append(append(w.b.out[:0], p[:i+1]...), w.lines...)

@@ -1,0 +1,76 @@
+package dataplane
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// recordConn is a connection that keeps what is written to it.
+type recordConn struct {
+	net.Conn
+	got bytes.Buffer
+}
+
+func (c *recordConn) Write(p []byte) (int, error) { return c.got.Write(p) }
+
+// A first flush without a CRLF-terminated request line is refused with
+// errRequestLine and nothing reaches the connection: a request is never
+// sent without the sidecar's identity lines, whatever the writer hands
+// over (fasthttp writes the head in one piece, so only a hand-fed writer
+// gets here).
+func TestWireNoRequestLine(t *testing.T) {
+	for _, first := range []string{"GET / HTTP/1.1", "GET / HTTP/1.1\nHost: x\n\n", "\r\nHost: x\r\n\r\n", "\n"} {
+		c := &recordConn{}
+		w := wire{lines: []byte("X-Portcullis-Tenant: acme\r\n")}
+		bw := w.start(c)
+		bw.WriteString(first)
+		err := bw.Flush()
+		w.release()
+		if !errors.Is(err, errRequestLine) {
+			t.Errorf("first flush %q: error %v, want errRequestLine", first, err)
+		}
+		if c.got.Len() != 0 {
+			t.Errorf("first flush %q: %q reached the connection", first, c.got.Bytes())
+		}
+	}
+	// The same bytes with a request line go out with the lines after it.
+	c := &recordConn{}
+	w := wire{lines: []byte("X-Portcullis-Tenant: acme\r\n")}
+	bw := w.start(c)
+	bw.WriteString("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.release()
+	if want := "GET / HTTP/1.1\r\nX-Portcullis-Tenant: acme\r\nHost: x\r\n\r\n"; c.got.String() != want {
+		t.Fatalf("sent %q, want %q", c.got.String(), want)
+	}
+}
+
+// A splice buffer grown past wireKeep by a large head is left to the
+// garbage collector, not pooled: one request with a 40 KiB head must not
+// make every later rendering hold 40 KiB.
+func TestWireGrownBufferNotPooled(t *testing.T) {
+	req := new(fasthttp.Request)
+	req.SetRequestURI("/v1/users/42")
+	req.Header.SetHost("upstream")
+	req.Header.Set("X-Pad", strings.Repeat("p", 40<<10))
+	var w wire
+	if got := w.encode(req); len(got) <= wireKeep {
+		t.Fatalf("encode = %d bytes, want the whole head over wireKeep %d", len(got), wireKeep)
+	}
+	grown := w.b
+	w.release()
+	for range 8 { // the pool hands the last one put back first (same P)
+		b := wireBufs.Get().(*wireBuf)
+		if b == grown || cap(b.out) > wireKeep {
+			t.Fatalf("the pool handed back a splice buffer of %d bytes (wireKeep %d)", cap(b.out), wireKeep)
+		}
+		defer wireBufs.Put(b)
+	}
+}
