@@ -166,6 +166,22 @@ func TestSockConnErrors(t *testing.T) {
 			t.Errorf("upstreamErrorKind = %q, want \"read failed\"", kind)
 		}
 	})
+	t.Run("write after reset", func(t *testing.T) {
+		a, b := tcpPair(t)
+		b.SetLinger(0)
+		b.Close() // RST
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		for range 3 { // the first write may still be taken before the reset is seen
+			if _, err = a.Write([]byte("x")); err != nil {
+				break
+			}
+		}
+		checkOpError(t, err, "write")
+		if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Write after a reset: %v, want EPIPE or ECONNRESET", err)
+		}
+	})
 }
 
 func checkOpError(t *testing.T, err error, op string) {

@@ -10,7 +10,9 @@ import "syscall"
 // bypass, and without it the detector reports as races what a socket
 // orders, such as a handler's audit record and the test that reads it
 // after the response arrived. Everything else (the poller, EAGAIN,
-// partial writes, errors) is the same code as without it.
+// partial writes, errors) is the same code as without it; only the
+// kernel's entry differs (read(2) and write(2) here, recvfrom(2) and
+// sendto(2) without it), and both end in the socket's recvmsg and sendmsg.
 
 func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 	n, err := syscall.Read(int(fd), b)
