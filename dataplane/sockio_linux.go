@@ -14,10 +14,11 @@ import (
 // maxRW caps one read or write system call, as internal/poll does.
 const maxRW = 1 << 30
 
-// sockConn is a TCP connection whose Read and Write are raw read(2) and
-// write(2) calls, made through the runtime's poller (syscall.RawConn): the
-// poller still waits for readiness, applies the deadlines and holds the
-// descriptor's locks against Close, as for net.Conn.
+// sockConn is a TCP connection whose Read and Write are raw recvfrom(2)
+// and sendto(2) calls (sockio_norace.go), made through the runtime's poller
+// (syscall.RawConn): the poller still waits for readiness, applies the
+// deadlines and holds the descriptor's locks against Close, as for
+// net.Conn.
 //
 // What it leaves out is the scheduler bookkeeping that the net package's
 // Read and Write put around every system call (entersyscall and
@@ -118,7 +119,7 @@ func (s *sockConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// readSys is one read(2) into rbuf; false asks the poller to wait until
+// readSys is one receive (sysRead) into rbuf; false asks the poller to wait until
 // the socket is readable.
 func (s *sockConn) readSys(fd uintptr) bool {
 	b := s.rbuf[:min(len(s.rbuf), maxRW)]
