@@ -193,6 +193,11 @@ func Pack(cfg Config) (*Result, error) {
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pack folder %q: %w", res.Dir, err)
 	}
+	// MkdirAll takes a link to a folder elsewhere for the folder: the pack
+	// would be written where a link planted under its name points.
+	if st, err := os.Lstat(res.Dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("pack folder %q is not a folder (a pack is never written through a link)", res.Dir)
+	}
 	out, err := b.build(res)
 	if err != nil {
 		return nil, err

@@ -79,6 +79,29 @@ func TestPackNeverWritesThroughALink(t *testing.T) {
 	}
 }
 
+// TestPackNeverWritesThroughALinkedFolder: the pack's folder itself is a
+// link planted in the output directory before the pack is made, to a
+// folder elsewhere. os.MkdirAll accepted the link as the folder and every
+// file of the pack was written where it points, out of the output
+// directory (an outside review). Pack now refuses, and writes nothing
+// there.
+func TestPackNeverWritesThroughALinkedFolder(t *testing.T) {
+	cfg, _, dir := packFolder(t)
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Pack(cfg); err == nil || !strings.Contains(err.Error(), "link") {
+		t.Errorf("Pack into a linked folder: %v; want a refusal naming the link", err)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) > 0 {
+		t.Fatalf("the pack was written through the link into %s: %d files, the first %s", elsewhere, len(ents), ents[0].Name())
+	}
+}
+
 // packFolder is a store of one record, the example policy's history and
 // the pack folder of 2026-Q2, made before Pack runs; the Config packs it.
 func packFolder(t *testing.T) (Config, ed25519.PrivateKey, string) {
