@@ -355,3 +355,30 @@ func TestEvidencePackNoActivity(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestReviewStartNeverWritesThroughALink: a link planted under the
+// worksheet's name (in a shared reviews folder) made review start write
+// the worksheet where it points: here over the collector's signing key.
+// review start now refuses, and the target is untouched.
+func TestReviewStartNeverWritesThroughALink(t *testing.T) {
+	t.Parallel()
+	data, tmp := t.TempDir(), t.TempDir()
+	keyPath, _ := signingKeyFile(t)
+	evidenceStore(t, data, keyPath, time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC))
+	before, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(tmp, "access.csv")
+	if err := os.Symlink(keyPath, ws); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := reviewStart([]string{"access", "--period", "2026-Q2", "--data", data, "--policy", examplePolicy, "--out", ws}, &stdout, &stderr)
+	if after, _ := os.ReadFile(keyPath); !bytes.Equal(after, before) {
+		t.Fatalf("review start (exit %d) wrote the worksheet through the link over %s: %q", code, keyPath, after)
+	}
+	if code == 0 || !strings.Contains(stderr.String(), "link") {
+		t.Errorf("review start over a planted link = exit %d, stderr %q; want a refusal naming the link", code, &stderr)
+	}
+}

@@ -58,8 +58,8 @@ func reviewStart(args []string, stdout, stderr io.Writer) int {
 		_, err = stdout.Write(ws)
 		return exitOf(err, stderr, fs.Name())
 	}
-	if err := os.WriteFile(f.out, ws, 0o644); err != nil {
-		return exitOf(fmt.Errorf("cannot write worksheet %q: %w", f.out, err), stderr, fs.Name())
+	if err := evidence.WriteFile(f.out, ws); err != nil {
+		return exitOf(fmt.Errorf("cannot write worksheet: %w", err), stderr, fs.Name())
 	}
 	sum := sha256.Sum256(ws)
 	fmt.Fprintf(stdout, "wrote %s (SHA-256 %s); sign it with portcullis review sign --worksheet %s\n", f.out, hex.EncodeToString(sum[:]), f.out)
