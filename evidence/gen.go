@@ -84,6 +84,23 @@ func dash(s string) string {
 	return s
 }
 
+// mdText makes text from outside (an Alertmanager alert's name and
+// fingerprint, a record's fields) one line of Markdown that renders as the
+// text: control, line-separator and bidirectional characters become
+// spaces, so it cannot start a line of its own, and the characters that
+// make links, images, HTML and emphasis are escaped.
+func mdText(s string) string {
+	return mdEscaper.Replace(strings.Map(func(c rune) rune {
+		if c < 0x20 || c >= 0x7f && c < 0xa0 || c >= 0x200e && c <= 0x200f || c >= 0x2028 && c <= 0x202e ||
+			c >= 0x2066 && c <= 0x2069 || c == 0x061c {
+			return ' '
+		}
+		return c
+	}, s))
+}
+
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`, "~", `\~`)
+
 // scopeMatrix writes one row per scope granted to an integration, with the
 // least-privilege finding over the period.
 func (b *builder) scopeMatrix() ([]byte, error) {
@@ -331,12 +348,13 @@ func (b *builder) alertSample() ([]byte, error) {
 		}
 		n++
 		fmt.Fprintf(&w, "## Alert %s (%s, %s)\n\n- rule: %s\n- %s: %s, tenant %s\n- opened %s, last seen %s, count %d\n- status: %s\n",
-			a.ID, a.Severity, a.Kind, a.Rule, a.Group, a.Key, dash(a.Tenant), rfc(a.Opened), rfc(a.LastSeen), a.Count, a.Status)
+			mdText(a.ID), mdText(a.Severity), mdText(a.Kind), mdText(a.Rule), mdText(a.Group), mdText(a.Key), mdText(dash(a.Tenant)),
+			rfc(a.Opened), rfc(a.LastSeen), a.Count, mdText(a.Status))
 		for _, t := range a.Tickets {
-			fmt.Fprintf(&w, "- ticket: %s %s\n", t.Sink, t.Key)
+			fmt.Fprintf(&w, "- ticket: %s %s\n", mdText(t.Sink), mdText(t.Key))
 		}
 		if a.Note != "" || a.CorrectiveAction != "" {
-			fmt.Fprintf(&w, "- closure note: %s\n- corrective action: %s\n", dash(a.Note), dash(a.CorrectiveAction))
+			fmt.Fprintf(&w, "- closure note: %s\n- corrective action: %s\n", mdText(dash(a.Note)), mdText(dash(a.CorrectiveAction)))
 		}
 		w.WriteString("\n")
 	}
