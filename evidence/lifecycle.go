@@ -163,10 +163,16 @@ func matchAny(re *regexp.Regexp, texts []string) bool {
 	return false
 }
 
-// mdCell makes record text safe in a Markdown table cell.
+// mdCell makes record text safe in a Markdown table cell: quoted (no
+// line breaks), the cell's | and the characters that make links, images,
+// HTML and emphasis escaped.
 func mdCell(s string) string {
-	return strings.ReplaceAll(strconv.Quote(dash(s)), "|", `\|`)
+	return mdCellEscaper.Replace(strconv.Quote(dash(s)))
 }
+
+// mdCellEscaper is mdEscaper but for the backslash, which strconv.Quote
+// has escaped already, and with the table's |.
+var mdCellEscaper = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`, "~", `\~`)
 
 // hitTable writes the section title of a scan's matches, when there are
 // any: how many are listed, the table's head and its rows.

@@ -70,3 +70,40 @@ func TestAlertSampleKeepsOutsideTextOnItsLine(t *testing.T) {
 		t.Errorf("the alert sample holds the markup %q as markup:\n%s", m, md)
 	}
 }
+
+// TestCredentialScanKeepsRequestIDsText: a client chooses its request id
+// (X-Request-Id) and can put a bearer string in its User-Agent, so its
+// record is listed in the credential scan by request id. The id reached
+// the scan's Markdown table quoted but with its markup live (an image
+// with a script handler, a javascript: link). It is now escaped.
+func TestCredentialScanKeepsRequestIDsText(t *testing.T) {
+	cfg, _, _ := packFolder(t)
+	const markup = `<img src=x onerror=alert(1)> [proof](javascript:alert(document.domain))`
+	st, err := collector.OpenStore(cfg.DataDir, collector.StoreConfig{SigningKey: cfg.SigningKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := collector.StoredRecord{Time: time.Date(2026, 5, 7, 9, 0, 0, 0, time.UTC), Tenant: "acme", Method: "GET", Route: "/v1/status",
+		Path: "/v1/status", Status: 401, Decision: "unauthenticated", RequestID: markup, UserAgent: "curl/8 Bearer " + leakedSecret, SourceIP: "192.0.2.9"}
+	if err := st.AppendBatch(&collector.Batch{ID: "b2", Sender: "token:s1", Records: []collector.StoredRecord{r}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "CredentialScan", cfg.Period.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	if !strings.Contains(md, "Result: FAIL") || !strings.Contains(md, "img src=x") {
+		t.Fatalf("the scan does not list the record:\n%s", md)
+	}
+	if m := regexp.MustCompile(`(^|[^\\])(<img|\]\(javascript:)`).FindString(md); m != "" {
+		t.Errorf("the credential scan holds the markup %q as markup:\n%s", m, md)
+	}
+}
