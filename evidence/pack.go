@@ -315,11 +315,16 @@ func (b *builder) deletedText() string {
 
 // writeNoFollow writes a file of the pack, refusing to write through a
 // symbolic link planted under its name (os.WriteFile follows one, out of
-// the folder).
+// the folder) or into anything but a regular file: O_NONBLOCK keeps the
+// open from waiting for the reader of a planted FIFO, which never comes.
 func writeNoFollow(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
-		return fmt.Errorf("cannot write %q (a pack file is never written through a link): %w", path, err)
+		return fmt.Errorf("cannot write %q (a pack file is never written through a link, nor into a pipe): %w", path, err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("cannot write %q: not a regular file", path)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,4 +128,30 @@ func packFolder(t *testing.T) (Config, ed25519.PrivateKey, string) {
 		t.Fatal(err)
 	}
 	return Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key}, key, dir
+}
+
+// TestPackRefusesAPlantedFIFO: a named pipe planted under a pack file's
+// name before the pack is made. Opening it to write waited for a reader
+// that never came: evidence pack hung for good. Pack now refuses it at
+// once, naming it.
+func TestPackRefusesAPlantedFIFO(t *testing.T) {
+	cfg, _, dir := packFolder(t)
+	fifo := filepath.Join(dir, IndexFile)
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Pack(cfg); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), IndexFile) {
+			t.Errorf("Pack over a planted FIFO: %v; want a refusal naming it", err)
+		}
+	case <-time.After(time.Minute):
+		// A reader lets the blocked open return, so the test ends.
+		if f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			defer f.Close()
+		}
+		t.Fatalf("Pack still waits on the FIFO %s after a minute", fifo)
+	}
 }
