@@ -100,7 +100,7 @@ func readPackFiles(dir string, rows []ManifestRow) ([]packFile, error) {
 }
 
 func readManifest(dir string) ([]ManifestRow, error) {
-	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	j, err := readPackFile(filepath.Join(dir, ManifestJSON))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the manifest of pack %q: %w", dir, err)
 	}

@@ -151,11 +151,11 @@ func csvCells(s ...string) []string {
 
 // VerifySignature checks manifest.json in dir against its signature.
 func VerifySignature(dir string, pub ed25519.PublicKey) error {
-	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	j, err := readPackFile(filepath.Join(dir, ManifestJSON))
 	if err != nil {
 		return fmt.Errorf("cannot read the manifest: %w", err)
 	}
-	s, err := os.ReadFile(filepath.Join(dir, ManifestSig))
+	s, err := readPackFile(filepath.Join(dir, ManifestSig))
 	if err != nil {
 		return fmt.Errorf("cannot read the manifest signature: %w", err)
 	}

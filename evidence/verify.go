@@ -9,12 +9,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Verify checks a pack folder: the manifest's signature with pub, every
@@ -74,7 +77,7 @@ func Covered(path string) (string, error) {
 	if strings.HasSuffix(path, ".zip") {
 		j, err = zipManifest(path)
 	} else {
-		j, err = os.ReadFile(filepath.Join(path, ManifestJSON))
+		j, err = readPackFile(filepath.Join(path, ManifestJSON))
 	}
 	if err != nil {
 		return "", fmt.Errorf("cannot read the manifest of pack %q: %w", path, err)
@@ -113,9 +116,9 @@ func zipManifest(path string) ([]byte, error) {
 // verifyDir is Verify but for the folder's name, and returns the
 // manifest's rows.
 func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, error) {
-	j, err := os.ReadFile(filepath.Join(dir, ManifestJSON))
+	j, err := readPackFile(filepath.Join(dir, ManifestJSON))
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read the manifest of pack %q: %w", dir, err)
+		return nil, nil, fmt.Errorf("cannot read the manifest of pack %q: %s", dir, unreadable(ManifestJSON, err))
 	}
 	var rows []ManifestRow
 	if err := json.Unmarshal(j, &rows); err != nil {
@@ -125,20 +128,20 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 	if err := VerifySignature(dir, pub); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if c, err := os.ReadFile(filepath.Join(dir, ManifestCSV)); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: removed", ManifestCSV))
+	if c, err := readPackFile(filepath.Join(dir, ManifestCSV)); err != nil {
+		problems = append(problems, unreadable(ManifestCSV, err))
 	} else if want, err := manifestCSV(rows); err != nil || !bytes.Equal(c, want) {
 		problems = append(problems, fmt.Sprintf("%s: changed (differs from the signed %s)", ManifestCSV, ManifestJSON))
 	}
 	listed := []string{ManifestCSV, ManifestJSON, ManifestSig}
 	for _, r := range rows {
 		listed = append(listed, r.File)
-		b, err := os.ReadFile(filepath.Join(dir, r.File))
+		sum, err := hashPackFile(filepath.Join(dir, r.File))
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: removed", r.File))
+			problems = append(problems, unreadable(r.File, err))
 			continue
 		}
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != r.SHA256 {
+		if sum != r.SHA256 {
 			problems = append(problems, fmt.Sprintf("%s: changed (SHA-256 differs from the manifest)", r.File))
 		}
 	}
@@ -152,6 +155,65 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 		}
 	}
 	return problems, rows, nil
+}
+
+// errNotRegular is a pack folder's file that is a link, a named pipe or
+// anything else but a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// openPackFile opens a file of a pack folder to read: a regular file only,
+// never through a link, and without waiting for the writer of a planted
+// named pipe (O_NONBLOCK), which never comes.
+func openPackFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errNotRegular
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, errNotRegular
+	}
+	return f, nil
+}
+
+// readPackFile reads a manifest of a pack folder (openPackFile).
+func readPackFile(path string) ([]byte, error) {
+	f, err := openPackFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxZipEntry))
+}
+
+// hashPackFile returns the hex SHA-256 of a file of a pack folder
+// (openPackFile).
+func hashPackFile(path string) (string, error) {
+	f, err := openPackFile(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// unreadable is the problem of a pack file that cannot be read: removed,
+// not a regular file, or the error.
+func unreadable(name string, err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s: removed", name)
+	case errors.Is(err, errNotRegular):
+		return fmt.Sprintf("%s: not a regular file (a link, a named pipe...)", name)
+	}
+	return fmt.Sprintf("%s: cannot be read: %v", name, err)
 }
 
 // ParseOwnerMap reads an owner map: one "Area = owner" a line (Auth, Rate

@@ -3,11 +3,14 @@ package evidence
 import (
 	"archive/zip"
 	"crypto/ed25519"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // packMay packs May 2026 of the store in data, under the example policy's
@@ -101,5 +104,50 @@ func TestVerifyFindsOneByteChanges(t *testing.T) {
 	}
 	if problems, err := Verify(res.Dir, pub); err != nil || len(problems) != 0 {
 		t.Errorf("Verify of the restored pack = %q, %v", problems, err)
+	}
+}
+
+// TestVerifyReportsAPlantedFIFO: someone who can write the pack's folder
+// puts a named pipe in place of one of its files. evidence verify (and
+// evidence approve, which verifies first) read it with os.ReadFile and
+// waited for a writer that never came. The file is now reported as not a
+// regular file, at once.
+func TestVerifyReportsAPlantedFIFO(t *testing.T) {
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	activity(t, data, key)
+	res := packMay(t, data, out, key)
+	pub := key.Public().(ed25519.PublicKey)
+	for _, name := range []string{res.Files[1].File, ManifestJSON} {
+		path := filepath.Join(res.Dir, name)
+		saved, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(path)
+		if err := syscall.Mkfifo(path, 0o644); err != nil {
+			t.Skipf("cannot make a FIFO here: %v", err)
+		}
+		type result struct {
+			problems []string
+			err      error
+		}
+		done := make(chan result, 1)
+		go func() { p, err := Verify(res.Dir, pub); done <- result{p, err} }()
+		select {
+		case r := <-done:
+			if got := strings.Join(r.problems, "\n") + fmt.Sprint(r.err); !strings.Contains(got, name) || !strings.Contains(got, "not a regular file") {
+				t.Errorf("Verify with a FIFO as %s = %q, %v; want it named as not a regular file", name, r.problems, r.err)
+			}
+		case <-time.After(time.Minute):
+			// A writer lets the blocked read return, so the test ends.
+			if f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+			t.Fatalf("Verify still waits on the FIFO %s after a minute", name)
+		}
+		os.Remove(path)
+		if err := os.WriteFile(path, saved, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
