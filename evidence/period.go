@@ -46,7 +46,9 @@ func parseYear(s string) (int, error) {
 }
 
 // ParseRange parses --from and --to as dates (2026-04-01) or RFC 3339
-// times; to is exclusive, and a date as to covers that whole day.
+// times; to is exclusive, and a date as to covers that whole day. The
+// range is named FROM_TO by dates, with the time of a bound that is not
+// midnight UTC (boundName).
 func ParseRange(from, to string) (Period, error) {
 	f, err := parseBound(from, false)
 	if err != nil {
@@ -59,8 +61,21 @@ func ParseRange(from, to string) (Period, error) {
 	if !f.Before(t) {
 		return Period{}, fmt.Errorf("period from %q is not before to %q", from, to)
 	}
-	name := f.Format("2006-01-02") + "_" + t.Add(-time.Nanosecond).Format("2006-01-02")
-	return Period{Name: name, From: f, To: t}, nil
+	return Period{Name: boundName(f, false) + "_" + boundName(t, true), From: f, To: t}, nil
+}
+
+// boundName names a bound of a range: a midnight (UTC) by its date, the
+// last day covered for the end; any other time by its time (UTC, without
+// colons, for file names), so a range never takes the name of the whole
+// days it cuts into.
+func boundName(t time.Time, end bool) string {
+	if !t.Equal(t.Truncate(24 * time.Hour)) {
+		return t.Format("2006-01-02T150405.999999999Z")
+	}
+	if end {
+		t = t.AddDate(0, 0, -1)
+	}
+	return t.Format("2006-01-02")
 }
 
 func parseBound(s string, end bool) (time.Time, error) {
