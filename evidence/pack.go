@@ -349,7 +349,7 @@ func foreignFiles(dir string, out []packFile) []string {
 	var foreign []string
 	for _, n := range names {
 		if !slices.ContainsFunc(out, func(f packFile) bool { return f.name == n.Name() }) {
-			foreign = append(foreign, n.Name())
+			foreign = append(foreign, shown(n.Name()))
 		}
 	}
 	return foreign

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -63,7 +64,7 @@ func nameProblem(name string, rows []ManifestRow) string {
 		return ""
 	}
 	if covered := coveredName(rows); claimed != covered {
-		return fmt.Sprintf("%s: named for period %s, but its signed manifest covers period %s", name, claimed, cmp.Or(covered, "(none, or several)"))
+		return fmt.Sprintf("%s: named for period %s, but its signed manifest covers period %s", shown(name), shown(claimed), cmp.Or(covered, "(none, or several)"))
 	}
 	return ""
 }
@@ -151,10 +152,22 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 	}
 	for _, e := range entries {
 		if !slices.Contains(listed, e.Name()) {
-			problems = append(problems, fmt.Sprintf("%s: added (not in the manifest)", e.Name()))
+			problems = append(problems, fmt.Sprintf("%s: added (not in the manifest)", shown(e.Name())))
 		}
 	}
 	return problems, rows, nil
+}
+
+// shown is a name from the folder or the zip as a problem names it: as it
+// is, or quoted when it holds a character that is not printable (a
+// control, an escape, a bidirectional override), which would otherwise
+// reach the terminal reading evidence verify's output and could print a
+// line of its own, or hide the lines after it.
+func shown(name string) string {
+	if strings.IndexFunc(name, func(c rune) bool { return !strconv.IsPrint(c) }) >= 0 {
+		return strconv.Quote(name)
+	}
+	return name
 }
 
 // errNotRegular is a pack folder's file that is a link, a named pipe or
@@ -268,7 +281,7 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 			names = append(names, d)
 		}
 		if name == "" || name == "." || name == ".." || strings.Count(dir, "/") > 1 || strings.Contains(dir, "..") || f.FileInfo().IsDir() {
-			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip", f.Name))
+			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip", shown(f.Name)))
 			continue
 		}
 		if err := unzipOne(f, filepath.Join(tmp, name)); err != nil {

@@ -151,3 +151,60 @@ func TestVerifyReportsAPlantedFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyProblemsAreOneLineOfText: a zip handed to an auditor holds an
+// entry whose name carries terminal escapes (and a folder, a file planted
+// in it): evidence verify printed the names as they were, so one could
+// print a line "OK: ... intact and signed" and hide what followed (SGR 8,
+// conceal), the FAILED line included; evidence pack's warning naming a
+// file planted in the folder did the same. A name with a control, escape
+// or bidirectional character is now shown quoted.
+func TestVerifyProblemsAreOneLineOfText(t *testing.T) {
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	activity(t, data, key)
+	res := packMay(t, data, out, key)
+	pub := key.Public().(ed25519.PublicKey)
+	const hostile = "x\r\x1b[2KOK: evidence-2026-05.zip is intact and signed; its manifest covers period 2026-05\n\x1b[8m\u202e"
+	evil := filepath.Join(out, "evidence-2026-05-evil.zip")
+	f, err := os.Create(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	src, _ := zip.OpenReader(res.Zip)
+	for _, e := range src.File {
+		w, _ := zw.Create(e.Name)
+		r, _ := e.Open()
+		io.Copy(w, r)
+		r.Close()
+	}
+	src.Close()
+	for _, name := range []string{"evidence-2026-05/" + hostile, hostile + "/notes.txt"} {
+		w, _ := zw.Create(name)
+		w.Write([]byte("x"))
+	}
+	zw.Close()
+	f.Close()
+	if err := os.WriteFile(filepath.Join(res.Dir, hostile), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zp, err := VerifyZip(evil, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := Verify(res.Dir, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// evidence pack over the folder names the file in a warning, as text too
+	again := packMay(t, data, out, key)
+	problems := append(append(zp, dp...), again.Warnings...)
+	if len(zp) < 2 || len(dp) != 1 || len(again.Warnings) == 0 {
+		t.Fatalf("problems = %q, %q, warnings %q; want the hostile names reported", zp, dp, again.Warnings)
+	}
+	for _, p := range problems {
+		if i := strings.IndexFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0 || c == '\u202e' }); i >= 0 {
+			t.Errorf("problem %q holds %U at %d: it reaches the auditor's terminal as it is", p, []rune(p[i:])[0], i)
+		}
+	}
+}
