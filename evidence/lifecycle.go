@@ -172,7 +172,7 @@ func mdCell(s string) string {
 
 // mdCellEscaper is mdEscaper but for the backslash, which strconv.Quote
 // has escaped already, and with the table's |.
-var mdCellEscaper = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`, "~", `\~`)
+var mdCellEscaper = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`)
 
 // hitTable writes the section title of a scan's matches, when there are
 // any: how many are listed, the table's head and its rows.

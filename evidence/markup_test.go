@@ -107,3 +107,37 @@ func TestCredentialScanKeepsRequestIDsText(t *testing.T) {
 		t.Errorf("the credential scan holds the markup %q as markup:\n%s", m, md)
 	}
 }
+
+// TestEscapedTextStillScanned: the escapes that keep outside text inert
+// in Markdown must not hide a credential from the scan of the pack's
+// files: a ~ is a character of a bearer string, and escaping it split
+// the string so the scan passed over the alert sample that holds it.
+func TestEscapedTextStillScanned(t *testing.T) {
+	cfg, _, _ := packFolder(t)
+	st, err := collector.OpenStore(cfg.DataDir, collector.StoreConfig{SigningKey: cfg.SigningKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
+	open, _ := json.Marshal(map[string]string{"rule": "alertmanager:Leak Bearer abc~defghijklmnop", "kind": "alertmanager",
+		"severity": "high", "group": "fingerprint", "key": "0123abcd", "count": "1", "first_seen": at.Format(time.RFC3339Nano)})
+	ticket, _ := json.Marshal(map[string]string{"sink": "jira", "ticket": "SEC-8"})
+	if err := st.AppendEvents([]collector.Event{
+		{Time: at, Key: "/p/events/open", Revision: 100, Actor: "collector", Action: "alert.open", Target: "A-8", Details: open},
+		{Time: at.Add(time.Hour), Key: "/p/events/ticket", Revision: 101, Actor: "collector", Action: "alert.ticket", Target: "A-8", Details: ticket},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "CredentialScan", cfg.Period.Name, "md")))
+	name := FileName("APIAbuse", "AlertToTicketSample", cfg.Period.Name, "md")
+	if !strings.Contains(string(scan), "| "+name+" | bearer string |") {
+		t.Errorf("the scan of the pack's files does not name %s, which holds the bearer string:\n%s", name, scan)
+	}
+}
