@@ -22,6 +22,7 @@ type rotation struct {
 	born            map[string]bornKey // key id -> its client and creation
 	done            map[string]bool    // key ids warned, rotated or revoked
 	next            time.Time          // earliest warning to fire; zero: look again
+	doc             *policy.Document   // the policy its keys came from, for a reset
 }
 
 // bornKey is one key's client and creation time.
@@ -36,7 +37,7 @@ func (e *Engine) rotationPolicyLocked(d *policy.Document) {
 	if r.born == nil {
 		r.born, r.done = map[string]bornKey{}, map[string]bool{}
 	}
-	r.maxAge, r.warning, r.next = 0, 0, time.Time{}
+	r.maxAge, r.warning, r.next, r.doc = 0, 0, time.Time{}, d
 	if d == nil {
 		return
 	}
@@ -162,4 +163,48 @@ func (e *Engine) hasRuleLocked(kind string) bool {
 		}
 	}
 	return false
+}
+
+// stateRotation is what the key_rotation rules learnt, in a snapshot: the
+// keys' births (key.create and key.rotate events are not replayed after
+// a restart from the snapshot) and the keys warned, rotated or revoked.
+type stateRotation struct {
+	Born map[string]stateBorn `json:"born"`
+	Done []string             `json:"done"`
+}
+
+// stateBorn is one key's client and creation.
+type stateBorn struct {
+	Client string    `json:"client"`
+	At     time.Time `json:"at"`
+}
+
+// rotationStateLocked returns the rotation state for a snapshot.
+func (e *Engine) rotationStateLocked() stateRotation {
+	st := stateRotation{Born: make(map[string]stateBorn, len(e.rot.born)), Done: sortedTrue(e.rot.done)}
+	for id, b := range e.rot.born {
+		st.Born[id] = stateBorn{Client: b.client, At: b.at}
+	}
+	return st
+}
+
+// restoreRotationLocked adds a snapshot's rotation state to what the
+// policy's keys say.
+func (e *Engine) restoreRotationLocked(st *stateRotation) {
+	r := &e.rot
+	for id, b := range st.Born {
+		r.born[id] = bornKey{client: b.Client, at: b.At}
+	}
+	for _, id := range st.Done {
+		r.done[id] = true
+	}
+	r.next = time.Time{}
+}
+
+// resetRotationLocked forgets what events taught the rotation rules:
+// only the policy's keys are left.
+func (e *Engine) resetRotationLocked() {
+	doc := e.rot.doc
+	e.rot = rotation{}
+	e.rotationPolicyLocked(doc)
 }

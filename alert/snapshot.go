@@ -18,8 +18,9 @@ import (
 	"github.com/portcullis/portcullis/internal/durable"
 )
 
-// snapshotVersion is the format of the snapshot file.
-const snapshotVersion = 1
+// snapshotVersion is the format of the snapshot file (2: with the
+// key_rotation state; a version 1 snapshot lacks it and is ignored).
+const snapshotVersion = 2
 
 // maxSnapshotBytes bounds the snapshot file Restore reads.
 const maxSnapshotBytes = 256 << 20
@@ -57,6 +58,7 @@ type state struct {
 	Networks  map[string]map[string]time.Time `json:"networks"`
 	Observed  int                             `json:"observed"`
 	Clock     time.Time                       `json:"clock,omitzero"` // Engine.clock
+	Rotation  stateRotation                   `json:"rotation"`       // rotation.go
 }
 
 // stateGroup is one rule group's window.
@@ -99,6 +101,7 @@ func (e *Engine) stateLocked() state {
 	st.Open, st.Closed = refs(e.open), refs(e.closed)
 	st.Revoked = sortedTrue(e.revoked)
 	st.Clock = e.clock
+	st.Rotation = e.rotationStateLocked()
 	for c, nets := range e.networks {
 		m := make(map[string]time.Time, len(nets))
 		for p, t := range nets {
@@ -158,6 +161,7 @@ func (e *Engine) restoreLocked(st *state) {
 		e.networks[c] = m
 	}
 	e.observed, e.clock = st.Observed, st.Clock
+	e.restoreRotationLocked(&st.Rotation)
 }
 
 // reset empties the state.
@@ -174,6 +178,7 @@ func (e *Engine) resetLocked() {
 	e.lastSrc, e.lastSrcGroup = "", ""
 	e.forgetGroupsLocked()
 	e.lastClient, e.lastNets = "", nil
+	e.resetRotationLocked()
 }
 
 // rulesFingerprintLocked identifies the rules the state is built with: a
