@@ -173,7 +173,7 @@ func (e *Engine) groupLocked(rule *Rule, key string) *group {
 // deadLocked reports whether r is a revoked, expired or suspended
 // credential being tried.
 func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
-	if r.Decision == "suspended" {
+	if r.Decision == "suspended" || r.Decision == "key_expired_by_policy" { // past lifecycle.max_key_age
 		return true
 	}
 	if r.Decision != "unauthenticated" || r.KeyID == "" {
@@ -182,7 +182,10 @@ func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
 	if e.revoked[r.KeyID] || e.idx.keyRevoked[r.KeyID] {
 		return true
 	}
-	na, ok := e.idx.keyNotAfter[r.KeyID]
+	na, ok := e.keyEnd[r.KeyID] // keys create, keys rotate: later than the document
+	if !ok {
+		na, ok = e.idx.keyNotAfter[r.KeyID]
+	}
 	return ok && !r.Time.Before(na)
 }
 

@@ -53,6 +53,9 @@ type Engine struct {
 	closed    map[groupKey]string // (rule, key) -> id of its last closed alert
 	revoked   map[string]bool     // key ids revoked by lifecycle events
 	keyClient map[string]string   // key ids created by lifecycle events
+	// keyEnd is the not_after of key ids as their key.create or
+	// key.rotate (old_not_after) events give it.
+	keyEnd    map[string]time.Time
 	networks  map[string]map[netip.Prefix]time.Time
 	replaying bool
 	observed  int
@@ -133,7 +136,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Actor = "portcullis-collector"
 	}
 	e := &Engine{cfg: cfg, groups: map[groupKey]*group{}, alerts: map[string]*Alert{}, open: map[groupKey]string{},
-		closed: map[groupKey]string{}, revoked: map[string]bool{}, keyClient: map[string]string{}, networks: map[string]map[netip.Prefix]time.Time{}}
+		closed: map[groupKey]string{}, revoked: map[string]bool{}, keyClient: map[string]string{}, keyEnd: map[string]time.Time{}, networks: map[string]map[netip.Prefix]time.Time{}}
 	if err := e.SetPolicy(cfg.Policy, time.Time{}); err != nil {
 		return nil, err
 	}
@@ -345,15 +348,26 @@ func (e *Engine) eventLocked(ev *collector.Event, out []collector.Event) []colle
 		e.applyLocked(ev, d)
 	case ev.Action == "key.revoke":
 		e.revoked[ev.Target] = true
-	case ev.Action == "key.rotate" && d["new_key"] != "":
-		e.keyClient[d["new_key"]] = d["client"]
+	case ev.Action == "key.rotate":
+		if d["new_key"] != "" {
+			e.keyClient[d["new_key"]] = d["client"]
+		}
+		e.keyEndLocked(ev.Target, d["old_not_after"]) // shortened to the overlap's end
 	case ev.Action == "key.create":
 		e.keyClient[ev.Target] = d["client"]
+		e.keyEndLocked(ev.Target, d["not_after"])
 		if e.idx.privileged[d["client"]] {
 			out = e.grantLocked(d["client"], ev.Target, ev.Time, out)
 		}
 	}
 	return out
+}
+
+// keyEndLocked learns the not_after of key id from an event's detail.
+func (e *Engine) keyEndLocked(id, notAfter string) {
+	if t, err := time.Parse(time.RFC3339, notAfter); err == nil {
+		e.keyEnd[id] = t
+	}
 }
 
 // setOpenLocked makes a (nil: none) the open alert of group k, in e.open

@@ -19,8 +19,9 @@ import (
 )
 
 // snapshotVersion is the format of the snapshot file (2: with the
-// key_rotation state; a version 1 snapshot lacks it and is ignored).
-const snapshotVersion = 2
+// key_rotation state; 3: with the keys' not_after from their events; an
+// older snapshot lacks them and is ignored).
+const snapshotVersion = 3
 
 // maxSnapshotBytes bounds the snapshot file Restore reads.
 const maxSnapshotBytes = 256 << 20
@@ -55,6 +56,7 @@ type state struct {
 	Closed    []stateRef                      `json:"closed"`
 	Revoked   []string                        `json:"revoked"`
 	KeyClient map[string]string               `json:"key_client"`
+	KeyEnd    map[string]time.Time            `json:"key_end"` // Engine.keyEnd
 	Networks  map[string]map[string]time.Time `json:"networks"`
 	Observed  int                             `json:"observed"`
 	Clock     time.Time                       `json:"clock,omitzero"` // Engine.clock
@@ -82,7 +84,7 @@ type stateRef struct {
 
 // stateLocked returns the state in its deterministic form.
 func (e *Engine) stateLocked() state {
-	st := state{KeyClient: e.keyClient, Networks: map[string]map[string]time.Time{}, Observed: e.observed}
+	st := state{KeyClient: e.keyClient, KeyEnd: e.keyEnd, Networks: map[string]map[string]time.Time{}, Observed: e.observed}
 	for k, g := range e.groups {
 		sg := stateGroup{Rule: k.rule, Key: k.key, IDs: g.requestIDs(), Last: g.last, LastUpdate: g.lastUpdate}
 		if g.w != nil {
@@ -151,6 +153,9 @@ func (e *Engine) restoreLocked(st *state) {
 	for k, c := range st.KeyClient {
 		e.keyClient[k] = c
 	}
+	for k, t := range st.KeyEnd {
+		e.keyEnd[k] = t
+	}
 	for c, nets := range st.Networks {
 		m := make(map[netip.Prefix]time.Time, len(nets))
 		for p, t := range nets {
@@ -173,7 +178,7 @@ func (e *Engine) reset() {
 
 func (e *Engine) resetLocked() {
 	e.groups, e.alerts, e.open, e.closed = map[groupKey]*group{}, map[string]*Alert{}, map[groupKey]string{}, map[groupKey]string{}
-	e.revoked, e.keyClient, e.networks = map[string]bool{}, map[string]string{}, map[string]map[netip.Prefix]time.Time{}
+	e.revoked, e.keyClient, e.keyEnd, e.networks = map[string]bool{}, map[string]string{}, map[string]time.Time{}, map[string]map[netip.Prefix]time.Time{}
 	e.observed, e.pos, e.posHash, e.clock = 0, 0, [32]byte{}, time.Time{}
 	e.lastSrc, e.lastSrcGroup = "", ""
 	e.forgetGroupsLocked()
