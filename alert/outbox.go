@@ -306,7 +306,9 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 		if down[sinkOfName(n)] {
 			// Tried at the next pass: a hung sink costs a pass one
 			// timeout, not one per delivery queued for it, and holds no
-			// other sink's ticket back.
+			// other sink's ticket back. A sink that answered is not
+			// down: its refusal of one delivery (a 404 for an issue
+			// deleted since) holds none of the others back.
 			continue
 		}
 		if err := o.deliverOne(n); err != nil {
@@ -331,8 +333,8 @@ func sinkOfName(name string) string {
 	return parts[1]
 }
 
-// sinkFailure is a delivery the sink did not take: unreachable, timed
-// out or refused.
+// sinkFailure is a request the sink did not answer: unreachable or
+// timed out.
 type sinkFailure struct{ err error }
 
 func (e *sinkFailure) Error() string { return e.err.Error() }
@@ -365,7 +367,7 @@ func (o *Outbox) deliverOne(name string) error {
 	}
 	key, err := sink.deliver(o.cfg.Client, &q.Alert, o.cfg.Now())
 	if err != nil {
-		return &sinkFailure{err}
+		return err
 	}
 	return o.record(name, p, &q, key)
 }
@@ -377,7 +379,7 @@ func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
 		return o.done(name, p)
 	}
 	if err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now()); err != nil {
-		return &sinkFailure{err}
+		return err
 	}
 	return o.record(name, p, q, q.Close)
 }

@@ -252,7 +252,7 @@ func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) 
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("ticket sink %q: %w", s.Name, err)
+		return "", &sinkFailure{fmt.Errorf("ticket sink %q: %w", s.Name, err)}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -329,7 +329,7 @@ func (s *Sink) closeTicket(c *http.Client, a *Alert, key string, now time.Time) 
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("ticket sink %q: %w", s.Name, err)
+		return &sinkFailure{fmt.Errorf("ticket sink %q: %w", s.Name, err)}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
