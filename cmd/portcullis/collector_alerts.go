@@ -130,22 +130,29 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	if d.key != nil {
 		go eng.RunSnapshots(ctx, snapshotEvery, func(err error) { log.Warn().Err(err).Msg("detection snapshot not written") })
 	}
-	go tickRotation(ctx, eng) // collector_rotation.go
 	if len(sinks) > 0 {
 		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
 			return err
 		}
-		go box.Run(ctx)
 	}
 	if admin != nil {
 		cont = newContainer(etcdActions(admin, "portcullis-collector", ""), eng, log)
-		for _, a := range eng.Uncontained() {
-			cont.contain(ctx, a)
-		}
 	}
 	d.engine, d.store = eng, store
 	if file == "" && admin != nil {
 		d.reload = func(at time.Time) { reloadRules(ctx, admin, eng, at, log) }
+	}
+	// Started once all of the above is set: the first Tick may open an
+	// alert at once (a warning that came due while the collector was
+	// stopped), whose OnOpen reads box and cont, and the store's hooks d.
+	go tickRotation(ctx, eng) // collector_rotation.go
+	if box != nil {
+		go box.Run(ctx)
+	}
+	if cont != nil {
+		for _, a := range eng.Uncontained() {
+			cont.contain(ctx, a)
+		}
 	}
 	log.Info().Int("rules", len(doc.Detection)).Int("ticket_sinks", len(sinks)).Msg("detection rules loaded")
 	return nil
