@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -252,7 +253,7 @@ func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) 
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", &sinkFailure{fmt.Errorf("ticket sink %q: %w", s.Name, err)}
+		return "", s.noAnswer(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -260,6 +261,17 @@ func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) 
 		return "", fmt.Errorf("ticket sink %q answered %s", s.Name, resp.Status)
 	}
 	return s.ticketKey(a, body), nil
+}
+
+// noAnswer is the error of a request the sink did not answer, without
+// the request's URL, which Go's error quotes: a Slack incoming webhook's
+// URL is its credential, and the error is logged.
+func (s *Sink) noAnswer(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return &sinkFailure{fmt.Errorf("ticket sink %q: %w", s.Name, err)}
 }
 
 // closes reports whether the sink's API lets a closure reach ticket key:
@@ -329,7 +341,7 @@ func (s *Sink) closeTicket(c *http.Client, a *Alert, key string, now time.Time) 
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return &sinkFailure{fmt.Errorf("ticket sink %q: %w", s.Name, err)}
+		return s.noAnswer(err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
