@@ -146,7 +146,8 @@ func New(cfg Config) (*Engine, error) {
 // SetPolicy replaces the rules and what they know of the policy. A client
 // that holds a privileged scope in d and did not in the previous policy
 // fires the privileged_grant rules at now (a zero now: the first policy,
-// which fires nothing). Windows of rules kept by name are kept.
+// which fires nothing). Windows of rules kept by name are kept,
+// re-cut for the rule's window and baseline as they are now.
 func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	var specs []policy.DetectionSpec
 	if d != nil {
@@ -160,8 +161,15 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	e.mu.Lock()
 	old := e.idx
 	e.rules, e.idx = rules, idx
-	for _, g := range e.groups {
+	byName := make(map[string]*Rule, len(rules))
+	for _, r := range rules {
+		byName[r.Name] = r
+	}
+	for k, g := range e.groups {
 		g.boundAt = time.Time{} // a rule kept by name may sum another window now
+		if r := byName[k.rule]; r != nil && g.w != nil {
+			g.w = g.w.refit(r.Window/windowBuckets, r.span()) // cut for the rule's window as it is now
+		}
 	}
 	e.rotationPolicyLocked(d) // rotation.go
 	var out []collector.Event

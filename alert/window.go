@@ -25,6 +25,23 @@ func newWindow(width, span time.Duration) *window {
 	return &window{width: int64(width), buckets: make([]int64, n)}
 }
 
+// refit returns w cut into buckets of width covering span, each old
+// bucket's sum added at its start; w itself when it is cut so already.
+// A window kept across a policy change that widened its rule summed only
+// as far back as its old ring reached.
+func (w *window) refit(width, span time.Duration) *window {
+	n := newWindow(width, span)
+	if n.width == w.width && len(n.buckets) == len(w.buckets) {
+		return w
+	}
+	for i := w.head - int64(len(w.buckets)) + 1; i <= w.head; i++ {
+		if v := w.buckets[w.slot(i)]; v != 0 {
+			n.add(time.Unix(0, i*w.width), v)
+		}
+	}
+	return n
+}
+
 // add adds v at t.
 func (w *window) add(t time.Time, v int64) {
 	i := t.UnixNano() / w.width
