@@ -23,7 +23,7 @@ type OutboxConfig struct {
 	// RuleSink maps a rule to the sink it names; a rule not in it (or
 	// mapped to "") goes to every sink.
 	RuleSink   map[string]string
-	Client     *http.Client     // nil: a client with a 10 s timeout
+	Client     *http.Client     // nil: a client with a 10 s timeout that follows no redirect
 	MinBackoff time.Duration    // first retry delay; 0 means 1 s
 	MaxBackoff time.Duration    // retry delay cap; 0 means 5 min
 	Now        func() time.Time // nil: time.Now
@@ -66,7 +66,10 @@ type queued struct {
 // NewOutbox returns an Outbox over cfg.Dir, creating it.
 func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		// A redirect is not followed: it would send the alert (and the
+		// sink's credential, to the same host on plain http) wherever
+		// the answer points. It is an answer that is not 2xx.
+		cfg.Client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = time.Second
