@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -223,6 +224,12 @@ func shutdownOnDone(ctx context.Context, srv *http.Server, log *zerolog.Logger) 
 	}
 }
 
+// metricsMaxConns caps the connections --metrics-listen holds open; more
+// wait in the kernel's backlog until one closes. Unauthenticated, it
+// otherwise took as many as one host opened, every descriptor of the
+// process, and the intake listener could accept no batch.
+const metricsMaxConns = 64
+
 // serveCollectorMetrics serves col's metrics on addr, without
 // authentication, until the returned function is called.
 func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.Logger) (func(), error) {
@@ -230,6 +237,7 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
 	}
+	ln = netutil.LimitListener(ln, metricsMaxConns)
 	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	done := make(chan struct{})
 	go func() {
