@@ -287,6 +287,10 @@ func (d *detection) routes(next http.Handler, token string, named []collector.Se
 	am := alert.AlertmanagerHandler(d.engine, tokens)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/alertmanager" {
+			// The collector's connection rules do not see this route:
+			// every answer closes the connection, or a client without
+			// a token kept it open for as long as it liked.
+			w.Header().Set("Connection", "close")
 			am.ServeHTTP(w, r)
 			return
 		}
