@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -249,6 +250,9 @@ func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil || (neg && d < 0) {
 		return 0, errors.New("want a duration such as 20s, 15m, 24h or 90d")
+	}
+	if d > 0 && days > math.MaxInt64-d { // the sum wrapped around
+		return 0, errors.New("too long: at most 292 years (106751d)")
 	}
 	if neg {
 		return -(days + d), nil

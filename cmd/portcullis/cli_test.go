@@ -184,6 +184,23 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// Days and a duration past time.Duration's 292 years wrapped around: a
+// negative --drain of -36500d2562047h became 192 years and was taken
+// without a word (and `wait` waited them), a positive --ttl was called
+// negative. Each is now a usage error naming the flag.
+func TestDurationOverflowRefused(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"36500d2562047h", "-36500d2562047h", "1d2562047h"} {
+		if got, err := parseDuration(in); err == nil || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("parseDuration(%q) = %v, %v; want error \"too long\"", in, got, err)
+		}
+	}
+	r := portcullis(t, "", nil, "sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--listen", "999.0.0.1:1", "--drain", "-36500d2562047h")
+	if want := "--drain -36500d2562047h: "; r.code != 2 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("portcullis sidecar --drain -36500d2562047h = exit %d, stderr %q; want exit 2 and one line with %q", r.code, r.stderr, want)
+	}
+}
+
 // Every duration flag takes days, including those registered with
 // fs.DurationVar: keys generate --ttl 90d.
 func TestDurationFlagsTakeDays(t *testing.T) {
