@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/http/pprof"
+	"strconv"
 	"sync"
 	"time"
 
@@ -78,12 +79,26 @@ var pprofIndex = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
 // (v1.74.0) answers 404 for every path ending in "/", the index itself
 // included, so the index is served here.
 func servePprof(ctx *fasthttp.RequestCtx) {
-	if string(ctx.Path()) == "/debug/pprof/" {
+	switch string(ctx.Path()) {
+	case "/debug/pprof/":
 		pprofIndex(ctx)
 		return
+	case "/debug/pprof/profile", "/debug/pprof/trace":
+		// net/http/pprof refuses a duration past its server's write
+		// timeout; behind the adaptor it sees no server and took any:
+		// a day's profile held the CPU profiler (every later one
+		// failed), a day's trace was buffered in memory.
+		if s, err := strconv.ParseFloat(string(ctx.QueryArgs().Peek("seconds")), 64); err == nil && s > pprofMaxSeconds {
+			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			ctx.SetBodyString("seconds over " + strconv.Itoa(pprofMaxSeconds) + ": take a shorter profile\n")
+			return
+		}
 	}
 	pprofhandler.PprofHandler(ctx)
 }
+
+// pprofMaxSeconds bounds ?seconds= of a CPU profile or an execution trace.
+const pprofMaxSeconds = 60
 
 func (a *Admin) recover(ctx *fasthttp.RequestCtx) {
 	if p := recover(); p != nil {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"flag"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // --pprof serves the Go profiles on the admin listener, and only there;
@@ -50,4 +53,32 @@ func pprofSidecar(t *testing.T, args []string) sidecarFlags {
 		t.Fatal(err)
 	}
 	return runInProcess(t, f)
+}
+
+// net/http/pprof refuses a profile or trace longer than its server's write
+// timeout; behind fasthttp's adaptor it knows no server and took any
+// ?seconds=: profile?seconds=86400 held the CPU profiler for a day (every
+// later profile answered 500, "cpu profiling already in use", with no way
+// to stop it but a restart, the client gone or not) and trace?seconds=86400
+// buffered a day of execution trace in the sidecar's memory. A duration
+// over pprofMaxSeconds is now refused with 400 at once.
+func TestSidecarPprofRefusesLongProfiles(t *testing.T) {
+	f := pprofSidecar(t, []string{"--pprof"})
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, path := range []string{"/debug/pprof/profile?seconds=86400", "/debug/pprof/trace?seconds=86400"} {
+		resp, err := client.Get("http://" + f.admin + path)
+		if err != nil {
+			t.Errorf("GET %s: %v; want 400 at once", path, err)
+			continue
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "seconds") {
+			t.Errorf("GET %s: %d %.80q; want 400 naming seconds", path, resp.StatusCode, page)
+		}
+	}
+	// A short profile is still served.
+	if status, page := body(t, "http://"+f.admin+"/debug/pprof/profile?seconds=1"); status != 200 {
+		t.Errorf("GET /debug/pprof/profile?seconds=1: %d %.80q; want 200", status, page)
+	}
 }
