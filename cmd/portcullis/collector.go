@@ -151,7 +151,12 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %q: %w", c.listen, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The signals stay caught until the collector has stopped (this
+	// defer runs last): a second one while it drains, publishes its
+	// final head and closes the store no longer kills it there.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, stop := context.WithCancel(sigCtx)
 	defer stop()
 	var admin *etcdadmin.Admin
 	if c.etcd.endpoints != "" {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The collector stopped listening for SIGTERM and SIGINT as soon as its
+// intake listener closed, before it waited for the batches in flight,
+// published its final signed head and closed the store: a second signal
+// in that window (a second Ctrl-C, a supervisor signalling again) killed
+// it there. The signals are now caught until the collector has stopped,
+// as the sidecar's are.
+func TestCollectorSurvivesSecondSignalWhileStopping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a real process")
+	}
+	h := newKillHarness(t)
+	keyFile := filepath.Join(h.dir, "signing.key")
+	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
+		t.Fatalf("audit keygen: %v\n%s", err, out)
+	}
+	const token = "sig-test-collector-token-0123456789abcdef"
+	tokenFile := filepath.Join(h.dir, "tokens")
+	if err := os.WriteFile(tokenFile, []byte("sidecar-a "+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	p := h.start("collector", "collector", "--listen", listen, "--data", filepath.Join(h.dir, "data"),
+		"--signing-key", keyFile, "--token-file", tokenFile)
+	h.until("the collector up", func() (bool, string) {
+		code := h.status("http://"+listen+"/metrics", "Authorization", "Bearer "+token)
+		return code == 200, strconv.Itoa(code)
+	})
+	// A batch in flight: its headers and part of its body, so the
+	// shutdown waits for it.
+	c, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\nxx", token)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	h.until("the intake listener closed after SIGTERM", func() (bool, string) {
+		d, err := net.DialTimeout("tcp", listen, time.Second)
+		if err != nil {
+			return true, ""
+		}
+		d.Close()
+		return false, "still accepting"
+	})
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Errorf("collector after a second SIGTERM while stopping: %v, want exit 0", err)
+	}
+}
