@@ -200,7 +200,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	bg.Go(func() { shutdownOnDone(ctx, srv, log) })
 	log.Info().Str("listen", ln.Addr().String()).Str("data", c.data).Msg("collector listening")
 	if srv.TLSConfig != nil {
-		err = srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		err = srv.ServeTLS(ln, "", "") // the pair is in TLSConfig, loaded at start
 	} else {
 		err = srv.Serve(ln)
 	}
@@ -280,7 +280,13 @@ func collectorTLS(c collectorFlags) (*tls.Config, error) {
 	if c.tlsCert == "" {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	// Loaded here, before anything starts: ServeTLS read the pair only
+	// once the collector was up, and its error named neither flag.
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if c.clientCA != "" {
 		pem, err := os.ReadFile(c.clientCA)
 		if err != nil {

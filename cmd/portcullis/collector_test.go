@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"crypto/tls"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/rs/zerolog"
@@ -46,4 +51,60 @@ func TestCollectorRefusesWeakTokens(t *testing.T) {
 			t.Errorf("%s: serveCollector = %v, want an error saying %q without the token", c.name, err, c.want)
 		}
 	}
+}
+
+// The collector read --tls-cert and --tls-key only when it began to
+// serve: after it had opened the store, checked the anchors and logged
+// "collector listening", it stopped with an error that named neither flag
+// ("read FILE: is a directory", "tls: failed to find any PEM data in
+// certificate input"). The pair is now loaded before anything starts, and
+// the error names the flags.
+func TestCollectorRefusesBadTLSFilesAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signing.key")
+	if r := portcullis(t, "", nil, "audit", "keygen", "--out", keyFile); r.code != 0 {
+		t.Fatalf("audit keygen: exit %d, %s", r.code, r.stderr)
+	}
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{dir, garbage} {
+		r := portcullis(t, "", nil, "collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile, "--token", strings.Repeat("t", 40),
+			"--listen", "127.0.0.1:0", "--tls-cert", file, "--tls-key", file)
+		if r.code != 1 || !strings.Contains(r.stderr, "--tls-cert") || strings.Contains(r.stderr, "collector listening") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis collector --tls-cert %s = exit %d, stderr %q; want exit 1 and one line naming --tls-cert, before listening", file, r.code, r.stderr)
+		}
+	}
+
+	// A good pair is served.
+	pki := newTestPKI(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile,
+		"--token", strings.Repeat("t", 40), "--listen", addr, "--tls-cert", pki.serverCert, "--tls-key", pki.serverKey)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() { cmd.Process.Kill(); <-exited }()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
+	defer client.CloseIdleConnections()
+	pollUntil(t, pollWait, "the collector serving HTTPS with --tls-cert and --tls-key", func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("the collector exited: %s", stderr.String())
+		default:
+		}
+		resp, err := client.Get("https://" + addr + "/healthz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
 }
