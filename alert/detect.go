@@ -31,7 +31,7 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 	for _, rule := range e.rules {
 		switch rule.Kind {
 		case KindAuthFailures:
-			if r.Decision == "unauthenticated" {
+			if r.Decision == "unauthenticated" || r.Decision == "key_revoked" {
 				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindRateLimitSpike:
@@ -171,9 +171,12 @@ func (e *Engine) groupLocked(rule *Rule, key string) *group {
 }
 
 // deadLocked reports whether r is a revoked, expired or suspended
-// credential being tried.
+// credential being tried: refused as such by the sidecar, or a failure
+// naming a key id the engine knows revoked or expired (a wrong secret
+// under it is a guess at a dead key, still worth an alert).
 func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
-	if r.Decision == "suspended" || r.Decision == "key_expired_by_policy" { // past lifecycle.max_key_age
+	switch r.Decision {
+	case "suspended", "key_revoked", "key_expired_by_policy": // key_expired_by_policy: past lifecycle.max_key_age
 		return true
 	}
 	if r.Decision != "unauthenticated" || r.KeyID == "" {

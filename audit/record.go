@@ -16,7 +16,7 @@ const (
 	HeaderTooLarge                     // request headers above the server limit
 	NoRoute                            // no route matches: default deny
 	BodyTooLarge                       // declared body above the class limit
-	Unauthenticated                    // credential missing, unknown, wrong, expired or revoked
+	Unauthenticated                    // credential missing, unknown, wrong or expired; a revoked token, or a wrong secret under a revoked key's id
 	Suspended                          // the client is suspended
 	Forbidden                          // credential lacks a required scope
 	NetworkDenied                      // source address outside the class allowlist
@@ -33,6 +33,7 @@ const (
 	ResponseTooLarge                   // upstream response body above the class limit (502)
 	ApprovalRequired                   // the route requires a granted approval and the request named none usable (issue 20)
 	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
+	KeyRevoked                         // API key whose secret matched a revoked record (answered as Unauthenticated)
 	numDecisions
 )
 
@@ -62,6 +63,7 @@ var decisionNames = [numDecisions]string{
 	ResponseTooLarge:   "response_too_large",
 	ApprovalRequired:   "approval_required",
 	KeyExpiredByPolicy: "key_expired_by_policy",
+	KeyRevoked:         "key_revoked",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

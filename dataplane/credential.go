@@ -23,7 +23,10 @@ func credential(h *requestHeaders) []byte {
 
 // authenticate, step 4 of the request path, verifies the credential
 // against the snapshot: the key or token must be valid now, not revoked,
-// and its client not suspended.
+// and its client not suspended. An API key whose secret matched a revoked
+// record is KeyRevoked, audited as the proof that this sidecar enforced
+// the revocation; any other failure is Unauthenticated, and the client
+// gets the same answer for both.
 func (s *Server) authenticate(x *exchange) audit.Decision {
 	cred := credential(&x.hdr)
 	if len(cred) == 0 {
@@ -41,9 +44,12 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 		return s.authenticateJWT(cred, x)
 	}
 	x.method = audit.AuthAPIKey
-	key, id, hit := s.keys.VerifyFront(x.prep.keyFront, cred, x.wall)
+	key, id, hit, revoked := s.keys.VerifyFront(x.prep.keyFront, cred, x.wall)
 	x.keyHit = hit
 	x.rec.SetKeyID(id)
+	if revoked { // answered as Unauthenticated (deny.go)
+		return audit.KeyRevoked
+	}
 	if key == nil {
 		return audit.Unauthenticated
 	}

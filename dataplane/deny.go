@@ -40,6 +40,9 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.ResponseTooLarge, 502, "the service's response is larger than this endpoint allows")
 	set(audit.ApprovalRequired, 403, "this endpoint needs an approval granted by a second person for this client and endpoint: send its id in X-Portcullis-Approval (portcullis approvals request)")
 	set(audit.KeyExpiredByPolicy, 401, "this API key is older than the credential policy allows; rotate it")
+	// A revoked key is answered as a wrong one, so that a guesser learns
+	// nothing; only the audit record tells them apart.
+	t[audit.KeyRevoked] = t[audit.Unauthenticated]
 	return t
 }()
 
@@ -56,7 +59,7 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	r.AppendBody(x.reqID)
 	r.AppendBody(denialTail)
 	switch d {
-	case audit.Unauthenticated, audit.TokenTooOld, audit.KeyExpiredByPolicy:
+	case audit.Unauthenticated, audit.KeyRevoked, audit.TokenTooOld, audit.KeyExpiredByPolicy:
 		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 	case audit.RateLimited:
 		s.rateLimitHeaders(r, x)

@@ -152,16 +152,21 @@ func changeTime(ev *collector.Event) time.Time {
 }
 
 // deniedAfter reports whether r is a denial of the key or client ev
-// revoked or suspended, after ev.
+// revoked or suspended, after ev: key_revoked of the key (its own secret
+// refused as revoked; a wrong secret under its id, unauthenticated, is
+// refused by a sidecar that never applied the revocation as well, and
+// anyone can send one), or suspended of the client.
 func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
-	want := ""
+	if !r.Time.After(changeTime(ev)) {
+		return false
+	}
 	switch ev.Action {
 	case etcdadmin.ActionKeyRevoke:
-		want = "unauthenticated"
+		return r.Decision == "key_revoked" && r.KeyID == ev.Target
 	case etcdadmin.ActionClientSuspend:
-		want = "suspended"
+		return r.Decision == "suspended" && r.Client == ev.Target
 	}
-	return want != "" && r.Decision == want && r.Time.After(changeTime(ev)) && (r.KeyID == ev.Target || r.Client == ev.Target)
+	return false
 }
 
 // firstDenial is the earliest denial after events[i] of the key or

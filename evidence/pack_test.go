@@ -113,13 +113,13 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	leaked := rec(at(11, 9), "", "", "GET", "/v1/status", 200, "allowed")
 	leaked.UserAgent, leaked.RequestID = "curl/8 Bearer "+leakedSecret, "r-leak"
 	denied := &collector.Batch{ID: "b2", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
-		rec(at(10, 13), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+		rec(at(10, 13), "", "acmehris1", "GET", "/v1/users", 401, "key_revoked"),
 		leaked,
 	}}
 	globex := rec(at(12, 8), "", "", "GET", "/v1/reports/{id}", 401, "unauthenticated")
 	globex.Tenant = "globex"
 	other := &collector.Batch{ID: "b3", Sender: "token:sidecar-2", Pod: "pod-b", Records: []collector.StoredRecord{
-		rec(at(10, 12).Add(30*time.Second), "acme-hris", "acmehris1", "GET", "/v1/users", 401, "unauthenticated"),
+		rec(at(10, 12).Add(30*time.Second), "", "acmehris1", "GET", "/v1/users", 401, "key_revoked"),
 		globex,
 	}}
 	for _, b := range []*collector.Batch{denied, other} {

@@ -73,8 +73,8 @@ func lateRevocation(t *testing.T, dir string, key ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 5, 20, 9, 0, 0, 0, time.UTC)
-	denied := collector.StoredRecord{Time: at.Add(5 * time.Minute), Tenant: "acme", Client: "acme-admin", KeyID: "acmeadm1", Method: "PUT",
-		Route: "/v1/admin/settings", Path: "/v1/admin/settings", Status: 401, Decision: "unauthenticated", RequestID: "r-late"}
+	denied := collector.StoredRecord{Time: at.Add(5 * time.Minute), KeyID: "acmeadm1", Method: "PUT",
+		Route: "/v1/admin/settings", Path: "/v1/admin/settings", Status: 401, Decision: "key_revoked", RequestID: "r-late"}
 	if err := st.AppendBatch(&collector.Batch{ID: "late", Sender: "token:sidecar-4", Pod: "pod-d", Records: []collector.StoredRecord{denied}}); err != nil {
 		t.Fatal(err)
 	}

@@ -220,10 +220,11 @@ func (t *tally) addUse(r *collector.StoredRecord, n int64) {
 	}
 }
 
-// isDenial reports whether r is a denial a revocation or suspension
-// explains.
+// isDenial reports whether r is a denial that proves a revocation or
+// suspension enforced (deniedAfter): an unauthenticated record proves
+// nothing, whatever key id it names.
 func isDenial(r *collector.StoredRecord) bool {
-	return r.Decision == "unauthenticated" || r.Decision == "suspended"
+	return r.Decision == "key_revoked" || r.Decision == "suspended"
 }
 
 // addDenials records r as a denial of its key and of its client.

@@ -22,14 +22,14 @@ func TestFrontKeepsSharedSlot(t *testing.T) {
 	a, b := sharedSlot(t, f, keys)
 	now := time.Now().UnixNano()
 	for _, k := range [][]byte{a, b} {
-		if rec, _, _ := v.VerifyFront(f, k, now); rec == nil {
+		if rec, _, _, _ := v.VerifyFront(f, k, now); rec == nil {
 			t.Fatalf("%.16s... did not verify", k)
 		}
 	}
 	v.Wait()
 	for range 2 {
 		for _, k := range [][]byte{a, b} {
-			if rec, _, hit := v.VerifyFront(f, k, now); rec == nil || !hit {
+			if rec, _, hit, _ := v.VerifyFront(f, k, now); rec == nil || !hit {
 				t.Fatalf("%.16s... after both verified: rec %v, hit %v; want a front hit", k, rec, hit)
 			}
 		}

@@ -152,8 +152,9 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 
 // Verify returns the key record of snap that key authenticates at now (unix
 // nanoseconds), or nil: malformed, unknown id, wrong secret, not yet valid,
-// expired and revoked all return nil alike. Suspension of the key's client
-// is the caller's to check: it is a different answer. id is the key id
+// expired and revoked all return nil alike (VerifyFront tells revoked
+// apart). Suspension of the key's client is the caller's to check: it is
+// a different answer. id is the key id
 // parsed from key (nil if malformed); it aliases key. hit reports an
 // answer from the front, which Stats does not count: the caller counts
 // front hits with the request (the data plane's metrics cell), so a hit
@@ -163,33 +164,37 @@ func NewKeys(maxEntries int64) (*Keys, error) {
 // after a policy swap builds it. A caller that can build the front of
 // each snapshot before it serves it calls VerifyFront instead.
 func (k *Keys) Verify(snap *policy.Snapshot, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
-	return k.VerifyFront(k.frontFor(snap), key, now)
+	rec, id, hit, _ = k.VerifyFront(k.frontFor(snap), key, now)
+	return rec, id, hit
 }
 
-// VerifyFront is Verify against the snapshot of f, through f.
-func (k *Keys) VerifyFront(f *Front, key []byte, now int64) (rec *policy.Key, id []byte, hit bool) {
+// VerifyFront is Verify against the snapshot of f, through f. revoked
+// reports a key whose secret matched its record, which is revoked: the
+// proof that the snapshot enforced the revocation, which a wrong secret
+// under a revoked key's id is not (it is refused whatever the record).
+func (k *Keys) VerifyFront(f *Front, key []byte, now int64) (rec *policy.Key, id []byte, hit, revoked bool) {
 	h := frontHash(key)
 	if e := f.lookup(h, key); e != nil {
 		// Stored only after these very bytes passed SplitKey and their
 		// digest matched e.rec, a record of this snapshot; the key is
 		// "pk_" + id + "_" + secret.
-		return inWindow(e.rec, now), key[len(policy.KeyPrefix) : len(policy.KeyPrefix)+len(e.rec.ID)], true
+		return inWindow(e.rec, now), key[len(policy.KeyPrefix) : len(policy.KeyPrefix)+len(e.rec.ID)], true, e.rec.Revoked
 	}
 	id, ok := policy.SplitKey(key)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	xh := xxhash.Sum64(key)
 	if rec = f.snap.Key(id); rec == nil {
 		k.matches(key, xh, &absent) // an unknown id costs what a known one does
-		return nil, id, false
+		return nil, id, false, false
 	}
 	e := k.matches(key, xh, &rec.Digest)
 	if e == nil {
-		return nil, id, false
+		return nil, id, false, false
 	}
 	f.store(h, e.frontFor(h, rec))
-	return inWindow(rec, now), id, false
+	return inWindow(rec, now), id, false, rec.Revoked
 }
 
 // lookup returns the entry of key, whose frontHash is h, from its two

@@ -218,3 +218,27 @@ func TestFrontHashSpreads(t *testing.T) {
 		t.Errorf("%d keys took %d of %d slots, want about 3223", n, len(used), slots)
 	}
 }
+
+// VerifyFront tells a revoked key presented with its secret (from the
+// digest, then from the front) from a wrong secret under its id, and
+// neither authenticates; neither allocates once the front holds the key.
+func TestVerifyFrontRevoked(t *testing.T) {
+	keys := newKeys(t)
+	now := time.Now().UnixNano()
+	f := NewFront(example(t, policy.Live{RevokedKeys: map[string]bool{"acmehris1": true}}))
+	wrong := []byte("pk_acmehris1_WrongSecretWrongSecretWrongSecret0001")
+	for i, want := range []bool{false, true} {
+		rec, id, hit, revoked := keys.VerifyFront(f, []byte(hrisKey), now)
+		if rec != nil || string(id) != "acmehris1" || hit != want || !revoked {
+			t.Errorf("round %d: revoked key = %v, %q, hit %v, revoked %v; want nil, acmehris1, hit %v, revoked", i, rec, id, hit, revoked, want)
+		}
+		if rec, id, _, revoked := keys.VerifyFront(f, wrong, now); rec != nil || string(id) != "acmehris1" || revoked {
+			t.Errorf("round %d: wrong secret = %v, %q, revoked %v; want nil, acmehris1, not revoked", i, rec, id, revoked)
+		}
+		keys.Wait()
+	}
+	key := []byte(hrisKey)
+	if n := testing.AllocsPerRun(100, func() { keys.VerifyFront(f, key, now) }); n != 0 {
+		t.Errorf("a revoked key from the front allocates %v", n)
+	}
+}
