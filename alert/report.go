@@ -133,7 +133,7 @@ func (r *Report) denied(rec *collector.StoredRecord) bool {
 	switch {
 	case rec.Decision == "suspended" && rec.Client == a.Client:
 		return true
-	case rec.Decision == "unauthenticated" && a.RuleAction == "revoke_key" && rec.KeyID == a.KeyID:
+	case rec.Decision == "key_revoked" && a.RuleAction == "revoke_key" && rec.KeyID == a.KeyID: // a wrong secret proves nothing
 		return true
 	}
 	return false

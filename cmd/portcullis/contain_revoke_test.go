@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 )
 
@@ -40,5 +42,27 @@ func TestRuleActionRevokesKeyThroughEtcd(t *testing.T) {
 	})
 	if sus, _ := admin.Suspensions(ctx); len(sus) != 0 {
 		t.Errorf("suspensions %+v, want none (the rule revokes)", sus)
+	}
+
+	// The report's proof that a sidecar enforced the revocation is a
+	// key_revoked record of the key (pod-b). pod-a only refused a wrong
+	// secret under the key's id, which it would refuse revoked or not,
+	// and which anyone can send: before, that was its "first denial".
+	after := time.Now().UTC().Add(time.Second)
+	for i, d := range []struct{ pod, decision string }{{"pod-a", "unauthenticated"}, {"pod-b", "key_revoked"}} {
+		rec := collector.StoredRecord{Time: after.Add(time.Duration(i) * time.Millisecond), KeyID: "acmehris1", Method: "GET", Route: "/v1/users",
+			Status: 401, Decision: d.decision, SourceIP: "10.1.2.3", RequestID: "denied-" + d.pod}
+		if err := c.store.AppendBatch(&collector.Batch{ID: "d" + d.pod, Sender: "token:fleet", Instance: d.pod, Records: []collector.StoredRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := incidentReport([]string{id, "--data", dir, "--format", "json"}, &out, &errOut); code != 0 {
+		t.Fatalf("incident report = %d: %s", code, &errOut)
+	}
+	var rep alert.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Enforcement) != 1 || rep.Enforcement[0].Pod != "pod-b" ||
+		rep.Enforcement[0].Decision != "key_revoked" {
+		t.Errorf("incident report enforcement = %+v (%v), want pod-b's key_revoked only", rep.Enforcement, err)
 	}
 }
