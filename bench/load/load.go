@@ -267,7 +267,7 @@ func Constant(ctx context.Context, c Config) Result {
 		defer runtime.GOMAXPROCS(prev)
 	}
 	interval := time.Second / time.Duration(c.Rate)
-	s := newSchedule(time.Now().Add(10*time.Millisecond), interval, int(c.Duration/interval)) // let workers start
+	s := newSchedule(interval, int(c.Duration/interval), max(c.Conns, 1))
 	go s.pace(ctx)
 	return run(ctx, c, func(ctx context.Context, cl *fasthttp.HostClient, h, lag *hdrhistogram.Histogram, n *counters) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -298,8 +298,9 @@ func Constant(ctx context.Context, c Config) Result {
 // schedule is the open loop's timetable: the pacer releases request i on
 // due at start + i*interval, and notes whether a worker was free then.
 type schedule struct {
-	start    time.Time
+	start    time.Time // set by pace once the workers wait (before it releases any)
 	interval time.Duration
+	workers  int32
 	due      chan int
 	idle     atomic.Int32 // workers waiting on due
 	// queued[i] is written by the pacer before it releases i (the channel
@@ -307,9 +308,13 @@ type schedule struct {
 	queued []bool
 }
 
-func newSchedule(start time.Time, interval time.Duration, total int) *schedule {
-	return &schedule{start: start, interval: interval, due: make(chan int, total), queued: make([]bool, total)}
+func newSchedule(interval time.Duration, total, workers int) *schedule {
+	return &schedule{interval: interval, workers: int32(workers), due: make(chan int, total), queued: make([]bool, total)}
 }
+
+// workersReady is how long pace waits for every worker to wait on due
+// before it starts the timetable anyway.
+const workersReady = time.Second
 
 func (s *schedule) at(i int) time.Time { return s.start.Add(time.Duration(i) * s.interval) }
 
@@ -319,6 +324,14 @@ func (s *schedule) pace(ctx context.Context) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer close(s.due)
+	// The timetable starts once every worker waits: a worker still starting
+	// when the first request fell due made it count as queued, as if the
+	// target held the connection (on a loaded machine, 10 ms was not
+	// always enough: TestConstantWaitForTargetIsNotLag).
+	for ready := time.Now().Add(workersReady); s.idle.Load() < s.workers && time.Now().Before(ready) && ctx.Err() == nil; {
+		time.Sleep(100 * time.Microsecond)
+	}
+	s.start = time.Now()
 	for i := range s.queued {
 		sleepUntil(s.at(i))
 		if ctx.Err() != nil {
