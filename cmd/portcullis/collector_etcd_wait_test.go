@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,12 +21,7 @@ func TestCollectorSaysItWaitsForEtcd(t *testing.T) {
 	e, _ := etcdClient(t)
 	p := newFreezeProxy(t, strings.TrimPrefix(e.Endpoints()[0], "http://"))
 	p.freeze()
-	keyFile := filepath.Join(h.dir, "signing.key")
-	tokenFile := filepath.Join(h.dir, "token")
-	os.WriteFile(tokenFile, []byte("wait-test-collector-token-0123456789abcdef\n"), 0o600)
-	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
+	keyFile, tokenFile := h.collectorFiles("wait-test-collector-token-0123456789abcdef")
 	listen := freeAddr(t)
 	h.start("collector", "collector", "--listen", listen, "--data", filepath.Join(h.dir, "data"), "--signing-key", keyFile,
 		"--token-file", tokenFile, "--etcd", "http://"+p.ln.Addr().String(), "--prefix", "/wait")

@@ -26,15 +26,8 @@ func TestCollectorMetricsListenerCannotTakeEveryDescriptor(t *testing.T) {
 		t.Skip("builds the binary and runs a real process")
 	}
 	h := newKillHarness(t)
-	keyFile := filepath.Join(h.dir, "signing.key")
-	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
 	const token = "fds-test-collector-token-0123456789abcdef"
-	tokenFile := filepath.Join(h.dir, "tokens")
-	if err := os.WriteFile(tokenFile, []byte("sidecar-a "+token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, tokenFile := h.collectorFiles("sidecar-a " + token)
 	listen, metrics := freeAddr(t), freeAddr(t)
 	logPath := filepath.Join(h.dir, "collector.log")
 	logFile, err := os.Create(logPath)

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -23,15 +21,8 @@ func TestCollectorSurvivesSecondSignalWhileStopping(t *testing.T) {
 		t.Skip("builds the binary and runs a real process")
 	}
 	h := newKillHarness(t)
-	keyFile := filepath.Join(h.dir, "signing.key")
-	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
 	const token = "sig-test-collector-token-0123456789abcdef"
-	tokenFile := filepath.Join(h.dir, "tokens")
-	if err := os.WriteFile(tokenFile, []byte("sidecar-a "+token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, tokenFile := h.collectorFiles("sidecar-a " + token)
 	listen := freeAddr(t)
 	p := h.start("collector", "collector", "--listen", listen, "--data", filepath.Join(h.dir, "data"),
 		"--signing-key", keyFile, "--token-file", tokenFile)

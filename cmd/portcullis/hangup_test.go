@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,12 +21,7 @@ func TestHangupDoesNotKill(t *testing.T) {
 	}
 	h := newKillHarness(t)
 	e, _ := etcdClient(t)
-	keyFile := filepath.Join(h.dir, "signing.key")
-	tokenFile := filepath.Join(h.dir, "token")
-	os.WriteFile(tokenFile, []byte("hup-test-collector-token-0123456789abcdef\n"), 0o600)
-	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
+	keyFile, tokenFile := h.collectorFiles("hup-test-collector-token-0123456789abcdef")
 	colAddr, colMetrics, admin := freeAddr(t), freeAddr(t), freeAddr(t)
 	procs := map[string]struct {
 		p      *proc

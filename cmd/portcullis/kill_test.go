@@ -68,6 +68,20 @@ func newKillHarness(t *testing.T) *killHarness {
 	return &killHarness{t: t, bin: bin, dir: dir, http: client}
 }
 
+// collectorFiles writes a collector's signing key (audit keygen) and a
+// token file of one line, tokenLine, and returns their paths.
+func (h *killHarness) collectorFiles(tokenLine string) (keyFile, tokenFile string) {
+	h.t.Helper()
+	keyFile, tokenFile = filepath.Join(h.dir, "signing.key"), filepath.Join(h.dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(tokenLine+"\n"), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
+		h.t.Fatalf("audit keygen: %v\n%s", err, out)
+	}
+	return keyFile, tokenFile
+}
+
 // start runs `portcullis args...` until the test ends.
 func (h *killHarness) start(name string, args ...string) *proc {
 	h.t.Helper()
@@ -282,13 +296,7 @@ func TestKilledSidecarReplaysSpoolExactlyOnce(t *testing.T) {
 	waves := []int{600, 50, 50, 50}
 	const n, m = 750, 40
 	h := newKillHarness(t)
-	keyFile, tokenFile := filepath.Join(h.dir, "signing.key"), filepath.Join(h.dir, "token")
-	if err := os.WriteFile(tokenFile, []byte("kill-test-collector-token-0123456789abcdef\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
+	keyFile, tokenFile := h.collectorFiles("kill-test-collector-token-0123456789abcdef")
 	upAddr := freeAddr(t)
 	h.start("upstream", "upstream", "--listen", upAddr)
 	sc := sidecarArgs{listen: freeAddr(t), upstream: upAddr, admin: freeAddr(t), collector: freeAddr(t),

@@ -83,12 +83,7 @@ func TestCollectorPublishesHeadAndVerifyFindsRollback(t *testing.T) {
 	}
 	t.Cleanup(e.Close)
 	endpoints := strings.Join(e.Endpoints(), ",")
-	keyFile := filepath.Join(h.dir, "signing.key")
-	tokenFile := filepath.Join(h.dir, "token")
-	os.WriteFile(tokenFile, []byte("trail-test-collector-token-0123456789abcdef\n"), 0o600)
-	if out, err := exec.Command(h.bin, "audit", "keygen", "--out", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("audit keygen: %v\n%s", err, out)
-	}
+	keyFile, tokenFile := h.collectorFiles("trail-test-collector-token-0123456789abcdef")
 	data, backup := filepath.Join(h.dir, "data"), filepath.Join(h.dir, "backup")
 	published := filepath.Join(t.TempDir(), "published-head.json")
 	verify := func(want int, extra ...string) string {
