@@ -42,18 +42,7 @@ func TestAlertSampleKeepsOutsideTextOnItsLine(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Pack(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIAbuse", "AlertToTicketSample", cfg.Period.Name, "md")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := string(b)
+	md := closeAndPack(t, st, cfg, "APIAbuse", "AlertToTicketSample")
 	if !strings.Contains(md, "## Alert A-7 (high, alertmanager)") || !strings.Contains(md, "- ticket: jira SEC-7") {
 		t.Fatalf("the alert sample lacks the ticketed alert:\n%s", md)
 	}
@@ -88,18 +77,7 @@ func TestCredentialScanKeepsRequestIDsText(t *testing.T) {
 	if err := st.AppendBatch(&collector.Batch{ID: "b2", Sender: "token:s1", Records: []collector.StoredRecord{r}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Pack(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "CredentialScan", cfg.Period.Name, "md")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := string(b)
+	md := closeAndPack(t, st, cfg, "APILogging", "CredentialScan")
 	if !strings.Contains(md, "Result: FAIL") || !strings.Contains(md, "img src=x") {
 		t.Fatalf("the scan does not list the record:\n%s", md)
 	}
@@ -128,6 +106,17 @@ func TestEscapedTextStillScanned(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	scan := closeAndPack(t, st, cfg, "APILogging", "CredentialScan")
+	name := FileName("APIAbuse", "AlertToTicketSample", cfg.Period.Name, "md")
+	if !strings.Contains(scan, "| "+name+" | bearer string |") {
+		t.Errorf("the scan of the pack's files does not name %s, which holds the bearer string:\n%s", name, scan)
+	}
+}
+
+// closeAndPack closes st, makes the pack of cfg and returns its Markdown
+// file of area and name.
+func closeAndPack(t *testing.T, st *collector.Store, cfg Config, area, name string) string {
+	t.Helper()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +124,9 @@ func TestEscapedTextStillScanned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "CredentialScan", cfg.Period.Name, "md")))
-	name := FileName("APIAbuse", "AlertToTicketSample", cfg.Period.Name, "md")
-	if !strings.Contains(string(scan), "| "+name+" | bearer string |") {
-		t.Errorf("the scan of the pack's files does not name %s, which holds the bearer string:\n%s", name, scan)
+	b, err := os.ReadFile(filepath.Join(res.Dir, FileName(area, name, cfg.Period.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(b)
 }
