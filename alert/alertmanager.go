@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/collector"
 )
@@ -63,12 +64,18 @@ func parseAlertmanager(body []byte) (*amPayload, error) {
 	return &p, nil
 }
 
-// clip bounds a label value from outside.
+// clip bounds a label value from outside, cutting at a character
+// boundary: a half character would be kept in memory but stored in the
+// trail as U+FFFD (JSON), and the replayed alert would no longer match.
 func clip(s string) string {
-	if len(s) > maxLabelBytes {
-		return s[:maxLabelBytes]
+	if len(s) <= maxLabelBytes {
+		return s
 	}
-	return s
+	n := maxLabelBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Alertmanager takes an Alertmanager webhook body: each firing alert

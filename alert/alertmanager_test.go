@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // amBody is an Alertmanager version 4 webhook body as Alertmanager sends it
@@ -76,7 +77,7 @@ func FuzzAlertmanager(f *testing.F) {
 			t.Fatalf("error %v with %d alerts taken", err, n)
 		}
 		for _, a := range e.Alerts() {
-			if a.Key == "" || a.Rule == "alertmanager:" || len(a.Key) > maxLabelBytes {
+			if a.Key == "" || a.Rule == "alertmanager:" || len(a.Key) > maxLabelBytes || !utf8.ValidString(a.Key) || !utf8.ValidString(a.Tenant) {
 				t.Fatalf("alert %+v from %q", a, body)
 			}
 		}
