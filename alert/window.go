@@ -1,6 +1,9 @@
 package alert
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // window is a sliding sum over time in fixed buckets: span/width buckets
 // of width each, in a ring. Adding at a time older than the ring holds is
@@ -49,7 +52,19 @@ func (w *window) add(t time.Time, v int64) {
 	if w.head-i >= int64(len(w.buckets)) {
 		return // older than the ring holds
 	}
-	w.buckets[w.slot(i)] += v
+	b := &w.buckets[w.slot(i)]
+	*b = satAdd(*b, v)
+}
+
+// satAdd is a+b for b >= 0, held at math.MaxInt64: a sender's absurd
+// BytesOut (a record's own, not capped like its request count) must not
+// take a bucket or a sum negative, which would hide every later record of
+// its group until the window moved past it.
+func satAdd(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // advance moves the newest bucket to i, clearing the buckets in between.
@@ -90,7 +105,7 @@ func (w *window) sum(to time.Time, d time.Duration) int64 {
 		if i > w.head || w.head-i >= int64(len(w.buckets)) {
 			continue
 		}
-		s += w.buckets[w.slot(i)]
+		s = satAdd(s, w.buckets[w.slot(i)])
 	}
 	return s
 }

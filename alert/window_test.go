@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -51,5 +52,24 @@ func TestOutOfOrderRecordsFire(t *testing.T) {
 	r.send(recs[25])
 	if got := len(r.alerts("token-guessing-client")); got != 1 {
 		t.Errorf("%d token-guessing-client alerts, want 1", got)
+	}
+}
+
+// A sender sets each record's BytesOut: two of math.MaxInt64 bytes
+// wrapped a bucket and the window's sum negative, which hid every later
+// record of the group (an egress spike) until the window moved past
+// them. Sums now stop at math.MaxInt64.
+func TestWindowSumSaturates(t *testing.T) {
+	w := newWindow(time.Second, 10*time.Second)
+	at := time.Unix(1_800_000_000, 0)
+	w.add(at, math.MaxInt64)
+	w.add(at, math.MaxInt64)                    // the same bucket
+	w.add(at.Add(time.Second), math.MaxInt64/2) // another: the sum adds them
+	w.add(at.Add(2*time.Second), 1<<30)
+	if got := w.sum(at.Add(2*time.Second), 10*time.Second); got != math.MaxInt64 {
+		t.Fatalf("sum = %d, want math.MaxInt64 (held, not wrapped)", got)
+	}
+	if got := w.sum(at.Add(2*time.Second), time.Second); got != 1<<30 {
+		t.Fatalf("sum of the last bucket = %d, want %d", got, 1<<30)
 	}
 }
