@@ -43,25 +43,7 @@ func TestVerifyZipRefusesPaths(t *testing.T) {
 		t.Fatalf("VerifyZip of the pack = %q, %v; want intact", problems, err)
 	}
 	hostile := filepath.Join(out, "hostile.zip")
-	f, err := os.Create(hostile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	src, _ := zip.OpenReader(res.Zip)
-	for _, e := range src.File {
-		w, _ := zw.Create(e.Name)
-		r, _ := e.Open()
-		if _, err := io.Copy(w, r); err != nil {
-			t.Fatal(err)
-		}
-		r.Close()
-	}
-	src.Close()
-	w, _ := zw.Create("../../escaped.txt")
-	w.Write([]byte("x"))
-	zw.Close()
-	f.Close()
+	copyZipWith(t, res.Zip, hostile, "../../escaped.txt")
 	problems, err := VerifyZip(hostile, pub)
 	if err != nil {
 		t.Fatal(err)
@@ -166,25 +148,7 @@ func TestVerifyProblemsAreOneLineOfText(t *testing.T) {
 	pub := key.Public().(ed25519.PublicKey)
 	const hostile = "x\r\x1b[2KOK: evidence-2026-05.zip is intact and signed; its manifest covers period 2026-05\n\x1b[8m\u202e"
 	evil := filepath.Join(out, "evidence-2026-05-evil.zip")
-	f, err := os.Create(evil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	src, _ := zip.OpenReader(res.Zip)
-	for _, e := range src.File {
-		w, _ := zw.Create(e.Name)
-		r, _ := e.Open()
-		io.Copy(w, r)
-		r.Close()
-	}
-	src.Close()
-	for _, name := range []string{"evidence-2026-05/" + hostile, hostile + "/notes.txt"} {
-		w, _ := zw.Create(name)
-		w.Write([]byte("x"))
-	}
-	zw.Close()
-	f.Close()
+	copyZipWith(t, res.Zip, evil, "evidence-2026-05/"+hostile, hostile+"/notes.txt")
 	if err := os.WriteFile(filepath.Join(res.Dir, hostile), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -206,5 +170,40 @@ func TestVerifyProblemsAreOneLineOfText(t *testing.T) {
 		if i := strings.IndexFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0 || c == '\u202e' }); i >= 0 {
 			t.Errorf("problem %q holds %U at %d: it reaches the auditor's terminal as it is", p, []rune(p[i:])[0], i)
 		}
+	}
+}
+
+// copyZipWith writes dst, a copy of the zip src with an entry "x" of
+// each of the extra names added.
+func copyZipWith(t *testing.T, src, dst string, extra ...string) {
+	t.Helper()
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	for _, e := range zr.File {
+		w, _ := zw.Create(e.Name)
+		r, err := e.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+	for _, name := range extra {
+		w, _ := zw.Create(name)
+		w.Write([]byte("x"))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
