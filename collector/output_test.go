@@ -90,6 +90,12 @@ func TestCSVCell(t *testing.T) {
 		"-2+3":                     "'-2+3",
 		"@SUM(A1)":                 "'@SUM(A1)",
 		"\t=1":                     "'\t=1",
+		" =1+1":                    "' =1+1",
+		"\n=cmd|' /C calc'!A0":     "'\n=cmd|' /C calc'!A0",
+		"\u00a0 @SUM(A1)":          "'\u00a0 @SUM(A1)",
+		"＝1+1":                     "'＝1+1",
+		"  ":                       "  ",
+		" acme":                    " acme",
 		"acme":                     "acme",
 		"":                         "",
 		"a=b":                      "a=b",
@@ -108,7 +114,7 @@ func TestCSVCell(t *testing.T) {
 		t.Fatalf("csv round trip: %v, %d rows", err, len(rows))
 	}
 	for _, row := range rows {
-		if c := row[0]; c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+		if c := strings.TrimLeft(row[0], " \t\r\n\u00a0"); c != "" && c[0] != '\'' && strings.ContainsRune("=+-@＝", []rune(c)[0]) {
 			t.Errorf("cell %q starts with a formula character", c)
 		}
 	}
