@@ -130,15 +130,44 @@ func manifestCSV(rows []ManifestRow) ([]byte, error) {
 	return c.Bytes(), nil
 }
 
-// writeFiles writes name, data pairs into dir.
+// writeFiles writes name, data pairs into dir, each replacing the file of
+// its name in one rename: a reader sees the old file or the new one, never
+// a part, and a link planted under the name is replaced, never written
+// through.
 func writeFiles(dir string, pairs ...any) error {
 	for i := 0; i < len(pairs); i += 2 {
 		name := pairs[i].(string)
-		if err := os.WriteFile(filepath.Join(dir, name), pairs[i+1].([]byte), 0o644); err != nil {
+		if err := replaceFile(dir, name, pairs[i+1].([]byte)); err != nil {
 			return fmt.Errorf("cannot write %q: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// replaceFile writes data to a new file in dir and renames it to name.
+func replaceFile(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // csvCells passes every cell through collector.CSVCell.
