@@ -19,9 +19,10 @@ func (s *Server) Checks() []Check {
 	return []Check{{Name: "policy", State: s.policyState}, {Name: "serving", State: s.servingState}, {Name: "audit", State: s.auditState}, {Name: "jwt issuers", State: s.issuerState}}
 }
 
-// issuerState names the token issuers whose keys were never fetched: their
-// tokens get 401 until the first fetch completes, and the rest of the
-// policy is enforced as usual, so the server stays ready.
+// issuerState names the token issuers whose keys were never fetched, or
+// whose JWKS holds no usable key: their tokens get 401 until a fetch
+// brings keys, and the rest of the policy is enforced as usual, so the
+// server stays ready.
 func (s *Server) issuerState() (bool, string) {
 	p := s.prepared.Load()
 	if p == nil || p.verifier == nil {
@@ -33,6 +34,12 @@ func (s *Server) issuerState() (bool, string) {
 			detail += "; "
 		}
 		detail += "jwt issuer " + id + ": keys not fetched yet; its tokens get 401"
+	}
+	for _, id := range p.verifier.Withdrawn() {
+		if detail != "" {
+			detail += "; "
+		}
+		detail += "jwt issuer " + id + ": its JWKS holds no usable key; its tokens get 401"
 	}
 	return true, detail
 }

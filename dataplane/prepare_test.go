@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -273,5 +274,49 @@ func TestPolicyHeaderWindow(t *testing.T) {
 		if got := policyHeader("key", tt.rate); got != tt.want {
 			t.Errorf("%s: policyHeader(%v) = %q, want %q", tt.name, tt.rate, got, tt.want)
 		}
+	}
+}
+
+// TestWithdrawnJWKSRefusedThroughTheSidecar: when the provider's JWKS,
+// served over a real socket, stops holding any usable key, the next
+// refresh makes the sidecar refuse the issuer's tokens, the one it had
+// cached included, and /readyz says why; a provider that fails instead
+// (an answer that is not a set) leaves the held keys in use.
+func TestWithdrawnJWKSRefusedThroughTheSidecar(t *testing.T) {
+	st := startStack(t, nil)
+	admin := serveAdmin(t, st.srv)
+	var set atomic.Value
+	set.Store(demoJWKS)
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, set.Load().(string))
+	}))
+	t.Cleanup(idp.Close)
+	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", 2))
+	tok := bearer(mint(t, demoClaims("acme-hris", "acme", "read:users")))
+	if r := do(t, st.addr, "GET", "/v1/users/9", tok, ""); r.status != 200 {
+		t.Fatalf("token with the key published: %d %s", r.status, r.body)
+	}
+	refresh := func() error { return st.srv.prepared.Load().verifier.Refresh(t.Context()) }
+
+	set.Store(`<html>maintenance</html>`)
+	if err := refresh(); err == nil {
+		t.Fatal("a refresh that got no set: nil error")
+	}
+	if r := do(t, st.addr, "GET", "/v1/users/9", tok, ""); r.status != 200 {
+		t.Errorf("token after a failed fetch: %d %s, want 200 (held keys stay)", r.status, r.body)
+	}
+
+	set.Store(`{"keys":[]}`)
+	if err := refresh(); err == nil {
+		t.Fatal("a refresh that got an empty set: nil error")
+	}
+	if r := do(t, st.addr, "GET", "/v1/users/9", tok, ""); r.status != 401 {
+		t.Errorf("cached token after the set was emptied: %d %s, want 401", r.status, r.body)
+	} else {
+		r.errorBody(t)
+	}
+	if body := do(t, admin, "GET", "/readyz", nil, "").body; !strings.Contains(body, "jwt issuer demo-idp: its JWKS holds no usable key") {
+		t.Errorf("/readyz = %q, want a line naming demo-idp", body)
 	}
 }

@@ -69,7 +69,8 @@
 // A failed fetch keeps the held keys, which stay usable until MaxStale
 // after the last good fetch; then the issuer's tokens get
 // KeysUnavailable. A key that disappears from the JWKS is refused from
-// the refresh that drops it on, cached tokens included.
+// the refresh that drops it on, cached tokens included; a set with no
+// usable key left drops them all (Withdrawn names such issuers).
 //
 // # Cache
 //

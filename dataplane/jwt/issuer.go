@@ -137,18 +137,23 @@ func (v *Verifier) claimRefetch(is *issuerState, now time.Time) *fetchCall {
 }
 
 // fetch downloads, parses and installs the issuer's JWKS. On any failure
-// the held keys stay in place.
+// the held keys stay in place. A set that holds no usable key is
+// installed, so the issuer's tokens are refused from then on, and
+// reported.
 func (v *Verifier) fetch(is *issuerState) error {
 	v.stats.fetches.Add(1)
 	ks, err := v.download(is.iss)
 	if err != nil && v.ctx.Err() != nil {
 		return errClosed // cancelled by Close: not the provider's failure
 	}
-	if err != nil {
+	if err != nil && (ks == nil || !errors.Is(err, errNoUsableKey)) {
 		v.stats.fetchErrors.Add(1)
 		return fmt.Errorf("cannot fetch jwks for issuer %q: %w", is.iss.ID, err)
 	}
 	is.install(ks, time.Now())
+	if err != nil {
+		return fmt.Errorf("jwks for issuer %q: %w: its tokens are refused", is.iss.ID, err)
+	}
 	return nil
 }
 
@@ -184,7 +189,7 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 
 // refreshLoop waits for the issuer's first fetch, then refetches its JWKS
 // every RefreshInterval until ctx or the verifier ends. While the issuer
-// has no keys it retries sooner: after a second, doubling up to
+// has no keys (never fetched, or a set without a usable one) it retries sooner: after a second, doubling up to
 // RefreshInterval, since its tokens are refused until a fetch succeeds.
 func (v *Verifier) refreshLoop(ctx context.Context, is *issuerState, first *fetchCall) {
 	defer v.wg.Done()
@@ -200,7 +205,7 @@ func (v *Verifier) refreshLoop(ctx context.Context, is *issuerState, first *fetc
 	defer t.Stop()
 	for {
 		next := v.cfg.RefreshInterval
-		if is.keys.Load() == nil {
+		if ks := is.keys.Load(); ks == nil || len(ks.all) == 0 {
 			next, retry = min(retry, next), min(2*retry, next)
 		}
 		t.Reset(next)

@@ -64,15 +64,26 @@ type jwk struct {
 	Y      string   `json:"y"`
 }
 
+// errNoUsableKey is parseJWKS's error for a well-formed set that holds no
+// usable key.
+var errNoUsableKey = errors.New("jwks has no usable key")
+
 // parseJWKS parses a JWK Set. Keys that are unusable (unknown kty or crv,
 // oct, encryption keys, RSA under 2048 bits, bad encodings) are skipped
-// as RFC 7517 §5 advises; a set with no usable key is an error.
+// as RFC 7517 §5 advises. A set with no usable key is an error wrapping
+// errNoUsableKey, returned with the empty set: for a fetched JWKS that is
+// the provider withdrawing every key (the issuer's tokens are then
+// refused), not a failed fetch. A document without a "keys" array is not
+// a set.
 func parseJWKS(b []byte) (*keySet, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("cannot parse jwks: %w", err)
+	}
+	if doc.Keys == nil {
+		return nil, errors.New(`cannot parse jwks: no "keys" array`)
 	}
 	ks := &keySet{byKID: make(map[string][]*key)}
 	var skipped []error
@@ -85,7 +96,7 @@ func parseJWKS(b []byte) (*keySet, error) {
 		ks.add(k)
 	}
 	if len(ks.all) == 0 {
-		return nil, fmt.Errorf("jwks has no usable key among %d: %w", len(doc.Keys), errors.Join(skipped...))
+		return ks, fmt.Errorf("%w among %d: %w", errNoUsableKey, len(doc.Keys), errors.Join(skipped...))
 	}
 	return ks, nil
 }

@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"strconv"
@@ -10,11 +11,17 @@ import (
 
 // FuzzParseJWKS feeds parseJWKS arbitrary JWK Sets (seed corpus in
 // testdata/fuzz/FuzzParseJWKS: every key type, and the shapes RFC 7517
-// §5 says to skip). A set either fails or holds only usable verification
-// keys, each findable by its kid.
+// §5 says to skip). A set either fails, or is empty with errNoUsableKey,
+// or holds only usable verification keys, each findable by its kid.
 func FuzzParseJWKS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ks, err := parseJWKS(b)
+		if errors.Is(err, errNoUsableKey) {
+			if ks == nil || len(ks.all) != 0 {
+				t.Fatalf("error %v with %v; want the empty set", err, ks)
+			}
+			return
+		}
 		if err != nil {
 			if ks != nil {
 				t.Fatalf("error %v with a key set", err)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,6 +249,60 @@ func TestJWKSRedirectToPlainHTTPRefused(t *testing.T) {
 			if _, st := v.Verify(sign(good, nil, claimsAt(now, nil)), now); st != OK {
 				t.Errorf("%s: got %v, want ok", c.name, st)
 			}
+		}
+	}
+}
+
+// TestWithdrawnKeySet: a provider that publishes a set with no usable
+// key (empty, or only keys that must be skipped) withdraws every key: the
+// held keys are refused from that refresh on, cached tokens included,
+// rather than kept as after a failed fetch. A document that is not a set
+// (no "keys" array) is a failed fetch and keeps them.
+func TestWithdrawnKeySet(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	key := ks["ES256"]
+	p := newProvider(t, jwks(key))
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MinRefetch: time.Hour})
+	if err := v.Refresh(t.Context()); err != nil {
+		t.Fatalf("Refresh with the key published: %v", err)
+	}
+	now := time.Now()
+	tok := sign(key, nil, claimsAt(now, nil))
+	if _, st := v.Verify(tok, now); st != OK {
+		t.Fatalf("token before the withdrawal: got %v", st)
+	}
+	v.WaitCache()
+
+	p.set([]byte(`{"not_keys":[]}`))
+	if err := v.Refresh(t.Context()); err == nil {
+		t.Fatal(`Refresh of a document without "keys": got nil error`)
+	}
+	if _, st := v.Verify(tok, now); st != OK {
+		t.Errorf(`token after a document without "keys" (a failed fetch): got %v, want ok`, st)
+	}
+
+	for _, set := range []string{`{"keys":[]}`, `{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}]}`} {
+		p.set(jwks(key))
+		if err := v.Refresh(t.Context()); err != nil {
+			t.Fatalf("Refresh with the key published again: %v", err)
+		}
+		if _, st := v.Verify(tok, now); st != OK {
+			t.Fatalf("token with the key published again: got %v", st)
+		}
+		v.WaitCache()
+		p.set([]byte(set))
+		if err := v.Refresh(t.Context()); err == nil || !strings.Contains(err.Error(), "no usable key") {
+			t.Errorf("Refresh of %s: %v; want an error saying the set holds no usable key", set, err)
+		}
+		if _, st := v.Verify(tok, now); st != UnknownKey {
+			t.Errorf("cached token after %s: got %v, want unknown_key", set, st)
+		}
+		if _, st := v.Verify(sign(key, nil, claimsAt(now, map[string]any{"jti": "y"})), now); st != UnknownKey {
+			t.Errorf("fresh token after %s: got %v, want unknown_key", set, st)
+		}
+		if got := v.Withdrawn(); len(got) != 1 || got[0] != "test" {
+			t.Errorf("Withdrawn after %s: %v, want [test]", set, got)
 		}
 	}
 }

@@ -145,6 +145,18 @@ func (v *Verifier) Pending() []string {
 	return ids
 }
 
+// Withdrawn returns the ids of the URL issuers whose last fetched JWKS
+// held no usable key: their tokens are refused with UnknownKey.
+func (v *Verifier) Withdrawn() []string {
+	var ids []string
+	for _, is := range v.remote {
+		if ks := is.keys.Load(); ks != nil && len(ks.all) == 0 {
+			ids = append(ids, is.iss.ID)
+		}
+	}
+	return ids
+}
+
 // Adopt takes over the keys old holds for every URL issuer of v with the
 // same JWKS URL, so that a verifier rebuilt for a policy change serves
 // those issuers at once, before its own first fetch. Call it before
