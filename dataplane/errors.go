@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"net"
+
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
 )
@@ -9,8 +11,15 @@ import (
 // ErrorHandler): it answers the requests fasthttp could not read or parse,
 // so Handler never saw them (headers too large, malformed, a body over the
 // limit headerReceived set), in the same JSON shape, and records them like
-// every other decision.
+// every other decision. A connection that sent nothing at all is closed
+// without an answer: no request was made.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if nothingRead(ctx, err) {
+		// fasthttp writes an answer after this returns; to a closed
+		// connection, where it fails and is dropped.
+		ctx.Conn().Close()
+		return
+	}
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
@@ -46,4 +55,18 @@ func (s *Server) routeForAudit(ctx *fasthttp.RequestCtx, x *exchange) {
 			x.path = x.path[:0]
 		}
 	}
+}
+
+// nothingRead reports whether err ended a connection's first request
+// before any byte of it arrived: a client's spare connection reaching
+// HeaderTimeout, or one reset before it spoke. fasthttp hands that read's
+// own error over as it came (a later read's is wrapped with what it read),
+// and closes a kept-alive connection that goes quiet between requests
+// itself, without calling here. An answer there is unsolicited (Go's
+// transport logs any but a 408, and a browser may take it for the answer
+// to its next request), so nginx, like fasthttp between requests, closes
+// such a connection silently.
+func nothingRead(ctx *fasthttp.RequestCtx, err error) bool {
+	_, raw := err.(net.Error)
+	return raw && len(ctx.Request.Header.RawHeaders()) == 0
 }
