@@ -10,8 +10,11 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// errNoPolicy refuses a state without a policy document.
-var errNoPolicy = errors.New("no policy document in etcd")
+// errNoPolicy refuses a state without a policy document: an etcd that
+// lost everything (wiped, or replaced and not yet pushed to again). Its
+// live records are refused with it: applied under the last good document,
+// its empty revocations and suspensions would lift those in force.
+var errNoPolicy = errors.New("no policy document in etcd; the snapshot in force stays, with its revocations and suspensions")
 
 // apply compiles the applied state and swaps it into the Store; save also
 // writes what is in force to the last-known-good file. A state that does
@@ -50,6 +53,7 @@ func (s *Syncer) apply(save bool) {
 // compile compiles st. If the document in st is refused but the last good
 // document compiles with st's live records, that snapshot is returned with
 // the error: revocations and suspensions must not wait for a fixed policy.
+// A state with no document at all is refused whole (errNoPolicy).
 // Invalid key, revocation and suspension records never refuse a state: they
 // are left out (or fail closed) and kept in s.invalid for reportInvalid.
 // A state that differs from the one last compiled only in its key records,
@@ -70,10 +74,11 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 	}
 	s.invalid = append(st.status(now, &live), slices.Collect(maps.Values(keysBad))...)
 	slices.Sort(s.invalid)
-	var err error
 	if st.Policy == "" {
-		err = errNoPolicy
-	} else if doc, derr := s.parse(st.Policy); derr != nil {
+		return nil, errNoPolicy
+	}
+	var err error
+	if doc, derr := s.parse(st.Policy); derr != nil {
 		err = derr
 	} else if snap, cerr := policy.Compile(doc, live); cerr != nil {
 		err = cerr
