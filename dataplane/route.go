@@ -72,8 +72,8 @@ const upperHex = "0123456789ABCDEF"
 // p and reports whether p is acceptable. The normal form decodes escaped
 // unreserved characters, writes other escapes in upper case, removes "." and
 // ".." segments (RFC 3986 section 5.2.4, never above the root) and collapses
-// runs of slashes. Encoded '/' or '\', encoded NUL, raw '\', ';', control
-// and non-ASCII bytes make p unacceptable. Routing and forwarding both use
+// runs of slashes. Encoded '/' or '\', encoded NUL, an escape encoded again
+// ("%252e"), raw '\', ';', control and non-ASCII bytes make p unacceptable. Routing and forwarding both use
 // the normal form, so the sidecar and the service see the same path.
 func normalizePath(dst, p []byte) ([]byte, bool) {
 	if isNormal(p) {
@@ -193,6 +193,10 @@ func appendSegment(dst, p []byte, i int) ([]byte, int, bool) {
 		case unreserved[v]:
 			dst = append(dst, v)
 		case v == '/' || v == '\\' || v == 0:
+			return dst, i, false
+		case v == '%' && i+4 < len(p) && unhex(p[i+3]) >= 0 && unhex(p[i+4]) >= 0:
+			// An escape encoded again ("%252e"): a service that
+			// decodes twice would see "." where the route saw text.
 			return dst, i, false
 		default:
 			dst = append(dst, '%', upperHex[v>>4], upperHex[v&15])
