@@ -66,23 +66,29 @@ func NewSinks(specs []policy.TicketSpec) ([]*Sink, error) {
 	return out, errors.Join(errs...)
 }
 
-// Headers of the generic webhook. The signature is
-// "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)); a
-// receiver refuses a timestamp too far from its clock and a delivery id
-// it has seen, so a captured request cannot be replayed.
+// Headers of the generic webhook. The signature is scheme v2:
+// "v2=" + hex(HMAC-SHA256(secret, timestamp + "\n" + delivery + "\n" +
+// body)). It covers the delivery id (v1, "sha256=" over timestamp and
+// body, did not: a captured delivery replayed under a new id passed a
+// receiver's dedupe by id), and a header value holds no newline, so the
+// three parts cannot be re-cut. A receiver refuses a timestamp too far
+// from its clock and a delivery id it has seen, so a captured request
+// cannot be replayed.
 const (
 	HeaderSignature = "X-Portcullis-Signature"
 	HeaderTimestamp = "X-Portcullis-Timestamp"
 	HeaderDelivery  = "X-Portcullis-Delivery"
 )
 
-// Sign returns the webhook signature of body sent at ts.
-func Sign(secret []byte, ts int64, body []byte) string {
+// Sign returns the webhook signature of body sent at ts as delivery.
+func Sign(secret []byte, ts int64, delivery string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(strconv.AppendInt(nil, ts, 10))
-	m.Write([]byte{'.'})
+	m.Write([]byte{'\n'})
+	m.Write([]byte(delivery))
+	m.Write([]byte{'\n'})
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return "v2=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // Errors of VerifyWebhook.
@@ -92,8 +98,10 @@ var (
 )
 
 // VerifyWebhook checks a received webhook: the signature over the
-// timestamp and body, in constant time, and the timestamp within skew of
-// now. Receivers also remember the delivery ids they have accepted.
+// timestamp, delivery id and body, in constant time, and the timestamp
+// within skew of now. A delivery without an id, or signed with another
+// scheme than v2, is refused. Receivers also remember the delivery ids
+// they have accepted.
 func VerifyWebhook(secret []byte, h http.Header, body []byte, now time.Time, skew time.Duration) error {
 	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
 	if err != nil {
@@ -102,7 +110,8 @@ func VerifyWebhook(secret []byte, h http.Header, body []byte, now time.Time, ske
 	if d := now.Sub(time.Unix(ts, 0)); d > skew || d < -skew {
 		return fmt.Errorf("%w: %s is %s from now", ErrStale, HeaderTimestamp, d.Round(time.Second))
 	}
-	if !hmac.Equal([]byte(Sign(secret, ts, body)), []byte(h.Get(HeaderSignature))) {
+	id := h.Get(HeaderDelivery)
+	if id == "" || !hmac.Equal([]byte(Sign(secret, ts, id, body)), []byte(h.Get(HeaderSignature))) {
 		return ErrBadSignature
 	}
 	return nil
@@ -131,7 +140,7 @@ func (s *Sink) newRequest(method, url, delivery string, body []byte, now time.Ti
 	case "webhook":
 		ts := now.Unix()
 		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-		req.Header.Set(HeaderSignature, Sign(s.secret, ts, body))
+		req.Header.Set(HeaderSignature, Sign(s.secret, ts, delivery, body))
 	case "github":
 		req.Header.Set("Accept", "application/vnd.github+json")
 		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")

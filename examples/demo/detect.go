@@ -63,7 +63,7 @@ func (r *ticketReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.n++
 	if r.body == nil && p.Alert.Rule == "token-guessing-client" {
 		r.body, r.header = body, req.Header.Clone()
-		r.verdict = "signature verified: HMAC-SHA256 over timestamp.body matches, timestamp within 5m, delivery " + req.Header.Get(alert.HeaderDelivery)
+		r.verdict = "signature verified: v2 HMAC-SHA256 over timestamp, delivery id and body matches, timestamp within 5m, delivery " + req.Header.Get(alert.HeaderDelivery)
 		close(r.got)
 	}
 	fmt.Fprintf(w, `{"ticket":"SEC-%d"}`, 100+r.n)
