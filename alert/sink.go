@@ -61,9 +61,32 @@ func NewSinks(specs []policy.TicketSpec) ([]*Sink, error) {
 			errs = append(errs, fmt.Errorf("ticket sink %q left out: %w", s.Name, err))
 			continue
 		}
-		out = append(out, &Sink{Name: s.Name, Kind: s.Kind, URL: s.URL, Project: s.Project, secret: secret})
+		u, err := sinkURL(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ticket sink %q left out: %w", s.Name, err))
+			continue
+		}
+		out = append(out, &Sink{Name: s.Name, Kind: s.Kind, URL: u, Project: s.Project, secret: secret})
 	}
 	return out, errors.Join(errs...)
+}
+
+// sinkURL is the URL of a sink: its url, or what its url_file holds (one
+// trailing newline cut), which must be an https URL (http on loopback).
+// The errors never quote the URL: a Slack incoming webhook's is its
+// credential.
+func sinkURL(s policy.TicketSpec) (string, error) {
+	if s.URLFile == "" {
+		return s.URL, nil
+	}
+	b, err := ResolveSecret("file:" + s.URLFile)
+	if err != nil {
+		return "", err
+	}
+	if u := string(b); policy.SecureURL(u) {
+		return u, nil
+	}
+	return "", fmt.Errorf("url_file %s does not hold an https URL (http only on loopback)", s.URLFile)
 }
 
 // Headers of the generic webhook. The signature is scheme v2:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +69,39 @@ func TestSinkErrorsNameNoURL(t *testing.T) {
 		}
 		if !strings.Contains(e, `ticket sink "slack`) {
 			t.Errorf("delivery error %q does not name the sink", e)
+		}
+	}
+}
+
+// TestSlackURLNotInErrors: the errors that reach the log when a Slack
+// URL is refused (the policy's url:, or the file's) name the sink and
+// where the URL comes from, never the URL: it is the credential.
+func TestSlackURLNotInErrors(t *testing.T) {
+	t.Parallel()
+	const secret = "xK9secretWebhookPath"
+	bad := "http://hooks.slack.example/services/T0001/B0001/" + secret // plain http off loopback
+	_, err := slackPolicy(t, `  - {name: secops, kind: slack, url: "`+bad+`"}`)
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("policy with a Slack url over plain http: error %v; want one without the URL", err)
+	}
+	f := filepath.Join(t.TempDir(), "slack-url")
+	if err := os.WriteFile(f, []byte(bad+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := slackPolicy(t, `  - {name: secops, kind: slack, url_file: "`+f+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinks, err := NewSinks(doc.Tickets)
+	if len(sinks) != 0 || err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), `"secops"`) {
+		t.Errorf("NewSinks of a url_file holding a plain http URL = %v, %v; want the sink left out, an error naming it and not the URL", sinks, err)
+	}
+	for _, line := range []string{
+		`  - {name: secops, kind: slack}`,
+		`  - {name: secops, kind: slack, url: "https://hooks.slack.com/services/T/B/` + secret + `", url_file: "` + f + `"}`,
+	} {
+		if _, err := slackPolicy(t, line); err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("policy %s: error %v; want one (exactly one of url and url_file), without the URL", line, err)
 		}
 	}
 }

@@ -44,11 +44,14 @@ type DetectionSpec struct {
 // TicketSpec is a ticket sink: where an alert is sent. Secret is a
 // reference (env:NAME or file:PATH), never the secret itself; Project is
 // the Jira project key, the GitHub owner/repo or the ServiceNow assignment
-// group, by Kind.
+// group, by Kind. The URL is given by exactly one of URL and URLFile, a
+// file holding it: a Slack incoming webhook's URL is its credential, kept
+// out of the policy that way.
 type TicketSpec struct {
 	Name    string `yaml:"name" json:"name"`
 	Kind    string `yaml:"kind" json:"kind"` // webhook, jira, github, servicenow, slack
-	URL     string `yaml:"url" json:"url"`
+	URL     string `yaml:"url,omitempty" json:"url,omitempty"`
+	URLFile string `yaml:"url_file,omitempty" json:"url_file,omitempty"`
 	Secret  string `yaml:"secret,omitempty" json:"secret,omitempty"`
 	Project string `yaml:"project,omitempty" json:"project,omitempty"`
 }
@@ -95,7 +98,14 @@ func (v *validator) tickets(ts []TicketSpec) map[string]bool {
 		if !ticketKinds[t.Kind] {
 			v.addf(at("kind"), "ticket sink %q: kind %q must be one of webhook, jira, github, servicenow, slack", t.Name, t.Kind)
 		}
-		if !secureURL(t.URL) {
+		switch {
+		case (t.URL == "") == (t.URLFile == ""):
+			v.addf(at(""), "ticket sink %q: set exactly one of url and url_file", t.Name)
+		case t.URLFile != "":
+		case t.Kind == "slack" && !secureURL(t.URL):
+			// A Slack incoming webhook's URL is its credential: not quoted.
+			v.addf(at("url"), "ticket sink %q: url must be an https URL (http only on loopback)", t.Name)
+		case !secureURL(t.URL):
 			v.addf(at("url"), "ticket sink %q: url %q must be an https URL (http only on loopback)", t.Name, t.URL)
 		}
 		if t.Secret != "" && !secretRef(t.Secret) {

@@ -469,6 +469,10 @@ func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 	return ps
 }
 
+// SecureURL reports whether s is an https URL, or http on loopback: what
+// a URL of the policy must be, and a ticket sink's url_file must hold.
+func SecureURL(s string) bool { return secureURL(s) }
+
 // secureURL reports whether s is an https URL, or http on loopback.
 func secureURL(s string) bool {
 	u, err := url.Parse(s)
