@@ -50,6 +50,31 @@ type Outbox struct {
 	// A retry records it and sends nothing: a second POST is a second
 	// Jira issue.
 	sent map[string]string
+	// unqueued says a delivery could not be written (a full disk):
+	// Run writes the alerts' deliveries again (Reconcile) from
+	// requeueAt, backing off while it fails.
+	unqueued      bool
+	requeueGen    uint64 // failed writes so far: one during a retry keeps unqueued
+	requeueAt     time.Time
+	requeueTries  int
+	queueFailures uint64 // deliveries that could not be written
+}
+
+// OutboxStats are the outbox's counts for the collector's metrics.
+type OutboxStats struct {
+	// QueueFailures counts the writes of a delivery that failed (on a
+	// full disk), the in-process retries included.
+	QueueFailures uint64
+	// Unqueued is set while an alert's delivery waits to be written
+	// again: its ticket is not yet queued.
+	Unqueued bool
+}
+
+// Stats returns the outbox's counts.
+func (o *Outbox) Stats() OutboxStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued}
 }
 
 // queued is one delivery on disk.
@@ -100,15 +125,63 @@ func (o *Outbox) sinksFor(rule string) []*Sink {
 	return nil
 }
 
-// Enqueue queues a for its sinks durably. It is the engine's OnOpen.
+// Enqueue queues a for its sinks durably. It is the engine's OnOpen. A
+// delivery that cannot be written is written again by Run (the error
+// says so), not only at the next start.
 func (o *Outbox) Enqueue(a Alert) error {
 	for _, s := range o.sinksFor(a.Rule) {
 		if err := o.write(a, s.Name); err != nil {
-			return err
+			return o.requeue(err)
 		}
 	}
 	o.poke()
 	return nil
+}
+
+// requeue has Run write the deliveries again after err, a failed write.
+func (o *Outbox) requeue(err error) error {
+	o.mu.Lock()
+	if !o.unqueued {
+		o.unqueued, o.requeueTries, o.requeueAt = true, 0, o.cfg.Now()
+	}
+	o.requeueGen++
+	o.mu.Unlock()
+	o.poke()
+	return fmt.Errorf("%w; written again with backoff until it is", err)
+}
+
+// requeueDue writes the deliveries a failed write left unqueued, when
+// their retry is due (Reconcile: every alert lacking a ticket or a
+// closure that has no queued delivery), and returns how long to wait for
+// the next retry, or MaxBackoff when none waits.
+func (o *Outbox) requeueDue() time.Duration {
+	now := o.cfg.Now()
+	o.mu.Lock()
+	pending, at, gen := o.unqueued, o.requeueAt, o.requeueGen
+	o.mu.Unlock()
+	if !pending {
+		return o.cfg.MaxBackoff
+	}
+	if now.Before(at) {
+		return at.Sub(now)
+	}
+	err := o.reconcile()
+	if err == nil {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.requeueGen != gen { // an alert failed meanwhile, maybe after its pass
+			return 0
+		}
+		o.unqueued = false
+		return o.cfg.MaxBackoff
+	}
+	o.mu.Lock()
+	d := o.delay(o.requeueTries)
+	o.requeueTries++
+	o.requeueAt = now.Add(d)
+	o.mu.Unlock()
+	o.fail(fmt.Errorf("%w; written again in %s", err, d.Round(time.Millisecond)))
+	return d
 }
 
 // EnqueueClose queues the closure of a for every sink that filed a
@@ -117,7 +190,7 @@ func (o *Outbox) EnqueueClose(a Alert) error {
 	for _, t := range a.Tickets {
 		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !ticketClosed(&a, t.Sink) {
 			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
-				return err
+				return o.requeue(err)
 			}
 		}
 	}
@@ -143,6 +216,12 @@ func (o *Outbox) closePath(id, sink string) string {
 // and no queued delivery: an alert opened just before a crash, before
 // Enqueue ran. Call it after the engine's Replay.
 func (o *Outbox) Reconcile() error {
+	err := o.reconcile()
+	o.poke()
+	return err
+}
+
+func (o *Outbox) reconcile() error {
 	for _, a := range o.cfg.Engine.Alerts() {
 		if a.Status == StatusClosed {
 			if err := o.reconcileClose(a); err != nil {
@@ -162,7 +241,6 @@ func (o *Outbox) Reconcile() error {
 			}
 		}
 	}
-	o.poke()
 	return nil
 }
 
@@ -212,6 +290,9 @@ func (o *Outbox) writeQueued(q queued, p string) error {
 	}
 	f, err := os.CreateTemp(o.cfg.Dir, ".tmp-*")
 	if err != nil {
+		o.mu.Lock()
+		o.queueFailures++
+		o.mu.Unlock()
 		return fmt.Errorf("cannot queue %s for %q: %w", a.ID, sink, err)
 	}
 	_, err = f.Write(b)
@@ -225,6 +306,9 @@ func (o *Outbox) writeQueued(q queued, p string) error {
 		err = os.Rename(f.Name(), p)
 	}
 	if err != nil {
+		o.mu.Lock()
+		o.queueFailures++
+		o.mu.Unlock()
 		os.Remove(f.Name())
 		return fmt.Errorf("cannot queue %s for %q: %w", a.ID, sink, err)
 	}
@@ -287,12 +371,12 @@ func (o *Outbox) Run(ctx context.Context) {
 // deliverDue tries every queued delivery whose retry time has come and
 // returns how long to wait for the next.
 func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
+	wait := o.requeueDue()
 	names, err := o.list()
 	if err != nil {
 		o.fail(err)
-		return o.cfg.MaxBackoff
+		return wait
 	}
-	wait := o.cfg.MaxBackoff
 	down := map[string]bool{} // sinks that failed in this pass
 	for _, n := range names {
 		if ctx.Err() != nil {
@@ -468,13 +552,18 @@ func (o *Outbox) backoff(name string, now time.Time) time.Duration {
 	defer o.mu.Unlock()
 	n := o.attempts[name]
 	o.attempts[name] = n + 1
+	d := o.delay(n)
+	o.due[name] = now.Add(d)
+	return d
+}
+
+// delay is the wait before retry n+1.
+func (o *Outbox) delay(n int) time.Duration {
 	d := o.cfg.MinBackoff << min(n, 20)
 	if d > o.cfg.MaxBackoff || d <= 0 {
 		d = o.cfg.MaxBackoff
 	}
-	d = d/2 + rand.N(d/2+1)
-	o.due[name] = now.Add(d)
-	return d
+	return d/2 + rand.N(d/2+1)
 }
 
 func (o *Outbox) fail(err error) {

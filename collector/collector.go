@@ -49,6 +49,9 @@ type Config struct {
 	UnauthTimeout time.Duration
 	Now           func() time.Time // clock; nil means time.Now
 	Log           *zerolog.Logger
+	// Metrics, when set, writes more series of the process (the
+	// detection's ticket outbox) to /metrics, after the collector's own.
+	Metrics func(io.Writer)
 }
 
 // Reasons a batch is rejected, as counted in /metrics.
@@ -397,6 +400,9 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	fmt.Fprintf(w, "# HELP %s Requests rejected, by reason.\n# TYPE %s counter\n", rej, rej)
 	for i := range c.rejects {
 		fmt.Fprintf(w, "%s{reason=%q} %d\n", rej, rejectNames[i], c.rejects[i].Load())
+	}
+	if c.cfg.Metrics != nil {
+		c.cfg.Metrics(w)
 	}
 }
 

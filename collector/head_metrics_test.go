@@ -88,3 +88,26 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMetricsHookOnPage: Config.Metrics (the detection's ticket outbox)
+// writes its series on the metrics page after the collector's own.
+func TestMetricsHookOnPage(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newTestKey(t)
+	st := openTestStore(t, dir, key, StoreConfig{}, 0, 1)
+	defer st.Close()
+	col, err := New(st, Config{Token: testToken, Metrics: func(w io.Writer) {
+		io.WriteString(w, "# TYPE portcullis_test_hook gauge\nportcullis_test_hook 7\n")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := httptest.NewServer(col.MetricsHandler())
+	defer mon.Close()
+	if got := scrapeSeries(t, mon.URL, "portcullis_test_hook"); got != 7 {
+		t.Errorf("portcullis_test_hook = %v, want 7", got)
+	}
+	if got := scrapeSeries(t, mon.URL, "portcullis_collector_batches_total"); got < 0 {
+		t.Error("portcullis_collector_batches_total is gone from the page; want the collector's own series kept")
+	}
+}

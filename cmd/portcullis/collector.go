@@ -139,7 +139,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	defer logClose(store, log, "audit store")
 	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
-		RecordWindow: c.recordWindow, Log: log})
+		RecordWindow: c.recordWindow, Log: log, Metrics: det.writeMetrics})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -31,8 +32,28 @@ type detection struct {
 	// key); nil keeps no snapshot and start replays the whole trail.
 	key ed25519.PrivateKey
 
+	// box is the ticket outbox, nil without ticket sinks; set by start
+	// before the collector serves /metrics.
+	box *alert.Outbox
+
 	mu       sync.Mutex // guards the following field
 	pushedAt time.Time  // a stored policy.push not yet reloaded
+}
+
+// writeMetrics writes the ticket outbox's series: the deliveries that
+// could not be written (a full disk) and whether an alert's delivery
+// waits to be written again (the outbox retries with backoff).
+func (d *detection) writeMetrics(w io.Writer) {
+	var st alert.OutboxStats
+	if d.box != nil {
+		st = d.box.Stats()
+	}
+	unqueued := 0
+	if st.Unqueued {
+		unqueued = 1
+	}
+	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_queue_failures_total Ticket deliveries that could not be written to the outbox (a full disk), retries included; the outbox writes them again with backoff.\n# TYPE portcullis_collector_ticket_queue_failures_total counter\nportcullis_collector_ticket_queue_failures_total %d\n", st.QueueFailures)
+	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
 }
 
 // hooks returns the store's detection hooks; they do nothing until the
@@ -101,7 +122,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
 			if box != nil {
 				if err := box.Enqueue(a); err != nil {
-					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the alert for its ticket sinks; queued again at the next start")
+					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the alert for its ticket sinks; the outbox writes it again with backoff")
 				}
 			}
 			if cont != nil {
@@ -111,7 +132,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 		OnClose: func(a alert.Alert) {
 			if box != nil {
 				if err := box.EnqueueClose(a); err != nil {
-					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the closure for its tickets; queued again at the next start")
+					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the closure for its tickets; the outbox writes it again with backoff")
 				}
 			}
 		},
@@ -134,6 +155,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 		if box, err = ticketOutbox(doc, sinks, eng, filepath.Join(dir, "tickets"), log); err != nil {
 			return err
 		}
+		d.box = box
 	}
 	if admin != nil {
 		cont = newContainer(etcdActions(admin, "portcullis-collector", ""), eng, log)
