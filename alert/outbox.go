@@ -50,6 +50,9 @@ type Outbox struct {
 	// A retry records it and sends nothing: a second POST is a second
 	// Jira issue.
 	sent map[string]string
+	// triedCreate are the deliveries to a Jira sink whose create failed
+	// (see queued.Tried).
+	triedCreate map[string]bool
 	// unqueued says a delivery could not be written (a full disk):
 	// Run writes the alerts' deliveries again (Reconcile) from
 	// requeueAt, backing off while it fails.
@@ -86,6 +89,10 @@ type queued struct {
 	// told), written when the trail could not record it: a restart then
 	// records it without sending again.
 	Sent string `json:"sent,omitempty"`
+	// Tried is set once a create at a Jira sink failed: it may have filed
+	// the issue all the same (answered after the timeout), so a retry
+	// searches for it first.
+	Tried bool `json:"tried,omitempty"`
 }
 
 // NewOutbox returns an Outbox over cfg.Dir, creating it.
@@ -108,7 +115,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}}, nil
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, triedCreate: map[string]bool{}}, nil
 }
 
 // sinksFor returns the sinks an alert of rule goes to.
@@ -452,11 +459,43 @@ func (o *Outbox) deliverOne(name string) error {
 	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && hasTicket(&a, q.Sink) {
 		return o.done(name, p) // delivered before a crash; the trail says so
 	}
+	if sink.Kind == "jira" && o.tried(name, &q) {
+		key, err := sink.findIssue(o.cfg.Client, &q.Alert, o.cfg.Now())
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			return o.record(name, p, &q, key) // filed by the try that had no answer
+		}
+	}
 	key, err := sink.deliver(o.cfg.Client, &q.Alert, o.cfg.Now())
 	if err != nil {
+		if sink.Kind == "jira" {
+			o.markTried(name, p, &q)
+		}
 		return err
 	}
 	return o.record(name, p, &q, key)
+}
+
+// tried reports whether a create of the delivery failed before, in this
+// process or (its file says so) before a restart.
+func (o *Outbox) tried(name string, q *queued) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.triedCreate[name] || q.Tried
+}
+
+// markTried remembers a failed create, in memory and, best effort, in
+// the delivery's file.
+func (o *Outbox) markTried(name, p string, q *queued) {
+	o.mu.Lock()
+	o.triedCreate[name] = true
+	o.mu.Unlock()
+	if !q.Tried {
+		q.Tried = true
+		o.writeQueued(*q, p) // on a full disk the memory holds it
+	}
 }
 
 // deliverClose tells the ticket of the closure, records it and removes
@@ -537,6 +576,7 @@ func (o *Outbox) done(name, p string) error {
 	o.mu.Lock()
 	delete(o.attempts, name)
 	delete(o.due, name)
+	delete(o.triedCreate, name)
 	o.mu.Unlock()
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("cannot remove delivered %q: %w", p, err)

@@ -223,7 +223,7 @@ func (s *Sink) payload(raw *Alert) ([]byte, error) {
 	case "jira": // REST API v2, POST /rest/api/2/issue; the description is wiki markup
 		v = map[string]any{"fields": map[string]any{
 			"project": map[string]string{"key": s.Project}, "summary": summary(a), "description": jiraNoformat(description(a)),
-			"issuetype": map[string]string{"name": "Task"}, "labels": []string{"portcullis", jiraLabel(a.Rule)}}}
+			"issuetype": map[string]string{"name": "Task"}, "labels": []string{"portcullis", jiraLabel(a.Rule), s.deliveryLabel(a)}}}
 	case "github": // POST /repos/{owner}/{repo}/issues; the body is Markdown
 		v = map[string]any{"title": summary(a), "body": githubFenced(description(a)), "labels": []string{"portcullis", "severity:" + a.Severity}}
 	case "servicenow": // Table API, POST /api/now/table/incident
@@ -237,6 +237,56 @@ func (s *Sink) payload(raw *Alert) ([]byte, error) {
 		return nil, fmt.Errorf("ticket sink %q: unknown kind %q", s.Name, s.Kind)
 	}
 	return json.Marshal(v)
+}
+
+// deliveryLabel is the Jira label naming the delivery of a to the sink,
+// on the issue it creates: a retry after a create with no answer finds
+// the issue by it (findIssue), as Jira has no idempotency key.
+func (s *Sink) deliveryLabel(a *Alert) string {
+	return jiraLabel("portcullis-" + a.ID + "." + s.Name)
+}
+
+// findIssue returns the key of the Jira issue created for a by an earlier
+// try (searched by its delivery label), or "" when there is none. It asks
+// Jira Cloud's search (GET /rest/api/2/search/jql) and, where that is
+// not found (Data Center), GET /rest/api/2/search; the sink's URL is the
+// create endpoint, .../rest/api/2/issue. A sink that has neither (404
+// to both) cannot be asked, and "" lets the retry create the issue: a
+// possible second issue rather than none.
+func (s *Sink) findIssue(c *http.Client, a *Alert, now time.Time) (string, error) {
+	q := url.Values{"jql": {`labels = "` + s.deliveryLabel(a) + `"`}, "fields": {"key"}, "maxResults": {"1"}}
+	base := strings.TrimSuffix(strings.TrimSuffix(s.URL, "/"), "/issue") + "/search"
+	for _, u := range []string{base + "/jql?" + q.Encode(), base + "?" + q.Encode()} {
+		req, err := s.newRequest(http.MethodGet, u, a.ID+"."+s.Name+".search", nil, now)
+		if err != nil {
+			return "", err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return "", s.noAnswer(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			continue // no enhanced search: Data Center
+		}
+		if resp.StatusCode/100 != 2 {
+			return "", fmt.Errorf("ticket sink %q answered %s to the search for the issue of %s", s.Name, resp.Status, a.ID)
+		}
+		var r struct {
+			Issues []struct {
+				Key string `json:"key"`
+			} `json:"issues"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return "", fmt.Errorf("ticket sink %q: search answer for the issue of %s: %w", s.Name, a.ID, err)
+		}
+		if len(r.Issues) > 0 {
+			return r.Issues[0].Key, nil
+		}
+		return "", nil
+	}
+	return "", nil
 }
 
 // urgency maps a severity to ServiceNow's 1 (high) to 3 (low).
