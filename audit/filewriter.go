@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // FileConfig configures a FileWriter. The zero value is usable.
@@ -95,8 +97,9 @@ type FileWriter struct {
 	torn     bool   // a torn line could not be cut: start the next write on a new line
 }
 
-// NewFileWriter opens (appending, creating with mode 0600) the file at path
-// and starts the writer goroutine.
+// NewFileWriter opens (appending, creating with mode 0600) the file at path,
+// which must be a regular file (a FIFO is refused, not waited on), and
+// starts the writer goroutine.
 func NewFileWriter(path string, cfg FileConfig) (*FileWriter, error) {
 	if cfg.Slots == 0 {
 		cfg.Slots = DefaultSlots
@@ -108,7 +111,7 @@ func NewFileWriter(path string, cfg FileConfig) (*FileWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := durable.OpenRegular(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: cannot open audit file %q: %w", path, err)
 	}

@@ -45,7 +45,7 @@ func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*au
 		flog := log.With().Str("component", "audit").Logger()
 		w, err := audit.NewFileWriter(f.auditFile, audit.FileConfig{Log: &flog})
 		if err != nil {
-			return nil, fmt.Errorf("cannot open audit file: %w", err)
+			return nil, err // it names the file and why
 		}
 		log.Info().Str("audit_file", f.auditFile).Msg("audit records go to a JSON-lines file")
 		return &auditSink{sink: w, close: w.Close, checks: []dataplane.Check{fileCheck(w, f.auditFile)}, families: fileFamilies(w)}, nil

@@ -6,17 +6,63 @@
 package durable
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 )
 
+// ErrNotRegular is returned (wrapped, saying what the file is) by
+// OpenRegular for a FIFO, device, socket or directory.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens path as os.OpenFile does, but never waits for the
+// other end of a FIFO (open(2) for writing blocks until a reader comes,
+// for reading until a writer does: a process froze at start on a FIFO
+// given or planted where it writes a file), and returns only a regular
+// file: anything else is refused with an error saying what it is.
+func OpenRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		// A FIFO without a reader fails with ENXIO: name it instead.
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+			return nil, notRegular(fi.Mode())
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(fi.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func notRegular(m os.FileMode) error {
+	kind := "special file"
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		kind = "FIFO"
+	case m&os.ModeSocket != 0:
+		kind = "socket"
+	case m&os.ModeDevice != 0:
+		kind = "device"
+	case m.IsDir():
+		kind = "directory"
+	}
+	return fmt.Errorf("%w: it is a %s", ErrNotRegular, kind)
+}
+
 // WriteFile writes dir/name atomically and durably. The temporary file is
-// opened without following a symlink planted at its name.
+// opened without following a symlink planted at its name, and only when
+// it is a regular file (OpenRegular).
 func WriteFile(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, ".tmp-"+name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	f, err := OpenRegular(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("durable: cannot create %q: %w", tmp, err)
 	}

@@ -1,0 +1,64 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A FIFO where the sidecar or the collector writes a file at start froze
+// the process there for ever, without a word: open(2) for writing waits
+// for a reader, and SIGTERM did not end the wait. --audit-file, or a FIFO
+// planted under the name of the temporary file of a durable write (the
+// collector's store marker, first written at start), now fails the start
+// at once with one line naming the path and what it is.
+func TestFIFOAtStartRefusedNotWaitedOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	policyFile, err := filepath.Abs("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := func(path string) string {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	auditFIFO := fifo(filepath.Join(h.dir, "audit.jsonl"))
+	marker := fifo(filepath.Join(h.dir, "data", ".tmp-store.id"))
+	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-test-collector-token-0123456789abcdef")
+	for _, c := range []struct {
+		name, path string
+		args       []string
+	}{
+		{"sidecar", auditFIFO, []string{"sidecar", "--policy", policyFile, "--upstream", freeAddr(t), "--listen", freeAddr(t),
+			"--admin", freeAddr(t), "--audit-file", auditFIFO}},
+		{"collector", marker, []string{"collector", "--listen", freeAddr(t), "--data", filepath.Dir(marker),
+			"--signing-key", keyFile, "--token-file", tokenFile}},
+	} {
+		p := h.start(c.name, c.args...)
+		select {
+		case <-p.done:
+		case <-time.After(killWait):
+			t.Fatalf("%s still starting after %v with a FIFO at %s: frozen in open(2)", c.name, killWait, c.path)
+		}
+		if p.err == nil {
+			t.Errorf("%s with a FIFO at %s exited 0, want a failed start", c.name, c.path)
+		}
+		b, _ := os.ReadFile(filepath.Join(h.dir, c.name+".log"))
+		if !strings.Contains(string(b), c.path) || !strings.Contains(string(b), "it is a FIFO") {
+			t.Errorf("%s log does not name %s as a FIFO:\n%s", c.name, c.path, b)
+		}
+	}
+}
