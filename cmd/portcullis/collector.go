@@ -172,7 +172,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	if err := det.start(ctx, c.policyFile, admin, c.etcd.endpoints, c.data, store, log); err != nil {
-		return err
+		return stoppedBeforeReady(sigCtx, err, log)
 	}
 	srv.Handler = det.routes(srv.Handler, c.token, tokens) // POST /v1/alertmanager (issue 14)
 	if c.metricsListen != "" {
@@ -208,6 +208,18 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return nil
 	}
 	return err
+}
+
+// stoppedBeforeReady returns err, the failure of a start step, or nil
+// when the step ended because a SIGTERM or SIGINT (sig) ended its wait:
+// a shutdown asked for while the collector waits for etcd at start is not
+// a failure (it exited 1), so it is logged as such and exits 0.
+func stoppedBeforeReady(sig context.Context, err error, log *zerolog.Logger) error {
+	if sig.Err() == nil || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info().Str("reason", err.Error()).Msg("collector stopped before it was ready: SIGTERM or SIGINT while starting")
+	return nil
 }
 
 // logClose closes c, logging a failure as what: for a defer on the way out,
