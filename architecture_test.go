@@ -137,7 +137,7 @@ func TestArchitecture(t *testing.T) {
 		"limiter":            {},
 		"policy":             {},
 		"audit":              {"internal/durable"},
-		"collector":          {"audit", "internal/durable", "policy/etcdadmin", "policy/etcdsync"},
+		"collector":          {"audit", "internal/durable", "limiter", "policy/etcdadmin", "policy/etcdsync"},
 		"alert":              {"audit", "collector", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"evidence":           {"audit", "alert", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"policy/etcdsync":    {"policy"},

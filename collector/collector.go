@@ -41,9 +41,12 @@ type Config struct {
 	// time before the record is stored flagged FlagTimeOutsideWindow; 0
 	// means 15 minutes.
 	RecordWindow time.Duration
-	// UnauthConnsPerClient caps the connections one client address holds
-	// before it has authenticated; 0 means 8.
+	// UnauthConnsPerClient caps the connections one client address (an
+	// IPv6 one by its /64) holds before it has authenticated; 0 means 8.
 	UnauthConnsPerClient int
+	// MaxConns caps the connections open at once, authenticated or not;
+	// 0 means DefaultMaxConns. More are closed as they arrive.
+	MaxConns int
 	// UnauthTimeout bounds how long a connection may take to send an
 	// authenticated request; 0 means 5 s.
 	UnauthTimeout time.Duration
@@ -53,6 +56,11 @@ type Config struct {
 	// detection's ticket outbox) to /metrics, after the collector's own.
 	Metrics func(io.Writer)
 }
+
+// DefaultMaxConns is Config.MaxConns (--max-conns) when 0: room for
+// thousands of sidecars, each holding one kept-alive connection or a few,
+// and well within the open-files limit a collector's container gets.
+const DefaultMaxConns = 4096
 
 // Reasons a batch is rejected, as counted in /metrics.
 const (
@@ -105,6 +113,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	}
 	setDefault(&cfg.RecordWindow, 15*time.Minute)
 	setDefault(&cfg.UnauthConnsPerClient, 8)
+	setDefault(&cfg.MaxConns, DefaultMaxConns)
 	setDefault(&cfg.UnauthTimeout, 5*time.Second)
 	if cfg.Limits.MaxDecodedBytes <= 0 {
 		cfg.Limits.MaxDecodedBytes = int(min(2*cfg.MaxBodyBytes, math.MaxInt32))
@@ -119,7 +128,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	for range decodeSlots {
 		c.slots <- new(decodeSlot)
 	}
-	c.conns.init(cfg.UnauthConnsPerClient)
+	c.conns.init(cfg.UnauthConnsPerClient, cfg.MaxConns)
 	if cfg.Log != nil {
 		c.log = *cfg.Log
 	}
@@ -383,10 +392,12 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_events_unverified_total", "Lifecycle events stored marked unverified: the change they describe is not in their etcd transaction.", st.Unverified)
 	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
 	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
-	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address held too many unauthenticated ones.", c.conns.refused.Load())
+	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address (an IPv6 one by its /64) held too many unauthenticated ones.", c.conns.refused.Load())
+	metric("portcullis_collector_connections_capped_total", "Connections closed because the collector held --max-conns open connections.", c.conns.capped.Load())
 	gauge := func(name, help string, v int64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
 	}
+	gauge("portcullis_collector_connections_open", "Connections open on the intake listener (at most --max-conns).", int64(c.conns.open()))
 	gauge("portcullis_collector_anchors_withheld", "Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there: rolled back or forked (see the collector's log).", int64(st.AnchorsWithheld))
 	metric("portcullis_collector_head_publish_failures_total", "Rounds of signing the store's head (every --sign-every) that failed to sign it or to publish it to an anchor (etcd, --publish-head); see the collector's log.", st.HeadFailures)
 	published := int64(0)

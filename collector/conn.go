@@ -8,16 +8,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/limiter"
 )
 
 // HTTPServer returns an http.Server for c with the collector's connection
-// rules (issue 21 item 9): a client address holds at most
-// UnauthConnsPerClient connections that have not yet sent an
-// authenticated request (more are closed as they arrive), a request's
-// headers (and a TLS handshake) must arrive within UnauthTimeout, and an
-// unauthenticated request is answered 401 and its connection closed. So
-// an unauthenticated connection lives about UnauthTimeout (5 s by
-// default), not the 70 s the header and body timeouts allowed together.
+// rules (issue 21 item 9): at most MaxConns connections are open at once
+// and a client address (an IPv6 one by its /64, as the sidecar counts:
+// limiter.PeerKey) holds at most UnauthConnsPerClient that have not yet
+// sent an authenticated request (more are closed as they arrive), a
+// request's headers (and a TLS handshake) must arrive within
+// UnauthTimeout, and an unauthenticated request is answered 401 and its
+// connection closed. So an unauthenticated connection lives about
+// UnauthTimeout (5 s by default), not the 70 s the header and body
+// timeouts allowed together.
 func (c *Collector) HTTPServer() *http.Server {
 	return &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.UnauthTimeout, ReadTimeout: time.Minute,
 		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState}
@@ -27,45 +31,72 @@ type connStateKey struct{}
 
 // connEntry is one connection's place in the count of its address.
 type connEntry struct {
-	addr   netip.Addr
+	addr   netip.Addr // its address's key (limiter.PeerKey)
 	authed atomic.Bool
 }
 
-// connLimiter counts the unauthenticated connections of each client
-// address. The zero value (without init) limits nothing: a Collector
-// served without HTTPServer's hooks never sees an entry.
+// connLimiter counts the open connections, and the unauthenticated
+// connections of each client address. The zero value (without init)
+// limits nothing: a Collector served without HTTPServer's hooks never
+// sees an entry.
 type connLimiter struct {
-	max     int
+	max     int // unauthenticated connections of one address
+	maxOpen int // open connections
 	refused atomic.Uint64
+	capped  atomic.Uint64
 	mu      sync.Mutex // guards the following fields
 	unauth  map[netip.Addr]int
 	byConn  map[net.Conn]*connEntry
 }
 
-func (l *connLimiter) init(max int) {
-	l.max = max
+func (l *connLimiter) init(max, maxOpen int) {
+	l.max, l.maxOpen = max, maxOpen
 	l.unauth = make(map[netip.Addr]int)
 	l.byConn = make(map[net.Conn]*connEntry)
 }
 
-// connContext admits a new connection, closing it when its address holds
-// max unauthenticated connections already.
+// connContext admits a new connection, closing it when the collector
+// holds maxOpen connections or its address max unauthenticated ones
+// already.
 func (l *connLimiter) connContext(ctx context.Context, conn net.Conn) context.Context {
 	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
 	if err != nil {
 		return ctx
 	}
-	e := &connEntry{addr: ap.Addr().Unmap()}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.unauth[e.addr] >= l.max {
-		l.refused.Add(1)
+	key, ok := l.admitLocked(ap.Addr().Unmap())
+	if !ok {
 		conn.Close() // the server's first read fails and it forgets the conn
 		return ctx
 	}
-	l.unauth[e.addr]++
+	e := &connEntry{addr: key}
 	l.byConn[conn] = e
 	return context.WithValue(ctx, connStateKey{}, e)
+}
+
+// admitLocked counts a new unauthenticated connection from peer under its
+// key (limiter.PeerKey: an IPv6 peer by its /64), or reports false,
+// counted, past a cap.
+func (l *connLimiter) admitLocked(peer netip.Addr) (key netip.Addr, ok bool) {
+	key = limiter.PeerKey(peer)
+	switch {
+	case len(l.byConn) >= l.maxOpen:
+		l.capped.Add(1)
+		return key, false
+	case l.unauth[key] >= l.max:
+		l.refused.Add(1)
+		return key, false
+	}
+	l.unauth[key]++
+	return key, true
+}
+
+// open is the number of connections open.
+func (l *connLimiter) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.byConn)
 }
 
 // connState releases a closed connection's place.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,85 @@ func scrape(t *testing.T, req *http.Request) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// The unauthenticated connections of a client address were counted per
+// IPv6 address, while the sidecar counts an IPv6 peer by its /64: one host
+// with a /64 (2^64 addresses) held as many as it liked. They now count by
+// the sidecar's rule (limiter.PeerKey). Loopback has no other IPv6 source
+// address than ::1 without changing the host's routes, so this calls the
+// admission with the addresses a /64 holds; the sockets' path to it is
+// TestUnauthenticatedConnectionCap's.
+func TestUnauthenticatedCapCountsIPv6By64(t *testing.T) {
+	var l connLimiter
+	l.init(2, DefaultMaxConns)
+	for i, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:abcd::9"} {
+		_, ok := l.admitLocked(netip.MustParseAddr(a))
+		if want := i < 2; ok != want {
+			t.Errorf("connection %d from %s admitted %v, want %v (a cap of 2 for the /64)", i+1, a, ok, want)
+		}
+	}
+	if _, ok := l.admitLocked(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
+		t.Error("a connection from another /64 was refused")
+	}
+	if l.refused.Load() != 1 {
+		t.Errorf("refused %d, want 1", l.refused.Load())
+	}
+}
+
+// The intake had no overall cap on its connections: authenticated ones,
+// and unauthenticated ones from many addresses, took descriptors without
+// end. MaxConns (--max-conns) caps them: the connection past it is closed
+// as it arrives and counted, the collector goes on serving the others,
+// and a new one is served once one closes.
+func TestConnectionCap(t *testing.T) {
+	t.Parallel()
+	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{MaxConns: 2, UnauthTimeout: time.Minute})
+	post := func(c net.Conn, br *bufio.Reader, id string) (*http.Response, error) {
+		body := encodeBatch(id, sampleRecord(1))
+		fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", FormatProtobuf, aliceToken, len(body), body)
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	authed := dialRaw(t, srv.URL)
+	ar := bufio.NewReader(authed)
+	if resp, err := post(authed, ar, "capped-1"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first batch: %v %v", resp, err)
+	}
+	idle := dialRaw(t, srv.URL)
+	if !closedByServer(dialRaw(t, srv.URL)) {
+		t.Fatal("a third connection with MaxConns 2 was not closed")
+	}
+	fmt.Fprintf(authed, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", aliceToken)
+	resp, err := http.ReadResponse(ar, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"portcullis_collector_connections_capped_total 1\n", "portcullis_collector_connections_open 2\n", "portcullis_collector_connections_refused_total 0\n"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, page)
+		}
+	}
+	idle.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := dialRaw(t, srv.URL)
+		resp, err := post(c, bufio.NewReader(c), "capped-2")
+		if err == nil && resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one was closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // the server notices the close asynchronously
+	}
+	if st.Stats().Batches != 2 {
+		t.Errorf("stored %d batches, want 2", st.Stats().Batches)
+	}
 }

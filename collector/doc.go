@@ -28,9 +28,10 @@
 // sender is stored with the batch, batch ids are deduplicated per sender,
 // records timed outside RecordWindow around receipt are stored with
 // FlagTimeOutsideWindow, and fields over the sidecar's sizes are cut and
-// flagged FlagTruncated. HTTPServer adds the connection rules: a few
-// unauthenticated connections per client address, each with UnauthTimeout
-// to send its headers, closed after a 401.
+// flagged FlagTruncated. HTTPServer adds the connection rules: at most
+// MaxConns open, a few unauthenticated connections per client address (an
+// IPv6 one by its /64), each with UnauthTimeout to send its headers,
+// closed after a 401.
 //
 // # Store
 //

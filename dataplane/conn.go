@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
@@ -129,13 +130,13 @@ func closed(err error) bool {
 }
 
 // admit counts a new connection from peer (an IPv6 peer by its /64, see
-// capKey), or reports false past a cap.
+// limiter.PeerKey), or reports false past a cap.
 func (l *listener) admit(peer netip.Addr) bool {
 	if l.open.Add(1) > l.maxConns {
 		l.open.Add(-1)
 		return false
 	}
-	peer = capKey(peer)
+	peer = limiter.PeerKey(peer)
 	l.mu.Lock()
 	n := l.perIP[peer]
 	if n >= l.maxPerIP {
@@ -150,7 +151,7 @@ func (l *listener) admit(peer netip.Addr) bool {
 
 // release uncounts a closed connection from peer.
 func (l *listener) release(peer netip.Addr) {
-	peer = capKey(peer)
+	peer = limiter.PeerKey(peer)
 	l.mu.Lock()
 	if n := l.perIP[peer]; n <= 1 {
 		delete(l.perIP, peer)

@@ -33,6 +33,7 @@ type collectorFlags struct {
 	segmentMaxAge                                         time.Duration
 	maxBatchBytes, maxInflightBytes                       int64
 	maxBatchRecords, maxRecordBytes                       int
+	maxConns                                              int
 	recordWindow                                          time.Duration
 	etcd                                                  etcdConnFlags
 	head                                                  headFlags
@@ -57,6 +58,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.Int64Var(&c.maxInflightBytes, "max-inflight-bytes", 0, "most memory the batches being read hold at once (0: 8 x --max-batch-bytes); beyond it a batch is answered 503 collector_busy and retried by its sender")
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
 	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
+	fs.IntVar(&c.maxConns, "max-conns", collector.DefaultMaxConns, "most connections open on --listen at once, authenticated or not; more are closed as they arrive and counted in portcullis_collector_connections_capped_total")
 	fs.DurationVar(&c.recordWindow, "record-window", 15*time.Minute, "records timed further than this from receipt are stored flagged time_outside_window")
 	fs.StringVar(&c.policyFile, "policy", "", "policy `file` whose detection rules the collector runs (default: the policy in etcd, with --etcd)")
 	c.etcd.register(fs) // --etcd: also store the control plane's lifecycle events
@@ -89,7 +91,7 @@ func checkCollectorNumbers(c collectorFlags) error {
 	for _, n := range []struct {
 		name string
 		v    int64
-	}{{"max-batch-bytes", c.maxBatchBytes}, {"max-batch-records", int64(c.maxBatchRecords)}, {"max-record-bytes", int64(c.maxRecordBytes)}, {"segment-max-bytes", c.segmentMaxBytes}} {
+	}{{"max-batch-bytes", c.maxBatchBytes}, {"max-batch-records", int64(c.maxBatchRecords)}, {"max-record-bytes", int64(c.maxRecordBytes)}, {"segment-max-bytes", c.segmentMaxBytes}, {"max-conns", int64(c.maxConns)}} {
 		if n.v < 1 {
 			return fmt.Errorf("--%s %d: want at least 1", n.name, n.v)
 		}
@@ -139,7 +141,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	defer logClose(store, log, "audit store")
 	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
-		RecordWindow: c.recordWindow, Log: log, Metrics: det.writeMetrics})
+		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics})
 	if err != nil {
 		return err
 	}
