@@ -140,7 +140,7 @@ func TestArchitecture(t *testing.T) {
 		"collector":          {"audit", "internal/durable", "limiter", "policy/etcdadmin", "policy/etcdsync"},
 		"alert":              {"audit", "collector", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"evidence":           {"audit", "alert", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
-		"policy/etcdsync":    {"policy"},
+		"policy/etcdsync":    {"internal/durable", "policy"},
 		"policy/etcdadmin":   {"policy", "policy/etcdsync"},
 		"policy/policytest":  {"policy"},
 		"cmd/portcullis-dev": {"internal/devetcd"},

@@ -62,3 +62,31 @@ func TestFIFOAtStartRefusedNotWaitedOn(t *testing.T) {
 		}
 	}
 }
+
+// A FIFO at the last-known-good file's name in --state-dir froze the
+// sidecar's policy sync when etcd did not answer at start: it waited for
+// a writer in open(2) for ever, so it followed etcd no more once etcd came
+// back. It is now refused at once (logged, naming it a FIFO), and the sync
+// goes on waiting for etcd.
+func TestSidecarLKGFIFORefusedNotWaitedOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	e, _ := etcdClient(t)
+	p := newFreezeProxy(t, strings.TrimPrefix(e.Endpoints()[0], "http://"))
+	p.freeze()
+	state := filepath.Join(h.dir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(state, "policy-lkg.json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start("sidecar", "sidecar", "--etcd", "http://"+p.ln.Addr().String(), "--prefix", "/lkgfifo", "--upstream", freeAddr(t),
+		"--listen", freeAddr(t), "--admin", freeAddr(t), "--state-dir", state, "--spool", filepath.Join(h.dir, "spool"))
+	h.until("the sidecar refusing the FIFO as its last-known-good file", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(h.dir, "sidecar.log"))
+		return strings.Contains(string(b), "no last-known-good policy") && strings.Contains(string(b), "it is a FIFO"), string(b)
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // lkgFile is the name of the last-known-good file in SyncConfig.StateDir.
@@ -235,12 +238,18 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// readLKG reads the last-known-good file of dir.
+// readLKG reads the last-known-good file of dir: a regular file only (a
+// FIFO at its name froze the policy sync for ever, waiting for a writer).
 func readLKG(dir string) (*lkg, error) {
 	path := filepath.Join(dir, lkgFile)
-	b, err := os.ReadFile(path)
+	f, err := durable.OpenRegular(path, os.O_RDONLY, 0)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read last-known-good file: %w", err)
+		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
 	}
 	return decodeLKG(path, b)
 }
