@@ -268,7 +268,9 @@ func (u *origin) done(cc any, br *bufio.Reader, keep bool) {
 func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, error) {
 	h := &resp.Header
 	h.DisableNormalizing()
+	var closes bool
 	for n := 0; ; n++ {
+		closes = listsClose(br)
 		if err := h.Read(br); err != nil {
 			return headOf{}, timeout(err)
 		}
@@ -286,11 +288,11 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 	resp.SkipBody = head || mustSkipBody(h.StatusCode())
 	// A body delimited by the end of the connection (no length, not
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
-	hd := headOf{keep: !h.ConnectionClose()}
-	for k, v := range h.All() {
+	hd := headOf{keep: !h.ConnectionClose() && !closes}
+	for k := range h.All() {
 		if scrubbed(k) {
 			hd.scrub = true
-			hd.keep = hd.keep && !listsClose(k, v)
+			break
 		}
 	}
 	return hd, nil
@@ -302,13 +304,51 @@ type headOf struct {
 	scrub bool // a header scrubResponse removes came (scrubbed)
 }
 
-// listsClose reports whether header k: v is a Connection line that lists
-// "close" in another spelling or beside other names ("Close", "close,
-// x-debug"): fasthttp marks ConnectionClose only for a line that is
-// exactly "close", and the upstream reads no further request on the
-// connection (RFC 9112 section 9.6).
-func listsClose(k, v []byte) bool {
-	return len(k) == len("Connection") && bytes.EqualFold(k, []byte("Connection")) && inList(v, []byte("close"))
+// listsClose reads the next response head into br's buffer, as Read
+// would, and reports whether a Connection line of it lists "close", in
+// any spelling or beside other names ("Close", "close, x-debug"): the
+// upstream then reads no further request on the connection (RFC 9112
+// section 9.6). fasthttp's own mark (ConnectionClose) is not enough: it
+// takes only a line that is exactly "close", keeps no such line in the
+// header, and a later Connection line ("close" then "keep-alive") clears
+// the mark. A head br cannot hold is left for Read to refuse.
+func listsClose(br *bufio.Reader) bool {
+	for n := 1; ; n = br.Buffered() + 1 {
+		if _, err := br.Peek(n); err != nil {
+			return false // Read fails the same way
+		}
+		b, _ := br.Peek(br.Buffered())
+		if closes, whole := headListsClose(b); whole {
+			return closes
+		}
+	}
+}
+
+// headListsClose scans the response head at the front of b for a
+// Connection line listing "close"; whole reports that b holds the head
+// up to its empty line. A line folded onto the next (obs-fold), which
+// fasthttp joins, is read with it.
+func headListsClose(b []byte) (closes, whole bool) {
+	status, conn := false, false
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return closes, false
+		}
+		line := bytes.TrimSuffix(b[:i], []byte("\r"))
+		b = b[i+1:]
+		switch c := bytes.IndexByte(line, ':'); {
+		case !status: // empty lines before the status line are skipped, as fasthttp does
+			status = len(line) > 0
+		case len(line) == 0:
+			return closes, true
+		case line[0] == ' ' || line[0] == '\t': // more of the line before
+			closes = closes || conn && inList(line, []byte("close"))
+		default:
+			conn = c >= 0 && foldEqual(bytes.TrimRight(line[:c], " \t"), "connection")
+			closes = closes || conn && inList(line[c+1:], []byte("close"))
+		}
+	}
 }
 
 // framed reports whether a response head with status st and declared
