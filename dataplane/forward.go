@@ -68,6 +68,13 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 			h.Del(name)
 		}
 	}
+	if !h.IsHTTP11() {
+		// An HTTP/1.0 request goes on without the client's keep-alive (a
+		// hop-by-hop option), so its connection ends with the response
+		// (RFC 9112 section 9.3): say so, and never pool it for the next
+		// request, whatever the response says.
+		h.SetConnectionClose()
+	}
 	if x.hdr.expect {
 		// The sidecar answered the expectation (prebody.go) and sends the
 		// body right behind the head: an upstream that refused the body

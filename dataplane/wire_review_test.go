@@ -128,3 +128,49 @@ func TestResponseRequestIDIsTheSidecars(t *testing.T) {
 		t.Fatalf("status %d, X-Request-Id %q, want 200 and only the audit record's %q", r.status, v, rec.RequestID())
 	}
 }
+
+// An HTTP/1.0 request with "Connection: keep-alive" went to the upstream
+// as HTTP/1.0 without it (the sidecar removes hop-by-hop options), which
+// ends the connection after the response (RFC 9112 section 9.3); but the
+// sidecar pooled it whenever the response did not say close itself, and
+// the next request, another client's, waited there until the upstream
+// timeout. The upstream here, as RFC 9112 lets it, reads nothing more
+// after answering a request its own parser marks as the last one.
+func TestUpstreamHTTP10RequestEndsItsConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					if r.Close {
+						<-done // the connection stays open, and unread
+						return
+					}
+				}
+			}()
+		}
+	}()
+	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout = ln.Addr().String(), 5*time.Second })
+	if r := raw(t, st.addr, "GET /v1/status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"); r.status != 200 || r.body != "ok" {
+		t.Fatalf("HTTP/1.0 request: status %d body %q, want 200 ok", r.status, r.body)
+	}
+	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 || r.body != "ok" {
+		t.Fatalf("next request: status %d body %q, want 200 ok from a new upstream connection", r.status, r.body)
+	}
+}
