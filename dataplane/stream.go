@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
@@ -39,6 +40,7 @@ type responseBody struct {
 	keep  bool // the response allows reusing the connection
 	eof   bool
 	bad   bool // broken: audited as upstream_error
+	slow  bool // broken by the upstream timeout: audited as upstream_timeout
 	over  bool // past the limit: audited as response_too_large
 	armed bool // Close completes the exchange
 }
@@ -47,7 +49,7 @@ type responseBody struct {
 // until the connection closes) from br.
 func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
 	b.u, b.c, b.cc, b.br, b.cl, b.limit, b.keep = u, c, cc, br, cl, limit, keep && cl != -2
-	b.n, b.eof, b.bad, b.over = 0, false, false, false
+	b.n, b.eof, b.bad, b.slow, b.over = 0, false, false, false, false
 	b.up.Reset()
 	b.up.StreamBody = true
 	b.up.Header.SetContentLength(cl)
@@ -79,7 +81,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	default:
 		// fasthttp's parse errors quote what they refused; the server
 		// logs what Read returns, so it gets no upstream byte.
-		b.bad = true
+		b.bad, b.slow = true, errors.Is(err, os.ErrDeadlineExceeded)
 		err = errBodyBroken
 	}
 	return n, err
@@ -107,6 +109,8 @@ func (b *responseBody) Close() error {
 		switch {
 		case b.over:
 			x.rec.Decision = audit.ResponseTooLarge
+		case b.slow:
+			x.rec.Decision = audit.UpstreamTimeout
 		case b.bad:
 			x.rec.Decision = audit.UpstreamError
 		}

@@ -2,12 +2,15 @@ package dataplane
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
 )
 
 // An upstream's hop-by-hop response headers never reach the client, in
@@ -172,5 +175,43 @@ func TestUpstreamHTTP10RequestEndsItsConnection(t *testing.T) {
 	}
 	if r := do(t, st.addr, "GET", "/v1/status", nil, ""); r.status != 200 || r.body != "ok" {
 		t.Fatalf("next request: status %d body %q, want 200 ok from a new upstream connection", r.status, r.body)
+	}
+}
+
+// An upstream that stalls in the middle of a streamed body is cut off by
+// the upstream timeout, and the audit record says so: it said
+// upstream_error, as for a body that broke off or did not parse, so the
+// record of a slow service read like a broken one.
+func TestStreamedBodyStallAuditedAsTimeout(t *testing.T) {
+	piece := strings.Repeat("p", streamAbove+1)
+	for name, head := range map[string]string{
+		"length":  "HTTP/1.1 200 OK\r\nContent-Length: " + itoa(2*len(piece)) + "\r\n\r\n" + piece,
+		"chunked": fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(piece), piece),
+	} {
+		t.Run(name, func(t *testing.T) {
+			stalled := make(chan struct{})
+			up := startStreamUpstream(t, func(c net.Conn) error {
+				io.WriteString(c, head)
+				<-stalled // the rest never comes
+				return io.EOF
+			})
+			defer close(stalled)
+			st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout = up, 300*time.Millisecond })
+			rawAll(t, st.addr, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n", 10*time.Second)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				st.sink.mu.Lock()
+				n := len(st.sink.recs)
+				st.sink.mu.Unlock()
+				if n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no audit record for the stalled stream")
+				}
+			}
+			if rec := st.sink.last(t); rec.Decision != audit.UpstreamTimeout {
+				t.Fatalf("decision %v, want %v", rec.Decision, audit.UpstreamTimeout)
+			}
+		})
 	}
 }
