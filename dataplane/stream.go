@@ -43,13 +43,20 @@ type responseBody struct {
 	slow  bool // broken by the upstream timeout: audited as upstream_timeout
 	over  bool // past the limit: audited as response_too_large
 	armed bool // Close completes the exchange
+
+	// until is when the response must be out (WriteTimeout from its
+	// start); zero: no bound. Reads from the upstream stop then, as the
+	// client's writes do: fasthttp writes a body of known length through
+	// a 4 KiB buffer, so a body trickling in would reach the client's
+	// write deadline only when that buffer filled.
+	until time.Time
 }
 
 // start readies b to stream a body of declared length cl (-1 chunked, -2
 // until the connection closes) from br.
 func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
 	b.u, b.c, b.cc, b.br, b.cl, b.limit, b.keep = u, c, cc, br, cl, limit, keep && cl != -2
-	b.n, b.eof, b.bad, b.slow, b.over = 0, false, false, false, false
+	b.n, b.eof, b.bad, b.slow, b.over, b.until = 0, false, false, false, false, time.Time{}
 	b.up.Reset()
 	b.up.StreamBody = true
 	b.up.Header.SetContentLength(cl)
@@ -58,12 +65,24 @@ func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl
 }
 
 // Read reads the body. The upstream read deadline moves with each read,
-// so UpstreamTimeout bounds a stall, not the time a slow client takes.
+// so UpstreamTimeout bounds a stall, not the time a slow client takes; it
+// is never later than until, which bounds the whole response.
 func (b *responseBody) Read(p []byte) (int, error) {
 	if b.r == nil {
 		return 0, io.EOF
 	}
-	if err := readBy(b.c, time.Now().Add(b.u.readTimeout), b.u.readTimeout); err != nil {
+	now := time.Now()
+	t := now.Add(b.u.readTimeout)
+	if !b.until.IsZero() {
+		if !now.Before(b.until) {
+			b.bad, b.slow = true, true
+			return 0, errBodyBroken
+		}
+		if b.until.Before(t) {
+			t = b.until
+		}
+	}
+	if err := readBy(b.c, t, b.u.readTimeout); err != nil {
 		b.bad = true
 		return 0, err
 	}
@@ -127,6 +146,7 @@ func (b *responseBody) Close() error {
 func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange) {
 	b := x.body
 	b.s, b.ctx, b.x, b.armed = s, ctx, x, true
+	b.until = time.Now().Add(s.cfg.WriteTimeout)
 	ctx.Response.SetBodyStream(b, max(b.cl, -1))
 }
 

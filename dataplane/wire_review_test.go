@@ -215,3 +215,59 @@ func TestStreamedBodyStallAuditedAsTimeout(t *testing.T) {
 		})
 	}
 }
+
+// An upstream that sends a long body of known length a byte at a time,
+// each within the upstream timeout, held the client connection, the
+// upstream connection and the concurrency slot for as long as it went on:
+// fasthttp writes such a body through a 4 KiB buffer, so the client's
+// write deadline (WriteTimeout, which README gives the whole response)
+// was first tested after 4 KiB more had trickled in, hours at the upstream
+// timeout. A chunked body is flushed chunk by chunk and was cut off. The
+// response now ends when the write timeout has passed, audited
+// upstream_timeout.
+func TestStreamedBodyTrickleEndsAtWriteTimeout(t *testing.T) {
+	ended := make(chan struct{})
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		defer close(ended)
+		head := "HTTP/1.1 200 OK\r\nContent-Length: " + itoa(4*streamAbove) + "\r\n\r\n"
+		if _, err := io.WriteString(c, head+strings.Repeat("p", streamAbove)); err != nil {
+			return err
+		}
+		for range 3 * streamAbove { // a byte every 10 ms: the trickle goes on for minutes
+			time.Sleep(10 * time.Millisecond)
+			if _, err := c.Write([]byte{'t'}); err != nil {
+				return err // the sidecar ended the response
+			}
+		}
+		return io.EOF
+	})
+	st := startStack(t, func(c *Config) {
+		c.Upstream, c.UpstreamTimeout, c.WriteTimeout = up, time.Second, 300*time.Millisecond
+	})
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\n\r\n")
+	go io.Copy(io.Discard, c) // the client reads all it is sent
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sidecar still streamed a trickling body after 30s; write timeout 300ms")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st.sink.mu.Lock()
+		n := len(st.sink.recs)
+		st.sink.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no audit record for the trickling stream")
+		}
+	}
+	if rec := st.sink.last(t); rec.Decision != audit.UpstreamTimeout {
+		t.Fatalf("decision %v, want %v", rec.Decision, audit.UpstreamTimeout)
+	}
+}
