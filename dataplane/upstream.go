@@ -225,7 +225,7 @@ func (u *origin) send(c net.Conn, req *fasthttp.Request, w *wire, at time.Time) 
 	if sw, ok := uc.Conn.(sendWaiter); ok {
 		if out := w.encode(req); out != nil {
 			rest, stray, err := sw.sendWait(out)
-			if err == nil && len(rest) > 0 {
+			if err == nil && !stray && len(rest) > 0 { // stray: nothing written, and nothing goes
 				_, err = uc.Write(rest)
 			}
 			w.release()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,5 +270,76 @@ func TestStreamedBodyTrickleEndsAtWriteTimeout(t *testing.T) {
 	}
 	if rec := st.sink.last(t); rec.Decision != audit.UpstreamTimeout {
 		t.Fatalf("decision %v, want %v", rec.Decision, audit.UpstreamTimeout)
+	}
+}
+
+// A pooled connection found with stray bytes on it is closed and the
+// request goes on another one, once: sendWait found them and wrote
+// nothing, but send then wrote "what was left" of the request, all of
+// it, on the stale connection before closing it, so the service got a
+// POST twice, once on a connection it had already desynchronised. The
+// upstream here sends a byte after its first response, once the client
+// has that response, and records each request's id.
+func TestPooledStrayRequestSentOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex // guards seen
+	seen := map[string]int{}
+	sendStray, straySent, firstDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		for first := true; ; first = false {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(first bool) {
+				defer c.Close()
+				if first {
+					defer close(firstDone)
+				}
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, r.Body)
+					mu.Lock()
+					seen[r.Header.Get("X-Request-Id")]++
+					mu.Unlock()
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					if first && r.URL.Path == "/v1/users/1" {
+						<-sendStray
+						c.Write([]byte("x")) // nobody asked for it
+						close(straySent)
+					}
+				}
+			}(first)
+		}
+	}()
+	st := startStack(t, func(c *Config) { c.Upstream = ln.Addr().String() })
+	if r := do(t, st.addr, "GET", "/v1/users/1", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("first request: status %d, want 200", r.status)
+	}
+	close(sendStray)
+	<-straySent
+	if r := do(t, st.addr, "POST", "/v1/records", map[string]string{"X-API-Key": hrisKey, "X-Request-Id": "post-once"}, "{}"); r.status != 200 {
+		t.Fatalf("POST: status %d body %q, want 200", r.status, r.body)
+	}
+	select { // the stale connection is closed, and the upstream has read all it was sent on it
+	case <-firstDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stale upstream connection was not closed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := seen["post-once"]; n != 1 {
+		t.Fatalf("the upstream got the POST %d times, want once", n)
+	}
+	if n := st.srv.upstream.stale.Load(); n != 1 {
+		t.Fatalf("%d stale connections found, want 1: the test did not exercise one", n)
 	}
 }
