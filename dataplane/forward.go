@@ -257,12 +257,15 @@ var hopByHop = []string{
 
 // dropNames are request headers a client could use to make the upstream
 // see another method, path or client address than the sidecar checked
-// (RFC 7239 Forwarded and its predecessors, rewrite and method-override
-// headers): they are removed, and X-Forwarded-For is replaced by the one
-// the sidecar computed. Any X-Forwarded-* header goes the same way.
+// (RFC 7239 Forwarded and its predecessors, the client-address headers
+// CDNs and load balancers set, rewrite and method-override headers): they
+// are removed, and X-Forwarded-For is replaced by the one the sidecar
+// computed. Any X-Forwarded-* header goes the same way.
 var dropNames = []string{
 	"Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
 	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
+	"True-Client-IP", "X-Client-IP", "Client-IP", "CF-Connecting-IP",
+	"Fastly-Client-IP", "X-Cluster-Client-IP",
 }
 
 // isHopByHop reports whether name is one of hopByHop.

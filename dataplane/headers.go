@@ -136,11 +136,11 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			n.host++
 			return validHost(trimOWS(value))
 		}
-	case len("Content-Length"): // and X-Original-URL
+	case len("Content-Length"): // and X-Original-URL, True-Client-IP
 		if k == keyContentLength {
 			n.cl++
 		} else {
-			h.dropped = h.dropped || k == keyOriginalURL
+			h.dropped = h.dropped || k == keyOriginalURL || k == keyTrueClientIP
 		}
 	case len("Transfer-Encoding"): // and X-Method-Override
 		if foldEqual(name, "transfer-encoding") {
@@ -157,16 +157,18 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		} else {
 			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod
 		}
-	case len("X-API-Key"): // and X-Real-IP, Forwarded
+	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP
 		switch k {
 		case keyAPIKey:
 			n.apiKey++
 			h.apiKey, h.creds, h.keyHdr = trimOWS(value), true, true
 		case keyForwardedRFC:
 			h.dropped, h.fwd = true, true
-		case keyRealIP:
+		case keyRealIP, keyClientIP:
 			h.dropped = true
 		}
+	case len("X-Client-IP"):
+		h.dropped = h.dropped || k == keyXClientIP
 	case len("X-HTTP-Method-Override"):
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 	case len("X-Request-ID"):
@@ -184,10 +186,12 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"):
 		h.hop = h.hop || foldEqual(name, "proxy-authenticate")
-	case len("Proxy-Authorization"):
+	case len("Proxy-Authorization"): // and X-Cluster-Client-IP
 		h.hop = h.hop || foldEqual(name, "proxy-authorization")
-	case len("Proxy-Connection"):
+		h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
+	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP
 		h.hop = h.hop || k == keyProxyConnection
+		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP
 	}
 	return true
 }
@@ -231,6 +235,11 @@ var (
 	keyAPIKey          = nameKey([]byte("x-api-key"))
 	keyForwardedRFC    = nameKey([]byte("forwarded"))
 	keyRealIP          = nameKey([]byte("x-real-ip"))
+	keyClientIP        = nameKey([]byte("client-ip"))
+	keyXClientIP       = nameKey([]byte("x-client-ip"))
+	keyTrueClientIP    = nameKey([]byte("true-client-ip"))
+	keyCFConnectingIP  = nameKey([]byte("cf-connecting-ip"))
+	keyFastlyClientIP  = nameKey([]byte("fastly-client-ip"))
 	keyRequestID       = nameKey([]byte("x-request-id"))
 	keyConnection      = nameKey([]byte("connection"))
 	keyKeepAlive       = nameKey([]byte("keep-alive"))

@@ -68,7 +68,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			if foldEqual(name, "content-length") {
 				cl++
 			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-original-url")
+				h.dropped = h.dropped || foldEqual(name, "x-original-url") || foldEqual(name, "true-client-ip")
 			}
 		case len("Transfer-Encoding"): // and X-Method-Override
 			if foldEqual(name, "transfer-encoding") {
@@ -94,8 +94,10 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			case foldEqual(name, "forwarded"):
 				h.dropped, h.fwd = true, true
 			default:
-				h.dropped = h.dropped || foldEqual(name, "x-real-ip")
+				h.dropped = h.dropped || foldEqual(name, "x-real-ip") || foldEqual(name, "client-ip")
 			}
+		case len("X-Client-IP"):
+			h.dropped = h.dropped || foldEqual(name, "x-client-ip")
 		case len("X-HTTP-Method-Override"):
 			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 		case len("X-Request-ID"):
@@ -115,8 +117,10 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.hop = h.hop || foldEqual(name, "proxy-authenticate")
 		case len("Proxy-Authorization"):
 			h.hop = h.hop || foldEqual(name, "proxy-authorization")
+			h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
 		case len("Proxy-Connection"):
 			h.hop = h.hop || foldEqual(name, "proxy-connection")
+			h.dropped = h.dropped || foldEqual(name, "cf-connecting-ip") || foldEqual(name, "fastly-client-ip")
 		}
 	}
 	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&

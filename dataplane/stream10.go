@@ -44,7 +44,8 @@ func (b *responseBody) toClose(req *fasthttp.Request) bool {
 // reading would hold the upstream connection and the slot for ever.
 func (b *responseBody) writeToClose(c net.Conn) {
 	defer b.Close() // before fasthttp's reset of the response: b has settled x by then
-	b.until = time.Now().Add(b.s.cfg.WriteTimeout) // the upstream's reads too (see until)
+	// The upstream's reads stop then too (see until).
+	b.until = time.Now().Add(b.s.cfg.WriteTimeout)
 	if c.SetWriteDeadline(b.until) != nil {
 		return
 	}

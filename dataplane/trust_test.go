@@ -263,6 +263,7 @@ func TestOverrideHeadersDropped(t *testing.T) {
 	drop := []string{
 		"x-real-ip", "forwarded", "x-original-url", "x-rewrite-url", "x-http-method-override",
 		"x-method-override", "x-http-method", "x-forwarded-host", "x-forwarded-proto",
+		"true-client-ip", "x-client-ip", "client-ip", "cf-connecting-ip", "fastly-client-ip", "x-cluster-client-ip",
 	}
 	h := key(hrisKey)
 	for _, name := range drop {
