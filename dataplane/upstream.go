@@ -337,14 +337,17 @@ func headListsClose(b []byte) (closes, whole bool) {
 		}
 		line := bytes.TrimSuffix(b[:i], []byte("\r"))
 		b = b[i+1:]
-		switch c := bytes.IndexByte(line, ':'); {
+		switch {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
 			status = len(line) > 0
 		case len(line) == 0:
 			return closes, true
 		case line[0] == ' ' || line[0] == '\t': // more of the line before
 			closes = closes || conn && inList(line, []byte("close"))
+		case len(line) < len("Connection:") || line[0]|0x20 != 'c' || line[3]|0x20 != 'n':
+			conn = false // not a Connection line: most are told by two bytes
 		default:
+			c := bytes.IndexByte(line, ':')
 			conn = c >= 0 && foldEqual(bytes.TrimRight(line[:c], " \t"), "connection")
 			closes = closes || conn && inList(line[c+1:], []byte("close"))
 		}

@@ -343,3 +343,33 @@ func TestPooledStrayRequestSentOnce(t *testing.T) {
 		t.Fatalf("%d stale connections found, want 1: the test did not exercise one", n)
 	}
 }
+
+// TestHeadListsClose reads response heads as readHead's scan does: a
+// Connection line listing close in any spelling, among other lines, after
+// another Connection line or folded onto the next, ends the connection;
+// lines that only look alike (Content-*, a name with "connection" inside)
+// do not, and an unfinished head is not whole.
+func TestHeadListsClose(t *testing.T) {
+	cases := []struct {
+		head          string
+		closes, whole bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, true},
+		{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", true, true},
+		{"HTTP/1.1 200 OK\r\nconnection: Close\r\n\r\n", true, true},
+		{"HTTP/1.1 200 OK\r\nCONNECTION: keep-alive, CLOSE\r\n\r\n", true, true},
+		{"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", true, true},
+		{"HTTP/1.1 200 OK\r\nConnection: x-debug,\r\n close\r\n\r\n", true, true},
+		{"HTTP/1.1 200 OK\r\nContent-Type: close\r\nConnection: keep-alive\r\n\r\n", false, true},
+		{"HTTP/1.1 200 OK\r\nConnectionx: close\r\nX-Connection: close\r\n\r\n", false, true},
+		{"HTTP/1.1 200 OK\r\nConnection : close\r\n\r\n", true, true},
+		{"\r\nHTTP/1.1 200 OK\nConnection: close\n\n", true, true},
+		{"HTTP/1.1 200 OK\r\nConnection: close\r\n", true, false},
+		{"HTTP/1.1 200 OK\r\nConn", false, false},
+	}
+	for _, c := range cases {
+		if closes, whole := headListsClose([]byte(c.head)); closes != c.closes || whole != c.whole {
+			t.Errorf("headListsClose(%q) = %v, %v; want %v, %v", c.head, closes, whole, c.closes, c.whole)
+		}
+	}
+}
