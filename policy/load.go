@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -65,6 +67,9 @@ func Load(name string, data []byte) (*Document, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{File: name, Problems: yamlProblems(err)}
 	}
+	if p, ok := secondDocument(data); ok {
+		return nil, &Error{File: name, Problems: []Problem{p}}
+	}
 	var doc Document
 	ps, schema := decodeStrict(&root, &doc)
 	v := validator{lines: newLines(&root), problems: schema}
@@ -74,6 +79,23 @@ func Load(name string, data []byte) (*Document, error) {
 	}
 	doc.source = sha256.Sum256(data)
 	return &doc, nil
+}
+
+// secondDocument reports a YAML document after the first (after a '---'),
+// which yaml.Unmarshal would drop without a word: a policy is one document.
+func secondDocument(data []byte) (Problem, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, next yaml.Node
+	if dec.Decode(&first) != nil {
+		return Problem{}, false // Unmarshal's error, or empty input
+	}
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return Problem{}, false
+	case err != nil:
+		return lineProblem("a policy is one YAML document; a second one follows and does not parse: " + strings.TrimPrefix(err.Error(), "yaml: ")), true
+	}
+	return Problem{Line: next.Line, Message: "a policy is one YAML document; a second one starts here (remove the '---' and merge it)"}, true
 }
 
 // decodeStrict decodes root into doc and returns every duplicate key,

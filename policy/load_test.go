@@ -310,3 +310,27 @@ func TestErrorFormat(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestLoadRefusesASecondDocument: a file with a second YAML document after
+// '---' (policies concatenated, an amendment appended) was read as its
+// first alone, every line after the separator silently dropped, and
+// validate said ok. It is now refused, naming the separator's line.
+func TestLoadRefusesASecondDocument(t *testing.T) {
+	t.Parallel()
+	d := doc(append(append([]string(nil), base[:22]...), // 1-22: up to "clients:"
+		"---", // 23
+		"clients:",
+		"  - {id: acme-hris, tenant: acme, scopes: [read:users]}",
+	)...)
+	_, err := Load("p.yaml", []byte(d))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:23: ") || !strings.Contains(err.Error(), "one YAML document") {
+		t.Fatalf("Load(two documents) = %v, want p.yaml:23: ... one YAML document ...", err)
+	}
+	if _, err := Load("p.yaml", []byte(doc(base...)+"---\nclients: [a\n")); err == nil || !strings.Contains(err.Error(), "one YAML document") {
+		t.Fatalf("Load(second document that does not parse) = %v, want an error naming it", err)
+	}
+	// A leading '---' and a trailing '...' still make one document.
+	if _, err := Load("p.yaml", []byte("---\n"+doc(base...)+"...\n")); err != nil {
+		t.Fatalf("Load(one document with markers): %v", err)
+	}
+}
