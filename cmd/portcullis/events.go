@@ -105,7 +105,7 @@ func sinceTime(v string, now time.Time) (time.Time, error) {
 // readEvents reads the events filt selects, oldest first, from the trail
 // in dir or, without dir, from etcd.
 func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error) {
-	var rows []eventRow
+	rows := []eventRow{} // none is [] in JSON, not null
 	keep := func(r eventRow) {
 		if filt.match(r) {
 			rows = append(rows, r)

@@ -146,6 +146,14 @@ func TestInspectKeysClientsEvents(t *testing.T) {
 		!strings.HasPrefix(tbl.String(), "TIME") || strings.Count(tbl.String(), "\n") != 5 || !strings.Contains(tbl.String(), "client.suspend") {
 		t.Errorf("events list --data (table) = exit %d:\n%s%s", code, &tbl, &errOut)
 	}
+	// No event matches: a JSON array, empty, from etcd and from the trail
+	// alike (it was null, which a consumer iterating it fails on).
+	for _, src := range [][]string{r.common, {"--data", trail}} {
+		var js bytes.Buffer
+		if code := eventsList(append([]string{"--actor", "nobody", "--format", "json"}, src...), &js, &errOut, time.Now()); code != 0 || strings.TrimSpace(js.String()) != "[]" {
+			t.Errorf("events list %q --actor nobody --format json = exit %d, %q, want []", src, code, js.String())
+		}
+	}
 	if code := eventsList([]string{"--data", filepath.Join(t.TempDir(), "nope")}, &tbl, &errOut, time.Now()); code != 1 {
 		t.Errorf("events list --data on a missing directory = exit %d, want 1", code)
 	}
