@@ -51,7 +51,7 @@ func TopTenants(dir string, from, to time.Time, by string, limit int) (*TenantRe
 	if by != ByRequests && by != ByThrottled && by != ByBytes {
 		return nil, fmt.Errorf("collector: unknown tenant order %q (want requests, throttled or bytes)", by)
 	}
-	rep := &TenantReport{From: from, To: to, By: by}
+	rep := &TenantReport{From: from, To: to, By: by, Tenants: []TenantShare{}} // none: [] in JSON, not null
 	byTenant := map[string]*TenantShare{}
 	err := QueryRecords(dir, Filter{From: from, To: to}, func(r *StoredRecord) error {
 		rep.add(byTenant, r)

@@ -53,6 +53,12 @@ func TestTenantsTop(t *testing.T) {
 	if rep.Requests != 5 || len(rep.Tenants) != 2 || rep.Tenants[0].Tenant != "globex" || rep.Tenants[0].BytesShare != 100 {
 		t.Errorf("json report %+v, want 5 requests, globex first with all the bytes", rep)
 	}
+
+	// A period without records: "top" is an empty list, not null.
+	res = portcullis(t, "", nil, "tenants", "top", "--data", data, "--from", "2020-01-01", "--to", "2020-01-02", "--format", "json")
+	if res.code != 0 || !strings.Contains(res.stdout, `"top": []`) {
+		t.Errorf("tenants top of an empty period --format json: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
 }
 
 // Usage errors of tenants top are one line naming the flag and the fix,
