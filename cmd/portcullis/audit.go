@@ -54,10 +54,7 @@ func auditQuery(args []string) int {
 		return code
 	}
 	var err error
-	if f.From, err = parseTimeFlag("from", *from); err == nil {
-		f.To, err = parseTimeFlag("to", *to)
-	}
-	if err == nil {
+	if f.From, f.To, err = parseRange(*from, *to); err == nil {
 		err = checkQueryFlags(*dir, f.Decision, *format)
 	}
 	if err != nil {

@@ -318,6 +318,19 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--%s %s: want a date (2026-12-01) or an RFC 3339 time (2026-12-01T15:04:05Z)", name, v)
 }
 
+// parseRange parses --from and --to (either may be empty: open) and
+// refuses a range whose end is not after its start, which would select
+// nothing and look like a period without records.
+func parseRange(from, to string) (f, t time.Time, err error) {
+	if f, err = parseTimeFlag("from", from); err == nil {
+		t, err = parseTimeFlag("to", to)
+	}
+	if err == nil && !f.IsZero() && !t.IsZero() && !t.After(f) {
+		err = fmt.Errorf("--to %s is not after --from %s; the range holds no time", to, from)
+	}
+	return f, t, err
+}
+
 func decisionList() string {
 	names := make([]string, audit.NumDecisions)
 	for i := range names {

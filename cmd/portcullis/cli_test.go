@@ -111,6 +111,11 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"audit", "query", "--data", data, "--decision", "nonsense"}, "--decision nonsense: unknown decision; want one of allowed,"},
 		{[]string{"audit", "query", "--data", data, "--from", "yesterday"}, "--from yesterday: want a date (2026-12-01)"},
 		{[]string{"audit", "query", "--data", data, "--format", "xml"}, "--format xml: want table, json or ocsf"},
+		// A range whose end is not after its start selected nothing and said
+		// so with exit 0, as if the period had no records.
+		{[]string{"audit", "query", "--data", data, "--from", "2026-12-03", "--to", "2026-12-01"}, "--to 2026-12-01 is not after --from 2026-12-03"},
+		{[]string{"tenants", "top", "--data", data, "--from", "2026-12-03", "--to", "2026-12-03"}, "--to 2026-12-03 is not after --from 2026-12-03"},
+		{[]string{"incident", "assess", "--client", "c", "--data", data, "--from", "2026-12-03", "--to", "2026-12-01"}, "--to 2026-12-01 is not after --from 2026-12-03"},
 		{[]string{"audit", "query"}, "--data is required; name the collector's data directory"},
 		{[]string{"audit", "query", "--status", "abc", "--data", data}, "--status abc: not a number"},
 		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},

@@ -109,11 +109,7 @@ func incidentAssess(args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
-	f, err := parseTimeFlag("from", *from)
-	var t time.Time
-	if err == nil {
-		t, err = parseTimeFlag("to", *to)
-	}
+	f, t, err := parseRange(*from, *to)
 	if err == nil {
 		err = checkAlertFlags(*dir, *format)
 	}

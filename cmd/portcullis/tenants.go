@@ -27,9 +27,8 @@ func tenantsTop(args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	fromT, err := parseTimeFlag("from", *from)
-	toT, terr := parseTimeFlag("to", *to)
-	if err = errors.Join(err, terr, checkTopFlags(*dir, *by, *format, *limit)); err != nil {
+	fromT, toT, err := parseRange(*from, *to)
+	if err = errors.Join(err, checkTopFlags(*dir, *by, *format, *limit)); err != nil {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	rep, err := collector.TopTenants(*dir, fromT, toT, *by, *limit)
