@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -37,7 +39,16 @@ func (a *anchorFlags) register(fs *flag.FlagSet) {
 // --etcd being registered with its other etcd flags.
 func (a *anchorFlags) registerHeads(fs *flag.FlagSet) {
 	fs.StringVar(&a.headFile, "published-head", "", "signed head `file` the collector publishes (--publish-head); a store behind it fails")
-	fs.StringVar(&a.expectHead, "expect-head", "", "hex `hash` of a signed head kept earlier; a store without that entry fails")
+	fs.Func("expect-head", "hex `hash` of a signed head kept earlier; a store without that entry fails", func(v string) error {
+		// A mistyped or cut hash would find no entry and report the store
+		// as rolled back: refuse it as a usage error instead.
+		h := strings.ToLower(v)
+		if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
+			return errors.New("want the 64 hex digits of a signed head's hash, as audit verify prints it")
+		}
+		a.expectHead = h
+		return nil
+	})
 }
 
 // options reads the published heads and builds the verify options. With

@@ -117,6 +117,10 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"tenants", "top", "--data", data, "--from", "2026-12-03", "--to", "2026-12-03"}, "--to 2026-12-03 is not after --from 2026-12-03"},
 		{[]string{"incident", "assess", "--client", "c", "--data", data, "--from", "2026-12-03", "--to", "2026-12-01"}, "--to 2026-12-01 is not after --from 2026-12-03"},
 		{[]string{"audit", "query"}, "--data is required; name the collector's data directory"},
+		// A mistyped or cut --expect-head was reported as TAMPERED, "the store
+		// was rolled back", a false alarm about an intact store.
+		{[]string{"audit", "verify", "--data", data, "--public-key", "k.pub", "--expect-head", "2781e09a6167"}, "--expect-head 2781e09a6167: want the 64 hex digits of a signed head's hash"},
+		{[]string{"evidence", "pack", "--period", "2026-12", "--data", data, "--out", data, "--policy", examplePolicy, "--public-key", "k.pub", "--expect-head", "zz"}, "--expect-head zz: want the 64 hex digits"},
 		{[]string{"audit", "query", "--status", "abc", "--data", data}, "--status abc: not a number"},
 		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},
 		{[]string{"policy", "get", "--reason", "x"}, "unknown flag --reason"},

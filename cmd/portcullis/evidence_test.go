@@ -177,7 +177,7 @@ func TestEvidencePackUsage(t *testing.T) {
 		{[]string{"--period", "2026-Q2", "--out", "o", "--policy", "p"}, "missing --data"},
 		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o"}, "missing --etcd or --policy"},
 		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o", "--policy", "p", "--published-head", "h"}, "needs the collector's key"},
-		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o", "--policy", "p", "--expect-head", "ab12"}, "needs the collector's key"},
+		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o", "--policy", "p", "--expect-head", strings.Repeat("ab12", 16)}, "needs the collector's key"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
