@@ -50,7 +50,8 @@ const maxPrivileged = 1000
 func Assess(dir, client string, from, to time.Time, doc *policy.Document) (*Assessment, error) {
 	idx := newIndex(doc)
 	a := &Assessment{Client: client, From: from, To: to, Routes: map[string]int64{}, Tenants: map[string]int64{},
-		Statuses: map[string]int64{}, Decisions: map[string]int64{}, Sources: map[string]int64{}, KeyIDs: map[string]int64{}}
+		Statuses: map[string]int64{}, Decisions: map[string]int64{}, Sources: map[string]int64{}, KeyIDs: map[string]int64{},
+		Privileged: []Access{}} // none: [] in JSON, not null
 	priv := privilegedRoutes(doc)
 	f := collector.Filter{From: from, To: to}
 	err := collector.QueryRecords(dir, f, func(r *collector.StoredRecord) error {

@@ -92,6 +92,11 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 28 || as.Sources["203.0.113.9"] != 25 || as.Decisions["suspended"] != 3 {
 		t.Errorf("assessment = %+v (%v), want 28 records: 25 guesses from 203.0.113.9 and 3 suspended", as, err)
 	}
+	// A client without privileged requests: "privileged" is [], not null.
+	out.Reset()
+	if code := incidentAssess([]string{"--client", "globex-bi", "--data", dir, "--format", "json", "--policy", examplePolicy}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"privileged": []`) {
+		t.Errorf("incident assess of a client without privileged requests = %d:\n%s%s", code, &out, &errOut)
+	}
 }
 
 // TestIncidentContainByHand: incident contain suspends the client and
