@@ -27,6 +27,10 @@ import (
 // holds the pack of that period (the manifest's Period Covered). It
 // returns one line per problem; none means intact.
 func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
+	if _, err := os.Stat(dir); err != nil {
+		// Not "manifest.json: removed", the words of a tampered pack.
+		return nil, fmt.Errorf("no pack at %q: %w", dir, err)
+	}
 	problems, rows, err := verifyDir(dir, pub)
 	if err != nil {
 		return nil, err

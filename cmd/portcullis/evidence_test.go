@@ -382,3 +382,26 @@ func TestReviewStartNeverWritesThroughALink(t *testing.T) {
 		t.Errorf("review start over a planted link = exit %d, stderr %q; want a refusal naming the link", code, &stderr)
 	}
 }
+
+// TestEvidenceVerifyOfAMissingPath: a pack path that does not exist (a
+// typo, the wrong folder) was reported as "manifest.json: removed", the
+// words of a tampered pack; it now says the path is not there.
+func TestEvidenceVerifyOfAMissingPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	if r := portcullis(t, "", nil, "audit", "keygen", "--out", key); r.code != 0 {
+		t.Fatalf("audit keygen: exit %d: %s", r.code, r.stderr)
+	}
+	for _, p := range []string{filepath.Join(dir, "evidence-2026-12"), filepath.Join(dir, "evidence-2026-12.zip")} {
+		r := portcullis(t, "", nil, "evidence", "verify", p, "--public-key", key+".pub")
+		if r.code != 1 || strings.Contains(r.stderr, "removed") || !strings.Contains(r.stderr, "no such file or directory") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("evidence verify %s = exit %d, stdout %q, stderr %q; want 1 and one line saying it does not exist", p, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := portcullis(t, "", nil, "evidence", "approve", filepath.Join(dir, "evidence-2026-12"), "--file", "f", "--reviewer", "r",
+		"--status", "approved", "--note", "n", "--signing-key", key, "--etcd", "127.0.0.1:1")
+	if r.code != 1 || strings.Contains(r.stderr, "removed") || !strings.Contains(r.stderr, "no such file or directory") {
+		t.Errorf("evidence approve of a missing folder = exit %d, stderr %q; want 1 saying it does not exist", r.code, r.stderr)
+	}
+}
