@@ -187,6 +187,22 @@ func (w *strictWalker) walkPart(n *yaml.Node, t reflect.Type, part bool) {
 		if t.Kind() == reflect.Struct {
 			w.fields(n, t, part)
 		}
+	case yaml.ScalarNode:
+		// yaml decodes YAML 1.1's yes, no, on, off, y and n into a bool, even
+		// quoted (other strings are its type error); schema.json's booleans
+		// are true and false only.
+		if t.Kind() == reflect.Bool && n.ShortTag() == "!!str" && yaml11Bools[n.Value] {
+			w.addf(n.Line, "%q is not a boolean: write true or false", n.Value)
+		}
+	}
+}
+
+// yaml11Bools are the strings yaml decodes into a bool besides true and false.
+var yaml11Bools = map[string]bool{}
+
+func init() {
+	for _, v := range strings.Fields("y Y yes Yes YES n N no No NO on On ON off Off OFF") {
+		yaml11Bools[v] = true
 	}
 }
 

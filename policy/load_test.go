@@ -118,6 +118,13 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"unknown top-level field", with(0, "colour: blue"),
 			[]string{"p.yaml:30: field colour not found in Document"}},
+		// YAML 1.1's yes/no/on/off/y/n decoded into a bool even quoted, so
+		// public: "y" made a route public while public: "true" was a type
+		// error; schema.json says boolean: only true and false.
+		{"yes for a boolean", with(29, "    sha256: "+strings.Repeat("ab", 32), "    revoked: yes"),
+			[]string{`p.yaml:30: "yes" is not a boolean: write true or false`}},
+		{"quoted y for a boolean", with(21, "    scopes: [read:users]", `  - {method: GET, path: /v1/status, class: standard, public: "y"}`),
+			[]string{`p.yaml:22: "y" is not a boolean: write true or false`}},
 		{"unknown nested field", with(3, "  - id: acme", "    limits: {rate: 5/s}"),
 			[]string{"p.yaml:4: field limits not found in TenantSpec"}},
 		{"unknown field in flow mapping", with(21, "    scopes: [read:users]", "    extra: {x: 1}"),
