@@ -145,6 +145,11 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		if err != nil {
 			return "", spec, err
 		}
+		// A second successor would leave the first valid, unnamed, and be
+		// valid itself only for old's span as the first rotation cut it.
+		if next, err := a.successor(ctx, KeyInfo{KeySpec: *old}); err != nil || next != "" {
+			return "", spec, cmp.Or(err, fmt.Errorf("key %q was already rotated, replaced by %q: rotate that key instead: %w", id, next, ErrExists))
+		}
 		now := a.now().Truncate(time.Second)
 		if err := deadPrivileged(doc, old, now); err != nil {
 			return "", spec, err

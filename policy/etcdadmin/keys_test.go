@@ -211,3 +211,41 @@ func TestCreateKeyLifetimeOutOfRange(t *testing.T) {
 		t.Fatalf("key records in etcd: %v, %v; want none", resp, err)
 	}
 }
+
+// TestRotateKeyTwiceRefused: rotating a key a second time made a second
+// successor, the first one left valid and no longer named as the
+// successor, and the new one valid only for the old key's shortened span
+// (a 90-day key rotated with a 24h overlap got a successor of about a
+// day). A rotated key is now refused, naming its successor.
+func TestRotateKeyTwiceRefused(t *testing.T) {
+	t.Parallel()
+	_, _, a, _ := deployment(t)
+	ctx := context.Background()
+	_, old, err := a.CreateKey(ctx, "globex-bi", 90*24*time.Hour, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, next, err := a.RotateKey(ctx, old.ID, 24*time.Hour, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, err := a.RotateKey(ctx, old.ID, 24*time.Hour, meta)
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), next.ID) {
+		t.Errorf("second RotateKey(%s) = %+v, %v; want ErrExists naming the successor %s", old.ID, again, err, next.ID)
+	}
+	list, err := a.ListKeys(ctx, "globex-bi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list); n != 2+1 { // the document's globex key, old and next
+		var ids []string
+		for _, k := range list {
+			ids = append(ids, k.ID)
+		}
+		t.Errorf("keys of globex-bi after the refused rotation: %v", ids)
+	}
+	// The successor itself rotates as usual.
+	if _, _, err := a.RotateKey(ctx, next.ID, time.Hour, meta); err != nil {
+		t.Errorf("RotateKey(successor) = %v", err)
+	}
+}
