@@ -295,10 +295,27 @@ func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
 		{[]string{"--segment-max-bytes", "-1"}, "--segment-max-bytes -1: want at least 1"},
 		{[]string{"--segment-max-age", "-1h"}, "--segment-max-age -1h0m0s: want more than 0s"},
 		{[]string{"--record-window", "-1m"}, "--record-window -1m0s: want more than 0s"},
+		// A retention without a unit was a JSON error line at start, exit 1.
+		{[]string{"--retention", "30"}, "--retention 30: want N days (400d) or a duration (720h); 0 keeps all"},
 	} {
 		r := portcullis(t, "", nil, append(base, tt.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("portcullis collector %s = exit %d, stderr %q; want exit 2 and one line with %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
 		}
+	}
+}
+
+// collector --help named its file and address flags VALUE, and --token-file
+// as "NAME TOKEN", two words, where it takes one file.
+func TestCollectorHelpNamesItsArguments(t *testing.T) {
+	t.Parallel()
+	r := portcullis(t, "", nil, "collector", "--help")
+	for _, want := range []string{"--token-file FILE\n", "--data DIRECTORY\n", "--signing-key FILE\n", "--listen ADDRESS\n", "--tls-cert FILE\n", "--tls-key FILE\n", "--client-ca FILE\n", "--publish-head FILE\n", "--retention DURATION\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("collector --help lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if strings.Contains(r.stdout, " VALUE\n") {
+		t.Errorf("collector --help names an argument VALUE:\n%s", r.stdout)
 	}
 }

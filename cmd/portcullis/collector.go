@@ -42,16 +42,16 @@ type collectorFlags struct {
 func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	var c collectorFlags
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:4318", "address to listen on")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:4318", "`address` to listen on")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "`address` serving /metrics and /healthz without authentication (on --listen, /metrics needs a sender's token or certificate)")
-	fs.StringVar(&c.data, "data", "", "data directory for segments")
-	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this (e.g. 400d, 720h; 0 keeps all)")
-	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key (from portcullis audit keygen)")
-	fs.StringVar(&c.token, "token", "", "bearer token senders must present, at least 32 bytes, stored as sender token:default (prefer --token-file)")
-	fs.StringVar(&c.tokenFile, "token-file", "", "file of `name token` lines, one per sidecar or deployment; every batch is stored with the name of its token")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM)")
-	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle (PEM) whose client certificates authenticate senders")
+	fs.StringVar(&c.data, "data", "", "data `directory` for segments")
+	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h; 0 keeps all)")
+	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key `file` (from portcullis audit keygen)")
+	fs.StringVar(&c.token, "token", "", "bearer `token` senders must present, at least 32 bytes, stored as sender token:default (prefer --token-file)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "`file` of \"name token\" lines, one per sidecar or deployment; every batch is stored with the name of its token")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
+	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders")
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
@@ -70,6 +70,9 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if c.data == "" || c.signingKey == "" || (c.token == "" && c.tokenFile == "" && c.clientCA == "") ||
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token, --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
+	}
+	if _, err := collector.ParseRetention(c.retention); err != nil {
+		return c, usagef(os.Stderr, fs.Name(), "--retention %s: want N days (400d) or a duration (720h); 0 keeps all", c.retention), false
 	}
 	if err := checkCollectorNumbers(c); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false

@@ -24,7 +24,7 @@ type headFlags struct {
 
 func (h *headFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.every, "sign-every", time.Minute, "sign and publish the store's head this often, even when idle")
-	fs.StringVar(&h.file, "publish-head", "", "also publish each signed head to this file (best on another host or mount)")
+	fs.StringVar(&h.file, "publish-head", "", "also publish each signed head to this `file` (best on another host or mount)")
 	fs.BoolVar(&h.acceptRollback, "accept-rollback", false, "continue on a store that does not hold the head published in etcd or --publish-head (a backup restored on purpose): record the rollback as a break in the chain, which audit verify keeps reporting, and move the anchors on")
 }
 
