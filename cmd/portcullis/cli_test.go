@@ -124,6 +124,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"audit", "query", "--status", "abc", "--data", data}, "--status abc: not a number"},
 		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},
 		{[]string{"policy", "get", "--reason", "x"}, "unknown flag --reason"},
+		{[]string{"policy", "history", "--limit", "-1"}, "--limit -1: want 0 (all) or more"},
 		{[]string{"events", "list", "--ticket", "x"}, "unknown flag --ticket"},
 		{[]string{"keys", "create", "--client", "c", "--ttl", "forever"}, "--ttl forever: want a duration such as 20s, 15m, 24h or 90d"},
 		{[]string{"keys", "rotate"}, "missing ID"},

@@ -130,6 +130,12 @@ func policyHistoryCmd() etcdCmd {
 	var limit int
 	return etcdCmd{
 		flags: func(fs *flag.FlagSet) { fs.IntVar(&limit, "limit", 20, "show the newest `n` pushes (0: all)") },
+		check: func(*etcdFlags) error {
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want 0 (all) or more", limit)
+			}
+			return nil
+		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			hist, err := a.PolicyHistory(ctx, limit)
 			if err != nil || f.json {
