@@ -137,6 +137,10 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("cannot parse injector config %q: %w", path, err)
 	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("injector config %q: the config is one YAML document; a second one follows (line %d)", path, next.Line)
+	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("injector config %q: %w", path, err)
 	}

@@ -65,6 +65,8 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"resources: {memoryLimit: lots}\n", "memoryLimit"},
 		{"portName: http-traffic\n", "portName"},
 		{"runAsUser: 0\n", "runAsUser"},
+		// A second document was dropped unread, its fields never checked.
+		{"image: a/b:1\n---\nimage: c/d:2\nbogus: 1\n", "one YAML document"},
 	} {
 		path := t.TempDir() + "/c.yaml"
 		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
