@@ -63,7 +63,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 	}
 	req.SetRequestURIBytes(x.uri)
 	if x.hdr.hop {
-		delListed(h, h.Peek("Connection"), x)
+		delListed(h)
 		for _, name := range hopByHop {
 			h.Del(name)
 		}
@@ -287,20 +287,23 @@ func (s *Server) responseLimit(x *exchange) int64 {
 	return int64(s.cfg.MaxBodyBytes)
 }
 
-// delListed deletes the headers named in a Connection header's value list
-// (RFC 9110 section 7.6.1). The list is copied first: deleting moves
-// fasthttp's header storage, which it aliases.
-func delListed(h interface{ DelBytes([]byte) }, list []byte, x *exchange) {
-	x.buf = append(x.buf[:0], list...)
-	for names := x.buf; len(names) > 0; {
-		i := bytes.IndexByte(names, ',')
-		if i < 0 {
-			i = len(names)
+// delListed deletes the headers the request's Connection lines list
+// (RFC 9110 section 7.6.1): every line's, each a comma list. Peek gave
+// only the first line, so "Connection: keep-alive" and then
+// "Connection: X-Hop" forwarded X-Hop. The names are read from the raw
+// header block, which deleting from the header map leaves alone;
+// connectionListOK bounded them to maxConnectionNames.
+func delListed(h *fasthttp.RequestHeader) {
+	for line := range bytes.Lines(h.RawHeaders()) {
+		c := bytes.IndexByte(line, ':')
+		if c < 0 || !foldEqual(line[:c], "connection") {
+			continue
 		}
-		if name := bytes.TrimSpace(names[:i]); len(name) > 0 {
-			h.DelBytes(name)
+		for name := range bytes.SplitSeq(line[c+1:], []byte(",")) {
+			if name = trimOWS(bytes.TrimRight(name, "\r\n")); len(name) > 0 {
+				h.DelBytes(name)
+			}
 		}
-		names = names[min(i+1, len(names)):]
 	}
 }
 
