@@ -263,19 +263,24 @@ func (u *origin) done(cc any, br *bufio.Reader, keep bool) {
 // maxInterim 1xx responses (RFC 9110 section 15.2), and reports whether
 // the connection may be reused and whether the head holds headers
 // scrubResponse removes. A 101 (nothing was asked to upgrade), a 1xx or
-// 204 with a body length, or a 304 with chunked coding is errFraming (RFC
-// 9110 section 8.6, RFC 9112 section 6.3).
+// 204 with a body length, a 304 with chunked coding, or Content-Length
+// together with chunked coding is errFraming (RFC 9110 section 8.6, RFC
+// 9112 section 6.3).
 func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, error) {
 	h := &resp.Header
 	h.DisableNormalizing()
-	var closes bool
+	var closes, length bool
 	for n := 0; ; n++ {
-		closes = listsClose(br)
+		closes, length = listsClose(br)
 		if err := h.Read(br); err != nil {
 			return headOf{}, timeout(err)
 		}
 		st := h.StatusCode()
-		if !framed(st, h.ContentLength()) {
+		// fasthttp reads Content-Length beside chunked as chunked and
+		// drops the length: which framing did the service mean? (RFC 9112
+		// section 6.3: "ought to be handled as an error"; nginx answers
+		// 502 too.)
+		if !framed(st, h.ContentLength()) || length && h.ContentLength() == -1 {
 			return headOf{}, errFraming
 		}
 		if st >= 200 {
@@ -311,29 +316,32 @@ type headOf struct {
 // section 9.6). fasthttp's own mark (ConnectionClose) is not enough: it
 // takes only a line that is exactly "close", keeps no such line in the
 // header, and a later Connection line ("close" then "keep-alive") clears
-// the mark. A head br cannot hold is left for Read to refuse.
-func listsClose(br *bufio.Reader) bool {
+// the mark. In the same pass it reports whether the head has a
+// Content-Length line (length), which fasthttp drops beside chunked
+// coding. A head br cannot hold is left for Read to refuse.
+func listsClose(br *bufio.Reader) (closes, length bool) {
 	for n := 1; ; n = br.Buffered() + 1 {
 		if _, err := br.Peek(n); err != nil {
-			return false // Read fails the same way
+			return false, false // Read fails the same way
 		}
 		b, _ := br.Peek(br.Buffered())
-		if closes, whole := headListsClose(b); whole {
-			return closes
+		if closes, length, whole := headListsClose(b); whole {
+			return closes, length
 		}
 	}
 }
 
 // headListsClose scans the response head at the front of b for a
 // Connection line listing "close"; whole reports that b holds the head
-// up to its empty line. A line folded onto the next (obs-fold), which
-// fasthttp joins, is read with it.
-func headListsClose(b []byte) (closes, whole bool) {
+// up to its empty line, and length that it has a Content-Length line.
+// A line folded onto the next (obs-fold), which fasthttp joins, is read
+// with it.
+func headListsClose(b []byte) (closes, length, whole bool) {
 	status, conn := false, false
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			return closes, false
+			return closes, length, false
 		}
 		line := bytes.TrimSuffix(b[:i], []byte("\r"))
 		b = b[i+1:]
@@ -341,11 +349,16 @@ func headListsClose(b []byte) (closes, whole bool) {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
 			status = len(line) > 0
 		case len(line) == 0:
-			return closes, true
+			return closes, length, true
 		case line[0] == ' ' || line[0] == '\t': // more of the line before
 			closes = closes || conn && inList(line, []byte("close"))
-		case len(line) < len("Connection:") || line[0]|0x20 != 'c' || line[3]|0x20 != 'n':
-			conn = false // not a Connection line: most are told by two bytes
+		case len(line) < len("Connection:") || line[0]|0x20 != 'c':
+			conn = false // not a Connection line: most are told by a byte or two
+		case line[3]|0x20 != 'n':
+			conn = false
+			if c := bytes.IndexByte(line, ':'); c > 0 && foldEqual(bytes.TrimRight(line[:c], " \t"), "content-length") {
+				length = true
+			}
 		default:
 			c := bytes.IndexByte(line, ':')
 			conn = c >= 0 && foldEqual(bytes.TrimRight(line[:c], " \t"), "connection")

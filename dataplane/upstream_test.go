@@ -188,6 +188,12 @@ func TestUpstreamFraming(t *testing.T) {
 		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok", 502},
 		{"identity coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nok", 502},
 		{"304 with a length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", 304},
+		// Content-Length and chunked together (RFC 9112 section 6.3: "ought
+		// to be handled as an error"; nginx answers 502): the sidecar took
+		// it as chunked and pooled the connection, whatever the service meant.
+		{"length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502},
+		{"chunked and length", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\ncontent-length: 5\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502},
+		{"length, chunked, big", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nCONTENT-LENGTH: 99999\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502},
 	}
 	up := startRawUpstream(t, func(r *http.Request) []byte {
 		for i, c := range cases {

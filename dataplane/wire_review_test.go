@@ -368,7 +368,7 @@ func TestHeadListsClose(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nConn", false, false},
 	}
 	for _, c := range cases {
-		if closes, whole := headListsClose([]byte(c.head)); closes != c.closes || whole != c.whole {
+		if closes, _, whole := headListsClose([]byte(c.head)); closes != c.closes || whole != c.whole {
 			t.Errorf("headListsClose(%q) = %v, %v; want %v, %v", c.head, closes, whole, c.closes, c.whole)
 		}
 	}
