@@ -42,6 +42,23 @@ type conn struct {
 	idsDone bool
 	certEnd int64  // unix nanoseconds at which the first certificate of its chain expires
 	caGen   uint64 // the TLS configuration generation its certificate was verified under (certReloader.recheck)
+
+	head    headScan // the request head being read (headend.go); used only by the serving goroutine
+	headBad bool     // a head read ended badly: its request is refused
+}
+
+// Read reads from the client, following each request head (headScan):
+// the read that ends a head badly returns its bytes with errHeadEnd, so
+// fasthttp stops waiting for the rest of a head that has ended, and the
+// request is refused (begin marks it, should fasthttp parse it all the
+// same).
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.head.on && n > 0 && c.head.feed(p[:n]) {
+		c.headBad = true
+		return n, errHeadEnd
+	}
+	return n, err
 }
 
 // Close closes the connection and uncounts it, once.
@@ -182,7 +199,9 @@ func (l *listener) logLimited(msg string, err error, delay time.Duration) {
 	ev.Msg(msg)
 }
 
-func newConn(c net.Conn) *conn { return &conn{Conn: rawSock(c), peer: tcpAddr(c.RemoteAddr())} }
+func newConn(c net.Conn) *conn {
+	return &conn{Conn: rawSock(c), peer: tcpAddr(c.RemoteAddr()), head: headScan{on: true}}
+}
 
 // tcpAddr is the address of a TCP peer, IPv4 unmapped; invalid for other
 // kinds of address.
@@ -241,6 +260,10 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		x = c.x
 		x.peer = c.peer
+		// The head of this request was read and its body too; the next
+		// bytes read are the next request's.
+		x.hdr.badEnd, c.headBad = c.headBad, false
+		c.head.restart()
 		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
 			c.identities()
 			s.certs.recheck(c) // a client CA taken out since the handshake

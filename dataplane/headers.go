@@ -23,6 +23,7 @@ type requestHeaders struct {
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
 	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
+	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.

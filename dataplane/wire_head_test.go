@@ -1,8 +1,12 @@
 package dataplane
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
 )
 
 // Every Connection line of a request counts, and every name of each
@@ -31,6 +35,93 @@ func TestConnectionEveryLineHopByHop(t *testing.T) {
 		}
 		if got.header.Get("X-Keep") != "3" {
 			t.Errorf("%d: the upstream lost X-Keep, which no Connection line listed", i)
+		}
+	}
+}
+
+// A request head whose empty line is not CRLF CRLF (bare LF line endings)
+// is a prompt 400 in the JSON shape, audited bad_request, and never
+// reaches the service. fasthttp (v1.74.0) finds such a head's end but
+// parses its fields only up to a CRLF CRLF, so it waited for more bytes
+// until the header timeout (a minute here: the client would have given
+// up long before); with a CRLF CRLF later in the stream it took the head
+// as ending at the bare one instead.
+func TestBareLFHeadRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, func(c *Config) { c.HeaderTimeout = time.Minute })
+	for _, req := range []string{
+		"GET /v1/status HTTP/1.1\nHost: svc\n\n",
+		"GET /v1/status HTTP/1.1\r\nHost: svc\n\n",
+		"GET /v1/status HTTP/1.1\r\nHost: svc\r\n\n",
+		"GET /v1/status HTTP/1.1\r\nHost: svc\n\r\n",
+		"\r\nGET /v1/status HTTP/1.0\n\n",
+		"GET /v1/status HTTP/1.1\r\nHost: svc\n\nGET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n",
+	} {
+		n := len(st.sink.all())
+		r := raw(t, st.addr, req)
+		if r.status != 400 {
+			t.Errorf("%q: status %d, want 400", req, r.status)
+			continue
+		}
+		if e := r.errorBody(t); e.Error != "bad_request" {
+			t.Errorf("%q: error %q, want bad_request", req, e.Error)
+		}
+		recs := st.sink.all()
+		if len(recs) != n+1 || recs[n].Decision != audit.BadRequest {
+			t.Errorf("%q: %d new audit records, want one bad_request", req, len(recs)-n)
+		}
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Fatalf("the service received %d requests, want none", len(got))
+	}
+	// Bare LF ends of lines within a head that ends in CRLF CRLF still
+	// pass, as RFC 9112 section 2.2 allows, and so do pipelined requests
+	// whose bodies hold empty lines of any kind.
+	if r := raw(t, st.addr, "GET /v1/status HTTP/1.1\nHost: svc\r\n\r\n"); r.status != 200 {
+		t.Fatalf("a head ending in CRLF CRLF: status %d, want 200", r.status)
+	}
+	body := "a\n\nb\r\n\nGET / HTTP/1.1\n\n"
+	post := "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	rs := rawAll(t, st.addr, post+post+strings.Replace(post, "Host: svc", "Host: svc\r\nConnection: close", 1), 10*time.Second)
+	if strings.Count(rs, "HTTP/1.1 ") != 3 || strings.Count(rs, " 400 ") != 0 {
+		t.Fatalf("three pipelined requests with bodies got %q", rs)
+	}
+}
+
+func (m *memSink) all() []audit.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]audit.Record(nil), m.recs...)
+}
+
+// headScan reads a head the same however the reads split it, and stops
+// at a first line that is no request line (the rest of a pipelined
+// request fasthttp had buffered), so a body is never taken for a head.
+func TestHeadScanSplits(t *testing.T) {
+	for _, c := range []struct {
+		in  string
+		bad bool
+	}{
+		{"GET / HTTP/1.1\nHost: a\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\n\r\n", true},
+		{"\n\r\nGET / HTTP/1.0\r\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody\n\n", false},
+		{"GET / HTTP/1.1\nHost: a\r\n\r\n", false},
+		{"GET / HTTP/1.0\r\n\r\n", false},
+		{"abc\n\nGET / HTTP/1.1\n\n", false}, // a body: no request line first
+		{"Host: a\n\n", false},
+	} {
+		for _, step := range []int{1, 2, 3, 7, len(c.in)} {
+			s := headScan{on: true}
+			bad := false
+			for p := c.in; len(p) > 0 && !bad; {
+				k := min(step, len(p))
+				bad, p = s.feed([]byte(p[:k])), p[k:]
+			}
+			if bad != c.bad {
+				t.Errorf("%q in reads of %d: bad %v, want %v", c.in, step, bad, c.bad)
+			}
 		}
 	}
 }

@@ -1,0 +1,95 @@
+package dataplane
+
+import (
+	"bytes"
+	"errors"
+)
+
+// errHeadEnd is what a client connection's Read returns once it has read
+// a request head whose empty line is not CRLF CRLF; fasthttp hands it to
+// errorHandler, which answers 400.
+var errHeadEnd = errors.New("dataplane: request head does not end in CRLF CRLF")
+
+// headScan follows the bytes a client connection reads from the start of
+// a request head to its empty line, and tells whether that line and the
+// one before it end in CRLF. fasthttp (v1.74.0) finds a head's end at
+// its first empty line, CRLF or bare LF, but parses its fields only up
+// to a CRLF CRLF: a head ending "\n\n" or "\r\n\n" waited for more bytes
+// until the header timeout, or, with a CRLF CRLF later in the stream,
+// was taken to end at the bare one. Bare LF ends of the lines before are
+// left alone (RFC 9112 section 2.2 allows them; fasthttp parses them).
+//
+// It starts with the connection and again when a request is handed to
+// the handler (begin), after its body was read; it stops at the head's
+// empty line, so a body is never scanned. A head that pipelining put in
+// fasthttp's buffer before then is not seen whole: scanning begins only
+// at a line ending in an HTTP version (a request line), and stops for
+// anything else.
+type headScan struct {
+	on    bool    // following a head
+	first bool    // its request line is done
+	cr    bool    // the last byte read was '\r'
+	crlf  bool    // the last complete line ended in CRLF
+	n     int     // bytes of the current line so far
+	tail  [9]byte // the last bytes of the current line, for the request line's version
+}
+
+// restart follows the next head from the next byte read.
+func (s *headScan) restart() { *s = headScan{on: true} }
+
+// feed follows p, the next bytes read, and reports whether the head
+// ended badly in them.
+func (s *headScan) feed(p []byte) (bad bool) {
+	for s.on && len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			s.note(p)
+			return false
+		}
+		s.note(p[:i])
+		p = p[i+1:]
+		if bad = s.endLine(); bad {
+			return true
+		}
+	}
+	return false
+}
+
+// note follows b, bytes of the current line.
+func (s *headScan) note(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	s.n += len(b)
+	s.cr = b[len(b)-1] == '\r'
+	if !s.first {
+		if len(b) >= len(s.tail) {
+			copy(s.tail[:], b[len(b)-len(s.tail):])
+		} else {
+			copy(s.tail[:], s.tail[len(b):])
+			copy(s.tail[len(s.tail)-len(b):], b)
+		}
+	}
+}
+
+// endLine follows the end of a line ('\n') and reports whether it was an
+// empty line that ended the head badly.
+func (s *headScan) endLine() bool {
+	cr, empty := s.cr, s.n == 0 || s.n == 1 && s.cr
+	s.n, s.cr = 0, false
+	switch {
+	case empty && !s.first: // empty lines before a request line are skipped, as fasthttp does
+		return false
+	case empty:
+		s.on = false
+		return !cr || !s.crlf
+	case !s.first:
+		version := s.tail[1:]
+		if cr {
+			version = s.tail[:len(s.tail)-1]
+		}
+		s.first, s.on = true, bytes.HasPrefix(version, []byte("HTTP/"))
+	}
+	s.crlf = cr
+	return false
+}
