@@ -34,8 +34,9 @@ type requestHeaders struct {
 // proxy must not: Content-Length together with Transfer-Encoding or repeated
 // (request smuggling, RFC 9112 section 6.3), a Transfer-Encoding other than
 // exactly "chunked" (fasthttp reads "identity" as no body, so the body would
-// be parsed as a second request), header names with '_' (which some servers
-// fold into '-', smuggling a header past us), obsolete line folding, two
+// be parsed as a second request), header names with '_' or another token
+// byte that is not a letter, digit or '-' (which some servers fold into
+// '-' or '_', smuggling a header past us), obsolete line folding, two
 // credentials (X-API-Key and Authorization: which one would be checked, and
 // which one would the upstream read?), a Host that is not a plain host[:port]
 // (fasthttp turns "user:pass@host" into an Authorization header towards the
@@ -307,10 +308,14 @@ func foldPrefix(name []byte, want string) bool {
 	return len(name) >= len(want) && foldEqual(name[:len(want)], want)
 }
 
-// tokenByte marks the bytes of an RFC 9110 token (a field name) except
-// '_', which scanHeaders refuses.
+// tokenByte marks the bytes scanHeaders takes in a field name: the
+// letters, digits and '-' of an RFC 9110 token. The token's other bytes
+// ('_', '.', '~', '!' and the rest) are refused: servers fold them into
+// '-' or '_' (CGI-style gateways such as lighttpd's CGI, FastCGI and SCGI
+// turn every one into '_', HTTP_X_PORTCULLIS_TENANT), so such a name would
+// reach the service as a header the sidecar sets or removes.
 var tokenByte = func() (t [256]bool) {
-	for _, c := range []byte("!#$%&'*+-.^`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+	for _, c := range []byte("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
 		t[c] = true
 	}
 	return t

@@ -125,3 +125,36 @@ func TestHeadScanSplits(t *testing.T) {
 		}
 	}
 }
+
+// A header name with a byte that is neither a letter, a digit nor '-' is
+// refused, as one with '_' was: CGI-style gateways (lighttpd's CGI,
+// FastCGI and SCGI, for PHP among others) turn every such byte into '_'
+// (HTTP_X_PORTCULLIS_TENANT), so "X.Portcullis.Tenant: globex" reached
+// the service beside the sidecar's own X-Portcullis-Tenant as the same
+// variable, and "X~Forwarded~For" beside its X-Forwarded-For.
+func TestHeaderNameLookalikesRefused(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, loadExample(t)))
+	for _, name := range []string{
+		"X.Portcullis.Tenant", "X-Portcullis.Tenant", "X!Portcullis-Client", "x~portcullis~scopes",
+		"X.Forwarded.For", "X|Request|Id", "X.Real.IP", "X'API'Key", "X*Portcullis*Key*Id",
+		"X#Portcullis#Auth#Method", "X$Portcullis$Tenant", "X%Portcullis%Tenant", "X&Portcullis&Tenant",
+		"X+Portcullis+Tenant", "X^Portcullis^Tenant", "X`Portcullis`Tenant",
+	} {
+		r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n"+name+": globex\r\n\r\n")
+		if r.status != 400 {
+			t.Errorf("%s: status %d, want 400", name, r.status)
+			continue
+		}
+		if e := r.errorBody(t); e.Error != "bad_request" {
+			t.Errorf("%s: error %q, want bad_request", name, e.Error)
+		}
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Fatalf("the service received %d requests, want none", len(got))
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", map[string]string{"X-API-Key": hrisKey, "X-Custom-Header-2": "1"}, ""); r.status != 200 {
+		t.Fatalf("an ordinary name: status %d, want 200", r.status)
+	}
+}
