@@ -73,7 +73,8 @@ const upperHex = "0123456789ABCDEF"
 // unreserved characters, writes other escapes in upper case, removes "." and
 // ".." segments (RFC 3986 section 5.2.4, never above the root) and collapses
 // runs of slashes. Encoded '/' or '\', encoded NUL, an escape encoded again
-// ("%252e"), raw '\', ';', control and non-ASCII bytes make p unacceptable. Routing and forwarding both use
+// ("%252e", also when its hex digits are escaped: "%25%32%65"), raw '\',
+// ';', control and non-ASCII bytes make p unacceptable. Routing and forwarding both use
 // the normal form, so the sidecar and the service see the same path.
 func normalizePath(dst, p []byte) ([]byte, bool) {
 	if isNormal(p) {
@@ -169,7 +170,25 @@ func normalizeSlow(dst, p []byte) ([]byte, bool) {
 		}
 		dst = endSegment(dst, start, i < len(p))
 	}
-	return dst, true
+	return dst, !escapedTwice(dst)
+}
+
+// escapedTwice reports whether the normal form p holds an escape encoded
+// again ("%252e"): a service that decodes twice would see "." or "/"
+// where the route saw text. It reads the normal form, not the target, as
+// the two hex digits after "%25" may come in escaped themselves
+// ("%25%32%65" normalises to "%252e").
+func escapedTwice(p []byte) bool {
+	for {
+		i := bytes.Index(p, []byte("%25"))
+		if i < 0 {
+			return false
+		}
+		if i+4 < len(p) && unhex(p[i+3]) >= 0 && unhex(p[i+4]) >= 0 {
+			return true
+		}
+		p = p[i+3:]
+	}
 }
 
 // appendSegment decodes the segment of p starting at i into dst and returns
@@ -193,10 +212,6 @@ func appendSegment(dst, p []byte, i int) ([]byte, int, bool) {
 		case unreserved[v]:
 			dst = append(dst, v)
 		case v == '/' || v == '\\' || v == 0:
-			return dst, i, false
-		case v == '%' && i+4 < len(p) && unhex(p[i+3]) >= 0 && unhex(p[i+4]) >= 0:
-			// An escape encoded again ("%252e"): a service that
-			// decodes twice would see "." where the route saw text.
 			return dst, i, false
 		default:
 			dst = append(dst, '%', upperHex[v>>4], upperHex[v&15])

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,11 @@ func TestNormalizePath(t *testing.T) {
 		{"/a%252e%252e", "", false},
 		{"/a%252F", "", false},
 		{"/a%25252e", "", false},
+		{"/a%25%32%65", "", false}, // the hex digits escaped: "%252e" all the same
+		{"/a%25%32e", "", false},
+		{"/a%252%65", "", false},
+		{"/a%25%32%66", "", false},
+		{"/a%25%34", "/a%254", true},
 		{"/a%25", "/a%25", true},
 		{"/a%25zz", "/a%25zz", true},
 		{"/a%25e", "/a%25e", true},
@@ -99,7 +105,7 @@ func TestIsNormal(t *testing.T) {
 // and only allowed bytes.
 func FuzzNormalizePath(f *testing.F) {
 	for _, s := range []string{"/", "/v1/users/../admin", "/%2e%2e/%2f", "//a//b/", "/a%41%7e", "/a;b", "/..;/x",
-		"/v1/users/42", "/v1/users/", "/a/.hidden", "/a/b.", "/a/b..", "/a\\b", "/a b", "v1/users"} {
+		"/v1/users/42", "/v1/users/", "/a/.hidden", "/a/b.", "/a/b..", "/a\\b", "/a b", "v1/users", "/a%25%32%65"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -121,6 +127,12 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		if bytes.ContainsAny(out, "\\;") || strings.Contains(strings.ToUpper(s), "%2F") {
 			t.Fatalf("%q normalised to %q", in, out)
+		}
+		// A service that decodes twice sees what one that decodes once does.
+		if once, err := url.PathUnescape(s); err == nil {
+			if twice, err := url.PathUnescape(once); err == nil && twice != once {
+				t.Fatalf("%q normalised to %q, which decoded twice is %q", in, out, twice)
+			}
 		}
 	})
 }
@@ -177,6 +189,8 @@ func TestPathNormalisation(t *testing.T) {
 		{"GET", "/v1/users/%00", hrisKey, 400, ""},
 		{"GET", "/v1/users/%zz", hrisKey, 400, ""},
 		{"GET", "/v1/users/%252e%252e%252fadmin%252fsettings", hrisKey, 400, ""},
+		{"GET", "/v1/users/%25%32%65%25%32%65%25%32%66admin%25%32%66settings", hrisKey, 400, ""},
+		{"GET", "/v1/users/%252%65%252%65%252%66admin%252%66settings", hrisKey, 400, ""},
 		{"GET", "/v1/users/100%25", hrisKey, 200, "/v1/users/100%25"},
 		{"GET", "//v1//users", hrisKey, 200, "/v1/users"},
 		{"GET", "/./v1/./users", hrisKey, 200, "/v1/users"},
