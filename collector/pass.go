@@ -30,6 +30,9 @@ type Pass struct {
 	// VerifyWith(dir, VerifyKey, Verify) does, with the same report.
 	VerifyKey ed25519.PublicKey
 	Verify    VerifyOptions
+	// MarkVerified, with VerifyKey, sets Entry.Verified for each entry
+	// given to Records and Events: it costs a signature check an entry.
+	MarkVerified bool
 }
 
 // ReadStore reads the store in dir once, segment by segment, calling p's
@@ -95,6 +98,7 @@ type passScan struct {
 // lineEntry is a line as the scan decoded it.
 type lineEntry struct {
 	use               bool // the scan yields the entry
+	verified          bool // the verifier checked it (Entry.Verified)
 	asBatch, asEvents bool // its records go to Records, its events to Events
 	// fast says the fast decoder read the batch body, so that
 	// verification takes it instead of decoding it again.
@@ -170,7 +174,7 @@ func (s *passScan) emit(i int, le *lineEntry) error {
 	b := &le.body
 	e := &Entry{Segment: s.n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
 		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
-		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough}
+		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough, Verified: le.verified && s.p.MarkVerified}
 	if le.asBatch {
 		if err := s.records(e); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"strconv"
@@ -99,12 +100,59 @@ const (
 	OutputOCSF  = "ocsf"
 )
 
+// FlagUnverified marks, in the output of WriteVerifiedRecords (audit
+// query), a record whose entry was not verified: its hash, its link to
+// the entry before or the collector's signature of it failed, or no
+// public key was given to check them.
+const FlagUnverified = "unverified"
+
+// WriteVerifiedRecords writes the records of dir matching f as
+// WriteRecords does, reading the store once and verifying it with pub and
+// opts as VerifyWith does; it returns the number written and the report.
+// Each record whose own entry did not pass (see Entry.Verified) carries
+// FlagUnverified, so a reader tells the records the key vouches for from
+// those anyone with write access to the store could have edited or
+// appended. With a nil pub nothing is verified, every record carries the
+// flag and the report is nil.
+func WriteVerifiedRecords(w io.Writer, dir string, f Filter, format string, pub ed25519.PublicKey, opts VerifyOptions) (int, *VerifyReport, error) {
+	emit, flush, err := recordWriter(w, format)
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	p := Pass{Filter: f, VerifyKey: pub, Verify: opts, MarkVerified: true, Records: func(e *Entry, r *StoredRecord) error {
+		n++
+		if !e.Verified {
+			r.Flags = append(r.Flags[:len(r.Flags):len(r.Flags)], FlagUnverified)
+		}
+		return emit(r)
+	}}
+	rep, err := ReadStore(dir, p)
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
+	return n, rep, err
+}
+
 // WriteRecords writes the records of dir matching f to w in the given
 // format: table (aligned columns), json (one StoredRecord per line) or ocsf
 // (one OCSF API Activity event per line). It returns the number written.
+// It does not verify the chain (WriteVerifiedRecords does).
 func WriteRecords(w io.Writer, dir string, f Filter, format string) (int, error) {
-	var emit func(r *StoredRecord) error
-	var flush func() error
+	emit, flush, err := recordWriter(w, format)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = QueryRecords(dir, f, func(r *StoredRecord) error { n++; return emit(r) })
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
+	return n, err
+}
+
+// recordWriter returns the functions writing records to w in format.
+func recordWriter(w io.Writer, format string) (emit func(r *StoredRecord) error, flush func() error, err error) {
 	var buf []byte
 	switch format {
 	case OutputJSON, OutputOCSF:
@@ -129,14 +177,9 @@ func WriteRecords(w io.Writer, dir string, f Filter, format string) (int, error)
 		}
 		flush = tw.Flush
 	default:
-		return 0, fmt.Errorf("collector: unknown output format %q (want table, json or ocsf)", format)
+		return nil, nil, fmt.Errorf("collector: unknown output format %q (want table, json or ocsf)", format)
 	}
-	n := 0
-	err := QueryRecords(dir, f, func(r *StoredRecord) error { n++; return emit(r) })
-	if ferr := flush(); err == nil {
-		err = ferr
-	}
-	return n, err
+	return emit, flush, nil
 }
 
 // cell makes attacker-controlled text safe for a terminal table: quoted

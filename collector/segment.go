@@ -172,6 +172,10 @@ type Entry struct {
 	// ExpiredSegment and ExpiredThrough describe a retention entry.
 	ExpiredSegment uint64
 	ExpiredThrough uint64
+	// Verified is set by a pass with Pass.MarkVerified when the entry
+	// hashes to its stored hash, links to the entry before it in the
+	// chain, has the next seq and carries the collector's signature.
+	Verified bool
 }
 
 // entryBody is the full body decoding used by ScanEntries.

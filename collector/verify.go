@@ -460,22 +460,23 @@ func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
 	return i
 }
 
-// checkLine checks line j of block b, line i of segment n, after giving
-// it to the scan.
+// checkLine checks line j of block b, line i of segment n, then gives it
+// to the scan, marked verified when the entry passed its own checks.
 func (v *verifier) checkLine(n uint64, i, trusted int, b *lineBlock, j int) {
 	var le *lineEntry
 	if v.scan != nil {
 		le = &b.entries[j]
-		if !v.scan.failed() {
-			if err := v.scan.emit(i, le); err != nil {
-				v.scan.fail(err)
-			}
+	}
+	ok := false
+	if trusted < 0 || i < trusted {
+		ok = v.checkEntry(n, i, b.line(j), b.hashes[j], b.hashed[j], le)
+	}
+	if le != nil && !v.scan.failed() {
+		le.verified = ok
+		if err := v.scan.emit(i, le); err != nil {
+			v.scan.fail(err)
 		}
 	}
-	if trusted >= 0 && i >= trusted {
-		return
-	}
-	v.checkEntry(n, i, b.line(j), b.hashes[j], b.hashed[j], le)
 }
 
 // afterBreak reports a segment sealed over a break and continues the chain
@@ -506,14 +507,18 @@ func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, en
 
 // checkEntry verifies one entry's link, hash and sequence and counts it;
 // got is the line's chain hash when hashed (readBlocks computed it), and
-// le the line as a pass decoded it (nil: none).
-func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed bool, le *lineEntry) {
+// le the line as a pass decoded it (nil: none). It reports whether the
+// entry passed; for a pass that marks records (Pass.MarkVerified), only
+// when it also carries the collector's signature of its hash, which no
+// one without the key can make for an edited or appended entry.
+func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed bool, le *lineEntry) bool {
 	var l entryLine
 	var b verifyBody
+	before := v.rep.entryProblems
 	if err := decodeEntryLine(line, &l); err != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "not an entry: %v", err)
 		v.prevKnown = false
-		return
+		return false
 	}
 	prev, okPrev := parseHash(l.Prev)
 	stored, okHash := parseHash(l.Hash)
@@ -521,8 +526,9 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	if !okPrev || !okHash || errBody != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "malformed prev, hash or body")
 		v.prevKnown = false
-		return
+		return false
 	}
+	linked := v.prevKnown
 	if v.prevKnown && prev != v.prev {
 		v.problem(n, i, b.Seq, ProblemChainBreak, "prev %x... does not match the hash %x... of the entry before", prev[:6], v.prev[:6])
 	}
@@ -539,6 +545,8 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	v.keep(b.Seq, stored)
 	v.checkTailEntry(&l, stored, &b)
 	v.count(n, i, &b)
+	return linked && v.rep.entryProblems == before &&
+		(v.scan == nil || !v.scan.p.MarkVerified || l.signedBy(v.pub, stored))
 }
 
 // decodeVerifyBody decodes what Verify counts of a line; a batch body the
