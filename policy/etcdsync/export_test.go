@@ -65,3 +65,13 @@ func (l *Ledger) Watched(id string) bool {
 
 // RewindOp is the read of the Ledger's and the Sharer's rewind checks.
 var RewindOp = rewindOp
+
+// ReadLKGState reads the state in the last-known-good file of dir, its
+// checksum checked.
+func ReadLKGState(dir string) (*State, error) {
+	l, err := readLKG(dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.State, nil
+}

@@ -2,6 +2,9 @@ package etcdsync
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,16 +161,23 @@ func (s *Syncer) sweepKilledSaves(now time.Time) {
 
 // writeLKG writes st to dir atomically: a temporary file, fsync, rename,
 // then fsync of the directory, so a crash leaves the old file or the new
-// one, never a torn one.
+// one, never a torn one. The document is followed by a line of its
+// SHA-256 (lkgChecksum), which readLKG checks: a file torn or changed on
+// the disk after the save is refused, never served.
 func writeLKG(dir string, st *State, saved time.Time) error {
 	f, err := os.CreateTemp(dir, "."+lkgFile+"-*")
 	if err != nil {
 		return fmt.Errorf("cannot create last-known-good file in %q: %w", dir, err)
 	}
 	defer os.Remove(f.Name()) // after the rename this removes nothing
-	w := bufio.NewWriterSize(f, 64<<10)
+	sum := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, sum), 64<<10)
 	encodeLKG(w, st, saved)
-	if err := w.Flush(); err != nil {
+	err = w.Flush()
+	if err == nil {
+		_, err = f.WriteString(lkgChecksumPrefix + hex.EncodeToString(sum.Sum(nil)) + lkgChecksumSuffix)
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("cannot write %q: %w", f.Name(), err)
 	}
@@ -251,7 +261,39 @@ func readLKG(dir string) (*lkg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
 	}
-	return decodeLKG(path, b)
+	doc, ok := lkgChecksum(b)
+	if !ok {
+		return nil, fmt.Errorf("last-known-good file %q does not match the SHA-256 written with it: torn, corrupted or edited since it was saved (or saved by a version that wrote none)", path)
+	}
+	return decodeLKG(path, doc)
+}
+
+// The last line of the last-known-good file: the SHA-256 of the document
+// before it, as a JSON object (the file stays a stream of JSON values).
+const (
+	lkgChecksumPrefix = `{"sha256":"`
+	lkgChecksumSuffix = "\"}\n"
+)
+
+// lkgChecksum splits the file b into its document and the checksum line
+// and reports whether the line is there and names the document's SHA-256.
+// It catches a torn write and a disk's corruption; anyone who can write
+// the state directory can write a matching line too, and nothing without
+// a secret the sidecar keeps across restarts could stop them.
+func lkgChecksum(b []byte) ([]byte, bool) {
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return nil, false
+	}
+	at := bytes.LastIndexByte(b[:len(b)-1], '\n') + 1
+	doc, line := b[:at], b[at:]
+	hexSum, ok := bytes.CutPrefix(line, []byte(lkgChecksumPrefix))
+	if hexSum, ok = bytes.CutSuffix(hexSum, []byte(lkgChecksumSuffix)); !ok || at == 0 {
+		return nil, false
+	}
+	sum := sha256.Sum256(doc)
+	want := make([]byte, hex.EncodedLen(len(sum)))
+	hex.Encode(want, sum[:])
+	return doc, bytes.Equal(hexSum, want)
 }
 
 // decodeLKG decodes the content b of the last-known-good file at path.

@@ -49,8 +49,12 @@ func TestEncodeLKGIsMarshal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			doc, ok := lkgChecksum(got)
+			if !ok {
+				t.Fatalf("the file does not end in its checksum:\n%s", got)
+			}
 			var compact bytes.Buffer
-			if err := json.Compact(&compact, got); err != nil {
+			if err := json.Compact(&compact, doc); err != nil {
 				t.Fatalf("the file is not JSON: %v\n%s", err, got)
 			}
 			if !bytes.Equal(compact.Bytes(), want) {

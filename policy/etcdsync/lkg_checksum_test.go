@@ -1,0 +1,54 @@
+package etcdsync
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A last-known-good file changed after its save (a bit flipped on the
+// disk, a torn write, an edit) is refused, not served: before, any change
+// that left valid JSON was loaded, so a flipped byte in a revocation's
+// key id brought the key back at a restart while etcd was away.
+func TestLKGCorruptionRefused(t *testing.T) {
+	t.Parallel()
+	st := newState()
+	st.Revision, st.Policy = 7, "version: 1\n"
+	st.Keys["k1"], st.Keys["k2"] = `{"id":"k1"}`, `{"id":"k2"}`
+	st.Revocations["k1"] = `{"id":"k1"}`
+	dir := t.TempDir()
+	if err := writeLKG(dir, st, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, lkgFile)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := readLKG(dir); err != nil || l.State.Revocations["k1"] == "" {
+		t.Fatalf("intact file: %+v, %v", l, err)
+	}
+	at := bytes.Index(good, []byte(`"revocations":{"k1"`))
+	if at < 0 {
+		t.Fatalf("no revocation of k1 in\n%s", good)
+	}
+	at += len(`"revocations":{"k`)
+	flipped := bytes.Clone(good)
+	flipped[at] ^= 0x01 // "k1" -> "k0": the revocation names no key
+	cases := map[string][]byte{
+		"bit flipped":       flipped,
+		"last line cut":     good[:bytes.LastIndexByte(good[:len(good)-1], '\n')+1],
+		"torn mid-checksum": good[:len(good)-10],
+		"empty":             {},
+	}
+	for name, b := range cases {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := readLKG(dir); err == nil {
+			t.Errorf("%s: loaded, revocations %v; want refused", name, l.State.Revocations)
+		}
+	}
+}
