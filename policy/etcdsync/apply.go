@@ -36,12 +36,14 @@ func (s *Syncer) apply(save bool) {
 	if cur := s.store.Load(); cur != nil && err != nil && cur.Digest == snap.Digest {
 		return // the fallback compiled what is already in force
 	}
+	s.releaseHeld(snap)
 	s.reportInvalid(append(s.invalid, snap.SkippedKeys...), snap.Revision)
 	s.store.Swap(snap)
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
 	if save && s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds
 		inForce := s.st.clone()
+		inForce.Held = maps.Clone(s.held)
 		if err != nil {
 			inForce.Policy = s.goodSrc // the document snap was compiled from
 		}

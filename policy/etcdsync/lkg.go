@@ -43,6 +43,7 @@ type LKGHealth struct {
 	FailingSince time.Time // first failure of the current run of failures
 	LastError    string    // why the last save failed
 	Full         bool      // the last save found the disk full and removed the older file to make room
+	Held         int       // revocations held in force over etcd gone back in revision (Syncer.hold)
 }
 
 // String says the state in a few words.
@@ -50,6 +51,9 @@ func (h LKGHealth) String() string {
 	saved := "none saved yet"
 	if h.Revision != 0 {
 		saved = "revision " + strconv.FormatInt(h.Revision, 10) + " saved " + h.Saved.UTC().Format(time.RFC3339)
+	}
+	if h.Held > 0 {
+		saved += "; " + strconv.Itoa(h.Held) + " revocations held in force that etcd lost when it went back in revision (revoke them again)"
 	}
 	switch {
 	case h.Dir == "":
@@ -69,7 +73,7 @@ func (s *Syncer) LKGHealth() LKGHealth {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.lkg
-	h.Dir, h.Failures = s.cfg.StateDir, s.saveFailures.Load()
+	h.Dir, h.Failures, h.Held = s.cfg.StateDir, s.saveFailures.Load(), int(s.heldN.Load())
 	return h
 }
 
@@ -215,7 +219,10 @@ func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
 	for _, m := range [...]struct {
 		name    string
 		records map[string]string
-	}{{"keys", st.Keys}, {"revocations", st.Revocations}, {"suspensions", st.Suspensions}} {
+	}{{"keys", st.Keys}, {"revocations", st.Revocations}, {"suspensions", st.Suspensions}, {"held", st.Held}} {
+		if m.name == "held" && len(m.records) == 0 {
+			continue // omitempty
+		}
 		w.WriteString(`,"` + m.name + `":`)
 		if m.records == nil {
 			w.WriteString("null")

@@ -3,9 +3,12 @@ package etcdsync
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -64,4 +67,72 @@ type wentBack struct{ was, now int64 }
 
 func (e *wentBack) Error() string {
 	return fmt.Sprintf("etcd revision went backwards from %d to %d", e.was, e.now)
+}
+
+// hold keeps in force the revocations of prev, the state applied, that
+// st, read from etcd gone back in revision, lacks: a restored backup that
+// predates them would bring the revoked keys back on every sidecar.
+// There is no un-revoke, so a revocation etcd lost is one to keep. A held
+// revocation stays (and the last-known-good file carries it across
+// restarts) until etcd holds a revocation of that id again (revoked again:
+// durable in etcd) or, for a key id, until the key leaves the policy
+// (apply); a jti revocation stays until revoked again.
+func (s *Syncer) hold(prev, st *State) {
+	var ids []string
+	for id, v := range prev.Revocations {
+		if _, ok := st.Revocations[id]; ok {
+			continue
+		}
+		if _, ok := s.held[id]; ok {
+			continue // held already, and logged then
+		}
+		if s.held == nil {
+			s.held = map[string]string{}
+		}
+		s.held[id] = v
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	slices.Sort(ids)
+	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
+		Msg("etcd went back in revision and lost revocations in force: they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke) to make them durable")
+}
+
+// mergeHeld puts the held revocations into st, read from etcd, and lets go
+// of those etcd holds again.
+func (s *Syncer) mergeHeld(st *State) {
+	for id, v := range s.held {
+		if _, ok := st.Revocations[id]; ok {
+			delete(s.held, id)
+			s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation held over etcd going back is in etcd again")
+			continue
+		}
+		st.Revocations[id] = v
+	}
+	s.heldN.Store(int64(len(s.held)))
+}
+
+// releaseWritten lets go of the held revocation that key, a record put
+// in etcd (a watch event), is: revoked again, it is in etcd once more.
+func (s *Syncer) releaseWritten(key string) {
+	id, ok := strings.CutPrefix(key, s.k.RevocationsDir())
+	if _, held := s.held[id]; !ok || !held {
+		return
+	}
+	delete(s.held, id)
+	s.heldN.Store(int64(len(s.held)))
+	s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation held over etcd going back is in etcd again")
+}
+
+// releaseHeld lets go of the held revocations of key ids snap no longer
+// holds: the key left the policy, so there is nothing left to revoke.
+func (s *Syncer) releaseHeld(snap *policy.Snapshot) {
+	for id := range s.held {
+		if !strings.HasPrefix(id, JTIPrefix) && snap.Key([]byte(id)) == nil {
+			delete(s.held, id)
+		}
+	}
+	s.heldN.Store(int64(len(s.held)))
 }

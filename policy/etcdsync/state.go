@@ -24,6 +24,10 @@ type State struct {
 	Keys        map[string]string `json:"keys"`        // id -> JSON policy.KeySpec
 	Revocations map[string]string `json:"revocations"` // id or jti:<id> -> JSON Revocation
 	Suspensions map[string]string `json:"suspensions"` // client -> JSON Suspension
+	// Held are the revocations a Syncer keeps in force over etcd gone
+	// back in revision (Syncer.hold), by id; they are in Revocations too.
+	// Only the last-known-good file carries them across a restart.
+	Held map[string]string `json:"held,omitempty"`
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 
@@ -48,7 +52,7 @@ func newState() *State {
 // clone returns a deep copy of st.
 func (st *State) clone() *State {
 	c := *st
-	c.Keys, c.Revocations, c.Suspensions = maps.Clone(st.Keys), maps.Clone(st.Revocations), maps.Clone(st.Suspensions)
+	c.Keys, c.Revocations, c.Suspensions, c.Held = maps.Clone(st.Keys), maps.Clone(st.Revocations), maps.Clone(st.Suspensions), maps.Clone(st.Held)
 	c.keyEdits = nil // the Syncer's, of st
 	return &c
 }

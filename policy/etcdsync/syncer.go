@@ -70,6 +70,11 @@ type Syncer struct {
 	base     amendBase       // the snapshot last compiled, for amend
 	invalid  []string        // invalid records of the state last compiled
 	reported map[string]bool // invalid records already logged and counted
+	// held are the revocations kept in force over etcd gone back (hold),
+	// by id; prior is the last-known-good file's state read at the start,
+	// what the first read of etcd is compared with (nil after it).
+	held  map[string]string
+	prior *State
 
 	revision  atomic.Int64 // etcd revision of the state applied
 	ready     atomic.Bool  // a snapshot from this Syncer is in the Store
@@ -77,6 +82,7 @@ type Syncer struct {
 	failures  atomic.Int64
 	restarts  atomic.Int64
 	rewinds   atomic.Int64 // re-reads of etcd below the revision applied (restored or replaced cluster), followed
+	heldN     atomic.Int64 // len(held)
 	compiles  atomic.Int64 // states compiled, not amended
 	installs  atomic.Int64 // states read whole that differed from the one applied
 	edited    atomic.Int64 // key records amended in
@@ -162,6 +168,11 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer stopSaves()
 	defer stop()
+	if s.st == nil && s.cfg.StateDir != "" {
+		if l, err := readLKG(s.cfg.StateDir); err == nil {
+			s.prior, s.held = l.State, maps.Clone(l.State.Held)
+		}
+	}
 	if s.st == nil || !s.current.Load() {
 		s.start(ctx)
 	}
@@ -250,10 +261,21 @@ func (s *Syncer) relist(ctx context.Context) {
 // counted and logged, and always applied, so the snapshot, the member
 // record and the metrics carry etcd's revision, not the one it left.
 func (s *Syncer) install(st *State, fromEtcd bool) {
-	back := fromEtcd && s.st != nil && st.Revision < s.st.Revision
+	prev := s.st
+	if fromEtcd {
+		if prev == nil {
+			prev = s.prior // the state this sidecar served before its restart
+		}
+		s.prior = nil
+	}
+	back := fromEtcd && prev != nil && st.Revision < prev.Revision
 	if back {
 		s.rewinds.Add(1)
-		s.cfg.Logger.Warn().Int64("was", s.st.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd: the policy state read at the lower revision is applied and the watch starts again from it")
+		s.cfg.Logger.Warn().Int64("was", prev.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd: the policy state read at the lower revision is applied and the watch starts again from it")
+		s.hold(prev, st)
+	}
+	if fromEtcd {
+		s.mergeHeld(st)
 	}
 	// ReadState builds st through apply, which marks every key record it
 	// puts as an edit: the edits are the records that differ from the
@@ -416,6 +438,9 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 			continue
 		}
 		changed = s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT) || changed
+		if len(s.held) > 0 && ev.Type == mvccpb.PUT {
+			s.releaseWritten(string(ev.Kv.Key))
+		}
 		last = max(last, ev.Kv.ModRevision)
 	}
 	if resp.IsProgressNotify() {
