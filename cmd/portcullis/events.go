@@ -7,12 +7,27 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/evidence"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
+
+// eventActions are the actions of the lifecycle events, in etcd and in the
+// collector's trail: the values events list --action accepts.
+var eventActions = []string{
+	etcdadmin.ActionPolicyPush, etcdadmin.ActionKeyCreate, etcdadmin.ActionKeyRotate, etcdadmin.ActionKeyRevoke, etcdadmin.ActionTokenRevoke,
+	etcdadmin.ActionClientSuspend, etcdadmin.ActionClientResume,
+	etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse,
+	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
+	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionAck, alert.ActionContain, alert.ActionClose,
+}
 
 // eventsCommands are the subcommands of portcullis events: the lifecycle
 // events, from the collector's trail or from etcd.
@@ -56,7 +71,7 @@ func eventsList(args []string, stdout, stderr io.Writer, now time.Time) int {
 	fs.StringVar(&data, "data", "", "read the collector's trail in data `directory` (default: read the events in etcd)")
 	fs.StringVar(&since, "since", "", "only events at or after this `time`: a date, an RFC 3339 time or an age such as 24h or 7d")
 	fs.StringVar(&filt.actor, "actor", "", "only events by this `actor`")
-	fs.StringVar(&filt.action, "action", "", "only this `action`: policy.push, key.create, key.rotate, key.revoke, token.revoke, client.suspend, client.resume")
+	fs.StringVar(&filt.action, "action", "", "only this `action`: "+strings.Join(eventActions, ", "))
 	fs.StringVar(&filt.target, "target", "", "only events about this `target` (key id, client, policy key)")
 	fs.StringVar(&format, "format", "table", "output `format`: table or json")
 	ef.register(fs, false)
@@ -64,8 +79,12 @@ func eventsList(args []string, stdout, stderr io.Writer, now time.Time) int {
 		return code
 	}
 	var err error
-	if filt.since, err = sinceTime(since, now); err == nil && format != "table" && format != "json" {
+	switch filt.since, err = sinceTime(since, now); {
+	case err != nil:
+	case format != "table" && format != "json":
 		err = fmt.Errorf("--format %s: want table or json", format)
+	case filt.action != "" && !slices.Contains(eventActions, filt.action):
+		err = fmt.Errorf("--action %s: unknown action; want one of %s", filt.action, strings.Join(eventActions, ", "))
 	}
 	if err != nil {
 		return usageError(stderr, fs.Name(), err)

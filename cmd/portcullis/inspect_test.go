@@ -312,3 +312,16 @@ func TestEtcdAuthAndActor(t *testing.T) { // not parallel: it sets the environme
 		t.Error("the password was printed")
 	}
 }
+
+// events list --action with a name no event has (a typo: key.rotated)
+// listed nothing and exited 0, as if no key had been rotated. An unknown
+// action is now a usage error naming the known ones.
+func TestEventsListRefusesUnknownAction(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := portcullis(t, "", nil, "events", "list", "--data", dir, "--action", "key.rotated")
+	if r.code != 2 || !strings.Contains(r.stderr, "--action key.rotated: unknown action") || !strings.Contains(r.stderr, "key.rotate,") ||
+		!strings.Contains(r.stderr, "alert.open") || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+		t.Errorf("events list --action key.rotated = exit %d, stdout %q, stderr %q; want exit 2 and one line naming the known actions", r.code, r.stdout, r.stderr)
+	}
+}
