@@ -26,6 +26,10 @@ import (
 // spelling: the usage does not list it, and using it prints a warning.
 const deprecatedPrefix = "deprecated: use "
 
+// refusedPrefix starts the usage text of a hidden flag that is refused
+// with a usage error naming the flag to use instead.
+const refusedPrefix = "refused: use "
+
 // alias registers old as a hidden, deprecated spelling of the flag name,
 // sharing its value.
 func alias(fs *flag.FlagSet, old, name string) {
@@ -158,7 +162,7 @@ func printUsage(w io.Writer, fs *flag.FlagSet, argNames string) {
 	}
 	fmt.Fprintln(w, "\nflags:")
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.HasPrefix(f.Usage, deprecatedPrefix) {
+		if !strings.HasPrefix(f.Usage, deprecatedPrefix) && !strings.HasPrefix(f.Usage, refusedPrefix) {
 			printFlag(w, f)
 		}
 	})

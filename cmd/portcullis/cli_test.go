@@ -281,7 +281,7 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	base := []string{"collector", "--data", dir, "--signing-key", filepath.Join(dir, "missing.key"), "--token", strings.Repeat("t", 40), "--listen", "999.0.0.1:1"}
+	base := []string{"collector", "--data", dir, "--signing-key", filepath.Join(dir, "missing.key"), "--token-file", filepath.Join(dir, "tokens"), "--listen", "999.0.0.1:1"}
 	for _, tt := range []struct {
 		args []string
 		want string

@@ -25,18 +25,18 @@ import (
 )
 
 type collectorFlags struct {
-	listen, data, retention, signingKey, token, tokenFile string
-	policyFile                                            string // detection rules (issue 14)
-	metricsListen                                         string
-	tlsCert, tlsKey, clientCA                             string
-	segmentMaxBytes                                       int64
-	segmentMaxAge                                         time.Duration
-	maxBatchBytes, maxInflightBytes                       int64
-	maxBatchRecords, maxRecordBytes                       int
-	maxConns                                              int
-	recordWindow                                          time.Duration
-	etcd                                                  etcdConnFlags
-	head                                                  headFlags
+	listen, data, retention, signingKey, tokenFile string
+	policyFile                                     string // detection rules (issue 14)
+	metricsListen                                  string
+	tlsCert, tlsKey, clientCA                      string
+	segmentMaxBytes                                int64
+	segmentMaxAge                                  time.Duration
+	maxBatchBytes, maxInflightBytes                int64
+	maxBatchRecords, maxRecordBytes                int
+	maxConns                                       int
+	recordWindow                                   time.Duration
+	etcd                                           etcdConnFlags
+	head                                           headFlags
 }
 
 func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
@@ -47,7 +47,10 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.data, "data", "", "data `directory` for segments")
 	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key `file` (from portcullis audit keygen)")
-	fs.StringVar(&c.token, "token", "", "bearer `token` senders must present, at least 32 bytes, stored as sender token:default (prefer --token-file)")
+	// --token put the senders' secret on the command line (ps, shell
+	// history): refused, as the sidecar takes its token from a file only.
+	tokenOnCommandLine := false
+	fs.Func("token", refusedPrefix+"--token-file", func(string) error { tokenOnCommandLine = true; return nil })
 	fs.StringVar(&c.tokenFile, "token-file", "", "`file` of \"name token\" lines, one per sidecar or deployment; every batch is stored with the name of its token")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
@@ -67,9 +70,12 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if !ok {
 		return c, code, false
 	}
-	if c.data == "" || c.signingKey == "" || (c.token == "" && c.tokenFile == "" && c.clientCA == "") ||
+	if tokenOnCommandLine {
+		return c, usagef(os.Stderr, fs.Name(), "--token shows the token to every local user (ps, shell history); write it to a file (a bare token is sender default) and give --token-file FILE"), false
+	}
+	if c.data == "" || c.signingKey == "" || (c.tokenFile == "" && c.clientCA == "") ||
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
-		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token, --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
+		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
 	if _, err := collector.ParseRetention(c.retention); err != nil {
 		return c, usagef(os.Stderr, fs.Name(), "--retention %s: want N days (400d) or a duration (720h); 0 keeps all", c.retention), false
@@ -142,7 +148,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	defer logClose(store, log, "audit store")
-	col, err := collector.New(store, collector.Config{Token: c.token, Tokens: tokens, ClientCertAuth: c.clientCA != "",
+	col, err := collector.New(store, collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics})
 	if err != nil {
@@ -179,7 +185,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err := det.start(ctx, c.policyFile, admin, c.etcd.endpoints, c.data, store, log); err != nil {
 		return stoppedBeforeReady(sigCtx, err, log)
 	}
-	srv.Handler = det.routes(srv.Handler, c.token, tokens) // POST /v1/alertmanager (issue 14)
+	srv.Handler = det.routes(srv.Handler, tokens) // POST /v1/alertmanager (issue 14)
 	if c.metricsListen != "" {
 		stopMetrics, err := serveCollectorMetrics(c.metricsListen, col, log)
 		if err != nil {

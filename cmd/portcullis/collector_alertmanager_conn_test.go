@@ -31,7 +31,7 @@ func TestAlertmanagerAnswersCloseTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := col.HTTPServer()
-	srv.Handler = det.routes(srv.Handler, "", tokens)
+	srv.Handler = det.routes(srv.Handler, tokens)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -295,14 +295,11 @@ func reloadRules(ctx context.Context, admin *etcdadmin.Admin, eng *alert.Engine,
 
 // routes serves POST /v1/alertmanager with the collector's bearer tokens
 // when detection runs, and everything else with next.
-func (d *detection) routes(next http.Handler, token string, named []collector.SenderToken) http.Handler {
+func (d *detection) routes(next http.Handler, named []collector.SenderToken) http.Handler {
 	if d.engine == nil {
 		return next
 	}
 	var tokens []string
-	if token != "" {
-		tokens = append(tokens, token)
-	}
 	for _, t := range named {
 		tokens = append(tokens, t.Token)
 	}

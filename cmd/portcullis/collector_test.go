@@ -35,7 +35,7 @@ func TestCollectorRefusesWeakTokens(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"short --token", []string{"--token", short}, "shorter than 32"},
+		{"short bare token in file", []string{"--token-file", write("bare", short+"\n")}, `"default" is 23 bytes`},
 		{"short token in file", []string{"--token-file", write("short", "sidecar-a "+short+"\n")}, `"sidecar-a" is 23 bytes`},
 		{"malformed file", []string{"--token-file", write("bad", "a b c\n")}, "line 1 is not `name token`"},
 	}
@@ -70,8 +70,12 @@ func TestCollectorRefusesBadTLSFilesAtStart(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tokenFile := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokenFile, []byte(strings.Repeat("t", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, file := range []string{dir, garbage} {
-		r := portcullis(t, "", nil, "collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile, "--token", strings.Repeat("t", 40),
+		r := portcullis(t, "", nil, "collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile, "--token-file", tokenFile,
 			"--listen", "127.0.0.1:0", "--tls-cert", file, "--tls-key", file)
 		if r.code != 1 || !strings.Contains(r.stderr, "--tls-cert") || strings.Contains(r.stderr, "collector listening") || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("portcullis collector --tls-cert %s = exit %d, stderr %q; want exit 1 and one line naming --tls-cert, before listening", file, r.code, r.stderr)
@@ -82,7 +86,7 @@ func TestCollectorRefusesBadTLSFilesAtStart(t *testing.T) {
 	pki := newTestPKI(t)
 	addr := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile,
-		"--token", strings.Repeat("t", 40), "--listen", addr, "--tls-cert", pki.serverCert, "--tls-key", pki.serverKey)
+		"--token-file", tokenFile, "--listen", addr, "--tls-cert", pki.serverCert, "--tls-key", pki.serverKey)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -107,4 +111,21 @@ func TestCollectorRefusesBadTLSFilesAtStart(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200, resp.Status
 	})
+}
+
+// collector --token took the senders' secret on the command line, where
+// ps, /proc/PID/cmdline and the shell history show it to every local
+// user; the sidecar takes its token only from --collector-token-file. The
+// flag is now refused, naming --token-file, without echoing the token.
+func TestCollectorRefusesTokenOnCommandLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secret := strings.Repeat("s3cret", 8)
+	r := portcullis(t, "", nil, "collector", "--data", dir, "--signing-key", filepath.Join(dir, "missing.key"), "--token", secret, "--listen", "999.0.0.1:1")
+	if r.code != 2 || !strings.Contains(r.stderr, "--token-file") || strings.Contains(r.stderr, secret) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("portcullis collector --token SECRET = exit %d, stderr %q; want exit 2 and one line naming --token-file, without the token", r.code, r.stderr)
+	}
+	if r := portcullis(t, "", nil, "collector", "--help"); strings.Contains(r.stdout, "--token ") {
+		t.Errorf("collector --help still offers --token:\n%s", r.stdout)
+	}
 }

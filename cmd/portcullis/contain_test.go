@@ -169,7 +169,7 @@ func TestCollectorRoutesAlertmanager(t *testing.T) {
 	store, det := openDetection(t, context.Background(), dir, signingKey(t), examplePolicy, nil)
 	defer store.Close()
 	const tok = "sidecar-a-token-0123456789abcdef0123"
-	srv := httptest.NewServer(det.routes(http.NotFoundHandler(), "", []collector.SenderToken{{Name: "a", Token: tok}}))
+	srv := httptest.NewServer(det.routes(http.NotFoundHandler(), []collector.SenderToken{{Name: "a", Token: tok}}))
 	defer srv.Close()
 	body := `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"TenantSaturated","tenant":"globex"},"fingerprint":"0123abcd"}]}`
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/alertmanager", strings.NewReader(body))
