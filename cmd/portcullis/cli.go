@@ -272,6 +272,10 @@ func checkSidecarFlags(f sidecarFlags) error {
 		return errors.New("--upstream is required; give the service's host:port")
 	case (f.policyFile == "") == (f.etcd.endpoints == ""):
 		return errors.New("give exactly one of --policy FILE or --etcd ENDPOINTS")
+	case f.collector != "" && f.tokenFile == "" && f.collectorCert == "":
+		// The collector refuses every batch without one: the records
+		// would pile up in the spool while the sidecar reported ready.
+		return fmt.Errorf("--collector %s needs this sidecar's credential: --collector-token-file FILE, or --collector-cert FILE with --collector-key FILE", redactURL(f.collector))
 	}
 	if err := f.tls.check(); err != nil {
 		return err

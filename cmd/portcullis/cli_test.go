@@ -320,3 +320,22 @@ func TestCollectorHelpNamesItsArguments(t *testing.T) {
 		t.Errorf("collector --help names an argument VALUE:\n%s", r.stdout)
 	}
 }
+
+// sidecar --collector URL without --collector-token-file or
+// --collector-cert started, reported ready and sent every batch without a
+// credential, which the collector (it always requires one) refused: the
+// audit trail silently stopped at the spool. It is now a usage error naming
+// the credential flags.
+func TestSidecarCollectorNeedsCredential(t *testing.T) {
+	t.Parallel()
+	base := []string{"sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--listen", "999.0.0.1:1", "--spool", filepath.Join(t.TempDir(), "spool")}
+	for _, args := range [][]string{
+		{"--collector", "http://127.0.0.1:4318"},
+		{"--collector", "https://127.0.0.1:4318", "--collector-cacert", "ca.pem"},
+	} {
+		r := portcullis(t, "", nil, append(base, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--collector-token-file") || !strings.Contains(r.stderr, "--collector-cert") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis sidecar %s = exit %d, stderr %q; want exit 2 and one line naming --collector-token-file and --collector-cert", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
