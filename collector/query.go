@@ -196,19 +196,24 @@ func cell(s string) string {
 	return strings.Clone(s)
 }
 
-// ParseRetention parses a retention period: a Go duration ("720h") or a
-// whole number of days ("30d").
+// ParseRetention parses a retention period: a Go duration ("720h"), a
+// whole number of days ("30d") or days then a duration ("1d12h"), as every
+// duration flag of the CLI takes. It is never negative.
 func ParseRetention(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("collector: cannot parse retention %q: want N days or a duration", s)
+	bad := fmt.Errorf("collector: cannot parse retention %q: want N days (400d), a duration (720h) or both (1d12h)", s)
+	var days time.Duration
+	if n, rest, ok := strings.Cut(s, "d"); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 || v > 100*365 || n[0] == '+' || n[0] == '-' {
+			return 0, bad
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		if days, s = time.Duration(v)*24*time.Hour, rest; s == "" {
+			return days, nil
+		}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("collector: cannot parse retention %q: want N days or a duration", s)
+		return 0, bad
 	}
-	return d, nil
+	return days + d, nil
 }

@@ -45,7 +45,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:4318", "`address` to listen on")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "`address` serving /metrics and /healthz without authentication (on --listen, /metrics needs a sender's token or certificate)")
 	fs.StringVar(&c.data, "data", "", "data `directory` for segments")
-	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h; 0 keeps all)")
+	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h, 1d12h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key `file` (from portcullis audit keygen)")
 	// --token put the senders' secret on the command line (ps, shell
 	// history): refused, as the sidecar takes its token from a file only.
@@ -78,7 +78,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
 	if _, err := collector.ParseRetention(c.retention); err != nil {
-		return c, usagef(os.Stderr, fs.Name(), "--retention %s: want N days (400d) or a duration (720h); 0 keeps all", c.retention), false
+		return c, usagef(os.Stderr, fs.Name(), "--retention %s: want N days (400d), a duration (720h) or both (1d12h); 0 keeps all", c.retention), false
 	}
 	if err := checkCollectorNumbers(c); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
