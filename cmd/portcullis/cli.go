@@ -224,8 +224,14 @@ func (d *durationValue) Set(s string) error {
 	if err != nil {
 		return err
 	}
+	if v < 0 { // no command has a use for one: a --timeout -1s was a deadline already past
+		return errNegativeDuration
+	}
 	return d.inner.Set(v.String())
 }
+
+// errNegativeDuration refuses a negative duration, in a flag or argument.
+var errNegativeDuration = errors.New("negative; a duration is 0s or more")
 
 // Get returns the duration.
 func (d *durationValue) Get() any { return d.inner.(flag.Getter).Get() }

@@ -266,8 +266,8 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 	}{
 		{[]string{"--max-conns", "-1"}, "--max-conns -1: want 0 (sized to the memory limit) or more"},
 		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: want at least 1"},
-		{[]string{"--drain", "-1s"}, "--drain -1s: want 0s or more"},
-		{[]string{"--drain-delay", "-5s"}, "--drain-delay -5s: want 0s or more"},
+		{[]string{"--drain", "-1s"}, "--drain -1s: negative; a duration is 0s or more"},
+		{[]string{"--drain-delay", "-5s"}, "--drain-delay -5s: negative; a duration is 0s or more"},
 		{[]string{"--metrics-tenants", "-5"}, "--metrics-tenants -5: want 0 (none by name) or more"},
 	} {
 		r := portcullis(t, "", nil, append(base, tt.args...)...)
@@ -289,15 +289,15 @@ func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
 		want string
 	}{
 		{[]string{"--sign-every", "0s"}, "--sign-every 0s: want more than 0s"},
-		{[]string{"--sign-every", "-1s"}, "--sign-every -1s: want more than 0s"},
+		{[]string{"--sign-every", "-1s"}, "--sign-every -1s: negative; a duration is 0s or more"},
 		{[]string{"--max-batch-bytes", "-1"}, "--max-batch-bytes -1: want at least 1"},
 		{[]string{"--max-batch-records", "-1"}, "--max-batch-records -1: want at least 1"},
 		{[]string{"--max-record-bytes", "-1"}, "--max-record-bytes -1: want at least 1"},
 		{[]string{"--max-inflight-bytes", "-1"}, "--max-inflight-bytes -1: want 0 (8 x --max-batch-bytes) or more"},
 		{[]string{"--max-conns", "0"}, "--max-conns 0: want at least 1"},
 		{[]string{"--segment-max-bytes", "-1"}, "--segment-max-bytes -1: want at least 1"},
-		{[]string{"--segment-max-age", "-1h"}, "--segment-max-age -1h0m0s: want more than 0s"},
-		{[]string{"--record-window", "-1m"}, "--record-window -1m0s: want more than 0s"},
+		{[]string{"--segment-max-age", "-1h"}, "--segment-max-age -1h: negative; a duration is 0s or more"},
+		{[]string{"--record-window", "-1m"}, "--record-window -1m: negative; a duration is 0s or more"},
 		// A retention without a unit was a JSON error line at start, exit 1.
 		{[]string{"--retention", "30"}, "--retention 30: want N days (400d), a duration (720h) or both (1d12h); 0 keeps all"},
 	} {
@@ -367,3 +367,23 @@ func TestRetentionTakesDaysWithHours(t *testing.T) {
 	}
 }
 
+// A negative duration was taken as "unknown flag --1s" by wait, and by
+// every --timeout as a deadline already past (exit 1, "context deadline
+// exceeded ... is etcd up?"). Each is now a usage error saying that the
+// duration is negative.
+func TestNegativeDurationsAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"wait", "-1s"},
+		{"wait", "--", "-1s"},
+		{"keys", "list", "--timeout", "-1s", "--etcd", "127.0.0.1:1"},
+		{"events", "list", "--timeout=-5m", "--etcd", "127.0.0.1:1"},
+		{"clients", "suspend", "acme-hris", "--for", "-1h", "--etcd", "127.0.0.1:1"},
+		{"keys", "rotate", "k1", "--overlap", "-1d", "--etcd", "127.0.0.1:1"},
+	} {
+		r := portcullis(t, "", nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "-1") && !strings.Contains(r.stderr, "-5m") || !strings.Contains(r.stderr, "negative") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 2 and one line saying the duration is negative", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}

@@ -219,13 +219,21 @@ func fileStamp(paths ...string) (string, error) {
 // serving for DURATION while the endpoints drop the pod.
 func runWait(args []string) int {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	for _, a := range args {
+		if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' { // -1s: a negative duration, not a flag
+			return usagef(os.Stderr, fs.Name(), "%s: %v", a, errNegativeDuration)
+		}
+	}
 	pos, code, ok := parseArgs(fs, args, "DURATION", 1, os.Stdout, os.Stderr)
 	if !ok {
 		return code
 	}
 	d, err := parseDuration(pos[0])
-	if err != nil || d < 0 {
-		return usagef(os.Stderr, fs.Name(), "cannot parse duration %q: %v", pos[0], err)
+	if err == nil && d < 0 {
+		err = errNegativeDuration
+	}
+	if err != nil {
+		return usagef(os.Stderr, fs.Name(), "%s: %v", pos[0], err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
