@@ -387,3 +387,16 @@ func TestNegativeDurationsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// upstream --listen bad said "demo upstream listening on bad" and then
+// failed with "listen tcp4: address bad: missing port in address", which
+// named neither the flag nor the address it could not use. It now fails
+// with one line naming --listen and the address, and says it listens only
+// once it does.
+func TestUpstreamBadListenNamesAddress(t *testing.T) {
+	t.Parallel()
+	r := portcullis(t, "", nil, "upstream", "--listen", "bad")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, `portcullis upstream: cannot listen on --listen "bad": `) || strings.Contains(r.stderr, "listening") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("portcullis upstream --listen bad = exit %d, stderr %q; want exit 1 and one line naming --listen \"bad\"", r.code, r.stderr)
+	}
+}

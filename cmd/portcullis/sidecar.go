@@ -297,8 +297,13 @@ func runUpstream(args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	fmt.Fprintf(os.Stderr, "demo upstream listening on %s\n", *listen)
-	if err := fasthttp.ListenAndServe(*listen, upstream.Handler); err != nil {
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "portcullis upstream: cannot listen on --listen %q: %v\n", *listen, err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "demo upstream listening on %s\n", ln.Addr())
+	if err := fasthttp.Serve(ln, upstream.Handler); err != nil {
 		fmt.Fprintf(os.Stderr, "portcullis upstream: %v\n", err)
 		return 1
 	}
