@@ -151,7 +151,7 @@ func (s *spool) put(seq uint64, records int, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bytes+int64(len(data)) > s.max {
-		return fmt.Errorf("%w: batch %d of %d bytes over the %d byte limit (%d used)", ErrSpoolFull, seq, len(data), s.max, s.bytes)
+		return fmt.Errorf("%w: batch %d of %d bytes over the %s limit (%d bytes used)", ErrSpoolFull, seq, len(data), FormatSize(s.max), s.bytes)
 	}
 	f := spoolFile{name: fmt.Sprintf("%020d-%d.otlp", seq, records), seq: seq, records: records, size: int64(len(data))}
 	if err := durable.WriteFile(s.dir, f.name, data); err != nil {
@@ -208,7 +208,7 @@ func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
 		return buf, fmt.Errorf("audit: spooled batch %q is not a regular file (%s)", f.name, info.Mode().Type())
 	}
 	if info.Size() > s.max {
-		return buf, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%d bytes): not one this sidecar wrote", f.name, info.Size(), s.max)
+		return buf, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%s): not one this sidecar wrote", f.name, info.Size(), FormatSize(s.max))
 	}
 	buf = slices.Grow(buf[:0], int(info.Size()))[:info.Size()]
 	if _, err := io.ReadFull(fh, buf); err != nil {
@@ -250,4 +250,19 @@ func (s *spool) usage() (files, records int, bytes int64) {
 		records += f.records
 	}
 	return len(s.files), records, s.bytes
+}
+
+// FormatSize writes a size of n bytes in the largest unit it is a whole
+// number of (GiB, MiB, KiB, then GB, MB, KB), else in bytes: the spool
+// bound the user gave as 256MiB is shown as 256MiB, not 268435456.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

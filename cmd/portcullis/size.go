@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/portcullis/portcullis/audit"
 )
 
 // byteSize is a flag value in bytes: a number with an optional unit, KiB,
@@ -15,7 +17,9 @@ var sizeUnits = []struct {
 	mult   int64
 }{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+// String writes the size in the unit it divides into (256MiB, not
+// 268435456), as --help shows the default.
+func (b *byteSize) String() string { return audit.FormatSize(int64(*b)) }
 
 // Set parses s.
 func (b *byteSize) Set(s string) error {
