@@ -65,10 +65,10 @@ func auditQuery(args []string) int {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	if empty, err := collector.IsEmpty(*dir); err != nil {
-		fmt.Fprintln(os.Stderr, "audit query:", err)
+		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
 	} else if empty {
-		fmt.Fprintf(os.Stderr, "audit query: the store in %q is empty\n", *dir)
+		fmt.Fprintf(os.Stderr, "portcullis audit query: the store in %q is empty\n", *dir)
 	}
 	var pub ed25519.PublicKey
 	var opts collector.VerifyOptions
@@ -117,7 +117,7 @@ func auditVerify(args []string) int {
 	}
 	opts, err := a.options(pub)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "audit verify:", err)
+		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
 	}
 	rep, err := collector.VerifyWith(*dir, pub, opts)

@@ -400,3 +400,31 @@ func TestUpstreamBadListenNamesAddress(t *testing.T) {
 		t.Errorf("portcullis upstream --listen bad = exit %d, stderr %q; want exit 1 and one line naming --listen \"bad\"", r.code, r.stderr)
 	}
 }
+
+// Every command's error lines start "portcullis COMMAND: "; audit query
+// and audit verify's --published-head errors started "audit query: " and
+// "audit verify: ", which a log search or a wrapper script for the
+// others missed.
+func TestAuditErrorsNameTheCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signing.key")
+	if err := collector.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"audit", "query", "--data", dir},
+		{"audit", "verify", "--data", dir, "--public-key", keyFile + ".pub", "--published-head", filepath.Join(dir, "missing-head.json")},
+	} {
+		r := portcullis(t, "", nil, args...)
+		prefix := "portcullis " + args[0] + " " + args[1] + ": "
+		if r.code != 1 || r.stderr == "" {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 1 and an error", strings.Join(args, " "), r.code, r.stderr)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+			if !strings.HasPrefix(line, prefix) {
+				t.Errorf("portcullis %s: stderr line %q does not start %q", strings.Join(args, " "), line, prefix)
+			}
+		}
+	}
+}
