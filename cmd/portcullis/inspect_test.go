@@ -325,3 +325,26 @@ func TestEventsListRefusesUnknownAction(t *testing.T) {
 		t.Errorf("events list --action key.rotated = exit %d, stdout %q, stderr %q; want exit 2 and one line naming the known actions", r.code, r.stdout, r.stderr)
 	}
 }
+
+// approvals request --route naming a route the policy does not have (a
+// typo, a path from another service) said the route "requires no approval
+// in the policy", as if it were there and open. It now says the route is
+// not in the policy, naming it and the routes that need an approval; a
+// route that is there without an approval still says so.
+func TestApprovalsRequestNamesRouteNotInPolicy(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/apr-route", "--actor", "alice", "--reason", "r"}
+	if r := portcullis(t, "", nil, append([]string{"policy", "push", examplePolicy}, common...)...); r.code != 0 {
+		t.Fatalf("policy push = exit %d: %s", r.code, r.stderr)
+	}
+	for route, want := range map[string]string{
+		"POST /v1/exprts/full": `route "POST /v1/exprts/full" is not in the policy; routes that need an approval: "POST /v1/exports/full", "keys create"`,
+		"POST /v1/exports":     `route "POST /v1/exports" requires no approval in the policy; routes that do: "POST /v1/exports/full", "keys create"`,
+	} {
+		r := portcullis(t, "", nil, append([]string{"approvals", "request", "--client", "acme-admin", "--route", route}, common...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("approvals request --route %q = exit %d, stderr %q; want exit 1 and %q", route, r.code, r.stderr, want)
+		}
+	}
+}

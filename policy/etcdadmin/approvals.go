@@ -106,7 +106,10 @@ func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) 
 		return &policy.Approval{MaxUses: policy.DefaultApprovalUses, MaxAge: policy.DefaultApprovalAge, Route: route}, nil
 	}
 	var names []string
+	inPolicy := false
 	for _, rs := range doc.Routes {
+		name := rs.Method + " " + rs.Path
+		inPolicy = inPolicy || name == route
 		spec := rs.Approval
 		if spec == nil {
 			spec = classApproval(doc, rs.Class)
@@ -115,7 +118,6 @@ func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) 
 		if err != nil || rule == nil {
 			continue
 		}
-		name := rs.Method + " " + rs.Path
 		if name == route {
 			rule.Route = name
 			return rule, nil
@@ -123,6 +125,9 @@ func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) 
 		names = append(names, strconv.Quote(name))
 	}
 	names = append(names, strconv.Quote(KeysCreateRoute))
+	if !inPolicy {
+		return nil, fmt.Errorf("route %q is not in the policy; routes that need an approval: %s: %w", route, strings.Join(names, ", "), ErrNotFound)
+	}
 	return nil, fmt.Errorf("route %q requires no approval in the policy; routes that do: %s: %w", route, strings.Join(names, ", "), ErrNotFound)
 }
 
