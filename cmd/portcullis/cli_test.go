@@ -428,3 +428,22 @@ func TestAuditErrorsNameTheCommand(t *testing.T) {
 		}
 	}
 }
+
+// keys create --ttl 0s made a key valid for the policy's max_key_age (ten
+// years in the example) and keys generate --ttl 0s one that never expires:
+// 0 meant "not given". A key that expires at once is now a usage error.
+func TestKeysRefuseZeroTTL(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"keys", "generate", "--client", "acme-hris", "--ttl", "0s"},
+		{"keys", "create", "--client", "acme-hris", "--ttl", "0", "--etcd", "127.0.0.1:1", "--timeout", "2s", "--actor", "alice", "--reason", "r"},
+	} {
+		r := portcullis(t, "", nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--ttl 0s: ") || strings.Contains(r.stdout, "pk_") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis %s = exit %d, stdout %q, stderr %q; want exit 2, no key and one line naming --ttl 0s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := portcullis(t, "", nil, "keys", "generate", "--client", "acme-hris"); r.code != 0 || !strings.Contains(r.stdout, "pk_") {
+		t.Errorf("keys generate without --ttl = exit %d, stderr %q; want a key without expiry", r.code, r.stderr)
+	}
+}

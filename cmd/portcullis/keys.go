@@ -45,6 +45,9 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 		return code
 	}
 	nb, err := keyWindow(*client, *notBefore, *ttl, now)
+	if err == nil {
+		err = checkTTL(fs, *ttl)
+	}
 	if err != nil {
 		return usageError(stderr, fs.Name(), err)
 	}
@@ -62,6 +65,17 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 	}
 	spec.CreatedAt = now.UTC().Truncate(time.Second).Format(time.RFC3339) // the start of its age (lifecycle.max_key_age)
 	return printKey(stdout, stderr, key, spec)
+}
+
+// checkTTL refuses a --ttl given as 0, a key that expires at once: 0 is
+// also what "not given" holds, which made it a key for the default span.
+func checkTTL(fs *flag.FlagSet, ttl time.Duration) error {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "ttl" })
+	if given && ttl == 0 {
+		return errors.New("--ttl 0s: a key that expires at once; give how long the key is valid, e.g. 90d, or leave --ttl out for the default")
+	}
+	return nil
 }
 
 // keyWindow checks the flags of keys generate and returns the not-before time.
@@ -110,9 +124,11 @@ func indent(b []byte) []byte {
 func keysCreateCmd() etcdCmd {
 	var client, approval string
 	var ttl time.Duration
+	var flags *flag.FlagSet
 	return etcdCmd{
 		change: true,
 		flags: func(fs *flag.FlagSet) {
+			flags = fs
 			fs.StringVar(&client, "client", "", "client `id` the key belongs to (required)")
 			fs.StringVar(&approval, "approval", "", "granted approval `id` for \"keys create\" (needed under lifecycle.privileged_key_approval for a client with a privileged scope)")
 			fs.DurationVar(&ttl, "ttl", 0, "how long the key is valid (default: the policy's lifecycle.max_key_age, else no expiry; never longer)")
@@ -124,7 +140,7 @@ func keysCreateCmd() etcdCmd {
 			if ttl < 0 {
 				return fmt.Errorf("--ttl %s is negative; give how long the key is valid, e.g. 90d", ttl)
 			}
-			return nil
+			return checkTTL(flags, ttl)
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			meta := f.meta()
