@@ -52,7 +52,26 @@ func runDev(args []string) int {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
+	devTicketSecret(log)
 	return runUntilSignal(log, "dev stopped", func(ctx context.Context) error { return dev(ctx, f, log) })
+}
+
+// devTicketEnv holds the secret of the example policy's secops ticket sink
+// (secret: "env:PORTCULLIS_TICKET_SECRET").
+const devTicketEnv = "PORTCULLIS_TICKET_SECRET"
+
+// devTicketSecret gives the example policy's ticket sink a random secret
+// for this run when the environment has none: without one the collector
+// left the sink out and dev started with an error line. A receiver that
+// verifies the deliveries (make demo's) sets its own.
+func devTicketSecret(log zerolog.Logger) {
+	if os.Getenv(devTicketEnv) != "" {
+		return
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	os.Setenv(devTicketEnv, hex.EncodeToString(b[:]))
+	log.Info().Msg(devTicketEnv + " is not set: the example policy's ticket sink signs with a random secret for this run; set it to verify the deliveries")
 }
 
 // dev starts the whole stack: etcd (portcullis-dev, a child process) with
