@@ -16,7 +16,8 @@ import (
 // a List) that does not opt out, and writes every document to w in
 // format "yaml" or "json" (one object per document). A document that is
 // not a workload, or is not injected, is written as it was (in YAML with
-// its comments and key order). It returns the warnings for the user.
+// its comments and key order). It returns the warnings for the user, each
+// naming its document and workload ("document 2: Pod \"x\": ...").
 func (c Config) Inject(r io.Reader, w io.Writer, format string) ([]string, error) {
 	if format != "yaml" && format != "json" {
 		return nil, fmt.Errorf("output format %q: want yaml or json", format)
@@ -41,8 +42,17 @@ func (c Config) Inject(r io.Reader, w io.Writer, format string) ([]string, error
 		if err != nil {
 			return warnings, fmt.Errorf("document %d: %w", n, err)
 		}
-		warnings = append(warnings, warns...)
+		warnings = appendDocWarnings(warnings, n, warns)
 	}
+}
+
+// appendDocWarnings appends the warnings of document n, named as its
+// errors are ("document 2: Pod \"x\": ...").
+func appendDocWarnings(warnings []string, n int, warns []string) []string {
+	for _, w := range warns {
+		warnings = append(warnings, fmt.Sprintf("document %d: %s", n, w))
+	}
+	return warnings
 }
 
 // document injects and writes one document.
@@ -117,7 +127,7 @@ func (c Config) injectJSON(r io.Reader, out *writer) ([]string, error) {
 		if err != nil {
 			return warnings, fmt.Errorf("document %d: %w", n, err)
 		}
-		warnings = append(warnings, warns...)
+		warnings = appendDocWarnings(warnings, n, warns)
 	}
 }
 

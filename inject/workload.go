@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"strings"
 )
 
 // template returns the metadata and spec of the pod an object makes, and
@@ -43,9 +44,15 @@ func (c Config) Object(obj map[string]any) ([]Result, error) {
 	if !ok {
 		return []Result{{Skipped: "not a workload"}}, nil
 	}
+	kind, name := str(obj, "kind"), str(object(obj, "metadata"), "name")
 	r, err := c.Pod(meta, spec, job)
 	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", str(obj, "kind"), str(object(obj, "metadata"), "name"), err)
+		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
+	}
+	// Named as the errors are: a manifest holds many workloads. The
+	// webhook's warnings (one pod each) keep their "portcullis: ".
+	for i, w := range r.Warnings {
+		r.Warnings[i] = fmt.Sprintf("%s %q: %s", kind, name, strings.TrimPrefix(w, "portcullis: "))
 	}
 	return []Result{r}, nil
 }

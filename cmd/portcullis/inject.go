@@ -75,7 +75,7 @@ func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, s
 	}
 	warnings, err := c.Inject(in, stdout, format)
 	for _, w := range warnings {
-		fmt.Fprintln(stderr, w)
+		fmt.Fprintf(stderr, "portcullis inject: %s\n", w)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)

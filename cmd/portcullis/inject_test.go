@@ -178,3 +178,41 @@ func TestWaitCommand(t *testing.T) {
 		}
 	}
 }
+
+// inject warned "portcullis: not injected: the pod uses the node's
+// network" without saying which of a manifest's workloads it had left
+// without the sidecar, and in another prefix than its errors'. Each
+// warning line now starts "portcullis inject: document N: KIND "NAME": ",
+// as its errors do.
+func TestInjectWarningsNameTheWorkload(t *testing.T) {
+	t.Parallel()
+	manifest := filepath.Join(t.TempDir(), "two.yaml")
+	doc := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx, ports: [{containerPort: 3000, name: http}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: node-agent}
+spec:
+  hostNetwork: true
+  containers: [{name: agent, image: agent, ports: [{containerPort: 3001}]}]
+`
+	if err := os.WriteFile(manifest, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := portcullis(t, "", nil, "inject", "-f", manifest)
+	if r.code != 0 {
+		t.Fatalf("inject = exit %d: %s", r.code, r.stderr)
+	}
+	want := `portcullis inject: document 2: Pod "node-agent": not injected: the pod uses the node's network`
+	if !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("inject stderr = %q, want one line starting %q", r.stderr, want)
+	}
+}
