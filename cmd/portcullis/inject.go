@@ -46,8 +46,11 @@ func runInject(args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *file == "" || (*output != "yaml" && *output != "json") {
-		return usagef(os.Stderr, fs.Name(), "-f FILE is required and -o must be yaml or json")
+	switch {
+	case *file == "":
+		return usagef(os.Stderr, fs.Name(), "-f FILE is required; name the manifest, or - for stdin")
+	case *output != "yaml" && *output != "json":
+		return usagef(os.Stderr, fs.Name(), "-o %s: want yaml or json", *output)
 	}
 	c, err := injectConfig(*config, *legacy, *image)
 	if err != nil {

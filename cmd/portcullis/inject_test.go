@@ -216,3 +216,18 @@ spec:
 		t.Errorf("inject stderr = %q, want one line starting %q", r.stderr, want)
 	}
 }
+
+// inject -f app.yaml -o xml said "-f FILE is required and -o must be yaml
+// or json" although -f was given; each problem is now named alone.
+func TestInjectNamesTheBadFlag(t *testing.T) {
+	t.Parallel()
+	for args, want := range map[string]string{
+		"-f app.yaml -o xml": "portcullis inject: -o xml: want yaml or json",
+		"-o json":            "portcullis inject: -f FILE is required",
+	} {
+		r := portcullis(t, "", nil, append([]string{"inject"}, strings.Fields(args)...)...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("inject %s = exit %d, stderr %q; want exit 2 and one line starting %q", args, r.code, r.stderr, want)
+		}
+	}
+}
