@@ -405,3 +405,20 @@ func TestEvidenceVerifyOfAMissingPath(t *testing.T) {
 		t.Errorf("evidence approve of a missing folder = exit %d, stderr %q; want 1 saying it does not exist", r.code, r.stderr)
 	}
 }
+
+// review start --out told the reviewer "sign it with portcullis review
+// sign --worksheet FILE", a command review sign refuses (--kind, --period,
+// --reviewer, --decision and --note are required). It now prints the
+// whole command, with the kind and period of the worksheet it wrote.
+func TestReviewStartPrintsTheSignCommand(t *testing.T) {
+	t.Parallel()
+	data, tmp := t.TempDir(), t.TempDir()
+	keyPath, _ := signingKeyFile(t)
+	evidenceStore(t, data, keyPath, time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC))
+	ws := filepath.Join(tmp, "access.csv")
+	r := portcullis(t, "", nil, "review", "start", "access", "--period", "2026-Q2", "--data", data, "--policy", examplePolicy, "--out", ws)
+	want := "portcullis review sign --kind access --period 2026-Q2 --worksheet " + ws + " --reviewer WHO --decision approved|changes-required --note TEXT"
+	if r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("review start --out = exit %d, stdout %q, stderr %q; want it to print %q", r.code, r.stdout, r.stderr, want)
+	}
+}

@@ -62,7 +62,12 @@ func reviewStart(args []string, stdout, stderr io.Writer) int {
 		return exitOf(fmt.Errorf("cannot write worksheet: %w", err), stderr, fs.Name())
 	}
 	sum := sha256.Sum256(ws)
-	fmt.Fprintf(stdout, "wrote %s (SHA-256 %s); sign it with portcullis review sign --worksheet %s\n", f.out, hex.EncodeToString(sum[:]), f.out)
+	fmt.Fprintf(stdout, "wrote %s (SHA-256 %s)\n", f.out, hex.EncodeToString(sum[:]))
+	if f.period == "" { // review sign takes a quarter, month or year
+		fmt.Fprintf(stdout, "review sign records the sign-off of a quarter, month or year (--period), not of a --from/--to range\n")
+		return 0
+	}
+	fmt.Fprintf(stdout, "sign it with: portcullis review sign --kind %s --period %s --worksheet %s --reviewer WHO --decision approved|changes-required --note TEXT\n", pos[0], p.Name, f.out)
 	return 0
 }
 
