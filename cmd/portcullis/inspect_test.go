@@ -348,3 +348,28 @@ func TestApprovalsRequestNamesRouteNotInPolicy(t *testing.T) {
 		}
 	}
 }
+
+// approvals list showed a pending approval's uses as 1/1 and show as "1
+// of 1" (the stored count that makes binaries before the use counter see
+// it used up), so a request nobody had granted read as spent. A pending
+// approval now shows 0 uses.
+func TestPendingApprovalShowsNoUses(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/apr-uses"}
+	change := append([]string{"--actor", "alice", "--reason", "r"}, common...)
+	if r := portcullis(t, "", nil, append([]string{"policy", "push", examplePolicy}, change...)...); r.code != 0 {
+		t.Fatalf("policy push = exit %d: %s", r.code, r.stderr)
+	}
+	r := portcullis(t, "", nil, append([]string{"approvals", "request", "--client", "acme-admin", "--route", "POST /v1/exports/full", "--json"}, change...)...)
+	var ap struct{ ID string }
+	if err := json.Unmarshal([]byte(r.stdout), &ap); r.code != 0 || err != nil || ap.ID == "" {
+		t.Fatalf("approvals request = exit %d, %v: %s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if r := portcullis(t, "", nil, append([]string{"approvals", "list"}, common...)...); r.code != 0 || !strings.Contains(r.stdout, "pending  acme-admin  POST /v1/exports/full  0/1") {
+		t.Errorf("approvals list = exit %d, stdout %q, stderr %q; want the pending approval with 0/1 uses", r.code, r.stdout, r.stderr)
+	}
+	if r := portcullis(t, "", nil, append([]string{"approvals", "show", ap.ID}, common...)...); r.code != 0 || !strings.Contains(r.stdout, "uses:       0 of 1") {
+		t.Errorf("approvals show = exit %d, stdout %q, stderr %q; want uses 0 of 1", r.code, r.stdout, r.stderr)
+	}
+}

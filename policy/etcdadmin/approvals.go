@@ -372,6 +372,10 @@ func (a *Admin) ShowApproval(ctx context.Context, id string) (etcdsync.Approval,
 // from kv, its counter (nil when there is none), and LastUse to the time
 // the last use's record claims.
 func countUses(ap *etcdsync.Approval, rev int64, kv *mvccpb.KeyValue) {
+	if ap.State == etcdsync.ApprovalPending {
+		ap.Uses = 0 // no counter before the grant: the stored MaxUses is for old binaries
+		return
+	}
 	ap.Count(rev, etcdsync.CounterOf(kv))
 	if kv == nil || kv.Version < 2 {
 		return
