@@ -88,9 +88,9 @@ func auditQuery(args []string) int {
 	}
 	switch {
 	case rep == nil:
-		fmt.Fprintln(os.Stderr, "audit query: records not verified (no --public-key): each is flagged unverified")
+		fmt.Fprintln(os.Stderr, "portcullis audit query: records not verified (no --public-key): each is flagged unverified")
 	case !rep.OK():
-		fmt.Fprintf(os.Stderr, "audit query: the store failed verification; records of entries that failed their own checks are flagged unverified\n")
+		fmt.Fprintf(os.Stderr, "portcullis audit query: the store failed verification; records of entries that failed their own checks are flagged unverified\n")
 		printVerifyReport(os.Stderr, rep, false)
 		return 1
 	}
