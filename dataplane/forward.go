@@ -258,11 +258,15 @@ var hopByHop = []string{
 // dropNames are request headers a client could use to make the upstream
 // see another method, path or client address than the sidecar checked
 // (RFC 7239 Forwarded and its predecessors, the client-address headers
-// CDNs and load balancers set, rewrite and method-override headers): they
+// CDNs and load balancers set, rewrite and method-override headers, and
+// those nginx's auth_request and Envoy set to name the original target,
+// which a service behind them may route or authorise by): they
 // are removed, and X-Forwarded-For is replaced by the one the sidecar
 // computed. Any X-Forwarded-* header goes the same way.
 var dropNames = []string{
 	"Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
+	"X-Original-URI", "X-Original-Method", "X-Original-Host", "X-Host",
+	"X-Envoy-Original-Path",
 	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
 	"True-Client-IP", "X-Client-IP", "Client-IP", "CF-Connecting-IP",
 	"Fastly-Client-IP", "X-Cluster-Client-IP",

@@ -138,12 +138,14 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			n.host++
 			return validHost(trimOWS(value))
 		}
-	case len("Content-Length"): // and X-Original-URL, True-Client-IP
+	case len("Content-Length"): // and X-Original-URL, -URI, True-Client-IP
 		if k == keyContentLength {
 			n.cl++
 		} else {
-			h.dropped = h.dropped || k == keyOriginalURL || k == keyTrueClientIP
+			h.dropped = h.dropped || k == keyOriginalURL || k == keyOriginalURI || k == keyTrueClientIP
 		}
+	case len("X-Original-Host"):
+		h.dropped = h.dropped || k == keyOriginalHost
 	case len("Transfer-Encoding"): // and X-Method-Override
 		if foldEqual(name, "transfer-encoding") {
 			n.te++
@@ -151,7 +153,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
 			return h.chunked
 		}
-		h.dropped = h.dropped || foldEqual(name, "x-method-override")
+		h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method")
 	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method
 		if k == keyAuthorization {
 			n.authz++
@@ -173,6 +175,8 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || k == keyXClientIP
 	case len("X-HTTP-Method-Override"):
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
+	case len("X-Envoy-Original-Path"):
+		h.dropped = h.dropped || foldEqual(name, "x-envoy-original-path")
 	case len("X-Request-ID"):
 		if k == keyRequestID {
 			n.reqID++
@@ -182,8 +186,9 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
 	case len("TE"):
 		h.hop = h.hop || k == keyTE
-	case len("Expect"):
+	case len("Expect"): // and X-Host
 		h.expect = h.expect || k == keyExpect
+		h.dropped = h.dropped || k == keyXHost
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"):
@@ -231,6 +236,9 @@ var (
 	keyHost            = nameKey([]byte("host"))
 	keyContentLength   = nameKey([]byte("content-length"))
 	keyOriginalURL     = nameKey([]byte("x-original-url"))
+	keyOriginalURI     = nameKey([]byte("x-original-uri"))
+	keyOriginalHost    = nameKey([]byte("x-original-host"))
+	keyXHost           = nameKey([]byte("x-host"))
 	keyAuthorization   = nameKey([]byte("authorization"))
 	keyRewriteURL      = nameKey([]byte("x-rewrite-url"))
 	keyHTTPMethod      = nameKey([]byte("x-http-method"))

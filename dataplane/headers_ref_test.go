@@ -68,8 +68,11 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			if foldEqual(name, "content-length") {
 				cl++
 			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-original-url") || foldEqual(name, "true-client-ip")
+				h.dropped = h.dropped || foldEqual(name, "x-original-url") || foldEqual(name, "x-original-uri") ||
+					foldEqual(name, "true-client-ip")
 			}
+		case len("X-Original-Host"):
+			h.dropped = h.dropped || foldEqual(name, "x-original-host")
 		case len("Transfer-Encoding"): // and X-Method-Override
 			if foldEqual(name, "transfer-encoding") {
 				te++
@@ -77,7 +80,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
 				ok = ok && h.chunked
 			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-method-override")
+				h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method")
 			}
 		case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method
 			if foldEqual(name, "authorization") {
@@ -100,6 +103,8 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.dropped = h.dropped || foldEqual(name, "x-client-ip")
 		case len("X-HTTP-Method-Override"):
 			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
+		case len("X-Envoy-Original-Path"):
+			h.dropped = h.dropped || foldEqual(name, "x-envoy-original-path")
 		case len("X-Request-ID"):
 			if foldEqual(name, "x-request-id") {
 				reqID++
@@ -111,6 +116,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.hop = h.hop || foldEqual(name, "te")
 		case len("Expect"):
 			h.expect = h.expect || foldEqual(name, "expect")
+			h.dropped = h.dropped || foldEqual(name, "x-host")
 		case len("Trailer"): // and Upgrade
 			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
 		case len("Proxy-Authenticate"):
@@ -151,7 +157,8 @@ func TestScanHeadersSame(t *testing.T) {
 		"authorization", "x-rewrite-url", "x-http-method", "x-api-key", "forwarded", "x-real-ip",
 		"x-http-method-override", "x-request-id", "connection", "keep-alive", "te", "trailer", "upgrade",
 		"proxy-authenticate", "proxy-authorization", "proxy-connection", "x-forwarded-for", "x-forwarded-host",
-		"x-portcullis-approval", "x-portcullis-tenant", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
+		"x-original-host", "x-host", "x-envoy-original-path", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {

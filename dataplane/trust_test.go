@@ -264,6 +264,7 @@ func TestOverrideHeadersDropped(t *testing.T) {
 		"x-real-ip", "forwarded", "x-original-url", "x-rewrite-url", "x-http-method-override",
 		"x-method-override", "x-http-method", "x-forwarded-host", "x-forwarded-proto",
 		"true-client-ip", "x-client-ip", "client-ip", "cf-connecting-ip", "fastly-client-ip", "x-cluster-client-ip",
+		"x-original-uri", "x-original-method", "x-original-host", "x-host", "x-envoy-original-path",
 	}
 	h := key(hrisKey)
 	for _, name := range drop {
