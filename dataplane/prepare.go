@@ -156,7 +156,7 @@ func (s *Server) prepareVerifier(p, old *prepared) {
 	if len(p.issuers) == 0 {
 		return
 	}
-	v, err := newVerifier(p.issuers)
+	v, err := newVerifier(p.issuers, s.reportFetch)
 	if err != nil {
 		s.log.Error().Err(err).Int64("revision", p.snap.Revision).Msg("token issuers unusable: JWTs are refused")
 		return
@@ -191,9 +191,22 @@ func (p *prepared) close() {
 	}
 }
 
-// newVerifier maps the policy's issuers onto a JWT verifier.
-func newVerifier(specs []policy.IssuerSpec) (*jwt.Verifier, error) {
-	var cfg jwt.Config
+// reportFetch logs a failed JWKS fetch, and the good one after failures,
+// so a provider outage or a withdrawn key set is seen where it starts
+// rather than as a run of 401s. The error names the issuer and its
+// jwks_url, which the policy holds in the clear; it carries no key.
+func (s *Server) reportFetch(issuer string, err error) {
+	if err != nil {
+		s.log.Error().Str("issuer", issuer).Err(err).Msg("token issuer keys not fetched: the keys it holds stay in use, and without keys its tokens get 401")
+		return
+	}
+	s.log.Info().Str("issuer", issuer).Msg("token issuer keys fetched again")
+}
+
+// newVerifier maps the policy's issuers onto a JWT verifier that reports
+// its JWKS fetches to report.
+func newVerifier(specs []policy.IssuerSpec, report func(string, error)) (*jwt.Verifier, error) {
+	cfg := jwt.Config{FetchReport: report}
 	for _, is := range specs {
 		iss := jwt.Issuer{
 			ID: is.ID, URL: is.Issuer, JWKSURL: is.JWKSURL, Audiences: is.Audiences,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -319,4 +320,61 @@ func TestWithdrawnJWKSRefusedThroughTheSidecar(t *testing.T) {
 	if body := do(t, admin, "GET", "/readyz", nil, "").body; !strings.Contains(body, "jwt issuer demo-idp: its JWKS holds no usable key") {
 		t.Errorf("/readyz = %q, want a line naming demo-idp", body)
 	}
+}
+
+// TestJWKSFetchFailureLogged: a JWKS provider answering errors reached no
+// log line, so an outage showed only as 401s. Each failed fetch is an
+// error line naming the issuer and the cause, and the first good fetch
+// after them one info line.
+func TestJWKSFetchFailureLogged(t *testing.T) {
+	logs := &syncBuffer{}
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(logs) })
+	var down atomic.Bool
+	down.Store(true)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, demoJWKS)
+	}))
+	t.Cleanup(jwks.Close)
+	st.store.Swap(exampleWithJWKSURL(t, jwks.URL+"/jwks", 2))
+	waitLog := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if all(line, want) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with %q in:\n%s", want, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog(`"level":"error"`, `"issuer":"demo-idp"`, "status 503", "token issuer keys not fetched")
+	down.Store(false)
+	// The background retry (after 1 s, doubling) or a token's refetch
+	// brings the keys.
+	deadline := time.Now().Add(30 * time.Second)
+	for do(t, st.addr, "GET", "/v1/users/9", bearer(mint(t, demoClaims("acme-hris", "acme", "read:users"))), "").status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("JWT still refused 30 s after the provider came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitLog(`"level":"info"`, `"issuer":"demo-idp"`, "token issuer keys fetched again")
+}
+
+// all reports whether s holds every one of subs.
+func all(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

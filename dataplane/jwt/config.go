@@ -37,6 +37,11 @@ type Config struct {
 	MaxStale        time.Duration // keep using held keys this long after the last good fetch (default 24h)
 	MaxTokenBytes   int           // longer tokens are Oversized (default 8192)
 	CacheEntries    int64         // verified-token cache size in entries (ristretto MaxCost), default DefaultCacheEntries
+	// FetchReport, if set, hears of every JWKS fetch that fails (err set:
+	// the issuer's held keys stay in use until MaxStale, its tokens are
+	// refused if it has none) and of the first good fetch after failures
+	// (err nil), with the issuer's id. It runs on the fetch's goroutine.
+	FetchReport func(issuer string, err error)
 }
 
 // Defaults applied by New to zero Config and Issuer fields.

@@ -32,6 +32,7 @@ type issuerState struct {
 	inflight    *fetchCall
 	lastRefetch time.Time // when a request last triggered a refetch
 	refetched   bool      // lastRefetch is set
+	failing     bool      // the last fetch failed (reported to FetchReport)
 }
 
 // fetchCall is one JWKS fetch that any number of callers may wait on.
@@ -95,7 +96,12 @@ func (v *Verifier) fetchAsyncLocked(is *issuerState) *fetchCall {
 		err := v.fetch(is)
 		is.mu.Lock()
 		is.inflight = nil
+		report := err != nil || is.failing
+		is.failing = err != nil
 		is.mu.Unlock()
+		if report && v.cfg.FetchReport != nil && !errors.Is(err, errClosed) {
+			v.cfg.FetchReport(is.iss.ID, err)
+		}
 		c.err = err
 		close(c.done)
 	}()

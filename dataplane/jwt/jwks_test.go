@@ -306,3 +306,55 @@ func TestWithdrawnKeySet(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchFailuresReported: a JWKS fetch that fails reached no log, so a
+// provider outage showed only as 401s. Every failed fetch is reported with
+// the issuer's id and the cause, the first good fetch after failures once,
+// and good fetches after that not at all.
+func TestFetchFailuresReported(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["ES256"]))
+	p.down.Store(true)
+	type report struct {
+		issuer string
+		err    error
+	}
+	var mu sync.Mutex
+	var got []report
+	v, err := New(Config{
+		Issuers:     []Issuer{testIssuer(p.srv.URL)},
+		HTTPClient:  &http.Client{Timeout: 30 * time.Second},
+		FetchReport: func(issuer string, err error) { mu.Lock(); got = append(got, report{issuer, err}); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	// Refresh returns after the fetch's report: the list is settled.
+	reports := func() []report { mu.Lock(); defer mu.Unlock(); return append([]report(nil), got...) }
+	for range 2 {
+		if err := v.Refresh(t.Context()); err == nil {
+			t.Fatal("Refresh with the provider down: got nil error")
+		}
+	}
+	r := reports()
+	if len(r) != 2 {
+		t.Fatalf("after two failed fetches: %d reports %v, want 2", len(r), r)
+	}
+	for _, x := range r {
+		if x.issuer != "test" || x.err == nil || !strings.Contains(x.err.Error(), "status 503") {
+			t.Errorf("failed fetch reported as %q, %v; want issuer test and the 503", x.issuer, x.err)
+		}
+	}
+	p.down.Store(false)
+	for range 2 {
+		if err := v.Refresh(t.Context()); err != nil {
+			t.Fatalf("Refresh with the provider up: %v", err)
+		}
+	}
+	r = reports()
+	if len(r) != 3 || r[2].issuer != "test" || r[2].err != nil {
+		t.Errorf("after two good fetches: reports %v, want one more, the recovery (nil error)", r)
+	}
+}
