@@ -2,8 +2,13 @@ package etcdsync_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -55,4 +60,31 @@ func TestLastKnownGoodHoldsPolicyInForce(t *testing.T) {
 		t.Errorf("restarted from the file: document %s (good: %s), acmehris1 revoked %v, digest equal to the one in force %v",
 			got.Doc.SourceDigest(), good.SourceDigest(), got.Key([]byte("acmehris1")).Revoked, got.Digest == inForce.Digest)
 	}
+}
+
+// TestCorruptLKGAtStartLogged: with etcd up at the start, a last-known-good
+// file that failed its checksum was skipped without a word, and with it the
+// revocations it held across an etcd rewind. It is now an error line naming
+// the file; the sidecar still starts from etcd and writes a good file.
+func TestCorruptLKGAtStartLogged(t *testing.T) {
+	t.Parallel()
+	cli, k, _ := examplePushed(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy-lkg.json")
+	if err := os.WriteFile(path, []byte(`{"revision":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: string(k), StateDir: dir, Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
+	r.atRevision(t, 1)
+	waitFor(t, 10*time.Second, "the error line", func() bool {
+		return strings.Contains(logs.String(), "last-known-good policy unusable") && strings.Contains(logs.String(), path)
+	})
+	if !r.Ready() {
+		t.Error("not ready from etcd with a corrupt last-known-good file")
+	}
+	waitFor(t, 10*time.Second, "the file replaced", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && !strings.HasPrefix(string(b), `{"revision":1}`)
+	})
 }

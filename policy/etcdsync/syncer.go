@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"runtime"
@@ -169,8 +170,13 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer stopSaves()
 	defer stop()
 	if s.st == nil && s.cfg.StateDir != "" {
-		if l, err := readLKG(s.cfg.StateDir); err == nil {
+		// The file's revocations are held across an etcd rewind (rewind.go):
+		// one that cannot be read is said, not skipped in silence.
+		switch l, err := readLKG(s.cfg.StateDir); {
+		case err == nil:
 			s.prior, s.held = l.State, maps.Clone(l.State.Held)
+		case !errors.Is(err, fs.ErrNotExist):
+			s.cfg.Logger.Error().Err(err).Msg("last-known-good policy unusable: revocations it holds are not kept if etcd goes back in revision, and it is replaced at the first read")
 		}
 	}
 	if s.st == nil || !s.current.Load() {
