@@ -9,8 +9,8 @@ import (
 )
 
 // authorize, step 5 of the request path, checks scopes and, for
-// privileged classes, the source network, the auth method and the token
-// age.
+// privileged classes, the source network, the auth method and the
+// credential's age.
 func (s *Server) authorize(x *exchange) audit.Decision {
 	if !x.scopes.Has(x.route.Scopes) {
 		return audit.Forbidden
@@ -25,13 +25,33 @@ func (s *Server) authorize(x *exchange) audit.Decision {
 	if class.AuthMethods&methodBit(x.method) == 0 {
 		return audit.MethodDenied
 	}
-	if class.MaxTokenAge > 0 && x.claims != nil {
-		iat := x.claims.IssuedAt
-		if iat == 0 || time.Unix(0, x.wall).Sub(time.Unix(iat, 0)) > class.MaxTokenAge {
+	if class.MaxTokenAge > 0 {
+		if age, known := s.credentialAge(x); !known || age > class.MaxTokenAge {
 			return audit.TokenTooOld
 		}
 	}
 	return audit.Allowed
+}
+
+// credentialAge is how long ago the request's credential was issued, for
+// a class's max_token_age: a JWT's iat, an API key's created_at (else its
+// not_before), a client certificate's notBefore. known is false when the
+// credential does not say, which max_token_age refuses. Before, the bound
+// applied to JWTs alone, and a years-old API key or certificate passed a
+// privileged class that allows them.
+func (s *Server) credentialAge(x *exchange) (age time.Duration, known bool) {
+	var born time.Time
+	switch {
+	case x.method == audit.AuthJWT && x.claims != nil && x.claims.IssuedAt != 0:
+		return time.Unix(0, x.wall).Sub(time.Unix(x.claims.IssuedAt, 0)), true
+	case x.method == audit.AuthAPIKey && x.key != nil && x.key.Born != 0:
+		born = time.Unix(0, x.key.Born)
+	case x.method == audit.AuthMTLS && x.certBorn != 0:
+		born = time.Unix(0, x.certBorn)
+	default:
+		return 0, false
+	}
+	return time.Unix(0, s.keyClock(x)).Sub(born), true
 }
 
 // methodBit is the policy's bit for the auth method m.

@@ -83,3 +83,56 @@ func TestScopesAndPrivilegedClasses(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxTokenAgeBindsEveryCredential: a privileged class's max_token_age
+// bound JWTs alone, so a key made eleven months ago passed a class that
+// asks for credentials issued in the last five minutes. An API key's age
+// runs from its created_at (else not_before); a key that gives neither
+// has no known age and is refused, as a JWT without iat is.
+func TestMaxTokenAgeBindsEveryCredential(t *testing.T) {
+	st := startStack(t, nil)
+	doc := *loadExample(t).Doc
+	doc.Classes = append([]policy.ClassSpec(nil), doc.Classes...)
+	for i := range doc.Classes {
+		if doc.Classes[i].Name == "privileged" {
+			doc.Classes[i].MaxTokenAge = "5m"
+			doc.Classes[i].AuthMethods = []string{"api_key", "jwt"}
+		}
+	}
+	// Without max_key_age, which refuses a key of unknown age before this.
+	doc.Lifecycle = nil
+	now := time.Now()
+	fresh, freshSpec := mustKey(t, "acme-admin", time.Time{}, time.Time{})
+	freshSpec.CreatedAt = now.Add(-time.Minute).UTC().Format(time.RFC3339)
+	byStart, byStartSpec := mustKey(t, "acme-admin", now.Add(-2*time.Minute), time.Time{})
+	byStartSpec.CreatedAt = ""
+	ageless, agelessSpec := mustKey(t, "acme-admin", time.Time{}, time.Time{})
+	agelessSpec.CreatedAt, agelessSpec.NotBefore = "", ""
+	swapWithKeys(t, st.store, &doc, freshSpec, byStartSpec, agelessSpec)
+	cases := []struct {
+		name   string
+		key    string
+		status int
+	}{
+		{"key created a minute ago", fresh, 200},
+		{"key without created_at, not_before two minutes ago", byStart, 200},
+		{"key created 2026-01-01 (the example's acmeadm1)", adminKey, 401},
+		{"key with neither created_at nor not_before", ageless, 401},
+	}
+	for _, c := range cases {
+		r := do(t, st.addr, "PUT", "/v1/admin/settings", key(c.key), "")
+		if r.status != c.status {
+			t.Errorf("%s: got %d %s, want %d", c.name, r.status, r.body, c.status)
+			continue
+		}
+		if c.status == 401 {
+			if e := r.errorBody(t); e.Error != "token_too_old" {
+				t.Errorf("%s: error %q, want token_too_old", c.name, e.Error)
+			}
+		}
+	}
+	// Outside the privileged class the bound does not apply.
+	if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 200 {
+		t.Errorf("old key on a standard route: got %d %s, want 200", r.status, r.body)
+	}
+}

@@ -37,11 +37,12 @@ type conn struct {
 	// ids are the identities of its verified client certificate, and
 	// certEnd when it or its chain expires, worked out on the first
 	// request (tls.go). Used only by the serving goroutine.
-	tc      *tls.Conn
-	ids     []string
-	idsDone bool
-	certEnd int64  // unix nanoseconds at which the first certificate of its chain expires
-	caGen   uint64 // the TLS configuration generation its certificate was verified under (certReloader.recheck)
+	tc       *tls.Conn
+	ids      []string
+	idsDone  bool
+	certEnd  int64  // unix nanoseconds at which the first certificate of its chain expires
+	certBorn int64  // unix nanoseconds of its certificate's notBefore (max_token_age)
+	caGen    uint64 // the TLS configuration generation its certificate was verified under (certReloader.recheck)
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head read ended badly: its request is refused
@@ -268,7 +269,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.identities()
 			s.certs.recheck(c) // a client CA taken out since the handshake
 		}
-		x.certIDs, x.certEnd = c.ids, c.certEnd
+		x.certIDs, x.certEnd, x.certBorn = c.ids, c.certEnd, c.certBorn
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())

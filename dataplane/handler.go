@@ -27,8 +27,9 @@ type exchange struct {
 	keyHit bool // the key was verified from the front: counted in metrics
 	peer   netip.Addr
 
-	certIDs []string // identities of the connection's verified client certificate (tls.go)
-	certEnd int64    // when that certificate (or its chain) expires, unix nanoseconds
+	certIDs  []string // identities of the connection's verified client certificate (tls.go)
+	certEnd  int64    // when that certificate (or its chain) expires, unix nanoseconds
+	certBorn int64    // its notBefore, unix nanoseconds
 
 	takes   [3]limiter.Take
 	limited limiter.Result
@@ -88,7 +89,7 @@ func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
 	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
-	x.certIDs, x.certEnd = nil, 0
+	x.certIDs, x.certEnd, x.certBorn = nil, 0, 0
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot = 0, 0, false
 	x.hdr = requestHeaders{}

@@ -159,7 +159,7 @@ func (r *certReloader) recheck(c *conn) {
 	}
 	c.caGen = gen
 	if len(c.ids) > 0 && !verifiesClient(c.tc.ConnectionState().PeerCertificates, r.cur.Load().ClientCAs) {
-		c.ids, c.certEnd = nil, 0
+		c.ids, c.certEnd, c.certBorn = nil, 0, 0
 	}
 }
 
@@ -240,6 +240,7 @@ func (c *conn) identities() []string {
 	}
 	c.certEnd = certEnd(st.VerifiedChains[0])
 	leaf := st.VerifiedChains[0][0]
+	c.certBorn = leaf.NotBefore.UnixNano()
 	for _, u := range leaf.URIs {
 		// A URI SAN with the scheme "subject" would print as a subject
 		// identity: only the certificate's subject may claim one.

@@ -559,3 +559,37 @@ func TestTLSClientCARemovedOnKeptAliveConnection(t *testing.T) {
 		t.Errorf("new CA's certificate on its kept-alive connection after the reload = %d %v, want 200", r.status, err)
 	}
 }
+
+// TestTLSMaxTokenAgeBindsCertificates: a privileged class's max_token_age
+// runs for a client certificate from its notBefore. The test certificates
+// were issued an hour ago: refused under a 30-minute bound (401
+// token_too_old), admitted under a two-hour one.
+func TestTLSMaxTokenAgeBindsCertificates(t *testing.T) {
+	serverCA, clientCA := newAuthority(t, "server CA"), newAuthority(t, "client CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), clientCA) })
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	admin := clientCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	for _, c := range []struct {
+		age    string
+		status int
+	}{{"30m", 401}, {"2h", 200}} {
+		swapDoc(t, st.store, func(d *policy.Document) {
+			mtlsPolicy(d)
+			for i := range d.Classes {
+				if d.Classes[i].Name == "privileged" {
+					d.Classes[i].MaxTokenAge = c.age
+				}
+			}
+		})
+		r, err := tlsCall(t, st.addr, roots, &admin.tls, "PUT", "/v1/admin/settings", nil)
+		if err != nil {
+			t.Fatalf("max_token_age %s: %v", c.age, err)
+		}
+		if r.status != c.status {
+			t.Errorf("max_token_age %s, certificate an hour old: got %d %s, want %d", c.age, r.status, r.body, c.status)
+		} else if c.status == 401 && r.errorBody(t).Error != "token_too_old" {
+			t.Errorf("max_token_age %s: error %s, want token_too_old", c.age, r.body)
+		}
+	}
+}
