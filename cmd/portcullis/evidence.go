@@ -97,6 +97,7 @@ func (f *packFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting` as you know it; the pack reports the one the store recorded and warns when they differ")
 	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
 	f.etcd.register(fs)
+	fs.Lookup("etcd").Usage = "etcd `endpoints`, comma-separated, to read the policy from (default $PORTCULLIS_ETCD, unless --policy)"
 	f.anchor.registerHeads(fs)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
 }
@@ -114,14 +115,21 @@ func (f *packFlags) periodOf() (evidence.Period, error) {
 	return evidence.Period{}, errors.New("missing --period (2026-Q2, 2026-05, 2026) or --from and --to")
 }
 
+// check reports a missing or conflicting flag. Without --etcd and
+// --policy, $PORTCULLIS_ETCD names etcd, as it does for the commands that
+// change it (before, it was ignored here, and a pack made in the shell
+// 'portcullis dev' set up was refused for want of --etcd).
 func (f *packFlags) check() error {
+	if f.etcd.endpoints == "" && f.policy == "" {
+		f.etcd.endpoints = os.Getenv("PORTCULLIS_ETCD")
+	}
 	switch {
 	case f.data == "":
 		return errors.New("missing --data: the collector's data directory")
 	case f.out == "":
 		return errors.New("missing --out: the directory to write the pack in")
 	case f.etcd.endpoints == "" && f.policy == "":
-		return errors.New("missing --etcd or --policy: where to read the policy in force")
+		return errors.New("missing --etcd (or $PORTCULLIS_ETCD) or --policy: where to read the policy in force")
 	case f.etcd.endpoints != "" && f.policy != "":
 		return errors.New("give --etcd or --policy, not both")
 	case (f.anchor.headFile != "" || f.anchor.expectHead != "") && f.signingKey == "" && f.publicKey == "":

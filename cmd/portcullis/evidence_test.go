@@ -175,7 +175,7 @@ func TestEvidencePackUsage(t *testing.T) {
 		{[]string{"--period", "2026-Q5", "--data", "d", "--out", "o", "--policy", "p"}, "not a quarter"},
 		{[]string{"--period", "2026-Q2", "--from", "2026-04-01", "--data", "d", "--out", "o", "--policy", "p"}, "not both"},
 		{[]string{"--period", "2026-Q2", "--out", "o", "--policy", "p"}, "missing --data"},
-		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o"}, "missing --etcd or --policy"},
+		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o"}, "missing --etcd (or $PORTCULLIS_ETCD) or --policy"},
 		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o", "--policy", "p", "--published-head", "h"}, "needs the collector's key"},
 		{[]string{"--period", "2026-Q2", "--data", "d", "--out", "o", "--policy", "p", "--expect-head", strings.Repeat("ab12", 16)}, "needs the collector's key"},
 	}
@@ -420,5 +420,54 @@ func TestReviewStartPrintsTheSignCommand(t *testing.T) {
 	want := "portcullis review sign --kind access --period 2026-Q2 --worksheet " + ws + " --reviewer WHO --decision approved|changes-required --note TEXT"
 	if r.code != 0 || !strings.Contains(r.stdout, want) {
 		t.Errorf("review start --out = exit %d, stdout %q, stderr %q; want it to print %q", r.code, r.stdout, r.stderr, want)
+	}
+}
+
+// TestPackAndReviewStartReadPortcullisEtcd: the commands that change etcd
+// take $PORTCULLIS_ETCD (which 'portcullis dev' tells the user to export),
+// but evidence pack and review start ignored it and refused to run without
+// --etcd. Without --etcd and --policy they now read the policy from it;
+// --policy still works with it set.
+func TestPackAndReviewStartReadPortcullisEtcd(t *testing.T) {
+	e := startEtcd(t)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := etcdadmin.New(cli, "/env-test").PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	keyPath, data := filepath.Join(tmp, "collector.key"), filepath.Join(tmp, "data")
+	if err := collector.GenerateKey(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	evidenceStore(t, data, keyPath, now)
+	t.Setenv("PORTCULLIS_ETCD", strings.Join(e.Endpoints(), ","))
+	from, to := now.AddDate(0, 0, -1).Format(time.DateOnly), now.AddDate(0, 0, 1).Format(time.DateOnly)
+	var stdout, stderr bytes.Buffer
+	if code := evidencePack([]string{"--from", from, "--to", to, "--data", data, "--out", filepath.Join(tmp, "out"),
+		"--prefix", "/env-test", "--signing-key", keyPath}, &stdout, &stderr); code != 0 {
+		t.Fatalf("evidence pack with $PORTCULLIS_ETCD, without --etcd = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	ws := filepath.Join(tmp, "access.csv")
+	if code := reviewStart([]string{"access", "--period", now.Format("2006"), "--data", data, "--prefix", "/env-test",
+		"--out", ws}, &stdout, &stderr); code != 0 {
+		t.Fatalf("review start with $PORTCULLIS_ETCD, without --etcd = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	if b, _ := os.ReadFile(ws); !strings.Contains(string(b), "acme-admin,") {
+		t.Errorf("the worksheet read from etcd lacks acme-admin:\n%s", b)
+	}
+	if code := reviewStart([]string{"access", "--period", now.Format("2006"), "--data", data, "--policy", examplePolicy,
+		"--out", filepath.Join(tmp, "access2.csv")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("review start --policy with $PORTCULLIS_ETCD set = exit %d\n%s%s", code, &stdout, &stderr)
 	}
 }
