@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -92,10 +93,17 @@ func reviewEvents(all []collector.Event, p Period) []collector.Event {
 	return out
 }
 
-// reviewedPeriod returns the period a review.sign event names: its
+// reviewedPeriod returns the period a review.sign event names: a range
+// by its "from" and "to" details (RFC 3339, to exclusive), else its
 // "period" detail, else its target after the kind ("access-2026-Q2").
 func reviewedPeriod(ev *collector.Event) (Period, bool) {
-	name := eventDetails(ev.Details)["period"]
+	d := eventDetails(ev.Details)
+	if d["from"] != "" || d["to"] != "" {
+		from, ferr := time.Parse(time.RFC3339, d["from"])
+		to, terr := time.Parse(time.RFC3339, d["to"])
+		return Period{Name: d["period"], From: from.UTC(), To: to.UTC()}, ferr == nil && terr == nil && from.Before(to)
+	}
+	name := d["period"]
 	if name == "" {
 		_, name, _ = strings.Cut(ev.Target, "-")
 	}

@@ -111,3 +111,22 @@ func TestReviewSignOffCountsForItsPeriod(t *testing.T) {
 		}
 	})
 }
+
+// A sign-off of a --from/--to range (review sign records its bounds as the
+// "from" and "to" details) answers for the periods it overlaps, signed once
+// the range began. Before, review sign took only a quarter, month or year,
+// so the worksheet of a range could not be signed at all.
+func TestRangeSignOffCountsForItsPeriod(t *testing.T) {
+	d, _ := json.Marshal(map[string]string{"kind": ReviewAccess, "period": "2026-04-01_2026-06-30", "decision": "approved",
+		"from": "2026-04-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"})
+	ev := collector.Event{Time: time.Date(2026, 7, 3, 10, 0, 0, 0, time.UTC), Key: "/p/events/range", Revision: 30, Actor: "rita",
+		Action: ActionReviewSign, Target: "access-2026-04-01_2026-06-30", Ticket: "AUD-2", Reason: "reviewed", Details: d}
+	data := t.TempDir()
+	reviewStore(t, data, ev)
+	if list, reviews := packChecklist(t, data, "2026-Q2"); answerOf(t, list, reviewedQuestion) != "Yes" || !strings.Contains(reviews, "access-2026-04-01_2026-06-30") {
+		t.Errorf("Q2 pack does not count the sign-off of 2026-04-01..2026-06-30:\n%s\n%s", list, reviews)
+	}
+	if list, _ := packChecklist(t, data, "2026-Q3"); answerOf(t, list, reviewedQuestion) != "No" {
+		t.Errorf("Q3 pack counts the sign-off of a range that ended before it:\n%s", list)
+	}
+}

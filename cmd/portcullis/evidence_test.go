@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/evidence"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -469,5 +470,34 @@ func TestPackAndReviewStartReadPortcullisEtcd(t *testing.T) {
 	if code := reviewStart([]string{"access", "--period", now.Format("2006"), "--data", data, "--policy", examplePolicy,
 		"--out", filepath.Join(tmp, "access2.csv")}, &stdout, &stderr); code != 0 {
 		t.Fatalf("review start --policy with $PORTCULLIS_ETCD set = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+
+	// A range's worksheet is signed with the range: review sign took only
+	// --period, and review start said a range had no sign-off.
+	stdout.Reset()
+	if code := reviewStart([]string{"access", "--from", from, "--to", to, "--data", data, "--prefix", "/env-test",
+		"--out", ws}, &stdout, &stderr); code != 0 {
+		t.Fatalf("review start --from --to = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	if want := "review sign --kind access --from " + from + " --to " + to + " --worksheet " + ws; !strings.Contains(stdout.String(), want) {
+		t.Errorf("review start --from --to printed %q, want the command %q", &stdout, want)
+	}
+	args := []string{"--kind", "access", "--from", from, "--to", to, "--reviewer", "rita", "--decision", "approved",
+		"--note", "keep all", "--worksheet", ws, "--prefix", "/env-test"}
+	if code := etcdSub(t, "review sign").main(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("review sign --from --to = exit %d\n%s%s", code, &stdout, &stderr)
+	}
+	evs, err := etcdadmin.New(cli, "/env-test").ListEvents(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := evidence.ParseRange(from, to)
+	found := false
+	for _, ev := range evs {
+		found = found || ev.Action == evidence.ActionReviewSign && ev.Target == "access-"+p.Name &&
+			ev.Details["from"] == p.From.Format(time.RFC3339) && ev.Details["to"] == p.To.Format(time.RFC3339)
+	}
+	if !found {
+		t.Errorf("no review.sign of access-%s with the range's bounds in %+v", p.Name, evs)
 	}
 }

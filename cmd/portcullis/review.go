@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/evidence"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -63,11 +64,11 @@ func reviewStart(args []string, stdout, stderr io.Writer) int {
 	}
 	sum := sha256.Sum256(ws)
 	fmt.Fprintf(stdout, "wrote %s (SHA-256 %s)\n", f.out, hex.EncodeToString(sum[:]))
-	if f.period == "" { // review sign takes a quarter, month or year
-		fmt.Fprintf(stdout, "review sign records the sign-off of a quarter, month or year (--period), not of a --from/--to range\n")
-		return 0
+	span := "--period " + f.period
+	if f.period == "" {
+		span = "--from " + f.from + " --to " + f.to
 	}
-	fmt.Fprintf(stdout, "sign it with: portcullis review sign --kind %s --period %s --worksheet %s --reviewer WHO --decision approved|changes-required --note TEXT\n", pos[0], p.Name, f.out)
+	fmt.Fprintf(stdout, "sign it with: portcullis review sign --kind %s %s --worksheet %s --reviewer WHO --decision approved|changes-required --note TEXT\n", pos[0], span, f.out)
 	return 0
 }
 
@@ -82,11 +83,14 @@ func checkReviewKind(kind string) error {
 // reviewSignCmd is review sign: a review.sign lifecycle event about
 // "<kind>-<period>" with the decision and the worksheet's SHA-256.
 func reviewSignCmd() etcdCmd {
-	var kind, period, reviewer, decision, note, ticket, worksheet string
+	var kind, period, from, to, reviewer, decision, note, ticket, worksheet string
+	var p evidence.Period
 	return etcdCmd{
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&kind, "kind", "", "review `kind`: access, logs or tabletop")
 			fs.StringVar(&period, "period", "", "`period` reviewed (2026-Q2, 2026-05, 2026)")
+			fs.StringVar(&from, "from", "", "start `date` of the range reviewed (2026-04-01), instead of --period")
+			fs.StringVar(&to, "to", "", "last `date` of the range reviewed (2026-06-30), with --from")
 			fs.StringVar(&reviewer, "reviewer", "", "`who` signs the review")
 			fs.StringVar(&decision, "decision", "", "`decision`: approved or changes-required")
 			fs.StringVar(&note, "note", "", "the reviewer's `note`")
@@ -94,7 +98,8 @@ func reviewSignCmd() etcdCmd {
 			fs.StringVar(&worksheet, "worksheet", "", "the worksheet `file` reviewed; its SHA-256 is recorded")
 		},
 		check: func(*etcdFlags) error {
-			if _, err := evidence.ParsePeriod(period); err != nil {
+			var err error
+			if p, err = (&packFlags{period: period, from: from, to: to}).periodOf(); err != nil {
 				return err
 			}
 			switch {
@@ -106,7 +111,10 @@ func reviewSignCmd() etcdCmd {
 			return checkReviewKind(kind)
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
-			details := map[string]string{"kind": kind, "period": period, "decision": decision}
+			details := map[string]string{"kind": kind, "period": p.Name, "decision": decision}
+			if period == "" { // a range: its name alone does not say its times
+				details["from"], details["to"] = p.From.Format(time.RFC3339), p.To.Format(time.RFC3339)
+			}
 			if worksheet != "" {
 				b, err := os.ReadFile(worksheet)
 				if err != nil {
@@ -116,12 +124,12 @@ func reviewSignCmd() etcdCmd {
 				details["worksheet_sha256"] = hex.EncodeToString(sum[:])
 			}
 			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
-			target := kind + "-" + period
+			target := kind + "-" + p.Name
 			rev, err := a.RecordEvidenceEvent(ctx, evidence.ActionReviewSign, target, meta, details)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%s review of %s signed %s by %s (etcd revision %d)\n", kind, period, strings.ToUpper(decision[:1])+decision[1:], reviewer, rev)
+			fmt.Fprintf(out, "%s review of %s signed %s by %s (etcd revision %d)\n", kind, p.Name, strings.ToUpper(decision[:1])+decision[1:], reviewer, rev)
 			return nil
 		},
 	}
