@@ -84,11 +84,16 @@ func approvalsGrantCmd() etcdCmd {
 }
 
 func approvalsDenyCmd() etcdCmd {
+	var approver, note string
 	return etcdCmd{
 		args:   []string{"ID"},
 		change: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&approver, "approver", "", "`who` denies it (default: --actor), as grant's --approver")
+			fs.StringVar(&note, "note", "", "why, for the record (default: --reason)")
+		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-			ap, err := a.DenyApproval(ctx, args[0], f.meta())
+			ap, err := a.DenyApproval(ctx, args[0], approver, note, f.meta())
 			if err != nil || f.json {
 				return errOrJSON(err, out, ap)
 			}

@@ -220,6 +220,15 @@ func TestApprovalsEndToEnd(t *testing.T) {
 	if code, e := s.export(0, full, denied); code != 403 || e != "approval_required" {
 		t.Errorf("denied approval = %d %q, want 403", code, e)
 	}
+	// deny takes grant's --approver and --note (it refused them as
+	// unknown flags): the record names who denied it and why.
+	named := s.request("acme-admin", "POST "+full, "alice")
+	if code, out := s.cli("deny", named, "--approver", "dave", "--note", "no ticket", "--actor", "carol"); code != 0 {
+		t.Fatalf("approvals deny --approver --note = exit %d: %s", code, out)
+	}
+	if ap, err := s.admin.ShowApproval(context.Background(), named); err != nil || ap.Approver != "dave" || ap.Note != "no ticket" {
+		t.Errorf("denied with --approver dave --note: record %+v, %v; want approver dave, note %q", ap, err, "no ticket")
+	}
 
 	// Expired: POST /v1/exports grants live 3s. One used at once is
 	// admitted; the other, once its lease has taken it out of etcd, not.

@@ -303,8 +303,10 @@ func (a *Admin) decide(ctx context.Context, ap etcdsync.Approval, rev int64, act
 
 // DenyApproval denies the approval id, pending or granted (a grant is
 // withdrawn: the sidecars refuse it from their next watch event), with an
-// approval.deny event; meta.Actor is who denies.
-func (a *Admin) DenyApproval(ctx context.Context, id string, meta Meta) (etcdsync.Approval, error) {
+// approval.deny event; approver is who denies (default meta.Actor, who
+// runs the command), note why (default meta.Reason).
+func (a *Admin) DenyApproval(ctx context.Context, id, approver, note string, meta Meta) (etcdsync.Approval, error) {
+	approver, note = cmp.Or(approver, meta.Actor), cmp.Or(note, meta.Reason)
 	for range attempts {
 		ap, rev, err := a.approval(ctx, id)
 		if err != nil {
@@ -316,7 +318,7 @@ func (a *Admin) DenyApproval(ctx context.Context, id string, meta Meta) (etcdsyn
 		if ap.State == etcdsync.ApprovalGranted && ap.UsesCounter && ap.UsesRev == 0 {
 			ap.UsesRev = rev // the counter's create revision, which the denial's write moves the record off
 		}
-		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, meta.Actor, meta.Reason, a.now().UTC()
+		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, approver, note, a.now().UTC()
 		m := meta
 		m.Ticket = cmp.Or(m.Ticket, ap.Ticket) // as a grant's: the trail reads without the record
 		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m, nil, nil)

@@ -163,7 +163,7 @@ func TestGrantWritesTheCounter(t *testing.T) {
 	if err := a.RequireApproval(ctx, ap.ID, "acme-admin", route, Meta{Actor: "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.DenyApproval(ctx, ap.ID, Meta{Actor: "bob", Reason: "withdrawn"}); err != nil {
+	if _, err := a.DenyApproval(ctx, ap.ID, "", "", Meta{Actor: "bob", Reason: "withdrawn"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := a.ShowApproval(ctx, ap.ID); err != nil || got.Uses != 1 || got.State != etcdsync.ApprovalDenied {

@@ -155,7 +155,7 @@ func TestRequireTicketApprovals(t *testing.T) {
 		if decide == "grant" {
 			_, err = a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"})
 		} else {
-			_, err = a.DenyApproval(ctx, ap.ID, Meta{Actor: "bob", Reason: "not now"})
+			_, err = a.DenyApproval(ctx, ap.ID, "", "", Meta{Actor: "bob", Reason: "not now"})
 		}
 		if err != nil {
 			t.Errorf("%s without a ticket of its own = %v, want nil", decide, err)
