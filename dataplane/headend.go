@@ -24,7 +24,7 @@ var errHeadEnd = errors.New("dataplane: request head does not end in CRLF CRLF")
 // empty line, so a body is never scanned. A head that pipelining put in
 // fasthttp's buffer before then is not seen whole: scanning begins only
 // at a line ending in an HTTP version (a request line), and stops for
-// anything else.
+// anything else; decide checks the end of such a head (crlfEnd).
 type headScan struct {
 	on    bool    // following a head
 	first bool    // its request line is done
@@ -92,4 +92,15 @@ func (s *headScan) endLine() bool {
 	}
 	s.crlf = cr
 	return false
+}
+
+// crlfEnd reports whether a request's raw header block, as fasthttp kept
+// it (its lines and the empty line that ends them), ends in CRLF CRLF. A
+// head that pipelining put in fasthttp's buffer before the previous
+// request was handed over is one headScan never saw, so a bare LF end
+// there ("\n\n", "\r\n\n", "\n\r\n") is found here, in the one head
+// fasthttp parsed (TestBareLFHeadPipelinedRefused). An empty block (a
+// request line alone, HTTP/1.0) has no line of its own to check.
+func crlfEnd(raw []byte) bool {
+	return len(raw) == 0 || bytes.HasSuffix(raw, []byte("\r\n\r\n"))
 }

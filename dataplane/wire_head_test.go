@@ -88,6 +88,32 @@ func TestBareLFHeadRefusedAtOnce(t *testing.T) {
 	}
 }
 
+// A head that ends badly is refused also when it comes pipelined behind
+// another request, in the same read: headScan follows a connection's
+// bytes only from a request's hand-over, so the head fasthttp had already
+// buffered was never seen by it, and a second request ending "\n\n" was
+// served (found by an outside review). The raw header block of every
+// request is checked for its CRLF CRLF end as well.
+func TestBareLFHeadPipelinedRefused(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, nil)
+	first := "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n"
+	for _, end := range []string{"\n\n", "\r\n\n", "\n\r\n"} {
+		n, recs := len(up.received()), len(st.sink.all())
+		second := "GET /v1/status HTTP/1.1\r\nHost: svc" + end + "X-Smuggled: 1\r\nConnection: close\r\n\r\n"
+		rs := rawAll(t, st.addr, first+second, 10*time.Second)
+		if strings.Count(rs, "HTTP/1.1 200 ") != 1 || strings.Count(rs, "HTTP/1.1 400 ") != 1 || strings.Count(rs, "HTTP/1.1 ") != 2 {
+			t.Errorf("%q: answers %q, want one 200 and then one 400", end, rs)
+		}
+		if got := up.received(); len(got) != n+1 {
+			t.Errorf("%q: the service received %d requests, want only the first", end, len(got)-n)
+		}
+		if all := st.sink.all(); len(all) != recs+2 || all[recs+1].Decision != audit.BadRequest {
+			t.Errorf("%q: %d new audit records, want the first and a bad_request", end, len(all)-recs)
+		}
+	}
+}
+
 func (m *memSink) all() []audit.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
