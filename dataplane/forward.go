@@ -103,6 +103,14 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 			h.Del("Authorization")
 		}
 	}
+	if x.route.AllowBody && len(req.Body()) > 0 {
+		// Content on a GET, DELETE or OPTIONS route that takes it
+		// (contentRefused): an upstream that did not read it must not
+		// read it as a next request, so the connection ends with the
+		// response and never goes back to the pool. After dropTrailers,
+		// which takes a Connection line the raw head lacks for a trailer.
+		h.SetConnectionClose()
+	}
 	// fasthttp writes "Content-Type: application/octet-stream" for a body
 	// that came without one: a header nobody sent.
 	h.SetNoDefaultContentType(true)

@@ -198,9 +198,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
-	// 3. Body size against the route's class (size.go).
+	// 3. Body size against the route's class (size.go); no content on a
+	// GET, HEAD, DELETE or OPTIONS unless the route takes it.
 	if d := bodySize(ctx, x); d != audit.Allowed {
 		return d
+	}
+	if contentRefused(&ctx.Request, x.route) {
+		return audit.BadRequest
 	}
 	// A method override parameter in the query or a form body would have
 	// the service run another method than the one routed (override.go).

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -15,6 +16,23 @@ func bodySize(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.BodyTooLarge
 	}
 	return audit.Allowed
+}
+
+// contentRefused reports whether the request carries content (a
+// Content-Length above 0, or a chunked body that is not empty) on a method
+// whose content has no defined semantics, GET, HEAD, DELETE or OPTIONS
+// (RFC 9110 section 9.3), on a route without allow_body. Many servers
+// never read such a body and parse the next request from its first byte:
+// forwarded, it was a request the sidecar never checked, with any
+// identity headers it liked (CL.0 smuggling). An empty chunked body goes
+// on as no body at all (the sidecar frames what it forwards). TRACE has
+// no route (policy.Match), so it never gets here.
+func contentRefused(req *fasthttp.Request, r *policy.Route) bool {
+	h := &req.Header
+	if cl := h.ContentLength(); r.AllowBody || cl == 0 || cl == -2 || cl == -1 && len(req.Body()) == 0 {
+		return false
+	}
+	return h.IsGet() || h.IsHead() || h.IsDelete() || h.IsOptions()
 }
 
 // headerReceived is step 3 run early, by fasthttp before it reads a body

@@ -220,7 +220,7 @@ func (c *compiler) routes() error {
 		if err != nil {
 			return err
 		}
-		r := &Route{Method: rs.Method, Template: rs.Path, Class: classes[rs.Class], Scopes: scopes, Public: rs.Public, Index: i}
+		r := &Route{Method: rs.Method, Template: rs.Path, Class: classes[rs.Class], Scopes: scopes, Public: rs.Public, Index: i, AllowBody: rs.AllowBody}
 		if r.Approval, err = routeApproval(rs, r.Class); err != nil {
 			return err
 		}

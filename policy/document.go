@@ -107,6 +107,13 @@ type RouteSpec struct {
 	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	Public bool     `yaml:"public,omitempty" json:"public,omitempty"`
 
+	// AllowBody lets a GET, DELETE or OPTIONS route take content (a search
+	// endpoint that reads a query from a GET's body). Without it such a
+	// request with content is refused: an upstream that never reads the
+	// body would take it for a next request. With it, the upstream
+	// connection is closed after the exchange.
+	AllowBody bool `yaml:"allow_body,omitempty" json:"allow_body,omitempty"`
+
 	// Approval overrides the class's approval for this route (approval.go).
 	Approval *ApprovalSpec `yaml:"approval,omitempty" json:"approval,omitempty"`
 }

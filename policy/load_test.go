@@ -198,6 +198,15 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`p.yaml:18: route GET /v1/users: needs scopes (or public: true)`}},
 		{"bad route path", with(19, "    path: /v1//users"),
 			[]string{`p.yaml:19: route GET /v1//users: empty, . or .. segment`}},
+		// allow_body is for GET, DELETE and OPTIONS routes (the GET of
+		// line 18 takes it), no other method's.
+		{"allow_body on other methods", with(21, "    scopes: [read:users]", "    allow_body: true",
+			"  - {method: POST, path: /v1/p, class: standard, scopes: [read:users], allow_body: true}",
+			"  - {method: HEAD, path: /v1/h, class: standard, scopes: [read:users], allow_body: true}"),
+			[]string{
+				`p.yaml:23: route POST /v1/p: allow_body is only for GET, DELETE and OPTIONS routes`,
+				`p.yaml:24: route HEAD /v1/h: allow_body is only for GET, DELETE and OPTIONS routes`,
+			}},
 		{"bad method", with(18, "  - method: get"),
 			[]string{`p.yaml:18: route get /v1/users: method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`}},
 		{"issuer alg none", with(0, append(issuer(goodIssuer[:3]...), "    algorithms: [RS256, none]")...),

@@ -114,6 +114,10 @@ type Route struct {
 	Public   bool
 	Index    int
 	Approval *Approval // the route's, else its class's; nil: none required
+
+	// AllowBody: a request of this GET, DELETE or OPTIONS route may carry
+	// content, which goes to the upstream on a connection closed after it.
+	AllowBody bool
 }
 
 // Client is a compiled client (integration).

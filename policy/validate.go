@@ -218,6 +218,9 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 		if r.Public && (len(r.Scopes) > 0 || (ok && privilegedKind(class.Kind))) {
 			v.addf(at("public"), "route %s %s: a public route can have no scopes and no privileged class", r.Method, r.Path)
 		}
+		if r.AllowBody && r.Method != "GET" && r.Method != "DELETE" && r.Method != "OPTIONS" {
+			v.addf(at("allow_body"), "route %s %s: allow_body is only for GET, DELETE and OPTIONS routes", r.Method, r.Path)
+		}
 		v.routeApproval(r, i, class)
 		if !r.Public && len(r.Scopes) == 0 {
 			v.addf(at(""), "route %s %s: needs scopes (or public: true)", r.Method, r.Path)
