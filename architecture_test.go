@@ -139,7 +139,7 @@ func TestArchitecture(t *testing.T) {
 		"audit":              {"internal/durable"},
 		"collector":          {"audit", "internal/durable", "limiter", "policy/etcdadmin", "policy/etcdsync"},
 		"alert":              {"audit", "collector", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
-		"evidence":           {"audit", "alert", "collector", "policy", "policy/etcdadmin", "policy/etcdsync"},
+		"evidence":           {"audit", "alert", "collector", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"policy/etcdsync":    {"internal/durable", "policy"},
 		"policy/etcdadmin":   {"policy", "policy/etcdsync"},
 		"policy/policytest":  {"policy"},

@@ -44,10 +44,18 @@ func CheckApproval(dir, name string, key ed25519.PrivateKey) (ManifestRow, error
 // Approve sets the Review Status of file name in the manifest of dir to
 // status (Approved or Rejected), rewrites manifest.csv and manifest.json,
 // signs the manifest again with key and rebuilds the zip beside the folder.
+// It holds the folder's lock meanwhile (lockPack), so a Verify sees the
+// manifest before or after, never half of it; the zip is replaced in one
+// rename.
 func Approve(dir, name, status string, key ed25519.PrivateKey) error {
 	if status != StatusApproved && status != StatusRejected {
 		return fmt.Errorf("review status %q: want %s or %s", status, StatusApproved, StatusRejected)
 	}
+	lock, err := lockPack(dir, syscall.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	rows, err := readManifest(dir)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // controlsCSV maps each evidence file (Area-Name) to its controls, area and
@@ -144,7 +145,9 @@ func writeFiles(dir string, pairs ...any) error {
 	return nil
 }
 
-// replaceFile writes data to a new file in dir and renames it to name.
+// replaceFile writes data to a new file in dir (created, never opened
+// through a link), syncs it, renames it to name and syncs dir: after a
+// crash name holds the old data or the new, whole.
 func replaceFile(dir, name string, data []byte) error {
 	f, err := os.CreateTemp(dir, "."+name+".*")
 	if err != nil {
@@ -166,8 +169,9 @@ func replaceFile(dir, name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
 	}
-	return err
+	return durable.SyncDir(dir)
 }
 
 // csvCells passes every cell through collector.CSVCell.

@@ -548,8 +548,10 @@ func writeZip(dir string, files []packFile, out string) error {
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("cannot finish zip %q: %w", out, err)
 	}
-	if err := writeNoFollow(out, buf.Bytes()); err != nil {
-		return fmt.Errorf("cannot write zip: %w", err)
+	// Replaced in one rename: a verify of the zip meanwhile (Approve
+	// rebuilds it) reads the old zip or the new one, never a part.
+	if err := replaceFile(filepath.Dir(out), filepath.Base(out), buf.Bytes()); err != nil {
+		return fmt.Errorf("cannot write zip %q: %w", out, err)
 	}
 	return nil
 }

@@ -31,6 +31,11 @@ func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
 		// Not "manifest.json: removed", the words of a tampered pack.
 		return nil, fmt.Errorf("no pack at %q: %w", dir, err)
 	}
+	lock, err := lockPack(dir, syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
 	problems, rows, err := verifyDir(dir, pub)
 	if err != nil {
 		return nil, err
@@ -160,6 +165,27 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 		}
 	}
 	return problems, rows, nil
+}
+
+// lockPack locks the pack folder dir until the returned file is closed:
+// shared (syscall.LOCK_SH) to read the pack, exclusive (LOCK_EX) to write
+// it. Approve replaces the manifest's three files one rename at a time,
+// and a Verify between two renames found the new manifest.json with the
+// old signature, or a new file under its temporary name, and called an
+// intact pack tampered. Anything but a folder is refused at once, never
+// waited on (a named pipe given as the folder).
+func lockPack(dir string, how int) (*os.File, error) {
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open pack %q: %w", dir, err)
+	}
+	// A file system without locks (NFS mounted nolock) reads and writes
+	// the pack as before: unlocked.
+	if err := syscall.Flock(int(d.Fd()), how); err != nil && err != syscall.ENOLCK && err != syscall.EOPNOTSUPP {
+		d.Close()
+		return nil, fmt.Errorf("cannot lock pack %q: %w", dir, err)
+	}
+	return d, nil
 }
 
 // shown is a name from the folder or the zip as a problem names it: as it
