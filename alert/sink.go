@@ -71,22 +71,25 @@ func NewSinks(specs []policy.TicketSpec) ([]*Sink, error) {
 	return out, errors.Join(errs...)
 }
 
-// sinkURL is the URL of a sink: its url, or what its url_file holds (one
-// trailing newline cut), which must be an https URL (http on loopback).
-// The errors never quote the URL: a Slack incoming webhook's is its
-// credential.
+// sinkURL is the URL of a sink: its url, or what its url reference
+// (env:NAME, file:PATH) or url_file holds (a file's one trailing newline
+// cut), which must be an https URL (http on loopback). The errors never
+// quote the URL: a Slack incoming webhook's is its credential.
 func sinkURL(s policy.TicketSpec) (string, error) {
-	if s.URLFile == "" {
+	ref, from := s.URL, "url "+s.URL
+	if s.URLFile != "" {
+		ref, from = "file:"+s.URLFile, "url_file "+s.URLFile
+	} else if !strings.HasPrefix(ref, "env:") && !strings.HasPrefix(ref, "file:") {
 		return s.URL, nil
 	}
-	b, err := ResolveSecret("file:" + s.URLFile)
+	b, err := ResolveSecret(ref)
 	if err != nil {
 		return "", err
 	}
 	if u := string(b); policy.SecureURL(u) {
 		return u, nil
 	}
-	return "", fmt.Errorf("url_file %s does not hold an https URL (http only on loopback)", s.URLFile)
+	return "", fmt.Errorf("%s does not hold an https URL (http only on loopback)", from)
 }
 
 // Headers of the generic webhook. The signature is scheme v2:

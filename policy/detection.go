@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // DetectionSpec is one abuse-detection rule the collector evaluates on the
@@ -45,8 +47,9 @@ type DetectionSpec struct {
 // reference (env:NAME or file:PATH), never the secret itself; Project is
 // the Jira project key, the GitHub owner/repo or the ServiceNow assignment
 // group, by Kind. The URL is given by exactly one of URL and URLFile, a
-// file holding it: a Slack incoming webhook's URL is its credential, kept
-// out of the policy that way.
+// file holding it; URL may be a reference too (env:NAME or file:PATH): a
+// Slack incoming webhook's URL is its credential, kept out of the policy
+// that way (CheckPush refuses it in the clear).
 type TicketSpec struct {
 	Name    string `yaml:"name" json:"name"`
 	Kind    string `yaml:"kind" json:"kind"` // webhook, jira, github, servicenow, slack
@@ -101,7 +104,7 @@ func (v *validator) tickets(ts []TicketSpec) map[string]bool {
 		switch {
 		case (t.URL == "") == (t.URLFile == ""):
 			v.addf(at(""), "ticket sink %q: set exactly one of url and url_file", t.Name)
-		case t.URLFile != "":
+		case t.URLFile != "", secretRef(t.URL): // read by the collector (alert.NewSinks)
 		case t.Kind == "slack" && !secureURL(t.URL):
 			// A Slack incoming webhook's URL is its credential: not quoted.
 			v.addf(at("url"), "ticket sink %q: url must be an https URL (http only on loopback)", t.Name)
@@ -207,4 +210,28 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// CheckPush returns the problems, as an *Error, of a policy Load accepted
+// that is not to be pushed to etcd: a Slack sink whose url: is the URL
+// itself. An incoming webhook's URL is its credential (whoever holds it
+// posts to the channel as the alerts do), and the policy in etcd is read
+// by every sidecar and kept in the policy history for good; the sink
+// takes url: env:NAME, url: file:PATH or url_file: instead. A policy file
+// read by the process itself (file mode) may still hold it.
+func CheckPush(name string, data []byte, d *Document) error {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return nil // Load parsed it: not reached
+	}
+	v := validator{lines: newLines(&root)}
+	for i, t := range d.Tickets {
+		if t.Kind == "slack" && t.URL != "" && !secretRef(t.URL) {
+			v.addf(v.lines.at("tickets", i, "url", -1), "ticket sink %q: a Slack incoming webhook's URL is its credential, and a policy in etcd reaches every sidecar and its history: give it as url: env:NAME or url: file:PATH", t.Name)
+		}
+	}
+	if len(v.problems) > 0 {
+		return &Error{File: name, Problems: v.problems}
+	}
+	return nil
 }

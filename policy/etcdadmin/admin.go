@@ -137,6 +137,9 @@ func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64
 	if err != nil {
 		return 0, err
 	}
+	if err := policy.CheckPush("policy", doc, parsed); err != nil {
+		return 0, err
+	}
 	for range attempts {
 		st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 		if err != nil {
