@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -22,14 +21,15 @@ const (
 // CheckApproval checks that the pack in dir is intact under key's public
 // half and lists name, and returns its row. Approve a file only after it.
 func CheckApproval(dir, name string, key ed25519.PrivateKey) (ManifestRow, error) {
-	problems, err := Verify(dir, key.Public().(ed25519.PublicKey))
+	if _, err := os.Stat(dir); err != nil {
+		return ManifestRow{}, fmt.Errorf("no pack at %q: %w", dir, err)
+	}
+	lock, err := lockPack(dir, syscall.LOCK_SH)
 	if err != nil {
 		return ManifestRow{}, err
 	}
-	if len(problems) > 0 {
-		return ManifestRow{}, fmt.Errorf("pack %q does not verify (%s); rebuild it before approving", dir, strings.Join(problems, "; "))
-	}
-	rows, err := readManifest(dir)
+	defer lock.Close()
+	rows, err := checkedRows(dir, key)
 	if err != nil {
 		return ManifestRow{}, err
 	}
@@ -46,7 +46,9 @@ func CheckApproval(dir, name string, key ed25519.PrivateKey) (ManifestRow, error
 // signs the manifest again with key and rebuilds the zip beside the folder.
 // It holds the folder's lock meanwhile (lockPack), so a Verify sees the
 // manifest before or after, never half of it; the zip is replaced in one
-// rename.
+// rename. It checks the pack again under the lock and signs only the rows
+// of the manifest.json that verified: one edited since CheckApproval (a
+// forged file and its digest) is refused, never signed with key.
 func Approve(dir, name, status string, key ed25519.PrivateKey) error {
 	if status != StatusApproved && status != StatusRejected {
 		return fmt.Errorf("review status %q: want %s or %s", status, StatusApproved, StatusRejected)
@@ -56,7 +58,7 @@ func Approve(dir, name, status string, key ed25519.PrivateKey) error {
 		return err
 	}
 	defer lock.Close()
-	rows, err := readManifest(dir)
+	rows, err := checkedRows(dir, key)
 	if err != nil {
 		return err
 	}
@@ -83,6 +85,19 @@ func Approve(dir, name, status string, key ed25519.PrivateKey) error {
 	return writeZip(dir, files, zip)
 }
 
+// checkedRows verifies the locked pack in dir with key's public half and
+// returns the rows of the manifest.json that verified.
+func checkedRows(dir string, key ed25519.PrivateKey) ([]ManifestRow, error) {
+	problems, rows, err := verifyPack(dir, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("pack %q does not verify (%s); rebuild it before approving", dir, strings.Join(problems, "; "))
+	}
+	return rows, nil
+}
+
 // readPackFiles reads the files the manifest rows list, and the manifest's
 // own, from dir, never through a link: the zip holds those and nothing
 // else the folder may hold.
@@ -105,16 +120,4 @@ func readPackFiles(dir string, rows []ManifestRow) ([]packFile, error) {
 		files = append(files, packFile{filepath.Base(n), data})
 	}
 	return files, nil
-}
-
-func readManifest(dir string) ([]ManifestRow, error) {
-	j, err := readPackFile(filepath.Join(dir, ManifestJSON))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the manifest of pack %q: %w", dir, err)
-	}
-	var rows []ManifestRow
-	if err := json.Unmarshal(j, &rows); err != nil {
-		return nil, fmt.Errorf("cannot decode the manifest of pack %q: %w", dir, err)
-	}
-	return rows, nil
 }

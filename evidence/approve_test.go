@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,8 +9,10 @@ import (
 // TestApproveNeverWritesThroughALink plants links under the names of the
 // manifest's CSV and signature after the pack was checked (the race
 // between CheckApproval and Approve; a linked manifest.json is refused
-// when read): Approve replaces each link with the new file and never
-// writes through it into the file it points at.
+// when read): Approve never writes through them into the files they point
+// at. It checks the pack again and refuses it (a link is not a pack file);
+// a link planted after that check is replaced by the rename of the new
+// file (replaceFile).
 func TestApproveNeverWritesThroughALink(t *testing.T) {
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
 	activity(t, data, key)
@@ -35,23 +36,31 @@ func TestApproveNeverWritesThroughALink(t *testing.T) {
 		}
 		victims[m] = victim
 	}
-	err := Approve(res.Dir, name, StatusApproved, key)
+	if err := Approve(res.Dir, name, StatusApproved, key); err == nil {
+		t.Error("Approve of a pack whose manifest files are links: no error")
+	}
 	for m, victim := range victims {
 		if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
 			t.Errorf("Approve wrote %s through a link into %s: %.40q", m, victim, b)
 		}
-		if st, err := os.Lstat(filepath.Join(res.Dir, m)); err != nil || !st.Mode().IsRegular() {
-			t.Errorf("%s after Approve: %v, %v; want a regular file", m, st.Mode(), err)
-		}
 	}
-	if err != nil {
+	// A link planted between Approve's check and its write.
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("keep me\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if problems, err := Verify(res.Dir, key.Public().(ed25519.PublicKey)); err != nil || len(problems) > 0 {
-		t.Fatalf("the approved pack does not verify: %v %v", err, problems)
+	path := filepath.Join(res.Dir, ManifestCSV)
+	os.Remove(path)
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
 	}
-	row, err := CheckApproval(res.Dir, name, key)
-	if err != nil || row.ReviewStatus != StatusApproved {
-		t.Fatalf("row after Approve: %+v, %v", row, err)
+	if err := replaceFile(res.Dir, ManifestCSV, []byte("new\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
+		t.Errorf("replaceFile wrote through a link into %s: %.40q", victim, b)
+	}
+	if st, err := os.Lstat(path); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("%s after replaceFile: %v, %v; want a regular file", ManifestCSV, st.Mode(), err)
 	}
 }

@@ -188,6 +188,13 @@ func VerifySignature(dir string, pub ed25519.PublicKey) error {
 	if err != nil {
 		return fmt.Errorf("cannot read the manifest: %w", err)
 	}
+	return verifySignature(dir, j, pub)
+}
+
+// verifySignature checks j, manifest.json as read from dir, against the
+// signature in dir: the bytes whose rows are then used, not the file
+// read again, which may have been replaced meanwhile.
+func verifySignature(dir string, j []byte, pub ed25519.PublicKey) error {
 	s, err := readPackFile(filepath.Join(dir, ManifestSig))
 	if err != nil {
 		return fmt.Errorf("cannot read the manifest signature: %w", err)

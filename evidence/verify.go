@@ -36,14 +36,21 @@ func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
 		return nil, err
 	}
 	defer lock.Close()
+	problems, _, err := verifyPack(dir, pub)
+	return problems, err
+}
+
+// verifyPack is Verify of a folder already locked, and returns the rows
+// of the manifest it checked.
+func verifyPack(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, error) {
 	problems, rows, err := verifyDir(dir, pub)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p := nameProblem(filepath.Base(filepath.Clean(dir)), rows); p != "" {
 		problems = append(problems, p)
 	}
-	return problems, nil
+	return problems, rows, nil
 }
 
 // packPrefix begins the name of a pack's folder and zip: evidence-<Period>.
@@ -135,7 +142,7 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 		return nil, nil, fmt.Errorf("cannot decode the manifest of pack %q: %w", dir, err)
 	}
 	var problems []string
-	if err := VerifySignature(dir, pub); err != nil {
+	if err := verifySignature(dir, j, pub); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if c, err := readPackFile(filepath.Join(dir, ManifestCSV)); err != nil {
