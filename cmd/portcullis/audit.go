@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -51,9 +50,8 @@ func auditQuery(args []string) int {
 	fs.IntVar(&f.Status, "status", 0, "HTTP status")
 	fs.StringVar(&f.Sender, "sender", "", "sender that stored the batch (token:<name> or cert:<identity>)")
 	format := fs.String("format", collector.OutputTable, "output: table, json or ocsf")
-	keyFile := fs.String("public-key", "", "`file` of the collector's Ed25519 public key (PEM): verify the store as audit verify does; without it every record is flagged unverified")
-	var a anchorFlags
-	a.register(fs)
+	var k trailKey
+	k.register(fs, true)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -70,31 +68,17 @@ func auditQuery(args []string) int {
 	} else if empty {
 		fmt.Fprintf(os.Stderr, "portcullis audit query: the store in %q is empty\n", *dir)
 	}
-	var pub ed25519.PublicKey
-	var opts collector.VerifyOptions
-	if *keyFile != "" {
-		if pub, err = collector.LoadPublicKey(*keyFile); err == nil {
-			opts, err = a.options(pub)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
-			return 1
-		}
+	pub, opts, err := k.options()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
+		return 1
 	}
 	_, rep, err := collector.WriteVerifiedRecords(os.Stdout, *dir, f, *format, pub, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
 	}
-	switch {
-	case rep == nil:
-		fmt.Fprintln(os.Stderr, "portcullis audit query: records not verified (no --public-key): each is flagged unverified")
-	case !rep.OK():
-		fmt.Fprintf(os.Stderr, "portcullis audit query: the store failed verification; records of entries that failed their own checks are flagged unverified\n")
-		printVerifyReport(os.Stderr, rep, false)
-		return 1
-	}
-	return 0
+	return verifiedExit(os.Stderr, fs.Name(), "records", rep)
 }
 
 func auditVerify(args []string) int {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -30,6 +31,12 @@ type anchorFlags struct {
 func (a *anchorFlags) register(fs *flag.FlagSet) {
 	a.etcd.register(fs)
 	a.registerHeads(fs)
+	a.registerTolerances(fs)
+}
+
+// registerTolerances registers what verify may accept (--allow-unsigned-tail,
+// --allow-empty).
+func (a *anchorFlags) registerTolerances(fs *flag.FlagSet) {
 	fs.DurationVar(&a.allowTail, "allow-unsigned-tail", 0, "accept entries after the signed head younger than this (e.g. 2m) and dated between the signed head and now; 0 accepts none")
 	fs.BoolVar(&a.allowEmpty, "allow-empty", false, "accept a store with no entries")
 }
@@ -120,6 +127,53 @@ func newestHead(heads []publishedHead) (newest *collector.PublishedHead, others 
 		}
 	}
 	return newest, others
+}
+
+// trailKey is what a reader of the collector's trail takes to verify what
+// it prints, as audit query does: --public-key and the heads kept outside
+// the host (the --etcd head only where --etcd is not the command's own).
+type trailKey struct {
+	file   string
+	anchor anchorFlags
+}
+
+func (k *trailKey) register(fs *flag.FlagSet, etcdAnchor bool) {
+	fs.StringVar(&k.file, "public-key", "", "`file` of the collector's Ed25519 public key (PEM): verify the store as audit verify does; without it everything read is flagged unverified")
+	if etcdAnchor {
+		k.anchor.register(fs)
+		return
+	}
+	k.anchor.registerHeads(fs)
+	k.anchor.registerTolerances(fs)
+}
+
+// options loads the key and the heads; a nil key (no --public-key) means
+// nothing is verified.
+func (k *trailKey) options() (ed25519.PublicKey, collector.VerifyOptions, error) {
+	if k.file == "" {
+		return nil, collector.VerifyOptions{}, nil
+	}
+	pub, err := collector.LoadPublicKey(k.file)
+	if err != nil {
+		return nil, collector.VerifyOptions{}, err
+	}
+	opts, err := k.anchor.options(pub)
+	return pub, opts, err
+}
+
+// verifiedExit says on stderr what was verified of the trail a command
+// read (what: "records", "events"), and returns its exit code: 1 when the
+// store failed verification as a whole (rep nil: nothing was verified).
+func verifiedExit(stderr io.Writer, name, what string, rep *collector.VerifyReport) int {
+	switch {
+	case rep == nil:
+		fmt.Fprintf(stderr, "portcullis %s: %s not verified (no --public-key): each is flagged unverified\n", name, what)
+	case !rep.OK():
+		fmt.Fprintf(stderr, "portcullis %s: the store failed verification; %s of entries that failed their own checks are flagged unverified\n", name, what)
+		printVerifyReport(stderr, rep, false)
+		return 1
+	}
+	return 0
 }
 
 func (a *anchorFlags) etcdHead() ([]byte, error) {

@@ -51,6 +51,9 @@ type eventRow struct {
 	Ticket   string            `json:"ticket,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
 	Revision int64             `json:"revision,omitempty"`
+	// Flags holds collector.FlagUnverified for an event read from the
+	// trail whose entry was not verified (as audit query flags records).
+	Flags []string `json:"flags,omitempty"`
 }
 
 // eventFilter selects events by the flags of events list.
@@ -75,6 +78,8 @@ func eventsList(args []string, stdout, stderr io.Writer, now time.Time) int {
 	fs.StringVar(&filt.target, "target", "", "only events about this `target` (key id, client, policy key)")
 	fs.StringVar(&format, "format", "table", "output `format`: table or json")
 	ef.register(fs, false)
+	var k trailKey
+	k.register(fs, false) // --etcd is where events are read without --data
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
@@ -89,7 +94,7 @@ func eventsList(args []string, stdout, stderr io.Writer, now time.Time) int {
 	if err != nil {
 		return usageError(stderr, fs.Name(), err)
 	}
-	rows, err := readEvents(data, &ef, filt)
+	rows, rep, err := readEvents(data, &ef, &k, filt)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis events list: %v\n", err)
 		return 1
@@ -103,7 +108,10 @@ func eventsList(args []string, stdout, stderr io.Writer, now time.Time) int {
 		fmt.Fprintf(stderr, "portcullis events list: %v\n", err)
 		return 1
 	}
-	return 0
+	if data == "" {
+		return 0
+	}
+	return verifiedExit(stderr, fs.Name(), "events", rep)
 }
 
 // sinceTime parses --since: empty, an age before now, a date or a time.
@@ -122,8 +130,11 @@ func sinceTime(v string, now time.Time) (time.Time, error) {
 }
 
 // readEvents reads the events filt selects, oldest first, from the trail
-// in dir or, without dir, from etcd.
-func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error) {
+// in dir or, without dir, from etcd. From the trail, with k's key, it
+// verifies the store in the same read (as audit query does) and returns
+// the report; each event of an entry that failed its own checks, or of
+// any entry without a key, is flagged unverified.
+func readEvents(dir string, ef *etcdFlags, k *trailKey, filt eventFilter) ([]eventRow, *collector.VerifyReport, error) {
 	rows := []eventRow{} // none is [] in JSON, not null
 	keep := func(r eventRow) {
 		if filt.match(r) {
@@ -132,14 +143,25 @@ func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error)
 	}
 	if dir != "" {
 		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("cannot read the trail: %w", err)
+			return nil, nil, fmt.Errorf("cannot read the trail: %w", err)
 		}
-		return rows, collector.QueryEvents(dir, filt.since, time.Time{}, func(ev *collector.Event) error {
+		pub, opts, err := k.options()
+		if err != nil {
+			return nil, nil, err
+		}
+		rep, err := collector.ReadStore(dir, collector.Pass{VerifyKey: pub, Verify: opts, MarkVerified: true, Events: func(e *collector.Entry, ev *collector.Event) error {
+			if !filt.since.IsZero() && ev.Time.Before(filt.since) {
+				return nil
+			}
 			r := eventRow{Time: ev.Time, Action: ev.Action, Target: ev.Target, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket}
 			json.Unmarshal(ev.Details, &r.Details) // details are informational; a record without them still lists
+			if !e.Verified {
+				r.Flags = []string{collector.FlagUnverified}
+			}
 			keep(r)
 			return nil
-		})
+		}})
+		return rows, rep, err
 	}
 	err := withAdmin(ef, func(ctx context.Context, a *etcdadmin.Admin) error {
 		evs, err := a.ListEvents(ctx, filt.since, time.Time{})
@@ -148,18 +170,18 @@ func readEvents(dir string, ef *etcdFlags, filt eventFilter) ([]eventRow, error)
 		}
 		return err
 	})
-	return rows, err
+	return rows, nil, err
 }
 
 func printEvents(out io.Writer, rows []eventRow) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tACTION\tTARGET\tACTOR\tTICKET\tREASON")
+	fmt.Fprintln(tw, "TIME\tACTION\tTARGET\tACTOR\tTICKET\tREASON\tFLAGS")
 	for _, r := range rows {
 		actor := r.Actor
 		if u := r.Details[etcdadmin.DetailEtcdUser]; u != "" {
 			actor += " (etcd user " + u + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Action, r.Target, orDash(actor), orDash(r.Ticket), orDash(r.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Action, r.Target, orDash(actor), orDash(r.Ticket), orDash(r.Reason), orDash(strings.Join(r.Flags, ",")))
 	}
 	return tw.Flush()
 }

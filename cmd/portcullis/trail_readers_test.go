@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// forgedTrail is a store whose readers are attacked: entries stored by
+// the collector, the head published outside the host after the first of
+// them, then an entry past that head edited in place (old replaced by
+// evil) and a forged entry, correctly hashed and linked but unsigned,
+// appended with the signed head deleted so that readers do not hide it.
+type forgedTrail struct {
+	data, pub, published string
+}
+
+// newForgedTrail stores what fill stores in two rounds (round 0 before the
+// head is published, round 1 after, in a segment of its own, where edit
+// must be), then edits and forges as above: in
+// the entry holding edit, old becomes evil; the forged entry is a copy of
+// the last entry with old replaced by forged.
+func newForgedTrail(t *testing.T, fill func(st *collector.Store, round int), edit, old, evil, forged string) forgedTrail {
+	t.Helper()
+	dir := t.TempDir()
+	ft := forgedTrail{data: filepath.Join(dir, "audit"), pub: filepath.Join(dir, "signing.key.pub"), published: filepath.Join(dir, "published-head.json")}
+	keyFile := filepath.Join(dir, "signing.key")
+	if err := collector.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	key, err := collector.LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		st, err := collector.OpenStore(ft.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(st, round)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			head, err := os.ReadFile(filepath.Join(ft.data, "head.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(ft.published, head, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(ft.data, "seg-*.log"))
+	if len(segs) == 0 {
+		t.Fatalf("no segments in %s", ft.data)
+	}
+	seg := segs[len(segs)-1] // round 1's: the entries past the published head
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	edited := false
+	for i, l := range lines {
+		if bytes.Contains(l, []byte(edit)) {
+			lines[i], edited = bytes.Replace(l, []byte(old), []byte(evil), 1), true
+		}
+	}
+	if !edited {
+		t.Fatalf("no entry holds %q", edit)
+	}
+	var last struct {
+		Hash string          `json:"hash"`
+		Body json.RawMessage `json:"body"`
+	}
+	if err := json.Unmarshal(lines[len(lines)-1], &last); err != nil {
+		t.Fatal(err)
+	}
+	seq := regexp.MustCompile(`"seq":(\d+)`).FindSubmatch(last.Body)
+	n, _ := strconv.Atoi(string(seq[1]))
+	body := bytes.Replace(last.Body, seq[0], []byte(`"seq":`+strconv.Itoa(n+1)), 1)
+	body = bytes.ReplaceAll(body, []byte(old), []byte(forged))
+	prev, _ := hex.DecodeString(last.Hash)
+	sum := sha256.Sum256(append(append([]byte(nil), prev...), body...))
+	line := `{"prev":"` + last.Hash + `","hash":"` + hex.EncodeToString(sum[:]) + `","body":` + string(body) + "}\n"
+	lines = append(lines, []byte("\n"), []byte(line))
+	if err := os.WriteFile(seg, bytes.Join(lines, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(ft.data, "head.json")); err != nil {
+		t.Fatal(err)
+	}
+	return ft
+}
+
+// flaggedLines counts the lines of out holding s, flagged unverified and
+// not.
+func flaggedLines(out, s string) (flagged, plain int) {
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case !strings.Contains(l, s):
+		case strings.Contains(l, collector.FlagUnverified):
+			flagged++
+		default:
+			plain++
+		}
+	}
+	return
+}
+
+// events list --data read the trail without verifying it: an event edited
+// past the published head, or appended by someone without the key,
+// listed like any other. It now verifies with --public-key and flags
+// them, exiting 1, and without a key flags every event.
+func TestEventsListFlagsEventsItCannotVerify(t *testing.T) {
+	t.Parallel()
+	ev := func(actor, target string) collector.Event {
+		return collector.Event{Time: time.Now().UTC(), Actor: actor, Action: "key.revoke", Target: target, Reason: "r"}
+	}
+	ft := newForgedTrail(t, func(st *collector.Store, round int) {
+		for i := range 2 {
+			if err := st.AppendEvents([]collector.Event{ev("alice", "key-"+strconv.Itoa(round)+strconv.Itoa(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, `"key-10"`, "alice", "evilx", "forgd")
+
+	r := portcullis(t, "", nil, "events", "list", "--data", ft.data)
+	if f, p := flaggedLines(r.stdout, "key.revoke"); f != 5 || p != 0 || r.code != 0 || !strings.Contains(r.stderr, "not verified") {
+		t.Errorf("no key: exit %d, %d events flagged, %d plain, stderr %q; want 0, all 5 flagged, saying not verified\n%s", r.code, f, p, r.stderr, r.stdout)
+	}
+	for _, format := range []string{"table", "json"} {
+		r = portcullis(t, "", nil, "events", "list", "--data", ft.data, "--public-key", ft.pub, "--published-head", ft.published, "--format", format)
+		if r.code != 1 || !strings.Contains(r.stderr, collector.ProblemHashMismatch) || !strings.Contains(r.stderr, collector.ProblemMissingHead) {
+			t.Errorf("%s: exit %d, stderr %q; want 1 naming the %s and the %s", format, r.code, r.stderr, collector.ProblemHashMismatch, collector.ProblemMissingHead)
+		}
+		out := r.stdout
+		if format == "json" {
+			var rows []struct {
+				Actor string   `json:"actor"`
+				Flags []string `json:"flags"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+				t.Fatalf("json: %v\n%s", err, r.stdout)
+			}
+			out = ""
+			for _, row := range rows {
+				out += row.Actor + " " + strings.Join(row.Flags, ",") + "\n"
+			}
+		}
+		for who, want := range map[string][2]int{"evilx": {1, 0}, "forgd": {1, 0}, "alice": {0, 3}} {
+			if f, p := flaggedLines(out, who); f != want[0] || p != want[1] {
+				t.Errorf("%s: events by %s: %d flagged, %d plain; want %d and %d\n%s", format, who, f, p, want[0], want[1], r.stdout)
+			}
+		}
+	}
+}
