@@ -37,6 +37,11 @@ type Config struct {
 	// SnapshotKey signs the snapshot and checks it at Restore (the
 	// collector's signing key), so a snapshot edited on disk is ignored.
 	SnapshotKey ed25519.PrivateKey
+	// TrailKey, when set (the collector's public key), has Replay and
+	// Restore check each entry they replay as audit verify does (hash,
+	// link, seq, the collector's signature): one that fails is not
+	// replayed, is named to OnError and counted in ReplayStats.Unverified.
+	TrailKey ed25519.PublicKey
 }
 
 // Engine evaluates the detection rules and keeps the alerts; see the

@@ -18,7 +18,14 @@ type ReplayStats struct {
 	// Entries counts the entries replayed; Lines the segment lines read.
 	Entries int
 	Lines   int
+	// Unverified counts the entries (or lines) that failed their checks
+	// (Config.TrailKey) and were not replayed.
+	Unverified int
 }
+
+// maxNamedUnverified bounds the entries failing their checks that a
+// replay names to OnError; the others are counted only.
+const maxNamedUnverified = 100
 
 // Replay rebuilds the engine's windows, learnt networks, revocations and
 // alerts from the whole stored trail in dir, in storage order, firing
@@ -73,20 +80,41 @@ func (e *Engine) replay(dir string, after uint64, hash [32]byte) (ReplayStats, e
 	}()
 	var st ReplayStats
 	apply := func(en *collector.Entry) error {
+		if e.cfg.TrailKey != nil && !en.Verified {
+			e.unverified(&st, en)
+			return nil
+		}
 		st.Entries++
 		e.replayEntry(en)
 		return nil
 	}
 	var err error
-	if after == 0 {
+	switch {
+	case e.cfg.TrailKey != nil:
+		st.Lines, err = collector.ScanVerifiedEntries(dir, e.cfg.TrailKey, after, hash, apply)
+	case after == 0:
 		err = collector.ScanEntries(dir, apply)
-	} else {
+	default:
 		st.Lines, err = collector.ScanEntriesAfter(dir, after, hash, apply)
 	}
 	if err != nil {
 		return st, fmt.Errorf("cannot rebuild detection state from %q: %w", dir, err)
 	}
 	return st, nil
+}
+
+// unverified counts an entry that failed its checks, not replayed, and
+// names it to OnError (the first maxNamedUnverified).
+func (e *Engine) unverified(st *ReplayStats, en *collector.Entry) {
+	st.Unverified++
+	if e.cfg.OnError == nil || st.Unverified > maxNamedUnverified {
+		return
+	}
+	e.cfg.OnError(fmt.Errorf("trail segment %d entry %d (seq %d) failed its checks (hash, link to the entry before, seq or the collector's signature: edited or forged in the store); not replayed into the detection state (audit verify names the problem)",
+		en.Segment, en.Index, en.Seq))
+	if st.Unverified == maxNamedUnverified {
+		e.cfg.OnError(fmt.Errorf("more than %d trail entries failed their checks; the others are counted, not named", maxNamedUnverified))
+	}
 }
 
 // replayEntry applies one stored entry: its records, with the alerts its

@@ -315,19 +315,41 @@ func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) e
 	return scanEntries(dir, nil, nil, seq, &hash, fn)
 }
 
+// ScanVerifiedEntries is ScanEntries (after 0) or ScanEntriesAfter that
+// also checks each entry on its own as VerifyWith does: it hashes to its
+// stored hash, links to the entry read before it and has the next seq
+// (when one was read: from the entry at after, or the first entry read),
+// and carries the collector's signature (pub) of its hash; it sets
+// Entry.Verified when it does. fn is called for the entries that fail too
+// (a line that is not an entry as one with only its Segment and Index),
+// so that a reader that rebuilds state from the trail (alert.Engine at the
+// collector's start) can name and skip them.
+func ScanVerifiedEntries(dir string, pub ed25519.PublicKey, after uint64, hash [32]byte, fn func(e *Entry) error) (int, error) {
+	h := &hash
+	if after == 0 {
+		h = nil
+	}
+	return scanEntriesWith(entryScanner{pub: pub, after: after, hash: h, fn: fn, found: h == nil}, dir)
+}
+
 // scanEntries calls fn for the entries after position after (0: all) that
 // want keeps (nil: all; an entry it skips is not decoded: QueryEvents over
 // a store of millions of records, BenchmarkPack in package evidence); with
 // a hash, the entry at after must have it. With reuse, an entry's records
 // are overwritten by the next entry's. It returns the lines read.
 func scanEntries(dir string, want func(line []byte) bool, reuse *bodyBuffers, after uint64, hash *[32]byte, fn func(e *Entry) error) (int, error) {
+	return scanEntriesWith(entryScanner{want: want, reuse: reuse, after: after, hash: hash, fn: fn, found: hash == nil}, dir)
+}
+
+// scanEntriesWith runs sc over the store in dir.
+func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 	segs, _, err := listStore(dir)
 	if err != nil {
 		return 0, err
 	}
-	sc := entryScanner{want: want, reuse: reuse, after: after, hash: hash, headSeq: unverifiedHeadSeq(dir), fn: fn, found: hash == nil}
+	sc.headSeq = unverifiedHeadSeq(dir)
 	for _, n := range segs {
-		if after > 0 && digestLastSeq(dir, n) < after {
+		if sc.after > 0 && digestLastSeq(dir, n) < sc.after {
 			continue // ends before the position: not read
 		}
 		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], trustedLimit(dir, n)
@@ -336,7 +358,7 @@ func scanEntries(dir string, want func(line []byte) bool, reuse *bodyBuffers, af
 		}
 	}
 	if !sc.found {
-		return sc.lines, fmt.Errorf("%w: no entry %d with hash %x in %q", ErrPositionNotFound, after, hash[:], dir)
+		return sc.lines, fmt.Errorf("%w: no entry %d with hash %x in %q", ErrPositionNotFound, sc.after, sc.hash[:], dir)
 	}
 	return sc.lines, nil
 }
@@ -354,6 +376,35 @@ type entryScanner struct {
 	limit   int
 	lines   int
 	fn      func(e *Entry) error
+	// pub, when set, has each entry checked on its own (check); prev and
+	// seq are the entry read before, when known.
+	pub       ed25519.PublicKey
+	prev      [32]byte
+	seq       uint64
+	prevKnown bool
+}
+
+// check checks line l, of entry seq, on its own as verify's checkEntry
+// does (hash, link and seq when the entry before is known, signature),
+// and goes on from it as verify does: the next entry must link to its
+// stored hash.
+func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
+	prev, okPrev := parseHash(l.Prev)
+	stored, okHash := parseHash(l.Hash)
+	ok := okPrev && okHash && chainHash(prev, l.Body) == stored && l.signedBy(sc.pub, stored) &&
+		(!sc.prevKnown || prev == sc.prev && seq == sc.seq+1)
+	sc.prev, sc.seq, sc.prevKnown = stored, seq, okHash
+	return ok
+}
+
+// failed gives fn line i of the current segment as an entry that failed
+// its checks, when entries are checked.
+func (sc *entryScanner) failed(i int) error {
+	if sc.pub == nil {
+		return nil
+	}
+	sc.prevKnown = false
+	return sc.fn(&Entry{Segment: sc.seg, Index: i})
 }
 
 // line takes line i of the current segment.
@@ -367,18 +418,28 @@ func (sc *entryScanner) line(i int, line []byte) error {
 	}
 	var l entryLine
 	if decodeEntryLine(line, &l) != nil {
+		if sc.after == 0 || sc.found {
+			return sc.failed(i)
+		}
 		return nil
 	}
 	if sc.after > 0 {
 		var h struct {
 			Seq uint64 `json:"seq"`
 		}
-		if json.Unmarshal(l.Body, &h) != nil || h.Seq < sc.after || sc.beyondHead(h.Seq) {
+		if json.Unmarshal(l.Body, &h) != nil {
+			if sc.found {
+				return sc.failed(i)
+			}
+			return nil
+		}
+		if h.Seq < sc.after || sc.beyondHead(h.Seq) {
 			return nil
 		}
 		if h.Seq == sc.after {
 			got, ok := parseHash(l.Hash)
 			sc.found = sc.found || ok && sc.hash != nil && got == *sc.hash
+			sc.prev, sc.seq, sc.prevKnown = got, h.Seq, sc.found
 			return nil
 		}
 		if !sc.found {
@@ -389,13 +450,17 @@ func (sc *entryScanner) line(i int, line []byte) error {
 		}
 	}
 	var b entryBody
-	if decodeBody(l.Body, &b, sc.reuse) != nil || sc.beyondHead(b.Seq) {
+	if decodeBody(l.Body, &b, sc.reuse) != nil {
+		return sc.failed(i)
+	}
+	if sc.beyondHead(b.Seq) {
 		return nil
 	}
 	hash, _ := parseHash(l.Hash)
+	verified := sc.pub != nil && sc.check(&l, b.Seq)
 	return sc.fn(&Entry{Segment: sc.seg, Index: i, Seq: b.Seq, Hash: hash, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
 		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
-		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough})
+		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough, Verified: verified})
 }
 
 // beyondHead reports whether seq, in the newest segment, lies after the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -35,6 +36,9 @@ type detection struct {
 	// box is the ticket outbox, nil without ticket sinks; set by start
 	// before the collector serves /metrics.
 	box *alert.Outbox
+	// unverified counts the trail entries that failed their checks at
+	// start and were not replayed into the detection state.
+	unverified atomic.Int64
 
 	mu       sync.Mutex // guards the following field
 	pushedAt time.Time  // a stored policy.push not yet reloaded
@@ -54,6 +58,7 @@ func (d *detection) writeMetrics(w io.Writer) {
 	}
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_queue_failures_total Ticket deliveries that could not be written to the outbox (a full disk), retries included; the outbox writes them again with backoff.\n# TYPE portcullis_collector_ticket_queue_failures_total counter\nportcullis_collector_ticket_queue_failures_total %d\n", st.QueueFailures)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
+	fmt.Fprintf(w, "# HELP portcullis_collector_detection_unverified_entries Trail entries that failed their checks (hash, link, seq, signature) when detection replayed the trail at start, and were not replayed; audit verify names them.\n# TYPE portcullis_collector_detection_unverified_entries gauge\nportcullis_collector_detection_unverified_entries %d\n", d.unverified.Load())
 }
 
 // hooks returns the store's detection hooks; they do nothing until the
@@ -117,7 +122,11 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	}
 	var box *alert.Outbox
 	var cont *container
-	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents, Snapshot: filepath.Join(dir, "detection", "snapshot.json"), SnapshotKey: d.key,
+	var trailKey ed25519.PublicKey
+	if d.key != nil {
+		trailKey = d.key.Public().(ed25519.PublicKey)
+	}
+	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents, Snapshot: filepath.Join(dir, "detection", "snapshot.json"), SnapshotKey: d.key, TrailKey: trailKey,
 		OnOpen: func(a alert.Alert) {
 			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
 			if box != nil {
@@ -146,6 +155,10 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	}
 	if st.Ignored != "" {
 		log.Warn().Str("reason", st.Ignored).Msg("detection snapshot ignored; state rebuilt from the whole trail")
+	}
+	d.unverified.Store(int64(st.Unverified))
+	if st.Unverified > 0 {
+		log.Error().Int("entries", st.Unverified).Msg("trail entries failed their checks and were not replayed into the detection state; run audit verify")
 	}
 	log.Info().Uint64("snapshot_seq", st.Snapshot).Int("entries_replayed", st.Entries).Msg("detection state restored")
 	if d.key != nil {
