@@ -1,10 +1,12 @@
 package alert
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,6 +31,10 @@ type Assessment struct {
 	Sources    map[string]int64 `json:"sources"`
 	KeyIDs     map[string]int64 `json:"key_ids"`
 	Privileged []Access         `json:"privileged"` // requests to privileged and bulk classes, allowed or not
+	// Unverified counts the requests above whose records' entries were
+	// not verified (AssessVerified): each failed its own checks (hash,
+	// link, seq, the collector's signature), or no key was given.
+	Unverified int64 `json:"unverified"`
 }
 
 // Access is one request to a privileged or bulk route.
@@ -39,6 +45,9 @@ type Access struct {
 	Decision  string    `json:"decision"`
 	RequestID string    `json:"request_id"`
 	SourceIP  string    `json:"source_ip"`
+	// Flags holds collector.FlagUnverified when the record's entry was
+	// not verified.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // maxPrivileged caps the privileged requests an assessment lists.
@@ -46,25 +55,38 @@ const maxPrivileged = 1000
 
 // Assess reads the records of client in [from, to) from the trail in dir.
 // doc, when not nil, says which routes are privileged or bulk; records of
-// a refused key name the client through doc's keys too.
+// a refused key name the client through doc's keys too. It verifies
+// nothing: every record counts as unverified (see AssessVerified).
 func Assess(dir, client string, from, to time.Time, doc *policy.Document) (*Assessment, error) {
+	a, _, err := AssessVerified(dir, client, from, to, doc, nil, collector.VerifyOptions{})
+	return a, err
+}
+
+// AssessVerified is Assess reading the store once, as audit query does
+// (collector.WriteVerifiedRecords), and verifying it with pub and opts:
+// the records of entries that failed their own checks are counted in
+// Unverified and each such privileged request is flagged unverified. It
+// returns the store's verification report (nil with a nil pub, when every
+// record counts as unverified).
+func AssessVerified(dir, client string, from, to time.Time, doc *policy.Document, pub ed25519.PublicKey, opts collector.VerifyOptions) (*Assessment, *collector.VerifyReport, error) {
 	idx := newIndex(doc)
 	a := &Assessment{Client: client, From: from, To: to, Routes: map[string]int64{}, Tenants: map[string]int64{},
 		Statuses: map[string]int64{}, Decisions: map[string]int64{}, Sources: map[string]int64{}, KeyIDs: map[string]int64{},
 		Privileged: []Access{}} // none: [] in JSON, not null
 	priv := privilegedRoutes(doc)
-	f := collector.Filter{From: from, To: to}
-	err := collector.QueryRecords(dir, f, func(r *collector.StoredRecord) error {
-		if r.Client != client && !(r.Client == "" && r.KeyID != "" && idx.keyClient[r.KeyID] == client) {
+	p := collector.Pass{Filter: collector.Filter{From: from, To: to}, VerifyKey: pub, Verify: opts, MarkVerified: true,
+		Records: func(e *collector.Entry, r *collector.StoredRecord) error {
+			if r.Client != client && !(r.Client == "" && r.KeyID != "" && idx.keyClient[r.KeyID] == client) {
+				return nil
+			}
+			a.add(r, priv, e.Verified)
 			return nil
-		}
-		a.add(r, priv)
-		return nil
-	})
+		}}
+	rep, err := collector.ReadStore(dir, p)
 	if err != nil {
-		return nil, fmt.Errorf("cannot assess client %q from %q: %w", client, dir, err)
+		return nil, nil, fmt.Errorf("cannot assess client %q from %q: %w", client, dir, err)
 	}
-	return a, nil
+	return a, rep, nil
 }
 
 func privilegedRoutes(doc *policy.Document) map[string]bool {
@@ -84,8 +106,13 @@ func privilegedRoutes(doc *policy.Document) map[string]bool {
 	return out
 }
 
-func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool) {
+func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified bool) {
 	n := max(r.Count, 1)
+	var flags []string
+	if !verified {
+		a.Unverified += n
+		flags = []string{collector.FlagUnverified}
+	}
 	route := r.Method + " " + r.Route
 	a.Records += n
 	a.BytesOut += r.BytesOut
@@ -104,7 +131,7 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool) {
 		a.LastSeen = r.Time
 	}
 	if priv[route] && len(a.Privileged) < maxPrivileged {
-		a.Privileged = append(a.Privileged, Access{Time: r.Time, Route: route, Status: r.Status, Decision: r.Decision, RequestID: r.RequestID, SourceIP: r.SourceIP})
+		a.Privileged = append(a.Privileged, Access{Time: r.Time, Route: route, Status: r.Status, Decision: r.Decision, RequestID: r.RequestID, SourceIP: r.SourceIP, Flags: flags})
 	}
 }
 
@@ -112,7 +139,7 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool) {
 // count.
 func WriteAssessment(w io.Writer, a *Assessment) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", a.Client, a.Records, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
+	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", a.Client, a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
 	for _, s := range []struct {
 		name string
 		m    map[string]int64
@@ -124,7 +151,7 @@ func WriteAssessment(w io.Writer, a *Assessment) error {
 	}
 	fmt.Fprintf(tw, "privileged requests:\t%d\n", len(a.Privileged))
 	for _, p := range a.Privileged {
-		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\n", stamp(p.Time), p.Route, p.Status, p.Decision, p.SourceIP, p.RequestID)
+		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\t%s\n", stamp(p.Time), p.Route, p.Status, p.Decision, p.SourceIP, p.RequestID, dash(strings.Join(p.Flags, ",")))
 	}
 	return tw.Flush()
 }

@@ -106,6 +106,8 @@ func incidentAssess(args []string, stdout, stderr io.Writer) int {
 	to := fs.String("to", "", "end `time` (exclusive): RFC 3339 or a date")
 	pol := fs.String("policy", "", "policy `file` naming the privileged and bulk routes (and whose keys are whose)")
 	format := fs.String("format", "table", "output: table or json")
+	var k trailKey
+	k.register(fs, true)
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
@@ -123,14 +125,23 @@ func incidentAssess(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
-	a, err := alert.Assess(*dir, *client, f, t, doc)
+	pub, opts, err := k.options()
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	a, rep, err := alert.AssessVerified(*dir, *client, f, t, doc, pub, opts)
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
 	if *format == "json" {
-		return exitOf(printJSON(stdout, a), stderr, fs.Name())
+		err = printJSON(stdout, a)
+	} else {
+		err = alert.WriteAssessment(stdout, a)
 	}
-	return exitOf(alert.WriteAssessment(stdout, a), stderr, fs.Name())
+	if code := exitOf(err, stderr, fs.Name()); code != 0 {
+		return code
+	}
+	return verifiedExit(stderr, fs.Name(), "records", rep)
 }
 
 func incidentReport(args []string, stdout, stderr io.Writer) int {

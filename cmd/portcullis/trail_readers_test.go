@@ -166,3 +166,47 @@ func TestEventsListFlagsEventsItCannotVerify(t *testing.T) {
 		}
 	}
 }
+
+// incident assess read the trail without verifying it: requests edited
+// past the published head, or appended by someone without the key,
+// counted like any other in what the auditor reads. It now verifies with
+// --public-key, counts those in unverified (flagging such privileged
+// requests) and exits 1; without a key every request counts unverified.
+func TestIncidentAssessCountsRecordsItCannotVerify(t *testing.T) {
+	t.Parallel()
+	ft := newForgedTrail(t, func(st *collector.Store, round int) {
+		for i := range 2 {
+			rec := collector.StoredRecord{Time: time.Now().UTC(), Tenant: "acme", Client: "c1", Method: "GET", Route: "/v1/things", Status: 200, Decision: "allowed"}
+			if err := st.AppendBatch(&collector.Batch{ID: "b-" + strconv.Itoa(round) + strconv.Itoa(i), Records: []collector.StoredRecord{rec}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, `"b-10"`, `"acme"`, `"evilx"`, `"forgd"`)
+	type assessment struct {
+		Records, Unverified int64
+		Tenants             map[string]int64
+	}
+	run := func(args ...string) (assessment, result) {
+		r := portcullis(t, "", nil, append([]string{"incident", "assess", "--client", "c1", "--data", ft.data, "--format", "json"}, args...)...)
+		var a assessment
+		if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
+			t.Fatalf("incident assess %q: exit %d, %v\n%s\n%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		return a, r
+	}
+	a, r := run()
+	if r.code != 0 || a.Records != 5 || a.Unverified != 5 || !strings.Contains(r.stderr, "not verified") {
+		t.Errorf("no key: exit %d, %+v, stderr %q; want 0, 5 records all unverified, saying not verified", r.code, a, r.stderr)
+	}
+	a, r = run("--public-key", ft.pub, "--published-head", ft.published)
+	if r.code != 1 || !strings.Contains(r.stderr, collector.ProblemHashMismatch) {
+		t.Errorf("with the key: exit %d, stderr %q; want 1 naming the %s", r.code, r.stderr, collector.ProblemHashMismatch)
+	}
+	if a.Records != 5 || a.Unverified != 2 || a.Tenants["evilx"] != 1 || a.Tenants["forgd"] != 1 {
+		t.Errorf("with the key: %+v; want 5 records of which the edited and the forged one, 2, unverified", a)
+	}
+	r = portcullis(t, "", nil, "incident", "assess", "--client", "c1", "--data", ft.data, "--public-key", ft.pub, "--published-head", ft.published)
+	if !regexp.MustCompile(`(?m)^unverified\s+2$`).MatchString(r.stdout) {
+		t.Errorf("table: %s\nwant the line unverified 2", r.stdout)
+	}
+}
