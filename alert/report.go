@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"sort"
@@ -15,11 +16,20 @@ import (
 // tickets, containment with when each sidecar enforced it, the assessment
 // of what the client did, and the closure.
 type Report struct {
-	Alert       Alert             `json:"alert"`
-	Containment []collector.Event `json:"containment"` // control-plane changes whose reason names the alert
-	ContainedAt time.Time         `json:"contained_at,omitzero"`
-	Enforcement []Enforced        `json:"enforcement"`
-	Assessment  *Assessment       `json:"assessment"`
+	Alert       Alert               `json:"alert"`
+	Containment []ContainmentChange `json:"containment"` // control-plane changes whose reason names the alert
+	ContainedAt time.Time           `json:"contained_at,omitzero"`
+	Enforcement []Enforced          `json:"enforcement"`
+	Assessment  *Assessment         `json:"assessment"`
+}
+
+// ContainmentChange is a control-plane change of the containment, as the trail
+// holds it.
+type ContainmentChange struct {
+	collector.Event
+	// Flags holds collector.FlagUnverified when its entry was not
+	// verified (BuildVerifiedReport).
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Enforced is the first request one sidecar (one pod: the batch's
@@ -34,80 +44,111 @@ type Enforced struct {
 	Decision  string        `json:"decision"`
 	RequestID string        `json:"request_id"`
 	After     time.Duration `json:"after_ns"` // since the containment was written
+	// Flags holds collector.FlagUnverified when the record's entry was
+	// not verified (BuildVerifiedReport).
+	Flags []string `json:"flags,omitempty"`
 }
 
 // BuildReport builds the report of alert id from the trail in dir; doc,
-// when not nil, marks privileged routes in the assessment.
+// when not nil, marks privileged routes in the assessment. It verifies
+// nothing: every part read from the trail is flagged unverified (see
+// BuildVerifiedReport).
 func BuildReport(dir, id string, doc *policy.Document) (*Report, error) {
-	alerts, err := Load(dir)
+	r, _, err := BuildVerifiedReport(dir, id, doc, nil, collector.VerifyOptions{})
+	return r, err
+}
+
+// BuildVerifiedReport is BuildReport verifying what it reads with pub and
+// opts, as audit query does (collector.ReadStore with MarkVerified): the
+// alert's lifecycle is rebuilt from the entries that pass their own
+// checks only, as the collector's detection replays it (Config.TrailKey);
+// each containment change and enforcement read from an entry that fails
+// them is flagged unverified; the assessment is AssessVerified's. It
+// returns the store's verification report (nil with a nil pub: nothing is
+// verified and every change, enforcement and request is flagged).
+func BuildVerifiedReport(dir, id string, doc *policy.Document, pub ed25519.PublicKey, opts collector.VerifyOptions) (*Report, *collector.VerifyReport, error) {
+	e, err := New(Config{TrailKey: pub})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := e.Replay(dir); err != nil {
+		return nil, nil, err
 	}
 	r := &Report{}
-	for _, a := range alerts {
+	for _, a := range e.Alerts() {
 		if a.ID == id {
 			r.Alert = a
 		}
 	}
 	if r.Alert.ID == "" {
-		return nil, fmt.Errorf("no alert %q in the store in %q", id, dir)
+		return nil, nil, fmt.Errorf("no alert %q in the store in %q", id, dir)
 	}
-	if err := r.containment(dir); err != nil {
-		return nil, err
+	rep, err := r.containment(dir, pub, opts)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := r.enforcement(dir); err != nil {
-		return nil, err
+	if err := r.enforcement(dir, pub, opts); err != nil {
+		return nil, nil, err
 	}
 	if r.Alert.Client != "" {
 		from := r.Alert.Opened.Add(-time.Hour)
-		if r.Assessment, err = Assess(dir, r.Alert.Client, from, time.Time{}, doc); err != nil {
-			return nil, err
+		if r.Assessment, _, err = AssessVerified(dir, r.Alert.Client, from, time.Time{}, doc, pub, opts); err != nil {
+			return nil, nil, err
 		}
 	}
-	return r, nil
+	return r, rep, nil
 }
 
 // containing are the control-plane changes that contain.
 var containing = map[string]bool{"client.suspend": true, "key.revoke": true, "token.revoke": true}
 
-// containment collects the lifecycle events naming the alert in their
-// reason; the earliest suspension or revocation is when it was contained.
-func (r *Report) containment(dir string) error {
-	return collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
-		if !containing[ev.Action] || !strings.Contains(ev.Reason, r.Alert.ID) {
-			return nil
-		}
-		r.Containment = append(r.Containment, *ev)
-		t := ev.ClaimedTime
-		if t.IsZero() {
-			t = ev.Time
-		}
-		if r.ContainedAt.IsZero() || t.Before(r.ContainedAt) {
-			r.ContainedAt = t
-		}
+// unverified returns the flags of a part of the report read from e.
+func unverified(e *collector.Entry) []string {
+	if e.Verified {
 		return nil
-	})
+	}
+	return []string{collector.FlagUnverified}
+}
+
+// containment collects, in a read of the store verified with pub (nil:
+// not verified), the lifecycle events naming the alert in their reason;
+// the earliest suspension or revocation is when it was contained.
+func (r *Report) containment(dir string, pub ed25519.PublicKey, opts collector.VerifyOptions) (*collector.VerifyReport, error) {
+	return collector.ReadStore(dir, collector.Pass{VerifyKey: pub, Verify: opts, MarkVerified: true,
+		Events: func(e *collector.Entry, ev *collector.Event) error {
+			if !containing[ev.Action] || !strings.Contains(ev.Reason, r.Alert.ID) {
+				return nil
+			}
+			r.Containment = append(r.Containment, ContainmentChange{Event: *ev, Flags: unverified(e)})
+			t := ev.ClaimedTime
+			if t.IsZero() {
+				t = ev.Time
+			}
+			if r.ContainedAt.IsZero() || t.Before(r.ContainedAt) {
+				r.ContainedAt = t
+			}
+			return nil
+		}})
 }
 
 // enforcement finds, per pod, the first request of the client (or the
-// revoked key) denied after the containment was written.
-func (r *Report) enforcement(dir string) error {
+// revoked key) denied after the containment was written, reading the
+// store again verified with pub (nil: not verified).
+func (r *Report) enforcement(dir string, pub ed25519.PublicKey, opts collector.VerifyOptions) error {
 	if r.ContainedAt.IsZero() {
 		return nil
 	}
 	first := map[string]*Enforced{}
-	err := collector.ScanEntries(dir, func(en *collector.Entry) error {
-		pod := podOf(en)
-		for i := range en.Records {
-			rec := &en.Records[i]
+	_, err := collector.ReadStore(dir, collector.Pass{VerifyKey: pub, Verify: opts, MarkVerified: true,
+		Records: func(en *collector.Entry, rec *collector.StoredRecord) error {
+			pod := podOf(en)
 			if e := first[pod]; (e != nil && !rec.Time.Before(e.Time)) || rec.Time.Before(r.ContainedAt) || !r.denied(rec) {
-				continue
+				return nil
 			}
 			first[pod] = &Enforced{Pod: pod, Host: en.Host, Sender: en.Sender, Time: rec.Time, Decision: rec.Decision,
-				RequestID: rec.RequestID, After: rec.Time.Sub(r.ContainedAt)}
-		}
-		return nil
-	})
+				RequestID: rec.RequestID, After: rec.Time.Sub(r.ContainedAt), Flags: unverified(en)}
+			return nil
+		}})
 	for _, e := range first {
 		r.Enforcement = append(r.Enforcement, *e)
 	}
@@ -157,14 +198,14 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "\n## Containment\n\n")
 	for _, ev := range r.Containment {
-		fmt.Fprintf(w, "- %s `%s` %s by %s (ticket %s): %s\n", stamp(ev.Time), plainText(ev.Action), plainText(ev.Target), dash(plainText(ev.Actor)), dash(plainText(ev.Ticket)), plainText(ev.Reason))
+		fmt.Fprintf(w, "- %s `%s` %s by %s (ticket %s): %s%s\n", stamp(ev.Time), plainText(ev.Action), plainText(ev.Target), dash(plainText(ev.Actor)), dash(plainText(ev.Ticket)), plainText(ev.Reason), flagNote(ev.Flags))
 	}
 	if len(r.Containment) == 0 {
 		fmt.Fprintln(w, "- none")
 	}
 	fmt.Fprintf(w, "\n### Enforcement per sidecar\n\n")
 	for _, e := range r.Enforcement {
-		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)\n", e.Pod, dash(e.Sender), e.RequestID, stamp(e.Time), e.After.Round(time.Millisecond))
+		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", e.Pod, dash(e.Sender), e.RequestID, stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
 	}
 	if len(r.Enforcement) == 0 {
 		fmt.Fprintln(w, "- no denied request recorded yet")
@@ -179,4 +220,12 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	_, err := fmt.Fprintf(w, "\nstatus: **%s**; note: %s; corrective action: %s\n", a.Status, dash(a.Note), dash(a.CorrectiveAction))
 	return err
+}
+
+// flagNote is a report line's flags, " [unverified]", or "".
+func flagNote(flags []string) string {
+	if len(flags) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(flags, ",") + "]"
 }

@@ -149,6 +149,8 @@ func incidentReport(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("data", "", "collector data `directory`")
 	pol := fs.String("policy", "", "policy `file` naming the privileged and bulk routes")
 	format := fs.String("format", "markdown", "output: markdown or json")
+	var k trailKey
+	k.register(fs, true)
 	pos, code, ok := parseArgs(fs, args, "ALERT-ID", 1, stdout, stderr)
 	if !ok {
 		return code
@@ -163,14 +165,23 @@ func incidentReport(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
-	r, err := alert.BuildReport(*dir, pos[0], doc)
+	pub, opts, err := k.options()
+	if err != nil {
+		return exitOf(err, stderr, fs.Name())
+	}
+	r, rep, err := alert.BuildVerifiedReport(*dir, pos[0], doc, pub, opts)
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
 	if *format == "json" {
-		return exitOf(printJSON(stdout, r), stderr, fs.Name())
+		err = printJSON(stdout, r)
+	} else {
+		err = alert.WriteMarkdown(stdout, r)
 	}
-	return exitOf(alert.WriteMarkdown(stdout, r), stderr, fs.Name())
+	if code := exitOf(err, stderr, fs.Name()); code != 0 {
+		return code
+	}
+	return verifiedExit(stderr, fs.Name(), "the alert's changes, enforcement and records", rep)
 }
 
 func optionalPolicy(file string) (*policy.Document, error) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/collector"
 )
@@ -32,6 +36,21 @@ type forgedTrail struct {
 // the last entry with old replaced by forged.
 func newForgedTrail(t *testing.T, fill func(st *collector.Store, round int), edit, old, evil, forged string) forgedTrail {
 	t.Helper()
+	open := func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
+		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, func() {}
+	}
+	return newForgedTrailWith(t, open, fill, edit, old, evil, old, forged)
+}
+
+// newForgedTrailWith is newForgedTrail with the store opened by open
+// (which returns what to do before the store is closed), and the forged
+// entry's forgeOld replaced by forged.
+func newForgedTrailWith(t *testing.T, open func(dir string, key ed25519.PrivateKey) (*collector.Store, func()), fill func(st *collector.Store, round int), edit, old, evil, forgeOld, forged string) forgedTrail {
+	t.Helper()
 	dir := t.TempDir()
 	ft := forgedTrail{data: filepath.Join(dir, "audit"), pub: filepath.Join(dir, "signing.key.pub"), published: filepath.Join(dir, "published-head.json")}
 	keyFile := filepath.Join(dir, "signing.key")
@@ -43,11 +62,9 @@ func newForgedTrail(t *testing.T, fill func(st *collector.Store, round int), edi
 		t.Fatal(err)
 	}
 	for round := range 2 {
-		st, err := collector.OpenStore(ft.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, stop := open(ft.data, key)
 		fill(st, round)
+		stop()
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +107,7 @@ func newForgedTrail(t *testing.T, fill func(st *collector.Store, round int), edi
 	seq := regexp.MustCompile(`"seq":(\d+)`).FindSubmatch(last.Body)
 	n, _ := strconv.Atoi(string(seq[1]))
 	body := bytes.Replace(last.Body, seq[0], []byte(`"seq":`+strconv.Itoa(n+1)), 1)
-	body = bytes.ReplaceAll(body, []byte(old), []byte(forged))
+	body = bytes.ReplaceAll(body, []byte(forgeOld), []byte(forged))
 	prev, _ := hex.DecodeString(last.Hash)
 	sum := sha256.Sum256(append(append([]byte(nil), prev...), body...))
 	line := `{"prev":"` + last.Hash + `","hash":"` + hex.EncodeToString(sum[:]) + `","body":` + string(body) + "}\n"
@@ -208,5 +225,86 @@ func TestIncidentAssessCountsRecordsItCannotVerify(t *testing.T) {
 	r = portcullis(t, "", nil, "incident", "assess", "--client", "c1", "--data", ft.data, "--public-key", ft.pub, "--published-head", ft.published)
 	if !regexp.MustCompile(`(?m)^unverified\s+2$`).MatchString(r.stdout) {
 		t.Errorf("table: %s\nwant the line unverified 2", r.stdout)
+	}
+}
+
+// incident report read the trail without verifying it: a denial edited
+// past the published head and a containment change appended by someone
+// without the key were reported as the alert's enforcement and
+// containment. It now verifies with --public-key and flags them (and
+// rebuilds the alert from the entries that pass their checks only),
+// exiting 1; without a key every change and enforcement is flagged.
+func TestIncidentReportFlagsWhatItCannotVerify(t *testing.T) {
+	t.Parallel()
+	var det *detection
+	var id string
+	open := func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
+		det = &detection{key: key}
+		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nop := zerolog.Nop()
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := det.start(ctx, examplePolicy, nil, "", dir, st, &nop); err != nil {
+			t.Fatal(err)
+		}
+		return st, cancel
+	}
+	now := time.Now().UTC()
+	ft := newForgedTrailWith(t, open, func(st *collector.Store, round int) {
+		if round == 0 {
+			appendBatch(t, st, "g", guesses(now.Add(-time.Minute), time.Millisecond, "acmehris1", "203.0.113.9", "r"))
+			id = alertID(t, det, "token-guessing-client", "")
+			return
+		}
+		deny := collector.StoredRecord{Time: now, Client: "acme-hris", Method: "GET", Route: "/v1/users", Status: 403, Decision: "suspended", RequestID: "deny-1"}
+		if err := st.AppendBatch(&collector.Batch{ID: "d", Sender: "token:a", Instance: "pod-a", Records: []collector.StoredRecord{deny}}); err != nil {
+			t.Fatal(err)
+		}
+		ev := collector.Event{Time: now, ClaimedTime: now.Add(-time.Second), Actor: "alice", Action: "client.suspend", Target: "acme-hris", Reason: "alert " + id + ": incident T-1", Ticket: "T-1"}
+		if err := st.AppendEvents([]collector.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}, `"pod-a"`, `"pod-a"`, `"pod-x"`, `"alice"`, `"forgd"`)
+
+	type report struct {
+		Containment []struct {
+			Actor string
+			Flags []string
+		}
+		Enforcement []struct {
+			Pod   string
+			Flags []string
+		}
+	}
+	run := func(args ...string) (report, result) {
+		r := portcullis(t, "", nil, append([]string{"incident", "report", id, "--data", ft.data, "--format", "json"}, args...)...)
+		var rep report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("incident report %q: exit %d, %v\n%s\n%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		return rep, r
+	}
+	flagged := func(f []string) bool { return strings.Join(f, ",") == collector.FlagUnverified }
+	rep, r := run()
+	if r.code != 0 || len(rep.Containment) != 2 || len(rep.Enforcement) != 1 || !strings.Contains(r.stderr, "not verified") ||
+		!flagged(rep.Containment[0].Flags) || !flagged(rep.Containment[1].Flags) || !flagged(rep.Enforcement[0].Flags) {
+		t.Errorf("no key: exit %d, %+v, stderr %q; want 0, two changes and one enforcement all flagged, saying not verified", r.code, rep, r.stderr)
+	}
+	rep, r = run("--public-key", ft.pub, "--published-head", ft.published)
+	if r.code != 1 || !strings.Contains(r.stderr, collector.ProblemHashMismatch) {
+		t.Errorf("with the key: exit %d, stderr %q; want 1 naming the %s", r.code, r.stderr, collector.ProblemHashMismatch)
+	}
+	if len(rep.Containment) != 2 || rep.Containment[0].Actor != "alice" || flagged(rep.Containment[0].Flags) ||
+		rep.Containment[1].Actor != "forgd" || !flagged(rep.Containment[1].Flags) {
+		t.Errorf("with the key: containment %+v; want alice's change plain and the forged one flagged", rep.Containment)
+	}
+	if len(rep.Enforcement) != 1 || rep.Enforcement[0].Pod != "pod-x" || !flagged(rep.Enforcement[0].Flags) {
+		t.Errorf("with the key: enforcement %+v; want the edited denial flagged", rep.Enforcement)
+	}
+	r = portcullis(t, "", nil, "incident", "report", id, "--data", ft.data, "--public-key", ft.pub, "--published-head", ft.published)
+	if !strings.Contains(r.stdout, "by forgd (ticket T-1): alert "+id+": incident T-1 [unverified]") || !strings.Contains(r.stdout, "after containment) [unverified]") {
+		t.Errorf("markdown:\n%s\nwant the forged change and the edited denial marked [unverified]", r.stdout)
 	}
 }
