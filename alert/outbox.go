@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // OutboxConfig configures an Outbox.
@@ -438,7 +440,7 @@ func (e *sinkFailure) Unwrap() error { return e.err }
 // and removes it.
 func (o *Outbox) deliverOne(name string) error {
 	p := filepath.Join(o.cfg.Dir, name)
-	b, err := os.ReadFile(p)
+	b, err := durable.ReadRegular(p) // a FIFO planted here is refused, not waited on
 	if err != nil {
 		return fmt.Errorf("cannot read queued delivery %q: %w", p, err)
 	}
