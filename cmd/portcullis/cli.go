@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/rs/zerolog"
 )
 
@@ -289,7 +290,30 @@ func checkSidecarFlags(f sidecarFlags) error {
 	if err := checkSidecarNumbers(f); err != nil {
 		return err
 	}
+	if err := checkFlagFiles("policy", f.policyFile, "audit-file", f.auditFile, "collector-token-file", f.tokenFile,
+		"collector-cacert", f.collectorCA, "collector-cert", f.collectorCert, "collector-key", f.collectorKey,
+		"tls-cert", f.tls.cert, "tls-key", f.tls.key, "client-ca", f.tls.clientCA); err != nil {
+		return err
+	}
+	if err := f.etcd.checkFiles(); err != nil {
+		return err
+	}
 	return checkLogLevel(f.logLevel)
+}
+
+// checkFlagFiles refuses a file named by a flag (pairs of flag name and
+// path) that exists and is not a regular file: a FIFO there froze the
+// start for ever in open(2), waiting for a writer, without a word (and a
+// sidecar, which catches SIGTERM first, did not stop on it).
+func checkFlagFiles(flagPaths ...string) error {
+	for i := 0; i+1 < len(flagPaths); i += 2 {
+		if p := flagPaths[i+1]; p != "" {
+			if err := durable.CheckRegular(p); err != nil {
+				return fmt.Errorf("--%s %s: %w", flagPaths[i], p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // checkSidecarNumbers refuses numbers the sidecar would otherwise replace

@@ -83,6 +83,13 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if err := checkCollectorNumbers(c); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
+	if err := checkFlagFiles("signing-key", c.signingKey, "token-file", c.tokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
+		"client-ca", c.clientCA, "policy", c.policyFile, "publish-head", c.head.file); err != nil {
+		return c, usageError(os.Stderr, fs.Name(), err), false
+	}
+	if err := c.etcd.checkFiles(); err != nil {
+		return c, usageError(os.Stderr, fs.Name(), err), false
+	}
 	return c, 0, true
 }
 

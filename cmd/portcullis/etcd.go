@@ -240,6 +240,12 @@ func (f *etcdConnFlags) registerConn(fs *flag.FlagSet) {
 	fs.StringVar(&f.conn.Password, "etcd-password", "", deprecatedPrefix+"PORTCULLIS_ETCD_PASSWORD")
 }
 
+// checkFiles refuses an etcd TLS file that is not a regular file
+// (checkFlagFiles).
+func (f *etcdConnFlags) checkFiles() error {
+	return checkFlagFiles("etcd-cacert", f.conn.CACert, "etcd-cert", f.conn.Cert, "etcd-key", f.conn.Key)
+}
+
 // config returns the etcd client configuration, the password taken from
 // PORTCULLIS_ETCD_PASSWORD unless the deprecated flag gave one.
 func (f *etcdConnFlags) config() etcdsync.Config {

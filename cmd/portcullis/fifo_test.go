@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -89,4 +91,90 @@ func TestSidecarLKGFIFORefusedNotWaitedOn(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(h.dir, "sidecar.log"))
 		return strings.Contains(string(b), "no last-known-good policy") && strings.Contains(string(b), "it is a FIFO"), string(b)
 	})
+}
+
+// A FIFO given as any file the sidecar or the collector reads at start
+// (--policy, a token, a key, a certificate) froze the process there for
+// ever in open(2), waiting for a writer, without a word; the sidecar,
+// which catches SIGTERM before it reads them, did not even stop on it.
+// --audit-file's refusal named the path, not the flag. Each is now a
+// one-line usage error naming the flag, the path and what it is.
+func TestFIFOFlagFilesRefusedNamingTheFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	policyFile, err := filepath.Abs("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-flag-collector-token-0123456789abcdef")
+	sidecar := func(flag, path string) []string {
+		args := []string{"sidecar", "--upstream", freeAddr(t), "--listen", freeAddr(t), "--admin", freeAddr(t),
+			"--spool", filepath.Join(h.dir, "spool-"+flag)}
+		if flag != "policy" {
+			args = append(args, "--policy", policyFile)
+		}
+		if flag == "collector-token-file" {
+			args = append(args, "--collector", "http://"+freeAddr(t))
+		}
+		return append(args, "--"+flag, path)
+	}
+	collector := func(flag, path string) []string {
+		args := []string{"collector", "--listen", freeAddr(t), "--data", filepath.Join(h.dir, "data-"+flag)}
+		if flag != "signing-key" {
+			args = append(args, "--signing-key", keyFile)
+		}
+		if flag != "token-file" {
+			args = append(args, "--token-file", tokenFile)
+		}
+		return append(args, "--"+flag, path)
+	}
+	type run struct {
+		name, flag, path string
+		p                *proc
+	}
+	var runs []run
+	for _, c := range []struct {
+		cmd   func(flag, path string) []string
+		name  string
+		flags []string
+	}{
+		{sidecar, "sidecar", []string{"policy", "audit-file", "collector-token-file", "tls-cert"}},
+		{collector, "collector", []string{"signing-key", "token-file", "policy", "publish-head"}},
+	} {
+		for _, flag := range c.flags {
+			path := filepath.Join(h.dir, c.name+"-"+flag+".fifo")
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := c.cmd(flag, path)
+			if flag == "tls-cert" {
+				args = append(args, "--tls-key", keyFile)
+			}
+			runs = append(runs, run{c.name, flag, path, h.start(c.name+"-"+flag, args...)})
+		}
+	}
+	deadline := time.Now().Add(killWait)
+	for _, r := range runs {
+		select {
+		case <-r.p.done:
+		case <-time.After(time.Until(deadline)):
+		}
+		select {
+		case <-r.p.done:
+		default:
+			t.Errorf("%s with a FIFO as --%s has not exited after %v: frozen in open(2), or running without the file", r.name, r.flag, killWait)
+			continue
+		}
+		var exit *exec.ExitError
+		if !errors.As(r.p.err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("%s with a FIFO as --%s: %v, want exit 2 (a usage error)", r.name, r.flag, r.p.err)
+		}
+		b, _ := os.ReadFile(filepath.Join(h.dir, r.name+"-"+r.flag+".log"))
+		if want := "--" + r.flag + " " + r.path + ": "; !strings.Contains(string(b), want) || !strings.Contains(string(b), "it is a FIFO") ||
+			strings.Count(strings.TrimSpace(string(b)), "\n") != 0 {
+			t.Errorf("%s with a FIFO as --%s: want one line naming %q as a FIFO, got:\n%s", r.name, r.flag, want, b)
+		}
+	}
 }

@@ -43,6 +43,17 @@ func OpenRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
 	return f, nil
 }
 
+// CheckRegular returns, for a path that exists and is not a regular
+// file, the error OpenRegular would; nil otherwise (a missing file is
+// left to whoever opens it). It checks a file named at start before
+// anything opens it.
+func CheckRegular(path string) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return notRegular(fi.Mode())
+	}
+	return nil
+}
+
 // ReadRegular reads the whole of path as os.ReadFile does, through
 // OpenRegular: a FIFO or other special file is refused, not waited on.
 func ReadRegular(path string) ([]byte, error) {
