@@ -556,9 +556,11 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 	}
 	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && q.Close == "" && a.Status == StatusClosed {
 		// Closed before its ticket was filed: OnClose found no ticket to
-		// tell, so tell this one now, not at the next start's Reconcile.
+		// tell, so tell this one now, not at the next start's Reconcile; a
+		// closure that cannot be written (disk full) is written again with
+		// backoff.
 		if err := o.reconcileClose(a); err != nil {
-			return err
+			return o.requeue(err)
 		}
 		o.poke()
 	}
