@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,19 +22,26 @@ type TenantShare struct {
 	ThrottledShare float64 `json:"throttled_share_pct"`
 	BytesOut       int64   `json:"bytes_out"`
 	BytesShare     float64 `json:"bytes_share_pct"`
+	// Unverified counts the requests above whose records' entries were
+	// not verified (TopTenantsVerified).
+	Unverified int64 `json:"unverified"`
 }
 
 // TenantReport is the tenants of a period ranked by one of their counts,
 // with the period's totals.
 type TenantReport struct {
-	From      time.Time     `json:"from,omitzero"`
-	To        time.Time     `json:"to,omitzero"`
-	By        string        `json:"by"`
-	Requests  int64         `json:"requests"`
-	Throttled int64         `json:"throttled"`
-	BytesOut  int64         `json:"bytes_out"`
-	Count     int           `json:"tenants"` // tenants seen, listed or not
-	Tenants   []TenantShare `json:"top"`
+	From      time.Time `json:"from,omitzero"`
+	To        time.Time `json:"to,omitzero"`
+	By        string    `json:"by"`
+	Requests  int64     `json:"requests"`
+	Throttled int64     `json:"throttled"`
+	BytesOut  int64     `json:"bytes_out"`
+	// Unverified counts the requests whose records' entries were not
+	// verified: each failed its own checks (hash, link, seq, the
+	// collector's signature), or no key was given (TopTenantsVerified).
+	Unverified int64         `json:"unverified"`
+	Count      int           `json:"tenants"` // tenants seen, listed or not
+	Tenants    []TenantShare `json:"top"`
 }
 
 // Orders of TopTenants.
@@ -46,19 +54,32 @@ const (
 // TopTenants reads the records of dir in [from, to) (zero bounds are
 // open) and returns the tenants ranked by by (ByRequests, ByThrottled or
 // ByBytes; ties by requests, then id), at most limit of them (0: all). An
-// aggregated record counts for the requests it stands for.
+// aggregated record counts for the requests it stands for. It verifies
+// nothing: every request counts as unverified (see TopTenantsVerified).
 func TopTenants(dir string, from, to time.Time, by string, limit int) (*TenantReport, error) {
+	rep, _, err := TopTenantsVerified(dir, from, to, by, limit, nil, VerifyOptions{})
+	return rep, err
+}
+
+// TopTenantsVerified is TopTenants reading the store once, as audit query
+// does (WriteVerifiedRecords), and verifying it with pub and opts: the
+// requests whose records' entries fail their own checks are counted in
+// Unverified, per tenant and in total. It returns the store's
+// verification report (nil with a nil pub, when every request counts as
+// unverified).
+func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pub ed25519.PublicKey, opts VerifyOptions) (*TenantReport, *VerifyReport, error) {
 	if by != ByRequests && by != ByThrottled && by != ByBytes {
-		return nil, fmt.Errorf("collector: unknown tenant order %q (want requests, throttled or bytes)", by)
+		return nil, nil, fmt.Errorf("collector: unknown tenant order %q (want requests, throttled or bytes)", by)
 	}
 	rep := &TenantReport{From: from, To: to, By: by, Tenants: []TenantShare{}} // none: [] in JSON, not null
 	byTenant := map[string]*TenantShare{}
-	err := QueryRecords(dir, Filter{From: from, To: to}, func(r *StoredRecord) error {
-		rep.add(byTenant, r)
-		return nil
-	})
+	vrep, err := ReadStore(dir, Pass{Filter: Filter{From: from, To: to}, VerifyKey: pub, Verify: opts, MarkVerified: true,
+		Records: func(e *Entry, r *StoredRecord) error {
+			rep.add(byTenant, r, e.Verified)
+			return nil
+		}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, s := range byTenant {
 		s.RequestShare = percent(s.Requests, rep.Requests)
@@ -71,11 +92,12 @@ func TopTenants(dir string, from, to time.Time, by string, limit int) (*TenantRe
 	if limit > 0 && len(rep.Tenants) > limit {
 		rep.Tenants = rep.Tenants[:limit]
 	}
-	return rep, nil
+	return rep, vrep, nil
 }
 
-// add counts r for its tenant and in the totals.
-func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord) {
+// add counts r for its tenant and in the totals
+// (unverified too when its entry was not verified).
+func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, verified bool) {
 	s := byTenant[r.Tenant]
 	if s == nil {
 		s = &TenantShare{Tenant: r.Tenant}
@@ -90,6 +112,10 @@ func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord) 
 	}
 	s.BytesOut += r.BytesOut
 	rep.BytesOut += r.BytesOut
+	if !verified {
+		s.Unverified += n
+		rep.Unverified += n
+	}
 }
 
 // compareShares orders a before b when its count by is higher; ties by
@@ -130,16 +156,16 @@ func percent(n, total int64) float64 {
 // WriteTable writes rep as aligned columns, then a line with the totals.
 func (rep *TenantReport) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "TENANT\tREQUESTS\tSHARE\tTHROTTLED (429)\tSHARE\tBYTES OUT\tSHARE\t")
+	fmt.Fprintln(tw, "TENANT\tREQUESTS\tSHARE\tTHROTTLED (429)\tSHARE\tBYTES OUT\tSHARE\tUNVERIFIED\t")
 	for _, s := range rep.Tenants {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%.1f%%\t\n", cell(s.Tenant),
-			s.Requests, s.RequestShare, s.Throttled, s.ThrottledShare, s.BytesOut, s.BytesShare)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t\n", cell(s.Tenant),
+			s.Requests, s.RequestShare, s.Throttled, s.ThrottledShare, s.BytesOut, s.BytesShare, s.Unverified)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d tenants (%d shown, by %s; - is requests without a tenant), %d requests, %d throttled, %d bytes out, %s\n",
-		rep.Count, len(rep.Tenants), rep.By, rep.Requests, rep.Throttled, rep.BytesOut, rep.period())
+	_, err := fmt.Fprintf(w, "%d tenants (%d shown, by %s; - is requests without a tenant), %d requests, %d throttled, %d bytes out, %d unverified, %s\n",
+		rep.Count, len(rep.Tenants), rep.By, rep.Requests, rep.Throttled, rep.BytesOut, rep.Unverified, rep.period())
 	return err
 }
 

@@ -65,11 +65,11 @@ func TestTopTenants(t *testing.T) {
 		t.Errorf("totals: %d requests, %d throttled, %d bytes, %d tenants; want 14, 5, 1600, 4", rep.Requests, rep.Throttled, rep.BytesOut, rep.Count)
 	}
 	want := []TenantShare{
-		{Tenant: "acme", Requests: 6, RequestShare: 600.0 / 14, Throttled: 2, ThrottledShare: 40, BytesOut: 600, BytesShare: 37.5},
-		{Tenant: "", Requests: 4, RequestShare: 400.0 / 14},
-		{Tenant: "globex", Requests: 3, RequestShare: 300.0 / 14, Throttled: 3, ThrottledShare: 60},
-		{Tenant: "initech", Requests: 1, RequestShare: 100.0 / 14, BytesOut: 1000, BytesShare: 62.5},
-	}
+		{Tenant: "acme", Requests: 6, RequestShare: 600.0 / 14, Throttled: 2, ThrottledShare: 40, BytesOut: 600, BytesShare: 37.5, Unverified: 6},
+		{Tenant: "", Requests: 4, RequestShare: 400.0 / 14, Unverified: 4},
+		{Tenant: "globex", Requests: 3, RequestShare: 300.0 / 14, Throttled: 3, ThrottledShare: 60, Unverified: 3},
+		{Tenant: "initech", Requests: 1, RequestShare: 100.0 / 14, BytesOut: 1000, BytesShare: 62.5, Unverified: 1},
+	} // no key: every request counts unverified
 	if fmt.Sprint(rep.Tenants) != fmt.Sprint(want) {
 		t.Errorf("by requests:\n got %v\nwant %v", rep.Tenants, want)
 	}
@@ -129,13 +129,13 @@ func TestTenantReportOutput(t *testing.T) {
 	if len(lines) != 6 {
 		t.Fatalf("table has %d lines, want header, 4 tenants, totals:\n%s", len(lines), tab.String())
 	}
-	if f := strings.Fields(lines[1]); strings.Join(f, " ") != "globex 3 21.4% 3 60.0% 0 0.0%" {
+	if f := strings.Fields(lines[1]); strings.Join(f, " ") != "globex 3 21.4% 3 60.0% 0 0.0% 3" {
 		t.Errorf("first row %q", lines[1])
 	}
 	if f := strings.Fields(lines[3]); f[0] != "-" || f[1] != "4" {
 		t.Errorf("row of requests without a tenant %q, want - with 4", lines[3])
 	}
-	if want := "4 tenants (4 shown, by throttled; - is requests without a tenant), 14 requests, 5 throttled, 1600 bytes out, from 2026-12-01T09:59:00Z to 2026-12-01T11:00:00Z (exclusive)"; lines[5] != want {
+	if want := "4 tenants (4 shown, by throttled; - is requests without a tenant), 14 requests, 5 throttled, 1600 bytes out, 14 unverified, from 2026-12-01T09:59:00Z to 2026-12-01T11:00:00Z (exclusive)"; lines[5] != want {
 		t.Errorf("totals line\n got %q\nwant %q", lines[5], want)
 	}
 	var js bytes.Buffer

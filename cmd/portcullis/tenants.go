@@ -24,6 +24,8 @@ func tenantsTop(args []string) int {
 	by := fs.String("by", collector.ByRequests, "rank by `count`: requests, throttled or bytes")
 	limit := fs.Int("limit", 20, "most `tenants` listed (0: all); the totals count every tenant")
 	format := fs.String("format", collector.OutputTable, "output: table or json")
+	var k trailKey
+	k.register(fs, true)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -31,7 +33,12 @@ func tenantsTop(args []string) int {
 	if err = errors.Join(err, checkTopFlags(*dir, *by, *format, *limit)); err != nil {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
-	rep, err := collector.TopTenants(*dir, fromT, toT, *by, *limit)
+	pub, opts, err := k.options()
+	var rep *collector.TenantReport
+	var vrep *collector.VerifyReport
+	if err == nil {
+		rep, vrep, err = collector.TopTenantsVerified(*dir, fromT, toT, *by, *limit, pub, opts)
+	}
 	if err == nil && *format == collector.OutputJSON {
 		err = rep.WriteJSON(os.Stdout)
 	} else if err == nil {
@@ -41,7 +48,7 @@ func tenantsTop(args []string) int {
 		fmt.Fprintln(os.Stderr, "portcullis tenants top:", err)
 		return 1
 	}
-	return 0
+	return verifiedExit(os.Stderr, fs.Name(), "records", vrep)
 }
 
 // checkTopFlags checks the flags of tenants top that parsing cannot.

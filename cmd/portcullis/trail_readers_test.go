@@ -308,3 +308,54 @@ func TestIncidentReportFlagsWhatItCannotVerify(t *testing.T) {
 		t.Errorf("markdown:\n%s\nwant the forged change and the edited denial marked [unverified]", r.stdout)
 	}
 }
+
+// tenants top read the trail without verifying it: requests edited past
+// the published head, or appended by someone without the key, ranked a
+// tenant like any other. It now verifies with --public-key, counts those
+// in unverified (per tenant and in total) and exits 1; without a key
+// every request counts unverified.
+func TestTenantsTopCountsRecordsItCannotVerify(t *testing.T) {
+	t.Parallel()
+	ft := newForgedTrail(t, func(st *collector.Store, round int) {
+		for i := range 2 {
+			rec := collector.StoredRecord{Time: time.Now().UTC(), Tenant: "acme", Client: "c1", Method: "GET", Route: "/v1/things", Status: 200, Decision: "allowed"}
+			if err := st.AppendBatch(&collector.Batch{ID: "b-" + strconv.Itoa(round) + strconv.Itoa(i), Records: []collector.StoredRecord{rec}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, `"b-10"`, `"acme"`, `"evilx"`, `"forgd"`)
+	type report struct {
+		Requests, Unverified int64
+		Top                  []struct {
+			Tenant               string
+			Requests, Unverified int64
+		}
+	}
+	run := func(args ...string) (map[string][2]int64, report, result) {
+		r := portcullis(t, "", nil, append([]string{"tenants", "top", "--data", ft.data, "--format", "json"}, args...)...)
+		var rep report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("tenants top %q: exit %d, %v\n%s\n%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		m := map[string][2]int64{}
+		for _, s := range rep.Top {
+			m[s.Tenant] = [2]int64{s.Requests, s.Unverified}
+		}
+		return m, rep, r
+	}
+	m, rep, r := run()
+	if r.code != 0 || rep.Requests != 5 || rep.Unverified != 5 || m["acme"] != [2]int64{3, 3} || !strings.Contains(r.stderr, "not verified") {
+		t.Errorf("no key: exit %d, %+v, stderr %q; want 0, 5 requests all unverified, saying not verified", r.code, rep, r.stderr)
+	}
+	m, rep, r = run("--public-key", ft.pub, "--published-head", ft.published)
+	if r.code != 1 || !strings.Contains(r.stderr, collector.ProblemHashMismatch) || !strings.Contains(r.stderr, collector.ProblemMissingHead) {
+		t.Errorf("with the key: exit %d, stderr %q; want 1 naming the %s and the %s", r.code, r.stderr, collector.ProblemHashMismatch, collector.ProblemMissingHead)
+	}
+	if rep.Requests != 5 || rep.Unverified != 2 || m["acme"] != [2]int64{3, 0} || m["evilx"] != [2]int64{1, 1} || m["forgd"] != [2]int64{1, 1} {
+		t.Errorf("with the key: %+v; want 5 requests of which the edited and the forged one, 2, unverified", rep)
+	}
+	r = portcullis(t, "", nil, "tenants", "top", "--data", ft.data, "--public-key", ft.pub, "--published-head", ft.published)
+	if !regexp.MustCompile(`(?m)^\s*evilx\s+1\s+\S+\s+0\s+\S+\s+\d+\s+\S+\s+1\s*$`).MatchString(r.stdout) || !strings.Contains(r.stdout, "2 unverified") {
+		t.Errorf("table:\n%s\nwant an UNVERIFIED column (evilx 1) and the total, 2 unverified", r.stdout)
+	}
+}
