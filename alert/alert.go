@@ -70,6 +70,9 @@ type Alert struct {
 	// Note and CorrectiveAction are the closure's.
 	Note             string `json:"note,omitempty"`
 	CorrectiveAction string `json:"corrective_action,omitempty"`
+	// Flags holds collector.FlagUnverified for an alert LoadVerified
+	// rebuilt without a key (the engine never sets it).
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Ticket is where a sink filed the alert.

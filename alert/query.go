@@ -1,11 +1,14 @@
 package alert
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/portcullis/portcullis/collector"
 )
 
 // Filter selects alerts; zero fields match everything.
@@ -44,14 +47,44 @@ func Load(dir string) ([]Alert, error) {
 	return e.Alerts(), nil
 }
 
+// LoadVerified is Load verifying what it reads with pub and opts, as
+// incident report does: the alerts are rebuilt from the entries that pass
+// their own checks only (as detection replays the trail, Config.TrailKey)
+// and the store is verified as a whole as collector.VerifyWith does. It
+// returns the report and the number of entries that failed their checks
+// and were left out. With a nil pub nothing is verified: the alerts are
+// Load's, each flagged collector.FlagUnverified, and the report is nil.
+func LoadVerified(dir string, pub ed25519.PublicKey, opts collector.VerifyOptions) ([]Alert, *collector.VerifyReport, int, error) {
+	if pub == nil {
+		all, err := Load(dir)
+		for i := range all {
+			all[i].Flags = []string{collector.FlagUnverified}
+		}
+		return all, nil, 0, err
+	}
+	e, err := New(Config{TrailKey: pub})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	st, err := e.replayAll(dir)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rep, err := collector.ReadStore(dir, collector.Pass{VerifyKey: pub, Verify: opts})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return e.Alerts(), rep, st.Unverified, nil
+}
+
 // WriteTable writes alerts as an aligned table, one line each.
 func WriteTable(w io.Writer, alerts []Alert) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tRULE\tGROUP\tCOUNT\tOPENED\tLAST SEEN\tTICKETS")
+	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tRULE\tGROUP\tCOUNT\tOPENED\tLAST SEEN\tTICKETS\tFLAGS")
 	for i := range alerts {
 		a := plainAlert(&alerts[i]) // no field moves the terminal's cursor
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s=%s\t%d\t%s\t%s\t%s\n", a.ID, a.Status, a.Severity, a.Rule, a.Group, a.Key, a.Count,
-			a.Opened.UTC().Format(time.RFC3339), a.LastSeen.UTC().Format(time.RFC3339), ticketKeys(a.Tickets))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s=%s\t%d\t%s\t%s\t%s\t%s\n", a.ID, a.Status, a.Severity, a.Rule, a.Group, a.Key, a.Count,
+			a.Opened.UTC().Format(time.RFC3339), a.LastSeen.UTC().Format(time.RFC3339), ticketKeys(a.Tickets), dash(strings.Join(a.Flags, ",")))
 	}
 	return tw.Flush()
 }
@@ -78,6 +111,9 @@ func WriteText(w io.Writer, a *Alert) error {
 		fmt.Fprintf(w, "previous  %s\n", a.Previous)
 	}
 	fmt.Fprintf(w, "tickets   %s\nrequests  %s\n", ticketKeys(a.Tickets), dash(strings.Join(a.RequestIDs, " ")))
+	if len(a.Flags) > 0 {
+		fmt.Fprintf(w, "flags     %s\n", strings.Join(a.Flags, ","))
+	}
 	fmt.Fprintln(w, "history:")
 	for _, c := range a.History {
 		fmt.Fprintf(w, "  %s  %-13s by %s", c.Time.UTC().Format(time.RFC3339), c.Action, dash(c.Actor))

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -33,6 +34,8 @@ func alertsList(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.Tenant, "tenant", "", "tenant id")
 	since := fs.String("since", "", "alerts seen at or after this `time`: RFC 3339 or a date")
 	format := fs.String("format", "table", "output: table or json")
+	var k trailKey
+	k.register(fs, true)
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
@@ -47,7 +50,7 @@ func alertsList(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, fs.Name(), err)
 	}
-	all, err := alert.Load(*dir)
+	all, rep, left, err := loadAlerts(*dir, &k)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis alerts list: %v\n", err)
 		return 1
@@ -59,15 +62,22 @@ func alertsList(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *format == "json" {
-		return exitOf(printJSON(stdout, nonNil(out)), stderr, "alerts list")
+		err = printJSON(stdout, nonNil(out))
+	} else {
+		err = alert.WriteTable(stdout, out)
 	}
-	return exitOf(alert.WriteTable(stdout, out), stderr, "alerts list")
+	if code := exitOf(err, stderr, "alerts list"); code != 0 {
+		return code
+	}
+	return alertsVerifiedExit(stderr, fs.Name(), rep, left)
 }
 
 func alertsShow(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("alerts show", flag.ContinueOnError)
 	dir := fs.String("data", "", "collector data `directory`")
 	format := fs.String("format", "table", "output: table (text) or json")
+	var k trailKey
+	k.register(fs, true)
 	pos, code, ok := parseArgs(fs, args, "ID", 1, stdout, stderr)
 	if !ok {
 		return code
@@ -75,15 +85,48 @@ func alertsShow(args []string, stdout, stderr io.Writer) int {
 	if err := checkAlertFlags(*dir, *format); err != nil {
 		return usageError(stderr, fs.Name(), err)
 	}
-	a, err := findAlert(*dir, pos[0])
+	all, rep, left, err := loadAlerts(*dir, &k)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis alerts show: %v\n", err)
 		return 1
 	}
-	if *format == "json" {
-		return exitOf(printJSON(stdout, a), stderr, "alerts show")
+	a, err := pickAlert(all, *dir, pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis alerts show: %v\n", err)
+		alertsVerifiedExit(stderr, fs.Name(), rep, left) // an alert of entries left out is not there
+		return 1
 	}
-	return exitOf(alert.WriteText(stdout, &a), stderr, "alerts show")
+	if *format == "json" {
+		err = printJSON(stdout, a)
+	} else {
+		err = alert.WriteText(stdout, &a)
+	}
+	if code := exitOf(err, stderr, "alerts show"); code != 0 {
+		return code
+	}
+	return alertsVerifiedExit(stderr, fs.Name(), rep, left)
+}
+
+// loadAlerts rebuilds the alerts of the trail in dir, verifying it with
+// k's key as incident report does (alert.LoadVerified): it returns the
+// report and the entries left out for failing their own checks.
+func loadAlerts(dir string, k *trailKey) ([]alert.Alert, *collector.VerifyReport, int, error) {
+	pub, opts, err := k.options()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return alert.LoadVerified(dir, pub, opts)
+}
+
+// alertsVerifiedExit is verifiedExit for the alerts, which are rebuilt
+// from the entries that pass their checks: it says how many were left out.
+func alertsVerifiedExit(stderr io.Writer, name string, rep *collector.VerifyReport, left int) int {
+	if rep == nil || rep.OK() {
+		return verifiedExit(stderr, name, "alerts", rep)
+	}
+	fmt.Fprintf(stderr, "portcullis %s: the store failed verification; %d trail entries failed their own checks and were left out: the alerts are rebuilt from the entries that pass them, as detection does\n", name, left)
+	printVerifyReport(stderr, rep, false)
+	return 1
 }
 
 func checkAlertFlags(dir, format string) error {
@@ -102,6 +145,11 @@ func findAlert(dir, id string) (alert.Alert, error) {
 	if err != nil {
 		return alert.Alert{}, err
 	}
+	return pickAlert(all, dir, id)
+}
+
+// pickAlert returns the alert id of all, read from dir.
+func pickAlert(all []alert.Alert, dir, id string) (alert.Alert, error) {
 	for _, a := range all {
 		if a.ID == id {
 			return a, nil

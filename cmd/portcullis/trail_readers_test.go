@@ -359,3 +359,88 @@ func TestTenantsTopCountsRecordsItCannotVerify(t *testing.T) {
 		t.Errorf("table:\n%s\nwant an UNVERIFIED column (evilx 1) and the total, 2 unverified", r.stdout)
 	}
 }
+
+// alerts list and show read the trail without verifying it: an alert's
+// acknowledgement edited past the published head, and one appended by
+// someone without the key, were shown as the alert's history. They now
+// verify with --public-key and rebuild the alerts from the entries that
+// pass their checks only (as detection and incident report do), saying
+// how many entries were left out and exiting 1; without a key every
+// alert is flagged unverified.
+func TestAlertsListAndShowVerifyTheTrail(t *testing.T) {
+	t.Parallel()
+	var det *detection
+	var id string
+	open := func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
+		det = &detection{key: key}
+		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nop := zerolog.Nop()
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := det.start(ctx, examplePolicy, nil, "", dir, st, &nop); err != nil {
+			t.Fatal(err)
+		}
+		return st, cancel
+	}
+	now := time.Now().UTC()
+	ft := newForgedTrailWith(t, open, func(st *collector.Store, round int) {
+		if round == 0 {
+			appendBatch(t, st, "g", guesses(now.Add(-time.Minute), time.Millisecond, "acmehris1", "203.0.113.9", "r"))
+			id = alertID(t, det, "token-guessing-client", "")
+			return
+		}
+		for _, reason := range []string{"ack-1", "ack-2"} {
+			ev := collector.Event{Time: now, ClaimedTime: now, Actor: "alice", Action: "alert.ack", Target: id, Reason: reason}
+			if err := st.AppendEvents([]collector.Event{ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, `"ack-1"`, `"alice"`, `"evilx"`, `"alice"`, `"forgd"`)
+
+	type shown struct {
+		ID      string
+		Flags   []string
+		History []struct{ Actor string }
+	}
+	run := func(args ...string) (shown, result) {
+		r := portcullis(t, "", nil, append(args, "--data", ft.data, "--format", "json")...)
+		var a shown
+		if args[1] == "list" {
+			var as []shown
+			if err := json.Unmarshal([]byte(r.stdout), &as); err != nil || len(as) != 1 {
+				t.Fatalf("%q: exit %d, %v\n%s\n%s", args, r.code, err, r.stdout, r.stderr)
+			}
+			a = as[0]
+		} else if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
+			t.Fatalf("%q: exit %d, %v\n%s\n%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		return a, r
+	}
+	actors := func(a shown) string {
+		var s []string
+		for _, h := range a.History {
+			s = append(s, h.Actor)
+		}
+		return strings.Join(s, ",")
+	}
+	key := []string{"--public-key", ft.pub, "--published-head", ft.published}
+	for _, cmd := range [][]string{{"alerts", "list"}, {"alerts", "show", id}} {
+		a, r := run(cmd...)
+		if r.code != 0 || strings.Join(a.Flags, ",") != collector.FlagUnverified || !strings.Contains(r.stderr, "not verified") {
+			t.Errorf("%q, no key: exit %d, flags %q, stderr %q; want 0, the alert flagged unverified, saying not verified", cmd, r.code, a.Flags, r.stderr)
+		}
+		a, r = run(append(cmd, key...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, collector.ProblemHashMismatch) || !strings.Contains(r.stderr, "2 trail entries failed their own checks") {
+			t.Errorf("%q, with the key: exit %d, stderr %q; want 1 naming the %s and the 2 entries left out", cmd, r.code, r.stderr, collector.ProblemHashMismatch)
+		}
+		if len(a.Flags) != 0 || strings.Contains(actors(a), "evilx") || strings.Contains(actors(a), "forgd") || !strings.Contains(actors(a), "alice") {
+			t.Errorf("%q, with the key: flags %q, history by %s; want alice's acknowledgement only, not the edited or forged one", cmd, a.Flags, actors(a))
+		}
+	}
+	r := portcullis(t, "", nil, "alerts", "list", "--data", ft.data)
+	if f, _ := flaggedLines(r.stdout, id); f != 1 {
+		t.Errorf("table, no key:\n%s\nwant the alert's line flagged unverified", r.stdout)
+	}
+}
