@@ -139,19 +139,20 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verifi
 // count.
 func WriteAssessment(w io.Writer, a *Assessment) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", a.Client, a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
+	// text from the trail is plainText: it cannot move the cursor or start a line
+	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", plainText(a.Client), a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
 	for _, s := range []struct {
 		name string
 		m    map[string]int64
 	}{{"routes", a.Routes}, {"tenants", a.Tenants}, {"statuses", a.Statuses}, {"decisions", a.Decisions}, {"sources", a.Sources}, {"key ids", a.KeyIDs}} {
 		fmt.Fprintf(tw, "%s:\n", s.name)
 		for _, k := range byCount(s.m) {
-			fmt.Fprintf(tw, "  %s\t%d\n", dash(k), s.m[k])
+			fmt.Fprintf(tw, "  %s\t%d\n", dash(plainText(k)), s.m[k])
 		}
 	}
 	fmt.Fprintf(tw, "privileged requests:\t%d\n", len(a.Privileged))
 	for _, p := range a.Privileged {
-		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\t%s\n", stamp(p.Time), p.Route, p.Status, p.Decision, p.SourceIP, p.RequestID, dash(strings.Join(p.Flags, ",")))
+		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\t%s\n", stamp(p.Time), plainText(p.Route), p.Status, plainText(p.Decision), plainText(p.SourceIP), plainText(p.RequestID), dash(strings.Join(p.Flags, ",")))
 	}
 	return tw.Flush()
 }

@@ -205,7 +205,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "\n### Enforcement per sidecar\n\n")
 	for _, e := range r.Enforcement {
-		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", e.Pod, dash(e.Sender), e.RequestID, stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
+		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", plainText(e.Pod), dash(plainText(e.Sender)), plainText(e.RequestID), stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
 	}
 	if len(r.Enforcement) == 0 {
 		fmt.Fprintln(w, "- no denied request recorded yet")

@@ -131,3 +131,19 @@ func TestAlertTextPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestReportEnforcementPlain: incident report printed a denial's pod (the
+// batch's instance id, the sender's choice) and request id (the client's)
+// as they were: an escape or a newline in them forged the report's lines.
+func TestReportEnforcementPlain(t *testing.T) {
+	t.Parallel()
+	const hostile = "x\x1b[2J\n- forged-line"
+	r := &Report{Alert: *hostileAlert(), Enforcement: []Enforced{{Pod: hostile, Sender: hostile, RequestID: hostile, Decision: "suspended"}}}
+	var b strings.Builder
+	if err := WriteMarkdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "\x1b") || strings.Contains(b.String(), "\n- forged-line") {
+		t.Errorf("report holds the hostile text as it was:\n%q", b.String())
+	}
+}

@@ -171,8 +171,8 @@ func recordWriter(w io.Writer, format string) (emit func(r *StoredRecord) error,
 		fmt.Fprintln(tw, "TIME\tSENDER\tTENANT\tCLIENT\tAUTH\tMETHOD\tROUTE\tPATH\tSTATUS\tDECISION\tREQUEST_ID\tFLAGS")
 		emit = func(r *StoredRecord) error {
 			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339Nano),
-				cell(r.Sender), cell(r.Tenant), cell(r.Client), cell(r.AuthMethod), cell(r.Method), cell(r.Route), cell(r.Path),
-				r.Status, cell(r.Decision), cell(r.RequestID), cell(strings.Join(r.Flags, ",")))
+				Cell(r.Sender), Cell(r.Tenant), Cell(r.Client), Cell(r.AuthMethod), Cell(r.Method), Cell(r.Route), Cell(r.Path),
+				r.Status, Cell(r.Decision), Cell(r.RequestID), Cell(strings.Join(r.Flags, ",")))
 			return err
 		}
 		flush = tw.Flush
@@ -182,9 +182,11 @@ func recordWriter(w io.Writer, format string) (emit func(r *StoredRecord) error,
 	return emit, flush, nil
 }
 
-// cell makes attacker-controlled text safe for a terminal table: quoted
-// when it holds anything but printable, space-free text.
-func cell(s string) string {
+// Cell makes attacker-controlled text safe for a terminal table (audit
+// query, tenants top, events list): "-" when empty, quoted when it holds
+// anything but printable, space-free text, so that it never moves the
+// cursor or starts a line of its own.
+func Cell(s string) string {
 	if s == "" {
 		return "-"
 	}

@@ -158,7 +158,7 @@ func (rep *TenantReport) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "TENANT\tREQUESTS\tSHARE\tTHROTTLED (429)\tSHARE\tBYTES OUT\tSHARE\tUNVERIFIED\t")
 	for _, s := range rep.Tenants {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t\n", cell(s.Tenant),
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t\n", Cell(s.Tenant),
 			s.Requests, s.RequestShare, s.Throttled, s.ThrottledShare, s.BytesOut, s.BytesShare, s.Unverified)
 	}
 	if err := tw.Flush(); err != nil {

@@ -176,12 +176,13 @@ func readEvents(dir string, ef *etcdFlags, k *trailKey, filt eventFilter) ([]eve
 func printEvents(out io.Writer, rows []eventRow) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tACTION\tTARGET\tACTOR\tTICKET\tREASON\tFLAGS")
-	for _, r := range rows {
-		actor := r.Actor
+	for _, r := range rows { // text from the trail or etcd is a collector.Cell: it cannot forge a line
+		actor := collector.Cell(r.Actor)
 		if u := r.Details[etcdadmin.DetailEtcdUser]; u != "" {
-			actor += " (etcd user " + u + ")"
+			actor += " (etcd user " + collector.Cell(u) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Action, r.Target, orDash(actor), orDash(r.Ticket), orDash(r.Reason), orDash(strings.Join(r.Flags, ",")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), collector.Cell(r.Action), collector.Cell(r.Target), actor,
+			collector.Cell(r.Ticket), collector.Cell(r.Reason), orDash(strings.Join(r.Flags, ",")))
 	}
 	return tw.Flush()
 }

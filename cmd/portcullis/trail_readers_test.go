@@ -444,3 +444,37 @@ func TestAlertsListAndShowVerifyTheTrail(t *testing.T) {
 		t.Errorf("table, no key:\n%s\nwant the alert's line flagged unverified", r.stdout)
 	}
 }
+
+// events list, incident assess and incident report printed text from the
+// trail (a client-chosen request id, a reason, a pod name) to the
+// terminal as it was: "\x1b[2J" cleared the operator's screen and "\n"
+// started a line of its own, forging output. Each now prints such text
+// escaped, on the line it belongs to, as audit query does.
+func TestTrailTextIsOneLineInTheTerminal(t *testing.T) {
+	t.Parallel()
+	const hostile = "x\x1b[2J\nforged-line"
+	dir := t.TempDir()
+	data := filepath.Join(dir, "audit")
+	st := auditStore(t, data)
+	now := time.Now().UTC()
+	rec := collector.StoredRecord{Time: now, Tenant: "acme", Client: "c1", Method: "GET", Route: "/v1/users", Status: 403, Decision: "suspended", RequestID: hostile, SourceIP: hostile}
+	if err := st.AppendBatch(&collector.Batch{ID: "b", Sender: "token:a", Instance: hostile, Records: []collector.StoredRecord{rec}}); err != nil {
+		t.Fatal(err)
+	}
+	ev := collector.Event{Time: now, Actor: hostile, Action: "key.revoke", Target: hostile, Reason: hostile, Ticket: hostile}
+	if err := st.AppendEvents([]collector.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"events", "list", "--data", data},
+		{"incident", "assess", "--client", "c1", "--data", data},
+	} {
+		r := portcullis(t, "", nil, args...)
+		if strings.Contains(r.stdout, "\x1b") || regexp.MustCompile(`(?m)^forged-line`).MatchString(r.stdout) || !strings.Contains(r.stdout, "forged-line") {
+			t.Errorf("%q: exit %d, stdout %q; want the hostile text escaped on its own row", args, r.code, r.stdout)
+		}
+	}
+}
