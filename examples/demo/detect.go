@@ -102,7 +102,7 @@ func (d *demo) detection(rcv *ticketReceiver) (string, error) {
 	}
 	fmt.Printf("   acme-hris's real key now -> %d (suspended by the rule action, %s after the first guess)\n", code, time.Since(start).Round(time.Millisecond))
 	id := payload.Alert.ID
-	if err := d.cli("alerts", "list", "--data", filepath.Join(d.data, "audit")); err != nil {
+	if err := d.cli("alerts", "list", "--data", filepath.Join(d.data, "audit"), "--public-key", filepath.Join(d.data, "audit-signing.key.pub")); err != nil {
 		return id, err
 	}
 	fmt.Printf("\n== portcullis alerts close %s --note ... --corrective-action ...\n", id)

@@ -119,8 +119,9 @@ func run(bin string) error {
 	if err := d.auditReport(); err != nil {
 		return err
 	}
-	fmt.Printf("\n== portcullis incident report %s --data DIR\n", alertID)
-	if err := d.cli("incident", "report", alertID, "--data", filepath.Join(data, "audit"), "--policy", filepath.Join("examples", "policy.yaml")); err != nil {
+	fmt.Printf("\n== portcullis incident report %s --data DIR --public-key KEY.pub\n", alertID)
+	if err := d.cli("incident", "report", alertID, "--data", filepath.Join(data, "audit"), "--public-key", filepath.Join(data, "audit-signing.key.pub"),
+		"--policy", filepath.Join("examples", "policy.yaml")); err != nil {
 		return err
 	}
 	return d.evidencePack()
@@ -277,8 +278,8 @@ func waitStatus(apiKey string, want int) int {
 // auditReport shows what the collector stored and verifies the store.
 func (d *demo) auditReport() error {
 	dir := filepath.Join(d.data, "audit")
-	fmt.Println("\n== what the collector stored: portcullis audit query --data DIR --format table (last 12 records)")
-	out, err := exec.Command(d.bin, "audit", "query", "--data", dir, "--format", "table").CombinedOutput()
+	fmt.Println("\n== what the collector stored: portcullis audit query --data DIR --public-key KEY.pub --format table (last 12 records)")
+	out, err := exec.Command(d.bin, "audit", "query", "--data", dir, "--public-key", filepath.Join(d.data, "audit-signing.key.pub"), "--format", "table").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("audit query: %v\n%s", err, out)
 	}
