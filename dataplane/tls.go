@@ -8,11 +8,11 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/rs/zerolog"
 )
 
@@ -115,7 +115,9 @@ func (r *certReloader) load() (bool, error) {
 		if path == "" {
 			continue
 		}
-		b, err := os.ReadFile(path)
+		// A regular file only: a FIFO swapped in at a reload held the
+		// poll in open(2) for good, and no rotation loaded after it.
+		b, err := durable.ReadRegular(path)
 		if err != nil {
 			return false, fmt.Errorf("dataplane: cannot read TLS file %q: %w", path, err)
 		}

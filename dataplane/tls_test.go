@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -592,4 +593,42 @@ func TestTLSMaxTokenAgeBindsCertificates(t *testing.T) {
 			t.Errorf("max_token_age %s: error %s, want token_too_old", c.age, r.body)
 		}
 	}
+}
+
+// TestTLSReloadSurvivesAFIFO: a FIFO swapped in at the certificate's name
+// held the reload poll in open(2) for good, waiting for a writer, so no
+// later rotation ever loaded (and Close waited on the poll for ever). It
+// is now a failed load like any other: counted, the certificate in force
+// kept, and the next good files load.
+func TestTLSReloadSurvivesAFIFO(t *testing.T) {
+	ca := newAuthority(t, "server CA")
+	first, second := ca.issue(t, "sidecar", nil, true), ca.issue(t, "sidecar", nil, true)
+	files := tlsFiles(t, first, nil)
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+
+	failed := st.srv.certs.failed.Load()
+	fifo := files.CertFile + ".fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	if err := os.Rename(fifo, files.CertFile); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "the reload of a FIFO fails", func() (bool, string) {
+		n := st.srv.certs.failed.Load()
+		return n > failed, fmt.Sprintf("%d failed loads", n)
+	})
+	writeFile(t, files.KeyFile, second.keyPEM)
+	writeFile(t, files.CertFile, second.certPEM)
+	pollUntil(t, "a new handshake gets the rotated certificate", func() (bool, string) {
+		c, err := dialTLS(st.addr, roots, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.c.Close()
+		got := c.c.ConnectionState().PeerCertificates[0].SerialNumber
+		return got.Cmp(second.serial) == 0, fmt.Sprintf("serial %v", got)
+	})
 }
