@@ -238,19 +238,7 @@ func TestIncidentReportFlagsWhatItCannotVerify(t *testing.T) {
 	t.Parallel()
 	var det *detection
 	var id string
-	open := func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
-		det = &detection{key: key}
-		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nop := zerolog.Nop()
-		ctx, cancel := context.WithCancel(context.Background())
-		if err := det.start(ctx, examplePolicy, nil, "", dir, st, &nop); err != nil {
-			t.Fatal(err)
-		}
-		return st, cancel
-	}
+	open := openWithDetection(t, &det)
 	now := time.Now().UTC()
 	ft := newForgedTrailWith(t, open, func(st *collector.Store, round int) {
 		if round == 0 {
@@ -371,19 +359,7 @@ func TestAlertsListAndShowVerifyTheTrail(t *testing.T) {
 	t.Parallel()
 	var det *detection
 	var id string
-	open := func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
-		det = &detection{key: key}
-		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: det.hooks()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nop := zerolog.Nop()
-		ctx, cancel := context.WithCancel(context.Background())
-		if err := det.start(ctx, examplePolicy, nil, "", dir, st, &nop); err != nil {
-			t.Fatal(err)
-		}
-		return st, cancel
-	}
+	open := openWithDetection(t, &det)
 	now := time.Now().UTC()
 	ft := newForgedTrailWith(t, open, func(st *collector.Store, round int) {
 		if round == 0 {
@@ -476,5 +452,23 @@ func TestTrailTextIsOneLineInTheTerminal(t *testing.T) {
 		if strings.Contains(r.stdout, "\x1b") || regexp.MustCompile(`(?m)^forged-line`).MatchString(r.stdout) || !strings.Contains(r.stdout, "forged-line") {
 			t.Errorf("%q: exit %d, stdout %q; want the hostile text escaped on its own row", args, r.code, r.stdout)
 		}
+	}
+}
+
+// openWithDetection opens a store with the example policy's detection
+// running over it, and sets *det to it.
+func openWithDetection(t *testing.T, det **detection) func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
+	return func(dir string, key ed25519.PrivateKey) (*collector.Store, func()) {
+		*det = &detection{key: key}
+		st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Detection: (*det).hooks()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nop := zerolog.Nop()
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := (*det).start(ctx, examplePolicy, nil, "", dir, st, &nop); err != nil {
+			t.Fatal(err)
+		}
+		return st, cancel
 	}
 }
