@@ -199,16 +199,20 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return d
 	}
 	// 3. Body size against the route's class (size.go); no content on a
-	// GET, HEAD, DELETE or OPTIONS unless the route takes it.
-	if d := bodySize(ctx, x); d != audit.Allowed {
-		return d
-	}
-	if contentRefused(&ctx.Request, x.route) {
-		return audit.BadRequest
+	// GET, HEAD, DELETE or OPTIONS unless the route takes it. A request
+	// without a body has neither to check.
+	body := hasBody(h)
+	if body {
+		if d := bodySize(ctx, x); d != audit.Allowed {
+			return d
+		}
+		if contentRefused(&ctx.Request, x.route) {
+			return audit.BadRequest
+		}
 	}
 	// A method override parameter in the query or a form body would have
 	// the service run another method than the one routed (override.go).
-	if overrideParam(&ctx.Request, x.query) {
+	if overrideParam(&ctx.Request, x.query, body) {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).

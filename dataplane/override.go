@@ -21,10 +21,14 @@ import (
 // overrideParam reports whether the request carries a method override
 // parameter, in its query (q) or in a body that frameworks parse into
 // parameters, or a multipart body whose boundary parsers would read
-// differently.
-func overrideParam(req *fasthttp.Request, q []byte) bool {
+// differently. hasBody is whether the request came with a body at all
+// (hasBody in size.go): without one, the body is not asked for.
+func overrideParam(req *fasthttp.Request, q []byte, hasBody bool) bool {
 	if len(q) > 0 && overrideForm(q) {
 		return true
+	}
+	if !hasBody {
+		return false
 	}
 	body := req.Body()
 	if len(body) == 0 {

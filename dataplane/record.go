@@ -19,7 +19,10 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	r.Status = uint16(ctx.Response.StatusCode())
 	r.AuthMethod = x.method
 	r.SourceIP = x.peer
-	r.BytesIn = int64(len(ctx.Request.Body()))
+	r.BytesIn = 0
+	if hasBody(h) {
+		r.BytesIn = int64(len(ctx.Request.Body()))
+	}
 	if ctx.Response.IsBodyStream() {
 		r.BytesOut = x.streamed // Body() would read the stream whole
 	} else {
