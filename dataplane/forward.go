@@ -352,8 +352,28 @@ func scrubResponse(h *fasthttp.ResponseHeader, x *exchange) {
 
 // scrubbed reports whether a response header named name is removed
 // whatever the Connection lines list: a hop-by-hop one, or X-Request-Id.
+// It runs on every header of every response, so names are told apart by
+// length and then by their nameKey words, as scanHeaders does; those
+// longer than 16 bytes go to isHopByHop. The words' fold can take a name
+// with other bytes than letters, digits and '-' for one of these, never
+// the reverse: that costs a scrub pass, which removes only real matches
+// (TestScrubbedSame).
 func scrubbed(name []byte) bool {
-	return isHopByHop(name) || len(name) == len(hdrRequestID) && bytes.EqualFold(name, hdrRequestID)
+	switch k := nameKey(name); len(name) {
+	case len("TE"):
+		return k == keyTE
+	case len("Trailer"): // and Upgrade
+		return k == keyTrailer || k == keyUpgrade
+	case len("Connection"): // and Keep-Alive
+		return k == keyConnection || k == keyKeepAlive
+	case len("X-Request-Id"):
+		return k == keyRequestID
+	case len("Proxy-Connection"):
+		return k == keyProxyConnection
+	case len("Transfer-Encoding"), len("Proxy-Authenticate"), len("Proxy-Authorization"):
+		return isHopByHop(name)
+	}
+	return false
 }
 
 // inList reports whether list, names separated by ',', holds name in

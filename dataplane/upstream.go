@@ -343,7 +343,10 @@ func headListsClose(b []byte) (closes, length, whole bool) {
 		if i < 0 {
 			return closes, length, false
 		}
-		line := bytes.TrimSuffix(b[:i], []byte("\r"))
+		line := b[:i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
 		b = b[i+1:]
 		switch {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
@@ -356,15 +359,33 @@ func headListsClose(b []byte) (closes, length, whole bool) {
 			conn = false // not a Connection line: most are told by a byte or two
 		case line[3]|0x20 != 'n':
 			conn = false
-			if c := bytes.IndexByte(line, ':'); c > 0 && foldEqual(bytes.TrimRight(line[:c], " \t"), "content-length") {
-				length = true
-			}
+			_, cl := fieldValue(line, len("content-length"), keyContentLength)
+			length = length || cl
 		default:
-			c := bytes.IndexByte(line, ':')
-			conn = c >= 0 && foldEqual(bytes.TrimRight(line[:c], " \t"), "connection")
-			closes = closes || conn && inList(line[c+1:], []byte("close"))
+			var v []byte
+			v, conn = fieldValue(line, len("connection"), keyConnection)
+			closes = closes || conn && inList(v, []byte("close"))
 		}
 	}
+}
+
+// fieldValue returns what follows the colon of a header line whose name
+// has n bytes and the nameKey words key (compared as foldEqual does),
+// blanks before the colon allowed as fasthttp allows them, and whether
+// the line has that name. It reads the name in place, as two words: no
+// search for the colon, no trim, no loop over the name.
+func fieldValue(line []byte, n int, key nameWords) (value []byte, ok bool) {
+	if len(line) <= n || nameKey(line[:n]) != key {
+		return nil, false
+	}
+	rest := line[n:]
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		rest = rest[1:]
+	}
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
+	}
+	return rest[1:], true
 }
 
 // framed reports whether a response head with status st and declared
