@@ -100,9 +100,12 @@ func (s *headScan) endLine() bool {
 // request was handed over is one headScan never saw, so a bare LF end
 // there ("\n\n", "\r\n\n", "\n\r\n") is found here, in the one head
 // fasthttp parsed (TestBareLFHeadPipelinedRefused). An empty block (a
-// request line alone, HTTP/1.0) has no line of its own to check. The
-// suffix is compared as a string with the constant, one 4-byte load,
-// where bytes.HasSuffix calls memequal (BenchmarkDecide).
+// request line alone, HTTP/1.0) keeps nothing of how the head ended:
+// fasthttp takes a '\n' right after the request line, bare or not, as
+// the end of an empty block, so it is refused too
+// (TestHeaderlessRequestRefused). The suffix is compared as a string
+// with the constant, one 4-byte load, where bytes.HasSuffix calls
+// memequal (BenchmarkDecide).
 func crlfEnd(raw []byte) bool {
-	return len(raw) == 0 || len(raw) >= 4 && string(raw[len(raw)-4:]) == "\r\n\r\n"
+	return len(raw) >= 4 && string(raw[len(raw)-4:]) == "\r\n\r\n"
 }

@@ -184,3 +184,52 @@ func TestHeaderNameLookalikesRefused(t *testing.T) {
 		t.Fatalf("an ordinary name: status %d, want 200", r.status)
 	}
 }
+
+// A pipelined HTTP/1.0 request line with no header lines at all, ending
+// in a bare LF empty line ("\n\n", "\r\n\n", "\n\r\n"), is refused like
+// any other head that ends badly. fasthttp (v1.74.0, readRawHeaders)
+// takes the first '\n' after the request line, alone or after a '\r', as
+// an empty header block, so crlfEnd had no line of its own to check and
+// the request was served: with "\n\n" once more bytes came, which it
+// swallowed (a whole next request, here a forged header line). fasthttp
+// keeps nothing of how such a head ended, so a request without any header
+// line is refused, pipelined or not. An HTTP/0.9-style line without a
+// version is refused by fasthttp itself.
+func TestHeaderlessRequestRefused(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, nil)
+	first := "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n"
+	for _, second := range []string{
+		"GET /v1/status HTTP/1.0\n\n",
+		"GET /v1/status HTTP/1.0\r\n\n",
+		"GET /v1/status HTTP/1.0\n\r\n",
+		"GET /v1/status HTTP/1.0\r\n\r\n",
+		"GET /v1/status\r\n\r\n",
+		"GET /v1/status\n\n",
+	} {
+		n, recs := len(up.received()), len(st.sink.all())
+		rs := rawAll(t, st.addr, first+second+"X-Smuggled: 1\r\n\r\n", 10*time.Second)
+		if strings.Count(rs, "HTTP/1.1 200 ") != 1 || strings.Count(rs, "HTTP/1.1 400 ") != 1 || strings.Count(rs, "HTTP/1.1 ") != 2 {
+			t.Errorf("%q pipelined: answers %q, want one 200 and then one 400", second, rs)
+		}
+		if got := up.received(); len(got) != n+1 {
+			t.Errorf("%q pipelined: the service received %d requests, want only the first", second, len(got)-n)
+		}
+		if strings.Contains(second, "HTTP/1.0") {
+			if all := st.sink.all(); len(all) != recs+2 || all[recs+1].Decision != audit.BadRequest {
+				t.Errorf("%q pipelined: %d new audit records, want the first and a bad_request", second, len(all)-recs)
+			}
+		}
+	}
+	n := len(up.received())
+	if r := raw(t, st.addr, "GET /v1/status HTTP/1.0\r\n\r\n"); r.status != 400 {
+		t.Errorf("an HTTP/1.0 request line alone: status %d, want 400", r.status)
+	}
+	if got := up.received(); len(got) != n {
+		t.Errorf("the service received %d headerless requests, want none", len(got)-n)
+	}
+	// With a header line, an HTTP/1.0 request is served, pipelined too.
+	if rs := rawAll(t, st.addr, first+"GET /v1/status HTTP/1.0\r\nHost: svc\r\n\r\n", 10*time.Second); strings.Count(rs, " 200 ") != 2 {
+		t.Errorf("HTTP/1.0 with a header line, pipelined: answers %q, want two 200s", rs)
+	}
+}
