@@ -334,3 +334,71 @@ func TestAllowBodyRouteClosesUpstreamConnection(t *testing.T) {
 		t.Errorf("upstream got %+v: want the next request on a third connection", got)
 	}
 }
+
+// A GET, HEAD, DELETE or OPTIONS with content and "Expect: 100-continue"
+// on a route without allow_body gets its 400 at once: no 100 Continue, so
+// the client never sends the body, and the connection is closed. The
+// expect hook checked the route and the credential but not the method's
+// content rule, so the sidecar answered 100, read the body, and only then
+// refused it. A route with allow_body still gets its 100.
+func TestExpectContentRefusedBeforeContinue(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
+			policy.RouteSpec{Method: "DELETE", Path: "/v1/things", Class: "standard", Public: true},
+			policy.RouteSpec{Method: "OPTIONS", Path: "/v1/things", Class: "standard", Public: true},
+			policy.RouteSpec{Method: "HEAD", Path: "/v1/things", Class: "standard", Public: true},
+			policy.RouteSpec{Method: "GET", Path: "/v1/search", Class: "standard", Public: true, AllowBody: true})
+	})
+	first := func(req string) (status int, closed bool) {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, req)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 100 {
+			return 100, false
+		}
+		io.Copy(io.Discard, resp.Body)
+		_, err = br.ReadByte()
+		return resp.StatusCode, err == io.EOF
+	}
+	for _, c := range []struct{ method, target, extra string }{
+		{"GET", "/v1/status", "Content-Length: 5\r\n"},
+		{"GET", "/v1/users", "X-API-Key: " + hrisKey + "\r\nContent-Length: 5\r\n"},
+		{"GET", "/v1/users", "X-API-Key: " + hrisKey + "\r\nContent-Length: 20000\r\n"},
+		{"GET", "/v1/users", "X-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n"},
+		{"DELETE", "/v1/things", "Content-Length: 5\r\n"},
+		{"OPTIONS", "/v1/things", "Content-Length: 5\r\n"},
+		{"HEAD", "/v1/things", "Content-Length: 5\r\n"},
+	} {
+		n, recs := len(up.received()), len(st.sink.all())
+		req := c.method + " " + c.target + " HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\n" + c.extra + "\r\n"
+		status, closed := first(req)
+		if status != 400 || !closed {
+			t.Errorf("%s %s %q: first answer %d (connection closed %v), want 400 and closed", c.method, c.target, c.extra, status, closed)
+		}
+		if all := st.sink.all(); len(all) != recs+1 || all[recs].Decision != audit.BadRequest {
+			t.Errorf("%s %s %q: %d new audit records, want one bad_request", c.method, c.target, c.extra, len(all)-recs)
+		}
+		if got := up.received(); len(got) != n {
+			t.Errorf("%s %s: the service received %d requests, want none", c.method, c.target, len(got)-n)
+		}
+	}
+	// Without Expect, a declared body too large to read unchecked is
+	// refused from the headers too: the 400 comes before it is sent.
+	if status, closed := first("GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nContent-Length: 20000\r\n\r\n"); status != 400 || !closed {
+		t.Errorf("GET with a 20000-byte body unsent: first answer %d (connection closed %v), want 400 and closed", status, closed)
+	}
+	if status, _ := first("GET /v1/search HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"); status != 100 {
+		t.Errorf("allow_body route: first answer %d, want 100", status)
+	}
+}

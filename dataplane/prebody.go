@@ -20,8 +20,10 @@ const refuseBody = 1
 
 // preBodyLimit returns the body limit for a request whose headers h
 // declare cl bytes of body (-1: chunked), and whether the request was
-// refused before its body: no route, a target that does not parse, or a
-// non-public route and a credential that does not authenticate. A refused
+// refused before its body: no route, a target that does not parse,
+// content its route refuses (a GET's, HEAD's, DELETE's or OPTIONS'
+// without allow_body: contentDeclared), or a non-public route and a
+// credential that does not authenticate. A refused
 // chunked body is still read up to preBodyFree (fasthttp forgets the
 // headers of a chunked body it refuses, so the handler answers it), a
 // refused declared body not at all.
@@ -41,7 +43,7 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 	}
 	r := d.snap.Match(h.Method(), norm)
 	switch {
-	case r == nil:
+	case r == nil || contentDeclared(h, r): // size.go
 		return refuse, true
 	case cl > r.Class.MaxBody || r.Public || cl >= 0 && cl <= preBodyFree:
 		return r.Class.MaxBody, false
@@ -97,6 +99,9 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
+	if contentDeclared(h, x.route) {
+		return audit.BadRequest
+	}
 	if !x.route.Public {
 		if d := s.authenticate(x); d != audit.Allowed {
 			return d
@@ -110,7 +115,9 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 // the credential checked whatever the body's size, since the client is
 // waiting anyway), else the final answer the request would get, recorded
 // like any other (fasthttp then closes the connection). fasthttp's
-// default sends 100 to everyone, before authentication.
+// default sends 100 to everyone, before authentication; a GET with
+// content used to get its 100 and have its body read before the 400
+// (TestExpectContentRefusedBeforeContinue).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
 	cl := int64(h.ContentLength())

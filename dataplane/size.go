@@ -43,6 +43,17 @@ func contentRefused(req *fasthttp.Request, r *policy.Route) bool {
 	return h.IsGet() || h.IsHead() || h.IsDelete() || h.IsOptions()
 }
 
+// contentDeclared is contentRefused before the body is read, on headers
+// h alone: they declare content (a Content-Length above 0, or chunked)
+// that route r would refuse. Such a request is refused before its body is
+// read and before any 100 Continue (prebody.go); a chunked body that
+// turns out empty cannot be told from its headers, so with Expect it is
+// refused too.
+func contentDeclared(h *fasthttp.RequestHeader, r *policy.Route) bool {
+	cl := h.ContentLength()
+	return !r.AllowBody && (cl > 0 || cl == -1) && (h.IsGet() || h.IsHead() || h.IsDelete() || h.IsOptions())
+}
+
 // headerReceived is step 3 run early, by fasthttp before it reads a body
 // (its HeaderReceived hook): it caps the body at the limit of the
 // request's class, so an oversized declared body gets 413 without being
