@@ -271,7 +271,10 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 	h.DisableNormalizing()
 	var closes, length bool
 	for n := 0; ; n++ {
-		closes, length = listsClose(br)
+		var bare bool
+		if closes, length, bare = listsClose(br); bare {
+			return headOf{}, errFraming // Read would wait for a CRLF CRLF
+		}
 		if err := h.Read(br); err != nil {
 			return headOf{}, timeout(err)
 		}
@@ -318,33 +321,39 @@ type headOf struct {
 // header, and a later Connection line ("close" then "keep-alive") clears
 // the mark. In the same pass it reports whether the head has a
 // Content-Length line (length), which fasthttp drops beside chunked
-// coding. A head br cannot hold is left for Read to refuse.
-func listsClose(br *bufio.Reader) (closes, length bool) {
+// coding, and whether its empty line is not CRLF CRLF (bare): fasthttp
+// reads a response head only once a CRLF CRLF is somewhere in its buffer,
+// so such a head held the request until the upstream timeout
+// (TestUpstreamBareLFHeadFailsAtOnce). A head br cannot hold is left for
+// Read to refuse.
+func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 	for n := 1; ; n = br.Buffered() + 1 {
 		if _, err := br.Peek(n); err != nil {
-			return false, false // Read fails the same way
+			return false, false, false // Read fails the same way
 		}
 		b, _ := br.Peek(br.Buffered())
-		if closes, length, whole := headListsClose(b); whole {
-			return closes, length
+		if closes, length, whole, bare := headListsClose(b); whole {
+			return closes, length, bare
 		}
 	}
 }
 
 // headListsClose scans the response head at the front of b for a
 // Connection line listing "close"; whole reports that b holds the head
-// up to its empty line, and length that it has a Content-Length line.
+// up to its empty line, length that it has a Content-Length line, and
+// bare that its empty line, or the line before, ends in a bare LF.
 // A line folded onto the next (obs-fold), which fasthttp joins, is read
 // with it.
-func headListsClose(b []byte) (closes, length, whole bool) {
-	status, conn := false, false
+func headListsClose(b []byte) (closes, length, whole, bare bool) {
+	status, conn, crlf := false, false, false
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			return closes, length, false
+			return closes, length, false, false
 		}
+		cr := i > 0 && b[i-1] == '\r'
 		line := b[:i]
-		if i > 0 && line[i-1] == '\r' {
+		if cr {
 			line = line[:i-1]
 		}
 		b = b[i+1:]
@@ -352,7 +361,7 @@ func headListsClose(b []byte) (closes, length, whole bool) {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
 			status = len(line) > 0
 		case len(line) == 0:
-			return closes, length, true
+			return closes, length, true, !cr || !crlf
 		case line[0] == ' ' || line[0] == '\t': // more of the line before
 			closes = closes || conn && inList(line, []byte("close"))
 		case len(line) < len("Connection:") || line[0]|0x20 != 'c':
@@ -366,6 +375,7 @@ func headListsClose(b []byte) (closes, length, whole bool) {
 			v, conn = fieldValue(line, len("connection"), keyConnection)
 			closes = closes || conn && inList(v, []byte("close"))
 		}
+		crlf = cr
 	}
 }
 

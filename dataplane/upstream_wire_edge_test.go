@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -72,5 +75,38 @@ func TestWireGrownBufferNotPooled(t *testing.T) {
 			t.Fatalf("the pool handed back a splice buffer of %d bytes (wireKeep %d)", cap(b.out), wireKeep)
 		}
 		defer wireBufs.Put(b)
+	}
+}
+
+// An upstream response head whose empty line is not CRLF CRLF ("\n\n",
+// "\r\n\n", "\n\r\n") is a prompt 502. fasthttp (v1.74.0) reads a
+// response head only once a CRLF CRLF is somewhere in its buffer, so such
+// a response held the request, its concurrency slot and the upstream
+// connection until the upstream timeout (a minute here; the client gives
+// up well before), unless the body happened to hold a CRLF CRLF. Bare LF
+// ends of the lines before a CRLF CRLF still pass.
+func TestUpstreamBareLFHeadFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	answers := []string{
+		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\nok",
+		"HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\nX-A: 1\r\nContent-Length: 2\r\n\r\nok",
+	}
+	up := startRawUpstream(t, func(r *http.Request) []byte {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		return []byte(answers[i])
+	})
+	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout = up, time.Minute })
+	for i, a := range answers {
+		want := 502
+		if i == len(answers)-1 {
+			want = 200
+		}
+		rs := rawAll(t, st.addr, "GET /v1/status?i="+strconv.Itoa(i)+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n", 20*time.Second)
+		if !strings.HasPrefix(rs, "HTTP/1.1 "+strconv.Itoa(want)+" ") {
+			t.Errorf("%q: the client got %q, want %d", a, rs, want)
+		}
 	}
 }

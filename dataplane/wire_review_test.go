@@ -371,7 +371,7 @@ func TestHeadListsClose(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nConn", false, false},
 	}
 	for _, c := range cases {
-		if closes, _, whole := headListsClose([]byte(c.head)); closes != c.closes || whole != c.whole {
+		if closes, _, whole, _ := headListsClose([]byte(c.head)); closes != c.closes || whole != c.whole {
 			t.Errorf("headListsClose(%q) = %v, %v; want %v, %v", c.head, closes, whole, c.closes, c.whole)
 		}
 	}
@@ -426,7 +426,7 @@ func TestHeadListsCloseSame(t *testing.T) {
 	ends := []string{"\r\n", "\n"}
 	check := func(head string) {
 		t.Helper()
-		c1, l1, w1 := headListsClose([]byte(head))
+		c1, l1, w1, _ := headListsClose([]byte(head))
 		c2, l2, w2 := headListsCloseRef([]byte(head))
 		if c1 != c2 || l1 != l2 || w1 != w2 {
 			t.Fatalf("headListsClose(%q) = %v, %v, %v; the scan before gave %v, %v, %v", head, c1, l1, w1, c2, l2, w2)
