@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,4 +194,56 @@ func TestKeyWindowBeyondNanosecondRange(t *testing.T) {
 			t.Errorf("%s: got %d %s, want 401", c.name, r.status, r.body)
 		}
 	}
+}
+
+// TestHMACSecretFIFOFailsClosedNotFrozen: a FIFO swapped in at an
+// issuer's hmac_secret file held the secret check (watchSecrets) in
+// open(2) for good, waiting for a writer: the secret in force before it
+// kept verifying tokens, and no later rotation loaded (a policy push,
+// which reads the secret too, froze the same way). The FIFO is now an
+// unreadable secret like a missing file: the issuer's tokens are refused,
+// and the next regular file loads.
+func TestHMACSecretFIFOFailsClosedNotFrozen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hs.secret")
+	oldSecret := []byte("old-secret-that-leaked-0123456789abcdef")
+	newSecret := []byte("new-secret-after-rotation-0123456789abcd")
+	if err := os.WriteFile(path, oldSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := startStack(t, func(c *Config) { c.secretCheck = 20 * time.Millisecond })
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.Issuers = append(d.Issuers, policy.IssuerSpec{ID: "hs-idp", Issuer: "https://hs.example", Audiences: []string{"hs-aud"},
+			Algorithms: []string{"HS256"}, HMACSecret: "file:" + path, Tenants: []string{"acme"}})
+	})
+	n := 0
+	tok := func(secret []byte) map[string]string {
+		n++
+		now := time.Now().Unix()
+		return bearer(mintHS(t, secret, map[string]any{"iss": "https://hs.example", "aud": "hs-aud", "client_id": "acme-hris",
+			"tenant": "acme", "scope": "read:users", "jti": fmt.Sprint("fifo-", n), "iat": now, "exp": now + 300}))
+	}
+	if r := do(t, st.addr, "GET", "/v1/users", tok(oldSecret), ""); r.status != 200 {
+		t.Fatalf("setup: %d %s", r.status, r.body)
+	}
+	fifo := path + ".fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	if err := os.Rename(fifo, path); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "a token of the secret no longer readable is refused", func() (bool, string) {
+		r := do(t, st.addr, "GET", "/v1/users", tok(oldSecret), "")
+		return r.status == 401, fmt.Sprint(r.status)
+	})
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, newSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "a token of the rotated secret is accepted", func() (bool, string) {
+		r := do(t, st.addr, "GET", "/v1/users", tok(newSecret), "")
+		return r.status == 200, fmt.Sprint(r.status)
+	})
 }

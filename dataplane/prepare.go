@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/dataplane/authn"
 	"github.com/portcullis/portcullis/dataplane/jwt"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
 )
@@ -304,7 +305,9 @@ func resolveSecret(ref string) ([]byte, error) {
 		}
 		return []byte(v), nil
 	case strings.HasPrefix(ref, "file:"):
-		b, err := os.ReadFile(ref[5:])
+		// A regular file only: a FIFO swapped in at its name held the
+		// secret check, and the policy push preparing it, in open(2).
+		b, err := durable.ReadRegular(ref[5:])
 		if err != nil {
 			return nil, fmt.Errorf("cannot read hmac secret: %w", err)
 		}
