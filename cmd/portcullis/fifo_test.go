@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,5 +177,63 @@ func TestFIFOFlagFilesRefusedNamingTheFlag(t *testing.T) {
 			strings.Count(strings.TrimSpace(string(b)), "\n") != 0 {
 			t.Errorf("%s with a FIFO as --%s: want one line naming %q as a FIFO, got:\n%s", r.name, r.flag, want, b)
 		}
+	}
+}
+
+// A FIFO swapped in at the --policy file's name of a file-mode sidecar
+// held the SIGHUP reload in open(2) for good, waiting for a writer, with
+// no word: no later SIGHUP reloaded anything, and SIGTERM, which waits
+// for the reload loop, never ended the process. The reload now refuses
+// it (logged, naming it a FIFO, the policy in force kept), the next
+// SIGHUP loads the regular file put back, and SIGTERM stops the sidecar.
+func TestPolicyReloadFIFORefusedNotWaitedOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	doc, err := os.ReadFile("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(h.dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := freeAddr(t)
+	p := h.start("sidecar", "sidecar", "--policy", policyFile, "--upstream", freeAddr(t), "--listen", freeAddr(t),
+		"--admin", admin, "--audit-file", filepath.Join(h.dir, "audit.jsonl"), "--drain-delay", "0s")
+	h.until("sidecar up", func() (bool, string) {
+		code := h.status("http://" + admin + "/healthz")
+		return code == 200, strconv.Itoa(code)
+	})
+	logged := func(what string, all ...string) {
+		h.until(what, func() (bool, string) {
+			b, _ := os.ReadFile(filepath.Join(h.dir, "sidecar.log"))
+			for _, s := range all {
+				if !strings.Contains(string(b), s) {
+					return false, string(b)
+				}
+			}
+			return true, ""
+		})
+	}
+	if err := syscall.Mkfifo(policyFile+".fifo", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(policyFile+".fifo", policyFile); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	logged("the reload refusing the FIFO", "policy reload refused", "it is a FIFO")
+	if err := os.Remove(policyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(policyFile, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	logged("the next SIGHUP loading the policy put back", `"revision":2`)
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM after the reloads: %v, want exit 0", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -245,7 +246,13 @@ func startPolicySource(ctx context.Context, f sidecarFlags, store *policy.Store,
 func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log zerolog.Logger) (*policySource, error) {
 	var rev int64
 	load := func() error {
-		doc, err := policy.LoadFile(path)
+		// A regular file only: a FIFO swapped in at its name held the
+		// reload in open(2) for good, and SIGTERM waited on it.
+		data, err := durable.ReadRegular(path)
+		if err != nil {
+			return fmt.Errorf("cannot read policy %q: %w", path, err)
+		}
+		doc, err := policy.Load(path, data)
 		if err != nil {
 			return err
 		}
