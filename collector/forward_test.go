@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,4 +116,69 @@ func TestForwardEventsVerifiesAgainstEtcd(t *testing.T) {
 	if _, err := ReadResumeRevision(revFile); err == nil {
 		t.Error("garbled resume file read without an error")
 	}
+}
+
+// logLines is a zerolog writer the test reads while the follower writes.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A FIFO at the resume file's name (DATA/events.rev, read again each time
+// the follower starts over, as after etcd was lost) held the follower in
+// open(2) for good, waiting for a writer: no lifecycle event reached the
+// trail from then on, nothing was logged, and cancelling did not end it.
+// The FIFO is now a failed read like a damaged file, logged and retried;
+// once a regular file (or none) is back, the events are stored.
+func TestForwardEventsResumeFIFONotWaitedOn(t *testing.T) {
+	t.Parallel()
+	cli := etcdClient(t)
+	admin := etcdadmin.New(cli, "/events-fifo-test")
+	ctx := context.Background()
+	doc, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	revFile := filepath.Join(dir, "events.rev")
+	if err := syscall.Mkfifo(revFile, 0o600); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs logLines
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ForwardEvents(cctx, admin, st, revFile, zerolog.New(&logs)) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("the follower did not return 20 s after its context ended: frozen in open(2)")
+		}
+	}()
+	waitFor(t, "the follower logging the FIFO it refused", func() bool { return strings.Contains(logs.String(), "it is a FIFO") })
+	if err := os.Remove(revFile); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "events stored once the FIFO is gone", func() bool { return len(storedEvents(t, dir)) >= 1 })
 }

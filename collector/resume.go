@@ -16,7 +16,7 @@ import (
 // a file that cannot be read or does not hold a revision is an error, not
 // 0, so a damaged file is not silently taken as "replay everything".
 func ReadResumeRevision(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+	b, err := durable.ReadRegular(path) // a FIFO planted here is refused, not waited on
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
