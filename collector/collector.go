@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -45,7 +46,8 @@ type Config struct {
 	// IPv6 one by its /64) holds before it has authenticated; 0 means 8.
 	UnauthConnsPerClient int
 	// MaxConns caps the connections open at once, authenticated or not;
-	// 0 means DefaultMaxConns. More are closed as they arrive.
+	// 0 means DefaultMaxConns. More are closed as they arrive. Either is
+	// lowered to fit the open-files limit (fitConns).
 	MaxConns int
 	// UnauthTimeout bounds how long a connection may take to send an
 	// authenticated request; 0 means 5 s.
@@ -59,8 +61,38 @@ type Config struct {
 
 // DefaultMaxConns is Config.MaxConns (--max-conns) when 0: room for
 // thousands of sidecars, each holding one kept-alive connection or a few,
-// and well within the open-files limit a collector's container gets.
+// when the open-files limit leaves room for it (fitConns).
 const DefaultMaxConns = 4096
+
+// fdReserve is the descriptors kept back from connections for the rest of
+// the collector: segments being written and read, the head and its
+// anchors, etcd, the ticket outbox, the metrics listener's connections
+// (metricsMaxConns in cmd/portcullis), the Go runtime.
+const fdReserve = 192
+
+// fitConns returns the connection cap for maxConns (0: DefaultMaxConns)
+// within the soft open-files limit, one descriptor a connection and
+// fdReserve for the rest, warning when it lowers one given (the program
+// logs the cap it serves with: MaxConns). With 4096 whatever the
+// limit, connections under the common soft limit of 1024 took every
+// descriptor before the cap: no segment, head or etcd connection could be
+// opened, and the listeners accepted nothing (EMFILE) while they stayed.
+func fitConns(maxConns int, log zerolog.Logger) int {
+	limit, ok := openFilesLimit()
+	if !ok {
+		return cmp.Or(maxConns, DefaultMaxConns)
+	}
+	room := int(max(int64(limit)-fdReserve, 16))
+	switch {
+	case maxConns == 0:
+		maxConns = min(DefaultMaxConns, room)
+	case maxConns > room:
+		log.Warn().Int("max_conns", maxConns).Uint64("open_files_limit", limit).Int("effective_max_conns", room).
+			Msg("--max-conns lowered to fit the open-files limit (one descriptor a connection, some kept for the store, etcd and the metrics listener); raise the limit (ulimit -n, the container runtime's) to allow more")
+		maxConns = room
+	}
+	return maxConns
+}
 
 // Reasons a batch is rejected, as counted in /metrics.
 const (
@@ -113,7 +145,6 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	}
 	setDefault(&cfg.RecordWindow, 15*time.Minute)
 	setDefault(&cfg.UnauthConnsPerClient, 8)
-	setDefault(&cfg.MaxConns, DefaultMaxConns)
 	setDefault(&cfg.UnauthTimeout, 5*time.Second)
 	if cfg.Limits.MaxDecodedBytes <= 0 {
 		cfg.Limits.MaxDecodedBytes = int(min(2*cfg.MaxBodyBytes, math.MaxInt32))
@@ -128,12 +159,17 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	for range decodeSlots {
 		c.slots <- new(decodeSlot)
 	}
-	c.conns.init(cfg.UnauthConnsPerClient, cfg.MaxConns)
 	if cfg.Log != nil {
 		c.log = *cfg.Log
 	}
+	c.cfg.MaxConns = fitConns(cfg.MaxConns, c.log)
+	c.conns.init(cfg.UnauthConnsPerClient, c.cfg.MaxConns)
 	return c, nil
 }
+
+// MaxConns is the connection cap in force: Config.MaxConns, or its
+// default, fitted to the open-files limit.
+func (c *Collector) MaxConns() int { return c.cfg.MaxConns }
 
 // ServeHTTP routes collector requests.
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {

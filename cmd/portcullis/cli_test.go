@@ -294,7 +294,7 @@ func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
 		{[]string{"--max-batch-records", "-1"}, "--max-batch-records -1: want at least 1"},
 		{[]string{"--max-record-bytes", "-1"}, "--max-record-bytes -1: want at least 1"},
 		{[]string{"--max-inflight-bytes", "-1"}, "--max-inflight-bytes -1: want 0 (8 x --max-batch-bytes) or more"},
-		{[]string{"--max-conns", "0"}, "--max-conns 0: want at least 1"},
+		{[]string{"--max-conns", "-1"}, "--max-conns -1: want 0 (fitted to the open-files limit) or more"},
 		{[]string{"--segment-max-bytes", "-1"}, "--segment-max-bytes -1: want at least 1"},
 		{[]string{"--segment-max-age", "-1h"}, "--segment-max-age -1h: negative; a duration is 0s or more"},
 		{[]string{"--record-window", "-1m"}, "--record-window -1m: negative; a duration is 0s or more"},

@@ -61,7 +61,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.Int64Var(&c.maxInflightBytes, "max-inflight-bytes", 0, "most memory the batches being read hold at once (0: 8 x --max-batch-bytes); beyond it a batch is answered 503 collector_busy and retried by its sender")
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
 	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
-	fs.IntVar(&c.maxConns, "max-conns", collector.DefaultMaxConns, "most connections open on --listen at once, authenticated or not; more are closed as they arrive and counted in portcullis_collector_connections_capped_total")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "most connections open on --listen at once, authenticated or not; more are closed as they arrive and counted in portcullis_collector_connections_capped_total (0: 4096, or fewer to fit the open-files limit; always within it)")
 	fs.DurationVar(&c.recordWindow, "record-window", 15*time.Minute, "records timed further than this from receipt are stored flagged time_outside_window")
 	fs.StringVar(&c.policyFile, "policy", "", "policy `file` whose detection rules the collector runs (default: the policy in etcd, with --etcd)")
 	c.etcd.register(fs) // --etcd: also store the control plane's lifecycle events
@@ -107,10 +107,13 @@ func checkCollectorNumbers(c collectorFlags) error {
 	for _, n := range []struct {
 		name string
 		v    int64
-	}{{"max-batch-bytes", c.maxBatchBytes}, {"max-batch-records", int64(c.maxBatchRecords)}, {"max-record-bytes", int64(c.maxRecordBytes)}, {"segment-max-bytes", c.segmentMaxBytes}, {"max-conns", int64(c.maxConns)}} {
+	}{{"max-batch-bytes", c.maxBatchBytes}, {"max-batch-records", int64(c.maxBatchRecords)}, {"max-record-bytes", int64(c.maxRecordBytes)}, {"segment-max-bytes", c.segmentMaxBytes}} {
 		if n.v < 1 {
 			return fmt.Errorf("--%s %d: want at least 1", n.name, n.v)
 		}
+	}
+	if c.maxConns < 0 {
+		return fmt.Errorf("--max-conns %d: want 0 (fitted to the open-files limit) or more", c.maxConns)
 	}
 	if c.maxInflightBytes < 0 {
 		return fmt.Errorf("--max-inflight-bytes %d: want 0 (8 x --max-batch-bytes) or more", c.maxInflightBytes)
@@ -216,7 +219,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		store.RunHeadSigner(ctx, c.head.every, pubs, func(err error) { log.Error().Err(err).Msg("signed head") })
 	})
 	bg.Go(func() { shutdownOnDone(ctx, srv, log) })
-	log.Info().Str("listen", ln.Addr().String()).Str("data", c.data).Msg("collector listening")
+	log.Info().Str("listen", ln.Addr().String()).Str("data", c.data).Int("max_conns", col.MaxConns()).Msg("collector listening")
 	if srv.TLSConfig != nil {
 		err = srv.ServeTLS(ln, "", "") // the pair is in TLSConfig, loaded at start
 	} else {
