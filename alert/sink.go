@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -39,7 +40,7 @@ func ResolveSecret(ref string) ([]byte, error) {
 		}
 		return []byte(v), nil
 	case strings.HasPrefix(ref, "file:"):
-		b, err := os.ReadFile(ref[5:])
+		b, err := durable.ReadRegular(ref[5:]) // a FIFO here froze the collector's start in open(2)
 		if err != nil {
 			return nil, fmt.Errorf("secret %s: %w", ref, err)
 		}

@@ -237,3 +237,46 @@ func TestPolicyReloadFIFORefusedNotWaitedOn(t *testing.T) {
 		t.Errorf("SIGTERM after the reloads: %v, want exit 0", err)
 	}
 }
+
+// A FIFO at a ticket sink's secret file (secret: file:PATH, or url_file:),
+// which no flag names so the start's check of flag files never saw it,
+// froze the collector at start in open(2), waiting for a writer: no batch
+// taken, nothing logged, and SIGTERM, caught already, did not end it. The
+// FIFO is now an unreadable secret like a missing file: the sink is left
+// out and named in the log, and the collector serves.
+func TestCollectorTicketSecretFIFONotWaitedOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	doc, err := os.ReadFile("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sink = `secret: "env:PORTCULLIS_TICKET_SECRET"}`
+	if !strings.Contains(string(doc), sink) {
+		t.Fatal("examples/policy.yaml no longer has the webhook sink this test changes")
+	}
+	fifo := filepath.Join(h.dir, "ticket.secret")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(h.dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(strings.Replace(string(doc), sink, `secret: "file:`+fifo+`"}`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-ticket-collector-token-0123456789abcdef")
+	metrics := freeAddr(t)
+	p := h.start("collector", "collector", "--listen", freeAddr(t), "--metrics-listen", metrics, "--data", filepath.Join(h.dir, "data"),
+		"--signing-key", keyFile, "--token-file", tokenFile, "--policy", policyFile)
+	h.until("the collector serving with the sink left out", func() (bool, string) {
+		code := h.status("http://" + metrics + "/healthz")
+		return code == 200, strconv.Itoa(code)
+	})
+	if b, _ := os.ReadFile(filepath.Join(h.dir, "collector.log")); !strings.Contains(string(b), "it is a FIFO") {
+		t.Errorf("the collector log does not name the sink's secret file a FIFO:\n%s", b)
+	}
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM: %v, want exit 0", err)
+	}
+}
