@@ -274,7 +274,7 @@ func (e *Engine) loadSnapshot() (*snapshot, string) {
 	if e.cfg.Snapshot == "" || len(e.cfg.SnapshotKey) != ed25519.PrivateKeySize {
 		return nil, ""
 	}
-	f, err := os.Open(e.cfg.Snapshot)
+	f, err := durable.OpenRegular(e.cfg.Snapshot, os.O_RDONLY, 0) // a FIFO here froze the collector's start in open(2)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ""
 	}

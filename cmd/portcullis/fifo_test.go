@@ -280,3 +280,40 @@ func TestCollectorTicketSecretFIFONotWaitedOn(t *testing.T) {
 		t.Errorf("SIGTERM: %v, want exit 0", err)
 	}
 }
+
+// A FIFO at the detection snapshot's name (DATA/detection/snapshot.json,
+// read once at each start to skip replaying the whole trail) froze the
+// collector's start in open(2), waiting for a writer, with no word, and
+// SIGTERM, caught already, did not end it. The FIFO is now a snapshot not
+// used, saying why: the whole trail is replayed and the collector serves.
+func TestCollectorSnapshotFIFONotWaitedOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	policyFile, err := filepath.Abs("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(h.dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "detection"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(data, "detection", "snapshot.json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-snapshot-collector-token-0123456789abcdef")
+	metrics := freeAddr(t)
+	p := h.start("collector", "collector", "--listen", freeAddr(t), "--metrics-listen", metrics, "--data", data,
+		"--signing-key", keyFile, "--token-file", tokenFile, "--policy", policyFile)
+	h.until("the collector serving without the snapshot", func() (bool, string) {
+		code := h.status("http://" + metrics + "/healthz")
+		return code == 200, strconv.Itoa(code)
+	})
+	if b, _ := os.ReadFile(filepath.Join(h.dir, "collector.log")); !strings.Contains(string(b), "it is a FIFO") {
+		t.Errorf("the collector log does not name the snapshot a FIFO:\n%s", b)
+	}
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM: %v, want exit 0", err)
+	}
+}
