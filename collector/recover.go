@@ -306,16 +306,17 @@ func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entry
 	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, h) != nil {
 		return nil, hash, "not an entry"
 	}
-	p, okPrev := parseHash(l.Prev)
-	hash, okHash := parseHash(l.Hash)
-	switch {
-	case !okPrev || !okHash:
+	p, hash, ok := l.links()
+	if !ok {
 		return nil, hash, "malformed prev or hash"
-	case p != prev:
+	}
+	c := chainCursor{prev: prev, seq: seq, prevKnown: true}
+	switch f := c.next(p, hash, chainHash(p, l.Body), h.Seq); {
+	case f.broken:
 		return nil, hash, "prev does not name the entry before"
-	case chainHash(p, l.Body) != hash:
+	case f.edited:
 		return nil, hash, "content does not hash to the stored hash"
-	case h.Seq != seq+1:
+	case f.gap:
 		return nil, hash, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
 	}
 	return h, hash, ""

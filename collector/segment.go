@@ -316,20 +316,26 @@ func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) e
 }
 
 // ScanVerifiedEntries is ScanEntries (after 0) or ScanEntriesAfter that
-// also checks each entry on its own as VerifyWith does: it hashes to its
-// stored hash, links to the entry read before it and has the next seq
-// (when one was read: from the entry at after, or the first entry read),
+// also checks each entry on its own as VerifyWith does, with the same
+// checker (chainCursor): it hashes to its stored hash, links to the entry
+// before it and has the next seq (the first entry of the trail to none,
+// seq 1; an entry after a segment expired to the last one its signed
+// digest names; the first after the position to the entry at after),
 // and carries the collector's signature (pub) of its hash; it sets
-// Entry.Verified when it does. fn is called for the entries that fail too
-// (a line that is not an entry as one with only its Segment and Index),
-// so that a reader that rebuilds state from the trail (alert.Engine at the
-// collector's start) can name and skip them.
+// Entry.Verified when it does. An entry whose entry before is not known
+// (after a line that is not an entry, or a segment gone with its digest)
+// fails, as in VerifyWith. Once the position is found, every line is
+// checked, whatever seq it claims. fn is called for the entries that fail
+// too (a line that is not an entry as one with only its Segment and
+// Index), so that a reader that rebuilds state from the trail
+// (alert.Engine at the collector's start) can name and skip them.
 func ScanVerifiedEntries(dir string, pub ed25519.PublicKey, after uint64, hash [32]byte, fn func(e *Entry) error) (int, error) {
 	h := &hash
 	if after == 0 {
 		h = nil
 	}
-	return scanEntriesWith(entryScanner{pub: pub, after: after, hash: h, fn: fn, found: h == nil}, dir)
+	return scanEntriesWith(entryScanner{pub: pub, after: after, hash: h, fn: fn, found: h == nil,
+		chainCursor: chainCursor{prevKnown: h == nil}}, dir)
 }
 
 // scanEntries calls fn for the entries after position after (0: all) that
@@ -343,14 +349,20 @@ func scanEntries(dir string, want func(line []byte) bool, reuse *bodyBuffers, af
 
 // scanEntriesWith runs sc over the store in dir.
 func scanEntriesWith(sc entryScanner, dir string) (int, error) {
-	segs, _, err := listStore(dir)
+	segs, digests, err := listStore(dir)
 	if err != nil {
 		return 0, err
 	}
 	sc.headSeq = unverifiedHeadSeq(dir)
+	if sc.pub != nil {
+		sc.digests = signedDigests(dir, digests, sc.pub)
+	}
 	for _, n := range segs {
 		if sc.after > 0 && digestLastSeq(dir, n) < sc.after {
 			continue // ends before the position: not read
+		}
+		if sc.pub != nil && n != sc.seg+1 {
+			sc.fromGone(n - 1)
 		}
 		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], trustedLimit(dir, n)
 		if _, _, err := segmentLines(filepath.Join(dir, segName(n)), sc.line); err != nil {
@@ -376,25 +388,34 @@ type entryScanner struct {
 	limit   int
 	lines   int
 	fn      func(e *Entry) error
-	// pub, when set, has each entry checked on its own (check); prev and
-	// seq are the entry read before, when known.
-	pub       ed25519.PublicKey
-	prev      [32]byte
-	seq       uint64
-	prevKnown bool
+	// pub, when set, has each entry checked on its own (check) against
+	// the entry before (chainCursor), as the verifier does, through the
+	// digests pub signed.
+	pub     ed25519.PublicKey
+	digests map[uint64]*segmentDigest
+	chainCursor
 }
 
 // check checks line l, of entry seq, on its own as verify's checkEntry
-// does (hash, link and seq when the entry before is known, signature),
-// and goes on from it as verify does: the next entry must link to its
-// stored hash.
+// does (hash, link and seq, signature), and goes on from it.
 func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
-	prev, okPrev := parseHash(l.Prev)
-	stored, okHash := parseHash(l.Hash)
-	ok := okPrev && okHash && chainHash(prev, l.Body) == stored && l.signedBy(sc.pub, stored) &&
-		(!sc.prevKnown || prev == sc.prev && seq == sc.seq+1)
-	sc.prev, sc.seq, sc.prevKnown = stored, seq, okHash
-	return ok
+	prev, stored, ok := l.links()
+	if !ok {
+		sc.lose()
+		return false
+	}
+	return sc.next(prev, stored, chainHash(prev, l.Body), seq).none() && l.signedBy(sc.pub, stored)
+}
+
+// fromGone goes on after segment n, not read (its file gone), as the
+// verifier does: from the last entry its signed digest names (a segment
+// expired), else from nothing known.
+func (sc *entryScanner) fromGone(n uint64) {
+	if d := sc.digests[n]; d != nil {
+		sc.resume(d)
+		return
+	}
+	sc.lose()
 }
 
 // failed gives fn line i of the current segment as an entry that failed
@@ -403,7 +424,7 @@ func (sc *entryScanner) failed(i int) error {
 	if sc.pub == nil {
 		return nil
 	}
-	sc.prevKnown = false
+	sc.lose()
 	return sc.fn(&Entry{Segment: sc.seg, Index: i})
 }
 
@@ -423,7 +444,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 		}
 		return nil
 	}
-	if sc.after > 0 {
+	if sc.after > 0 && !(sc.found && sc.pub != nil) { // before the position (a scan that checks takes every line after it)
 		var h struct {
 			Seq uint64 `json:"seq"`
 		}
@@ -467,6 +488,23 @@ func (sc *entryScanner) line(i int, line []byte) error {
 // head the collector signed.
 func (sc *entryScanner) beyondHead(seq uint64) bool {
 	return sc.headSeq > 0 && seq > sc.headSeq && sc.last
+}
+
+// signedDigests returns the digests of segments nums in dir that pub
+// signed, by segment; one that cannot be read or does not verify is left
+// out, as the verifier leaves it out (checkDigests).
+func signedDigests(dir string, nums []uint64, pub ed25519.PublicKey) map[uint64]*segmentDigest {
+	out := make(map[uint64]*segmentDigest, len(nums))
+	for _, n := range nums {
+		data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
+		d := new(segmentDigest)
+		if err == nil {
+			if _, err = openDoc(data, pub, domainDigest, d); err == nil {
+				out[n] = d
+			}
+		}
+	}
+	return out
 }
 
 // digestLastSeq returns the last seq of segment n by its digest

@@ -113,15 +113,13 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 
 // verifier walks the chain segment by segment.
 type verifier struct {
-	dir       string
-	pub       ed25519.PublicKey
-	opts      VerifyOptions
-	rep       VerifyReport
-	digests   map[uint64]*segmentDigest
-	sigs      map[uint64]string
-	prev      [32]byte
-	prevKnown bool
-	seq       uint64
+	dir         string
+	pub         ed25519.PublicKey
+	opts        VerifyOptions
+	rep         VerifyReport
+	digests     map[uint64]*segmentDigest
+	sigs        map[uint64]string
+	chainCursor // the entry before (checkEntry)
 	// hashAt holds the chain hash of the entries a head or digest names
 	// (wanted), not of every entry: verify's memory would grow with the
 	// store's entries (TestVerifyMemoryBoundedInEntries).
@@ -180,7 +178,7 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 		opts.Now = time.Now()
 	}
 	v := &verifier{dir: dir, pub: pub, opts: opts, digests: map[uint64]*segmentDigest{}, sigs: map[uint64]string{},
-		hashAt: map[uint64][32]byte{0: {}}, prevKnown: true, expired: map[uint64]bool{}, scan: scan}
+		hashAt: map[uint64][32]byte{0: {}}, chainCursor: chainCursor{prevKnown: true}, expired: map[uint64]bool{}, scan: scan}
 	v.checkDigests(digests)
 	head, headErr := v.readHead()
 	v.head = head
@@ -326,7 +324,7 @@ func (v *verifier) gap(from, to uint64) {
 	default:
 		v.problem(from, -1, 0, ProblemMissingSegment, "%s to %s and their digests are gone", segName(from), segName(to-1))
 	}
-	v.prevKnown = false
+	v.lose()
 }
 
 // absent handles a segment number with no segment file.
@@ -334,12 +332,11 @@ func (v *verifier) absent(n uint64) {
 	d, ok := v.digests[n]
 	if !ok {
 		v.problem(n, -1, 0, ProblemMissingSegment, "%s and its digest are gone", segName(n))
-		v.prevKnown = false
+		v.lose()
 		return
 	}
 	v.gone = append(v.gone, n)
-	v.prev, v.prevKnown = parseHash(d.LastHash)
-	v.seq = d.LastSeq
+	v.resume(d)
 	v.keep(d.LastSeq, v.prev)
 }
 
@@ -378,7 +375,7 @@ func (v *verifier) checkSegment(n uint64, isLast bool) {
 			what = ProblemNotRegular
 		}
 		v.problem(n, -1, 0, what, "cannot read: %v", err)
-		v.prevKnown = false
+		v.lose()
 		return
 	}
 	defer f.Close()
@@ -451,7 +448,7 @@ func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
 		case err != nil:
 			v.scan.fail(fmt.Errorf("collector: cannot read segment %q: %w", filepath.Join(v.dir, segName(n)), err))
 			v.problem(n, i, v.seq+1, ProblemCorruptEntry, "%v: not an entry the collector wrote", err)
-			v.prevKnown = false
+			v.lose()
 		case partial > 0:
 			v.problem(n, i, v.seq+1, ProblemTruncated, "last line of %d bytes has no newline: segment cut mid-entry", partial)
 		}
@@ -488,8 +485,7 @@ func (v *verifier) afterBreak(n uint64, d *segmentDigest) {
 	v.rep.Breaks++
 	v.problem(n, -1, d.LastSeq, ProblemRecordedBreak, "at a restart the collector found %d entries after seq %d it could not vouch for (%s); they are excluded from the chain",
 		d.Entries-d.TrustedEntries, d.LastSeq, d.Break)
-	v.prev, v.prevKnown = parseHash(d.LastHash)
-	v.seq = d.LastSeq
+	v.resume(d)
 }
 
 func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, entries int) {
@@ -514,38 +510,36 @@ func (v *verifier) checkAgainstDigest(n uint64, d *segmentDigest, sum []byte, en
 func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed bool, le *lineEntry) bool {
 	var l entryLine
 	var b verifyBody
-	before := v.rep.entryProblems
+	problems := v.rep.entryProblems
 	if err := decodeEntryLine(line, &l); err != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "not an entry: %v", err)
-		v.prevKnown = false
+		v.lose()
 		return false
 	}
-	prev, okPrev := parseHash(l.Prev)
-	stored, okHash := parseHash(l.Hash)
-	errBody := v.decodeVerifyBody(le, l.Body, &b)
-	if !okPrev || !okHash || errBody != nil {
+	prev, stored, ok := l.links()
+	if errBody := v.decodeVerifyBody(le, l.Body, &b); !ok || errBody != nil {
 		v.problem(n, i, v.seq+1, ProblemCorruptEntry, "malformed prev, hash or body")
-		v.prevKnown = false
+		v.lose()
 		return false
-	}
-	linked := v.prevKnown
-	if v.prevKnown && prev != v.prev {
-		v.problem(n, i, b.Seq, ProblemChainBreak, "prev %x... does not match the hash %x... of the entry before", prev[:6], v.prev[:6])
 	}
 	if !hashed {
 		got = chainHash(prev, l.Body)
 	}
-	if got != stored {
+	f := v.judge(prev, stored, got, b.Seq)
+	if f.broken {
+		v.problem(n, i, b.Seq, ProblemChainBreak, "prev %x... does not match the hash %x... of the entry before", prev[:6], v.prev[:6])
+	}
+	if f.edited {
 		v.problem(n, i, b.Seq, ProblemHashMismatch, "content hashes to %x..., stored hash is %x...", got[:6], stored[:6])
 	}
-	if b.Seq != v.seq+1 {
+	if f.gap {
 		v.problem(n, i, b.Seq, ProblemSequenceGap, "seq %d follows seq %d", b.Seq, v.seq)
 	}
-	v.prev, v.prevKnown, v.seq = stored, true, b.Seq
+	v.advance(stored, b.Seq)
 	v.keep(b.Seq, stored)
 	v.checkTailEntry(&l, stored, &b)
 	v.count(n, i, &b)
-	return linked && v.rep.entryProblems == before &&
+	return !f.unlinked && v.rep.entryProblems == problems &&
 		(v.scan == nil || !v.scan.p.MarkVerified || l.signedBy(v.pub, stored))
 }
 

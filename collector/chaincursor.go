@@ -1,0 +1,63 @@
+package collector
+
+// chainCursor is where a walk along the chain stands: the stored hash and
+// seq of the entry before, and whether it is known. The verifier,
+// ScanVerifiedEntries and recovery all judge each entry with it (judge),
+// so that what one refuses another cannot pass: the verifier and the scan
+// had drifted apart (an entry after a line that is not an entry, or at
+// the start of a trail whose first entries were deleted, passed the scan:
+// TestScanVerifiedEntriesAgreesWithVerify).
+type chainCursor struct {
+	prev      [32]byte
+	seq       uint64
+	prevKnown bool
+}
+
+// entryFaults are what chainCursor.next finds wrong with an entry.
+type entryFaults struct {
+	unlinked bool // the entry before is not known: nothing vouches for the link
+	broken   bool // prev does not name the entry before
+	edited   bool // the body does not hash to the stored hash
+	gap      bool // seq does not follow the entry before's
+}
+
+// none reports whether the entry passed.
+func (f entryFaults) none() bool { return f == entryFaults{} }
+
+// judge judges an entry that names prev, is stored with hash stored,
+// hashes to got and has seq, against the entry before.
+func (c *chainCursor) judge(prev, stored, got [32]byte, seq uint64) entryFaults {
+	return entryFaults{unlinked: !c.prevKnown, broken: c.prevKnown && prev != c.prev, edited: got != stored, gap: seq != c.seq+1}
+}
+
+// advance goes on from the entry stored with hash stored at seq: the
+// entry after must link to it and have the next seq.
+func (c *chainCursor) advance(stored [32]byte, seq uint64) {
+	c.prev, c.seq, c.prevKnown = stored, seq, true
+}
+
+// next is judge, then advance.
+func (c *chainCursor) next(prev, stored, got [32]byte, seq uint64) entryFaults {
+	f := c.judge(prev, stored, got, seq)
+	c.advance(stored, seq)
+	return f
+}
+
+// lose notes that the entry before is not known (a line that is not an
+// entry, a segment gone without its digest): the next entry fails.
+func (c *chainCursor) lose() { c.prevKnown = false }
+
+// resume goes on from the last entry a signed digest names: a segment
+// expired (its file gone) or sealed over a break.
+func (c *chainCursor) resume(d *segmentDigest) {
+	c.prev, c.prevKnown = parseHash(d.LastHash)
+	c.seq = d.LastSeq
+}
+
+// links returns the line's prev and stored hash; ok is false when either
+// is not a hash.
+func (l *entryLine) links() (prev, stored [32]byte, ok bool) {
+	prev, okPrev := parseHash(l.Prev)
+	stored, okHash := parseHash(l.Hash)
+	return prev, stored, okPrev && okHash
+}
