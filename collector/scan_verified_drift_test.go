@@ -128,6 +128,7 @@ func TestScanVerifiedEntriesAgreesWithVerify(t *testing.T) {
 	t.Parallel()
 	key := newTestKey(t)
 	pub := key.Public().(ed25519.PublicKey)
+	other := newTestKey(t)
 	cases := []struct {
 		name   string
 		change func(t *testing.T, dir string, segs []uint64) (failed []entryAt)
@@ -196,6 +197,27 @@ func TestScanVerifiedEntriesAgreesWithVerify(t *testing.T) {
 			os.Rename(a+".tmp", b)
 			return []entryAt{{segs[1], 0}, {segs[2], 0}, {segs[3], 0}}
 		}},
+		{"the open segment sealed by a digest not signed by the collector", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			last := segs[len(segs)-1]
+			seq, hash := lastEntry(t, dir, segs[len(segs)-2])
+			doc, _, err := signDoc(other, domainDigest, segmentDigest{Segment: last, File: segName(last), LastSeq: seq,
+				LastHash: fmt.Sprintf("%x", hash), Break: "forged", TrustedEntries: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, digestName(last)), doc, 0o600)
+			return nil
+		}},
+		{"a head not signed by the collector", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			last := segs[len(segs)-1]
+			seq, hash := lastEntry(t, dir, segs[len(segs)-2])
+			doc, _, err := signDoc(other, domainHead, storeHead{Segment: last, Seq: seq, Hash: fmt.Sprintf("%x", hash), Time: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, headFile), doc, 0o600)
+			return nil
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -231,6 +253,15 @@ func TestScanVerifiedEntriesAfterAgreesWithVerify(t *testing.T) {
 			lines := segLines(t, dir, segs[2])
 			writeSeg(t, dir, segs[2], slices.Insert(lines, 1, old))
 			return []entryAt{{segs[2], 1}, {segs[2], 2}}
+		}},
+		{"a segment after the position hidden by a digest not signed by the collector", func(t *testing.T, dir string, segs []uint64) []entryAt {
+			last := segs[len(segs)-1]
+			doc, _, err := signDoc(newTestKey(t), domainDigest, segmentDigest{Segment: last, File: segName(last), FirstSeq: 1, LastSeq: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, digestName(last)), doc, 0o600)
+			return nil
 		}},
 	}
 	for _, c := range cases {

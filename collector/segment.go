@@ -325,7 +325,10 @@ func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) e
 // Entry.Verified when it does. An entry whose entry before is not known
 // (after a line that is not an entry, or a segment gone with its digest)
 // fails, as in VerifyWith. Once the position is found, every line is
-// checked, whatever seq it claims. fn is called for the entries that fail
+// checked, whatever seq it claims. Only the head and the digests pub
+// signed are believed: which entries lie past the head (not yielded),
+// past a break's trusted entries (not yielded) or before the position
+// (segments not read). fn is called for the entries that fail
 // too (a line that is not an entry as one with only its Segment and
 // Index), so that a reader that rebuilds state from the trail
 // (alert.Engine at the collector's start) can name and skip them.
@@ -353,20 +356,27 @@ func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sc.headSeq = unverifiedHeadSeq(dir)
-	if sc.pub != nil {
+	if sc.pub == nil {
+		sc.headSeq = unverifiedHeadSeq(dir)
+	} else {
+		// A scan that checks believes only what pub signed: a head or
+		// digest written by anyone else hid entries from it.
+		sc.headSeq = signedHeadSeq(dir, sc.pub)
 		sc.digests = signedDigests(dir, digests, sc.pub)
 	}
 	for _, n := range segs {
-		if sc.after > 0 && digestLastSeq(dir, n) < sc.after {
+		if sc.after > 0 && sc.lastSeq(dir, n) < sc.after {
 			continue // ends before the position: not read
 		}
 		if sc.pub != nil && n != sc.seg+1 {
 			sc.fromGone(n - 1)
 		}
-		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], trustedLimit(dir, n)
+		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], sc.trusted(dir, n)
 		if _, _, err := segmentLines(filepath.Join(dir, segName(n)), sc.line); err != nil {
 			return sc.lines, err
+		}
+		if d := sc.digests[n]; d != nil && d.Break != "" {
+			sc.resume(d) // as the verifier goes on after a break (afterBreak)
 		}
 	}
 	if !sc.found {
@@ -405,6 +415,27 @@ func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
 		return false
 	}
 	return sc.next(prev, stored, chainHash(prev, l.Body), seq).none() && l.signedBy(sc.pub, stored)
+}
+
+// lastSeq is the last seq of segment n by its digest, signed by pub for
+// a scan that checks (digestLastSeq).
+func (sc *entryScanner) lastSeq(dir string, n uint64) uint64 {
+	if sc.pub == nil {
+		return digestLastSeq(dir, n)
+	}
+	if d := sc.digests[n]; d != nil && d.LastSeq > 0 {
+		return d.LastSeq
+	}
+	return math.MaxUint64
+}
+
+// trusted is how many lines of segment n belong to the chain (-1: all)
+// by its digest, signed by pub for a scan that checks (trustedLimit).
+func (sc *entryScanner) trusted(dir string, n uint64) int {
+	if sc.pub == nil {
+		return trustedLimit(dir, n)
+	}
+	return trustedEntries(sc.digests[n])
 }
 
 // fromGone goes on after segment n, not read (its file gone), as the
@@ -505,6 +536,29 @@ func signedDigests(dir string, nums []uint64, pub ed25519.PublicKey) map[uint64]
 		}
 	}
 	return out
+}
+
+// trustedEntries is how many lines of the segment of digest d belong to
+// the chain: d.TrustedEntries of a segment sealed over a break, else -1
+// (all); d is one the verifier or a scan that checks found signed.
+func trustedEntries(d *segmentDigest) int {
+	if d != nil && d.Break != "" {
+		return d.TrustedEntries
+	}
+	return -1
+}
+
+// signedHeadSeq is the seq of the head in dir when pub signed it, else 0.
+func signedHeadSeq(dir string, pub ed25519.PublicKey) uint64 {
+	data, err := readRegular(filepath.Join(dir, headFile), maxDocBytes)
+	var h storeHead
+	if err != nil {
+		return 0
+	}
+	if _, err := openDoc(data, pub, domainHead, &h); err != nil {
+		return 0
+	}
+	return h.Seq
 }
 
 // digestLastSeq returns the last seq of segment n by its digest

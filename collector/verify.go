@@ -182,6 +182,12 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 	v.checkDigests(digests)
 	head, headErr := v.readHead()
 	v.head = head
+	if scan != nil {
+		scan.headSeq = 0 // the pass hides entries past the signed head only
+		if head != nil {
+			scan.headSeq = head.Seq
+		}
+	}
 	v.want(head)
 	last := lastOf(segs, digests, head)
 	present := map[uint64]bool{}
@@ -193,7 +199,7 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 		v.gap(next, n)
 		if present[n] {
 			v.rep.Segments++
-			v.scan.start(n)
+			v.scan.start(n, trustedEntries(v.digests[n]))
 			v.checkSegment(n, n == last)
 			if v.scan.failed() {
 				return nil, v.scan.err
@@ -406,10 +412,7 @@ func (v *verifier) checkSegment(n uint64, isLast bool) {
 // checks: the two SHA-256 passes and the decoding each take about a third
 // of a verification (BenchmarkPack in package evidence).
 func (v *verifier) checkEntries(n uint64, r io.Reader, d *segmentDigest) int {
-	trusted := -1
-	if d != nil && d.Break != "" {
-		trusted = d.TrustedEntries
-	}
+	trusted := trustedEntries(d)
 	if v.blocks == nil {
 		v.blocks = make(chan *lineBlock, readAhead)
 		for range readAhead {
