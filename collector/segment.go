@@ -325,7 +325,9 @@ func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) e
 // Entry.Verified when it does. An entry whose entry before is not known
 // (after a line that is not an entry, or a segment gone with its digest)
 // fails, as in VerifyWith. Once the position is found, every line is
-// checked, whatever seq it claims. Only the head and the digests pub
+// checked, whatever seq it claims. A line longer than MaxEntryBytes fails
+// too, and the rest of its segment is not read, as in VerifyWith (it
+// ended the scan with an error). Only the head and the digests pub
 // signed are believed: which entries lie past the head (not yielded),
 // past a break's trusted entries (not yielded) or before the position
 // (segments not read). fn is called for the entries that fail
@@ -372,8 +374,17 @@ func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 			sc.fromGone(n - 1)
 		}
 		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], sc.trusted(dir, n)
+		from := sc.lines
 		if _, _, err := segmentLines(filepath.Join(dir, segName(n)), sc.line); err != nil {
-			return sc.lines, err
+			if sc.pub == nil || !errors.Is(err, errLineTooLong) {
+				return sc.lines, err
+			}
+			// As the verifier: the line fails its checks and the rest of
+			// the segment, which cannot be read past it, is left out. It
+			// stopped the replay, and the collector's start, for good.
+			if err := sc.tooLong(sc.lines - from); err != nil {
+				return sc.lines, err
+			}
 		}
 		if d := sc.digests[n]; d != nil && d.Break != "" {
 			sc.resume(d) // as the verifier goes on after a break (afterBreak)
@@ -447,6 +458,16 @@ func (sc *entryScanner) fromGone(n uint64) {
 		return
 	}
 	sc.lose()
+}
+
+// tooLong takes line i of the current segment, longer than
+// MaxEntryBytes, as a line that is not an entry.
+func (sc *entryScanner) tooLong(i int) error {
+	sc.lines++
+	if sc.after == 0 || sc.found {
+		return sc.failed(i)
+	}
+	return nil
 }
 
 // failed gives fn line i of the current segment as an entry that failed
