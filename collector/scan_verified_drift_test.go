@@ -350,3 +350,25 @@ func TestScanVerifiedEntriesLineTooLong(t *testing.T) {
 		t.Errorf("ScanVerifiedEntries: %s, %d lines failed; want the long one", d, failed)
 	}
 }
+
+// TestScanVerifiedEntriesSegmentDeletedDigestKept: a sealed segment
+// deleted from the middle of the trail, its signed digest left in place,
+// is no expiry (retention deletes the oldest segments): verify reports it
+// missing, and ScanVerifiedEntries, which has no report, fails the entry
+// after it rather than going on from the digest as if nothing were gone.
+func TestScanVerifiedEntriesSegmentDeletedDigestKept(t *testing.T) {
+	t.Parallel()
+	dir, key := t.TempDir(), newTestKey(t)
+	pub := key.Public().(ed25519.PublicKey)
+	segs := driftStore(t, dir, key)
+	if err := os.Remove(filepath.Join(dir, segName(segs[1]))); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := Verify(dir, pub); !hasProblem(rep, segs[1], ProblemMissingSegment) {
+		t.Fatalf("verify: problems %v, want segment %d missing", rep.Problems, segs[1])
+	}
+	want := wantVerdicts(t, dir, 0, entryAt{segs[2], 0})
+	if d := diffVerdicts(scanVerdicts(t, dir, pub, 0, [32]byte{}), want); d != "[]" {
+		t.Errorf("ScanVerifiedEntries: %s", d)
+	}
+}

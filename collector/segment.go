@@ -319,12 +319,13 @@ func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) e
 // also checks each entry on its own as VerifyWith does, with the same
 // checker (chainCursor): it hashes to its stored hash, links to the entry
 // before it and has the next seq (the first entry of the trail to none,
-// seq 1; an entry after a segment expired to the last one its signed
-// digest names; the first after the position to the entry at after),
+// seq 1; the first after the oldest segments, expired, to the last one
+// their signed digest names; the first after the position to the entry
+// at after),
 // and carries the collector's signature (pub) of its hash; it sets
 // Entry.Verified when it does. An entry whose entry before is not known
-// (after a line that is not an entry, or a segment gone with its digest)
-// fails, as in VerifyWith. Once the position is found, every line is
+// (after a line that is not an entry, or a segment gone from the middle
+// of the trail) fails. Once the position is found, every line is
 // checked, whatever seq it claims. A line longer than MaxEntryBytes fails
 // too, and the rest of its segment is not read, as in VerifyWith (it
 // ended the scan with an error). Only the head and the digests pub
@@ -449,11 +450,14 @@ func (sc *entryScanner) trusted(dir string, n uint64) int {
 	return trustedEntries(sc.digests[n])
 }
 
-// fromGone goes on after segment n, not read (its file gone), as the
-// verifier does: from the last entry its signed digest names (a segment
-// expired), else from nothing known.
+// fromGone goes on after segment n, not read (its file gone): before
+// the first segment read, from the last entry its signed digest names
+// (retention expires the oldest segments), as the verifier does; else
+// from nothing known. A segment gone after one read is no expiry: the
+// verifier reports it missing (resolveGone), and the scan, which has no
+// report, fails the entry after it.
 func (sc *entryScanner) fromGone(n uint64) {
-	if d := sc.digests[n]; d != nil {
+	if d := sc.digests[n]; d != nil && sc.seg == 0 {
 		sc.resume(d)
 		return
 	}
@@ -548,12 +552,13 @@ func (sc *entryScanner) beyondHead(seq uint64) bool {
 func signedDigests(dir string, nums []uint64, pub ed25519.PublicKey) map[uint64]*segmentDigest {
 	out := make(map[uint64]*segmentDigest, len(nums))
 	for _, n := range nums {
-		data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
 		d := new(segmentDigest)
+		data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
 		if err == nil {
-			if _, err = openDoc(data, pub, domainDigest, d); err == nil {
-				out[n] = d
-			}
+			_, err = openDoc(data, pub, domainDigest, d)
+		}
+		if err == nil {
+			out[n] = d
 		}
 	}
 	return out
