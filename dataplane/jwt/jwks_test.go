@@ -143,7 +143,10 @@ func TestNoStartFetchesOnDemand(t *testing.T) {
 	t.Parallel()
 	ks := testKeys()
 	p := newProvider(t, jwks(ks["EdDSA"]))
-	v, err := New(Config{Issuers: []Issuer{testIssuer(p.srv.URL)}})
+	// RefetchWait well above the default 2 s: the test is that a fetch
+	// happens on demand, and on a loaded machine (go test -race ./...)
+	// the fetch alone took longer than 2 s, so the token failed.
+	v, err := New(Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, RefetchWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +158,7 @@ func TestNoStartFetchesOnDemand(t *testing.T) {
 
 	p2 := newProvider(t, nil)
 	p2.down.Store(true)
-	v2, err := New(Config{Issuers: []Issuer{testIssuer(p2.srv.URL)}})
+	v2, err := New(Config{Issuers: []Issuer{testIssuer(p2.srv.URL)}, RefetchWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
