@@ -42,7 +42,7 @@ func TestMemberTrailsAcknowledgeRevocation(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "pod-1's member record", func() bool { return member("pod-1").Revision > 0 })
 
-	lease, err := cli.Grant(ctx, 60)
+	lease, err := cli.Grant(ctx, 3600) // longer than the waits below: a lease that ran out under load took pod-stuck away
 	if err != nil {
 		t.Fatal(err)
 	}
