@@ -91,7 +91,7 @@ func TestEtcdRolesJob(t *testing.T) {
 		}
 	}
 	e := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), grants)
 
@@ -182,13 +182,13 @@ func TestEtcdRolesSidecarPublishesDemand(t *testing.T) {
 	t.Parallel()
 	const prefix = "/portcullis/default"
 	e := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
 	op := dialAs(t, e.Endpoints(), "portcullis-operator")
 	sc := dialAs(t, e.Endpoints(), "portcullis-sidecar")
 	k := etcdsync.NewLayout(prefix)
-	lease, err := sc.Grant(ctx, 30)
+	lease, err := sc.Grant(ctx, 600) // outlives the test on a loaded machine
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestEtcdRolesApprovalUse(t *testing.T) {
 	const prefix = "/portcullis/default"
 	const route = "POST /v1/exports/full"
 	e := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
 	opCli := dialAs(t, e.Endpoints(), "portcullis-operator")
