@@ -49,6 +49,10 @@ type sidecarFlags struct {
 
 	keyClock func() time.Time // tests only, no flag: a simulated clock for key ages (dataplane.Config.KeyClock)
 	clock    func() time.Time // tests only, no flag: a simulated wall clock (dataplane.Config.Clock, etcdsync.SyncConfig.Now)
+	// hup, no flag: the SIGHUPs runSidecar has caught since the process
+	// started, for the file mode's reload; nil, watchPolicyFile catches
+	// them itself.
+	hup chan os.Signal
 }
 
 func (f *sidecarFlags) register(fs *flag.FlagSet) {
@@ -101,6 +105,14 @@ func (f *sidecarFlags) podName() string {
 }
 
 func runSidecar(args []string) int {
+	// SIGHUP is caught before anything else: a file-mode sidecar caught
+	// it only once its first load of the policy was done, so one sent
+	// while a large policy loaded killed it, exit 129
+	// (TestHangupDuringPolicyLoadDoesNotKill). The reload loop takes
+	// what arrived meanwhile.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var f sidecarFlags
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	f.register(fs)
@@ -115,6 +127,9 @@ func runSidecar(args []string) int {
 		// Not in sidecar(): portcullis dev runs it too, and a closed
 		// terminal's SIGHUP ends dev.
 		defer ignoreHangup(log, "in etcd mode the policy, keys, revocations and suspensions follow etcd; there is nothing to reload")()
+		signal.Stop(hup)
+	} else {
+		f.hup = hup
 	}
 	return runUntilSignal(log, "sidecar failed", func(ctx context.Context) error { return sidecar(ctx, f, log) })
 }
@@ -236,14 +251,16 @@ type policySource struct {
 
 func startPolicySource(ctx context.Context, f sidecarFlags, store *policy.Store, log zerolog.Logger) (*policySource, error) {
 	if f.policyFile != "" {
-		return watchPolicyFile(ctx, f.policyFile, store, log)
+		return watchPolicyFile(ctx, f.policyFile, f.hup, store, log)
 	}
 	return startEtcdSource(ctx, f, store, log)
 }
 
 // watchPolicyFile loads the policy file and reloads it on SIGHUP: compile,
-// then swap; a bad file keeps the old policy and says why.
-func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log zerolog.Logger) (*policySource, error) {
+// then swap; a bad file keeps the old policy and says why. hup is where
+// the SIGHUPs caught since the start arrive (one that came during the
+// first load reloads after it); nil, it catches them from now on.
+func watchPolicyFile(ctx context.Context, path string, hup chan os.Signal, store *policy.Store, log zerolog.Logger) (*policySource, error) {
 	var rev int64
 	load := func() error {
 		// A regular file only: a FIFO swapped in at its name held the
@@ -268,8 +285,12 @@ func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log 
 	if err := load(); err != nil {
 		return nil, err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	stopHup := func() {} // a caller's hup is the caller's to stop
+	if hup == nil {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		stopHup = func() { signal.Stop(hup) }
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -287,7 +308,7 @@ func watchPolicyFile(ctx context.Context, path string, store *policy.Store, log 
 			}
 		}
 	})
-	return &policySource{close: func() { signal.Stop(hup); close(stop); wg.Wait() }}, nil
+	return &policySource{close: func() { stopHup(); close(stop); wg.Wait() }}, nil
 }
 
 func newLogger(level string) zerolog.Logger {
