@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -142,5 +143,59 @@ func TestHangupDuringPolicyLoadDoesNotKill(t *testing.T) {
 	}
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
 		t.Errorf("SIGTERM: %v, want exit 0", err)
+	}
+}
+
+// A storm of SIGHUPs at a file-mode sidecar, going on through its
+// SIGTERM: it reloads while serving and then stops cleanly, exit 0,
+// never killed by a SIGHUP that lands while it stops.
+func TestHangupStormThroughStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	doc, err := os.ReadFile("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(h.dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		name := "sidecar-" + strconv.Itoa(round)
+		admin := freeAddr(t)
+		p := h.start(name, "sidecar", "--policy", policyFile, "--upstream", freeAddr(t), "--listen", freeAddr(t),
+			"--admin", admin, "--audit-file", filepath.Join(h.dir, name+".jsonl"), "--drain-delay", "0s")
+		h.until(name+" up", func() (bool, string) {
+			code := h.status("http://" + admin + "/healthz")
+			return code == 200, strconv.Itoa(code)
+		})
+		stop := make(chan struct{})
+		stormed := make(chan struct{})
+		go func() {
+			defer close(stormed)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-p.done:
+					return
+				default:
+				}
+				p.cmd.Process.Signal(syscall.SIGHUP)
+				time.Sleep(50 * time.Microsecond)
+			}
+		}()
+		h.until(name+" reloading in the storm", func() (bool, string) {
+			b, _ := os.ReadFile(filepath.Join(h.dir, name+".log"))
+			return strings.Contains(string(b), `"revision":3`), tail(string(b), 400)
+		})
+		err := p.signal(t, syscall.SIGTERM)
+		close(stop)
+		<-stormed
+		if err != nil {
+			t.Fatalf("%s: SIGTERM in a SIGHUP storm: %v, want exit 0", name, err)
+		}
 	}
 }

@@ -109,10 +109,12 @@ func runSidecar(args []string) int {
 	// it only once its first load of the policy was done, so one sent
 	// while a large policy loaded killed it, exit 129
 	// (TestHangupDuringPolicyLoadDoesNotKill). The reload loop takes
-	// what arrived meanwhile.
+	// what arrived meanwhile. At the end SIGHUP is ignored, not let go:
+	// let go, one landing between there and the exit killed a sidecar
+	// that had stopped cleanly (TestHangupStormThroughStop).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer signal.Ignore(syscall.SIGHUP)
 	var f sidecarFlags
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	f.register(fs)

@@ -26,7 +26,9 @@ func runUntilSignal(log zerolog.Logger, msg string, run func(context.Context) er
 // ignoreHangup keeps SIGHUP from killing a process that has nothing to
 // reload on it (its default action is to terminate: no drain, records in
 // memory lost): each one is logged with why, until the returned function
-// is called. Only a file-mode sidecar reloads on SIGHUP (sidecar.go).
+// is called, and ignored from then on: the process is ending, and SIGHUP
+// let go killed it on the way out. Only a file-mode sidecar reloads on
+// SIGHUP (sidecar.go).
 func ignoreHangup(log zerolog.Logger, why string) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -42,5 +44,5 @@ func ignoreHangup(log zerolog.Logger, why string) (stop func()) {
 			}
 		}
 	})
-	return func() { signal.Stop(hup); close(done); wg.Wait() }
+	return func() { signal.Ignore(syscall.SIGHUP); close(done); wg.Wait() }
 }
