@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,23 +36,69 @@ func Worksheet(cfg Config, kind string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	mark := WorksheetMark(kind, cfg.Period)
 	switch kind {
 	case ReviewAccess:
 		out, err := b.privilegedAccess()
-		return bytes.Replace(out, []byte("review_decision"), []byte("review_decision (keep/reduce/revoke)"), 1), err
+		out = bytes.Replace(out, []byte("review_decision"), []byte("review_decision (keep/reduce/revoke)"), 1)
+		// The mark is the first row: its one cell, then empty ones to the
+		// header's width, so every row has as many fields.
+		header, _, _ := bytes.Cut(out, []byte("\n"))
+		return append([]byte(mark+strings.Repeat(",", bytes.Count(header, []byte(",")))+"\n"), out...), err
 	case ReviewLogs:
 		scan, err := b.credentialScan()
 		if err != nil {
 			return nil, err
 		}
 		ret, err := b.retention()
-		return append(append(scan, '\n'), ret...), err
+		return append(append(append([]byte(mark+"\n\n"), scan...), '\n'), ret...), err
 	case ReviewTabletop:
 		rb, err := b.runbook()
 		rec := "\n## Tabletop record\n\n- date:\n- participants:\n- scenario:\n- time to contain:\n- findings:\n- follow-up tickets:\n"
-		return append(rb, rec...), err
+		return append(append([]byte(mark+"\n\n"), rb...), rec...), err
 	}
 	return nil, fmt.Errorf("review kind %q: want access, logs or tabletop", kind)
+}
+
+// worksheetMark opens the first line of every worksheet (WorksheetMark).
+const worksheetMark = "Portcullis review worksheet:"
+
+// WorksheetMark is the first line of the worksheet of a review of kind
+// over p: "Portcullis review worksheet: access review of 2026-Q2 from
+// 2026-04-01T00:00:00Z to 2026-07-01T00:00:00Z" (to exclusive). It is
+// words without a comma or a quote: a paragraph of its own in Markdown,
+// and in the access CSV one text cell a spreadsheet keeps as it is (no
+// number, date or formula of it), above the header row.
+func WorksheetMark(kind string, p Period) string {
+	return fmt.Sprintf("%s %s review of %s from %s to %s", worksheetMark, kind, p.Name,
+		p.From.UTC().Format(time.RFC3339), p.To.UTC().Format(time.RFC3339))
+}
+
+// ErrNoWorksheetMark is WorksheetReview's error for a file whose first
+// line is not a worksheet's mark.
+var ErrNoWorksheetMark = errors.New("its first line is not \"" + worksheetMark + " KIND review of PERIOD from TIME to TIME\"")
+
+// WorksheetReview reads the kind and period of a worksheet from its first
+// line (WorksheetMark), as review start wrote it or a spreadsheet saved it
+// again: a byte order mark, a CR before the LF, the cell quoted and the
+// empty cells after it are allowed.
+func WorksheetReview(ws []byte) (kind string, p Period, err error) {
+	line, _, _ := bytes.Cut(bytes.TrimPrefix(ws, []byte("\ufeff")), []byte("\n"))
+	s := strings.TrimRight(string(line), "\r,;\t ")
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	rest, ok := strings.CutPrefix(s, worksheetMark+" ")
+	f := strings.Split(rest, " ")
+	if !ok || strings.IndexFunc(rest, func(c rune) bool { return !strconv.IsPrint(c) }) >= 0 || len(f) != 8 || f[1] != "review" || f[2] != "of" || f[4] != "from" || f[6] != "to" {
+		return "", Period{}, ErrNoWorksheetMark
+	}
+	from, ferr := time.Parse(time.RFC3339, f[5])
+	to, terr := time.Parse(time.RFC3339, f[7])
+	if ferr != nil || terr != nil {
+		return "", Period{}, ErrNoWorksheetMark
+	}
+	return f[0], Period{Name: f[3], From: from.UTC(), To: to.UTC()}, nil
 }
 
 // reviewRecords writes the review sign-offs and evidence approvals of the

@@ -284,9 +284,9 @@ func approve(t *testing.T, e interface{ Endpoints() []string }, dir, keyPath, pe
 func review(t *testing.T, e interface{ Endpoints() []string }, data, tmp string) {
 	t.Helper()
 	etcd := strings.Join(e.Endpoints(), ",")
-	ws := filepath.Join(tmp, "access.csv")
+	ws, year := filepath.Join(tmp, "access.csv"), time.Now().UTC().Format("2006")
 	var stdout, stderr bytes.Buffer
-	if code := reviewStart([]string{"access", "--period", time.Now().UTC().Format("2006"), "--data", data, "--etcd", etcd,
+	if code := reviewStart([]string{"access", "--period", year, "--data", data, "--etcd", etcd,
 		"--prefix", "/evidence-test", "--out", ws}, &stdout, &stderr); code != 0 {
 		t.Fatalf("review start = exit %d\n%s%s", code, &stdout, &stderr)
 	}
@@ -299,7 +299,7 @@ func review(t *testing.T, e interface{ Endpoints() []string }, data, tmp string)
 	}
 	sum := sha256.Sum256(b)
 	cmd := etcdSub(t, "review sign")
-	args := []string{"--kind", "access", "--period", "2026-Q2", "--reviewer", "rita", "--decision", "approved", "--note", "keep all",
+	args := []string{"--kind", "access", "--period", year, "--reviewer", "rita", "--decision", "approved", "--note", "keep all",
 		"--worksheet", ws, "--etcd", etcd, "--prefix", "/evidence-test"}
 	if code := cmd.main(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("review sign = exit %d\n%s%s", code, &stdout, &stderr)
@@ -318,7 +318,7 @@ func review(t *testing.T, e interface{ Endpoints() []string }, data, tmp string)
 	found := false
 	for _, ev := range evs {
 		if ev.Action == "review.sign" {
-			found = ev.Target == "access-2026-Q2" && ev.Actor == "rita" && ev.Details["decision"] == "approved" &&
+			found = ev.Target == "access-"+year && ev.Actor == "rita" && ev.Details["decision"] == "approved" &&
 				ev.Details["worksheet_sha256"] == hex.EncodeToString(sum[:])
 		}
 	}

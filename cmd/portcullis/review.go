@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/evidence"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -81,9 +82,10 @@ func checkReviewKind(kind string) error {
 }
 
 // reviewSignCmd is review sign: a review.sign lifecycle event about
-// "<kind>-<period>" with the decision and the worksheet's SHA-256.
+// "<kind>-<period>" with the decision and the worksheet's SHA-256, once
+// the worksheet is found to be the one of that kind and period.
 func reviewSignCmd() etcdCmd {
-	var kind, period, from, to, reviewer, decision, note, ticket, worksheet string
+	var kind, period, from, to, reviewer, decision, note, ticket, worksheet, sum string
 	var p evidence.Period
 	return etcdCmd{
 		flags: func(fs *flag.FlagSet) {
@@ -108,7 +110,15 @@ func reviewSignCmd() etcdCmd {
 			case decision != "approved" && decision != "changes-required":
 				return fmt.Errorf("--decision %q: want approved or changes-required", decision)
 			}
-			return checkReviewKind(kind)
+			if err := checkReviewKind(kind); err != nil || worksheet == "" {
+				return err
+			}
+			span := "--period " + period
+			if period == "" {
+				span = "--from " + from + " --to " + to
+			}
+			sum, err = checkWorksheet(worksheet, kind, p, span)
+			return err
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			details := map[string]string{"kind": kind, "period": p.Name, "decision": decision}
@@ -116,12 +126,7 @@ func reviewSignCmd() etcdCmd {
 				details["from"], details["to"] = p.From.Format(time.RFC3339), p.To.Format(time.RFC3339)
 			}
 			if worksheet != "" {
-				b, err := os.ReadFile(worksheet)
-				if err != nil {
-					return fmt.Errorf("cannot read worksheet %q: %w", worksheet, err)
-				}
-				sum := sha256.Sum256(b)
-				details["worksheet_sha256"] = hex.EncodeToString(sum[:])
+				details["worksheet_sha256"] = sum
 			}
 			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
 			target := kind + "-" + p.Name
@@ -133,4 +138,32 @@ func reviewSignCmd() etcdCmd {
 			return nil
 		},
 	}
+}
+
+// checkWorksheet reads the worksheet at path and returns its SHA-256,
+// refusing one whose first line (evidence.WorksheetMark) names another
+// kind or period than the review of kind over p being signed, or none:
+// before, any file's digest was recorded under the kind and period given,
+// and last year's logs worksheet signed as this quarter's access review.
+// span is the --period or --from/--to flags that name p.
+func checkWorksheet(path, kind string, p evidence.Period, span string) (string, error) {
+	b, err := durable.ReadRegular(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read worksheet %q: %w", path, err)
+	}
+	wsKind, wsp, err := evidence.WorksheetReview(b)
+	if err != nil {
+		return "", fmt.Errorf("--worksheet %q does not say which review it is for (%w): make it with portcullis review start %s %s --data DIR --out FILE",
+			path, err, kind, span)
+	}
+	if wsKind != kind || wsp.Name != p.Name || !wsp.From.Equal(p.From) || !wsp.To.Equal(p.To) {
+		return "", fmt.Errorf("--worksheet %q is the %s, not the %s signed here", path, reviewOf(wsKind, wsp), reviewOf(kind, p))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// reviewOf names the review of kind over p with its bounds (to exclusive).
+func reviewOf(kind string, p evidence.Period) string {
+	return fmt.Sprintf("%s review of %s (%s to %s)", kind, p.Name, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
 }
