@@ -166,18 +166,36 @@ func reviews(ev *collector.Event, p Period) bool {
 	return ok && named.From.Before(p.To) && p.From.Before(named.To) && !ev.Time.Before(named.From)
 }
 
-// reviewsSigned counts the approved review sign-offs about the period, and
-// those signed in it about another period (which do not count).
+// reviewsSigned counts the reviews of the period approved, and the
+// approved sign-offs signed in it about another period (which do not
+// count). The last sign-off of a review (its kind and the period it
+// names) stands: an approval followed by changes-required is withdrawn.
 func (b *builder) reviewsSigned() (about, other int) {
+	last := map[string]*collector.Event{}
+	var order []string
 	for i := range b.reviews {
 		ev := &b.reviews[i]
-		if ev.Action != ActionReviewSign || eventDetails(ev.Details)["decision"] != "approved" {
+		if ev.Action != ActionReviewSign {
 			continue
 		}
-		if reviews(ev, b.cfg.Period) {
+		if !reviews(ev, b.cfg.Period) {
+			if eventDetails(ev.Details)["decision"] == "approved" {
+				other++
+			}
+			continue
+		}
+		named, _ := reviewedPeriod(ev)
+		k := eventDetails(ev.Details)["kind"] + " " + named.From.Format(time.RFC3339) + " " + named.To.Format(time.RFC3339)
+		if prev := last[k]; prev == nil {
+			order = append(order, k)
+		} else if ev.Time.Before(prev.Time) {
+			continue
+		}
+		last[k] = ev
+	}
+	for _, k := range order {
+		if eventDetails(last[k].Details)["decision"] == "approved" {
 			about++
-		} else {
-			other++
 		}
 	}
 	return about, other
