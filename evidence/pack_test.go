@@ -354,7 +354,7 @@ func TestPackFromStore(t *testing.T) {
 
 	t.Run("reviews", func(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIGovernance-ReviewRecords-2026-Q2.csv"))
-		want := []string{"2026-05-30T17:00:00Z", "review.sign", "access-2026-Q2", "rita", "approved", "acme-admin keeps its scopes", "AUD-1", "abc123", "3017"}
+		want := []string{"2026-05-30T17:00:00Z", "review.sign", "access-2026-Q2", "rita", "approved", "acme-admin keeps its scopes", "AUD-1", "abc123", "3017", ""}
 		if len(rows) != 2 || !slices.Equal(rows[1], want) {
 			t.Errorf("review records = %q, want one row %q", rows, want)
 		}

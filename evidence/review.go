@@ -108,7 +108,7 @@ func WorksheetReview(ws []byte) (kind string, p Period, err error) {
 func (b *builder) reviewRecords() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"time", "action", "target", "reviewer", "decision", "note", "ticket", "worksheet_sha256", "etcd_revision"})
+	w.Write([]string{"time", "action", "target", "reviewer", "decision", "note", "ticket", "worksheet_sha256", "etcd_revision", "unverified"})
 	for i := range b.reviews {
 		ev := &b.reviews[i]
 		d := eventDetails(ev.Details)
@@ -117,7 +117,7 @@ func (b *builder) reviewRecords() ([]byte, error) {
 			decision = d["status"]
 		}
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, decision, ev.Reason, ev.Ticket,
-			strings.TrimSpace(d["worksheet_sha256"]+d["sha256"]), strconv.FormatInt(ev.Revision, 10)))
+			strings.TrimSpace(d["worksheet_sha256"]+d["sha256"]), strconv.FormatInt(ev.Revision, 10), ev.Unverified))
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
@@ -170,6 +170,8 @@ func reviews(ev *collector.Event, p Period) bool {
 // approved sign-offs signed in it about another period (which do not
 // count). The last sign-off of a review (its kind and the period it
 // names) stands: an approval followed by changes-required is withdrawn.
+// A review whose last sign-off the collector stored unverified (its etcd
+// key rewritten after it was written) is not counted approved.
 func (b *builder) reviewsSigned() (about, other int) {
 	last := map[string]*collector.Event{}
 	var order []string
@@ -194,7 +196,7 @@ func (b *builder) reviewsSigned() (about, other int) {
 		last[k] = ev
 	}
 	for _, k := range order {
-		if eventDetails(last[k].Details)["decision"] == "approved" {
+		if ev := last[k]; ev.Unverified == "" && eventDetails(ev.Details)["decision"] == "approved" {
 			about++
 		}
 	}

@@ -649,7 +649,7 @@ func (c *e2eCheck) alertsAndReviews(t *testing.T, id string) {
 		"corrective action: source blocked", "status: closed")
 	rows := c.csv(t, c.file("APIGovernance", "ReviewRecords", "csv"))
 	ev := c.event(t, "review.sign", "logs-2030-04")
-	want := []string{ev.Time.UTC().Format(time.RFC3339), "review.sign", "logs-2030-04", "rita", "approved", "logs reviewed", "AUD-7", "", strconv.FormatInt(ev.Revision, 10)}
+	want := []string{ev.Time.UTC().Format(time.RFC3339), "review.sign", "logs-2030-04", "rita", "approved", "logs reviewed", "AUD-7", "", strconv.FormatInt(ev.Revision, 10), ""}
 	if len(rows) != 2 || !slices.Equal(rows[1], want) {
 		t.Errorf("review records %q, want one row %q", rows, want)
 	}
