@@ -31,30 +31,7 @@ func TestCollectorMetricsListenerCannotTakeEveryDescriptor(t *testing.T) {
 	h := newKillHarness(t)
 	const token = "fds-test-collector-token-0123456789abcdef"
 	keyFile, tokenFile := h.collectorFiles("sidecar-a " + token)
-	listen, metrics := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(h.dir, "collector.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("ulimit -n 256 && exec %s collector --listen %s --metrics-listen %s --data %s --signing-key %s --token-file %s",
-		h.bin, listen, metrics, filepath.Join(h.dir, "data"), keyFile, tokenFile))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if b, _ := os.ReadFile(logPath); t.Failed() {
-			t.Logf("--- collector log ---\n%s", tail(string(b), 4000))
-		}
-	})
-	h.until("the collector up", func() (bool, string) {
-		code := h.status("http://" + metrics + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
+	listen, metrics, _ := startCollectorAt256(t, h, keyFile, tokenFile)
 
 	// More connections than the collector has descriptors, each sending a
 	// request every few seconds, so none idles out while the test runs.
@@ -114,30 +91,7 @@ func TestCollectorConnCapFitsOpenFilesLimit(t *testing.T) {
 	h := newKillHarness(t)
 	const token = "fds-cap-collector-token-0123456789abcdef"
 	keyFile, tokenFile := h.collectorFiles("sidecar-a " + token)
-	listen, metrics := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(h.dir, "collector.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("ulimit -n 256 && exec %s collector --listen %s --metrics-listen %s --data %s --signing-key %s --token-file %s",
-		h.bin, listen, metrics, filepath.Join(h.dir, "data"), keyFile, tokenFile))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if b, _ := os.ReadFile(logPath); t.Failed() {
-			t.Logf("--- collector log ---\n%s", tail(string(b), 4000))
-		}
-	})
-	h.until("the collector up", func() (bool, string) {
-		code := h.status("http://" + metrics + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
+	listen, metrics, logPath := startCollectorAt256(t, h, keyFile, tokenFile)
 	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), `"max_conns":64,`) {
 		t.Errorf("no line at start giving the connection cap fitted to 256 descriptors, 64:\n%s", b)
 	}
@@ -190,4 +144,36 @@ func TestCollectorConnCapFitsOpenFilesLimit(t *testing.T) {
 		m := h.metrics(metrics)
 		return m["portcullis_collector_connections_capped_total"] > 0, fmt.Sprint(m["portcullis_collector_connections_capped_total"])
 	})
+}
+
+// startCollectorAt256 starts the collector with an open-files limit of
+// 256 (ulimit -n in a shell that execs it), its log kept in the harness
+// dir and shown if the test fails, and waits until /healthz answers.
+func startCollectorAt256(t *testing.T, h *killHarness, keyFile, tokenFile string) (listen, metrics, logPath string) {
+	t.Helper()
+	listen, metrics = freeAddr(t), freeAddr(t)
+	logPath = filepath.Join(h.dir, "collector.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("ulimit -n 256 && exec %s collector --listen %s --metrics-listen %s --data %s --signing-key %s --token-file %s",
+		h.bin, listen, metrics, filepath.Join(h.dir, "data"), keyFile, tokenFile))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if b, _ := os.ReadFile(logPath); t.Failed() {
+			t.Logf("--- collector log ---\n%s", tail(string(b), 4000))
+		}
+	})
+	h.until("the collector up", func() (bool, string) {
+		code := h.status("http://" + metrics + "/healthz")
+		return code == 200, strconv.Itoa(code)
+	})
+	return listen, metrics, logPath
 }
