@@ -23,18 +23,24 @@ import (
 // TestAcceptEMFILE.
 const emfileChild = "PORTCULLIS_TEST_EMFILE_CHILD"
 
+// emfileUpstream names, in the child's environment, the upstream the
+// parent runs: a fasthttp.Server in the child, under the child's limit,
+// could itself run out of descriptors accepting the sidecar's connection,
+// and its Serve ends on EMFILE, so the test's last request waited on a
+// backlog nobody accepted (a CI run failed so).
+const emfileUpstream = "PORTCULLIS_TEST_EMFILE_UPSTREAM"
+
 // TestEMFILEChild is the child process of TestAcceptEMFILE: a sidecar
-// with a real upstream, limited to a few file descriptors. It prints its
+// with a real upstream (in the parent), limited to a few file descriptors. It prints its
 // address and serves until stdin closes; if Serve returns (as it did when
 // an accept error was fatal) it exits 3, as the sidecar exits on it.
 func TestEMFILEChild(t *testing.T) {
 	if os.Getenv(emfileChild) == "" {
 		t.Skip("child process of TestAcceptEMFILE")
 	}
-	up := startUpstream(t)
 	store := &policy.Store{}
 	store.Swap(loadExample(t))
-	srv, err := New(Config{Store: store, Upstream: up.addr, Audit: &memSink{}, MaxConns: 1000, MaxConnsPerIP: 1000,
+	srv, err := New(Config{Store: store, Upstream: os.Getenv(emfileUpstream), Audit: &memSink{}, MaxConns: 1000, MaxConnsPerIP: 1000,
 		Logger: zerolog.New(os.Stderr)})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,8 @@ func TestAcceptEMFILE(t *testing.T) {
 		t.Skip("needs /proc to count descriptors")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestEMFILEChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), emfileChild+"=1")
+	up := startUpstream(t)
+	cmd.Env = append(os.Environ(), emfileChild+"=1", emfileUpstream+"="+up.addr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
