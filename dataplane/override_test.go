@@ -87,6 +87,14 @@ func TestMethodOverrideParamsRefused(t *testing.T) {
 			t.Errorf("POST %s (%s) %q reached the upstream", c.target, c.ctype, c.body)
 		}
 	}
+	// A chunked body has no Content-Length: the checks skipped for a
+	// request without a body (hasBody) must still scan it.
+	chunk := "a=1&_method=DELETE"
+	r := raw(t, st.addr, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\nContent-Type: "+form+
+		"\r\nTransfer-Encoding: chunked\r\n\r\n"+strconv.FormatInt(int64(len(chunk)), 16)+"\r\n"+chunk+"\r\n0\r\n\r\n")
+	if r.status != 400 || r.errorBody(t).Error != "bad_request" {
+		t.Errorf("chunked POST with _method in its form body: %d %s, want 400 bad_request", r.status, r.body)
+	}
 	forwarded := []struct{ target, ctype, body string }{
 		{"/v1/records?method=DELETE&+method=1", "", ""},
 		{"/v1/records?_methods=DELETE&x_method=1&a=_method", "", ""},
