@@ -223,8 +223,10 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
-	if strings.HasPrefix(ev.Action, "evidence.") || strings.HasPrefix(ev.Action, "review.") {
-		return "" // RecordEvidenceEvent's: the event is the whole change, written once (readEvent)
+	for _, p := range [...]string{"evidence.", "review.", "alert."} {
+		if strings.HasPrefix(ev.Action, p) {
+			return "" // RecordEvidenceEvent's or RecordAlertEvent's: the event is the whole change, written once (readEvent)
+		}
 	}
 	return fmt.Sprintf("unknown action %q", ev.Action)
 }
