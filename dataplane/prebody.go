@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"errors"
+
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
 )
@@ -117,9 +119,19 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 // like any other (fasthttp then closes the connection). fasthttp's
 // default sends 100 to everyone, before authentication; a GET with
 // content used to get its 100 and have its body read before the 400
-// (TestExpectContentRefusedBeforeContinue).
+// (TestExpectContentRefusedBeforeContinue). An HTTP/1.0 request with
+// Expect is refused (400, closed): HTTP/1.0 has no 1xx, and a client or an
+// intermediary of that version takes "100 Continue" for the final answer,
+// so the real one would be read as the answer to its next request. RFC
+// 9110 section 10.1.1 says to ignore the expectation, which fasthttp's
+// handler cannot do: it sends 100 or the final answer
+// (TestExpectFromHTTP10Refused).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
+	if !h.IsHTTP11() {
+		s.errorHandler(ctx, errExpectHTTP10)
+		return ctx.Response.StatusCode()
+	}
 	cl := int64(h.ContentLength())
 	if d := s.prepared.Load(); d != nil {
 		limit, refused := s.preBodyLimit(d, h, max(cl, preBodyFree+1))
@@ -130,6 +142,9 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
 	return ctx.Response.StatusCode()
 }
+
+// errExpectHTTP10 refuses an Expect in an HTTP/1.0 request (expect).
+var errExpectHTTP10 = errors.New("Expect in an HTTP/1.0 request")
 
 // maxPooledBody is the largest request body buffer handed back to
 // fasthttp's body pool when the request is done.

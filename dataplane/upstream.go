@@ -298,10 +298,15 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
 	hd := headOf{keep: !h.ConnectionClose() && !closes}
 	for k := range h.All() {
-		if scrubbed(k) {
-			hd.scrub = true
-			break
+		// fasthttp refuses a name with any other byte outside the token
+		// set but keeps one with a space inside ("X-Auth User: admin"),
+		// which it would pass on to the client as it came: a client or
+		// proxy that splits the name at the space, or drops the line,
+		// reads another header set than the one checked here.
+		if bytes.IndexByte(k, ' ') >= 0 {
+			return headOf{}, errFraming
 		}
+		hd.scrub = hd.scrub || scrubbed(k)
 	}
 	return hd, nil
 }
