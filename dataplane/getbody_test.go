@@ -414,22 +414,9 @@ func TestExpectFromHTTP10Refused(t *testing.T) {
 		d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
 			policy.RouteSpec{Method: "GET", Path: "/v1/search", Class: "standard", Public: true, AllowBody: true})
 	})
-	send := func(req string) (status int, closed bool) {
-		c, err := net.Dial("tcp", st.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, req)
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		_, err = br.ReadByte()
-		return resp.StatusCode, err == io.EOF
+	send := func(req string) (int, bool) {
+		r, closed := rawClosed(t, st.addr, "GET", req)
+		return r.status, closed
 	}
 	n, recs := len(up.received()), len(st.sink.all())
 	if status, closed := send("GET /v1/search HTTP/1.0\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"); status != 400 || !closed {

@@ -94,21 +94,32 @@ func TestUpstreamBareLFHeadFailsAtOnce(t *testing.T) {
 		"HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\nX-A: 1\r\nContent-Length: 2\r\n\r\nok",
 	}
+	for i, rs := range throughSidecar(t, answers) {
+		want := 502
+		if i == len(answers)-1 {
+			want = 200
+		}
+		if !strings.HasPrefix(rs, "HTTP/1.1 "+strconv.Itoa(want)+" ") {
+			t.Errorf("%q: the client got %q, want %d", answers[i], rs, want)
+		}
+	}
+}
+
+// throughSidecar has a raw upstream send each of answers, in turn, to a
+// request through a sidecar (upstream timeout one minute), and returns
+// what the client got for each.
+func throughSidecar(t *testing.T, answers []string) []string {
+	t.Helper()
 	up := startRawUpstream(t, func(r *http.Request) []byte {
 		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
 		return []byte(answers[i])
 	})
 	st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout = up, time.Minute })
-	for i, a := range answers {
-		want := 502
-		if i == len(answers)-1 {
-			want = 200
-		}
-		rs := rawAll(t, st.addr, "GET /v1/status?i="+strconv.Itoa(i)+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n", 20*time.Second)
-		if !strings.HasPrefix(rs, "HTTP/1.1 "+strconv.Itoa(want)+" ") {
-			t.Errorf("%q: the client got %q, want %d", a, rs, want)
-		}
+	got := make([]string, len(answers))
+	for i := range answers {
+		got[i] = rawAll(t, st.addr, "GET /v1/status?i="+strconv.Itoa(i)+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n", 20*time.Second)
 	}
+	return got
 }
 
 // fasthttp keeps a response header whose name has a space inside, and
@@ -123,19 +134,13 @@ func TestUpstreamHeaderNameWithSpaceRefused(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nSet Cookie: sid=1\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Trailing : 1\r\n\r\nok",
 	}
-	up := startRawUpstream(t, func(r *http.Request) []byte {
-		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
-		return []byte(answers[i])
-	})
-	st := startStack(t, func(c *Config) { c.Upstream = up })
-	for i, a := range answers {
+	for i, rs := range throughSidecar(t, answers) {
 		want := "HTTP/1.1 502 "
 		if i == len(answers)-1 {
 			want = "HTTP/1.1 200 "
 		}
-		rs := rawAll(t, st.addr, "GET /v1/status?i="+strconv.Itoa(i)+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n", 20*time.Second)
 		if !strings.HasPrefix(rs, want) || strings.Contains(rs, " User:") || strings.Contains(rs, "Set Cookie") {
-			t.Errorf("%q: the client got %q, want %q and no spaced name", a, rs, want)
+			t.Errorf("%q: the client got %q, want %q and no spaced name", answers[i], rs, want)
 		}
 	}
 }
