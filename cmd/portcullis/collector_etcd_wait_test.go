@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -32,8 +31,5 @@ func TestCollectorSaysItWaitsForEtcd(t *testing.T) {
 			strings.Contains(string(b), p.ln.Addr().String()), string(b)
 	})
 	p.thaw()
-	h.until("the collector listening once etcd answers", func() (bool, string) {
-		code := h.status("http://" + listen + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
+	h.serving("the collector listening once etcd answers", "http://"+listen+"/healthz")
 }

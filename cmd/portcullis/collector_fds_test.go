@@ -70,10 +70,7 @@ func TestCollectorMetricsListenerCannotTakeEveryDescriptor(t *testing.T) {
 	}(flood)
 	// The intake listener still accepts and answers a sender. Until the
 	// fix it accepted nothing while the flood's connections stayed open.
-	h.until("the intake listener answering a sender under a flood of "+strconv.Itoa(len(flood))+" metrics connections", func() (bool, string) {
-		code := h.status("http://"+listen+"/metrics", "Authorization", "Bearer "+token)
-		return code == 200, strconv.Itoa(code)
-	})
+	h.serving("the intake listener answering a sender under a flood of "+strconv.Itoa(len(flood))+" metrics connections", "http://"+listen+"/metrics", "Authorization", "Bearer "+token)
 }
 
 // --max-conns defaulted to 4096 whatever the open-files limit: under the
@@ -171,9 +168,6 @@ func startCollectorAt256(t *testing.T, h *killHarness, keyFile, tokenFile string
 			t.Logf("--- collector log ---\n%s", tail(string(b), 4000))
 		}
 	})
-	h.until("the collector up", func() (bool, string) {
-		code := h.status("http://" + metrics + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
+	h.serving("the collector up", "http://"+metrics+"/healthz")
 	return listen, metrics, logPath
 }

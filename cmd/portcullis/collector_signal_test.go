@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -26,10 +25,7 @@ func TestCollectorSurvivesSecondSignalWhileStopping(t *testing.T) {
 	listen := freeAddr(t)
 	p := h.start("collector", "collector", "--listen", listen, "--data", filepath.Join(h.dir, "data"),
 		"--signing-key", keyFile, "--token-file", tokenFile)
-	h.until("the collector up", func() (bool, string) {
-		code := h.status("http://"+listen+"/metrics", "Authorization", "Bearer "+token)
-		return code == 200, strconv.Itoa(code)
-	})
+	h.serving("the collector up", "http://"+listen+"/metrics", "Authorization", "Bearer "+token)
 	// A batch in flight: its headers and part of its body, so the
 	// shutdown waits for it.
 	c, err := net.Dial("tcp", listen)

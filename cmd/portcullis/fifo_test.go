@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -191,21 +190,11 @@ func TestPolicyReloadFIFORefusedNotWaitedOn(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	doc, err := os.ReadFile("../../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	policyFile := filepath.Join(h.dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policyFile, doc := h.examplePolicy()
 	admin := freeAddr(t)
 	p := h.start("sidecar", "sidecar", "--policy", policyFile, "--upstream", freeAddr(t), "--listen", freeAddr(t),
 		"--admin", admin, "--audit-file", filepath.Join(h.dir, "audit.jsonl"), "--drain-delay", "0s")
-	h.until("sidecar up", func() (bool, string) {
-		code := h.status("http://" + admin + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
+	h.serving("sidecar up", "http://"+admin+"/healthz")
 	logged := func(what string, all ...string) {
 		h.until(what, func() (bool, string) {
 			b, _ := os.ReadFile(filepath.Join(h.dir, "sidecar.log"))
@@ -249,32 +238,26 @@ func TestCollectorTicketSecretFIFONotWaitedOn(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	doc, err := os.ReadFile("../../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const sink = `secret: "env:PORTCULLIS_TICKET_SECRET"}`
-	if !strings.Contains(string(doc), sink) {
-		t.Fatal("examples/policy.yaml no longer has the webhook sink this test changes")
-	}
 	fifo := filepath.Join(h.dir, "ticket.secret")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	policyFile := filepath.Join(h.dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte(strings.Replace(string(doc), sink, `secret: "file:`+fifo+`"}`, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-ticket-collector-token-0123456789abcdef")
+	policyFile, _ := h.examplePolicy(`secret: "env:PORTCULLIS_TICKET_SECRET"}`, `secret: "file:`+fifo+`"}`)
+	collectorServesNamingFIFO(t, h, "the sink's secret file", filepath.Join(h.dir, "data"), policyFile)
+}
+
+// collectorServesNamingFIFO starts a collector on data with policyFile,
+// waits until it serves, checks that its log names what a FIFO, and stops
+// it with SIGTERM, expecting exit 0.
+func collectorServesNamingFIFO(t *testing.T, h *killHarness, what, data, policyFile string) {
+	t.Helper()
+	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-collector-token-0123456789abcdef")
 	metrics := freeAddr(t)
-	p := h.start("collector", "collector", "--listen", freeAddr(t), "--metrics-listen", metrics, "--data", filepath.Join(h.dir, "data"),
+	p := h.start("collector", "collector", "--listen", freeAddr(t), "--metrics-listen", metrics, "--data", data,
 		"--signing-key", keyFile, "--token-file", tokenFile, "--policy", policyFile)
-	h.until("the collector serving with the sink left out", func() (bool, string) {
-		code := h.status("http://" + metrics + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
+	h.serving("the collector serving, "+what+" a FIFO", "http://"+metrics+"/healthz")
 	if b, _ := os.ReadFile(filepath.Join(h.dir, "collector.log")); !strings.Contains(string(b), "it is a FIFO") {
-		t.Errorf("the collector log does not name the sink's secret file a FIFO:\n%s", b)
+		t.Errorf("the collector log does not name %s a FIFO:\n%s", what, b)
 	}
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
 		t.Errorf("SIGTERM: %v, want exit 0", err)
@@ -302,18 +285,5 @@ func TestCollectorSnapshotFIFONotWaitedOn(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(data, "detection", "snapshot.json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	keyFile, tokenFile := h.collectorFiles("sidecar-a fifo-snapshot-collector-token-0123456789abcdef")
-	metrics := freeAddr(t)
-	p := h.start("collector", "collector", "--listen", freeAddr(t), "--metrics-listen", metrics, "--data", data,
-		"--signing-key", keyFile, "--token-file", tokenFile, "--policy", policyFile)
-	h.until("the collector serving without the snapshot", func() (bool, string) {
-		code := h.status("http://" + metrics + "/healthz")
-		return code == 200, strconv.Itoa(code)
-	})
-	if b, _ := os.ReadFile(filepath.Join(h.dir, "collector.log")); !strings.Contains(string(b), "it is a FIFO") {
-		t.Errorf("the collector log does not name the snapshot a FIFO:\n%s", b)
-	}
-	if err := p.signal(t, syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM: %v, want exit 0", err)
-	}
+	collectorServesNamingFIFO(t, h, "the detection snapshot", data, policyFile)
 }

@@ -40,10 +40,7 @@ func TestHangupDoesNotKill(t *testing.T) {
 			"--drain-delay", "0s"), "http://" + admin + "/healthz"},
 	}
 	for name, c := range procs {
-		h.until(name+" up", func() (bool, string) {
-			code := h.status(c.health)
-			return code == 200, strconv.Itoa(code)
-		})
+		h.serving(name+" up", c.health)
 		c.p.cmd.Process.Signal(syscall.SIGHUP)
 		h.until(name+" logging the SIGHUP it ignored", func() (bool, string) {
 			b, _ := os.ReadFile(filepath.Join(h.dir, name+".log"))
@@ -154,23 +151,13 @@ func TestHangupStormThroughStop(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	doc, err := os.ReadFile("../../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	policyFile := filepath.Join(h.dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policyFile, _ := h.examplePolicy()
 	for round := range 5 {
 		name := "sidecar-" + strconv.Itoa(round)
 		admin := freeAddr(t)
 		p := h.start(name, "sidecar", "--policy", policyFile, "--upstream", freeAddr(t), "--listen", freeAddr(t),
 			"--admin", admin, "--audit-file", filepath.Join(h.dir, name+".jsonl"), "--drain-delay", "0s")
-		h.until(name+" up", func() (bool, string) {
-			code := h.status("http://" + admin + "/healthz")
-			return code == 200, strconv.Itoa(code)
-		})
+		h.serving(name+" up", "http://"+admin+"/healthz")
 		stop := make(chan struct{})
 		stormed := make(chan struct{})
 		go func() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,6 +139,38 @@ func (h *killHarness) status(url string, headers ...string) int {
 func (h *killHarness) until(what string, cond func() (bool, string)) {
 	h.t.Helper()
 	pollUntil(h.t, killWait, what, cond)
+}
+
+// serving waits until url answers 200 to a GET with headers (name,
+// value pairs).
+func (h *killHarness) serving(what, url string, headers ...string) {
+	h.t.Helper()
+	h.until(what, func() (bool, string) {
+		code := h.status(url, headers...)
+		return code == 200, strconv.Itoa(code)
+	})
+}
+
+// examplePolicy writes examples/policy.yaml into the harness's folder as
+// policy.yaml, each old text of the replace pairs (old, new) replaced once,
+// and returns its path and text.
+func (h *killHarness) examplePolicy(replace ...string) (path string, doc []byte) {
+	h.t.Helper()
+	doc, err := os.ReadFile("../../examples/policy.yaml")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(replace); i += 2 {
+		if !bytes.Contains(doc, []byte(replace[i])) {
+			h.t.Fatalf("examples/policy.yaml no longer has %q, which this test changes", replace[i])
+		}
+		doc = bytes.Replace(doc, []byte(replace[i]), []byte(replace[i+1]), 1)
+	}
+	path = filepath.Join(h.dir, "policy.yaml")
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return path, doc
 }
 
 // metrics scrapes the unlabelled or labelled samples of a Prometheus text
