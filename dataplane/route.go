@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
@@ -73,8 +74,9 @@ const upperHex = "0123456789ABCDEF"
 // unreserved characters, writes other escapes in upper case, removes "." and
 // ".." segments (RFC 3986 section 5.2.4, never above the root) and collapses
 // runs of slashes. Encoded '/' or '\', encoded NUL, an escape encoded again
-// ("%252e", also when its hex digits are escaped: "%25%32%65"), raw '\',
-// ';', control and non-ASCII bytes make p unacceptable. Routing and forwarding both use
+// ("%252e", also when its hex digits are escaped: "%25%32%65"), escapes
+// that do not decode to UTF-8 (overlong forms of '.', '/' and '\'), raw
+// '\', ';', control and non-ASCII bytes make p unacceptable. Routing and forwarding both use
 // the normal form, so the sidecar and the service see the same path.
 func normalizePath(dst, p []byte) ([]byte, bool) {
 	if isNormal(p) {
@@ -170,7 +172,41 @@ func normalizeSlow(dst, p []byte) ([]byte, bool) {
 		}
 		dst = endSegment(dst, start, i < len(p))
 	}
-	return dst, !escapedTwice(dst)
+	return dst, !escapedTwice(dst) && escapedUTF8(dst)
+}
+
+// escapedUTF8 reports whether the escaped bytes above 0x7f of the normal
+// form p (its only bytes above 0x7f: raw ones are refused) spell UTF-8.
+// An overlong form is '.', '/' or '\' to a lenient decoder ("%C0%AE",
+// "%C0%AF", "%C1%9C", "%E0%80%AE": IIS's directory traversal, Tomcat's
+// CVE-2008-2938, Java's modified UTF-8 reading "%ED%A0%80" surrogates),
+// where the route saw text; utf8.DecodeRune refuses those, surrogates, a
+// sequence cut short and a byte that cannot start one (a Latin-1 "%E9"
+// too: RFC 3986 section 2.5 says UTF-8). Escapes in the normal form are
+// '%' and two upper-case hex digits.
+func escapedUTF8(p []byte) bool {
+	for i := 0; i < len(p); {
+		if !highEscape(p, i) {
+			i++
+			continue
+		}
+		var r [utf8.UTFMax]byte
+		n := 0
+		for n < len(r) && highEscape(p, i) && !utf8.FullRune(r[:n]) {
+			r[n] = byte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+			n, i = n+1, i+3
+		}
+		if c, size := utf8.DecodeRune(r[:n]); size != n || c == utf8.RuneError && size == 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// highEscape reports whether p[i:] of a normal form starts with the
+// escape of a byte above 0x7f (its hex digits are upper case).
+func highEscape(p []byte, i int) bool {
+	return i+2 < len(p) && p[i] == '%' && p[i+1] >= '8'
 }
 
 // escapedTwice reports whether the normal form p holds an escape encoded

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestNormalizePath(t *testing.T) {
@@ -51,6 +52,12 @@ func TestNormalizePath(t *testing.T) {
 		{"/a%", "", false},
 		{"/a%4", "", false},
 		{"/a%zz", "", false},
+		{"/caf%c3%a9", "/caf%C3%A9", true},
+		{"/a%C0%AE%C0%AE", "", false},
+		{"/a%E0%80%AE", "", false},
+		{"/a%ED%A0%80", "", false},
+		{"/a%E9", "", false},
+		{"/a%E2%82", "", false},
 		{"", "", false},
 		{"v1/users", "", false},
 	}
@@ -105,7 +112,7 @@ func TestIsNormal(t *testing.T) {
 // and only allowed bytes.
 func FuzzNormalizePath(f *testing.F) {
 	for _, s := range []string{"/", "/v1/users/../admin", "/%2e%2e/%2f", "//a//b/", "/a%41%7e", "/a;b", "/..;/x",
-		"/v1/users/42", "/v1/users/", "/a/.hidden", "/a/b.", "/a/b..", "/a\\b", "/a b", "v1/users", "/a%25%32%65"} {
+		"/v1/users/42", "/v1/users/", "/a/.hidden", "/a/b.", "/a/b..", "/a\\b", "/a b", "v1/users", "/a%25%32%65", "/%C0%AE%C0%AE", "/caf%C3%A9"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -132,6 +139,10 @@ func FuzzNormalizePath(f *testing.F) {
 		if once, err := url.PathUnescape(s); err == nil {
 			if twice, err := url.PathUnescape(once); err == nil && twice != once {
 				t.Fatalf("%q normalised to %q, which decoded twice is %q", in, out, twice)
+			}
+			// Its escapes spell UTF-8: no overlong '.', '/' or '\'.
+			if !utf8.ValidString(once) {
+				t.Fatalf("%q normalised to %q, which decodes to bytes that are not UTF-8", in, out)
 			}
 		}
 	})
