@@ -87,6 +87,10 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 // again here (a parse and a re-render of the target per request).
 func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, w *wire, limit int64) (got answer, err error) {
 	resp.Reset()
+	// Reset turned off the server's NoDefaultContentType: a response the
+	// service sent without Content-Type went on with "text/plain;
+	// charset=utf-8" (TestResponseGetsNoContentTypeAdded).
+	resp.Header.SetNoDefaultContentType(true)
 	cc, c, err := u.sendOn(req, w)
 	if err != nil {
 		return answer{}, err
