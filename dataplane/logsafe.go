@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -17,9 +18,12 @@ import (
 
 // upstreamErrorKind names the kind of an upstream failure without quoting
 // anything the upstream sent.
-func upstreamErrorKind(err error) string {
+func upstreamErrorKind(err error, headMax int) string {
 	var op *net.OpError
+	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.As(err, &small):
+		return "response head larger than " + strconv.Itoa(headMax) + " bytes"
 	case errors.Is(err, fasthttp.ErrTimeout):
 		return "timeout"
 	case errors.Is(err, fasthttp.ErrNoFreeConns):

@@ -46,7 +46,7 @@ type Config struct {
 	WriteTimeout    time.Duration // whole response (30s)
 	IdleTimeout     time.Duration // keep-alive idle (60s)
 	UpstreamTimeout time.Duration // upstream response (30s)
-	MaxHeaderBytes  int           // request line and headers (16 KiB); more is 431
+	MaxHeaderBytes  int           // request line and headers (16 KiB), more is 431; the service's response head too, more is 502
 	MaxBodyBytes    int           // hard cap above every class limit (64 MiB)
 	MaxUpstreamConn int           // connections to the upstream (1024)
 	MaxConns        int           // open client connections per listener (10000, or fewer to fit the container's memory limit: memlimit.go); more are closed at accept
@@ -208,9 +208,13 @@ func New(cfg Config) (*Server, error) {
 // settings (timeouts, body size, retries) are unused and left unset.
 func (s *Server) newUpstream() *origin {
 	hc := &fasthttp.HostClient{
-		Addr:                s.cfg.Upstream,
-		Dial:                s.dialUpstream,
-		MaxConns:            s.cfg.MaxUpstreamConn,
+		Addr:     s.cfg.Upstream,
+		Dial:     s.dialUpstream,
+		MaxConns: s.cfg.MaxUpstreamConn,
+		// The response head is read whole into this buffer: 4 KiB by
+		// default, which a few cookies and a content security policy
+		// outgrow (TestUpstreamResponseHeadUpToMaxHeaderBytes).
+		ReadBufferSize:      s.cfg.MaxHeaderBytes,
 		MaxIdleConnDuration: s.cfg.IdleTimeout,
 		// At the cap, a request waits for a connection (up to the
 		// upstream timeout) rather than failing at once.

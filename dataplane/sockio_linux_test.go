@@ -162,7 +162,7 @@ func TestSockConnErrors(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("Read after a reset: %v, want ECONNRESET", err)
 		}
-		if kind := upstreamErrorKind(err); kind != "read failed" {
+		if kind := upstreamErrorKind(err, 16<<10); kind != "read failed" {
 			t.Errorf("upstreamErrorKind = %q, want \"read failed\"", kind)
 		}
 	})

@@ -70,21 +70,26 @@ func serveRaw(c net.Conn, answer func(r *http.Request) []byte) {
 const victim = "HTTP/1.1 200 OK\r\nSet-Cookie: victim=1\r\nContent-Length: 12\r\n\r\nacme-private"
 
 // padTo pads head with filler so that head+filler is exactly n bytes:
-// the sidecar's 4 KiB reader then holds the padded part and the victim
-// stays in the socket, where the next request on the connection reads it.
+// with n the sidecar's upstream read buffer (upBuf), the reader then holds
+// the padded part and the victim stays in the socket, where the next
+// request on the connection reads it.
 func padTo(n int, head, filler string) string {
 	return head + strings.Repeat(filler, n-len(head))
 }
+
+// upBuf is the sidecar's upstream read buffer: MaxHeaderBytes, 16 KiB
+// by default.
+const upBuf = 16 << 10
 
 // misbehaviours are the answers for acme: extra bytes after a finished
 // response (a body on a 204, more than Content-Length), some within the
 // sidecar's read buffer, some past it.
 var misbehaviours = []string{
 	"HTTP/1.1 204 No Content\r\n\r\n" + victim,
-	padTo(4096, "HTTP/1.1 204 No Content\r\n\r\n", "x") + victim,
-	padTo(4096-4, "HTTP/1.1 204 No Content\r\nX-Pad: ", "p") + "\r\n\r\n" + victim,
+	padTo(upBuf, "HTTP/1.1 204 No Content\r\n\r\n", "x") + victim,
+	padTo(upBuf-4, "HTTP/1.1 204 No Content\r\nX-Pad: ", "p") + "\r\n\r\n" + victim,
 	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" + victim,
-	padTo(4096, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "y") + victim,
+	padTo(upBuf, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "y") + victim,
 	"HTTP/1.1 304 Not Modified\r\n\r\n" + victim,
 }
 
