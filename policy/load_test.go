@@ -188,6 +188,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`p.yaml:23: route GET /v1/users/me matches the same requests as route GET /v1/users/{id} at line 22`}},
 		{"identical routes", with(21, "    scopes: [read:users]", route("GET", "/v1/users")),
 			[]string{`p.yaml:22: route GET /v1/users matches the same requests as route GET /v1/users at line 18`}},
+		{"routes differing in case", with(21, "    scopes: [read:users]", route("GET", "/v1/{x}/{id}"), route("GET", "/V1/Users")),
+			[]string{`p.yaml:23: route GET /V1/Users matches the same requests as route GET /v1/users at line 18 ignoring case (a service that routes without case, as Express and ASP.NET Core do by default, takes one for the other)`}},
 		{"two params overlap", with(21, "    scopes: [read:users]", route("GET", "/v1/{a}/x"), route("GET", "/v1/{b}/x")),
 			[]string{`p.yaml:23: route GET /v1/{b}/x matches the same requests as route GET /v1/{a}/x at line 22`}},
 		{"privileged scope on standard class", with(21, "    scopes: [read:users, admin:settings]"),

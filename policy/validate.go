@@ -236,8 +236,12 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 		}
 		for j := 0; j < i; j++ {
 			if rs[j].Method == r.Method && segs != nil && tmpls[j] != nil && overlap(segs, tmpls[j]) {
-				v.addf(at(""), "route %s %s matches the same requests as route %s %s at line %d",
-					r.Method, r.Path, rs[j].Method, rs[j].Path, v.lines.at("routes", j, "", -1))
+				how := ""
+				if !overlapExact(segs, tmpls[j]) {
+					how = " ignoring case (a service that routes without case, as Express and ASP.NET Core do by default, takes one for the other)"
+				}
+				v.addf(at(""), "route %s %s matches the same requests as route %s %s at line %d%s",
+					r.Method, r.Path, rs[j].Method, rs[j].Path, v.lines.at("routes", j, "", -1), how)
 			}
 		}
 	}
@@ -269,11 +273,25 @@ func splitTemplate(p string) ([]string, error) {
 	return segs, nil
 }
 
-// overlap reports whether two templates match a common path.
+// overlap reports whether two templates match a common path, their
+// literals compared ignoring case: Match is case-sensitive, but Express
+// and ASP.NET Core route without case by default, so with /v1/admin/settings
+// and /v1/ADMIN/settings (or /v1/Reports/{id}) in one policy a request
+// could be checked against one route and served by the other's handler.
 func overlap(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	for i := range a {
+		if !strings.EqualFold(a[i], b[i]) && !isParam(a[i]) && !isParam(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// overlapExact is overlap with literals compared as they are.
+func overlapExact(a, b []string) bool {
 	for i := range a {
 		if a[i] != b[i] && !isParam(a[i]) && !isParam(b[i]) {
 			return false
