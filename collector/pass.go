@@ -144,7 +144,21 @@ func (s *passScan) decodeLine(i int, line []byte, le *lineEntry) {
 	if decodeEntryLine(line, &l) != nil || s.decode(l.Body, le) != nil {
 		return
 	}
-	le.use = !(s.headSeq > 0 && le.body.Seq > s.headSeq && s.last)
+	le.use = !(s.headSeq > 0 && le.body.Seq > s.headSeq && s.last) || s.signed(&l)
+}
+
+// signed reports whether a pass that verifies finds line l signed by the
+// collector's key. Such an entry is shown past the signed head: the
+// verifier vouches for it (checkTailEntry), and a head.json put back from
+// an older copy, signed too, hid every entry after it in the newest
+// segment (TestOlderHeadHidesNoSignedEntry). Only the unsigned tail,
+// which anyone who can write the store can append, stays hidden.
+func (s *passScan) signed(l *entryLine) bool {
+	if s.p.VerifyKey == nil {
+		return false
+	}
+	h, ok := parseHash(l.Hash)
+	return ok && l.signedBy(s.p.VerifyKey, h)
 }
 
 // decode decodes a body into le.body.

@@ -329,7 +329,8 @@ func ScanEntriesAfter(dir string, seq uint64, hash [32]byte, fn func(e *Entry) e
 // checked, whatever seq it claims. A line longer than MaxEntryBytes fails
 // too, and the rest of its segment is not read, as in VerifyWith (it
 // ended the scan with an error). Only the head and the digests pub
-// signed are believed: which entries lie past the head (not yielded),
+// signed are believed: which entries lie past the head (not yielded,
+// unless pub signed them too),
 // past a break's trusted entries (not yielded) or before the position
 // (segments not read). fn is called for the entries that fail
 // too (a line that is not an entry as one with only its Segment and
@@ -510,7 +511,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 			}
 			return nil
 		}
-		if h.Seq < sc.after || sc.beyondHead(h.Seq) {
+		if h.Seq < sc.after || sc.hidden(&l, h.Seq) {
 			return nil
 		}
 		if h.Seq == sc.after {
@@ -530,7 +531,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 	if decodeBody(l.Body, &b, sc.reuse) != nil {
 		return sc.failed(i)
 	}
-	if sc.beyondHead(b.Seq) {
+	if sc.hidden(&l, b.Seq) {
 		return nil
 	}
 	hash, _ := parseHash(l.Hash)
@@ -544,6 +545,20 @@ func (sc *entryScanner) line(i int, line []byte) error {
 // head the collector signed.
 func (sc *entryScanner) beyondHead(seq uint64) bool {
 	return sc.headSeq > 0 && seq > sc.headSeq && sc.last
+}
+
+// hidden reports whether line l, of entry seq, is not yielded: it lies
+// beyond the head and, for a scan that checks, the collector's key did
+// not sign it. A signed entry past the head is one the verifier vouches
+// for (a crash before the head was renamed, or a head.json put back from
+// an older copy, which hid every entry after it in the newest segment:
+// TestOlderHeadHidesNoSignedEntry).
+func (sc *entryScanner) hidden(l *entryLine, seq uint64) bool {
+	if !sc.beyondHead(seq) || sc.pub == nil {
+		return sc.beyondHead(seq)
+	}
+	h, ok := parseHash(l.Hash)
+	return !ok || !l.signedBy(sc.pub, h)
 }
 
 // signedDigests returns the digests of segments nums in dir that pub
