@@ -368,7 +368,10 @@ func unverifiedHead(doc []byte) storeHead {
 }
 
 // SignHead signs the chain tip with time now, installs it as the store's
-// head and returns the signed document for publication. The collector calls
+// head and returns the signed document for publication; when it cannot
+// install it (the store directory is full, or something was planted at
+// the head's name), it returns the document with the error, to be
+// published all the same. The collector calls
 // it on a timer (RunHeadSigner) even when nothing was appended, as
 // CloudTrail delivers digest files every hour whether or not there was
 // activity: a head's time says the collector was alive then.
@@ -443,8 +446,13 @@ func (s *Store) RunHeadSigner(ctx context.Context, every time.Duration, pubs []H
 
 func (s *Store) signAndPublish(ctx context.Context, now time.Time, every time.Duration, pubs []HeadPublisher, onErr func(error)) {
 	doc, err := s.SignHead(now)
-	if err == nil {
-		err = s.PublishChecked(ctx, doc, every, pubs)
+	if doc != nil {
+		// Published even when head.json could not be installed: the
+		// anchors are what a person who can write the store cannot
+		// reset, and one who planted a directory at the head's
+		// temporary name held them back while batches were stored
+		// (TestPlantedHeadTempStillPublishes).
+		err = errors.Join(err, s.PublishChecked(ctx, doc, every, pubs))
 	}
 	s.countHead(err)
 	if err != nil && onErr != nil {

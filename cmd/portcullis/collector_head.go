@@ -83,8 +83,8 @@ func publishFinalHead(store *collector.Store, pubs []collector.HeadPublisher, lo
 		log.Error().Err(err).Msg("closing the store")
 	}
 	doc, err := store.SignHead(time.Now())
-	if err == nil {
-		err = store.PublishChecked(context.Background(), doc, 5*time.Second, pubs)
+	if doc != nil { // a head that could not be installed in the store is published all the same
+		err = errors.Join(err, store.PublishChecked(context.Background(), doc, 5*time.Second, pubs))
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("publishing the final signed head")
