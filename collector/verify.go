@@ -24,7 +24,7 @@ const (
 	ProblemMissingSegment = "missing segment" // a segment file deleted without a retention record
 	ProblemMissingDigest  = "missing digest"  // a closed segment without its signed digest
 	ProblemDigestMismatch = "digest mismatch" // a closed segment changed after it was signed
-	ProblemBadSignature   = "bad signature"   // a digest or head whose signature does not verify
+	ProblemBadSignature   = "bad signature"   // a digest, head or open segment's entry whose signature does not verify
 	ProblemMissingHead    = "missing head"    // the signed head is gone
 	ProblemUnsignedTail   = "unsigned tail"   // entries after the signed head: forged, or older than --allow-unsigned-tail
 	ProblemRecordedBreak  = "recorded break"  // the collector found entries it could not vouch for at a restart
@@ -541,6 +541,7 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	v.advance(stored, b.Seq)
 	v.keep(b.Seq, stored)
 	v.checkTailEntry(&l, stored, &b)
+	v.checkSignature(n, i, &l, stored, b.Seq)
 	v.count(n, i, &b)
 	return !f.unlinked && v.rep.entryProblems == problems &&
 		(v.scan == nil || !v.scan.p.MarkVerified || l.signedBy(v.pub, stored))
@@ -696,6 +697,20 @@ func (v *verifier) checkTailEntry(l *entryLine, hash [32]byte, b *verifyBody) {
 	if b.Time.After(v.newestTail) {
 		v.newestTail = b.Time
 	}
+}
+
+// checkSignature checks the collector's signature of an entry up to the
+// signed head in a segment no signed digest covers (the open one): the
+// chain links and hashes without it, so a signature removed or replaced
+// there went unreported while audit query flagged the entry's records
+// unverified (TestVerifyFindsSignatureEditedInOpenSegment). A digest's
+// file hash covers the signatures of a sealed segment, and entries past
+// the head are checkTailEntry's.
+func (v *verifier) checkSignature(n uint64, i int, l *entryLine, hash [32]byte, seq uint64) {
+	if _, sealed := v.digests[n]; sealed || v.head == nil || seq > v.head.Seq || l.signedBy(v.pub, hash) {
+		return
+	}
+	v.problem(n, i, seq, ProblemBadSignature, "entry carries no valid signature of the collector's key, which signs every entry it writes: its signature was removed or replaced")
 }
 
 // checkTail reports entries after the signed head: anyone who can write a
