@@ -21,10 +21,15 @@ import (
 // UnauthTimeout, and an unauthenticated request is answered 401 and its
 // connection closed. So an unauthenticated connection lives about
 // UnauthTimeout (5 s by default), not the 70 s the header and body
-// timeouts allowed together.
+// timeouts allowed together. It speaks HTTP/1.1 only, over TLS too: an
+// HTTP/2 connection has no header timeout, so one that sent its preface
+// and nothing more held its slot until the idle timeout (1 min), and the
+// sidecar's emitter speaks HTTP/1.1 (TestUnauthenticatedTimeoutOverTLSWithH2).
 func (c *Collector) HTTPServer() *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
 	return &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.UnauthTimeout, ReadTimeout: time.Minute,
-		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState}
+		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState, Protocols: &protocols}
 }
 
 type connStateKey struct{}
