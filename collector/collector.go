@@ -163,7 +163,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 		c.log = *cfg.Log
 	}
 	c.cfg.MaxConns = fitConns(cfg.MaxConns, c.log)
-	c.conns.init(cfg.UnauthConnsPerClient, c.cfg.MaxConns)
+	c.conns.init(cfg.UnauthConnsPerClient, c.cfg.MaxConns, senderConns(cfg, c.cfg.MaxConns))
 	return c, nil
 }
 
@@ -208,7 +208,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.unauthorized(w, r)
 		return
 	}
-	c.conns.authenticated(r.Context())
+	if !c.conns.authenticated(r.Context(), sender) {
+		c.senderBusy(w, r, sender)
+		return
+	}
 	if r.Method != http.MethodPost {
 		c.fail(w, r, rejectMethod, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
@@ -290,6 +293,31 @@ func (c *Collector) busy(w http.ResponseWriter, r *http.Request) {
 // busyDrain is how long the rest of a body refused busy is read (and
 // discarded) before its connection closes.
 const busyDrain = 500 * time.Millisecond
+
+// senderConns is the most connections one sender holds: half of
+// maxConns when another sender can send (a second token, client
+// certificates), as one sender holds at most half the in-flight budget;
+// no cap (0) when only one sender can, whose connections are all there is.
+func senderConns(cfg Config, maxConns int) int {
+	tokens := len(cfg.Tokens)
+	if cfg.Token != "" {
+		tokens++
+	}
+	if tokens < 2 && !cfg.ClientCertAuth {
+		return 0
+	}
+	return max(maxConns/2, 1)
+}
+
+// senderBusy answers 503 collector_busy, and closes the connection, to a
+// sender that authenticated on a new connection while it holds its share
+// of --max-conns: it sends on those it holds.
+func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender string) {
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	c.fail(w, r, rejectBusy, http.StatusServiceUnavailable, "collector_busy",
+		fmt.Sprintf("sender %s holds %d connections, its share of the collector's %d (--max-conns); send on those", sender, c.conns.perSender, c.cfg.MaxConns))
+}
 
 // unauthorized answers 401 and closes the connection.
 func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {

@@ -38,6 +38,7 @@ type connStateKey struct{}
 type connEntry struct {
 	addr   netip.Addr // its address's key (limiter.PeerKey)
 	authed atomic.Bool
+	sender string // who first authenticated on it; guarded by connLimiter.mu
 }
 
 // connLimiter counts the open connections, and the unauthenticated
@@ -47,17 +48,22 @@ type connEntry struct {
 type connLimiter struct {
 	max     int // unauthenticated connections of one address
 	maxOpen int // open connections
-	refused atomic.Uint64
-	capped  atomic.Uint64
-	mu      sync.Mutex // guards the following fields
-	unauth  map[netip.Addr]int
-	byConn  map[net.Conn]*connEntry
+	// perSender is the most connections one sender authenticates on (0:
+	// no cap, when no other sender can send).
+	perSender int
+	refused   atomic.Uint64
+	capped    atomic.Uint64
+	mu        sync.Mutex // guards the following fields
+	unauth    map[netip.Addr]int
+	byConn    map[net.Conn]*connEntry
+	bySender  map[string]int
 }
 
-func (l *connLimiter) init(max, maxOpen int) {
-	l.max, l.maxOpen = max, maxOpen
+func (l *connLimiter) init(max, maxOpen, perSender int) {
+	l.max, l.maxOpen, l.perSender = max, maxOpen, perSender
 	l.unauth = make(map[netip.Addr]int)
 	l.byConn = make(map[net.Conn]*connEntry)
+	l.bySender = make(map[string]int)
 }
 
 // connContext admits a new connection, closing it when the collector
@@ -119,18 +125,41 @@ func (l *connLimiter) connState(conn net.Conn, st http.ConnState) {
 	if !e.authed.Load() {
 		l.releaseLocked(e.addr)
 	}
+	if e.sender != "" {
+		if l.bySender[e.sender] <= 1 {
+			delete(l.bySender, e.sender)
+		} else {
+			l.bySender[e.sender]--
+		}
+	}
 }
 
-// authenticated takes the connection of a request that authenticated out
-// of its address's unauthenticated count.
-func (l *connLimiter) authenticated(ctx context.Context) {
+// authenticated takes the connection of a request that sender
+// authenticated out of its address's unauthenticated count and counts it
+// as the sender's, the first time; it reports false, and counts nothing,
+// when the sender holds perSender connections already: a stolen token
+// that authenticated connection after connection held every one of
+// MaxConns, and the other senders' were closed as they arrived
+// (TestOneSenderCannotTakeEveryConnection).
+func (l *connLimiter) authenticated(ctx context.Context, sender string) bool {
 	e, ok := ctx.Value(connStateKey{}).(*connEntry)
-	if !ok || !e.authed.CompareAndSwap(false, true) {
-		return
+	if !ok {
+		return true
 	}
 	l.mu.Lock()
-	l.releaseLocked(e.addr)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if e.sender != "" {
+		return true // counted under the sender that first authenticated it
+	}
+	if l.perSender > 0 && l.bySender[sender] >= l.perSender {
+		return false
+	}
+	e.sender = sender
+	l.bySender[sender]++
+	if e.authed.CompareAndSwap(false, true) {
+		l.releaseLocked(e.addr)
+	}
+	return true
 }
 
 // isAuthenticated reports whether the connection of ctx sent an

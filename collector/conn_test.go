@@ -203,7 +203,7 @@ func scrape(t *testing.T, req *http.Request) (int, string) {
 // TestUnauthenticatedConnectionCap's.
 func TestUnauthenticatedCapCountsIPv6By64(t *testing.T) {
 	var l connLimiter
-	l.init(2, DefaultMaxConns)
+	l.init(2, DefaultMaxConns, 0)
 	for i, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:abcd::9"} {
 		_, ok := l.admitLocked(netip.MustParseAddr(a))
 		if want := i < 2; ok != want {
@@ -226,9 +226,9 @@ func TestUnauthenticatedCapCountsIPv6By64(t *testing.T) {
 func TestConnectionCap(t *testing.T) {
 	t.Parallel()
 	srv, st := startNamedCollector(t, t.TempDir(), newTestKey(t), Config{MaxConns: 2, UnauthTimeout: time.Minute})
-	post := func(c net.Conn, br *bufio.Reader, id string) (*http.Response, error) {
+	post := func(c net.Conn, br *bufio.Reader, id string, token string) (*http.Response, error) {
 		body := encodeBatch(id, sampleRecord(1))
-		fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", FormatProtobuf, aliceToken, len(body), body)
+		fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", FormatProtobuf, token, len(body), body)
 		resp, err := http.ReadResponse(br, nil)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
@@ -238,7 +238,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	authed := dialRaw(t, srv.URL)
 	ar := bufio.NewReader(authed)
-	if resp, err := post(authed, ar, "capped-1"); err != nil || resp.StatusCode != 200 {
+	if resp, err := post(authed, ar, "capped-1", aliceToken); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("first batch: %v %v", resp, err)
 	}
 	idle := dialRaw(t, srv.URL)
@@ -261,7 +261,8 @@ func TestConnectionCap(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c := dialRaw(t, srv.URL)
-		resp, err := post(c, bufio.NewReader(c), "capped-2")
+		// Another sender: alice holds her share, one of 2, already.
+		resp, err := post(c, bufio.NewReader(c), "capped-2", bobToken)
 		if err == nil && resp.StatusCode == 200 {
 			break
 		}
