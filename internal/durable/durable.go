@@ -81,11 +81,20 @@ func notRegular(m os.FileMode) error {
 }
 
 // WriteFile writes dir/name atomically and durably. The temporary file is
-// opened without following a symlink planted at its name, and only when
-// it is a regular file (OpenRegular).
+// created afresh (O_EXCL): a regular file at its name (left by a write
+// that failed, or a hard link planted there) is removed first, and
+// anything else there (a symlink, a FIFO) fails the write, named
+// (OpenRegular). A hard link is a regular file, which O_NOFOLLOW does not
+// refuse: the file it names, anywhere on the file system, was truncated,
+// filled and renamed into place (TestWriteFileNotThroughPlantedHardLink).
 func WriteFile(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, ".tmp-"+name)
-	f, err := OpenRegular(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
+		if err := os.Remove(tmp); err != nil {
+			return fmt.Errorf("durable: cannot remove %q, left at the name of a temporary file: %w", tmp, err)
+		}
+	}
+	f, err := OpenRegular(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("durable: cannot create %q: %w", tmp, err)
 	}

@@ -39,3 +39,26 @@ func TestWriteFileRefusesPlantedLink(t *testing.T) {
 		t.Errorf("file behind the link = %q, want it untouched", got)
 	}
 }
+
+// A hard link planted at the temporary name, which O_NOFOLLOW does not
+// refuse (it is a regular file), is not written through: WriteFile
+// truncated and filled the file it names, anywhere on the file system
+// (the collector's digests and resume file, the spool's batches).
+func TestWriteFileNotThroughPlantedHardLink(t *testing.T) {
+	dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(outside, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(outside, filepath.Join(dir, ".tmp-a")); err != nil {
+		t.Skipf("cannot hard-link across the test's directories: %v", err)
+	}
+	if err := WriteFile(dir, "a", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(outside); string(got) != "keep" {
+		t.Errorf("file behind the hard link = %q, want it untouched", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "a")); string(got) != "new" {
+		t.Errorf("written file = %q, want %q", got, "new")
+	}
+}
