@@ -339,14 +339,17 @@ func (s *Store) readHead() (*storeHead, error) {
 // is vouched for. A torn last line (a crash mid-append, never
 // acknowledged) is cut off.
 func (s *Store) reopen(path string, n uint64, w *openWalk) error {
-	if w.partial {
-		if err := os.Truncate(path, w.good); err != nil {
-			return fmt.Errorf("collector: cannot cut torn entry off segment %q: %w", path, err)
-		}
-	}
 	f, _, err := openRegularFlag(path, os.O_WRONLY|os.O_APPEND)
 	if err != nil {
 		return fmt.Errorf("collector: cannot reopen segment %q: %w", path, err)
+	}
+	// Cut through the file opened (O_NOFOLLOW, regular only), not by
+	// name: a link planted there since the walk is never followed.
+	if w.partial {
+		if err := f.Truncate(w.good); err != nil {
+			f.Close()
+			return fmt.Errorf("collector: cannot cut torn entry off segment %q: %w", path, err)
+		}
 	}
 	sum, err := hashFile(path)
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -88,7 +88,7 @@ func (a *anchorFlags) readHeads(pub ed25519.PublicKey, requireEtcd bool) (heads 
 		return nil
 	}
 	if a.headFile != "" {
-		doc, err := os.ReadFile(a.headFile)
+		doc, err := durable.ReadRegular(a.headFile) // a FIFO there is refused, not waited on
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot read --published-head %q: %w", a.headFile, err)
 		}

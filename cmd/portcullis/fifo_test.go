@@ -287,3 +287,38 @@ func TestCollectorSnapshotFIFONotWaitedOn(t *testing.T) {
 	}
 	collectorServesNamingFIFO(t, h, "the detection snapshot", data, policyFile)
 }
+
+// audit verify read --published-head with os.ReadFile, so a FIFO given
+// there (or planted where a cron job copies the head) froze it in open(2)
+// with no word. It is now refused, naming it a FIFO, and verify fails.
+func TestVerifyPublishedHeadFIFONotWaitedOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	keyFile, _ := h.collectorFiles("sidecar-a fifo-verify-collector-token-0123456789abcdef")
+	data := filepath.Join(h.dir, "data")
+	appendToStore(t, data, keyFile, 0, 2)
+	fifo := filepath.Join(h.dir, "published-head.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(h.bin, "audit", "verify", "--data", data, "--public-key", keyFile+".pub", "--published-head", fifo)
+	done := make(chan error, 1)
+	var out []byte
+	go func() {
+		var err error
+		out, err = cmd.CombinedOutput()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "FIFO") {
+			t.Errorf("verify with a FIFO as --published-head: %v, %s; want a failure naming the FIFO", err, out)
+		}
+	case <-time.After(killWait):
+		cmd.Process.Kill()
+		t.Fatal("audit verify waited on the FIFO given as --published-head")
+	}
+}
