@@ -148,7 +148,7 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 		if err != nil {
 			return err
 		}
-		s.Body = cut(v.text(maxForeignBody), maxForeignBody)
+		s.Body = cut(redactTokens(v.text(maxForeignBody)), maxForeignBody)
 	}
 	return nil
 }
