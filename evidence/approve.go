@@ -2,10 +2,12 @@ package evidence
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -41,39 +43,83 @@ func CheckApproval(dir, name string, key ed25519.PrivateKey) (ManifestRow, error
 	return ManifestRow{}, fmt.Errorf("file %q is not in the manifest of %q", name, dir)
 }
 
+// ErrManifestTorn is returned (wrapped) by Approve when a manifest file
+// could not be renamed into place and the ones already renamed could not
+// be put back: the pack no longer verifies until it is made again.
+var ErrManifestTorn = errors.New("evidence: the pack's manifest files are torn")
+
 // Approve sets the Review Status of file name in the manifest of dir to
-// status (Approved or Rejected), rewrites manifest.csv and manifest.json,
-// signs the manifest again with key and rebuilds the zip beside the folder.
-// It holds the folder's lock meanwhile (lockPack), so a Verify sees the
-// manifest before or after, never half of it; the zip is replaced in one
-// rename. It checks the pack again under the lock and signs only the rows
-// of the manifest.json that verified: one edited since CheckApproval (a
-// forged file and its digest) is refused, never signed with key.
-func Approve(dir, name, status string, key ed25519.PrivateKey) error {
+// status (Approved or Rejected), signs the manifest again with key and
+// rebuilds the zip beside the folder. It returns the revision record
+// returned.
+//
+// It holds the folder's exclusive lock throughout (lockPack), so a Verify
+// sees the manifest before or after, never half of it. Under the lock it
+// checks the pack again and signs only the rows of the manifest.json that
+// verified: one edited since CheckApproval (a forged file and its digest)
+// is refused before anything is written or recorded. It then stages the
+// new manifest.csv, manifest.json and manifest.json.sig (written under
+// temporary names in the folder and synced) and calls record, when not
+// nil, with the row of name as verified: the approval is recorded only
+// for a manifest ready to be signed, and when record fails the staged
+// files are removed and the pack is unchanged. Only then are the staged
+// files renamed into place (never through a link) and the zip replaced
+// in one rename. An error after record returned is one where the record
+// was made but the pack not (or not wholly) updated; the revision is
+// returned with it.
+func Approve(dir, name, status string, key ed25519.PrivateKey, record func(ManifestRow) (int64, error)) (int64, error) {
 	if status != StatusApproved && status != StatusRejected {
-		return fmt.Errorf("review status %q: want %s or %s", status, StatusApproved, StatusRejected)
+		return 0, fmt.Errorf("review status %q: want %s or %s", status, StatusApproved, StatusRejected)
 	}
 	lock, err := lockPack(dir, syscall.LOCK_EX)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer lock.Close()
-	rows, err := checkedRows(dir, key)
+	rows, verified, err := approvedRows(dir, name, status, key)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	found := false
-	for i := range rows {
-		if rows[i].File == name {
-			rows[i].ReviewStatus, found = status, true
+	st, err := stageManifest(dir, rows, key)
+	if err != nil {
+		return 0, err
+	}
+	var rev int64
+	if record != nil {
+		if rev, err = record(verified); err != nil {
+			st.remove()
+			return 0, err
 		}
 	}
-	if !found {
-		return fmt.Errorf("file %q is not in the manifest of %q", name, dir)
+	if err := st.commit(); err != nil {
+		return rev, err
 	}
-	if err := writeManifest(dir, rows, key); err != nil {
-		return err
+	if err := refreshZip(dir, rows); err != nil {
+		return rev, fmt.Errorf("the manifest of pack %q was re-signed, but its zip was not rebuilt: %w", dir, err)
 	}
+	return rev, nil
+}
+
+// approvedRows checks the locked pack in dir and returns its verified
+// rows with name's Review Status set to status, and name's row as it
+// verified.
+func approvedRows(dir, name, status string, key ed25519.PrivateKey) ([]ManifestRow, ManifestRow, error) {
+	rows, err := checkedRows(dir, key)
+	if err != nil {
+		return nil, ManifestRow{}, err
+	}
+	i := slices.IndexFunc(rows, func(r ManifestRow) bool { return r.File == name })
+	if i < 0 {
+		return nil, ManifestRow{}, fmt.Errorf("file %q is not in the manifest of %q", name, dir)
+	}
+	verified := rows[i]
+	rows[i].ReviewStatus = status
+	return rows, verified, nil
+}
+
+// refreshZip rebuilds the zip beside the folder dir from the files rows
+// list, when there is one.
+func refreshZip(dir string, rows []ManifestRow) error {
 	zip := filepath.Clean(dir) + ".zip"
 	if _, err := os.Stat(zip); err != nil {
 		return nil // no zip beside the folder: nothing to refresh

@@ -47,7 +47,7 @@ func TestApproveSignsOnlyAVerifiedManifest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(res.Dir, ManifestJSON), append(j, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Approve(res.Dir, name, StatusApproved, key); err == nil {
+	if _, err := Approve(res.Dir, name, StatusApproved, key, nil); err == nil {
 		t.Error("Approve signed a manifest.json edited after the check")
 	}
 	if problems, err := Verify(res.Dir, pub); err == nil && len(problems) == 0 {

@@ -51,7 +51,7 @@ func TestVerifyNeverSeesAHalfApprovedPack(t *testing.T) {
 	// one of them saw a torn pack.
 	status := []string{StatusApproved, StatusRejected}
 	for i := 0; verifies.Load() < 60 || i < 20; i++ {
-		if err := Approve(res.Dir, name, status[i%2], key); err != nil {
+		if _, err := Approve(res.Dir, name, status[i%2], key, nil); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -86,7 +86,7 @@ func TestVerifyOfAFIFOReturnsAtOnce(t *testing.T) {
 	key := newKey(t)
 	done := make(chan error, 2)
 	go func() { _, err := Verify(fifo, key.Public().(ed25519.PublicKey)); done <- err }()
-	go func() { done <- Approve(fifo, "x.csv", StatusApproved, key) }()
+	go func() { _, err := Approve(fifo, "x.csv", StatusApproved, key, nil); done <- err }()
 	for range 2 {
 		select {
 		case err := <-done:

@@ -36,7 +36,7 @@ func TestApproveNeverWritesThroughALink(t *testing.T) {
 		}
 		victims[m] = victim
 	}
-	if err := Approve(res.Dir, name, StatusApproved, key); err == nil {
+	if _, err := Approve(res.Dir, name, StatusApproved, key, nil); err == nil {
 		t.Error("Approve of a pack whose manifest files are links: no error")
 	}
 	for m, victim := range victims {

@@ -149,9 +149,25 @@ func writeFiles(dir string, pairs ...any) error {
 // through a link), syncs it, renames it to name and syncs dir: after a
 // crash name holds the old data or the new, whole.
 func replaceFile(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".*")
+	tmp, err := stageFile(dir, name, data)
 	if err != nil {
 		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return durable.SyncDir(dir)
+}
+
+// stageFile writes data to a new file in dir named after name (created,
+// never opened through a link, so a link planted under any name is never
+// written through) and syncs it; it returns the file's path, for the
+// caller to rename into place or remove. On error nothing is left behind.
+func stageFile(dir, name string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return "", err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -164,14 +180,11 @@ func replaceFile(dir, name string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return "", err
 	}
-	return durable.SyncDir(dir)
+	return tmp, nil
 }
 
 // csvCells passes every cell through collector.CSVCell.

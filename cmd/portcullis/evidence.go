@@ -26,8 +26,11 @@ func evidenceCommands() group {
 	}
 }
 
-// evidenceApproveCmd is evidence approve: it checks the pack, records the
-// approval as a lifecycle event, then updates and re-signs the manifest.
+// evidenceApproveCmd is evidence approve: it checks the pack, then
+// (evidence.Approve) under the pack's lock checks it again, stages the
+// re-signed manifest, records the approval as a lifecycle event and only
+// then puts the new manifest in place: a failure before the event leaves
+// neither the event nor a changed manifest.
 func evidenceApproveCmd() etcdCmd {
 	var file, reviewer, status, note, ticket, keyPath string
 	statuses := map[string]string{"approved": evidence.StatusApproved, "rejected": evidence.StatusRejected}
@@ -55,23 +58,41 @@ func evidenceApproveCmd() etcdCmd {
 			if err != nil {
 				return err
 			}
-			row, err := evidence.CheckApproval(args[0], file, key)
-			if err != nil {
+			if _, err := evidence.CheckApproval(args[0], file, key); err != nil {
 				return err
+			}
+			if approveChecked != nil {
+				approveChecked()
 			}
 			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
-			details := map[string]string{"status": statuses[status], "sha256": row.SHA256, "period": row.Period, "control": row.ControlID}
-			rev, err := a.RecordEvidenceEvent(ctx, etcdadmin.ActionEvidenceApprove, file, meta, details)
-			if err != nil {
-				return err
+			record := func(row evidence.ManifestRow) (int64, error) {
+				details := map[string]string{"status": statuses[status], "sha256": row.SHA256, "period": row.Period, "control": row.ControlID}
+				return a.RecordEvidenceEvent(ctx, etcdadmin.ActionEvidenceApprove, file, meta, details)
 			}
-			if err := evidence.Approve(args[0], file, statuses[status], key); err != nil {
-				return err
+			rev, err := evidence.Approve(args[0], file, statuses[status], key, record)
+			if err != nil {
+				return approveError(rev, err)
 			}
 			fmt.Fprintf(out, "%s: %s by %s (event at etcd revision %d); manifest re-signed\n", file, statuses[status], reviewer, rev)
 			return nil
 		},
 	}
+}
+
+// approveChecked, when set (tests only), runs between evidence approve's
+// first check of the pack and the approval: where the pack may change.
+var approveChecked func()
+
+// approveError is the error of an evidence.Approve that returned the
+// revision rev of the approval event it wrote (0: none was written).
+func approveError(rev int64, err error) error {
+	switch {
+	case rev == 0:
+		return err
+	case errors.Is(err, evidence.ErrManifestTorn):
+		return fmt.Errorf("the approval event was written at etcd revision %d, but %w", rev, err)
+	}
+	return fmt.Errorf("the approval event was written at etcd revision %d, but %w; running the same evidence approve again completes it", rev, err)
 }
 
 // packFlags are the flags of evidence pack.
