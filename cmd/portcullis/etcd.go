@@ -195,9 +195,12 @@ func withAdmin(ef *etcdFlags, fn func(ctx context.Context, a *etcdadmin.Admin) e
 }
 
 // etcdHint adds the fix to the etcd errors an operator can fix with a
-// flag or the environment.
+// flag or the environment, and to a write whose answer was lost how to
+// find out whether it was applied.
 func etcdHint(err error, ef *etcdFlags) error {
 	switch {
+	case errors.Is(err, etcdadmin.ErrWriteUnknown):
+		return fmt.Errorf("%w; check with portcullis events list (and keys list or policy history) before running it again", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w (is etcd up at %s? set --etcd or PORTCULLIS_ETCD)", err, ef.etcd.endpoints)
 	case errors.Is(err, rpctypes.ErrUserEmpty):

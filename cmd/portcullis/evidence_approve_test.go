@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/evidence"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -157,5 +158,28 @@ func TestEvidenceApproveOfAPackChangedMeanwhile(t *testing.T) {
 	}
 	if evs := r.approvals(t); len(evs) != 0 {
 		t.Errorf("approval events for a pack that did not verify: %+v", evs)
+	}
+}
+
+// TestApproveWithoutAnswerSaysSo: evidence approve whose event write gets
+// no answer (a proxy forwards it to etcd, which applies it, and drops the
+// answer) said only "context deadline exceeded". It now says the write
+// may or may not have been applied and how to check before running it
+// again; the manifest is not re-signed.
+func TestApproveWithoutAnswerSaysSo(t *testing.T) {
+	t.Parallel()
+	r := newApproveRig(t, "/approve-lost")
+	endpoint := strings.TrimPrefix(r.common[1], "http://")
+	r.common[1] = etcdtest.LostAnswerProxy(t, endpoint)
+	before := r.manifest(t)
+	out := r.approve(t, 1, "--ticket", "AUD-1", "--timeout", "2s")
+	if !strings.Contains(out, "may or may not have been applied") || !strings.Contains(out, "portcullis events list") {
+		t.Errorf("evidence approve whose answer was lost said %q; want it to say the write may or may not have been applied and to check with portcullis events list", out)
+	}
+	if r.manifest(t) != before {
+		t.Error("the manifest was re-signed though the approval's answer never came")
+	}
+	if evs := r.approvals(t); len(evs) != 1 {
+		t.Errorf("approval events: %+v; want the one etcd applied", evs)
 	}
 }

@@ -89,8 +89,13 @@ func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details
 
 // commit runs one optimistic transaction: ops when every comparison holds.
 // It returns the revision of the change, or 0 when a comparison failed.
+// An error whose answer was lost after the request may have reached etcd
+// matches ErrWriteUnknown.
 func (a *Admin) commit(ctx context.Context, cmps []clientv3.Cmp, ops ...clientv3.Op) (int64, error) {
 	resp, err := a.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil && answerLost(err) {
+		return 0, &unknownWrite{prefix: string(a.k), err: err}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("cannot write to etcd under %q: %w", string(a.k), err)
 	}
