@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -418,9 +420,41 @@ func TestReviewStartPrintsTheSignCommand(t *testing.T) {
 	evidenceStore(t, data, keyPath, time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC))
 	ws := filepath.Join(tmp, "access.csv")
 	r := portcullis(t, "", nil, "review", "start", "access", "--period", "2026-Q2", "--data", data, "--policy", examplePolicy, "--out", ws)
-	want := "portcullis review sign --kind access --period 2026-Q2 --worksheet " + ws + " --reviewer WHO --decision approved|changes-required --note TEXT"
+	want := "portcullis review sign --kind access --period 2026-Q2 --worksheet " + ws + " --reviewer WHO --decision 'approved|changes-required' --note TEXT"
 	if r.code != 0 || !strings.Contains(r.stdout, want) {
 		t.Errorf("review start --out = exit %d, stdout %q, stderr %q; want it to print %q", r.code, r.stdout, r.stderr, want)
+	}
+}
+
+// TestReviewStartQuotesTheSignCommand: the review sign command review
+// start prints was not shell-quoted, and a worksheet path with a space or
+// a $ printed a command that, pasted, named another file (or ran
+// something else). Run through sh with printf for the program, the line
+// now yields exactly the arguments meant.
+func TestReviewStartQuotesTheSignCommand(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	keyPath, _ := signingKeyFile(t)
+	evidenceStore(t, data, keyPath, time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC))
+	dir := filepath.Join(t.TempDir(), "q2 $HOME `id` it's;x")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(dir, "access review.csv")
+	r := portcullis(t, "", nil, "review", "start", "access", "--period", "2026-Q2", "--data", data, "--policy", examplePolicy, "--out", ws)
+	_, line, ok := strings.Cut(r.stdout, "sign it with: portcullis ")
+	if r.code != 0 || !ok {
+		t.Fatalf("review start --out = exit %d, stdout %q, stderr %q; want the review sign command", r.code, r.stdout, r.stderr)
+	}
+	out, err := exec.Command("sh", "-c", `printf '%s\n' `+strings.TrimSuffix(line, "\n")).Output()
+	if err != nil {
+		t.Fatalf("sh -c of the printed line %q: %v", line, err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	want := []string{"review", "sign", "--kind", "access", "--period", "2026-Q2", "--worksheet", ws,
+		"--reviewer", "WHO", "--decision", "approved|changes-required", "--note", "TEXT"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the printed line %q runs with arguments\n%q\nwant\n%q", line, got, want)
 	}
 }
 

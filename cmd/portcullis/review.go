@@ -65,12 +65,39 @@ func reviewStart(args []string, stdout, stderr io.Writer) int {
 	}
 	sum := sha256.Sum256(ws)
 	fmt.Fprintf(stdout, "wrote %s (SHA-256 %s)\n", f.out, hex.EncodeToString(sum[:]))
-	span := "--period " + f.period
+	span := []string{"--period", f.period}
 	if f.period == "" {
-		span = "--from " + f.from + " --to " + f.to
+		span = []string{"--from", f.from, "--to", f.to}
 	}
-	fmt.Fprintf(stdout, "sign it with: portcullis review sign --kind %s %s --worksheet %s --reviewer WHO --decision approved|changes-required --note TEXT\n", pos[0], span, f.out)
+	sign := append(append([]string{"portcullis", "review", "sign", "--kind", pos[0]}, span...),
+		"--worksheet", f.out, "--reviewer", "WHO", "--decision", "approved|changes-required", "--note", "TEXT")
+	fmt.Fprintf(stdout, "sign it with: %s\n", shellLine(sign))
 	return 0
+}
+
+// shellLine joins words into a POSIX shell command line that, pasted,
+// passes each word as it is: a worksheet path with a space or a $ printed
+// bare was split, or expanded, by the shell.
+func shellLine(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = shellWord(w)
+	}
+	return strings.Join(quoted, " ")
+}
+
+// shellWord returns w bare when it holds only characters no POSIX shell
+// treats specially, else in single quotes, each ' inside written as a
+// closing quote, a backslash-escaped quote and an opening quote (POSIX
+// XCU 2.2.2: nothing inside single quotes is special, not even \).
+func shellWord(w string) string {
+	plain := w != "" && strings.IndexFunc(w, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:,+=@%", c))
+	}) < 0
+	if plain {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
 
 func checkReviewKind(kind string) error {
