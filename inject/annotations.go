@@ -70,8 +70,8 @@ func podSettings(c Config, annotations map[string]any) (settings, error) {
 		}
 	}
 	if v, ok := str(AnnotationPrefix); ok {
-		if !validPrefix(v) {
-			return s, fmt.Errorf("annotation %s: %q must start with / and hold no spaces", AnnotationPrefix, v)
+		if !c.prefixAllowed(v) {
+			return s, fmt.Errorf("annotation %s: %q is not an etcd prefix the injector's configuration allows (prefix, prefixes): %s", AnnotationPrefix, v, c.allowedPrefixes())
 		}
 		s.Prefix = v
 	}

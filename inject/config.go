@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,9 +36,15 @@ type Config struct {
 	ListenPort int `yaml:"listenPort"`
 	// AdminPort serves /healthz, /readyz and /metrics.
 	AdminPort int `yaml:"adminPort"`
-	// Prefix is the etcd prefix of the deployment (annotation
-	// portcullis.dev/prefix).
+	// Prefix is the etcd prefix of the deployment.
 	Prefix string `yaml:"prefix"`
+	// Prefixes are the other etcd prefixes a pod may choose by annotation
+	// portcullis.dev/prefix (or in a sidecar it brings). Only these: a
+	// pod's author is not trusted with its policy, and the sidecars' etcd
+	// role may write under a prefix's members/ and demand/, so a prefix
+	// of the author's choosing could hold the author's policy. None may
+	// lie under another, nor under Prefix.
+	Prefixes []string `yaml:"prefixes"`
 	// LogLevel is the sidecar's --log-level (annotation portcullis.dev/log-level).
 	LogLevel string `yaml:"logLevel"`
 	// DrainDelay and Drain are the sidecar's --drain-delay and --drain.
@@ -107,6 +114,7 @@ func Defaults() Config {
 		ListenPort: 8080,
 		AdminPort:  9901,
 		Prefix:     "/portcullis/default",
+		Prefixes:   []string{},
 		LogLevel:   "info",
 		DrainDelay: Duration(5 * time.Second),
 		Drain:      Duration(20 * time.Second),
@@ -161,6 +169,7 @@ func (c Config) Validate() error {
 	check(validPort(c.ListenPort), "listenPort %d is not a port", c.ListenPort)
 	check(validPort(c.AdminPort) && c.AdminPort != c.ListenPort, "adminPort %d is not a port distinct from listenPort", c.AdminPort)
 	check(validPrefix(c.Prefix), "prefix %q must start with / and hold no spaces", c.Prefix)
+	errs = append(errs, c.checkPrefixes()...)
 	check(validLogLevel(c.LogLevel), "logLevel %q is not one of debug, info, warn, error", c.LogLevel)
 	check(c.Etcd.Endpoints != "" && c.Etcd.ClientSecret != "", "etcd.endpoints and etcd.clientSecret are required")
 	check(c.Collector.URL != "" && c.Collector.TokenSecret != "", "collector.url and collector.tokenSecret are required")
@@ -170,6 +179,38 @@ func (c Config) Validate() error {
 		check(q == "" || validQuantity(q), "resources.%s %q is not a quantity (e.g. 100m, 64Mi)", name, q)
 	}
 	return errors.Join(errs...)
+}
+
+// checkPrefixes refuses a listed prefix that is malformed or lies under
+// another prefix (or Prefix): the sidecars of the outer one may write
+// its policy there.
+func (c Config) checkPrefixes() []error {
+	var errs []error
+	all := append([]string{c.Prefix}, c.Prefixes...)
+	for i, p := range c.Prefixes {
+		if !validPrefix(p) {
+			errs = append(errs, fmt.Errorf("prefixes[%d] %q must start with / and hold no spaces", i, p))
+		}
+	}
+	for _, p := range all {
+		for _, q := range all {
+			if strings.HasPrefix(q, strings.TrimSuffix(p, "/")+"/") {
+				errs = append(errs, fmt.Errorf("prefix %q lies under prefix %q, whose sidecars may write under it", q, p))
+			}
+		}
+	}
+	return errs
+}
+
+// prefixAllowed reports whether a pod may name etcd prefix p: Prefix or
+// one of Prefixes, exactly.
+func (c Config) prefixAllowed(p string) bool {
+	return p == c.Prefix || slices.Contains(c.Prefixes, p)
+}
+
+// allowedPrefixes names the prefixes a pod may choose, for an error.
+func (c Config) allowedPrefixes() string {
+	return "allowed are " + strings.Join(append([]string{c.Prefix}, c.Prefixes...), ", ")
 }
 
 func (r Resources) byName() map[string]string {

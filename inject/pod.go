@@ -148,6 +148,8 @@ func sidecarFlagsOK(args []any, c Config) error {
 		}
 		switch want, isPinned := pinned[name]; {
 		case name == "collector-cacert" && value == tlsDir+"/ca.crt":
+		case name == "prefix" && !c.prefixAllowed(value):
+			return fmt.Errorf("--prefix %q is not an etcd prefix the injector's configuration allows: %s", value, c.allowedPrefixes())
 		case isPinned && value == want:
 			seen[name] = true
 		case isPinned:

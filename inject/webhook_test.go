@@ -239,7 +239,9 @@ func TestWebhookRefuses(t *testing.T) {
 
 // TestWebhookAnnotations: the per-pod annotations reach the sidecar.
 func TestWebhookAnnotations(t *testing.T) {
-	url, client := webhook(t, inject.Defaults())
+	cfg := inject.Defaults()
+	cfg.Prefixes = []string{"/portcullis/prod"} // a pod names only a prefix the configuration lists
+	url, client := webhook(t, cfg)
 	in := readJSON(t, "testdata/k8s-docs/tcp-liveness-readiness.yaml")
 	in = bytes.Replace(in, []byte(`"name":"goproxy"}`), []byte(`"name":"goproxy","annotations":{
 		"portcullis.dev/listen-port":"15001","portcullis.dev/prefix":"/portcullis/prod","portcullis.dev/log-level":"debug",
