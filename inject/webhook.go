@@ -88,8 +88,8 @@ func jsonValues(b []byte, limit int) int {
 // allowed unchanged. A pod whose annotations are malformed or whose ports
 // clash with the sidecar's is refused with the reason (fail closed: a typo
 // must not start a pod unprotected), and so is a pod that asked for the
-// sidecar but cannot have it: no port declared, or hostNetwork
-// (cannotInject). Such a pod opts out to run bare.
+// sidecar but cannot have it: no port declared, hostNetwork, or a Job's
+// pod in legacy mode (cannotInject). Such a pod opts out to run bare.
 type Webhook struct {
 	Config Config
 	// Log, when set, is called once per review with what was done; it is
@@ -341,7 +341,7 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 
 // cannotInject refuses a pod that asked for the sidecar (its namespace's
 // label, or its own annotation or label) but was left without it for want
-// of a port or for hostNetwork. Declaring a port is optional in Kubernetes
+// of a port, for hostNetwork, or as a Job's pod in legacy mode. Declaring a port is optional in Kubernetes
 // (an undeclared one is reachable all the same), so admitting such a pod
 // bare would let it leave the sidecar out without opting out.
 func cannotInject(res Result, portName string) error {
@@ -351,6 +351,11 @@ func cannotInject(res Result, portName string) error {
 		return fmt.Errorf("the pod declares no port for the sidecar to protect (an undeclared port is reachable all the same): declare the app's port (named %q), set %s, %s", portName, AnnotationUpstreamPort, optOut)
 	case SkipHostNetwork:
 		return fmt.Errorf("the pod uses the node's network (hostNetwork), where the sidecar cannot guard it: %s", strings.TrimPrefix(optOut, "or "))
+	case SkipLegacyJob:
+		// What makes a pod a Job's (its label, an ownerReference of a pod
+		// created directly) is the author's to write: admitting it bare
+		// let any pod leave the sidecar out without opting out.
+		return fmt.Errorf("the pod belongs to a Job, which legacy mode cannot give the sidecar (a regular sidecar container would keep it from completing): %s", strings.TrimPrefix(optOut, "or "))
 	}
 	return nil
 }

@@ -299,9 +299,39 @@ func TestWebhookLegacy(t *testing.T) {
 	job := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"pi-x","labels":{"batch.kubernetes.io/job-name":"pi"},
 		"ownerReferences":[{"apiVersion":"batch/v1","kind":"Job","name":"pi","uid":"u1","controller":true}]},
 		"spec":{"restartPolicy":"Never","containers":[{"name":"pi","image":"perl","ports":[{"containerPort":8000}]}]}}`)
-	resp := review(t, url, client, inject.PathNamespace, job)
-	if !resp.Allowed || len(resp.Patch) != 0 || len(resp.Warnings) == 0 {
-		t.Errorf("legacy Job pod: allowed %v, patch %s, warnings %q; want allowed, unpatched, warned", resp.Allowed, resp.Patch, resp.Warnings)
+	resp := review(t, url, client, inject.PathNamespace, bytes.Replace(job, []byte(`"name":"pi-x",`), []byte(`"name":"pi-x","annotations":{"portcullis.dev/inject":"false"},`), 1))
+	if !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("legacy Job pod opted out: allowed %v, patch %s; want allowed, unpatched", resp.Allowed, resp.Patch)
+	}
+	if resp := review(t, url, client, inject.PathInject, job); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("legacy Job pod in a namespace without the label: allowed %v, patch %s; want allowed, unpatched", resp.Allowed, resp.Patch)
+	}
+}
+
+// TestWebhookLegacyJobIsNoWayOut: in legacy mode a Job's pod was admitted
+// bare, and what made a pod a Job's was its label
+// batch.kubernetes.io/job-name (or an ownerReference, which a pod created
+// directly sets as it likes): a Deployment whose template carried the
+// label ran its server without the sidecar in a namespace whose pods must
+// have it, without opting out. A Job's pod there is now refused, like a
+// pod without a port, unless it opts out (which an admission policy can
+// see).
+func TestWebhookLegacyJobIsNoWayOut(t *testing.T) {
+	c := inject.Defaults()
+	c.Legacy = true
+	url, client := webhook(t, c)
+	for name, pod := range map[string]string{
+		"label": `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","labels":{"app":"web","batch.kubernetes.io/job-name":"x"}},
+			"spec":{"containers":[{"name":"web","image":"nginx","ports":[{"name":"http","containerPort":8000}]}]}}`,
+		"ownerReference": `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","ownerReferences":[{"apiVersion":"batch/v1","kind":"Job","name":"x","uid":"u1","controller":true}]},
+			"spec":{"containers":[{"name":"web","image":"nginx","ports":[{"name":"http","containerPort":8000}]}]}}`,
+	} {
+		resp := review(t, url, client, inject.PathNamespace, []byte(pod))
+		if resp.Allowed {
+			t.Errorf("%s: a pod claiming to be a Job's in a labelled namespace: allowed, patch %d bytes; want refused", name, len(resp.Patch))
+		} else if !strings.Contains(resp.Result.Message, inject.AnnotationInject) {
+			t.Errorf("%s: refused with %q, want the opt-out named", name, resp.Result.Message)
+		}
 	}
 }
 
