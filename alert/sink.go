@@ -395,8 +395,8 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 			Event string `json:"event"`
 			Alert *Alert `json:"alert"`
 		}{ActionClose, a}
-	case "jira": // POST /rest/api/2/issue/{key}/comment; the body is wiki markup
-		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": note}
+	case "jira": // POST /rest/api/2/issue/{key}/comment; the body is wiki markup, so text in {noformat}
+		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(note)}
 	case "github": // PATCH /repos/{owner}/{repo}/issues/{number}
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+strings.TrimPrefix(key, "#")
 		v = map[string]string{"state": "closed", "state_reason": "completed"}

@@ -116,7 +116,7 @@ func TestSinkCloseWireFormats(t *testing.T) {
 	t.Parallel()
 	a := &Alert{ID: "alert-x", Rule: "r", Note: "done", CorrectiveAction: "rotated"}
 	tests := []struct{ kind, base, key, method, path, field, want string }{
-		{"jira", "/rest/api/2/issue", "SEC-24", "POST", "/rest/api/2/issue/SEC-24/comment", "body", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},
+		{"jira", "/rest/api/2/issue", "SEC-24", "POST", "/rest/api/2/issue/SEC-24/comment", "body", "{noformat}\nAlert alert-x closed by portcullis: done (corrective action: rotated)\n{noformat}"},
 		{"github", "/repos/acme/secops/issues", "#1347", "PATCH", "/repos/acme/secops/issues/1347", "state", "closed"},
 		{"servicenow", "/api/now/table/incident", "INC0010001/9d385017c611228701d22104cc95c371", "PATCH",
 			"/api/now/table/incident/9d385017c611228701d22104cc95c371", "close_notes", "Alert alert-x closed by portcullis: done (corrective action: rotated)"},

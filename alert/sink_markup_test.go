@@ -147,3 +147,42 @@ func TestReportEnforcementPlain(t *testing.T) {
 		t.Errorf("report holds the hostile text as it was:\n%q", b.String())
 	}
 }
+
+// TestJiraCloseCommentNeutralisesMarkup: the Jira comment that closes a
+// ticket carried the closure's note and corrective action as wiki markup,
+// unlike every other ticket text: a note quoting what it closed (a user
+// agent, a path) rendered its links, images (fetched by every viewer's
+// browser) and mentions. The comment is now one {noformat} block, as the
+// description is. The service is a loopback stand-in reading Jira's
+// published wire format (POST .../issue/{key}/comment, {"body": ...}).
+func TestJiraCloseCommentNeutralisesMarkup(t *testing.T) {
+	t.Parallel()
+	a := hostileAlert()
+	a.Note = "false positive: UA was !https://evil.example/t.png! [click|https://evil.example] [~admin] {noformat}"
+	a.CorrectiveAction = "{NOFORMAT}{html}<b>x</b>"
+	var got map[string]string
+	var path string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Errorf("comment body is not JSON: %v", err)
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	s := &Sink{Name: "jira", Kind: "jira", URL: srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("u:p")}
+	if err := s.closeTicket(srv.Client(), a, "SEC-7", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if path != "/rest/api/2/issue/SEC-7/comment" {
+		t.Errorf("comment posted to %q", path)
+	}
+	body := got["body"]
+	inner := strings.TrimSuffix(strings.TrimPrefix(body, "{noformat}\n"), "\n{noformat}")
+	if !strings.HasPrefix(body, "{noformat}\n") || !strings.HasSuffix(body, "\n{noformat}") || strings.Contains(strings.ToLower(inner), "{noformat") {
+		t.Errorf("jira close comment is not one {noformat} block:\n%s", body)
+	}
+	if !strings.Contains(body, "false positive") {
+		t.Errorf("jira close comment lost the note:\n%s", body)
+	}
+}
