@@ -390,6 +390,15 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 	method, url := http.MethodPost, s.URL
 	var v any
 	switch s.Kind {
+	case "jira", "github":
+		// The key came in the ticket system's answer (or a receiver's
+		// "ticket" field) and goes into the URL's path: "../x?" would
+		// move the request elsewhere on the sink's host.
+		if !pathSegment(strings.TrimPrefix(key, "#")) {
+			return nil, fmt.Errorf("ticket sink %q: ticket key %q is not one path segment (letters, digits, '-', '_', '.'); the ticket is not closed", s.Name, key)
+		}
+	}
+	switch s.Kind {
 	case "webhook":
 		v = struct {
 			Event string `json:"event"`
@@ -402,8 +411,8 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 		v = map[string]string{"state": "closed", "state_reason": "completed"}
 	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}
 		id := snowSysID(key)
-		if id == "" {
-			return nil, fmt.Errorf("ticket sink %q: servicenow ticket %q has no sys_id to close", s.Name, key)
+		if !pathSegment(id) {
+			return nil, fmt.Errorf("ticket sink %q: servicenow ticket %q has no sys_id to close (one path segment: letters, digits, '-', '_', '.')", s.Name, key)
 		}
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+id
 		v = map[string]string{"state": snowClosed, "close_code": "Solved (Permanently)", "close_notes": note}
@@ -417,6 +426,21 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 		return nil, err
 	}
 	return s.newRequest(method, url, a.ID+"."+s.Name+".close", body, now)
+}
+
+// pathSegment reports whether key can stand as one segment of a URL path
+// as it is: letters, digits, '-', '_' and '.', not "." or "..".
+func pathSegment(key string) bool {
+	if key == "" || key == "." || key == ".." {
+		return false
+	}
+	for i := range len(key) {
+		c := key[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // closeTicket sends the closure of a to its ticket key.

@@ -186,3 +186,39 @@ func TestJiraCloseCommentNeutralisesMarkup(t *testing.T) {
 		t.Errorf("jira close comment lost the note:\n%s", body)
 	}
 }
+
+// The ticket key to close came from the ticket system's answer (or a
+// generic receiver's "ticket" field) and went into the URL's path as it
+// was: a hostile or broken answer such as "../../admin?x=" moved the
+// closing request elsewhere on the sink's host, with the sink's
+// credentials. A key that is not one plain path segment is now refused,
+// and nothing is sent.
+func TestCloseRefusesTicketKeyOutsideOnePathSegment(t *testing.T) {
+	t.Parallel()
+	var paths []string // written by the handler, read after each close returned
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.RequestURI())
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	for kind, keys := range map[string][]string{
+		"jira":       {"../../admin?x=", "SEC-7/../../x", "..", "SEC 7", "SEC-7%2f.."},
+		"github":     {"#../../collaborators", "#1?x=y"},
+		"servicenow": {"INC1/abc?sysparm=x", "INC1/..", "INC1/"},
+	} {
+		s := &Sink{Name: kind, Kind: kind, URL: srv.URL + "/api/" + kind, Project: "SEC", secret: []byte("u:p")}
+		for _, key := range keys {
+			err := s.closeTicket(srv.Client(), hostileAlert(), key, time.Now())
+			if err == nil || !strings.Contains(err.Error(), "path segment") {
+				t.Errorf("%s close of ticket %q: %v, want a refusal naming the key", kind, key, err)
+			}
+		}
+	}
+	if len(paths) != 0 {
+		t.Errorf("requests sent for refused keys: %q", paths)
+	}
+	s := &Sink{Name: "jira", Kind: "jira", URL: srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("u:p")}
+	if err := s.closeTicket(srv.Client(), hostileAlert(), "SEC-7", time.Now()); err != nil || len(paths) != 1 || paths[0] != "/rest/api/2/issue/SEC-7/comment" {
+		t.Errorf("close of SEC-7: %v, paths %q", err, paths)
+	}
+}
