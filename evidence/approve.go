@@ -55,6 +55,8 @@ var ErrManifestTorn = errors.New("evidence: the pack's manifest files are torn")
 //
 // It holds the folder's exclusive lock throughout (lockPack), so a Verify
 // sees the manifest before or after, never half of it. Under the lock it
+// first removes the staged files an approve killed before renaming them
+// left behind (removeLeftovers: approve's own, never the pack's), then
 // checks the pack again and signs only the rows of the manifest.json that
 // verified: one edited since CheckApproval (a forged file and its digest)
 // is refused before anything is written or recorded. It then stages the
@@ -76,6 +78,9 @@ func Approve(dir, name, status string, key ed25519.PrivateKey, record func(Manif
 		return 0, err
 	}
 	defer lock.Close()
+	if err := removeLeftovers(dir); err != nil {
+		return 0, err
+	}
 	rows, verified, err := approvedRows(dir, name, status, key)
 	if err != nil {
 		return 0, err

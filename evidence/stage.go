@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/portcullis/portcullis/internal/durable"
 )
@@ -83,6 +84,49 @@ func (st *staged) putBack(n int) error {
 		if err := replaceFile(st.dir, f.name, st.old[i]); err != nil {
 			return fmt.Errorf("%w: the old %q could not be put back (%w): make the pack again with evidence pack", ErrManifestTorn, f.name, err)
 		}
+	}
+	return nil
+}
+
+// isStagedManifest reports whether name is one stageFile gives a new
+// manifest.csv, manifest.json or manifest.json.sig: the dot, the file's
+// name, a dot and os.CreateTemp's random decimal digits
+// (".manifest.json.2718281828"). Found in a pack folder, such a file is
+// one an approve killed between staging and renaming left behind, never
+// a file of the pack.
+func isStagedManifest(name string) bool {
+	for _, m := range []string{ManifestCSV, ManifestJSON, ManifestSig} {
+		digits, ok := strings.CutPrefix(name, "."+m+".")
+		if ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// removeLeftovers removes from the pack folder dir, locked exclusive, the
+// regular files an interrupted Approve staged and never renamed
+// (isStagedManifest), and syncs the folder when it removed one. Each is
+// removed by its name, never opened, so a link is never followed; a name
+// of the pattern that is not a regular file (a link, a pipe, a folder) is
+// not Approve's and stays, for Verify to report.
+func removeLeftovers(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cannot list pack %q: %w", dir, err)
+	}
+	removed := false
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isStagedManifest(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("cannot remove %s, left in pack %q by an interrupted evidence approve: %w", shown(e.Name()), dir, err)
+		}
+		removed = true
+	}
+	if removed {
+		return durable.SyncDir(dir)
 	}
 	return nil
 }

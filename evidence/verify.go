@@ -23,7 +23,8 @@ import (
 
 // Verify checks a pack folder: the manifest's signature with pub, every
 // listed file's SHA-256, that the folder holds no file the manifest
-// does not list, and that a folder named for a period ("evidence-2026-Q2")
+// does not list (the staged manifest files an interrupted Approve left
+// are named as such, in one problem of their own), and that a folder named for a period ("evidence-2026-Q2")
 // holds the pack of that period (the manifest's Period Covered). It
 // returns one line per problem; none means intact.
 func Verify(dir string, pub ed25519.PublicKey) ([]string, error) {
@@ -166,10 +167,20 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot list pack %q: %w", dir, err)
 	}
+	var leftovers []string
 	for _, e := range entries {
-		if !slices.Contains(listed, e.Name()) {
+		switch {
+		case slices.Contains(listed, e.Name()):
+		case e.Type().IsRegular() && isStagedManifest(e.Name()):
+			leftovers = append(leftovers, e.Name())
+		default:
 			problems = append(problems, fmt.Sprintf("%s: added (not in the manifest)", shown(e.Name())))
 		}
+	}
+	if len(leftovers) > 0 {
+		// Not tampering, but not a clean pack either: an auditor is
+		// handed a folder with files the manifest does not list.
+		problems = append(problems, fmt.Sprintf("%s: left by an interrupted evidence approve; run evidence approve again or remove them", strings.Join(leftovers, ", ")))
 	}
 	return problems, rows, nil
 }
