@@ -18,6 +18,17 @@ import (
 // address, and closes when t ends.
 func LostAnswerProxy(t testing.TB, target string) string {
 	t.Helper()
+	return LostAnswerProxyAfter(t, target, 0)
+}
+
+// LostAnswerProxyAfter is LostAnswerProxy that lets the answers to the
+// first n requests of each connection through and drops etcd's bytes
+// from the request after them on: the write of a function that reads
+// (or grants a lease) n times before it writes loses its answer. The
+// client must wait for each answer before it sends the next request, as
+// a sequence of calls does.
+func LostAnswerProxyAfter(t testing.TB, target string, n int) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +60,7 @@ func LostAnswerProxy(t testing.TB, target string) string {
 			conns = append(conns, c, u)
 			mu.Unlock()
 			var sent atomic.Bool
-			wg.Go(func() { forwardFrames(u, c, &sent) })
+			wg.Go(func() { forwardFrames(u, c, n, &sent) })
 			wg.Go(func() { dropAfter(c, u, &sent) })
 		}
 	})
@@ -57,8 +68,9 @@ func LostAnswerProxy(t testing.TB, target string) string {
 }
 
 // forwardFrames copies the client's HTTP/2 preface and frames from src to
-// dst, setting sent before it forwards the first HEADERS frame.
-func forwardFrames(dst, src net.Conn, sent *atomic.Bool) {
+// dst, setting sent before it forwards the HEADERS frame after the first
+// n.
+func forwardFrames(dst, src net.Conn, n int, sent *atomic.Bool) {
 	defer dst.Close()
 	preface := make([]byte, 24)
 	if _, err := io.ReadFull(src, preface); err != nil {
@@ -77,7 +89,10 @@ func forwardFrames(dst, src net.Conn, sent *atomic.Bool) {
 			return
 		}
 		if hdr[3] == 0x1 { // HEADERS: a request
-			sent.Store(true)
+			if n == 0 {
+				sent.Store(true)
+			}
+			n--
 		}
 		if _, err := dst.Write(append(hdr, payload...)); err != nil {
 			return

@@ -93,11 +93,8 @@ func (a *Admin) eventOp(now time.Time, action, target string, meta Meta, details
 // matches ErrWriteUnknown.
 func (a *Admin) commit(ctx context.Context, cmps []clientv3.Cmp, ops ...clientv3.Op) (int64, error) {
 	resp, err := a.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	if err != nil && answerLost(err) {
-		return 0, &unknownWrite{prefix: string(a.k), err: err}
-	}
 	if err != nil {
-		return 0, fmt.Errorf("cannot write to etcd under %q: %w", string(a.k), err)
+		return 0, writeError(err, fmt.Sprintf("cannot write to etcd under %q", string(a.k)), "")
 	}
 	if !resp.Succeeded {
 		return 0, nil

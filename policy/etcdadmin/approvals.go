@@ -266,7 +266,7 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: they lapse anyway
 		a.cli.Revoke(context.WithoutCancel(ctx), uses.ID)
 		if err != nil {
-			return ap, false, fmt.Errorf("cannot clear the use counter of approval %q: %w", ap.ID, err)
+			return ap, false, writeError(err, fmt.Sprintf("cannot clear the use counter of approval %q", ap.ID), "the grant itself was not written, and clearing the counter again is harmless: run the grant again")
 		}
 		return ap, false, nil
 	}

@@ -27,6 +27,15 @@ type headSeq struct {
 	} `json:"payload"`
 }
 
+// What the collector does after a head's write whose answer was lost
+// (collector.Store.RunHeadSigner publishes at every --sign-every tick; the
+// final head at shutdown once).
+const (
+	publishNext = "a running collector signs and publishes a newer head at its next --sign-every tick, which replaces this one whether or not it was applied; " +
+		"the final head at shutdown is not tried again, so the anchor holds it or the head before"
+	replaceNext = "a running collector tries again at its next --sign-every tick; if this one was applied, those tries find the head changed and fail until the collector is restarted, which then finds its own head there"
+)
+
 // PublishHead stores head (a signed audit head document) at
 // <prefix>/audit/head unless the head already there names a later entry,
 // or the same entry with another hash: a collector restarted on an older
@@ -60,7 +69,7 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 		}
 		tx, err := a.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, string(head))).Commit()
 		if err != nil {
-			return fmt.Errorf("cannot write %q: %w", key, err)
+			return writeError(err, fmt.Sprintf("cannot write %q", key), publishNext)
 		}
 		if tx.Succeeded {
 			return nil
@@ -82,7 +91,7 @@ func (a *Admin) ReplaceHead(ctx context.Context, old, head []byte) error {
 	}
 	tx, err := a.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, string(head))).Commit()
 	if err != nil {
-		return fmt.Errorf("cannot write %q: %w", key, err)
+		return writeError(err, fmt.Sprintf("cannot write %q", key), replaceNext)
 	}
 	if !tx.Succeeded {
 		return fmt.Errorf("%w: %q changed since it was checked; not replacing it", ErrConflict, key)

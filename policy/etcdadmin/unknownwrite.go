@@ -15,18 +15,35 @@ import (
 // not. Read back before writing again.
 var ErrWriteUnknown = errors.New("etcdadmin: the write may or may not have been applied")
 
-// unknownWrite is the error of a transaction sent to etcd under prefix
-// whose answer was lost (answerLost).
+// unknownWrite is the error of a write to etcd whose answer was lost
+// (answerLost): what says which write failed, then what happens next, if
+// anything need be said.
 type unknownWrite struct {
-	prefix string
-	err    error
+	what string
+	err  error
+	then string
 }
 
 func (e *unknownWrite) Error() string {
-	return fmt.Sprintf("cannot write to etcd under %q: %v: no answer came, so the write may or may not have been applied", e.prefix, e.err)
+	s := fmt.Sprintf("%s: %v: no answer came, so the write may or may not have been applied", e.what, e.err)
+	if e.then != "" {
+		s += "; " + e.then
+	}
+	return s
 }
 
 func (e *unknownWrite) Unwrap() []error { return []error{e.err, ErrWriteUnknown} }
+
+// writeError is the error of a write to etcd that failed with err, what
+// saying which ("cannot write %q"). When the answer was lost (answerLost)
+// it matches ErrWriteUnknown, says the write may or may not have been
+// applied and then then, when not empty; else it wraps err after what.
+func writeError(err error, what, then string) error {
+	if answerLost(err) {
+		return &unknownWrite{what: what, err: err, then: then}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
 
 // answerLost reports whether err, a transaction's, may have come after
 // etcd received the request: a deadline or a cancellation (the client
