@@ -392,20 +392,25 @@ func (s *Store) signHeadLocked(now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return doc, installHead(s.dir, doc)
+	err = installHead(s.dir, doc)
+	if err != nil && s.clearPlantedLocked(headTemp) {
+		err = installHead(s.dir, doc)
+	}
+	return doc, err
 }
 
 // installHead replaces dir/head.json with data through a temporary file
-// that is created exclusively: a symlink planted at the temporary name is
-// removed, never written through.
+// that is created exclusively, never written through a link: a regular
+// file left at the temporary name (a failed install's) is removed first;
+// anything else there fails the install, for signHeadLocked to clear
+// away, reported (clearPlantedLocked).
 func installHead(dir string, data []byte) error {
 	const name = headFile
-	tmp := filepath.Join(dir, "."+name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
+	tmp := filepath.Join(dir, headTemp)
+	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
 		os.Remove(tmp)
-		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("collector: cannot write %q: %w", tmp, err)
 	}

@@ -197,9 +197,10 @@ func emfileAtDigest(t *testing.T, dir string) {
 // A write failing after the entry was stored does not fail the append: a
 // 503 for a stored batch made its retry a second copy (issue 21 item 9).
 // TestCollectorDiskFull shows it with a real full disk, which needs root;
-// this one needs none: the head's temporary file is made unwritable by a
-// directory of its name (a file size limit cannot do it: the signed head
-// is smaller than the first entry).
+// this one needs none: the head cannot be renamed into place over a
+// directory planted at head.json (a file size limit cannot do it: the
+// signed head is smaller than the first entry; one planted at its
+// temporary name is cleared away: TestHeadInstallClearsWhatIsPlantedAtItsTemp).
 func TestHeadFailureAfterStoredEntry(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -210,9 +211,11 @@ func TestHeadFailureAfterStoredEntry(t *testing.T) {
 	defer st.Close()
 	var failed error
 	st.cfg.OnDeferred = func(err error) { failed = err }
-	blocker := filepath.Join(dir, "."+headFile)
-	// Not empty, so the head writer cannot remove it as it removes a
-	// stale temporary file.
+	blocker := filepath.Join(dir, headFile)
+	// Not empty, so no rename can replace it.
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // TestPlantedHeadTempStillPublishes: a person who can write the store
-// plants a directory, not empty, at the head's temporary name, so the
-// collector cannot install head.json any more. The collector went on
+// plants a directory, not empty, at head.json (one at its temporary name
+// is cleared away now: TestHeadInstallClearsWhatIsPlantedAtItsTemp), so
+// the collector cannot install head.json any more. The collector went on
 // storing batches but published no head either, since signing failed
 // first: the anchors stayed where they were, and the batches stored
 // since could be cut from the store with verify, against the anchor,
@@ -29,7 +30,14 @@ func TestPlantedHeadTempStillPublishes(t *testing.T) {
 	st.signAndPublish(t.Context(), time.Now(), time.Minute, pubs, func(err error) { t.Fatal(err) })
 	kept := len(segLines(t, dir, 1))
 
-	plant := filepath.Join(dir, "."+headFile)
+	plant := filepath.Join(dir, headFile)
+	oldHead, err := os.ReadFile(plant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(plant); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(plant, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +63,9 @@ func TestPlantedHeadTempStillPublishes(t *testing.T) {
 	st.seg.Close()
 	writeSeg(t, dir, 1, segLines(t, dir, 1)[:kept])
 	os.RemoveAll(plant)
+	if err := os.WriteFile(plant, oldHead, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := VerifyWith(dir, pub, VerifyOptions{Published: published})
 	if err != nil {
 		t.Fatal(err)

@@ -402,7 +402,7 @@ func (s *Store) sealBreak(path string, n uint64, w *openWalk) error {
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(s.dir, digestName(n), doc); err != nil {
+	if err := s.writeFileLocked(digestName(n), doc); err != nil {
 		return err
 	}
 	s.segNum, s.lastSig, s.seq, s.prev = n, sig, w.seq, w.hash
@@ -484,7 +484,7 @@ func (s *Store) firstHead() error {
 	if err != nil {
 		return err
 	}
-	return durable.WriteFile(s.dir, headFile, doc)
+	return s.writeFileLocked(headFile, doc)
 }
 
 // errSegmentExpired says the entry asked for was in a segment retention

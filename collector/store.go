@@ -26,6 +26,10 @@ type StoreConfig struct {
 	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
 	Now             func() time.Time   // clock; nil means time.Now
 	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
+	// OnPlanted is called (under the store's lock) with what was found
+	// planted at one of the store's temporary names and how it was
+	// cleared away (clearPlanted); may be nil.
+	OnPlanted func(what string)
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
 }
@@ -584,7 +588,7 @@ func (s *Store) closeSegmentLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(s.dir, digestName(s.segNum), doc); err != nil {
+	if err := s.writeFileLocked(digestName(s.segNum), doc); err != nil {
 		return err
 	}
 	// The digest is written, so the segment is sealed whatever Close says:

@@ -153,6 +153,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		SegmentMaxAge: c.segmentMaxAge, Retention: retention, Detection: det.hooks(),
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
+		},
+		OnPlanted: func(what string) {
+			log.Warn().Msg(what)
 		}})
 	if err != nil {
 		return err

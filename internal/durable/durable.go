@@ -80,6 +80,10 @@ func notRegular(m os.FileMode) error {
 	return fmt.Errorf("%w: it is a %s", ErrNotRegular, kind)
 }
 
+// TempName is the name WriteFile writes name under, in the same folder,
+// before it renames it into place.
+func TempName(name string) string { return ".tmp-" + name }
+
 // WriteFile writes dir/name atomically and durably. The temporary file is
 // created afresh (O_EXCL): a regular file at its name (left by a write
 // that failed, or a hard link planted there) is removed first, and
@@ -88,7 +92,7 @@ func notRegular(m os.FileMode) error {
 // refuse: the file it names, anywhere on the file system, was truncated,
 // filled and renamed into place (TestWriteFileNotThroughPlantedHardLink).
 func WriteFile(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, ".tmp-"+name)
+	tmp := filepath.Join(dir, TempName(name))
 	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
 		if err := os.Remove(tmp); err != nil {
 			return fmt.Errorf("durable: cannot remove %q, left at the name of a temporary file: %w", tmp, err)
