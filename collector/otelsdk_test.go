@@ -2,10 +2,11 @@ package collector
 
 import (
 	"context"
-	"github.com/portcullis/portcullis/audit"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
@@ -22,12 +23,7 @@ func TestOpenTelemetrySDKClient(t *testing.T) {
 	dir := t.TempDir()
 	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
 	ctx := context.Background()
-	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(srv.URL+"/v1/logs"),
-		otlploghttp.WithHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(exp)))
+	provider := sdkProvider(t, srv.URL)
 	logger := provider.Logger("foreign-app")
 	when := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 	const n = 25
@@ -61,6 +57,19 @@ func TestOpenTelemetrySDKClient(t *testing.T) {
 	if !strings.HasPrefix(mustBatchID(t, dir), "sha256:") {
 		t.Errorf("foreign batch without portcullis.batch_id should get a content id")
 	}
+}
+
+// sdkProvider is an OpenTelemetry Go SDK logger provider exporting over
+// OTLP/HTTP to the collector at url with the test sender's token, each
+// record sent as it is emitted.
+func sdkProvider(t *testing.T, url string) *sdklog.LoggerProvider {
+	t.Helper()
+	exp, err := otlploghttp.New(context.Background(), otlploghttp.WithEndpointURL(url+"/v1/logs"),
+		otlploghttp.WithHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(exp)))
 }
 
 func mustBatchID(t *testing.T, dir string) string {

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	otellog "go.opentelemetry.io/otel/log"
-	sdklog "go.opentelemetry.io/otel/sdk/log"
 )
 
 // A foreign OTLP client (here the OpenTelemetry Go SDK, over HTTP to the
@@ -25,12 +23,7 @@ func TestForeignCredentialsRedacted(t *testing.T) {
 	dir := t.TempDir()
 	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
 	ctx := context.Background()
-	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(srv.URL+"/v1/logs"),
-		otlploghttp.WithHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(exp)))
+	provider := sdkProvider(t, srv.URL)
 	const (
 		jwt    = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz"
 		apiKey = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
