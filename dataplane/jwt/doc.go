@@ -54,7 +54,9 @@
 //
 // JWKS are parsed strictly: RSA (2048 to 8192 bits), EC P-256 and OKP
 // Ed25519 keys with use "sig" or none; other keys, "oct" keys included,
-// are skipped. Launch fetches every JWKSURL in the background and
+// are skipped. A set of more than 100 entries is refused whole (a failed
+// fetch, or a config error inline), and an error lists at most three
+// reasons for skipped keys, each value cut to 32 bytes. Launch fetches every JWKSURL in the background and
 // refreshes it every RefreshInterval (Start is Launch, then a wait for the
 // first fetches); a fetch follows redirects only to https URLs. Until an
 // issuer's first fetch succeeds its tokens get

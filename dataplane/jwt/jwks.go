@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -30,6 +31,20 @@ const (
 const (
 	minRSABits = 2048
 	maxRSABits = 8192
+)
+
+// maxJWKSKeys bounds the entries of a JWK Set. Providers publish a few
+// keys (the current ones and the next); a set of thousands is refused
+// whole, so that a broken or hostile endpoint cannot make each refresh
+// parse and compare thousands of keys or a request wait on that.
+const maxJWKSKeys = 100
+
+// maxSkipReasons bounds how many reasons for skipped keys an error lists,
+// and maxQuoted how much of a JWKS value one quotes, so that a log line
+// reporting a fetch stays short whatever the set holds.
+const (
+	maxSkipReasons = 3
+	maxQuoted      = 32
 )
 
 // key is one verification key from a JWKS. It is immutable.
@@ -85,20 +100,37 @@ func parseJWKS(b []byte) (*keySet, error) {
 	if doc.Keys == nil {
 		return nil, errors.New(`cannot parse jwks: no "keys" array`)
 	}
+	if len(doc.Keys) > maxJWKSKeys {
+		return nil, fmt.Errorf("jwks holds %d keys, more than the %d accepted", len(doc.Keys), maxJWKSKeys)
+	}
 	ks := &keySet{byKID: make(map[string][]*key)}
 	var skipped []error
 	for i, raw := range doc.Keys {
 		k, err := parseJWK(raw)
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("key %d: %w", i, err))
+			if len(skipped) < maxSkipReasons {
+				skipped = append(skipped, fmt.Errorf("key %d: %w", i, err))
+			}
 			continue
 		}
 		ks.add(k)
 	}
 	if len(ks.all) == 0 {
+		if len(doc.Keys) > len(skipped) {
+			skipped = append(skipped, fmt.Errorf("and %d more", len(doc.Keys)-len(skipped)))
+		}
 		return ks, fmt.Errorf("%w among %d: %w", errNoUsableKey, len(doc.Keys), errors.Join(skipped...))
 	}
 	return ks, nil
+}
+
+// quoted quotes a value read from a JWKS for an error, cut to maxQuoted
+// bytes.
+func quoted(s string) string {
+	if len(s) > maxQuoted {
+		return strconv.Quote(s[:maxQuoted]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 func (ks *keySet) add(k *key) {
@@ -126,7 +158,7 @@ func parseJWK(raw json.RawMessage) (*key, error) {
 	}
 	if j.Alg != "" {
 		if k.alg = parseAlg(j.Alg); k.alg == algInvalid || k.alg.keyKind() != k.kind {
-			return nil, fmt.Errorf("alg %q does not fit kty %q", j.Alg, j.Kty)
+			return nil, fmt.Errorf("alg %s does not fit kty %s", quoted(j.Alg), quoted(j.Kty))
 		}
 	}
 	return k, nil
@@ -135,10 +167,10 @@ func parseJWK(raw json.RawMessage) (*key, error) {
 // checkUsage rejects keys marked for anything but verification.
 func (j *jwk) checkUsage() error {
 	if j.Use != "" && j.Use != "sig" {
-		return fmt.Errorf("use %q is not sig", j.Use)
+		return fmt.Errorf("use %s is not sig", quoted(j.Use))
 	}
 	if j.KeyOps != nil && !slices.Contains(j.KeyOps, "verify") {
-		return fmt.Errorf("key_ops %q lacks verify", j.KeyOps)
+		return fmt.Errorf("key_ops %s lacks verify", quoted(strings.Join(j.KeyOps, " ")))
 	}
 	return nil
 }
@@ -154,7 +186,7 @@ func (j *jwk) material() (*key, error) {
 	case "OKP":
 		return j.edKey()
 	}
-	return nil, fmt.Errorf("unsupported kty %q", j.Kty)
+	return nil, fmt.Errorf("unsupported kty %s", quoted(j.Kty))
 }
 
 func (j *jwk) rsaKey() (*key, error) {
@@ -177,7 +209,7 @@ func (j *jwk) rsaKey() (*key, error) {
 
 func (j *jwk) ecKey() (*key, error) {
 	if j.Crv != "P-256" {
-		return nil, fmt.Errorf("ec: unsupported crv %q", j.Crv)
+		return nil, fmt.Errorf("ec: unsupported crv %s", quoted(j.Crv))
 	}
 	x, err1 := decodeJWKField(j.X)
 	y, err2 := decodeJWKField(j.Y)
@@ -197,7 +229,7 @@ func (j *jwk) ecKey() (*key, error) {
 
 func (j *jwk) edKey() (*key, error) {
 	if j.Crv != "Ed25519" {
-		return nil, fmt.Errorf("okp: unsupported crv %q", j.Crv)
+		return nil, fmt.Errorf("okp: unsupported crv %s", quoted(j.Crv))
 	}
 	x, err := decodeJWKField(j.X)
 	if err != nil || len(x) != ed25519.PublicKeySize {
