@@ -195,7 +195,7 @@ func (p *prepared) close() {
 // reportFetch logs a failed JWKS fetch, and the good one after failures,
 // so a provider outage or a withdrawn key set is seen where it starts
 // rather than as a run of 401s. The error names the issuer and its
-// jwks_url, which the policy holds in the clear; it carries no key.
+// jwks_url with any password redacted; it carries no key.
 func (s *Server) reportFetch(issuer string, err error) {
 	if err != nil {
 		s.log.Error().Str("issuer", issuer).Err(err).Msg("token issuer keys not fetched: the keys it holds stay in use, and without keys its tokens get 401")

@@ -205,10 +205,10 @@ func (c *Issuer) validateKeySource(mask uint8) error {
 	}
 	u, err := url.Parse(c.JWKSURL)
 	if err != nil {
-		return fmt.Errorf("jwks url %q: %w", c.JWKSURL, err)
+		return errors.New("jwks url: cannot parse it") // url's error would quote it, password included
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("jwks url %q: need an absolute http or https url", c.JWKSURL)
+		return fmt.Errorf("jwks url %q: need an absolute http or https url", u.Redacted())
 	}
 	return nil
 }

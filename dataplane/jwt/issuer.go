@@ -174,6 +174,8 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Errors name req.URL.Redacted(): a jwks_url may carry a password
+	// (user:pass@), and an error ends up in a log line.
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := v.cfg.HTTPClient.Do(req)
 	if err != nil {
@@ -181,14 +183,14 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d from %q", resp.StatusCode, iss.JWKSURL)
+		return nil, fmt.Errorf("status %d from %q", resp.StatusCode, req.URL.Redacted())
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("jwks from %q exceeds %d bytes", iss.JWKSURL, maxJWKSBytes)
+		return nil, fmt.Errorf("jwks from %q exceeds %d bytes", req.URL.Redacted(), maxJWKSBytes)
 	}
 	return parseJWKS(body)
 }

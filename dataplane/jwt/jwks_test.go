@@ -419,3 +419,41 @@ func TestHugeJWKSRefused(t *testing.T) {
 }
 
 func jwkJSON(k testKey) string { return string(mustJSON(jwkOf(k))) }
+
+// TestFetchErrorRedactsURLPassword: a jwks_url with a password
+// (https://user:pass@idp/jwks, for a provider behind basic auth) went into
+// the fetch error as it was, and so into the sidecar's log line, where the
+// HTTP client's own errors leave the password out. The error names the
+// URL with the password redacted.
+func TestFetchErrorRedactsURLPassword(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	p := newProvider(t, jwks(ks["ES256"]))
+	p.down.Store(true)
+	u := strings.Replace(p.srv.URL, "http://", "http://jwks-reader:s3cr3t-pw@", 1)
+	var mu sync.Mutex
+	var reports []error
+	v, err := New(Config{Issuers: []Issuer{testIssuer(u)}, HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		FetchReport: func(_ string, err error) { mu.Lock(); reports = append(reports, err); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	check := func(what string, err error, want string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error saying %q", what, err, want)
+		} else if strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("%s: error carries the URL's password: %v", what, err)
+		}
+	}
+	check("Refresh with the provider down", v.Refresh(t.Context()), "status 503")
+	p.down.Store(false)
+	p.set([]byte(`{"keys":[` + strings.Repeat(" ", maxJWKSBytes) + `]}`))
+	check("Refresh of an oversized set", v.Refresh(t.Context()), "exceeds")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range reports {
+		check("fetch report", err, "jwks")
+	}
+}
