@@ -235,7 +235,58 @@ func (j *jwk) edKey() (*key, error) {
 	if err != nil || len(x) != ed25519.PublicKeySize {
 		return nil, errors.New("okp: x must be 32 base64url bytes")
 	}
+	if err := checkEd25519Point(x); err != nil {
+		return nil, fmt.Errorf("okp: %w", err)
+	}
 	return &key{kind: kindEd, ed: ed25519.PublicKey(x), raw: x}, nil
+}
+
+// Curve25519's field and the Edwards d, for checkEd25519Point.
+var (
+	edP = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	edD = func() *big.Int {
+		d := new(big.Int).ModInverse(big.NewInt(121666), edP)
+		d.Mul(d, big.NewInt(-121665))
+		return d.Mod(d, edP)
+	}()
+)
+
+// checkEd25519Point refuses an encoded Ed25519 public key that is not on
+// the curve or is of small order (order 1, 2, 4 or 8). crypto/ed25519
+// accepts a small-order key, and under one anyone can forge: with the
+// identity, R = identity and S = 0 verify every message. It works on
+// (x², y) of -x² + y² = 1 + d·x²·y², which doubling needs without x:
+// [2](x, y) has x² = 4x²y²/(y²-x²)² and y = (y²+x²)/(2+x²-y²), and a point
+// is of small order when three doublings give the identity (0, 1).
+// It runs once per key per fetch, never on a request.
+func checkEd25519Point(enc []byte) error {
+	le := slices.Clone(enc)
+	le[31] &= 0x7f // the sign of x, which neither question depends on
+	slices.Reverse(le)
+	p := edP
+	y := new(big.Int).SetBytes(le)
+	y.Mod(y, p)
+	mod := func(v *big.Int) *big.Int { return v.Mod(v, p) }
+	div := func(a, b *big.Int) *big.Int { return mod(a.Mul(a, new(big.Int).ModInverse(b, p))) }
+	y2 := mod(new(big.Int).Mul(y, y))
+	// x² = (y² - 1) / (d·y² + 1); d is not a square, so the divisor is never 0.
+	x2 := div(mod(new(big.Int).Sub(y2, big.NewInt(1))), mod(new(big.Int).Add(new(big.Int).Mul(edD, y2), big.NewInt(1))))
+	if x2.Sign() != 0 && big.Jacobi(x2, p) != 1 {
+		return errors.New("ed25519 key is not a point on the curve")
+	}
+	for range 3 {
+		y2 = mod(new(big.Int).Mul(y, y))
+		num := mod(new(big.Int).Mul(big.NewInt(4), new(big.Int).Mul(x2, y2)))
+		den := mod(new(big.Int).Sub(y2, x2))
+		den2 := mod(new(big.Int).Mul(den, den))
+		ynum := mod(new(big.Int).Add(y2, x2))
+		yden := mod(new(big.Int).Sub(new(big.Int).Add(big.NewInt(2), x2), y2))
+		x2, y = div(num, den2), div(ynum, yden)
+	}
+	if x2.Sign() == 0 && y.Cmp(big.NewInt(1)) == 0 {
+		return errors.New("ed25519 key of small order: anyone could forge its signatures")
+	}
+	return nil
 }
 
 // decodeJWKField decodes a base64url JWK member. Padding is tolerated

@@ -366,3 +366,43 @@ func TestStatusString(t *testing.T) {
 		t.Errorf("fmt: got %q", got)
 	}
 }
+
+// TestEd25519SmallOrderKeyRefused: an OKP key of small order (the
+// identity, or a point of order 2, 4 or 8, as a placeholder or broken
+// JWKS may hold) was accepted, and for it anyone can forge a signature
+// Go's ed25519.Verify accepts: the signature R = identity, S = 0 verifies
+// every message under the identity key. Such keys, and points off the
+// curve, are skipped like EC points off P-256, so the forged token meets
+// no key.
+func TestEd25519SmallOrderKeyRefused(t *testing.T) {
+	t.Parallel()
+	ks := testKeys()
+	identity := make([]byte, 32)
+	identity[0] = 1
+	minusOne := make([]byte, 32) // y = p-1: (0, -1), order 2
+	for i := range minusOne {
+		minusOne[i] = 0xff
+	}
+	minusOne[0], minusOne[31] = 0xec, 0x7f
+	keys := []any{jwkOf(ks["EdDSA"])}
+	for kid, x := range map[string][]byte{"identity": identity, "zero": make([]byte, 32), "minus-one": minusOne} {
+		keys = append(keys, map[string]any{"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": enc(x)})
+	}
+	p := newProvider(t, mustJSON(map[string]any{"keys": keys}))
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MinRefetch: time.Hour})
+	now := time.Now()
+	if _, st := v.Verify(sign(ks["EdDSA"], nil, claimsAt(now, nil)), now); st != OK {
+		t.Fatalf("token of the real key: got %v, want ok", st)
+	}
+	input := enc([]byte(`{"alg":"EdDSA","kid":"identity","typ":"at+jwt"}`)) + "." + enc(mustJSON(claimsAt(now, map[string]any{"sub": "admin"})))
+	forged := []byte(input + "." + enc(append(identity, make([]byte, 32)...)))
+	if _, st := v.Verify(forged, now); st == OK {
+		t.Fatal("token forged for the identity key: got ok")
+	}
+	for _, x := range [][]byte{identity, make([]byte, 32), minusOne} {
+		set := mustJSON(map[string]any{"keys": []any{map[string]any{"kty": "OKP", "crv": "Ed25519", "x": enc(x)}}})
+		if _, err := parseJWKS(set); err == nil || !strings.Contains(err.Error(), "small order") {
+			t.Errorf("jwks of small-order key %x: got %v, want an error saying small order", x, err)
+		}
+	}
+}
