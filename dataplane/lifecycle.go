@@ -25,10 +25,19 @@ func (s *Server) Checks() []Check {
 // server stays ready.
 func (s *Server) issuerState() (bool, string) {
 	p := s.prepared.Load()
-	if p == nil || p.verifier == nil {
+	if p == nil {
 		return true, ""
 	}
 	var detail string
+	for _, u := range p.unusable {
+		if detail != "" {
+			detail += "; "
+		}
+		detail += "jwt issuer " + u.id + ": unusable, its tokens get 401: " + u.err.Error()
+	}
+	if p.verifier == nil {
+		return true, detail
+	}
 	for _, id := range p.verifier.Pending() {
 		if detail != "" {
 			detail += "; "

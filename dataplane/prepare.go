@@ -41,6 +41,7 @@ type prepared struct {
 	issuers     []policy.IssuerSpec
 	secrets     [32]byte               // what the issuers' hmac_secret references held (secretSum)
 	issuerRules map[string]*issuerRule // by issuer id
+	unusable    []unusableIssuer       // issuers left out of verifier, with why (newVerifier), for /readyz
 	stopJWKS    context.CancelFunc
 	global      *global      // global limits (global.go); nil in local mode
 	keyFront    *authn.Front // API key front table of snap, built here: its size is the key count (issue 18)
@@ -151,16 +152,23 @@ func (s *Server) prepareVerifier(p, old *prepared) {
 	p.issuers = p.snap.Issuers
 	p.secrets = secretSum(p.issuers)
 	if old != nil && reflect.DeepEqual(old.issuers, p.issuers) && old.secrets == p.secrets {
-		p.verifier, p.stopJWKS = old.verifier, old.stopJWKS
+		p.verifier, p.stopJWKS, p.unusable = old.verifier, old.stopJWKS, old.unusable
 		return
 	}
 	if len(p.issuers) == 0 {
 		return
 	}
-	v, err := newVerifier(p.issuers, s.reportFetch)
+	v, unusable, err := newVerifier(p.issuers, s.reportFetch)
+	p.unusable = unusable
+	for _, u := range unusable {
+		s.log.Error().Str("issuer", u.id).Err(u.err).Int64("revision", p.snap.Revision).Msg("token issuer unusable: its tokens get 401, the other issuers' are verified")
+	}
 	if err != nil {
 		s.log.Error().Err(err).Int64("revision", p.snap.Revision).Msg("token issuers unusable: JWTs are refused")
 		return
+	}
+	if v == nil {
+		return // every issuer unusable
 	}
 	if old != nil {
 		v.Adopt(old.verifier)
@@ -204,9 +212,19 @@ func (s *Server) reportFetch(issuer string, err error) {
 	s.log.Info().Str("issuer", issuer).Msg("token issuer keys fetched again")
 }
 
+// unusableIssuer is an issuer newVerifier left out, and why.
+type unusableIssuer struct {
+	id  string
+	err error
+}
+
 // newVerifier maps the policy's issuers onto a JWT verifier that reports
-// its JWKS fetches to report.
-func newVerifier(specs []policy.IssuerSpec, report func(string, error)) (*jwt.Verifier, error) {
+// its JWKS fetches to report. An issuer whose secret cannot be read or
+// that jwt.CheckIssuer refuses (a secret under 32 bytes, an inline JWKS
+// without a usable key) is left out and returned in unusable: its tokens
+// get 401 while the other issuers' are verified. Before, one such issuer
+// failed the whole verifier and every token got 401.
+func newVerifier(specs []policy.IssuerSpec, report func(string, error)) (_ *jwt.Verifier, unusable []unusableIssuer, _ error) {
 	cfg := jwt.Config{FetchReport: report}
 	for _, is := range specs {
 		iss := jwt.Issuer{
@@ -221,13 +239,22 @@ func newVerifier(specs []policy.IssuerSpec, report func(string, error)) (*jwt.Ve
 		if is.HMACSecret != "" {
 			secret, err := resolveSecret(is.HMACSecret)
 			if err != nil {
-				return nil, fmt.Errorf("issuer %q: %w", is.ID, err)
+				unusable = append(unusable, unusableIssuer{is.ID, err})
+				continue
 			}
 			iss.HMACSecret = secret
 		}
+		if err := jwt.CheckIssuer(iss); err != nil {
+			unusable = append(unusable, unusableIssuer{is.ID, err})
+			continue
+		}
 		cfg.Issuers = append(cfg.Issuers, iss)
 	}
-	return jwt.New(cfg)
+	if len(cfg.Issuers) == 0 {
+		return nil, unusable, nil
+	}
+	v, err := jwt.New(cfg)
+	return v, unusable, err
 }
 
 func orZero(s string) string {

@@ -140,6 +140,19 @@ func prepare(iss Issuer) (Issuer, error) {
 	return c, nil
 }
 
+// CheckIssuer reports what New would refuse in iss alone: its fields and
+// its inline JWKS, not what it shares with other issuers (id, url). A
+// caller can so leave one unusable issuer out instead of losing them all.
+// Errors wrap ErrConfig and name the issuer; they carry no secret.
+func CheckIssuer(iss Issuer) error {
+	c, err := prepare(iss)
+	if err != nil {
+		return err
+	}
+	_, err = newIssuerState(&c)
+	return err
+}
+
 // validate checks the fields of one prepared issuer.
 func (c *Issuer) validate() error {
 	if c.ID == "" {
