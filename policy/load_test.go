@@ -352,3 +352,22 @@ func TestLoadRefusesASecondDocument(t *testing.T) {
 		t.Fatalf("Load(one document with markers): %v", err)
 	}
 }
+
+// TestIssuerClockSkewBounded: an issuer's clock_skew had no bound, so a
+// slip such as clock_skew: 5h (for 5m) accepted tokens expired five hours
+// ago, or valid five hours from now, without a word. A skew past
+// MaxClockSkew is refused, naming the issuer and the bound.
+func TestIssuerClockSkewBounded(t *testing.T) {
+	t.Parallel()
+	issuer := func(skew string) string {
+		return with(0, "issuers:",
+			"  - {id: idp, issuer: https://idp.example, jwks_url: https://idp.example/jwks, audiences: [api], algorithms: [ES256], clock_skew: "+skew+", tenants: [acme]}")
+	}
+	if _, err := Load("p.yaml", []byte(issuer("5m"))); err != nil {
+		t.Errorf("clock_skew 5m: %v", err)
+	}
+	_, err := Load("p.yaml", []byte(issuer("5h")))
+	if err == nil || !strings.Contains(err.Error(), `issuer "idp": clock_skew 5h0m0s is more than 5m0s`) {
+		t.Errorf("clock_skew 5h: got %v, want an error naming the issuer and the 5m bound", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // MaxScopes is how many scopes a policy may define: scope sets are uint64
@@ -487,8 +488,17 @@ func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 			add(f.name, -1, "%s: %w", f.name, err)
 		}
 	}
+	if skew, err := parseDuration(s.ClockSkew); err == nil && skew > MaxClockSkew {
+		add("clock_skew", -1, "clock_skew %s is more than %s: tokens that long expired, or not valid yet, would be accepted", skew, MaxClockSkew)
+	}
 	return ps
 }
+
+// MaxClockSkew bounds an issuer's clock_skew: the leeway for exp, nbf and
+// iat is meant for clocks a little apart (RFC 7519 §4.1.4: "usually no
+// more than a few minutes"), and a larger one (5h typed for 5m) accepts
+// expired tokens.
+const MaxClockSkew = 5 * time.Minute
 
 // SecureURL reports whether s is an https URL, or http on loopback: what
 // a URL of the policy must be, and a ticket sink's url_file must hold.
