@@ -109,7 +109,7 @@ func (v *validator) tickets(ts []TicketSpec) map[string]bool {
 			// A Slack incoming webhook's URL is its credential: not quoted.
 			v.addf(at("url"), "ticket sink %q: url must be an https URL (http only on loopback)", t.Name)
 		case !secureURL(t.URL):
-			v.addf(at("url"), "ticket sink %q: url %q must be an https URL (http only on loopback)", t.Name, t.URL)
+			v.addf(at("url"), "ticket sink %q: url %q must be an https URL (http only on loopback)", t.Name, redactUserinfo(t.URL))
 		}
 		if t.Secret != "" && !secretRef(t.Secret) {
 			v.addf(at("secret"), "ticket sink %q: secret must be a reference env:NAME or file:PATH, never the secret itself", t.Name)

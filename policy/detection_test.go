@@ -69,6 +69,14 @@ func TestLoadDetection(t *testing.T) {
 			`p.yaml:33: ticket sink "secops": url "http://jira.example/rest/api/2/issue" must be an https URL`,
 			`p.yaml:34: ticket sink "secops": secret must be a reference env:NAME or file:PATH`,
 		}},
+		{"sink url with a password", with(0,
+			"tickets:",         // 30
+			"  - name: secops", // 31
+			"    kind: jira",   // 32
+			"    url: http://bot:s3cr3t@jira.example/rest/api/2/issue", // 33
+		), []string{
+			`p.yaml:33: ticket sink "secops": url "http://bot:xxxxx@jira.example/rest/api/2/issue" must be an https URL`,
+		}},
 	}
 	for _, tt := range tests {
 		_, err := Load("p.yaml", []byte(tt.doc))

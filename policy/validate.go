@@ -59,7 +59,7 @@ func (v *validator) document(d *Document) {
 	v.keys(d.Keys, clients)
 	v.issuers(d.Issuers, tenants)
 	if d.UpstreamHost != "" && !validUpstreamHost(d.UpstreamHost) {
-		v.addf(v.lines.section("upstream_host", 1), "upstream_host %q must be host or host:port of letters, digits, '.', '-' and ':'", d.UpstreamHost)
+		v.addf(v.lines.section("upstream_host", 1), "upstream_host %q must be host or host:port of letters, digits, '.', '-' and ':'", redactUserinfo(d.UpstreamHost))
 	}
 	for i, c := range d.TrustedProxies {
 		if _, err := parsePrefix(c); err != nil {
@@ -445,13 +445,13 @@ func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 		add("id", -1, "issuer id %q must match %s", s.ID, idPattern)
 	}
 	if !secureURL(s.Issuer) {
-		add("issuer", -1, "issuer %q must be an https URL (http only on loopback)", s.Issuer)
+		add("issuer", -1, "issuer %q must be an https URL (http only on loopback)", redactUserinfo(s.Issuer))
 	}
 	if (s.JWKSURL != "" && s.JWKS != "") || (s.JWKSURL == "" && s.JWKS == "" && s.HMACSecret == "") {
 		add("", -1, "set exactly one of jwks_url and jwks")
 	}
 	if s.JWKSURL != "" && !secureURL(s.JWKSURL) {
-		add("jwks_url", -1, "jwks_url %q must be an https URL (http only on loopback)", s.JWKSURL)
+		add("jwks_url", -1, "jwks_url %q must be an https URL (http only on loopback)", redactUserinfo(s.JWKSURL))
 	}
 	if len(s.Tenants) == 0 {
 		add("", -1, "tenants must list the tenants whose clients its tokens may speak for")
@@ -521,6 +521,30 @@ func secretRef(s string) bool {
 	return false
 }
 
+// redactUserinfo returns s, a URL or a host, with the password of a
+// user:password@ before its host replaced by "xxxxx", as url.URL.Redacted
+// does, but also for a value that does not parse: a refused value goes into
+// the error, and so the log line and, for a policy from etcd, /readyz.
+func redactUserinfo(s string) string {
+	pre, rest := "", s
+	if i := strings.Index(s, "://"); i >= 0 {
+		pre, rest = s[:i+3], s[i+3:]
+	}
+	host := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host = rest[:i]
+	}
+	at := strings.LastIndexByte(host, '@')
+	if at < 0 {
+		return s
+	}
+	user, _, ok := strings.Cut(host[:at], ":")
+	if !ok {
+		return s
+	}
+	return pre + user + ":xxxxx" + rest[at:]
+}
+
 func loopbackHTTP(u *url.URL) bool {
 	if u.Scheme != "http" {
 		return false
@@ -536,7 +560,7 @@ func (v *validator) audit(a AuditSpec) {
 	}
 	if a.Collector != "" {
 		if u, err := url.Parse(a.Collector); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			v.addf(v.lines.field("audit", "collector"), "audit collector %q must be an http(s) URL", a.Collector)
+			v.addf(v.lines.field("audit", "collector"), "audit collector %q must be an http(s) URL", redactUserinfo(a.Collector))
 		}
 	}
 }
