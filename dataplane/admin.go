@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/http/pprof"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -79,22 +80,41 @@ var pprofIndex = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
 // (v1.74.0) answers 404 for every path ending in "/", the index itself
 // included, so the index is served here.
 func servePprof(ctx *fasthttp.RequestCtx) {
-	switch string(ctx.Path()) {
-	case "/debug/pprof/":
+	if msg := pprofRefused(ctx); msg != "" {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		if !ctx.IsGet() && !ctx.IsHead() {
+			ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		}
+		ctx.SetBodyString(msg)
+		return
+	}
+	if string(ctx.Path()) == "/debug/pprof/" {
 		pprofIndex(ctx)
 		return
-	case "/debug/pprof/profile", "/debug/pprof/trace":
-		// net/http/pprof refuses a duration past its server's write
-		// timeout; behind the adaptor it sees no server and took any:
-		// a day's profile held the CPU profiler (every later one
-		// failed), a day's trace was buffered in memory.
-		if s, err := strconv.ParseFloat(string(ctx.QueryArgs().Peek("seconds")), 64); err == nil && s > pprofMaxSeconds {
-			ctx.SetStatusCode(fasthttp.StatusBadRequest)
-			ctx.SetBodyString("seconds over " + strconv.Itoa(pprofMaxSeconds) + ": take a shorter profile\n")
-			return
-		}
 	}
 	pprofhandler.PprofHandler(ctx)
+}
+
+// pprofRefused says why a profile request is refused, or "". net/http/pprof
+// refuses a duration past its server's write timeout; behind the adaptor
+// it sees no server and took any: a day's profile held the CPU profiler
+// (every later one failed), a day's trace was buffered in memory, and a
+// day's delta profile (heap?seconds=, any named profile) held one of the
+// admin listener's connections. It reads seconds with FormValue, from a
+// POST's form body too, so a profile is read with GET or HEAD (symbol
+// excepted: its POST body is addresses, and it takes no seconds), and
+// the query is parsed as net/http parses it, every seconds bounded.
+func pprofRefused(ctx *fasthttp.RequestCtx) string {
+	if !ctx.IsGet() && !ctx.IsHead() && string(ctx.Path()) != "/debug/pprof/symbol" {
+		return "profiles are read with GET\n"
+	}
+	q, _ := url.ParseQuery(string(ctx.URI().QueryString())) // what parses is what net/http uses
+	for _, v := range q["seconds"] {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s > pprofMaxSeconds {
+			return "seconds over " + strconv.Itoa(pprofMaxSeconds) + ": take a shorter profile\n"
+		}
+	}
+	return ""
 }
 
 // pprofMaxSeconds bounds ?seconds= of a CPU profile or an execution trace.
