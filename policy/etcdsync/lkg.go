@@ -26,7 +26,7 @@ const lkgFile = "policy-lkg.json"
 // lkg is the content of the last-known-good file: the raw state of the
 // last applied revision. It holds key digests, never secrets.
 type lkg struct {
-	Saved time.Time `json:"saved"` // when the state was last confirmed current
+	Saved time.Time `json:"saved"` // when the state was last confirmed current (Store.HeardAt), not when written
 	State *State    `json:"state"`
 }
 
@@ -93,14 +93,22 @@ func (s *Syncer) save(st *State) bool {
 	if s.cfg.StateDir == "" {
 		return true
 	}
-	err := writeLKG(s.cfg.StateDir, st, time.Now())
+	// The file's time is when its state was last confirmed current (a
+	// restart on it takes etcd as heard then), not when the write went
+	// through: a save retried after etcd became unreachable would extend
+	// the staleness bound by the time it failed.
+	stamp := time.Now()
+	if heard := s.store.HeardAt(); heard > 0 && heard < stamp.UnixNano() {
+		stamp = time.Unix(0, heard)
+	}
+	err := writeLKG(s.cfg.StateDir, st, stamp)
 	var full error // the write that found the disk full, when the older file made room
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		if rerr := os.Remove(filepath.Join(s.cfg.StateDir, lkgFile)); rerr == nil {
 			s.saveFailures.Add(1)
 			full = err
 			if err = syncDir(s.cfg.StateDir); err == nil {
-				err = writeLKG(s.cfg.StateDir, st, time.Now())
+				err = writeLKG(s.cfg.StateDir, st, stamp)
 			}
 		}
 	}
