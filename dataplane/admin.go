@@ -88,8 +88,15 @@ func servePprof(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(msg)
 		return
 	}
-	if string(ctx.Path()) == "/debug/pprof/" {
+	switch string(ctx.Path()) {
+	case "/debug/pprof/":
 		pprofIndex(ctx)
+		return
+	case "/debug/pprof/cmdline":
+		// The command line as given: a --collector URL's password, a
+		// deprecated --etcd-password. Nothing secret on the admin listener.
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetBodyString("cmdline is not served: it may hold secrets\n")
 		return
 	}
 	pprofhandler.PprofHandler(ctx)

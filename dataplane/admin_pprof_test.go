@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,29 @@ func TestAdminPprofSecondsBounded(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d; want 200", path, resp.StatusCode)
 		}
+	}
+}
+
+// /debug/pprof/cmdline served the command line as it was given: a
+// --collector URL with its password, a (deprecated) --etcd-password. It is
+// not served; the profiles are.
+func TestAdminPprofNoCmdline(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Pprof: true}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.NewServer()
+	go srv.Serve(admin.Listener(ln))
+	t.Cleanup(func() { srv.Shutdown() })
+	resp, err := http.Get("http://" + ln.Addr().String() + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(string(page), os.Args[0]) {
+		t.Errorf("GET /debug/pprof/cmdline: %d %.120q; want 404 without the command line", resp.StatusCode, page)
 	}
 }
