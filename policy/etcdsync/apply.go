@@ -43,7 +43,7 @@ func (s *Syncer) apply(save bool) {
 	s.lastApply.Store(time.Now().UnixNano())
 	if save && s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds
 		inForce := s.st.clone()
-		inForce.Held = maps.Clone(s.held)
+		inForce.Held, inForce.Prefix = maps.Clone(s.held), string(s.k)
 		if err != nil {
 			inForce.Policy = s.goodSrc // the document snap was compiled from
 		}

@@ -69,7 +69,7 @@ var RewindOp = rewindOp
 // ReadLKGState reads the state in the last-known-good file of dir, its
 // checksum checked.
 func ReadLKGState(dir string) (*State, error) {
-	l, err := readLKG(dir)
+	l, err := readLKGFile(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -247,6 +247,10 @@ func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
 		}
 		w.WriteByte('}')
 	}
+	if st.Prefix != "" {
+		w.WriteString(`,"prefix":`)
+		value(st.Prefix)
+	}
 	w.WriteString("}}\n")
 }
 
@@ -263,9 +267,20 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// readLKG reads the last-known-good file of dir: a regular file only (a
-// FIFO at its name froze the policy sync for ever, waiting for a writer).
-func readLKG(dir string) (*lkg, error) {
+// readLKG reads the last-known-good file of dir saved for the deployment
+// prefix (a file of another prefix is another deployment's policy): a
+// regular file only (a FIFO at its name froze the policy sync for ever,
+// waiting for a writer).
+func readLKG(dir, prefix string) (*lkg, error) {
+	l, err := readLKGFile(dir)
+	if err == nil && l.State.Prefix != "" && l.State.Prefix != prefix {
+		return nil, fmt.Errorf("last-known-good file %q was saved for prefix %q, not %q: another deployment's policy is never served", filepath.Join(dir, lkgFile), l.State.Prefix, prefix)
+	}
+	return l, err
+}
+
+// readLKGFile reads the last-known-good file of dir, whatever its prefix.
+func readLKGFile(dir string) (*lkg, error) {
 	path := filepath.Join(dir, lkgFile)
 	f, err := durable.OpenRegular(path, os.O_RDONLY, 0)
 	if err != nil {

@@ -27,7 +27,7 @@ func TestLKGCorruptionRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, err := readLKG(dir); err != nil || l.State.Revocations["k1"] == "" {
+	if l, err := readLKGFile(dir); err != nil || l.State.Revocations["k1"] == "" {
 		t.Fatalf("intact file: %+v, %v", l, err)
 	}
 	at := bytes.Index(good, []byte(`"revocations":{"k1"`))
@@ -47,7 +47,7 @@ func TestLKGCorruptionRefused(t *testing.T) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if l, err := readLKG(dir); err == nil {
+		if l, err := readLKGFile(dir); err == nil {
 			t.Errorf("%s: loaded, revocations %v; want refused", name, l.State.Revocations)
 		}
 	}

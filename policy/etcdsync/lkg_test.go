@@ -60,7 +60,7 @@ func TestEncodeLKGIsMarshal(t *testing.T) {
 			if !bytes.Equal(compact.Bytes(), want) {
 				t.Fatalf("file (compacted):\n%s\njson.Marshal:\n%s", compact.Bytes(), want)
 			}
-			back, err := readLKG(dir)
+			back, err := readLKGFile(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func TestWriteLKGFullDisk(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("writeLKG of 300 KiB on a 256 KiB disk = %v, want no space left on device", err)
 	}
-	back, err := readLKG(dir)
+	back, err := readLKGFile(dir)
 	if err != nil || back.State.Revision != 1 || back.State.Policy != "small" {
 		t.Fatalf("after the failed save, readLKG = %+v, %v; want the state of revision 1", back, err)
 	}

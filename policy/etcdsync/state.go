@@ -28,6 +28,10 @@ type State struct {
 	// back in revision (Syncer.hold), by id; they are in Revocations too.
 	// Only the last-known-good file carries them across a restart.
 	Held map[string]string `json:"held,omitempty"`
+	// Prefix is the deployment prefix the last-known-good file was saved
+	// for; a Syncer of another prefix refuses the file ("" in a file of a
+	// version that wrote none, and in a State read from etcd).
+	Prefix string `json:"prefix,omitempty"`
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 

@@ -172,7 +172,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	if s.st == nil && s.cfg.StateDir != "" {
 		// The file's revocations are held across an etcd rewind (rewind.go):
 		// one that cannot be read is said, not skipped in silence.
-		switch l, err := readLKG(s.cfg.StateDir); {
+		switch l, err := readLKG(s.cfg.StateDir, string(s.k)); {
 		case err == nil:
 			s.prior, s.held = l.State, maps.Clone(l.State.Held)
 		case !errors.Is(err, fs.ErrNotExist):
@@ -225,7 +225,7 @@ func (s *Syncer) loadLKG(cause error) {
 		log.Msg("etcd unreachable and no state directory: serving nothing until it answers")
 		return
 	}
-	l, err := readLKG(s.cfg.StateDir)
+	l, err := readLKG(s.cfg.StateDir, string(s.k))
 	if err != nil {
 		log.Err(err).Msg("etcd unreachable and no last-known-good policy: serving nothing until it answers")
 		return
