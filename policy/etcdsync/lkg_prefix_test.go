@@ -1,9 +1,7 @@
 package etcdsync_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,25 +9,6 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
-
-// lockedBuffer is a log sink the Syncer's goroutines write to while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLastKnownGoodOtherPrefixRefused: the last-known-good file did not say
 // which deployment it was saved for, so a sidecar started with etcd
@@ -47,7 +26,7 @@ func TestLastKnownGoodOtherPrefixRefused(t *testing.T) {
 	first.stop()
 	e.Stop()
 
-	var logs lockedBuffer
+	var logs logBuffer
 	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: "/portcullis/two", StateDir: dir, StartWait: 200 * time.Millisecond, Logger: zerolog.New(&logs).Level(zerolog.DebugLevel)})
 	waitFor(t, 10*time.Second, "the last-known-good file served or refused", func() bool {
 		s := logs.String()
