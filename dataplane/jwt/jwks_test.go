@@ -387,7 +387,10 @@ func TestHugeJWKSRefused(t *testing.T) {
 	many := `{"keys":[` + jwkJSON(key) + strings.Repeat(`,{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`, 5000) + `]}`
 	empties := `{"keys":[{}` + strings.Repeat(`,{}`, 300000) + `]}`
 	longKty := `{"keys":[{"kty":"` + strings.Repeat("A", 900000) + `"}]}`
-	for name, set := range map[string]string{"5001 keys": many, "300001 empty entries": empties, "a 900 kB kty": longKty} {
+	// In this order: a set with one key, and that one unusable, is
+	// installed (the provider withdrew its keys), so it comes last.
+	for _, c := range []struct{ name, set string }{{"5001 keys", many}, {"300001 empty entries", empties}, {"a 900 kB kty", longKty}} {
+		name, set := c.name, c.set
 		p.set([]byte(set))
 		err := v.Refresh(t.Context())
 		if err == nil {
