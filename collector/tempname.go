@@ -81,25 +81,9 @@ func clearPlanted(dir, tmp, stamp string) (string, error) {
 		// The write tried next syncs the folder, this rename with it.
 		return what + fmt.Sprintf("; moved aside, unread, to %q", aside), nil
 	}
-	what := fmt.Sprintf("collector: a %s was planted at %q, a temporary name of the store", kindOf(fi.Mode()), path)
+	what := fmt.Sprintf("collector: a %s was planted at %q, a temporary name of the store", fileKind(fi.Mode()), path)
 	if err := os.Remove(path); err != nil {
 		return what, err
 	}
 	return what + "; removed, never opened or followed", nil
-}
-
-// kindOf names what a file mode that is neither a regular file nor a
-// directory is.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }
