@@ -25,6 +25,9 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 		if err := os.MkdirAll(f.stateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("cannot create --state-dir %q (mount a writable volume there): %w", f.stateDir, err)
 		}
+		if err := etcdsync.CheckStateDir(f.stateDir); err != nil {
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
 	}
 	cli, err := dialEtcd(f.etcd)
 	if err != nil {

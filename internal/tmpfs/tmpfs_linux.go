@@ -11,14 +11,16 @@ import (
 
 // Mount mounts a tmpfs of size bytes at a new directory and returns it,
 // or skips tb where mounting is not allowed (it needs root or
-// CAP_SYS_ADMIN). The mount goes when tb ends.
+// CAP_SYS_ADMIN). Its root is private to the user, mode 0700, as a
+// volume given to one process is (tmpfs's default is 1777). The mount
+// goes when tb ends.
 func Mount(tb testing.TB, size int) string {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "fs")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		tb.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)+",mode=0700"); err != nil {
 		tb.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
 	}
 	tb.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })

@@ -287,6 +287,13 @@ func readLKGFile(dir string) (*lkg, error) {
 		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
+	}
+	if err := private(fi, "last-known-good file", path); err != nil {
+		return nil, err
+	}
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read last-known-good file %q: %w", path, err)
@@ -308,8 +315,9 @@ const (
 // lkgChecksum splits the file b into its document and the checksum line
 // and reports whether the line is there and names the document's SHA-256.
 // It catches a torn write and a disk's corruption; anyone who can write
-// the state directory can write a matching line too, and nothing without
-// a secret the sidecar keeps across restarts could stop them.
+// the state directory can write a matching line too, which is why the
+// directory and the file must be private to the sidecar's user
+// (CheckStateDir).
 func lkgChecksum(b []byte) ([]byte, bool) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		return nil, false

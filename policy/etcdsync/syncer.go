@@ -149,11 +149,15 @@ func (s *Syncer) LastError() string {
 // last-known-good file until it does), then watches for later changes.
 // A broken or compacted watch is followed by a full re-read. Run may be
 // called again after it returns: it resumes watching from the revision it
-// applied. It returns an error only if StateDir cannot be created.
+// applied. It returns an error only if StateDir cannot be created or is not
+// private to this user (CheckStateDir).
 func (s *Syncer) Run(ctx context.Context) error {
 	if s.cfg.StateDir != "" {
 		if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
 			return fmt.Errorf("cannot create state directory %q: %w", s.cfg.StateDir, err)
+		}
+		if err := CheckStateDir(s.cfg.StateDir); err != nil {
+			return err
 		}
 		s.sweepKilledSaves(time.Now())
 	}
