@@ -29,7 +29,7 @@ type Concurrency struct {
 // cshardState is a cshard without its padding.
 type cshardState struct {
 	mu       sync.Mutex           // guards the following fields
-	inflight map[uint64]int       // keys with requests in flight
+	inflight map[uint64]held      // keys with requests in flight
 	waiting  map[uint64][]*waiter // FIFO of callers waiting per key
 	max      int                  // bound on len(inflight), immutable
 }
@@ -38,6 +38,12 @@ type cshardState struct {
 type cshard struct {
 	cshardState
 	_ [128 - unsafe.Sizeof(cshardState{})%128]byte
+}
+
+// held is a key's slots in flight and the cap of its latest Acquire, the
+// cap a Release hands a slot on under.
+type held struct {
+	n, limit int
 }
 
 // waiter is a queued Acquire; Release hands it a slot by sending on ch.
@@ -53,7 +59,7 @@ func NewConcurrency(cfg ConcurrencyConfig) *Concurrency {
 	c := &Concurrency{shards: make([]cshard, concShards)}
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.inflight = make(map[uint64]int)
+		s.inflight = make(map[uint64]held)
 		s.waiting = make(map[uint64][]*waiter)
 		s.max = max((cfg.MaxKeys+concShards-1)/concShards, 1)
 	}
@@ -80,18 +86,30 @@ func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duratio
 	}
 	s := c.shard(key)
 	s.mu.Lock()
-	n, ok := s.inflight[key]
-	switch {
-	case !ok && len(s.inflight) >= s.max:
+	h, ok := s.inflight[key]
+	if !ok && len(s.inflight) >= s.max {
 		s.mu.Unlock()
 		return false
-	case n < limit && len(s.waiting[key]) == 0:
-		s.inflight[key] = n + 1
+	}
+	// The newest cap is the one Release hands slots on under: a policy
+	// push (or a global share) that lowers it must hold for the requests
+	// already queued too.
+	h.limit = limit
+	switch {
+	case h.n < limit && len(s.waiting[key]) == 0:
+		h.n++
+		s.inflight[key] = h
 		s.mu.Unlock()
 		return true
 	case queue <= 0 || maxWait <= 0 || len(s.waiting[key]) >= queue:
+		if ok {
+			s.inflight[key] = h
+		}
 		s.mu.Unlock()
 		return false
+	}
+	if ok {
+		s.inflight[key] = h
 	}
 	// Waiting is the slow path; a fresh channel per wait keeps it simple
 	// and safe for testing/synctest bubbles.
@@ -141,13 +159,18 @@ func (s *cshard) setQueueLocked(key uint64, q []*waiter) {
 }
 
 // Release returns the slot of a successful Acquire for key. If callers
-// wait on key, the slot passes to the first of them; otherwise it is
-// freed, and the key forgotten when nothing is left in flight. A Release
-// without a matching Acquire is ignored.
+// wait on key and the slots in flight are within the cap of key's latest
+// Acquire, the slot passes to the first of them; otherwise it is freed,
+// and the key forgotten when nothing is left in flight. A Release without
+// a matching Acquire is ignored.
 func (c *Concurrency) Release(key uint64) {
 	s := c.shard(key)
 	s.mu.Lock()
-	if q := s.waiting[key]; len(q) > 0 {
+	h := s.inflight[key]
+	// Above a cap lowered since (a policy push, a smaller global share)
+	// the slot is freed, not handed on: handing it on kept the old cap
+	// in flight for as long as the queue had someone in it.
+	if q := s.waiting[key]; len(q) > 0 && h.n <= h.limit {
 		w := q[0]
 		q[0] = nil
 		s.setQueueLocked(key, q[1:])
@@ -155,10 +178,11 @@ func (c *Concurrency) Release(key uint64) {
 		w.ch <- struct{}{}
 		return
 	}
-	switch n := s.inflight[key]; {
-	case n > 1:
-		s.inflight[key] = n - 1
-	case n == 1:
+	switch {
+	case h.n > 1:
+		h.n--
+		s.inflight[key] = h
+	case h.n == 1:
 		delete(s.inflight, key)
 	}
 	s.mu.Unlock()
@@ -169,5 +193,5 @@ func (c *Concurrency) InFlight(key uint64) int {
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inflight[key]
+	return s.inflight[key].n
 }

@@ -213,3 +213,44 @@ func TestConcurrencyFullFailsClosed(t *testing.T) {
 		t.Error("acquire denied after its shard emptied")
 	}
 }
+
+// A Release above a cap lowered since the waiters queued frees its slot
+// instead of handing it on, so the count in flight comes down to the new
+// cap while the queue stays busy (TestLoweredConcurrencyCapHoldsWithQueue
+// in dataplane shows it over HTTP).
+func TestConcurrencyLoweredCapNotHandedOn(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		for range 2 {
+			if !c.Acquire(1, 2, 4, time.Minute) {
+				t.Fatal("acquire under cap 2 failed")
+			}
+		}
+		got := make(chan bool, 1)
+		go func() { got <- c.Acquire(1, 2, 4, time.Minute) }()
+		synctest.Wait() // queued under cap 2
+		go func() { got <- c.Acquire(1, 1, 4, time.Minute) }()
+		synctest.Wait() // queued under the lowered cap 1
+		c.Release(1)
+		synctest.Wait()
+		if n := c.InFlight(1); n != 1 || len(got) != 0 {
+			t.Fatalf("after a Release with 2 in flight over the lowered cap 1: %d in flight, %d waiters admitted; want 1 and 0", n, len(got))
+		}
+		c.Release(1)
+		if !<-got {
+			t.Fatal("the first waiter was not handed the slot freed within the cap")
+		}
+		if n := c.InFlight(1); n != 1 {
+			t.Errorf("in flight after the hand-off: %d, want the cap of 1", n)
+		}
+		c.Release(1)
+		if !<-got {
+			t.Fatal("the second waiter was not handed the slot")
+		}
+		c.Release(1)
+		if n := c.keys(); n != 0 {
+			t.Errorf("tracked keys after drain = %d, want 0", n)
+		}
+	})
+}

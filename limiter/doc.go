@@ -74,7 +74,10 @@
 // Concurrency caps in-flight requests per key. Acquire takes a slot or,
 // with queue > 0, waits up to maxWait in a first-come-first-served queue
 // per key, so a burst from one tenant waits instead of failing while
-// other keys are untouched. Callers must `defer c.Release(key)` right
+// other keys are untouched. A slot that ends passes to the first waiter
+// only while the key's slots in flight are within the cap of its latest
+// Acquire: when a policy lowers the cap, the count in flight comes down
+// to it even with the queue busy. Callers must `defer c.Release(key)` right
 // after a successful Acquire so that a panic cannot leak the slot. A key
 // is tracked only while it has requests in flight or waiting; when
 // MaxKeys keys are tracked (per shard, MaxKeys/64), Acquire for a new key

@@ -1,0 +1,106 @@
+package dataplane
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// Outside review of the limits (a noisy tenant's angle), second round.
+// Each test failed on the code it was written against.
+
+// bulkConcurrency swaps in the example policy with the bulk class capped
+// at max in flight (queue 16, max_wait 10s) and its rate out of the way.
+func bulkConcurrency(t *testing.T, st *stack, max int) {
+	t.Helper()
+	swapDoc(t, st.store, func(d *policy.Document) {
+		for i := range d.Classes {
+			if d.Classes[i].Name == "bulk" {
+				d.Classes[i].Limit = &policy.LimitSpec{Rate: "1000/s", Burst: 1000}
+				d.Classes[i].Concurrency = &policy.ConcurrencySpec{Max: max, Queue: 16, MaxWait: "10s"}
+			}
+		}
+	})
+}
+
+// Finding: a request that ended handed its concurrency slot to the first
+// request queued for it whatever the cap then in force, so the count in
+// flight never went down while the queue had someone in it. After a policy
+// push lowered acme's bulk cap from 4 to 1 (or, in etcd mode, a sidecar
+// joining lowered this one's share of it), a tenant keeping its queue
+// busy kept 4 exports at the service for as long as it liked. A slot now
+// passes to a queued request only while the key is within the newest cap
+// it was acquired under; above it, the slot is freed.
+func TestLoweredConcurrencyCapHoldsWithQueue(t *testing.T) {
+	var mu sync.Mutex // guards cur, worst and swapped
+	cur, worst, swapped := 0, 0, false
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 16)
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		mu.Lock()
+		cur++
+		if swapped {
+			worst = max(worst, cur)
+		}
+		mu.Unlock()
+		arrived <- struct{}{}
+		<-release
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	bulkConcurrency(t, st, 4)
+
+	const n = 16
+	done := make(chan int, n)
+	export := func() { done <- do(t, st.addr, "POST", "/v1/exports", key(adminKey), "").status }
+	for range 4 {
+		go export()
+	}
+	for range 4 {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first four exports never reached the upstream")
+		}
+	}
+	for range 4 {
+		go export() // queued behind the four: the cap is full
+	}
+	time.Sleep(200 * time.Millisecond) // in the queue
+	bulkConcurrency(t, st, 1)
+	mu.Lock()
+	swapped = true
+	mu.Unlock()
+
+	// The tenant keeps its queue busy while the exports end one at a
+	// time; each arrival at the upstream sees how many are there with it.
+	for i := range n {
+		if i < n-8 {
+			go export()
+		}
+		time.Sleep(30 * time.Millisecond)
+		select {
+		case release <- struct{}{}:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("export %d never reached the upstream to be released", i+1)
+		}
+	}
+	for range n {
+		if s := <-done; s != 200 {
+			t.Errorf("an export answered %d, want 200 (queued within max_wait)", s)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if worst > 1 {
+		t.Errorf("after the push lowered acme's bulk cap to 1, %d exports were at the service at once: the queue kept the old cap of 4", worst)
+	}
+}
