@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -103,19 +104,33 @@ func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, 
 		s = &TenantShare{Tenant: r.Tenant}
 		byTenant[r.Tenant] = s
 	}
-	n := max(r.Count, 1)
+	// Count and BytesOut are as the sender wrote them: a record stands
+	// for at most 2^32 requests (as alert detection counts it), and
+	// only bytes sent count, held at math.MaxInt64, so absurd values can
+	// neither wrap a sum negative nor take a tenant's traffic off it.
+	n := min(max(r.Count, 1), 1<<32)
 	s.Requests += n
 	rep.Requests += n
 	if r.Status == 429 {
 		s.Throttled += n
 		rep.Throttled += n
 	}
-	s.BytesOut += r.BytesOut
-	rep.BytesOut += r.BytesOut
+	if r.BytesOut > 0 {
+		s.BytesOut = satAdd(s.BytesOut, r.BytesOut)
+		rep.BytesOut = satAdd(rep.BytesOut, r.BytesOut)
+	}
 	if !verified {
 		s.Unverified += n
 		rep.Unverified += n
 	}
+}
+
+// satAdd is a+b for a, b >= 0, held at math.MaxInt64.
+func satAdd(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // compareShares orders a before b when its count by is higher; ties by

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,60 @@ func TestTenantReportOutput(t *testing.T) {
 	}
 	if fmt.Sprint(back) != fmt.Sprint(*rep) {
 		t.Errorf("JSON round trip:\n got %+v\nwant %+v", back, *rep)
+	}
+}
+
+// A sender sets each record's BytesOut, and the collector stores it as
+// sent: two absurd values (math.MaxInt64) wrapped a tenant's bytes and the
+// period's total negative, and a negative one took a tenant's egress off
+// its count, so tenants top --by bytes ranked the noisy tenant last and
+// showed the others' shares against a negative total. Only bytes sent
+// count now, and the sums hold at math.MaxInt64, as the alert rules'
+// windows do (alert.satAdd); a record's count is capped as detection
+// caps it (2^32), so one record of count math.MaxInt64 cannot wrap the
+// requests either.
+func TestTopTenantsBytesSaturate(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(tenant string, bytes int64) StoredRecord {
+		return StoredRecord{Time: at, Tenant: tenant, Client: tenant + "-app", Method: "GET", Route: "/v1/users", Status: 200, Decision: "allowed", BytesOut: bytes}
+	}
+	recs := []StoredRecord{
+		rec("noisy", math.MaxInt64), rec("noisy", math.MaxInt64),
+		rec("acme", 1000), rec("acme", -1<<62), rec("globex", 500),
+		{Time: at, Tenant: "globex", Status: 429, Decision: "rate_limited", Count: math.MaxInt64},
+	}
+	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := TopTenants(dir, time.Time{}, time.Time{}, ByBytes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range rep.Tenants {
+		got = append(got, fmt.Sprintf("%s=%d(%.1f%%)", s.Tenant, s.BytesOut, s.BytesShare))
+		if s.BytesOut < 0 || s.BytesShare < 0 || s.BytesShare > 100 {
+			t.Errorf("tenant %s: %d bytes, share %.1f%%; want neither negative nor above 100%%", s.Tenant, s.BytesOut, s.BytesShare)
+		}
+	}
+	if want := int64(1<<32) + 5; rep.Requests != want || rep.Throttled != 1<<32 {
+		t.Errorf("%d requests, %d throttled; want %d and %d: a record stands for at most the requests an audit record counts", rep.Requests, rep.Throttled, want, int64(1<<32))
+	}
+	if rep.BytesOut != math.MaxInt64 {
+		t.Errorf("total bytes %d, want it held at math.MaxInt64", rep.BytesOut)
+	}
+	if want := "noisy,acme,globex"; len(rep.Tenants) != 3 || rep.Tenants[0].Tenant+","+rep.Tenants[1].Tenant+","+rep.Tenants[2].Tenant != want {
+		t.Errorf("by bytes: %v, want the order %s", got, want)
+	}
+	if len(rep.Tenants) == 3 && rep.Tenants[1].BytesOut != 1000 {
+		t.Errorf("acme's bytes %d, want the 1000 it was sent (a negative record takes nothing off)", rep.Tenants[1].BytesOut)
 	}
 }
