@@ -191,8 +191,12 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	prefix := newPrefix(t)
 	k := etcdsync.NewLayout(prefix)
 	ctx := context.Background()
+	lease, err := c.cli.Grant(ctx, 600) // live members' records are leased
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, pod := range []string{"p1", "p2"} {
-		if _, err := c.cli.Put(ctx, k.Member(pod), `{"pod":"`+pod+`"}`); err != nil {
+		if _, err := c.cli.Put(ctx, k.Member(pod), `{"pod":"`+pod+`"}`, clientv3.WithLease(lease.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}

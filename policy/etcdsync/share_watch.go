@@ -41,11 +41,16 @@ func (s *Sharer) watchLoop(ctx context.Context) {
 	}
 }
 
-// list reads the members and demand records at one revision.
+// list reads the members and demand records at one revision. Only a
+// leased members/<pod> record is a live sidecar: a record without a lease
+// (put by hand, or by anything else that may write members/) never
+// lapses, and would take a share of every global limit for ever.
 func (s *Sharer) list(ctx context.Context) (int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, max(s.cfg.Stale, time.Second))
 	defer cancel()
-	mem, err := s.cli.Get(lctx, s.k.MembersDir(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	// Not WithKeysOnly: etcd answers that from the index alone, without the
+	// leases.
+	mem, err := s.cli.Get(lctx, s.k.MembersDir(), clientv3.WithPrefix())
 	if err != nil {
 		return 0, err
 	}
@@ -60,7 +65,9 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 	clear(s.peers)
 	clear(s.demand)
 	for _, kv := range mem.Kvs {
-		s.peers[strings.TrimPrefix(string(kv.Key), s.k.MembersDir())] = true
+		if kv.Lease != 0 { // a live sidecar's record lapses with it; one without a lease never would
+			s.peers[strings.TrimPrefix(string(kv.Key), s.k.MembersDir())] = true
+		}
 	}
 	for _, kv := range dem.Kvs {
 		s.setDemandLocked(kv)
@@ -109,7 +116,7 @@ func (s *Sharer) applyEvents(evs []*clientv3.Event) {
 	for _, ev := range evs {
 		key := string(ev.Kv.Key)
 		if pod, ok := strings.CutPrefix(key, s.k.MembersDir()); ok {
-			if ev.Type == mvccpb.DELETE {
+			if ev.Type == mvccpb.DELETE || ev.Kv.Lease == 0 {
 				delete(s.peers, pod)
 			} else {
 				s.peers[pod] = true
