@@ -260,7 +260,7 @@ func (b *builder) throttlingSample() ([]byte, error) {
 	}
 	for i := range t.sample {
 		r := &t.sample[i]
-		w.Write(csvCells("sample_429", r.Time.UTC().Format(time.DateOnly), r.Tenant, "429", strconv.FormatInt(max(r.Count, 1), 10),
+		w.Write(csvCells("sample_429", r.Time.UTC().Format(time.DateOnly), r.Tenant, "429", strconv.FormatInt(requests(r), 10),
 			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP, ""))
 	}
 	w.Flush()

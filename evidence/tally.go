@@ -107,6 +107,15 @@ func (t *tally) addEvent(b *builder, i int, at entryPos) {
 	}
 }
 
+// maxFolded bounds the requests one record may stand for: its count is
+// the sender's to write, and one of math.MaxInt64 wrapped the period's
+// sums negative. Alert detection and tenants top cap it the same.
+const maxFolded = 1 << 32
+
+// requests returns how many requests r stands for: 1, or its count when
+// the emitter aggregated it, at most maxFolded.
+func requests(r *collector.StoredRecord) int64 { return min(max(r.Count, 1), maxFolded) }
+
 // revokeAt is a revocation or suspension, b.events[event], and the entry
 // it was read from.
 type revokeAt struct {
@@ -117,7 +126,7 @@ type revokeAt struct {
 // add counts one record of the period.
 func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
-	n := max(r.Count, 1)
+	n := requests(r)
 	t.tenant[r.Tenant] += n
 	t.total += n
 	t.addDay(r, n)

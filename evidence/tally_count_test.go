@@ -1,0 +1,68 @@
+package evidence
+
+import (
+	"math"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// Finding (outside review of the limits): a record's count is the
+// sender's to write, and the pack summed it as written: one 429 record of
+// count math.MaxInt64 and any other request wrapped the period's total
+// negative, so the noisy-neighbour view (ThrottlingSample's tenant
+// shares) gave every tenant a negative or absurd share. A record now
+// stands for at most 2^32 requests, as alert detection and tenants top
+// count it.
+func TestPackCapsRecordCount(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
+	rec := func(tenant string, status int64, decision string, count int64) collector.StoredRecord {
+		return collector.StoredRecord{Time: at, Tenant: tenant, Client: tenant + "-app", Method: "GET", Route: "/v1/users",
+			Path: "/v1/users", Status: status, Decision: decision, RequestID: "r-" + tenant, Count: count}
+	}
+	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
+		rec("noisy", 429, "rate_limited", math.MaxInt64),
+		rec("acme", 200, "allowed", 0), rec("acme", 200, "allowed", 0),
+	}}
+	if err := st.AppendBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, "APIRateLimits-ThrottlingSample-2026-Q2.csv"))[1:] {
+		if r[0] != "tenant_share" {
+			continue
+		}
+		shares[r[2]] = r[4] + "/" + r[12]
+		n, _ := strconv.ParseInt(r[4], 10, 64)
+		pct, _ := strconv.ParseFloat(r[12], 64)
+		if n < 0 || pct < 0 || pct > 100 {
+			t.Errorf("tenant_share row %q: a count or share out of range", r)
+		}
+	}
+	if want := strconv.FormatInt(1<<32, 10) + "/100.0"; shares["noisy"] != want || shares["acme"] != "2/0.0" {
+		t.Errorf("tenant shares %v, want noisy=%s and acme=2/0.0", shares, want)
+	}
+}
