@@ -89,7 +89,11 @@ func (c *ShareConfig) defaults() {
 // The shares of the sidecars sum to 1, so the deployment admits the
 // policy's rate, split by demand; the floor lets an idle sidecar admit a
 // first burst. When etcd has not answered for Stale, every share falls
-// back to 1/(the last known N), and Fallback reports it.
+// back to 1/(the last known N), and Fallback reports it. A sidecar cut
+// off from etcd alone keeps that share after its member lease lapses and
+// the others share the whole limit without it: up to (1 + k/N) times the
+// limit with k of N cut off, the bound the README states, since it cannot
+// tell that from etcd being down for every sidecar.
 //
 // Run does the work; the other methods are safe for concurrent use.
 type Sharer struct {
