@@ -79,11 +79,13 @@ func TestLoweredConcurrencyCapHoldsWithQueue(t *testing.T) {
 	mu.Lock()
 	swapped = true
 	mu.Unlock()
+	go export() // the first request under the new cap
+	time.Sleep(200 * time.Millisecond)
 
 	// The tenant keeps its queue busy while the exports end one at a
 	// time; each arrival at the upstream sees how many are there with it.
 	for i := range n {
-		if i < n-8 {
+		if i < n-9 {
 			go export()
 		}
 		time.Sleep(30 * time.Millisecond)
