@@ -23,7 +23,8 @@
 //
 //   - at most Config.MaxTokenBytes (Oversized); exactly three segments of
 //     strict, unpadded base64url, a non-empty signature, and header and
-//     payload that are single JSON objects (Malformed);
+//     payload that are single JSON objects in UTF-8 (Malformed; RFC 7519
+//     section 7.2: encoding/json would read other bytes as U+FFFD);
 //   - no header or claim name twice, compared after JSON unescaping
 //     (Duplicate), since parsers that keep the first and the last value
 //     would disagree about "exp" or "scope";

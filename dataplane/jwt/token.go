@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // b64 decodes JWS segments: base64url without padding (RFC 7515 §2), and
@@ -39,14 +40,18 @@ func parse(raw []byte) (*token, Status) {
 	}
 	t := &token{input: raw[:len(h)+1+len(p)]}
 	hb, ok := decodeSegment(h)
-	if !ok {
+	if !ok || !utf8.Valid(hb) {
 		return nil, Malformed
 	}
 	if st := t.header.parse(hb); st != OK {
 		return nil, st
 	}
+	// RFC 7519 section 7.2: header and claims are UTF-8. encoding/json
+	// reads a byte that is not as U+FFFD, so "client_id\xff" was another
+	// name than "client_id" here, and the same name to a parser that drops
+	// such bytes (PHP's JSON_INVALID_UTF8_IGNORE), which then read two.
 	pb, ok := decodeSegment(p)
-	if !ok {
+	if !ok || !utf8.Valid(pb) {
 		return nil, Malformed
 	}
 	var st Status
