@@ -18,7 +18,7 @@ type Claims struct {
 	JTI                         string
 	Scopes                      []string // from "scope" (space-separated) then "scp" (array)
 	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent; Expiry always set)
-	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token, for audit
+	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token (an ES256 one in its low-S spelling), for audit
 }
 
 // maxNumericDate bounds exp, nbf and iat (year 5138) so that arithmetic

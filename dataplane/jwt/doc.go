@@ -88,7 +88,10 @@
 // hashing, TTL clock read and admission bookkeeping; its hits get the same
 // checks. The cache is the only
 // place a token is kept; the package never logs it. Claims.Fingerprint is
-// a truncated SHA-256 of the token, safe for audit records.
+// a truncated SHA-256 of the token, safe for audit records; an ES256 token
+// is hashed in its low-S spelling, since (r, s) and (r, n-s) both verify
+// and anyone holding the token could otherwise audit it under a second
+// fingerprint.
 //
 // # Concurrency and lifetimes
 //

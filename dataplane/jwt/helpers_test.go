@@ -121,6 +121,9 @@ func rawSig(k testKey, input []byte) []byte {
 	case *ecdsa.PrivateKey:
 		var r, s *big.Int
 		r, s, err = ecdsa.Sign(rand.Reader, p, d[:])
+		if n := p.Curve.Params().N; err == nil && s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+			s.Sub(n, s) // low-S: its fingerprint is that of the token's bytes (tokenFingerprint)
+		}
 		sig = make([]byte, 64)
 		r.FillBytes(sig[:32])
 		s.FillBytes(sig[32:])

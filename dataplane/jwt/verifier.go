@@ -2,9 +2,11 @@ package jwt
 
 import (
 	"context"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,7 +290,7 @@ func (v *Verifier) verify(raw []byte, now time.Time) result {
 	}
 	r := result{claims: c, is: is, epoch: is.epoch.Load()}
 	if r.status = v.checkSignature(is, t, now); r.status == OK {
-		c.Fingerprint = fingerprint(raw)
+		c.Fingerprint = tokenFingerprint(raw, t)
 	}
 	return r
 }
@@ -370,8 +372,38 @@ func (v *Verifier) keyFor(is *issuerState, h *header, now time.Time) (*key, Stat
 	return k, st
 }
 
-// fingerprint identifies a token in audit records without revealing it.
+// fingerprint identifies a token in audit records without revealing it:
+// the first 16 bytes of the SHA-256 of its bytes.
 func fingerprint(raw []byte) [16]byte {
 	sum := sha256.Sum256(raw)
 	return [16]byte(sum[:16])
+}
+
+// p256HalfN is half the order of P-256, the bound of a low-S signature.
+var p256HalfN = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
+
+// tokenFingerprint is the fingerprint of the verified token t (raw): of
+// raw itself, except for an ES256 signature whose s is above half the
+// curve order, which is fingerprinted in its low-S spelling (r, n-s). Both
+// (r, s) and (r, n-s) verify, so anyone holding an ES256 token can spell
+// it a second way, with the same claims; the audit trail names a token by
+// its fingerprint, and the twin's uses went in under another one
+// (TestES256TwinSharesFingerprint). Only the other algorithms' signatures
+// have one spelling (Ed25519 and RSA verifiers refuse s >= L or n, and
+// base64url is strict). It runs on a full verification only, never on a
+// cache hit.
+func tokenFingerprint(raw []byte, t *token) [16]byte {
+	if t.header.alg != algES256 || len(t.sig) != 64 {
+		return fingerprint(raw)
+	}
+	s := new(big.Int).SetBytes(t.sig[32:])
+	if s.Cmp(p256HalfN) <= 0 {
+		return fingerprint(raw)
+	}
+	low := make([]byte, 64)
+	copy(low, t.sig[:32])
+	s.Sub(elliptic.P256().Params().N, s).FillBytes(low[32:])
+	canon := make([]byte, 0, len(t.input)+1+b64.EncodedLen(64))
+	canon = b64.AppendEncode(append(append(canon, t.input...), '.'), low)
+	return fingerprint(canon)
 }

@@ -1,10 +1,13 @@
 package jwt
 
 import (
+	"bytes"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -404,5 +407,34 @@ func TestEd25519SmallOrderKeyRefused(t *testing.T) {
 		if _, err := parseJWKS(set); err == nil || !strings.Contains(err.Error(), "small order") {
 			t.Errorf("jwks of small-order key %x: got %v, want an error saying small order", x, err)
 		}
+	}
+}
+
+// TestES256TwinFingerprint: an ES256 token and its twin (r, n-s) both
+// verify, as two cache entries, and carry the fingerprint of the low-S
+// spelling (the dataplane's TestES256TwinSharesFingerprint sends them
+// through the sidecar).
+func TestES256TwinFingerprint(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	low := sign(ks["ES256"], nil, claimsAt(now, nil)) // rawSig signs low-S
+	dot := bytes.LastIndexByte(low, '.')
+	sig, err := b64.DecodeString(string(low[dot+1:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := elliptic.P256().Params().N
+	new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])).FillBytes(sig[32:])
+	twin := append(append([]byte(nil), low[:dot+1]...), enc(sig)...)
+	for _, tok := range [][]byte{low, twin, twin} { // the twin twice: a miss, then a hit
+		c, st := v.Verify(tok, now)
+		if st != OK {
+			t.Fatalf("Verify: got %v, want ok", st)
+		}
+		if c.Fingerprint != fingerprint(low) {
+			t.Errorf("fingerprint %x, want %x (the low-S spelling's)", c.Fingerprint, fingerprint(low))
+		}
+		v.WaitCache()
 	}
 }
