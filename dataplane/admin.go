@@ -115,7 +115,15 @@ func pprofRefused(ctx *fasthttp.RequestCtx) string {
 	if !ctx.IsGet() && !ctx.IsHead() && string(ctx.Path()) != "/debug/pprof/symbol" {
 		return "profiles are read with GET\n"
 	}
-	q, _ := url.ParseQuery(string(ctx.URI().QueryString())) // what parses is what net/http uses
+	// The query net/http reads: the adaptor hands it the target as it
+	// came, and url.ParseRequestURI keeps a '#' in the query, where
+	// fasthttp's ends at it (heap?x#&seconds=86400 held a connection for a
+	// day: TestAdminPprofSecondsBehindHash).
+	u, err := url.ParseRequestURI(string(ctx.RequestURI()))
+	if err != nil {
+		return "the target does not parse\n"
+	}
+	q, _ := url.ParseQuery(u.RawQuery) // what parses is what net/http uses
 	for _, v := range q["seconds"] {
 		if s, err := strconv.ParseFloat(v, 64); err == nil && s > pprofMaxSeconds {
 			return "seconds over " + strconv.Itoa(pprofMaxSeconds) + ": take a shorter profile\n"

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -88,5 +89,45 @@ func TestAdminPprofNoCmdline(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || strings.Contains(string(page), os.Args[0]) {
 		t.Errorf("GET /debug/pprof/cmdline: %d %.120q; want 404 without the command line", resp.StatusCode, page)
+	}
+}
+
+// The seconds bound read the query fasthttp parses, which ends at a '#',
+// while net/http/pprof behind the adaptor reads the target as it came
+// (url.ParseRequestURI keeps a '#' in the query): heap?x#&seconds=86400
+// passed the bound as a query without seconds and held the connection
+// for a day as a delta profile (profile?x#&seconds=86400: the CPU
+// profiler). It is refused at once, as the query net/http reads says.
+func TestAdminPprofSecondsBehindHash(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Pprof: true}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.NewServer()
+	go srv.Serve(admin.Listener(ln))
+	t.Cleanup(func() { srv.Shutdown() })
+	for _, target := range []string{"/debug/pprof/heap?x#&seconds=86400", "/debug/pprof/heap#?seconds=86400", "/debug/pprof/goroutine?debug=1#&seconds=61"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The deadline only ends a request the server would hold for a
+		// day, so that the failure is reported; a refusal comes at once.
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("GET %s: %v; want a refusal at once", target, err)
+			c.Close()
+			continue
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s: %d %.80q; want 400", target, resp.StatusCode, page)
+		}
 	}
 }
