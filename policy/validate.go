@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -246,6 +247,54 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 			}
 		}
 	}
+	v.headLooser(rs, tmpls)
+}
+
+// headLooser refuses a HEAD route checked less than a GET route whose
+// requests it matches (ignoring case, as overlap does): services run the
+// GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so a
+// public HEAD /v1/{x} beside GET /v1/admin/export would run the export
+// for anyone. tmpls are the routes' segments (nil for a bad template).
+func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string) {
+	for i, h := range rs {
+		if h.Method != "HEAD" || tmpls[i] == nil {
+			continue
+		}
+		for j, g := range rs {
+			if g.Method != "GET" || tmpls[j] == nil || !overlap(tmpls[i], tmpls[j]) {
+				continue
+			}
+			if why := looserThan(h, g); len(why) > 0 {
+				v.addf(v.lines.at("routes", i, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
+					"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so it would run for a request that route never checked",
+					h.Path, g.Path, v.lines.at("routes", j, "", -1), strings.Join(why, "; "))
+			}
+		}
+	}
+}
+
+// looserThan says how route h is checked less than route g: public where
+// g is not, without a scope of g's, in another class, or without the
+// approval g's route requires.
+func looserThan(h, g RouteSpec) (why []string) {
+	if g.Public {
+		return nil
+	}
+	if h.Public {
+		return []string{"public where that needs a credential"}
+	}
+	for _, sc := range g.Scopes {
+		if !slices.Contains(h.Scopes, sc) {
+			why = append(why, "without scope "+sc)
+		}
+	}
+	if h.Class != g.Class {
+		why = append(why, "in class "+h.Class+", not "+g.Class)
+	}
+	if g.Approval != nil && g.Approval.Required && (h.Approval == nil || !h.Approval.Required) {
+		why = append(why, "without the approval it requires")
+	}
+	return why
 }
 
 // splitTemplate checks a route template and returns its segments.
