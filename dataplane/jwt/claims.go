@@ -16,7 +16,7 @@ type Claims struct {
 	Issuer                      *Issuer // points into the verifier's config
 	Subject, Tenant, Client     string
 	JTI                         string
-	Scopes                      []string // from "scope" (space-separated) then "scp" (array)
+	Scopes                      []string // from "scope" (space-separated) or "scp" (array or space-separated); never both
 	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent; Expiry always set)
 	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token (an ES256 one in its low-S spelling), for audit
 }
@@ -151,23 +151,32 @@ func stringArray(raw json.RawMessage) ([]string, bool) {
 }
 
 // scopes reads "scope", a space-separated string (RFC 8693 §4.2,
-// RFC 9068 §2.2.3), then "scp", an array of strings. Any other type is
-// BadClaim: a token with "scope": ["admin"] must not pass as unscoped.
+// RFC 9068 §2.2.3), or "scp", an array of strings (Okta) or a
+// space-separated string (Microsoft Entra ID). Any other type is
+// BadClaim: a token with "scope": ["admin"] must not pass as unscoped. A
+// token with both is BadClaim too: no provider issues both, and taking
+// their union granted "scp" in full to a token whose "scope" was what
+// its issuer meant, where a provider lets a client or user shape the
+// other claim (a custom claim mapping).
 func scopes(m map[string]json.RawMessage) ([]string, Status) {
-	var out []string
-	if raw, ok := m["scope"]; ok {
-		s, ok := jsonString(raw)
-		if !ok {
-			return nil, BadClaim
-		}
-		out = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
+	raw, ok := m["scope"]
+	alt, altOK := m["scp"]
+	switch {
+	case ok && altOK:
+		return nil, BadClaim
+	case altOK:
+		raw, ok = alt, true
 	}
-	if raw, ok := m["scp"]; ok {
-		arr, ok := stringArray(raw)
-		if !ok {
-			return nil, BadClaim
-		}
-		out = append(out, arr...)
+	if !ok {
+		return nil, OK
+	}
+	var out []string
+	if s, isString := jsonString(raw); isString {
+		out = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' })
+	} else if arr, isArray := stringArray(raw); isArray && altOK {
+		out = arr
+	} else {
+		return nil, BadClaim
 	}
 	for _, s := range out {
 		if !validScope(s) {

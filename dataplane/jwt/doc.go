@@ -39,6 +39,7 @@
 //     (BadAudience); exp is present (MissingExpiry); exp, nbf, iat are
 //     numbers, sub, jti and the tenant and client claims are strings,
 //     "scope" is a space-separated string and "scp" an array of strings
+//     or a space-separated string; a token with both is refused
 //     (BadClaim);
 //   - exp, nbf and iat against now with the issuer's ClockSkew (Expired,
 //     NotYetValid) and the lifetime against MaxLifetime (TooLong);

@@ -29,7 +29,7 @@ func TestVerifyAcceptsEachAlgorithm(t *testing.T) {
 	now := time.Now()
 	for _, alg := range []string{"RS256", "PS256", "ES256", "EdDSA", "HS256"} {
 		t.Run(alg, func(t *testing.T) {
-			tok := sign(ks[alg], nil, claimsAt(now, map[string]any{"scp": []string{"admin:settings"}}))
+			tok := sign(ks[alg], nil, claimsAt(now, map[string]any{"scope": nil, "scp": []string{"read", "write", "admin:settings"}}))
 			c, st := v.Verify(tok, now)
 			if st != OK {
 				t.Fatalf("Verify: got %v, want ok", st)
@@ -77,8 +77,8 @@ func TestVerifyAudienceArrayAndTypes(t *testing.T) {
 		{"no iat lifetime from now", nil, map[string]any{"iat": nil, "exp": now.Add(2 * time.Hour).Unix()}, TooLong},
 		{"tenant number", nil, map[string]any{"tenant": 5}, BadClaim},
 		{"sub null", nil, map[string]any{"sub": []any{nil}}, BadClaim},
-		{"scp null element", nil, map[string]any{"scp": []any{"a", nil}}, BadClaim},
-		{"scp string", nil, map[string]any{"scp": "read"}, BadClaim},
+		{"scp null element", nil, map[string]any{"scope": nil, "scp": []any{"a", nil}}, BadClaim},
+		{"scp number", nil, map[string]any{"scope": nil, "scp": 7}, BadClaim},
 		{"scope bad char", nil, map[string]any{"scope": "read\twrite"}, BadClaim},
 		{"exp string", nil, map[string]any{"exp": "9999999999"}, BadClaim},
 		{"exp negative", nil, map[string]any{"exp": -1}, BadClaim},
@@ -90,6 +90,44 @@ func TestVerifyAudienceArrayAndTypes(t *testing.T) {
 			_, st := v.Verify(sign(k, tc.header, claimsAt(now, tc.claims)), now)
 			if st != tc.want {
 				t.Errorf("got %v, want %v", st, tc.want)
+			}
+		})
+	}
+}
+
+// TestVerifyScopeClaims: the scopes come from "scope" (a space-separated
+// string) or "scp" (an array, as Okta issues it, or a space-separated
+// string, as Microsoft Entra ID does), never from both. Before, a token
+// with both was granted their union, so where a provider lets a client
+// or user shape one of them (a custom claim mapping) it could add to the
+// scopes its issuer meant; and Entra ID's string "scp" was refused.
+func TestVerifyScopeClaims(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		want   []string // nil: BadClaim
+	}{
+		{"scope", map[string]any{"scope": "read  write"}, []string{"read", "write"}},
+		{"scp array", map[string]any{"scope": nil, "scp": []string{"read", "admin:settings"}}, []string{"read", "admin:settings"}},
+		{"scp string", map[string]any{"scope": nil, "scp": "read admin:settings"}, []string{"read", "admin:settings"}},
+		{"scope and scp", map[string]any{"scope": "read", "scp": []string{"admin:settings"}}, nil},
+		{"scope and empty scp", map[string]any{"scope": "read", "scp": []string{}}, nil},
+		{"scope array", map[string]any{"scope": []string{"read"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, st := v.Verify(sign(ks["ES256"], nil, claimsAt(now, tc.claims)), now)
+			var got []string
+			if c != nil {
+				got = c.Scopes
+			}
+			switch {
+			case tc.want == nil && st != BadClaim:
+				t.Errorf("got %v (scopes %q), want BadClaim", st, got)
+			case tc.want != nil && (st != OK || !slices.Equal(got, tc.want)):
+				t.Errorf("got %v, scopes %q; want ok, %q", st, got, tc.want)
 			}
 		})
 	}
