@@ -240,3 +240,11 @@ func limitKey(kind byte, parts ...string) uint64 {
 	}
 	return h.Sum64()
 }
+
+// Skipped reports why the live key record id was left out of s (an
+// unknown client, a bad digest, an id the document's keys already use),
+// or false if it was not.
+func (s *Snapshot) Skipped(id string) (why string, ok bool) {
+	why, ok = s.skipped[id]
+	return why, ok
+}

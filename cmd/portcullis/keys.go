@@ -253,6 +253,8 @@ func keyStatus(k etcdadmin.KeyInfo, now time.Time) string {
 	switch {
 	case k.IsRevoked():
 		return "revoked"
+	case k.Skipped != "":
+		return "skipped by the sidecars" // keys show says why
 	case !nb.IsZero() && now.Before(nb):
 		return "not yet valid"
 	case !na.IsZero() && !now.Before(na):
@@ -277,6 +279,9 @@ func keysShowCmd() etcdCmd {
 		}
 		if r := k.Revocation; r != nil {
 			fmt.Fprintf(tw, "revoked:\t%s by %s (%s) %s\n", r.Time.Format(time.RFC3339), r.Actor, r.Reason, r.Ticket)
+		}
+		if k.Skipped != "" {
+			fmt.Fprintf(tw, "skipped:\t%s (the sidecars leave the record out: it authenticates nothing)\n", k.Skipped)
 		}
 		if k.Successor != "" {
 			fmt.Fprintf(tw, "replaced by:\t%s (rotation)\n", k.Successor)

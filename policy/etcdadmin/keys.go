@@ -21,6 +21,7 @@ type KeyInfo struct {
 	Revision   int64                `json:"revision,omitempty"`   // etcd mod revision of the record
 	Revocation *etcdsync.Revocation `json:"revocation,omitempty"` // set when revoked through etcd
 	Successor  string               `json:"successor,omitempty"`  // the key that replaced it in a rotation (ShowKey only)
+	Skipped    string               `json:"skipped,omitempty"`    // why the sidecars leave the record out (it authenticates nothing); "" if they do not
 }
 
 // IsRevoked reports whether the key is revoked, in its record or in etcd.
@@ -362,6 +363,18 @@ func (a *Admin) keyInfos(ctx context.Context, st *etcdsync.State) ([]KeyInfo, er
 		}
 		for _, ks := range doc.Keys {
 			out = append(out, KeyInfo{KeySpec: ks, Source: "policy"})
+		}
+		// A record the sidecars leave out (its client gone from the
+		// policy, say) authenticates nothing: it must not be listed as
+		// valid. The snapshot they compile says which, and why.
+		snap, err := policy.Compile(doc, live)
+		if err != nil {
+			return nil, fmt.Errorf("policy in etcd does not compile: %w", err)
+		}
+		for i := range out {
+			if out[i].Source == "etcd" {
+				out[i].Skipped, _ = snap.Skipped(out[i].ID)
+			}
 		}
 	}
 	return out, a.annotate(ctx, st, out)

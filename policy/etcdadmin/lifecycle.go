@@ -118,7 +118,7 @@ func Expiring(keys []KeyInfo, l *policy.LifecycleSpec, now time.Time, within tim
 	var out []KeyAge
 	for _, k := range keys {
 		at, by := l.KeyExpiry(&k.KeySpec)
-		if k.IsRevoked() || at.IsZero() || !at.Before(now.Add(within)) {
+		if k.IsRevoked() || k.Skipped != "" || at.IsZero() || !at.Before(now.Add(within)) {
 			continue
 		}
 		ka := KeyAge{KeyInfo: k, MaxAge: maxAge, Expires: at, ExpiresBy: by}
