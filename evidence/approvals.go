@@ -146,7 +146,8 @@ func (s *approvalSample) flag() string {
 // selfApproved reports whether s was granted by its requester as
 // approvals grant tells them apart (etcdadmin.GrantApproval, which
 // refuses it): the approver or who ran the grant is the requester but for
-// case, spaces and invisible characters, or the grant was written as the
+// case, spaces, invisible characters, Unicode form, accents and lookalike
+// letters (etcdadmin.SamePerson), or the grant was written as the
 // request's etcd user. The trail holds such a grant only when it was
 // written to etcd without the CLI. A requester withdrawing their own
 // request (a denial) is not one.

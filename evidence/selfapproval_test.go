@@ -12,8 +12,8 @@ import (
 )
 
 // The pack flags an approval granted by its requester as approvals grant
-// refuses one: the same name but for case, spaces and invisible
-// characters, the requester running the grant in another's name, or the
+// refuses one: the same name but for case, spaces, invisible
+// characters or Unicode spelling, the requester running the grant in another's name, or the
 // grant written as the request's etcd user. Such a grant reaches the
 // trail only by writing etcd without the CLI, which is what the flag is
 // there to show; before, it compared the names with strings.EqualFold
@@ -36,6 +36,12 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 		ev(at(5, 10), "approval.grant", "apr_user", "bob", map[string]string{"approver": "bob", "etcd_user": "op-alice"}),
 		ev(at(6, 9), "approval.request", "apr_ok", "alice", op),
 		ev(at(6, 10), "approval.grant", "apr_ok", "bob", map[string]string{"approver": "bob", "etcd_user": "op-bob"}),
+		// The same name in another Unicode spelling (NFD against NFC, a
+		// Cyrillic а): TestGrantByRequesterInAnotherSpelling.
+		ev(at(7, 9), "approval.request", "apr_nfd", "jose\u0301", map[string]string{"requester": "jose\u0301"}),
+		ev(at(7, 10), "approval.grant", "apr_nfd", "carol", map[string]string{"approver": "jos\u00e9"}),
+		ev(at(8, 9), "approval.request", "apr_cyrillic", "alice", nil),
+		ev(at(8, 10), "approval.grant", "apr_cyrillic", "\u0430lice", map[string]string{"approver": "bob"}),
 	}
 	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
@@ -50,7 +56,7 @@ func TestPackFlagsSelfApprovalAsTheCLIRefusesIt(t *testing.T) {
 	for _, r := range rows[1:] {
 		flags[r[0]] = r[len(r)-1]
 	}
-	for id, want := range map[string]bool{"apr_case": true, "apr_runner": true, "apr_user": true, "apr_ok": false} {
+	for id, want := range map[string]bool{"apr_case": true, "apr_runner": true, "apr_user": true, "apr_ok": false, "apr_nfd": true, "apr_cyrillic": true} {
 		if got := strings.Contains(flags[id], "approved by its requester"); got != want {
 			t.Errorf("%s flagged %q; want self-approval flagged: %t", id, flags[id], want)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Errors of the approval operations; match them with errors.Is.
@@ -192,8 +193,9 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 
 // grantable says why ap cannot be granted by approver in a command run
 // as meta, or nil. The requester can neither be named the approver nor
-// run the grant (meta.Actor), whatever case, spaces or invisible
-// characters tell the names apart (SamePerson), and with etcd
+// run the grant (meta.Actor), whatever case, spaces, invisible
+// characters, Unicode form or lookalike letters tell the names apart
+// (SamePerson), and with etcd
 // authentication the grant cannot be written as the request's etcd user.
 func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 	switch {
@@ -212,12 +214,48 @@ func grantable(ap etcdsync.Approval, approver string, meta Meta) error {
 }
 
 // SamePerson reports whether the names a and b are the same but for case,
-// spaces and invisible characters (Unicode format characters such as the
-// zero-width space), which a terminal and the evidence pack do not show:
-// the two-person rule's test of a grant, which the evidence pack applies
-// to the grants in the trail too.
+// spaces, invisible characters (Unicode format characters such as the
+// zero-width space), Unicode form (NFC or NFD, fullwidth, ligatures:
+// compatibility decomposition), accents (combining marks) and the
+// Cyrillic and Greek letters that look like Latin ones, none of which a
+// terminal or the evidence pack shows: the two-person rule's test of a
+// grant, which the evidence pack applies to the grants in the trail too.
+// It errs towards the same: two people whose names differ only so ask a
+// third to grant.
 func SamePerson(a, b string) bool {
-	return strings.EqualFold(visible(a), visible(b))
+	return strings.EqualFold(skeleton(a), skeleton(b))
+}
+
+// skeleton is name as SamePerson compares it: decomposed (NFKD), without
+// spaces, format characters and combining marks, and with each letter
+// that looks like a Latin one (lookalikes) replaced by it.
+func skeleton(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me) {
+			return -1
+		}
+		if l, ok := lookalikes[r]; ok {
+			return l
+		}
+		return r
+	}, norm.NFKD.String(name))
+}
+
+// lookalikes maps the Cyrillic and Greek letters (and Latin dotless i)
+// that show as a Latin letter in common fonts to that letter (after
+// Unicode's confusables, UTS #39, for these scripts only).
+var lookalikes = map[rune]rune{
+	// Cyrillic capitals and small letters.
+	'А': 'A', 'В': 'B', 'Е': 'E', 'К': 'K', 'М': 'M', 'Н': 'H', 'О': 'O', 'Р': 'P', 'С': 'C', 'Т': 'T',
+	'Х': 'X', 'У': 'Y', 'Ѕ': 'S', 'І': 'I', 'Ј': 'J', 'Ԁ': 'D', 'Ԛ': 'Q', 'Ԝ': 'W', 'Ӏ': 'I',
+	'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x', 'ѕ': 's', 'і': 'i', 'ј': 'j',
+	'ԁ': 'd', 'һ': 'h', 'ԛ': 'q', 'ԝ': 'w', 'ӏ': 'l', 'ɡ': 'g',
+	// Greek capitals and small letters.
+	'Α': 'A', 'Β': 'B', 'Ε': 'E', 'Ζ': 'Z', 'Η': 'H', 'Ι': 'I', 'Κ': 'K', 'Μ': 'M', 'Ν': 'N', 'Ο': 'O',
+	'Ρ': 'P', 'Τ': 'T', 'Υ': 'Y', 'Χ': 'X',
+	'α': 'a', 'ι': 'i', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'υ': 'u',
+	// Latin dotless i.
+	'ı': 'i',
 }
 
 // visible returns s without spaces and format characters.
