@@ -77,6 +77,14 @@ func containByHand(ctx context.Context, a *etcdadmin.Admin, meta etcdadmin.Meta,
 		if err != nil {
 			return err
 		}
+		if len(keys) == 0 {
+			// No key of that exact id: a typo or a prefix of a client
+			// (globex for globex-bi) must not be recorded as contained.
+			if err := knownClient(ctx, a, client); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "client %s has no API key to revoke\n", client)
+		}
 		for _, k := range keys {
 			if k.IsRevoked() {
 				continue
@@ -96,6 +104,21 @@ func containByHand(ctx context.Context, a *etcdadmin.Admin, meta etcdadmin.Meta,
 		fmt.Fprintf(out, "recorded alert.contain for %s\n", alertID)
 	}
 	return err
+}
+
+// knownClient returns an error naming client when the policy in etcd has
+// no client of that id.
+func knownClient(ctx context.Context, a *etcdadmin.Admin, client string) error {
+	cs, err := a.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.ID == client {
+			return nil
+		}
+	}
+	return fmt.Errorf("client %q is not in the policy and has no API key: nothing to contain (client ids are exact; portcullis clients list names them): %w", client, etcdadmin.ErrNotFound)
 }
 
 func incidentAssess(args []string, stdout, stderr io.Writer) int {
