@@ -34,9 +34,9 @@ func (b *builder) authStandard() ([]byte, error) {
 	d, e := b.doc, b.inForce
 	fmt.Fprintf(&w, "# API authentication standard, %s\n\n", b.cfg.Period.Name)
 	fmt.Fprintf(&w, "Generated from the policy in force at the end of the period: revision %d, SHA-256 %s, pushed %s by %s",
-		e.Revision, e.Digest, rfc(e.Time), e.Actor)
+		e.Revision, mdText(e.Digest), rfc(e.Time), mdText(e.Actor))
 	if e.Ticket != "" {
-		fmt.Fprintf(&w, " (ticket %s)", e.Ticket)
+		fmt.Fprintf(&w, " (ticket %s)", mdText(e.Ticket))
 	}
 	w.WriteString(".\n\n## Methods accepted\n\n")
 	fmt.Fprintf(&w, "- API keys in the `X-API-Key` header, formatted `%s<id>_<secret>`; the policy and etcd hold the SHA-256 of the secret only.\n", policy.KeyPrefix)
@@ -44,14 +44,13 @@ func (b *builder) authStandard() ([]byte, error) {
 	if len(d.Issuers) > 0 {
 		w.WriteString("- JWT bearer tokens from these issuers:\n\n| issuer | algorithms | audiences | max lifetime | tenants it may speak for |\n|---|---|---|---|---|\n")
 		for _, is := range d.Issuers {
-			fmt.Fprintf(&w, "| %s | %s | %s | %s | %s |\n", is.Issuer, strings.Join(is.Algorithms, ", "),
-				strings.Join(is.Audiences, ", "), dash(is.MaxLifetime), strings.Join(is.Tenants, ", "))
+			mdRow(&w, is.Issuer, strings.Join(is.Algorithms, ", "), strings.Join(is.Audiences, ", "), dash(is.MaxLifetime),
+				strings.Join(is.Tenants, ", "))
 		}
 	}
 	w.WriteString("\n## API keys in the policy\n\n| key | client | not before | not after | created by | ticket | revoked |\n|---|---|---|---|---|---|---|\n")
 	for _, k := range d.Keys {
-		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %t |\n", k.ID, k.Client, dash(k.NotBefore), dash(k.NotAfter),
-			dash(k.CreatedBy), dash(k.Ticket), k.Revoked)
+		mdRow(&w, k.ID, k.Client, dash(k.NotBefore), dash(k.NotAfter), dash(k.CreatedBy), dash(k.Ticket), strconv.FormatBool(k.Revoked))
 	}
 	w.WriteString("\nKeys without an expiry (not after): ")
 	w.WriteString(dash(strings.Join(noExpiry(b), ", ")))
@@ -61,8 +60,7 @@ func (b *builder) authStandard() ([]byte, error) {
 		if c.Kind != "privileged" {
 			continue
 		}
-		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s |\n", c.Name, c.Kind, dash(strings.Join(c.AuthMethods, ", ")),
-			dash(c.MaxTokenAge), dash(strings.Join(c.AllowCIDRs, ", ")))
+		mdRow(&w, c.Name, c.Kind, dash(strings.Join(c.AuthMethods, ", ")), dash(c.MaxTokenAge), dash(strings.Join(c.AllowCIDRs, ", ")))
 	}
 	return w.Bytes(), nil
 }
@@ -99,6 +97,18 @@ func mdText(s string) string {
 		}
 		return c
 	}, s))
+}
+
+// mdRow writes cells as one row of a Markdown table, each mdText with its
+// "|" escaped too, so a text (a key's ticket "X | true") cannot add a cell
+// and shift the ones after it (a live key shown revoked).
+func mdRow(w *bytes.Buffer, cells ...string) {
+	for _, c := range cells {
+		w.WriteString("| ")
+		w.WriteString(strings.ReplaceAll(mdText(c), "|", `\|`))
+		w.WriteString(" ")
+	}
+	w.WriteString("|\n")
 }
 
 var mdEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`)

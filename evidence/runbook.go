@@ -45,7 +45,7 @@ func (b *builder) runbook() ([]byte, error) {
 	for _, c := range b.doc.Clients {
 		for _, s := range c.Scopes {
 			if priv[s] {
-				first = append(first, c.ID+" ("+c.Owner+")")
+				first = append(first, c.ID+" ("+mdText(c.Owner)+")")
 				break
 			}
 		}
