@@ -182,43 +182,46 @@ func (r *Report) denied(rec *collector.StoredRecord) bool {
 
 // WriteMarkdown writes the report as a Markdown document.
 func WriteMarkdown(w io.Writer, r *Report) error {
-	a := plainAlert(&r.Alert) // no field starts a line of its own
-	fmt.Fprintf(w, "# Incident report: %s\n\n", a.ID)
-	fmt.Fprintf(w, "## Detection\n\n- rule: `%s` (%s, severity %s, window %s)\n- group: %s `%s`\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
-		a.Rule, a.Kind, a.Severity, a.Window, a.Group, a.Key, dash(a.Tenant), dash(a.Client), dash(a.KeyID), a.Count, stamp(a.Opened), stamp(a.LastSeen), dash(strings.Join(a.RequestIDs, ", ")))
+	a, md := &r.Alert, MarkdownText // no field starts a line of its own or is markup
+	fmt.Fprintf(w, "# Incident report: %s\n\n", md(a.ID))
+	fmt.Fprintf(w, "## Detection\n\n- rule: %s (%s, severity %s, window %s)\n- group: %s %s\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
+		codeSpan(a.Rule), md(a.Kind), md(a.Severity), md(a.Window), md(a.Group), codeSpan(a.Key), md(dash(a.Tenant)), md(dash(a.Client)), md(dash(a.KeyID)),
+		a.Count, stamp(a.Opened), stamp(a.LastSeen), md(dash(strings.Join(a.RequestIDs, ", "))))
 	if a.Previous != "" {
-		fmt.Fprintf(w, "- re-fire of: %s\n", a.Previous)
+		fmt.Fprintf(w, "- re-fire of: %s\n", md(a.Previous))
 	}
 	fmt.Fprintf(w, "\n## Ticket\n\n")
 	for _, t := range a.Tickets {
-		fmt.Fprintf(w, "- %s: %s\n", t.Sink, t.Key)
+		fmt.Fprintf(w, "- %s: %s\n", md(t.Sink), md(t.Key))
 	}
 	if len(a.Tickets) == 0 {
 		fmt.Fprintln(w, "- none")
 	}
 	fmt.Fprintf(w, "\n## Containment\n\n")
 	for _, ev := range r.Containment {
-		fmt.Fprintf(w, "- %s `%s` %s by %s (ticket %s): %s%s\n", stamp(ev.Time), plainText(ev.Action), plainText(ev.Target), dash(plainText(ev.Actor)), dash(plainText(ev.Ticket)), plainText(ev.Reason), flagNote(ev.Flags))
+		fmt.Fprintf(w, "- %s %s %s by %s (ticket %s): %s%s\n", stamp(ev.Time), codeSpan(ev.Action), md(ev.Target), md(dash(ev.Actor)), md(dash(ev.Ticket)), md(ev.Reason), flagNote(ev.Flags))
 	}
 	if len(r.Containment) == 0 {
 		fmt.Fprintln(w, "- none")
 	}
 	fmt.Fprintf(w, "\n### Enforcement per sidecar\n\n")
 	for _, e := range r.Enforcement {
-		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", plainText(e.Pod), dash(plainText(e.Sender)), plainText(e.RequestID), stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
+		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", md(e.Pod), md(dash(e.Sender)), md(e.RequestID), stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
 	}
 	if len(r.Enforcement) == 0 {
 		fmt.Fprintln(w, "- no denied request recorded yet")
 	}
+	// Each line of the assessment holds more than its text, so none is a
+	// closing fence alone: the block holds it.
 	fmt.Fprintf(w, "\n## Assessment\n\n```\n")
 	if r.Assessment != nil {
 		WriteAssessment(w, r.Assessment)
 	}
 	fmt.Fprintf(w, "```\n\n## Lifecycle and closure\n\n")
 	for _, c := range a.History {
-		fmt.Fprintf(w, "- %s `%s` by %s: %s\n", stamp(c.Time), c.Action, dash(c.Actor), dash(c.Reason))
+		fmt.Fprintf(w, "- %s %s by %s: %s\n", stamp(c.Time), codeSpan(c.Action), md(dash(c.Actor)), md(dash(c.Reason)))
 	}
-	_, err := fmt.Fprintf(w, "\nstatus: **%s**; note: %s; corrective action: %s\n", a.Status, dash(a.Note), dash(a.CorrectiveAction))
+	_, err := fmt.Fprintf(w, "\nstatus: **%s**; note: %s; corrective action: %s\n", md(a.Status), md(dash(a.Note)), md(dash(a.CorrectiveAction)))
 	return err
 }
 

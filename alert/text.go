@@ -85,6 +85,40 @@ func githubFenced(text string) string {
 	return fence + "\n" + strings.TrimSuffix(text, "\n") + "\n" + fence + "\n"
 }
 
+// MarkdownText returns text from outside as one line of Markdown that
+// renders as the text: plainText, then the characters that make links,
+// images, HTML, emphasis, code spans and mentions escaped with a backslash
+// (none a credential holds, so a scan for one still finds it; "_" is left,
+// as API keys hold it).
+func MarkdownText(s string) string {
+	return markdownEscaper.Replace(plainText(s))
+}
+
+var markdownEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`,
+	"&", `\&`, "@", `\@`)
+
+// codeSpan returns text from outside as a Markdown code span (in which
+// nothing is markup), plainText and delimited by a run of backticks
+// longer than any in it (CommonMark), padded with a space when it starts
+// or ends with one.
+func codeSpan(s string) string {
+	s = plainText(s)
+	longest, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	d := strings.Repeat("`", longest+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		s = " " + s + " "
+	}
+	return d + s + d
+}
+
 // noformatTag is Jira wiki markup's {noformat} tag, which ends the block,
 // in any case.
 var noformatTag = regexp.MustCompile(`(?i)\{noformat`)

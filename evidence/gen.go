@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -84,20 +85,12 @@ func dash(s string) string {
 
 // mdText makes text from outside (an Alertmanager alert's name and
 // fingerprint, a record's fields) one line of Markdown that renders as the
-// text: control, line-separator and bidirectional characters become
-// spaces, so it cannot start a line of its own, and the characters that
-// make links, images, HTML and emphasis are escaped (none a credential
-// holds, so the scan of the pack's files still finds one:
-// TestEscapedTextStillScanned).
-func mdText(s string) string {
-	return mdEscaper.Replace(strings.Map(func(c rune) rune {
-		if c < 0x20 || c >= 0x7f && c < 0xa0 || c >= 0x200e && c <= 0x200f || c >= 0x2028 && c <= 0x202e ||
-			c >= 0x2066 && c <= 0x2069 || c == 0x061c {
-			return ' '
-		}
-		return c
-	}, s))
-}
+// text (alert.MarkdownText): control, line-separator and bidirectional
+// characters become spaces, so it cannot start a line of its own, and the
+// characters that make links, images, HTML, emphasis and mentions are
+// escaped (none a credential holds, so the scan of the pack's files still
+// finds one: TestEscapedTextStillScanned).
+func mdText(s string) string { return alert.MarkdownText(s) }
 
 // mdRow writes cells as one row of a Markdown table, each mdText with its
 // "|" escaped too, so a text (a key's ticket "X | true") cannot add a cell
@@ -110,8 +103,6 @@ func mdRow(w *bytes.Buffer, cells ...string) {
 	}
 	w.WriteString("|\n")
 }
-
-var mdEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`)
 
 // scopeMatrix writes one row per scope granted to an integration, with the
 // least-privilege finding over the period.

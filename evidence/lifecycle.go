@@ -170,9 +170,9 @@ func mdCell(s string) string {
 	return mdCellEscaper.Replace(strconv.Quote(dash(s)))
 }
 
-// mdCellEscaper is mdEscaper but for the backslash, which strconv.Quote
-// has escaped already, and with the table's |.
-var mdCellEscaper = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`)
+// mdCellEscaper is alert.MarkdownText's escaper but for the backslash,
+// which strconv.Quote has escaped already, and with the table's |.
+var mdCellEscaper = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "&", `\&`, "@", `\@`)
 
 // hitTable writes the section title of a scan's matches, when there are
 // any: how many are listed, the table's head and its rows.
