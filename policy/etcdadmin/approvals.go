@@ -176,6 +176,10 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 		return etcdsync.Approval{}, fmt.Errorf("a grant needs an approver's name, not %q", approver)
 	}
 	for range attempts {
+		st, doc, err := a.current(ctx)
+		if err != nil {
+			return etcdsync.Approval{}, err
+		}
 		ap, rev, err := a.approval(ctx, id)
 		if err != nil {
 			return ap, err
@@ -183,12 +187,35 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 		if err := grantable(ap, approver, meta); err != nil {
 			return ap, err
 		}
-		ap, ok, err := a.grantAt(ctx, ap, rev, approver, note, meta)
+		if ap, err = policyLimits(ap, doc, st.PolicyRevision); err != nil {
+			return ap, err
+		}
+		ap, ok, err := a.grantAt(ctx, ap, rev, st.PolicyRevision, approver, note, meta)
 		if ok || err != nil {
 			return ap, err
 		}
 	}
 	return etcdsync.Approval{}, fmt.Errorf("approval grant of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// policyLimits returns ap with the limits of the policy doc (at revision
+// rev) in force at its grant: its route must still require an approval,
+// and its max_uses and max_age are at most the policy's, so a request
+// asked under a looser policy, or a record rewritten in etcd since, is
+// granted no more than the policy allows now.
+func policyLimits(ap etcdsync.Approval, doc *policy.Document, rev int64) (etcdsync.Approval, error) {
+	rule, err := approvalRule(doc, ap.Route)
+	if err != nil {
+		return ap, fmt.Errorf("approval %q cannot be granted under the policy at revision %d: %w", ap.ID, rev, err)
+	}
+	if ap.MaxUses < 1 || ap.MaxUses > rule.MaxUses {
+		ap.MaxUses = rule.MaxUses
+	}
+	if age, err := time.ParseDuration(ap.MaxAge); err != nil || age <= 0 || age > rule.MaxAge {
+		ap.MaxAge = rule.MaxAge.String()
+	}
+	ap.Uses = ap.MaxUses // used up to binaries from before the counter
+	return ap, nil
 }
 
 // grantable says why ap cannot be granted by approver in a command run
@@ -273,8 +300,10 @@ func visible(s string) string {
 // transaction (so its create revision is the grant's mod revision) on a
 // second lease, of max_age plus etcdsync.UseRetention, that holds nothing
 // else (etcdsync.Approval.UsesLease). A counter already there (only a
-// sidecar credential could have put one) is deleted first.
-func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, approver, note string, meta Meta) (etcdsync.Approval, bool, error) {
+// sidecar credential could have put one) is deleted first. The grant is
+// written only while the policy is still at policyRev, whose limits ap
+// holds (policyLimits).
+func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev, policyRev int64, approver, note string, meta Meta) (etcdsync.Approval, bool, error) {
 	age, err := time.ParseDuration(ap.MaxAge)
 	if err != nil || age <= 0 {
 		return ap, false, fmt.Errorf("approval %q has an invalid max_age %q", ap.ID, ap.MaxAge)
@@ -315,7 +344,8 @@ func (a *Admin) grantAt(ctx context.Context, ap etcdsync.Approval, rev int64, ap
 	// The grant's event carries the note and the request's ticket unless
 	// the approver gave others, so the trail reads without the record.
 	meta.Reason, meta.Ticket = cmp.Or(meta.Reason, note), cmp.Or(meta.Ticket, ap.Ticket)
-	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(counter), "=", 0)}, []clientv3.Op{create}, clientv3.WithLease(lease.ID))
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(counter), "=", 0), clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", policyRev)}
+	ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalGrant, meta, cmps, []clientv3.Op{create}, clientv3.WithLease(lease.ID))
 	if !ok {
 		a.cli.Revoke(context.WithoutCancel(ctx), lease.ID) // best effort: they lapse anyway
 		a.cli.Revoke(context.WithoutCancel(ctx), uses.ID)

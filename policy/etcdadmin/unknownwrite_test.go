@@ -123,9 +123,9 @@ func TestGrantCounterClearWithoutAnswerSaysItMayHaveApplied(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	// The grant reads the record and creates two leases (their answers
-	// come), then clears the counter.
-	_, err = lossyAdmin(t, prefix, 3).GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"})
+	// The grant reads the policy and the record and creates two leases
+	// (their answers come), then clears the counter.
+	_, err = lossyAdmin(t, prefix, 4).GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"})
 	if !errors.Is(err, ErrWriteUnknown) || !strings.Contains(err.Error(), "cannot clear the use counter of approval") ||
 		!strings.Contains(err.Error(), "may or may not have been applied") || !strings.Contains(err.Error(), "the grant itself was not written") {
 		t.Fatalf("a grant whose counter clearing lost its answer = %v; want an error naming it, saying it may or may not have been applied and that the grant was not written", err)

@@ -122,7 +122,11 @@ func TestConcurrentGrantKeepsTheWinnersCounter(t *testing.T) {
 	if _, err := a.GrantApproval(ctx, req.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := a.grantAt(ctx, pending, rev, "carol", "ok too", Meta{Actor: "carol"}); ok || err != nil {
+	st, _, err := a.current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.grantAt(ctx, pending, rev, st.PolicyRevision, "carol", "ok too", Meta{Actor: "carol"}); ok || err != nil {
 		t.Fatalf("second grant from the stale read: ok %v err %v, want lost race", ok, err)
 	}
 	shown, err := a.ShowApproval(ctx, req.ID)
