@@ -16,15 +16,15 @@ type Period struct {
 }
 
 // ParsePeriod parses a quarter ("2026-Q2"), a month ("2026-05") or a year
-// ("2026"), in UTC.
+// ("2026"), in UTC, each in that one spelling (the pack's name).
 func ParsePeriod(s string) (Period, error) {
 	if y, q, ok := strings.Cut(s, "-Q"); ok {
 		year, err := parseYear(y)
-		n, qerr := strconv.Atoi(q)
-		if err != nil || qerr != nil || n < 1 || n > 4 {
+		// One digit: Atoi took "+2" and "02", each another name of Q2.
+		if err != nil || len(q) != 1 || q[0] < '1' || q[0] > '4' {
 			return Period{}, fmt.Errorf("period %q is not a quarter like 2026-Q2", s)
 		}
-		from := time.Date(year, time.Month(3*(n-1)+1), 1, 0, 0, 0, 0, time.UTC)
+		from := time.Date(year, time.Month(3*int(q[0]-'1')+1), 1, 0, 0, 0, 0, time.UTC)
 		return Period{Name: s, From: from, To: from.AddDate(0, 3, 0)}, nil
 	}
 	if t, err := time.Parse("2006-01", s); err == nil {
