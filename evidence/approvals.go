@@ -134,7 +134,7 @@ func (s *approvalSample) flag() string {
 	if s.selfApproved() {
 		f = append(f, "approved by its requester")
 	}
-	if s.ticket == "" {
+	if etcdadmin.Blank(s.ticket) {
 		f = append(f, "no ticket")
 	}
 	if len(s.unverified) > 0 {

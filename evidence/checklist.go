@@ -115,7 +115,7 @@ func (b *builder) answers() []answer {
 		switch ev.Action {
 		case etcdadmin.ActionKeyCreate:
 			creates++
-			if ev.Ticket != "" {
+			if !etcdadmin.Blank(ev.Ticket) {
 				ticketed++
 			}
 		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:

@@ -33,7 +33,7 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 			continue
 		}
 		flag := ""
-		if ev.Ticket == "" {
+		if etcdadmin.Blank(ev.Ticket) { // as require_ticket reads it
 			flag = "no ticket"
 		}
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,

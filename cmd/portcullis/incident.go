@@ -41,7 +41,7 @@ func incidentContainCmd() etcdCmd {
 			switch {
 			case client == "":
 				return errors.New("--client is required; name the client to contain")
-			case f.ticket == "":
+			case etcdadmin.Blank(f.ticket):
 				return errors.New("--ticket is required; name the incident ticket")
 			case suspend <= 0 && !revokeKeys:
 				return errors.New("give --suspend D, --revoke-keys or both")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
@@ -20,10 +19,15 @@ var (
 	ErrKeyLifetime    = errors.New("etcdadmin: key lifetime beyond the policy's lifecycle.max_key_age")
 )
 
-// ticketed refuses a lifecycle change without a change ticket when the
-// policy doc requires one.
+// Blank reports whether s, a ticket or a name, has no character a reader
+// sees: only spaces and format characters (a zero-width space, a word
+// joiner, a byte order mark), or nothing.
+func Blank(s string) bool { return visible(s) == "" }
+
+// ticketed refuses a lifecycle change without a change ticket (Blank: no
+// visible character) when the policy doc requires one.
 func ticketed(doc *policy.Document, action, target string, meta Meta) error {
-	if doc != nil && doc.Lifecycle.TicketRequired() && strings.TrimSpace(meta.Ticket) == "" {
+	if doc != nil && doc.Lifecycle.TicketRequired() && Blank(meta.Ticket) {
 		return fmt.Errorf("%s of %q: %w", action, target, ErrTicketRequired)
 	}
 	return nil
@@ -33,7 +37,7 @@ func ticketed(doc *policy.Document, action, target string, meta Meta) error {
 // itself. A policy that does not load requires nothing: revoking must
 // work in an emergency.
 func (a *Admin) needTicket(ctx context.Context, action, target string, meta Meta) error {
-	if strings.TrimSpace(meta.Ticket) != "" {
+	if !Blank(meta.Ticket) {
 		return nil
 	}
 	l, err := a.Lifecycle(ctx)
@@ -47,7 +51,7 @@ func (a *Admin) needTicket(ctx context.Context, action, target string, meta Meta
 // force (st's) requires one: a push that turns require_ticket off needs a
 // ticket too.
 func pushTicketed(st *etcdsync.State, meta Meta) error {
-	if st.Policy == "" || strings.TrimSpace(meta.Ticket) != "" {
+	if st.Policy == "" || !Blank(meta.Ticket) {
 		return nil
 	}
 	cur, err := policy.Load("policy", []byte(st.Policy))
