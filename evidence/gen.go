@@ -302,6 +302,10 @@ func (b *builder) retention() ([]byte, error) {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(&w, "- %s\n", p)
 	}
+	if b.leftOut > 0 {
+		fmt.Fprintf(&w, "\n%d entries of the store failed their own checks (hash, link, seq or the collector's signature: edited, or written without its key): their records and events are left out of every file of this pack.\n", b.leftOut)
+		b.warn("%d entries of the store failed their own checks and are left out of the pack (listed in %s)", b.leftOut, FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	}
 	head, err := os.ReadFile(filepath.Join(b.cfg.DataDir, "head.json"))
 	if err == nil {
 		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n```json\n%s\n```\n", bytes.TrimSpace(head))

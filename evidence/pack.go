@@ -118,7 +118,10 @@ type builder struct {
 	// verified is the store's verification, made in the pass that reads
 	// the records and events (readStore).
 	verified func() (*collector.VerifyReport, error)
-	events   []collector.Event
+	// leftOut counts the entries that failed their own checks (with a
+	// verify key): none of their records or events is in the pack.
+	leftOut int
+	events  []collector.Event
 	// reviews are the review sign-offs and evidence approvals of the
 	// period (reviewEvents): signed in it, or about it and signed after.
 	reviews []collector.Event
