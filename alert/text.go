@@ -38,6 +38,10 @@ func plainText(s string) string {
 	return b.String()
 }
 
+// PlainText is plainText for the commands that print text from the
+// trail or etcd to a terminal (approvals show and list).
+func PlainText(s string) string { return plainText(s) }
+
 // unprintable reports whether c is a control, bidirectional control or
 // line separator character.
 func unprintable(c rune) bool {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -112,8 +113,11 @@ func approvalsListCmd() etcdCmd {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTATE\tCLIENT\tROUTE\tUSES\tREQUESTER\tAPPROVER\tEXPIRES\tTICKET")
 		for _, ap := range aps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", ap.ID, approvalState(ap, time.Now()), ap.Client, ap.Route,
-				ap.Uses, ap.MaxUses, ap.Requester, orDash(ap.Approver), orDash(timeOrEmpty(ap.Expires)), orDash(ap.Ticket))
+			// The requester's and approver's texts stay on their line, in
+			// their column: the second person reads them before granting.
+			t := alert.PlainText
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", t(ap.ID), t(approvalState(ap, time.Now())), t(ap.Client), t(ap.Route),
+				ap.Uses, ap.MaxUses, t(ap.Requester), t(orDash(ap.Approver)), orDash(timeOrEmpty(ap.Expires)), t(orDash(ap.Ticket)))
 		}
 		return tw.Flush()
 	}}
@@ -133,7 +137,7 @@ func approvalsShowCmd() etcdCmd {
 			{"decided", orDash(timeOrEmpty(ap.Decided))}, {"expires", orDash(timeOrEmpty(ap.Expires))},
 			{"uses", strconv.Itoa(ap.Uses) + " of " + strconv.Itoa(ap.MaxUses)}, {"last use", orDash(timeOrEmpty(ap.LastUse))},
 		} {
-			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+			fmt.Fprintf(tw, "%s:\t%s\n", row[0], alert.PlainText(row[1])) // one line of text each
 		}
 		return tw.Flush()
 	}}
