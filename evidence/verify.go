@@ -307,8 +307,9 @@ func ParseOwnerMap(path string) (map[string]string, error) {
 
 // VerifyZip checks a pack's zip as Verify checks its folder: it unpacks
 // the zip's files (flat, one folder deep, as Pack writes them) into a
-// temporary folder and verifies that. An entry in any other place is a
-// problem, not a path to write to; a zip, or a folder in it, named for
+// temporary folder and verifies that. An entry in any other place, or in
+// another folder than the first entry's, is a problem, not a path to
+// write to; a zip, or a folder in it, named for
 // another period than the manifest covers is one too.
 func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 	zr, err := zip.OpenReader(path)
@@ -323,13 +324,22 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 	defer os.RemoveAll(tmp)
 	var problems []string
 	names := []string{strings.TrimSuffix(filepath.Base(path), ".zip")}
-	for _, f := range zr.File {
+	folder := "" // the one folder of the pack's files, the first entry's
+	for i, f := range zr.File {
 		dir, name := filepath.Split(filepath.ToSlash(f.Name))
 		if d := strings.TrimSuffix(dir, "/"); d != "" && !slices.Contains(names, d) {
 			names = append(names, d)
 		}
+		if i == 0 {
+			folder = dir
+		}
 		if name == "" || name == "." || name == ".." || strings.Count(dir, "/") > 1 || strings.Contains(dir, "..") || f.FileInfo().IsDir() {
 			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip", shown(f.Name)))
+			continue
+		}
+		if dir != folder {
+			// Unzipped, it lies beside the pack's folder, not in it.
+			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip (outside the folder %s of its other files)", shown(f.Name), shown(cmp.Or(folder, "(top)"))))
 			continue
 		}
 		if err := unzipOne(f, filepath.Join(tmp, name)); err != nil {
