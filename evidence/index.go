@@ -111,12 +111,18 @@ func (b *builder) timeline() string {
 	return w.String()
 }
 
+// indexCSP is index.html's Content-Security-Policy: its own inline style
+// and nothing else, so whatever markup reached the page (its texts are
+// escaped) runs no script and fetches nothing when a reviewer opens or
+// prints it (TestIndexRunsNoScriptAndFetchesNothing).
+const indexCSP = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">`
+
 // index makes index.html: the period, the policy in force, the charts
 // and the files with their digests; it returns its manifest row too.
 func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	var w bytes.Buffer
 	p := b.cfg.Period
-	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Evidence pack %s</title>\n", html.EscapeString(p.Name))
+	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\">%s<title>Evidence pack %s</title>\n", indexCSP, html.EscapeString(p.Name))
 	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
 	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
 		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
