@@ -66,6 +66,9 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	if err == nil && nargs >= 0 && len(pos) != nargs {
 		err = argCountError(argNames, nargs, pos)
 	}
+	if err == nil {
+		err = checkFileFlags(fs)
+	}
 	if err != nil {
 		return nil, usageError(stderr, fs.Name(), err), false
 	}
@@ -314,6 +317,27 @@ func checkFlagFiles(flagPaths ...string) error {
 		}
 	}
 	return nil
+}
+
+// streamFlags are the flags shown as FILE that checkFileFlags leaves
+// alone: --out is written and may be /dev/stdout, inject's -f is read as
+// a stream (stdin with -, or the pipe of a shell's <(...)).
+var streamFlags = map[string]bool{"out": true, "f": true}
+
+// checkFileFlags refuses, for every command, a file flag (one whose usage
+// names it FILE: --policy, --public-key, --etcd-cacert, --tls-cert, ...)
+// that exists and is not a regular file, as checkFlagFiles does for the
+// sidecar's: a FIFO there froze the command for ever in open(2), waiting
+// for a writer (the injector, which catches SIGTERM first, did not even
+// stop on it), and /dev/zero filled the memory.
+func checkFileFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if name, _ := flag.UnquoteUsage(f); err == nil && name == "file" && !streamFlags[f.Name] {
+			err = checkFlagFiles(f.Name, f.Value.String())
+		}
+	})
+	return err
 }
 
 // checkSidecarNumbers refuses numbers the sidecar would otherwise replace

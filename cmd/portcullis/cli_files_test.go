@@ -1,0 +1,76 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// portcullisWithin is portcullis with a deadline: a command still running
+// after d is killed and reported as frozen, rather than holding the test.
+func portcullisWithin(t *testing.T, d time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Run()
+	if ctx.Err() != nil {
+		t.Errorf("portcullis %s still running after %v: frozen", strings.Join(args, " "), d)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
+}
+
+// A FIFO given as the file of a flag froze every command but the sidecar
+// and the collector (which check theirs) for ever in open(2), waiting for
+// a writer: the etcd commands on --etcd-cacert, audit verify and evidence
+// verify on --public-key, incident assess, evidence pack and review start
+// on --policy, and the injector on --tls-cert, which caught SIGTERM first
+// and so did not even stop on it; /dev/zero as one of them filled the
+// memory. Each is now a usage error naming the flag, the path and what it
+// is.
+func TestFileFlagsRefuseFIFOsAndDevices(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flag string
+		args []string
+	}{
+		{"etcd-cacert", []string{"keys", "list", "--etcd", "127.0.0.1:1", "--timeout", "1s", "--etcd-cacert", fifo}},
+		{"etcd-cacert", []string{"policy", "get", "--etcd", "127.0.0.1:1", "--timeout", "1s", "--cacert", "/dev/zero"}},
+		{"public-key", []string{"audit", "verify", "--data", dir, "--public-key", fifo}},
+		{"public-key", []string{"evidence", "verify", dir, "--public-key", fifo}},
+		{"policy", []string{"incident", "assess", "--client", "c", "--data", dir, "--policy", fifo}},
+		{"policy", []string{"review", "start", "access", "--period", "2026-Q1", "--data", dir, "--policy", fifo}},
+		{"tls-cert", []string{"injector", "--listen", "127.0.0.1:0", "--tls-cert", fifo, "--tls-key", fifo}},
+	} {
+		r := portcullisWithin(t, 10*time.Second, c.args...)
+		path := c.args[len(c.args)-1]
+		if c.flag == "tls-cert" {
+			path = fifo
+		}
+		if want := "--" + c.flag + " " + path + ": not a regular file"; r.code != 2 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 2 and one line with %q", strings.Join(c.args, " "), r.code, r.stderr, want)
+		}
+	}
+	// What is written may be a device: review start --out /dev/stdout.
+	if r := portcullisWithin(t, 10*time.Second, "review", "start", "access", "--period", "2026-Q1", "--data", dir,
+		"--policy", examplePolicy, "--out", "/dev/stdout"); strings.Contains(r.stderr, "not a regular file") {
+		t.Errorf("review start --out /dev/stdout refused: %s", r.stderr)
+	}
+}
