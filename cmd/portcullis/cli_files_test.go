@@ -74,3 +74,27 @@ func TestFileFlagsRefuseFIFOsAndDevices(t *testing.T) {
 		t.Errorf("review start --out /dev/stdout refused: %s", r.stderr)
 	}
 }
+
+// policy validate, push and diff froze for ever in open(2) on a FIFO
+// given as FILE, and read /dev/zero until the memory ran out. Each now
+// fails at once with one line naming the file and what it is.
+func TestPolicyFileArgRefusesFIFOsAndDevices(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	etcd := []string{"--etcd", "127.0.0.1:1", "--timeout", "2s"}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		for _, args := range [][]string{
+			{"policy", "validate", path},
+			append([]string{"policy", "push", path, "--reason", "r", "--actor", "alice"}, etcd...),
+			append([]string{"policy", "diff", path}, etcd...),
+		} {
+			r := portcullisWithin(t, 10*time.Second, args...)
+			if want := "cannot read policy \"" + path + "\": not a regular file"; r.code != 1 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("portcullis %s = exit %d, stderr %q; want exit 1 and one line with %q", strings.Join(args, " "), r.code, r.stderr, want)
+			}
+		}
+	}
+}

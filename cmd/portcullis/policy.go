@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -50,7 +51,11 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 // loadAndCompile loads the policy at path and compiles it with no live
 // state, as file mode does. Compile errors are given the file name too.
 func loadAndCompile(path string) (*policy.Snapshot, error) {
-	doc, err := policy.LoadFile(path)
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := policy.Load(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +64,18 @@ func loadAndCompile(path string) (*policy.Snapshot, error) {
 		err = fmt.Errorf("%s:0: %w", path, err)
 	}
 	return snap, err
+}
+
+// readPolicyFile reads the policy file a command names as its argument.
+// A FIFO or device there is refused, not read: policy validate, push and
+// diff froze for ever in open(2) on a FIFO without a writer, and read
+// /dev/zero until the memory ran out.
+func readPolicyFile(path string) ([]byte, error) {
+	data, err := durable.ReadRegular(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read policy %q: %w", path, err)
+	}
+	return data, nil
 }
 
 func policyPushCmd() etcdCmd {
@@ -70,9 +87,9 @@ func policyPushCmd() etcdCmd {
 			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-			doc, err := os.ReadFile(args[0])
+			doc, err := readPolicyFile(args[0])
 			if err != nil {
-				return fmt.Errorf("cannot read policy %q: %w", args[0], err)
+				return err
 			}
 			rev, err := a.PushPolicy(ctx, doc, expect, f.meta())
 			if perr := (*policy.Error)(nil); errors.As(err, &perr) {
@@ -107,9 +124,9 @@ func policyGetCmd() etcdCmd {
 
 func policyDiffCmd() etcdCmd {
 	return etcdCmd{args: []string{"FILE"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-		doc, err := os.ReadFile(args[0])
+		doc, err := readPolicyFile(args[0])
 		if err != nil {
-			return fmt.Errorf("cannot read policy %q: %w", args[0], err)
+			return err
 		}
 		d, err := a.DiffPolicy(ctx, args[0], doc)
 		if err != nil {
