@@ -98,3 +98,25 @@ func TestPolicyFileArgRefusesFIFOsAndDevices(t *testing.T) {
 		}
 	}
 }
+
+// --timeout 0s was taken: every etcd command and evidence pack then failed
+// at once with "context deadline exceeded (is etcd up at ...?)", etcd up
+// and answering. It is now a usage error saying the timeout leaves no time.
+func TestZeroTimeoutIsUsageError(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	endpoints := strings.Join(e.Endpoints(), ",")
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"keys", "list"},
+		{"policy", "history"},
+		{"evidence", "pack", "--period", "2026-Q1", "--data", dir, "--out", dir},
+		{"review", "start", "access", "--period", "2026-Q1", "--data", dir},
+	} {
+		args = append(args, "--etcd", endpoints, "--timeout", "0s")
+		r := portcullisWithin(t, 10*time.Second, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--timeout 0s: ") || strings.Contains(r.stderr, "is etcd up") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 2 and one line naming --timeout 0s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}

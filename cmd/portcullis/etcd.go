@@ -122,6 +122,10 @@ func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// errZeroTimeout refuses --timeout 0s: the command failed at once with
+// "context deadline exceeded (is etcd up ...?)", with etcd up.
+var errZeroTimeout = errors.New("--timeout 0s: no time to reach etcd; give how long to wait, e.g. 10s")
+
 // errExit1 makes a command exit 1 without a message: it said what it had
 // to on stdout (policy diff on a difference).
 var errExit1 = errors.New("exit 1")
@@ -136,6 +140,8 @@ func (c etcdCmd) usage(f *etcdFlags) error {
 	switch {
 	case len(f.config().Endpoints) == 0:
 		return errors.New("--etcd names no endpoint; give host:port")
+	case f.timeout == 0:
+		return errZeroTimeout
 	case c.check != nil:
 		return c.check(f)
 	}

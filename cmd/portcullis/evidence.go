@@ -153,6 +153,8 @@ func (f *packFlags) check() error {
 		return errors.New("missing --etcd (or $PORTCULLIS_ETCD) or --policy: where to read the policy in force")
 	case f.etcd.endpoints != "" && f.policy != "":
 		return errors.New("give --etcd or --policy, not both")
+	case f.etcd.endpoints != "" && f.timeout == 0:
+		return errZeroTimeout
 	case (f.anchor.headFile != "" || f.anchor.expectHead != "") && f.signingKey == "" && f.publicKey == "":
 		return errors.New("--published-head and --expect-head check the store, which needs the collector's key: give --signing-key or --public-key")
 	}
