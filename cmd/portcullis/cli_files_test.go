@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,5 +119,54 @@ func TestZeroTimeoutIsUsageError(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "--timeout 0s: ") || strings.Contains(r.stderr, "is etcd up") || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 2 and one line naming --timeout 0s", strings.Join(args, " "), r.code, r.stderr)
 		}
+	}
+}
+
+// portcullisTo runs portcullis with stdout written to the file at path
+// (/dev/full: every write fails).
+func portcullisTo(t *testing.T, path string, args ...string) result {
+	t.Helper()
+	out, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, &errOut
+	cmd.Run()
+	return result{code: cmd.ProcessState.ExitCode(), stderr: errOut.String()}
+}
+
+// A key whose printing failed (stdout a full disk) was lost without a
+// word that mattered: keys generate exited 0, and keys create and keys
+// rotate said only "write /dev/stdout: no space left on device", though
+// the key was in etcd, valid, and held by nobody. Generate now exits 1
+// saying nothing was kept; create and rotate name the key to revoke.
+func TestKeyNotPrintedIsNamed(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	etcd := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--actor", "alice"}
+	if r := portcullisWithin(t, 20*time.Second, append([]string{"policy", "push", examplePolicy, "--reason", "r"}, etcd...)...); r.code != 0 {
+		t.Fatalf("policy push = exit %d: %s", r.code, r.stderr)
+	}
+	r := portcullisTo(t, "/dev/full", "keys", "generate", "--client", "acme-hris")
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot print the key") || !strings.Contains(r.stderr, "nothing was kept") {
+		t.Errorf("keys generate > /dev/full = exit %d, stderr %q; want exit 1 saying the key was not printed and nothing kept", r.code, r.stderr)
+	}
+	r = portcullisTo(t, "/dev/full", append([]string{"keys", "create", "--client", "acme-hris", "--ttl", "1d"}, etcd...)...)
+	made := regexp.MustCompile(`key (\w+) was made in etcd but could not be printed .*revoke it with portcullis keys revoke (\w+)`).FindStringSubmatch(r.stderr)
+	if r.code != 1 || made == nil || made[1] != made[2] || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("keys create > /dev/full = exit %d, stderr %q; want exit 1 and one line naming the key to revoke", r.code, r.stderr)
+	}
+	if r := portcullisWithin(t, 20*time.Second, append([]string{"keys", "show", made[1]}, etcd[:2]...)...); r.code != 0 || !strings.Contains(r.stdout, "acme-hris") {
+		t.Errorf("keys show %s = exit %d, %q; want the key the error named", made[1], r.code, r.stdout+r.stderr)
+	}
+	r = portcullisTo(t, "/dev/full", append([]string{"keys", "rotate", made[1], "--overlap", "1h"}, etcd...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "was made in etcd but could not be printed") || !strings.Contains(r.stderr, "the old key "+made[1]+" stays valid") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("keys rotate > /dev/full = exit %d, stderr %q; want exit 1 and one line naming the new key and the old", r.code, r.stderr)
 	}
 }

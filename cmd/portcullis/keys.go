@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -102,8 +103,14 @@ func printKey(stdout, stderr io.Writer, key string, spec policy.KeySpec) int {
 		fmt.Fprintf(stderr, "portcullis keys generate: cannot encode key record %q: %v\n", spec.ID, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "API key for client %s (shown once, it will not be shown again; store it now):\n\n  %s\n\n", spec.Client, key)
-	fmt.Fprintf(stdout, "Key record, to paste under keys: (only the SHA-256 of the key is kept):\n\n%s", indent(out))
+	_, err = fmt.Fprintf(stdout, "API key for client %s (shown once, it will not be shown again; store it now):\n\n  %s\n\n", spec.Client, key)
+	if err == nil {
+		_, err = fmt.Fprintf(stdout, "Key record, to paste under keys: (only the SHA-256 of the key is kept):\n\n%s", indent(out))
+	}
+	if err != nil { // it exited 0, the key lost: a full disk, a closed file
+		fmt.Fprintf(stderr, "portcullis keys generate: cannot print the key: %v; nothing was kept, run it again with another output\n", err)
+		return 1
+	}
 	return 0
 }
 
@@ -154,14 +161,25 @@ func keysCreateCmd() etcdCmd {
 	}
 }
 
-// printNewKey prints a key made just now, once, with its record.
+// printNewKey prints a key made just now, once, with its record. When it
+// cannot, the error says that the key is in etcd, valid, and that nobody
+// holds it: it said only "write /dev/stdout: no space left on device",
+// and the operator did not know a key to revoke was left behind.
 func printNewKey(out io.Writer, asJSON bool, key string, spec policy.KeySpec, note string) error {
+	var err error
 	if asJSON {
-		return printJSON(out, map[string]any{"key": key, "record": spec})
+		err = printJSON(out, map[string]any{"key": key, "record": spec})
+	} else {
+		_, err = fmt.Fprintf(out, "API key for client %s (shown once, it will not be shown again; store it now):\n\n  %s\n\nid %s, valid from %s until %s%s\n",
+			spec.Client, key, spec.ID, orDash(spec.NotBefore), orNever(spec.NotAfter), note)
 	}
-	_, err := fmt.Fprintf(out, "API key for client %s (shown once, it will not be shown again; store it now):\n\n  %s\n\nid %s, valid from %s until %s%s\n",
-		spec.Client, key, spec.ID, orDash(spec.NotBefore), orNever(spec.NotAfter), note)
-	return err
+	if err != nil {
+		if note = strings.TrimSpace(note); note != "" {
+			note = "; " + note
+		}
+		return fmt.Errorf("key %s was made in etcd but could not be printed (%w), so nobody holds it: revoke it with portcullis keys revoke %s, and make another%s", spec.ID, err, spec.ID, note)
+	}
+	return nil
 }
 
 func orNever(s string) string {
