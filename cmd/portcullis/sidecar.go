@@ -192,11 +192,19 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	errc := make(chan error, 1)
 	served.Go(func() { errc <- srv.Serve(ln) })
 	defer func() {
-		// Closing aln also stops an admin Serve that had not taken it
-		// yet, which Shutdown would miss; on the usual path Shutdown
-		// closed it already.
-		if err := aln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			log.Warn().Err(err).Msg("closing the admin listener")
+		// Closing aln and ln also stops a Serve that had not taken its
+		// listener yet, which Shutdown would miss: stopped while
+		// starting (a signal before serve, --drain-delay 0), the
+		// sidecar accepted for ever and never exited
+		// (TestSidecarStoppedWhileStartingExits). On the usual path
+		// Shutdown closed them already.
+		for _, l := range []struct {
+			ln   net.Listener
+			what string
+		}{{aln, "admin listener"}, {ln, "listener"}} {
+			if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Warn().Err(err).Msg("closing the " + l.what)
+			}
 		}
 		served.Wait()
 	}()
