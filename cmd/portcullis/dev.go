@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -82,6 +83,11 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("cannot create %q: %w", f.data, err)
 	}
+	unlock, err := lockDevData(f.data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	etcd, err := startDevEtcd(f.etcdBin, filepath.Join(f.data, "etcd"))
 	if err != nil {
 		return err
@@ -114,6 +120,29 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 		etcd: etcdConnFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
 		pod: "dev", drain: 5 * time.Second,
 	}, log)
+}
+
+// devLock is the file in --data that a running portcullis dev holds locked.
+const devLock = "dev.lock"
+
+// lockDevData takes the data directory for this process, or says which
+// other one has it. A second portcullis dev on the same --data froze for
+// ever without a word, its etcd waiting on the first's database lock, and
+// did not stop on SIGTERM, which it caught while it waited.
+func lockDevData(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, devLock)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock %q of --data: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("--data %s is in use by another portcullis dev (it holds %s): stop that one, or give this one another --data and other addresses", dir, path)
+		}
+		return nil, fmt.Errorf("cannot lock --data %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // serveDevUpstream serves the demo service on addr and returns the function

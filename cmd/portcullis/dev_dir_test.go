@@ -60,3 +60,40 @@ func TestDevFromAnyDirectory(t *testing.T) {
 		t.Errorf("keys list against dev's etcd = exit %d, stdout %q, stderr %q; dev output:\n%s", r.code, r.stdout, r.stderr, out.String())
 	}
 }
+
+// A second portcullis dev on the --data of a running one froze for ever
+// without a word (its etcd waiting on the first's database lock) and did
+// not stop on SIGTERM, which it caught while it waited. It now fails at
+// once naming the directory in use and what to do.
+func TestDevTwiceOnOneDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	t.Parallel()
+	data := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "dev", "--log-level", "warn", "--data", data,
+		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("dev did not stop on SIGTERM:\n%s", out.String())
+		}
+	}()
+	poll(t, "the first dev to print its etcd endpoint", func() bool { return strings.Contains(out.String(), "export PORTCULLIS_ETCD=") })
+	r := portcullisWithin(t, 20*time.Second, "dev", "--log-level", "warn", "--data", data,
+		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
+	if want := "--data " + data + " is in use by another portcullis dev"; r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("a second dev on %s = exit %d, stderr %q; want exit 1 saying %q", data, r.code, r.stderr, want)
+	}
+}
