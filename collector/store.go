@@ -114,8 +114,9 @@ type Event struct {
 // in the current segment file, fsync'd before the append returns. It is
 // safe for concurrent use; appends are serialised.
 type Store struct {
-	dir string
-	cfg StoreConfig
+	dir  string
+	cfg  StoreConfig
+	lock *os.File // storeLock, held from OpenStore to Close
 
 	mu         sync.Mutex // guards the following fields
 	seg        *os.File   // open segment, nil between rotation and the next append
@@ -163,12 +164,18 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("collector: cannot create store directory %q: %w", dir, err)
 	}
-	s := &Store{dir: dir, cfg: cfg, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{}),
+	lock, err := lockStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, cfg: cfg, lock: lock, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{}),
 		retained: make(map[uint64]struct{})}
 	if err := s.recover(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	if err := s.recordRetentionLocked(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return s, nil
@@ -641,6 +648,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	defer s.lock.Close() // after the segment is sealed: the next collector may open the store
 	if s.seg == nil {
 		return nil
 	}

@@ -15,24 +15,6 @@ import (
 	"time"
 )
 
-// portcullisWithin is portcullis with a deadline: a command still running
-// after d is killed and reported as frozen, rather than holding the test.
-func portcullisWithin(t *testing.T, d time.Duration, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	cmd.Run()
-	if ctx.Err() != nil {
-		t.Errorf("portcullis %s still running after %v: frozen", strings.Join(args, " "), d)
-	}
-	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
-}
-
 // A FIFO given as the file of a flag froze every command but the sidecar
 // and the collector (which check theirs) for ever in open(2), waiting for
 // a writer: the etcd commands on --etcd-cacert, audit verify and evidence

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -47,6 +48,24 @@ func portcullis(t *testing.T, dir string, env []string, args ...string) result {
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatalf("portcullis %q: %v", args, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
+}
+
+// portcullisWithin is portcullis with a deadline: a command still running
+// after d is killed and reported as frozen, rather than holding the test.
+func portcullisWithin(t *testing.T, d time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Run()
+	if ctx.Err() != nil {
+		t.Errorf("portcullis %s still running after %v: frozen", strings.Join(args, " "), d)
 	}
 	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
 }
