@@ -51,6 +51,9 @@ func runInject(args []string) int {
 		return usagef(os.Stderr, fs.Name(), "-f FILE is required; name the manifest, or - for stdin")
 	case *output != "yaml" && *output != "json":
 		return usagef(os.Stderr, fs.Name(), "-o %s: want yaml or json", *output)
+	case *file == "-" && isTerminal(os.Stdin):
+		// It waited for a manifest typed in, without a word.
+		return usagef(os.Stderr, fs.Name(), "-f - reads stdin, which is a terminal; pipe the manifest in (kustomize build | portcullis inject -f -) or give -f FILE")
 	}
 	c, err := injectConfig(*config, *legacy, *image)
 	if err != nil {
