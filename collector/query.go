@@ -2,6 +2,7 @@ package collector
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -200,7 +201,8 @@ func Cell(s string) string {
 
 // ParseRetention parses a retention period: a Go duration ("720h"), a
 // whole number of days ("30d") or days then a duration ("1d12h"), as every
-// duration flag of the CLI takes. It is never negative.
+// duration flag of the CLI takes. It is never negative, and a retention
+// other than 0 is at least a second (see OpenStore).
 func ParseRetention(s string) (time.Duration, error) {
 	bad := fmt.Errorf("collector: cannot parse retention %q: want N days (400d), a duration (720h) or both (1d12h)", s)
 	var days time.Duration
@@ -214,8 +216,25 @@ func ParseRetention(s string) (time.Duration, error) {
 		}
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	if err != nil || d < 0 || days+d < days {
 		return 0, bad
 	}
+	if err := checkRetention(days + d); err != nil {
+		return 0, err
+	}
 	return days + d, nil
+}
+
+// ErrShortRetention is returned (wrapped) for a retention under one
+// second other than 0.
+var ErrShortRetention = errors.New("collector: retention under one second")
+
+// checkRetention refuses a retention under one second other than 0: a
+// retention entry records its period in whole seconds, so one of 500ms
+// recorded 0, and verify reported every deletion as a bad retention.
+func checkRetention(d time.Duration) error {
+	if d > 0 && d < time.Second {
+		return fmt.Errorf("%w: %v (a retention entry records whole seconds, and verify would report its deletions as bad retention); give 0 (keep all) or at least 1s", ErrShortRetention, d)
+	}
+	return nil
 }

@@ -156,6 +156,9 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("collector: store %q needs an Ed25519 signing key", dir)
 	}
+	if err := checkRetention(cfg.Retention); err != nil {
+		return nil, err
+	}
 	setDefault(&cfg.SegmentMaxBytes, 64<<20)
 	setDefault(&cfg.SegmentMaxAge, time.Hour)
 	if cfg.Now == nil {

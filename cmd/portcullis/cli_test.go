@@ -319,6 +319,9 @@ func TestCollectorRefusesOutOfRangeNumbers(t *testing.T) {
 		{[]string{"--record-window", "-1m"}, "--record-window -1m: negative; a duration is 0s or more"},
 		// A retention without a unit was a JSON error line at start, exit 1.
 		{[]string{"--retention", "30"}, "--retention 30: want N days (400d), a duration (720h) or both (1d12h); 0 keeps all"},
+		// A retention of 500ms was taken, and its entries recorded 0 s:
+		// verify called every deletion a bad retention (TestSubSecondRetentionRefused).
+		{[]string{"--retention", "500ms"}, "--retention 500ms is under one second (a retention entry records whole seconds); 0 keeps all"},
 	} {
 		r := portcullis(t, "", nil, append(base, tt.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {

@@ -77,7 +77,9 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
-	if _, err := collector.ParseRetention(c.retention); err != nil {
+	if _, err := collector.ParseRetention(c.retention); errors.Is(err, collector.ErrShortRetention) {
+		return c, usagef(os.Stderr, fs.Name(), "--retention %s is under one second (a retention entry records whole seconds); 0 keeps all", c.retention), false
+	} else if err != nil {
 		return c, usagef(os.Stderr, fs.Name(), "--retention %s: want N days (400d), a duration (720h) or both (1d12h); 0 keeps all", c.retention), false
 	}
 	if err := checkCollectorNumbers(c); err != nil {
