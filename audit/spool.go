@@ -189,11 +189,14 @@ func (s *spool) oldest() (spoolFile, bool) {
 // file: under load the sender replays a batch every few milliseconds, and
 // that garbage set the sidecar's peak heap (issue 18).
 //
-// Only a regular file no larger than the spool's bound is read, through
-// no symbolic link: a file planted in the directory (or left there by
+// Only a regular file no larger than the spool's bound, owned by this
+// process's user (as every batch it spools is), is read, through no
+// symbolic link: a file planted in the directory (or left there by
 // something else) under a batch's name is refused, not followed out of
 // the spool, not waited on (a FIFO blocked the replay for good, and Close
-// with it) and not read whole into memory (a sparse file of a terabyte).
+// with it), not read whole into memory (a sparse file of a terabyte), and
+// not sent with the sidecar's credentials when another user wrote it
+// (TestSpoolBatchOfAnotherUserNotSent).
 func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
 	fh, err := os.OpenFile(filepath.Join(s.dir, f.name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -209,6 +212,9 @@ func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
 	}
 	if info.Size() > s.max {
 		return buf, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%s): not one this sidecar wrote", f.name, info.Size(), FormatSize(s.max))
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return buf, fmt.Errorf("audit: spooled batch %q is owned by uid %d, not this sidecar's %d: not one it wrote, and not sent as its own", f.name, st.Uid, os.Geteuid())
 	}
 	buf = slices.Grow(buf[:0], int(info.Size()))[:info.Size()]
 	if _, err := io.ReadFull(fh, buf); err != nil {
