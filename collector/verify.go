@@ -144,6 +144,16 @@ type verifier struct {
 		retention time.Duration
 	}
 	gone []uint64 // segment files absent but with a digest
+	// due is the valid retention entry whose deleted segment came due
+	// latest: an entry after it dated before that (beyond
+	// RetentionClockSkew) says the deletion was premature by the clock
+	// that wrote the later entry (checkRetentionClock).
+	due struct {
+		segment uint64
+		seq     uint64
+		at      time.Time // the retention entry's time
+		bound   time.Time // when its segment came due: its close plus the retention
+	}
 	// scan receives every line read (ReadStore); nil for none.
 	scan *passScan
 	// blocks are the buffers readBlocks fills ahead of the checks.
@@ -586,6 +596,7 @@ type verifyBody struct {
 }
 
 func (v *verifier) count(n uint64, i int, b *verifyBody) {
+	v.checkRetentionClock(n, i, b)
 	switch b.Kind {
 	case KindBatch:
 		v.rep.Batches++
@@ -638,10 +649,32 @@ func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
 			b.Segment, d.End.Format(time.RFC3339), b.RetentionSeconds, b.Time.Format(time.RFC3339))
 	default:
 		v.expired[b.Segment] = true
+		if bound := d.End.Add(time.Duration(b.RetentionSeconds) * time.Second); bound.After(v.due.bound) {
+			v.due.segment, v.due.seq, v.due.at, v.due.bound = b.Segment, b.Seq, b.Time, bound
+		}
 		if b.Segment >= v.newest.segment {
 			v.newest.segment, v.newest.at, v.newest.retention = b.Segment, b.Time, time.Duration(b.RetentionSeconds)*time.Second
 		}
 	}
+}
+
+// RetentionClockSkew is how far an entry after a retention entry may be
+// dated before the deleted segment came due (a clock stepped back a
+// little after a pass that found a segment just due).
+const RetentionClockSkew = time.Minute
+
+// checkRetentionClock reports the retention entry of v.due as premature
+// when b, an entry after it in the chain, is dated before its segment
+// came due: the collector's clock was ahead when it deleted the segment
+// (set ahead, then put right), and the retention entry, dated by that
+// clock, only looked due. Each retention entry is reported once.
+func (v *verifier) checkRetentionClock(n uint64, i int, b *verifyBody) {
+	if v.due.bound.IsZero() || !b.Time.Before(v.due.bound.Add(-RetentionClockSkew)) {
+		return
+	}
+	v.problem(n, i, v.due.seq, ProblemBadRetention, "segment %d was deleted by a retention entry dated %s, but entry seq %d after it is dated %s, before the segment came due at %s: the collector's clock was ahead when it deleted the segment",
+		v.due.segment, v.due.at.UTC().Format(time.RFC3339), b.Seq, b.Time.UTC().Format(time.RFC3339), v.due.bound.UTC().Format(time.RFC3339))
+	v.due.bound = time.Time{}
 }
 
 func (v *verifier) readHead() (*storeHead, error) {
