@@ -109,9 +109,10 @@ func (s *spool) adopt(e os.DirEntry) {
 		return
 	}
 	// A file that is no batch this sidecar wrote (read refuses it at its
-	// turn) takes no room: a planted sparse file of a terabyte would
-	// otherwise fill the spool until then.
-	if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() <= s.max {
+	// turn) takes no room: a planted sparse file of a terabyte, or one of
+	// --spool-max another user owns, would otherwise fill the spool until
+	// then (TestSpoolFileOfAnotherUserTakesNoRoom).
+	if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() <= s.max && ownedByUs(info) {
 		f.size = info.Size()
 	}
 	s.files = append(s.files, f)
@@ -213,14 +214,21 @@ func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
 	if info.Size() > s.max {
 		return buf, fmt.Errorf("audit: spooled batch %q of %d bytes is larger than the spool (%s): not one this sidecar wrote", f.name, info.Size(), FormatSize(s.max))
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return buf, fmt.Errorf("audit: spooled batch %q is owned by uid %d, not this sidecar's %d: not one it wrote, and not sent as its own", f.name, st.Uid, os.Geteuid())
+	if !ownedByUs(info) {
+		return buf, fmt.Errorf("audit: spooled batch %q is owned by uid %d, not this sidecar's %d: not one it wrote, and not sent as its own", f.name, info.Sys().(*syscall.Stat_t).Uid, os.Geteuid())
 	}
 	buf = slices.Grow(buf[:0], int(info.Size()))[:info.Size()]
 	if _, err := io.ReadFull(fh, buf); err != nil {
 		return buf[:0], fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
 	}
 	return buf, nil
+}
+
+// ownedByUs reports whether a spool file belongs to this process's user,
+// as every batch it spools does.
+func ownedByUs(info os.FileInfo) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return !ok || int(st.Uid) == os.Geteuid()
 }
 
 // remove deletes a batch once delivered.
