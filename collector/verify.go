@@ -192,6 +192,10 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 	v.checkDigests(digests)
 	head, headErr := v.readHead()
 	v.head = head
+	segs, digests = v.relist(head, segs, digests)
+	if scan != nil {
+		scan.segs = segs
+	}
 	if scan != nil {
 		scan.headSeq = 0 // the pass hides entries past the signed head only
 		if head != nil {
@@ -227,6 +231,33 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 		v.problem(0, -1, 0, ProblemEmpty, "the store in %q holds no entries (use --allow-empty if that is expected)", dir)
 	}
 	return &v.rep, nil
+}
+
+// relist lists the store again when head names a segment past segs and
+// digests: a running collector rotated and appended to the next segment
+// between the listing and the head's read, and verify reported that
+// segment missing and the chain cut (TestRotationDuringVerifyIsNoCut).
+// The digests written since are checked as the others were.
+func (v *verifier) relist(head *storeHead, segs, digests []uint64) ([]uint64, []uint64) {
+	if head == nil || head.Segment <= lastOf(segs, digests, nil) {
+		return segs, digests
+	}
+	segs2, digests2, err := listStore(v.dir)
+	if err != nil {
+		return segs, digests
+	}
+	checked := make(map[uint64]bool, len(digests))
+	for _, n := range digests {
+		checked[n] = true
+	}
+	var added []uint64
+	for _, n := range digests2 {
+		if !checked[n] {
+			added = append(added, n)
+		}
+	}
+	v.checkDigests(added)
+	return segs2, digests2
 }
 
 // want notes the entries whose hashes are compared at the end: those the
