@@ -34,6 +34,7 @@ const (
 	ApprovalRequired                   // the route requires a granted approval and the request named none usable (issue 20)
 	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
 	KeyRevoked                         // API key whose secret matched a revoked record (answered as Unauthenticated)
+	PublicLimited                      // public routes' in-flight cap reached: their share of the upstream connections is taken (503)
 	numDecisions
 )
 
@@ -64,6 +65,7 @@ var decisionNames = [numDecisions]string{
 	ApprovalRequired:   "approval_required",
 	KeyExpiredByPolicy: "key_expired_by_policy",
 	KeyRevoked:         "key_revoked",
+	PublicLimited:      "public_limited",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

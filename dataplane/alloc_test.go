@@ -126,3 +126,33 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 		})
 	}
 }
+
+// A public route's request takes and frees one of the slots public routes
+// share (limit.go), and one past the cap is refused, without allocating.
+func TestPublicAllocations(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		full   bool
+		status int
+	}{
+		{"allowed public", false, 200},
+		{"503 public_limited", true, 503},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newInmem(t, false)
+			raw := request("GET", "/v1/status", "")
+			if c.full { // every slot held, as by slow requests in flight
+				m.srv.public.Store(m.srv.prepared.Load().publicMax)
+			}
+			for range 50 {
+				m.serve(t, raw)
+			}
+			if got := m.serve(t, raw); got != c.status {
+				t.Fatalf("status %d, want %d", got, c.status)
+			}
+			if allocs := testing.AllocsPerRun(200, func() { m.serve(t, raw) }); allocs != 0 {
+				t.Errorf("%v allocations per request, want 0", allocs)
+			}
+		})
+	}
+}

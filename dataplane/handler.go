@@ -36,6 +36,7 @@ type exchange struct {
 	which   int // index of the denying take
 	slot    uint64
 	hasSlot bool
+	public  bool // holds one of the public routes' slots (limit.go)
 
 	hdr   requestHeaders
 	path  []byte // normalised path
@@ -91,7 +92,7 @@ func (x *exchange) reset() {
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.certIDs, x.certEnd, x.certBorn = nil, 0, 0
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
-	x.which, x.slot, x.hasSlot = 0, 0, false
+	x.which, x.slot, x.hasSlot, x.public = 0, 0, false, false
 	x.hdr = requestHeaders{}
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
@@ -147,6 +148,10 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.hasSlot {
 		x.hasSlot = false
 		s.inflight.Release(x.slot)
+	}
+	if x.public {
+		x.public = false
+		s.public.Add(-1)
 	}
 	s.record(ctx, x)
 }
@@ -219,8 +224,11 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
 		return audit.AuditUnavailable
 	}
+	// 6, for a public route: one of the slots public routes share, so
+	// that requests without a credential hold a bounded part of the
+	// upstream connections (limit.go).
 	if x.route.Public {
-		return audit.Allowed
+		return s.limitPublic(x)
 	}
 	if s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
 		x.wall-s.store.HeardAt() > int64(x.snap.StaleAfter) {

@@ -58,6 +58,37 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	return audit.Allowed
 }
 
+// limitPublic, step 6 for a public route, takes one of the in-flight
+// slots all public routes share (prepared.publicMax), or refuses the
+// request (503 public_limited). Every request in flight holds at most one
+// upstream connection, so public routes hold at most publicMax of the
+// pool and parties without a credential cannot take every tenant's
+// capacity: a slow public endpoint held the whole pool for up to the
+// upstream timeout, and authenticated requests waited behind it. The
+// slot is freed when the request settles (handler.go), after a streamed
+// body too. There is no queue: a waiting request would hold its client
+// connection and goroutine, which is what the cap is against.
+func (s *Server) limitPublic(x *exchange) audit.Decision {
+	if s.public.Add(1) > x.prep.publicMax {
+		s.public.Add(-1)
+		s.metrics.limited[4].Add(1)
+		return audit.PublicLimited
+	}
+	x.public = true
+	return audit.Allowed
+}
+
+// publicMax is the cap of requests of public routes in flight for snap:
+// public_routes.max_in_flight, else a quarter of the upstream
+// connections (at least 1), which leaves most of them to authenticated
+// traffic.
+func (s *Server) publicMax(snap *policy.Snapshot) int64 {
+	if snap.PublicInFlight > 0 {
+		return int64(snap.PublicInFlight)
+	}
+	return int64(max(s.cfg.MaxUpstreamConn/4, 1))
+}
+
 // rateLimitHeaders writes Retry-After and the IETF RateLimit-Policy and
 // RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the bucket
 // that denied.

@@ -25,7 +25,7 @@ var latencyBucketsNs = func() (t [len(latencyBuckets)]int64) {
 }()
 
 // limiterScopes names the limiter denials by what denied.
-var limiterScopes = [...]string{"key", "tenant", "class", "concurrency"}
+var limiterScopes = [...]string{"key", "tenant", "class", "concurrency", "public"}
 
 // numLatency is the number of latency histogram cells, +Inf included.
 const numLatency = len(latencyBuckets) + 1
@@ -103,6 +103,15 @@ func (s *Server) Families() []Family {
 		{Name: "portcullis_tenant_requests_total", Type: "counter", Help: "Requests by tenant and decision: the top tenants by recent traffic by name, the others summed in tenant=\"_other\", requests without a tenant in tenant=\"_none\".", Samples: m.appendTenantRequests},
 		{Name: "portcullis_tenant_response_bytes_total", Type: "counter", Help: "Response body bytes sent, by tenant (the tenants named as in portcullis_tenant_requests_total).", Samples: m.appendTenantBytes},
 		{Name: "portcullis_limiter_denials_total", Type: "counter", Help: "Requests denied by a limiter, by what denied.", Samples: m.appendLimited},
+		Gauge("portcullis_public_in_flight", "Requests of public routes (no credential) in flight, each holding at most one upstream connection.", func() float64 {
+			return float64(s.public.Load())
+		}),
+		Gauge("portcullis_public_max_in_flight", "Cap of requests of public routes in flight (public_routes.max_in_flight, else a quarter of --upstream-max-conns); 0 before the first policy.", func() float64 {
+			if p := s.prepared.Load(); p != nil {
+				return float64(p.publicMax)
+			}
+			return 0
+		}),
 		Counter("portcullis_key_cache_hits_total", "API key verifications answered from the cache.", func() uint64 {
 			hits, _ := s.keys.Stats()
 			return hits + m.frontHits()

@@ -36,6 +36,7 @@ type prepared struct {
 	classSlot   []int    // metrics slot by Class.Index
 	classRetry  []string // Retry-After of a full concurrency queue, by Class.Index (limit.go)
 	minBody     int64    // smallest class body limit
+	publicMax   int64    // requests of public routes in flight at once (limit.go)
 	maxBody     int64    // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
@@ -110,6 +111,10 @@ func (s *Server) prepare(snap *policy.Snapshot) {
 		s.applySharesLocked(p, old.globalState())
 	}
 	s.prepared.Store(p)
+	if p.publicMax >= int64(s.cfg.MaxUpstreamConn) && (old == nil || old.publicMax != p.publicMax) {
+		s.log.Warn().Int64("public_max_in_flight", p.publicMax).Int("upstream_max_conns", s.cfg.MaxUpstreamConn).
+			Msg("public_routes.max_in_flight is not below --upstream-max-conns: requests without a credential can hold every upstream connection")
+	}
 	if old != nil && old.verifier != p.verifier {
 		old.close()
 	}
@@ -119,7 +124,7 @@ func (s *Server) prepare(snap *policy.Snapshot) {
 // before the first policy), lends its verifier when the issuers are the
 // same.
 func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
-	p := &prepared{snap: snap, minBody: -1, keyFront: authn.NewFront(snap)}
+	p := &prepared{snap: snap, minBody: -1, keyFront: authn.NewFront(snap), publicMax: s.publicMax(snap)}
 	for _, c := range snap.ClientList {
 		p.clientLimit = append(p.clientLimit, toLimit(c.Limit))
 		p.clientHdr = append(p.clientHdr, policyHeader("client", c.Limit))

@@ -48,7 +48,7 @@ type Config struct {
 	UpstreamTimeout time.Duration // upstream response (30s)
 	MaxHeaderBytes  int           // request line and headers (16 KiB), more is 431; the service's response head too, more is 502
 	MaxBodyBytes    int           // hard cap above every class limit (64 MiB)
-	MaxUpstreamConn int           // connections to the upstream (1024)
+	MaxUpstreamConn int           // connections to the upstream (1024); public routes hold at most a quarter of them unless the policy says otherwise (limit.go)
 	MaxConns        int           // open client connections per listener (10000, or fewer to fit the container's memory limit: memlimit.go); more are closed at accept
 	MaxConnsPerIP   int           // open client connections from one address (1024)
 	KeyCacheSize    int64         // verified API keys cached (authn.DefaultCacheEntries)
@@ -135,6 +135,7 @@ type Server struct {
 	keys     *authn.Keys
 	buckets  *limiter.Table
 	inflight *limiter.Concurrency
+	public   atomic.Int64 // requests of public routes in flight (limit.go)
 	upstream *origin
 	srv      *fasthttp.Server
 	metrics  metrics
@@ -217,7 +218,12 @@ func (s *Server) newUpstream() *origin {
 		ReadBufferSize:      s.cfg.MaxHeaderBytes,
 		MaxIdleConnDuration: s.cfg.IdleTimeout,
 		// At the cap, a request waits for a connection (up to the
-		// upstream timeout) rather than failing at once.
+		// upstream timeout) rather than failing at once: HostClient queues
+		// it first come first served and hands it the next connection
+		// released, or dials one for it when one is closed; past the wait
+		// it gets ErrNoFreeConns (502). Requests of public routes are
+		// capped below the pool (limit.go), so parties without a
+		// credential cannot hold it all and queue every tenant behind them.
 		MaxConnWaitTimeout: s.cfg.UpstreamTimeout,
 	}
 	return newUpstreamPool(hc, s.cfg.UpstreamTimeout, int64(s.cfg.MaxBodyBytes))

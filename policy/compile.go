@@ -250,6 +250,9 @@ func (c *compiler) settings() error {
 		return fmt.Errorf("staleness: %w", err)
 	}
 	c.snap.StaleDeny = c.doc.Staleness.Action != "serve"
+	if c.doc.PublicRoutes != nil {
+		c.snap.PublicInFlight = c.doc.PublicRoutes.MaxInFlight
+	}
 	return nil
 }
 

@@ -20,6 +20,10 @@ type Document struct {
 	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 
+	// PublicRoutes bounds the requests to public routes as a whole
+	// (PublicSpec); nil: the data plane's default.
+	PublicRoutes *PublicSpec `yaml:"public_routes,omitempty" json:"public_routes,omitempty"`
+
 	// Detection and Tickets are the collector's abuse-detection rules
 	// and the sinks their alerts go to (detection.go; issue 14).
 	Detection []DetectionSpec `yaml:"detection,omitempty" json:"detection,omitempty"`
@@ -175,6 +179,15 @@ type IssuerSpec struct {
 type AuditSpec struct {
 	Mode      string `yaml:"mode,omitempty" json:"mode,omitempty"` // best_effort (default) or strict
 	Collector string `yaml:"collector,omitempty" json:"collector,omitempty"`
+}
+
+// PublicSpec bounds the requests to public routes (those without a
+// credential) together: at most MaxInFlight of them are in flight at once
+// on a sidecar, so that parties without a credential cannot hold every
+// upstream connection and starve the tenants. Without it a sidecar allows
+// a quarter of its upstream connections (--upstream-max-conns).
+type PublicSpec struct {
+	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
 }
 
 // StaleSpec bounds how old the revocation state may be: past MaxAge without

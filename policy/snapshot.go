@@ -46,6 +46,7 @@ type Snapshot struct {
 	Collector      string
 	StaleAfter     time.Duration // 0: no bound
 	StaleDeny      bool          // past StaleAfter, deny credentialed requests
+	PublicInFlight int           // public_routes.max_in_flight; 0: the data plane's default
 	SkippedKeys    []string      // live key records left out, with why
 
 	MaxKeyAge       time.Duration // lifecycle.max_key_age; 0: no bound

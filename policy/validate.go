@@ -69,6 +69,7 @@ func (v *validator) document(d *Document) {
 	}
 	v.audit(d.Audit)
 	v.staleness(d.Staleness)
+	v.publicRoutes(d.PublicRoutes)
 	v.detection(d.Detection, v.tickets(d.Tickets))
 	v.lifecycle(d.Lifecycle, d.Keys) // lifecycle.go
 	v.checkRotationRules(d.Lifecycle, d.Detection)
@@ -620,6 +621,20 @@ func (v *validator) staleness(s StaleSpec) {
 	}
 	if s.Action != "" && s.Action != "deny" && s.Action != "serve" {
 		v.addf(v.lines.field("staleness", "action"), "staleness action %q must be deny or serve", s.Action)
+	}
+}
+
+// MaxPublicInFlight bounds public_routes.max_in_flight: far above any
+// upstream connection pool, it only catches a value mistyped or
+// overflowing.
+const MaxPublicInFlight = 1 << 20
+
+func (v *validator) publicRoutes(p *PublicSpec) {
+	if p == nil {
+		return
+	}
+	if p.MaxInFlight < 1 || p.MaxInFlight > MaxPublicInFlight {
+		v.addf(v.lines.field("public_routes", "max_in_flight"), "public_routes: max_in_flight %d must be from 1 to %d (leave public_routes out for the default, a quarter of the sidecar's upstream connections)", p.MaxInFlight, MaxPublicInFlight)
 	}
 }
 

@@ -349,6 +349,8 @@ func checkSidecarNumbers(f sidecarFlags) error {
 		return fmt.Errorf("--max-conns %d: want 0 (sized to the memory limit) or more", f.maxConns)
 	case f.maxPerIP < 1:
 		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", f.maxPerIP)
+	case f.maxUpConns < 1:
+		return fmt.Errorf("--upstream-max-conns %d: want at least 1", f.maxUpConns)
 	case f.drain < 0:
 		return fmt.Errorf("--drain %s: want 0s or more", f.drain)
 	case f.drainDelay < 0:

@@ -285,6 +285,8 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 	}{
 		{[]string{"--max-conns", "-1"}, "--max-conns -1: want 0 (sized to the memory limit) or more"},
 		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: want at least 1"},
+		{[]string{"--upstream-max-conns", "0"}, "--upstream-max-conns 0: want at least 1"},
+		{[]string{"--upstream-max-conns", "-3"}, "--upstream-max-conns -3: want at least 1"},
 		{[]string{"--drain", "-1s"}, "--drain -1s: negative; a duration is 0s or more"},
 		{[]string{"--drain-delay", "-5s"}, "--drain-delay -5s: negative; a duration is 0s or more"},
 		{[]string{"--metrics-tenants", "-5"}, "--metrics-tenants -5: want 0 (none by name) or more"},

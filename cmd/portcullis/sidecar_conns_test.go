@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,47 @@ func TestSidecarConnectionFlags(t *testing.T) {
 	defer c.Close()
 	if got, err := status(c); err == nil {
 		t.Fatalf("third connection from one address answered %d, want it closed", got)
+	}
+}
+
+// --upstream-max-conns reaches the data plane: without public_routes in
+// the policy, public routes may hold a quarter of the upstream
+// connections, so with 8 the cap /metrics shows is 2 (with the default
+// 1024, 256).
+func TestSidecarUpstreamMaxConnsFlag(t *testing.T) {
+	upAddr := freeAddr(t)
+	up := &fasthttp.Server{Handler: upstream.Handler}
+	go up.ListenAndServe(upAddr)
+	defer up.Shutdown()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--upstream-max-conns", "8"}, "portcullis_public_max_in_flight 2\n"},
+		{nil, "portcullis_public_max_in_flight 256\n"},
+	} {
+		var f sidecarFlags
+		fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
+		f.register(fs)
+		err := fs.Parse(append([]string{"--policy", "../../examples/policy.yaml", "--upstream", upAddr, "--listen", freeAddr(t),
+			"--admin", freeAddr(t), "--audit-file", filepath.Join(t.TempDir(), "audit.jsonl")}, tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- sidecar(ctx, f, zerolog.Nop()) }()
+		poll(t, "readiness", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
+		resp, err := http.Get("http://" + f.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(page), tc.want) {
+			t.Errorf("sidecar %q: /metrics lacks %q", tc.args, tc.want)
+		}
+		cancel()
+		<-done
 	}
 }
