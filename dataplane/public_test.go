@@ -1,7 +1,10 @@
 package dataplane
 
 import (
+	"bufio"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,30 +18,45 @@ import (
 
 // gatedUpstream is a real upstream on loopback whose public endpoint
 // (/v1/status) answers only once release is closed, as a slow endpoint
-// does; every other path answers at once.
+// does (with ?stream, it sends 100 KiB of a chunked body first); every
+// other path, and /v1/status?quick, answers at once.
 type gatedUpstream struct {
 	addr    string
 	release chan struct{}
 	held    chan struct{} // one send per request held at the gate
+	open    func()        // closes release, once
 }
 
 func startGatedUpstream(t *testing.T) *gatedUpstream {
 	t.Helper()
 	g := &gatedUpstream{release: make(chan struct{}), held: make(chan struct{}, 64)}
+	g.open = sync.OnceFunc(func() { close(g.release) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.addr = ln.Addr().String()
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		if string(ctx.Path()) == "/v1/status" {
-			g.held <- struct{}{}
-			<-g.release
+		if string(ctx.Path()) != "/v1/status" || ctx.QueryArgs().Has("quick") {
+			ctx.SetBodyString("upstream ok")
+			return
 		}
+		if ctx.QueryArgs().Has("stream") { // a part of the body, then the rest once released
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				w.WriteString(strings.Repeat("x", 100<<10))
+				w.Flush()
+				g.held <- struct{}{}
+				<-g.release
+				w.WriteString("end")
+			})
+			return
+		}
+		g.held <- struct{}{}
+		<-g.release
 		ctx.SetBodyString("upstream ok")
 	}}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(func() { g.open(); srv.Shutdown() }) // a failed test leaves nothing held
 	return g
 }
 
@@ -110,7 +128,7 @@ func TestPublicRoutesCannotTakeTheUpstreamPool(t *testing.T) {
 			}
 			auth := do(t, st.addr, "GET", "/v1/users/1", key(hrisKey), "")
 			note("auth " + strconv.Itoa(auth.status))
-			close(g.release)
+			g.open()
 			wg.Wait()
 
 			if auth.status != 200 {
@@ -183,5 +201,56 @@ func TestPublicRoutesCannotTakeTheUpstreamPool(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// A public request whose response body is streamed holds its slot until
+// the body is out, as it holds its upstream connection till then: a
+// client reading a long response slowly counts against the cap.
+func TestPublicSlotHeldWhileStreaming(t *testing.T) {
+	g := startGatedUpstream(t)
+	st := startStack(t, func(c *Config) { c.Upstream = g.addr })
+	doc := *withoutLimits(t, loadExample(t)).Doc
+	doc.PublicRoutes = &policy.PublicSpec{MaxInFlight: 1}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.store.Swap(snap)
+
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "GET /v1/status?stream=1 HTTP/1.1\r\nHost: svc\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 100<<10)); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("streamed public response: %d, first 100 KiB: %v", resp.StatusCode, err)
+	}
+	<-g.held // the rest of the body waits at the upstream
+	if r := do(t, st.addr, "GET", "/v1/status?quick=1", nil, ""); r.status != 503 || r.errorBody(t).Error != "public_limited" {
+		t.Errorf("public request while the one slot streams: %d %q, want 503 public_limited", r.status, r.body)
+	}
+	g.open()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "end" {
+		t.Fatalf("rest of the streamed body %q: %v", rest, err)
+	}
+	// The slot is freed once the stream is closed, which follows the
+	// body's end; a new request may arrive just before.
+	for i := 0; ; i++ {
+		r := do(t, st.addr, "GET", "/v1/status?quick=1", nil, "")
+		if r.status == 200 {
+			break
+		}
+		if r.status != 503 || i == 1000 {
+			t.Fatalf("public request after the stream ended: %d %q, want 200", r.status, r.body)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
