@@ -17,6 +17,10 @@ func TestAppendJSONAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { buf = r.AppendJSON(buf[:0]) }); n != 0 {
 		t.Errorf("AppendJSON: got %v allocs, want 0", n)
 	}
+	r.Status, r.Decision, r.Limit = 429, RateLimited, LimitTenant // a refusal names its limit
+	if n := testing.AllocsPerRun(100, func() { buf = r.AppendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("AppendJSON of a refusal: got %v allocs, want 0", n)
+	}
 }
 
 // mallocs returns how many heap allocations n calls of f made, exactly
@@ -154,11 +158,14 @@ func TestBatchEncoderAllocs(t *testing.T) {
 	enc.res = Resource{Service: "svc", Host: "h", InstanceID: "i"}
 	r := sampleRecord(2)
 	r.SetUserAgent([]byte("bad\xffua"))
+	refused := sampleRecord(3)
+	refused.Status, refused.Decision, refused.Limit = 429, ConcurrencyLimited, LimitConcurrency
 	id := []byte("i-1")
 	run := func() {
 		enc.begin(id)
-		for range 64 {
+		for range 32 {
 			enc.add(&r)
+			enc.add(&refused)
 		}
 		enc.finish()
 	}

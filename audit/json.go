@@ -13,7 +13,8 @@ import (
 //
 // The fields, in order, are time (RFC 3339 with nanoseconds, UTC), tenant,
 // client, key_id, auth_method, issuer, token_fingerprint (hex, omitted when
-// zero), method, route, path, status, decision, request_id, source_ip,
+// zero), method, route, path, status, decision, limit (omitted for
+// NoLimit), request_id, source_ip,
 // approval_id (omitted when empty), bytes_in, bytes_out, duration_us and
 // policy_revision. Every string is
 // escaped for JSON; invalid UTF-8 is replaced by U+FFFD because paths and
@@ -36,6 +37,9 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	dst = appendBytesField(dst, `,"path":`, r.Path())
 	dst = appendIntField(dst, `,"status":`, int64(r.Status))
 	dst = appendStringField(dst, `,"decision":`, r.Decision.String())
+	if r.Limit != NoLimit {
+		dst = appendStringField(dst, `,"limit":`, r.Limit.String())
+	}
 	dst = appendBytesField(dst, `,"request_id":`, r.RequestID())
 	if r.aprLen > 0 {
 		dst = appendBytesField(dst, `,"approval_id":`, r.ApprovalID())

@@ -30,6 +30,9 @@ const (
 	// AttrApprovalID is the approval a privileged request named (sent
 	// only when it named one).
 	AttrApprovalID = "portcullis.approval_id"
+	// AttrLimit is the limit that refused a rate- or concurrency-limited
+	// request (Limit: key, tenant, class or concurrency; sent only then).
+	AttrLimit = "portcullis.limit"
 	// AttrCount is the number of requests an aggregated record stands for
 	// (sent only when above 1).
 	AttrCount = "portcullis.count"
@@ -186,6 +189,9 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 	b = appendKVBytes(b, f, AttrKeyID, r.KeyID())
 	b = appendKVString(b, f, AttrAuthMethod, r.AuthMethod.String())
 	b = appendKVString(b, f, AttrDecision, r.Decision.String())
+	if r.Limit != NoLimit {
+		b = appendKVString(b, f, AttrLimit, r.Limit.String())
+	}
 	b = appendKVInt(b, f, AttrPolicyRevision, r.PolicyRevision)
 	b = appendKVBytes(b, f, AttrRequestID, r.RequestID())
 	b = appendKVString(b, f, AttrIssuer, r.Issuer)

@@ -86,6 +86,43 @@ func ParseDecision(s string) (Decision, bool) {
 	return 0, false
 }
 
+// Limit is which limit refused a request: the record of a RateLimited or
+// ConcurrencyLimited request names it, so an auditor can tell a tenant
+// throttled by its own client's limit from one throttled because the
+// tenant-wide limit was hit (noisy-neighbour evidence). Its names are the
+// scope label of portcullis_limiter_denials_total.
+type Limit uint8
+
+// Limits, in the order the request path takes them.
+const (
+	NoLimit          Limit = iota // no limit refused the request (every other decision)
+	LimitKey                      // the client's own bucket (clients[].limit, shared by its keys and tokens)
+	LimitTenant                   // the tenant's bucket (tenants[].limit; in etcd mode this sidecar's share)
+	LimitClass                    // the tenant+class bucket (classes[].limit)
+	LimitConcurrency              // the tenant+class in-flight cap (classes[].concurrency): its queue full, or the wait past max_wait
+	numLimits
+)
+
+var limitNames = [numLimits]string{NoLimit: "", LimitKey: "key", LimitTenant: "tenant", LimitClass: "class", LimitConcurrency: "concurrency"}
+
+// String returns the name used in audit records ("" for NoLimit).
+func (l Limit) String() string {
+	if l >= numLimits {
+		return "unknown"
+	}
+	return limitNames[l]
+}
+
+// ParseLimit returns the Limit named s; "" is NoLimit.
+func ParseLimit(s string) (Limit, bool) {
+	for i, n := range limitNames {
+		if n == s {
+			return Limit(i), true
+		}
+	}
+	return 0, false
+}
+
 // AuthMethod is how the caller authenticated.
 type AuthMethod uint8
 
@@ -133,6 +170,7 @@ type Record struct {
 	Status         uint16
 	Decision       Decision
 	AuthMethod     AuthMethod
+	Limit          Limit // which limit refused a RateLimited or ConcurrencyLimited request
 	SourceIP       netip.Addr
 
 	Tenant string // policy id, or "" when unauthenticated
@@ -205,7 +243,7 @@ func (r *Record) ApprovalID() []byte { return r.apr[:r.aprLen] }
 // queue costs what the record holds, not its size.
 func (r *Record) CopyTo(dst *Record) {
 	dst.Time, dst.Duration, dst.PolicyRevision, dst.BytesIn, dst.BytesOut = r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut
-	dst.Status, dst.Decision, dst.AuthMethod, dst.SourceIP = r.Status, r.Decision, r.AuthMethod, r.SourceIP
+	dst.Status, dst.Decision, dst.AuthMethod, dst.Limit, dst.SourceIP = r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP
 	dst.Tenant, dst.Client, dst.Route, dst.Issuer = r.Tenant, r.Client, r.Route, r.Issuer
 	dst.TokenFingerprint, dst.Count = r.TokenFingerprint, r.Count
 	dst.SetMethod(r.Method())
@@ -221,7 +259,7 @@ func (r *Record) CopyTo(dst *Record) {
 // length, and none of them ever held a secret.
 func (r *Record) Reset() {
 	r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut = 0, 0, 0, 0, 0
-	r.Status, r.Decision, r.AuthMethod, r.SourceIP = 0, Allowed, AuthNone, netip.Addr{}
+	r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP = 0, Allowed, AuthNone, NoLimit, netip.Addr{}
 	r.Tenant, r.Client, r.Route, r.Issuer = "", "", "", ""
 	r.TokenFingerprint, r.Count = [16]byte{}, 0
 	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen, r.aprLen = 0, 0, 0, 0, 0, 0

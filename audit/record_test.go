@@ -3,6 +3,7 @@ package audit
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -78,5 +79,39 @@ func TestRecordCopyTo(t *testing.T) {
 	dst.keyID, dst.path, dst.reqID, dst.ua, dst.method = src.keyID, src.path, src.reqID, src.ua, src.method
 	if dst != src {
 		t.Errorf("copy differs from its source outside the text arrays:\n%+v\nwant\n%+v", dst, src)
+	}
+}
+
+// Every Limit has the name the metric portcullis_limiter_denials_total
+// gives its scope, parses back from it, and is in a refusal's JSON and
+// OTLP record; NoLimit is in neither.
+func TestLimitNames(t *testing.T) {
+	t.Parallel()
+	want := map[Limit]string{NoLimit: "", LimitKey: "key", LimitTenant: "tenant", LimitClass: "class", LimitConcurrency: "concurrency"}
+	if len(want) != int(numLimits) {
+		t.Fatalf("the test names %d limits, the type has %d", len(want), numLimits)
+	}
+	for l, name := range want {
+		if got := l.String(); got != name {
+			t.Errorf("Limit(%d).String() = %q, want %q", l, got, name)
+		}
+		if got, ok := ParseLimit(name); !ok || got != l {
+			t.Errorf("ParseLimit(%q) = %d, %v; want %d", name, got, ok, l)
+		}
+		r := sampleRecord(0)
+		r.Limit = l
+		js, otlp := string(r.AppendJSON(nil)), string(appendLogRecord(nil, &r))
+		if has := strings.Contains(js, `"limit":`); has != (name != "") || name != "" && !strings.Contains(js, `"decision":"allowed","limit":"`+name+`"`) {
+			t.Errorf("limit %q: JSON %s", name, js)
+		}
+		if has := strings.Contains(otlp, AttrLimit); has != (name != "") {
+			t.Errorf("limit %q: OTLP record has %s: %v", name, AttrLimit, has)
+		}
+	}
+	if _, ok := ParseLimit("client"); ok {
+		t.Error(`ParseLimit("client") succeeded: the metric and the record call the client's bucket "key"`)
+	}
+	if got := Limit(200).String(); got != "unknown" {
+		t.Errorf("Limit(200).String() = %q, want unknown", got)
 	}
 }

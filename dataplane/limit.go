@@ -40,6 +40,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 	}
 	if which >= 0 {
 		x.limited, x.which = res, which
+		x.rec.Limit = takeLimits[which]
 		s.metrics.limited[which].Add(1)
 		return audit.RateLimited
 	}
@@ -52,6 +53,7 @@ func (s *Server) limit(x *exchange) audit.Decision {
 			s.buckets.RefundAt(t.Key, *t.Limit, 1, now)
 		}
 		s.metrics.limited[3].Add(1)
+		x.rec.Limit = audit.LimitConcurrency
 		return audit.ConcurrencyLimited
 	}
 	x.slot, x.hasSlot = slot, true
@@ -88,6 +90,10 @@ func (s *Server) publicMax(snap *policy.Snapshot) int64 {
 	}
 	return int64(max(s.cfg.MaxUpstreamConn/4, 1))
 }
+
+// takeLimits is the audit record's Limit of each take of limit, by its
+// index: the order of limiterScopes, which names them in the metrics.
+var takeLimits = [3]audit.Limit{audit.LimitKey, audit.LimitTenant, audit.LimitClass}
 
 // rateLimitHeaders writes Retry-After and the IETF RateLimit-Policy and
 // RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the bucket

@@ -24,8 +24,11 @@ var latencyBucketsNs = func() (t [len(latencyBuckets)]int64) {
 	return t
 }()
 
-// limiterScopes names the limiter denials by what denied.
-var limiterScopes = [...]string{"key", "tenant", "class", "concurrency", "public"}
+// limiterScopes names the limiter denials by what denied: the names the
+// audit record's Limit gives them (key, tenant, class, concurrency), so a
+// metric's scope and a record's limit agree; and public, the in-flight
+// cap of public routes, whose refusals the decision public_limited names.
+var limiterScopes = [...]string{audit.LimitKey.String(), audit.LimitTenant.String(), audit.LimitClass.String(), audit.LimitConcurrency.String(), "public"}
 
 // numLatency is the number of latency histogram cells, +Inf included.
 const numLatency = len(latencyBuckets) + 1
