@@ -121,7 +121,7 @@ const maxIntern = 4096
 // clients, routes...), worth storing once per batch.
 func internable(key []byte) bool {
 	switch string(key) {
-	case "tenant", "client", "key_id", "auth_method", "issuer", "method", "route", "decision", "source_ip", "user_agent":
+	case "tenant", "client", "key_id", "auth_method", "issuer", "method", "route", "decision", "limit", "source_ip", "user_agent":
 		return true
 	}
 	return false
@@ -498,6 +498,8 @@ func (r *StoredRecord) stringField(key []byte) *string {
 		return &r.Pod
 	case "approval_id":
 		return &r.ApprovalID
+	case "limit":
+		return &r.Limit
 	}
 	return nil
 }

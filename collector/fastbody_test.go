@@ -17,7 +17,7 @@ func seedBatchBody(t testing.TB) []byte {
 			Decision: "allowed", RequestID: "r-1", SourceIP: "192.0.2.7", BytesIn: 10, BytesOut: 2048, DurationUS: 850, UserAgent: "sdk/1",
 			PolicyRevision: 42, Count: 3, Body: "log body", ApprovalID: "ap-1", Attributes: map[string]string{"a": "1", "b": "2"}, Flags: []string{FlagTruncated}},
 		{Time: time.Date(2026, 5, 1, 9, 0, 1, 0, time.UTC), Tenant: "acme", Client: "acme-hris", Method: "GET", Route: "/v1/users", Status: 429,
-			Decision: "rate_limited", UserAgent: "quote \" and é"},
+			Decision: "rate_limited", Limit: "tenant", UserAgent: "quote \" and é"},
 	}}
 	body, err := s.batchBodyLocked(b, nil)
 	if err != nil {

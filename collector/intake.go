@@ -67,7 +67,7 @@ var textCaps = [numTextAttrs]int{
 	attrUserAgent: audit.MaxUserAgent, attrTenant: maxFieldBytes, attrClient: maxFieldBytes,
 	attrKeyID: audit.MaxKeyID, attrAuthMethod: maxFieldBytes, attrDecision: maxFieldBytes,
 	attrRequestID: audit.MaxRequestID, attrIssuer: maxFieldBytes, attrTokenFingerprint: maxFieldBytes,
-	attrApprovalID: audit.MaxApproval,
+	attrApprovalID: audit.MaxApproval, attrLimit: maxFieldBytes,
 }
 
 // capFields cuts the text fields of r to textCaps and reports whether any

@@ -30,7 +30,7 @@ func ocsfActivity(method string) (int, string) {
 }
 
 // AppendOCSF appends r as one OCSF API Activity event (JSON, no newline).
-// Portcullis fields without an OCSF home (decision, key id, auth method,
+// Portcullis fields without an OCSF home (decision, limit, key id, auth method,
 // policy revision, token fingerprint) go under "unmapped".
 func AppendOCSF(dst []byte, r *StoredRecord) []byte {
 	act, actName := ocsfActivity(r.Method)
@@ -106,6 +106,9 @@ func appendOCSFHTTP(dst []byte, r *StoredRecord) []byte {
 
 func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
 	dst = appendStringField(dst, `,"unmapped":{"decision":`, r.Decision)
+	if r.Limit != "" {
+		dst = appendStringField(dst, `,"limit":`, r.Limit)
+	}
 	dst = appendStringField(dst, `,"key_id":`, r.KeyID)
 	dst = appendStringField(dst, `,"auth_method":`, r.AuthMethod)
 	dst = appendStringField(dst, `,"issuer":`, r.Issuer)

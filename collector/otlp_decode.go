@@ -349,6 +349,7 @@ const (
 	attrIssuer
 	attrTokenFingerprint
 	attrApprovalID
+	attrLimit
 	numTextAttrs // not a field: the text fields end here
 	attrStatus
 	attrBytesIn
@@ -410,6 +411,8 @@ func portcullisAttrFieldOf(key []byte) attrField {
 		return attrCount
 	case audit.AttrApprovalID:
 		return attrApprovalID
+	case audit.AttrLimit:
+		return attrLimit
 	}
 	return attrForeign
 }
@@ -445,6 +448,8 @@ func (s *StoredRecord) textField(f attrField) *string {
 		return &s.TokenFingerprint
 	case attrApprovalID:
 		return &s.ApprovalID
+	case attrLimit:
+		return &s.Limit
 	}
 	panic("BUG: collector: textField of a field that is not text")
 }

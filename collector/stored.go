@@ -23,6 +23,7 @@ type StoredRecord struct {
 	Path             string            `json:"path"`
 	Status           int64             `json:"status"`
 	Decision         string            `json:"decision"`
+	Limit            string            `json:"limit,omitempty"` // the limit that refused the request (audit.Limit: key, tenant, class, concurrency); "" for none, and in records of sidecars before it
 	RequestID        string            `json:"request_id"`
 	ApprovalID       string            `json:"approval_id,omitempty"` // the approval a privileged request named (issue 20)
 	SourceIP         string            `json:"source_ip"`
@@ -75,6 +76,9 @@ func (s *StoredRecord) AppendJSON(dst []byte) []byte {
 	dst = appendStringField(dst, `,"path":`, s.Path)
 	dst = appendIntField(dst, `,"status":`, s.Status)
 	dst = appendStringField(dst, `,"decision":`, s.Decision)
+	if s.Limit != "" {
+		dst = appendStringField(dst, `,"limit":`, s.Limit)
+	}
 	dst = appendStringField(dst, `,"request_id":`, s.RequestID)
 	if s.ApprovalID != "" {
 		dst = appendStringField(dst, `,"approval_id":`, s.ApprovalID)
@@ -143,7 +147,7 @@ func Stored(r *audit.Record) StoredRecord {
 		Time: time.Unix(0, r.Time).UTC(), Tenant: r.Tenant, Client: r.Client,
 		KeyID: string(r.KeyID()), AuthMethod: r.AuthMethod.String(), Issuer: r.Issuer,
 		Method: string(r.Method()), Route: r.Route, Path: string(r.Path()),
-		Status: int64(r.Status), Decision: r.Decision.String(), RequestID: string(r.RequestID()),
+		Status: int64(r.Status), Decision: r.Decision.String(), Limit: r.Limit.String(), RequestID: string(r.RequestID()),
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationUS: r.Duration / 1e3,
 		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision, ApprovalID: string(r.ApprovalID()),
 	}

@@ -67,15 +67,15 @@ type credentialPattern struct {
 }
 
 // nRecordTexts is the number of string fields of a record.
-const nRecordTexts = 17
+const nRecordTexts = 18
 
 // recordTexts returns every string field of r, any of which a credential
 // could leak into and most of which the pack copies out (tenant, source
-// address, method, decision, sender, pod...); attributes and flags are
+// address, method, decision, limit, sender, pod...); attributes and flags are
 // read apart. TestScanReadsEveryRecordText holds it to the struct.
 func recordTexts(r *collector.StoredRecord) [nRecordTexts]string {
 	return [...]string{r.Path, r.UserAgent, r.Body, r.Client, r.KeyID, r.Issuer, r.RequestID, r.Route,
-		r.Tenant, r.AuthMethod, r.TokenFingerprint, r.Method, r.Decision, r.ApprovalID, r.SourceIP, r.Sender, r.Pod}
+		r.Tenant, r.AuthMethod, r.TokenFingerprint, r.Method, r.Decision, r.Limit, r.ApprovalID, r.SourceIP, r.Sender, r.Pod}
 }
 
 // recordMatches reports whether some text of r matches re.
