@@ -238,7 +238,9 @@ func exportLimits(s span) limitExport {
 }
 
 // throttlingSample writes the denial counts (401, 403, 413, 429) per
-// tenant per day, then up to sampleSize 429 records.
+// tenant per day, the 429s per limit that refused them, then up to
+// sampleSize 429 records. The limit column is last, so the columns before
+// it stay where readers of older packs find them.
 func (b *builder) throttlingSample() ([]byte, error) {
 	t := b.tally
 	keys := make([]denialKey, 0, len(t.denials))
@@ -247,22 +249,22 @@ func (b *builder) throttlingSample() ([]byte, error) {
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		x, y := keys[i], keys[j]
-		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.tenant, y.tenant), cmp.Compare(x.status, y.status)) < 0
+		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.tenant, y.tenant), cmp.Compare(x.status, y.status), cmp.Compare(x.limit, y.limit)) < 0
 	})
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent"})
+	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent", "limit"})
 	for _, k := range keys {
-		w.Write(csvCells("daily_count", dayName(k.day), k.tenant, strconv.FormatInt(k.status, 10), strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", ""))
+		w.Write(csvCells("daily_count", dayName(k.day), k.tenant, strconv.FormatInt(k.status, 10), strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", "", k.limit))
 	}
 	for _, ts := range b.tenantShares() {
 		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",
-			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64)))
+			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64), ""))
 	}
 	for i := range t.sample {
 		r := &t.sample[i]
 		w.Write(csvCells("sample_429", r.Time.UTC().Format(time.DateOnly), r.Tenant, "429", strconv.FormatInt(requests(r), 10),
-			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP, ""))
+			rfc(r.Time), r.Client, r.Method, r.Route, r.Decision, r.RequestID, r.SourceIP, "", limitName(r)))
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()

@@ -27,8 +27,8 @@ type tally struct {
 	// with the last one.
 	priv map[string]*privUse
 
-	// Throttling: 401/403/413/429 counts by day, tenant and status, and
-	// the first sampleSize 429s.
+	// Throttling: 401/403/413/429 counts by day, tenant, status and the
+	// limit that refused a 429, and the first sampleSize 429s.
 	denials map[denialKey]int64
 	sample  []collector.StoredRecord
 
@@ -69,11 +69,13 @@ type privUse struct {
 	last collector.StoredRecord
 }
 
-// denialKey is a day (days since 1970, UTC), a tenant and a status.
+// denialKey is a day (days since 1970, UTC), a tenant, a status and, for
+// a 429, the limit that refused it (limitName).
 type denialKey struct {
 	day    int64
 	tenant string
 	status int64
+	limit  string
 }
 
 // maxScanLines bounds the records the credential scan lists; it counts
@@ -135,7 +137,7 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	}
 	switch r.Status {
 	case 401, 403, 413, 429:
-		t.denials[denialKey{dayOf(r.Time), r.Tenant, r.Status}] += n
+		t.denials[denialKey{dayOf(r.Time), r.Tenant, r.Status, limitName(r)}] += n
 		if r.Status != 413 {
 			t.tenantDenied[dash(r.Tenant)] += n
 		}
@@ -150,6 +152,19 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 		t.addApproval(r, n)
 	}
 	t.scan(r)
+}
+
+// limitName is the limit that refused r, as the sidecar names it (key,
+// tenant, class, concurrency), "" when the record names none (any status
+// but 429, or a sidecar from before the field), and "unknown" for a name
+// no sidecar writes: the name is the sender's to write, and the counts
+// keep one row per name.
+func limitName(r *collector.StoredRecord) string {
+	switch r.Limit {
+	case "", "key", "tenant", "class", "concurrency":
+		return r.Limit
+	}
+	return "unknown"
 }
 
 // addApproval counts a request that named an approval.
