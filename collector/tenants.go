@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,8 +22,11 @@ type TenantShare struct {
 	RequestShare   float64 `json:"request_share_pct"`
 	Throttled      int64   `json:"throttled"`
 	ThrottledShare float64 `json:"throttled_share_pct"`
-	BytesOut       int64   `json:"bytes_out"`
-	BytesShare     float64 `json:"bytes_share_pct"`
+	// ThrottledBy splits Throttled by the limit that refused the
+	// requests: the tenant's own clients' limits, or its tenant-wide ones.
+	ThrottledBy ThrottledBy `json:"throttled_by"`
+	BytesOut    int64       `json:"bytes_out"`
+	BytesShare  float64     `json:"bytes_share_pct"`
 	// Unverified counts the requests above whose records' entries were
 	// not verified (TopTenantsVerified).
 	Unverified int64 `json:"unverified"`
@@ -36,13 +40,68 @@ type TenantReport struct {
 	By        string    `json:"by"`
 	Requests  int64     `json:"requests"`
 	Throttled int64     `json:"throttled"`
-	BytesOut  int64     `json:"bytes_out"`
+	// ThrottledBy splits Throttled by the limit that refused the
+	// requests, over every tenant.
+	ThrottledBy ThrottledBy `json:"throttled_by"`
+	BytesOut    int64       `json:"bytes_out"`
 	// Unverified counts the requests whose records' entries were not
 	// verified: each failed its own checks (hash, link, seq, the
 	// collector's signature), or no key was given (TopTenantsVerified).
 	Unverified int64         `json:"unverified"`
 	Count      int           `json:"tenants"` // tenants seen, listed or not
 	Tenants    []TenantShare `json:"top"`
+}
+
+// ThrottledBy counts throttled requests (429) by the limit that refused
+// them, as their records name it (StoredRecord.Limit): the client's own
+// bucket (key), the tenant's (tenant), the tenant+class bucket (class) or
+// the tenant+class in-flight cap (concurrency). Unnamed counts the 429s
+// whose record names none of those: records of sidecars from before the
+// field, and other senders'.
+type ThrottledBy struct {
+	Key         int64 `json:"key"`
+	Tenant      int64 `json:"tenant"`
+	Class       int64 `json:"class"`
+	Concurrency int64 `json:"concurrency"`
+	Unnamed     int64 `json:"unnamed"`
+}
+
+// add counts n requests the limit named limit refused.
+func (t *ThrottledBy) add(limit string, n int64) {
+	switch limit {
+	case "key":
+		t.Key += n
+	case "tenant":
+		t.Tenant += n
+	case "class":
+		t.Class += n
+	case "concurrency":
+		t.Concurrency += n
+	default:
+		t.Unnamed += n
+	}
+}
+
+// String lists the nonzero counts of t as name=count, comma-separated,
+// or "-" when there are none.
+func (t ThrottledBy) String() string {
+	var b []byte
+	for _, c := range [...]struct {
+		name string
+		n    int64
+	}{{"key", t.Key}, {"tenant", t.Tenant}, {"class", t.Class}, {"concurrency", t.Concurrency}, {"unnamed", t.Unnamed}} {
+		if c.n == 0 {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(append(append(b, c.name...), '='), c.n, 10)
+	}
+	if len(b) == 0 {
+		return "-"
+	}
+	return string(b)
 }
 
 // Orders of TopTenants.
@@ -114,6 +173,8 @@ func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, 
 	if r.Status == 429 {
 		s.Throttled += n
 		rep.Throttled += n
+		s.ThrottledBy.add(r.Limit, n)
+		rep.ThrottledBy.add(r.Limit, n)
 	}
 	if r.BytesOut > 0 {
 		s.BytesOut = satAdd(s.BytesOut, r.BytesOut)
@@ -171,10 +232,10 @@ func percent(n, total int64) float64 {
 // WriteTable writes rep as aligned columns, then a line with the totals.
 func (rep *TenantReport) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "TENANT\tREQUESTS\tSHARE\tTHROTTLED (429)\tSHARE\tBYTES OUT\tSHARE\tUNVERIFIED\t")
+	fmt.Fprintln(tw, "TENANT\tREQUESTS\tSHARE\tTHROTTLED (429)\tSHARE\tBYTES OUT\tSHARE\tUNVERIFIED\tTHROTTLED BY LIMIT\t")
 	for _, s := range rep.Tenants {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t\n", Cell(s.Tenant),
-			s.Requests, s.RequestShare, s.Throttled, s.ThrottledShare, s.BytesOut, s.BytesShare, s.Unverified)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%.1f%%\t%d\t%s\t\n", Cell(s.Tenant),
+			s.Requests, s.RequestShare, s.Throttled, s.ThrottledShare, s.BytesOut, s.BytesShare, s.Unverified, s.ThrottledBy)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -11,10 +11,12 @@ import (
 )
 
 // tenantsStore writes a real store in dir: over two batches (two
-// segments), acme sends 6 requests (2 throttled, 600 bytes), globex 3 (3
-// throttled, 0 bytes), initech 1 (1000 bytes), one aggregated record stands
-// for 4 denials without a tenant, and acme has 5 more requests an hour
-// before the period.
+// segments), acme sends 6 requests (2 throttled, by its client's limit and
+// by its tenant's, 600 bytes), globex 3 (3 throttled: by its class's
+// limit, its concurrency cap and a record naming no limit, 0 bytes),
+// initech 1 (1000 bytes), one aggregated record stands for 4 denials
+// without a tenant, and acme has 5 more requests an hour before the
+// period.
 func tenantsStore(t *testing.T, dir string, at time.Time) {
 	t.Helper()
 	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t), SegmentMaxBytes: 1500})
@@ -32,9 +34,14 @@ func tenantsStore(t *testing.T, dir string, at time.Time) {
 	for i := range 4 {
 		first = append(first, rec("acme", 200, 150, at.Add(time.Duration(i)*time.Second)))
 	}
-	first = append(first, rec("acme", 429, 0, at), rec("acme", 429, 0, at), rec("initech", 200, 1000, at))
-	for range 3 {
-		second = append(second, rec("globex", 429, 0, at.Add(time.Minute)))
+	limited := func(tenant, limit string, at time.Time) StoredRecord {
+		r := rec(tenant, 429, 0, at)
+		r.Limit = limit
+		return r
+	}
+	first = append(first, limited("acme", "key", at), limited("acme", "tenant", at), rec("initech", 200, 1000, at))
+	for _, l := range []string{"class", "concurrency", ""} { // "": a sidecar from before the field
+		second = append(second, limited("globex", l, at.Add(time.Minute)))
 	}
 	second = append(second, StoredRecord{Time: at, Status: 401, Decision: "unauthenticated", Count: 4})
 	for range 5 {
@@ -65,10 +72,13 @@ func TestTopTenants(t *testing.T) {
 	if rep.Requests != 14 || rep.Throttled != 5 || rep.BytesOut != 1600 || rep.Count != 4 {
 		t.Errorf("totals: %d requests, %d throttled, %d bytes, %d tenants; want 14, 5, 1600, 4", rep.Requests, rep.Throttled, rep.BytesOut, rep.Count)
 	}
+	if want := (ThrottledBy{Key: 1, Tenant: 1, Class: 1, Concurrency: 1, Unnamed: 1}); rep.ThrottledBy != want {
+		t.Errorf("throttled by limit, in total: %+v, want %+v", rep.ThrottledBy, want)
+	}
 	want := []TenantShare{
-		{Tenant: "acme", Requests: 6, RequestShare: 600.0 / 14, Throttled: 2, ThrottledShare: 40, BytesOut: 600, BytesShare: 37.5, Unverified: 6},
+		{Tenant: "acme", Requests: 6, RequestShare: 600.0 / 14, Throttled: 2, ThrottledShare: 40, ThrottledBy: ThrottledBy{Key: 1, Tenant: 1}, BytesOut: 600, BytesShare: 37.5, Unverified: 6},
 		{Tenant: "", Requests: 4, RequestShare: 400.0 / 14, Unverified: 4},
-		{Tenant: "globex", Requests: 3, RequestShare: 300.0 / 14, Throttled: 3, ThrottledShare: 60, Unverified: 3},
+		{Tenant: "globex", Requests: 3, RequestShare: 300.0 / 14, Throttled: 3, ThrottledShare: 60, ThrottledBy: ThrottledBy{Class: 1, Concurrency: 1, Unnamed: 1}, Unverified: 3},
 		{Tenant: "initech", Requests: 1, RequestShare: 100.0 / 14, BytesOut: 1000, BytesShare: 62.5, Unverified: 1},
 	} // no key: every request counts unverified
 	if fmt.Sprint(rep.Tenants) != fmt.Sprint(want) {
@@ -130,10 +140,13 @@ func TestTenantReportOutput(t *testing.T) {
 	if len(lines) != 6 {
 		t.Fatalf("table has %d lines, want header, 4 tenants, totals:\n%s", len(lines), tab.String())
 	}
-	if f := strings.Fields(lines[1]); strings.Join(f, " ") != "globex 3 21.4% 3 60.0% 0 0.0% 3" {
+	if f := strings.Fields(lines[1]); strings.Join(f, " ") != "globex 3 21.4% 3 60.0% 0 0.0% 3 class=1,concurrency=1,unnamed=1" {
 		t.Errorf("first row %q", lines[1])
 	}
-	if f := strings.Fields(lines[3]); f[0] != "-" || f[1] != "4" {
+	if f := strings.Fields(lines[2]); f[0] != "acme" || f[len(f)-1] != "key=1,tenant=1" {
+		t.Errorf("acme's row %q, want its 429s by its client's limit and its tenant's", lines[2])
+	}
+	if f := strings.Fields(lines[3]); f[0] != "-" || f[1] != "4" || f[len(f)-1] != "-" {
 		t.Errorf("row of requests without a tenant %q, want - with 4", lines[3])
 	}
 	if want := "4 tenants (4 shown, by throttled; - is requests without a tenant), 14 requests, 5 throttled, 1600 bytes out, 14 unverified, from 2026-12-01T09:59:00Z to 2026-12-01T11:00:00Z (exclusive)"; lines[5] != want {

@@ -36,7 +36,7 @@ func TestTenantsTop(t *testing.T) {
 	if res.code != 0 || len(lines) != 4 {
 		t.Fatalf("tenants top: exit %d, stdout\n%s\nstderr %s", res.code, res.stdout, res.stderr)
 	}
-	for i, want := range []string{"acme 3 60.0% 1 33.3% 0 0.0% 3", "globex 2 40.0% 2 66.7% 500 100.0% 2"} {
+	for i, want := range []string{"acme 3 60.0% 1 33.3% 0 0.0% 3 unnamed=1", "globex 2 40.0% 2 66.7% 500 100.0% 2 unnamed=2"} {
 		if got := strings.Join(strings.Fields(lines[i+1]), " "); got != want {
 			t.Errorf("row %d = %q, want %q", i+1, got, want)
 		}
