@@ -11,7 +11,8 @@
 // token, secret, cookie, query string or body. Record.AppendJSON encodes
 // one as a JSON object with a fixed set of snake_case fields (time, tenant,
 // client, key_id, auth_method, issuer, token_fingerprint when set, method,
-// route, path, status, decision, request_id, source_ip, bytes_in,
+// route, path, status, decision, limit when a limit refused the request
+// (Limit: key, tenant, class, concurrency), request_id, source_ip, bytes_in,
 // bytes_out, duration_us, user_agent, policy_revision); every string is
 // escaped and invalid UTF-8 becomes U+FFFD.
 //
