@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/portcullis/portcullis/audit"
 	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/credential"
 
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -312,7 +314,7 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}
 	if body := lr.GetBody(); body != nil {
-		s.Body = cut(redactTokens(pbAnyValue(body).text(maxForeignBody)), maxForeignBody)
+		s.Body = cut(credential.Redact(pbAnyValue(body).text(maxForeignBody)), maxForeignBody)
 	}
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/credential"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -148,7 +149,7 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 		if err != nil {
 			return err
 		}
-		s.Body = cut(redactTokens(v.text(maxForeignBody)), maxForeignBody)
+		s.Body = cut(credential.Redact(v.text(maxForeignBody)), maxForeignBody)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,11 @@ func TestForeignCredentialsRedacted(t *testing.T) {
 		attribute.Int("gen_ai.usage.input_tokens", 42),
 		attribute.String("app.feature", "sso"),
 		attribute.String("app.mentions", "pk_ is our key prefix; eyJ starts a JWT; Bearer is a scheme"),
+		// Encoded, as the evidence pack's credential scan finds them
+		// (internal/credential: one implementation for both).
+		attribute.String("app.path", "/v1/keys/"+strings.ReplaceAll(apiKey, "_", "%5F")+" gone"),
+		attribute.String("app.wrapped", "key_"+base64.StdEncoding.EncodeToString([]byte(apiKey))),
+		attribute.String("app.status", "Basic authentication required"),
 	)
 	provider.Logger("foreign-app").Emit(ctx, rec)
 	if err := provider.Shutdown(ctx); err != nil {
@@ -71,6 +77,9 @@ func TestForeignCredentialsRedacted(t *testing.T) {
 		"gen_ai.usage.input_tokens":         "42",
 		"app.feature":                       "sso",
 		"app.mentions":                      "pk_ is our key prefix; eyJ starts a JWT; Bearer is a scheme",
+		"app.path":                          Redacted + " gone",
+		"app.wrapped":                       Redacted,
+		"app.status":                        "Basic authentication required",
 	}
 	for k, v := range want {
 		if got.Attributes[k] != v {
@@ -87,7 +96,7 @@ func TestForeignCredentialsRedacted(t *testing.T) {
 			return err
 		}
 		b, _ := os.ReadFile(path)
-		for _, secret := range []string{opaque, "s3cr3t", "hunter2", "DemoAcmeHrisSecret", "c2lnbmF0dXJlLWJ5dGVz", "dXNlcjpwYXNzd29yZA"} {
+		for _, secret := range []string{opaque, "s3cr3t", "hunter2", "DemoAcmeHrisSecret", "c2lnbmF0dXJlLWJ5dGVz", "dXNlcjpwYXNzd29yZA", "%5FDemoAcme", base64.StdEncoding.EncodeToString([]byte(apiKey))[8:40]} {
 			if strings.Contains(string(b), secret) {
 				t.Errorf("%s holds %q", path, secret)
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // packScan is the credential scan of the files a pack writes: every file,
@@ -31,16 +33,16 @@ type packFile struct {
 func scanFiles(fs []packFile) *packScan {
 	s := &packScan{n: len(fs)}
 	for _, f := range fs {
-		for _, p := range credentialPatterns {
-			locs := p.re.FindAllIndex(f.data, -1)
+		for _, p := range credential.Patterns {
+			locs := p.RE.FindAllIndex(f.data, -1)
 			if len(locs) > 0 {
 				line := 1 + bytes.Count(f.data[:locs[0][0]], []byte("\n"))
-				s.hits = append(s.hits, fileHit{file: f.name, pattern: p.name, count: len(locs), line: line})
+				s.hits = append(s.hits, fileHit{file: f.name, pattern: p.Name, count: len(locs), line: line})
 			}
 		}
-		if n, at := encodedFileMatches(f.data); n > 0 {
+		if n, at := credential.EncodedMatches(f.data); n > 0 {
 			line := 1 + bytes.Count(f.data[:at], []byte("\n"))
-			s.hits = append(s.hits, fileHit{file: f.name, pattern: encodedName, count: n, line: line})
+			s.hits = append(s.hits, fileHit{file: f.name, pattern: credential.EncodedName, count: n, line: line})
 		}
 	}
 	return s

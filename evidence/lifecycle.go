@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -49,23 +49,6 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 	return buf.Bytes(), w.Error()
 }
 
-// credentialPatterns are the shapes of a credential that must never reach
-// a record: a Portcullis API key, a JWT, a bearer string.
-var credentialPatterns = []credentialPattern{
-	{"API key", regexp.MustCompile(regexp.QuoteMeta(policy.KeyPrefix) + `[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}`), policy.KeyPrefix, false},
-	{"JWT", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`), "eyJ", false},
-	{"bearer string", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/-]{8,}`), "bearer", true},
-}
-
-// credentialPattern is one credential shape, with the literal every
-// match holds (in any case when fold is set) as a cheap first test.
-type credentialPattern struct {
-	name    string
-	re      *regexp.Regexp
-	literal string
-	fold    bool
-}
-
 // nRecordTexts is the number of string fields of a record.
 const nRecordTexts = 18
 
@@ -97,11 +80,11 @@ func recordMatches(re *regexp.Regexp, r *collector.StoredRecord) bool {
 func redact(s string) string {
 	held := literalsInText(s)
 	if held&encodedBit != 0 {
-		return "[" + encodedName + " removed]"
+		return "[" + credential.EncodedName + " removed]"
 	}
-	for k, p := range credentialPatterns {
+	for k, p := range credential.Patterns {
 		if held&(1<<k) != 0 {
-			s = p.re.ReplaceAllLiteralString(s, "["+p.name+" removed]")
+			s = p.RE.ReplaceAllLiteralString(s, "["+p.Name+" removed]")
 		}
 	}
 	return s
@@ -116,13 +99,13 @@ func (b *builder) credentialScan() ([]byte, error) {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# API logging: credential scan, %s\n\n", b.cfg.Period.Name)
 	w.WriteString("Patterns: ")
-	for i, p := range credentialPatterns {
+	for i, p := range credential.Patterns {
 		if i > 0 {
 			w.WriteString(", ")
 		}
-		fmt.Fprintf(&w, "%s (`%s`)", p.name, p.re)
+		fmt.Fprintf(&w, "%s (`%s`)", p.Name, p.RE)
 	}
-	w.WriteString("; each also percent-decoded, and in every run of base64 (HTTP Basic credentials, a token wrapped again) decoded (" + encodedName + ")")
+	w.WriteString("; each also percent-decoded, and in every run of base64 (HTTP Basic credentials, a token wrapped again) decoded (" + credential.EncodedName + ")")
 	t := b.tally
 	w.WriteString("\n\nEvery text field of the records and of the lifecycle events (reasons included) is scanned.\n\n")
 	fmt.Fprintf(&w, "Records scanned: %d. Records matching a credential pattern: %d.\n", t.records, t.scanHits)

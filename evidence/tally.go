@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -286,14 +287,14 @@ func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) 
 // patterns' literals comes first, since almost every record holds none.
 func (t *tally) scan(r *collector.StoredRecord) {
 	held := t.literalsIn(r)
-	for k, p := range credentialPatterns {
-		if held&(1<<k) == 0 || !recordMatches(p.re, r) {
+	for k, p := range credential.Patterns {
+		if held&(1<<k) == 0 || !recordMatches(p.RE, r) {
 			continue
 		}
-		t.scanHit(r, p.name)
+		t.scanHit(r, p.Name)
 	}
 	if held&encodedBit != 0 {
-		t.scanHit(r, encodedName)
+		t.scanHit(r, credential.EncodedName)
 	}
 }
 
@@ -312,13 +313,13 @@ func (t *tally) scanHit(r *collector.StoredRecord, name string) {
 func (t *tally) scanEvent(ev *collector.Event) {
 	t.eventsScanned++
 	texts := []string{ev.Key, ev.Unverified, ev.Actor, ev.Action, ev.Target, ev.Reason, ev.Ticket, string(ev.Details)}
-	for _, p := range credentialPatterns {
-		if matchAny(p.re, texts) {
-			t.eventHit(ev, p.name)
+	for _, p := range credential.Patterns {
+		if matchAny(p.RE, texts) {
+			t.eventHit(ev, p.Name)
 		}
 	}
-	if slices.ContainsFunc(texts, hidesCredential) {
-		t.eventHit(ev, encodedName)
+	if slices.ContainsFunc(texts, credential.HidesEncoded) {
+		t.eventHit(ev, credential.EncodedName)
 	}
 }
 
@@ -355,56 +356,19 @@ func (t *tally) literalsIn(r *collector.StoredRecord) uint {
 	return held
 }
 
+// encodedBit is the bit of literalsInText's result that says a text hides
+// a credential under an encoding (credential.HidesEncoded).
+var encodedBit uint = 1 << len(credential.Patterns)
+
 // literalsInText returns the credential patterns whose literal s holds
 // (bit k for pattern k), and encodedBit when s hides a credential under
 // an encoding.
 func literalsInText(s string) uint {
-	held := plainLiterals(s)
-	if hidesCredential(s) {
+	held := credential.PlainLiterals(s)
+	if credential.HidesEncoded(s) {
 		held |= encodedBit
 	}
 	return held
-}
-
-// plainLiterals returns the credential patterns whose literal s holds as
-// it is.
-func plainLiterals(s string) uint {
-	var held uint
-	for i := 0; i < len(s); i++ {
-		if !literalStart[s[i]] {
-			continue
-		}
-		for k := range credentialPatterns {
-			if credentialPatterns[k].startsAt(s, i) {
-				held |= 1 << k
-			}
-		}
-	}
-	return held
-}
-
-// literalStart marks the bytes a pattern's literal starts with.
-var literalStart = func() (t [256]bool) {
-	for _, p := range credentialPatterns {
-		c := p.literal[0]
-		t[c] = true
-		if p.fold && c >= 'a' && c <= 'z' {
-			t[c-'a'+'A'] = true
-		}
-	}
-	return t
-}()
-
-// startsAt reports whether s holds the pattern's literal at i (in any
-// case when fold is set; the literal is then lower case ASCII).
-func (p *credentialPattern) startsAt(s string, i int) bool {
-	if len(s)-i < len(p.literal) {
-		return false
-	}
-	if p.fold {
-		return strings.EqualFold(s[i:i+len(p.literal)], p.literal)
-	}
-	return s[i:i+len(p.literal)] == p.literal
 }
 
 // sidecarOf names the sidecar that sent r: its pod (the name of its member

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // TestLiteralsIn holds the scan's one-read test for the patterns'
@@ -13,9 +14,9 @@ import (
 func TestLiteralsIn(t *testing.T) {
 	want := func(texts []string) uint {
 		var held uint
-		for k, p := range credentialPatterns {
+		for k, p := range credential.Patterns {
 			for _, s := range texts {
-				if (p.fold && strings.Contains(strings.ToLower(s), p.literal)) || (!p.fold && strings.Contains(s, p.literal)) {
+				if (p.Fold && strings.Contains(strings.ToLower(s), p.Literal)) || (!p.Fold && strings.Contains(s, p.Literal)) {
 					held |= 1 << k
 				}
 			}

@@ -1,4 +1,4 @@
-package evidence
+package credential
 
 import (
 	"encoding/base64"
@@ -6,27 +6,23 @@ import (
 	"strings"
 )
 
-// encodedName is the pattern name of a credential found under an
-// encoding (credential scan).
-const encodedName = "encoded credential"
-
-// encodedBit is the bit of literalsInText's result that says a text hides
-// a credential under an encoding: percent-encoded, or in a base64 run
-// (HTTP Basic credentials, a token wrapped once more).
-var encodedBit uint = 1 << len(credentialPatterns)
+// EncodedName is the pattern name of a credential found under an
+// encoding: percent-encoded, or in a base64 run (HTTP Basic credentials,
+// a token wrapped once more).
+const EncodedName = "encoded credential"
 
 // minBase64Run is the shortest run of base64 characters decoded: the
 // shortest API key or JWT encodes to more.
 const minBase64Run = 24
 
-// hidesCredential reports whether s, percent-decoded or with one of its
+// HidesEncoded reports whether s, percent-decoded or with one of its
 // base64 runs decoded, holds a credential pattern. A run is decoded from
 // each of its first four characters, since the alphabet's characters
 // before the encoded text (`key_`, a path) join the run. A run of hex
 // digits and dashes (request ids, digests, UUIDs) is skipped: every
 // base64 encoding of an API key's or a JWT's literal, at each of the
 // three alignments, holds a letter past f (TestEncodedLiteralsAreNotHex).
-func hidesCredential(s string) bool {
+func HidesEncoded(s string) bool {
 	if strings.IndexByte(s, '%') >= 0 {
 		if d, ok := percentDecode(s); ok && plainMatch(d) {
 			return true
@@ -73,17 +69,6 @@ func runHides(run string) bool {
 // urlToStd maps the URL base64 alphabet's two characters to the standard's.
 var urlToStd = strings.NewReplacer("-", "+", "_", "/")
 
-// plainMatch reports whether s holds a credential pattern as it is.
-func plainMatch(s string) bool {
-	held := plainLiterals(s)
-	for k, p := range credentialPatterns {
-		if held&(1<<k) != 0 && p.re.MatchString(s) {
-			return true
-		}
-	}
-	return false
-}
-
 // percentDecode decodes the %XX escapes of s and leaves a stray % as it is;
 // ok says some escape was decoded.
 func percentDecode(s string) (string, bool) {
@@ -127,12 +112,12 @@ var base64Char = func() (t [256]bool) {
 	return t
 }()
 
-// encodedFileMatches counts the texts of a pack file that hide a
+// EncodedMatches counts the texts of data (a file) that hide a
 // credential under an encoding, and the byte offset of the first.
-func encodedFileMatches(data []byte) (count, first int) {
+func EncodedMatches(data []byte) (count, first int) {
 	first = -1
 	for _, loc := range encodedCandidate.FindAllIndex(data, -1) {
-		if hidesCredential(string(data[loc[0]:loc[1]])) {
+		if HidesEncoded(string(data[loc[0]:loc[1]])) {
 			if first < 0 {
 				first = loc[0]
 			}
@@ -142,6 +127,6 @@ func encodedFileMatches(data []byte) (count, first int) {
 	return count, first
 }
 
-// encodedCandidate is a text of a file that may hide an encoded
+// encodedCandidate is a text that may hide an encoded
 // credential: a run holding a percent escape, or a base64 run.
 var encodedCandidate = regexp.MustCompile(`[^\s,;"'<>|()\[\]{}]*%[0-9A-Fa-f]{2}[^\s,;"'<>|()\[\]{}]*|[A-Za-z0-9+/_=-]{24,}`)
