@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -136,26 +137,30 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verifi
 }
 
 // WriteAssessment writes a as text: totals, then each breakdown sorted by
-// count.
+// count, text from the trail with what reads as a credential redacted.
 func WriteAssessment(w io.Writer, a *Assessment) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	// text from the trail is plainText: it cannot move the cursor or start a line
-	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", plainText(a.Client), a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
+	// text from the trail is reportText: it cannot move the cursor or start a line, and holds no credential
+	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", reportText(a.Client), a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
 	for _, s := range []struct {
 		name string
 		m    map[string]int64
 	}{{"routes", a.Routes}, {"tenants", a.Tenants}, {"statuses", a.Statuses}, {"decisions", a.Decisions}, {"sources", a.Sources}, {"key ids", a.KeyIDs}} {
 		fmt.Fprintf(tw, "%s:\n", s.name)
 		for _, k := range byCount(s.m) {
-			fmt.Fprintf(tw, "  %s\t%d\n", dash(plainText(k)), s.m[k])
+			fmt.Fprintf(tw, "  %s\t%d\n", dash(reportText(k)), s.m[k])
 		}
 	}
 	fmt.Fprintf(tw, "privileged requests:\t%d\n", len(a.Privileged))
 	for _, p := range a.Privileged {
-		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\t%s\n", stamp(p.Time), plainText(p.Route), p.Status, plainText(p.Decision), plainText(p.SourceIP), plainText(p.RequestID), dash(strings.Join(p.Flags, ",")))
+		fmt.Fprintf(tw, "  %s\t%s\t%d %s\t%s\t%s\t%s\n", stamp(p.Time), reportText(p.Route), p.Status, reportText(p.Decision), reportText(p.SourceIP), reportText(p.RequestID), dash(strings.Join(p.Flags, ",")))
 	}
 	return tw.Flush()
 }
+
+// reportText is text from the trail as a report shows it: plainText,
+// with what reads as a credential redacted.
+func reportText(s string) string { return credential.Redact(plainText(s)) }
 
 func stamp(t time.Time) string {
 	if t.IsZero() {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/internal/durable"
 )
 
@@ -610,8 +611,30 @@ func (o *Outbox) delay(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// fail hands err to OnError, which logs it, with what reads as a
+// credential redacted: an error may quote what a sink answered (a ticket
+// key, a status line), and a sink may echo what it was sent.
 func (o *Outbox) fail(err error) {
 	if o.cfg.OnError != nil {
-		o.cfg.OnError(err)
+		o.cfg.OnError(redactError(err))
 	}
 }
+
+// redactError returns err, or when its text holds what reads as a
+// credential an error wrapping it whose text has it redacted.
+func redactError(err error) error {
+	if msg := credential.Redact(err.Error()); msg != err.Error() {
+		return &redactedError{msg: msg, err: err}
+	}
+	return err
+}
+
+// redactedError is an error whose text is redacted; errors.Is and As
+// still see the error it wraps.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -180,12 +181,18 @@ func (r *Report) denied(rec *collector.StoredRecord) bool {
 	return false
 }
 
-// WriteMarkdown writes the report as a Markdown document.
+// WriteMarkdown writes the report as a Markdown document. Every text
+// from the trail has what reads as a credential redacted
+// (credential.Redact): a client's request id may be its own API key, and
+// the report is pasted into post-mortems and tickets.
 func WriteMarkdown(w io.Writer, r *Report) error {
-	a, md := &r.Alert, MarkdownText // no field starts a line of its own or is markup
+	a := &r.Alert
+	// No field starts a line of its own or is markup, or holds a credential.
+	md := func(s string) string { return MarkdownText(credential.Redact(s)) }
+	span := func(s string) string { return codeSpan(credential.Redact(s)) }
 	fmt.Fprintf(w, "# Incident report: %s\n\n", md(a.ID))
 	fmt.Fprintf(w, "## Detection\n\n- rule: %s (%s, severity %s, window %s)\n- group: %s %s\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
-		codeSpan(a.Rule), md(a.Kind), md(a.Severity), md(a.Window), md(a.Group), codeSpan(a.Key), md(dash(a.Tenant)), md(dash(a.Client)), md(dash(a.KeyID)),
+		span(a.Rule), md(a.Kind), md(a.Severity), md(a.Window), md(a.Group), span(a.Key), md(dash(a.Tenant)), md(dash(a.Client)), md(dash(a.KeyID)),
 		a.Count, stamp(a.Opened), stamp(a.LastSeen), md(dash(strings.Join(a.RequestIDs, ", "))))
 	if a.Previous != "" {
 		fmt.Fprintf(w, "- re-fire of: %s\n", md(a.Previous))
@@ -199,7 +206,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "\n## Containment\n\n")
 	for _, ev := range r.Containment {
-		fmt.Fprintf(w, "- %s %s %s by %s (ticket %s): %s%s\n", stamp(ev.Time), codeSpan(ev.Action), md(ev.Target), md(dash(ev.Actor)), md(dash(ev.Ticket)), md(ev.Reason), flagNote(ev.Flags))
+		fmt.Fprintf(w, "- %s %s %s by %s (ticket %s): %s%s\n", stamp(ev.Time), span(ev.Action), md(ev.Target), md(dash(ev.Actor)), md(dash(ev.Ticket)), md(ev.Reason), flagNote(ev.Flags))
 	}
 	if len(r.Containment) == 0 {
 		fmt.Fprintln(w, "- none")
@@ -219,7 +226,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "```\n\n## Lifecycle and closure\n\n")
 	for _, c := range a.History {
-		fmt.Fprintf(w, "- %s %s by %s: %s\n", stamp(c.Time), codeSpan(c.Action), md(dash(c.Actor)), md(dash(c.Reason)))
+		fmt.Fprintf(w, "- %s %s by %s: %s\n", stamp(c.Time), span(c.Action), md(dash(c.Actor)), md(dash(c.Reason)))
 	}
 	_, err := fmt.Fprintf(w, "\nstatus: **%s**; note: %s; corrective action: %s\n", md(a.Status), md(dash(a.Note)), md(dash(a.CorrectiveAction)))
 	return err

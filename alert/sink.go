@@ -211,12 +211,10 @@ func description(a *Alert) string {
 
 // payload is the request body in the sink's published wire format. The
 // webhook gets the alert as it is (JSON, for a program); the ticket
-// systems get its text fields as plain text, escaped for their markup.
+// systems get its text fields as plain text, escaped for their markup;
+// every sink gets them with credentials redacted (sinkAlert).
 func (s *Sink) payload(raw *Alert) ([]byte, error) {
-	a := raw
-	if s.Kind != "webhook" {
-		a = plainAlert(raw)
-	}
+	a := sinkAlert(raw, s.Kind)
 	var v any
 	switch s.Kind {
 	case "webhook":
@@ -383,9 +381,9 @@ const snowClosed = "7"
 // closeRequest builds the request that tells the ticket key of a that the
 // alert is closed: the generic webhook gets a signed alert.close, Jira a
 // comment, GitHub the issue closed, ServiceNow the incident closed with
-// close notes, Slack a message.
+// close notes, Slack a message; every text redacted (sinkAlert).
 func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request, error) {
-	p := plainAlert(a)
+	p := sinkAlert(a, s.Kind)
 	note := fmt.Sprintf("Alert %s closed by portcullis: %s (corrective action: %s)", p.ID, p.Note, p.CorrectiveAction)
 	method, url := http.MethodPost, s.URL
 	var v any
@@ -403,7 +401,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 		v = struct {
 			Event string `json:"event"`
 			Alert *Alert `json:"alert"`
-		}{ActionClose, a}
+		}{ActionClose, p}
 	case "jira": // POST /rest/api/2/issue/{key}/comment; the body is wiki markup, so text in {noformat}
 		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(note)}
 	case "github": // PATCH /repos/{owner}/{repo}/issues/{number}

@@ -128,7 +128,8 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	}
 	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents, Snapshot: filepath.Join(dir, "detection", "snapshot.json"), SnapshotKey: d.key, TrailKey: trailKey,
 		OnOpen: func(a alert.Alert) {
-			log.Warn().Str("alert", a.ID).Str("rule", a.Rule).Str(a.Group, a.Key).Msg("alert opened")
+			r := a.Redacted() // a rule's name and a group's value may be text from outside
+			log.Warn().Str("alert", r.ID).Str("rule", r.Rule).Str(r.Group, r.Key).Msg("alert opened")
 			if box != nil {
 				if err := box.Enqueue(a); err != nil {
 					log.Error().Err(err).Str("alert", a.ID).Msg("cannot queue the alert for its ticket sinks; the outbox writes it again with backoff")
