@@ -274,11 +274,33 @@ func TestMaxConnsFitMemoryLimit(t *testing.T) {
 // meanwhile (goroutines of earlier tests winding down) only adds to one,
 // and in a full CI run it put a TLS connection at 98,658 B against
 // 78,124-78,916 B alone.
+//
+// Memory that other work frees meanwhile (an earlier test's connections
+// closing, its upstream's goroutines ending) takes away from one: in a
+// full run of the package it once put a plain connection at 12,806 B
+// against 35,280-35,607 B alone, less than the 16 KiB header buffer it
+// holds. Such a measurement is not counted, and another is made: three
+// are counted out of at most eight.
 func midBodyCost(t *testing.T, st *stack, dial func() (net.Conn, error)) int64 {
 	t.Helper()
-	least := int64(math.MaxInt64)
-	for range 3 {
-		least = min(least, midBodyCostOnce(t, st, dial))
+	least, counted := int64(math.MaxInt64), 0
+	var disturbed []int64
+	for range 8 {
+		n := midBodyCostOnce(t, st, dial)
+		if n < 16<<10 {
+			disturbed = append(disturbed, n)
+			continue
+		}
+		least = min(least, n)
+		if counted++; counted == 3 {
+			break
+		}
+	}
+	if counted == 0 {
+		t.Fatalf("a connection mid-body measured %d B each time: the measurement missed its buffers", disturbed)
+	}
+	if len(disturbed) > 0 {
+		t.Logf("not counted (below the 16 KiB header buffer a connection holds: memory freed meanwhile): %d B", disturbed)
 	}
 	return least
 }
@@ -314,11 +336,7 @@ func midBodyCostOnce(t *testing.T, st *stack, dial func() (net.Conn, error)) int
 	time.Sleep(time.Second) // their headers read; the bound below does not depend on it
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	perConn := (int64(ms.HeapInuse+ms.StackInuse) - int64(base)) / conns
-	if perConn < 16<<10 {
-		t.Fatalf("a connection mid-body measured %d B: the measurement missed its buffers", perConn)
-	}
-	return perConn
+	return (int64(ms.HeapInuse+ms.StackInuse) - int64(base)) / conns
 }
 
 // Finding: a request to a route that requires an approval but names none
