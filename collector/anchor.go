@@ -39,9 +39,10 @@ type HeadAnchor interface {
 	HeadPublisher
 	// ReadHead returns the head published there, nil when none is.
 	ReadHead(ctx context.Context) ([]byte, error)
-	// ReplaceHead publishes head in place of old whatever their seqs, as
-	// long as old is still the one published: the collector does so
-	// only after recording in its chain that it does not hold old.
+	// ReplaceHead publishes head in place of old (nil: none) whatever
+	// their seqs, as long as old is still the one published: every
+	// publication of the store is one, in place of the head it last
+	// wrote or found there (PublishChecked).
 	ReplaceHead(ctx context.Context, old, head []byte) error
 	// Where names the anchor for a person (a file, an etcd key).
 	Where() string
@@ -74,8 +75,14 @@ func (e *AnchorError) Unwrap() error { return ErrAnchorNotHeld }
 // anchorState is what a store knows of one publisher.
 type anchorState struct {
 	pub     HeadPublisher
-	checked bool   // the store holds the head published there, or none was
-	replace []byte // the published head a recorded rollback replaces next
+	checked bool // the store holds the head published there (last), or none was
+	// last is the head this store last found (checked, or a recorded
+	// rollback names) or wrote at the anchor, nil for none: each
+	// publication replaces it and nothing else (publishOnLocked).
+	last []byte
+	// unsure are heads written there whose answer was lost, so that one
+	// found there later is known as this store's own; at most maxUnsure.
+	unsure [][]byte
 	// withheld is why heads are not published there; nil when they are.
 	withheld error
 }
@@ -96,13 +103,22 @@ func (s *Store) anchorLocked(p HeadPublisher) *anchorState {
 // are not) and recounts them; s.amu is held.
 func (s *Store) withholdLocked(st *anchorState, why error) {
 	st.withheld = why
-	var n uint64
+	var probs []AnchorProblem
 	for _, a := range s.anchors {
 		if a.withheld != nil {
-			n++
+			probs = append(probs, AnchorProblem{Where: where(a.pub), Problem: a.withheld.Error()})
 		}
 	}
-	s.withheldAnchors.Store(n)
+	s.withheldAnchors.Store(uint64(len(probs)))
+	s.anchorProblems.Store(&probs)
+}
+
+// where names p for a person: HeadAnchor.Where, else its value.
+func where(p HeadPublisher) string {
+	if a, ok := p.(HeadAnchor); ok {
+		return a.Where()
+	}
+	return fmt.Sprint(p)
 }
 
 // checkAnchor reads the head published at a and checks that it verifies
@@ -118,18 +134,26 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 	if doc == nil {
 		return nil, nil
 	}
+	return doc, s.holdsHead(a.Where(), doc, true)
+}
+
+// holdsHead returns nil when doc, the head published at where, verifies
+// with the store's key and names an entry of the store's chain with its
+// hash (or, with expiredHeld, one retention deleted), else an
+// *AnchorError saying why not.
+func (s *Store) holdsHead(where string, doc []byte, expiredHeld bool) error {
 	p, err := OpenHead(doc, s.pub())
 	if err != nil {
-		return doc, &AnchorError{Where: a.Where(), Reason: fmt.Sprintf("does not verify with this collector's signing key (%v)", err)}
+		return &AnchorError{Where: where, Reason: fmt.Sprintf("does not verify with this collector's signing key (%v)", err)}
 	}
 	s.mu.Lock()
 	tip := s.seq
 	got, err := s.entryHash(p.Seq)
 	s.mu.Unlock()
-	ae := &AnchorError{Where: a.Where(), Published: p, StoreSeq: tip}
+	ae := &AnchorError{Where: where, Published: p, StoreSeq: tip}
 	switch {
-	case errors.Is(err, errSegmentExpired):
-		return doc, nil // Verify cannot compare it either; the digests chain through it
+	case errors.Is(err, errSegmentExpired) && expiredHeld:
+		return nil // Verify cannot compare it either; the digests chain through it
 	case p.Seq > tip:
 		ae.Reason = fmt.Sprintf("this store's chain ends at seq %d: the store is behind its anchor (rolled back, restored from an older copy, or its newest entries deleted)", tip)
 	case err != nil:
@@ -137,9 +161,9 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 	case hex.EncodeToString(got[:]) != p.Hash:
 		ae.Reason = fmt.Sprintf("this store's entry %d has hash %x...: the store is a fork of the chain the anchor vouches for (an older copy, continued)", p.Seq, got[:8])
 	default:
-		return doc, nil
+		return nil
 	}
-	return doc, ae
+	return ae
 }
 
 // CheckAnchors checks, before the collector first publishes a head, that
@@ -172,10 +196,10 @@ func (s *Store) CheckAnchors(ctx context.Context, pubs []HeadPublisher, timeout 
 		var ae *AnchorError
 		switch {
 		case err == nil:
-			st.checked = true
+			st.checked, st.last = true, doc
 			s.withholdLocked(st, nil)
 		case errors.As(err, &ae) && acceptRollback:
-			st.replace = doc
+			st.last = doc
 			accepted = append(accepted, ae)
 		case errors.As(err, &ae):
 			s.withholdLocked(st, err)
@@ -191,9 +215,11 @@ func (s *Store) CheckAnchors(ctx context.Context, pubs []HeadPublisher, timeout 
 		return nil, err
 	}
 	for _, p := range pubs {
-		if st := s.anchorLocked(p); st.replace != nil {
-			st.checked = true
-			s.withholdLocked(st, nil)
+		if st := s.anchorLocked(p); !st.checked {
+			if _, ok := p.(HeadAnchor); ok && st.last != nil {
+				st.checked = true // the next publication replaces the head the break names
+				s.withholdLocked(st, nil)
+			}
 		}
 	}
 	return accepted, nil
@@ -242,6 +268,16 @@ func samePublished(a, b *AnchorError) bool {
 // there in the store (CheckAnchors, or here when the anchor could not be
 // read before): while the store does not hold it, the head is withheld
 // from that anchor (StoreStats.AnchorsWithheld) and the failure names why.
+// Each publication then replaces the head the store last wrote or found
+// there, and only it (a compare-and-swap, HeadAnchor.ReplaceHead): a head
+// found there instead is settled by what it is. A head this store wrote
+// whose answer was lost is taken as written; a deleted head, or one moved
+// back to an older head of the store's chain, is published over and
+// reported to StoreConfig.OnAnchor; any other (another chain's, or a newer
+// head of this chain this collector did not write) is never overwritten:
+// the head is withheld from that anchor, the failure (ErrHeadConflict)
+// names both heads, StoreStats.HeadConflicts counts it, and the store
+// goes on storing.
 func (s *Store) PublishChecked(ctx context.Context, head []byte, timeout time.Duration, pubs []HeadPublisher) error {
 	var errs []error
 	for _, p := range pubs {
@@ -252,33 +288,6 @@ func (s *Store) PublishChecked(ctx context.Context, head []byte, timeout time.Du
 		cancel()
 	}
 	return errors.Join(errs...)
-}
-
-func (s *Store) publishChecked(ctx context.Context, p HeadPublisher, head []byte) error {
-	s.amu.Lock()
-	defer s.amu.Unlock()
-	st := s.anchorLocked(p)
-	a, isAnchor := p.(HeadAnchor)
-	if !st.checked && isAnchor {
-		if _, err := s.checkAnchor(ctx, a); err != nil {
-			if errors.Is(err, ErrAnchorNotHeld) {
-				err = fmt.Errorf("%w; not publishing there (verify this store against that anchor to inspect it)", err)
-				s.withholdLocked(st, err)
-				return err
-			}
-			return err
-		}
-	}
-	st.checked = true
-	s.withholdLocked(st, nil)
-	if st.replace != nil {
-		if err := a.ReplaceHead(ctx, st.replace, head); err != nil {
-			return err
-		}
-		st.replace = nil
-		return nil
-	}
-	return p.PublishHead(ctx, head)
 }
 
 // FileAnchor publishes each signed head to a file the operator chooses

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/portcullis/portcullis/audit"
@@ -182,8 +183,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/logs":
 		c.ingest(w, r)
 	case "/healthz":
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`)
+		c.writeHealth(w)
 	case "/metrics":
 		// Counts of batches, senders' rejects and refused connections
 		// are for the operator: the intake listener faces every sender
@@ -319,6 +319,24 @@ func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender st
 		fmt.Sprintf("sender %s holds %d connections, its share of the collector's %d (--max-conns); send on those", sender, c.conns.perSender, c.cfg.MaxConns))
 }
 
+// writeHealth answers /healthz: {"status":"ok"}, or "degraded" with the
+// anchors signed heads are withheld from and why. It stays 200: the
+// collector still stores every batch, and a liveness probe that restarted
+// it would find it refusing to start on that anchor (CheckAnchors).
+func (c *Collector) writeHealth(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	probs := c.store.AnchorProblems()
+	if len(probs) == 0 {
+		io.WriteString(w, `{"status":"ok"}`)
+		return
+	}
+	json.NewEncoder(w).Encode(struct {
+		Status  string          `json:"status"`
+		Storing bool            `json:"storing"`
+		Anchors []AnchorProblem `json:"anchors_withheld"`
+	}{"degraded", true, probs})
+}
+
 // unauthorized answers 401 and closes the connection.
 func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
@@ -335,8 +353,7 @@ func (c *Collector) MetricsHandler() http.Handler {
 		case "/metrics":
 			c.writeMetrics(w)
 		case "/healthz":
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"status":"ok"}`)
+			c.writeHealth(w)
 		default:
 			c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 		}
@@ -462,7 +479,8 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
 	}
 	gauge("portcullis_collector_connections_open", "Connections open on the intake listener (at most --max-conns).", int64(c.conns.open()))
-	gauge("portcullis_collector_anchors_withheld", "Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there: rolled back or forked (see the collector's log).", int64(st.AnchorsWithheld))
+	gauge("portcullis_collector_anchors_withheld", "Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there (rolled back or forked) or another collector's head replaced this one's there (see the collector's log and /healthz).", int64(st.AnchorsWithheld))
+	metric("portcullis_collector_head_conflicts_total", "Publications of the signed head refused because another collector's head (another chain's) replaced this collector's at an anchor: two collectors publish to one etcd prefix or file.", st.HeadConflicts)
 	metric("portcullis_collector_head_publish_failures_total", "Rounds of signing the store's head (every --sign-every) that failed to sign it or to publish it to an anchor (etcd, --publish-head); see the collector's log.", st.HeadFailures)
 	published := int64(0)
 	if !st.HeadPublished.IsZero() {

@@ -57,7 +57,9 @@
 // rolled-back or emptied store is found against it; before the first head
 // goes to an anchor (a HeadAnchor), the store checks that it holds the
 // head published there (CheckAnchors, PublishChecked), so a store behind
-// or forked never moves it. At start, every entry
+// or forked never moves it, and each head after replaces only the one the
+// store last wrote or found there, so another collector's head at the
+// same anchor is never overwritten (ErrHeadConflict). At start, every entry
 // of the open segment is checked; entries after the last signed one, or
 // after a link that does not hash, are never signed over: the segment is
 // sealed with a digest naming its last trusted entry and a break entry

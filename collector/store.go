@@ -30,6 +30,12 @@ type StoreConfig struct {
 	// planted at one of the store's temporary names and how it was
 	// cleared away (clearPlanted); may be nil.
 	OnPlanted func(what string)
+	// OnAnchor is called (under the store's anchor lock) with what the
+	// store found at an anchor in place of the head it last wrote there
+	// and published over: the head deleted, or moved back to an older
+	// head of the store's chain; may be nil. A head it does not publish
+	// over is an error of PublishChecked (ErrHeadConflict).
+	OnAnchor func(msg string)
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
 }
@@ -76,9 +82,13 @@ type StoreStats struct {
 	// EventDuplicates counts events not stored again (same key and revision).
 	EventDuplicates uint64
 	// AnchorsWithheld counts the anchors signed heads are not published
-	// to now, because the store does not hold the head published there
-	// (see Store.PublishChecked).
+	// to now, because the store does not hold the head published there,
+	// or another collector's head replaced the store's there (see
+	// Store.PublishChecked).
 	AnchorsWithheld uint64
+	// HeadConflicts counts the publications refused because another
+	// collector's head replaced the store's at an anchor (ErrHeadConflict).
+	HeadConflicts uint64
 	// HeadFailures counts the rounds of RunHeadSigner that failed to
 	// sign the head or publish it to an anchor.
 	HeadFailures uint64
@@ -143,6 +153,11 @@ type Store struct {
 	anchors []*anchorState // what the store knows of where its heads are published
 	// withheldAnchors counts the anchors whose withheld is set.
 	withheldAnchors atomic.Uint64
+	// anchorProblems are the withheld anchors and why, for /healthz,
+	// replaced whole as withheldAnchors is.
+	anchorProblems atomic.Pointer[[]AnchorProblem]
+	// headConflicts is StoreStats.HeadConflicts.
+	headConflicts atomic.Uint64
 	// headFailures and headPublished (unix nanoseconds) are
 	// StoreStats.HeadFailures and HeadPublished, kept by signAndPublish.
 	headFailures  atomic.Uint64
@@ -637,6 +652,7 @@ func (s *Store) Stats() StoreStats {
 	s.mu.Unlock()
 	st.AnchorsWithheld = s.withheldAnchors.Load()
 	st.HeadFailures = s.headFailures.Load()
+	st.HeadConflicts = s.headConflicts.Load()
 	if p := s.headPublished.Load(); p != 0 {
 		st.HeadPublished = time.Unix(0, p)
 	}

@@ -158,6 +158,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		},
 		OnPlanted: func(what string) {
 			log.Warn().Msg(what)
+		},
+		OnAnchor: func(what string) {
+			log.Warn().Msg(what)
 		}})
 	if err != nil {
 		return err

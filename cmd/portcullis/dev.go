@@ -235,7 +235,8 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 		return "", nil, err
 	}
 	var det detection // the policy's detection rules, tickets and rule actions (issue 14)
-	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, Detection: det.hooks(), Now: f.clock})
+	store, err := collector.OpenStore(filepath.Join(f.data, "audit"), collector.StoreConfig{SigningKey: key, Detection: det.hooks(), Now: f.clock,
+		OnAnchor: func(what string) { log.Warn().Msg(what) }})
 	if err != nil {
 		return "", nil, err
 	}

@@ -33,7 +33,7 @@ type headSeq struct {
 const (
 	publishNext = "a running collector signs and publishes a newer head at its next --sign-every tick, which replaces this one whether or not it was applied; " +
 		"the final head at shutdown is not tried again, so the anchor holds it or the head before"
-	replaceNext = "a running collector tries again at its next --sign-every tick; if this one was applied, those tries find the head changed and fail until the collector is restarted, which then finds its own head there"
+	replaceNext = "a running collector tries again at its next --sign-every tick; if this one was applied, that try finds it there, knows it as its own and publishes on from it"
 )
 
 // PublishHead stores head (a signed audit head document) at
@@ -78,11 +78,15 @@ func (a *Admin) PublishHead(ctx context.Context, head []byte) error {
 	return fmt.Errorf("%w: %q", ErrConflict, key)
 }
 
-// ReplaceHead stores head at <prefix>/audit/head in place of old, whatever
-// their seqs, as long as old is still the value there: the collector
-// replaces a published head its store does not hold only after recording
-// the rollback in its chain (portcullis collector --accept-rollback). The
-// head replaced stays in the key's revision history.
+// ReplaceHead stores head at <prefix>/audit/head in place of old (nil:
+// no head there), whatever their seqs, as long as old is still the value
+// there, compared in the write's transaction: the collector publishes
+// each head so, in place of the one it last wrote or found there, so that
+// another collector's head is never overwritten unseen
+// (collector.Store.PublishChecked); it replaces a published head its
+// store does not hold only after recording the rollback in its chain
+// (portcullis collector --accept-rollback). The head replaced stays in
+// the key's revision history.
 func (a *Admin) ReplaceHead(ctx context.Context, old, head []byte) error {
 	key := a.k.AuditHead()
 	cmp := clientv3.Compare(clientv3.Value(key), "=", string(old))

@@ -104,7 +104,7 @@ func TestHeadWriteWithoutAnswerSaysItMayHaveApplied(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	replaced := signedHead(1, "bb")
-	check("ReplaceHead", lossyAdmin(t, prefix, 0).ReplaceHead(ctx, first, replaced), "until the collector is restarted", replaced)
+	check("ReplaceHead", lossyAdmin(t, prefix, 0).ReplaceHead(ctx, first, replaced), "knows it as its own", replaced)
 }
 
 // TestGrantCounterClearWithoutAnswerSaysItMayHaveApplied: the grant's
