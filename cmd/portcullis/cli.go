@@ -60,8 +60,7 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	acceptDays(fs)
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		printUsage(stdout, fs, argNames)
-		return nil, 0, false
+		return nil, writeOut(stdout, stderr, fs.Name(), func(w io.Writer) { printUsage(w, fs, argNames) }), false
 	}
 	if err == nil && nargs >= 0 && len(pos) != nargs {
 		err = argCountError(argNames, nargs, pos)

@@ -152,3 +152,26 @@ func TestKeyNotPrintedIsNamed(t *testing.T) {
 		t.Errorf("keys rotate > /dev/full = exit %d, stderr %q; want exit 1 and one line naming the new key and the old", r.code, r.stderr)
 	}
 }
+
+// help, version and policy validate exited 0 with stdout a full disk,
+// nothing printed and nothing said, where the list commands exit 1 naming
+// the write error. Each now exits 1 with one line naming the command and
+// the error.
+func TestOutputWriteErrorsExit1(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--help"},
+		{"help"},
+		{"help", "keys", "rotate"},
+		{"keys", "--help"},
+		{"keys", "rotate", "--help"},
+		{"version"},
+		{"--version"},
+		{"policy", "validate", examplePolicy},
+	} {
+		r := portcullisTo(t, "/dev/full", args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "cannot write to stdout") || !strings.Contains(r.stderr, "no space left on device") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("portcullis %s > /dev/full = exit %d, stderr %q; want exit 1 and one line naming the write error", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -76,8 +77,7 @@ func (g group) dispatch(name, summary string, args []string, stdout, stderr io.W
 		return 2
 	}
 	if isHelp(args[0]) {
-		g.usage(stdout, name, summary)
-		return 0
+		return writeOut(stdout, stderr, name, func(w io.Writer) { g.usage(w, name, summary) })
 	}
 	c, ok := g[args[0]]
 	if !ok {
@@ -126,12 +126,10 @@ func dispatch(args []string) int {
 		usage(os.Stderr)
 		return 2
 	case isHelp(args[0]):
-		usage(os.Stdout)
-		return 0
+		return writeOut(os.Stdout, os.Stderr, "", usage)
 	case args[0] == "help":
 		if len(args) == 1 {
-			usage(os.Stdout)
-			return 0
+			return writeOut(os.Stdout, os.Stderr, "", usage)
 		}
 		return dispatch(append(args[1:], "--help"))
 	case args[0] == "--version" || args[0] == "-version":
@@ -152,4 +150,23 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, t[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun portcullis <command> --help for its subcommands and flags.")
+}
+
+// writeOut runs print into a buffer and writes it to stdout in one write,
+// returning the exit code: 0, or 1 with one line on stderr naming the
+// command and the write error. Help, version and policy validate exited
+// 0 when stdout was a full disk or a closed pipe and nothing was printed
+// (TestOutputWriteErrorsExit1).
+func writeOut(stdout, stderr io.Writer, name string, print func(io.Writer)) int {
+	var b bytes.Buffer
+	print(&b)
+	if _, err := stdout.Write(b.Bytes()); err != nil {
+		prefix := "portcullis"
+		if name != "" {
+			prefix += " " + name
+		}
+		fmt.Fprintf(stderr, "%s: cannot write to stdout: %v\n", prefix, err)
+		return 1
+	}
+	return 0
 }

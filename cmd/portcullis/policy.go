@@ -44,8 +44,9 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d routes, %d clients, %d keys)\n", path, len(snap.Routes), len(snap.Clients), snap.KeyCount())
-	return 0
+	return writeOut(stdout, stderr, fs.Name(), func(w io.Writer) {
+		fmt.Fprintf(w, "%s: ok (%d routes, %d clients, %d keys)\n", path, len(snap.Routes), len(snap.Clients), snap.KeyCount())
+	})
 }
 
 // loadAndCompile loads the policy at path and compiles it with no live

@@ -17,8 +17,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
-	fmt.Fprintln(stdout, versionLine())
-	return 0
+	return writeOut(stdout, stderr, fs.Name(), func(w io.Writer) { fmt.Fprintln(w, versionLine()) })
 }
 
 // versionLine is "portcullis VERSION (commit REV[, modified], GOVERSION OS/ARCH)".
