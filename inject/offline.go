@@ -10,6 +10,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// ErrEmptyManifest is returned by Inject for input that holds no
+// document: empty, or only blanks and comments.
+var ErrEmptyManifest = errors.New("inject: the manifest is empty: no YAML or JSON document")
+
 // Inject reads a manifest from r (YAML, one or more documents, or JSON),
 // adds the sidecar to every workload in it (Object: Pods, Deployments,
 // StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and the items of
@@ -18,6 +22,8 @@ import (
 // not a workload, or is not injected, is written as it was (in YAML with
 // its comments and key order). It returns the warnings for the user, each
 // naming its document and workload ("document 2: Pod \"x\": ...").
+// Input without a document (empty, or only blanks and comments) is
+// ErrEmptyManifest.
 func (c Config) Inject(r io.Reader, w io.Writer, format string) ([]string, error) {
 	if format != "yaml" && format != "json" {
 		return nil, fmt.Errorf("output format %q: want yaml or json", format)
@@ -32,6 +38,11 @@ func (c Config) Inject(r io.Reader, w io.Writer, format string) ([]string, error
 	for n := 1; ; n++ {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) && n == 1 {
+			// The YAML encoder, closed without a document, failed with
+			// "yaml: expected STREAM-START", which named nothing.
+			return nil, ErrEmptyManifest
+		}
 		if errors.Is(err, io.EOF) {
 			return warnings, out.close()
 		}

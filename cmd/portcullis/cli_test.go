@@ -70,6 +70,23 @@ func portcullisWithin(t *testing.T, d time.Duration, args ...string) result {
 	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
 }
 
+// portcullisStdin is portcullisWithin (20s) with stdin read from the
+// string in.
+func portcullisStdin(t *testing.T, in string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(in), &out, &errOut
+	cmd.Run()
+	if ctx.Err() != nil {
+		t.Errorf("portcullis %s still running after 20s: frozen", strings.Join(args, " "))
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
+}
+
 // allCommandPaths returns every command and subcommand, as argument lists.
 func allCommandPaths() [][]string {
 	var paths [][]string

@@ -83,8 +83,15 @@ func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, s
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "portcullis inject: %s\n", w)
 	}
+	name := file
+	if file == "-" {
+		name = "stdin"
+	}
+	if errors.Is(err, inject.ErrEmptyManifest) {
+		return fmt.Errorf("%s is empty: no manifest to inject (no YAML or JSON document in it)", name)
+	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }

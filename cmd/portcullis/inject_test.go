@@ -231,3 +231,23 @@ func TestInjectNamesTheBadFlag(t *testing.T) {
 		}
 	}
 }
+
+// inject -f - with nothing piped in (a kustomize build that printed
+// nothing) said only "-: yaml: expected STREAM-START". It now says stdin
+// is empty; an empty file is named the same way.
+func TestInjectEmptyInputSaysSo(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"", "\n  \n", "# only a comment\n"} {
+		r := portcullisStdin(t, in, "inject", "-f", "-")
+		if want := "portcullis inject: stdin is empty: no manifest to inject"; r.code != 1 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+			t.Errorf("inject -f - with stdin %q = exit %d, stdout %q, stderr %q; want exit 1 and one line starting %q", in, r.code, r.stdout, r.stderr, want)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := portcullisStdin(t, "", "inject", "-f", empty); r.code != 1 || !strings.Contains(r.stderr, empty+" is empty: no manifest to inject") {
+		t.Errorf("inject -f %s (empty) = exit %d, stderr %q; want exit 1 naming the file as empty", empty, r.code, r.stderr)
+	}
+}
