@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // GenerateKey writes a new Ed25519 key pair for signing segment digests:
@@ -86,8 +88,13 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 	return pub, nil
 }
 
+// MaxKeyFileBytes is the largest key or token file read: an Ed25519 PEM
+// key is under 1 KiB, a token file of 10,000 senders under 1 MiB. A larger
+// file is refused, never read whole (a 10 GB file was read into memory).
+const MaxKeyFileBytes = 1 << 20
+
 func readPEM(path, typ string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := durable.ReadRegularMax(path, MaxKeyFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("collector: cannot read key file %q: %w", path, err)
 	}

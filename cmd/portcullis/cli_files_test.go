@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // A FIFO given as the file of a flag froze every command but the sidecar
@@ -172,6 +175,62 @@ func TestOutputWriteErrorsExit1(t *testing.T) {
 		r := portcullisTo(t, "/dev/full", args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "cannot write to stdout") || !strings.Contains(r.stderr, "no space left on device") || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("portcullis %s > /dev/full = exit %d, stderr %q; want exit 1 and one line naming the write error", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+// sparse makes a sparse file of size bytes at dir/name.
+func sparse(t *testing.T, dir, name string, size int64) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Policy, key and token files were read whole, whatever their size: a
+// 10 GB file filled the memory. A policy file over policy.MaxDocumentBytes
+// (64 MiB) and a key or token file over collector.MaxKeyFileBytes (1 MiB)
+// are now refused before they are read, naming the file, its size and the
+// cap; a file just under the cap is still read.
+func TestPolicyAndKeyFilesAreCapped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	huge := sparse(t, dir, "huge.yaml", 10<<30)
+	over := sparse(t, dir, "over.yaml", policy.MaxDocumentBytes+1)
+	bigKey := sparse(t, dir, "big.pub", collector.MaxKeyFileBytes+1)
+	bigTokens := sparse(t, dir, "tokens", collector.MaxKeyFileBytes+1)
+	key, _ := signingKeyFile(t)
+	tokens := filepath.Join(dir, "tokens.ok")
+	if err := os.WriteFile(tokens, []byte("s1 0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	etcd := []string{"--etcd", "127.0.0.1:1", "--timeout", "2s"}
+	for _, c := range []struct {
+		args       []string
+		file, cap_ string
+	}{
+		{[]string{"policy", "validate", huge}, huge, "64 MiB"},
+		{[]string{"policy", "validate", over}, over, "64 MiB"},
+		{append([]string{"policy", "push", huge, "--reason", "r", "--actor", "alice"}, etcd...), huge, "64 MiB"},
+		{append([]string{"policy", "diff", huge}, etcd...), huge, "64 MiB"},
+		{[]string{"incident", "assess", "--client", "c", "--data", dir, "--policy", huge}, huge, "64 MiB"},
+		{[]string{"sidecar", "--policy", huge, "--upstream", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, huge, "64 MiB"},
+		{[]string{"audit", "verify", "--data", dir, "--public-key", bigKey}, bigKey, "1 MiB"},
+		{[]string{"collector", "--data", dir, "--signing-key", key, "--token-file", bigTokens, "--listen", "127.0.0.1:0"}, bigTokens, "1 MiB"},
+		{[]string{"collector", "--data", dir, "--signing-key", bigKey, "--token-file", tokens, "--listen", "127.0.0.1:0"}, bigKey, "1 MiB"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--upstream", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+			"--collector", "http://127.0.0.1:1", "--collector-token-file", bigTokens}, bigTokens, "1 MiB"},
+	} {
+		r := portcullisWithin(t, 20*time.Second, c.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, c.file) || !strings.Contains(r.stderr, "too large") || !strings.Contains(r.stderr, "over the cap of "+c.cap_) {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 1 naming the file as too large, over the cap of %s", strings.Join(c.args, " "), r.code, r.stderr, c.cap_)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -306,7 +307,7 @@ func readTokens(file string) ([]collector.SenderToken, error) {
 	if file == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := durable.ReadRegularMax(file, collector.MaxKeyFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read token file %q: %w", file, err)
 	}

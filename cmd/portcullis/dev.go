@@ -192,8 +192,8 @@ func pushIfEmpty(ctx context.Context, admin *etcdadmin.Admin, path string, log z
 	doc, name := examples.Policy, "built-in examples/policy.yaml"
 	if path != "" {
 		var err error
-		if doc, err = os.ReadFile(path); err != nil {
-			return fmt.Errorf("cannot read policy: %w", err)
+		if doc, err = readPolicyFile(path); err != nil {
+			return err
 		}
 		name = path
 	}

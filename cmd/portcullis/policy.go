@@ -70,9 +70,10 @@ func loadAndCompile(path string) (*policy.Snapshot, error) {
 // readPolicyFile reads the policy file a command names as its argument.
 // A FIFO or device there is refused, not read: policy validate, push and
 // diff froze for ever in open(2) on a FIFO without a writer, and read
-// /dev/zero until the memory ran out.
+// /dev/zero until the memory ran out. So is a file over
+// policy.MaxDocumentBytes, which was read whole whatever its size.
 func readPolicyFile(path string) ([]byte, error) {
-	data, err := durable.ReadRegular(path)
+	data, err := durable.ReadRegularMax(path, policy.MaxDocumentBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read policy %q: %w", path, err)
 	}

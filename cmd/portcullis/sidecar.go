@@ -14,7 +14,6 @@ import (
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/examples/upstream"
-	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -277,9 +276,9 @@ func watchPolicyFile(ctx context.Context, path string, hup chan os.Signal, store
 	load := func() error {
 		// A regular file only: a FIFO swapped in at its name held the
 		// reload in open(2) for good, and SIGTERM waited on it.
-		data, err := durable.ReadRegular(path)
+		data, err := readPolicyFile(path) // of at most policy.MaxDocumentBytes
 		if err != nil {
-			return fmt.Errorf("cannot read policy %q: %w", path, err)
+			return err
 		}
 		doc, err := policy.Load(path, data)
 		if err != nil {

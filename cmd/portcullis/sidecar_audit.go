@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/dataplane"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
 )
@@ -66,9 +68,9 @@ type emitterSettings struct {
 func readEmitterSettings(f sidecarFlags) (emitterSettings, error) {
 	var s emitterSettings
 	if f.tokenFile != "" {
-		b, err := os.ReadFile(f.tokenFile)
+		b, err := durable.ReadRegularMax(f.tokenFile, collector.MaxKeyFileBytes)
 		if err != nil {
-			return s, fmt.Errorf("cannot read collector token: %w", err)
+			return s, fmt.Errorf("cannot read collector token %q: %w", f.tokenFile, err)
 		}
 		if s.token, err = collectorToken(b); err != nil {
 			return s, fmt.Errorf("--collector-token-file %s: %w", f.tokenFile, err)

@@ -65,6 +65,45 @@ func ReadRegular(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// ErrTooLarge is returned (wrapped, naming the size and the cap) by
+// ReadRegularMax for a file over its cap.
+var ErrTooLarge = errors.New("too large")
+
+// ReadRegularMax is ReadRegular for a file of at most max bytes: a larger
+// one is refused with ErrTooLarge, naming its size and the cap, and never
+// read whole (a 10 GB file given as a policy or key file was read into
+// memory until it ran out).
+func ReadRegularMax(path string, max int64) ([]byte, error) {
+	f, err := OpenRegular(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > max {
+		return nil, fmt.Errorf("%w: it is %d bytes, over the cap of %s", ErrTooLarge, fi.Size(), FormatCap(max))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1)) // it may grow as it is read
+	if err == nil && int64(len(data)) > max {
+		err = fmt.Errorf("%w: over the cap of %s", ErrTooLarge, FormatCap(max))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// FormatCap writes a cap in bytes in the largest binary unit it divides
+// into: 64 MiB, 1 KiB, 100 bytes.
+func FormatCap(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func notRegular(m os.FileMode) error {
 	kind := "special file"
 	switch {

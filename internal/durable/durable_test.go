@@ -1,8 +1,10 @@
 package durable
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +62,24 @@ func TestWriteFileNotThroughPlantedHardLink(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "a")); string(got) != "new" {
 		t.Errorf("written file = %q, want %q", got, "new")
+	}
+}
+
+// ReadRegularMax reads a file up to its cap and refuses a larger one,
+// naming its size and the cap, without reading it.
+func TestReadRegularMax(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("12345"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadRegularMax(p, 5); err != nil || string(b) != "12345" {
+		t.Errorf("ReadRegularMax at the cap = %q, %v; want the file", b, err)
+	}
+	if _, err := ReadRegularMax(p, 4); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "it is 5 bytes, over the cap of 4 bytes") {
+		t.Errorf("ReadRegularMax over the cap = %v; want ErrTooLarge naming the size and the cap", err)
+	}
+	if got := FormatCap(64 << 20); got != "64 MiB" {
+		t.Errorf("FormatCap(64 << 20) = %q, want 64 MiB", got)
 	}
 }
