@@ -234,3 +234,56 @@ func TestPolicyAndKeyFilesAreCapped(t *testing.T) {
 		}
 	}
 }
+
+// policy validate, push and diff took FILE "-" for a file named "-" and
+// failed with "open -: no such file or directory", not saying whether -
+// was supported. "-" now reads stdin (kustomize build | portcullis policy
+// validate -), named "stdin" in what they print, and a terminal there is
+// a usage error, as for inject -f -.
+func TestPolicyFileDashReadsStdin(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := portcullisStdin(t, string(doc), "policy", "validate", "-"); r.code != 0 || !strings.HasPrefix(r.stdout, "stdin: ok (") {
+		t.Errorf("policy validate - < example = exit %d, stdout %q, stderr %q; want exit 0 and stdin: ok", r.code, r.stdout, r.stderr)
+	}
+	if r := portcullisStdin(t, "routes: [\n", "policy", "validate", "-"); r.code != 1 || !strings.HasPrefix(r.stderr, "stdin:1: ") {
+		t.Errorf("policy validate - < broken = exit %d, stderr %q; want exit 1 and problems as stdin:LINE", r.code, r.stderr)
+	}
+	if r := portcullisStdin(t, "", "policy", "validate", "-"); r.code != 1 || !strings.Contains(r.stderr, "the policy on stdin is empty") {
+		t.Errorf("policy validate - < /dev/null = exit %d, stderr %q; want exit 1 saying stdin is empty", r.code, r.stderr)
+	}
+	// The sidecar reads --policy again on SIGHUP: it names a file only.
+	if r := portcullisStdin(t, string(doc), "sidecar", "--policy", "-", "--upstream", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"); r.code != 1 || !strings.Contains(r.stderr, `cannot read policy \"-\"`) {
+		t.Errorf("sidecar --policy - = exit %d, stderr %q; want exit 1, - taken as a file name", r.code, r.stderr)
+	}
+	e := startEtcd(t)
+	etcd := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--timeout", "10s"}
+	if r := portcullisStdin(t, string(doc), append([]string{"policy", "push", "-", "--reason", "r", "--actor", "alice"}, etcd...)...); r.code != 0 || !strings.HasPrefix(r.stdout, "pushed stdin to ") {
+		t.Fatalf("policy push - = exit %d, stdout %q, stderr %q; want exit 0 and pushed stdin", r.code, r.stdout, r.stderr)
+	}
+	if r := portcullisStdin(t, string(doc), append([]string{"policy", "diff", "-"}, etcd...)...); r.code != 0 || !strings.Contains(r.stdout, "stdin is the policy in etcd") {
+		t.Errorf("policy diff - (same) = exit %d, stdout %q, stderr %q; want exit 0 and no differences", r.code, r.stdout, r.stderr)
+	}
+	if r := portcullisStdin(t, string(doc)+"# changed\n", append([]string{"policy", "diff", "-"}, etcd...)...); r.code != 1 || !strings.Contains(r.stdout, "+# changed") {
+		t.Errorf("policy diff - (changed) = exit %d, stdout %q, stderr %q; want exit 1 and the difference", r.code, r.stdout, r.stderr)
+	}
+	tty := openPTY(t)
+	for _, args := range [][]string{{"policy", "validate", "-"}, append([]string{"policy", "diff", "-"}, etcd...)} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		var errOut bytes.Buffer
+		cmd.Stdin, cmd.Stderr = tty, &errOut
+		cmd.Run()
+		if ctx.Err() != nil {
+			t.Errorf("portcullis %s with a terminal as stdin still waiting after 10s", strings.Join(args, " "))
+		}
+		cancel()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(errOut.String(), "stdin, which is a terminal") || strings.Count(errOut.String(), "\n") != 1 {
+			t.Errorf("portcullis %s on a terminal = exit %d, stderr %q; want exit 2 and one line saying stdin is a terminal", strings.Join(args, " "), code, errOut.String())
+		}
+	}
+}

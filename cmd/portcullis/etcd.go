@@ -109,6 +109,9 @@ func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
+	if code, ok := checkStdinArg(c.name, c.args, pos, stderr); !ok {
+		return code
+	}
 	if err := c.usage(&f); err != nil {
 		return usageError(stderr, c.name, err)
 	}

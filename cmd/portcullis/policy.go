@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -21,11 +22,11 @@ func policyCommands() group {
 	return group{
 		"validate": {
 			run:     func(args []string) int { return policyValidate(args, os.Stdout, os.Stderr) },
-			summary: "check a policy file: every problem as FILE:LINE: message",
+			summary: "check a policy file (- reads stdin): every problem as FILE:LINE: message",
 		},
-		"push":    etcdCommand("policy push", "validate a policy file and make it the policy in etcd", policyPushCmd()),
+		"push":    etcdCommand("policy push", "validate a policy file (- reads stdin) and make it the policy in etcd", policyPushCmd()),
 		"get":     etcdCommand("policy get", "print the policy document in etcd", policyGetCmd()),
-		"diff":    etcdCommand("policy diff", "show how a policy file differs from the policy in etcd (exit 1 when they differ)", policyDiffCmd()),
+		"diff":    etcdCommand("policy diff", "show how a policy file (- reads stdin) differs from the policy in etcd (exit 1 when they differ)", policyDiffCmd()),
 		"history": etcdCommand("policy history", "list the pushed policies with who, when and why", policyHistoryCmd()),
 	}
 }
@@ -38,8 +39,11 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	path := pos[0]
-	snap, err := loadAndCompile(path)
+	if code, ok := checkStdinArg(fs.Name(), []string{"FILE"}, pos, stderr); !ok {
+		return code
+	}
+	path := policyName(pos[0])
+	snap, err := loadAndCompile(pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -51,11 +55,12 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 
 // loadAndCompile loads the policy at path and compiles it with no live
 // state, as file mode does. Compile errors are given the file name too.
-func loadAndCompile(path string) (*policy.Snapshot, error) {
-	data, err := readPolicyFile(path)
+func loadAndCompile(arg string) (*policy.Snapshot, error) {
+	data, err := readPolicyArg(arg)
 	if err != nil {
 		return nil, err
 	}
+	path := policyName(arg)
 	doc, err := policy.Load(path, data)
 	if err != nil {
 		return nil, err
@@ -80,6 +85,52 @@ func readPolicyFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// readPolicyArg is readPolicyFile for the FILE argument of policy
+// validate, push and diff, where "-" reads stdin, to the same cap. The
+// sidecar's and dev's --policy, read again on a reload, name a file only.
+func readPolicyArg(arg string) ([]byte, error) {
+	if arg == "-" {
+		return readPolicyStdin(os.Stdin)
+	}
+	return readPolicyFile(arg)
+}
+
+// readPolicyStdin reads the policy piped in (kustomize build | portcullis
+// policy validate -), at most policy.MaxDocumentBytes of it. "-" was
+// opened as a file: "open -: no such file or directory".
+func readPolicyStdin(in io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(in, policy.MaxDocumentBytes+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot read policy from stdin: %w", err)
+	case len(data) > policy.MaxDocumentBytes:
+		return nil, fmt.Errorf("cannot read policy from stdin: %w: over the cap of %s", durable.ErrTooLarge, durable.FormatCap(policy.MaxDocumentBytes))
+	case len(bytes.TrimSpace(data)) == 0:
+		return nil, errors.New("the policy on stdin is empty: pipe a policy document in, or give FILE")
+	}
+	return data, nil
+}
+
+// policyName is how messages name the policy of FILE: "stdin" for "-".
+func policyName(arg string) string {
+	if arg == "-" {
+		return "stdin"
+	}
+	return arg
+}
+
+// checkStdinArg refuses, as a usage error, a FILE argument "-" when stdin
+// is a terminal: the command would wait for a policy typed in, without a
+// word (as inject -f - did). argNames names the positional arguments.
+func checkStdinArg(name string, argNames, pos []string, stderr io.Writer) (int, bool) {
+	for i, a := range pos {
+		if i < len(argNames) && argNames[i] == "FILE" && a == "-" && isTerminal(os.Stdin) {
+			return usagef(stderr, name, "FILE - reads stdin, which is a terminal; pipe the policy in (kustomize build | portcullis %s -) or give FILE", name), false
+		}
+	}
+	return 0, true
+}
+
 func policyPushCmd() etcdCmd {
 	var expect int64
 	return etcdCmd{
@@ -89,22 +140,23 @@ func policyPushCmd() etcdCmd {
 			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-			doc, err := readPolicyFile(args[0])
+			doc, err := readPolicyArg(args[0])
 			if err != nil {
 				return err
 			}
+			name := policyName(args[0])
 			rev, err := a.PushPolicy(ctx, doc, expect, f.meta())
 			if perr := (*policy.Error)(nil); errors.As(err, &perr) {
-				perr.File = args[0]
+				perr.File = name
 				return fmt.Errorf("policy refused:\n%w", perr)
 			}
 			if err != nil {
 				return err
 			}
 			if f.json {
-				return printJSON(out, map[string]any{"file": args[0], "revision": rev})
+				return printJSON(out, map[string]any{"file": name, "revision": rev})
 			}
-			_, err = fmt.Fprintf(out, "pushed %s to %s/policy: revision %d\n", args[0], a.Prefix(), rev)
+			_, err = fmt.Fprintf(out, "pushed %s to %s/policy: revision %d\n", name, a.Prefix(), rev)
 			return err
 		},
 	}
@@ -126,16 +178,16 @@ func policyGetCmd() etcdCmd {
 
 func policyDiffCmd() etcdCmd {
 	return etcdCmd{args: []string{"FILE"}, run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-		doc, err := readPolicyFile(args[0])
+		doc, err := readPolicyArg(args[0])
 		if err != nil {
 			return err
 		}
-		d, err := a.DiffPolicy(ctx, args[0], doc)
+		d, err := a.DiffPolicy(ctx, policyName(args[0]), doc)
 		if err != nil {
 			return err
 		}
 		if d == "" {
-			_, err = fmt.Fprintf(out, "%s is the policy in etcd; no differences\n", args[0])
+			_, err = fmt.Fprintf(out, "%s is the policy in etcd; no differences\n", policyName(args[0]))
 			return err
 		}
 		if _, err := io.WriteString(out, d); err != nil {
