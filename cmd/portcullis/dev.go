@@ -80,6 +80,7 @@ func devTicketSecret(log zerolog.Logger) {
 // lifecycle events, the demo service and a sidecar watching etcd and
 // auditing to the collector.
 func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
+	made := devMakes(f.data)
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("cannot create %q: %w", f.data, err)
 	}
@@ -90,7 +91,7 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 	defer unlock()
 	etcd, err := startDevEtcd(f.etcdBin, filepath.Join(f.data, "etcd"))
 	if err != nil {
-		return err
+		return removeMade(err, made) // under the lock: no other dev uses them
 	}
 	defer etcd.stop()
 	endpoints := strings.Join(etcd.endpoints, ",")
@@ -120,6 +121,54 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 		etcd: etcdConnFlags{endpoints: endpoints, prefix: f.prefix}, stateDir: filepath.Join(f.data, "state"),
 		pod: "dev", drain: 5 * time.Second,
 	}, log)
+}
+
+// devMakes lists what a dev run is about to make of --data dir: the
+// topmost directory of it that does not exist yet, else the lock file and
+// etcd's directory if they do not. A run whose etcd does not start
+// removes them (removeMade): one without portcullis-dev left an empty data
+// directory behind (TestDevWithoutEtcdLeavesNothing).
+func devMakes(dir string) []string {
+	if top := topMissing(dir); top != "" {
+		return []string{top}
+	}
+	var made []string
+	for _, p := range []string{filepath.Join(dir, devLock), filepath.Join(dir, "etcd")} {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			made = append(made, p)
+		}
+	}
+	return made
+}
+
+// topMissing returns the topmost directory of the path dir that does not
+// exist ("" when dir exists): what os.MkdirAll(dir) creates first.
+func topMissing(dir string) string {
+	top := ""
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			return top
+		}
+		top = p
+		if filepath.Dir(p) == p {
+			return top
+		}
+	}
+}
+
+// removeMade removes the paths devMakes listed and returns err, naming
+// those it could not remove.
+func removeMade(err error, made []string) error {
+	var left []string
+	for _, p := range made {
+		if rerr := os.RemoveAll(p); rerr != nil {
+			left = append(left, fmt.Sprintf("%s (%v)", p, rerr))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%w; it left behind what it made: %s", err, strings.Join(left, ", "))
+	}
+	return err
 }
 
 // devLock is the file in --data that a running portcullis dev holds locked.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -95,5 +97,53 @@ func TestDevTwiceOnOneDataDir(t *testing.T) {
 		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
 	if want := "--data " + data + " is in use by another portcullis dev"; r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Errorf("a second dev on %s = exit %d, stderr %q; want exit 1 saying %q", data, r.code, r.stderr, want)
+	}
+}
+
+// failingEtcd writes a stand-in for portcullis-dev that makes its --data
+// directory, as etcd starting does, then fails.
+func failingEtcd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fake-portcullis-dev")
+	script := "#!/bin/sh\nmkdir -p \"$2\"\necho 'fake-portcullis-dev: no etcd here' >&2\nexit 1\n"
+	if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// portcullis dev without portcullis-dev (or with one that failed) left
+// the --data directory it had made behind, empty but for its lock. It now
+// removes what it made: a directory it created, else the lock file and
+// etcd's directory; a directory that was there stays.
+func TestDevWithoutEtcdLeavesNothing(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	env := []string{execEtcdEnv + "=1", "PATH=" + t.TempDir()}
+	fresh := filepath.Join(base, "a", "b")
+	r := portcullis(t, "", env, "dev", "--log-level", "warn", "--data", fresh)
+	if r.code != 1 || !strings.Contains(r.stderr, devEtcdBinary) {
+		t.Errorf("dev without %s = exit %d, stderr %q; want exit 1 naming it", devEtcdBinary, r.code, r.stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(base, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dev without %s left %s behind (err %v)", devEtcdBinary, filepath.Join(base, "a"), err)
+	}
+	bin := failingEtcd(t)
+	fresh = filepath.Join(base, "c")
+	if r := portcullis(t, "", env, "dev", "--log-level", "warn", "--data", fresh, "--etcd-bin", bin); r.code != 1 || !strings.Contains(r.stderr, "did not start etcd") {
+		t.Errorf("dev with a failing --etcd-bin = exit %d, stderr %q; want exit 1 saying etcd did not start", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dev with a failing --etcd-bin left %s behind (err %v)", fresh, err)
+	}
+	kept := filepath.Join(base, "kept")
+	if err := os.Mkdir(kept, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if r := portcullis(t, "", env, "dev", "--log-level", "warn", "--data", kept, "--etcd-bin", bin); r.code != 1 {
+		t.Errorf("dev with a failing --etcd-bin on %s = exit %d, stderr %q; want exit 1", kept, r.code, r.stderr)
+	}
+	if left, err := os.ReadDir(kept); err != nil || len(left) != 0 {
+		t.Errorf("dev with a failing --etcd-bin on the existing %s left %v (err %v); want it as it was, empty", kept, left, err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,8 +15,17 @@ import (
 
 // The tests of this package run the dev stack's etcd in process: the test
 // binary may link the etcd server, the portcullis binary may not.
-// TestDevEtcdBinary runs the real portcullis-dev child instead.
-func init() { startDevEtcd = inProcessEtcd }
+// TestDevEtcdBinary runs the real portcullis-dev child instead, and a
+// helper process with execEtcdEnv set runs --etcd-bin as portcullis does.
+func init() {
+	if os.Getenv(execEtcdEnv) != "1" {
+		startDevEtcd = inProcessEtcd
+	}
+}
+
+// execEtcdEnv makes a helper process (TestHelperPortcullis) start the dev
+// stack's etcd as portcullis does: the --etcd-bin child, or portcullis-dev.
+const execEtcdEnv = "PORTCULLIS_TEST_EXEC_ETCD"
 
 func inProcessEtcd(_, dir string) (*devEtcd, error) {
 	srv, err := devetcd.Start(dir)
