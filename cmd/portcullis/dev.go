@@ -89,7 +89,11 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 		return err
 	}
 	defer unlock()
-	etcd, err := startDevEtcd(f.etcdBin, filepath.Join(f.data, "etcd"))
+	etcd, err := startDevEtcd(ctx, f.etcdBin, filepath.Join(f.data, "etcd"))
+	if err != nil && ctx.Err() != nil {
+		log.Info().Err(err).Msg("dev stopped while etcd was starting")
+		return removeMade(nil, made)
+	}
 	if err != nil {
 		return removeMade(err, made) // under the lock: no other dev uses them
 	}
@@ -165,7 +169,10 @@ func removeMade(err error, made []string) error {
 			left = append(left, fmt.Sprintf("%s (%v)", p, rerr))
 		}
 	}
-	if len(left) > 0 {
+	switch {
+	case len(left) > 0 && err == nil:
+		return fmt.Errorf("left behind what it made: %s", strings.Join(left, ", "))
+	case len(left) > 0:
 		return fmt.Errorf("%w; it left behind what it made: %s", err, strings.Join(left, ", "))
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,5 +146,55 @@ func TestDevWithoutEtcdLeavesNothing(t *testing.T) {
 	}
 	if left, err := os.ReadDir(kept); err != nil || len(left) != 0 {
 		t.Errorf("dev with a failing --etcd-bin on the existing %s left %v (err %v); want it as it was, empty", kept, left, err)
+	}
+}
+
+// SIGTERM while portcullis dev waited for its etcd child's endpoints line
+// did not stop it: the wait was not cancellable, and a child that never
+// printed (here one that also ignores SIGTERM) held dev for ever. The wait
+// now ends on the signal, the child is stopped (killed if it does not
+// stop) and dev exits.
+func TestDevStopsWhileEtcdStarts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin, pidFile := filepath.Join(dir, "slow-portcullis-dev"), filepath.Join(dir, "pid")
+	script := "#!/bin/sh\necho $$ > '" + pidFile + "'\ntrap '' TERM\nexec sleep 600\n"
+	if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "dev", "--log-level", "warn",
+		"--data", filepath.Join(dir, "data"), "--etcd-bin", bin)
+	cmd.Env = append(os.Environ(), helperEnv+"=1", execEtcdEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var pid int
+	poll(t, "the etcd child to start", func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err == nil {
+			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		return err == nil && pid > 0
+	})
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("dev did not stop on SIGTERM while its etcd child was starting:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("dev stopped while etcd started = exit %d, want 0:\n%s", code, out.String())
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the etcd child %d outlived dev (kill 0: %v)", pid, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dev stopped while etcd started left the --data it made (err %v)", err)
 	}
 }

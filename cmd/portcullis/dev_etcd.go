@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,10 +34,19 @@ var startDevEtcd = execDevEtcd
 // close etcd before killing it.
 const devEtcdStopWait = 30 * time.Second
 
+// devEtcdAbortWait bounds how long a start ended by ctx waits for the
+// child, sent SIGTERM, before killing it: the user asked to stop, and an
+// etcd that has not served yet holds nothing to close.
+const devEtcdAbortWait = 5 * time.Second
+
 // execDevEtcd runs portcullis-dev on dir and waits for the line that names
-// its endpoints. The child's stdin is a pipe: closing it stops the child,
-// and it closes by itself if this process dies, so etcd never outlives it.
-func execDevEtcd(bin, dir string) (*devEtcd, error) {
+// its endpoints, or for ctx to end (SIGTERM): then the child is stopped
+// and ctx's error returned. The wait was not cancellable, and dev did not
+// stop on SIGTERM while a child that never printed ran
+// (TestDevStopsWhileEtcdStarts). The child's stdin is a pipe: closing it
+// stops the child, and it closes by itself if this process dies, so etcd
+// never outlives it.
+func execDevEtcd(ctx context.Context, bin, dir string) (*devEtcd, error) {
 	if bin == "" {
 		var err error
 		if bin, err = findDevEtcd(); err != nil {
@@ -55,13 +66,27 @@ func execDevEtcd(bin, dir string) (*devEtcd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot run %q: %w", bin, err)
 	}
-	stop := stopper(cmd, stdin)
-	endpoints, err := readEndpoints(stdout)
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("%s %q did not start etcd in %q (its error is above): %w", devEtcdBinary, bin, dir, err)
+	stop := stopper(cmd, stdin, false, devEtcdStopWait)
+	type line struct {
+		endpoints []string
+		err       error
 	}
-	return &devEtcd{endpoints: endpoints, stop: stop}, nil
+	read := make(chan line, 1)
+	go func() {
+		eps, err := readEndpoints(stdout) // ends when Wait closes stdout, at the latest
+		read <- line{eps, err}
+	}()
+	select {
+	case l := <-read:
+		if l.err != nil {
+			stop()
+			return nil, fmt.Errorf("%s %q did not start etcd in %q (its error is above): %w", devEtcdBinary, bin, dir, l.err)
+		}
+		return &devEtcd{endpoints: l.endpoints, stop: stop}, nil
+	case <-ctx.Done():
+		stopper(cmd, stdin, true, devEtcdAbortWait)()
+		return nil, fmt.Errorf("stopped while %s %q was starting etcd: %w", devEtcdBinary, bin, ctx.Err())
+	}
 }
 
 // readEndpoints reads the "etcd <endpoints>" line portcullis-dev prints
@@ -79,11 +104,15 @@ func readEndpoints(r io.Reader) ([]string, error) {
 }
 
 // stopper returns the function that stops cmd: it closes cmd's stdin,
-// which makes portcullis-dev close etcd, and waits; one that does not exit
-// within devEtcdStopWait is killed.
-func stopper(cmd *exec.Cmd, stdin io.Closer) func() {
+// which makes portcullis-dev close etcd (with term, it sends SIGTERM too:
+// portcullis-dev still starting reads no stdin), and waits; one that does
+// not exit within wait is killed.
+func stopper(cmd *exec.Cmd, stdin io.Closer, term bool, wait time.Duration) func() {
 	return func() {
 		stdin.Close() // the end of file is the signal to stop; an error means it is closed already
+		if term {
+			cmd.Process.Signal(syscall.SIGTERM) // an error means it has exited already
+		}
 		exited := make(chan struct{})
 		go func() {
 			defer close(exited)
@@ -91,7 +120,7 @@ func stopper(cmd *exec.Cmd, stdin io.Closer) func() {
 		}()
 		select {
 		case <-exited:
-		case <-time.After(devEtcdStopWait):
+		case <-time.After(wait):
 			cmd.Process.Kill() // the Wait above then returns
 			<-exited
 		}

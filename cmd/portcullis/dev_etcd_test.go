@@ -27,7 +27,7 @@ func init() {
 // stack's etcd as portcullis does: the --etcd-bin child, or portcullis-dev.
 const execEtcdEnv = "PORTCULLIS_TEST_EXEC_ETCD"
 
-func inProcessEtcd(_, dir string) (*devEtcd, error) {
+func inProcessEtcd(_ context.Context, _, dir string) (*devEtcd, error) {
 	srv, err := devetcd.Start(dir)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func TestDevEtcdBinary(t *testing.T) {
 
 func runDevEtcd(t *testing.T, bin, dir string) *devEtcd {
 	t.Helper()
-	e, err := execDevEtcd(bin, dir)
+	e, err := execDevEtcd(context.Background(), bin, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func etcdGet(t *testing.T, endpoints []string, key string, timeout time.Duration
 // fails with one line naming the binary and how to build it.
 func TestDevEtcdNotFound(t *testing.T) { // not parallel: it sets PATH
 	t.Setenv("PATH", t.TempDir())
-	_, err := execDevEtcd("", t.TempDir())
+	_, err := execDevEtcd(context.Background(), "", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "make build") || !strings.Contains(err.Error(), "--etcd-bin") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("execDevEtcd without the binary = %v, want one line naming make build and --etcd-bin", err)
 	}
