@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -487,4 +488,38 @@ func TestKeysRefuseZeroTTL(t *testing.T) {
 	if r := portcullis(t, "", nil, "keys", "generate", "--client", "acme-hris"); r.code != 0 || !strings.Contains(r.stdout, "pk_") {
 		t.Errorf("keys generate without --ttl = exit %d, stderr %q; want a key without expiry", r.code, r.stderr)
 	}
+}
+
+// startChild runs portcullis args in a child process (this test binary as
+// TestHelperPortcullis) in dir ("": the test's) with env (nil: this
+// process's environment) and returns its output as it comes. When the
+// test ends the child gets SIGTERM and must exit within a minute; with
+// clean set it must also exit 0.
+func startChild(t *testing.T, dir string, env []string, clean bool, args ...string) *lockedBuffer {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args...)...)
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Dir, cmd.Env = dir, append(env, helperEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if clean && err != nil {
+				t.Errorf("portcullis %s: %v\n%s", args[0], err, out.String())
+			}
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Errorf("portcullis %s did not stop on SIGTERM:\n%s", args[0], out.String())
+		}
+	})
+	return out
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,27 +27,7 @@ func TestCollectorTwiceOnOneStore(t *testing.T) {
 	args := func() []string {
 		return []string{"collector", "--listen", freeAddr(t), "--data", data, "--signing-key", keyFile, "--token-file", tokenFile}
 	}
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, args()...)...)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("first collector: %v\n%s", err, out.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Error("first collector did not stop on SIGTERM")
-		}
-	}()
+	out := startChild(t, "", nil, true, args()...)
 	poll(t, "the first collector to listen", func() bool { return strings.Contains(out.String(), "collector listening") })
 	r := portcullisWithin(t, 10*time.Second, args()...)
 	if want := "is in use by another process"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, data) {

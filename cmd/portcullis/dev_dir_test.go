@@ -23,28 +23,11 @@ func TestDevFromAnyDirectory(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "dev", "--log-level", "warn",
-		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
 	// Without PORTCULLIS_TICKET_SECRET, as a new user starts it: dev
 	// logged an error line about the example policy's ticket sink.
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PORTCULLIS_TICKET_SECRET=") })
-	cmd.Dir, cmd.Env = dir, append(env, helperEnv+"=1")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			t.Error("dev did not stop on SIGTERM")
-		}
-	}()
+	out := startChild(t, dir, env, false, "dev", "--log-level", "warn",
+		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
 	export := regexp.MustCompile(`export PORTCULLIS_ETCD=(\S+)`)
 	var endpoint string
 	poll(t, "dev to print its etcd endpoint", func() bool {
@@ -74,25 +57,8 @@ func TestDevTwiceOnOneDataDir(t *testing.T) {
 	}
 	t.Parallel()
 	data := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "dev", "--log-level", "warn", "--data", data,
+	out := startChild(t, "", nil, false, "dev", "--log-level", "warn", "--data", data,
 		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("dev did not stop on SIGTERM:\n%s", out.String())
-		}
-	}()
 	poll(t, "the first dev to print its etcd endpoint", func() bool { return strings.Contains(out.String(), "export PORTCULLIS_ETCD=") })
 	r := portcullisWithin(t, 20*time.Second, "dev", "--log-level", "warn", "--data", data,
 		"--listen", freeAddr(t), "--upstream", freeAddr(t), "--admin", freeAddr(t), "--collector", freeAddr(t))

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/portcullis/portcullis/internal/devetcd"
 )
 
 // A key record the sidecars leave out, here because a later push removed
@@ -18,25 +16,9 @@ import (
 // "skipped by the sidecars" in the list, and show and --json say why.
 func TestKeysListSaysSkippedRecords(t *testing.T) {
 	t.Parallel()
-	e, err := devetcd.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	common := []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/keys-skipped"}
-	run := func(args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		cmd, _ := lookupEtcd(args[0] + " " + args[1])
-		all := append(args[2:], common...)
-		if cmd.change {
-			all = append(all, "--actor", "alice", "--ticket", "CHG-9")
-		}
-		if got := cmd.main(all, &out, &errOut); got != 0 {
-			t.Fatalf("portcullis %s = exit %d\n%s%s", strings.Join(args, " "), got, &out, &errOut)
-		}
-		return out.String()
-	}
+	e := startEtcd(t)
+	r := etcdRunner{t: t, common: []string{"--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/keys-skipped"}}
+	run := func(args ...string) string { t.Helper(); return r.run(0, args...) }
 	run("policy", "push", examplePolicy, "--reason", "first")
 	var created struct {
 		Record struct{ ID string } `json:"record"`
