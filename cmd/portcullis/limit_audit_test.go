@@ -2,13 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,23 +16,7 @@ import (
 // globex past its tenant-wide limit (tenant), acme-admin's exports past
 // the bulk class's (class). Before, all three read rate_limited alone.
 func TestSidecarRefusalLimitReachesCollector(t *testing.T) {
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "limit-audit-token-0123456789abcdef0123"
-	col, err := collector.New(st, collector.Config{Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	intake := httptest.NewServer(col)
-	t.Cleanup(func() { intake.Close(); st.Close() })
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, intake, tokenFile := startIntake(t, "limit-audit-token-0123456789abcdef0123")
 	policy := writePolicy(t, "name: Globex Inc\n    limit: {rate: 200/s, burst: 400}", "name: Globex Inc\n    limit: {rate: 1/min, burst: 3}")
 	f := runInProcess(t, sidecarFlags{policyFile: policy, collector: intake.URL, tokenFile: tokenFile, spoolDir: t.TempDir()})
 	send := func(method, path, apiKey string) int {

@@ -26,23 +26,7 @@ func TestSidecarUsesPolicyCollectorInEtcdMode(t *testing.T) {
 	}
 	e, cli := etcdClient(t)
 	const prefix = "/policy-collector"
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "policy-collector-token-0123456789abcdef"
-	col, err := collector.New(st, collector.Config{Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	intake := httptest.NewServer(col)
-	t.Cleanup(func() { intake.Close(); st.Close() })
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, intake, tokenFile := startIntake(t, "policy-collector-token-0123456789abcdef")
 	doc, err := os.ReadFile(examplePolicy)
 	if err != nil {
 		t.Fatal(err)
@@ -63,4 +47,28 @@ func TestSidecarUsesPolicyCollectorInEtcdMode(t *testing.T) {
 		fams := scrapeFamilies(t, f.admin)
 		return n > 0, "stored " + ftoa(float64(n)) + ", dropped " + ftoa(value(fams, "portcullis_audit_dropped_total"))
 	})
+}
+
+// startIntake runs a collector in process, over httptest, whose store is
+// in dir and which takes token (written to tokenFile for a sidecar's
+// --collector-token-file); both go at the end of the test.
+func startIntake(t *testing.T, token string) (dir string, intake *httptest.Server, tokenFile string) {
+	t.Helper()
+	dir = t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intake = httptest.NewServer(col)
+	t.Cleanup(func() { intake.Close(); st.Close() })
+	tokenFile = filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, intake, tokenFile
 }
