@@ -309,7 +309,12 @@ var ErrHeadForked = errors.New("collector: head forks from the published one")
 // restarted on an older copy of its store must not reset the anchor it
 // will be checked against, nor move it onto its own chain once that
 // reaches the published seq).
-func (a FileAnchor) PublishHead(_ context.Context, head []byte) error {
+func (a FileAnchor) PublishHead(ctx context.Context, head []byte) error {
+	unlock, err := lockAnchorFile(ctx, string(a))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if old, err := readRegular(string(a), maxDocBytes); err == nil {
 		if err := headFollows(old, head, string(a)); err != nil {
 			return err
@@ -333,7 +338,17 @@ func (a FileAnchor) ReadHead(context.Context) ([]byte, error) {
 // ReplaceHead writes head in place of old, the published head a recorded
 // rollback names (Store.CheckAnchors with acceptRollback), as long as old
 // is still the one in the file.
-func (a FileAnchor) ReplaceHead(_ context.Context, old, head []byte) error {
+//
+// The read, the compare and the write hold the file's lock
+// (lockAnchorFile), so that of two collectors given one file, each
+// replacing the head it last saw, only one can: before, both could read
+// the same head and both write.
+func (a FileAnchor) ReplaceHead(ctx context.Context, old, head []byte) error {
+	unlock, err := lockAnchorFile(ctx, string(a))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cur, err := readRegular(string(a), maxDocBytes)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("collector: cannot read the published head %q: %w", string(a), err)
