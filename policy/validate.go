@@ -176,11 +176,13 @@ func (v *validator) class(c *ClassSpec, i int) {
 	}
 	v.limit(c.Limit, at("limit"), fmt.Sprintf("class %q limit", c.Name))
 	if cc := c.Concurrency; cc != nil {
-		if cc.Max < 1 || cc.Queue < 0 {
-			v.addf(at("concurrency"), "class %q: concurrency max must be at least 1 and queue not negative", c.Name)
+		if cc.Max < 1 || cc.Max > MaxConcurrency || cc.Queue < 0 || cc.Queue > MaxConcurrency {
+			v.addf(at("concurrency"), "class %q: concurrency max must be from 1 to %d and queue from 0 to %d", c.Name, MaxConcurrency, MaxConcurrency)
 		}
-		if _, err := parseDuration(cc.MaxWait); err != nil {
+		if d, err := parseDuration(cc.MaxWait); err != nil {
 			v.addf(at("concurrency"), "class %q: max_wait: %v", c.Name, err)
+		} else if d > MaxQueueWait {
+			v.addf(at("concurrency"), "class %q: max_wait %s is longer than %s: a queued request holds its client connection and a place in the queue while it waits", c.Name, cc.MaxWait, MaxQueueWait)
 		}
 	}
 	for j, s := range c.AllowCIDRs {
@@ -628,6 +630,17 @@ func (v *validator) staleness(s StaleSpec) {
 // upstream connection pool, it only catches a value mistyped or
 // overflowing.
 const MaxPublicInFlight = 1 << 20
+
+// MaxConcurrency bounds a class's concurrency max and queue per tenant,
+// as MaxPublicInFlight bounds the public routes': more than a sidecar's
+// connections can hold is a mistake.
+const MaxConcurrency = 1 << 20
+
+// MaxQueueWait bounds a class's concurrency max_wait: a queued request
+// holds its client connection (and a goroutine) for as long, and
+// nothing a client waits for minutes in a sidecar's queue is served
+// better than by a 429 with Retry-After.
+const MaxQueueWait = 5 * time.Minute
 
 func (v *validator) publicRoutes(p *PublicSpec) {
 	if p == nil {
