@@ -21,15 +21,7 @@ import (
 // profile is read with GET or HEAD (symbol excepted: its POST body is
 // addresses), and every seconds of its query is bounded, for every path.
 func TestAdminPprofSecondsBounded(t *testing.T) {
-	st := startStack(t, nil)
-	admin := &Admin{Server: st.srv, Pprof: true}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := pprofAdmin(t)
 	base := "http://" + ln.Addr().String()
 	// The timeout only ends a request the server would hold for 61 s or
 	// a day, so that the failure is reported; it asserts nothing.
@@ -72,15 +64,7 @@ func TestAdminPprofSecondsBounded(t *testing.T) {
 // --collector URL with its password, a (deprecated) --etcd-password. It is
 // not served; the profiles are.
 func TestAdminPprofNoCmdline(t *testing.T) {
-	st := startStack(t, nil)
-	admin := &Admin{Server: st.srv, Pprof: true}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := pprofAdmin(t)
 	resp, err := http.Get("http://" + ln.Addr().String() + "/debug/pprof/cmdline")
 	if err != nil {
 		t.Fatal(err)
@@ -99,15 +83,7 @@ func TestAdminPprofNoCmdline(t *testing.T) {
 // for a day as a delta profile (profile?x#&seconds=86400: the CPU
 // profiler). It is refused at once, as the query net/http reads says.
 func TestAdminPprofSecondsBehindHash(t *testing.T) {
-	st := startStack(t, nil)
-	admin := &Admin{Server: st.srv, Pprof: true}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := pprofAdmin(t)
 	for _, target := range []string{"/debug/pprof/heap?x#&seconds=86400", "/debug/pprof/heap#?seconds=86400", "/debug/pprof/goroutine?debug=1#&seconds=61"} {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -130,4 +106,20 @@ func TestAdminPprofSecondsBehindHash(t *testing.T) {
 			t.Errorf("GET %s: %d %.80q; want 400", target, resp.StatusCode, page)
 		}
 	}
+}
+
+// pprofAdmin serves a stack's admin listener with --pprof on loopback
+// until the test ends and returns its listener.
+func pprofAdmin(t *testing.T) net.Listener {
+	t.Helper()
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv, Pprof: true}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.NewServer()
+	go srv.Serve(admin.Listener(ln))
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln
 }
