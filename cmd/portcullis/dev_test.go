@@ -51,7 +51,14 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev(ctx, f, zerolog.New(logs).Level(zerolog.DebugLevel)) }()
-	poll(t, "the dev stack", func() bool { return get(t, "http://"+f.admin+"/readyz", "") == 200 })
+	poll(t, "the dev stack", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("dev stopped while starting: %v\n%s", err, logs.String())
+		default:
+		}
+		return get(t, "http://"+f.admin+"/readyz", "") == 200
+	})
 
 	canaries := []string{
 		"DemoAcmeHrisSecret000000000000000001", // a real key's secret
