@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -142,10 +143,17 @@ func (b *builder) answers() []answer {
 		}
 	}
 	owned := len(b.cfg.Owners) > 0
-	signed, other := b.reviewsSigned()
+	sc := b.reviewsSigned()
 	otherReviews := ""
-	if other > 0 {
-		otherReviews = fmt.Sprintf(" (and %d signed in it for another period, not counted)", other)
+	if sc.other > 0 {
+		otherReviews = fmt.Sprintf(" (and %d signed in it for another period, not counted)", sc.other)
+	}
+	coverage := "no kind of review covers the whole period"
+	if len(sc.whole) > 0 {
+		coverage = "the whole period reviewed: " + strings.Join(sc.whole, ", ")
+	} else if sc.about > 0 {
+		days := func(d time.Duration) string { return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) }
+		coverage += fmt.Sprintf(" (at most %s of its %s days)", days(sc.covered), days(b.cfg.Period.To.Sub(b.cfg.Period.From)))
 	}
 	return []answer{
 		{"Is OAuth/scoped key usage documented?", len(d.Scopes) > 0 && unscoped == 0,
@@ -163,8 +171,8 @@ func (b *builder) answers() []answer {
 		{"Are 429 spikes monitored?", spikeRule, fmt.Sprintf("rate_limit_spike rule in the policy: %t", spikeRule), "APIRateLimits-ThrottlingSample.csv"},
 		{"Are abuse alerts linked to tickets?", len(b.alerts) > 0 && withTicket == len(b.alerts),
 			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md"},
-		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && signed > 0,
-			fmt.Sprintf("mapped: yes (manifest); owners given: %t; review sign-offs approved for the period: %d%s", owned, signed, otherReviews), "APIGovernance-ReviewRecords.csv"},
+		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && len(sc.whole) > 0,
+			fmt.Sprintf("mapped: yes (manifest); owners given: %t; review sign-offs approved for the period: %d, %s%s", owned, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv"},
 	}
 }
 

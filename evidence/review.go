@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -168,11 +169,17 @@ func reviews(ev *collector.Event, p Period) bool {
 
 // reviewsSigned counts the reviews of the period approved, and the
 // approved sign-offs signed in it about another period (which do not
-// count). The last sign-off of a review (its kind and the period it
+// count), and reports the kinds whose approved reviews together cover the
+// whole period. The last sign-off of a review (its kind and the period it
 // names) stands: an approval followed by changes-required is withdrawn.
 // A review whose last sign-off the collector stored unverified (its etcd
 // key rewritten after it was written) is not counted approved.
-func (b *builder) reviewsSigned() (about, other int) {
+//
+// An approval counts for the days it names, not for every period it
+// touches: before, the sign-off of a one-day range answered the quarter's
+// question Yes (TestReviewSignOffMustCoverThePeriod). Monthly reviews of
+// one kind together cover their quarter.
+func (b *builder) reviewsSigned() (sc signedReviews) {
 	last := map[string]*collector.Event{}
 	var order []string
 	for i := range b.reviews {
@@ -182,7 +189,7 @@ func (b *builder) reviewsSigned() (about, other int) {
 		}
 		if !reviews(ev, b.cfg.Period) {
 			if eventDetails(ev.Details)["decision"] == "approved" {
-				other++
+				sc.other++
 			}
 			continue
 		}
@@ -195,10 +202,62 @@ func (b *builder) reviewsSigned() (about, other int) {
 		}
 		last[k] = ev
 	}
+	p := b.cfg.Period
+	spans := map[string][]Period{} // the approved reviews' days in p, by kind
 	for _, k := range order {
-		if ev := last[k]; ev.Unverified == "" && eventDetails(ev.Details)["decision"] == "approved" {
-			about++
+		ev := last[k]
+		if ev.Unverified != "" || eventDetails(ev.Details)["decision"] != "approved" {
+			continue
+		}
+		sc.about++
+		named, _ := reviewedPeriod(ev)
+		kind := eventDetails(ev.Details)["kind"]
+		spans[kind] = append(spans[kind], Period{From: maxTime(named.From, p.From), To: minTime(named.To, p.To)})
+	}
+	for kind, s := range spans {
+		covered := coveredPart(s, p)
+		if covered == p.To.Sub(p.From) {
+			sc.whole = append(sc.whole, kind)
+		}
+		sc.covered = max(sc.covered, covered)
+	}
+	sort.Strings(sc.whole)
+	return sc
+}
+
+// signedReviews is what reviewsSigned found for the pack's period.
+type signedReviews struct {
+	about, other int           // approved reviews of the period; approved ones signed in it for another
+	whole        []string      // the kinds whose approved reviews cover the whole period
+	covered      time.Duration // the most of the period one kind's approved reviews cover
+}
+
+// coveredPart returns how much of p the spans (each within p) cover
+// together.
+func coveredPart(spans []Period, p Period) time.Duration {
+	sort.Slice(spans, func(i, j int) bool { return spans[i].From.Before(spans[j].From) })
+	var total time.Duration
+	end := p.From
+	for _, s := range spans {
+		from := maxTime(s.From, end)
+		if s.To.After(from) {
+			total += s.To.Sub(from)
+			end = s.To
 		}
 	}
-	return about, other
+	return total
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -130,3 +130,53 @@ func TestRangeSignOffCountsForItsPeriod(t *testing.T) {
 		t.Errorf("Q3 pack counts the sign-off of a range that ended before it:\n%s", list)
 	}
 }
+
+// rangeSignOff is an approved review.sign event of kind for the days from
+// and to (YYYY-MM-DD, to inclusive, as review sign --from --to takes
+// them), signed at tm.
+func rangeSignOff(tm time.Time, rev int64, kind, from, to string) collector.Event {
+	f, _ := time.Parse(time.DateOnly, from)
+	l, _ := time.Parse(time.DateOnly, to)
+	name := from + "_" + to
+	d, _ := json.Marshal(map[string]string{"kind": kind, "period": name, "decision": "approved",
+		"from": f.Format(time.RFC3339), "to": l.AddDate(0, 0, 1).Format(time.RFC3339)})
+	return collector.Event{Time: tm, Key: "/p/events/r" + kind + name, Revision: rev, Actor: "rita", Action: ActionReviewSign,
+		Target: kind + "-" + name, Ticket: "AUD-3", Reason: "reviewed", Details: d}
+}
+
+// An approved review answers for the days it names: the checklist's
+// question is Yes only when one kind's approved reviews together cover
+// the whole period. Before, the sign-off of a one-day range answered the
+// quarter's question Yes, so a pack could claim a quarter reviewed on
+// the strength of a day.
+func TestReviewSignOffMustCoverThePeriod(t *testing.T) {
+	july := time.Date(2026, 7, 3, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		signs []collector.Event
+		want  string
+		fact  string
+	}{
+		{"one day of the quarter", []collector.Event{rangeSignOff(july, 1, ReviewAccess, "2026-05-01", "2026-05-01")},
+			"No", "at most 1 of its 91 days"},
+		{"the quarter less its last day", []collector.Event{rangeSignOff(july, 1, ReviewAccess, "2026-04-01", "2026-06-29")},
+			"No", "at most 90 of its 91 days"},
+		{"its three months", []collector.Event{signOff(july, 1, ReviewAccess, "2026-04"), signOff(july, 2, ReviewAccess, "2026-05"),
+			signOff(july, 3, ReviewAccess, "2026-06")}, "Yes", "the whole period reviewed: access"},
+		{"two months of one kind, the third of another", []collector.Event{signOff(july, 1, ReviewAccess, "2026-04"),
+			signOff(july, 2, ReviewAccess, "2026-05"), signOff(july, 3, ReviewLogs, "2026-06")}, "No", "at most 61 of its 91 days"},
+		{"overlapping ranges", []collector.Event{rangeSignOff(july, 1, ReviewLogs, "2026-03-15", "2026-05-10"),
+			rangeSignOff(july, 2, ReviewLogs, "2026-05-01", "2026-07-15")}, "Yes", "the whole period reviewed: logs"},
+		{"the year", []collector.Event{signOff(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), 1, ReviewAccess, "2026")}, "Yes", "the whole period reviewed: access"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := t.TempDir()
+			reviewStore(t, data, c.signs...)
+			list, _ := packChecklist(t, data, "2026-Q2")
+			if got := answerOf(t, list, reviewedQuestion); got != c.want || !strings.Contains(list, c.fact) {
+				t.Errorf("answer %s, want %s with %q:\n%s", got, c.want, c.fact, list)
+			}
+		})
+	}
+}
