@@ -213,7 +213,29 @@ func (r *Record) SetKeyID(b []byte) { r.keyIDLen = uint8(copy(r.keyID[:], b)) }
 func (r *Record) KeyID() []byte { return r.keyID[:r.keyIDLen] }
 
 // SetPath stores the normalised path without its query.
-func (r *Record) SetPath(b []byte) { r.pathLen = uint16(copy(r.path[:], b)) }
+//
+// A path longer than MaxPath is cut at a character boundary and ends with
+// PathCut, so that the record says it is not the whole path: before, a
+// record showed the first 256 bytes as if they were the path served, and
+// two long paths alike in them read as one (TestLongPathMarkedCut). The
+// sidecar records only the normal form of a path, which is ASCII, so a
+// path served never ends with PathCut.
+func (r *Record) SetPath(b []byte) {
+	if len(b) <= MaxPath {
+		r.pathLen = uint16(copy(r.path[:], b))
+		return
+	}
+	n := MaxPath - len(PathCut)
+	for n > 0 && b[n]&0xC0 == 0x80 { // not inside a UTF-8 sequence
+		n--
+	}
+	copy(r.path[:], b[:n])
+	r.pathLen = uint16(n + copy(r.path[n:], PathCut))
+}
+
+// PathCut ends a recorded path that was longer than MaxPath: U+2026, the
+// horizontal ellipsis.
+const PathCut = "\u2026"
 
 // Path returns the stored path; the slice aliases r.
 func (r *Record) Path() []byte { return r.path[:r.pathLen] }
