@@ -307,7 +307,9 @@ func ParseOwnerMap(path string) (map[string]string, error) {
 
 // VerifyZip checks a pack's zip as Verify checks its folder: it unpacks
 // the zip's files (flat, one folder deep, as Pack writes them) into a
-// temporary folder and verifies that. An entry in any other place, or in
+// temporary folder and verifies that. The entry of that folder itself
+// (zip -r writes one, "evidence-2026-05/", without content) is no file of
+// the pack and is passed over. An entry in any other place, or in
 // another folder than the first entry's, is a problem, not a path to
 // write to; a zip, or a folder in it, named for
 // another period than the manifest covers is one too.
@@ -333,6 +335,9 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 		if i == 0 {
 			folder = dir
 		}
+		if folderEntry(f, dir, name) && dir == folder {
+			continue // zip -r records the folder itself: nothing to unpack
+		}
 		if name == "" || name == "." || name == ".." || strings.Count(dir, "/") > 1 || strings.Contains(dir, "..") || f.FileInfo().IsDir() {
 			problems = append(problems, fmt.Sprintf("%s: unexpected entry in the zip", shown(f.Name)))
 			continue
@@ -357,6 +362,14 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 		}
 	}
 	return problems, nil
+}
+
+// folderEntry reports whether f, split into dir and name, is the entry of
+// a folder one deep, as zip -r writes for the folder it packs: a name
+// ending in '/' and no content.
+func folderEntry(f *zip.File, dir, name string) bool {
+	return name == "" && strings.Count(dir, "/") == 1 && dir != "/" && !strings.Contains(dir, "..") && f.FileInfo().IsDir() &&
+		f.UncompressedSize64 == 0 && f.CompressedSize64 == 0
 }
 
 // maxZipEntry bounds one unpacked file, against a zip bomb.
