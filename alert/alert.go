@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // Alert states, in lifecycle order.
@@ -154,6 +155,12 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 	case ActionTicket:
 		if a.hasTicket(d["sink"], d["ticket"]) {
 			return // recorded again after a store that failed (Outbox.record)
+		}
+		if etcdadmin.Blank(d["ticket"]) {
+			// A key without a visible character (recorded before the
+			// outbox refused one) names no ticket: the alert is not
+			// ticketed, and the pack does not count it.
+			break
 		}
 		a.Tickets = append(a.Tickets, Ticket{Sink: d["sink"], Key: d["ticket"]})
 		a.advance(StatusTicketed)

@@ -64,6 +64,7 @@ type Outbox struct {
 	requeueAt     time.Time
 	requeueTries  int
 	queueFailures uint64 // deliveries that could not be written
+	failures      uint64 // tries of a delivery that failed
 }
 
 // OutboxStats are the outbox's counts for the collector's metrics.
@@ -74,13 +75,17 @@ type OutboxStats struct {
 	// Unqueued is set while an alert's delivery waits to be written
 	// again: its ticket is not yet queued.
 	Unqueued bool
+	// DeliveryFailures counts the tries of a delivery (a ticket, or the
+	// closure told to one) that failed and are retried with backoff: the
+	// sink down, a refusal, an answer naming a blank ticket key.
+	DeliveryFailures uint64
 }
 
 // Stats returns the outbox's counts.
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued}
+	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued, DeliveryFailures: o.failures}
 }
 
 // queued is one delivery on disk.
@@ -409,6 +414,9 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 			continue
 		}
 		if err := o.deliverOne(n); err != nil {
+			o.mu.Lock()
+			o.failures++
+			o.mu.Unlock()
 			o.fail(err)
 			wait = min(wait, o.backoff(n, now))
 			var sf *sinkFailure

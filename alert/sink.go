@@ -19,6 +19,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // Sink is a ticket sink of the policy with its secret resolved.
@@ -284,6 +285,9 @@ func (s *Sink) findIssue(c *http.Client, a *Alert, now time.Time) (string, error
 			return "", fmt.Errorf("ticket sink %q: search answer for the issue of %s: %w", s.Name, a.ID, err)
 		}
 		if len(r.Issues) > 0 {
+			if etcdadmin.Blank(r.Issues[0].Key) {
+				return "", fmt.Errorf("%w: ticket sink %q answered the search for the issue of %s with a key that has no visible character", ErrBlankTicketKey, s.Name, a.ID)
+			}
 			return r.Issues[0].Key, nil
 		}
 		return "", nil
@@ -303,31 +307,48 @@ func urgency(sev string) string {
 }
 
 // ticketKey reads the key of the created ticket from the sink's answer.
-func (s *Sink) ticketKey(a *Alert, body []byte) string {
+// A key the answer names with no visible character (blank, or only
+// spaces and format characters such as a zero-width space:
+// etcdadmin.Blank, as require_ticket reads a ticket) names no ticket
+// anyone can find: the answer is a failed delivery, whose error never
+// quotes the key.
+func (s *Sink) ticketKey(a *Alert, status string, body []byte) (string, error) {
 	var r struct {
-		Key    string `json:"key"`    // jira
-		Number int64  `json:"number"` // github
+		Key    *string `json:"key"`    // jira
+		Number int64   `json:"number"` // github
 		Result struct {
-			Number string `json:"number"` // servicenow
-			SysID  string `json:"sys_id"`
+			Number *string `json:"number"` // servicenow
+			SysID  *string `json:"sys_id"`
 		} `json:"result"`
-		Ticket string `json:"ticket"` // generic webhook receivers may name theirs
+		Ticket *string `json:"ticket"` // generic webhook receivers may name theirs
 	}
 	json.Unmarshal(body, &r) // a sink that answers no JSON (slack: "ok") names no key
-	switch {
-	case r.Key != "":
-		return r.Key
-	case r.Number != 0:
-		return "#" + strconv.FormatInt(r.Number, 10)
-	case r.Result.Number != "" && r.Result.SysID != "":
-		return r.Result.Number + "/" + r.Result.SysID // the table API closes by sys_id
-	case r.Result.Number != "":
-		return r.Result.Number
-	case r.Ticket != "":
-		return r.Ticket
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"key", r.Key}, {"result.number", r.Result.Number}, {"result.sys_id", r.Result.SysID}, {"ticket", r.Ticket}} {
+		if f.v != nil && etcdadmin.Blank(*f.v) {
+			return "", fmt.Errorf("%w: ticket sink %q answered %s to %s with a %s that has no visible character; not recorded, retried", ErrBlankTicketKey, s.Name, status, a.ID, f.name)
+		}
 	}
-	return a.ID + "." + s.Name
+	switch {
+	case r.Key != nil:
+		return *r.Key, nil
+	case r.Number != 0:
+		return "#" + strconv.FormatInt(r.Number, 10), nil
+	case r.Result.Number != nil && r.Result.SysID != nil:
+		return *r.Result.Number + "/" + *r.Result.SysID, nil // the table API closes by sys_id
+	case r.Result.Number != nil:
+		return *r.Result.Number, nil
+	case r.Ticket != nil:
+		return *r.Ticket, nil
+	}
+	return a.ID + "." + s.Name, nil
 }
+
+// ErrBlankTicketKey is a sink's answer naming a ticket key without a
+// visible character.
+var ErrBlankTicketKey = errors.New("alert: blank ticket key")
 
 // deliver sends a to the sink and returns the ticket key.
 func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) {
@@ -344,7 +365,7 @@ func (s *Sink) deliver(c *http.Client, a *Alert, now time.Time) (string, error) 
 	if resp.StatusCode/100 != 2 {
 		return "", fmt.Errorf("ticket sink %q answered %s", s.Name, resp.Status)
 	}
-	return s.ticketKey(a, body), nil
+	return s.ticketKey(a, resp.Status, body)
 }
 
 // noAnswer is the error of a request the sink did not answer, without

@@ -45,8 +45,9 @@ type detection struct {
 }
 
 // writeMetrics writes the ticket outbox's series: the deliveries that
-// could not be written (a full disk) and whether an alert's delivery
-// waits to be written again (the outbox retries with backoff).
+// could not be written (a full disk), the tries that failed, and whether
+// an alert's delivery waits to be written again (the outbox retries with
+// backoff).
 func (d *detection) writeMetrics(w io.Writer) {
 	var st alert.OutboxStats
 	if d.box != nil {
@@ -57,6 +58,7 @@ func (d *detection) writeMetrics(w io.Writer) {
 		unqueued = 1
 	}
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_queue_failures_total Ticket deliveries that could not be written to the outbox (a full disk), retries included; the outbox writes them again with backoff.\n# TYPE portcullis_collector_ticket_queue_failures_total counter\nportcullis_collector_ticket_queue_failures_total %d\n", st.QueueFailures)
+	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_delivery_failures_total Tries of a ticket delivery or closure that failed (the sink down, a refusal, an answer naming a blank ticket key); each is retried with backoff.\n# TYPE portcullis_collector_ticket_delivery_failures_total counter\nportcullis_collector_ticket_delivery_failures_total %d\n", st.DeliveryFailures)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
 	fmt.Fprintf(w, "# HELP portcullis_collector_detection_unverified_entries Trail entries that failed their checks (hash, link, seq, signature) when detection replayed the trail at start, and were not replayed; audit verify names them.\n# TYPE portcullis_collector_detection_unverified_entries gauge\nportcullis_collector_detection_unverified_entries %d\n", d.unverified.Load())
 }
