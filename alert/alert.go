@@ -31,6 +31,10 @@ const (
 	ActionClose   = "alert.close"
 	// ActionTicketUpdate records that a closure reached the ticket.
 	ActionTicketUpdate = "alert.ticket_update"
+	// ActionTicketCloseRefused records that the sink refused the closure
+	// for good (a 4xx other than 408 and 429: the ticket deleted, its key
+	// bad), or that the key cannot be sent; it is not tried again.
+	ActionTicketCloseRefused = "alert.ticket_close_refused"
 )
 
 var statusOrder = map[string]int{StatusOpen: 0, StatusTicketed: 1, StatusAcknowledged: 2, StatusContained: 3, StatusClosed: 4}
@@ -167,6 +171,10 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 	case ActionTicketUpdate:
 		if ticketClosed(a, d["sink"]) {
 			return // recorded again after a store that failed (Outbox.record)
+		}
+	case ActionTicketCloseRefused:
+		if closureSettled(a, d["sink"]) {
+			return // recorded again after a store that failed (Outbox.refuse)
 		}
 	case ActionAck:
 		a.advance(StatusAcknowledged)

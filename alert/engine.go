@@ -626,6 +626,14 @@ func (e *Engine) record(ev collector.Event) error {
 	return nil
 }
 
+// RecordCloseRefused writes the alert.ticket_close_refused event of alert
+// id: sink refused the closure of its ticket key for good at t, as why
+// says.
+func (e *Engine) RecordCloseRefused(id, sink, key, why string, t time.Time) error {
+	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketCloseRefused, Target: id, Reason: why,
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})})
+}
+
 // RecordTicketUpdate writes the alert.ticket_update event of alert id: the
 // closure reached sink's ticket key at t.
 func (e *Engine) RecordTicketUpdate(id, sink, key string, t time.Time) error {

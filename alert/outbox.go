@@ -53,6 +53,9 @@ type Outbox struct {
 	// A retry records it and sends nothing: a second POST is a second
 	// Jira issue.
 	sent map[string]string
+	// refused are the closures the sink refused for good whose record in
+	// the trail failed, by file name: why (see queued.Refused).
+	refused map[string]string
 	// triedCreate are the deliveries to a Jira sink whose create failed
 	// (see queued.Tried).
 	triedCreate map[string]bool
@@ -65,6 +68,7 @@ type Outbox struct {
 	requeueTries  int
 	queueFailures uint64 // deliveries that could not be written
 	failures      uint64 // tries of a delivery that failed
+	closeRefused  uint64 // closures the sinks refused for good
 }
 
 // OutboxStats are the outbox's counts for the collector's metrics.
@@ -79,13 +83,17 @@ type OutboxStats struct {
 	// closure told to one) that failed and are retried with backoff: the
 	// sink down, a refusal, an answer naming a blank ticket key.
 	DeliveryFailures uint64
+	// CloseRefused counts the closures a sink refused for good (a 4xx
+	// other than 408 and 429, or a ticket key that cannot be sent):
+	// recorded as alert.ticket_close_refused, logged once, not retried.
+	CloseRefused uint64
 }
 
 // Stats returns the outbox's counts.
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued, DeliveryFailures: o.failures}
+	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued, DeliveryFailures: o.failures, CloseRefused: o.closeRefused}
 }
 
 // queued is one delivery on disk.
@@ -101,6 +109,10 @@ type queued struct {
 	// the issue all the same (answered after the timeout), so a retry
 	// searches for it first.
 	Tried bool `json:"tried,omitempty"`
+	// Refused says why the sink refused the closure for good, written
+	// when the trail could not record it: a restart records it without
+	// sending again.
+	Refused string `json:"refused,omitempty"`
 }
 
 // NewOutbox returns an Outbox over cfg.Dir, creating it.
@@ -123,7 +135,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, triedCreate: map[string]bool{}}, nil
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, refused: map[string]string{}, triedCreate: map[string]bool{}}, nil
 }
 
 // sinksFor returns the sinks an alert of rule goes to.
@@ -203,7 +215,7 @@ func (o *Outbox) requeueDue() time.Duration {
 // ticket for it and whose API can take it. It is the engine's OnClose.
 func (o *Outbox) EnqueueClose(a Alert) error {
 	for _, t := range a.Tickets {
-		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !ticketClosed(&a, t.Sink) {
+		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !closureSettled(&a, t.Sink) {
 			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
 				return o.requeue(err)
 			}
@@ -214,9 +226,18 @@ func (o *Outbox) EnqueueClose(a Alert) error {
 }
 
 // ticketClosed reports whether the trail records the closure reaching sink.
-func ticketClosed(a *Alert, sink string) bool {
+func ticketClosed(a *Alert, sink string) bool { return recorded(a, ActionTicketUpdate, sink) }
+
+// closureSettled reports whether the trail records the closure reaching
+// sink, or sink refusing it for good: either way nothing is sent again.
+func closureSettled(a *Alert, sink string) bool {
+	return ticketClosed(a, sink) || recorded(a, ActionTicketCloseRefused, sink)
+}
+
+// recorded reports whether a's history holds an action event of sink.
+func recorded(a *Alert, action, sink string) bool {
 	for _, c := range a.History {
-		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink {
+		if c.Action == action && c.Details["sink"] == sink {
 			return true
 		}
 	}
@@ -263,7 +284,7 @@ func (o *Outbox) reconcile() error {
 func (o *Outbox) reconcileClose(a Alert) error {
 	for _, t := range a.Tickets {
 		s := o.sink(t.Sink)
-		if s == nil || !s.closes(t.Key) || ticketClosed(&a, t.Sink) {
+		if s == nil || !s.closes(t.Key) || closureSettled(&a, t.Sink) {
 			continue
 		}
 		p := o.closePath(a.ID, t.Sink)
@@ -512,13 +533,61 @@ func (o *Outbox) markTried(name, p string, q *queued) {
 // deliverClose tells the ticket of the closure, records it and removes
 // the delivery.
 func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
-	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && ticketClosed(&a, q.Sink) {
+	if why, ok := o.refusedWhy(name, q); ok {
+		// Refused; the trail does not say so yet, whatever the engine's
+		// state says (as for record).
+		return o.refuse(name, p, q, why)
+	}
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && closureSettled(&a, q.Sink) {
 		return o.done(name, p)
 	}
-	if err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now()); err != nil {
+	err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now())
+	if errors.Is(err, ErrCloseRefused) {
+		return o.refuse(name, p, q, fmt.Sprintf("the closure of alert %s failed for good at ticket sink %q, not retried: %s", q.Alert.ID, q.Sink,
+			credential.Redact(strings.TrimPrefix(err.Error(), ErrCloseRefused.Error()+": "))))
+	}
+	if err != nil {
 		return err
 	}
 	return o.record(name, p, q, q.Close)
+}
+
+// refusedWhy returns why the sink refused a closure the trail did not
+// record refused: remembered, or written in the queued file before a
+// restart.
+func (o *Outbox) refusedWhy(name string, q *queued) (string, bool) {
+	o.mu.Lock()
+	why, ok := o.refused[name]
+	o.mu.Unlock()
+	if !ok && q.Refused != "" {
+		why, ok = q.Refused, true
+	}
+	return why, ok
+}
+
+// refuse records in the trail that the sink refused the closure q for
+// good (alert.ticket_close_refused, which alerts show prints), counts it,
+// logs it once (OnError, an error wrapping ErrCloseRefused) and removes
+// the delivery. When the trail cannot take it, why is kept as record
+// keeps a key, and the retry records it without sending again.
+func (o *Outbox) refuse(name, p string, q *queued, why string) error {
+	if err := o.cfg.Engine.RecordCloseRefused(q.Alert.ID, q.Sink, q.Close, why, o.cfg.Now()); err != nil {
+		o.mu.Lock()
+		first := o.refused[name] == ""
+		o.refused[name] = why
+		o.mu.Unlock()
+		if first && q.Refused == "" {
+			q.Refused = why
+			o.writeQueued(*q, p) // best effort: on a full disk the memory holds it
+		}
+		return fmt.Errorf("refused closure of %s at sink %q not recorded in the trail; recorded at the next try, not sent again: %w", q.Alert.ID, q.Sink, err)
+	}
+	o.mu.Lock()
+	delete(o.refused, name)
+	o.closeRefused++
+	o.mu.Unlock()
+	o.fail(fmt.Errorf("%w: %s", ErrCloseRefused, why))
+	return o.done(name, p)
 }
 
 // sentKey returns the key of a delivery the sink took and the trail did

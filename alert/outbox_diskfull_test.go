@@ -127,3 +127,45 @@ func TestOutboxNoDuplicateTicketWhileTrailFull(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxCloseRefusedWhileTrailFull: the sink refuses a closure for
+// good while the trail cannot record it (a full disk). The closure is not
+// sent again, nor dropped on the engine's word: once there is room the
+// refusal is recorded, once, and a restart sends nothing.
+func TestOutboxCloseRefusedWhileTrailFull(t *testing.T) {
+	t.Parallel()
+	fs := tmpfs.Mount(t, 1<<20)
+	c := newCloseRigAt(t, filepath.Join(fs, "audit"), filepath.Join(fs, "tickets"), "SEC-1", http.StatusNotFound)
+	filler := tmpfs.Fill(t, fs)
+	for _, n := range []int{512, 64, 0} { // the segment's last page takes a few events: fill it too
+		pad := collector.Event{Time: t0, Actor: "t", Action: "t.pad", Target: "x", Reason: strings.Repeat("p", n)}
+		for i := 0; c.r.store.AppendEvents([]collector.Event{pad}) == nil; i++ {
+			if i > 1000 {
+				t.Fatal("events still stored on a full disk")
+			}
+			pad.Target += "x"
+		}
+	}
+	for range 3 {
+		c.pass()
+	}
+	if c.comments.Load() != 1 || c.o.Pending() != 1 || c.o.Stats().CloseRefused != 0 {
+		t.Errorf("trail full: %d closures sent, %d pending, stats %+v; want 1 sent, kept queued, none counted refused yet", c.comments.Load(), c.o.Pending(), c.o.Stats())
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	c.pass()
+	if n := len(c.r.trailEvents(ActionTicketCloseRefused)); n != 1 || c.o.Pending() != 0 || c.comments.Load() != 1 || c.o.Stats().CloseRefused != 1 {
+		t.Errorf("room again: %d refusals in the trail, %d pending, %d closures sent, stats %+v; want 1, none, 1, one refused", n, c.o.Pending(), c.comments.Load(), c.o.Stats())
+	}
+	c.r.restart()
+	c.open()
+	if err := c.o.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	c.pass()
+	if c.o.Pending() != 0 || c.comments.Load() != 1 || len(c.r.trailEvents(ActionTicketCloseRefused)) != 1 {
+		t.Errorf("after a restart: %d pending, %d closures sent; want none, 1", c.o.Pending(), c.comments.Load())
+	}
+}

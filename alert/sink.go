@@ -414,7 +414,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 		// "ticket" field) and goes into the URL's path: "../x?" would
 		// move the request elsewhere on the sink's host.
 		if !pathSegment(strings.TrimPrefix(key, "#")) {
-			return nil, fmt.Errorf("ticket sink %q: ticket key %q is not one path segment (letters, digits, '-', '_', '.'); the ticket is not closed", s.Name, key)
+			return nil, fmt.Errorf("%w: ticket sink %q: ticket key %q is not one path segment (letters, digits, '-', '_', '.'); the ticket is not closed", ErrCloseRefused, s.Name, key)
 		}
 	}
 	switch s.Kind {
@@ -431,7 +431,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}
 		id := snowSysID(key)
 		if !pathSegment(id) {
-			return nil, fmt.Errorf("ticket sink %q: servicenow ticket %q has no sys_id to close (one path segment: letters, digits, '-', '_', '.')", s.Name, key)
+			return nil, fmt.Errorf("%w: ticket sink %q: servicenow ticket %q has no sys_id to close (one path segment: letters, digits, '-', '_', '.')", ErrCloseRefused, s.Name, key)
 		}
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+id
 		v = map[string]string{"state": snowClosed, "close_code": "Solved (Permanently)", "close_notes": note}
@@ -475,7 +475,23 @@ func (s *Sink) closeTicket(c *http.Client, a *Alert, key string, now time.Time) 
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("ticket sink %q answered %s to the closure of %s", s.Name, resp.Status, key)
+		err := fmt.Errorf("ticket sink %q answered %s to the closure of %s", s.Name, resp.Status, key)
+		if refusedForGood(resp.StatusCode) {
+			err = fmt.Errorf("%w: %w", ErrCloseRefused, err)
+		}
+		return err
 	}
 	return nil
+}
+
+// ErrCloseRefused is a closure the sink refused for good, or that cannot
+// be sent (a ticket key that is not one path segment): trying again
+// would get the same answer.
+var ErrCloseRefused = errors.New("alert: ticket closure refused")
+
+// refusedForGood reports whether status is a permanent refusal: a 4xx
+// other than 408 Request Timeout and 429 Too Many Requests (RFC 9110
+// 15.5, RFC 6585 4), which the same request may pass later.
+func refusedForGood(status int) bool {
+	return status/100 == 4 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
 }

@@ -45,7 +45,8 @@ type detection struct {
 }
 
 // writeMetrics writes the ticket outbox's series: the deliveries that
-// could not be written (a full disk), the tries that failed, and whether
+// could not be written (a full disk), the tries that failed, the
+// closures refused for good, and whether
 // an alert's delivery waits to be written again (the outbox retries with
 // backoff).
 func (d *detection) writeMetrics(w io.Writer) {
@@ -59,6 +60,7 @@ func (d *detection) writeMetrics(w io.Writer) {
 	}
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_queue_failures_total Ticket deliveries that could not be written to the outbox (a full disk), retries included; the outbox writes them again with backoff.\n# TYPE portcullis_collector_ticket_queue_failures_total counter\nportcullis_collector_ticket_queue_failures_total %d\n", st.QueueFailures)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_delivery_failures_total Tries of a ticket delivery or closure that failed (the sink down, a refusal, an answer naming a blank ticket key); each is retried with backoff.\n# TYPE portcullis_collector_ticket_delivery_failures_total counter\nportcullis_collector_ticket_delivery_failures_total %d\n", st.DeliveryFailures)
+	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_close_refused_total Ticket closures a sink refused for good (a 4xx other than 408 and 429, or a ticket key that cannot be sent); each is recorded as alert.ticket_close_refused and not retried.\n# TYPE portcullis_collector_ticket_close_refused_total counter\nportcullis_collector_ticket_close_refused_total %d\n", st.CloseRefused)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
 	fmt.Fprintf(w, "# HELP portcullis_collector_detection_unverified_entries Trail entries that failed their checks (hash, link, seq, signature) when detection replayed the trail at start, and were not replayed; audit verify names them.\n# TYPE portcullis_collector_detection_unverified_entries gauge\nportcullis_collector_detection_unverified_entries %d\n", d.unverified.Load())
 }
@@ -219,7 +221,13 @@ func ticketOutbox(doc *policy.Document, sinks []*alert.Sink, eng *alert.Engine, 
 		ruleSink[r.Name] = r.Ticket
 	}
 	box, err := alert.NewOutbox(alert.OutboxConfig{Dir: dir, Sinks: sinks, Engine: eng, RuleSink: ruleSink,
-		OnError: func(err error) { log.Warn().Err(err).Msg("ticket delivery failed; retrying") }})
+		OnError: func(err error) {
+			if errors.Is(err, alert.ErrCloseRefused) {
+				log.Error().Err(err).Msg("ticket closure refused by the sink; not retried (alerts show lists it)")
+				return
+			}
+			log.Warn().Err(err).Msg("ticket delivery failed; retrying")
+		}})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ var eventActions = []string{
 	etcdadmin.ActionClientSuspend, etcdadmin.ActionClientResume,
 	etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse,
 	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
-	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionAck, alert.ActionContain, alert.ActionClose,
+	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionTicketCloseRefused, alert.ActionAck, alert.ActionContain, alert.ActionClose,
 }
 
 // eventsCommands are the subcommands of portcullis events: the lifecycle
