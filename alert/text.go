@@ -42,6 +42,11 @@ func plainText(s string) string {
 // trail or etcd to a terminal (approvals show and list).
 func PlainText(s string) string { return plainText(s) }
 
+// Unprintable reports whether c is a character PlainText replaces: the
+// commands' JSON output escapes these (\uXXXX) where encoding/json
+// leaves them as they are (DEL, C1, bidirectional controls).
+func Unprintable(c rune) bool { return unprintable(c) }
+
 // unprintable reports whether c is a control, bidirectional control or
 // line separator character.
 func unprintable(c rune) bool {

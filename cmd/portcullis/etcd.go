@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,9 @@ import (
 	"os/user"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -155,10 +158,42 @@ func (c etcdCmd) connectAndRun(f *etcdFlags, pos []string, stdout io.Writer) err
 	return withAdmin(f, func(ctx context.Context, a *etcdadmin.Admin) error { return c.run(ctx, a, f, pos, stdout) })
 }
 
+// printJSON prints v as indented JSON, escaped for a terminal
+// (escapeUnprintable): the --format json and --json outputs.
 func printJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := out.Write(escapeUnprintable(b.Bytes()))
+	return err
+}
+
+// escapeUnprintable returns the JSON text j with each character at or
+// above DEL that alert.PlainText would replace (DEL, a C1 control such as
+// CSI U+009B, a bidirectional control), which encoding/json leaves as it
+// is, written as \uXXXX: it decodes to the same text, and a terminal the
+// output is printed to acts on none. encoding/json escapes C0 controls
+// itself; outside a string JSON holds only ASCII, so each such character
+// is in a string.
+func escapeUnprintable(j []byte) []byte {
+	out := j[:0:0]
+	last := 0
+	for i := 0; i < len(j); {
+		c, n := utf8.DecodeRune(j[i:])
+		if c >= 0x7f && alert.Unprintable(c) {
+			out = append(out, j[last:i]...)
+			out = fmt.Appendf(out, `\u%04x`, c)
+			last = i + n
+		}
+		i += n
+	}
+	if last == 0 {
+		return j
+	}
+	return append(out, j[last:]...)
 }
 
 // errOrJSON returns err if it is set, else prints v as JSON: the --json
