@@ -35,6 +35,7 @@ const (
 	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
 	KeyRevoked                         // API key whose secret matched a revoked record (answered as Unauthenticated)
 	PublicLimited                      // public routes' in-flight cap reached: their share of the upstream connections is taken (503)
+	CertRevoked                        // client certificate that a CRL reloaded since its connection's handshake lists (answered as Unauthenticated)
 	numDecisions
 )
 
@@ -66,6 +67,7 @@ var decisionNames = [numDecisions]string{
 	KeyExpiredByPolicy: "key_expired_by_policy",
 	KeyRevoked:         "key_revoked",
 	PublicLimited:      "public_limited",
+	CertRevoked:        "cert_revoked",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/limiter"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -43,6 +44,9 @@ type conn struct {
 	certEnd  int64  // unix nanoseconds at which the first certificate of its chain expires
 	certBorn int64  // unix nanoseconds of its certificate's notBefore (max_token_age)
 	caGen    uint64 // the TLS configuration generation its certificate was verified under (certReloader.recheck)
+	// certDenied is why a reload ended the authentication of its
+	// certificate (a CRL revoking it: audit.CertRevoked), else Allowed.
+	certDenied audit.Decision
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head read ended badly: its request is refused
@@ -266,10 +270,10 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		x.hdr.badEnd, c.headBad = c.headBad, false
 		c.head.restart()
 		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
-			c.identities()
-			s.certs.recheck(c) // a client CA taken out since the handshake
+			c.identities(s.certs)
+			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake
 		}
-		x.certIDs, x.certEnd, x.certBorn = c.ids, c.certEnd, c.certBorn
+		x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())

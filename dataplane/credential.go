@@ -26,12 +26,18 @@ func credential(h *requestHeaders) []byte {
 // and its client not suspended. An API key whose secret matched a revoked
 // record is KeyRevoked, audited as the proof that this sidecar enforced
 // the revocation; any other failure is Unauthenticated, and the client
-// gets the same answer for both.
+// gets the same answer for both. So is a client certificate that a CRL
+// loaded since its handshake revokes: CertRevoked, answered as
+// Unauthenticated.
 func (s *Server) authenticate(x *exchange) audit.Decision {
 	cred := credential(&x.hdr)
 	if len(cred) == 0 {
 		if len(x.certIDs) > 0 {
 			return s.authenticateMTLS(x)
+		}
+		if x.certDenied != audit.Allowed { // a reload revoked the connection's certificate (tls.go, recheck)
+			x.method = audit.AuthMTLS
+			return x.certDenied
 		}
 		return audit.Unauthenticated
 	}

@@ -44,6 +44,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	// A revoked key is answered as a wrong one, so that a guesser learns
 	// nothing; only the audit record tells them apart.
 	t[audit.KeyRevoked] = t[audit.Unauthenticated]
+	t[audit.CertRevoked] = t[audit.Unauthenticated]
 	return t
 }()
 
@@ -60,7 +61,7 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	r.AppendBody(x.reqID)
 	r.AppendBody(denialTail)
 	switch d {
-	case audit.Unauthenticated, audit.KeyRevoked, audit.TokenTooOld, audit.KeyExpiredByPolicy:
+	case audit.Unauthenticated, audit.KeyRevoked, audit.CertRevoked, audit.TokenTooOld, audit.KeyExpiredByPolicy:
 		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 	case audit.RateLimited:
 		s.rateLimitHeaders(r, x)

@@ -30,6 +30,9 @@ type exchange struct {
 	certIDs  []string // identities of the connection's verified client certificate (tls.go)
 	certEnd  int64    // when that certificate (or its chain) expires, unix nanoseconds
 	certBorn int64    // its notBefore, unix nanoseconds
+	// certDenied is why the connection's certificate no longer
+	// authenticates (conn.certDenied), else Allowed.
+	certDenied audit.Decision
 
 	takes   [3]limiter.Take
 	limited limiter.Result
@@ -90,7 +93,7 @@ func (x *exchange) reset() {
 	x.mono, x.wall = 0, 0
 	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
-	x.certIDs, x.certEnd, x.certBorn = nil, 0, 0
+	x.certIDs, x.certEnd, x.certBorn, x.certDenied = nil, 0, 0, audit.Allowed
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot, x.public = 0, 0, false, false
 	x.hdr = requestHeaders{}

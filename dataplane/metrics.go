@@ -146,7 +146,7 @@ func (s *Server) Families() []Family {
 			}
 			return 0
 		}),
-	}, s.keyAgeFamilies()...) // keyage.go
+	}, append(s.keyAgeFamilies(), s.certs.families()...)...) // keyage.go, tls.go
 }
 
 // classNames returns the class label of each metrics slot.

@@ -6,12 +6,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/rs/zerolog"
 )
@@ -24,12 +26,22 @@ import (
 // ClientCAFile, and one that does not verify fails the handshake. The
 // identities of a verified certificate authenticate a request that
 // carries no API key or token (auth method mtls; policy.ClientSpec,
-// MTLSIdentities).
+// MTLSIdentities). ClientCRLFile revokes client certificates (crl.go): a
+// certificate its CA's CRL lists, or whose CA's CRL is past its
+// nextUpdate, fails the handshake.
 type TLS struct {
-	CertFile     string        // PEM certificate chain of the listener
-	KeyFile      string        // PEM private key of CertFile
-	ClientCAFile string        // PEM CA certificates of client certificates; empty: none asked for
-	Reload       time.Duration // how often the files are checked for a change (10s)
+	CertFile      string        // PEM certificate chain of the listener
+	KeyFile       string        // PEM private key of CertFile
+	ClientCAFile  string        // PEM CA certificates of client certificates; empty: none asked for
+	ClientCRLFile string        // CRLs (PEM or DER) of CAs of ClientCAFile, each signed by its CA; empty: none
+	Reload        time.Duration // how often the files are checked for a change (10s)
+}
+
+// tlsState is one loaded configuration: the listener's and the client
+// CRLs it checks (nil without ClientCRLFile).
+type tlsState struct {
+	cfg  *tls.Config
+	crls *revocations
 }
 
 // certReloader holds the listener's TLS configuration and swaps in a new
@@ -39,11 +51,17 @@ type TLS struct {
 type certReloader struct {
 	files TLS
 	log   zerolog.Logger
-	cur   atomic.Pointer[tls.Config]
+	cur   atomic.Pointer[tlsState]
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
 	reloaded, failed atomic.Uint64 // loads after the first that swapped, and that failed
+	// revoked and crlExpired count the handshakes refused because a CRL
+	// lists the client certificate, and because its CA's CRL expired;
+	// refusedLog is when one was last logged (unix nanoseconds), so an
+	// attacker retrying a revoked certificate does not flood the log.
+	revoked, crlExpired atomic.Uint64
+	refusedLog          atomic.Int64
 	// gen counts the configurations swapped in, after each swap: a
 	// connection accepted under an older one has its client certificate
 	// verified again (recheck).
@@ -51,8 +69,11 @@ type certReloader struct {
 
 	// last is what the files held at the last load: the poll compares
 	// bytes, not modification times, which a Secret's symlink swap and
-	// some copies do not change. Only the poll goroutine uses it.
-	last [3][]byte
+	// some copies do not change. Only the poll goroutine uses it, as
+	// it does expiredCRLs, the CRLs past their nextUpdate at the last
+	// check (logged when that number changes).
+	last        [4][]byte
+	expiredCRLs int
 }
 
 // newCertReloader loads files once (an error names the file and the
@@ -61,6 +82,9 @@ func newCertReloader(files TLS, log zerolog.Logger) (*certReloader, error) {
 	if files.CertFile == "" || files.KeyFile == "" {
 		return nil, errors.New("dataplane: TLS needs both a certificate file and a key file")
 	}
+	if files.ClientCRLFile != "" && files.ClientCAFile == "" {
+		return nil, fmt.Errorf("dataplane: client CRL file %q needs a client CA file", files.ClientCRLFile)
+	}
 	if files.Reload <= 0 {
 		files.Reload = 10 * time.Second
 	}
@@ -68,6 +92,7 @@ func newCertReloader(files TLS, log zerolog.Logger) (*certReloader, error) {
 	if _, err := r.load(); err != nil {
 		return nil, err
 	}
+	r.checkCRLs(time.Now())
 	r.wg.Go(r.poll)
 	return r, nil
 }
@@ -78,7 +103,7 @@ func (r *certReloader) config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return r.cur.Load(), nil
+			return r.cur.Load().cfg, nil
 		},
 	}
 }
@@ -99,10 +124,34 @@ func (r *certReloader) poll() {
 		switch {
 		case err != nil:
 			r.failed.Add(1)
-			r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate in force")
+			r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate, client CAs and client CRLs in force")
 		case changed:
 			r.reloaded.Add(1)
 			r.log.Info().Str("cert", r.files.CertFile).Msg("TLS certificate reloaded; new connections use it")
+		}
+		r.checkCRLs(time.Now())
+	}
+}
+
+// checkCRLs logs, as an error, the client CRLs in force that are past
+// their nextUpdate at now, when their number changed since the last
+// check: every client certificate of their CAs is refused until a fresh
+// CRL is loaded (portcullis_tls_client_crls_expired says how many).
+func (r *certReloader) checkCRLs(now time.Time) {
+	crls := r.cur.Load().crls
+	n := crls.expired(now)
+	if n == r.expiredCRLs {
+		return
+	}
+	r.expiredCRLs = n
+	if n == 0 {
+		r.log.Info().Str("crl", r.files.ClientCRLFile).Msg("client CRLs current again; their CAs' certificates are served")
+		return
+	}
+	for _, c := range crls.crls {
+		if !c.next.IsZero() && !now.Before(c.next) {
+			r.log.Error().Str("crl", r.files.ClientCRLFile).Str("issuer", c.issuer).Time("next_update", c.next).
+				Msg("client CRL expired (past its nextUpdate): every client certificate of its CA is refused until a fresh CRL is loaded")
 		}
 	}
 }
@@ -110,8 +159,8 @@ func (r *certReloader) poll() {
 // load reads the files and, when they differ from the last load, builds
 // and swaps in a new configuration.
 func (r *certReloader) load() (bool, error) {
-	var now [3][]byte
-	for i, path := range []string{r.files.CertFile, r.files.KeyFile, r.files.ClientCAFile} {
+	var now [4][]byte
+	for i, path := range []string{r.files.CertFile, r.files.KeyFile, r.files.ClientCAFile, r.files.ClientCRLFile} {
 		if path == "" {
 			continue
 		}
@@ -123,17 +172,27 @@ func (r *certReloader) load() (bool, error) {
 		}
 		now[i] = b
 	}
-	if r.cur.Load() != nil && bytes.Equal(now[0], r.last[0]) && bytes.Equal(now[1], r.last[1]) && bytes.Equal(now[2], r.last[2]) {
+	if r.cur.Load() != nil && sameFiles(now, r.last) {
 		return false, nil
 	}
-	cfg, err := r.build(now)
+	st, err := r.build(now)
 	if err != nil {
 		return false, err
 	}
-	r.cur.Store(cfg)
+	r.cur.Store(st)
 	r.gen.Add(1) // after the store: a handshake after this reads cfg
 	r.last = now
 	return true, nil
+}
+
+// sameFiles reports whether two loads read the same bytes.
+func sameFiles(a, b [4][]byte) bool {
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // generation returns the number of configurations swapped in so far (0
@@ -146,11 +205,12 @@ func (r *certReloader) generation() uint64 {
 }
 
 // recheck verifies the client certificate of c again, against the client
-// CAs in force, when the configuration changed since c was accepted, and
-// drops its identities when it no longer verifies: a CA taken out of the
-// client CA file ends the authentication of the connections its
-// certificates opened, kept alive or not. It allocates only after a
-// reload, once per connection. r may be nil (no TLS).
+// CAs and CRLs in force, when the configuration changed since c was
+// accepted, and drops its identities when it no longer verifies or a CRL
+// now revokes it: a CA taken out of the client CA file, or a certificate
+// added to a CRL, ends the authentication of the connections it opened,
+// kept alive or not. It allocates only after a reload, once per
+// connection. r may be nil (no TLS).
 func (r *certReloader) recheck(c *conn) {
 	if r == nil || c.tc == nil {
 		return
@@ -160,29 +220,47 @@ func (r *certReloader) recheck(c *conn) {
 		return
 	}
 	c.caGen = gen
-	if len(c.ids) > 0 && !verifiesClient(c.tc.ConnectionState().PeerCertificates, r.cur.Load().ClientCAs) {
+	if len(c.ids) == 0 {
+		return
+	}
+	st := r.cur.Load()
+	chains := verifyClient(c.tc.ConnectionState().PeerCertificates, st.cfg.ClientCAs)
+	if len(chains) == 0 {
 		c.ids, c.certEnd, c.certBorn = nil, 0, 0
+		return
+	}
+	switch s, _, _ := st.crls.check(chains, time.Now()); s {
+	case crlRevoked:
+		c.ids, c.certEnd, c.certBorn, c.certDenied = nil, 0, 0, audit.CertRevoked
+	case crlExpired:
+		c.ids, c.certEnd, c.certBorn, c.certDenied = nil, 0, 0, audit.Unauthenticated
+	default:
+		c.certEnd = st.crls.until(chains[0], certEnd(chains[0]))
 	}
 }
 
-// verifiesClient reports whether the client certificate chain peer (the
-// leaf first, then the intermediates it sent) verifies against roots for
-// client authentication now, as the handshake verified it.
-func verifiesClient(peer []*x509.Certificate, roots *x509.CertPool) bool {
+// verifyClient returns the chains by which the client certificate chain
+// peer (the leaf first, then the intermediates it sent) verifies against
+// roots for client authentication now, as the handshake verified it; nil
+// when it does not.
+func verifyClient(peer []*x509.Certificate, roots *x509.CertPool) [][]*x509.Certificate {
 	if len(peer) == 0 || roots == nil {
-		return false
+		return nil
 	}
 	inter := x509.NewCertPool()
 	for _, c := range peer[1:] {
 		inter.AddCert(c)
 	}
-	_, err := peer[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	return err == nil
+	chains, err := peer[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return nil
+	}
+	return chains
 }
 
 // build returns the configuration of the file contents pem (certificate,
-// key, client CAs).
-func (r *certReloader) build(pem [3][]byte) (*tls.Config, error) {
+// key, client CAs, client CRLs).
+func (r *certReloader) build(pem [4][]byte) (*tlsState, error) {
 	cert, err := tls.X509KeyPair(pem[0], pem[1])
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: TLS certificate %q and key %q: %w", r.files.CertFile, r.files.KeyFile, err)
@@ -192,14 +270,104 @@ func (r *certReloader) build(pem [3][]byte) (*tls.Config, error) {
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"http/1.1"},
 	}
-	if r.files.ClientCAFile != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem[2]) {
-			return nil, fmt.Errorf("dataplane: client CA file %q holds no PEM certificate", r.files.ClientCAFile)
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	st := &tlsState{cfg: cfg}
+	if r.files.ClientCAFile == "" {
+		return st, nil
 	}
-	return cfg, nil
+	cas, err := parseCAs(pem[2])
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: client CA file %q: %w", r.files.ClientCAFile, err)
+	}
+	pool := x509.NewCertPool()
+	for _, ca := range cas {
+		pool.AddCert(ca)
+	}
+	cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	if r.files.ClientCRLFile != "" {
+		if st.crls, err = parseCRLs(r.files.ClientCRLFile, pem[3], r.files.ClientCAFile, cas); err != nil {
+			return nil, err
+		}
+		crls := st.crls
+		// After the chain is verified, on every handshake, resumed ones
+		// too (crypto/tls, Config.VerifyConnection).
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return r.refuseRevoked(crls, cs.VerifiedChains) }
+	}
+	return st, nil
+}
+
+// parseCAs returns the certificates of the PEM client CA file contents b.
+func parseCAs(b []byte) ([]*x509.Certificate, error) {
+	var cas []*x509.Certificate
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" || len(blk.Headers) != 0 {
+			continue // as CertPool.AppendCertsFromPEM skips them
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			continue
+		}
+		cas = append(cas, c)
+	}
+	if len(cas) == 0 {
+		return nil, errors.New("holds no PEM certificate")
+	}
+	return cas, nil
+}
+
+// Errors of a handshake whose client certificate a CRL refuses.
+var (
+	errCertRevoked = errors.New("dataplane: client certificate revoked by its CA's CRL")
+	errCRLExpired  = errors.New("dataplane: the CRL of the client certificate's CA is past its nextUpdate")
+)
+
+// refuseRevoked fails the handshake of verified client certificate chains
+// that crls refuses (a listed serial, an expired CRL), counting it and
+// logging it at most once a second.
+func (r *certReloader) refuseRevoked(crls *revocations, chains [][]*x509.Certificate) error {
+	st, issuer, cert := crls.check(chains, time.Now())
+	var err error
+	switch st {
+	case crlGood:
+		return nil
+	case crlRevoked:
+		r.revoked.Add(1)
+		err = errCertRevoked
+	default:
+		r.crlExpired.Add(1)
+		err = errCRLExpired
+	}
+	now, last := time.Now().UnixNano(), r.refusedLog.Load()
+	if now-last >= int64(time.Second) && r.refusedLog.CompareAndSwap(last, now) {
+		r.log.Warn().Err(err).Str("issuer", issuer).Str("serial", cert.SerialNumber.String()).
+			Msg("client certificate refused at the handshake")
+	}
+	return err
+}
+
+// families returns the metric families of TLS on the listener: none
+// without TLS (r nil), the client CRL ones only with --client-crl.
+func (r *certReloader) families() []Family {
+	if r == nil {
+		return nil
+	}
+	f := []Family{
+		Counter("portcullis_tls_reloads_total", "Loads of changed TLS files (--tls-cert, --tls-key, --client-ca, --client-crl) swapped in after the first.", r.reloaded.Load),
+		Counter("portcullis_tls_reload_failures_total", "Loads of changed TLS files that failed (logged); the configuration in force stays.", r.failed.Load),
+	}
+	if r.files.ClientCRLFile == "" {
+		return f
+	}
+	return append(f,
+		Counter("portcullis_tls_client_certs_revoked_total", "Handshakes refused because the CRL of the client certificate's CA lists it.", r.revoked.Load),
+		Counter("portcullis_tls_client_crl_expired_refusals_total", "Handshakes refused because the CRL of the client certificate's CA is past its nextUpdate.", r.crlExpired.Load),
+		Gauge("portcullis_tls_client_crls_expired", "Client CRLs in force past their nextUpdate: every client certificate of their CAs is refused until a fresh CRL loads.", func() float64 {
+			return float64(r.cur.Load().crls.expired(time.Now()))
+		}),
+	)
 }
 
 // verifiesClients reports whether the listener asks for client
@@ -231,7 +399,7 @@ const subjectScheme = "subject"
 // the connection, worked out on its first request: the URI SANs (a SPIFFE
 // ID among them) and "subject:" with the subject in RFC 2253 form. It is
 // nil for a plain connection and one without a client certificate.
-func (c *conn) identities() []string {
+func (c *conn) identities(r *certReloader) []string {
 	if c.tc == nil || c.idsDone {
 		return c.ids
 	}
@@ -240,7 +408,9 @@ func (c *conn) identities() []string {
 	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return nil
 	}
-	c.certEnd = certEnd(st.VerifiedChains[0])
+	// The CRLs that let the handshake through vouch for the chain until
+	// their nextUpdate: a connection kept alive does not outlive them.
+	c.certEnd = r.cur.Load().crls.until(st.VerifiedChains[0], certEnd(st.VerifiedChains[0]))
 	leaf := st.VerifiedChains[0][0]
 	c.certBorn = leaf.NotBefore.UnixNano()
 	for _, u := range leaf.URIs {

@@ -294,7 +294,7 @@ func checkSidecarFlags(f sidecarFlags) error {
 	}
 	if err := checkFlagFiles("policy", f.policyFile, "audit-file", f.auditFile, "collector-token-file", f.tokenFile,
 		"collector-cacert", f.collectorCA, "collector-cert", f.collectorCert, "collector-key", f.collectorKey,
-		"tls-cert", f.tls.cert, "tls-key", f.tls.key, "client-ca", f.tls.clientCA); err != nil {
+		"tls-cert", f.tls.cert, "tls-key", f.tls.key, "client-ca", f.tls.clientCA, "client-crl", f.tls.clientCRL); err != nil {
 		return err
 	}
 	if err := f.etcd.checkFiles(); err != nil {
