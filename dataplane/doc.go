@@ -40,9 +40,12 @@
 //   - server.go: Config, New, Serve, Shutdown, and the fasthttp.Server
 //     whose hooks (Handler, errorHandler, headerReceived) enter the path.
 //   - conn.go: the listener's connection caps; a connection's requests
-//     take turns on one exchange. connkey.go: the per-address key (an
-//     IPv6 peer counts by its /64). headend.go: each request head
-//     followed as it is read, to its empty line (bare LF: 400 at once).
+//     take turns on one exchange; the per-address key is
+//     limiter.PeerKey (an IPv6 peer counts by its /64). headend.go: each
+//     request head followed as it is read, to its empty line (bare LF:
+//     400 at once). tls.go: TLS on the listener, its files reloaded, and
+//     the client certificate's identities (once per connection); crl.go:
+//     the client CRLs a handshake checks the certificate against.
 //   - handler.go: the exchange, Handler and decide, which runs steps 1 to
 //     6 in order; then deny or forward; then settle, which records.
 //   - headers.go: step 1, the one-pass header check (scanHeaders).
