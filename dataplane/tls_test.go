@@ -632,3 +632,45 @@ func TestTLSReloadSurvivesAFIFO(t *testing.T) {
 		return got.Cmp(second.serial) == 0, fmt.Sprintf("serial %v", got)
 	})
 }
+
+// TestTLSClientCARemovedRefusesResumedSession: a TLS session resumed
+// after a reload took its certificate's CA out of the client CA file does
+// not authenticate as the certificate's client. A resumed session carries
+// the chains verified at its first handshake, and a connection accepted
+// after the reload is never checked again (recheck); what refuses it is
+// crypto/tls, which (go1.26) declines to resume a session whose chain the
+// CAs in force do not verify, so the handshake is a full one and fails.
+// This guards that, should the Go version change.
+func TestTLSClientCARemovedRefusesResumedSession(t *testing.T) {
+	serverCA, oldCA, newCA := newAuthority(t, "server CA"), newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
+	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
+	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	admin := oldCA.issue(t, "admin", []string{adminSPIFFE}, false)
+	cache := tls.NewLRUClientSessionCache(4)
+	first, err := resumingDial(st.addr, roots, &admin.tls, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := first.send("PUT", "/v1/admin/settings", nil); err != nil || r.status != 200 { // reads the session ticket too
+		t.Fatalf("before the reload: %d %v, want 200", r.status, err)
+	}
+	first.c.Close()
+	reloaded := st.srv.certs.reloaded.Load()
+	writeFile(t, files.ClientCAFile, newCA.pem)
+	pollUntil(t, "the client CA file reloads", func() (bool, string) {
+		n := st.srv.certs.reloaded.Load()
+		return n > reloaded, fmt.Sprintf("%d reloads", n)
+	})
+	again, err := resumingDial(st.addr, roots, &admin.tls, cache)
+	if err != nil {
+		return // refused at the handshake
+	}
+	defer again.c.Close()
+	if r, err := again.send("PUT", "/v1/admin/settings", nil); err == nil && r.status == 200 {
+		t.Errorf("session of a certificate whose CA was taken out (resumed: %v): %d, want it refused", again.c.ConnectionState().DidResume, r.status)
+	}
+}
