@@ -113,14 +113,22 @@ func parseCRL(der []byte, caFile string, cas []*x509.Certificate) (issuerCRL, er
 		}
 	}
 	var ca *x509.Certificate
+	var why error // of a CA of the CRL's issuer name: a wrong key, or no cRLSign key usage
 	for _, c := range cas {
-		if bytes.Equal(c.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(c) == nil {
+		if !bytes.Equal(c.RawSubject, crl.RawIssuer) {
+			continue
+		}
+		if why = crl.CheckSignatureFrom(c); why == nil {
 			ca = c
 			break
 		}
 	}
 	if ca == nil {
-		return issuerCRL{}, fmt.Errorf("the CRL of issuer %q is not signed by a CA of the client CA file %q", crl.Issuer, caFile)
+		err := fmt.Errorf("the CRL of issuer %q is not signed by a CA of the client CA file %q", crl.Issuer, caFile)
+		if why != nil {
+			err = fmt.Errorf("%w (the CA of that name: %w)", err, why)
+		}
+		return issuerCRL{}, err
 	}
 	c := issuerCRL{
 		subject: ca.RawSubject, spki: ca.RawSubjectPublicKeyInfo, issuer: ca.Subject.String(),

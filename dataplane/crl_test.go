@@ -200,7 +200,7 @@ func TestTLSClientCRLBadFiles(t *testing.T) {
 		noCA  bool
 		wants []string
 	}{
-		{"signed by a CA of the same name", crlPEM(impostor.crl(t, now, now.Add(time.Hour))), false, []string{"client.crl", `"CN=client CA"`, "not signed by a CA of the client CA file"}},
+		{"signed by a CA of the same name", crlPEM(impostor.crl(t, now, now.Add(time.Hour))), false, []string{"client.crl", `"CN=client CA"`, "not signed by a CA of the client CA file", "the CA of that name: x509: ECDSA verification failure"}},
 		{"signed by another CA", stranger.crl(t, now, now.Add(time.Hour)), false, []string{"client.crl", `"CN=stranger CA"`}},
 		{"a good CRL then another CA's", crlPEM(c.clientCA.crl(t, now, now.Add(time.Hour)), stranger.crl(t, now, now.Add(time.Hour))), false, []string{"client.crl", "CRL 2", "stranger CA"}},
 		{"a certificate, not a CRL", c.clientCA.pem, false, []string{"client.crl", `"CERTIFICATE"`}},
