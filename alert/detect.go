@@ -31,7 +31,7 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 	for _, rule := range e.rules {
 		switch rule.Kind {
 		case KindAuthFailures:
-			if r.Decision == "unauthenticated" || r.Decision == "key_revoked" {
+			if r.Decision == "unauthenticated" || r.Decision == "key_revoked" || r.Decision == "cert_revoked" {
 				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindRateLimitSpike:
@@ -176,7 +176,7 @@ func (e *Engine) groupLocked(rule *Rule, key string) *group {
 // under it is a guess at a dead key, still worth an alert).
 func (e *Engine) deadLocked(r *collector.StoredRecord) bool {
 	switch r.Decision {
-	case "suspended", "key_revoked", "key_expired_by_policy": // key_expired_by_policy: past lifecycle.max_key_age
+	case "suspended", "key_revoked", "key_expired_by_policy", "cert_revoked": // key_expired_by_policy: past lifecycle.max_key_age; cert_revoked: a client certificate a CRL lists
 		return true
 	}
 	if r.Decision != "unauthenticated" || r.KeyID == "" {
