@@ -5,7 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // ClientTLS returns the TLS configuration of an Emitter for a collector
@@ -22,7 +23,7 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pem, err := durable.ReadPEM(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("audit: cannot read collector CA %q: %w", caFile, err)
 		}
@@ -32,7 +33,7 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		}
 	}
 	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := durable.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("audit: cannot load client certificate %q with key %q: %w", certFile, keyFile, err)
 		}

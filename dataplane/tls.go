@@ -165,8 +165,10 @@ func (r *certReloader) load() (bool, error) {
 			continue
 		}
 		// A regular file only: a FIFO swapped in at a reload held the
-		// poll in open(2) for good, and no rotation loaded after it.
-		b, err := durable.ReadRegular(path)
+		// poll in open(2) for good, and no rotation loaded after it. At
+		// most MaxPEMBytes: a huge file swapped in was read whole, at
+		// every poll.
+		b, err := durable.ReadPEM(path)
 		if err != nil {
 			return false, fmt.Errorf("dataplane: cannot read TLS file %q: %w", path, err)
 		}

@@ -335,8 +335,29 @@ func checkFileFlags(fs *flag.FlagSet) error {
 		if name, _ := flag.UnquoteUsage(f); err == nil && name == "file" && !streamFlags[f.Name] {
 			err = checkFlagFiles(f.Name, f.Value.String())
 		}
+		if err == nil && pemFlags[f.Name] && f.Value.String() != "" {
+			err = checkPEMSize(f.Name, f.Value.String())
+		}
 	})
 	return err
+}
+
+// pemFlags are the flags, of every command, that name a PEM file: a
+// certificate chain, a key or a CA bundle, at most durable.MaxPEMBytes.
+var pemFlags = map[string]bool{
+	"tls-cert": true, "tls-key": true, "client-ca": true,
+	"collector-cacert": true, "collector-cert": true, "collector-key": true,
+	"etcd-cacert": true, "etcd-cert": true, "etcd-key": true,
+}
+
+// checkPEMSize refuses a PEM file over durable.MaxPEMBytes, naming the
+// flag, the file and the cap, before anything reads it: the readers cap
+// it too (durable.ReadPEM), but name the file only.
+func checkPEMSize(flagName, path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > durable.MaxPEMBytes {
+		return fmt.Errorf("--%s %s: %w: it is %d bytes, over the cap of %s for a PEM file", flagName, path, durable.ErrTooLarge, fi.Size(), durable.FormatCap(durable.MaxPEMBytes))
+	}
+	return nil
 }
 
 // checkSidecarNumbers refuses numbers the sidecar would otherwise replace

@@ -324,13 +324,13 @@ func collectorTLS(c collectorFlags) (*tls.Config, error) {
 	}
 	// Loaded here, before anything starts: ServeTLS read the pair only
 	// once the collector was up, and its error named neither flag.
-	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	cert, err := durable.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if c.clientCA != "" {
-		pem, err := os.ReadFile(c.clientCA)
+		pem, err := durable.ReadPEM(c.clientCA)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read client CA %q: %w", c.clientCA, err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +19,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/inject"
+	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // `portcullis inject` and `portcullis injector`: the Kubernetes sidecar
@@ -38,7 +41,7 @@ func injectConfig(path string, legacy bool, image string) (inject.Config, error)
 
 func runInject(args []string) int {
 	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
-	file := fs.String("f", "", "manifest `file` to inject (YAML, several documents, or JSON); - reads stdin")
+	file := fs.String("f", "", "manifest `file` to inject (YAML, several documents, or JSON; at most 64 MiB); - reads stdin")
 	output := fs.String("o", "yaml", "output `format`: yaml or json")
 	config := fs.String("config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
 	legacy := fs.Bool("legacy", false, "add the sidecar as a regular container with a preStop sleep (clusters before 1.29, no native sidecars)")
@@ -70,22 +73,17 @@ func runInject(args []string) int {
 // injectFile injects the manifest in file (or stdin for "-") to stdout
 // and prints the warnings on stderr.
 func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, stderr io.Writer) error {
-	in := stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return fmt.Errorf("cannot read manifest: %w", err)
-		}
-		defer f.Close()
-		in = f
-	}
-	warnings, err := c.Inject(in, stdout, format)
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "portcullis inject: %s\n", w)
-	}
 	name := file
 	if file == "-" {
 		name = "stdin"
+	}
+	data, err := readManifest(file, stdin)
+	if err != nil {
+		return fmt.Errorf("cannot read manifest -f %s: %w", name, err)
+	}
+	warnings, err := c.Inject(bytes.NewReader(data), stdout, format)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "portcullis inject: %s\n", w)
 	}
 	if errors.Is(err, inject.ErrEmptyManifest) {
 		return fmt.Errorf("%s is empty: no manifest to inject (no YAML or JSON document in it)", name)
@@ -94,6 +92,30 @@ func injectFile(c inject.Config, file, format string, stdin io.Reader, stdout, s
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// maxManifestBytes caps the manifest inject reads, as a policy document
+// is capped: a manifest of a whole cluster is a few MiB, and a larger
+// input (a log piped in by mistake, /dev/zero) was read into memory until
+// it ran out.
+const maxManifestBytes = policy.MaxDocumentBytes
+
+// readManifest reads the manifest -f names, at most maxManifestBytes:
+// stdin for "-", a regular file refused at once when it is larger, a pipe
+// (a shell's <(kustomize build)) read up to the cap.
+func readManifest(file string, stdin io.Reader) ([]byte, error) {
+	if file == "-" {
+		return durable.ReadAllMax(stdin, maxManifestBytes)
+	}
+	if fi, err := os.Stat(file); err == nil && fi.Mode().IsRegular() {
+		return durable.ReadRegularMax(file, maxManifestBytes)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return durable.ReadAllMax(f, maxManifestBytes)
 }
 
 type injectorFlags struct {
@@ -195,7 +217,7 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if c.loaded != nil && stamp == c.stamp {
 		return c.loaded, nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+	cert, err := durable.LoadX509KeyPair(c.cert, c.key)
 	if err != nil {
 		return c.fallbackLocked(fmt.Errorf("cannot load --tls-cert %q and --tls-key %q: %w", c.cert, c.key, err))
 	}

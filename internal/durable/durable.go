@@ -82,14 +82,7 @@ func ReadRegularMax(path string, max int64) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Size() > max {
 		return nil, fmt.Errorf("%w: it is %d bytes, over the cap of %s", ErrTooLarge, fi.Size(), FormatCap(max))
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1)) // it may grow as it is read
-	if err == nil && int64(len(data)) > max {
-		err = fmt.Errorf("%w: over the cap of %s", ErrTooLarge, FormatCap(max))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return data, nil
+	return ReadAllMax(f, max) // it may grow as it is read
 }
 
 // FormatCap writes a cap in bytes in the largest binary unit it divides

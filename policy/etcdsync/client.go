@@ -5,11 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // Config says how to reach etcd. Only Endpoints is required.
@@ -70,7 +71,7 @@ func (cfg Config) tls() (*tls.Config, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CACert != "" {
-		pem, err := os.ReadFile(cfg.CACert)
+		pem, err := durable.ReadPEM(cfg.CACert)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read etcd CA %q: %w", cfg.CACert, err)
 		}
@@ -83,7 +84,7 @@ func (cfg Config) tls() (*tls.Config, error) {
 		return nil, fmt.Errorf("etcd client certificate %q and key %q must be given together", cfg.Cert, cfg.Key)
 	}
 	if cfg.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+		cert, err := durable.LoadX509KeyPair(cfg.Cert, cfg.Key)
 		if err != nil {
 			return nil, fmt.Errorf("cannot load etcd client certificate %q: %w", cfg.Cert, err)
 		}
