@@ -57,6 +57,9 @@ func TestWebhookNotFooledBySidecarOfItsOwnFlags(t *testing.T) {
 			ct.Args = slicesDelete(ct.Args, func(a string) bool { return strings.HasPrefix(a, "--collector") })
 		},
 		"own command": func(ct *corev1.Container) { ct.Command = []string{"/portcullis"} },
+		// The sidecar refuses a repeated flag (exit 2): admitted, the pod
+		// would never serve.
+		"a flag twice": func(ct *corev1.Container) { ct.Args = append(ct.Args, "--log-level=debug") },
 	} {
 		if resp := review(t, url, client, inject.PathNamespace, with(f)); resp.Allowed {
 			t.Errorf("%s: allowed, patch %d bytes; want refused", name, len(resp.Patch))

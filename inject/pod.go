@@ -139,13 +139,19 @@ func sidecarFlagsOK(args []any, c Config) error {
 	}
 	free := map[string]bool{"listen": true, "upstream": true, "admin": true, "prefix": true, "state-dir": true, "spool": true,
 		"spool-max": true, "drain-delay": true, "drain": true, "log-level": true, "service": true}
-	seen := map[string]bool{}
+	seen, given := map[string]bool{}, map[string]bool{}
 	for _, a := range args {
 		arg, _ := a.(string)
 		name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
 		if !ok || !strings.HasPrefix(arg, "--") {
 			return fmt.Errorf("argument %q is not a --flag=value the injector writes", arg)
 		}
+		if given[name] {
+			// The injector writes each once, and the sidecar refuses a
+			// flag given twice (the last one silently won).
+			return fmt.Errorf("--%s is given twice", name)
+		}
+		given[name] = true
 		switch want, isPinned := pinned[name]; {
 		case name == "collector-cacert" && value == tlsDir+"/ca.crt":
 		case name == "prefix" && !c.prefixAllowed(value):

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,7 +59,11 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	acceptDays(fs)
+	given := countSets(fs)
 	pos, err := parseInterspersed(fs, args)
+	if repeated := given(); err == nil {
+		err = repeated
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return nil, writeOut(stdout, stderr, fs.Name(), func(w io.Writer) { printUsage(w, fs, argNames) }), false
 	}
@@ -73,6 +78,119 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	}
 	warnDeprecated(fs, stderr)
 	return pos, 0, true
+}
+
+// countSets makes every flag of fs count the times it is set, for the
+// parse to come, and returns the function that puts the flags back and
+// refuses one set twice or more. The flag package keeps the last of a
+// repeated flag without a word: a manifest's --policy a.yaml followed by
+// a user's --policy b.yaml ran on b.yaml, and nothing said so. A deprecated
+// spelling counts as its flag ("--cacert a --etcd-cacert b" is a repeat).
+// No flag of the CLI takes a list by repetition: a list is one value,
+// comma-separated (--etcd a:2379,b:2379). The hidden, refused flags are
+// left alone: their own error names the flag to use instead.
+func countSets(fs *flag.FlagSet) func() error {
+	type wrapped struct {
+		f     *flag.Flag
+		inner flag.Value
+	}
+	var all []wrapped
+	shared := map[any]*flagSets{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, refusedPrefix) {
+			return
+		}
+		sets := &flagSets{}
+		if key := setKey(f.Value); key != nil {
+			if s, ok := shared[key]; ok {
+				sets = s
+			} else {
+				shared[key] = sets
+			}
+		}
+		if !strings.HasPrefix(f.Usage, deprecatedPrefix) {
+			sets.flag = f.Name
+		}
+		all = append(all, wrapped{f, f.Value})
+		f.Value = &countedValue{Value: f.Value, name: f.Name, sets: sets}
+	})
+	return func() error {
+		var err error
+		for _, w := range all {
+			c := w.f.Value.(*countedValue)
+			w.f.Value = w.inner
+			if err == nil && len(c.sets.names) > 1 {
+				err = c.sets.repeated()
+			}
+		}
+		return err
+	}
+}
+
+// setKey returns what identifies the variable behind v, shared by a flag
+// and its deprecated spellings (alias), or nil when it cannot be compared.
+func setKey(v flag.Value) any {
+	if d, ok := v.(*durationValue); ok {
+		v = d.inner
+	}
+	if t := reflect.TypeOf(v); t == nil || !t.Comparable() {
+		return nil
+	}
+	return v
+}
+
+// flagSets are the sets of one flag, under its name or a deprecated one.
+type flagSets struct {
+	flag  string   // its name
+	names []string // the names it was set as, in order
+}
+
+// repeated is the usage error of a flag set more than once: it names the
+// flag, never its values, which may be secrets.
+func (s *flagSets) repeated() error {
+	name := s.flag
+	if name == "" {
+		name = s.names[0]
+	}
+	for _, n := range s.names {
+		if n != name {
+			as := make([]string, len(s.names))
+			for i, n := range s.names {
+				as[i] = dashed(n)
+			}
+			return fmt.Errorf("%s given %d times (as %s); give it once", dashed(name), len(s.names), strings.Join(as, ", "))
+		}
+	}
+	return fmt.Errorf("%s given %d times; give it once (only the last would count)", dashed(name), len(s.names))
+}
+
+// dashed spells a flag as the usage does: -f, -o of `portcullis inject`,
+// as kubectl spells them; --name for every other.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// countedValue is a flag's value while countSets counts its sets.
+type countedValue struct {
+	flag.Value
+	name string
+	sets *flagSets // shared with its deprecated spellings
+}
+
+// Set records the set and sets the value.
+func (c *countedValue) Set(s string) error {
+	c.sets.names = append(c.sets.names, c.name)
+	return c.Value.Set(s)
+}
+
+// IsBoolFlag says whether the flag is a boolean one, as its value does:
+// the flag package asks, to know whether "--json" takes a value.
+func (c *countedValue) IsBoolFlag() bool {
+	b, ok := c.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func argCountError(argNames string, nargs int, pos []string) error {
@@ -185,11 +303,7 @@ func printFlag(w io.Writer, f *flag.Flag) {
 	if name != "" {
 		name = " " + strings.ToUpper(name)
 	}
-	dash := "--"
-	if len(f.Name) == 1 { // -f, -o of `portcullis inject`, as kubectl spells them
-		dash = "-"
-	}
-	fmt.Fprintf(w, "  %s%s%s\n    \t%s", dash, f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	fmt.Fprintf(w, "  %s%s\n    \t%s", dashed(f.Name), name, strings.ReplaceAll(usage, "\n", "\n    \t"))
 	if d := f.DefValue; d != "" && d != "0" && d != "0s" && d != "false" && !strings.Contains(usage, "(default") {
 		fmt.Fprintf(w, " (default %s)", d)
 	}

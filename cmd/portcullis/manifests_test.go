@@ -73,7 +73,7 @@ func walkContainers(v any, fn func(map[string]any)) {
 }
 
 // checkCommandLine checks that args name a portcullis command and only
-// flags it has.
+// flags it has, each once (a repeated flag is a usage error).
 func checkCommandLine(t *testing.T, where string, args []string) {
 	t.Helper()
 	path, ok := commandPath("portcullis " + strings.Join(args, " "))
@@ -82,8 +82,13 @@ func checkCommandLine(t *testing.T, where string, args []string) {
 		return
 	}
 	help := portcullis(t, "", nil, append(path, "--help")...).stdout
+	seen := map[string]bool{}
 	for _, a := range args {
 		name, _, _ := strings.Cut(a, "=")
+		if strings.HasPrefix(name, "--") && seen[name] {
+			t.Errorf("%s runs portcullis %s with %s twice", where, strings.Join(path, " "), name)
+		}
+		seen[name] = true
 		if strings.HasPrefix(name, "--") && !strings.Contains(help, "\n  "+name+" ") && !strings.Contains(help, "\n  "+name+"\n") {
 			t.Errorf("%s runs portcullis %s with %s, which it does not have", where, strings.Join(path, " "), name)
 		}
@@ -108,8 +113,9 @@ func TestManifestCommandLines(t *testing.T) {
 }
 
 // TestInjectedSidecarArgs: the sidecar the injector writes (native and
-// legacy) parses with the sidecar's own flags and passes its checks, and
-// the legacy preStop hook is a portcullis command.
+// legacy) parses with the sidecar's own flags, none given twice (a
+// repeated flag is a usage error), and passes its checks, and the legacy
+// preStop hook is a portcullis command.
 func TestInjectedSidecarArgs(t *testing.T) {
 	t.Parallel()
 	for _, legacy := range []bool{false, true} {
@@ -137,7 +143,12 @@ func TestInjectedSidecarArgs(t *testing.T) {
 		fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 		f.register(fs)
 		acceptDays(fs)
-		if _, err := parseInterspersed(fs, args[1:]); err != nil {
+		given := countSets(fs)
+		_, err := parseInterspersed(fs, args[1:])
+		if repeated := given(); err == nil {
+			err = repeated
+		}
+		if err != nil {
 			t.Fatalf("the injected sidecar's args do not parse: %v\n%q", err, args)
 		}
 		if err := checkSidecarFlags(f); err != nil {
