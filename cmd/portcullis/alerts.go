@@ -18,8 +18,8 @@ import (
 // through etcd, which the collector stores in the trail.
 func alertsCommands() group {
 	return group{
-		"list":  {run: func(args []string) int { return alertsList(args, os.Stdout, os.Stderr) }, summary: "list alerts from the collector's store (--data)"},
-		"show":  {run: func(args []string) int { return alertsShow(args, os.Stdout, os.Stderr) }, summary: "show one alert: rule, window, matching request ids, actions taken"},
+		"list":  {run: func(args []string) int { return alertsList(args, stdout, os.Stderr) }, summary: "list alerts from the collector's store (--data)"},
+		"show":  {run: func(args []string) int { return alertsShow(args, stdout, os.Stderr) }, summary: "show one alert: rule, window, matching request ids, actions taken"},
 		"ack":   etcdCommand("alerts ack", "acknowledge an alert (a lifecycle event through etcd)", alertEventCmd(alert.ActionAck, false)),
 		"close": etcdCommand("alerts close", "close an alert with a note and the corrective action", alertEventCmd(alert.ActionClose, true)),
 	}

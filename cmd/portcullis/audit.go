@@ -73,7 +73,7 @@ func auditQuery(args []string) int {
 		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
 	}
-	_, rep, err := collector.WriteVerifiedRecords(os.Stdout, *dir, f, *format, pub, opts)
+	_, rep, err := collector.WriteVerifiedRecords(stdout, *dir, f, *format, pub, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
@@ -109,7 +109,7 @@ func auditVerify(args []string) int {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
 	}
-	printVerifyReport(os.Stdout, rep, *asJSON)
+	printVerifyReport(stdout, rep, *asJSON)
 	if !rep.OK() {
 		return 1
 	}

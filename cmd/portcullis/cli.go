@@ -43,10 +43,10 @@ func alias(fs *flag.FlagSet, old, name string) {
 }
 
 // parseFlags parses args for a command that takes no positional
-// arguments, printing help to os.Stdout and errors to os.Stderr. It
+// arguments, printing help to stdout (stdout.go) and errors to os.Stderr. It
 // returns the exit code to use and whether to go on.
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	_, code, ok := parseArgs(fs, args, "", 0, os.Stdout, os.Stderr)
+	_, code, ok := parseArgs(fs, args, "", 0, stdout, os.Stderr)
 	return code, ok
 }
 

@@ -30,12 +30,12 @@ import (
 type devFlags struct {
 	data, policy, listen, upstream, admin, collector, prefix, logLevel string
 	etcdBin                                                            string           // path of portcullis-dev ("" finds it)
-	out                                                                io.Writer        // where the stack's addresses are printed (os.Stdout)
+	out                                                                io.Writer        // where the stack's addresses are printed (stdout)
 	clock                                                              func() time.Time // tests only, no flag: the collector's clock (nil: time.Now)
 }
 
 func runDev(args []string) int {
-	f := devFlags{out: os.Stdout}
+	f := devFlags{out: stdout}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.StringVar(&f.data, "data", "dev-data", "`directory` for etcd, the audit store, keys and state")
 	fs.StringVar(&f.policy, "policy", "", "policy `file` pushed when etcd holds none (default: the built-in examples/policy.yaml)")

@@ -32,7 +32,7 @@ import (
 // revoke"), a command of the table.
 func etcdCommand(name, summary string, c etcdCmd) command {
 	c.name = name
-	return command{run: func(args []string) int { return c.main(args, os.Stdout, os.Stderr) }, summary: summary, etcd: &c}
+	return command{run: func(args []string) int { return c.main(args, stdout, os.Stderr) }, summary: summary, etcd: &c}
 }
 
 // etcdFlags are the flags every etcd subcommand takes: the shared
@@ -120,6 +120,10 @@ func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := c.connectAndRun(&f, pos, stdout); err != nil {
 		if errors.Is(err, errExit1) {
+			// It said what it had to on stdout, if that was written.
+			if werr := writeFailed(stdout); werr != nil {
+				fmt.Fprintf(stderr, "portcullis %s: cannot write to stdout: %v\n", c.name, werr)
+			}
 			return 1
 		}
 		fmt.Fprintf(stderr, "portcullis %s: %v\n", c.name, err)

@@ -34,7 +34,7 @@ var eventActions = []string{
 func eventsCommands() group {
 	return group{
 		"list": {
-			run:     func(args []string) int { return eventsList(args, os.Stdout, os.Stderr, time.Now()) },
+			run:     func(args []string) int { return eventsList(args, stdout, os.Stderr, time.Now()) },
 			summary: "list lifecycle events from the collector's trail (--data) or from etcd",
 		},
 	}

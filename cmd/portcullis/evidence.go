@@ -20,8 +20,8 @@ import (
 // evidenceCommands are the subcommands of portcullis evidence (issue 15).
 func evidenceCommands() group {
 	return group{
-		"pack":    {run: func(args []string) int { return evidencePack(args, os.Stdout, os.Stderr) }, summary: "write the evidence pack of a period: a folder and a zip, with a signed manifest"},
-		"verify":  {run: func(args []string) int { return evidenceVerify(args, os.Stdout, os.Stderr) }, summary: "check a pack folder or zip: manifest signature, and no file changed, added or removed"},
+		"pack":    {run: func(args []string) int { return evidencePack(args, stdout, os.Stderr) }, summary: "write the evidence pack of a period: a folder and a zip, with a signed manifest"},
+		"verify":  {run: func(args []string) int { return evidenceVerify(args, stdout, os.Stderr) }, summary: "check a pack folder or zip: manifest signature, and no file changed, added or removed"},
 		"approve": etcdCommand("evidence approve", "set a file's Review Status in a pack's manifest and re-sign it; a lifecycle event through etcd", evidenceApproveCmd()),
 	}
 }

@@ -20,8 +20,8 @@ import (
 func incidentCommands() group {
 	return group{
 		"contain": etcdCommand("incident contain", "suspend a client and/or revoke its keys by hand, with the same records as a rule action", incidentContainCmd()),
-		"assess":  {run: func(args []string) int { return incidentAssess(args, os.Stdout, os.Stderr) }, summary: "what a client's credentials did in a period, from the trail"},
-		"report":  {run: func(args []string) int { return incidentReport(args, os.Stdout, os.Stderr) }, summary: "an alert's whole chain as one document: detection, ticket, containment, assessment, closure"},
+		"assess":  {run: func(args []string) int { return incidentAssess(args, stdout, os.Stderr) }, summary: "what a client's credentials did in a period, from the trail"},
+		"report":  {run: func(args []string) int { return incidentReport(args, stdout, os.Stderr) }, summary: "an alert's whole chain as one document: detection, ticket, containment, assessment, closure"},
 	}
 }
 

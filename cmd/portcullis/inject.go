@@ -63,7 +63,7 @@ func runInject(args []string) int {
 		fmt.Fprintf(os.Stderr, "portcullis inject: %v\n", err)
 		return 1
 	}
-	if err := injectFile(c, *file, *output, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := injectFile(c, *file, *output, os.Stdin, stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "portcullis inject: %v\n", err)
 		return 1
 	}
@@ -259,7 +259,7 @@ func runWait(args []string) int {
 			return usagef(os.Stderr, fs.Name(), "%s: %v", a, errNegativeDuration)
 		}
 	}
-	pos, code, ok := parseArgs(fs, args, "DURATION", 1, os.Stdout, os.Stderr)
+	pos, code, ok := parseArgs(fs, args, "DURATION", 1, stdout, os.Stderr)
 	if !ok {
 		return code
 	}

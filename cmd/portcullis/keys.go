@@ -22,7 +22,7 @@ import (
 func keysCommands() group {
 	return group{
 		"generate": {
-			run:     func(args []string) int { return keysGenerate(args, os.Stdout, os.Stderr, time.Now()) },
+			run:     func(args []string) int { return keysGenerate(args, stdout, os.Stderr, time.Now()) },
 			summary: "make a new API key and print its record for the policy's keys:",
 		},
 		"create": etcdCommand("keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd()),

@@ -56,14 +56,14 @@ func commandTable() map[string]command {
 		"tenants":   newGroup("tenants", "tenants by share of traffic and throttling, from the audit trail", tenantsCommands()),
 		"upstream":  {run: runUpstream, summary: "run the demo service (used by make demo and the tests)"},
 		"wait":      {run: runWait, summary: "wait for a duration: the preStop hook of a legacy (regular container) sidecar"},
-		"version":   {run: func(args []string) int { return runVersion(args, os.Stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
+		"version":   {run: func(args []string) int { return runVersion(args, stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
 	}
 }
 
 // newGroup makes the command name dispatching to the subcommands in g.
 func newGroup(name, summary string, g group) command {
 	return command{
-		run:     func(args []string) int { return g.dispatch(name, summary, args, os.Stdout, os.Stderr) },
+		run:     func(args []string) int { return g.dispatch(name, summary, args, stdout, os.Stderr) },
 		summary: summary,
 		sub:     g,
 	}
@@ -126,21 +126,22 @@ func dispatch(args []string) int {
 		usage(os.Stderr)
 		return 2
 	case isHelp(args[0]):
-		return writeOut(os.Stdout, os.Stderr, "", usage)
+		return writeOut(stdout, os.Stderr, "", usage)
 	case args[0] == "help":
 		if len(args) == 1 {
-			return writeOut(os.Stdout, os.Stderr, "", usage)
+			return writeOut(stdout, os.Stderr, "", usage)
 		}
 		return dispatch(append(args[1:], "--help"))
 	case args[0] == "--version" || args[0] == "-version":
 		return dispatch([]string{"version"})
 	}
-	c, ok := commandTable()[args[0]]
+	t := commandTable()
+	c, ok := t[args[0]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "portcullis: unknown command %q (see portcullis --help)\n", args[0])
 		return 2
 	}
-	return c.run(args[1:])
+	return checkWritten(c.run(args[1:]), stdout, os.Stderr, commandName(t, args))
 }
 
 func usage(w io.Writer) {

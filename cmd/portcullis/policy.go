@@ -21,7 +21,7 @@ import (
 func policyCommands() group {
 	return group{
 		"validate": {
-			run:     func(args []string) int { return policyValidate(args, os.Stdout, os.Stderr) },
+			run:     func(args []string) int { return policyValidate(args, stdout, os.Stderr) },
 			summary: "check a policy file (- reads stdin): every problem as FILE:LINE: message",
 		},
 		"push":    etcdCommand("policy push", "validate a policy file (- reads stdin) and make it the policy in etcd", policyPushCmd()),

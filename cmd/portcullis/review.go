@@ -21,7 +21,7 @@ import (
 // worksheets of the periodic reviews and their sign-offs.
 func reviewCommands() group {
 	return group{
-		"start": {run: func(args []string) int { return reviewStart(args, os.Stdout, os.Stderr) }, summary: "write the worksheet of an access, logs or tabletop review of a period"},
+		"start": {run: func(args []string) int { return reviewStart(args, stdout, os.Stderr) }, summary: "write the worksheet of an access, logs or tabletop review of a period"},
 		"sign":  etcdCommand("review sign", "record a review's sign-off as a lifecycle event, with its worksheet's digest", reviewSignCmd()),
 	}
 }

@@ -40,9 +40,9 @@ func tenantsTop(args []string) int {
 		rep, vrep, err = collector.TopTenantsVerified(*dir, fromT, toT, *by, *limit, pub, opts)
 	}
 	if err == nil && *format == collector.OutputJSON {
-		err = rep.WriteJSON(os.Stdout)
+		err = rep.WriteJSON(stdout)
 	} else if err == nil {
-		err = rep.WriteTable(os.Stdout)
+		err = rep.WriteTable(stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis tenants top:", err)
