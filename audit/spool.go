@@ -25,6 +25,7 @@ type spoolFile struct {
 	seq     uint64
 	records int
 	size    int64
+	ours    bool // a regular file of this process's user (see adopt)
 }
 
 // spool keeps batches the collector has not acknowledged, one fsync'd file
@@ -61,6 +62,10 @@ func openSpool(dir string, max int64) (*spool, error) {
 	}
 	for _, e := range ents {
 		s.adopt(e)
+	}
+	if err := s.checkSeq(); err != nil {
+		s.close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -111,15 +116,21 @@ func (s *spool) adopt(e os.DirEntry) {
 	// A file that is no batch this sidecar wrote (read refuses it at its
 	// turn) takes no room: a planted sparse file of a terabyte, or one of
 	// --spool-max another user owns, would otherwise fill the spool until
-	// then (TestSpoolFileOfAnotherUserTakesNoRoom).
+	// then (TestSpoolFileOfAnotherUserTakesNoRoom). Nor does it set the
+	// next sequence: one planted as the largest made it wrap to 0, and
+	// the new batches were replayed before the old and their ids taken
+	// for ones the collector had stored (TestSpoolPlantedSeqSetsNoSequence).
 	if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() <= s.max && ownedByUs(info) {
-		f.size = info.Size()
+		f.size, f.ours = info.Size(), true
 	}
 	s.files = append(s.files, f)
 	s.bytes += f.size
 	s.used.Store(s.bytes)
 }
 
+// parseSpoolName parses a batch's file name, exactly as put writes it
+// (spoolName): a name it does not write ("...-01.otlp", "...-+1.otlp")
+// is no batch of the spool's.
 func parseSpoolName(name string) (spoolFile, bool) {
 	base, ok := strings.CutSuffix(name, ".otlp")
 	seqText, recText, ok2 := strings.Cut(base, "-")
@@ -128,20 +139,48 @@ func parseSpoolName(name string) (spoolFile, bool) {
 	}
 	seq, err1 := strconv.ParseUint(seqText, 10, 64)
 	n, err2 := strconv.Atoi(recText)
-	if err1 != nil || err2 != nil || n < 0 {
+	if err1 != nil || err2 != nil || n < 0 || spoolName(seq, n) != name {
 		return spoolFile{}, false
 	}
 	return spoolFile{name: name, seq: seq, records: n}, true
 }
 
-// nextSeq returns one past the highest spooled sequence (1 when empty).
+// spoolName is the file name of batch seq of n records.
+func spoolName(seq uint64, n int) string {
+	return fmt.Sprintf("%020d-%d.otlp", seq, n)
+}
+
+// maxSpoolSeq is the highest sequence number a spooled batch may carry.
+// A sidecar spooling a batch every microsecond reaches it in 292,000
+// years, and the emitter counts on from it without wrapping: a batch
+// numbered past it was not written by a sidecar, and the spool does not
+// open rather than number the next batches from a wrapped 0, out of order
+// and under the ids of batches already sent.
+const maxSpoolSeq = 1 << 63
+
+// checkSeq refuses a spool whose highest batch of its own leaves no next
+// sequence number below maxSpoolSeq.
+func (s *spool) checkSeq() error {
+	for _, f := range slices.Backward(s.files) {
+		if f.ours && f.seq >= maxSpoolSeq {
+			return fmt.Errorf("audit: spooled batch %q in %q has sequence %d, at or past the highest a spool numbers (%d): the next batch's would wrap; move the file out of the spool", f.name, s.dir, f.seq, uint64(maxSpoolSeq))
+		}
+	}
+	return nil
+}
+
+// nextSeq returns one past the highest sequence of a batch this sidecar
+// spooled (1 when none): files of another user, which are never sent,
+// do not set it.
 func (s *spool) nextSeq() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.files) == 0 {
-		return 1
+	for _, f := range slices.Backward(s.files) {
+		if f.ours {
+			return f.seq + 1
+		}
 	}
-	return s.files[len(s.files)-1].seq + 1
+	return 1
 }
 
 // put writes a batch durably: temp file, fsync, rename, fsync directory.
@@ -154,7 +193,7 @@ func (s *spool) put(seq uint64, records int, data []byte) error {
 	if s.bytes+int64(len(data)) > s.max {
 		return fmt.Errorf("%w: batch %d of %d bytes over the %s limit (%d bytes used)", ErrSpoolFull, seq, len(data), FormatSize(s.max), s.bytes)
 	}
-	f := spoolFile{name: fmt.Sprintf("%020d-%d.otlp", seq, records), seq: seq, records: records, size: int64(len(data))}
+	f := spoolFile{name: spoolName(seq, records), seq: seq, records: records, size: int64(len(data)), ours: true}
 	if err := durable.WriteFile(s.dir, f.name, data); err != nil {
 		return err
 	}
@@ -162,8 +201,17 @@ func (s *spool) put(seq uint64, records int, data []byte) error {
 	return nil
 }
 
-// insertLocked keeps files sorted by sequence.
+// insertLocked keeps files sorted by sequence. A file of the same name
+// (another user's, which put's rename replaced) gives its place to f.
 func (s *spool) insertLocked(f spoolFile) {
+	for i := range s.files {
+		if s.files[i].name == f.name {
+			s.bytes += f.size - s.files[i].size
+			s.files[i] = f
+			s.used.Store(s.bytes)
+			return
+		}
+	}
 	i := len(s.files)
 	for i > 0 && s.files[i-1].seq > f.seq {
 		i--
@@ -236,7 +284,7 @@ func (s *spool) remove(f spoolFile) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.files {
-		if s.files[i].seq == f.seq {
+		if s.files[i].name == f.name { // by name: a file of another user's may carry the same seq
 			s.files = append(s.files[:i], s.files[i+1:]...)
 			s.bytes -= f.size
 			s.used.Store(s.bytes)
