@@ -360,6 +360,14 @@ func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return scanListed(sc, dir, segs, digests)
+}
+
+// scanListed is scanEntriesWith of the segments and digests listed. A
+// listed segment gone at its open is skipped as one absent from the list
+// when retention accounts for it (vanished), as verify does.
+func scanListed(sc entryScanner, dir string, segs, digests []uint64) (int, error) {
+	g := vanished{dir: dir}
 	if sc.pub == nil {
 		sc.headSeq = unverifiedHeadSeq(dir)
 	} else {
@@ -375,9 +383,14 @@ func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 		if sc.pub != nil && n != sc.seg+1 {
 			sc.fromGone(n - 1)
 		}
+		seg := sc.seg
 		sc.seg, sc.last, sc.limit = n, n == segs[len(segs)-1], sc.trusted(dir, n)
 		from := sc.lines
-		if _, _, err := segmentLines(filepath.Join(dir, segName(n)), sc.line); err != nil {
+		if _, _, err := segmentLines(filepath.Join(dir, segName(n)), g.lines(sc.line)); err != nil {
+			if g.note(n, err) {
+				sc.seg = seg // as if not listed: the next segment goes on from it gone (fromGone)
+				continue
+			}
 			if sc.pub == nil || !errors.Is(err, errLineTooLong) {
 				return sc.lines, err
 			}
@@ -391,6 +404,9 @@ func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 		if d := sc.digests[n]; d != nil && d.Break != "" {
 			sc.resume(d) // as the verifier goes on after a break (afterBreak)
 		}
+	}
+	if err := g.check(time.Now()); err != nil {
+		return sc.lines, err
 	}
 	if !sc.found {
 		return sc.lines, fmt.Errorf("%w: no entry %d with hash %x in %q", ErrPositionNotFound, sc.after, sc.hash[:], dir)
