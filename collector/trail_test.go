@@ -344,10 +344,11 @@ func TestRetentionSignedAndOnlyForOldSegments(t *testing.T) {
 	// (The open segment this pass rotates expires at the next one:
 	// retention runs first, to make room on a full disk.)
 	_, digests, _ := listSegments(dir)
-	if err := st.Maintain(time.Now().Add(2 * time.Hour)); err != nil {
+	later := time.Now().Add(2 * time.Hour)
+	if err := st.Maintain(later); err != nil {
 		t.Fatal(err)
 	}
-	rep, _ := Verify(dir, pub)
+	rep, _ := VerifyWith(dir, pub, VerifyOptions{Now: later}) // verify's clock, an hour later too
 	wantProblems(t, rep)
 	if rep.Expired != len(digests) {
 		t.Fatalf("expired = %d, want %d", rep.Expired, len(digests))

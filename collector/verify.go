@@ -55,7 +55,9 @@ type VerifyOptions struct {
 	// ExpectHead is the hex chain hash of an entry the store must hold
 	// (a head the operator kept, as `audit verify` prints it).
 	ExpectHead string
-	// Now is the clock for AllowUnsignedTail; zero means time.Now.
+	// Now is the clock for AllowUnsignedTail and retention entries (a
+	// deletion not yet due by it is bad: RetentionFutureSkew); zero means
+	// time.Now.
 	Now time.Time
 }
 
@@ -688,6 +690,7 @@ func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
 	case b.Time.Sub(d.End) < time.Duration(b.RetentionSeconds)*time.Second || b.RetentionSeconds <= 0:
 		v.problem(n, i, b.Seq, ProblemBadRetention, "segment %d closed at %s, less than the retention of %ds before its deletion at %s",
 			b.Segment, d.End.Format(time.RFC3339), b.RetentionSeconds, b.Time.Format(time.RFC3339))
+	case !v.dueByOwnClock(n, i, b, d): // reported there
 	default:
 		v.expired[b.Segment] = true
 		if bound := d.End.Add(time.Duration(b.RetentionSeconds) * time.Second); bound.After(v.due.bound) {
@@ -697,6 +700,35 @@ func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
 			v.newest.segment, v.newest.at, v.newest.retention = b.Segment, b.Time, time.Duration(b.RetentionSeconds)*time.Second
 		}
 	}
+}
+
+// RetentionFutureSkew is how far a retention entry may be dated after
+// verify's own clock (VerifyOptions.Now): two hosts' clocks kept by NTP
+// differ by far less.
+const RetentionFutureSkew = 5 * time.Minute
+
+// dueByOwnClock reports whether retention entry b, for the segment of
+// digest d, is due by verify's own clock, and reports it bad when not: a
+// collector whose clock stays ahead deleted segments early under entries
+// that, dated by that clock, looked due, with no entry after them dated
+// before (checkRetentionClock finds a clock put right). The segment's
+// records must be older than the retention by verify's clock, and the
+// entry no more than RetentionFutureSkew in its future
+// (TestRetentionByClockStillAheadFound).
+func (v *verifier) dueByOwnClock(n uint64, i int, b *verifyBody, d *segmentDigest) bool {
+	now, latest := v.opts.Now.UTC(), v.opts.Now.Add(RetentionFutureSkew)
+	due := d.End.Add(time.Duration(b.RetentionSeconds) * time.Second)
+	switch {
+	case due.After(latest):
+		v.problem(n, i, b.Seq, ProblemBadRetention, "segment %d closed at %s and came due under the retention of %ds at %s, after verify's clock (%s): deleted early by a collector clock ahead (or verify's own clock is behind)",
+			b.Segment, d.End.UTC().Format(time.RFC3339), b.RetentionSeconds, due.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
+	case b.Time.After(latest):
+		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d is dated %s, more than %s after verify's clock (%s): the collector's clock is ahead (or verify's own clock is behind)",
+			b.Segment, b.Time.UTC().Format(time.RFC3339), RetentionFutureSkew, now.Format(time.RFC3339))
+	default:
+		return true
+	}
+	return false
 }
 
 // RetentionClockSkew is how far an entry after a retention entry may be
