@@ -53,6 +53,9 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 		return Result{Skipped: SkipOptedOut}, nil
 	}
 	has, err := hasSidecar(spec, c)
+	if err == nil {
+		err = checkSidecarMounts(spec)
+	}
 	switch {
 	case err != nil:
 		return Result{}, err
@@ -167,6 +170,30 @@ func sidecarFlagsOK(args []any, c Config) error {
 	for name, want := range pinned {
 		if !seen[name] {
 			return fmt.Errorf("--%s=%s is missing", name, want)
+		}
+	}
+	return nil
+}
+
+// checkSidecarMounts refuses a pod whose containers, other than the
+// sidecar, mount one of the sidecar's volumes. A pod's author may name
+// them in the app's volumeMounts before they exist: the API server
+// validates the pod after the injector added them. An app mounting the
+// state volume could plant the last-known-good policy the sidecar serves
+// while etcd is unreachable (as root, or as the sidecar's user, both the
+// author's to choose, the file passes the sidecar's ownership check) and
+// rewrite or drop the audit spool before the collector has it.
+func checkSidecarMounts(spec map[string]any) error {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			if str(ct, "name") == ContainerName {
+				continue // the sidecar (hasSidecar vouched for it)
+			}
+			for _, m := range objects(ct, "volumeMounts") {
+				if n := str(m, "name"); n == volState || n == volTLS || n == volToken {
+					return fmt.Errorf("container %q mounts the volume %q, which is the sidecar's own: only the sidecar may mount it (its state and audit spool are not the app's to write); remove the mount", str(ct, "name"), n)
+				}
+			}
 		}
 	}
 	return nil
