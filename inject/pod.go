@@ -56,6 +56,9 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	if err == nil {
 		err = checkSidecarMounts(spec)
 	}
+	if err == nil && spec["shareProcessNamespace"] == true {
+		err = errSharedPIDs
+	}
 	switch {
 	case err != nil:
 		return Result{}, err
@@ -174,6 +177,14 @@ func sidecarFlagsOK(args []any, c Config) error {
 	}
 	return nil
 }
+
+// errSharedPIDs refuses a pod sharing one process namespace between its
+// containers: the app would see the sidecar's processes, and as root
+// (CAP_KILL is in the runtime's default set) or as the sidecar's user
+// (the author's to choose) it could kill the sidecar, bind its port while
+// kubelet waits out the restart back-off and answer the Service itself,
+// or read the sidecar's files through /proc/<pid>/root.
+var errSharedPIDs = errors.New("the pod sets shareProcessNamespace: the app could signal the sidecar's process, take its port while it restarts, and read its files through /proc; remove shareProcessNamespace")
 
 // checkSidecarMounts refuses a pod whose containers, other than the
 // sidecar, mount one of the sidecar's volumes. A pod's author may name

@@ -49,3 +49,29 @@ func TestWebhookRefusesMountsOfTheSidecarsVolumes(t *testing.T) {
 		t.Errorf("injected pod whose app mounts the state volume: allowed %v, patch %d bytes, status %+v; want refused naming the volume", resp.Allowed, len(resp.Patch), resp.Result)
 	}
 }
+
+// TestWebhookRefusesSharedProcessNamespace: with shareProcessNamespace
+// the app sees the sidecar's processes; as root (CAP_KILL is in the
+// runtime's default set) or as the sidecar's user it could kill the
+// sidecar and bind its port during the restart back-off, answering the
+// Service itself. The pod was injected; it is now refused with the
+// reason, fresh or already injected.
+func TestWebhookRefusesSharedProcessNamespace(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	shared := bytes.Replace(plain, []byte(`"spec":{`), []byte(`"spec":{"shareProcessNamespace":true,`), 1)
+	if resp := review(t, url, client, inject.PathNamespace, shared); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "shareProcessNamespace") {
+		t.Errorf("shareProcessNamespace: allowed %v, patch %d bytes, status %+v; want refused naming it", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	shared = bytes.Replace(injected, []byte(`"spec":{`), []byte(`"spec":{"shareProcessNamespace":true,`), 1)
+	if bytes.Equal(shared, injected) {
+		t.Fatalf("no spec in %s", injected)
+	}
+	if resp := review(t, url, client, inject.PathNamespace, shared); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "shareProcessNamespace") {
+		t.Errorf("injected pod with shareProcessNamespace: allowed %v, patch %d bytes, status %+v; want refused naming it", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	// false is the default, and fine.
+	off := bytes.Replace(plain, []byte(`"spec":{`), []byte(`"spec":{"shareProcessNamespace":false,`), 1)
+	injectPod(t, url, client, inject.PathNamespace, off)
+}
