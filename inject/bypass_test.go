@@ -176,13 +176,12 @@ func TestWebhookNotFooledByAForgedSidecar(t *testing.T) {
 	cfg := inject.Defaults()
 	url, client := webhook(t, cfg)
 	repo, _, _ := strings.Cut(cfg.Image, ":")
-	// The flags the injector writes (TestWebhookNotFooledBySidecarOfItsOwnFlags).
-	args := `"sidecar","--etcd=` + cfg.Etcd.Endpoints + `","--etcd-cacert=/etc/portcullis/tls/ca.crt","--etcd-cert=/etc/portcullis/tls/tls.crt",` +
-		`"--etcd-key=/etc/portcullis/tls/tls.key","--collector=` + cfg.Collector.URL + `","--collector-token-file=/etc/portcullis/collector/token"`
+	// The injector's own sidecar (TestWebhookNotFooledBySidecarOfItsOwnFlags,
+	// TestWebhookNotFooledByASidecarWiredElsewhere), of another image.
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
 	sidecar := func(image string) []byte {
-		return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{
-			"initContainers":[{"name":"portcullis","image":"` + image + `","args":[` + args + `],"restartPolicy":"Always"}],
-			"containers":[{"name":"a","image":"a","ports":[{"name":"http-app","containerPort":8081}]}]}}`)
+		return bytes.Replace(injected, []byte(`"image":"`+cfg.Image+`"`), []byte(`"image":"`+image+`"`), 1)
 	}
 	resp := review(t, url, client, inject.PathNamespace, sidecar("evil.example/passthrough:1"))
 	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "evil.example/passthrough:1") {

@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,10 +63,10 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	switch {
 	case err != nil:
 		return Result{}, err
+	case spec["hostNetwork"] == true: // before has: a sidecar there guards nothing
+		return Result{Skipped: SkipHostNetwork, Warnings: []string{"portcullis: not injected: " + SkipHostNetwork}}, nil
 	case has:
 		return Result{Skipped: SkipInjected}, nil
-	case spec["hostNetwork"] == true:
-		return Result{Skipped: SkipHostNetwork, Warnings: []string{"portcullis: not injected: " + SkipHostNetwork}}, nil
 	case c.Legacy && job:
 		return Result{Skipped: SkipLegacyJob, Warnings: []string{"portcullis: " + SkipLegacyJob}}, nil
 	}
@@ -121,7 +122,11 @@ func hasSidecar(spec map[string]any, c Config) (bool, error) {
 			if cmd, _ := ct["command"].([]any); len(cmd) > 0 {
 				return false, fmt.Errorf("container %q sets a command: the injector's sidecar runs the image's own", ContainerName)
 			}
-			if err := sidecarFlagsOK(args[1:], c); err != nil {
+			err := sidecarFlagsOK(args[1:], c)
+			if err == nil {
+				err = sidecarWiringOK(spec, ct, args[1:], c)
+			}
+			if err != nil {
 				return false, fmt.Errorf("container %q is not the injector's sidecar: %w (remove it and let the injector add its own)", ContainerName, err)
 			}
 			return true, nil
@@ -154,10 +159,15 @@ func sidecarFlagsOK(args []any, c Config) error {
 		}
 		if given[name] {
 			// The injector writes each once, and the sidecar refuses a
-			// flag given twice (the last one silently won).
-			return fmt.Errorf("--%s is given twice", name)
+			// flag given twice (the flag package took the last: a second
+			// --listen moved the sidecar off the port its container
+			// declares).
+			return fmt.Errorf("flag --%s is given twice", name)
 		}
 		given[name] = true
+		if form, ok := shaped[name]; ok && !form(value) {
+			return fmt.Errorf("--%s is %q, not a value the injector writes", name, value)
+		}
 		switch want, isPinned := pinned[name]; {
 		case name == "collector-cacert" && value == tlsDir+"/ca.crt":
 		case name == "prefix" && !c.prefixAllowed(value):
@@ -205,6 +215,131 @@ func checkSidecarMounts(spec map[string]any) error {
 					return fmt.Errorf("container %q mounts the volume %q, which is the sidecar's own: only the sidecar may mount it (its state and audit spool are not the app's to write); remove the mount", str(ct, "name"), n)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// shaped are the forms of the free flags that decide where the sidecar
+// listens, forwards and keeps its state: the sidecar listens on every
+// address (on loopback only, the app could bind the pod's IP on the same
+// port), forwards to loopback, and keeps its state where its own volume
+// is (elsewhere, on a volume the app shares, the app could plant its
+// last-known-good policy).
+var shaped = map[string]func(string) bool{
+	"listen":    func(v string) bool { return hostPort(v, "0.0.0.0") != 0 },
+	"admin":     func(v string) bool { return hostPort(v, "0.0.0.0") != 0 },
+	"upstream":  func(v string) bool { return hostPort(v, "127.0.0.1") != 0 },
+	"state-dir": func(v string) bool { return v == stateDir+"/state" },
+	"spool":     func(v string) bool { return v == stateDir+"/spool" },
+}
+
+// hostPort returns the port of addr when it is host:port as the injector
+// writes it (a port in canonical decimal), else 0.
+func hostPort(addr, host string) int {
+	p, ok := strings.CutPrefix(addr, host+":")
+	n, err := strconv.Atoi(p)
+	if !ok || err != nil || !validPort(n) || strconv.Itoa(n) != p {
+		return 0
+	}
+	return n
+}
+
+// flagValue returns the value of --name in args, or "".
+func flagValue(args []any, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(fmt.Sprint(a), "--"+name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// sidecarWiringOK checks what, beside its flags, makes a sidecar already
+// in a pod the injector's: the Services' port name is its listen port and
+// no other container's, its environment is the injector's, and its
+// volumes are the injector's (the state an emptyDir of the pod, the
+// certificates and token from the configured Secrets). Each of these an
+// author could otherwise set so that the pod counts as injected while a
+// Service reaches the app directly, or the sidecar reads a CA, or keeps
+// a state, of the author's.
+func sidecarWiringOK(spec, ct map[string]any, args []any, c Config) error {
+	listen := hostPort(flagValue(args, "listen"), "0.0.0.0")
+	if listen == 0 || flagValue(args, "upstream") == "" || flagValue(args, "state-dir") == "" || flagValue(args, "spool") == "" {
+		return errors.New("--listen, --upstream, --state-dir and --spool are each required")
+	}
+	declared := false
+	for _, p := range objects(ct, "ports") {
+		n, _ := integer(p["containerPort"])
+		declared = declared || str(p, "name") == c.PortName && n == listen
+	}
+	if !declared {
+		return fmt.Errorf("it declares no port named %q at its --listen port %d, so a Service targeting %q does not reach it", c.PortName, listen, c.PortName)
+	}
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, other := range objects(spec, key) {
+			if str(other, "name") != ContainerName && slices.ContainsFunc(objects(other, "ports"), func(p map[string]any) bool { return str(p, "name") == c.PortName }) {
+				return fmt.Errorf("container %q also has a port named %q: a Service targeting it could reach that container past the sidecar", str(other, "name"), c.PortName)
+			}
+		}
+	}
+	if err := sidecarEnvOK(ct); err != nil {
+		return err
+	}
+	return sidecarVolumesOK(spec, ct, c)
+}
+
+// sidecarEnvOK allows the environment the injector writes, POD_NAME and
+// POD_NAMESPACE from the pod's fields, and nothing else: the etcd
+// client's gRPC dialer honours HTTPS_PROXY, and the Go runtime reads
+// GODEBUG, which would change where and how the sidecar connects.
+func sidecarEnvOK(ct map[string]any) error {
+	if _, ok := ct["envFrom"]; ok {
+		return errors.New("it sets envFrom, which the injector does not write")
+	}
+	want := map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+	for _, e := range objects(ct, "env") {
+		name := str(e, "name")
+		path, ok := want[name]
+		if !ok || len(e) != 2 || str(object(object(e, "valueFrom"), "fieldRef"), "fieldPath") != path {
+			return fmt.Errorf("environment variable %q is not one the injector writes", name)
+		}
+	}
+	return nil
+}
+
+// sidecarVolumesOK checks the sidecar's mounts and their volumes: the
+// injector's three, at its paths, whole (no subPath), the state an
+// emptyDir (a volume of the pod alone) and the certificates and token
+// from the configured Secrets.
+func sidecarVolumesOK(spec, ct map[string]any, c Config) error {
+	mounts := objects(ct, "volumeMounts")
+	want := map[string]string{volState: stateDir, volTLS: tlsDir, volToken: tokenDir}
+	seen := map[string]bool{}
+	for _, m := range mounts {
+		name, path := str(m, "name"), str(m, "mountPath")
+		if want[name] != path || seen[name] || m["subPath"] != nil || m["subPathExpr"] != nil {
+			return fmt.Errorf("volume mount %q at %q is not one the injector writes", name, path)
+		}
+		seen[name] = true
+	}
+	if len(seen) != len(want) {
+		return fmt.Errorf("it does not mount each of %s, %s and %s", volState, volTLS, volToken)
+	}
+	for _, v := range objects(spec, "volumes") {
+		var ok bool
+		switch str(v, "name") {
+		case volState:
+			ok = len(v) == 2 && v["emptyDir"] != nil
+		case volTLS:
+			ok = len(v) == 2 && str(object(v, "secret"), "secretName") == c.Etcd.ClientSecret
+		case volToken:
+			ok = len(v) == 2 && str(object(v, "secret"), "secretName") == c.Collector.TokenSecret
+		default:
+			continue
+		}
+		if !ok {
+			return fmt.Errorf("volume %q is not the one the injector writes (the state an emptyDir, the certificates from Secret %q, the token from Secret %q)", str(v, "name"), c.Etcd.ClientSecret, c.Collector.TokenSecret)
 		}
 	}
 	return nil

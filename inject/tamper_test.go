@@ -2,8 +2,11 @@ package inject_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/portcullis/portcullis/inject"
 )
@@ -74,4 +77,89 @@ func TestWebhookRefusesSharedProcessNamespace(t *testing.T) {
 	// false is the default, and fine.
 	off := bytes.Replace(plain, []byte(`"spec":{`), []byte(`"spec":{"shareProcessNamespace":false,`), 1)
 	injectPod(t, url, client, inject.PathNamespace, off)
+}
+
+// TestWebhookNotFooledByASidecarWiredElsewhere: a pod that brings the
+// configured image running `portcullis sidecar` with the configured etcd,
+// certificates and collector counted as already injected whatever else
+// it set, and was admitted without the injector's sidecar: one listening
+// on loopback (the app then binds the pod's IP on the same port), a
+// second --listen (the flag package takes the last), its state on a
+// volume the app shares, the Services' port name left on the app's
+// container, an HTTPS_PROXY for the etcd client's gRPC dialer, the certificates
+// from a Secret of the author's, the state on a hostPath, or the pod on
+// the node's network. Each is now refused with the reason; the
+// injector's own sidecar is still left alone.
+func TestWebhookNotFooledByASidecarWiredElsewhere(t *testing.T) {
+	cfg := inject.Defaults()
+	url, client := webhook(t, cfg)
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	with := func(f func(p *corev1.Pod)) []byte {
+		var p corev1.Pod
+		strict(t, injected, &p)
+		f(&p)
+		b, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if resp := review(t, url, client, inject.PathNamespace, with(func(*corev1.Pod) {})); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Fatalf("the injector's own sidecar: allowed %v, patch %s, status %+v; want left alone", resp.Allowed, resp.Patch, resp.Result)
+	}
+	flag := func(name, value string) func(p *corev1.Pod) {
+		return func(p *corev1.Pod) {
+			for i, a := range p.Spec.InitContainers[0].Args {
+				if strings.HasPrefix(a, name+"=") {
+					p.Spec.InitContainers[0].Args[i] = name + "=" + value
+				}
+			}
+		}
+	}
+	volume := func(name string, src corev1.VolumeSource) func(p *corev1.Pod) {
+		return func(p *corev1.Pod) {
+			for i, v := range p.Spec.Volumes {
+				if v.Name == name {
+					p.Spec.Volumes[i].VolumeSource = src
+				}
+			}
+		}
+	}
+	for name, f := range map[string]func(p *corev1.Pod){
+		"listens on loopback": flag("--listen", "127.0.0.1:8080"),
+		"listen port +8080":   flag("--listen", "0.0.0.0:+8080"),
+		"second --listen": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Args = append(p.Spec.InitContainers[0].Args, "--listen=0.0.0.0:9999")
+		},
+		"state elsewhere": flag("--state-dir", "/shared/state"),
+		"spool elsewhere": flag("--spool", "/shared/spool"),
+		"http port left on the app": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Ports[0].Name = "proxy"
+			p.Spec.Containers[0].Ports[0].Name = "http"
+		},
+		"app has a second http port": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Ports[0].Name = "proxy"
+			p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, corev1.ContainerPort{Name: "http", ContainerPort: 9000})
+		},
+		"HTTPS_PROXY": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Env = append(p.Spec.InitContainers[0].Env, corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://10.0.0.9:3128"})
+		},
+		"envFrom": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "mine"}}}}
+		},
+		"certificates from the author's Secret": volume("portcullis-tls", corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "mine"}}),
+		"state on a hostPath":                   volume("portcullis-state", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/x"}}),
+		"state from a subPath": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].VolumeMounts[0].SubPath = "x"
+		},
+		"hostNetwork": func(p *corev1.Pod) { p.Spec.HostNetwork = true },
+	} {
+		resp := review(t, url, client, inject.PathNamespace, with(f))
+		if resp.Allowed {
+			t.Errorf("%s: allowed, patch %d bytes; want refused", name, len(resp.Patch))
+		} else if resp.Result == nil || resp.Result.Message == "" {
+			t.Errorf("%s: refused without a reason", name)
+		}
+	}
 }
