@@ -28,7 +28,6 @@ func TestWebhookNotFooledBySidecarOfItsOwnFlags(t *testing.T) {
 		var p corev1.Pod
 		strict(t, injected, &p)
 		delete(p.Annotations, inject.AnnotationStatus)
-		delete(p.Labels, inject.LabelSidecar)
 		f(&p.Spec.InitContainers[0])
 		b, err := json.Marshal(&p)
 		if err != nil {

@@ -35,7 +35,8 @@ var ErrNoUpstream = errors.New("inject: no upstream port")
 // Pod adds the sidecar to the pod whose metadata and spec are given (a
 // Pod's, or a workload's template), changing them in place. job says the
 // pod belongs to a Job (legacy mode leaves those alone). A pod that opted
-// out or already has the sidecar (hasSidecar) is left unchanged; a pod whose
+// out is left unchanged, and so is one that already has the sidecar
+// (hasSidecar) but for the label LabelSidecar, added when missing; a pod whose
 // annotations are malformed, or whose ports clash with the sidecar's, is
 // an error; a pod without a port to protect is left alone with a warning
 // (it serves nothing the sidecar could guard).
@@ -66,6 +67,9 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	case spec["hostNetwork"] == true: // before has: a sidecar there guards nothing
 		return Result{Skipped: SkipHostNetwork, Warnings: []string{"portcullis: not injected: " + SkipHostNetwork}}, nil
 	case has:
+		// The label is what the namespace's NetworkPolicy selects: a pod
+		// that brought the sidecar without it was open on every port.
+		child(meta, "labels")[LabelSidecar] = "injected"
 		return Result{Skipped: SkipInjected}, nil
 	case c.Legacy && job:
 		return Result{Skipped: SkipLegacyJob, Warnings: []string{"portcullis: " + SkipLegacyJob}}, nil

@@ -163,3 +163,34 @@ func TestWebhookNotFooledByASidecarWiredElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookLabelsAPodThatBroughtTheSidecar: the label
+// portcullis.dev/sidecar is what the namespace's NetworkPolicy selects
+// (ingress on the sidecar's port only). A pod that brought the
+// injector's sidecar without the label was left as it was, so the policy
+// did not select it and a client reached the app's port by number
+// wherever the app listened on more than loopback. The label is now
+// added (the only change); sent again, the pod is left alone.
+func TestWebhookLabelsAPodThatBroughtTheSidecar(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"app":"a"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	var p corev1.Pod
+	strict(t, injected, &p)
+	delete(p.Labels, inject.LabelSidecar)
+	unlabelled, err := json.Marshal(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, out, resp := injectPod(t, url, client, inject.PathNamespace, unlabelled)
+	if got.Labels[inject.LabelSidecar] != "injected" || got.Labels["app"] != "a" {
+		t.Errorf("labels = %v, want %s: injected and app: a", got.Labels, inject.LabelSidecar)
+	}
+	var ops []map[string]any
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil || len(ops) != 1 || ops[0]["path"] != "/metadata/labels" {
+		t.Errorf("patch = %s, want one operation, on /metadata/labels", resp.Patch)
+	}
+	if resp := review(t, url, client, inject.PathNamespace, out); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("labelled pod sent again: allowed %v, patch %s; want left alone", resp.Allowed, resp.Patch)
+	}
+}

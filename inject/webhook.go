@@ -325,7 +325,7 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 			res = Result{Skipped: res.Skipped}
 		}
 	}
-	if err != nil || !res.Injected {
+	if err != nil || !res.Injected && res.Skipped != SkipInjected {
 		return nil, res, err
 	}
 	var ops []patchOp
@@ -335,6 +335,9 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 		ops = diff("/metadata", object(orig, "metadata"), meta)
 	}
 	ops = append(ops, diff("/spec", object(orig, "spec"), spec)...)
+	if len(ops) == 0 {
+		return nil, res, nil // already injected, as the injector writes it
+	}
 	p, err := json.Marshal(ops)
 	return p, res, err
 }
