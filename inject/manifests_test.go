@@ -232,10 +232,11 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 // object too), fails closed, and leaves the control plane's namespaces.
 func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) {
 	t.Helper()
-	if len(v.Webhooks) != 2 {
-		t.Fatalf("%d validating webhooks, want 2", len(v.Webhooks))
+	if len(v.Webhooks) != 3 {
+		t.Fatalf("%d validating webhooks, want 3", len(v.Webhooks))
 	}
 	checkNamespaceLabelWebhook(t, &v.Webhooks[1])
+	checkVerifyWebhook(t, &v.Webhooks[2])
 	checkGuardCondition(t, &v.Webhooks[0])
 	w := v.Webhooks[0]
 	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil || *w.ClientConfig.Service.Path != inject.PathGuard ||
@@ -290,6 +291,42 @@ func checkNamespaceLabelWebhook(t *testing.T, w *admissionregv1.ValidatingWebhoo
 	}
 	if ns.Matches(labels.Set{"kubernetes.io/metadata.name": "default"}) || ns.Matches(labels.Set{"kubernetes.io/metadata.name": "kube-system", "portcullis.dev/inject": "yes"}) {
 		t.Errorf("namespace label webhook selects an unlabelled or a system namespace: %+v", w.NamespaceSelector)
+	}
+}
+
+// checkVerifyWebhook: in a namespace labelled for injection a pod's
+// author could opt out by annotation and run without the sidecar. The
+// verifying webhook (failurePolicy Fail) sees every pod created in such
+// a namespace but one the platform team labelled portcullis.dev/opt-out=allowed.
+func checkVerifyWebhook(t *testing.T, w *admissionregv1.ValidatingWebhook) {
+	t.Helper()
+	if w.ClientConfig.Service == nil || w.ClientConfig.Service.Path == nil || *w.ClientConfig.Service.Path != inject.PathVerify ||
+		w.FailurePolicy == nil || *w.FailurePolicy != admissionregv1.Fail {
+		t.Errorf("verify webhook: service %+v, failure policy %v; want %s, Fail", w.ClientConfig.Service, w.FailurePolicy, inject.PathVerify)
+	}
+	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Create}) || !slices.Equal(w.Rules[0].Resources, []string{"pods"}) {
+		t.Errorf("verify webhook rules = %+v, want CREATE of pods", w.Rules)
+	}
+	if w.ObjectSelector != nil && len(w.ObjectSelector.MatchLabels)+len(w.ObjectSelector.MatchExpressions) > 0 {
+		t.Errorf("verify webhook objectSelector = %+v, want none (a pod's labels are its author's)", w.ObjectSelector)
+	}
+	ns, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels labels.Set
+		want   bool
+	}{
+		{labels.Set{"kubernetes.io/metadata.name": "shop", "portcullis.dev/inject": "true"}, true},
+		{labels.Set{"kubernetes.io/metadata.name": "shop", "portcullis.dev/inject": "true", inject.LabelOptOut: "true"}, true},
+		{labels.Set{"kubernetes.io/metadata.name": "shop", "portcullis.dev/inject": "true", inject.LabelOptOut: "allowed"}, false},
+		{labels.Set{"kubernetes.io/metadata.name": "shop"}, false},
+		{labels.Set{"kubernetes.io/metadata.name": "kube-system", "portcullis.dev/inject": "true"}, false},
+	} {
+		if got := ns.Matches(tc.labels); got != tc.want {
+			t.Errorf("namespace %v meets the verify webhook: %v, want %v", tc.labels, got, tc.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/portcullis/portcullis/inject"
 )
@@ -192,5 +193,43 @@ func TestWebhookLabelsAPodThatBroughtTheSidecar(t *testing.T) {
 	}
 	if resp := review(t, url, client, inject.PathNamespace, out); !resp.Allowed || len(resp.Patch) != 0 {
 		t.Errorf("labelled pod sent again: allowed %v, patch %s; want left alone", resp.Allowed, resp.Patch)
+	}
+}
+
+// TestWebhookVerifyRefusesPodsWithoutTheSidecar: in a namespace labelled
+// for injection, the opt-out annotation is the pod author's to write, so
+// a tenant allowed to create pods there ran one without the sidecar by
+// writing portcullis.dev/inject: "false". PathVerify, called after the
+// mutating webhooks for such namespaces (but those the platform team
+// labels portcullis.dev/opt-out=allowed), refuses a pod without the
+// injector's sidecar, naming the opt-out and the label; an injected pod,
+// and any other request, passes.
+func TestWebhookVerifyRefusesPodsWithoutTheSidecar(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	optedOut := bytes.Replace(plain, []byte(`"name":"p"`), []byte(`"name":"p","annotations":{"portcullis.dev/inject":"false"}`), 1)
+	// The mutating webhook lets it through, as it must where opt-outs are allowed.
+	if resp := review(t, url, client, inject.PathNamespace, optedOut); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Fatalf("opted out at %s: allowed %v, patch %d bytes", inject.PathNamespace, resp.Allowed, len(resp.Patch))
+	}
+	for name, pod := range map[string][]byte{"opted out": optedOut, "no sidecar": plain} {
+		resp := review(t, url, client, inject.PathVerify, pod)
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, inject.LabelOptOut+"=allowed") {
+			t.Errorf("%s: allowed %v, status %+v; want refused naming %s=allowed", name, resp.Allowed, resp.Result, inject.LabelOptOut)
+		}
+	}
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	if resp := review(t, url, client, inject.PathVerify, injected); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("injected pod: allowed %v, patch %d bytes, status %+v; want allowed unchanged", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	forged := bytes.Replace(injected, []byte(`"--listen=0.0.0.0:8080"`), []byte(`"--listen=127.0.0.1:8080"`), 1)
+	if bytes.Equal(forged, injected) {
+		t.Fatalf("no --listen in %s", injected)
+	}
+	if resp := review(t, url, client, inject.PathVerify, forged); resp.Allowed {
+		t.Errorf("pod whose sidecar listens on loopback: allowed; want refused")
+	}
+	if resp := reviewOf(t, url, client, inject.PathVerify, "UPDATE", metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, optedOut); !resp.Allowed {
+		t.Errorf("UPDATE: refused %+v; want allowed (PathGuard decides updates)", resp.Result)
 	}
 }

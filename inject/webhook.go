@@ -31,6 +31,13 @@ const (
 	// namespace whose portcullis.dev/inject label is neither "true" nor
 	// "false": it refuses every pod (mislabelled).
 	PathNamespaceLabel = "/refuse/namespace-label"
+	// PathVerify is the validating webhook on Pod CREATE in a namespace
+	// labelled portcullis.dev/inject=true and not LabelOptOut=allowed:
+	// it refuses a pod without the sidecar (Webhook.verify).
+	PathVerify = "/verify"
+	// LabelOptOut is the namespace label by which the platform team lets
+	// the pods of a labelled namespace opt out ("allowed").
+	LabelOptOut = "portcullis.dev/opt-out"
 )
 
 // maxReviewBytes bounds a request body: the API server sends one object,
@@ -105,7 +112,7 @@ type Review struct {
 }
 
 // Handler returns the webhook's routes: PathInject, PathNamespace,
-// PathGuard and /healthz.
+// PathGuard, PathNamespaceLabel, PathVerify and /healthz.
 func (wh *Webhook) Handler() http.Handler {
 	mux := http.NewServeMux()
 	slots := make(chan struct{}, maxReviewsInFlight)
@@ -115,6 +122,7 @@ func (wh *Webhook) Handler() http.Handler {
 	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, namespace) })
 	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, guard) })
 	mux.HandleFunc(PathNamespaceLabel, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, mislabelled) })
+	mux.HandleFunc(PathVerify, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.verify) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
 }
@@ -257,6 +265,34 @@ func mislabelled(req *admissionRequest) *admissionResponse {
 	return &admissionResponse{UID: req.UID, Status: &status{Code: http.StatusForbidden, Message: fmt.Sprintf(
 		"portcullis injector: namespace %q has the label %s with a value other than \"true\" or \"false\", so whether its pods get the sidecar is unknown: "+
 			"kubectl label namespace %s %s=true --overwrite (or =false)", req.Namespace, AnnotationInject, req.Namespace, AnnotationInject)}}
+}
+
+// verify decides a Pod CREATE at PathVerify, after every mutating
+// webhook: in a namespace labelled for injection the opt-out annotation
+// is the pod author's to write, so without it anyone allowed to create
+// pods there could run one without the sidecar. A pod is allowed only
+// with the injector's sidecar (hasSidecar), whoever removed it (the
+// author's opt-out, another webhook's patch).
+func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
+	resp := &admissionResponse{UID: req.UID, Allowed: true}
+	if req.Kind != (groupVersionKind{Version: "v1", Kind: "Pod"}) || req.Operation != "CREATE" {
+		return resp
+	}
+	pod, err := decodeObject(req.Object)
+	if err != nil {
+		err = fmt.Errorf("cannot decode the pod: %w", err)
+	} else if has, herr := hasSidecar(object(pod, "spec"), wh.Config); herr != nil {
+		err = herr
+	} else if !has {
+		err = fmt.Errorf("namespace %q requires the sidecar and the pod has none (annotated %s: %q, or removed after injection); "+
+			"the platform team lets a namespace's pods opt out with kubectl label namespace %s %s=allowed",
+			req.Namespace, AnnotationInject, str(object(object(pod, "metadata"), "annotations"), AnnotationInject), req.Namespace, LabelOptOut)
+	}
+	if err != nil {
+		resp.Allowed = false
+		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
+	}
+	return resp
 }
 
 // guardUpdate refuses an update of an injected pod that changes the
