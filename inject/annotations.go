@@ -96,6 +96,8 @@ func podSettings(c Config, annotations map[string]any) (settings, error) {
 	return s, nil
 }
 
+// applyResources applies the resource annotations (limitFloor bounds
+// the limits).
 func (s *settings) applyResources(annotations map[string]any) error {
 	for _, r := range []struct {
 		key string
@@ -109,9 +111,48 @@ func (s *settings) applyResources(annotations map[string]any) error {
 		if !validQuantity(v) {
 			return fmt.Errorf("annotation %s: %q is not a quantity (e.g. 100m, 64Mi)", r.key, v)
 		}
+		if floor, name := s.Config.limitFloor(r.key); floor != "" && quantityValue(v) < quantityValue(floor) {
+			return fmt.Errorf("annotation %s: %q is below the configured %s %s: a limit may be raised, not lowered (a starved sidecar restarts, and while it does the app could take its port)", r.key, v, name, floor)
+		}
 		*r.dst = v
 	}
 	return nil
+}
+
+// limitFloor returns the least value a pod may annotate for the limit
+// key, and the setting it comes from: the configured limit, else the
+// configured request ("" for a request). A sidecar starved of memory is
+// OOM-killed, one starved of CPU fails its liveness probe, and while it
+// restarts its port is free: an app binding it then answers the Service
+// itself.
+func (c Config) limitFloor(key string) (floor, setting string) {
+	switch key {
+	case AnnotationCPULimit:
+		if c.Resources.CPULimit != "" {
+			return c.Resources.CPULimit, "resources.cpuLimit"
+		}
+		return c.Resources.CPURequest, "resources.cpuRequest"
+	case AnnotationMemoryLimit:
+		if c.Resources.MemoryLimit != "" {
+			return c.Resources.MemoryLimit, "resources.memoryLimit"
+		}
+		return c.Resources.MemoryRequest, "resources.memoryRequest"
+	}
+	return "", ""
+}
+
+// quantityValue is the value of a quantity validQuantity accepts, in
+// base units (cores, bytes).
+func quantityValue(q string) float64 {
+	i := strings.IndexFunc(q, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	num, suffix := q, ""
+	if i >= 0 {
+		num, suffix = q[:i], q[i:]
+	}
+	f, _ := strconv.ParseFloat(num, 64)
+	scale := map[string]float64{"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
+	return f * scale[suffix]
 }
 
 var (

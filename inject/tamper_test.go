@@ -233,3 +233,34 @@ func TestWebhookVerifyRefusesPodsWithoutTheSidecar(t *testing.T) {
 		t.Errorf("UPDATE: refused %+v; want allowed (PathGuard decides updates)", resp.Result)
 	}
 }
+
+// TestWebhookRefusesStarvingLimits: the limit annotations could lower
+// the sidecar's limits to nothing. A sidecar starved of memory is
+// OOM-killed and one starved of CPU fails its liveness probe; while it
+// restarts its port is free, and an app binding it answers the Service
+// (and any client of the pod's IP) itself. A limit may now be raised,
+// not lowered below the configured limit (or, with none configured, the
+// configured request); the refusal names the annotation and the floor.
+func TestWebhookRefusesStarvingLimits(t *testing.T) {
+	url, client := webhook(t, inject.Defaults()) // memoryLimit 128Mi, cpuRequest 100m, no cpuLimit
+	pod := func(annotations string) []byte {
+		return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{` + annotations + `}},
+			"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	}
+	for _, tc := range []struct{ annotation, floor string }{
+		{`"portcullis.dev/memory-limit":"4Mi"`, "128Mi"},
+		{`"portcullis.dev/memory-limit":"127Mi"`, "128Mi"},
+		{`"portcullis.dev/memory-limit":"100M"`, "128Mi"},
+		{`"portcullis.dev/cpu-limit":"1m"`, "100m"},
+		{`"portcullis.dev/cpu-limit":"0.05"`, "100m"},
+	} {
+		resp := review(t, url, client, inject.PathNamespace, pod(tc.annotation))
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, tc.floor) {
+			t.Errorf("%s: allowed %v, status %+v; want refused naming the floor %s", tc.annotation, resp.Allowed, resp.Result, tc.floor)
+		}
+	}
+	for _, a := range []string{`"portcullis.dev/memory-limit":"128Mi"`, `"portcullis.dev/memory-limit":"1Gi"`, `"portcullis.dev/memory-limit":"200M"`,
+		`"portcullis.dev/cpu-limit":"100m"`, `"portcullis.dev/cpu-limit":"0.5"`, `"portcullis.dev/cpu-limit":"2"`, `"portcullis.dev/memory-request":"16Mi"`} {
+		injectPod(t, url, client, inject.PathNamespace, pod(a))
+	}
+}

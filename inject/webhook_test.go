@@ -245,7 +245,7 @@ func TestWebhookAnnotations(t *testing.T) {
 	in := readJSON(t, "testdata/k8s-docs/tcp-liveness-readiness.yaml")
 	in = bytes.Replace(in, []byte(`"name":"goproxy"}`), []byte(`"name":"goproxy","annotations":{
 		"portcullis.dev/listen-port":"15001","portcullis.dev/prefix":"/portcullis/prod","portcullis.dev/log-level":"debug",
-		"portcullis.dev/cpu-request":"50m","portcullis.dev/memory-request":"48Mi","portcullis.dev/cpu-limit":"1","portcullis.dev/memory-limit":"96Mi",
+		"portcullis.dev/cpu-request":"50m","portcullis.dev/memory-request":"48Mi","portcullis.dev/cpu-limit":"1","portcullis.dev/memory-limit":"192Mi",
 		"portcullis.dev/service":"goproxy-api"}}`), 1)
 	pod, _, resp := injectPod(t, url, client, inject.PathNamespace, in)
 	c := sidecarOf(t, pod, false)
@@ -255,7 +255,7 @@ func TestWebhookAnnotations(t *testing.T) {
 			t.Errorf("--%s = %q, want %q", name, got, want)
 		}
 	}
-	for name, want := range map[string]string{"requests.cpu": "50m", "requests.memory": "48Mi", "limits.cpu": "1", "limits.memory": "96Mi"} {
+	for name, want := range map[string]string{"requests.cpu": "50m", "requests.memory": "48Mi", "limits.cpu": "1", "limits.memory": "192Mi"} {
 		list := c.Resources.Requests
 		if strings.HasPrefix(name, "limits") {
 			list = c.Resources.Limits
