@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,10 +57,7 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	}
 	has, err := hasSidecar(spec, c)
 	if err == nil {
-		err = checkSidecarMounts(spec)
-	}
-	if err == nil && spec["shareProcessNamespace"] == true {
-		err = errSharedPIDs
+		err = c.checkPodWide(spec)
 	}
 	switch {
 	case err != nil:
@@ -190,6 +188,64 @@ func sidecarFlagsOK(args []any, c Config) error {
 		}
 	}
 	return nil
+}
+
+// checkPodWide refuses what in a pod's spec reaches into the sidecar
+// whatever its own container says: the app mounting its volumes, sharing
+// its process namespace, or choosing how it resolves etcd and the
+// collector.
+func (c Config) checkPodWide(spec map[string]any) error {
+	if err := checkSidecarMounts(spec); err != nil {
+		return err
+	}
+	if spec["shareProcessNamespace"] == true {
+		return errSharedPIDs
+	}
+	return c.checkResolution(spec)
+}
+
+// checkResolution refuses a pod that decides where the sidecar's etcd and
+// collector names lead: /etc/hosts and resolv.conf are the pod's, so a
+// hostAliases entry for one of them, or nameservers of the author's
+// (dnsConfig, with dnsPolicy None or options rotate), send the sidecar to
+// a server of the author's. TLS verification of the Portcullis CA stands
+// in its way only as long as no one else can have a certificate of that
+// CA for the name issued.
+func (c Config) checkResolution(spec map[string]any) error {
+	hosts := c.sidecarHosts()
+	for _, a := range objects(spec, "hostAliases") {
+		names, _ := a["hostnames"].([]any)
+		for _, n := range names {
+			name := strings.TrimSuffix(strings.ToLower(fmt.Sprint(n)), ".")
+			for _, h := range hosts {
+				if name == h || strings.HasPrefix(name, h+".") {
+					return fmt.Errorf("hostAliases names %q, a host the sidecar connects to (etcd or the collector): the sidecar would reach the pod's choice of address; remove it", n)
+				}
+			}
+		}
+	}
+	if spec["dnsPolicy"] == "None" {
+		return errors.New("dnsPolicy None lets the pod choose the nameservers the sidecar resolves etcd and the collector with; use ClusterFirst")
+	}
+	if ns, _ := object(spec, "dnsConfig")["nameservers"].([]any); len(ns) > 0 {
+		return fmt.Errorf("dnsConfig.nameservers %v would answer the sidecar's lookups of etcd and the collector; remove them", ns)
+	}
+	return nil
+}
+
+// sidecarHosts are the lowercase host names of the etcd endpoints and the
+// collector URL.
+func (c Config) sidecarHosts() []string {
+	var hosts []string
+	for _, e := range append(strings.Split(c.Etcd.Endpoints, ","), c.Collector.URL) {
+		if e = strings.TrimSpace(e); !strings.Contains(e, "://") {
+			e = "//" + e // host:port
+		}
+		if u, err := url.Parse(e); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, strings.TrimSuffix(strings.ToLower(u.Hostname()), "."))
+		}
+	}
+	return hosts
 }
 
 // errSharedPIDs refuses a pod sharing one process namespace between its

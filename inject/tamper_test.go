@@ -264,3 +264,41 @@ func TestWebhookRefusesStarvingLimits(t *testing.T) {
 		injectPod(t, url, client, inject.PathNamespace, pod(a))
 	}
 }
+
+// TestWebhookRefusesRedirectedSidecarHosts: /etc/hosts and resolv.conf
+// are the pod's, shared by the sidecar. A hostAliases entry for the
+// collector's or an etcd member's name, or nameservers of the author's,
+// sent the sidecar's audit batches and policy reads to a server of the
+// author's choosing, held off only by the CA check. Such a pod is
+// refused naming what it set, fresh or already injected; hostAliases of
+// other names and the default DNS settings are fine.
+func TestWebhookRefusesRedirectedSidecarHosts(t *testing.T) {
+	cfg := inject.Defaults()
+	cfg.Etcd.Endpoints += ",etcd-3.example:2379"
+	url, client := webhook(t, cfg)
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	with := func(pod []byte, field string) []byte {
+		return bytes.Replace(pod, []byte(`"spec":{`), []byte(`"spec":{`+field+`,`), 1)
+	}
+	for _, tc := range []struct{ field, want string }{
+		{`"hostAliases":[{"ip":"10.0.0.9","hostnames":["collector.portcullis.svc"]}]`, "collector.portcullis.svc"},
+		{`"hostAliases":[{"ip":"10.0.0.9","hostnames":["x","Collector.Portcullis.SVC.cluster.local."]}]`, "Collector.Portcullis.SVC.cluster.local."},
+		{`"hostAliases":[{"ip":"10.0.0.9","hostnames":["etcd-1.etcd.portcullis.svc.shop.svc.cluster.local"]}]`, "etcd-1.etcd.portcullis.svc"},
+		{`"hostAliases":[{"ip":"10.0.0.9","hostnames":["etcd-3.example"]}]`, "etcd-3.example"},
+		{`"dnsPolicy":"None","dnsConfig":{"nameservers":["10.0.0.9"]}`, "dnsPolicy None"},
+		{`"dnsConfig":{"nameservers":["10.0.0.9"],"options":[{"name":"rotate"}]}`, "10.0.0.9"},
+	} {
+		resp := review(t, url, client, inject.PathNamespace, with(plain, tc.field))
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, tc.want) {
+			t.Errorf("%s: allowed %v, status %+v; want refused naming %q", tc.field, resp.Allowed, resp.Result, tc.want)
+		}
+	}
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	aliased := with(injected, `"hostAliases":[{"ip":"10.0.0.9","hostnames":["collector.portcullis.svc"]}]`)
+	for _, path := range []string{inject.PathNamespace, inject.PathVerify} {
+		if resp := review(t, url, client, path, aliased); resp.Allowed {
+			t.Errorf("injected pod with a hostAlias for the collector at %s: allowed; want refused", path)
+		}
+	}
+	injectPod(t, url, client, inject.PathNamespace, with(plain, `"hostAliases":[{"ip":"10.0.0.9","hostnames":["db.internal","portcullis.svc.example"]}],"dnsPolicy":"ClusterFirst","dnsConfig":{"options":[{"name":"ndots","value":"2"}]}`))
+}

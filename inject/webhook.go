@@ -283,6 +283,8 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 		err = fmt.Errorf("cannot decode the pod: %w", err)
 	} else if has, herr := hasSidecar(object(pod, "spec"), wh.Config); herr != nil {
 		err = herr
+	} else if herr := wh.Config.checkPodWide(object(pod, "spec")); has && herr != nil {
+		err = herr
 	} else if !has {
 		err = fmt.Errorf("namespace %q requires the sidecar and the pod has none (annotated %s: %q, or removed after injection); "+
 			"the platform team lets a namespace's pods opt out with kubectl label namespace %s %s=allowed",
