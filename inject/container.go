@@ -17,6 +17,10 @@ const (
 	tokenDir = "/etc/portcullis/collector"
 
 	adminPortName = "portcullis-adm"
+
+	// legacyStartWait bounds the legacy sidecar's postStart hook: how
+	// long the app's start waits for the sidecar to listen.
+	legacyStartWait = "1m"
 )
 
 // addContainer adds the sidecar: first among the init containers with
@@ -31,7 +35,15 @@ func (s *settings) addContainer(spec map[string]any) {
 		// 1.30 (legacy mode is for clusters before 1.29); the image has no
 		// shell, so portcullis itself waits.
 		wait := []any{s.Binary, "wait", time.Duration(s.DrainDelay).String()}
-		ct["lifecycle"] = map[string]any{"preStop": map[string]any{"exec": map[string]any{"command": wait}}}
+		// The kubelet starts the next container (the app) once the
+		// postStart hook returns: without it the app, started while the
+		// sidecar waits for etcd, could bind the sidecar's port first
+		// and answer the Service itself.
+		listening := []any{s.Binary, "wait", fmt.Sprintf("--listening=127.0.0.1:%d", s.ListenPort), legacyStartWait}
+		ct["lifecycle"] = map[string]any{
+			"preStop":   map[string]any{"exec": map[string]any{"command": wait}},
+			"postStart": map[string]any{"exec": map[string]any{"command": listening}},
+		}
 	} else {
 		ct["restartPolicy"] = "Always"
 	}

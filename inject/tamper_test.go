@@ -3,6 +3,7 @@ package inject_test
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -301,4 +302,31 @@ func TestWebhookRefusesRedirectedSidecarHosts(t *testing.T) {
 		}
 	}
 	injectPod(t, url, client, inject.PathNamespace, with(plain, `"hostAliases":[{"ip":"10.0.0.9","hostnames":["db.internal","portcullis.svc.example"]}],"dnsPolicy":"ClusterFirst","dnsConfig":{"options":[{"name":"ndots","value":"2"}]}`))
+}
+
+// TestWebhookLegacyHoldsTheAppUntilTheSidecarListens: a legacy sidecar
+// is a regular container, and the kubelet starts the next one (the app)
+// without waiting for it to be ready, while the sidecar waits for etcd
+// before it binds its port: an app binding 0.0.0.0:8080 first kept the
+// port (the sidecar then failed to listen), and a Service's "http", or
+// any client of the pod's IP, reached the app directly. The legacy
+// sidecar now has a postStart hook, `portcullis wait --listening`, which
+// the kubelet waits for before it starts the app.
+func TestWebhookLegacyHoldsTheAppUntilTheSidecarListens(t *testing.T) {
+	c := inject.Defaults()
+	c.Legacy = true
+	url, client := webhook(t, c)
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"portcullis.dev/listen-port":"15001"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	pod, out, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	sc := sidecarOf(t, pod, true)
+	want := []string{"/portcullis", "wait", "--listening=127.0.0.1:15001", "1m"}
+	if sc.Lifecycle == nil || sc.Lifecycle.PostStart == nil || sc.Lifecycle.PostStart.Exec == nil || !slices.Equal(sc.Lifecycle.PostStart.Exec.Command, want) {
+		t.Errorf("postStart = %+v, want exec %q", sc.Lifecycle, want)
+	}
+	if pod.Spec.Containers[0].Name != "portcullis" {
+		t.Errorf("first container = %q, want the sidecar (the kubelet starts them in order)", pod.Spec.Containers[0].Name)
+	}
+	if resp := review(t, url, client, inject.PathNamespace, out); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("sent again: allowed %v, patch %s; want left alone", resp.Allowed, resp.Patch)
+	}
 }

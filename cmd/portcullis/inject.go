@@ -252,8 +252,14 @@ func fileStamp(paths ...string) (string, error) {
 // (regular container) sidecar, which has no shell or sleep in its image.
 // The kubelet sends SIGTERM after the hook returns, so the sidecar keeps
 // serving for DURATION while the endpoints drop the pod.
+//
+// With --listening ADDR it is the legacy sidecar's postStart hook: it
+// returns once a TCP connection to ADDR succeeds (exit 0), or after
+// DURATION (exit 1). The kubelet starts the next container only when the
+// hook has returned, so the app cannot bind the sidecar's port first.
 func runWait(args []string) int {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	listening := fs.String("listening", "", "wait until a TCP connection to `host:port` succeeds, at most DURATION (exit 1 if it never does)")
 	for _, a := range args {
 		if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' { // -1s: a negative duration, not a flag
 			return usagef(os.Stderr, fs.Name(), "%s: %v", a, errNegativeDuration)
@@ -272,9 +278,33 @@ func runWait(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *listening != "" {
+		return waitListening(ctx, *listening, d)
+	}
 	select {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
 	return 0
+}
+
+// waitListening dials addr every 100ms until a connection succeeds
+// (0), or d passes or ctx ends (1, naming the last error).
+func waitListening(ctx context.Context, addr string, d time.Duration) int {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var dialer net.Dialer
+	for {
+		c, err := dialer.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(os.Stderr, "portcullis wait: nothing listens on %s after %s: %v\n", addr, d, err)
+			return 1
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

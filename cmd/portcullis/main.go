@@ -55,7 +55,7 @@ func commandTable() map[string]command {
 		"sidecar":   {run: runSidecar, summary: "run the enforcing sidecar in front of one service"},
 		"tenants":   newGroup("tenants", "tenants by share of traffic and throttling, from the audit trail", tenantsCommands()),
 		"upstream":  {run: runUpstream, summary: "run the demo service (used by make demo and the tests)"},
-		"wait":      {run: runWait, summary: "wait for a duration: the preStop hook of a legacy (regular container) sidecar"},
+		"wait":      {run: runWait, summary: "wait for a duration (a legacy sidecar's preStop hook) or until an address listens (its postStart hook)"},
 		"version":   {run: func(args []string) int { return runVersion(args, stdout, os.Stderr) }, summary: "print the version, commit and Go version of this binary"},
 	}
 }

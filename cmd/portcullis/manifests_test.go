@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,6 +166,35 @@ func TestInjectedSidecarArgs(t *testing.T) {
 			if r := portcullis(t, "", nil, "wait", "1ms"); r.code != 0 {
 				t.Errorf("portcullis wait 1ms = exit %d: %s", r.code, r.stderr)
 			}
+			post, _ := sc["lifecycle"].(map[string]any)["postStart"].(map[string]any)
+			exec, _ := post["exec"].(map[string]any)
+			if hook, _ = exec["command"].([]any); !slices.Equal(hook, []any{"/portcullis", "wait", "--listening=127.0.0.1:8080", "1m"}) {
+				t.Errorf("postStart = %v, want /portcullis wait --listening=127.0.0.1:8080 1m", hook)
+			}
 		}
+	}
+}
+
+// TestWaitListening: `portcullis wait --listening ADDR DURATION`, the
+// legacy sidecar's postStart hook, returns 0 once ADDR accepts, and 1,
+// saying so, when nothing listens there within DURATION.
+func TestWaitListening(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if r := portcullis(t, "", nil, "wait", "--listening="+ln.Addr().String(), "10s"); r.code != 0 {
+		t.Errorf("wait --listening on a listener = exit %d: %s", r.code, r.stderr)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close()
+	if r := portcullis(t, "", nil, "wait", "--listening="+addr, "300ms"); r.code != 1 || !strings.Contains(r.stderr, addr) {
+		t.Errorf("wait --listening on a closed port = exit %d: %s; want 1 naming it", r.code, r.stderr)
 	}
 }
