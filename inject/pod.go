@@ -59,6 +59,9 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	if err == nil {
 		err = c.checkPodWide(spec)
 	}
+	if err == nil && (has && sidecarIsRegular(spec) || !has && c.Legacy) {
+		err = checkStartsAfterInit(spec)
+	}
 	switch {
 	case err != nil:
 		return Result{}, err
@@ -246,6 +249,26 @@ func (c Config) sidecarHosts() []string {
 		}
 	}
 	return hosts
+}
+
+// sidecarIsRegular reports whether the pod's sidecar is a regular
+// container (legacy mode), not an init container.
+func sidecarIsRegular(spec map[string]any) bool {
+	return slices.ContainsFunc(objects(spec, "containers"), func(ct map[string]any) bool { return str(ct, "name") == ContainerName })
+}
+
+// checkStartsAfterInit refuses, for a sidecar that is a regular container,
+// an init container with restartPolicy Always (a native sidecar of the
+// author's): it starts before every regular container and keeps running,
+// so it could bind the sidecar's port first, and answer the postStart
+// hook's check that something listens there, for the app.
+func checkStartsAfterInit(spec map[string]any) error {
+	for _, ct := range objects(spec, "initContainers") {
+		if str(ct, "restartPolicy") == "Always" {
+			return fmt.Errorf("init container %q has restartPolicy Always: it starts before the legacy sidecar (a regular container) and keeps running, so it could take the sidecar's port; make it a regular container, or use native sidecars (legacy: false)", str(ct, "name"))
+		}
+	}
+	return nil
 }
 
 // errSharedPIDs refuses a pod sharing one process namespace between its

@@ -330,3 +330,35 @@ func TestWebhookLegacyHoldsTheAppUntilTheSidecarListens(t *testing.T) {
 		t.Errorf("sent again: allowed %v, patch %s; want left alone", resp.Allowed, resp.Patch)
 	}
 }
+
+// TestWebhookLegacyRefusesRestartableInitContainers: in legacy mode the
+// sidecar is a regular container, and an init container with
+// restartPolicy Always (a native sidecar of the author's, on 1.29+)
+// starts before it and keeps running: it could bind 0.0.0.0:8080 first,
+// so that the sidecar never listens, the postStart check finds the port
+// open and the app starts, reached through the Service's "http". Such a
+// pod is refused in legacy mode (fresh or already injected), naming the
+// init container; native mode, where the sidecar is the first init
+// container, still injects it.
+func TestWebhookLegacyRefusesRestartableInitContainers(t *testing.T) {
+	pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{
+		"initContainers":[{"name":"squatter","image":"a","restartPolicy":"Always"}],
+		"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	c := inject.Defaults()
+	c.Legacy = true
+	url, client := webhook(t, c)
+	if resp := review(t, url, client, inject.PathNamespace, pod); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `"squatter"`) {
+		t.Errorf("legacy, restartable init container: allowed %v, patch %d bytes, status %+v; want refused naming it", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	squatted := bytes.Replace(injected, []byte(`"spec":{`), []byte(`"spec":{"initContainers":[{"name":"squatter","image":"a","restartPolicy":"Always"}],`), 1)
+	if resp := review(t, url, client, inject.PathNamespace, squatted); resp.Allowed {
+		t.Errorf("legacy sidecar already injected, restartable init container: allowed; want refused")
+	}
+	nurl, nclient := webhook(t, inject.Defaults())
+	got, _, _ := injectPod(t, nurl, nclient, inject.PathNamespace, pod)
+	if got.Spec.InitContainers[0].Name != "portcullis" {
+		t.Errorf("native: first init container = %q, want the sidecar", got.Spec.InitContainers[0].Name)
+	}
+}
