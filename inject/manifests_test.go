@@ -108,6 +108,10 @@ func decodeTyped(t *testing.T, o object) any {
 		v = &admissionregv1.MutatingWebhookConfiguration{}
 	case "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration":
 		v = &admissionregv1.ValidatingWebhookConfiguration{}
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy":
+		v = &admissionregv1.ValidatingAdmissionPolicy{}
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
+		v = &admissionregv1.ValidatingAdmissionPolicyBinding{}
 	default:
 		return nil
 	}
@@ -156,6 +160,7 @@ func checkCRD(t *testing.T, o object) {
 func TestKustomizeBase(t *testing.T) {
 	objs := map[string]any{}
 	kinds := map[string]int{}
+	var certificates []object
 	for _, doc := range kustomize(t, base) {
 		var o object
 		if err := json.Unmarshal(doc, &o); err != nil {
@@ -163,6 +168,9 @@ func TestKustomizeBase(t *testing.T) {
 		}
 		o.raw = doc
 		kinds[o.Kind]++
+		if o.Kind == "Certificate" {
+			certificates = append(certificates, o)
+		}
 		if typed := decodeTyped(t, o); typed != nil {
 			objs[o.id()] = typed
 		} else {
@@ -171,7 +179,8 @@ func TestKustomizeBase(t *testing.T) {
 	}
 	for kind, n := range map[string]int{"Namespace": 2, "StatefulSet": 2, "Deployment": 2, "Service": 5, "Job": 3, "Secret": 0,
 		"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 3, "Role": 2, "RoleBinding": 2,
-		"Certificate": 8, "ClusterIssuer": 2, "ServiceMonitor": 2, "PodMonitor": 1, "ConfigMap": 2} {
+		"Certificate": 8, "ClusterIssuer": 2, "ServiceMonitor": 2, "PodMonitor": 1, "ConfigMap": 2,
+		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1} {
 		if kinds[kind] != n {
 			t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)
 		}
@@ -180,6 +189,8 @@ func TestKustomizeBase(t *testing.T) {
 	checkCollector(t, objs["StatefulSet portcullis/portcullis-collector"].(*appsv1.StatefulSet))
 	checkWebhooks(t, objs["MutatingWebhookConfiguration /portcullis-injector"].(*admissionregv1.MutatingWebhookConfiguration))
 	checkGuard(t, objs["ValidatingWebhookConfiguration /portcullis-injector"].(*admissionregv1.ValidatingWebhookConfiguration))
+	checkCertificatePolicy(t, objs["ValidatingAdmissionPolicy /portcullis-ca-signs-sidecars-only"].(*admissionregv1.ValidatingAdmissionPolicy),
+		objs["ValidatingAdmissionPolicyBinding /portcullis-ca-signs-sidecars-only"].(*admissionregv1.ValidatingAdmissionPolicyBinding), certificates)
 	for id, o := range objs {
 		if spec := podSpecOf(o); spec != nil {
 			checkRestricted(t, id, spec)
