@@ -1,0 +1,119 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// checkPodWide refuses what in a pod's spec reaches into the sidecar
+// whatever its own container says: the app mounting its volumes, sharing
+// its process namespace, or choosing how it resolves etcd and the
+// collector.
+func (c Config) checkPodWide(spec map[string]any) error {
+	if err := checkSidecarMounts(spec); err != nil {
+		return err
+	}
+	if spec["shareProcessNamespace"] == true {
+		return errSharedPIDs
+	}
+	return c.checkResolution(spec)
+}
+
+// checkResolution refuses a pod that decides where the sidecar's etcd and
+// collector names lead: /etc/hosts and resolv.conf are the pod's, so a
+// hostAliases entry for one of them, or nameservers of the author's
+// (dnsConfig, with dnsPolicy None or options rotate), send the sidecar to
+// a server of the author's. TLS verification of the Portcullis CA stands
+// in its way only as long as no one else can have a certificate of that
+// CA for the name issued.
+func (c Config) checkResolution(spec map[string]any) error {
+	hosts := c.sidecarHosts()
+	for _, a := range objects(spec, "hostAliases") {
+		names, _ := a["hostnames"].([]any)
+		for _, n := range names {
+			name := strings.TrimSuffix(strings.ToLower(fmt.Sprint(n)), ".")
+			for _, h := range hosts {
+				if name == h || strings.HasPrefix(name, h+".") {
+					return fmt.Errorf("hostAliases names %q, a host the sidecar connects to (etcd or the collector): the sidecar would reach the pod's choice of address; remove it", n)
+				}
+			}
+		}
+	}
+	if spec["dnsPolicy"] == "None" {
+		return errors.New("dnsPolicy None lets the pod choose the nameservers the sidecar resolves etcd and the collector with; use ClusterFirst")
+	}
+	if ns, _ := object(spec, "dnsConfig")["nameservers"].([]any); len(ns) > 0 {
+		return fmt.Errorf("dnsConfig.nameservers %v would answer the sidecar's lookups of etcd and the collector; remove them", ns)
+	}
+	return nil
+}
+
+// sidecarHosts are the lowercase host names of the etcd endpoints and the
+// collector URL.
+func (c Config) sidecarHosts() []string {
+	var hosts []string
+	for _, e := range append(strings.Split(c.Etcd.Endpoints, ","), c.Collector.URL) {
+		if e = strings.TrimSpace(e); !strings.Contains(e, "://") {
+			e = "//" + e // host:port
+		}
+		if u, err := url.Parse(e); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, strings.TrimSuffix(strings.ToLower(u.Hostname()), "."))
+		}
+	}
+	return hosts
+}
+
+// sidecarIsRegular reports whether the pod's sidecar is a regular
+// container (legacy mode), not an init container.
+func sidecarIsRegular(spec map[string]any) bool {
+	return slices.ContainsFunc(objects(spec, "containers"), func(ct map[string]any) bool { return str(ct, "name") == ContainerName })
+}
+
+// checkStartsAfterInit refuses, for a sidecar that is a regular container,
+// an init container with restartPolicy Always (a native sidecar of the
+// author's): it starts before every regular container and keeps running,
+// so it could bind the sidecar's port first, and answer the postStart
+// hook's check that something listens there, for the app.
+func checkStartsAfterInit(spec map[string]any) error {
+	for _, ct := range objects(spec, "initContainers") {
+		if str(ct, "restartPolicy") == "Always" {
+			return fmt.Errorf("init container %q has restartPolicy Always: it starts before the legacy sidecar (a regular container) and keeps running, so it could take the sidecar's port; make it a regular container, or use native sidecars (legacy: false)", str(ct, "name"))
+		}
+	}
+	return nil
+}
+
+// errSharedPIDs refuses a pod sharing one process namespace between its
+// containers: the app would see the sidecar's processes, and as root
+// (CAP_KILL is in the runtime's default set) or as the sidecar's user
+// (the author's to choose) it could kill the sidecar, bind its port while
+// kubelet waits out the restart back-off and answer the Service itself,
+// or read the sidecar's files through /proc/<pid>/root.
+var errSharedPIDs = errors.New("the pod sets shareProcessNamespace: the app could signal the sidecar's process, take its port while it restarts, and read its files through /proc; remove shareProcessNamespace")
+
+// checkSidecarMounts refuses a pod whose containers, other than the
+// sidecar, mount one of the sidecar's volumes. A pod's author may name
+// them in the app's volumeMounts before they exist: the API server
+// validates the pod after the injector added them. An app mounting the
+// state volume could plant the last-known-good policy the sidecar serves
+// while etcd is unreachable (as root, or as the sidecar's user, both the
+// author's to choose, the file passes the sidecar's ownership check) and
+// rewrite or drop the audit spool before the collector has it.
+func checkSidecarMounts(spec map[string]any) error {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			if str(ct, "name") == ContainerName {
+				continue // the sidecar (hasSidecar vouched for it)
+			}
+			for _, m := range objects(ct, "volumeMounts") {
+				if n := str(m, "name"); n == volState || n == volTLS || n == volToken {
+					return fmt.Errorf("container %q mounts the volume %q, which is the sidecar's own: only the sidecar may mount it (its state and audit spool are not the app's to write); remove the mount", str(ct, "name"), n)
+				}
+			}
+		}
+	}
+	return nil
+}

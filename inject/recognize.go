@@ -1,0 +1,238 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// hasSidecar reports whether the pod already has the sidecar: a container
+// named ContainerName running `portcullis sidecar` from the repository of
+// image (any tag or digest: a workload injected offline before an upgrade
+// keeps its older tag). The status annotation alone does not count (a
+// pod's author can write it, and the pod would start without the
+// sidecar); a container of that name running anything else, or from
+// another image (one of the author's, forwarding everything to the app),
+// is an error, since the sidecar cannot be added beside it.
+//
+// Its flags count too: the configured image run with the author's own
+// policy file, etcd, certificates or collector (or none) would be a
+// sidecar enforcing what its author chose, so only the flags the injector
+// writes are taken (sidecarFlagsOK), those naming etcd, the certificates
+// and the collector with the values it writes, and no command.
+func hasSidecar(spec map[string]any, c Config) (bool, error) {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			if str(ct, "name") != ContainerName {
+				continue
+			}
+			args, _ := ct["args"].([]any)
+			if len(args) == 0 || args[0] != "sidecar" {
+				return false, fmt.Errorf("container %q has the sidecar's name but does not run `portcullis sidecar`: rename it", ContainerName)
+			}
+			if got := str(ct, "image"); imageRepo(got) != imageRepo(c.Image) {
+				return false, fmt.Errorf("container %q runs the sidecar from image %q, not from %s: only the configured image counts as the sidecar", ContainerName, got, imageRepo(c.Image))
+			}
+			if cmd, _ := ct["command"].([]any); len(cmd) > 0 {
+				return false, fmt.Errorf("container %q sets a command: the injector's sidecar runs the image's own", ContainerName)
+			}
+			err := sidecarFlagsOK(args[1:], c)
+			if err == nil {
+				err = sidecarWiringOK(spec, ct, args[1:], c)
+			}
+			if err != nil {
+				return false, fmt.Errorf("container %q is not the injector's sidecar: %w (remove it and let the injector add its own)", ContainerName, err)
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sidecarFlagsOK checks the flags of a sidecar already in a pod: each is
+// one the injector writes (--name=value), and those that decide what is
+// enforced and where the audit goes carry the configured values, each
+// present.
+func sidecarFlagsOK(args []any, c Config) error {
+	pinned := map[string]string{
+		"etcd":                 c.Etcd.Endpoints,
+		"etcd-cacert":          tlsDir + "/ca.crt",
+		"etcd-cert":            tlsDir + "/tls.crt",
+		"etcd-key":             tlsDir + "/tls.key",
+		"collector":            c.Collector.URL,
+		"collector-token-file": tokenDir + "/token",
+	}
+	counted := map[string]bool{}
+	free := map[string]bool{"listen": true, "upstream": true, "admin": true, "prefix": true, "state-dir": true, "spool": true,
+		"spool-max": true, "drain-delay": true, "drain": true, "log-level": true, "service": true}
+	seen := map[string]bool{}
+	for _, a := range args {
+		arg, _ := a.(string)
+		name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		if !ok || !strings.HasPrefix(arg, "--") {
+			return fmt.Errorf("argument %q is not a --flag=value the injector writes", arg)
+		}
+		if counted[name] {
+			// The flag package takes the last: a second --listen would
+			// move the sidecar off the port its container declares.
+			return fmt.Errorf("flag --%s is given twice", name)
+		}
+		counted[name] = true
+		if form, ok := shaped[name]; ok && !form(value) {
+			return fmt.Errorf("--%s is %q, not a value the injector writes", name, value)
+		}
+		switch want, isPinned := pinned[name]; {
+		case name == "collector-cacert" && value == tlsDir+"/ca.crt":
+		case name == "prefix" && !c.prefixAllowed(value):
+			return fmt.Errorf("--prefix %q is not an etcd prefix the injector's configuration allows: %s", value, c.allowedPrefixes())
+		case isPinned && value == want:
+			seen[name] = true
+		case isPinned:
+			return fmt.Errorf("--%s is %q, not the configured %q", name, value, want)
+		case !free[name]:
+			return fmt.Errorf("flag --%s is not one the injector writes", name)
+		}
+	}
+	for name, want := range pinned {
+		if !seen[name] {
+			return fmt.Errorf("--%s=%s is missing", name, want)
+		}
+	}
+	return nil
+}
+
+// shaped are the forms of the free flags that decide where the sidecar
+// listens, forwards and keeps its state: the sidecar listens on every
+// address (on loopback only, the app could bind the pod's IP on the same
+// port), forwards to loopback, and keeps its state where its own volume
+// is (elsewhere, on a volume the app shares, the app could plant its
+// last-known-good policy).
+var shaped = map[string]func(string) bool{
+	"listen":    func(v string) bool { return hostPort(v, "0.0.0.0") != 0 },
+	"admin":     func(v string) bool { return hostPort(v, "0.0.0.0") != 0 },
+	"upstream":  func(v string) bool { return hostPort(v, "127.0.0.1") != 0 },
+	"state-dir": func(v string) bool { return v == stateDir+"/state" },
+	"spool":     func(v string) bool { return v == stateDir+"/spool" },
+}
+
+// hostPort returns the port of addr when it is host:port as the injector
+// writes it (a port in canonical decimal), else 0.
+func hostPort(addr, host string) int {
+	p, ok := strings.CutPrefix(addr, host+":")
+	n, err := strconv.Atoi(p)
+	if !ok || err != nil || !validPort(n) || strconv.Itoa(n) != p {
+		return 0
+	}
+	return n
+}
+
+// flagValue returns the value of --name in args, or "".
+func flagValue(args []any, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(fmt.Sprint(a), "--"+name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// sidecarWiringOK checks what, beside its flags, makes a sidecar already
+// in a pod the injector's: the Services' port name is its listen port and
+// no other container's, its environment is the injector's, and its
+// volumes are the injector's (the state an emptyDir of the pod, the
+// certificates and token from the configured Secrets). Each of these an
+// author could otherwise set so that the pod counts as injected while a
+// Service reaches the app directly, or the sidecar reads a CA, or keeps
+// a state, of the author's.
+func sidecarWiringOK(spec, ct map[string]any, args []any, c Config) error {
+	listen := hostPort(flagValue(args, "listen"), "0.0.0.0")
+	if listen == 0 || flagValue(args, "upstream") == "" || flagValue(args, "state-dir") == "" || flagValue(args, "spool") == "" {
+		return errors.New("--listen, --upstream, --state-dir and --spool are each required")
+	}
+	declared := false
+	for _, p := range objects(ct, "ports") {
+		n, _ := integer(p["containerPort"])
+		declared = declared || str(p, "name") == c.PortName && n == listen
+	}
+	if !declared {
+		return fmt.Errorf("it declares no port named %q at its --listen port %d, so a Service targeting %q does not reach it", c.PortName, listen, c.PortName)
+	}
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, other := range objects(spec, key) {
+			if str(other, "name") != ContainerName && slices.ContainsFunc(objects(other, "ports"), func(p map[string]any) bool { return str(p, "name") == c.PortName }) {
+				return fmt.Errorf("container %q also has a port named %q: a Service targeting it could reach that container past the sidecar", str(other, "name"), c.PortName)
+			}
+		}
+	}
+	if err := sidecarEnvOK(ct); err != nil {
+		return err
+	}
+	return sidecarVolumesOK(spec, ct, c)
+}
+
+// sidecarEnvOK allows the environment the injector writes, POD_NAME and
+// POD_NAMESPACE from the pod's fields, and nothing else: the etcd
+// client's gRPC dialer honours HTTPS_PROXY, and the Go runtime reads
+// GODEBUG, which would change where and how the sidecar connects.
+func sidecarEnvOK(ct map[string]any) error {
+	if _, ok := ct["envFrom"]; ok {
+		return errors.New("it sets envFrom, which the injector does not write")
+	}
+	want := map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+	for _, e := range objects(ct, "env") {
+		name := str(e, "name")
+		path, ok := want[name]
+		if !ok || len(e) != 2 || str(object(object(e, "valueFrom"), "fieldRef"), "fieldPath") != path {
+			return fmt.Errorf("environment variable %q is not one the injector writes", name)
+		}
+	}
+	return nil
+}
+
+// sidecarVolumesOK checks the sidecar's mounts and their volumes: the
+// injector's three, at its paths, whole (no subPath), the state an
+// emptyDir (a volume of the pod alone) and the certificates and token
+// from the configured Secrets.
+func sidecarVolumesOK(spec, ct map[string]any, c Config) error {
+	mounts := objects(ct, "volumeMounts")
+	want := map[string]string{volState: stateDir, volTLS: tlsDir, volToken: tokenDir}
+	seen := map[string]bool{}
+	for _, m := range mounts {
+		name, path := str(m, "name"), str(m, "mountPath")
+		if want[name] != path || seen[name] || m["subPath"] != nil || m["subPathExpr"] != nil {
+			return fmt.Errorf("volume mount %q at %q is not one the injector writes", name, path)
+		}
+		seen[name] = true
+	}
+	if len(seen) != len(want) {
+		return fmt.Errorf("it does not mount each of %s, %s and %s", volState, volTLS, volToken)
+	}
+	for _, v := range objects(spec, "volumes") {
+		var ok bool
+		switch str(v, "name") {
+		case volState:
+			ok = len(v) == 2 && v["emptyDir"] != nil
+		case volTLS:
+			ok = len(v) == 2 && str(object(v, "secret"), "secretName") == c.Etcd.ClientSecret
+		case volToken:
+			ok = len(v) == 2 && str(object(v, "secret"), "secretName") == c.Collector.TokenSecret
+		default:
+			continue
+		}
+		if !ok {
+			return fmt.Errorf("volume %q is not the one the injector writes (the state an emptyDir, the certificates from Secret %q, the token from Secret %q)", str(v, "name"), c.Etcd.ClientSecret, c.Collector.TokenSecret)
+		}
+	}
+	return nil
+}
+
+// imageRepo is an image reference without its tag and digest.
+func imageRepo(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
+}
