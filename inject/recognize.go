@@ -24,7 +24,7 @@ import (
 // and the collector with the values it writes, and no command.
 func hasSidecar(spec map[string]any, c Config) (bool, error) {
 	for _, key := range []string{"initContainers", "containers"} {
-		for _, ct := range objects(spec, key) {
+		for i, ct := range objects(spec, key) {
 			if str(ct, "name") != ContainerName {
 				continue
 			}
@@ -41,6 +41,9 @@ func hasSidecar(spec map[string]any, c Config) (bool, error) {
 			err := sidecarFlagsOK(args[1:], c)
 			if err == nil {
 				err = sidecarWiringOK(spec, ct, args[1:], c)
+			}
+			if err == nil {
+				err = sidecarStartsFirst(key, i, ct, args[1:])
 			}
 			if err != nil {
 				return false, fmt.Errorf("container %q is not the injector's sidecar: %w (remove it and let the injector add its own)", ContainerName, err)
@@ -170,6 +173,29 @@ func sidecarWiringOK(spec, ct map[string]any, args []any, c Config) error {
 		return err
 	}
 	return sidecarVolumesOK(spec, ct, c)
+}
+
+// sidecarStartsFirst checks that the sidecar starts before the app and
+// holds its port from then on: a native sidecar is the first init
+// container, with restartPolicy Always; a regular one (legacy) is the
+// first container, with the postStart hook holding the app's start until
+// it listens (Config.Legacy). Else an author's container started first
+// could bind the sidecar's port and answer the Service itself.
+func sidecarStartsFirst(key string, i int, ct map[string]any, args []any) error {
+	if i != 0 {
+		return fmt.Errorf("it is not the first of the %s, so one of the author's starts before it and could take its port", key)
+	}
+	if key == "initContainers" {
+		if str(ct, "restartPolicy") != "Always" {
+			return errors.New("an init container without restartPolicy Always is not a sidecar")
+		}
+		return nil
+	}
+	hook, _ := object(object(object(ct, "lifecycle"), "postStart"), "exec")["command"].([]any)
+	if len(hook) != 4 || hook[1] != "wait" || hook[2] != "--listening=127.0.0.1:"+flagValue(args, "listen")[len("0.0.0.0:"):] {
+		return errors.New("as a regular container it has no postStart hook `portcullis wait --listening` on its port, so the app may start, and bind that port, first")
+	}
+	return nil
 }
 
 // sidecarEnvOK allows the environment the injector writes, POD_NAME and

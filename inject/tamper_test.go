@@ -362,3 +362,53 @@ func TestWebhookLegacyRefusesRestartableInitContainers(t *testing.T) {
 		t.Errorf("native: first init container = %q, want the sidecar", got.Spec.InitContainers[0].Name)
 	}
 }
+
+// TestWebhookNotFooledByASidecarStartedLate: a sidecar the pod brought
+// counted as injected wherever it stood. After an init container of the
+// author's with restartPolicy Always, or as a regular container without
+// the postStart hook that holds the app's start (or after the app), an
+// author's container started first and could bind the sidecar's port,
+// answering the Service itself. A native sidecar now counts only as the
+// first init container with restartPolicy Always, a regular one only as
+// the first container with the hook; the legacy sidecar as the injector
+// writes it still counts.
+func TestWebhookNotFooledByASidecarStartedLate(t *testing.T) {
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	url, client := webhook(t, inject.Defaults())
+	_, native, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	legacyCfg := inject.Defaults()
+	legacyCfg.Legacy = true
+	lurl, lclient := webhook(t, legacyCfg)
+	_, legacy, _ := injectPod(t, lurl, lclient, inject.PathNamespace, plain)
+	edit := func(pod []byte, f func(p *corev1.Pod)) []byte {
+		var p corev1.Pod
+		strict(t, pod, &p)
+		f(&p)
+		b, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if resp := review(t, url, client, inject.PathNamespace, legacy); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("the injector's legacy sidecar: allowed %v, patch %d bytes, status %+v; want left alone", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	squatter := corev1.Container{Name: "squatter", Image: "a", RestartPolicy: new(corev1.ContainerRestartPolicyAlways)}
+	for name, pod := range map[string][]byte{
+		"native, after an init container of the author's": edit(native, func(p *corev1.Pod) {
+			p.Spec.InitContainers = append([]corev1.Container{squatter}, p.Spec.InitContainers...)
+		}),
+		"native, without restartPolicy Always": edit(native, func(p *corev1.Pod) { p.Spec.InitContainers[0].RestartPolicy = nil }),
+		"regular, without the postStart hook":  edit(legacy, func(p *corev1.Pod) { p.Spec.Containers[0].Lifecycle.PostStart = nil }),
+		"regular, after the app": edit(legacy, func(p *corev1.Pod) {
+			p.Spec.Containers[0], p.Spec.Containers[1] = p.Spec.Containers[1], p.Spec.Containers[0]
+		}),
+		"regular, the hook waiting on another port": edit(legacy, func(p *corev1.Pod) {
+			p.Spec.Containers[0].Lifecycle.PostStart.Exec.Command[2] = "--listening=127.0.0.1:9901"
+		}),
+	} {
+		if resp := review(t, url, client, inject.PathNamespace, pod); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "not the injector's sidecar") {
+			t.Errorf("%s: allowed %v, patch %d bytes, status %+v; want refused as not the injector's sidecar", name, resp.Allowed, len(resp.Patch), resp.Result)
+		}
+	}
+}
