@@ -482,7 +482,7 @@ func (o *Outbox) deliverOne(name string) error {
 	if sink == nil {
 		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
 	}
-	if key, ok := o.sentKey(name, &q); ok {
+	if key, ok := o.remembered(o.sent, name, q.Sent); ok {
 		return o.record(name, p, &q, key) // the sink has it; the trail does not yet
 	}
 	if q.Close != "" {
@@ -533,7 +533,7 @@ func (o *Outbox) markTried(name, p string, q *queued) {
 // deliverClose tells the ticket of the closure, records it and removes
 // the delivery.
 func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
-	if why, ok := o.refusedWhy(name, q); ok {
+	if why, ok := o.remembered(o.refused, name, q.Refused); ok {
 		// Refused; the trail does not say so yet, whatever the engine's
 		// state says (as for record).
 		return o.refuse(name, p, q, why)
@@ -550,19 +550,6 @@ func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
 		return err
 	}
 	return o.record(name, p, q, q.Close)
-}
-
-// refusedWhy returns why the sink refused a closure the trail did not
-// record refused: remembered, or written in the queued file before a
-// restart.
-func (o *Outbox) refusedWhy(name string, q *queued) (string, bool) {
-	o.mu.Lock()
-	why, ok := o.refused[name]
-	o.mu.Unlock()
-	if !ok && q.Refused != "" {
-		why, ok = q.Refused, true
-	}
-	return why, ok
 }
 
 // refuse records in the trail that the sink refused the closure q for
@@ -590,16 +577,17 @@ func (o *Outbox) refuse(name, p string, q *queued, why string) error {
 	return o.done(name, p)
 }
 
-// sentKey returns the key of a delivery the sink took and the trail did
-// not record: remembered, or written in the queued file before a restart.
-func (o *Outbox) sentKey(name string, q *queued) (string, bool) {
+// remembered returns what the outbox keeps of a delivery the trail did
+// not record, from m (sent: the key the sink took; refused: why it refused
+// a closure), else from the queued file written before a restart (saved).
+func (o *Outbox) remembered(m map[string]string, name, saved string) (string, bool) {
 	o.mu.Lock()
-	key, ok := o.sent[name]
+	v, ok := m[name]
 	o.mu.Unlock()
-	if !ok && q.Sent != "" {
-		key, ok = q.Sent, true
+	if !ok && saved != "" {
+		v, ok = saved, true
 	}
-	return key, ok
+	return v, ok
 }
 
 // record writes in the trail what the sink took (alert.ticket, or
