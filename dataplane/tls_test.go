@@ -516,19 +516,28 @@ func TestTLSExpiredCertificateOnKeptAliveConnection(t *testing.T) {
 	}
 }
 
+// twoClientCAs starts an mTLS stack whose client CA file trusts two CAs,
+// an old and a new one, under mtlsPolicy; roots verify its certificate.
+func twoClientCAs(t *testing.T) (st *stack, files *TLS, roots *x509.CertPool, oldCA, newCA *authority) {
+	t.Helper()
+	serverCA := newAuthority(t, "server CA")
+	oldCA, newCA = newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
+	files = tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
+	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
+	st = startStack(t, func(c *Config) { c.TLS = files })
+	swapDoc(t, st.store, mtlsPolicy)
+	roots = x509.NewCertPool()
+	roots.AddCert(serverCA.cert)
+	return st, files, roots, oldCA, newCA
+}
+
 // Taking a CA out of the client CA file (a compromised or retired CA)
 // ends the authentication of the connections its certificates opened, on
 // their next request, not only of new handshakes: before, a connection
 // kept alive went on authenticating as the client after the reload. A
 // certificate of a CA still trusted keeps its connection.
 func TestTLSClientCARemovedOnKeptAliveConnection(t *testing.T) {
-	serverCA, oldCA, newCA := newAuthority(t, "server CA"), newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
-	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
-	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
-	st := startStack(t, func(c *Config) { c.TLS = files })
-	swapDoc(t, st.store, mtlsPolicy)
-	roots := x509.NewCertPool()
-	roots.AddCert(serverCA.cert)
+	st, files, roots, oldCA, newCA := twoClientCAs(t)
 	fromOld := oldCA.issue(t, "admin", []string{adminSPIFFE}, false)
 	fromNew := newCA.issue(t, "hris", nil, false)
 	oldConn, err := dialTLS(st.addr, roots, &fromOld.tls)
@@ -642,13 +651,7 @@ func TestTLSReloadSurvivesAFIFO(t *testing.T) {
 // CAs in force do not verify, so the handshake is a full one and fails.
 // This guards that, should the Go version change.
 func TestTLSClientCARemovedRefusesResumedSession(t *testing.T) {
-	serverCA, oldCA, newCA := newAuthority(t, "server CA"), newAuthority(t, "old client CA"), newAuthority(t, "new client CA")
-	files := tlsFiles(t, serverCA.issue(t, "sidecar", nil, true), oldCA)
-	writeFile(t, files.ClientCAFile, append(append([]byte(nil), oldCA.pem...), newCA.pem...))
-	st := startStack(t, func(c *Config) { c.TLS = files })
-	swapDoc(t, st.store, mtlsPolicy)
-	roots := x509.NewCertPool()
-	roots.AddCert(serverCA.cert)
+	st, files, roots, oldCA, newCA := twoClientCAs(t)
 	admin := oldCA.issue(t, "admin", []string{adminSPIFFE}, false)
 	cache := tls.NewLRUClientSessionCache(4)
 	first, err := resumingDial(st.addr, roots, &admin.tls, cache)
