@@ -41,7 +41,9 @@ func ResolveSecret(ref string) ([]byte, error) {
 		}
 		return []byte(v), nil
 	case strings.HasPrefix(ref, "file:"):
-		b, err := durable.ReadRegular(ref[5:]) // a FIFO here froze the collector's start in open(2)
+		// A FIFO here froze the collector's start in open(2); a huge
+		// file was read whole.
+		b, err := durable.ReadRegularMax(ref[5:], durable.MaxSecretBytes)
 		if err != nil {
 			return nil, fmt.Errorf("secret %s: %w", ref, err)
 		}

@@ -339,7 +339,7 @@ func resolveSecret(ref string) ([]byte, error) {
 	case strings.HasPrefix(ref, "file:"):
 		// A regular file only: a FIFO swapped in at its name held the
 		// secret check, and the policy push preparing it, in open(2).
-		b, err := durable.ReadRegular(ref[5:])
+		b, err := durable.ReadRegularMax(ref[5:], durable.MaxSecretBytes)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read hmac secret: %w", err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -494,7 +495,7 @@ func inForce(h []etcdadmin.HistoryEntry, p Period) (etcdadmin.HistoryEntry, *pol
 // HistoryFromFile makes a one-entry history of a policy file, for a pack
 // without etcd: revision 0, the file's modification time and digest.
 func HistoryFromFile(path string) ([]etcdadmin.HistoryEntry, error) {
-	data, err := os.ReadFile(path)
+	data, err := durable.ReadRegularMax(path, policy.MaxDocumentBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read policy %q: %w", path, err)
 	}

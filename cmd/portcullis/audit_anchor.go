@@ -88,7 +88,9 @@ func (a *anchorFlags) readHeads(pub ed25519.PublicKey, requireEtcd bool) (heads 
 		return nil
 	}
 	if a.headFile != "" {
-		doc, err := durable.ReadRegular(a.headFile) // a FIFO there is refused, not waited on
+		// A FIFO there is refused, not waited on; a head is under 1 KiB,
+		// and a larger file is not read whole.
+		doc, err := durable.ReadRegularMax(a.headFile, collector.MaxKeyFileBytes)
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot read --published-head %q: %w", a.headFile, err)
 		}

@@ -167,6 +167,10 @@ func reviewSignCmd() etcdCmd {
 	}
 }
 
+// maxWorksheetBytes caps a worksheet review sign reads: one row per key
+// or event of the period, a quarter of 100,000 keys is some 20 MB.
+const maxWorksheetBytes = 64 << 20
+
 // checkWorksheet reads the worksheet at path and returns its SHA-256,
 // refusing one whose first line (evidence.WorksheetMark) names another
 // kind or period than the review of kind over p being signed, or none:
@@ -174,7 +178,7 @@ func reviewSignCmd() etcdCmd {
 // and last year's logs worksheet signed as this quarter's access review.
 // span is the --period or --from/--to flags that name p.
 func checkWorksheet(path, kind string, p evidence.Period, span string) (string, error) {
-	b, err := durable.ReadRegular(path)
+	b, err := durable.ReadRegularMax(path, maxWorksheetBytes)
 	if err != nil {
 		return "", fmt.Errorf("cannot read worksheet %q: %w", path, err)
 	}

@@ -14,6 +14,12 @@ import (
 // by a typo), and it was read whole into memory.
 const MaxPEMBytes = 1 << 20
 
+// MaxSecretBytes caps a secret read from a file a policy names
+// (`file:PATH`: an issuer's HMAC secret, a ticket sink's token): a secret
+// is at most a few KiB, and such a file was read whole, a wrong path
+// naming a log or an image until the memory ran out.
+const MaxSecretBytes = 1 << 20
+
 // ReadPEM reads the PEM file path, a regular file of at most MaxPEMBytes
 // (ReadRegularMax).
 func ReadPEM(path string) ([]byte, error) { return ReadRegularMax(path, MaxPEMBytes) }
