@@ -36,7 +36,6 @@ func (s *Syncer) apply(save bool) {
 	if cur := s.store.Load(); cur != nil && err != nil && cur.Digest == snap.Digest {
 		return // the fallback compiled what is already in force
 	}
-	s.releaseHeld(snap)
 	s.reportInvalid(append(s.invalid, snap.SkippedKeys...), snap.Revision)
 	s.store.Swap(snap)
 	s.ready.Store(true)

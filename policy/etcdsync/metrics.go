@@ -39,7 +39,7 @@ func (s *Syncer) Metrics() []Metric {
 		{"portcullis_policy_lkg_save_failures_total", "counter", "Writes of the last-known-good policy file that failed: each retry, and a write that found the disk full before the older file made room.", func() float64 { return float64(s.saveFailures.Load()) }},
 		{"portcullis_policy_lkg_failing", "gauge", "1 while the last save of the last-known-good policy file failed: a restart while etcd is unreachable would serve an older policy, or none.", func() float64 { return b2f(s.LKGHealth().Failing) }},
 		{"portcullis_policy_lkg_revision", "gauge", "etcd revision of the state last saved to the last-known-good policy file by this process (0: none yet).", func() float64 { return float64(s.LKGHealth().Revision) }},
-		{"portcullis_policy_revocations_held", "gauge", "Revocations in force that etcd lost when it went back in revision (a restored backup), held until revoked again in etcd or until their key leaves the policy.", func() float64 { return float64(s.heldN.Load()) }},
+		{"portcullis_policy_revocations_held", "gauge", "Revocations in force that etcd lost when it went back in revision (a restored backup), held until revoked again in etcd.", func() float64 { return float64(s.heldN.Load()) }},
 		{"portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", func() float64 { return float64(s.invalidNow.Load()) }},
 		{"portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", func() float64 { return float64(s.invalidTotal.Load()) }},
 	}

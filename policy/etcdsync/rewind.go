@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -75,8 +74,9 @@ func (e *wentBack) Error() string {
 // There is no un-revoke, so a revocation etcd lost is one to keep. A held
 // revocation stays (and the last-known-good file carries it across
 // restarts) until etcd holds a revocation of that id again (revoked again:
-// durable in etcd) or, for a key id, until the key leaves the policy
-// (apply); a jti revocation stays until revoked again.
+// durable in etcd). A key leaving the policy does not end it: a record
+// put back as it was (from a dump, or a newer backup restored) would
+// authenticate again, since etcd holds no revocation of it.
 func (s *Syncer) hold(prev, st *State) {
 	var ids []string
 	for id, v := range prev.Revocations {
@@ -124,15 +124,4 @@ func (s *Syncer) releaseWritten(key string) {
 	delete(s.held, id)
 	s.heldN.Store(int64(len(s.held)))
 	s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation held over etcd going back is in etcd again")
-}
-
-// releaseHeld lets go of the held revocations of key ids snap no longer
-// holds: the key left the policy, so there is nothing left to revoke.
-func (s *Syncer) releaseHeld(snap *policy.Snapshot) {
-	for id := range s.held {
-		if !strings.HasPrefix(id, JTIPrefix) && snap.Key([]byte(id)) == nil {
-			delete(s.held, id)
-		}
-	}
-	s.heldN.Store(int64(len(s.held)))
 }

@@ -1,0 +1,108 @@
+package etcdsync_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// TestHeldRevocationOutlivesItsKeyRecord: etcd restored from a backup that
+// predates the revocation of an etcd key holds the revocation on the
+// sidecar; the key record then leaves etcd (deleted, or a restore older
+// still) and comes back as it was (re-put from a dump, or the newer
+// backup restored again). The key stays revoked: etcd holds no revocation
+// of it, so nothing else revokes it. Before, the held revocation ended
+// when the key left the policy and the key, put back, authenticated again.
+func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	k := etcdsync.NewLayout("")
+	push(t, a, examplePolicy(t))
+	_, spec, err := a.CreateKey(ctx, "acme-hris", 0, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cli.Get(ctx, k.Key(spec.ID))
+	if err != nil || len(got.Kvs) != 1 {
+		t.Fatalf("key record: %v %v", got, err)
+	}
+	record := string(got.Kvs[0].Value) // an operator's dump of keys/
+
+	e.Stop()
+	backup := filepath.Join(t.TempDir(), "backup")
+	if out, err := exec.Command("cp", "-a", dir, backup).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Progress: 100 * time.Millisecond, Reconcile: 200 * time.Millisecond, Logger: zerolog.Nop()})
+	revoked := func() bool { return r.store.Load().Key([]byte(spec.ID)).Revoked }
+	rev, err := a.RevokeKey(ctx, spec.ID, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/x"+fmt.Sprint(i), "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "the revocation in force", func() bool { return r.Ready() && revoked() && r.Revision() > rev })
+
+	e.Stop()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", backup, dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the rewind followed, the revocation held", func() bool { return r.Rewinds() == 1 && r.Current() && r.LKGHealth().Held == 1 })
+	if !revoked() {
+		t.Fatal("the revocation etcd lost is not held")
+	}
+
+	del, err := cli.Delete(ctx, k.Key(spec.ID))
+	if err != nil || del.Deleted != 1 {
+		t.Fatalf("delete key record: %v %v", del, err)
+	}
+	r.atRevision(t, del.Header.Revision)
+	put, err := cli.Put(ctx, k.Key(spec.ID), record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.atRevision(t, put.Header.Revision)
+	// The re-reads (every 200 ms) apply etcd's state with what is held:
+	// 2 s is ten of them.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if kk := r.store.Load().Key([]byte(spec.ID)); kk == nil || !kk.Revoked {
+			t.Fatalf("key %s put back after its held revocation authenticates again (held %d)", spec.ID, r.LKGHealth().Held)
+		}
+	}
+	if r.LKGHealth().Held != 1 {
+		t.Errorf("held %d, want 1 until revoked again in etcd", r.LKGHealth().Held)
+	}
+	if _, err := a.RevokeKey(ctx, spec.ID, meta); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the revocation in etcd again released", func() bool { return r.LKGHealth().Held == 0 && revoked() })
+}
