@@ -294,7 +294,10 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 	same := false
 	if s.st != nil && s.ready.Load() {
 		diff := keyDiff(s.st.Keys, st.Keys)
-		same = len(diff) == 0 && s.st.Policy == st.Policy &&
+		// A state from the file is never the same as one from etcd: its
+		// suspensions past their until lapsed, and etcd's records of them
+		// suspend (fromFile).
+		same = len(diff) == 0 && s.st.Policy == st.Policy && s.st.fromFile == st.fromFile &&
 			maps.Equal(s.st.Revocations, st.Revocations) && maps.Equal(s.st.Suspensions, st.Suspensions)
 		if s.base.st == s.st && len(s.st.keyEdits) == 0 && s.st.Policy == st.Policy {
 			st.keyEdits, s.base.st = diff, st
