@@ -191,7 +191,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	prefix := newPrefix(t)
 	k := etcdsync.NewLayout(prefix)
 	ctx := context.Background()
-	lease, err := c.cli.Grant(ctx, 600) // live members' records are leased
+	lease, err := c.cli.Grant(ctx, 60) // live members' records are leased (at most MaxMemberTTL)
 	if err != nil {
 		t.Fatal(err)
 	}

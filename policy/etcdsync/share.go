@@ -111,6 +111,7 @@ type Sharer struct {
 	writes   atomic.Int64
 	members  atomic.Int64
 	back     rewindGuard // the watch loop's; finds etcd gone back below the revision watched
+	leases   memberLeases
 
 	calc   sync.Mutex        // orders the computations of shares (tick and watch); guards the following fields
 	prev   map[string]uint64 // cumulative counts at the last committed sample, by "t/" or "c/" + id

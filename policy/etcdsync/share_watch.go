@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -60,12 +63,16 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	s.heard()
+	s.leases.forget()
+	if err := s.leases.check(lctx, s.cli, mem.Kvs); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.peers)
 	clear(s.demand)
 	for _, kv := range mem.Kvs {
-		if kv.Lease != 0 { // a live sidecar's record lapses with it; one without a lease never would
+		if s.leases.live(kv.Lease) {
 			s.peers[strings.TrimPrefix(string(kv.Key), s.k.MembersDir())] = true
 		}
 	}
@@ -105,6 +112,9 @@ func (s *Sharer) follow(ctx context.Context, rev int64) error {
 		}
 		s.heard()
 		s.back.saw(resp.Header.Revision)
+		if err := s.leases.check(ctx, s.cli, memberPuts(s.k, resp.Events)); err != nil {
+			return err
+		}
 		s.applyEvents(resp.Events)
 		s.recompute()
 	}
@@ -116,7 +126,7 @@ func (s *Sharer) applyEvents(evs []*clientv3.Event) {
 	for _, ev := range evs {
 		key := string(ev.Kv.Key)
 		if pod, ok := strings.CutPrefix(key, s.k.MembersDir()); ok {
-			if ev.Type == mvccpb.DELETE || ev.Kv.Lease == 0 {
+			if ev.Type == mvccpb.DELETE || !s.leases.live(ev.Kv.Lease) {
 				delete(s.peers, pod)
 			} else {
 				s.peers[pod] = true
@@ -157,4 +167,79 @@ func dropUnusable(m map[string]float64) {
 			delete(m, id)
 		}
 	}
+}
+
+// MaxMemberTTL is the longest lease a members/<pod> record may sit on and
+// count as a live sidecar (a Syncer's MemberTTL is at most this). The
+// sidecars' etcd role may grant any lease, up to etcd's 9,000,000,000 s:
+// a record on a lease that long would never lapse, as one without a lease
+// would not, and would take a share of every global limit long after the
+// certificate that wrote it was revoked.
+const MaxMemberTTL = time.Minute
+
+// memberLeases remembers which leases of member records are short enough
+// (MaxMemberTTL) to count, asking etcd once per lease: a lease's granted
+// TTL never changes. The watch loop (and Prime, before it) use it.
+type memberLeases struct {
+	mu sync.Mutex
+	ok map[int64]bool // by lease id: its granted TTL is at most MaxMemberTTL
+}
+
+// forget drops what is known, so that a list starts afresh and the map
+// holds only the leases of records still there.
+func (m *memberLeases) forget() {
+	m.mu.Lock()
+	m.ok = nil
+	m.mu.Unlock()
+}
+
+// live reports whether a member record on lease counts: leased, on a
+// lease check found short enough.
+func (m *memberLeases) live(lease int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return lease != 0 && m.ok[lease]
+}
+
+// check asks etcd the granted TTL of each lease of kvs not known yet. A
+// lease etcd no longer has (the record goes with it), or will not say,
+// counts as too long; any other error is returned (etcd unreachable).
+func (m *memberLeases) check(ctx context.Context, cli *clientv3.Client, kvs []*mvccpb.KeyValue) error {
+	for _, kv := range kvs {
+		m.mu.Lock()
+		_, known := m.ok[kv.Lease]
+		m.mu.Unlock()
+		if kv.Lease == 0 || known {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := cli.TimeToLive(lctx, clientv3.LeaseID(kv.Lease))
+		cancel()
+		if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) && !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			return fmt.Errorf("cannot read the lease of member record %q: %w", kv.Key, err)
+		}
+		short := err == nil && resp.GrantedTTL > 0 && resp.GrantedTTL <= int64(MaxMemberTTL/time.Second)
+		m.mu.Lock()
+		if m.ok == nil || len(m.ok) >= maxLeasesKnown {
+			m.ok = map[int64]bool{} // the peers decided on keep their verdict
+		}
+		m.ok[kv.Lease] = short
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// maxLeasesKnown bounds memberLeases between two lists: the sidecars'
+// role may grant any number of leases.
+const maxLeasesKnown = 4096
+
+// memberPuts returns the member records put in evs.
+func memberPuts(k Layout, evs []*clientv3.Event) []*mvccpb.KeyValue {
+	var kvs []*mvccpb.KeyValue
+	for _, ev := range evs {
+		if ev.Type == mvccpb.PUT && strings.HasPrefix(string(ev.Kv.Key), k.MembersDir()) {
+			kvs = append(kvs, ev.Kv)
+		}
+	}
+	return kvs
 }

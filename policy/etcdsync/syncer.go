@@ -27,7 +27,7 @@ type SyncConfig struct {
 	Reconcile time.Duration // full re-read while watching (5m)
 	Progress  time.Duration // how often to ask etcd to confirm the watch is current (5s)
 	StartWait time.Duration // how long to wait for etcd at start before serving the last-known-good file (3s)
-	MemberTTL time.Duration // lease of the member record (15s)
+	MemberTTL time.Duration // lease of the member record (15s; at most MaxMemberTTL, which a longer one is cut to)
 	Logger    zerolog.Logger
 	Now       func() time.Time // wall clock of suspension ends and the member record's times (time.Now); tests simulate days with it
 }
@@ -42,6 +42,7 @@ func (c *SyncConfig) defaults() {
 	def(&c.Progress, 5*time.Second)
 	def(&c.StartWait, 3*time.Second)
 	def(&c.MemberTTL, 15*time.Second)
+	c.MemberTTL = min(c.MemberTTL, MaxMemberTTL)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
