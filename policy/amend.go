@@ -169,3 +169,41 @@ func (s *Snapshot) suspend(suspended map[string]struct{}) map[*Client]*Client {
 	s.mtls = mtls
 	return moved
 }
+
+// Tighten returns prev with the revocations and suspensions of live in
+// force beside those prev holds, at live's revision: it lifts none, and
+// changes no key record (live.Keys is not read). It returns prev itself
+// when live adds nothing. A source that lost its policy document has
+// nothing to compile (etcdsync refuses such a state), yet a revocation
+// written meanwhile must not wait for the next document.
+func Tighten(prev *Snapshot, live Live) (*Snapshot, error) {
+	u := Live{Revision: live.Revision, RevokedKeys: map[string]bool{}, RevokedJTIs: map[string]bool{}, Suspended: map[string]struct{}{}}
+	added := false
+	for id, revoked := range live.RevokedKeys {
+		added = added || revoked && !prev.liveRevoked[id]
+		u.RevokedKeys[id] = revoked
+	}
+	for jti, revoked := range live.RevokedJTIs {
+		_, had := prev.revokedJTIs[jti]
+		added = added || revoked && !had
+		u.RevokedJTIs[jti] = revoked
+	}
+	for c := range live.Suspended {
+		_, had := prev.liveSuspended[c]
+		added = added || !had
+		u.Suspended[c] = struct{}{}
+	}
+	if !added {
+		return prev, nil
+	}
+	for id, revoked := range prev.liveRevoked {
+		u.RevokedKeys[id] = u.RevokedKeys[id] || revoked
+	}
+	for jti := range prev.revokedJTIs {
+		u.RevokedJTIs[jti] = true
+	}
+	for c := range prev.liveSuspended {
+		u.Suspended[c] = struct{}{}
+	}
+	return Amend(prev, u, nil)
+}

@@ -12,9 +12,11 @@ import (
 
 // errNoPolicy refuses a state without a policy document: an etcd that
 // lost everything (wiped, or replaced and not yet pushed to again). Its
-// live records are refused with it: applied under the last good document,
-// its empty revocations and suspensions would lift those in force.
-var errNoPolicy = errors.New("no policy document in etcd; the snapshot in force stays, with its revocations and suspensions")
+// live records are not compiled with it: applied under the last good
+// document, its empty revocations and suspensions would lift those in
+// force. Its revocations and suspensions are added to those in force
+// instead (tighten).
+var errNoPolicy = errors.New("no policy document in etcd; the snapshot in force stays, with its revocations and suspensions, and those written meanwhile are added")
 
 // apply compiles the applied state and swaps it into the Store; save also
 // writes what is in force to the last-known-good file. A state that does
@@ -40,7 +42,9 @@ func (s *Syncer) apply(save bool) {
 	s.store.Swap(snap)
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
-	if save && s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds
+	// Without a document the file keeps the last state that had one: a
+	// state tightened (see tighten) has no raw records of what it keeps.
+	if save && s.cfg.StateDir != "" && !errors.Is(err, errNoPolicy) { // a copy of 100,000 key records is milliseconds
 		inForce := s.st.clone()
 		inForce.Held, inForce.Prefix = maps.Clone(s.held), string(s.k)
 		if err != nil {
@@ -54,7 +58,9 @@ func (s *Syncer) apply(save bool) {
 // compile compiles st. If the document in st is refused but the last good
 // document compiles with st's live records, that snapshot is returned with
 // the error: revocations and suspensions must not wait for a fixed policy.
-// A state with no document at all is refused whole (errNoPolicy).
+// A state with no document at all is refused (errNoPolicy): its
+// revocations and suspensions are added to those in force, and none is
+// lifted (tighten).
 // Invalid key, revocation and suspension records never refuse a state: they
 // are left out (or fail closed) and kept in s.invalid for reportInvalid.
 // A state that differs from the one last compiled only in its key records,
@@ -76,7 +82,7 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 	s.invalid = append(st.status(now, &live), slices.Collect(maps.Values(keysBad))...)
 	slices.Sort(s.invalid)
 	if st.Policy == "" {
-		return nil, errNoPolicy
+		return s.tighten(live), errNoPolicy
 	}
 	var err error
 	if doc, derr := s.parse(st.Policy); derr != nil {
@@ -96,6 +102,25 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 		return nil, err
 	}
 	return snap, err
+}
+
+// tighten returns the snapshot in force with the revocations and
+// suspensions of live added (policy.Tighten), for a state without a
+// policy document: it is refused, so that a wiped etcd lifts nothing, but
+// a revocation written while the document is missing (deleted by
+// mistake) must not wait for the next push. nil: nothing in force, or
+// nothing to add.
+func (s *Syncer) tighten(live policy.Live) *policy.Snapshot {
+	cur := s.store.Load()
+	if cur == nil {
+		return nil
+	}
+	snap, err := policy.Tighten(cur, live)
+	if err != nil {
+		s.cfg.Logger.Error().Err(err).Int64("revision", live.Revision).Msg("cannot put the revocations and suspensions of a state without a policy document in force")
+		return nil
+	}
+	return snap
 }
 
 // maxEditsAmended is the number of key records always amended in; above
