@@ -191,7 +191,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	prefix := newPrefix(t)
 	k := etcdsync.NewLayout(prefix)
 	ctx := context.Background()
-	lease, err := c.cli.Grant(ctx, 60) // live members' records are leased (at most MaxMemberTTL)
+	lease, err := c.cli.Grant(ctx, 60) // live members' and demand records are leased (at most MaxMemberTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	// After the backup: p2 has demand for globex, which the Sharer follows
 	// (p1, idle, takes the floor), then the revision climbs.
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
-	if _, err := c.cli.Put(ctx, k.Demand("p2"), `{"t":{"globex":100}}`); err != nil {
+	if _, err := c.cli.Put(ctx, k.Demand("p2"), `{"t":{"globex":100}}`, clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "globex at the floor", func() bool { return near(shares().Tenants["globex"], 0.1) })
@@ -238,7 +238,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 
 	// The restored cluster has no globex demand; p2's demand there is acme's.
 	rrev := c.restore(func(cli *clientv3.Client) int64 {
-		resp, err := cli.Put(ctx, k.Demand("p2"), `{"t":{"acme":100}}`)
+		resp, err := cli.Put(ctx, k.Demand("p2"), `{"t":{"acme":100}}`, clientv3.WithLease(lease.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +261,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	}
 
 	// Later demand arrives on the watch restarted from etcd's revision.
-	if _, err := c.cli.Put(ctx, k.Demand("p2"), `{"t":{"initech":100}}`); err != nil {
+	if _, err := c.cli.Put(ctx, k.Demand("p2"), `{"t":{"initech":100}}`, clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "demand after following etcd back in the shares", func() bool { return near(shares().Tenants["initech"], 0.1) })

@@ -40,7 +40,7 @@ type ShareConfig struct {
 	Prefix   string        // deployment prefix (DefaultPrefix)
 	Pod      string        // this sidecar's member name (required)
 	Interval time.Duration // how often demand is published and shares computed (1s)
-	TTL      time.Duration // lease of the demand record (5s)
+	TTL      time.Duration // lease of the demand record (5s; at most MaxMemberTTL)
 	Stale    time.Duration // etcd silent this long: fall back to 1/members (TTL)
 	// Confirm is how often a linearizable read checks that etcd has not
 	// gone back below the revision watched (restored or replaced
@@ -67,6 +67,7 @@ func (c *ShareConfig) defaults() {
 	}
 	def(&c.Interval, time.Second)
 	def(&c.TTL, 5*time.Second)
+	c.TTL = min(c.TTL, MaxMemberTTL)
 	def(&c.Stale, c.TTL)
 	def(&c.Confirm, 5*time.Second)
 	if c.Floor <= 0 || c.Floor > 1 {

@@ -96,3 +96,48 @@ func TestSharerIgnoresMembersOnHugeLeases(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A demand record counts only on a lease as short as a member's: the
+// sidecars' etcd role may put one without a lease, or on a lease of a
+// huge TTL, under the name of a live sidecar that is idle (and so writes
+// none of its own over it), and every sidecar took that demand as the
+// idle one's: a tenant's busy sidecars fell to the floor of its limits
+// for as long as the record stayed, for ever without a lease.
+func TestSharerIgnoresDemandOffShortLeases(t *testing.T) {
+	cli := dial(t, shared)
+	ctx := context.Background()
+	huge, err := cli.Grant(ctx, 100_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Revoke(context.Background(), huge.ID) })
+	for _, tc := range []struct {
+		name string
+		opts []clientv3.OpOption
+	}{{"no lease", nil}, {"huge lease", []clientv3.OpOption{clientv3.WithLease(huge.ID)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := newPrefix(t)
+			k := etcdsync.NewLayout(prefix)
+			busy := startSharePod(t, cli, prefix, "busy")
+			startSharePod(t, cli, prefix, "idle") // a live member with no traffic: it writes no demand record
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go send(sctx, map[*sharePod]uint64{busy: 100})
+			high := func() (bool, string) {
+				f := busy.shares().Tenants["acme"]
+				return busy.sh.Members() == 2 && f > 0.8, "members " + strconv.FormatInt(busy.sh.Members(), 10) + ", share " + ftoa(f)
+			}
+			pollDetail(t, "the busy sidecar with most of acme's limit", high)
+			if _, err := cli.Put(ctx, k.Demand("idle"), `{"t":{"acme":1000000}}`, tc.opts...); err != nil {
+				t.Fatal(err)
+			}
+			// Each tick (200 ms) and each record applies the shares again:
+			// 2 s is ten of them.
+			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+				if ok, detail := high(); !ok {
+					t.Fatalf("a demand record off a short lease under the idle sidecar's name took acme's limit: %s", detail)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 	}
 	s.heard()
 	s.leases.forget()
-	if err := s.leases.check(lctx, s.cli, mem.Kvs); err != nil {
+	if err := s.leases.check(lctx, s.cli, slices.Concat(mem.Kvs, dem.Kvs)); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
@@ -112,7 +113,7 @@ func (s *Sharer) follow(ctx context.Context, rev int64) error {
 		}
 		s.heard()
 		s.back.saw(resp.Header.Revision)
-		if err := s.leases.check(ctx, s.cli, memberPuts(s.k, resp.Events)); err != nil {
+		if err := s.leases.check(ctx, s.cli, puts(resp.Events)); err != nil {
 			return err
 		}
 		s.applyEvents(resp.Events)
@@ -143,9 +144,17 @@ func (s *Sharer) applyEvents(evs []*clientv3.Event) {
 }
 
 // setDemandLocked decodes one demand record; an undecodable one counts as
-// no demand.
+// no demand, and so does one off a short lease (memberLeases): a sidecar
+// leases its record for its TTL, and one without a lease, or on a lease
+// of a huge TTL, put under an idle sidecar's name (which writes none over
+// it) would stand as that sidecar's demand for as long.
 func (s *Sharer) setDemandLocked(kv *mvccpb.KeyValue) {
 	pod := strings.TrimPrefix(string(kv.Key), s.k.DemandDir())
+	if !s.leases.live(kv.Lease) {
+		s.cfg.Logger.Debug().Str("pod", pod).Msg("demand record off a lease of at most MaxMemberTTL; counted as no demand")
+		delete(s.demand, pod)
+		return
+	}
 	d := peerDemand{at: time.Now()}
 	if err := json.Unmarshal(kv.Value, &d.DemandRecord); err != nil {
 		s.cfg.Logger.Debug().Err(err).Str("pod", pod).Msg("undecodable demand record; counted as no demand")
@@ -170,14 +179,16 @@ func dropUnusable(m map[string]float64) {
 }
 
 // MaxMemberTTL is the longest lease a members/<pod> record may sit on and
-// count as a live sidecar (a Syncer's MemberTTL is at most this). The
+// count as a live sidecar (a Syncer's MemberTTL is at most this), and a
+// demand/<pod> record count as its demand (a Sharer's TTL is at most
+// this). The
 // sidecars' etcd role may grant any lease, up to etcd's 9,000,000,000 s:
 // a record on a lease that long would never lapse, as one without a lease
 // would not, and would take a share of every global limit long after the
 // certificate that wrote it was revoked.
 const MaxMemberTTL = time.Minute
 
-// memberLeases remembers which leases of member records are short enough
+// memberLeases remembers which leases of member and demand records are short enough
 // (MaxMemberTTL) to count, asking etcd once per lease: a lease's granted
 // TTL never changes. The watch loop (and Prime, before it) use it.
 type memberLeases struct {
@@ -233,11 +244,11 @@ func (m *memberLeases) check(ctx context.Context, cli *clientv3.Client, kvs []*m
 // role may grant any number of leases.
 const maxLeasesKnown = 4096
 
-// memberPuts returns the member records put in evs.
-func memberPuts(k Layout, evs []*clientv3.Event) []*mvccpb.KeyValue {
+// puts returns the records put in evs (member and demand records).
+func puts(evs []*clientv3.Event) []*mvccpb.KeyValue {
 	var kvs []*mvccpb.KeyValue
 	for _, ev := range evs {
-		if ev.Type == mvccpb.PUT && strings.HasPrefix(string(ev.Kv.Key), k.MembersDir()) {
+		if ev.Type == mvccpb.PUT {
 			kvs = append(kvs, ev.Kv)
 		}
 	}
