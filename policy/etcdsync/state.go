@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -317,11 +318,19 @@ func (st *State) takeKeyEdits(cache keyCache, bad map[string]string) policy.KeyE
 	return edits
 }
 
-// decodeKey decodes the key record named id.
+// decodeKey decodes the key record named id. A field the record should
+// not hold makes it invalid, as in the policy document: a record written
+// by hand with an expiry spelt "expires" would otherwise authenticate
+// with none.
 func decodeKey(id, v string) (policy.KeySpec, error) {
 	var spec policy.KeySpec
-	if err := json.Unmarshal([]byte(v), &spec); err != nil {
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
 		return policy.KeySpec{}, fmt.Errorf("cannot decode: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return policy.KeySpec{}, errors.New("cannot decode: data after the record")
 	}
 	if spec.ID != id {
 		return policy.KeySpec{}, fmt.Errorf("holds id %q", spec.ID)
