@@ -183,7 +183,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/logs":
 		c.ingest(w, r)
 	case "/healthz":
-		c.writeHealth(w)
+		c.writeHealth(w, false)
 	case "/metrics":
 		// Counts of batches, senders' rejects and refused connections
 		// are for the operator: the intake listener faces every sender
@@ -319,15 +319,22 @@ func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender st
 		fmt.Sprintf("sender %s holds %d connections, its share of the collector's %d (--max-conns); send on those", sender, c.conns.perSender, c.cfg.MaxConns))
 }
 
-// writeHealth answers /healthz: {"status":"ok"}, or "degraded" with the
-// anchors signed heads are withheld from and why. It stays 200: the
-// collector still stores every batch, and a liveness probe that restarted
-// it would find it refusing to start on that anchor (CheckAnchors).
-func (c *Collector) writeHealth(w http.ResponseWriter) {
+// writeHealth answers /healthz: {"status":"ok"}, or "degraded" with,
+// when anchors is set, the anchors signed heads are withheld from and why.
+// It stays 200: the collector still stores every batch, and a liveness
+// probe that restarted it would find it refusing to start on that anchor
+// (CheckAnchors). The intake listener, which every sender network reaches,
+// leaves the anchors out: they name the anchor's file path or etcd key and
+// the heads there (TestHealthOnIntakeNamesNoAnchorToAnonymous).
+func (c *Collector) writeHealth(w http.ResponseWriter, anchors bool) {
 	w.Header().Set("Content-Type", "application/json")
 	probs := c.store.AnchorProblems()
 	if len(probs) == 0 {
 		io.WriteString(w, `{"status":"ok"}`)
+		return
+	}
+	if !anchors {
+		io.WriteString(w, `{"status":"degraded","storing":true}`)
 		return
 	}
 	json.NewEncoder(w).Encode(struct {
@@ -353,7 +360,7 @@ func (c *Collector) MetricsHandler() http.Handler {
 		case "/metrics":
 			c.writeMetrics(w)
 		case "/healthz":
-			c.writeHealth(w)
+			c.writeHealth(w, true)
 		default:
 			c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 		}
