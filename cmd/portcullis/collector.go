@@ -27,6 +27,7 @@ import (
 
 type collectorFlags struct {
 	listen, data, retention, signingKey, tokenFile string
+	alertmanagerTokenFile                          string // POST /v1/alertmanager's tokens
 	policyFile                                     string // detection rules (issue 14)
 	metricsListen                                  string
 	tlsCert, tlsKey, clientCA                      string
@@ -53,6 +54,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	tokenOnCommandLine := false
 	fs.Func("token", refusedPrefix+"--token-file", func(string) error { tokenOnCommandLine = true; return nil })
 	fs.StringVar(&c.tokenFile, "token-file", "", "`file` of \"name token\" lines, one per sidecar or deployment; every batch is stored with the name of its token")
+	fs.StringVar(&c.alertmanagerTokenFile, "alertmanager-token-file", "", "`file` of \"name token\" lines, the only tokens POST /v1/alertmanager takes (a sender's is refused); without it the route is not served")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders")
@@ -78,6 +80,9 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
+	if c.alertmanagerTokenFile != "" && c.policyFile == "" && c.etcd.endpoints == "" {
+		return c, usagef(os.Stderr, fs.Name(), "--alertmanager-token-file needs detection: give --policy or --etcd"), false
+	}
 	if _, err := collector.ParseRetention(c.retention); errors.Is(err, collector.ErrShortRetention) {
 		return c, usagef(os.Stderr, fs.Name(), "--retention %s is under one second (a retention entry records whole seconds); 0 keeps all", c.retention), false
 	} else if err != nil {
@@ -86,7 +91,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if err := checkCollectorNumbers(c); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
-	if err := checkFlagFiles("signing-key", c.signingKey, "token-file", c.tokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
+	if err := checkFlagFiles("signing-key", c.signingKey, "token-file", c.tokenFile, "alertmanager-token-file", c.alertmanagerTokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
 		"client-ca", c.clientCA, "policy", c.policyFile, "publish-head", c.head.file); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
@@ -151,6 +156,10 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	amTokens, err := readTokens(c.alertmanagerTokenFile)
+	if err != nil {
+		return err
+	}
 	det := detection{key: key}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, Retention: retention, Detection: det.hooks(),
@@ -204,7 +213,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err := det.start(ctx, c.policyFile, admin, c.etcd.endpoints, c.data, store, log); err != nil {
 		return stoppedBeforeReady(sigCtx, err, log)
 	}
-	srv.Handler = det.routes(srv.Handler, tokens) // POST /v1/alertmanager (issue 14)
+	if srv.Handler, err = det.routes(srv.Handler, tokens, amTokens); err != nil { // POST /v1/alertmanager (issue 14)
+		return err
+	}
 	if c.metricsListen != "" {
 		stopMetrics, err := serveCollectorMetrics(c.metricsListen, col, log)
 		if err != nil {

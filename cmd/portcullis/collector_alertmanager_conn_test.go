@@ -31,7 +31,10 @@ func TestAlertmanagerAnswersCloseTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := col.HTTPServer()
-	srv.Handler = det.routes(srv.Handler, tokens)
+	ams := []collector.SenderToken{{Name: "prom", Token: "alertmanager-token-0123456789abcdef0123"}}
+	if srv.Handler, err = det.routes(srv.Handler, tokens, ams); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

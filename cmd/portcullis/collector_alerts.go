@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -317,14 +318,22 @@ func reloadRules(ctx context.Context, admin *etcdadmin.Admin, eng *alert.Engine,
 	}
 }
 
-// routes serves POST /v1/alertmanager with the collector's bearer tokens
-// when detection runs, and everything else with next.
-func (d *detection) routes(next http.Handler, named []collector.SenderToken) http.Handler {
-	if d.engine == nil {
-		return next
+// routes serves POST /v1/alertmanager, when detection runs, with the
+// tokens of --alertmanager-token-file (alertmanagers), and everything else
+// with next. A sender's token is not taken there: one stolen from a
+// sidecar opened alerts and tickets naming any tenant, recorded as the
+// collector's detections (TestAlertmanagerRefusesSenderTokens). Without
+// alertmanagers the route is not served. An Alertmanager token shorter
+// than collector.MinTokenBytes, or one a sender holds too, is an error.
+func (d *detection) routes(next http.Handler, senders, alertmanagers []collector.SenderToken) (http.Handler, error) {
+	if err := checkAlertmanagerTokens(senders, alertmanagers); err != nil {
+		return nil, err
+	}
+	if d.engine == nil || len(alertmanagers) == 0 {
+		return next, nil
 	}
 	var tokens []string
-	for _, t := range named {
+	for _, t := range alertmanagers {
 		tokens = append(tokens, t.Token)
 	}
 	am := alert.AlertmanagerHandler(d.engine, tokens)
@@ -338,5 +347,22 @@ func (d *detection) routes(next http.Handler, named []collector.SenderToken) htt
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
+	}), nil
+}
+
+// checkAlertmanagerTokens refuses an Alertmanager token shorter than
+// collector.MinTokenBytes or equal to a sender's, naming it, never showing
+// it.
+func checkAlertmanagerTokens(senders, alertmanagers []collector.SenderToken) error {
+	for _, a := range alertmanagers {
+		if len(a.Token) < collector.MinTokenBytes {
+			return fmt.Errorf("--alertmanager-token-file: token %q is %d bytes, shorter than %d; make one with `openssl rand -hex 32`", a.Name, len(a.Token), collector.MinTokenBytes)
+		}
+		for _, s := range senders {
+			if subtle.ConstantTimeCompare([]byte(a.Token), []byte(s.Token)) == 1 {
+				return fmt.Errorf("--alertmanager-token-file: token %q is sender %q's (--token-file); give Alertmanager a token of its own", a.Name, s.Name)
+			}
+		}
+	}
+	return nil
 }

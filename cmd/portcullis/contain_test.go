@@ -161,15 +161,19 @@ func TestPolicyPushReloadsRules(t *testing.T) {
 }
 
 // TestCollectorRoutesAlertmanager: with detection running, the collector
-// serves POST /v1/alertmanager with its tokens and passes every other
-// path to the OTLP collector.
+// serves POST /v1/alertmanager with the tokens of --alertmanager-token-file
+// and passes every other path to the OTLP collector.
 func TestCollectorRoutesAlertmanager(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	store, det := openDetection(t, context.Background(), dir, signingKey(t), examplePolicy, nil)
 	defer store.Close()
-	const tok = "sidecar-a-token-0123456789abcdef0123"
-	srv := httptest.NewServer(det.routes(http.NotFoundHandler(), []collector.SenderToken{{Name: "a", Token: tok}}))
+	const tok = "alertmanager-token-0123456789abcdef0123"
+	h, err := det.routes(http.NotFoundHandler(), nil, []collector.SenderToken{{Name: "prom", Token: tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"TenantSaturated","tenant":"globex"},"fingerprint":"0123abcd"}]}`
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/alertmanager", strings.NewReader(body))
