@@ -174,13 +174,14 @@ func deniedAfter(ev *collector.Event, r *collector.StoredRecord) bool {
 // client it names, by any sidecar: the proof that the change was enforced.
 func (b *builder) firstDenial(i int) time.Time { return b.tally.first[i] }
 
-// enforcedBy returns, per sidecar (the batch's sender), the first denial
-// after events[i], as "sender=time" sorted by sender.
+// enforcedBy returns, per sidecar (its pod and the batch's sender), the
+// first denial after events[i], as "pod (sender)=time", or "sender=time"
+// for a sender that named no pod, sorted.
 func (b *builder) enforcedBy(i int) string {
 	first := b.tally.firstBy[i]
 	out := make([]string, 0, len(first))
 	for s, t := range first {
-		out = append(out, s+"="+rfc(t))
+		out = append(out, s.String()+"="+rfc(t))
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")

@@ -271,9 +271,9 @@ func TestPackFromStore(t *testing.T) {
 		rows := readCSV(t, filepath.Join(res.Dir, "APIAuth-RevocationRecords-2026-Q2.csv"))
 		ev := []string{"2026-05-10T12:00:00Z", "key.revoke", "acmehris1", "alice", "SEC-9", "leaked in a ticket", "41"}
 		want := [][]string{
-			append(ev[:7:7], "2026-05-10T12:00:30Z", "pod-b=2026-05-10T12:00:30Z token:sidecar-1=2026-05-10T13:00:00Z", "", "", "", "",
+			append(ev[:7:7], "2026-05-10T12:00:30Z", "pod-b (token:sidecar-2)=2026-05-10T12:00:30Z token:sidecar-1=2026-05-10T13:00:00Z", "", "", "", "",
 				"1 of 2 live sidecars applied revision 41; NOT ACKNOWLEDGED by 1"),
-			append(ev[:7:7], "", "", "pod-b", "43", "2026-05-10T12:00:20Z", "2026-05-10T12:00:30Z", "applied"),
+			append(ev[:7:7], "", "", "pod-b", "43", "2026-05-10T12:00:20Z", "2026-05-10T12:00:30Z (token:sidecar-2)", "applied"),
 			append(ev[:7:7], "", "", "pod-c", "40", "", "", "NOT ACKNOWLEDGED: its member record names revision 40 (updated 2026-05-10T11:00:00Z), before 41"),
 		}
 		if !slices.EqualFunc(rows[1:], want, slices.Equal) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -102,11 +104,26 @@ func summary(ev *collector.Event, trails []etcdadmin.MemberTrail, note string) s
 	return s
 }
 
+// podDenials returns the first denial after event i of each sender whose
+// records name pod, as "time (sender)", earliest first: the pod name is
+// the sender's to write, so a denial another sender's token claimed for
+// the pod is shown as that sender's, never as the pod's own.
+func (b *builder) podDenials(i int, pod string) string {
+	var out []string
+	for s, t := range b.tally.firstBy[i] {
+		if s.pod == pod {
+			out = append(out, rfc(t)+" ("+s.sender+")")
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
 // propagation returns the applied revision, when, the sidecar's first
 // denial and the verdict for event i and one sidecar's trail.
 func (b *builder) propagation(i int, t etcdadmin.MemberTrail) []string {
 	ev := &b.events[i]
-	denial := rfc(b.tally.firstBy[i][t.Pod])
+	denial := b.podDenials(i, t.Pod)
 	m, ok := t.Applied(ev.Revision)
 	if !ok {
 		cur := t.Versions[len(t.Versions)-1]

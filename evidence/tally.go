@@ -54,7 +54,7 @@ type tally struct {
 	revokes  map[string][]int
 	revokeAt []revokeAt // in storage order
 	first    map[int]time.Time
-	firstBy  map[int]map[string]time.Time
+	firstBy  map[int]map[sidecar]time.Time
 
 	routeScopes map[[2]string][]string
 	privRoutes  map[[2]string]bool
@@ -86,7 +86,7 @@ const maxScanLines = 1000
 func newTally(b *builder) *tally {
 	t := &tally{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{},
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, tenantDenied: map[string]int64{},
-		daily: map[int64]*[4]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[string]time.Time{},
+		daily: map[int64]*[4]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
 	for _, r := range b.doc.Routes {
 		t.routeScopes[[2]string{r.Method, r.Path}] = r.Scopes
@@ -273,7 +273,7 @@ func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) 
 			}
 			by := t.firstBy[i]
 			if by == nil {
-				by = map[string]time.Time{}
+				by = map[sidecar]time.Time{}
 				t.firstBy[i] = by
 			}
 			if f := by[sidecarOf(r)]; f.IsZero() || r.Time.Before(f) {
@@ -371,13 +371,23 @@ func literalsInText(s string) uint {
 	return held
 }
 
-// sidecarOf names the sidecar that sent r: its pod (the name of its member
-// record in etcd) when it sent one, else the sender it authenticated as.
-func sidecarOf(r *collector.StoredRecord) string {
-	if r.Pod != "" {
-		return r.Pod
+// sidecar is who sent a record: the pod it names (the name of its member
+// record in etcd, the batch's k8s.pod.name; "" when it sent none) and the
+// sender the collector authenticated. The pod is the sender's to write:
+// a token stolen from one tenant's sidecar sent another's pod name, and
+// its records stood as that pod's, so the sender goes with it everywhere
+// the pack names a sidecar (TestForgedPodNamesItsSender).
+type sidecar struct{ pod, sender string }
+
+// sidecarOf returns who sent r.
+func sidecarOf(r *collector.StoredRecord) sidecar { return sidecar{r.Pod, r.Sender} }
+
+// String names s: "pod (sender)", or the sender when it named no pod.
+func (s sidecar) String() string {
+	if s.pod == "" {
+		return s.sender
 	}
-	return r.Sender
+	return s.pod + " (" + s.sender + ")"
 }
 
 // maxApprovalIDs bounds the approval ids a pack counts refused requests for.
