@@ -35,8 +35,10 @@ type ContainmentChange struct {
 
 // Enforced is the first request one sidecar (one pod: the batch's
 // instance id, else its host, else its sender) denied under the
-// containment. Several pods may share one sender token, so the sender
-// alone does not tell them apart.
+// containment, one for each sender that sent records of the pod. Several
+// pods may share one sender token, so the sender alone does not tell them
+// apart; and the pod is the sender's to write, so the pod alone does not
+// either.
 type Enforced struct {
 	Pod       string        `json:"pod"`
 	Host      string        `json:"host,omitempty"`
@@ -132,28 +134,36 @@ func (r *Report) containment(dir string, pub ed25519.PublicKey, opts collector.V
 		}})
 }
 
-// enforcement finds, per pod, the first request of the client (or the
-// revoked key) denied after the containment was written, reading the
-// store again verified with pub (nil: not verified).
+// enforcement finds, per pod and sender, the first request of the client
+// (or the revoked key) denied after the containment was written, reading
+// the store again verified with pub (nil: not verified). The pod is the
+// sender's to write: keyed by it alone, a denial another sender's token
+// claimed for a pod, a moment earlier, hid the pod's own
+// (TestReportKeepsEachSendersDenialOfAPod).
 func (r *Report) enforcement(dir string, pub ed25519.PublicKey, opts collector.VerifyOptions) error {
 	if r.ContainedAt.IsZero() {
 		return nil
 	}
-	first := map[string]*Enforced{}
+	type sidecar struct{ pod, sender string }
+	first := map[sidecar]*Enforced{}
 	_, err := collector.ReadStore(dir, collector.Pass{VerifyKey: pub, Verify: opts, MarkVerified: true,
 		Records: func(en *collector.Entry, rec *collector.StoredRecord) error {
 			pod := podOf(en)
-			if e := first[pod]; (e != nil && !rec.Time.Before(e.Time)) || rec.Time.Before(r.ContainedAt) || !r.denied(rec) {
+			k := sidecar{pod, en.Sender}
+			if e := first[k]; (e != nil && !rec.Time.Before(e.Time)) || rec.Time.Before(r.ContainedAt) || !r.denied(rec) {
 				return nil
 			}
-			first[pod] = &Enforced{Pod: pod, Host: en.Host, Sender: en.Sender, Time: rec.Time, Decision: rec.Decision,
+			first[k] = &Enforced{Pod: pod, Host: en.Host, Sender: en.Sender, Time: rec.Time, Decision: rec.Decision,
 				RequestID: rec.RequestID, After: rec.Time.Sub(r.ContainedAt), Flags: unverified(en)}
 			return nil
 		}})
 	for _, e := range first {
 		r.Enforcement = append(r.Enforcement, *e)
 	}
-	sort.Slice(r.Enforcement, func(i, j int) bool { return r.Enforcement[i].Pod < r.Enforcement[j].Pod })
+	sort.Slice(r.Enforcement, func(i, j int) bool {
+		a, b := &r.Enforcement[i], &r.Enforcement[j]
+		return a.Pod < b.Pod || a.Pod == b.Pod && a.Sender < b.Sender
+	})
 	return err
 }
 
