@@ -150,7 +150,7 @@ func TestArchitecture(t *testing.T) {
 		"bench/slowreaders":   {},
 		"bench/load":          {},
 		"bench/harness":       {"bench/load", "examples/upstream"},
-		"inject":              {},
+		"inject":              {"internal/durable"},
 	}
 	for path, allowed := range arrows {
 		moduleImportsWithin(t, pkg(module+"/"+path), allowed)

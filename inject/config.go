@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/durable"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -137,7 +136,7 @@ func LoadConfig(path string) (Config, error) {
 	if path == "" {
 		return c, nil
 	}
-	b, err := readConfig(path)
+	b, err := durable.ReadRegularMax(path, maxConfigBytes)
 	if err != nil {
 		return c, fmt.Errorf("cannot read injector config %q: %w", path, err)
 	}
@@ -221,23 +220,3 @@ func (r Resources) byName() map[string]string {
 // maxConfigBytes caps the injector's config file: a few KiB in use; a
 // larger file (a wrong path naming a log) was read whole.
 const maxConfigBytes = 1 << 20
-
-// readConfig reads the regular file path, of at most maxConfigBytes,
-// opened without waiting (a FIFO at path would hold open(2)).
-func readConfig(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
-	if err == nil && len(b) > maxConfigBytes {
-		err = fmt.Errorf("too large: it is over the cap of %d MiB", maxConfigBytes>>20)
-	}
-	return b, err
-}
