@@ -20,6 +20,7 @@ import (
 func TestEmptiedEtcdKeepsRevocations(t *testing.T) {
 	t.Parallel()
 	cli, prefix, a, r := newDeployment(t)
+	r.atRevision(t, 1) // the first snapshot: the Store holds none before it
 	ctx := context.Background()
 	if _, err := a.RevokeKey(ctx, "acmehris1", meta); err != nil {
 		t.Fatal(err)
@@ -59,6 +60,7 @@ func TestEmptiedEtcdKeepsRevocations(t *testing.T) {
 func TestRevocationWithoutPolicyDocument(t *testing.T) {
 	t.Parallel()
 	cli, prefix, a, r := newDeployment(t)
+	r.atRevision(t, 1) // the first snapshot: the Store holds none before it
 	ctx := context.Background()
 	if _, err := a.RevokeKey(ctx, "acmehris1", meta); err != nil {
 		t.Fatal(err)
