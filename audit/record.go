@@ -36,6 +36,7 @@ const (
 	KeyRevoked                         // API key whose secret matched a revoked record (answered as Unauthenticated)
 	PublicLimited                      // public routes' in-flight cap reached: their share of the upstream connections is taken (503)
 	CertRevoked                        // client certificate that a CRL reloaded since its connection's handshake lists (answered as Unauthenticated)
+	UpstreamSaturated                  // every upstream connection stayed busy for the whole wait: the service is saturated, not broken (503)
 	numDecisions
 )
 
@@ -68,6 +69,7 @@ var decisionNames = [numDecisions]string{
 	KeyRevoked:         "key_revoked",
 	PublicLimited:      "public_limited",
 	CertRevoked:        "cert_revoked",
+	UpstreamSaturated:  "upstream_saturated",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

@@ -40,6 +40,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.ResponseTooLarge, 502, "the service's response is larger than this endpoint allows")
 	set(audit.ApprovalRequired, 403, "this endpoint needs an approval granted by a second person for this client and endpoint: send its id in X-Portcullis-Approval (portcullis approvals request)")
 	set(audit.KeyExpiredByPolicy, 401, "this API key is older than the credential policy allows; rotate it")
+	set(audit.UpstreamSaturated, 503, "every connection to the service is busy; retry after the time in Retry-After")
 	set(audit.PublicLimited, 503, "too many requests without a credential are in flight; retry after the time in Retry-After")
 	// A revoked key is answered as a wrong one, so that a guesser learns
 	// nothing; only the audit record tells them apart.
@@ -67,7 +68,7 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 		s.rateLimitHeaders(r, x)
 	case audit.ConcurrencyLimited:
 		r.Header.Set("Retry-After", x.prep.classRetry[x.route.Class.Index]) // limit.go
-	case audit.PolicyStale, audit.AuditUnavailable, audit.NotReady, audit.PublicLimited:
+	case audit.PolicyStale, audit.AuditUnavailable, audit.NotReady, audit.PublicLimited, audit.UpstreamSaturated:
 		r.Header.Set("Retry-After", "1")
 	}
 	if d == audit.BadRequest || d == audit.HeaderTooLarge {

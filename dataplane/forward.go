@@ -31,6 +31,13 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 			d = audit.UpstreamTimeout
 		case err == errResponseTooLarge:
 			d = audit.ResponseTooLarge
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
+			// The pool's wait (MaxConnWaitTimeout) ran out with every
+			// connection busy: the service is saturated, not broken, so
+			// the client is told to come back (503, Retry-After) rather
+			// than that the service failed (502).
+			d = audit.UpstreamSaturated
+			s.metrics.saturated.Add(1)
 		}
 		s.logUpstreamError(err, x)
 		s.deny(ctx, x, d)

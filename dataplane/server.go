@@ -221,7 +221,7 @@ func (s *Server) newUpstream() *origin {
 		// upstream timeout) rather than failing at once: HostClient queues
 		// it first come first served and hands it the next connection
 		// released, or dials one for it when one is closed; past the wait
-		// it gets ErrNoFreeConns (502). Requests of public routes are
+		// it gets ErrNoFreeConns (503 upstream_saturated, forward.go). Requests of public routes are
 		// capped below the pool (limit.go), so parties without a
 		// credential cannot hold it all and queue every tenant behind them.
 		MaxConnWaitTimeout: s.cfg.UpstreamTimeout,
