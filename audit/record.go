@@ -99,15 +99,16 @@ type Limit uint8
 
 // Limits, in the order the request path takes them.
 const (
-	NoLimit          Limit = iota // no limit refused the request (every other decision)
-	LimitKey                      // the client's own bucket (clients[].limit, shared by its keys and tokens)
-	LimitTenant                   // the tenant's bucket (tenants[].limit; in etcd mode this sidecar's share)
-	LimitClass                    // the tenant+class bucket (classes[].limit)
-	LimitConcurrency              // the tenant+class in-flight cap (classes[].concurrency): its queue full, or the wait past max_wait
+	NoLimit             Limit = iota // no limit refused the request (every other decision)
+	LimitKey                         // the client's own bucket (clients[].limit, shared by its keys and tokens)
+	LimitTenant                      // the tenant's bucket (tenants[].limit; in etcd mode this sidecar's share)
+	LimitClass                       // the tenant+class bucket (classes[].limit)
+	LimitConcurrency                 // the tenant+class in-flight cap (classes[].concurrency): its queue full, or the wait past max_wait
+	LimitTenantInFlight              // the tenant's default in-flight cap, for classes without a concurrency cap (--tenant-max-in-flight)
 	numLimits
 )
 
-var limitNames = [numLimits]string{NoLimit: "", LimitKey: "key", LimitTenant: "tenant", LimitClass: "class", LimitConcurrency: "concurrency"}
+var limitNames = [numLimits]string{NoLimit: "", LimitKey: "key", LimitTenant: "tenant", LimitClass: "class", LimitConcurrency: "concurrency", LimitTenantInFlight: "tenant_in_flight"}
 
 // String returns the name used in audit records ("" for NoLimit).
 func (l Limit) String() string {

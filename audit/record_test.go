@@ -87,7 +87,7 @@ func TestRecordCopyTo(t *testing.T) {
 // OTLP record; NoLimit is in neither.
 func TestLimitNames(t *testing.T) {
 	t.Parallel()
-	want := map[Limit]string{NoLimit: "", LimitKey: "key", LimitTenant: "tenant", LimitClass: "class", LimitConcurrency: "concurrency"}
+	want := map[Limit]string{NoLimit: "", LimitKey: "key", LimitTenant: "tenant", LimitClass: "class", LimitConcurrency: "concurrency", LimitTenantInFlight: "tenant_in_flight"}
 	if len(want) != int(numLimits) {
 		t.Fatalf("the test names %d limits, the type has %d", len(want), numLimits)
 	}

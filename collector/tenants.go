@@ -55,15 +55,17 @@ type TenantReport struct {
 // ThrottledBy counts throttled requests (429) by the limit that refused
 // them, as their records name it (StoredRecord.Limit): the client's own
 // bucket (key), the tenant's (tenant), the tenant+class bucket (class) or
-// the tenant+class in-flight cap (concurrency). Unnamed counts the 429s
+// the tenant+class in-flight cap (concurrency) or the tenant's default
+// in-flight cap of classes without one (tenant_in_flight). Unnamed counts the 429s
 // whose record names none of those: records of sidecars from before the
 // field, and other senders'.
 type ThrottledBy struct {
-	Key         int64 `json:"key"`
-	Tenant      int64 `json:"tenant"`
-	Class       int64 `json:"class"`
-	Concurrency int64 `json:"concurrency"`
-	Unnamed     int64 `json:"unnamed"`
+	Key            int64 `json:"key"`
+	Tenant         int64 `json:"tenant"`
+	Class          int64 `json:"class"`
+	Concurrency    int64 `json:"concurrency"`
+	TenantInFlight int64 `json:"tenant_in_flight"`
+	Unnamed        int64 `json:"unnamed"`
 }
 
 // add counts n requests the limit named limit refused.
@@ -77,6 +79,8 @@ func (t *ThrottledBy) add(limit string, n int64) {
 		t.Class += n
 	case "concurrency":
 		t.Concurrency += n
+	case "tenant_in_flight":
+		t.TenantInFlight += n
 	default:
 		t.Unnamed += n
 	}
@@ -89,7 +93,7 @@ func (t ThrottledBy) String() string {
 	for _, c := range [...]struct {
 		name string
 		n    int64
-	}{{"key", t.Key}, {"tenant", t.Tenant}, {"class", t.Class}, {"concurrency", t.Concurrency}, {"unnamed", t.Unnamed}} {
+	}{{"key", t.Key}, {"tenant", t.Tenant}, {"class", t.Class}, {"concurrency", t.Concurrency}, {"tenant_in_flight", t.TenantInFlight}, {"unnamed", t.Unnamed}} {
 		if c.n == 0 {
 			continue
 		}

@@ -219,3 +219,17 @@ func TestTopTenantsBytesSaturate(t *testing.T) {
 		t.Errorf("acme's bytes %d, want the 1000 it was sent (a negative record takes nothing off)", rep.Tenants[1].BytesOut)
 	}
 }
+
+// A refusal by a tenant's default in-flight cap (the sidecar's
+// --tenant-max-in-flight, limit tenant_in_flight) is counted by that name,
+// not as unnamed.
+func TestThrottledByTenantInFlight(t *testing.T) {
+	var tb ThrottledBy
+	tb.add("tenant_in_flight", 2)
+	if want := (ThrottledBy{TenantInFlight: 2}); tb != want {
+		t.Errorf("got %+v, want %+v", tb, want)
+	}
+	if got, want := tb.String(), "tenant_in_flight=2"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}

@@ -65,9 +65,11 @@
 //     form or JSON body.
 //   - credential.go: step 4, API key or token, revocation, suspension.
 //   - authorize.go: step 5, scopes, then privileged-class rules.
-//   - limit.go: step 6, the buckets, then the concurrency slot; the 429's
-//     Retry-After and RateLimit fields; for a public route instead, a
-//     slot of the in-flight cap all public routes share (503 past it).
+//   - limit.go: step 6, the buckets, then the concurrency slot (in a
+//     class without one, a slot of the tenant's default in-flight cap,
+//     Config.TenantMaxInFlight); the 429's Retry-After and RateLimit
+//     fields; for a public route instead, a slot of the in-flight cap all
+//     public routes share (503 past it).
 //   - approval.go: end of step 6, only on a route that requires an
 //     approval: X-Portcullis-Approval consumed through the ApprovalLedger
 //     (one etcd transaction, outside the package).

@@ -174,7 +174,9 @@ func TestExpectCannotMisrouteResponses(t *testing.T) {
 	}
 	go svc.Serve(ln)
 	t.Cleanup(func() { svc.Shutdown() })
-	st := startStack(t, func(c *Config) { c.Upstream, c.MaxUpstreamConn = ln.Addr().String(), 1 })
+	// No per-tenant cap (TenantMaxInFlight above the pool): the requests
+	// queue at the pool, as this test needs.
+	st := startStack(t, func(c *Config) { c.Upstream, c.MaxUpstreamConn, c.TenantMaxInFlight = ln.Addr().String(), 1, 1<<20 })
 	st.store.Swap(withoutLimits(t, loadExample(t)))
 
 	// CRLFs (skipped before a request line) past the service's 4 KiB read

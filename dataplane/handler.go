@@ -40,6 +40,9 @@ type exchange struct {
 	slot    uint64
 	hasSlot bool
 	public  bool // holds one of the public routes' slots (limit.go)
+	// tenantSlot is the tenant cell whose default in-flight slot the
+	// request holds (limit.go, limitTenant), else nil.
+	tenantSlot *tenantCell
 
 	hdr   requestHeaders
 	path  []byte // normalised path
@@ -95,7 +98,7 @@ func (x *exchange) reset() {
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.certIDs, x.certEnd, x.certBorn, x.certDenied = nil, 0, 0, audit.Allowed
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
-	x.which, x.slot, x.hasSlot, x.public = 0, 0, false, false
+	x.which, x.slot, x.hasSlot, x.public, x.tenantSlot = 0, 0, false, false, nil
 	x.hdr = requestHeaders{}
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
@@ -155,6 +158,10 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.public {
 		x.public = false
 		s.public.Add(-1)
+	}
+	if x.tenantSlot != nil {
+		x.tenantSlot.inFlight.Add(-1)
+		x.tenantSlot = nil
 	}
 	s.record(ctx, x)
 }

@@ -44,20 +44,51 @@ func (s *Server) limit(x *exchange) audit.Decision {
 		s.metrics.limited[which].Add(1)
 		return audit.RateLimited
 	}
-	if maxInFlight == 0 {
-		return audit.Allowed
+	if class.MaxInFlight == 0 {
+		return s.limitTenant(x, now)
 	}
 	slot := tenant.ClassKey[class.Index]
 	if !s.inflight.Acquire(slot, maxInFlight, class.Queue, class.MaxWait) {
-		for _, t := range x.takes {
-			s.buckets.RefundAt(t.Key, *t.Limit, 1, now)
-		}
+		s.refund(x, now)
 		s.metrics.limited[3].Add(1)
 		x.rec.Limit = audit.LimitConcurrency
 		return audit.ConcurrencyLimited
 	}
 	x.slot, x.hasSlot = slot, true
 	return audit.Allowed
+}
+
+// limitTenant, step 6 for a class without a concurrency cap, takes one
+// of the in-flight slots its tenant has by default in such classes
+// (Config.TenantMaxInFlight, half of the upstream pool unless set), or
+// refuses the request (429 concurrency_limited, limit tenant_in_flight)
+// and refunds its tokens. Every request in flight holds at most one
+// upstream connection, and a tenant without a cap in the policy filled
+// the whole pool: every other tenant's requests waited for a connection
+// and were refused when the wait ran out. There is no queue, as for
+// public routes: a waiting request would hold its client connection and
+// goroutine. The count is an atomic in the tenant's metrics cell, which
+// outlives policy swaps; the slot is freed when the request settles
+// (handler.go), after a streamed body too.
+func (s *Server) limitTenant(x *exchange, now int64) audit.Decision {
+	c := x.prep.tenantCell[x.client.Tenant.Index]
+	if c.inFlight.Add(1) > int64(s.cfg.TenantMaxInFlight) {
+		c.inFlight.Add(-1)
+		s.refund(x, now)
+		s.metrics.limited[5].Add(1)
+		x.rec.Limit = audit.LimitTenantInFlight
+		return audit.ConcurrencyLimited
+	}
+	x.tenantSlot = c
+	return audit.Allowed
+}
+
+// refund gives back the tokens limit took for x at now, when an in-flight
+// cap refused it after its buckets admitted it.
+func (s *Server) refund(x *exchange, now int64) {
+	for _, t := range x.takes {
+		s.buckets.RefundAt(t.Key, *t.Limit, 1, now)
+	}
 }
 
 // limitPublic, step 6 for a public route, takes one of the in-flight

@@ -25,10 +25,11 @@ var latencyBucketsNs = func() (t [len(latencyBuckets)]int64) {
 }()
 
 // limiterScopes names the limiter denials by what denied: the names the
-// audit record's Limit gives them (key, tenant, class, concurrency), so a
-// metric's scope and a record's limit agree; and public, the in-flight
-// cap of public routes, whose refusals the decision public_limited names.
-var limiterScopes = [...]string{audit.LimitKey.String(), audit.LimitTenant.String(), audit.LimitClass.String(), audit.LimitConcurrency.String(), "public"}
+// audit record's Limit gives them (key, tenant, class, concurrency,
+// tenant_in_flight), so a metric's scope and a record's limit agree; and
+// public, the in-flight cap of public routes, whose refusals the decision
+// public_limited names. limit.go counts by these indexes.
+var limiterScopes = [...]string{audit.LimitKey.String(), audit.LimitTenant.String(), audit.LimitClass.String(), audit.LimitConcurrency.String(), "public", audit.LimitTenantInFlight.String()}
 
 // numLatency is the number of latency histogram cells, +Inf included.
 const numLatency = len(latencyBuckets) + 1
@@ -115,6 +116,9 @@ func (s *Server) Families() []Family {
 				return float64(p.publicMax)
 			}
 			return 0
+		}),
+		Gauge("portcullis_tenant_max_in_flight", "Cap of one tenant's requests in flight in classes without a concurrency cap (--tenant-max-in-flight, else half of --upstream-max-conns).", func() float64 {
+			return float64(s.cfg.TenantMaxInFlight)
 		}),
 		Counter("portcullis_key_cache_hits_total", "API key verifications answered from the cache.", func() uint64 {
 			hits, _ := s.keys.Stats()

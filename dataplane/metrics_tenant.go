@@ -58,6 +58,11 @@ const tenantKeep = 1.25
 type tenantCell struct {
 	requests [audit.NumDecisions]atomic.Uint64
 	bytesOut atomic.Uint64
+	// inFlight is the tenant's requests in flight in classes without a
+	// concurrency cap (limit.go, limitTenant). It lives here because a
+	// cell outlives the snapshots: a request holds its cell until it
+	// settles, whatever policy is swapped in meanwhile.
+	inFlight atomic.Int64
 }
 
 // tenantEntry is the scrape side of a cell: its ranking state and, while

@@ -55,6 +55,11 @@ type Config struct {
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 	TenantSeries    int           // tenants named on /metrics, the rest summed (DefaultTenantSeries; -1: none)
 
+	// TenantMaxInFlight caps one tenant's requests in flight in the
+	// classes without a concurrency cap (half of MaxUpstreamConn, at least
+	// 1), so that no tenant can hold the whole upstream pool (limit.go).
+	TenantMaxInFlight int
+
 	// TLS, when set, serves TLS on the listener (tls.go).
 	TLS *TLS
 
@@ -106,6 +111,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxUpstreamConn <= 0 {
 		c.MaxUpstreamConn = 1024
+	}
+	if c.TenantMaxInFlight <= 0 {
+		c.TenantMaxInFlight = max(c.MaxUpstreamConn/2, 1)
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = defaultMaxConns(c.TLS != nil)

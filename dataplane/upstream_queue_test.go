@@ -14,7 +14,9 @@ import (
 // 2 s response on the one connection was 504, though its service answered
 // in 2 s of a 3 s timeout.
 func TestQueuedRequestKeepsItsUpstreamTimeout(t *testing.T) {
-	st := startStack(t, func(c *Config) { c.MaxUpstreamConn, c.UpstreamTimeout = 1, 3*time.Second })
+	// Both requests are one tenant's: its cap (TenantMaxInFlight, 1 of a
+	// pool of 1) is raised so that the second queues at the pool.
+	st := startStack(t, func(c *Config) { c.MaxUpstreamConn, c.UpstreamTimeout, c.TenantMaxInFlight = 1, 3*time.Second, 2 })
 	st.store.Swap(withoutLimits(t, loadExample(t)))
 	st.up.delay = 2 * time.Second
 	var wg sync.WaitGroup

@@ -106,7 +106,9 @@ func TestUpstreamLeftoverNeverDelivered(t *testing.T) {
 		}
 		return []byte(misbehaviours[n.Add(1)%uint64(len(misbehaviours))])
 	})
-	st := startStack(t, func(c *Config) { c.Upstream, c.MaxUpstreamConn = up, 2 })
+	// No per-tenant cap (TenantMaxInFlight above the pool): the requests
+	// queue at the pool, as this test needs.
+	st := startStack(t, func(c *Config) { c.Upstream, c.MaxUpstreamConn, c.TenantMaxInFlight = up, 2, 1<<20 })
 	st.store.Swap(withoutLimits(t, loadExample(t)))
 
 	const workers, each = 4, 600

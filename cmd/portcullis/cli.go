@@ -485,6 +485,8 @@ func checkSidecarNumbers(f sidecarFlags) error {
 		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", f.maxPerIP)
 	case f.maxUpConns < 1:
 		return fmt.Errorf("--upstream-max-conns %d: want at least 1", f.maxUpConns)
+	case f.tenantMax < 0 || f.tenantMax > f.maxUpConns:
+		return fmt.Errorf("--tenant-max-in-flight %d: want 0 (half of --upstream-max-conns) to --upstream-max-conns (%d)", f.tenantMax, f.maxUpConns)
 	case f.drain < 0:
 		return fmt.Errorf("--drain %s: want 0s or more", f.drain)
 	case f.drainDelay < 0:

@@ -305,6 +305,8 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: want at least 1"},
 		{[]string{"--upstream-max-conns", "0"}, "--upstream-max-conns 0: want at least 1"},
 		{[]string{"--upstream-max-conns", "-3"}, "--upstream-max-conns -3: want at least 1"},
+		{[]string{"--tenant-max-in-flight", "-1"}, "--tenant-max-in-flight -1: want 0 (half of --upstream-max-conns) to --upstream-max-conns (1024)"},
+		{[]string{"--upstream-max-conns", "8", "--tenant-max-in-flight", "9"}, "--tenant-max-in-flight 9: want 0 (half of --upstream-max-conns) to --upstream-max-conns (8)"},
 		{[]string{"--drain", "-1s"}, "--drain -1s: negative; a duration is 0s or more"},
 		{[]string{"--drain-delay", "-5s"}, "--drain-delay -5s: negative; a duration is 0s or more"},
 		{[]string{"--metrics-tenants", "-5"}, "--metrics-tenants -5: want 0 (none by name) or more"},

@@ -39,6 +39,7 @@ type sidecarFlags struct {
 	maxConns   int
 	maxPerIP   int
 	maxUpConns int // --upstream-max-conns
+	tenantMax  int // --tenant-max-in-flight
 
 	metricsTenants int  // tenants named on /metrics (0: none)
 	pprof          bool // serve /debug/pprof/ on the admin listener
@@ -78,6 +79,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxConns, "max-conns", 0, "most open client `connections`; more are closed at accept (0: 10000, or fewer to fit the container's memory limit, 64 KiB each beyond 48 MiB, 96 KiB with TLS; always within the open-files limit)")
 	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
 	fs.IntVar(&f.maxUpConns, "upstream-max-conns", 1024, "most `connections` to the service; at the cap a request waits for one up to the upstream timeout (30s); public routes hold at most a quarter of them unless the policy's public_routes.max_in_flight says otherwise")
+	fs.IntVar(&f.tenantMax, "tenant-max-in-flight", 0, "most `requests` of one tenant in flight at once in the classes whose policy sets no concurrency cap, so no tenant can hold every upstream connection; more are answered 429 concurrency_limited (0: half of --upstream-max-conns)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
 	f.tls.register(fs)
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go profiles (CPU, heap) under /debug/pprof/ on the admin listener; off by default")
@@ -151,7 +153,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, MaxUpstreamConn: f.maxUpConns, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, MaxUpstreamConn: f.maxUpConns, TenantMaxInFlight: f.tenantMax, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
 		GlobalLimits: src.global != nil, Clock: f.clock})
 	if err != nil {
 		return err

@@ -76,7 +76,8 @@ func TestSidecarConnectionFlags(t *testing.T) {
 // --upstream-max-conns reaches the data plane: without public_routes in
 // the policy, public routes may hold a quarter of the upstream
 // connections, so with 8 the cap /metrics shows is 2 (with the default
-// 1024, 256).
+// 1024, 256); a tenant, in classes without a concurrency cap, half of
+// them unless --tenant-max-in-flight says otherwise.
 func TestSidecarUpstreamMaxConnsFlag(t *testing.T) {
 	upAddr := freeAddr(t)
 	up := &fasthttp.Server{Handler: upstream.Handler}
@@ -84,10 +85,11 @@ func TestSidecarUpstreamMaxConnsFlag(t *testing.T) {
 	defer up.Shutdown()
 	for _, tc := range []struct {
 		args []string
-		want string
+		want []string
 	}{
-		{[]string{"--upstream-max-conns", "8"}, "portcullis_public_max_in_flight 2\n"},
-		{nil, "portcullis_public_max_in_flight 256\n"},
+		{[]string{"--upstream-max-conns", "8"}, []string{"portcullis_public_max_in_flight 2\n", "portcullis_tenant_max_in_flight 4\n"}},
+		{nil, []string{"portcullis_public_max_in_flight 256\n", "portcullis_tenant_max_in_flight 512\n"}},
+		{[]string{"--tenant-max-in-flight", "100"}, []string{"portcullis_tenant_max_in_flight 100\n"}},
 	} {
 		var f sidecarFlags
 		fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
@@ -107,8 +109,10 @@ func TestSidecarUpstreamMaxConnsFlag(t *testing.T) {
 		}
 		page, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(page), tc.want) {
-			t.Errorf("sidecar %q: /metrics lacks %q", tc.args, tc.want)
+		for _, want := range tc.want {
+			if !strings.Contains(string(page), want) {
+				t.Errorf("sidecar %q: /metrics lacks %q", tc.args, want)
+			}
 		}
 		cancel()
 		<-done
