@@ -2,11 +2,14 @@ package dataplane
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -37,6 +40,7 @@ var (
 type issuerCRL struct {
 	subject, spki []byte              // the CA's raw subject and public key, which signed it
 	issuer        string              // its subject, RFC 2253, for logs
+	caKey         string              // the first 8 bytes of the SHA-256 of spki, in hex: two CAs of one name (a rollover) apart on /metrics
 	this, next    time.Time           // thisUpdate and nextUpdate (zero: none given)
 	serials       map[string]struct{} // revoked serial numbers, in decimal
 }
@@ -131,7 +135,7 @@ func parseCRL(der []byte, caFile string, cas []*x509.Certificate) (issuerCRL, er
 		return issuerCRL{}, err
 	}
 	c := issuerCRL{
-		subject: ca.RawSubject, spki: ca.RawSubjectPublicKeyInfo, issuer: ca.Subject.String(),
+		subject: ca.RawSubject, spki: ca.RawSubjectPublicKeyInfo, issuer: ca.Subject.String(), caKey: keyID(ca.RawSubjectPublicKeyInfo),
 		this: crl.ThisUpdate, next: crl.NextUpdate, serials: make(map[string]struct{}, len(crl.RevokedCertificateEntries)),
 	}
 	for _, e := range crl.RevokedCertificateEntries {
@@ -217,4 +221,34 @@ func (rv *revocations) expired(now time.Time) int {
 		}
 	}
 	return n
+}
+
+// keyID returns the first 8 bytes of the SHA-256 of spki, in hex.
+func keyID(spki []byte) string {
+	sum := sha256.Sum256(spki)
+	return hex.EncodeToString(sum[:8])
+}
+
+// appendNextUpdate appends a sample of
+// portcullis_tls_client_crl_next_update_seconds per CRL in force that
+// has a nextUpdate: the seconds from now until it, negative past it. It
+// lets an alert fire before a CRL expires and its CA's certificates are
+// all refused (deploy/observability/rules.yml,
+// PortcullisClientCRLExpiringSoon).
+func (rv *revocations) appendNextUpdate(b []byte, now time.Time) []byte {
+	if rv == nil {
+		return b
+	}
+	for i := range rv.crls {
+		c := &rv.crls[i]
+		if c.next.IsZero() {
+			continue
+		}
+		b = append(b, `portcullis_tls_client_crl_next_update_seconds{issuer="`...)
+		b = appendLabelValue(b, c.issuer)
+		b = append(append(append(b, `",ca_key="`...), c.caKey...), `"} `...)
+		b = strconv.AppendInt(b, int64(c.next.Sub(now)/time.Second), 10)
+		b = append(b, '\n')
+	}
+	return b
 }

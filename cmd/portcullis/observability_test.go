@@ -178,6 +178,12 @@ func TestObservabilityAssets(t *testing.T) {
 	for n := range sampleNames(collectorPage) {
 		known[n] = true
 	}
+	// The client CRL families, served only with --client-crl.
+	crlPage := crlMetrics(t)
+	promtool.CheckMetrics(t, []byte(crlPage))
+	for n := range sampleNames(crlPage) {
+		known[n] = true
+	}
 	var rules ruleFile
 	readYAML(t, filepath.Join(observability, "rules.yml"), &rules)
 	for _, g := range rules.Groups {
@@ -205,6 +211,9 @@ var requiredAlerts = map[string]string{
 	"PortcullisAuditRecordsLost":      "audit records dropped or lost",
 	"PortcullisEtcdUnreachable":       "etcd unreachable",
 	"PortcullisLastKnownGoodNotSaved": "last-known-good policy not saved",
+	// An expired client CRL refuses every certificate of its CA; the
+	// count of expired CRLs said so only once it had happened.
+	"PortcullisClientCRLExpiringSoon": "client CRL a day from its nextUpdate",
 }
 
 func checkRules(t *testing.T, rules *ruleFile, known map[string]bool) {
