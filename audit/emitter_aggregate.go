@@ -113,6 +113,9 @@ func forgetUnshared(g, r *Record) {
 	if string(g.UserAgent()) != string(r.UserAgent()) {
 		g.uaLen = 0
 	}
+	if string(g.CertSerial()) != string(r.CertSerial()) || g.CertIssuer != r.CertIssuer {
+		g.serialLen, g.CertIssuer = 0, [32]byte{}
+	}
 	g.BytesIn += r.BytesIn
 	g.BytesOut += r.BytesOut
 }

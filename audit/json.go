@@ -15,8 +15,10 @@ import (
 // client, key_id, auth_method, issuer, token_fingerprint (hex, omitted when
 // zero), method, route, path, status, decision, limit (omitted for
 // NoLimit), request_id, source_ip,
-// approval_id (omitted when empty), bytes_in, bytes_out, duration_us and
-// policy_revision. Every string is
+// approval_id (omitted when empty), cert_serial and cert_issuer (hex, of
+// a client certificate refused at the TLS handshake; omitted otherwise),
+// bytes_in, bytes_out, duration_us, user_agent, policy_revision and count
+// (the records it stands for, omitted below 2). Every string is
 // escaped for JSON; invalid UTF-8 is replaced by U+FFFD because paths and
 // user agents are attacker-controlled.
 func (r *Record) AppendJSON(dst []byte) []byte {
@@ -44,6 +46,14 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	if r.aprLen > 0 {
 		dst = appendBytesField(dst, `,"approval_id":`, r.ApprovalID())
 	}
+	if r.serialLen > 0 {
+		dst = appendBytesField(dst, `,"cert_serial":`, r.CertSerial())
+	}
+	if r.CertIssuer != ([32]byte{}) {
+		dst = append(dst, `,"cert_issuer":"`...)
+		dst = hex.AppendEncode(dst, r.CertIssuer[:])
+		dst = append(dst, '"')
+	}
 	return r.appendJSONTail(dst)
 }
 
@@ -58,6 +68,9 @@ func (r *Record) appendJSONTail(dst []byte) []byte {
 	dst = appendIntField(dst, `,"duration_us":`, r.Duration/1e3)
 	dst = appendBytesField(dst, `,"user_agent":`, r.UserAgent())
 	dst = appendIntField(dst, `,"policy_revision":`, r.PolicyRevision)
+	if r.Count > 1 {
+		dst = appendIntField(dst, `,"count":`, int64(r.Count))
+	}
 	return append(dst, '}')
 }
 

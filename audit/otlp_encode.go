@@ -36,6 +36,11 @@ const (
 	// AttrCount is the number of requests an aggregated record stands for
 	// (sent only when above 1).
 	AttrCount = "portcullis.count"
+	// AttrCertSerial and AttrCertIssuer name a client certificate refused
+	// at the TLS handshake: its serial and the SHA-256 of its issuer's DER
+	// subject, both in hex (sent only then).
+	AttrCertSerial = "portcullis.cert_serial"
+	AttrCertIssuer = "portcullis.cert_issuer"
 
 	// AttrBatchID is the resource attribute naming a batch uniquely
 	// (instance id, "-", sequence); the collector stores a batch id once.
@@ -205,6 +210,14 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 	}
 	if r.aprLen > 0 {
 		b = appendKVBytes(b, f, AttrApprovalID, r.ApprovalID())
+	}
+	if r.serialLen > 0 {
+		b = appendKVBytes(b, f, AttrCertSerial, r.CertSerial())
+	}
+	if r.CertIssuer != ([32]byte{}) {
+		var h [64]byte
+		hex.Encode(h[:], r.CertIssuer[:])
+		b = appendKVBytes(b, f, AttrCertIssuer, h[:])
 	}
 	return appendKVInt(b, f, AttrDuration, r.Duration)
 }

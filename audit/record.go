@@ -35,8 +35,9 @@ const (
 	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
 	KeyRevoked                         // API key whose secret matched a revoked record (answered as Unauthenticated)
 	PublicLimited                      // public routes' in-flight cap reached: their share of the upstream connections is taken (503)
-	CertRevoked                        // client certificate that a CRL reloaded since its connection's handshake lists (answered as Unauthenticated)
+	CertRevoked                        // client certificate a CRL lists: at the handshake (refused, no request), or a CRL reloaded since its connection's handshake (answered as Unauthenticated)
 	UpstreamSaturated                  // every upstream connection stayed busy for the whole wait: the service is saturated, not broken (503)
+	CertCRLExpired                     // client certificate refused at the handshake: the CRL of its CA is past its nextUpdate
 	numDecisions
 )
 
@@ -70,6 +71,7 @@ var decisionNames = [numDecisions]string{
 	PublicLimited:      "public_limited",
 	CertRevoked:        "cert_revoked",
 	UpstreamSaturated:  "upstream_saturated",
+	CertCRLExpired:     "cert_crl_expired",
 }
 
 // String returns the snake_case name used in audit records and error bodies.
@@ -156,6 +158,9 @@ const (
 	MaxUserAgent = 128
 	MaxKeyID     = 32
 	MaxApproval  = 40 // an approval id (etcdsync.MaxApprovalID)
+	// MaxCertSerial is the longest client certificate serial, in hex: RFC
+	// 5280 (4.1.2.2) caps a serial at 20 octets.
+	MaxCertSerial = 40
 )
 
 // Record is one audit record: who called which endpoint of which tenant, how
@@ -186,9 +191,16 @@ type Record struct {
 	// TokenFingerprint is a non-reversible fingerprint of a JWT (zero for API keys).
 	TokenFingerprint [16]byte
 
+	// CertIssuer is the SHA-256 of the DER subject of the CA that issued
+	// a client certificate refused at the TLS handshake (zero otherwise);
+	// with the serial (CertSerial) it names the certificate, never
+	// holding it.
+	CertIssuer [32]byte
+
 	// Count is how many requests the record stands for: 0 (or 1) for one.
-	// Only the emitter sets it, when it aggregates denials without a
-	// verified credential while its spool is above half full.
+	// The emitter sets it when it aggregates denials without a verified
+	// credential while its spool is above half full; the data plane, on a
+	// record of handshake refusals left out of the trail (no serial).
 	Count uint32
 
 	method    [8]byte
@@ -203,6 +215,8 @@ type Record struct {
 	ua        [MaxUserAgent]byte
 	aprLen    uint8
 	apr       [MaxApproval]byte
+	serialLen uint8
+	serial    [MaxCertSerial]byte
 }
 
 // SetMethod stores the HTTP method (truncated to 8 bytes).
@@ -265,6 +279,13 @@ func (r *Record) SetApprovalID(b []byte) { r.aprLen = uint8(copy(r.apr[:], b)) }
 // ApprovalID returns the stored approval id; the slice aliases r.
 func (r *Record) ApprovalID() []byte { return r.apr[:r.aprLen] }
 
+// SetCertSerial stores the serial of a client certificate refused at the
+// TLS handshake, in hex (cut at MaxCertSerial).
+func (r *Record) SetCertSerial(b []byte) { r.serialLen = uint8(copy(r.serial[:], b)) }
+
+// CertSerial returns the stored certificate serial; the slice aliases r.
+func (r *Record) CertSerial() []byte { return r.serial[:r.serialLen] }
+
 // CopyTo copies r into dst. Of the text arrays (about 500 of the record's
 // 600 bytes) it copies only the bytes in use, so handing a record to a
 // queue costs what the record holds, not its size.
@@ -272,13 +293,14 @@ func (r *Record) CopyTo(dst *Record) {
 	dst.Time, dst.Duration, dst.PolicyRevision, dst.BytesIn, dst.BytesOut = r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut
 	dst.Status, dst.Decision, dst.AuthMethod, dst.Limit, dst.SourceIP = r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP
 	dst.Tenant, dst.Client, dst.Route, dst.Issuer = r.Tenant, r.Client, r.Route, r.Issuer
-	dst.TokenFingerprint, dst.Count = r.TokenFingerprint, r.Count
+	dst.TokenFingerprint, dst.Count, dst.CertIssuer = r.TokenFingerprint, r.Count, r.CertIssuer
 	dst.SetMethod(r.Method())
 	dst.SetKeyID(r.KeyID())
 	dst.SetPath(r.Path())
 	dst.SetRequestID(r.RequestID())
 	dst.SetUserAgent(r.UserAgent())
 	dst.SetApprovalID(r.ApprovalID())
+	dst.SetCertSerial(r.CertSerial())
 }
 
 // Reset clears r for reuse. The text arrays keep their old bytes (about
@@ -288,6 +310,6 @@ func (r *Record) Reset() {
 	r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut = 0, 0, 0, 0, 0
 	r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP = 0, Allowed, AuthNone, NoLimit, netip.Addr{}
 	r.Tenant, r.Client, r.Route, r.Issuer = "", "", "", ""
-	r.TokenFingerprint, r.Count = [16]byte{}, 0
-	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen, r.aprLen = 0, 0, 0, 0, 0, 0
+	r.TokenFingerprint, r.Count, r.CertIssuer = [16]byte{}, 0, [32]byte{}
+	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen, r.aprLen, r.serialLen = 0, 0, 0, 0, 0, 0, 0
 }

@@ -500,6 +500,10 @@ func (r *StoredRecord) stringField(key []byte) *string {
 		return &r.ApprovalID
 	case "limit":
 		return &r.Limit
+	case "cert_serial":
+		return &r.CertSerial
+	case "cert_issuer":
+		return &r.CertIssuer
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ var textCaps = [numTextAttrs]int{
 	attrKeyID: audit.MaxKeyID, attrAuthMethod: maxFieldBytes, attrDecision: maxFieldBytes,
 	attrRequestID: audit.MaxRequestID, attrIssuer: maxFieldBytes, attrTokenFingerprint: maxFieldBytes,
 	attrApprovalID: audit.MaxApproval, attrLimit: maxFieldBytes,
+	attrCertSerial: audit.MaxCertSerial, attrCertIssuer: 64,
 }
 
 // capFields cuts the text fields of r to textCaps and reports whether any

@@ -352,6 +352,8 @@ const (
 	attrTokenFingerprint
 	attrApprovalID
 	attrLimit
+	attrCertSerial
+	attrCertIssuer
 	numTextAttrs // not a field: the text fields end here
 	attrStatus
 	attrBytesIn
@@ -415,6 +417,10 @@ func portcullisAttrFieldOf(key []byte) attrField {
 		return attrApprovalID
 	case audit.AttrLimit:
 		return attrLimit
+	case audit.AttrCertSerial:
+		return attrCertSerial
+	case audit.AttrCertIssuer:
+		return attrCertIssuer
 	}
 	return attrForeign
 }
@@ -452,6 +458,10 @@ func (s *StoredRecord) textField(f attrField) *string {
 		return &s.ApprovalID
 	case attrLimit:
 		return &s.Limit
+	case attrCertSerial:
+		return &s.CertSerial
+	case attrCertIssuer:
+		return &s.CertIssuer
 	}
 	panic("BUG: collector: textField of a field that is not text")
 }

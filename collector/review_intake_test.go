@@ -40,7 +40,7 @@ func TestEveryTextFieldCutAndFlagged(t *testing.T) {
 		attrClient: audit.AttrClient, attrKeyID: audit.AttrKeyID, attrAuthMethod: audit.AttrAuthMethod,
 		attrDecision: audit.AttrDecision, attrRequestID: audit.AttrRequestID, attrIssuer: audit.AttrIssuer,
 		attrTokenFingerprint: audit.AttrTokenFingerprint, attrApprovalID: audit.AttrApprovalID,
-		attrLimit: audit.AttrLimit,
+		attrLimit: audit.AttrLimit, attrCertSerial: audit.AttrCertSerial, attrCertIssuer: audit.AttrCertIssuer,
 	}
 	if len(names) != int(numTextAttrs) {
 		t.Fatalf("the test names %d text fields, the decoder has %d: name the new one", len(names), numTextAttrs)

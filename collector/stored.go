@@ -26,6 +26,8 @@ type StoredRecord struct {
 	Limit            string            `json:"limit,omitempty"` // the limit that refused the request (audit.Limit: key, tenant, class, concurrency); "" for none, and in records of sidecars before it
 	RequestID        string            `json:"request_id"`
 	ApprovalID       string            `json:"approval_id,omitempty"` // the approval a privileged request named (issue 20)
+	CertSerial       string            `json:"cert_serial,omitempty"` // a client certificate refused at the TLS handshake: its serial, hex
+	CertIssuer       string            `json:"cert_issuer,omitempty"` // and the SHA-256 of its issuer's DER subject, hex
 	SourceIP         string            `json:"source_ip"`
 	BytesIn          int64             `json:"bytes_in"`
 	BytesOut         int64             `json:"bytes_out"`
@@ -82,6 +84,12 @@ func (s *StoredRecord) AppendJSON(dst []byte) []byte {
 	dst = appendStringField(dst, `,"request_id":`, s.RequestID)
 	if s.ApprovalID != "" {
 		dst = appendStringField(dst, `,"approval_id":`, s.ApprovalID)
+	}
+	if s.CertSerial != "" {
+		dst = appendStringField(dst, `,"cert_serial":`, s.CertSerial)
+	}
+	if s.CertIssuer != "" {
+		dst = appendStringField(dst, `,"cert_issuer":`, s.CertIssuer)
 	}
 	return s.appendJSONTail(dst)
 }
@@ -150,6 +158,10 @@ func Stored(r *audit.Record) StoredRecord {
 		Status: int64(r.Status), Decision: r.Decision.String(), Limit: r.Limit.String(), RequestID: string(r.RequestID()),
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationUS: r.Duration / 1e3,
 		UserAgent: string(r.UserAgent()), PolicyRevision: r.PolicyRevision, ApprovalID: string(r.ApprovalID()),
+		CertSerial: string(r.CertSerial()),
+	}
+	if r.CertIssuer != ([32]byte{}) {
+		s.CertIssuer = hexString(r.CertIssuer[:])
 	}
 	if r.Count > 1 {
 		s.Count = int64(r.Count)

@@ -46,6 +46,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	// nothing; only the audit record tells them apart.
 	t[audit.KeyRevoked] = t[audit.Unauthenticated]
 	t[audit.CertRevoked] = t[audit.Unauthenticated]
+	t[audit.CertCRLExpired] = t[audit.Unauthenticated] // recorded at the handshake only (crl_audit.go)
 	return t
 }()
 

@@ -45,7 +45,9 @@
 //     request head followed as it is read, to its empty line (bare LF:
 //     400 at once). tls.go: TLS on the listener, its files reloaded, and
 //     the client certificate's identities (once per connection); crl.go:
-//     the client CRLs a handshake checks the certificate against.
+//     the client CRLs a handshake checks the certificate against, and the
+//     seconds to each one's nextUpdate on /metrics; crl_audit.go: the
+//     audit record of each handshake a CRL refuses, rate-limited.
 //   - handler.go: the exchange, Handler and decide, which runs steps 1 to
 //     6 in order; then deny or forward; then settle, which records.
 //   - headers.go: step 1, the one-pass header check (scanHeaders).

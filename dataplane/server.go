@@ -197,7 +197,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics.tenantSeries = cfg.TenantSeries
 	s.pool.New = func() any { return &exchange{rec: new(audit.Record)} }
 	if cfg.TLS != nil {
-		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger); err != nil {
+		if s.certs, err = newCertReloader(*cfg.TLS, cfg.Logger, cfg.Audit); err != nil {
 			keys.Close()
 			return nil, err
 		}
@@ -288,7 +288,13 @@ func (s *Server) Serve(ln net.Listener) error {
 // ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
-	return s.srv.ShutdownWithContext(ctx)
+	err := s.srv.ShutdownWithContext(ctx)
+	if s.certs != nil {
+		// Before the caller closes the audit sink: the summary of the
+		// handshake refusals left out since the last tick (crl_audit.go).
+		s.certs.refusals.flush(time.Now())
+	}
+	return err
 }
 
 // Ready reports whether a policy is loaded and the server is not stopping.

@@ -62,6 +62,7 @@ type certReloader struct {
 	// attacker retrying a revoked certificate does not flood the log.
 	revoked, crlExpired atomic.Uint64
 	refusedLog          atomic.Int64
+	refusals            refusalAudit // the refusals' audit records (crl_audit.go)
 	// gen counts the configurations swapped in, after each swap: a
 	// connection accepted under an older one has its client certificate
 	// verified again (recheck).
@@ -77,8 +78,9 @@ type certReloader struct {
 }
 
 // newCertReloader loads files once (an error names the file and the
-// problem) and starts the poll.
-func newCertReloader(files TLS, log zerolog.Logger) (*certReloader, error) {
+// problem) and starts the poll. Handshakes a CRL refuses are audited to
+// sink (nil: counted as left out).
+func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, error) {
 	if files.CertFile == "" || files.KeyFile == "" {
 		return nil, errors.New("dataplane: TLS needs both a certificate file and a key file")
 	}
@@ -88,7 +90,7 @@ func newCertReloader(files TLS, log zerolog.Logger) (*certReloader, error) {
 	if files.Reload <= 0 {
 		files.Reload = 10 * time.Second
 	}
-	r := &certReloader{files: files, log: log, stop: make(chan struct{})}
+	r := &certReloader{files: files, log: log, stop: make(chan struct{}), refusals: refusalAudit{sink: sink}}
 	if _, err := r.load(); err != nil {
 		return nil, err
 	}
@@ -130,6 +132,7 @@ func (r *certReloader) poll() {
 			r.log.Info().Str("cert", r.files.CertFile).Msg("TLS certificate reloaded; new connections use it")
 		}
 		r.checkCRLs(time.Now())
+		r.refusals.flush(time.Now())
 	}
 }
 
@@ -347,7 +350,7 @@ func (r *certReloader) refuseRevoked(crls *revocations, chains [][]*x509.Certifi
 		r.log.Warn().Err(err).Str("issuer", issuer).Str("serial", cert.SerialNumber.String()).
 			Msg("client certificate refused at the handshake")
 	}
-	return err
+	return newCertRefusal(err, cert) // audited by tlsConn.Handshake, which knows the peer
 }
 
 // families returns the metric families of TLS on the listener: none
@@ -366,6 +369,8 @@ func (r *certReloader) families() []Family {
 	return append(f,
 		Counter("portcullis_tls_client_certs_revoked_total", "Handshakes refused because the CRL of the client certificate's CA lists it.", r.revoked.Load),
 		Counter("portcullis_tls_client_crl_expired_refusals_total", "Handshakes refused because the CRL of the client certificate's CA is past its nextUpdate.", r.crlExpired.Load),
+		Counter("portcullis_tls_refusal_records_total", "Handshakes refused by a client CRL that were audited one by one (decision cert_revoked or cert_crl_expired, with the certificate's serial and issuer hash).", r.refusals.recorded.Load),
+		Counter("portcullis_tls_refusal_records_suppressed_total", "Handshakes refused by a client CRL left out of the audit trail past 10 records a second (summed into one record per decision at the next --tls-reload tick).", r.refusals.suppressed.Load),
 		Gauge("portcullis_tls_client_crls_expired", "Client CRLs in force past their nextUpdate: every client certificate of their CAs is refused until a fresh CRL loads.", func() float64 {
 			return float64(r.cur.Load().crls.expired(time.Now()))
 		}),
@@ -379,10 +384,12 @@ func (r *certReloader) families() []Family {
 // certificates (r may be nil: no TLS).
 func (r *certReloader) verifiesClients() bool { return r != nil && r.files.ClientCAFile != "" }
 
-// close stops the poll.
+// close stops the poll and writes the audit summary of the refusals left
+// out since its last tick.
 func (r *certReloader) close() {
 	close(r.stop)
 	r.wg.Wait()
+	r.refusals.flush(time.Now())
 }
 
 // tlsConn is a conn that serves TLS. fasthttp sees Handshake and
@@ -390,8 +397,15 @@ func (r *certReloader) close() {
 // deadlines and reports the request as TLS; the data plane sees its conn.
 type tlsConn struct{ *conn }
 
-// Handshake runs the TLS handshake, once.
-func (c tlsConn) Handshake() error { return c.tc.Handshake() }
+// Handshake runs the TLS handshake, once, and audits it when a client CRL
+// refused its certificate (crl_audit.go): only here is the peer known.
+func (c tlsConn) Handshake() error {
+	err := c.tc.Handshake()
+	if err != nil && c.l != nil && c.l.certs != nil {
+		c.l.certs.refused(err, c.peer)
+	}
+	return err
+}
 
 // ConnectionState returns the TLS state of the connection.
 func (c tlsConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
