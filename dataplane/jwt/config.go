@@ -19,7 +19,7 @@ type Issuer struct {
 	Audiences   []string      // accepted "aud" values; at least one is required and one must match
 	Algorithms  []string      // allowed: RS256, PS256, ES256, EdDSA, HS256; "none" is always rejected
 	HMACSecret  []byte        // HS256 key, at least 32 bytes; required with HS256 and only with it
-	Types       []string      // accepted "typ" values, case-insensitive; empty => missing, "JWT" or "at+jwt"
+	Types       []string      // accepted "typ" values, case-insensitive; empty => missing, "JWT" or "at+jwt", and no ID-token claim (nonce, at_hash, c_hash)
 	TenantClaim string        // claim holding the tenant id (default "tenant")
 	ClientClaim string        // claim holding the client id (default "client_id")
 	ClockSkew   time.Duration // allowed skew for exp, nbf and iat

@@ -34,7 +34,11 @@
 //   - alg is one of RS256, PS256, ES256, EdDSA, HS256, spelled exactly,
 //     and allowed for the issuer; "none" in any case is always refused
 //     (BadAlgorithm);
-//   - iss is a configured issuer (BadIssuer); typ is accepted (BadType);
+//   - iss is a configured issuer (BadIssuer); typ is accepted (BadType):
+//     one of Issuer.Types, else absent, "JWT" or "at+jwt", and then the
+//     token must carry no claim only an OIDC ID token has (nonce, at_hash,
+//     c_hash; BadType too), since providers type their ID tokens "JWT"
+//     as well and an ID token is no access token (RFC 9068 §4);
 //   - aud (string or array) names one of the issuer's Audiences
 //     (BadAudience); exp is present (MissingExpiry); exp, nbf, iat are
 //     numbers, sub, jti and the tenant and client claims are strings,

@@ -15,7 +15,7 @@ const (
 	Duplicate                     // a header or claim name appears twice (RFC 7515 §4, RFC 7519 §4)
 	BadHeader                     // jku, x5u, jwk, x5c, crit, b64, zip, enc or nested cty present
 	BadAlgorithm                  // alg is none, unknown, not allowed for the issuer, or does not fit the key
-	BadType                       // typ header not accepted for the issuer
+	BadType                       // typ header not accepted for the issuer, or an ID token's claim without Issuer.Types
 	BadIssuer                     // iss missing or not a configured issuer
 	BadClaim                      // a registered or configured claim has the wrong JSON type or range
 	MissingExpiry                 // no exp claim (required, RFC 8725 §3.10 practice)

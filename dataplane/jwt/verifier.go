@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -318,10 +319,34 @@ func (v *Verifier) issuerFor(t *token) (*issuerState, Status) {
 	if is.allowed&t.header.alg.bit() == 0 {
 		return nil, BadAlgorithm
 	}
-	if !is.typeOK(&t.header) {
+	if !is.typeOK(&t.header) || (len(is.iss.Types) == 0 && idTokenOnly(t.members)) {
 		return nil, BadType
 	}
 	return is, OK
+}
+
+// idTokenClaims are the claims OpenID Connect Core 1.0 defines for an ID
+// token and RFC 9068 §2.2 does not carry over to access tokens: nonce
+// (§2, sent back to the client that asked for the ID token), at_hash and
+// c_hash (§3.1.3.6, §3.3.2.11: the ID token's binding to an access token
+// or code issued beside it). auth_time, acr and amr are not among them:
+// RFC 9068 §2.2.1 lets access tokens carry those too.
+var idTokenClaims = [...]string{"nonce", "at_hash", "c_hash"}
+
+// idTokenOnly reports whether claims carry a claim only an ID token has.
+// Without Types, an issuer accepts typ "JWT" or none, which is how most
+// providers type their ID tokens as well as their access tokens; an ID
+// token is meant for the client that asked for it (its aud is often that
+// client's id), and one presented as an access token is refused
+// (RFC 9068 §4, RFC 8725 §3.11: a JWT of one kind must not pass as one
+// of another).
+func idTokenOnly(claims map[string]json.RawMessage) bool {
+	for _, name := range idTokenClaims {
+		if _, ok := claims[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // typeOK checks the typ header: against Types when configured, else it
