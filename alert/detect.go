@@ -31,7 +31,8 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 	for _, rule := range e.rules {
 		switch rule.Kind {
 		case KindAuthFailures:
-			if r.Decision == "unauthenticated" || r.Decision == "key_revoked" || r.Decision == "cert_revoked" {
+			if r.Decision == "unauthenticated" || r.Decision == "key_revoked" || r.Decision == "cert_revoked" ||
+				r.Decision == "token_failures_limited" { // tokens refused unverified past their source's budget of failures
 				out = e.countLocked(rule, r, requests(r), out)
 			}
 		case KindRateLimitSpike:

@@ -63,6 +63,21 @@ func TestAuthFailuresPerSourceFires(t *testing.T) {
 	wantAlerts(t, r, "token-guessing-client", 0)
 }
 
+// TestTokenFailuresLimitedCountsAsAuthFailure: past its budget of failed
+// token verifications a source's tokens are refused unverified, 429
+// token_failures_limited; those attempts are still guesses, and counted
+// so, or a forger's 401s stopped at the budget and the source rule never
+// saw the rest.
+func TestTokenFailuresLimitedCountsAsAuthFailure(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, examplePolicy(t))
+	r.send(every(t0, time.Second, 10, failed(""), from("203.0.113.9"))...)
+	r.send(every(t0.Add(10*time.Second), time.Second, 25, failed(""), from("203.0.113.9"), func(r *collector.StoredRecord) {
+		r.Status, r.Decision, r.AuthMethod = 429, "token_failures_limited", "jwt"
+	})...)
+	wantAlerts(t, r, "token-guessing-source", 1)
+}
+
 func TestAuthFailuresPerSourceQuiet(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, examplePolicy(t))

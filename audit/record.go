@@ -11,33 +11,34 @@ type Decision uint8
 
 // Decisions, in the order the request path reaches them.
 const (
-	Allowed            Decision = iota // forwarded to the upstream
-	BadRequest                         // malformed or ambiguous request (smuggling, bad path)
-	HeaderTooLarge                     // request headers above the server limit
-	NoRoute                            // no route matches: default deny
-	BodyTooLarge                       // declared body above the class limit
-	Unauthenticated                    // credential missing, unknown, wrong or expired; a revoked token, or a wrong secret under a revoked key's id
-	Suspended                          // the client is suspended
-	Forbidden                          // credential lacks a required scope
-	NetworkDenied                      // source address outside the class allowlist
-	MethodDenied                       // auth method not allowed for the class
-	TokenTooOld                        // token older than the class allows
-	RateLimited                        // a token bucket denied
-	ConcurrencyLimited                 // per-tenant in-flight cap reached and the queue was full or timed out
-	PolicyStale                        // policy older than its staleness bound
-	AuditUnavailable                   // strict audit mode could not capture the record
-	UpstreamError                      // upstream refused or broke the connection
-	UpstreamTimeout                    // upstream too slow
-	InternalError                      // a handler panicked
-	NotReady                           // no policy loaded yet
-	ResponseTooLarge                   // upstream response body above the class limit (502)
-	ApprovalRequired                   // the route requires a granted approval and the request named none usable (issue 20)
-	KeyExpiredByPolicy                 // API key older than the policy's lifecycle.max_key_age (401)
-	KeyRevoked                         // API key whose secret matched a revoked record (answered as Unauthenticated)
-	PublicLimited                      // public routes' in-flight cap reached: their share of the upstream connections is taken (503)
-	CertRevoked                        // client certificate a CRL lists: at the handshake (refused, no request), or a CRL reloaded since its connection's handshake (answered as Unauthenticated)
-	UpstreamSaturated                  // every upstream connection stayed busy for the whole wait: the service is saturated, not broken (503)
-	CertCRLExpired                     // client certificate refused at the handshake: the CRL of its CA is past its nextUpdate
+	Allowed              Decision = iota // forwarded to the upstream
+	BadRequest                           // malformed or ambiguous request (smuggling, bad path)
+	HeaderTooLarge                       // request headers above the server limit
+	NoRoute                              // no route matches: default deny
+	BodyTooLarge                         // declared body above the class limit
+	Unauthenticated                      // credential missing, unknown, wrong or expired; a revoked token, or a wrong secret under a revoked key's id
+	Suspended                            // the client is suspended
+	Forbidden                            // credential lacks a required scope
+	NetworkDenied                        // source address outside the class allowlist
+	MethodDenied                         // auth method not allowed for the class
+	TokenTooOld                          // token older than the class allows
+	RateLimited                          // a token bucket denied
+	ConcurrencyLimited                   // per-tenant in-flight cap reached and the queue was full or timed out
+	PolicyStale                          // policy older than its staleness bound
+	AuditUnavailable                     // strict audit mode could not capture the record
+	UpstreamError                        // upstream refused or broke the connection
+	UpstreamTimeout                      // upstream too slow
+	InternalError                        // a handler panicked
+	NotReady                             // no policy loaded yet
+	ResponseTooLarge                     // upstream response body above the class limit (502)
+	ApprovalRequired                     // the route requires a granted approval and the request named none usable (issue 20)
+	KeyExpiredByPolicy                   // API key older than the policy's lifecycle.max_key_age (401)
+	KeyRevoked                           // API key whose secret matched a revoked record (answered as Unauthenticated)
+	PublicLimited                        // public routes' in-flight cap reached: their share of the upstream connections is taken (503)
+	CertRevoked                          // client certificate a CRL lists: at the handshake (refused, no request), or a CRL reloaded since its connection's handshake (answered as Unauthenticated)
+	UpstreamSaturated                    // every upstream connection stayed busy for the whole wait: the service is saturated, not broken (503)
+	CertCRLExpired                       // client certificate refused at the handshake: the CRL of its CA is past its nextUpdate
+	TokenFailuresLimited                 // the source address's budget of failed token verifications is spent: a token not verified before is not checked (429)
 	numDecisions
 )
 
@@ -45,33 +46,34 @@ const (
 const NumDecisions = int(numDecisions)
 
 var decisionNames = [numDecisions]string{
-	Allowed:            "allowed",
-	BadRequest:         "bad_request",
-	HeaderTooLarge:     "header_too_large",
-	NoRoute:            "no_route",
-	BodyTooLarge:       "body_too_large",
-	Unauthenticated:    "unauthenticated",
-	Suspended:          "suspended",
-	Forbidden:          "forbidden",
-	NetworkDenied:      "network_denied",
-	MethodDenied:       "auth_method_denied",
-	TokenTooOld:        "token_too_old",
-	RateLimited:        "rate_limited",
-	ConcurrencyLimited: "concurrency_limited",
-	PolicyStale:        "policy_stale",
-	AuditUnavailable:   "audit_unavailable",
-	UpstreamError:      "upstream_error",
-	UpstreamTimeout:    "upstream_timeout",
-	InternalError:      "internal_error",
-	NotReady:           "not_ready",
-	ResponseTooLarge:   "response_too_large",
-	ApprovalRequired:   "approval_required",
-	KeyExpiredByPolicy: "key_expired_by_policy",
-	KeyRevoked:         "key_revoked",
-	PublicLimited:      "public_limited",
-	CertRevoked:        "cert_revoked",
-	UpstreamSaturated:  "upstream_saturated",
-	CertCRLExpired:     "cert_crl_expired",
+	Allowed:              "allowed",
+	BadRequest:           "bad_request",
+	HeaderTooLarge:       "header_too_large",
+	NoRoute:              "no_route",
+	BodyTooLarge:         "body_too_large",
+	Unauthenticated:      "unauthenticated",
+	Suspended:            "suspended",
+	Forbidden:            "forbidden",
+	NetworkDenied:        "network_denied",
+	MethodDenied:         "auth_method_denied",
+	TokenTooOld:          "token_too_old",
+	RateLimited:          "rate_limited",
+	ConcurrencyLimited:   "concurrency_limited",
+	PolicyStale:          "policy_stale",
+	AuditUnavailable:     "audit_unavailable",
+	UpstreamError:        "upstream_error",
+	UpstreamTimeout:      "upstream_timeout",
+	InternalError:        "internal_error",
+	NotReady:             "not_ready",
+	ResponseTooLarge:     "response_too_large",
+	ApprovalRequired:     "approval_required",
+	KeyExpiredByPolicy:   "key_expired_by_policy",
+	KeyRevoked:           "key_revoked",
+	PublicLimited:        "public_limited",
+	CertRevoked:          "cert_revoked",
+	UpstreamSaturated:    "upstream_saturated",
+	CertCRLExpired:       "cert_crl_expired",
+	TokenFailuresLimited: "token_failures_limited",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

@@ -104,10 +104,22 @@ func (s *Server) authenticateMTLS(x *exchange) audit.Decision {
 // authenticateJWT verifies an access token and maps it to a policy client:
 // the client claim must name a client of the token's tenant (when it names
 // one) and of a tenant the issuer may speak for, and the scopes granted are
-// those of the token that the client may hold.
+// those of the token that the client may hold. A token the verifier's
+// cache does not hold is verified in full only within its source's
+// budget of failures (tokenbudget.go).
 func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	x.method = audit.AuthJWT
-	c, st := x.prep.verifier.Verify(token, time.Unix(0, x.wall))
+	now := time.Unix(0, x.wall)
+	c, st, hit := x.prep.verifier.Cached(token, now)
+	if !hit {
+		key := sourceKey(x.peer)
+		if x.limited = s.tokens.take(key, x.mono); !x.limited.OK {
+			return audit.TokenFailuresLimited
+		}
+		if c, st = x.prep.verifier.VerifyUncached(token, now); st == jwt.OK || st == jwt.KeysUnavailable {
+			s.tokens.refund(key, x.mono)
+		}
+	}
 	if st != jwt.OK {
 		return audit.Unauthenticated
 	}

@@ -42,6 +42,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.KeyExpiredByPolicy, 401, "this API key is older than the credential policy allows; rotate it")
 	set(audit.UpstreamSaturated, 503, "every connection to the service is busy; retry after the time in Retry-After")
 	set(audit.PublicLimited, 503, "too many requests without a credential are in flight; retry after the time in Retry-After")
+	set(audit.TokenFailuresLimited, 429, "too many access tokens from this address failed verification; retry after the time in Retry-After")
 	// A revoked key is answered as a wrong one, so that a guesser learns
 	// nothing; only the audit record tells them apart.
 	t[audit.KeyRevoked] = t[audit.Unauthenticated]
@@ -67,6 +68,8 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 		r.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 	case audit.RateLimited:
 		s.rateLimitHeaders(r, x)
+	case audit.TokenFailuresLimited:
+		retryAfter(r, x)
 	case audit.ConcurrencyLimited:
 		r.Header.Set("Retry-After", x.prep.classRetry[x.route.Class.Index]) // limit.go
 	case audit.PolicyStale, audit.AuditUnavailable, audit.NotReady, audit.PublicLimited, audit.UpstreamSaturated:

@@ -130,10 +130,7 @@ var takeLimits = [3]audit.Limit{audit.LimitKey, audit.LimitTenant, audit.LimitCl
 // RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for the bucket
 // that denied.
 func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
-	secs := int64((x.limited.RetryAfter + time.Second - 1) / time.Second)
-	secs = max(secs, 1)
-	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
-	r.Header.SetBytesV("Retry-After", x.buf)
+	secs := retryAfter(r, x)
 	name, hdr := "client", x.prep.clientHdr[x.client.Index]
 	switch x.which {
 	case 1:
@@ -147,6 +144,15 @@ func (s *Server) rateLimitHeaders(r *fasthttp.Response, x *exchange) {
 	x.buf = append(x.buf, ";t="...)
 	x.buf = strconv.AppendInt(x.buf, secs, 10)
 	r.Header.SetBytesV("RateLimit", x.buf)
+}
+
+// retryAfter sets Retry-After to x.limited's RetryAfter in whole seconds,
+// rounded up, at least 1, and returns it.
+func retryAfter(r *fasthttp.Response, x *exchange) int64 {
+	secs := max(int64((x.limited.RetryAfter+time.Second-1)/time.Second), 1)
+	x.buf = strconv.AppendInt(x.buf[:0], secs, 10)
+	r.Header.SetBytesV("Retry-After", x.buf)
+	return secs
 }
 
 // queueRetryAfter is the Retry-After, in whole seconds, of a request the

@@ -69,7 +69,12 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x := s.pool.Get().(*exchange)
 	x.prep, x.snap = d, d.snap
-	_, x.wall = s.clock.now()
+	// The source is not known here (fasthttp's hook has the header, not
+	// the connection): x.peer stays the zero address, so the tokens
+	// verified before their body share one budget of failures
+	// (tokenbudget.go), and bodyRefused asks a token refused for its want
+	// to come again.
+	x.mono, x.wall = s.clock.now()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
 		ok = s.authenticate(x) == audit.Allowed
@@ -107,6 +112,14 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	if !x.route.Public {
 		if d := s.authenticate(x); d != audit.Allowed {
 			return d
+		}
+		if cl := int64(h.ContentLength()); cl >= 0 && cl <= x.route.Class.MaxBody {
+			// Its body fits: it was refused because its token, not
+			// verified before, found the shared budget of the tokens
+			// checked before their body spent (preAuthenticated). The
+			// token is verified and cached now; the client may retry.
+			x.limited.RetryAfter = 0
+			return audit.TokenFailuresLimited
 		}
 	}
 	return audit.BodyTooLarge

@@ -54,6 +54,10 @@ type Config struct {
 	KeyCacheSize    int64         // verified API keys cached (authn.DefaultCacheEntries)
 	LimiterKeys     int           // rate-limit buckets tracked (1<<20)
 	TenantSeries    int           // tenants named on /metrics, the rest summed (DefaultTenantSeries; -1: none)
+	// TokenFailures is each source address's budget of token verifications
+	// that fail (20/s, burst 40): past it, a token not verified before is
+	// refused unverified with 429 token_failures_limited (tokenbudget.go).
+	TokenFailures limiter.Limit
 
 	// TenantMaxInFlight caps one tenant's requests in flight in the
 	// classes without a concurrency cap (half of MaxUpstreamConn, at least
@@ -143,6 +147,7 @@ type Server struct {
 	keys     *authn.Keys
 	buckets  *limiter.Table
 	inflight *limiter.Concurrency
+	tokens   tokenBudget  // failed token verifications per source (tokenbudget.go)
 	public   atomic.Int64 // requests of public routes in flight (limit.go)
 	upstream *origin
 	srv      *fasthttp.Server
@@ -187,6 +192,7 @@ func New(cfg Config) (*Server, error) {
 		keys:     keys,
 		buckets:  limiter.NewTable(limiter.Config{MaxKeys: cfg.LimiterKeys}),
 		inflight: limiter.NewConcurrency(limiter.ConcurrencyConfig{MaxKeys: cfg.LimiterKeys}),
+		tokens:   newTokenBudget(cfg.TokenFailures),
 		log:      cfg.Logger,
 	}
 	s.clock.wall = cfg.Clock

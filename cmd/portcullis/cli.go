@@ -483,6 +483,8 @@ func checkSidecarNumbers(f sidecarFlags) error {
 		return fmt.Errorf("--max-conns %d: want 0 (sized to the memory limit) or more", f.maxConns)
 	case f.maxPerIP < 1:
 		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", f.maxPerIP)
+	case f.tokenFails < 1:
+		return fmt.Errorf("--token-failures-per-ip %d: want at least 1", f.tokenFails)
 	case f.maxUpConns < 1:
 		return fmt.Errorf("--upstream-max-conns %d: want at least 1", f.maxUpConns)
 	case f.tenantMax < 0 || f.tenantMax > f.maxUpConns:

@@ -303,6 +303,7 @@ func TestSidecarRefusesOutOfRangeNumbers(t *testing.T) {
 	}{
 		{[]string{"--max-conns", "-1"}, "--max-conns -1: want 0 (sized to the memory limit) or more"},
 		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: want at least 1"},
+		{[]string{"--token-failures-per-ip", "0"}, "--token-failures-per-ip 0: want at least 1"},
 		{[]string{"--upstream-max-conns", "0"}, "--upstream-max-conns 0: want at least 1"},
 		{[]string{"--upstream-max-conns", "-3"}, "--upstream-max-conns -3: want at least 1"},
 		{[]string{"--tenant-max-in-flight", "-1"}, "--tenant-max-in-flight -1: want 0 (half of --upstream-max-conns) to --upstream-max-conns (1024)"},

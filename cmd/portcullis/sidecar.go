@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/examples/upstream"
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -38,6 +39,7 @@ type sidecarFlags struct {
 	drainDelay time.Duration
 	maxConns   int
 	maxPerIP   int
+	tokenFails int
 	maxUpConns int // --upstream-max-conns
 	tenantMax  int // --tenant-max-in-flight
 
@@ -78,6 +80,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "most open client `connections`; more are closed at accept (0: 10000, or fewer to fit the container's memory limit, 64 KiB each beyond 48 MiB, 96 KiB with TLS; always within the open-files limit)")
 	fs.IntVar(&f.maxPerIP, "max-conns-per-ip", 1024, "most open client `connections` from one address (raise it behind a proxy)")
+	fs.IntVar(&f.tokenFails, "token-failures-per-ip", 20, "access tokens from one address that may fail verification per second, twice that at once; past it a token not verified before gets 429 token_failures_limited unverified")
 	fs.IntVar(&f.maxUpConns, "upstream-max-conns", 1024, "most `connections` to the service; at the cap a request waits for one up to the upstream timeout (30s); public routes hold at most a quarter of them unless the policy's public_routes.max_in_flight says otherwise")
 	fs.IntVar(&f.tenantMax, "tenant-max-in-flight", 0, "most `requests` of one tenant in flight at once in the classes whose policy sets no concurrency cap, so no tenant can hold every upstream connection; more are answered 429 concurrency_limited (0: half of --upstream-max-conns)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
@@ -154,7 +157,8 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
 		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, MaxUpstreamConn: f.maxUpConns, TenantMaxInFlight: f.tenantMax, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
-		GlobalLimits: src.global != nil, Clock: f.clock})
+		GlobalLimits: src.global != nil, Clock: f.clock,
+		TokenFailures: limiter.NewLimit(int64(f.tokenFails), time.Second, 2*int64(f.tokenFails))})
 	if err != nil {
 		return err
 	}

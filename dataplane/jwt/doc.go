@@ -17,6 +17,10 @@
 //		// suspensions in the current policy snapshot, on every request.
 //	}
 //
+// Verify is Cached, then VerifyUncached on a miss: a caller that budgets
+// full verifications (the sidecar bounds the failed ones per source
+// address) calls the two itself.
+//
 // # What is checked
 //
 // A token is refused unless every check passes, cheapest first:

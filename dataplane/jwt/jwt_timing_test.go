@@ -55,6 +55,30 @@ func BenchmarkJWTVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkJWTForged measures Verify of a token of a known issuer and
+// kid, with valid claims and a wrong signature: what each request of
+// someone without a credential costs when it gets past every cheap check
+// (never cached, so every request pays the signature check again).
+func BenchmarkJWTForged(b *testing.B) {
+	v, _, ks := allKeysVerifier(b)
+	now := time.Now()
+	for _, alg := range []string{"RS256", "PS256", "ES256", "EdDSA", "HS256"} {
+		tok := sign(ks[alg], nil, claimsAt(now, nil))
+		tok[len(tok)-2] ^= 'A' ^ 'B' // still base64url; a bit of the signature changed
+		if tok[len(tok)-2] == tok[len(tok)-1] {
+			tok[len(tok)-2] ^= 'A' ^ 'C'
+		}
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, st := v.Verify(tok, now); st != BadSignature {
+					b.Fatal(st)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkHitCompare compares the two ways of confirming a cache hit
 // against the presented token: byte-wise and vectorised (equalCT, used)
 // constant-time compares of a stored copy, and comparing SHA-256 digests.
