@@ -17,6 +17,7 @@ import (
 var lifecycleActions = map[string]bool{
 	etcdadmin.ActionKeyCreate: true, etcdadmin.ActionKeyRotate: true, etcdadmin.ActionKeyRevoke: true,
 	etcdadmin.ActionTokenRevoke: true, etcdadmin.ActionClientSuspend: true, etcdadmin.ActionClientResume: true,
+	etcdadmin.ActionTokenRevocationExpired: true,
 }
 
 // tokenLifecycle writes every credential change of the period with actor,

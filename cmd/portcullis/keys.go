@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -25,11 +27,12 @@ func keysCommands() group {
 			run:     func(args []string) int { return keysGenerate(args, stdout, os.Stderr, time.Now()) },
 			summary: "make a new API key and print its record for the policy's keys:",
 		},
-		"create": etcdCommand("keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd()),
-		"rotate": etcdCommand("keys rotate", "replace a key, keeping the old one valid for an overlap", keysRotateCmd()),
-		"revoke": etcdCommand("keys revoke", "revoke an API key (or jti:<id> for a token) on every sidecar", keysRevokeCmd()),
-		"list":   etcdCommand("keys list", "list API key records (never secrets)", keysListCmd()),
-		"show":   etcdCommand("keys show", "show one API key record (never the secret)", keysShowCmd()),
+		"create":            etcdCommand("keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd()),
+		"rotate":            etcdCommand("keys rotate", "replace a key, keeping the old one valid for an overlap", keysRotateCmd()),
+		"revoke":            etcdCommand("keys revoke", "revoke an API key (or jti:<id> for a token) on every sidecar", keysRevokeCmd()),
+		"prune-revocations": etcdCommand("keys prune-revocations", "delete the token revocations whose tokens have expired (revoked with --token-exp)", keysPruneCmd()),
+		"list":              etcdCommand("keys list", "list API key records (never secrets)", keysListCmd()),
+		"show":              etcdCommand("keys show", "show one API key record (never the secret)", keysShowCmd()),
 	}
 }
 
@@ -214,12 +217,32 @@ func keysRotateCmd() etcdCmd {
 }
 
 func keysRevokeCmd() etcdCmd {
+	var tokenExp string
 	return etcdCmd{
 		args:   []string{"ID"},
 		change: true,
-		check:  needReason,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&tokenExp, "token-exp", "", "with jti:<id>: the token's exp, unix seconds or an RFC 3339 `time`; the revocation expires 5m after it (the most clock skew an issuer gives) and may then be dropped (default: never)")
+		},
+		check: func(f *etcdFlags) error {
+			if _, err := parseTokenExp(tokenExp); err != nil {
+				return err
+			}
+			return needReason(f)
+		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-			rev, err := a.RevokeKey(ctx, args[0], f.meta())
+			exp, _ := parseTokenExp(tokenExp)
+			jti, isToken := strings.CutPrefix(args[0], etcdsync.JTIPrefix)
+			var rev int64
+			var err error
+			switch {
+			case isToken:
+				rev, err = a.RevokeToken(ctx, jti, exp, f.meta())
+			case !exp.IsZero():
+				err = fmt.Errorf("--token-exp is for a token's revocation (jti:<id>), not the key %q", args[0])
+			default:
+				rev, err = a.RevokeKey(ctx, args[0], f.meta())
+			}
 			if err != nil {
 				return err
 			}
@@ -227,6 +250,49 @@ func keysRevokeCmd() etcdCmd {
 				return printJSON(out, map[string]any{"revoked": args[0], "revision": rev})
 			}
 			_, err = fmt.Fprintf(out, "revoked %s at revision %d\n", args[0], rev)
+			return err
+		},
+	}
+}
+
+// parseTokenExp parses --token-exp: a JWT's exp as it is (unix seconds),
+// or an RFC 3339 time; "" is zero.
+func parseTokenExp(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 || n > 1e11 {
+			return time.Time{}, fmt.Errorf("--token-exp %s: want unix seconds after the epoch, before the year 5138", v)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--token-exp %s: want the token's exp in unix seconds (1767225600) or an RFC 3339 time (2026-01-01T00:00:00Z)", v)
+	}
+	return t, nil
+}
+
+// keysPruneCmd deletes the token revocations whose tokens have expired.
+func keysPruneCmd() etcdCmd {
+	return etcdCmd{
+		change: true,
+		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			m := f.meta()
+			if m.Reason == "" {
+				m.Reason = "token expired"
+			}
+			pruned, err := a.PruneRevocations(ctx, m)
+			if f.json && err == nil {
+				return printJSON(out, map[string]any{"pruned": pruned})
+			}
+			for _, id := range pruned {
+				fmt.Fprintf(out, "pruned %s\n", id)
+			}
+			if err == nil {
+				_, err = fmt.Fprintf(out, "%d expired token revocations pruned\n", len(pruned))
+			}
 			return err
 		},
 	}

@@ -213,6 +213,8 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		return a.putAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
 	case ActionClientResume:
 		return a.deletedAt(ctx, a.k.Suspension(ev.Target), ev.Revision)
+	case ActionTokenRevocationExpired:
+		return a.deletedAt(ctx, a.k.Revocation(ev.Target), ev.Revision)
 	case etcdsync.ActionApprovalUse:
 		// The CLI writes a use with the put of the approval's counter;
 		// before the counter, with a rewrite of its record.

@@ -264,6 +264,27 @@ func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64,
 // token id is taken as given. It returns the revision of the revocation,
 // or ErrExists if id is already revoked.
 func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, error) {
+	return a.revoke(ctx, id, time.Time{}, meta)
+}
+
+// RevokeToken revokes the JWT whose jti is jti, as RevokeKey does
+// jti:<jti>, and with exp (the token's exp claim; zero: unknown) lets the
+// revocation expire at exp plus policy.MaxClockSkew, the most leeway any
+// issuer may give: from then on every sidecar refuses the token as
+// expired, so the sidecars may drop the revocation and PruneRevocations
+// delete it, never before.
+func (a *Admin) RevokeToken(ctx context.Context, jti string, exp time.Time, meta Meta) (int64, error) {
+	var expires time.Time
+	if !exp.IsZero() {
+		if exp.Unix() <= 0 {
+			return 0, fmt.Errorf("token exp %s of %q is not after the Unix epoch", exp.Format(time.RFC3339), jti)
+		}
+		expires = exp.Add(policy.MaxClockSkew).UTC()
+	}
+	return a.revoke(ctx, etcdsync.JTIPrefix+jti, expires, meta)
+}
+
+func (a *Admin) revoke(ctx context.Context, id string, expires time.Time, meta Meta) (int64, error) {
 	if meta.Reason == "" {
 		return 0, fmt.Errorf("revocation of %q needs a reason", id)
 	}
@@ -280,11 +301,15 @@ func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, err
 		return 0, err
 	}
 	now := a.now()
-	put, err := putJSON(a.k.Revocation(id), etcdsync.Revocation{ID: id, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC()})
+	put, err := putJSON(a.k.Revocation(id), etcdsync.Revocation{ID: id, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Expires: expires})
 	if err != nil {
 		return 0, err
 	}
-	ev, err := a.eventOp(now, action, id, meta, nil)
+	var details map[string]string
+	if !expires.IsZero() {
+		details = map[string]string{"expires": expires.Format(time.RFC3339)}
+	}
+	ev, err := a.eventOp(now, action, id, meta, details)
 	if err != nil {
 		return 0, err
 	}
@@ -293,6 +318,42 @@ func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, err
 		err = fmt.Errorf("%q is already revoked: %w", id, ErrExists)
 	}
 	return rev, err
+}
+
+// PruneRevocations deletes the token revocations that have expired
+// (etcdsync.Revocation.Lapsed), each with its ActionTokenRevocationExpired
+// event in one transaction that compares the record's revision, so a
+// revocation written again meanwhile stays. Key revocations, token
+// revocations without an expiry and records that do not decode are
+// never deleted. It returns the ids deleted, sorted.
+func (a *Admin) PruneRevocations(ctx context.Context, meta Meta) ([]string, error) {
+	resp, err := a.cli.Get(ctx, a.k.RevocationsDir(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, writeError(err, fmt.Sprintf("cannot read the revocations under %q", string(a.k)), "")
+	}
+	now := a.now()
+	var pruned []string
+	for _, kv := range resp.Kvs {
+		id := strings.TrimPrefix(string(kv.Key), a.k.RevocationsDir())
+		var r etcdsync.Revocation
+		if json.Unmarshal(kv.Value, &r) != nil || r.ID != id || !r.Lapsed(now) {
+			continue
+		}
+		ev, err := a.eventOp(now, ActionTokenRevocationExpired, id, meta, map[string]string{"expires": r.Expires.Format(time.RFC3339)})
+		if err != nil {
+			return pruned, err
+		}
+		key := string(kv.Key)
+		rev, err := a.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)}, clientv3.OpDelete(key), ev)
+		if err != nil {
+			return pruned, err
+		}
+		if rev != 0 {
+			pruned = append(pruned, id)
+		}
+	}
+	slices.Sort(pruned)
+	return pruned, nil
 }
 
 // mayRevoke refuses to revoke an id that is certainly no key: not in

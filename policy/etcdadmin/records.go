@@ -4,13 +4,16 @@ import "time"
 
 // Event actions.
 const (
-	ActionPolicyPush    = "policy.push"
-	ActionKeyCreate     = "key.create"
-	ActionKeyRotate     = "key.rotate"
-	ActionKeyRevoke     = "key.revoke"
-	ActionTokenRevoke   = "token.revoke"
-	ActionClientSuspend = "client.suspend"
-	ActionClientResume  = "client.resume"
+	ActionPolicyPush  = "policy.push"
+	ActionKeyCreate   = "key.create"
+	ActionKeyRotate   = "key.rotate"
+	ActionKeyRevoke   = "key.revoke"
+	ActionTokenRevoke = "token.revoke"
+	// ActionTokenRevocationExpired is the deletion of a token revocation
+	// whose token has expired everywhere (PruneRevocations).
+	ActionTokenRevocationExpired = "token.revocation_expired"
+	ActionClientSuspend          = "client.suspend"
+	ActionClientResume           = "client.resume"
 
 	// Written by the collector's follower (FollowEvents), never to etcd:
 	ActionCounterDelete = "approval.counter_delete" // a use counter deleted before its lease's end

@@ -39,7 +39,7 @@
 //	<prefix>/policy                         the policy YAML document, as pushed
 //	<prefix>/policy-history/<rev>           every pushed document with who, why, ticket and digest (JSON)
 //	<prefix>/keys/<id>                      API key record (JSON policy.KeySpec: SHA-256 only, never the secret)
-//	<prefix>/revocations/<id>               revoked key id, or jti:<token id> (JSON: actor, reason, ticket, time)
+//	<prefix>/revocations/<id>               revoked key id, or jti:<token id> (JSON: actor, reason, ticket, time; a token's may have expires)
 //	<prefix>/suspensions/<client>           suspended client (JSON: reason, until), on a lease that lifts it
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)

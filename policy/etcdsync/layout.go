@@ -38,6 +38,17 @@ type Revocation struct {
 	Reason string    `json:"reason"`
 	Ticket string    `json:"ticket,omitempty"`
 	Time   time.Time `json:"time"`
+	// Expires, on a token's revocation only, is when it may be dropped:
+	// the token's exp plus policy.MaxClockSkew, the most leeway any issuer
+	// gives, after which every sidecar refuses the token as expired
+	// anyway. Zero: never.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Lapsed reports whether r is a token's revocation whose Expires has
+// passed at now: it may be dropped without letting the token in.
+func (r *Revocation) Lapsed(now time.Time) bool {
+	return strings.HasPrefix(r.ID, JTIPrefix) && !r.Expires.IsZero() && !now.Before(r.Expires)
 }
 
 // Suspension is the record at suspensions/<client>. It sits on a lease

@@ -192,13 +192,16 @@ func (st *State) status(now time.Time, l *policy.Live) []string {
 	l.RevokedKeys, l.RevokedJTIs, l.Suspended = map[string]bool{}, map[string]bool{}, map[string]struct{}{}
 	var bad []string
 	for id, v := range st.Revocations {
+		r, err := decodeRevocation(v)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("revocation record %q is invalid (it still revokes): %v", id, err))
+		} else if r.ID == id && r.Lapsed(now) {
+			continue // the token has expired on every sidecar: nothing left to refuse
+		}
 		if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
 			l.RevokedJTIs[jti] = true
 		} else {
 			l.RevokedKeys[id] = true
-		}
-		if err := checkRevocation(v); err != nil {
-			bad = append(bad, fmt.Sprintf("revocation record %q is invalid (it still revokes): %v", id, err))
 		}
 	}
 	for client, v := range st.Suspensions {
@@ -338,13 +341,13 @@ func decodeKey(id, v string) (policy.KeySpec, error) {
 	return spec, nil
 }
 
-// checkRevocation reports whether a revocation record decodes.
-func checkRevocation(v string) error {
+// decodeRevocation decodes a revocation record.
+func decodeRevocation(v string) (Revocation, error) {
 	var r Revocation
 	if err := json.Unmarshal([]byte(v), &r); err != nil {
-		return fmt.Errorf("cannot decode: %w", err)
+		return Revocation{}, fmt.Errorf("cannot decode: %w", err)
 	}
-	return nil
+	return r, nil
 }
 
 // decodeSuspension decodes a suspension record.
