@@ -121,6 +121,7 @@ func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 		}
 	}
 	if st != jwt.OK {
+		s.metrics.tokenRefused[st].Add(1)
 		return audit.Unauthenticated
 	}
 	x.claims = c

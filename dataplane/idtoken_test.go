@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,12 @@ func TestIDTokenRefusedAsAccessToken(t *testing.T) {
 		if rec := st.sink.last(t); rec.Decision != audit.Unauthenticated || rec.AuthMethod != audit.AuthJWT {
 			t.Errorf("ID token (%s): audited %v by %v, want unauthenticated by jwt", name, rec.Decision, rec.AuthMethod)
 		}
+	}
+
+	// Every refusal is 401 unauthenticated to the client and in the audit
+	// record; /metrics says why.
+	if m := scrape(t, st.srv); !strings.Contains(m, "\nportcullis_jwt_refused_total{status=\"bad_type\"} 6\n") {
+		t.Errorf("/metrics has no portcullis_jwt_refused_total{status=\"bad_type\"} 6:\n%s", m)
 	}
 
 	// An issuer that lists its types has said what its tokens look like:

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/dataplane/jwt"
 )
 
 // maxClassSlots bounds the class label of request metrics: class names come
@@ -48,6 +49,7 @@ type metrics struct {
 	requests     [maxClassSlots + 1][audit.NumDecisions][2][numLatency]atomic.Uint64 // slot 0: no route; [1]: front hit
 	latencySumNs atomic.Uint64
 	limited      [len(limiterScopes)]atomic.Uint64
+	tokenRefused [jwt.NumStatus]atomic.Uint64 // tokens refused, by the check they failed (credential.go)
 	auditDropped atomic.Uint64
 	panics       atomic.Uint64
 	saturated    atomic.Uint64 // requests refused because no upstream connection freed within the wait
@@ -108,6 +110,7 @@ func (s *Server) Families() []Family {
 		{Name: "portcullis_tenant_requests_total", Type: "counter", Help: "Requests by tenant and decision: the top tenants by recent traffic by name, the others summed in tenant=\"_other\", requests without a tenant in tenant=\"_none\".", Samples: m.appendTenantRequests},
 		{Name: "portcullis_tenant_response_bytes_total", Type: "counter", Help: "Response body bytes sent, by tenant (the tenants named as in portcullis_tenant_requests_total).", Samples: m.appendTenantBytes},
 		{Name: "portcullis_limiter_denials_total", Type: "counter", Help: "Requests denied by a limiter, by what denied.", Samples: m.appendLimited},
+		{Name: "portcullis_jwt_refused_total", Type: "counter", Help: "Access tokens refused, by the first check they failed (dataplane/jwt's Status names: bad_type for an OIDC ID token, bad_signature, expired, ...); the requests were answered 401.", Samples: m.appendTokenRefused},
 		Gauge("portcullis_public_in_flight", "Requests of public routes (no credential) in flight, each holding at most one upstream connection.", func() float64 {
 			return float64(s.public.Load())
 		}),
@@ -205,6 +208,13 @@ func (m *metrics) frontHits() uint64 {
 func (m *metrics) appendLimited(b []byte) []byte {
 	for i, sc := range limiterScopes {
 		b = appendSample(b, `portcullis_limiter_denials_total{scope="`+sc+`"}`, m.limited[i].Load())
+	}
+	return b
+}
+
+func (m *metrics) appendTokenRefused(b []byte) []byte {
+	for st := jwt.Status(1); int(st) < jwt.NumStatus; st++ {
+		b = appendSample(b, `portcullis_jwt_refused_total{status="`+st.String()+`"}`, m.tokenRefused[st].Load())
 	}
 	return b
 }

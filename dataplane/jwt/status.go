@@ -29,6 +29,9 @@ const (
 	numStatus
 )
 
+// NumStatus is the number of Status values, for tables indexed by them.
+const NumStatus = int(numStatus)
+
 var statusNames = [numStatus]string{
 	OK:              "ok",
 	Malformed:       "malformed",
