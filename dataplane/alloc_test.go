@@ -4,7 +4,9 @@ package dataplane
 
 import (
 	"testing"
+	"time"
 
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -154,5 +156,31 @@ func TestPublicAllocations(t *testing.T) {
 				t.Errorf("%v allocations per request, want 0", allocs)
 			}
 		})
+	}
+}
+
+// TestTokenBudgetAllocations: a token refused unverified because its
+// source's budget of failures is spent (429 token_failures_limited,
+// tokenbudget.go) costs no allocation: the refusal is what a flood of
+// forged tokens gets.
+func TestTokenBudgetAllocations(t *testing.T) {
+	m := newInmem(t, false)
+	m.srv.tokens = newTokenBudget(limiter.NewLimit(1, time.Hour, 1))
+	claims := demoClaims("acme-hris", "acme", "read:users")
+	claims["jti"] = "forged"
+	good := mint(t, claims)
+	forged := good[:len(good)-2] + "AA" // the signature's last bytes changed
+	if forged == good {
+		forged = good[:len(good)-2] + "AB"
+	}
+	raw := request("GET", "/v1/users/42", "", "Authorization: Bearer "+forged)
+	if got := m.serve(t, raw); got != 401 {
+		t.Fatalf("first forged token: status %d, want 401", got)
+	}
+	if got := m.serve(t, raw); got != 429 {
+		t.Fatalf("forged token past the budget: status %d, want 429", got)
+	}
+	if allocs := testing.AllocsPerRun(200, func() { m.serve(t, raw) }); allocs != 0 {
+		t.Errorf("%v allocations per request, want 0", allocs)
 	}
 }
