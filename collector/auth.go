@@ -112,6 +112,9 @@ func senderDigests(cfg Config) ([]senderDigest, error) {
 // the answer costs the same whichever token (or none) matched.
 func (c *Collector) sender(r *http.Request) string {
 	if c.cfg.ClientCertAuth && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		if c.cfg.CertRefused != nil && c.cfg.CertRefused(r.TLS.VerifiedChains) {
+			return "" // revoked since the handshake: never a token's instead
+		}
 		if id := certIdentity(r.TLS.VerifiedChains[0][0]); id != "" {
 			return "cert:" + id
 		}

@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/portcullis/portcullis/audit"
 	"io"
 	"math"
 	"mime"
@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
 
 	"github.com/rs/zerolog"
 )
@@ -25,7 +27,12 @@ type Config struct {
 	Token          string        // a bearer token stored as sender "token:default"; compared in constant time
 	Tokens         []SenderToken // named bearer tokens, one per sidecar or deployment
 	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
-	MaxBodyBytes   int64         // largest accepted batch (after decompression); 0 means 16 MiB
+	// CertRefused, when set, reports whether the verified chains of a
+	// request's client certificate are refused now (revoked by a CRL
+	// loaded since the connection's handshake): the request is then
+	// unauthenticated (401).
+	CertRefused  func(chains [][]*x509.Certificate) bool
+	MaxBodyBytes int64 // largest accepted batch (after decompression); 0 means 16 MiB
 	// Limits bound records per batch, bytes per record and the bytes a
 	// batch decodes to (MaxDecodedBytes: 0 means 2 x MaxBodyBytes);
 	// beyond them 413.

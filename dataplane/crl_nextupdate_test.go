@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/clientcrl"
 )
 
 // TestTLSClientCRLNextUpdateGauge: /metrics shows, for each client CRL in
@@ -32,14 +34,14 @@ func TestTLSClientCRLNextUpdateGauge(t *testing.T) {
 		t.Fatal("/metrics lacks portcullis_tls_client_crl_next_update_seconds")
 	}
 	want := map[string]float64{ // by ca_key
-		keyID(c.clientCA.cert.RawSubjectPublicKeyInfo): 3 * 3600,
-		keyID(rolled.cert.RawSubjectPublicKeyInfo):     30 * 3600,
-		keyID(gone.cert.RawSubjectPublicKeyInfo):       -3600,
+		clientcrl.KeyID(c.clientCA.cert.RawSubjectPublicKeyInfo): 3 * 3600,
+		clientcrl.KeyID(rolled.cert.RawSubjectPublicKeyInfo):     30 * 3600,
+		clientcrl.KeyID(gone.cert.RawSubjectPublicKeyInfo):       -3600,
 	}
 	issuer := map[string]string{
-		keyID(c.clientCA.cert.RawSubjectPublicKeyInfo): "CN=client CA",
-		keyID(rolled.cert.RawSubjectPublicKeyInfo):     "CN=client CA",
-		keyID(gone.cert.RawSubjectPublicKeyInfo):       "CN=old CA",
+		clientcrl.KeyID(c.clientCA.cert.RawSubjectPublicKeyInfo): "CN=client CA",
+		clientcrl.KeyID(rolled.cert.RawSubjectPublicKeyInfo):     "CN=client CA",
+		clientcrl.KeyID(gone.cert.RawSubjectPublicKeyInfo):       "CN=old CA",
 	}
 	if len(f.GetMetric()) != len(want) {
 		t.Fatalf("%d series, want %d: %v", len(f.GetMetric()), len(want), f.GetMetric())

@@ -2,11 +2,9 @@ package dataplane
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -309,21 +307,6 @@ func TestTLSClientCRLNextUpdateBoundsKeptAliveConnection(t *testing.T) {
 	clock.Store(now.Add(11 * time.Minute).UnixNano())
 	if r, err := kept.send("GET", "/v1/users/7", nil); err != nil || r.status != 401 {
 		t.Errorf("after the CRL's nextUpdate, on the kept-alive connection: %d %v, want 401", r.status, err)
-	}
-}
-
-// A DER CRL file is split as is: a DER CRL may end in a byte that is a
-// space (its signature's last), which trimming the file cut off, so such
-// a CRL did not load one time in about forty.
-func TestCRLDERsKeepTrailingSpaceBytes(t *testing.T) {
-	der, err := asn1.Marshal([]byte("ends in a space "))
-	if err != nil {
-		t.Fatal(err)
-	}
-	two := append(append([]byte(nil), der...), der...)
-	got, err := crlDERs(two)
-	if err != nil || len(got) != 2 || !bytes.Equal(got[1], der) {
-		t.Errorf("crlDERs = %q, %v; want the two values whole", got, err)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/clientcrl"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/rs/zerolog"
 )
@@ -41,7 +41,7 @@ type TLS struct {
 // CRLs it checks (nil without ClientCRLFile).
 type tlsState struct {
 	cfg  *tls.Config
-	crls *revocations
+	crls *clientcrl.Set
 }
 
 // certReloader holds the listener's TLS configuration and swaps in a new
@@ -142,7 +142,7 @@ func (r *certReloader) poll() {
 // CRL is loaded (portcullis_tls_client_crls_expired says how many).
 func (r *certReloader) checkCRLs(now time.Time) {
 	crls := r.cur.Load().crls
-	n := crls.expired(now)
+	n := crls.Expired(now)
 	if n == r.expiredCRLs {
 		return
 	}
@@ -151,9 +151,9 @@ func (r *certReloader) checkCRLs(now time.Time) {
 		r.log.Info().Str("crl", r.files.ClientCRLFile).Msg("client CRLs current again; their CAs' certificates are served")
 		return
 	}
-	for _, c := range crls.crls {
-		if !c.next.IsZero() && !now.Before(c.next) {
-			r.log.Error().Str("crl", r.files.ClientCRLFile).Str("issuer", c.issuer).Time("next_update", c.next).
+	for _, c := range crls.CRLs() {
+		if !c.Next.IsZero() && !now.Before(c.Next) {
+			r.log.Error().Str("crl", r.files.ClientCRLFile).Str("issuer", c.Issuer).Time("next_update", c.Next).
 				Msg("client CRL expired (past its nextUpdate): every client certificate of its CA is refused until a fresh CRL is loaded")
 		}
 	}
@@ -234,13 +234,13 @@ func (r *certReloader) recheck(c *conn) {
 		c.ids, c.certEnd, c.certBorn = nil, 0, 0
 		return
 	}
-	switch s, _, _ := st.crls.check(chains, time.Now()); s {
-	case crlRevoked:
+	switch s, _, _ := st.crls.Check(chains, time.Now()); s {
+	case clientcrl.Revoked:
 		c.ids, c.certEnd, c.certBorn, c.certDenied = nil, 0, 0, audit.CertRevoked
-	case crlExpired:
+	case clientcrl.Expired:
 		c.ids, c.certEnd, c.certBorn, c.certDenied = nil, 0, 0, audit.Unauthenticated
 	default:
-		c.certEnd = st.crls.until(chains[0], certEnd(chains[0]))
+		c.certEnd = st.crls.Until(chains[0], certEnd(chains[0]))
 	}
 }
 
@@ -279,7 +279,7 @@ func (r *certReloader) build(pem [4][]byte) (*tlsState, error) {
 	if r.files.ClientCAFile == "" {
 		return st, nil
 	}
-	cas, err := parseCAs(pem[2])
+	cas, err := clientcrl.ParseCAs(pem[2])
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: client CA file %q: %w", r.files.ClientCAFile, err)
 	}
@@ -289,8 +289,8 @@ func (r *certReloader) build(pem [4][]byte) (*tlsState, error) {
 	}
 	cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	if r.files.ClientCRLFile != "" {
-		if st.crls, err = parseCRLs(r.files.ClientCRLFile, pem[3], r.files.ClientCAFile, cas); err != nil {
-			return nil, err
+		if st.crls, err = clientcrl.Parse(r.files.ClientCRLFile, pem[3], r.files.ClientCAFile, cas); err != nil {
+			return nil, fmt.Errorf("dataplane: %w", err)
 		}
 		crls := st.crls
 		// After the chain is verified, on every handshake, resumed ones
@@ -298,29 +298,6 @@ func (r *certReloader) build(pem [4][]byte) (*tlsState, error) {
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return r.refuseRevoked(crls, cs.VerifiedChains) }
 	}
 	return st, nil
-}
-
-// parseCAs returns the certificates of the PEM client CA file contents b.
-func parseCAs(b []byte) ([]*x509.Certificate, error) {
-	var cas []*x509.Certificate
-	for {
-		var blk *pem.Block
-		if blk, b = pem.Decode(b); blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" || len(blk.Headers) != 0 {
-			continue // as CertPool.AppendCertsFromPEM skips them
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			continue
-		}
-		cas = append(cas, c)
-	}
-	if len(cas) == 0 {
-		return nil, errors.New("holds no PEM certificate")
-	}
-	return cas, nil
 }
 
 // Errors of a handshake whose client certificate a CRL refuses.
@@ -332,13 +309,13 @@ var (
 // refuseRevoked fails the handshake of verified client certificate chains
 // that crls refuses (a listed serial, an expired CRL), counting it and
 // logging it at most once a second.
-func (r *certReloader) refuseRevoked(crls *revocations, chains [][]*x509.Certificate) error {
-	st, issuer, cert := crls.check(chains, time.Now())
+func (r *certReloader) refuseRevoked(crls *clientcrl.Set, chains [][]*x509.Certificate) error {
+	st, issuer, cert := crls.Check(chains, time.Now())
 	var err error
 	switch st {
-	case crlGood:
+	case clientcrl.Good:
 		return nil
-	case crlRevoked:
+	case clientcrl.Revoked:
 		r.revoked.Add(1)
 		err = errCertRevoked
 	default:
@@ -372,11 +349,11 @@ func (r *certReloader) families() []Family {
 		Counter("portcullis_tls_refusal_records_total", "Handshakes refused by a client CRL that were audited one by one (decision cert_revoked or cert_crl_expired, with the certificate's serial and issuer hash).", r.refusals.recorded.Load),
 		Counter("portcullis_tls_refusal_records_suppressed_total", "Handshakes refused by a client CRL left out of the audit trail past 10 records a second (summed into one record per decision at the next --tls-reload tick).", r.refusals.suppressed.Load),
 		Gauge("portcullis_tls_client_crls_expired", "Client CRLs in force past their nextUpdate: every client certificate of their CAs is refused until a fresh CRL loads.", func() float64 {
-			return float64(r.cur.Load().crls.expired(time.Now()))
+			return float64(r.cur.Load().crls.Expired(time.Now()))
 		}),
 		Family{Name: "portcullis_tls_client_crl_next_update_seconds", Type: "gauge",
 			Help:    "Seconds until the nextUpdate of each client CRL in force, by its CA (issuer: its subject; ca_key: the SHA-256 of its public key, first 8 bytes); negative once past it, when every certificate of that CA is refused. A CRL without nextUpdate has no series.",
-			Samples: func(b []byte) []byte { return r.cur.Load().crls.appendNextUpdate(b, time.Now()) }},
+			Samples: func(b []byte) []byte { return appendNextUpdate(b, r.cur.Load().crls, time.Now()) }},
 	)
 }
 
@@ -429,7 +406,7 @@ func (c *conn) identities(r *certReloader) []string {
 	}
 	// The CRLs that let the handshake through vouch for the chain until
 	// their nextUpdate: a connection kept alive does not outlive them.
-	c.certEnd = r.cur.Load().crls.until(st.VerifiedChains[0], certEnd(st.VerifiedChains[0]))
+	c.certEnd = r.cur.Load().crls.Until(st.VerifiedChains[0], certEnd(st.VerifiedChains[0]))
 	leaf := st.VerifiedChains[0][0]
 	c.certBorn = leaf.NotBefore.UnixNano()
 	for _, u := range leaf.URIs {

@@ -31,6 +31,8 @@ type collectorFlags struct {
 	policyFile                                     string // detection rules (issue 14)
 	metricsListen                                  string
 	tlsCert, tlsKey, clientCA                      string
+	clientCRL                                      string        // CRLs of --client-ca's CAs
+	clientCRLReload                                time.Duration // how often --client-crl is read again
 	segmentMaxBytes                                int64
 	segmentMaxAge                                  time.Duration
 	maxBatchBytes, maxInflightBytes                int64
@@ -58,6 +60,8 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders")
+	fs.StringVar(&c.clientCRL, "client-crl", "", "`file` of CRLs (PEM or DER) of --client-ca's CAs, each signed by its CA: a sender certificate its CA's CRL lists, or whose CA's CRL is past its nextUpdate, is refused at the handshake and on every request; a CA without a CRL revokes nothing")
+	fs.DurationVar(&c.clientCRLReload, "client-crl-reload", 10*time.Second, "how often --client-crl is read again (a file that fails to load keeps the CRLs in force)")
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
@@ -80,6 +84,9 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
 	}
+	if c.clientCRL != "" && c.clientCA == "" {
+		return c, usagef(os.Stderr, fs.Name(), "--client-crl revokes sender certificates: give --client-ca too"), false
+	}
 	if c.alertmanagerTokenFile != "" && c.policyFile == "" && c.etcd.endpoints == "" {
 		return c, usagef(os.Stderr, fs.Name(), "--alertmanager-token-file needs detection: give --policy or --etcd"), false
 	}
@@ -92,7 +99,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
 	if err := checkFlagFiles("signing-key", c.signingKey, "token-file", c.tokenFile, "alertmanager-token-file", c.alertmanagerTokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
-		"client-ca", c.clientCA, "policy", c.policyFile, "publish-head", c.head.file); err != nil {
+		"client-ca", c.clientCA, "client-crl", c.clientCRL, "policy", c.policyFile, "publish-head", c.head.file); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
 	if err := c.etcd.checkFiles(); err != nil {
@@ -107,7 +114,7 @@ func checkCollectorNumbers(c collectorFlags) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"sign-every", c.head.every}, {"segment-max-age", c.segmentMaxAge}, {"record-window", c.recordWindow}} {
+	}{{"sign-every", c.head.every}, {"segment-max-age", c.segmentMaxAge}, {"record-window", c.recordWindow}, {"client-crl-reload", c.clientCRLReload}} {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s %s: want more than 0s", d.name, d.v)
 		}
@@ -176,16 +183,23 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	defer logClose(store, log, "audit store")
-	col, err := collector.New(store, collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "",
+	tlsCfg, crl, err := collectorTLS(c, log)
+	if err != nil {
+		return err
+	}
+	cfg := collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "",
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
-		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics})
+		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics}
+	if crl != nil {
+		cfg.CertRefused = func(chains [][]*x509.Certificate) bool { return crl.refuse(chains) != nil }
+		cfg.Metrics = func(w io.Writer) { det.writeMetrics(w); crl.writeMetrics(w) }
+	}
+	col, err := collector.New(store, cfg)
 	if err != nil {
 		return err
 	}
 	srv := col.HTTPServer()
-	if srv.TLSConfig, err = collectorTLS(c); err != nil {
-		return err
-	}
+	srv.TLSConfig = tlsCfg
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %q: %w", c.listen, err)
@@ -197,6 +211,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	defer stopSignals()
 	ctx, stop := context.WithCancel(sigCtx)
 	defer stop()
+	if crl != nil {
+		go crl.reload(ctx, c.clientCRLReload)
+	}
 	var admin *etcdadmin.Admin
 	if c.etcd.endpoints != "" {
 		cli, err := dialEtcd(c.etcd)
@@ -329,27 +346,44 @@ func readTokens(file string) ([]collector.SenderToken, error) {
 	return tokens, nil
 }
 
-func collectorTLS(c collectorFlags) (*tls.Config, error) {
+// collectorTLS returns the intake's TLS configuration (nil without
+// --tls-cert) and, with --client-crl, the CRLs it checks.
+func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCRL, error) {
 	if c.tlsCert == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Loaded here, before anything starts: ServeTLS read the pair only
 	// once the collector was up, and its error named neither flag.
 	cert, err := durable.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+		return nil, nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if c.clientCA != "" {
 		pem, err := durable.ReadPEM(c.clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read client CA %q: %w", c.clientCA, err)
+			return nil, nil, fmt.Errorf("cannot read client CA %q: %w", c.clientCA, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %q holds no PEM certificate", c.clientCA)
+			return nil, nil, fmt.Errorf("client CA %q holds no PEM certificate", c.clientCA)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+		if c.clientCRL != "" {
+			crl, err := loadIntakeCRL(c.clientCRL, c.clientCA, pem, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			// After the chain is verified, on every handshake, resumed
+			// ones too (crypto/tls, Config.VerifyConnection).
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.VerifiedChains) == 0 {
+					return nil // no certificate: a token authenticates, or nothing does
+				}
+				return crl.refuse(cs.VerifiedChains)
+			}
+			return cfg, crl, nil
+		}
 	}
-	return cfg, nil
+	return cfg, nil, nil
 }
