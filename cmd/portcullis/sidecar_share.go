@@ -24,6 +24,9 @@ const primeWait = 2 * time.Second
 func startSharer(ctx context.Context, wg *sync.WaitGroup, cli *clientv3.Client, prefix, pod string, srv *dataplane.Server, store *policy.Store, log zerolog.Logger) []dataplane.Family {
 	sh := etcdsync.NewSharer(cli, etcdsync.ShareConfig{Prefix: prefix, Pod: pod, Logger: log,
 		Demand: srv.Demand,
+		Ceiling: func(tenant bool, id string) float64 {
+			return etcdsync.DemandCeiling(store.Load(), tenant, id)
+		},
 		Apply: func(s etcdsync.Shares) {
 			srv.SetShares(dataplane.Shares{Tenants: s.Tenants, Clients: s.Clients, Default: s.Default})
 		},
@@ -55,6 +58,8 @@ func shareFamilies(sh *etcdsync.Sharer, store *policy.Store) []dataplane.Family 
 			func() float64 { return float64(sh.Members()) }),
 		dataplane.Counter("portcullis_global_demand_writes_total", "Demand records written to etcd, or deleted when the traffic stopped (at most one per second, only while a tenant has traffic).",
 			func() uint64 { return uint64(sh.Writes()) }),
+		dataplane.Counter("portcullis_global_demand_records_refused_total", "Peers' demand records ignored (counted as no demand) as larger than 128 KiB or holding more than 1024 rates: no sidecar writes one, so a stolen sidecar certificate is likely.",
+			func() uint64 { return uint64(sh.RefusedDemand()) }),
 		dataplane.Counter("portcullis_global_demand_etcd_revision_rewinds_total", "Checks that found etcd below the revision the demand watch had reached (restored or replaced cluster); members and demand records were read again and watched from etcd's revision.",
 			func() uint64 { return uint64(sh.Rewinds()) }),
 	}

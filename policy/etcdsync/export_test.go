@@ -75,3 +75,6 @@ func ReadLKGState(dir string) (*State, error) {
 	}
 	return l.State, nil
 }
+
+// Published returns d as a Sharer publishes it.
+func (d DemandRecord) Published() DemandRecord { return d.capped() }

@@ -55,8 +55,17 @@ type ShareConfig struct {
 	Demand func(fn func(tenant bool, id string, n uint64))
 	// Apply installs the shares (dataplane.Server.SetShares). It is
 	// called from the Sharer's goroutine, at most once per Interval.
-	Apply  func(Shares)
-	Logger zerolog.Logger
+	Apply func(Shares)
+	// Ceiling returns the most requests per second a sidecar's demand for
+	// a tenant (tenant true) or global client counts for, here and at the
+	// peers, or 0 when the policy in force has no global limit for id,
+	// whose demand at a peer is then ignored (DemandCeiling of the
+	// snapshot in force). nil: no ceiling. Every sidecar shares the
+	// sidecars' etcd user, so a peer's record is not trusted to be what
+	// that sidecar saw: one claiming 10^9/s for a tenant would hold every
+	// other sidecar to the floor of its limit.
+	Ceiling func(tenant bool, id string) float64
+	Logger  zerolog.Logger
 }
 
 func (c *ShareConfig) defaults() {
@@ -110,6 +119,7 @@ type Sharer struct {
 	okAt     atomic.Int64 // unix nanoseconds of etcd's last answer
 	fallback atomic.Bool
 	writes   atomic.Int64
+	refused  atomic.Int64 // demand records ignored as too large (MaxDemandBytes, MaxDemandEntries)
 	members  atomic.Int64
 	back     rewindGuard // the watch loop's; finds etcd gone back below the revision watched
 	leases   memberLeases
@@ -125,7 +135,8 @@ type Sharer struct {
 
 	mu      sync.Mutex            // guards the following fields
 	peers   map[string]bool       // live members, by pod
-	demand  map[string]peerDemand // demand records, by pod
+	demand  map[string]peerDemand // demand records of live peers, by pod
+	bigPods map[string]bool       // pods whose last record was refused as too large, logged once
 	current map[string]float64    // the tenant shares last applied (for the metric)
 }
 
@@ -264,7 +275,7 @@ func (s *Sharer) put(ctx context.Context, own DemandRecord) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(own)
+	b, err := json.Marshal(own.capped())
 	if err != nil {
 		return err
 	}
@@ -348,6 +359,10 @@ func (s *Sharer) Members() int64 { return s.members.Load() }
 
 // Writes returns the demand records written or deleted so far.
 func (s *Sharer) Writes() int64 { return s.writes.Load() }
+
+// RefusedDemand returns how many demand records were ignored as larger
+// than MaxDemandBytes or holding more than MaxDemandEntries rates.
+func (s *Sharer) RefusedDemand() int64 { return s.refused.Load() }
 
 // Rewinds returns how many times etcd was found below the revision the
 // demand watch had reached, and the members and demand were read again.

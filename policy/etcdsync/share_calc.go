@@ -97,6 +97,9 @@ func (s *Sharer) peerDemand() []peerDemand {
 }
 
 // shareMap returns the share of every id with demand here or at a peer.
+// Each rate counts up to its Ceiling, here as at the peers, so that every
+// sidecar sums the same totals and the shares still sum to 1; a peer's
+// rate for an id without a global limit here is left out.
 //
 // An id whose demand here is new keeps at most the share it had (or the
 // equal share, if more) until every peer has published since about when
@@ -107,18 +110,24 @@ func (s *Sharer) peerDemand() []peerDemand {
 // limit for an interval (TestNoisyNeighbour saw 30/s and 24/s of a 20/s
 // limit in the second and third seconds).
 func (s *Sharer) shareMap(kind string, own map[string]float64, others []peerDemand, of func(DemandRecord) map[string]float64, n int, now time.Time) map[string]float64 {
+	tenant := kind == "t/"
 	total := map[string]float64{}
+	mine := make(map[string]float64, len(own))
 	for id, r := range own {
+		r, _ = s.ceiled(tenant, id, r)
+		mine[id] = r
 		total[id] += r
 	}
 	for _, d := range others {
 		for id, r := range of(d.DemandRecord) {
-			total[id] += r
+			if r, ok := s.ceiled(tenant, id, r); ok {
+				total[id] += r
+			}
 		}
 	}
 	out := make(map[string]float64, len(total))
 	for id, t := range total {
-		f := Share(own[id], t, n, s.cfg.Floor)
+		f := Share(mine[id], t, n, s.cfg.Floor)
 		if since, ok := s.since[kind+id]; ok && s.unheard(others, since, now) {
 			f = min(f, max(s.last[kind+id], 1/float64(n)))
 		}

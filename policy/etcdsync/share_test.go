@@ -57,6 +57,13 @@ func (p *sharePod) shares() etcdsync.Shares {
 // record, as a Syncer writes it) and runs its Sharer.
 func startSharePod(t *testing.T, cli *clientv3.Client, prefix, pod string) *sharePod {
 	t.Helper()
+	return startSharePodWith(t, cli, prefix, pod, nil)
+}
+
+// startSharePodWith is startSharePod with cfg changed by edit (nil: none)
+// before the Sharer is made.
+func startSharePodWith(t *testing.T, cli *clientv3.Client, prefix, pod string, edit func(*etcdsync.ShareConfig)) *sharePod {
+	t.Helper()
 	ctx := context.Background()
 	lease, err := cli.Grant(ctx, 30)
 	if err != nil {
@@ -66,7 +73,7 @@ func startSharePod(t *testing.T, cli *clientv3.Client, prefix, pod string) *shar
 		t.Fatal(err)
 	}
 	p := &sharePod{}
-	p.sh = etcdsync.NewSharer(cli, etcdsync.ShareConfig{Prefix: prefix, Pod: pod, Interval: 200 * time.Millisecond,
+	cfg := etcdsync.ShareConfig{Prefix: prefix, Pod: pod, Interval: 200 * time.Millisecond,
 		TTL: time.Second, Stale: 1500 * time.Millisecond, Logger: zerolog.Nop(),
 		Demand: func(fn func(bool, string, uint64)) { fn(true, "acme", p.count.Load()) },
 		Apply: func(s etcdsync.Shares) {
@@ -74,7 +81,11 @@ func startSharePod(t *testing.T, cli *clientv3.Client, prefix, pod string) *shar
 			p.got = s
 			p.mu.Unlock()
 		},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	p.sh = etcdsync.NewSharer(cli, cfg)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -72,6 +72,7 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 	defer s.mu.Unlock()
 	clear(s.peers)
 	clear(s.demand)
+	clear(s.bigPods)
 	for _, kv := range mem.Kvs {
 		if s.leases.live(kv.Lease) {
 			s.peers[strings.TrimPrefix(string(kv.Key), s.k.MembersDir())] = true
@@ -129,42 +130,82 @@ func (s *Sharer) applyEvents(evs []*clientv3.Event) {
 		if pod, ok := strings.CutPrefix(key, s.k.MembersDir()); ok {
 			if ev.Type == mvccpb.DELETE || !s.leases.live(ev.Kv.Lease) {
 				delete(s.peers, pod)
+				delete(s.demand, pod)
 			} else {
 				s.peers[pod] = true
 			}
 			continue
 		}
-		if ev.Type == mvccpb.DELETE {
+		pod := strings.TrimPrefix(key, s.k.DemandDir())
+		if ev.Type == mvccpb.DELETE && s.peers[pod] {
 			// No traffic any more: an empty record, heard now.
-			s.demand[strings.TrimPrefix(key, s.k.DemandDir())] = peerDemand{at: time.Now()}
-		} else {
+			s.demand[pod] = peerDemand{at: time.Now()}
+		} else if ev.Type == mvccpb.PUT {
 			s.setDemandLocked(ev.Kv)
 		}
 	}
 }
 
-// setDemandLocked decodes one demand record; an undecodable one counts as
-// no demand, and so does one off a short lease (memberLeases): a sidecar
-// leases its record for its TTL, and one without a lease, or on a lease
-// of a huge TTL, put under an idle sidecar's name (which writes none over
-// it) would stand as that sidecar's demand for as long.
+// setDemandLocked decodes one demand record of a live peer; a record of
+// a pod that is no live member is not kept (the sidecars' etcd role may
+// put any number of them, and only members' demand counts). An
+// undecodable one counts as no demand, and so does one off a short lease
+// (memberLeases): a sidecar leases its record for its TTL, and one
+// without a lease, or on a lease of a huge TTL, put under an idle
+// sidecar's name (which writes none over it) would stand as that
+// sidecar's demand for as long. A record larger than MaxDemandBytes or
+// MaxDemandEntries counts as no demand too, and is counted and logged.
 func (s *Sharer) setDemandLocked(kv *mvccpb.KeyValue) {
 	pod := strings.TrimPrefix(string(kv.Key), s.k.DemandDir())
+	delete(s.demand, pod)
+	if !s.peers[pod] {
+		return
+	}
 	if !s.leases.live(kv.Lease) {
 		s.cfg.Logger.Debug().Str("pod", pod).Msg("demand record off a lease of at most MaxMemberTTL; counted as no demand")
-		delete(s.demand, pod)
+		return
+	}
+	if oversized(len(kv.Value), nil) {
+		s.refuseLocked(pod, len(kv.Value), -1)
 		return
 	}
 	d := peerDemand{at: time.Now()}
 	if err := json.Unmarshal(kv.Value, &d.DemandRecord); err != nil {
 		s.cfg.Logger.Debug().Err(err).Str("pod", pod).Msg("undecodable demand record; counted as no demand")
-		delete(s.demand, pod)
 		return
 	}
+	if oversized(len(kv.Value), &d.DemandRecord) {
+		s.refuseLocked(pod, len(kv.Value), len(d.Tenants)+len(d.Clients))
+		return
+	}
+	delete(s.bigPods, pod)
 	dropUnusable(d.Tenants)
 	dropUnusable(d.Clients)
 	s.demand[pod] = d
 }
+
+// refuseLocked counts a demand record of pod ignored as too large and
+// logs it, once per pod until the pod publishes one that is not (and for
+// at most maxBigPods pods at once: the role may put records under any
+// name).
+func (s *Sharer) refuseLocked(pod string, size, entries int) {
+	s.refused.Add(1)
+	if s.bigPods[pod] || len(s.bigPods) >= maxBigPods {
+		return
+	}
+	if s.bigPods == nil {
+		s.bigPods = map[string]bool{}
+	}
+	s.bigPods[pod] = true
+	log := s.cfg.Logger.Warn().Str("pod", pod).Int("bytes", size).Int("max_bytes", MaxDemandBytes).Int("max_entries", MaxDemandEntries)
+	if entries >= 0 {
+		log = log.Int("entries", entries)
+	}
+	log.Msg("demand record too large; ignored (counted as no demand): a sidecar writes none this large, so suspect a stolen sidecar certificate")
+}
+
+// maxBigPods bounds the pods whose refused demand records are logged.
+const maxBigPods = 64
 
 // dropUnusable deletes the rates of m that are no demand: zero, negative
 // or not finite. A negative rate would shrink the deployment's total
