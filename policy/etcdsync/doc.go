@@ -19,8 +19,8 @@
 // still suspends; each is logged once at warn and counted
 // (portcullis_policy_invalid_records), and the other records apply. Losing
 // etcd is logged once at warn and its return once at info. A re-read or a
-// confirmation that finds etcd below the revision applied (restored from a
-// backup, or replaced) is a lost watch: the state read is applied and
+// confirmation that finds etcd below the revision applied, or another
+// cluster id (restored from a backup, or replaced), is a lost watch: the state read is applied and
 // watched from, counted and logged at warn. Each applied revision
 // is saved to a last-known-good file so a sidecar can start serving while
 // etcd is down; the file holds what is in force (never a refused

@@ -98,7 +98,7 @@ func (l *Ledger) Run(ctx context.Context) error {
 		}
 		if wb, ok := errors.AsType[*wentBack](err); ok {
 			l.back.rewinds.Add(1)
-			l.cfg.Logger.Warn().Int64("was", wb.was).Int64("now", wb.now).Msg("etcd revision went backwards (restored or replaced cluster?); re-reading the approvals and watching from etcd's revision")
+			l.cfg.Logger.Warn().Int64("was", wb.was).Int64("now", wb.now).Msg(wb.Error() + " (restored or replaced cluster?); re-reading the approvals and watching from etcd's revision")
 			continue
 		}
 		l.cfg.Logger.Warn().Err(err).Msg("approvals watch lost; re-reading the approvals")
@@ -127,7 +127,7 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 	st.prune()
 	l.state.Store(st)
 	l.ready.Store(true)
-	l.back.reset(resp.Header.Revision)
+	l.back.reset(resp.Header.Revision, resp.Header.ClusterId)
 	return resp.Header.Revision, nil
 }
 
@@ -162,7 +162,9 @@ func (l *Ledger) watch(ctx context.Context, rev int64) error {
 			if err := resp.Err(); err != nil {
 				return fmt.Errorf("approvals watch failed: %w", err)
 			}
-			l.back.saw(resp.Header.Revision)
+			if err := l.back.answered(resp.Header.Revision, resp.Header.ClusterId); err != nil {
+				return err
+			}
 			l.apply(resp.Events)
 		}
 	}

@@ -251,6 +251,10 @@ func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
 		w.WriteString(`,"prefix":`)
 		value(st.Prefix)
 	}
+	if st.ClusterID != 0 {
+		w.WriteString(`,"cluster":`)
+		w.WriteString(strconv.FormatUint(st.ClusterID, 10))
+	}
 	w.WriteString("}}\n")
 }
 

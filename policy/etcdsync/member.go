@@ -55,7 +55,14 @@ func (s *Syncer) confirm(ctx context.Context) {
 		return
 	}
 	s.reached()
-	switch rev := resp.Get().Header.Revision; {
+	h := resp.Get().Header
+	switch rev := h.Revision; {
+	case otherCluster(s.cluster.Load(), h.ClusterId):
+		s.cfg.Logger.Debug().Str("applied_cluster", clusterHex(s.cluster.Load())).Str("etcd_cluster", clusterHex(h.ClusterId)).Msg("etcd answered with another cluster id; re-reading the policy state")
+		select {
+		case s.back <- struct{}{}:
+		default:
+		}
 	case rev < applied:
 		s.cfg.Logger.Debug().Int64("applied", applied).Int64("etcd", rev).Msg("etcd answered below the revision applied; re-reading the policy state")
 		select {

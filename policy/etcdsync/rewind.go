@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,22 +24,38 @@ import (
 // *wentBack, after which the watcher reads everything again and watches
 // from that read (followed).
 //
-// seen is touched only by the watcher's goroutine; rewinds is read by
-// metrics.
+// A read or watch response from another cluster (its header's cluster
+// id differs from the one of the last whole read) is a *wentBack too,
+// whatever its revision: a replacing cluster may be past the revision
+// watched, and the watch resumed there follows a state never read.
+//
+// seen and cluster are touched only by the watcher's goroutine; rewinds
+// is read by metrics.
 type rewindGuard struct {
 	seen    int64
+	cluster uint64 // of the last whole read (0: unknown)
 	rewinds atomic.Int64
 }
 
 // saw records a revision read from etcd (a watch response, a check).
 func (g *rewindGuard) saw(rev int64) { g.seen = max(g.seen, rev) }
 
-// reset makes rev, a whole read, the revision reached.
-func (g *rewindGuard) reset(rev int64) { g.seen = rev }
+// reset makes rev, a whole read of cluster, the revision reached.
+func (g *rewindGuard) reset(rev int64, cluster uint64) { g.seen, g.cluster = rev, cluster }
+
+// answered records a watch response's header, or returns a *wentBack
+// when another cluster sent it.
+func (g *rewindGuard) answered(rev int64, cluster uint64) error {
+	if otherCluster(g.cluster, cluster) {
+		return &wentBack{was: g.seen, now: rev, wasCluster: g.cluster, nowCluster: cluster}
+	}
+	g.saw(rev)
+	return nil
+}
 
 // check reads key (count only) linearizably and returns a *wentBack when
-// etcd answers below the revision seen. A failed read is no finding: the
-// watch reports an unreachable etcd.
+// etcd answers below the revision seen, or from another cluster. A
+// failed read is no finding: the watch reports an unreachable etcd.
 func (g *rewindGuard) check(ctx context.Context, cli *clientv3.Client, key string) error {
 	seen := g.seen
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -47,24 +64,37 @@ func (g *rewindGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 	if err != nil {
 		return nil
 	}
-	rev := resp.Get().Header.Revision
-	if rev < seen {
-		return &wentBack{was: seen, now: rev}
+	h := resp.Get().Header
+	if h.Revision < seen {
+		return &wentBack{was: seen, now: h.Revision}
 	}
 	// etcd was at rev: answering below it later is going back, whether or
 	// not the watch (which sees only its keys' changes) has reached it.
-	g.saw(rev)
-	return nil
+	return g.answered(h.Revision, h.ClusterId)
 }
+
+// otherCluster reports whether cluster ids was and now, both known (not
+// 0), differ.
+func otherCluster(was, now uint64) bool { return was != 0 && now != 0 && was != now }
+
+// clusterHex renders a cluster id as etcdctl prints it.
+func clusterHex(id uint64) string { return strconv.FormatUint(id, 16) }
 
 // rewindOp is check's read: linearizable, count only.
 func rewindOp(key string) clientv3.Op { return clientv3.OpGet(key, clientv3.WithCountOnly()) }
 
 // wentBack ends a watch when etcd answered at now, below the revision
-// was the watcher had seen.
-type wentBack struct{ was, now int64 }
+// was the watcher had seen, or from cluster nowCluster, not wasCluster
+// (both 0 when the cluster is the same).
+type wentBack struct {
+	was, now               int64
+	wasCluster, nowCluster uint64
+}
 
 func (e *wentBack) Error() string {
+	if e.wasCluster != e.nowCluster {
+		return fmt.Sprintf("etcd cluster id changed from %s to %s (revision %d, then %d)", clusterHex(e.wasCluster), clusterHex(e.nowCluster), e.was, e.now)
+	}
 	return fmt.Sprintf("etcd revision went backwards from %d to %d", e.was, e.now)
 }
 

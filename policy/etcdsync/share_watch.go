@@ -27,12 +27,11 @@ func (s *Sharer) watchLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		rev, err := s.list(ctx)
 		if err == nil {
-			s.back.reset(rev)
 			err = s.follow(ctx, rev+1)
 		}
 		if wb, ok := errors.AsType[*wentBack](err); ok && ctx.Err() == nil {
 			s.back.rewinds.Add(1)
-			s.cfg.Logger.Warn().Int64("was", wb.was).Int64("now", wb.now).Msg("etcd revision went backwards (restored or replaced cluster?); re-reading the members and demand records and watching from etcd's revision")
+			s.cfg.Logger.Warn().Int64("was", wb.was).Int64("now", wb.now).Msg(wb.Error() + " (restored or replaced cluster?); re-reading the members and demand records and watching from etcd's revision")
 			continue
 		}
 		if ctx.Err() == nil {
@@ -59,6 +58,7 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	rev := mem.Header.Revision
+	cluster := mem.Header.ClusterId
 	dem, err := s.cli.Get(lctx, s.k.DemandDir(), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	if err != nil {
 		return 0, err
@@ -81,6 +81,7 @@ func (s *Sharer) list(ctx context.Context) (int64, error) {
 	for _, kv := range dem.Kvs {
 		s.setDemandLocked(kv)
 	}
+	s.back.reset(rev, cluster)
 	return rev, nil
 }
 
@@ -112,8 +113,10 @@ func (s *Sharer) follow(ctx context.Context, rev int64) error {
 		if err := resp.Err(); err != nil {
 			return err
 		}
+		if err := s.back.answered(resp.Header.Revision, resp.Header.ClusterId); err != nil {
+			return err
+		}
 		s.heard()
-		s.back.saw(resp.Header.Revision)
 		if err := s.leases.check(ctx, s.cli, puts(resp.Events)); err != nil {
 			return err
 		}

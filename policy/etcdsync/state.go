@@ -33,6 +33,13 @@ type State struct {
 	// for; a Syncer of another prefix refuses the file ("" in a file of a
 	// version that wrote none, and in a State read from etcd).
 	Prefix string `json:"prefix,omitempty"`
+	// ClusterID is the id of the etcd cluster the state was read from (the
+	// response header's), 0 when unknown (a file of a version that wrote
+	// none). A Syncer that finds another cluster id than the one of the
+	// state applied treats it as etcd going back: a cluster replaced by
+	// another, or restored under a new id, may be past the revision
+	// applied and still lack revocations in force.
+	ClusterID uint64 `json:"cluster,omitempty"`
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 
@@ -90,7 +97,7 @@ func ReadState(ctx context.Context, cli *clientv3.Client, k Layout) (*State, err
 		return nil, fmt.Errorf("cannot read policy state under %q: %w", string(k), err)
 	}
 	st := newState()
-	st.Revision = resp.Header.Revision
+	st.Revision, st.ClusterID = resp.Header.Revision, resp.Header.ClusterId
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			if string(kv.Key) == k.Policy() {

@@ -78,9 +78,10 @@ type Syncer struct {
 	held  map[string]string
 	prior *State
 
-	revision  atomic.Int64 // etcd revision of the state applied
-	ready     atomic.Bool  // a snapshot from this Syncer is in the Store
-	current   atomic.Bool  // in sync with etcd (not serving the last-known-good file)
+	revision  atomic.Int64  // etcd revision of the state applied
+	cluster   atomic.Uint64 // etcd cluster id of the state last read from etcd (0: none yet)
+	ready     atomic.Bool   // a snapshot from this Syncer is in the Store
+	current   atomic.Bool   // in sync with etcd (not serving the last-known-good file)
 	failures  atomic.Int64
 	restarts  atomic.Int64
 	rewinds   atomic.Int64 // re-reads of etcd below the revision applied (restored or replaced cluster), followed
@@ -279,13 +280,27 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 		}
 		s.prior = nil
 	}
-	back := fromEtcd && prev != nil && st.Revision < prev.Revision
+	replaced := fromEtcd && prev != nil && otherCluster(prev.ClusterID, st.ClusterID)
+	back := fromEtcd && prev != nil && (st.Revision < prev.Revision || replaced)
 	if back {
-		s.rewinds.Add(1)
-		s.cfg.Logger.Warn().Int64("was", prev.Revision).Int64("now", st.Revision).Msg("etcd revision went backwards (restored or replaced cluster?); following etcd: the policy state read at the lower revision is applied and the watch starts again from it")
+		log := s.cfg.Logger.Warn().Int64("was", prev.Revision).Int64("now", st.Revision)
+		what := "etcd revision went backwards"
+		if replaced {
+			log = log.Str("was_cluster", clusterHex(prev.ClusterID)).Str("now_cluster", clusterHex(st.ClusterID))
+			what = "etcd cluster id changed"
+			if st.Revision < prev.Revision {
+				what = "etcd revision went backwards and its cluster id changed"
+			}
+		}
+		log.Msg(what + " (restored or replaced cluster?); following etcd: the policy state read is applied, revocations in force it lacks are held, and the watch starts again from it")
 		s.hold(prev, st)
+		// Counted after its lines are written: a reader that sees the
+		// count sees them (TestRestoredBackupKeepsRevocations read the
+		// log between the two under load).
+		s.rewinds.Add(1)
 	}
 	if fromEtcd {
+		s.cluster.Store(st.ClusterID)
 		s.mergeHeld(st)
 	}
 	// ReadState builds st through apply, which marks every key record it
@@ -375,7 +390,7 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 		return nil
 	}
 	s.reached()
-	if st.Revision < s.st.Revision {
+	if st.Revision < s.st.Revision || otherCluster(s.st.ClusterID, st.ClusterID) {
 		return &rewound{st: st, was: s.st.Revision}
 	}
 	s.install(st, true)
@@ -445,6 +460,11 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 	}
 	if resp.Canceled {
 		return false, errors.New("watch canceled by etcd")
+	}
+	if otherCluster(s.st.ClusterID, resp.Header.ClusterId) {
+		// The client reconnected to another cluster and resumed the watch
+		// at the revision reached; its events are of a state never read.
+		return false, fmt.Errorf("watch answered by etcd cluster %s, not %s", clusterHex(resp.Header.ClusterId), clusterHex(s.st.ClusterID))
 	}
 	last := s.st.Revision
 	for _, ev := range resp.Events {
