@@ -218,11 +218,13 @@ func keysRotateCmd() etcdCmd {
 
 func keysRevokeCmd() etcdCmd {
 	var tokenExp string
+	var held bool
 	return etcdCmd{
 		args:   []string{"ID"},
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&tokenExp, "token-exp", "", "with jti:<id>: the token's exp, unix seconds or an RFC 3339 `time`; the revocation expires 5m after it (the most clock skew an issuer gives) and may then be dropped (default: never)")
+			fs.BoolVar(&held, "held", false, "revoke an ID that is no key any more: a revocation the sidecars hold since etcd went back (their error line names it), whose key record is gone")
 		},
 		check: func(f *etcdFlags) error {
 			if _, err := parseTokenExp(tokenExp); err != nil {
@@ -236,12 +238,19 @@ func keysRevokeCmd() etcdCmd {
 			var rev int64
 			var err error
 			switch {
+			case isToken && held:
+				err = fmt.Errorf("--held is for a key id whose record is gone, not the token %q", args[0])
 			case isToken:
 				rev, err = a.RevokeToken(ctx, jti, exp, f.meta())
 			case !exp.IsZero():
 				err = fmt.Errorf("--token-exp is for a token's revocation (jti:<id>), not the key %q", args[0])
+			case held:
+				rev, err = a.RevokeHeld(ctx, args[0], f.meta())
 			default:
 				rev, err = a.RevokeKey(ctx, args[0], f.meta())
+			}
+			if errors.Is(err, etcdadmin.ErrNotFound) {
+				return fmt.Errorf("%w; if the sidecars hold a revocation of %s since etcd went back (restored from a backup), give --held to write it again", err, args[0])
 			}
 			if err != nil {
 				return err

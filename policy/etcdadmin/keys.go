@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -264,8 +265,23 @@ func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64,
 // token id is taken as given. It returns the revision of the revocation,
 // or ErrExists if id is already revoked.
 func (a *Admin) RevokeKey(ctx context.Context, id string, meta Meta) (int64, error) {
-	return a.revoke(ctx, id, time.Time{}, meta)
+	return a.revoke(ctx, id, time.Time{}, meta, true)
 }
+
+// RevokeHeld revokes id as RevokeKey does, without asking that it be a
+// key: it makes durable a revocation the sidecars hold over etcd gone back
+// (their error line names the ids, /readyz counts them) whose key record
+// is gone since, which RevokeKey refuses as no key and which the sidecars
+// hold until a revocation of that id is in etcd again. An id that was
+// never a key is revoked all the same: a revocation admits nothing.
+func (a *Admin) RevokeHeld(ctx context.Context, id string, meta Meta) (int64, error) {
+	return a.revoke(ctx, id, time.Time{}, meta, false)
+}
+
+// heldIDPattern is the policy's pattern of a key id (policy.KeySpec):
+// RevokeHeld, which cannot ask that id be a key, still asks that it could
+// be one, so a slip does not write a revocation under a path of its own.
+var heldIDPattern = regexp.MustCompile(`^[a-z0-9]{8,32}$`)
 
 // RevokeToken revokes the JWT whose jti is jti, as RevokeKey does
 // jti:<jti>, and with exp (the token's exp claim; zero: unknown) lets the
@@ -281,10 +297,10 @@ func (a *Admin) RevokeToken(ctx context.Context, jti string, exp time.Time, meta
 		}
 		expires = exp.Add(policy.MaxClockSkew).UTC()
 	}
-	return a.revoke(ctx, etcdsync.JTIPrefix+jti, expires, meta)
+	return a.revoke(ctx, etcdsync.JTIPrefix+jti, expires, meta, true)
 }
 
-func (a *Admin) revoke(ctx context.Context, id string, expires time.Time, meta Meta) (int64, error) {
+func (a *Admin) revoke(ctx context.Context, id string, expires time.Time, meta Meta, mustExist bool) (int64, error) {
 	if meta.Reason == "" {
 		return 0, fmt.Errorf("revocation of %q needs a reason", id)
 	}
@@ -297,8 +313,12 @@ func (a *Admin) revoke(ctx context.Context, id string, expires time.Time, meta M
 			return 0, fmt.Errorf("token id %q is empty or holds '/' or a newline", jti)
 		}
 		action = ActionTokenRevoke
-	} else if err := a.mayRevoke(ctx, id); err != nil {
-		return 0, err
+	} else if mustExist {
+		if err := a.mayRevoke(ctx, id); err != nil {
+			return 0, err
+		}
+	} else if !heldIDPattern.MatchString(id) {
+		return 0, fmt.Errorf("key id %q must be 8-32 characters [a-z0-9], as every key id is", id)
 	}
 	now := a.now()
 	put, err := putJSON(a.k.Revocation(id), etcdsync.Revocation{ID: id, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Expires: expires})
