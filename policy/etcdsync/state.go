@@ -331,7 +331,8 @@ func (st *State) takeKeyEdits(cache keyCache, bad map[string]string) policy.KeyE
 // decodeKey decodes the key record named id. A field the record should
 // not hold makes it invalid, as in the policy document: a record written
 // by hand with an expiry spelt "expires" would otherwise authenticate
-// with none.
+// with none. So does a member named twice or spelt in another case
+// (checkKeyMembers), as a duplicate key of the document does.
 func decodeKey(id, v string) (policy.KeySpec, error) {
 	var spec policy.KeySpec
 	dec := json.NewDecoder(strings.NewReader(v))
@@ -341,6 +342,9 @@ func decodeKey(id, v string) (policy.KeySpec, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return policy.KeySpec{}, errors.New("cannot decode: data after the record")
+	}
+	if err := checkKeyMembers(v); err != nil {
+		return policy.KeySpec{}, fmt.Errorf("cannot decode: %w", err)
 	}
 	if spec.ID != id {
 		return policy.KeySpec{}, fmt.Errorf("holds id %q", spec.ID)
