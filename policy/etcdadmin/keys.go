@@ -252,9 +252,12 @@ func (a *Admin) etcdKey(ctx context.Context, id string) (*policy.KeySpec, int64,
 	if resp.Responses[1].GetResponseRange().Count > 0 {
 		return nil, 0, fmt.Errorf("key %q is revoked", id)
 	}
-	var ks policy.KeySpec
-	if err := json.Unmarshal(kvs[0].Value, &ks); err != nil {
-		return nil, 0, fmt.Errorf("cannot decode key record %q: %w", id, err)
+	// The sidecars' decoder, not a lax one: a record they leave out (a
+	// field spelt "expires", a member named twice) rewritten from what a
+	// lax decoder made of it would authenticate again.
+	ks, err := etcdsync.DecodeKey(id, string(kvs[0].Value))
+	if err != nil {
+		return nil, 0, fmt.Errorf("key record %q is invalid and the sidecars leave it out (%w): revoke it, or delete it and create another", id, err)
 	}
 	return &ks, kvs[0].ModRevision, nil
 }

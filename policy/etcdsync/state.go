@@ -328,6 +328,10 @@ func (st *State) takeKeyEdits(cache keyCache, bad map[string]string) policy.KeyE
 	return edits
 }
 
+// DecodeKey decodes the key record named id as a Syncer does; a record
+// it refuses authenticates nothing on the sidecars (see decodeKey).
+func DecodeKey(id, v string) (policy.KeySpec, error) { return decodeKey(id, v) }
+
 // decodeKey decodes the key record named id. A field the record should
 // not hold makes it invalid, as in the policy document: a record written
 // by hand with an expiry spelt "expires" would otherwise authenticate
