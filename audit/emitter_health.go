@@ -16,9 +16,14 @@ const (
 	FailRejected        = "rejected"        // 400, 413, 415, 422: the collector refused the batch itself; it is dropped
 	FailUnavailable     = "unavailable"     // 408, 429, 5xx and other answers: retried later
 	FailSpool           = "spool"           // the spool could not take or give back a batch
+	// FailRefused is the collector refusing one batch for good although
+	// the batch is well formed: 403 tenant_not_bound (this sidecar's
+	// token is bound to tenants a record is not of). It is dropped and
+	// counted in Rejected; the batches before and after it are delivered.
+	FailRefused = "refused"
 )
 
-var failClasses = [...]string{FailUnreachable, FailUnauthenticated, FailRejected, FailUnavailable, FailSpool}
+var failClasses = [...]string{FailUnreachable, FailUnauthenticated, FailRejected, FailUnavailable, FailSpool, FailRefused}
 
 // Health is the state of an Emitter's audit path, for /readyz.
 type Health struct {
@@ -84,7 +89,7 @@ func (a *alarm) failed(class, detail string) {
 	a.lastLog[i], a.suppressed[i] = now, 0
 	a.mu.Unlock()
 	ev := a.log.Warn()
-	if class == FailRejected || class == FailSpool {
+	if class == FailRejected || class == FailSpool || class == FailRefused {
 		ev = a.log.Error()
 	}
 	ev.Str("class", class).Str("answer", detail).Int("unlogged_since_last", skipped).
@@ -122,6 +127,8 @@ func advice(class string) string {
 		return "collector refused our credentials; batches spool (check --collector-token-file or --collector-cert)"
 	case FailRejected:
 		return "collector rejected a batch as invalid; it is dropped and counted"
+	case FailRefused:
+		return "collector refused a batch for good (see its answer: a tenant this sidecar's token is not bound to, in the collector's --token-file); it is dropped and counted"
 	case FailSpool:
 		return "audit spool problem"
 	}

@@ -127,7 +127,7 @@ func (e *Emitter) post(data []byte) sendResult {
 		e.alarm.failed(FailUnreachable, err.Error())
 		return sendRetry
 	}
-	res, class := classifyStatus(code)
+	res, class := classifyStatus(code, body)
 	if res == sendOK {
 		e.alarm.delivered()
 	} else {

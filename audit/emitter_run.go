@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -405,12 +406,27 @@ type sendResult uint8
 const (
 	sendOK       sendResult = iota
 	sendRetry               // network error, 401/403, 408, 429, 5xx: try again later
-	sendRejected            // 400, 413, 415 and other 4xx: the batch itself is bad
+	sendRejected            // 400, 413, 415, 422, and the refusals of refusedFor: dropped
 )
 
-// classifyStatus says what a collector's status means for the batch, and
-// the failure class when it is not a success.
-func classifyStatus(code int) (sendResult, string) {
+// refusedFor are the collector's refusals of one batch for good, by
+// status and JSON error code: retried, the batch would stay at the head
+// of the spool for ever and hold every later one behind it.
+var refusedFor = [...]struct {
+	code  int
+	error string
+}{
+	{403, `"error":"tenant_not_bound"`}, // the token is bound to tenants a record is not of
+}
+
+// classifyStatus says what a collector's answer (status and body) means
+// for the batch, and the failure class when it is not a success.
+func classifyStatus(code int, body []byte) (sendResult, string) {
+	for _, r := range refusedFor {
+		if code == r.code && bytes.Contains(body, []byte(r.error)) {
+			return sendRejected, FailRefused
+		}
+	}
 	switch {
 	case code >= 200 && code < 300:
 		return sendOK, ""

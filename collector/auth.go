@@ -18,10 +18,13 @@ import (
 const MinTokenBytes = 32
 
 // SenderToken is one named bearer token: every batch presented with Token
-// is stored as sent by Name (issue 21 item 5).
+// is stored as sent by Name (issue 21 item 5). Tenants, when set, are the
+// only tenants the sender's records may name (see Config.CertTenants);
+// nil means any tenant, for a sidecar in front of a multi-tenant service.
 type SenderToken struct {
-	Name  string
-	Token string
+	Name    string
+	Token   string
+	Tenants []string
 }
 
 // senderDigest is a token held as its SHA-256 digest with the identity it
@@ -36,10 +39,12 @@ type senderDigest struct {
 var ErrTokenFile = errors.New("collector: bad token file")
 
 // ParseTokenFile parses a collector token file: one `name token` pair per
-// line, one per sidecar or deployment; blank lines and lines starting with
-// # are skipped. A file holding a single bare token (the old format) names
-// it "default". Names are unique, of letters, digits, '.', '_' and '-'.
-// Errors name the line, never the token.
+// line, one per sidecar or deployment, optionally followed by
+// `tenants=a,b`, binding the sender to those tenants (without it, any
+// tenant); blank lines and lines starting with # are skipped. A file
+// holding a single bare token (the old format) names it "default". Names
+// are unique, of letters, digits, '.', '_' and '-'. Errors name the line,
+// never the token.
 func ParseTokenFile(data []byte) ([]SenderToken, error) {
 	var lines [][]string
 	var nums []int
@@ -58,10 +63,70 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 	}
 	out := make([]SenderToken, 0, len(lines))
 	for i, f := range lines {
-		if len(f) != 2 || !validSenderName(f[0]) {
-			return nil, fmt.Errorf("%w: line %d is not `name token` (name of letters, digits, '.', '_', '-')", ErrTokenFile, nums[i])
+		if len(f) < 2 || len(f) > 3 || !validSenderName(f[0]) {
+			return nil, fmt.Errorf("%w: line %d is not `name token [tenants=a,b]` (name of letters, digits, '.', '_', '-')", ErrTokenFile, nums[i])
 		}
-		out = append(out, SenderToken{Name: f[0], Token: f[1]})
+		t := SenderToken{Name: f[0], Token: f[1]}
+		if len(f) == 3 {
+			tenants, err := parseTenantList(f[2])
+			if err != nil {
+				return nil, fmt.Errorf("%w: line %d (sender %q): %w", ErrTokenFile, nums[i], f[0], err)
+			}
+			t.Tenants = tenants
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// parseTenantList parses `tenants=a,b`: one or more tenant names, none
+// empty.
+func parseTenantList(field string) ([]string, error) {
+	list, ok := strings.CutPrefix(field, "tenants=")
+	if !ok {
+		return nil, fmt.Errorf("third field %q is not tenants=NAME[,NAME...]", truncate(field, 64))
+	}
+	tenants := strings.Split(list, ",")
+	for _, t := range tenants {
+		if t == "" || len(t) > maxFieldBytes {
+			return nil, fmt.Errorf("tenants=%q names an empty tenant or one over %d bytes", truncate(list, 64), maxFieldBytes)
+		}
+	}
+	return tenants, nil
+}
+
+// ErrCertTenantsFile is returned (wrapped) by ParseCertTenants for a file
+// that does not hold valid `identity tenants=a,b` lines.
+var ErrCertTenantsFile = errors.New("collector: bad certificate tenants file")
+
+// ParseCertTenants parses the certificate binding file: one `identity
+// tenants=a,b` line per client certificate identity (its first URI SAN,
+// else first DNS SAN, else subject common name, as the sender is named
+// "cert:<identity>"); blank lines and lines starting with # are skipped.
+// An identity not listed may send records of any tenant.
+func ParseCertTenants(data []byte) (map[string][]string, error) {
+	out := map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("%w: line %d is not `identity tenants=a,b`", ErrCertTenantsFile, n)
+		}
+		if _, dup := out[f[0]]; dup {
+			return nil, fmt.Errorf("%w: line %d names identity %q a second time", ErrCertTenantsFile, n, truncate(f[0], 64))
+		}
+		tenants, err := parseTenantList(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d (identity %q): %w", ErrCertTenantsFile, n, truncate(f[0], 64), err)
+		}
+		out[f[0]] = tenants
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCertTenantsFile, err)
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,10 @@ type Config struct {
 	// loaded since the connection's handshake): the request is then
 	// unauthenticated (401).
 	CertRefused  func(chains [][]*x509.Certificate) bool
+	// CertTenants binds client certificate identities (as certIdentity
+	// names them) to the tenants their records may name; an identity not
+	// in it may name any (ParseCertTenants, binding.go).
+	CertTenants  map[string][]string
 	MaxBodyBytes int64 // largest accepted batch (after decompression); 0 means 16 MiB
 	// Limits bound records per batch, bytes per record and the bytes a
 	// batch decodes to (MaxDecodedBytes: 0 means 2 x MaxBodyBytes);
@@ -112,11 +117,12 @@ const (
 	rejectMethod
 	rejectNotFound
 	rejectBusy
+	rejectNotBound
 	numRejects
 )
 
 var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
-	"malformed", "store_error", "method_not_allowed", "not_found", "busy"}
+	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound"}
 
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
@@ -135,6 +141,11 @@ type Collector struct {
 	inflight inflightBudget
 	// slots are the decode slots (decodeSlots of them) not taken.
 	slots chan *decodeSlot
+	// bound are the tenants of the senders bound to some (binding.go).
+	bound map[string]map[string]struct{}
+
+	notBoundMu     sync.Mutex           // guards the following field
+	notBoundLogged map[string]time.Time // when a refusal of a sender was last logged
 }
 
 // New returns a Collector storing into store.
@@ -161,7 +172,8 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop()}
+	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop(),
+		bound: senderBindings(cfg), notBoundLogged: map[string]time.Time{}}
 	c.inflight.max = cfg.MaxInflightBytes
 	c.slots = make(chan *decodeSlot, decodeSlots)
 	for range decodeSlots {
@@ -267,6 +279,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.admitBatch(b, sender, c.cfg.Now())
+	if tenant, refused := c.notBoundTenant(sender, b); refused {
+		c.notBound(w, r, sender, tenant, b)
+		return
+	}
 	err = c.store.AppendBatch(b)
 	if errors.Is(err, ErrBatchTooLarge) {
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())

@@ -33,6 +33,7 @@ type collectorFlags struct {
 	tlsCert, tlsKey, clientCA                      string
 	clientCRL                                      string        // CRLs of --client-ca's CAs
 	clientCRLReload                                time.Duration // how often --client-crl is read again
+	certTenants                                    string // client certificate identities' tenant bindings
 	segmentMaxBytes                                int64
 	segmentMaxAge                                  time.Duration
 	maxBatchBytes, maxInflightBytes                int64
@@ -62,6 +63,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders")
 	fs.StringVar(&c.clientCRL, "client-crl", "", "`file` of CRLs (PEM or DER) of --client-ca's CAs, each signed by its CA: a sender certificate its CA's CRL lists, or whose CA's CRL is past its nextUpdate, is refused at the handshake and on every request; a CA without a CRL revokes nothing")
 	fs.DurationVar(&c.clientCRLReload, "client-crl-reload", 10*time.Second, "how often --client-crl is read again (a file that fails to load keeps the CRLs in force)")
+	fs.StringVar(&c.certTenants, "cert-tenants", "", "`file` of \"identity tenants=a,b\" lines binding client certificate identities to the tenants their records may name (an identity not listed: any tenant); needs --client-ca")
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
@@ -167,6 +169,10 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	certTenants, err := readCertTenants(c.certTenants, c.clientCA)
+	if err != nil {
+		return err
+	}
 	det := detection{key: key}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, Retention: retention, Detection: det.hooks(),
@@ -187,7 +193,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	cfg := collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "",
+	cfg := collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "", CertTenants: certTenants,
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics}
 	if crl != nil {
@@ -344,6 +350,26 @@ func readTokens(file string) ([]collector.SenderToken, error) {
 		return nil, fmt.Errorf("token file %q: %w", file, err)
 	}
 	return tokens, nil
+}
+
+// readCertTenants reads --cert-tenants, which binds identities of the
+// client certificates --client-ca authenticates.
+func readCertTenants(file, clientCA string) (map[string][]string, error) {
+	if file == "" {
+		return nil, nil
+	}
+	if clientCA == "" {
+		return nil, fmt.Errorf("--cert-tenants %q binds client certificates, and without --client-ca none authenticates", file)
+	}
+	b, err := durable.ReadRegularMax(file, collector.MaxKeyFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read --cert-tenants file %q: %w", file, err)
+	}
+	m, err := collector.ParseCertTenants(b)
+	if err != nil {
+		return nil, fmt.Errorf("--cert-tenants file %q: %w", file, err)
+	}
+	return m, nil
 }
 
 // collectorTLS returns the intake's TLS configuration (nil without
