@@ -70,8 +70,12 @@ type Alert struct {
 	RuleAction string    `json:"rule_action"`
 	Previous   string    `json:"previous,omitempty"`
 	RequestIDs []string  `json:"request_ids,omitempty"`
-	Tickets    []Ticket  `json:"tickets,omitempty"`
-	History    []Change  `json:"history"`
+	// Senders are the senders (collector.StoredRecord.Sender) that
+	// delivered the records counted into the alert, sorted, at most
+	// maxSenders: the fields of a record are its sender's claim.
+	Senders []string `json:"senders,omitempty"`
+	Tickets []Ticket `json:"tickets,omitempty"`
+	History []Change `json:"history"`
 	// Note and CorrectiveAction are the closure's.
 	Note             string `json:"note,omitempty"`
 	CorrectiveAction string `json:"corrective_action,omitempty"`
@@ -125,6 +129,7 @@ func (a *Alert) openDetails() map[string]string {
 		"tenant": a.Tenant, "client": a.Client, "key_id": a.KeyID, "count": strconv.FormatInt(a.Count, 10),
 		"window": a.Window, "rule_action": a.RuleAction, "previous": a.Previous,
 		"first_seen": a.Opened.UTC().Format(time.RFC3339Nano), "request_ids": strings.Join(a.RequestIDs, ","),
+		"senders": a.sendersDetail(),
 	}
 }
 
@@ -142,6 +147,7 @@ func alertFromOpen(ev *collector.Event, d map[string]string) *Alert {
 	if ids := d["request_ids"]; ids != "" {
 		a.RequestIDs = strings.Split(ids, ",")
 	}
+	a.Senders = parseSenders(d["senders"])
 	return a
 }
 
@@ -209,6 +215,7 @@ func (a *Alert) advance(s string) {
 func (a *Alert) clone() Alert {
 	c := *a
 	c.RequestIDs = append([]string(nil), a.RequestIDs...)
+	c.Senders = append([]string(nil), a.Senders...)
 	c.Tickets = append([]Ticket(nil), a.Tickets...)
 	c.History = append([]Change(nil), a.History...)
 	return c

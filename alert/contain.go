@@ -67,6 +67,10 @@ func Contain(ctx context.Context, acts Actions, a *Alert, suspend time.Duration)
 	default:
 		return fmt.Errorf("%w: alert %s has action %q for client %q key %q", ErrNothingToContain, a.ID, a.RuleAction, a.Client, a.KeyID)
 	}
+	// The senders that delivered the records which fired the alert: the
+	// trail of a containment names the tokens or certificates whose
+	// claims it acted on.
+	d["senders"] = a.sendersDetail()
 	return acts.Record(ctx, a.ID, reason, ticket, d)
 }
 

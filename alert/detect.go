@@ -61,7 +61,7 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 // subjectLocked returns who a record is about: the client it names or,
 // for a refused key, the client the key id belongs to.
 func (e *Engine) subjectLocked(r *collector.StoredRecord) subject {
-	s := subject{tenant: r.Tenant, client: r.Client, keyID: r.KeyID}
+	s := subject{tenant: r.Tenant, client: r.Client, keyID: r.KeyID, sender: r.Sender}
 	if s.client == "" && s.keyID != "" {
 		if s.client = e.idx.keyClient[s.keyID]; s.client == "" {
 			s.client = e.keyClient[s.keyID]
@@ -129,8 +129,10 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 	if r.RequestID != "" {
 		g.addID(r.RequestID)
 	}
+	g.noteSender(r.Sender, r.Time)
 	g.bound += v
 	if g.open != nil {
+		g.open.addSender(r.Sender)
 		return e.growLocked(g.open, rule, v, r.Time, g, out)
 	}
 	if !g.boundAt.IsZero() && !r.Time.Before(g.boundAt) && g.bound < rule.Threshold {
@@ -274,6 +276,7 @@ func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []coll
 	if a := e.openNetLocked(rule.Name, r.Client); a != nil {
 		// One alert per client while it is open, its count growing: a
 		// key used from every /64 of a /48 is not 65536 tickets.
+		a.addSender(r.Sender)
 		return e.growLocked(a, rule, 1, r.Time, g, out)
 	}
 	return e.fireLocked(rule, r.Client+" "+n.String(), e.subjectLocked(r), r.Time, 1, g, out)

@@ -115,6 +115,9 @@ type group struct {
 	// window only loses old buckets). Zero boundAt: not known.
 	bound   int64
 	boundAt time.Time
+	// senders are the senders of the group's records, each with the time
+	// of its latest (senders.go).
+	senders map[string]time.Time
 }
 
 // addID keeps id as the newest of the group's request ids (a ring: no
@@ -449,7 +452,7 @@ func (e *Engine) grantLocked(client, keyID string, t time.Time, out []collector.
 }
 
 // subject is who an alert is about.
-type subject struct{ tenant, client, keyID string }
+type subject struct{ tenant, client, keyID, sender string }
 
 // fireLocked opens the alert of (r, key) or grows the open one by n.
 func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64, g *group, out []collector.Event) []collector.Event {
@@ -470,8 +473,10 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 		Window: r.Window.String(), RuleAction: r.Action, Previous: prev}
 	if g != nil {
 		a.RequestIDs = g.requestIDs()
+		a.Senders = g.sendersSince(t.Add(-r.Window))
 		g.lastUpdate = t
 	}
+	a.addSender(s.sender)
 	e.alerts[a.ID] = a
 	e.setOpenLocked(k, a)
 	e.pending = append(e.pending, a.clone())

@@ -132,6 +132,9 @@ func (e *Engine) replayEntry(en *collector.Entry) {
 			e.entryOpens[ev.Target] = ev
 		}
 	}
+	for i := range en.Records {
+		en.Records[i].Sender = en.Sender // as Detect saw them (Store.appendBatch)
+	}
 	e.observeLocked(en.Records, en.Events, nil)
 	e.entryOpens = nil
 	e.pos, e.posHash = en.Seq, en.Hash

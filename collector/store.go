@@ -47,7 +47,8 @@ type StoreConfig struct {
 // store. Any field may be nil.
 type Detection struct {
 	// Detect is called before a batch or group of events is written, with
-	// the chain position it will take (seq) and its records or events,
+	// the chain position it will take (seq) and its records (their Sender
+	// set to the batch's) or events,
 	// which are valid only during the call (the intake reuses a batch's
 	// record slice for the next batch); the strings in them may be kept.
 	// The events it returns are stored in that same entry: a batch's
@@ -244,6 +245,12 @@ func (s *Store) appendBatch(b *Batch) error {
 	if err := entryFits(b, recs, derivedReserve); err != nil {
 		s.trimBufLocked()
 		return err
+	}
+	// Detection sees each record's sender (encoded above without it, as
+	// the entry names it once): what a record says is its sender's claim,
+	// and an alert names who delivered what fired it.
+	for i := range b.Records {
+		b.Records[i].Sender = b.Sender
 	}
 	derived := s.detectLocked(b.Records, nil)
 	body, err := s.finishBatchBodyLocked(b, recs, derived)

@@ -1,0 +1,87 @@
+package alert
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// TestContainNamesSenders: records arrive over loopback at a real
+// collector, from two senders; the 429s of one client come from sender
+// "stolen" only and fire a suspend rule. The alert, its alert.open event
+// (read back after a restart that replays the trail) and the
+// alert.contain details name the sender that delivered them, and not the
+// other, so a containment driven by forged records is traced to the
+// token that sent them.
+func TestContainNamesSenders(t *testing.T) {
+	t.Parallel()
+	doc := examplePolicy(t)
+	doc.Detection = append(doc.Detection, policy.DetectionSpec{Name: "throttled-suspend", Kind: KindRateLimitSpike,
+		GroupBy: "client", Threshold: 5, Window: "5m", Severity: "high", Action: "suspend", Suspend: "1h"})
+	r := newRig(t, doc)
+	const stolen, honest = "stolen-token-0123456789abcdef0123456789", "honest-token-0123456789abcdef0123456789"
+	col, err := collector.New(r.store, collector.Config{Tokens: []collector.SenderToken{{Name: "stolen", Token: stolen}, {Name: "honest", Token: honest}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(col)
+	defer srv.Close()
+	send := func(token, id, client string, status uint16, n int) {
+		t.Helper()
+		recs := make([]audit.Record, n)
+		for i := range recs {
+			recs[i].Time = time.Now().UnixNano()
+			recs[i].Tenant, recs[i].Client, recs[i].Route, recs[i].Status = "acme", client, "/v1/users", status
+			if status == 429 {
+				recs[i].Decision = audit.RateLimited
+			}
+		}
+		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "i"}, id, recs...)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
+		req.Header.Set("Content-Type", collector.FormatProtobuf)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("batch %s: status %d", id, resp.StatusCode)
+		}
+	}
+	send(honest, "h-1", "acme-hris", 200, 10)
+	send(honest, "h-2", "acme-admin", 429, 2)
+	send(stolen, "s-1", "acme-hris", 429, 6)
+
+	alerts := wantAlerts(t, r, "throttled-suspend", 1)
+	if got := alerts[0].Senders; len(got) != 1 || got[0] != "token:stolen" {
+		t.Fatalf("alert senders %q, want [token:stolen]", got)
+	}
+	var recorded map[string]string
+	acts := Actions{
+		Suspend: func(context.Context, string, time.Duration, string, string) error { return nil },
+		Record: func(_ context.Context, _, _, _ string, d map[string]string) error {
+			recorded = d
+			return nil
+		},
+	}
+	a := alerts[0]
+	if err := Contain(context.Background(), acts, &a, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if recorded["senders"] != "token:stolen" || recorded["client"] != "acme-hris" {
+		t.Errorf("alert.contain details %v, want senders token:stolen for client acme-hris", recorded)
+	}
+	srv.Close()
+	r.restart()
+	if got := wantAlerts(t, r, "throttled-suspend", 1)[0].Senders; len(got) != 1 || got[0] != "token:stolen" {
+		t.Errorf("after a restart (replay of the trail) the alert names senders %q, want [token:stolen]", got)
+	}
+}
