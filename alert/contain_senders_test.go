@@ -85,3 +85,52 @@ func TestContainNamesSenders(t *testing.T) {
 		t.Errorf("after a restart (replay of the trail) the alert names senders %q, want [token:stolen]", got)
 	}
 }
+
+// TestForeignClientNotContained: a sender bound to tenant acme (its
+// records pass the collector's binding) writes 429s of tenant acme
+// naming globex's client, and of acme's client with globex's key id. No
+// alert names globex-bi or key globexbi1 to contain: a forged record
+// cannot suspend or revoke across tenants.
+func TestForeignClientNotContained(t *testing.T) {
+	t.Parallel()
+	doc := examplePolicy(t)
+	doc.Detection = append(doc.Detection,
+		policy.DetectionSpec{Name: "throttled-suspend", Kind: KindRateLimitSpike, GroupBy: "client", Threshold: 5, Window: "5m", Severity: "high", Action: "suspend", Suspend: "1h"},
+		policy.DetectionSpec{Name: "throttled-revoke", Kind: KindRateLimitSpike, GroupBy: "client", Threshold: 5, Window: "5m", Severity: "high", Action: "revoke_key"})
+	r := newRig(t, doc)
+	const token = "acme-token-0123456789abcdef0123456789ab"
+	col, err := collector.New(r.store, collector.Config{Tokens: []collector.SenderToken{{Name: "acme", Token: token, Tenants: []string{"acme"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(col)
+	defer srv.Close()
+	for i, c := range []struct{ client, key string }{{"globex-bi", "globexbi1"}, {"acme-hris", "globexbi1"}} {
+		recs := make([]audit.Record, 6)
+		for j := range recs {
+			recs[j].Time = time.Now().UnixNano()
+			recs[j].Tenant, recs[j].Client, recs[j].Route, recs[j].Status, recs[j].Decision = "acme", c.client, "/v1/users", 429, audit.RateLimited
+			recs[j].SetKeyID([]byte(c.key))
+		}
+		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "i"}, "b-"+itoa(i), recs...)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
+		req.Header.Set("Content-Type", collector.FormatProtobuf)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("batch %d: status %d, want 200 (tenant acme is the sender's)", i, resp.StatusCode)
+		}
+	}
+	for _, a := range r.eng.Alerts() {
+		if a.Client == "globex-bi" || a.KeyID == "globexbi1" {
+			t.Errorf("alert %s (rule %s) names client %q key %q of tenant globex from records of tenant acme", a.ID, a.Rule, a.Client, a.KeyID)
+		}
+	}
+	if n := len(r.alerts("throttled-suspend")); n != 1 {
+		t.Errorf("%d throttled-suspend alerts, want 1 (acme-hris, without globex's key)", n)
+	}
+}

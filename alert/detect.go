@@ -70,7 +70,30 @@ func (e *Engine) subjectLocked(r *collector.StoredRecord) subject {
 	if s.tenant == "" {
 		s.tenant = e.idx.clientTenant[s.client]
 	}
+	// A record's fields are its sender's claim, and a sender bound to a
+	// tenant (collector binding.go) is held to that tenant only: a record
+	// of its tenant naming another tenant's client, or a client with
+	// another client's key, names no client or key to act on, so that
+	// forged records cannot suspend or revoke across tenants
+	// (TestForeignClientNotContained).
+	if owner := e.keyOwnerLocked(s.keyID); owner != "" && s.client != "" && owner != s.client {
+		s.keyID = ""
+	}
+	if t := e.idx.clientTenant[s.client]; t != "" && t != s.tenant {
+		s.client, s.keyID = "", ""
+	}
 	return s
+}
+
+// keyOwnerLocked is the client key id belongs to, "" when not known.
+func (e *Engine) keyOwnerLocked(keyID string) string {
+	if keyID == "" {
+		return ""
+	}
+	if c := e.idx.keyClient[keyID]; c != "" {
+		return c
+	}
+	return e.keyClient[keyID]
 }
 
 // groupValue is the value of the rule's group for a record; "" when the
