@@ -142,6 +142,9 @@ type Emitter struct {
 
 	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
 	replayBuf []byte      // sender goroutine only: the spooled batch being replayed
+	// retryAfter is the last answer's Retry-After (0: none); sender
+	// goroutine only. backoff waits at least that long.
+	retryAfter time.Duration
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 

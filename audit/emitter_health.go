@@ -18,7 +18,9 @@ const (
 	FailSpool           = "spool"           // the spool could not take or give back a batch
 	// FailRefused is the collector refusing one batch for good although
 	// the batch is well formed: 403 tenant_not_bound (this sidecar's
-	// token is bound to tenants a record is not of). It is dropped and
+	// token is bound to tenants a record is not of), 409
+	// batch_outside_window (too far behind this instance's newest stored
+	// batch for the collector to tell it from one stored). It is dropped and
 	// counted in Rejected; the batches before and after it are delivered.
 	FailRefused = "refused"
 )

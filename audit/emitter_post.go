@@ -123,6 +123,10 @@ func (p *poster) close() {
 // alarm, with the collector's answer when it failed.
 func (e *Emitter) post(data []byte) sendResult {
 	code, body, err := e.poster.post(data)
+	e.retryAfter = 0
+	if err == nil && code != fasthttp.StatusOK {
+		e.retryAfter = retryAfter(e.poster.resp.Header.Peek("Retry-After"))
+	}
 	if err != nil {
 		e.alarm.failed(FailUnreachable, err.Error())
 		return sendRetry
@@ -134,4 +138,14 @@ func (e *Emitter) post(data []byte) sendResult {
 		e.alarm.failed(class, answer(code, body))
 	}
 	return res
+}
+
+// retryAfter is a Retry-After header of whole seconds, 0 when there is
+// none or it is not one (an HTTP date is not worth the parse here).
+func retryAfter(v []byte) time.Duration {
+	n, err := fasthttp.ParseUint(v)
+	if err != nil {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }

@@ -386,8 +386,14 @@ func (e *Emitter) backoff(attempt int) time.Duration {
 	if d <= 0 || d > e.cfg.MaxBackoff {
 		d = e.cfg.MaxBackoff
 	}
-	return d/2 + rand.N(d/2+1)
+	d = d/2 + rand.N(d/2+1)
+	// A collector's Retry-After (429 sender_quota, 503 collector_busy)
+	// is a floor: retried sooner, the batch is refused again.
+	return max(d, e.retryAfter)
 }
+
+// maxRetryAfter caps the wait a collector's Retry-After asks for.
+const maxRetryAfter = 5 * time.Minute
 
 // sleep waits d; it returns false early when Close is called.
 func (e *Emitter) sleep(d time.Duration) bool {
@@ -416,7 +422,8 @@ var refusedFor = [...]struct {
 	code  int
 	error string
 }{
-	{403, `"error":"tenant_not_bound"`}, // the token is bound to tenants a record is not of
+	{403, `"error":"tenant_not_bound"`},     // the token is bound to tenants a record is not of
+	{409, `"error":"batch_outside_window"`}, // too far behind this instance's newest to tell from a stored one
 }
 
 // classifyStatus says what a collector's answer (status and body) means

@@ -32,7 +32,7 @@ type Config struct {
 	// request's client certificate are refused now (revoked by a CRL
 	// loaded since the connection's handshake): the request is then
 	// unauthenticated (401).
-	CertRefused  func(chains [][]*x509.Certificate) bool
+	CertRefused func(chains [][]*x509.Certificate) bool
 	// CertTenants binds client certificate identities (as certIdentity
 	// names them) to the tenants their records may name; an identity not
 	// in it may name any (ParseCertTenants, binding.go).
@@ -51,6 +51,12 @@ type Config struct {
 	// Decoded batches are bounded apart from it: decodeSlots of them at
 	// once, each within Limits.MaxDecodedBytes.
 	MaxInflightBytes int64
+	// SenderQuota is the batch bytes (decompressed) one sender may send a
+	// minute, taken from a bucket that holds a minute's worth; beyond it
+	// a batch is answered 429 sender_quota with Retry-After, not stored.
+	// 0 means DefaultSenderQuota, negative no quota; less than
+	// MaxBodyBytes is refused (the largest batch would never fit).
+	SenderQuota int64
 	// RecordWindow is how far a record's time may lie from the receipt
 	// time before the record is stored flagged FlagTimeOutsideWindow; 0
 	// means 15 minutes.
@@ -118,11 +124,13 @@ const (
 	rejectNotFound
 	rejectBusy
 	rejectNotBound
+	rejectOutsideWindow
+	rejectQuota
 	numRejects
 )
 
 var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
-	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound"}
+	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota"}
 
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
@@ -146,6 +154,8 @@ type Collector struct {
 
 	notBoundMu     sync.Mutex           // guards the following field
 	notBoundLogged map[string]time.Time // when a refusal of a sender was last logged
+
+	quota quota // SenderQuota, per sender (quota.go)
 }
 
 // New returns a Collector storing into store.
@@ -162,6 +172,12 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	if most := maxRequestHold(cfg.MaxBodyBytes); cfg.MaxInflightBytes < 2*most {
 		return nil, fmt.Errorf("collector: the in-flight budget of %d bytes (MaxInflightBytes, --max-inflight-bytes) cannot hold one batch of the largest size, %d bytes (MaxBodyBytes, --max-batch-bytes), read through gzip, in the half of it one sender may hold: that takes %d; such a batch would be refused busy every time", cfg.MaxInflightBytes, cfg.MaxBodyBytes, 2*most)
 	}
+	switch {
+	case cfg.SenderQuota == 0:
+		cfg.SenderQuota = max(DefaultSenderQuota, cfg.MaxBodyBytes)
+	case cfg.SenderQuota > 0 && cfg.SenderQuota < cfg.MaxBodyBytes:
+		return nil, fmt.Errorf("collector: the sender quota of %d bytes a minute (SenderQuota, --sender-quota) is less than the largest batch, %d bytes (MaxBodyBytes, --max-batch-bytes): such a batch would be refused every time", cfg.SenderQuota, cfg.MaxBodyBytes)
+	}
 	setDefault(&cfg.RecordWindow, 15*time.Minute)
 	setDefault(&cfg.UnauthConnsPerClient, 8)
 	setDefault(&cfg.UnauthTimeout, 5*time.Second)
@@ -174,6 +190,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	}
 	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop(),
 		bound: senderBindings(cfg), notBoundLogged: map[string]time.Time{}}
+	c.quota = quota{perMinute: max(cfg.SenderQuota, 0), buckets: map[string]*quotaBucket{}}
 	c.inflight.max = cfg.MaxInflightBytes
 	c.slots = make(chan *decodeSlot, decodeSlots)
 	for range decodeSlots {
@@ -260,6 +277,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, reason, status, code, err.Error())
 		return
 	}
+	if wait, ok := c.quota.take(sender, int64(len(body)), c.cfg.Now()); !ok {
+		c.overQuota(w, r, sender, int64(len(body)), wait)
+		return
+	}
 	// A batch is decoded and appended holding a decode slot: the
 	// requests waiting for the store hold their bodies (reserved above),
 	// not decoded batches as well.
@@ -286,6 +307,11 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	err = c.store.AppendBatch(b)
 	if errors.Is(err, ErrBatchTooLarge) {
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
+		return
+	}
+	if errors.Is(err, ErrBatchOutsideWindow) {
+		c.fail(w, r, rejectOutsideWindow, http.StatusConflict, "batch_outside_window",
+			fmt.Sprintf("batch %q of sender %s is older than the %d batches of its instance the collector tells apart; it was not stored", b.ID, sender, dedupWindow))
 		return
 	}
 	if err != nil && !errors.Is(err, ErrDuplicateBatch) {
@@ -517,6 +543,7 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 		published = st.HeadPublished.Unix()
 	}
 	gauge("portcullis_collector_head_published_timestamp_seconds", "When a signed head was last published to every anchor (0: not yet by this process); alert when it falls behind --sign-every.", published)
+	metric("portcullis_collector_outside_window_total", "Batches refused 409 batch_outside_window: their sequence lay below the deduplication window of their sender's instance.", st.OutsideWindow)
 	gauge("portcullis_collector_inflight_bytes", "Memory held by the requests being read: body buffers (by capacity) and gzip readers.", c.inflight.held.Load())
 	gauge("portcullis_collector_inflight_budget_bytes", "The most the requests being read may hold (--max-inflight-bytes); a request that would take more is answered 503 collector_busy.", c.cfg.MaxInflightBytes)
 	const rej = "portcullis_collector_rejects_total"

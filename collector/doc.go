@@ -65,9 +65,11 @@
 // sealed with a digest naming its last trusted entry and a break entry
 // starts the next one. The chain's end is then compared with the signed
 // head: a head past it, naming another hash, or missing over a store with
-// entries is recorded as a break too. Batch ids (per sender) and events (by etcd key and
-// revision) are deduplicated, and the seen sets are rebuilt from the
-// trusted entries at start. An append fails (and the Collector answers
+// entries is recorded as a break too. Batch ids (per sender, within a
+// bounded window per sidecar instance: dedup.go) and events (by etcd key
+// and revision) are deduplicated, and what is remembered of them is
+// rebuilt from the trusted entries at start. Each sender has a byte
+// quota a minute (Config.SenderQuota, quota.go). An append fails (and the Collector answers
 // 503) only when its entry was not stored: a failure after the entry's
 // fsync (the head, a rotation) is counted in Deferred and retried on the
 // next append, and a segment whose creation failed is removed so the next

@@ -163,7 +163,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
-		s.seen[batchKey{h.Sender, h.BatchID}] = struct{}{}
+		s.seen.add(h.Sender, h.BatchID)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
 	}

@@ -189,10 +189,6 @@ type entryBody struct {
 	Events   []Event        `json:"events"`
 }
 
-// batchKey is the key a batch id is deduplicated by: ids are scoped to
-// their sender, so one sender cannot pre-empt another's batch ids.
-type batchKey struct{ sender, id string }
-
 // chainHash returns SHA-256(prev || body).
 func chainHash(prev [32]byte, body []byte) [32]byte {
 	h := sha256.New()

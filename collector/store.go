@@ -71,9 +71,13 @@ type StoreStats struct {
 	Batches    uint64 // batches stored
 	Records    uint64 // records in them
 	Duplicates uint64 // batches refused as already stored
-	Events     uint64 // lifecycle events stored
-	Expired    uint64 // segments deleted by retention
-	Breaks     uint64 // breaks recorded at recovery (see KindBreak)
+	// OutsideWindow counts batches refused because their sequence lay
+	// below the deduplication window of their instance
+	// (ErrBatchOutsideWindow).
+	OutsideWindow uint64
+	Events        uint64 // lifecycle events stored
+	Expired       uint64 // segments deleted by retention
+	Breaks        uint64 // breaks recorded at recovery (see KindBreak)
 	// Deferred counts failures after an entry was durably stored (the
 	// signed head, a rotation): the entry stands and the step is retried
 	// on the next append.
@@ -141,7 +145,7 @@ type Store struct {
 	seq        uint64
 	prev       [32]byte
 	lastSig    string
-	seen       map[batchKey]struct{}
+	seen       dedup // the batch ids stored, bounded (dedup.go)
 	seenEvents map[eventKey]struct{}
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
 	stats      StoreStats
@@ -166,7 +170,7 @@ type Store struct {
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
-// and the set of stored batch ids from the segments. A torn last line (a
+// and the memory of stored batch ids (bounded: dedup.go) from the segments. A torn last line (a
 // crash mid-append, never acknowledged) is cut off.
 func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
@@ -187,7 +191,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, cfg: cfg, lock: lock, seen: make(map[batchKey]struct{}), seenEvents: make(map[eventKey]struct{}),
+	s := &Store{dir: dir, cfg: cfg, lock: lock, seenEvents: make(map[eventKey]struct{}),
 		retained: make(map[uint64]struct{})}
 	if err := s.recover(); err != nil {
 		lock.Close()
@@ -231,8 +235,12 @@ func (s *Store) detectLocked(records []StoredRecord, events []Event) []Event {
 func (s *Store) appendBatch(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := batchKey{b.Sender, b.ID}
-	if _, dup := s.seen[key]; dup {
+	dup, err := s.seen.check(b.Sender, b.ID)
+	if err != nil {
+		s.stats.OutsideWindow++
+		return err
+	}
+	if dup {
 		s.stats.Duplicates++
 		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
 	}
@@ -267,7 +275,7 @@ func (s *Store) appendBatch(b *Batch) error {
 	if err != nil {
 		return err
 	}
-	s.seen[key] = struct{}{}
+	s.seen.add(b.Sender, b.ID)
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
 	s.stats.Events += uint64(len(derived))

@@ -33,10 +33,11 @@ type collectorFlags struct {
 	tlsCert, tlsKey, clientCA                      string
 	clientCRL                                      string        // CRLs of --client-ca's CAs
 	clientCRLReload                                time.Duration // how often --client-crl is read again
-	certTenants                                    string // client certificate identities' tenant bindings
+	certTenants                                    string        // client certificate identities' tenant bindings
 	segmentMaxBytes                                int64
 	segmentMaxAge                                  time.Duration
 	maxBatchBytes, maxInflightBytes                int64
+	senderQuota                                    int64
 	maxBatchRecords, maxRecordBytes                int
 	maxConns                                       int
 	recordWindow                                   time.Duration
@@ -68,6 +69,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
 	fs.Int64Var(&c.maxInflightBytes, "max-inflight-bytes", 0, "most memory the batches being read hold at once (0: 8 x --max-batch-bytes); beyond it a batch is answered 503 collector_busy and retried by its sender")
+	fs.Int64Var(&c.senderQuota, "sender-quota", collector.DefaultSenderQuota, "most batch bytes (decompressed) one sender may send a minute; beyond it 429 sender_quota with Retry-After, and the sidecar retries from its spool (-1: no quota)")
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
 	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most connections open on --listen at once, authenticated or not; more are closed as they arrive and counted in portcullis_collector_connections_capped_total (0: 4096, or fewer to fit the open-files limit; always within it)")
@@ -194,7 +196,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	cfg := collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "", CertTenants: certTenants,
-		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
+		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, SenderQuota: c.senderQuota, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics}
 	if crl != nil {
 		cfg.CertRefused = func(chains [][]*x509.Certificate) bool { return crl.refuse(chains) != nil }

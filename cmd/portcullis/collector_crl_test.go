@@ -93,7 +93,7 @@ func TestCollectorClientCRL(t *testing.T) {
 	h.serving("the collector's metrics listener", "http://"+metrics+"/healthz")
 	dial := func(cert tls.Certificate) (*tls.Conn, error) {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", listen,
-			&tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}, })
+			&tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
 		if err != nil {
 			return nil, err
 		}

@@ -133,3 +133,48 @@ func TestCollectorRefusesTokenOnCommandLine(t *testing.T) {
 		t.Errorf("collector --help still offers --token:\n%s", r.stdout)
 	}
 }
+
+// The collector's sender bindings and quota are checked at start, with an
+// error naming the flag and the problem: --cert-tenants without
+// --client-ca (no certificate would authenticate), a bad tenants= field
+// in --token-file (naming its line, never the token), and a
+// --sender-quota under --max-batch-bytes (the largest batch would never
+// fit).
+func TestCollectorRefusesBadBindingsAndQuota(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signing.key")
+	if r := portcullis(t, "", nil, "audit", "keygen", "--out", keyFile); r.code != 0 {
+		t.Fatalf("audit keygen: exit %d, %s", r.code, r.stderr)
+	}
+	token := strings.Repeat("t", 40)
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("tokens", "acme "+token+" tenants=acme\n")
+	bad := write("bad-tokens", "acme "+token+" tenant=acme\n")
+	bindings := write("cert-tenants", "sidecar-1 tenants=acme\n")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--token-file", good, "--cert-tenants", bindings}, []string{"--cert-tenants", "--client-ca"}},
+		{[]string{"--token-file", bad}, []string{"line 1", "tenants="}},
+		{[]string{"--token-file", good, "--sender-quota", "1000"}, []string{"--sender-quota", "--max-batch-bytes"}},
+	} {
+		args := append([]string{"collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile, "--listen", "127.0.0.1:0"}, c.args...)
+		r := portcullis(t, "", nil, args...)
+		if r.code == 0 || strings.Contains(r.stderr, token) {
+			t.Errorf("%v: exit %d, stderr %q; want a failure without the token", c.args, r.code, r.stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%v: stderr %q does not name %s", c.args, r.stderr, w)
+			}
+		}
+	}
+}

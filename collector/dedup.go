@@ -1,0 +1,183 @@
+package collector
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A sidecar's batch id is its instance id, '-' and a sequence number that
+// grows by one a batch (audit: appendBatchID); its spool replays the
+// oldest batch first, so an instance's batches arrive in order but for
+// the few in flight at once. The store deduplicates them per sender and
+// instance with a high-water mark and a window of dedupWindow sequence
+// numbers below it: memory per instance, not per batch. A batch at or
+// below the window's floor cannot be told from one stored before and is
+// refused, ErrBatchOutsideWindow, never stored twice nor acknowledged as
+// a duplicate unseen. Each sender keeps its dedupInstances most recently
+// heard instances (a sidecar process is one, with a new random id each
+// start); an instance forgotten that way starts again as new. Other ids (an OTLP
+// client's body digest, any id without a sequence) are remembered per
+// sender, the last dedupOthers of them.
+
+const (
+	dedupWindow    = 4096 // sequence numbers below an instance's newest, deduplicated exactly
+	dedupInstances = 1024 // instances remembered per sender
+	dedupOthers    = 4096 // ids without a sequence remembered per sender
+)
+
+// ErrBatchOutsideWindow is returned (wrapped) by AppendBatch for a batch
+// whose sequence lies dedupWindow or more below the newest stored of its
+// sender's instance: whether it was stored before is no longer known, so
+// it is not stored; the Collector answers 409 batch_outside_window.
+var ErrBatchOutsideWindow = errors.New("collector: batch older than the deduplication window")
+
+// dedup is the store's memory of the batch ids it holds. Not safe for
+// concurrent use: the store's lock guards it.
+type dedup struct {
+	senders map[string]*senderIDs
+}
+
+// senderIDs are the ids of one sender.
+type senderIDs struct {
+	instances map[string]*list.Element // of *instanceIDs
+	lru       list.List                // most recently used at the front
+	others    map[string]struct{}
+	ring      []string // others in the order stored, oldest at next once full
+	next      int
+}
+
+// instanceIDs are the sequence numbers of one sender's instance stored:
+// high is the newest; bit i of win is high-i.
+type instanceIDs struct {
+	instance string
+	high     uint64
+	win      [dedupWindow / 64]uint64
+}
+
+// splitBatchID splits a sidecar's batch id into instance and sequence.
+func splitBatchID(id string) (string, uint64, bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 || i == len(id)-1 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil || seq == 0 || id[i+1] == '0' {
+		return "", 0, false // one spelling a sequence: "x-01" is not "x-1"
+	}
+	return id[:i], seq, true
+}
+
+// check says whether id of sender is stored (dup), or lies below the
+// window (ErrBatchOutsideWindow); it changes nothing.
+func (d *dedup) check(sender, id string) (dup bool, err error) {
+	s := d.senders[sender]
+	if s == nil {
+		return false, nil
+	}
+	inst, seq, ok := splitBatchID(id)
+	if !ok {
+		_, dup := s.others[id]
+		return dup, nil
+	}
+	el := s.instances[inst]
+	if el == nil {
+		return false, nil
+	}
+	in := el.Value.(*instanceIDs)
+	switch {
+	case seq > in.high:
+		return false, nil
+	case in.high-seq >= dedupWindow:
+		return false, fmt.Errorf("%w: batch %q from %q is %d batches before the newest stored of its instance (%d); the store remembers %d", ErrBatchOutsideWindow, id, sender, in.high-seq, in.high, dedupWindow)
+	}
+	return in.has(in.high - seq), nil
+}
+
+// add remembers id of sender as stored.
+func (d *dedup) add(sender, id string) {
+	if d.senders == nil {
+		d.senders = map[string]*senderIDs{}
+	}
+	s := d.senders[sender]
+	if s == nil {
+		s = &senderIDs{instances: map[string]*list.Element{}, others: map[string]struct{}{}}
+		d.senders[sender] = s
+	}
+	inst, seq, ok := splitBatchID(id)
+	if !ok {
+		s.addOther(id)
+		return
+	}
+	s.instance(inst).add(seq)
+}
+
+// instance returns the ids of inst, made (forgetting the least recently
+// used instance when full) if there are none, and marks it used.
+func (s *senderIDs) instance(inst string) *instanceIDs {
+	if el := s.instances[inst]; el != nil {
+		s.lru.MoveToFront(el)
+		return el.Value.(*instanceIDs)
+	}
+	if s.lru.Len() >= dedupInstances {
+		old := s.lru.Back()
+		delete(s.instances, old.Value.(*instanceIDs).instance)
+		s.lru.Remove(old)
+	}
+	in := &instanceIDs{instance: inst}
+	s.instances[inst] = s.lru.PushFront(in)
+	return in
+}
+
+// addOther remembers an id without a sequence, forgetting the oldest
+// when full.
+func (s *senderIDs) addOther(id string) {
+	if _, ok := s.others[id]; ok {
+		return
+	}
+	if len(s.ring) < dedupOthers {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.others, s.ring[s.next])
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % dedupOthers
+	}
+	s.others[id] = struct{}{}
+}
+
+// has reports whether the sequence back below high is stored.
+func (in *instanceIDs) has(back uint64) bool {
+	return in.win[back/64]&(1<<(back%64)) != 0
+}
+
+// add marks seq stored, moving the window up when seq is the newest.
+func (in *instanceIDs) add(seq uint64) {
+	if seq > in.high {
+		in.shift(seq - in.high)
+		in.high = seq
+	}
+	if back := in.high - seq; back < dedupWindow {
+		in.win[back/64] |= 1 << (back % 64)
+	}
+}
+
+// shift moves the window n sequence numbers up: bit i becomes bit i+n.
+func (in *instanceIDs) shift(n uint64) {
+	if n >= dedupWindow {
+		in.win = [dedupWindow / 64]uint64{}
+		return
+	}
+	words, bits := int(n/64), n%64
+	for i := len(in.win) - 1; i >= 0; i-- {
+		var v uint64
+		if j := i - words; j >= 0 {
+			v = in.win[j] << bits
+			if bits > 0 && j > 0 {
+				v |= in.win[j-1] >> (64 - bits)
+			}
+		}
+		in.win[i] = v
+	}
+}

@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultSenderQuota is Config.SenderQuota when 0: the batch bytes
+// (decompressed) one sender may send a minute. It is well above what a
+// busy sidecar sends (10,000 requests a second are about 3 MB), or one
+// replaying a full spool (256 MiB) in a few minutes, and it bounds how
+// fast a stolen token fills the store's disk: without it one sender could
+// fill it at the disk's speed.
+const DefaultSenderQuota = 512 << 20
+
+// quota is a token bucket of bytes per sender: each holds up to a
+// minute's quota and refills at the quota's rate. It is safe for
+// concurrent use; its buckets are one per sender, and senders are the
+// configured tokens and the certificates the client CA issued.
+type quota struct {
+	perMinute int64 // 0: no quota
+
+	mu      sync.Mutex // guards the following field
+	buckets map[string]*quotaBucket
+}
+
+type quotaBucket struct {
+	bytes float64   // bytes left
+	at    time.Time // when bytes was computed
+}
+
+// take takes n bytes of sender's quota at now. When they are not there it
+// takes nothing and returns how long until they are.
+func (q *quota) take(sender string, n int64, now time.Time) (time.Duration, bool) {
+	if q.perMinute <= 0 {
+		return 0, true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rate := float64(q.perMinute) / 60 // bytes a second
+	b := q.buckets[sender]
+	if b == nil {
+		b = &quotaBucket{bytes: float64(q.perMinute), at: now}
+		q.buckets[sender] = b
+	}
+	if d := now.Sub(b.at).Seconds(); d > 0 {
+		b.bytes = math.Min(float64(q.perMinute), b.bytes+d*rate)
+		b.at = now
+	}
+	if b.bytes >= float64(n) {
+		b.bytes -= float64(n)
+		return 0, true
+	}
+	return time.Duration((float64(n) - b.bytes) / rate * float64(time.Second)), false
+}
+
+// overQuota answers 429 sender_quota, with Retry-After (whole seconds, at
+// least 1) for when the batch fits the sender's quota: the sidecar keeps
+// it in its spool and sends it then.
+func (c *Collector) overQuota(w http.ResponseWriter, r *http.Request, sender string, n int64, wait time.Duration) {
+	secs := max(int64(math.Ceil(wait.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	c.fail(w, r, rejectQuota, http.StatusTooManyRequests, "sender_quota",
+		fmt.Sprintf("sender %s sent more than its %d bytes a minute (--sender-quota); this batch of %d bytes fits in %d s; retry then", sender, c.quota.perMinute, n, secs))
+}
