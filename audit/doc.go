@@ -58,10 +58,10 @@
 // is dropped and counted in Rejected, and so is a batch the collector
 // refuses for good (403 tenant_not_bound, 409 batch_outside_window:
 // FailRefused). A collector's Retry-After (429 sender_quota, 503
-// collector_busy) is the least the sender waits before it tries again. While the spool (with the batches on
-// their way to it) is above half full, denials without a verified
-// credential (no client established, whatever key or token was presented)
-// are folded into one record per source, route, reason and second with
+// collector_busy) is the least the sender waits before it tries again.
+// While the spool (with the batches on their way to it) is above half
+// full, denials without a verified credential (no client established,
+// whatever key or token was presented) are folded into one record per source, route, reason and second with
 // Count set (emitter_aggregate.go); records with a verified credential
 // never are. Counters are exact: after Close, Captured =
 // Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this

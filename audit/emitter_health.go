@@ -130,7 +130,7 @@ func advice(class string) string {
 	case FailRejected:
 		return "collector rejected a batch as invalid; it is dropped and counted"
 	case FailRefused:
-		return "collector refused a batch for good (see its answer: a tenant this sidecar's token is not bound to, in the collector's --token-file); it is dropped and counted"
+		return "collector refused a batch for good (see its answer: tenant_not_bound, a tenant this sidecar's token is not bound to in the collector's --token-file; batch_outside_window, a batch too old to tell from one stored); it is dropped and counted"
 	case FailSpool:
 		return "audit spool problem"
 	}
