@@ -2,7 +2,10 @@ package collector
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -39,6 +42,16 @@ func senderBindings(cfg Config) map[string]map[string]struct{} {
 	}
 	for id, tenants := range cfg.CertTenants {
 		bind("cert:"+id, tenants)
+	}
+	return out
+}
+
+// boundLists renders each bound sender's tenants as an entry records
+// them: sorted, comma-separated.
+func boundLists(bound map[string]map[string]struct{}) map[string]string {
+	out := make(map[string]string, len(bound))
+	for sender, set := range bound {
+		out[sender] = strings.Join(slices.Sorted(maps.Keys(set)), ",")
 	}
 	return out
 }

@@ -151,6 +151,9 @@ type Collector struct {
 	slots chan *decodeSlot
 	// bound are the tenants of the senders bound to some (binding.go).
 	bound map[string]map[string]struct{}
+	// boundList is each bound sender's tenants, sorted, comma-separated,
+	// as its batches' entries record them.
+	boundList map[string]string
 
 	notBoundMu     sync.Mutex           // guards the following field
 	notBoundLogged map[string]time.Time // when a refusal of a sender was last logged
@@ -190,6 +193,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	}
 	c := &Collector{store: store, cfg: cfg, tokens: tokens, log: zerolog.Nop(),
 		bound: senderBindings(cfg), notBoundLogged: map[string]time.Time{}}
+	c.boundList = boundLists(c.bound)
 	c.quota = quota{perMinute: max(cfg.SenderQuota, 0), buckets: map[string]*quotaBucket{}}
 	c.inflight.max = cfg.MaxInflightBytes
 	c.slots = make(chan *decodeSlot, decodeSlots)
@@ -304,6 +308,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.notBound(w, r, sender, tenant, b)
 		return
 	}
+	b.BoundTenants = c.boundList[sender]
 	err = c.store.AppendBatch(b)
 	if errors.Is(err, ErrBatchTooLarge) {
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())

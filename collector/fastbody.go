@@ -82,6 +82,8 @@ func decodeBatchFields(d *fastDecoder, b *entryBody) bool {
 			return d.str(&b.Instance)
 		case "pod":
 			return d.str(&b.Pod)
+		case "bound_tenants":
+			return d.str(&b.BoundTenants)
 		case "records":
 			if d.timesOnly != nil {
 				return d.recordTimes()

@@ -115,8 +115,11 @@ type Batch struct {
 	Instance string
 	// Pod is the sender's k8s.pod.name: the name its member record in
 	// etcd has, so the evidence pack can match a sidecar's records to it.
-	Pod     string
-	Records []StoredRecord
+	Pod string
+	// BoundTenants are the tenants the sender is bound to (the
+	// Collector sets them; see Entry.BoundTenants), "" for none.
+	BoundTenants string
+	Records      []StoredRecord
 }
 
 // attrPod is the OpenTelemetry resource attribute of the pod name.

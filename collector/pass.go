@@ -201,7 +201,7 @@ func (s *passScan) emit(i int, le *lineEntry) error {
 	}
 	b := &le.body
 	e := &Entry{Segment: s.n, Index: i, Seq: b.Seq, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
+		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, BoundTenants: b.BoundTenants, Records: b.Records, Events: b.Events,
 		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough, Verified: le.verified && s.p.MarkVerified}
 	if le.asBatch {
 		if err := s.records(e); err != nil {
@@ -217,6 +217,7 @@ func (s *passScan) emit(i int, le *lineEntry) error {
 func (s *passScan) records(e *Entry) error {
 	for i := range e.Records {
 		e.Records[i].Sender, e.Records[i].Pod, e.Records[i].Received = e.Sender, e.Pod, e.Time
+		e.Records[i].SenderBound = e.BoundTenants != ""
 		if s.p.Filter.Match(&e.Records[i]) {
 			if err := s.p.Records(e, &e.Records[i]); err != nil {
 				return err

@@ -167,8 +167,13 @@ type Entry struct {
 	// tells its sidecars apart.
 	Instance string
 	Pod      string // the sender's k8s.pod.name, "" when it sent none
-	Records  []StoredRecord
-	Events   []Event
+	// BoundTenants are the tenants the sender was bound to when the
+	// collector stored the batch (comma-separated, sorted; its records
+	// were checked against them), "" when it was bound to none and could
+	// name any tenant.
+	BoundTenants string
+	Records      []StoredRecord
+	Events       []Event
 	// ExpiredSegment and ExpiredThrough describe a retention entry.
 	ExpiredSegment uint64
 	ExpiredThrough uint64
@@ -181,12 +186,14 @@ type Entry struct {
 // entryBody is the full body decoding used by ScanEntries.
 type entryBody struct {
 	entryHeader
-	Service  string         `json:"service"`
-	Host     string         `json:"host"`
-	Instance string         `json:"instance"`
-	Pod      string         `json:"pod"`
-	Records  []StoredRecord `json:"records"`
-	Events   []Event        `json:"events"`
+	Service  string `json:"service"`
+	Host     string `json:"host"`
+	Instance string `json:"instance"`
+	Pod      string `json:"pod"`
+	// BoundTenants is Entry.BoundTenants.
+	BoundTenants string         `json:"bound_tenants"`
+	Records      []StoredRecord `json:"records"`
+	Events       []Event        `json:"events"`
 }
 
 // chainHash returns SHA-256(prev || body).
@@ -549,7 +556,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 	hash, _ := parseHash(l.Hash)
 	verified := sc.pub != nil && sc.check(&l, b.Seq)
 	return sc.fn(&Entry{Segment: sc.seg, Index: i, Seq: b.Seq, Hash: hash, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
-		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, Records: b.Records, Events: b.Events,
+		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, BoundTenants: b.BoundTenants, Records: b.Records, Events: b.Events,
 		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough, Verified: verified})
 }
 

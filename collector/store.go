@@ -326,6 +326,9 @@ func (s *Store) batchRecordsLocked(b *Batch) []byte {
 	if b.Pod != "" {
 		buf = appendStringField(buf, `,"pod":`, b.Pod)
 	}
+	if b.BoundTenants != "" {
+		buf = appendStringField(buf, `,"bound_tenants":`, b.BoundTenants)
+	}
 	buf = append(buf, `,"records":[`...)
 	for i := range b.Records {
 		if len(buf)+entryOverhead > MaxEntryBytes {

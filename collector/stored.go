@@ -50,6 +50,11 @@ type StoredRecord struct {
 	// time), filled by QueryRecords and ReadStore like Sender; a Filter
 	// selects a record dated ahead of its receipt by it too.
 	Received time.Time `json:"-"`
+	// SenderBound says the batch's sender was bound to tenants when the
+	// collector stored it, so the record's tenant was checked against
+	// them (Entry.BoundTenants), filled like Sender; false means the
+	// tenant is the sender's claim alone.
+	SenderBound bool `json:"-"`
 }
 
 // datedAhead reports whether the collector flagged r's time as too far

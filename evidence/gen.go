@@ -261,6 +261,13 @@ func (b *builder) throttlingSample() ([]byte, error) {
 	for _, ts := range b.tenantShares() {
 		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",
 			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64), ""))
+		// The part of the tenant's count whose records came from senders
+		// bound to no tenant (the tenant is their claim), as a percentage
+		// of the tenant's count; none when every sender was bound.
+		if u := t.unbound[ts.tenant]; u > 0 {
+			w.Write(csvCells("tenant_share_unbound_senders", "", ts.tenant, "", strconv.FormatInt(u, 10), "", "", "", "", "", "", "",
+				strconv.FormatFloat(100*float64(u)/float64(ts.n), 'f', 1, 64), ""))
+		}
 	}
 	for i := range t.sample {
 		r := &t.sample[i]

@@ -34,7 +34,10 @@ type tally struct {
 	sample  []collector.StoredRecord
 
 	// Tenants' shares and the charts.
-	tenant       map[string]int64 // requests by tenant
+	tenant map[string]int64 // requests by tenant
+	// unbound is tenant's part from senders bound to no tenant: there
+	// the tenant is the sender's claim alone (collector binding.go).
+	unbound      map[string]int64
 	tenantDenied map[string]int64 // 401/403/429 by tenant
 	total        int64
 	daily        map[int64]*[4]int64 // day -> allowed, 401, 403, 429
@@ -85,7 +88,7 @@ const maxScanLines = 1000
 
 func newTally(b *builder) *tally {
 	t := &tally{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{},
-		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, tenantDenied: map[string]int64{},
+		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
 		daily: map[int64]*[4]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
 	for _, r := range b.doc.Routes {
@@ -131,6 +134,9 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
 	n := requests(r)
 	t.tenant[r.Tenant] += n
+	if !r.SenderBound {
+		t.unbound[r.Tenant] += n
+	}
 	t.total += n
 	t.addDay(r, n)
 	if r.Decision == "allowed" {
