@@ -70,7 +70,7 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 		if len(f) == 3 {
 			tenants, err := parseTenantList(f[2])
 			if err != nil {
-				return nil, fmt.Errorf("%w: line %d (sender %q): %w", ErrTokenFile, nums[i], f[0], err)
+				return nil, fmt.Errorf("%w: line %d is not `name token [tenants=a,b]` (sender %q): %w", ErrTokenFile, nums[i], f[0], err)
 			}
 			t.Tenants = tenants
 		}
@@ -84,7 +84,8 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 func parseTenantList(field string) ([]string, error) {
 	list, ok := strings.CutPrefix(field, "tenants=")
 	if !ok {
-		return nil, fmt.Errorf("third field %q is not tenants=NAME[,NAME...]", truncate(field, 64))
+		// Not quoted: a line's third field may be a token mistyped there.
+		return nil, errors.New("its third field is not tenants=NAME[,NAME...]")
 	}
 	tenants := strings.Split(list, ",")
 	for _, t := range tenants {

@@ -37,7 +37,8 @@ func TestCollectorRefusesWeakTokens(t *testing.T) {
 	}{
 		{"short bare token in file", []string{"--token-file", write("bare", short+"\n")}, `"default" is 23 bytes`},
 		{"short token in file", []string{"--token-file", write("short", "sidecar-a "+short+"\n")}, `"sidecar-a" is 23 bytes`},
-		{"malformed file", []string{"--token-file", write("bad", "a b c\n")}, "line 1 is not `name token`"},
+		{"malformed file", []string{"--token-file", write("bad", "a b c d\n")}, "line 1 is not `name token [tenants=a,b]`"},
+		{"token as third field", []string{"--token-file", write("third", "a b "+short+"\n")}, "line 1 is not `name token [tenants=a,b]`"},
 	}
 	for _, c := range cases {
 		args := append([]string{"--data", filepath.Join(dir, c.name), "--signing-key", keyFile, "--listen", "127.0.0.1:0"}, c.args...)
