@@ -474,6 +474,28 @@ func TestAuditErrorsNameTheCommand(t *testing.T) {
 	}
 }
 
+// policy validate wrote a file it could not read (missing, a directory,
+// empty stdin) as a bare "cannot read policy ..." line: only its problems,
+// FILE:LINE: message, are written without the command's name.
+func TestPolicyValidateReadErrorNamesTheCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	for _, c := range []struct{ in, file, want string }{
+		{"", missing, `cannot read policy "` + missing + `"`},
+		{"", dir, `cannot read policy "` + dir + `"`},
+		{"", "-", "the policy on stdin is empty"},
+	} {
+		r := portcullisStdin(t, c.in, "policy", "validate", c.file)
+		if want := "portcullis policy validate: " + c.want; r.code != 1 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("policy validate %s = exit %d, stderr %q; want exit 1 and one line starting %q", c.file, r.code, r.stderr, want)
+		}
+	}
+	if r := portcullisStdin(t, "routes: [\n", "policy", "validate", "-"); r.code != 1 || !strings.HasPrefix(r.stderr, "stdin:1: ") {
+		t.Errorf("policy validate - < broken = exit %d, stderr %q; want exit 1 and its problems as stdin:LINE", r.code, r.stderr)
+	}
+}
+
 // keys create --ttl 0s made a key valid for the policy's max_key_age (ten
 // years in the example) and keys generate --ttl 0s one that never expires:
 // 0 meant "not given". A key that expires at once is now a usage error.

@@ -43,7 +43,13 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	path := policyName(pos[0])
-	snap, err := loadAndCompile(pos[0])
+	data, err := readPolicyArg(pos[0])
+	if err != nil {
+		// A file it cannot read has no line to name: the error names the
+		// command, as every other command's does.
+		return exitOf(err, stderr, fs.Name())
+	}
+	snap, err := compilePolicy(path, data)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -53,14 +59,11 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-// loadAndCompile loads the policy at path and compiles it with no live
-// state, as file mode does. Compile errors are given the file name too.
-func loadAndCompile(arg string) (*policy.Snapshot, error) {
-	data, err := readPolicyArg(arg)
-	if err != nil {
-		return nil, err
-	}
-	path := policyName(arg)
+// compilePolicy loads the policy document data read from path and
+// compiles it with no live state, as file mode does. Its errors are
+// problems written FILE:LINE: message; compile errors are given the file
+// name too.
+func compilePolicy(path string, data []byte) (*policy.Snapshot, error) {
 	doc, err := policy.Load(path, data)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func TestPolicyValidateOutput(t *testing.T) {
 		{"every problem", []string{broken}, 1, "", broken + ":1: version must be 1, got 2\n" + broken + ":2: field colour not found in Document\n" +
 			broken + `:3: duplicate tenant "a" (first defined at line 3)` + "\n", false},
 		{"validation problems", []string{dup}, 1, "", dup + `:2: duplicate tenant "a" (first defined at line 2)` + "\n", false},
-		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, 1, "", "cannot read policy", true},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, 1, "", "portcullis policy validate: cannot read policy", true},
 		{"no file", nil, 2, "", "portcullis policy validate: missing FILE (see portcullis policy validate --help)\n", false},
 	}
 	for _, tt := range tests {
