@@ -410,6 +410,32 @@ func TestRetentionTakesDaysWithHours(t *testing.T) {
 	if r.code != 1 || strings.Contains(r.stderr, "--retention") {
 		t.Errorf("portcullis collector --retention 1d12h = exit %d, stderr %q; want the flag accepted (exit 1 on the missing key)", r.code, r.stderr)
 	}
+
+	// The evidence pack's --retention (and review start's, which shares
+	// its flags) takes the same spellings, and refuses what the collector
+	// refuses: it was taken as given, and the pack said in its
+	// RetentionSettings file that the setting did not parse.
+	data := t.TempDir()
+	keyPath, _ := signingKeyFile(t)
+	evidenceStore(t, data, keyPath, time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC))
+	pack := func(retention string) result {
+		return portcullis(t, "", nil, "evidence", "pack", "--period", "2026-Q2", "--data", data, "--signing-key", keyPath,
+			"--policy", examplePolicy, "--out", t.TempDir(), "--retention", retention)
+	}
+	review := func(retention string) result {
+		return portcullis(t, "", nil, "review", "start", "logs", "--period", "2026-Q2", "--data", data, "--signing-key", keyPath,
+			"--policy", examplePolicy, "--out", filepath.Join(t.TempDir(), "logs.md"), "--retention", retention)
+	}
+	for _, run := range []func(string) result{pack, review} {
+		if r := run("1d12h"); r.code != 0 || strings.Contains(r.stderr, "does not parse") {
+			t.Errorf("--retention 1d12h = exit %d, stderr %q; want it accepted", r.code, r.stderr)
+		}
+		for _, bad := range []string{"1.5d", "30", "-1d"} {
+			if r := run(bad); r.code != 2 || !strings.Contains(r.stderr, "--retention "+bad+": want N days") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("--retention %s = exit %d, stderr %q; want exit 2 and one line naming --retention %s", bad, r.code, r.stderr, bad)
+			}
+		}
+	}
 }
 
 // A negative duration was taken as "unknown flag --1s" by wait, and by

@@ -158,6 +158,21 @@ func (f *packFlags) check() error {
 	case (f.anchor.headFile != "" || f.anchor.expectHead != "") && f.signingKey == "" && f.publicKey == "":
 		return errors.New("--published-head and --expect-head check the store, which needs the collector's key: give --signing-key or --public-key")
 	}
+	return f.checkRetention()
+}
+
+// checkRetention refuses a --retention the collector would refuse. It was
+// taken as given, and the pack went out saying in its RetentionSettings
+// file that the setting it was made with did not parse.
+func (f *packFlags) checkRetention() error {
+	if f.retention == "" {
+		return nil
+	}
+	if _, err := collector.ParseRetention(f.retention); errors.Is(err, collector.ErrShortRetention) {
+		return fmt.Errorf("--retention %s is under one second (a retention entry records whole seconds); 0 keeps all", f.retention)
+	} else if err != nil {
+		return fmt.Errorf("--retention %s: want N days (400d), a duration (720h) or both (1d12h); 0 keeps all", f.retention)
+	}
 	return nil
 }
 
