@@ -106,7 +106,16 @@ type packFlags struct {
 	now                                 func() time.Time // tests only, no flag: the pack's clock (evidence.Config.Now)
 }
 
+// register adds the flags of evidence pack to fs: those of review start
+// (registerShared) and --owner-map, the owners of the manifest's rows.
 func (f *packFlags) register(fs *flag.FlagSet) {
+	f.registerShared(fs)
+	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
+}
+
+// registerShared adds the flags evidence pack and review start share:
+// the period, the store and how it is verified, and the policy in force.
+func (f *packFlags) registerShared(fs *flag.FlagSet) {
 	fs.StringVar(&f.period, "period", "", "`period`: a quarter (2026-Q2), a month (2026-05) or a year (2026)")
 	fs.StringVar(&f.from, "from", "", "start `date` (2026-04-01), instead of --period")
 	fs.StringVar(&f.to, "to", "", "last `date` covered (2026-06-30), with --from")
@@ -116,7 +125,6 @@ func (f *packFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key `file` (the collector's) that signs the manifest and verifies the store")
 	fs.StringVar(&f.publicKey, "public-key", "", "the collector's public key `file`, to verify the store without --signing-key")
 	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting` as you know it; the pack reports the one the store recorded and warns when they differ")
-	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
 	f.etcd.register(fs)
 	fs.Lookup("etcd").Usage = "etcd `endpoints`, comma-separated, to read the policy from (default $PORTCULLIS_ETCD, unless --policy)"
 	f.anchor.registerHeads(fs)

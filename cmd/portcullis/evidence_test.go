@@ -535,3 +535,22 @@ func TestPackAndReviewStartReadPortcullisEtcd(t *testing.T) {
 		t.Errorf("no review.sign of access-%s with the range's bounds in %+v", p.Name, evs)
 	}
 }
+
+// review start registered every flag of evidence pack, --owner-map among
+// them: the owners of the manifest's rows, which a worksheet does not
+// have, so it was read and ignored. It is now an unknown flag there.
+func TestReviewStartRefusesOwnerMap(t *testing.T) {
+	t.Parallel()
+	data, tmp := t.TempDir(), t.TempDir()
+	keyPath, _ := signingKeyFile(t)
+	evidenceStore(t, data, keyPath, time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC))
+	owners := filepath.Join(tmp, "owners")
+	if err := os.WriteFile(owners, []byte("Auth = alice\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := portcullis(t, "", nil, "review", "start", "access", "--period", "2026-Q2", "--data", data, "--policy", examplePolicy,
+		"--owner-map", owners, "--out", filepath.Join(tmp, "access.csv"))
+	if r.code != 2 || !strings.Contains(r.stderr, "unknown flag --owner-map") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("review start --owner-map = exit %d, stderr %q; want exit 2 and one line naming the unknown flag", r.code, r.stderr)
+	}
+}

@@ -29,8 +29,15 @@ func reviewCommands() group {
 func reviewStart(args []string, stdout, stderr io.Writer) int {
 	var f packFlags
 	fs := flag.NewFlagSet("review start", flag.ContinueOnError)
-	f.register(fs)
-	fs.Lookup("out").Usage = "worksheet `file` to write (default: stdout)"
+	f.registerShared(fs) // not --owner-map: a worksheet has no manifest, and it was taken and ignored
+	for name, usage := range map[string]string{
+		"out":         "worksheet `file` to write (default: stdout)",
+		"policy":      "policy `file` in force, when the worksheet is made without --etcd",
+		"signing-key": "Ed25519 private key `file` (the collector's) that verifies the store, as --public-key does",
+		"retention":   "the collector's --retention `setting` as you know it; the logs worksheet reports the one the store recorded and warns when they differ",
+	} {
+		fs.Lookup(name).Usage = usage
+	}
 	pos, code, ok := parseArgs(fs, args, "KIND", 1, stdout, stderr)
 	if !ok {
 		return code
