@@ -231,3 +231,54 @@ func shellWords(s string, vars map[string]string) ([]string, error) {
 	}
 	return words, nil
 }
+
+// sharedFlags are the flags the README documents once for every command
+// that has them (the etcd connection, --timeout, the lifecycle record's
+// --actor, --reason and --ticket, --json) rather than in each command's row.
+var sharedFlags = map[string]bool{
+	"--help": true, "--etcd": true, "--prefix": true, "--etcd-cacert": true, "--etcd-cert": true, "--etcd-key": true,
+	"--etcd-user": true, "--timeout": true, "--actor": true, "--reason": true, "--ticket": true, "--json": true,
+}
+
+// helpFlag is a flag line of a command's --help: "  --name" or "  -f".
+var helpFlag = regexp.MustCompile(`(?m)^  (--?[a-z][a-z0-9-]*)\b`)
+
+// TestREADMEDocumentsEveryFlag is the converse of TestREADMECommandsExist:
+// every flag a command's --help lists is in the README, and in that
+// command's row of the CLI table unless it is a shared flag (the sidecar's
+// flags have their own paragraphs). keys generate's --created-by and
+// --not-before and the collector's --segment-max-bytes and
+// --segment-max-age were nowhere; the collector's --tls-cert, --tls-key and
+// --client-ca, dev's addresses and keys create's --approval were in no row.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	rows := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if m := regexp.MustCompile("^\\| `(portcullis [^`]+)`").FindStringSubmatch(line); m != nil {
+			if path, ok := commandPath(m[1]); ok {
+				key := strings.Join(path, " ")
+				rows[key] += strings.ReplaceAll(line, `\|`, "|") + "\n"
+			}
+		}
+	}
+	mentioned := func(in, flag string) bool {
+		return regexp.MustCompile(`(^|[^a-z0-9-])` + regexp.QuoteMeta(flag) + `([^a-z0-9-]|$)`).MatchString(in)
+	}
+	for _, p := range allCommandPaths() {
+		key := strings.Join(p, " ")
+		if isGroup(key) {
+			continue
+		}
+		r := portcullis(t, "", nil, append(p, "--help")...)
+		for _, m := range helpFlag.FindAllStringSubmatch(r.stdout, -1) {
+			f := m[1]
+			switch {
+			case !mentioned(text, f):
+				t.Errorf("portcullis %s %s is nowhere in the README", key, f)
+			case !sharedFlags[f] && key != "sidecar" && !mentioned(rows[key], f):
+				t.Errorf("portcullis %s %s is not in its row of the README's CLI table", key, f)
+			}
+		}
+	}
+}
