@@ -52,9 +52,30 @@ func runDev(args []string) int {
 	if err := checkLogLevel(f.logLevel); err != nil {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
+	if err := checkDevPolicy(f.policy); err != nil {
+		return usageError(os.Stderr, fs.Name(), err)
+	}
 	log := newLogger(f.logLevel)
 	devTicketSecret(log)
 	return runUntilSignal(log, "dev stopped", func(ctx context.Context) error { return dev(ctx, f, log) })
+}
+
+// checkDevPolicy reads and compiles the --policy file before anything
+// starts. It was read only once etcd was up, so a missing or broken file
+// failed the run after etcd had started and left its data in --data.
+func checkDevPolicy(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return fmt.Errorf("--policy: %w", err)
+	}
+	if _, err := compilePolicy(path, data); err != nil {
+		problems := strings.Split(strings.TrimSpace(err.Error()), "\n")
+		return fmt.Errorf("--policy %s is not a valid policy: %s (%d problem(s) in all; portcullis policy validate %s lists them)", path, problems[0], len(problems), path)
+	}
+	return nil
 }
 
 // devTicketEnv holds the secret of the example policy's secops ticket sink

@@ -164,3 +164,32 @@ func TestDevStopsWhileEtcdStarts(t *testing.T) {
 		t.Errorf("dev stopped while etcd started left the --data it made (err %v)", err)
 	}
 }
+
+// dev read its --policy only once etcd was up: a missing or broken file
+// failed the run after etcd had started (exit 1, a JSON log line) and left
+// etcd's data in --data. It is now a usage error before anything starts.
+func TestDevChecksPolicyBeforeStarting(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	broken := filepath.Join(base, "broken.yaml")
+	if err := os.WriteFile(broken, []byte("version: 1\nfoo: 1\nbar: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(base, "missing.yaml")
+	// No portcullis-dev anywhere: before the fix the run failed on that,
+	// never naming the policy.
+	env := []string{execEtcdEnv + "=1", "PATH=" + t.TempDir()}
+	for _, c := range []struct{ file, want string }{
+		{missing, `--policy: cannot read policy "` + missing + `"`},
+		{broken, "--policy " + broken + " is not a valid policy: " + broken + ":2: "},
+	} {
+		data := filepath.Join(base, "data")
+		r := portcullis(t, "", env, "dev", "--data", data, "--policy", c.file)
+		if want := "portcullis dev: " + c.want; r.code != 2 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("dev --policy %s = exit %d, stderr %q; want exit 2 and one line starting %q", c.file, r.code, r.stderr, want)
+		}
+		if _, err := os.Lstat(data); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("dev --policy %s made %s (err %v); want nothing made", c.file, data, err)
+		}
+	}
+}
