@@ -275,6 +275,27 @@ func waitStatus(apiKey string, want int) int {
 	return got
 }
 
+// eventLine is how the demo prints a lifecycle event: time, action,
+// target, then "by ACTOR" and "(reason, ticket)" with only the parts the
+// event has. It printed every part, so the collector's events read
+// "by portcullis-collector (, )" and an approval's use "by  (...)".
+func eventLine(ev *collector.Event) string {
+	line := fmt.Sprintf("   %s %-19s %s", ev.Time.Format(time.RFC3339), ev.Action, ev.Target)
+	if ev.Actor != "" {
+		line += " by " + ev.Actor
+	}
+	var why []string
+	for _, s := range []string{ev.Reason, ev.Ticket} {
+		if s != "" {
+			why = append(why, s)
+		}
+	}
+	if len(why) > 0 {
+		line += " (" + strings.Join(why, ", ") + ")"
+	}
+	return line
+}
+
 // auditReport shows what the collector stored and verifies the store.
 func (d *demo) auditReport() error {
 	dir := filepath.Join(d.data, "audit")
@@ -290,7 +311,7 @@ func (d *demo) auditReport() error {
 	}
 	fmt.Println("\n== lifecycle events in the same trail")
 	collector.QueryEvents(dir, time.Time{}, time.Time{}, func(ev *collector.Event) error {
-		fmt.Printf("   %s %-15s %-14s %-12s by %s (%s, %s)\n", ev.Time.Format(time.RFC3339), ev.Action, ev.Target, "", ev.Actor, ev.Reason, ev.Ticket)
+		fmt.Println(eventLine(ev))
 		return nil
 	})
 	fmt.Println("\n== portcullis audit verify --data DIR --public-key KEY.pub --published-head HEAD (the head the collector published)")
