@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -389,10 +390,21 @@ func parseDuration(s string) (time.Duration, error) {
 
 // checkSidecarFlags checks the flags of portcullis sidecar that depend on
 // each other.
+// isHostPort reports whether s is host:port as the data plane takes it
+// (net.SplitHostPort).
+func isHostPort(s string) bool {
+	_, _, err := net.SplitHostPort(s)
+	return err == nil
+}
+
 func checkSidecarFlags(f sidecarFlags) error {
 	switch {
 	case f.upstream == "":
 		return errors.New("--upstream is required; give the service's host:port")
+	case !isHostPort(f.upstream):
+		// It was found only once the policy was loaded: exit 1 and a JSON
+		// log line, "dataplane: upstream ... must be host:port".
+		return fmt.Errorf("--upstream %s: want the service's host:port, e.g. 127.0.0.1:3000", f.upstream)
 	case (f.policyFile == "") == (f.etcd.endpoints == ""):
 		return errors.New("give exactly one of --policy FILE or --etcd ENDPOINTS")
 	case f.collector != "" && f.tokenFile == "" && f.collectorCert == "":

@@ -146,6 +146,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 	}{
 		{[]string{"sidecar", "--drain", "20", "--upstream", "127.0.0.1:1", "--policy", examplePolicy}, "--drain 20: use a unit, e.g. 20s"},
 		{[]string{"sidecar", "--policy", examplePolicy}, "--upstream is required"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--upstream", "backend"}, "--upstream backend: want the service's host:port"},
 		{[]string{"sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--log-level", "chatty"}, "--log-level chatty: want debug, info, warn or error"},
 		{[]string{"audit", "query", "--data", data, "--decision", "nonsense"}, "--decision nonsense: unknown decision; want one of allowed,"},
 		{[]string{"audit", "query", "--data", data, "--from", "yesterday"}, "--from yesterday: want a date (2026-12-01)"},
