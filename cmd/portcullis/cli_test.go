@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -574,4 +575,41 @@ func startChild(t *testing.T, dir string, env []string, clean bool, args ...stri
 		}
 	})
 	return out
+}
+
+// The servers log JSON lines on stderr, so a failure past their flag
+// checks is not "portcullis CMD: ..." as the README said every error line
+// is: it is one error line of the log, its message "sidecar failed" or
+// "CMD stopped", the error in "error", and exit 1.
+func TestServerFailuresAreOneJSONErrorLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("s1 0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args    []string
+		message string
+	}{
+		{[]string{"sidecar", "--policy", missing, "--upstream", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+			"--spool", filepath.Join(dir, "spool")}, "sidecar failed"},
+		{[]string{"collector", "--data", filepath.Join(dir, "data"), "--signing-key", missing, "--token-file", tokens, "--listen", "127.0.0.1:0"}, "collector stopped"},
+		{[]string{"injector", "--listen", "127.0.0.1:0", "--tls-cert", missing, "--tls-key", missing}, "injector stopped"},
+	} {
+		r := portcullis(t, "", nil, c.args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		var last struct{ Level, Error, Message string }
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); r.code != 1 || err != nil || last.Level != "error" ||
+			last.Message != c.message || !strings.Contains(last.Error, missing) {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 1 and a last JSON line of level error, message %q, the error naming %s",
+				c.args[0], r.code, r.stderr, c.message, missing)
+		}
+		for _, l := range lines {
+			if strings.Contains(l, `"level":"error"`) != (l == lines[len(lines)-1]) {
+				t.Errorf("portcullis %s: error line %q is not the one last line", c.args[0], l)
+			}
+		}
+	}
 }
