@@ -98,15 +98,14 @@ func (sb *scaleBench) warm(tb testing.TB) {
 	}
 }
 
-// decide runs decide and record on ctx at mono and wall, as benchDecide
+// decide runs decide and settle on ctx at mono and wall, as benchDecide
 // does, and returns the duration recorded.
 func (sb *scaleBench) decide(tb testing.TB, ctx *fasthttp.RequestCtx, mono, wall int64) int64 {
 	x := sb.srv.begin(ctx, mono, wall)
 	if d := sb.srv.decide(ctx, x); d != audit.Allowed {
 		tb.Fatalf("decision %v", d)
 	}
-	sb.srv.record(ctx, x)
-	sb.srv.end(x)
+	sb.srv.settle(ctx, x) // frees the slots decide took, records, ends
 	return int64(sb.sink.last.Duration)
 }
 
