@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,14 +44,7 @@ func TestKeysRevokeEndsAHeldRevocationOfAGoneKey(t *testing.T) {
 		t.Fatal("keys create named no key")
 	}
 
-	e.Stop()
-	backup := filepath.Join(t.TempDir(), "backup")
-	if out, err := exec.Command("cp", "-a", dir, backup).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	backup := etcdtest.Backup(t, e, dir)
 	cli := etcdtest.Dial(t, e)
 	ctx := context.Background()
 	s, _, _ := etcdtest.RunSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix, StateDir: t.TempDir(),
@@ -71,12 +62,7 @@ func TestKeysRevokeEndsAHeldRevocationOfAGoneKey(t *testing.T) {
 	etcdtest.WaitFor(t, 20*time.Second, "the revocation applied", func() bool { return s.Revision() >= top.Header.Revision })
 
 	e.Stop()
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", backup, dir).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	etcdtest.PutBack(t, backup, dir)
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}

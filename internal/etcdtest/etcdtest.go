@@ -1,7 +1,8 @@
 // Package etcdtest is what the tests of the etcd packages (policy/etcdsync,
 // policy/etcdadmin) share: a real etcd server in process for the whole
-// test binary, a client, a prefix of its own per test, and a Syncer run
-// in the background. Only tests import it (TestArchitecture).
+// test binary, a client, a prefix of its own per test, a Syncer run in
+// the background, and a backup of an etcd's data directory taken and put
+// back (etcd restored from a backup). Only tests import it (TestArchitecture).
 package etcdtest
 
 import (

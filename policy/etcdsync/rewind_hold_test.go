@@ -3,14 +3,13 @@ package etcdsync_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -35,26 +34,14 @@ func TestRestoredBackupKeepsRevocations(t *testing.T) {
 	a := etcdadmin.New(cli, "")
 	ctx := context.Background()
 	push(t, a, examplePolicy(t))
-	e.Stop()
-	backup := filepath.Join(t.TempDir(), "backup")
-	if out, err := exec.Command("cp", "-a", dir, backup).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	backup := etcdtest.Backup(t, e, dir)
 	restore := func() {
 		t.Helper()
 		e.Stop()
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("cp", "-a", backup, dir).CombinedOutput(); err != nil {
-			t.Fatalf("%v %s", err, out)
-		}
+		etcdtest.PutBack(t, backup, dir)
 		if err := e.Start(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
 	}
 	climb := func(c *clientv3.Client) {
 		t.Helper()

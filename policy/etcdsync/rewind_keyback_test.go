@@ -3,13 +3,12 @@ package etcdsync_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -45,14 +44,7 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	}
 	record := string(got.Kvs[0].Value) // an operator's dump of keys/
 
-	e.Stop()
-	backup := filepath.Join(t.TempDir(), "backup")
-	if out, err := exec.Command("cp", "-a", dir, backup).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	backup := etcdtest.Backup(t, e, dir)
 	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Progress: 100 * time.Millisecond, Reconcile: 200 * time.Millisecond, Logger: zerolog.Nop()})
 	revoked := func() bool { return r.store.Load().Key([]byte(spec.ID)).Revoked }
 	rev, err := a.RevokeKey(ctx, spec.ID, meta)
@@ -67,12 +59,7 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	waitFor(t, 20*time.Second, "the revocation in force", func() bool { return r.Ready() && revoked() && r.Revision() > rev })
 
 	e.Stop()
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", backup, dir).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	etcdtest.PutBack(t, backup, dir)
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}

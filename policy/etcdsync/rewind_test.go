@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -59,14 +59,7 @@ func testFollowsEtcdBack(t *testing.T, progress, reconcile time.Duration, replac
 	push(t, a, examplePolicy(t))
 
 	// Backup of the data directory (a volume snapshot).
-	e.Stop()
-	backup := filepath.Join(t.TempDir(), "backup")
-	if out, err := exec.Command("cp", "-a", dir, backup).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	backup := etcdtest.Backup(t, e, dir)
 
 	logs := &logBuffer{}
 	const pod = "pod-a"
@@ -87,13 +80,12 @@ func testFollowsEtcdBack(t *testing.T, progress, reconcile time.Duration, replac
 	// other ports meanwhile), so it is in etcd before the Syncer can find
 	// etcd gone back: only a re-read can bring it in.
 	e.Stop()
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if !replace {
-		if out, err := exec.Command("cp", "-a", backup, dir).CombinedOutput(); err != nil {
-			t.Fatalf("%v %s", err, out)
+	if replace {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
 		}
+	} else {
+		etcdtest.PutBack(t, backup, dir)
 	}
 	aside, err := devetcd.Start(dir)
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -31,7 +30,7 @@ type rewindCluster struct {
 }
 
 func newRewindCluster(t *testing.T) *rewindCluster {
-	c := &rewindCluster{t: t, dir: filepath.Join(t.TempDir(), "etcd"), backup: filepath.Join(t.TempDir(), "backup")}
+	c := &rewindCluster{t: t, dir: filepath.Join(t.TempDir(), "etcd")}
 	e, err := devetcd.Start(c.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -43,13 +42,7 @@ func newRewindCluster(t *testing.T) *rewindCluster {
 
 // snapshot copies the data directory, etcd stopped meanwhile.
 func (c *rewindCluster) snapshot() {
-	c.e.Stop()
-	if out, err := exec.Command("cp", "-a", c.dir, c.backup).CombinedOutput(); err != nil {
-		c.t.Fatalf("%v %s", err, out)
-	}
-	if err := c.e.Start(); err != nil {
-		c.t.Fatal(err)
-	}
+	c.backup = etcdtest.Backup(c.t, c.e, c.dir)
 }
 
 // climb writes n keys no watcher of the test watches; it returns the
@@ -72,12 +65,7 @@ func (c *rewindCluster) climb(n int) int64 {
 // revision after write.
 func (c *rewindCluster) restore(write func(cli *clientv3.Client) int64) int64 {
 	c.e.Stop()
-	if err := os.RemoveAll(c.dir); err != nil {
-		c.t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", c.backup, c.dir).CombinedOutput(); err != nil {
-		c.t.Fatalf("%v %s", err, out)
-	}
+	etcdtest.PutBack(c.t, c.backup, c.dir)
 	aside, err := devetcd.Start(c.dir)
 	if err != nil {
 		c.t.Fatal(err)
