@@ -87,9 +87,9 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 // bodyRefused decides a request whose body fasthttp refused for its size
 // (ErrBodyTooLarge): the answer the handler would have given it, in the
 // handler's order (a malformed request, no route, a body over its class
-// limit, a credential that does not authenticate), else 413. A chunked
-// request's headers are gone by then (fasthttp resets the request), and
-// it gets 413.
+// limit, a credential that does not authenticate), else 413; behind a
+// trusted proxy, for the forwarded source. A chunked request's headers
+// are gone by then (fasthttp resets the request), and it gets 413.
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
@@ -102,6 +102,15 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	x.hdr = requestHeaders{}
 	if !scanHeaders(h.RawHeaders(), &x.hdr) {
 		return audit.BadRequest
+	}
+	// Behind a trusted proxy the source is the forwarded one, as in the
+	// handler: the token below is charged to its budget, and the record
+	// names it, not the proxy every client behind it shares.
+	if len(x.snap.TrustedProxies) > 0 {
+		var ok bool
+		if x.peer, ok = s.sourceAddr(ctx, x); !ok {
+			return audit.BadRequest
+		}
 	}
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d

@@ -1,0 +1,50 @@
+package dataplane
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/limiter"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// TestRefusedBodyChargesTheForwardedSource: behind a trusted proxy, a
+// request refused before its body (a token not verified before, the
+// shared budget spent) was answered by verifying its token on the budget
+// of the proxy's address, not the client's, and audited with the proxy as
+// its source. One client sending forged tokens with bodies spent the
+// budget every client behind the proxy shares there, and a good new token
+// with a body was then refused unverified for as long as the flood went
+// on. The answer to a refused body now charges, and audits, the source
+// the forwarded headers name, as the handler does.
+func TestRefusedBodyChargesTheForwardedSource(t *testing.T) {
+	st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(2, time.Hour, 2) })
+	serveDemoJWKS(t, st, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	verifier := st.srv.prepared.Load().verifier
+	const proxy = "127.0.0.9"
+	body := strings.Repeat("x", 20<<10)
+	from := func(h map[string]string, src string) map[string]string {
+		h["X-Forwarded-For"] = src
+		return h
+	}
+	for range 4 {
+		forged := bearer(forge(t, demoClaims("acme-hris", "acme", "write:records")))
+		doFrom(t, proxy, st.addr, "POST", "/v1/records", from(forged, "203.0.113.7"), body)
+	}
+	fresh := demoClaims("acme-hris", "acme", "write:records")
+	fresh["jti"] = "fresh-behind-proxy"
+	tok := mint(t, fresh)
+	r := doFrom(t, proxy, st.addr, "POST", "/v1/records", from(bearer(tok), "198.51.100.7"), body)
+	if r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
+		t.Fatalf("good new token with a body, shared budget spent: %d %s, want 429 token_failures_limited", r.status, r.body)
+	}
+	if rec := st.sink.last(t); rec.SourceIP != netip.MustParseAddr("198.51.100.7") {
+		t.Errorf("refused body audited from %v, want the forwarded source 198.51.100.7", rec.SourceIP)
+	}
+	verifier.WaitCache()
+	if r := doFrom(t, proxy, st.addr, "POST", "/v1/records", from(bearer(tok), "198.51.100.7"), body); r.status != 200 {
+		t.Errorf("the same token again from another client behind the proxy: %d %s, want 200 (its own budget)", r.status, r.body)
+	}
+}
