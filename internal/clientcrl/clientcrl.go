@@ -87,6 +87,12 @@ func crlDERs(data []byte) ([][]byte, error) {
 			}
 			ders = append(ders, b.Bytes)
 		}
+		// pem.Decode skips a block that does not decode, and stops at
+		// one cut short: a file caught half written would put fewer
+		// CRLs, or an older one, in force.
+		if n := bytes.Count(data, []byte("-----BEGIN")); n != len(ders) {
+			return nil, fmt.Errorf("holds %d PEM blocks of which %d decode: one is cut short or damaged", n, len(ders))
+		}
 	} else {
 		// Not trimmed of spaces: a DER signature may end in a byte
 		// that is one.
