@@ -82,6 +82,13 @@ func (e *Engine) subjectLocked(r *collector.StoredRecord) subject {
 	if t := e.idx.clientTenant[s.client]; t != "" && t != s.tenant {
 		s.client, s.keyID = "", ""
 	}
+	// A record of no tenant passes its sender's binding (a denial before
+	// a credential was established), and its tenant was taken above from
+	// its key or client: from a bound sender, only one of its own tenants
+	// (TestBoundSenderUntenantedRecordNotContained).
+	if r.Tenant == "" && s.tenant != "" && !r.BoundTo(s.tenant) {
+		s.tenant, s.client, s.keyID = "", "", ""
+	}
 	return s
 }
 

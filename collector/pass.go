@@ -218,6 +218,7 @@ func (s *passScan) records(e *Entry) error {
 	for i := range e.Records {
 		e.Records[i].Sender, e.Records[i].Pod, e.Records[i].Received = e.Sender, e.Pod, e.Time
 		e.Records[i].SenderBound = e.BoundTenants != ""
+		e.Records[i].BoundTenants = e.BoundTenants
 		if s.p.Filter.Match(&e.Records[i]) {
 			if err := s.p.Records(e, &e.Records[i]); err != nil {
 				return err

@@ -66,6 +66,7 @@ func QueryRecords(dir string, f Filter, fn func(r *StoredRecord) error) error {
 		for i := range e.Records {
 			e.Records[i].Sender, e.Records[i].Pod, e.Records[i].Received = e.Sender, e.Pod, e.Time
 			e.Records[i].SenderBound = e.BoundTenants != ""
+			e.Records[i].BoundTenants = e.BoundTenants
 			if f.Match(&e.Records[i]) {
 				if err := fn(&e.Records[i]); err != nil {
 					return err

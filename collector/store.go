@@ -259,6 +259,7 @@ func (s *Store) appendBatch(b *Batch) error {
 	// and an alert names who delivered what fired it.
 	for i := range b.Records {
 		b.Records[i].Sender = b.Sender
+		b.Records[i].SenderBound, b.Records[i].BoundTenants = b.BoundTenants != "", b.BoundTenants
 	}
 	derived := s.detectLocked(b.Records, nil)
 	body, err := s.finishBatchBodyLocked(b, recs, derived)

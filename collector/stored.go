@@ -3,6 +3,7 @@ package collector
 import (
 	"github.com/portcullis/portcullis/audit"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -55,6 +56,27 @@ type StoredRecord struct {
 	// them (Entry.BoundTenants), filled like Sender; false means the
 	// tenant is the sender's claim alone.
 	SenderBound bool `json:"-"`
+	// BoundTenants are the tenants the batch's sender was bound to,
+	// sorted and comma-separated (Entry.BoundTenants), "" when it was
+	// bound to none; filled like SenderBound, and by the store for
+	// detection. A record of no tenant passes the binding, and detection
+	// takes its tenant from its key or client only among these
+	// (alert: TestBoundSenderUntenantedRecordNotContained).
+	BoundTenants string `json:"-"`
+}
+
+// BoundTo reports whether the sender of r was bound to tenant, or to
+// none (any tenant was its to name).
+func (r *StoredRecord) BoundTo(tenant string) bool {
+	if r.BoundTenants == "" {
+		return true
+	}
+	for t := range strings.SplitSeq(r.BoundTenants, ",") {
+		if t == tenant {
+			return true
+		}
+	}
+	return false
 }
 
 // datedAhead reports whether the collector flagged r's time as too far
