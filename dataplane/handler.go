@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/dataplane/jwt"
@@ -40,9 +41,9 @@ type exchange struct {
 	slot    uint64
 	hasSlot bool
 	public  bool // holds one of the public routes' slots (limit.go)
-	// tenantSlot is the tenant cell whose default in-flight slot the
-	// request holds (limit.go, limitTenant), else nil.
-	tenantSlot *tenantCell
+	// tenantSlot is the in-flight count of the tenant whose default slot
+	// the request holds (limit.go, limitTenant), else nil.
+	tenantSlot *atomic.Int64
 
 	hdr   requestHeaders
 	path  []byte // normalised path
@@ -160,7 +161,7 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.public.Add(-1)
 	}
 	if x.tenantSlot != nil {
-		x.tenantSlot.inFlight.Add(-1)
+		x.tenantSlot.Add(-1)
 		x.tenantSlot = nil
 	}
 	s.record(ctx, x)

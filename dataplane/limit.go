@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
@@ -67,20 +68,46 @@ func (s *Server) limit(x *exchange) audit.Decision {
 // the whole pool: every other tenant's requests waited for a connection
 // and were refused when the wait ran out. There is no queue, as for
 // public routes: a waiting request would hold its client connection and
-// goroutine. The count is an atomic in the tenant's metrics cell, which
-// outlives policy swaps; the slot is freed when the request settles
-// (handler.go), after a streamed body too.
+// goroutine. The count outlives policy swaps (tenantFlights); the slot
+// is freed when the request settles (handler.go), after a streamed body
+// too.
 func (s *Server) limitTenant(x *exchange, now int64) audit.Decision {
-	c := x.prep.tenantCell[x.client.Tenant.Index]
-	if c.inFlight.Add(1) > int64(s.cfg.TenantMaxInFlight) {
-		c.inFlight.Add(-1)
+	n := x.prep.tenantFlight[x.client.Tenant.Index]
+	if n.Add(1) > int64(s.cfg.TenantMaxInFlight) {
+		n.Add(-1)
 		s.refund(x, now)
 		s.metrics.limited[5].Add(1)
 		x.rec.Limit = audit.LimitTenantInFlight
 		return audit.ConcurrencyLimited
 	}
-	x.tenantSlot = c
+	x.tenantSlot = n
 	return audit.Allowed
+}
+
+// tenantFlights returns the in-flight counts of snap's tenants, whose
+// metric cells are cells, by Tenant.Index: the count in the tenant's own
+// cell, which outlives the snapshots. The tenants past maxTenantCells
+// share one cell for their metrics, not a count: one of them holding its
+// slots refused all the others (TestTenantInFlightPastTheMetricCells).
+// Each gets a count of its own, kept while a policy names it. The writer
+// calls it, under share.swapMu.
+func (s *Server) tenantFlights(snap *policy.Snapshot, cells []*tenantCell) []*atomic.Int64 {
+	out := make([]*atomic.Int64, len(cells))
+	kept := map[string]*atomic.Int64{}
+	for i, c := range cells {
+		if c != &s.metrics.tenants.overflow {
+			out[i] = &c.inFlight
+			continue
+		}
+		id := snap.TenantList[i].ID
+		n := s.overflowFlight[id]
+		if n == nil {
+			n = new(atomic.Int64)
+		}
+		kept[id], out[i] = n, n
+	}
+	s.overflowFlight = kept
+	return out
 }
 
 // refund gives back the tokens limit took for x at now, when an in-flight

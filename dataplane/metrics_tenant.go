@@ -60,8 +60,10 @@ type tenantCell struct {
 	bytesOut atomic.Uint64
 	// inFlight is the tenant's requests in flight in classes without a
 	// concurrency cap (limit.go, limitTenant). It lives here because a
-	// cell outlives the snapshots: a request holds its cell until it
-	// settles, whatever policy is swapped in meanwhile.
+	// cell outlives the snapshots: a request holds its count until it
+	// settles, whatever policy is swapped in meanwhile. The overflow
+	// cell's is unused: the tenants past maxTenantCells each have a
+	// count of their own (tenantFlights).
 	inFlight atomic.Int64
 }
 

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/dataplane/authn"
@@ -48,6 +49,9 @@ type prepared struct {
 	keyFront    *authn.Front // API key front table of snap, built here: its size is the key count (issue 18)
 
 	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
+	// tenantFlight is each tenant's count of requests in flight in the
+	// classes without a concurrency cap, by Tenant.Index (limit.go).
+	tenantFlight []*atomic.Int64
 }
 
 // issuerRule is what the data plane enforces of an issuer beyond the
@@ -145,6 +149,7 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 	}
 	p.issuerRules = issuerRules(snap)
 	p.tenantCell = s.metrics.tenants.cells(snap)
+	p.tenantFlight = s.tenantFlights(snap, p.tenantCell)
 	s.prepareVerifier(p, old)
 	return p
 }

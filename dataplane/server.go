@@ -161,6 +161,11 @@ type Server struct {
 	stopSecrets context.CancelFunc       // ends watchSecrets
 	share       shareState               // global limits (global.go)
 
+	// overflowFlight holds the in-flight counts of the tenants past the
+	// metric cells, by tenant id, while a policy names them (limit.go,
+	// tenantFlights); the writer's, under share.swapMu.
+	overflowFlight map[string]*atomic.Int64
+
 	reqPrefix [9]byte // random per process, for generated request ids
 	reqSeq    atomic.Uint64
 	clock     clock
