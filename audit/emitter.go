@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -65,7 +66,7 @@ type EmitterConfig struct {
 	TLS          *tls.Config   // collector CA and client certificate for an https URL; nil: system roots
 	Service      string        // service.name resource attribute
 	Host         string        // host.name; "" means os.Hostname
-	InstanceID   string        // service.instance.id and prefix of batch ids; "" means random
+	InstanceID   string        // service.instance.id and, with a random run id, prefix of batch ids; "" means random
 	Pod          string        // k8s.pod.name; "" leaves it out
 	Namespace    string        // k8s.namespace.name; "" leaves it out
 	LogInterval  time.Duration // at most one log line per failure class per interval; 0 means 1m
@@ -132,8 +133,10 @@ type Emitter struct {
 	spoolOK atomic.Bool
 
 	// batcher goroutine state
-	enc      batchEncoder
-	idBuf    []byte
+	enc   batchEncoder
+	idBuf []byte
+	// idPrefix is what this run's batch ids start with (batchPrefix).
+	idPrefix string
 	seq      uint64
 	started  time.Time
 	maxBatch atomic.Int64
@@ -167,6 +170,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if cfg.Mode == Strict && cfg.SpoolDir == "" {
 		return nil, fmt.Errorf("audit: strict mode needs a spool directory")
 	}
+	prefix := batchPrefix(cfg.InstanceID)
 	cfg = emitterDefaults(cfg)
 	p, err := newPoster(cfg.URL, cfg.Token, cfg.TLS)
 	if err != nil {
@@ -183,6 +187,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	e := &Emitter{cfg: cfg, q: q, sp: sp, poster: p,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
 		free: make(chan *outBatch, spareBatches), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
+	e.idPrefix = cmp.Or(prefix, cfg.InstanceID)
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
 		e.log = *cfg.Log
@@ -216,6 +221,22 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 		cfg.InstanceID = hex.EncodeToString(b[:])
 	}
 	return cfg
+}
+
+// batchPrefix is the start of a run's batch ids for the instance id
+// given, "" for a random one: the instance id and a random run id. A run
+// numbers its batches from one past the highest in its spool, from 1 when
+// the spool is empty, so an instance id given again after a restart sent
+// ids the collector held already, which it answered as duplicates
+// without storing them (TestEmitterWithFixedInstanceRestarted). A random
+// instance id is new each run and is the prefix alone.
+func batchPrefix(instance string) string {
+	if instance == "" {
+		return ""
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	return instance + "." + hex.EncodeToString(b[:])
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {

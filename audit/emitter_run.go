@@ -67,7 +67,7 @@ func (e *Emitter) fill() {
 // addRecord appends r to the current batch, shipping it when full.
 func (e *Emitter) addRecord(r *Record) {
 	if e.enc.n == 0 {
-		e.idBuf = appendBatchID(e.idBuf[:0], e.cfg.InstanceID, e.seq)
+		e.idBuf = appendBatchID(e.idBuf[:0], e.idPrefix, e.seq)
 		e.enc.begin(e.idBuf)
 		e.started = time.Now()
 	}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -153,21 +154,33 @@ func TestEmitterDropsBatchOutsideWindow(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	srv, _ := startCollector(t, dir, newTestKey(t), StoreConfig{})
-	r := sampleRecord(0)
-	if code, _, _ := postAnswer(t, srv.URL, testToken, encodeBatch("inst-9000", r)); code != 200 {
-		t.Fatalf("status %d", code)
-	}
-	cfg := fastConfig(srv.URL, t.TempDir()) // instance "inst", from sequence 1
+	cfg := fastConfig(srv.URL, t.TempDir())
 	cfg.Token = testToken
 	e, err := audit.NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 100 {
+	emit := func(i int) {
 		r := sampleRecord(i)
 		for !e.Emit(&r) {
 			time.Sleep(time.Millisecond)
 		}
+	}
+	// The emitter's first batch, "<instance>-1", then one of its
+	// instance 9000 batches later, as a stolen token could send: the
+	// emitter's next batches are far below the window.
+	emit(0)
+	var first string
+	waitFor(t, "the emitter's first batch stored", func() bool {
+		ScanEntries(dir, func(en *Entry) error { first = cmp.Or(first, en.BatchID); return nil })
+		return first != ""
+	})
+	ahead := first[:strings.LastIndexByte(first, '-')] + "-9000"
+	if code, _, _ := postAnswer(t, srv.URL, testToken, encodeBatch(ahead, sampleRecord(0))); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for i := range 100 {
+		emit(i)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
