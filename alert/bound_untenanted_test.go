@@ -1,8 +1,6 @@
 package alert
 
 import (
-	"bytes"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -40,17 +38,8 @@ func TestBoundSenderUntenantedRecordNotContained(t *testing.T) {
 			recs[j].Route, recs[j].Status, recs[j].Decision = "/v1/users", 429, audit.RateLimited
 			recs[j].SetKeyID([]byte(key))
 		}
-		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "i"}, "b-"+itoa(i), recs...)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
-		req.Header.Set("Content-Type", collector.FormatProtobuf)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("batch %d: status %d, want 200 (records of no tenant pass the binding)", i, resp.StatusCode)
+		if code := postBatch(t, srv.URL, token, "i", "b-"+itoa(i), recs...); code != 200 {
+			t.Fatalf("batch %d: status %d, want 200 (records of no tenant pass the binding)", i, code)
 		}
 	}
 	var acme int

@@ -1,9 +1,7 @@
 package alert
 
 import (
-	"bytes"
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -43,17 +41,8 @@ func TestContainNamesSenders(t *testing.T) {
 				recs[i].Decision = audit.RateLimited
 			}
 		}
-		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "i"}, id, recs...)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
-		req.Header.Set("Content-Type", collector.FormatProtobuf)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("batch %s: status %d", id, resp.StatusCode)
+		if code := postBatch(t, srv.URL, token, "i", id, recs...); code != 200 {
+			t.Fatalf("batch %s: status %d", id, code)
 		}
 	}
 	send(honest, "h-1", "acme-hris", 200, 10)
@@ -112,17 +101,8 @@ func TestForeignClientNotContained(t *testing.T) {
 			recs[j].Tenant, recs[j].Client, recs[j].Route, recs[j].Status, recs[j].Decision = "acme", c.client, "/v1/users", 429, audit.RateLimited
 			recs[j].SetKeyID([]byte(c.key))
 		}
-		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "i"}, "b-"+itoa(i), recs...)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
-		req.Header.Set("Content-Type", collector.FormatProtobuf)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("batch %d: status %d, want 200 (tenant acme is the sender's)", i, resp.StatusCode)
+		if code := postBatch(t, srv.URL, token, "i", "b-"+itoa(i), recs...); code != 200 {
+			t.Fatalf("batch %d: status %d, want 200 (tenant acme is the sender's)", i, code)
 		}
 	}
 	for _, a := range r.eng.Alerts() {

@@ -1,10 +1,8 @@
 package alert
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -57,18 +55,8 @@ func TestReportKeepsEachSendersDenialOfAPod(t *testing.T) {
 		r.Status, r.Decision, r.Client = 403, audit.Suspended, "globex-bi"
 		r.SetMethod([]byte("GET"))
 		r.SetRequestID([]byte(id))
-		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "pod-b"}, id, r)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/logs", bytes.NewReader(body))
-		req.Header.Set("Content-Type", collector.FormatProtobuf)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("batch %s: %s", id, resp.Status)
+		if code := postBatch(t, "http://"+ln.Addr().String(), token, "pod-b", id, r); code != http.StatusOK {
+			t.Fatalf("batch %s: status %d", id, code)
 		}
 	}
 	send(tokB, "own-1", opened.Add(3*time.Second))
