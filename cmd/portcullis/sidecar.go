@@ -158,7 +158,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
 		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, MaxUpstreamConn: f.maxUpConns, TenantMaxInFlight: f.tenantMax, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
 		GlobalLimits: src.global != nil, Clock: f.clock,
-		TokenFailures: limiter.NewLimit(int64(f.tokenFails), time.Second, 2*int64(f.tokenFails))})
+		TokenFailures: tokenFailures(f.tokenFails)})
 	if err != nil {
 		return err
 	}
@@ -353,4 +353,17 @@ func runUpstream(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// tokenFailures is the budget of failed token verifications per source
+// address that --token-failures-per-ip sets: n a second, 2n at once. 0,
+// the value of a sidecar whose flags were not parsed (dev's), is the data
+// plane's default, not a budget of none: limiter.NewLimit(0, ...) denies
+// every take, and dev's sidecar refused every token it had not verified
+// before, a valid one included (TestTokenFailuresZeroIsTheDefault).
+func tokenFailures(n int) limiter.Limit {
+	if n <= 0 {
+		return limiter.Limit{}
+	}
+	return limiter.NewLimit(int64(n), time.Second, 2*int64(n))
 }
