@@ -331,11 +331,15 @@ func (w *FileWriter) cutTorn(n int) {
 // failed counts a failed write or sync, keeps the first error for Close and
 // logs when the file stops taking writes.
 func (w *FileWriter) failed(err error) {
+	// Unhealthy before counted: whoever sees the failure in Stats sees
+	// Accepting and Failing say so too (they said the file was fine in
+	// between, and TestFileWriterDiskFullKeepsRecords failed once in CI).
+	wasHealthy := w.healthy.Swap(false)
 	w.werrs.Add(1)
 	if w.closeErr == nil {
 		w.closeErr = fmt.Errorf("audit: cannot write audit file %q: %w", w.f.Name(), err)
 	}
-	if w.healthy.Swap(false) {
+	if wasHealthy {
 		w.log.Error().Err(err).Str("file", w.f.Name()).Uint64("records_waiting", w.pendingN).
 			Msg("audit file write failed: records wait in memory and new ones are refused (counted in portcullis_audit_dropped_total; strict mode answers 503) until it takes writes again")
 	}
