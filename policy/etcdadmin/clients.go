@@ -123,7 +123,7 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 		return fmt.Errorf("cannot read suspension of %q: %w", client, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return fmt.Errorf("client %q is not suspended: %w", client, ErrNotFound)
+		return fmt.Errorf("client %q is not suspended in etcd (if the sidecars hold a suspension of it since etcd went back, their error line names it: suspend it again, then resume it): %w", client, ErrNotFound)
 	}
 	kv := resp.Kvs[0]
 	ev, err := a.eventOp(a.now(), ActionClientResume, client, meta, nil)

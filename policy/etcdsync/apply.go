@@ -46,7 +46,7 @@ func (s *Syncer) apply(save bool) {
 	// state tightened (see tighten) has no raw records of what it keeps.
 	if save && s.cfg.StateDir != "" && !errors.Is(err, errNoPolicy) { // a copy of 100,000 key records is milliseconds
 		inForce := s.st.clone()
-		inForce.Held, inForce.Prefix = maps.Clone(s.held), string(s.k)
+		inForce.Held, inForce.HeldSuspensions, inForce.Prefix = maps.Clone(s.held), maps.Clone(s.heldSusp), string(s.k)
 		if err != nil {
 			inForce.Policy = s.goodSrc // the document snap was compiled from
 		}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ type LKGHealth struct {
 	LastError    string    // why the last save failed
 	Full         bool      // the last save found the disk full and removed the older file to make room
 	Held         int       // revocations held in force over etcd gone back in revision (Syncer.hold)
+	HeldSusp     int       // suspensions held in force so, until their until
 }
 
 // String says the state in a few words.
@@ -54,6 +56,9 @@ func (h LKGHealth) String() string {
 	}
 	if h.Held > 0 {
 		saved += "; " + strconv.Itoa(h.Held) + " revocations held in force that etcd lost when it went back in revision (revoke them again)"
+	}
+	if h.HeldSusp > 0 {
+		saved += "; " + strconv.Itoa(h.HeldSusp) + " suspensions held in force until their until that etcd lost when it went back in revision (suspend them again)"
 	}
 	switch {
 	case h.Dir == "":
@@ -73,7 +78,7 @@ func (s *Syncer) LKGHealth() LKGHealth {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.lkg
-	h.Dir, h.Failures, h.Held = s.cfg.StateDir, s.saveFailures.Load(), int(s.heldN.Load())
+	h.Dir, h.Failures, h.Held, h.HeldSusp = s.cfg.StateDir, s.saveFailures.Load(), int(s.heldN.Load()), int(s.heldSN.Load())
 	return h
 }
 
@@ -227,8 +232,8 @@ func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
 	for _, m := range [...]struct {
 		name    string
 		records map[string]string
-	}{{"keys", st.Keys}, {"revocations", st.Revocations}, {"suspensions", st.Suspensions}, {"held", st.Held}} {
-		if m.name == "held" && len(m.records) == 0 {
+	}{{"keys", st.Keys}, {"revocations", st.Revocations}, {"suspensions", st.Suspensions}, {"held", st.Held}, {"held_suspensions", st.HeldSuspensions}} {
+		if strings.HasPrefix(m.name, "held") && len(m.records) == 0 {
 			continue // omitempty
 		}
 		w.WriteString(`,"` + m.name + `":`)

@@ -27,6 +27,7 @@ type Metric struct {
 //	portcullis_policy_lkg_failing         gauge: 1 while the last save of the last-known-good file failed
 //	portcullis_policy_lkg_revision        gauge: revision of the state last saved to it (0: none yet)
 //	portcullis_policy_revocations_held    gauge: revocations held in force that etcd lost going back in revision
+//	portcullis_policy_suspensions_held    gauge: suspensions held in force (until their until) that etcd lost so
 //	portcullis_policy_invalid_records     gauge: invalid key, revocation and suspension records in force
 //	portcullis_policy_invalid_records_total counter: invalid records reported (each once)
 func (s *Syncer) Metrics() []Metric {
@@ -40,6 +41,7 @@ func (s *Syncer) Metrics() []Metric {
 		{"portcullis_policy_lkg_failing", "gauge", "1 while the last save of the last-known-good policy file failed: a restart while etcd is unreachable would serve an older policy, or none.", func() float64 { return b2f(s.LKGHealth().Failing) }},
 		{"portcullis_policy_lkg_revision", "gauge", "etcd revision of the state last saved to the last-known-good policy file by this process (0: none yet).", func() float64 { return float64(s.LKGHealth().Revision) }},
 		{"portcullis_policy_revocations_held", "gauge", "Revocations in force that etcd lost when it went back in revision (a restored backup), held until revoked again in etcd.", func() float64 { return float64(s.heldN.Load()) }},
+		{"portcullis_policy_suspensions_held", "gauge", "Suspensions in force that etcd lost when it went back in revision (a restored backup), held until their until or until suspended again in etcd.", func() float64 { return float64(s.heldSN.Load()) }},
 		{"portcullis_policy_invalid_records", "gauge", "Invalid key, revocation and suspension records in the state applied.", func() float64 { return float64(s.invalidNow.Load()) }},
 		{"portcullis_policy_invalid_records_total", "counter", "Invalid key, revocation and suspension records reported, each once.", func() float64 { return float64(s.invalidTotal.Load()) }},
 	}

@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,12 +123,48 @@ func (s *Syncer) hold(prev, st *State) {
 		s.held[id] = v
 		ids = append(ids, id)
 	}
-	if len(ids) == 0 {
+	if len(ids) > 0 {
+		slices.Sort(ids)
+		s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
+			Msg("etcd went back in revision and lost revocations in force: they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke) to make them durable")
+	}
+	s.holdSuspensions(prev, st)
+}
+
+// holdSuspensions keeps in force, until their until, the suspensions of
+// prev that st, read from etcd gone back in revision, lacks: a restored
+// backup that predates a suspension (an incident's containment) would
+// otherwise lift it on every sidecar. Unlike a revocation a suspension
+// ends, so a held one ends at its until as well as when etcd holds a
+// suspension of that client again (suspended again: durable in etcd, and
+// from then on lifted by `clients resume` as any other). A record that
+// does not decode has no until to end at and is not held: it fails
+// closed while etcd has it, as an invalid record does.
+func (s *Syncer) holdSuspensions(prev, st *State) {
+	now := s.cfg.Now()
+	var clients []string
+	for client, v := range prev.Suspensions {
+		if _, ok := st.Suspensions[client]; ok {
+			continue
+		}
+		if _, ok := s.heldSusp[client]; ok {
+			continue // held already, and logged then
+		}
+		if sp, err := DecodeSuspension(v); err != nil || sp.Until.IsZero() || !now.Before(sp.Until) {
+			continue
+		}
+		if s.heldSusp == nil {
+			s.heldSusp = map[string]string{}
+		}
+		s.heldSusp[client] = v
+		clients = append(clients, client)
+	}
+	if len(clients) == 0 {
 		return
 	}
-	slices.Sort(ids)
-	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
-		Msg("etcd went back in revision and lost revocations in force: they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke) to make them durable")
+	slices.Sort(clients)
+	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("suspensions", clients).
+		Msg("etcd went back in revision and lost suspensions in force: they stay in force on this sidecar until their until; suspend them again in etcd (portcullis clients suspend) to make them durable, or to lift one early suspend it again and resume it")
 }
 
 // mergeHeld puts the held revocations into st, read from etcd, and lets go
@@ -142,11 +179,36 @@ func (s *Syncer) mergeHeld(st *State) {
 		st.Revocations[id] = v
 	}
 	s.heldN.Store(int64(len(s.held)))
+	now := s.cfg.Now()
+	for client, v := range s.heldSusp {
+		if _, ok := st.Suspensions[client]; ok {
+			delete(s.heldSusp, client)
+			s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension held over etcd going back is in etcd again")
+			continue
+		}
+		if sp, err := DecodeSuspension(v); err != nil || !now.Before(sp.Until) {
+			delete(s.heldSusp, client)
+			s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension held over etcd going back reached its until and is lifted")
+			continue
+		}
+		st.Suspensions[client] = v
+	}
+	st.HeldSuspensions = maps.Clone(s.heldSusp)
+	s.heldSN.Store(int64(len(s.heldSusp)))
 }
 
 // releaseWritten lets go of the held revocation that key, a record put
 // in etcd (a watch event), is: revoked again, it is in etcd once more.
 func (s *Syncer) releaseWritten(key string) {
+	if client, ok := strings.CutPrefix(key, s.k.SuspensionsDir()); ok {
+		if _, held := s.heldSusp[client]; held {
+			delete(s.heldSusp, client)
+			delete(s.st.HeldSuspensions, client)
+			s.heldSN.Store(int64(len(s.heldSusp)))
+			s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension held over etcd going back is in etcd again")
+		}
+		return
+	}
 	id, ok := strings.CutPrefix(key, s.k.RevocationsDir())
 	if _, held := s.held[id]; !ok || !held {
 		return

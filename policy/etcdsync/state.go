@@ -29,6 +29,10 @@ type State struct {
 	// back in revision (Syncer.hold), by id; they are in Revocations too.
 	// Only the last-known-good file carries them across a restart.
 	Held map[string]string `json:"held,omitempty"`
+	// HeldSuspensions are the suspensions a Syncer keeps in force over
+	// etcd gone back in revision, by client, until their until
+	// (Syncer.hold); they are in Suspensions too.
+	HeldSuspensions map[string]string `json:"held_suspensions,omitempty"`
 	// Prefix is the deployment prefix the last-known-good file was saved
 	// for; a Syncer of another prefix refuses the file ("" in a file of a
 	// version that wrote none, and in a State read from etcd).
@@ -65,6 +69,7 @@ func newState() *State {
 func (st *State) clone() *State {
 	c := *st
 	c.Keys, c.Revocations, c.Suspensions, c.Held = maps.Clone(st.Keys), maps.Clone(st.Revocations), maps.Clone(st.Suspensions), maps.Clone(st.Held)
+	c.HeldSuspensions = maps.Clone(st.HeldSuspensions)
 	c.keyEdits = nil // the Syncer's, of st
 	return &c
 }
@@ -215,8 +220,8 @@ func (st *State) status(now time.Time, l *policy.Live) []string {
 		s, err := DecodeSuspension(v)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("suspension record %q is invalid (the client stays suspended): %v", client, err))
-		} else if st.fromFile && !s.Until.IsZero() && !now.Before(s.Until) {
-			continue // lapsed since the file was saved (see fromFile)
+		} else if _, held := st.HeldSuspensions[client]; (st.fromFile || held) && !s.Until.IsZero() && !now.Before(s.Until) {
+			continue // lapsed since the file was saved (see fromFile), or held past its until (see Syncer.hold)
 		}
 		l.Suspended[client] = struct{}{}
 	}

@@ -73,10 +73,12 @@ type Syncer struct {
 	invalid  []string        // invalid records of the state last compiled
 	reported map[string]bool // invalid records already logged and counted
 	// held are the revocations kept in force over etcd gone back (hold),
-	// by id; prior is the last-known-good file's state read at the start,
-	// what the first read of etcd is compared with (nil after it).
-	held  map[string]string
-	prior *State
+	// by id, and heldSusp the suspensions, by client; prior is the
+	// last-known-good file's state read at the start, what the first read
+	// of etcd is compared with (nil after it).
+	held     map[string]string
+	heldSusp map[string]string
+	prior    *State
 
 	revision  atomic.Int64  // etcd revision of the state applied
 	cluster   atomic.Uint64 // etcd cluster id of the state last read from etcd (0: none yet)
@@ -86,6 +88,7 @@ type Syncer struct {
 	restarts  atomic.Int64
 	rewinds   atomic.Int64 // re-reads of etcd below the revision applied (restored or replaced cluster), followed
 	heldN     atomic.Int64 // len(held)
+	heldSN    atomic.Int64 // len(heldSusp)
 	compiles  atomic.Int64 // states compiled, not amended
 	installs  atomic.Int64 // states read whole that differed from the one applied
 	edited    atomic.Int64 // key records amended in
@@ -180,7 +183,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 		// one that cannot be read is said, not skipped in silence.
 		switch l, err := readLKG(s.cfg.StateDir, string(s.k)); {
 		case err == nil:
-			s.prior, s.held = l.State, maps.Clone(l.State.Held)
+			s.prior, s.held, s.heldSusp = l.State, maps.Clone(l.State.Held), maps.Clone(l.State.HeldSuspensions)
+			s.heldSN.Store(int64(len(s.heldSusp)))
 		case !errors.Is(err, fs.ErrNotExist):
 			s.cfg.Logger.Error().Err(err).Msg("last-known-good policy unusable: revocations it holds are not kept if etcd goes back in revision, and it is replaced at the first read")
 		}
@@ -292,7 +296,7 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 				what = "etcd revision went backwards and its cluster id changed"
 			}
 		}
-		log.Msg(what + " (restored or replaced cluster?); following etcd: the policy state read is applied, revocations in force it lacks are held, and the watch starts again from it")
+		log.Msg(what + " (restored or replaced cluster?); following etcd: the policy state read is applied, revocations in force it lacks are held (suspensions until their until), and the watch starts again from it")
 		s.hold(prev, st)
 		// Counted after its lines are written: a reader that sees the
 		// count sees them (TestRestoredBackupKeepsRevocations read the
@@ -472,7 +476,7 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 			continue
 		}
 		changed = s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT) || changed
-		if len(s.held) > 0 && ev.Type == mvccpb.PUT {
+		if len(s.held)+len(s.heldSusp) > 0 && ev.Type == mvccpb.PUT {
 			s.releaseWritten(string(ev.Kv.Key))
 		}
 		last = max(last, ev.Kv.ModRevision)
