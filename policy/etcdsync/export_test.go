@@ -63,6 +63,10 @@ func (l *Ledger) Watched(id string) bool {
 	return ok
 }
 
+// WatchedUses returns the version of approval id's use counter as the
+// Ledger watched it (0: none).
+func (l *Ledger) WatchedUses(id string) int64 { return l.state.Load().counters[id].Version }
+
 // RewindOp is the read of the Ledger's and the Sharer's rewind checks.
 var RewindOp = rewindOp
 

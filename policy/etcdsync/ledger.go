@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,10 +52,19 @@ type Ledger struct {
 }
 
 // ledgerState is what the ledger watched: the approval records and their
-// use counters.
+// use counters, and the uses etcd lost going back.
 type ledgerState struct {
 	records  map[string]ledgerEntry
 	counters map[string]Counter
+	lost     map[string]lostUses // never changed once stored: list makes a new one
+}
+
+// lostUses are the uses of an approval's counter (the one created at
+// create) that etcd lost when it went back in revision: a restored backup
+// that predates them gives the counter its old version back, and each use
+// would be spent again. Consume counts them as spent.
+type lostUses struct {
+	create, n int64
 }
 
 // ledgerEntry is an approval record as watched, with its mod revision.
@@ -125,6 +135,10 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 		st.put(l.k, kv)
 	}
 	st.prune()
+	if lost := st.keepLost(l.state.Load()); len(lost) > 0 {
+		slices.Sort(lost)
+		l.cfg.Logger.Error().Strs("approvals", lost).Msg("etcd went back in revision and lost uses of approvals: this sidecar counts them as spent; an approval that needs more uses must be granted again")
+	}
 	l.state.Store(st)
 	l.ready.Store(true)
 	l.back.reset(resp.Header.Revision, resp.Header.ClusterId)
@@ -176,7 +190,7 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 		return
 	}
 	cur := l.state.Load()
-	st := &ledgerState{records: maps.Clone(cur.records), counters: maps.Clone(cur.counters)}
+	st := &ledgerState{records: maps.Clone(cur.records), counters: maps.Clone(cur.counters), lost: cur.lost}
 	for _, ev := range evs {
 		if ev.Type == mvccpb.DELETE {
 			st.remove(l.k, ev.Kv)
@@ -186,6 +200,38 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 	}
 	st.prune()
 	l.state.Store(st)
+}
+
+// keepLost sets st.lost, st being read whole after old: the uses old lost
+// before that are still of the counters st has, and the uses by which a
+// counter of st, the same counter as in old (its create revision), is
+// behind old's. A counter's version never goes back in one etcd history,
+// so that is etcd restored from a backup that predates those uses. It
+// returns the approvals that lost uses now.
+func (st *ledgerState) keepLost(old *ledgerState) []string {
+	var ids []string
+	for id, oc := range old.counters {
+		nc, ok := st.counters[id]
+		if ok && nc.Create == oc.Create && nc.Version < oc.Version {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 && len(old.lost) == 0 {
+		return nil
+	}
+	st.lost = map[string]lostUses{}
+	for id, lu := range old.lost {
+		if c, ok := st.counters[id]; ok && c.Create == lu.create {
+			st.lost[id] = lu // another grant (another counter) or none: nothing to count
+		}
+	}
+	for _, id := range ids {
+		oc, nc := old.counters[id], st.counters[id]
+		lu := st.lost[id]
+		lu.create, lu.n = oc.Create, lu.n+oc.Version-nc.Version
+		st.lost[id] = lu
+	}
+	return ids
 }
 
 // prune forgets the counters of no approval record: a sidecar's etcd role
@@ -265,6 +311,9 @@ func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now 
 		a, err := DecodeApproval(e.raw)
 		if err == nil {
 			a.Count(e.rev, c)
+			if lu, ok := st.lost[string(id)]; ok && lu.create == c.Create {
+				a.Uses = int(min(int64(a.MaxUses), int64(a.Uses)+lu.n))
+			}
 		}
 		if err != nil || a.ID != string(id) || a.Problem(client, route, now) != "" {
 			if fresh {
