@@ -25,7 +25,7 @@ var eventActions = []string{
 	etcdadmin.ActionPolicyPush, etcdadmin.ActionKeyCreate, etcdadmin.ActionKeyRotate, etcdadmin.ActionKeyRevoke, etcdadmin.ActionTokenRevoke,
 	etcdadmin.ActionClientSuspend, etcdadmin.ActionClientResume, etcdadmin.ActionTokenRevocationExpired,
 	etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse,
-	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
+	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEventsRewind, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
 	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionTicketCloseRefused, alert.ActionAck, alert.ActionContain, alert.ActionClose,
 }
 

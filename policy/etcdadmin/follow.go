@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,9 +36,30 @@ import (
 // etcd has compacted the history after from, it reads the keys as they
 // are instead and adds an events.gap event, flagged, saying that uses of
 // counters deleted since from may be missing (catchUpCompacted).
+//
+// etcd restored from a backup, or replaced by another cluster, answers
+// below the revision followed; a watch from there is in etcd's future,
+// and the events written since the restore, at revisions already
+// followed, would never arrive. Before it watches, and every
+// FollowCheck while it does, FollowEvents reads etcd linearizably; etcd
+// below the revision followed (also across a collector restart: from is
+// the resume revision) or another cluster id is etcd gone back. It then
+// passes fn an events.rewind event, flagged, at revision 0 (a caller that
+// resumes from the last revision it stored reads everything again after a
+// restart), and follows etcd's history again from its start: the events
+// stored before are the same keys at the same revisions, which the caller
+// skips as it skips any event it holds.
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
+	var g followGuard
 	for {
-		compacted, err := a.watchEvents(ctx, from, fn)
+		compacted, err := a.watchEvents(ctx, from, &g, fn)
+		if back, ok := errors.AsType[*rewound](err); ok {
+			if err := fn([]Event{a.rewindEvent(back)}); err != nil {
+				return err
+			}
+			from, g = 0, followGuard{}
+			continue
+		}
 		if compacted == 0 {
 			return err
 		}
@@ -50,17 +72,40 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 // watchEvents passes fn the events of the watch from revision from+1 until
 // ctx ends, fn fails or the watch breaks. It returns etcd's compact
 // revision, and no error, when the history from from+1 is compacted.
-func (a *Admin) watchEvents(ctx context.Context, from int64, fn func([]Event) error) (int64, error) {
+func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn func([]Event) error) (int64, error) {
 	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
+	g.seen = max(g.seen, from)
+	if err := g.check(ctx, a.cli, a.k.EventsDir()); err != nil {
+		return 0, err // etcd is below the revision to resume from
+	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	tick := time.NewTicker(FollowCheck)
+	defer tick.Stop()
 	var batch []Event
-	for wr := range a.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(from+1), clientv3.WithPrevKV()) {
+	wch := a.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(from+1), clientv3.WithPrevKV())
+	for {
+		var wr clientv3.WatchResponse
+		select {
+		case <-tick.C:
+			if err := g.check(ctx, a.cli, a.k.EventsDir()); err != nil {
+				return 0, err
+			}
+			continue
+		case r, ok := <-wch:
+			if !ok {
+				return 0, ctx.Err()
+			}
+			wr = r
+		}
 		if wr.CompactRevision != 0 {
 			return wr.CompactRevision, nil
 		}
 		if err := wr.Err(); err != nil {
 			return 0, fmt.Errorf("watching events under %q and %q: %w", a.k.EventsDir(), start, err)
+		}
+		if err := g.answered(wr.Header.Revision, wr.Header.ClusterId); err != nil {
+			return 0, err
 		}
 		batch = batch[:0]
 		for _, e := range wr.Events {
@@ -79,7 +124,79 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, fn func([]Event) er
 			return 0, err
 		}
 	}
-	return 0, ctx.Err()
+}
+
+// FollowCheck is how often FollowEvents reads etcd to find it gone back
+// in revision.
+var FollowCheck = 5 * time.Second
+
+// rewound ends a watch of FollowEvents: etcd answered at now, below the
+// revision was followed, or from cluster nowCluster, not wasCluster.
+type rewound struct {
+	was, now               int64
+	wasCluster, nowCluster uint64
+}
+
+func (e *rewound) Error() string {
+	if e.wasCluster != e.nowCluster {
+		return fmt.Sprintf("etcd cluster id changed from %x to %x (revision %d, then %d)", e.wasCluster, e.nowCluster, e.was, e.now)
+	}
+	return fmt.Sprintf("etcd revision went backwards from %d to %d", e.was, e.now)
+}
+
+// followGuard is what a watch of FollowEvents saw of etcd: the highest
+// revision and the cluster id (0: none yet).
+type followGuard struct {
+	seen    int64
+	cluster uint64
+}
+
+// answered records a watch response's header, or returns a *rewound
+// when another cluster sent it. Its revision is not compared: a watch
+// moved to a member lagging behind may answer below what another member
+// reported, which is no rewind.
+func (g *followGuard) answered(rev int64, cluster uint64) error {
+	if g.cluster != 0 && cluster != 0 && cluster != g.cluster {
+		return &rewound{was: g.seen, now: rev, wasCluster: g.cluster, nowCluster: cluster}
+	}
+	g.seen = max(g.seen, rev)
+	if g.cluster == 0 {
+		g.cluster = cluster
+	}
+	return nil
+}
+
+// check reads etcd linearizably (count only, never serializable: a
+// member lagging behind would look like etcd gone back) and returns a
+// *rewound when etcd answers below the revision seen, or from
+// another cluster. A failed read is no finding: the watch reports an
+// unreachable etcd.
+func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key string) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(cctx, key, clientv3.WithCountOnly())
+	if err != nil {
+		return nil
+	}
+	if h := resp.Header; h.Revision < g.seen {
+		return &rewound{was: g.seen, now: h.Revision}
+	}
+	return g.answered(resp.Header.Revision, resp.Header.ClusterId)
+}
+
+// rewindEvent is the flagged events.rewind event FollowEvents stores for
+// back: at revision 0, so that a caller resuming from it reads etcd's
+// history again from the start.
+func (a *Admin) rewindEvent(back *rewound) Event {
+	now := a.now().UTC()
+	d := map[string]string{"was": strconv.FormatInt(back.was, 10), "now": strconv.FormatInt(back.now, 10)}
+	if back.wasCluster != back.nowCluster {
+		d["was_cluster"], d["now_cluster"] = fmt.Sprintf("%x", back.wasCluster), fmt.Sprintf("%x", back.nowCluster)
+	}
+	return Event{Time: now, Observed: now, Action: ActionEventsRewind, Target: a.k.EventsDir(), Details: d,
+		Key: fmt.Sprintf("%s#rewind-%d-%d-%d", a.k.EventsDir(), back.was, back.now, now.UnixNano()),
+		Unverified: back.Error() + " (restored from a backup, or replaced?): etcd's history is read again from its start; " +
+			"changes the old history held after the restored state that the collector had not stored yet are missing from etcd, and from this trail"}
 }
 
 // catchUpCompacted passes fn the events FollowEvents finds in the keys as

@@ -18,6 +18,7 @@ const (
 	// Written by the collector's follower (FollowEvents), never to etcd:
 	ActionCounterDelete = "approval.counter_delete" // a use counter deleted before its lease's end
 	ActionEventsGap     = "events.gap"              // etcd history compacted: uses may be missing
+	ActionEventsRewind  = "events.rewind"           // etcd went back in revision: its history read again from the start
 )
 
 // Event is one lifecycle event: a change to the policy, a key or a client.

@@ -1,0 +1,136 @@
+package collector
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// TestForwardEventsFollowsEtcdBack: etcd restored from a backup answers
+// below the revision the collector's follower had stored up to, and the
+// watch it resumed there is in etcd's future. A suspension written on
+// the restored cluster, at a revision already followed, never reached the
+// trail, while the running follower and one restarted from its resume
+// file waited in silence. Now the follower finds etcd gone back (live, and
+// at a restart), stores a flagged events.rewind event and reads etcd's
+// history again: the new event is stored, and none stored before is
+// stored twice.
+func TestForwardEventsFollowsEtcdBack(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	edir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(edir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	const prefix = "/rewind-test"
+	admin := etcdadmin.New(cli, prefix)
+	ctx := context.Background()
+	doc, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := etcdadmin.Meta{Actor: "alice", Reason: "test", Ticket: "CHG-1"}
+	if _, err := admin.PushPolicy(ctx, doc, 0, meta); err != nil {
+		t.Fatal(err)
+	}
+	backup := etcdtest.Backup(t, e, edir)
+	restore := func() {
+		t.Helper()
+		e.Stop()
+		etcdtest.PutBack(t, backup, edir)
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Activity after the backup takes etcd's revision well past it.
+	for _, c := range []string{"acme-hris", "globex-bi"} {
+		if _, err := admin.Suspend(ctx, c, time.Hour, meta); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Resume(ctx, c, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir, key := t.TempDir(), newTestKey(t)
+	revFile := filepath.Join(dir, "events.rev")
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow := func(st *Store) func() {
+		cctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
+		return func() { cancel(); wg.Wait() }
+	}
+	actions := func() []string {
+		var out []string
+		for _, ev := range storedEvents(t, dir) {
+			out = append(out, ev.Action+" "+ev.Target)
+		}
+		return out
+	}
+	stop := follow(st)
+	waitFor(t, "the events before the restore stored", func() bool { return len(storedEvents(t, dir)) == 5 })
+
+	// 1. Restored under the running follower, then a suspension written.
+	restore()
+	if _, err := admin.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the suspension written after the restore stored", func() bool {
+		return slices.Contains(actions(), "client.suspend acme-hris") && len(storedEvents(t, dir)) == 7
+	})
+	evs := storedEvents(t, dir)
+	rw := evs[5]
+	if rw.Action != etcdadmin.ActionEventsRewind || rw.Unverified == "" || !strings.Contains(rw.Unverified, "went backwards") {
+		t.Errorf("event after the restore: %s %q; want a flagged %s", rw.Action, rw.Unverified, etcdadmin.ActionEventsRewind)
+	}
+	if last := evs[6]; last.Action != etcdadmin.ActionClientSuspend || last.Unverified != "" {
+		t.Errorf("last event %s %s %q; want the verified suspension", last.Action, last.Target, last.Unverified)
+	}
+
+	// 2. Restored while the collector is down: its resume file is past
+	// etcd's revision at the restart (the follower stored more first).
+	if _, err := admin.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Resume(ctx, "globex-bi", meta); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the events after the first restore stored", func() bool { return len(storedEvents(t, dir)) == 9 })
+	stop()
+	restore()
+	if _, err := admin.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	stop = follow(st)
+	defer stop()
+	waitFor(t, "the suspension written while the collector was down stored", func() bool {
+		return len(storedEvents(t, dir)) == 11
+	})
+	time.Sleep(300 * time.Millisecond) // more checks: nothing else
+	got := actions()
+	if len(got) != 11 || got[9] != etcdadmin.ActionEventsRewind+" "+prefix+"/events/" || got[10] != "client.suspend globex-bi" {
+		t.Errorf("stored %q; want 11 events (each once), the last a rewind and the suspension written after it", got)
+	}
+}
