@@ -228,7 +228,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	}
 	// A method override parameter in the query or a form body would have
 	// the service run another method than the one routed (override.go).
-	if overrideParam(&ctx.Request, x.query, body) {
+	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded) {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).

@@ -23,6 +23,7 @@ type requestHeaders struct {
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
 	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
+	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
 	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
@@ -196,9 +197,13 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	case len("Proxy-Authorization"): // and X-Cluster-Client-IP
 		h.hop = h.hop || foldEqual(name, "proxy-authorization")
 		h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
-	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP
+	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, Content-Encoding
 		h.hop = h.hop || k == keyProxyConnection
 		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP
+		if k == keyContentEncoding {
+			v := trimOWS(value)
+			h.coded = h.coded || len(v) != len("identity") || !foldEqual(v, "identity")
+		}
 	}
 	return true
 }
@@ -258,6 +263,7 @@ var (
 	keyTrailer         = nameKey([]byte("trailer"))
 	keyUpgrade         = nameKey([]byte("upgrade"))
 	keyProxyConnection = nameKey([]byte("proxy-connection"))
+	keyContentEncoding = nameKey([]byte("content-encoding"))
 	keyXFF             = nameKey([]byte("x-forwarded-for"))
 	keyPortcullis      = nameKey([]byte(internalPrefix))
 	keyForwarded       = nameKey([]byte(forwardedPrefix))

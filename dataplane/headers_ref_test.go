@@ -124,9 +124,12 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		case len("Proxy-Authorization"):
 			h.hop = h.hop || foldEqual(name, "proxy-authorization")
 			h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
-		case len("Proxy-Connection"):
+		case len("Proxy-Connection"): // and Content-Encoding
 			h.hop = h.hop || foldEqual(name, "proxy-connection")
 			h.dropped = h.dropped || foldEqual(name, "cf-connecting-ip") || foldEqual(name, "fastly-client-ip")
+			if foldEqual(name, "content-encoding") {
+				h.coded = h.coded || !bytes.EqualFold(trimOWS(value), []byte("identity"))
+			}
 		}
 	}
 	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&
@@ -158,7 +161,7 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-http-method-override", "x-request-id", "connection", "keep-alive", "te", "trailer", "upgrade",
 		"proxy-authenticate", "proxy-authorization", "proxy-connection", "x-forwarded-for", "x-forwarded-host",
 		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
-		"x-original-host", "x-host", "x-envoy-original-path", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-original-host", "x-host", "x-envoy-original-path", "content-encoding", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
@@ -194,6 +197,8 @@ var scanSeeds = []string{
 	"X-Forwarded-For: 1.2.3.4\r\nForwarded: for=1\r\nX-HTTP-Method-Override: PUT\r\n",
 	"Connection: close\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nTrailer: X\r\nProxy-Connection: x\r\n",
 	"Host: a\r\nHost: b\r\n",
+	"Content-Encoding: gzip\r\nContent-Type: application/json\r\n",
+	"Content-Encoding:  Identity \r\n",
 	"Host: admin:s3cr3t@svc\r\nX-Request-ID: a\r\n",
 	"X-A: 1",
 	"X-A",
@@ -205,5 +210,5 @@ func sameHeaders(a, b *requestHeaders) bool {
 	return bytes.Equal(a.requestID, b.requestID) && bytes.Equal(a.apiKey, b.apiKey) && bytes.Equal(a.authz, b.authz) &&
 		bytes.Equal(a.approval, b.approval) && a.internal == b.internal && a.hop == b.hop && a.creds == b.creds &&
 		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd &&
-		a.expect == b.expect
+		a.expect == b.expect && a.coded == b.coded
 }

@@ -21,9 +21,11 @@ import (
 // overrideParam reports whether the request carries a method override
 // parameter, in its query (q) or in a body that frameworks parse into
 // parameters, or a multipart body whose boundary parsers would read
-// differently. hasBody is whether the request came with a body at all
-// (hasBody in size.go): without one, the body is not asked for.
-func overrideParam(req *fasthttp.Request, q []byte, hasBody bool) bool {
+// differently, or such a body in a content coding (coded: a
+// Content-Encoding other than identity). hasBody is whether the request
+// came with a body at all (hasBody in size.go): without one, the body is
+// not asked for.
+func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded bool) bool {
 	if len(q) > 0 && overrideForm(q) {
 		return true
 	}
@@ -35,11 +37,22 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody bool) bool {
 		return false
 	}
 	ct := req.Header.ContentType()
+	mt := mediaType(ct)
+	form := len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded") || foldPrefix(mt, "multipart/")
+	if coded && (form || jsonType(ct)) {
+		// The scans below would read the coded bytes, and a service
+		// that decodes them first reads the names: Express's body-parser
+		// inflates gzip, deflate and br bodies by default, Apache's
+		// mod_deflate input filter does it for PHP (Laravel, Symfony),
+		// ASP.NET Core's request decompression and Jetty's GzipHandler
+		// too. The sidecar cannot know whether its service decodes.
+		return true
+	}
 	if jsonType(ct) && overrideJSON(body) {
 		return true
 	}
-	switch mt := mediaType(ct); {
-	case (len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded") || foldPrefix(mt, "multipart/")) && foreignCharset(ct):
+	switch {
+	case form && foreignCharset(ct):
 		return true // the scans below read ASCII; the service would not
 	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
 		return overrideForm(body)
