@@ -101,11 +101,11 @@
 // two credentials and a Host that is not a plain host[:port];
 // prepareRequest (forward.go) drops trailers fasthttp merged into the
 // header map, every X-Portcullis-* field in any spelling, credentials
-// (unless the token's issuer sets forward_token), hop-by-hop and override
-// headers, then sets the Host, the X-Forwarded-For computed from the
-// source address (source.go) and the identity headers afresh. Bodies are
-// forwarded byte for byte; logs never quote request or response bytes
-// (logsafe.go).
+// (unless the token's issuer sets forward_token), hop-by-hop, override and
+// client certificate headers (certName), then sets the Host, the
+// X-Forwarded-For computed from the source address (source.go) and the
+// identity headers afresh. Bodies are forwarded byte for byte; logs never
+// quote request or response bytes (logsafe.go).
 //
 // # Cost
 //

@@ -99,7 +99,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		for _, name := range dropNames {
 			h.Del(name)
 		}
-		delMatching(h, x, forwardedName)
+		delMatching(h, x, droppedName)
 	}
 	if x.hdr.creds && !x.forwardToken() {
 		// scanHeaders refused both at once, and a trailer of either name

@@ -18,7 +18,7 @@ type requestHeaders struct {
 	hop       bool // a hop-by-hop header came in and must be stripped
 	creds     bool // X-API-Key or Authorization came in
 	keyHdr    bool // the credential came in X-API-Key (never with Authorization)
-	dropped   bool // a header of dropNames or X-Forwarded-* came in
+	dropped   bool // a header of dropNames, X-Forwarded-* or certName came in
 	chunked   bool // the body is chunked: it may end in trailers
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
@@ -77,14 +77,15 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 }
 
 // headerCounts counts the headers a request may carry at most once, and
-// the X-Portcullis-* and X-Forwarded-* lines the sidecar removes.
+// the X-Portcullis-*, X-Forwarded-* and client certificate (certName)
+// lines the sidecar removes.
 type headerCounts struct {
 	cl, te, authz, apiKey, reqID, host, approvals int
 	stripped                                      int
 }
 
-// maxStrippedHeaders is the most X-Portcullis-* and X-Forwarded-* lines a
-// request may carry. The sidecar removes every one, a pass over the header
+// maxStrippedHeaders is the most X-Portcullis-*, X-Forwarded-* and
+// client certificate (certName) lines a request may carry. The sidecar removes every one, a pass over the header
 // map per name (delMatching), so thousands of distinct names in a 16 KiB
 // header block were quadratic CPU for one request; a client behind other
 // proxies sends a handful (For, Proto, Host, Port, Prefix, Client-Cert).
@@ -132,6 +133,11 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.xff = h.xff || k == keyXFF && len(name) == len("X-Forwarded-For")
 			return true
 		}
+	}
+	if certName(name) {
+		h.dropped = true
+		n.stripped++
+		return true
 	}
 	switch len(name) { // compare only names of a length that can match
 	case len("Host"):
@@ -376,4 +382,45 @@ func internalName(name []byte) bool {
 // forwardedName reports whether name is an X-Forwarded-* header.
 func forwardedName(name []byte) bool {
 	return len(name) > len(forwardedPrefix) && foldPrefix(name, forwardedPrefix)
+}
+
+// droppedName reports whether name is removed by its prefix: an
+// X-Forwarded-* or a client certificate header (certName).
+func droppedName(name []byte) bool {
+	return forwardedName(name) || certName(name)
+}
+
+// certName reports whether name, in any case, is a header in which a
+// TLS-terminating proxy tells its service about the client's certificate:
+// Client-Cert and Client-Cert-Chain (RFC 9440, whose section 4 says such a
+// proxy must remove or overwrite those a request brings), X-Client-Cert*
+// (Google Cloud's load balancers and many others), X-SSL-* (nginx and
+// HAProxy setups), Ssl-Client-* (ingress-nginx), X-Amzn-Mtls-* (AWS ALB),
+// X-ARR-ClientCert (IIS ARR, the default of ASP.NET Core's certificate
+// forwarding), Cf-Client-Cert* (Cloudflare) and Jetty's Proxy-Auth-Cert
+// and Proxy-Ssl-Id (ForwardedRequestCustomizer). The sidecar terminates
+// the client's TLS and sets none of them, so one that reached the service
+// would be the client's word for a certificate it never presented: a
+// service written for one of those proxies would take it for the client's
+// identity. X-Forwarded-Client-Cert (Envoy) and X-Forwarded-Tls-Client-Cert
+// (Traefik) go as X-Forwarded-*. Names are told apart by their first two
+// bytes, so most headers cost a switch.
+func certName(name []byte) bool {
+	if len(name) < len("x-ssl-") {
+		return false
+	}
+	switch uint16(name[0]|0x20) | uint16(name[1]|0x20)<<8 {
+	case 'c' | 'l'<<8:
+		return foldPrefix(name, "client-cert")
+	case 's' | 's'<<8:
+		return foldPrefix(name, "ssl-client-")
+	case 'c' | 'f'<<8:
+		return foldPrefix(name, "cf-client-cert")
+	case 'p' | 'r'<<8:
+		return foldPrefix(name, "proxy-auth-cert") || foldPrefix(name, "proxy-ssl-id")
+	case 'x' | '-'<<8:
+		return foldPrefix(name, "x-client-cert") || foldPrefix(name, "x-ssl-") ||
+			foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-arr-clientcert")
+	}
+	return false
 }

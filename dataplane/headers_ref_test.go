@@ -58,6 +58,11 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				continue
 			}
 		}
+		if certNameRef(name) {
+			h.dropped = true
+			stripped++
+			continue
+		}
 		switch len(name) { // compare only names of a length that can match
 		case len("Host"):
 			if foldEqual(name, "host") {
@@ -136,6 +141,21 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1 && stripped <= maxStrippedHeaders
 }
 
+// certPrefixes are the client certificate header prefixes certName
+// looks for.
+var certPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "proxy-auth-cert", "proxy-ssl-id",
+	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert"}
+
+// certNameRef is certName as a loop over certPrefixes.
+func certNameRef(name []byte) bool {
+	for _, p := range certPrefixes {
+		if len(name) >= len(p) && bytes.EqualFold(name[:len(p)], []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
 // FuzzScanHeadersSame checks that scanHeaders gives the verdict and fills
 // the headers exactly as scanHeadersRef does, on any block: the words it
 // compares names by are a faster reading of the same check (issue 18).
@@ -161,7 +181,9 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-http-method-override", "x-request-id", "connection", "keep-alive", "te", "trailer", "upgrade",
 		"proxy-authenticate", "proxy-authorization", "proxy-connection", "x-forwarded-for", "x-forwarded-host",
 		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
-		"x-original-host", "x-host", "x-envoy-original-path", "content-encoding", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-original-host", "x-host", "x-envoy-original-path", "content-encoding", "client-cert", "client-cert-chain",
+		"x-client-cert", "x-ssl-client-cert", "x-ssl-", "ssl-client-verify", "x-amzn-mtls-clientcert", "x-arr-clientcert",
+		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {

@@ -1,0 +1,66 @@
+package dataplane
+
+import (
+	"strings"
+	"testing"
+)
+
+// The sidecar terminates the client's TLS, so the headers in which
+// TLS-terminating proxies hand their service the client's certificate
+// (RFC 9440's Client-Cert and Client-Cert-Chain, and those of nginx,
+// ingress-nginx, AWS ALB, IIS ARR, Cloudflare, Jetty) are never its to
+// pass on: one that reached the service was the client's word for a
+// certificate it never presented, which ASP.NET Core's certificate
+// forwarding (X-ARR-ClientCert) or a service moved from behind such a
+// proxy takes for the client's identity. Every one is removed, in any
+// case, on a public route and behind a credential; other headers of
+// like names pass.
+func TestClientCertHeadersDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	const cert = ":MIIBszCCAVmgAwIBAgIUadminCertificate=:"
+	forged := []string{"Client-Cert", "client-cert-chain", "X-Client-Cert", "X-Client-Cert-Chain-Verified",
+		"X-SSL-Client-Cert", "x-ssl-cert", "X-SSL-Client-Verify", "X-SSL-Client-S-DN", "ssl-client-cert",
+		"Ssl-Client-Subject-Dn", "X-Amzn-Mtls-Clientcert", "X-AMZN-MTLS-CLIENTCERT-SUBJECT", "X-ARR-ClientCert",
+		"Cf-Client-Cert-Der-Base64", "Proxy-Auth-Cert", "proxy-ssl-id"}
+	kept := []string{"Client-Id", "X-Client", "X-Ssl", "Ssl", "Proxy-Id", "X-Arr"}
+	var lines strings.Builder
+	for _, name := range forged {
+		lines.WriteString(name + ": " + cert + "\r\n")
+	}
+	lines.WriteString("Client-Cert: " + cert + "\r\n") // a second line of one name
+	for _, name := range kept {
+		lines.WriteString(name + ": kept\r\n")
+	}
+	for _, c := range []struct{ name, target, cred string }{
+		{"public route", "/v1/status", ""},
+		{"api key", "/v1/users", "X-API-Key: " + hrisKey + "\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := len(up.received())
+			r := raw(t, st.addr, "GET "+c.target+" HTTP/1.1\r\nHost: svc\r\n"+c.cred+lines.String()+"Connection: close\r\n\r\n")
+			if r.status != 200 {
+				t.Fatalf("got %d %s, want 200", r.status, r.body)
+			}
+			got := up.only(t, n)
+			for _, name := range forged {
+				if vs := got.values(strings.ToLower(name)); len(vs) > 0 {
+					t.Errorf("upstream %s = %q, want absent: the client's word for a certificate", name, vs)
+				}
+			}
+			for _, name := range kept {
+				if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
+					t.Errorf("upstream %s = %q, want [kept]", name, vs)
+				}
+			}
+		})
+	}
+	// In a trailer too (trailers are never forwarded).
+	n := len(up.received())
+	r := raw(t, st.addr, chunked("POST", "/v1/records", "X-API-Key: "+hrisKey+"\r\nConnection: close\r\n", "Client-Cert: "+cert+"\r\n"))
+	if r.status != 200 {
+		t.Fatalf("trailer: got %d %s, want 200", r.status, r.body)
+	}
+	if vs := up.only(t, n).values("client-cert"); len(vs) > 0 {
+		t.Errorf("trailer: upstream Client-Cert = %q, want absent", vs)
+	}
+}
