@@ -64,7 +64,8 @@
 //     credential first, so nothing is allocated for the body of an unknown
 //     sender; Expect: 100-continue answered only then. override.go:
 //     step 3, no method override parameter (_method) in the query or a
-//     form or JSON body, nor such a body in a content coding.
+//     form or JSON body, nor such a body in a content coding, nor an
+//     access_token (RFC 6750) in the query or a form body.
 //   - credential.go: step 4, API key or token, revocation, suspension.
 //   - authorize.go: step 5, scopes, then privileged-class rules.
 //   - limit.go: step 6, the buckets, then the concurrency slot (in a

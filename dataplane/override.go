@@ -20,7 +20,8 @@ import (
 
 // overrideParam reports whether the request carries a method override
 // parameter, in its query (q) or in a body that frameworks parse into
-// parameters, or a multipart body whose boundary parsers would read
+// parameters, or an access_token in its query or urlencoded body
+// (tokenName), or a multipart body whose boundary parsers would read
 // differently, or such a body in a content coding (coded: a
 // Content-Encoding other than identity). hasBody is whether the request
 // came with a body at all (hasBody in size.go): without one, the body is
@@ -175,8 +176,8 @@ func overrideForm(form []byte) bool {
 }
 
 // overrideField reports whether the name of a form field ("name=value")
-// is a method override name. A name shorter than "_method" cannot decode
-// to it.
+// is a method override name or an access token's (tokenName). A name
+// shorter than "_method" cannot decode to either.
 func overrideField(f []byte) bool {
 	if len(f) < len("_method") {
 		return false
@@ -184,7 +185,43 @@ func overrideField(f []byte) bool {
 	if eq := bytes.IndexByte(f, '='); eq >= 0 {
 		f = f[:eq]
 	}
-	return overrideName(f) || overrideRackName(f)
+	return overrideName(f) || overrideRackName(f) || len(f) >= len(accessToken) && tokenName(f)
+}
+
+// accessToken is the parameter in which RFC 6750 (sections 2.2 and 2.3)
+// lets a client send its bearer token in the query or a form body.
+const accessToken = "access_token"
+
+// tokenName reports whether a parameter name, decoded as overrideName and
+// overrideRackName decode it, is "access_token" in any case (PHP reading
+// '.', ' ' or '[' as its '_'), alone or followed by '[' or NUL, or its key
+// to Rack's nested parser ("[access_token]"). The sidecar takes a
+// credential only from its headers and verifies that one; a token in the
+// query or a form body went on unverified to a service that reads it there
+// (passport-http-bearer does by default, Spring Security's bearer token
+// resolver and ASP.NET's JwtBearer events when told to), with none of the
+// sidecar's scopes, limits or revocations applied to whom it names, and
+// into the access logs that record query strings.
+func tokenName(name []byte) bool {
+	var d [len(accessToken) + 1]byte
+	n := 0
+	for i := 0; i < len(name) && n < len(d); {
+		c, w := formByte(name[i:])
+		i += w
+		if n == 0 && (c == ' ' || c == '\t') {
+			continue
+		}
+		if c == '.' || c == ' ' || c == '[' && n == len("access") {
+			c = '_'
+		}
+		d[n] = c
+		n++
+	}
+	if n >= len(accessToken) && foldEqual(d[:6], "access") && d[6] == '_' && foldEqual(d[7:12], "token") &&
+		(n == len(accessToken) || d[len(accessToken)] == '[' || d[len(accessToken)] == 0) {
+		return true
+	}
+	return rackKey(name, accessToken)
 }
 
 // overrideLead marks the bytes a framework reads as the '_' that starts
@@ -221,7 +258,13 @@ func overrideName(name []byte) bool {
 // before it dropped, and a name that goes on with only ']' after the key
 // is that key ("[_method]", "]]_method", "_method]").
 func overrideRackName(name []byte) bool {
-	const want = "_method"
+	return rackKey(name, "_method")
+}
+
+// rackKey reports whether a parameter name, decoded as Rack decodes it,
+// is want (lower case; its letters in any case) to Rack 2's nested
+// parameter parser, as overrideRackName says.
+func rackKey(name []byte, want string) bool {
 	n, i := 0, 0
 	for i < len(name) { // the brackets before the key
 		c, w := formByte(name[i:])
@@ -235,7 +278,7 @@ func overrideRackName(name []byte) bool {
 		if c == '[' || c == ']' {
 			break
 		}
-		if n == len(want) || c|0x20 != want[n] && !(n == 0 && c == '_') {
+		if n == len(want) || c != want[n] && c|0x20 != want[n] { // case folds on letters only
 			return false
 		}
 		n++

@@ -139,6 +139,7 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideContentID(body)
 		overrideEscaped(body)
 		overrideRackName(body)
+		tokenName(body)
 		mediaType(ct)
 		jsonType(ct)
 		foreignCharset(ct)
