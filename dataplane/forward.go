@@ -275,13 +275,15 @@ var hopByHop = []string{
 // (RFC 7239 Forwarded and its predecessors, the client-address headers
 // CDNs and load balancers set, rewrite and method-override headers, and
 // those nginx's auth_request and Envoy set to name the original target,
-// which a service behind them may route or authorise by): they
+// which a service behind them may route or authorise by, and
+// X-Script-Name, which the common Flask and WSGI reverse-proxy fix cuts
+// from the front of the path the service routes): they
 // are removed, and X-Forwarded-For is replaced by the one the sidecar
 // computed. Any X-Forwarded-* header goes the same way.
 var dropNames = []string{
 	"Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
 	"X-Original-URI", "X-Original-Method", "X-Original-Host", "X-Host",
-	"X-Envoy-Original-Path",
+	"X-Envoy-Original-Path", "X-Script-Name",
 	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
 	"True-Client-IP", "X-Client-IP", "Client-IP", "CF-Connecting-IP",
 	"Fastly-Client-IP", "X-Cluster-Client-IP",

@@ -161,12 +161,12 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			return h.chunked
 		}
 		h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method")
-	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method
+	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name
 		if k == keyAuthorization {
 			n.authz++
 			h.authz, h.creds = trimOWS(value), true
 		} else {
-			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod
+			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName
 		}
 	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP
 		switch k {
@@ -253,6 +253,7 @@ var (
 	keyAuthorization   = nameKey([]byte("authorization"))
 	keyRewriteURL      = nameKey([]byte("x-rewrite-url"))
 	keyHTTPMethod      = nameKey([]byte("x-http-method"))
+	keyScriptName      = nameKey([]byte("x-script-name"))
 	keyAPIKey          = nameKey([]byte("x-api-key"))
 	keyForwardedRFC    = nameKey([]byte("forwarded"))
 	keyRealIP          = nameKey([]byte("x-real-ip"))

@@ -92,7 +92,8 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				authz++
 				h.authz, h.creds = trimOWS(value), true
 			} else {
-				h.dropped = h.dropped || foldEqual(name, "x-rewrite-url") || foldEqual(name, "x-http-method")
+				h.dropped = h.dropped || foldEqual(name, "x-rewrite-url") || foldEqual(name, "x-http-method") ||
+					foldEqual(name, "x-script-name")
 			}
 		case len("X-API-Key"): // and X-Real-IP, Forwarded
 			switch {
@@ -181,7 +182,7 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-http-method-override", "x-request-id", "connection", "keep-alive", "te", "trailer", "upgrade",
 		"proxy-authenticate", "proxy-authorization", "proxy-connection", "x-forwarded-for", "x-forwarded-host",
 		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
-		"x-original-host", "x-host", "x-envoy-original-path", "content-encoding", "client-cert", "client-cert-chain",
+		"x-original-host", "x-host", "x-envoy-original-path", "x-script-name", "content-encoding", "client-cert", "client-cert-chain",
 		"x-client-cert", "x-ssl-client-cert", "x-ssl-", "ssl-client-verify", "x-amzn-mtls-clientcert", "x-arr-clientcert",
 		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
