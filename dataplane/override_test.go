@@ -129,6 +129,7 @@ func FuzzOverrideScan(f *testing.F) {
 	f.Add([]byte(`{"a":[1,{"b":"\"}"}],"\u005fmethod":1}`), []byte("multipart/form-data; boundary=XyZ"))
 	f.Add([]byte("--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nx\r\n--XyZ--"), []byte(`multipart/mixed; boundary="XyZ"`))
 	f.Add([]byte("a=1&%5Fmethod=2;+.method"), []byte("boundary=; boundary"))
+	f.Add([]byte("access%2Etoken[]=x&%5Baccess_token%5D=y;+ACCESS+TOKEN"), []byte("application/x-www-form-urlencoded"))
 	f.Fuzz(func(t *testing.T, body, ct []byte) {
 		overrideForm(body)
 		overrideJSON(body)
