@@ -52,10 +52,12 @@
 //   - exp, nbf and iat against now with the issuer's ClockSkew (Expired,
 //     NotYetValid) and the lifetime against MaxLifetime (TooLong);
 //   - the key: for HS256 only Issuer.HMACSecret, never a JWKS member;
-//     otherwise the JWKS key whose kid equals the header kid (kid is only
+//     otherwise the JWKS keys whose kid equals the header kid (kid is only
 //     a map key, never a path or URL), whose type fits alg and whose JWK
 //     alg, when present, equals it (UnknownKey, BadAlgorithm,
-//     KeysUnavailable); then the signature (BadSignature).
+//     KeysUnavailable); then the signature (BadSignature), tried against
+//     each such key in the set's order, at most four, since a provider
+//     rotating a key may publish the new one under the old kid.
 //
 // Because the checks run in this order, a status other than OK and
 // BadSignature does not mean the token was authentic.

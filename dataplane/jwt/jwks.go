@@ -299,11 +299,21 @@ func decodeJWKField(s string) ([]byte, error) {
 	return b64.DecodeString(strings.TrimRight(s, "="))
 }
 
-// find returns the key for a token's kid and algorithm. A kid that is
-// present but whose keys do not fit alg is BadAlgorithm, not UnknownKey,
-// so that it never triggers a refetch. A token without kid matches only
-// when exactly one key fits.
-func (ks *keySet) find(h *header) (*key, Status) {
+// maxKIDKeys bounds the keys one token is tried against. A provider
+// rotating a key may publish the new key under the old one's kid beside
+// it, so every key with the token's kid and a fitting alg is tried, in
+// the JWKS's order, but no more than this many: a forged token with such
+// a kid costs at most four signature verifications, still one unit of
+// its source's failure budget.
+const maxKIDKeys = 4
+
+// find returns the keys a token's signature is to be tried against: those
+// with its kid, of which the caller tries the first maxKIDKeys that fit
+// its alg. A kid that is present but whose keys do not fit alg is
+// BadAlgorithm, not UnknownKey, so that it never triggers a refetch. A
+// token without kid matches only when exactly one key fits. The slice is
+// the set's own; it is never written.
+func (ks *keySet) find(h *header) ([]*key, Status) {
 	if ks == nil {
 		return nil, UnknownKey
 	}
@@ -316,26 +326,26 @@ func (ks *keySet) find(h *header) (*key, Status) {
 	}
 	for _, k := range cands {
 		if k.fits(h.alg) {
-			return k, OK
+			return cands, OK
 		}
 	}
 	return nil, BadAlgorithm
 }
 
-func (ks *keySet) only(a algorithm) (*key, Status) {
-	var found *key
-	for _, k := range ks.all {
+func (ks *keySet) only(a algorithm) ([]*key, Status) {
+	found := -1
+	for i, k := range ks.all {
 		if k.fits(a) {
-			if found != nil {
+			if found >= 0 {
 				return nil, UnknownKey // ambiguous without kid
 			}
-			found = k
+			found = i
 		}
 	}
-	if found == nil {
+	if found < 0 {
 		return nil, UnknownKey
 	}
-	return found, OK
+	return ks.all[found : found+1], OK
 }
 
 // fits reports whether k may verify a token signed with a: the key type

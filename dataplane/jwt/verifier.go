@@ -382,17 +382,31 @@ func (is *issuerState) typeOK(h *header) bool {
 	return false
 }
 
-// checkSignature finds the key (refetching once, rate-limited, for an
-// unknown kid or stale keys) and verifies t's signature.
+// checkSignature finds the keys (refetching once, rate-limited, for an
+// unknown kid or stale keys) and verifies t's signature against the first
+// maxKIDKeys of them that fit its alg: OK when one verifies it.
 func (v *Verifier) checkSignature(is *issuerState, t *token, now time.Time) Status {
 	if t.header.alg == algHS256 {
 		return boolStatus(verifySignature(algHS256, nil, is.iss.HMACSecret, t.input, t.sig), BadSignature)
 	}
-	k, st := v.keyFor(is, &t.header, now)
+	keys, st := v.keysFor(is, &t.header, now)
 	if st != OK {
 		return st
 	}
-	return boolStatus(verifySignature(t.header.alg, k, nil, t.input, t.sig), BadSignature)
+	tried := 0
+	for _, k := range keys {
+		if tried == maxKIDKeys {
+			break
+		}
+		if !k.fits(t.header.alg) {
+			continue
+		}
+		if verifySignature(t.header.alg, k, nil, t.input, t.sig) {
+			return OK
+		}
+		tried++
+	}
+	return BadSignature
 }
 
 func boolStatus(ok bool, fail Status) Status {
@@ -402,18 +416,18 @@ func boolStatus(ok bool, fail Status) Status {
 	return fail
 }
 
-func (v *Verifier) keyFor(is *issuerState, h *header, now time.Time) (*key, Status) {
+func (v *Verifier) keysFor(is *issuerState, h *header, now time.Time) ([]*key, Status) {
 	if is.remote && v.launched.Load() && is.fetchedAt.Load() == 0 {
 		return nil, KeysUnavailable // first fetch not done: the background owns it, a request never waits
 	}
 	if !is.fresh(now, v.cfg.MaxStale) && !(is.remote && v.refetch(is, now) && is.fresh(now, v.cfg.MaxStale)) {
 		return nil, KeysUnavailable
 	}
-	k, st := is.keys.Load().find(h)
+	keys, st := is.keys.Load().find(h)
 	if st == UnknownKey && is.remote && v.refetch(is, now) {
-		k, st = is.keys.Load().find(h)
+		keys, st = is.keys.Load().find(h)
 	}
-	return k, st
+	return keys, st
 }
 
 // fingerprint identifies a token in audit records without revealing it:

@@ -1,0 +1,82 @@
+package dataplane
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/limiter"
+)
+
+// TestJWKSSharedKidRotation: a provider rotating its key published the
+// new key under the old one's kid, beside the old key, and the sidecar
+// tried only the first key of that kid, so every valid token signed by
+// the new key was refused 401. Over a real sidecar reading the JWKS from
+// a real loopback server: tokens of both keys pass, a forged token with
+// the kid is still 401, and a forged token spends one unit of its
+// source's budget of failures however many keys it was tried against
+// (the budget of 2 refuses the third forged token, not the second).
+func TestJWKSSharedKidRotation(t *testing.T) {
+	st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(2, time.Hour, 2) })
+	next, err := newEd25519Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := fmt.Sprintf(`{"keys":[%s,{"kty":"OKP","crv":"Ed25519","kid":"demo-1","alg":"EdDSA","use":"sig","x":%q}]}`,
+		demoJWKS[len(`{"keys":[`):len(demoJWKS)-len(`]}`)],
+		base64.RawURLEncoding.EncodeToString(next.Public().(ed25519.PublicKey)))
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, set)
+	}))
+	t.Cleanup(idp.Close)
+	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1))
+	if err := st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	claims := demoClaims("acme-hris", "acme", "read:users")
+	claims["jti"] = "signed-by-the-new-key"
+	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(signDemo(t, next, claims)), ""); r.status != 200 {
+		t.Errorf("token of the new key, second under kid demo-1: %d %s, want 200", r.status, r.body)
+	}
+	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(mint(t, demoClaims("acme-hris", "acme", "read:users"))), ""); r.status != 200 {
+		t.Errorf("token of the old key, first under kid demo-1: %d %s, want 200", r.status, r.body)
+	}
+	for i := range 2 {
+		r := do(t, st.addr, "GET", "/v1/users/9", bearer(forge(t, demoClaims("acme-hris", "acme", "read:users"))), "")
+		if r.status != 401 {
+			t.Fatalf("forged token %d under kid demo-1, tried against both keys: %d %s, want 401", i+1, r.status, r.body)
+		}
+	}
+	r := do(t, st.addr, "GET", "/v1/users/9", bearer(forge(t, demoClaims("acme-hris", "acme", "read:users"))), "")
+	if r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
+		t.Errorf("third forged token, budget of 2 spent: %d %s, want 429 token_failures_limited", r.status, r.body)
+	}
+}
+
+func newEd25519Key() (ed25519.PrivateKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	return priv, err
+}
+
+// signDemo signs claims as the demo issuer (kid demo-1) with key.
+func signDemo(t *testing.T, key ed25519.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signing := enc(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": "demo-1"}) + "." + enc(claims)
+	return signing + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, []byte(signing)))
+}

@@ -1,0 +1,56 @@
+package jwt
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestSharedKidTriesEveryKey: of the keys of a JWKS sharing a kid, only
+// the first that fitted the token's alg was tried, so when a provider
+// rotating its key published the new key under the old kid, beside the
+// old one, a valid token signed by the new key was refused as
+// bad_signature. Every key with the token's kid and a fitting alg is now
+// tried, in the set's order, up to maxKIDKeys of them; a key of another
+// type under that kid is skipped without counting, and a token no key
+// verifies is still refused.
+func TestSharedKidTriesEveryKey(t *testing.T) {
+	const bound = 4 // maxKIDKeys, the bound the README states
+	t.Parallel()
+	rsaKey := testKeys()["RS256"]
+	rsaKey.kid = "ed-1"
+	set := []testKey{rsaKey}
+	for range bound + 1 {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set = append(set, testKey{alg: "EdDSA", kid: "ed-1", priv: priv})
+	}
+	p := newProvider(t, jwks(set...))
+	v := newTestVerifier(t, Config{Issuers: []Issuer{testIssuer(p.srv.URL)}, MinRefetch: time.Hour})
+	now := time.Now()
+	for i, k := range set[1:] {
+		tok := sign(k, nil, claimsAt(now, map[string]any{"jti": fmt.Sprint("jti-", i)}))
+		want := OK
+		if i >= bound {
+			want = BadSignature
+		}
+		if _, st := v.Verify(tok, now); st != want {
+			t.Errorf("token of the key %d of %d under kid ed-1: got %v, want %v", i+1, len(set)-1, st, want)
+		}
+	}
+	_, forger, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := sign(testKey{alg: "EdDSA", kid: "ed-1", priv: forger}, nil, claimsAt(now, map[string]any{"jti": "forged"}))
+	if _, st := v.Verify(forged, now); st != BadSignature {
+		t.Errorf("forged token under the shared kid: got %v, want bad_signature", st)
+	}
+	if _, st := v.Verify(sign(rsaKey, nil, claimsAt(now, map[string]any{"jti": "rsa"})), now); st != OK {
+		t.Errorf("RS256 token of the RSA key under the shared kid: got %v, want ok", st)
+	}
+}
