@@ -351,9 +351,8 @@ func (r *certReloader) families() []Family {
 		Gauge("portcullis_tls_client_crls_expired", "Client CRLs in force past their nextUpdate: every client certificate of their CAs is refused until a fresh CRL loads.", func() float64 {
 			return float64(r.cur.Load().crls.Expired(time.Now()))
 		}),
-		Family{Name: "portcullis_tls_client_crl_next_update_seconds", Type: "gauge",
-			Help:    "Seconds until the nextUpdate of each client CRL in force, by its CA (issuer: its subject; ca_key: the SHA-256 of its public key, first 8 bytes); negative once past it, when every certificate of that CA is refused. A CRL without nextUpdate has no series.",
-			Samples: func(b []byte) []byte { return appendNextUpdate(b, r.cur.Load().crls, time.Now()) }},
+		Family{Name: clientcrl.NextUpdateMetric, Type: "gauge", Help: clientcrl.NextUpdateHelp,
+			Samples: func(b []byte) []byte { return r.cur.Load().crls.AppendNextUpdate(b, time.Now()) }},
 	)
 }
 

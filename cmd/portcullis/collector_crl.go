@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -118,22 +117,13 @@ func (c *intakeCRL) refuse(chains [][]*x509.Certificate) error {
 }
 
 // writeMetrics writes the refusals and each CRL's time to its nextUpdate
-// (the series the sidecar serves for its own --client-crl, so
-// PortcullisClientCRLExpiringSoon covers both).
+// (clientcrl's series, which the sidecar serves for its own --client-crl,
+// so PortcullisClientCRLExpiringSoon covers both).
 func (c *intakeCRL) writeMetrics(w io.Writer) {
 	b := []byte("# HELP portcullis_collector_sender_cert_refusals_total Sender certificates refused by --client-crl, at the handshake or on a request, by reason.\n# TYPE portcullis_collector_sender_cert_refusals_total counter\n")
 	b = append(strconv.AppendUint(append(b, `portcullis_collector_sender_cert_refusals_total{reason="revoked"} `...), c.revoked.Load(), 10), '\n')
 	b = append(strconv.AppendUint(append(b, `portcullis_collector_sender_cert_refusals_total{reason="crl_expired"} `...), c.expired.Load(), 10), '\n')
-	b = append(b, "# HELP portcullis_tls_client_crl_next_update_seconds Seconds until each client CRL's nextUpdate, negative past it.\n# TYPE portcullis_tls_client_crl_next_update_seconds gauge\n"...)
-	now := time.Now()
-	for _, crl := range c.cur.Load().CRLs() {
-		if crl.Next.IsZero() {
-			continue
-		}
-		b = append(b, `portcullis_tls_client_crl_next_update_seconds{issuer="`...)
-		b = append(b, strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(crl.Issuer)...)
-		b = append(append(append(b, `",ca_key="`...), crl.CAKey...), `"} `...)
-		b = append(strconv.AppendInt(b, int64(crl.Next.Sub(now)/time.Second), 10), '\n')
-	}
+	b = append(b, "# HELP "+clientcrl.NextUpdateMetric+" "+clientcrl.NextUpdateHelp+"\n# TYPE "+clientcrl.NextUpdateMetric+" gauge\n"...)
+	b = c.cur.Load().AppendNextUpdate(b, time.Now())
 	w.Write(b)
 }
