@@ -31,7 +31,12 @@ type intakeCRL struct {
 	last         []byte // the file's contents last loaded, or tried
 
 	revoked, expired atomic.Uint64 // handshakes and requests refused
+	reloadFailures   atomic.Uint64 // reloads of a changed file that failed
 	logged           atomic.Int64  // unix ns of the last refusal logged
+
+	// expiredCRLs is how many CRLs in force were past their nextUpdate at
+	// the last reload tick; only reload touches it.
+	expiredCRLs int
 }
 
 // Errors of a sender certificate the CRLs refuse.
@@ -85,9 +90,36 @@ func (c *intakeCRL) reload(ctx context.Context, every time.Duration) {
 		}
 		switch changed, err := c.load(); {
 		case err != nil:
+			c.reloadFailures.Add(1)
 			c.log.Error().Err(err).Msg("client CRL not reloaded; the CRLs in force stay")
 		case changed:
 			c.log.Info().Str("crl", c.file).Msg("client CRL reloaded")
+		}
+		c.checkExpired(time.Now())
+	}
+}
+
+// checkExpired logs, as an error, the CRLs in force that are past their
+// nextUpdate at now, when their number changed since the last check:
+// every sender certificate of their CAs is refused until a fresh CRL is
+// loaded. Before, the collector said nothing of it until a sender was
+// refused, and then only in a warning throttled to one a second that
+// did not name the file (TestCollectorClientCRLExpiredFailsClosed).
+func (c *intakeCRL) checkExpired(now time.Time) {
+	set := c.cur.Load()
+	n := set.Expired(now)
+	if n == c.expiredCRLs {
+		return
+	}
+	c.expiredCRLs = n
+	if n == 0 {
+		c.log.Info().Str("crl", c.file).Msg("client CRLs current again; their CAs' sender certificates are taken")
+		return
+	}
+	for _, crl := range set.CRLs() {
+		if !crl.Next.IsZero() && !now.Before(crl.Next) {
+			c.log.Error().Str("crl", c.file).Str("issuer", crl.Issuer).Time("next_update", crl.Next).
+				Msg("client CRL expired (past its nextUpdate): every sender certificate of its CA is refused until a fresh CRL is loaded")
 		}
 	}
 }
@@ -116,14 +148,21 @@ func (c *intakeCRL) refuse(chains [][]*x509.Certificate) error {
 	return err
 }
 
-// writeMetrics writes the refusals and each CRL's time to its nextUpdate
-// (clientcrl's series, which the sidecar serves for its own --client-crl,
-// so PortcullisClientCRLExpiringSoon covers both).
+// writeMetrics writes the refusals, the failed reloads, the CRLs expired
+// and each CRL's time to its nextUpdate (clientcrl's series, which the
+// sidecar serves for its own --client-crl, so
+// PortcullisClientCRLExpiringSoon covers both).
 func (c *intakeCRL) writeMetrics(w io.Writer) {
 	b := []byte("# HELP portcullis_collector_sender_cert_refusals_total Sender certificates refused by --client-crl, at the handshake or on a request, by reason.\n# TYPE portcullis_collector_sender_cert_refusals_total counter\n")
 	b = append(strconv.AppendUint(append(b, `portcullis_collector_sender_cert_refusals_total{reason="revoked"} `...), c.revoked.Load(), 10), '\n')
 	b = append(strconv.AppendUint(append(b, `portcullis_collector_sender_cert_refusals_total{reason="crl_expired"} `...), c.expired.Load(), 10), '\n')
+	b = append(b, "# HELP portcullis_collector_client_crl_reload_failures_total Reloads of a changed --client-crl that failed (a file cut short or damaged, a CRL no client CA signed; logged): the CRLs in force stay.\n# TYPE portcullis_collector_client_crl_reload_failures_total counter\n"...)
+	b = append(strconv.AppendUint(append(b, "portcullis_collector_client_crl_reload_failures_total "...), c.reloadFailures.Load(), 10), '\n')
+	b = append(b, "# HELP portcullis_tls_client_crls_expired Client CRLs in force past their nextUpdate: every sender certificate of their CAs is refused until a fresh CRL loads.\n# TYPE portcullis_tls_client_crls_expired gauge\n"...)
+	now := time.Now()
+	cur := c.cur.Load()
+	b = append(strconv.AppendInt(append(b, "portcullis_tls_client_crls_expired "...), int64(cur.Expired(now)), 10), '\n')
 	b = append(b, "# HELP "+clientcrl.NextUpdateMetric+" "+clientcrl.NextUpdateHelp+"\n# TYPE "+clientcrl.NextUpdateMetric+" gauge\n"...)
-	b = c.cur.Load().AppendNextUpdate(b, time.Now())
+	b = cur.AppendNextUpdate(b, now)
 	w.Write(b)
 }
