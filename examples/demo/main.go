@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/examples"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -41,8 +42,6 @@ const (
 	hrisKey    = "pk_acmehris1_DemoAcmeHrisSecret000000000000000001"
 	adminKey   = "pk_acmeadm1_DemoAcmeAdminSecret00000000000000001"
 	revokedKey = "pk_revoked1_DemoRevokedSecret00000000000000000001"
-	// demoIssuerSeed signs tokens of the demo issuer "demo-idp" (demo only).
-	demoIssuerSeed = "tBQwRAqb0m-DX5PUmxir2ciMs_zBX9zK4bZiaZEyLHs"
 )
 
 const (
@@ -326,7 +325,7 @@ func (d *demo) auditReport() error {
 
 // mintDemoToken signs an access token as the demo issuer of examples/policy.yaml.
 func mintDemoToken(client, tenant, scope string) string {
-	seed, _ := base64.RawURLEncoding.DecodeString(demoIssuerSeed)
+	seed, _ := base64.RawURLEncoding.DecodeString(examples.DemoIssuerSeed)
 	now := time.Now().Unix()
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
