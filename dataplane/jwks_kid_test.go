@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,18 +30,10 @@ func TestJWKSSharedKidRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := fmt.Sprintf(`{"keys":[%s,{"kty":"OKP","crv":"Ed25519","kid":"demo-1","alg":"EdDSA","use":"sig","x":%q}]}`,
-		demoJWKS[len(`{"keys":[`):len(demoJWKS)-len(`]}`)],
-		base64.RawURLEncoding.EncodeToString(next.Public().(ed25519.PublicKey)))
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, set)
-	}))
-	t.Cleanup(idp.Close)
-	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1))
-	if err := st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	both := nextKeySet(next)
+	var set atomic.Pointer[string]
+	set.Store(&both)
+	serveJWKS(t, st, &set)
 
 	claims := demoClaims("acme-hris", "acme", "read:users")
 	claims["jti"] = "signed-by-the-new-key"
@@ -60,6 +53,70 @@ func TestJWKSSharedKidRotation(t *testing.T) {
 	if r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
 		t.Errorf("third forged token, budget of 2 spent: %d %s, want 429 token_failures_limited", r.status, r.body)
 	}
+}
+
+// TestJWKSNewKeyUnderHeldKid: the provider published the new key under
+// the old kid after the sidecar had fetched its keys, and the sidecar,
+// holding the old key alone under that kid, refused the new key's tokens
+// 401 until its next refresh (five minutes): an unknown kid refetched the
+// JWKS, a known one never did. Over a real sidecar and a real loopback
+// JWKS: the new key's token refetches the set and is 200.
+func TestJWKSNewKeyUnderHeldKid(t *testing.T) {
+	st := startStack(t, nil)
+	var set atomic.Pointer[string]
+	old := demoJWKS
+	set.Store(&old)
+	idp := serveJWKS(t, st, &set)
+	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(mint(t, demoClaims("acme-hris", "acme", "read:users"))), ""); r.status != 200 {
+		t.Fatalf("token of the old key: %d %s, want 200", r.status, r.body)
+	}
+	next, err := newEd25519Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := nextKeySet(next)
+	set.Store(&both)
+	before := idp.fetches.Load()
+	claims := demoClaims("acme-hris", "acme", "read:users")
+	claims["jti"] = "signed-by-the-new-key"
+	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(signDemo(t, next, claims)), ""); r.status != 200 {
+		t.Errorf("token of the new key published under the held kid demo-1: %d %s, want 200", r.status, r.body)
+	}
+	if got := idp.fetches.Load() - before; got != 1 {
+		t.Errorf("JWKS fetches for the new key's token: %d, want 1 (a refetch)", got)
+	}
+}
+
+// jwksHost is a JWKS served on loopback from a value the test changes.
+type jwksHost struct {
+	fetches atomic.Int64
+}
+
+// serveJWKS serves *set (changed through it) from a real HTTP server on
+// loopback and puts in force the example policy reading the demo issuer's
+// keys from there, fetched.
+func serveJWKS(t *testing.T, st *stack, set *atomic.Pointer[string]) *jwksHost {
+	t.Helper()
+	h := &jwksHost{}
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, *set.Load())
+	}))
+	t.Cleanup(idp.Close)
+	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1))
+	if err := st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// nextKeySet is the demo JWKS with next's public key after the demo key,
+// under the same kid demo-1.
+func nextKeySet(next ed25519.PrivateKey) string {
+	return fmt.Sprintf(`{"keys":[%s,{"kty":"OKP","crv":"Ed25519","kid":"demo-1","alg":"EdDSA","use":"sig","x":%q}]}`,
+		demoJWKS[len(`{"keys":[`):len(demoJWKS)-len(`]}`)],
+		base64.RawURLEncoding.EncodeToString(next.Public().(ed25519.PublicKey)))
 }
 
 func newEd25519Key() (ed25519.PrivateKey, error) {

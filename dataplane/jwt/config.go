@@ -32,7 +32,7 @@ type Config struct {
 	Issuers         []Issuer
 	HTTPClient      *http.Client  // for JWKS fetches (a copy that follows redirects only to https); nil => a client with a 5 s timeout
 	RefreshInterval time.Duration // background JWKS refresh (default 5m)
-	MinRefetch      time.Duration // unknown-kid refetch at most once per this per issuer (default 30s)
+	MinRefetch      time.Duration // refetch for an unknown kid, or a kid none of whose keys verifies, at most once per this per issuer (default 30s)
 	RefetchWait     time.Duration // how long a request waits on a refetch it triggered or joined (default 2s)
 	MaxStale        time.Duration // keep using held keys this long after the last good fetch (default 24h)
 	MaxTokenBytes   int           // longer tokens are Oversized (default 8192)

@@ -77,8 +77,10 @@
 // and the fetch is retried from one second, doubling up to
 // RefreshInterval. Adopt lets a verifier rebuilt for a policy change keep
 // the keys of unchanged JWKS URLs. A verifier never launched fetches a
-// JWKS on the first token that needs it instead. A token with an unknown kid triggers one refetch per
-// issuer per MinRefetch; concurrent requests join the fetch in flight
+// JWKS on the first token that needs it instead. A token with an unknown kid, or one
+// that no held key of its kid verifies (a provider may publish a new key
+// under the old kid), triggers one refetch per issuer per MinRefetch, and
+// is then tried against the new set; concurrent requests join the fetch in flight
 // and wait at most RefetchWait, others fail fast with UnknownKey, so a
 // flood of random kids costs the provider one request per MinRefetch.
 // A failed fetch keeps the held keys, which stay usable until MaxStale

@@ -384,29 +384,51 @@ func (is *issuerState) typeOK(h *header) bool {
 
 // checkSignature finds the keys (refetching once, rate-limited, for an
 // unknown kid or stale keys) and verifies t's signature against the first
-// maxKIDKeys of them that fit its alg: OK when one verifies it.
+// maxKIDKeys of them that fit its alg: OK when one verifies it. When none
+// does, it refetches the same way and tries the new set's keys.
 func (v *Verifier) checkSignature(is *issuerState, t *token, now time.Time) Status {
 	if t.header.alg == algHS256 {
 		return boolStatus(verifySignature(algHS256, nil, is.iss.HMACSecret, t.input, t.sig), BadSignature)
 	}
+	held := is.keys.Load() // before keysFor: a set installed since is one keys may not come from
 	keys, st := v.keysFor(is, &t.header, now)
 	if st != OK {
 		return st
 	}
+	if verifyAny(keys, t) {
+		return OK
+	}
+	// A provider rotating a key may publish the new one under the old
+	// kid: keys fetched before that hold only the old key of the kid, and
+	// the new key's tokens fail until the next refresh (RefreshInterval).
+	// So a failure under a kid refetches as an unknown kid does, at most
+	// once per MinRefetch per issuer, and tries the keys of the new set.
+	if !t.header.hasKID || !is.remote || !v.refetch(is, now) || is.keys.Load() == held {
+		return BadSignature
+	}
+	if keys, st = is.keys.Load().find(&t.header); st != OK {
+		return st
+	}
+	return boolStatus(verifyAny(keys, t), BadSignature)
+}
+
+// verifyAny reports whether t's signature verifies under one of the first
+// maxKIDKeys keys of keys that fit its alg.
+func verifyAny(keys []*key, t *token) bool {
 	tried := 0
 	for _, k := range keys {
 		if tried == maxKIDKeys {
-			break
+			return false
 		}
 		if !k.fits(t.header.alg) {
 			continue
 		}
 		if verifySignature(t.header.alg, k, nil, t.input, t.sig) {
-			return OK
+			return true
 		}
 		tried++
 	}
-	return BadSignature
+	return false
 }
 
 func boolStatus(ok bool, fail Status) Status {
