@@ -15,13 +15,26 @@ import (
 // logged and counted, and the CRLs in force stay.
 func TestTLSClientCRLCutShortKeepsTheCRLInForce(t *testing.T) {
 	c := newCRLCase(t)
+	otherCA := newAuthority(t, "second client CA")
+	writeFile(t, c.files.ClientCAFile, append(append([]byte(nil), c.clientCA.pem...), otherCA.pem...))
 	now := time.Now()
 	older := c.clientCA.crl(t, now.Add(-2*time.Hour), now.Add(time.Hour))
 	newer := c.clientCA.crl(t, now.Add(-time.Hour), now.Add(time.Hour), c.hris.serial)
-	st := startStack(t, func(cfg *Config) { cfg.TLS = withCRL(t, c.files, crlPEM(newer)) })
+	other := otherCA.crl(t, now.Add(-time.Hour), now.Add(time.Hour))
+	st := startStack(t, func(cfg *Config) { cfg.TLS = withCRL(t, c.files, crlPEM(newer, other)) })
 	swapDoc(t, st.store, mtlsPolicy)
 	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err == nil {
 		t.Fatalf("hris, revoked by the CRL in force: status %d, want the handshake refused", status)
+	}
+	reload := func(file []byte) (swapped bool) {
+		t.Helper()
+		reloaded, failed := st.srv.certs.reloaded.Load(), st.srv.certs.failed.Load()
+		writeFile(t, c.files.ClientCRLFile, file)
+		pollUntil(t, "the CRL file read again", func() (bool, string) {
+			r, f := st.srv.certs.reloaded.Load(), st.srv.certs.failed.Load()
+			return r > reloaded || f > failed, fmt.Sprintf("%d reloads, %d failed", r, f)
+		})
+		return st.srv.certs.reloaded.Load() != reloaded
 	}
 	for _, cut := range []struct {
 		name string
@@ -29,18 +42,23 @@ func TestTLSClientCRLCutShortKeepsTheCRLInForce(t *testing.T) {
 	}{
 		{"the last block cut short", func() []byte { b := crlPEM(older, newer); return b[:len(b)-len(crlPEM(newer))/2] }()},
 		{"a damaged block before a good one", append([]byte("-----BEGIN X509 CRL-----\nnot base64!\n-----END X509 CRL-----\n"), crlPEM(older)...)},
+		// Whole files that would lift the revocation: before, each was
+		// put in force and hris was served.
+		{"cut between its blocks, the CA's CRL left out", crlPEM(other)},
+		{"an older CRL of the CA (a file restored from a backup)", crlPEM(older, other)},
 	} {
-		reloaded, failed := st.srv.certs.reloaded.Load(), st.srv.certs.failed.Load()
-		writeFile(t, c.files.ClientCRLFile, cut.file)
-		pollUntil(t, "the CRL file read again", func() (bool, string) {
-			r, f := st.srv.certs.reloaded.Load(), st.srv.certs.failed.Load()
-			return r > reloaded || f > failed, fmt.Sprintf("%d reloads, %d failed", r, f)
-		})
-		if n := st.srv.certs.reloaded.Load(); n != reloaded {
-			t.Errorf("%s: swapped in (%d reloads), want the load refused", cut.name, n-reloaded)
+		if reload(cut.file) {
+			t.Errorf("%s: swapped in, want the load refused", cut.name)
 		}
 		if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err == nil {
 			t.Errorf("%s: hris served (%d); want the CRL in force to refuse it", cut.name, status)
 		}
+	}
+	// A later CRL of each CA is put in force as before.
+	if !reload(crlPEM(c.clientCA.crl(t, now.Add(-time.Minute), now.Add(time.Hour)), other)) {
+		t.Fatal("a later CRL of each CA refused")
+	}
+	if status, err := served(t, st.addr, c.roots, &c.hris, "GET", "/v1/users/7"); err != nil || status != 200 {
+		t.Errorf("hris, no longer listed by the CRL in force: %d %v, want 200", status, err)
 	}
 }

@@ -292,6 +292,11 @@ func (r *certReloader) build(pem [4][]byte) (*tlsState, error) {
 		if st.crls, err = clientcrl.Parse(r.files.ClientCRLFile, pem[3], r.files.ClientCAFile, cas); err != nil {
 			return nil, fmt.Errorf("dataplane: %w", err)
 		}
+		if cur := r.cur.Load(); cur != nil {
+			if err := st.crls.Follows(cur.crls, cas); err != nil {
+				return nil, fmt.Errorf("dataplane: client CRL file %q: %w", r.files.ClientCRLFile, err)
+			}
+		}
 		crls := st.crls
 		// After the chain is verified, on every handshake, resumed ones
 		// too (crypto/tls, Config.VerifyConnection).

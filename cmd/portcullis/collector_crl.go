@@ -74,6 +74,9 @@ func (c *intakeCRL) load() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := set.Follows(c.cur.Load(), c.cas); err != nil {
+		return false, fmt.Errorf("client CRL file %q: %w", c.file, err)
+	}
 	c.cur.Store(set)
 	return true, nil
 }

@@ -36,11 +36,14 @@ func TestCollectorClientCRLCutShortKeepsTheCRLInForce(t *testing.T) {
 	}
 	whole := append(append([]byte(nil), older...), newer...)
 	for i, cut := range []struct {
-		name string
-		file []byte
+		name, says string
+		file       []byte
 	}{
-		{"the last block cut short", whole[:len(whole)-len(newer)/2]},
-		{"a damaged block before a good one", append([]byte("-----BEGIN X509 CRL-----\nnot base64!\n-----END X509 CRL-----\n"), older...)},
+		{"the last block cut short", "cut short or damaged", whole[:len(whole)-len(newer)/2]},
+		{"a damaged block before a good one", "cut short or damaged", append([]byte("-----BEGIN X509 CRL-----\nnot base64!\n-----END X509 CRL-----\n"), older...)},
+		// Whole, it would lift the revocation: before, it was put in
+		// force and the stolen sender wrote to the trail again.
+		{"an older CRL, whole (a file restored from a backup)", "may not put an older CRL in force", older},
 	} {
 		refused, swapped := strings.Count(r.log(), "client CRL not reloaded"), strings.Count(r.log(), "client CRL reloaded")
 		if err := os.WriteFile(crlFile, cut.file, 0o600); err != nil { // in place: what a reload can catch half done
@@ -53,7 +56,7 @@ func TestCollectorClientCRLCutShortKeepsTheCRLInForce(t *testing.T) {
 		if n := strings.Count(r.log(), "client CRL reloaded") - swapped; n != 0 {
 			t.Errorf("%s: swapped in (%d reloads), want the load refused", cut.name, n)
 		}
-		if l := r.log(); !strings.Contains(l, "cut short or damaged") || !strings.Contains(l, crlFile) {
+		if l := r.log(); !strings.Contains(l, cut.says) || !strings.Contains(l, crlFile) {
 			t.Errorf("%s: the log does not name the file and the damage:\n%s", cut.name, tail(l, 2000))
 		}
 		if s := r.scrape(); !strings.Contains(s, fmt.Sprintf("\nportcullis_collector_client_crl_reload_failures_total %d\n", i+1)) {

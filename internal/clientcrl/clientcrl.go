@@ -150,6 +150,36 @@ func parseCRL(der []byte, caFile string, cas []*x509.Certificate) (CRL, error) {
 	return c, nil
 }
 
+// Follows returns why rv, read at a reload, may not replace old, the set
+// in force, or nil. A client CA of cas (those rv goes in force with) that
+// has a CRL in old must have one in rv, issued no earlier: a file cut
+// between two blocks, or one CRL left out, would stop the checks of that
+// CA's certificates altogether (a CA without a CRL revokes nothing), and a
+// file restored from a backup would lift the revocations since. A CA no
+// longer in cas needs none. A restart takes any file.
+func (rv *Set) Follows(old *Set, cas []*x509.Certificate) error {
+	if old == nil {
+		return nil
+	}
+	for i := range old.crls {
+		o := &old.crls[i]
+		for _, ca := range cas {
+			if !bytes.Equal(ca.RawSubject, o.subject) || !bytes.Equal(ca.RawSubjectPublicKeyInfo, o.spki) {
+				continue
+			}
+			switch n := rv.of(ca); {
+			case n == nil:
+				return fmt.Errorf("holds no CRL of CA %q, which the CRLs in force have: a reload may not stop checking that CA's certificates (restart to do so)", o.Issuer)
+			case n.This.Before(o.This):
+				return fmt.Errorf("its CRL of CA %q was issued %s, before the one in force (%s): a reload may not put an older CRL in force (restart to do so)",
+					o.Issuer, n.This.UTC().Format(time.RFC3339), o.This.UTC().Format(time.RFC3339))
+			}
+			break
+		}
+	}
+	return nil
+}
+
 // add puts c in force, in place of an older CRL of its CA.
 func (rv *Set) add(c CRL) {
 	for i := range rv.crls {
