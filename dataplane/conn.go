@@ -50,6 +50,12 @@ type conn struct {
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head read ended badly: its request is refused
+
+	// chunkLeft is what may still be read for a chunked body, framing
+	// included, while chunkOn (chunkbudget.go); used only by the serving
+	// goroutine.
+	chunkLeft int64
+	chunkOn   bool
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -62,6 +68,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
 		c.headBad = true
 		return n, errHeadEnd
+	}
+	if c.chunkOn {
+		if c.chunkLeft -= int64(n); c.chunkLeft < 0 {
+			return n, errChunkFraming
+		}
 	}
 	return n, err
 }
@@ -269,7 +280,8 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		// bytes read are the next request's.
 		x.hdr.badEnd, c.headBad = c.headBad, false
 		c.head.restart()
-		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
+		c.chunkOn = false // the body was read: the next bytes are the next head's
+		if c.tc != nil {  // both return at once on a plain connection: no calls (issue 18)
 			c.identities(s.certs)
 			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake
 		}

@@ -76,6 +76,9 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
 	limit, _ := s.preBodyLimit(p, h, cl) // prebody.go: route and credential first
+	if cl == -1 {
+		s.budgetChunks(h, limit) // chunkbudget.go
+	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 
