@@ -64,3 +64,42 @@ func TestClientCertHeadersDropped(t *testing.T) {
 		t.Errorf("trailer: upstream Client-Cert = %q, want absent", vs)
 	}
 }
+
+// TestProxyLoginHeadersDropped: the headers in which an authenticating
+// proxy tells its service which user logged in reached the service as
+// the client sent them (X-Amzn-Oidc-Identity: admin, X-Auth-Request-Email,
+// Remote-User, ...): a service written for oauth2-proxy, an AWS ALB,
+// Google IAP, Cloudflare Access, Azure App Service or Apache would take
+// the client's word for a login it never made. They are removed in any
+// case; names they only begin like are kept.
+func TestProxyLoginHeadersDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	forged := []string{"Remote-User", "X-Remote-User", "X-Webauth-User", "X-Auth-Request-User", "x-auth-request-email",
+		"X-Auth-Request-Access-Token", "X-Amzn-Oidc-Identity", "X-AMZN-OIDC-DATA", "X-Goog-Authenticated-User-Email",
+		"X-Goog-Iap-Jwt-Assertion", "Cf-Access-Authenticated-User-Email", "cf-access-jwt-assertion",
+		"X-MS-CLIENT-PRINCIPAL", "X-Ms-Client-Principal-Name", "X-Ms-Token-Aad-Access-Token"}
+	kept := []string{"Remote", "X-Remote", "X-Auth-Request", "X-Amzn-Trace-Id", "X-Goog-Api-Client", "Cf-Ray", "X-Ms-Request-Id"}
+	var lines strings.Builder
+	for _, name := range forged {
+		lines.WriteString(name + ": admin@acme.example\r\n")
+	}
+	for _, name := range kept {
+		lines.WriteString(name + ": kept\r\n")
+	}
+	n := len(up.received())
+	r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\n"+lines.String()+"Connection: close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	got := up.only(t, n)
+	for _, name := range forged {
+		if vs := got.values(strings.ToLower(name)); len(vs) > 0 {
+			t.Errorf("upstream %s = %q, want absent: the client's word for a login", name, vs)
+		}
+	}
+	for _, name := range kept {
+		if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
+			t.Errorf("upstream %s = %q, want [kept]", name, vs)
+		}
+	}
+}

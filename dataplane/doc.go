@@ -103,7 +103,7 @@
 // prepareRequest (forward.go) drops trailers fasthttp merged into the
 // header map, every X-Portcullis-* field in any spelling, credentials
 // (unless the token's issuer sets forward_token), hop-by-hop, override and
-// client certificate headers (certName), then sets the Host, the
+// headers of proxies naming the client (proxyName), then sets the Host, the
 // X-Forwarded-For computed from the source address (source.go) and the
 // identity headers afresh. Bodies are forwarded byte for byte; logs never
 // quote request or response bytes (logsafe.go).

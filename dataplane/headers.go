@@ -18,7 +18,7 @@ type requestHeaders struct {
 	hop       bool // a hop-by-hop header came in and must be stripped
 	creds     bool // X-API-Key or Authorization came in
 	keyHdr    bool // the credential came in X-API-Key (never with Authorization)
-	dropped   bool // a header of dropNames, X-Forwarded-* or certName came in
+	dropped   bool // a header of dropNames, X-Forwarded-* or proxyName came in
 	chunked   bool // the body is chunked: it may end in trailers
 	xff       bool // X-Forwarded-For came in
 	fwd       bool // Forwarded came in
@@ -77,7 +77,7 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 }
 
 // headerCounts counts the headers a request may carry at most once, and
-// the X-Portcullis-*, X-Forwarded-* and client certificate (certName)
+// the X-Portcullis-*, X-Forwarded-* and proxy (proxyName)
 // lines the sidecar removes.
 type headerCounts struct {
 	cl, te, authz, apiKey, reqID, host, approvals int
@@ -85,7 +85,7 @@ type headerCounts struct {
 }
 
 // maxStrippedHeaders is the most X-Portcullis-*, X-Forwarded-* and
-// client certificate (certName) lines a request may carry. The sidecar removes every one, a pass over the header
+// proxy (proxyName) lines a request may carry. The sidecar removes every one, a pass over the header
 // map per name (delMatching), so thousands of distinct names in a 16 KiB
 // header block were quadratic CPU for one request; a client behind other
 // proxies sends a handful (For, Proto, Host, Port, Prefix, Client-Cert).
@@ -134,7 +134,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			return true
 		}
 	}
-	if certName(name) {
+	if proxyName(name) {
 		h.dropped = true
 		n.stripped++
 		return true
@@ -386,27 +386,33 @@ func forwardedName(name []byte) bool {
 }
 
 // droppedName reports whether name is removed by its prefix: an
-// X-Forwarded-* or a client certificate header (certName).
+// X-Forwarded-* or a header of a proxy naming the client (proxyName).
 func droppedName(name []byte) bool {
-	return forwardedName(name) || certName(name)
+	return forwardedName(name) || proxyName(name)
 }
 
-// certName reports whether name, in any case, is a header in which a
-// TLS-terminating proxy tells its service about the client's certificate:
-// Client-Cert and Client-Cert-Chain (RFC 9440, whose section 4 says such a
-// proxy must remove or overwrite those a request brings), X-Client-Cert*
-// (Google Cloud's load balancers and many others), X-SSL-* (nginx and
-// HAProxy setups), Ssl-Client-* (ingress-nginx), X-Amzn-Mtls-* (AWS ALB),
-// X-ARR-ClientCert (IIS ARR, the default of ASP.NET Core's certificate
-// forwarding), Cf-Client-Cert* (Cloudflare) and Jetty's Proxy-Auth-Cert
-// and Proxy-Ssl-Id (ForwardedRequestCustomizer). The sidecar terminates
-// the client's TLS and sets none of them, so one that reached the service
-// would be the client's word for a certificate it never presented: a
-// service written for one of those proxies would take it for the client's
-// identity. X-Forwarded-Client-Cert (Envoy) and X-Forwarded-Tls-Client-Cert
-// (Traefik) go as X-Forwarded-*. Names are told apart by their first two
-// bytes, so most headers cost a switch.
-func certName(name []byte) bool {
+// proxyName reports whether name, in any case, is a header in which a
+// proxy in front of a service tells it who the client is, which the
+// sidecar never sets: the client's certificate, as TLS-terminating proxies
+// hand it on, in Client-Cert and Client-Cert-Chain (RFC 9440, whose
+// section 4 says such a proxy must remove or overwrite those a request
+// brings), X-Client-Cert* (Google Cloud's load balancers and many others),
+// X-SSL-* (nginx and HAProxy setups), Ssl-Client-* (ingress-nginx),
+// X-Amzn-Mtls-* (AWS ALB), X-ARR-ClientCert (IIS ARR, the default of
+// ASP.NET Core's certificate forwarding), Cf-Client-Cert* (Cloudflare)
+// and Jetty's Proxy-Auth-Cert and Proxy-Ssl-Id (ForwardedRequestCustomizer);
+// or the user an authenticating proxy logged in, in Remote-User and
+// X-Remote-User (Apache, Kubernetes' front-proxy), X-Webauth-User
+// (Grafana's auth proxy), X-Auth-Request-* (oauth2-proxy), X-Amzn-Oidc-*
+// (AWS ALB), X-Goog-Authenticated-User-* and X-Goog-Iap-Jwt-Assertion
+// (Google IAP), Cf-Access-* (Cloudflare Access) and X-Ms-Client-Principal*
+// and X-Ms-Token-* (Azure App Service). One that reached the service would
+// be the client's word for a certificate it never presented or a login it
+// never made, taken for its identity by a service written for one of those
+// proxies. X-Forwarded-Client-Cert (Envoy), X-Forwarded-Tls-Client-Cert
+// (Traefik) and X-Forwarded-User go as X-Forwarded-*. Names are told apart
+// by their first two bytes, so most headers cost a switch.
+func proxyName(name []byte) bool {
 	if len(name) < len("x-ssl-") {
 		return false
 	}
@@ -416,12 +422,18 @@ func certName(name []byte) bool {
 	case 's' | 's'<<8:
 		return foldPrefix(name, "ssl-client-")
 	case 'c' | 'f'<<8:
-		return foldPrefix(name, "cf-client-cert")
+		return foldPrefix(name, "cf-client-cert") || foldPrefix(name, "cf-access-")
 	case 'p' | 'r'<<8:
 		return foldPrefix(name, "proxy-auth-cert") || foldPrefix(name, "proxy-ssl-id")
+	case 'r' | 'e'<<8:
+		return foldPrefix(name, "remote-user")
 	case 'x' | '-'<<8:
 		return foldPrefix(name, "x-client-cert") || foldPrefix(name, "x-ssl-") ||
-			foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-arr-clientcert")
+			foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-arr-clientcert") ||
+			foldPrefix(name, "x-remote-user") || foldPrefix(name, "x-webauth-user") ||
+			foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-amzn-oidc-") ||
+			foldPrefix(name, "x-goog-authenticated-user-") || foldPrefix(name, "x-goog-iap-jwt-assertion") ||
+			foldPrefix(name, "x-ms-client-principal") || foldPrefix(name, "x-ms-token-")
 	}
 	return false
 }

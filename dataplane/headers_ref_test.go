@@ -58,7 +58,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				continue
 			}
 		}
-		if certNameRef(name) {
+		if proxyNameRef(name) {
 			h.dropped = true
 			stripped++
 			continue
@@ -142,14 +142,15 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1 && stripped <= maxStrippedHeaders
 }
 
-// certPrefixes are the client certificate header prefixes certName
-// looks for.
-var certPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "proxy-auth-cert", "proxy-ssl-id",
-	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert"}
+// proxyPrefixes are the header prefixes proxyName looks for.
+var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "proxy-auth-cert", "proxy-ssl-id",
+	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert", "remote-user", "x-remote-user", "x-webauth-user",
+	"x-auth-request-", "x-amzn-oidc-", "x-goog-authenticated-user-", "x-goog-iap-jwt-assertion", "cf-access-",
+	"x-ms-client-principal", "x-ms-token-"}
 
-// certNameRef is certName as a loop over certPrefixes.
-func certNameRef(name []byte) bool {
-	for _, p := range certPrefixes {
+// proxyNameRef is proxyName as a loop over proxyPrefixes.
+func proxyNameRef(name []byte) bool {
+	for _, p := range proxyPrefixes {
 		if len(name) >= len(p) && bytes.EqualFold(name[:len(p)], []byte(p)) {
 			return true
 		}
@@ -184,7 +185,8 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
 		"x-original-host", "x-host", "x-envoy-original-path", "x-script-name", "content-encoding", "client-cert", "client-cert-chain",
 		"x-client-cert", "x-ssl-client-cert", "x-ssl-", "ssl-client-verify", "x-amzn-mtls-clientcert", "x-arr-clientcert",
-		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "remote-user", "x-remote-user", "x-auth-request-email",
+		"x-amzn-oidc-identity", "x-goog-authenticated-user-email", "cf-access-jwt-assertion", "x-ms-client-principal-name", "x-webauth-user", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
