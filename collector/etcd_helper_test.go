@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +15,16 @@ import (
 // loopback, and returns a client of it; both end with the test.
 func etcdClient(t *testing.T) *clientv3.Client {
 	t.Helper()
-	e, err := devetcd.Start(t.TempDir())
+	_, _, cli := etcdServer(t)
+	return cli
+}
+
+// etcdServer is etcdClient with the server and its data directory, for a
+// test that stops it or restores a backup of it.
+func etcdServer(t *testing.T) (*devetcd.Server, string, *clientv3.Client) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,5 +34,5 @@ func etcdClient(t *testing.T) *clientv3.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return cli
+	return e, dir, cli
 }

@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
@@ -29,17 +27,7 @@ import (
 func TestForwardEventsFollowsEtcdBack(t *testing.T) {
 	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
 	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
-	edir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(edir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := etcdsync.Dial(etcdsync.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	e, edir, cli := etcdServer(t)
 	const prefix = "/rewind-test"
 	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()

@@ -2,18 +2,15 @@ package etcdsync_test
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestRestoredBackupKeepsSuspensions: etcd restored from a backup that
@@ -23,33 +20,12 @@ import (
 // restore lifted it on every sidecar and the contained client was served.
 func TestRestoredBackupKeepsSuspensions(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
+	c := newRewindCluster(t)
+	a := etcdadmin.New(c.cli, "")
 	ctx := context.Background()
 	push(t, a, examplePolicy(t))
-	backup := etcdtest.Backup(t, e, dir)
-	restore := func() {
-		t.Helper()
-		e.Stop()
-		etcdtest.PutBack(t, backup, dir)
-		if err := e.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	climb := func() {
-		t.Helper()
-		for i := range 20 {
-			if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/x"+fmt.Sprint(i), "{}"); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	c.snapshot()
+	restore := func() { c.restore(func(*clientv3.Client) int64 { return 0 }) }
 	var skew atomic.Int64 // the sidecars' clock runs this far ahead
 	logs := &logBuffer{}
 	cfg := etcdsync.SyncConfig{
@@ -61,7 +37,7 @@ func TestRestoredBackupKeepsSuspensions(t *testing.T) {
 	suspended := func(r *running, client string) bool { return r.store.Load().Client(client).Suspended }
 
 	// 1. Suspended, then etcd restored under the running sidecar.
-	r1 := runSyncer(t, cli, cfg)
+	r1 := runSyncer(t, c.cli, cfg)
 	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r1.Ready() })
 	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
 		t.Fatal(err)
@@ -69,7 +45,7 @@ func TestRestoredBackupKeepsSuspensions(t *testing.T) {
 	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
-	climb()
+	c.climb(20)
 	waitFor(t, 20*time.Second, "the suspensions in force", func() bool {
 		return suspended(r1, "acme-hris") && suspended(r1, "globex-bi")
 	})
@@ -87,7 +63,7 @@ func TestRestoredBackupKeepsSuspensions(t *testing.T) {
 
 	// 2. A restart with etcd at the restored revision: the file carries them.
 	r1.stop()
-	r2 := runSyncer(t, cli, cfg)
+	r2 := runSyncer(t, c.cli, cfg)
 	waitFor(t, 30*time.Second, "the restarted sidecar current", func() bool { return r2.Ready() && r2.Current() })
 	if !suspended(r2, "acme-hris") || !suspended(r2, "globex-bi") || r2.LKGHealth().HeldSusp != 2 {
 		t.Fatalf("restarted: acme-hris suspended %v, globex-bi suspended %v, held %d; want both, 2", suspended(r2, "acme-hris"), suspended(r2, "globex-bi"), r2.LKGHealth().HeldSusp)
