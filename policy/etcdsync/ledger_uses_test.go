@@ -19,7 +19,13 @@ import (
 // approvals; stop cancels its Run and waits for it.
 func runLedger(t *testing.T, cli *clientv3.Client, prefix, pod string) (l *etcdsync.Ledger, stop func()) {
 	t.Helper()
-	l = etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: pod})
+	return runLedgerWith(t, cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: pod})
+}
+
+// runLedgerWith is runLedger with a configuration of the test's own.
+func runLedgerWith(t *testing.T, cli *clientv3.Client, cfg etcdsync.LedgerConfig) (l *etcdsync.Ledger, stop func()) {
+	t.Helper()
+	l = etcdsync.NewLedger(cli, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()

@@ -32,13 +32,8 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	c.snapshot()
 
 	logs := &logBuffer{}
-	l := etcdsync.NewLedger(c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
+	l, _ := runLedgerWith(t, c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
 		Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 30*time.Second, "ledger ready", l.Ready)
 
 	use := func(id, req string) bool { return l.Consume([]byte(id), "c1", "POST /x", []byte(req), now) }
 	if !use("apr_once", "r1") || !use("apr_thrice", "r2") || !use("apr_thrice", "r3") {

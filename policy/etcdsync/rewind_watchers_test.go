@@ -123,13 +123,8 @@ func TestLedgerFollowsEtcdBack(t *testing.T) {
 	c.snapshot()
 
 	logs := &logBuffer{}
-	l := etcdsync.NewLedger(c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
+	l, _ := runLedgerWith(t, c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
 		Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 30*time.Second, "ledger ready", l.Ready)
 
 	// Activity after the backup: a grant the ledger watches, then the
 	// revision climbs and the ledger's checks see it.
