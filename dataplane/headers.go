@@ -413,27 +413,58 @@ func droppedName(name []byte) bool {
 // (Traefik) and X-Forwarded-User go as X-Forwarded-*. Names are told apart
 // by their first two bytes, so most headers cost a switch.
 func proxyName(name []byte) bool {
-	if len(name) < len("x-ssl-") {
-		return false
+	return len(name) >= len("x-ssl-") && proxyFirst[name[0]] && proxyNameFrom(name)
+}
+
+// proxyFirst marks the first bytes of the names proxyName looks for, in
+// either case: Host, User-Agent, Accept and most others cost one load.
+var proxyFirst = func() (t [256]bool) {
+	for _, c := range "cCsSpPrRxX" {
+		t[c] = true
 	}
-	switch uint16(name[0]|0x20) | uint16(name[1]|0x20)<<8 {
-	case 'c' | 'l'<<8:
+	return t
+}()
+
+// proxyNameFrom is proxyName past its first byte's check: the name is
+// told apart by its first four bytes, in one switch.
+func proxyNameFrom(name []byte) bool {
+	switch binary.LittleEndian.Uint32(name) | 0x20202020 { // '-' | 0x20 is '-'
+	case word4("clie"):
 		return foldPrefix(name, "client-cert")
-	case 's' | 's'<<8:
+	case word4("ssl-"):
 		return foldPrefix(name, "ssl-client-")
-	case 'c' | 'f'<<8:
-		return foldPrefix(name, "cf-client-cert") || foldPrefix(name, "cf-access-")
-	case 'p' | 'r'<<8:
+	case word4("cf-c"):
+		return foldPrefix(name, "cf-client-cert")
+	case word4("cf-a"):
+		return foldPrefix(name, "cf-access-")
+	case word4("prox"):
 		return foldPrefix(name, "proxy-auth-cert") || foldPrefix(name, "proxy-ssl-id")
-	case 'r' | 'e'<<8:
+	case word4("remo"):
 		return foldPrefix(name, "remote-user")
-	case 'x' | '-'<<8:
-		return foldPrefix(name, "x-client-cert") || foldPrefix(name, "x-ssl-") ||
-			foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-arr-clientcert") ||
-			foldPrefix(name, "x-remote-user") || foldPrefix(name, "x-webauth-user") ||
-			foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-amzn-oidc-") ||
-			foldPrefix(name, "x-goog-authenticated-user-") || foldPrefix(name, "x-goog-iap-jwt-assertion") ||
-			foldPrefix(name, "x-ms-client-principal") || foldPrefix(name, "x-ms-token-")
+	case word4("x-cl"):
+		return foldPrefix(name, "x-client-cert")
+	case word4("x-ss"):
+		return foldPrefix(name, "x-ssl-")
+	case word4("x-am"):
+		return foldPrefix(name, "x-amzn-mtls-") || foldPrefix(name, "x-amzn-oidc-")
+	case word4("x-ar"):
+		return foldPrefix(name, "x-arr-clientcert")
+	case word4("x-au"):
+		return foldPrefix(name, "x-auth-request-")
+	case word4("x-re"):
+		return foldPrefix(name, "x-remote-user")
+	case word4("x-we"):
+		return foldPrefix(name, "x-webauth-user")
+	case word4("x-go"):
+		return foldPrefix(name, "x-goog-authenticated-user-") || foldPrefix(name, "x-goog-iap-jwt-assertion")
+	case word4("x-ms"):
+		return foldPrefix(name, "x-ms-client-principal") || foldPrefix(name, "x-ms-token-")
 	}
 	return false
+}
+
+// word4 is the little-endian word of four lowercase bytes, a constant
+// once inlined.
+func word4(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
