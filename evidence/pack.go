@@ -276,11 +276,19 @@ func (b *builder) incomplete() []string {
 // event, in storage order) whose span meets p, what may be missing: the
 // follower found etcd's history from revision "from" compacted, so the
 // approval uses of counters deleted between the last event it had stored
-// before that revision and the gap's own time may be missing.
+// before that revision and the gap's own time may be missing; and for
+// each events.rewind stored during p, that etcd went back in revision, so
+// changes written just before, which the follower had not read, may be.
 func historyGaps(all []collector.Event, p Period) []string {
 	var out []string
 	for i := range all {
 		g := &all[i]
+		if g.Action == etcdadmin.ActionEventsRewind && !g.Time.Before(p.From) && g.Time.Before(p.To) {
+			d := eventDetails(g.Details)
+			out = append(out, fmt.Sprintf("INCOMPLETE: etcd went back in revision, from %s to %s (a restored backup or a replaced cluster; events.rewind stored %s): lifecycle changes written to etcd just before that, which the collector had not read yet, would be missing from this pack; the sidecars hold the revocations and suspensions etcd lost.",
+				cmp.Or(d["was"], "?"), cmp.Or(d["now"], "?"), rfc(g.Time)))
+			continue
+		}
 		if g.Action != etcdadmin.ActionEventsGap {
 			continue
 		}
