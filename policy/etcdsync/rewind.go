@@ -132,7 +132,8 @@ func (s *Syncer) hold(prev, st *State) {
 }
 
 // holdSuspensions keeps in force, until their until, the suspensions of
-// prev that st, read from etcd gone back in revision, lacks: a restored
+// prev that st, read from etcd gone back in revision, lacks or holds only
+// an older, shorter suspension of (supersedes): a restored
 // backup that predates a suspension (an incident's containment) would
 // otherwise lift it on every sidecar. Unlike a revocation a suspension
 // ends, so a held one ends at its until as well as when etcd holds a
@@ -144,7 +145,7 @@ func (s *Syncer) holdSuspensions(prev, st *State) {
 	now := s.cfg.Now()
 	var clients []string
 	for client, v := range prev.Suspensions {
-		if _, ok := st.Suspensions[client]; ok {
+		if ev, ok := st.Suspensions[client]; ok && supersedes(ev, v) {
 			continue
 		}
 		if _, ok := s.heldSusp[client]; ok {
@@ -181,7 +182,7 @@ func (s *Syncer) mergeHeld(st *State) {
 	s.heldN.Store(int64(len(s.held)))
 	now := s.cfg.Now()
 	for client, v := range s.heldSusp {
-		if _, ok := st.Suspensions[client]; ok {
+		if ev, ok := st.Suspensions[client]; ok && supersedes(ev, v) {
 			delete(s.heldSusp, client)
 			s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension held over etcd going back is in etcd again")
 			continue
@@ -195,6 +196,33 @@ func (s *Syncer) mergeHeld(st *State) {
 	}
 	st.HeldSuspensions = maps.Clone(s.heldSusp)
 	s.heldSN.Store(int64(len(s.heldSusp)))
+}
+
+// supersedes reports whether v, a suspension of a client read from etcd,
+// ends the hold of held, the client's suspension kept over etcd going
+// back: one written since held, or lasting as long. An older, shorter one
+// is the restored backup's own record of an earlier suspension of the
+// client (extended after the backup was taken), whose lease the restore
+// restarted: ending the hold on it lifted the client when that lease ran
+// out (TestRestoredOlderSuspensionKeepsHeld). A record that does not
+// decode supersedes: it fails closed while etcd has it.
+func supersedes(v, held string) bool {
+	e, err := DecodeSuspension(v)
+	h, herr := DecodeSuspension(held)
+	if err != nil || herr != nil {
+		return true
+	}
+	return e.Time.After(h.Time) || !e.Until.Before(h.Until)
+}
+
+// keepDeleted puts back the held suspension that key, a record deleted
+// from etcd (a watch event), was the client's slot of: the older record
+// the hold overrode (supersedes) ran out, the held one has not.
+func (s *Syncer) keepDeleted(key string) {
+	client, ok := strings.CutPrefix(key, s.k.SuspensionsDir())
+	if v, held := s.heldSusp[client]; ok && held {
+		s.st.Suspensions[client] = v
+	}
 }
 
 // releaseWritten lets go of the held revocation that key, a record put

@@ -476,8 +476,12 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 			continue
 		}
 		changed = s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT) || changed
-		if len(s.held)+len(s.heldSusp) > 0 && ev.Type == mvccpb.PUT {
+		switch {
+		case len(s.held)+len(s.heldSusp) == 0:
+		case ev.Type == mvccpb.PUT:
 			s.releaseWritten(string(ev.Kv.Key))
+		default:
+			s.keepDeleted(string(ev.Kv.Key))
 		}
 		last = max(last, ev.Kv.ModRevision)
 	}

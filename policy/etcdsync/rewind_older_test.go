@@ -1,0 +1,77 @@
+package etcdsync_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// TestRestoredOlderSuspensionKeepsHeld: a client suspended for a few
+// seconds, the backup taken, then its suspension extended to an hour
+// (an incident growing), and etcd restored. The restored etcd holds the
+// client's old, short suspension, whose lease the restore restarted;
+// it ended the hold of the hour's suspension, so the client was served
+// again once that lease ran out. The held suspension stays in force.
+func TestRestoredOlderSuspensionKeepsHeld(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	cfg := etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond}
+	r := runSyncer(t, cli, cfg)
+	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
+	suspended := func() bool { return r.store.Load().Client("acme-hris").Suspended }
+
+	if _, err := a.Suspend(ctx, "acme-hris", 10*time.Second, meta); err != nil {
+		t.Fatal(err)
+	}
+	backup := etcdtest.Backup(t, e, dir)
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/climb", "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "the hour's suspension in force", func() bool { return suspended() && r.Revision() > 0 })
+
+	e.Stop()
+	etcdtest.PutBack(t, backup, dir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return r.Rewinds() == 1 && r.Current() })
+	if g, err := cli.Get(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")); err != nil || len(g.Kvs) == 0 {
+		t.Fatalf("the restored etcd lacks the short suspension (%v): the test proves nothing", err)
+	}
+	waitFor(t, 30*time.Second, "the restored short suspension's lease run out", func() bool {
+		resp, err := cli.Get(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris"))
+		return err == nil && len(resp.Kvs) == 0
+	})
+	resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/after", "{}") // after the lease's delete
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return r.Revision() >= resp.Header.Revision })
+	if !suspended() {
+		t.Fatal("the hour's suspension held over the restore was lifted when the restored backup's older, shorter suspension of the client lapsed")
+	}
+	if h := r.LKGHealth(); h.HeldSusp != 1 {
+		t.Errorf("held suspensions %d, want 1", h.HeldSusp)
+	}
+}
