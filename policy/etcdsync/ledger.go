@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,9 @@ type Ledger struct {
 	k     Layout
 	cfg   LedgerConfig
 	state atomic.Pointer[ledgerState] // copy on write
+	// mu serialises the writers of state: Run's (apply, list) and a
+	// Consume that finds uses etcd lost (lostFound).
+	mu    sync.Mutex
 	ready atomic.Bool
 	back  rewindGuard // Run's; finds etcd gone back below the revision watched
 }
@@ -135,6 +139,8 @@ func (l *Ledger) list(ctx context.Context) (int64, error) {
 		st.put(l.k, kv)
 	}
 	st.prune()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if lost := st.keepLost(l.state.Load()); len(lost) > 0 {
 		slices.Sort(lost)
 		l.cfg.Logger.Error().Strs("approvals", lost).Msg("etcd went back in revision and lost uses of approvals: this sidecar counts them as spent; an approval that needs more uses must be granted again")
@@ -189,6 +195,8 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 	if len(evs) == 0 {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	cur := l.state.Load()
 	st := &ledgerState{records: maps.Clone(cur.records), counters: maps.Clone(cur.counters), lost: cur.lost}
 	for _, ev := range evs {
@@ -232,6 +240,38 @@ func (st *ledgerState) keepLost(old *ledgerState) []string {
 		st.lost[id] = lu
 	}
 	return ids
+}
+
+// lostFound counts as lost the uses by which c, the counter of approval
+// id read from etcd, is behind the one watched (the same counter: its
+// create revision), as list's keepLost does, and returns the state that
+// holds them. A counter's version never goes back in one etcd history:
+// etcd was restored from a backup that predates those uses, and the
+// ledger's check (every Confirm) has not found it yet; a use decided
+// meanwhile on etcd's counter alone spent them again
+// (TestLedgerKeepsUsesLostBeforeTheCheck). The watched counter becomes c,
+// so the uses spent on it from now on are not counted twice.
+func (l *Ledger) lostFound(id string, c Counter) *ledgerState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.state.Load()
+	wc, ok := cur.counters[id]
+	if !ok || wc.Create != c.Create || c.Version >= wc.Version {
+		return cur // found meanwhile, by list or another Consume
+	}
+	st := &ledgerState{records: cur.records, counters: maps.Clone(cur.counters), lost: maps.Clone(cur.lost)}
+	if st.lost == nil {
+		st.lost = map[string]lostUses{}
+	}
+	lu := st.lost[id]
+	if lu.create != c.Create {
+		lu = lostUses{create: c.Create}
+	}
+	lu.n += wc.Version - c.Version
+	st.lost[id], st.counters[id] = lu, c
+	l.state.Store(st)
+	l.cfg.Logger.Error().Strs("approvals", []string{id}).Msg("etcd went back in revision and lost uses of approvals: this sidecar counts them as spent; an approval that needs more uses must be granted again")
+	return st
 }
 
 // prune forgets the counters of no approval record: a sidecar's etcd role
@@ -310,6 +350,9 @@ func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now 
 		}
 		a, err := DecodeApproval(e.raw)
 		if err == nil {
+			if wc, ok := st.counters[string(id)]; ok && wc.Create == c.Create && c.Version < wc.Version {
+				st = l.lostFound(string(id), c)
+			}
 			a.Count(e.rev, c)
 			if lu, ok := st.lost[string(id)]; ok && lu.create == c.Create {
 				a.Uses = int(min(int64(a.MaxUses), int64(a.Uses)+lu.n))
