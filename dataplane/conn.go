@@ -56,6 +56,11 @@ type conn struct {
 	// goroutine.
 	chunkLeft int64
 	chunkOn   bool
+
+	// wire and plain are the bytes of a TLS connection read from the
+	// client and handed on decrypted (tlsWire); used only by the serving
+	// goroutine.
+	wire, plain int64
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -65,6 +70,7 @@ type conn struct {
 // same).
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	c.plain += int64(n) // read by tlsWire when TLS
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
 		c.headBad = true
 		return n, errHeadEnd
@@ -147,7 +153,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		cc.l = l
 		if l.tls != nil {
 			cc.caGen = l.certs.generation() // before the handshake loads one
-			cc.tc = tls.Server(cc.Conn, l.tls)
+			cc.tc = tls.Server(tlsWire{cc.Conn, cc}, l.tls)
 			cc.Conn = cc.tc
 			return tlsConn{cc}, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -371,6 +372,45 @@ func (r *certReloader) close() {
 	close(r.stop)
 	r.wg.Wait()
 	r.refusals.flush(time.Now())
+}
+
+// tlsWire is the TCP connection under the TLS of c: its Read counts the
+// bytes of the wire and fails, so TLS does, once they pass tlsOverhead
+// times the bytes TLS handed the sidecar, plus tlsSlack.
+//
+// TLS 1.3 lets a record carry nothing but padding, up to 16 KiB (RFC 8446
+// section 5.4), and crypto/tls skips up to 16 such records in a row
+// before each record of data (maxUselessRecords, with alerts of warning
+// level and, in TLS 1.2, empty records): every budget of the request path
+// (the head, the 16 KiB of a body before authentication, the chunk budget)
+// counts the decrypted bytes, so a client that sent one byte per 16
+// records of padding made the sidecar read and decrypt 265 KiB a byte
+// for the whole ReadTimeout (TestTLSPaddingBudget). An ordinary client
+// costs TLS a few dozen bytes a record: one of requests of 30 bytes, each
+// in its own record, stays under 3 times.
+type tlsWire struct {
+	net.Conn
+	c *conn
+}
+
+// tlsOverhead and tlsSlack bound the bytes on the wire of a TLS
+// connection (tlsWire); the slack takes the handshake, a client's
+// certificate chain of 256 KiB (crypto/tls's cap) among it.
+const (
+	tlsOverhead = 8
+	tlsSlack    = 512 << 10
+)
+
+// errTLSOverhead fails a TLS connection whose bytes on the wire are past
+// its bound (tlsWire).
+var errTLSOverhead = errors.New("dataplane: TLS records carry too little data for their size")
+
+func (w tlsWire) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	if w.c.wire += int64(n); w.c.wire > tlsOverhead*w.c.plain+tlsSlack {
+		return n, errTLSOverhead
+	}
+	return n, err
 }
 
 // tlsConn is a conn that serves TLS. fasthttp sees Handshake and
