@@ -139,7 +139,7 @@ func TestArchitecture(t *testing.T) {
 		"limiter":             {},
 		"policy":              {},
 		"audit":               {"internal/durable"},
-		"collector":           {"audit", "internal/credential", "internal/durable", "limiter", "policy/etcdadmin", "policy/etcdsync"},
+		"collector":           {"audit", "internal/credential", "internal/durable", "limiter", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"alert":               {"audit", "collector", "internal/credential", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"evidence":            {"audit", "alert", "collector", "internal/credential", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"policy/etcdsync":     {"internal/durable", "policy"},

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/portcullis/portcullis/policy"
 )
 
 // MinTokenBytes is the shortest collector token New accepts: a
@@ -79,8 +81,10 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 	return out, nil
 }
 
-// parseTenantList parses `tenants=a,b`: one or more tenant names, none
-// empty.
+// parseTenantList parses `tenants=a,b`: one or more tenant names, each
+// one a policy tenant can have (policy.ValidTenantID): a name no tenant
+// can have would start the collector and then refuse every batch of the
+// sender 403 tenant_not_bound.
 func parseTenantList(field string) ([]string, error) {
 	list, ok := strings.CutPrefix(field, "tenants=")
 	if !ok {
@@ -89,8 +93,8 @@ func parseTenantList(field string) ([]string, error) {
 	}
 	tenants := strings.Split(list, ",")
 	for _, t := range tenants {
-		if t == "" || len(t) > maxFieldBytes {
-			return nil, fmt.Errorf("tenants=%q names an empty tenant or one over %d bytes", truncate(list, 64), maxFieldBytes)
+		if !policy.ValidTenantID(t) {
+			return nil, fmt.Errorf("tenants= names %q, which no policy tenant can be: a tenant id must match %s (lower case ASCII letters, digits, '.', '_', '-', at most 63 bytes)", truncate(t, 64), policy.TenantIDRule)
 		}
 	}
 	return tenants, nil

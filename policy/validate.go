@@ -17,12 +17,23 @@ import (
 const MaxScopes = 64
 
 var (
-	idPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	idPattern    = regexp.MustCompile(TenantIDRule)
 	scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*(:[a-z0-9_.-]+)*$`)
 	keyIDPattern = regexp.MustCompile(`^[a-z0-9]{8,32}$`)
 	segPattern   = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,=:@-]+$`)
 	paramPattern = regexp.MustCompile(`^\{[a-z_][a-z0-9_]*\}$`)
 )
+
+// TenantIDRule is the rule every tenant id (and client id, class name)
+// follows, as CheckTenantID's errors state it.
+const TenantIDRule = `^[a-z0-9][a-z0-9._-]{0,62}$`
+
+// ValidTenantID reports whether id can be a policy tenant's id: lower-case
+// ASCII letters and digits, '.', '_' and '-', starting with a letter or a
+// digit, at most 63 bytes. Every file outside the policy that names
+// tenants (the collector's --token-file and --cert-tenants) checks its
+// names with it, so it cannot name a tenant no policy can hold.
+func ValidTenantID(id string) bool { return idPattern.MatchString(id) }
 
 // privilegedKind reports whether a class kind is privileged: bulk export and
 // administration carry privileged scopes and their stronger requirements.
@@ -114,8 +125,8 @@ func (v *validator) tenants(ts []TenantSpec) map[string]int {
 	seen := map[string]int{}
 	for i, t := range ts {
 		line := v.lines.at("tenants", i, "", -1)
-		if !idPattern.MatchString(t.ID) {
-			v.addf(line, "tenant id %q must match %s", t.ID, idPattern)
+		if !ValidTenantID(t.ID) {
+			v.addf(line, "tenant id %q must match %s", t.ID, TenantIDRule)
 		}
 		v.unique(seen, "tenant", t.ID, line)
 		v.limit(t.Limit, v.lines.at("tenants", i, "limit", -1), fmt.Sprintf("tenant %q limit", t.ID))

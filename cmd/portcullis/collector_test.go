@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -175,6 +176,52 @@ func TestCollectorRefusesBadBindingsAndQuota(t *testing.T) {
 		for _, w := range c.want {
 			if !strings.Contains(r.stderr, w) {
 				t.Errorf("%v: stderr %q does not name %s", c.args, r.stderr, w)
+			}
+		}
+	}
+}
+
+// A tenants= name no policy tenant can have (upper case, non-ASCII, a
+// space cut into two fields) stops the collector's start, naming the file,
+// the line and the rule, never the token: it used to start and then
+// refuse every batch of the sender 403 tenant_not_bound.
+func TestCollectorRefusesTenantNoPolicyCanHave(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signing.key")
+	if r := portcullis(t, "", nil, "audit", "keygen", "--out", keyFile); r.code != 0 {
+		t.Fatalf("audit keygen: exit %d, %s", r.code, r.stderr)
+	}
+	token := strings.Repeat("t", 40)
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rule := "^[a-z0-9][a-z0-9._-]{0,62}$"
+	for i, c := range []struct {
+		flag, file, line string
+	}{
+		{"--token-file", "# senders\nacme " + token + " tenants=Acme\n", "line 2"},
+		{"--token-file", "acme " + token + " tenants=acme,glöbex\n", "line 1"},
+		{"--token-file", "acme " + token + " tenants=acme,_x\n", "line 1"},
+		{"--cert-tenants", "sidecar-1 tenants=acme\nsidecar-2 tenants=ACME\n", "line 2"},
+		{"--cert-tenants", "sidecar-1 tenants=acme,-x\n", "line 1"},
+	} {
+		file := write(fmt.Sprintf("bindings-%d", i), c.file)
+		args := []string{"collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile, "--listen", "127.0.0.1:0", c.flag, file}
+		if c.flag == "--cert-tenants" {
+			args = append(args, "--token-file", write("tokens", "acme "+token+"\n"), "--client-ca", filepath.Join(dir, "ca.crt"), "--tls-cert", filepath.Join(dir, "tls.crt"), "--tls-key", filepath.Join(dir, "tls.key"))
+		}
+		r := portcullisWithin(t, 20*time.Second, args...)
+		if r.code == 0 || strings.Contains(r.stderr, token) {
+			t.Errorf("%s %q: exit %d, stderr %q; want a failure without the token", c.flag, c.file, r.code, r.stderr)
+		}
+		for _, w := range []string{file, c.line, rule} {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%s %q: stderr %q does not name %s", c.flag, c.file, r.stderr, w)
 			}
 		}
 	}
