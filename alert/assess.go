@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -119,7 +118,7 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verifi
 	a.BytesOut += r.BytesOut
 	a.Routes[route] += n
 	a.Tenants[r.Tenant] += n
-	a.Statuses[strconv.FormatInt(r.Status, 10)] += n
+	a.Statuses[r.StatusText()] += n
 	a.Decisions[r.Decision] += n
 	a.Sources[r.SourceIP] += n
 	if r.KeyID != "" {

@@ -31,7 +31,10 @@ func ocsfActivity(method string) (int, string) {
 
 // AppendOCSF appends r as one OCSF API Activity event (JSON, no newline).
 // Portcullis fields without an OCSF home (decision, limit, key id, auth method,
-// policy revision, token fingerprint) go under "unmapped".
+// policy revision, token fingerprint, a refused certificate's serial and
+// issuer) go under "unmapped". A record without an HTTP status (a client
+// certificate refused at the TLS handshake) is a Failure with no
+// status_code, api.response, http_request or http_response.
 func AppendOCSF(dst []byte, r *StoredRecord) []byte {
 	act, actName := ocsfActivity(r.Method)
 	statusID, status := 1, "Success"
@@ -57,7 +60,9 @@ func AppendOCSF(dst []byte, r *StoredRecord) []byte {
 	dst = appendIntField(dst, `,"severity_id":`, int64(severity))
 	dst = appendIntField(dst, `,"status_id":`, int64(statusID))
 	dst = appendStringField(dst, `,"status":`, status)
-	dst = appendStringField(dst, `,"status_code":`, strconv.FormatInt(r.Status, 10))
+	if r.Status != 0 {
+		dst = appendStringField(dst, `,"status_code":`, strconv.FormatInt(r.Status, 10))
+	}
 	dst = appendStringField(dst, `,"status_detail":`, r.Decision)
 	dst = appendIntField(dst, `,"duration":`, r.DurationUS/1e3)
 	dst = appendOCSFMetadata(dst, r)
@@ -80,6 +85,9 @@ func appendOCSFMetadata(dst []byte, r *StoredRecord) []byte {
 func appendOCSFAPI(dst []byte, r *StoredRecord) []byte {
 	dst = appendStringField(dst, `,"api":{"operation":`, r.Method+" "+r.Route)
 	dst = appendStringField(dst, `,"request":{"uid":`, r.RequestID)
+	if r.Status == 0 {
+		return append(dst, "}}"...) // no response: refused before HTTP
+	}
 	dst = appendIntField(dst, `},"response":{"code":`, r.Status)
 	return append(dst, "}}"...)
 }
@@ -94,7 +102,13 @@ func appendOCSFActor(dst []byte, r *StoredRecord) []byte {
 	return append(dst, '}')
 }
 
+// appendOCSFHTTP appends http_request and http_response; a record without
+// an HTTP status (a refusal at the TLS handshake) has neither: no request
+// was read and no response sent, and a code 0 would read as one sent.
 func appendOCSFHTTP(dst []byte, r *StoredRecord) []byte {
+	if r.Status == 0 {
+		return dst
+	}
 	dst = appendStringField(dst, `,"http_request":{"http_method":`, r.Method)
 	dst = appendStringField(dst, `,"url":{"path":`, r.Path)
 	dst = appendStringField(dst, `},"user_agent":`, r.UserAgent)
@@ -117,6 +131,10 @@ func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
 		dst = appendStringField(dst, `,"token_fingerprint":`, r.TokenFingerprint)
 	}
 	dst = appendIntField(dst, `,"policy_revision":`, r.PolicyRevision)
+	if r.CertSerial != "" {
+		dst = appendStringField(dst, `,"cert_serial":`, r.CertSerial)
+		dst = appendStringField(dst, `,"cert_issuer":`, r.CertIssuer)
+	}
 	if r.Sender != "" {
 		dst = appendStringField(dst, `,"sender":`, r.Sender)
 	}

@@ -173,9 +173,9 @@ func recordWriter(w io.Writer, format string) (emit func(r *StoredRecord) error,
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tSENDER\tTENANT\tCLIENT\tAUTH\tMETHOD\tROUTE\tPATH\tSTATUS\tDECISION\tLIMIT\tREQUEST_ID\tFLAGS")
 		emit = func(r *StoredRecord) error {
-			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339Nano),
+			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339Nano),
 				Cell(r.Sender), Cell(r.Tenant), Cell(r.Client), Cell(r.AuthMethod), Cell(r.Method), Cell(r.Route), Cell(r.Path),
-				r.Status, Cell(r.Decision), Cell(r.Limit), Cell(r.RequestID), Cell(strings.Join(r.Flags, ",")))
+				r.StatusText(), Cell(r.Decision), Cell(r.Limit), Cell(r.RequestID), Cell(strings.Join(r.Flags, ",")))
 			return err
 		}
 		flush = tw.Flush

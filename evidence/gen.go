@@ -238,7 +238,8 @@ func exportLimits(s span) limitExport {
 	return e
 }
 
-// throttlingSample writes the denial counts (401, 403, 413, 429) per
+// throttlingSample writes the denial counts (401, 403, 413, 429, and
+// before_http: client certificates refused at the TLS handshake) per
 // tenant per day, the 429s per limit that refused them, then up to
 // sampleSize 429 records. The limit column is last, so the columns before
 // it stay where readers of older packs find them.
@@ -256,7 +257,11 @@ func (b *builder) throttlingSample() ([]byte, error) {
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent", "limit"})
 	for _, k := range keys {
-		w.Write(csvCells("daily_count", dayName(k.day), k.tenant, strconv.FormatInt(k.status, 10), strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", "", k.limit))
+		status := strconv.FormatInt(k.status, 10)
+		if k.status == 0 {
+			status = collector.StatusBeforeHTTP // refused at the TLS handshake
+		}
+		w.Write(csvCells("daily_count", dayName(k.day), k.tenant, status, strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", "", k.limit))
 	}
 	for _, ts := range b.tenantShares() {
 		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",

@@ -19,10 +19,12 @@ type series struct {
 }
 
 // dailyCounts returns the days of the period that have records and the
-// allowed requests and 401/403/429 denials per day.
+// allowed requests, 401/403/429 denials and connections refused before
+// HTTP (a client certificate refused at the TLS handshake) per day.
 func (b *builder) dailyCounts() ([]string, []series) {
 	ss := []series{{"allowed", "#4c78a8", map[string]int64{}}, {"401", "#f58518", map[string]int64{}},
-		{"403", "#e45756", map[string]int64{}}, {"429", "#b279a2", map[string]int64{}}}
+		{"403", "#e45756", map[string]int64{}}, {"429", "#b279a2", map[string]int64{}},
+		{"refused at TLS handshake", "#9d755d", map[string]int64{}}}
 	days := map[string]bool{}
 	for d, c := range b.tally.daily {
 		name := dayName(d)
@@ -38,7 +40,7 @@ func (b *builder) dailyCounts() ([]string, []series) {
 
 // tenantCounts is dailyCounts by tenant.
 func (b *builder) tenantCounts() ([]string, []series) {
-	ss := []series{{"requests", "#4c78a8", map[string]int64{}}, {"401/403/429", "#e45756", map[string]int64{}}}
+	ss := []series{{"requests", "#4c78a8", map[string]int64{}}, {"401/403/429/handshake", "#e45756", map[string]int64{}}}
 	ts := map[string]bool{}
 	for t, n := range b.tally.tenant {
 		ts[dash(t)] = true
@@ -138,7 +140,7 @@ func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	}
 	days, ds := b.dailyCounts()
 	tenants, ts := b.tenantCounts()
-	w.WriteString("<h2>Requests and denials per day</h2>\n" + barChart("daily", "requests and 401/403/429 per day", days, ds) + "\n")
+	w.WriteString("<h2>Requests and denials per day</h2>\n" + barChart("daily", "requests, 401/403/429 and TLS handshake refusals per day", days, ds) + "\n")
 	w.WriteString("<h2>Per tenant</h2>\n" + barChart("tenants", "requests and denials per tenant", tenants, ts) + "\n")
 	w.WriteString("<h2>Lifecycle events</h2>\n" + b.timeline() + "\n")
 	w.WriteString("<h2>Files</h2>\n<table><tr><th>file</th><th>control</th><th>area</th><th>owner</th><th>SHA-256</th></tr>\n")

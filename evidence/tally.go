@@ -38,9 +38,9 @@ type tally struct {
 	// unbound is tenant's part from senders bound to no tenant: there
 	// the tenant is the sender's claim alone (collector binding.go).
 	unbound      map[string]int64
-	tenantDenied map[string]int64 // 401/403/429 by tenant
+	tenantDenied map[string]int64 // 401/403/429 and refusals before HTTP by tenant
 	total        int64
-	daily        map[int64]*[4]int64 // day -> allowed, 401, 403, 429
+	daily        map[int64]*[5]int64 // day -> allowed, 401, 403, 429, refused before HTTP (TLS handshake)
 
 	// Credential scan, and the texts of the record before with the
 	// patterns' literals they hold (literalsIn).
@@ -89,7 +89,7 @@ const maxScanLines = 1000
 func newTally(b *builder) *tally {
 	t := &tally{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{},
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
-		daily: map[int64]*[4]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
+		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
 	for _, r := range b.doc.Routes {
 		t.routeScopes[[2]string{r.Method, r.Path}] = r.Scopes
@@ -142,8 +142,14 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	if r.Decision == "allowed" {
 		t.addUse(r, n)
 	}
-	switch r.Status {
-	case 401, 403, 413, 429:
+	switch {
+	case r.RefusedBeforeHTTP():
+		// A certificate refused at the handshake: no HTTP status, its
+		// own daily_count row (status before_http) and a denial of its
+		// tenant, if the record names one.
+		t.denials[denialKey{dayOf(r.Time), r.Tenant, 0, limitName(r)}] += n
+		t.tenantDenied[dash(r.Tenant)] += n
+	case r.Status == 401 || r.Status == 403 || r.Status == 413 || r.Status == 429:
 		t.denials[denialKey{dayOf(r.Time), r.Tenant, r.Status, limitName(r)}] += n
 		if r.Status != 413 {
 			t.tenantDenied[dash(r.Tenant)] += n
@@ -209,7 +215,7 @@ func dayName(d int64) string { return time.Unix(d*86400, 0).UTC().Format(time.Da
 func (t *tally) addDay(r *collector.StoredRecord, n int64) {
 	d := t.daily[dayOf(r.Time)]
 	if d == nil {
-		d = new([4]int64)
+		d = new([5]int64)
 		t.daily[dayOf(r.Time)] = d
 	}
 	switch {
@@ -221,6 +227,8 @@ func (t *tally) addDay(r *collector.StoredRecord, n int64) {
 		d[2] += n
 	case r.Status == 429:
 		d[3] += n
+	case r.RefusedBeforeHTTP():
+		d[4] += n
 	}
 }
 
