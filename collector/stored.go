@@ -80,22 +80,20 @@ func (r *StoredRecord) BoundTo(tenant string) bool {
 	return false
 }
 
-// datedAhead reports whether the collector flagged r's time as too far
-// from its receipt, and that time is after the receipt (Received known).
 // StatusBeforeHTTP is how reports name the status of a record without an
 // HTTP status: a connection refused before any request was read, such as
 // a client certificate a CRL refused at the TLS handshake (decisions
 // cert_revoked and cert_crl_expired, status 0).
 const StatusBeforeHTTP = "before_http"
 
-// RefusedBeforeHTTP reports whether r is a refusal with no HTTP status:
+// RefusedBeforeHTTP reports whether s is a refusal with no HTTP status:
 // the connection was refused before a request was read (the TLS
 // handshake). A foreign OTLP record without a status or a decision is not.
 func (s *StoredRecord) RefusedBeforeHTTP() bool {
 	return s.Status == 0 && s.Decision != "" && s.Decision != "allowed"
 }
 
-// StatusText is r's HTTP status as reports print it: the number, or
+// StatusText is s's HTTP status as reports print it: the number, or
 // StatusBeforeHTTP for a record without one that RefusedBeforeHTTP, or
 // "-" for one without status nor refusal.
 func (s *StoredRecord) StatusText() string {
@@ -108,6 +106,8 @@ func (s *StoredRecord) StatusText() string {
 	return "-"
 }
 
+// datedAhead reports whether the collector flagged r's time as too far
+// from its receipt, and that time is after the receipt (Received known).
 func (s *StoredRecord) datedAhead() bool {
 	return len(s.Flags) > 0 && !s.Received.IsZero() && s.Time.After(s.Received) &&
 		slices.Contains(s.Flags, FlagTimeOutsideWindow)
