@@ -126,11 +126,12 @@ const (
 	rejectNotBound
 	rejectOutsideWindow
 	rejectQuota
+	rejectSendersFull
 	numRejects
 )
 
 var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
-	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota"}
+	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota", "cert_senders_full"}
 
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
@@ -281,6 +282,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, reason, status, code, err.Error())
 		return
 	}
+	if err := c.store.AdmitsSender(sender); err != nil {
+		c.sendersFull(w, r, err)
+		return
+	}
 	if wait, ok := c.quota.take(sender, int64(len(body)), c.cfg.Now()); !ok {
 		c.overQuota(w, r, sender, int64(len(body)), wait)
 		return
@@ -312,6 +317,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	err = c.store.AppendBatch(b)
 	if errors.Is(err, ErrBatchTooLarge) {
 		c.fail(w, r, rejectTooLarge, http.StatusRequestEntityTooLarge, "batch_too_large", err.Error())
+		return
+	}
+	if errors.Is(err, ErrTooManySenders) {
+		c.sendersFull(w, r, err)
 		return
 	}
 	if errors.Is(err, ErrBatchOutsideWindow) {

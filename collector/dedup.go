@@ -4,8 +4,10 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A sidecar's batch id is its instance id, '-' and a sequence number that
@@ -21,12 +23,34 @@ import (
 // start); an instance forgotten that way starts again as new. Other ids (an OTLP
 // client's body digest, any id without a sequence) are remembered per
 // sender, the last dedupOthers of them.
+//
+// Senders named by a client certificate are as many as the client CA
+// issues (one per pod, say), so their state is bounded too: a certificate
+// sender idle longer than StoreConfig.SenderIdle is forgotten, and at most
+// StoreConfig.MaxCertSenders of them are live at once; a new one past that
+// is refused (ErrTooManySenders, 503 cert_senders_full) until one is idle
+// long enough. What a forgotten instance had stored is kept compactly, its
+// high-water mark only (16 bytes, the last dedupForgotten instances of any
+// sender): a batch of it at or below that mark is refused as outside the
+// window, never stored twice.
 
 const (
-	dedupWindow    = 4096 // sequence numbers below an instance's newest, deduplicated exactly
-	dedupInstances = 1024 // instances remembered per sender
-	dedupOthers    = 4096 // ids without a sequence remembered per sender
+	dedupWindow    = 4096  // sequence numbers below an instance's newest, deduplicated exactly
+	dedupInstances = 1024  // instances remembered per sender
+	dedupOthers    = 4096  // ids without a sequence remembered per sender
+	dedupForgotten = 65536 // high-water marks of forgotten instances kept
+
+	// DefaultMaxCertSenders is StoreConfig.MaxCertSenders when 0.
+	DefaultMaxCertSenders = 4096
+	// DefaultSenderIdle is StoreConfig.SenderIdle when 0.
+	DefaultSenderIdle = 24 * time.Hour
 )
+
+// ErrTooManySenders is returned (wrapped) by AppendBatch for a batch of a
+// certificate sender the store does not hold state for while
+// StoreConfig.MaxCertSenders others are live; the Collector answers 503
+// cert_senders_full with Retry-After, and the sidecar keeps the batch.
+var ErrTooManySenders = errors.New("collector: too many live certificate senders")
 
 // ErrBatchOutsideWindow is returned (wrapped) by AppendBatch for a batch
 // whose sequence lies dedupWindow or more below the newest stored of its
@@ -37,7 +61,83 @@ var ErrBatchOutsideWindow = errors.New("collector: batch older than the deduplic
 // dedup is the store's memory of the batch ids it holds. Not safe for
 // concurrent use: the store's lock guards it.
 type dedup struct {
-	senders map[string]*senderIDs
+	senders   map[string]*senderIDs
+	maxCert   int           // live certificate senders at most; 0: no bound
+	idle      time.Duration // a certificate sender idle this long is forgotten; 0: never
+	certs     int           // live certificate senders
+	swept     time.Time     // when idle senders were last forgotten
+	forgotten map[uint64]uint64
+	fring     []uint64 // forgotten's keys, oldest at fnext once full
+	fnext     int
+}
+
+// isCert reports whether sender is named by a client certificate.
+func isCert(sender string) bool { return strings.HasPrefix(sender, "cert:") }
+
+// forgottenKey is the key of sender's instance inst in forgotten.
+func forgottenKey(sender, inst string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(sender))
+	h.Write([]byte{0})
+	h.Write([]byte(inst))
+	return h.Sum64()
+}
+
+// forget keeps the high-water mark of an instance whose state is dropped.
+func (d *dedup) forget(sender string, in *instanceIDs) {
+	k := forgottenKey(sender, in.instance)
+	if d.forgotten == nil {
+		d.forgotten = map[uint64]uint64{}
+	}
+	if old, ok := d.forgotten[k]; ok {
+		d.forgotten[k] = max(old, in.high)
+		return
+	}
+	if len(d.fring) < dedupForgotten {
+		d.fring = append(d.fring, k)
+	} else {
+		delete(d.forgotten, d.fring[d.fnext])
+		d.fring[d.fnext] = k
+		d.fnext = (d.fnext + 1) % dedupForgotten
+	}
+	d.forgotten[k] = in.high
+}
+
+// sweep forgets the certificate senders idle since before now-idle, at
+// most once per idle/16.
+func (d *dedup) sweep(now time.Time) {
+	if d.idle <= 0 || now.Sub(d.swept) < d.idle/16 {
+		return
+	}
+	d.swept = now
+	for name, s := range d.senders {
+		if isCert(name) && now.Sub(s.last) >= d.idle {
+			d.drop(name, s)
+		}
+	}
+}
+
+// drop forgets sender s, keeping its instances' high-water marks.
+func (d *dedup) drop(name string, s *senderIDs) {
+	for el := s.lru.Front(); el != nil; el = el.Next() {
+		d.forget(name, el.Value.(*instanceIDs))
+	}
+	delete(d.senders, name)
+	d.certs--
+}
+
+// admits reports whether a batch of sender may be stored at now: a
+// certificate sender without state is admitted only while fewer than
+// maxCert are live (idle ones forgotten first).
+func (d *dedup) admits(sender string, now time.Time) error {
+	if d.maxCert <= 0 || !isCert(sender) || d.senders[sender] != nil {
+		return nil
+	}
+	d.sweep(now)
+	if d.certs < d.maxCert {
+		return nil
+	}
+	return fmt.Errorf("%w: %d certificate senders sent within the last %s, the most the collector holds state for; sender %s is new", ErrTooManySenders, d.certs, d.idle, sender)
 }
 
 // senderIDs are the ids of one sender.
@@ -47,6 +147,7 @@ type senderIDs struct {
 	others    map[string]struct{}
 	ring      []string // others in the order stored, oldest at next once full
 	next      int
+	last      time.Time // when a batch of the sender was last stored
 }
 
 // instanceIDs are the sequence numbers of one sender's instance stored:
@@ -73,11 +174,16 @@ func splitBatchID(id string) (string, uint64, bool) {
 // check says whether id of sender is stored (dup), or lies below the
 // window (ErrBatchOutsideWindow); it changes nothing.
 func (d *dedup) check(sender, id string) (dup bool, err error) {
+	inst, seq, ok := splitBatchID(id)
+	if ok {
+		if high, gone := d.forgotten[forgottenKey(sender, inst)]; gone && seq <= high {
+			return false, fmt.Errorf("%w: batch %q from %q is at or below %d, the newest stored of its instance when the collector forgot it (idle or past the instances it holds)", ErrBatchOutsideWindow, id, sender, high)
+		}
+	}
 	s := d.senders[sender]
 	if s == nil {
 		return false, nil
 	}
-	inst, seq, ok := splitBatchID(id)
 	if !ok {
 		_, dup := s.others[id]
 		return dup, nil
@@ -96,33 +202,42 @@ func (d *dedup) check(sender, id string) (dup bool, err error) {
 	return in.has(in.high - seq), nil
 }
 
-// add remembers id of sender as stored.
-func (d *dedup) add(sender, id string) {
+// add remembers id of sender as stored at now.
+func (d *dedup) add(sender, id string, now time.Time) {
 	if d.senders == nil {
 		d.senders = map[string]*senderIDs{}
 	}
+	d.sweep(now)
 	s := d.senders[sender]
 	if s == nil {
 		s = &senderIDs{instances: map[string]*list.Element{}, others: map[string]struct{}{}}
 		d.senders[sender] = s
+		if isCert(sender) {
+			d.certs++
+		}
+	}
+	if now.After(s.last) {
+		s.last = now
 	}
 	inst, seq, ok := splitBatchID(id)
 	if !ok {
 		s.addOther(id)
 		return
 	}
-	s.instance(inst).add(seq)
+	s.instance(inst, func(in *instanceIDs) { d.forget(sender, in) }).add(seq)
 }
 
 // instance returns the ids of inst, made (forgetting the least recently
-// used instance when full) if there are none, and marks it used.
-func (s *senderIDs) instance(inst string) *instanceIDs {
+// used instance when full, handed to forget) if there are none, and marks
+// it used.
+func (s *senderIDs) instance(inst string, forget func(*instanceIDs)) *instanceIDs {
 	if el := s.instances[inst]; el != nil {
 		s.lru.MoveToFront(el)
 		return el.Value.(*instanceIDs)
 	}
 	if s.lru.Len() >= dedupInstances {
 		old := s.lru.Back()
+		forget(old.Value.(*instanceIDs))
 		delete(s.instances, old.Value.(*instanceIDs).instance)
 		s.lru.Remove(old)
 	}

@@ -24,8 +24,9 @@ const DefaultSenderQuota = 512 << 20
 type quota struct {
 	perMinute int64 // 0: no quota
 
-	mu      sync.Mutex // guards the following field
+	mu      sync.Mutex // guards the following fields
 	buckets map[string]*quotaBucket
+	swept   time.Time // when full buckets were last dropped
 }
 
 type quotaBucket struct {
@@ -42,6 +43,17 @@ func (q *quota) take(sender string, n int64, now time.Time) (time.Duration, bool
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	rate := float64(q.perMinute) / 60 // bytes a second
+	if now.Sub(q.swept) >= time.Minute {
+		// A bucket idle a minute is full again, as a new one is: dropping
+		// it changes no answer, and bounds the buckets by the senders of
+		// the last two minutes, not every certificate the CA ever issued.
+		q.swept = now
+		for k, b := range q.buckets {
+			if now.Sub(b.at) >= time.Minute {
+				delete(q.buckets, k)
+			}
+		}
+	}
 	b := q.buckets[sender]
 	if b == nil {
 		b = &quotaBucket{bytes: float64(q.perMinute), at: now}
@@ -66,4 +78,13 @@ func (c *Collector) overQuota(w http.ResponseWriter, r *http.Request, sender str
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	c.fail(w, r, rejectQuota, http.StatusTooManyRequests, "sender_quota",
 		fmt.Sprintf("sender %s sent more than its %d bytes a minute (--sender-quota); this batch of %d bytes fits in %d s; retry then", sender, c.quota.perMinute, n, secs))
+}
+
+// sendersFull answers 503 cert_senders_full: the collector holds state
+// for StoreConfig.MaxCertSenders certificate senders and this one is new.
+// The sidecar keeps the batch in its spool and retries; a live sender
+// idle for StoreConfig.SenderIdle frees a place.
+func (c *Collector) sendersFull(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", "60")
+	c.fail(w, r, rejectSendersFull, http.StatusServiceUnavailable, "cert_senders_full", err.Error())
 }

@@ -38,6 +38,14 @@ type StoreConfig struct {
 	OnAnchor func(msg string)
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
+	// MaxCertSenders bounds the client certificate senders whose batch
+	// ids the store remembers at once; a new one past it is refused
+	// (ErrTooManySenders). 0 means DefaultMaxCertSenders, negative no
+	// bound. SenderIdle is how long a certificate sender may send nothing
+	// before the store forgets it (dedup.go); 0 means DefaultSenderIdle,
+	// negative never.
+	MaxCertSenders int
+	SenderIdle     time.Duration
 }
 
 // Detection is how a Store hands what it stores to the alert engine
@@ -75,9 +83,12 @@ type StoreStats struct {
 	// below the deduplication window of their instance
 	// (ErrBatchOutsideWindow).
 	OutsideWindow uint64
-	Events        uint64 // lifecycle events stored
-	Expired       uint64 // segments deleted by retention
-	Breaks        uint64 // breaks recorded at recovery (see KindBreak)
+	// SendersFull counts batches refused because StoreConfig.MaxCertSenders
+	// certificate senders were live and theirs was new (ErrTooManySenders).
+	SendersFull uint64
+	Events      uint64 // lifecycle events stored
+	Expired     uint64 // segments deleted by retention
+	Breaks      uint64 // breaks recorded at recovery (see KindBreak)
 	// Deferred counts failures after an entry was durably stored (the
 	// signed head, a rotation): the entry stands and the step is retried
 	// on the next append.
@@ -181,6 +192,12 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	}
 	setDefault(&cfg.SegmentMaxBytes, 64<<20)
 	setDefault(&cfg.SegmentMaxAge, time.Hour)
+	if cfg.MaxCertSenders == 0 {
+		cfg.MaxCertSenders = DefaultMaxCertSenders
+	}
+	if cfg.SenderIdle == 0 {
+		cfg.SenderIdle = DefaultSenderIdle
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -192,7 +209,8 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: dir, cfg: cfg, lock: lock, seenEvents: make(map[eventKey]struct{}),
-		retained: make(map[uint64]struct{})}
+		retained: make(map[uint64]struct{}),
+		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
 	if err := s.recover(); err != nil {
 		lock.Close()
 		return nil, err
@@ -232,9 +250,26 @@ func (s *Store) detectLocked(records []StoredRecord, events []Event) []Event {
 	return s.cfg.Detection.Detect(s.seq+1, records, events)
 }
 
+// AdmitsSender reports (ErrTooManySenders) whether a batch of sender would
+// be refused because MaxCertSenders certificate senders are live and it
+// is new, so the Collector refuses it before reading its body.
+func (s *Store) AdmitsSender(sender string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.seen.admits(sender, s.cfg.Now())
+	if err != nil {
+		s.stats.SendersFull++
+	}
+	return err
+}
+
 func (s *Store) appendBatch(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.seen.admits(b.Sender, s.cfg.Now()); err != nil {
+		s.stats.SendersFull++
+		return err
+	}
 	dup, err := s.seen.check(b.Sender, b.ID)
 	if err != nil {
 		s.stats.OutsideWindow++
@@ -276,7 +311,7 @@ func (s *Store) appendBatch(b *Batch) error {
 	if err != nil {
 		return err
 	}
-	s.seen.add(b.Sender, b.ID)
+	s.seen.add(b.Sender, b.ID, s.cfg.Now())
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
 	s.stats.Events += uint64(len(derived))
