@@ -107,6 +107,11 @@ func TestCertSendersBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Rebuilt from the trail with each entry's time: pod-2, idle since
+	// its one batch 90 minutes before the newest entries, is forgotten.
+	if st.seen.certs != 2 || st.seen.senders["cert:pod-2"] != nil {
+		t.Errorf("after a restart: %d live certificate senders, pod-2 held %v; want 2, pod-2 forgotten", st.seen.certs, st.seen.senders["cert:pod-2"] != nil)
+	}
 	srv = start(st)
 	defer srv.Close()
 	for _, id := range []string{"a-1", "a-2", "a-3"} {

@@ -142,7 +142,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -258,7 +258,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
