@@ -66,8 +66,9 @@
 // starts the next one. The chain's end is then compared with the signed
 // head: a head past it, naming another hash, or missing over a store with
 // entries is recorded as a break too. Batch ids (per sender, within a
-// bounded window per sidecar instance: dedup.go) and events (by etcd key
-// and revision) are deduplicated, and what is remembered of them is
+// bounded window per sidecar instance: dedup.go) and events (by etcd
+// cluster, key and revision, a floor and a window of revisions per
+// cluster: eventmarks.go) are deduplicated, and what is remembered of them is
 // rebuilt from the trusted entries at start. Each sender has a byte
 // quota a minute (Config.SenderQuota, quota.go). An append fails (and the Collector answers
 // 503) only when its entry was not stored: a failure after the entry's

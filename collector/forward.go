@@ -61,7 +61,7 @@ func EtcdEvents(evs []etcdadmin.Event) ([]Event, error) {
 				return nil, fmt.Errorf("collector: cannot encode the details of event %q: %w", e.Key, err)
 			}
 		}
-		out[i] = Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, ClaimedTime: e.Time,
+		out[i] = Event{Time: e.Observed, Key: e.Key, Revision: e.Revision, Cluster: e.Cluster, ClaimedTime: e.Time,
 			Unverified: e.Unverified, Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason,
 			Ticket: e.Ticket, Details: raw}
 	}

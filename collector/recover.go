@@ -169,7 +169,7 @@ func (s *Store) rememberBatch(h *entryHeader) {
 	}
 	for _, ev := range h.Events {
 		if ev.Key != "" {
-			s.seenEvents[ev] = struct{}{}
+			s.seenEvents.add(ev)
 		}
 	}
 }

@@ -148,6 +148,7 @@ type entryHeader struct {
 type eventKey struct {
 	Key      string `json:"key"`
 	Revision int64  `json:"revision"`
+	Cluster  uint64 `json:"cluster,omitempty"`
 }
 
 // Entry is one decoded entry of the chain, as ScanEntries yields it.

@@ -120,9 +120,14 @@ type StoreStats struct {
 // moments after it for an event seen on the watch, an upper bound for one
 // read while catching up after downtime.
 type Event struct {
-	Time        time.Time `json:"time"`
-	Key         string    `json:"key,omitempty"`      // etcd key of the event
-	Revision    int64     `json:"revision,omitempty"` // etcd revision of its write
+	Time     time.Time `json:"time"`
+	Key      string    `json:"key,omitempty"`      // etcd key of the event
+	Revision int64     `json:"revision,omitempty"` // etcd revision of its write
+	// Cluster is the id of the etcd cluster the event was read from:
+	// revisions grow within one cluster, so the store remembers the
+	// events it holds as a high-water revision per cluster (eventmarks.go).
+	// 0 for an event stored before the field, or not read from etcd.
+	Cluster     uint64    `json:"cluster,omitempty"`
 	ClaimedTime time.Time `json:"claimed_time,omitzero"`
 	// Unverified says why the change the event describes was not found in
 	// the event's own etcd transaction; "" when it was.
@@ -156,8 +161,8 @@ type Store struct {
 	seq        uint64
 	prev       [32]byte
 	lastSig    string
-	seen       dedup // the batch ids stored, bounded (dedup.go)
-	seenEvents map[eventKey]struct{}
+	seen       dedup               // the batch ids stored, bounded (dedup.go)
+	seenEvents eventMarks          // the etcd events stored, bounded (eventmarks.go)
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
 	stats      StoreStats
 	buf        []byte // the body being encoded, reused
@@ -208,7 +213,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, cfg: cfg, lock: lock, seenEvents: make(map[eventKey]struct{}),
+	s := &Store{dir: dir, cfg: cfg, lock: lock,
 		retained: make(map[uint64]struct{}),
 		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
 	if err := s.recover(); err != nil {
@@ -489,7 +494,7 @@ func (s *Store) appendEventsEntryLocked(events []Event) error {
 	}
 	for _, e := range events {
 		if e.Key != "" {
-			s.seenEvents[eventKey{e.Key, e.Revision}] = struct{}{}
+			s.seenEvents.add(eventKey{e.Key, e.Revision, e.Cluster})
 		}
 		if e.Unverified != "" {
 			s.stats.Unverified++
@@ -509,8 +514,8 @@ func (s *Store) newEventsLocked(events []Event) []Event {
 	out := make([]Event, 0, len(events))
 	batch := map[eventKey]bool{}
 	for _, e := range events {
-		k := eventKey{e.Key, e.Revision}
-		if _, dup := s.seenEvents[k]; dup || e.Key != "" && batch[k] {
+		k := eventKey{e.Key, e.Revision, e.Cluster}
+		if e.Key != "" && (s.seenEvents.has(k) || batch[k]) {
 			s.stats.EventDuplicates++
 			continue
 		}

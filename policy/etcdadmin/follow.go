@@ -120,6 +120,9 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 				batch = append(batch, ev)
 			}
 		}
+		for i := range batch {
+			batch[i].Cluster = wr.Header.ClusterId
+		}
 		if err := emit(batch, fn); err != nil {
 			return 0, err
 		}
@@ -226,6 +229,9 @@ func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn 
 		Details:    map[string]string{"from": strconv.FormatInt(from+1, 10), "to": strconv.FormatInt(rev, 10), "compacted": strconv.FormatInt(compacted, 10)},
 		Unverified: fmt.Sprintf("etcd history from revision %d is compacted (at %d): read the keys as they are at %d; uses of approval use counters deleted since revision %d may be missing", from+1, compacted, rev, from+1)})
 	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
+	for i := range batch {
+		batch[i].Cluster = resp.Header.ClusterId
+	}
 	return rev, emit(batch, fn)
 }
 

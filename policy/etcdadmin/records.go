@@ -35,6 +35,7 @@ type Event struct {
 
 	// Set by FollowEvents from etcd, never from the value:
 	Key      string    `json:"-"` // the event's etcd key
+	Cluster  uint64    `json:"-"` // the id of the etcd cluster it was read from
 	Observed time.Time `json:"-"` // when the follower read the write from etcd
 	// Unverified says why the change the event describes was not found in
 	// the event's own transaction (same revision); "" when it was.

@@ -1,0 +1,108 @@
+package collector
+
+// The store deduplicates the lifecycle events it reads from etcd by key
+// and revision. It used to remember every pair it ever stored, rebuilt at
+// each start from the whole trail: memory growing with the trail. etcd
+// revisions only grow within one cluster, and the follower
+// (ForwardEvents) reads them in revision order, so per cluster id the
+// store keeps the pairs of the last eventWindow revisions and a floor: an
+// event at or below the floor is taken as stored (it was, or is older
+// than any the follower still sends), one above it is looked up exactly.
+// A replay after a restart (a lost or stale events.rev) thus stores no
+// event twice and loses none, and a new cluster (another id, its
+// revisions from 1 again) has marks of its own. At most eventClusters
+// clusters are remembered, the ones stored to last.
+//
+// Events stored before the cluster id was recorded have cluster 0; for a
+// cluster without marks of its own, an exact match among them counts too,
+// so the first replay after an upgrade does not store them again.
+
+const (
+	eventWindow   = 4096  // revisions below a cluster's newest looked up exactly
+	eventMaxKeys  = 65536 // pairs kept per cluster whatever their revisions
+	eventClusters = 16    // clusters remembered
+)
+
+// eventMarks is the store's memory of the etcd events it holds. Not safe
+// for concurrent use: the store's lock guards it.
+type eventMarks struct {
+	clusters map[uint64]*eventMark
+	tick     uint64 // counts adds, to find the cluster stored to least recently
+}
+
+// eventMark is what is remembered of one cluster's events.
+type eventMark struct {
+	floor, high int64                 // every revision at or below floor is stored
+	keys        map[eventKey]struct{} // the pairs above floor
+	order       []eventKey            // keys in the order added, oldest first
+	used        uint64                // eventMarks.tick at the last add
+}
+
+// has reports whether the event k is stored.
+func (m *eventMarks) has(k eventKey) bool {
+	if c := m.clusters[k.Cluster]; c != nil {
+		return c.has(k)
+	}
+	if k.Cluster != 0 {
+		if c := m.clusters[0]; c != nil {
+			k.Cluster = 0
+			_, ok := c.keys[k]
+			return ok
+		}
+	}
+	return false
+}
+
+func (c *eventMark) has(k eventKey) bool {
+	if k.Revision <= c.floor {
+		return true
+	}
+	_, ok := c.keys[k]
+	return ok
+}
+
+// add remembers the event k as stored.
+func (m *eventMarks) add(k eventKey) {
+	if m.clusters == nil {
+		m.clusters = map[uint64]*eventMark{}
+	}
+	c := m.clusters[k.Cluster]
+	if c == nil {
+		if len(m.clusters) >= eventClusters {
+			m.evict()
+		}
+		c = &eventMark{keys: map[eventKey]struct{}{}, floor: -1 << 63}
+		m.clusters[k.Cluster] = c
+	}
+	m.tick++
+	c.used = m.tick
+	if c.has(k) {
+		return
+	}
+	c.keys[k] = struct{}{}
+	c.order = append(c.order, k)
+	c.high = max(c.high, k.Revision)
+	// Slide: pairs eventWindow revisions below the newest, or past
+	// eventMaxKeys, go below the floor.
+	n := 0
+	for n < len(c.order) && (c.order[n].Revision <= c.high-eventWindow || len(c.order)-n > eventMaxKeys) {
+		c.floor = max(c.floor, c.order[n].Revision)
+		delete(c.keys, c.order[n])
+		n++
+	}
+	if n > 0 {
+		c.order = append(c.order[:0], c.order[n:]...)
+	}
+}
+
+// evict forgets the cluster stored to least recently.
+func (m *eventMarks) evict() {
+	var old uint64
+	first := true
+	for id, c := range m.clusters {
+		if first || c.used < m.clusters[old].used {
+			old, first = id, false
+		}
+	}
+	delete(m.clusters, old)
+}
