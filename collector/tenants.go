@@ -47,9 +47,14 @@ type TenantReport struct {
 	// Unverified counts the requests whose records' entries were not
 	// verified: each failed its own checks (hash, link, seq, the
 	// collector's signature), or no key was given (TopTenantsVerified).
-	Unverified int64         `json:"unverified"`
-	Count      int           `json:"tenants"` // tenants seen, listed or not
-	Tenants    []TenantShare `json:"top"`
+	Unverified int64 `json:"unverified"`
+	// RefusedBeforeHTTP counts the records of connections refused before
+	// a request was read (a client certificate refused at the TLS
+	// handshake: StoredRecord.RefusedBeforeHTTP). They are no request of
+	// any tenant, so none of the counts above holds them.
+	RefusedBeforeHTTP int64         `json:"refused_before_http"`
+	Count             int           `json:"tenants"` // tenants seen, listed or not
+	Tenants           []TenantShare `json:"top"`
 }
 
 // ThrottledBy counts throttled requests (429) by the limit that refused
@@ -162,6 +167,10 @@ func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pu
 // add counts r for its tenant and in the totals
 // (unverified too when its entry was not verified).
 func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, verified bool) {
+	if r.RefusedBeforeHTTP() {
+		rep.RefusedBeforeHTTP += min(max(r.Count, 1), 1<<32)
+		return
+	}
 	s := byTenant[r.Tenant]
 	if s == nil {
 		s = &TenantShare{Tenant: r.Tenant}
@@ -244,8 +253,12 @@ func (rep *TenantReport) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d tenants (%d shown, by %s; - is requests without a tenant), %d requests, %d throttled, %d bytes out, %d unverified, %s\n",
-		rep.Count, len(rep.Tenants), rep.By, rep.Requests, rep.Throttled, rep.BytesOut, rep.Unverified, rep.period())
+	refused := ""
+	if rep.RefusedBeforeHTTP > 0 {
+		refused = fmt.Sprintf("%d connections refused before HTTP (TLS handshake), ", rep.RefusedBeforeHTTP)
+	}
+	_, err := fmt.Fprintf(w, "%d tenants (%d shown, by %s; - is requests without a tenant), %d requests, %d throttled, %d bytes out, %d unverified, %s%s\n",
+		rep.Count, len(rep.Tenants), rep.By, rep.Requests, rep.Throttled, rep.BytesOut, rep.Unverified, refused, rep.period())
 	return err
 }
 

@@ -23,7 +23,8 @@ import (
 // has a series for it and the throttling CSV a daily_count row of status
 // before_http (before, it was in the total and in no column); audit query
 // prints before_http, and the OCSF export has no http_response (it wrote
-// code 0) but a Failure with the certificate's serial.
+// code 0) but a Failure with the certificate's serial; tenants top and
+// the pack's tenant shares do not count them as requests (of tenant "-").
 func TestRefusalBeforeHTTPInEveryReport(t *testing.T) {
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
@@ -100,6 +101,14 @@ func TestRefusalBeforeHTTPInEveryReport(t *testing.T) {
 		t.Errorf("audit query table: %d records of status before_http, want 2:\n%s", got, table.String())
 	}
 
+	top, err := collector.TopTenants(data, time.Time{}, time.Time{}, collector.ByRequests, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Requests != 2 || top.RefusedBeforeHTTP != 2 || top.Count != 1 {
+		t.Errorf("tenants top: %d requests of %d tenants, %d refused before HTTP; want 2 of 1 (acme), 2", top.Requests, top.Count, top.RefusedBeforeHTTP)
+	}
+
 	hist, err := HistoryFromFile("../examples/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -117,10 +126,17 @@ func TestRefusalBeforeHTTPInEveryReport(t *testing.T) {
 		t.Fatalf("throttling files %v", files)
 	}
 	got := map[string]string{}
+	shares := map[string]string{}
 	for _, r := range readCSV(t, files[0])[1:] {
-		if r[0] == "daily_count" {
+		switch r[0] {
+		case "daily_count":
 			got[r[3]] = r[4]
+		case "tenant_share":
+			shares[r[2]] = r[4] + " " + r[12]
 		}
+	}
+	if len(shares) != 1 || shares["acme"] != "2 100.0" {
+		t.Errorf("tenant_share rows %v; want acme's 2 requests, 100%% (a handshake refusal is no request)", shares)
 	}
 	if got["before_http"] != "2" || got["429"] != "1" {
 		t.Errorf("daily_count rows by status %v; want before_http 2 and 429 1", got)

@@ -47,6 +47,7 @@ func (b *builder) tenantCounts() ([]string, []series) {
 		ss[0].values[dash(t)] += n
 	}
 	for t, n := range b.tally.tenantDenied {
+		ts[t] = true // refusals at the TLS handshake are of no tenant's requests
 		ss[1].values[t] = n
 	}
 	return sortedKeys(ts), ss

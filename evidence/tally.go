@@ -133,11 +133,16 @@ type revokeAt struct {
 func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
 	n := requests(r)
-	t.tenant[r.Tenant] += n
-	if !r.SenderBound {
-		t.unbound[r.Tenant] += n
+	if !r.RefusedBeforeHTTP() {
+		// A connection refused at the TLS handshake is no request of
+		// any tenant: the shares count requests (the daily chart and
+		// the daily_count rows count the refusals).
+		t.tenant[r.Tenant] += n
+		if !r.SenderBound {
+			t.unbound[r.Tenant] += n
+		}
+		t.total += n
 	}
-	t.total += n
 	t.addDay(r, n)
 	if r.Decision == "allowed" {
 		t.addUse(r, n)
