@@ -1,5 +1,11 @@
 package collector
 
+import (
+	"slices"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
 // The store deduplicates the lifecycle events it reads from etcd by key
 // and revision. It used to remember every pair it ever stored, rebuilt at
 // each start from the whole trail: memory growing with the trail. etcd
@@ -12,6 +18,16 @@ package collector
 // event twice and loses none, and a new cluster (another id, its
 // revisions from 1 again) has marks of its own. At most eventClusters
 // clusters are remembered, the ones stored to last.
+//
+// etcd restored from a backup goes back in revision and writes other
+// events at the revisions the old history had: the follower then stores
+// an events.rewind event (revision 0, the cluster's id, the revision
+// gone back to in its key), and the cluster's floor comes down to that
+// revision and its keys above it are forgotten, or every event written
+// after a restore that went back more than eventWindow revisions was
+// taken as stored and lost (TestForwardEventsFollowsEtcdBackPastTheWindow).
+// An event at revision 0 is none of etcd's history: it is never taken as
+// stored.
 //
 // Events stored before the cluster id was recorded have cluster 0; for a
 // cluster without marks of its own, an exact match among them counts too,
@@ -40,6 +56,9 @@ type eventMark struct {
 
 // has reports whether the event k is stored.
 func (m *eventMarks) has(k eventKey) bool {
+	if k.Revision <= 0 {
+		return false
+	}
 	if c := m.clusters[k.Cluster]; c != nil {
 		return c.has(k)
 	}
@@ -63,6 +82,14 @@ func (c *eventMark) has(k eventKey) bool {
 
 // add remembers the event k as stored.
 func (m *eventMarks) add(k eventKey) {
+	if k.Revision <= 0 {
+		if rev, ok := etcdadmin.RewindRevision(k.Key); ok {
+			if c := m.clusters[k.Cluster]; c != nil {
+				c.rewind(rev)
+			}
+		}
+		return
+	}
 	if m.clusters == nil {
 		m.clusters = map[uint64]*eventMark{}
 	}
@@ -93,6 +120,20 @@ func (m *eventMarks) add(k eventKey) {
 	if n > 0 {
 		c.order = append(c.order[:0], c.order[n:]...)
 	}
+}
+
+// rewind forgets what is remembered of the cluster's history above rev,
+// the revision etcd went back to: the events written from there on are
+// new ones.
+func (c *eventMark) rewind(rev int64) {
+	c.floor, c.high = min(c.floor, rev), min(c.high, rev)
+	c.order = slices.DeleteFunc(c.order, func(k eventKey) bool {
+		if k.Revision > rev {
+			delete(c.keys, k)
+			return true
+		}
+		return false
+	})
 }
 
 // evict forgets the cluster stored to least recently.

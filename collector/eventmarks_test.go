@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The store's memory of the etcd events it holds is bounded, against a
@@ -28,29 +29,7 @@ func TestForwardEventsMemoryBounded(t *testing.T) {
 	const prefix = "/marks-test"
 	admin := etcdadmin.New(cli, prefix)
 	ctx := context.Background()
-	put := func(from, n int) {
-		t.Helper()
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for w := range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := from + w; i < from+n; i += 16 {
-					v := fmt.Sprintf(`{"time":"2026-01-01T00:00:00Z","actor":"t","action":"policy.push","target":"t%d"}`, i)
-					if _, err := cli.Put(ctx, fmt.Sprintf("%s/events/%020d-e", prefix, i), v); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(from, n int) { t.Helper(); putEvents(t, cli, prefix, from, n) }
 	put(0, 5000)
 	resp, err := cli.Get(ctx, prefix+"/none")
 	if err != nil {
@@ -141,5 +120,29 @@ func TestForwardEventsMemoryBounded(t *testing.T) {
 		if keys > 4096 || len(clusters) != wantClusters || !slices.Contains(clusters, cluster) || slices.Contains(clusters, 0) {
 			t.Errorf("%s: the store remembers up to %d event keys per cluster, under clusters %x; want at most 4096 (the README's bound), under etcd's cluster %x (and the new one's)", step.when, keys, clusters, cluster)
 		}
+	}
+}
+
+// putEvents writes n events under prefix's events/, numbered from from,
+// 16 writers at a time.
+func putEvents(t *testing.T, cli *clientv3.Client, prefix string, from, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := from + w; i < from+n; i += 16 {
+				v := fmt.Sprintf(`{"time":"2026-01-01T00:00:00Z","actor":"t","action":"policy.push","target":"t%d"}`, i)
+				if _, err := cli.Put(context.Background(), fmt.Sprintf("%s/events/%020d-e", prefix, i), v); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
 	}
 }

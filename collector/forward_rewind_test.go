@@ -122,3 +122,85 @@ func TestForwardEventsFollowsEtcdBack(t *testing.T) {
 		t.Errorf("stored %q; want 11 events (each once), the last a rewind and the suspension written after it", got)
 	}
 }
+
+// TestForwardEventsFollowsEtcdBackPastTheWindow: the store takes every
+// revision of a cluster below its last eventWindow as stored
+// (eventmarks.go), and etcd restored from a backup more than that many
+// revisions old writes its new events below them: each was taken for one
+// already stored and dropped, the trail silent about every change made
+// after the restore. The events.rewind event brings the cluster's floor
+// down to the revision etcd went back to, also when the store rebuilds
+// its memory from the trail at a restart: the new events are stored, and
+// no event of the backup's history is stored twice.
+func TestForwardEventsFollowsEtcdBackPastTheWindow(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	e, edir, cli := etcdServer(t)
+	const prefix = "/rewind-window"
+	admin := etcdadmin.New(cli, prefix)
+	putEvents(t, cli, prefix, 0, 10)
+	backup := etcdtest.Backup(t, e, edir)
+	putEvents(t, cli, prefix, 10, eventWindow+500)
+	total := 10 + eventWindow + 500
+
+	dir, key := t.TempDir(), newTestKey(t)
+	revFile := filepath.Join(dir, "events.rev")
+	follow := func() func() {
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
+		return func() { cancel(); wg.Wait(); st.Close() }
+	}
+	stored := func() (keys map[string]int, rewinds int) {
+		keys = map[string]int{}
+		for _, ev := range storedEvents(t, dir) {
+			if ev.Action == etcdadmin.ActionEventsRewind {
+				rewinds++
+				continue
+			}
+			keys[ev.Key]++
+		}
+		return keys, rewinds
+	}
+	has := func(want, rewinds int) func() bool {
+		return func() bool { k, r := stored(); return len(k) == want && r == rewinds }
+	}
+	stop := follow()
+	waitFor(t, "the events before the restore stored", has(total, 0))
+
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, 100000, 3) // revisions the old history stored thousands of events past
+	waitFor(t, "the events written after the restore stored", has(total+3, 1))
+
+	// A restart rebuilds the store's memory from the trail, rewind and
+	// all: without its resume file the follower reads etcd's history
+	// again, and stores the events written meanwhile, and only those.
+	stop()
+	os.Remove(revFile)
+	putEvents(t, cli, prefix, 200000, 2)
+	stop = follow()
+	defer stop()
+	waitFor(t, "the events written while the collector was down stored", has(total+5, 1))
+	resp, err := cli.Get(context.Background(), prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replay read to etcd's revision", func() bool { r, _ := ReadResumeRevision(revFile); return r >= resp.Header.Revision-1 })
+	keys, rewinds := stored()
+	if len(keys) != total+5 || rewinds != 1 {
+		t.Errorf("%d events and %d rewinds stored; want %d and 1", len(keys), rewinds, total+5)
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("event %s stored %d times", k, n)
+		}
+	}
+}

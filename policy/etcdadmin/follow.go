@@ -135,9 +135,11 @@ var FollowCheck = 5 * time.Second
 
 // rewound ends a watch of FollowEvents: etcd answered at now, below the
 // revision was followed, or from cluster nowCluster, not wasCluster.
+// cluster is the id of the cluster that answered, in either case.
 type rewound struct {
 	was, now               int64
 	wasCluster, nowCluster uint64
+	cluster                uint64
 }
 
 func (e *rewound) Error() string {
@@ -160,7 +162,7 @@ type followGuard struct {
 // reported, which is no rewind.
 func (g *followGuard) answered(rev int64, cluster uint64) error {
 	if g.cluster != 0 && cluster != 0 && cluster != g.cluster {
-		return &rewound{was: g.seen, now: rev, wasCluster: g.cluster, nowCluster: cluster}
+		return &rewound{was: g.seen, now: rev, wasCluster: g.cluster, nowCluster: cluster, cluster: cluster}
 	}
 	g.seen = max(g.seen, rev)
 	if g.cluster == 0 {
@@ -182,7 +184,7 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 		return nil
 	}
 	if h := resp.Header; h.Revision < g.seen {
-		return &rewound{was: g.seen, now: h.Revision}
+		return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId}
 	}
 	return g.answered(resp.Header.Revision, resp.Header.ClusterId)
 }
@@ -197,9 +199,32 @@ func (a *Admin) rewindEvent(back *rewound) Event {
 		d["was_cluster"], d["now_cluster"] = fmt.Sprintf("%x", back.wasCluster), fmt.Sprintf("%x", back.nowCluster)
 	}
 	return Event{Time: now, Observed: now, Action: ActionEventsRewind, Target: a.k.EventsDir(), Details: d,
-		Key: fmt.Sprintf("%s#rewind-%d-%d-%d", a.k.EventsDir(), back.was, back.now, now.UnixNano()),
+		Key: fmt.Sprintf("%s%s%d-%d-%d", a.k.EventsDir(), rewindMark, back.was, back.now, now.UnixNano()), Cluster: back.cluster,
 		Unverified: back.Error() + " (restored from a backup, or replaced?): etcd's history is read again from its start; " +
 			"changes the old history held after the restored state that the collector had not stored yet are missing from etcd, and from this trail"}
+}
+
+// rewindMark starts the part of an events.rewind event's key after the
+// events directory: was, now and the time in nanoseconds follow.
+const rewindMark = "#rewind-"
+
+// RewindRevision returns the revision etcd went back to, for the key of
+// an events.rewind event (FollowEvents), whose event carries the id of
+// the cluster that went back: a caller that remembers the revisions it
+// stored forgets those above it, which the cluster's history holds no
+// more and will write again with other events. ok is false for the key of
+// any other event.
+func RewindRevision(key string) (rev int64, ok bool) {
+	i := strings.LastIndex(key, rewindMark)
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Split(key[i+len(rewindMark):], "-")
+	if len(f) != 3 {
+		return 0, false
+	}
+	rev, err := strconv.ParseInt(f[1], 10, 64)
+	return rev, err == nil && rev >= 0
 }
 
 // catchUpCompacted passes fn the events FollowEvents finds in the keys as
