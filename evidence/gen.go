@@ -5,8 +5,9 @@ import (
 	"cmp"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -321,12 +323,21 @@ func (b *builder) retention() ([]byte, error) {
 		fmt.Fprintf(&w, "\n%d entries of the store failed their own checks (hash, link, seq or the collector's signature: edited, or written without its key): their records and events are left out of every file of this pack.\n", b.leftOut)
 		b.warn("%d entries of the store failed their own checks and are left out of the pack (listed in %s)", b.leftOut, FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
 	}
-	head, err := os.ReadFile(filepath.Join(b.cfg.DataDir, "head.json"))
-	if err == nil {
+	// Read as the store's checks read it, a regular file of at most 1 MiB:
+	// a FIFO planted as head.json held the pack in open(2) for good, and a
+	// file of gigabytes was read whole (TestPackWithAPlantedHeadFIFO).
+	switch head, err := durable.ReadRegularMax(filepath.Join(b.cfg.DataDir, "head.json"), maxHeadBytes); {
+	case err == nil:
 		fmt.Fprintf(&w, "\n## Signed head (head.json)\n\n```json\n%s\n```\n", bytes.TrimSpace(head))
+	case !errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(&w, "\nThe signed head (head.json) is not quoted here: %s.\n", err)
 	}
 	return w.Bytes(), nil
 }
+
+// maxHeadBytes caps the head.json the retention file quotes, as the
+// store's checks cap it.
+const maxHeadBytes = 1 << 20
 
 // given reports whether a head kept outside the data directory was given.
 func (a *Anchor) given() bool { return a.Published != nil || a.ExpectHead != "" }
