@@ -156,6 +156,11 @@ type Collector struct {
 	// as its batches' entries record them.
 	boundList map[string]string
 
+	// fullLogged is when a refusal of a new certificate sender
+	// (cert_senders_full) was last logged, in Unix nanoseconds: one line
+	// a minute at most.
+	fullLogged atomic.Int64
+
 	notBoundMu     sync.Mutex           // guards the following field
 	notBoundLogged map[string]time.Time // when a refusal of a sender was last logged
 

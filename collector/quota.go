@@ -85,6 +85,12 @@ func (c *Collector) overQuota(w http.ResponseWriter, r *http.Request, sender str
 // The sidecar keeps the batch in its spool and retries; a live sender
 // idle for StoreConfig.SenderIdle frees a place.
 func (c *Collector) sendersFull(w http.ResponseWriter, r *http.Request, err error) {
+	// Logged, once a minute at most: the senders refused are new pods
+	// whose records wait in their spools, which the operator must hear of
+	// here and not only from a counter.
+	if now, last := c.cfg.Now().UnixNano(), c.fullLogged.Load(); now-last >= int64(time.Minute) && c.fullLogged.CompareAndSwap(last, now) {
+		c.log.Warn().Err(err).Msg("a batch of a new client certificate sender refused 503 cert_senders_full: raise --max-cert-senders, or shorten --cert-sender-idle, if that many senders are expected")
+	}
 	w.Header().Set("Retry-After", "60")
 	c.fail(w, r, rejectSendersFull, http.StatusServiceUnavailable, "cert_senders_full", err.Error())
 }

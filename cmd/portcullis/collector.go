@@ -38,6 +38,8 @@ type collectorFlags struct {
 	segmentMaxAge                                  time.Duration
 	maxBatchBytes, maxInflightBytes                int64
 	senderQuota                                    int64
+	maxCertSenders                                 int
+	certSenderIdle                                 time.Duration
 	maxBatchRecords, maxRecordBytes                int
 	maxConns                                       int
 	recordWindow                                   time.Duration
@@ -70,6 +72,8 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
 	fs.Int64Var(&c.maxInflightBytes, "max-inflight-bytes", 0, "most memory the batches being read hold at once (0: 8 x --max-batch-bytes); beyond it a batch is answered 503 collector_busy and retried by its sender")
 	fs.Int64Var(&c.senderQuota, "sender-quota", collector.DefaultSenderQuota, "most batch bytes (decompressed) one sender may send a minute; beyond it 429 sender_quota with Retry-After, and the sidecar retries from its spool (-1: no quota)")
+	fs.IntVar(&c.maxCertSenders, "max-cert-senders", collector.DefaultMaxCertSenders, "most client certificate identities (--client-ca) the collector holds state for at once; a new one past it is answered 503 cert_senders_full with Retry-After and retried from its sidecar's spool (-1: no bound)")
+	fs.DurationVar(&c.certSenderIdle, "cert-sender-idle", collector.DefaultSenderIdle, "a client certificate identity that sent nothing this long is forgotten (a batch it re-sends from before is refused 409, never stored twice), freeing its place under --max-cert-senders")
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")
 	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", 64<<10, "largest encoded log record (413 beyond)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "most connections open on --listen at once, authenticated or not; more are closed as they arrive and counted in portcullis_collector_connections_capped_total (0: 4096, or fewer to fit the open-files limit; always within it)")
@@ -118,7 +122,7 @@ func checkCollectorNumbers(c collectorFlags) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"sign-every", c.head.every}, {"segment-max-age", c.segmentMaxAge}, {"record-window", c.recordWindow}, {"client-crl-reload", c.clientCRLReload}} {
+	}{{"sign-every", c.head.every}, {"segment-max-age", c.segmentMaxAge}, {"record-window", c.recordWindow}, {"client-crl-reload", c.clientCRLReload}, {"cert-sender-idle", c.certSenderIdle}} {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s %s: want more than 0s", d.name, d.v)
 		}
@@ -130,6 +134,9 @@ func checkCollectorNumbers(c collectorFlags) error {
 		if n.v < 1 {
 			return fmt.Errorf("--%s %d: want at least 1", n.name, n.v)
 		}
+	}
+	if c.maxCertSenders == 0 || c.maxCertSenders < -1 {
+		return fmt.Errorf("--max-cert-senders %d: want at least 1, or -1 for no bound", c.maxCertSenders)
 	}
 	if c.maxConns < 0 {
 		return fmt.Errorf("--max-conns %d: want 0 (fitted to the open-files limit) or more", c.maxConns)
@@ -177,7 +184,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	det := detection{key: key}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
-		SegmentMaxAge: c.segmentMaxAge, Retention: retention, Detection: det.hooks(),
+		SegmentMaxAge: c.segmentMaxAge, MaxCertSenders: c.maxCertSenders, SenderIdle: c.certSenderIdle, Retention: retention, Detection: det.hooks(),
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
 		},
