@@ -86,7 +86,11 @@ func TestCollectorClientCRLExpiredFailsClosed(t *testing.T) {
 	}
 	r := newCollectorCRLRig(t)
 	kept := r.sender(4)
-	crlFile := r.write("senders.crl", r.crl(1))
+	// The CRL in force is issued before the stale one: a reload may not
+	// put an older CRL in force (clientcrl.Set.Follows).
+	first := crlTimes(1)
+	first.ThisUpdate = time.Now().Add(-3 * time.Hour)
+	crlFile := r.write("senders.crl", signCRL(t, r.ca, r.caKey, first))
 	r.start(crlFile, kept)
 	if code := r.sends(kept); code != 200 {
 		t.Fatalf("a good sender, CRL current: %d, want 200", code)
