@@ -44,6 +44,10 @@ const (
 type eventMarks struct {
 	clusters map[uint64]*eventMark
 	tick     uint64 // counts adds, to find the cluster stored to least recently
+	// witness is the last event stored that etcd held at its revision
+	// (etcdadmin.Witnessable): the follower reads its key there to find
+	// etcd's history forked below it (etcdadmin.FollowEventsAfter).
+	witness eventKey
 }
 
 // eventMark is what is remembered of one cluster's events.
@@ -54,11 +58,22 @@ type eventMark struct {
 	used        uint64                // eventMarks.tick at the last add
 }
 
+// Witness returns the last etcd event stored whose key etcd held at its
+// revision (the zero Witness: none), for the follower to check etcd's
+// history against (ForwardEvents).
+func (s *Store) Witness() etcdadmin.Witness {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.seenEvents.witness
+	return etcdadmin.Witness{Key: w.Key, Revision: w.Revision}
+}
+
 // has reports whether the event k is stored.
 func (m *eventMarks) has(k eventKey) bool {
 	if k.Revision <= 0 {
 		return false
 	}
+	k.Action = ""
 	if c := m.clusters[k.Cluster]; c != nil {
 		return c.has(k)
 	}
@@ -87,9 +102,16 @@ func (m *eventMarks) add(k eventKey) {
 			if c := m.clusters[k.Cluster]; c != nil {
 				c.rewind(rev)
 			}
+			if m.witness.Revision > rev || m.witness.Cluster != k.Cluster {
+				m.witness = eventKey{} // not in etcd's history any more
+			}
 		}
 		return
 	}
+	if etcdadmin.Witnessable(k.Action) {
+		m.witness = eventKey{Key: k.Key, Revision: k.Revision, Cluster: k.Cluster}
+	}
+	k.Action = ""
 	if m.clusters == nil {
 		m.clusters = map[uint64]*eventMark{}
 	}
@@ -126,6 +148,16 @@ func (m *eventMarks) add(k eventKey) {
 // the revision etcd went back to: the events written from there on are
 // new ones.
 func (c *eventMark) rewind(rev int64) {
+	if rev == 0 {
+		// etcd's history forked below an event stored, where is not
+		// known (etcdadmin.FollowEventsAfter): an event of the new
+		// history below the floor would be taken as stored, while the
+		// keys kept are each the old or the new history's own (an event's
+		// key is unique). The floor goes; the backup's events below the
+		// keys kept are stored a second time, none is lost.
+		c.floor = min(c.floor, 0)
+		return
+	}
 	c.floor, c.high = min(c.floor, rev), min(c.high, rev)
 	c.order = slices.DeleteFunc(c.order, func(k eventKey) bool {
 		if k.Revision > rev {

@@ -36,7 +36,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 	if err != nil {
 		return err
 	}
-	return admin.FollowEvents(ctx, from, func(evs []etcdadmin.Event) error {
+	return admin.FollowEventsAfter(ctx, from, store.Witness(), func(evs []etcdadmin.Event) error {
 		out, err := EtcdEvents(evs)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -199,6 +200,94 @@ func TestForwardEventsFollowsEtcdBackPastTheWindow(t *testing.T) {
 		t.Errorf("%d events and %d rewinds stored; want %d and 1", len(keys), rewinds, total+5)
 	}
 	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("event %s stored %d times", k, n)
+		}
+	}
+}
+
+// TestForwardEventsFollowsEtcdBackWrittenPast: etcd restored from a
+// backup while the collector was down, then written past the revision
+// the collector had stored up to before it came back. Its revision is
+// above the resume file's, so comparing revisions found nothing, and the
+// follower watched from there: the event written on the restored etcd
+// below that revision never reached the trail. The follower now reads
+// the key of the last event the store holds at its revision, finds
+// etcd's history without it, stores a flagged events.rewind event naming
+// it, and reads etcd's history again: the new event is stored, and none
+// stored before is stored twice.
+func TestForwardEventsFollowsEtcdBackWrittenPast(t *testing.T) {
+	t.Parallel()
+	e, edir, cli := etcdServer(t)
+	const prefix = "/rewind-past"
+	admin := etcdadmin.New(cli, prefix)
+	ctx := context.Background()
+	putEvents(t, cli, prefix, 0, 5)
+	backup := etcdtest.Backup(t, e, edir)
+	putEvents(t, cli, prefix, 5, 5) // lost by the restore
+
+	dir, key := t.TempDir(), newTestKey(t)
+	revFile := filepath.Join(dir, "events.rev")
+	follow := func() func() {
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
+		return func() { cancel(); wg.Wait(); st.Close() }
+	}
+	stop := follow()
+	waitFor(t, "the events before the restore stored", func() bool { return len(storedEvents(t, dir)) == 10 })
+	stop()
+	resumed, err := ReadResumeRevision(revFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, 100, 1) // below the resume revision
+	for {
+		resp, err := cli.Put(ctx, prefix+"/members/climb", "x") // writes that are no events, past it
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > resumed+2 {
+			break
+		}
+	}
+
+	stop = follow()
+	defer stop()
+	newKey := fmt.Sprintf("%s/events/%020d-e", prefix, 100)
+	var evs []Event
+	waitFor(t, "the event written on the restored etcd stored", func() bool {
+		evs = storedEvents(t, dir)
+		return slices.ContainsFunc(evs, func(ev Event) bool { return ev.Key == newKey })
+	})
+	time.Sleep(300 * time.Millisecond) // a replay storing twice would have by now
+	evs = storedEvents(t, dir)
+	seen := map[string]int{}
+	rewinds := 0
+	for _, ev := range evs {
+		if ev.Action == etcdadmin.ActionEventsRewind {
+			rewinds++
+			if !strings.Contains(ev.Unverified, "no longer holds the event") || !strings.Contains(string(ev.Details), "forked_revision") {
+				t.Errorf("rewind event %q %s: want it to name the event etcd's history no longer holds", ev.Unverified, ev.Details)
+			}
+			continue
+		}
+		seen[ev.Key]++
+	}
+	if len(seen) != 11 || rewinds != 1 {
+		t.Errorf("%d events and %d rewinds stored; want 11 (the 10 before, the new one) and 1", len(seen), rewinds)
+	}
+	for k, n := range seen {
 		if n != 1 {
 			t.Errorf("event %s stored %d times", k, n)
 		}

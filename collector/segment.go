@@ -149,6 +149,9 @@ type eventKey struct {
 	Key      string `json:"key"`
 	Revision int64  `json:"revision"`
 	Cluster  uint64 `json:"cluster,omitempty"`
+	// Action is the event's, read for the store's witness (eventmarks.go);
+	// never part of the event's identity.
+	Action string `json:"action,omitempty"`
 }
 
 // Entry is one decoded entry of the chain, as ScanEntries yields it.

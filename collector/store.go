@@ -494,7 +494,7 @@ func (s *Store) appendEventsEntryLocked(events []Event) error {
 	}
 	for _, e := range events {
 		if e.Key != "" {
-			s.seenEvents.add(eventKey{e.Key, e.Revision, e.Cluster})
+			s.seenEvents.add(eventKey{Key: e.Key, Revision: e.Revision, Cluster: e.Cluster, Action: e.Action})
 		}
 		if e.Unverified != "" {
 			s.stats.Unverified++
@@ -514,7 +514,7 @@ func (s *Store) newEventsLocked(events []Event) []Event {
 	out := make([]Event, 0, len(events))
 	batch := map[eventKey]bool{}
 	for _, e := range events {
-		k := eventKey{e.Key, e.Revision, e.Cluster}
+		k := eventKey{Key: e.Key, Revision: e.Revision, Cluster: e.Cluster}
 		if e.Key != "" && (s.seenEvents.has(k) || batch[k]) {
 			s.stats.EventDuplicates++
 			continue

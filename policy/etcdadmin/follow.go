@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -50,7 +52,39 @@ import (
 // stored before are the same keys at the same revisions, which the caller
 // skips as it skips any event it holds.
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
-	var g followGuard
+	return a.FollowEventsAfter(ctx, from, Witness{}, fn)
+}
+
+// Witness is an event a caller of FollowEventsAfter stored: the key and
+// the revision etcd wrote it at (Witnessable).
+type Witness struct {
+	Key      string
+	Revision int64
+}
+
+// Witnessable reports whether an event of action is a key etcd held at
+// the event's revision, which a Witness may name: not the events.gap and
+// events.rewind events FollowEvents makes, nor a counter's deletion.
+func Witnessable(action string) bool {
+	return action != ActionEventsGap && action != ActionEventsRewind && action != ActionCounterDelete
+}
+
+// FollowEventsAfter is FollowEvents for a caller that stored w, the last
+// event it stored (the zero Witness: none). etcd restored from a backup
+// and then written past the revision followed answers above it, so
+// comparing revisions misses it, and the watch from there skips every
+// event the restored etcd wrote below it: a collector down while that
+// happened resumed with those events lost to the trail. Before it
+// watches, and at each FollowCheck, FollowEventsAfter reads the key of
+// the last event stored (w, then each event it passes fn) at that
+// event's revision: etcd's history not holding it there is etcd gone
+// back too. The events.rewind event it stores then names the event and
+// no revision etcd went back to (0): the caller knows only that its
+// history forked below the event, and reads all of it again
+// (TestForwardEventsFollowsEtcdBackWrittenPast). A history compacted past
+// the event cannot be compared: the check waits for the next event.
+func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witness, fn func([]Event) error) error {
+	g := followGuard{witness: w}
 	for {
 		compacted, err := a.watchEvents(ctx, from, &g, fn)
 		if back, ok := errors.AsType[*rewound](err); ok {
@@ -108,6 +142,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			return 0, err
 		}
 		batch = batch[:0]
+		var last Witness
 		for _, e := range wr.Events {
 			var ev Event
 			ok := false
@@ -118,6 +153,9 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			}
 			if ok {
 				batch = append(batch, ev)
+				if Witnessable(ev.Action) {
+					last = Witness{Key: ev.Key, Revision: ev.Revision}
+				}
 			}
 		}
 		for i := range batch {
@@ -125,6 +163,9 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 		}
 		if err := emit(batch, fn); err != nil {
 			return 0, err
+		}
+		if last.Revision > 0 {
+			g.next = last
 		}
 	}
 }
@@ -140,9 +181,25 @@ type rewound struct {
 	was, now               int64
 	wasCluster, nowCluster uint64
 	cluster                uint64
+	// forked is the event etcd's history no longer holds at its
+	// revision (Witness); the zero Witness when etcd answered below was
+	// or from another cluster.
+	forked Witness
+}
+
+// to is the revision the history followed and etcd's agree up to, as far
+// as FollowEvents knows: now, or 0 when etcd forked below an event.
+func (e *rewound) to() int64 {
+	if e.forked.Revision > 0 {
+		return 0
+	}
+	return e.now
 }
 
 func (e *rewound) Error() string {
+	if w := e.forked; w.Revision > 0 {
+		return fmt.Sprintf("etcd's history no longer holds the event %s at revision %d (etcd now at %d, written past it)", w.Key, w.Revision, e.now)
+	}
 	if e.wasCluster != e.nowCluster {
 		return fmt.Sprintf("etcd cluster id changed from %x to %x (revision %d, then %d)", e.wasCluster, e.nowCluster, e.was, e.now)
 	}
@@ -154,6 +211,12 @@ func (e *rewound) Error() string {
 type followGuard struct {
 	seen    int64
 	cluster uint64
+	// witness is the event check reads etcd's history for
+	// (FollowEventsAfter): the last event stored when the check before
+	// ran, so that an event of the new history that the watch passed on
+	// since (etcd gone back and written past) never stands in for it.
+	// next is the last event stored since.
+	witness, next Witness
 }
 
 // answered records a watch response's header, or returns a *rewound
@@ -183,10 +246,49 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 	if err != nil {
 		return nil
 	}
-	if h := resp.Header; h.Revision < g.seen {
+	h := resp.Header
+	if h.Revision < g.seen {
 		return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId}
 	}
-	return g.answered(resp.Header.Revision, resp.Header.ClusterId)
+	if err := g.answered(h.Revision, h.ClusterId); err != nil {
+		return err
+	}
+	return g.confirm(ctx, cli, h)
+}
+
+// confirm reads the witness's key at its revision (linearizably, so a
+// member lagging behind has applied it) and returns a *rewound when
+// etcd's history holds another write there, or none: etcd went back and
+// was written past the revision since (check). A compacted revision
+// cannot be compared and drops the witness; any other failure is no
+// finding.
+func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcdserverpb.ResponseHeader) error {
+	w := g.witness
+	if w.Revision <= 0 {
+		g.witness = g.next
+		return nil
+	}
+	if w.Revision > h.Revision {
+		// etcd below an event stored: gone back (a caller whose resume
+		// revision was lost or behind resumes below it).
+		return &rewound{was: w.Revision, now: h.Revision, cluster: h.ClusterId}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(cctx, w.Key, clientv3.WithRev(w.Revision), clientv3.WithKeysOnly())
+	switch {
+	case errors.Is(err, rpctypes.ErrCompacted):
+		g.witness = g.next
+		return nil
+	case err != nil:
+		return nil
+	case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision:
+		if g.next.Revision > 0 {
+			g.witness = g.next
+		}
+		return nil
+	}
+	return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId, forked: w}
 }
 
 // rewindEvent is the flagged events.rewind event FollowEvents stores for
@@ -195,11 +297,14 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 func (a *Admin) rewindEvent(back *rewound) Event {
 	now := a.now().UTC()
 	d := map[string]string{"was": strconv.FormatInt(back.was, 10), "now": strconv.FormatInt(back.now, 10)}
+	if w := back.forked; w.Revision > 0 {
+		d["forked_key"], d["forked_revision"] = w.Key, strconv.FormatInt(w.Revision, 10)
+	}
 	if back.wasCluster != back.nowCluster {
 		d["was_cluster"], d["now_cluster"] = fmt.Sprintf("%x", back.wasCluster), fmt.Sprintf("%x", back.nowCluster)
 	}
 	return Event{Time: now, Observed: now, Action: ActionEventsRewind, Target: a.k.EventsDir(), Details: d,
-		Key: fmt.Sprintf("%s%s%d-%d-%d", a.k.EventsDir(), rewindMark, back.was, back.now, now.UnixNano()), Cluster: back.cluster,
+		Key: fmt.Sprintf("%s%s%d-%d-%d", a.k.EventsDir(), rewindMark, back.was, back.to(), now.UnixNano()), Cluster: back.cluster,
 		Unverified: back.Error() + " (restored from a backup, or replaced?): etcd's history is read again from its start; " +
 			"changes the old history held after the restored state that the collector had not stored yet are missing from etcd, and from this trail"}
 }
@@ -212,8 +317,10 @@ const rewindMark = "#rewind-"
 // an events.rewind event (FollowEvents), whose event carries the id of
 // the cluster that went back: a caller that remembers the revisions it
 // stored forgets those above it, which the cluster's history holds no
-// more and will write again with other events. ok is false for the key of
-// any other event.
+// more and will write again with other events. It is 0 when etcd's
+// history forked below an event stored (FollowEventsAfter), where is not
+// known: the caller keeps only what it knows exactly. ok is false for the
+// key of any other event.
 func RewindRevision(key string) (rev int64, ok bool) {
 	i := strings.LastIndex(key, rewindMark)
 	if i < 0 {
