@@ -260,6 +260,10 @@ func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
 		w.WriteString(`,"cluster":`)
 		w.WriteString(strconv.FormatUint(st.ClusterID, 10))
 	}
+	if st.Witness != (Witness{}) {
+		w.WriteString(`,"witness":`)
+		value(st.Witness)
+	}
 	w.WriteString("}}\n")
 }
 

@@ -69,8 +69,11 @@ func (s *Syncer) confirm(ctx context.Context) {
 		case s.back <- struct{}{}:
 		default:
 		}
-	case rev <= s.revision.Load():
-		s.store.Heard(time.Now().UnixNano())
+	default:
+		if rev <= s.revision.Load() {
+			s.store.Heard(time.Now().UnixNano())
+		}
+		s.confirmWitness(pctx)
 	}
 }
 

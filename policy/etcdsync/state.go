@@ -44,6 +44,11 @@ type State struct {
 	// another, or restored under a new id, may be past the revision
 	// applied and still lack revocations in force.
 	ClusterID uint64 `json:"cluster,omitempty"`
+	// Witness is the last write of the state applied (a put of one of
+	// its keys), which a Syncer reads etcd's history for to find etcd
+	// gone back once written past the revision applied (witness.go); the
+	// last-known-good file carries it across a restart.
+	Witness Witness `json:"witness,omitzero"`
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 
@@ -108,7 +113,9 @@ func ReadState(ctx context.Context, cli *clientv3.Client, k Layout) (*State, err
 			if string(kv.Key) == k.Policy() {
 				st.PolicyRevision = kv.ModRevision
 			}
-			st.apply(k, string(kv.Key), string(kv.Value), true)
+			if st.apply(k, string(kv.Key), string(kv.Value), true) && kv.ModRevision > st.Witness.Revision {
+				st.Witness = Witness{Key: string(kv.Key), Revision: kv.ModRevision}
+			}
 		}
 	}
 	return st, nil

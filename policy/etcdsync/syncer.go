@@ -80,6 +80,11 @@ type Syncer struct {
 	heldSusp map[string]string
 	prior    *State
 
+	// wit are the witnesses of the state applied (witness.go): set by
+	// Run, checked and moved on by confirm, hence the lock.
+	witMu sync.Mutex
+	wit   witnesses
+
 	revision  atomic.Int64  // etcd revision of the state applied
 	cluster   atomic.Uint64 // etcd cluster id of the state last read from etcd (0: none yet)
 	ready     atomic.Bool   // a snapshot from this Syncer is in the Store
@@ -184,6 +189,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		switch l, err := readLKG(s.cfg.StateDir, string(s.k)); {
 		case err == nil:
 			s.prior, s.held, s.heldSusp = l.State, maps.Clone(l.State.Held), maps.Clone(l.State.HeldSuspensions)
+			s.wit = witnesses{check: l.State.Witness, next: l.State.Witness}
 			s.heldSN.Store(int64(len(s.heldSusp)))
 		case !errors.Is(err, fs.ErrNotExist):
 			s.cfg.Logger.Error().Err(err).Msg("last-known-good policy unusable: revocations it holds are not kept if etcd goes back in revision, and it is replaced at the first read")
@@ -286,9 +292,18 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 	}
 	replaced := fromEtcd && prev != nil && otherCluster(prev.ClusterID, st.ClusterID)
 	back := fromEtcd && prev != nil && (st.Revision < prev.Revision || replaced)
+	var forked Witness
+	if fromEtcd && prev != nil && !back {
+		forked = s.forked()
+		back = forked.Revision > 0
+	}
 	if back {
 		log := s.cfg.Logger.Warn().Int64("was", prev.Revision).Int64("now", st.Revision)
 		what := "etcd revision went backwards"
+		if forked.Revision > 0 {
+			log = log.Str("witness_key", forked.Key).Int64("witness_revision", forked.Revision)
+			what = "etcd's history no longer holds a write this sidecar applied, though etcd is past its revision"
+		}
 		if replaced {
 			log = log.Str("was_cluster", clusterHex(prev.ClusterID)).Str("now_cluster", clusterHex(st.ClusterID))
 			what = "etcd cluster id changed"
@@ -325,6 +340,9 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 	}
 	s.st = st
 	s.revision.Store(st.Revision)
+	s.witMu.Lock()
+	s.wit = witnesses{check: st.Witness, next: st.Witness}
+	s.witMu.Unlock()
 	if fromEtcd {
 		s.current.Store(true)
 	}
@@ -471,11 +489,16 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 		return false, fmt.Errorf("watch answered by etcd cluster %s, not %s", clusterHex(resp.Header.ClusterId), clusterHex(s.st.ClusterID))
 	}
 	last := s.st.Revision
+	var wrote Witness
 	for _, ev := range resp.Events {
 		if ev.Kv.ModRevision <= s.st.Revision {
 			continue
 		}
-		changed = s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT) || changed
+		state := s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT)
+		changed = state || changed
+		if state && ev.Type == mvccpb.PUT {
+			wrote = Witness{Key: string(ev.Kv.Key), Revision: ev.Kv.ModRevision}
+		}
 		switch {
 		case len(s.held)+len(s.heldSusp) == 0:
 		case ev.Type == mvccpb.PUT:
@@ -490,5 +513,11 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 	}
 	s.st.Revision = last
 	s.revision.Store(last)
+	if wrote.Revision > 0 {
+		s.st.Witness = wrote
+		s.witMu.Lock()
+		s.wit.next = wrote
+		s.witMu.Unlock()
+	}
 	return changed, nil
 }

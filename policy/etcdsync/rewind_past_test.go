@@ -1,0 +1,123 @@
+package etcdsync_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// TestRestoredBackupWrittenPastKeepsRevocations: etcd restored from a
+// backup that predates a revocation while the sidecar was down, then
+// written past the revision the sidecar had applied before it came back
+// (the other sidecars' members/ and demand/ records climb it fast). Its
+// revision was above the last-known-good file's, so the restarted
+// sidecar took the restored state for a later one and the revoked key
+// worked again. The sidecar now reads the last state write it applied
+// (the file's witness) at its revision: etcd's history without it is
+// etcd gone back, and the revocation is held.
+func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	backup := etcdtest.Backup(t, e, dir)
+	state := t.TempDir()
+	logs := &logBuffer{}
+	cfg := etcdsync.SyncConfig{StateDir: state, Logger: zerolog.New(logs).Level(zerolog.InfoLevel)}
+	revoked := func(r *running, id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
+
+	r1 := runSyncer(t, cli, cfg)
+	rev, err := a.RevokeKey(ctx, "acmehris1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the revocation in force and saved", func() bool {
+		return r1.Ready() && revoked(r1, "acmehris1") && r1.Revision() >= rev && r1.LKGHealth().Revision >= rev
+	})
+	applied := r1.Revision()
+	r1.stop()
+	// climb writes keys of no state past revision applied.
+	climb := func(applied int64) {
+		t.Helper()
+		for i := 0; ; i++ {
+			resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Header.Revision > applied+2 {
+				return
+			}
+		}
+	}
+
+	e.Stop()
+	etcdtest.PutBack(t, backup, dir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	climb(applied)
+
+	r2 := runSyncer(t, cli, cfg)
+	waitFor(t, 30*time.Second, "the restarted sidecar current", func() bool { return r2.Ready() && r2.Current() })
+	if !revoked(r2, "acmehris1") {
+		t.Fatalf("restarted over a restored backup written past the revision applied: the revoked key acmehris1 works again\n%s", logs)
+	}
+	if r2.Rewinds() != 1 || r2.LKGHealth().Held != 1 {
+		t.Errorf("rewinds %d, held %d; want 1 and 1", r2.Rewinds(), r2.LKGHealth().Held)
+	}
+	if l := logs.String(); !strings.Contains(l, "no longer holds a write this sidecar applied") || !strings.Contains(l, `"revocations":["acmehris1"]`) {
+		t.Errorf("no lines naming etcd's forked history and the revocation held:\n%s", l)
+	}
+	r2.stop()
+
+	// Live: a running sidecar cut off from etcd while it is restored and
+	// written past, so that its first read after it is above the revision
+	// applied (the confirm read every Progress finds the fork).
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	backup = etcdtest.Backup(t, e, dir)
+	r3 := runSyncer(t, pcli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 200 * time.Millisecond})
+	rev, err = a.RevokeKey(ctx, "globexbi1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the second revocation in force", func() bool { return r3.Ready() && revoked(r3, "globexbi1") && r3.Revision() >= rev })
+	applied = r3.Revision()
+	p.Pause()
+	e.Stop()
+	etcdtest.PutBack(t, backup, dir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	climb(applied)
+	p.Resume()
+	waitFor(t, 30*time.Second, "the fork followed", func() bool { return r3.Rewinds() == 1 && r3.Current() })
+	if !revoked(r3, "globexbi1") {
+		t.Fatalf("a running sidecar over a restored backup written past the revision applied: the revoked key globexbi1 works again\n%s", logs)
+	}
+}

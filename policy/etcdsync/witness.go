@@ -1,0 +1,94 @@
+package etcdsync
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// etcd restored from a backup and written past the revision a reader had
+// reached answers above it, so comparing revisions (rewindGuard, the
+// re-reads) cannot tell it went back: a sidecar restarted across such a
+// restore, or one whose checks all fell before the restored etcd climbed
+// past, read the restored state as a later one and lifted the
+// revocations etcd lost. A Witness is a write the reader applied: etcd's
+// history not holding it at its revision is etcd gone back as well.
+
+// Witness names a write of etcd's history: a key and the revision etcd
+// wrote it at (its mod revision). The zero Witness names none.
+type Witness struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
+}
+
+// HistoryHolds reports whether etcd's history holds w, read linearizably
+// (a member lagging behind has applied it first). known is false when it
+// cannot be told: no witness, a history compacted past it, or etcd not
+// answering. A witness above etcd's revision is not held.
+func HistoryHolds(ctx context.Context, cli *clientv3.Client, w Witness) (holds, known bool) {
+	if w.Revision <= 0 {
+		return true, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(cctx, w.Key, clientv3.WithRev(w.Revision), clientv3.WithKeysOnly())
+	switch {
+	case errors.Is(err, rpctypes.ErrFutureRev):
+		return false, true
+	case err != nil:
+		return true, false
+	}
+	return len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision, true
+}
+
+// witnesses is a Syncer's pair of witnesses: check, the state write the
+// next check reads etcd's history for, and next, the last one applied
+// since. check moves on to next only once etcd's history is found to
+// hold it, so that a write of the restored history the watch applied in
+// between never stands in for it.
+type witnesses struct {
+	check, next Witness
+}
+
+// forked returns the witness of the state applied (or of the
+// last-known-good file, before the first read) when etcd's history no
+// longer holds it, else the zero Witness: install then takes the state
+// it read for etcd gone back, and holds what it lacks (hold).
+func (s *Syncer) forked() Witness {
+	s.witMu.Lock()
+	w := s.wit.check
+	s.witMu.Unlock()
+	if holds, known := HistoryHolds(context.Background(), s.cli, w); known && !holds {
+		return w
+	}
+	return Witness{}
+}
+
+// confirmWitness is confirm's check of the witness: etcd's history not
+// holding it sends the watch to read the state again (whose install finds
+// it too, forked); holding it, the witness moves on to the last write
+// applied since.
+func (s *Syncer) confirmWitness(ctx context.Context) {
+	s.witMu.Lock()
+	w := s.wit.check
+	s.witMu.Unlock()
+	holds, known := HistoryHolds(ctx, s.cli, w)
+	switch {
+	case !known:
+	case !holds:
+		s.cfg.Logger.Debug().Str("witness_key", w.Key).Int64("witness_revision", w.Revision).Msg("etcd's history no longer holds a write applied; re-reading the policy state")
+		select {
+		case s.back <- struct{}{}:
+		default:
+		}
+	default:
+		s.witMu.Lock()
+		if s.wit.check == w {
+			s.wit.check = s.wit.next
+		}
+		s.witMu.Unlock()
+	}
+}
