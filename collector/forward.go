@@ -41,6 +41,17 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		if err != nil {
 			return err
 		}
+		for i, e := range out {
+			// The rewind names the revision etcd went back to, not the
+			// later one it answered at (rewindfloor.go).
+			if now, ok := etcdadmin.RewindRevision(e.Key); ok && e.Revision == 0 && e.Action == etcdadmin.ActionEventsRewind {
+				rev, err := rewoundTo(ctx, admin, store, e.Cluster, now)
+				if err != nil {
+					return fmt.Errorf("collector: cannot find the revision etcd went back to: %w", err)
+				}
+				out[i].Key, _ = etcdadmin.RewindKeyAt(e.Key, rev)
+			}
+		}
 		if err := store.AppendEvents(out); err != nil {
 			return err
 		}

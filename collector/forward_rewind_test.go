@@ -293,3 +293,80 @@ func TestForwardEventsFollowsEtcdBackWrittenPast(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen: etcd restored
+// from a backup more than eventWindow revisions old while the collector
+// was down, and written to before the collector came back. The follower
+// finds etcd gone back at its start, when etcd is already past the
+// revision it went back to: the events.rewind event named that later
+// revision, the cluster's floor came down only to it, and the events
+// written on the restored etcd before the follower looked, at revisions
+// the floor covered, were taken as stored and lost. They are stored, and
+// no event of the backup's history twice.
+func TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	e, edir, cli := etcdServer(t)
+	const prefix = "/rewind-unseen"
+	admin := etcdadmin.New(cli, prefix)
+	putEvents(t, cli, prefix, 0, 10)
+	backup := etcdtest.Backup(t, e, edir)
+	putEvents(t, cli, prefix, 10, eventWindow+500)
+	total := 10 + eventWindow + 500
+
+	dir, key := t.TempDir(), newTestKey(t)
+	revFile := filepath.Join(dir, "events.rev")
+	follow := func() func() {
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
+		return func() { cancel(); wg.Wait(); st.Close() }
+	}
+	stored := func() (keys map[string]int, rewinds int) {
+		keys = map[string]int{}
+		for _, ev := range storedEvents(t, dir) {
+			if ev.Action == etcdadmin.ActionEventsRewind {
+				rewinds++
+				continue
+			}
+			keys[ev.Key]++
+		}
+		return keys, rewinds
+	}
+	stop := follow()
+	waitFor(t, "the events before the restore stored", func() bool { k, _ := stored(); return len(k) == total })
+	stop()
+
+	// Restored and written to while the collector is down.
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, 100000, 3)
+	resp, err := cli.Get(context.Background(), prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = follow()
+	defer stop()
+	waitFor(t, "the rewind stored and etcd's history read again", func() bool {
+		_, r := stored()
+		rev, _ := ReadResumeRevision(revFile)
+		return r == 1 && rev >= resp.Header.Revision-1
+	})
+	time.Sleep(300 * time.Millisecond) // more checks: nothing else
+	keys, rewinds := stored()
+	if len(keys) != total+3 || rewinds != 1 {
+		t.Errorf("%d events and %d rewinds stored; want %d (the 3 written on the restored etcd before the follower looked among them) and 1", len(keys), rewinds, total+3)
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("event %s stored %d times", k, n)
+		}
+	}
+}

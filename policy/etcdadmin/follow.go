@@ -310,8 +310,77 @@ func (a *Admin) rewindEvent(back *rewound) Event {
 }
 
 // rewindMark starts the part of an events.rewind event's key after the
-// events directory: was, now and the time in nanoseconds follow.
+// events directory: was, now and the time in nanoseconds follow. now is
+// etcd's revision when the follower found it gone back; a caller that
+// proves the revision etcd went back to, below it, puts that one in its
+// place (RewindKeyAt).
 const rewindMark = "#rewind-"
+
+// RewindKeyAt returns key, the key of an events.rewind event, naming rev
+// as the revision etcd went back to (RewindRevision); ok is false for the
+// key of any other event. etcd found gone back at revision now may have
+// been written to since the restore took it to a lower one: the events
+// of those revisions are new, and a caller that took every revision up
+// to now as stored lost them.
+func RewindKeyAt(key string, rev int64) (string, bool) {
+	if _, ok := RewindRevision(key); !ok || rev < 0 {
+		return key, false
+	}
+	i := strings.LastIndex(key, rewindMark) + len(rewindMark)
+	f := strings.Split(key[i:], "-")
+	return fmt.Sprintf("%s%s-%d-%s", key[:i], f[0], rev, f[2]), true
+}
+
+// PutAt reports whether etcd's history holds the event of key at revision
+// rev: a put of key at rev, or its delete at rev. A revision compacted is
+// read from the key as it is (unchanged since rev); one in etcd's future
+// is no. An answer from another cluster than cluster (0: any) is an
+// error. ForwardEvents asks it of events it stored, to find the revision
+// etcd restored from a backup went back to: the events of the history
+// both share are in etcd still, those written after the backup are not.
+func (a *Admin) PutAt(ctx context.Context, key string, rev int64, cluster uint64) (bool, error) {
+	get := func(at int64) (*clientv3.GetResponse, error) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		opts := []clientv3.OpOption{clientv3.WithKeysOnly()}
+		if at > 0 {
+			opts = append(opts, clientv3.WithRev(at))
+		}
+		resp, err := a.cli.Get(cctx, key, opts...)
+		if err == nil && cluster != 0 && resp.Header.ClusterId != cluster {
+			err = fmt.Errorf("etcd cluster %x answered, not %x", resp.Header.ClusterId, cluster)
+		}
+		return resp, err
+	}
+	resp, err := get(rev)
+	switch {
+	case errors.Is(err, rpctypes.ErrFutureRev):
+		return false, nil
+	case errors.Is(err, rpctypes.ErrCompacted):
+		resp, err = get(0)
+		if err != nil {
+			return false, err
+		}
+		return len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == rev, nil
+	case err != nil:
+		return false, err
+	}
+	if len(resp.Kvs) == 1 {
+		return resp.Kvs[0].ModRevision == rev, nil
+	}
+	// No key at rev: deleted at rev if it was there just before.
+	if rev <= 1 {
+		return false, nil
+	}
+	resp, err = get(rev - 1)
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return len(resp.Kvs) == 1, nil
+}
 
 // RewindRevision returns the revision etcd went back to, for the key of
 // an events.rewind event (FollowEvents), whose event carries the id of
