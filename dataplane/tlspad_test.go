@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
@@ -10,7 +11,10 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +140,49 @@ func (w *tlsRecords) record(data []byte, pad int) []byte {
 	}
 	w.seq++
 	return w.aead.Seal(hdr, nonce, inner, hdr)
+}
+
+// TestTLSSmallRecordsServed: a client that writes its body a byte at a
+// time sends each byte in a record of its own, 23 bytes on the wire in
+// TLS 1.3 and 53 in TLS 1.2 with AES-CBC and SHA-1. The bound on a TLS
+// connection's wire bytes (tlsWire), 8 times the bytes delivered plus
+// 512 KiB, cut such a client off past some 35 KiB of body (12 KiB in
+// TLS 1.2 CBC): a 400 and the connection reset, where the sidecar served
+// it before. It is served, in either version.
+func TestTLSSmallRecordsServed(t *testing.T) {
+	ca := newAuthority(t, "server CA")
+	files := tlsFiles(t, ca.issue(t, "sidecar", nil, true), nil)
+	st := startStack(t, func(c *Config) { c.TLS = files })
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	const size = 128 << 10
+	for _, cfg := range []*tls.Config{
+		{MinVersion: tls.VersionTLS13},
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}},
+	} {
+		cfg.RootCAs, cfg.ServerName = roots, "127.0.0.1"
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", st.addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		suite := tls.CipherSuiteName(c.ConnectionState().CipherSuite)
+		for i := range 2 { // twice on one connection
+			fmt.Fprintf(c, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", hrisKey, size)
+			var werr error
+			for n := 0; n < size && werr == nil; n++ {
+				_, werr = c.Write([]byte{'a'})
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if werr != nil || err != nil || resp.StatusCode != 200 {
+				status := 0
+				if resp != nil {
+					status = resp.StatusCode
+				}
+				t.Fatalf("%s, request %d: a body of %d bytes written a byte at a time: write %v, response %d %v; want 200", suite, i+1, size, werr, status, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+		}
+	}
 }
