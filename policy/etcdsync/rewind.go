@@ -227,9 +227,19 @@ func (s *Syncer) keepDeleted(key string) {
 
 // releaseWritten lets go of the held revocation that key, a record put
 // in etcd (a watch event), is: revoked again, it is in etcd once more.
-func (s *Syncer) releaseWritten(key string) {
+// A suspension lets go of the hold of its client only if it supersedes
+// it, as on a re-read (mergeHeld): an older, shorter record put back as
+// it was (a dump replayed) ended the hold, and the client was served once
+// that record's lease ran out (TestRestoredOlderSuspensionPutBackKeepsHeld);
+// the held one stays in force over it until its until, past which the
+// record put stands, as etcd has it.
+func (s *Syncer) releaseWritten(key, value string) {
 	if client, ok := strings.CutPrefix(key, s.k.SuspensionsDir()); ok {
-		if _, held := s.heldSusp[client]; held {
+		if v, held := s.heldSusp[client]; held {
+			if sp, err := DecodeSuspension(v); err == nil && s.cfg.Now().Before(sp.Until) && !supersedes(value, v) {
+				s.st.Suspensions[client] = v
+				return
+			}
 			delete(s.heldSusp, client)
 			delete(s.st.HeldSuspensions, client)
 			s.heldSN.Store(int64(len(s.heldSusp)))

@@ -502,7 +502,7 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 		switch {
 		case len(s.held)+len(s.heldSusp) == 0:
 		case ev.Type == mvccpb.PUT:
-			s.releaseWritten(string(ev.Kv.Key))
+			s.releaseWritten(string(ev.Kv.Key), string(ev.Kv.Value))
 		default:
 			s.keepDeleted(string(ev.Kv.Key))
 		}
