@@ -32,9 +32,9 @@ func ocsfActivity(method string) (int, string) {
 // AppendOCSF appends r as one OCSF API Activity event (JSON, no newline).
 // Portcullis fields without an OCSF home (decision, limit, key id, auth method,
 // policy revision, token fingerprint, a refused certificate's serial and
-// issuer) go under "unmapped". A record without an HTTP status (a client
-// certificate refused at the TLS handshake) is a Failure with no
-// status_code, api.response, http_request or http_response.
+// issuer) go under "unmapped". A record without an HTTP status has no
+// status_code, api.response or http_response; a client certificate
+// refused at the TLS handshake is a Failure without http_request either.
 func AppendOCSF(dst []byte, r *StoredRecord) []byte {
 	act, actName := ocsfActivity(r.Method)
 	statusID, status := 1, "Success"
@@ -102,17 +102,24 @@ func appendOCSFActor(dst []byte, r *StoredRecord) []byte {
 	return append(dst, '}')
 }
 
-// appendOCSFHTTP appends http_request and http_response; a record without
-// an HTTP status (a refusal at the TLS handshake) has neither: no request
-// was read and no response sent, and a code 0 would read as one sent.
+// appendOCSFHTTP appends http_request and http_response; a refusal at
+// the TLS handshake (RefusedBeforeHTTP) has neither: no request was read
+// and no response sent, and a code 0 would read as one sent. Any other
+// record without an HTTP status (a foreign OTLP record, which says no
+// more) keeps its http_request: leaving it out on the status alone lost
+// the method, path and user agent of such records
+// (TestOCSFForeignRecordWithoutStatusKeepsRequest).
 func appendOCSFHTTP(dst []byte, r *StoredRecord) []byte {
-	if r.Status == 0 {
+	if r.RefusedBeforeHTTP() {
 		return dst
 	}
 	dst = appendStringField(dst, `,"http_request":{"http_method":`, r.Method)
 	dst = appendStringField(dst, `,"url":{"path":`, r.Path)
 	dst = appendStringField(dst, `},"user_agent":`, r.UserAgent)
 	dst = appendIntField(dst, `,"length":`, r.BytesIn)
+	if r.Status == 0 {
+		return append(dst, '}')
+	}
 	dst = appendIntField(dst, `},"http_response":{"code":`, r.Status)
 	dst = appendIntField(dst, `,"length":`, r.BytesOut)
 	return append(dst, '}')

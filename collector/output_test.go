@@ -133,3 +133,45 @@ func postJSON(t testing.TB, url string, body []byte) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// A foreign OTLP record (an access log of another service: method, path
+// and user agent, no status, no Portcullis decision) exported as OCSF
+// keeps its http_request. The export left out http_request and
+// http_response of every record without a status, which only a refusal
+// at the TLS handshake (StoredRecord.RefusedBeforeHTTP) has for a reason:
+// the method, path and user agent of foreign records vanished from it.
+func TestOCSFForeignRecordWithoutStatusKeepsRequest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
+	body := []byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"portcullis.batch_id","value":{"stringValue":"foreign-1"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"` +
+		itoa(int(time.Now().UnixNano())) + `","attributes":[{"key":"http.request.method","value":{"stringValue":"DELETE"}},{"key":"url.path","value":{"stringValue":"/v1/users/7"}},{"key":"user_agent.original","value":{"stringValue":"curl/8"}}]}]}]}]}`)
+	if got := postJSON(t, srv.URL, body); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	st.Close()
+	var out bytes.Buffer
+	if _, err := WriteRecords(&out, dir, Filter{}, OutputOCSF); err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Status      string `json:"status"`
+		HTTPRequest *struct {
+			Method string `json:"http_method"`
+			URL    struct {
+				Path string `json:"path"`
+			} `json:"url"`
+			UserAgent string `json:"user_agent"`
+		} `json:"http_request"`
+		HTTPResponse any `json:"http_response"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &ev); err != nil {
+		t.Fatalf("OCSF %q: %v", out.String(), err)
+	}
+	if r := ev.HTTPRequest; r == nil || r.Method != "DELETE" || r.URL.Path != "/v1/users/7" || r.UserAgent != "curl/8" {
+		t.Errorf("OCSF of a foreign record without a status: %s; want its http_request (DELETE /v1/users/7, curl/8)", out.String())
+	}
+	if ev.HTTPResponse != nil || ev.Status != "Unknown" {
+		t.Errorf("OCSF of a foreign record without a status: %s; want status Unknown and no http_response (no code 0)", out.String())
+	}
+}
