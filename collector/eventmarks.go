@@ -149,12 +149,12 @@ func (m *eventMarks) add(k eventKey) {
 // new ones.
 func (c *eventMark) rewind(rev int64) {
 	if rev == 0 {
-		// etcd's history forked below an event stored, where is not
-		// known (etcdadmin.FollowEventsAfter): an event of the new
-		// history below the floor would be taken as stored, while the
-		// keys kept are each the old or the new history's own (an event's
-		// key is unique). The floor goes; the backup's events below the
-		// keys kept are stored a second time, none is lost.
+		// No event stored is in etcd's history any more
+		// (rewindfloor.go): an event of the new history below the floor
+		// would be taken as stored, while the keys kept are each the old
+		// or the new history's own (an event's key is unique). The floor
+		// goes; the backup's events below the keys kept are stored a
+		// second time, none is lost.
 		c.floor = min(c.floor, 0)
 		return
 	}

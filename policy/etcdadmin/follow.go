@@ -78,10 +78,11 @@ func Witnessable(action string) bool {
 // watches, and at each FollowCheck, FollowEventsAfter reads the key of
 // the last event stored (w, then each event it passes fn) at that
 // event's revision: etcd's history not holding it there is etcd gone
-// back too. The events.rewind event it stores then names the event and
-// no revision etcd went back to (0): the caller knows only that its
-// history forked below the event, and reads all of it again
-// (TestForwardEventsFollowsEtcdBackWrittenPast). A history compacted past
+// back too. The events.rewind event it stores then names the event, and
+// etcd's revision as the one it went back to, at most: the caller finds
+// the one below, where the histories forked (the collector: by bisection
+// over the events it stored, rewindfloor.go), and etcd's history is read
+// again (TestForwardEventsFollowsEtcdBackWrittenPast). A history compacted past
 // the event cannot be compared: the check waits for the next event.
 func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witness, fn func([]Event) error) error {
 	g := followGuard{witness: w}
@@ -185,15 +186,6 @@ type rewound struct {
 	// revision (Witness); the zero Witness when etcd answered below was
 	// or from another cluster.
 	forked Witness
-}
-
-// to is the revision the history followed and etcd's agree up to, as far
-// as FollowEvents knows: now, or 0 when etcd forked below an event.
-func (e *rewound) to() int64 {
-	if e.forked.Revision > 0 {
-		return 0
-	}
-	return e.now
 }
 
 func (e *rewound) Error() string {
@@ -304,7 +296,7 @@ func (a *Admin) rewindEvent(back *rewound) Event {
 		d["was_cluster"], d["now_cluster"] = fmt.Sprintf("%x", back.wasCluster), fmt.Sprintf("%x", back.nowCluster)
 	}
 	return Event{Time: now, Observed: now, Action: ActionEventsRewind, Target: a.k.EventsDir(), Details: d,
-		Key: fmt.Sprintf("%s%s%d-%d-%d", a.k.EventsDir(), rewindMark, back.was, back.to(), now.UnixNano()), Cluster: back.cluster,
+		Key: fmt.Sprintf("%s%s%d-%d-%d", a.k.EventsDir(), rewindMark, back.was, back.now, now.UnixNano()), Cluster: back.cluster,
 		Unverified: back.Error() + " (restored from a backup, or replaced?): etcd's history is read again from its start; " +
 			"changes the old history held after the restored state that the collector had not stored yet are missing from etcd, and from this trail"}
 }
@@ -386,10 +378,8 @@ func (a *Admin) PutAt(ctx context.Context, key string, rev int64, cluster uint64
 // an events.rewind event (FollowEvents), whose event carries the id of
 // the cluster that went back: a caller that remembers the revisions it
 // stored forgets those above it, which the cluster's history holds no
-// more and will write again with other events. It is 0 when etcd's
-// history forked below an event stored (FollowEventsAfter), where is not
-// known: the caller keeps only what it knows exactly. ok is false for the
-// key of any other event.
+// more and will write again with other events. ok is false for the key
+// of any other event.
 func RewindRevision(key string) (rev int64, ok bool) {
 	i := strings.LastIndex(key, rewindMark)
 	if i < 0 {
