@@ -4,7 +4,7 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"time"
@@ -74,14 +74,21 @@ type dedup struct {
 // isCert reports whether sender is named by a client certificate.
 func isCert(sender string) bool { return strings.HasPrefix(sender, "cert:") }
 
-// forgottenKey is the key of sender's instance inst in forgotten.
+// forgottenKey is the key of sender's instance inst in forgotten: a hash
+// seeded per process, since a sender names its own instances and could
+// otherwise pick one whose key is another sender's, and plant a mark that
+// refuses that sender's batches. The marks are rebuilt from the trail at
+// each start, so the seed need not last.
 func forgottenKey(sender, inst string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(sender))
-	h.Write([]byte{0})
-	h.Write([]byte(inst))
+	var h maphash.Hash
+	h.SetSeed(forgottenSeed)
+	h.WriteString(sender)
+	h.WriteByte(0)
+	h.WriteString(inst)
 	return h.Sum64()
 }
+
+var forgottenSeed = maphash.MakeSeed()
 
 // forget keeps the high-water mark of an instance whose state is dropped.
 func (d *dedup) forget(sender string, in *instanceIDs) {
