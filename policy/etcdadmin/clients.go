@@ -78,7 +78,7 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 		return etcdsync.Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
 	}
 	now := a.now()
-	s := etcdsync.Suspension{Client: client, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Until: now.Add(time.Duration(ttl) * time.Second).UTC()}
+	s := etcdsync.Suspension{Client: client, Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Time: now.UTC(), Until: now.Add(time.Duration(ttl) * time.Second).UTC(), AtLeast: atLeast}
 	put, err := putJSON(a.k.Suspension(client), s, clientv3.WithLease(lease.ID))
 	if err != nil {
 		return s, false, err

@@ -60,6 +60,10 @@ type Suspension struct {
 	Ticket string    `json:"ticket,omitempty"`
 	Time   time.Time `json:"time"`
 	Until  time.Time `json:"until"`
+	// AtLeast marks a containment's suspension (etcdadmin.SuspendAtLeast),
+	// which never shortens one in force: a longer suspension a sidecar
+	// holds over etcd gone back is not ended by it (supersedes).
+	AtLeast bool `json:"at_least,omitempty"`
 }
 
 // Member is the leased record a sidecar keeps at members/<pod>.

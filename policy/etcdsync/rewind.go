@@ -204,15 +204,21 @@ func (s *Syncer) mergeHeld(st *State) {
 // is the restored backup's own record of an earlier suspension of the
 // client (extended after the backup was taken), whose lease the restore
 // restarted: ending the hold on it lifted the client when that lease ran
-// out (TestRestoredOlderSuspensionKeepsHeld). A record that does not
-// decode supersedes: it fails closed while etcd has it.
+// out (TestRestoredOlderSuspensionKeepsHeld). Nor does a containment's
+// shorter one written since (AtLeast: an alert's rule suspending for 15
+// minutes), which never shortens a suspension in force and would have
+// ended a day's held one (TestContainmentKeepsHeldSuspension). A record
+// that does not decode supersedes: it fails closed while etcd has it.
 func supersedes(v, held string) bool {
 	e, err := DecodeSuspension(v)
 	h, herr := DecodeSuspension(held)
 	if err != nil || herr != nil {
 		return true
 	}
-	return e.Time.After(h.Time) || !e.Until.Before(h.Until)
+	if !e.Until.Before(h.Until) {
+		return true
+	}
+	return e.Time.After(h.Time) && !e.AtLeast
 }
 
 // keepDeleted puts back the held suspension that key, a record deleted

@@ -155,3 +155,68 @@ func TestRestoredOlderSuspensionPutBackKeepsHeld(t *testing.T) {
 		t.Errorf("held suspensions %d, want 1", h.HeldSusp)
 	}
 }
+
+// TestContainmentKeepsHeldSuspension: a client suspended for an hour
+// after the backup, etcd restored (the sidecar holds the suspension), and
+// then an alert's rule contains the client again for a few seconds
+// (SuspendAtLeast, which never shortens a suspension in force). Its
+// record, newer than the held one, ended the hold, so the client was
+// served once its lease ran out, most of the hour early. The held
+// suspension stays in force.
+func TestContainmentKeepsHeldSuspension(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	backup := etcdtest.Backup(t, e, dir)
+	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond})
+	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
+	suspended := func() bool { return r.store.Load().Client("acme-hris").Suspended }
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/climb", "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "the hour's suspension in force", func() bool { return suspended() && r.Revision() > 0 })
+
+	e.Stop()
+	etcdtest.PutBack(t, backup, dir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the suspension held over the restore", func() bool { return r.Rewinds() == 1 && r.Current() && r.LKGHealth().HeldSusp == 1 })
+	s, err := a.SuspendAtLeast(ctx, "acme-hris", 3*time.Second, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.AtLeast {
+		t.Fatalf("the containment's suspension %+v is not marked at_least", s)
+	}
+	key := etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")
+	waitFor(t, 30*time.Second, "the containment's lease run out", func() bool {
+		resp, err := cli.Get(ctx, key)
+		return err == nil && len(resp.Kvs) == 0
+	})
+	resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/after", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return r.Revision() >= resp.Header.Revision })
+	time.Sleep(500 * time.Millisecond) // a full read (every 200 ms) after it, too
+	if !suspended() {
+		t.Fatal("the hour's suspension held over the restore was lifted by a containment's shorter suspension, once its lease ran out")
+	}
+	if h := r.LKGHealth(); h.HeldSusp != 1 {
+		t.Errorf("held suspensions %d, want 1", h.HeldSusp)
+	}
+}
