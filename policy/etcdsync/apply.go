@@ -47,6 +47,7 @@ func (s *Syncer) apply(save bool) {
 	if save && s.cfg.StateDir != "" && !errors.Is(err, errNoPolicy) { // a copy of 100,000 key records is milliseconds
 		inForce := s.st.clone()
 		inForce.Held, inForce.HeldSuspensions, inForce.Prefix = maps.Clone(s.held), maps.Clone(s.heldSusp), string(s.k)
+		inForce.EarlierWitnesses = s.earlierWitnesses(inForce.Witness)
 		if err != nil {
 			inForce.Policy = s.goodSrc // the document snap was compiled from
 		}

@@ -264,6 +264,10 @@ func encodeLKG(w *bufio.Writer, st *State, saved time.Time) {
 		w.WriteString(`,"witness":`)
 		value(st.Witness)
 	}
+	if len(st.EarlierWitnesses) > 0 {
+		w.WriteString(`,"earlier_witnesses":`)
+		value(st.EarlierWitnesses)
+	}
 	w.WriteString("}}\n")
 }
 

@@ -121,3 +121,89 @@ func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
 		t.Fatalf("a running sidecar over a restored backup written past the revision applied: the revoked key globexbi1 works again\n%s", logs)
 	}
 }
+
+// TestRestoredWriteSeenBeforeRestartKeepsRevocations: a running sidecar
+// cut off from etcd just after it applied a revocation the backup
+// predates; etcd restored, written past the revision applied, and given a
+// state write of its own (a suspension, as an operator suspending again
+// after a restore); the sidecar reconnects and its watch applies that
+// write, and it is restarted before a confirmation reads its witness
+// (here Progress is an hour; by default within 5 s). The last-known-good
+// file named the restored etcd's write as its witness, which etcd's
+// history holds, so the restarted sidecar took the restored state for a
+// later one and the revoked key worked again. The file names the write
+// confirmed before too, and a read whole checks both.
+func TestRestoredWriteSeenBeforeRestartKeepsRevocations(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	backup := etcdtest.Backup(t, e, dir)
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	state := t.TempDir()
+	logs := &logBuffer{}
+	revoked := func(r *running, id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
+
+	r1 := runSyncer(t, pcli, etcdsync.SyncConfig{StateDir: state, Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: time.Hour, Reconcile: time.Hour})
+	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r1.Ready() })
+	rev, err := a.RevokeKey(ctx, "acmehris1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the revocation in force and saved", func() bool {
+		return revoked(r1, "acmehris1") && r1.Revision() >= rev && r1.LKGHealth().Revision >= rev
+	})
+	applied := r1.Revision()
+	p.Pause()
+	e.Stop()
+	etcdtest.PutBack(t, backup, dir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > applied+2 {
+			break
+		}
+	}
+	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, etcdsync.DefaultPrefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Resume()
+	waitFor(t, 30*time.Second, "the restored etcd's suspension applied and saved", func() bool {
+		return r1.Revision() >= resp.Header.Revision && r1.LKGHealth().Revision >= resp.Header.Revision
+	})
+	r1.stop()
+
+	r2 := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: state, Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
+	waitFor(t, 30*time.Second, "the restarted sidecar current", func() bool { return r2.Ready() && r2.Current() })
+	if !revoked(r2, "acmehris1") {
+		t.Fatalf("restarted after its watch applied a write of the restored etcd: the revoked key acmehris1 works again\n%s", logs)
+	}
+	if r2.Rewinds() != 1 || r2.LKGHealth().Held != 1 {
+		t.Errorf("rewinds %d, held %d; want 1 and 1", r2.Rewinds(), r2.LKGHealth().Held)
+	}
+}

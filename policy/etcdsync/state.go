@@ -49,6 +49,14 @@ type State struct {
 	// gone back once written past the revision applied (witness.go); the
 	// last-known-good file carries it across a restart.
 	Witness Witness `json:"witness,omitzero"`
+	// EarlierWitnesses are, in the last-known-good file, the witnesses
+	// a Syncer had yet to read etcd's history for (witnesses: check, and
+	// the first write applied since), when not Witness: Witness may be a
+	// write of a restored etcd the watch applied before a confirmation
+	// found etcd gone back, which its history holds, and a restart that
+	// read only it took the restored state for a later one
+	// (TestRestoredWriteSeenBeforeRestartKeepsRevocations).
+	EarlierWitnesses []Witness `json:"earlier_witnesses,omitempty"`
 
 	PolicyRevision int64 `json:"-"` // mod revision of the policy key (0: none); ReadState sets it
 

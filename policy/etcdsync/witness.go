@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -44,25 +45,59 @@ func HistoryHolds(ctx context.Context, cli *clientv3.Client, w Witness) (holds, 
 	return len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision, true
 }
 
-// witnesses is a Syncer's pair of witnesses: check, the state write the
-// next check reads etcd's history for, and next, the last one applied
-// since. check moves on to next only once etcd's history is found to
-// hold it, so that a write of the restored history the watch applied in
-// between never stands in for it.
+// witnesses are a Syncer's witnesses: check, the state write the next
+// check reads etcd's history for, first, the first one applied since
+// (zero: none), and next, the last one applied since. check moves on to
+// next only once etcd's history is found to hold it, so that a write of
+// the restored history the watch applied in between never stands in for
+// it; first is the write of the old history a sidecar cut off just after
+// it applied, when the watch has applied the restored etcd's since.
 type witnesses struct {
-	check, next Witness
+	check, first, next Witness
 }
 
-// forked returns the witness of the state applied (or of the
+// all returns the witnesses to read, each once.
+func (ws witnesses) all() []Witness {
+	var out []Witness
+	for _, w := range [...]Witness{ws.check, ws.first, ws.next} {
+		if w.Revision > 0 && !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// earlierWitnesses returns the witnesses other than last (the state's
+// Witness) that the next check reads, for the last-known-good file.
+func (s *Syncer) earlierWitnesses(last Witness) []Witness {
+	s.witMu.Lock()
+	ws := s.wit
+	s.witMu.Unlock()
+	var out []Witness
+	for _, w := range [...]Witness{ws.check, ws.first} {
+		if w.Revision > 0 && w != last {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// forked returns a witness of the state applied (or of the
 // last-known-good file, before the first read) when etcd's history no
 // longer holds it, else the zero Witness: install then takes the state
-// it read for etcd gone back, and holds what it lacks (hold).
+// it read for etcd gone back, and holds what it lacks (hold). Every
+// witness is read, each a write this sidecar applied: check alone missed
+// a write applied since the last confirmation (a sidecar cut off just
+// after it) whenever a read whole came first, and next alone is a write
+// of the restored etcd once the watch applied one.
 func (s *Syncer) forked() Witness {
 	s.witMu.Lock()
-	w := s.wit.check
+	ws := s.wit
 	s.witMu.Unlock()
-	if holds, known := HistoryHolds(context.Background(), s.cli, w); known && !holds {
-		return w
+	for _, w := range ws.all() {
+		if holds, known := HistoryHolds(context.Background(), s.cli, w); known && !holds {
+			return w
+		}
 	}
 	return Witness{}
 }
@@ -87,7 +122,7 @@ func (s *Syncer) confirmWitness(ctx context.Context) {
 	default:
 		s.witMu.Lock()
 		if s.wit.check == w {
-			s.wit.check = s.wit.next
+			s.wit.check, s.wit.first = s.wit.next, Witness{}
 		}
 		s.witMu.Unlock()
 	}
