@@ -189,10 +189,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 		switch l, err := readLKG(s.cfg.StateDir, string(s.k)); {
 		case err == nil:
 			s.prior, s.held, s.heldSusp = l.State, maps.Clone(l.State.Held), maps.Clone(l.State.HeldSuspensions)
+			s.witMu.Lock() // confirmLoop runs already
 			s.wit = witnesses{check: l.State.Witness, next: l.State.Witness}
 			if e := l.State.EarlierWitnesses; len(e) > 0 {
 				s.wit.check, s.wit.first = e[0], e[min(1, len(e)-1)]
 			}
+			s.witMu.Unlock()
 			s.heldSN.Store(int64(len(s.heldSusp)))
 		case !errors.Is(err, fs.ErrNotExist):
 			s.cfg.Logger.Error().Err(err).Msg("last-known-good policy unusable: revocations it holds are not kept if etcd goes back in revision, and it is replaced at the first read")
