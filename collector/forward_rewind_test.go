@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
@@ -366,6 +368,101 @@ func TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen(t *testing.T) {
 	}
 	for k, n := range keys {
 		if n != 1 {
+			t.Errorf("event %s stored %d times", k, n)
+		}
+	}
+}
+
+// TestForwardEventsFollowsAForkFoundLive: a running collector cut off from
+// etcd while etcd is restored from a backup and written to, just after
+// the restore and then far past the revision the collector had followed.
+// Reconnected, its watch resumes above the events written just after the
+// restore and stores those written past; only the check of the last
+// event stored before (its witness, read at its revision every
+// FollowCheck) finds etcd's history forked. Every event written on the
+// restored etcd is stored (those the watch stored before the fork was
+// found may be stored twice, never lost).
+func TestForwardEventsFollowsAForkFoundLive(t *testing.T) {
+	etcdadmin.FollowCheck = 500 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	e, edir, cli := etcdServer(t)
+	const prefix = "/fork-live"
+	putEvents(t, cli, prefix, 0, 10)
+	backup := etcdtest.Backup(t, e, edir)
+	putEvents(t, cli, prefix, 10, 5) // lost by the restore
+	total := 15
+
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	admin := etcdadmin.New(pcli, prefix)
+	dir, key := t.TempDir(), newTestKey(t)
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { ForwardEvents(ctx, admin, st, filepath.Join(dir, "events.rev"), zerolog.Nop()) })
+	t.Cleanup(func() { cancel(); wg.Wait(); st.Close() })
+	keys := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range storedEvents(t, dir) {
+			if ev.Action != etcdadmin.ActionEventsRewind {
+				m[ev.Key]++
+			}
+		}
+		return m
+	}
+	waitFor(t, "the events before the restore stored", func() bool { return len(keys()) == total })
+	followed, err := cli.Get(context.Background(), prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p.Pause()
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, 100000, 3) // just after the restore, far below the floor
+	for {
+		resp, err := cli.Put(context.Background(), prefix+"/members/climb", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Far enough that the events stored up there put the floor
+		// above those written just after the restore.
+		if resp.Header.Revision > followed.Header.Revision+2*eventWindow {
+			break
+		}
+	}
+	putEvents(t, cli, prefix, 200000, 2) // past the revision followed: the watch's
+	p.Resume()
+
+	want := []string{}
+	for _, n := range []int{100000, 100001, 100002, 200000, 200001} {
+		want = append(want, fmt.Sprintf("%s/events/%020d-e", prefix, n))
+	}
+	waitFor(t, "every event written on the restored etcd stored", func() bool {
+		m := keys()
+		for _, k := range want {
+			if m[k] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for k, n := range keys() {
+		if n != 1 && !slices.Contains(want[3:], k) {
 			t.Errorf("event %s stored %d times", k, n)
 		}
 	}
