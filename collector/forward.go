@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -45,7 +46,7 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 			// The rewind names the revision etcd went back to, not the
 			// later one it answered at (rewindfloor.go).
 			if now, ok := etcdadmin.RewindRevision(e.Key); ok && e.Revision == 0 && e.Action == etcdadmin.ActionEventsRewind {
-				rev, err := rewoundTo(ctx, admin, store, e.Cluster, now)
+				rev, err := rewoundTo(ctx, admin, store, e.Cluster, now, forkedAt(evs[i]))
 				if err != nil {
 					return fmt.Errorf("collector: cannot find the revision etcd went back to: %w", err)
 				}
@@ -57,6 +58,17 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		}
 		return WriteResumeRevision(revFile, evs[len(evs)-1].Revision)
 	})
+}
+
+// forkedAt returns the event etcd's history no longer held, which an
+// events.rewind event names (etcdadmin.FollowEventsAfter), or the zero
+// Witness.
+func forkedAt(e etcdadmin.Event) etcdadmin.Witness {
+	rev, err := strconv.ParseInt(e.Details["forked_revision"], 10, 64)
+	if err != nil || e.Details["forked_key"] == "" {
+		return etcdadmin.Witness{}
+	}
+	return etcdadmin.Witness{Key: e.Details["forked_key"], Revision: rev}
 }
 
 // EtcdEvents maps lifecycle events read from etcd to the events the store
