@@ -2,12 +2,9 @@ package etcdsync_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -22,13 +19,8 @@ import (
 // again once that lease ran out. The held suspension stays in force.
 func TestRestoredOlderSuspensionKeepsHeld(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
+	c := newRewindCluster(t)
+	cli := c.cli
 	a := etcdadmin.New(cli, "")
 	ctx := context.Background()
 	push(t, a, examplePolicy(t))
@@ -40,22 +32,14 @@ func TestRestoredOlderSuspensionKeepsHeld(t *testing.T) {
 	if _, err := a.Suspend(ctx, "acme-hris", 10*time.Second, meta); err != nil {
 		t.Fatal(err)
 	}
-	backup := etcdtest.Backup(t, e, dir)
+	c.snapshot()
 	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
-		if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/climb", "{}"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.climb(20)
 	waitFor(t, 20*time.Second, "the hour's suspension in force", func() bool { return suspended() && r.Revision() > 0 })
 
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.restore(func(*clientv3.Client) int64 { return 0 })
 	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return r.Rewinds() == 1 && r.Current() })
 	if g, err := cli.Get(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")); err != nil || len(g.Kvs) == 0 {
 		t.Fatalf("the restored etcd lacks the short suspension (%v): the test proves nothing", err)
@@ -87,13 +71,8 @@ func TestRestoredOlderSuspensionKeepsHeld(t *testing.T) {
 // the re-read does.
 func TestRestoredOlderSuspensionPutBackKeepsHeld(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
+	c := newRewindCluster(t)
+	cli := c.cli
 	a := etcdadmin.New(cli, "")
 	ctx := context.Background()
 	push(t, a, examplePolicy(t))
@@ -106,22 +85,14 @@ func TestRestoredOlderSuspensionPutBackKeepsHeld(t *testing.T) {
 	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
-	backup := etcdtest.Backup(t, e, dir)
+	c.snapshot()
 	if _, err := a.Suspend(ctx, "acme-hris", 2*time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
-		if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/climb", "{}"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.climb(20)
 	waitFor(t, 20*time.Second, "the two hours' suspension in force", func() bool { return suspended() && r.Revision() > 0 })
 
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.restore(func(*clientv3.Client) int64 { return 0 })
 	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return r.Rewinds() == 1 && r.Current() })
 	old, err := cli.Get(ctx, key)
 	if err != nil || len(old.Kvs) == 0 {
@@ -165,35 +136,22 @@ func TestRestoredOlderSuspensionPutBackKeepsHeld(t *testing.T) {
 // suspension stays in force.
 func TestContainmentKeepsHeldSuspension(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
+	c := newRewindCluster(t)
+	cli := c.cli
 	a := etcdadmin.New(cli, "")
 	ctx := context.Background()
 	push(t, a, examplePolicy(t))
-	backup := etcdtest.Backup(t, e, dir)
+	c.snapshot()
 	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond})
 	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
 	suspended := func() bool { return r.store.Load().Client("acme-hris").Suspended }
 	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
-		if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/climb", "{}"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.climb(20)
 	waitFor(t, 20*time.Second, "the hour's suspension in force", func() bool { return suspended() && r.Revision() > 0 })
 
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.restore(func(*clientv3.Client) int64 { return 0 })
 	waitFor(t, 30*time.Second, "the suspension held over the restore", func() bool { return r.Rewinds() == 1 && r.Current() && r.LKGHealth().HeldSusp == 1 })
 	s, err := a.SuspendAtLeast(ctx, "acme-hris", 3*time.Second, meta)
 	if err != nil {

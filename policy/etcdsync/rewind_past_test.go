@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestRestoredBackupWrittenPastKeepsRevocations: etcd restored from a
@@ -27,23 +28,31 @@ import (
 // etcd gone back, and the revocation is held.
 func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
+	c := newRewindCluster(t)
+	a := etcdadmin.New(c.cli, "")
 	ctx := context.Background()
 	push(t, a, examplePolicy(t))
-	backup := etcdtest.Backup(t, e, dir)
-	state := t.TempDir()
+	c.snapshot()
 	logs := &logBuffer{}
-	cfg := etcdsync.SyncConfig{StateDir: state, Logger: zerolog.New(logs).Level(zerolog.InfoLevel)}
+	cfg := etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel)}
 	revoked := func(r *running, id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
+	// past is restore's write while no sidecar reaches etcd: keys of no
+	// state, past revision applied.
+	past := func(applied int64) func(*clientv3.Client) int64 {
+		return func(cli *clientv3.Client) int64 {
+			for i := 0; ; i++ {
+				resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Header.Revision > applied+2 {
+					return resp.Header.Revision
+				}
+			}
+		}
+	}
 
-	r1 := runSyncer(t, cli, cfg)
+	r1 := runSyncer(t, c.cli, cfg)
 	rev, err := a.RevokeKey(ctx, "acmehris1", meta)
 	if err != nil {
 		t.Fatal(err)
@@ -53,28 +62,9 @@ func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
 	})
 	applied := r1.Revision()
 	r1.stop()
-	// climb writes keys of no state past revision applied.
-	climb := func(applied int64) {
-		t.Helper()
-		for i := 0; ; i++ {
-			resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Header.Revision > applied+2 {
-				return
-			}
-		}
-	}
+	c.restore(past(applied))
 
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	climb(applied)
-
-	r2 := runSyncer(t, cli, cfg)
+	r2 := runSyncer(t, c.cli, cfg)
 	waitFor(t, 30*time.Second, "the restarted sidecar current", func() bool { return r2.Ready() && r2.Current() })
 	if !revoked(r2, "acmehris1") {
 		t.Fatalf("restarted over a restored backup written past the revision applied: the revoked key acmehris1 works again\n%s", logs)
@@ -88,34 +78,17 @@ func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
 	r2.stop()
 
 	// Live: a running sidecar cut off from etcd while it is restored and
-	// written past, so that its first read after it is above the revision
-	// applied (the confirm read every Progress finds the fork).
-	u, err := url.Parse(e.Endpoints()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := etcdtest.NewPauseProxy(t, u.Host)
-	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pcli.Close() })
-	backup = etcdtest.Backup(t, e, dir)
-	r3 := runSyncer(t, pcli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 200 * time.Millisecond})
+	// written past (restore writes while etcd answers on other ports), so
+	// that its first read after it is above the revision applied (the
+	// confirm read every Progress finds the fork).
+	c.snapshot()
+	r3 := runSyncer(t, c.cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 200 * time.Millisecond})
 	rev, err = a.RevokeKey(ctx, "globexbi1", meta)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the second revocation in force", func() bool { return r3.Ready() && revoked(r3, "globexbi1") && r3.Revision() >= rev })
-	applied = r3.Revision()
-	p.Pause()
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	climb(applied)
-	p.Resume()
+	c.restore(past(r3.Revision()))
 	waitFor(t, 30*time.Second, "the fork followed", func() bool { return r3.Rewinds() == 1 && r3.Current() })
 	if !revoked(r3, "globexbi1") {
 		t.Fatalf("a running sidecar over a restored backup written past the revision applied: the revoked key globexbi1 works again\n%s", logs)
