@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/url"
 	"os"
@@ -148,27 +149,8 @@ func TestForwardEventsFollowsEtcdBackPastTheWindow(t *testing.T) {
 
 	dir, key := t.TempDir(), newTestKey(t)
 	revFile := filepath.Join(dir, "events.rev")
-	follow := func() func() {
-		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
-		return func() { cancel(); wg.Wait(); st.Close() }
-	}
-	stored := func() (keys map[string]int, rewinds int) {
-		keys = map[string]int{}
-		for _, ev := range storedEvents(t, dir) {
-			if ev.Action == etcdadmin.ActionEventsRewind {
-				rewinds++
-				continue
-			}
-			keys[ev.Key]++
-		}
-		return keys, rewinds
-	}
+	follow := func() func() { return followInto(t, admin, dir, key) }
+	stored := func() (map[string]int, int) { return storedKeys(t, dir) }
 	has := func(want, rewinds int) func() bool {
 		return func() bool { k, r := stored(); return len(k) == want && r == rewinds }
 	}
@@ -230,16 +212,7 @@ func TestForwardEventsFollowsEtcdBackWrittenPast(t *testing.T) {
 
 	dir, key := t.TempDir(), newTestKey(t)
 	revFile := filepath.Join(dir, "events.rev")
-	follow := func() func() {
-		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
-		return func() { cancel(); wg.Wait(); st.Close() }
-	}
+	follow := func() func() { return followInto(t, admin, dir, key) }
 	stop := follow()
 	waitFor(t, "the events before the restore stored", func() bool { return len(storedEvents(t, dir)) == 10 })
 	stop()
@@ -318,27 +291,8 @@ func TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen(t *testing.T) {
 
 	dir, key := t.TempDir(), newTestKey(t)
 	revFile := filepath.Join(dir, "events.rev")
-	follow := func() func() {
-		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
-		return func() { cancel(); wg.Wait(); st.Close() }
-	}
-	stored := func() (keys map[string]int, rewinds int) {
-		keys = map[string]int{}
-		for _, ev := range storedEvents(t, dir) {
-			if ev.Action == etcdadmin.ActionEventsRewind {
-				rewinds++
-				continue
-			}
-			keys[ev.Key]++
-		}
-		return keys, rewinds
-	}
+	follow := func() func() { return followInto(t, admin, dir, key) }
+	stored := func() (map[string]int, int) { return storedKeys(t, dir) }
 	stop := follow()
 	waitFor(t, "the events before the restore stored", func() bool { k, _ := stored(); return len(k) == total })
 	stop()
@@ -466,4 +420,34 @@ func TestForwardEventsFollowsAForkFoundLive(t *testing.T) {
 			t.Errorf("event %s stored %d times", k, n)
 		}
 	}
+}
+
+// followInto opens the store in dir, signed with key, and follows admin's
+// lifecycle events into it from dir/events.rev; the func it returns stops
+// both.
+func followInto(t *testing.T, admin *etcdadmin.Admin, dir string, key ed25519.PrivateKey) func() {
+	t.Helper()
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { ForwardEvents(ctx, admin, st, filepath.Join(dir, "events.rev"), zerolog.Nop()) })
+	return func() { cancel(); wg.Wait(); st.Close() }
+}
+
+// storedKeys counts the events stored in dir by key, and the
+// events.rewind events apart.
+func storedKeys(t *testing.T, dir string) (keys map[string]int, rewinds int) {
+	t.Helper()
+	keys = map[string]int{}
+	for _, ev := range storedEvents(t, dir) {
+		if ev.Action == etcdadmin.ActionEventsRewind {
+			rewinds++
+			continue
+		}
+		keys[ev.Key]++
+	}
+	return keys, rewinds
 }
