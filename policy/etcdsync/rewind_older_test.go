@@ -11,6 +11,71 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// heldRig is a running sidecar holding, over etcd restored from a
+// backup, the suspension of acme-hris written after the backup.
+type heldRig struct {
+	t   *testing.T
+	cli *clientv3.Client
+	a   *etcdadmin.Admin
+	r   *running
+	key string // acme-hris's suspension record
+}
+
+// newHeldRig suspends acme-hris for before (none when 0), takes the
+// backup, suspends it for after, restores etcd under the running sidecar
+// and waits until the sidecar holds the suspension.
+func newHeldRig(t *testing.T, before, after time.Duration) *heldRig {
+	t.Helper()
+	c := newRewindCluster(t)
+	h := &heldRig{t: t, cli: c.cli, a: etcdadmin.New(c.cli, ""), key: etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")}
+	ctx := context.Background()
+	push(t, h.a, examplePolicy(t))
+	h.r = runSyncer(t, c.cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond})
+	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return h.r.Ready() })
+	if before > 0 {
+		if _, err := h.a.Suspend(ctx, "acme-hris", before, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.snapshot()
+	if _, err := h.a.Suspend(ctx, "acme-hris", after, meta); err != nil {
+		t.Fatal(err)
+	}
+	c.climb(20)
+	waitFor(t, 20*time.Second, "the later suspension in force", func() bool { return h.suspended() && h.r.Revision() > 0 })
+	c.restore(func(*clientv3.Client) int64 { return 0 })
+	waitFor(t, 30*time.Second, "the suspension held over the restore", func() bool {
+		return h.r.Rewinds() == 1 && h.r.Current() && h.r.LKGHealth().HeldSusp == 1
+	})
+	return h
+}
+
+func (h *heldRig) suspended() bool { return h.r.store.Load().Client("acme-hris").Suspended }
+
+// afterLeaseRunsOut waits until etcd has no suspension record of the
+// client (its lease ran out) and the sidecar has read past its delete,
+// then fails unless the held suspension is still in force.
+func (h *heldRig) afterLeaseRunsOut(why string) {
+	h.t.Helper()
+	ctx := context.Background()
+	waitFor(h.t, 30*time.Second, "the record's lease run out", func() bool {
+		resp, err := h.cli.Get(ctx, h.key)
+		return err == nil && len(resp.Kvs) == 0
+	})
+	resp, err := h.cli.Put(ctx, etcdsync.DefaultPrefix+"/events/after", "{}")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	waitFor(h.t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return h.r.Revision() >= resp.Header.Revision })
+	time.Sleep(500 * time.Millisecond) // a full read (every 200 ms) after it, too
+	if !h.suspended() {
+		h.t.Fatalf("the suspension held over the restore was lifted %s", why)
+	}
+	if held := h.r.LKGHealth().HeldSusp; held != 1 {
+		h.t.Errorf("held suspensions %d, want 1", held)
+	}
+}
+
 // TestRestoredOlderSuspensionKeepsHeld: a client suspended for a few
 // seconds, the backup taken, then its suspension extended to an hour
 // (an incident growing), and etcd restored. The restored etcd holds the
@@ -19,46 +84,11 @@ import (
 // again once that lease ran out. The held suspension stays in force.
 func TestRestoredOlderSuspensionKeepsHeld(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	cli := c.cli
-	a := etcdadmin.New(cli, "")
-	ctx := context.Background()
-	push(t, a, examplePolicy(t))
-	cfg := etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond}
-	r := runSyncer(t, cli, cfg)
-	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
-	suspended := func() bool { return r.store.Load().Client("acme-hris").Suspended }
-
-	if _, err := a.Suspend(ctx, "acme-hris", 10*time.Second, meta); err != nil {
-		t.Fatal(err)
-	}
-	c.snapshot()
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	c.climb(20)
-	waitFor(t, 20*time.Second, "the hour's suspension in force", func() bool { return suspended() && r.Revision() > 0 })
-
-	c.restore(func(*clientv3.Client) int64 { return 0 })
-	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return r.Rewinds() == 1 && r.Current() })
-	if g, err := cli.Get(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")); err != nil || len(g.Kvs) == 0 {
+	h := newHeldRig(t, 10*time.Second, time.Hour)
+	if g, err := h.cli.Get(context.Background(), h.key); err != nil || len(g.Kvs) == 0 {
 		t.Fatalf("the restored etcd lacks the short suspension (%v): the test proves nothing", err)
 	}
-	waitFor(t, 30*time.Second, "the restored short suspension's lease run out", func() bool {
-		resp, err := cli.Get(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris"))
-		return err == nil && len(resp.Kvs) == 0
-	})
-	resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/after", "{}") // after the lease's delete
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return r.Revision() >= resp.Header.Revision })
-	if !suspended() {
-		t.Fatal("the hour's suspension held over the restore was lifted when the restored backup's older, shorter suspension of the client lapsed")
-	}
-	if h := r.LKGHealth(); h.HeldSusp != 1 {
-		t.Errorf("held suspensions %d, want 1", h.HeldSusp)
-	}
+	h.afterLeaseRunsOut("when the restored backup's older, shorter suspension of the client lapsed")
 }
 
 // TestRestoredOlderSuspensionPutBackKeepsHeld: the hour's suspension held
@@ -71,60 +101,21 @@ func TestRestoredOlderSuspensionKeepsHeld(t *testing.T) {
 // the re-read does.
 func TestRestoredOlderSuspensionPutBackKeepsHeld(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	cli := c.cli
-	a := etcdadmin.New(cli, "")
+	h := newHeldRig(t, time.Hour, 2*time.Hour)
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
-	cfg := etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond}
-	r := runSyncer(t, cli, cfg)
-	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
-	suspended := func() bool { return r.store.Load().Client("acme-hris").Suspended }
-	key := etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")
-
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	c.snapshot()
-	if _, err := a.Suspend(ctx, "acme-hris", 2*time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	c.climb(20)
-	waitFor(t, 20*time.Second, "the two hours' suspension in force", func() bool { return suspended() && r.Revision() > 0 })
-
-	c.restore(func(*clientv3.Client) int64 { return 0 })
-	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return r.Rewinds() == 1 && r.Current() })
-	old, err := cli.Get(ctx, key)
+	old, err := h.cli.Get(ctx, h.key)
 	if err != nil || len(old.Kvs) == 0 {
 		t.Fatalf("the restored etcd lacks the hour's suspension (%v): the test proves nothing", err)
 	}
-	if h := r.LKGHealth(); h.HeldSusp != 1 {
-		t.Fatalf("held suspensions %d after the restore, want 1", h.HeldSusp)
-	}
-
 	// The older record put back as it was, on a lease of 2 s.
-	lease, err := cli.Grant(ctx, 2)
+	lease, err := h.cli.Grant(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, key, string(old.Kvs[0].Value), clientv3.WithLease(lease.ID)); err != nil {
+	if _, err := h.cli.Put(ctx, h.key, string(old.Kvs[0].Value), clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the put-back record's lease run out", func() bool {
-		resp, err := cli.Get(ctx, key)
-		return err == nil && len(resp.Kvs) == 0
-	})
-	resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/after", "{}") // after the lease's delete
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return r.Revision() >= resp.Header.Revision })
-	if !suspended() {
-		t.Fatal("the two hours' suspension held over the restore was lifted when the older, shorter record was put back and its lease ran out")
-	}
-	if h := r.LKGHealth(); h.HeldSusp != 1 {
-		t.Errorf("held suspensions %d, want 1", h.HeldSusp)
-	}
+	h.afterLeaseRunsOut("when the older, shorter record was put back and its lease ran out")
 }
 
 // TestContainmentKeepsHeldSuspension: a client suspended for an hour
@@ -136,45 +127,13 @@ func TestRestoredOlderSuspensionPutBackKeepsHeld(t *testing.T) {
 // suspension stays in force.
 func TestContainmentKeepsHeldSuspension(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	cli := c.cli
-	a := etcdadmin.New(cli, "")
-	ctx := context.Background()
-	push(t, a, examplePolicy(t))
-	c.snapshot()
-	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond})
-	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
-	suspended := func() bool { return r.store.Load().Client("acme-hris").Suspended }
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	c.climb(20)
-	waitFor(t, 20*time.Second, "the hour's suspension in force", func() bool { return suspended() && r.Revision() > 0 })
-
-	c.restore(func(*clientv3.Client) int64 { return 0 })
-	waitFor(t, 30*time.Second, "the suspension held over the restore", func() bool { return r.Rewinds() == 1 && r.Current() && r.LKGHealth().HeldSusp == 1 })
-	s, err := a.SuspendAtLeast(ctx, "acme-hris", 3*time.Second, meta)
+	h := newHeldRig(t, 0, time.Hour)
+	s, err := h.a.SuspendAtLeast(context.Background(), "acme-hris", 3*time.Second, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !s.AtLeast {
 		t.Fatalf("the containment's suspension %+v is not marked at_least", s)
 	}
-	key := etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")
-	waitFor(t, 30*time.Second, "the containment's lease run out", func() bool {
-		resp, err := cli.Get(ctx, key)
-		return err == nil && len(resp.Kvs) == 0
-	})
-	resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/events/after", "{}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return r.Revision() >= resp.Header.Revision })
-	time.Sleep(500 * time.Millisecond) // a full read (every 200 ms) after it, too
-	if !suspended() {
-		t.Fatal("the hour's suspension held over the restore was lifted by a containment's shorter suspension, once its lease ran out")
-	}
-	if h := r.LKGHealth(); h.HeldSusp != 1 {
-		t.Errorf("held suspensions %d, want 1", h.HeldSusp)
-	}
+	h.afterLeaseRunsOut("by a containment's shorter suspension, once its lease ran out")
 }
