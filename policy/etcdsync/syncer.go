@@ -345,9 +345,14 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 	}
 	s.st = st
 	s.revision.Store(st.Revision)
-	s.witMu.Lock()
-	s.wit = witnesses{check: st.Witness, next: st.Witness}
-	s.witMu.Unlock()
+	if fromEtcd {
+		// A state read from etcd is its own witness; the last-known-good
+		// file's, earlier ones included, were set by Run and are kept
+		// until etcd answers.
+		s.witMu.Lock()
+		s.wit = witnesses{check: st.Witness, next: st.Witness}
+		s.witMu.Unlock()
+	}
 	// Current once the state read is what the Store serves, not before:
 	// a reader that saw Current (readiness, the current gauge, a test)
 	// while the state was compiled found the last-known-good snapshot
