@@ -15,7 +15,11 @@ import (
 // store, so create, rotate, revoke and suspend sit in the same
 // tamper-evident trail as the requests. The last stored etcd revision is
 // kept in revFile (written atomically), so a restart resumes; the store
-// skips an event it holds already. It retries, logging each failure, until
+// skips an event it holds already. The last event a check found etcd's
+// history to hold is kept beside it (WitnessPath), so that a restart
+// checks etcd's history against it and not only against the last event
+// stored, which may be one of a restored etcd
+// (etcdadmin.FollowEventsAfter). It retries, logging each failure, until
 // ctx ends, and returns then.
 func ForwardEvents(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFile string, log zerolog.Logger) {
 	for ctx.Err() == nil {
@@ -37,7 +41,23 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 	if err != nil {
 		return err
 	}
-	return admin.FollowEventsAfter(ctx, from, store.Witness(), func(evs []etcdadmin.Event) error {
+	wf := WitnessPath(revFile)
+	told, err := ReadConfirmedWitness(wf)
+	if err != nil {
+		return err
+	}
+	confirmed := func(w etcdadmin.Witness) error {
+		if w == told {
+			return nil // every check confirms the same event until the next is stored
+		}
+		if err := WriteConfirmedWitness(wf, w); err != nil {
+			return err
+		}
+		told = w
+		return nil
+	}
+	ws := etcdadmin.Witnesses{Last: store.Witness(), Confirmed: told}
+	return admin.FollowEventsAfter(ctx, from, ws, confirmed, func(evs []etcdadmin.Event) error {
 		out, err := EtcdEvents(evs)
 		if err != nil {
 			return err

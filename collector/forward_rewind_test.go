@@ -451,3 +451,109 @@ func storedKeys(t *testing.T, dir string) (keys map[string]int, rewinds int) {
 	}
 	return keys, rewinds
 }
+
+// TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck: etcd restored
+// from a backup while the collector runs, cut off from it, and written
+// past the revision followed. The watch stores an event of the restored
+// etcd before the next check, and the collector stops then (a crash, a
+// rollout). At its restart the last event stored was that one, which
+// etcd's history holds: checking it alone found nothing, and the events
+// the restored etcd wrote below the revision followed were lost to the
+// trail. The last event a check confirmed is kept (events.witness) and
+// checked first at the restart.
+func TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	e, edir, cli := etcdServer(t)
+	const prefix = "/fork-restart"
+	ctx := context.Background()
+	evKey := func(n int) string { return fmt.Sprintf("%s/events/%020d-e", prefix, n) }
+	putEvents(t, cli, prefix, 0, 5)
+	backup := etcdtest.Backup(t, e, edir)
+	putEvents(t, cli, prefix, 5, 5) // lost by the restore
+	last, err := cli.Get(ctx, prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	admin := etcdadmin.New(pcli, prefix)
+	dir, key := t.TempDir(), newTestKey(t)
+	wf := WitnessPath(filepath.Join(dir, "events.rev"))
+	stop := followInto(t, admin, dir, key)
+	waitFor(t, "the last event before the restore confirmed", func() bool {
+		w, err := ReadConfirmedWitness(wf)
+		return err == nil && w.Revision == last.Header.Revision
+	})
+	stop()
+
+	// Followed again, with no check after the one at its start.
+	etcdadmin.FollowCheck = time.Hour
+	stop = followInto(t, admin, dir, key)
+	putEvents(t, cli, prefix, 10, 1) // stored once the watch runs, after the check at the start
+	waitFor(t, "the follower watching", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(10)] == 1
+	})
+	followed, err := cli.Get(ctx, prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Pause()
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, 100000, 3) // below the revision followed
+	for {
+		resp, err := cli.Put(ctx, prefix+"/members/climb", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > followed.Header.Revision+2 {
+			break
+		}
+	}
+	putEvents(t, cli, prefix, 200000, 1) // past it: the watch passes it on
+	p.Resume()
+	waitFor(t, "the restored etcd's event past the revision followed stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(200000)] == 1
+	})
+	stop()
+	if keys, rewinds := storedKeys(t, dir); rewinds != 0 || keys[evKey(100000)] != 0 {
+		t.Fatalf("the fork was found before the restart (%d rewinds): the test did not reach its case", rewinds)
+	}
+
+	etcdadmin.FollowCheck = 100 * time.Millisecond
+	stop = followInto(t, admin, dir, key)
+	defer stop()
+	waitFor(t, "the events the restored etcd wrote below the revision followed stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(100000)] > 0 && keys[evKey(100001)] > 0 && keys[evKey(100002)] > 0
+	})
+	keys, rewinds := storedKeys(t, dir)
+	if rewinds != 1 {
+		t.Errorf("%d events.rewind stored; want 1", rewinds)
+	}
+	for k, n := range keys {
+		// The event of the restored etcd stored before the restart is read
+		// again with its history (README: stored twice).
+		if n != 1 && k != evKey(200000) {
+			t.Errorf("event %s stored %d times", k, n)
+		}
+	}
+	if len(keys) != 15 {
+		t.Errorf("%d events stored; want 15 (the 11 before the restore, the 4 after)", len(keys))
+	}
+}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // ReadResumeRevision reads the etcd revision the collector stored lifecycle
@@ -35,4 +37,50 @@ func ReadResumeRevision(path string) (int64, error) {
 // the new one, never a torn or empty file (issue 13 item 4).
 func WriteResumeRevision(path string, rev int64) error {
 	return durable.WriteFile(filepath.Dir(path), filepath.Base(path), []byte(strconv.FormatInt(rev, 10)+"\n"))
+}
+
+// witnessFileMax caps the confirmed-witness file: a key of the events
+// directory and a revision.
+const witnessFileMax = 64 << 10
+
+// WitnessPath is where the collector keeps the last lifecycle event a
+// check found etcd's history to hold (etcdadmin.Witnesses.Confirmed),
+// beside the resume revision file revFile: events.witness for
+// events.rev.
+func WitnessPath(revFile string) string {
+	return strings.TrimSuffix(revFile, ".rev") + ".witness"
+}
+
+// ReadConfirmedWitness reads the witness WriteConfirmedWitness recorded.
+// A missing file is the zero Witness (none yet: the check falls back to
+// the last event stored); a file that cannot be read or parsed is an
+// error, as for the resume revision.
+func ReadConfirmedWitness(path string) (etcdadmin.Witness, error) {
+	b, err := durable.ReadRegularMax(path, witnessFileMax)
+	if errors.Is(err, os.ErrNotExist) {
+		return etcdadmin.Witness{}, nil
+	}
+	if err != nil {
+		return etcdadmin.Witness{}, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
+	}
+	var w struct {
+		Key      string `json:"key"`
+		Revision int64  `json:"revision"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil || w.Revision < 0 || (w.Revision > 0) != (w.Key != "") {
+		return etcdadmin.Witness{}, fmt.Errorf("collector: confirmed witness file %q holds %q, not a key and a revision; delete it to check the last event stored instead", path, truncate(string(b), 32))
+	}
+	return etcdadmin.Witness{Key: w.Key, Revision: w.Revision}, nil
+}
+
+// WriteConfirmedWitness records w durably, as WriteResumeRevision does.
+func WriteConfirmedWitness(path string, w etcdadmin.Witness) error {
+	b, err := json.Marshal(struct {
+		Key      string `json:"key"`
+		Revision int64  `json:"revision"`
+	}{w.Key, w.Revision})
+	if err != nil {
+		return err
+	}
+	return durable.WriteFile(filepath.Dir(path), filepath.Base(path), append(b, '\n'))
 }

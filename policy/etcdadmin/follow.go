@@ -52,7 +52,7 @@ import (
 // stored before are the same keys at the same revisions, which the caller
 // skips as it skips any event it holds.
 func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) error) error {
-	return a.FollowEventsAfter(ctx, from, Witness{}, fn)
+	return a.FollowEventsAfter(ctx, from, Witnesses{}, nil, fn)
 }
 
 // Witness is an event a caller of FollowEventsAfter stored: the key and
@@ -60,6 +60,13 @@ func (a *Admin) FollowEvents(ctx context.Context, from int64, fn func([]Event) e
 type Witness struct {
 	Key      string
 	Revision int64
+}
+
+// Witnesses is what a caller of FollowEventsAfter kept of etcd's history:
+// the last event it stored, and the last one a check found etcd's history
+// to hold (the zero Witness: none).
+type Witnesses struct {
+	Last, Confirmed Witness
 }
 
 // Witnessable reports whether an event of action is a key etcd held at
@@ -84,15 +91,33 @@ func Witnessable(action string) bool {
 // over the events it stored, rewindfloor.go), and etcd's history is read
 // again (TestForwardEventsFollowsEtcdBackWrittenPast). A history compacted past
 // the event cannot be compared: the check waits for the next event.
-func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witness, fn func([]Event) error) error {
-	g := followGuard{witness: w}
+//
+// The last event stored is no proof on its own: a caller whose watch
+// passed it an event of the restored etcd (written past the revision
+// followed) and that stopped before the next check would take that event
+// for its witness at its restart, and etcd's history holds it. So w also
+// names the last event a check found etcd's history to hold
+// (Witnesses.Confirmed), which is checked first, and confirmed is called
+// with each event a check finds held, and with the zero Witness once a
+// rewind has been passed to fn, for the caller to keep across restarts
+// (TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck).
+func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, confirmed func(Witness) error, fn func([]Event) error) error {
+	g := followGuard{witness: w.Last, confirmed: confirmed}
+	if w.Confirmed.Revision > 0 {
+		g.witness, g.next = w.Confirmed, w.Last
+	}
 	for {
 		compacted, err := a.watchEvents(ctx, from, &g, fn)
 		if back, ok := errors.AsType[*rewound](err); ok {
 			if err := fn([]Event{a.rewindEvent(back)}); err != nil {
 				return err
 			}
-			from, g = 0, followGuard{}
+			if confirmed != nil {
+				if err := confirmed(Witness{}); err != nil {
+					return err
+				}
+			}
+			from, g = 0, followGuard{confirmed: confirmed}
 			continue
 		}
 		if compacted == 0 {
@@ -209,6 +234,9 @@ type followGuard struct {
 	// since (etcd gone back and written past) never stands in for it.
 	// next is the last event stored since.
 	witness, next Witness
+	// confirmed, when set, is told each witness etcd's history holds
+	// (FollowEventsAfter).
+	confirmed func(Witness) error
 }
 
 // answered records a watch response's header, or returns a *rewound
@@ -275,6 +303,11 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 	case err != nil:
 		return nil
 	case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision:
+		if g.confirmed != nil {
+			if err := g.confirmed(w); err != nil {
+				return err
+			}
+		}
 		if g.next.Revision > 0 {
 			g.witness = g.next
 		}

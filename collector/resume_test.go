@@ -1,0 +1,46 @@
+package collector
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// TestConfirmedWitnessFile: the confirmed witness goes round through its
+// file beside events.rev; a missing file is none, and a damaged one is an
+// error that names the file and the way out, never taken as none.
+func TestConfirmedWitnessFile(t *testing.T) {
+	dir := t.TempDir()
+	path := WitnessPath(filepath.Join(dir, "events.rev"))
+	if path != filepath.Join(dir, "events.witness") {
+		t.Fatalf("WitnessPath = %q", path)
+	}
+	if w, err := ReadConfirmedWitness(path); err != nil || w != (etcdadmin.Witness{}) {
+		t.Fatalf("missing file: %+v, %v; want the zero Witness", w, err)
+	}
+	want := etcdadmin.Witness{Key: "/p/events/00000000000000000007-e", Revision: 42}
+	if err := WriteConfirmedWitness(path, want); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := ReadConfirmedWitness(path); err != nil || w != want {
+		t.Fatalf("read back %+v, %v; want %+v", w, err, want)
+	}
+	if err := WriteConfirmedWitness(path, etcdadmin.Witness{}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := ReadConfirmedWitness(path); err != nil || w != (etcdadmin.Witness{}) {
+		t.Fatalf("after a rewind: %+v, %v; want the zero Witness", w, err)
+	}
+	for _, bad := range []string{"", "42\n", `{"key":"/p/events/x","revision":-1}`, `{"key":"","revision":9}`, `{"key":"/p/events/x","revision":0}`, `{"key":"/p/e` + "\n"} {
+		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadConfirmedWitness(path)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "delete it") {
+			t.Errorf("%q: %v; want an error naming the file and what to do", bad, err)
+		}
+	}
+}
