@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // idBlock is the number of request ids an exchange claims at a time.
@@ -48,7 +50,11 @@ func hexDigits(v uint32) uint64 {
 }
 
 // validRequestID reports whether id, a client's X-Request-ID, is kept: 1
-// to audit.MaxRequestID letters, digits or "-_.:".
+// to audit.MaxRequestID letters, digits or "-_.:", not holding the API
+// key prefix. A key fits that shape, and a client that sent its own there
+// had it in the audit record, the log lines naming the request, the
+// response and the request the service got (TestRequestIDHoldingAKeyReplaced);
+// a JWT is longer than any id kept.
 func validRequestID(id []byte) bool {
 	if len(id) == 0 || len(id) > audit.MaxRequestID {
 		return false
@@ -58,5 +64,8 @@ func validRequestID(id []byte) bool {
 			return false
 		}
 	}
-	return true
+	return !bytes.Contains(id, keyPrefix)
 }
+
+// keyPrefix is policy.KeyPrefix, which an API key starts with.
+var keyPrefix = []byte(policy.KeyPrefix)

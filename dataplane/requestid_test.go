@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -48,6 +49,32 @@ func TestGeneratedRequestIDsUnique(t *testing.T) {
 				t.Fatalf("request id %q is not prefix + 16 hex digits", id)
 			}
 			seen[id] = true
+		}
+	}
+}
+
+// An API key fits the request id's shape (59 bytes of letters, digits and
+// '_'), so a client that sent its key as X-Request-ID had it kept: in the
+// audit record, the sidecar's log lines that name the request, the
+// response and the request the service got, though an API key is never
+// forwarded. Such an id is replaced by one the sidecar makes.
+func TestRequestIDHoldingAKeyReplaced(t *testing.T) {
+	st := startStack(t, nil)
+	for _, id := range []string{hrisKey, "req-" + hrisKey[:40], "x:" + hrisKey} {
+		r := do(t, st.addr, "GET", "/v1/users/42", map[string]string{"X-API-Key": hrisKey, "X-Request-ID": id}, "")
+		if r.status != 200 {
+			t.Fatalf("%q: status %d, want 200", id, r.status)
+		}
+		got := st.up.received()
+		sent := got[len(got)-1].headers["x-request-id"]
+		rec := st.sink.last(t)
+		for what, v := range map[string]string{"upstream": sent, "response": r.header.Get("X-Request-Id"), "audit": string(rec.RequestID())} {
+			if strings.Contains(v, "pk_") {
+				t.Errorf("%s request id %q holds the key", what, v)
+			}
+		}
+		if sent != r.header.Get("X-Request-Id") || sent != string(rec.RequestID()) || sent == "" {
+			t.Errorf("request ids differ: upstream %q, response %q, audit %q", sent, r.header.Get("X-Request-Id"), rec.RequestID())
 		}
 	}
 }
