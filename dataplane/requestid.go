@@ -16,7 +16,7 @@ const idBlock = 1 << 16
 // prefix and a number no other request of the process gets, written
 // without allocating.
 func (s *Server) requestID(x *exchange) {
-	if id := x.hdr.requestID; validRequestID(id) {
+	if id := x.hdr.requestID; validRequestID(id) && !s.madeHere(id) {
 		x.reqID = append(x.reqID[:0], id...)
 		return
 	}
@@ -26,6 +26,16 @@ func (s *Server) requestID(x *exchange) {
 	}
 	x.reqID = appendHex64(append(x.reqID[:0], s.reqPrefix[:]...), x.ids)
 	x.ids++
+}
+
+// madeHere reports whether id, in any case, starts with the prefix of the
+// ids this process makes. The prefix is in every answer and the counter
+// runs on, so a client could claim the id of another client's request,
+// past or next, and two tenants' requests of one sidecar shared it in the
+// trail (TestRequestIDOfThisSidecarReplaced). An id another sidecar made,
+// passed on by a service calling the next one, is kept.
+func (s *Server) madeHere(id []byte) bool {
+	return len(id) >= len(s.reqPrefix) && bytes.EqualFold(id[:len(s.reqPrefix)], s.reqPrefix[:])
 }
 
 // appendHex64 appends n as 16 lower-case hex digits, eight at a time: the
@@ -51,7 +61,7 @@ func hexDigits(v uint32) uint64 {
 
 // validRequestID reports whether id, a client's X-Request-ID, is kept: 1
 // to audit.MaxRequestID letters, digits or "-_.:", not holding the API
-// key prefix. A key fits that shape, and a client that sent its own there
+// key prefix: a key fits an id's bytes, and a client that sent its own there
 // had it in the audit record, the log lines naming the request, the
 // response and the request the service got (TestRequestIDHoldingAKeyReplaced);
 // a JWT is longer than any id kept.

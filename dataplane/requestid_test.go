@@ -78,3 +78,40 @@ func TestRequestIDHoldingAKeyReplaced(t *testing.T) {
 		}
 	}
 }
+
+// The ids a sidecar makes are a random prefix and a counter, so anyone
+// who got one in an answer could send the next ones, or one another
+// client got, as X-Request-ID: two requests of two tenants then had one
+// id in the audit trail, the service's logs and the answer the other
+// client quotes to find its request. An id with the sidecar's own prefix
+// is made afresh; one of another sidecar (a service calling the next one
+// passes it on) or of the client's own is kept.
+func TestRequestIDOfThisSidecarReplaced(t *testing.T) {
+	st := startStack(t, nil)
+	r := do(t, st.addr, "GET", "/v1/users/42", key(hrisKey), "")
+	made := r.header.Get("X-Request-Id")
+	if r.status != 200 || len(made) != 25 {
+		t.Fatalf("status %d, request id %q: want 200 and an id the sidecar made", r.status, made)
+	}
+	for _, id := range []string{made, made[:9] + "0000000000000007", strings.ToUpper(made), made[:9] + "x"} {
+		r = do(t, st.addr, "GET", "/v1/reports/1", map[string]string{"X-API-Key": globexKey, "X-Request-ID": id}, "")
+		if r.status != 200 {
+			t.Fatalf("%q: status %d, want 200", id, r.status)
+		}
+		got := st.up.received()
+		sent, rec := got[len(got)-1].headers["x-request-id"], st.sink.last(t)
+		if strings.EqualFold(sent, id) || strings.EqualFold(string(rec.RequestID()), id) || strings.EqualFold(r.header.Get("X-Request-Id"), id) {
+			t.Errorf("another client's request kept the id %q: upstream %q, audit %q", id, sent, rec.RequestID())
+		}
+	}
+	other := "0123abcd-" + made[9:] // another sidecar's prefix
+	if other[:9] == made[:9] {
+		other = "4567cdef-" + made[9:]
+	}
+	for _, own := range []string{"3f2b8c1e-9d4a-4e7b-8a6f-0c5d2e1b7a93", other} {
+		r = do(t, st.addr, "GET", "/v1/reports/1", map[string]string{"X-API-Key": globexKey, "X-Request-ID": own}, "")
+		if rec := st.sink.last(t); r.header.Get("X-Request-Id") != own || string(rec.RequestID()) != own {
+			t.Errorf("id %q: answer %q, audit %q", own, r.header.Get("X-Request-Id"), rec.RequestID())
+		}
+	}
+}
