@@ -279,9 +279,10 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 // confirm reads the witness's key at its revision (linearizably, so a
 // member lagging behind has applied it) and returns a *rewound when
 // etcd's history holds another write there, or none: etcd went back and
-// was written past the revision since (check). A compacted revision
-// cannot be compared and drops the witness; any other failure is no
-// finding.
+// was written past the revision since (check). A history compacted past
+// the witness is read as it is now (etcdsync.HistoryHolds); when it
+// cannot tell (the key written since), the witness moves on; any other
+// failure is no finding.
 func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcdserverpb.ResponseHeader) error {
 	w := g.witness
 	if w.Revision <= 0 {
@@ -293,16 +294,13 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 		// revision was lost or behind resumes below it).
 		return &rewound{was: w.Revision, now: h.Revision, cluster: h.ClusterId}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := cli.Get(cctx, w.Key, clientv3.WithRev(w.Revision), clientv3.WithKeysOnly())
-	switch {
-	case errors.Is(err, rpctypes.ErrCompacted):
+	switch etcdsync.HistoryHolds(ctx, cli, etcdsync.Witness(w)) {
+	case etcdsync.Untold:
+		return nil
+	case etcdsync.Passed:
 		g.witness = g.next
 		return nil
-	case err != nil:
-		return nil
-	case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision:
+	case etcdsync.Held:
 		if g.confirmed != nil {
 			if err := g.confirmed(w); err != nil {
 				return err

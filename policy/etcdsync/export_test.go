@@ -82,3 +82,10 @@ func ReadLKGState(dir string) (*State, error) {
 
 // Published returns d as a Sharer publishes it.
 func (d DemandRecord) Published() DemandRecord { return d.capped() }
+
+// CheckWitness returns the witness the next confirmation reads.
+func (s *Syncer) CheckWitness() Witness {
+	s.witMu.Lock()
+	defer s.witMu.Unlock()
+	return s.wit.check
+}

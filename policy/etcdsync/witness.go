@@ -25,24 +25,70 @@ type Witness struct {
 	Revision int64  `json:"revision"`
 }
 
-// HistoryHolds reports whether etcd's history holds w, read linearizably
-// (a member lagging behind has applied it first). known is false when it
-// cannot be told: no witness, a history compacted past it, or etcd not
-// answering. A witness above etcd's revision is not held.
-func HistoryHolds(ctx context.Context, cli *clientv3.Client, w Witness) (holds, known bool) {
+// Holding is what a read of etcd's history found of a Witness.
+type Holding uint8
+
+const (
+	// Untold: no witness, or etcd did not answer; a later read may tell.
+	Untold Holding = iota
+	// Held: etcd's history holds the write.
+	Held
+	// NotHeld: etcd's history holds another write of the key at the
+	// witness's revision, or none, or is below it: etcd went back.
+	NotHeld
+	// Passed: etcd's history is compacted past the witness and its key
+	// written or deleted since, so no read will tell (the key as it is
+	// now was written later, in the old history or the new).
+	Passed
+)
+
+func (h Holding) String() string {
+	switch h {
+	case Held:
+		return "held"
+	case NotHeld:
+		return "not held"
+	case Passed:
+		return "passed"
+	}
+	return "untold"
+}
+
+// HistoryHolds reads whether etcd's history holds w, linearizably (a
+// member lagging behind has applied it first). A witness above etcd's
+// revision is NotHeld. A history compacted past w is read as it is now:
+// the key still written at w.Revision is Held, and one last written
+// before it NotHeld, since etcd's history never wrote it there (a
+// history compacted past the witness used to be Untold for good, and
+// etcd compacts by default; TestRestoredBackupCompactedKeepsRevocations);
+// a key written or deleted since is Passed.
+func HistoryHolds(ctx context.Context, cli *clientv3.Client, w Witness) Holding {
 	if w.Revision <= 0 {
-		return true, false
+		return Untold
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := cli.Get(cctx, w.Key, clientv3.WithRev(w.Revision), clientv3.WithKeysOnly())
 	switch {
 	case errors.Is(err, rpctypes.ErrFutureRev):
-		return false, true
+		return NotHeld
+	case errors.Is(err, rpctypes.ErrCompacted):
+		if resp, err = cli.Get(cctx, w.Key, clientv3.WithKeysOnly()); err != nil {
+			return Untold
+		}
+		switch {
+		case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision:
+			return Held
+		case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision < w.Revision:
+			return NotHeld
+		}
+		return Passed
 	case err != nil:
-		return true, false
+		return Untold
+	case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision:
+		return Held
 	}
-	return len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision == w.Revision, true
+	return NotHeld
 }
 
 // witnesses are a Syncer's witnesses: check, the state write the next
@@ -95,7 +141,7 @@ func (s *Syncer) forked() Witness {
 	ws := s.wit
 	s.witMu.Unlock()
 	for _, w := range ws.all() {
-		if holds, known := HistoryHolds(context.Background(), s.cli, w); known && !holds {
+		if HistoryHolds(context.Background(), s.cli, w) == NotHeld {
 			return w
 		}
 	}
@@ -104,16 +150,17 @@ func (s *Syncer) forked() Witness {
 
 // confirmWitness is confirm's check of the witness: etcd's history not
 // holding it sends the watch to read the state again (whose install finds
-// it too, forked); holding it, the witness moves on to the last write
-// applied since.
+// it too, forked); holding it, or compacted past it with its key written
+// since (Passed: no read will tell, and staying on it would turn the
+// check off for good), the witness moves on to the last write applied
+// since.
 func (s *Syncer) confirmWitness(ctx context.Context) {
 	s.witMu.Lock()
 	w := s.wit.check
 	s.witMu.Unlock()
-	holds, known := HistoryHolds(ctx, s.cli, w)
-	switch {
-	case !known:
-	case !holds:
+	switch HistoryHolds(ctx, s.cli, w) {
+	case Untold:
+	case NotHeld:
 		s.cfg.Logger.Debug().Str("witness_key", w.Key).Int64("witness_revision", w.Revision).Msg("etcd's history no longer holds a write applied; re-reading the policy state")
 		select {
 		case s.back <- struct{}{}:
