@@ -2,6 +2,7 @@ package etcdsync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -131,6 +132,74 @@ func (s *Syncer) hold(prev, st *State) {
 	s.holdSuspensions(prev, st)
 }
 
+// holdLost keeps in force the revocations of prev, the state applied, that
+// st, read from etcd and found no rewind, lacks though they have not
+// lapsed and etcd's history does not show them deleted. Nothing deletes
+// such a revocation (PruneRevocations deletes a token's once lapsed, and
+// there is no un-revoke), so its absence is etcd gone back where the
+// witnesses could not tell: a restored backup compacted past them, whose
+// witness keys a revocation or suspension created (a key gone looks as
+// one deleted since: TestRestoredBackupCompactedPastTheRevocationKeepsIt).
+// One etcd held at prev's revision was deleted since in its history (by
+// hand, while the watch was away: TestRandomWritesMatchCompile deletes
+// some) and is let go; a history compacted past prev's revision cannot
+// show that, and the revocation is held. Suspensions are not held so:
+// lifting one is a deletion.
+func (s *Syncer) holdLost(prev, st *State) {
+	now := s.cfg.Now()
+	var lost []string
+	for id, v := range prev.Revocations {
+		if _, ok := st.Revocations[id]; ok {
+			continue
+		}
+		if _, ok := s.held[id]; ok {
+			continue // held already, and logged then
+		}
+		if r := (Revocation{}); json.Unmarshal([]byte(v), &r) == nil && r.ID == id && r.Lapsed(now) {
+			continue
+		}
+		lost = append(lost, id)
+	}
+	if len(lost) == 0 {
+		return
+	}
+	held := s.heldAt(prev.Revision)
+	var ids []string
+	for _, id := range lost {
+		if held[id] {
+			continue
+		}
+		if s.held == nil {
+			s.held = map[string]string{}
+		}
+		s.held[id] = prev.Revocations[id]
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	slices.Sort(ids)
+	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
+		Msg("revocations in force are gone from etcd, which never deletes one before it lapses, and its history does not show them deleted: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke, --held for a key gone) to make them durable")
+}
+
+// heldAt returns the ids of the revocations etcd's history holds at rev,
+// read linearizably, or none when it cannot tell (compacted past rev, or
+// etcd not answering).
+func (s *Syncer) heldAt(rev int64) map[string]bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.k.RevocationsDir(), clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil
+	}
+	held := make(map[string]bool, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		held[strings.TrimPrefix(string(kv.Key), s.k.RevocationsDir())] = true
+	}
+	return held
+}
+
 // holdSuspensions keeps in force, until their until, the suspensions of
 // prev that st, read from etcd gone back in revision, lacks or holds only
 // an older, shorter suspension of (supersedes): a restored
@@ -171,16 +240,24 @@ func (s *Syncer) holdSuspensions(prev, st *State) {
 // mergeHeld puts the held revocations into st, read from etcd, and lets go
 // of those etcd holds again.
 func (s *Syncer) mergeHeld(st *State) {
+	now := s.cfg.Now()
 	for id, v := range s.held {
 		if _, ok := st.Revocations[id]; ok {
 			delete(s.held, id)
 			s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation held over etcd going back is in etcd again")
 			continue
 		}
+		// A token's revocation past the token's exp and the most skew
+		// allowed admits nothing more than the token does (Lapsed), as
+		// PruneRevocations has it.
+		if r := (Revocation{}); json.Unmarshal([]byte(v), &r) == nil && r.ID == id && r.Lapsed(now) {
+			delete(s.held, id)
+			s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation held over etcd going back lapsed with its token and is let go")
+			continue
+		}
 		st.Revocations[id] = v
 	}
 	s.heldN.Store(int64(len(s.held)))
-	now := s.cfg.Now()
 	for client, v := range s.heldSusp {
 		if ev, ok := st.Suspensions[client]; ok && supersedes(ev, v) {
 			delete(s.heldSusp, client)

@@ -322,6 +322,8 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 		// count sees them (TestRestoredBackupKeepsRevocations read the
 		// log between the two under load).
 		s.rewinds.Add(1)
+	} else if fromEtcd && prev != nil {
+		s.holdLost(prev, st)
 	}
 	if fromEtcd {
 		s.cluster.Store(st.ClusterID)

@@ -2,9 +2,11 @@ package etcdsync_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -106,5 +108,133 @@ func TestRestoredBackupCompactedKeepsRevocations(t *testing.T) {
 	waitFor(t, 30*time.Second, "the fork followed", func() bool { return r.Rewinds() == 1 && r.Current() })
 	if !revoked("globexbi1") {
 		t.Fatalf("a running sidecar over a restored backup written past its revision: the revoked key globexbi1 works again\n%s", logs)
+	}
+}
+
+// TestRestoredBackupCompactedPastTheRevocationKeepsIt: etcd restored from
+// a backup that predates a revocation, written past the revision a
+// sidecar applied and compacted past it before the sidecar read it again.
+// The sidecar's witness is the revocation's record, which the restored
+// etcd never wrote: gone, as a record deleted since would be, so no
+// witness could tell, and the read whole lifted the revocation. Nothing
+// deletes a revocation before it lapses, so one the read lacks is held:
+// across a restart, and on a running sidecar whose watch, resumed past
+// the compaction, read whole again.
+func TestRestoredBackupCompactedPastTheRevocationKeepsIt(t *testing.T) {
+	t.Parallel()
+	c := newRewindCluster(t)
+	a := etcdadmin.New(c.cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	logs := &logBuffer{}
+	revoked := func(r *running, id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
+	// compactedPast writes past applied while no sidecar reaches etcd, and
+	// compacts there.
+	compactedPast := func(applied int64) func(*clientv3.Client) int64 {
+		return func(cli *clientv3.Client) int64 {
+			for {
+				resp, err := cli.Put(ctx, "/elsewhere/climb", "x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rev := resp.Header.Revision; rev > applied+5 {
+					if _, err := cli.Compact(ctx, rev); err != nil {
+						t.Fatal(err)
+					}
+					return rev
+				}
+			}
+		}
+	}
+	c.snapshot()
+	cfg := etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel)}
+	r1 := runSyncer(t, c.cli, cfg)
+	rev, err := a.RevokeKey(ctx, "acmehris1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the revocation in force and saved", func() bool {
+		return r1.Ready() && revoked(r1, "acmehris1") && r1.LKGHealth().Revision >= rev
+	})
+	r1.stop()
+	c.restore(compactedPast(r1.Revision()))
+	r2 := runSyncer(t, c.cli, cfg)
+	waitFor(t, 30*time.Second, "the restarted sidecar current", func() bool { return r2.Ready() && r2.Current() })
+	if !revoked(r2, "acmehris1") || r2.LKGHealth().Held != 1 {
+		t.Fatalf("restarted over a restored backup compacted past its witness: acmehris1 revoked %v, held %d; want revoked, 1 held\n%s", revoked(r2, "acmehris1"), r2.LKGHealth().Held, logs)
+	}
+	if l := logs.String(); !strings.Contains(l, "gone from etcd, which never deletes one before it lapses") || !strings.Contains(l, `"revocations":["acmehris1"]`) {
+		t.Errorf("no error line naming the revocation gone from etcd:\n%s", l)
+	}
+	r2.stop()
+
+	c.snapshot()
+	r3 := runSyncer(t, c.cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 100 * time.Millisecond, Reconcile: time.Hour})
+	rev, err = a.RevokeKey(ctx, "globexbi1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the second revocation in force", func() bool { return r3.Ready() && revoked(r3, "globexbi1") && r3.Revision() >= rev })
+	c.restore(compactedPast(r3.Revision()))
+	waitFor(t, 30*time.Second, "the running sidecar holding the revocation the restored etcd lacks", func() bool { return r3.LKGHealth().Held == 1 && r3.Current() })
+	if !revoked(r3, "globexbi1") {
+		t.Fatalf("a running sidecar over a restored backup compacted past its witness: the revoked key globexbi1 works again\n%s", logs)
+	}
+}
+
+// TestLostRevocationHeldUnlessLapsed: a read whole lacking a revocation in
+// force holds it when etcd's history is compacted past the revision
+// applied, unless it is a token's revocation past the token's exp and the
+// skew allowed (PruneRevocations deletes those); one the history shows
+// deleted since (by hand) is let go; a held one is let go once it
+// lapses, since it then admits nothing the token would.
+func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
+	t.Parallel()
+	c := newRewindCluster(t)
+	a := etcdadmin.New(c.cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	now := time.Now()
+	for id, exp := range map[string]time.Time{"lapsed": now.Add(-time.Hour), "live": now.Add(time.Hour), "byhand": now.Add(time.Hour)} {
+		if _, err := a.RevokeToken(ctx, id, exp, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &logBuffer{}
+	s := etcdsync.NewSyncer(c.cli, &policy.Store{}, etcdsync.SyncConfig{Logger: zerolog.New(logs), Now: func() time.Time { return now }})
+	k := etcdsync.Layout(etcdsync.DefaultPrefix)
+	read := func() *etcdsync.State {
+		t.Helper()
+		st, err := etcdsync.ReadState(ctx, c.cli, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	del := func(id string) int64 {
+		resp, err := c.cli.Delete(ctx, k.Revocation(id))
+		if err != nil || resp.Deleted != 1 {
+			t.Fatalf("delete %s: %v, %d deleted", id, err, resp.Deleted)
+		}
+		return resp.Header.Revision
+	}
+	s.Install(read())
+	del("jti:byhand")
+	s.Install(read())
+	if h := s.LKGHealth().Held; h != 0 {
+		t.Fatalf("held %d after a revocation etcd's history shows deleted; want 0\n%s", h, logs)
+	}
+	del("jti:lapsed")
+	if _, err := c.cli.Compact(ctx, del("jti:live")); err != nil {
+		t.Fatal(err)
+	}
+	s.Install(read())
+	if h := s.LKGHealth().Held; h != 1 || !strings.Contains(logs.String(), `"revocations":["jti:live"]`) {
+		t.Fatalf("held %d after two revocations went from etcd, compacted past; want the live one alone\n%s", h, logs)
+	}
+	now = now.Add(2 * time.Hour)
+	s.Install(read())
+	if h := s.LKGHealth().Held; h != 0 || !strings.Contains(logs.String(), "lapsed with its token and is let go") {
+		t.Fatalf("held %d once the live one lapsed; want 0\n%s", h, logs)
 	}
 }
