@@ -62,7 +62,7 @@ func startOnFreePorts(dir string) (*Server, error) {
 		return nil, err
 	}
 	e := &Server{dir: dir, client: c, peer: p}
-	return e, e.Start()
+	return e, e.start()
 }
 
 func addrInUse(err error) bool {
@@ -83,7 +83,22 @@ func freeURL() (url.URL, error) {
 func (e *Server) Endpoints() []string { return []string{e.client.String()} }
 
 // Start starts the server (again, after Stop) and waits until it serves.
+// Its ports, free while it was stopped, may have been taken meanwhile as
+// the local port of another process's connection (the kernel hands out
+// ephemeral ports from the same range): such a start is tried again for
+// a few seconds, while that connection ends.
 func (e *Server) Start() error {
+	var err error
+	for range 50 {
+		if err = e.start(); !addrInUse(err) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+func (e *Server) start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.etc != nil {

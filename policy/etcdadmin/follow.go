@@ -102,7 +102,7 @@ func Witnessable(action string) bool {
 // rewind has been passed to fn, for the caller to keep across restarts
 // (TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck).
 func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, confirmed func(Witness) error, fn func([]Event) error) error {
-	g := followGuard{witness: w.Last, confirmed: confirmed}
+	g := followGuard{witness: w.Last, confirmed: confirmed, events: a.k.EventsDir()}
 	if w.Confirmed.Revision > 0 {
 		g.witness, g.next = w.Confirmed, w.Last
 	}
@@ -117,7 +117,7 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 					return err
 				}
 			}
-			from, g = 0, followGuard{confirmed: confirmed}
+			from, g = 0, followGuard{confirmed: confirmed, events: a.k.EventsDir()}
 			continue
 		}
 		if compacted == 0 {
@@ -237,6 +237,8 @@ type followGuard struct {
 	// confirmed, when set, is told each witness etcd's history holds
 	// (FollowEventsAfter).
 	confirmed func(Witness) error
+	// events is the events directory: nothing deletes a key under it.
+	events string
 }
 
 // answered records a watch response's header, or returns a *rewound
@@ -280,9 +282,10 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 // member lagging behind has applied it) and returns a *rewound when
 // etcd's history holds another write there, or none: etcd went back and
 // was written past the revision since (check). A history compacted past
-// the witness is read as it is now (etcdsync.HistoryHolds); when it
-// cannot tell (the key written since), the witness moves on; any other
-// failure is no finding.
+// the witness is read as it is now (etcdsync.HistoryHolds): an event's key
+// gone is etcd gone back, since nothing deletes one; when it cannot tell
+// (the key written since, or a use counter's gone), the witness moves on;
+// any other failure is no finding.
 func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcdserverpb.ResponseHeader) error {
 	w := g.witness
 	if w.Revision <= 0 {
@@ -294,13 +297,13 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 		// revision was lost or behind resumes below it).
 		return &rewound{was: w.Revision, now: h.Revision, cluster: h.ClusterId}
 	}
-	switch etcdsync.HistoryHolds(ctx, cli, etcdsync.Witness(w)) {
-	case etcdsync.Untold:
+	switch held := etcdsync.HistoryHolds(ctx, cli, etcdsync.Witness(w)); {
+	case held == etcdsync.Untold:
 		return nil
-	case etcdsync.Passed:
+	case held == etcdsync.Passed, held == etcdsync.Gone && !strings.HasPrefix(w.Key, g.events):
 		g.witness = g.next
 		return nil
-	case etcdsync.Held:
+	case held == etcdsync.Held:
 		if g.confirmed != nil {
 			if err := g.confirmed(w); err != nil {
 				return err
@@ -311,6 +314,10 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 		}
 		return nil
 	}
+	// NotHeld, or an event's key gone from a history compacted past it:
+	// nothing deletes an event, so etcd went back (a restored backup
+	// compacted past the event, which it never wrote: a key gone looks as
+	// one deleted since; TestForwardEventsFollowsEtcdBackCompactedPast).
 	return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId, forked: w}
 }
 

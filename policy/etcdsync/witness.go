@@ -37,9 +37,13 @@ const (
 	// witness's revision, or none, or is below it: etcd went back.
 	NotHeld
 	// Passed: etcd's history is compacted past the witness and its key
-	// written or deleted since, so no read will tell (the key as it is
-	// now was written later, in the old history or the new).
+	// written since, so no read will tell (the key as it is now was
+	// written later, in the old history or the new).
 	Passed
+	// Gone: etcd's history is compacted past the witness and its key is
+	// gone: deleted since, or never written (etcd went back). A reader
+	// whose witness keys nothing deletes takes it for NotHeld.
+	Gone
 )
 
 func (h Holding) String() string {
@@ -50,6 +54,8 @@ func (h Holding) String() string {
 		return "not held"
 	case Passed:
 		return "passed"
+	case Gone:
+		return "gone"
 	}
 	return "untold"
 }
@@ -61,7 +67,7 @@ func (h Holding) String() string {
 // before it NotHeld, since etcd's history never wrote it there (a
 // history compacted past the witness used to be Untold for good, and
 // etcd compacts by default; TestRestoredBackupCompactedKeepsRevocations);
-// a key written or deleted since is Passed.
+// a key written since is Passed, and one gone Gone.
 func HistoryHolds(ctx context.Context, cli *clientv3.Client, w Witness) Holding {
 	if w.Revision <= 0 {
 		return Untold
@@ -81,6 +87,8 @@ func HistoryHolds(ctx context.Context, cli *clientv3.Client, w Witness) Holding 
 			return Held
 		case len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision < w.Revision:
 			return NotHeld
+		case len(resp.Kvs) == 0:
+			return Gone
 		}
 		return Passed
 	case err != nil:
@@ -151,9 +159,10 @@ func (s *Syncer) forked() Witness {
 // confirmWitness is confirm's check of the witness: etcd's history not
 // holding it sends the watch to read the state again (whose install finds
 // it too, forked); holding it, or compacted past it with its key written
-// since (Passed: no read will tell, and staying on it would turn the
-// check off for good), the witness moves on to the last write applied
-// since.
+// since or gone (Passed, Gone: no read will tell, and staying on it would
+// turn the check off for good; a revocation gone is held by the read
+// whole that lacks it, holdLost), the witness moves on to the last write
+// applied since.
 func (s *Syncer) confirmWitness(ctx context.Context) {
 	s.witMu.Lock()
 	w := s.wit.check

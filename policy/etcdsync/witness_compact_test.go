@@ -48,8 +48,8 @@ func TestHistoryHoldsPastACompaction(t *testing.T) {
 		{etcdsync.Witness{Key: "/w/older", Revision: forkedAt}, etcdsync.NotHeld},
 		{etcdsync.Witness{Key: "/w/older", Revision: older}, etcdsync.Held},
 		{etcdsync.Witness{Key: "/w/rewritten", Revision: rewritten}, etcdsync.Passed},
-		{etcdsync.Witness{Key: "/w/deleted", Revision: deleted}, etcdsync.Passed},
-		{etcdsync.Witness{Key: "/w/never", Revision: forkedAt}, etcdsync.Passed},
+		{etcdsync.Witness{Key: "/w/deleted", Revision: deleted}, etcdsync.Gone},
+		{etcdsync.Witness{Key: "/w/never", Revision: forkedAt}, etcdsync.Gone},
 		{etcdsync.Witness{Key: "/w/held", Revision: held + 1000}, etcdsync.NotHeld},
 		{etcdsync.Witness{}, etcdsync.Untold},
 	} {
