@@ -162,12 +162,22 @@ func (s *Syncer) forked() Witness {
 // since or gone (Passed, Gone: no read will tell, and staying on it would
 // turn the check off for good; a revocation gone is held by the read
 // whole that lacks it, holdLost), the witness moves on to the last write
-// applied since.
+// applied since. The first write applied since is read as well before it
+// moves on, which drops it: a sidecar cut off just after it applied a
+// write the restore lost, whose watch then applied a write of the
+// restored etcd, moved on to that one, which etcd's history holds, and no
+// read whole found the fork (TestConfirmationReadsTheFirstWriteSince).
 func (s *Syncer) confirmWitness(ctx context.Context) {
 	s.witMu.Lock()
-	w := s.wit.check
+	ws := s.wit
 	s.witMu.Unlock()
-	switch HistoryHolds(ctx, s.cli, w) {
+	w := ws.check
+	h := HistoryHolds(ctx, s.cli, w)
+	if (h == Held || h == Passed || h == Gone) && ws.first.Revision > 0 && ws.first != w {
+		w = ws.first
+		h = HistoryHolds(ctx, s.cli, w)
+	}
+	switch h {
 	case Untold:
 	case NotHeld:
 		s.cfg.Logger.Debug().Str("witness_key", w.Key).Int64("witness_revision", w.Revision).Msg("etcd's history no longer holds a write applied; re-reading the policy state")
@@ -177,7 +187,7 @@ func (s *Syncer) confirmWitness(ctx context.Context) {
 		}
 	default:
 		s.witMu.Lock()
-		if s.wit.check == w {
+		if s.wit.check == ws.check && s.wit.first == ws.first { // else a write came meanwhile: the next confirmation reads it
 			s.wit.check, s.wit.first = s.wit.next, Witness{}
 		}
 		s.witMu.Unlock()

@@ -2,10 +2,15 @@ package etcdsync_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -236,5 +241,82 @@ func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
 	s.Install(read())
 	if h := s.LKGHealth().Held; h != 0 || !strings.Contains(logs.String(), "lapsed with its token and is let go") {
 		t.Fatalf("held %d once the live one lapsed; want 0\n%s", h, logs)
+	}
+}
+
+// TestConfirmationReadsTheFirstWriteSince: a running sidecar whose
+// confirmation witness is a suspension, cut off just after it applied a
+// revocation the backup predates (its first write since); etcd restored,
+// written past, compacted past the suspension (not the revocation) and
+// suspended again (an operator suspending after a restore), which the
+// sidecar's watch applies when it reconnects. The confirmation found the
+// suspension Passed (its key written since) and moved on to the last
+// write applied, the restored etcd's, dropping the revocation's witness:
+// nothing read it again, and the next read whole lifted the revocation.
+// The confirmation reads the first write applied since before it moves
+// on.
+func TestConfirmationReadsTheFirstWriteSince(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "etcd")
+	e, err := devetcd.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	backup := etcdtest.Backup(t, e, dir)
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	logs := &logBuffer{}
+	r := runSyncer(t, pcli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 3 * time.Second, Reconcile: time.Hour})
+	revoked := func(id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
+	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
+	suspension := etcdsync.NewLayout(etcdsync.DefaultPrefix).Suspension("globex-bi")
+	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the confirmation on the suspension", func() bool { return r.CheckWitness().Key == suspension })
+	rev, err := a.RevokeKey(ctx, "acmehris1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the revocation in force", func() bool { return revoked("acmehris1") && r.Revision() >= rev })
+	p.Pause()
+	applied := r.Revision()
+	e.Stop()
+	etcdtest.PutBack(t, backup, dir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > applied+2 {
+			break
+		}
+	}
+	if _, err := cli.Compact(ctx, rev); err != nil { // past the suspension, not the revocation
+		t.Fatal(err)
+	}
+	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	p.Resume()
+	waitFor(t, 30*time.Second, "the fork found", func() bool { return r.Rewinds() == 1 && r.Current() })
+	if !revoked("acmehris1") {
+		t.Fatalf("a running sidecar cut off just after a revocation the restore lost: the revoked key acmehris1 works again\n%s", logs)
 	}
 }
