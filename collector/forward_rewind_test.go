@@ -582,3 +582,86 @@ func TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck(t *testing.T) {
 		t.Errorf("%d events stored; want 15 (the 11 before the restore, the 4 after)", len(keys))
 	}
 }
+
+// TestForwardEventsChecksTheFirstEventSinceTheCheck: a running collector
+// cut off just after it stored events the restore lost, before the next
+// check, and whose watch stored an event of the restored etcd (written
+// past the revision followed) when it reconnected. The check found its
+// witness, the last event stored when it looked the time before, held
+// (the backup has it), and moved on to the last event stored, the
+// restored etcd's, which etcd's history holds too: the fork was never
+// found and the events the restored etcd wrote below the revision
+// followed were lost to the trail. The check reads the first event
+// stored since as well before it moves on.
+func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
+	etcdadmin.FollowCheck = 3 * time.Second // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	e, edir, cli := etcdServer(t)
+	const prefix = "/fork-first"
+	ctx := context.Background()
+	evKey := func(n int) string { return fmt.Sprintf("%s/events/%020d-e", prefix, n) }
+	putEvents(t, cli, prefix, 0, 5)
+	last, err := cli.Get(ctx, prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := etcdtest.Backup(t, e, edir)
+
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	admin := etcdadmin.New(pcli, prefix)
+	dir, key := t.TempDir(), newTestKey(t)
+	wf := WitnessPath(filepath.Join(dir, "events.rev"))
+	stop := followInto(t, admin, dir, key)
+	defer stop()
+	waitFor(t, "the last event before the backup confirmed", func() bool {
+		w, err := ReadConfirmedWitness(wf)
+		return err == nil && w.Revision == last.Header.Revision
+	})
+	// Just after a check: the next is FollowCheck away.
+	putEvents(t, cli, prefix, 5, 3) // lost by the restore
+	waitFor(t, "the events after the backup stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(5)] == 1 && keys[evKey(6)] == 1 && keys[evKey(7)] == 1
+	})
+	followed, err := cli.Get(ctx, prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Pause()
+	if w, err := ReadConfirmedWitness(wf); err != nil || w.Revision != last.Header.Revision {
+		t.Fatalf("a check ran before the pause (confirmed %v, %v): the test did not reach its case", w, err)
+	}
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, 100000, 3) // below the revision followed
+	for {
+		resp, err := cli.Put(ctx, prefix+"/members/climb", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > followed.Header.Revision+2 {
+			break
+		}
+	}
+	putEvents(t, cli, prefix, 200000, 1) // past it: the watch passes it on
+	p.Resume()
+	waitFor(t, "the events the restored etcd wrote below the revision followed stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(100000)] > 0 && keys[evKey(100001)] > 0 && keys[evKey(100002)] > 0
+	})
+	if _, rewinds := storedKeys(t, dir); rewinds != 1 {
+		t.Errorf("%d events.rewind stored; want 1", rewinds)
+	}
+}

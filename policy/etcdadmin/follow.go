@@ -168,7 +168,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			return 0, err
 		}
 		batch = batch[:0]
-		var last Witness
+		var first, last Witness
 		for _, e := range wr.Events {
 			var ev Event
 			ok := false
@@ -181,6 +181,9 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 				batch = append(batch, ev)
 				if Witnessable(ev.Action) {
 					last = Witness{Key: ev.Key, Revision: ev.Revision}
+					if first.Revision == 0 {
+						first = last
+					}
 				}
 			}
 		}
@@ -191,6 +194,9 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			return 0, err
 		}
 		if last.Revision > 0 {
+			if g.first.Revision == 0 {
+				g.first = first
+			}
 			g.next = last
 		}
 	}
@@ -232,8 +238,13 @@ type followGuard struct {
 	// (FollowEventsAfter): the last event stored when the check before
 	// ran, so that an event of the new history that the watch passed on
 	// since (etcd gone back and written past) never stands in for it.
-	// next is the last event stored since.
-	witness, next Witness
+	// first is the first event stored since (zero: none), which confirm
+	// reads too before the witness moves on to next, the last event
+	// stored since: a collector cut off just after it stored events the
+	// restore lost, whose watch then stored one of the restored etcd,
+	// moved on to that one, and the fork went unfound
+	// (TestForwardEventsChecksTheFirstEventSinceTheCheck).
+	witness, first, next Witness
 	// confirmed, when set, is told each witness etcd's history holds
 	// (FollowEventsAfter).
 	confirmed func(Witness) error
@@ -285,7 +296,8 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 // the witness is read as it is now (etcdsync.HistoryHolds): an event's key
 // gone is etcd gone back, since nothing deletes one; when it cannot tell
 // (the key written since, or a use counter's gone), the witness moves on;
-// any other failure is no finding.
+// any other failure is no finding. Before it moves on, the first event
+// stored since is read the same way (followGuard.first).
 func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcdserverpb.ResponseHeader) error {
 	w := g.witness
 	if w.Revision <= 0 {
@@ -300,25 +312,37 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 	switch held := etcdsync.HistoryHolds(ctx, cli, etcdsync.Witness(w)); {
 	case held == etcdsync.Untold:
 		return nil
-	case held == etcdsync.Passed, held == etcdsync.Gone && !strings.HasPrefix(w.Key, g.events):
-		g.witness = g.next
-		return nil
+	case g.lost(held, w):
+		return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId, forked: w}
 	case held == etcdsync.Held:
 		if g.confirmed != nil {
 			if err := g.confirmed(w); err != nil {
 				return err
 			}
 		}
-		if g.next.Revision > 0 {
-			g.witness = g.next
-		}
-		return nil
 	}
-	// NotHeld, or an event's key gone from a history compacted past it:
-	// nothing deletes an event, so etcd went back (a restored backup
-	// compacted past the event, which it never wrote: a key gone looks as
-	// one deleted since; TestForwardEventsFollowsEtcdBackCompactedPast).
-	return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId, forked: w}
+	if f := g.first; f.Revision > 0 && f != w {
+		switch held := etcdsync.HistoryHolds(ctx, cli, etcdsync.Witness(f)); {
+		case held == etcdsync.Untold:
+			return nil // read again at the next check
+		case g.lost(held, f):
+			return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId, forked: f}
+		}
+	}
+	if g.next.Revision > 0 {
+		g.witness, g.first = g.next, Witness{}
+	}
+	return nil
+}
+
+// lost reports whether held, what etcd's history holds of w, is etcd gone
+// back: NotHeld, or an event's key gone from a history compacted past it,
+// since nothing deletes an event (a restored backup compacted past the
+// event, which it never wrote: a key gone looks as one deleted since;
+// TestForwardEventsFollowsEtcdBackCompactedPast). A use counter's key
+// gone (its lease ended) cannot be told.
+func (g *followGuard) lost(held etcdsync.Holding, w Witness) bool {
+	return held == etcdsync.NotHeld || held == etcdsync.Gone && strings.HasPrefix(w.Key, g.events)
 }
 
 // rewindEvent is the flagged events.rewind event FollowEvents stores for
