@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestForwardEventsFollowsEtcdBack: etcd restored from a backup answers
@@ -237,24 +239,10 @@ func testForwardEventsWrittenPast(t *testing.T, compact bool) {
 		t.Fatal(err)
 	}
 
-	e.Stop()
-	etcdtest.PutBack(t, backup, edir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	putEvents(t, cli, prefix, 100, 1) // below the resume revision
-	for {
-		resp, err := cli.Put(ctx, prefix+"/members/climb", "x") // writes that are no events, past it
-		if err != nil {
+	rev := forkEtcd(t, e, edir, backup, cli, prefix, 100, 1, resumed+2) // an event below the resume revision
+	if compact {
+		if _, err := cli.Compact(ctx, rev); err != nil {
 			t.Fatal(err)
-		}
-		if resp.Header.Revision > resumed+2 {
-			if compact {
-				if _, err := cli.Compact(ctx, resp.Header.Revision); err != nil {
-					t.Fatal(err)
-				}
-			}
-			break
 		}
 	}
 
@@ -371,17 +359,7 @@ func TestForwardEventsFollowsAForkFoundLive(t *testing.T) {
 	putEvents(t, cli, prefix, 10, 5) // lost by the restore
 	total := 15
 
-	u, err := url.Parse(e.Endpoints()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := etcdtest.NewPauseProxy(t, u.Host)
-	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pcli.Close() })
-	admin := etcdadmin.New(pcli, prefix)
+	p, admin := pausedAdmin(t, e, prefix)
 	dir, key := t.TempDir(), newTestKey(t)
 	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
 	if err != nil {
@@ -407,23 +385,9 @@ func TestForwardEventsFollowsAForkFoundLive(t *testing.T) {
 	}
 
 	p.Pause()
-	e.Stop()
-	etcdtest.PutBack(t, backup, edir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	putEvents(t, cli, prefix, 100000, 3) // just after the restore, far below the floor
-	for {
-		resp, err := cli.Put(context.Background(), prefix+"/members/climb", "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Far enough that the events stored up there put the floor
-		// above those written just after the restore.
-		if resp.Header.Revision > followed.Header.Revision+2*eventWindow {
-			break
-		}
-	}
+	// Events just after the restore, far below the floor: far enough that
+	// the events stored up there put the floor above them.
+	forkEtcd(t, e, edir, backup, cli, prefix, 100000, 3, followed.Header.Revision+2*eventWindow)
 	putEvents(t, cli, prefix, 200000, 2) // past the revision followed: the watch's
 	p.Resume()
 
@@ -501,17 +465,7 @@ func TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	u, err := url.Parse(e.Endpoints()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := etcdtest.NewPauseProxy(t, u.Host)
-	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pcli.Close() })
-	admin := etcdadmin.New(pcli, prefix)
+	p, admin := pausedAdmin(t, e, prefix)
 	dir, key := t.TempDir(), newTestKey(t)
 	wf := WitnessPath(filepath.Join(dir, "events.rev"))
 	stop := followInto(t, admin, dir, key)
@@ -534,22 +488,8 @@ func TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Pause()
-	e.Stop()
-	etcdtest.PutBack(t, backup, edir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	putEvents(t, cli, prefix, 100000, 3) // below the revision followed
-	for {
-		resp, err := cli.Put(ctx, prefix+"/members/climb", "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Header.Revision > followed.Header.Revision+2 {
-			break
-		}
-	}
-	putEvents(t, cli, prefix, 200000, 1) // past it: the watch passes it on
+	forkEtcd(t, e, edir, backup, cli, prefix, 100000, 3, followed.Header.Revision+2) // below the revision followed
+	putEvents(t, cli, prefix, 200000, 1)                                             // past it: the watch passes it on
 	p.Resume()
 	waitFor(t, "the restored etcd's event past the revision followed stored", func() bool {
 		keys, _ := storedKeys(t, dir)
@@ -607,17 +547,7 @@ func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 	}
 	backup := etcdtest.Backup(t, e, edir)
 
-	u, err := url.Parse(e.Endpoints()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := etcdtest.NewPauseProxy(t, u.Host)
-	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pcli.Close() })
-	admin := etcdadmin.New(pcli, prefix)
+	p, admin := pausedAdmin(t, e, prefix)
 	dir, key := t.TempDir(), newTestKey(t)
 	wf := WitnessPath(filepath.Join(dir, "events.rev"))
 	stop := followInto(t, admin, dir, key)
@@ -640,22 +570,8 @@ func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 	if w, err := ReadConfirmedWitness(wf); err != nil || w.Revision != last.Header.Revision {
 		t.Fatalf("a check ran before the pause (confirmed %v, %v): the test did not reach its case", w, err)
 	}
-	e.Stop()
-	etcdtest.PutBack(t, backup, edir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	putEvents(t, cli, prefix, 100000, 3) // below the revision followed
-	for {
-		resp, err := cli.Put(ctx, prefix+"/members/climb", "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Header.Revision > followed.Header.Revision+2 {
-			break
-		}
-	}
-	putEvents(t, cli, prefix, 200000, 1) // past it: the watch passes it on
+	forkEtcd(t, e, edir, backup, cli, prefix, 100000, 3, followed.Header.Revision+2) // below the revision followed
+	putEvents(t, cli, prefix, 200000, 1)                                             // past it: the watch passes it on
 	p.Resume()
 	waitFor(t, "the events the restored etcd wrote below the revision followed stored", func() bool {
 		keys, _ := storedKeys(t, dir)
@@ -664,4 +580,44 @@ func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 	if _, rewinds := storedKeys(t, dir); rewinds != 1 {
 		t.Errorf("%d events.rewind stored; want 1", rewinds)
 	}
+}
+
+// forkEtcd puts backup back into edir, etcd stopped meanwhile, and writes
+// the restored history: n events from id first (the caller's comment says
+// where they fall), then writes that are no events until etcd is past
+// past. It returns etcd's revision then.
+func forkEtcd(t *testing.T, e *devetcd.Server, edir, backup string, cli *clientv3.Client, prefix string, first, n int, past int64) int64 {
+	t.Helper()
+	e.Stop()
+	etcdtest.PutBack(t, backup, edir)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, cli, prefix, first, n)
+	for {
+		resp, err := cli.Put(context.Background(), prefix+"/members/climb", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > past {
+			return resp.Header.Revision
+		}
+	}
+}
+
+// pausedAdmin returns an Admin of prefix reaching e through a proxy the
+// test pauses: a collector cut off while etcd is restored.
+func pausedAdmin(t *testing.T, e *devetcd.Server, prefix string) (*etcdtest.PauseProxy, *etcdadmin.Admin) {
+	t.Helper()
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := etcdtest.NewPauseProxy(t, u.Host)
+	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pcli.Close() })
+	return p, etcdadmin.New(pcli, prefix)
 }

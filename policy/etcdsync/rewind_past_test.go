@@ -2,15 +2,10 @@ package etcdsync_test
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -39,17 +34,7 @@ func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
 	// past is restore's write while no sidecar reaches etcd: keys of no
 	// state, past revision applied.
 	past := func(applied int64) func(*clientv3.Client) int64 {
-		return func(cli *clientv3.Client) int64 {
-			for i := 0; ; i++ {
-				resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if resp.Header.Revision > applied+2 {
-					return resp.Header.Revision
-				}
-			}
-		}
+		return func(cli *clientv3.Client) int64 { return climbPast(t, cli, applied) }
 	}
 
 	r1 := runSyncer(t, c.cli, cfg)
@@ -108,27 +93,9 @@ func TestRestoredBackupWrittenPastKeepsRevocations(t *testing.T) {
 // confirmed before too, and a read whole checks both.
 func TestRestoredWriteSeenBeforeRestartKeepsRevocations(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
+	pe := newPausedEtcd(t)
+	cli, pcli, a, p := pe.cli, pe.pcli, pe.a, pe.p
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
-	backup := etcdtest.Backup(t, e, dir)
-	u, err := url.Parse(e.Endpoints()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := etcdtest.NewPauseProxy(t, u.Host)
-	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pcli.Close() })
 	state := t.TempDir()
 	logs := &logBuffer{}
 	revoked := func(r *running, id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
@@ -142,22 +109,8 @@ func TestRestoredWriteSeenBeforeRestartKeepsRevocations(t *testing.T) {
 	waitFor(t, 20*time.Second, "the revocation in force and saved", func() bool {
 		return revoked(r1, "acmehris1") && r1.Revision() >= rev && r1.LKGHealth().Revision >= rev
 	})
-	applied := r1.Revision()
-	p.Pause()
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Header.Revision > applied+2 {
-			break
-		}
-	}
+	pe.restore(t)
+	climbPast(t, cli, r1.Revision())
 	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/internal/etcdtest"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -77,6 +80,67 @@ func (c *rewindCluster) restore(write func(cli *clientv3.Client) int64) int64 {
 		c.t.Fatal(err)
 	}
 	return rev
+}
+
+// climbPast writes keys of no state through cli (the other sidecars'
+// member records climb etcd so) until etcd is past rev+2, and returns its
+// revision then.
+func climbPast(t *testing.T, cli *clientv3.Client, rev int64) int64 {
+	t.Helper()
+	for i := 0; ; i++ {
+		resp, err := cli.Put(context.Background(), etcdsync.DefaultPrefix+"/members/climb"+strconv.Itoa(i%4), "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Revision > rev+2 {
+			return resp.Header.Revision
+		}
+	}
+}
+
+// pausedEtcd is etcd with the example policy pushed and a backup of it
+// taken, reached by the sidecar under test through a proxy the test
+// pauses (pcli): a sidecar cut off while etcd is restored and written.
+type pausedEtcd struct {
+	e           *devetcd.Server
+	dir, backup string
+	cli, pcli   *clientv3.Client
+	a           *etcdadmin.Admin
+	p           *etcdtest.PauseProxy
+}
+
+func newPausedEtcd(t *testing.T) *pausedEtcd {
+	pe := &pausedEtcd{dir: filepath.Join(t.TempDir(), "etcd")}
+	e, err := devetcd.Start(pe.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	pe.e, pe.cli = e, dial(t, e)
+	pe.a = etcdadmin.New(pe.cli, "")
+	push(t, pe.a, examplePolicy(t))
+	pe.backup = etcdtest.Backup(t, e, pe.dir)
+	u, err := url.Parse(e.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe.p = etcdtest.NewPauseProxy(t, u.Host)
+	if pe.pcli, err = etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + pe.p.Addr}, DialTimeout: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pe.pcli.Close() })
+	return pe
+}
+
+// restore cuts the sidecar off and puts the backup back, etcd stopped
+// meanwhile; the test writes through cli, then resumes the proxy.
+func (pe *pausedEtcd) restore(t *testing.T) {
+	pe.p.Pause()
+	pe.e.Stop()
+	etcdtest.PutBack(t, pe.backup, pe.dir)
+	if err := pe.e.Start(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // backwardsWarnings returns the was and now revisions of the warn lines

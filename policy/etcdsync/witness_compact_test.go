@@ -2,15 +2,10 @@ package etcdsync_test
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/devetcd"
-	"github.com/portcullis/portcullis/internal/etcdtest"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -99,17 +94,7 @@ func TestRestoredBackupCompactedKeepsRevocations(t *testing.T) {
 	waitFor(t, 20*time.Second, "the confirmation moved on from the compacted revocation to the next", func() bool {
 		return revoked("globexbi1") && r.CheckWitness().Revision == rev2
 	})
-	c.restore(func(cli *clientv3.Client) int64 {
-		for {
-			resp, err := cli.Put(ctx, "/elsewhere/climb", "x")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Header.Revision > rev2+2 {
-				return resp.Header.Revision
-			}
-		}
-	})
+	c.restore(func(cli *clientv3.Client) int64 { return climbPast(t, cli, rev2) })
 	waitFor(t, 30*time.Second, "the fork followed", func() bool { return r.Rewinds() == 1 && r.Current() })
 	if !revoked("globexbi1") {
 		t.Fatalf("a running sidecar over a restored backup written past its revision: the revoked key globexbi1 works again\n%s", logs)
@@ -137,18 +122,11 @@ func TestRestoredBackupCompactedPastTheRevocationKeepsIt(t *testing.T) {
 	// compacts there.
 	compactedPast := func(applied int64) func(*clientv3.Client) int64 {
 		return func(cli *clientv3.Client) int64 {
-			for {
-				resp, err := cli.Put(ctx, "/elsewhere/climb", "x")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rev := resp.Header.Revision; rev > applied+5 {
-					if _, err := cli.Compact(ctx, rev); err != nil {
-						t.Fatal(err)
-					}
-					return rev
-				}
+			rev := climbPast(t, cli, applied)
+			if _, err := cli.Compact(ctx, rev); err != nil {
+				t.Fatal(err)
 			}
+			return rev
 		}
 	}
 	c.snapshot()
@@ -257,29 +235,11 @@ func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
 // on.
 func TestConfirmationReadsTheFirstWriteSince(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "etcd")
-	e, err := devetcd.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
+	pe := newPausedEtcd(t)
+	cli, a := pe.cli, pe.a
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
-	backup := etcdtest.Backup(t, e, dir)
-	u, err := url.Parse(e.Endpoints()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := etcdtest.NewPauseProxy(t, u.Host)
-	pcli, err := etcdsync.Dial(etcdsync.Config{Endpoints: []string{"http://" + p.Addr}, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pcli.Close() })
 	logs := &logBuffer{}
-	r := runSyncer(t, pcli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 3 * time.Second, Reconcile: time.Hour})
+	r := runSyncer(t, pe.pcli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 3 * time.Second, Reconcile: time.Hour})
 	revoked := func(id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
 	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return r.Ready() })
 	suspension := etcdsync.NewLayout(etcdsync.DefaultPrefix).Suspension("globex-bi")
@@ -292,29 +252,15 @@ func TestConfirmationReadsTheFirstWriteSince(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the revocation in force", func() bool { return revoked("acmehris1") && r.Revision() >= rev })
-	p.Pause()
-	applied := r.Revision()
-	e.Stop()
-	etcdtest.PutBack(t, backup, dir)
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		resp, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/members/climb"+fmt.Sprint(i%4), "{}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Header.Revision > applied+2 {
-			break
-		}
-	}
+	pe.restore(t)
+	climbPast(t, cli, r.Revision())
 	if _, err := cli.Compact(ctx, rev); err != nil { // past the suspension, not the revocation
 		t.Fatal(err)
 	}
 	if _, err := a.Suspend(ctx, "globex-bi", time.Hour, meta); err != nil {
 		t.Fatal(err)
 	}
-	p.Resume()
+	pe.p.Resume()
 	waitFor(t, 30*time.Second, "the fork found", func() bool { return r.Rewinds() == 1 && r.Current() })
 	if !revoked("acmehris1") {
 		t.Fatalf("a running sidecar cut off just after a revocation the restore lost: the revoked key acmehris1 works again\n%s", logs)
