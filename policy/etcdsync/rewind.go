@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -143,17 +145,21 @@ func (s *Syncer) hold(prev, st *State) {
 // One etcd held at prev's revision was deleted since in its history (by
 // hand, while the watch was away: TestRandomWritesMatchCompile deletes
 // some) and is let go; a history compacted past prev's revision cannot
-// show that, and the revocation is held. Suspensions are not held so:
-// lifting one is a deletion.
+// show that, and the revocation is held. When etcd does not answer (down,
+// a timeout) it is kept in force and asked about again at the next read
+// whole (untold, settleUntold): held for good, one deleted by hand stayed
+// refused on this sidecar alone (TestLostRevocationUntoldIsAskedAgain).
+// Suspensions are not held so: lifting one is a deletion.
 func (s *Syncer) holdLost(prev, st *State) {
+	let := s.settleUntold(st)
 	now := s.cfg.Now()
 	var lost []string
 	for id, v := range prev.Revocations {
 		if _, ok := st.Revocations[id]; ok {
 			continue
 		}
-		if _, ok := s.held[id]; ok {
-			continue // held already, and logged then
+		if _, ok := s.held[id]; ok || let[id] {
+			continue // held already, and logged then; or let go just now
 		}
 		if r := (Revocation{}); json.Unmarshal([]byte(v), &r) == nil && r.ID == id && r.Lapsed(now) {
 			continue
@@ -163,7 +169,7 @@ func (s *Syncer) holdLost(prev, st *State) {
 	if len(lost) == 0 {
 		return
 	}
-	held := s.heldAt(prev.Revision)
+	held, told := s.heldAt(prev.Revision)
 	var ids []string
 	for _, id := range lost {
 		if held[id] {
@@ -174,30 +180,81 @@ func (s *Syncer) holdLost(prev, st *State) {
 		}
 		s.held[id] = prev.Revocations[id]
 		ids = append(ids, id)
+		if !told {
+			if s.untold == nil {
+				s.untold = map[string]int64{}
+			}
+			s.untold[id] = prev.Revision
+		}
 	}
 	if len(ids) == 0 {
 		return
 	}
 	slices.Sort(ids)
+	if !told {
+		s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
+			Msg("revocations in force are gone from etcd, which did not answer whether its history shows them deleted: they stay in force on this sidecar, and etcd is asked again at the next read")
+		return
+	}
 	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
 		Msg("revocations in force are gone from etcd, which never deletes one before it lapses, and its history does not show them deleted: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke, --held for a key gone) to make them durable")
 }
 
+// settleUntold asks etcd again about the untold revocations st, read
+// whole, still lacks: one its history held at the revision it went is let
+// go (deleted by hand), one a history compacted past there cannot show is
+// held for good, and one etcd still does not answer for waits for the
+// next read. An untold one in st again, or let go meanwhile, is settled.
+// It returns the ids let go: prev, the state applied, holds them still.
+func (s *Syncer) settleUntold(st *State) map[string]bool {
+	var let map[string]bool
+	byRev := map[int64][]string{}
+	for id, rev := range s.untold {
+		_, again := st.Revocations[id]
+		if _, held := s.held[id]; again || !held {
+			delete(s.untold, id)
+			continue
+		}
+		byRev[rev] = append(byRev[rev], id)
+	}
+	for rev, ids := range byRev {
+		held, told := s.heldAt(rev)
+		if !told {
+			continue
+		}
+		for _, id := range ids {
+			delete(s.untold, id)
+			if held[id] {
+				delete(s.held, id)
+				if let == nil {
+					let = map[string]bool{}
+				}
+				let[id] = true
+				s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation kept in force while etcd did not answer was deleted from etcd since (by hand) and is let go")
+			}
+		}
+	}
+	return let
+}
+
 // heldAt returns the ids of the revocations etcd's history holds at rev,
-// read linearizably, or none when it cannot tell (compacted past rev, or
-// etcd not answering).
-func (s *Syncer) heldAt(rev int64) map[string]bool {
+// read linearizably, and told false when etcd does not answer (a history
+// compacted past rev is told: it cannot show them, and none is held).
+func (s *Syncer) heldAt(rev int64) (map[string]bool, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.k.RevocationsDir(), clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithKeysOnly())
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return nil, true
+	}
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	held := make(map[string]bool, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		held[strings.TrimPrefix(string(kv.Key), s.k.RevocationsDir())] = true
 	}
-	return held
+	return held, true
 }
 
 // holdSuspensions keeps in force, until their until, the suspensions of

@@ -79,6 +79,10 @@ type Syncer struct {
 	held     map[string]string
 	heldSusp map[string]string
 	prior    *State
+	// untold are the held revocations holdLost could not tell deleted by
+	// hand from lost (etcd did not answer heldAt), by id: the revision
+	// applied when they went, which the next read whole asks about again.
+	untold map[string]int64
 
 	// wit are the witnesses of the state applied (witness.go): set by
 	// Run, checked and moved on by confirm, hence the lock.

@@ -266,3 +266,50 @@ func TestConfirmationReadsTheFirstWriteSince(t *testing.T) {
 		t.Fatalf("a running sidecar cut off just after a revocation the restore lost: the revoked key acmehris1 works again\n%s", logs)
 	}
 }
+
+// TestLostRevocationUntoldIsAskedAgain: a revocation deleted by hand while
+// the watch was away, whose read whole is installed while etcd does not
+// answer whether its history held it at the revision applied (not
+// compacted: etcd down, a timeout), is kept in force and asked about
+// again at the next read whole, which lets it go once etcd's history
+// shows it deleted since. It was held for good, as one etcd lost: only
+// this sidecar refused the key the operator had let in again, across
+// restarts, until it was revoked for good.
+func TestLostRevocationUntoldIsAskedAgain(t *testing.T) {
+	t.Parallel()
+	c := newRewindCluster(t)
+	a := etcdadmin.New(c.cli, "")
+	ctx := context.Background()
+	push(t, a, examplePolicy(t))
+	if _, err := a.RevokeKey(ctx, "acmehris1", meta); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	s := etcdsync.NewSyncer(c.cli, &policy.Store{}, etcdsync.SyncConfig{Logger: zerolog.New(logs)})
+	k := etcdsync.Layout(etcdsync.DefaultPrefix)
+	read := func() *etcdsync.State {
+		t.Helper()
+		st, err := etcdsync.ReadState(ctx, c.cli, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	s.Install(read())
+	if resp, err := c.cli.Delete(ctx, k.Revocation("acmehris1")); err != nil || resp.Deleted != 1 {
+		t.Fatalf("delete: %v", err)
+	}
+	st := read()
+	c.e.Stop()
+	s.Install(st) // etcd cannot tell whether it deleted the revocation
+	if h := s.LKGHealth().Held; h != 1 {
+		t.Fatalf("held %d while etcd did not answer; want the revocation kept in force\n%s", h, logs)
+	}
+	if err := c.e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Install(read())
+	if h := s.LKGHealth().Held; h != 0 {
+		t.Fatalf("held %d once etcd answered that its history holds the revocation deleted by hand; want 0\n%s", h, logs)
+	}
+}
