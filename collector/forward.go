@@ -42,22 +42,22 @@ func followOnce(ctx context.Context, admin *etcdadmin.Admin, store *Store, revFi
 		return err
 	}
 	wf := WitnessPath(revFile)
-	told, err := ReadConfirmedWitness(wf)
+	told, err := ReadWitnesses(wf)
 	if err != nil {
 		return err
 	}
-	confirmed := func(w etcdadmin.Witness) error {
+	keep := func(w etcdadmin.Witnesses) error {
 		if w == told {
 			return nil // every check confirms the same event until the next is stored
 		}
-		if err := WriteConfirmedWitness(wf, w); err != nil {
+		if err := WriteWitnesses(wf, w); err != nil {
 			return err
 		}
 		told = w
 		return nil
 	}
-	ws := etcdadmin.Witnesses{Last: store.Witness(), Confirmed: told}
-	return admin.FollowEventsAfter(ctx, from, ws, confirmed, func(evs []etcdadmin.Event) error {
+	ws := etcdadmin.Witnesses{Last: store.Witness(), Confirmed: told.Confirmed, First: told.First}
+	return admin.FollowEventsAfter(ctx, from, ws, keep, func(evs []etcdadmin.Event) error {
 		out, err := EtcdEvents(evs)
 		if err != nil {
 			return err

@@ -582,6 +582,79 @@ func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 	}
 }
 
+// TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck: as
+// TestForwardEventsChecksTheFirstEventSinceTheCheck, but the collector
+// stops after its watch stored the restored etcd's event and before the
+// next check. At its restart it read the event the check before
+// confirmed, which the backup holds, then the last event stored, the
+// restored etcd's: the first event stored since, which the restore lost,
+// was never read, and the events the restored etcd wrote below the
+// revision followed were lost to the trail. events.witness keeps it
+// beside the confirmed one, and a restart reads it too.
+func TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck(t *testing.T) {
+	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
+	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
+	e, edir, cli := etcdServer(t)
+	const prefix = "/fork-first-restart"
+	ctx := context.Background()
+	evKey := func(n int) string { return fmt.Sprintf("%s/events/%020d-e", prefix, n) }
+	putEvents(t, cli, prefix, 0, 5)
+	last, err := cli.Get(ctx, prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := etcdtest.Backup(t, e, edir)
+
+	p, admin := pausedAdmin(t, e, prefix)
+	dir, key := t.TempDir(), newTestKey(t)
+	wf := WitnessPath(filepath.Join(dir, "events.rev"))
+	stop := followInto(t, admin, dir, key)
+	waitFor(t, "the last event before the backup confirmed", func() bool {
+		w, err := ReadConfirmedWitness(wf)
+		return err == nil && w.Revision == last.Header.Revision
+	})
+	stop()
+
+	// Followed again, with no check after the one at its start.
+	etcdadmin.FollowCheck = time.Hour
+	stop = followInto(t, admin, dir, key)
+	putEvents(t, cli, prefix, 5, 3) // lost by the restore
+	waitFor(t, "the events after the backup stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(5)] == 1 && keys[evKey(6)] == 1 && keys[evKey(7)] == 1
+	})
+	followed, err := cli.Get(ctx, prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Pause()
+	forkEtcd(t, e, edir, backup, cli, prefix, 100000, 3, followed.Header.Revision+2) // below the revision followed
+	putEvents(t, cli, prefix, 200000, 1)                                             // past it: the watch passes it on
+	p.Resume()
+	waitFor(t, "the restored etcd's event past the revision followed stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(200000)] == 1
+	})
+	stop()
+	if keys, rewinds := storedKeys(t, dir); rewinds != 0 || keys[evKey(100000)] != 0 {
+		t.Fatalf("the fork was found before the restart (%d rewinds): the test did not reach its case", rewinds)
+	}
+	if w, err := ReadConfirmedWitness(wf); err != nil || w.Revision != last.Header.Revision {
+		t.Fatalf("confirmed %v, %v; want the last event before the backup: the test did not reach its case", w, err)
+	}
+
+	etcdadmin.FollowCheck = 100 * time.Millisecond
+	stop = followInto(t, admin, dir, key)
+	defer stop()
+	waitFor(t, "the events the restored etcd wrote below the revision followed stored", func() bool {
+		keys, _ := storedKeys(t, dir)
+		return keys[evKey(100000)] > 0 && keys[evKey(100001)] > 0 && keys[evKey(100002)] > 0
+	})
+	if _, rewinds := storedKeys(t, dir); rewinds != 1 {
+		t.Errorf("%d events.rewind stored; want 1", rewinds)
+	}
+}
+
 // forkEtcd puts backup back into edir, etcd stopped meanwhile, and writes
 // the restored history: n events from id first (the caller's comment says
 // where they fall), then writes that are no events until etcd is past

@@ -39,16 +39,26 @@ func WriteResumeRevision(path string, rev int64) error {
 	return durable.WriteFile(filepath.Dir(path), filepath.Base(path), []byte(strconv.FormatInt(rev, 10)+"\n"))
 }
 
-// witnessFileMax caps the confirmed-witness file: a key of the events
-// directory and a revision.
+// witnessFileMax caps the confirmed-witness file: keys of the events
+// directory and their revisions.
 const witnessFileMax = 64 << 10
 
-// WitnessPath is where the collector keeps the last lifecycle event a
-// check found etcd's history to hold (etcdadmin.Witnesses.Confirmed),
-// beside the resume revision file revFile: events.witness for
-// events.rev.
+// WitnessPath is where the collector keeps the lifecycle events the next
+// check of etcd's history reads (etcdadmin.Witnesses: Confirmed, the last
+// event a check found etcd's history to hold or the last one stored when
+// it did, and First, the first event stored since), beside the resume
+// revision file revFile: events.witness for events.rev.
 func WitnessPath(revFile string) string {
 	return strings.TrimSuffix(revFile, ".rev") + ".witness"
+}
+
+// witnessFile is the JSON of the witness file: the confirmed witness, and
+// the first event stored since it (absent: none, and in a file written
+// before it was kept).
+type witnessFile struct {
+	Key      string       `json:"key"`
+	Revision int64        `json:"revision"`
+	First    *witnessFile `json:"first,omitempty"` // its own First is never written
 }
 
 // ReadConfirmedWitness reads the witness WriteConfirmedWitness recorded.
@@ -56,29 +66,45 @@ func WitnessPath(revFile string) string {
 // the last event stored); a file that cannot be read or parsed is an
 // error, as for the resume revision.
 func ReadConfirmedWitness(path string) (etcdadmin.Witness, error) {
+	ws, err := ReadWitnesses(path)
+	return ws.Confirmed, err
+}
+
+// ReadWitnesses reads the witnesses WriteWitnesses recorded (Last zero),
+// as ReadConfirmedWitness does.
+func ReadWitnesses(path string) (etcdadmin.Witnesses, error) {
 	b, err := durable.ReadRegularMax(path, witnessFileMax)
 	if errors.Is(err, os.ErrNotExist) {
-		return etcdadmin.Witness{}, nil
+		return etcdadmin.Witnesses{}, nil
 	}
 	if err != nil {
-		return etcdadmin.Witness{}, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
+		return etcdadmin.Witnesses{}, fmt.Errorf("collector: cannot read the confirmed witness %q: %w", path, err)
 	}
-	var w struct {
-		Key      string `json:"key"`
-		Revision int64  `json:"revision"`
+	var w witnessFile
+	bad := func(key string, rev int64) bool { return rev < 0 || (rev > 0) != (key != "") }
+	if err := json.Unmarshal(b, &w); err != nil || bad(w.Key, w.Revision) || w.First != nil && bad(w.First.Key, w.First.Revision) {
+		return etcdadmin.Witnesses{}, fmt.Errorf("collector: confirmed witness file %q holds %q, not a key and a revision; delete it to check the last event stored instead", path, truncate(string(b), 32))
 	}
-	if err := json.Unmarshal(b, &w); err != nil || w.Revision < 0 || (w.Revision > 0) != (w.Key != "") {
-		return etcdadmin.Witness{}, fmt.Errorf("collector: confirmed witness file %q holds %q, not a key and a revision; delete it to check the last event stored instead", path, truncate(string(b), 32))
+	ws := etcdadmin.Witnesses{Confirmed: etcdadmin.Witness{Key: w.Key, Revision: w.Revision}}
+	if w.First != nil {
+		ws.First = etcdadmin.Witness{Key: w.First.Key, Revision: w.First.Revision}
 	}
-	return etcdadmin.Witness{Key: w.Key, Revision: w.Revision}, nil
+	return ws, nil
 }
 
 // WriteConfirmedWitness records w durably, as WriteResumeRevision does.
 func WriteConfirmedWitness(path string, w etcdadmin.Witness) error {
-	b, err := json.Marshal(struct {
-		Key      string `json:"key"`
-		Revision int64  `json:"revision"`
-	}{w.Key, w.Revision})
+	return WriteWitnesses(path, etcdadmin.Witnesses{Confirmed: w})
+}
+
+// WriteWitnesses records the Confirmed and First witnesses of ws durably,
+// as WriteResumeRevision does.
+func WriteWitnesses(path string, ws etcdadmin.Witnesses) error {
+	w := witnessFile{Key: ws.Confirmed.Key, Revision: ws.Confirmed.Revision}
+	if ws.First.Revision > 0 {
+		w.First = &witnessFile{Key: ws.First.Key, Revision: ws.First.Revision}
+	}
+	b, err := json.Marshal(w)
 	if err != nil {
 		return err
 	}

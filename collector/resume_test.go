@@ -34,7 +34,15 @@ func TestConfirmedWitnessFile(t *testing.T) {
 	if w, err := ReadConfirmedWitness(path); err != nil || w != (etcdadmin.Witness{}) {
 		t.Fatalf("after a rewind: %+v, %v; want the zero Witness", w, err)
 	}
-	for _, bad := range []string{"", "42\n", `{"key":"/p/events/x","revision":-1}`, `{"key":"","revision":9}`, `{"key":"/p/events/x","revision":0}`, `{"key":"/p/e` + "\n"} {
+	// With the first event stored since (TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck).
+	ws := etcdadmin.Witnesses{Confirmed: want, First: etcdadmin.Witness{Key: "/p/events/00000000000000000008-e", Revision: 43}}
+	if err := WriteWitnesses(path, ws); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadWitnesses(path); err != nil || got != ws {
+		t.Fatalf("read back %+v, %v; want %+v", got, err, ws)
+	}
+	for _, bad := range []string{"", "42\n", `{"key":"/p/events/x","revision":-1}`, `{"key":"","revision":9}`, `{"key":"/p/events/x","revision":0}`, `{"key":"/p/e` + "\n", `{"key":"/p/events/x","revision":9,"first":{"key":"","revision":10}}`} {
 		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}

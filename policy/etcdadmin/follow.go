@@ -63,10 +63,13 @@ type Witness struct {
 }
 
 // Witnesses is what a caller of FollowEventsAfter kept of etcd's history:
-// the last event it stored, and the last one a check found etcd's history
-// to hold (the zero Witness: none).
+// the last event it stored, the event the next check was to read first
+// (Confirmed: the last one a check found etcd's history to hold, or the
+// last one stored when it did, which the check moved on to), and the
+// first one stored since (First), which the check reads too before it
+// moves on (the zero Witness: none).
 type Witnesses struct {
-	Last, Confirmed Witness
+	Last, Confirmed, First Witness
 }
 
 // Witnessable reports whether an event of action is a key etcd held at
@@ -96,15 +99,21 @@ func Witnessable(action string) bool {
 // passed it an event of the restored etcd (written past the revision
 // followed) and that stopped before the next check would take that event
 // for its witness at its restart, and etcd's history holds it. So w also
-// names the last event a check found etcd's history to hold
-// (Witnesses.Confirmed), which is checked first, and confirmed is called
-// with each event a check finds held, and with the zero Witness once a
-// rewind has been passed to fn, for the caller to keep across restarts
-// (TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck).
-func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, confirmed func(Witness) error, fn func([]Event) error) error {
-	g := followGuard{witness: w.Last, confirmed: confirmed, events: a.k.EventsDir()}
+// names the event the next check was to read (Witnesses.Confirmed), which
+// is checked first, and the first event stored since (Witnesses.First),
+// read before the last; keep is called with those two (Last zero) after
+// each check and each time the watch stores the first event since, and
+// with the zero Witnesses once a rewind has been passed to fn, for the
+// caller to keep across restarts
+// (TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck; without
+// First, a collector that stopped after its watch stored an event of the
+// restored etcd read the confirmed event, which the backup holds, and
+// that one, and the events stored between, which the restore lost, were
+// never read: TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck).
+func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, keep func(Witnesses) error, fn func([]Event) error) error {
+	g := followGuard{witness: w.Last, keep: keep, events: a.k.EventsDir()}
 	if w.Confirmed.Revision > 0 {
-		g.witness, g.next = w.Confirmed, w.Last
+		g.witness, g.first, g.next = w.Confirmed, w.First, w.Last
 	}
 	for {
 		compacted, err := a.watchEvents(ctx, from, &g, fn)
@@ -112,12 +121,12 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 			if err := fn([]Event{a.rewindEvent(back)}); err != nil {
 				return err
 			}
-			if confirmed != nil {
-				if err := confirmed(Witness{}); err != nil {
+			if keep != nil {
+				if err := keep(Witnesses{}); err != nil {
 					return err
 				}
 			}
-			from, g = 0, followGuard{confirmed: confirmed, events: a.k.EventsDir()}
+			from, g = 0, followGuard{keep: keep, events: a.k.EventsDir()}
 			continue
 		}
 		if compacted == 0 {
@@ -194,10 +203,13 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			return 0, err
 		}
 		if last.Revision > 0 {
+			g.next = last
 			if g.first.Revision == 0 {
 				g.first = first
+				if err := g.kept(); err != nil {
+					return 0, err
+				}
 			}
-			g.next = last
 		}
 	}
 }
@@ -245,9 +257,8 @@ type followGuard struct {
 	// moved on to that one, and the fork went unfound
 	// (TestForwardEventsChecksTheFirstEventSinceTheCheck).
 	witness, first, next Witness
-	// confirmed, when set, is told each witness etcd's history holds
-	// (FollowEventsAfter).
-	confirmed func(Witness) error
+	// keep, when set, is told witness and first (FollowEventsAfter).
+	keep func(Witnesses) error
 	// events is the events directory: nothing deletes a key under it.
 	events string
 }
@@ -301,8 +312,8 @@ func (g *followGuard) check(ctx context.Context, cli *clientv3.Client, key strin
 func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcdserverpb.ResponseHeader) error {
 	w := g.witness
 	if w.Revision <= 0 {
-		g.witness = g.next
-		return nil
+		g.witness, g.first = g.next, Witness{}
+		return g.kept()
 	}
 	if w.Revision > h.Revision {
 		// etcd below an event stored: gone back (a caller whose resume
@@ -314,12 +325,6 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 		return nil
 	case g.lost(held, w):
 		return &rewound{was: g.seen, now: h.Revision, cluster: h.ClusterId, forked: w}
-	case held == etcdsync.Held:
-		if g.confirmed != nil {
-			if err := g.confirmed(w); err != nil {
-				return err
-			}
-		}
 	}
 	if f := g.first; f.Revision > 0 && f != w {
 		switch held := etcdsync.HistoryHolds(ctx, cli, etcdsync.Witness(f)); {
@@ -332,7 +337,15 @@ func (g *followGuard) confirm(ctx context.Context, cli *clientv3.Client, h *etcd
 	if g.next.Revision > 0 {
 		g.witness, g.first = g.next, Witness{}
 	}
-	return nil
+	return g.kept()
+}
+
+// kept tells keep the witnesses the next check reads.
+func (g *followGuard) kept() error {
+	if g.keep == nil {
+		return nil
+	}
+	return g.keep(Witnesses{Confirmed: g.witness, First: g.first})
 }
 
 // lost reports whether held, what etcd's history holds of w, is etcd gone
