@@ -536,50 +536,16 @@ func TestForwardEventsRestartedAfterAForkedEventKeepsTheCheck(t *testing.T) {
 func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 	etcdadmin.FollowCheck = 3 * time.Second // not parallel: it sets a package variable
 	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
-	e, edir, cli := etcdServer(t)
-	const prefix = "/fork-first"
-	ctx := context.Background()
-	evKey := func(n int) string { return fmt.Sprintf("%s/events/%020d-e", prefix, n) }
-	putEvents(t, cli, prefix, 0, 5)
-	last, err := cli.Get(ctx, prefix+"/none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backup := etcdtest.Backup(t, e, edir)
-
-	p, admin := pausedAdmin(t, e, prefix)
-	dir, key := t.TempDir(), newTestKey(t)
-	wf := WitnessPath(filepath.Join(dir, "events.rev"))
-	stop := followInto(t, admin, dir, key)
-	defer stop()
-	waitFor(t, "the last event before the backup confirmed", func() bool {
-		w, err := ReadConfirmedWitness(wf)
-		return err == nil && w.Revision == last.Header.Revision
-	})
+	r := newFirstSinceRig(t, "/fork-first")
+	defer r.stop()
 	// Just after a check: the next is FollowCheck away.
-	putEvents(t, cli, prefix, 5, 3) // lost by the restore
-	waitFor(t, "the events after the backup stored", func() bool {
-		keys, _ := storedKeys(t, dir)
-		return keys[evKey(5)] == 1 && keys[evKey(6)] == 1 && keys[evKey(7)] == 1
+	followed := r.storeLost()
+	r.fork(followed, func() {
+		if w, err := ReadConfirmedWitness(r.wf); err != nil || w.Revision != r.last {
+			t.Fatalf("a check ran before the pause (confirmed %v, %v): the test did not reach its case", w, err)
+		}
 	})
-	followed, err := cli.Get(ctx, prefix+"/none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Pause()
-	if w, err := ReadConfirmedWitness(wf); err != nil || w.Revision != last.Header.Revision {
-		t.Fatalf("a check ran before the pause (confirmed %v, %v): the test did not reach its case", w, err)
-	}
-	forkEtcd(t, e, edir, backup, cli, prefix, 100000, 3, followed.Header.Revision+2) // below the revision followed
-	putEvents(t, cli, prefix, 200000, 1)                                             // past it: the watch passes it on
-	p.Resume()
-	waitFor(t, "the events the restored etcd wrote below the revision followed stored", func() bool {
-		keys, _ := storedKeys(t, dir)
-		return keys[evKey(100000)] > 0 && keys[evKey(100001)] > 0 && keys[evKey(100002)] > 0
-	})
-	if _, rewinds := storedKeys(t, dir); rewinds != 1 {
-		t.Errorf("%d events.rewind stored; want 1", rewinds)
-	}
+	r.restoredStored()
 }
 
 // TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck: as
@@ -594,64 +560,106 @@ func TestForwardEventsChecksTheFirstEventSinceTheCheck(t *testing.T) {
 func TestForwardEventsRestartedKeepsTheFirstEventSinceTheCheck(t *testing.T) {
 	etcdadmin.FollowCheck = 100 * time.Millisecond // not parallel: it sets a package variable
 	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
-	e, edir, cli := etcdServer(t)
-	const prefix = "/fork-first-restart"
-	ctx := context.Background()
-	evKey := func(n int) string { return fmt.Sprintf("%s/events/%020d-e", prefix, n) }
-	putEvents(t, cli, prefix, 0, 5)
-	last, err := cli.Get(ctx, prefix+"/none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backup := etcdtest.Backup(t, e, edir)
-
-	p, admin := pausedAdmin(t, e, prefix)
-	dir, key := t.TempDir(), newTestKey(t)
-	wf := WitnessPath(filepath.Join(dir, "events.rev"))
-	stop := followInto(t, admin, dir, key)
-	waitFor(t, "the last event before the backup confirmed", func() bool {
-		w, err := ReadConfirmedWitness(wf)
-		return err == nil && w.Revision == last.Header.Revision
-	})
-	stop()
+	r := newFirstSinceRig(t, "/fork-first-restart")
+	r.stop()
 
 	// Followed again, with no check after the one at its start.
 	etcdadmin.FollowCheck = time.Hour
-	stop = followInto(t, admin, dir, key)
-	putEvents(t, cli, prefix, 5, 3) // lost by the restore
-	waitFor(t, "the events after the backup stored", func() bool {
-		keys, _ := storedKeys(t, dir)
-		return keys[evKey(5)] == 1 && keys[evKey(6)] == 1 && keys[evKey(7)] == 1
-	})
-	followed, err := cli.Get(ctx, prefix+"/none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Pause()
-	forkEtcd(t, e, edir, backup, cli, prefix, 100000, 3, followed.Header.Revision+2) // below the revision followed
-	putEvents(t, cli, prefix, 200000, 1)                                             // past it: the watch passes it on
-	p.Resume()
+	r.follow()
+	r.fork(r.storeLost(), func() {})
 	waitFor(t, "the restored etcd's event past the revision followed stored", func() bool {
-		keys, _ := storedKeys(t, dir)
-		return keys[evKey(200000)] == 1
+		keys, _ := storedKeys(t, r.dir)
+		return keys[r.evKey(200000)] == 1
 	})
-	stop()
-	if keys, rewinds := storedKeys(t, dir); rewinds != 0 || keys[evKey(100000)] != 0 {
+	r.stop()
+	if keys, rewinds := storedKeys(t, r.dir); rewinds != 0 || keys[r.evKey(100000)] != 0 {
 		t.Fatalf("the fork was found before the restart (%d rewinds): the test did not reach its case", rewinds)
 	}
-	if w, err := ReadConfirmedWitness(wf); err != nil || w.Revision != last.Header.Revision {
+	if w, err := ReadConfirmedWitness(r.wf); err != nil || w.Revision != r.last {
 		t.Fatalf("confirmed %v, %v; want the last event before the backup: the test did not reach its case", w, err)
 	}
 
 	etcdadmin.FollowCheck = 100 * time.Millisecond
-	stop = followInto(t, admin, dir, key)
-	defer stop()
-	waitFor(t, "the events the restored etcd wrote below the revision followed stored", func() bool {
-		keys, _ := storedKeys(t, dir)
-		return keys[evKey(100000)] > 0 && keys[evKey(100001)] > 0 && keys[evKey(100002)] > 0
+	r.follow()
+	defer r.stop()
+	r.restoredStored()
+}
+
+// firstSinceRig is etcd with five events and a backup of them, followed
+// into a store through a proxy the test pauses, by a follower whose check
+// has confirmed the last of the five (last).
+type firstSinceRig struct {
+	t                 *testing.T
+	e                 *devetcd.Server
+	edir, backup, dir string
+	prefix, wf        string
+	cli               *clientv3.Client
+	p                 *etcdtest.PauseProxy
+	admin             *etcdadmin.Admin
+	key               ed25519.PrivateKey
+	last              int64
+	stop              func()
+}
+
+func newFirstSinceRig(t *testing.T, prefix string) *firstSinceRig {
+	r := &firstSinceRig{t: t, prefix: prefix, dir: t.TempDir(), key: newTestKey(t)}
+	r.e, r.edir, r.cli = etcdServer(t)
+	putEvents(t, r.cli, prefix, 0, 5)
+	last, err := r.cli.Get(context.Background(), prefix+"/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.last = last.Header.Revision
+	r.backup = etcdtest.Backup(t, r.e, r.edir)
+	r.p, r.admin = pausedAdmin(t, r.e, prefix)
+	r.wf = WitnessPath(filepath.Join(r.dir, "events.rev"))
+	r.follow()
+	waitFor(t, "the last event before the backup confirmed", func() bool {
+		w, err := ReadConfirmedWitness(r.wf)
+		return err == nil && w.Revision == r.last
 	})
-	if _, rewinds := storedKeys(t, dir); rewinds != 1 {
-		t.Errorf("%d events.rewind stored; want 1", rewinds)
+	return r
+}
+
+func (r *firstSinceRig) follow() { r.stop = followInto(r.t, r.admin, r.dir, r.key) }
+
+func (r *firstSinceRig) evKey(n int) string { return fmt.Sprintf("%s/events/%020d-e", r.prefix, n) }
+
+// storeLost writes three events the restore loses, waits for them stored,
+// and returns etcd's revision then.
+func (r *firstSinceRig) storeLost() int64 {
+	putEvents(r.t, r.cli, r.prefix, 5, 3)
+	waitFor(r.t, "the events after the backup stored", func() bool {
+		keys, _ := storedKeys(r.t, r.dir)
+		return keys[r.evKey(5)] == 1 && keys[r.evKey(6)] == 1 && keys[r.evKey(7)] == 1
+	})
+	followed, err := r.cli.Get(context.Background(), r.prefix+"/none")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return followed.Header.Revision
+}
+
+// fork cuts the follower off (paused runs then), restores the backup with
+// three events below followed and one past it, which the watch passes on,
+// and lets the follower reach etcd again.
+func (r *firstSinceRig) fork(followed int64, paused func()) {
+	r.p.Pause()
+	paused()
+	forkEtcd(r.t, r.e, r.edir, r.backup, r.cli, r.prefix, 100000, 3, followed+2) // below the revision followed
+	putEvents(r.t, r.cli, r.prefix, 200000, 1)                                   // past it: the watch passes it on
+	r.p.Resume()
+}
+
+// restoredStored waits for the events the restored etcd wrote below the
+// revision followed, and asks for one events.rewind.
+func (r *firstSinceRig) restoredStored() {
+	waitFor(r.t, "the events the restored etcd wrote below the revision followed stored", func() bool {
+		keys, _ := storedKeys(r.t, r.dir)
+		return keys[r.evKey(100000)] > 0 && keys[r.evKey(100001)] > 0 && keys[r.evKey(100002)] > 0
+	})
+	if _, rewinds := storedKeys(r.t, r.dir); rewinds != 1 {
+		r.t.Errorf("%d events.rewind stored; want 1", rewinds)
 	}
 }
 

@@ -70,10 +70,8 @@ func TestHistoryHoldsPastACompaction(t *testing.T) {
 // witness is read as its key is now, and the confirmation moves on.
 func TestRestoredBackupCompactedKeepsRevocations(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	a := etcdadmin.New(c.cli, "")
+	c, a := newPushedCluster(t)
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
 	logs := &logBuffer{}
 	r := runSyncer(t, c.cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.New(logs).Level(zerolog.InfoLevel), Progress: 100 * time.Millisecond, Reconcile: time.Hour})
 	revoked := func(id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
@@ -112,10 +110,8 @@ func TestRestoredBackupCompactedKeepsRevocations(t *testing.T) {
 // the compaction, read whole again.
 func TestRestoredBackupCompactedPastTheRevocationKeepsIt(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	a := etcdadmin.New(c.cli, "")
+	c, a := newPushedCluster(t)
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
 	logs := &logBuffer{}
 	revoked := func(r *running, id string) bool { return r.store.Load().Key([]byte(id)).Revoked }
 	// compactedPast writes past applied while no sidecar reaches etcd, and
@@ -173,10 +169,8 @@ func TestRestoredBackupCompactedPastTheRevocationKeepsIt(t *testing.T) {
 // lapses, since it then admits nothing the token would.
 func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	a := etcdadmin.New(c.cli, "")
+	c, a := newPushedCluster(t)
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
 	now := time.Now()
 	for id, exp := range map[string]time.Time{"lapsed": now.Add(-time.Hour), "live": now.Add(time.Hour), "byhand": now.Add(time.Hour)} {
 		if _, err := a.RevokeToken(ctx, id, exp, meta); err != nil {
@@ -186,14 +180,7 @@ func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
 	logs := &logBuffer{}
 	s := etcdsync.NewSyncer(c.cli, &policy.Store{}, etcdsync.SyncConfig{Logger: zerolog.New(logs), Now: func() time.Time { return now }})
 	k := etcdsync.Layout(etcdsync.DefaultPrefix)
-	read := func() *etcdsync.State {
-		t.Helper()
-		st, err := etcdsync.ReadState(ctx, c.cli, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	read := func() *etcdsync.State { return readWhole(t, c.cli, k) }
 	del := func(id string) int64 {
 		resp, err := c.cli.Delete(ctx, k.Revocation(id))
 		if err != nil || resp.Deleted != 1 {
@@ -277,24 +264,15 @@ func TestConfirmationReadsTheFirstWriteSince(t *testing.T) {
 // restarts, until it was revoked for good.
 func TestLostRevocationUntoldIsAskedAgain(t *testing.T) {
 	t.Parallel()
-	c := newRewindCluster(t)
-	a := etcdadmin.New(c.cli, "")
+	c, a := newPushedCluster(t)
 	ctx := context.Background()
-	push(t, a, examplePolicy(t))
 	if _, err := a.RevokeKey(ctx, "acmehris1", meta); err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
 	s := etcdsync.NewSyncer(c.cli, &policy.Store{}, etcdsync.SyncConfig{Logger: zerolog.New(logs)})
 	k := etcdsync.Layout(etcdsync.DefaultPrefix)
-	read := func() *etcdsync.State {
-		t.Helper()
-		st, err := etcdsync.ReadState(ctx, c.cli, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	read := func() *etcdsync.State { return readWhole(t, c.cli, k) }
 	s.Install(read())
 	if resp, err := c.cli.Delete(ctx, k.Revocation("acmehris1")); err != nil || resp.Deleted != 1 {
 		t.Fatalf("delete: %v", err)
@@ -312,4 +290,23 @@ func TestLostRevocationUntoldIsAskedAgain(t *testing.T) {
 	if h := s.LKGHealth().Held; h != 0 {
 		t.Fatalf("held %d once etcd answered that its history holds the revocation deleted by hand; want 0\n%s", h, logs)
 	}
+}
+
+// newPushedCluster is newRewindCluster with the example policy pushed
+// under the default prefix, and the Admin that pushed it.
+func newPushedCluster(t *testing.T) (*rewindCluster, *etcdadmin.Admin) {
+	c := newRewindCluster(t)
+	a := etcdadmin.New(c.cli, "")
+	push(t, a, examplePolicy(t))
+	return c, a
+}
+
+// readWhole reads the state under k as a re-read does.
+func readWhole(t *testing.T, cli *clientv3.Client, k etcdsync.Layout) *etcdsync.State {
+	t.Helper()
+	st, err := etcdsync.ReadState(context.Background(), cli, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
