@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -45,7 +46,8 @@ func TestKeysRevokeTokenExp(t *testing.T) {
 	if out := run(1, "keys", "revoke", "acmehris1", "--reason", "r", "--token-exp", "1767225600"); !strings.Contains(out, "not the key") {
 		t.Errorf("--token-exp on a key said %q, want it refused", out)
 	}
-	past := time.Now().Add(-time.Hour).Unix()
+	past := time.Now().Add(-etcdadmin.PruneGrace - 10*time.Minute).Unix() // lapsed, and the grace passed
+	run(0, "keys", "revoke", "jti:recent", "--reason", "leaked", "--token-exp", strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10))
 	run(0, "keys", "revoke", "jti:old", "--reason", "leaked", "--token-exp", strconv.FormatInt(past, 10))
 	run(0, "keys", "revoke", "jti:new", "--reason", "leaked", "--token-exp", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	run(0, "keys", "revoke", "jti:forever", "--reason", "leaked")
@@ -64,10 +66,10 @@ func TestKeysRevokeTokenExp(t *testing.T) {
 	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil || !r.Expires.Equal(time.Unix(past, 0).Add(5*time.Minute)) {
 		t.Errorf("jti:old expires %v (%v), want its exp plus 5m", r.Expires, err)
 	}
-	if out := run(0, "keys", "prune-revocations"); !strings.Contains(out, "pruned jti:old\n") || strings.Contains(out, "jti:new") || strings.Contains(out, "forever") {
-		t.Errorf("prune-revocations = %q, want jti:old only", out)
+	if out := run(0, "keys", "prune-revocations"); !strings.Contains(out, "pruned jti:old\n") || strings.Contains(out, "jti:new") || strings.Contains(out, "forever") || strings.Contains(out, "recent") {
+		t.Errorf("prune-revocations = %q, want jti:old only (jti:recent lapsed within the grace)", out)
 	}
-	if resp, _ := cli.Get(context.Background(), k.RevocationsDir(), clientv3.WithPrefix(), clientv3.WithCountOnly()); resp == nil || resp.Count != 2 {
-		t.Errorf("after the prune, want jti:new and jti:forever left")
+	if resp, _ := cli.Get(context.Background(), k.RevocationsDir(), clientv3.WithPrefix(), clientv3.WithCountOnly()); resp == nil || resp.Count != 3 {
+		t.Errorf("after the prune, want jti:recent, jti:new and jti:forever left")
 	}
 }

@@ -290,8 +290,8 @@ var heldIDPattern = regexp.MustCompile(`^[a-z0-9]{8,32}$`)
 // jti:<jti>, and with exp (the token's exp claim; zero: unknown) lets the
 // revocation expire at exp plus policy.MaxClockSkew, the most leeway any
 // issuer may give: from then on every sidecar refuses the token as
-// expired, so the sidecars may drop the revocation and PruneRevocations
-// delete it, never before.
+// expired, so the sidecars may drop the revocation, and PruneRevocations
+// delete it PruneGrace later.
 func (a *Admin) RevokeToken(ctx context.Context, jti string, exp time.Time, meta Meta) (int64, error) {
 	var expires time.Time
 	if !exp.IsZero() {
@@ -343,23 +343,34 @@ func (a *Admin) revoke(ctx context.Context, id string, expires time.Time, meta M
 	return rev, err
 }
 
-// PruneRevocations deletes the token revocations that have expired
-// (etcdsync.Revocation.Lapsed), each with its ActionTokenRevocationExpired
-// event in one transaction that compares the record's revision, so a
-// revocation written again meanwhile stays. Key revocations, token
-// revocations without an expiry and records that do not decode are
-// never deleted. It returns the ids deleted, sorted.
+// PruneGrace is how long after a token revocation's expiry, on the clock
+// of the machine that prunes, PruneRevocations waits before it deletes
+// it. The lapse that counts is on each sidecar's clock, which judges the
+// token's exp: a sidecar that sees a revocation deleted before it lapsed
+// there holds it until then (etcdsync), but one started after the
+// deletion never saw it, and the token got in while its clock was behind
+// the pruning machine's by more than the grace. An hour covers any clock
+// kept by NTP; pruning is housekeeping, and an hour more costs nothing.
+const PruneGrace = time.Hour
+
+// PruneRevocations deletes the token revocations that expired
+// (etcdsync.Revocation.Lapsed) PruneGrace ago or more, each with its
+// ActionTokenRevocationExpired event in one transaction that compares
+// the record's revision, so a revocation written again meanwhile stays.
+// Key revocations, token revocations without an expiry and records that
+// do not decode are never deleted. It returns the ids deleted, sorted.
 func (a *Admin) PruneRevocations(ctx context.Context, meta Meta) ([]string, error) {
 	resp, err := a.cli.Get(ctx, a.k.RevocationsDir(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, writeError(err, fmt.Sprintf("cannot read the revocations under %q", string(a.k)), "")
 	}
 	now := a.now()
+	lapsedAt := now.Add(-PruneGrace)
 	var pruned []string
 	for _, kv := range resp.Kvs {
 		id := strings.TrimPrefix(string(kv.Key), a.k.RevocationsDir())
 		var r etcdsync.Revocation
-		if json.Unmarshal(kv.Value, &r) != nil || r.ID != id || !r.Lapsed(now) {
+		if json.Unmarshal(kv.Value, &r) != nil || r.ID != id || !r.Lapsed(lapsedAt) {
 			continue
 		}
 		ev, err := a.eventOp(now, ActionTokenRevocationExpired, id, meta, map[string]string{"expires": r.Expires.Format(time.RFC3339)})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -18,9 +19,10 @@ import (
 // token id ever revoked, long after the tokens had expired. A token's
 // revocation may now carry an expiry, the token's exp plus the most clock
 // skew an issuer may give (policy.MaxClockSkew): from then on the
-// sidecars drop it and PruneRevocations deletes it, never a second
-// before, and never a key's revocation, one without an expiry or a
-// record that does not say for sure it has expired.
+// sidecars drop it, and PruneRevocations deletes it etcdadmin.PruneGrace
+// later, never a second before, and never a key's revocation, one
+// without an expiry or a record that does not say for sure it has
+// expired.
 func TestTokenRevocationExpires(t *testing.T) {
 	t.Parallel()
 	cli, k, a := examplePushed(t)
@@ -100,9 +102,17 @@ func TestTokenRevocationExpires(t *testing.T) {
 	if got, want := revoked(change()), "tok-2 tok-3 tok-4 acmehris1"; got != want {
 		t.Errorf("at the expiry: revoked %q, want %q (tok-1 dropped)", got, want)
 	}
+	if pruned, err := a.PruneRevocations(ctx, meta); err != nil || len(pruned) != 0 {
+		t.Errorf("prune at the expiry: %v, %v; want none before the grace (%v) has passed", pruned, err, etcdadmin.PruneGrace)
+	}
+	clock.Store(expires.Add(etcdadmin.PruneGrace - time.Nanosecond).UnixNano())
+	if pruned, err := a.PruneRevocations(ctx, meta); err != nil || len(pruned) != 0 {
+		t.Errorf("prune a nanosecond before the grace has passed: %v, %v; want none", pruned, err)
+	}
+	clock.Store(expires.Add(etcdadmin.PruneGrace).UnixNano())
 	pruned, err := a.PruneRevocations(ctx, meta)
 	if err != nil || !slices.Equal(pruned, []string{"jti:tok-1"}) {
-		t.Fatalf("prune at the expiry: %v, %v; want [jti:tok-1]", pruned, err)
+		t.Fatalf("prune once the grace has passed: %v, %v; want [jti:tok-1]", pruned, err)
 	}
 	if resp, err := cli.Get(ctx, k.RevocationsDir(), clientWithPrefix()...); err != nil || len(resp.Kvs) != 4+n-10 {
 		t.Errorf("after the prune: %d revocation records (%v), want every other one kept", len(resp.Kvs), err)

@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -49,6 +50,15 @@ type Revocation struct {
 // passed at now: it may be dropped without letting the token in.
 func (r *Revocation) Lapsed(now time.Time) bool {
 	return strings.HasPrefix(r.ID, JTIPrefix) && !r.Expires.IsZero() && !now.Before(r.Expires)
+}
+
+// lapsing reports whether v is the record of id, a token's revocation
+// with an expiry that has not passed at now: one that only its lapse, on
+// this sidecar's clock, ends (Syncer.keepLapsing).
+func lapsing(id, v string, now time.Time) bool {
+	var r Revocation
+	return json.Unmarshal([]byte(v), &r) == nil && r.ID == id && strings.HasPrefix(id, JTIPrefix) &&
+		!r.Expires.IsZero() && now.Before(r.Expires)
 }
 
 // Suspension is the record at suspensions/<client>. It sits on a lease

@@ -136,9 +136,10 @@ func (s *Syncer) hold(prev, st *State) {
 
 // holdLost keeps in force the revocations of prev, the state applied, that
 // st, read from etcd and found no rewind, lacks though they have not
-// lapsed and etcd's history does not show them deleted. Nothing deletes
-// such a revocation (PruneRevocations deletes a token's once lapsed, and
-// there is no un-revoke), so its absence is etcd gone back where the
+// lapsed: a token's with an expiry until it lapses (holdLapsing), any
+// other unless etcd's history shows it deleted. Nothing deletes such a
+// revocation (PruneRevocations deletes a token's once lapsed, and there
+// is no un-revoke), so its absence is etcd gone back where the
 // witnesses could not tell: a restored backup compacted past them, whose
 // witness keys a revocation or suspension created (a key gone looks as
 // one deleted since: TestRestoredBackupCompactedPastTheRevocationKeepsIt).
@@ -164,6 +165,10 @@ func (s *Syncer) holdLost(prev, st *State) {
 		if r := (Revocation{}); json.Unmarshal([]byte(v), &r) == nil && r.ID == id && r.Lapsed(now) {
 			continue
 		}
+		if lapsing(id, v, now) {
+			s.holdLapsing(id, v, "read")
+			continue
+		}
 		lost = append(lost, id)
 	}
 	if len(lost) == 0 {
@@ -175,10 +180,7 @@ func (s *Syncer) holdLost(prev, st *State) {
 		if held[id] {
 			continue
 		}
-		if s.held == nil {
-			s.held = map[string]string{}
-		}
-		s.held[id] = prev.Revocations[id]
+		s.holdOne(id, prev.Revocations[id])
 		ids = append(ids, id)
 		if !told {
 			if s.untold == nil {
@@ -198,6 +200,43 @@ func (s *Syncer) holdLost(prev, st *State) {
 	}
 	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
 		Msg("revocations in force are gone from etcd, which never deletes one before it lapses, and its history does not show them deleted: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke, --held for a key gone) to make them durable")
+}
+
+// holdOne holds v, the revocation of id in force.
+func (s *Syncer) holdOne(id, v string) {
+	if s.held == nil {
+		s.held = map[string]string{}
+	}
+	s.held[id] = v
+	s.heldN.Store(int64(len(s.held)))
+}
+
+// holdLapsing holds v, a token's revocation in force (id) that etcd no
+// longer has though it has not lapsed on this sidecar's clock (lapsing),
+// until it lapses on that clock; how says whether a watch saw it deleted
+// or a read found it gone. Whatever took it (keys prune-revocations run
+// on a machine whose clock is fast, a hand, etcd gone back), the token it
+// names is refused by its exp on this sidecar's clock only once the
+// revocation has lapsed on it: a revocation lifted before let the token
+// in for the minutes the two clocks differ (TestPrunedEarlyKeepsRevocation).
+// A key's revocation, or a token's without an expiry, never lapses, and
+// its deletion by hand is followed (holdLost).
+func (s *Syncer) holdLapsing(id, v, how string) {
+	s.holdOne(id, v)
+	r, _ := decodeRevocation(v)
+	s.cfg.Logger.Error().Str("revocation", id).Time("expires", r.Expires).Str("seen", how).
+		Msg("a token revocation is gone from etcd before it lapsed on this sidecar's clock (keys prune-revocations run where the clock is fast?): it stays in force on this sidecar until it lapses")
+}
+
+// keepLapsing puts back in the state applied the revocation of id that a
+// watch event deleted, when was, its record, is a token's that has not
+// lapsed on this sidecar's clock (holdLapsing).
+func (s *Syncer) keepLapsing(id, was string) {
+	if !lapsing(id, was, s.cfg.Now()) {
+		return
+	}
+	s.st.Revocations[id] = was
+	s.holdLapsing(id, was, "deleted")
 }
 
 // settleUntold asks etcd again about the untold revocations st, read

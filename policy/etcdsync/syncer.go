@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -518,8 +519,17 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 		if ev.Kv.ModRevision <= s.st.Revision {
 			continue
 		}
-		state := s.st.apply(s.k, string(ev.Kv.Key), string(ev.Kv.Value), ev.Type == mvccpb.PUT)
+		key := string(ev.Kv.Key)
+		var id, was string
+		if ev.Type == mvccpb.DELETE {
+			id, _ = strings.CutPrefix(key, s.k.RevocationsDir())
+			was = s.st.Revocations[id]
+		}
+		state := s.st.apply(s.k, key, string(ev.Kv.Value), ev.Type == mvccpb.PUT)
 		changed = state || changed
+		if was != "" {
+			s.keepLapsing(id, was)
+		}
 		if state && ev.Type == mvccpb.PUT {
 			wrote = Witness{Key: string(ev.Kv.Key), Revision: ev.Kv.ModRevision}
 		}

@@ -165,14 +165,16 @@ func TestRestoredBackupCompactedPastTheRevocationKeepsIt(t *testing.T) {
 // force holds it when etcd's history is compacted past the revision
 // applied, unless it is a token's revocation past the token's exp and the
 // skew allowed (PruneRevocations deletes those); one the history shows
-// deleted since (by hand) is let go; a held one is let go once it
-// lapses, since it then admits nothing the token would.
+// deleted since (by hand) is let go, unless it is a token's that has not
+// lapsed on this sidecar's clock (TestPrunedEarlyKeepsRevocation); a held
+// one is let go once it lapses, since it then admits nothing the token
+// would.
 func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
 	t.Parallel()
 	c, a := newPushedCluster(t)
 	ctx := context.Background()
 	now := time.Now()
-	for id, exp := range map[string]time.Time{"lapsed": now.Add(-time.Hour), "live": now.Add(time.Hour), "byhand": now.Add(time.Hour)} {
+	for id, exp := range map[string]time.Time{"lapsed": now.Add(-time.Hour), "live": now.Add(time.Hour), "byhand": {}, "early": now.Add(time.Hour)} {
 		if _, err := a.RevokeToken(ctx, id, exp, meta); err != nil {
 			t.Fatal(err)
 		}
@@ -190,22 +192,23 @@ func TestLostRevocationHeldUnlessLapsed(t *testing.T) {
 	}
 	s.Install(read())
 	del("jti:byhand")
+	del("jti:early")
 	s.Install(read())
-	if h := s.LKGHealth().Held; h != 0 {
-		t.Fatalf("held %d after a revocation etcd's history shows deleted; want 0\n%s", h, logs)
+	if h := s.LKGHealth().Held; h != 1 || !strings.Contains(logs.String(), `"revocation":"jti:early"`) {
+		t.Fatalf("held %d after two revocations etcd's history shows deleted, one a token's with an expiry not passed; want that one alone\n%s", h, logs)
 	}
 	del("jti:lapsed")
 	if _, err := c.cli.Compact(ctx, del("jti:live")); err != nil {
 		t.Fatal(err)
 	}
 	s.Install(read())
-	if h := s.LKGHealth().Held; h != 1 || !strings.Contains(logs.String(), `"revocations":["jti:live"]`) {
-		t.Fatalf("held %d after two revocations went from etcd, compacted past; want the live one alone\n%s", h, logs)
+	if h := s.LKGHealth().Held; h != 2 || !strings.Contains(logs.String(), `"revocation":"jti:live"`) {
+		t.Fatalf("held %d after two more revocations went from etcd, compacted past; want the live one more\n%s", h, logs)
 	}
 	now = now.Add(2 * time.Hour)
 	s.Install(read())
 	if h := s.LKGHealth().Held; h != 0 || !strings.Contains(logs.String(), "lapsed with its token and is let go") {
-		t.Fatalf("held %d once the live one lapsed; want 0\n%s", h, logs)
+		t.Fatalf("held %d once the live ones lapsed; want 0\n%s", h, logs)
 	}
 }
 
