@@ -126,20 +126,36 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 		return fmt.Errorf("client %q is not suspended in etcd (if the sidecars hold a suspension of it since etcd went back, their error line names it: suspend it again, then resume it): %w", client, ErrNotFound)
 	}
 	kv := resp.Kvs[0]
-	ev, err := a.eventOp(a.now(), ActionClientResume, client, meta, nil)
+	now := a.now()
+	ev, err := a.eventOp(now, ActionClientResume, client, meta, nil)
 	if err != nil {
 		return err
 	}
+	ops := []clientv3.Op{clientv3.OpDelete(a.k.Suspension(client)), ev}
+	// The resumption tells a sidecar that finds the suspension gone on a
+	// read whole (restarted, or its watch resumed past a compaction) that
+	// it was lifted, not lost by etcd going back, which the sidecar holds
+	// in force (etcdsync.Resumption). It sits on the suspension's lease,
+	// so it goes when the suspension would have; one that does not decode
+	// has no until a sidecar would hold it to, and needs none.
+	if sp, err := etcdsync.DecodeSuspension(string(kv.Value)); err == nil {
+		var lease []clientv3.OpOption
+		if kv.Lease != 0 {
+			lease = append(lease, clientv3.WithLease(clientv3.LeaseID(kv.Lease)))
+		}
+		put, err := putJSON(a.k.Resumption(client), etcdsync.Resumption{Client: client, Actor: meta.Actor, Time: now.UTC(), Suspended: sp.Time}, lease...)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, put)
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", kv.ModRevision)}
-	rev, err := a.commit(ctx, cmps, clientv3.OpDelete(a.k.Suspension(client)), ev)
+	rev, err := a.commit(ctx, cmps, ops...)
 	if err != nil {
 		return err
 	}
 	if rev == 0 {
 		return fmt.Errorf("suspension of %q changed while resuming: %w", client, ErrConflict)
-	}
-	if kv.Lease != 0 {
-		a.releaseLease(ctx, clientv3.LeaseID(kv.Lease)) // the lifted suspension's lease
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ const (
 	keysDir        = "/keys/"
 	revocationsDir = "/revocations/"
 	suspensionsDir = "/suspensions/"
+	resumedDir     = "/resumed/"
 	eventsDir      = "/events/"
 	membersDir     = "/members/"
 	approvalsDir   = "/approvals/"
@@ -59,6 +60,21 @@ func lapsing(id, v string, now time.Time) bool {
 	var r Revocation
 	return json.Unmarshal([]byte(v), &r) == nil && r.ID == id && strings.HasPrefix(id, JTIPrefix) &&
 		!r.Expires.IsZero() && now.Before(r.Expires)
+}
+
+// Resumption is the record at resumed/<client> that etcdadmin's Resume
+// writes as it deletes the client's suspension, on that suspension's
+// lease, so it goes at the suspension's until. A read whole that lacks a
+// suspension in force before its until lets it go only if a resumption of
+// it or of a later suspension of the client says the client was resumed:
+// a suspension gone otherwise was lost by etcd going back (a restored
+// backup compacted past the witnesses: holdLostSuspensions).
+type Resumption struct {
+	Client string    `json:"client"`
+	Actor  string    `json:"actor"`
+	Time   time.Time `json:"time"`
+	// Suspended is the Time of the suspension resumed.
+	Suspended time.Time `json:"suspended"`
 }
 
 // Suspension is the record at suspensions/<client>. It sits on a lease
@@ -118,6 +134,12 @@ func (k Layout) Revocation(id string) string { return string(k) + revocationsDir
 
 // Suspension is the key of the suspension of client c.
 func (k Layout) Suspension(c string) string { return string(k) + suspensionsDir + c }
+
+// Resumption is the key of the last resumption of client c.
+func (k Layout) Resumption(c string) string { return string(k) + resumedDir + c }
+
+// ResumedDir is the directory of the resumptions.
+func (k Layout) ResumedDir() string { return string(k) + resumedDir }
 
 // Member is the key of the member record of pod.
 func (k Layout) Member(pod string) string { return string(k) + membersDir + pod }

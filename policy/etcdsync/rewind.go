@@ -296,6 +296,102 @@ func (s *Syncer) heldAt(rev int64) (map[string]bool, bool) {
 	return held, true
 }
 
+// holdLostSuspensions keeps in force, until its until, a suspension of
+// prev, the state applied, that st, read from etcd and found no rewind,
+// lacks before its until, unless etcd has a resumption of it or of a
+// later suspension of the client (etcdadmin's Resume writes one as it
+// lifts a suspension; a lease that ends one ends it at its until). A
+// suspension gone otherwise was lost by etcd going back where the
+// witnesses could not tell: a restored backup compacted past them, or
+// restored with its revision bumped and marked compacted (etcdutl snapshot
+// restore --bump-revision --mark-compacted), whose witness was that
+// suspension, a key gone (TestRestoredBackupCompactedPastTheSuspensionKeepsIt).
+// One deleted by hand is held too (suspend the client again, then resume
+// it). When etcd does not answer, the suspension stays in force and etcd
+// is asked again at the next read whole (untoldSusp).
+func (s *Syncer) holdLostSuspensions(prev, st *State) {
+	now := s.cfg.Now()
+	var lost []string
+	for client, v := range prev.Suspensions {
+		if _, ok := st.Suspensions[client]; ok {
+			continue
+		}
+		if sp, err := DecodeSuspension(v); err != nil || sp.Until.IsZero() || !now.Before(sp.Until) {
+			continue
+		}
+		lost = append(lost, client)
+	}
+	if len(lost)+len(s.untoldSusp) == 0 {
+		return
+	}
+	resumed, told := s.resumptions()
+	if told {
+		for client := range s.untoldSusp {
+			delete(s.untoldSusp, client)
+			if v, held := s.heldSusp[client]; held && resumedOf(resumed, client, v) {
+				delete(s.heldSusp, client)
+				s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension kept in force while etcd did not answer was resumed (clients resume) and is lifted")
+			}
+		}
+	}
+	var clients []string
+	for _, client := range lost {
+		v := prev.Suspensions[client]
+		if _, held := s.heldSusp[client]; held || told && resumedOf(resumed, client, v) {
+			continue
+		}
+		if s.heldSusp == nil {
+			s.heldSusp = map[string]string{}
+		}
+		s.heldSusp[client] = v
+		clients = append(clients, client)
+		if !told {
+			if s.untoldSusp == nil {
+				s.untoldSusp = map[string]bool{}
+			}
+			s.untoldSusp[client] = true
+		}
+	}
+	if len(clients) == 0 {
+		return
+	}
+	slices.Sort(clients)
+	if !told {
+		s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("suspensions", clients).
+			Msg("suspensions in force are gone from etcd before their until, which did not answer whether they were resumed: they stay in force on this sidecar, and etcd is asked again at the next read")
+		return
+	}
+	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("suspensions", clients).
+		Msg("suspensions in force are gone from etcd before their until, and etcd holds no resumption of them: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar until their until; suspend them again in etcd (portcullis clients suspend) to make them durable, or to lift one early suspend it again and resume it")
+}
+
+// resumptions reads the resumptions in etcd, by client, linearizably, and
+// told false when etcd does not answer.
+func (s *Syncer) resumptions() (map[string]Resumption, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.k.ResumedDir(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, false
+	}
+	out := make(map[string]Resumption, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var r Resumption
+		if json.Unmarshal(kv.Value, &r) == nil {
+			out[strings.TrimPrefix(string(kv.Key), s.k.ResumedDir())] = r
+		}
+	}
+	return out, true
+}
+
+// resumedOf reports whether resumed holds a resumption of v, client's
+// suspension, or of a later suspension of the client.
+func resumedOf(resumed map[string]Resumption, client, v string) bool {
+	r, ok := resumed[client]
+	sp, err := DecodeSuspension(v)
+	return ok && err == nil && r.Client == client && !r.Suspended.Before(sp.Time)
+}
+
 // holdSuspensions keeps in force, until their until, the suspensions of
 // prev that st, read from etcd gone back in revision, lacks or holds only
 // an older, shorter suspension of (supersedes): a restored

@@ -84,6 +84,9 @@ type Syncer struct {
 	// hand from lost (etcd did not answer heldAt), by id: the revision
 	// applied when they went, which the next read whole asks about again.
 	untold map[string]int64
+	// untoldSusp are the held suspensions holdLostSuspensions could not
+	// tell resumed from lost (etcd did not answer), by client.
+	untoldSusp map[string]bool
 
 	// wit are the witnesses of the state applied (witness.go): set by
 	// Run, checked and moved on by confirm, hence the lock.
@@ -329,6 +332,7 @@ func (s *Syncer) install(st *State, fromEtcd bool) {
 		s.rewinds.Add(1)
 	} else if fromEtcd && prev != nil {
 		s.holdLost(prev, st)
+		s.holdLostSuspensions(prev, st)
 	}
 	if fromEtcd {
 		s.cluster.Store(st.ClusterID)
