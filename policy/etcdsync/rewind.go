@@ -221,8 +221,15 @@ func (s *Syncer) holdOne(id, v string) {
 // in for the minutes the two clocks differ (TestPrunedEarlyKeepsRevocation).
 // A key's revocation, or a token's without an expiry, never lapses, and
 // its deletion by hand is followed (holdLost).
+//
+// Such a hold ends at the lapse, or when etcd holds the revocation again,
+// never at etcd's answer about an earlier record of the id that holdLost
+// left untold (deleted by hand while etcd did not answer): settleUntold,
+// finding that record deleted, let go of this one with it, and the token
+// got in (TestPrunedEarlyAfterUntoldKeepsRevocation).
 func (s *Syncer) holdLapsing(id, v, how string) {
 	s.holdOne(id, v)
+	delete(s.untold, id)
 	r, _ := decodeRevocation(v)
 	s.cfg.Logger.Error().Str("revocation", id).Time("expires", r.Expires).Str("seen", how).
 		Msg("a token revocation is gone from etcd before it lapsed on this sidecar's clock (keys prune-revocations run where the clock is fast?): it stays in force on this sidecar until it lapses")
@@ -527,6 +534,7 @@ func (s *Syncer) releaseWritten(key, value string) {
 		return
 	}
 	delete(s.held, id)
+	delete(s.untold, id) // in etcd again: nothing left to ask about the record that went
 	s.heldN.Store(int64(len(s.held)))
 	s.cfg.Logger.Info().Str("revocation", id).Msg("a revocation held over etcd going back is in etcd again")
 }
