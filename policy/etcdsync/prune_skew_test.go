@@ -84,3 +84,42 @@ func TestPrunedEarlyKeepsRevocation(t *testing.T) {
 		t.Error("the held token revocation is still in force once it lapsed on the sidecar's clock")
 	}
 }
+
+// TestPrunedEarlyHeldCountedFromTheFile: a sidecar restarted while etcd
+// does not answer serves the last-known-good file, whose held revocations
+// (here one pruned before it lapsed on the sidecar's clock) it keeps in
+// force; portcullis_policy_revocations_held and the last-known-good line
+// of /readyz (LKGHealth) said 0 held until etcd answered, since only a
+// read of etcd counted them.
+func TestPrunedEarlyHeldCountedFromTheFile(t *testing.T) {
+	t.Parallel()
+	c, a := newPushedCluster(t)
+	ctx := context.Background()
+	if _, err := a.RevokeToken(ctx, "tok-1", time.Now().Add(time.Minute), meta); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logs := &logBuffer{}
+	cfg := etcdsync.SyncConfig{StateDir: dir, StartWait: 200 * time.Millisecond, Logger: zerolog.New(logs)}
+	r := runSyncer(t, c.cli, cfg)
+	waitFor(t, 20*time.Second, "the revocation in force", func() bool { return r.Ready() && r.store.Load().JTIRevoked("tok-1") })
+	pruner := a.WithClock(func() time.Time { return time.Now().Add(10*time.Minute + etcdadmin.PruneGrace) })
+	if pruned, err := pruner.PruneRevocations(ctx, meta); err != nil || len(pruned) != 1 {
+		t.Fatalf("prune on a fast clock = %v, %v; want jti:tok-1 pruned", pruned, err)
+	}
+	waitFor(t, 20*time.Second, "the pruned revocation held and saved", func() bool {
+		st, err := etcdsync.ReadLKGState(dir)
+		return r.LKGHealth().Held == 1 && err == nil && st.Held["jti:tok-1"] != ""
+	})
+	r.stop()
+	c.e.Stop()
+
+	r2 := runSyncer(t, c.cli, cfg)
+	waitFor(t, 20*time.Second, "the restarted sidecar serving the file", func() bool { return r2.Ready() })
+	if !r2.store.Load().JTIRevoked("tok-1") {
+		t.Fatalf("the held revocation is not in force from the file\n%s", logs)
+	}
+	if h := r2.LKGHealth().Held; h != 1 {
+		t.Errorf("held %d while serving the last-known-good file, which holds one; want 1", h)
+	}
+}

@@ -203,6 +203,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 				s.wit.check, s.wit.first = e[0], e[min(1, len(e)-1)]
 			}
 			s.witMu.Unlock()
+			// Counted now, not at the first read of etcd: served from the
+			// file while etcd does not answer, they are in force
+			// (TestPrunedEarlyHeldCountedFromTheFile).
+			s.heldN.Store(int64(len(s.held)))
 			s.heldSN.Store(int64(len(s.heldSusp)))
 		case !errors.Is(err, fs.ErrNotExist):
 			s.cfg.Logger.Error().Err(err).Msg("last-known-good policy unusable: revocations it holds are not kept if etcd goes back in revision, and it is replaced at the first read")
