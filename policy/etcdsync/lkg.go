@@ -44,7 +44,7 @@ type LKGHealth struct {
 	FailingSince time.Time // first failure of the current run of failures
 	LastError    string    // why the last save failed
 	Full         bool      // the last save found the disk full and removed the older file to make room
-	Held         int       // revocations held in force over etcd gone back in revision (Syncer.hold)
+	Held         int       // revocations held in force over etcd gone back in revision (Syncer.hold), or gone before they lapsed (Syncer.holdLapsing)
 	HeldSusp     int       // suspensions held in force so, until their until
 }
 
@@ -55,7 +55,7 @@ func (h LKGHealth) String() string {
 		saved = "revision " + strconv.FormatInt(h.Revision, 10) + " saved " + h.Saved.UTC().Format(time.RFC3339)
 	}
 	if h.Held > 0 {
-		saved += "; " + strconv.Itoa(h.Held) + " revocations held in force that etcd lost when it went back in revision (revoke them again)"
+		saved += "; " + strconv.Itoa(h.Held) + " revocations held in force that etcd lost when it went back in revision, or that went from it before they lapsed on this sidecar's clock (revoke them again, or let a token's lapse)"
 	}
 	if h.HeldSusp > 0 {
 		saved += "; " + strconv.Itoa(h.HeldSusp) + " suspensions held in force until their until that etcd lost when it went back in revision (suspend them again)"

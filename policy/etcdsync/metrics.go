@@ -26,7 +26,7 @@ type Metric struct {
 //	portcullis_policy_lkg_save_failures_total counter: writes of the last-known-good file that failed
 //	portcullis_policy_lkg_failing         gauge: 1 while the last save of the last-known-good file failed
 //	portcullis_policy_lkg_revision        gauge: revision of the state last saved to it (0: none yet)
-//	portcullis_policy_revocations_held    gauge: revocations held in force that etcd lost going back in revision
+//	portcullis_policy_revocations_held    gauge: revocations held in force that etcd lost going back in revision, or that went before they lapsed
 //	portcullis_policy_suspensions_held    gauge: suspensions held in force (until their until) that etcd lost so
 //	portcullis_policy_invalid_records     gauge: invalid key, revocation and suspension records in force
 //	portcullis_policy_invalid_records_total counter: invalid records reported (each once)

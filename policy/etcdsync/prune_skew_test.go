@@ -2,6 +2,7 @@ package etcdsync_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +66,11 @@ func TestPrunedEarlyKeepsRevocation(t *testing.T) {
 	}
 	if h := r.LKGHealth().Held; h != 1 {
 		t.Errorf("held %d, want the pruned revocation held", h)
+	}
+	// The last-known-good line of /readyz names the hold as what it is,
+	// not only as etcd gone back, which it is not.
+	if line := r.LKGHealth().String(); r.Rewinds() != 0 || !strings.Contains(line, "before they lapsed on this sidecar's clock") {
+		t.Errorf("/readyz says %q (%d rewinds); want the hold of a revocation gone before it lapsed named", line, r.Rewinds())
 	}
 	waitFor(t, 20*time.Second, "the held revocation saved", func() bool { return r.LKGHealth().Revision >= del.Header.Revision })
 	r.stop()
