@@ -30,7 +30,7 @@ func keysCommands() group {
 		"create":            etcdCommand("keys create", "make an API key for a client and store its digest in etcd", keysCreateCmd()),
 		"rotate":            etcdCommand("keys rotate", "replace a key, keeping the old one valid for an overlap", keysRotateCmd()),
 		"revoke":            etcdCommand("keys revoke", "revoke an API key (or jti:<id> for a token) on every sidecar", keysRevokeCmd()),
-		"prune-revocations": etcdCommand("keys prune-revocations", "delete the token revocations whose tokens have expired (revoked with --token-exp)", keysPruneCmd()),
+		"prune-revocations": etcdCommand("keys prune-revocations", "delete the token revocations that expired an hour ago or more (revoked with --token-exp)", keysPruneCmd()),
 		"list":              etcdCommand("keys list", "list API key records (never secrets)", keysListCmd()),
 		"show":              etcdCommand("keys show", "show one API key record (never the secret)", keysShowCmd()),
 	}
@@ -283,7 +283,7 @@ func parseTokenExp(v string) (time.Time, error) {
 	return t, nil
 }
 
-// keysPruneCmd deletes the token revocations whose tokens have expired.
+// keysPruneCmd deletes the token revocations that expired PruneGrace ago or more.
 func keysPruneCmd() etcdCmd {
 	return etcdCmd{
 		change: true,
