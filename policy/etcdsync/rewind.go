@@ -314,8 +314,11 @@ func (s *Syncer) heldAt(rev int64) (map[string]bool, bool) {
 // restore --bump-revision --mark-compacted), whose witness was that
 // suspension, a key gone (TestRestoredBackupCompactedPastTheSuspensionKeepsIt).
 // One deleted by hand is held too (suspend the client again, then resume
-// it). When etcd does not answer, the suspension stays in force and etcd
-// is asked again at the next read whole (untoldSusp).
+// it). A held suspension st lacks is let go at any read whole that finds
+// such a resumption, whether or not this sidecar saw the suspension again
+// and its resumption on its watch. When etcd does not answer, the
+// suspension stays in force and etcd is asked again at the next read
+// whole (untoldSusp).
 func (s *Syncer) holdLostSuspensions(prev, st *State) {
 	now := s.cfg.Now()
 	var lost []string
@@ -328,18 +331,35 @@ func (s *Syncer) holdLostSuspensions(prev, st *State) {
 		}
 		lost = append(lost, client)
 	}
-	if len(lost)+len(s.untoldSusp) == 0 {
+	// A suspension held already (over etcd going back, from the
+	// last-known-good file, or untold) that st lacks is asked about too:
+	// the way to lift one early is to suspend the client again and resume
+	// it, and a sidecar that saw neither on its watch (restarted, or its
+	// watch resumed past a compaction) learns it only from the resumption
+	// (TestHeldSuspensionLiftedBySuspendAndResume).
+	var gone []string
+	for client := range s.heldSusp {
+		if _, ok := st.Suspensions[client]; !ok {
+			gone = append(gone, client)
+		}
+	}
+	if len(lost)+len(gone) == 0 {
+		clear(s.untoldSusp)
 		return
 	}
 	resumed, told := s.resumptions()
 	if told {
-		for client := range s.untoldSusp {
-			delete(s.untoldSusp, client)
-			if v, held := s.heldSusp[client]; held && resumedOf(resumed, client, v) {
+		for _, client := range gone {
+			if resumedOf(resumed, client, s.heldSusp[client]) {
 				delete(s.heldSusp, client)
-				s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension kept in force while etcd did not answer was resumed (clients resume) and is lifted")
+				if s.untoldSusp[client] {
+					s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension kept in force while etcd did not answer was resumed (clients resume) and is lifted")
+				} else {
+					s.cfg.Logger.Info().Str("suspension", client).Msg("a suspension held over etcd going back was resumed in etcd since (suspended again and resumed) and is lifted")
+				}
 			}
 		}
+		clear(s.untoldSusp)
 	}
 	var clients []string
 	for _, client := range lost {

@@ -1,0 +1,73 @@
+package etcdsync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// resumeSidecar is a Syncer driven by Install (reads whole only, as a
+// sidecar restarted or whose watch resumed past a compaction sees etcd).
+type resumeSidecar struct {
+	t     *testing.T
+	c     *rewindCluster
+	s     *etcdsync.Syncer
+	store *policy.Store
+	logs  *logBuffer
+}
+
+func newResumeSidecar(t *testing.T, c *rewindCluster) *resumeSidecar {
+	logs := &logBuffer{}
+	store := &policy.Store{}
+	return &resumeSidecar{t: t, c: c, store: store, logs: logs,
+		s: etcdsync.NewSyncer(c.cli, store, etcdsync.SyncConfig{Logger: zerolog.New(logs)})}
+}
+
+func (r *resumeSidecar) read() {
+	r.t.Helper()
+	r.s.Install(readWhole(r.t, r.c.cli, etcdsync.Layout(etcdsync.DefaultPrefix)))
+}
+
+func (r *resumeSidecar) suspended() bool { return r.store.Load().Client("acme-hris").Suspended }
+
+// TestHeldSuspensionLiftedBySuspendAndResume: a suspension held on a
+// sidecar (etcd lost it: here deleted by hand) is lifted, as the error
+// line and the README say, by suspending the client again and resuming
+// it. A sidecar that saw neither write on its watch (restarted, or its
+// watch resumed past a compaction) kept the held suspension over the
+// resumption of the later suspension etcd holds: holdLostSuspensions
+// asked etcd only about suspensions it was about to hold, never about
+// one held already, and the resumed client stayed refused until the
+// held one's until.
+func TestHeldSuspensionLiftedBySuspendAndResume(t *testing.T) {
+	t.Parallel()
+	c, a := newPushedCluster(t)
+	ctx := context.Background()
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	r := newResumeSidecar(t, c)
+	r.read()
+	if _, err := c.cli.Delete(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")); err != nil {
+		t.Fatal(err)
+	}
+	r.read()
+	if h := r.s.LKGHealth().HeldSusp; h != 1 || !r.suspended() {
+		t.Fatalf("suspension gone by hand: held %d, suspended %v; want it held\n%s", h, r.suspended(), r.logs)
+	}
+	// The remedy: suspend again, then resume; the sidecar reads whole.
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Resume(ctx, "acme-hris", meta); err != nil {
+		t.Fatal(err)
+	}
+	r.read()
+	if h := r.s.LKGHealth().HeldSusp; h != 0 || r.suspended() {
+		t.Fatalf("suspended again and resumed: held %d, suspended %v; want the client served\n%s", h, r.suspended(), r.logs)
+	}
+}
