@@ -2,6 +2,7 @@ package etcdadmin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -132,24 +133,21 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 		return err
 	}
 	ops := []clientv3.Op{clientv3.OpDelete(a.k.Suspension(client)), ev}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", kv.ModRevision)}
 	// The resumption tells a sidecar that finds the suspension gone on a
 	// read whole (restarted, or its watch resumed past a compaction) that
 	// it was lifted, not lost by etcd going back, which the sidecar holds
 	// in force (etcdsync.Resumption). It sits on the suspension's lease,
 	// so it goes when the suspension would have; one that does not decode
 	// has no until a sidecar would hold it to, and needs none.
+	var unused clientv3.LeaseID
 	if sp, err := etcdsync.DecodeSuspension(string(kv.Value)); err == nil {
-		var lease []clientv3.OpOption
-		if kv.Lease != 0 {
-			lease = append(lease, clientv3.WithLease(clientv3.LeaseID(kv.Lease)))
-		}
-		put, err := putJSON(a.k.Resumption(client), etcdsync.Resumption{Client: client, Actor: meta.Actor, Time: now.UTC(), Suspended: sp.Time}, lease...)
+		put, cmp, spare, err := a.resumptionOp(ctx, client, sp, clientv3.LeaseID(kv.Lease), now, meta)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, put)
+		ops, cmps, unused = append(ops, put), append(cmps, cmp), spare
 	}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", kv.ModRevision)}
 	rev, err := a.commit(ctx, cmps, ops...)
 	if err != nil {
 		return err
@@ -157,7 +155,45 @@ func (a *Admin) Resume(ctx context.Context, client string, meta Meta) error {
 	if rev == 0 {
 		return fmt.Errorf("suspension of %q changed while resuming: %w", client, ErrConflict)
 	}
+	if unused != 0 {
+		a.releaseLease(ctx, unused) // the lifted suspension's, which now holds nothing
+	}
 	return nil
+}
+
+// resumptionOp returns the put of the resumption of sp, client's
+// suspension on lease (0: none), lifted at now, and the compare that the
+// resumption etcd holds for the client is still the one read. One etcd
+// holds that outlives sp (a longer suspension resumed before sp was
+// written) keeps its until and lease: replaced on sp's lease, it went at
+// sp's until, and a sidecar that last applied the longer one held the
+// resumed client refused until its until
+// (TestEarlierResumptionOutlivesLaterShorterOne). spare is then sp's
+// lease, which holds nothing the resumption needs.
+func (a *Admin) resumptionOp(ctx context.Context, client string, sp etcdsync.Suspension, lease clientv3.LeaseID, now time.Time, meta Meta) (put clientv3.Op, cmp clientv3.Cmp, spare clientv3.LeaseID, err error) {
+	cur, err := a.cli.Get(ctx, a.k.Resumption(client))
+	if err != nil {
+		return put, cmp, 0, fmt.Errorf("cannot read resumption of %q: %w", client, err)
+	}
+	r := etcdsync.Resumption{Client: client, Actor: meta.Actor, Time: now.UTC(), Suspended: sp.Time, Until: sp.Until}
+	var rev int64
+	if len(cur.Kvs) > 0 {
+		kv := cur.Kvs[0]
+		rev = kv.ModRevision
+		var old etcdsync.Resumption
+		if json.Unmarshal(kv.Value, &old) == nil && old.Client == client && kv.Lease != 0 && lease != 0 && old.Until.After(sp.Until) {
+			r.Until, spare, lease = old.Until, lease, clientv3.LeaseID(kv.Lease)
+			if old.Suspended.After(r.Suspended) {
+				r.Suspended = old.Suspended
+			}
+		}
+	}
+	var opts []clientv3.OpOption
+	if lease != 0 {
+		opts = append(opts, clientv3.WithLease(lease))
+	}
+	put, err = putJSON(a.k.Resumption(client), r, opts...)
+	return put, clientv3.Compare(clientv3.ModRevision(a.k.Resumption(client)), "=", rev), spare, err
 }
 
 // releaseLease revokes a lease that holds nothing any more. Its error is

@@ -75,6 +75,12 @@ type Resumption struct {
 	Time   time.Time `json:"time"`
 	// Suspended is the Time of the suspension resumed.
 	Suspended time.Time `json:"suspended"`
+	// Until is the latest until of the suspensions this resumption
+	// speaks for: a resumption replacing another that outlives the
+	// suspension resumed keeps the other's until and lease, so a later,
+	// shorter suspension resumed does not take with it, at its until, the
+	// resumption of an earlier, longer one (etcdadmin's Resume).
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Suspension is the record at suspensions/<client>. It sits on a lease

@@ -8,6 +8,7 @@ import (
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // resumeSidecar is a Syncer driven by Install (reads whole only, as a
@@ -69,5 +70,56 @@ func TestHeldSuspensionLiftedBySuspendAndResume(t *testing.T) {
 	r.read()
 	if h := r.s.LKGHealth().HeldSusp; h != 0 || r.suspended() {
 		t.Fatalf("suspended again and resumed: held %d, suspended %v; want the client served\n%s", h, r.suspended(), r.logs)
+	}
+}
+
+// suspensionLease returns the lease of acme-hris's suspension in etcd.
+func suspensionLease(t *testing.T, cli *clientv3.Client) clientv3.LeaseID {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris"))
+	if err != nil || len(resp.Kvs) == 0 {
+		t.Fatalf("no suspension of acme-hris in etcd: %v", err)
+	}
+	return clientv3.LeaseID(resp.Kvs[0].Lease)
+}
+
+// waitLeaseGone waits until lease has expired in etcd.
+func waitLeaseGone(t *testing.T, cli *clientv3.Client, lease clientv3.LeaseID) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the short suspension's lease expired", func() bool {
+		resp, err := cli.TimeToLive(context.Background(), lease)
+		return err == nil && resp.TTL == -1
+	})
+}
+
+// TestEarlierResumptionOutlivesLaterShorterOne: a client suspended for an
+// hour and resumed, then suspended for seconds and resumed again. The
+// second resumption replaced the first at resumed/<client> on the short
+// suspension's lease, so once that lease ran out etcd held no resumption
+// of the hour's suspension: a sidecar that last applied it (restarted
+// after both resumptions) held the resumed client refused for the hour.
+func TestEarlierResumptionOutlivesLaterShorterOne(t *testing.T) {
+	t.Parallel()
+	c, a := newPushedCluster(t)
+	ctx := context.Background()
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	r := newResumeSidecar(t, c)
+	r.read()
+	if err := a.Resume(ctx, "acme-hris", meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Suspend(ctx, "acme-hris", 2*time.Second, meta); err != nil {
+		t.Fatal(err)
+	}
+	short := suspensionLease(t, c.cli)
+	if err := a.Resume(ctx, "acme-hris", meta); err != nil {
+		t.Fatal(err)
+	}
+	waitLeaseGone(t, c.cli, short)
+	r.read()
+	if h := r.s.LKGHealth().HeldSusp; h != 0 || r.suspended() {
+		t.Fatalf("resumed, suspended for seconds and resumed again: held %d, suspended %v; want the client served\n%s", h, r.suspended(), r.logs)
 	}
 }
