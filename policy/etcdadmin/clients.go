@@ -14,8 +14,9 @@ import (
 // Suspend suspends client for d (rounded up to whole seconds, at least
 // one): every credential of the client is refused until then. The record
 // sits on a lease of d, so the suspension lifts itself without any further
-// write; suspending a suspended client replaces its suspension. The client
-// must exist in the policy in etcd.
+// write; suspending a suspended client replaces its suspension (one
+// shortened so is recorded as resumed, resumptionOp). The client must
+// exist in the policy in etcd.
 func (a *Admin) Suspend(ctx context.Context, client string, d time.Duration, meta Meta) (etcdsync.Suspension, error) {
 	return a.suspend(ctx, client, d, meta, false)
 }
@@ -68,12 +69,16 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 		if old, ok := longerSuspension(prev, a.now().Add(time.Duration(ttl)*time.Second)); ok {
 			return old, true, nil
 		}
-		var rev int64
-		if len(prev.Kvs) > 0 {
-			rev = prev.Kvs[0].ModRevision
-		}
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", rev))
 	}
+	// The suspension read is the one replaced: its lease is released
+	// after, and a shortened one's resumption written (below). A
+	// suspension resumed meanwhile left its resumption on that lease,
+	// which the release took with it.
+	var rev int64
+	if len(prev.Kvs) > 0 {
+		rev = prev.Kvs[0].ModRevision
+	}
+	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(a.k.Suspension(client)), "=", rev))
 	lease, err := a.cli.Grant(ctx, ttl)
 	if err != nil {
 		return etcdsync.Suspension{}, false, fmt.Errorf("cannot grant a %ds lease for suspension of %q: %w", ttl, client, err)
@@ -88,13 +93,31 @@ func (a *Admin) suspendAt(ctx context.Context, st *etcdsync.State, client string
 	if err != nil {
 		return s, false, err
 	}
-	rev, err := a.commit(ctx, cmps, put, ev)
+	ops := []clientv3.Op{put, ev}
+	var release clientv3.LeaseID // the replaced suspension's lease
+	if len(prev.Kvs) > 0 {
+		release = clientv3.LeaseID(prev.Kvs[0].Lease)
+		// A suspension shortened (replaced by one ending sooner: never
+		// atLeast) is resumed as it is replaced: a sidecar that last
+		// applied it and reads etcd whole once the shorter one ran out
+		// finds it gone before its until, and without a resumption held
+		// the client refused until then (TestShortenedSuspensionNotHeld).
+		if old, err := etcdsync.DecodeSuspension(string(prev.Kvs[0].Value)); err == nil && !atLeast && old.Until.After(s.Until) {
+			rput, rcmp, spare, err := a.resumptionOp(ctx, client, old, release, now, meta)
+			if err != nil {
+				a.releaseLease(context.WithoutCancel(ctx), lease.ID) // unused
+				return s, false, err
+			}
+			ops, cmps, release = append(ops, rput), append(cmps, rcmp), spare
+		}
+	}
+	rev, err = a.commit(ctx, cmps, ops...)
 	if rev == 0 {
 		a.releaseLease(context.WithoutCancel(ctx), lease.ID) // unused
 		return s, false, err
 	}
-	if len(prev.Kvs) > 0 && prev.Kvs[0].Lease != 0 {
-		a.releaseLease(ctx, clientv3.LeaseID(prev.Kvs[0].Lease)) // the replaced suspension's lease
+	if release != 0 {
+		a.releaseLease(ctx, release)
 	}
 	return s, true, nil
 }

@@ -41,7 +41,7 @@
 //	<prefix>/keys/<id>                      API key record (JSON policy.KeySpec: SHA-256 only, never the secret)
 //	<prefix>/revocations/<id>               revoked key id, or jti:<token id> (JSON: actor, reason, ticket, time; a token's may have expires)
 //	<prefix>/suspensions/<client>           suspended client (JSON: reason, until), on a lease that lifts it
-//	<prefix>/resumed/<client>               last resumption of the client (JSON Resumption), on the lifted suspension's lease
+//	<prefix>/resumed/<client>               last resumption of the client (JSON Resumption), on the lease of the suspension it speaks for ending last
 //	<prefix>/events/<unixnano>-<rand>       lifecycle event (JSON: time, actor, action, target, reason, ticket, details)
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
 //	<prefix>/approvals/<id>                 approval of a privileged request (JSON Approval); a grant sits on a lease of its max_age

@@ -123,3 +123,28 @@ func TestEarlierResumptionOutlivesLaterShorterOne(t *testing.T) {
 		t.Fatalf("resumed, suspended for seconds and resumed again: held %d, suspended %v; want the client served\n%s", h, r.suspended(), r.logs)
 	}
 }
+
+// TestShortenedSuspensionNotHeld: a client's suspension of an hour
+// replaced by one of seconds (clients suspend again, shorter: Suspend
+// replaces), which ran out. A sidecar that last applied the hour's
+// suspension and read etcd whole after (restarted) found it gone before
+// its until with no resumption, and held the client refused for the
+// hour, logging etcd gone back.
+func TestShortenedSuspensionNotHeld(t *testing.T) {
+	t.Parallel()
+	c, a := newPushedCluster(t)
+	ctx := context.Background()
+	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	r := newResumeSidecar(t, c)
+	r.read()
+	if _, err := a.Suspend(ctx, "acme-hris", 2*time.Second, meta); err != nil {
+		t.Fatal(err)
+	}
+	waitLeaseGone(t, c.cli, suspensionLease(t, c.cli))
+	r.read()
+	if h := r.s.LKGHealth().HeldSusp; h != 0 || r.suspended() {
+		t.Fatalf("suspension shortened, then run out: held %d, suspended %v; want the client served\n%s", h, r.suspended(), r.logs)
+	}
+}
