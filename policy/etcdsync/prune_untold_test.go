@@ -36,20 +36,7 @@ func TestPrunedEarlyAfterUntoldKeepsRevocation(t *testing.T) {
 	store := &policy.Store{}
 	s := etcdsync.NewSyncer(c.cli, store, etcdsync.SyncConfig{Logger: zerolog.New(logs)})
 	k := etcdsync.Layout(etcdsync.DefaultPrefix)
-	read := func() *etcdsync.State { return readWhole(t, c.cli, k) }
-	s.Install(read())
-	if resp, err := c.cli.Delete(ctx, k.Revocation("jti:tok-1")); err != nil || resp.Deleted != 1 {
-		t.Fatalf("delete: %v", err)
-	}
-	st := read()
-	c.e.Stop()
-	s.Install(st) // etcd cannot tell whether it deleted the revocation: untold
-	if h := s.LKGHealth().Held; h != 1 {
-		t.Fatalf("held %d while etcd did not answer; want the revocation kept in force\n%s", h, logs)
-	}
-	if err := c.e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	st := deletedUntold(t, c, s, "jti:tok-1", logs)
 
 	// The watch from the revision applied sees the token revoked again,
 	// with its exp, and that revocation pruned early.
@@ -83,7 +70,7 @@ func TestPrunedEarlyAfterUntoldKeepsRevocation(t *testing.T) {
 		t.Fatalf("the revocation pruned before it lapsed on the sidecar's clock was lifted by the watch\n%s", logs)
 	}
 
-	s.Install(read())
+	s.Install(readWhole(t, c.cli, k))
 	if !store.Load().JTIRevoked("tok-1") {
 		t.Fatalf("a read whole asked etcd about the untold revocation deleted by hand and let go of the one revoked again and pruned early: the revoked token gets in\n%s", logs)
 	}

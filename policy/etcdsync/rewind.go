@@ -189,17 +189,24 @@ func (s *Syncer) holdLost(prev, st *State) {
 			s.untold[id] = prev.Revision
 		}
 	}
-	if len(ids) == 0 {
+	s.logGone(prev, st, "revocations", ids, told,
+		"revocations in force are gone from etcd, which did not answer whether its history shows them deleted: they stay in force on this sidecar, and etcd is asked again at the next read",
+		"revocations in force are gone from etcd, which never deletes one before it lapses, and its history does not show them deleted: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke, --held for a key gone) to make them durable")
+}
+
+// logGone writes the error line naming names, the what (revocations,
+// suspensions) in force that went from etcd and are held: untold when
+// etcd did not answer (told false), else toldMsg.
+func (s *Syncer) logGone(prev, st *State, what string, names []string, told bool, untold, toldMsg string) {
+	if len(names) == 0 {
 		return
 	}
-	slices.Sort(ids)
+	slices.Sort(names)
+	msg := toldMsg
 	if !told {
-		s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
-			Msg("revocations in force are gone from etcd, which did not answer whether its history shows them deleted: they stay in force on this sidecar, and etcd is asked again at the next read")
-		return
+		msg = untold
 	}
-	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("revocations", ids).
-		Msg("revocations in force are gone from etcd, which never deletes one before it lapses, and its history does not show them deleted: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar; revoke them again in etcd (portcullis keys revoke, --held for a key gone) to make them durable")
+	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs(what, names).Msg(msg)
 }
 
 // holdOne holds v, the revocation of id in force.
@@ -379,17 +386,9 @@ func (s *Syncer) holdLostSuspensions(prev, st *State) {
 			s.untoldSusp[client] = true
 		}
 	}
-	if len(clients) == 0 {
-		return
-	}
-	slices.Sort(clients)
-	if !told {
-		s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("suspensions", clients).
-			Msg("suspensions in force are gone from etcd before their until, which did not answer whether they were resumed: they stay in force on this sidecar, and etcd is asked again at the next read")
-		return
-	}
-	s.cfg.Logger.Error().Int64("was", prev.Revision).Int64("now", st.Revision).Strs("suspensions", clients).
-		Msg("suspensions in force are gone from etcd before their until, and etcd holds no resumption of them: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar until their until; suspend them again in etcd (portcullis clients suspend) to make them durable, or to lift one early suspend it again and resume it")
+	s.logGone(prev, st, "suspensions", clients, told,
+		"suspensions in force are gone from etcd before their until, which did not answer whether they were resumed: they stay in force on this sidecar, and etcd is asked again at the next read",
+		"suspensions in force are gone from etcd before their until, and etcd holds no resumption of them: etcd went back (a restored backup?) or they were deleted by hand; they stay in force on this sidecar until their until; suspend them again in etcd (portcullis clients suspend) to make them durable, or to lift one early suspend it again and resume it")
 }
 
 // resumptions reads the resumptions in etcd, by client, linearizably, and

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -76,31 +75,22 @@ func TestRestoredBackupCompactedPastTheSuspensionKeepsIt(t *testing.T) {
 // the next read whole once etcd answers that it was resumed.
 func TestLostSuspensionUntoldIsAskedAgain(t *testing.T) {
 	t.Parallel()
-	c, a := newPushedCluster(t)
-	ctx := context.Background()
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
+	c, a, r := suspendedAndRead(t)
+	if err := a.Resume(context.Background(), "acme-hris", meta); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
-	s := etcdsync.NewSyncer(c.cli, &policy.Store{}, etcdsync.SyncConfig{Logger: zerolog.New(logs)})
-	k := etcdsync.Layout(etcdsync.DefaultPrefix)
-	read := func() *etcdsync.State { return readWhole(t, c.cli, k) }
-	s.Install(read())
-	if err := a.Resume(ctx, "acme-hris", meta); err != nil {
-		t.Fatal(err)
-	}
-	st := read()
+	st := readWhole(t, c.cli, etcdsync.Layout(etcdsync.DefaultPrefix))
 	c.e.Stop()
-	s.Install(st) // etcd cannot tell whether the client was resumed
-	if h := s.LKGHealth().HeldSusp; h != 1 || !strings.Contains(logs.String(), "did not answer whether they were resumed") {
-		t.Fatalf("held %d while etcd did not answer; want the suspension kept in force\n%s", h, logs)
+	r.s.Install(st) // etcd cannot tell whether the client was resumed
+	if h := r.s.LKGHealth().HeldSusp; h != 1 || !strings.Contains(r.logs.String(), "did not answer whether they were resumed") {
+		t.Fatalf("held %d while etcd did not answer; want the suspension kept in force\n%s", h, r.logs)
 	}
 	if err := c.e.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.Install(read())
-	if h := s.LKGHealth().HeldSusp; h != 0 {
-		t.Fatalf("held %d once etcd answered that the client was resumed; want 0\n%s", h, logs)
+	r.read()
+	if h := r.s.LKGHealth().HeldSusp; h != 0 {
+		t.Fatalf("held %d once etcd answered that the client was resumed; want 0\n%s", h, r.logs)
 	}
 }
 

@@ -274,25 +274,35 @@ func TestLostRevocationUntoldIsAskedAgain(t *testing.T) {
 	}
 	logs := &logBuffer{}
 	s := etcdsync.NewSyncer(c.cli, &policy.Store{}, etcdsync.SyncConfig{Logger: zerolog.New(logs)})
-	k := etcdsync.Layout(etcdsync.DefaultPrefix)
-	read := func() *etcdsync.State { return readWhole(t, c.cli, k) }
-	s.Install(read())
-	if resp, err := c.cli.Delete(ctx, k.Revocation("acmehris1")); err != nil || resp.Deleted != 1 {
-		t.Fatalf("delete: %v", err)
+	deletedUntold(t, c, s, "acmehris1", logs)
+	s.Install(readWhole(t, c.cli, etcdsync.Layout(etcdsync.DefaultPrefix)))
+	if h := s.LKGHealth().Held; h != 0 {
+		t.Fatalf("held %d once etcd answered that its history holds the revocation deleted by hand; want 0\n%s", h, logs)
 	}
-	st := read()
+}
+
+// deletedUntold installs on s a read whole, deletes the revocation of id
+// from etcd by hand, and installs a read whole lacking it while etcd is
+// stopped (it cannot tell whether its history shows the deletion),
+// checking that s keeps the revocation in force; it starts etcd again
+// and returns the read installed.
+func deletedUntold(t *testing.T, c *rewindCluster, s *etcdsync.Syncer, id string, logs *logBuffer) *etcdsync.State {
+	t.Helper()
+	k := etcdsync.Layout(etcdsync.DefaultPrefix)
+	s.Install(readWhole(t, c.cli, k))
+	if resp, err := c.cli.Delete(context.Background(), k.Revocation(id)); err != nil || resp.Deleted != 1 {
+		t.Fatalf("delete %s: %v", id, err)
+	}
+	st := readWhole(t, c.cli, k)
 	c.e.Stop()
-	s.Install(st) // etcd cannot tell whether it deleted the revocation
+	s.Install(st)
 	if h := s.LKGHealth().Held; h != 1 {
 		t.Fatalf("held %d while etcd did not answer; want the revocation kept in force\n%s", h, logs)
 	}
 	if err := c.e.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.Install(read())
-	if h := s.LKGHealth().Held; h != 0 {
-		t.Fatalf("held %d once etcd answered that its history holds the revocation deleted by hand; want 0\n%s", h, logs)
-	}
+	return st
 }
 
 // newPushedCluster is newRewindCluster with the example policy pushed

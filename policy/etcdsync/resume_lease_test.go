@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -35,6 +36,19 @@ func (r *resumeSidecar) read() {
 
 func (r *resumeSidecar) suspended() bool { return r.store.Load().Client("acme-hris").Suspended }
 
+// suspendedAndRead suspends acme-hris for an hour on a new cluster and
+// returns a resumeSidecar that has read it.
+func suspendedAndRead(t *testing.T) (*rewindCluster, *etcdadmin.Admin, *resumeSidecar) {
+	t.Helper()
+	c, a := newPushedCluster(t)
+	if _, err := a.Suspend(context.Background(), "acme-hris", time.Hour, meta); err != nil {
+		t.Fatal(err)
+	}
+	r := newResumeSidecar(t, c)
+	r.read()
+	return c, a, r
+}
+
 // TestHeldSuspensionLiftedBySuspendAndResume: a suspension held on a
 // sidecar (etcd lost it: here deleted by hand) is lifted, as the error
 // line and the README say, by suspending the client again and resuming
@@ -46,13 +60,8 @@ func (r *resumeSidecar) suspended() bool { return r.store.Load().Client("acme-hr
 // held one's until.
 func TestHeldSuspensionLiftedBySuspendAndResume(t *testing.T) {
 	t.Parallel()
-	c, a := newPushedCluster(t)
+	c, a, r := suspendedAndRead(t)
 	ctx := context.Background()
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	r := newResumeSidecar(t, c)
-	r.read()
 	if _, err := c.cli.Delete(ctx, etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")); err != nil {
 		t.Fatal(err)
 	}
@@ -100,13 +109,8 @@ func waitLeaseGone(t *testing.T, cli *clientv3.Client, lease clientv3.LeaseID) {
 // after both resumptions) held the resumed client refused for the hour.
 func TestEarlierResumptionOutlivesLaterShorterOne(t *testing.T) {
 	t.Parallel()
-	c, a := newPushedCluster(t)
+	c, a, r := suspendedAndRead(t)
 	ctx := context.Background()
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	r := newResumeSidecar(t, c)
-	r.read()
 	if err := a.Resume(ctx, "acme-hris", meta); err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +136,8 @@ func TestEarlierResumptionOutlivesLaterShorterOne(t *testing.T) {
 // hour, logging etcd gone back.
 func TestShortenedSuspensionNotHeld(t *testing.T) {
 	t.Parallel()
-	c, a := newPushedCluster(t)
+	c, a, r := suspendedAndRead(t)
 	ctx := context.Background()
-	if _, err := a.Suspend(ctx, "acme-hris", time.Hour, meta); err != nil {
-		t.Fatal(err)
-	}
-	r := newResumeSidecar(t, c)
-	r.read()
 	if _, err := a.Suspend(ctx, "acme-hris", 2*time.Second, meta); err != nil {
 		t.Fatal(err)
 	}
