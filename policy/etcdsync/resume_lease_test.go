@@ -2,6 +2,7 @@ package etcdsync_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -145,5 +146,29 @@ func TestShortenedSuspensionNotHeld(t *testing.T) {
 	r.read()
 	if h := r.s.LKGHealth().HeldSusp; h != 0 || r.suspended() {
 		t.Fatalf("suspension shortened, then run out: held %d, suspended %v; want the client served\n%s", h, r.suspended(), r.logs)
+	}
+}
+
+// TestRestoredOlderSuspensionCompactedPastKeepsHeld: a read whole that
+// finds, where the sidecar applied a client's hour-long suspension, an
+// older, shorter suspension of the client (a restored backup's, compacted
+// past the witnesses so that no fork is found: here put by hand) took
+// that record for the client's suspension and held nothing, so the
+// client was served once its lease ran out, most of the hour early. It
+// is held as a rewind holds it (supersedes).
+func TestRestoredOlderSuspensionCompactedPastKeepsHeld(t *testing.T) {
+	t.Parallel()
+	c, _, r := suspendedAndRead(t)
+	ctx := context.Background()
+	key := etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")
+	now := time.Now().UTC()
+	older := fmt.Sprintf(`{"client":"acme-hris","actor":"t","reason":"r","time":%q,"until":%q}`,
+		now.Add(-2*time.Hour).Format(time.RFC3339Nano), now.Add(time.Minute).Format(time.RFC3339Nano))
+	if _, err := c.cli.Put(ctx, key, older); err != nil {
+		t.Fatal(err)
+	}
+	r.read()
+	if h := r.s.LKGHealth().HeldSusp; h != 1 || !r.suspended() {
+		t.Fatalf("a read whole finding the client's older, shorter suspension: held %d, suspended %v; want the hour's held\n%s", h, r.suspended(), r.logs)
 	}
 }

@@ -312,7 +312,8 @@ func (s *Syncer) heldAt(rev int64) (map[string]bool, bool) {
 
 // holdLostSuspensions keeps in force, until its until, a suspension of
 // prev, the state applied, that st, read from etcd and found no rewind,
-// lacks before its until, unless etcd has a resumption of it or of a
+// lacks before its until (or holds only an older, shorter suspension of
+// the client, as holdSuspensions has it: supersedes), unless etcd has a resumption of it or of a
 // later suspension of the client (etcdadmin's Resume writes one as it
 // lifts a suspension; a lease that ends one ends it at its until). A
 // suspension gone otherwise was lost by etcd going back where the
@@ -330,8 +331,8 @@ func (s *Syncer) holdLostSuspensions(prev, st *State) {
 	now := s.cfg.Now()
 	var lost []string
 	for client, v := range prev.Suspensions {
-		if _, ok := st.Suspensions[client]; ok {
-			continue
+		if ev, ok := st.Suspensions[client]; ok && supersedes(ev, v) {
+			continue // an older, shorter one is the restored etcd's (TestRestoredOlderSuspensionCompactedPastKeepsHeld)
 		}
 		if sp, err := DecodeSuspension(v); err != nil || sp.Until.IsZero() || !now.Before(sp.Until) {
 			continue
@@ -345,8 +346,8 @@ func (s *Syncer) holdLostSuspensions(prev, st *State) {
 	// watch resumed past a compaction) learns it only from the resumption
 	// (TestHeldSuspensionLiftedBySuspendAndResume).
 	var gone []string
-	for client := range s.heldSusp {
-		if _, ok := st.Suspensions[client]; !ok {
+	for client, v := range s.heldSusp {
+		if ev, ok := st.Suspensions[client]; !ok || !supersedes(ev, v) {
 			gone = append(gone, client)
 		}
 	}
