@@ -120,10 +120,7 @@ func (s *Syncer) hold(prev, st *State) {
 		if _, ok := s.held[id]; ok {
 			continue // held already, and logged then
 		}
-		if s.held == nil {
-			s.held = map[string]string{}
-		}
-		s.held[id] = v
+		s.holdOne(id, v)
 		ids = append(ids, id)
 	}
 	if len(ids) > 0 {

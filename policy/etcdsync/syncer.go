@@ -531,10 +531,9 @@ func (s *Syncer) absorb(resp clientv3.WatchResponse) (changed bool, err error) {
 			continue
 		}
 		key := string(ev.Kv.Key)
-		var id, was string
-		if ev.Type == mvccpb.DELETE {
-			id, _ = strings.CutPrefix(key, s.k.RevocationsDir())
-			was = s.st.Revocations[id]
+		var id, was string // a revocation deleted, and its record
+		if rid, ok := strings.CutPrefix(key, s.k.RevocationsDir()); ok && ev.Type == mvccpb.DELETE {
+			id, was = rid, s.st.Revocations[rid]
 		}
 		state := s.st.apply(s.k, key, string(ev.Kv.Value), ev.Type == mvccpb.PUT)
 		changed = state || changed
