@@ -115,12 +115,12 @@ func runSidecar(args []string) int {
 	// it only once its first load of the policy was done, so one sent
 	// while a large policy loaded killed it, exit 129
 	// (TestHangupDuringPolicyLoadDoesNotKill). The reload loop takes
-	// what arrived meanwhile. At the end SIGHUP is ignored, not let go:
-	// let go, one landing between there and the exit killed a sidecar
-	// that had stopped cleanly (TestHangupStormThroughStop).
+	// what arrived meanwhile. SIGHUP stays caught until the process
+	// exits, never let go nor ignored: let go, one landing before the
+	// exit killed a sidecar that had stopped cleanly, and signal.Ignore
+	// has a window of its own (ignoreHangup; TestHangupStormThroughStop).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Ignore(syscall.SIGHUP)
 	var f sidecarFlags
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	f.register(fs)
