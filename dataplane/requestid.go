@@ -64,7 +64,9 @@ func hexDigits(v uint32) uint64 {
 // key prefix: a key fits an id's bytes, and a client that sent its own there
 // had it in the audit record, the log lines naming the request, the
 // response and the request the service got (TestRequestIDHoldingAKeyReplaced);
-// a JWT is longer than any id kept.
+// the prefix is matched in any case, as a key retyped or upper-cased by a
+// client's logging still carries its secret. A JWT is longer than any id
+// kept.
 func validRequestID(id []byte) bool {
 	if len(id) == 0 || len(id) > audit.MaxRequestID {
 		return false
@@ -74,7 +76,17 @@ func validRequestID(id []byte) bool {
 			return false
 		}
 	}
-	return !bytes.Contains(id, keyPrefix)
+	return !holdsKeyPrefix(id)
+}
+
+// holdsKeyPrefix reports whether id holds policy.KeyPrefix in any case.
+func holdsKeyPrefix(id []byte) bool {
+	for i := 0; i+len(keyPrefix) <= len(id); i++ {
+		if bytes.EqualFold(id[i:i+len(keyPrefix)], keyPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // keyPrefix is policy.KeyPrefix, which an API key starts with.
