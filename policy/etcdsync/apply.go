@@ -80,7 +80,7 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 	if keysBad == nil {
 		keysBad = map[string]string{}
 	}
-	s.invalid = append(st.status(now, &live), slices.Collect(maps.Values(keysBad))...)
+	s.invalid = append(st.status(now, &live, s.held), slices.Collect(maps.Values(keysBad))...)
 	slices.Sort(s.invalid)
 	if st.Policy == "" {
 		return s.tighten(live), errNoPolicy
@@ -157,7 +157,7 @@ func (s *Syncer) amend(st *State, now time.Time) *policy.Snapshot {
 	}
 	edits := st.takeKeyEdits(s.decoded, b.keysBad)
 	live := policy.Live{Revision: st.Revision}
-	bad := st.status(now, &live)
+	bad := st.status(now, &live, s.held)
 	snap, err := policy.Amend(b.snap, live, edits)
 	if err != nil {
 		return nil // compiled instead, from every record

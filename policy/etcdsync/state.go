@@ -208,22 +208,28 @@ func (st *State) live(now time.Time, cache *keyCache) (policy.Live, []string) {
 	l := policy.Live{Revision: st.Revision}
 	var badKeys map[string]string
 	l.Keys, badKeys = st.liveKeys(cache)
-	bad := append(slices.Collect(maps.Values(badKeys)), st.status(now, &l)...)
+	bad := append(slices.Collect(maps.Values(badKeys)), st.status(now, &l, st.Held)...)
 	slices.Sort(bad)
 	return l, bad
 }
 
 // status decodes the revocations and suspensions into l at now and
-// returns the invalid ones (see live).
-func (st *State) status(now time.Time, l *policy.Live) []string {
+// returns the invalid ones (see live). A token's revocation lapsed at now
+// is left out only when held, etcd no longer having it: one etcd holds
+// stays in force until it is pruned, whatever the clock says. A
+// sidecar's clock that ran fast dropped it, and once stepped back the
+// token's exp was ahead again with nothing to rebuild the snapshot until
+// the next write: the revoked token got in
+// (TestLapsedRevocationInEtcdSurvivesAClockStepBack).
+func (st *State) status(now time.Time, l *policy.Live, held map[string]string) []string {
 	l.RevokedKeys, l.RevokedJTIs, l.Suspended = map[string]bool{}, map[string]bool{}, map[string]struct{}{}
 	var bad []string
 	for id, v := range st.Revocations {
 		r, err := decodeRevocation(v)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("revocation record %q is invalid (it still revokes): %v", id, err))
-		} else if r.ID == id && r.Lapsed(now) {
-			continue // the token has expired on every sidecar: nothing left to refuse
+		} else if _, ok := held[id]; ok && r.ID == id && r.Lapsed(now) {
+			continue // the token has expired on every sidecar, and etcd has no record to refuse it by
 		}
 		if jti, ok := strings.CutPrefix(id, JTIPrefix); ok {
 			l.RevokedJTIs[jti] = true
