@@ -223,7 +223,7 @@ func keysRevokeCmd() etcdCmd {
 		args:   []string{"ID"},
 		change: true,
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&tokenExp, "token-exp", "", "with jti:<id>: the token's exp, unix seconds or an RFC 3339 `time`; the revocation expires 5m after it (the most clock skew an issuer gives) and may then be dropped (default: never)")
+			fs.StringVar(&tokenExp, "token-exp", "", "with jti:<id>: the token's exp, unix seconds or an RFC 3339 `time`; the revocation expires 5m after it (the most clock skew an issuer gives) and may be pruned an hour after that (default: never)")
 			fs.BoolVar(&held, "held", false, "revoke an ID that is no key any more: a revocation the sidecars hold since etcd went back (their error line names it), whose key record is gone")
 		},
 		check: func(f *etcdFlags) error {

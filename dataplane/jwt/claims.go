@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Claims is what a verified token says. A *Claims returned by Verify is
@@ -44,9 +45,20 @@ func (is *issuerState) claimsFrom(m map[string]json.RawMessage) (*Claims, Status
 			return nil, st
 		}
 	}
+	if !revocableJTI(c.JTI) {
+		return nil, BadClaim
+	}
 	var st Status
 	c.Scopes, st = scopes(m)
 	return c, st
+}
+
+// revocableJTI reports whether jti can be revoked: `keys revoke jti:<id>`
+// (etcdadmin.RevokeToken) refuses an id holding a control character, so
+// a token with one would be valid until its exp whatever was revoked
+// (TestVerifyJTIRevocable). No jti is revocable as the absence of one.
+func revocableJTI(jti string) bool {
+	return !strings.ContainsFunc(jti, unicode.IsControl)
 }
 
 func optString(dst *string, m map[string]json.RawMessage, name string) Status {

@@ -84,6 +84,7 @@ func TestVerifyAudienceArrayAndTypes(t *testing.T) {
 		{"exp negative", nil, map[string]any{"exp": -1}, BadClaim},
 		{"exp huge", nil, map[string]any{"exp": 1e300}, BadClaim},
 		{"iss number", nil, map[string]any{"iss": 1}, BadIssuer},
+		{"jti uri", nil, map[string]any{"jti": "https://idp.example/tokens/1"}, OK},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -474,5 +475,19 @@ func TestES256TwinFingerprint(t *testing.T) {
 			t.Errorf("fingerprint %x, want %x (the low-S spelling's)", c.Fingerprint, fingerprint(low))
 		}
 		v.WaitCache()
+	}
+}
+
+// TestVerifyJTIRevocable: `keys revoke jti:<id>` refuses a token id
+// holding a control character, so a token whose jti held one could not
+// be revoked and was valid until its exp. Such a token is refused.
+func TestVerifyJTIRevocable(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	for _, jti := range []string{"tok\n1", "tok\x001", "tok\u00851", "\t"} {
+		if _, st := v.Verify(sign(ks["ES256"], nil, claimsAt(now, map[string]any{"jti": jti})), now); st != BadClaim {
+			t.Errorf("jti %q: got %v, want %v: no revocation can name it", jti, st, BadClaim)
+		}
 	}
 }
