@@ -51,3 +51,31 @@ func TestOneUnusableIssuerKeepsTheOthers(t *testing.T) {
 		t.Errorf("/readyz carries the secret: %q", body)
 	}
 }
+
+// TestDuplicateIssuerURLKeepsTheFirst: a second issuer with the issuer url
+// of the first (a policy compiled without validation, which refuses it:
+// policy TestDuplicateIssuerURLRefused) made jwt.New refuse the whole
+// verifier, so every token of every issuer got 401 while /readyz said
+// "jwt issuers: ok". The later issuer is left out and named in /readyz;
+// the tokens of that url are verified as the first issuer's, with its
+// tenants.
+func TestDuplicateIssuerURLKeepsTheFirst(t *testing.T) {
+	st := startStack(t, nil)
+	admin := serveAdmin(t, st.srv)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.Issuers = append(d.Issuers, policy.IssuerSpec{ID: "dup-idp", Issuer: d.Issuers[0].Issuer, Audiences: []string{"other-aud"},
+			Algorithms: []string{"EdDSA"}, JWKS: d.Issuers[0].JWKS, Tenants: []string{"globex"}})
+	})
+	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(mint(t, demoClaims("acme-hris", "acme", "read:users"))), ""); r.status != 200 {
+		t.Errorf("token of demo-idp beside a second issuer of its url: %d %s, want 200", r.status, r.body)
+	}
+	other := demoClaims("globex-bi", "globex", "read:reports")
+	other["aud"] = "other-aud"
+	if r := do(t, st.addr, "GET", "/v1/reports/9", bearer(mint(t, other)), ""); r.status != 401 {
+		t.Errorf("token for the left-out issuer's audience: %d, want 401", r.status)
+	}
+	body := do(t, admin, "GET", "/readyz", nil, "").body
+	if !strings.Contains(body, "jwt issuer dup-idp: unusable") || !strings.Contains(body, `issuer "demo-idp"'s already`) {
+		t.Errorf("/readyz = %q, want it to name dup-idp as unusable, its url being demo-idp's", body)
+	}
+}

@@ -236,7 +236,12 @@ type unusableIssuer struct {
 // failed the whole verifier and every token got 401.
 func newVerifier(specs []policy.IssuerSpec, report func(string, error)) (_ *jwt.Verifier, unusable []unusableIssuer, _ error) {
 	cfg := jwt.Config{FetchReport: report}
+	urls := make(map[string]string, len(specs)) // issuer url -> the id of the first issuer of it
 	for _, is := range specs {
+		if err := firstOfURL(urls, is); err != nil {
+			unusable = append(unusable, unusableIssuer{is.ID, err})
+			continue
+		}
 		iss := jwt.Issuer{
 			ID: is.ID, URL: is.Issuer, JWKSURL: is.JWKSURL, Audiences: is.Audiences,
 			Algorithms: is.Algorithms, Types: is.Types, TenantClaim: is.TenantClaim, ClientClaim: is.ClientClaim,
@@ -265,6 +270,21 @@ func newVerifier(specs []policy.IssuerSpec, report func(string, error)) (_ *jwt.
 	}
 	v, err := jwt.New(cfg)
 	return v, unusable, err
+}
+
+// firstOfURL records is as the issuer of its url, or returns why it is
+// left out: an issuer before it has that url. A token names its issuer by
+// url alone, and jwt.New refuses two issuers of one url, which failed the
+// whole verifier: every token of every issuer got 401 while /readyz said
+// the issuers were fine (TestDuplicateIssuerURLKeepsTheFirst). Validation
+// refuses such a policy (policy: TestDuplicateIssuerURLRefused); this
+// keeps a snapshot compiled without it from doing so.
+func firstOfURL(urls map[string]string, is policy.IssuerSpec) error {
+	if first, dup := urls[is.Issuer]; dup {
+		return fmt.Errorf("its issuer url is issuer %q's already: a token names its issuer by url, so tokens of that url are verified as %q's", first, first)
+	}
+	urls[is.Issuer] = is.ID
+	return nil
 }
 
 func orZero(s string) string {

@@ -469,13 +469,32 @@ func (k *KeySpec) checkField(clients map[string]bool) (field string, err error) 
 }
 
 func (v *validator) issuers(is []IssuerSpec, tenants map[string]int) {
-	seen := map[string]int{}
+	seen, urls := map[string]int{}, map[string]int{}
 	for i := range is {
 		v.unique(seen, "issuer", is[i].ID, v.lines.at("issuers", i, "", -1))
+		v.issuerURL(urls, is[i], i)
 		for _, p := range is[i].check(tenants) {
 			v.addf(v.lines.at("issuers", i, p.field, p.elem), "issuer %q: %v", is[i].ID, p.err)
 		}
 	}
+}
+
+// issuerURL refuses issuer i when an issuer before it has its issuer url:
+// a token names its issuer by that url alone ("iss"), so two issuers of
+// one url cannot be told apart, and the data plane's verifier, which
+// looks issuers up by it, was refused whole: every token of every issuer
+// got 401 while /readyz said the issuers were fine
+// (TestDuplicateIssuerURLRefused).
+func (v *validator) issuerURL(urls map[string]int, is IssuerSpec, i int) {
+	line := v.lines.at("issuers", i, "issuer", -1)
+	if is.Issuer == "" {
+		return // refused as no https url
+	}
+	if first, dup := urls[is.Issuer]; dup {
+		v.addf(line, "issuer %q: issuer %q is already the url of the issuer at line %d: a token names its issuer by url, so one url is one issuer", is.ID, redactUserinfo(is.Issuer), first)
+		return
+	}
+	urls[is.Issuer] = line
 }
 
 // validUpstreamHost reports whether h is a host[:port] of the bytes the
