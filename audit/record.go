@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"net/netip"
 )
 
@@ -241,17 +242,20 @@ func (r *Record) KeyID() []byte { return r.keyID[:r.keyIDLen] }
 // two long paths alike in them read as one (TestLongPathMarkedCut). The
 // sidecar records only the normal form of a path, which is ASCII, so a
 // path served never ends with PathCut.
+//
+// A credential in it is masked (maskCredentials).
 func (r *Record) SetPath(b []byte) {
 	if len(b) <= MaxPath {
 		r.pathLen = uint16(copy(r.path[:], b))
-		return
+	} else {
+		n := MaxPath - len(PathCut)
+		for n > 0 && b[n]&0xC0 == 0x80 { // not inside a UTF-8 sequence
+			n--
+		}
+		copy(r.path[:], b[:n])
+		r.pathLen = uint16(n + copy(r.path[n:], PathCut))
 	}
-	n := MaxPath - len(PathCut)
-	for n > 0 && b[n]&0xC0 == 0x80 { // not inside a UTF-8 sequence
-		n--
-	}
-	copy(r.path[:], b[:n])
-	r.pathLen = uint16(n + copy(r.path[n:], PathCut))
+	maskCredentials(r.path[:r.pathLen])
 }
 
 // PathCut ends a recorded path that was longer than MaxPath: U+2026, the
@@ -267,8 +271,56 @@ func (r *Record) SetRequestID(b []byte) { r.reqIDLen = uint8(copy(r.reqID[:], b)
 // RequestID returns the stored request id; the slice aliases r.
 func (r *Record) RequestID() []byte { return r.reqID[:r.reqIDLen] }
 
-// SetUserAgent stores the user agent, truncated to MaxUserAgent bytes.
-func (r *Record) SetUserAgent(b []byte) { r.uaLen = uint8(copy(r.ua[:], b)) }
+// SetUserAgent stores the user agent, truncated to MaxUserAgent bytes,
+// a credential in it masked (maskCredentials).
+func (r *Record) SetUserAgent(b []byte) {
+	r.uaLen = uint8(copy(r.ua[:], b))
+	maskCredentials(r.ua[:r.uaLen])
+}
+
+// keyPrefix and jwtStart begin an API key (policy.KeyPrefix, which this
+// package does not import) and a JWT (the base64url of `{"`).
+const keyPrefix, jwtStart = "pk_", "eyJ"
+
+// maskCredentials overwrites with '*' the rest of each API key (from its
+// prefix, in any case) and JWT in b, up to the end of the run of
+// characters they are made of. A client that put its key or token in the
+// path or the user agent had it written into the trail as sent, where
+// the request id already replaced one (TestCredentialInPathOrUserAgentMasked).
+// Only what is known to be a credential is masked: an opaque token looks
+// like any other text.
+func maskCredentials(b []byte) {
+	for i := 0; ; {
+		k := bytes.IndexByte(b[i:], '_')
+		if k < 0 {
+			break
+		}
+		i += k + 1
+		if i >= len(keyPrefix) && bytes.EqualFold(b[i-len(keyPrefix):i], []byte(keyPrefix)) {
+			i = maskRun(b, i)
+		}
+	}
+	for i := 0; ; {
+		k := bytes.Index(b[i:], []byte(jwtStart))
+		if k < 0 {
+			break
+		}
+		i = maskRun(b, i+k+len(jwtStart))
+	}
+}
+
+// maskRun overwrites with '*' the run of base64url characters and dots
+// in b from i and returns where it ends.
+func maskRun(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		c := b[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			break
+		}
+		b[i] = '*'
+	}
+	return i
+}
 
 // UserAgent returns the stored user agent; the slice aliases r.
 func (r *Record) UserAgent() []byte { return r.ua[:r.uaLen] }

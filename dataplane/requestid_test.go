@@ -116,3 +116,27 @@ func TestRequestIDOfThisSidecarReplaced(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialInPathOrUserAgentMasked: a client that put its API key
+// in the path or the user agent, or a token in the user agent, had it
+// written into the audit record as sent. The rest of a key from its
+// prefix, in any case, and of a JWT from its start, is masked there.
+func TestCredentialInPathOrUserAgentMasked(t *testing.T) {
+	st := startStack(t, nil)
+	const jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	secret := hrisKey[len("pk_acmehris1_"):]
+	for _, tc := range []struct{ path, ua, wantPath, wantUA string }{
+		{"/v1/users/" + hrisKey, "cli/1.0 " + jwt + " (ok)", "/v1/users/pk_" + strings.Repeat("*", len(hrisKey)-3), "cli/1.0 eyJ" + strings.Repeat("*", len(jwt)-3) + " (ok)"},
+		{"/v1/users/42", "sdk PK" + hrisKey[2:] + "/x", "/v1/users/42", "sdk PK_" + strings.Repeat("*", len(hrisKey)-3) + "/x"},
+	} {
+		r := do(t, st.addr, "GET", tc.path, map[string]string{"X-API-Key": hrisKey, "User-Agent": tc.ua}, "")
+		rec := st.sink.last(t)
+		path, ua := string(rec.Path()), string(rec.UserAgent())
+		if strings.Contains(path, secret) || strings.Contains(ua, secret) || strings.Contains(ua, jwt[3:]) {
+			t.Errorf("status %d: the audit record holds the credential: path %q, user agent %q", r.status, path, ua)
+		}
+		if path != tc.wantPath || ua != tc.wantUA {
+			t.Errorf("path %q, user agent %q; want %q, %q", path, ua, tc.wantPath, tc.wantUA)
+		}
+	}
+}
