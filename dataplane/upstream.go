@@ -297,6 +297,9 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 			return headOf{}, errFraming
 		}
 	}
+	if !ownVersion(h) {
+		return headOf{}, errFraming
+	}
 	resp.SkipBody = head || mustSkipBody(h.StatusCode())
 	// A body delimited by the end of the connection (no length, not
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
@@ -313,6 +316,23 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		hd.scrub = hd.scrub || scrubbed(k)
 	}
 	return hd, nil
+}
+
+// ownVersion reports whether the final response head h names HTTP/1.1
+// or HTTP/1.0, and gives it the sidecar's own version, HTTP/1.1, for the
+// client (RFC 9110 section 2.5: an intermediary sends its own). fasthttp's
+// server writes the status line with the version the response holds,
+// which was the service's: an "HTTP/1.0" answer reached an HTTP/1.1
+// client beside the sidecar's own chunked coding, framing RFC 9112
+// section 6.1 makes a recipient treat as faulty, and "HTTP/9.9" went on
+// as it came, as a request of that version no longer does (versionOK).
+// A cleared protocol is written as HTTP/1.1 (TestUpstreamVersionNotForwarded).
+func ownVersion(h *fasthttp.ResponseHeader) bool {
+	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
+		return false
+	}
+	h.SetProtocol(nil)
+	return true
 }
 
 // headOf is what readHead tells of a response head.
