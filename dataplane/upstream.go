@@ -297,7 +297,7 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 			return headOf{}, errFraming
 		}
 	}
-	if !ownVersion(h) {
+	if !ownVersion(h) || !reasonOK(h.StatusMessage()) {
 		return headOf{}, errFraming
 	}
 	resp.SkipBody = head || mustSkipBody(h.StatusCode())
@@ -332,6 +332,21 @@ func ownVersion(h *fasthttp.ResponseHeader) bool {
 		return false
 	}
 	h.SetProtocol(nil)
+	return true
+}
+
+// reasonOK reports whether a reason phrase holds only the bytes RFC 9112
+// section 4 allows there: tabs, spaces, visible and obs-text bytes.
+// fasthttp keeps the service's phrase as it came, CR and LF made spaces,
+// and its server writes it on the client's status line: a NUL, an escape
+// sequence or a DEL reached the client, which fasthttp refuses in a header
+// value (TestUpstreamReasonControlBytesRefused).
+func reasonOK(reason []byte) bool {
+	for _, c := range reason {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
 	return true
 }
 
