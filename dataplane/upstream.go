@@ -366,11 +366,14 @@ type headOf struct {
 // header, and a later Connection line ("close" then "keep-alive") clears
 // the mark. In the same pass it reports whether the head has a
 // Content-Length line (length), which fasthttp drops beside chunked
-// coding, and whether its empty line is not CRLF CRLF (bare): fasthttp
-// reads a response head only once a CRLF CRLF is somewhere in its buffer,
-// so such a head held the request until the upstream timeout
-// (TestUpstreamBareLFHeadFailsAtOnce). A head br cannot hold is left for
-// Read to refuse.
+// coding, and whether its framing is faulty (bare): its empty line is not
+// CRLF CRLF (fasthttp reads a response head only once a CRLF CRLF is
+// somewhere in its buffer, so such a head held the request until the
+// upstream timeout, TestUpstreamBareLFHeadFailsAtOnce), or it is not
+// HTTP/1.1 and has a Transfer-Encoding line, which fasthttp skips in such
+// a response, framing the body by a guess (RFC 9112 section 6.1: faulty;
+// TestUpstreamHTTP10TransferEncodingRefused). A head br cannot hold is
+// left for Read to refuse.
 func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 	for n := 1; ; n = br.Buffered() + 1 {
 		if _, err := br.Peek(n); err != nil {
@@ -386,11 +389,13 @@ func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 // headListsClose scans the response head at the front of b for a
 // Connection line listing "close"; whole reports that b holds the head
 // up to its empty line, length that it has a Content-Length line, and
-// bare that its empty line, or the line before, ends in a bare LF.
+// bare that its empty line, or the line before, ends in a bare LF, or that
+// a head of another version than HTTP/1.1 has a Transfer-Encoding line.
 // A line folded onto the next (obs-fold), which fasthttp joins, is read
 // with it.
 func headListsClose(b []byte) (closes, length, whole, bare bool) {
 	status, conn, crlf := false, false, false
+	not11, te := false, false // not HTTP/1.1; a Transfer-Encoding line
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -405,10 +410,14 @@ func headListsClose(b []byte) (closes, length, whole, bare bool) {
 		switch {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
 			status = len(line) > 0
+			not11 = status && !bytes.HasPrefix(line, []byte("HTTP/1.1 "))
 		case len(line) == 0:
-			return closes, length, true, !cr || !crlf
+			return closes, length, true, !cr || !crlf || not11 && te
 		case line[0] == ' ' || line[0] == '\t': // more of the line before
 			closes = closes || conn && inList(line, []byte("close"))
+		case line[0]|0x20 == 't':
+			conn = false
+			te = te || transferEncodingLine(line)
 		case len(line) < len("Connection:") || line[0]|0x20 != 'c':
 			conn = false // not a Connection line: most are told by a byte or two
 		case line[3]|0x20 != 'n':
@@ -422,6 +431,21 @@ func headListsClose(b []byte) (closes, length, whole, bare bool) {
 		}
 		crlf = cr
 	}
+}
+
+// transferEncodingLine reports whether a response head line is named
+// Transfer-Encoding, in any case, blanks before the colon allowed as
+// fasthttp allows them.
+func transferEncodingLine(line []byte) bool {
+	const name = "transfer-encoding"
+	if len(line) <= len(name) || !foldEqual(line[:len(name)], name) {
+		return false
+	}
+	rest := line[len(name):]
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		rest = rest[1:]
+	}
+	return len(rest) > 0 && rest[0] == ':'
 }
 
 // fieldValue returns what follows the colon of a header line whose name
