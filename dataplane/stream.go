@@ -96,6 +96,12 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	switch err {
 	case nil:
 	case io.EOF:
+		if b.cl == -1 && cutShort(b.c) {
+			// The service closed between two chunks: the client must
+			// see the break, not a last chunk the service never sent.
+			b.bad = true
+			return n, errBodyBroken
+		}
 		b.eof = true
 	default:
 		// fasthttp's parse errors quote what they refused; the server

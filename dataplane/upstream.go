@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -297,6 +298,9 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 			return headOf{}, errFraming
 		}
 	}
+	if !ownVersion(h) || !reasonOK(h.StatusMessage()) {
+		return headOf{}, errFraming
+	}
 	resp.SkipBody = head || mustSkipBody(h.StatusCode())
 	// A body delimited by the end of the connection (no length, not
 	// chunked) ends the connection too; fasthttp marks it ConnectionClose.
@@ -315,6 +319,38 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 	return hd, nil
 }
 
+// ownVersion reports whether the final response head h names HTTP/1.1
+// or HTTP/1.0, and gives it the sidecar's own version, HTTP/1.1, for the
+// client (RFC 9110 section 2.5: an intermediary sends its own). fasthttp's
+// server writes the status line with the version the response holds,
+// which was the service's: an "HTTP/1.0" answer reached an HTTP/1.1
+// client beside the sidecar's own chunked coding, framing RFC 9112
+// section 6.1 makes a recipient treat as faulty, and "HTTP/9.9" went on
+// as it came, as a request of that version no longer does (versionOK).
+// A cleared protocol is written as HTTP/1.1 (TestUpstreamVersionNotForwarded).
+func ownVersion(h *fasthttp.ResponseHeader) bool {
+	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
+		return false
+	}
+	h.SetProtocol(nil)
+	return true
+}
+
+// reasonOK reports whether a reason phrase holds only the bytes RFC 9112
+// section 4 allows there: tabs, spaces, visible and obs-text bytes.
+// fasthttp keeps the service's phrase as it came, CR and LF made spaces,
+// and its server writes it on the client's status line: a NUL, an escape
+// sequence or a DEL reached the client, which fasthttp refuses in a header
+// value (TestUpstreamReasonControlBytesRefused).
+func reasonOK(reason []byte) bool {
+	for _, c := range reason {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // headOf is what readHead tells of a response head.
 type headOf struct {
 	keep  bool // the connection may carry another request
@@ -330,11 +366,14 @@ type headOf struct {
 // header, and a later Connection line ("close" then "keep-alive") clears
 // the mark. In the same pass it reports whether the head has a
 // Content-Length line (length), which fasthttp drops beside chunked
-// coding, and whether its empty line is not CRLF CRLF (bare): fasthttp
-// reads a response head only once a CRLF CRLF is somewhere in its buffer,
-// so such a head held the request until the upstream timeout
-// (TestUpstreamBareLFHeadFailsAtOnce). A head br cannot hold is left for
-// Read to refuse.
+// coding, and whether its framing is faulty (bare): its empty line is not
+// CRLF CRLF (fasthttp reads a response head only once a CRLF CRLF is
+// somewhere in its buffer, so such a head held the request until the
+// upstream timeout, TestUpstreamBareLFHeadFailsAtOnce), or it is not
+// HTTP/1.1 and has a Transfer-Encoding line, which fasthttp skips in such
+// a response, framing the body by a guess (RFC 9112 section 6.1: faulty;
+// TestUpstreamHTTP10TransferEncodingRefused). A head br cannot hold is
+// left for Read to refuse.
 func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 	for n := 1; ; n = br.Buffered() + 1 {
 		if _, err := br.Peek(n); err != nil {
@@ -350,11 +389,13 @@ func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 // headListsClose scans the response head at the front of b for a
 // Connection line listing "close"; whole reports that b holds the head
 // up to its empty line, length that it has a Content-Length line, and
-// bare that its empty line, or the line before, ends in a bare LF.
+// bare that its empty line, or the line before, ends in a bare LF, or that
+// a head of another version than HTTP/1.1 has a Transfer-Encoding line.
 // A line folded onto the next (obs-fold), which fasthttp joins, is read
 // with it.
 func headListsClose(b []byte) (closes, length, whole, bare bool) {
 	status, conn, crlf := false, false, false
+	not11, te := false, false // not HTTP/1.1; a Transfer-Encoding line
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -369,10 +410,14 @@ func headListsClose(b []byte) (closes, length, whole, bare bool) {
 		switch {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
 			status = len(line) > 0
+			not11 = status && !bytes.HasPrefix(line, []byte("HTTP/1.1 "))
 		case len(line) == 0:
-			return closes, length, true, !cr || !crlf
+			return closes, length, true, !cr || !crlf || not11 && te
 		case line[0] == ' ' || line[0] == '\t': // more of the line before
 			closes = closes || conn && inList(line, []byte("close"))
+		case line[0]|0x20 == 't':
+			conn = false
+			te = te || transferEncodingLine(line)
 		case len(line) < len("Connection:") || line[0]|0x20 != 'c':
 			conn = false // not a Connection line: most are told by a byte or two
 		case line[3]|0x20 != 'n':
@@ -386,6 +431,21 @@ func headListsClose(b []byte) (closes, length, whole, bare bool) {
 		}
 		crlf = cr
 	}
+}
+
+// transferEncodingLine reports whether a response head line is named
+// Transfer-Encoding, in any case, blanks before the colon allowed as
+// fasthttp allows them.
+func transferEncodingLine(line []byte) bool {
+	const name = "transfer-encoding"
+	if len(line) <= len(name) || !foldEqual(line[:len(name)], name) {
+		return false
+	}
+	rest := line[len(name):]
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		rest = rest[1:]
+	}
+	return len(rest) > 0 && rest[0] == ':'
 }
 
 // fieldValue returns what follows the colon of a header line whose name
@@ -448,6 +508,29 @@ type upConn struct {
 
 	// rdl and wdl are the read and write deadlines last set (see readBy).
 	rdl, wdl time.Time
+
+	ended bool // a Read found the end of the stream: the service closed (cutShort)
+}
+
+// Read is the connection's Read, noting the end of the stream (ended).
+func (u *upConn) Read(p []byte) (int, error) {
+	n, err := u.Conn.Read(p)
+	if err == io.EOF {
+		u.ended = true
+	}
+	return n, err
+}
+
+// cutShort reports whether c, the connection a chunked body was read
+// from, ended before that body did: fasthttp's body stream reads the end
+// of the connection where a chunk size should be as the end of the body
+// (a bare io.EOF), so only the connection can tell a body the service
+// broke off between two chunks from one that came with its last chunk,
+// which is read without reaching the connection's end
+// (TestChunkedBodyCutBetweenChunksShowsTheBreak).
+func cutShort(c net.Conn) bool {
+	u, ok := c.(*upConn)
+	return ok && u.ended
 }
 
 // readBy sets c's read deadline to t, for a timeout of d. A raw socket
