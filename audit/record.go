@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -290,6 +291,9 @@ const keyPrefix, jwtStart = "pk_", "eyJ"
 // Only what is known to be a credential is masked: an opaque token looks
 // like any other text.
 func maskCredentials(b []byte) {
+	if !mayHoldCredential(b) {
+		return
+	}
 	for i := 0; ; {
 		k := bytes.IndexByte(b[i:], '_')
 		if k < 0 {
@@ -307,6 +311,32 @@ func maskCredentials(b []byte) {
 		}
 		i = maskRun(b, i+k+len(jwtStart))
 	}
+}
+
+// mayHoldCredential reports whether b holds a '_' (every API key's
+// prefix ends with one) or a 'J' (every JWT's start has one), eight bytes
+// at a time: most paths and user agents hold neither, and four searches
+// of them were a tenth of a decision's time (BenchmarkDecide).
+func mayHoldCredential(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	has := func(w uint64) bool {
+		u, j := w^'_'*ones, w^'J'*ones // a zero byte where b has '_' or 'J'
+		return ((u-ones)&^u|(j-ones)&^j)&highs != 0
+	}
+	if len(b) < 8 {
+		for _, c := range b {
+			if c == '_' || c == 'J' {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i+8 <= len(b); i += 8 {
+		if has(binary.LittleEndian.Uint64(b[i:])) {
+			return true
+		}
+	}
+	return has(binary.LittleEndian.Uint64(b[len(b)-8:])) // the tail, overlapping
 }
 
 // maskRun overwrites with '*' the run of base64url characters and dots
