@@ -96,9 +96,9 @@ type Engine struct {
 	// time_outside_window: a flagged record's time for the rules.
 	clock time.Time
 	rot   rotation // key_rotation rules (rotation.go)
-	// loose is what the groups and networks of keys the policy does not
-	// name hold, within looseBudget; looseRefused counts the records left
-	// uncounted past it (loose.go).
+	// loose is what the groups of source addresses hold, within
+	// looseBudget; looseRefused counts the records left uncounted past it
+	// (loose.go).
 	loose        int64
 	looseRefused uint64
 }
