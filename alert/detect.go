@@ -152,6 +152,9 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 		return out
 	}
 	g := e.groupLocked(rule, key)
+	if g == nil {
+		return out // a key no one can be alerted about (loose.go)
+	}
 	g.w.add(r.Time, v)
 	if r.Time.After(g.last) {
 		g.last = r.Time
@@ -183,7 +186,9 @@ func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out
 	return e.fireLocked(rule, key, s, r.Time, cur, g, out)
 }
 
-// groupLocked returns the group of rule's key, made when there is none.
+// groupLocked returns the group of rule's key, made when there is none;
+// nil for a client or tenant the policy does not name, and for a source
+// once the sources' budget is spent (loose.go, TestMadeUpClientsBounded).
 // The rule remembers the last one: consecutive records of one client or
 // tenant cost no map lookup (BenchmarkObserve).
 func (e *Engine) groupLocked(rule *Rule, key string) *group {
@@ -194,7 +199,11 @@ func (e *Engine) groupLocked(rule *Rule, key string) *group {
 	g := e.groups[k]
 	if g == nil {
 		g = &group{w: newWindow(rule.Window/windowBuckets, rule.span())}
-		if id, ok := e.open[k]; ok {
+		id, open := e.open[k]
+		if !open && !e.admitGroupLocked(rule, key, g) {
+			return nil
+		}
+		if open {
 			g.open = e.alerts[id]
 		}
 		e.groups[k] = g
@@ -279,8 +288,8 @@ func networkOf(ip string) (netip.Prefix, bool) {
 // it has not used within the rule's lookback. The first network of a
 // client is learnt, not alerted.
 func (e *Engine) networkLocked(rule *Rule, r *collector.StoredRecord, out []collector.Event) []collector.Event {
-	if r.Client == "" || r.Decision == "unauthenticated" {
-		return out
+	if r.Client == "" || r.Decision == "unauthenticated" || e.idx.clientTenant[r.Client] == "" {
+		return out // no client, or one the policy does not name (loose.go)
 	}
 	n, ok := networkOf(r.SourceIP)
 	if !ok {

@@ -96,6 +96,11 @@ type Engine struct {
 	// time_outside_window: a flagged record's time for the rules.
 	clock time.Time
 	rot   rotation // key_rotation rules (rotation.go)
+	// loose is what the groups of source addresses hold, within
+	// looseBudget; looseRefused counts the records left uncounted past it
+	// (loose.go).
+	loose        int64
+	looseRefused uint64
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -179,6 +184,7 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 			g.w = g.w.refit(r.Window/windowBuckets, r.span()) // cut for the rule's window as it is now
 		}
 	}
+	e.recountLooseLocked()
 	e.rotationPolicyLocked(d) // rotation.go
 	var out []collector.Event
 	if old != nil && !now.IsZero() {
@@ -561,6 +567,7 @@ func (e *Engine) sweepLocked() {
 	}
 	e.forgetGroupsLocked()
 	e.sweepNetworksLocked(newest)
+	e.recountLooseLocked()
 }
 
 // sweepNetworksLocked drops the networks last seen longer before newest

@@ -14,6 +14,7 @@ type index struct {
 	keyNotAfter  map[string]time.Time
 	keyRevoked   map[string]bool
 	clientTenant map[string]string
+	tenants      map[string]bool // the policy's tenants (loose.go)
 	privileged   map[string]bool // client id -> holds a privileged scope
 	bulk         map[route]bool  // routes of kind bulk classes
 }
@@ -23,13 +24,16 @@ type route struct{ method, path string }
 
 func newIndex(d *policy.Document) *index {
 	x := &index{keyClient: map[string]string{}, keyNotAfter: map[string]time.Time{}, keyRevoked: map[string]bool{},
-		clientTenant: map[string]string{}, privileged: map[string]bool{}, bulk: map[route]bool{}}
+		clientTenant: map[string]string{}, tenants: map[string]bool{}, privileged: map[string]bool{}, bulk: map[route]bool{}}
 	if d == nil {
 		return x
 	}
 	priv := map[string]bool{}
 	for _, s := range d.Scopes {
 		priv[s.Name] = s.Privileged
+	}
+	for _, t := range d.Tenants {
+		x.tenants[t.ID] = true
 	}
 	for _, c := range d.Clients {
 		x.clientTenant[c.ID] = c.Tenant

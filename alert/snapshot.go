@@ -167,6 +167,7 @@ func (e *Engine) restoreLocked(st *state) {
 	}
 	e.observed, e.clock = st.Observed, st.Clock
 	e.restoreRotationLocked(&st.Rotation)
+	e.recountLooseLocked()
 }
 
 // reset empties the state.
@@ -180,6 +181,7 @@ func (e *Engine) resetLocked() {
 	e.groups, e.alerts, e.open, e.closed = map[groupKey]*group{}, map[string]*Alert{}, map[groupKey]string{}, map[groupKey]string{}
 	e.revoked, e.keyClient, e.keyEnd, e.networks = map[string]bool{}, map[string]string{}, map[string]time.Time{}, map[string]map[netip.Prefix]time.Time{}
 	e.observed, e.pos, e.posHash, e.clock = 0, 0, [32]byte{}, time.Time{}
+	e.loose = 0
 	e.lastSrc, e.lastSrcGroup = "", ""
 	e.forgetGroupsLocked()
 	e.lastClient, e.lastNets = "", nil

@@ -221,6 +221,16 @@ func certIdentity(cert *x509.Certificate) string {
 	case len(cert.DNSNames) > 0:
 		id = cert.DNSNames[0]
 	}
+	return certSenderName(id)
+}
+
+// certSenderName is the identity a certificate naming id is sender
+// "cert:<identity>" as: id, or over maxFieldBytes, id cut and followed by
+// "#sha256:" and its SHA-256. The certificate tenants file names
+// identities whole, and is keyed by this too (senderBindings): keyed by
+// the whole id, a long one bound to tenants matched no sender, which was
+// then bound to none (TestLongCertIdentityBindingHeld).
+func certSenderName(id string) string {
 	if len(id) > maxFieldBytes {
 		sum := sha256.Sum256([]byte(id))
 		return truncate(id, maxFieldBytes-len("#sha256:")-2*len(sum)) + "#sha256:" + hex.EncodeToString(sum[:])

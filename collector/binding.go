@@ -41,7 +41,7 @@ func senderBindings(cfg Config) map[string]map[string]struct{} {
 		bind("token:"+t.Name, t.Tenants)
 	}
 	for id, tenants := range cfg.CertTenants {
-		bind("cert:"+id, tenants)
+		bind("cert:"+certSenderName(id), tenants) // as certIdentity names it
 	}
 	return out
 }

@@ -30,15 +30,24 @@ import (
 // StoreConfig.MaxCertSenders of them are live at once; a new one past that
 // is refused (ErrTooManySenders, 503 cert_senders_full) until one is idle
 // long enough. What a forgotten instance had stored is kept compactly, its
-// high-water mark only (16 bytes, the last dedupForgotten instances of any
-// sender): a batch of it at or below that mark is refused as outside the
-// window, never stored twice.
+// high-water mark and which of the forgottenWindow sequences up to it are
+// stored (the last dedupForgotten instances of any sender): a batch of it
+// in that window is judged exactly, stored once or acknowledged as a
+// duplicate, and one below it is refused as outside the window, never
+// stored twice. A fleet of more than dedupInstances sidecars on one token
+// has its instances forgotten between their batches: with the mark alone,
+// a batch arriving after a later one of its instance (a 503 retried) was
+// refused, and the sidecar drops a batch so refused, records never stored
+// (TestForgottenInstanceLateBatchStored).
 
 const (
 	dedupWindow    = 4096  // sequence numbers below an instance's newest, deduplicated exactly
 	dedupInstances = 1024  // instances remembered per sender
 	dedupOthers    = 4096  // ids without a sequence remembered per sender
 	dedupForgotten = 65536 // high-water marks of forgotten instances kept
+	// forgottenWindow is how many sequences up to a forgotten instance's
+	// mark are remembered exactly (bits of forgottenIDs).
+	forgottenWindow = 64
 
 	// DefaultMaxCertSenders is StoreConfig.MaxCertSenders when 0.
 	DefaultMaxCertSenders = 4096
@@ -66,7 +75,7 @@ type dedup struct {
 	idle      time.Duration // a certificate sender idle this long is forgotten; 0: never
 	certs     int           // live certificate senders
 	swept     time.Time     // when idle senders were last forgotten
-	forgotten map[uint64]uint64
+	forgotten map[uint64]forgottenIDs
 	fring     []uint64 // forgotten's keys, oldest at fnext once full
 	fnext     int
 }
@@ -90,14 +99,36 @@ func forgottenKey(sender, inst string) uint64 {
 
 var forgottenSeed = maphash.MakeSeed()
 
-// forget keeps the high-water mark of an instance whose state is dropped.
+// forgottenIDs are what is kept of a forgotten instance: its newest
+// sequence stored, and bit i of bits says whether high-i is stored.
+type forgottenIDs struct {
+	high, bits uint64
+}
+
+// merge returns f with the sequences of o (high, bits) added.
+func (f forgottenIDs) merge(o forgottenIDs) forgottenIDs {
+	hi := max(f.high, o.high)
+	return forgottenIDs{high: hi, bits: shiftBits(f.bits, hi-f.high) | shiftBits(o.bits, hi-o.high)}
+}
+
+// shiftBits is bits of a mark n sequences below: bit i becomes bit i+n.
+func shiftBits(bits, n uint64) uint64 {
+	if n >= forgottenWindow {
+		return 0
+	}
+	return bits << n
+}
+
+// forget keeps the high-water mark, and the last forgottenWindow
+// sequences, of an instance whose state is dropped.
 func (d *dedup) forget(sender string, in *instanceIDs) {
 	k := forgottenKey(sender, in.instance)
 	if d.forgotten == nil {
-		d.forgotten = map[uint64]uint64{}
+		d.forgotten = map[uint64]forgottenIDs{}
 	}
+	f := forgottenIDs{high: in.high, bits: in.win[0]}
 	if old, ok := d.forgotten[k]; ok {
-		d.forgotten[k] = max(old, in.high)
+		d.forgotten[k] = old.merge(f)
 		return
 	}
 	if len(d.fring) < dedupForgotten {
@@ -107,7 +138,7 @@ func (d *dedup) forget(sender string, in *instanceIDs) {
 		d.fring[d.fnext] = k
 		d.fnext = (d.fnext + 1) % dedupForgotten
 	}
-	d.forgotten[k] = in.high
+	d.forgotten[k] = f
 }
 
 // sweep forgets the certificate senders idle since before now-idle, at
@@ -183,8 +214,11 @@ func splitBatchID(id string) (string, uint64, bool) {
 func (d *dedup) check(sender, id string) (dup bool, err error) {
 	inst, seq, ok := splitBatchID(id)
 	if ok {
-		if high, gone := d.forgotten[forgottenKey(sender, inst)]; gone && seq <= high {
-			return false, fmt.Errorf("%w: batch %q from %q is at or below %d, the newest stored of its instance when the collector forgot it (idle or past the instances it holds)", ErrBatchOutsideWindow, id, sender, high)
+		if f, gone := d.forgotten[forgottenKey(sender, inst)]; gone && seq <= f.high {
+			if back := f.high - seq; back < forgottenWindow {
+				return f.bits&(1<<back) != 0, nil
+			}
+			return false, fmt.Errorf("%w: batch %q from %q is more than %d below %d, the newest stored of its instance when the collector forgot it (idle or past the instances it holds)", ErrBatchOutsideWindow, id, sender, forgottenWindow, f.high)
 		}
 	}
 	s := d.senders[sender]
@@ -231,7 +265,23 @@ func (d *dedup) add(sender, id string, now time.Time) {
 		s.addOther(id)
 		return
 	}
+	if d.addForgotten(sender, inst, seq) {
+		return
+	}
 	s.instance(inst, func(in *instanceIDs) { d.forget(sender, in) }).add(seq)
+}
+
+// addForgotten marks seq of a forgotten instance stored, and reports
+// whether it did: a sequence at or below the instance's mark is judged by
+// what is kept of it (check), so it is noted there.
+func (d *dedup) addForgotten(sender, inst string, seq uint64) bool {
+	k := forgottenKey(sender, inst)
+	f, gone := d.forgotten[k]
+	if !gone || seq > f.high {
+		return false
+	}
+	d.forgotten[k] = f.merge(forgottenIDs{high: seq, bits: 1})
+	return true
 }
 
 // instance returns the ids of inst, made (forgetting the least recently

@@ -3,8 +3,10 @@ package collector
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/portcullis/portcullis/audit"
 	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // Record flags: what the collector noticed about a record it stored
@@ -41,6 +43,7 @@ func (c *Collector) admitBatch(b *Batch, sender string, now time.Time) {
 	lo, hi := now.Add(-c.cfg.RecordWindow), now.Add(c.cfg.RecordWindow)
 	for i := range b.Records {
 		r := &b.Records[i]
+		r.redactRequestFields()
 		set := 0
 		if r.capFields() {
 			set |= 1
@@ -69,6 +72,25 @@ var textCaps = [numTextAttrs]int{
 	attrRequestID: audit.MaxRequestID, attrIssuer: maxFieldBytes, attrTokenFingerprint: maxFieldBytes,
 	attrApprovalID: audit.MaxApproval, attrLimit: maxFieldBytes,
 	attrCertSerial: audit.MaxCertSerial, attrCertIssuer: 64,
+}
+
+// requestFields are the text fields of a record that the API's client
+// wrote, whoever recorded them: its path, user agent and request id.
+var requestFields = [...]attrField{attrPath, attrUserAgent, attrRequestID}
+
+// redactRequestFields clears the credentials credential.Redact finds in
+// r's requestFields, before they are cut (a credential cut short is no
+// longer found), as a foreign record's attributes and body are cleared:
+// a JWT in a magic link's path, a Bearer value in a user agent, an API
+// key pasted into a URL were stored as sent, in a trail that cannot be
+// edited afterwards without breaking its chain
+// (TestCredentialsInRequestFieldsRedacted).
+func (r *StoredRecord) redactRequestFields() {
+	for _, f := range requestFields {
+		if s := r.textField(f); *s != "" {
+			*s = credential.Redact(*s)
+		}
+	}
 }
 
 // capFields cuts the text fields of r to textCaps and reports whether any

@@ -8,10 +8,12 @@ import (
 
 // Redacted stands in the store for a credential a foreign OTLP client
 // sent: nothing secret reaches an audit record, whoever sent it. The
-// sidecar's own records carry no credential (it records key ids, never a
-// key, a token or a query value); another OTLP client's attributes and
-// body are stored as sent, so the well-known places a credential travels
-// are cleared before they are (TestForeignCredentialsRedacted).
+// sidecar records key ids, never a key, a token or a query value; another
+// OTLP client's attributes and body are stored as sent, so the well-known
+// places a credential travels are cleared before they are
+// (TestForeignCredentialsRedacted). Every record's path, user agent and
+// request id, which the API's client wrote, are cleared too
+// (redactRequestFields, TestCredentialsInRequestFieldsRedacted).
 const Redacted = credential.Redacted
 
 // foreignAttr returns the value stored for the foreign attribute key:

@@ -63,6 +63,11 @@ func (d *detection) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_delivery_failures_total Tries of a ticket delivery or closure that failed (the sink down, a refusal, an answer naming a blank ticket key); each is retried with backoff.\n# TYPE portcullis_collector_ticket_delivery_failures_total counter\nportcullis_collector_ticket_delivery_failures_total %d\n", st.DeliveryFailures)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_close_refused_total Ticket closures a sink refused for good (a 4xx other than 408 and 429, or a ticket key that cannot be sent); each is recorded as alert.ticket_close_refused and not retried.\n# TYPE portcullis_collector_ticket_close_refused_total counter\nportcullis_collector_ticket_close_refused_total %d\n", st.CloseRefused)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
+	var refused uint64
+	if d.engine != nil {
+		refused = d.engine.LooseRefused()
+	}
+	fmt.Fprintf(w, "# HELP portcullis_collector_detection_loose_refused_total Records left uncounted by a detection rule grouped by source because the groups of sources hold the engine's budget (64 MiB; a sender naming made-up addresses); the policy's clients and tenants are always counted.\n# TYPE portcullis_collector_detection_loose_refused_total counter\nportcullis_collector_detection_loose_refused_total %d\n", refused)
 	fmt.Fprintf(w, "# HELP portcullis_collector_detection_unverified_entries Trail entries that failed their checks (hash, link, seq, signature) when detection replayed the trail at start, and were not replayed; audit verify names them.\n# TYPE portcullis_collector_detection_unverified_entries gauge\nportcullis_collector_detection_unverified_entries %d\n", d.unverified.Load())
 }
 
