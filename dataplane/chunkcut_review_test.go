@@ -43,18 +43,7 @@ func TestChunkedBodyCutBetweenChunksShowsTheBreak(t *testing.T) {
 					t.Errorf("the client read the cut body %q as complete, want an unexpected end (got %q)", b, got)
 				}
 			}
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				st.sink.mu.Lock()
-				n := len(st.sink.recs)
-				st.sink.mu.Unlock()
-				if n > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("no audit record for the cut stream")
-				}
-			}
-			if rec := st.sink.last(t); rec.Decision != audit.UpstreamError {
+			if rec := st.sink.waitLast(t, "the cut stream"); rec.Decision != audit.UpstreamError {
 				t.Errorf("decision %v, want %v", rec.Decision, audit.UpstreamError)
 			}
 		})

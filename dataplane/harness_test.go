@@ -109,6 +109,24 @@ func (m *memSink) last(t testing.TB) audit.Record {
 	return m.recs[len(m.recs)-1]
 }
 
+// waitLast returns the last audit record once there is one, which a
+// streamed answer writes after the client has read it; what names the
+// request for the failure.
+func (m *memSink) waitLast(t testing.TB, what string) audit.Record {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		n := len(m.recs)
+		m.mu.Unlock()
+		if n > 0 {
+			return m.last(t)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record for %s", what)
+		}
+	}
+}
+
 // stack is a sidecar in front of a real upstream, both on loopback.
 type stack struct {
 	addr  string

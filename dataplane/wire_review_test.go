@@ -202,18 +202,7 @@ func TestStreamedBodyStallAuditedAsTimeout(t *testing.T) {
 			defer close(stalled)
 			st := startStack(t, func(c *Config) { c.Upstream, c.UpstreamTimeout = up, 300*time.Millisecond })
 			rawAll(t, st.addr, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n", 10*time.Second)
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				st.sink.mu.Lock()
-				n := len(st.sink.recs)
-				st.sink.mu.Unlock()
-				if n > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("no audit record for the stalled stream")
-				}
-			}
-			if rec := st.sink.last(t); rec.Decision != audit.UpstreamTimeout {
+			if rec := st.sink.waitLast(t, "the stalled stream"); rec.Decision != audit.UpstreamTimeout {
 				t.Fatalf("decision %v, want %v", rec.Decision, audit.UpstreamTimeout)
 			}
 		})
