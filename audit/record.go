@@ -1,9 +1,9 @@
 package audit
 
 import (
-	"bytes"
-	"encoding/binary"
 	"net/netip"
+
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // Decision is why the sidecar answered a request the way it did. It is the
@@ -244,7 +244,9 @@ func (r *Record) KeyID() []byte { return r.keyID[:r.keyIDLen] }
 // sidecar records only the normal form of a path, which is ASCII, so a
 // path served never ends with PathCut.
 //
-// A credential in it is masked (maskCredentials).
+// The secret of an API key and a JWT in it are masked (credential.Mask):
+// a client that put its own there had it in the trail as sent
+// (TestCredentialInPathOrUserAgentMasked).
 func (r *Record) SetPath(b []byte) {
 	if len(b) <= MaxPath {
 		r.pathLen = uint16(copy(r.path[:], b))
@@ -256,7 +258,7 @@ func (r *Record) SetPath(b []byte) {
 		copy(r.path[:], b[:n])
 		r.pathLen = uint16(n + copy(r.path[n:], PathCut))
 	}
-	maskCredentials(r.path[:r.pathLen])
+	credential.Mask(r.path[:r.pathLen])
 }
 
 // PathCut ends a recorded path that was longer than MaxPath: U+2026, the
@@ -273,83 +275,10 @@ func (r *Record) SetRequestID(b []byte) { r.reqIDLen = uint8(copy(r.reqID[:], b)
 func (r *Record) RequestID() []byte { return r.reqID[:r.reqIDLen] }
 
 // SetUserAgent stores the user agent, truncated to MaxUserAgent bytes,
-// a credential in it masked (maskCredentials).
+// the secret of an API key and a JWT in it masked (credential.Mask).
 func (r *Record) SetUserAgent(b []byte) {
 	r.uaLen = uint8(copy(r.ua[:], b))
-	maskCredentials(r.ua[:r.uaLen])
-}
-
-// keyPrefix and jwtStart begin an API key (policy.KeyPrefix, which this
-// package does not import) and a JWT (the base64url of `{"`).
-const keyPrefix, jwtStart = "pk_", "eyJ"
-
-// maskCredentials overwrites with '*' the rest of each API key (from its
-// prefix, in any case) and JWT in b, up to the end of the run of
-// characters they are made of. A client that put its key or token in the
-// path or the user agent had it written into the trail as sent, where
-// the request id already replaced one (TestCredentialInPathOrUserAgentMasked).
-// Only what is known to be a credential is masked: an opaque token looks
-// like any other text.
-func maskCredentials(b []byte) {
-	if !mayHoldCredential(b) {
-		return
-	}
-	for i := 0; ; {
-		k := bytes.IndexByte(b[i:], '_')
-		if k < 0 {
-			break
-		}
-		i += k + 1
-		if i >= len(keyPrefix) && bytes.EqualFold(b[i-len(keyPrefix):i], []byte(keyPrefix)) {
-			i = maskRun(b, i)
-		}
-	}
-	for i := 0; ; {
-		k := bytes.Index(b[i:], []byte(jwtStart))
-		if k < 0 {
-			break
-		}
-		i = maskRun(b, i+k+len(jwtStart))
-	}
-}
-
-// mayHoldCredential reports whether b holds a '_' (every API key's
-// prefix ends with one) or a 'J' (every JWT's start has one), eight bytes
-// at a time: most paths and user agents hold neither, and four searches
-// of them were a tenth of a decision's time (BenchmarkDecide).
-func mayHoldCredential(b []byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	has := func(w uint64) bool {
-		u, j := w^'_'*ones, w^'J'*ones // a zero byte where b has '_' or 'J'
-		return ((u-ones)&^u|(j-ones)&^j)&highs != 0
-	}
-	if len(b) < 8 {
-		for _, c := range b {
-			if c == '_' || c == 'J' {
-				return true
-			}
-		}
-		return false
-	}
-	for i := 0; i+8 <= len(b); i += 8 {
-		if has(binary.LittleEndian.Uint64(b[i:])) {
-			return true
-		}
-	}
-	return has(binary.LittleEndian.Uint64(b[len(b)-8:])) // the tail, overlapping
-}
-
-// maskRun overwrites with '*' the run of base64url characters and dots
-// in b from i and returns where it ends.
-func maskRun(b []byte, i int) int {
-	for ; i < len(b); i++ {
-		c := b[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			break
-		}
-		b[i] = '*'
-	}
-	return i
+	credential.Mask(r.ua[:r.uaLen])
 }
 
 // UserAgent returns the stored user agent; the slice aliases r.

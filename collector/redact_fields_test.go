@@ -56,9 +56,9 @@ func TestCredentialsInRequestFieldsRedacted(t *testing.T) {
 	r.SetPath([]byte("/v1/users/" + apiKey))
 	body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: "sidecar-1"}, "sidecar-1-1", r)
 	// A sidecar now masks the key as it records it (audit's
-	// maskCredentials); the batch is made one of a sidecar from before
+	// credential.Mask); the batch is made one of a sidecar from before
 	// that, the key put back in place of its mask, of the same length.
-	masked := []byte("/v1/users/pk_" + strings.Repeat("*", len(apiKey)-len("pk_")))
+	masked := []byte("/v1/users/pk_acmehris1_" + strings.Repeat("*", len(apiKey)-len("pk_acmehris1_")))
 	if !bytes.Contains(body, masked) {
 		t.Fatalf("the encoded batch lacks the masked path %q", masked)
 	}

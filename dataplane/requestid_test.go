@@ -119,15 +119,15 @@ func TestRequestIDOfThisSidecarReplaced(t *testing.T) {
 
 // TestCredentialInPathOrUserAgentMasked: a client that put its API key
 // in the path or the user agent, or a token in the user agent, had it
-// written into the audit record as sent. The rest of a key from its
-// prefix, in any case, and of a JWT from its start, is masked there.
+// written into the audit record as sent. A key's secret (its prefix in
+// any case, its id kept) and a JWT after its "eyJ" are masked there.
 func TestCredentialInPathOrUserAgentMasked(t *testing.T) {
 	st := startStack(t, nil)
 	const jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 	secret := hrisKey[len("pk_acmehris1_"):]
 	for _, tc := range []struct{ path, ua, wantPath, wantUA string }{
-		{"/v1/users/" + hrisKey, "cli/1.0 " + jwt + " (ok)", "/v1/users/pk_" + strings.Repeat("*", len(hrisKey)-3), "cli/1.0 eyJ" + strings.Repeat("*", len(jwt)-3) + " (ok)"},
-		{"/v1/users/42", "sdk PK" + hrisKey[2:] + "/x", "/v1/users/42", "sdk PK_" + strings.Repeat("*", len(hrisKey)-3) + "/x"},
+		{"/v1/users/" + hrisKey, "cli/1.0 " + jwt + " (ok)", "/v1/users/pk_acmehris1_" + strings.Repeat("*", len(secret)), "cli/1.0 eyJ" + strings.Repeat("*", len(jwt)-3) + " (ok)"},
+		{"/v1/users/42", "sdk PK" + hrisKey[2:] + "/x", "/v1/users/42", "sdk PK_acmehris1_" + strings.Repeat("*", len(secret)) + "/x"},
 	} {
 		r := do(t, st.addr, "GET", tc.path, map[string]string{"X-API-Key": hrisKey, "User-Agent": tc.ua}, "")
 		rec := st.sink.last(t)
