@@ -592,12 +592,14 @@ func mustSymlink(t *testing.T, target, path string) {
 }
 
 // TestHugeSparseSegment replaces segments with a 6 GB sparse file (one line
-// of zero bytes, no newline): verify and query read a bounded amount.
+// of zero bytes, no newline): verify and query read a bounded amount. It
+// is not parallel: the bytes allocated are the process's, and the
+// package's parallel tests allocating beside it took the count over the
+// bound once in CI (2125 MiB).
 func TestHugeSparseSegment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("makes a 6 GB sparse file")
 	}
-	t.Parallel()
 	dir, key := t.TempDir(), newTestKey(t)
 	pub := key.Public().(ed25519.PublicKey)
 	st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 3000}, 0, 8)
