@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -39,15 +38,7 @@ func TestLongCertIdentityBindingHeld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	srv := httptest.NewUnstartedServer(col)
-	srv.Config = col.HTTPServer()
-	srv.Config.Handler = col
-	srv.TLS = &tls.Config{ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
-	srv.StartTLS()
-	defer srv.Close()
+	srv, ca := serveCertCollector(t, col)
 	u, _ := url.Parse(long)
 	cert := ca.issue(t, 30, &x509.Certificate{URIs: []*url.URL{u}})
 	send := func(tenant, id string) (int, string) {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,15 +51,7 @@ func TestCertIdentityNeverShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	srv := httptest.NewUnstartedServer(col)
-	srv.Config = col.HTTPServer()
-	srv.Config.Handler = col
-	srv.TLS = &tls.Config{ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
-	srv.StartTLS()
-	defer srv.Close()
+	srv, ca := serveCertCollector(t, col)
 	send := func(cert tls.Certificate, id string) int {
 		t.Helper()
 		tr := srv.Client().Transport.(*http.Transport).Clone()

@@ -43,6 +43,23 @@ func (ca testCA) client(t *testing.T, name string) tls.Certificate {
 	return ca.issue(t, 2, &x509.Certificate{Subject: pkix.Name{CommonName: name}})
 }
 
+// serveCertCollector serves col over TLS with its own HTTP server
+// settings, asking for a client certificate of a fresh test CA, which it
+// returns to issue them; the server closes with the test.
+func serveCertCollector(t *testing.T, col *Collector) (*httptest.Server, testCA) {
+	t.Helper()
+	ca := newTestCA(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	srv := httptest.NewUnstartedServer(col)
+	srv.Config = col.HTTPServer()
+	srv.Config.Handler = col
+	srv.TLS = &tls.Config{ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, ca
+}
+
 // A collector configured for client certificates (and no token) stores the
 // batches of a sidecar presenting a certificate from its CA, refuses a
 // sender without one (401) and fails the handshake of one from another CA.
