@@ -82,6 +82,13 @@ type Alert struct {
 	// Flags holds collector.FlagUnverified for an alert LoadVerified
 	// rebuilt without a key (the engine never sets it).
 	Flags []string `json:"flags,omitempty"`
+	// Folded counts the groups folded into this alert, and FoldedKeys
+	// names the first of them: a rule whose groups an outsider makes up
+	// had too many alerts open (fold.go). Zero for any other alert.
+	Folded     int64    `json:"folded,omitempty"`
+	FoldedKeys []string `json:"folded_keys,omitempty"`
+	// updated is when the engine last wrote a folded alert's alert.update.
+	updated time.Time
 }
 
 // Ticket is where a sink filed the alert.
@@ -148,6 +155,9 @@ func alertFromOpen(ev *collector.Event, d map[string]string) *Alert {
 		a.RequestIDs = strings.Split(ids, ",")
 	}
 	a.Senders = parseSenders(d["senders"])
+	if n, err := strconv.ParseInt(d["folded"], 10, 64); err == nil && n > 0 {
+		a.Folded, a.FoldedKeys = n, parseFoldedKeys(d["folded_keys"])
+	}
 	return a
 }
 
@@ -160,6 +170,12 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 		}
 		if t, err := time.Parse(time.RFC3339Nano, d["last_seen"]); err == nil && t.After(a.LastSeen) {
 			a.LastSeen = t
+		}
+		if n, err := strconv.ParseInt(d["folded"], 10, 64); err == nil && a.Folded > 0 && n > a.Folded {
+			a.Folded = n
+			if keys := parseFoldedKeys(d["folded_keys"]); len(keys) > len(a.FoldedKeys) {
+				a.FoldedKeys = keys
+			}
 		}
 		return // an update is no state change worth a line of history
 	case ActionTicket:
@@ -218,5 +234,6 @@ func (a *Alert) clone() Alert {
 	c.Senders = append([]string(nil), a.Senders...)
 	c.Tickets = append([]Ticket(nil), a.Tickets...)
 	c.History = append([]Change(nil), a.History...)
+	c.FoldedKeys = append([]string(nil), a.FoldedKeys...)
 	return c
 }

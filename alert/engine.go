@@ -101,6 +101,13 @@ type Engine struct {
 	// (loose.go).
 	loose        int64
 	looseRefused uint64
+	// openN counts the open alerts of each family of foldable rules, folds
+	// names its folded alert, foldClosed its last closed one, foldLinks
+	// the groups e.open links to its folded alert (fold.go).
+	openN      map[string]int
+	folds      map[string]string
+	foldClosed map[string]string
+	foldLinks  map[string]int
 }
 
 // groupKey is one rule's group: (rule name, group value).
@@ -150,6 +157,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, groups: map[groupKey]*group{}, alerts: map[string]*Alert{}, open: map[groupKey]string{},
 		closed: map[groupKey]string{}, revoked: map[string]bool{}, keyClient: map[string]string{}, keyEnd: map[string]time.Time{}, networks: map[string]map[netip.Prefix]time.Time{}}
+	e.recountOpenLocked()
 	if err := e.SetPolicy(cfg.Policy, time.Time{}); err != nil {
 		return nil, err
 	}
@@ -416,7 +424,10 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 		if _, ok := e.alerts[ev.Target]; !ok {
 			a := alertFromOpen(ev, d)
 			e.alerts[a.ID] = a
-			e.setOpenLocked(groupKey{a.Rule, a.Key}, a)
+			if a.Folded == 0 { // a folded alert is linked to its groups as they fold (fold.go)
+				e.setOpenLocked(groupKey{a.Rule, a.Key}, a)
+			}
+			e.trackOpenLocked(a, true)
 		}
 		return
 	}
@@ -431,6 +442,10 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 	if a.Status == StatusClosed && ev.Action == ActionClose {
 		if !e.replaying {
 			e.closing = append(e.closing, a.clone())
+		}
+		e.trackOpenLocked(a, false)
+		if a.Folded > 0 {
+			return // its groups are unlinked (trackOpenLocked); foldClosed is its re-fire's previous
 		}
 		k := groupKey{a.Rule, a.Key}
 		if e.open[k] == a.ID {
@@ -466,6 +481,9 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 	if id, ok := e.open[k]; ok {
 		return e.growLocked(e.alerts[id], r, n, t, g, out)
 	}
+	if e.full(r) {
+		return e.foldLocked(r, key, s, t, n, g, out) // fold.go
+	}
 	if e.replaying {
 		e.openFromEntryLocked(r.Name, key, t, g)
 		return out // the trail holds what was opened; replay fires nothing
@@ -485,6 +503,7 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 	a.addSender(s.sender)
 	e.alerts[a.ID] = a
 	e.setOpenLocked(k, a)
+	e.trackOpenLocked(a, true)
 	e.pending = append(e.pending, a.clone())
 	ev := collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionOpen, Target: a.ID,
 		Reason: fmt.Sprintf("rule %s fired for %s %s", r.Name, r.Group, key), Details: encodeDetails(a.openDetails())}
@@ -499,14 +518,24 @@ func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, o
 	if t.After(a.LastSeen) {
 		a.LastSeen = t
 	}
-	if g == nil || t.Sub(g.lastUpdate) < r.Window {
+	switch {
+	case a.Folded > 0: // many groups grow it: one update per window, not one per group
+		if t.Sub(a.updated) < r.Window {
+			return out
+		}
+		a.updated = t
+	case g == nil || t.Sub(g.lastUpdate) < r.Window:
 		return out
+	default:
+		g.lastUpdate = t
 	}
-	g.lastUpdate = t
 	if e.replaying {
 		return out // the update is in the trail
 	}
 	d := map[string]string{"count": strconv.FormatInt(a.Count, 10), "last_seen": a.LastSeen.UTC().Format(time.RFC3339Nano)}
+	if a.Folded > 0 {
+		d["folded"], d["folded_keys"] = strconv.FormatInt(a.Folded, 10), foldedKeysDetail(a.FoldedKeys)
+	}
 	return append(out, collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionUpdate, Target: a.ID, Details: encodeDetails(d)})
 }
 

@@ -110,6 +110,9 @@ func WriteText(w io.Writer, a *Alert) error {
 	if a.Previous != "" {
 		fmt.Fprintf(w, "previous  %s\n", a.Previous)
 	}
+	if a.Folded > 0 {
+		fmt.Fprintf(w, "folded    %d %s groups past the rule's %d open alerts, the first: %s\n", a.Folded, a.Group, maxOpenPerRule, strings.Join(a.FoldedKeys, " "))
+	}
 	fmt.Fprintf(w, "tickets   %s\nrequests  %s\n", ticketKeys(a.Tickets), dash(strings.Join(a.RequestIDs, " ")))
 	if len(a.Flags) > 0 {
 		fmt.Fprintf(w, "flags     %s\n", strings.Join(a.Flags, ","))

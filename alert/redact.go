@@ -25,6 +25,7 @@ func redactAlert(a *Alert) *Alert {
 		*p = credential.Redact(*p)
 	}
 	redactAll(c.RequestIDs)
+	redactAll(c.FoldedKeys)
 	c.Flags = append([]string(nil), a.Flags...)
 	redactAll(c.Flags)
 	for i := range c.Tickets {

@@ -207,6 +207,13 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if a.Previous != "" {
 		fmt.Fprintf(w, "- re-fire of: %s\n", md(a.Previous))
 	}
+	if a.Folded > 0 {
+		keys := make([]string, len(a.FoldedKeys))
+		for i, k := range a.FoldedKeys {
+			keys[i] = span(k)
+		}
+		fmt.Fprintf(w, "- folded: %d %s groups past the rule's %d open alerts, the first: %s\n", a.Folded, md(a.Group), maxOpenPerRule, strings.Join(keys, ", "))
+	}
 	fmt.Fprintf(w, "\n## Ticket\n\n")
 	for _, t := range a.Tickets {
 		fmt.Fprintf(w, "- %s: %s\n", md(t.Sink), md(t.Key))

@@ -199,6 +199,9 @@ func (s *Sink) authorize(req *http.Request) {
 // would never be filed.
 func summary(a *Alert) string {
 	s := fmt.Sprintf("[portcullis %s] %s: %s %s", a.Severity, a.Rule, a.Group, a.Key)
+	if a.Folded > 0 {
+		s = fmt.Sprintf("[portcullis %s] %s: %s groups past %d open alerts, folded", a.Severity, a.Rule, a.Group, maxOpenPerRule)
+	}
 	if r := []rune(s); len(r) > 255 {
 		s = string(r[:254]) + "…"
 	}

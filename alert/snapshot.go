@@ -168,6 +168,7 @@ func (e *Engine) restoreLocked(st *state) {
 	e.observed, e.clock = st.Observed, st.Clock
 	e.restoreRotationLocked(&st.Rotation)
 	e.recountLooseLocked()
+	e.recountOpenLocked()
 }
 
 // reset empties the state.
@@ -186,6 +187,7 @@ func (e *Engine) resetLocked() {
 	e.forgetGroupsLocked()
 	e.lastClient, e.lastNets = "", nil
 	e.resetRotationLocked()
+	e.recountOpenLocked()
 }
 
 // rulesFingerprintLocked identifies the rules the state is built with: a

@@ -64,6 +64,9 @@ func plainAlert(a *Alert) *Alert {
 	for i := range c.RequestIDs {
 		c.RequestIDs[i] = plainText(c.RequestIDs[i])
 	}
+	for i := range c.FoldedKeys {
+		c.FoldedKeys[i] = plainText(c.FoldedKeys[i])
+	}
 	for i := range c.Tickets {
 		c.Tickets[i].Sink, c.Tickets[i].Key = plainText(c.Tickets[i].Sink), plainText(c.Tickets[i].Key)
 	}
