@@ -320,8 +320,8 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 // to the pool. Buffers a huge request grew are dropped, so they do not pin
 // memory for the life of a connection or the pool.
 func (s *Server) end(x *exchange) {
-	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled {
-		x.path, x.uri, x.buf = nil, nil, nil
+	if cap(x.path) > maxPooled || cap(x.uri) > maxPooled || cap(x.buf) > maxPooled || cap(x.delKey) > maxPooled {
+		x.path, x.uri, x.buf, x.delKey = nil, nil, nil, nil
 	}
 	x.reset()
 	if x.conn == nil {

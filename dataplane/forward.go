@@ -69,10 +69,12 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		x.uri = append(append(x.uri, '?'), x.query...)
 	}
 	req.SetRequestURIBytes(x.uri)
+	// Every header goes through delHeader, which keeps the order of the
+	// lines left (RFC 9110 section 5.3); fasthttp's Del does not.
 	if x.hdr.hop {
-		delListed(h)
+		delListed(h, x)
 		for _, name := range hopByHop {
-			h.Del(name)
+			delHeader(h, ro(name), x)
 		}
 	}
 	if !h.IsHTTP11() {
@@ -87,7 +89,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		// body right behind the head: an upstream that refused the body
 		// from its head would read it as a next request and answer it on a
 		// pooled connection, to another client (Envoy and nginx drop it too).
-		h.Del("Expect")
+		delHeader(h, ro("Expect"), x)
 	}
 	if x.hdr.chunked { // after Trailer is gone: iterating a declared Trailer list allocates
 		dropTrailers(h, x)
@@ -97,7 +99,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 	}
 	if x.hdr.dropped {
 		for _, name := range dropNames {
-			h.Del(name)
+			delHeader(h, ro(name), x)
 		}
 		delMatching(h, x, droppedName)
 	}
@@ -105,9 +107,9 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		// scanHeaders refused both at once, and a trailer of either name
 		// is gone: one Del is enough.
 		if x.hdr.keyHdr {
-			h.Del("X-API-Key")
+			delHeader(h, ro("X-API-Key"), x)
 		} else {
-			h.Del("Authorization")
+			delHeader(h, ro("Authorization"), x)
 		}
 	}
 	if x.route.AllowBody && len(req.Body()) > 0 {
@@ -123,7 +125,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 	h.SetNoDefaultContentType(true)
 	s.setHost(h, x)
 	if x.hdr.requestID != nil {
-		h.Del("X-Request-Id") // scanHeaders let one through; the sidecar's goes in its place
+		delHeader(h, ro("X-Request-Id"), x) // scanHeaders let one through; the sidecar's goes in its place
 	}
 	x.out.lines = x.appendLines(x.out.lines[:0])
 }
@@ -215,7 +217,7 @@ func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool
 		if len(x.buf) == 0 {
 			return passes
 		}
-		h.DelBytes(x.buf) // every line of that name: one pass per distinct name, never per line
+		delHeader(h, x.buf, x) // every line of that name: one pass per distinct name, never per line
 		passes++
 	}
 }
@@ -231,7 +233,7 @@ func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 	for names := x.buf; len(names) > 0; {
 		i := bytes.IndexByte(names, '\n')
 		name := names[:i]
-		h.DelBytes(name)
+		delHeader(h, name, x)
 		for line := range bytes.Lines(raw) {
 			if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
 				h.AddBytesKV(name, trimOWS(bytes.TrimRight(line[c+1:], "\n")))
@@ -314,7 +316,7 @@ func (s *Server) responseLimit(x *exchange) int64 {
 // "Connection: X-Hop" forwarded X-Hop. The names are read from the raw
 // header block, which deleting from the header map leaves alone;
 // connectionListOK bounded them to maxConnectionNames.
-func delListed(h *fasthttp.RequestHeader) {
+func delListed(h *fasthttp.RequestHeader, x *exchange) {
 	for line := range bytes.Lines(h.RawHeaders()) {
 		c := bytes.IndexByte(line, ':')
 		if c < 0 || !foldEqual(line[:c], "connection") {
@@ -322,7 +324,7 @@ func delListed(h *fasthttp.RequestHeader) {
 		}
 		for name := range bytes.SplitSeq(line[c+1:], []byte(",")) {
 			if name = trimOWS(bytes.TrimRight(name, "\r\n")); len(name) > 0 {
-				h.DelBytes(name)
+				delHeader(h, name, x)
 			}
 		}
 	}

@@ -45,13 +45,14 @@ type exchange struct {
 	// the request holds (limit.go, limitTenant), else nil.
 	tenantSlot *atomic.Int64
 
-	hdr   requestHeaders
-	path  []byte // normalised path
-	query []byte // query string, aliasing the request
-	uri   []byte // forwarded request target, built when forwarding
-	reqID []byte
-	buf   []byte        // scratch for header values
-	rec   *audit.Record // handed to the sink and replaced by record
+	hdr    requestHeaders
+	path   []byte // normalised path
+	query  []byte // query string, aliasing the request
+	uri    []byte // forwarded request target, built when forwarding
+	reqID  []byte
+	buf    []byte        // scratch for header values
+	delKey []byte        // scratch: the header name delHeader deletes, normalised
+	rec    *audit.Record // handed to the sink and replaced by record
 
 	conn *conn // the connection that owns x, or nil for a pooled exchange
 
@@ -102,7 +103,7 @@ func (x *exchange) reset() {
 	x.which, x.slot, x.hasSlot, x.public, x.tenantSlot = 0, 0, false, false, nil
 	x.hdr = requestHeaders{}
 	x.query = nil
-	x.path, x.uri, x.reqID, x.buf = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0]
+	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
 	x.streamed = 0
 	x.rec.Reset()

@@ -225,7 +225,7 @@ func TestExchangeReset(t *testing.T) {
 		switch name {
 		case "limited", "rec", "ids", "idsEnd", "conn", "fwdFor", "fwdText", "body":
 			continue
-		case "path", "uri", "reqID", "buf":
+		case "path", "uri", "reqID", "buf", "delKey":
 			if f.Len() != 0 {
 				t.Errorf("%s has length %d after reset", name, f.Len())
 			}

@@ -182,7 +182,7 @@ func (sc *trailerScratch) extra(h *fasthttp.RequestHeader, raw, dst []byte) ([]b
 // with a byte but a letter, digit or '-' (scanHeaders); it is refused as
 // well (TestTrailerNameWithSpaceRefused).
 func trailersOK(h *fasthttp.RequestHeader, x *exchange) bool {
-	h.Del(fasthttp.HeaderTrailer)
+	delHeader(h, ro(fasthttp.HeaderTrailer), x)
 	var n int
 	x.buf, n = trailerNames(h, h.RawHeaders(), x.buf[:0])
 	return n <= maxTrailerNames && bytes.IndexByte(x.buf, ' ') < 0

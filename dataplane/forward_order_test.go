@@ -1,0 +1,161 @@
+package dataplane
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// headRecorder is an upstream on loopback that records the header lines
+// of each request as they came on the wire, in order, and answers 200 to
+// each. It reads heads only: the requests sent to it carry no body.
+type headRecorder struct {
+	addr  string
+	heads chan []string
+}
+
+func startHeadRecorder(t testing.TB) *headRecorder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &headRecorder{addr: ln.Addr().String(), heads: make(chan []string, 16)}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go u.serve(c)
+		}
+	}()
+	return u
+}
+
+func (u *headRecorder) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		var lines []string
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+			lines = append(lines, strings.TrimSuffix(line, "\r\n"))
+		}
+		u.heads <- lines[1:] // the request line is not a header line
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	}
+}
+
+// RFC 9110 section 5.3: a proxy must not change the order of the field
+// lines of one name. The sidecar removes headers from the forwarded
+// request (those a Connection line lists, the credential, forged identity
+// headers, the client's X-Request-Id), and fasthttp (v1.74.0, delAllArgs)
+// deleted a header by moving its last line into the gap: "Cookie: a=b"
+// then "Cookie: c=d" reached the service as c=d then a=b, and a service
+// that takes the first of several lines read another one than the client
+// meant. Each line the service gets now comes in the order the client
+// sent it; the sidecar's own lines come first, after the request line
+// (wire), and fasthttp writes Host before the others, as it did.
+func TestForwardedHeaderOrder(t *testing.T) {
+	up := startHeadRecorder(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	identity := []string{
+		"X-Forwarded-For: 127.0.0.1",
+		"X-Request-Id: order-1",
+		"X-Portcullis-Tenant: acme",
+		"X-Portcullis-Client: acme-hris",
+		"X-Portcullis-Auth-Method: api_key",
+		"X-Portcullis-Key-Id: acmehris1",
+		"X-Portcullis-Scopes: read:users write:records",
+		"Host: svc",
+	}
+	cases := []struct {
+		name, head string
+		want       []string // after identity
+	}{
+		{"connection-listed, credential, request id",
+			"Cookie: a=b\r\nX-Multi: 1\r\nConnection: X-Hop\r\nX-Hop: h\r\nCookie: c=d\r\nX-API-Key: " + hrisKey +
+				"\r\nX-Multi: 2\r\nX-Request-Id: order-1\r\nAccept: */*\r\nX-Hop: h2\r\nCookie: e=f\r\nX-Multi: 3\r\n",
+			[]string{"Cookie: a=b", "X-Multi: 1", "Cookie: c=d", "X-Multi: 2", "Accept: */*", "Cookie: e=f", "X-Multi: 3"}},
+		// Removing a forged header walks fasthttp's header map, which folds
+		// every Cookie line into one, written last, with the pairs in the
+		// order the client sent them (collectCookies), as before.
+		{"forged identity, credential, connection-listed",
+			"X-Multi: 1\r\nCookie: a=b\r\nX-Portcullis-Tenant: globex\r\nX-Multi: 2\r\nConnection: X-Hop\r\nCookie: c=d\r\nX-Hop: h\r\n" +
+				"X-API-Key: " + hrisKey + "\r\nX-Request-Id: order-1\r\nX-Multi: 3\r\nx-portcullis-tenant: globex\r\nAccept: */*\r\nX-Multi: 4\r\n",
+			[]string{"X-Multi: 1", "X-Multi: 2", "X-Multi: 3", "Accept: */*", "X-Multi: 4", "Cookie: a=b; c=d"}},
+	}
+	for _, c := range cases {
+		r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\n"+c.head+"\r\n")
+		if r.status != 200 {
+			t.Fatalf("%s: got %d %s, want 200", c.name, r.status, r.body)
+		}
+		got, want := <-up.heads, append(append([]string(nil), identity...), c.want...)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: the upstream got the header lines\n\t%s\nwant\n\t%s", c.name, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		}
+	}
+}
+
+// delHeader reads fasthttp's header lines through a mirror of their type
+// (headerLine); the mirror must match the fasthttp in go.mod, field by
+// field, or delHeader falls back to fasthttp's reordering delete.
+func TestHeaderLinesLayout(t *testing.T) {
+	if !linesOK {
+		t.Fatal("fasthttp.RequestHeader's lines are not laid out as headerLine mirrors them: delHeader reorders")
+	}
+}
+
+// delHeader leaves the lines DelBytes leaves, in the order they came:
+// the deletion of a header of one line or several, first, last or in
+// between, sent in several spellings, of a header fasthttp keeps outside
+// its lines (Host) and of an absent one, as fasthttp renders the head.
+func TestDelHeaderKeepsOrder(t *testing.T) {
+	sent := []string{"Host: h", "A: 1", "X-Del: 1", "B: 1", "A: 2", "x-del: 2", "Cookie: c=1", "B: 2", "A: 3", "Cookie: c=2", "X-DEL: 3", "Accept: */*"}
+	head := "GET / HTTP/1.1\r\n" + strings.Join(sent, "\r\n") + "\r\n\r\n"
+	parse := func(t *testing.T) *fasthttp.RequestHeader {
+		t.Helper()
+		h := new(fasthttp.RequestHeader)
+		if err := h.Read(bufio.NewReader(strings.NewReader(head))); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	lines := func(h *fasthttp.RequestHeader) []string {
+		return strings.Split(strings.TrimSuffix(h.String(), "\r\n\r\n"), "\r\n")[1:]
+	}
+	for _, del := range []string{"x-del", "A", "b", "cookie", "accept", "HOST", "absent"} {
+		h, ref := parse(t), parse(t)
+		delHeader(h, []byte(del), &exchange{})
+		ref.DelBytes([]byte(del))
+		var want []string
+		for _, l := range sent {
+			name, value, _ := strings.Cut(l, ": ")
+			if !strings.EqualFold(name, del) {
+				want = append(want, string(fasthttp.AppendNormalizedHeaderKey(nil, name))+": "+value)
+			}
+		}
+		got, same := lines(h), lines(ref)
+		if !slices.Equal(got, want) {
+			t.Errorf("delHeader %q left\n\t%s\nwant\n\t%s", del, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		}
+		slices.Sort(got)
+		slices.Sort(same)
+		if !slices.Equal(got, same) {
+			t.Errorf("delHeader %q left other lines than DelBytes:\n\t%s\nDelBytes\n\t%s", del, strings.Join(got, "\n\t"), strings.Join(same, "\n\t"))
+		}
+	}
+}

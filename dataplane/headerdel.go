@@ -1,0 +1,85 @@
+package dataplane
+
+import (
+	"reflect"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// headerLine mirrors fasthttp's argsKV (v1.74.0, args.go): one line of a
+// request header map, which fasthttp writes in the order of its slice
+// (RequestHeader.AppendBytes).
+type headerLine struct {
+	key     []byte
+	value   []byte
+	noValue bool
+}
+
+// linesAt is where a RequestHeader keeps its lines (its field h, a
+// []argsKV, in the embedded header), and linesOK reports that the field
+// is laid out as headerLine mirrors it. Without it delHeader deletes as
+// fasthttp does, reordering; TestHeaderLinesLayout fails first.
+var linesAt, linesOK = headerLinesField()
+
+// headerLinesField finds RequestHeader's field h and checks its element
+// type field by field (name, type, offset) against headerLine.
+func headerLinesField() (uintptr, bool) {
+	t := reflect.TypeFor[fasthttp.RequestHeader]()
+	f, ok := t.FieldByName("h")
+	if !ok || f.Type.Kind() != reflect.Slice {
+		return 0, false
+	}
+	var at uintptr
+	for typ, i := t, 0; i < len(f.Index); i++ { // h is promoted from the embedded header
+		sf := typ.Field(f.Index[i])
+		at, typ = at+sf.Offset, sf.Type
+	}
+	got, want := f.Type.Elem(), reflect.TypeFor[headerLine]()
+	if got.Kind() != reflect.Struct || got.Size() != want.Size() || got.NumField() != want.NumField() {
+		return 0, false
+	}
+	for i := range want.NumField() {
+		g, w := got.Field(i), want.Field(i)
+		if g.Name != w.Name || g.Type != w.Type || g.Offset != w.Offset {
+			return 0, false
+		}
+	}
+	return at, true
+}
+
+// delHeader deletes every line of h named name, as h.DelBytes does, and
+// keeps the order of the lines left. fasthttp deletes a line by moving
+// the map's last line into its place (delAllArgs; its order-keeping
+// delAllArgsStable serves only Args.Del), so removing the credential or a
+// hop-by-hop header sent "Cookie: a=b" then "Cookie: c=d" on as c=d then
+// a=b, where RFC 9110 section 5.3 asks a proxy to keep the order of the
+// lines of one name (TestForwardedHeaderOrder). The lines named as
+// DelBytes names them (fasthttp's normalised key, compared exactly; x.delKey
+// is scratch) are taken out first, in order; DelBytes then clears what it
+// keeps outside the lines (Host, Cookie, Content-Type, ...) and removes
+// any line of that name left, so the lines that go on are the same either
+// way. It costs a pass over the lines more than DelBytes alone.
+func delHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) {
+	if linesOK {
+		x.delKey = fasthttp.AppendNormalizedHeaderKeyBytes(x.delKey[:0], name)
+		lines := (*[]headerLine)(unsafe.Add(unsafe.Pointer(h), linesAt))
+		*lines = dropLines(*lines, x.delKey)
+	}
+	h.DelBytes(name)
+}
+
+// dropLines removes the lines named key from lines, keeping the order of
+// the others. The removed lines are swapped, not overwritten, past the
+// new end, as fasthttp's own deletes leave them: the map reuses their
+// buffers for the lines it adds next, and no two lines may share one.
+func dropLines(lines []headerLine, key []byte) []headerLine {
+	n := 0
+	for i := range lines {
+		if string(lines[i].key) != string(key) {
+			lines[n], lines[i] = lines[i], lines[n]
+			n++
+		}
+	}
+	return lines[:n]
+}
