@@ -76,10 +76,13 @@ func delHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) {
 func dropLines(lines []headerLine, key []byte) []headerLine {
 	n := 0
 	for i := range lines {
-		if string(lines[i].key) != string(key) {
-			lines[n], lines[i] = lines[i], lines[n]
-			n++
+		if string(lines[i].key) == string(key) {
+			continue
 		}
+		if n != i { // no line moves before the first match: most calls match none
+			lines[n], lines[i] = lines[i], lines[n]
+		}
+		n++
 	}
 	return lines[:n]
 }
