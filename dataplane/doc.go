@@ -77,7 +77,8 @@
 //     approval: X-Portcullis-Approval consumed through the ApprovalLedger
 //     (one etcd transaction, outside the package).
 //   - forward.go: step 7, the request rewritten for the upstream, and the
-//     response's hop-by-hop headers removed.
+//     response's hop-by-hop headers removed; headerdel.go: each header it
+//     removes taken out keeping the order of the lines left.
 //   - upstream.go: step 7, the round trip on the upstream pool.
 //   - stream.go: step 7, a large response streamed to the client.
 //     stream10.go: to an HTTP/1.0 client, a body of unknown length
@@ -105,8 +106,10 @@
 // (unless the token's issuer sets forward_token), hop-by-hop, override and
 // headers of proxies naming the client (proxyName), then sets the Host, the
 // X-Forwarded-For computed from the source address (source.go) and the
-// identity headers afresh. Bodies are forwarded byte for byte; logs never
-// quote request or response bytes (logsafe.go).
+// identity headers afresh. The lines left go on in the order the client
+// sent them (delHeader, headerdel.go; RFC 9110 section 5.3). Bodies are
+// forwarded byte for byte; logs never quote request or response bytes
+// (logsafe.go).
 //
 // # Cost
 //
