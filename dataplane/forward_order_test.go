@@ -159,3 +159,72 @@ func TestDelHeaderKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDelHeader deletes names in turn from a header block with delHeader
+// and with DelBytes: the same lines are left, as fasthttp renders the
+// head, and those fasthttp keeps as lines come in the order of the block.
+func FuzzDelHeader(f *testing.F) {
+	f.Add("Cookie: a=b\r\nX-Multi: 1\r\nX-API-Key: k\r\nCookie: c=d\r\nX-Multi: 2\r\n", "x-api-key\nX-Multi")
+	f.Add("A: 1\r\nB: 2\r\nA: 3\r\nUser-Agent: u\r\nContent-Type: t\r\nConnection: keep-alive\r\n", "a\nUSER-AGENT\nconnection\nHost\nabsent")
+	f.Fuzz(func(t *testing.T, block, names string) {
+		if strings.ContainsAny(strings.ReplaceAll(block, "\r\n", ""), "\r\n") {
+			return // a bare CR or LF: scanHeaders refuses it, and fasthttp's raw block then differs from its map
+		}
+		head := "GET / HTTP/1.1\r\nHost: x\r\n" + block + "\r\n"
+		var h, ref, orig fasthttp.RequestHeader
+		for _, p := range []*fasthttp.RequestHeader{&h, &ref, &orig} {
+			if p.Read(bufio.NewReaderSize(strings.NewReader(head), 64<<10)) != nil {
+				return
+			}
+		}
+		var sent []string // the block's lines, as fasthttp names them
+		for k, v := range orig.AllInOrder() {
+			sent = append(sent, string(k)+": "+string(v))
+		}
+		lines := func(h *fasthttp.RequestHeader) []string { return strings.Split(h.String(), "\r\n") }
+		x := &exchange{}
+		for name := range strings.SplitSeq(names, "\n") {
+			delHeader(&h, []byte(name), x)
+			ref.DelBytes([]byte(name))
+			got, same := lines(&h), lines(&ref)
+			if kept := keptLines(got); !isSubsequence(kept, sent) {
+				t.Fatalf("after deleting %q the lines left\n\t%q\nare not in the order of\n\t%q", name, kept, sent)
+			}
+			slices.Sort(got)
+			slices.Sort(same)
+			if !slices.Equal(got, same) {
+				t.Fatalf("after deleting %q delHeader left\n\t%q\nDelBytes\n\t%q", name, got, same)
+			}
+		}
+	})
+}
+
+// keptLines returns the header lines of a rendered head that fasthttp
+// writes from its list of lines, in their order: not the request line, and
+// none of the names it keeps apart and writes first or last.
+func keptLines(rendered []string) []string {
+	var kept []string
+	for _, l := range rendered[1:] {
+		name, _, ok := strings.Cut(l, ":")
+		switch strings.ToLower(name) {
+		case "host", "user-agent", "content-type", "content-length", "connection", "transfer-encoding", "trailer":
+			continue
+		}
+		if ok {
+			kept = append(kept, l)
+		}
+	}
+	return kept
+}
+
+// isSubsequence reports whether every element of sub is in seq, in order.
+func isSubsequence(sub, seq []string) bool {
+	for _, s := range sub {
+		i := slices.Index(seq, s)
+		if i < 0 {
+			return false
+		}
+		seq = seq[i+1:]
+	}
+	return true
+}
