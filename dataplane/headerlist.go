@@ -142,9 +142,17 @@ func (sc *trailerScratch) extra(h *fasthttp.RequestHeader, raw, dst []byte) ([]b
 		f.add(k)
 	}
 	for line := range bytes.Lines(raw) {
-		if c := bytes.IndexByte(line, ':'); c > 0 {
+		if c := bytes.IndexByte(line, ':'); c > 0 && !foldEqual(line[:c], "user-agent") {
 			l.add(line[:c])
 		}
+	}
+	if len(h.UserAgent()) > 0 {
+		// fasthttp keeps the head's User-Agent apart, one value (the last
+		// line's; an empty one: none), and appends a trailer's, which it
+		// does not forbid, to its other lines: counted line by line, two
+		// User-Agent lines or an empty one in the head hid a trailer's,
+		// which reached the service (TestUserAgentTrailerNotForwarded).
+		l.add(ro("User-Agent"))
 	}
 	f.sort()
 	l.sort()

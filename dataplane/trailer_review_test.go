@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,5 +47,45 @@ func TestTrailerNameWithSpaceRefused(t *testing.T) {
 	}
 	if n := len(up.received()); n != 0 {
 		t.Errorf("%d requests reached the upstream, want 0", n)
+	}
+}
+
+// TestUserAgentTrailerNotForwarded: fasthttp keeps the head's User-Agent
+// apart from its other lines (the last one of the head, empty: none) and
+// appends a trailer's User-Agent, which it does not forbid, to those
+// lines. dropTrailers found trailers by counting each name in the map
+// against the raw head, so a head with two User-Agent lines (the map keeps
+// one) or an empty one (the map keeps none) hid a trailer's, which reached
+// the service as a header line the client never sent in the head.
+func TestUserAgentTrailerNotForwarded(t *testing.T) {
+	t.Parallel()
+	up := startHeadRecorder(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	for _, c := range []struct {
+		name, head string
+		want       []string // the User-Agent lines the service gets
+	}{
+		{"one line", "User-Agent: a\r\n", []string{"User-Agent: a"}},
+		{"two lines", "User-Agent: a\r\nUser-Agent: b\r\n", []string{"User-Agent: b"}}, // fasthttp keeps the last
+		{"empty line", "User-Agent:\r\n", nil},
+		{"none", "", nil},
+		{"two lines, lower case", "user-agent: a\r\nuser-agent: b\r\n", []string{"User-Agent: b"}},
+	} {
+		req := "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n" + c.head +
+			"Transfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nUser-Agent: forged\r\n\r\n"
+		r := raw(t, st.addr, req)
+		if r.status != 200 {
+			t.Errorf("%s: got %d %s, want 200", c.name, r.status, r.body)
+			continue
+		}
+		var got []string
+		for _, l := range <-up.heads {
+			if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, "user-agent") {
+				got = append(got, l)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: the service got the User-Agent lines %q, want %q (a trailer reached it)", c.name, got, c.want)
+		}
 	}
 }
