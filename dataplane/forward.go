@@ -208,10 +208,19 @@ func (x *exchange) forwardToken() bool {
 func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool) (passes int) {
 	for {
 		x.buf = x.buf[:0]
-		for k := range h.All() {
-			if match(k) {
-				x.buf = append(x.buf, k...) // deleting moves the storage k aliases
-				break
+		if lines, ok := mapLines(h); ok { // no name a match reports is one fasthttp keeps apart
+			for i := range lines {
+				if match(lines[i].key) {
+					x.buf = append(x.buf, lines[i].key...) // deleting moves the storage the key is in
+					break
+				}
+			}
+		} else {
+			for k := range h.All() {
+				if match(k) {
+					x.buf = append(x.buf, k...)
+					break
+				}
 			}
 		}
 		if len(x.buf) == 0 {

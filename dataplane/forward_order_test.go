@@ -90,13 +90,17 @@ func TestForwardedHeaderOrder(t *testing.T) {
 			"Cookie: a=b\r\nX-Multi: 1\r\nConnection: X-Hop\r\nX-Hop: h\r\nCookie: c=d\r\nX-API-Key: " + hrisKey +
 				"\r\nX-Multi: 2\r\nX-Request-Id: order-1\r\nAccept: */*\r\nX-Hop: h2\r\nCookie: e=f\r\nX-Multi: 3\r\n",
 			[]string{"Cookie: a=b", "X-Multi: 1", "Cookie: c=d", "X-Multi: 2", "Accept: */*", "Cookie: e=f", "X-Multi: 3"}},
-		// Removing a forged header walks fasthttp's header map, which folds
-		// every Cookie line into one, written last, with the pairs in the
-		// order the client sent them (collectCookies), as before.
+		// Removing a forged header walks the header map: the Cookie lines
+		// stay as they came, where walking it as fasthttp's All does folded
+		// them into one, written last, "c" unquoted and "e" dropped
+		// (TestCookieLinesForwardedAsSent).
 		{"forged identity, credential, connection-listed",
-			"X-Multi: 1\r\nCookie: a=b\r\nX-Portcullis-Tenant: globex\r\nX-Multi: 2\r\nConnection: X-Hop\r\nCookie: c=d\r\nX-Hop: h\r\n" +
-				"X-API-Key: " + hrisKey + "\r\nX-Request-Id: order-1\r\nX-Multi: 3\r\nx-portcullis-tenant: globex\r\nAccept: */*\r\nX-Multi: 4\r\n",
-			[]string{"X-Multi: 1", "X-Multi: 2", "X-Multi: 3", "Accept: */*", "X-Multi: 4", "Cookie: a=b; c=d"}},
+			"X-Multi: 1\r\nCookie: a=b\r\nX-Portcullis-Tenant: globex\r\nX-Multi: 2\r\nConnection: X-Hop\r\nCookie: c=\"d\"\r\nX-Hop: h\r\n" +
+				"X-API-Key: " + hrisKey + "\r\nX-Request-Id: order-1\r\nX-Multi: 3\r\nx-portcullis-tenant: globex\r\nAccept: */*\r\nCookie: e=\"f\\\\g\"\r\nX-Multi: 4\r\n",
+			[]string{"X-Multi: 1", "Cookie: a=b", "X-Multi: 2", "Cookie: c=\"d\"", "X-Multi: 3", "Accept: */*", "Cookie: e=\"f\\\\g\"", "X-Multi: 4"}},
+		{"dropped X-Forwarded-Host",
+			"Cookie: a=b\r\nX-Forwarded-Host: evil\r\nX-API-Key: " + hrisKey + "\r\nCookie: c=\"d\"; e=f\r\nX-Request-Id: order-1\r\nAccept: */*\r\n",
+			[]string{"Cookie: a=b", "Cookie: c=\"d\"; e=f", "Accept: */*"}},
 	}
 	for _, c := range cases {
 		r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\n"+c.head+"\r\n")
@@ -227,4 +231,39 @@ func isSubsequence(sub, seq []string) bool {
 		seq = seq[i+1:]
 	}
 	return true
+}
+
+// TestCookieLinesForwardedAsSent: a chunked request (its trailers are
+// looked for in the header map) or one with a forged or dropped header
+// (looked for there too) has its Cookie lines forwarded as they came, in
+// place. fasthttp's All, which those walks used, collects the cookies
+// first, and fasthttp then wrote one Cookie line it rendered from what it
+// parsed, last: a quoted value went on unquoted (c="d" as c=d) and a pair
+// it could not parse was dropped, so the service read other cookies than
+// the client sent.
+func TestCookieLinesForwardedAsSent(t *testing.T) {
+	up := startHeadRecorder(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	cookies := "Cookie: a=b\r\nX-Multi: 1\r\nCookie: c=\"d\"; sid=\"x\\\"y\"\r\nX-Multi: 2\r\n"
+	want := []string{"Cookie: a=b", "X-Multi: 1", "Cookie: c=\"d\"; sid=\"x\\\"y\"", "X-Multi: 2"}
+	for _, c := range []struct{ name, req string }{
+		{"chunked", "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n" + cookies +
+			"Transfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nX-Trailer: t\r\n\r\n"},
+		{"forged identity", "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nX-Portcullis-Client: acme-admin\r\n" + cookies + "\r\n"},
+		{"dropped", "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n" + cookies + "X-Original-URL: /v1/admin\r\n\r\n"},
+	} {
+		r := raw(t, st.addr, c.req)
+		if r.status != 200 {
+			t.Fatalf("%s: got %d %s, want 200", c.name, r.status, r.body)
+		}
+		var got []string
+		for _, l := range <-up.heads {
+			if name, _, _ := strings.Cut(l, ":"); name == "Cookie" || name == "X-Multi" {
+				got = append(got, l)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the service got\n\t%s\nwant\n\t%s", c.name, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		}
+	}
 }

@@ -69,6 +69,22 @@ func delHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) {
 	h.DelBytes(name)
 }
 
+// mapLines returns the lines of h's map, a chunked body's trailers
+// appended after the head's, without the headers fasthttp keeps apart
+// (Host, Content-Type, Content-Length, User-Agent, Trailer, a Connection
+// of close), and false when their layout is not headerLine's. Walking them
+// rather than h.All leaves the Cookie lines as they came: h.All collects
+// them first, and fasthttp then writes one Cookie line it rendered from
+// what it parsed, last, a quoted value unquoted and a pair it cannot
+// parse dropped (TestCookieLinesForwardedAsSent). Nothing may keep a line
+// past a change to h.
+func mapLines(h *fasthttp.RequestHeader) ([]headerLine, bool) {
+	if !linesOK {
+		return nil, false
+	}
+	return *(*[]headerLine)(unsafe.Add(unsafe.Pointer(h), linesAt)), true
+}
+
 // dropLines removes the lines named key from lines, keeping the order of
 // the others. The removed lines are swapped, not overwritten, past the
 // new end, as fasthttp's own deletes leave them: the map reuses their

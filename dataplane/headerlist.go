@@ -138,21 +138,29 @@ func (sc *trailerScratch) extra(h *fasthttp.RequestHeader, raw, dst []byte) ([]b
 	f, l := &sc.fields, &sc.lines
 	f.reset()
 	l.reset()
-	for k := range h.All() {
-		f.add(k)
+	// fasthttp keeps the head's User-Agent apart, one value (the last
+	// line's; an empty one: none), and appends a trailer's, which it does
+	// not forbid, to its other lines: counted line by line, two User-Agent
+	// lines or an empty one in the head hid a trailer's, which reached the
+	// service (TestUserAgentTrailerNotForwarded). So the head's User-Agent
+	// lines are left out, and counted as the map holds them apart.
+	lines, ok := mapLines(h)
+	if ok {
+		for i := range lines { // the head's User-Agent is not among them
+			f.add(lines[i].key)
+		}
+	} else {
+		for k := range h.All() {
+			f.add(k)
+		}
+		if len(h.UserAgent()) > 0 {
+			l.add(ro("User-Agent"))
+		}
 	}
 	for line := range bytes.Lines(raw) {
 		if c := bytes.IndexByte(line, ':'); c > 0 && !foldEqual(line[:c], "user-agent") {
 			l.add(line[:c])
 		}
-	}
-	if len(h.UserAgent()) > 0 {
-		// fasthttp keeps the head's User-Agent apart, one value (the last
-		// line's; an empty one: none), and appends a trailer's, which it
-		// does not forbid, to its other lines: counted line by line, two
-		// User-Agent lines or an empty one in the head hid a trailer's,
-		// which reached the service (TestUserAgentTrailerNotForwarded).
-		l.add(ro("User-Agent"))
 	}
 	f.sort()
 	l.sort()
