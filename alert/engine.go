@@ -492,7 +492,7 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 	if prev == "" && r.Kind == KindNewNetwork {
 		prev = e.closed[groupKey{r.Name, s.client}] // the client's, from another network
 	}
-	a := &Alert{ID: alertID(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
+	a := &Alert{ID: e.newIDLocked(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
 		Tenant: s.tenant, Client: s.client, KeyID: s.keyID, Status: StatusOpen, Opened: t, LastSeen: t, Count: n,
 		Window: r.Window.String(), RuleAction: r.Action, Previous: prev}
 	if g != nil {
@@ -546,7 +546,7 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 	if len(e.entryOpens) == 0 {
 		return
 	}
-	ev := e.entryOpens[alertID(rule, key, t)]
+	ev := e.entryOpens[e.newIDLocked(rule, key, t)]
 	if ev == nil {
 		ev = e.entryOpens[legacyAlertID(rule, key, t)] // a trail written before ids had 64 bits
 	}
@@ -567,6 +567,21 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 func alertID(rule, key string, t time.Time) string {
 	sum := sha256.Sum256([]byte(rule + "\x00" + key + "\x00" + strconv.FormatInt(t.UnixNano(), 10)))
 	return "alert-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:8])
+}
+
+// newIDLocked is the id of an alert of (rule, key) opened at t: alertID,
+// or, when an alert holds that id already, alertID of the key with the
+// first suffix that no alert holds. A sender picks its records' times and
+// sources: a group firing again at the instant its closed alert opened, or
+// a folded alert (key "*") opening at the instant source "*" fired, must
+// not overwrite that alert, live or on replay, where the same alerts are
+// held at the same record.
+func (e *Engine) newIDLocked(rule, key string, t time.Time) string {
+	id := alertID(rule, key, t)
+	for n := 1; e.alerts[id] != nil; n++ {
+		id = alertID(rule, key+"\x00"+strconv.Itoa(n), t)
+	}
+	return id
 }
 
 // legacyAlertID is alertID as collectors before 64-bit ids wrote it.

@@ -150,7 +150,7 @@ func (e *Engine) foldLocked(r *Rule, key string, s subject, t time.Time, n int64
 			}
 			return out // the trail holds what was opened; replay fires nothing
 		}
-		a = &Alert{ID: alertID(r.Name, foldKey, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: foldKey,
+		a = &Alert{ID: e.newIDLocked(r.Name, foldKey, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: foldKey,
 			Tenant: s.tenant, Client: s.client, KeyID: s.keyID, Status: StatusOpen, Opened: t, LastSeen: t, Count: n,
 			Window: r.Window.String(), RuleAction: r.Action, Previous: e.foldClosed[f], Folded: 1, FoldedKeys: []string{key}}
 		if g != nil {
