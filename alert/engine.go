@@ -428,6 +428,7 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 				e.setOpenLocked(groupKey{a.Rule, a.Key}, a)
 			}
 			e.trackOpenLocked(a, true)
+			e.linkOpenLocked(a) // fold.go
 		}
 		return
 	}
@@ -437,6 +438,9 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 	}
 	if ev.Action == ActionClose && a.Status == StatusClosed {
 		return // closed already: the first closure stands
+	}
+	if ev.Action == ActionUpdate && a.Folded > 0 {
+		e.linkUpdateLocked(a, d) // fold.go
 	}
 	a.apply(ev, d)
 	if a.Status == StatusClosed && ev.Action == ActionClose {

@@ -3,6 +3,7 @@ package alert
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -170,12 +171,65 @@ func (e *Engine) foldLocked(r *Rule, key string, s subject, t time.Time, n int64
 				" and those that fire after it are folded into this alert", Details: encodeDetails(d)})
 	}
 	a.Folded++
+	d := map[string]string{"folded": strconv.FormatInt(a.Folded, 10), "fold_rule": r.Name, "fold_key": key}
 	if len(a.FoldedKeys) < maxFoldedKeys {
 		a.FoldedKeys = append(a.FoldedKeys, key)
+		d["folded_keys"] = foldedKeysDetail(a.FoldedKeys)
 	}
 	a.addSender(s.sender)
 	e.linkFoldLocked(k, a, g)
-	return e.growLocked(a, r, n, t, g, out)
+	return e.foldUpdateLocked(a, n, t, d, out)
+}
+
+// foldUpdateLocked grows a, the folded alert, by the n records of the
+// group just folded, and writes the alert.update d naming the group, one
+// for each: the trail holds every group folded, which readers of its
+// events (Load, the evidence pack) count, and an Alertmanager alert, which
+// no record replays, is folded and linked on replay by it (applyLocked).
+func (e *Engine) foldUpdateLocked(a *Alert, n int64, t time.Time, d map[string]string, out []collector.Event) []collector.Event {
+	a.Count += n
+	if t.After(a.LastSeen) {
+		a.LastSeen = t
+	}
+	a.updated = t
+	if e.replaying {
+		return out // the update is in the trail
+	}
+	d["count"], d["last_seen"] = strconv.FormatInt(a.Count, 10), a.LastSeen.UTC().Format(time.RFC3339Nano)
+	return append(out, collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionUpdate, Target: a.ID, Details: encodeDetails(d)})
+}
+
+// linkOpenLocked links a folded alert just opened from its alert.open to
+// the group that opened it, its first folded key under its rule: on
+// replay, an Alertmanager alert's fingerprint, which no record folds.
+func (e *Engine) linkOpenLocked(a *Alert) {
+	if a.Folded > 0 && len(a.FoldedKeys) > 0 && foldableAlert(a) {
+		k := groupKey{a.Rule, a.FoldedKeys[0]}
+		e.linkFoldLocked(k, a, e.groups[k])
+	}
+}
+
+// linkUpdateLocked links the group an alert.update of a, a folded alert
+// not closed, names as folded by it (foldUpdateLocked), when a does not
+// count it yet: on replay, an Alertmanager alert's fingerprint; live, the
+// update applied again once stored changes nothing. A group of another
+// family is never linked: its alerts are its own.
+func (e *Engine) linkUpdateLocked(a *Alert, d map[string]string) {
+	rule, key := d["fold_rule"], d["fold_key"]
+	n, err := strconv.ParseInt(d["folded"], 10, 64)
+	if err != nil || n <= a.Folded || key == "" || a.Status == StatusClosed || !sameFamily(a, rule) {
+		return
+	}
+	k := groupKey{rule, key}
+	e.linkFoldLocked(k, a, e.groups[k])
+}
+
+// sameFamily reports whether rule's groups fold into a, a folded alert.
+func sameFamily(a *Alert, rule string) bool {
+	if a.Kind == "alertmanager" {
+		return strings.HasPrefix(rule, "alertmanager:")
+	}
+	return rule == a.Rule
 }
 
 // linkFoldLocked makes a, a folded alert, the open alert of the group k:

@@ -24,7 +24,7 @@ func checkReplay(t *testing.T, r *rig) {
 		t.Fatal(err)
 	}
 	if full, pos := fullReplay(t, r); pos != livePos || !bytes.Equal(full, live) {
-		t.Errorf("full replay: state at seq %d differs from the live one at %d:\n got %s\nwant %s", pos, livePos, clipped(full), clipped(live))
+		t.Errorf("full replay: state at seq %d differs from the live one at %d:\n got %s\nwant %s", pos, livePos, firstDiff(full, live), firstDiff(live, full))
 	}
 	r.open()
 }
@@ -82,4 +82,13 @@ func TestRefoldAtClosedFoldsInstant(t *testing.T) {
 		t.Errorf("folded alerts %+v; want %s closed and a new one folding 192.0.2.10", folded, old.ID)
 	}
 	checkReplay(t, r)
+}
+
+// firstDiff is a from a little before where it first differs from b.
+func firstDiff(a, b []byte) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return clipped(a[max(i-300, 0):])
 }
