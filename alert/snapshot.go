@@ -19,9 +19,10 @@ import (
 )
 
 // snapshotVersion is the format of the snapshot file (2: with the
-// key_rotation state; 3: with the keys' not_after from their events; an
-// older snapshot lacks them and is ignored).
-const snapshotVersion = 3
+// key_rotation state; 3: with the keys' not_after from their events; 4:
+// with the groups linked to a folded alert by their window only; an older
+// snapshot lacks them and is ignored).
+const snapshotVersion = 4
 
 // maxSnapshotBytes bounds the snapshot file Restore reads.
 const maxSnapshotBytes = 256 << 20
@@ -73,6 +74,9 @@ type stateGroup struct {
 	IDs        []string  `json:"ids,omitempty"`
 	Last       time.Time `json:"last"`
 	LastUpdate time.Time `json:"last_update"`
+	// Folded is the folded alert the group's records grow when e.open
+	// does not link it (past maxFoldLinks, fold.go).
+	Folded string `json:"folded,omitempty"`
 }
 
 // stateRef names the alert of a rule group.
@@ -89,6 +93,9 @@ func (e *Engine) stateLocked() state {
 		sg := stateGroup{Rule: k.rule, Key: k.key, IDs: g.requestIDs(), Last: g.last, LastUpdate: g.lastUpdate}
 		if g.w != nil {
 			sg.Width, sg.Head, sg.Buckets = g.w.width, g.w.head, g.w.buckets
+		}
+		if g.open != nil && e.open[k] != g.open.ID {
+			sg.Folded = g.open.ID
 		}
 		st.Groups = append(st.Groups, sg)
 	}
@@ -142,6 +149,11 @@ func (e *Engine) restoreLocked(st *state) {
 	for _, r := range st.Open {
 		if a := e.alerts[r.ID]; a != nil {
 			e.setOpenLocked(groupKey{r.Rule, r.Key}, a)
+		}
+	}
+	for _, sg := range st.Groups {
+		if a := e.alerts[sg.Folded]; a != nil && a.Folded > 0 && a.Status != StatusClosed {
+			e.groups[groupKey{sg.Rule, sg.Key}].open = a
 		}
 	}
 	for _, r := range st.Closed {
