@@ -516,13 +516,16 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 
 // growLocked adds n matching records to an open alert, writing an
 // alert.update at most once per rule window so that the trail holds the
-// count without a line per record.
+// count without a line per record; an Alertmanager alert's on each
+// repeat, which no record replays.
 func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, out []collector.Event) []collector.Event {
 	a.Count += n
 	if t.After(a.LastSeen) {
 		a.LastSeen = t
 	}
 	switch {
+	case r.Kind == "alertmanager": // no record replays it: each count is in the trail (TestAlertmanagerRepeatReplayed)
+		a.updated = t
 	case a.Folded > 0: // many groups grow it: one update per window, not one per group
 		if t.Sub(a.updated) < r.Window {
 			return out

@@ -81,3 +81,40 @@ func TestFoldedSourcesInTrail(t *testing.T) {
 		t.Errorf("the trail's folded alert: folded %d, keys %v; want the live %d, %v", got.Folded, got.FoldedKeys, live.Folded, live.FoldedKeys)
 	}
 }
+
+// TestAlertmanagerRepeatReplayed: a repeated Alertmanager notification
+// grows its alert, folded or not, and no record replays it: the count is
+// in the trail, and a full replay holds the live state.
+func TestAlertmanagerRepeatReplayed(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, examplePolicy(t))
+	for i := range maxOpenPerRule + 2 {
+		if _, err := r.eng.Alertmanager(amFiring("Noisy", i), t0.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fp := range []int{0, maxOpenPerRule + 1, 0} { // an alert of its own, a folded one
+		if _, err := r.eng.Alertmanager(amFiring("Noisy", fp), t0.Add(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := func() (own, folded int64) {
+		for _, a := range r.eng.Alerts() {
+			switch {
+			case a.Folded > 0:
+				folded = a.Count
+			case a.Key == "fp0000":
+				own = a.Count
+			}
+		}
+		return own, folded
+	}
+	own, folded := counts()
+	if own != 3 || folded != 3 {
+		t.Fatalf("live: fp0000's count %d, the folded alert's %d; want 3 and 3", own, folded)
+	}
+	checkReplay(t, r)
+	if own, folded = counts(); own != 3 || folded != 3 {
+		t.Errorf("after a restart: fp0000's count %d, the folded alert's %d; want 3 and 3", own, folded)
+	}
+}
