@@ -420,6 +420,9 @@ func (e *Engine) setOpenLocked(k groupKey, a *Alert) {
 // applyLocked applies an alert lifecycle event; it is idempotent for the
 // open the engine applied when it wrote it.
 func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
+	if ev.Key != "" {
+		d = withoutFold(d) // fold.go
+	}
 	if ev.Action == ActionOpen {
 		if _, ok := e.alerts[ev.Target]; !ok {
 			a := alertFromOpen(ev, d)

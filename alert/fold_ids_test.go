@@ -90,5 +90,5 @@ func firstDiff(a, b []byte) string {
 	for i < len(a) && i < len(b) && a[i] == b[i] {
 		i++
 	}
-	return clipped(a[max(i-300, 0):])
+	return clipped(a[max(i-600, 0):min(i+100, len(a))])
 }
