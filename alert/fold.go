@@ -51,10 +51,11 @@ const maxFoldLinks = 10000
 func foldable(r *Rule) bool { return r.Group == "source" || r.Kind == "alertmanager" }
 
 // family is the name rules share a cap under: the rule's own, or
-// "alertmanager" for every Alertmanager alert name.
+// "alertmanager:" for every Alertmanager alert name, a name no policy
+// rule has (a rule may be named "alertmanager", TestRuleNamedAlertmanagerNotInTheirFamily).
 func family(rule, kind string) string {
 	if kind == "alertmanager" {
-		return "alertmanager"
+		return "alertmanager:"
 	}
 	return rule
 }

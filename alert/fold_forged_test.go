@@ -37,3 +37,28 @@ func TestFoldNotForgedThroughEtcd(t *testing.T) {
 		t.Errorf("an alert.open borne by etcd opened folded alert %s (folded %d)", forged.ID, f.Folded)
 	}
 }
+
+// TestRuleNamedAlertmanagerNotInTheirFamily: a policy may name a
+// source-grouped rule "alertmanager"; its alerts are its own family, not
+// the Alertmanager alerts': a sender's 100 Alertmanager fingerprints do
+// not fold a guesser of that rule into the Alertmanager folded alert.
+func TestRuleNamedAlertmanagerNotInTheirFamily(t *testing.T) {
+	t.Parallel()
+	d := examplePolicy(t)
+	for i := range d.Detection {
+		if d.Detection[i].Name == "token-guessing-source" {
+			d.Detection[i].Name = "alertmanager"
+		}
+	}
+	r := newRig(t, d)
+	for i := range maxOpenPerRule + 1 {
+		if _, err := r.eng.Alertmanager(amFiring("Noisy", i), t0.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.send(guessFrom(t0.Add(time.Minute), "192.0.2.9")...)
+	folded, single := foldedOf(r, "alertmanager")
+	if len(single) != 1 || single[0].Key != "192.0.2.9" || len(folded) != 0 {
+		t.Errorf("rule alertmanager: alerts %+v, folded %+v; want one alert of source 192.0.2.9", single, folded)
+	}
+}
