@@ -104,23 +104,13 @@ func (e *Engine) unfoldLocked(a *Alert) {
 }
 
 // recountOpenLocked rebuilds the counts of open alerts and the folds from
-// the alerts (after a restore).
+// the alerts (after a restore, which restores foldClosed: the order two
+// folded alerts opened at one instant closed in is not in the alerts).
 func (e *Engine) recountOpenLocked() {
 	e.openN, e.folds, e.foldClosed, e.foldLinks = map[string]int{}, map[string]string{}, map[string]string{}, map[string]int{}
-	var last map[string]time.Time
 	for _, a := range e.alerts {
-		switch {
-		case !foldableAlert(a):
-		case a.Status != StatusClosed:
+		if a.Status != StatusClosed {
 			e.trackOpenLocked(a, true)
-		case a.Folded > 0:
-			f := family(a.Rule, a.Kind)
-			if last == nil {
-				last = map[string]time.Time{}
-			}
-			if t, ok := last[f]; !ok || a.Opened.After(t) || a.Opened.Equal(t) && a.ID > e.foldClosed[f] {
-				last[f], e.foldClosed[f] = a.Opened, a.ID
-			}
 		}
 	}
 	fold := make(map[string]string, len(e.folds)) // folded alert id -> family

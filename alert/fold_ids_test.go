@@ -92,3 +92,32 @@ func firstDiff(a, b []byte) string {
 	}
 	return clipped(a[max(i-600, 0):min(i+100, len(a))])
 }
+
+// TestRestoredRefoldNamesLastClosedFold: two folded alerts opened at one
+// instant (a sender picks its records' times), each closed in turn: the
+// next folded alert names the one closed last as its previous, restored
+// from a snapshot as live.
+func TestRestoredRefoldNamesLastClosedFold(t *testing.T) {
+	t.Parallel()
+	for _, at := range []time.Time{t0.Add(5 * time.Minute), t0.Add(6 * time.Minute)} { // either order of the two ids
+		r := newRig(t, examplePolicy(t))
+		r.snap = true
+		r.restart()
+		fillSources(r, maxOpenPerRule)
+		var last string
+		for i, ip := range []string{"192.0.2.9", "192.0.2.10"} {
+			r.send(guessFrom(at, ip)...)
+			f := foldedAlert(t, r.eng.Alerts())
+			r.event(lifecycle(at.Add(time.Duration(i+1)*time.Minute), ActionClose, f.ID, "alice", "blocked", nil))
+			last = f.ID
+		}
+		if err := r.eng.WriteSnapshot(at); err != nil {
+			t.Fatal(err)
+		}
+		r.restart()
+		r.send(guessFrom(at.Add(3*time.Minute), "192.0.2.11")...)
+		if f := foldedAlert(t, r.eng.Alerts()); f.Previous != last {
+			t.Errorf("restored, the next folded alert names %s as its previous, want %s, the folded alert closed last", f.Previous, last)
+		}
+	}
+}

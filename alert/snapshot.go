@@ -20,8 +20,9 @@ import (
 
 // snapshotVersion is the format of the snapshot file (2: with the
 // key_rotation state; 3: with the keys' not_after from their events; 4:
-// with the groups linked to a folded alert by their window only; an older
-// snapshot lacks them and is ignored).
+// with the groups linked to a folded alert by their window only and each
+// family's folded alert closed last; an older snapshot lacks them and is
+// ignored).
 const snapshotVersion = 4
 
 // maxSnapshotBytes bounds the snapshot file Restore reads.
@@ -62,6 +63,9 @@ type state struct {
 	Observed  int                             `json:"observed"`
 	Clock     time.Time                       `json:"clock,omitzero"` // Engine.clock
 	Rotation  stateRotation                   `json:"rotation"`       // rotation.go
+	// FoldClosed is each family's folded alert closed last
+	// (Engine.foldClosed): two may have opened at one instant.
+	FoldClosed map[string]string `json:"fold_closed,omitempty"`
 }
 
 // stateGroup is one rule group's window.
@@ -111,6 +115,7 @@ func (e *Engine) stateLocked() state {
 	st.Revoked = sortedTrue(e.revoked)
 	st.Clock = e.clock
 	st.Rotation = e.rotationStateLocked()
+	st.FoldClosed = e.foldClosed
 	for c, nets := range e.networks {
 		m := make(map[string]time.Time, len(nets))
 		for p, t := range nets {
@@ -181,6 +186,9 @@ func (e *Engine) restoreLocked(st *state) {
 	e.restoreRotationLocked(&st.Rotation)
 	e.recountLooseLocked()
 	e.recountOpenLocked()
+	for f, id := range st.FoldClosed {
+		e.foldClosed[f] = id
+	}
 }
 
 // reset empties the state.
