@@ -544,7 +544,7 @@ func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, o
 	}
 	d := map[string]string{"count": strconv.FormatInt(a.Count, 10), "last_seen": a.LastSeen.UTC().Format(time.RFC3339Nano)}
 	if a.Folded > 0 {
-		d["folded"], d["folded_keys"] = strconv.FormatInt(a.Folded, 10), foldedKeysDetail(a.FoldedKeys)
+		d["folded"] = strconv.FormatInt(a.Folded, 10) // its keys are in the update of the group that added each (foldUpdateLocked)
 	}
 	return append(out, collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionUpdate, Target: a.ID, Details: encodeDetails(d)})
 }
