@@ -420,6 +420,9 @@ func (e *Engine) setOpenLocked(k groupKey, a *Alert) {
 // applyLocked applies an alert lifecycle event; it is idempotent for the
 // open the engine applied when it wrote it.
 func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
+	if ev.Key != "" {
+		d = withoutFold(d) // fold.go
+	}
 	if ev.Action == ActionOpen {
 		if _, ok := e.alerts[ev.Target]; !ok {
 			a := alertFromOpen(ev, d)
@@ -428,6 +431,7 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 				e.setOpenLocked(groupKey{a.Rule, a.Key}, a)
 			}
 			e.trackOpenLocked(a, true)
+			e.linkOpenLocked(a) // fold.go
 		}
 		return
 	}
@@ -437,6 +441,9 @@ func (e *Engine) applyLocked(ev *collector.Event, d map[string]string) {
 	}
 	if ev.Action == ActionClose && a.Status == StatusClosed {
 		return // closed already: the first closure stands
+	}
+	if ev.Action == ActionUpdate && a.Folded > 0 {
+		e.linkUpdateLocked(a, d) // fold.go
 	}
 	a.apply(ev, d)
 	if a.Status == StatusClosed && ev.Action == ActionClose {
@@ -492,7 +499,7 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 	if prev == "" && r.Kind == KindNewNetwork {
 		prev = e.closed[groupKey{r.Name, s.client}] // the client's, from another network
 	}
-	a := &Alert{ID: alertID(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
+	a := &Alert{ID: e.newIDLocked(r.Name, key, t), Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Group: r.Group, Key: key,
 		Tenant: s.tenant, Client: s.client, KeyID: s.keyID, Status: StatusOpen, Opened: t, LastSeen: t, Count: n,
 		Window: r.Window.String(), RuleAction: r.Action, Previous: prev}
 	if g != nil {
@@ -512,13 +519,16 @@ func (e *Engine) fireLocked(r *Rule, key string, s subject, t time.Time, n int64
 
 // growLocked adds n matching records to an open alert, writing an
 // alert.update at most once per rule window so that the trail holds the
-// count without a line per record.
+// count without a line per record; an Alertmanager alert's on each
+// repeat, which no record replays.
 func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, out []collector.Event) []collector.Event {
 	a.Count += n
 	if t.After(a.LastSeen) {
 		a.LastSeen = t
 	}
 	switch {
+	case r.Kind == "alertmanager": // no record replays it: each count is in the trail (TestAlertmanagerRepeatReplayed)
+		a.updated = t
 	case a.Folded > 0: // many groups grow it: one update per window, not one per group
 		if t.Sub(a.updated) < r.Window {
 			return out
@@ -534,7 +544,7 @@ func (e *Engine) growLocked(a *Alert, r *Rule, n int64, t time.Time, g *group, o
 	}
 	d := map[string]string{"count": strconv.FormatInt(a.Count, 10), "last_seen": a.LastSeen.UTC().Format(time.RFC3339Nano)}
 	if a.Folded > 0 {
-		d["folded"], d["folded_keys"] = strconv.FormatInt(a.Folded, 10), foldedKeysDetail(a.FoldedKeys)
+		d["folded"] = strconv.FormatInt(a.Folded, 10) // its keys are in the update of the group that added each (foldUpdateLocked)
 	}
 	return append(out, collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionUpdate, Target: a.ID, Details: encodeDetails(d)})
 }
@@ -546,7 +556,7 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 	if len(e.entryOpens) == 0 {
 		return
 	}
-	ev := e.entryOpens[alertID(rule, key, t)]
+	ev := e.entryOpens[e.newIDLocked(rule, key, t)]
 	if ev == nil {
 		ev = e.entryOpens[legacyAlertID(rule, key, t)] // a trail written before ids had 64 bits
 	}
@@ -567,6 +577,21 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 func alertID(rule, key string, t time.Time) string {
 	sum := sha256.Sum256([]byte(rule + "\x00" + key + "\x00" + strconv.FormatInt(t.UnixNano(), 10)))
 	return "alert-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:8])
+}
+
+// newIDLocked is the id of an alert of (rule, key) opened at t: alertID,
+// or, when an alert holds that id already, alertID of the key with the
+// first suffix that no alert holds. A sender picks its records' times and
+// sources: a group firing again at the instant its closed alert opened, or
+// a folded alert (key "*") opening at the instant source "*" fired, must
+// not overwrite that alert, live or on replay, where the same alerts are
+// held at the same record.
+func (e *Engine) newIDLocked(rule, key string, t time.Time) string {
+	id := alertID(rule, key, t)
+	for n := 1; e.alerts[id] != nil; n++ {
+		id = alertID(rule, key+"\x00"+strconv.Itoa(n), t)
+	}
+	return id
 }
 
 // legacyAlertID is alertID as collectors before 64-bit ids wrote it.

@@ -19,9 +19,11 @@ import (
 )
 
 // snapshotVersion is the format of the snapshot file (2: with the
-// key_rotation state; 3: with the keys' not_after from their events; an
-// older snapshot lacks them and is ignored).
-const snapshotVersion = 3
+// key_rotation state; 3: with the keys' not_after from their events; 4:
+// with the groups linked to a folded alert by their window only and each
+// family's folded alert closed last; an older snapshot lacks them and is
+// ignored).
+const snapshotVersion = 4
 
 // maxSnapshotBytes bounds the snapshot file Restore reads.
 const maxSnapshotBytes = 256 << 20
@@ -61,6 +63,9 @@ type state struct {
 	Observed  int                             `json:"observed"`
 	Clock     time.Time                       `json:"clock,omitzero"` // Engine.clock
 	Rotation  stateRotation                   `json:"rotation"`       // rotation.go
+	// FoldClosed is each family's folded alert closed last
+	// (Engine.foldClosed): two may have opened at one instant.
+	FoldClosed map[string]string `json:"fold_closed,omitempty"`
 }
 
 // stateGroup is one rule group's window.
@@ -73,6 +78,9 @@ type stateGroup struct {
 	IDs        []string  `json:"ids,omitempty"`
 	Last       time.Time `json:"last"`
 	LastUpdate time.Time `json:"last_update"`
+	// Folded is the folded alert the group's records grow when e.open
+	// does not link it (past maxFoldLinks, fold.go).
+	Folded string `json:"folded,omitempty"`
 }
 
 // stateRef names the alert of a rule group.
@@ -90,6 +98,9 @@ func (e *Engine) stateLocked() state {
 		if g.w != nil {
 			sg.Width, sg.Head, sg.Buckets = g.w.width, g.w.head, g.w.buckets
 		}
+		if g.open != nil && e.open[k] != g.open.ID {
+			sg.Folded = g.open.ID
+		}
 		st.Groups = append(st.Groups, sg)
 	}
 	sort.Slice(st.Groups, func(i, j int) bool {
@@ -104,6 +115,7 @@ func (e *Engine) stateLocked() state {
 	st.Revoked = sortedTrue(e.revoked)
 	st.Clock = e.clock
 	st.Rotation = e.rotationStateLocked()
+	st.FoldClosed = e.foldClosed
 	for c, nets := range e.networks {
 		m := make(map[string]time.Time, len(nets))
 		for p, t := range nets {
@@ -144,6 +156,11 @@ func (e *Engine) restoreLocked(st *state) {
 			e.setOpenLocked(groupKey{r.Rule, r.Key}, a)
 		}
 	}
+	for _, sg := range st.Groups {
+		if a := e.alerts[sg.Folded]; a != nil && a.Folded > 0 && a.Status != StatusClosed {
+			e.groups[groupKey{sg.Rule, sg.Key}].open = a
+		}
+	}
 	for _, r := range st.Closed {
 		e.closed[groupKey{r.Rule, r.Key}] = r.ID
 	}
@@ -169,6 +186,9 @@ func (e *Engine) restoreLocked(st *state) {
 	e.restoreRotationLocked(&st.Rotation)
 	e.recountLooseLocked()
 	e.recountOpenLocked()
+	for f, id := range st.FoldClosed {
+		e.foldClosed[f] = id
+	}
 }
 
 // reset empties the state.

@@ -388,6 +388,9 @@ func (b *builder) alertSample() ([]byte, error) {
 		fmt.Fprintf(&w, "## Alert %s (%s, %s)\n\n- rule: %s\n- %s: %s, tenant %s\n- opened %s, last seen %s, count %d\n- status: %s\n",
 			mdText(a.ID), mdText(a.Severity), mdText(a.Kind), mdText(a.Rule), mdText(a.Group), mdText(a.Key), mdText(dash(a.Tenant)),
 			rfc(a.Opened), rfc(a.LastSeen), a.Count, mdText(a.Status))
+		if a.Folded > 0 { // one alert for many sources, its key "*" (alert package, fold.go)
+			fmt.Fprintf(&w, "- folded: %d %s groups, the first: %s\n", a.Folded, mdText(a.Group), mdText(strings.Join(a.FoldedKeys, ", ")))
+		}
 		for _, t := range a.Tickets {
 			fmt.Fprintf(&w, "- ticket: %s %s\n", mdText(t.Sink), mdText(t.Key))
 		}
