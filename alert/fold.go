@@ -29,8 +29,8 @@ import (
 // record that opened it, as any alert's is.
 
 // maxOpenPerRule is how many alerts a rule whose groups an outsider makes
-// up keeps open before it folds (all Alertmanager alert names count as one
-// rule here: a sender names them).
+// up keeps open before it folds (the Alertmanager alert names of one
+// severity count as one rule here: a sender names them).
 const maxOpenPerRule = 100
 
 // foldKey is the key of a folded alert. A source may be "*" too: what
@@ -51,11 +51,15 @@ const maxFoldLinks = 10000
 func foldable(r *Rule) bool { return r.Group == "source" || r.Kind == "alertmanager" }
 
 // family is the name rules share a cap under: the rule's own, or
-// "alertmanager:" for every Alertmanager alert name, a name no policy
-// rule has (a rule may be named "alertmanager", TestRuleNamedAlertmanagerNotInTheirFamily).
-func family(rule, kind string) string {
+// "alertmanager:" and the severity for the Alertmanager alert names of
+// that severity, a name no policy rule has (a rule may be named
+// "alertmanager", TestRuleNamedAlertmanagerNotInTheirFamily). One family
+// for every severity folded a critical alert into the folded alert of
+// whichever name folded first, ticketed at its severity, medium say
+// (TestAlertmanagerCriticalNotFoldedUnderMedium).
+func family(rule, kind, severity string) string {
 	if kind == "alertmanager" {
-		return "alertmanager:"
+		return "alertmanager:" + severity
 	}
 	return rule
 }
@@ -70,7 +74,7 @@ func (e *Engine) trackOpenLocked(a *Alert, opened bool) {
 	if !foldableAlert(a) {
 		return
 	}
-	f := family(a.Rule, a.Kind)
+	f := family(a.Rule, a.Kind, a.Severity)
 	switch {
 	case a.Folded > 0 && opened:
 		e.folds[f] = a.ID
@@ -126,13 +130,13 @@ func (e *Engine) recountOpenLocked() {
 
 // full reports whether r's family has as many alerts open as it may.
 func (e *Engine) full(r *Rule) bool {
-	return foldable(r) && e.openN[family(r.Name, r.Kind)] >= maxOpenPerRule
+	return foldable(r) && e.openN[family(r.Name, r.Kind, r.Severity)] >= maxOpenPerRule
 }
 
 // foldLocked folds the group (r, key), which fires while r's family is
 // full, into the family's folded alert, opening it when there is none.
 func (e *Engine) foldLocked(r *Rule, key string, s subject, t time.Time, n int64, g *group, out []collector.Event) []collector.Event {
-	f := family(r.Name, r.Kind)
+	f := family(r.Name, r.Kind, r.Severity)
 	k := groupKey{r.Name, key}
 	a := e.alerts[e.folds[f]]
 	if a == nil {
@@ -227,7 +231,7 @@ func sameFamily(a *Alert, rule string) bool {
 // linkFoldLocked makes a, a folded alert, the open alert of the group k:
 // its later records grow a, as they would their own alert.
 func (e *Engine) linkFoldLocked(k groupKey, a *Alert, g *group) {
-	if f := family(a.Rule, a.Kind); e.open[k] != a.ID && e.foldLinks[f] < maxFoldLinks {
+	if f := family(a.Rule, a.Kind, a.Severity); e.open[k] != a.ID && e.foldLinks[f] < maxFoldLinks {
 		e.open[k] = a.ID
 		e.foldLinks[f]++
 	}

@@ -191,3 +191,48 @@ func TestFoldedAlertText(t *testing.T) {
 		t.Errorf("jira payload %s: want a folded title and no key secret", s)
 	}
 }
+
+// TestAlertmanagerCriticalNotFoldedUnderMedium: with 100 warnings
+// (medium) open and one folded, a critical Alertmanager alert is an alert
+// of its own, ticketed as critical: one family for every severity folded
+// it into the medium folded alert. Criticals past 100 fold into a
+// critical folded alert.
+func TestAlertmanagerCriticalNotFoldedUnderMedium(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, examplePolicy(t))
+	fire := func(name, sev string, fp int, at time.Time) {
+		t.Helper()
+		body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":%q,"severity":%q},"fingerprint":"fp%04d"}]}`, name, sev, fp)
+		if _, err := r.eng.Alertmanager([]byte(body), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range maxOpenPerRule + 5 {
+		fire("Noisy", "warning", i, t0.Add(time.Duration(i)*time.Second))
+	}
+	fire("DiskFull", "critical", 9000, t0.Add(time.Hour))
+	var crit []Alert
+	for _, a := range r.eng.Alerts() {
+		if a.Severity == "critical" {
+			crit = append(crit, a)
+		}
+	}
+	if len(crit) != 1 || crit[0].Folded != 0 || crit[0].Key != "fp9000" {
+		t.Fatalf("critical alerts %+v, want one of its own for fp9000", crit)
+	}
+	if last := r.opens[len(r.opens)-1]; last.Severity != "critical" || last.Key != "fp9000" {
+		t.Errorf("the last ticket opened is %s %s, want the critical fp9000", last.Severity, last.Key)
+	}
+	for i := range maxOpenPerRule {
+		fire("DiskFull", "critical", 9001+i, t0.Add(2*time.Hour+time.Duration(i)*time.Second))
+	}
+	folds := map[string]int64{}
+	for _, a := range r.eng.Alerts() {
+		if a.Folded > 0 {
+			folds[a.Severity] = a.Folded
+		}
+	}
+	if len(folds) != 2 || folds["medium"] != 5 || folds["critical"] != 1 {
+		t.Errorf("folded alerts by severity %v, want medium folding 5 and critical folding 1", folds)
+	}
+}
