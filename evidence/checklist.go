@@ -64,6 +64,9 @@ func (b *builder) privilegedAccess() ([]byte, error) {
 		}
 		w.Write(csvCells(row...))
 	}
+	if u := uses[notInPolicy]; u != nil {
+		w.Write(csvCells(notInPolicy, "", "", "", strconv.FormatInt(u.n, 10), rfc(u.last.Time), u.last.KeyID, u.last.Method+" "+u.last.Route, u.last.SourceIP, notInPolicyFinding))
+	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
 }
