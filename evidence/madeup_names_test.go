@@ -19,9 +19,10 @@ import (
 // and approval id: the tallies hold the names some policy of the period
 // names, and count the others under "(not in policy)"; the pods past the
 // first maxPods of a revocation and the approval ids past the first
-// maxApprovalIDs are counted together, and the pack says so. No request
-// is lost: the tenant shares, the denials and the approvals' counts add
-// up to the records written.
+// maxApprovalIDs are counted together, and the pack says so; a record
+// dated ahead of its receipt is counted on the day it was received. No
+// request is lost: the tenant shares, the denials and the approvals'
+// counts add up to the records written.
 func TestPackBoundsMadeUpNames(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and reads a store of 175,000 records")
@@ -31,7 +32,17 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revokedAt := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	// The current quarter: the collector dates an entry by its clock, and
+	// a record dated ahead of it is of the period the entry is in.
+	now := time.Now().UTC()
+	p, err := ParsePeriod(fmt.Sprintf("%d-Q%d", now.Year(), (int(now.Month())-1)/3+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Sub(p.From) < time.Hour || p.To.Sub(now) < time.Hour {
+		t.Skip("within an hour of a quarter's edge")
+	}
+	revokedAt := now.Add(-10 * time.Minute)
 	if err := st.AppendEvents([]collector.Event{{Time: revokedAt, Key: "/p/events/1", Revision: 41, Actor: "alice",
 		Action: "key.revoke", Target: "acmehris1", Reason: "leaked", Ticket: "SEC-9"}}); err != nil {
 		t.Fatal(err)
@@ -52,7 +63,7 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 	}
 	for i := range n {
 		id := strconv.Itoa(i)
-		r := collector.StoredRecord{Time: revokedAt.Add(time.Hour + time.Duration(i)*time.Millisecond), Tenant: "made-up-tenant-" + id,
+		r := collector.StoredRecord{Time: revokedAt.Add(time.Minute + time.Duration(i)*time.Millisecond), Tenant: "made-up-tenant-" + id,
 			Client: "made-up-client-" + id, Method: "PUT", Route: "/v1/admin/settings", Path: "/v1/admin/settings",
 			RequestID: "r-" + id, SourceIP: "192.0.2.7", ApprovalID: "made-up-approval-" + id}
 		switch i % 5 {
@@ -62,8 +73,9 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 		case 1: // an allowed privileged request of a real one, under a made-up approval
 			r.Tenant, r.Client, r.Status, r.Decision = "acme", "acme-admin", 200, "allowed"
 			want.allowedReal++
-		case 2: // a 429 of a made-up tenant
+		case 2: // a 429 of a made-up tenant, dated a made-up day ahead of its receipt
 			r.Status, r.Decision, r.Limit = 429, "rate_limited", "tenant"
+			r.Time, r.Flags = r.Time.AddDate(5, 0, i), []string{collector.FlagTimeOutsideWindow}
 			want.throttled++
 		case 4: // a request of a made-up tenant refused for want of an approval
 			r.Status, r.Decision = 403, "approval_required"
@@ -95,12 +107,7 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ParsePeriod("2026-Q2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
-	cfg := Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d", Now: now}
+	cfg := Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"}
 
 	// The bound: what the tallies hold, as the pass over the store leaves them.
 	b, err := load(&cfg)
@@ -114,6 +121,9 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 		if size > known {
 			t.Errorf("the %s tally holds %d names after %d records of made-up names, want at most %d (the policy's and %q)", name, size, n, known, notInPolicy)
 		}
+	}
+	if days := int(p.To.Sub(p.From).Hours() / 24); len(tl.daily) > days {
+		t.Errorf("the daily tally holds %d days, want at most the period's %d", len(tl.daily), days)
 	}
 	if got := len(tl.firstBy[0]); got > maxPods+1 {
 		t.Errorf("the first denials by sidecar hold %d pods, want at most %d and %q", got, maxPods, morePods)
@@ -142,7 +152,7 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	csvOf := func(area, name string) [][]string {
-		return readCSV(t, filepath.Join(res.Dir, FileName(area, name, "2026-Q2", "csv")))[1:]
+		return readCSV(t, filepath.Join(res.Dir, FileName(area, name, p.Name, "csv")))[1:]
 	}
 	var shares, denials int64
 	rows := 0

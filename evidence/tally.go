@@ -73,6 +73,7 @@ type tally struct {
 	// The names some policy in force during the period holds; the
 	// others are counted under notInPolicy (tenantOf, clientOf).
 	tenants, clients map[string]bool
+	period           Period
 }
 
 // notInPolicy is the name the tallies count a tenant or integration under
@@ -162,6 +163,7 @@ func newTally(b *builder) *tally {
 		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
 	t.tenants, t.clients = b.knownNames()
+	t.period = b.cfg.Period
 	for _, r := range b.doc.Routes {
 		t.routeScopes[[2]string{r.Method, r.Path}] = r.Scopes
 	}
@@ -203,7 +205,7 @@ type revokeAt struct {
 // add counts one record of the period.
 func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
-	n, tenant := requests(r), t.tenantOf(r)
+	n, tenant, day := requests(r), t.tenantOf(r), t.dayOf(r)
 	if !r.RefusedBeforeHTTP() {
 		// A connection refused at the TLS handshake is no request of
 		// any tenant: the shares count requests (the daily chart and
@@ -214,7 +216,7 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 		}
 		t.total += n
 	}
-	t.addDay(r, n)
+	t.addDay(r, day, n)
 	if r.Decision == "allowed" {
 		t.addUse(r, n)
 	}
@@ -223,10 +225,10 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 		// A certificate refused at the handshake: no HTTP status, its
 		// own daily_count row (status before_http) and a denial of its
 		// tenant, if the record names one.
-		t.denials[denialKey{dayOf(r.Time), tenant, 0, limitName(r)}] += n
+		t.denials[denialKey{day, tenant, 0, limitName(r)}] += n
 		t.tenantDenied[dash(tenant)] += n
 	case r.Status == 401 || r.Status == 403 || r.Status == 413 || r.Status == 429:
-		t.denials[denialKey{dayOf(r.Time), tenant, r.Status, limitName(r)}] += n
+		t.denials[denialKey{day, tenant, r.Status, limitName(r)}] += n
 		if r.Status != 413 {
 			t.tenantDenied[dash(tenant)] += n
 		}
@@ -293,11 +295,23 @@ func dayOf(t time.Time) int64 {
 
 func dayName(d int64) string { return time.Unix(d*86400, 0).UTC().Format(time.DateOnly) }
 
-func (t *tally) addDay(r *collector.StoredRecord, n int64) {
-	d := t.daily[dayOf(r.Time)]
+// dayOf returns the day r is counted on: the day of its time or, for a
+// record dated after the period that the collector received in it
+// (collector.Filter.Match), the day it was received. The time is the
+// sender's claim: one dated a new day ahead in every record gave the
+// daily counts a day a record (TestPackBoundsMadeUpNames).
+func (t *tally) dayOf(r *collector.StoredRecord) int64 {
+	if !t.period.Contains(r.Time) && !r.Received.IsZero() {
+		return dayOf(r.Received)
+	}
+	return dayOf(r.Time)
+}
+
+func (t *tally) addDay(r *collector.StoredRecord, day, n int64) {
+	d := t.daily[day]
 	if d == nil {
 		d = new([5]int64)
-		t.daily[dayOf(r.Time)] = d
+		t.daily[day] = d
 	}
 	switch {
 	case r.Decision == "allowed":
