@@ -64,6 +64,12 @@ func (b *builder) privilegedAccess() ([]byte, error) {
 		}
 		w.Write(csvCells(row...))
 	}
+	if u := uses[notInPolicy]; u != nil {
+		// No owner to name: the owner column says what the row counts, and
+		// the review decision is the reviewer's, as on every row.
+		w.Write(csvCells(notInPolicy, "none: "+notInPolicyFinding, "", "", strconv.FormatInt(u.n, 10), rfc(u.last.Time), u.last.KeyID,
+			u.last.Method+" "+u.last.Route, u.last.SourceIP, ""))
+	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
 }

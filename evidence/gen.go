@@ -124,9 +124,17 @@ func (b *builder) scopeMatrix() ([]byte, error) {
 				strconv.FormatInt(u.client[c.ID], 10), rfc(u.last[c.ID]), finding(u.client[c.ID], n, priv[s])))
 		}
 	}
+	if n := u.client[notInPolicy]; n > 0 {
+		w.Write(csvCells(notInPolicy, "", "", "", "", "", strconv.FormatInt(n, 10), rfc(u.last[notInPolicy]), notInPolicyFinding))
+	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
 }
+
+// notInPolicyFinding is the finding of the row that counts the allowed
+// requests whose records name an integration no policy of the period
+// holds.
+const notInPolicyFinding = "allowed requests naming integrations no policy in force during the period holds, counted together"
 
 // finding is the least-privilege finding of one granted scope.
 func finding(clientUses, scopeUses int64, privileged bool) string {

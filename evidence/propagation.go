@@ -107,13 +107,21 @@ func summary(ev *collector.Event, trails []etcdadmin.MemberTrail, note string) s
 // podDenials returns the first denial after event i of each sender whose
 // records name pod, as "time (sender)", earliest first: the pod name is
 // the sender's to write, so a denial another sender's token claimed for
-// the pod is shown as that sender's, never as the pod's own.
+// the pod is shown as that sender's, never as the pod's own. A pod not
+// among the first maxPods that denied gets those kept together for the
+// pods past them, named so.
 func (b *builder) podDenials(i int, pod string) string {
-	var out []string
+	var out, more []string
 	for s, t := range b.tally.firstBy[i] {
-		if s.pod == pod {
+		switch s.pod {
+		case pod:
 			out = append(out, rfc(t)+" ("+s.sender+")")
+		case morePods:
+			more = append(more, rfc(t)+" ("+s.sender+")")
 		}
+	}
+	if len(out) == 0 && len(more) > 0 {
+		out = append(more, "of "+morePods)
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")

@@ -17,11 +17,13 @@ import (
 // TestCredentialScanCoversEveryFileOfThePack: a full API key sits in the
 // store in places the record scan once skipped: a lifecycle event's
 // reason (an operator revoking a leaked key pastes it: `keys revoke
-// --reason`) and a record's tenant. The pack copies the reason into the
-// token lifecycle log and the tenant into the throttling sample (and the
-// index); the scan reads every file the pack writes, as bytes, so it
-// FAILS, naming each file and the kind of credential, never the
-// credential. (An outside review found it said PASS.)
+// --reason`, and --actor) and a record's tenant. The pack copies the
+// reason into the token lifecycle log, the tenant into the throttling
+// sample and the actor into the index's timeline (the index's tenant
+// chart counts a tenant no policy names under "(not in policy)"); the
+// scan reads every file the pack writes, as bytes, so it FAILS, naming
+// each file and the kind of credential, never the credential. (An
+// outside review found it said PASS.)
 func TestCredentialScanCoversEveryFileOfThePack(t *testing.T) {
 	const leaked = "pk_acmehris1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
@@ -35,7 +37,7 @@ func TestCredentialScanCoversEveryFileOfThePack(t *testing.T) {
 	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:s1", Records: []collector.StoredRecord{r}}); err != nil {
 		t.Fatal(err)
 	}
-	revoke := collector.Event{Time: at(10, 12), Key: "/p/events/1", Revision: 41, Actor: "alice", Action: "key.revoke",
+	revoke := collector.Event{Time: at(10, 12), Key: "/p/events/1", Revision: 41, Actor: "alice " + leaked, Action: "key.revoke",
 		Target: "acmehris1", Reason: "leaked in ticket SEC-9: " + leaked, Ticket: "SEC-9"}
 	if err := st.AppendEvents([]collector.Event{revoke}); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/credential"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -65,6 +66,76 @@ type tally struct {
 	// Approvals: requests naming each approval id, allowed and refused
 	// (approval_required), for the approval samples.
 	approvals map[string]*[2]int64
+	// approvalsOver counts the requests, allowed and refused, naming an
+	// approval id first seen past the first maxApprovalIDs.
+	approvalsOver [2]int64
+
+	// The names some policy in force during the period holds; the
+	// others are counted under notInPolicy (tenantOf, clientOf).
+	tenants, clients map[string]bool
+	period           Period
+}
+
+// notInPolicy is the name the tallies count a tenant or integration under
+// when no policy in force during the period names it: a record's names
+// are its sender's claim, and a sender bound to no tenant that wrote a
+// new one in every record grew the tallies by one entry a record
+// (TestPackBoundsMadeUpNames). The pack's files show it as a tenant or
+// integration of that name, which no policy can hold (TenantIDRule).
+const notInPolicy = "(not in policy)"
+
+// maxPods bounds the pods a revocation's first denials are kept for, by
+// pod and sender: the pod is the batch's claim, and the first denials of
+// the pods past it are kept together under morePods, by sender.
+const maxPods = 1000
+
+// morePods is the pod name the first denials of the pods past the first
+// maxPods are kept under.
+const morePods = "(pods past the first 1000)"
+
+// tenantOf is r's tenant as the tallies count it: notInPolicy for a
+// tenant no policy of the period names.
+func (t *tally) tenantOf(r *collector.StoredRecord) string {
+	if t.tenants[r.Tenant] {
+		return r.Tenant
+	}
+	return notInPolicy
+}
+
+// clientOf is r's integration as the tallies count it: notInPolicy for
+// one no policy of the period names.
+func (t *tally) clientOf(r *collector.StoredRecord) string {
+	if t.clients[r.Client] {
+		return r.Client
+	}
+	return notInPolicy
+}
+
+// knownNames returns the tenants and integrations that the policies in
+// force during the period name, and "": a tenant or integration removed
+// during the period is counted under its name.
+func (b *builder) knownNames() (tenants, clients map[string]bool) {
+	tenants, clients = map[string]bool{"": true}, map[string]bool{"": true}
+	add := func(d *policy.Document) {
+		for _, tn := range d.Tenants {
+			tenants[tn.ID] = true
+		}
+		for _, c := range d.Clients {
+			clients[c.ID], tenants[c.Tenant] = true, true
+		}
+		for _, is := range d.Issuers {
+			for _, tn := range is.Tenants {
+				tenants[tn] = true
+			}
+		}
+	}
+	add(b.doc)
+	for _, s := range b.periodHistory() {
+		if d, err := loadDoc(s.entry); err == nil {
+			add(d)
+		}
+	}
+	return tenants, clients
 }
 
 // privUse is one integration's privileged requests.
@@ -91,6 +162,8 @@ func newTally(b *builder) *tally {
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
 		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
 		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
+	t.tenants, t.clients = b.knownNames()
+	t.period = b.cfg.Period
 	for _, r := range b.doc.Routes {
 		t.routeScopes[[2]string{r.Method, r.Path}] = r.Scopes
 	}
@@ -132,18 +205,18 @@ type revokeAt struct {
 // add counts one record of the period.
 func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
-	n := requests(r)
+	n, tenant, day := requests(r), t.tenantOf(r), t.dayOf(r)
 	if !r.RefusedBeforeHTTP() {
 		// A connection refused at the TLS handshake is no request of
 		// any tenant: the shares count requests (the daily chart and
 		// the daily_count rows count the refusals).
-		t.tenant[r.Tenant] += n
+		t.tenant[tenant] += n
 		if !r.SenderBound {
-			t.unbound[r.Tenant] += n
+			t.unbound[tenant] += n
 		}
 		t.total += n
 	}
-	t.addDay(r, n)
+	t.addDay(r, day, n)
 	if r.Decision == "allowed" {
 		t.addUse(r, n)
 	}
@@ -152,12 +225,12 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 		// A certificate refused at the handshake: no HTTP status, its
 		// own daily_count row (status before_http) and a denial of its
 		// tenant, if the record names one.
-		t.denials[denialKey{dayOf(r.Time), r.Tenant, 0, limitName(r)}] += n
-		t.tenantDenied[dash(r.Tenant)] += n
+		t.denials[denialKey{day, tenant, 0, limitName(r)}] += n
+		t.tenantDenied[dash(tenant)] += n
 	case r.Status == 401 || r.Status == 403 || r.Status == 413 || r.Status == 429:
-		t.denials[denialKey{dayOf(r.Time), r.Tenant, r.Status, limitName(r)}] += n
+		t.denials[denialKey{day, tenant, r.Status, limitName(r)}] += n
 		if r.Status != 413 {
-			t.tenantDenied[dash(r.Tenant)] += n
+			t.tenantDenied[dash(tenant)] += n
 		}
 		if r.Status == 429 && len(t.sample) < sampleSize {
 			t.sample = append(t.sample, *r)
@@ -185,26 +258,31 @@ func limitName(r *collector.StoredRecord) string {
 	return "unknown"
 }
 
-// addApproval counts a request that named an approval.
+// addApproval counts a request that named an approval, allowed or
+// refused for want of one.
 func (t *tally) addApproval(r *collector.StoredRecord, n int64) {
+	k := 0
+	switch r.Decision {
+	case "allowed":
+	case "approval_required":
+		k = 1
+	default:
+		return
+	}
 	c := t.approvals[r.ApprovalID]
 	if c == nil {
 		// The pass meets records before the events that name their
-		// approval, so every id is counted; made-up ids refused in a
-		// flood stop being counted past maxApprovalIDs (an admitted
-		// request names a granted approval: those are few).
-		if r.Decision != "allowed" && len(t.approvals) >= maxApprovalIDs {
+		// approval, so every id is counted, up to maxApprovalIDs: the
+		// id is the sender's claim, allowed or not, and the requests
+		// naming the ids past it are counted together (approvalsOver).
+		if len(t.approvals) >= maxApprovalIDs {
+			t.approvalsOver[k] += n
 			return
 		}
 		c = new([2]int64)
 		t.approvals[r.ApprovalID] = c
 	}
-	switch r.Decision {
-	case "allowed":
-		c[0] += n
-	case "approval_required":
-		c[1] += n
-	}
+	c[k] += n
 }
 
 func dayOf(t time.Time) int64 {
@@ -217,11 +295,23 @@ func dayOf(t time.Time) int64 {
 
 func dayName(d int64) string { return time.Unix(d*86400, 0).UTC().Format(time.DateOnly) }
 
-func (t *tally) addDay(r *collector.StoredRecord, n int64) {
-	d := t.daily[dayOf(r.Time)]
+// dayOf returns the day r is counted on: the day of its time or, for a
+// record dated after the period that the collector received in it
+// (collector.Filter.Match), the day it was received. The time is the
+// sender's claim: one dated a new day ahead in every record gave the
+// daily counts a day a record (TestPackBoundsMadeUpNames).
+func (t *tally) dayOf(r *collector.StoredRecord) int64 {
+	if !t.period.Contains(r.Time) && !r.Received.IsZero() {
+		return dayOf(r.Received)
+	}
+	return dayOf(r.Time)
+}
+
+func (t *tally) addDay(r *collector.StoredRecord, day, n int64) {
+	d := t.daily[day]
 	if d == nil {
 		d = new([5]int64)
-		t.daily[dayOf(r.Time)] = d
+		t.daily[day] = d
 	}
 	switch {
 	case r.Decision == "allowed":
@@ -240,23 +330,23 @@ func (t *tally) addDay(r *collector.StoredRecord, n int64) {
 // addUse counts an allowed request for the scope matrix and the
 // privileged access file.
 func (t *tally) addUse(r *collector.StoredRecord, n int64) {
-	route := [2]string{r.Method, r.Route}
-	if r.Client != "" {
-		t.client[r.Client] += n
-		if r.Time.After(t.last[r.Client]) {
-			t.last[r.Client] = r.Time
+	route, client := [2]string{r.Method, r.Route}, t.clientOf(r)
+	if client != "" {
+		t.client[client] += n
+		if r.Time.After(t.last[client]) {
+			t.last[client] = r.Time
 		}
 		for _, s := range t.routeScopes[route] {
-			t.scope[[2]string{r.Client, s}] += n
+			t.scope[[2]string{client, s}] += n
 		}
 	}
 	if !t.privRoutes[route] {
 		return
 	}
-	u := t.priv[r.Client]
+	u := t.priv[client]
 	if u == nil {
 		u = &privUse{}
-		t.priv[r.Client] = u
+		t.priv[client] = u
 	}
 	u.n += n
 	if u.n == n || r.Time.After(u.last.Time) {
@@ -295,8 +385,12 @@ func (t *tally) addDenial(b *builder, r *collector.StoredRecord, target string) 
 				by = map[sidecar]time.Time{}
 				t.firstBy[i] = by
 			}
-			if f := by[sidecarOf(r)]; f.IsZero() || r.Time.Before(f) {
-				by[sidecarOf(r)] = r.Time
+			s := sidecarOf(r)
+			if _, ok := by[s]; !ok && len(by) >= maxPods {
+				s.pod = morePods
+			}
+			if f := by[s]; f.IsZero() || r.Time.Before(f) {
+				by[s] = r.Time
 			}
 		}
 	}
@@ -409,5 +503,6 @@ func (s sidecar) String() string {
 	return s.pod + " (" + s.sender + ")"
 }
 
-// maxApprovalIDs bounds the approval ids a pack counts refused requests for.
+// maxApprovalIDs bounds the approval ids a pack counts requests for by id;
+// those past it are counted together (approvalsOver).
 const maxApprovalIDs = 100000

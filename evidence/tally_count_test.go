@@ -29,7 +29,7 @@ func TestPackCapsRecordCount(t *testing.T) {
 			Path: "/v1/users", Status: status, Decision: decision, RequestID: "r-" + tenant, Count: count}
 	}
 	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
-		rec("noisy", 429, "rate_limited", math.MaxInt64),
+		rec("globex", 429, "rate_limited", math.MaxInt64),
 		rec("acme", 200, "allowed", 0), rec("acme", 200, "allowed", 0),
 	}}
 	if err := st.AppendBatch(batch); err != nil {
@@ -62,7 +62,7 @@ func TestPackCapsRecordCount(t *testing.T) {
 			t.Errorf("tenant_share row %q: a count or share out of range", r)
 		}
 	}
-	if want := strconv.FormatInt(1<<32, 10) + "/100.0"; shares["noisy"] != want || shares["acme"] != "2/0.0" {
-		t.Errorf("tenant shares %v, want noisy=%s and acme=2/0.0", shares, want)
+	if want := strconv.FormatInt(1<<32, 10) + "/100.0"; shares["globex"] != want || shares["acme"] != "2/0.0" {
+		t.Errorf("tenant shares %v, want globex=%s and acme=2/0.0", shares, want)
 	}
 }

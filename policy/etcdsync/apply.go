@@ -24,7 +24,9 @@ var errNoPolicy = errors.New("no policy document in etcd; the snapshot in force 
 // once, logged once and kept for LastError. The live records of a refused
 // state still apply under the last good document (see compile), and the
 // file then holds that document with them, never the refused one: a
-// restart during an etcd outage must find a policy it can serve.
+// restart during an etcd outage must find a policy it can serve. A state
+// without a document saves the last state saved with the revocations and
+// suspensions it adds (tightened).
 func (s *Syncer) apply(save bool) {
 	snap, err := s.compile(s.st)
 	if err != nil {
@@ -33,6 +35,12 @@ func (s *Syncer) apply(save bool) {
 		s.accept()
 	}
 	if snap == nil {
+		if save && errors.Is(err, errNoPolicy) {
+			// Nothing in force (a start on the file that etcd answered
+			// without a document): the file still takes the revocations
+			// and suspensions read, for a restart while etcd is down.
+			s.saveState(s.tightened())
+		}
 		return
 	}
 	if cur := s.store.Load(); cur != nil && err != nil && cur.Digest == snap.Digest {
@@ -42,18 +50,62 @@ func (s *Syncer) apply(save bool) {
 	s.store.Swap(snap)
 	s.ready.Store(true)
 	s.lastApply.Store(time.Now().UnixNano())
-	// Without a document the file keeps the last state that had one: a
-	// state tightened (see tighten) has no raw records of what it keeps.
-	if save && s.cfg.StateDir != "" && !errors.Is(err, errNoPolicy) { // a copy of 100,000 key records is milliseconds
-		inForce := s.st.clone()
-		inForce.Held, inForce.HeldSuspensions, inForce.Prefix = maps.Clone(s.held), maps.Clone(s.heldSusp), string(s.k)
-		inForce.EarlierWitnesses = s.earlierWitnesses(inForce.Witness)
-		if err != nil {
+	if s.cfg.StateDir != "" { // a copy of 100,000 key records is milliseconds
+		var inForce *State
+		switch {
+		case errors.Is(err, errNoPolicy):
+			inForce = s.tightened()
+		case err != nil:
+			inForce = s.st.clone()
 			inForce.Policy = s.goodSrc // the document snap was compiled from
+		default:
+			inForce = s.st.clone()
 		}
-		s.offer(s.saves, inForce)
+		if save {
+			s.saveState(inForce)
+		} else {
+			s.saved = inForce // from the file: what a state without a document tightens
+		}
 	}
 	s.mark()
+}
+
+// tightened returns the state the last-known-good file holds for the
+// state applied, which has no policy document: the last state saved (or
+// read from the file) with the revocations and suspensions of the state
+// applied added, as tighten puts them in force, at its revision. The key
+// records wait for a document, as in the snapshot. Before, the file kept
+// the last state saved, and a restart while etcd was down lifted what
+// the sidecar had put in force since
+// (TestLastKnownGoodSavedWithoutPolicyDocument). nil: no state saved.
+func (s *Syncer) tightened() *State {
+	if s.saved == nil {
+		return nil
+	}
+	t := s.saved.clone()
+	if t.Revocations == nil {
+		t.Revocations = map[string]string{}
+	}
+	if t.Suspensions == nil {
+		t.Suspensions = map[string]string{}
+	}
+	maps.Copy(t.Revocations, s.st.Revocations)
+	maps.Copy(t.Suspensions, s.st.Suspensions)
+	t.Revision, t.ClusterID, t.Witness = s.st.Revision, s.st.ClusterID, s.st.Witness
+	return t
+}
+
+// saveState offers st, the state in force, to the last-known-good writer
+// with the Syncer's held revocations and suspensions and witnesses, and
+// keeps it as the last state saved. nil saves nothing.
+func (s *Syncer) saveState(st *State) {
+	if st == nil || s.cfg.StateDir == "" {
+		return
+	}
+	st.Held, st.HeldSuspensions, st.Prefix = maps.Clone(s.held), maps.Clone(s.heldSusp), string(s.k)
+	st.EarlierWitnesses = s.earlierWitnesses(st.Witness)
+	s.saved = st // never changed after: the writer reads it
+	s.offer(s.saves, st)
 }
 
 // compile compiles st. If the document in st is refused but the last good

@@ -73,6 +73,12 @@ type Syncer struct {
 	base     amendBase       // the snapshot last compiled, for amend
 	invalid  []string        // invalid records of the state last compiled
 	reported map[string]bool // invalid records already logged and counted
+	// saved is the state last offered to the last-known-good writer, or
+	// the file's state read at the start or installed: what the file
+	// holds for a later state without a policy document, with its
+	// revocations and suspensions added (tightened). Never changed once
+	// set: the writer may be reading it.
+	saved *State
 	// held are the revocations kept in force over etcd gone back (hold),
 	// by id, and heldSusp the suspensions, by client; prior is the
 	// last-known-good file's state read at the start, what the first read
@@ -197,6 +203,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		switch l, err := readLKG(s.cfg.StateDir, string(s.k)); {
 		case err == nil:
 			s.prior, s.held, s.heldSusp = l.State, maps.Clone(l.State.Held), maps.Clone(l.State.HeldSuspensions)
+			s.saved = l.State
 			s.witMu.Lock() // confirmLoop runs already
 			s.wit = witnesses{check: l.State.Witness, next: l.State.Witness}
 			if e := l.State.EarlierWitnesses; len(e) > 0 {
