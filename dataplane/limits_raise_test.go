@@ -1,8 +1,12 @@
 package dataplane
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +84,83 @@ func TestRaisedConcurrencyCapAdmitsTheQueue(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("with 1 export in flight under acme's raised bulk cap of 4, %d of the other 3 reached the upstream; want all", n)
 		}
+	}
+}
+
+// An outsider holding several credentials of one tenant, spelling them
+// and the route every way the sidecar reads as the same, on one
+// kept-alive connection with its requests pipelined, gets no more than
+// the tenant+class bucket's burst; another tenant's request in that class
+// is still admitted. The class bucket is 1/h burst 12, so nothing refills
+// while the test runs, and the clients' own limits are out of the way.
+func TestClassBurstHoldsAcrossSpellings(t *testing.T) {
+	st := startStack(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		for i := range d.Classes {
+			if d.Classes[i].Name == "standard" {
+				d.Classes[i].Limit = &policy.LimitSpec{Rate: "1/h", Burst: 12}
+			}
+		}
+		for i := range d.Clients {
+			if d.Clients[i].ID == "acme-hris" {
+				d.Clients[i].Limit = &policy.LimitSpec{Rate: "1000/s", Burst: 1000}
+			}
+		}
+		d.Clients = append(d.Clients, policy.ClientSpec{ID: "acme-two", Tenant: "acme", Owner: "two@acme.example",
+			Scopes: []string{"read:users"}, Limit: &policy.LimitSpec{Rate: "1000/s", Burst: 1000}})
+	})
+	token := func(client, sub, jti string) string {
+		c := demoClaims(client, "acme", "read:users")
+		c["sub"], c["jti"] = sub, jti
+		return mint(t, c)
+	}
+	creds := []string{
+		"X-API-Key: " + hrisKey,
+		"Authorization: Bearer " + token("acme-hris", "svc-a", "jti-1"),
+		"authorization: bearer " + token("acme-hris", "svc-b", "jti-2"),
+		"Authorization: BEARER    " + token("acme-hris", "svc-c", "jti-3"),
+		"Authorization: Bearer " + token("acme-two", "svc-two", "jti-4"),
+	}
+	paths := []string{"/v1/users/1", "//v1/users/1", "/v1/./users/1", "/v1/users/%31", "/v1/%75sers/1", "/v1/x/../users/1", "/v1//users//1"}
+	const n = 40
+	var b strings.Builder
+	for i := range n {
+		conn := ""
+		if i == n-1 {
+			conn = "Connection: close\r\n"
+		}
+		fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: svc\r\n%s%s\r\n\r\n", paths[i%len(paths)], conn, creds[i%len(creds)])
+	}
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	admitted := 0
+	for i := range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200:
+			admitted++
+		case 429:
+		default:
+			t.Errorf("request %d (%s, %.40s): %d, want 200 or 429", i, paths[i%len(paths)], creds[i%len(creds)], resp.StatusCode)
+		}
+	}
+	if admitted != 12 {
+		t.Errorf("acme admitted %d of %d in the standard class across its credentials and spellings, want the class burst of 12", admitted, n)
+	}
+	if r := do(t, st.addr, "GET", "/v1/reports/1", key(globexKey), ""); r.status != 200 {
+		t.Errorf("globex after acme spent its standard burst: %d, want 200", r.status)
 	}
 }
