@@ -75,7 +75,8 @@ func (c *Concurrency) shard(key uint64) *cshard {
 // and fewer than queue callers already wait on this key, it waits up to
 // maxWait, first come first served per key; it returns false when the
 // queue is full, the wait times out, limit < 1, or key is new and its shard
-// is full. queue == 0 means fail fast.
+// is full. queue == 0 means fail fast. Limit becomes the key's cap: slots
+// it leaves free go to the callers already waiting before this one.
 //
 // Every Acquire that returns true must be paired with exactly one Release;
 // call `defer c.Release(key)` right after it so that a panicking handler
@@ -93,10 +94,11 @@ func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duratio
 	}
 	// The newest cap is the one Release hands slots on under: a policy
 	// push (or a global share) that lowers it must hold for the requests
-	// already queued too.
+	// already queued too, and one that raises it admits them first.
 	h.limit = limit
+	s.admitLocked(key, &h)
 	switch {
-	case h.n < limit && len(s.waiting[key]) == 0:
+	case h.n < limit:
 		h.n++
 		s.inflight[key] = h
 		s.mu.Unlock()
@@ -158,34 +160,50 @@ func (s *cshard) setQueueLocked(key uint64, q []*waiter) {
 	s.waiting[key] = q
 }
 
-// Release returns the slot of a successful Acquire for key. If callers
-// wait on key and the slots in flight are within the cap of key's latest
-// Acquire, the slot passes to the first of them; otherwise it is freed,
-// and the key forgotten when nothing is left in flight. A Release without
-// a matching Acquire is ignored.
+// Release returns the slot of a successful Acquire for key. The callers
+// waiting on key then take, first come first served, the slots the cap of
+// key's latest Acquire leaves free: the released one, more under a cap
+// raised since they queued, none above a cap lowered since. The key is
+// forgotten when nothing is left in flight. A Release without a matching
+// Acquire is ignored.
 func (c *Concurrency) Release(key uint64) {
 	s := c.shard(key)
 	s.mu.Lock()
-	h := s.inflight[key]
-	// Above a cap lowered since (a policy push, a smaller global share)
-	// the slot is freed, not handed on: handing it on kept the old cap
-	// in flight for as long as the queue had someone in it.
-	if q := s.waiting[key]; len(q) > 0 && h.n <= h.limit {
-		w := q[0]
-		q[0] = nil
-		s.setQueueLocked(key, q[1:])
+	h, ok := s.inflight[key]
+	if !ok {
 		s.mu.Unlock()
-		w.ch <- struct{}{}
 		return
 	}
-	switch {
-	case h.n > 1:
-		h.n--
+	// The slot is freed, then the waiters take what the cap of the key's
+	// latest Acquire leaves: none above a cap lowered since (a policy
+	// push, a smaller global share), where handing the slot on kept the
+	// old cap in flight for as long as the queue had someone in it; more
+	// than one under a cap raised since.
+	h.n--
+	s.admitLocked(key, &h)
+	if h.n > 0 {
 		s.inflight[key] = h
-	case h.n == 1:
+	} else {
 		delete(s.inflight, key)
 	}
 	s.mu.Unlock()
+}
+
+// admitLocked hands the slots h's cap leaves free to key's waiters, first
+// come first served, counting them in h. The send never blocks: a
+// waiter's channel is buffered, and it is sent on once, as it leaves the
+// queue.
+func (s *cshard) admitLocked(key uint64, h *held) {
+	q := s.waiting[key]
+	i := 0
+	for ; i < len(q) && h.n < h.limit; i++ {
+		q[i].ch <- struct{}{}
+		q[i] = nil
+		h.n++
+	}
+	if i > 0 {
+		s.setQueueLocked(key, q[i:])
+	}
 }
 
 // InFlight returns the number of slots held for key.

@@ -254,3 +254,75 @@ func TestConcurrencyLoweredCapNotHandedOn(t *testing.T) {
 		}
 	})
 }
+
+// A raised cap is used at once: an Acquire that finds slots free under
+// its cap hands them to the waiters first (first come first served) and
+// takes one itself if any is left, where it queued behind them and the
+// count in flight stayed at the old cap while the queue was busy
+// (TestRaisedConcurrencyCapAdmitsTheQueue in dataplane shows it over HTTP).
+func TestConcurrencyRaisedCapAdmitsWaiters(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		if !c.Acquire(1, 1, 2, time.Minute) {
+			t.Fatal("acquire under cap 1 failed")
+		}
+		got := make(chan bool, 2)
+		for range 2 {
+			go func() { got <- c.Acquire(1, 1, 2, time.Minute) }()
+		}
+		synctest.Wait() // both queued under cap 1
+		if !c.Acquire(1, 4, 2, 0) {
+			t.Fatal("acquire with 1 in flight under the raised cap 4 failed")
+		}
+		synctest.Wait()
+		if len(got) != 2 || !<-got || !<-got {
+			t.Fatalf("the two waiters were not admitted under the raised cap 4 (%d answered)", len(got))
+		}
+		if n := c.InFlight(1); n != 4 {
+			t.Fatalf("in flight under the raised cap 4: %d, want 4", n)
+		}
+		if c.Acquire(1, 4, 0, 0) {
+			t.Error("acquire past the raised cap 4 succeeded with queue 0")
+		}
+		for range 4 {
+			c.Release(1)
+		}
+		if n := c.keys(); n != 0 {
+			t.Errorf("tracked keys after drain = %d, want 0", n)
+		}
+	})
+}
+
+// A Release under a cap raised since the waiters queued hands every slot
+// the cap now allows to the waiters, not only its own.
+func TestConcurrencyRaisedCapReleaseAdmitsWaiters(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		if !c.Acquire(1, 1, 4, time.Minute) {
+			t.Fatal("acquire under cap 1 failed")
+		}
+		got := make(chan bool, 3)
+		for range 2 {
+			go func() { got <- c.Acquire(1, 1, 4, time.Minute) }()
+		}
+		synctest.Wait()
+		go func() { got <- c.Acquire(1, 3, 4, time.Minute) }() // the cap raised to 3
+		synctest.Wait()
+		c.Release(1)
+		synctest.Wait()
+		if len(got) != 3 {
+			t.Fatalf("after a Release under the raised cap 3: %d of 3 waiters admitted, want 3", len(got))
+		}
+		if n := c.InFlight(1); n != 3 {
+			t.Fatalf("in flight: %d, want 3", n)
+		}
+		for range 3 {
+			c.Release(1)
+		}
+		if n := c.keys(); n != 0 {
+			t.Errorf("tracked keys after drain = %d, want 0", n)
+		}
+	})
+}
