@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 
 // headRecorder is an upstream on loopback that records the header lines
 // of each request as they came on the wire, in order, and answers 200 to
-// each. It reads heads only: the requests sent to it carry no body.
+// each. It reads past a body of the Content-Length the head declares.
 type headRecorder struct {
 	addr  string
 	heads chan []string
@@ -55,6 +56,12 @@ func (u *headRecorder) serve(c net.Conn) {
 			lines = append(lines, strings.TrimSuffix(line, "\r\n"))
 		}
 		u.heads <- lines[1:] // the request line is not a header line
+		for _, l := range lines[1:] {
+			if k, v, _ := strings.Cut(l, ":"); strings.EqualFold(k, "content-length") {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				io.CopyN(io.Discard, br, int64(n))
+			}
+		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	}
 }

@@ -89,3 +89,39 @@ func TestUserAgentTrailerNotForwarded(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailerLeavesHeaderLinesInPlace: a trailer field named like header
+// lines of the head is removed, and those header lines reach the service
+// where the client put them among the others. dropTrailers deleted every
+// line of the name and appended the head's lines again, last, so
+// "X-A: 1" sent before "Cookie" and "X-B" reached the service after them.
+func TestTrailerLeavesHeaderLinesInPlace(t *testing.T) {
+	t.Parallel()
+	up := startHeadRecorder(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	head := []string{"X-A: 1", "Cookie: a=b", "X-B: 2", "X-A: 3", "X-Empty: ", "X-C: 4", "User-Agent: ua"}
+	for _, c := range []struct{ name, trailers string }{
+		{"once", "X-A: t\r\n"},
+		{"twice, beside other names", "X-B: t\r\nX-A: t\r\nX-Trailer: t\r\nX-A: t2\r\n"},
+		{"empty value, special name", "X-Empty:\r\nUser-Agent: t\r\nx-c: t\r\n"},
+	} {
+		req := "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n" + strings.Join(head, "\r\n") +
+			"\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n" + c.trailers + "\r\n"
+		r := raw(t, st.addr, req)
+		if r.status != 200 {
+			t.Errorf("%s: got %d %s, want 200", c.name, r.status, r.body)
+			continue
+		}
+		var got []string
+		for _, l := range <-up.heads {
+			if k, _, _ := strings.Cut(l, ":"); !strings.HasPrefix(k, "X-Portcullis-") &&
+				k != "X-Forwarded-For" && k != "X-Request-Id" && k != "Host" && k != "Content-Length" {
+				got = append(got, l)
+			}
+		}
+		want := append([]string{"User-Agent: ua"}, slices.DeleteFunc(slices.Clone(head), func(l string) bool { return strings.HasPrefix(l, "User-Agent") })...)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the service got the header lines\n\t%s\nwant\n\t%s", c.name, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		}
+	}
+}
