@@ -246,6 +246,9 @@ func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 	for names := x.buf; len(names) > 0; {
 		i := bytes.IndexByte(names, '\n')
 		name := names[:i]
+		// fasthttp's parseTrailer appends the trailer's lines after the
+		// head's, and every delete so far kept the order: the head's come
+		// first. Its User-Agent is kept apart, none among the lines.
 		keep := 0
 		if string(name) != "user-agent" {
 			keep = headLines(raw, name)
