@@ -93,6 +93,8 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 		{"chunked with trailers", []byte("POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTrailer: X-Other\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			// memConn answers a write ending in an empty line: so does this body
 			"6\r\nab\r\n\r\n\r\n0\r\nX-Portcullis-Tenant: globex\r\nX-Other: 1\r\n\r\n")},
+		{"chunked with a trailer named like header lines", []byte("POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nX-Other: 1\r\nUser-Agent: u\r\nX-Other: 2\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"6\r\nab\r\n\r\n\r\n0\r\nX-Other: 3\r\nUser-Agent: t\r\n\r\n")},
 		// looked through for method override parameters (override.go)
 		{"query and urlencoded body", append(request("POST", "/v1/records?a=1&b=_method", hrisKey,
 			"Content-Type: application/x-www-form-urlencoded", "Content-Length: 17"), "a=1&b=_method\r\n\r\n"...)},

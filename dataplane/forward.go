@@ -234,22 +234,46 @@ func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool
 // dropTrailers removes the fields fasthttp merged into the header map from
 // a chunked body's trailer section (it appends them after the header
 // fields it checked nothing of). Request trailers are never forwarded, as
-// nginx drops them too: a name the map holds more often than the raw
-// header block is deleted and its header lines, if any, are put back.
+// nginx drops them too. A name the map holds more often than the raw
+// header block has its lines past the head's deleted: the head's stay in
+// place (RFC 9110 section 5.3), where deleting the name and adding the
+// head's lines again moved them after every other line
+// (TestTrailerLeavesHeaderLinesInPlace). The head's User-Agent is not
+// among the map's lines (trailerNames), so all of that name go.
 func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 	raw := h.RawHeaders()
 	x.buf, _ = trailerNames(h, raw, x.buf[:0]) // headerlist.go: sorted, not name by name
 	for names := x.buf; len(names) > 0; {
 		i := bytes.IndexByte(names, '\n')
 		name := names[:i]
-		delHeader(h, name, x)
-		for line := range bytes.Lines(raw) {
-			if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
-				h.AddBytesKV(name, trimOWS(bytes.TrimRight(line[c+1:], "\n")))
+		// fasthttp's parseTrailer appends the trailer's lines after the
+		// head's, and every delete so far kept the order: the head's come
+		// first. Its User-Agent is kept apart, none among the lines.
+		keep := 0
+		if string(name) != "user-agent" {
+			keep = headLines(raw, name)
+		}
+		if !delLinesAfter(h, name, keep, x) { // fasthttp's lines not as headerLine mirrors them
+			delHeader(h, name, x)
+			for line := range bytes.Lines(raw) {
+				if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
+					h.AddBytesKV(name, trimOWS(bytes.TrimRight(line[c+1:], "\n")))
+				}
 			}
 		}
 		names = names[i+1:]
 	}
+}
+
+// headLines counts the lines of the raw header block raw named name.
+func headLines(raw, name []byte) int {
+	n := 0
+	for line := range bytes.Lines(raw) {
+		if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
+			n++
+		}
+	}
+	return n
 }
 
 // ro returns the bytes of s without copying, for fasthttp setters that copy

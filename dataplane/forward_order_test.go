@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // headRecorder is an upstream on loopback that records the header lines
 // of each request as they came on the wire, in order, and answers 200 to
-// each. It reads heads only: the requests sent to it carry no body.
+// each. It reads past a body of the Content-Length the head declares.
 type headRecorder struct {
 	addr  string
 	heads chan []string
@@ -55,6 +58,12 @@ func (u *headRecorder) serve(c net.Conn) {
 			lines = append(lines, strings.TrimSuffix(line, "\r\n"))
 		}
 		u.heads <- lines[1:] // the request line is not a header line
+		for _, l := range lines[1:] {
+			if k, v, _ := strings.Cut(l, ":"); strings.EqualFold(k, "content-length") {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				io.CopyN(io.Discard, br, int64(n))
+			}
+		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	}
 }
@@ -264,6 +273,64 @@ func TestCookieLinesForwardedAsSent(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: the service got\n\t%s\nwant\n\t%s", c.name, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		}
+	}
+}
+
+// TestRemovedLinesStayRemovedOnKeepAlive: requests one after another on
+// one client connection, in front of one upstream connection, each get
+// the lines their client sent and no other. fasthttp reuses a request's
+// header lines for the next request on the connection, and delHeader and
+// dropTrailers move the lines they remove past the end of that slice: a
+// line removed from one request (a trailer, a forged identity header, a
+// Connection-listed one, the credential) must not come back in the next.
+func TestRemovedLinesStayRemovedOnKeepAlive(t *testing.T) {
+	t.Parallel()
+	up := startHeadRecorder(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var many []string // as many lines as the first request had, each its own
+	for i := range 12 {
+		many = append(many, "C"+strconv.Itoa(i)+": "+strconv.Itoa(i))
+	}
+	for _, r := range []struct {
+		req  string
+		want []string // the lines but the sidecar's, Host and Content-Length
+	}{
+		{"POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nX-A: 1\r\nX-Portcullis-Tenant: globex\r\nConnection: X-Hop\r\n" +
+			"X-Hop: h\r\nX-Forwarded-Host: evil\r\nX-B: 2\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nX-A: t\r\nX-Trailer: t\r\nX_Portcullis_Client: c\r\n\r\n",
+			[]string{"X-A: 1", "X-B: 2"}},
+		{"GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n\r\n", nil},
+		{"GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n" + strings.Join(many, "\r\n") + "\r\n\r\n", many},
+		{"POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n", nil},
+	} {
+		if _, err := io.WriteString(c, r.req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%q: got %d, want 200", r.req, resp.StatusCode)
+		}
+		var got []string
+		for _, l := range <-up.heads {
+			if k, _, _ := strings.Cut(l, ":"); !strings.HasPrefix(k, "X-Portcullis-") &&
+				k != "X-Forwarded-For" && k != "X-Request-Id" && k != "Host" && k != "Content-Length" {
+				got = append(got, l)
+			}
+		}
+		if !slices.Equal(got, r.want) {
+			t.Errorf("%q: the service got %q, want %q", r.req, got, r.want)
 		}
 	}
 }

@@ -63,10 +63,30 @@ func headerLinesField() (uintptr, bool) {
 func delHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) {
 	if linesOK {
 		x.delKey = fasthttp.AppendNormalizedHeaderKeyBytes(x.delKey[:0], name)
-		lines := (*[]headerLine)(unsafe.Add(unsafe.Pointer(h), linesAt))
-		*lines = dropLines(*lines, x.delKey)
+		lines := linesOf(h)
+		*lines = dropLines(*lines, x.delKey, 0)
 	}
 	h.DelBytes(name)
+}
+
+// delLinesAfter deletes the lines of h named name past its first keep,
+// keeping the order of the lines left, and reports false, deleting
+// nothing, when the lines' layout is not headerLine's. It touches only the
+// lines: what fasthttp keeps apart (User-Agent, Host, ...) stays, where
+// DelBytes would clear it. x.delKey is scratch.
+func delLinesAfter(h *fasthttp.RequestHeader, name []byte, keep int, x *exchange) bool {
+	if !linesOK {
+		return false
+	}
+	x.delKey = fasthttp.AppendNormalizedHeaderKeyBytes(x.delKey[:0], name)
+	lines := linesOf(h)
+	*lines = dropLines(*lines, x.delKey, keep)
+	return true
+}
+
+// linesOf returns where h keeps its lines; linesOK must hold.
+func linesOf(h *fasthttp.RequestHeader) *[]headerLine {
+	return (*[]headerLine)(unsafe.Add(unsafe.Pointer(h), linesAt))
 }
 
 // mapLines returns the lines of h's map, a chunked body's trailers
@@ -82,18 +102,21 @@ func mapLines(h *fasthttp.RequestHeader) ([]headerLine, bool) {
 	if !linesOK {
 		return nil, false
 	}
-	return *(*[]headerLine)(unsafe.Add(unsafe.Pointer(h), linesAt)), true
+	return *linesOf(h), true
 }
 
-// dropLines removes the lines named key from lines, keeping the order of
-// the others. The removed lines are swapped, not overwritten, past the
-// new end, as fasthttp's own deletes leave them: the map reuses their
-// buffers for the lines it adds next, and no two lines may share one.
-func dropLines(lines []headerLine, key []byte) []headerLine {
+// dropLines removes the lines named key from lines but the first keep of
+// them, keeping the order of the others. The removed lines are swapped,
+// not overwritten, past the new end, as fasthttp's own deletes leave
+// them: the map reuses their buffers for the lines it adds next, and no
+// two lines may share one.
+func dropLines(lines []headerLine, key []byte, keep int) []headerLine {
 	n := 0
 	for i := range lines {
 		if string(lines[i].key) == string(key) {
-			continue
+			if keep--; keep < 0 {
+				continue
+			}
 		}
 		if n != i { // no line moves before the first match: most calls match none
 			lines[n], lines[i] = lines[i], lines[n]
