@@ -334,3 +334,22 @@ func TestRemovedLinesStayRemovedOnKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestBarePrefixHeadersRemoved: a header named the prefix alone,
+// "X-Portcullis-" or "X-Forwarded-", is one of those names: it went on to
+// the service, where one that reads every header of the prefix (or splits
+// the name after it) read the client's word as the sidecar's.
+func TestBarePrefixHeadersRemoved(t *testing.T) {
+	up := startHeadRecorder(t)
+	st := startStack(t, func(c *Config) { c.Upstream = up.addr })
+	r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+
+		"\r\nX-Portcullis-: tenant=globex\r\nx-portcullis-: globex\r\nX-Forwarded-: 203.0.113.9\r\nAccept: */*\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	for _, l := range <-up.heads {
+		if strings.Contains(l, "globex") || strings.Contains(l, "203.0.113.9") {
+			t.Errorf("the service got %q", l)
+		}
+	}
+}

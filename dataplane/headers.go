@@ -117,7 +117,7 @@ func tokenLen(b []byte) int {
 // ones, which are rare, byte by byte.
 func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	k := nameKey(name)
-	if len(name) > len(forwardedPrefix) && uint16(k.a) == 'x'|'-'<<8 {
+	if len(name) >= len(forwardedPrefix) && uint16(k.a) == 'x'|'-'<<8 {
 		if k.a == keyPortcullis.a && internalName(name) {
 			h.internal = true
 			n.stripped++
@@ -365,7 +365,7 @@ const forwardedPrefix = "x-forwarded-"
 // internalName reports whether name starts with X-Portcullis- in any case,
 // with '_' for either '-' (a spelling some servers fold into '-').
 func internalName(name []byte) bool {
-	if len(name) <= len(internalPrefix) {
+	if len(name) < len(internalPrefix) { // the prefix alone too: a service reading the prefix's names reads it
 		return false
 	}
 	for i := range len(internalPrefix) {
@@ -382,7 +382,7 @@ func internalName(name []byte) bool {
 
 // forwardedName reports whether name is an X-Forwarded-* header.
 func forwardedName(name []byte) bool {
-	return len(name) > len(forwardedPrefix) && foldPrefix(name, forwardedPrefix)
+	return len(name) >= len(forwardedPrefix) && foldPrefix(name, forwardedPrefix)
 }
 
 // droppedName reports whether name is removed by its prefix: an

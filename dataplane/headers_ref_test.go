@@ -41,7 +41,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		}
 		value := raw[i : i+end] // trimmed only where it is kept
 		i += end + 1
-		if len(name) > len(forwardedPrefix) && name[1] == '-' && name[0]|0x20 == 'x' {
+		if len(name) >= len(forwardedPrefix) && name[1] == '-' && name[0]|0x20 == 'x' {
 			if internalName(name) {
 				h.internal = true
 				stripped++
