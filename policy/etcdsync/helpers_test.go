@@ -112,3 +112,17 @@ func (r *running) atRevision(t testing.TB, rev int64) *policy.Snapshot {
 }
 
 func clientWithPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
+
+// syncedWithFile starts an etcd holding the example policy and a Syncer
+// keeping its last-known-good file in dir, and waits for it to apply the
+// policy (revision 1).
+func syncedWithFile(t *testing.T, dir string) (*devetcd.Server, *clientv3.Client, *etcdadmin.Admin, *running) {
+	t.Helper()
+	e := ownEtcd(t)
+	cli := dial(t, e)
+	a := etcdadmin.New(cli, "")
+	push(t, a, examplePolicy(t))
+	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
+	first.atRevision(t, 1)
+	return e, cli, a, first
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/tmpfs"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -22,14 +21,9 @@ import (
 // The failure is counted in /metrics.
 func TestLastKnownGoodFullDiskKeepsRevocation(t *testing.T) {
 	t.Parallel()
-	e := ownEtcd(t)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
-	ctx := context.Background()
 	dir := tmpfs.Mount(t, 256<<10)
-	push(t, a, examplePolicy(t))
-	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
-	first.atRevision(t, 1)
+	e, cli, a, first := syncedWithFile(t, dir)
+	ctx := context.Background()
 	waitFor(t, 10*time.Second, "the good state saved", func() bool { return first.LKGHealth().Revision >= 1 })
 	filler := tmpfs.Fill(t, dir)
 	rev, err := a.RevokeKey(ctx, "acmehris1", meta)

@@ -11,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -23,14 +22,9 @@ import (
 // restart while etcd was down had nothing to serve.
 func TestLastKnownGoodHoldsPolicyInForce(t *testing.T) {
 	t.Parallel()
-	e := ownEtcd(t)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
-	ctx := context.Background()
 	dir := t.TempDir()
-	push(t, a, examplePolicy(t))
-	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
-	first.atRevision(t, 1)
+	e, cli, a, first := syncedWithFile(t, dir)
+	ctx := context.Background()
 	if _, err := cli.Put(ctx, etcdsync.DefaultPrefix+"/policy", "version: 1\ntenants: [{id: acme, nope: 1}]\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -21,14 +20,9 @@ import (
 // pushed again, the file holds etcd's state.
 func TestLastKnownGoodSavedWithoutPolicyDocument(t *testing.T) {
 	t.Parallel()
-	e := ownEtcd(t)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
-	ctx := context.Background()
 	dir := t.TempDir()
-	push(t, a, examplePolicy(t))
-	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
-	first.atRevision(t, 1)
+	e, cli, a, first := syncedWithFile(t, dir)
+	ctx := context.Background()
 	if _, err := a.RevokeKey(ctx, "acmehris1", meta); err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +79,9 @@ func TestLastKnownGoodSavedWithoutPolicyDocument(t *testing.T) {
 // suspension it read, so a later restart while etcd is down refuses them.
 func TestLastKnownGoodTakesRevocationsReadWithoutDocument(t *testing.T) {
 	t.Parallel()
-	e := ownEtcd(t)
-	cli := dial(t, e)
-	a := etcdadmin.New(cli, "")
-	ctx := context.Background()
 	dir := t.TempDir()
-	push(t, a, examplePolicy(t))
-	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
-	first.atRevision(t, 1)
+	e, cli, _, first := syncedWithFile(t, dir)
+	ctx := context.Background()
 	first.stop()
 	if _, err := cli.Delete(ctx, etcdsync.DefaultPrefix+"/policy", clientv3.WithPrefix()); err != nil {
 		t.Fatal(err)
