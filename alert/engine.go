@@ -168,7 +168,8 @@ func New(cfg Config) (*Engine, error) {
 // that holds a privileged scope in d and did not in the previous policy
 // fires the privileged_grant rules at now (a zero now: the first policy,
 // which fires nothing). Windows of rules kept by name are kept,
-// re-cut for the rule's window and baseline as they are now.
+// re-cut for the rule's window and baseline as they are now, unless the
+// rule counts another kind or group now (regroupLocked).
 func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	var specs []policy.DetectionSpec
 	if d != nil {
@@ -181,10 +182,17 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	idx := newIndex(d)
 	e.mu.Lock()
 	old := e.idx
+	was := make(map[string]string, len(e.rules)) // rule name -> kind and group before
+	for _, r := range e.rules {
+		was[r.Name] = r.Kind + " " + r.Group
+	}
 	e.rules, e.idx = rules, idx
 	byName := make(map[string]*Rule, len(rules))
 	for _, r := range rules {
 		byName[r.Name] = r
+		if w, ok := was[r.Name]; ok && w != r.Kind+" "+r.Group {
+			e.regroupLocked(r.Name)
+		}
 	}
 	for k, g := range e.groups {
 		g.boundAt = time.Time{} // a rule kept by name may sum another window now
@@ -205,6 +213,26 @@ func (e *Engine) SetPolicy(d *policy.Document, now time.Time) error {
 	e.mu.Unlock()
 	e.flush(out)
 	return nil
+}
+
+// regroupLocked forgets the windows of rule, kept by name with another
+// kind or group, and unlinks its open alerts from their groups (they stay
+// open, for a person to close): a source alert keyed "acme-hris" (a sender
+// writes any source) grew from the records of client acme-hris once the
+// rule grouped by client, and the client's own alert, with its
+// containment, never opened (TestRuleRegroupedOpensItsOwnAlerts).
+func (e *Engine) regroupLocked(rule string) {
+	for k := range e.groups {
+		if k.rule == rule {
+			delete(e.groups, k)
+		}
+	}
+	for k := range e.open {
+		if k.rule == rule {
+			delete(e.open, k)
+		}
+	}
+	e.forgetGroupsLocked()
 }
 
 // Hooks returns the store hooks that feed the engine (issue 14): pass

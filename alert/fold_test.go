@@ -236,3 +236,38 @@ func TestAlertmanagerCriticalNotFoldedUnderMedium(t *testing.T) {
 		t.Errorf("folded alerts by severity %v, want medium folding 5 and critical folding 1", folds)
 	}
 }
+
+// TestRuleRegroupedOpensItsOwnAlerts: a rule kept by name that groups by
+// client now, by source before, opens its own alert for a client: a
+// sender that wrote "acme-hris" as a source had an alert of that key open,
+// and once the rule grouped by client, acme-hris's guesses grew that
+// source alert, and the client's own alert, whose action suspends it,
+// never opened.
+func TestRuleRegroupedOpensItsOwnAlerts(t *testing.T) {
+	t.Parallel()
+	bySource := examplePolicy(t)
+	byClient := examplePolicy(t)
+	for i := range bySource.Detection {
+		if d := &bySource.Detection[i]; d.Name == "token-guessing-client" {
+			d.GroupBy, d.Action, d.Suspend = "source", "", ""
+		}
+	}
+	r := newRig(t, bySource)
+	r.send(guessFrom(t0, "acme-hris")...) // a sender writes any source
+	if a := wantAlerts(t, r, "token-guessing-client", 1)[0]; a.Group != "source" || a.Key != "acme-hris" {
+		t.Fatalf("under the source rule: alert %s %s, want source acme-hris", a.Group, a.Key)
+	}
+	if err := r.eng.SetPolicy(byClient, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r.send(every(t0.Add(2*time.Minute), time.Second, 25, failed("acmehris1"))...)
+	var client *Alert
+	for _, a := range r.alerts("token-guessing-client") {
+		if a.Group == "client" {
+			client = &a
+		}
+	}
+	if client == nil || client.Key != "acme-hris" || client.RuleAction != "suspend" || client.Count < 20 {
+		t.Errorf("after the rule grouped by client: %+v, want an alert of client acme-hris with action suspend", r.alerts("token-guessing-client"))
+	}
+}
