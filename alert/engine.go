@@ -235,6 +235,18 @@ func (e *Engine) regroupLocked(rule string) {
 	e.forgetGroupsLocked()
 }
 
+// regroupedLocked reports whether a's rule, by name, counts another kind
+// or group now than when a opened: a replay or a restore under the new
+// policy must not link a to the rule's groups either.
+func (e *Engine) regroupedLocked(a *Alert) bool {
+	for _, r := range e.rules {
+		if r.Name == a.Rule {
+			return r.Kind != a.Kind || r.Group != a.Group
+		}
+	}
+	return false
+}
+
 // Hooks returns the store hooks that feed the engine (issue 14): pass
 // them as collector.StoreConfig.Detection.
 func (e *Engine) Hooks() collector.Detection {
@@ -432,6 +444,9 @@ func (e *Engine) keyEndLocked(id, notAfter string) {
 // and in the group's window, where the per-record path looks
 // (BenchmarkObserve: one map lookup less per record and rule).
 func (e *Engine) setOpenLocked(k groupKey, a *Alert) {
+	if a != nil && e.regroupedLocked(a) {
+		return // opened under the rule's former kind or group: its groups are not the rule's now
+	}
 	if a == nil {
 		delete(e.open, k)
 	} else {

@@ -268,6 +268,31 @@ func TestRuleRegroupedOpensItsOwnAlerts(t *testing.T) {
 		}
 	}
 	if client == nil || client.Key != "acme-hris" || client.RuleAction != "suspend" || client.Count < 20 {
-		t.Errorf("after the rule grouped by client: %+v, want an alert of client acme-hris with action suspend", r.alerts("token-guessing-client"))
+		t.Fatalf("after the rule grouped by client: %+v, want an alert of client acme-hris with action suspend", r.alerts("token-guessing-client"))
+	}
+	// A restart replays the trail under the policy as it is now: the
+	// source alert's alert.open must not link it to the client's group.
+	before := map[string]int64{}
+	for _, a := range r.alerts("token-guessing-client") {
+		before[a.ID] = a.Count
+	}
+	r.doc = byClient
+	r.restart()
+	for _, a := range r.alerts("token-guessing-client") {
+		// The source alert's growth after its opening was counted by the
+		// rule as it was, which a replay under the policy as it is now
+		// cannot count again: only the client alert's count is checked.
+		if a.Group == "client" && a.Count != before[a.ID] {
+			t.Errorf("after a restart alert %s (%s %s) counts %d, live %d", a.ID, a.Group, a.Key, a.Count, before[a.ID])
+		}
+	}
+	r.send(every(t0.Add(3*time.Minute), time.Second, 5, failed("acmehris1"))...)
+	for _, a := range r.alerts("token-guessing-client") {
+		switch {
+		case a.Group == "source" && a.LastSeen.After(t0.Add(3*time.Minute)):
+			t.Errorf("after a restart the source alert grew from client acme-hris's guesses: %+v", a)
+		case a.Group == "client" && a.LastSeen.Before(t0.Add(3*time.Minute)):
+			t.Errorf("after a restart the client alert did not grow: %+v", a)
+		}
 	}
 }
