@@ -208,19 +208,11 @@ func (x *exchange) forwardToken() bool {
 func delMatching(h *fasthttp.RequestHeader, x *exchange, match func([]byte) bool) (passes int) {
 	for {
 		x.buf = x.buf[:0]
-		if lines, ok := mapLines(h); ok { // no name a match reports is one fasthttp keeps apart
-			for i := range lines {
-				if match(lines[i].key) {
-					x.buf = append(x.buf, lines[i].key...) // deleting moves the storage the key is in
-					break
-				}
-			}
-		} else {
-			for k := range h.All() {
-				if match(k) {
-					x.buf = append(x.buf, k...)
-					break
-				}
+		lines := *linesOf(h) // no name a match reports is one fasthttp keeps apart
+		for i := range lines {
+			if match(lines[i].key) {
+				x.buf = append(x.buf, lines[i].key...) // deleting moves the storage the key is in
+				break
 			}
 		}
 		if len(x.buf) == 0 {
@@ -253,14 +245,7 @@ func dropTrailers(h *fasthttp.RequestHeader, x *exchange) {
 		if string(name) != "user-agent" {
 			keep = headLines(raw, name)
 		}
-		if !delLinesAfter(h, name, keep, x) { // fasthttp's lines not as headerLine mirrors them
-			delHeader(h, name, x)
-			for line := range bytes.Lines(raw) {
-				if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
-					h.AddBytesKV(name, trimOWS(bytes.TrimRight(line[c+1:], "\n")))
-				}
-			}
-		}
+		delLinesAfter(h, name, keep, x)
 		names = names[i+1:]
 	}
 }

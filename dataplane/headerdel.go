@@ -18,8 +18,8 @@ type headerLine struct {
 
 // linesAt is where a RequestHeader keeps its lines (its field h, a
 // []argsKV, in the embedded header), and linesOK reports that the field
-// is laid out as headerLine mirrors it. Without it delHeader deletes as
-// fasthttp does, reordering; TestHeaderLinesLayout fails first.
+// is laid out as headerLine mirrors it. Without it New refuses to make a
+// Server; TestHeaderLinesLayout fails first, on the fasthttp upgrade.
 var linesAt, linesOK = headerLinesField()
 
 // headerLinesField finds RequestHeader's field h and checks its element
@@ -61,48 +61,31 @@ func headerLinesField() (uintptr, bool) {
 // any line of that name left, so the lines that go on are the same either
 // way. It costs a pass over the lines more than DelBytes alone.
 func delHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) {
-	if linesOK {
-		x.delKey = fasthttp.AppendNormalizedHeaderKeyBytes(x.delKey[:0], name)
-		lines := linesOf(h)
-		*lines = dropLines(*lines, x.delKey, 0)
-	}
+	delLinesAfter(h, name, 0, x)
 	h.DelBytes(name)
 }
 
 // delLinesAfter deletes the lines of h named name past its first keep,
-// keeping the order of the lines left, and reports false, deleting
-// nothing, when the lines' layout is not headerLine's. It touches only the
-// lines: what fasthttp keeps apart (User-Agent, Host, ...) stays, where
-// DelBytes would clear it. x.delKey is scratch.
-func delLinesAfter(h *fasthttp.RequestHeader, name []byte, keep int, x *exchange) bool {
-	if !linesOK {
-		return false
-	}
+// keeping the order of the lines left. It touches only the lines: what
+// fasthttp keeps apart (User-Agent, Host, ...) stays, where DelBytes
+// would clear it. x.delKey is scratch.
+func delLinesAfter(h *fasthttp.RequestHeader, name []byte, keep int, x *exchange) {
 	x.delKey = fasthttp.AppendNormalizedHeaderKeyBytes(x.delKey[:0], name)
 	lines := linesOf(h)
 	*lines = dropLines(*lines, x.delKey, keep)
-	return true
 }
 
-// linesOf returns where h keeps its lines; linesOK must hold.
+// linesOf returns where h keeps the lines of its map (linesOK holds: New
+// checked it): a chunked body's trailers appended after the head's,
+// without the headers fasthttp keeps apart (Host, Content-Type,
+// Content-Length, User-Agent, Trailer, a Connection of close). Walking
+// them rather than h.All leaves the Cookie lines as they came: h.All
+// collects them first, and fasthttp then writes one Cookie line it
+// rendered from what it parsed, last, a quoted value unquoted and a pair
+// it cannot parse dropped (TestCookieLinesForwardedAsSent). Nothing may
+// keep a line past a change to h.
 func linesOf(h *fasthttp.RequestHeader) *[]headerLine {
 	return (*[]headerLine)(unsafe.Add(unsafe.Pointer(h), linesAt))
-}
-
-// mapLines returns the lines of h's map, a chunked body's trailers
-// appended after the head's, without the headers fasthttp keeps apart
-// (Host, Content-Type, Content-Length, User-Agent, Trailer, a Connection
-// of close), and false when their layout is not headerLine's. Walking them
-// rather than h.All leaves the Cookie lines as they came: h.All collects
-// them first, and fasthttp then writes one Cookie line it rendered from
-// what it parsed, last, a quoted value unquoted and a pair it cannot
-// parse dropped (TestCookieLinesForwardedAsSent). Nothing may keep a line
-// past a change to h.
-func mapLines(h *fasthttp.RequestHeader) ([]headerLine, bool) {
-	if !linesOK {
-		return nil, false
-	}
-	return *linesOf(h), true
 }
 
 // dropLines removes the lines named key from lines but the first keep of

@@ -144,18 +144,8 @@ func (sc *trailerScratch) extra(h *fasthttp.RequestHeader, raw, dst []byte) ([]b
 	// lines or an empty one in the head hid a trailer's, which reached the
 	// service (TestUserAgentTrailerNotForwarded). So the head's User-Agent
 	// lines are left out, and counted as the map holds them apart.
-	lines, ok := mapLines(h)
-	if ok {
-		for i := range lines { // the head's User-Agent is not among them
-			f.add(lines[i].key)
-		}
-	} else {
-		for k := range h.All() {
-			f.add(k)
-		}
-		if len(h.UserAgent()) > 0 {
-			l.add(ro("User-Agent"))
-		}
+	for _, line := range *linesOf(h) { // the head's User-Agent is not among them
+		f.add(line.key)
 	}
 	for line := range bytes.Lines(raw) {
 		if c := bytes.IndexByte(line, ':'); c > 0 && !foldEqual(line[:c], "user-agent") {

@@ -178,6 +178,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("dataplane: config has no policy store")
 	}
+	if !linesOK {
+		// headerdel.go: without its mirror of fasthttp's header lines the
+		// sidecar would reorder, fold cookies and miss trailers; a
+		// fasthttp upgrade fails TestHeaderLinesLayout first.
+		return nil, errors.New("dataplane: fasthttp's request header lines are not laid out as headerdel.go mirrors them; rebuild with the fasthttp of go.mod")
+	}
 	if _, _, err := net.SplitHostPort(cfg.Upstream); err != nil {
 		return nil, fmt.Errorf("dataplane: upstream %q must be host:port: %w", cfg.Upstream, err)
 	}
