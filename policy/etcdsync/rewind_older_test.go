@@ -48,9 +48,14 @@ func newHeldRig(t *testing.T, before, after time.Duration) *heldRig {
 	top := c.climb(20)
 	waitFor(t, 20*time.Second, "the later suspension in force", func() bool { return h.suspended() && h.r.Revision() >= top })
 	c.restore(func(*clientv3.Client) int64 { return 0 })
-	waitFor(t, 30*time.Second, "the suspension held over the restore", func() bool {
-		return h.r.Rewinds() == 1 && h.r.Current() && h.r.LKGHealth().HeldSusp == 1
-	})
+	held := func() bool { return h.r.Rewinds() == 1 && h.r.Current() && h.r.LKGHealth().HeldSusp == 1 }
+	for end := time.Now().Add(30 * time.Second); !held() && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !held() {
+		t.Fatalf("no suspension held over the restore after 30s: rewinds %d, current %v, held suspensions %d, revision %d (the climb's %d)",
+			h.r.Rewinds(), h.r.Current(), h.r.LKGHealth().HeldSusp, h.r.Revision(), top)
+	}
 	return h
 }
 
