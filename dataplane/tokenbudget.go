@@ -14,7 +14,7 @@ const (
 	defaultTokenFailures     = 20
 	defaultTokenFailureBurst = 40
 	// tokenBudgetKeys bounds the source addresses the budget tracks, at
-	// most 56 bytes each (limiter.BytesPerKey): 0.9 MiB. A bucket is idle,
+	// most 72 bytes each (limiter.BytesPerKey): 1.1 MiB. A bucket is idle,
 	// and dropped when its shard needs room, 50 ms after its last failure,
 	// so filling the table takes 20 failures a second from each of 16384
 	// addresses.

@@ -11,18 +11,20 @@ import (
 const tomb = math.MinInt64
 
 // bucket is one key's token bucket in GCRA form. Only tat changes; key,
-// base and scale are immutable once the bucket is published, so a take is
-// a load and a compare-and-swap of one word.
+// base, scale and step are immutable once the bucket is published, so a
+// take is a load and a compare-and-swap of one word.
 type bucket struct {
 	key   uint64
 	tat   atomic.Int64 // theoretical arrival time in units of 1/scale ns since base, or tomb
 	base  int64        // limiter clock at which tat is 0
 	scale int64        // the Limit.scale tat is counted in
+	step  int64        // the Limit.step of the rate tat was counted at
 }
 
 // take takes n tokens (0 <= n <= l.burst) at now. It reports stale when
-// the bucket must be replaced first: it was evicted, its unit differs from
-// l's, or now is too far from its base for exact arithmetic.
+// the bucket must be replaced first: it was evicted, l's rate differs from
+// the one it counted at, or now is too far from its base for exact
+// arithmetic.
 func (b *bucket) take(l Limit, n, now int64) (r Result, stale bool) {
 	t, nowU, ok, stale := b.reserve(&l, n, now)
 	switch {
@@ -95,9 +97,11 @@ func onGrid(w, nowU, step int64) int64 {
 
 // units converts now to bucket units. A now before the bucket's base
 // (the clock went backwards) counts as the base, which is a time the
-// bucket has already seen, so it can never admit extra.
+// bucket has already seen, so it can never admit extra. It fails when l's
+// rate is not the one the bucket counted at (scale and step are coprime,
+// so the two together are the rate).
 func (b *bucket) units(l *Limit, now int64) (int64, bool) {
-	if b.scale != l.scale {
+	if b.scale != l.scale || b.step != l.step {
 		return 0, false
 	}
 	rel := max(now-b.base, 0)
@@ -115,14 +119,22 @@ func (b *bucket) idleWait(w, now int64) int64 {
 }
 
 // successor returns the bucket replacing b, whose final tat was w, for
-// takes under l at now: rebased to now and converted to l's unit. The
-// conversion rounds debt up (by less than 1/scale ns), so a limit change
-// never frees a token.
+// takes under l at now: rebased to now, and its debt carried over as the
+// tokens it stands for, to be earned back at l's rate. A debt of d units
+// at b's step is d/b.step tokens, which at l's step (the interval in l's
+// units) is d*l.step/b.step units; the conversion rounds up (by under one
+// unit) and saturates, so a limit change never frees a token.
+//
+// Carrying the debt as time instead made a change of rate hand out or
+// withhold a bucketful: acme at 100/s burst 10 that had used its 10 took
+// 9 more at once under 1/h burst 10 (10 tokens' debt is 100 ms of a 10 h
+// bucket), and a client drained under 1/h burst 10 was refused for 10 h
+// under 100/s burst 10, its raise notwithstanding (TestRateChangeCarriesTokens).
 func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 	base := max(now, b.base)
 	debt := debtAfter(w, b.scale, base-b.base)
-	nb := &bucket{key: b.key, base: base, scale: l.scale}
-	nb.tat.Store(convert(debt, b.scale, l.scale))
+	nb := &bucket{key: b.key, base: base, scale: l.scale, step: l.step}
+	nb.tat.Store(convert(debt, b.step, l.step))
 	return nb
 }
 
@@ -135,8 +147,7 @@ func debtAfter(w, scale, d int64) int64 {
 	return w - d*scale
 }
 
-// convert rescales units from 1/from ns to 1/to ns, rounding up and
-// saturating at maxUnits.
+// convert returns u*to/from, rounding up and saturating at maxUnits.
 func convert(u, from, to int64) int64 {
 	if from == to {
 		return u

@@ -11,8 +11,13 @@
 //
 // Limits are passed on every call, never stored. When a policy changes a
 // key's limit, its bucket keeps its state and continues under the new rate
-// and burst: its debt, measured in time, carries over, so a push never
-// hands out a free burst. The zero Limit means "no limit": takes are
+// and burst: the tokens it owes carry over, earned back at the new rate, as
+// if the new limit had counted the takes. A push never hands out a free
+// burst (lowering acme from 100/s to 1/h after it took its 10 admits none
+// more for an hour), and a raise takes effect at once (a client drained at
+// 1/h and raised to 100/s gets a token in 10 ms, not in 10 hours). A
+// bucket remembers its rate's step for this; carrying the debt as time
+// did neither. The zero Limit means "no limit": takes are
 // admitted and no bucket is created. NewLimit with events <= 0 or per <= 0
 // returns a Limit that denies everything (fail closed), with RetryAfter
 // Forever; so does a take of more tokens than the burst.
@@ -37,10 +42,11 @@
 //
 // Each bucket counts from a base time; when now drifts further than
 // 2^61/scale ns from the base (73 years at scale 1, 38 minutes at scale
-// 999983) or a take comes with a Limit of another scale, the bucket is
+// 999983) or a take comes with a Limit of another rate, the bucket is
 // replaced under the shard lock by a rebased copy (exact for a rebase,
-// rounding debt up by under 1/scale ns for a scale change). This is the
-// only path of a take on an existing key that locks or allocates.
+// rounding the debt carried up by under one unit for a rate change).
+// This is the only path of a take on an existing key that locks or
+// allocates.
 //
 // # Time
 //
@@ -59,9 +65,9 @@
 // is denied (fail closed: a new key never bypasses its limit) with
 // RetryAfter the time until the first bucket in the shard goes idle, and
 // the shard does not sweep again before then, so a flood of new keys
-// costs one sweep. Each tracked key costs at most BytesPerKey (56) bytes:
-// a 32-byte bucket and an 8-byte slot at a load factor of 3/8 to 3/4,
-// measured at about 50 bytes with a million keys.
+// costs one sweep. Each tracked key costs at most BytesPerKey (72) bytes:
+// a 40-byte bucket (Go's 48-byte size class) and an 8-byte slot at a load
+// factor of 3/8 to 3/4, measured at about 66 bytes with a million keys.
 //
 // # Concurrency
 //

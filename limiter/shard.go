@@ -92,7 +92,7 @@ func (s *shard) insert(key, h uint64, l Limit, now int64) (*bucket, int64) {
 			return nil, wait
 		}
 	}
-	b := &bucket{key: key, base: now, scale: l.scale}
+	b := &bucket{key: key, base: now, scale: l.scale, step: l.step}
 	s.growLocked()
 	s.tab.Load().put(b, h)
 	s.count++

@@ -13,34 +13,92 @@ func TestLimitChangeKeepsState(t *testing.T) {
 	tb := NewTable(Config{})
 	old := NewLimit(10, time.Second, 10) // 100ms per token
 	drain(t, tb, 1, old, 0)
-	// A policy push to a bigger limit with the same capacity in time (1s),
-	// and one with another scale (3/s, also 1s of capacity).
-	for _, nl := range []Limit{NewLimit(20, time.Second, 20), NewLimit(3, time.Second, 3)} {
-		if r := tb.AllowAt(1, nl, 0); r.OK {
-			t.Errorf("after drain, change to %d/%v burst %d admitted a free take: %+v", nl.Events(), nl.Per(), nl.Burst(), r)
-		}
+	// A change to another rate of the same capacity in time (1s) and
+	// another scale (3/s burst 3): the 10 tokens taken are owed, more
+	// than the burst of 3, so nothing is admitted.
+	nl := NewLimit(3, time.Second, 3)
+	if r := tb.AllowAt(1, nl, 0); r.OK {
+		t.Errorf("after drain, change to 3/1s burst 3 admitted a free take: %+v", r)
 	}
-	// The debt of one second carries over: under 20/s burst 20 the bucket
-	// is full again after 1s, not before.
-	nl := NewLimit(20, time.Second, 20)
-	if r := tb.AllowAt(1, nl, int64(time.Second)-1); r.OK && r.Remaining >= 19 {
-		t.Errorf("just before 1s: got %+v, want debt kept", r)
+	// The 10 tokens owed are earned back at 3/s: a take is admitted once 8
+	// are (10 - 3 + 1), at 8/3 s exactly (rounded up to the ns).
+	const at = int64(8*time.Second/3) + 1
+	if r := tb.AllowAt(1, nl, at-1); r.OK || r.RetryAfter != 1 {
+		t.Errorf("1ns before 8/3 s under 3/s: got %+v, want denied, retry in 1ns", r)
 	}
-	if got := drain(t, tb, 2, nl, 0); got != 20 {
-		t.Errorf("fresh key under new limit: admitted %d, want 20", got)
+	if got := drain(t, tb, 1, nl, at); got != 1 {
+		t.Errorf("at 8/3 s under 3/s: admitted %d, want 1", got)
+	}
+	if got := drain(t, tb, 2, nl, 0); got != 3 {
+		t.Errorf("fresh key under new limit: admitted %d, want 3", got)
 	}
 }
 
-func TestLimitChangeTightens(t *testing.T) {
+// TestRateChangeCarriesTokens: a bucket carries the tokens it owes across
+// a change of rate, earned back at the new rate, as if the new limit had
+// counted the takes. Carried as time, the debt handed out most of a
+// bucket when a rate was lowered (9 more takes at once at 1/h) and
+// withheld one for hours when it was raised.
+func TestRateChangeCarriesTokens(t *testing.T) {
 	t.Parallel()
+	ms := int64(time.Millisecond)
+	for _, c := range []struct {
+		name     string
+		from, to Limit
+		took     int64 // under from, at 0
+		now      int64 // admitted under to at 0
+		at       int64 // ns later, after those
+		then     int64 // admitted under to at at
+		retry    time.Duration
+	}{
+		// acme at 100/s burst 10 used its 10, then a push set 1/h burst 10.
+		{"lowered", NewLimit(100, time.Second, 10), NewLimit(1, time.Hour, 10), 10, 0, int64(time.Hour), 1, time.Hour},
+		// Drained at 1/h burst 10, then raised to 100/s burst 10.
+		{"raised", NewLimit(1, time.Hour, 10), NewLimit(100, time.Second, 10), 10, 0, 10 * ms, 1, 10 * time.Millisecond},
+		{"raised, 100ms on", NewLimit(1, time.Hour, 10), NewLimit(100, time.Second, 10), 10, 0, 100 * ms, 10, 10 * time.Millisecond},
+		// 10 of 10 taken, then burst 20 at 20/s: 10 are left.
+		{"burst raised", NewLimit(10, time.Second, 10), NewLimit(20, time.Second, 20), 10, 10, 50 * ms, 1, 50 * time.Millisecond},
+		// 50 of 100 taken, then 1/s burst 10: 41 to earn back before a take.
+		{"owes past the new burst", NewLimit(100, time.Second, 100), NewLimit(1, time.Second, 10), 50, 0, 41 * int64(time.Second), 1, time.Second},
+	} {
+		tb := NewTable(Config{})
+		if r := tb.TakeNAt(1, c.from, c.took, 0); !r.OK {
+			t.Fatalf("%s: taking %d under %d/%v: %+v", c.name, c.took, c.from.Events(), c.from.Per(), r)
+		}
+		if got := drain(t, tb, 1, c.to, 0); got != c.now {
+			t.Errorf("%s: admitted %d at once under %d/%v burst %d, want %d", c.name, got, c.to.Events(), c.to.Per(), c.to.Burst(), c.now)
+		}
+		if r := tb.AllowAt(1, c.to, c.at-1); r.OK && c.then == 1 {
+			t.Errorf("%s: admitted 1ns before %v", c.name, time.Duration(c.at))
+		} else if r.OK {
+			tb.RefundAt(1, c.to, 1, c.at-1)
+		}
+		if got := drain(t, tb, 1, c.to, c.at); got != c.then {
+			t.Errorf("%s: admitted %d at %v under %d/%v burst %d, want %d", c.name, got, time.Duration(c.at), c.to.Events(), c.to.Per(), c.to.Burst(), c.then)
+		}
+		if r := tb.AllowAt(1, c.to, c.at); r.OK || r.RetryAfter != c.retry {
+			t.Errorf("%s: then %+v, want denied with RetryAfter %v", c.name, r, c.retry)
+		}
+	}
+
+	// Half a token owed at 10/s (50ms of 100) is half a token at 20/s
+	// (25ms of 50): 19 of 20 are left, not 19 and a half rounded up.
 	tb := NewTable(Config{})
-	loose := NewLimit(100, time.Second, 100)
+	tb.AllowAt(1, NewLimit(10, time.Second, 10), 0)
+	if got := drain(t, tb, 1, NewLimit(20, time.Second, 20), 50*ms); got != 19 {
+		t.Errorf("half a token owed: admitted %d under 20/s burst 20, want 19", got)
+	}
+
+	// A change and its undoing: the takes stay counted, nothing is lost or
+	// gained on the way.
+	tb = NewTable(Config{})
+	loose, tight := NewLimit(100, time.Second, 100), NewLimit(1, time.Second, 10)
 	tb.TakeNAt(1, loose, 50, 0)
-	tight := NewLimit(1, time.Second, 10)
-	// 50 tokens of debt at 10ms each is 500ms: under 1/s burst 10 (10s of
-	// capacity) 9.5s of room is left, i.e. 9 whole tokens.
-	if got := drain(t, tb, 1, tight, 0); got != 9 {
-		t.Errorf("after tightening: admitted %d, want 9", got)
+	if got := drain(t, tb, 1, tight, 0); got != 0 {
+		t.Errorf("tightened: admitted %d, want 0", got)
+	}
+	if got := drain(t, tb, 1, loose, 0); got != 50 {
+		t.Errorf("loosened again: admitted %d, want the 50 left", got)
 	}
 }
 
