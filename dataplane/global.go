@@ -135,13 +135,14 @@ func (s *Server) SetShares(sh Shares) {
 func (s *Server) applySharesLocked(p *prepared, prev *global) {
 	snap, q := p.snap, s.share.shares
 	g := &global{snap: snap, nclass: len(snap.Classes)}
+	at := limiter.Now() // the shares' coming into force (Limit.Since)
 	g.tenantDemand, g.clientDemand = demandCounters(snap, prev)
 	p.tenantLimit = make([]limiter.Limit, len(snap.TenantList))
 	for _, t := range snap.TenantList {
 		f := q.of(q.tenants, t.ID)
-		p.tenantLimit[t.Index] = shareLimit(t.Limit, f)
+		p.tenantLimit[t.Index] = shareLimit(t.Limit, f, at)
 		for _, c := range snap.Classes {
-			g.tenantClass = append(g.tenantClass, shareLimit(c.Limit, f))
+			g.tenantClass = append(g.tenantClass, shareLimit(c.Limit, f, at))
 			g.inflight = append(g.inflight, shareCap(c.MaxInFlight, f))
 		}
 	}
@@ -151,7 +152,7 @@ func (s *Server) applySharesLocked(p *prepared, prev *global) {
 		if c.Global {
 			f = q.of(q.clients, c.ID)
 		}
-		p.clientLimit[c.Index] = shareLimit(c.Limit, f)
+		p.clientLimit[c.Index] = shareLimit(c.Limit, f, at)
 	}
 	p.global = g
 }
@@ -179,16 +180,16 @@ func demandCounters(snap *policy.Snapshot, prev *global) ([]counter, []counter) 
 	return tenants, clients
 }
 
-// shareLimit returns the limiter Limit of f/shareQuantum of r: the rate
-// exactly (events*f per per*shareQuantum, which NewLimit reduces), the
-// burst rounded, at least 1, so the bursts of the sidecars add up to about
-// the policy's burst.
-func shareLimit(r policy.Rate, f int64) limiter.Limit {
+// shareLimit returns the limiter Limit of f/shareQuantum of r, in force
+// since at: the rate exactly (events*f per per*shareQuantum, which
+// NewLimit reduces), the burst rounded, at least 1, so the bursts of the
+// sidecars add up to about the policy's burst.
+func shareLimit(r policy.Rate, f, at int64) limiter.Limit {
 	if r.IsZero() || f >= shareQuantum {
-		return toLimit(r)
+		return toLimit(r, at)
 	}
 	burst := max(1, (r.Burst*f+shareQuantum/2)/shareQuantum)
-	return limiter.NewLimit(r.Events*f, r.Per*shareQuantum, burst)
+	return limiter.NewLimit(r.Events*f, r.Per*shareQuantum, burst).Since(at)
 }
 
 // shareCap returns f/shareQuantum of a concurrency cap, rounded, at least

@@ -145,7 +145,7 @@ func TestShareLimit(t *testing.T) {
 		{700, 70000, 1000 * time.Second, 14, 4, 3},
 		{1, 100, 1000 * time.Second, 1, 4, 1},
 	} {
-		l := shareLimit(r, tt.f)
+		l := shareLimit(r, tt.f, 0)
 		if got := float64(l.Events()) / l.Per().Seconds(); got != float64(tt.events)/tt.per.Seconds() {
 			t.Errorf("share %d: rate %v/s, want %v/s", tt.f, got, float64(tt.events)/tt.per.Seconds())
 		}

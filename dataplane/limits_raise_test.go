@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,52 @@ func TestClassBurstHoldsAcrossSpellings(t *testing.T) {
 	}
 	if r := do(t, st.addr, "GET", "/v1/reports/1", key(globexKey), ""); r.status != 200 {
 		t.Errorf("globex after acme spent its standard burst: %d, want 200", r.status)
+	}
+}
+
+// A push that changes a client's rate applies to the tokens it has used:
+// they stay owed and are earned back at the new rate, over the wire as in
+// the limiter (TestRateChangeCarriesTokens). The buckets carried their
+// debt as time: acme-hris, having used its burst of 10 at 100/min, got 9
+// more requests through at once after a push set 1/h burst 10, and,
+// drained at 1/h, was refused for hours after a push raised it to 100/s.
+func TestRateChangeOverTheWire(t *testing.T) {
+	st := startStack(t, nil)
+	hrisLimit := func(rate string) {
+		swapDoc(t, st.store, func(d *policy.Document) {
+			for i := range d.Clients {
+				if d.Clients[i].ID == "acme-hris" {
+					d.Clients[i].Limit = &policy.LimitSpec{Rate: rate, Burst: 10}
+				}
+			}
+		})
+	}
+	get := func() reply { return do(t, st.addr, "GET", "/v1/users", key(hrisKey), "") }
+	drain := func(why string) {
+		for i := range 10 {
+			if r := get(); r.status != 200 {
+				t.Fatalf("%s: request %d answered %d, want the burst of 10 admitted", why, i+1, r.status)
+			}
+		}
+	}
+
+	// 600 ms a token: the ten requests take the bucket's ten, whatever
+	// the time they take, short of seconds.
+	hrisLimit("100/min")
+	drain("at 100/min")
+	hrisLimit("1/h")
+	r := get()
+	if r.status != 429 {
+		t.Fatalf("the burst used at 100/min, then 1/h burst 10: answered %d, want 429", r.status)
+	}
+	// At least 9 of the 10 owed: most of an hour to the next token.
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 3000 || ra > 3600 {
+		t.Errorf("Retry-After %q under 1/h with the 10 owed, want most of an hour", r.header.Get("Retry-After"))
+	}
+
+	hrisLimit("100/s")
+	time.Sleep(50 * time.Millisecond) // 5 tokens at 100/s
+	if r := get(); r.status != 200 {
+		t.Fatalf("drained at 1/h, raised to 100/s, 50 ms on: answered %d (Retry-After %q, %s), want 200", r.status, r.header.Get("Retry-After"), r.body)
 	}
 }

@@ -129,16 +129,17 @@ func (s *Server) prepare(snap *policy.Snapshot) {
 // same.
 func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 	p := &prepared{snap: snap, minBody: -1, keyFront: authn.NewFront(snap), publicMax: s.publicMax(snap)}
+	at := limiter.Now() // the limits' coming into force (Limit.Since)
 	for _, c := range snap.ClientList {
-		p.clientLimit = append(p.clientLimit, toLimit(c.Limit))
+		p.clientLimit = append(p.clientLimit, toLimit(c.Limit, at))
 		p.clientHdr = append(p.clientHdr, policyHeader("client", c.Limit))
 	}
 	for _, t := range snap.TenantList {
-		p.tenantLimit = append(p.tenantLimit, toLimit(t.Limit))
+		p.tenantLimit = append(p.tenantLimit, toLimit(t.Limit, at))
 		p.tenantHdr = append(p.tenantHdr, policyHeader("tenant", t.Limit))
 	}
 	for _, c := range snap.Classes {
-		p.classLimit = append(p.classLimit, toLimit(c.Limit))
+		p.classLimit = append(p.classLimit, toLimit(c.Limit, at))
 		p.classHdr = append(p.classHdr, policyHeader("class", c.Limit))
 		p.classSlot = append(p.classSlot, s.metrics.classSlot(c.Name))
 		p.classRetry = append(p.classRetry, queueRetryAfter(c))
@@ -373,11 +374,12 @@ func resolveSecret(ref string) ([]byte, error) {
 	return nil, fmt.Errorf("hmac secret reference must be env:NAME or file:PATH")
 }
 
-func toLimit(r policy.Rate) limiter.Limit {
+// toLimit returns the limiter Limit of r, in force since at.
+func toLimit(r policy.Rate, at int64) limiter.Limit {
 	if r.IsZero() {
 		return limiter.Limit{}
 	}
-	return limiter.NewLimit(r.Events, r.Per, r.Burst)
+	return limiter.NewLimit(r.Events, r.Per, r.Burst).Since(at)
 }
 
 // policyHeader renders a RateLimit-Policy item (draft-ietf-httpapi-ratelimit-headers):

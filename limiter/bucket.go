@@ -130,8 +130,19 @@ func (b *bucket) idleWait(w, now int64) int64 {
 // 9 more at once under 1/h burst 10 (10 tokens' debt is 100 ms of a 10 h
 // bucket), and a client drained under 1/h burst 10 was refused for 10 h
 // under 100/s burst 10, its raise notwithstanding (TestRateChangeCarriesTokens).
+//
+// The debt is carried as of the time l came into force (Limit.Since), when
+// that is at or after the bucket's base: a client drained at 100/s whose next
+// request came a second after a push set 1/h would otherwise have earned
+// its bucket back at 100/s meanwhile (TestRateChangeCarriesTokens), and a
+// client raised from 1/h to 100/s whose next request came 50 ms after the
+// push would have earned nothing (TestRateChangeOverTheWire). A rebase at
+// the same rate is at now.
 func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 	base := max(now, b.base)
+	if (b.scale != l.scale || b.step != l.step) && l.since > 0 && l.since >= b.base && l.since < base {
+		base = l.since
+	}
 	debt := debtAfter(w, b.scale, base-b.base)
 	nb := &bucket{key: b.key, base: base, scale: l.scale, step: l.step}
 	nb.tat.Store(convert(debt, b.step, l.step))

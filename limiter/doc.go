@@ -17,7 +17,9 @@
 // more for an hour), and a raise takes effect at once (a client drained at
 // 1/h and raised to 100/s gets a token in 10 ms, not in 10 hours). A
 // bucket remembers its rate's step for this; carrying the debt as time
-// did neither. The zero Limit means "no limit": takes are
+// did neither. A Limit made with Since(at) converts as of at, the time the
+// policy setting it was applied, so the time until the bucket's next take
+// goes at the new rate; without it, at that take. The zero Limit means "no limit": takes are
 // admitted and no bucket is created. NewLimit with events <= 0 or per <= 0
 // returns a Limit that denies everything (fail closed), with RetryAfter
 // Forever; so does a take of more tokens than the burst.

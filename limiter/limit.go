@@ -28,7 +28,18 @@ type Limit struct {
 	step   int64 // emission interval Per/Events, in units
 	cap    int64 // burst * step, in units
 	window int64 // ns a bucket may span from its base before it is rebased
+	since  int64 // limiter clock at which the limit came into force (0: unknown)
 	deny   bool
+}
+
+// Since returns l as in force from at, a limiter clock reading (Now): the
+// time a policy that set it was applied. A bucket that counted at another
+// rate carries what it owed at that time over to l's rate, and earns from
+// then on at l's; a Limit without it converts at the bucket's next take,
+// so the time between went at the rate before.
+func (l Limit) Since(at int64) Limit {
+	l.since = at
+	return l
 }
 
 // NewLimit returns the Limit of events per per with the given burst.

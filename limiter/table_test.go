@@ -81,9 +81,43 @@ func TestRateChangeCarriesTokens(t *testing.T) {
 		}
 	}
 
+	// A limit in force since a push (Since) converts what the bucket owed
+	// then, however late its next take: drained at 100/s burst 10, a push
+	// to 1/h burst 10 at 0, the next request a second later. Without the
+	// time of the push, the bucket converted at that request, having
+	// earned its 10 back at 100/s meanwhile, and all 10 were admitted.
+	for _, c := range []struct {
+		name     string
+		to       Limit
+		admitted int64
+	}{
+		{"since the push", NewLimit(1, time.Hour, 10).Since(int64(time.Second)), 0},
+		{"no time given", NewLimit(1, time.Hour, 10), 10},
+	} {
+		tb := NewTable(Config{})
+		tb.TakeNAt(1, NewLimit(100, time.Second, 10), 10, int64(time.Second))
+		if got := drain(t, tb, 1, c.to, 2*int64(time.Second)); got != c.admitted {
+			t.Errorf("lowered, %s, next take 1s on: admitted %d, want %d", c.name, got, c.admitted)
+		}
+	}
+	// And a raise: drained at 1/h, raised to 100/s at 0, the next request
+	// 50 ms on finds 5 tokens earned at 100/s.
+	tb := NewTable(Config{})
+	tb.TakeNAt(1, NewLimit(1, time.Hour, 10), 10, int64(time.Second))
+	if got := drain(t, tb, 1, NewLimit(100, time.Second, 10).Since(int64(time.Second)), int64(time.Second)+50*ms); got != 5 {
+		t.Errorf("raised, next take 50 ms on: admitted %d, want 5", got)
+	}
+	// A time before the bucket's base (a limit older than the bucket's
+	// last change) converts at the take: nothing is earned twice.
+	tb = NewTable(Config{})
+	tb.TakeNAt(1, NewLimit(100, time.Second, 10), 10, int64(time.Second))
+	if got := drain(t, tb, 1, NewLimit(1, time.Hour, 10).Since(1), int64(time.Second)); got != 0 {
+		t.Errorf("a limit in force since before the bucket: admitted %d, want 0", got)
+	}
+
 	// Half a token owed at 10/s (50ms of 100) is half a token at 20/s
 	// (25ms of 50): 19 of 20 are left, not 19 and a half rounded up.
-	tb := NewTable(Config{})
+	tb = NewTable(Config{})
 	tb.AllowAt(1, NewLimit(10, time.Second, 10), 0)
 	if got := drain(t, tb, 1, NewLimit(20, time.Second, 20), 50*ms); got != 19 {
 		t.Errorf("half a token owed: admitted %d under 20/s burst 20, want 19", got)
