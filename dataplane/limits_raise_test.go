@@ -166,9 +166,9 @@ func TestClassBurstHoldsAcrossSpellings(t *testing.T) {
 	}
 }
 
-// A push that changes a client's rate applies to the tokens it has used:
-// they stay owed and are earned back at the new rate, over the wire as in
-// the limiter (TestRateChangeCarriesTokens). The buckets carried their
+// A push that changes a client's rate leaves its bucket as empty as it
+// was, as a share of its capacity, earned back at the new rate from the
+// push on, over the wire as in the limiter (TestRateChangeCarriesFullness). The buckets carried their
 // debt as time: acme-hris, having used its burst of 10 at 100/min, got 9
 // more requests through at once after a push set 1/h burst 10, and,
 // drained at 1/h, was refused for hours after a push raised it to 100/s.
@@ -201,7 +201,7 @@ func TestRateChangeOverTheWire(t *testing.T) {
 	if r.status != 429 {
 		t.Fatalf("the burst used at 100/min, then 1/h burst 10: answered %d, want 429", r.status)
 	}
-	// At least 9 of the 10 owed: most of an hour to the next token.
+	// Nearly empty: most of an hour to the next token.
 	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 3000 || ra > 3600 {
 		t.Errorf("Retry-After %q under 1/h with the 10 owed, want most of an hour", r.header.Get("Retry-After"))
 	}
@@ -209,6 +209,6 @@ func TestRateChangeOverTheWire(t *testing.T) {
 	hrisLimit("100/s")
 	time.Sleep(50 * time.Millisecond) // 5 tokens at 100/s
 	if r := get(); r.status != 200 {
-		t.Fatalf("drained at 1/h, raised to 100/s, 50 ms on: answered %d (Retry-After %q, %s), want 200", r.status, r.header.Get("Retry-After"), r.body)
+		t.Fatalf("nearly empty at 1/h, raised to 100/s, 50 ms on: answered %d (Retry-After %q, %s), want 200", r.status, r.header.Get("Retry-After"), r.body)
 	}
 }

@@ -11,20 +11,20 @@ import (
 const tomb = math.MinInt64
 
 // bucket is one key's token bucket in GCRA form. Only tat changes; key,
-// base, scale and step are immutable once the bucket is published, so a
+// base, scale and cap are immutable once the bucket is published, so a
 // take is a load and a compare-and-swap of one word.
 type bucket struct {
 	key   uint64
 	tat   atomic.Int64 // theoretical arrival time in units of 1/scale ns since base, or tomb
 	base  int64        // limiter clock at which tat is 0
 	scale int64        // the Limit.scale tat is counted in
-	step  int64        // the Limit.step of the rate tat was counted at
+	cap   int64        // the Limit.cap of the limit tat was counted under
 }
 
 // take takes n tokens (0 <= n <= l.burst) at now. It reports stale when
-// the bucket must be replaced first: it was evicted, l's rate differs from
-// the one it counted at, or now is too far from its base for exact
-// arithmetic.
+// the bucket must be replaced first: it was evicted, l's unit or capacity
+// differs from the ones it counted under, or now is too far from its base
+// for exact arithmetic.
 func (b *bucket) take(l Limit, n, now int64) (r Result, stale bool) {
 	t, nowU, ok, stale := b.reserve(&l, n, now)
 	switch {
@@ -98,10 +98,9 @@ func onGrid(w, nowU, step int64) int64 {
 // units converts now to bucket units. A now before the bucket's base
 // (the clock went backwards) counts as the base, which is a time the
 // bucket has already seen, so it can never admit extra. It fails when l's
-// rate is not the one the bucket counted at (scale and step are coprime,
-// so the two together are the rate).
+// unit or capacity is not the one the bucket counted under.
 func (b *bucket) units(l *Limit, now int64) (int64, bool) {
-	if b.scale != l.scale || b.step != l.step {
+	if b.scale != l.scale || b.cap != l.cap {
 		return 0, false
 	}
 	rel := max(now-b.base, 0)
@@ -119,33 +118,40 @@ func (b *bucket) idleWait(w, now int64) int64 {
 }
 
 // successor returns the bucket replacing b, whose final tat was w, for
-// takes under l at now: rebased to now, and its debt carried over as the
-// tokens it stands for, to be earned back at l's rate. A debt of d units
-// at b's step is d/b.step tokens, which at l's step (the interval in l's
-// units) is d*l.step/b.step units; the conversion rounds up (by under one
-// unit) and saturates, so a limit change never frees a token.
+// takes under l at now: rebased, and its debt carried over as the same
+// share of l's capacity: a bucket empty to a fraction f of its capacity is
+// empty to f of l's. A debt of d units of b's capacity is d*l.cap/b.cap
+// units of l's; the conversion rounds up (by under one unit), so a limit
+// change never frees a token, and l's capacity bounds it. A change of rate
+// that keeps the capacity's length in time (the shares of a global limit,
+// 20/s burst 20 for 10/s burst 10) keeps the debt as it is.
 //
-// Carrying the debt as time instead made a change of rate hand out or
-// withhold a bucketful: acme at 100/s burst 10 that had used its 10 took
-// 9 more at once under 1/h burst 10 (10 tokens' debt is 100 ms of a 10 h
-// bucket), and a client drained under 1/h burst 10 was refused for 10 h
-// under 100/s burst 10, its raise notwithstanding (TestRateChangeCarriesTokens).
+// Carried as time whatever the capacity, the debt made a change of rate
+// hand out or withhold a bucketful: acme at 100/s burst 10 that had used
+// its 10 took 9 more at once under 1/h burst 10 (10 tokens' debt is 100 ms
+// of a 10 h bucket), and a client drained under 1/h burst 10 was refused
+// for 10 h under 100/s burst 10, its raise notwithstanding
+// (TestRateChangeCarriesFullness). Carried as tokens, it was stricter
+// still, but the shares of a global limit let through more than the limit
+// for a second after a sidecar joined (TestGlobalTenantLimit: 119 of 100):
+// a sidecar whose share rose had its tokens to spend at once, while one
+// whose share fell owed more than its burst, which paid nothing back.
 //
 // The debt is carried as of the time l came into force (Limit.Since), when
-// that is at or after the bucket's base: a client drained at 100/s whose next
-// request came a second after a push set 1/h would otherwise have earned
-// its bucket back at 100/s meanwhile (TestRateChangeCarriesTokens), and a
-// client raised from 1/h to 100/s whose next request came 50 ms after the
-// push would have earned nothing (TestRateChangeOverTheWire). A rebase at
-// the same rate is at now.
+// that is at or after the bucket's base: a client drained at 100/s whose
+// next request came a second after a push set 1/h would otherwise have
+// earned its bucket back at 100/s meanwhile, and a client raised from 1/h
+// to 100/s whose next request came 50 ms after the push would have earned
+// nothing (TestRateChangeOverTheWire). A rebase under the same limit is
+// at now.
 func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 	base := max(now, b.base)
-	if (b.scale != l.scale || b.step != l.step) && l.since > 0 && l.since >= b.base && l.since < base {
+	if (b.scale != l.scale || b.cap != l.cap) && l.since > 0 && l.since >= b.base && l.since < base {
 		base = l.since
 	}
 	debt := debtAfter(w, b.scale, base-b.base)
-	nb := &bucket{key: b.key, base: base, scale: l.scale, step: l.step}
-	nb.tat.Store(convert(debt, b.step, l.step))
+	nb := &bucket{key: b.key, base: base, scale: l.scale, cap: l.cap}
+	nb.tat.Store(convert(debt, b.cap, l.cap))
 	return nb
 }
 

@@ -11,18 +11,21 @@
 //
 // Limits are passed on every call, never stored. When a policy changes a
 // key's limit, its bucket keeps its state and continues under the new rate
-// and burst: the tokens it owes carry over, earned back at the new rate, as
-// if the new limit had counted the takes. A push never hands out a free
-// burst (lowering acme from 100/s to 1/h after it took its 10 admits none
-// more for an hour), and a raise takes effect at once (a client drained at
-// 1/h and raised to 100/s gets a token in 10 ms, not in 10 hours). A
-// bucket remembers its rate's step for this; carrying the debt as time
-// did neither. A Limit made with Since(at) converts as of at, the time the
-// policy setting it was applied, so the time until the bucket's next take
-// goes at the new rate; without it, at that take. The zero Limit means "no limit": takes are
-// admitted and no bucket is created. NewLimit with events <= 0 or per <= 0
-// returns a Limit that denies everything (fail closed), with RetryAfter
-// Forever; so does a take of more tokens than the burst.
+// and burst, as empty as it was: empty to a fraction f of its capacity, it
+// is empty to f of the new one, and earns back at the new rate. A push
+// never hands out a free burst (acme, having used its 10 at 100/s, is let
+// in again an hour later under 1/h burst 10) nor withholds one (a client
+// drained at 1/h and raised to 100/s gets a token in 10 ms, not in 10
+// hours), and the shares of a global limit, which change rate and burst
+// together, keep the debt as it is. A bucket remembers its limit's
+// capacity for this. A Limit made with Since(at) converts as of at, the
+// time the policy setting it was applied, so the time until the bucket's
+// next take goes at the new rate; without it, at that take.
+//
+// The zero Limit means "no limit": takes are admitted and no bucket is
+// created. NewLimit with events <= 0 or per <= 0 returns a Limit that
+// denies everything (fail closed), with RetryAfter Forever; so does a take
+// of more tokens than the burst.
 //
 // # Algorithm and exactness
 //

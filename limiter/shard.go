@@ -92,7 +92,7 @@ func (s *shard) insert(key, h uint64, l Limit, now int64) (*bucket, int64) {
 			return nil, wait
 		}
 	}
-	b := &bucket{key: key, base: now, scale: l.scale, step: l.step}
+	b := &bucket{key: key, base: now, scale: l.scale, cap: l.cap}
 	s.growLocked()
 	s.tab.Load().put(b, h)
 	s.count++

@@ -13,33 +13,43 @@ func TestLimitChangeKeepsState(t *testing.T) {
 	tb := NewTable(Config{})
 	old := NewLimit(10, time.Second, 10) // 100ms per token
 	drain(t, tb, 1, old, 0)
-	// A change to another rate of the same capacity in time (1s) and
-	// another scale (3/s burst 3): the 10 tokens taken are owed, more
-	// than the burst of 3, so nothing is admitted.
-	nl := NewLimit(3, time.Second, 3)
-	if r := tb.AllowAt(1, nl, 0); r.OK {
-		t.Errorf("after drain, change to 3/1s burst 3 admitted a free take: %+v", r)
+	// A policy push to a bigger limit with the same capacity in time (1s),
+	// and one with another scale (3/s, also 1s of capacity).
+	for _, nl := range []Limit{NewLimit(20, time.Second, 20), NewLimit(3, time.Second, 3)} {
+		if r := tb.AllowAt(1, nl, 0); r.OK {
+			t.Errorf("after drain, change to %d/%v burst %d admitted a free take: %+v", nl.Events(), nl.Per(), nl.Burst(), r)
+		}
 	}
-	// The 10 tokens owed are earned back at 3/s: a take is admitted once 8
-	// are (10 - 3 + 1), at 8/3 s exactly (rounded up to the ns).
-	const at = int64(8*time.Second/3) + 1
-	if r := tb.AllowAt(1, nl, at-1); r.OK || r.RetryAfter != 1 {
-		t.Errorf("1ns before 8/3 s under 3/s: got %+v, want denied, retry in 1ns", r)
+	// The debt of one second carries over: under 20/s burst 20 the bucket
+	// is full again after 1s, not before.
+	nl := NewLimit(20, time.Second, 20)
+	if r := tb.AllowAt(1, nl, int64(time.Second)-1); r.OK && r.Remaining >= 19 {
+		t.Errorf("just before 1s: got %+v, want debt kept", r)
 	}
-	if got := drain(t, tb, 1, nl, at); got != 1 {
-		t.Errorf("at 8/3 s under 3/s: admitted %d, want 1", got)
-	}
-	if got := drain(t, tb, 2, nl, 0); got != 3 {
-		t.Errorf("fresh key under new limit: admitted %d, want 3", got)
+	if got := drain(t, tb, 2, nl, 0); got != 20 {
+		t.Errorf("fresh key under new limit: admitted %d, want 20", got)
 	}
 }
 
-// TestRateChangeCarriesTokens: a bucket carries the tokens it owes across
-// a change of rate, earned back at the new rate, as if the new limit had
-// counted the takes. Carried as time, the debt handed out most of a
-// bucket when a rate was lowered (9 more takes at once at 1/h) and
-// withheld one for hours when it was raised.
-func TestRateChangeCarriesTokens(t *testing.T) {
+func TestLimitChangeTightens(t *testing.T) {
+	t.Parallel()
+	tb := NewTable(Config{})
+	loose := NewLimit(100, time.Second, 100)
+	tb.TakeNAt(1, loose, 50, 0)
+	tight := NewLimit(1, time.Second, 10)
+	// Half the bucket used is half of the new one: 5 of 10 tokens. (As
+	// time, 500 ms of a 10 s bucket, it was 9.)
+	if got := drain(t, tb, 1, tight, 0); got != 5 {
+		t.Errorf("after tightening: admitted %d, want 5", got)
+	}
+}
+
+// TestRateChangeCarriesFullness: a bucket carries how empty it is across a
+// change of limit: empty to a fraction f of its capacity, it is empty to f
+// of the new one, and earns back at the new rate. Carried as time, the
+// debt handed out most of a bucket when a rate was lowered (9 more takes
+// at once at 1/h) and withheld one for hours when it was raised.
+func TestRateChangeCarriesFullness(t *testing.T) {
 	t.Parallel()
 	ms := int64(time.Millisecond)
 	for _, c := range []struct {
@@ -56,10 +66,14 @@ func TestRateChangeCarriesTokens(t *testing.T) {
 		// Drained at 1/h burst 10, then raised to 100/s burst 10.
 		{"raised", NewLimit(1, time.Hour, 10), NewLimit(100, time.Second, 10), 10, 0, 10 * ms, 1, 10 * time.Millisecond},
 		{"raised, 100ms on", NewLimit(1, time.Hour, 10), NewLimit(100, time.Second, 10), 10, 0, 100 * ms, 10, 10 * time.Millisecond},
-		// 10 of 10 taken, then burst 20 at 20/s: 10 are left.
-		{"burst raised", NewLimit(10, time.Second, 10), NewLimit(20, time.Second, 20), 10, 10, 50 * ms, 1, 50 * time.Millisecond},
-		// 50 of 100 taken, then 1/s burst 10: 41 to earn back before a take.
-		{"owes past the new burst", NewLimit(100, time.Second, 100), NewLimit(1, time.Second, 10), 50, 0, 41 * int64(time.Second), 1, time.Second},
+		// Empty at 10/s burst 10, then 20/s burst 20: empty, a token in 50 ms.
+		{"burst raised", NewLimit(10, time.Second, 10), NewLimit(20, time.Second, 20), 10, 0, 50 * ms, 1, 50 * time.Millisecond},
+		// Empty at 10/s burst 10, then 10/s burst 20: empty, a token in 100 ms.
+		{"burst raised alone", NewLimit(10, time.Second, 10), NewLimit(10, time.Second, 20), 10, 0, 100 * ms, 1, 100 * time.Millisecond},
+		// Half of 100 taken, then 1/s burst 10: half of 10 are left.
+		{"half used, lowered", NewLimit(100, time.Second, 100), NewLimit(1, time.Second, 10), 50, 5, int64(time.Second), 1, time.Second},
+		// Half of 10 taken at 1/h, then 100/s burst 100: half of 100.
+		{"half used, raised", NewLimit(1, time.Hour, 10), NewLimit(100, time.Second, 100), 5, 50, 10 * ms, 1, 10 * time.Millisecond},
 	} {
 		tb := NewTable(Config{})
 		if r := tb.TakeNAt(1, c.from, c.took, 0); !r.OK {
@@ -115,21 +129,21 @@ func TestRateChangeCarriesTokens(t *testing.T) {
 		t.Errorf("a limit in force since before the bucket: admitted %d, want 0", got)
 	}
 
-	// Half a token owed at 10/s (50ms of 100) is half a token at 20/s
-	// (25ms of 50): 19 of 20 are left, not 19 and a half rounded up.
+	// Half a token owed at 10/s burst 10 (50ms of a 1 s bucket) is 50 ms
+	// of 20/s burst 20's 1 s: 19 of 20 are left, not 19 and a half
+	// rounded up.
 	tb = NewTable(Config{})
 	tb.AllowAt(1, NewLimit(10, time.Second, 10), 0)
 	if got := drain(t, tb, 1, NewLimit(20, time.Second, 20), 50*ms); got != 19 {
 		t.Errorf("half a token owed: admitted %d under 20/s burst 20, want 19", got)
 	}
 
-	// A change and its undoing: the takes stay counted, nothing is lost or
-	// gained on the way.
+	// A change and its undoing: nothing is lost or gained on the way.
 	tb = NewTable(Config{})
 	loose, tight := NewLimit(100, time.Second, 100), NewLimit(1, time.Second, 10)
 	tb.TakeNAt(1, loose, 50, 0)
-	if got := drain(t, tb, 1, tight, 0); got != 0 {
-		t.Errorf("tightened: admitted %d, want 0", got)
+	if r := tb.TakeNAt(1, tight, 0, 0); !r.OK || r.Remaining != 5 {
+		t.Errorf("tightened: %+v, want 5 remaining", r)
 	}
 	if got := drain(t, tb, 1, loose, 0); got != 50 {
 		t.Errorf("loosened again: admitted %d, want the 50 left", got)
