@@ -28,8 +28,8 @@ type Limit struct {
 	step   int64 // emission interval Per/Events, in units
 	cap    int64 // burst * step, in units
 	window int64 // ns a bucket may span from its base before it is rebased
-	since  int64 // limiter clock at which the limit came into force (0: unknown)
 	deny   bool
+	since  int64 // limiter clock at which the limit came into force (0: unknown); last, off a take's first cache line
 }
 
 // Since returns l as in force from at, a limiter clock reading (Now): the
