@@ -285,7 +285,9 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 		err = herr
 	} else if herr := wh.Config.checkPodWide(object(pod, "spec")); has && herr != nil {
 		err = herr
-	} else if !has {
+	} else if has {
+		err = checkBroughtSidecar(pod)
+	} else {
 		err = fmt.Errorf("namespace %q requires the sidecar and the pod has none (annotated %s: %q, or removed after injection); "+
 			"the platform team lets a namespace's pods opt out with kubectl label namespace %s %s=allowed",
 			req.Namespace, AnnotationInject, str(object(object(pod, "metadata"), "annotations"), AnnotationInject), req.Namespace, LabelOptOut)
@@ -295,6 +297,32 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
 	}
 	return resp
+}
+
+// checkBroughtSidecar holds a pod that has the sidecar to what
+// Config.Pod holds one to, for the pods Config.Pod does not see that far
+// (annotated portcullis.dev/inject: "false", or changed by a later
+// webhook): the label LabelSidecar, which the namespace's NetworkPolicy
+// selects (without it no policy selects the pod and its every port is
+// open); no hostNetwork (the app on the node's addresses, where no
+// NetworkPolicy applies); and, for a sidecar that is a regular
+// container, no init container with restartPolicy Always started before
+// it that could take its port.
+func checkBroughtSidecar(pod map[string]any) error {
+	spec := object(pod, "spec")
+	if spec["hostNetwork"] == true {
+		return errors.New("the pod uses the node's network (hostNetwork), where the sidecar guards nothing: remove hostNetwork")
+	}
+	if sidecarIsRegular(spec) {
+		if err := checkStartsAfterInit(spec); err != nil {
+			return err
+		}
+	}
+	if v := str(object(object(pod, "metadata"), "labels"), LabelSidecar); v != "injected" {
+		return fmt.Errorf("the pod has the sidecar but not the label %s: injected, which the namespace's NetworkPolicy selects (without it every port of the pod is open); "+
+			"let the injector add it (remove the annotation %s: \"false\")", LabelSidecar, AnnotationInject)
+	}
+	return nil
 }
 
 // guardUpdate refuses an update of an injected pod that changes the
