@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -65,6 +66,97 @@ const maxReviewsInFlight = 2
 // one must not hold a slot (and so every review) for long. A variable
 // only so that a test measuring memory, not trickling, can lift it.
 var reviewReadTimeout = 2 * time.Second
+
+// maxBodyBytesHeld bounds the bytes held by the bodies being read or
+// waiting for a slot (six bodies near maxReviewBytes), which readBody
+// charges as they come, so that with the reviews in progress
+// (maxReviewsInFlight) they stay within the injector's memory limit. A
+// body that would take more waits, within its read deadline, for
+// another to give some back.
+const maxBodyBytesHeld = 24 << 20
+
+// bodies is what the bodies being read or waiting hold.
+var bodies = struct {
+	sync.Mutex
+	held  int64
+	freed chan struct{} // closed, and replaced, when some is given back
+}{freed: make(chan struct{})}
+
+// takeBodyBytes charges n bytes, waiting until deadline for room.
+func takeBodyBytes(n int64, deadline time.Time) bool {
+	for {
+		bodies.Lock()
+		if bodies.held+n <= maxBodyBytesHeld {
+			bodies.held += n
+			bodies.Unlock()
+			return true
+		}
+		freed := bodies.freed
+		bodies.Unlock()
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-freed:
+			t.Stop()
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// giveBodyBytes gives back n bytes taken by takeBodyBytes.
+func giveBodyBytes(n int64) {
+	if n == 0 {
+		return
+	}
+	bodies.Lock()
+	bodies.held -= n
+	close(bodies.freed)
+	bodies.freed = make(chan struct{})
+	bodies.Unlock()
+}
+
+// errBodiesFull refuses a body that found no room before its deadline.
+var errBodiesFull = errors.New("portcullis injector: too many request bodies at once; try again")
+
+// readBody reads r to its end, charging the buffer's capacity as it
+// grows (to at most twice what was received, or the declared length
+// plus one) with takeBodyBytes, and returns the body and what it
+// charged, which the caller gives back. A body that finds no room
+// before deadline ends with errBodiesFull.
+func readBody(r io.Reader, declared int64, deadline time.Time) (body []byte, held int64, err error) {
+	limit := int64(maxReviewBytes + 1)
+	if declared >= 0 && declared < limit {
+		limit = declared + 1 // room to see the end
+	}
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			n := min(max(2*int64(cap(buf)), 64<<10), limit)
+			if n <= int64(cap(buf)) { // longer than declared: the bound decides
+				n = min(2*int64(cap(buf)), maxReviewBytes+1)
+			}
+			if !takeBodyBytes(n-int64(cap(buf)), deadline) {
+				return nil, held, errBodiesFull
+			}
+			held += n - int64(cap(buf))
+			nb := make([]byte, len(buf), n)
+			copy(nb, buf)
+			buf = nb
+		}
+		k, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if rerr == io.EOF {
+			return buf, held, nil
+		}
+		if rerr != nil {
+			return buf, held, rerr
+		}
+	}
+}
 
 // jsonValues returns about how many values the JSON text b holds (one per
 // '{', '[', ':' and ',' outside strings), counting no further than past
@@ -179,17 +271,28 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan stru
 		http.Error(w, "want Content-Type application/json", http.StatusUnsupportedMediaType)
 		return
 	}
+	// The body is read before a slot is taken: a slot taken first was
+	// held by a client that sent its headers and withheld its body, and
+	// a dozen of those, sending nothing more, kept the API server's
+	// review waiting its turn past its timeout. A body being read holds
+	// only about the bytes it has sent (readBody), within its deadline.
+	deadline := time.Now().Add(reviewReadTimeout)
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	body, held, err := readBody(http.MaxBytesReader(w, r.Body, maxReviewBytes), r.ContentLength, deadline)
+	defer giveBodyBytes(held)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if errors.Is(err, errBodiesFull) {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	select {
 	case slots <- struct{}{}:
 		defer func() { <-slots }()
 	case <-r.Context().Done():
 		return // the client gave up waiting
-	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(reviewReadTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusRequestEntityTooLarge)
-		return
 	}
 	if n := jsonValues(body, maxReviewValues); n > maxReviewValues {
 		http.Error(w, fmt.Sprintf("cannot decode AdmissionReview: more than %d JSON values", maxReviewValues), http.StatusRequestEntityTooLarge)
@@ -198,6 +301,7 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan stru
 	var review admissionReview
 	if err == nil {
 		err = json.Unmarshal(body, &review)
+		body = nil // the object is a copy (json.RawMessage): the body is garbage now
 	}
 	if err != nil {
 		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
