@@ -444,12 +444,78 @@ func guardUpdate(rawOld, rawNew json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("cannot decode the pod: %w", err)
 	}
-	if sc := sidecarContainer(object(pod, "spec")); sc == nil || sc["image"] != oldSC["image"] {
+	sc := sidecarContainer(object(pod, "spec"))
+	if sc == nil || sc["image"] != oldSC["image"] {
 		return fmt.Errorf("the image of the running sidecar (container %q) cannot change: roll out a new pod", ContainerName)
+	}
+	if err := sidecarResized(object(oldSC, "resources"), object(sc, "resources")); err != nil {
+		return err
+	}
+	without := func(ct map[string]any) map[string]any {
+		out := make(map[string]any, len(ct))
+		for k, v := range ct {
+			if k != "resources" {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if !reflect.DeepEqual(without(oldSC), without(sc)) {
+		return fmt.Errorf("the running sidecar (container %q) cannot change but for raising its resources: roll out a new pod", ContainerName)
+	}
+	if err := checkEphemeral(object(old, "spec"), object(pod, "spec")); err != nil {
+		return err
 	}
 	label := func(m map[string]any) string { return str(object(object(m, "metadata"), "labels"), LabelSidecar) }
 	if label(old) != "" && label(pod) != label(old) {
 		return fmt.Errorf("the label %s of a pod with the sidecar cannot change", LabelSidecar)
+	}
+	return nil
+}
+
+// sidecarResized refuses resources of the running sidecar (pods/resize)
+// lower than they were: a starved sidecar restarts, and while it does
+// the app could take its port (Config.limitFloor holds the annotations
+// to the same at creation). A request or limit may rise, or a limit go.
+func sidecarResized(old, new map[string]any) error {
+	for _, kind := range []string{"requests", "limits"} {
+		for _, name := range []string{"cpu", "memory"} {
+			ov, hadOld := object(old, kind)[name]
+			nv, hasNew := object(new, kind)[name]
+			if !hasNew && (kind == "limits" || !hadOld) {
+				continue // no limit is the most of all
+			}
+			o, _ := ov.(string)
+			n, _ := nv.(string)
+			if !validQuantity(n) || hadOld && (!validQuantity(o) || quantityValue(n) < quantityValue(o)) || !hadOld && kind == "limits" {
+				return fmt.Errorf("the running sidecar's (container %q) %s.%s cannot go from %v to %v: its resources may be raised, not lowered", ContainerName, kind, name, ov, nv)
+			}
+		}
+	}
+	return nil
+}
+
+// checkEphemeral refuses an ephemeral container (kubectl debug, through
+// pods/ephemeralcontainers) added to a pod with the sidecar that targets
+// the sidecar, sharing its process namespace (its files through
+// /proc/<pid>/root, its process to signal), or mounts one of its volumes.
+func checkEphemeral(oldSpec, spec map[string]any) error {
+	had := map[string]bool{}
+	for _, ct := range objects(oldSpec, "ephemeralContainers") {
+		had[str(ct, "name")] = true
+	}
+	for _, ct := range objects(spec, "ephemeralContainers") {
+		if had[str(ct, "name")] {
+			continue
+		}
+		if str(ct, "targetContainerName") == ContainerName {
+			return fmt.Errorf("ephemeral container %q targets the sidecar (container %q): it would share its processes and files; target the app", str(ct, "name"), ContainerName)
+		}
+		for _, m := range objects(ct, "volumeMounts") {
+			if n := str(m, "name"); n == volState || n == volTLS || n == volToken {
+				return fmt.Errorf("ephemeral container %q mounts the volume %q, which is the sidecar's own; remove the mount", str(ct, "name"), n)
+			}
+		}
 	}
 	return nil
 }
