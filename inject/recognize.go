@@ -154,6 +154,9 @@ func sidecarWiringOK(spec, ct map[string]any, args []any, c Config) error {
 	if listen == 0 || flagValue(args, "upstream") == "" || flagValue(args, "state-dir") == "" || flagValue(args, "spool") == "" {
 		return errors.New("--listen, --upstream, --state-dir and --spool are each required")
 	}
+	if !c.listenPortAllowed(listen) {
+		return c.errListenPort(listen)
+	}
 	declared := false
 	for _, p := range objects(ct, "ports") {
 		n, _ := integer(p["containerPort"])
