@@ -66,10 +66,13 @@ func sidecarFlagsOK(args []any, c Config) error {
 		"etcd-key":             tlsDir + "/tls.key",
 		"collector":            c.Collector.URL,
 		"collector-token-file": tokenDir + "/token",
+		// Not an annotation's: a smaller spool drops audit records as
+		// soon as the collector lags.
+		"spool-max": c.SpoolMax + "B",
 	}
 	counted := map[string]bool{}
 	free := map[string]bool{"listen": true, "upstream": true, "admin": true, "prefix": true, "state-dir": true, "spool": true,
-		"spool-max": true, "drain-delay": true, "drain": true, "log-level": true, "service": true}
+		"drain-delay": true, "drain": true, "log-level": true, "service": true}
 	seen := map[string]bool{}
 	for _, a := range args {
 		arg, _ := a.(string)
