@@ -73,9 +73,12 @@ func sidecarFlagsOK(args []any, c Config) error {
 		// Not an annotation's: a smaller spool drops audit records as
 		// soon as the collector lags.
 		"spool-max": c.SpoolMax + "B",
+		// Nor is the admin port: moved, it leaves the port the
+		// NetworkPolicy admits from monitoring to the app.
+		"admin": fmt.Sprintf("0.0.0.0:%d", c.AdminPort),
 	}
 	counted := map[string]bool{}
-	free := map[string]bool{"listen": true, "upstream": true, "admin": true, "prefix": true, "state-dir": true, "spool": true,
+	free := map[string]bool{"listen": true, "upstream": true, "prefix": true, "state-dir": true, "spool": true,
 		"drain-delay": true, "drain": true, "log-level": true, "service": true}
 	seen := map[string]bool{}
 	for _, a := range args {
