@@ -90,6 +90,9 @@ func podSettings(c Config, annotations map[string]any) (settings, error) {
 	if err := s.applyResources(annotations); err != nil {
 		return s, err
 	}
+	if !c.listenPortAllowed(s.ListenPort) {
+		return s, fmt.Errorf("annotation %s: %w", AnnotationListenPort, c.errListenPort(s.ListenPort))
+	}
 	if s.ListenPort == s.AdminPort || s.ListenPort == s.upstreamPort {
 		return s, fmt.Errorf("annotation %s: port %d is already the admin or upstream port", AnnotationListenPort, s.ListenPort)
 	}

@@ -32,8 +32,15 @@ type Config struct {
 	// target; the sidecar takes it over (the app's port becomes
 	// PortName+"-app").
 	PortName string `yaml:"portName"`
-	// ListenPort is the sidecar's port (annotation portcullis.dev/listen-port).
+	// ListenPort is the sidecar's port, the one the namespace's
+	// NetworkPolicy admits.
 	ListenPort int `yaml:"listenPort"`
+	// ListenPorts are the other ports a pod may move its sidecar to by
+	// annotation portcullis.dev/listen-port (or in a sidecar it brings).
+	// Only these: on a pod whose sidecar listens elsewhere, the port the
+	// NetworkPolicy admits is free for the app, reached there past the
+	// sidecar; a pod using one of these needs a policy of its own.
+	ListenPorts []int `yaml:"listenPorts"`
 	// AdminPort serves /healthz, /readyz and /metrics.
 	AdminPort int `yaml:"adminPort"`
 	// Prefix is the etcd prefix of the deployment.
@@ -108,16 +115,17 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // deploy/kubernetes/injector-config.yaml.
 func Defaults() Config {
 	return Config{
-		Image:      "portcullis:dev",
-		Binary:     "/portcullis",
-		PortName:   "http",
-		ListenPort: 8080,
-		AdminPort:  9901,
-		Prefix:     "/portcullis/default",
-		Prefixes:   []string{},
-		LogLevel:   "info",
-		DrainDelay: Duration(5 * time.Second),
-		Drain:      Duration(20 * time.Second),
+		Image:       "portcullis:dev",
+		Binary:      "/portcullis",
+		PortName:    "http",
+		ListenPort:  8080,
+		AdminPort:   9901,
+		Prefix:      "/portcullis/default",
+		Prefixes:    []string{},
+		ListenPorts: []int{},
+		LogLevel:    "info",
+		DrainDelay:  Duration(5 * time.Second),
+		Drain:       Duration(20 * time.Second),
 		Etcd: EtcdConfig{
 			Endpoints:    "https://etcd-0.etcd.portcullis.svc:2379,https://etcd-1.etcd.portcullis.svc:2379,https://etcd-2.etcd.portcullis.svc:2379",
 			ClientSecret: "portcullis-sidecar-tls",
@@ -168,6 +176,9 @@ func (c Config) Validate() error {
 	check(validPortName(c.PortName), "portName %q is not a valid port name (at most 11 lowercase letters, digits and -, room for the -app suffix)", c.PortName)
 	check(validPort(c.ListenPort), "listenPort %d is not a port", c.ListenPort)
 	check(validPort(c.AdminPort) && c.AdminPort != c.ListenPort, "adminPort %d is not a port distinct from listenPort", c.AdminPort)
+	for i, p := range c.ListenPorts {
+		check(validPort(p) && p != c.AdminPort, "listenPorts[%d] %d is not a port distinct from adminPort", i, p)
+	}
 	check(validPrefix(c.Prefix), "prefix %q must start with / and hold no spaces", c.Prefix)
 	errs = append(errs, c.checkPrefixes()...)
 	check(validLogLevel(c.LogLevel), "logLevel %q is not one of debug, info, warn, error", c.LogLevel)
@@ -206,6 +217,19 @@ func (c Config) checkPrefixes() []error {
 // one of Prefixes, exactly.
 func (c Config) prefixAllowed(p string) bool {
 	return p == c.Prefix || slices.Contains(c.Prefixes, p)
+}
+
+// listenPortAllowed reports whether the sidecar may listen on port p:
+// ListenPort or one of ListenPorts.
+func (c Config) listenPortAllowed(p int) bool {
+	return p == c.ListenPort || slices.Contains(c.ListenPorts, p)
+}
+
+// errListenPort refuses a listen port the configuration does not allow.
+func (c Config) errListenPort(p int) error {
+	return fmt.Errorf("the sidecar's port %d is not one the injector's configuration allows (listenPort %d, listenPorts %v): "+
+		"the namespace's NetworkPolicy admits the sidecar's port, and on a pod whose sidecar listens elsewhere the app could take that port and be reached past the sidecar",
+		p, c.ListenPort, c.ListenPorts)
 }
 
 // allowedPrefixes names the prefixes a pod may choose, for an error.

@@ -54,6 +54,8 @@ func checkGuardCondition(t *testing.T, w *admissionregv1.ValidatingWebhook) {
 		{"status update dropping every label", "status", pod(injected), pod(nil), true},
 		{"status update changing the label", "status", pod(injected), pod(map[string]any{"portcullis.dev/sidecar": "no"}), true},
 		{"status update of a pod without labels", "status", pod(nil), pod(nil), false},
+		{"resize", "resize", pod(injected), pod(injected), true},
+		{"ephemeral container added", "ephemeralcontainers", pod(injected), pod(injected), true},
 	} {
 		out, _, err := prg.Eval(map[string]any{"request": map[string]any{"subResource": tc.sub}, "object": tc.new, "oldObject": tc.old})
 		if err != nil {

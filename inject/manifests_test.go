@@ -259,8 +259,12 @@ func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) 
 	// is why NodeRestriction forbids kubelets to). Only a status update
 	// changing the label meets the webhook (matchConditions), so that
 	// kubelet's status updates do not wait on the injector.
-	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Update}) || !slices.Equal(w.Rules[0].Resources, []string{"pods", "pods/status"}) {
-		t.Errorf("guard webhook rules = %+v, want UPDATE of pods and pods/status", w.Rules)
+	// pods/resize and pods/ephemeralcontainers too: the running sidecar's
+	// resources, and ephemeral containers beside it, change through them
+	// (TestWebhookGuardsTheRunningSidecar).
+	if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Operations, []admissionregv1.OperationType{admissionregv1.Update}) ||
+		!slices.Equal(w.Rules[0].Resources, []string{"pods", "pods/status", "pods/resize", "pods/ephemeralcontainers"}) {
+		t.Errorf("guard webhook rules = %+v, want UPDATE of pods, pods/status, pods/resize and pods/ephemeralcontainers", w.Rules)
 	}
 	if len(w.MatchConditions) != 1 || !strings.Contains(w.MatchConditions[0].Expression, "request.subResource != 'status'") ||
 		strings.Count(w.MatchConditions[0].Expression, "labels['portcullis.dev/sidecar']") != 2 {

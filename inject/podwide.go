@@ -19,6 +19,9 @@ func (c Config) checkPodWide(spec map[string]any) error {
 	if spec["shareProcessNamespace"] == true {
 		return errSharedPIDs
 	}
+	if spec["hostPID"] == true {
+		return errHostPIDs
+	}
 	return c.checkResolution(spec)
 }
 
@@ -93,6 +96,11 @@ func checkStartsAfterInit(spec map[string]any) error {
 // kubelet waits out the restart back-off and answer the Service itself,
 // or read the sidecar's files through /proc/<pid>/root.
 var errSharedPIDs = errors.New("the pod sets shareProcessNamespace: the app could signal the sidecar's process, take its port while it restarts, and read its files through /proc; remove shareProcessNamespace")
+
+// errHostPIDs refuses a pod in the node's process namespace: the
+// sidecar is there too, so the app sees its process as with
+// shareProcessNamespace (errSharedPIDs).
+var errHostPIDs = errors.New("the pod sets hostPID: its containers, the sidecar included, share the node's processes, so the app could signal the sidecar's process, take its port while it restarts, and read its files through /proc; remove hostPID")
 
 // checkSidecarMounts refuses a pod whose containers, other than the
 // sidecar, mount one of the sidecar's volumes. A pod's author may name

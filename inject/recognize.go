@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ func hasSidecar(spec map[string]any, c Config) (bool, error) {
 			if err == nil {
 				err = sidecarStartsFirst(key, i, ct, args[1:])
 			}
+			if err == nil {
+				err = sidecarKeepsRunning(key, ct, args[1:], c)
+			}
 			if err != nil {
 				return false, fmt.Errorf("container %q is not the injector's sidecar: %w (remove it and let the injector add its own)", ContainerName, err)
 			}
@@ -66,10 +70,16 @@ func sidecarFlagsOK(args []any, c Config) error {
 		"etcd-key":             tlsDir + "/tls.key",
 		"collector":            c.Collector.URL,
 		"collector-token-file": tokenDir + "/token",
+		// Not an annotation's: a smaller spool drops audit records as
+		// soon as the collector lags.
+		"spool-max": c.SpoolMax + "B",
+		// Nor is the admin port: moved, it leaves the port the
+		// NetworkPolicy admits from monitoring to the app.
+		"admin": fmt.Sprintf("0.0.0.0:%d", c.AdminPort),
 	}
 	counted := map[string]bool{}
-	free := map[string]bool{"listen": true, "upstream": true, "admin": true, "prefix": true, "state-dir": true, "spool": true,
-		"spool-max": true, "drain-delay": true, "drain": true, "log-level": true, "service": true}
+	free := map[string]bool{"listen": true, "upstream": true, "prefix": true, "state-dir": true, "spool": true,
+		"drain-delay": true, "drain": true, "log-level": true, "service": true}
 	seen := map[string]bool{}
 	for _, a := range args {
 		arg, _ := a.(string)
@@ -153,6 +163,9 @@ func sidecarWiringOK(spec, ct map[string]any, args []any, c Config) error {
 	listen := hostPort(flagValue(args, "listen"), "0.0.0.0")
 	if listen == 0 || flagValue(args, "upstream") == "" || flagValue(args, "state-dir") == "" || flagValue(args, "spool") == "" {
 		return errors.New("--listen, --upstream, --state-dir and --spool are each required")
+	}
+	if !c.listenPortAllowed(listen) {
+		return c.errListenPort(listen)
 	}
 	declared := false
 	for _, p := range objects(ct, "ports") {
@@ -261,4 +274,97 @@ func imageRepo(ref string) string {
 		ref = ref[:i]
 	}
 	return ref
+}
+
+// sidecarKeepsRunning checks what of a sidecar already in a pod would
+// have the kubelet restart it, or start the app before it listens: its
+// liveness and startup probes are the injector's (the startup probe
+// required for a native sidecar, whose start the app waits for through
+// it), its limits are not below the configuration's floor
+// (Config.limitFloor), and its hooks are the injector's (none for a
+// native sidecar). While a sidecar restarts its port is free, and an
+// app binding it then keeps it and answers the Service itself.
+func sidecarKeepsRunning(key string, ct map[string]any, args []any, c Config) error {
+	admin := hostPort(flagValue(args, "admin"), "0.0.0.0")
+	for _, p := range []struct {
+		kind             string
+		required         bool
+		period, failures int
+	}{{"livenessProbe", false, 10, 3}, {"startupProbe", key == "initContainers", 1, 30}} {
+		probe, ok := ct[p.kind]
+		if !ok && !p.required {
+			continue
+		}
+		if m, _ := probe.(map[string]any); !probeIs(m, admin, p.period, p.failures) {
+			return fmt.Errorf("its %s is not the injector's (httpGet /healthz on its admin port, every %ds, %d failures): the kubelet restarts a sidecar whose probe fails, and meanwhile the app could take its port", p.kind, p.period, p.failures)
+		}
+	}
+	limits := object(object(ct, "resources"), "limits")
+	for _, r := range []struct{ name, key string }{{"cpu", AnnotationCPULimit}, {"memory", AnnotationMemoryLimit}} {
+		v, ok := limits[r.name]
+		if !ok {
+			continue // no limit
+		}
+		q, _ := v.(string)
+		if floor, setting := c.limitFloor(r.key); !validQuantity(q) || floor != "" && quantityValue(q) < quantityValue(floor) {
+			return fmt.Errorf("its %s limit %v is below the configured %s %s: a starved sidecar restarts, and meanwhile the app could take its port", r.name, v, setting, floor)
+		}
+	}
+	lifecycle := object(ct, "lifecycle")
+	if key == "initContainers" {
+		if len(lifecycle) != 0 {
+			return errors.New("it has lifecycle hooks, which the injector does not write for a native sidecar (a failing postStart hook restarts it)")
+		}
+		return nil
+	}
+	want := map[string][]any{
+		"postStart": {c.Binary, "wait", "--listening=127.0.0.1:" + flagValue(args, "listen")[len("0.0.0.0:"):], legacyStartWait},
+		"preStop":   {c.Binary, "wait", flagValue(args, "drain-delay")},
+	}
+	for name, h := range lifecycle {
+		w, ok := want[name]
+		hook, _ := h.(map[string]any)
+		cmd, _ := object(hook, "exec")["command"].([]any)
+		if !ok || len(hook) != 1 || !reflect.DeepEqual(cmd, w) {
+			return fmt.Errorf("its %s hook is not the injector's %q: a failing hook restarts it", name, w)
+		}
+	}
+	return nil
+}
+
+// probeIs reports whether probe is the injector's httpProbe of /healthz
+// on port, with the API server's defaults filled in or not.
+func probeIs(probe map[string]any, port, period, failures int) bool {
+	if probe == nil {
+		return false
+	}
+	// num: the value, or the API server's default when it is absent, is want.
+	num := func(m map[string]any, key string, want, apiDefault int) bool {
+		v, ok := m[key]
+		if !ok {
+			return want == apiDefault
+		}
+		n, isInt := integer(v)
+		return isInt && n == want
+	}
+	for k := range probe {
+		switch k {
+		case "httpGet", "periodSeconds", "failureThreshold", "timeoutSeconds", "successThreshold", "initialDelaySeconds":
+		default:
+			return false
+		}
+	}
+	get := object(probe, "httpGet")
+	for k := range get {
+		switch k {
+		case "path", "port", "scheme":
+		default:
+			return false
+		}
+	}
+	p, _ := integer(get["port"])
+	scheme, hasScheme := get["scheme"]
+	return str(get, "path") == "/healthz" && p == port && port != 0 && (!hasScheme || scheme == "HTTP") &&
+		num(probe, "periodSeconds", period, 10) && num(probe, "failureThreshold", failures, 3) &&
+		num(probe, "timeoutSeconds", 1, 1) && num(probe, "successThreshold", 1, 1) && num(probe, "initialDelaySeconds", 0, 0)
 }

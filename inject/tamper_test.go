@@ -315,6 +315,7 @@ func TestWebhookRefusesRedirectedSidecarHosts(t *testing.T) {
 func TestWebhookLegacyHoldsTheAppUntilTheSidecarListens(t *testing.T) {
 	c := inject.Defaults()
 	c.Legacy = true
+	c.ListenPorts = []int{15001}
 	url, client := webhook(t, c)
 	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"portcullis.dev/listen-port":"15001"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
 	pod, out, _ := injectPod(t, url, client, inject.PathNamespace, plain)

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -65,6 +66,97 @@ const maxReviewsInFlight = 2
 // one must not hold a slot (and so every review) for long. A variable
 // only so that a test measuring memory, not trickling, can lift it.
 var reviewReadTimeout = 2 * time.Second
+
+// maxBodyBytesHeld bounds the bytes held by the bodies being read or
+// waiting for a slot (six bodies near maxReviewBytes), which readBody
+// charges as they come, so that with the reviews in progress
+// (maxReviewsInFlight) they stay within the injector's memory limit. A
+// body that would take more waits, within its read deadline, for
+// another to give some back.
+const maxBodyBytesHeld = 24 << 20
+
+// bodies is what the bodies being read or waiting hold.
+var bodies = struct {
+	sync.Mutex
+	held  int64
+	freed chan struct{} // closed, and replaced, when some is given back
+}{freed: make(chan struct{})}
+
+// takeBodyBytes charges n bytes, waiting until deadline for room.
+func takeBodyBytes(n int64, deadline time.Time) bool {
+	for {
+		bodies.Lock()
+		if bodies.held+n <= maxBodyBytesHeld {
+			bodies.held += n
+			bodies.Unlock()
+			return true
+		}
+		freed := bodies.freed
+		bodies.Unlock()
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-freed:
+			t.Stop()
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// giveBodyBytes gives back n bytes taken by takeBodyBytes.
+func giveBodyBytes(n int64) {
+	if n == 0 {
+		return
+	}
+	bodies.Lock()
+	bodies.held -= n
+	close(bodies.freed)
+	bodies.freed = make(chan struct{})
+	bodies.Unlock()
+}
+
+// errBodiesFull refuses a body that found no room before its deadline.
+var errBodiesFull = errors.New("portcullis injector: too many request bodies at once; try again")
+
+// readBody reads r to its end, charging the buffer's capacity as it
+// grows (to at most twice what was received, or the declared length
+// plus one) with takeBodyBytes, and returns the body and what it
+// charged, which the caller gives back. A body that finds no room
+// before deadline ends with errBodiesFull.
+func readBody(r io.Reader, declared int64, deadline time.Time) (body []byte, held int64, err error) {
+	limit := int64(maxReviewBytes + 1)
+	if declared >= 0 && declared < limit {
+		limit = declared + 1 // room to see the end
+	}
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			n := min(max(2*int64(cap(buf)), 64<<10), limit)
+			if n <= int64(cap(buf)) { // longer than declared: the bound decides
+				n = min(2*int64(cap(buf)), maxReviewBytes+1)
+			}
+			if !takeBodyBytes(n-int64(cap(buf)), deadline) {
+				return nil, held, errBodiesFull
+			}
+			held += n - int64(cap(buf))
+			nb := make([]byte, len(buf), n)
+			copy(nb, buf)
+			buf = nb
+		}
+		k, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if rerr == io.EOF {
+			return buf, held, nil
+		}
+		if rerr != nil {
+			return buf, held, rerr
+		}
+	}
+}
 
 // jsonValues returns about how many values the JSON text b holds (one per
 // '{', '[', ':' and ',' outside strings), counting no further than past
@@ -179,17 +271,28 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan stru
 		http.Error(w, "want Content-Type application/json", http.StatusUnsupportedMediaType)
 		return
 	}
+	// The body is read before a slot is taken: a slot taken first was
+	// held by a client that sent its headers and withheld its body, and
+	// a dozen of those, sending nothing more, kept the API server's
+	// review waiting its turn past its timeout. A body being read holds
+	// only about the bytes it has sent (readBody), within its deadline.
+	deadline := time.Now().Add(reviewReadTimeout)
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	body, held, err := readBody(http.MaxBytesReader(w, r.Body, maxReviewBytes), r.ContentLength, deadline)
+	defer giveBodyBytes(held)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if errors.Is(err, errBodiesFull) {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	select {
 	case slots <- struct{}{}:
 		defer func() { <-slots }()
 	case <-r.Context().Done():
 		return // the client gave up waiting
-	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(reviewReadTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusRequestEntityTooLarge)
-		return
 	}
 	if n := jsonValues(body, maxReviewValues); n > maxReviewValues {
 		http.Error(w, fmt.Sprintf("cannot decode AdmissionReview: more than %d JSON values", maxReviewValues), http.StatusRequestEntityTooLarge)
@@ -198,6 +301,7 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, slots chan stru
 	var review admissionReview
 	if err == nil {
 		err = json.Unmarshal(body, &review)
+		body = nil // the object is a copy (json.RawMessage): the body is garbage now
 	}
 	if err != nil {
 		http.Error(w, "cannot decode AdmissionReview: "+err.Error(), http.StatusBadRequest)
@@ -285,7 +389,9 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 		err = herr
 	} else if herr := wh.Config.checkPodWide(object(pod, "spec")); has && herr != nil {
 		err = herr
-	} else if !has {
+	} else if has {
+		err = checkBroughtSidecar(pod)
+	} else {
 		err = fmt.Errorf("namespace %q requires the sidecar and the pod has none (annotated %s: %q, or removed after injection); "+
 			"the platform team lets a namespace's pods opt out with kubectl label namespace %s %s=allowed",
 			req.Namespace, AnnotationInject, str(object(object(pod, "metadata"), "annotations"), AnnotationInject), req.Namespace, LabelOptOut)
@@ -295,6 +401,32 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
 	}
 	return resp
+}
+
+// checkBroughtSidecar holds a pod that has the sidecar to what
+// Config.Pod holds one to, for the pods Config.Pod does not see that far
+// (annotated portcullis.dev/inject: "false", or changed by a later
+// webhook): the label LabelSidecar, which the namespace's NetworkPolicy
+// selects (without it no policy selects the pod and its every port is
+// open); no hostNetwork (the app on the node's addresses, where no
+// NetworkPolicy applies); and, for a sidecar that is a regular
+// container, no init container with restartPolicy Always started before
+// it that could take its port.
+func checkBroughtSidecar(pod map[string]any) error {
+	spec := object(pod, "spec")
+	if spec["hostNetwork"] == true {
+		return errors.New("the pod uses the node's network (hostNetwork), where the sidecar guards nothing: remove hostNetwork")
+	}
+	if sidecarIsRegular(spec) {
+		if err := checkStartsAfterInit(spec); err != nil {
+			return err
+		}
+	}
+	if v := str(object(object(pod, "metadata"), "labels"), LabelSidecar); v != "injected" {
+		return fmt.Errorf("the pod has the sidecar but not the label %s: injected, which the namespace's NetworkPolicy selects (without it every port of the pod is open); "+
+			"let the injector add it (remove the annotation %s: \"false\")", LabelSidecar, AnnotationInject)
+	}
+	return nil
 }
 
 // guardUpdate refuses an update of an injected pod that changes the
@@ -312,12 +444,78 @@ func guardUpdate(rawOld, rawNew json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("cannot decode the pod: %w", err)
 	}
-	if sc := sidecarContainer(object(pod, "spec")); sc == nil || sc["image"] != oldSC["image"] {
+	sc := sidecarContainer(object(pod, "spec"))
+	if sc == nil || sc["image"] != oldSC["image"] {
 		return fmt.Errorf("the image of the running sidecar (container %q) cannot change: roll out a new pod", ContainerName)
+	}
+	if err := sidecarResized(object(oldSC, "resources"), object(sc, "resources")); err != nil {
+		return err
+	}
+	without := func(ct map[string]any) map[string]any {
+		out := make(map[string]any, len(ct))
+		for k, v := range ct {
+			if k != "resources" {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if !reflect.DeepEqual(without(oldSC), without(sc)) {
+		return fmt.Errorf("the running sidecar (container %q) cannot change but for raising its resources: roll out a new pod", ContainerName)
+	}
+	if err := checkEphemeral(object(old, "spec"), object(pod, "spec")); err != nil {
+		return err
 	}
 	label := func(m map[string]any) string { return str(object(object(m, "metadata"), "labels"), LabelSidecar) }
 	if label(old) != "" && label(pod) != label(old) {
 		return fmt.Errorf("the label %s of a pod with the sidecar cannot change", LabelSidecar)
+	}
+	return nil
+}
+
+// sidecarResized refuses resources of the running sidecar (pods/resize)
+// lower than they were: a starved sidecar restarts, and while it does
+// the app could take its port (Config.limitFloor holds the annotations
+// to the same at creation). A request or limit may rise, or a limit go.
+func sidecarResized(old, new map[string]any) error {
+	for _, kind := range []string{"requests", "limits"} {
+		for _, name := range []string{"cpu", "memory"} {
+			ov, hadOld := object(old, kind)[name]
+			nv, hasNew := object(new, kind)[name]
+			if !hasNew && (kind == "limits" || !hadOld) {
+				continue // no limit is the most of all
+			}
+			o, _ := ov.(string)
+			n, _ := nv.(string)
+			if !validQuantity(n) || hadOld && (!validQuantity(o) || quantityValue(n) < quantityValue(o)) || !hadOld && kind == "limits" {
+				return fmt.Errorf("the running sidecar's (container %q) %s.%s cannot go from %v to %v: its resources may be raised, not lowered", ContainerName, kind, name, ov, nv)
+			}
+		}
+	}
+	return nil
+}
+
+// checkEphemeral refuses an ephemeral container (kubectl debug, through
+// pods/ephemeralcontainers) added to a pod with the sidecar that targets
+// the sidecar, sharing its process namespace (its files through
+// /proc/<pid>/root, its process to signal), or mounts one of its volumes.
+func checkEphemeral(oldSpec, spec map[string]any) error {
+	had := map[string]bool{}
+	for _, ct := range objects(oldSpec, "ephemeralContainers") {
+		had[str(ct, "name")] = true
+	}
+	for _, ct := range objects(spec, "ephemeralContainers") {
+		if had[str(ct, "name")] {
+			continue
+		}
+		if str(ct, "targetContainerName") == ContainerName {
+			return fmt.Errorf("ephemeral container %q targets the sidecar (container %q): it would share its processes and files; target the app", str(ct, "name"), ContainerName)
+		}
+		for _, m := range objects(ct, "volumeMounts") {
+			if n := str(m, "name"); n == volState || n == volTLS || n == volToken {
+				return fmt.Errorf("ephemeral container %q mounts the volume %q, which is the sidecar's own; remove the mount", str(ct, "name"), n)
+			}
+		}
 	}
 	return nil
 }

@@ -241,6 +241,7 @@ func TestWebhookRefuses(t *testing.T) {
 func TestWebhookAnnotations(t *testing.T) {
 	cfg := inject.Defaults()
 	cfg.Prefixes = []string{"/portcullis/prod"} // a pod names only a prefix the configuration lists
+	cfg.ListenPorts = []int{15001}              // and only a listen port it lists
 	url, client := webhook(t, cfg)
 	in := readJSON(t, "testdata/k8s-docs/tcp-liveness-readiness.yaml")
 	in = bytes.Replace(in, []byte(`"name":"goproxy"}`), []byte(`"name":"goproxy","annotations":{
