@@ -113,7 +113,7 @@ func (b *bucket) units(l *Limit, now int64) (int64, bool) {
 // idleWait returns 0 if the bucket is full at now (it can be evicted
 // without changing any decision) and otherwise the ns until it is.
 func (b *bucket) idleWait(w, now int64) int64 {
-	full := ceilDiv(w, b.scale) // ns after base at which the bucket is full
+	full := ceilDiv(max(w, 0), b.scale) // ns after base at which the bucket is full
 	return max(full-(now-b.base), 0)
 }
 
@@ -156,16 +156,24 @@ func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 }
 
 // debtAfter returns w (units of 1/scale ns) less d ns, floored at 0,
-// without overflowing for long idle times.
+// without overflowing for long idle times. A w below 0 (a refund can leave
+// a full bucket's tat up to a step before its base) is no debt: returned
+// as it was, convert read it as a huge unsigned number and saturated it to
+// maxUnits, a full bucket refused for 73 years
+// (TestRefundAfterConversionNoLockout).
 func debtAfter(w, scale, d int64) int64 {
-	if d > w/scale {
+	if w <= 0 || d > w/scale {
 		return 0
 	}
 	return w - d*scale
 }
 
-// convert returns u*to/from, rounding up and saturating at maxUnits.
+// convert returns u*to/from for u >= 0, rounding up and saturating at
+// maxUnits; a u below 0 is no debt.
 func convert(u, from, to int64) int64 {
+	if u <= 0 {
+		return 0
+	}
 	if from == to {
 		return u
 	}
