@@ -11,14 +11,15 @@ import (
 const tomb = math.MinInt64
 
 // bucket is one key's token bucket in GCRA form. Only tat changes; key,
-// base, scale and cap are immutable once the bucket is published, so a
-// take is a load and a compare-and-swap of one word.
+// base, scale, cap and since are immutable once the bucket is published,
+// so a take is a load and a compare-and-swap of one word.
 type bucket struct {
 	key   uint64
 	tat   atomic.Int64 // theoretical arrival time in units of 1/scale ns since base, or tomb
 	base  int64        // limiter clock at which tat is 0
 	scale int64        // the Limit.scale tat is counted in
 	cap   int64        // the Limit.cap of the limit tat was counted under
+	since int64        // the latest Limit.since the bucket has counted under (0: none)
 }
 
 // take takes n tokens (0 <= n <= l.burst) at now. It reports stale when
@@ -137,20 +138,29 @@ func (b *bucket) idleWait(w, now int64) int64 {
 // a sidecar whose share rose had its tokens to spend at once, while one
 // whose share fell owed more than its burst, which paid nothing back.
 //
-// The debt is carried as of the time l came into force (Limit.Since), when
-// that is at or after the bucket's base: a client drained at 100/s whose
+// The debt is carried as of the time l came into force (Limit.Since), or
+// the bucket's base if that is later: a client drained at 100/s whose
 // next request came a second after a push set 1/h would otherwise have
 // earned its bucket back at 100/s meanwhile, and a client raised from 1/h
 // to 100/s whose next request came 50 ms after the push would have earned
-// nothing (TestRateChangeOverTheWire). A rebase under the same limit is
-// at now.
+// nothing (TestRateChangeOverTheWire). That holds only for a limit at
+// least as recent as any the bucket has counted under: a take with an
+// older one is a request still holding the tables of the policy before
+// (it loaded them before the push was published), and converts at now.
+// The bucket keeps the latest since it has seen, so the next take under
+// the newer limit converts back as of that stale take, not as of its own
+// time: converting at its own time, after the stale take had set the
+// bucket's base past the push, let the time between go at the old rate,
+// and acme, drained at 100/s, had its 10 back a second after a push to
+// 1/h (TestStaleLimitKeepsSince). A rebase under the same limit is at
+// now.
 func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 	base := max(now, b.base)
-	if (b.scale != l.scale || b.cap != l.cap) && l.since > 0 && l.since >= b.base && l.since < base {
-		base = l.since
+	if (b.scale != l.scale || b.cap != l.cap) && l.since > 0 && l.since >= b.since {
+		base = min(max(l.since, b.base), base)
 	}
 	debt := debtAfter(w, b.scale, base-b.base)
-	nb := &bucket{key: b.key, base: base, scale: l.scale, cap: l.cap}
+	nb := &bucket{key: b.key, base: base, scale: l.scale, cap: l.cap, since: max(b.since, l.since)}
 	nb.tat.Store(convert(debt, b.cap, l.cap))
 	return nb
 }
