@@ -154,12 +154,25 @@ func (b *bucket) idleWait(w, now int64) int64 {
 // and acme, drained at 100/s, had its 10 back a second after a push to
 // 1/h (TestStaleLimitKeepsSince). A rebase under the same limit is at
 // now.
+//
+// A change of limit leaves a bucket empty at most. Only takes under the
+// old limit after l came into force (requests still holding the tables
+// before the push) make it owe past its capacity at Since, and carried as
+// a share that was as many of l's buckets: eleven requests at 1000/s burst
+// 1 in the 10 ms before a push to 1/s burst 1000 was published refused
+// the client for 2 h 47 min under it (TestSinceNeverOwesPastEmpty).
+// Capped, it still owes at Since at least what it owes at now (at most
+// the capacity, as takes are admitted only within it).
 func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 	base := max(now, b.base)
-	if (b.scale != l.scale || b.cap != l.cap) && l.since > 0 && l.since >= b.since {
+	changed := b.scale != l.scale || b.cap != l.cap
+	if changed && l.since > 0 && l.since >= b.since {
 		base = min(max(l.since, b.base), base)
 	}
 	debt := debtAfter(w, b.scale, base-b.base)
+	if changed {
+		debt = min(debt, b.cap)
+	}
 	nb := &bucket{key: b.key, base: base, scale: l.scale, cap: l.cap, since: max(b.since, l.since)}
 	nb.tat.Store(convert(debt, b.cap, l.cap))
 	return nb
