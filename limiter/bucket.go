@@ -11,14 +11,15 @@ import (
 const tomb = math.MinInt64
 
 // bucket is one key's token bucket in GCRA form. Only tat changes; key,
-// base, scale and cap are immutable once the bucket is published, so a
-// take is a load and a compare-and-swap of one word.
+// base, scale, cap and since are immutable once the bucket is published,
+// so a take is a load and a compare-and-swap of one word.
 type bucket struct {
 	key   uint64
 	tat   atomic.Int64 // theoretical arrival time in units of 1/scale ns since base, or tomb
 	base  int64        // limiter clock at which tat is 0
 	scale int64        // the Limit.scale tat is counted in
 	cap   int64        // the Limit.cap of the limit tat was counted under
+	since int64        // the latest Limit.since the bucket has counted under (0: none)
 }
 
 // take takes n tokens (0 <= n <= l.burst) at now. It reports stale when
@@ -113,7 +114,7 @@ func (b *bucket) units(l *Limit, now int64) (int64, bool) {
 // idleWait returns 0 if the bucket is full at now (it can be evicted
 // without changing any decision) and otherwise the ns until it is.
 func (b *bucket) idleWait(w, now int64) int64 {
-	full := ceilDiv(w, b.scale) // ns after base at which the bucket is full
+	full := ceilDiv(max(w, 0), b.scale) // ns after base at which the bucket is full
 	return max(full-(now-b.base), 0)
 }
 
@@ -137,35 +138,65 @@ func (b *bucket) idleWait(w, now int64) int64 {
 // a sidecar whose share rose had its tokens to spend at once, while one
 // whose share fell owed more than its burst, which paid nothing back.
 //
-// The debt is carried as of the time l came into force (Limit.Since), when
-// that is at or after the bucket's base: a client drained at 100/s whose
+// The debt is carried as of the time l came into force (Limit.Since), or
+// the bucket's base if that is later: a client drained at 100/s whose
 // next request came a second after a push set 1/h would otherwise have
 // earned its bucket back at 100/s meanwhile, and a client raised from 1/h
 // to 100/s whose next request came 50 ms after the push would have earned
-// nothing (TestRateChangeOverTheWire). A rebase under the same limit is
-// at now.
+// nothing (TestRateChangeOverTheWire). That holds only for a limit at
+// least as recent as any the bucket has counted under: a take with an
+// older one is a request still holding the tables of the policy before
+// (it loaded them before the push was published), and converts at now.
+// The bucket keeps the latest since it has seen, so the next take under
+// the newer limit converts back as of that stale take, not as of its own
+// time: converting at its own time, after the stale take had set the
+// bucket's base past the push, let the time between go at the old rate,
+// and acme, drained at 100/s, had its 10 back a second after a push to
+// 1/h (TestStaleLimitKeepsSince). A rebase under the same limit is at
+// now.
+//
+// A change of limit leaves a bucket empty at most. Only takes under the
+// old limit after l came into force (requests still holding the tables
+// before the push) make it owe past its capacity at Since, and carried as
+// a share that was as many of l's buckets: eleven requests at 1000/s burst
+// 1 in the 10 ms before a push to 1/s burst 1000 was published refused
+// the client for 2 h 47 min under it (TestSinceNeverOwesPastEmpty).
+// Capped, it still owes at Since at least what it owes at now (at most
+// the capacity, as takes are admitted only within it).
 func (b *bucket) successor(w int64, l Limit, now int64) *bucket {
 	base := max(now, b.base)
-	if (b.scale != l.scale || b.cap != l.cap) && l.since > 0 && l.since >= b.base && l.since < base {
-		base = l.since
+	changed := b.scale != l.scale || b.cap != l.cap
+	if changed && l.since > 0 && l.since >= b.since {
+		base = min(max(l.since, b.base), base)
 	}
 	debt := debtAfter(w, b.scale, base-b.base)
-	nb := &bucket{key: b.key, base: base, scale: l.scale, cap: l.cap}
+	if changed {
+		debt = min(debt, b.cap)
+	}
+	nb := &bucket{key: b.key, base: base, scale: l.scale, cap: l.cap, since: max(b.since, l.since)}
 	nb.tat.Store(convert(debt, b.cap, l.cap))
 	return nb
 }
 
 // debtAfter returns w (units of 1/scale ns) less d ns, floored at 0,
-// without overflowing for long idle times.
+// without overflowing for long idle times. A w below 0 (a refund can leave
+// a full bucket's tat up to a step before its base) is no debt: returned
+// as it was, convert read it as a huge unsigned number and saturated it to
+// maxUnits, a full bucket refused for 73 years
+// (TestRefundAfterConversionNoLockout).
 func debtAfter(w, scale, d int64) int64 {
-	if d > w/scale {
+	if w <= 0 || d > w/scale {
 		return 0
 	}
 	return w - d*scale
 }
 
-// convert returns u*to/from, rounding up and saturating at maxUnits.
+// convert returns u*to/from for u >= 0, rounding up and saturating at
+// maxUnits; a u below 0 is no debt.
 func convert(u, from, to int64) int64 {
+	if u <= 0 {
+		return 0
+	}
 	if from == to {
 		return u
 	}

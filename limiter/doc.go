@@ -20,7 +20,12 @@
 // together, keep the debt as it is. A bucket remembers its limit's
 // capacity for this. A Limit made with Since(at) converts as of at, the
 // time the policy setting it was applied, so the time until the bucket's
-// next take goes at the new rate; without it, at that take.
+// next take goes at the new rate; without it, at that take. A bucket
+// keeps the latest Since it has counted under: a take with an older Limit
+// (a request still holding the tables of the policy before) converts at
+// its own time, and the next take under the newer Limit converts back as
+// of that take, so a stale request never lets the time since go at the
+// old rate.
 //
 // The zero Limit means "no limit": takes are admitted and no bucket is
 // created. NewLimit with events <= 0 or per <= 0 returns a Limit that
@@ -71,7 +76,7 @@
 // RetryAfter the time until the first bucket in the shard goes idle, and
 // the shard does not sweep again before then, so a flood of new keys
 // costs one sweep. Each tracked key costs at most BytesPerKey (72) bytes:
-// a 40-byte bucket (Go's 48-byte size class) and an 8-byte slot at a load
+// a 48-byte bucket (a whole Go size class) and an 8-byte slot at a load
 // factor of 3/8 to 3/4, measured at about 66 bytes with a million keys.
 //
 // # Concurrency

@@ -92,7 +92,7 @@ func (s *shard) insert(key, h uint64, l Limit, now int64) (*bucket, int64) {
 			return nil, wait
 		}
 	}
-	b := &bucket{key: key, base: now, scale: l.scale, cap: l.cap}
+	b := &bucket{key: key, base: now, scale: l.scale, cap: l.cap, since: l.since}
 	s.growLocked()
 	s.tab.Load().put(b, h)
 	s.count++

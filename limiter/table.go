@@ -236,6 +236,6 @@ func (t *Table) Len() int {
 }
 
 // BytesPerKey is the heap cost of one tracked key, an upper bound measured
-// by TestBytesPerKey with a million keys: a 40-byte bucket (in Go's 48-byte
+// by TestBytesPerKey with a million keys: a 48-byte bucket (filling Go's 48-byte
 // size class) plus its slot pointer at a load factor between 3/8 and 3/4.
 const BytesPerKey = 72
