@@ -32,7 +32,8 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	c.snapshot()
 
 	logs := &logBuffer{}
-	l, _ := runLedgerWith(t, c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
+	lcli, checks := c.checkedClient()
+	l, _ := runLedgerWith(t, lcli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
 		Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
 
 	use := func(id, req string) bool { return l.Consume([]byte(id), "c1", "POST /x", []byte(req), now) }
@@ -41,7 +42,7 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the uses watched", func() bool { return l.WatchedUses("apr_once") == 2 && l.WatchedUses("apr_thrice") == 3 })
 	rev := c.climb(40)
-	time.Sleep(500 * time.Millisecond) // 5 checks at the climbed revision
+	checks.checkedPast(t, rev)
 
 	rrev := c.restore(func(cli *clientv3.Client) int64 {
 		resp, err := cli.Get(context.Background(), "/elsewhere")
