@@ -45,7 +45,8 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	record := string(got.Kvs[0].Value) // an operator's dump of keys/
 
 	backup := etcdtest.Backup(t, e, dir)
-	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Progress: 100 * time.Millisecond, Reconcile: 200 * time.Millisecond, Logger: zerolog.Nop()})
+	scli, reads := readCounted(t, e, "")
+	r := runSyncer(t, scli, etcdsync.SyncConfig{StateDir: t.TempDir(), Progress: 100 * time.Millisecond, Reconcile: 200 * time.Millisecond, Logger: zerolog.Nop()})
 	revoked := func() bool { return r.store.Load().Key([]byte(spec.ID)).Revoked }
 	rev, err := a.RevokeKey(ctx, spec.ID, meta)
 	if err != nil {
@@ -79,10 +80,19 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	}
 	r.atRevision(t, put.Header.Revision)
 	// The re-reads (every 200 ms) apply etcd's state with what is held:
-	// 2 s is ten of them.
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	// ten of them read after the put (eleven answered: the tenth applied
+	// before the eleventh). 2 s stood in for them, which a loaded
+	// machine could spend with few or none.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		done := reads.since(put.Header.Revision) > 10
 		if kk := r.store.Load().Key([]byte(spec.ID)); kk == nil || !kk.Revoked {
 			t.Fatalf("key %s put back after its held revocation authenticates again (held %d)", spec.ID, r.LKGHealth().Held)
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d re-reads of etcd after the key was put back in 30s; want 11", reads.since(put.Header.Revision))
 		}
 	}
 	if r.LKGHealth().Held != 1 {
