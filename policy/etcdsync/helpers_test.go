@@ -201,7 +201,11 @@ func (k *readsKV) since(rev int64) int {
 
 // applied waits until a whole-state read answered at rev or later has
 // been applied (two answered: the first installed before the second).
-func (k *readsKV) applied(t testing.TB, rev int64) {
+func (k *readsKV) applied(t testing.TB, rev int64) { t.Helper(); k.appliedN(t, rev, 1) }
+
+// appliedN waits until n whole-state reads answered at rev or later have
+// been applied (n+1 answered).
+func (k *readsKV) appliedN(t testing.TB, rev int64, n int) {
 	t.Helper()
-	waitFor(t, 20*time.Second, fmt.Sprintf("a read of the whole state at revision %d or later applied", rev), func() bool { return k.since(rev) >= 2 })
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d reads of the whole state at revision %d or later applied", n, rev), func() bool { return k.since(rev) > n })
 }
