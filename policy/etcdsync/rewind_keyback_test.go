@@ -64,7 +64,16 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the rewind followed, the revocation held", func() bool { return r.Rewinds() == 1 && r.Current() && r.LKGHealth().Held == 1 })
+	// The Store's snapshot below the revocation's revision is the state
+	// the restored etcd read: the rewind is counted, and Current was true
+	// all along, before that state is swapped in, and until it is the
+	// snapshot in force is the one before the restore, at the revocation's
+	// revision, which is also the revision of the delete below: waiting
+	// for it waited for nothing, and the delete and the put could come in
+	// one apply, the key record never gone from the sidecar.
+	waitFor(t, 30*time.Second, "the rewind followed, the revocation held", func() bool {
+		return r.Rewinds() == 1 && r.Current() && r.LKGHealth().Held == 1 && r.store.Load().Revision < rev
+	})
 	if !revoked() {
 		t.Fatal("the revocation etcd lost is not held")
 	}
