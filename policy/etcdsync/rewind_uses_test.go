@@ -106,6 +106,18 @@ func TestLedgerKeepsUsesLostBeforeTheCheck(t *testing.T) {
 	waitFor(t, 10*time.Second, "the uses watched", func() bool { return l.WatchedUses("apr_once") == 2 && l.WatchedUses("apr_thrice") == 3 })
 	c.climb(40)
 	c.restore(func(cli *clientv3.Client) int64 { return 0 })
+	// The ledger's client (c.cli) reconnects to the restarted etcd on
+	// gRPC's backoff, which after the restore's seconds without etcd took
+	// up to 1.75 s of Consume's 2 s (Timeout) here: a use refused for want
+	// of etcd passes for the lost use refused, and the use that must be
+	// admitted is refused. Wait until etcd answers on that client (a read
+	// of the test's, not the ledger's check, which never runs here).
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err := c.cli.Get(rctx, "/elsewhere")
+	rcancel()
+	if err != nil {
+		t.Fatalf("etcd restored does not answer: %v", err)
+	}
 	if use("apr_once", "r4") {
 		t.Error("a single-use approval spent before the restore admitted a second use before the ledger's check")
 	}
