@@ -54,7 +54,7 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	if rrev >= rev {
 		t.Fatalf("etcd did not go back: %d, had reached %d", rrev, rev)
 	}
-	waitFor(t, 10*time.Second, "the rewind followed", func() bool { return l.Rewinds() == 1 && l.WatchedUses("apr_once") == 1 })
+	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return l.Rewinds() == 1 && l.WatchedUses("apr_once") == 1 })
 	if use("apr_once", "r4") {
 		t.Error("a single-use approval spent before the restore admitted a second use")
 	}

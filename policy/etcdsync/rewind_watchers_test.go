@@ -252,7 +252,7 @@ func TestLedgerFollowsEtcdBack(t *testing.T) {
 	if rrev >= rev {
 		t.Fatalf("etcd did not go back: grant at %d, etcd had reached %d", rrev, rev)
 	}
-	waitFor(t, 10*time.Second, "the grant written on the restored cluster watched", func() bool { return l.Watched("apr_restored") })
+	waitFor(t, 30*time.Second, "the grant written on the restored cluster watched", func() bool { return l.Watched("apr_restored") })
 	if l.Watched("apr_lost") {
 		t.Error("the ledger still holds a grant the restored cluster lacks")
 	}
@@ -346,7 +346,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	if rrev >= rev {
 		t.Fatalf("etcd did not go back: demand at %d, etcd had reached %d", rrev, rev)
 	}
-	waitFor(t, 10*time.Second, "the demand written on the restored cluster in the shares", func() bool {
+	waitFor(t, 30*time.Second, "the demand written on the restored cluster in the shares", func() bool {
 		s := shares()
 		_, stale := s.Tenants["globex"]
 		return near(s.Tenants["acme"], 0.1) && !stale
