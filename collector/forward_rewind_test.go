@@ -70,10 +70,11 @@ func TestForwardEventsFollowsEtcdBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fadmin, checks := checkCounted(t, e, prefix)
 	follow := func(st *Store) func() {
 		cctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) })
+		wg.Go(func() { ForwardEvents(cctx, fadmin, st, revFile, zerolog.Nop()) })
 		return func() { cancel(); wg.Wait() }
 	}
 	actions := func() []string {
@@ -122,7 +123,7 @@ func TestForwardEventsFollowsEtcdBack(t *testing.T) {
 	waitFor(t, "the suspension written while the collector was down stored", func() bool {
 		return len(storedEvents(t, dir)) == 11
 	})
-	time.Sleep(300 * time.Millisecond) // more checks: nothing else
+	checks.more(t, 3) // more checks: nothing else
 	got := actions()
 	if len(got) != 11 || got[9] != etcdadmin.ActionEventsRewind+" "+prefix+"/events/" || got[10] != "client.suspend globex-bi" {
 		t.Errorf("stored %q; want 11 events (each once), the last a rewind and the suspension written after it", got)
@@ -296,7 +297,6 @@ func TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen(t *testing.T) {
 	t.Cleanup(func() { etcdadmin.FollowCheck = 5 * time.Second })
 	e, edir, cli := etcdServer(t)
 	const prefix = "/rewind-unseen"
-	admin := etcdadmin.New(cli, prefix)
 	putEvents(t, cli, prefix, 0, 10)
 	backup := etcdtest.Backup(t, e, edir)
 	putEvents(t, cli, prefix, 10, eventWindow+500)
@@ -304,7 +304,8 @@ func TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen(t *testing.T) {
 
 	dir, key := t.TempDir(), newTestKey(t)
 	revFile := filepath.Join(dir, "events.rev")
-	follow := func() func() { return followInto(t, admin, dir, key) }
+	fadmin, checks := checkCounted(t, e, prefix)
+	follow := func() func() { return followInto(t, fadmin, dir, key) }
 	stored := func() (map[string]int, int) { return storedKeys(t, dir) }
 	stop := follow()
 	waitFor(t, "the events before the restore stored", func() bool { k, _ := stored(); return len(k) == total })
@@ -328,7 +329,7 @@ func TestForwardEventsKeepsEventsWrittenBeforeTheRewindWasSeen(t *testing.T) {
 		rev, _ := ReadResumeRevision(revFile)
 		return r == 1 && rev >= resp.Header.Revision-1
 	})
-	time.Sleep(300 * time.Millisecond) // more checks: nothing else
+	checks.more(t, 3) // more checks: nothing else
 	keys, rewinds := stored()
 	if len(keys) != total+3 || rewinds != 1 {
 		t.Errorf("%d events and %d rewinds stored; want %d (the 3 written on the restored etcd before the follower looked among them) and 1", len(keys), rewinds, total+3)

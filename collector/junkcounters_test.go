@@ -38,13 +38,16 @@ func TestJunkUseCountersKeepTheStoreReadable(t *testing.T) {
 	}
 	junk := `{"client":"` + strings.Repeat("<", 1200<<10) + `"}`
 	k := etcdsync.NewLayout(prefix)
+	var last int64 // the revision of the last junk use
 	for i := range 10 {
 		if _, err := cli.Put(ctx, k.ApprovalCounter(fmt.Sprintf("junk%d", i)), junk); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cli.Put(ctx, k.ApprovalCounter(fmt.Sprintf("junk%d", i)), junk); err != nil { // version 2: a "use"
+		resp, err := cli.Put(ctx, k.ApprovalCounter(fmt.Sprintf("junk%d", i)), junk) // version 2: a "use"
+		if err != nil {
 			t.Fatal(err)
 		}
+		last = resp.Header.Revision
 	}
 
 	dir, key := t.TempDir(), newTestKey(t)
@@ -57,7 +60,10 @@ func TestJunkUseCountersKeepTheStoreReadable(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); ForwardEvents(cctx, admin, st, revFile, zerolog.Nop()) }()
-	waitFor(t, "the catch-up stored", func() bool { b, _ := os.ReadFile(revFile); return strings.TrimSpace(string(b)) != "" })
+	// The follower writes its resume revision after each batch it stores,
+	// and it splits this catch-up into batches: any revision there is the
+	// first batch stored, not the catch-up.
+	waitFor(t, "the catch-up stored", func() bool { r, _ := ReadResumeRevision(revFile); return r >= last })
 	cancel()
 	wg.Wait()
 	st.Close()

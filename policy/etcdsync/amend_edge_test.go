@@ -57,7 +57,8 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix, Now: now, Reconcile: 150 * time.Millisecond})
+	scli, reads := readCounted(t, shared, prefix)
+	r := runSyncer(t, scli, etcdsync.SyncConfig{Prefix: prefix, Now: now, Reconcile: 150 * time.Millisecond})
 	ctx := context.Background()
 	goodDoc, err := policy.Load("etcd", examplePolicy(t))
 	if err != nil {
@@ -150,7 +151,10 @@ func TestAmendEdgeCasesMatchCompile(t *testing.T) {
 	// made the next change compile).
 	put(k.Key("reread12"), fmt.Sprintf(`{"id":"reread12","client":"acme-hris","sha256":%q}`, strings.Repeat("ab", 32)))
 	check("key record before reconciles", nil)
-	time.Sleep(500 * time.Millisecond)
+	// Two re-reads after it applied: 500 ms stood in for them, which a
+	// loaded machine could spend with fewer, and the check below then
+	// tested nothing of the re-reads.
+	reads.appliedN(t, lastRev, 2)
 	compiled()
 	edited := r.Edited()
 	del(k.Suspension("acme-admin"))

@@ -2,7 +2,9 @@ package etcdsync_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +127,85 @@ func syncedWithFile(t *testing.T, dir string) (*devetcd.Server, *clientv3.Client
 	first := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir})
 	first.atRevision(t, 1)
 	return e, cli, a, first
+}
+
+// readsKV counts the Syncer's reads of the whole state (ReadState: a
+// transaction of etcdsync.StateOps) made through it, with the revision
+// each was answered at. The Syncer installs what a read brings before it
+// makes the next one, so two reads answered at a revision or later mean
+// that one read at least that recent has been applied: what a test that
+// checks a state stays in force over the re-reads waits for, instead of
+// a time that a loaded machine may spend without a re-read.
+type readsKV struct {
+	clientv3.KV
+	ops []clientv3.Op // StateOps of the deployment
+
+	mu   sync.Mutex // guards revs
+	revs []int64    // the revisions of the reads answered, in order
+}
+
+// readCounted dials e for a Syncer of the deployment under prefix whose
+// whole-state reads the returned readsKV counts.
+func readCounted(t *testing.T, e *devetcd.Server, prefix string) (*clientv3.Client, *readsKV) {
+	t.Helper()
+	cli := dial(t, e)
+	kv := &readsKV{KV: cli.KV, ops: etcdsync.StateOps(etcdsync.NewLayout(prefix))}
+	cli.KV = kv
+	return cli, kv
+}
+
+func (k *readsKV) Txn(ctx context.Context) clientv3.Txn { return &readsTxn{Txn: k.KV.Txn(ctx), k: k} }
+
+// readsTxn is a transaction through a readsKV: it counts itself when its
+// Then is the whole state's read.
+type readsTxn struct {
+	clientv3.Txn
+	k     *readsKV
+	state bool
+}
+
+func (x *readsTxn) If(cs ...clientv3.Cmp) clientv3.Txn   { x.Txn = x.Txn.If(cs...); return x }
+func (x *readsTxn) Else(ops ...clientv3.Op) clientv3.Txn { x.Txn = x.Txn.Else(ops...); return x }
+
+func (x *readsTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	x.Txn = x.Txn.Then(ops...)
+	x.state = len(ops) == len(x.k.ops)
+	for i := 0; x.state && i < len(ops); i++ {
+		x.state = ops[i].IsGet() && string(ops[i].KeyBytes()) == string(x.k.ops[i].KeyBytes()) && string(ops[i].RangeBytes()) == string(x.k.ops[i].RangeBytes())
+	}
+	return x
+}
+
+func (x *readsTxn) Commit() (*clientv3.TxnResponse, error) {
+	resp, err := x.Txn.Commit()
+	if err == nil && x.state {
+		x.k.mu.Lock()
+		x.k.revs = append(x.k.revs, resp.Header.Revision)
+		x.k.mu.Unlock()
+	}
+	return resp, err
+}
+
+// since returns how many reads were answered at rev or later.
+func (k *readsKV) since(rev int64) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, r := range k.revs {
+		if r >= rev {
+			n++
+		}
+	}
+	return n
+}
+
+// applied waits until a whole-state read answered at rev or later has
+// been applied (two answered: the first installed before the second).
+func (k *readsKV) applied(t testing.TB, rev int64) { t.Helper(); k.appliedN(t, rev, 1) }
+
+// appliedN waits until n whole-state reads answered at rev or later have
+// been applied (n+1 answered).
+func (k *readsKV) appliedN(t testing.TB, rev int64, n int) {
+	t.Helper()
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d reads of the whole state at revision %d or later applied", n, rev), func() bool { return k.since(rev) > n })
 }

@@ -41,7 +41,11 @@ func TestLastKnownGoodHoldsPolicyInForce(t *testing.T) {
 	e.Stop()
 
 	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: dir, StartWait: 200 * time.Millisecond})
-	time.Sleep(2 * time.Second)
+	// The file is served once the start's wait for etcd (200 ms) is over;
+	// a fixed 2 s was shorter than a loaded machine promises for that.
+	for end := time.Now().Add(30 * time.Second); !r.Ready() && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !r.Ready() || r.store.Load() == nil {
 		t.Fatalf("restarted during an etcd outage: Ready()=%v, snapshot %v; the snapshot in force before the restart (revision %d) was not saved", r.Ready(), r.store.Load() != nil, inForce.Revision)
 	}

@@ -45,7 +45,8 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	record := string(got.Kvs[0].Value) // an operator's dump of keys/
 
 	backup := etcdtest.Backup(t, e, dir)
-	r := runSyncer(t, cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Progress: 100 * time.Millisecond, Reconcile: 200 * time.Millisecond, Logger: zerolog.Nop()})
+	scli, reads := readCounted(t, e, "")
+	r := runSyncer(t, scli, etcdsync.SyncConfig{StateDir: t.TempDir(), Progress: 100 * time.Millisecond, Reconcile: 200 * time.Millisecond, Logger: zerolog.Nop()})
 	revoked := func() bool { return r.store.Load().Key([]byte(spec.ID)).Revoked }
 	rev, err := a.RevokeKey(ctx, spec.ID, meta)
 	if err != nil {
@@ -63,7 +64,16 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the rewind followed, the revocation held", func() bool { return r.Rewinds() == 1 && r.Current() && r.LKGHealth().Held == 1 })
+	// The Store's snapshot below the revocation's revision is the state
+	// the restored etcd read: the rewind is counted, and Current was true
+	// all along, before that state is swapped in, and until it is the
+	// snapshot in force is the one before the restore, at the revocation's
+	// revision, which is also the revision of the delete below: waiting
+	// for it waited for nothing, and the delete and the put could come in
+	// one apply, the key record never gone from the sidecar.
+	waitFor(t, 30*time.Second, "the rewind followed, the revocation held", func() bool {
+		return r.Rewinds() == 1 && r.Current() && r.LKGHealth().Held == 1 && r.store.Load().Revision < rev
+	})
 	if !revoked() {
 		t.Fatal("the revocation etcd lost is not held")
 	}
@@ -79,10 +89,19 @@ func TestHeldRevocationOutlivesItsKeyRecord(t *testing.T) {
 	}
 	r.atRevision(t, put.Header.Revision)
 	// The re-reads (every 200 ms) apply etcd's state with what is held:
-	// 2 s is ten of them.
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	// ten of them read after the put (eleven answered: the tenth applied
+	// before the eleventh). 2 s stood in for them, which a loaded
+	// machine could spend with few or none.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		done := reads.since(put.Header.Revision) > 10
 		if kk := r.store.Load().Key([]byte(spec.ID)); kk == nil || !kk.Revoked {
 			t.Fatalf("key %s put back after its held revocation authenticates again (held %d)", spec.ID, r.LKGHealth().Held)
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d re-reads of etcd after the key was put back in 30s; want 11", reads.since(put.Header.Revision))
 		}
 	}
 	if r.LKGHealth().Held != 1 {

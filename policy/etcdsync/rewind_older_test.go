@@ -19,6 +19,8 @@ type heldRig struct {
 	a   *etcdadmin.Admin
 	r   *running
 	key string // acme-hris's suspension record
+	// reads counts the sidecar's reads of the whole state.
+	reads *readsKV
 }
 
 // newHeldRig suspends acme-hris for before (none when 0), takes the
@@ -30,7 +32,9 @@ func newHeldRig(t *testing.T, before, after time.Duration) *heldRig {
 	h := &heldRig{t: t, cli: c.cli, a: etcdadmin.New(c.cli, ""), key: etcdsync.Layout(etcdsync.DefaultPrefix).Suspension("acme-hris")}
 	ctx := context.Background()
 	push(t, h.a, examplePolicy(t))
-	h.r = runSyncer(t, c.cli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond})
+	var scli *clientv3.Client
+	scli, h.reads = readCounted(t, c.e, "")
+	h.r = runSyncer(t, scli, etcdsync.SyncConfig{StateDir: t.TempDir(), Logger: zerolog.Nop(), Reconcile: 200 * time.Millisecond})
 	waitFor(t, 20*time.Second, "the sidecar ready", func() bool { return h.r.Ready() })
 	if before > 0 {
 		if _, err := h.a.Suspend(ctx, "acme-hris", before, meta); err != nil {
@@ -76,7 +80,10 @@ func (h *heldRig) afterLeaseRunsOut(why string) {
 		h.t.Fatal(err)
 	}
 	waitFor(h.t, 20*time.Second, "the sidecar past the lease's delete", func() bool { return h.r.Revision() >= resp.Header.Revision })
-	time.Sleep(500 * time.Millisecond) // a full read (every 200 ms) after it, too
+	// A full read (every 200 ms) after it, too: a sleep stood in for it,
+	// which under load could pass with none, and the check below then
+	// checked the watch alone.
+	h.reads.applied(h.t, resp.Header.Revision)
 	if !h.suspended() {
 		h.t.Fatalf("the suspension held over the restore was lifted %s", why)
 	}

@@ -32,7 +32,8 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	c.snapshot()
 
 	logs := &logBuffer{}
-	l, _ := runLedgerWith(t, c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
+	lcli, checks := c.checkedClient()
+	l, _ := runLedgerWith(t, lcli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
 		Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
 
 	use := func(id, req string) bool { return l.Consume([]byte(id), "c1", "POST /x", []byte(req), now) }
@@ -41,7 +42,7 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the uses watched", func() bool { return l.WatchedUses("apr_once") == 2 && l.WatchedUses("apr_thrice") == 3 })
 	rev := c.climb(40)
-	time.Sleep(500 * time.Millisecond) // 5 checks at the climbed revision
+	checks.checkedPast(t, rev)
 
 	rrev := c.restore(func(cli *clientv3.Client) int64 {
 		resp, err := cli.Get(context.Background(), "/elsewhere")
@@ -53,7 +54,7 @@ func TestLedgerKeepsUsesEtcdLost(t *testing.T) {
 	if rrev >= rev {
 		t.Fatalf("etcd did not go back: %d, had reached %d", rrev, rev)
 	}
-	waitFor(t, 10*time.Second, "the rewind followed", func() bool { return l.Rewinds() == 1 && l.WatchedUses("apr_once") == 1 })
+	waitFor(t, 30*time.Second, "the rewind followed", func() bool { return l.Rewinds() == 1 && l.WatchedUses("apr_once") == 1 })
 	if use("apr_once", "r4") {
 		t.Error("a single-use approval spent before the restore admitted a second use")
 	}
@@ -105,6 +106,18 @@ func TestLedgerKeepsUsesLostBeforeTheCheck(t *testing.T) {
 	waitFor(t, 10*time.Second, "the uses watched", func() bool { return l.WatchedUses("apr_once") == 2 && l.WatchedUses("apr_thrice") == 3 })
 	c.climb(40)
 	c.restore(func(cli *clientv3.Client) int64 { return 0 })
+	// The ledger's client (c.cli) reconnects to the restarted etcd on
+	// gRPC's backoff, which after the restore's seconds without etcd took
+	// up to 1.75 s of Consume's 2 s (Timeout) here: a use refused for want
+	// of etcd passes for the lost use refused, and the use that must be
+	// admitted is refused. Wait until etcd answers on that client (a read
+	// of the test's, not the ledger's check, which never runs here).
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err := c.cli.Get(rctx, "/elsewhere")
+	rcancel()
+	if err != nil {
+		t.Fatalf("etcd restored does not answer: %v", err)
+	}
 	if use("apr_once", "r4") {
 		t.Error("a single-use approval spent before the restore admitted a second use before the ledger's check")
 	}

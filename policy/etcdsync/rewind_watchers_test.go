@@ -3,12 +3,14 @@ package etcdsync_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,6 +82,54 @@ func (c *rewindCluster) restore(write func(cli *clientv3.Client) int64) int64 {
 		c.t.Fatal(err)
 	}
 	return rev
+}
+
+// checkedKV counts the rewind checks a Ledger or a Sharer makes through
+// it (the linearizable count-only reads, rewindGuard.check) and keeps the
+// highest revision one was answered at: the guard takes that revision as
+// seen before its next read, so once top reaches a revision, etcd found
+// below it later is etcd gone back. A sleep stood in for it ("5 checks at
+// the climbed revision"), and under load no check had come by the restore.
+type checkedKV struct {
+	clientv3.KV
+	top    atomic.Int64 // the highest revision a check was answered at
+	checks atomic.Int64 // the checks answered
+}
+
+func (k *checkedKV) Do(ctx context.Context, op clientv3.Op) (clientv3.OpResponse, error) {
+	resp, err := k.KV.Do(ctx, op)
+	if g := resp.Get(); err == nil && op.IsGet() && op.IsCountOnly() && g != nil {
+		for h := g.Header.Revision; ; {
+			cur := k.top.Load()
+			if h <= cur || k.top.CompareAndSwap(cur, h) {
+				break
+			}
+		}
+		k.checks.Add(1)
+	}
+	return resp, err
+}
+
+// checkedClient dials the cluster for a Ledger or a Sharer under test,
+// its checks counted by the returned checkedKV.
+func (c *rewindCluster) checkedClient() (*clientv3.Client, *checkedKV) {
+	cli := dial(c.t, c.e)
+	kv := &checkedKV{KV: cli.KV}
+	cli.KV = kv
+	return cli, kv
+}
+
+// checkedPast waits until a check was answered at rev or later.
+func (k *checkedKV) checkedPast(t *testing.T, rev int64) {
+	t.Helper()
+	waitFor(t, 20*time.Second, fmt.Sprintf("a rewind check answered at revision %d or later", rev), func() bool { return k.top.Load() >= rev })
+}
+
+// moreChecks waits until n more checks were answered.
+func (k *checkedKV) moreChecks(t *testing.T, n int64) {
+	t.Helper()
+	want := k.checks.Load() + n
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d more rewind checks", n), func() bool { return k.checks.Load() >= want })
 }
 
 // climbPast writes keys of no state through cli (the other sidecars'
@@ -187,7 +237,8 @@ func TestLedgerFollowsEtcdBack(t *testing.T) {
 	c.snapshot()
 
 	logs := &logBuffer{}
-	l, _ := runLedgerWith(t, c.cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
+	lcli, checks := c.checkedClient()
+	l, _ := runLedgerWith(t, lcli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a", Timeout: 2 * time.Second, Confirm: 100 * time.Millisecond,
 		Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
 
 	// Activity after the backup: a grant the ledger watches, then the
@@ -195,13 +246,13 @@ func TestLedgerFollowsEtcdBack(t *testing.T) {
 	putApproval(t, c.cli, k, grant("apr_lost"))
 	waitFor(t, 10*time.Second, "apr_lost watched", func() bool { return l.Watched("apr_lost") })
 	rev := c.climb(40)
-	time.Sleep(500 * time.Millisecond) // 5 checks at the climbed revision
+	checks.checkedPast(t, rev)
 
 	rrev := c.restore(func(cli *clientv3.Client) int64 { return putApproval(t, cli, k, grant("apr_restored")) })
 	if rrev >= rev {
 		t.Fatalf("etcd did not go back: grant at %d, etcd had reached %d", rrev, rev)
 	}
-	waitFor(t, 10*time.Second, "the grant written on the restored cluster watched", func() bool { return l.Watched("apr_restored") })
+	waitFor(t, 30*time.Second, "the grant written on the restored cluster watched", func() bool { return l.Watched("apr_restored") })
 	if l.Watched("apr_lost") {
 		t.Error("the ledger still holds a grant the restored cluster lacks")
 	}
@@ -211,7 +262,7 @@ func TestLedgerFollowsEtcdBack(t *testing.T) {
 	if l.Consume([]byte("apr_lost"), "c1", "POST /x", []byte("r2"), now) {
 		t.Error("Consume of a grant the restored cluster lacks admitted")
 	}
-	time.Sleep(500 * time.Millisecond) // more checks: no second rewind
+	checks.moreChecks(t, 5) // more checks: no second rewind
 	if got := l.Rewinds(); got != 1 {
 		t.Errorf("rewinds %d, want 1", got)
 	}
@@ -253,7 +304,8 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	var mu sync.Mutex // guards got
 	var got etcdsync.Shares
 	shares := func() etcdsync.Shares { mu.Lock(); defer mu.Unlock(); return got }
-	sh := etcdsync.NewSharer(c.cli, etcdsync.ShareConfig{Prefix: prefix, Pod: "p1", Interval: 100 * time.Millisecond,
+	scli, checks := c.checkedClient()
+	sh := etcdsync.NewSharer(scli, etcdsync.ShareConfig{Prefix: prefix, Pod: "p1", Interval: 100 * time.Millisecond,
 		TTL: 5 * time.Second, Stale: 5 * time.Second, Confirm: 100 * time.Millisecond, Logger: zerolog.New(logs).Level(zerolog.InfoLevel),
 		Demand: func(fn func(bool, string, uint64)) {}, // p1 is idle
 		Apply: func(s etcdsync.Shares) {
@@ -281,7 +333,7 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "globex at the floor", func() bool { return near(shares().Tenants["globex"], 0.1) })
 	rev := c.climb(40)
-	time.Sleep(500 * time.Millisecond) // 5 checks at the climbed revision
+	checks.checkedPast(t, rev)
 
 	// The restored cluster has no globex demand; p2's demand there is acme's.
 	rrev := c.restore(func(cli *clientv3.Client) int64 {
@@ -294,12 +346,12 @@ func TestSharerFollowsEtcdBack(t *testing.T) {
 	if rrev >= rev {
 		t.Fatalf("etcd did not go back: demand at %d, etcd had reached %d", rrev, rev)
 	}
-	waitFor(t, 10*time.Second, "the demand written on the restored cluster in the shares", func() bool {
+	waitFor(t, 30*time.Second, "the demand written on the restored cluster in the shares", func() bool {
 		s := shares()
 		_, stale := s.Tenants["globex"]
 		return near(s.Tenants["acme"], 0.1) && !stale
 	})
-	time.Sleep(500 * time.Millisecond) // more checks: no second rewind
+	checks.moreChecks(t, 5) // more checks: no second rewind
 	if got := sh.Rewinds(); got != 1 {
 		t.Errorf("rewinds %d, want 1", got)
 	}
