@@ -2,6 +2,7 @@ package inject_test
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -166,16 +167,15 @@ func TestWebhookFailsClosedWhenItCannotInject(t *testing.T) {
 // container named portcullis running `sidecar` from an image of their
 // own (one that forwards everything to the app). It counted as already
 // injected and the pod started without the real sidecar. A container of
-// that name is the sidecar only with the configured image's repository
-// (any tag or digest: a workload injected offline before an upgrade
-// keeps its older tag); another is refused. Also: renaming the app's
+// that name is the sidecar only with the configured image (or one the
+// configuration accepts: TestWebhookRefusesAnOlderSidecarImage); another
+// is refused. Also: renaming the app's
 // port to http-app when a container already has a port of that name
 // made the API server refuse the pod with a message about a duplicate
 // port it never sent; the webhook now refuses it with the reason.
 func TestWebhookNotFooledByAForgedSidecar(t *testing.T) {
 	cfg := inject.Defaults()
 	url, client := webhook(t, cfg)
-	repo, _, _ := strings.Cut(cfg.Image, ":")
 	// The injector's own sidecar (TestWebhookNotFooledBySidecarOfItsOwnFlags,
 	// TestWebhookNotFooledByASidecarWiredElsewhere), of another image.
 	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
@@ -187,11 +187,10 @@ func TestWebhookNotFooledByAForgedSidecar(t *testing.T) {
 	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "evil.example/passthrough:1") {
 		t.Errorf("forged sidecar image: allowed %v, patch %d bytes, status %+v; want refused naming the image", resp.Allowed, len(resp.Patch), resp.Result)
 	}
-	for _, image := range []string{cfg.Image, repo + ":0.9.0", repo + "@sha256:" + strings.Repeat("ab", 32)} {
-		if resp := review(t, url, client, inject.PathNamespace, sidecar(image)); !resp.Allowed || len(resp.Patch) != 0 {
-			t.Errorf("sidecar of image %s: allowed %v, patch %d bytes, status %+v; want left alone", image, resp.Allowed, len(resp.Patch), resp.Result)
-		}
+	if resp := review(t, url, client, inject.PathNamespace, sidecar(cfg.Image)); !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("sidecar of image %s: allowed %v, patch %d bytes, status %+v; want left alone", cfg.Image, resp.Allowed, len(resp.Patch), resp.Result)
 	}
+
 	taken := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[
 		{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081},{"name":"http-app","containerPort":9000}]}]}}`)
 	if resp := review(t, url, client, inject.PathNamespace, taken); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `"http-app"`) {
@@ -208,5 +207,44 @@ func TestWebhookRefusesPodsOfAMislabelledNamespace(t *testing.T) {
 	resp := review(t, url, client, inject.PathNamespaceLabel, pod)
 	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "portcullis.dev/inject") || !strings.Contains(resp.Result.Message, "--overwrite") {
 		t.Errorf("pod of a mislabelled namespace: allowed %v, status %+v; want refused naming the label and the fix", resp.Allowed, resp.Result)
+	}
+}
+
+// TestWebhookRefusesAnOlderSidecarImage: a sidecar a pod brings counted as
+// the injector's from any tag or digest of the configured image's
+// repository, so a pod's author could run an older release, without the
+// fixes since, as its sidecar. Only the configured image counts, and the
+// images the configuration accepts (acceptedImages: a workload injected
+// offline before an upgrade, while it rolls out), each exactly.
+func TestWebhookRefusesAnOlderSidecarImage(t *testing.T) {
+	base := inject.Defaults()
+	repo, _, _ := strings.Cut(base.Image, ":")
+	older, pinned := repo+":0.9.0", repo+"@sha256:"+strings.Repeat("ab", 32)
+	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	for _, accepted := range [][]string{nil, {older}} {
+		cfg := base
+		cfg.AcceptedImages = accepted
+		url, client := webhook(t, cfg)
+		_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+		sidecar := func(image string) []byte {
+			return bytes.Replace(injected, []byte(`"image":"`+cfg.Image+`"`), []byte(`"image":"`+image+`"`), 1)
+		}
+		for _, image := range []string{older, pinned, repo + ":0.9.0-rc1", repo} {
+			want := slices.Contains(accepted, image)
+			for _, path := range []string{inject.PathNamespace, inject.PathVerify} {
+				resp := review(t, url, client, path, sidecar(image))
+				if resp.Allowed != want || len(resp.Patch) != 0 {
+					t.Errorf("acceptedImages %q, %s, sidecar of image %s: allowed %v, patch %d bytes; want allowed %v, unchanged", accepted, path, image, resp.Allowed, len(resp.Patch), want)
+				}
+				if !want && (resp.Result == nil || !strings.Contains(resp.Result.Message, image) || !strings.Contains(resp.Result.Message, "acceptedImages")) {
+					t.Errorf("acceptedImages %q, %s, sidecar of image %s: status %+v; want refused naming the image and acceptedImages", accepted, path, image, resp.Result)
+				}
+			}
+		}
+	}
+	bad := base
+	bad.AcceptedImages = []string{""}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "acceptedImages[0]") {
+		t.Errorf("acceptedImages [\"\"]: Validate %v, want an error naming acceptedImages[0]", err)
 	}
 }

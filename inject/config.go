@@ -19,6 +19,12 @@ import (
 type Config struct {
 	// Image is the sidecar's image (the kustomize base's portcullis:dev).
 	Image string `yaml:"image"`
+	// AcceptedImages are the other images a sidecar a pod brings may run,
+	// each exactly as written (a tag or a digest): a workload injected
+	// offline before an upgrade, while it rolls out. Only these: any tag of
+	// Image's repository was taken, and an older release, without the
+	// fixes since, is one a pod's author could choose.
+	AcceptedImages []string `yaml:"acceptedImages"`
 	// ImagePullPolicy is the container's imagePullPolicy ("" leaves it to
 	// Kubernetes).
 	ImagePullPolicy string `yaml:"imagePullPolicy"`
@@ -115,17 +121,18 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // deploy/kubernetes/injector-config.yaml.
 func Defaults() Config {
 	return Config{
-		Image:       "portcullis:dev",
-		Binary:      "/portcullis",
-		PortName:    "http",
-		ListenPort:  8080,
-		AdminPort:   9901,
-		Prefix:      "/portcullis/default",
-		Prefixes:    []string{},
-		ListenPorts: []int{},
-		LogLevel:    "info",
-		DrainDelay:  Duration(5 * time.Second),
-		Drain:       Duration(20 * time.Second),
+		Image:          "portcullis:dev",
+		Binary:         "/portcullis",
+		PortName:       "http",
+		ListenPort:     8080,
+		AdminPort:      9901,
+		Prefix:         "/portcullis/default",
+		Prefixes:       []string{},
+		AcceptedImages: []string{},
+		ListenPorts:    []int{},
+		LogLevel:       "info",
+		DrainDelay:     Duration(5 * time.Second),
+		Drain:          Duration(20 * time.Second),
 		Etcd: EtcdConfig{
 			Endpoints:    "https://etcd-0.etcd.portcullis.svc:2379,https://etcd-1.etcd.portcullis.svc:2379,https://etcd-2.etcd.portcullis.svc:2379",
 			ClientSecret: "portcullis-sidecar-tls",
@@ -172,6 +179,9 @@ func (c Config) Validate() error {
 		}
 	}
 	check(c.Image != "", "image is empty")
+	for i, im := range c.AcceptedImages {
+		check(im != "" && !strings.ContainsAny(im, " \t\n"), "acceptedImages[%d] %q is not an image reference", i, im)
+	}
 	check(strings.HasPrefix(c.Binary, "/"), "binary %q is not an absolute path", c.Binary)
 	check(validPortName(c.PortName), "portName %q is not a valid port name (at most 11 lowercase letters, digits and -, room for the -app suffix)", c.PortName)
 	check(validPort(c.ListenPort), "listenPort %d is not a port", c.ListenPort)

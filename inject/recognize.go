@@ -10,9 +10,12 @@ import (
 )
 
 // hasSidecar reports whether the pod already has the sidecar: a container
-// named ContainerName running `portcullis sidecar` from the repository of
-// image (any tag or digest: a workload injected offline before an upgrade
-// keeps its older tag). The status annotation alone does not count (a
+// named ContainerName running `portcullis sidecar` from the configured
+// image, or one of AcceptedImages (a workload injected offline before an
+// upgrade, while it rolls out), exactly: any tag of the image's repository
+// counted, and a pod's author chose an older release, without the fixes
+// since (TestWebhookRefusesAnOlderSidecarImage). The status annotation
+// alone does not count (a
 // pod's author can write it, and the pod would start without the
 // sidecar); a container of that name running anything else, or from
 // another image (one of the author's, forwarding everything to the app),
@@ -33,8 +36,11 @@ func hasSidecar(spec map[string]any, c Config) (bool, error) {
 			if len(args) == 0 || args[0] != "sidecar" {
 				return false, fmt.Errorf("container %q has the sidecar's name but does not run `portcullis sidecar`: rename it", ContainerName)
 			}
-			if got := str(ct, "image"); imageRepo(got) != imageRepo(c.Image) {
-				return false, fmt.Errorf("container %q runs the sidecar from image %q, not from %s: only the configured image counts as the sidecar", ContainerName, got, imageRepo(c.Image))
+			if got := str(ct, "image"); got != c.Image && !slices.Contains(c.AcceptedImages, got) {
+				return false, fmt.Errorf("container %q runs the sidecar from image %q, not the configured %q nor one of acceptedImages %q: "+
+					"only those count as the sidecar (another tag may be an older release, without the fixes since); "+
+					"inject the workload from its manifest again (portcullis inject -f), or have the platform team list the image in acceptedImages while it rolls out",
+					ContainerName, got, c.Image, c.AcceptedImages)
 			}
 			if cmd, _ := ct["command"].([]any); len(cmd) > 0 {
 				return false, fmt.Errorf("container %q sets a command: the injector's sidecar runs the image's own", ContainerName)
@@ -265,15 +271,6 @@ func sidecarVolumesOK(spec, ct map[string]any, c Config) error {
 		}
 	}
 	return nil
-}
-
-// imageRepo is an image reference without its tag and digest.
-func imageRepo(ref string) string {
-	ref, _, _ = strings.Cut(ref, "@")
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref = ref[:i]
-	}
-	return ref
 }
 
 // sidecarKeepsRunning checks what of a sidecar already in a pod would
