@@ -134,6 +134,11 @@ var shaped = map[string]func(string) bool{
 	"upstream":  func(v string) bool { return hostPort(v, "127.0.0.1") != 0 },
 	"state-dir": func(v string) bool { return v == stateDir+"/state" },
 	"spool":     func(v string) bool { return v == stateDir+"/spool" },
+	// The service.name of its audit records and its log level: what the
+	// annotations may set (portcullis.dev/service, portcullis.dev/log-level),
+	// no more.
+	"service":   serviceName.MatchString,
+	"log-level": validLogLevel,
 }
 
 // hostPort returns the port of addr when it is host:port as the injector
