@@ -1,7 +1,6 @@
 package inject_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -30,16 +29,7 @@ func TestWebhookGuardsTheRunningSidecar(t *testing.T) {
 	url, client := webhook(t, inject.Defaults())
 	in := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"app":"a"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
 	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, in)
-	change := func(f func(p *corev1.Pod)) []byte {
-		var p corev1.Pod
-		strict(t, injected, &p)
-		f(&p)
-		b, err := json.Marshal(&p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	change := edited(t, injected)
 	debug := func(target string, mounts ...string) func(p *corev1.Pod) {
 		return func(p *corev1.Pod) {
 			ec := corev1.EphemeralContainer{TargetContainerName: target}

@@ -56,16 +56,7 @@ func TestWebhookGuardsInjectedPods(t *testing.T) {
 	url, client := webhook(t, inject.Defaults())
 	in := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"app":"a"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
 	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, in)
-	change := func(f func(p *corev1.Pod)) []byte {
-		var p corev1.Pod
-		strict(t, injected, &p)
-		f(&p)
-		b, err := json.Marshal(&p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	change := edited(t, injected)
 	for name, f := range map[string]func(p *corev1.Pod){
 		"sidecar image": func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "evil/passthrough" },
 		"sidecar label": func(p *corev1.Pod) { delete(p.Labels, "portcullis.dev/sidecar") },

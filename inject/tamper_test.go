@@ -97,16 +97,7 @@ func TestWebhookNotFooledByASidecarWiredElsewhere(t *testing.T) {
 	url, client := webhook(t, cfg)
 	plain := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
 	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
-	with := func(f func(p *corev1.Pod)) []byte {
-		var p corev1.Pod
-		strict(t, injected, &p)
-		f(&p)
-		b, err := json.Marshal(&p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	with := edited(t, injected)
 	if resp := review(t, url, client, inject.PathNamespace, with(func(*corev1.Pod) {})); !resp.Allowed || len(resp.Patch) != 0 {
 		t.Fatalf("the injector's own sidecar: allowed %v, patch %s, status %+v; want left alone", resp.Allowed, resp.Patch, resp.Result)
 	}

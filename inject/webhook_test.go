@@ -413,3 +413,18 @@ func TestWebhookRefusesValueBombs(t *testing.T) {
 		t.Errorf("a large real pod: status %d (%.200s), want 200 with a patch", code, body)
 	}
 }
+
+// edited returns a func giving the JSON of pod, an injected pod, as f
+// changes it (decoded strictly, as the API server would).
+func edited(t *testing.T, pod []byte) func(f func(p *corev1.Pod)) []byte {
+	return func(f func(p *corev1.Pod)) []byte {
+		var p corev1.Pod
+		strict(t, pod, &p)
+		f(&p)
+		b, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
