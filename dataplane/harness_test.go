@@ -109,6 +109,44 @@ func (m *memSink) last(t testing.TB) audit.Record {
 	return m.recs[len(m.recs)-1]
 }
 
+// withRequestID returns the audit record of the request id, waiting for
+// it: the record a test checks, where other connections' records (a
+// refused handshake's bad_request) may come after it.
+func (m *memSink) withRequestID(t testing.TB, id string) audit.Record {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		for i := len(m.recs) - 1; i >= 0; i-- {
+			if string(m.recs[i].RequestID()) == id {
+				r := m.recs[i]
+				m.mu.Unlock()
+				return r
+			}
+		}
+		m.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record of request %q", id)
+		}
+	}
+}
+
+// lastOf returns the last audit record of a request for path, skipping
+// those of connections that made none (a refused TLS handshake is
+// audited bad_request with no request line, and may be recorded after a
+// request on another connection that began later).
+func (m *memSink) lastOf(t testing.TB, path string) audit.Record {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.recs) - 1; i >= 0; i-- {
+		if string(m.recs[i].Path()) == path {
+			return m.recs[i]
+		}
+	}
+	t.Fatalf("no audit record of a request for %s", path)
+	return audit.Record{}
+}
+
 // waitLast returns the last audit record once there is one, which a
 // streamed answer writes after the client has read it; what names the
 // request for the failure.
