@@ -304,10 +304,16 @@ func skewedRecord(r *collector.StoredRecord) bool {
 // trusted at the time of the newest record that is (its own, before any):
 // a time years ahead would advance every window it touches past the real
 // records, which the windows then drop as too old, and the rotation
-// clock; one behind would count nowhere.
+// clock; one behind would count nowhere. Before any record the engine
+// trusts (a new collector's first batch, a replay from the start of the
+// trail) there is no such time, and the record counts nowhere: run at its
+// own time, the first record a new collector stored, dated two centuries
+// ahead by a sender, moved every window it touched there for good, and no
+// later guess of its client or source, from any sender, was counted
+// (TestSkewedFirstRecordDoesNotBlindDetection).
 func (e *Engine) skewedLocked(r *collector.StoredRecord, out []collector.Event) []collector.Event {
 	if e.clock.IsZero() {
-		return e.recordLocked(r, out)
+		return out
 	}
 	c := *r
 	c.Time = e.clock
