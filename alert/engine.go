@@ -272,6 +272,20 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 		if r := &records[i]; skewedRecord(r) {
 			out = e.skewedLocked(r, out)
 		} else {
+			if r.Time.After(r.Received) && !r.Received.IsZero() {
+				// Dated after the collector stored it (within
+				// --record-window, else flagged): counted when it was
+				// stored. At its own time, one record 14 minutes ahead
+				// moved its client's and source's windows (a minute
+				// for token guessing) past every record of theirs that
+				// followed, from any sender, which the windows dropped
+				// as too old: a sender repeating it every few minutes,
+				// or a sidecar whose clock ran two minutes fast, hid
+				// every guess (TestRecordAheadWithinWindowDoesNotBlindDetection).
+				c := *r
+				c.Time = r.Received
+				r = &c
+			}
 			if r.Time.After(e.clock) {
 				e.clock = r.Time
 			}

@@ -218,3 +218,48 @@ func TestSkewedFirstRecordDoesNotBlindDetection(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordAheadWithinWindowDoesNotBlindDetection: a record dated 14
+// minutes ahead, within --record-window and so stored unflagged, must not
+// move its groups' windows (one minute for token guessing) past the
+// guesses that follow it: they are the alerts they always were.
+func TestRecordAheadWithinWindowDoesNotBlindDetection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	h := newKillHarness(t)
+	keyFile, tokenFile := h.collectorFiles("r32 " + review32Token)
+	policyFile, _ := h.examplePolicy()
+	data := filepath.Join(h.dir, "audit")
+	listen, metricsAddr := freeAddr(t), freeAddr(t)
+	p := h.start("collector", "collector", "--listen", listen, "--data", data, "--signing-key", keyFile,
+		"--token-file", tokenFile, "--metrics-listen", metricsAddr, "--policy", policyFile)
+	h.until("collector health", func() (bool, string) {
+		code := h.status("http://" + metricsAddr + "/healthz")
+		return code == http.StatusOK, fmt.Sprintf("/healthz %d", code)
+	})
+	now := time.Now().UTC()
+	recs := []string{jsonRecord(now, "acmehris1", "203.0.113.9", "first"), jsonRecord(now.Add(14*time.Minute), "acmehris1", "203.0.113.9", "ahead")}
+	for i := range 40 {
+		recs = append(recs, jsonRecord(now.Add(time.Duration(i)*time.Millisecond), "acmehris1", "203.0.113.9", fmt.Sprintf("g%d", i)))
+	}
+	if code, ans := postBatch(t, listen, jsonBatch("skew-2", recs)); code != http.StatusOK {
+		t.Fatalf("batch: %d %s", code, ans)
+	}
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("collector stopped with %v", err)
+	}
+	for _, rule := range []string{"token-guessing-client", "token-guessing-source"} {
+		var out, errOut bytes.Buffer
+		if code := alertsList([]string{"--data", data, "--public-key", keyFile + ".pub", "--rule", rule, "--format", "json"}, &out, &errOut); code != 0 {
+			t.Fatalf("alerts list = %d: %s", code, &errOut)
+		}
+		var as []alert.Alert
+		if err := json.Unmarshal(out.Bytes(), &as); err != nil {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		if len(as) != 1 {
+			t.Errorf("%s: %d alerts after 40 guesses of acmehris1 from 203.0.113.9, one dated 14 minutes ahead (within --record-window) before them; want 1", rule, len(as))
+		}
+	}
+}
