@@ -272,6 +272,20 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 		if r := &records[i]; skewedRecord(r) {
 			out = e.skewedLocked(r, out)
 		} else {
+			if r.Time.After(r.Received) && !r.Received.IsZero() {
+				// Dated after the collector stored it (within
+				// --record-window, else flagged): counted when it was
+				// stored. At its own time, one record 14 minutes ahead
+				// moved its client's and source's windows (a minute
+				// for token guessing) past every record of theirs that
+				// followed, from any sender, which the windows dropped
+				// as too old: a sender repeating it every few minutes,
+				// or a sidecar whose clock ran two minutes fast, hid
+				// every guess (TestRecordAheadWithinWindowDoesNotBlindDetection).
+				c := *r
+				c.Time = r.Received
+				r = &c
+			}
 			if r.Time.After(e.clock) {
 				e.clock = r.Time
 			}
@@ -304,10 +318,16 @@ func skewedRecord(r *collector.StoredRecord) bool {
 // trusted at the time of the newest record that is (its own, before any):
 // a time years ahead would advance every window it touches past the real
 // records, which the windows then drop as too old, and the rotation
-// clock; one behind would count nowhere.
+// clock; one behind would count nowhere. Before any record the engine
+// trusts (a new collector's first batch, a replay from the start of the
+// trail) there is no such time, and the record counts nowhere: run at its
+// own time, the first record a new collector stored, dated two centuries
+// ahead by a sender, moved every window it touched there for good, and no
+// later guess of its client or source, from any sender, was counted
+// (TestSkewedFirstRecordDoesNotBlindDetection).
 func (e *Engine) skewedLocked(r *collector.StoredRecord, out []collector.Event) []collector.Event {
 	if e.clock.IsZero() {
-		return e.recordLocked(r, out)
+		return out
 	}
 	c := *r
 	c.Time = e.clock

@@ -35,6 +35,9 @@ type rig struct {
 	snap   bool
 	stats  ReplayStats
 	segMax int64 // the store's SegmentMaxBytes; 0 the default
+	// now, when set before open, is the store's clock: the time each
+	// batch is stored, at or after which detection counts its records.
+	now func() time.Time
 }
 
 func examplePolicy(t testing.TB) *policy.Document {
@@ -74,7 +77,7 @@ func newRigWith(t *testing.T, doc *policy.Document, onOpen func(Alert)) *rig {
 func (r *rig) open() {
 	r.t.Helper()
 	var eng *Engine
-	store, err := collector.OpenStore(r.dir, collector.StoreConfig{SigningKey: r.key, Detection: lateHooks(&eng), SegmentMaxBytes: r.segMax})
+	store, err := collector.OpenStore(r.dir, collector.StoreConfig{SigningKey: r.key, Detection: lateHooks(&eng), SegmentMaxBytes: r.segMax, Now: r.now})
 	if err != nil {
 		r.t.Fatal(err)
 	}

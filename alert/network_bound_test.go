@@ -17,6 +17,10 @@ import (
 func TestClientNetworksBounded(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, examplePolicy(t))
+	// The batches are stored after the last record's time: detection
+	// counts a record at most at the time it was stored.
+	r.now = func() time.Time { return t0.Add(32 * 24 * time.Hour) }
+	r.restart()
 	var recs []collector.StoredRecord
 	for i := range 5000 {
 		recs = append(recs, rec(t0.Add(time.Duration(i)*time.Millisecond), from(fmt.Sprintf("2001:db8:%x:%x::1", i/65536, i%65536))))

@@ -133,7 +133,7 @@ func (e *Engine) replayEntry(en *collector.Entry) {
 		}
 	}
 	for i := range en.Records {
-		en.Records[i].Sender = en.Sender // as Detect saw them (Store.appendBatch)
+		en.Records[i].Sender, en.Records[i].Received = en.Sender, en.Time // as Detect saw them (Store.appendBatch)
 	}
 	e.observeLocked(en.Records, en.Events, nil)
 	e.entryOpens = nil

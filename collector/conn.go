@@ -29,8 +29,19 @@ func (c *Collector) HTTPServer() *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	return &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.UnauthTimeout, ReadTimeout: time.Minute,
-		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState, Protocols: &protocols}
+		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState, Protocols: &protocols,
+		MaxHeaderBytes: MaxHeaderBytes}
 }
+
+// MaxHeaderBytes bounds a request's line and headers on the collector's
+// listeners (net/http adds 4 KiB of slack); a longer head is answered 431
+// and its connection closed. The head is read before any credential is
+// checked, and net/http's default of 1 MiB let a client without one hold
+// some 1 MiB of the collector's heap a connection for the header timeout:
+// 4 GiB over --max-conns connections, outside the in-flight budget
+// (TestUnauthenticatedHeadersBounded). A sender's head (a bearer token,
+// the content type and encoding, a user agent) is a few hundred bytes.
+const MaxHeaderBytes = 16 << 10
 
 type connStateKey struct{}
 

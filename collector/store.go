@@ -289,16 +289,19 @@ func (s *Store) appendBatch(b *Batch) error {
 	// for the alert events detection derives from it: a batch refused after
 	// detection counted it leaves the engine's state ahead of the trail
 	// until a restart replays it (Commit with stored false, below).
-	recs := s.batchRecordsLocked(b)
+	at := s.cfg.Now().UTC().Round(0) // the entry's time, as a replay reads it
+	recs := s.batchRecordsAtLocked(b, at)
 	if err := entryFits(b, recs, derivedReserve); err != nil {
 		s.trimBufLocked()
 		return err
 	}
 	// Detection sees each record's sender (encoded above without it, as
 	// the entry names it once): what a record says is its sender's claim,
-	// and an alert names who delivered what fired it.
+	// and an alert names who delivered what fired it. It sees when the
+	// entry stored them too (Received, the entry's time), as a replay of
+	// the entry does: a record dated after it is counted at it.
 	for i := range b.Records {
-		b.Records[i].Sender = b.Sender
+		b.Records[i].Sender, b.Records[i].Received = b.Sender, at
 		b.Records[i].SenderBound, b.Records[i].BoundTenants = b.BoundTenants != "", b.BoundTenants
 	}
 	derived := s.detectLocked(b.Records, nil)
@@ -356,7 +359,12 @@ func (s *Store) batchBodyLocked(b *Batch, events []Event) ([]byte, error) {
 // batchRecordsLocked encodes the chain body of a batch up to the end of
 // its records into s.buf.
 func (s *Store) batchRecordsLocked(b *Batch) []byte {
-	buf := s.bodyHeader(s.buf[:0], KindBatch)
+	return s.batchRecordsAtLocked(b, s.cfg.Now())
+}
+
+// batchRecordsAtLocked is batchRecordsLocked with the entry's time at.
+func (s *Store) batchRecordsAtLocked(b *Batch, at time.Time) []byte {
+	buf := s.bodyHeaderAt(s.buf[:0], KindBatch, at)
 	buf = appendStringField(buf, `,"batch_id":`, b.ID)
 	if b.Sender != "" {
 		buf = appendStringField(buf, `,"sender":`, b.Sender)

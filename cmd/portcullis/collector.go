@@ -328,7 +328,8 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
 	}
 	ln = netutil.LimitListener(ln, metricsMaxConns)
-	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+		MaxHeaderBytes: collector.MaxHeaderBytes}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
