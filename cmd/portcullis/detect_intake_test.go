@@ -19,8 +19,8 @@ import (
 	"github.com/portcullis/portcullis/alert"
 )
 
-// review32Token is the sender token of the review32 tests.
-const review32Token = "review32-sender-token-0123456789abcdefghij"
+// intakeToken is the sender token of the intake detection tests.
+const intakeToken = "intake-sender-token-0123456789abcdefghij"
 
 // guessBody is an OTLP/JSON batch of n refused token guesses from each of
 // the sources, the batch id id.
@@ -41,11 +41,11 @@ func guessBody(id string, sources []string, n int, at time.Time) []byte {
 	}
 	return []byte(`{"resourceLogs":[{"resource":{"attributes":[` +
 		`{"key":"portcullis.batch_id","value":{"stringValue":"` + id + `"}},` +
-		`{"key":"service.name","value":{"stringValue":"review32"}}]},` +
+		`{"key":"service.name","value":{"stringValue":"intake"}}]},` +
 		`"scopeLogs":[{"logRecords":[` + strings.Join(recs, ",") + `]}]}]}`)
 }
 
-// postBatch posts body to the collector at addr with the review32 token
+// postBatch posts body to the collector at addr with the intake token
 // and returns the status and the answer.
 func postBatch(t *testing.T, addr string, body []byte) (int, string) {
 	t.Helper()
@@ -54,7 +54,7 @@ func postBatch(t *testing.T, addr string, body []byte) (int, string) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+review32Token)
+	req.Header.Set("Authorization", "Bearer "+intakeToken)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("post: %v", err)
@@ -74,7 +74,7 @@ func TestFoldedSourcesThroughIntakeAndRestart(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	keyFile, tokenFile := h.collectorFiles("r32 " + review32Token)
+	keyFile, tokenFile := h.collectorFiles("intake " + intakeToken)
 	policyFile, _ := h.examplePolicy()
 	data := filepath.Join(h.dir, "audit")
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
@@ -183,7 +183,7 @@ func TestSkewedFirstRecordDoesNotBlindDetection(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	keyFile, tokenFile := h.collectorFiles("r32 " + review32Token)
+	keyFile, tokenFile := h.collectorFiles("intake " + intakeToken)
 	policyFile, _ := h.examplePolicy()
 	data := filepath.Join(h.dir, "audit")
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
@@ -228,7 +228,7 @@ func TestRecordAheadWithinWindowDoesNotBlindDetection(t *testing.T) {
 		t.Skip("builds the binary and runs real processes")
 	}
 	h := newKillHarness(t)
-	keyFile, tokenFile := h.collectorFiles("r32 " + review32Token)
+	keyFile, tokenFile := h.collectorFiles("intake " + intakeToken)
 	policyFile, _ := h.examplePolicy()
 	data := filepath.Join(h.dir, "audit")
 	listen, metricsAddr := freeAddr(t), freeAddr(t)
