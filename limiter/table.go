@@ -103,7 +103,7 @@ func (t *Table) TakeNAt(key uint64, l Limit, n int64, now int64) Result {
 	switch {
 	case l.IsZero():
 		return unlimited(l)
-	case l.deny || n > l.burst:
+	case l.deny() || n > l.burst:
 		return never(l)
 	}
 	n = max(n, 0)
@@ -132,7 +132,7 @@ func (t *Table) TakeNAt(key uint64, l Limit, n int64, now int64) Result {
 // The bucket never fills past its burst, so refunding more than was taken
 // is harmless.
 func (t *Table) RefundAt(key uint64, l Limit, n int64, now int64) {
-	if l.IsZero() || l.deny || n <= 0 {
+	if l.IsZero() || l.deny() || n <= 0 {
 		return
 	}
 	n = min(n, l.burst)
@@ -200,7 +200,7 @@ func (t *Table) TakeAll(takes []Take, now int64) (Result, int) {
 // BenchmarkTakeAll3).
 func (t *Table) admit(key uint64, l *Limit, now int64) bool {
 	if l.step == 0 {
-		return !l.deny // the zero Limit admits; a deny-all Limit never does
+		return !l.deny() // the zero Limit admits; a deny-all Limit never does
 	}
 	m := mix(key)
 	b := t.shards[m>>t.shift].tab.Load().find(key, m^m>>29) // m>>64 is 0
