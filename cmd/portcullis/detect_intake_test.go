@@ -73,26 +73,8 @@ func TestFoldedSourcesThroughIntakeAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs real processes")
 	}
-	h := newKillHarness(t)
-	keyFile, tokenFile := h.collectorFiles("intake " + intakeToken)
-	policyFile, _ := h.examplePolicy()
-	data := filepath.Join(h.dir, "audit")
-	listen, metricsAddr := freeAddr(t), freeAddr(t)
-	start := func() *proc {
-		p := h.start("collector", "collector", "--listen", listen, "--data", data, "--signing-key", keyFile,
-			"--token-file", tokenFile, "--metrics-listen", metricsAddr, "--policy", policyFile)
-		h.until("collector health", func() (bool, string) {
-			select {
-			case <-p.done:
-				b, _ := os.ReadFile(filepath.Join(h.dir, "collector.log"))
-				t.Fatalf("collector exited: %v\n%s", p.err, tail(string(b), 2000))
-			default:
-			}
-			code := h.status("http://" + metricsAddr + "/healthz")
-			return code == http.StatusOK, fmt.Sprintf("/healthz %d", code)
-		})
-		return p
-	}
+	c := newIntakeCollector(t)
+	h, keyFile, data, listen, start := c.h, c.keyFile, c.data, c.listen, c.start
 	send := func(prefix string, from, to int) {
 		t.Helper()
 		for b := from; b < to; b += 10 {
@@ -206,17 +188,9 @@ func guessesFollow(t *testing.T, before string, first func(now time.Time) []stri
 	if testing.Short() {
 		t.Skip("builds the binary and runs real processes")
 	}
-	h := newKillHarness(t)
-	keyFile, tokenFile := h.collectorFiles("intake " + intakeToken)
-	policyFile, _ := h.examplePolicy()
-	data := filepath.Join(h.dir, "audit")
-	listen, metricsAddr := freeAddr(t), freeAddr(t)
-	p := h.start("collector", "collector", "--listen", listen, "--data", data, "--signing-key", keyFile,
-		"--token-file", tokenFile, "--metrics-listen", metricsAddr, "--policy", policyFile)
-	h.until("collector health", func() (bool, string) {
-		code := h.status("http://" + metricsAddr + "/healthz")
-		return code == http.StatusOK, fmt.Sprintf("/healthz %d", code)
-	})
+	c := newIntakeCollector(t)
+	keyFile, data, listen := c.keyFile, c.data, c.listen
+	p := c.start()
 	now := time.Now().UTC()
 	recs := first(now)
 	for i := range 40 {
@@ -241,4 +215,39 @@ func guessesFollow(t *testing.T, before string, first func(now time.Time) []stri
 			t.Errorf("%s: %d alerts after 40 guesses of acmehris1 from 203.0.113.9, %s; want 1", rule, len(as), before)
 		}
 	}
+}
+
+// intakeCollector is a collector process of the example policy taking
+// the intake token, with its files and addresses kept across restarts.
+type intakeCollector struct {
+	h                              *killHarness
+	keyFile, tokenFile, policyFile string
+	data, listen, metricsAddr      string
+}
+
+func newIntakeCollector(t *testing.T) *intakeCollector {
+	h := newKillHarness(t)
+	c := &intakeCollector{h: h, data: filepath.Join(h.dir, "audit"), listen: freeAddr(t), metricsAddr: freeAddr(t)}
+	c.keyFile, c.tokenFile = h.collectorFiles("intake " + intakeToken)
+	c.policyFile, _ = h.examplePolicy()
+	return c
+}
+
+// start runs the collector and waits until it is healthy, failing the
+// test with its log if it exits first.
+func (c *intakeCollector) start() *proc {
+	h, t := c.h, c.h.t
+	p := h.start("collector", "collector", "--listen", c.listen, "--data", c.data, "--signing-key", c.keyFile,
+		"--token-file", c.tokenFile, "--metrics-listen", c.metricsAddr, "--policy", c.policyFile)
+	h.until("collector health", func() (bool, string) {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(filepath.Join(h.dir, "collector.log"))
+			t.Fatalf("collector exited: %v\n%s", p.err, tail(string(b), 2000))
+		default:
+		}
+		code := h.status("http://" + c.metricsAddr + "/healthz")
+		return code == http.StatusOK, fmt.Sprintf("/healthz %d", code)
+	})
+	return p
 }
