@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// receiverVerify is the receiver's algorithm as README "Detection and
-// alerts" documents it, written from the README, not with Sign: the
+// receiverVerify is the receiver's algorithm as docs/alerts.md documents
+// it, written from the documentation, not with Sign: the
 // signature header is "v2=" and the hex HMAC-SHA256, under the shared
 // secret, of the timestamp, a newline, the delivery id, a newline and the
 // body; the timestamp within the allowed skew of the receiver's clock.

@@ -41,7 +41,7 @@ type FileConfig struct {
 // core or a write (the Emitter spools with an fsync when its sender is
 // behind). 16384 (Emitter) and 8192 (FileWriter) slots cost 11.1 and
 // 5.6 MiB and, through the garbage collector's goal, about twice that in
-// peak RSS (issue 18; README, Measured figures). A record that finds the
+// peak RSS (issue 18; docs/performance.md). A record that finds the
 // ring full is refused and counted, as before, never lost silently.
 const DefaultSlots = 4096
 

@@ -20,7 +20,7 @@ import (
 // conn is a connection accepted by Serve. fasthttp serves the requests of
 // one connection one after another on one goroutine, so they take turns on
 // one exchange: no pool round trip per request (one of the savings
-// BenchmarkDecide measured; README, "Measured figures") and the peer
+// BenchmarkDecide measured; docs/performance.md) and the peer
 // address is parsed once, at accept.
 //
 // The exchange comes from the pool on the first request and goes back

@@ -1,8 +1,9 @@
 // Package dataplane is the sidecar's request path: a fasthttp server that
 // authenticates, authorizes, limits, proxies to one fixed upstream and
-// audits every request, in the order of the README's "The request path"
-// (request id, route on the path normalised once, body size, credential,
-// scopes and privileged-class rules, limits, proxy, audit record).
+// audits every request, in the order of "The request path" in
+// docs/trust-boundary.md (request id, route on the path normalised once,
+// body size, credential, scopes and privileged-class rules, limits, proxy,
+// audit record).
 //
 // # Use
 //
@@ -98,8 +99,8 @@
 //
 // # Trust boundary
 //
-// What the upstream receives is checked or set by the sidecar (README,
-// "Trust boundary"): scanHeaders (headers.go) refuses ambiguous framing,
+// What the upstream receives is checked or set by the sidecar
+// (docs/trust-boundary.md): scanHeaders (headers.go) refuses ambiguous framing,
 // two credentials and a Host that is not a plain host[:port];
 // prepareRequest (forward.go) drops trailers fasthttp merged into the
 // header map, every X-Portcullis-* field in any spelling, credentials

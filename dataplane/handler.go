@@ -78,8 +78,7 @@ const maxPooled = 8 << 10
 // arrival is when fasthttp began serving ctx. The server reads time.Now()
 // for every request just before it calls the handler (RequestCtx.Time), so
 // the request path reuses that reading instead of taking its own: one clock
-// read less per request (README, "Measured figures", gives the cost of
-// one). A context not served by a fasthttp.Server carries no time, and
+// read less per request (docs/performance.md gives the cost of one). A context not served by a fasthttp.Server carries no time, and
 // then the clock is read.
 func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 	t := ctx.Time()
@@ -189,8 +188,8 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.deny(ctx, x, audit.InternalError)
 }
 
-// decide runs steps 1 to 6 of the request path (README, "The request
-// path"), on the one snapshot it loads, and returns the decision.
+// decide runs steps 1 to 6 of the request path (docs/trust-boundary.md),
+// on the one snapshot it loads, and returns the decision.
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	// The snapshot and the tables prepare built for it (prepare.go), in

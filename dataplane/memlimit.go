@@ -12,7 +12,7 @@ var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/me
 
 // connReserve is the memory kept for everything but client connections
 // when --max-conns is sized to the memory limit: the binary's pages, the
-// policy tables, the audit ring, the upstream pool (README, "Memory":
+// policy tables, the audit ring, the upstream pool (docs/performance.md, "Memory":
 // 25-30 MiB under load).
 const connReserve = 48 << 20
 

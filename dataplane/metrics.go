@@ -42,8 +42,8 @@ const numLatency = len(latencyBuckets) + 1
 // was verified from the front cache, and latency bucket; requests by class
 // and decision, the latency histogram and the front's hits are all sums of
 // these cells, taken when scraped. That is one atomic add per request
-// (plus the latency sum) where separate counters took three (README,
-// "Measured figures", gives the cost of an atomic add), and the 170 KiB of
+// (plus the latency sum) where separate counters took three
+// (docs/performance.md gives the cost of an atomic add), and the 170 KiB of
 // cells are only ever touched where requests land.
 type metrics struct {
 	requests     [maxClassSlots + 1][audit.NumDecisions][2][numLatency]atomic.Uint64 // slot 0: no route; [1]: front hit

@@ -137,8 +137,8 @@ func (c *Config) defaults() {
 	c.TenantSeries = max(c.TenantSeries, 0)
 }
 
-// Server is the enforcing reverse proxy: it runs the request path (README,
-// "The request path") on every request and forwards what it admits to the
+// Server is the enforcing reverse proxy: it runs the request path
+// (docs/trust-boundary.md) on every request and forwards what it admits to the
 // upstream.
 // Create it with New; it is safe for concurrent use.
 type Server struct {

@@ -30,7 +30,7 @@ const maxRW = 1 << 30
 // again; with one P, a write that runs past one of those steps hands the
 // P to another thread. At 2,000 requests a second that was about three
 // futex calls, two nanosleeps and six context switches per request
-// (README, "Measured figures").
+// (docs/performance.md).
 type sockConn struct {
 	net.Conn
 	rc syscall.RawConn

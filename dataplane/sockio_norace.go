@@ -11,8 +11,8 @@ import (
 // address: what read(2) does on a socket, without the file layer that
 // read(2) goes through first (the file position lock, the permission
 // hooks, the iterator set-up before sock_read_iter). On the PVM guest this
-// is measured on, that layer was 2-3% of a request's CPU (README,
-// "Measured figures"); recv(2) is what nginx reads its sockets with.
+// is measured on, that layer was 2-3% of a request's CPU
+// (docs/performance.md); recv(2) is what nginx reads its sockets with.
 func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0, 0, 0)
 	return int(n), e

@@ -13,8 +13,7 @@ import (
 )
 
 // TestAlertSampleKeepsOutsideTextOnItsLine: an Alertmanager alert's name
-// and fingerprint come from whoever holds a collector token (README,
-// "Detection and alerts"), and the collector stores them as they came. The
+// and fingerprint come from whoever holds a collector token (docs/alerts.md), and the collector stores them as they came. The
 // alert sample copied them into its Markdown as they were: a newline in
 // the name started lines of its own (a forged "status: closed" and
 // closure note under the real alert), and markup in it (an image with a

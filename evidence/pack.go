@@ -67,8 +67,8 @@ type Config struct {
 }
 
 // Anchor is a head kept outside the collector's data directory, which a
-// person who can write that directory cannot move back (README, "What the
-// trail guarantees"): the heads the collector published (etcd's
+// person who can write that directory cannot move back (docs/audit.md,
+// "What the trail guarantees"): the heads the collector published (etcd's
 // <prefix>/audit/head, its --publish-head file) and a head hash the
 // operator kept.
 type Anchor struct {

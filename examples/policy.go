@@ -5,7 +5,7 @@ package examples
 import _ "embed"
 
 // Policy is examples/policy.yaml: a complete policy with demo-only keys
-// whose secrets the README publishes.
+// whose secrets docs/policy.md publishes.
 //
 //go:embed policy.yaml
 var Policy []byte

@@ -82,7 +82,7 @@ func (s *settings) container() map[string]any {
 	return ct
 }
 
-// args are the flags of `portcullis sidecar` (README, CLI).
+// args are the flags of `portcullis sidecar` (docs/cli.md).
 func (s *settings) args() []any {
 	a := []string{
 		"sidecar",

@@ -12,10 +12,11 @@ import (
 	"testing"
 )
 
-// The README cannot drift from the binary (issue 13, item 13): every
-// `portcullis ...` it shows names a command that exists and only flags that
-// command has, every command is shown, and the shell session it shows is
-// run line by line against a real etcd.
+// The documentation cannot drift from the binary (issue 13, item 13): every
+// `portcullis ...` the README and docs/*.md show names a command that
+// exists and only flags that command has, every command and flag is shown,
+// and the shell session the README shows is run line by line against a
+// real etcd.
 
 const readmePath = "../../README.md"
 
@@ -26,6 +27,29 @@ func readme(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// userDocs returns the README and every docs/*.md after it but the design
+// (ARCHITECTURE.md): the user's documentation, which the README links to
+// for the reference of each part.
+func userDocs(t *testing.T) string {
+	t.Helper()
+	text := readme(t)
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("docs/*.md: %d files, %v; want the reference the README links to", len(files), err)
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "ARCHITECTURE.md" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += "\n" + string(b)
+	}
+	return text
 }
 
 var (
@@ -83,16 +107,16 @@ func commandPath(line string) ([]string, bool) {
 
 func TestREADMECommandsExist(t *testing.T) {
 	t.Parallel()
-	lines := readmeCommands(readme(t))
+	lines := readmeCommands(userDocs(t))
 	if len(lines) < 30 {
-		t.Fatalf("found %d portcullis command lines in the README; the extraction is broken", len(lines))
+		t.Fatalf("found %d portcullis command lines in the documentation; the extraction is broken", len(lines))
 	}
 	help := map[string]string{}
 	shown := map[string]bool{}
 	for _, line := range lines {
 		path, ok := commandPath(line)
 		if !ok {
-			t.Errorf("README shows %q: no such command", line)
+			t.Errorf("the documentation shows %q: no such command", line)
 			continue
 		}
 		key := strings.Join(path, " ")
@@ -106,14 +130,14 @@ func TestREADMECommandsExist(t *testing.T) {
 		}
 		for _, f := range flagToken.FindAllString(line, -1) {
 			if !strings.Contains(help[key], "\n  "+f+" ") && !strings.Contains(help[key], "\n  "+f+"\n") {
-				t.Errorf("README shows %q, but portcullis %s has no flag %s", line, key, f)
+				t.Errorf("the documentation shows %q, but portcullis %s has no flag %s", line, key, f)
 			}
 		}
 	}
 	for _, p := range allCommandPaths() {
 		key := strings.Join(p, " ")
 		if !isGroup(key) && !shown[key] {
-			t.Errorf("portcullis %s is in no README command line: document it", key)
+			t.Errorf("portcullis %s is in no command line of the README or docs/*.md: document it", key)
 		}
 	}
 }
@@ -252,7 +276,7 @@ var helpFlag = regexp.MustCompile(`(?m)^  (--?[a-z][a-z0-9-]*)\b`)
 // --client-ca, dev's addresses and keys create's --approval were in no row.
 func TestREADMEDocumentsEveryFlag(t *testing.T) {
 	t.Parallel()
-	text := readme(t)
+	text := userDocs(t)
 	rows := map[string]string{}
 	for _, line := range strings.Split(text, "\n") {
 		if m := regexp.MustCompile("^\\| `(portcullis [^`]+)`").FindStringSubmatch(line); m != nil {
@@ -275,9 +299,9 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 			f := m[1]
 			switch {
 			case !mentioned(text, f):
-				t.Errorf("portcullis %s %s is nowhere in the README", key, f)
+				t.Errorf("portcullis %s %s is nowhere in the README or docs/*.md", key, f)
 			case !sharedFlags[f] && key != "sidecar" && !mentioned(rows[key], f):
-				t.Errorf("portcullis %s %s is not in its row of the README's CLI table", key, f)
+				t.Errorf("portcullis %s %s is not in its row of the CLI table (docs/cli.md)", key, f)
 			}
 		}
 	}

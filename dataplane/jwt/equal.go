@@ -6,7 +6,7 @@ import "encoding/binary"
 // their lengths. subtle.ConstantTimeCompare goes a byte at a time; this
 // folds the XOR of 32 bytes per step into one word and branches once, at
 // the end, which also beats XORBytes into a buffer and a second pass over
-// it (BenchmarkHitCompare; README, "Measured figures").
+// it (BenchmarkHitCompare; docs/performance.md).
 func equalCT(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false
