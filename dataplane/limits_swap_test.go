@@ -74,13 +74,13 @@ func TestLoweredConcurrencyCapHoldsWithQueue(t *testing.T) {
 	for range 4 {
 		go export() // queued behind the four: the cap is full
 	}
-	time.Sleep(200 * time.Millisecond) // in the queue
+	waitQueued(t, st.srv, 4) // in the queue
 	bulkConcurrency(t, st, 1)
 	mu.Lock()
 	swapped = true
 	mu.Unlock()
 	go export() // the first request under the new cap
-	time.Sleep(200 * time.Millisecond)
+	waitQueued(t, st.srv, 5)
 
 	// The tenant keeps its queue busy while the exports end one at a
 	// time; each arrival at the upstream sees how many are there with it.

@@ -31,6 +31,7 @@ type cshardState struct {
 	mu       sync.Mutex           // guards the following fields
 	inflight map[uint64]held      // keys with requests in flight
 	waiting  map[uint64][]*waiter // FIFO of callers waiting per key
+	queued   int                  // callers waiting, all keys: the sum of the lengths in waiting
 	max      int                  // bound on len(inflight), immutable
 }
 
@@ -117,6 +118,7 @@ func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duratio
 	// and safe for testing/synctest bubbles.
 	w := &waiter{ch: make(chan struct{}, 1)}
 	s.waiting[key] = append(s.waiting[key], w)
+	s.queued++
 	s.mu.Unlock()
 	return s.wait(key, w, maxWait)
 }
@@ -145,6 +147,7 @@ func (s *cshard) dequeueLocked(key uint64, w *waiter) bool {
 	for i, x := range q {
 		if x == w {
 			s.setQueueLocked(key, append(q[:i], q[i+1:]...))
+			s.queued--
 			return true
 		}
 	}
@@ -203,7 +206,24 @@ func (s *cshard) admitLocked(key uint64, h *held) {
 	}
 	if i > 0 {
 		s.setQueueLocked(key, q[i:])
+		s.queued -= i
 	}
+}
+
+// Queued returns the number of Acquire calls waiting for a slot, all keys
+// together. It is counted under each shard's lock where a caller joins or
+// leaves a queue, so an Acquire that finds a slot free costs nothing more;
+// Queued takes the shards' locks in turn, which suits a metrics scrape,
+// not the request path. The sum is of each shard at its own moment.
+func (c *Concurrency) Queued() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.queued
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // InFlight returns the number of slots held for key.

@@ -326,3 +326,43 @@ func TestConcurrencyRaisedCapReleaseAdmitsWaiters(t *testing.T) {
 		}
 	})
 }
+
+// Queued counts the callers waiting, over all keys, as they join a queue
+// and as they leave it: handed a slot by a Release, by an Acquire under a
+// raised cap, or timed out.
+func TestConcurrencyQueuedCounts(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		want := func(n int, when string) {
+			t.Helper()
+			if got := c.Queued(); got != n {
+				t.Errorf("%s: Queued = %d, want %d", when, got, n)
+			}
+		}
+		want(0, "empty")
+		c.Acquire(1, 1, 0, 0)
+		c.Acquire(2, 1, 0, 0)
+		want(0, "two keys at their caps, none waiting")
+		got := make(chan bool, 4)
+		for range 2 {
+			go func() { got <- c.Acquire(1, 1, 4, time.Minute) }()
+		}
+		go func() { got <- c.Acquire(2, 1, 4, time.Minute) }()
+		go func() { got <- c.Acquire(2, 1, 4, time.Second) }()
+		synctest.Wait()
+		want(4, "two waiting on each key")
+		time.Sleep(time.Second) // the fake clock: the second waiter of key 2 times out
+		synctest.Wait()
+		want(3, "after a wait timed out")
+		c.Release(1)
+		synctest.Wait()
+		want(2, "after a Release handed key 1's slot on")
+		c.Acquire(1, 3, 4, 0) // key 1's cap raised to 3: its last waiter and this one get in
+		synctest.Wait()
+		want(1, "after a raised cap admitted key 1's queue")
+		c.Release(2)
+		synctest.Wait()
+		want(0, "after key 2's waiter was handed its slot")
+	})
+}
