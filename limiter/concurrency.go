@@ -41,10 +41,12 @@ type cshard struct {
 	_ [128 - unsafe.Sizeof(cshardState{})%128]byte
 }
 
-// held is a key's slots in flight and the cap of its latest Acquire, the
-// cap a Release hands a slot on under.
+// held is a key's slots in flight and the newest cap an Acquire has
+// brought, the cap a Release hands a slot on under, with the time it came
+// into force.
 type held struct {
 	n, limit int
+	since    int64
 }
 
 // waiter is a queued Acquire; Release hands it a slot by sending on ch.
@@ -72,17 +74,27 @@ func (c *Concurrency) shard(key uint64) *cshard {
 	return &c.shards[mix(key)>>(64-6)]
 }
 
-// Acquire takes an in-flight slot for key under cap limit. If none is free
-// and fewer than queue callers already wait on this key, it waits up to
-// maxWait, first come first served per key; it returns false when the
-// queue is full, the wait times out, limit < 1, or key is new and its shard
-// is full. queue == 0 means fail fast. Limit becomes the key's cap: slots
-// it leaves free go to the callers already waiting before this one.
+// Acquire takes an in-flight slot for key under cap limit, in force since
+// since (a limiter clock reading, Now, as for Limit.Since). If none is
+// free and fewer than queue callers already wait on this key, it waits up
+// to maxWait, first come first served per key; it returns false when the
+// queue is full, the wait times out, limit < 1, or key is new and its
+// shard is full. queue == 0 means fail fast. Limit becomes the key's cap
+// unless the key holds a cap with a later since: slots the cap leaves
+// free go to the callers already waiting before this one.
+//
+// The key keeps the newest cap while it has a request in flight or
+// waiting, as a bucket keeps the latest Limit.Since it counted under: an
+// Acquire with an older cap is a request still holding the tables of the
+// policy before a push (it loaded them before the new ones were
+// published), and setting its cap back let the key's Releases hand slots
+// on under the old cap until the next request under the new one
+// (TestConcurrencyStaleCapIgnored). It is judged under the newest cap.
 //
 // Every Acquire that returns true must be paired with exactly one Release;
 // call `defer c.Release(key)` right after it so that a panicking handler
 // cannot leak the slot.
-func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duration) bool {
+func (c *Concurrency) Acquire(key uint64, limit int, since int64, queue int, maxWait time.Duration) bool {
 	if limit < 1 {
 		return false
 	}
@@ -96,10 +108,12 @@ func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duratio
 	// The newest cap is the one Release hands slots on under: a policy
 	// push (or a global share) that lowers it must hold for the requests
 	// already queued too, and one that raises it admits them first.
-	h.limit = limit
+	if since >= h.since {
+		h.limit, h.since = limit, since
+	}
 	s.admitLocked(key, &h)
 	switch {
-	case h.n < limit:
+	case h.n < h.limit:
 		h.n++
 		s.inflight[key] = h
 		s.mu.Unlock()
