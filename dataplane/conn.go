@@ -50,7 +50,14 @@ type conn struct {
 	certDenied audit.Decision
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
-	headBad bool     // a head read ended badly: its request is refused
+	headBad bool     // a head (or trailer section) read ended badly: its request is refused
+
+	// chunk follows a chunked body to its trailer section, which head
+	// then follows (trailerend.go); trailerBad: that section ended badly
+	// in bytes read with the head, and the next Read fails. Used only by
+	// the serving goroutine.
+	chunk      chunkScan
+	trailerBad bool
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -70,15 +77,22 @@ type conn struct {
 // request is refused (begin marks it, should fasthttp parse it all the
 // same).
 func (c *conn) Read(p []byte) (int, error) {
+	if c.trailerBad { // fasthttp waits for a CRLF CRLF that did not end the section (trailerend.go)
+		return 0, errTrailerEnd
+	}
 	n, err := c.Conn.Read(p)
 	c.plain += int64(n) // read by tlsWire when TLS
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
 		c.headBad = true
-		return n, errHeadEnd
+		return n, c.head.endErr()
 	}
 	if c.chunkOn {
 		if c.chunkLeft -= int64(n); c.chunkLeft < 0 {
 			return n, errChunkFraming
+		}
+		if c.chunk.on && n > 0 && c.followed(p[:n]) {
+			c.headBad = true
+			return n, errTrailerEnd
 		}
 	}
 	return n, err
@@ -302,8 +316,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		// bytes read are the next request's.
 		x.hdr.badEnd, c.headBad = c.headBad, false
 		c.head.restart()
-		c.chunkOn = false // the body was read: the next bytes are the next head's
-		if c.tc != nil {  // both return at once on a plain connection: no calls (issue 18)
+		// The body was read: the next bytes are the next head's.
+		c.chunkOn, c.chunk, c.trailerBad = false, chunkScan{}, false
+		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
 			c.identities(s.certs)
 			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake
 		}
