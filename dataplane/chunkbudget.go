@@ -48,6 +48,10 @@ const headerInCtx = unsafe.Offsetof((*fasthttp.RequestCtx)(nil).Request) + unsaf
 // connection (server.go, serveConn; TestChunkFramingBudget fails should
 // that change), so the RequestCtx is found from it.
 func connOfHeader(h *fasthttp.RequestHeader) *conn {
-	ctx := (*fasthttp.RequestCtx)(unsafe.Add(unsafe.Pointer(h), -int(headerInCtx)))
-	return ownConn(ctx.Conn())
+	return ownConn(ctxOfHeader(h).Conn())
+}
+
+// ctxOfHeader returns the RequestCtx whose request head h is (connOfHeader).
+func ctxOfHeader(h *fasthttp.RequestHeader) *fasthttp.RequestCtx {
+	return (*fasthttp.RequestCtx)(unsafe.Add(unsafe.Pointer(h), -int(headerInCtx)))
 }
