@@ -34,7 +34,7 @@ func (s *Server) budgetChunks(h *fasthttp.RequestHeader, limit int64) {
 	if c := connOfHeader(h); c != nil {
 		c.chunkOn, c.chunkLeft = true, 2*limit+chunkSlack+int64(s.cfg.MaxHeaderBytes)
 		if c.followChunks() { // trailerend.go
-			c.headBad, c.trailerBad = true, true
+			c.headBad, c.failNext = true, errTrailerEnd
 		}
 	}
 }

@@ -52,13 +52,6 @@ type conn struct {
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head (or trailer section) read ended badly: its request is refused
 
-	// chunk follows a chunked body to its trailer section, which head
-	// then follows (trailerend.go); trailerBad: that section ended badly
-	// in bytes read with the head, and the next Read fails. Used only by
-	// the serving goroutine.
-	chunk      chunkScan
-	trailerBad bool
-
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
 	// goroutine.
@@ -69,6 +62,15 @@ type conn struct {
 	// client and handed on decrypted (tlsWire); used only by the serving
 	// goroutine.
 	wire, plain int64
+
+	// chunk follows a chunked body to its trailer section, which head
+	// then follows (trailerend.go). failNext is what the next Read
+	// returns without reading: a head or trailer section that ended badly
+	// in bytes read before it was followed (pending). Used only by the
+	// serving goroutine. They come last, after the fields every request
+	// uses (BenchmarkDecide).
+	chunk    chunkScan
+	failNext error
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -77,8 +79,13 @@ type conn struct {
 // request is refused (begin marks it, should fasthttp parse it all the
 // same).
 func (c *conn) Read(p []byte) (int, error) {
-	if c.trailerBad { // fasthttp waits for a CRLF CRLF that did not end the section (trailerend.go)
-		return 0, errTrailerEnd
+	if c.failNext != nil { // fasthttp waits for a CRLF CRLF that did not end the head or section
+		return 0, c.failNext
+	}
+	if !c.head.on && !c.chunk.on {
+		// Bytes no scan follows (a Content-Length body): fasthttp's
+		// buffer may move under what the head kept (pending).
+		c.head.ended = false
 	}
 	n, err := c.Conn.Read(p)
 	c.plain += int64(n) // read by tlsWire when TLS
@@ -313,11 +320,20 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		x = c.x
 		x.peer = c.peer
 		// The head of this request was read and its body too; the next
-		// bytes read are the next request's.
+		// bytes read are the next request's, after those read already.
+		var next []byte
+		if c.head.ended {
+			next = c.pending(ctx)
+		}
 		x.hdr.badEnd, c.headBad = c.headBad, false
 		c.head.restart()
-		// The body was read: the next bytes are the next head's.
-		c.chunkOn, c.chunk, c.trailerBad = false, chunkScan{}, false
+		if c.chunkOn {
+			c.chunkOn, c.chunk = false, chunkScan{}
+		}
+		c.failNext = nil
+		if len(next) > 0 && c.head.feed(next) {
+			c.headBad, c.failNext = true, errHeadEnd
+		}
 		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
 			c.identities(s.certs)
 			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake

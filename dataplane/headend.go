@@ -22,9 +22,11 @@ var errHeadEnd = errors.New("dataplane: request head does not end in CRLF CRLF")
 // It starts with the connection and again when a request is handed to
 // the handler (begin), after its body was read; it stops at the head's
 // empty line, so a body is never scanned. A head that pipelining put in
-// fasthttp's buffer before then is not seen whole: scanning begins only
-// at a line ending in an HTTP version (a request line), and stops for
-// anything else; decide checks the end of such a head (crlfEnd).
+// fasthttp's buffer before then is followed from the bytes kept after
+// the request before (pending, trailerend.go) when they are known.
+// Otherwise it is not seen whole: scanning begins only at a line ending
+// in an HTTP version (a request line), and stops for anything else;
+// decide checks the end of such a head (crlfEnd).
 type headScan struct {
 	on        bool    // following a head
 	first     bool    // its request line is done

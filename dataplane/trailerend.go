@@ -3,6 +3,8 @@ package dataplane
 import (
 	"bytes"
 	"errors"
+
+	"github.com/valyala/fasthttp"
 )
 
 // errTrailerEnd is what a client connection's Read returns once it has
@@ -118,4 +120,35 @@ func (c *conn) followed(p []byte) bool {
 	}
 	c.head.trailer()
 	return c.head.feed(rest)
+}
+
+// pending returns the bytes c read after the request of ctx, which is
+// being handed over: the next requests' first bytes, already in
+// fasthttp's buffer, which headScan then follows as if read now, so
+// that a pipelined head, and the chunked body after it, are followed as
+// one read alone would be (TestBareLFTrailerPipelinedRefused). They are
+// known when the request's head (or trailer section) was seen to end and
+// nothing was read since but what a scan followed: the bytes after its
+// end, less its body for a Content-Length one. Else none; such a head is
+// checked for its CRLF CRLF end in decide (crlfEnd), and its chunked
+// body is not followed. The bytes are fasthttp's read buffer, which it
+// keeps across requests (ReduceMemoryUsage stays off, server.go) and
+// hands back to its pool on an error before errorHandler runs, which so
+// clears ended (TestAttackUnauthenticatedBodyPreallocation with -race
+// read a buffer another connection had taken).
+func (c *conn) pending(ctx *fasthttp.RequestCtx) []byte {
+	switch {
+	case !c.head.ended:
+		return nil
+	case c.chunkOn || c.head.inTrailer:
+		if c.chunkOn && c.head.inTrailer {
+			return c.head.rest
+		}
+		return nil
+	}
+	n := len(ctx.Request.Body())
+	if n > len(c.head.rest) {
+		return nil
+	}
+	return c.head.rest[n:]
 }

@@ -171,3 +171,44 @@ func FuzzChunkScan(f *testing.F) {
 		}
 	})
 }
+
+// A bare LF end is refused at once also when its request came pipelined
+// behind others, in the same read: headScan followed a connection's
+// bytes only from the hand-over of the request before, so a head fasthttp
+// had buffered by then was never seen, its chunked body not followed,
+// and a trailer section ending "\n\n" held the connection until the read
+// timeout; a head ending so with nothing after it, until the header
+// timeout. The bytes read after the request handed over are followed
+// from where it ended (pending).
+func TestBareLFTrailerPipelinedRefused(t *testing.T) {
+	t.Parallel()
+	st, up := startRecorded(t, func(c *Config) { c.ReadTimeout, c.HeaderTimeout = time.Minute, time.Minute })
+	const get = "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n"
+	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
+	sized := post + "Content-Length: 8\r\n\r\nx\n\ny\r\n\n\n"
+	for _, c := range []struct {
+		name, in string
+		ok       int
+	}{
+		{"a chunked body behind a GET", get + post + "Transfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nX-T: y\n\n", 1},
+		{"a chunked body behind a sized body", sized + post + "Transfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\n", 1},
+		{"a chunked body behind a chunked body", post + "Transfer-Encoding: chunked\r\n\r\n1\r\n\n\r\n0\r\nA: b\r\n\r\n" + get + post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: y\r\n\n", 2},
+		{"a head behind two GETs", get + get + "GET /v1/status HTTP/1.1\r\nHost: svc\n\n", 2},
+	} {
+		n, recs := len(up.received()), len(st.sink.all())
+		rs := rawAll(t, st.addr, c.in, 10*time.Second)
+		if strings.Count(rs, "HTTP/1.1 200 ") != c.ok || strings.Count(rs, "HTTP/1.1 400 ") != 1 || strings.Count(rs, "HTTP/1.1 ") != c.ok+1 {
+			t.Errorf("%s: answers %q, want %d 200 and then one 400, and the connection closed", c.name, rs, c.ok)
+		}
+		if got := up.received(); len(got) != n+c.ok {
+			t.Errorf("%s: the service received %d requests, want %d", c.name, len(got)-n, c.ok)
+		}
+		if all := st.sink.all(); len(all) != recs+c.ok+1 || all[len(all)-1].Decision != audit.BadRequest {
+			t.Errorf("%s: %d new audit records, want %d and a bad_request last", c.name, len(all)-recs, c.ok+1)
+		}
+	}
+	good := sized + post + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nbody\r\n0\r\nX-T: y\r\n\r\n"
+	if rs := rawAll(t, st.addr, good, 10*time.Second); strings.Count(rs, "HTTP/1.1 200 ") != 2 || strings.Count(rs, "HTTP/1.1 ") != 2 {
+		t.Errorf("a chunked body ending in CRLF CRLF behind a sized body: answers %q, want two 200", rs)
+	}
+}
