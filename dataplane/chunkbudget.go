@@ -33,6 +33,9 @@ const chunkSlack = 64 << 10
 func (s *Server) budgetChunks(h *fasthttp.RequestHeader, limit int64) {
 	if c := connOfHeader(h); c != nil {
 		c.chunkOn, c.chunkLeft = true, 2*limit+chunkSlack+int64(s.cfg.MaxHeaderBytes)
+		if c.followChunks() { // trailerend.go
+			c.headBad, c.failNext = true, errTrailerEnd
+		}
 	}
 }
 
@@ -45,6 +48,10 @@ const headerInCtx = unsafe.Offsetof((*fasthttp.RequestCtx)(nil).Request) + unsaf
 // connection (server.go, serveConn; TestChunkFramingBudget fails should
 // that change), so the RequestCtx is found from it.
 func connOfHeader(h *fasthttp.RequestHeader) *conn {
-	ctx := (*fasthttp.RequestCtx)(unsafe.Add(unsafe.Pointer(h), -int(headerInCtx)))
-	return ownConn(ctx.Conn())
+	return ownConn(ctxOfHeader(h).Conn())
+}
+
+// ctxOfHeader returns the RequestCtx whose request head h is (connOfHeader).
+func ctxOfHeader(h *fasthttp.RequestHeader) *fasthttp.RequestCtx {
+	return (*fasthttp.RequestCtx)(unsafe.Add(unsafe.Pointer(h), -int(headerInCtx)))
 }

@@ -50,7 +50,7 @@ type conn struct {
 	certDenied audit.Decision
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
-	headBad bool     // a head read ended badly: its request is refused
+	headBad bool     // a head (or trailer section) read ended badly: its request is refused
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -62,6 +62,15 @@ type conn struct {
 	// client and handed on decrypted (tlsWire); used only by the serving
 	// goroutine.
 	wire, plain int64
+
+	// chunk follows a chunked body to its trailer section, which head
+	// then follows (trailerend.go). failNext is what the next Read
+	// returns without reading: a head or trailer section that ended badly
+	// in bytes read before it was followed (pending). Used only by the
+	// serving goroutine. They come last, after the fields every request
+	// uses (BenchmarkDecide).
+	chunk    chunkScan
+	failNext error
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -70,15 +79,27 @@ type conn struct {
 // request is refused (begin marks it, should fasthttp parse it all the
 // same).
 func (c *conn) Read(p []byte) (int, error) {
+	if c.failNext != nil { // fasthttp waits for a CRLF CRLF that did not end the head or section
+		return 0, c.failNext
+	}
+	if !c.head.on && !c.chunk.on {
+		// Bytes no scan follows (a Content-Length body): fasthttp's
+		// buffer may move under what the head kept (pending).
+		c.head.ended = false
+	}
 	n, err := c.Conn.Read(p)
 	c.plain += int64(n) // read by tlsWire when TLS
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
 		c.headBad = true
-		return n, errHeadEnd
+		return n, c.head.endErr()
 	}
 	if c.chunkOn {
 		if c.chunkLeft -= int64(n); c.chunkLeft < 0 {
 			return n, errChunkFraming
+		}
+		if c.chunk.on && n > 0 && c.followed(p[:n]) {
+			c.headBad = true
+			return n, errTrailerEnd
 		}
 	}
 	return n, err
@@ -299,11 +320,21 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		x = c.x
 		x.peer = c.peer
 		// The head of this request was read and its body too; the next
-		// bytes read are the next request's.
+		// bytes read are the next request's, after those read already.
+		var next []byte
+		if c.head.ended {
+			next = c.pending(ctx)
+		}
 		x.hdr.badEnd, c.headBad = c.headBad, false
 		c.head.restart()
-		c.chunkOn = false // the body was read: the next bytes are the next head's
-		if c.tc != nil {  // both return at once on a plain connection: no calls (issue 18)
+		if c.chunkOn {
+			c.chunkOn, c.chunk = false, chunkScan{}
+		}
+		c.failNext = nil
+		if len(next) > 0 && c.head.feed(next) {
+			c.headBad, c.failNext = true, errHeadEnd
+		}
+		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
 			c.identities(s.certs)
 			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake
 		}

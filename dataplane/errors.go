@@ -23,6 +23,12 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
+	if c := ownConn(ctx.Conn()); c != nil {
+		// fasthttp has handed its read buffer, which the bytes the head
+		// kept are in, back to its pool after the error: begin must not
+		// read them (pending). The connection closes after the answer.
+		c.head.ended = false
+	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
 	x.prep = s.prepared.Load()

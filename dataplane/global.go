@@ -87,6 +87,7 @@ type global struct {
 	nclass       int
 	tenantClass  []limiter.Limit // by Tenant.Index*nclass + Class.Index
 	inflight     []int           // the share of Class.MaxInFlight, same index
+	since        int64           // limiter clock at which the shares came into force (Limit.Since)
 }
 
 // counter is a demand counter on its own cache line, so that two busy
@@ -134,8 +135,8 @@ func (s *Server) SetShares(sh Shares) {
 // same snapshot or of the one before, lends its demand counters.
 func (s *Server) applySharesLocked(p *prepared, prev *global) {
 	snap, q := p.snap, s.share.shares
-	g := &global{snap: snap, nclass: len(snap.Classes)}
 	at := limiter.Now() // the shares' coming into force (Limit.Since)
+	g := &global{snap: snap, nclass: len(snap.Classes), since: at}
 	g.tenantDemand, g.clientDemand = demandCounters(snap, prev)
 	p.tenantLimit = make([]limiter.Limit, len(snap.TenantList))
 	for _, t := range snap.TenantList {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -357,4 +358,24 @@ func scrape(t testing.TB, srv *Server) string {
 		t.Fatalf("/metrics answered %d", ctx.Response.StatusCode())
 	}
 	return string(ctx.Response.Body())
+}
+
+// waitQueued waits until srv's /metrics page shows n requests waiting in
+// its concurrency queues (portcullis_concurrency_queued), so that a test
+// acts on requests known to be queued, not on ones that may still be on
+// their way; it fails with the last value seen after 10 s.
+func waitQueued(t testing.TB, srv *Server, n int) {
+	t.Helper()
+	want := "\nportcullis_concurrency_queued " + strconv.Itoa(n) + "\n"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		page := scrape(t, srv)
+		if strings.Contains(page, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			_, v, _ := strings.Cut(page, "\nportcullis_concurrency_queued ")
+			v, _, _ = strings.Cut(v, "\n")
+			t.Fatalf("portcullis_concurrency_queued stayed %s for 10s, want %d", v, n)
+		}
+	}
 }

@@ -22,16 +22,21 @@ var errHeadEnd = errors.New("dataplane: request head does not end in CRLF CRLF")
 // It starts with the connection and again when a request is handed to
 // the handler (begin), after its body was read; it stops at the head's
 // empty line, so a body is never scanned. A head that pipelining put in
-// fasthttp's buffer before then is not seen whole: scanning begins only
-// at a line ending in an HTTP version (a request line), and stops for
-// anything else; decide checks the end of such a head (crlfEnd).
+// fasthttp's buffer before then is followed from the bytes kept after
+// the request before (pending, trailerend.go) when they are known.
+// Otherwise it is not seen whole: scanning begins only at a line ending
+// in an HTTP version (a request line), and stops for anything else;
+// decide checks the end of such a head (crlfEnd).
 type headScan struct {
-	on    bool    // following a head
-	first bool    // its request line is done
-	cr    bool    // the last byte read was '\r'
-	crlf  bool    // the last complete line ended in CRLF
-	n     int     // bytes of the current line so far
-	tail  [9]byte // the last bytes of the current line, for the request line's version
+	on        bool    // following a head
+	first     bool    // its request line is done
+	cr        bool    // the last byte read was '\r'
+	crlf      bool    // the last complete line ended in CRLF
+	inTrailer bool    // following a chunked body's trailer section, not a head (trailerend.go)
+	ended     bool    // its empty line was read, rest being the bytes read after it
+	n         int     // bytes of the current line so far
+	tail      [9]byte // the last bytes of the current line, for the request line's version
+	rest      []byte  // of the read that ended the head, the bytes after it: its body's first (trailerend.go)
 }
 
 // restart follows the next head from the next byte read.
@@ -51,6 +56,13 @@ func (s *headScan) feed(p []byte) (bad bool) {
 		if bad = s.endLine(); bad {
 			return true
 		}
+	}
+	if s.ended {
+		// The head ended well in p. Its bytes after the head stay in
+		// fasthttp's read buffer, unmoved, until its next read, which
+		// comes after headerReceived: a chunked body is followed from
+		// them (followChunks).
+		s.rest = p
 	}
 	return false
 }
@@ -81,7 +93,7 @@ func (s *headScan) endLine() bool {
 	case empty && !s.first: // empty lines before a request line are skipped, as fasthttp does
 		return false
 	case empty:
-		s.on = false
+		s.on, s.ended = false, true
 		return !cr || !s.crlf
 	case !s.first:
 		version := s.tail[1:]

@@ -25,11 +25,11 @@ import (
 // there, away from the tenant's other clients.
 func (s *Server) limit(x *exchange) audit.Decision {
 	p, class, tenant := x.prep, x.route.Class, x.client.Tenant
-	classLimit, maxInFlight := &p.classLimit[class.Index], class.MaxInFlight
+	classLimit, maxInFlight, since := &p.classLimit[class.Index], class.MaxInFlight, p.since
 	g := p.global
 	if g != nil { // global limits: this sidecar's share (global.go)
 		i := g.count(x.client.Index, tenant.Index, class.Index)
-		classLimit, maxInFlight = &g.tenantClass[i], g.inflight[i]
+		classLimit, maxInFlight, since = &g.tenantClass[i], g.inflight[i], g.since
 	}
 	x.takes[0] = limiter.Take{Key: x.client.LimitKey, Limit: &p.clientLimit[x.client.Index]}
 	x.takes[1] = limiter.Take{Key: tenant.LimitKey, Limit: &p.tenantLimit[tenant.Index]}
@@ -49,7 +49,9 @@ func (s *Server) limit(x *exchange) audit.Decision {
 		return s.limitTenant(x, now)
 	}
 	slot := tenant.ClassKey[class.Index]
-	if !s.inflight.Acquire(slot, maxInFlight, class.Queue, class.MaxWait) {
+	// The cap's since keeps a request still holding the tables before a
+	// push from setting the old cap back (TestStaleSnapshotCapIgnored).
+	if !s.inflight.Acquire(slot, maxInFlight, since, class.Queue, class.MaxWait) {
 		s.refund(x, now)
 		s.metrics.limited[3].Add(1)
 		x.rec.Limit = audit.LimitConcurrency

@@ -67,7 +67,7 @@ func TestRaisedConcurrencyCapAdmitsTheQueue(t *testing.T) {
 	sent += 2
 	go export()
 	go export()
-	time.Sleep(200 * time.Millisecond) // both in the queue: the cap of 1 is held
+	waitQueued(t, st.srv, 2) // both in the queue: the cap of 1 is held
 	if len(arrived) != 0 || len(done) != 0 {
 		t.Fatalf("under the cap of 1: %d more exports reached the upstream, %d were answered; want both queued", len(arrived), len(done))
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -74,13 +76,13 @@ func TestLoweredConcurrencyCapHoldsWithQueue(t *testing.T) {
 	for range 4 {
 		go export() // queued behind the four: the cap is full
 	}
-	time.Sleep(200 * time.Millisecond) // in the queue
+	waitQueued(t, st.srv, 4) // in the queue
 	bulkConcurrency(t, st, 1)
 	mu.Lock()
 	swapped = true
 	mu.Unlock()
 	go export() // the first request under the new cap
-	time.Sleep(200 * time.Millisecond)
+	waitQueued(t, st.srv, 5)
 
 	// The tenant keeps its queue busy while the exports end one at a
 	// time; each arrival at the upstream sees how many are there with it.
@@ -105,4 +107,83 @@ func TestLoweredConcurrencyCapHoldsWithQueue(t *testing.T) {
 	if worst > 1 {
 		t.Errorf("after the push lowered acme's bulk cap to 1, %d exports were at the service at once: the queue kept the old cap of 4", worst)
 	}
+}
+
+// Finding: a request that loaded the tables before a push lowered acme's
+// bulk cap from 4 to 1 and reached step 6 after it set the old cap of 4
+// back on acme's slot key: it was admitted with one export in flight, and
+// so was the export queued under the new cap, until a request under the
+// new cap came. A key keeps the newest cap (by its since); the stale
+// request is judged under it and queues. Its tables are the ones it
+// loaded, handed to limit directly: the microseconds between the load
+// and step 6 cannot be opened over a socket. The other exports are real
+// requests to a real sidecar and upstream.
+func TestStaleSnapshotCapIgnored(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 8)
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		arrived <- struct{}{}
+		<-release
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	bulkConcurrency(t, st, 4)
+	stale := st.srv.prepared.Load()
+	bulkConcurrency(t, st, 1)
+
+	done := make(chan int, 2)
+	export := func() { done <- do(t, st.addr, "POST", "/v1/exports", key(adminKey), "").status }
+	go export()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the first export never reached the upstream")
+	}
+	go export()
+	waitQueued(t, st.srv, 1)
+
+	x := &exchange{prep: stale, client: stale.snap.Clients["acme-admin"], mono: limiter.Now(), rec: new(audit.Record)}
+	for _, r := range stale.snap.Routes {
+		if r.Method == "POST" && r.Template == "/v1/exports" {
+			x.route = r
+		}
+	}
+	decided := make(chan audit.Decision, 1)
+	go func() { decided <- st.srv.limit(x) }()
+	defer func() { // every request ends, the stale one too, and frees its slot
+		close(release)
+		<-done
+		<-done
+		if <-decided == audit.Allowed {
+			st.srv.inflight.Release(x.slot)
+		}
+	}()
+	select {
+	case d := <-decided:
+		decided <- d
+		t.Fatalf("a request holding the tables before the push to 1, with 1 export in flight and 1 queued: %s at once (%d more at the upstream), want queued", d, len(arrived))
+	case <-arrived:
+		t.Fatal("the export queued under the new cap of 1 reached the upstream with 1 in flight, after a request under the old cap of 4")
+	case <-queuedCh(st.srv, 2):
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the stale request neither decided nor queued: %d queued", st.srv.inflight.Queued())
+	}
+}
+
+// queuedCh returns a channel closed once srv's concurrency queues hold n
+// requests; it gives up silently after 10 s, which the caller's other
+// cases or its own timeout then report.
+func queuedCh(srv *Server, n int) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			if srv.inflight.Queued() == n {
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch
 }

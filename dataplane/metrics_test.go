@@ -44,7 +44,7 @@ func TestMetricsExposition(t *testing.T) {
 		"portcullis_requests_total", "portcullis_request_duration_seconds", "portcullis_limiter_denials_total",
 		"portcullis_key_cache_hits_total", "portcullis_key_cache_misses_total", "portcullis_audit_dropped_total",
 		"portcullis_panics_total", "portcullis_policy_compile_failures_total", "portcullis_policy_revision",
-		"portcullis_policy_last_reload_timestamp_seconds", "portcullis_ready",
+		"portcullis_policy_last_reload_timestamp_seconds", "portcullis_ready", "portcullis_concurrency_queued",
 		"go_info", "go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_cycles_total",
 		"process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
 		"process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes",

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"net/netip"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
@@ -69,19 +70,43 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x := s.pool.Get().(*exchange)
 	x.prep, x.snap = d, d.snap
-	// The source is not known here (fasthttp's hook has the header, not
-	// the connection): x.peer stays the zero address, so the tokens
-	// verified before their body share one budget of failures
-	// (tokenbudget.go), and bodyRefused asks a token refused for its want
-	// to come again.
 	x.mono, x.wall = s.clock.now()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
+	if ok {
+		x.peer, ok = s.headSource(h, x)
+	}
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
 		ok = s.authenticate(x) == audit.Allowed
 	}
 	x.reset()
 	s.pool.Put(x)
 	return ok
+}
+
+// headSource returns the source address of the request whose head h is,
+// scanned into x.hdr, as the handler finds it: the peer of its connection,
+// behind a trusted proxy the source the forwarded headers name
+// (sourceAddr); false for forwarded headers the handler refuses. The
+// connection is found from the head (connOfHeader), where fasthttp's
+// hook has the head only: the tokens checked before their body were all
+// charged to the zero address, so one client sending forged tokens with
+// bodies over 16 KiB spent the budget of failures (tokenbudget.go) of
+// every client sending a token not verified before with such a body
+// (TestForgedTokensSpendTheSourceBudget,
+// TestRefusedBodyChargesTheForwardedSource). A connection the sidecar did not
+// accept (Serve on a listener of the caller's) is not found, and its
+// requests keep the zero address.
+func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr, bool) {
+	ctx := ctxOfHeader(h)
+	c := ownConn(ctx.Conn())
+	if c == nil {
+		return netip.Addr{}, true
+	}
+	x.peer = c.peer
+	if len(x.snap.TrustedProxies) == 0 {
+		return x.peer, true
+	}
+	return s.sourceAddr(ctx, x)
 }
 
 // bodyRefused decides a request whose body fasthttp refused for its size
@@ -124,9 +149,11 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		}
 		if cl := int64(h.ContentLength()); cl >= 0 && cl <= x.route.Class.MaxBody {
 			// Its body fits: it was refused because its token, not
-			// verified before, found the shared budget of the tokens
-			// checked before their body spent (preAuthenticated). The
-			// token is verified and cached now; the client may retry.
+			// verified before, found its source's budget of failures
+			// spent before its body (preAuthenticated), which has
+			// refilled since, or, on a connection the sidecar did not
+			// accept, the budget such connections share. The token is
+			// verified and cached now; the client may retry.
 			x.limited.RetryAfter = 0
 			return audit.TokenFailuresLimited
 		}

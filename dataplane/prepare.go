@@ -38,6 +38,7 @@ type prepared struct {
 	classRetry  []string // Retry-After of a full concurrency queue, by Class.Index (limit.go)
 	minBody     int64    // smallest class body limit
 	publicMax   int64    // requests of public routes in flight at once (limit.go)
+	since       int64    // limiter clock at which the limits and caps came into force (Limit.Since)
 	maxBody     int64    // largest class body limit
 	verifier    *jwt.Verifier
 	issuers     []policy.IssuerSpec
@@ -130,6 +131,7 @@ func (s *Server) prepare(snap *policy.Snapshot) {
 func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 	p := &prepared{snap: snap, minBody: -1, keyFront: authn.NewFront(snap), publicMax: s.publicMax(snap)}
 	at := limiter.Now() // the limits' coming into force (Limit.Since)
+	p.since = at
 	for _, c := range snap.ClientList {
 		p.clientLimit = append(p.clientLimit, toLimit(c.Limit, at))
 		p.clientHdr = append(p.clientHdr, policyHeader("client", c.Limit))

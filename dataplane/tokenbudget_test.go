@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -129,9 +130,11 @@ func TestForgedTokensSpendTheSourceBudget(t *testing.T) {
 		t.Errorf("forged token from another source: %d %s, want 401 (a budget of its own)", r.status, r.body)
 	}
 
-	// Before the body: a forged token declaring 20 KB spends the shared
-	// budget and its source's; a good new token then is verified by the
-	// answer to its refused body and asked to come again.
+	// Before the body: forged tokens declaring 20 KB spend their own
+	// source's budget, the connection's peer (headSource), where they
+	// spent one budget that every request checked before its body shared:
+	// a good new token with such a body, from another source, was then
+	// refused 429 until verified by that answer.
 	body := strings.Repeat("x", 20<<10)
 	const c, d = "127.0.0.4", "127.0.0.5"
 	for range 3 {
@@ -140,15 +143,17 @@ func TestForgedTokensSpendTheSourceBudget(t *testing.T) {
 	if r := doFrom(t, c, st.addr, "POST", "/v1/records", forged(), body); r.status != 429 {
 		t.Errorf("forged token with a body, past the budget: %d %s, want 429", r.status, r.body)
 	}
+	if rec := st.sink.last(t); rec.Decision != audit.TokenFailuresLimited || rec.SourceIP != netip.MustParseAddr(c) {
+		t.Errorf("forged token with a body, past the budget: audited %v from %v, want token_failures_limited from %s", rec.Decision, rec.SourceIP, c)
+	}
 	fresh := demoClaims("acme-hris", "acme", "write:records")
 	fresh["jti"] = "fresh-1"
 	tok := bearer(mint(t, fresh))
-	r = doFrom(t, d, st.addr, "POST", "/v1/records", tok, body)
-	if r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
-		t.Errorf("good new token with a body, shared budget spent: %d %s, want 429 token_failures_limited", r.status, r.body)
-	}
-	verifier.WaitCache()
 	if r := doFrom(t, d, st.addr, "POST", "/v1/records", tok, body); r.status != 200 {
-		t.Errorf("the same token again: %d %s, want 200", r.status, r.body)
+		t.Errorf("good new token with a body from %s, after forged ones with bodies spent %s's budget: %d %s, want 200", d, c, r.status, r.body)
+	}
+	fresh["jti"] = "fresh-2"
+	if r := doFrom(t, c, st.addr, "POST", "/v1/records", bearer(mint(t, fresh)), body); r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
+		t.Errorf("good new token with a body from %s, its budget spent: %d %s, want 429 token_failures_limited", c, r.status, r.body)
 	}
 }

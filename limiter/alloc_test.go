@@ -14,8 +14,8 @@ func TestAllocs(t *testing.T) {
 	l2, l3 := NewLimit(3, time.Second, 5), NewLimit(7, time.Minute, 100)
 	takes := []Take{{1, &l}, {2, &l2}, {3, &l3}}
 	now := int64(0)
-	tb.TakeAt(takes, now) // create the buckets
-	c.Acquire(9, 2, 0, 0) // size the map
+	tb.TakeAt(takes, now)    // create the buckets
+	c.Acquire(9, 2, 0, 0, 0) // size the map
 	c.Release(9)
 	denied := NewLimit(1, time.Hour, 1)
 	tb.AllowAt(5, denied, 0)
@@ -30,11 +30,11 @@ func TestAllocs(t *testing.T) {
 		{"TakeAll 3 buckets", func() { now += 1000; tb.TakeAll(takes, now) }},
 		{"RefundAt", func() { tb.RefundAt(1, l, 1, now) }},
 		{"Acquire+Release", func() {
-			if c.Acquire(9, 2, 0, 0) {
+			if c.Acquire(9, 2, 0, 0, 0) {
 				c.Release(9)
 			}
 		}},
-		{"Acquire full fails fast", func() { c.Acquire(9, 0, 0, 0) }},
+		{"Acquire full fails fast", func() { c.Acquire(9, 0, 0, 0, 0) }},
 	}
 	for _, tc := range tests {
 		if got := testing.AllocsPerRun(1000, tc.f); got != 0 {

@@ -31,6 +31,7 @@ type cshardState struct {
 	mu       sync.Mutex           // guards the following fields
 	inflight map[uint64]held      // keys with requests in flight
 	waiting  map[uint64][]*waiter // FIFO of callers waiting per key
+	queued   int                  // callers waiting, all keys: the sum of the lengths in waiting
 	max      int                  // bound on len(inflight), immutable
 }
 
@@ -40,10 +41,12 @@ type cshard struct {
 	_ [128 - unsafe.Sizeof(cshardState{})%128]byte
 }
 
-// held is a key's slots in flight and the cap of its latest Acquire, the
-// cap a Release hands a slot on under.
+// held is a key's slots in flight and the newest cap an Acquire has
+// brought, the cap a Release hands a slot on under, with the time it came
+// into force.
 type held struct {
 	n, limit int
+	since    int64
 }
 
 // waiter is a queued Acquire; Release hands it a slot by sending on ch.
@@ -71,17 +74,27 @@ func (c *Concurrency) shard(key uint64) *cshard {
 	return &c.shards[mix(key)>>(64-6)]
 }
 
-// Acquire takes an in-flight slot for key under cap limit. If none is free
-// and fewer than queue callers already wait on this key, it waits up to
-// maxWait, first come first served per key; it returns false when the
-// queue is full, the wait times out, limit < 1, or key is new and its shard
-// is full. queue == 0 means fail fast. Limit becomes the key's cap: slots
-// it leaves free go to the callers already waiting before this one.
+// Acquire takes an in-flight slot for key under cap limit, in force since
+// since (a limiter clock reading, Now, as for Limit.Since). If none is
+// free and fewer than queue callers already wait on this key, it waits up
+// to maxWait, first come first served per key; it returns false when the
+// queue is full, the wait times out, limit < 1, or key is new and its
+// shard is full. queue == 0 means fail fast. Limit becomes the key's cap
+// unless the key holds a cap with a later since: slots the cap leaves
+// free go to the callers already waiting before this one.
+//
+// The key keeps the newest cap while it has a request in flight or
+// waiting, as a bucket keeps the latest Limit.Since it counted under: an
+// Acquire with an older cap is a request still holding the tables of the
+// policy before a push (it loaded them before the new ones were
+// published), and setting its cap back let the key's Releases hand slots
+// on under the old cap until the next request under the new one
+// (TestConcurrencyStaleCapIgnored). It is judged under the newest cap.
 //
 // Every Acquire that returns true must be paired with exactly one Release;
 // call `defer c.Release(key)` right after it so that a panicking handler
 // cannot leak the slot.
-func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duration) bool {
+func (c *Concurrency) Acquire(key uint64, limit int, since int64, queue int, maxWait time.Duration) bool {
 	if limit < 1 {
 		return false
 	}
@@ -95,10 +108,12 @@ func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duratio
 	// The newest cap is the one Release hands slots on under: a policy
 	// push (or a global share) that lowers it must hold for the requests
 	// already queued too, and one that raises it admits them first.
-	h.limit = limit
+	if since >= h.since {
+		h.limit, h.since = limit, since
+	}
 	s.admitLocked(key, &h)
 	switch {
-	case h.n < limit:
+	case h.n < h.limit:
 		h.n++
 		s.inflight[key] = h
 		s.mu.Unlock()
@@ -117,6 +132,7 @@ func (c *Concurrency) Acquire(key uint64, limit, queue int, maxWait time.Duratio
 	// and safe for testing/synctest bubbles.
 	w := &waiter{ch: make(chan struct{}, 1)}
 	s.waiting[key] = append(s.waiting[key], w)
+	s.queued++
 	s.mu.Unlock()
 	return s.wait(key, w, maxWait)
 }
@@ -145,6 +161,7 @@ func (s *cshard) dequeueLocked(key uint64, w *waiter) bool {
 	for i, x := range q {
 		if x == w {
 			s.setQueueLocked(key, append(q[:i], q[i+1:]...))
+			s.queued--
 			return true
 		}
 	}
@@ -203,7 +220,24 @@ func (s *cshard) admitLocked(key uint64, h *held) {
 	}
 	if i > 0 {
 		s.setQueueLocked(key, q[i:])
+		s.queued -= i
 	}
+}
+
+// Queued returns the number of Acquire calls waiting for a slot, all keys
+// together. It is counted under each shard's lock where a caller joins or
+// leaves a queue, so an Acquire that finds a slot free costs nothing more;
+// Queued takes the shards' locks in turn, which suits a metrics scrape,
+// not the request path. The sum is of each shard at its own moment.
+func (c *Concurrency) Queued() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.queued
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // InFlight returns the number of slots held for key.

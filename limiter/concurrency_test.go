@@ -13,14 +13,14 @@ func TestConcurrencyAcquireRelease(t *testing.T) {
 	t.Parallel()
 	c := NewConcurrency(ConcurrencyConfig{})
 	for i := 0; i < 3; i++ {
-		if !c.Acquire(1, 3, 0, 0) {
+		if !c.Acquire(1, 3, 0, 0, 0) {
 			t.Fatalf("acquire %d under cap 3 failed", i)
 		}
 	}
-	if c.Acquire(1, 3, 0, 0) {
+	if c.Acquire(1, 3, 0, 0, 0) {
 		t.Error("acquire above cap 3 succeeded with queue 0")
 	}
-	if c.Acquire(1, 0, 0, 0) {
+	if c.Acquire(1, 0, 0, 0, 0) {
 		t.Error("acquire with cap 0 succeeded")
 	}
 	if got := c.InFlight(1); got != 3 {
@@ -54,7 +54,7 @@ func TestConcurrencyPanicDoesNotLeak(t *testing.T) {
 	t.Parallel()
 	c := NewConcurrency(ConcurrencyConfig{})
 	handler := func() {
-		if !c.Acquire(7, 1, 0, 0) {
+		if !c.Acquire(7, 1, 0, 0, 0) {
 			t.Fatal("acquire failed")
 		}
 		defer c.Release(7)
@@ -79,7 +79,7 @@ func TestConcurrencyQueueFIFO(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c := NewConcurrency(ConcurrencyConfig{})
-		if !c.Acquire(1, 1, 0, 0) {
+		if !c.Acquire(1, 1, 0, 0, 0) {
 			t.Fatal("first acquire failed")
 		}
 		var order []int
@@ -89,7 +89,7 @@ func TestConcurrencyQueueFIFO(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if !c.Acquire(1, 1, 3, time.Minute) {
+				if !c.Acquire(1, 1, 0, 3, time.Minute) {
 					t.Errorf("waiter %d timed out", i)
 					return
 				}
@@ -100,7 +100,7 @@ func TestConcurrencyQueueFIFO(t *testing.T) {
 			}()
 			synctest.Wait() // waiter i is queued before i+1 starts
 		}
-		if c.Acquire(1, 1, 3, time.Minute) {
+		if c.Acquire(1, 1, 0, 3, time.Minute) {
 			t.Error("acquire with a full queue succeeded")
 		}
 		c.Release(1)
@@ -126,9 +126,9 @@ func TestConcurrencyTimeout(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c := NewConcurrency(ConcurrencyConfig{})
-		c.Acquire(1, 1, 0, 0)
+		c.Acquire(1, 1, 0, 0, 0)
 		start := time.Now()
-		if c.Acquire(1, 1, 5, 10*time.Millisecond) {
+		if c.Acquire(1, 1, 0, 5, 10*time.Millisecond) {
 			t.Error("waiter acquired while the slot was held")
 		}
 		if got := time.Since(start); got != 10*time.Millisecond {
@@ -155,7 +155,7 @@ func TestConcurrencyBurstWaitsOthersUntouched(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if c.Acquire(tenant, 2, 20, time.Minute) {
+				if c.Acquire(tenant, 2, 0, 20, time.Minute) {
 					admitted.Add(1)
 					time.Sleep(time.Millisecond) // the request's work, on the fake clock
 					c.Release(tenant)
@@ -168,7 +168,7 @@ func TestConcurrencyBurstWaitsOthersUntouched(t *testing.T) {
 		}
 		// While tenant 1's burst queues, tenant 2 gets its whole cap at once.
 		for i := 0; i < 2; i++ {
-			if !c.Acquire(other, 2, 0, 0) {
+			if !c.Acquire(other, 2, 0, 0, 0) {
 				t.Errorf("other tenant acquire %d failed during a burst", i)
 			}
 		}
@@ -187,7 +187,7 @@ func TestConcurrencyFullFailsClosed(t *testing.T) {
 	c := NewConcurrency(ConcurrencyConfig{MaxKeys: 64}) // one key per shard
 	var held []uint64
 	for k := uint64(0); len(held) < 64*4; k++ {
-		if c.Acquire(k, 1, 0, 0) {
+		if c.Acquire(k, 1, 0, 0, 0) {
 			held = append(held, k)
 		} else {
 			break
@@ -199,7 +199,7 @@ func TestConcurrencyFullFailsClosed(t *testing.T) {
 	// The next key lands in a full shard: denied, and admitted after the
 	// key holding that shard releases.
 	k := held[len(held)-1] + 1
-	for c.Acquire(k, 1, 0, 0) {
+	for c.Acquire(k, 1, 0, 0, 0) {
 		c.Release(k)
 		k++
 	}
@@ -209,7 +209,7 @@ func TestConcurrencyFullFailsClosed(t *testing.T) {
 			c.Release(h)
 		}
 	}
-	if !c.Acquire(k, 1, 0, 0) {
+	if !c.Acquire(k, 1, 0, 0, 0) {
 		t.Error("acquire denied after its shard emptied")
 	}
 }
@@ -223,14 +223,14 @@ func TestConcurrencyLoweredCapNotHandedOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := NewConcurrency(ConcurrencyConfig{})
 		for range 2 {
-			if !c.Acquire(1, 2, 4, time.Minute) {
+			if !c.Acquire(1, 2, 0, 4, time.Minute) {
 				t.Fatal("acquire under cap 2 failed")
 			}
 		}
 		got := make(chan bool, 1)
-		go func() { got <- c.Acquire(1, 2, 4, time.Minute) }()
+		go func() { got <- c.Acquire(1, 2, 0, 4, time.Minute) }()
 		synctest.Wait() // queued under cap 2
-		go func() { got <- c.Acquire(1, 1, 4, time.Minute) }()
+		go func() { got <- c.Acquire(1, 1, 0, 4, time.Minute) }()
 		synctest.Wait() // queued under the lowered cap 1
 		c.Release(1)
 		synctest.Wait()
@@ -264,15 +264,15 @@ func TestConcurrencyRaisedCapAdmitsWaiters(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c := NewConcurrency(ConcurrencyConfig{})
-		if !c.Acquire(1, 1, 2, time.Minute) {
+		if !c.Acquire(1, 1, 0, 2, time.Minute) {
 			t.Fatal("acquire under cap 1 failed")
 		}
 		got := make(chan bool, 2)
 		for range 2 {
-			go func() { got <- c.Acquire(1, 1, 2, time.Minute) }()
+			go func() { got <- c.Acquire(1, 1, 0, 2, time.Minute) }()
 		}
 		synctest.Wait() // both queued under cap 1
-		if !c.Acquire(1, 4, 2, 0) {
+		if !c.Acquire(1, 4, 0, 2, 0) {
 			t.Fatal("acquire with 1 in flight under the raised cap 4 failed")
 		}
 		synctest.Wait()
@@ -282,7 +282,7 @@ func TestConcurrencyRaisedCapAdmitsWaiters(t *testing.T) {
 		if n := c.InFlight(1); n != 4 {
 			t.Fatalf("in flight under the raised cap 4: %d, want 4", n)
 		}
-		if c.Acquire(1, 4, 0, 0) {
+		if c.Acquire(1, 4, 0, 0, 0) {
 			t.Error("acquire past the raised cap 4 succeeded with queue 0")
 		}
 		for range 4 {
@@ -300,15 +300,15 @@ func TestConcurrencyRaisedCapReleaseAdmitsWaiters(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c := NewConcurrency(ConcurrencyConfig{})
-		if !c.Acquire(1, 1, 4, time.Minute) {
+		if !c.Acquire(1, 1, 0, 4, time.Minute) {
 			t.Fatal("acquire under cap 1 failed")
 		}
 		got := make(chan bool, 3)
 		for range 2 {
-			go func() { got <- c.Acquire(1, 1, 4, time.Minute) }()
+			go func() { got <- c.Acquire(1, 1, 0, 4, time.Minute) }()
 		}
 		synctest.Wait()
-		go func() { got <- c.Acquire(1, 3, 4, time.Minute) }() // the cap raised to 3
+		go func() { got <- c.Acquire(1, 3, 0, 4, time.Minute) }() // the cap raised to 3
 		synctest.Wait()
 		c.Release(1)
 		synctest.Wait()
@@ -320,6 +320,85 @@ func TestConcurrencyRaisedCapReleaseAdmitsWaiters(t *testing.T) {
 		}
 		for range 3 {
 			c.Release(1)
+		}
+		if n := c.keys(); n != 0 {
+			t.Errorf("tracked keys after drain = %d, want 0", n)
+		}
+	})
+}
+
+// Queued counts the callers waiting, over all keys, as they join a queue
+// and as they leave it: handed a slot by a Release, by an Acquire under a
+// raised cap, or timed out.
+func TestConcurrencyQueuedCounts(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		want := func(n int, when string) {
+			t.Helper()
+			if got := c.Queued(); got != n {
+				t.Errorf("%s: Queued = %d, want %d", when, got, n)
+			}
+		}
+		want(0, "empty")
+		c.Acquire(1, 1, 0, 0, 0)
+		c.Acquire(2, 1, 0, 0, 0)
+		want(0, "two keys at their caps, none waiting")
+		got := make(chan bool, 4)
+		for range 2 {
+			go func() { got <- c.Acquire(1, 1, 0, 4, time.Minute) }()
+		}
+		go func() { got <- c.Acquire(2, 1, 0, 4, time.Minute) }()
+		go func() { got <- c.Acquire(2, 1, 0, 4, time.Second) }()
+		synctest.Wait()
+		want(4, "two waiting on each key")
+		time.Sleep(time.Second) // the fake clock: the second waiter of key 2 times out
+		synctest.Wait()
+		want(3, "after a wait timed out")
+		c.Release(1)
+		synctest.Wait()
+		want(2, "after a Release handed key 1's slot on")
+		c.Acquire(1, 3, 0, 4, 0) // key 1's cap raised to 3: its last waiter and this one get in
+		synctest.Wait()
+		want(1, "after a raised cap admitted key 1's queue")
+		c.Release(2)
+		synctest.Wait()
+		want(0, "after key 2's waiter was handed its slot")
+	})
+}
+
+// An Acquire with a cap older than the key's (a request still holding the
+// policy before a push) is judged under the newer cap and leaves it in
+// force: the waiters are not admitted under the old cap, nor are later
+// slots handed on under it.
+func TestConcurrencyStaleCapIgnored(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := NewConcurrency(ConcurrencyConfig{})
+		const before, after = 100, 200 // the caps' since: the push lowered 4 to 1
+		if !c.Acquire(1, 1, after, 0, 0) {
+			t.Fatal("acquire under the new cap 1 failed")
+		}
+		got := make(chan bool, 2)
+		go func() { got <- c.Acquire(1, 1, after, 4, time.Minute) }()
+		synctest.Wait()
+		stale := c.Acquire(1, 4, before, 0, 0)
+		synctest.Wait()
+		if n := c.InFlight(1); stale || n != 1 || len(got) != 0 {
+			t.Fatalf("an Acquire under the old cap 4 after the push to 1: admitted %v, %d in flight, %d waiters admitted; want false, 1 and 0", stale, n, len(got))
+		}
+		go func() { got <- c.Acquire(1, 4, before, 4, time.Minute) }() // stale, and queued
+		synctest.Wait()
+		c.Release(1)
+		synctest.Wait()
+		if n := c.InFlight(1); n != 1 || len(got) != 1 {
+			t.Fatalf("a Release with a stale request queued: %d in flight, %d waiters admitted; want 1 and 1 (the new cap of 1)", n, len(got))
+		}
+		c.Release(1)
+		synctest.Wait()
+		c.Release(1)
+		if len(got) != 2 || !<-got || !<-got {
+			t.Fatal("the waiters were not admitted one at a time")
 		}
 		if n := c.keys(); n != 0 {
 			t.Errorf("tracked keys after drain = %d, want 0", n)

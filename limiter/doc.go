@@ -91,9 +91,11 @@
 // with queue > 0, waits up to maxWait in a first-come-first-served queue
 // per key, so a burst from one tenant waits instead of failing while
 // other keys are untouched. A slot that ends passes to the first waiter
-// only while the key's slots in flight are within the cap of its latest
-// Acquire: when a policy lowers the cap, the count in flight comes down
-// to it even with the queue busy. Callers must `defer c.Release(key)` right
+// only while the key's slots in flight are within the newest cap an
+// Acquire brought (the one with the latest since; an older one, from a
+// request holding the policy before a push, is ignored): when a policy
+// lowers the cap, the count in flight comes down to it even with the
+// queue busy. Queued counts the callers waiting. Callers must `defer c.Release(key)` right
 // after a successful Acquire so that a panic cannot leak the slot. A key
 // is tracked only while it has requests in flight or waiting; when
 // MaxKeys keys are tracked (per shard, MaxKeys/64), Acquire for a new key

@@ -84,7 +84,7 @@ func BenchmarkConcurrency(b *testing.B) {
 	b.ReportAllocs()
 	c := NewConcurrency(ConcurrencyConfig{})
 	for b.Loop() {
-		if c.Acquire(1, 10, 0, 0) {
+		if c.Acquire(1, 10, 0, 0, 0) {
 			c.Release(1)
 		}
 	}

@@ -306,10 +306,10 @@ func TestTenantIsolation(t *testing.T) {
 			if noisy {
 				for j := 0; j < 50; j++ {
 					tb.AllowAt(1, l, now)
-					c.Acquire(1, 4, 0, 0)
+					c.Acquire(1, 4, 0, 0, 0)
 				}
 			}
-			got = append(got, tb.AllowAt(2, l, now).OK && c.Acquire(2, 4, 0, 0))
+			got = append(got, tb.AllowAt(2, l, now).OK && c.Acquire(2, 4, 0, 0, 0))
 			if i%3 == 0 {
 				c.Release(2)
 			}
