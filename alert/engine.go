@@ -771,6 +771,30 @@ func (e *Engine) RecordCloseRefused(id, sink, key, why string, t time.Time) erro
 		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})})
 }
 
+// RecordTicketFold writes the alert.ticket_update event of the folded
+// alert id: sink's ticket key was told at t that it folds folded groups
+// (foldticket.go).
+func (e *Engine) RecordTicketFold(id, sink, key string, folded int64, t time.Time) error {
+	n := strconv.FormatInt(folded, 10)
+	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
+		Reason:  "ticket " + key + " at sink " + sink + " told the alert folds " + n + " groups",
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": updateFolded, "folded": n})})
+}
+
+// FoldedAlerts returns the open folded alerts (fold.go), one a family at
+// most.
+func (e *Engine) FoldedAlerts() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Alert, 0, len(e.folds))
+	for _, id := range e.folds {
+		if a := e.alerts[id]; a != nil {
+			out = append(out, a.clone())
+		}
+	}
+	return out
+}
+
 // RecordTicketUpdate writes the alert.ticket_update event of alert id: the
 // closure reached sink's ticket key at t.
 func (e *Engine) RecordTicketUpdate(id, sink, key string, t time.Time) error {
