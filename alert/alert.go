@@ -191,6 +191,14 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 		a.Tickets = append(a.Tickets, Ticket{Sink: d["sink"], Key: d["ticket"]})
 		a.advance(StatusTicketed)
 	case ActionTicketUpdate:
+		if d["update"] == updateFolded {
+			// A folded alert's growth told (foldticket.go). Borne by etcd
+			// it holds no count (withoutFold) and counts for nothing.
+			if n, err := strconv.ParseInt(d["folded"], 10, 64); err != nil || n <= 0 || a.Folded == 0 || a.toldFolded(d["sink"], n) {
+				return
+			}
+			break
+		}
 		if ticketClosed(a, d["sink"]) {
 			return // recorded again after a store that failed (Outbox.record)
 		}
@@ -207,6 +215,18 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 		a.advance(StatusClosed)
 	}
 	a.History = append(a.History, Change{Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket, Details: d})
+}
+
+// toldFolded reports whether a's history holds the update telling sink's
+// ticket that a folds n groups (recorded again after a store that
+// failed, Outbox.record).
+func (a *Alert) toldFolded(sink string, n int64) bool {
+	for _, c := range a.History {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["update"] == updateFolded && c.Details["folded"] == strconv.FormatInt(n, 10) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasTicket reports whether a holds the ticket key of sink.

@@ -272,18 +272,9 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 		if r := &records[i]; skewedRecord(r) {
 			out = e.skewedLocked(r, out)
 		} else {
-			if r.Time.After(r.Received) && !r.Received.IsZero() {
-				// Dated after the collector stored it (within
-				// --record-window, else flagged): counted when it was
-				// stored. At its own time, one record 14 minutes ahead
-				// moved its client's and source's windows (a minute
-				// for token guessing) past every record of theirs that
-				// followed, from any sender, which the windows dropped
-				// as too old: a sender repeating it every few minutes,
-				// or a sidecar whose clock ran two minutes fast, hid
-				// every guess (TestRecordAheadWithinWindowDoesNotBlindDetection).
+			if at := countedAt(r); !at.Equal(r.Time) {
 				c := *r
-				c.Time = r.Received
+				c.Time = at
 				r = &c
 			}
 			if r.Time.After(e.clock) {
@@ -301,6 +292,23 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 		e.sweepLocked()
 	}
 	return out
+}
+
+// countedAt is the time detection counts r at: its own time, or, when
+// it is dated after the collector stored it (within --record-window, else
+// flagged), when it was stored (Received, the entry's time, which a
+// replay reads too). At its own time, one record 14 minutes ahead moved
+// its client's and source's windows (a minute for token guessing) past
+// every record of theirs that followed, from any sender, which the
+// windows dropped as too old: a sender repeating it every few minutes, or
+// a sidecar whose clock ran two minutes fast, hid every guess
+// (TestRecordAheadWithinWindowDoesNotBlindDetection); and it fired key
+// rotation warnings up to 15 minutes early (TestRotationWarningNotEarlyByRecordAhead).
+func countedAt(r *collector.StoredRecord) time.Time {
+	if r.Time.After(r.Received) && !r.Received.IsZero() {
+		return r.Received
+	}
+	return r.Time
 }
 
 // skewedRecord reports whether the collector stored r flagged
@@ -761,6 +769,30 @@ func (e *Engine) record(ev collector.Event) error {
 func (e *Engine) RecordCloseRefused(id, sink, key, why string, t time.Time) error {
 	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketCloseRefused, Target: id, Reason: why,
 		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key})})
+}
+
+// RecordTicketFold writes the alert.ticket_update event of the folded
+// alert id: sink's ticket key was told at t that it folds folded groups
+// (foldticket.go).
+func (e *Engine) RecordTicketFold(id, sink, key string, folded int64, t time.Time) error {
+	n := strconv.FormatInt(folded, 10)
+	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
+		Reason:  "ticket " + key + " at sink " + sink + " told the alert folds " + n + " groups",
+		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": updateFolded, "folded": n})})
+}
+
+// FoldedAlerts returns the open folded alerts (fold.go), one a family at
+// most.
+func (e *Engine) FoldedAlerts() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Alert, 0, len(e.folds))
+	for _, id := range e.folds {
+		if a := e.alerts[id]; a != nil {
+			out = append(out, a.clone())
+		}
+	}
+	return out
 }
 
 // RecordTicketUpdate writes the alert.ticket_update event of alert id: the

@@ -186,6 +186,24 @@ func (r *rig) trailEvents(action string) []collector.Event {
 	return out
 }
 
+// simClock is a store clock a test sets: the time each batch or group of
+// events is stored (the entry's time), which detection counts a record
+// dated after at. Set it to a record's time to store the record when it
+// says it was made.
+type simClock struct{ ns atomic.Int64 }
+
+func (c *simClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
+func (c *simClock) now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+// simulated gives r the store clock c, set to t, from its next open.
+func (r *rig) simulated(t time.Time) *simClock {
+	c := &simClock{}
+	c.set(t)
+	r.now = c.now
+	return c
+}
+
 var reqSeq atomic.Int64
 
 // rec is a stored record at t with the fields set by mods.

@@ -101,6 +101,9 @@ type queued struct {
 	Alert Alert  `json:"alert"`
 	Sink  string `json:"sink"`
 	Close string `json:"close,omitempty"` // the ticket key to tell of the closure; "" for the opening
+	// Fold is the ticket key to tell of its folded alert's growth
+	// (foldticket.go); "" for the opening.
+	Fold string `json:"fold,omitempty"`
 	// Sent is the ticket key the sink answered (for a closure, the key
 	// told), written when the trail could not record it: a restart then
 	// records it without sending again.
@@ -226,7 +229,14 @@ func (o *Outbox) EnqueueClose(a Alert) error {
 }
 
 // ticketClosed reports whether the trail records the closure reaching sink.
-func ticketClosed(a *Alert, sink string) bool { return recorded(a, ActionTicketUpdate, sink) }
+func ticketClosed(a *Alert, sink string) bool {
+	for _, c := range a.History {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["update"] != updateFolded {
+			return true
+		}
+	}
+	return false
+}
 
 // closureSettled reports whether the trail records the closure reaching
 // sink, or sink refusing it for good: either way nothing is sent again.
@@ -407,7 +417,7 @@ func (o *Outbox) Run(ctx context.Context) {
 // deliverDue tries every queued delivery whose retry time has come and
 // returns how long to wait for the next.
 func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
-	wait := o.requeueDue()
+	wait := min(o.requeueDue(), o.foldDue(o.cfg.Now())) // foldticket.go
 	names, err := o.list()
 	if err != nil {
 		o.fail(err)
@@ -487,6 +497,9 @@ func (o *Outbox) deliverOne(name string) error {
 	}
 	if q.Close != "" {
 		return o.deliverClose(name, p, sink, &q)
+	}
+	if q.Fold != "" {
+		return o.deliverFold(name, p, sink, &q) // foldticket.go
 	}
 	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && hasTicket(&a, q.Sink) {
 		return o.done(name, p) // delivered before a crash; the trail says so
@@ -591,16 +604,19 @@ func (o *Outbox) remembered(m map[string]string, name, saved string) (string, bo
 }
 
 // record writes in the trail what the sink took (alert.ticket, or
-// alert.ticket_update for a closure) and removes the delivery. When the
-// trail cannot take it (a full disk), the key is kept, in memory and in
-// the queued file if that can be written, and the retry records it
-// without sending again. The engine's state is no proof of the record:
+// alert.ticket_update for a closure or a folded alert's growth) and
+// removes the delivery. When the trail cannot take it (a full disk), the
+// key is kept, in memory and in the queued file if that can be written,
+// and the retry records it without sending again. The engine's state is no proof of the record:
 // it applied the event before the store failed to write it.
 func (o *Outbox) record(name, p string, q *queued, key string) error {
 	var err error
-	if q.Close != "" {
+	switch {
+	case q.Close != "":
 		err = o.cfg.Engine.RecordTicketUpdate(q.Alert.ID, q.Sink, key, o.cfg.Now())
-	} else {
+	case q.Fold != "":
+		err = o.cfg.Engine.RecordTicketFold(q.Alert.ID, q.Sink, key, q.Alert.Folded, o.cfg.Now())
+	default:
 		err = o.cfg.Engine.RecordTicket(q.Alert.ID, q.Sink, key, o.cfg.Now())
 	}
 	if err != nil {
@@ -620,7 +636,7 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 	if err := o.done(name, p); err != nil {
 		return err
 	}
-	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && q.Close == "" && a.Status == StatusClosed {
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && q.Close == "" && q.Fold == "" && a.Status == StatusClosed {
 		// Closed before its ticket was filed: OnClose found no ticket to
 		// tell, so tell this one now, not at the next start's Reconcile; a
 		// closure that cannot be written (disk full) is written again with

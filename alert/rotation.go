@@ -84,8 +84,9 @@ func (e *Engine) rotationEventLocked(ev *collector.Event, d map[string]string) {
 }
 
 // rotationObserveLocked checks the warnings at the time of the last
-// record or event of a stored batch: the engine's clock is their own time.
-// Without a rotation warning it costs one comparison.
+// record or event of a stored batch: the engine's clock is their time, a
+// record's no later than when the collector stored it (countedAt), as
+// detection counts it. Without a rotation warning it costs one comparison.
 func (e *Engine) rotationObserveLocked(records []collector.StoredRecord, events []collector.Event, out []collector.Event) []collector.Event {
 	if e.rot.warning <= 0 {
 		return out
@@ -93,7 +94,7 @@ func (e *Engine) rotationObserveLocked(records []collector.StoredRecord, events 
 	var now time.Time
 	for i := len(records) - 1; i >= 0; i-- { // a flagged record's time is no clock
 		if !skewedRecord(&records[i]) {
-			now = records[i].Time
+			now = countedAt(&records[i])
 			break
 		}
 	}

@@ -22,6 +22,10 @@ func TestKeyRotationWarning(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rotationPolicy(t))
 	born := t0
+	// The store's clock is the simulated one: each record is stored when
+	// it says it was made, and detection counts it then (countedAt).
+	clock := r.simulated(born.Add(time.Hour))
+	r.restart()
 	r.event(
 		lifecycle(born, "key.create", "fresh0001", "alice", "", map[string]string{"client": "globex-bi"}),
 		lifecycle(born, "key.create", "rotated01", "alice", "", map[string]string{"client": "globex-bi"}),
@@ -57,11 +61,14 @@ func TestKeyRotationWarning(t *testing.T) {
 	}
 	// The successor gets its own warning, from its own creation, here by
 	// the time of a stored record.
-	r.send(rec(born.Add(time.Hour + 720*time.Hour - 168*time.Hour)))
+	succAt := born.Add(time.Hour + 720*time.Hour - 168*time.Hour)
+	clock.set(succAt)
+	r.send(rec(succAt))
 	if got := r.alerts("key-rotation-due"); !hasKey(got, "successor1") {
 		t.Errorf("no warning for the successor by the records' time: %+v", got)
 	}
 	n := len(r.trailEvents(ActionOpen))
+	clock.set(warnAt.Add(2 * time.Hour))
 	r.eng.Tick(warnAt.Add(2 * time.Hour))
 	succ := r.alerts("key-rotation-due")
 	for _, a := range succ {
@@ -69,6 +76,7 @@ func TestKeyRotationWarning(t *testing.T) {
 			r.event(lifecycle(warnAt.Add(2*time.Hour), ActionClose, a.ID, "alice", "rotation planned", nil))
 		}
 	}
+	clock.set(warnAt.Add(3 * time.Hour))
 	r.restart()
 	r.eng.Tick(warnAt.Add(3 * time.Hour))
 	if got := len(r.trailEvents(ActionOpen)); got != n || n != 5 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,10 +28,6 @@ type approvalSample struct {
 	// authentication).
 	grantActor, requestUser, grantUser string
 	from                               time.Time // the period's start
-	// over counts the requests naming approval ids past the first
-	// maxApprovalIDs (tally.approvalsOver), when none naming this one is
-	// counted by id: its own may be among them.
-	over [2]int64
 }
 
 // approvalSamples writes every approval requested, decided or used in the
@@ -43,16 +38,15 @@ type approvalSample struct {
 // event not verified against etcd).
 func (b *builder) approvalSamples() ([]byte, error) {
 	samples, order := b.approvals()
-	over := b.tally.approvalsOver
 	for id, s := range samples {
 		if c := b.tally.approvals[id]; c != nil {
 			s.allowed, s.refused = int(c[0]), int(c[1])
-		} else {
-			s.over = over
 		}
 	}
-	if over != [2]int64{} {
-		b.warn("%d allowed and %d refused requests named approval ids past the first %d the pack counts by id: they are counted together, and an approval of the period none of whose requests is counted by id is flagged in %s",
+	if over := b.tally.approvalsOver; over != [2]int64{} {
+		// An approval of the trail is counted by id however many made-up
+		// ids came first (approvalids.go): every row holds its own.
+		b.warn("%d allowed and %d refused requests named approval ids past the first %d made up (named by no approval event of the trail) the pack counts by id: they are counted together, in no row of %s",
 			over[0], over[1], maxApprovalIDs, FileName("APIPrivileged", "ApprovalSamples", b.cfg.Period.Name, "csv"))
 	}
 	var buf bytes.Buffer
@@ -151,9 +145,6 @@ func (s *approvalSample) flag() string {
 	}
 	if len(s.unverified) > 0 {
 		f = append(f, "unverified event: "+strings.Join(slices.Compact(s.unverified), " "))
-	}
-	if s.over != [2]int64{} {
-		f = append(f, fmt.Sprintf("requests not counted by id: they may be among the %d allowed and %d refused naming approval ids past the first %d, counted together", s.over[0], s.over[1], maxApprovalIDs))
 	}
 	return strings.Join(f, "; ")
 }

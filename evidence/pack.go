@@ -122,7 +122,10 @@ type builder struct {
 	// leftOut counts the entries that failed their own checks (with a
 	// verify key): none of their records or events is in the pack.
 	leftOut int
-	events  []collector.Event
+	// leftOutAt are those entries, for what reads the store again
+	// without the key (recountApprovals).
+	leftOutAt map[entryPos]bool
+	events    []collector.Event
 	// reviews are the review sign-offs and evidence approvals of the
 	// period (reviewEvents): signed in it, or about it and signed after.
 	reviews []collector.Event

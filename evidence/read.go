@@ -33,6 +33,10 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 		if at := (entryPos{e.Segment, e.Index}); at != lastOut {
 			lastOut = at
 			b.leftOut++
+			if b.leftOutAt == nil {
+				b.leftOutAt = map[entryPos]bool{}
+			}
+			b.leftOutAt[at] = true
 		}
 		return true
 	}
@@ -42,7 +46,11 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 			if out(e) {
 				return nil
 			}
+			over := b.tally.approvalsOver
 			b.tally.add(b, r)
+			if b.tally.approvalsOver != over {
+				b.tally.overSegs[e.Segment] = true
+			}
 			if isDenial(r) {
 				marks = noteDenial(marks, e, r.Time)
 			}
@@ -53,6 +61,7 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 				return nil
 			}
 			all = append(all, *ev)
+			b.tally.knowApproval(ev, entryPos{e.Segment, e.Index})
 			if p.Contains(ev.Time) {
 				b.events = append(b.events, *ev)
 				b.tally.addEvent(b, len(b.events)-1, entryPos{e.Segment, e.Index})
@@ -70,6 +79,9 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 	rep, err := collector.ReadStore(b.cfg.DataDir, pass)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read store %q: %w", b.cfg.DataDir, err)
+	}
+	if err := b.recountApprovals(); err != nil { // approvalids.go
+		return nil, nil, err
 	}
 	return all, rep, b.recountLate(marks)
 }

@@ -64,11 +64,25 @@ type tally struct {
 	privRoutes  map[[2]string]bool
 
 	// Approvals: requests naming each approval id, allowed and refused
-	// (approval_required), for the approval samples.
+	// (approval_required), for the approval samples (approvalids.go).
 	approvals map[string]*[2]int64
+	// madeUpApprovals counts the ids in approvals that no approval event
+	// read before named when they were first counted.
+	madeUpApprovals int
 	// approvalsOver counts the requests, allowed and refused, naming an
-	// approval id first seen past the first maxApprovalIDs.
+	// approval id that no approval event names, first seen past the
+	// first maxApprovalIDs such ids.
 	approvalsOver [2]int64
+	// overSegs are the segments holding requests counted in
+	// approvalsOver: as many as the store has, whatever the senders
+	// write.
+	overSegs map[uint64]bool
+	// knownApprovals are the ids the trail's approval events name, read
+	// so far; lateApprovals those of them first named after requests
+	// naming them may have been counted in approvalsOver, with the entry
+	// of that first event.
+	knownApprovals map[string]bool
+	lateApprovals  map[string]entryPos
 
 	// The names some policy in force during the period holds; the
 	// others are counted under notInPolicy (tenantOf, clientOf).
@@ -161,7 +175,8 @@ func newTally(b *builder) *tally {
 	t := &tally{client: map[string]int64{}, scope: map[[2]string]int64{}, last: map[string]time.Time{},
 		priv: map[string]*privUse{}, denials: map[denialKey]int64{}, tenant: map[string]int64{}, unbound: map[string]int64{}, tenantDenied: map[string]int64{},
 		daily: map[int64]*[5]int64{}, revokes: map[string][]int{}, first: map[int]time.Time{}, firstBy: map[int]map[sidecar]time.Time{},
-		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{}}
+		routeScopes: map[[2]string][]string{}, privRoutes: map[[2]string]bool{}, approvals: map[string]*[2]int64{},
+		overSegs: map[uint64]bool{}, knownApprovals: map[string]bool{}, lateApprovals: map[string]entryPos{}}
 	t.tenants, t.clients = b.knownNames()
 	t.period = b.cfg.Period
 	for _, r := range b.doc.Routes {
@@ -256,33 +271,6 @@ func limitName(r *collector.StoredRecord) string {
 		return r.Limit
 	}
 	return "unknown"
-}
-
-// addApproval counts a request that named an approval, allowed or
-// refused for want of one.
-func (t *tally) addApproval(r *collector.StoredRecord, n int64) {
-	k := 0
-	switch r.Decision {
-	case "allowed":
-	case "approval_required":
-		k = 1
-	default:
-		return
-	}
-	c := t.approvals[r.ApprovalID]
-	if c == nil {
-		// The pass meets records before the events that name their
-		// approval, so every id is counted, up to maxApprovalIDs: the
-		// id is the sender's claim, allowed or not, and the requests
-		// naming the ids past it are counted together (approvalsOver).
-		if len(t.approvals) >= maxApprovalIDs {
-			t.approvalsOver[k] += n
-			return
-		}
-		c = new([2]int64)
-		t.approvals[r.ApprovalID] = c
-	}
-	c[k] += n
 }
 
 func dayOf(t time.Time) int64 {
@@ -502,7 +490,3 @@ func (s sidecar) String() string {
 	}
 	return s.pod + " (" + s.sender + ")"
 }
-
-// maxApprovalIDs bounds the approval ids a pack counts requests for by id;
-// those past it are counted together (approvalsOver).
-const maxApprovalIDs = 100000

@@ -1,0 +1,196 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A folded alert (fold.go) is ticketed once, when it opens, folding one
+// group; an attack goes on folding thousands into it. So the outbox tells
+// each of its tickets how far it has grown: an update delivery (a Jira or
+// GitHub comment, a ServiceNow work note, a signed alert.update to the
+// webhook, a Slack message) through the same durable queue as the ticket
+// and its closure, recorded in the trail as alert.ticket_update (update
+// "folded", with the number of groups told). A fold that keeps growing
+// tells its ticket at most foldTellFirst after the ticket, then at twice
+// the gap each time up to foldTellMax: some 30 comments the first day of
+// a storm, however many groups it folds, where once a minute would be
+// 1,440. What is due is read from the alert's history, which a replay
+// and a snapshot restore rebuild, so a restart loses no update and sends
+// none twice (TestFoldedTicketToldAsTheFoldGrows).
+
+const (
+	foldTellFirst = time.Minute // the first update after the ticket
+	foldTellMax   = time.Hour   // the longest gap between updates
+	// foldPoll is how often the outbox looks at the folded alerts for
+	// growth to tell.
+	foldPoll = time.Minute
+)
+
+// updateFolded is the "update" detail of an alert.ticket_update that
+// told a ticket of its folded alert's growth ("closed" tells a closure).
+const updateFolded = "folded"
+
+// foldTold returns what the trail records told to sink's ticket of a
+// folded alert: how many updates, the most groups one told (the ticket
+// told one), and when the last was, or the ticket filed.
+func foldTold(a *Alert, sink string) (n int, folded int64, last time.Time) {
+	folded = 1
+	for _, c := range a.History {
+		if c.Details["sink"] != sink {
+			continue
+		}
+		switch {
+		case c.Action == ActionTicket && last.IsZero():
+			last = c.Time
+		case c.Action == ActionTicketUpdate && c.Details["update"] == updateFolded:
+			v, _ := strconv.ParseInt(c.Details["folded"], 10, 64)
+			n, folded, last = n+1, max(folded, v), c.Time
+		}
+	}
+	return n, folded, last
+}
+
+// foldGap is the least time between update n (0 the first) and the one
+// before it, or the ticket.
+func foldGap(n int) time.Duration {
+	if n >= 6 { // 1 min << 6 is past the hour
+		return foldTellMax
+	}
+	return min(foldTellFirst<<n, foldTellMax)
+}
+
+// updates reports whether the sink's API lets an update reach ticket
+// key: what lets a closure reach it, its key one path segment where it
+// goes into the URL.
+func (s *Sink) updates(key string) bool {
+	switch s.Kind {
+	case "jira", "github":
+		return pathSegment(strings.TrimPrefix(key, "#"))
+	}
+	return s.closes(key)
+}
+
+func (o *Outbox) foldPath(id, sink string) string {
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~fold.json")
+}
+
+// foldDue queues an update for each ticket of an open folded alert that
+// has folded more groups than the trail says it was told, once its gap
+// (foldGap) has passed, and returns how long to wait before looking again.
+func (o *Outbox) foldDue(now time.Time) time.Duration {
+	wait := o.cfg.MaxBackoff
+	for _, a := range o.cfg.Engine.FoldedAlerts() {
+		for _, t := range a.Tickets {
+			s := o.sink(t.Sink)
+			if s == nil || !s.updates(t.Key) {
+				continue
+			}
+			wait = min(wait, foldPoll)
+			n, told, last := foldTold(&a, t.Sink)
+			if a.Folded <= told {
+				continue
+			}
+			if due := last.Add(foldGap(n)); now.Before(due) {
+				wait = min(wait, due.Sub(now))
+				continue
+			}
+			p := o.foldPath(a.ID, t.Sink)
+			if _, err := os.Stat(p); err == nil {
+				continue // queued: it tells what the alert holds when sent
+			}
+			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Fold: t.Key}, p); err != nil {
+				o.fail(fmt.Errorf("%w; written again in %s", err, foldPoll))
+			}
+		}
+	}
+	return wait
+}
+
+// deliverFold tells the ticket of q the growth of its folded alert, as
+// the engine holds it now (the queued copy is the alert when the update
+// fell due), records it and removes the delivery. An alert closed since,
+// or whose growth the trail records told, needs none.
+func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
+	a, ok := o.cfg.Engine.Alert(q.Alert.ID)
+	if !ok || a.Status == StatusClosed {
+		return o.done(name, p)
+	}
+	n, told, _ := foldTold(&a, q.Sink)
+	if a.Folded <= told {
+		return o.done(name, p)
+	}
+	q.Alert = a
+	if err := sink.tellFold(o.cfg.Client, &a, q.Fold, n+1, o.cfg.Now()); err != nil {
+		return err
+	}
+	return o.record(name, p, q, q.Fold)
+}
+
+// foldNote is what an update says of a, already redacted (sinkAlert).
+func foldNote(a *Alert) string {
+	return fmt.Sprintf("Alert %s has grown: it folds %d %s groups now (count %d, last seen %s).", a.ID, a.Folded, a.Group, a.Count,
+		a.LastSeen.UTC().Format(time.RFC3339))
+}
+
+// foldRequest builds update n of ticket key of the folded alert a: the
+// generic webhook gets a signed alert.update with the alert as it is,
+// Jira and GitHub a comment, ServiceNow a work note, Slack a message,
+// each with the alert's text as the ticket has it; every text redacted
+// (sinkAlert). The delivery id names the update, so a receiver drops a
+// resend (the collector died before the trail recorded it).
+func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Request, error) {
+	p := sinkAlert(a, s.Kind)
+	note := foldNote(p)
+	method, url := http.MethodPost, s.URL
+	var v any
+	switch s.Kind {
+	case "webhook":
+		v = struct {
+			Event string `json:"event"`
+			Alert *Alert `json:"alert"`
+		}{ActionUpdate, p}
+	case "jira": // POST /rest/api/2/issue/{key}/comment; wiki markup, so the text in {noformat}
+		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(note + "\n\n" + description(p))}
+	case "github": // POST /repos/{owner}/{repo}/issues/{number}/comments; Markdown
+		url = strings.TrimSuffix(s.URL, "/") + "/" + strings.TrimPrefix(key, "#") + "/comments"
+		v = map[string]string{"body": githubFenced(note + "\n\n" + description(p))}
+	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}
+		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+snowSysID(key)
+		v = map[string]string{"work_notes": note + "\n\n" + description(p)}
+	case "slack":
+		v = map[string]string{"text": slackEscaper.Replace(note)}
+	default:
+		return nil, fmt.Errorf("ticket sink %q: kind %q cannot update tickets", s.Name, s.Kind)
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return s.newRequest(method, url, a.ID+"."+s.Name+".fold."+strconv.Itoa(n), body, now)
+}
+
+// tellFold sends update n of ticket key of the folded alert a.
+func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Time) error {
+	req, err := s.foldRequest(a, key, n, now)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return s.noAnswer(err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("ticket sink %q answered %s to update %d of %s", s.Name, resp.Status, n, key)
+	}
+	return nil
+}
