@@ -3,7 +3,6 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -183,14 +182,12 @@ func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Ti
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(req)
+	code, status, err := s.send(c, req)
 	if err != nil {
-		return s.noAnswer(err)
+		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("ticket sink %q answered %s to update %d of %s", s.Name, resp.Status, n, key)
+	if code/100 != 2 {
+		return fmt.Errorf("ticket sink %q answered %s to update %d of %s", s.Name, status, n, key)
 	}
 	return nil
 }

@@ -473,20 +473,31 @@ func (s *Sink) closeTicket(c *http.Client, a *Alert, key string, now time.Time) 
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(req)
+	code, status, err := s.send(c, req)
 	if err != nil {
-		return s.noAnswer(err)
+		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		err := fmt.Errorf("ticket sink %q answered %s to the closure of %s", s.Name, resp.Status, key)
-		if refusedForGood(resp.StatusCode) {
+	if code/100 != 2 {
+		err := fmt.Errorf("ticket sink %q answered %s to the closure of %s", s.Name, status, key)
+		if refusedForGood(code) {
 			err = fmt.Errorf("%w: %w", ErrCloseRefused, err)
 		}
 		return err
 	}
 	return nil
+}
+
+// send sends req, a closure or an update, and returns the status of the
+// answer, whose body it reads (up to 64 KiB) and closes; an error when no
+// answer came.
+func (s *Sink) send(c *http.Client, req *http.Request) (code int, status string, err error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", s.noAnswer(err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, resp.Status, nil
 }
 
 // ErrCloseRefused is a closure the sink refused for good, or that cannot
