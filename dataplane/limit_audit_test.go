@@ -1,8 +1,6 @@
 package dataplane
 
 import (
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -110,13 +108,7 @@ func TestRefusalRecordNamesConcurrencyCap(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			arrived, release := make(chan struct{}, 4), make(chan struct{})
-			up := startStreamUpstream(t, func(conn net.Conn) error {
-				arrived <- struct{}{}
-				<-release
-				_, err := io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				return err
-			})
+			up, arrived, release := startHeldUpstream(t)
 			st := startStack(t, func(cfg *Config) { cfg.Upstream = up })
 			swapDoc(t, st.store, func(d *policy.Document) {
 				for i := range d.Classes {

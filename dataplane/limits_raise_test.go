@@ -27,14 +27,7 @@ import (
 // its four slots free. The waiters now take the free slots under the
 // newest cap first.
 func TestRaisedConcurrencyCapAdmitsTheQueue(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 8)
-	up := startStreamUpstream(t, func(c net.Conn) error {
-		arrived <- struct{}{}
-		<-release
-		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return err
-	})
+	up, arrived, release := startHeldUpstream(t)
 	st := startStack(t, func(c *Config) { c.Upstream = up })
 	bulkCap := func(max int) {
 		swapDoc(t, st.store, func(d *policy.Document) {

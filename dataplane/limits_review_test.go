@@ -349,13 +349,7 @@ func midBodyCostOnce(t *testing.T, st *stack, dial func() (net.Conn, error)) int
 // concurrency_limited). Such a request is now refused before the limits,
 // as the ledger is never asked for it anyway.
 func TestApprovalLessRequestTakesNoQueuePlace(t *testing.T) {
-	arrived, release := make(chan struct{}, 4), make(chan struct{})
-	up := startStreamUpstream(t, func(c net.Conn) error {
-		arrived <- struct{}{}
-		<-release
-		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return err
-	})
+	up, arrived, release := startHeldUpstream(t)
 	st := startStack(t, func(c *Config) { c.Upstream = up })
 	swapDoc(t, st.store, func(d *policy.Document) {
 		d.Classes = append([]policy.ClassSpec(nil), d.Classes...)

@@ -119,14 +119,7 @@ func TestLoweredConcurrencyCapHoldsWithQueue(t *testing.T) {
 // and step 6 cannot be opened over a socket. The other exports are real
 // requests to a real sidecar and upstream.
 func TestStaleSnapshotCapIgnored(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 8)
-	up := startStreamUpstream(t, func(c net.Conn) error {
-		arrived <- struct{}{}
-		<-release
-		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return err
-	})
+	up, arrived, release := startHeldUpstream(t)
 	st := startStack(t, func(c *Config) { c.Upstream = up })
 	bulkConcurrency(t, st, 4)
 	stale := st.srv.prepared.Load()

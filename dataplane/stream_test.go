@@ -55,6 +55,20 @@ func startBulkUpstream(t testing.TB, size int, chunked bool) string {
 	})
 }
 
+// startHeldUpstream starts an upstream that signals each request on
+// arrived, then holds it until release is closed (or sent on) and answers
+// 200 "ok": the requests the tests of concurrency caps keep in flight.
+func startHeldUpstream(t testing.TB) (addr string, arrived, release chan struct{}) {
+	arrived, release = make(chan struct{}, 8), make(chan struct{})
+	addr = startStreamUpstream(t, func(c net.Conn) error {
+		arrived <- struct{}{}
+		<-release
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
+	})
+	return addr, arrived, release
+}
+
 // startStreamUpstream serves each request of each connection with write.
 func startStreamUpstream(t testing.TB, write func(c net.Conn) error) string {
 	t.Helper()
