@@ -47,3 +47,19 @@ func itoa16(n int) string {
 	}
 	return s
 }
+
+// A bare LF trailer section behind a sized body that took more than one
+// read is refused at once: the body is counted off, so the chunked
+// request after it is followed. It waited for the read timeout (a
+// minute here).
+func TestBareLFTrailerBehindSplitSizedBodyRefused(t *testing.T) {
+	t.Parallel()
+	st := r36stack(t)
+	first := r36sized("0123456789")
+	in := first + r36chunked("4\r\nbody\r\n0\r\nX-T: y\n\n")
+	start := time.Now()
+	rs := sendSplit(t, st.addr, in, []int{len(first) - 5}, 10*time.Second)
+	if strings.Count(rs, "HTTP/1.1 200 ") != 1 || strings.Count(rs, "HTTP/1.1 400 ") != 1 || time.Since(start) > 5*time.Second {
+		t.Errorf("answers %s after %v, want 200 and then 400 at once", r36status(rs), time.Since(start).Round(time.Millisecond))
+	}
+}
