@@ -82,13 +82,17 @@ func (c *conn) Read(p []byte) (int, error) {
 	if c.failNext != nil { // fasthttp waits for a CRLF CRLF that did not end the head or section
 		return 0, c.failNext
 	}
-	if !c.head.on && !c.chunk.on {
-		// Bytes no scan follows (a Content-Length body): fasthttp's
-		// buffer may move under what the head kept (pending).
+	if !c.head.on && !c.chunk.on && c.head.left == 0 {
+		// Bytes no scan follows: fasthttp's buffer may move under what
+		// the head kept (pending), and where the next head begins is
+		// not known.
 		c.head.ended = false
 	}
 	n, err := c.Conn.Read(p)
 	c.plain += int64(n) // read by tlsWire when TLS
+	if c.head.left > 0 && n > 0 {
+		c.readSized(p[:n]) // trailerend.go
+	}
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
 		c.headBad = true
 		return n, c.head.endErr()
@@ -322,11 +326,12 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		// The head of this request was read and its body too; the next
 		// bytes read are the next request's, after those read already.
 		var next []byte
+		known := false
 		if c.head.ended {
-			next = c.pending(ctx)
+			next, known = c.pending(ctx)
 		}
 		x.hdr.badEnd, c.headBad = c.headBad, false
-		c.head.restart()
+		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}
 		}

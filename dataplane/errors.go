@@ -30,6 +30,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		c.head.ended = false
 	}
 	x := s.begin(ctx, mono, wall)
+	bad := x.hdr.badEnd    // a bad head end, or forwarded headers refused before the body (preAuthenticated)
 	defer s.finish(ctx, x) // records, under the request path's recover
 	x.prep = s.prepared.Load()
 	x.snap = x.prep.snapshot()
@@ -40,7 +41,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case *fasthttp.ErrSmallBuffer:
 		d = audit.HeaderTooLarge
 	}
-	if err == fasthttp.ErrBodyTooLarge {
+	if err == fasthttp.ErrBodyTooLarge && !bad {
 		d = s.bodyRefused(ctx, x) // prebody.go
 	}
 	s.deny(ctx, x, d)

@@ -23,10 +23,14 @@ var errHeadEnd = errors.New("dataplane: request head does not end in CRLF CRLF")
 // the handler (begin), after its body was read; it stops at the head's
 // empty line, so a body is never scanned. A head that pipelining put in
 // fasthttp's buffer before then is followed from the bytes kept after
-// the request before (pending, trailerend.go) when they are known.
-// Otherwise it is not seen whole: scanning begins only at a line ending
-// in an HTTP version (a request line), and stops for anything else;
-// decide checks the end of such a head (crlfEnd).
+// the request before (pending, trailerend.go), past its body (a
+// Content-Length one counted off, followSized; a chunked one followed,
+// chunkScan). When they are not known, nothing is followed on the
+// connection from then on (restart): the next bytes read may be a
+// buffered head's body, and a body holding a line ending in an HTTP
+// version was scanned as a head and refused
+// (TestBodyLikeAHeadAfterUnseenHeadPasses); decide checks the end of
+// such a head (crlfEnd).
 type headScan struct {
 	on        bool    // following a head
 	first     bool    // its request line is done
@@ -36,11 +40,18 @@ type headScan struct {
 	ended     bool    // its empty line was read, rest being the bytes read after it
 	n         int     // bytes of the current line so far
 	tail      [9]byte // the last bytes of the current line, for the request line's version
-	rest      []byte  // of the read that ended the head, the bytes after it: its body's first (trailerend.go)
+	rest      []byte  // of the read that ended the head, the bytes after it: its body's first (trailerend.go); past a sized body once it is read (followSized)
+	left      int64   // bytes of a Content-Length body still to be read after rest (followSized)
+	sized     bool    // the head's Content-Length body is followed (followSized)
 }
 
-// restart follows the next head from the next byte read.
-func (s *headScan) restart() { *s = headScan{on: true} }
+// restart follows the next head from the next byte read when known is
+// true: the bytes read so far were followed to the end of the request
+// before. Otherwise where the next head begins is not known (fasthttp
+// may have buffered it, and the next bytes read are its body's), and
+// nothing is followed on the connection from then on: a body is never
+// scanned as a head (TestBodyLikeAHeadAfterUnseenHeadPasses).
+func (s *headScan) restart(known bool) { *s = headScan{on: known} }
 
 // feed follows p, the next bytes read, and reports whether the head
 // ended badly in them.

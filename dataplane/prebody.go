@@ -73,7 +73,16 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x.mono, x.wall = s.clock.now()
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	if ok {
-		x.peer, ok = s.headSource(h, x)
+		if x.peer, ok = s.headSource(h, x); !ok {
+			// Refused as the handler refuses it, 400, whatever fasthttp
+			// does with its body: a chunked one refused before it, past
+			// preBodyFree, comes to errorHandler with its headers gone,
+			// and was answered 413 body_too_large
+			// (TestChunkedBodyBehindRefusedForwardedHeadersIs400).
+			if c := connOfHeader(h); c != nil {
+				c.headBad = true
+			}
+		}
 	}
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
 		ok = s.authenticate(x) == audit.Allowed

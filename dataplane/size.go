@@ -69,6 +69,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
 	cl := int64(h.ContentLength())
+	if cl > 0 {
+		if c := connOfHeader(h); c != nil {
+			c.followSized(cl) // trailerend.go
+		}
+	}
 	if cl == -2 || cl == 0 {
 		return fasthttp.RequestConfig{} // no body: the header deadline stands
 	}

@@ -129,26 +129,53 @@ func (c *conn) followed(p []byte) bool {
 // one read alone would be (TestBareLFTrailerPipelinedRefused). They are
 // known when the request's head (or trailer section) was seen to end and
 // nothing was read since but what a scan followed: the bytes after its
-// end, less its body for a Content-Length one. Else none; such a head is
-// checked for its CRLF CRLF end in decide (crlfEnd), and its chunked
-// body is not followed. The bytes are fasthttp's read buffer, which it
+// end, past its body for a Content-Length one (followSized). Else where
+// the next head begins is not known (known false), and the connection's
+// later heads are checked for their CRLF CRLF end in decide (crlfEnd)
+// only, their chunked bodies not followed. The bytes are fasthttp's read buffer, which it
 // keeps across requests (ReduceMemoryUsage stays off, server.go) and
 // hands back to its pool on an error before errorHandler runs, which so
 // clears ended (TestAttackUnauthenticatedBodyPreallocation with -race
 // read a buffer another connection had taken).
-func (c *conn) pending(ctx *fasthttp.RequestCtx) []byte {
+func (c *conn) pending(ctx *fasthttp.RequestCtx) (next []byte, known bool) {
 	switch {
-	case !c.head.ended:
-		return nil
+	case !c.head.ended || c.headBad: // a bad end: the connection closes after the 400
+		return nil, false
 	case c.chunkOn || c.head.inTrailer:
 		if c.chunkOn && c.head.inTrailer {
-			return c.head.rest
+			return c.head.rest, true
 		}
-		return nil
+		return nil, false
 	}
-	n := len(ctx.Request.Body())
-	if n > len(c.head.rest) {
-		return nil
+	if !c.head.sized && len(ctx.Request.Body()) > 0 {
+		return nil, false // a body not followed (headerReceived cut short)
 	}
-	return c.head.rest[n:]
+	return c.head.rest, true
+}
+
+// followSized follows the Content-Length body of cl bytes of the request
+// whose head c read last, from the bytes read with its head: the bytes
+// after it are the next request's (pending), when the head's end was
+// seen. The body's bytes read later are counted off by readSized.
+func (c *conn) followSized(cl int64) {
+	if !c.head.ended || c.head.inTrailer {
+		return
+	}
+	c.head.sized = true
+	if k := int64(len(c.head.rest)); cl > k {
+		c.head.rest, c.head.left = c.head.rest[k:], cl-k
+		return
+	}
+	c.head.rest = c.head.rest[cl:]
+}
+
+// readSized counts off p, bytes read of a Content-Length body being
+// followed (followSized), and keeps the bytes after its end in the read
+// that brought it: fasthttp's buffer, unmoved until its next read.
+func (c *conn) readSized(p []byte) {
+	k := min(int64(len(p)), c.head.left)
+	c.head.left -= k
+	if c.head.left == 0 {
+		c.head.rest = p[k:]
+	}
 }
