@@ -147,8 +147,11 @@ func (c *conn) pending(ctx *fasthttp.RequestCtx) (next []byte, known bool) {
 		}
 		return nil, false
 	}
-	if !c.head.sized && len(ctx.Request.Body()) > 0 {
-		return nil, false // a body not followed (headerReceived cut short)
+	if !c.head.sized && len(ctx.Request.Body()) > 0 || c.head.left > 0 {
+		// A body not followed (headerReceived cut short), or not read to
+		// its end: fasthttp hands a request over with its whole
+		// Content-Length body read, so this is a guard, not a path.
+		return nil, false
 	}
 	return c.head.rest, true
 }
