@@ -263,7 +263,7 @@ func (l *listener) logLimited(msg string, err error, delay time.Duration) {
 }
 
 func newConn(c net.Conn) *conn {
-	return &conn{Conn: rawSock(c), peer: tcpAddr(c.RemoteAddr()), head: headScan{on: true}}
+	return &conn{Conn: rawSock(c), peer: tcpAddr(c.RemoteAddr()), head: headScan{headState: headState{on: true}}}
 }
 
 // tcpAddr is the address of a TCP peer, IPv4 unmapped; invalid for other
@@ -335,7 +335,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}
 		}
-		c.failNext = nil
+		if c.failNext != nil {
+			c.failNext = nil
+		}
 		if len(next) > 0 && c.head.feed(next) {
 			c.headBad, c.failNext = true, errHeadEnd
 		}

@@ -32,17 +32,27 @@ var errHeadEnd = errors.New("dataplane: request head does not end in CRLF CRLF")
 // (TestBodyLikeAHeadAfterUnseenHeadPasses); decide checks the end of
 // such a head (crlfEnd).
 type headScan struct {
+	headState
+	// rest is, of the read that ended the head, the bytes after it: its
+	// body's first (trailerend.go); past a sized body once it is read
+	// (followSized). It is read only while ended, and set whenever ended
+	// is, so restart leaves it: every request would otherwise write a
+	// pointer (and pay its write barrier) to clear it.
+	rest []byte
+}
+
+// headState is what restart clears of a headScan: no pointers.
+type headState struct {
 	on        bool    // following a head
 	first     bool    // its request line is done
 	cr        bool    // the last byte read was '\r'
 	crlf      bool    // the last complete line ended in CRLF
 	inTrailer bool    // following a chunked body's trailer section, not a head (trailerend.go)
 	ended     bool    // its empty line was read, rest being the bytes read after it
+	sized     bool    // the head's Content-Length body is followed (followSized)
 	n         int     // bytes of the current line so far
 	tail      [9]byte // the last bytes of the current line, for the request line's version
-	rest      []byte  // of the read that ended the head, the bytes after it: its body's first (trailerend.go); past a sized body once it is read (followSized)
 	left      int64   // bytes of a Content-Length body still to be read after rest (followSized)
-	sized     bool    // the head's Content-Length body is followed (followSized)
 }
 
 // restart follows the next head from the next byte read when known is
@@ -51,7 +61,7 @@ type headScan struct {
 // may have buffered it, and the next bytes read are its body's), and
 // nothing is followed on the connection from then on: a body is never
 // scanned as a head (TestBodyLikeAHeadAfterUnseenHeadPasses).
-func (s *headScan) restart(known bool) { *s = headScan{on: known} }
+func (s *headScan) restart(known bool) { s.headState = headState{on: known} }
 
 // feed follows p, the next bytes read, and reports whether the head
 // ended badly in them.

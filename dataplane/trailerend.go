@@ -87,7 +87,9 @@ func (s *chunkScan) size(b []byte) {
 // line, whose CRLF fasthttp requires, as the lines of a head after its
 // request line: the section's empty line and the line before it must end
 // in CRLF.
-func (s *headScan) trailer() { *s = headScan{on: true, first: true, crlf: true, inTrailer: true} }
+func (s *headScan) trailer() {
+	s.headState = headState{on: true, first: true, crlf: true, inTrailer: true}
+}
 
 // endErr is the error of the Read that ended the head or trailer section
 // s follows badly.

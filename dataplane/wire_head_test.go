@@ -139,7 +139,7 @@ func TestHeadScanSplits(t *testing.T) {
 		{"Host: a\n\n", false},
 	} {
 		for _, step := range []int{1, 2, 3, 7, len(c.in)} {
-			s := headScan{on: true}
+			s := headScan{headState: headState{on: true}}
 			bad := false
 			for p := c.in; len(p) > 0 && !bad; {
 				k := min(step, len(p))
