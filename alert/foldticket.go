@@ -73,8 +73,10 @@ func (s *Sink) updates(key string) bool {
 	switch s.Kind {
 	case "jira", "github":
 		return pathSegment(strings.TrimPrefix(key, "#"))
+	case "servicenow": // NUMBER/SYS_ID; the sys_id goes into the path
+		return pathSegment(snowSysID(key))
 	}
-	return s.closes(key)
+	return true
 }
 
 func (o *Outbox) foldPath(id, sink string) string {
@@ -149,6 +151,12 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	p := sinkAlert(a, s.Kind)
 	note := foldNote(p)
 	method, url := http.MethodPost, s.URL
+	if !s.updates(key) {
+		// The key came in the ticket system's answer (or an etcd
+		// alert.ticket) and goes into the URL's path: "../x?" would move
+		// the request elsewhere on the sink's host.
+		return nil, fmt.Errorf("ticket sink %q: ticket key %q is not one path segment (letters, digits, '-', '_', '.'); the ticket is not updated", s.Name, key)
+	}
 	var v any
 	switch s.Kind {
 	case "webhook":
