@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -169,9 +170,9 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	case "github": // POST /repos/{owner}/{repo}/issues/{number}/comments; Markdown
 		url = strings.TrimSuffix(s.URL, "/") + "/" + strings.TrimPrefix(key, "#") + "/comments"
 		v = map[string]string{"body": githubFenced(note + "\n\n" + description(p))}
-	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}
+	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}; a journal field
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+snowSysID(key)
-		v = map[string]string{"work_notes": note + "\n\n" + description(p)}
+		v = map[string]string{"work_notes": snowJournal(note + "\n\n" + description(p))}
 	case "slack":
 		v = map[string]string{"text": slackEscaper.Replace(note)}
 	default:
@@ -183,6 +184,15 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	}
 	return s.newRequest(method, url, a.ID+"."+s.Name+".fold."+strconv.Itoa(n), body, now)
 }
+
+// snowCodeTag is the start of ServiceNow's [code] and [/code] tags, in any
+// case: in a journal field (work notes, comments) what stands between
+// them is rendered as HTML.
+var snowCodeTag = regexp.MustCompile(`(?i)\[(\s*/?\s*code)`)
+
+// snowJournal returns text for a ServiceNow journal field with no [code]
+// tag in it: the bracket of each becomes a parenthesis.
+func snowJournal(text string) string { return snowCodeTag.ReplaceAllString(text, "($1") }
 
 // tellFold sends update n of ticket key of the folded alert a.
 func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Time) error {

@@ -1,8 +1,11 @@
 package alert
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -41,5 +44,42 @@ func TestFoldUpdateRefusesServiceNowKeyOutsideOnePathSegment(t *testing.T) {
 	defer mu.Unlock()
 	if len(paths) != 0 {
 		t.Errorf("updates sent for refused keys: %q", paths)
+	}
+}
+
+// The update of a folded alert's ServiceNow ticket is a work note, a
+// journal field, in which ServiceNow renders what stands between [code]
+// and [/code] as HTML (the incident's description, which the ticket
+// gets, is plain text). The alert's text comes from outside (a record's
+// source, an Alertmanager alert's name or fingerprint), so an outsider's
+// [code]<img src=x onerror=...>[/code] ran in the browser of whoever read
+// the incident. The tags are now broken up, as {noformat} is in Jira.
+func TestFoldUpdateServiceNowWorkNoteHoldsNoCodeTag(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var notes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &body)
+		mu.Lock()
+		notes = append(notes, body["work_notes"])
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	s := &Sink{Name: "snow", Kind: "servicenow", URL: srv.URL + "/api/now/table/incident", secret: []byte("u:p")}
+	a := hostileAlert()
+	a.Folded = 200
+	a.Rule = "alertmanager:[code]<img src=x onerror=alert(1)>[/code]"
+	a.FoldedKeys = []string{"[CODE]<script>alert(2)</script>[/Code]", "[ code ]<b>x</b>[/ code ]"}
+	if err := s.tellFold(srv.Client(), a, "INC0010001/9d385017c611228701d22104cc95c371", 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	tag := regexp.MustCompile(`(?i)\[\s*/?\s*code\s*\]`)
+	if len(notes) != 1 || notes[0] == "" || tag.MatchString(notes[0]) {
+		t.Errorf("servicenow work notes %q, want one holding no [code] tag", notes)
 	}
 }
