@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // A folded alert (fold.go) is ticketed once, when it opens, folding one
@@ -142,6 +143,35 @@ func foldNote(a *Alert) string {
 		a.LastSeen.UTC().Format(time.RFC3339))
 }
 
+// maxFoldText bounds the text of an update, in bytes: well short of the
+// 32,767 characters of a Jira comment, with the room its {noformat}
+// block and the breaking of each "{noformat" in it take.
+const maxFoldText = 24000
+
+// foldText is what an update of the ticket of p (sinkAlert's) says: note,
+// then the alert without the lines of its history telling the fold (the
+// ticket has them, as its comments; a line more each update to each sink),
+// cut at maxFoldText bytes. Whole, it grew with every update until Jira
+// refused it for good (TestFoldUpdateFitsJiraCommentLimit).
+func foldText(note string, p *Alert) string {
+	h := make([]Change, 0, len(p.History))
+	for _, c := range p.History {
+		if c.Action != ActionTicketUpdate || c.Details["update"] != updateFolded {
+			h = append(h, c)
+		}
+	}
+	p.History = h
+	s := note + "\n\n" + description(p)
+	if len(s) > maxFoldText {
+		n := maxFoldText
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "\n(cut at " + strconv.Itoa(maxFoldText) + " bytes)"
+	}
+	return s
+}
+
 // foldRequest builds update n of ticket key of the folded alert a: the
 // generic webhook gets a signed alert.update with the alert as it is,
 // Jira and GitHub a comment, ServiceNow a work note, Slack a message,
@@ -166,13 +196,13 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 			Alert *Alert `json:"alert"`
 		}{ActionUpdate, p}
 	case "jira": // POST /rest/api/2/issue/{key}/comment; wiki markup, so the text in {noformat}
-		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(note + "\n\n" + description(p))}
+		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(foldText(note, p))}
 	case "github": // POST /repos/{owner}/{repo}/issues/{number}/comments; Markdown
 		url = strings.TrimSuffix(s.URL, "/") + "/" + strings.TrimPrefix(key, "#") + "/comments"
-		v = map[string]string{"body": githubFenced(note + "\n\n" + description(p))}
+		v = map[string]string{"body": githubFenced(foldText(note, p))}
 	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}; a journal field
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+snowSysID(key)
-		v = map[string]string{"work_notes": snowJournal(note + "\n\n" + description(p))}
+		v = map[string]string{"work_notes": snowJournal(foldText(note, p))}
 	case "slack":
 		v = map[string]string{"text": slackEscaper.Replace(note)}
 	default:

@@ -2,13 +2,16 @@ package alert
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // A ServiceNow ticket key is NUMBER/SYS_ID, and the sys_id goes into
@@ -81,5 +84,58 @@ func TestFoldUpdateServiceNowWorkNoteHoldsNoCodeTag(t *testing.T) {
 	tag := regexp.MustCompile(`(?i)\[\s*/?\s*code\s*\]`)
 	if len(notes) != 1 || notes[0] == "" || tag.MatchString(notes[0]) {
 		t.Errorf("servicenow work notes %q, want one holding no [code] tag", notes)
+	}
+}
+
+// Each update of a folded alert's ticket carried the whole alert as text,
+// its history with it, and that history gains a line with every update
+// told to every sink: some 50 a day for two sinks while an attack folds
+// on, plus the 20 folded groups an outsider names (256 bytes each). Jira
+// refuses a comment past 32,767 characters (400), for good: the update
+// was retried every few minutes for as long as the alert stayed open and
+// the ticket never told again. The update now leaves out the lines the
+// ticket has as its comments and is cut well short of Jira's limit.
+func TestFoldUpdateFitsJiraCommentLimit(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var comments []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &body)
+		if n := utf8.RuneCountInString(body["body"]); n > 32767 {
+			http.Error(w, `{"errors":{"comment":"The entered text is too long. It exceeds the allowed limit of 32,767 characters."}}`, http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		comments = append(comments, body["body"])
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	s := &Sink{Name: "jira", Kind: "jira", URL: srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("u:p")}
+	long := strings.Repeat("{noformat}é", 256/12)
+	a := &Alert{ID: "alert-20261201T090000Z-0a1b2c3d", Rule: "alertmanager:" + long, Kind: "alertmanager", Severity: "high",
+		Group: "fingerprint", Key: foldKey, Tenant: long, Count: 90000, Folded: 9000}
+	for i := range maxFoldedKeys {
+		a.FoldedKeys = append(a.FoldedKeys, fmt.Sprint(i, long))
+	}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	a.History = append(a.History, Change{Time: at, Action: ActionTicket, Actor: "collector", Reason: "ticket SEC-1 at sink jira",
+		Details: map[string]string{"sink": "jira", "ticket": "SEC-1"}})
+	for i := range 400 {
+		sink := []string{"jira", "hook"}[i%2]
+		a.History = append(a.History, Change{Time: at.Add(time.Duration(i) * time.Hour), Action: ActionTicketUpdate, Actor: "collector",
+			Reason:  fmt.Sprintf("ticket SEC-1 at sink %s told the alert folds %d groups", sink, 100+i*20),
+			Details: map[string]string{"sink": sink, "ticket": "SEC-1", "update": updateFolded, "folded": fmt.Sprint(100 + i*20)}})
+	}
+	a.History = append(a.History, Change{Time: at.Add(500 * time.Hour), Action: ActionAck, Actor: "alice", Reason: "looking"})
+	if err := s.tellFold(srv.Client(), a, "SEC-1", 201, at.Add(501*time.Hour)); err != nil {
+		t.Fatalf("update of a folded alert 400 updates old: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(comments) != 1 || !strings.Contains(comments[0], "folds 9000") || !strings.Contains(comments[0], "alert.ack") {
+		t.Errorf("comments %d, want one telling the fold (9000) and the ack", len(comments))
 	}
 }
