@@ -2,6 +2,7 @@ package alert
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // A folded alert (fold.go) is ticketed once, when it opens, folding one
@@ -131,7 +134,15 @@ func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
 		return o.done(name, p)
 	}
 	q.Alert = a
-	if err := sink.tellFold(o.cfg.Client, &a, q.Fold, n+1, o.cfg.Now()); err != nil {
+	q.Refused = ""
+	if err := sink.tellFold(o.cfg.Client, &a, q.Fold, n+1, o.cfg.Now()); errors.Is(err, errFoldRefused) {
+		// Refused for good (an issue deleted since): recorded as an
+		// update told, so the next waits its gap rather than the retry
+		// going on at the longest backoff while the alert is open
+		// (TestFoldUpdateRefusedForGoodWaitsItsGap).
+		q.Refused = credential.Redact(err.Error())
+		o.fail(err)
+	} else if err != nil {
 		return err
 	}
 	return o.record(name, p, q, q.Fold)
@@ -224,6 +235,10 @@ var snowCodeTag = regexp.MustCompile(`(?i)\[(\s*/?\s*code)`)
 // tag in it: the bracket of each becomes a parenthesis.
 func snowJournal(text string) string { return snowCodeTag.ReplaceAllString(text, "($1") }
 
+// errFoldRefused is an update of a folded alert's ticket the sink
+// refused for good (refusedForGood): sent again, it gets the same answer.
+var errFoldRefused = errors.New("alert: ticket update refused")
+
 // tellFold sends update n of ticket key of the folded alert a.
 func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Time) error {
 	req, err := s.foldRequest(a, key, n, now)
@@ -233,6 +248,9 @@ func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Ti
 	code, status, err := s.send(c, req)
 	if err != nil {
 		return err
+	}
+	if refusedForGood(code) {
+		return fmt.Errorf("%w: ticket sink %q answered %s to update %d of %s", errFoldRefused, s.Name, status, n, key)
 	}
 	if code/100 != 2 {
 		return fmt.Errorf("ticket sink %q answered %s to update %d of %s", s.Name, status, n, key)

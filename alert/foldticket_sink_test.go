@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -137,5 +139,79 @@ func TestFoldUpdateFitsJiraCommentLimit(t *testing.T) {
 	defer mu.Unlock()
 	if len(comments) != 1 || !strings.Contains(comments[0], "folds 9000") || !strings.Contains(comments[0], "alert.ack") {
 		t.Errorf("comments %d, want one telling the fold (9000) and the ack", len(comments))
+	}
+}
+
+// A ticket that refuses its updates for good (a Jira issue deleted since,
+// 404; a GitHub issue deleted, 410, or locked, 403) had the update retried
+// at the outbox's longest backoff for as long as the folded alert stayed
+// open: a request every few minutes, where the doubling gaps allow some
+// ten in six hours, and a failure logged each time. A refusal now counts
+// as an update told (recorded as refused), so the next waits its gap.
+func TestFoldUpdateRefusedForGoodWaitsItsGap(t *testing.T) {
+	t.Parallel()
+	clock := &simClock{}
+	base := time.Now().UTC().Truncate(time.Second)
+	clock.set(base)
+	var refused, issues atomic.Int64
+	jira := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
+			json.NewEncoder(w).Encode(map[string]string{"key": fmt.Sprint("SEC-", issues.Add(1))})
+		case strings.HasSuffix(r.URL.Path, "/comment"):
+			refused.Add(1)
+			http.Error(w, `{"errorMessages":["Issue does not exist or you do not have permission to see it."]}`, http.StatusNotFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer jira.Close()
+	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: jira.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot:token")}}
+	outDir := t.TempDir()
+	var box atomic.Pointer[Outbox]
+	r := newRigWith(t, examplePolicy(t), func(a Alert) {
+		if err := box.Load().Enqueue(a); err != nil {
+			t.Errorf("Enqueue: %v", err)
+		}
+	})
+	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
+		OnError: func(error) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.Store(o)
+	fp := 0
+	fold := func(n int) {
+		t.Helper()
+		for range n {
+			body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Noisy","severity":"warning"},"fingerprint":"fp%05d"}]}`, fp)
+			if _, err := r.eng.Alertmanager([]byte(body), t0.Add(time.Duration(fp)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			fp++
+		}
+	}
+	fold(maxOpenPerRule + 1)
+	o.deliverDue(context.Background())
+	for s := 1; s <= 6*60*6; s++ { // every 10 s for six hours, a group a minute
+		if s%6 == 0 {
+			fold(1)
+		}
+		clock.set(base.Add(time.Duration(s) * 10 * time.Second))
+		o.deliverDue(context.Background())
+	}
+	if n := refused.Load(); n > 12 || n < 5 {
+		t.Errorf("six hours of a deleted issue: %d comments refused, want 5 to 12 (the doubling gaps)", n)
+	}
+	var refusals int
+	for _, a := range r.eng.Alerts() {
+		for _, c := range a.History {
+			if c.Action == ActionTicketUpdate && c.Details["refused"] != "" {
+				refusals++
+			}
+		}
+	}
+	if int64(refusals) != refused.Load() {
+		t.Errorf("the trail records %d refused updates, the sink refused %d", refusals, refused.Load())
 	}
 }
