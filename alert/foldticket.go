@@ -123,14 +123,19 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 // deliverFold tells the ticket of q the growth of its folded alert, as
 // the engine holds it now (the queued copy is the alert when the update
 // fell due), records it and removes the delivery. An alert closed since,
-// or whose growth the trail records told, needs none.
+// or whose growth the trail records told, or told less than its gap ago,
+// needs none.
 func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
 	a, ok := o.cfg.Engine.Alert(q.Alert.ID)
 	if !ok || a.Status == StatusClosed {
 		return o.done(name, p)
 	}
-	n, told, _ := foldTold(&a, q.Sink)
-	if a.Folded <= told {
+	n, told, last := foldTold(&a, q.Sink)
+	if a.Folded <= told || o.cfg.Now().Before(last.Add(foldGap(n))) {
+		// Told, or told since it was queued (the trail recorded it and
+		// the collector died before removing the file): foldDue queues
+		// the next when its gap has passed
+		// (TestFoldUpdateLeftQueuedByACrashWaitsItsGap).
 		return o.done(name, p)
 	}
 	q.Alert = a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -213,5 +214,89 @@ func TestFoldUpdateRefusedForGoodWaitsItsGap(t *testing.T) {
 	}
 	if int64(refusals) != refused.Load() {
 		t.Errorf("the trail records %d refused updates, the sink refused %d", refusals, refused.Load())
+	}
+}
+
+// A collector that died after the trail recorded an update and before it
+// removed the queued file found the file at its restart and, the alert
+// having folded more since, sent it at once: a second update right after
+// the first, its gap not waited. A queued update whose gap has not passed
+// since the last one the trail records is now dropped; it is queued again
+// when due.
+func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
+	t.Parallel()
+	clock := &simClock{}
+	base := time.Now().UTC().Truncate(time.Second)
+	clock.set(base)
+	jira := newFoldJira(t)
+	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: jira.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot:token")}}
+	outDir := t.TempDir()
+	var box atomic.Pointer[Outbox]
+	r := newRigWith(t, examplePolicy(t), func(a Alert) {
+		if err := box.Load().Enqueue(a); err != nil {
+			t.Errorf("Enqueue: %v", err)
+		}
+	})
+	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.Store(o)
+	fp := 0
+	fold := func(n int) {
+		t.Helper()
+		for range n {
+			body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Noisy","severity":"warning"},"fingerprint":"fp%05d"}]}`, fp)
+			if _, err := r.eng.Alertmanager([]byte(body), t0.Add(time.Duration(fp)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			fp++
+		}
+	}
+	comments := func() int {
+		jira.mu.Lock()
+		defer jira.mu.Unlock()
+		n := 0
+		for _, c := range jira.comments {
+			n += len(c)
+		}
+		return n
+	}
+	fold(maxOpenPerRule + 1)
+	o.deliverDue(context.Background())
+	fold(10)
+	clock.set(base.Add(time.Minute))
+	var a Alert
+	for _, x := range r.eng.FoldedAlerts() {
+		a = x
+	}
+	o.foldDue(clock.now()) // queued: the file the crash leaves
+	b, err := os.ReadFile(o.foldPath(a.ID, "jira"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.deliverDue(context.Background())
+	if n := comments(); n != 1 {
+		t.Fatalf("%d comments a minute after the ticket, want 1", n)
+	}
+	if err := os.WriteFile(o.foldPath(a.ID, "jira"), b, 0o600); err != nil { // recorded, not removed: the crash
+		t.Fatal(err)
+	}
+	fold(10)
+	o2, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.Store(o2)
+	clock.set(base.Add(time.Minute + 10*time.Second))
+	o2.deliverDue(context.Background())
+	if n := comments(); n != 1 {
+		t.Errorf("%d comments 10 s after the first update (a restart found it queued), want 1: the next is due 2 min after it", n)
+	}
+	clock.set(base.Add(3*time.Minute + time.Second))
+	o2.deliverDue(context.Background())
+	o2.deliverDue(context.Background())
+	if n := comments(); n != 2 {
+		t.Errorf("%d comments 2 min after the first update, want 2", n)
 	}
 }
