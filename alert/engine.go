@@ -773,12 +773,18 @@ func (e *Engine) RecordCloseRefused(id, sink, key, why string, t time.Time) erro
 
 // RecordTicketFold writes the alert.ticket_update event of the folded
 // alert id: sink's ticket key was told at t that it folds folded groups
-// (foldticket.go).
-func (e *Engine) RecordTicketFold(id, sink, key string, folded int64, t time.Time) error {
+// (foldticket.go), or, with refused not "", refused for good to be told
+// (why): it counts as told, and the next update waits its gap.
+func (e *Engine) RecordTicketFold(id, sink, key string, folded int64, refused string, t time.Time) error {
 	n := strconv.FormatInt(folded, 10)
-	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id,
-		Reason:  "ticket " + key + " at sink " + sink + " told the alert folds " + n + " groups",
-		Details: encodeDetails(map[string]string{"sink": sink, "ticket": key, "update": updateFolded, "folded": n})})
+	d := map[string]string{"sink": sink, "ticket": key, "update": updateFolded, "folded": n}
+	reason := "ticket " + key + " at sink " + sink + " told the alert folds " + n + " groups"
+	if refused != "" {
+		d["refused"] = refused
+		reason = "ticket " + key + " at sink " + sink + " refused for good to be told the alert folds " + n + " groups: " + refused
+	}
+	return e.record(collector.Event{Time: t, Actor: e.cfg.Actor, Action: ActionTicketUpdate, Target: id, Reason: reason,
+		Details: encodeDetails(d)})
 }
 
 // FoldedAlerts returns the open folded alerts (fold.go), one a family at

@@ -2,13 +2,18 @@ package alert
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // A folded alert (fold.go) is ticketed once, when it opens, folding one
@@ -73,8 +78,10 @@ func (s *Sink) updates(key string) bool {
 	switch s.Kind {
 	case "jira", "github":
 		return pathSegment(strings.TrimPrefix(key, "#"))
+	case "servicenow": // NUMBER/SYS_ID; the sys_id goes into the path
+		return pathSegment(snowSysID(key))
 	}
-	return s.closes(key)
+	return true
 }
 
 func (o *Outbox) foldPath(id, sink string) string {
@@ -116,18 +123,31 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 // deliverFold tells the ticket of q the growth of its folded alert, as
 // the engine holds it now (the queued copy is the alert when the update
 // fell due), records it and removes the delivery. An alert closed since,
-// or whose growth the trail records told, needs none.
+// or whose growth the trail records told, or told less than its gap ago,
+// needs none.
 func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
 	a, ok := o.cfg.Engine.Alert(q.Alert.ID)
 	if !ok || a.Status == StatusClosed {
 		return o.done(name, p)
 	}
-	n, told, _ := foldTold(&a, q.Sink)
-	if a.Folded <= told {
+	n, told, last := foldTold(&a, q.Sink)
+	if a.Folded <= told || o.cfg.Now().Before(last.Add(foldGap(n))) {
+		// Told, or told since it was queued (the trail recorded it and
+		// the collector died before removing the file): foldDue queues
+		// the next when its gap has passed
+		// (TestFoldUpdateLeftQueuedByACrashWaitsItsGap).
 		return o.done(name, p)
 	}
 	q.Alert = a
-	if err := sink.tellFold(o.cfg.Client, &a, q.Fold, n+1, o.cfg.Now()); err != nil {
+	q.Refused = ""
+	if err := sink.tellFold(o.cfg.Client, &a, q.Fold, n+1, o.cfg.Now()); errors.Is(err, errFoldRefused) {
+		// Refused for good (an issue deleted since): recorded as an
+		// update told, so the next waits its gap rather than the retry
+		// going on at the longest backoff while the alert is open
+		// (TestFoldUpdateRefusedForGoodWaitsItsGap).
+		q.Refused = credential.Redact(err.Error())
+		o.fail(err)
+	} else if err != nil {
 		return err
 	}
 	return o.record(name, p, q, q.Fold)
@@ -137,6 +157,35 @@ func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
 func foldNote(a *Alert) string {
 	return fmt.Sprintf("Alert %s has grown: it folds %d %s groups now (count %d, last seen %s).", a.ID, a.Folded, a.Group, a.Count,
 		a.LastSeen.UTC().Format(time.RFC3339))
+}
+
+// maxFoldText bounds the text of an update, in bytes: well short of the
+// 32,767 characters of a Jira comment, with the room its {noformat}
+// block and the breaking of each "{noformat" in it take.
+const maxFoldText = 24000
+
+// foldText is what an update of the ticket of p (sinkAlert's) says: note,
+// then the alert without the lines of its history telling the fold (the
+// ticket has them, as its comments; a line more each update to each sink),
+// cut at maxFoldText bytes. Whole, it grew with every update until Jira
+// refused it for good (TestFoldUpdateFitsJiraCommentLimit).
+func foldText(note string, p *Alert) string {
+	h := make([]Change, 0, len(p.History))
+	for _, c := range p.History {
+		if c.Action != ActionTicketUpdate || c.Details["update"] != updateFolded {
+			h = append(h, c)
+		}
+	}
+	p.History = h
+	s := note + "\n\n" + description(p)
+	if len(s) > maxFoldText {
+		n := maxFoldText
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "\n(cut at " + strconv.Itoa(maxFoldText) + " bytes)"
+	}
+	return s
 }
 
 // foldRequest builds update n of ticket key of the folded alert a: the
@@ -149,6 +198,12 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	p := sinkAlert(a, s.Kind)
 	note := foldNote(p)
 	method, url := http.MethodPost, s.URL
+	if !s.updates(key) {
+		// The key came in the ticket system's answer (or an etcd
+		// alert.ticket) and goes into the URL's path: "../x?" would move
+		// the request elsewhere on the sink's host.
+		return nil, fmt.Errorf("ticket sink %q: ticket key %q is not one path segment (letters, digits, '-', '_', '.'); the ticket is not updated", s.Name, key)
+	}
 	var v any
 	switch s.Kind {
 	case "webhook":
@@ -157,13 +212,13 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 			Alert *Alert `json:"alert"`
 		}{ActionUpdate, p}
 	case "jira": // POST /rest/api/2/issue/{key}/comment; wiki markup, so the text in {noformat}
-		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(note + "\n\n" + description(p))}
+		url, v = strings.TrimSuffix(s.URL, "/")+"/"+key+"/comment", map[string]string{"body": jiraNoformat(foldText(note, p))}
 	case "github": // POST /repos/{owner}/{repo}/issues/{number}/comments; Markdown
 		url = strings.TrimSuffix(s.URL, "/") + "/" + strings.TrimPrefix(key, "#") + "/comments"
-		v = map[string]string{"body": githubFenced(note + "\n\n" + description(p))}
-	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}
+		v = map[string]string{"body": githubFenced(foldText(note, p))}
+	case "servicenow": // Table API, PATCH /api/now/table/incident/{sys_id}; a journal field
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+snowSysID(key)
-		v = map[string]string{"work_notes": note + "\n\n" + description(p)}
+		v = map[string]string{"work_notes": snowJournal(foldText(note, p))}
 	case "slack":
 		v = map[string]string{"text": slackEscaper.Replace(note)}
 	default:
@@ -176,6 +231,19 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	return s.newRequest(method, url, a.ID+"."+s.Name+".fold."+strconv.Itoa(n), body, now)
 }
 
+// snowCodeTag is the start of ServiceNow's [code] and [/code] tags, in any
+// case: in a journal field (work notes, comments) what stands between
+// them is rendered as HTML.
+var snowCodeTag = regexp.MustCompile(`(?i)\[(\s*/?\s*code)`)
+
+// snowJournal returns text for a ServiceNow journal field with no [code]
+// tag in it: the bracket of each becomes a parenthesis.
+func snowJournal(text string) string { return snowCodeTag.ReplaceAllString(text, "($1") }
+
+// errFoldRefused is an update of a folded alert's ticket the sink
+// refused for good (refusedForGood): sent again, it gets the same answer.
+var errFoldRefused = errors.New("alert: ticket update refused")
+
 // tellFold sends update n of ticket key of the folded alert a.
 func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Time) error {
 	req, err := s.foldRequest(a, key, n, now)
@@ -185,6 +253,9 @@ func (s *Sink) tellFold(c *http.Client, a *Alert, key string, n int, now time.Ti
 	code, status, err := s.send(c, req)
 	if err != nil {
 		return err
+	}
+	if refusedForGood(code) {
+		return fmt.Errorf("%w: ticket sink %q answered %s to update %d of %s", errFoldRefused, s.Name, status, n, key)
 	}
 	if code/100 != 2 {
 		return fmt.Errorf("ticket sink %q answered %s to update %d of %s", s.Name, status, n, key)

@@ -114,7 +114,8 @@ type queued struct {
 	Tried bool `json:"tried,omitempty"`
 	// Refused says why the sink refused the closure for good, written
 	// when the trail could not record it: a restart records it without
-	// sending again.
+	// sending again. For an update of a folded alert's ticket, why the
+	// sink refused it, recorded with it (foldticket.go).
 	Refused string `json:"refused,omitempty"`
 }
 
@@ -615,7 +616,7 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 	case q.Close != "":
 		err = o.cfg.Engine.RecordTicketUpdate(q.Alert.ID, q.Sink, key, o.cfg.Now())
 	case q.Fold != "":
-		err = o.cfg.Engine.RecordTicketFold(q.Alert.ID, q.Sink, key, q.Alert.Folded, o.cfg.Now())
+		err = o.cfg.Engine.RecordTicketFold(q.Alert.ID, q.Sink, key, q.Alert.Folded, q.Refused, o.cfg.Now())
 	default:
 		err = o.cfg.Engine.RecordTicket(q.Alert.ID, q.Sink, key, o.cfg.Now())
 	}
