@@ -181,17 +181,7 @@ func TestFoldUpdateRefusedForGoodWaitsItsGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	box.Store(o)
-	fp := 0
-	fold := func(n int) {
-		t.Helper()
-		for range n {
-			body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Noisy","severity":"warning"},"fingerprint":"fp%05d"}]}`, fp)
-			if _, err := r.eng.Alertmanager([]byte(body), t0.Add(time.Duration(fp)*time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			fp++
-		}
-	}
+	fold := noisyFolds(t, r, t0)
 	fold(maxOpenPerRule + 1)
 	o.deliverDue(context.Background())
 	for s := 1; s <= 6*60*6; s++ { // every 10 s for six hours, a group a minute
@@ -242,17 +232,7 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	box.Store(o)
-	fp := 0
-	fold := func(n int) {
-		t.Helper()
-		for range n {
-			body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Noisy","severity":"warning"},"fingerprint":"fp%05d"}]}`, fp)
-			if _, err := r.eng.Alertmanager([]byte(body), t0.Add(time.Duration(fp)*time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			fp++
-		}
-	}
+	fold := noisyFolds(t, r, t0)
 	comments := func() int {
 		jira.mu.Lock()
 		defer jira.mu.Unlock()

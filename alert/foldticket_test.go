@@ -132,17 +132,7 @@ func TestFoldedTicketToldAsTheFoldGrows(t *testing.T) {
 		}
 	}
 	start()
-	fp := 0
-	fold := func(n int) {
-		t.Helper()
-		for range n {
-			body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Noisy","severity":"warning"},"fingerprint":"fp%05d"}]}`, fp)
-			if _, err := r.eng.Alertmanager([]byte(body), t0.Add(time.Duration(fp)*time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			fp++
-		}
-	}
+	fold := noisyFolds(t, r, t0)
 	deliver := func(at time.Duration) {
 		t.Helper()
 		clock.set(base.Add(at))
@@ -272,4 +262,21 @@ func TestFoldedTicketToldAsTheFoldGrows(t *testing.T) {
 		t.Errorf("%d Jira issues, want %d: one per alert", len(jira.issues), maxOpenPerRule+1)
 	}
 	jira.mu.Unlock()
+}
+
+// noisyFolds returns a function that sends r's engine n Alertmanager
+// alerts of new fingerprints, a second apart from t0 on, each a group the
+// Alertmanager rule folds once 100 are open.
+func noisyFolds(t *testing.T, r *rig, t0 time.Time) func(n int) {
+	fp := 0
+	return func(n int) {
+		t.Helper()
+		for range n {
+			body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Noisy","severity":"warning"},"fingerprint":"fp%05d"}]}`, fp)
+			if _, err := r.eng.Alertmanager([]byte(body), t0.Add(time.Duration(fp)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			fp++
+		}
+	}
 }
