@@ -62,18 +62,7 @@ func TestFoldUpdateRefusesServiceNowKeyOutsideOnePathSegment(t *testing.T) {
 // the incident. The tags are now broken up, as {noformat} is in Jira.
 func TestFoldUpdateServiceNowWorkNoteHoldsNoCodeTag(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var notes []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]string
-		b, _ := io.ReadAll(r.Body)
-		json.Unmarshal(b, &body)
-		mu.Lock()
-		notes = append(notes, body["work_notes"])
-		mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer srv.Close()
+	srv, got := fieldServer(t, "work_notes", func(string) int { return http.StatusOK })
 	s := &Sink{Name: "snow", Kind: "servicenow", URL: srv.URL + "/api/now/table/incident", secret: []byte("u:p")}
 	a := hostileAlert()
 	a.Folded = 200
@@ -82,8 +71,7 @@ func TestFoldUpdateServiceNowWorkNoteHoldsNoCodeTag(t *testing.T) {
 	if err := s.tellFold(srv.Client(), a, "INC0010001/9d385017c611228701d22104cc95c371", 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	notes := got()
 	tag := regexp.MustCompile(`(?i)\[\s*/?\s*code\s*\]`)
 	if len(notes) != 1 || notes[0] == "" || tag.MatchString(notes[0]) {
 		t.Errorf("servicenow work notes %q, want one holding no [code] tag", notes)
@@ -100,22 +88,12 @@ func TestFoldUpdateServiceNowWorkNoteHoldsNoCodeTag(t *testing.T) {
 // ticket has as its comments and is cut well short of Jira's limit.
 func TestFoldUpdateFitsJiraCommentLimit(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var comments []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]string
-		b, _ := io.ReadAll(r.Body)
-		json.Unmarshal(b, &body)
-		if n := utf8.RuneCountInString(body["body"]); n > 32767 {
-			http.Error(w, `{"errors":{"comment":"The entered text is too long. It exceeds the allowed limit of 32,767 characters."}}`, http.StatusBadRequest)
-			return
+	srv, got := fieldServer(t, "body", func(v string) int {
+		if utf8.RuneCountInString(v) > 32767 { // Jira: "The entered text is too long."
+			return http.StatusBadRequest
 		}
-		mu.Lock()
-		comments = append(comments, body["body"])
-		mu.Unlock()
-		w.WriteHeader(http.StatusCreated)
-	}))
-	defer srv.Close()
+		return http.StatusCreated
+	})
 	s := &Sink{Name: "jira", Kind: "jira", URL: srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("u:p")}
 	long := strings.Repeat("{noformat}é", 256/12)
 	a := &Alert{ID: "alert-20261201T090000Z-0a1b2c3d", Rule: "alertmanager:" + long, Kind: "alertmanager", Severity: "high",
@@ -136,8 +114,7 @@ func TestFoldUpdateFitsJiraCommentLimit(t *testing.T) {
 	if err := s.tellFold(srv.Client(), a, "SEC-1", 201, at.Add(501*time.Hour)); err != nil {
 		t.Fatalf("update of a folded alert 400 updates old: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	comments := got()
 	if len(comments) != 1 || !strings.Contains(comments[0], "folds 9000") || !strings.Contains(comments[0], "alert.ack") {
 		t.Errorf("comments %d, want one telling the fold (9000) and the ack", len(comments))
 	}
@@ -278,5 +255,31 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 	o2.deliverDue(context.Background())
 	if n := comments(); n != 2 {
 		t.Errorf("%d comments 2 min after the first update, want 2", n)
+	}
+}
+
+// fieldServer stands for a ticket system on loopback: it answers each
+// JSON request with the status answer gives for its field's value, and
+// got returns the values it took (answered 2xx), in order.
+func fieldServer(t *testing.T, field string, answer func(v string) int) (srv *httptest.Server, got func() []string) {
+	var mu sync.Mutex
+	var took []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &body)
+		code := answer(body[field])
+		if code/100 == 2 {
+			mu.Lock()
+			took = append(took, body[field])
+			mu.Unlock()
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), took...)
 	}
 }

@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"fmt"
-	"io"
 	"math/rand"
 	"os"
 	"sort"
@@ -24,16 +23,7 @@ func sendSplit(t testing.TB, addr, in string, cuts []int, wait time.Duration) st
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(wait))
-	prev := 0
-	for _, cut := range cuts {
-		io.WriteString(c, in[prev:cut])
-		prev = cut
-		time.Sleep(2 * time.Millisecond)
-	}
-	io.WriteString(c, in[prev:])
-	b, _ := io.ReadAll(c)
-	return string(b)
+	return writeSplit(c, in, cuts, wait) // pipeline_stress_review_test.go
 }
 
 const r36post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
