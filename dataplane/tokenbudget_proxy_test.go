@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -43,5 +44,69 @@ func TestRefusedBodyChargesTheForwardedSource(t *testing.T) {
 	fresh["jti"] = "fresh-behind-proxy"
 	if r := doFrom(t, proxy, st.addr, "POST", "/v1/records", from(bearer(mint(t, fresh)), "198.51.100.7"), body); r.status != 200 {
 		t.Errorf("good new token with a body from another client behind the proxy: %d %s, want 200 (its own budget, checked before the body too)", r.status, r.body)
+	}
+}
+
+// callerListener is a listener of the caller's own, as Serve may be
+// given one: its connections are not *net.TCPConn (a wrapper, as a
+// PROXY protocol or metering listener makes), so the sidecar does not
+// wrap them in its own conn.
+type callerListener struct{ net.Listener }
+
+type callerConn struct{ net.Conn }
+
+func (l callerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return callerConn{c}, nil
+}
+
+// TestCallerListenerChargesTheSourceBudget: on a connection Serve did not
+// accept itself, a token checked before its body was charged to the zero
+// address, where the handler charges the connection's peer: every such
+// connection shared one budget of failures, and one client sending
+// forged tokens with bodies over 16 KiB had another client's good new
+// token with such a body refused 429 token_failures_limited. The source
+// is now the connection's RemoteAddr, as for connections Serve accepted,
+// and behind a trusted proxy the address the forwarded headers name.
+func TestCallerListenerChargesTheSourceBudget(t *testing.T) {
+	st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(2, time.Hour, 2) })
+	serveDemoJWKS(t, st, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go st.srv.Serve(callerListener{ln}) // stopped with the stack's Shutdown
+	addr := ln.Addr().String()
+	body := strings.Repeat("x", 20<<10)
+	claims := func(jti string) map[string]any {
+		c := demoClaims("acme-hris", "acme", "write:records")
+		c["jti"] = jti
+		return c
+	}
+	spend := func(from string, h func() map[string]string) {
+		t.Helper()
+		for range 2 {
+			doFrom(t, from, addr, "POST", "/v1/records", h(), body)
+		}
+		if r := doFrom(t, from, addr, "POST", "/v1/records", h(), body); r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
+			t.Fatalf("forged tokens with bodies from %s, past the budget: %d %s, want 429 token_failures_limited", from, r.status, r.body)
+		}
+	}
+	spend("127.0.0.2", func() map[string]string { return bearer(forge(t, claims("forged"))) })
+	if r := doFrom(t, "127.0.0.3", addr, "POST", "/v1/records", bearer(mint(t, claims("fresh-1"))), body); r.status != 200 {
+		t.Errorf("a good new token with a body from 127.0.0.3, after forged ones from 127.0.0.2 spent its budget: %d %s, want 200", r.status, r.body)
+	}
+	// Behind a trusted proxy, the forwarded source's budget.
+	behind := func(src string, tok string) map[string]string {
+		h := bearer(tok)
+		h["X-Forwarded-For"] = src
+		return h
+	}
+	spend("127.0.0.9", func() map[string]string { return behind("203.0.113.7", forge(t, claims("forged"))) })
+	if r := doFrom(t, "127.0.0.9", addr, "POST", "/v1/records", behind("198.51.100.7", mint(t, claims("fresh-2"))), body); r.status != 200 {
+		t.Errorf("a good new token with a body from another client behind the proxy: %d %s, want 200", r.status, r.body)
 	}
 }
