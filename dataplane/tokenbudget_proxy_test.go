@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -47,22 +46,6 @@ func TestRefusedBodyChargesTheForwardedSource(t *testing.T) {
 	}
 }
 
-// callerListener is a listener of the caller's own, as Serve may be
-// given one: its connections are not *net.TCPConn (a wrapper, as a
-// PROXY protocol or metering listener makes), so the sidecar does not
-// wrap them in its own conn.
-type callerListener struct{ net.Listener }
-
-type callerConn struct{ net.Conn }
-
-func (l callerListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return callerConn{c}, nil
-}
-
 // TestCallerListenerChargesTheSourceBudget: on a connection Serve did not
 // accept itself, a token checked before its body was charged to the zero
 // address, where the handler charges the connection's peer: every such
@@ -74,12 +57,7 @@ func (l callerListener) Accept() (net.Conn, error) {
 func TestCallerListenerChargesTheSourceBudget(t *testing.T) {
 	st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(2, time.Hour, 2) })
 	serveDemoJWKS(t, st, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go st.srv.Serve(callerListener{ln}) // stopped with the stack's Shutdown
-	addr := ln.Addr().String()
+	addr := startCallerListener(t, st) // conn_test.go
 	body := strings.Repeat("x", 20<<10)
 	claims := func(jti string) map[string]any {
 		c := demoClaims("acme-hris", "acme", "write:records")
