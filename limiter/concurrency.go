@@ -219,9 +219,9 @@ func (c *Concurrency) Release(key uint64) {
 // forgetIdleLocked forgets the idle keys of a full shard, their caps
 // with them, and reports whether there were any. It sweeps the shard
 // only when one is idle, and forgets every idle key at once, so a sweep
-// is paid for by the Acquires that filled the shard. Keys are a policy's
-// tenants and classes, so a shard fills only under a policy naming more
-// than MaxKeys/64 of them, or after many pushes renamed them.
+// is paid for by the Acquires that filled the shard. The sidecar's keys
+// are a policy's tenant+class pairs, which no client can make up, so a
+// shard fills only under policies naming more than MaxKeys/64 of them.
 func (s *cshard) forgetIdleLocked() bool {
 	if s.idle == 0 {
 		return false
