@@ -188,7 +188,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		delay = 0
 		if _, ok := c.(*net.TCPConn); !ok {
-			if _, isTLS := c.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
+			if _, isTLS := c.(fasthttpTLS); isTLS {
 				return c, nil
 			}
 			return newConn(c), nil
@@ -209,6 +209,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		return cc, nil
 	}
+}
+
+// fasthttpTLS is what fasthttp (v1.74.0, server.go: tlsConn) takes for a
+// TLS connection, to handshake it and read its state.
+type fasthttpTLS interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
 }
 
 // closed reports whether err says the listener was closed. Listeners that

@@ -101,7 +101,7 @@ func (s *headScan) endErr() error {
 }
 
 // followBody starts following the body of the request whose head h is,
-// of cl bytes (-1: chunked), on a connection Serve accepted: a
+// of cl bytes (-1: chunked), on a connection Serve wrapped (conn): a
 // Content-Length one counted off (followSized), a chunked one followed
 // to its trailer section (followChunks) within the budget of a refused
 // body until budgetChunks sets its own. headerReceived calls it before
