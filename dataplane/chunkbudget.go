@@ -30,13 +30,19 @@ const chunkSlack = 64 << 10
 // not parsing the chunks, bounds every part of the framing at once; a
 // body of chunks of a few bytes each (six bytes on the wire per byte of
 // data) is refused past 64 KiB of framing, which no HTTP client sends.
+//
+// followBody has set the budget of a refused body (refuseBody) already,
+// which stands when headerReceived ends before it knows the limit.
 func (s *Server) budgetChunks(h *fasthttp.RequestHeader, limit int64) {
-	if c := connOfHeader(h); c != nil {
-		c.chunkOn, c.chunkLeft = true, 2*limit+chunkSlack+int64(s.cfg.MaxHeaderBytes)
-		if c.followChunks() { // trailerend.go
-			c.headBad, c.failNext = true, errTrailerEnd
-		}
+	if c := connOfHeader(h); c != nil && c.chunkOn {
+		c.chunkLeft = s.chunkBudget(limit)
 	}
+}
+
+// chunkBudget is what a chunked body of at most limit bytes may cost on
+// the wire (budgetChunks).
+func (s *Server) chunkBudget(limit int64) int64 {
+	return 2*limit + chunkSlack + int64(s.cfg.MaxHeaderBytes)
 }
 
 // headerInCtx is where a RequestCtx holds its request head.

@@ -134,9 +134,15 @@ func (c *conn) Close() error {
 
 // listener wraps each accepted TCP connection in a conn and holds the
 // open connections under a cap, in total and per peer address: a
-// connection past either is closed at once, unread. Other kinds of
-// connection (a TLS listener's) pass through unwrapped and uncounted, so
-// that fasthttp still sees their own type, and their requests use the pool.
+// connection past either is closed at once, unread. A connection of
+// another kind, from a listener of the caller's, is wrapped too but not
+// counted, so that its requests' framing is followed (headend.go,
+// trailerend.go, chunkbudget.go): they passed through unwrapped, and a
+// trailer section ending in a bare LF waited for the read timeout
+// (TestCallerListenerFollowed). A TLS one (a tls.Listener's) still passes
+// through unwrapped, since fasthttp must see its own type to handshake
+// and read its state; its requests use the pool and nothing follows
+// their framing.
 //
 // Accept errors other than the listener being closed are temporary: out
 // of file descriptors (EMFILE, ENFILE) or buffers is a load condition to
@@ -182,7 +188,10 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		delay = 0
 		if _, ok := c.(*net.TCPConn); !ok {
-			return c, nil
+			if _, isTLS := c.(fasthttpTLS); isTLS {
+				return c, nil
+			}
+			return newConn(c), nil
 		}
 		cc := newConn(c)
 		if !l.admit(cc.peer) {
@@ -200,6 +209,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		return cc, nil
 	}
+}
+
+// fasthttpTLS is what fasthttp (v1.74.0, server.go: tlsConn) takes for a
+// TLS connection, to handshake it and read its state.
+type fasthttpTLS interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
 }
 
 // closed reports whether err says the listener was closed. Listeners that

@@ -154,3 +154,58 @@ func TestConnectionExchange(t *testing.T) {
 		t.Errorf("after close: connection holds %p, exchange owned by %p; want both released", c.x, x.conn)
 	}
 }
+
+// callerListener is a listener of the caller's own, as Serve may be
+// given one: its connections are not *net.TCPConn (a wrapper, as a
+// PROXY protocol or metering listener makes), so the sidecar does not
+// wrap them in its own conn.
+type callerListener struct{ net.Listener }
+
+type callerConn struct{ net.Conn }
+
+func (l callerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return callerConn{c}, nil
+}
+
+// startCallerListener serves st on a listener of the caller's
+// (callerListener) too, until the stack's Shutdown, and returns its
+// address.
+func startCallerListener(t *testing.T, st *stack) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go st.srv.Serve(callerListener{ln})
+	return ln.Addr().String()
+}
+
+// The connections of a listener of the caller's are followed as those
+// Serve accepts itself, unless they are TLS ones: they passed through
+// unwrapped, so nothing followed their requests' framing. A trailer
+// section ending in a bare LF waited for the read timeout (a minute
+// here: the client gives up after 10 s), and an endless chunk extension
+// was read, unbounded, for as long.
+func TestCallerListenerFollowed(t *testing.T) {
+	st, up := startRecorded(t, func(c *Config) { c.ReadTimeout, c.HeaderTimeout = time.Minute, time.Minute })
+	addr := startCallerListener(t, st)
+	if r := raw(t, addr, "GET /v1/status HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"); r.status != 200 {
+		t.Fatalf("a GET on the caller's listener: %d %s, want 200", r.status, r.body)
+	}
+	const bad = "0\r\nX-T: y\n\n"
+	c, r := sendChunked(t, addr, r36post+"Transfer-Encoding: chunked\r\n", bad, false) // trailerend_test.go
+	if r.status != 400 || r.errorBody(t).Error != "bad_request" {
+		t.Errorf("a chunked body ending %q: %d %s, want 400 bad_request", bad, r.status, r.body)
+	}
+	if b, err := io.ReadAll(c); err != nil || len(b) > 0 {
+		t.Errorf("after the 400 read %q, %v; want the connection closed", b, err)
+	}
+	extensionFlood(t, addr) // chunkbudget_test.go
+	if got := up.received(); len(got) != 1 {
+		t.Errorf("the service received %d requests, want the GET alone", len(got))
+	}
+}

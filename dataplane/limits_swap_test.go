@@ -180,3 +180,54 @@ func queuedCh(srv *Server, n int) <-chan struct{} {
 	}()
 	return ch
 }
+
+// Finding: a key kept its newest cap only while it had a request in
+// flight or queued. Once the export under the new cap of 1 had ended,
+// acme's slot key was idle and kept nothing, so requests that loaded the
+// tables before the push lowered the cap from 4, reaching step 6 after
+// it, set the old cap back: the second was admitted with one in flight.
+// The key now keeps its cap while idle; the second stale request queues.
+// The stale tables are handed to limit directly, as in
+// TestStaleSnapshotCapIgnored; the export under the new cap is a real
+// request to a real sidecar and upstream.
+func TestStaleSnapshotCapOnIdleKeyIgnored(t *testing.T) {
+	st := startStack(t, nil)
+	bulkConcurrency(t, st, 4)
+	stale := st.srv.prepared.Load()
+	bulkConcurrency(t, st, 1)
+	if r := do(t, st.addr, "POST", "/v1/exports", key(adminKey), ""); r.status != 200 {
+		t.Fatalf("an export under the new cap of 1: %d %s, want 200", r.status, r.body)
+	}
+	staleExport := func() *exchange {
+		x := &exchange{prep: stale, client: stale.snap.Clients["acme-admin"], mono: limiter.Now(), rec: new(audit.Record)}
+		for _, r := range stale.snap.Routes {
+			if r.Method == "POST" && r.Template == "/v1/exports" {
+				x.route = r
+			}
+		}
+		return x
+	}
+	first := staleExport()
+	if d := st.srv.limit(first); d != audit.Allowed {
+		t.Fatalf("the first stale request, alone on acme's idle slot key: %s, want allowed", d)
+	}
+	second := staleExport()
+	decided := make(chan audit.Decision, 1)
+	go func() { decided <- st.srv.limit(second) }()
+	select {
+	case d := <-decided:
+		if d == audit.Allowed {
+			st.srv.inflight.Release(second.slot)
+		}
+		st.srv.inflight.Release(first.slot)
+		t.Fatalf("a second request holding the tables before the push to 1, with 1 in flight: %s at once, want queued", d)
+	case <-queuedCh(st.srv, 1):
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the second stale request neither decided nor queued: %d queued", st.srv.inflight.Queued())
+	}
+	st.srv.inflight.Release(first.slot)
+	if d := <-decided; d != audit.Allowed {
+		t.Fatalf("the queued stale request after the slot was freed: %s, want allowed", d)
+	}
+	st.srv.inflight.Release(second.slot)
+}

@@ -102,16 +102,18 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 // bodies over 16 KiB spent the budget of failures (tokenbudget.go) of
 // every client sending a token not verified before with such a body
 // (TestForgedTokensSpendTheSourceBudget,
-// TestRefusedBodyChargesTheForwardedSource). A connection the sidecar did not
-// accept (Serve on a listener of the caller's) is not found, and its
-// requests keep the zero address.
+// TestRefusedBodyChargesTheForwardedSource). A connection Serve passes
+// through unwrapped (a TLS listener's of the caller's, conn.go) has its
+// peer read from its RemoteAddr, as begin does for the handler: such
+// connections shared the zero address's budget
+// (TestCallerListenerChargesTheSourceBudget).
 func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr, bool) {
 	ctx := ctxOfHeader(h)
-	c := ownConn(ctx.Conn())
-	if c == nil {
-		return netip.Addr{}, true
+	if c := ownConn(ctx.Conn()); c != nil {
+		x.peer = c.peer
+	} else {
+		x.peer = tcpAddr(ctx.RemoteAddr()) // conn.go
 	}
-	x.peer = c.peer
 	if len(x.snap.TrustedProxies) == 0 {
 		return x.peer, true
 	}

@@ -64,15 +64,16 @@ func contentDeclared(h *fasthttp.RequestHeader, r *policy.Route) bool {
 // no routing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestConfig) {
 	defer s.headerPanicked(&rc)
+	cl := int64(h.ContentLength())
+	// The body's framing is followed first, whatever cuts this short (no
+	// policy yet, a panic), so that no request's body is left unfollowed
+	// (trailerend.go, TestBareLFTrailerNotReadyRefusedAtOnce).
+	if cl > 0 || cl == -1 {
+		s.followBody(h, cl) // trailerend.go
+	}
 	p := s.prepared.Load()
 	if p == nil {
-		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
-	}
-	cl := int64(h.ContentLength())
-	if cl > 0 {
-		if c := connOfHeader(h); c != nil {
-			c.followSized(cl) // trailerend.go
-		}
+		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
 	}
 	if cl == -2 || cl == 0 {
 		return fasthttp.RequestConfig{} // no body: the header deadline stands

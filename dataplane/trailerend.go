@@ -100,6 +100,30 @@ func (s *headScan) endErr() error {
 	return errHeadEnd
 }
 
+// followBody starts following the body of the request whose head h is,
+// of cl bytes (-1: chunked), on a connection Serve wrapped (conn): a
+// Content-Length one counted off (followSized), a chunked one followed
+// to its trailer section (followChunks) within the budget of a refused
+// body until budgetChunks sets its own. headerReceived calls it before
+// anything that returns early: with no policy loaded yet it returned
+// first, so a trailer section ending in a bare LF waited for the read
+// timeout, and after a Content-Length body not followed, where the next
+// head began was not known, so nothing was followed on that connection
+// any more (TestBareLFTrailerNotReadyRefusedAtOnce).
+func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
+	c := connOfHeader(h) // chunkbudget.go
+	switch {
+	case c == nil:
+	case cl > 0:
+		c.followSized(cl)
+	case cl == -1:
+		c.chunkOn, c.chunkLeft = true, s.chunkBudget(refuseBody)
+		if c.followChunks() {
+			c.headBad, c.failNext = true, errTrailerEnd
+		}
+	}
+}
+
 // followChunks starts following the chunked body of the request whose
 // head c read last, from the bytes read with its head, and reports
 // whether its trailer section has already ended badly in them. It needs
@@ -150,9 +174,10 @@ func (c *conn) pending(ctx *fasthttp.RequestCtx) (next []byte, known bool) {
 		return nil, false
 	}
 	if !c.head.sized && len(ctx.Request.Body()) > 0 || c.head.left > 0 {
-		// A body not followed (headerReceived cut short), or not read to
-		// its end: fasthttp hands a request over with its whole
-		// Content-Length body read, so this is a guard, not a path.
+		// A body not followed (its head's end unseen), or not read to
+		// its end: headerReceived follows every body first, and fasthttp
+		// hands a request over with its whole Content-Length body read,
+		// so this is a guard, not a path.
 		return nil, false
 	}
 	return c.head.rest, true

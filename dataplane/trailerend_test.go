@@ -6,11 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -210,5 +212,55 @@ func TestBareLFTrailerPipelinedRefused(t *testing.T) {
 	good := sized + post + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nbody\r\n0\r\nX-T: y\r\n\r\n"
 	if rs := rawAll(t, st.addr, good, 10*time.Second); strings.Count(rs, "HTTP/1.1 200 ") != 2 || strings.Count(rs, "HTTP/1.1 ") != 2 {
 		t.Errorf("a chunked body ending in CRLF CRLF behind a sized body: answers %q, want two 200", rs)
+	}
+}
+
+// A bare LF trailer section is refused at once also on a sidecar not
+// ready yet, and on a connection that had a request answered so: with no
+// policy loaded, headerReceived returned before it followed anything, so
+// the section waited, unanswered, for the read timeout (a minute here:
+// the client gives up after 10 s), and after a 503 to a request with a
+// body, where its body ended was not known, so nothing was followed on
+// that connection any more, the policy loaded since or not.
+func TestBareLFTrailerNotReadyRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	unready := &policy.Store{}
+	st, up := startRecorded(t, func(c *Config) {
+		c.Store, c.ReadTimeout, c.HeaderTimeout = unready, time.Minute, time.Minute
+	})
+	const bad = "0\r\nX-T: y\n\n"
+	c, r := sendChunked(t, st.addr, r36post+"Transfer-Encoding: chunked\r\n", bad, false)
+	if r.status != 400 || r.errorBody(t).Error != "bad_request" {
+		t.Errorf("not ready, a chunked body ending %q: %d %s, want 400 bad_request", bad, r.status, r.body)
+	}
+	if b, err := io.ReadAll(c); err != nil || len(b) > 0 {
+		t.Errorf("not ready: after the 400 read %q, %v; want the connection closed", b, err)
+	}
+
+	conn, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	answer := func(what, req string, want int) {
+		t.Helper()
+		io.WriteString(conn, req)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", what, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: status %d, want %d", what, resp.StatusCode, want)
+		}
+	}
+	answer("not ready, a request with a body of 1 byte", r36sized("x"), 503)
+	unready.Swap(loadExample(t))
+	answer("ready, on the same connection, a chunked body ending "+strconv.Quote(bad), r36chunked(bad), 400)
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("the service received %d requests, want none", len(got))
 	}
 }

@@ -8,9 +8,11 @@ import (
 
 // ConcurrencyConfig configures a Concurrency.
 type ConcurrencyConfig struct {
-	// MaxKeys bounds the keys with requests in flight or waiting (default
-	// 1<<20), enforced per shard like Config.MaxKeys. When a key's shard
-	// is full, Acquire for a new key returns false (fail closed).
+	// MaxKeys bounds the keys tracked (default 1<<20), enforced per
+	// shard like Config.MaxKeys: those with requests in flight or
+	// waiting, and idle ones kept for their newest cap. When a new key's
+	// shard is full, its idle keys are forgotten; with none idle, Acquire
+	// for the new key returns false (fail closed).
 	MaxKeys int
 }
 
@@ -19,9 +21,9 @@ const concShards = 64
 
 // Concurrency caps in-flight requests per key, optionally queueing the
 // excess first come first served. It is safe for concurrent use; the zero
-// Concurrency is not usable, call NewConcurrency. An entry exists only
-// while its key has a request in flight or waiting, so idle keys cost
-// nothing.
+// Concurrency is not usable, call NewConcurrency. A key is tracked from
+// its first Acquire; once idle (nothing in flight or waiting) it keeps
+// only its newest cap, 32 bytes and a map slot, until its shard is full.
 type Concurrency struct {
 	shards []cshard
 }
@@ -29,9 +31,10 @@ type Concurrency struct {
 // cshardState is a cshard without its padding.
 type cshardState struct {
 	mu       sync.Mutex           // guards the following fields
-	inflight map[uint64]held      // keys with requests in flight
+	inflight map[uint64]held      // keys tracked: with requests in flight, or idle (n == 0) with their newest cap
 	waiting  map[uint64][]*waiter // FIFO of callers waiting per key
 	queued   int                  // callers waiting, all keys: the sum of the lengths in waiting
+	idle     int                  // keys in inflight with n == 0, which a full shard forgets
 	max      int                  // bound on len(inflight), immutable
 }
 
@@ -43,7 +46,8 @@ type cshard struct {
 
 // held is a key's slots in flight and the newest cap an Acquire has
 // brought, the cap a Release hands a slot on under, with the time it came
-// into force.
+// into force. A key with n == 0 has nothing in flight and no waiter (a
+// waiter queues only at n >= limit >= 1).
 type held struct {
 	n, limit int
 	since    int64
@@ -83,13 +87,17 @@ func (c *Concurrency) shard(key uint64) *cshard {
 // unless the key holds a cap with a later since: slots the cap leaves
 // free go to the callers already waiting before this one.
 //
-// The key keeps the newest cap while it has a request in flight or
-// waiting, as a bucket keeps the latest Limit.Since it counted under: an
-// Acquire with an older cap is a request still holding the tables of the
-// policy before a push (it loaded them before the new ones were
-// published), and setting its cap back let the key's Releases hand slots
-// on under the old cap until the next request under the new one
-// (TestConcurrencyStaleCapIgnored). It is judged under the newest cap.
+// The key keeps the newest cap, as a bucket keeps the latest Limit.Since
+// it counted under: an Acquire with an older cap is a request still
+// holding the tables of the policy before a push (it loaded them before
+// the new ones were published), and setting its cap back let the key's
+// Releases hand slots on under the old cap until the next request under
+// the new one (TestConcurrencyStaleCapIgnored). It is judged under the
+// newest cap. The key keeps it idle too: it kept none once its last slot
+// was released, so stale requests reaching an idle key after a request
+// under the new cap had come and gone were admitted up to the old cap
+// (TestConcurrencyIdleKeyKeepsNewestCap). An idle key is forgotten only
+// when a new key needs its shard's room.
 //
 // Every Acquire that returns true must be paired with exactly one Release;
 // call `defer c.Release(key)` right after it so that a panicking handler
@@ -101,7 +109,7 @@ func (c *Concurrency) Acquire(key uint64, limit int, since int64, queue int, max
 	s := c.shard(key)
 	s.mu.Lock()
 	h, ok := s.inflight[key]
-	if !ok && len(s.inflight) >= s.max {
+	if !ok && len(s.inflight) >= s.max && !s.forgetIdleLocked() {
 		s.mu.Unlock()
 		return false
 	}
@@ -114,6 +122,9 @@ func (c *Concurrency) Acquire(key uint64, limit int, since int64, queue int, max
 	s.admitLocked(key, &h)
 	switch {
 	case h.n < h.limit:
+		if ok && h.n == 0 {
+			s.idle--
+		}
 		h.n++
 		s.inflight[key] = h
 		s.mu.Unlock()
@@ -180,14 +191,14 @@ func (s *cshard) setQueueLocked(key uint64, q []*waiter) {
 // Release returns the slot of a successful Acquire for key. The callers
 // waiting on key then take, first come first served, the slots the cap of
 // key's latest Acquire leaves free: the released one, more under a cap
-// raised since they queued, none above a cap lowered since. The key is
-// forgotten when nothing is left in flight. A Release without a matching
-// Acquire is ignored.
+// raised since they queued, none above a cap lowered since. With nothing
+// left in flight the key is idle and keeps its cap. A Release without a
+// matching Acquire is ignored.
 func (c *Concurrency) Release(key uint64) {
 	s := c.shard(key)
 	s.mu.Lock()
 	h, ok := s.inflight[key]
-	if !ok {
+	if !ok || h.n == 0 {
 		s.mu.Unlock()
 		return
 	}
@@ -198,12 +209,30 @@ func (c *Concurrency) Release(key uint64) {
 	// than one under a cap raised since.
 	h.n--
 	s.admitLocked(key, &h)
-	if h.n > 0 {
-		s.inflight[key] = h
-	} else {
-		delete(s.inflight, key)
+	if h.n == 0 {
+		s.idle++
 	}
+	s.inflight[key] = h
 	s.mu.Unlock()
+}
+
+// forgetIdleLocked forgets the idle keys of a full shard, their caps
+// with them, and reports whether there were any. It sweeps the shard
+// only when one is idle, and forgets every idle key at once, so a sweep
+// is paid for by the Acquires that filled the shard. The sidecar's keys
+// are a policy's tenant+class pairs, which no client can make up, so a
+// shard fills only under policies naming more than MaxKeys/64 of them.
+func (s *cshard) forgetIdleLocked() bool {
+	if s.idle == 0 {
+		return false
+	}
+	for k, h := range s.inflight {
+		if h.n == 0 {
+			delete(s.inflight, k)
+		}
+	}
+	s.idle = 0
+	return true
 }
 
 // admitLocked hands the slots h's cap leaves free to key's waiters, first

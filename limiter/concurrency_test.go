@@ -33,18 +33,29 @@ func TestConcurrencyAcquireRelease(t *testing.T) {
 	if got := c.InFlight(1); got != 0 {
 		t.Errorf("InFlight after release = %d, want 0", got)
 	}
-	if got := c.keys(); got != 0 {
-		t.Errorf("tracked keys after release = %d, want 0", got)
+	if got := c.busy(t); got != 0 {
+		t.Errorf("busy keys after release = %d, want 0", got)
 	}
 }
 
-// keys counts tracked keys (test helper).
-func (c *Concurrency) keys() int {
+// busy counts the keys with a slot held or a caller waiting, and checks
+// each shard's count of idle keys (test helper).
+func (c *Concurrency) busy(t *testing.T) int {
+	t.Helper()
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		n += len(s.inflight) + len(s.waiting)
+		idle := 0
+		for _, h := range s.inflight {
+			if h.n == 0 {
+				idle++
+			}
+		}
+		if idle != s.idle {
+			t.Errorf("shard %d: %d idle keys, counted %d", i, idle, s.idle)
+		}
+		n += len(s.inflight) - idle + len(s.waiting)
 		s.mu.Unlock()
 	}
 	return n
@@ -108,8 +119,8 @@ func TestConcurrencyQueueFIFO(t *testing.T) {
 		if got, want := fmt.Sprint(order), "[0 1 2]"; got != want {
 			t.Errorf("wake order = %s, want FIFO %s", got, want)
 		}
-		if got := c.keys(); got != 0 {
-			t.Errorf("tracked keys after drain = %d, want 0", got)
+		if got := c.busy(t); got != 0 {
+			t.Errorf("busy keys after drain = %d, want 0", got)
 		}
 	})
 }
@@ -138,8 +149,8 @@ func TestConcurrencyTimeout(t *testing.T) {
 			t.Errorf("queue after timeout = %d, want 0", got)
 		}
 		c.Release(1)
-		if got := c.keys(); got != 0 {
-			t.Errorf("tracked keys = %d, want 0", got)
+		if got := c.busy(t); got != 0 {
+			t.Errorf("busy keys = %d, want 0", got)
 		}
 	})
 }
@@ -249,8 +260,8 @@ func TestConcurrencyLoweredCapNotHandedOn(t *testing.T) {
 			t.Fatal("the second waiter was not handed the slot")
 		}
 		c.Release(1)
-		if n := c.keys(); n != 0 {
-			t.Errorf("tracked keys after drain = %d, want 0", n)
+		if n := c.busy(t); n != 0 {
+			t.Errorf("busy keys after drain = %d, want 0", n)
 		}
 	})
 }
@@ -288,8 +299,8 @@ func TestConcurrencyRaisedCapAdmitsWaiters(t *testing.T) {
 		for range 4 {
 			c.Release(1)
 		}
-		if n := c.keys(); n != 0 {
-			t.Errorf("tracked keys after drain = %d, want 0", n)
+		if n := c.busy(t); n != 0 {
+			t.Errorf("busy keys after drain = %d, want 0", n)
 		}
 	})
 }
@@ -321,8 +332,8 @@ func TestConcurrencyRaisedCapReleaseAdmitsWaiters(t *testing.T) {
 		for range 3 {
 			c.Release(1)
 		}
-		if n := c.keys(); n != 0 {
-			t.Errorf("tracked keys after drain = %d, want 0", n)
+		if n := c.busy(t); n != 0 {
+			t.Errorf("busy keys after drain = %d, want 0", n)
 		}
 	})
 }
@@ -400,8 +411,75 @@ func TestConcurrencyStaleCapIgnored(t *testing.T) {
 		if len(got) != 2 || !<-got || !<-got {
 			t.Fatal("the waiters were not admitted one at a time")
 		}
-		if n := c.keys(); n != 0 {
-			t.Errorf("tracked keys after drain = %d, want 0", n)
+		if n := c.busy(t); n != 0 {
+			t.Errorf("busy keys after drain = %d, want 0", n)
 		}
 	})
+}
+
+// A key with nothing in flight keeps the newest cap it was acquired
+// under: Acquires with an older cap (requests still holding the policy
+// before a push, which reached step 6 after a request under the new
+// policy had come and gone) are judged under the newer cap. A key kept no
+// cap once its last slot was released, so the first stale Acquire set the
+// old one back and the stale requests after it were admitted up to it.
+func TestConcurrencyIdleKeyKeepsNewestCap(t *testing.T) {
+	t.Parallel()
+	c := NewConcurrency(ConcurrencyConfig{})
+	const before, after = 100, 200 // the caps' since: the push lowered 4 to 1
+	if !c.Acquire(1, 1, after, 0, 0) {
+		t.Fatal("acquire under the new cap 1 failed")
+	}
+	c.Release(1) // the key is idle
+	if !c.Acquire(1, 4, before, 0, 0) {
+		t.Fatal("a stale Acquire on an idle key was refused")
+	}
+	if c.Acquire(1, 4, before, 0, 0) {
+		t.Fatal("a second stale Acquire under the old cap 4, with 1 in flight after the push to 1: admitted, want refused")
+	}
+	c.Release(1)
+	// A raised cap holds the same way: a stale Acquire under the old,
+	// lower cap does not refuse what the newer cap admits.
+	const raised = 300
+	c.Acquire(2, 3, raised, 0, 0)
+	c.Release(2)
+	for i := range 3 {
+		if !c.Acquire(2, 1, before, 0, 0) {
+			t.Fatalf("stale Acquire %d under the old cap 1, after the push raised it to 3: refused, want admitted", i+1)
+		}
+	}
+}
+
+// Idle keys are kept within MaxKeys: a new key in a full shard has its
+// idle keys forgotten, and is refused only when none is idle.
+func TestConcurrencyIdleKeysForgottenWhenFull(t *testing.T) {
+	t.Parallel()
+	c := NewConcurrency(ConcurrencyConfig{MaxKeys: 2 * concShards}) // two keys per shard
+	var same []uint64                                               // keys of key 1's shard
+	for k := uint64(1); len(same) < 4; k++ {
+		if c.shard(k) == c.shard(1) {
+			same = append(same, k)
+		}
+	}
+	a, b, d, e := same[0], same[1], same[2], same[3]
+	c.Acquire(a, 1, 200, 0, 0)
+	c.Release(a) // idle, its cap kept
+	if !c.Acquire(b, 1, 0, 0, 0) {
+		t.Fatal("a second key in a shard of two was refused")
+	}
+	if !c.Acquire(d, 1, 0, 0, 0) {
+		t.Fatal("a new key in a full shard with an idle key was refused, want the idle key forgotten")
+	}
+	s := c.shard(a)
+	if _, kept := s.inflight[a]; kept || len(s.inflight) != 2 {
+		t.Fatalf("after the new key: idle key kept %v, %d keys in the shard; want forgotten and 2", kept, len(s.inflight))
+	}
+	if c.Acquire(e, 1, 0, 0, 0) {
+		t.Error("a new key in a full shard with no idle key was admitted, want refused")
+	}
+	c.Release(b)
+	c.Release(d)
+	if n := c.busy(t); n != 0 {
+		t.Errorf("busy keys after drain = %d, want 0", n)
+	}
 }

@@ -97,7 +97,10 @@
 // lowers the cap, the count in flight comes down to it even with the
 // queue busy. Queued counts the callers waiting. Callers must `defer c.Release(key)` right
 // after a successful Acquire so that a panic cannot leak the slot. A key
-// is tracked only while it has requests in flight or waiting; when
-// MaxKeys keys are tracked (per shard, MaxKeys/64), Acquire for a new key
-// returns false (fail closed).
+// is tracked from its first Acquire, and keeps its newest cap when idle
+// (nothing in flight or waiting), so an older cap never comes back on an
+// idle key either. At most MaxKeys keys are tracked (per shard,
+// MaxKeys/64): a new key in a full shard has the shard's idle keys
+// forgotten, and with none idle, Acquire for it returns false (fail
+// closed).
 package limiter
