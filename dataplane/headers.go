@@ -401,8 +401,14 @@ func droppedName(name []byte) bool {
 // X-Amzn-Mtls-* (AWS ALB), X-ARR-ClientCert (IIS ARR, the default of
 // ASP.NET Core's certificate forwarding), Cf-Client-Cert* (Cloudflare)
 // and Jetty's Proxy-Auth-Cert and Proxy-Ssl-Id (ForwardedRequestCustomizer);
-// or the user an authenticating proxy logged in, in Remote-User and
-// X-Remote-User (Apache, Kubernetes' front-proxy), X-Webauth-User
+// or the user an authenticating proxy or gateway logged in, and what it
+// may do, in Remote-User and X-Remote-User (Apache, Kubernetes'
+// front-proxy), Remote-* (Authelia's Remote-Groups, -Name, -Email),
+// X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer,
+// X-Authenticated-* (Scope, Userid) and X-Userinfo (Kong),
+// X-Authentik-* (authentik), X-Pomerium-* (Pomerium),
+// X-Endpoint-Api-Userinfo and X-Apigateway-Api-Userinfo (Google Cloud
+// Endpoints, API Gateway), X-Jwt-Assertion (WSO2), X-Webauth-User
 // (Grafana's auth proxy), X-Auth-Request-* (oauth2-proxy), X-Amzn-Oidc-*
 // (AWS ALB), X-Goog-Authenticated-User-* and X-Goog-Iap-Jwt-Assertion
 // (Google IAP), Cf-Access-* (Cloudflare Access) and X-Ms-Client-Principal*
@@ -440,7 +446,7 @@ func proxyNameFrom(name []byte) bool {
 	case word4("prox"):
 		return foldPrefix(name, "proxy-auth-cert") || foldPrefix(name, "proxy-ssl-id")
 	case word4("remo"):
-		return foldPrefix(name, "remote-user")
+		return foldPrefix(name, "remote-")
 	case word4("x-cl"):
 		return foldPrefix(name, "x-client-cert")
 	case word4("x-ss"):
@@ -450,7 +456,23 @@ func proxyNameFrom(name []byte) bool {
 	case word4("x-ar"):
 		return foldPrefix(name, "x-arr-clientcert")
 	case word4("x-au"):
-		return foldPrefix(name, "x-auth-request-")
+		return foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-authenticated-") || foldPrefix(name, "x-authentik-")
+	case word4("x-co"):
+		return foldPrefix(name, "x-consumer-")
+	case word4("x-cr"):
+		return foldPrefix(name, "x-credential-identifier")
+	case word4("x-an"):
+		return foldPrefix(name, "x-anonymous-consumer")
+	case word4("x-us"):
+		return foldPrefix(name, "x-userinfo")
+	case word4("x-po"):
+		return foldPrefix(name, "x-pomerium-")
+	case word4("x-en"):
+		return foldPrefix(name, "x-endpoint-api-userinfo")
+	case word4("x-ap"):
+		return foldPrefix(name, "x-apigateway-api-userinfo")
+	case word4("x-jw"):
+		return foldPrefix(name, "x-jwt-assertion")
 	case word4("x-re"):
 		return foldPrefix(name, "x-remote-user")
 	case word4("x-we"):

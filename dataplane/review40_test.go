@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +89,55 @@ func TestRevocationReachesQueuedRequests(t *testing.T) {
 					tc.name, got, len(arrived), tc.status)
 			}
 		})
+	}
+}
+
+// Finding: the headers in which other gateways and authenticating
+// proxies tell their service who the caller is, and what it may do, went
+// on as the client wrote them: Kong's consumer and OAuth 2.0 headers
+// (X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer,
+// X-Authenticated-Scope, X-Authenticated-Userid, X-Userinfo), Authelia's
+// Remote-Groups, Remote-Name and Remote-Email beside the Remote-User
+// dropped already, authentik's X-Authentik-*, Pomerium's X-Pomerium-*,
+// Google Cloud Endpoints' and API Gateway's X-Endpoint-Api-Userinfo and
+// X-Apigateway-Api-Userinfo, and WSO2's X-Jwt-Assertion. A service
+// written for one of them took "X-Authenticated-Scope: admin" or
+// "Remote-Groups: admins" from a client holding read:users for its
+// grants. They are removed as the proxy login headers are
+// (TestProxyLoginHeadersDropped).
+func TestGatewayIdentityHeadersDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	forged := []string{"X-Consumer-Id", "X-Consumer-Username", "x-consumer-custom-id", "X-Consumer-Groups",
+		"X-Credential-Identifier", "X-Anonymous-Consumer", "X-Authenticated-Scope", "X-Authenticated-Userid",
+		"X-Userinfo", "Remote-Groups", "Remote-Name", "REMOTE-EMAIL", "X-Authentik-Username", "X-authentik-groups",
+		"X-Pomerium-Jwt-Assertion", "X-Pomerium-Claim-Email", "X-Endpoint-Api-Userinfo", "X-Apigateway-Api-Userinfo",
+		"X-Jwt-Assertion"}
+	kept := []string{"X-Consumer", "X-Correlation-Id", "X-User-Agent-Hint", "Remote", "X-Api-Version", "X-Authz-Debug"}
+	var lines strings.Builder
+	for _, name := range forged {
+		lines.WriteString(name + ": admin\r\n")
+	}
+	for _, name := range kept {
+		lines.WriteString(name + ": kept\r\n")
+	}
+	n := len(up.received())
+	r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\n"+lines.String()+"Connection: close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	got := up.only(t, n)
+	var through []string
+	for _, name := range forged {
+		if vs := got.values(strings.ToLower(name)); len(vs) > 0 {
+			through = append(through, name)
+		}
+	}
+	if len(through) > 0 {
+		t.Errorf("the upstream got %d of %d gateway identity headers as the client wrote them: %s; want none", len(through), len(forged), strings.Join(through, ", "))
+	}
+	for _, name := range kept {
+		if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
+			t.Errorf("upstream %s = %q, want [kept]", name, vs)
+		}
 	}
 }
