@@ -1,6 +1,10 @@
 package dataplane
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +142,98 @@ func TestGatewayIdentityHeadersDropped(t *testing.T) {
 	for _, name := range kept {
 		if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
 			t.Errorf("upstream %s = %q, want [kept]", name, vs)
+		}
+	}
+}
+
+// TestReview40TokenClaims holds what a holder of tokens of the demo
+// issuer gets from claims shaped against the sidecar's reading of them,
+// over a real socket: the tenant and client claims compared as they are
+// (no case folding, trimming or arrays), scopes granted only as the
+// client holds them and never from "scope" as an array or from "scope"
+// beside "scp", no member read twice, no header naming or carrying its
+// key, no algorithm but the issuer's. A refused token reaches nothing;
+// an admitted one tells the service the token's own tenant and scopes.
+func TestReview40TokenClaims(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	const admin = `"iss":"https://idp.demo.example","aud":"portcullis-demo","sub":"svc","jti":"j-%d","iat":%d,"exp":%d`
+	now := time.Now().Unix()
+	payload := func(i int, extra string) string {
+		return "{" + fmt.Sprintf(admin, i, now, now+600) + "," + extra + "}"
+	}
+	const hdr = `{"alg":"EdDSA","typ":"at+jwt","kid":"demo-1"}`
+	x := base64.RawURLEncoding.EncodeToString
+	demoPub, _ := base64.RawURLEncoding.DecodeString("lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0")
+	hs256 := func(header, claims string, secret []byte) string {
+		in := x([]byte(header)) + "." + x([]byte(claims))
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(in))
+		return in + "." + x(m.Sum(nil))
+	}
+	cases := []struct {
+		name, header, claims string
+		status               int
+	}{
+		{"admin token", hdr, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 200},
+		{"no tenant claim", hdr, `"client_id":"acme-admin","scope":"admin:settings"`, 200},
+		{"scp array", hdr, `"client_id":"acme-admin","tenant":"acme","scp":["admin:settings"]`, 200},
+		{"scope the client lacks", hdr, `"client_id":"acme-hris","tenant":"acme","scope":"read:users admin:settings"`, 403},
+		{"scope in other case", hdr, `"client_id":"acme-admin","tenant":"acme","scope":"Admin:Settings"`, 403},
+		{"scopes joined by comma", hdr, `"client_id":"acme-admin","tenant":"acme","scope":"read:users,admin:settings"`, 403},
+		{"scope as array", hdr, `"client_id":"acme-admin","tenant":"acme","scope":["admin:settings"]`, 401},
+		{"scope beside scp", hdr, `"client_id":"acme-admin","tenant":"acme","scope":"read:users","scp":["admin:settings"]`, 401},
+		{"scope with a tab", hdr, `"client_id":"acme-admin","tenant":"acme","scope":"read:users\tadmin:settings"`, 401},
+		{"other tenant", hdr, `"client_id":"acme-admin","tenant":"globex","scope":"admin:settings"`, 401},
+		{"tenant in other case", hdr, `"client_id":"acme-admin","tenant":"ACME","scope":"admin:settings"`, 401},
+		{"tenant padded", hdr, `"client_id":"acme-admin","tenant":" acme","scope":"admin:settings"`, 401},
+		{"tenant as array", hdr, `"client_id":"acme-admin","tenant":["acme"],"scope":"admin:settings"`, 401},
+		{"client in other case", hdr, `"client_id":"ACME-ADMIN","tenant":"acme","scope":"admin:settings"`, 401},
+		{"client padded", hdr, `"client_id":"acme-admin ","tenant":"acme","scope":"admin:settings"`, 401},
+		{"client as array", hdr, `"client_id":["acme-admin"],"tenant":"acme","scope":"admin:settings"`, 401},
+		{"client twice", hdr, `"client_id":"acme-hris","client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+		{"client twice escaped", hdr, `"client_id":"acme-hris","\u0063lient_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+		{"scope twice", hdr, `"client_id":"acme-admin","tenant":"acme","scope":"read:users","scope":"admin:settings"`, 401},
+		{"ID token claim", `{"alg":"EdDSA","typ":"JWT","kid":"demo-1"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings","nonce":"n"`, 401},
+		{"embedded jwk", `{"alg":"EdDSA","kid":"demo-1","jwk":{"kty":"OKP","crv":"Ed25519","x":"lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0"}}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+		{"jku", `{"alg":"EdDSA","kid":"demo-1","jku":"https://evil.example/jwks"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+		{"kid path", `{"alg":"EdDSA","kid":"../demo-1"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+		{"alg twice", `{"alg":"none","alg":"EdDSA","kid":"demo-1"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := len(up.received())
+			r := do(t, st.addr, "PUT", "/v1/admin/settings", bearer(mintRaw(t, tc.header, payload(i, tc.claims))), "")
+			if r.status != tc.status {
+				t.Fatalf("got %d %s, want %d", r.status, r.body, tc.status)
+			}
+			if tc.status != 200 {
+				if got := len(up.received()) - n; got != 0 {
+					t.Fatalf("answered %d, and the upstream got %d request(s)", r.status, got)
+				}
+				return
+			}
+			got := up.only(t, n)
+			if ten, sc := got.values("x-portcullis-tenant"), got.values("x-portcullis-scopes"); len(ten) != 1 || ten[0] != "acme" || len(sc) != 1 || sc[0] != "admin:settings" {
+				t.Fatalf("the upstream got tenant %q and scopes %q, want [acme] and [admin:settings]", ten, sc)
+			}
+		})
+	}
+	// Unsigned, or signed with what a token could pass for a key: the
+	// issuer's public key as an HMAC secret, or none at all.
+	claims := payload(99, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`)
+	good := mintRaw(t, hdr, claims)
+	forged := map[string]string{
+		"alg none":              x([]byte(`{"alg":"none"}`)) + "." + x([]byte(claims)) + ".",
+		"alg none, signature":   x([]byte(`{"alg":"none"}`)) + "." + x([]byte(claims)) + good[strings.LastIndexByte(good, '.'):],
+		"HS256 with public key": hs256(`{"alg":"HS256","kid":"demo-1"}`, claims, demoPub),
+		"HS256 with JWKS text":  hs256(`{"alg":"HS256"}`, claims, []byte(`{"kty":"OKP","crv":"Ed25519","x":"lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0"}`)),
+		"signature padded":      good + "=",
+		"signature other bits":  good[:len(good)-1] + string(good[len(good)-1]^1),
+	}
+	for name, tok := range forged {
+		n := len(up.received())
+		if r := do(t, st.addr, "PUT", "/v1/admin/settings", bearer(tok), ""); r.status != 401 || len(up.received()) != n {
+			t.Errorf("%s: got %d and the upstream got %d request(s), want 401 and none", name, r.status, len(up.received())-n)
 		}
 	}
 }
