@@ -237,3 +237,69 @@ func TestReview40TokenClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestReview40PathVariants holds that no spelling of a privileged path
+// reaches the service for a credential without its scope, and that a
+// spelling the sidecar admits through a weaker route reaches the service
+// as that route's path, one segment under /v1/users/, never as the
+// privileged one: dot segments plain and escaped, doubled slashes,
+// escaped letters, case, a trailing slash or dot, path parameters,
+// escaped slashes and backslashes, escapes encoded twice, overlong UTF-8,
+// absolute form, and method override headers.
+func TestReview40PathVariants(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	targets := []string{
+		"/v1/admin/settings", "/v1//admin/settings", "/v1/./admin/settings", "/v1/users/../admin/settings",
+		"/v1/users/%2e%2e/admin/settings", "/v1/users/.%2E/admin/settings", "/v1/%61dmin/settings",
+		"/V1/ADMIN/SETTINGS", "/v1/admin/settings/", "/v1/admin/settings/.", "/v1/admin/settings.",
+		"/v1/admin/settings;x=1", "/v1/admin;/settings", "/v1/users/x%2F..%2F..%2Fadmin%2Fsettings",
+		"/v1/users/x%5C..%5C..%5Cadmin%5Csettings", "/v1/users/%252e%252e/admin/settings",
+		"/v1/users/%25%32%65%25%32%65/admin/settings", "/v1/users/%C0%AE%C0%AE/admin/settings",
+		"/v1/users/..\\admin\\settings", "http://svc/v1/admin/settings", "/v1/admin/settings%00",
+		"/v1/admin/settings%20", "/v1/admin/settings#x", "/v1/users/%u002e%u002e/admin/settings",
+		"/v1/users/./%61dmin", "/v1/users//settings/", // admitted as GET /v1/users/admin: the check is not vacuous
+	}
+	methods := []struct {
+		method string
+		extra  map[string]string
+	}{
+		{"PUT", nil},
+		{"GET", map[string]string{"X-HTTP-Method-Override": "PUT"}},
+		{"POST", map[string]string{"X-Method-Override": "PUT", "X-HTTP-Method": "PUT", "X-Original-Method": "PUT"}},
+		{"HEAD", nil},
+	}
+	admitted := 0
+	for _, m := range methods {
+		for _, target := range targets {
+			h := key(hrisKey)
+			for k, v := range m.extra {
+				h[k] = v
+			}
+			n := len(up.received())
+			r := do(t, st.addr, m.method, target, h, "")
+			got := up.received()[n:]
+			if len(got) == 0 {
+				if r.status == 200 {
+					t.Errorf("%s %s: 200 without a request to the upstream", m.method, target)
+				}
+				continue
+			}
+			admitted += len(got)
+			for _, g := range got {
+				path, _, _ := strings.Cut(g.uri, "?")
+				seg, ok := strings.CutPrefix(path, "/v1/users/")
+				if g.method != m.method || !ok || seg == "" || strings.ContainsAny(seg, "/\\") || seg == "." || seg == ".." {
+					t.Errorf("%s %s with a key lacking admin:settings: answered %d, the upstream got %s %s", m.method, target, r.status, g.method, g.uri)
+				}
+				for k := range m.extra {
+					if vs := g.values(strings.ToLower(k)); len(vs) > 0 {
+						t.Errorf("%s %s: the upstream got %s: %q", m.method, target, k, vs)
+					}
+				}
+			}
+		}
+	}
+	if admitted == 0 {
+		t.Error("no spelling reached the upstream through GET /v1/users/{id}: the check above checked nothing")
+	}
+}
