@@ -1,14 +1,20 @@
 package dataplane
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -301,5 +307,111 @@ func TestReview40PathVariants(t *testing.T) {
 	}
 	if admitted == 0 {
 		t.Error("no spelling reached the upstream through GET /v1/users/{id}: the check above checked nothing")
+	}
+}
+
+// TestReview40JWKSAbuse holds, over a real sidecar reading its keys from
+// a real loopback JWKS endpoint, what a client sending tokens of made-up
+// kids can make of the endpoint: a flood of them costs the provider one
+// fetch; while that fetch hangs, a made-up kid waits no longer than the
+// refetch wait and a token of a held key is verified at once; and a set
+// over 1 MiB, or a redirect to cleartext, replaces no held key, so the
+// issuer's tokens keep passing.
+func TestReview40JWKSAbuse(t *testing.T) {
+	const (
+		normal = iota
+		slow
+		huge
+		cleartext
+	)
+	claims := func(i int) string {
+		c := demoClaims("acme-hris", "acme", "read:users")
+		c["jti"] = fmt.Sprintf("jwks-%d", i)
+		b, _ := json.Marshal(c)
+		return string(b)
+	}
+	unknownKid := func(i int) string {
+		return mintRaw(t, fmt.Sprintf(`{"alg":"EdDSA","typ":"at+jwt","kid":"made-up-%d"}`, i), claims(i))
+	}
+	held := func(i int) string { return mintRaw(t, `{"alg":"EdDSA","typ":"at+jwt","kid":"demo-1"}`, claims(1000+i)) }
+	otherKey, err := newEd25519Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := base64.RawURLEncoding.EncodeToString(otherKey.Public().(ed25519.PublicKey))
+	setup := func(t *testing.T) (*stack, *jwksHost, *atomic.Int32, *atomic.Int64) {
+		st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(1000, time.Second, 1000) })
+		var mode atomic.Int32
+		var plain atomic.Int64
+		h := serveJWKSWith(t, st, func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path == "/plain":
+				plain.Add(1)
+			case mode.Load() == slow:
+				time.Sleep(4 * time.Second)
+			case mode.Load() == huge:
+				// Another key under demo-1: taken, it would refuse the held key's tokens.
+				io.WriteString(w, `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"demo-1","x":"`+other+`"}],"pad":"`+strings.Repeat("a", 2<<20)+`"}`)
+				return
+			case mode.Load() == cleartext:
+				http.Redirect(w, r, "http://"+r.Host+"/plain", http.StatusFound)
+				return
+			}
+			io.WriteString(w, demoJWKS)
+		})
+		if r := do(t, st.addr, "GET", "/v1/users/9", bearer(held(0)), ""); r.status != 200 {
+			t.Fatalf("token of the held key: %d %s, want 200", r.status, r.body)
+		}
+		return st, h, &mode, &plain
+	}
+
+	t.Run("made-up kids", func(t *testing.T) {
+		st, h, _, _ := setup(t)
+		before := h.fetches.Load()
+		for i := range 30 {
+			if r := do(t, st.addr, "GET", "/v1/users/9", bearer(unknownKid(i)), ""); r.status != 401 {
+				t.Fatalf("made-up kid %d: %d, want 401", i, r.status)
+			}
+		}
+		if got := h.fetches.Load() - before; got > 1 {
+			t.Errorf("30 tokens of made-up kids cost the provider %d fetches, want at most 1", got)
+		}
+	})
+	t.Run("hanging endpoint", func(t *testing.T) {
+		st, _, mode, _ := setup(t)
+		mode.Store(slow)
+		start := time.Now()
+		done := make(chan int, 1)
+		go func() { done <- do(t, st.addr, "GET", "/v1/users/9", bearer(unknownKid(0)), "").status }()
+		time.Sleep(200 * time.Millisecond) // its refetch is hanging
+		t0 := time.Now()
+		if r := do(t, st.addr, "GET", "/v1/users/9", bearer(held(1)), ""); r.status != 200 || time.Since(t0) > time.Second {
+			t.Errorf("a new token of the held key while the refetch hangs: %d after %v, want 200 at once", r.status, time.Since(t0))
+		}
+		if s := <-done; s != 401 || time.Since(start) > 3500*time.Millisecond {
+			t.Errorf("a made-up kid while the refetch hangs: %d after %v, want 401 within the refetch wait (2s)", s, time.Since(start))
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		mode int32
+	}{{"set over 1 MiB", huge}, {"redirect to cleartext", cleartext}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, h, mode, plain := setup(t)
+			mode.Store(tc.mode)
+			before := h.fetches.Load()
+			if r := do(t, st.addr, "GET", "/v1/users/9", bearer(unknownKid(0)), ""); r.status != 401 {
+				t.Fatalf("made-up kid: %d, want 401", r.status)
+			}
+			if h.fetches.Load() == before {
+				t.Fatal("the made-up kid fetched nothing: the check below checks nothing")
+			}
+			if r := do(t, st.addr, "GET", "/v1/users/9", bearer(held(2)), ""); r.status != 200 {
+				t.Errorf("a new token of the held key after the endpoint answered a %s: %d, want 200 (the held keys kept)", tc.name, r.status)
+			}
+			if n := plain.Load(); n != 0 {
+				t.Errorf("the cleartext redirect was followed %d times, want never", n)
+			}
+		})
 	}
 }
