@@ -30,31 +30,40 @@ import (
 // the revocation landed and had every one of them served after it. A
 // request whose tables were replaced while it was decided is now
 // authenticated and authorized again on the tables in force before it
-// goes on.
+// goes on, a push of the document included.
 func TestRevocationReachesQueuedRequests(t *testing.T) {
 	token := mint(t, demoClaims("acme-admin", "acme", "export:data"))
 	cases := []struct {
 		name   string
 		cred   map[string]string
-		live   policy.Live // what etcd delivers while the request waits
+		live   policy.Live            // what etcd delivers while the request waits
+		push   func(*policy.Document) // or a push of the document
 		status int
 	}{
-		{"key revoked", key(adminKey), policy.Live{RevokedKeys: map[string]bool{"acmeadm1": true}}, 401},
-		{"token jti revoked", bearer(token), policy.Live{RevokedJTIs: map[string]bool{"jti-acme-admin": true}}, 401},
-		{"client suspended", key(adminKey), policy.Live{Suspended: map[string]struct{}{"acme-admin": {}}}, 403},
+		{"key revoked", key(adminKey), policy.Live{RevokedKeys: map[string]bool{"acmeadm1": true}}, nil, 401},
+		{"token jti revoked", bearer(token), policy.Live{RevokedJTIs: map[string]bool{"jti-acme-admin": true}}, nil, 401},
+		{"client suspended", key(adminKey), policy.Live{Suspended: map[string]struct{}{"acme-admin": {}}}, nil, 403},
+		{"scope withdrawn by a push", key(adminKey), policy.Live{}, func(d *policy.Document) {
+			for i := range d.Clients {
+				if d.Clients[i].ID == "acme-admin" {
+					d.Clients[i].Scopes = []string{"admin:settings"}
+				}
+			}
+		}, 403},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			up, arrived, release := startHeldUpstream(t)
 			st := startStack(t, func(c *Config) { c.Upstream = up })
-			swapDoc(t, st.store, func(d *policy.Document) {
+			bulk := func(d *policy.Document) {
 				for i := range d.Classes {
 					if d.Classes[i].Name == "bulk" {
 						d.Classes[i].Limit = &policy.LimitSpec{Rate: "1000/s", Burst: 1000}
 						d.Classes[i].Concurrency = &policy.ConcurrencySpec{Max: 1, Queue: 2, MaxWait: "10s"}
 					}
 				}
-			})
+			}
+			swapDoc(t, st.store, bulk)
 			done := make(chan int, 2)
 			export := func() { done <- do(t, st.addr, "POST", "/v1/exports", tc.cred, "").status }
 			released := false
@@ -72,14 +81,18 @@ func TestRevocationReachesQueuedRequests(t *testing.T) {
 			go export()
 			waitQueued(t, st.srv, 1)
 
-			prev := st.store.Load()
-			live := tc.live
-			live.Revision = prev.Revision + 1
-			next, err := policy.Amend(prev, live, nil)
-			if err != nil {
-				t.Fatal(err)
+			if tc.push != nil {
+				swapDoc(t, st.store, func(d *policy.Document) { bulk(d); tc.push(d) })
+			} else {
+				prev := st.store.Load()
+				live := tc.live
+				live.Revision = prev.Revision + 1
+				next, err := policy.Amend(prev, live, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.store.Swap(next)
 			}
-			st.store.Swap(next)
 			close(release)
 			released = true
 
