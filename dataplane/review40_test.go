@@ -175,11 +175,25 @@ func TestGatewayIdentityHeadersDropped(t *testing.T) {
 // an admitted one tells the service the token's own tenant and scopes.
 func TestReview40TokenClaims(t *testing.T) {
 	st, up := startRecorded(t, nil)
-	const admin = `"iss":"https://idp.demo.example","aud":"portcullis-demo","sub":"svc","jti":"j-%d","iat":%d,"exp":%d`
 	now := time.Now().Unix()
+	// A case's claims get the demo issuer's iss and aud unless they have
+	// their own, and without "exp" iat now and exp in ten minutes; at is
+	// a time relative to now, in seconds, for a case's own.
 	payload := func(i int, extra string) string {
-		return "{" + fmt.Sprintf(admin, i, now, now+600) + "," + extra + "}"
+		p := fmt.Sprintf(`{"sub":"svc","jti":"j-%d",`, i) + extra
+		if !strings.Contains(extra, `"iss"`) {
+			p += `,"iss":"https://idp.demo.example"`
+		}
+		if !strings.Contains(extra, `"aud"`) {
+			p += `,"aud":"portcullis-demo"`
+		}
+		if !strings.Contains(extra, `"exp"`) {
+			p += fmt.Sprintf(`,"iat":%d,"exp":%d`, now, now+600)
+		}
+		return p + "}"
 	}
+	at := func(d int64) string { return fmt.Sprint(now + d) }
+	const who = `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings",`
 	const hdr = `{"alg":"EdDSA","typ":"at+jwt","kid":"demo-1"}`
 	x := base64.RawURLEncoding.EncodeToString
 	demoPub, _ := base64.RawURLEncoding.DecodeString("lgXeSIRAyXwmOjbRiQGZ7YVoYx8XviIq9Kl4GWEV5x0")
@@ -217,6 +231,25 @@ func TestReview40TokenClaims(t *testing.T) {
 		{"jku", `{"alg":"EdDSA","kid":"demo-1","jku":"https://evil.example/jwks"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
 		{"kid path", `{"alg":"EdDSA","kid":"../demo-1"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
 		{"alg twice", `{"alg":"none","alg":"EdDSA","kid":"demo-1"}`, `"client_id":"acme-admin","tenant":"acme","scope":"admin:settings"`, 401},
+		// Times, with the issuer's clock_skew of 30s and max_lifetime of 1h.
+		{"expired within the skew", hdr, who + `"iat":` + at(-600) + `,"exp":` + at(-10), 200},
+		{"expired past the skew", hdr, who + `"iat":` + at(-600) + `,"exp":` + at(-40), 401},
+		{"not before, within the skew", hdr, who + `"nbf":` + at(20) + `,"exp":` + at(600), 200},
+		{"not before, past the skew", hdr, who + `"nbf":` + at(40) + `,"exp":` + at(600), 401},
+		{"issued ahead past the skew", hdr, who + `"iat":` + at(60) + `,"exp":` + at(600), 401},
+		{"lifetime over max_lifetime", hdr, who + `"iat":` + at(0) + `,"exp":` + at(3601), 401},
+		{"no iat, exp past max_lifetime", hdr, who + `"exp":` + at(3700), 401},
+		{"exp as a string", hdr, who + `"iat":` + at(0) + `,"exp":"` + at(600) + `"`, 401},
+		{"exp null", hdr, who + `"iat":` + at(0) + `,"exp":null`, 401},
+		{"exp past year 5138", hdr, who + `"exp":100000000001`, 401},
+		{"exp negative", hdr, who + `"exp":-1`, 401},
+		{"exp twice", hdr, who + `"exp":` + at(-100) + `,"exp":` + at(600), 401},
+		{"aud of another API", hdr, who + `"aud":"other-api"`, 401},
+		{"aud of another API first", hdr, who + `"aud":["other-api","portcullis-demo"]`, 200},
+		{"aud in other case", hdr, who + `"aud":"Portcullis-Demo"`, 401},
+		{"aud empty array", hdr, who + `"aud":[]`, 401},
+		{"iss with a slash", hdr, who + `"iss":"https://idp.demo.example/"`, 401},
+		{"iss in other case", hdr, who + `"iss":"https://IDP.demo.example"`, 401},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
