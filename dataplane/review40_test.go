@@ -461,3 +461,59 @@ func TestReview40JWKSAbuse(t *testing.T) {
 		})
 	}
 }
+
+// TestReview40APIKeyShapes holds, over a real socket, that an API key is
+// taken only as written: not in another case, not with another key's
+// secret or id, not with a byte more, escaped or split, not under
+// another scheme than Bearer, and never beside a second credential; and
+// that an admitted key reaches the service as its key id alone.
+func TestReview40APIKeyShapes(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	hrisSecret, adminSecret := hrisKey[len("pk_acmehris1_"):], adminKey[len("pk_acmeadm1_"):]
+	cases := []struct {
+		name    string
+		headers string
+		status  int
+	}{
+		{"key", "X-API-Key: " + hrisKey, 200},
+		{"key in Bearer", "Authorization: Bearer " + hrisKey, 200},
+		{"key in bearer, lower case", "Authorization: bearer " + hrisKey, 200},
+		{"key padded", "X-API-Key: \t " + hrisKey + " \t", 200},
+		{"prefix in upper case", "X-API-Key: PK_" + hrisKey[3:], 401},
+		{"id in upper case", "X-API-Key: pk_ACMEHRIS1_" + hrisSecret, 401},
+		{"id of another key", "X-API-Key: pk_acmeadm1_" + hrisSecret, 401},
+		{"secret of another key", "X-API-Key: pk_acmehris1_" + adminSecret, 401},
+		{"a byte more", "X-API-Key: " + hrisKey + "x", 401},
+		{"a byte less", "X-API-Key: " + hrisKey[:len(hrisKey)-1], 401},
+		{"escaped", "X-API-Key: " + strings.Replace(hrisKey, "D", "%44", 1), 401},
+		{"split by a space", "X-API-Key: " + hrisKey[:20] + " " + hrisKey[20:], 401},
+		{"Basic", "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(hrisKey+":")), 401},
+		{"Bearer and a tab", "Authorization: Bearer\t" + hrisKey, 401},
+		{"Token scheme", "Authorization: Token " + hrisKey, 401},
+		{"revoked key", "X-API-Key: " + revokedKey, 401},
+		{"another tenant's key, scope lacking", "X-API-Key: " + globexKey, 403},
+		{"over 256 bytes", "X-API-Key: pk_acmehris1_" + strings.Repeat("A", 250), 401},
+		{"two keys", "X-API-Key: " + hrisKey + "\r\nX-API-Key: " + hrisKey, 400},
+		{"key and Bearer", "X-API-Key: " + hrisKey + "\r\nAuthorization: Bearer " + hrisKey, 400},
+		{"key in a Cookie", "Cookie: X-API-Key=" + hrisKey, 401},
+	}
+	for _, tc := range cases {
+		n := len(up.received())
+		r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\n"+tc.headers+"\r\nConnection: close\r\n\r\n")
+		if r.status != tc.status {
+			t.Errorf("%s: got %d %s, want %d", tc.name, r.status, r.body, tc.status)
+			continue
+		}
+		if tc.status != 200 {
+			if got := len(up.received()) - n; got != 0 {
+				t.Errorf("%s: answered %d, and the upstream got %d request(s)", tc.name, r.status, got)
+			}
+			continue
+		}
+		got := up.only(t, n)
+		if id := got.values("x-portcullis-key-id"); len(id) != 1 || id[0] != "acmehris1" || len(got.values("x-api-key")) > 0 || len(got.values("authorization")) > 0 {
+			t.Errorf("%s: the upstream got key id %q, X-API-Key %q, Authorization %q; want [acmehris1] and no credential",
+				tc.name, id, got.values("x-api-key"), got.values("authorization"))
+		}
+	}
+}
