@@ -148,7 +148,8 @@ var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "pr
 	"x-auth-request-", "x-amzn-oidc-", "x-goog-authenticated-user-", "x-goog-iap-jwt-assertion", "cf-access-",
 	"x-ms-client-principal", "x-ms-token-", "x-authenticated-", "x-authentik-", "x-consumer-",
 	"x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-", "x-endpoint-api-userinfo",
-	"x-apigateway-api-userinfo", "x-jwt-assertion"}
+	"x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-", "x-cloudtasks-", "x-envoy-", "x-azure-",
+	"cloudfront-", "cf-connecting-ip", "cf-pseudo-ipv4"}
 
 // proxyNameRef is proxyName as a loop over proxyPrefixes.
 func proxyNameRef(name []byte) bool {
@@ -190,7 +191,8 @@ func TestScanHeadersSame(t *testing.T) {
 		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "remote-user", "x-remote-user", "x-auth-request-email",
 		"x-amzn-oidc-identity", "x-goog-authenticated-user-email", "cf-access-jwt-assertion", "x-ms-client-principal-name", "x-webauth-user", "remote-groups", "x-authenticated-scope", "x-authentik-groups",
 		"x-consumer-id", "x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-claim-email",
-		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
+		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {

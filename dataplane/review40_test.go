@@ -517,3 +517,50 @@ func TestReview40APIKeyShapes(t *testing.T) {
 		}
 	}
 }
+
+// Finding: the headers in which a platform in front of a service says a
+// request is its own or names the client's address went on as the client
+// wrote them: App Engine's X-Appengine-User-Is-Admin, -User-Email and
+// X-Appengine-Cron (which App Engine apps take as proof that App Engine
+// sent the request), Cloud Tasks' X-Cloudtasks-*, Envoy's
+// X-Envoy-Internal and X-Envoy-External-Address (a mesh service's trusted
+// client address), Azure Front Door's X-Azure-FDID (the id a service
+// compares to accept only its own Front Door) and X-Azure-ClientIP,
+// CloudFront's CloudFront-Viewer-Address, and Cloudflare's
+// CF-Connecting-IPv6 and Cf-Pseudo-IPv4 beside the CF-Connecting-IP
+// dropped already. They are removed as the other client-address and
+// proxy headers are.
+func TestPlatformTrustHeadersDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	forged := []string{"X-Appengine-User-Is-Admin", "X-AppEngine-User-Email", "X-Appengine-Cron", "X-Cloudtasks-Queuename",
+		"X-Envoy-Internal", "x-envoy-external-address", "X-Azure-FDID", "X-Azure-ClientIP", "CloudFront-Viewer-Address",
+		"CF-Connecting-IPv6", "Cf-Pseudo-IPv4"}
+	kept := []string{"X-Appengine", "X-Envoy", "X-Azure", "CloudFront", "CF-Ray", "X-Cloud-Trace-Context"}
+	var lines strings.Builder
+	for _, name := range forged {
+		lines.WriteString(name + ": 1\r\n")
+	}
+	for _, name := range kept {
+		lines.WriteString(name + ": kept\r\n")
+	}
+	n := len(up.received())
+	r := raw(t, st.addr, "GET /v1/users HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\n"+lines.String()+"Connection: close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	got := up.only(t, n)
+	var through []string
+	for _, name := range forged {
+		if vs := got.values(strings.ToLower(name)); len(vs) > 0 {
+			through = append(through, name)
+		}
+	}
+	if len(through) > 0 {
+		t.Errorf("the upstream got %d of %d platform trust headers as the client wrote them: %s; want none", len(through), len(forged), strings.Join(through, ", "))
+	}
+	for _, name := range kept {
+		if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
+			t.Errorf("upstream %s = %q, want [kept]", name, vs)
+		}
+	}
+}
