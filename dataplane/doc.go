@@ -73,7 +73,10 @@
 //     class without one, a slot of the tenant's default in-flight cap,
 //     Config.TenantMaxInFlight); the 429's Retry-After and RateLimit
 //     fields; for a public route instead, a slot of the in-flight cap all
-//     public routes share (503 past it).
+//     public routes share (503 past it). recheck.go: a request whose
+//     tables were replaced while it was decided (it waited in its
+//     class's queue) is decided again on the tables in force, steps 2
+//     to 5, so a revocation or suspension that landed meanwhile holds.
 //   - approval.go: end of step 6, only on a route that requires an
 //     approval: X-Portcullis-Approval consumed through the ApprovalLedger
 //     (one etcd transaction, outside the package).

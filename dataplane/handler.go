@@ -263,6 +263,11 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.ApprovalRequired
 	}
 	d := s.limit(x)
+	if d == audit.Allowed && s.prepared.Load() != x.prep {
+		// The tables changed while the request was decided, in the
+		// queue of its class above all: decided again (recheck.go).
+		d = s.decideAgain(ctx, x)
+	}
 	if d != audit.Allowed || x.route.Approval == nil {
 		return d
 	}

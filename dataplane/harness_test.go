@@ -286,20 +286,25 @@ const demoSeed = "tBQwRAqb0m-DX5PUmxir2ciMs_zBX9zK4bZiaZEyLHs"
 // mint signs claims as the demo issuer.
 func mint(t testing.TB, claims map[string]any) string {
 	t.Helper()
+	b, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mintRaw(t, `{"alg":"EdDSA","typ":"at+jwt","kid":"demo-1"}`, string(b))
+}
+
+// mintRaw signs the JOSE header and the claims, JSON as given (duplicate
+// members, escapes), with the demo issuer's key.
+func mintRaw(t testing.TB, header, claims string) string {
+	t.Helper()
 	seed, err := base64.RawURLEncoding.DecodeString(demoSeed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	signing := enc(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": "demo-1"}) + "." + enc(claims)
+	enc := base64.RawURLEncoding.EncodeToString
+	signing := enc([]byte(header)) + "." + enc([]byte(claims))
 	sig := ed25519.Sign(ed25519.NewKeyFromSeed(seed), []byte(signing))
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return signing + "." + enc(sig)
 }
 
 func demoClaims(client, tenant, scope string) map[string]any {

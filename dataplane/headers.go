@@ -401,15 +401,26 @@ func droppedName(name []byte) bool {
 // X-Amzn-Mtls-* (AWS ALB), X-ARR-ClientCert (IIS ARR, the default of
 // ASP.NET Core's certificate forwarding), Cf-Client-Cert* (Cloudflare)
 // and Jetty's Proxy-Auth-Cert and Proxy-Ssl-Id (ForwardedRequestCustomizer);
-// or the user an authenticating proxy logged in, in Remote-User and
-// X-Remote-User (Apache, Kubernetes' front-proxy), X-Webauth-User
+// or the user an authenticating proxy or gateway logged in, and what it
+// may do, in Remote-User and X-Remote-User (Apache, Kubernetes'
+// front-proxy), Remote-* (Authelia's Remote-Groups, -Name, -Email),
+// X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer,
+// X-Authenticated-* (Scope, Userid) and X-Userinfo (Kong),
+// X-Authentik-* (authentik), X-Pomerium-* (Pomerium),
+// X-Endpoint-Api-Userinfo and X-Apigateway-Api-Userinfo (Google Cloud
+// Endpoints, API Gateway), X-Jwt-Assertion (WSO2), X-Webauth-User
 // (Grafana's auth proxy), X-Auth-Request-* (oauth2-proxy), X-Amzn-Oidc-*
 // (AWS ALB), X-Goog-Authenticated-User-* and X-Goog-Iap-Jwt-Assertion
 // (Google IAP), Cf-Access-* (Cloudflare Access) and X-Ms-Client-Principal*
-// and X-Ms-Token-* (Azure App Service). One that reached the service would
-// be the client's word for a certificate it never presented or a login it
-// never made, taken for its identity by a service written for one of those
-// proxies. X-Forwarded-Client-Cert (Envoy), X-Forwarded-Tls-Client-Cert
+// and X-Ms-Token-* (Azure App Service); or that the platform in front sent
+// the request, or the client's address: X-Appengine-* (App Engine's user,
+// admin and cron headers), X-Cloudtasks-* (Cloud Tasks), X-Envoy-*
+// (X-Envoy-Internal, X-Envoy-External-Address), X-Azure-* (Front Door's
+// X-Azure-FDID and client address), CloudFront-* (CloudFront-Viewer-Address),
+// CF-Connecting-IPv6 and Cf-Pseudo-IPv4 (Cloudflare). One that reached the
+// service would be the client's word for a certificate it never presented,
+// a login it never made or a platform that never saw it, taken for its
+// identity by a service written for one of those proxies. X-Forwarded-Client-Cert (Envoy), X-Forwarded-Tls-Client-Cert
 // (Traefik) and X-Forwarded-User go as X-Forwarded-*. Names are told apart
 // by their first two bytes, so most headers cost a switch.
 func proxyName(name []byte) bool {
@@ -431,18 +442,22 @@ func proxyNameFrom(name []byte) bool {
 	switch binary.LittleEndian.Uint32(name) | 0x20202020 { // '-' | 0x20 is '-'
 	case word4("clie"):
 		return foldPrefix(name, "client-cert")
+	case word4("clou"):
+		return foldPrefix(name, "cloudfront-")
 	case word4("ssl-"):
 		return foldPrefix(name, "ssl-client-")
 	case word4("cf-c"):
-		return foldPrefix(name, "cf-client-cert")
+		return foldPrefix(name, "cf-client-cert") || foldPrefix(name, "cf-connecting-ip")
+	case word4("cf-p"):
+		return foldPrefix(name, "cf-pseudo-ipv4")
 	case word4("cf-a"):
 		return foldPrefix(name, "cf-access-")
 	case word4("prox"):
 		return foldPrefix(name, "proxy-auth-cert") || foldPrefix(name, "proxy-ssl-id")
 	case word4("remo"):
-		return foldPrefix(name, "remote-user")
+		return foldPrefix(name, "remote-")
 	case word4("x-cl"):
-		return foldPrefix(name, "x-client-cert")
+		return foldPrefix(name, "x-client-cert") || foldPrefix(name, "x-cloudtasks-")
 	case word4("x-ss"):
 		return foldPrefix(name, "x-ssl-")
 	case word4("x-am"):
@@ -450,7 +465,25 @@ func proxyNameFrom(name []byte) bool {
 	case word4("x-ar"):
 		return foldPrefix(name, "x-arr-clientcert")
 	case word4("x-au"):
-		return foldPrefix(name, "x-auth-request-")
+		return foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-authenticated-") || foldPrefix(name, "x-authentik-")
+	case word4("x-co"):
+		return foldPrefix(name, "x-consumer-")
+	case word4("x-cr"):
+		return foldPrefix(name, "x-credential-identifier")
+	case word4("x-an"):
+		return foldPrefix(name, "x-anonymous-consumer")
+	case word4("x-us"):
+		return foldPrefix(name, "x-userinfo")
+	case word4("x-po"):
+		return foldPrefix(name, "x-pomerium-")
+	case word4("x-en"):
+		return foldPrefix(name, "x-endpoint-api-userinfo") || foldPrefix(name, "x-envoy-")
+	case word4("x-az"):
+		return foldPrefix(name, "x-azure-")
+	case word4("x-ap"):
+		return foldPrefix(name, "x-apigateway-api-userinfo") || foldPrefix(name, "x-appengine-")
+	case word4("x-jw"):
+		return foldPrefix(name, "x-jwt-assertion")
 	case word4("x-re"):
 		return foldPrefix(name, "x-remote-user")
 	case word4("x-we"):

@@ -97,11 +97,20 @@ type jwksHost struct {
 // keys from there, fetched.
 func serveJWKS(t *testing.T, st *stack, set *atomic.Pointer[string]) *jwksHost {
 	t.Helper()
+	return serveJWKSWith(t, st, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, *set.Load())
+	})
+}
+
+// serveJWKSWith is serveJWKS with the JWKS endpoint's answers written by
+// serve, each request counted in fetches.
+func serveJWKSWith(t *testing.T, st *stack, serve http.HandlerFunc) *jwksHost {
+	t.Helper()
 	h := &jwksHost{}
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fetches.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, *set.Load())
+		serve(w, r)
 	}))
 	t.Cleanup(idp.Close)
 	st.store.Swap(exampleWithJWKSURL(t, idp.URL+"/jwks", st.store.Load().Revision+1))
