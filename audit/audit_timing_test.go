@@ -63,7 +63,7 @@ func BenchmarkAuditEncode(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
 	b.Run("otlp", func(b *testing.B) {
-		var enc batchEncoder
+		enc := batchEncoder{size: 512} // as the Emitter's, with its default BatchSize
 		enc.res = Resource{Service: "svc", Host: "h", InstanceID: "i"}
 		id := []byte("i-1")
 		enc.begin(id)

@@ -193,6 +193,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 		e.log = *cfg.Log
 	}
 	e.enc.res = Resource{Service: cfg.Service, Host: cfg.Host, InstanceID: cfg.InstanceID, Pod: cfg.Pod, Namespace: cfg.Namespace}
+	e.enc.size = cfg.BatchSize
 	e.alarm.log, e.alarm.every = e.log, cfg.LogInterval
 	e.backlog = func() bool { _, ok := sp.oldest(); return ok }()
 	e.updateSpoolOK()

@@ -81,16 +81,20 @@ func (e *Emitter) addRecord(r *Record) {
 func (e *Emitter) ship() {
 	// The encoder's buffer goes out as the batch and the spare's becomes
 	// the encoder's: no copy, and no buffer of the encoder's own.
+	// A new buffer is sized for the largest batch so far (short of what
+	// putBatch keeps), not for this one, which may be a short batch the
+	// flush interval shipped: the next full batch would grow it (garbage,
+	// issue 18).
 	ob := e.getBatch()
 	batch := e.enc.finish()
-	ob.data, e.enc.buf = batch, sizedFor(ob.data[:0], len(batch))
+	if int64(len(batch)) > e.maxBatch.Load() {
+		e.maxBatch.Store(int64(len(batch)))
+	}
+	ob.data, e.enc.buf = batch, sizedFor(ob.data[:0], int(min(e.maxBatch.Load(), maxSpare*8/9)))
 	ob.seq, ob.n = e.seq, e.enc.n
 	e.seq++
 	e.enc.n = 0
 	e.batches.Add(1)
-	if int64(len(ob.data)) > e.maxBatch.Load() {
-		e.maxBatch.Store(int64(len(ob.data)))
-	}
 	for !e.handoff(ob) {
 		// Strict mode with a full spool: hold the batch (the slots fill up
 		// and Emit refuses, so the data plane answers 503) until it fits.

@@ -108,6 +108,16 @@ type batchEncoder struct {
 	rlMark int
 	slMark int
 	n      int
+	// size is how many records a batch is to hold (the Emitter's
+	// BatchSize; 0: unknown). With it, a buffer too small for the batch
+	// grows once, to what the records so far say the whole batch needs
+	// (room): append alone grows a large slice by about a quarter at a
+	// time, so building a 340 KiB batch in a new buffer allocated 1.5 MB,
+	// all of it garbage but the last, and with no collection under a
+	// steady load that garbage stayed resident (issue 18).
+	size int
+	head int // len(buf) after begin: the batch's envelope
+	last int // bytes of the record added last
 }
 
 // EncodeBatch encodes recs as the Emitter sends them: one OTLP
@@ -143,12 +153,34 @@ func (e *batchEncoder) begin(batchID []byte) {
 	e.buf = appendStringField2(e.buf, fScopeName, scopeName)
 	e.buf = appendStringField2(e.buf, fScopeVersion, "1")
 	e.buf = endMsg(e.buf, m, lenReserveEnvelope)
+	e.head = len(e.buf)
 }
 
 // add appends r as one LogRecord.
 func (e *batchEncoder) add(r *Record) {
+	start := len(e.buf)
+	if e.size > 0 && cap(e.buf)-start < 2*e.last {
+		e.room()
+	}
 	e.buf = appendLogRecord(e.buf, r)
+	e.last = len(e.buf) - start
 	e.n++
+}
+
+// room grows buf, in one allocation, to hold the rest of the batch at the
+// records' mean size so far with an eighth of headroom, and by at least
+// half its capacity, so that records larger than those so far do not make
+// it grow a little at a time.
+func (e *batchEncoder) room() {
+	per := e.last
+	if e.n > 0 {
+		per = (len(e.buf) - e.head) / e.n
+	}
+	need := len(e.buf) + max(e.size-e.n, 1)*per
+	need = max(need+need/8, cap(e.buf)+cap(e.buf)/2)
+	b := make([]byte, len(e.buf), need)
+	copy(b, e.buf)
+	e.buf = b
 }
 
 // finish closes the batch and returns its bytes, valid until the next begin.
