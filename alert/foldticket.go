@@ -1,6 +1,8 @@
 package alert
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,13 +44,17 @@ const (
 // told a ticket of its folded alert's growth ("closed" tells a closure).
 const updateFolded = "folded"
 
-// foldTold returns what the trail records told to sink's ticket of a
-// folded alert: how many updates, the most groups one told (the ticket
-// told one), and when the last was, or the ticket filed.
-func foldTold(a *Alert, sink string) (n int, folded int64, last time.Time) {
+// foldTold returns what the trail records told to ticket key of sink of
+// a folded alert: how many updates, the most groups one told (the ticket
+// told one), and when the last was, or the ticket filed. Each ticket is
+// told apart: an alert may hold two at one sink (one filed by the sink,
+// one recorded through etcd), and counted by sink the first one's
+// updates counted for the other, which was never told
+// (TestFoldUpdatesToldToEachTicketAtOneSink).
+func foldTold(a *Alert, sink, key string) (n int, folded int64, last time.Time) {
 	folded = 1
 	for _, c := range a.History {
-		if c.Details["sink"] != sink {
+		if c.Details["sink"] != sink || c.Details["ticket"] != key {
 			continue
 		}
 		switch {
@@ -84,8 +90,18 @@ func (s *Sink) updates(key string) bool {
 	return true
 }
 
-func (o *Outbox) foldPath(id, sink string) string {
-	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~fold.json")
+// maxFoldTickets bounds the tickets of one sink a folded alert's
+// updates go to, the first its history names: each alert.ticket event,
+// which etcd may bear, adds a ticket, and each ticket told is some 30
+// requests a day to the sink.
+const maxFoldTickets = 4
+
+// foldPath is where an update of ticket key of sink waits: a file of its
+// own for each ticket (the key, which may hold a "/", named by its hash).
+// ALERT~SINK~fold.json, the one file of a sink before, is still delivered.
+func (o *Outbox) foldPath(id, sink, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~fold-"+hex.EncodeToString(sum[:8])+".json")
 }
 
 // foldDue queues an update for each ticket of an open folded alert that
@@ -94,13 +110,17 @@ func (o *Outbox) foldPath(id, sink string) string {
 func (o *Outbox) foldDue(now time.Time) time.Duration {
 	wait := o.cfg.MaxBackoff
 	for _, a := range o.cfg.Engine.FoldedAlerts() {
+		perSink := map[string]int{}
 		for _, t := range a.Tickets {
 			s := o.sink(t.Sink)
 			if s == nil || !s.updates(t.Key) {
 				continue
 			}
+			if perSink[t.Sink]++; perSink[t.Sink] > maxFoldTickets {
+				continue
+			}
 			wait = min(wait, foldPoll)
-			n, told, last := foldTold(&a, t.Sink)
+			n, told, last := foldTold(&a, t.Sink, t.Key)
 			if a.Folded <= told {
 				continue
 			}
@@ -108,7 +128,7 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 				wait = min(wait, due.Sub(now))
 				continue
 			}
-			p := o.foldPath(a.ID, t.Sink)
+			p := o.foldPath(a.ID, t.Sink, t.Key)
 			if _, err := os.Stat(p); err == nil {
 				continue // queued: it tells what the alert holds when sent
 			}
@@ -130,7 +150,7 @@ func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
 	if !ok || a.Status == StatusClosed {
 		return o.done(name, p)
 	}
-	n, told, last := foldTold(&a, q.Sink)
+	n, told, last := foldTold(&a, q.Sink, q.Fold)
 	if a.Folded <= told || o.cfg.Now().Before(last.Add(foldGap(n))) {
 		// Told, or told since it was queued (the trail recorded it and
 		// the collector died before removing the file): foldDue queues
@@ -228,7 +248,25 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	if err != nil {
 		return nil, err
 	}
-	return s.newRequest(method, url, a.ID+"."+s.Name+".fold."+strconv.Itoa(n), body, now)
+	return s.newRequest(method, url, foldDeliveryID(a, s.Name, key, n), body, now)
+}
+
+// foldDeliveryID is the delivery id of update n of ticket key of sink:
+// ALERT.SINK.fold.N for the sink's first ticket, and the key's hash
+// after it for another, whose update N is not a resend of the first's (a
+// receiver files a delivery id once).
+func foldDeliveryID(a *Alert, sink, key string, n int) string {
+	id := a.ID + "." + sink + ".fold." + strconv.Itoa(n)
+	for _, t := range a.Tickets {
+		if t.Sink == sink {
+			if t.Key == key {
+				return id
+			}
+			break
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	return id + "." + hex.EncodeToString(sum[:8])
 }
 
 // snowCodeTag is the start of ServiceNow's [code] and [/code] tags, in any

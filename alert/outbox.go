@@ -460,8 +460,9 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 	return wait
 }
 
-// sinkOfName is the sink of a queued delivery's file name, ID~SINK.json
-// or ID~SINK~close.json (neither an alert id nor a sink name holds "~").
+// sinkOfName is the sink of a queued delivery's file name, ID~SINK.json,
+// ID~SINK~close.json or ID~SINK~fold-HASH.json (neither an alert id nor a
+// sink name holds "~").
 func sinkOfName(name string) string {
 	parts := strings.SplitN(strings.TrimSuffix(name, ".json"), "~", 3)
 	if len(parts) < 2 {
