@@ -109,6 +109,7 @@ func (o *Outbox) foldPath(id, sink, key string) string {
 // (foldGap) has passed, and returns how long to wait before looking again.
 func (o *Outbox) foldDue(now time.Time) time.Duration {
 	wait := o.cfg.MaxBackoff
+	unqueued := false
 	for _, a := range o.cfg.Engine.FoldedAlerts() {
 		perSink := map[string]int{}
 		for _, t := range a.Tickets {
@@ -133,10 +134,17 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 				continue // queued: it tells what the alert holds when sent
 			}
 			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Fold: t.Key}, p); err != nil {
+				// A full disk: written again at the next pass, within
+				// foldPoll, and Unqueued says one waits meanwhile
+				// (TestFoldUpdateQueuedOnFullDisk).
+				unqueued = true
 				o.fail(fmt.Errorf("%w; written again in %s", err, foldPoll))
 			}
 		}
 	}
+	o.mu.Lock()
+	o.foldUnqueued = unqueued
+	o.mu.Unlock()
 	return wait
 }
 

@@ -62,7 +62,10 @@ type Outbox struct {
 	// unqueued says a delivery could not be written (a full disk):
 	// Run writes the alerts' deliveries again (Reconcile) from
 	// requeueAt, backing off while it fails.
-	unqueued      bool
+	unqueued bool
+	// foldUnqueued says a folded alert's update that fell due could not be
+	// written (foldticket.go): foldDue writes it again at its next pass.
+	foldUnqueued  bool
 	requeueGen    uint64 // failed writes so far: one during a retry keeps unqueued
 	requeueAt     time.Time
 	requeueTries  int
@@ -77,7 +80,8 @@ type OutboxStats struct {
 	// full disk), the in-process retries included.
 	QueueFailures uint64
 	// Unqueued is set while an alert's delivery waits to be written
-	// again: its ticket is not yet queued.
+	// again: its ticket, closure or a folded alert's update is not yet
+	// queued.
 	Unqueued bool
 	// DeliveryFailures counts the tries of a delivery (a ticket, or the
 	// closure told to one) that failed and are retried with backoff: the
@@ -93,7 +97,7 @@ type OutboxStats struct {
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued, DeliveryFailures: o.failures, CloseRefused: o.closeRefused}
+	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued || o.foldUnqueued, DeliveryFailures: o.failures, CloseRefused: o.closeRefused}
 }
 
 // queued is one delivery on disk.
