@@ -148,6 +148,13 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 	return wait
 }
 
+// foldSent is what an update told its ticket, kept while the trail
+// cannot record it (Outbox.sentFold).
+type foldSent struct {
+	folded  int64
+	refused string
+}
+
 // deliverFold tells the ticket of q the growth of its folded alert, as
 // the engine holds it now (the queued copy is the alert when the update
 // fell due), records it and removes the delivery. An alert closed since,

@@ -56,6 +56,12 @@ type Outbox struct {
 	// refused are the closures the sink refused for good whose record in
 	// the trail failed, by file name: why (see queued.Refused).
 	refused map[string]string
+	// sentFold are the folded alerts' updates the sink took (or refused
+	// for good) whose record in the trail failed, by file name: what was
+	// told, and why it was refused. The queued file holds the alert as it
+	// was when the update fell due; on a full disk it cannot be rewritten
+	// to say more.
+	sentFold map[string]foldSent
 	// triedCreate are the deliveries to a Jira sink whose create failed
 	// (see queued.Tried).
 	triedCreate map[string]bool
@@ -143,7 +149,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, refused: map[string]string{}, triedCreate: map[string]bool{}}, nil
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, refused: map[string]string{}, sentFold: map[string]foldSent{}, triedCreate: map[string]bool{}}, nil
 }
 
 // sinksFor returns the sinks an alert of rule goes to.
@@ -499,6 +505,11 @@ func (o *Outbox) deliverOne(name string) error {
 		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
 	}
 	if key, ok := o.remembered(o.sent, name, q.Sent); ok {
+		o.mu.Lock()
+		if f, ok := o.sentFold[name]; ok { // what the update told, not what its file was queued with
+			q.Alert.Folded, q.Refused = f.folded, f.refused
+		}
+		o.mu.Unlock()
 		return o.record(name, p, &q, key) // the sink has it; the trail does not yet
 	}
 	if q.Close != "" {
@@ -629,6 +640,9 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 		o.mu.Lock()
 		first := o.sent[name] == ""
 		o.sent[name] = key
+		if q.Fold != "" {
+			o.sentFold[name] = foldSent{folded: q.Alert.Folded, refused: q.Refused}
+		}
 		o.mu.Unlock()
 		if first && q.Sent == "" {
 			q.Sent = key
@@ -638,6 +652,7 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 	}
 	o.mu.Lock()
 	delete(o.sent, name)
+	delete(o.sentFold, name)
 	o.mu.Unlock()
 	if err := o.done(name, p); err != nil {
 		return err
@@ -669,6 +684,8 @@ func (o *Outbox) done(name, p string) error {
 	delete(o.attempts, name)
 	delete(o.due, name)
 	delete(o.triedCreate, name)
+	delete(o.sent, name)
+	delete(o.sentFold, name)
 	o.mu.Unlock()
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("cannot remove delivered %q: %w", p, err)
