@@ -199,11 +199,11 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 			}
 			break
 		}
-		if ticketClosed(a, d["sink"]) {
+		if ticketClosed(a, d["sink"], d["ticket"]) {
 			return // recorded again after a store that failed (Outbox.record)
 		}
 	case ActionTicketCloseRefused:
-		if closureSettled(a, d["sink"]) {
+		if closureSettled(a, d["sink"], d["ticket"]) {
 			return // recorded again after a store that failed (Outbox.refuse)
 		}
 	case ActionAck:

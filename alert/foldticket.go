@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -90,18 +89,11 @@ func (s *Sink) updates(key string) bool {
 	return true
 }
 
-// maxFoldTickets bounds the tickets of one sink a folded alert's
-// updates go to, the first its history names: each alert.ticket event,
-// which etcd may bear, adds a ticket, and each ticket told is some 30
-// requests a day to the sink.
-const maxFoldTickets = 4
-
 // foldPath is where an update of ticket key of sink waits: a file of its
-// own for each ticket (the key, which may hold a "/", named by its hash).
-// ALERT~SINK~fold.json, the one file of a sink before, is still delivered.
+// own for each ticket (ticketPath). ALERT~SINK~fold.json, the one file of
+// a sink before, is still delivered.
 func (o *Outbox) foldPath(id, sink, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~fold-"+hex.EncodeToString(sum[:8])+".json")
+	return o.ticketPath(id, sink, "fold", key)
 }
 
 // foldDue queues an update for each ticket of an open folded alert that
@@ -111,13 +103,9 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 	wait := o.cfg.MaxBackoff
 	unqueued := false
 	for _, a := range o.cfg.Engine.FoldedAlerts() {
-		perSink := map[string]int{}
-		for _, t := range a.Tickets {
+		for _, t := range told(&a) {
 			s := o.sink(t.Sink)
 			if s == nil || !s.updates(t.Key) {
-				continue
-			}
-			if perSink[t.Sink]++; perSink[t.Sink] > maxFoldTickets {
 				continue
 			}
 			wait = min(wait, foldPoll)

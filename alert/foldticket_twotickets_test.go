@@ -163,7 +163,7 @@ func TestFoldUpdatesToldToEachTicketAtOneSink(t *testing.T) {
 	}
 
 	// An etcd writer recording ticket after ticket at the sink gets no
-	// more than maxFoldTickets of them told.
+	// more than maxSinkTickets of them told.
 	for i := 1; i <= 4; i++ {
 		d, _ := json.Marshal(map[string]string{"sink": "jira", "ticket": fmt.Sprint("SEC-90", i)})
 		r.event(collector.Event{Time: clock.now(), Key: fmt.Sprint("/portcullis/default/events/alert/", a.ID, "/ticket", i), Revision: int64(50 + i),
@@ -175,7 +175,7 @@ func TestFoldUpdatesToldToEachTicketAtOneSink(t *testing.T) {
 	defer jira.mu.Unlock()
 	for i := 1; i <= 4; i++ {
 		key := fmt.Sprint("SEC-90", i)
-		if want := i <= maxFoldTickets-2; (len(jira.comments[key]) > 0) != want {
+		if want := i <= maxSinkTickets-2; (len(jira.comments[key]) > 0) != want {
 			t.Errorf("%s, the sink's ticket %d: %d comments, want some: %v", key, i+2, len(jira.comments[key]), want)
 		}
 	}

@@ -2,6 +2,8 @@ package alert
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -225,12 +227,13 @@ func (o *Outbox) requeueDue() time.Duration {
 	return d
 }
 
-// EnqueueClose queues the closure of a for every sink that filed a
-// ticket for it and whose API can take it. It is the engine's OnClose.
+// EnqueueClose queues the closure of a for every ticket filed for it
+// whose sink's API can take it: each ticket of a sink apart
+// (TestClosureToldToEachTicketAtOneSink). It is the engine's OnClose.
 func (o *Outbox) EnqueueClose(a Alert) error {
-	for _, t := range a.Tickets {
-		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !closureSettled(&a, t.Sink) {
-			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
+	for _, t := range told(&a) {
+		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !closureSettled(&a, t.Sink, t.Key) {
+			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink, t.Key)); err != nil {
 				return o.requeue(err)
 			}
 		}
@@ -239,10 +242,31 @@ func (o *Outbox) EnqueueClose(a Alert) error {
 	return nil
 }
 
-// ticketClosed reports whether the trail records the closure reaching sink.
-func ticketClosed(a *Alert, sink string) bool {
+// maxSinkTickets bounds the tickets of one sink the outbox tells of an
+// alert (its closure, a folded alert's growth), the first its history
+// names: each alert.ticket event, which etcd may bear, adds a ticket, and
+// a folded alert's is some 30 requests a day.
+const maxSinkTickets = 4
+
+// told returns the tickets of a the outbox tells of it: each sink's
+// first maxSinkTickets.
+func told(a *Alert) []Ticket {
+	out := make([]Ticket, 0, len(a.Tickets))
+	n := map[string]int{}
+	for _, t := range a.Tickets {
+		if n[t.Sink]++; n[t.Sink] <= maxSinkTickets {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ticketClosed reports whether the trail records the closure reaching
+// ticket key of sink. An alert may hold two tickets at one sink: told of
+// the closure by sink, one settled the other, never told.
+func ticketClosed(a *Alert, sink, key string) bool {
 	for _, c := range a.History {
-		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["update"] != updateFolded {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["ticket"] == key && c.Details["update"] != updateFolded {
 			return true
 		}
 	}
@@ -250,23 +274,36 @@ func ticketClosed(a *Alert, sink string) bool {
 }
 
 // closureSettled reports whether the trail records the closure reaching
-// sink, or sink refusing it for good: either way nothing is sent again.
-func closureSettled(a *Alert, sink string) bool {
-	return ticketClosed(a, sink) || recorded(a, ActionTicketCloseRefused, sink)
+// ticket key of sink, or sink refusing it for good: either way nothing is
+// sent again.
+func closureSettled(a *Alert, sink, key string) bool {
+	return ticketClosed(a, sink, key) || recorded(a, ActionTicketCloseRefused, sink, key)
 }
 
-// recorded reports whether a's history holds an action event of sink.
-func recorded(a *Alert, action, sink string) bool {
+// recorded reports whether a's history holds an action event of ticket
+// key of sink.
+func recorded(a *Alert, action, sink, key string) bool {
 	for _, c := range a.History {
-		if c.Action == action && c.Details["sink"] == sink {
+		if c.Action == action && c.Details["sink"] == sink && c.Details["ticket"] == key {
 			return true
 		}
 	}
 	return false
 }
 
-func (o *Outbox) closePath(id, sink string) string {
-	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~close.json")
+// closePath is where the closure of ticket key of sink waits, a file for
+// each ticket; ALERT~SINK~close.json, the one file of a sink before, is
+// still delivered.
+func (o *Outbox) closePath(id, sink, key string) string {
+	return o.ticketPath(id, sink, "close", key)
+}
+
+// ticketPath is the file of a delivery of kind to ticket key of sink,
+// ID~SINK~KIND-HASH.json: the key, which may hold a "/", named by its
+// hash.
+func (o *Outbox) ticketPath(id, sink, kind, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~"+kind+"-"+hex.EncodeToString(sum[:8])+".json")
 }
 
 // Reconcile queues every alert not closed that a sink has no ticket for
@@ -303,12 +340,12 @@ func (o *Outbox) reconcile() error {
 
 // reconcileClose queues the closures a crash left unqueued.
 func (o *Outbox) reconcileClose(a Alert) error {
-	for _, t := range a.Tickets {
+	for _, t := range told(&a) {
 		s := o.sink(t.Sink)
-		if s == nil || !s.closes(t.Key) || closureSettled(&a, t.Sink) {
+		if s == nil || !s.closes(t.Key) || closureSettled(&a, t.Sink, t.Key) {
 			continue
 		}
-		p := o.closePath(a.ID, t.Sink)
+		p := o.closePath(a.ID, t.Sink, t.Key)
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
@@ -471,7 +508,8 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 }
 
 // sinkOfName is the sink of a queued delivery's file name, ID~SINK.json,
-// ID~SINK~close.json or ID~SINK~fold-HASH.json (neither an alert id nor a
+// ID~SINK~close-HASH.json or ID~SINK~fold-HASH.json (and the
+// ID~SINK~close.json and ID~SINK~fold.json of older collectors) (neither an alert id nor a
 // sink name holds "~").
 func sinkOfName(name string) string {
 	parts := strings.SplitN(strings.TrimSuffix(name, ".json"), "~", 3)
@@ -568,7 +606,7 @@ func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
 		// state says (as for record).
 		return o.refuse(name, p, q, why)
 	}
-	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && closureSettled(&a, q.Sink) {
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && closureSettled(&a, q.Sink, q.Close) {
 		return o.done(name, p)
 	}
 	err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now())
