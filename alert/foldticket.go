@@ -103,7 +103,7 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 	wait := o.cfg.MaxBackoff
 	unqueued := false
 	for _, a := range o.cfg.Engine.FoldedAlerts() {
-		for _, t := range told(&a) {
+		for _, t := range o.told(&a) {
 			s := o.sink(t.Sink)
 			if s == nil || !s.updates(t.Key) {
 				continue

@@ -231,7 +231,7 @@ func (o *Outbox) requeueDue() time.Duration {
 // whose sink's API can take it: each ticket of a sink apart
 // (TestClosureToldToEachTicketAtOneSink). It is the engine's OnClose.
 func (o *Outbox) EnqueueClose(a Alert) error {
-	for _, t := range told(&a) {
+	for _, t := range o.told(&a) {
 		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !closureSettled(&a, t.Sink, t.Key) {
 			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink, t.Key)); err != nil {
 				return o.requeue(err)
@@ -249,12 +249,19 @@ func (o *Outbox) EnqueueClose(a Alert) error {
 const maxSinkTickets = 4
 
 // told returns the tickets of a the outbox tells of it: each sink's
-// first maxSinkTickets.
-func told(a *Alert) []Ticket {
+// first maxSinkTickets where the request names the ticket (Jira, GitHub,
+// ServiceNow: the key is in its URL), and the sink's first alone where it
+// names only the alert (a webhook, Slack): a second would be the same
+// message again.
+func (o *Outbox) told(a *Alert) []Ticket {
 	out := make([]Ticket, 0, len(a.Tickets))
 	n := map[string]int{}
 	for _, t := range a.Tickets {
-		if n[t.Sink]++; n[t.Sink] <= maxSinkTickets {
+		limit := 1
+		if s := o.sink(t.Sink); s != nil && (s.Kind == "jira" || s.Kind == "github" || s.Kind == "servicenow") {
+			limit = maxSinkTickets
+		}
+		if n[t.Sink]++; n[t.Sink] <= limit {
 			out = append(out, t)
 		}
 	}
@@ -340,7 +347,7 @@ func (o *Outbox) reconcile() error {
 
 // reconcileClose queues the closures a crash left unqueued.
 func (o *Outbox) reconcileClose(a Alert) error {
-	for _, t := range told(&a) {
+	for _, t := range o.told(&a) {
 		s := o.sink(t.Sink)
 		if s == nil || !s.closes(t.Key) || closureSettled(&a, t.Sink, t.Key) {
 			continue
