@@ -514,10 +514,10 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 	return wait
 }
 
-// sinkOfName is the sink of a queued delivery's file name, ID~SINK.json,
-// ID~SINK~close-HASH.json or ID~SINK~fold-HASH.json (and the
-// ID~SINK~close.json and ID~SINK~fold.json of older collectors) (neither an alert id nor a
-// sink name holds "~").
+// sinkOfName is the sink of a queued delivery's file name: ID~SINK.json,
+// ID~SINK~close-HASH.json, ID~SINK~fold-HASH.json, or an older
+// collector's ID~SINK~close.json and ID~SINK~fold.json (neither an alert
+// id nor a sink name holds "~").
 func sinkOfName(name string) string {
 	parts := strings.SplitN(strings.TrimSuffix(name, ".json"), "~", 3)
 	if len(parts) < 2 {
