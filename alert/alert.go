@@ -194,16 +194,16 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 		if d["update"] == updateFolded {
 			// A folded alert's growth told (foldticket.go). Borne by etcd
 			// it holds no count (withoutFold) and counts for nothing.
-			if n, err := strconv.ParseInt(d["folded"], 10, 64); err != nil || n <= 0 || a.Folded == 0 || a.toldFolded(d["sink"], n) {
+			if n, err := strconv.ParseInt(d["folded"], 10, 64); err != nil || n <= 0 || a.Folded == 0 || a.toldFolded(d["sink"], d["ticket"], n) {
 				return
 			}
 			break
 		}
-		if ticketClosed(a, d["sink"]) {
+		if ticketClosed(a, d["sink"], d["ticket"]) {
 			return // recorded again after a store that failed (Outbox.record)
 		}
 	case ActionTicketCloseRefused:
-		if closureSettled(a, d["sink"]) {
+		if closureSettled(a, d["sink"], d["ticket"]) {
 			return // recorded again after a store that failed (Outbox.refuse)
 		}
 	case ActionAck:
@@ -217,12 +217,14 @@ func (a *Alert) apply(ev *collector.Event, d map[string]string) {
 	a.History = append(a.History, Change{Time: ev.Time, Action: ev.Action, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket, Details: d})
 }
 
-// toldFolded reports whether a's history holds the update telling sink's
-// ticket that a folds n groups (recorded again after a store that
-// failed, Outbox.record).
-func (a *Alert) toldFolded(sink string, n int64) bool {
+// toldFolded reports whether a's history holds the update telling ticket
+// key of sink that a folds n groups (recorded again after a store that
+// failed, Outbox.record); another ticket of the sink told the same is
+// another update.
+func (a *Alert) toldFolded(sink, key string, n int64) bool {
 	for _, c := range a.History {
-		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["update"] == updateFolded && c.Details["folded"] == strconv.FormatInt(n, 10) {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["ticket"] == key && c.Details["update"] == updateFolded &&
+			c.Details["folded"] == strconv.FormatInt(n, 10) {
 			return true
 		}
 	}

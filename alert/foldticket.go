@@ -1,12 +1,13 @@
 package alert
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,13 +43,17 @@ const (
 // told a ticket of its folded alert's growth ("closed" tells a closure).
 const updateFolded = "folded"
 
-// foldTold returns what the trail records told to sink's ticket of a
-// folded alert: how many updates, the most groups one told (the ticket
-// told one), and when the last was, or the ticket filed.
-func foldTold(a *Alert, sink string) (n int, folded int64, last time.Time) {
+// foldTold returns what the trail records told to ticket key of sink of
+// a folded alert: how many updates, the most groups one told (the ticket
+// told one), and when the last was, or the ticket filed. Each ticket is
+// told apart: an alert may hold two at one sink (one filed by the sink,
+// one recorded through etcd), and counted by sink the first one's
+// updates counted for the other, which was never told
+// (TestFoldUpdatesToldToEachTicketAtOneSink).
+func foldTold(a *Alert, sink, key string) (n int, folded int64, last time.Time) {
 	folded = 1
 	for _, c := range a.History {
-		if c.Details["sink"] != sink {
+		if c.Details["sink"] != sink || c.Details["ticket"] != key {
 			continue
 		}
 		switch {
@@ -84,8 +89,11 @@ func (s *Sink) updates(key string) bool {
 	return true
 }
 
-func (o *Outbox) foldPath(id, sink string) string {
-	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~fold.json")
+// foldPath is where an update of ticket key of sink waits: a file of its
+// own for each ticket (ticketPath). ALERT~SINK~fold.json, the one file of
+// a sink before, is still delivered.
+func (o *Outbox) foldPath(id, sink, key string) string {
+	return o.ticketPath(id, sink, "fold", key)
 }
 
 // foldDue queues an update for each ticket of an open folded alert that
@@ -93,14 +101,15 @@ func (o *Outbox) foldPath(id, sink string) string {
 // (foldGap) has passed, and returns how long to wait before looking again.
 func (o *Outbox) foldDue(now time.Time) time.Duration {
 	wait := o.cfg.MaxBackoff
+	unqueued := false
 	for _, a := range o.cfg.Engine.FoldedAlerts() {
-		for _, t := range a.Tickets {
+		for _, t := range o.told(&a) {
 			s := o.sink(t.Sink)
 			if s == nil || !s.updates(t.Key) {
 				continue
 			}
 			wait = min(wait, foldPoll)
-			n, told, last := foldTold(&a, t.Sink)
+			n, told, last := foldTold(&a, t.Sink, t.Key)
 			if a.Folded <= told {
 				continue
 			}
@@ -108,16 +117,30 @@ func (o *Outbox) foldDue(now time.Time) time.Duration {
 				wait = min(wait, due.Sub(now))
 				continue
 			}
-			p := o.foldPath(a.ID, t.Sink)
+			p := o.foldPath(a.ID, t.Sink, t.Key)
 			if _, err := os.Stat(p); err == nil {
 				continue // queued: it tells what the alert holds when sent
 			}
 			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Fold: t.Key}, p); err != nil {
+				// A full disk: written again at the next pass, within
+				// foldPoll, and Unqueued says one waits meanwhile
+				// (TestFoldUpdateQueuedOnFullDisk).
+				unqueued = true
 				o.fail(fmt.Errorf("%w; written again in %s", err, foldPoll))
 			}
 		}
 	}
+	o.mu.Lock()
+	o.foldUnqueued = unqueued
+	o.mu.Unlock()
 	return wait
+}
+
+// foldSent is what an update told its ticket, kept while the trail
+// cannot record it (Outbox.sentFold).
+type foldSent struct {
+	folded  int64
+	refused string
 }
 
 // deliverFold tells the ticket of q the growth of its folded alert, as
@@ -130,7 +153,7 @@ func (o *Outbox) deliverFold(name, p string, sink *Sink, q *queued) error {
 	if !ok || a.Status == StatusClosed {
 		return o.done(name, p)
 	}
-	n, told, last := foldTold(&a, q.Sink)
+	n, told, last := foldTold(&a, q.Sink, q.Fold)
 	if a.Folded <= told || o.cfg.Now().Before(last.Add(foldGap(n))) {
 		// Told, or told since it was queued (the trail recorded it and
 		// the collector died before removing the file): foldDue queues
@@ -228,7 +251,25 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 	if err != nil {
 		return nil, err
 	}
-	return s.newRequest(method, url, a.ID+"."+s.Name+".fold."+strconv.Itoa(n), body, now)
+	return s.newRequest(method, url, foldDeliveryID(a, s.Name, key, n), body, now)
+}
+
+// foldDeliveryID is the delivery id of update n of ticket key of sink:
+// ALERT.SINK.fold.N for the sink's first ticket, and the key's hash
+// after it for another, whose update N is not a resend of the first's (a
+// receiver files a delivery id once).
+func foldDeliveryID(a *Alert, sink, key string, n int) string {
+	id := a.ID + "." + sink + ".fold." + strconv.Itoa(n)
+	for _, t := range a.Tickets {
+		if t.Sink == sink {
+			if t.Key == key {
+				return id
+			}
+			break
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	return id + "." + hex.EncodeToString(sum[:8])
 }
 
 // snowCodeTag is the start of ServiceNow's [code] and [/code] tags, in any

@@ -228,7 +228,7 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 		a = x
 	}
 	o.foldDue(clock.now()) // queued: the file the crash leaves
-	b, err := os.ReadFile(o.foldPath(a.ID, "jira"))
+	b, err := os.ReadFile(o.foldPath(a.ID, "jira", a.Tickets[0].Key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 	if n := comments(); n != 1 {
 		t.Fatalf("%d comments a minute after the ticket, want 1", n)
 	}
-	if err := os.WriteFile(o.foldPath(a.ID, "jira"), b, 0o600); err != nil { // recorded, not removed: the crash
+	if err := os.WriteFile(o.foldPath(a.ID, "jira", a.Tickets[0].Key), b, 0o600); err != nil { // recorded, not removed: the crash
 		t.Fatal(err)
 	}
 	fold(10)

@@ -2,6 +2,8 @@ package alert
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,13 +58,22 @@ type Outbox struct {
 	// refused are the closures the sink refused for good whose record in
 	// the trail failed, by file name: why (see queued.Refused).
 	refused map[string]string
+	// sentFold are the folded alerts' updates the sink took (or refused
+	// for good) whose record in the trail failed, by file name: what was
+	// told, and why it was refused. The queued file holds the alert as it
+	// was when the update fell due; on a full disk it cannot be rewritten
+	// to say more.
+	sentFold map[string]foldSent
 	// triedCreate are the deliveries to a Jira sink whose create failed
 	// (see queued.Tried).
 	triedCreate map[string]bool
 	// unqueued says a delivery could not be written (a full disk):
 	// Run writes the alerts' deliveries again (Reconcile) from
 	// requeueAt, backing off while it fails.
-	unqueued      bool
+	unqueued bool
+	// foldUnqueued says a folded alert's update that fell due could not be
+	// written (foldticket.go): foldDue writes it again at its next pass.
+	foldUnqueued  bool
 	requeueGen    uint64 // failed writes so far: one during a retry keeps unqueued
 	requeueAt     time.Time
 	requeueTries  int
@@ -77,7 +88,8 @@ type OutboxStats struct {
 	// full disk), the in-process retries included.
 	QueueFailures uint64
 	// Unqueued is set while an alert's delivery waits to be written
-	// again: its ticket is not yet queued.
+	// again: its ticket, closure or a folded alert's update is not yet
+	// queued.
 	Unqueued bool
 	// DeliveryFailures counts the tries of a delivery (a ticket, or the
 	// closure told to one) that failed and are retried with backoff: the
@@ -93,7 +105,7 @@ type OutboxStats struct {
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued, DeliveryFailures: o.failures, CloseRefused: o.closeRefused}
+	return OutboxStats{QueueFailures: o.queueFailures, Unqueued: o.unqueued || o.foldUnqueued, DeliveryFailures: o.failures, CloseRefused: o.closeRefused}
 }
 
 // queued is one delivery on disk.
@@ -139,7 +151,7 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create ticket outbox %q: %w", cfg.Dir, err)
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, refused: map[string]string{}, triedCreate: map[string]bool{}}, nil
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1), attempts: map[string]int{}, due: map[string]time.Time{}, sent: map[string]string{}, refused: map[string]string{}, sentFold: map[string]foldSent{}, triedCreate: map[string]bool{}}, nil
 }
 
 // sinksFor returns the sinks an alert of rule goes to.
@@ -215,12 +227,13 @@ func (o *Outbox) requeueDue() time.Duration {
 	return d
 }
 
-// EnqueueClose queues the closure of a for every sink that filed a
-// ticket for it and whose API can take it. It is the engine's OnClose.
+// EnqueueClose queues the closure of a for every ticket filed for it
+// whose sink's API can take it: each ticket of a sink apart
+// (TestClosureToldToEachTicketAtOneSink). It is the engine's OnClose.
 func (o *Outbox) EnqueueClose(a Alert) error {
-	for _, t := range a.Tickets {
-		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !closureSettled(&a, t.Sink) {
-			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink)); err != nil {
+	for _, t := range o.told(&a) {
+		if s := o.sink(t.Sink); s != nil && s.closes(t.Key) && !closureSettled(&a, t.Sink, t.Key) {
+			if err := o.writeQueued(queued{Alert: a, Sink: t.Sink, Close: t.Key}, o.closePath(a.ID, t.Sink, t.Key)); err != nil {
 				return o.requeue(err)
 			}
 		}
@@ -229,10 +242,38 @@ func (o *Outbox) EnqueueClose(a Alert) error {
 	return nil
 }
 
-// ticketClosed reports whether the trail records the closure reaching sink.
-func ticketClosed(a *Alert, sink string) bool {
+// maxSinkTickets bounds the tickets of one sink the outbox tells of an
+// alert (its closure, a folded alert's growth), the first its history
+// names: each alert.ticket event, which etcd may bear, adds a ticket, and
+// a folded alert's is some 30 requests a day.
+const maxSinkTickets = 4
+
+// told returns the tickets of a the outbox tells of it: each sink's
+// first maxSinkTickets where the request names the ticket (Jira, GitHub,
+// ServiceNow: the key is in its URL), and the sink's first alone where it
+// names only the alert (a webhook, Slack): a second would be the same
+// message again.
+func (o *Outbox) told(a *Alert) []Ticket {
+	out := make([]Ticket, 0, len(a.Tickets))
+	n := map[string]int{}
+	for _, t := range a.Tickets {
+		limit := 1
+		if s := o.sink(t.Sink); s != nil && (s.Kind == "jira" || s.Kind == "github" || s.Kind == "servicenow") {
+			limit = maxSinkTickets
+		}
+		if n[t.Sink]++; n[t.Sink] <= limit {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ticketClosed reports whether the trail records the closure reaching
+// ticket key of sink. An alert may hold two tickets at one sink: told of
+// the closure by sink, one settled the other, never told.
+func ticketClosed(a *Alert, sink, key string) bool {
 	for _, c := range a.History {
-		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["update"] != updateFolded {
+		if c.Action == ActionTicketUpdate && c.Details["sink"] == sink && c.Details["ticket"] == key && c.Details["update"] != updateFolded {
 			return true
 		}
 	}
@@ -240,23 +281,36 @@ func ticketClosed(a *Alert, sink string) bool {
 }
 
 // closureSettled reports whether the trail records the closure reaching
-// sink, or sink refusing it for good: either way nothing is sent again.
-func closureSettled(a *Alert, sink string) bool {
-	return ticketClosed(a, sink) || recorded(a, ActionTicketCloseRefused, sink)
+// ticket key of sink, or sink refusing it for good: either way nothing is
+// sent again.
+func closureSettled(a *Alert, sink, key string) bool {
+	return ticketClosed(a, sink, key) || recorded(a, ActionTicketCloseRefused, sink, key)
 }
 
-// recorded reports whether a's history holds an action event of sink.
-func recorded(a *Alert, action, sink string) bool {
+// recorded reports whether a's history holds an action event of ticket
+// key of sink.
+func recorded(a *Alert, action, sink, key string) bool {
 	for _, c := range a.History {
-		if c.Action == action && c.Details["sink"] == sink {
+		if c.Action == action && c.Details["sink"] == sink && c.Details["ticket"] == key {
 			return true
 		}
 	}
 	return false
 }
 
-func (o *Outbox) closePath(id, sink string) string {
-	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~close.json")
+// closePath is where the closure of ticket key of sink waits, a file for
+// each ticket; ALERT~SINK~close.json, the one file of a sink before, is
+// still delivered.
+func (o *Outbox) closePath(id, sink, key string) string {
+	return o.ticketPath(id, sink, "close", key)
+}
+
+// ticketPath is the file of a delivery of kind to ticket key of sink,
+// ID~SINK~KIND-HASH.json: the key, which may hold a "/", named by its
+// hash.
+func (o *Outbox) ticketPath(id, sink, kind, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(o.cfg.Dir, id+"~"+sink+"~"+kind+"-"+hex.EncodeToString(sum[:8])+".json")
 }
 
 // Reconcile queues every alert not closed that a sink has no ticket for
@@ -293,12 +347,12 @@ func (o *Outbox) reconcile() error {
 
 // reconcileClose queues the closures a crash left unqueued.
 func (o *Outbox) reconcileClose(a Alert) error {
-	for _, t := range a.Tickets {
+	for _, t := range o.told(&a) {
 		s := o.sink(t.Sink)
-		if s == nil || !s.closes(t.Key) || closureSettled(&a, t.Sink) {
+		if s == nil || !s.closes(t.Key) || closureSettled(&a, t.Sink, t.Key) {
 			continue
 		}
-		p := o.closePath(a.ID, t.Sink)
+		p := o.closePath(a.ID, t.Sink, t.Key)
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
@@ -460,8 +514,10 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 	return wait
 }
 
-// sinkOfName is the sink of a queued delivery's file name, ID~SINK.json
-// or ID~SINK~close.json (neither an alert id nor a sink name holds "~").
+// sinkOfName is the sink of a queued delivery's file name: ID~SINK.json,
+// ID~SINK~close-HASH.json, ID~SINK~fold-HASH.json, or an older
+// collector's ID~SINK~close.json and ID~SINK~fold.json (neither an alert
+// id nor a sink name holds "~").
 func sinkOfName(name string) string {
 	parts := strings.SplitN(strings.TrimSuffix(name, ".json"), "~", 3)
 	if len(parts) < 2 {
@@ -494,6 +550,11 @@ func (o *Outbox) deliverOne(name string) error {
 		return fmt.Errorf("queued delivery %q names sink %q, which the policy no longer has", p, q.Sink)
 	}
 	if key, ok := o.remembered(o.sent, name, q.Sent); ok {
+		o.mu.Lock()
+		if f, ok := o.sentFold[name]; ok { // what the update told, not what its file was queued with
+			q.Alert.Folded, q.Refused = f.folded, f.refused
+		}
+		o.mu.Unlock()
 		return o.record(name, p, &q, key) // the sink has it; the trail does not yet
 	}
 	if q.Close != "" {
@@ -552,7 +613,7 @@ func (o *Outbox) deliverClose(name, p string, sink *Sink, q *queued) error {
 		// state says (as for record).
 		return o.refuse(name, p, q, why)
 	}
-	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && closureSettled(&a, q.Sink) {
+	if a, ok := o.cfg.Engine.Alert(q.Alert.ID); ok && closureSettled(&a, q.Sink, q.Close) {
 		return o.done(name, p)
 	}
 	err := sink.closeTicket(o.cfg.Client, &q.Alert, q.Close, o.cfg.Now())
@@ -624,6 +685,9 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 		o.mu.Lock()
 		first := o.sent[name] == ""
 		o.sent[name] = key
+		if q.Fold != "" {
+			o.sentFold[name] = foldSent{folded: q.Alert.Folded, refused: q.Refused}
+		}
 		o.mu.Unlock()
 		if first && q.Sent == "" {
 			q.Sent = key
@@ -633,6 +697,7 @@ func (o *Outbox) record(name, p string, q *queued, key string) error {
 	}
 	o.mu.Lock()
 	delete(o.sent, name)
+	delete(o.sentFold, name)
 	o.mu.Unlock()
 	if err := o.done(name, p); err != nil {
 		return err
@@ -664,6 +729,8 @@ func (o *Outbox) done(name, p string) error {
 	delete(o.attempts, name)
 	delete(o.due, name)
 	delete(o.triedCreate, name)
+	delete(o.sent, name)
+	delete(o.sentFold, name)
 	o.mu.Unlock()
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("cannot remove delivered %q: %w", p, err)

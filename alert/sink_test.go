@@ -230,7 +230,7 @@ func TestOutboxClosesTickets(t *testing.T) {
 	id := wantAlerts(t, r, "token-guessing-client", 1)[0].ID
 	waitFor(t, "the ticket", func() bool { a, _ := r.eng.Alert(id); return len(a.Tickets) == 1 })
 	r.event(lifecycle(t0.Add(time.Hour), ActionClose, id, "alice", "done", map[string]string{"corrective_action": "rotated"}))
-	waitFor(t, "the closure at the ticket", func() bool { a, _ := r.eng.Alert(id); return ticketClosed(&a, "secops") })
+	waitFor(t, "the closure at the ticket", func() bool { a, _ := r.eng.Alert(id); return anyTicketClosed(&a, "secops") })
 	stop()
 	r.restart()
 	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng})
@@ -304,7 +304,7 @@ func TestOutboxClosesServiceNowIncident(t *testing.T) {
 		t.Errorf("ticket key %q, want INC0010002/%s (number and sys_id)", a.Tickets[0].Key, sysID)
 	}
 	r.event(lifecycle(t0.Add(time.Hour), ActionClose, id, "alice", "done", map[string]string{"corrective_action": "rotated"}))
-	waitFor(t, "the closure at the incident", func() bool { a, _ := r.eng.Alert(id); return ticketClosed(&a, "snow") })
+	waitFor(t, "the closure at the incident", func() bool { a, _ := r.eng.Alert(id); return anyTicketClosed(&a, "snow") })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(patches) != 1 || paths[0] != "/api/now/table/incident/"+sysID || patches[0]["state"] != "7" ||

@@ -43,6 +43,24 @@ func (b *builder) approvalSamples() ([]byte, error) {
 			s.allowed, s.refused = int(c[0]), int(c[1])
 		}
 	}
+	// The requests naming an approval id no event of the period names
+	// have no row: one line says how many, where they were shown nowhere
+	// below the bound (TestPackTellsOfRequestsNamingNoApprovalOfThePeriod).
+	var unrowed [2]int64
+	var ids, unknown int
+	for id, c := range b.tally.approvals {
+		if samples[id] != nil {
+			continue
+		}
+		unrowed[0], unrowed[1], ids = unrowed[0]+c[0], unrowed[1]+c[1], ids+1
+		if !b.tally.knownApprovals[id] {
+			unknown++
+		}
+	}
+	if unrowed != [2]int64{} {
+		b.warn("%d allowed and %d refused requests of the period named %d approval ids no approval event of the period names, %d of them none of the trail's (made up by the sender, or their events lost: see any INCOMPLETE line): they are in no row of %s",
+			unrowed[0], unrowed[1], ids, unknown, FileName("APIPrivileged", "ApprovalSamples", b.cfg.Period.Name, "csv"))
+	}
 	if over := b.tally.approvalsOver; over != [2]int64{} {
 		// An approval of the trail is counted by id however many made-up
 		// ids came first (approvalids.go): every row holds its own.

@@ -62,7 +62,7 @@ func (d *detection) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_queue_failures_total Ticket deliveries that could not be written to the outbox (a full disk), retries included; the outbox writes them again with backoff.\n# TYPE portcullis_collector_ticket_queue_failures_total counter\nportcullis_collector_ticket_queue_failures_total %d\n", st.QueueFailures)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_delivery_failures_total Tries of a ticket delivery or closure that failed (the sink down, a refusal, an answer naming a blank ticket key); each is retried with backoff.\n# TYPE portcullis_collector_ticket_delivery_failures_total counter\nportcullis_collector_ticket_delivery_failures_total %d\n", st.DeliveryFailures)
 	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_close_refused_total Ticket closures a sink refused for good (a 4xx other than 408 and 429, or a ticket key that cannot be sent); each is recorded as alert.ticket_close_refused and not retried.\n# TYPE portcullis_collector_ticket_close_refused_total counter\nportcullis_collector_ticket_close_refused_total %d\n", st.CloseRefused)
-	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
+	fmt.Fprintf(w, "# HELP portcullis_collector_ticket_unqueued 1 while an alert's ticket delivery (its ticket, closure or a folded alert's update) waits to be written to the outbox again.\n# TYPE portcullis_collector_ticket_unqueued gauge\nportcullis_collector_ticket_unqueued %d\n", unqueued)
 	var refused uint64
 	if d.engine != nil {
 		refused = d.engine.LooseRefused()
