@@ -150,6 +150,8 @@ type Server struct {
 	tokens   tokenBudget  // failed token verifications per source (tokenbudget.go)
 	public   atomic.Int64 // requests of public routes in flight (limit.go)
 	upstream *origin
+	ups      upConns                  // the upstream connections open, which Shutdown cuts when its time runs out
+	ln       atomic.Pointer[listener] // what Serve accepts on: its count of client connections open
 	srv      *fasthttp.Server
 	metrics  metrics
 	log      zerolog.Logger
@@ -294,6 +296,7 @@ func (s *Server) newServer() *fasthttp.Server {
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
+	s.ln.Store(l)
 	if s.certs != nil {
 		l.tls, l.certs = s.certs.config(), s.certs
 	}
@@ -306,12 +309,50 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	err := s.srv.ShutdownWithContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The requests still in flight wait on the service. Their
+		// upstream connections are cut, so each is answered (502) and
+		// its audit record written before the caller closes the sink;
+		// before, the sidecar exited under them and they were in no
+		// record (TestDrainCutRequestIsAudited).
+		s.cutInFlight()
+	}
 	if s.certs != nil {
 		// Before the caller closes the audit sink: the summary of the
 		// handshake refusals left out since the last tick (crl_audit.go).
 		s.certs.refusals.flush(time.Now())
 	}
 	return err
+}
+
+// cutGrace bounds the wait, after the upstream connections are cut, for
+// the requests in flight to be answered and audited.
+const cutGrace = 2 * time.Second
+
+// cutInFlight cuts every upstream connection and refuses new ones, then
+// waits up to cutGrace for the client connections to close (each request
+// answered while stopping closes its connection). What is still open then
+// is logged: those requests have no audit record.
+func (s *Server) cutInFlight() {
+	cut := s.ups.cut()
+	// fasthttp's own count is of no use here: once its shutdown has
+	// returned it reports one less than open (the listener's, gone).
+	l := s.ln.Load()
+	if l == nil {
+		return
+	}
+	deadline := time.Now().Add(cutGrace)
+	open := l.open.Load()
+	for open > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		open = l.open.Load()
+	}
+	log := s.log.Warn().Int("upstream_conns_cut", cut)
+	if open > 0 {
+		log.Int64("connections_open", open).Msg("drain ran out: upstream connections cut; requests still in flight on the connections left open are not audited")
+		return
+	}
+	log.Msg("drain ran out: upstream connections cut; the requests in flight were answered 502 and audited")
 }
 
 // Ready reports whether a policy is loaded and the server is not stopping.

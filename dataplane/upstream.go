@@ -510,6 +510,61 @@ type upConn struct {
 	rdl, wdl time.Time
 
 	ended bool // a Read found the end of the stream: the service closed (cutShort)
+
+	reg *upConns // the server's open upstream connections, which cut closes
+}
+
+// Close closes the connection and forgets it.
+func (u *upConn) Close() error {
+	u.reg.remove(u)
+	return u.Conn.Close()
+}
+
+// upConns is the set of a server's open upstream connections. Shutdown
+// cuts them when --drain runs out, so the requests waiting on a service
+// that does not answer end, answered and audited, before the audit sink
+// is flushed; once cut, no connection is dialled.
+type upConns struct {
+	mu     sync.Mutex
+	open   map[*upConn]struct{}
+	closed bool
+}
+
+// add registers u; it reports false once the set is cut.
+func (r *upConns) add(u *upConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if r.open == nil {
+		r.open = map[*upConn]struct{}{}
+	}
+	r.open[u] = struct{}{}
+	return true
+}
+
+func (r *upConns) remove(u *upConn) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	delete(r.open, u)
+	r.mu.Unlock()
+}
+
+// cut closes every open connection and refuses new ones; it returns how
+// many it closed.
+func (r *upConns) cut() int {
+	r.mu.Lock()
+	r.closed = true
+	open := r.open
+	r.open = nil
+	r.mu.Unlock()
+	for u := range open {
+		u.Conn.Close()
+	}
+	return len(open)
 }
 
 // Read is the connection's Read, noting the end of the stream (ended).
@@ -574,13 +629,22 @@ func (s *Server) dialUpstream(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.wrapUpstream(c), nil
+	u := s.wrapUpstream(c)
+	if !s.ups.add(u) {
+		c.Close()
+		return nil, errUpstreamCut
+	}
+	return u, nil
 }
 
+// errUpstreamCut refuses a dial after Shutdown cut the upstream
+// connections: the sidecar is stopping.
+var errUpstreamCut = errors.New("the sidecar is stopping: its drain ran out")
+
 // wrapUpstream wraps a new upstream connection for the pool's checks.
-func (s *Server) wrapUpstream(c net.Conn) net.Conn {
+func (s *Server) wrapUpstream(c net.Conn) *upConn {
 	raw := rawSock(c)
-	return &upConn{Conn: raw, peek: newPeeker(c), lazy: raw != c}
+	return &upConn{Conn: raw, peek: newPeeker(c), lazy: raw != c, reg: &s.ups}
 }
 
 // pending reports whether bytes are waiting on the connection, or the

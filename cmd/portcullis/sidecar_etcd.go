@@ -75,6 +75,11 @@ func etcdState(s *etcdsync.Syncer) func() (bool, string) {
 			since = " since " + down.UTC().Format(time.RFC3339)
 		}
 		switch {
+		case !s.Ready() && s.LastError() != "":
+			// etcd was read: its document is refused, and no good one
+			// is known (no last-known-good file, or one without a
+			// document that compiles with etcd's records).
+			d = "no policy state applied yet: the policy in etcd is refused and no earlier good policy is known (push a fixed one)"
 		case !s.Ready():
 			d = "no policy state applied yet: etcd not read and no last-known-good snapshot"
 		case s.Current() && down.IsZero():

@@ -204,6 +204,16 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case err == nil:
 			s.prior, s.held, s.heldSusp = l.State, maps.Clone(l.State.Held), maps.Clone(l.State.HeldSuspensions)
 			s.saved = l.State
+			// Its document is the last good one: a document in etcd
+			// that is refused at the first read falls back to it, with
+			// etcd's live records, as it would have on the sidecar that
+			// saved it (TestRestartWithRefusedDocumentServesLastGood;
+			// before, a restart with etcd up served nothing).
+			if l.State.Policy != "" {
+				if doc, err := policy.Load(s.k.Policy(), []byte(l.State.Policy)); err == nil {
+					s.goodDoc, s.goodSrc = doc, l.State.Policy
+				}
+			}
 			s.witMu.Lock() // confirmLoop runs already
 			s.wit = witnesses{check: l.State.Witness, next: l.State.Witness}
 			if e := l.State.EarlierWitnesses; len(e) > 0 {
