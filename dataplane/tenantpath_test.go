@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +142,14 @@ func TestTenantPathBound(t *testing.T) {
 	r := do(t, st.addr, "GET", "/v1/tenants/acme/users", key(globexKey), "")
 	if r.status != 403 || r.errorBody(t).Error != "tenant_mismatch" {
 		t.Errorf("GET /v1/tenants/acme/users as globex-bi, which lacks read:users: %d %s; want 403 tenant_mismatch", r.status, r.body)
+	}
+
+	// Counted under its decision, by class and by tenant.
+	page := scrape(t, st.srv)
+	for _, want := range []string{`portcullis_requests_total{class="standard",decision="tenant_mismatch"}`, `portcullis_tenant_requests_total{tenant="acme",decision="tenant_mismatch"}`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }
 
