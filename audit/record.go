@@ -41,6 +41,7 @@ const (
 	UpstreamSaturated                    // every upstream connection stayed busy for the whole wait: the service is saturated, not broken (503)
 	CertCRLExpired                       // client certificate refused at the handshake: the CRL of its CA is past its nextUpdate
 	TokenFailuresLimited                 // the source address's budget of failed token verifications is spent: a token not verified before is not checked (429)
+	TenantMismatch                       // the path's {tenant} segment names a tenant other than the credential's (403)
 	numDecisions
 )
 
@@ -76,6 +77,7 @@ var decisionNames = [numDecisions]string{
 	UpstreamSaturated:    "upstream_saturated",
 	CertCRLExpired:       "cert_crl_expired",
 	TokenFailuresLimited: "token_failures_limited",
+	TenantMismatch:       "tenant_mismatch",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

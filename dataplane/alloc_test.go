@@ -131,6 +131,45 @@ func TestTrustBoundaryAllocations(t *testing.T) {
 	}
 }
 
+// A route binding {tenant} (authorize.go, tenantBound) finds and compares
+// the path's segment in place: neither the caller's own tenant nor
+// another's allocates.
+func TestTenantPathAllocations(t *testing.T) {
+	cases := []struct {
+		name   string
+		raw    []byte
+		status int
+	}{
+		{"own tenant", request("GET", "/v1/tenants/acme/users", hrisKey), 200},
+		{"own tenant, escaped", request("GET", "/v1/tenants/%61cme/users", hrisKey), 200},
+		{"403 another tenant", request("GET", "/v1/tenants/globex/users", hrisKey), 403},
+		{"403 another tenant, deeper", request("GET", "/v1/tenants/acme/reports/7", globexKey), 403},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newInmem(t, false)
+			doc := *m.srv.store.Load().Doc
+			doc.Clients = append([]policy.ClientSpec(nil), doc.Clients...)
+			tenantRoutes(&doc)
+			snap, err := policy.Compile(&doc, policy.Live{Revision: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.srv.store.Swap(snap)
+			for range 50 {
+				m.serve(t, c.raw)
+			}
+			m.srv.keys.Wait()
+			if got := m.serve(t, c.raw); got != c.status {
+				t.Fatalf("status %d, want %d", got, c.status)
+			}
+			if allocs := testing.AllocsPerRun(200, func() { m.serve(t, c.raw) }); allocs != 0 {
+				t.Errorf("%v allocations per request, want 0", allocs)
+			}
+		})
+	}
+}
+
 // A public route's request takes and frees one of the slots public routes
 // share (limit.go), and one past the cap is refused, without allocating.
 func TestPublicAllocations(t *testing.T) {

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"net/netip"
 	"time"
 
@@ -8,10 +9,15 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// authorize, step 5 of the request path, checks scopes and, for
-// privileged classes, the source network, the auth method and the
-// credential's age.
+// authorize, step 5 of the request path, checks the tenant the path
+// names, scopes and, for privileged classes, the source network, the auth
+// method and the credential's age. The tenant comes first: a caller
+// probing another tenant's paths is audited as tenant_mismatch, whatever
+// else it lacks. decideAgain (recheck.go) runs it again on new tables.
 func (s *Server) authorize(x *exchange) audit.Decision {
+	if n := x.route.TenantSeg; n != 0 && !tenantBound(x, n) {
+		return audit.TenantMismatch
+	}
 	if !x.scopes.Has(x.route.Scopes) {
 		return audit.Forbidden
 	}
@@ -31,6 +37,36 @@ func (s *Server) authorize(x *exchange) audit.Decision {
 		}
 	}
 	return audit.Allowed
+}
+
+// tenantBound reports whether segment n (from 1) of the request's
+// normalised path, the route's {tenant}, is the caller's tenant id, byte
+// for byte. Normalisation (route.go) has decoded escaped unreserved
+// characters ("%61cme" is "acme", and reaches the service so), kept every
+// other escape in upper case, resolved dot segments and collapsed
+// slashes, so the segment compared is the one the service receives; a
+// tenant id is lower-case unreserved characters only (policy.TenantIDRule),
+// so no other spelling of one (upper case, an escape left, a byte more)
+// equals it. The route matched, so the path has segment n.
+func tenantBound(x *exchange, n int) bool {
+	if x.client == nil {
+		return false
+	}
+	p := x.path
+	for ; n > 0; n-- { // p: from the '/' before segment n
+		i := bytes.IndexByte(p[1:], '/')
+		if n == 1 {
+			if i >= 0 {
+				p = p[:i+1]
+			}
+			return string(p[1:]) == x.client.Tenant.ID
+		}
+		if i < 0 {
+			return false
+		}
+		p = p[i+1:]
+	}
+	return false
 }
 
 // credentialAge is how long ago the request's credential was issued, for

@@ -27,6 +27,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.Suspended, 403, "this client is suspended")
 	set(audit.Forbidden, 403, "the credential lacks a scope this endpoint requires")
 	set(audit.NetworkDenied, 403, "this endpoint is not reachable from your network")
+	set(audit.TenantMismatch, 403, "this path names a tenant other than the credential's")
 	set(audit.MethodDenied, 403, "this endpoint does not accept this authentication method")
 	set(audit.TokenTooOld, 401, "this endpoint needs a more recently issued token")
 	set(audit.RateLimited, 429, "rate limit exceeded; retry after the time in Retry-After")

@@ -221,6 +221,9 @@ func (c *compiler) routes() error {
 			return err
 		}
 		r := &Route{Method: rs.Method, Template: rs.Path, Class: classes[rs.Class], Scopes: scopes, Public: rs.Public, Index: i, AllowBody: rs.AllowBody}
+		if r.TenantSeg, err = tenantSegment(rs, segs); err != nil {
+			return err
+		}
 		if r.Approval, err = routeApproval(rs, r.Class); err != nil {
 			return err
 		}

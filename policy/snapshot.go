@@ -119,6 +119,13 @@ type Route struct {
 	// AllowBody: a request of this GET, DELETE or OPTIONS route may carry
 	// content, which goes to the upstream on a connection closed after it.
 	AllowBody bool
+
+	// TenantSeg is the position, from 1, of the template's {tenant}
+	// segment, else 0: the request's segment there (of its normalised
+	// path) must be its credential's tenant id, byte for byte, else 403
+	// tenant_mismatch (the data plane's authorize). A route without one
+	// pays one compare of this field.
+	TenantSeg int
 }
 
 // Client is a compiled client (integration).

@@ -225,6 +225,8 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 		segs, err := splitTemplate(r.Path)
 		if err != nil {
 			v.addf(at("path"), "route %s %s: %v", r.Method, r.Path, err)
+		} else if _, err := tenantSegment(r, segs); err != nil {
+			v.addf(at("path"), "%v", err)
 		}
 		tmpls[i] = segs
 		class, ok := classes[r.Class]
@@ -278,7 +280,7 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string) {
 			if g.Method != "GET" || tmpls[j] == nil || !overlap(tmpls[i], tmpls[j]) {
 				continue
 			}
-			if why := looserThan(h, g); len(why) > 0 {
+			if why := looserThan(h, g, tmpls[i], tmpls[j]); len(why) > 0 {
 				v.addf(v.lines.at("routes", i, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
 					"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so it would run for a request that route never checked",
 					h.Path, g.Path, v.lines.at("routes", j, "", -1), strings.Join(why, "; "))
@@ -288,14 +290,19 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string) {
 }
 
 // looserThan says how route h is checked less than route g: public where
-// g is not, without a scope of g's, in another class, or without the
-// approval g's route requires.
-func looserThan(h, g RouteSpec) (why []string) {
+// g is not, without binding the segment g binds to the caller's tenant,
+// without a scope of g's, in another class, or without the approval g's
+// route requires. hs and gs are their templates' segments (overlap: as
+// many).
+func looserThan(h, g RouteSpec, hs, gs []string) (why []string) {
 	if g.Public {
 		return nil
 	}
 	if h.Public {
 		return []string{"public where that needs a credential"}
+	}
+	if k := slices.Index(gs, TenantParam); k >= 0 && hs[k] != TenantParam {
+		why = append(why, fmt.Sprintf("without binding segment %d to the caller's tenant, as %s does", k+1, TenantParam))
 	}
 	for _, sc := range g.Scopes {
 		if !slices.Contains(h.Scopes, sc) {
@@ -324,6 +331,9 @@ func splitTemplate(p string) ([]string, error) {
 	for _, s := range segs {
 		switch {
 		case paramPattern.MatchString(s):
+			if names[s] && s == TenantParam {
+				return nil, fmt.Errorf("%s twice: a route binds at most one segment to the caller's tenant", TenantParam)
+			}
 			if names[s] {
 				return nil, fmt.Errorf("parameter %s used twice", s)
 			}
@@ -365,6 +375,26 @@ func overlapExact(a, b []string) bool {
 }
 
 func isParam(seg string) bool { return strings.HasPrefix(seg, "{") }
+
+// TenantParam is the parameter segment of a route template that binds
+// the request's segment there to the caller's tenant id.
+const TenantParam = "{tenant}"
+
+// tenantSegment returns the position, from 1, of the {tenant} segment of
+// route r, whose template splitTemplate split into segs, else 0. A public
+// route has no caller to bind it to: its {tenant} is an error, not a
+// parameter that matches any tenant, which a reader of the policy would
+// take for a bound one.
+func tenantSegment(r RouteSpec, segs []string) (int, error) {
+	i := slices.Index(segs, TenantParam)
+	if i < 0 {
+		return 0, nil
+	}
+	if r.Public {
+		return 0, fmt.Errorf("route %s %s: a public route cannot have %s: it carries no credential whose tenant the segment could be bound to (name the parameter otherwise, or drop public)", r.Method, r.Path, TenantParam)
+	}
+	return i + 1, nil
+}
 
 func (v *validator) clients(cs []ClientSpec, tenants map[string]int, scopes map[string]bool) map[string]bool {
 	seen, mtlsSeen := map[string]int{}, map[string]string{}
