@@ -13,13 +13,31 @@ import (
 // The pack's APIPrivileged-ApprovalSamples file puts each approval of the
 // period together from its lifecycle events and the audit records naming
 // it, and flags what an auditor must look at (issue 20).
-func TestPackApprovalSamples(t *testing.T) {
+func TestPackApprovalSamples(t *testing.T) { packApprovalSamples(t) }
+
+// approvalAt is hour h of day d of May 2026, the period the approval
+// samples tests pack.
+func approvalAt(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+
+// approvalRecord is a record of acme-admin's full export naming approval.
+func approvalRecord(tm time.Time, decision, approval string, status int64) collector.StoredRecord {
+	return collector.StoredRecord{Time: tm, Tenant: "acme", Client: "acme-admin", Method: "POST", Route: "/v1/exports/full",
+		Path: "/v1/exports/full", Status: status, Decision: decision, RequestID: "r", ApprovalID: approval}
+}
+
+// packApprovalSamples stores the lifecycle events of three approvals
+// (apr_1 granted and used, apr_2 denied, apr_3 used without a request or
+// grant in the period) and four records naming apr_1 and apr_2, then
+// extra, packs May 2026 and checks the approval samples file row by row:
+// extra must name no approval of the events. It returns the pack.
+func packApprovalSamples(t *testing.T, extra ...collector.StoredRecord) *Result {
+	t.Helper()
 	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+	at := approvalAt
 	ev := func(tm time.Time, action, target, actor, ticket, reason string, details map[string]string) collector.Event {
 		raw, _ := json.Marshal(details)
 		return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: tm.Unix(), Actor: actor,
@@ -45,16 +63,12 @@ func TestPackApprovalSamples(t *testing.T) {
 	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
 	}
-	rec := func(tm time.Time, decision, approval string, status int64) collector.StoredRecord {
-		return collector.StoredRecord{Time: tm, Tenant: "acme", Client: "acme-admin", Method: "POST", Route: "/v1/exports/full",
-			Path: "/v1/exports/full", Status: status, Decision: decision, RequestID: "r", ApprovalID: approval}
-	}
-	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
-		rec(at(3, 11), "allowed", "apr_1", 200),
-		rec(at(3, 11), "approval_required", "apr_1", 403),
-		rec(at(3, 12), "approval_required", "apr_1", 403),
-		rec(at(4, 11), "approval_required", "apr_2", 403),
-	}}
+	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: append([]collector.StoredRecord{
+		approvalRecord(at(3, 11), "allowed", "apr_1", 200),
+		approvalRecord(at(3, 11), "approval_required", "apr_1", 403),
+		approvalRecord(at(3, 12), "approval_required", "apr_1", 403),
+		approvalRecord(at(4, 11), "approval_required", "apr_2", 403),
+	}, extra...)}
 	if err := st.AppendBatch(batch); err != nil {
 		t.Fatal(err)
 	}
@@ -82,4 +96,5 @@ func TestPackApprovalSamples(t *testing.T) {
 			t.Errorf("row %d = %q\n want %q", i, rows[i], want[i])
 		}
 	}
+	return res
 }

@@ -1,14 +1,9 @@
 package evidence
 
 import (
-	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/portcullis/portcullis/collector"
 )
 
 // TestPackTellsOfRequestsNamingNoApprovalOfThePeriod: the approval
@@ -23,77 +18,11 @@ import (
 // shows: it gets no row either way, and etcd keeps a grant only on the
 // lease of its max_age.)
 func TestPackTellsOfRequestsNamingNoApprovalOfThePeriod(t *testing.T) {
-	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
-	ev := func(tm time.Time, action, target, actor, ticket, reason string, details map[string]string) collector.Event {
-		raw, _ := json.Marshal(details)
-		return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: tm.Unix(), Actor: actor,
-			Action: action, Target: target, Ticket: ticket, Reason: reason, Details: raw}
-	}
-	route := "POST /v1/exports/full"
-	base := map[string]string{"client": "acme-admin", "route": route, "requester": "alice", "max_uses": "1", "max_age": "1h0m0s"}
-	with := func(k, v string) map[string]string {
-		m := map[string]string{k: v}
-		for a, b := range base {
-			m[a] = b
-		}
-		return m
-	}
-	evs := []collector.Event{
-		ev(at(3, 9), "approval.request", "apr_1", "alice", "CHG-20", "quarterly export", base),
-		ev(at(3, 10), "approval.grant", "apr_1", "bob", "CHG-20", "", with("approver", "bob")),
-		ev(at(3, 11), "approval.use", "apr_1", "acme-admin", "CHG-20", "", with("request_id", "req-42")),
-		ev(at(4, 9), "approval.request", "apr_2", "alice", "", "again", base),
-		ev(at(4, 10), "approval.deny", "apr_2", "carol", "", "not this quarter", base),
-		ev(at(5, 9), "approval.use", "apr_3", "acme-admin", "", "", with("request_id", "req-7")),
-	}
-	if err := st.AppendEvents(evs); err != nil {
-		t.Fatal(err)
-	}
-	rec := func(tm time.Time, decision, approval string, status int64) collector.StoredRecord {
-		return collector.StoredRecord{Time: tm, Tenant: "acme", Client: "acme-admin", Method: "POST", Route: "/v1/exports/full",
-			Path: "/v1/exports/full", Status: status, Decision: decision, RequestID: "r", ApprovalID: approval}
-	}
-	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
-		rec(at(3, 11), "allowed", "apr_1", 200),
-		rec(at(3, 11), "approval_required", "apr_1", 403),
-		rec(at(3, 12), "approval_required", "apr_1", 403),
-		rec(at(4, 11), "approval_required", "apr_2", 403),
-		rec(at(4, 12), "allowed", "apr_not_in_trail", 200),
-		rec(at(4, 12), "allowed", "apr_not_in_trail", 200),
-		rec(at(4, 12), "approval_required", "apr_made_up", 403),
-	}}
-	if err := st.AppendBatch(batch); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.SignHead(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	res := packMay(t, data, out, key)
-	name := "APIPrivileged-ApprovalSamples-2026-05.csv"
-	if !slices.ContainsFunc(res.Files, func(f ManifestRow) bool { return f.File == name }) {
-		t.Fatalf("pack files %v lack %s", res.Files, name)
-	}
-	rows := readCSV(t, filepath.Join(res.Dir, name))
-	want := [][]string{
-		{"approval_id", "client", "route", "requested", "requester", "reason", "ticket", "decision", "decided", "approver", "note", "max_uses", "expires", "uses", "use_request_ids", "allowed_requests", "refused_requests", "flag"},
-		{"apr_1", "acme-admin", route, "2026-05-03T09:00:00Z", "alice", "quarterly export", "CHG-20", "granted", "2026-05-03T10:00:00Z", "bob", "", "1", "", "1", "req-42", "1", "2", ""},
-		{"apr_2", "acme-admin", route, "2026-05-04T09:00:00Z", "alice", "again", "", "denied", "2026-05-04T10:00:00Z", "carol", "not this quarter", "1", "", "0", "", "0", "1", "no ticket"},
-		{"apr_3", "acme-admin", route, "", "alice", "", "", "none in period", "", "", "", "1", "", "1", "req-7", "0", "0", "requested before the period; used without a grant in the period; no ticket"},
-	}
-	if len(rows) != len(want) {
-		t.Fatalf("%s has %d rows, want %d:\n%q", name, len(rows), len(want), rows)
-	}
-	for i := range want {
-		if !slices.Equal(rows[i], want[i]) {
-			t.Errorf("row %d = %q\n want %q", i, rows[i], want[i])
-		}
-	}
+	at := approvalAt
+	res := packApprovalSamples(t, // the rows stay those of TestPackApprovalSamples
+		approvalRecord(at(4, 12), "allowed", "apr_not_in_trail", 200),
+		approvalRecord(at(4, 12), "allowed", "apr_not_in_trail", 200),
+		approvalRecord(at(4, 12), "approval_required", "apr_made_up", 403))
 	const warning = "2 allowed and 1 refused requests of the period named 2 approval ids no approval event of the period names"
 	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, warning) }) {
 		t.Errorf("the pack's warnings %q do not say %q", res.Warnings, warning)
