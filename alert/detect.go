@@ -53,6 +53,10 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 			}
 		case KindNewNetwork:
 			out = e.networkLocked(rule, r, out)
+		case KindTenantProbe:
+			if r.Decision == "tenant_mismatch" { // a route's {tenant} naming another tenant (dataplane/authorize.go)
+				out = e.countLocked(rule, r, requests(r), out)
+			}
 		}
 	}
 	return out

@@ -37,6 +37,7 @@ const (
 	KindPrivilegedGrant = "privileged_grant"
 	KindNewNetwork      = "new_network"
 	KindDeadCredential  = "dead_credential"
+	KindTenantProbe     = "tenant_probe"
 )
 
 // compileRules parses the rules of a validated document.

@@ -251,3 +251,28 @@ func TestNoRulesNoAlerts(t *testing.T) {
 var _ = policy.DetectionSpec{}
 
 func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+// TestTenantProbeFires: requests the sidecar refused tenant_mismatch (a
+// path naming another tenant than the caller's, on a route binding
+// {tenant}) are a credential probing for other tenants' data; the
+// example's tenant-probe rule counts them per client, and the same
+// client's ordinary traffic and other refusals (forbidden) do not count.
+func TestTenantProbeFires(t *testing.T) {
+	t.Parallel()
+	probe := func(r *collector.StoredRecord) {
+		r.Status, r.Decision, r.Path = 403, "tenant_mismatch", "/v1/tenants/globex/users"
+	}
+	forbidden := func(r *collector.StoredRecord) { r.Status, r.Decision = 403, "forbidden" }
+	quiet := newRig(t, examplePolicy(t))
+	quiet.send(every(t0, time.Second, 4, probe)...)
+	quiet.send(every(t0, time.Second, 30, forbidden)...)
+	quiet.send(every(t0, time.Second, 30)...)
+	wantAlerts(t, quiet, "tenant-probe", 0)
+
+	r := newRig(t, examplePolicy(t))
+	r.send(every(t0, 10*time.Second, 6, probe)...)
+	a := wantAlerts(t, r, "tenant-probe", 1)[0]
+	if a.Client != "acme-hris" || a.Tenant != "acme" || a.Severity != "high" || a.Group != "client" {
+		t.Errorf("alert = %+v, want client acme-hris of tenant acme, high, grouped by client", a)
+	}
+}

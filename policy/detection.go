@@ -22,7 +22,11 @@ import (
 //   - dead_credential: a revoked, expired or suspended credential tried
 //     Threshold times in Window;
 //   - key_rotation: an API key within lifecycle.rotation_warning of
-//     lifecycle.max_key_age, not rotated or revoked (one alert per key).
+//     lifecycle.max_key_age, not rotated or revoked (one alert per key);
+//   - tenant_probe: requests refused tenant_mismatch (a path naming
+//     another tenant than the caller's, a route's {tenant}) per group
+//     (client or source), Threshold in Window: a credential probing for
+//     other tenants' data.
 //
 // Action is notify (the default), suspend (the client, for Suspend) or
 // revoke_key (the key the records name). Ticket names a sink of
@@ -70,6 +74,7 @@ var detectionKinds = map[string][]string{
 	"new_network":      {"client"},
 	"dead_credential":  {"client", "source"},
 	"key_rotation":     {"key"},
+	"tenant_probe":     {"client", "source"},
 }
 
 var (
@@ -148,7 +153,7 @@ func (r *DetectionSpec) check(sinks map[string]bool) []issuerProblem {
 	}
 	groups, ok := detectionKinds[r.Kind]
 	if !ok {
-		add("kind", "kind %q must be one of auth_failures, rate_limit_spike, bulk_spike, egress_spike, privileged_grant, new_network, dead_credential, key_rotation", r.Kind)
+		add("kind", "kind %q must be one of auth_failures, rate_limit_spike, bulk_spike, egress_spike, privileged_grant, new_network, dead_credential, key_rotation, tenant_probe", r.Kind)
 	} else if r.GroupBy != "" && !contains(groups, r.GroupBy) {
 		add("group_by", "group_by %q is not one of %v for kind %s", r.GroupBy, groups, r.Kind)
 	}
