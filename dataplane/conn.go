@@ -160,6 +160,7 @@ type listener struct {
 	open       atomic.Int64
 	refused    atomic.Uint64 // connections closed for a cap
 	acceptErrs atomic.Uint64
+	uncounted  atomic.Bool // a connection of another kind (a caller's listener's) passed, not in open
 
 	mu      sync.Mutex // guards the following fields
 	perIP   map[netip.Addr]int
@@ -188,6 +189,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		delay = 0
 		if _, ok := c.(*net.TCPConn); !ok {
+			l.uncounted.Store(true)
 			if _, isTLS := c.(fasthttpTLS); isTLS {
 				return c, nil
 			}

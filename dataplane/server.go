@@ -348,6 +348,11 @@ func (s *Server) cutInFlight() {
 		open = l.open.Load()
 	}
 	log := s.log.Warn().Int("upstream_conns_cut", cut)
+	if l.uncounted.Load() {
+		// open counts only the connections the sidecar accepted itself.
+		log.Int64("connections_open", open).Msg("drain ran out: upstream connections cut; the connections of the caller's listener are not counted, and their requests still in flight may not be audited")
+		return
+	}
 	if open > 0 {
 		log.Int64("connections_open", open).Msg("drain ran out: upstream connections cut; requests still in flight on the connections left open are not audited")
 		return
