@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,6 +78,9 @@ func run(bin string) error {
 	}
 	defer stopReceiver()
 	os.Setenv("PORTCULLIS_TICKET_SECRET", ticketSecret) // the secops sink's secret, by reference in the policy
+	if err := portsFree(sidecarAddr, adminAddr); err != nil {
+		return err
+	}
 	dev, err := start(bin, "dev", "--data", data, "--listen", sidecarAddr, "--admin", adminAddr, "--log-level", "warn")
 	if err != nil {
 		return err
@@ -141,6 +145,7 @@ func requestSteps() []step {
 		{title: "allowed: acme-hris reads a user", method: "GET", path: "/v1/users/42", headers: key(hrisKey)},
 		{title: "no key: default deny", method: "GET", path: "/v1/users/42"},
 		{title: "wrong scope: acme-hris has no read:reports", method: "GET", path: "/v1/reports/7", headers: key(hrisKey)},
+		{title: "another tenant's path: acme-hris asks for globex's users ({tenant} in the route binds the caller's tenant)", method: "GET", path: "/v1/tenants/globex/users", headers: key(hrisKey)},
 		{title: "revoked key: same 401 as any bad credential", method: "GET", path: "/v1/users", headers: key(revokedKey)},
 		{title: "privileged allowed: admin settings from 127.0.0.1", method: "PUT", path: "/v1/admin/settings", headers: key(adminKey), body: `{"sso":"on"}`},
 		{title: "privileged from the wrong network: integrations need 10.0.0.0/8", method: "POST", path: "/v1/integrations", headers: key(adminKey)},
@@ -361,6 +366,21 @@ func stop(cmd *exec.Cmd) error {
 		cmd.Process.Kill()
 		return fmt.Errorf("%s did not stop on SIGTERM", cmd.Path)
 	}
+}
+
+// portsFree says which of the demo's fixed addresses another process
+// holds. Without it a second demo, or a `portcullis dev` left running,
+// answered the readiness probe for the stack this demo started, and the
+// demo failed later on a file that stack never wrote.
+func portsFree(addrs ...string) error {
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("%s is in use (another `make demo` or `portcullis dev` still running?): stop it and run the demo again: %w", a, err)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 func waitReady(url string) error {
