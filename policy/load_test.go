@@ -70,7 +70,7 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
-	if got, want := len(snap.Routes), 9; got != want {
+	if got, want := len(snap.Routes), 10; got != want {
 		t.Errorf("routes = %d, want %d", got, want)
 	}
 	if got, want := snap.KeyCount(), 4; got != want {

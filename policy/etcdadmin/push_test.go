@@ -23,7 +23,7 @@ func TestPushReachesStore(t *testing.T) {
 	rev1 := push(t, a, doc)
 	r := runSyncer(t, cli, etcdsync.SyncConfig{Prefix: prefix, StateDir: t.TempDir(), Pod: "pod-a"})
 	snap := r.atRevision(t, rev1)
-	if got, want := len(snap.Routes), 9; got != want {
+	if got, want := len(snap.Routes), 10; got != want {
 		t.Errorf("routes = %d, want %d", got, want)
 	}
 	doc2 := bytes.Replace(doc, []byte("name: Acme Corp"), []byte("name: Acme Corporation"), 1)
