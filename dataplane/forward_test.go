@@ -19,11 +19,22 @@ func TestJWTForwardTokenOptIn(t *testing.T) {
 	if got := st.up.received()[0].headers["authorization"]; got != "Bearer "+tok {
 		t.Errorf("upstream Authorization = %q, want the verified token", got)
 	}
+	// The token goes on as signed, with a scope the client is not granted
+	// (acme-hris holds read:users only); the scopes the service must read
+	// are the sidecar's, the claim's that the client also holds.
+	wide := mint(t, demoClaims("acme-hris", "acme", "read:users admin:settings"))
+	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(wide), ""); r.status != 200 {
+		t.Fatalf("wide token: got %d %s, want 200", r.status, r.body)
+	}
+	if h := st.up.received()[1].headers; h["authorization"] != "Bearer "+wide || h["x-portcullis-scopes"] != "read:users" {
+		t.Errorf("wide token: upstream Authorization %q, X-Portcullis-Scopes %q; want the token as signed and read:users",
+			h["authorization"], h["x-portcullis-scopes"])
+	}
 	// An API key is never forwarded, whatever an issuer says.
 	if r := do(t, st.addr, "GET", "/v1/users/9", map[string]string{"Authorization": "Bearer " + hrisKey}, ""); r.status != 200 {
 		t.Fatalf("api key: got %d %s, want 200", r.status, r.body)
 	}
-	if got, ok := st.up.received()[1].headers["authorization"]; ok {
+	if got, ok := st.up.received()[2].headers["authorization"]; ok {
 		t.Errorf("upstream Authorization = %q for an API key request, want absent", got)
 	}
 }
