@@ -6,27 +6,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy"
 )
 
 // TestContainActsOnlyOnItsClient: a rule grouped by source address (or
 // tenant) names no client of its own: the alert's client and key id are
-// those of the record that crossed the threshold, and a guesser chooses
-// them (any key id, unverified). 29 requests without a key and one with
-// acme-hris's key id from the guesser's address must not revoke
-// acme-hris's key nor suspend acme-hris: containment acts only on an
-// alert grouped by client, and the policy refuses an action on another
-// group (policy TestLoadDetection).
+// those of the record that crossed the threshold, whoever's it is. 29
+// probes of globex-bi and one of acme-hris from one address must not
+// revoke acme-hris's key nor suspend acme-hris: containment acts only on
+// an alert grouped by client, and the policy refuses an action on another
+// group (policy TestLoadDetection). (Guesses under key ids, which once
+// showed it, no longer count toward an acting rule at all:
+// TestContainmentNeedsVerifiedClient.)
 func TestContainActsOnlyOnItsClient(t *testing.T) {
 	t.Parallel()
 	doc := examplePolicy(t)
 	// As a policy loaded before the check would have it.
 	doc.Detection = append(doc.Detection,
-		policy.DetectionSpec{Name: "guess-source-revoke", Kind: KindAuthFailures, GroupBy: "source", Threshold: 30, Window: "1m", Severity: "high", Action: "revoke_key"},
-		policy.DetectionSpec{Name: "guess-source-suspend", Kind: KindAuthFailures, GroupBy: "source", Threshold: 30, Window: "1m", Severity: "high", Action: "suspend", Suspend: "1h"})
+		policy.DetectionSpec{Name: "guess-source-revoke", Kind: KindTenantProbe, GroupBy: "source", Threshold: 30, Window: "1m", Severity: "high", Action: "revoke_key"},
+		policy.DetectionSpec{Name: "guess-source-suspend", Kind: KindTenantProbe, GroupBy: "source", Threshold: 30, Window: "1m", Severity: "high", Action: "suspend", Suspend: "1h"})
 	r := newRig(t, doc)
-	recs := every(t0, time.Second, 29, failed(""), from("203.0.113.66"))
-	recs = append(recs, rec(t0.Add(29*time.Second), failed("acmehris1"), from("203.0.113.66")))
+	globex := func(s *collector.StoredRecord) { s.Tenant, s.Client, s.KeyID = "globex", "globex-bi", "globexbi1" }
+	recs := every(t0, time.Second, 29, probed, globex, from("203.0.113.66"))
+	recs = append(recs, rec(t0.Add(29*time.Second), probed, from("203.0.113.66")))
 	r.send(recs...)
 	var acted []string
 	acts := Actions{

@@ -62,6 +62,18 @@ func (e *Engine) recordLocked(r *collector.StoredRecord, out []collector.Event) 
 	return out
 }
 
+// verified reports whether the sidecar verified the credential of the
+// client a record names: it names the client only then, and a key_revoked
+// record's key id is a revoked key whose secret matched. A refusal that
+// names no client is about a key id its sender wrote, and a key id is no
+// secret (services get it in X-Portcullis-Key-Id; it is the front of the
+// key): counted toward a suspension or a revocation, twenty wrong secrets
+// under a known key id suspended its client, or revoked its key, for
+// whoever sent them (TestContainmentNeedsVerifiedClient).
+func verified(r *collector.StoredRecord) bool {
+	return r.Client != "" || r.Decision == "key_revoked"
+}
+
 // subjectLocked returns who a record is about: the client it names or,
 // for a refused key, the client the key id belongs to.
 func (e *Engine) subjectLocked(r *collector.StoredRecord) subject {
@@ -150,6 +162,9 @@ func (e *Engine) sourceLocked(ip string) string {
 // countLocked adds v at the record's time to its group's window and fires
 // when the window is over the rule's floor and baseline.
 func (e *Engine) countLocked(rule *Rule, r *collector.StoredRecord, v int64, out []collector.Event) []collector.Event {
+	if rule.contains() && !verified(r) {
+		return out
+	}
 	s := e.subjectLocked(r)
 	key := e.groupValue(rule, r, s)
 	if key == "" {

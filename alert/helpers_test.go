@@ -224,6 +224,12 @@ func failed(keyID string) func(*collector.StoredRecord) {
 	}
 }
 
+// probed makes a record a request refused tenant_mismatch: its path
+// named another tenant than its verified client's.
+func probed(r *collector.StoredRecord) {
+	r.Status, r.Decision, r.Path = 403, "tenant_mismatch", "/v1/tenants/globex/users"
+}
+
 func from(ip string) func(*collector.StoredRecord) {
 	return func(r *collector.StoredRecord) { r.SourceIP = ip }
 }

@@ -85,6 +85,10 @@ func compileRule(s *policy.DetectionSpec) (*Rule, error) {
 // span is how far back the rule's windows must reach.
 func (r *Rule) span() time.Duration { return r.Window + r.Baseline }
 
+// contains reports whether the rule's alerts suspend or revoke: such a
+// rule counts only records whose client the sidecar verified (verified).
+func (r *Rule) contains() bool { return r.Action == "suspend" || r.Action == "revoke_key" }
+
 // spiking reports whether cur, counted over the window, is at least the
 // floor and, when the rule has a factor, at least factor times the
 // baseline's average per window (base counted over r.Baseline before it).

@@ -168,6 +168,12 @@ func (r *DetectionSpec) check(sinks map[string]bool) []issuerProblem {
 		// crossed the threshold: for a source, any key id a guesser sent.
 		add("action", "action %s acts on the alert's client; group_by %s names none (group_by client, or notify)", r.Action, r.DetectionGroup())
 	}
+	if (r.Action == "suspend" || r.Action == "revoke_key") && r.Kind == "auth_failures" {
+		// Its records are refusals of credentials not verified; the
+		// collector counts none of them toward an action (alert/detect.go
+		// verified), so the rule would never act.
+		add("action", "action %s on kind auth_failures: the refusals it counts are of credentials not verified, which anyone who knows a key id can send, so they never suspend or revoke (notify here; dead_credential contains a revoked key still in use)", r.Action)
+	}
 	if r.Threshold < 0 || r.Factor < 0 {
 		add("threshold", "threshold and factor must not be negative")
 	}

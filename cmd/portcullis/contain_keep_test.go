@@ -23,7 +23,7 @@ func TestRuleActionKeepsLongerSuspension(t *testing.T) {
 	if _, err := c.admin.Suspend(ctx, "acme-hris", 24*time.Hour, etcdadmin.Meta{Actor: "alice", Reason: "key stolen", Ticket: "INC-1"}); err != nil {
 		t.Fatal(err)
 	}
-	id := c.containGuessing(t)
+	id := c.containProbing(t)
 	sus, err := c.admin.Suspensions(ctx)
 	if err != nil {
 		t.Fatal(err)

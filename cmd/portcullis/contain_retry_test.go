@@ -116,8 +116,8 @@ func TestContainmentRetriedAfterEtcdOutage(t *testing.T) {
 	log := zerolog.New(&logs)
 	cont := newContainer(etcdActions(etcdadmin.New(cli, "/contain-retry-test"), "portcullis-collector", ""), det.engine, &log)
 	cont.attempt, cont.minWait, cont.maxWait = 2*time.Second, 20*time.Millisecond, 200*time.Millisecond
-	appendBatch(t, store, "b1", guesses(time.Now().UTC(), time.Millisecond, "acmehris1", "203.0.113.9", "r"))
-	id := alertID(t, det, "token-guessing-client", "")
+	appendBatch(t, store, "b1", probes(time.Now().UTC(), time.Millisecond, "203.0.113.9", "r"))
+	id := alertID(t, det, "tenant-probe", "")
 	a, _ := det.engine.Alert(id)
 	cont.contain(ctx, a)
 	pollUntil(t, pollWait, "the containment failing while etcd is out of reach", func() (bool, string) {

@@ -13,8 +13,8 @@ import (
 	"github.com/portcullis/portcullis/collector"
 )
 
-// TestRuleActionRevokesKeyThroughEtcd: with the guessing rule's action set
-// to revoke_key, the alert revokes the key the guesses used through etcd,
+// TestRuleActionRevokesKeyThroughEtcd: with the tenant-probe rule's action
+// set to revoke_key, the alert revokes the key the probes used through etcd,
 // the collector's follower stores key.revoke with a reason naming the
 // alert, then alert.contain, and the alert is contained (issue 14,
 // containment: revoke the key that was used).
@@ -23,11 +23,11 @@ func TestRuleActionRevokesKeyThroughEtcd(t *testing.T) {
 	doc, _ := os.ReadFile(examplePolicy)
 	edited := bytes.Replace(doc, []byte("action: suspend, suspend: 15m"), []byte("action: revoke_key"), 1)
 	if bytes.Equal(edited, doc) {
-		t.Fatal("the example policy's guessing rule no longer suspends; update the test")
+		t.Fatal("the example policy's tenant-probe rule no longer suspends; update the test")
 	}
 	c := startEtcdCollector(t, "/revoke-test", edited)
 	admin, dir, ctx := c.admin, c.dir, t.Context()
-	id := c.containGuessing(t)
+	id := c.containProbing(t)
 	k, err := admin.ShowKey(ctx, "acmehris1")
 	if err != nil || !k.IsRevoked() {
 		t.Errorf("key acmehris1 = %+v, %v; want revoked", k, err)

@@ -19,8 +19,8 @@ import (
 	"github.com/portcullis/portcullis/collector"
 )
 
-// TestRuleActionSuspendsThroughEtcd: a guessing burst stored by the
-// collector opens the token-guessing-client alert, whose rule action
+// TestRuleActionSuspendsThroughEtcd: acme-hris probing globex's paths,
+// stored by the collector, opens the tenant-probe alert, whose rule action
 // suspends the client through etcd with a reason naming the alert; the
 // collector's follower stores client.suspend and alert.contain in the
 // trail and the alert is contained.
@@ -30,7 +30,7 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 	c := startEtcdCollector(t, "/contain-test", doc) // the rules from the policy in etcd
 	admin, dir, store := c.admin, c.dir, c.store
 	ctx := t.Context()
-	id := c.containGuessing(t)
+	id := c.containProbing(t)
 	sus, err := admin.Suspensions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 		t.Fatalf("incident report = %d: %s", code, &errOut)
 	}
 	for _, want := range []string{"# Incident report: " + id, "`client.suspend` acme-hris by portcullis-collector", "pod-a (sender token:fleet): first denied request denied-pod-a-0 ",
-		"pod-b (sender token:fleet): first denied request denied-pod-b-1 ", "`alert.contain`", "rule: `token-guessing-client`"} {
+		"pod-b (sender token:fleet): first denied request denied-pod-b-1 ", "`alert.contain`", "rule: `tenant-probe`"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("incident report lacks %q:\n%s", want, &out)
 		}

@@ -164,6 +164,16 @@ func (s *detectStack) bruteForce(n int) {
 	}
 }
 
+// probe sends n requests of acme-hris's own key for globex's users,
+// alternating between the sidecars: each is 403 tenant_mismatch.
+func (s *detectStack) probe(n int) {
+	for i := range n {
+		if got := status("http://"+s.sidecars[i%2]+"/v1/tenants/globex/users", hrisKey); got != 403 {
+			s.tb.Fatalf("probe %d answered %d, want 403", i, got)
+		}
+	}
+}
+
 // enforcedEverywhere reports whether every sidecar refuses acme-hris's
 // real key.
 func (s *detectStack) enforcedEverywhere() bool {
@@ -190,10 +200,12 @@ func (s *detectStack) alerts(rule string) []alert.Alert {
 	return out
 }
 
-// TestDetectToContainEndToEnd is issue 14's done-when on loopback: brute
-// force against two sidecars -> alert -> signed ticket at the webhook ->
-// suspension through etcd -> denied on both sidecars; then alerts close
-// and incident report.
+// TestDetectToContainEndToEnd is issue 14's done-when on loopback: a
+// credential probing another tenant's paths on two sidecars -> alert ->
+// signed ticket at the webhook -> suspension through etcd -> denied on
+// both sidecars; then alerts close and incident report. Brute force under
+// acme-hris's key id first: an alert and a ticket, and acme-hris still
+// served (anyone can send guesses under a key id; they contain nothing).
 func TestDetectToContainEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and the whole stack")
@@ -204,14 +216,28 @@ func TestDetectToContainEndToEnd(t *testing.T) {
 			t.Fatalf("before: sidecar %s answered %d to acme-hris, want 200", sc, got)
 		}
 	}
-	start := time.Now()
 	s.bruteForce(25)
+	s.until("the guessing alert ticketed", func() bool {
+		as := s.alerts("token-guessing-client")
+		return len(as) == 1 && len(as[0].Tickets) == 1
+	})
+	for _, sc := range s.sidecars {
+		if got := status("http://"+sc+"/v1/users", hrisKey); got != 200 {
+			t.Errorf("after 25 guesses under its key id: sidecar %s answered %d to acme-hris, want 200 (nothing contained)", sc, got)
+		}
+	}
+	if a := s.alerts("token-guessing-client")[0]; hasChange(a, alert.ActionContain) {
+		t.Errorf("guessing alert %s contained: %+v", a.ID, a.History)
+	}
+
+	start := time.Now()
+	s.probe(6)
 	s.until("suspension enforced on both sidecars", s.enforcedEverywhere)
-	t.Logf("first failed request to enforcement on both sidecars: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("first probe to enforcement on both sidecars: %s", time.Since(start).Round(time.Millisecond))
 
 	var id string
 	s.until("the alert ticketed and contained in the trail", func() bool {
-		as := s.alerts("token-guessing-client")
+		as := s.alerts("tenant-probe")
 		if len(as) != 1 {
 			return false
 		}
@@ -228,13 +254,13 @@ func TestDetectToContainEndToEnd(t *testing.T) {
 	}
 
 	var out, errOut bytes.Buffer
-	args := []string{id, "--note", "token guessing from one address", "--corrective-action", "key rotated; owner told",
+	args := []string{id, "--note", "an integration probing globex's paths", "--corrective-action", "key rotated; owner told",
 		"--etcd", s.etcd, "--prefix", e2ePrefix, "--actor", "alice", "--data", filepath.Join(s.data, "audit")}
 	if code := etcdSub(t, "alerts close").main(args, &out, &errOut); code != 0 {
 		t.Fatalf("alerts close = %d: %s", code, &errOut)
 	}
 	s.until("the closure in the trail", func() bool {
-		as := s.alerts("token-guessing-client")
+		as := s.alerts("tenant-probe")
 		return len(as) == 1 && as[0].Status == alert.StatusClosed
 	})
 	// The sidecars' batches of denied requests arrive within their flush interval.

@@ -98,6 +98,20 @@ func guesses(at time.Time, step time.Duration, keyID, ip, reqPrefix string) []co
 	return recs
 }
 
+// probes returns 6 requests of acme-hris (key acmehris1) refused
+// tenant_mismatch, step apart from at, from ip: a path naming globex, the
+// burst that opens a tenant-probe alert. Their request ids are reqPrefix
+// and the index.
+func probes(at time.Time, step time.Duration, ip, reqPrefix string) []collector.StoredRecord {
+	recs := make([]collector.StoredRecord, 0, 6)
+	for i := range 6 {
+		recs = append(recs, collector.StoredRecord{Time: at.Add(time.Duration(i) * step), Method: "GET", Route: "/v1/tenants/{tenant}/users",
+			Path: "/v1/tenants/globex/users", Status: 403, Decision: "tenant_mismatch", Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1",
+			AuthMethod: "api_key", SourceIP: ip, RequestID: fmt.Sprintf("%s%d", reqPrefix, i)})
+	}
+	return recs
+}
+
 // appendBatch stores recs as the batch id from sender token:a.
 func appendBatch(t *testing.T, store *collector.Store, id string, recs []collector.StoredRecord) {
 	t.Helper()
@@ -151,13 +165,15 @@ func startEtcdCollector(t *testing.T, prefix string, doc []byte) *etcdCollector 
 	return c
 }
 
-// containGuessing stores a guessing burst with key acmehris1 and waits
-// until the action of its rule contains the token-guessing-client alert
-// it opens; it returns the alert's id.
-func (c *etcdCollector) containGuessing(t *testing.T) string {
+// containProbing stores acme-hris's probes of globex's paths (key
+// acmehris1) and waits until the action of its rule contains the
+// tenant-probe alert they open; it returns the alert's id. (Guesses of a
+// secret under a key id contain nothing: anyone can send them,
+// alert.TestContainmentNeedsVerifiedClient.)
+func (c *etcdCollector) containProbing(t *testing.T) string {
 	t.Helper()
-	appendBatch(t, c.store, "b1", guesses(time.Now().UTC(), time.Millisecond, "acmehris1", "203.0.113.9", "r"))
-	id := alertID(t, c.det, "token-guessing-client", "")
+	appendBatch(t, c.store, "b1", probes(time.Now().UTC(), time.Millisecond, "203.0.113.9", "r"))
+	id := alertID(t, c.det, "tenant-probe", "")
 	pollUntil(t, pollWait, "alert "+id+" contained", func() (bool, string) {
 		a, _ := c.det.engine.Alert(id)
 		return a.Status == alert.StatusContained, fmt.Sprintf("%+v", a)

@@ -239,9 +239,9 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	stored(etcdadmin.ActionKeyRotate+" "+spec.ID, etcdadmin.ActionKeyRevoke+" "+spec.ID)
 
 	// Day 3. A suspension (bob) enforced on both sidecars, then resumed;
-	// token guessing: the alert, its ticket at the webhook and the
-	// collector's containment; the alert closed (erin); the review signed
-	// (rita).
+	// token guessing: the alert and its ticket at the webhook; acme-hris
+	// probing globex's paths: the collector's containment; the guessing
+	// alert closed (erin); the review signed (rita).
 	sim.set(t, e2eDay(3).Add(9*time.Hour))
 	change(etcdadmin.ActionClientSuspend, "globex-bi", func() error {
 		_, err := a.Suspend(ctx, "globex-bi", time.Hour, etcdadmin.Meta{Actor: "bob", Ticket: "SEC-10", Reason: "unpaid invoice"})
@@ -258,6 +258,11 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 	}
 	for i := range 25 {
 		tr.send(s.sidecars[i%2], "GET", "/v1/users", guessedKey)
+	}
+	// The guesses only alert (a key id is no secret); acme-hris asking for
+	// globex's users is what the collector contains (tenant-probe).
+	for i := range 6 {
+		tr.send(s.sidecars[i%2], "GET", "/v1/tenants/globex/users", hrisKey)
 	}
 	var alertID string
 	s.until("the guessing alert ticketed", func() bool {
@@ -291,7 +296,7 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		return storedRequests(t, data, p.From, p.To) == want
 	})
 	stored("review.sign logs-2030-04", "alert.close "+alertID, etcdadmin.ActionClientSuspend+" globex-bi", etcdadmin.ActionClientResume+" globex-bi",
-		etcdadmin.ActionClientSuspend+" acme-hris") // the guessing alert's containment
+		etcdadmin.ActionClientSuspend+" acme-hris") // the tenant-probe alert's containment
 	if head, err = cli.Get(ctx, e2ePrefix+"/policy"); err != nil {
 		t.Fatal(err)
 	}

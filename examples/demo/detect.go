@@ -70,13 +70,15 @@ func (r *ticketReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // detection runs issue 14's chain: a token-guessing burst becomes an
-// alert, a signed ticket arrives at the receiver, the rule action suspends
-// the client, the alert is closed with a note; it returns the alert id.
+// alert and a signed ticket arrives at the receiver, but suspends no one
+// (a key id is no secret: anyone could lock a client out); a credential
+// probing another tenant's paths becomes an alert whose rule action
+// suspends its client; that alert is closed with a note. It returns the
+// id of the alert that contained.
 func (d *demo) detection(rcv *ticketReceiver) (string, error) {
-	fmt.Println("\n== token guessing: 25 wrong secrets for acme-hris's key (rule token-guessing-client: 20 in 1m, action suspend 15m)")
+	fmt.Println("\n== token guessing: 25 wrong secrets under acme-hris's key id (rule token-guessing-client: 20 in 1m, notify)")
 	time.Sleep(2 * time.Second) // acme-hris's bucket refills after the lifecycle steps
 	counts := map[int]int{}
-	start := time.Now()
 	for range 25 {
 		counts[status(guessedKey)]++
 	}
@@ -96,20 +98,50 @@ func (d *demo) detection(rcv *ticketReceiver) (string, error) {
 		payload.Event, payload.Alert.ID, payload.Alert.Rule, payload.Alert.Group, payload.Alert.Key, payload.Alert.Count,
 		alert.HeaderTimestamp, rcv.header.Get(alert.HeaderTimestamp), alert.HeaderSignature, rcv.header.Get(alert.HeaderSignature), rcv.verdict)
 	rcv.mu.Unlock()
+	fmt.Printf("   acme-hris's real key still -> %d: the key id is in every key and every service's X-Portcullis-Key-Id, so\n"+
+		"   guesses under it only alert; a rule that suspends or revokes counts verified credentials only\n", status(hrisKey))
+
+	fmt.Println("\n== tenant probing: acme-hris's own key asks for globex's users 6 times (rule tenant-probe: 5 in 10m, action suspend 15m)")
+	start := time.Now()
+	counts = map[int]int{}
+	for range 6 {
+		counts[get("/v1/tenants/globex/users", hrisKey)]++
+	}
+	fmt.Printf("   statuses: %v (403 tenant_mismatch)\n", counts)
 	code := 0
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && code != 403; time.Sleep(50 * time.Millisecond) {
 		code = status(hrisKey)
 	}
-	fmt.Printf("   acme-hris's real key now -> %d (suspended by the rule action, %s after the first guess)\n", code, time.Since(start).Round(time.Millisecond))
-	id := payload.Alert.ID
+	fmt.Printf("   acme-hris's key on its own tenant's route now -> %d (suspended by the rule action, %s after the first probe)\n", code, time.Since(start).Round(time.Millisecond))
+	if code != 403 {
+		return "", fmt.Errorf("acme-hris was not suspended within 30s of probing globex's paths (last status %d)", code)
+	}
+	id, err := d.alertOf("tenant-probe")
+	if err != nil {
+		return "", err
+	}
 	if err := d.cli("alerts", "list", "--data", filepath.Join(d.data, "audit"), "--public-key", filepath.Join(d.data, "audit-signing.key.pub")); err != nil {
 		return id, err
 	}
 	fmt.Printf("\n== portcullis alerts close %s --note ... --corrective-action ...\n", id)
-	if err := d.cli("alerts", "close", id, "--note", "token guessing from one address; the key was not leaked", "--corrective-action", "client suspended, owner asked to rotate", "--actor", "demo-operator"); err != nil {
+	if err := d.cli("alerts", "close", id, "--note", "an integration probing another tenant's paths; its owner was told", "--corrective-action", "client suspended, owner asked to fix the integration", "--actor", "demo-operator"); err != nil {
 		return id, err
 	}
 	return id, d.waitClosed(id)
+}
+
+// alertOf waits for the collector to store an alert of rule and returns
+// its id.
+func (d *demo) alertOf(rule string) (string, error) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		all, _ := alert.Load(filepath.Join(d.data, "audit"))
+		for _, a := range all {
+			if a.Rule == rule {
+				return a.ID, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no %s alert reached the trail in 30s", rule)
 }
 
 // waitClosed waits until the collector has stored the closure from etcd.

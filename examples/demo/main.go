@@ -1,15 +1,16 @@
 // Command demo walks through what Portcullis enforces, on screen. It starts
 // `portcullis dev` (embedded etcd with examples/policy.yaml, the audit
 // collector, the demo service and a sidecar), sends requests a person can
-// follow (allowed, no key, wrong scope, revoked key, privileged, wrong
+// follow (allowed, no key, wrong scope, another tenant's path, revoked key, privileged, wrong
 // network, path trick, too large, rate limited, a JWT from the demo
 // issuer), runs the key lifecycle through etcd (create, rotate with
 // overlap, revoke, suspend and resume a client), walks a full export
 // through the two-person rule (refused, requested, granted by a second
 // person, used once, refused again), and shows each status,
 // the error body and the audit record the collector stored. A token-guessing
-// burst then becomes an alert, a signed ticket at a local webhook receiver,
-// a suspension through etcd and a closed alert. It ends with an audit
+// burst then becomes an alert and a signed ticket at a local webhook
+// receiver (and suspends no one), and a key probing another tenant's paths
+// an alert, a suspension through etcd and a closed alert. It ends with an audit
 // query, a verification of the tamper-evident store, the incident report
 // and the evidence pack of the demo's month with its manifest table.
 // `make demo` runs it.
@@ -217,9 +218,12 @@ func (d *demo) auditRecord(reqID string) string {
 	return "(not stored yet)"
 }
 
-// status sends one GET with an API key and returns the status code.
-func status(apiKey string) int {
-	req, _ := http.NewRequest("GET", "http://"+sidecarAddr+"/v1/users", nil)
+// status sends one GET /v1/users with an API key and returns the status code.
+func status(apiKey string) int { return get("/v1/users", apiKey) }
+
+// get sends one GET of path with an API key and returns the status code.
+func get(path, apiKey string) int {
+	req, _ := http.NewRequest("GET", "http://"+sidecarAddr+path, nil)
 	req.Header.Set("X-API-Key", apiKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
