@@ -205,7 +205,11 @@ const (
 )
 
 // NewServer returns the fasthttp server for the admin listener, with the
-// timeouts and connection cap above.
+// timeouts and connection cap above. Its connection errors go to the
+// sidecar's logger as the data listener's do, at debug level and without
+// their arguments: fasthttp's default logger wrote them to stderr at any
+// --log-level, quoting the request it could not parse, a scraper's
+// Authorization header among it (TestAdminLogsHoldNoRawBytes).
 func (a *Admin) NewServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               a.Handler,
@@ -213,6 +217,8 @@ func (a *Admin) NewServer() *fasthttp.Server {
 		WriteTimeout:          adminWriteTimeout,
 		IdleTimeout:           or(a.idleTimeout, adminIdleTimeout),
 		NoDefaultServerHeader: true,
+		Logger:                fasthttpLogger{a.Server.log},
+		SecureErrorLogMessage: true,
 	}
 }
 
