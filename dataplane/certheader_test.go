@@ -115,3 +115,44 @@ func sentThrough(t *testing.T, forged, kept []string, value string) (through []s
 	}
 	return through
 }
+
+// The fields of a client certificate that TLS-terminating proxies hand
+// their service one header each, under X-Client-*, reached it as the
+// client sent them: Puppet Server behind Apache or nginx takes a node's
+// identity from X-Client-DN once X-Client-Verify says SUCCESS (its
+// ssl-client-header and ssl-client-verify-header), and nginx setups pass
+// $ssl_client_verify, $ssl_client_s_dn and the CN as X-Client-Verify,
+// X-Client-Subject and X-Client-CN. Only X-Client-Cert* was removed, so a
+// client without any certificate sent "X-Client-Verify: SUCCESS" and
+// "X-Client-DN: CN=admin" to such a service (review48). They are removed
+// now, in any case; X-Client-* names of other kinds (an app's version or
+// id) are kept.
+func TestClientCertFieldHeadersDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	forged := []string{"X-Client-DN", "x-client-verify", "X-Client-S-DN", "X-Client-I-DN", "X-Client-CN",
+		"X-Client-Subject", "X-CLIENT-ISSUER", "X-Client-Issuer-DN"}
+	kept := []string{"X-Client-Version", "X-Client-Id", "X-Client-Name", "X-Client"}
+	var lines strings.Builder
+	for _, name := range forged {
+		lines.WriteString(name + ": CN=admin\r\n")
+	}
+	for _, name := range kept {
+		lines.WriteString(name + ": kept\r\n")
+	}
+	n := len(up.received())
+	r := raw(t, st.addr, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n"+lines.String()+"X-Client-Verify: SUCCESS\r\nConnection: close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	got := up.only(t, n)
+	for _, name := range forged {
+		if vs := got.values(strings.ToLower(name)); len(vs) > 0 {
+			t.Errorf("upstream %s = %q, want absent: the client's word for a certificate", name, vs)
+		}
+	}
+	for _, name := range kept {
+		if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
+			t.Errorf("upstream %s = %q, want [kept]", name, vs)
+		}
+	}
+}
