@@ -207,6 +207,12 @@ const (
 	adminIdleTimeout   = 30 * time.Second // keep-alive, between requests
 	adminMaxConns      = 64
 	adminMaxConnsPerIP = 8 // an IPv6 address by its /64, as --max-conns-per-ip
+	// adminMaxBody bounds a request body: no admin path reads one but
+	// pprof's symbol lookup (addresses). fasthttp's default, 4 MiB, is
+	// allocated whole from the head: 60 connections sending one byte of
+	// it took RSS past the injector's 128 MiB memory limit
+	// (TestAdminRefusesLargeBodies).
+	adminMaxBody = 64 << 10
 )
 
 // NewServer returns the fasthttp server for the admin listener, with the
@@ -221,6 +227,7 @@ func (a *Admin) NewServer() *fasthttp.Server {
 		ReadTimeout:           or(a.readTimeout, adminReadTimeout),
 		WriteTimeout:          adminWriteTimeout,
 		IdleTimeout:           or(a.idleTimeout, adminIdleTimeout),
+		MaxRequestBodySize:    adminMaxBody,
 		NoDefaultServerHeader: true,
 		Logger:                fasthttpLogger{a.Server.log},
 		SecureErrorLogMessage: true,
