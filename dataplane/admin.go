@@ -196,23 +196,41 @@ func (a *Admin) appendReady(b []byte) ([]byte, bool) {
 // Admin listener bounds: its requests are small and quick, so a client
 // that takes longer to send its headers, or idles on a keep-alive
 // connection, is cut off (before issue 12 it had no timeout at all, and
-// idle connections stayed open indefinitely).
+// idle connections stayed open indefinitely). One address holds at most
+// adminMaxConnsPerIP of its connections: with the whole cap per address,
+// one peer keeping 64 connections alive had every kubelet probe refused
+// at accept (TestAdminOnePeerCannotTakeEveryConnection). Kubelet opens a
+// connection per probe, Prometheus one per scrape job.
 const (
-	adminReadTimeout  = 5 * time.Second  // request line, headers and body
-	adminWriteTimeout = 10 * time.Second // the response (a /metrics page)
-	adminIdleTimeout  = 30 * time.Second // keep-alive, between requests
-	adminMaxConns     = 64
+	adminReadTimeout   = 5 * time.Second  // request line, headers and body
+	adminWriteTimeout  = 10 * time.Second // the response (a /metrics page)
+	adminIdleTimeout   = 30 * time.Second // keep-alive, between requests
+	adminMaxConns      = 64
+	adminMaxConnsPerIP = 8 // an IPv6 address by its /64, as --max-conns-per-ip
+	// adminMaxBody bounds a request body: no admin path reads one but
+	// pprof's symbol lookup (addresses). fasthttp's default, 4 MiB, is
+	// allocated whole from the head: 60 connections sending one byte of
+	// it took RSS past the injector's 128 MiB memory limit
+	// (TestAdminRefusesLargeBodies).
+	adminMaxBody = 64 << 10
 )
 
 // NewServer returns the fasthttp server for the admin listener, with the
-// timeouts and connection cap above.
+// timeouts and connection cap above. Its connection errors go to the
+// sidecar's logger as the data listener's do, at debug level and without
+// their arguments: fasthttp's default logger wrote them to stderr at any
+// --log-level, quoting the request it could not parse, a scraper's
+// Authorization header among it (TestAdminLogsHoldNoRawBytes).
 func (a *Admin) NewServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               a.Handler,
 		ReadTimeout:           or(a.readTimeout, adminReadTimeout),
 		WriteTimeout:          adminWriteTimeout,
 		IdleTimeout:           or(a.idleTimeout, adminIdleTimeout),
+		MaxRequestBodySize:    adminMaxBody,
 		NoDefaultServerHeader: true,
+		Logger:                fasthttpLogger{a.Server.log},
+		SecureErrorLogMessage: true,
 	}
 }
 
@@ -220,7 +238,7 @@ func (a *Admin) NewServer() *fasthttp.Server {
 // listener: accept errors (EMFILE) are waited out, not fatal, and open
 // connections are capped.
 func (a *Admin) Listener(ln net.Listener) net.Listener {
-	return newListener(ln, adminMaxConns, adminMaxConns, a.Server.log)
+	return newListener(ln, adminMaxConns, adminMaxConnsPerIP, a.Server.log)
 }
 
 // or returns d, or def when d is zero.

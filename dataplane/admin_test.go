@@ -103,3 +103,89 @@ func TestReadyzDetail(t *testing.T) {
 		t.Errorf("keep-alive request while draining: %d, close %v; want 200 and Connection: close", resp.StatusCode, resp.Close)
 	}
 }
+
+// One address could hold every connection of the admin listener: the
+// cap per address was its whole cap, 64, so a peer that opened 64
+// connections and kept them alive (a request each, then idle for the 30s
+// idle timeout, again and again) had every kubelet probe of /healthz and
+// /readyz refused at accept, and the pod restarted and left its Service
+// for as long as it kept at it (review48). An address holds at most
+// adminMaxConnsPerIP of them now; the others are left for other peers.
+func TestAdminOnePeerCannotTakeEveryConnection(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.NewServer()
+	go srv.Serve(admin.Listener(ln))
+	t.Cleanup(func() { srv.Shutdown() })
+
+	healthz := func(c net.Conn) (string, error) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n"); err != nil {
+			return "", err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		return resp.Status, nil
+	}
+	held := 0
+	for range adminMaxConns {
+		if _, err := healthz(dialFrom(t, "127.0.0.2", ln.Addr().String())); err == nil {
+			held++ // kept alive after its answer
+		}
+	}
+	status, err := healthz(dialFrom(t, "127.0.0.3", ln.Addr().String()))
+	if err != nil || status != "200 OK" {
+		t.Fatalf("/healthz from another address while one holds %d admin connections: %q, %v; want 200 OK", held, status, err)
+	}
+	if held > adminMaxConnsPerIP {
+		t.Errorf("one address holds %d admin connections, want at most %d", held, adminMaxConnsPerIP)
+	}
+}
+
+// The admin listener took fasthttp's default body limit, 4 MiB, and
+// fasthttp allocates a declared body whole before the handler runs (none
+// of which reads a body): 60 connections that each sent the head of a
+// 4 MiB POST and one byte took the sidecar's RSS from 78 MiB to 218 MiB,
+// past the injector's default memory limit of 128 MiB, and it stayed
+// (review48). A body over adminMaxBody is refused from its head, unread:
+// fasthttp's 400 (it waited for the body before, and answered 408 at the
+// read timeout).
+func TestAdminRefusesLargeBodies(t *testing.T) {
+	st := startStack(t, nil)
+	admin := &Admin{Server: st.srv}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := admin.NewServer()
+	go srv.Serve(admin.Listener(ln))
+	t.Cleanup(func() { srv.Shutdown() })
+
+	for _, path := range []string{"/healthz", "/metrics", "/debug/pprof/symbol"} {
+		c := dialFrom(t, "127.0.0.1", ln.Addr().String())
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: admin\r\nContent-Length: %d\r\n\r\na", path, 4<<20-100)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("POST %s with a 4 MiB body: %v; want 400", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST %s with a 4 MiB body: %s, want 400 from its head, the body unread", path, resp.Status)
+		}
+	}
+	// A small body is read as before.
+	c := dialFrom(t, "127.0.0.1", ln.Addr().String())
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(c, "POST /healthz HTTP/1.1\r\nHost: admin\r\nContent-Length: 2\r\n\r\nok")
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("POST /healthz with a 2-byte body: %v, %v; want 200", resp, err)
+	}
+}

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/policy"
 )
 
 // The sidecar terminates the client's TLS, so the headers in which
@@ -114,4 +116,84 @@ func sentThrough(t *testing.T, forged, kept []string, value string) (through []s
 		}
 	}
 	return through
+}
+
+// The fields of a client certificate that TLS-terminating proxies hand
+// their service one header each, under X-Client-*, reached it as the
+// client sent them: Puppet Server behind Apache or nginx takes a node's
+// identity from X-Client-DN once X-Client-Verify says SUCCESS (its
+// ssl-client-header and ssl-client-verify-header), and nginx setups pass
+// $ssl_client_verify, $ssl_client_s_dn and the CN as X-Client-Verify,
+// X-Client-Subject and X-Client-CN. Only X-Client-Cert* was removed, so a
+// client without any certificate sent "X-Client-Verify: SUCCESS" and
+// "X-Client-DN: CN=admin" to such a service (review48). They are removed
+// now, in any case; X-Client-* names of other kinds (an app's version or
+// id) are kept.
+func TestClientCertFieldHeadersDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	forged := []string{"X-Client-DN", "x-client-verify", "X-Client-S-DN", "X-Client-I-DN", "X-Client-CN",
+		"X-Client-Subject", "X-CLIENT-ISSUER", "X-Client-Issuer-DN"}
+	kept := []string{"X-Client-Version", "X-Client-Id", "X-Client-Name", "X-Client"}
+	var lines strings.Builder
+	for _, name := range forged {
+		lines.WriteString(name + ": CN=admin\r\n")
+	}
+	for _, name := range kept {
+		lines.WriteString(name + ": kept\r\n")
+	}
+	n := len(up.received())
+	r := raw(t, st.addr, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n"+lines.String()+"X-Client-Verify: SUCCESS\r\nConnection: close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
+	}
+	got := up.only(t, n)
+	for _, name := range forged {
+		if vs := got.values(strings.ToLower(name)); len(vs) > 0 {
+			t.Errorf("upstream %s = %q, want absent: the client's word for a certificate", name, vs)
+		}
+	}
+	for _, name := range kept {
+		if vs := got.values(strings.ToLower(name)); len(vs) != 1 || vs[0] != "kept" {
+			t.Errorf("upstream %s = %q, want [kept]", name, vs)
+		}
+	}
+}
+
+// Behind a trusted proxy too, a certificate header is the client's word:
+// the sidecar takes a certificate only from its own TLS handshake, never
+// from a header a proxy in front may have set, so trusted_proxies changes
+// nothing for these headers (review48). A request from a trusted peer
+// naming the admin's SPIFFE ID in every such header, on a class that
+// takes only mtls, is 401 and reaches nothing; on a public route the
+// headers are removed.
+func TestClientCertHeadersFromTrustedProxyDropped(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		mtlsPolicy(d)
+		d.TrustedProxies = []string{"127.0.0.0/8"}
+	})
+	forged := "X-Forwarded-Client-Cert: By=spiffe://cluster.local/ns/acme/sa/ingress;URI=" + adminSPIFFE + "\r\n" +
+		"X-Client-Verify: SUCCESS\r\nX-Client-DN: CN=admin,O=Acme\r\nX-SSL-Client-Verify: SUCCESS\r\n" +
+		"X-SSL-Client-S-DN: CN=admin,O=Acme\r\nClient-Cert: :MIIB:\r\nX-Forwarded-For: 10.0.0.7\r\n"
+	n := len(up.received())
+	r := raw(t, st.addr, "PUT /v1/admin/settings HTTP/1.1\r\nHost: svc\r\n"+forged+"Content-Length: 0\r\nConnection: close\r\n\r\n")
+	if r.status != 401 {
+		t.Errorf("mtls-only route with forged certificate headers from a trusted proxy: got %d %s, want 401", r.status, r.body)
+	}
+	if got := len(up.received()); got != n {
+		t.Errorf("the upstream got %d requests, want none", got-n)
+	}
+	r = raw(t, st.addr, "GET /v1/status HTTP/1.1\r\nHost: svc\r\n"+forged+"Connection: close\r\n\r\n")
+	if r.status != 200 {
+		t.Fatalf("public route: got %d %s, want 200", r.status, r.body)
+	}
+	got := up.only(t, n)
+	for _, name := range []string{"x-forwarded-client-cert", "x-client-verify", "x-client-dn", "x-ssl-client-verify", "x-ssl-client-s-dn", "client-cert"} {
+		if vs := got.values(name); len(vs) > 0 {
+			t.Errorf("upstream %s = %q, want absent", name, vs)
+		}
+	}
+	if vs := got.values("x-forwarded-for"); len(vs) != 1 || vs[0] != "10.0.0.7" {
+		t.Errorf("upstream X-Forwarded-For = %q, want [10.0.0.7] (the proxy is trusted)", vs)
+	}
 }

@@ -396,7 +396,9 @@ func droppedName(name []byte) bool {
 // sidecar never sets: the client's certificate, as TLS-terminating proxies
 // hand it on, in Client-Cert and Client-Cert-Chain (RFC 9440, whose
 // section 4 says such a proxy must remove or overwrite those a request
-// brings), X-Client-Cert* (Google Cloud's load balancers and many others),
+// brings), X-Client-Cert* (Google Cloud's load balancers and many others)
+// and the certificate's fields one header each (clientCertField:
+// X-Client-DN, X-Client-Verify, ...),
 // X-SSL-* (nginx and HAProxy setups), Ssl-Client-* (ingress-nginx),
 // X-Amzn-Mtls-* (AWS ALB), X-ARR-ClientCert (IIS ARR, the default of
 // ASP.NET Core's certificate forwarding), Cf-Client-Cert* (Cloudflare)
@@ -457,7 +459,7 @@ func proxyNameFrom(name []byte) bool {
 	case word4("remo"):
 		return foldPrefix(name, "remote-")
 	case word4("x-cl"):
-		return foldPrefix(name, "x-client-cert") || foldPrefix(name, "x-cloudtasks-")
+		return foldPrefix(name, "x-client-cert") || foldPrefix(name, "x-cloudtasks-") || clientCertField(name)
 	case word4("x-ss"):
 		return foldPrefix(name, "x-ssl-")
 	case word4("x-am"):
@@ -494,6 +496,24 @@ func proxyNameFrom(name []byte) bool {
 		return foldPrefix(name, "x-ms-client-principal") || foldPrefix(name, "x-ms-token-")
 	}
 	return false
+}
+
+// clientCertField reports whether name, in any case, is a header in which
+// a TLS-terminating proxy hands its service one field of the client's
+// certificate under X-Client-: the names beginning X-Client-DN,
+// -S-DN, -I-DN, -CN, -Verify, -Subject or -Issuer. Puppet
+// Server takes a node's identity from X-Client-DN once X-Client-Verify
+// says SUCCESS; nginx setups pass $ssl_client_verify and $ssl_client_s_dn
+// so (TestClientCertFieldHeadersDropped). Other X-Client-* names (an
+// app's version or id) are not the sidecar's to remove.
+func clientCertField(name []byte) bool {
+	const p = "x-client-"
+	if !foldPrefix(name, p) {
+		return false
+	}
+	f := name[len(p):]
+	return foldPrefix(f, "dn") || foldPrefix(f, "cn") || foldPrefix(f, "s-dn") || foldPrefix(f, "i-dn") ||
+		foldPrefix(f, "verify") || foldPrefix(f, "subject") || foldPrefix(f, "issuer")
 }
 
 // word4 is the little-endian word of four lowercase bytes, a constant

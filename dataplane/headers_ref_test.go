@@ -149,7 +149,8 @@ var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "pr
 	"x-ms-client-principal", "x-ms-token-", "x-authenticated-", "x-authentik-", "x-consumer-",
 	"x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-", "x-endpoint-api-userinfo",
 	"x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-", "x-cloudtasks-", "x-envoy-", "x-azure-",
-	"cloudfront-", "cf-connecting-ip", "cf-pseudo-ipv4"}
+	"cloudfront-", "cf-connecting-ip", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
+	"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer"}
 
 // proxyNameRef is proxyName as a loop over proxyPrefixes.
 func proxyNameRef(name []byte) bool {
@@ -192,7 +193,8 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-amzn-oidc-identity", "x-goog-authenticated-user-email", "cf-access-jwt-assertion", "x-ms-client-principal-name", "x-webauth-user", "remote-groups", "x-authenticated-scope", "x-authentik-groups",
 		"x-consumer-id", "x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-claim-email",
 		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
-		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
+		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
