@@ -89,8 +89,8 @@ func TestRuleActionSuspendsThroughEtcd(t *testing.T) {
 		t.Fatalf("incident assess = %d: %s", code, &errOut)
 	}
 	var as alert.Assessment
-	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 28 || as.Sources["203.0.113.9"] != 25 || as.Decisions["suspended"] != 3 {
-		t.Errorf("assessment = %+v (%v), want 28 records: 25 guesses from 203.0.113.9 and 3 suspended", as, err)
+	if err := json.Unmarshal(out.Bytes(), &as); err != nil || as.Records != 9 || as.Sources["203.0.113.9"] != 6 || as.Decisions["tenant_mismatch"] != 6 || as.Decisions["suspended"] != 3 {
+		t.Errorf("assessment = %+v (%v), want 9 records: 6 probes from 203.0.113.9 and 3 suspended", as, err)
 	}
 	// A client without privileged requests: "privileged" is [], not null.
 	out.Reset()
