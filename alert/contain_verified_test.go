@@ -20,8 +20,8 @@ import (
 func TestContainmentNeedsVerifiedClient(t *testing.T) {
 	t.Parallel()
 	doc := examplePolicy(t)
-	// As a policy from before validation refused an action on
-	// auth_failures would have it, beside kinds whose records can be
+	// An action on auth_failures (the example's rule had one; policy
+	// validate notes what it does now), beside kinds whose records can be
 	// refusals too.
 	doc.Detection = append(doc.Detection,
 		policy.DetectionSpec{Name: "guess-suspend", Kind: KindAuthFailures, GroupBy: "client", Threshold: 20, Window: "1m", Severity: "high", Action: "suspend", Suspend: "1h"},

@@ -168,12 +168,6 @@ func (r *DetectionSpec) check(sinks map[string]bool) []issuerProblem {
 		// crossed the threshold: for a source, any key id a guesser sent.
 		add("action", "action %s acts on the alert's client; group_by %s names none (group_by client, or notify)", r.Action, r.DetectionGroup())
 	}
-	if (r.Action == "suspend" || r.Action == "revoke_key") && r.Kind == "auth_failures" {
-		// Its records are refusals of credentials not verified; the
-		// collector counts none of them toward an action (alert/detect.go
-		// verified), so the rule would never act.
-		add("action", "action %s on kind auth_failures: the refusals it counts are of credentials not verified, which anyone who knows a key id can send, so they never suspend or revoke (notify here; dead_credential contains a revoked key still in use)", r.Action)
-	}
 	if r.Threshold < 0 || r.Factor < 0 {
 		add("threshold", "threshold and factor must not be negative")
 	}
@@ -245,4 +239,20 @@ func CheckPush(name string, data []byte, d *Document) error {
 		return &Error{File: name, Problems: v.problems}
 	}
 	return nil
+}
+
+// Note says what a valid rule does other than its spelling suggests, or
+// "". An action on auth_failures is one: the collector counts toward an
+// action only records whose credential the sidecar verified
+// (alert/detect.go verified), and a wrong secret under a key id, which
+// anyone who read the id can send, is not one, so such a rule acts only on
+// a revoked key used with its secret. It is a note, not an error: the
+// example policy had such a rule, and a document that loaded before must
+// load after an upgrade (a sidecar refusing its policy, and the copy it
+// saved, serves nothing).
+func (r *DetectionSpec) Note() string {
+	if (r.Action == "suspend" || r.Action == "revoke_key") && r.Kind == "auth_failures" {
+		return fmt.Sprintf("detection rule %q: action %s on auth_failures acts only on a revoked key used with its secret: a wrong secret under a key id, which is no secret, never suspends or revokes (use notify here, and dead_credential to contain a revoked key in use)", r.Name, r.Action)
+	}
+	return ""
 }

@@ -126,6 +126,7 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	if err != nil || doc == nil {
 		return err
 	}
+	logNotes(doc, log)
 	sinks, err := alert.NewSinks(doc.Tickets)
 	if err != nil {
 		log.Error().Err(err).Msg("ticket sinks: set the secret and restart; alerts are queued for them then")
@@ -316,10 +317,34 @@ func reloadRules(ctx context.Context, admin *etcdadmin.Admin, eng *alert.Engine,
 	defer cancel()
 	doc, err := detectionPolicy(ctx, "", admin)
 	if err == nil && doc != nil {
-		err = eng.SetPolicy(doc, at)
+		if err = eng.SetPolicy(doc, at); err == nil {
+			logNotes(doc, log)
+		}
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("detection rules not reloaded after a policy push; the previous rules stay")
+	}
+}
+
+// detectionNotes returns the notes of doc's detection rules
+// (policy.DetectionSpec.Note).
+func detectionNotes(doc *policy.Document) []string {
+	var out []string
+	if doc == nil {
+		return nil
+	}
+	for i := range doc.Detection {
+		if n := doc.Detection[i].Note(); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// logNotes logs each note of doc's detection rules as a warn line.
+func logNotes(doc *policy.Document, log *zerolog.Logger) {
+	for _, n := range detectionNotes(doc) {
+		log.Warn().Msg(n)
 	}
 }
 

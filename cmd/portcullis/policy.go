@@ -56,6 +56,9 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	return writeOut(stdout, stderr, fs.Name(), func(w io.Writer) {
 		fmt.Fprintf(w, "%s: ok (%d routes, %d clients, %d keys)\n", path, len(snap.Routes), len(snap.Clients), snap.KeyCount())
+		for _, n := range detectionNotes(snap.Doc) {
+			fmt.Fprintf(w, "%s: note: %s\n", path, n)
+		}
 	})
 }
 

@@ -64,6 +64,15 @@ func TestPolicyValidateOutput(t *testing.T) {
 	}
 	broken := write("broken.yaml", "version: 2\ncolour: blue\ntenants: [{id: a}, {id: a}]\n")
 	dup := write("dup.yaml", "version: 1\ntenants: [{id: a}, {id: a}]\n")
+	example, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const guessing = "group_by: client, threshold: 20, window: 1m, severity: high}"
+	if !bytes.Contains(example, []byte(guessing)) {
+		t.Fatal("the example's token-guessing-client rule changed; update the test")
+	}
+	suspending := write("suspending.yaml", string(bytes.Replace(example, []byte(guessing), []byte(guessing[:len(guessing)-1]+", action: suspend, suspend: 15m}"), 1)))
 	tests := []struct {
 		name       string
 		args       []string
@@ -71,7 +80,11 @@ func TestPolicyValidateOutput(t *testing.T) {
 		out, errs  string
 		errsPrefix bool
 	}{
-		{"example", []string{examplePolicy}, 0, examplePolicy + ": ok (9 routes, 3 clients, 4 keys)\n", "", false},
+		{"example", []string{examplePolicy}, 0, examplePolicy + ": ok (10 routes, 3 clients, 4 keys)\n", "", false},
+		// Valid, as it was, and told what it does now
+		// (alert.TestContainmentNeedsVerifiedClient).
+		{"action on auth_failures", []string{suspending}, 0, suspending + ": ok (10 routes, 3 clients, 4 keys)\n" + suspending +
+			`: note: detection rule "token-guessing-client": action suspend on auth_failures acts only on a revoked key used with its secret: a wrong secret under a key id, which is no secret, never suspends or revokes (use notify here, and dead_credential to contain a revoked key in use)` + "\n", "", false},
 		{"every problem", []string{broken}, 1, "", broken + ":1: version must be 1, got 2\n" + broken + ":2: field colour not found in Document\n" +
 			broken + `:3: duplicate tenant "a" (first defined at line 3)` + "\n", false},
 		{"validation problems", []string{dup}, 1, "", dup + `:2: duplicate tenant "a" (first defined at line 2)` + "\n", false},
