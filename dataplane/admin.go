@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http/pprof"
 	"net/url"
@@ -238,7 +239,10 @@ func (a *Admin) NewServer() *fasthttp.Server {
 // listener: accept errors (EMFILE) are waited out, not fatal, and open
 // connections are capped.
 func (a *Admin) Listener(ln net.Listener) net.Listener {
-	return newListener(ln, adminMaxConns, adminMaxConnsPerIP, a.Server.log)
+	l := newListener(ln, adminMaxConns, adminMaxConnsPerIP, a.Server.log)
+	// Its caps are constants, not the data listener's flags.
+	l.refusal = fmt.Sprintf("admin connection refused: over the admin listener's caps (%d connections, %d per address)", adminMaxConns, adminMaxConnsPerIP)
+	return l
 }
 
 // or returns d, or def when d is zero.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -112,7 +113,8 @@ func TestReadyzDetail(t *testing.T) {
 // for as long as it kept at it (review48). An address holds at most
 // adminMaxConnsPerIP of them now; the others are left for other peers.
 func TestAdminOnePeerCannotTakeEveryConnection(t *testing.T) {
-	st := startStack(t, nil)
+	var logs lockedBuffer
+	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(&logs) })
 	admin := &Admin{Server: st.srv}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,6 +148,11 @@ func TestAdminOnePeerCannotTakeEveryConnection(t *testing.T) {
 	}
 	if held > adminMaxConnsPerIP {
 		t.Errorf("one address holds %d admin connections, want at most %d", held, adminMaxConnsPerIP)
+	}
+	// The refusal names the admin listener's own caps: the data
+	// listener's flags (--max-conns) do not bound it.
+	if l := logs.String(); !strings.Contains(l, "over the admin listener's caps (64 connections, 8 per address)") || strings.Contains(l, "refused: over --max-conns") {
+		t.Errorf("log of the refused admin connections: %q; want the admin listener's caps named, no data listener flag", l)
 	}
 }
 

@@ -156,6 +156,7 @@ type listener struct {
 	certs    *certReloader // its configurations, when TLS
 	maxConns int64
 	maxPerIP int
+	refusal  string // the log line of a connection over the caps, naming them
 
 	open       atomic.Int64
 	refused    atomic.Uint64 // connections closed for a cap
@@ -169,7 +170,8 @@ type listener struct {
 }
 
 func newListener(ln net.Listener, maxConns, maxPerIP int, log zerolog.Logger) *listener {
-	return &listener{Listener: ln, log: log, maxConns: int64(maxConns), maxPerIP: maxPerIP, perIP: map[netip.Addr]int{}}
+	return &listener{Listener: ln, log: log, maxConns: int64(maxConns), maxPerIP: maxPerIP, perIP: map[netip.Addr]int{},
+		refusal: "connection refused: over --max-conns or --max-conns-per-ip"}
 }
 
 // Accept returns the next connection within the caps, wrapped if it is TCP.
@@ -199,7 +201,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if !l.admit(cc.peer) {
 			c.Close()
 			l.refused.Add(1)
-			l.logLimited("connection refused: over --max-conns or --max-conns-per-ip", nil, 0)
+			l.logLimited(l.refusal, nil, 0)
 			continue
 		}
 		cc.l = l
