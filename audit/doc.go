@@ -61,7 +61,7 @@
 // collector_busy) is the least the sender waits before it tries again.
 // While the spool (with the batches on their way to it) is above half
 // full, denials without a verified credential (no client established,
-// whatever key or token was presented) are folded into one record per source, route, reason and second with
+// whatever key or token was presented) are folded into one record per source (an IPv6 one by its /64), route, reason and second with
 // Count set (emitter_aggregate.go); records with a verified credential
 // never are. Counters are exact: after Close, Captured =
 // Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this

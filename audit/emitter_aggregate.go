@@ -6,8 +6,9 @@ import "net/netip"
 // 10): a flood of 401s from the internet (80k requests/s filled a 256 MiB
 // spool in seconds) must not push out the records of real callers. While
 // the spool is above half full, the emitter keeps one record per source
-// address, route, reason and second, the first of them, with Count set to
-// how many there were: exact, not sampled.
+// address (an IPv6 one by its /64, aggSource), route, reason and second,
+// the first of them, with Count set to how many there were: exact, not
+// sampled.
 //
 // What decides is whether the sidecar established who called, not
 // whether a credential header was sent: a flood can carry any X-API-Key
@@ -70,7 +71,7 @@ func (a *aggregator) add(r *Record) int {
 	if !foldable(r) {
 		return notFolded
 	}
-	k := aggKey{src: r.SourceIP, route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}
+	k := aggKey{src: aggSource(r.SourceIP), route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}
 	if i, ok := a.idx[k]; ok {
 		a.recs[i].Count++
 		forgetUnshared(&a.recs[i], r)
@@ -90,13 +91,17 @@ func (a *aggregator) add(r *Record) int {
 }
 
 // forgetUnshared makes group g name only what all its requests share,
-// now that r is counted in it: the key id and auth method are cleared
+// now that r is counted in it: the source becomes its /64 (its first
+// address) when r came from another address of it, the key id and auth method are cleared
 // (AuthNone) when r presented others, the path and method become "*" and
 // the user agent is cleared when r's differ, and r's bytes are added to
 // the group's. Before, a group carried its first request's path and
 // method: a GET of /index.html followed by DELETEs of an admin path in
 // the same second was stored as GETs of /index.html.
 func forgetUnshared(g, r *Record) {
+	if g.SourceIP != r.SourceIP {
+		g.SourceIP = aggSource(r.SourceIP)
+	}
 	if g.AuthMethod != r.AuthMethod {
 		g.AuthMethod = AuthNone
 		g.keyIDLen = 0
@@ -143,8 +148,27 @@ func (a *aggregator) flush(sec int64, emit func(*Record)) {
 	clear(a.idx)
 	for i := range a.recs {
 		r := &a.recs[i]
-		a.idx[aggKey{src: r.SourceIP, route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}] = i
+		a.idx[aggKey{src: aggSource(r.SourceIP), route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}] = i
 	}
+}
+
+// aggSource is the source a group is keyed by: an IPv4 address itself,
+// an IPv6 address by its /64, as the data plane counts a source's
+// connections and its budget of token failures. One host holds a whole
+// /64 and may send each request from another address of it: keyed by the
+// address, such a flood opened a group per request, past maxAggKeys
+// passed unfolded, and filled the spool as if nothing were folded, so
+// the real callers' records were dropped, or, in strict mode, every
+// request refused 503 (TestSpoolFloodAggregated, "one /64").
+func aggSource(a netip.Addr) netip.Addr {
+	if !a.Is6() {
+		return a
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return a
+	}
+	return p.Addr()
 }
 
 func floorSecond(ns int64) int64 {

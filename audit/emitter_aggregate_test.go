@@ -24,17 +24,36 @@ import (
 // first version of this folding found that any credential header, verified
 // or not, kept a denial from being folded, so the flood pushed the real
 // caller's records out.
+//
+// The flood from "one /64" sends each denial from another address of one
+// IPv6 /64, which one host holds whole: the groups were keyed by the
+// address, so each denial opened one, those past 4096 open groups passed
+// unfolded, and the spool filled and dropped the real caller's records.
+// A group is now keyed by an IPv6 source's /64.
 func TestSpoolFloodAggregated(t *testing.T) {
 	t.Parallel()
-	for _, bogusKeys := range []bool{false, true} {
-		t.Run(map[bool]string{false: "no credential", true: "unverified keys"}[bogusKeys], func(t *testing.T) {
+	three := []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("2001:db8::3")}
+	threeSrcs := func(i int) netip.Addr { return three[i%3] }
+	oneNet := func(i int) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 5, 0, 6, 8: byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 15: 1})
+	}
+	for _, c := range []struct {
+		name      string
+		bogusKeys bool
+		src       func(int) netip.Addr
+	}{
+		{"no credential", false, threeSrcs},
+		{"unverified keys", true, threeSrcs},
+		{"one /64", false, oneNet},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			spoolFlood(t, bogusKeys)
+			spoolFlood(t, c.bogusKeys, c.src)
 		})
 	}
 }
 
-func spoolFlood(t *testing.T, bogusKeys bool) {
+func spoolFlood(t *testing.T, bogusKeys bool, src func(int) netip.Addr) {
 	dir := t.TempDir()
 	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
 	if err != nil {
@@ -65,10 +84,9 @@ func spoolFlood(t *testing.T, bogusKeys bool) {
 		}
 	}
 	const flood, real = 30_000, 200
-	srcs := []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("2001:db8::3")}
 	for i := range flood {
 		var r Record
-		r.Time, r.Status, r.Decision, r.SourceIP, r.Route = time.Now().UnixNano(), 401, Unauthenticated, srcs[i%3], "/v1/users"
+		r.Time, r.Status, r.Decision, r.SourceIP, r.Route = time.Now().UnixNano(), 401, Unauthenticated, src(i), "/v1/users"
 		if bogusKeys {
 			r.AuthMethod = AuthAPIKey // "X-API-Key: pk_<i>_x": parsed, never verified
 			r.SetKeyID([]byte(strconv.Itoa(i)))

@@ -112,7 +112,7 @@ func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	now := time.Unix(0, x.wall)
 	c, st, hit := x.prep.verifier.Cached(token, now)
 	if !hit {
-		key := sourceKey(x.peer)
+		key := s.tokens.key(x.peer)
 		if x.limited = s.tokens.take(key, x.mono); !x.limited.OK {
 			return audit.TokenFailuresLimited
 		}

@@ -1,10 +1,10 @@
 package dataplane
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/portcullis/portcullis/limiter"
 )
 
@@ -37,22 +37,31 @@ const (
 // already served from that address are unaffected. A cache of forged
 // signatures would not help: changing one byte of the signature makes
 // another token at no cost to the sender.
+//
+// A source's place in the table is keyed with a seed drawn at start
+// (maphash): a new source whose shard is full of sources still owing is
+// refused (fail closed), and with a hash anyone could compute an outsider
+// holding an IPv6 /48 filled the 256 places of a victim's shard from /64s
+// chosen for it, and had every new token of the victim refused
+// (TestTokenBudgetShardCannotBeTargeted).
 type tokenBudget struct {
 	table *limiter.Table
 	limit limiter.Limit
+	seed  maphash.Seed
 }
 
 func newTokenBudget(l limiter.Limit) tokenBudget {
 	if l.IsZero() {
 		l = limiter.NewLimit(defaultTokenFailures, time.Second, defaultTokenFailureBurst)
 	}
-	return tokenBudget{table: limiter.NewTable(limiter.Config{MaxKeys: tokenBudgetKeys}), limit: l}
+	return tokenBudget{table: limiter.NewTable(limiter.Config{MaxKeys: tokenBudgetKeys}), limit: l, seed: maphash.MakeSeed()}
 }
 
-// sourceKey is the budget's key for a source address.
-func sourceKey(a netip.Addr) uint64 {
-	b := limiter.PeerKey(a).As16()
-	return xxhash.Sum64(b[:])
+// key is the budget's key for a source address: its /64 for IPv6
+// (limiter.PeerKey), hashed with the budget's seed.
+func (b *tokenBudget) key(a netip.Addr) uint64 {
+	k := limiter.PeerKey(a).As16()
+	return maphash.Bytes(b.seed, k[:])
 }
 
 // take takes one unit of key's budget at now (limiter clock).
