@@ -388,15 +388,19 @@ func parseDuration(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
-// checkSidecarFlags checks the flags of portcullis sidecar that depend on
-// each other.
-// isHostPort reports whether s is host:port as the data plane takes it
-// (net.SplitHostPort).
+// isHostPort reports whether s is host:port as the data plane dials it:
+// a host, and a port number of 1-65535. fasthttp's dialer takes no
+// service name ("localhost:http"), an empty host resolves to nothing, and
+// port 0 or 99999 reaches nothing: each was taken, and the sidecar started
+// and answered every admitted request 502.
 func isHostPort(s string) bool {
-	_, _, err := net.SplitHostPort(s)
-	return err == nil
+	host, port, err := net.SplitHostPort(s)
+	n, perr := strconv.Atoi(port)
+	return err == nil && host != "" && perr == nil && n > 0 && n < 65536
 }
 
+// checkSidecarFlags checks the flags of portcullis sidecar that depend on
+// each other.
 func checkSidecarFlags(f sidecarFlags) error {
 	switch {
 	case f.upstream == "":

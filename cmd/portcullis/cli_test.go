@@ -148,6 +148,13 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"sidecar", "--drain", "20", "--upstream", "127.0.0.1:1", "--policy", examplePolicy}, "--drain 20: use a unit, e.g. 20s"},
 		{[]string{"sidecar", "--policy", examplePolicy}, "--upstream is required"},
 		{[]string{"sidecar", "--policy", examplePolicy, "--upstream", "backend"}, "--upstream backend: want the service's host:port"},
+		// Out of range, a service name or no host: the sidecar started and
+		// answered every admitted request 502 (here it fails at its
+		// --listen instead, exit 1, rather than serve for ever).
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", "127.0.0.1:99999"}, "--upstream 127.0.0.1:99999: want the service's host:port"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", "127.0.0.1:0"}, "--upstream 127.0.0.1:0: want the service's host:port"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", "localhost:http"}, "--upstream localhost:http: want the service's host:port"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", ":8081"}, "--upstream :8081: want the service's host:port"},
 		{[]string{"sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--log-level", "chatty"}, "--log-level chatty: want debug, info, warn or error"},
 		{[]string{"audit", "query", "--data", data, "--decision", "nonsense"}, "--decision nonsense: unknown decision; want one of allowed,"},
 		{[]string{"audit", "query", "--data", data, "--from", "yesterday"}, "--from yesterday: want a date (2026-12-01)"},
