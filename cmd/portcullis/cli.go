@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
@@ -73,6 +74,9 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	}
 	if err == nil {
 		err = checkFileFlags(fs)
+	}
+	if err == nil {
+		err = checkPrefixFlag(fs)
 	}
 	if err != nil {
 		return nil, usageError(stderr, fs.Name(), err), false
@@ -470,6 +474,23 @@ func checkFileFlags(fs *flag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// checkPrefixFlag refuses, for every command that has one, an etcd
+// --prefix that does not start with "/" or holds white space or quotes,
+// as the injector's configuration does: "--prefix portcullis/default"
+// (the leading slash forgotten) found nothing there, and keys list,
+// members list and their like printed empty tables, exit 0, as if the
+// deployment had none.
+func checkPrefixFlag(fs *flag.FlagSet) error {
+	f := fs.Lookup("prefix")
+	if f == nil {
+		return nil
+	}
+	if p := f.Value.String(); !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n\"'") {
+		return fmt.Errorf("--prefix %q: want an etcd key prefix that starts with / and holds no spaces or quotes, e.g. %s", p, etcdsync.DefaultPrefix)
+	}
+	return nil
 }
 
 // pemFlags are the flags, of every command, that name a PEM file: a

@@ -173,6 +173,11 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},
 		{[]string{"policy", "get", "--reason", "x"}, "unknown flag --reason"},
 		{[]string{"policy", "history", "--limit", "-1"}, "--limit -1: want 0 (all) or more"},
+		// The leading slash forgotten: nothing was found there, and the
+		// lists were empty, exit 0, as if the deployment had none.
+		{[]string{"keys", "list", "--prefix", "portcullis/default"}, `--prefix "portcullis/default": want an etcd key prefix that starts with /`},
+		{[]string{"members", "list", "--prefix", ""}, `--prefix "": want an etcd key prefix`},
+		{[]string{"sidecar", "--etcd", "127.0.0.1:1", "--upstream", "127.0.0.1:1", "--listen", "127.0.0.1:99999", "--prefix", "/a b"}, `--prefix "/a b": want`},
 		{[]string{"events", "list", "--ticket", "x"}, "unknown flag --ticket"},
 		{[]string{"keys", "create", "--client", "c", "--ttl", "forever"}, "--ttl forever: want a duration such as 20s, 15m, 24h or 90d"},
 		{[]string{"keys", "rotate"}, "missing ID"},
