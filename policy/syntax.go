@@ -28,6 +28,11 @@ func syntaxProblem(data []byte, err error) Problem {
 	case !strings.Contains(p.Message, "alias") && !strings.HasPrefix(p.Message, "anchor '"):
 		p.Line = 1 // a scanner or parser error on the first line
 	}
+	// The end of the input (an unclosed "[") is after its last newline,
+	// on a line the file does not have: its last line is meant.
+	if last := lineOf(data, len(bytes.TrimRight(data, "\n"))); p.Line > last {
+		p.Line = last
+	}
 	return p
 }
 

@@ -19,7 +19,7 @@ func TestSyntaxErrorLines(t *testing.T) {
 	}{
 		{"a: b: c\n", 1},
 		{"\tversion: 1\n", 1},
-		{"version: [1,\n", 2}, // the end of the stream
+		{"version: [1,\n", 1}, // the end of the stream, after line 1
 		{"version: 1\nx: [a\n", 2},
 		{"version: 1\nx: {a\n", 2},
 		{"version: 1\n\nx: \"\\q\"\n", 3},
