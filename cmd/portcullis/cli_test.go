@@ -521,10 +521,16 @@ func TestPolicyValidateReadErrorNamesTheCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.yaml")
+	// An empty file was "FILE:1: version must be 1, got 0".
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("\n  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ in, file, want string }{
 		{"", missing, `cannot read policy "` + missing + `"`},
 		{"", dir, `cannot read policy "` + dir + `"`},
 		{"", "-", "the policy on stdin is empty"},
+		{"", empty, `cannot read policy "` + empty + `": the file is empty`},
 	} {
 		r := portcullisStdin(t, c.in, "policy", "validate", c.file)
 		if want := "portcullis policy validate: " + c.want; r.code != 1 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
