@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"sync"
@@ -639,6 +640,15 @@ func (e *Engine) openFromEntryLocked(rule, key string, t time.Time, g *group) {
 		g.lastUpdate = t
 	}
 }
+
+// idForm is the form of an alert's id (alertID); releases before the
+// 64-bit hash wrote 32 bits (8 hex digits), and their alerts stay in
+// the trail.
+var idForm = regexp.MustCompile(`^alert-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}([0-9a-f]{8})?$`)
+
+// IsID reports whether s has the form of an alert's id, as alerts list
+// prints it.
+func IsID(s string) bool { return idForm.MatchString(s) }
 
 // alertID names an alert by its rule, key and time: stable across a
 // replay of the same trail, distinct for a re-fire. 64 bits of hash: with

@@ -510,6 +510,12 @@ func HistoryFromFile(path string) ([]etcdadmin.HistoryEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read policy %q: %w", path, err)
 	}
+	// Checked here, where its name is known: the pack loads it again as
+	// "policy@0", the name an etcd revision would have, and a user's
+	// broken file was reported as "policy@0:1: ...".
+	if _, err := policy.Load(path, data); err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot stat policy %q: %w", path, err)

@@ -207,3 +207,19 @@ func copyZipWith(t *testing.T, src, dst string, extra ...string) {
 		t.Fatal(err)
 	}
 }
+
+// TestHistoryFromFileNamesTheFile: evidence pack and review start with
+// --policy reported a broken file as "policy@0:1: ...", the name of an
+// etcd revision that the user never gave; the file is named, with its
+// line.
+func TestHistoryFromFileNamesTheFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "broken.yaml")
+	if err := os.WriteFile(path, []byte("version: 1\nfoo: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := HistoryFromFile(path)
+	if err == nil || !strings.Contains(err.Error(), path+":2: field foo") {
+		t.Errorf("HistoryFromFile(broken) = %v; want an error naming %s:2", err, path)
+	}
+}

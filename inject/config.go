@@ -158,6 +158,11 @@ func LoadConfig(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			// Its text is "yaml: unmarshal errors:" and a line each;
+			// an error is one line (portcullis inject prints it as is).
+			return c, fmt.Errorf("cannot parse injector config %q: %s", path, strings.Join(te.Errors, "; "))
+		}
 		return c, fmt.Errorf("cannot parse injector config %q: %w", path, err)
 	}
 	var next yaml.Node

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,7 +134,9 @@ func TestInjectEveryKind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in.Write(b)
+		// The docs' DaemonSet runs in kube-system, which is never
+		// injected (TestInjectLeavesTheControlPlane).
+		in.Write(bytes.Replace(b, []byte("namespace: kube-system"), []byte("namespace: logging"), 1))
 		in.WriteString("---\n")
 	}
 	in.WriteString(others)
@@ -267,5 +270,40 @@ func TestInjectAliasBomb(t *testing.T) {
 	_, err := inject.Defaults().Inject(strings.NewReader(b.String()), io.Discard, "yaml")
 	if err == nil || !strings.Contains(err.Error(), "aliases") {
 		t.Errorf("err = %v, want the expansion refused", err)
+	}
+}
+
+// TestInjectLeavesTheControlPlane: the webhooks never see the pods of
+// the control plane's and the system's namespaces, but `portcullis
+// inject` gave every workload of a manifest the sidecar, so `kubectl
+// kustomize deploy/kubernetes | portcullis inject -f -` made etcd, the
+// collector and the injector wait on sidecars that need them. Workloads
+// of inject.ExcludedNamespaces are left as they are, with a warning
+// naming the namespace; one elsewhere is injected.
+func TestInjectLeavesTheControlPlane(t *testing.T) {
+	base := string(mustRead(t, "testdata/k8s-docs/nginx-deployment.yaml"))
+	in := strings.Replace(base, "  name: nginx-deployment\n", "  name: nginx-deployment\n  namespace: shop\n", 1)
+	if in == base {
+		t.Fatal("cannot place the Deployment in a namespace")
+	}
+	for _, ns := range inject.ExcludedNamespaces {
+		in += "---\n" + strings.Replace(base, "  name: nginx-deployment\n", "  name: nginx-deployment\n  namespace: "+ns+"\n", 1)
+	}
+	var out bytes.Buffer
+	warnings, err := inject.Defaults().Inject(strings.NewReader(in), &out, "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := documents(t, out.Bytes())
+	for i, doc := range docs {
+		injected := bytes.Contains(doc, []byte("portcullis:dev"))
+		if want := i == 0; injected != want {
+			t.Errorf("document %d: injected %v, want %v:\n%s", i+1, injected, want, doc)
+		}
+	}
+	for _, ns := range inject.ExcludedNamespaces {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, `namespace "`+ns+`"`) }) {
+			t.Errorf("no warning names namespace %s: %q", ns, warnings)
+		}
 	}
 }

@@ -22,7 +22,52 @@ func (c Config) checkPodWide(spec map[string]any) error {
 	if spec["hostPID"] == true {
 		return errHostPIDs
 	}
+	if err := checkNetworkControl(spec); err != nil {
+		return err
+	}
 	return c.checkResolution(spec)
+}
+
+// checkNetworkControl refuses a pod whose containers, other than the
+// sidecar, may rewrite the pod's network: every container shares the
+// pod's network namespace, so one holding CAP_NET_ADMIN (added, within
+// ALL, or privileged) can add an iptables rule redirecting the sidecar's
+// port to the app's, and the Service's traffic, which the NetworkPolicy
+// admits on the sidecar's port, reaches the app past the sidecar; an
+// init container's rule outlives it. SYS_ADMIN and BPF are refused too
+// (deny on doubt: BPF programs steer packets and sockets). The
+// restricted Pod Security Standard refuses all of these, but the
+// injector must not rely on a namespace being held to it.
+func checkNetworkControl(spec map[string]any) error {
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			if str(ct, "name") == ContainerName {
+				continue // the sidecar (hasSidecar vouched for it)
+			}
+			if err := networkControl(ct); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// networkControl names what in a container's securityContext could
+// rewrite the pod's network, or returns nil.
+func networkControl(ct map[string]any) error {
+	sc := object(ct, "securityContext")
+	if sc["privileged"] == true {
+		return fmt.Errorf("container %q is privileged: it could rewrite the pod's network (an iptables rule sending the sidecar's port to the app) and reach the app past the sidecar; remove privileged", str(ct, "name"))
+	}
+	adds, _ := object(sc, "capabilities")["add"].([]any)
+	for _, a := range adds {
+		name, _ := a.(string)
+		switch strings.TrimPrefix(strings.ToUpper(name), "CAP_") {
+		case "NET_ADMIN", "SYS_ADMIN", "BPF", "ALL":
+			return fmt.Errorf("container %q adds the capability %s: it could rewrite the pod's network (an iptables rule sending the sidecar's port to the app) and reach the app past the sidecar; remove it", str(ct, "name"), name)
+		}
+	}
+	return nil
 }
 
 // checkResolution refuses a pod that decides where the sidecar's etcd and

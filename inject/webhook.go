@@ -498,7 +498,9 @@ func sidecarResized(old, new map[string]any) error {
 // checkEphemeral refuses an ephemeral container (kubectl debug, through
 // pods/ephemeralcontainers) added to a pod with the sidecar that targets
 // the sidecar, sharing its process namespace (its files through
-// /proc/<pid>/root, its process to signal), or mounts one of its volumes.
+// /proc/<pid>/root, its process to signal), mounts one of its volumes,
+// or may rewrite the pod's network (networkControl): its iptables rules
+// outlive it.
 func checkEphemeral(oldSpec, spec map[string]any) error {
 	had := map[string]bool{}
 	for _, ct := range objects(oldSpec, "ephemeralContainers") {
@@ -515,6 +517,9 @@ func checkEphemeral(oldSpec, spec map[string]any) error {
 			if n := str(m, "name"); n == volState || n == volTLS || n == volToken {
 				return fmt.Errorf("ephemeral container %q mounts the volume %q, which is the sidecar's own; remove the mount", str(ct, "name"), n)
 			}
+		}
+		if err := networkControl(ct); err != nil { // kubectl debug --profile=netadmin
+			return fmt.Errorf("ephemeral %w", err)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -33,9 +34,21 @@ func template(obj map[string]any) (meta, spec map[string]any, job, ok bool) {
 	return nil, nil, false, false
 }
 
+// ExcludedNamespaces are the namespaces whose pods are never injected:
+// the control plane's own (its etcd, collector and injector cannot wait on
+// a sidecar that needs them) and the system's. The webhooks'
+// namespaceSelectors of the kustomize base leave them out
+// (TestKustomizeBase), and Object leaves their workloads alone.
+var ExcludedNamespaces = []string{"portcullis", "kube-system", "kube-public", "kube-node-lease", "cert-manager"}
+
+// SkipExcludedNamespace is the Result.Skipped of a workload in one of
+// ExcludedNamespaces.
+const SkipExcludedNamespace = "its namespace is never injected (the control plane's or the system's)"
+
 // Object injects the sidecar into the pod template of obj (see template
 // for the kinds), in place; a List's items each in turn. Other objects
-// are left alone (Result.Skipped "not a workload").
+// are left alone (Result.Skipped "not a workload"), and so are the
+// workloads of ExcludedNamespaces, with a warning.
 func (c Config) Object(obj map[string]any) ([]Result, error) {
 	if str(obj, "kind") == "List" {
 		return c.list(obj)
@@ -45,6 +58,12 @@ func (c Config) Object(obj map[string]any) ([]Result, error) {
 		return []Result{{Skipped: "not a workload"}}, nil
 	}
 	kind, name := str(obj, "kind"), str(object(obj, "metadata"), "name")
+	if ns := str(object(obj, "metadata"), "namespace"); slices.Contains(ExcludedNamespaces, ns) {
+		// `kubectl kustomize deploy/kubernetes | portcullis inject -f -`
+		// gave etcd, the collector and the injector sidecars that wait
+		// for etcd and the collector: the control plane never started.
+		return []Result{{Skipped: SkipExcludedNamespace, Warnings: []string{fmt.Sprintf("%s %q: not injected: namespace %q %s", kind, name, ns, strings.TrimPrefix(SkipExcludedNamespace, "its namespace "))}}}, nil
+	}
 	r, err := c.Pod(meta, spec, job)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", kind, name, err)

@@ -91,7 +91,7 @@ func readCapped(path string) ([]byte, error) {
 func Load(name string, data []byte) (*Document, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: name, Problems: yamlProblems(err)}
+		return nil, &Error{File: name, Problems: []Problem{syntaxProblem(data, err)}}
 	}
 	if p, ok := secondDocument(data); ok {
 		return nil, &Error{File: name, Problems: []Problem{p}}
@@ -119,7 +119,12 @@ func secondDocument(data []byte) (Problem, bool) {
 	case errors.Is(err, io.EOF):
 		return Problem{}, false
 	case err != nil:
-		return lineProblem("a policy is one YAML document; a second one follows and does not parse: " + strings.TrimPrefix(err.Error(), "yaml: ")), true
+		p := syntaxProblem(data, err)
+		if p.Line == 1 { // not on the first document's line: unknown
+			p.Line = 0
+		}
+		p.Message = "a policy is one YAML document; a second one follows and does not parse: " + p.Message
+		return p, true
 	}
 	return Problem{Line: next.Line, Message: "a policy is one YAML document; a second one starts here (remove the '---' and merge it)"}, true
 }

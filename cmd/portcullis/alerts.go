@@ -197,6 +197,11 @@ func alertEventCmd(action string, closing bool) etcdCmd {
 			return nil
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			// Without --data nothing else checks the id: a mistyped one
+			// was recorded, exit 0, for an alert that does not exist.
+			if !alert.IsID(args[0]) {
+				return fmt.Errorf("%q is not an alert id (alert-20261201T150405Z- and 16 hex digits, as alerts list prints them); nothing was recorded", args[0])
+			}
 			if dir != "" {
 				al, err := findAlert(dir, args[0])
 				if err != nil {

@@ -59,6 +59,8 @@ func TestAlertsLifecycleThroughEtcd(t *testing.T) {
 	run(2, ack, id)                                         // no note
 	run(2, closeCmd, id, "--note", "done")                  // no corrective action
 	run(1, ack, "alert-nope", "--note", "x", "--data", dir) // unknown id refused
+	run(1, ack, "alert-nope", "--note", "x")                // not an id, without --data too
+	run(1, closeCmd, "INC-7", "--note", "x", "--corrective-action", "y")
 	run(0, ack, id, "--note", "looking at it", "--data", dir)
 	run(0, closeCmd, id, "--note", "guessing from one address", "--corrective-action", "blocked 203.0.113.9 at the edge", "--data", dir)
 

@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
 )
 
@@ -73,6 +74,9 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	}
 	if err == nil {
 		err = checkFileFlags(fs)
+	}
+	if err == nil {
+		err = checkPrefixFlag(fs)
 	}
 	if err != nil {
 		return nil, usageError(stderr, fs.Name(), err), false
@@ -388,15 +392,19 @@ func parseDuration(s string) (time.Duration, error) {
 	return days + d, nil
 }
 
-// checkSidecarFlags checks the flags of portcullis sidecar that depend on
-// each other.
-// isHostPort reports whether s is host:port as the data plane takes it
-// (net.SplitHostPort).
+// isHostPort reports whether s is host:port as the data plane dials it:
+// a host, and a port number of 1-65535. fasthttp's dialer takes no
+// service name ("localhost:http"), an empty host resolves to nothing, and
+// port 0 or 99999 reaches nothing: each was taken, and the sidecar started
+// and answered every admitted request 502.
 func isHostPort(s string) bool {
-	_, _, err := net.SplitHostPort(s)
-	return err == nil
+	host, port, err := net.SplitHostPort(s)
+	n, perr := strconv.Atoi(port)
+	return err == nil && host != "" && perr == nil && n > 0 && n < 65536
 }
 
+// checkSidecarFlags checks the flags of portcullis sidecar that depend on
+// each other.
 func checkSidecarFlags(f sidecarFlags) error {
 	switch {
 	case f.upstream == "":
@@ -466,6 +474,23 @@ func checkFileFlags(fs *flag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// checkPrefixFlag refuses, for every command that has one, an etcd
+// --prefix that does not start with "/" or holds white space or quotes,
+// as the injector's configuration does: "--prefix portcullis/default"
+// (the leading slash forgotten) found nothing there, and keys list,
+// members list and their like printed empty tables, exit 0, as if the
+// deployment had none.
+func checkPrefixFlag(fs *flag.FlagSet) error {
+	f := fs.Lookup("prefix")
+	if f == nil {
+		return nil
+	}
+	if p := f.Value.String(); !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n\"'") {
+		return fmt.Errorf("--prefix %q: want an etcd key prefix that starts with / and holds no spaces or quotes, e.g. %s", p, etcdsync.DefaultPrefix)
+	}
+	return nil
 }
 
 // pemFlags are the flags, of every command, that name a PEM file: a

@@ -148,6 +148,13 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"sidecar", "--drain", "20", "--upstream", "127.0.0.1:1", "--policy", examplePolicy}, "--drain 20: use a unit, e.g. 20s"},
 		{[]string{"sidecar", "--policy", examplePolicy}, "--upstream is required"},
 		{[]string{"sidecar", "--policy", examplePolicy, "--upstream", "backend"}, "--upstream backend: want the service's host:port"},
+		// Out of range, a service name or no host: the sidecar started and
+		// answered every admitted request 502 (here it fails at its
+		// --listen instead, exit 1, rather than serve for ever).
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", "127.0.0.1:99999"}, "--upstream 127.0.0.1:99999: want the service's host:port"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", "127.0.0.1:0"}, "--upstream 127.0.0.1:0: want the service's host:port"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", "localhost:http"}, "--upstream localhost:http: want the service's host:port"},
+		{[]string{"sidecar", "--policy", examplePolicy, "--listen", "127.0.0.1:99999", "--upstream", ":8081"}, "--upstream :8081: want the service's host:port"},
 		{[]string{"sidecar", "--upstream", "127.0.0.1:1", "--policy", examplePolicy, "--log-level", "chatty"}, "--log-level chatty: want debug, info, warn or error"},
 		{[]string{"audit", "query", "--data", data, "--decision", "nonsense"}, "--decision nonsense: unknown decision; want one of allowed,"},
 		{[]string{"audit", "query", "--data", data, "--from", "yesterday"}, "--from yesterday: want a date (2026-12-01)"},
@@ -166,6 +173,11 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},
 		{[]string{"policy", "get", "--reason", "x"}, "unknown flag --reason"},
 		{[]string{"policy", "history", "--limit", "-1"}, "--limit -1: want 0 (all) or more"},
+		// The leading slash forgotten: nothing was found there, and the
+		// lists were empty, exit 0, as if the deployment had none.
+		{[]string{"keys", "list", "--prefix", "portcullis/default"}, `--prefix "portcullis/default": want an etcd key prefix that starts with /`},
+		{[]string{"members", "list", "--prefix", ""}, `--prefix "": want an etcd key prefix`},
+		{[]string{"sidecar", "--etcd", "127.0.0.1:1", "--upstream", "127.0.0.1:1", "--listen", "127.0.0.1:99999", "--prefix", "/a b"}, `--prefix "/a b": want`},
 		{[]string{"events", "list", "--ticket", "x"}, "unknown flag --ticket"},
 		{[]string{"keys", "create", "--client", "c", "--ttl", "forever"}, "--ttl forever: want a duration such as 20s, 15m, 24h or 90d"},
 		{[]string{"keys", "rotate"}, "missing ID"},
@@ -509,10 +521,16 @@ func TestPolicyValidateReadErrorNamesTheCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.yaml")
+	// An empty file was "FILE:1: version must be 1, got 0".
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("\n  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ in, file, want string }{
 		{"", missing, `cannot read policy "` + missing + `"`},
 		{"", dir, `cannot read policy "` + dir + `"`},
 		{"", "-", "the policy on stdin is empty"},
+		{"", empty, `cannot read policy "` + empty + `": the file is empty`},
 	} {
 		r := portcullisStdin(t, c.in, "policy", "validate", c.file)
 		if want := "portcullis policy validate: " + c.want; r.code != 1 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {

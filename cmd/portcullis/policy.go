@@ -88,6 +88,10 @@ func readPolicyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read policy %q: %w", path, err)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// As stdin's: an empty file was "FILE:1: version must be 1, got 0".
+		return nil, fmt.Errorf("cannot read policy %q: the file is empty; write a policy document in it (examples/policy.yaml is one)", path)
+	}
 	return data, nil
 }
 

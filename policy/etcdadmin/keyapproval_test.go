@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -91,5 +92,32 @@ func TestSelfApprovalInAnothersName(t *testing.T) {
 	bob := Meta{Actor: "bob", EtcdUser: "ops-bob"}
 	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", bob); err != nil {
 		t.Errorf("grant by bob as his own etcd user: %v", err)
+	}
+}
+
+// TestCreateKeyRefusesAnUnneededApproval: an approval named for a key
+// that needs none (a client without a privileged scope, or
+// privileged_key_approval off) was ignored: the key was made, the trail
+// did not name the approval, and a mistyped id passed without a word. It
+// is refused, naming the approval, and no key is made.
+func TestCreateKeyRefusesAnUnneededApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, examplePolicy(t))
+	meta := Meta{Actor: "alice", Ticket: "CHG-23", Approval: "apr_typo"}
+	for _, client := range []string{"acme-hris", "acme-admin"} {
+		if _, _, err := a.CreateKey(ctx, client, 0, meta); err == nil || !strings.Contains(err.Error(), `"apr_typo"`) {
+			t.Errorf("key for %s naming an approval it does not need: %v; want refused naming it", client, err)
+		}
+	}
+	keys, err := a.ListKeys(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Source == "etcd" {
+			t.Errorf("key %s made in etcd; want none", k.ID)
+		}
 	}
 }

@@ -70,6 +70,11 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 			if useCmps, useOps, err = a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, meta); err != nil {
 				return "", policy.KeySpec{}, err
 			}
+		} else if meta.Approval != "" {
+			// Ignored, the key was made as if the operator had named
+			// none: the trail did not name the approval, which stayed
+			// unused, and a mistyped id passed without a word.
+			return "", policy.KeySpec{}, fmt.Errorf("a key for client %q needs no approval (lifecycle.privileged_key_approval is off or the client holds no privileged scope), so approval %q would not be used: leave it out: %w", client, meta.Approval, ErrNotApproved)
 		}
 		rev, err := a.createAt(ctx, st, spec, meta, now, useCmps, useOps)
 		if rev != 0 || err != nil {
