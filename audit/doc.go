@@ -48,7 +48,16 @@
 // jitter. A batch it cannot
 // deliver, or that arrives while the sender is behind, goes to the spool:
 // one file per batch in SpoolDir, named by sequence, written to a temp
-// file, fsync'd and renamed. While the spool holds batches new ones queue
+// file, fsync'd and renamed, the directory fsync'd before the batch counts
+// as spooled. The batcher does not write them: a third goroutine takes
+// the batches queued for the spool and writes them as a group (their
+// fsyncs together, one of the directory), so the slots drain while the
+// disk commits (emitter_spool.go, spool_group.go). Every file operation is
+// relative to the directory opened at start, never through its path; a
+// directory deleted meanwhile is made again (0700), the records that went
+// with it counted dropped and logged once, and one replaced by a symbolic
+// link or another user's directory is refused (spool_dir.go). While the
+// spool holds batches new ones queue
 // behind them and the sender replays the oldest first, backing off while
 // the collector is away. NewEmitter on a non-empty spool replays it, with
 // the original batch ids, so the collector stores each batch once. When
@@ -71,7 +80,10 @@
 // FailUnauthenticated, FailRejected, FailUnavailable, FailSpool) with the
 // collector's answer: the first of a class at once, then at most one line
 // per LogInterval with the number left unlogged; the first delivery after
-// failures logs the recovery. Health reports the same state for /readyz.
+// failures logs the recovery. Records dropped (DroppedFull, DroppedSpool)
+// are logged too, the first at once, then at most one warn line per
+// DropLogInterval with the count since the line before; Close logs what
+// is left. Health reports the same state for /readyz.
 // The token is never logged. ClientTLS builds the TLS configuration for a
 // collector behind a private CA or in its client-certificate mode. The
 // resource of each batch carries service.name, service.instance.id,

@@ -75,6 +75,9 @@ type EmitterConfig struct {
 	MinBackoff   time.Duration // first retry delay; 0 means 100ms
 	MaxBackoff   time.Duration // retry delay cap; 0 means 30s
 	Log          *zerolog.Logger
+	// DropLogInterval is the least time between two warn lines counting the
+	// records dropped since the line before; 0 means DefaultDropLogInterval.
+	DropLogInterval time.Duration
 }
 
 // EmitterStats are an Emitter's counters. After Close, every captured record
@@ -125,6 +128,7 @@ type Emitter struct {
 	wake    chan struct{}
 	done    chan struct{}
 	sendCh  chan *outBatch
+	spoolQ  chan *outBatch // batches the batcher spools, for runSpooler
 	free    chan *outBatch // spare batch buffers (emitter_spare.go)
 	stopped sync.WaitGroup
 	once    sync.Once
@@ -142,6 +146,7 @@ type Emitter struct {
 	maxBatch atomic.Int64
 	neededAt time.Time // last time a batch waited for the sender (emitter_spare.go)
 	agg      aggregator
+	drops    dropLog // batcher only, then Close
 
 	held      []*outBatch // sender goroutine only: Strict batches that fit nowhere yet
 	replayBuf []byte      // sender goroutine only: the spooled batch being replayed
@@ -154,6 +159,9 @@ type Emitter struct {
 	// unsent counts the bytes of batches queued for the sender or in its
 	// hands: while the collector is down, they are the spool's next input.
 	unsent atomic.Int64
+	// spoolPending counts the batches handed to the spooler and not yet
+	// written (or dropped): the spool is not empty while it holds any.
+	spoolPending atomic.Int64
 
 	mu      sync.Mutex // guards the following fields
 	backlog bool       // the spool holds batches: new ones queue behind them
@@ -185,7 +193,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 		return nil, err
 	}
 	e := &Emitter{cfg: cfg, q: q, sp: sp, poster: p,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue), spoolQ: make(chan *outBatch, sendQueue),
 		free: make(chan *outBatch, spareBatches), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
 	e.idPrefix = cmp.Or(prefix, cfg.InstanceID)
 	e.log = zerolog.Nop()
@@ -195,10 +203,13 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	e.enc.res = Resource{Service: cfg.Service, Host: cfg.Host, InstanceID: cfg.InstanceID, Pod: cfg.Pod, Namespace: cfg.Namespace}
 	e.enc.size = cfg.BatchSize
 	e.alarm.log, e.alarm.every = e.log, cfg.LogInterval
+	e.drops.every = cfg.DropLogInterval
+	sp.remade = e.spoolRemade
 	e.backlog = func() bool { _, ok := sp.oldest(); return ok }()
 	e.updateSpoolOK()
-	e.stopped.Add(2)
+	e.stopped.Add(3)
 	go e.runBatcher()
+	go e.runSpooler()
 	go e.runSender()
 	return e, nil
 }
@@ -213,6 +224,7 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
 	setDefault(&cfg.MaxBackoff, 30*time.Second)
 	setDefault(&cfg.LogInterval, time.Minute)
+	setDefault(&cfg.DropLogInterval, DefaultDropLogInterval)
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
 	}
@@ -312,6 +324,7 @@ func (e *Emitter) Close() error {
 		e.closed.Store(true)
 		close(e.done)
 		e.stopped.Wait()
+		e.logDrops(time.Now(), true)
 		e.sp.close()
 	})
 	return nil
@@ -327,9 +340,10 @@ func (e *Emitter) closing() bool {
 	}
 }
 
-// updateSpoolOK recomputes whether the spool could take one more batch.
+// updateSpoolOK recomputes whether the spool could take one more batch,
+// counting the batches on their way to it. (One it cannot write is held in
+// Strict mode: the slots fill and Accepting turns false.)
 func (e *Emitter) updateSpoolOK() {
-	_, _, used := e.sp.usage()
 	need := max(e.maxBatch.Load(), 64<<10)
-	e.spoolOK.Store(e.sp.dir != "" && used+need <= e.sp.max)
+	e.spoolOK.Store(e.sp.dir != "" && e.sp.used.Load()+need <= e.sp.max)
 }

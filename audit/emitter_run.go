@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"time"
 )
 
@@ -13,6 +12,7 @@ import (
 func (e *Emitter) runBatcher() {
 	defer e.stopped.Done()
 	defer close(e.sendCh)
+	defer close(e.spoolQ)
 	t := time.NewTicker(max(min(e.cfg.FlushInterval/4, 100*time.Millisecond), time.Millisecond))
 	defer t.Stop()
 	for {
@@ -20,7 +20,9 @@ func (e *Emitter) runBatcher() {
 		if e.enc.n > 0 && time.Since(e.started) >= e.cfg.FlushInterval {
 			e.ship()
 		}
-		e.trimSpares(time.Now())
+		now := time.Now()
+		e.trimSpares(now)
+		e.logDrops(now, false)
 		select {
 		case <-e.wake:
 		case <-t.C:
@@ -107,10 +109,11 @@ func (e *Emitter) ship() {
 	}
 }
 
-// handoff queues ob for the sender, or spools it when the spool already
-// holds batches or the sender is behind. It returns false when ob must be
-// held (Strict mode, spool full). When closing, the sender places every
-// batch itself.
+// handoff queues ob for the sender, or for the spooler when the spool
+// already holds batches or the sender is behind. It returns false when ob
+// must be held (Strict mode, spool full). When closing, the sender places
+// every batch itself. The batcher never waits for the disk here, only,
+// when the disk cannot keep up at all, for room in the spooler's queue.
 func (e *Emitter) handoff(ob *outBatch) bool {
 	n := int64(len(ob.data))
 	if e.closing() {
@@ -119,38 +122,31 @@ func (e *Emitter) handoff(ob *outBatch) bool {
 		return true
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if !e.backlog {
 		e.unsent.Add(n)
 		select {
 		case e.sendCh <- ob:
+			e.mu.Unlock()
 			return true
 		default:
 			e.unsent.Add(-n)
 			e.backlog = true
 		}
 	}
-	return e.spoolLocked(ob, false)
-}
-
-// spoolLocked writes ob to the spool. When it does not fit, BestEffort (or
-// a closing Emitter, which has nowhere else to keep it) drops and counts it;
-// Strict returns false so the caller holds it.
-func (e *Emitter) spoolLocked(ob *outBatch, mustFinish bool) bool {
-	err := e.sp.put(ob.seq, ob.n, ob.data)
-	defer e.updateSpoolOK()
+	// Counted pending under mu, so that the sender, which ends the
+	// backlog under mu when the spool is empty, does not end it before
+	// this batch is written.
+	err := e.sp.reserve(ob.seq, len(ob.data))
 	if err == nil {
-		e.spooled.Add(uint64(ob.n))
-		e.putBatch(ob)
-		return true
+		e.spoolPending.Add(1)
 	}
-	if e.strict() && !mustFinish {
-		e.alarm.failed(FailSpool, "spool full, holding the batch (strict mode answers 503 until it fits): "+err.Error())
-		return false
+	e.mu.Unlock()
+	if err != nil {
+		defer e.updateSpoolOK()
+		return e.notSpooled(ob, err, false)
 	}
-	e.alarm.failed(FailSpool, strconv.Itoa(ob.n)+" records dropped, the spool cannot take them: "+err.Error())
-	e.droppedSpool.Add(uint64(ob.n))
-	e.putBatch(ob)
+	e.updateSpoolOK()
+	e.spoolQ <- ob
 	return true
 }
 
@@ -220,23 +216,18 @@ func (e *Emitter) placeHeld(up bool) bool {
 // in the spool, else spools it, else tries the collector anyway before
 // dropping it (counted). It reports whether the collector still looks up.
 func (e *Emitter) placeOnClose(ob *outBatch, up bool) bool {
-	if _, pending := e.sp.oldest(); up && !pending {
+	if _, pending := e.sp.oldest(); up && !pending && e.spoolPending.Load() == 0 {
 		if up = e.postCounted(ob); up {
 			return true
 		}
 	}
-	e.mu.Lock()
-	spooled := e.spoolLocked(ob, false)
-	e.mu.Unlock()
-	if spooled {
+	if len(e.spoolNow([]*outBatch{ob}, false)) == 0 {
 		return up
 	}
 	if up && e.postCounted(ob) {
 		return true
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.spoolLocked(ob, true)
+	e.spoolNow([]*outBatch{ob}, true)
 	return false
 }
 
@@ -283,42 +274,22 @@ func (e *Emitter) deliverFresh(ob *outBatch) {
 			break
 		}
 	}
+	// The batches queued behind ob go to the spool with it, written
+	// together and outside mu, which the batcher takes to hand over each
+	// batch: written one by one under it, the batcher waited for 17
+	// batches' fsyncs while the slots filled.
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.backlog = true
-	if !e.spoolLocked(ob, false) {
-		e.held = append(e.held, ob)
-	}
-	e.drainToSpoolLocked()
-}
-
-// drainToSpoolLocked spools batches queued for the sender, which are newer
-// than anything spooled before the backlog began. What does not fit is held
-// (Strict) or dropped (BestEffort). Only the sender calls it.
-func (e *Emitter) drainToSpoolLocked() {
-	for {
-		select {
-		case ob, ok := <-e.sendCh:
-			if !ok {
-				return
-			}
-			e.unsent.Add(-int64(len(ob.data)))
-			if !e.spoolLocked(ob, false) {
-				e.held = append(e.held, ob)
-			}
-		default:
-			return
-		}
-	}
+	group := e.takeQueuedLocked([]*outBatch{ob})
+	e.mu.Unlock()
+	e.held = append(e.held, e.spoolNow(group, false)...)
 }
 
 // retryHeld tries to place the oldest held batch: in the spool if it has
 // room now, else directly.
 func (e *Emitter) retryHeld() {
 	ob := e.held[0]
-	e.mu.Lock()
-	placed := e.spoolLocked(ob, false)
-	e.mu.Unlock()
+	placed := len(e.spoolNow([]*outBatch{ob}, false)) == 0
 	if !placed && !e.postCounted(ob) {
 		e.sleep(e.backoff(3))
 		return
@@ -342,12 +313,25 @@ func (e *Emitter) replayOne() {
 // which case it leaves backlog mode.
 func (e *Emitter) replayOnce() (ok, empty bool) {
 	e.mu.Lock()
-	e.drainToSpoolLocked()
+	queued := e.takeQueuedLocked(nil)
+	e.mu.Unlock()
+	if len(queued) > 0 {
+		e.held = append(e.held, e.spoolNow(queued, false)...)
+	}
+	e.mu.Lock()
 	f, found := e.sp.oldest()
-	if !found {
+	// Batches the spooler has not written yet are newer than every file
+	// (the sender writes its own before it replays): the backlog ends only
+	// once they are written and sent too.
+	writing := !found && (e.spoolPending.Load() > 0 || len(e.sendCh) > 0)
+	if !found && !writing {
 		e.backlog = false
 	}
 	e.mu.Unlock()
+	if writing {
+		time.Sleep(5 * time.Millisecond) // also at Close, where e.sleep returns at once
+		return true, false
+	}
 	if !found {
 		return true, true
 	}
@@ -357,9 +341,20 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		e.replayBuf = nil // do not pin an outsized buffer
 	}
 	if err != nil {
-		e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+err.Error())
-		e.droppedSpool.Add(uint64(f.records))
-		e.removeSpooled(f)
+		if e.sp.deleted() {
+			// The directory went with every batch in it: remake counts
+			// them lost at once, rather than each as unreadable here.
+			if rerr := e.sp.remake(); rerr != nil {
+				e.alarm.failed(FailSpool, rerr.Error())
+				return false, false
+			}
+			e.updateSpoolOK()
+			return true, false
+		}
+		if e.removeSpooled(f) { // else counted lost with its directory
+			e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+err.Error())
+			e.droppedSpool.Add(uint64(f.records))
+		}
 		return true, false
 	}
 	switch e.post(data) {
@@ -375,11 +370,15 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	return true, false
 }
 
-func (e *Emitter) removeSpooled(f spoolFile) {
-	if err := e.sp.remove(f); err != nil {
+// removeSpooled removes a replayed (or unreadable) batch from the spool. It
+// reports whether the spool still listed it (remove).
+func (e *Emitter) removeSpooled(f spoolFile) bool {
+	listed, err := e.sp.remove(f)
+	if err != nil {
 		e.alarm.failed(FailSpool, "cannot remove a replayed batch: "+err.Error())
 	}
 	e.updateSpoolOK()
+	return listed
 }
 
 // backoff returns the delay before retry attempt+1: exponential from

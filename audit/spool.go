@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/portcullis/portcullis/internal/durable"
+	"golang.org/x/sys/unix"
 )
 
 // ErrSpoolFull is returned (wrapped) when a batch does not fit in the spool.
@@ -30,16 +30,32 @@ type spoolFile struct {
 
 // spool keeps batches the collector has not acknowledged, one fsync'd file
 // per batch named by sequence, so they survive a restart and replay in order.
+//
+// Every file operation is relative to the directory opened at start (or
+// made again, spool_dir.go), never through its path: a directory renamed
+// away and replaced by a symbolic link, by a user who can write its
+// parent, does not take the batches to where the link points.
 type spool struct {
-	dir  string
-	max  int64
-	lock *os.File // holds the directory's flock while the spool is open
+	dir string
+	max int64
 
-	used atomic.Int64 // bytes, for readers that must not wait for a put's fsync
+	used atomic.Int64 // bytes of files and reservations, for readers that must not wait for mu
 
-	mu    sync.Mutex // guards the following fields
-	files []spoolFile
-	bytes int64
+	// dirMu is held for reading by every operation in the directory, for
+	// writing by remake, which replaces d: a file descriptor closed while a
+	// write used it could be reused by another open.
+	dirMu sync.RWMutex
+	d     *os.File // the directory
+	dfd   int      // d's descriptor
+	lock  *os.File // holds the directory's flock while the spool is open
+	// remade is told how many spooled records went with a deleted
+	// directory each time it is made again (the Emitter counts and logs).
+	remade func(lost int)
+
+	mu       sync.Mutex // guards the following fields
+	files    []spoolFile
+	bytes    int64 // of files
+	reserved int64 // of batches on their way into files (reserve)
 }
 
 // openSpool opens (creating) the spool directory and lists its batches.
@@ -52,14 +68,27 @@ func openSpool(dir string, max int64) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: cannot create spool directory %q: %w", dir, err)
 	}
-	if err := s.lockDir(); err != nil {
+	d, err := os.Open(dir) // the path as configured, symbolic links and all
+	if err != nil {
+		return nil, fmt.Errorf("audit: cannot open spool directory %q: %w", dir, err)
+	}
+	if fi, err := d.Stat(); err != nil || !fi.IsDir() {
+		d.Close()
+		return nil, fmt.Errorf("audit: spool %q is not a directory", dir)
+	}
+	s.setDir(d)
+	if s.lock, err = lockSpool(s.dfd, dir); err != nil {
+		d.Close()
 		return nil, err
 	}
-	ents, err := os.ReadDir(dir)
+	ents, err := d.ReadDir(-1)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("audit: cannot list spool directory %q: %w", dir, err)
 	}
+	// In name order, so by sequence (File.ReadDir does not sort, as
+	// os.ReadDir does): nextSeq and the replay take the files in order.
+	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, e := range ents {
 		s.adopt(e)
 	}
@@ -70,34 +99,46 @@ func openSpool(dir string, max int64) (*spool, error) {
 	return s, nil
 }
 
+// setDir makes d the spool's directory.
+func (s *spool) setDir(d *os.File) {
+	s.d, s.dfd = d, int(d.Fd())
+}
+
 // spoolLock is the file whose flock says a process uses the spool.
 const spoolLock = ".lock"
 
-// lockDir takes the spool directory for this process: two emitters on one
-// directory name their batches by the same sequence numbers, and one's
-// batch was renamed over the other's, records lost with nothing counted.
-func (s *spool) lockDir() error {
-	path := filepath.Join(s.dir, spoolLock)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+// lockSpool takes the spool directory dfd (path dir) for this process: two
+// emitters on one directory name their batches by the same sequence
+// numbers, and one's batch was renamed over the other's, records lost with
+// nothing counted.
+func lockSpool(dfd int, dir string) (*os.File, error) {
+	path := filepath.Join(dir, spoolLock)
+	fd, err := unix.Openat(dfd, spoolLock, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit: cannot open the spool lock %q: %w", path, err)
+		return nil, fmt.Errorf("audit: cannot open the spool lock %q: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	f := os.NewFile(uintptr(fd), path)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("audit: spool directory %q is in use by another process (it holds %q): give each sidecar its own --spool", s.dir, path)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("audit: spool directory %q is in use by another process (it holds %q): give each sidecar its own --spool", dir, path)
 		}
-		return fmt.Errorf("audit: cannot lock the spool directory %q: %w", s.dir, err)
+		return nil, fmt.Errorf("audit: cannot lock the spool directory %q: %w", dir, err)
 	}
-	s.lock = f
-	return nil
+	return f, nil
 }
 
 // close releases the spool directory.
 func (s *spool) close() {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
 	if s.lock != nil {
 		s.lock.Close()
 		s.lock = nil
+	}
+	if s.d != nil {
+		s.d.Close()
+		s.d = nil
 	}
 }
 
@@ -106,7 +147,7 @@ func (s *spool) close() {
 func (s *spool) adopt(e os.DirEntry) {
 	name := e.Name()
 	if strings.HasPrefix(name, ".tmp-") {
-		os.Remove(filepath.Join(s.dir, name))
+		unix.Unlinkat(s.dfd, name, 0)
 		return
 	}
 	f, ok := parseSpoolName(name)
@@ -125,7 +166,7 @@ func (s *spool) adopt(e os.DirEntry) {
 	}
 	s.files = append(s.files, f)
 	s.bytes += f.size
-	s.used.Store(s.bytes)
+	s.used.Store(s.bytes + s.reserved)
 }
 
 // parseSpoolName parses a batch's file name, exactly as put writes it
@@ -183,22 +224,37 @@ func (s *spool) nextSeq() uint64 {
 	return 1
 }
 
-// put writes a batch durably: temp file, fsync, rename, fsync directory.
-func (s *spool) put(seq uint64, records int, data []byte) error {
+// reserve takes room for a batch of n bytes on its way into the spool: the
+// write happens later, outside the lock (spool_group.go), and the room is
+// given back with unreserve.
+func (s *spool) reserve(seq uint64, n int) error {
 	if s.dir == "" {
 		return fmt.Errorf("%w: no spool directory configured", ErrSpoolFull)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.bytes+int64(len(data)) > s.max {
-		return fmt.Errorf("%w: batch %d of %d bytes over the %s limit (%d bytes used)", ErrSpoolFull, seq, len(data), FormatSize(s.max), s.bytes)
+	if used := s.bytes + s.reserved; used+int64(n) > s.max {
+		return fmt.Errorf("%w: batch %d of %d bytes over the %s limit (%d bytes used)", ErrSpoolFull, seq, n, FormatSize(s.max), used)
 	}
-	f := spoolFile{name: spoolName(seq, records), seq: seq, records: records, size: int64(len(data)), ours: true}
-	if err := durable.WriteFile(s.dir, f.name, data); err != nil {
-		return err
-	}
-	s.insertLocked(f)
+	s.reserved += int64(n)
+	s.used.Add(int64(n))
 	return nil
+}
+
+// unreserve gives back the room of a batch of n bytes that was not written.
+func (s *spool) unreserve(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserved -= int64(n)
+	s.used.Add(-int64(n))
+}
+
+// commit lists a batch written into its file, its room reserved before.
+func (s *spool) commit(f spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserved -= f.size
+	s.insertLocked(f)
 }
 
 // insertLocked keeps files sorted by sequence. A file of the same name
@@ -208,7 +264,7 @@ func (s *spool) insertLocked(f spoolFile) {
 		if s.files[i].name == f.name {
 			s.bytes += f.size - s.files[i].size
 			s.files[i] = f
-			s.used.Store(s.bytes)
+			s.used.Store(s.bytes + s.reserved)
 			return
 		}
 	}
@@ -220,7 +276,7 @@ func (s *spool) insertLocked(f spoolFile) {
 	copy(s.files[i+1:], s.files[i:])
 	s.files[i] = f
 	s.bytes += f.size
-	s.used.Store(s.bytes)
+	s.used.Store(s.bytes + s.reserved)
 }
 
 // oldest returns the spooled batch with the lowest sequence.
@@ -247,10 +303,13 @@ func (s *spool) oldest() (spoolFile, bool) {
 // not sent with the sidecar's credentials when another user wrote it
 // (TestSpoolBatchOfAnotherUserNotSent).
 func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
-	fh, err := os.OpenFile(filepath.Join(s.dir, f.name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	fd, err := unix.Openat(s.dfd, f.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, err)
+		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, &os.PathError{Op: "open", Path: filepath.Join(s.dir, f.name), Err: err})
 	}
+	fh := os.NewFile(uintptr(fd), filepath.Join(s.dir, f.name))
 	defer fh.Close()
 	info, err := fh.Stat()
 	if err != nil {
@@ -279,32 +338,40 @@ func ownedByUs(info os.FileInfo) bool {
 	return !ok || int(st.Uid) == os.Geteuid()
 }
 
-// remove deletes a batch once delivered.
-func (s *spool) remove(f spoolFile) error {
+// remove deletes a batch once delivered (or found unreadable). It reports
+// whether the spool still listed it: one that went with a deleted
+// directory was counted lost by remake already.
+func (s *spool) remove(f spoolFile) (listed bool, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for i := range s.files {
 		if s.files[i].name == f.name { // by name: a file of another user's may carry the same seq
 			s.files = append(s.files[:i], s.files[i+1:]...)
 			s.bytes -= f.size
-			s.used.Store(s.bytes)
+			s.used.Store(s.bytes + s.reserved)
+			listed = true
 			break
 		}
 	}
-	if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
+	s.mu.Unlock()
+	if !listed {
+		return false, nil // not to be unlinked: a new batch may carry its name in a directory made again
 	}
-	return nil
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if err := unix.Unlinkat(s.dfd, f.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return true, fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
+	}
+	return true, nil
 }
 
 // aboveHalf reports whether the spool, with pending more bytes, holds more
-// than half its bound. It does not wait for a put in progress (which holds
-// mu through its fsync).
+// than half its bound. It takes no lock.
 func (s *spool) aboveHalf(pending int64) bool {
 	return s.dir != "" && s.used.Load()+pending > s.max/2
 }
 
-// usage returns the number of files, records and bytes spooled.
+// usage returns the number of files, records and bytes spooled (written,
+// not reserved).
 func (s *spool) usage() (files, records int, bytes int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

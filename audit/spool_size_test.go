@@ -24,3 +24,17 @@ func TestSpoolFullNamesSizeInUnits(t *testing.T) {
 		}
 	}
 }
+
+// put writes one batch as the Emitter does: its room reserved, then
+// written (spool.write), the room given back when the write failed.
+func (s *spool) put(seq uint64, records int, data []byte) error {
+	if err := s.reserve(seq, len(data)); err != nil {
+		return err
+	}
+	w := []spoolWrite{{f: spoolFile{name: spoolName(seq, records), seq: seq, records: records, size: int64(len(data)), ours: true}, data: data}}
+	s.write(w)
+	if w[0].err != nil {
+		s.unreserve(len(data))
+	}
+	return w[0].err
+}

@@ -1,0 +1,106 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// deleted reports whether the spool's directory was removed: a directory
+// unlinked while open has no links left. One renamed away still has its
+// links, and the spool goes on writing into it wherever it went.
+func (s *spool) deleted() bool {
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if s.d == nil {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Fstat(s.dfd, &st) == nil && st.Nlink == 0
+}
+
+// remake makes the spool directory again after it was deleted (an operator
+// cleaning up, a volume wiped), with the mode openSpool gives it, locks it
+// and forgets the batches that went with the old one, telling remade how
+// many records they held. Before, every batch was dropped until a restart.
+// It refuses what it finds at the path instead when that is not a
+// directory it can trust (makeSpoolDir). A directory another writer made
+// again already is left as it is.
+func (s *spool) remake() error {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	var st unix.Stat_t
+	if s.d == nil || unix.Fstat(s.dfd, &st) != nil || st.Nlink != 0 {
+		return nil
+	}
+	d, err := makeSpoolDir(s.dir)
+	if err != nil {
+		return err
+	}
+	lock, err := lockSpool(int(d.Fd()), s.dir)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	s.lock.Close()
+	s.d.Close()
+	s.setDir(d)
+	s.lock = lock
+	s.mu.Lock()
+	lost := 0
+	for _, f := range s.files {
+		if f.ours {
+			lost += f.records
+		}
+	}
+	s.files, s.bytes = nil, 0
+	s.used.Store(s.reserved)
+	s.mu.Unlock()
+	if s.remade != nil {
+		s.remade(lost)
+	}
+	return nil
+}
+
+// makeSpoolDir makes the spool directory at path (and its missing parents)
+// with mode 0700, as openSpool does, and opens it without following a
+// symbolic link. Whoever can write the parent directory can put something
+// else at the name between the two: a symbolic link (the batches would go
+// where it points), a directory of its own (it could read them and plant
+// batches). So it takes only a directory owned by this process's user
+// that no other user may write, and says what it found otherwise.
+func makeSpoolDir(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit: cannot make the spool directory %q again: %w", path, err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("audit: cannot make the spool directory %q again: %w", path, err)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("audit: the spool directory %q was deleted and a symbolic link is in its place: not followed (whoever can write %q may have planted it); batches are not spooled until it is a directory again", path, filepath.Dir(path))
+		}
+		return nil, fmt.Errorf("audit: cannot open the spool directory %q made again: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("audit: cannot open the spool directory %q made again: %w", path, err)
+	}
+	switch {
+	case int(st.Uid) != os.Geteuid():
+		err = fmt.Errorf("audit: the spool directory %q was deleted and a directory of uid %d is in its place, not of this sidecar's %d: not used; batches are not spooled until it is the sidecar's again", path, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		err = fmt.Errorf("audit: the spool directory %q was deleted and the directory in its place may be written by other users (mode %#o): not used; batches are not spooled until it is 0700 again", path, st.Mode&0o777)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
