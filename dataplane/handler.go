@@ -17,6 +17,7 @@ import (
 type exchange struct {
 	mono   int64 // limiter clock at arrival
 	wall   int64 // unix nanoseconds at arrival
+	at     int64 // unix nanoseconds the request is judged at: its arrival, then the end of its last wait (recheck.go)
 	snap   *policy.Snapshot
 	prep   *prepared
 	route  *policy.Route
@@ -94,7 +95,7 @@ func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 // and is written before it is read. TestExchangeReset checks that every
 // other field comes back zero.
 func (x *exchange) reset() {
-	x.mono, x.wall = 0, 0
+	x.mono, x.wall, x.at = 0, 0, 0
 	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.certIDs, x.certEnd, x.certBorn, x.certDenied = nil, 0, 0, audit.Allowed
@@ -269,6 +270,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		d = s.decideAgain(ctx, x)
 	}
 	if d != audit.Allowed || x.route.Approval == nil {
+		return d
+	}
+	// The approval costs an etcd round trip; a clock read more judges
+	// the credential, and the approval, at the end of the request's wait
+	// in the queue, not at its arrival (recheck.go).
+	_, now := s.clock.now()
+	if d = s.recheck(ctx, x, now); d != audit.Allowed || x.route.Approval == nil {
 		return d
 	}
 	return s.approve(ctx, x)
