@@ -76,19 +76,29 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 // lapsed reports whether the credential x was admitted with may no
 // longer be valid at x.at, by the bounds authenticate checks (the same
 // comparisons, so none lapses here that authenticate would pass): a
-// token's exp with its issuer's clock_skew; a key's not_after and
-// max_key_age; a client certificate's end. None needs the tables, so a
-// wait that changed nothing costs a few compares.
+// token's exp with its issuer's clock_skew, or its signing key gone from
+// the issuer's refreshed JWKS (TestTokenKeyDroppedWhileWaitingRefused); a
+// key's not_after and max_key_age; a client certificate's end, or its
+// revocation by a CRL or client CA reload since the request began
+// (TestCertificateRevokedWhileWaitingRefused). None needs the tables, so
+// a wait that changed nothing costs a few compares.
 func (s *Server) lapsed(x *exchange) bool {
 	switch {
 	case x.claims != nil: // jwt.checkTimes: expired once now-skew, in seconds, reaches exp
 		c := x.claims
-		return c.Expiry < maxExpiry && x.at >= c.Expiry*int64(time.Second)+int64(c.Issuer.ClockSkew)
+		return c.Expiry < maxExpiry && x.at >= c.Expiry*int64(time.Second)+int64(c.Issuer.ClockSkew) ||
+			!x.prep.verifier.Current(c, time.Unix(0, x.at))
 	case x.key != nil: // policy.Key.InWindow and AgedAt
 		k := x.key
 		return k.NotAfter != 0 && x.at >= k.NotAfter || k.AgedAt(s.keyClock(x))
 	case x.method == audit.AuthMTLS && x.client != nil: // authenticateMTLS
-		return s.keyClock(x) >= x.certEnd
+		if c := x.conn; c != nil {
+			// A client CA taken out, or a CRL revoking the certificate,
+			// since the request began, as begin checks for each request.
+			s.certs.recheck(c)
+			x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
+		}
+		return len(x.certIDs) == 0 || s.keyClock(x) >= x.certEnd
 	}
 	return false
 }

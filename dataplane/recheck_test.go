@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,5 +265,83 @@ func TestCredentialExpiredWhileWaitingRefused(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Finding (review44): a token verified on arrival was sent after its
+// issuer's refreshed JWKS dropped the key that signed it (a provider
+// taking out a compromised key), if its request was waiting meanwhile;
+// a request after the refresh is refused (the verifier's cache keeps a
+// token only while its issuer's keys stand). recheck.go asks the
+// verifier (jwt.Verifier.Current) and verifies the token again.
+func TestTokenKeyDroppedWhileWaitingRefused(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		w := &waitScene{pool: pool}
+		t.Run(w.where(), func(t *testing.T) {
+			w := newWaitScene(t, pool)
+			next, err := newEd25519Key()
+			if err != nil {
+				t.Fatal(err)
+			}
+			both := nextKeySet(next)
+			var set atomic.Pointer[string]
+			set.Store(&both)
+			serveJWKS(t, w.st, &set) // jwks_kid_test.go: the example policy reading the keys from there
+			doc := *w.st.store.Load().Doc
+			doc.Classes = append([]policy.ClassSpec(nil), doc.Classes...)
+			exportWait(pool)(&doc)
+			swapNext(t, w.st.store, &doc)
+			if err := w.st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			claims := demoClaims("acme-admin", "acme", "export:data")
+			claims["jti"] = "signed-by-the-dropped-key"
+			w.hold(t, w.export(t, key(adminKey)))
+			w.wait(t, w.export(t, map[string]string{"Authorization": "Bearer " + signDemo(t, next, claims), "X-Request-ID": "key-dropped-while-waiting"}))
+			old := demoJWKS
+			set.Store(&old)
+			if err := w.st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			first, second := w.finish(t)
+			w.check(t, "its signing key dropped from the JWKS", first, second, "key-dropped-while-waiting", 401, audit.Unauthenticated)
+		})
+	}
+}
+
+// Finding (review44): a request authenticated by its connection's client
+// certificate was sent after a CRL loaded meanwhile revoked that
+// certificate, if it was waiting; the connection's next request is
+// refused (begin checks the certificate again for each). recheck.go
+// checks it again at the end of the wait: 401, audited cert_revoked.
+func TestCertificateRevokedWhileWaitingRefused(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		w := &waitScene{pool: pool}
+		t.Run(w.where(), func(t *testing.T) {
+			c := newCRLCase(t)
+			now := time.Now()
+			w := newWaitSceneWith(t, pool, func(cfg *Config) {
+				cfg.TLS = withCRL(t, c.files, crlPEM(c.clientCA.crl(t, now.Add(-time.Hour), now.Add(time.Hour))))
+			})
+			swapDoc(t, w.st.store, func(d *policy.Document) { mtlsPolicy(d); exportWait(pool)(d) })
+			send := func(id string) func() reply {
+				return func() reply {
+					r, err := tlsCall(t, w.st.addr, c.roots, &c.admin.tls, "POST", "/v1/exports", map[string]string{"X-Request-ID": id})
+					if err != nil {
+						t.Errorf("export %s: %v", id, err)
+					}
+					return r
+				}
+			}
+			w.hold(t, send("held-at-the-upstream"))
+			w.wait(t, send("revoked-while-waiting"))
+			writeFile(t, c.files.ClientCRLFile, crlPEM(c.clientCA.crl(t, now, now.Add(time.Hour), c.admin.serial)))
+			pollUntil(t, "a new handshake of the certificate the new CRL revokes is refused", func() (bool, string) {
+				status, err := served(t, w.st.addr, c.roots, &c.admin, "GET", "/v1/users/7")
+				return err != nil, fmt.Sprintf("status %d", status)
+			})
+			first, second := w.finish(t)
+			w.check(t, "its client certificate revoked by a CRL", first, second, "revoked-while-waiting", 401, audit.CertRevoked)
+		})
 	}
 }
