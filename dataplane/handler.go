@@ -189,6 +189,20 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.deny(ctx, x, audit.InternalError)
 }
 
+// unrecorded reports whether the policy's strict audit mode refuses x:
+// no record, no service.
+func (s *Server) unrecorded(x *exchange) bool {
+	return x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting())
+}
+
+// policyStale reports whether the policy refuses a credentialed request
+// at now (unix nanoseconds) because the sidecar has not heard from etcd
+// for longer than staleness.max_age (staleness.action: deny).
+func (s *Server) policyStale(x *exchange, now int64) bool {
+	return s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
+		now-s.store.HeardAt() > int64(x.snap.StaleAfter)
+}
+
 // decide runs steps 1 to 6 of the request path (docs/trust-boundary.md),
 // on the one snapshot it loads, and returns the decision.
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
@@ -233,7 +247,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).
-	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
+	if s.unrecorded(x) {
 		return audit.AuditUnavailable
 	}
 	// 6, for a public route: one of the slots public routes share, so
@@ -242,8 +256,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if x.route.Public {
 		return s.limitPublic(x)
 	}
-	if s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
-		x.wall-s.store.HeardAt() > int64(x.snap.StaleAfter) {
+	if s.policyStale(x, x.wall) {
 		return audit.PolicyStale
 	}
 	// 4. Credential: API key or token, revocation, suspension (credential.go).

@@ -14,14 +14,25 @@ import (
 // connection in hand (the pool's cap, up to the upstream timeout, and a
 // dial), before a byte is sent (sendable). A request whose tables were
 // replaced meanwhile, or whose credential lapsed, is decided again
-// (decideAgain); any other costs a pointer compare and lapsed's compares
-// of its credential's bounds. A key revoked or a token
+// (decideAgain); any other costs a pointer compare, lapsed's compares of
+// its credential's bounds and two flags. A key revoked or a token
 // expired while its request waited for an upstream connection, or a
 // token expired in the queue, was served
 // (TestRevocationReachesRequestsWaitingForTheUpstream,
 // TestCredentialExpiredWhileWaitingRefused).
 func (s *Server) recheck(ctx *fasthttp.RequestCtx, x *exchange, now int64) audit.Decision {
 	x.at = now
+	// What refuses a request on arrival whatever its credential, at the
+	// end of its wait too: a sidecar deaf to etcd past staleness.max_age
+	// for a credentialed request, strict audit with the sink not
+	// accepting (TestPolicyStaleWhileWaitingRefused,
+	// TestAuditUnavailableWhileWaitingRefused).
+	switch {
+	case !x.route.Public && s.policyStale(x, now):
+		return audit.PolicyStale
+	case s.unrecorded(x):
+		return audit.AuditUnavailable
+	}
 	if s.prepared.Load() == x.prep && !s.lapsed(x) {
 		return audit.Allowed
 	}

@@ -345,3 +345,67 @@ func TestCertificateRevokedWhileWaitingRefused(t *testing.T) {
 		})
 	}
 }
+
+// Finding (review44): staleness.action deny refuses a credentialed
+// request when the sidecar has not heard from etcd for staleness.max_age,
+// but only on arrival: one admitted just before, and waiting while the
+// sidecar stayed deaf past the bound, was sent on tables it can no longer
+// vouch for. recheck.go applies the bound at the end of the wait: 503
+// policy_stale.
+func TestPolicyStaleWhileWaitingRefused(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		w := &waitScene{pool: pool}
+		t.Run(w.where(), func(t *testing.T) {
+			t.Parallel()
+			w := newWaitSceneWith(t, pool, func(c *Config) { c.Watching = true })
+			swapDoc(t, w.st.store, func(d *policy.Document) {
+				exportWait(pool)(d)
+				d.Staleness = policy.StaleSpec{MaxAge: "1s", Action: "deny"}
+			})
+			w.hold(t, w.export(t, key(adminKey)))
+			w.wait(t, w.export(t, map[string]string{"X-API-Key": adminKey, "X-Request-ID": "stale-while-waiting"}))
+			// Nothing feeds the Store here: it was last heard at the swap.
+			for time.Since(time.Unix(0, w.st.store.HeardAt())) < 1100*time.Millisecond {
+				time.Sleep(50 * time.Millisecond)
+			}
+			first, second := w.finish(t)
+			w.check(t, "etcd unheard past staleness.max_age", first, second, "stale-while-waiting", 503, audit.PolicyStale)
+		})
+	}
+}
+
+// closingSink is the test's audit sink with Accepting turned off at will:
+// a sink that stops taking records (a full spool, the collector away).
+type closingSink struct {
+	*memSink
+	closed atomic.Bool
+}
+
+func (c *closingSink) Accepting() bool { return !c.closed.Load() }
+
+// Finding (review44): strict audit mode ("no record, no service")
+// refused a request when the audit sink was not accepting on its arrival
+// only: one admitted before the sink stopped, and waiting meanwhile, was
+// sent with no sink to take its record. recheck.go asks the sink again
+// at the end of the wait: 503 audit_unavailable.
+func TestAuditUnavailableWhileWaitingRefused(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		w := &waitScene{pool: pool}
+		t.Run(w.where(), func(t *testing.T) {
+			var sink *closingSink
+			w := newWaitSceneWith(t, pool, func(c *Config) {
+				sink = &closingSink{memSink: c.Audit.(*memSink)}
+				c.Audit = sink
+			})
+			swapDoc(t, w.st.store, func(d *policy.Document) {
+				exportWait(pool)(d)
+				d.Audit.Mode = "strict"
+			})
+			w.hold(t, w.export(t, key(adminKey)))
+			w.wait(t, w.export(t, map[string]string{"X-API-Key": adminKey, "X-Request-ID": "unrecorded-while-waiting"}))
+			sink.closed.Store(true)
+			first, second := w.finish(t)
+			w.check(t, "the audit sink stopped accepting", first, second, "unrecorded-while-waiting", 503, audit.AuditUnavailable)
+		})
+	}
+}
