@@ -171,6 +171,16 @@ func (w *waitScene) where() string {
 // the connection in hand, before a byte is written; the queue's case
 // (TestRevocationReachesQueuedRequests) holds through the same check.
 func TestRevocationReachesRequestsWaitingForTheUpstream(t *testing.T) {
+	revokeWhileWaiting(t, true)
+}
+
+// revokeWhileWaiting holds an export at the upstream, gets a second one,
+// of the same credential, waiting (at the pool, or in its class's queue),
+// revokes its key or its token's jti, suspends its client or withdraws
+// its scope, through the policy store as etcd's watch does, and lets the
+// first go: the second must be refused with the decision of that change,
+// and nothing more reach the upstream.
+func revokeWhileWaiting(t *testing.T, pool bool) {
 	token := mint(t, demoClaims("acme-admin", "acme", "export:data"))
 	cases := []struct {
 		name     string
@@ -193,15 +203,15 @@ func TestRevocationReachesRequestsWaitingForTheUpstream(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWaitScene(t, true)
+			w := newWaitScene(t, pool)
 			w.hold(t, w.export(t, tc.cred))
-			cred := map[string]string{"X-Request-ID": "waited-for-the-pool"}
+			cred := map[string]string{"X-Request-ID": "revoked-while-waiting"}
 			for k, v := range tc.cred {
 				cred[k] = v
 			}
 			w.wait(t, w.export(t, cred))
 			if tc.push != nil {
-				swapDoc(t, w.st.store, func(d *policy.Document) { exportWait(true)(d); tc.push(d) })
+				swapDoc(t, w.st.store, func(d *policy.Document) { exportWait(pool)(d); tc.push(d) })
 			} else {
 				prev := w.st.store.Load()
 				live := tc.live
@@ -213,7 +223,7 @@ func TestRevocationReachesRequestsWaitingForTheUpstream(t *testing.T) {
 				w.st.store.Swap(next)
 			}
 			first, second := w.finish(t)
-			w.check(t, tc.name, first, second, "waited-for-the-pool", tc.status, tc.decision)
+			w.check(t, tc.name, first, second, "revoked-while-waiting", tc.status, tc.decision)
 		})
 	}
 }
