@@ -33,10 +33,23 @@ func (s *Server) recheck(ctx *fasthttp.RequestCtx, x *exchange, now int64) audit
 	case s.unrecorded(x):
 		return audit.AuditUnavailable
 	}
-	if s.prepared.Load() == x.prep && !s.lapsed(x) {
+	if s.prepared.Load() == x.prep && !s.lapsed(x) && !s.tooOld(x) {
 		return audit.Allowed
 	}
 	return s.decideAgain(ctx, x)
+}
+
+// tooOld reports whether x's credential, admitted on a class with a
+// max_token_age, has grown older than it by x.at: authorize's check,
+// again (TestCredentialTooOldWhileWaitingRefused). Other classes pay a
+// load and a compare.
+func (s *Server) tooOld(x *exchange) bool {
+	c := x.route.Class
+	if !c.Privileged || c.MaxTokenAge <= 0 {
+		return false
+	}
+	age, known := s.credentialAge(x)
+	return !known || age > c.MaxTokenAge
 }
 
 // decideAgain ends step 6 for a request whose tables were replaced while
@@ -56,7 +69,7 @@ func (s *Server) recheck(ctx *fasthttp.RequestCtx, x *exchange, now int64) audit
 // was decided on.
 func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	p := s.prepared.Load()
-	if p.snap == x.snap && p.verifier == x.prep.verifier && !s.lapsed(x) {
+	if p.snap == x.snap && p.verifier == x.prep.verifier && !s.lapsed(x) && !s.tooOld(x) {
 		return audit.Allowed
 	}
 	x.prep, x.snap = p, p.snap

@@ -419,3 +419,49 @@ func TestAuditUnavailableWhileWaitingRefused(t *testing.T) {
 		})
 	}
 }
+
+// Finding (review44): what a request's credential is worth by its age was
+// judged on arrival only: a key that crossed lifecycle.max_key_age, or a
+// credential that grew older than its class's max_token_age, while its
+// request waited was sent. Both are judged again at the end of the wait
+// (lapsed, tooOld): 401 key_expired_by_policy, 401 token_too_old. The
+// key clock (Config.KeyClock, by which both are judged for API keys) is
+// moved past the bound while the export waits.
+func TestCredentialTooOldWhileWaitingRefused(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		for _, bound := range []string{"max_key_age", "max_token_age"} {
+			w := &waitScene{pool: pool}
+			t.Run(bound+" "+w.where(), func(t *testing.T) {
+				var ahead atomic.Int64 // how far the key clock runs ahead of the wall clock
+				w := newWaitSceneWith(t, pool, func(c *Config) {
+					c.KeyClock = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+				})
+				// The bound is an hour past the admin key's age now.
+				born := time.Unix(0, w.st.store.Load().Key([]byte("acmeadm1")).Born)
+				limit := (max(time.Since(born), 0) + time.Hour).Truncate(time.Hour)
+				swapDoc(t, w.st.store, func(d *policy.Document) {
+					exportWait(pool)(d)
+					if bound == "max_key_age" {
+						d.Lifecycle.MaxKeyAge = limit.String()
+						d.Lifecycle.RotationWarning = "1h"
+						return
+					}
+					for i := range d.Classes {
+						if d.Classes[i].Name == "bulk" {
+							d.Classes[i].MaxTokenAge = limit.String()
+						}
+					}
+				})
+				w.hold(t, w.export(t, key(adminKey)))
+				w.wait(t, w.export(t, map[string]string{"X-API-Key": adminKey, "X-Request-ID": "too-old-while-waiting"}))
+				ahead.Store(int64(2 * time.Hour))
+				first, second := w.finish(t)
+				want := audit.KeyExpiredByPolicy
+				if bound == "max_token_age" {
+					want = audit.TokenTooOld
+				}
+				w.check(t, "the key past "+bound, first, second, "too-old-while-waiting", 401, want)
+			})
+		}
+	}
+}
