@@ -42,7 +42,7 @@ func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		x.rec.SetApprovalID(id)
 	}
 	if valid && s.cfg.Approvals != nil {
-		if s.cfg.Approvals.Consume(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.wall)) {
+		if s.cfg.Approvals.Consume(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.at)) {
 			return audit.Allowed
 		}
 		return audit.ApprovalRequired

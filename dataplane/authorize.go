@@ -79,7 +79,7 @@ func (s *Server) credentialAge(x *exchange) (age time.Duration, known bool) {
 	var born time.Time
 	switch {
 	case x.method == audit.AuthJWT && x.claims != nil && x.claims.IssuedAt != 0:
-		return time.Unix(0, x.wall).Sub(time.Unix(x.claims.IssuedAt, 0)), true
+		return time.Unix(0, x.at).Sub(time.Unix(x.claims.IssuedAt, 0)), true
 	case x.method == audit.AuthAPIKey && x.key != nil && x.key.Born != 0:
 		born = time.Unix(0, x.key.Born)
 	case x.method == audit.AuthMTLS && x.certBorn != 0:

@@ -370,7 +370,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())
 	}
-	x.mono, x.wall = mono, wall
+	x.mono, x.wall, x.at = mono, wall, wall
 	return x
 }
 

@@ -50,7 +50,7 @@ func (s *Server) authenticate(x *exchange) audit.Decision {
 		return s.authenticateJWT(cred, x)
 	}
 	x.method = audit.AuthAPIKey
-	key, id, hit, revoked := s.keys.VerifyFront(x.prep.keyFront, cred, x.wall)
+	key, id, hit, revoked := s.keys.VerifyFront(x.prep.keyFront, cred, x.at)
 	x.keyHit = hit
 	x.rec.SetKeyID(id)
 	if revoked { // answered as Unauthenticated (deny.go)
@@ -109,7 +109,7 @@ func (s *Server) authenticateMTLS(x *exchange) audit.Decision {
 // budget of failures (tokenbudget.go).
 func (s *Server) authenticateJWT(token []byte, x *exchange) audit.Decision {
 	x.method = audit.AuthJWT
-	now := time.Unix(0, x.wall)
+	now := time.Unix(0, x.at)
 	c, st, hit := x.prep.verifier.Cached(token, now)
 	if !hit {
 		key := s.tokens.key(x.peer)

@@ -76,14 +76,20 @@
 //     public routes share (503 past it). recheck.go: a request whose
 //     tables were replaced while it was decided (it waited in its
 //     class's queue) is decided again on the tables in force, steps 2
-//     to 5, so a revocation or suspension that landed meanwhile holds.
+//     to 5, so a revocation or suspension that landed meanwhile holds;
+//     and it is judged again with its upstream connection in hand,
+//     before a byte is sent (forward.go's roundTrip), for new tables, a
+//     credential that ended, a token's key dropped, a certificate
+//     revoked, a stale policy or an audit sink not accepting.
 //   - approval.go: end of step 6, only on a route that requires an
 //     approval: X-Portcullis-Approval consumed through the ApprovalLedger
 //     (one etcd transaction, outside the package).
 //   - forward.go: step 7, the request rewritten for the upstream, and the
 //     response's hop-by-hop headers removed; headerdel.go: each header it
 //     removes taken out keeping the order of the lines left.
-//   - upstream.go: step 7, the round trip on the upstream pool.
+//   - upstream.go: step 7, the upstream pool: a connection taken, the
+//     request written, the response read (forward.go's roundTrip runs
+//     them, with recheck.go's judgement between taking and writing).
 //   - stream.go: step 7, a large response streamed to the client.
 //     stream10.go: to an HTTP/1.0 client, a body of unknown length
 //     streamed until the connection closes.

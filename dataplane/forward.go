@@ -23,7 +23,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 	if x.body == nil {
 		x.body = new(responseBody)
 	}
-	got, err := s.upstream.roundTrip(req, &ctx.Response, x.body, &x.out, s.responseLimit(x))
+	got, judged, err := s.roundTrip(ctx, x)
+	if judged != audit.Allowed {
+		s.deny(ctx, x, judged)
+		return
+	}
 	if err != nil {
 		d := audit.UpstreamError
 		switch {
@@ -53,6 +57,47 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.streamToClose(ctx, x) // stream10.go: HTTP/1.0, unknown length
 	case got.streamed:
 		s.stream(ctx, x)
+	}
+}
+
+// roundTrip takes an upstream connection, sends the request on it and
+// reads the response (origin.readResponse). The request goes out as the
+// data plane left it: prepareRequest set its target, already normalised,
+// and its Host, so the URI is never parsed again (a parse and a re-render
+// of the target per request). A pooled connection with bytes already
+// waiting (or closed or reset by the service) is closed and the next one
+// taken. Taking one may wait (the pool's cap, a dial), so the request is
+// judged again with each in hand, at the time it was got (sendable,
+// recheck.go): refused, its answer is judged, the connection goes back
+// unused and nothing is sent.
+func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit.Decision, error) {
+	u, req, resp := s.upstream, &ctx.Request, &ctx.Response
+	resp.Reset()
+	// Reset turned off the server's NoDefaultContentType: a response the
+	// service sent without Content-Type went on with "text/plain;
+	// charset=utf-8" (TestResponseGetsNoContentTypeAdded).
+	resp.Header.SetNoDefaultContentType(true)
+	for {
+		cc, c, at, err := u.conn(req.ConnectionClose())
+		if err != nil {
+			return answer{}, audit.Allowed, err
+		}
+		if d := s.sendable(ctx, x, at); d != audit.Allowed {
+			u.release(cc)
+			return answer{}, d, nil
+		}
+		stray, err := u.send(c, req, &x.out, at)
+		switch {
+		case stray:
+			u.stale.Add(1)
+			u.close(cc)
+			continue
+		case err != nil:
+			u.close(cc)
+			return answer{}, audit.Allowed, err
+		}
+		got, err := u.readResponse(cc, c, req, resp, x.body, s.responseLimit(x))
+		return got, audit.Allowed, err
 	}
 }
 
@@ -103,6 +148,23 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		}
 		delMatching(h, x, droppedName)
 	}
+	// fasthttp writes "Content-Type: application/octet-stream" for a body
+	// that came without one: a header nobody sent.
+	h.SetNoDefaultContentType(true)
+	if x.hdr.requestID != nil {
+		delHeader(h, ro("X-Request-Id"), x) // scanHeaders let one through; the sidecar's goes in its place
+	}
+	s.identify(req, x)
+}
+
+// identify ends prepareRequest with what depends on the decision: the
+// credential removed (unless forwarded), the connection's end for a body
+// on a route that takes one, the Host and the identity lines. A request
+// decided again before it is sent (recheck.go) gets them again. A token
+// removed on the first decision stays removed should a policy push turn
+// forward_token on during the wait.
+func (s *Server) identify(req *fasthttp.Request, x *exchange) {
+	h := &req.Header
 	if x.hdr.creds && !x.forwardToken() {
 		// scanHeaders refused both at once, and a trailer of either name
 		// is gone: one Del is enough.
@@ -120,13 +182,7 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 		// which takes a Connection line the raw head lacks for a trailer.
 		h.SetConnectionClose()
 	}
-	// fasthttp writes "Content-Type: application/octet-stream" for a body
-	// that came without one: a header nobody sent.
-	h.SetNoDefaultContentType(true)
 	s.setHost(h, x)
-	if x.hdr.requestID != nil {
-		delHeader(h, ro("X-Request-Id"), x) // scanHeaders let one through; the sidecar's goes in its place
-	}
 	x.out.lines = x.appendLines(x.out.lines[:0])
 }
 

@@ -17,6 +17,7 @@ import (
 type exchange struct {
 	mono   int64 // limiter clock at arrival
 	wall   int64 // unix nanoseconds at arrival
+	at     int64 // unix nanoseconds the request is judged at: its arrival, then the end of its last wait (recheck.go)
 	snap   *policy.Snapshot
 	prep   *prepared
 	route  *policy.Route
@@ -94,7 +95,7 @@ func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 // and is written before it is read. TestExchangeReset checks that every
 // other field comes back zero.
 func (x *exchange) reset() {
-	x.mono, x.wall = 0, 0
+	x.mono, x.wall, x.at = 0, 0, 0
 	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
 	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
 	x.certIDs, x.certEnd, x.certBorn, x.certDenied = nil, 0, 0, audit.Allowed
@@ -188,6 +189,20 @@ func (s *Server) panicked(ctx *fasthttp.RequestCtx, x *exchange, p any) {
 	s.deny(ctx, x, audit.InternalError)
 }
 
+// unrecorded reports whether the policy's strict audit mode refuses x:
+// no record, no service.
+func (s *Server) unrecorded(x *exchange) bool {
+	return x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting())
+}
+
+// policyStale reports whether the policy refuses a credentialed request
+// at now (unix nanoseconds) because the sidecar has not heard from etcd
+// for longer than staleness.max_age (staleness.action: deny).
+func (s *Server) policyStale(x *exchange, now int64) bool {
+	return s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
+		now-s.store.HeardAt() > int64(x.snap.StaleAfter)
+}
+
 // decide runs steps 1 to 6 of the request path (docs/trust-boundary.md),
 // on the one snapshot it loads, and returns the decision.
 func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
@@ -232,7 +247,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).
-	if x.snap.AuditStrict && (s.cfg.Audit == nil || !s.cfg.Audit.Accepting()) {
+	if s.unrecorded(x) {
 		return audit.AuditUnavailable
 	}
 	// 6, for a public route: one of the slots public routes share, so
@@ -241,8 +256,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if x.route.Public {
 		return s.limitPublic(x)
 	}
-	if s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
-		x.wall-s.store.HeardAt() > int64(x.snap.StaleAfter) {
+	if s.policyStale(x, x.wall) {
 		return audit.PolicyStale
 	}
 	// 4. Credential: API key or token, revocation, suspension (credential.go).
@@ -269,6 +283,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		d = s.decideAgain(ctx, x)
 	}
 	if d != audit.Allowed || x.route.Approval == nil {
+		return d
+	}
+	// The approval costs an etcd round trip; a clock read more judges
+	// the credential, and the approval, at the end of the request's wait
+	// in the queue, not at its arrival (recheck.go).
+	_, now := s.clock.now()
+	if d = s.recheck(ctx, x, now); d != audit.Allowed || x.route.Approval == nil {
 		return d
 	}
 	return s.approve(ctx, x)

@@ -3,15 +3,16 @@ package dataplane
 import "time"
 
 // keyClock is the time, in unix nanoseconds, API key ages are judged by
-// (issue 20): the request's arrival time, which the request path has read
-// already, unless Config.KeyClock replaces it. A key past the policy's
+// (issue 20): the time the request is judged at (its arrival, or the end
+// of its last wait, exchange.at), which the request path has read already,
+// unless Config.KeyClock replaces it. A key past the policy's
 // max_key_age is refused by this clock on every request, so every sidecar
 // refuses it from the instant it crosses the age, without waiting for a new
 // snapshot: Compile stored the instant with the key (policy.Key.AgeLimit),
 // and the check is one comparison.
 func (s *Server) keyClock(x *exchange) int64 {
 	if s.cfg.KeyClock == nil {
-		return x.wall
+		return x.at
 	}
 	return s.cfg.KeyClock().UnixNano()
 }

@@ -71,6 +71,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x := s.pool.Get().(*exchange)
 	x.prep, x.snap = d, d.snap
 	x.mono, x.wall = s.clock.now()
+	x.at = x.wall
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
 	if ok {
 		if x.peer, ok = s.headSource(h, x); !ok {

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/policy"
 )
@@ -159,36 +158,17 @@ func TestTenantPathBound(t *testing.T) {
 // leaves the path naming the old one, and the request is refused 403
 // tenant_mismatch rather than forwarded on its arrival's decision.
 func TestTenantBindingReachesQueuedRequests(t *testing.T) {
-	up, arrived, release := startHeldUpstream(t)
-	st := startStack(t, func(c *Config) { c.Upstream = up })
+	w := newWaitScene(t, false) // recheck_test.go
 	bulk := func(d *policy.Document) {
 		d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
 			policy.RouteSpec{Method: "POST", Path: "/v1/tenants/{tenant}/exports", Class: "bulk", Scopes: []string{"export:data"}})
-		for i := range d.Classes {
-			if d.Classes[i].Name == "bulk" {
-				d.Classes[i].Limit = &policy.LimitSpec{Rate: "1000/s", Burst: 1000}
-				d.Classes[i].Concurrency = &policy.ConcurrencySpec{Max: 1, Queue: 2, MaxWait: "10s"}
-			}
-		}
+		exportWait(false)(d)
 	}
-	swapDoc(t, st.store, bulk)
-	done := make(chan reply, 2)
-	export := func() { done <- do(t, st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") }
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
-	go export()
-	select {
-	case <-arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first export never reached the upstream")
-	}
-	go export()
-	waitQueued(t, st.srv, 1)
-	swapDoc(t, st.store, func(d *policy.Document) {
+	swapDoc(t, w.st.store, bulk)
+	export := func() reply { return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") }
+	w.hold(t, export)
+	w.wait(t, export)
+	swapDoc(t, w.st.store, func(d *policy.Document) {
 		bulk(d)
 		for i := range d.Clients {
 			if d.Clients[i].ID == "acme-admin" {
@@ -196,22 +176,9 @@ func TestTenantBindingReachesQueuedRequests(t *testing.T) {
 			}
 		}
 	})
-	close(release)
-	released = true
-	var got []reply
-	for range 2 {
-		select {
-		case r := <-done:
-			got = append(got, r)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%d answers, then none for 10s", len(got))
-		}
-	}
-	if got[0].status != 200 {
-		got[0], got[1] = got[1], got[0]
-	}
-	if got[0].status != 200 || got[1].status != 403 || got[1].errorBody(t).Error != "tenant_mismatch" || len(arrived) != 0 {
+	first, second := w.finish(t)
+	if first.status != 200 || second.status != 403 || second.errorBody(t).Error != "tenant_mismatch" || len(w.arrived) != 0 {
 		t.Fatalf("the queued export of /v1/tenants/acme/exports after its client moved to globex: answers %d and %d %q, %d more request(s) reached the upstream; want 200, then 403 tenant_mismatch and none",
-			got[0].status, got[1].status, got[1].body, len(arrived))
+			first.status, second.status, second.body, len(w.arrived))
 	}
 }

@@ -77,25 +77,14 @@ func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole in
 	return u
 }
 
-// roundTrip sends req and reads the response into resp. A body of known
-// length up to streamAbove is read into resp and the connection goes back
-// to the pool; a longer one, or one of unknown length, is left on the
-// connection for body to stream (and streamed reports true). A declared
-// length above limit is errResponseTooLarge.
-//
-// The request goes out as the data plane left it: prepareRequest set its
-// target, already normalised, and its Host, so the URI is never parsed
-// again here (a parse and a re-render of the target per request).
-func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, w *wire, limit int64) (got answer, err error) {
-	resp.Reset()
-	// Reset turned off the server's NoDefaultContentType: a response the
-	// service sent without Content-Type went on with "text/plain;
-	// charset=utf-8" (TestResponseGetsNoContentTypeAdded).
-	resp.Header.SetNoDefaultContentType(true)
-	cc, c, err := u.sendOn(req, w)
-	if err != nil {
-		return answer{}, err
-	}
+// readResponse reads the response to req, which send wrote on c (cc, a
+// connection of the pool), into resp. A body of known length up to
+// streamAbove is read into resp and the connection goes back to the pool;
+// a longer one, or one of unknown length, is left on the connection for
+// body to stream (and streamed reports true). A declared length above
+// limit is errResponseTooLarge. On an error the connection is closed.
+// Server.roundTrip takes the connection and sends the request.
+func (u *origin) readResponse(cc any, c net.Conn, req *fasthttp.Request, resp *fasthttp.Response, body *responseBody, limit int64) (got answer, err error) {
 	br := u.hc.AcquireReader(c)
 	if got, err = u.receive(br, c, cc, req, resp, body, limit); err != nil {
 		u.hc.ReleaseReader(br)
@@ -104,34 +93,10 @@ func (u *origin) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body 
 	return got, err
 }
 
-// answer is what roundTrip tells of a response besides its error.
+// answer is what readResponse tells of a response besides its error.
 type answer struct {
 	streamed bool // the body is left for body to stream
 	scrub    bool // the head holds headers scrubResponse removes
-}
-
-// sendOn takes a connection and sends req on it, encoded by w when it is
-// written in one pass with the wait for its response (see send). A pooled
-// connection with bytes already waiting (or closed or reset by the
-// service) is closed and the next one taken.
-func (u *origin) sendOn(req *fasthttp.Request, w *wire) (any, net.Conn, error) {
-	for {
-		cc, c, at, err := u.conn(req.ConnectionClose())
-		if err != nil {
-			return nil, nil, err
-		}
-		stray, err := u.send(c, req, w, at)
-		switch {
-		case stray:
-			u.stale.Add(1)
-			u.close(cc)
-			continue
-		case err != nil:
-			u.close(cc)
-			return nil, nil, err
-		}
-		return cc, c, nil
-	}
 }
 
 // receive reads the response head from br and then the body, or hands the

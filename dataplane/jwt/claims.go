@@ -20,6 +20,9 @@ type Claims struct {
 	Scopes                      []string // from "scope" (space-separated) or "scp" (array or space-separated); never both
 	IssuedAt, NotBefore, Expiry int64    // unix seconds (0 if absent; Expiry always set)
 	Fingerprint                 [16]byte // first 16 bytes of SHA-256 of the token (an ES256 one in its low-S spelling), for audit
+
+	is    *issuerState // the issuer that verified it
+	epoch uint64       // is.epoch when it was verified (Verifier.Current)
 }
 
 // maxNumericDate bounds exp, nbf and iat (year 5138) so that arithmetic

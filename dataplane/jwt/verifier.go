@@ -263,6 +263,16 @@ func (v *Verifier) Cached(token []byte, now time.Time) (c *Claims, st Status, hi
 	return c, st, hit
 }
 
+// Current reports whether the key its token was verified with may still
+// be used for c at now: the issuer's key set has lost or changed no key
+// since (a refresh that drops a key bumps the issuer's epoch), and it is
+// still fresh (fetched keys: MaxStale after the last good fetch). What the
+// cache checks before it answers a lookup, for a caller holding c: the data
+// plane, for a request that waited after its token was verified.
+func (v *Verifier) Current(c *Claims, now time.Time) bool {
+	return c.is == nil || c.is.epoch.Load() == c.epoch && c.is.fresh(now, v.cfg.MaxStale)
+}
+
 // VerifyUncached runs every check on token, signature included, without
 // consulting the cache, and caches an OK result: what Verify does on a
 // cache miss. It costs a signature verification (BenchmarkJWTForged:
@@ -309,6 +319,7 @@ func (v *Verifier) verify(raw []byte, now time.Time) result {
 		return result{status: st}
 	}
 	r := result{claims: c, is: is, epoch: is.epoch.Load()}
+	c.is, c.epoch = is, r.epoch
 	if r.status = v.checkSignature(is, t, now); r.status == OK {
 		c.Fingerprint = tokenFingerprint(raw, t)
 	}
