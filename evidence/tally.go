@@ -201,14 +201,10 @@ func (t *tally) addEvent(b *builder, i int, at entryPos) {
 	}
 }
 
-// maxFolded bounds the requests one record may stand for: its count is
-// the sender's to write, and one of math.MaxInt64 wrapped the period's
-// sums negative. Alert detection and tenants top cap it the same.
-const maxFolded = 1 << 32
-
-// requests returns how many requests r stands for: 1, or its count when
-// the emitter aggregated it, at most maxFolded.
-func requests(r *collector.StoredRecord) int64 { return min(max(r.Count, 1), maxFolded) }
+// requests returns how many requests r stands for
+// (collector.StoredRecord.Requests: alert detection and tenants top count
+// them the same).
+func requests(r *collector.StoredRecord) int64 { return r.Requests() }
 
 // revokeAt is a revocation or suspension, b.events[event], and the entry
 // it was read from.
