@@ -18,6 +18,12 @@ import (
 // the records (BenchmarkPack: 10 million records).
 type tally struct {
 	records int
+	// outsideWindow counts the period's records the collector stored
+	// flagged time_outside_window (dated further than its
+	// --record-window from their receipt), late those of them received
+	// after the period ended: a sender's clock, a spool replayed late,
+	// or a sender writing into a period after the fact.
+	outsideWindow, late int
 
 	// Scope and role matrix: allowed requests by client and by
 	// client+scope, and each client's last use.
@@ -216,6 +222,12 @@ type revokeAt struct {
 // add counts one record of the period.
 func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
+	if slices.Contains(r.Flags, collector.FlagTimeOutsideWindow) {
+		t.outsideWindow++
+		if !r.Received.Before(t.period.To) {
+			t.late++
+		}
+	}
 	n, tenant, day := requests(r), t.tenantOf(r), t.dayOf(r)
 	if !r.RefusedBeforeHTTP() {
 		// A connection refused at the TLS handshake is no request of
