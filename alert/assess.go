@@ -106,23 +106,31 @@ func privilegedRoutes(doc *policy.Document) map[string]bool {
 	return out
 }
 
+// add counts r. Its count and bytes are its sender's to write: a record
+// stands for its count only as the sidecar aggregates
+// (collector.StoredRecord.Requests, at most 2^32), only bytes sent
+// count, and every sum holds at math.MaxInt64 (satAdd), as tenants top
+// and the evidence pack count them. Summed as written, two records of
+// count and bytes math.MaxInt64 wrapped the totals negative, and chosen
+// values wrapped a client's real volume to any figure the sender liked
+// (TestAssessCountsAsTheSidecarAggregates).
 func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified bool) {
-	n := max(r.Count, 1)
+	n := r.Requests()
 	var flags []string
 	if !verified {
-		a.Unverified += n
+		a.Unverified = satAdd(a.Unverified, n)
 		flags = []string{collector.FlagUnverified}
 	}
 	route := r.Method + " " + r.Route
-	a.Records += n
-	a.BytesOut += r.BytesOut
-	a.Routes[route] += n
-	a.Tenants[r.Tenant] += n
-	a.Statuses[r.StatusText()] += n
-	a.Decisions[r.Decision] += n
-	a.Sources[r.SourceIP] += n
+	a.Records = satAdd(a.Records, n)
+	a.BytesOut = satAdd(a.BytesOut, max(r.BytesOut, 0))
+	addTo(a.Routes, route, n)
+	addTo(a.Tenants, r.Tenant, n)
+	addTo(a.Statuses, r.StatusText(), n)
+	addTo(a.Decisions, r.Decision, n)
+	addTo(a.Sources, r.SourceIP, n)
 	if r.KeyID != "" {
-		a.KeyIDs[r.KeyID] += n
+		addTo(a.KeyIDs, r.KeyID, n)
 	}
 	if a.FirstSeen.IsZero() || r.Time.Before(a.FirstSeen) {
 		a.FirstSeen = r.Time
@@ -134,6 +142,9 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verifi
 		a.Privileged = append(a.Privileged, Access{Time: r.Time, Route: route, Status: r.Status, Decision: r.Decision, RequestID: r.RequestID, SourceIP: r.SourceIP, Flags: flags})
 	}
 }
+
+// addTo adds n to m[k], holding at math.MaxInt64.
+func addTo(m map[string]int64, k string, n int64) { m[k] = satAdd(m[k], n) }
 
 // WriteAssessment writes a as text: totals, then each breakdown sorted by
 // count, text from the trail with what reads as a credential redacted.

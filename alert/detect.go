@@ -8,18 +8,14 @@ import (
 	"github.com/portcullis/portcullis/collector"
 )
 
-// maxFolded bounds the requests one record may stand for in the windows,
-// so that a sender's absurd count cannot overflow a window's sum (a sum
-// gone negative would hide every later record of its group).
-const maxFolded = 1 << 32
-
 // requests is how many requests r stands for: its count when the sidecar
 // aggregated it (denials without a verified credential while its spool is
-// above half full, audit/emitter_aggregate.go), else one. A flood the
-// sidecar folds into one record a second is counted request by request.
-func requests(r *collector.StoredRecord) int64 {
-	return min(max(r.Count, 1), maxFolded)
-}
+// above half full, audit/emitter_aggregate.go), else one, at most
+// collector.MaxRequestsPerRecord so that a sender's absurd count cannot
+// overflow a window's sum (a sum gone negative would hide every later
+// record of its group). A flood the sidecar folds into one record a
+// second is counted request by request.
+func requests(r *collector.StoredRecord) int64 { return r.Requests() }
 
 // egress is the bytes r's requests sent out: the sidecar sums the bytes of
 // the requests it folds into one record (audit/emitter_aggregate.go), so

@@ -547,6 +547,7 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_expired_segments_total", "Segments deleted by retention.", st.Expired)
 	metric("portcullis_collector_events_unverified_total", "Lifecycle events stored marked unverified: the change they describe is not in their etcd transaction.", st.Unverified)
 	metric("portcullis_collector_event_duplicates_total", "Lifecycle events not stored again (same etcd key and revision).", st.EventDuplicates)
+	metric("portcullis_collector_breaks_recorded_total", "Breaks this process recorded in the audit chain at its start (newest entries cut, the head deleted or forked, entries it could not vouch for, a rollback accepted): audit verify fails from each on; see the collector's log.", st.Breaks)
 	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
 	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address (an IPv6 one by its /64) held too many unauthenticated ones.", c.conns.refused.Load())
 	metric("portcullis_collector_connections_capped_total", "Connections closed because the collector held --max-conns open connections.", c.conns.capped.Load())

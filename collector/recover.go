@@ -423,6 +423,9 @@ func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
 		return fmt.Errorf("collector: cannot record the break in segment %d: %w", n, err)
 	}
 	s.stats.Breaks++
+	if s.cfg.OnBreak != nil {
+		s.cfg.OnBreak(n, untrusted, reason)
+	}
 	return nil
 }
 

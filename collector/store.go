@@ -36,6 +36,12 @@ type StoreConfig struct {
 	// head of the store's chain; may be nil. A head it does not publish
 	// over is an error of PublishChecked (ErrHeadConflict).
 	OnAnchor func(msg string)
+	// OnBreak is called (under the store's lock) each time the store
+	// records a break in its chain (see KindBreak): the segment it went
+	// into, how many entries it left unvouched for (0: unknown) and why.
+	// The store goes on, and every verify fails from the break on, so
+	// the caller must say so where an operator looks; may be nil.
+	OnBreak func(segment uint64, untrusted int, reason string)
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
 	// MaxCertSenders bounds the client certificate senders whose batch

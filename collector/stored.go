@@ -93,6 +93,28 @@ func (s *StoredRecord) RefusedBeforeHTTP() bool {
 	return s.Status == 0 && s.Decision != "" && s.Decision != "allowed"
 }
 
+// MaxRequestsPerRecord bounds the requests one record stands for: its
+// count is the sender's to write, and one of math.MaxInt64 wrapped sums
+// negative.
+const MaxRequestsPerRecord = 1 << 32
+
+// Requests is how many requests s stands for: its count, at most
+// MaxRequestsPerRecord, when it has the shape of a record the sidecar
+// aggregates (audit/emitter_aggregate.go: a denial naming no tenant, no
+// client and no verified token; a sum of TLS handshake refusals is one
+// too), else 1. The count is the sender's to write, and the sidecar
+// never folds a record that names who called: one allowed record of a
+// tenant's client with count 2^32 made that tenant 100% of the period's
+// requests in tenants top and the evidence pack, and its integration
+// billions of requests, from a sender bound to that tenant alone
+// (TestCountOnlyOnAggregatedRecords).
+func (s *StoredRecord) Requests() int64 {
+	if s.Decision == "allowed" || s.Tenant != "" || s.Client != "" || s.Issuer != "" || s.TokenFingerprint != "" {
+		return 1
+	}
+	return min(max(s.Count, 1), MaxRequestsPerRecord)
+}
+
 // StatusText is s's HTTP status as reports print it: the number, or
 // StatusBeforeHTTP for a record without one that RefusedBeforeHTTP, or
 // "-" for one without status nor refusal.

@@ -168,7 +168,7 @@ func TopTenantsVerified(dir string, from, to time.Time, by string, limit int, pu
 // (unverified too when its entry was not verified).
 func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, verified bool) {
 	if r.RefusedBeforeHTTP() {
-		rep.RefusedBeforeHTTP += min(max(r.Count, 1), 1<<32)
+		rep.RefusedBeforeHTTP += r.Requests()
 		return
 	}
 	s := byTenant[r.Tenant]
@@ -177,10 +177,11 @@ func (rep *TenantReport) add(byTenant map[string]*TenantShare, r *StoredRecord, 
 		byTenant[r.Tenant] = s
 	}
 	// Count and BytesOut are as the sender wrote them: a record stands
-	// for at most 2^32 requests (as alert detection counts it), and
-	// only bytes sent count, held at math.MaxInt64, so absurd values can
+	// for at most 2^32 requests, and only when the sidecar could have
+	// aggregated it (Requests, as alert detection counts it), and only
+	// bytes sent count, held at math.MaxInt64, so absurd values can
 	// neither wrap a sum negative nor take a tenant's traffic off it.
-	n := min(max(r.Count, 1), 1<<32)
+	n := r.Requests()
 	s.Requests += n
 	rep.Requests += n
 	if r.Status == 429 {

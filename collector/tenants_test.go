@@ -187,7 +187,9 @@ func TestTopTenantsBytesSaturate(t *testing.T) {
 	recs := []StoredRecord{
 		rec("noisy", math.MaxInt64), rec("noisy", math.MaxInt64),
 		rec("acme", 1000), rec("acme", -1<<62), rec("globex", 500),
-		{Time: at, Tenant: "globex", Status: 429, Decision: "rate_limited", Count: math.MaxInt64},
+		// A folded refusal (no tenant, client or verified token): the
+		// only shape whose count is taken (StoredRecord.Requests).
+		{Time: at, Status: 429, Decision: "token_failures_limited", Count: math.MaxInt64},
 	}
 	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar", Records: recs}); err != nil {
 		t.Fatal(err)
@@ -212,10 +214,10 @@ func TestTopTenantsBytesSaturate(t *testing.T) {
 	if rep.BytesOut != math.MaxInt64 {
 		t.Errorf("total bytes %d, want it held at math.MaxInt64", rep.BytesOut)
 	}
-	if want := "noisy,acme,globex"; len(rep.Tenants) != 3 || rep.Tenants[0].Tenant+","+rep.Tenants[1].Tenant+","+rep.Tenants[2].Tenant != want {
+	if want := "noisy,acme,globex,"; len(rep.Tenants) != 4 || rep.Tenants[0].Tenant+","+rep.Tenants[1].Tenant+","+rep.Tenants[2].Tenant+","+rep.Tenants[3].Tenant != want {
 		t.Errorf("by bytes: %v, want the order %s", got, want)
 	}
-	if len(rep.Tenants) == 3 && rep.Tenants[1].BytesOut != 1000 {
+	if len(rep.Tenants) == 4 && rep.Tenants[1].BytesOut != 1000 {
 		t.Errorf("acme's bytes %d, want the 1000 it was sent (a negative record takes nothing off)", rep.Tenants[1].BytesOut)
 	}
 }

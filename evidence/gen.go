@@ -302,6 +302,14 @@ func (b *builder) retention() ([]byte, error) {
 	for _, t := range b.incomplete() {
 		w.WriteString(t + "\n\n")
 	}
+	if t := b.tally; t.outsideWindow > 0 {
+		fmt.Fprintf(&w, "%d records of the period were stored flagged `time_outside_window`, %d of them received after the period ended: "+
+			"each is dated further than the collector's `--record-window` from when it received it (a sender's clock off, a spool replayed late, or a sender "+
+			"writing into the period after the fact), and the pack counts it with the period's records. "+
+			"`portcullis audit query` over the period lists them, flagged.\n\n", t.outsideWindow, t.late)
+		b.warn("%d records of the period were stored flagged time_outside_window, %d of them received after the period ended (named in %s)",
+			t.outsideWindow, t.late, FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	}
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
 	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
 	if b.cfg.VerifyKey == nil {

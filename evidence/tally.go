@@ -18,6 +18,12 @@ import (
 // the records (BenchmarkPack: 10 million records).
 type tally struct {
 	records int
+	// outsideWindow counts the period's records the collector stored
+	// flagged time_outside_window (dated further than its
+	// --record-window from their receipt), late those of them received
+	// after the period ended: a sender's clock, a spool replayed late,
+	// or a sender writing into a period after the fact.
+	outsideWindow, late int
 
 	// Scope and role matrix: allowed requests by client and by
 	// client+scope, and each client's last use.
@@ -201,14 +207,10 @@ func (t *tally) addEvent(b *builder, i int, at entryPos) {
 	}
 }
 
-// maxFolded bounds the requests one record may stand for: its count is
-// the sender's to write, and one of math.MaxInt64 wrapped the period's
-// sums negative. Alert detection and tenants top cap it the same.
-const maxFolded = 1 << 32
-
-// requests returns how many requests r stands for: 1, or its count when
-// the emitter aggregated it, at most maxFolded.
-func requests(r *collector.StoredRecord) int64 { return min(max(r.Count, 1), maxFolded) }
+// requests returns how many requests r stands for
+// (collector.StoredRecord.Requests: alert detection and tenants top count
+// them the same).
+func requests(r *collector.StoredRecord) int64 { return r.Requests() }
 
 // revokeAt is a revocation or suspension, b.events[event], and the entry
 // it was read from.
@@ -220,6 +222,12 @@ type revokeAt struct {
 // add counts one record of the period.
 func (t *tally) add(b *builder, r *collector.StoredRecord) {
 	t.records++
+	if slices.Contains(r.Flags, collector.FlagTimeOutsideWindow) {
+		t.outsideWindow++
+		if !r.Received.Before(t.period.To) {
+			t.late++
+		}
+	}
 	n, tenant, day := requests(r), t.tenantOf(r), t.dayOf(r)
 	if !r.RefusedBeforeHTTP() {
 		// A connection refused at the TLS handshake is no request of

@@ -16,7 +16,11 @@ import (
 // negative, so the noisy-neighbour view (ThrottlingSample's tenant
 // shares) gave every tenant a negative or absurd share. A record now
 // stands for at most 2^32 requests, as alert detection and tenants top
-// count it.
+// count it. It is taken only from a record of the shape the sidecar
+// aggregates (a denial naming no tenant, client or verified token): one
+// allowed record of acme's client with count math.MaxInt64, which no
+// sidecar writes, made acme 2^32 requests
+// (collector.StoredRecord.Requests).
 func TestPackCapsRecordCount(t *testing.T) {
 	data, key := t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
@@ -29,8 +33,8 @@ func TestPackCapsRecordCount(t *testing.T) {
 			Path: "/v1/users", Status: status, Decision: decision, RequestID: "r-" + tenant, Count: count}
 	}
 	batch := &collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: []collector.StoredRecord{
-		rec("globex", 429, "rate_limited", math.MaxInt64),
-		rec("acme", 200, "allowed", 0), rec("acme", 200, "allowed", 0),
+		{Time: at, Method: "GET", Route: "/v1/users", Path: "/v1/users", Status: 429, Decision: "token_failures_limited", Count: math.MaxInt64},
+		rec("acme", 200, "allowed", 0), rec("acme", 200, "allowed", 0), rec("acme", 200, "allowed", math.MaxInt64),
 	}}
 	if err := st.AppendBatch(batch); err != nil {
 		t.Fatal(err)
@@ -62,7 +66,7 @@ func TestPackCapsRecordCount(t *testing.T) {
 			t.Errorf("tenant_share row %q: a count or share out of range", r)
 		}
 	}
-	if want := strconv.FormatInt(1<<32, 10) + "/100.0"; shares["globex"] != want || shares["acme"] != "2/0.0" {
-		t.Errorf("tenant shares %v, want globex=%s and acme=2/0.0", shares, want)
+	if want := strconv.FormatInt(1<<32, 10) + "/100.0"; shares[""] != want || shares["acme"] != "3/0.0" {
+		t.Errorf("tenant shares %v, want (no tenant)=%s, the folded refusals, and acme=3/0.0 (a count on an allowed record is no sidecar's)", shares, want)
 	}
 }

@@ -193,6 +193,11 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		},
 		OnAnchor: func(what string) {
 			log.Warn().Msg(what)
+		},
+		OnBreak: func(segment uint64, untrusted int, reason string) {
+			log.Error().Uint64("segment", segment).Int("untrusted_entries", untrusted).Str("reason", reason).
+				Msg("audit trail break recorded: the store is not the chain its signed head vouched for (entries cut, edited or the head replaced); " +
+					"the collector goes on, audit verify fails from here on, and who changed the data directory is to be found")
 		}})
 	if err != nil {
 		return err

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestCollectorSaysWhenItRecordsABreak: someone who can write the data
+// directory but not the anchors cuts the newest entries while the
+// collector is down. At its start the collector finds the signed head
+// naming entries its chain no longer holds and records a break (verify
+// fails from there on), and it said so nowhere: no log line, no metric,
+// so the cut went unseen until someone ran audit verify. It now logs the
+// break as an error and counts it in
+// portcullis_collector_breaks_recorded_total.
+func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a real process")
+	}
+	h := newKillHarness(t)
+	const token = "break-test-collector-token-0123456789abcdef"
+	keyFile, tokenFile := h.collectorFiles("sidecar-a " + token)
+	data := filepath.Join(h.dir, "data")
+	args := func() []string {
+		return []string{"collector", "--listen", freeAddr(t), "--metrics-listen", freeAddr(t), "--data", data,
+			"--signing-key", keyFile, "--token-file", tokenFile}
+	}
+	first := args()
+	p := h.start("collector-1", first...)
+	h.serving("the collector up", "http://"+first[4]+"/healthz")
+	body := []byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"portcullis.batch_id","value":{"stringValue":"i-1"}}]},` +
+		`"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","attributes":[{"key":"portcullis.tenant","value":{"stringValue":"acme"}}]}]}]}]}`)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+first[2]+"/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := h.http.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("batch: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("collector stop: %v", err)
+	}
+	// The cut: the newest (here the only) segment and its digest go; the
+	// signed head, which names its entry, stays.
+	for _, n := range []string{"seg-00000001.log", "seg-00000001.digest"} {
+		if err := os.Remove(filepath.Join(data, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := args()
+	h.start("collector-2", second...)
+	h.serving("the collector up again", "http://"+second[4]+"/healthz")
+	if got := h.metrics(second[4])["portcullis_collector_breaks_recorded_total"]; got != 1 {
+		t.Errorf("portcullis_collector_breaks_recorded_total = %d after a start that recorded a break, want 1", got)
+	}
+	log, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
+	if !strings.Contains(string(log), `"level":"error"`) || !strings.Contains(string(log), "audit trail break recorded") ||
+		!strings.Contains(string(log), "newest entries removed") {
+		t.Errorf("the collector recorded a break at its start and its log does not say so as an error naming why:\n%s", log)
+	}
+}
