@@ -69,7 +69,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 // taken. Taking one may wait (the pool's cap, a dial), so the request is
 // judged again with each in hand, at the time it was got (sendable,
 // recheck.go): refused, its answer is judged, the connection goes back
-// unused and nothing is sent.
+// unused (putBack) and nothing is sent.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit.Decision, error) {
 	u, req, resp := s.upstream, &ctx.Request, &ctx.Response
 	resp.Reset()
@@ -83,7 +83,7 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit
 			return answer{}, audit.Allowed, err
 		}
 		if d := s.sendable(ctx, x, at); d != audit.Allowed {
-			u.release(cc)
+			u.putBack(cc, c)
 			return answer{}, d, nil
 		}
 		stray, err := u.send(c, req, &x.out, at)

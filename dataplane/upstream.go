@@ -176,6 +176,22 @@ func (u *origin) conn(connClose bool) (any, net.Conn, time.Time, error) {
 	return cc, c, at, nil
 }
 
+// putBack returns c, taken for a request that was then refused before a
+// byte of it was written (Server.roundTrip), to the pool, as one that
+// comes from it: its next request checks it first (send), as every
+// pooled connection's does. Dialed for the refused request, it was marked
+// as never used, and the next request wrote itself on it unchecked: a
+// service closes a connection that sent nothing once it sat idle past
+// its header timeout, and Node and Apache write "408 Request Timeout"
+// on it first, which was read as that request's answer and given to its
+// client (TestRefusedRequestsConnectionCheckedBeforeReuse).
+func (u *origin) putBack(cc any, c net.Conn) {
+	if uc, ok := c.(*upConn); ok {
+		uc.used = true
+	}
+	u.release(cc)
+}
+
 // send writes req to c within the write timeout, counted from at, unless
 // c came from the pool with bytes waiting on it (stray). On a pooled
 // socket a request of one write is written and its response awaited in
@@ -467,7 +483,7 @@ func timeout(err error) error {
 // for unread bytes without reading them.
 type upConn struct {
 	net.Conn
-	used bool // it has carried a request: it came from the pool
+	used bool // it has carried a request, or was put back unused (putBack): it came from the pool
 	peek peeker
 	lazy bool // Conn sets later deadlines lazily itself (sockConn, Linux)
 

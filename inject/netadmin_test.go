@@ -10,7 +10,9 @@ import (
 
 // TestWebhookRefusesNetworkControl: every container of a pod shares its
 // network namespace, so a container holding CAP_NET_ADMIN (added, ALL,
-// or privileged) can write the pod's iptables: one rule (REDIRECT of the
+// or privileged) can write the pod's iptables, and one holding
+// CAP_SYS_MODULE can load a kernel module that does (review50: it was
+// injected): one rule (REDIRECT of the
 // sidecar's port to the app's) sends the Service's traffic, which the
 // NetworkPolicy admits on the sidecar's port, to the app past the
 // sidecar, and an init container's rule outlives it. Such pods were
@@ -30,6 +32,8 @@ func TestWebhookRefusesNetworkControl(t *testing.T) {
 		`"securityContext":{"capabilities":{"add":["net_admin"]}},`,
 		`"securityContext":{"capabilities":{"add":["ALL"]}},`,
 		`"securityContext":{"capabilities":{"add":["SYS_ADMIN"]}},`,
+		`"securityContext":{"capabilities":{"add":["SYS_MODULE"]}},`,
+		`"securityContext":{"capabilities":{"add":["cap_sys_module"]}},`,
 		`"securityContext":{"privileged":true},`,
 	} {
 		resp := review(t, url, client, inject.PathNamespace, app(sc))

@@ -35,7 +35,11 @@ func (c Config) checkPodWide(spec map[string]any) error {
 // port to the app's, and the Service's traffic, which the NetworkPolicy
 // admits on the sidecar's port, reaches the app past the sidecar; an
 // init container's rule outlives it. SYS_ADMIN and BPF are refused too
-// (deny on doubt: BPF programs steer packets and sockets). The
+// (deny on doubt: BPF programs steer packets and sockets), and so is
+// SYS_MODULE: a kernel module the container loads runs as the kernel,
+// which writes any namespace's netfilter rules (the runtime's default
+// seccomp profile allows init_module to a holder of the capability, and
+// a pod is unconfined unless it asks). The
 // restricted Pod Security Standard refuses all of these, but the
 // injector must not rely on a namespace being held to it.
 func checkNetworkControl(spec map[string]any) error {
@@ -63,7 +67,7 @@ func networkControl(ct map[string]any) error {
 	for _, a := range adds {
 		name, _ := a.(string)
 		switch strings.TrimPrefix(strings.ToUpper(name), "CAP_") {
-		case "NET_ADMIN", "SYS_ADMIN", "BPF", "ALL":
+		case "NET_ADMIN", "SYS_ADMIN", "SYS_MODULE", "BPF", "ALL":
 			return fmt.Errorf("container %q adds the capability %s: it could rewrite the pod's network (an iptables rule sending the sidecar's port to the app) and reach the app past the sidecar; remove it", str(ct, "name"), name)
 		}
 	}
