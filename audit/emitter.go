@@ -82,7 +82,9 @@ type EmitterConfig struct {
 
 // EmitterStats are an Emitter's counters. After Close, every captured record
 // is in exactly one of Delivered, Spooled, DroppedSpool, Rejected or
-// Aggregated.
+// Aggregated, but for spooled records lost afterwards (a file unreadable
+// at replay, or gone with a deleted spool directory): those are counted
+// in Spooled and again in DroppedSpool.
 type EmitterStats struct {
 	Captured     uint64 // records Emit accepted
 	Delivered    uint64 // captured records the collector acknowledged directly
