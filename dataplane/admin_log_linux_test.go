@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"bufio"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -27,13 +26,7 @@ func TestAdminLogsHoldNoRawBytes(t *testing.T) {
 	logs := &syncBuffer{}
 	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(logs).Level(zerolog.DebugLevel) })
 	admin := &Admin{Server: st.srv}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := listenAdmin(t, admin)
 
 	stderr := captureStderr(t)
 	const canary = "CanaryAdminLog7d2c"

@@ -114,6 +114,13 @@ func pprofAdmin(t *testing.T) net.Listener {
 	t.Helper()
 	st := startStack(t, nil)
 	admin := &Admin{Server: st.srv, Pprof: true}
+	return listenAdmin(t, admin)
+}
+
+// listenAdmin serves admin on a loopback port, with its own server and
+// listener (their bounds), until the test ends, and returns the listener.
+func listenAdmin(t *testing.T, admin *Admin) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -20,13 +20,7 @@ import (
 func TestAdminTimeouts(t *testing.T) {
 	st := startStack(t, nil)
 	admin := &Admin{Server: st.srv, readTimeout: 300 * time.Millisecond, idleTimeout: 300 * time.Millisecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := listenAdmin(t, admin)
 
 	for _, c := range []struct{ name, send string }{
 		{"stalled headers", "GET /healthz HTTP/1.1\r\nHost: admin\r\n"},
@@ -116,13 +110,7 @@ func TestAdminOnePeerCannotTakeEveryConnection(t *testing.T) {
 	var logs lockedBuffer
 	st := startStack(t, func(c *Config) { c.Logger = zerolog.New(&logs) })
 	admin := &Admin{Server: st.srv}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := listenAdmin(t, admin)
 
 	healthz := func(c net.Conn) (string, error) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -167,13 +155,7 @@ func TestAdminOnePeerCannotTakeEveryConnection(t *testing.T) {
 func TestAdminRefusesLargeBodies(t *testing.T) {
 	st := startStack(t, nil)
 	admin := &Admin{Server: st.srv}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := admin.NewServer()
-	go srv.Serve(admin.Listener(ln))
-	t.Cleanup(func() { srv.Shutdown() })
+	ln := listenAdmin(t, admin)
 
 	for _, path := range []string{"/healthz", "/metrics", "/debug/pprof/symbol"} {
 		c := dialFrom(t, "127.0.0.1", ln.Addr().String())
