@@ -3,7 +3,6 @@
 package dataplane
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -27,56 +26,19 @@ import (
 // and a new one dialed. Here the upstream does so at once on the
 // connection the refused export was sent its dial for.
 func TestRefusedRequestsConnectionCheckedBeforeReuse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	idle := make(chan struct{})   // closed: the first connection gets its 408
 	closed := make(chan struct{}) // the first connection's 408 is written and it is closed
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
+	ok := func(*http.Request) []byte { return []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") }
+	ln := acceptEach(t, func(n int, c net.Conn) {
+		if n > 0 {
+			serveRaw(c, ok)
+			return
 		}
-		mu.Unlock()
+		<-idle
+		io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 7\r\n\r\ntimeout")
+		c.Close()
+		close(closed)
 	})
-	go func() {
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			if n == 0 {
-				go func() {
-					<-idle
-					io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 7\r\n\r\ntimeout")
-					c.Close()
-					close(closed)
-				}()
-				continue
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
 	dialing, gate := make(chan struct{}, 1), make(chan struct{})
 	var first sync.Once
 	st := startStack(t, func(c *Config) {

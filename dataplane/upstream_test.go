@@ -20,6 +20,14 @@ import (
 // write, so that it can misbehave on purpose.
 func startRawUpstream(t testing.TB, answer func(r *http.Request) []byte) string {
 	t.Helper()
+	return acceptEach(t, func(_ int, c net.Conn) { serveRaw(c, answer) }).Addr().String()
+}
+
+// acceptEach listens on loopback and serves the nth connection accepted
+// (from 0) with serve, on its own goroutine, until the test ends; then the
+// listener and every connection are closed.
+func acceptEach(t testing.TB, serve func(n int, c net.Conn)) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +43,7 @@ func startRawUpstream(t testing.TB, answer func(r *http.Request) []byte) string 
 		mu.Unlock()
 	})
 	go func() {
-		for {
+		for n := 0; ; n++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -43,10 +51,10 @@ func startRawUpstream(t testing.TB, answer func(r *http.Request) []byte) string 
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			go serveRaw(c, answer)
+			go serve(n, c)
 		}
 	}()
-	return ln.Addr().String()
+	return ln
 }
 
 func serveRaw(c net.Conn, answer func(r *http.Request) []byte) {
