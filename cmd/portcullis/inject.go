@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -276,6 +277,13 @@ func runWait(args []string) int {
 	if err != nil {
 		return usagef(os.Stderr, fs.Name(), "%s: %v", pos[0], err)
 	}
+	if *listening != "" {
+		if err := checkHostPort(*listening); err != nil {
+			// Dialled as given, "nope" failed every 100ms until the
+			// hook's whole DURATION had passed.
+			return usagef(os.Stderr, fs.Name(), "--listening %q: %v", *listening, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if *listening != "" {
@@ -286,6 +294,19 @@ func runWait(args []string) int {
 	case <-ctx.Done():
 	}
 	return 0
+}
+
+// checkHostPort checks that addr is host:port with a port number from 1
+// to 65535 (the host may be empty: this host).
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q must be a number from 1 to 65535", port)
+	}
+	return nil
 }
 
 // waitListening dials addr every 100ms until a connection succeeds

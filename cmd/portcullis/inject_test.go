@@ -172,7 +172,10 @@ func TestWaitCommand(t *testing.T) {
 	if r := portcullis(t, "", nil, "wait", "10ms"); r.code != 0 {
 		t.Errorf("wait 10ms = exit %d: %s", r.code, r.stderr)
 	}
-	for _, args := range [][]string{{"wait"}, {"wait", "5"}, {"wait", "soon"}} {
+	// An address that can never be dialled is a usage error at once, not
+	// a hook that fails only after its whole DURATION.
+	for _, args := range [][]string{{"wait"}, {"wait", "5"}, {"wait", "soon"}, {"wait", "--listening=nope", "1h"},
+		{"wait", "--listening=127.0.0.1:http", "1h"}, {"wait", "--listening=127.0.0.1:0", "1h"}, {"wait", "--listening=127.0.0.1:65536", "1h"}} {
 		if r := portcullis(t, "", nil, args...); r.code != 2 {
 			t.Errorf("%v = exit %d, want 2 (usage error): %s", args, r.code, r.stderr)
 		}
