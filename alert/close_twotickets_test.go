@@ -24,11 +24,7 @@ func TestClosureToldToEachTicketAtOneSink(t *testing.T) {
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: jira.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot:token")}}
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	start := func() {
 		t.Helper()
 		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: time.Second,

@@ -43,11 +43,7 @@ func TestFoldUpdateQueuedOnFullDisk(t *testing.T) {
 	var mu sync.Mutex
 	var errs []error
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) { // the trail is on another disk, with room
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box)) // the trail is on another disk, with room
 	o, err := NewOutbox(OutboxConfig{Dir: dir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
 		OnError: func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
 	if err != nil {

@@ -57,11 +57,7 @@ func TestFoldUpdateRefusedWhileDiskFull(t *testing.T) {
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: jira.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot:token")}}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var box atomic.Pointer[Outbox]
-	r := &rig{t: t, dir: filepath.Join(fs, "audit"), key: key, doc: examplePolicy(t), onOpen: func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	}}
+	r := &rig{t: t, dir: filepath.Join(fs, "audit"), key: key, doc: examplePolicy(t), onOpen: enqueueInto(t, &box)}
 	r.open()
 	o, err := NewOutbox(OutboxConfig{Dir: filepath.Join(fs, "tickets"), Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond,
 		MaxBackoff: 5 * time.Minute, OnError: func(error) {}})

@@ -147,11 +147,7 @@ func TestFoldUpdateRefusedForGoodWaitsItsGap(t *testing.T) {
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: jira.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot:token")}}
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,
 		OnError: func(error) {}})
 	if err != nil {
@@ -199,11 +195,7 @@ func TestFoldUpdateLeftQueuedByACrashWaitsItsGap(t *testing.T) {
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: jira.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot:token")}}
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)

@@ -35,11 +35,7 @@ func TestFoldUpdatesToldToEachTicketAtOneSink(t *testing.T) {
 		{Name: "hook", Kind: "webhook", URL: hook.srv.URL, secret: secret}}
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	start := func() {
 		t.Helper()
 		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, Now: clock.now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Minute,

@@ -252,3 +252,13 @@ func every(start time.Time, d time.Duration, n int, mods ...func(*collector.Stor
 	}
 	return out
 }
+
+// enqueueInto is a rig's OnOpen that queues each alert in the outbox box
+// holds (set once the outbox, which needs the rig's engine, is made).
+func enqueueInto(t *testing.T, box *atomic.Pointer[Outbox]) func(Alert) {
+	return func(a Alert) {
+		if err := box.Load().Enqueue(a); err != nil {
+			t.Errorf("Enqueue: %v", err)
+		}
+	}
+}

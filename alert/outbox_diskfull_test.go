@@ -50,11 +50,7 @@ func TestOutboxNoDuplicateTicketWhileTrailFull(t *testing.T) {
 	fs := tmpfs.Mount(t, 1<<20)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var box atomic.Pointer[Outbox]
-	r := &rig{t: t, dir: filepath.Join(fs, "audit"), key: key, doc: examplePolicy(t), onOpen: func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	}}
+	r := &rig{t: t, dir: filepath.Join(fs, "audit"), key: key, doc: examplePolicy(t), onOpen: enqueueInto(t, &box)}
 	r.open()
 	var failures atomic.Int64
 	sinks := []*Sink{{Name: "jira", Kind: "jira", URL: srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot@example.com:tok")}}

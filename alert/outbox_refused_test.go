@@ -76,11 +76,7 @@ func TestOutboxRefusedDeliveryHoldsNoOther(t *testing.T) {
 	t.Parallel()
 	j := newJiraServer(t)
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
 	var mu sync.Mutex
 	clock := t0.Add(24 * time.Hour)

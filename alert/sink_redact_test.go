@@ -138,11 +138,7 @@ func TestSinksRedactCredentials(t *testing.T) {
 	sinks = append(sinks, &Sink{Name: "jira-echo", Kind: "jira", URL: echo.srv.URL + "/rest/api/2/issue", Project: "SEC", secret: []byte("bot@example.com:sink-token")})
 
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	r.eng.cfg.OnClose = func(a Alert) { box.Load().EnqueueClose(a) }
 	var logMu sync.Mutex
 	var logged []string

@@ -130,11 +130,7 @@ func TestOutboxExactlyOnceAcrossRestart(t *testing.T) {
 	sinks := []*Sink{{Name: "secops", Kind: "webhook", URL: rcv.srv.URL, secret: secret}}
 	outDir := t.TempDir()
 	var box atomic.Pointer[Outbox]
-	r := newRigWith(t, examplePolicy(t), func(a Alert) {
-		if err := box.Load().Enqueue(a); err != nil {
-			t.Errorf("Enqueue: %v", err)
-		}
-	})
+	r := newRigWith(t, examplePolicy(t), enqueueInto(t, &box))
 	start := func() (context.CancelFunc, chan struct{}) {
 		o, err := NewOutbox(OutboxConfig{Dir: outDir, Sinks: sinks, Engine: r.eng, MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 		if err != nil {
