@@ -39,10 +39,11 @@ type responseBody struct {
 	limit int64
 	keep  bool // the response allows reusing the connection
 	eof   bool
-	bad   bool // broken: audited as upstream_error
-	slow  bool // broken by the upstream timeout: audited as upstream_timeout
-	over  bool // past the limit: audited as response_too_large
-	armed bool // Close completes the exchange
+	bad   bool           // broken: audited as upstream_error
+	slow  bool           // broken by the upstream timeout: audited as upstream_timeout
+	over  bool           // past the limit: audited as response_too_large
+	cut   audit.Decision // not Allowed: ended by a push that refuses the request now (stillAllowed)
+	armed bool           // Close completes the exchange
 
 	// until is when the response must be out (WriteTimeout from its
 	// start); zero: no bound. Reads from the upstream stop then, as the
@@ -57,6 +58,7 @@ type responseBody struct {
 func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
 	b.u, b.c, b.cc, b.br, b.cl, b.limit, b.keep = u, c, cc, br, cl, limit, keep && cl != -2
 	b.n, b.eof, b.bad, b.slow, b.over, b.until = 0, false, false, false, false, time.Time{}
+	b.cut = audit.Allowed
 	b.up.Reset()
 	b.up.StreamBody = true
 	b.up.Header.SetContentLength(cl)
@@ -87,6 +89,9 @@ func (b *responseBody) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := b.r.Read(p)
+	if !b.stillAllowed() {
+		return 0, errResponseCut // what was read after the push is not sent
+	}
 	b.n += int64(n)
 	if b.n > b.limit {
 		n -= int(b.n - b.limit)
@@ -114,6 +119,28 @@ func (b *responseBody) Read(p []byte) (int, error) {
 
 var errBodyBroken = errors.New("dataplane: the upstream response body broke off or was malformed")
 
+var errResponseCut = errors.New("dataplane: a policy push refused the request while its response streamed")
+
+// stillAllowed reports whether the request may go on receiving its
+// response after tables were replaced (a push from etcd, a reload, a
+// JWKS refresh) since it was decided: it is decided again on the tables
+// in force (decideAgain) at the time it was sent, x.at, so a revoked key
+// or token, a suspended client or tenant, a scope or route withdrawn
+// ends a download already streaming (a bulk export under a stolen key
+// ran to its end after the key was revoked), while a credential that
+// simply expires during a long download does not. Nothing replaced
+// costs a pointer compare.
+func (b *responseBody) stillAllowed() bool {
+	if b.cut != audit.Allowed {
+		return false
+	}
+	if b.x.prep == b.s.prepared.Load() {
+		return true
+	}
+	b.cut = b.s.decideAgain(b.ctx, b.x)
+	return b.cut == audit.Allowed
+}
+
 // Close releases the upstream connection and settles the exchange.
 func (b *responseBody) Close() error {
 	if b.r != nil {
@@ -132,6 +159,8 @@ func (b *responseBody) Close() error {
 		x := b.x
 		x.streamed = b.n
 		switch {
+		case b.cut != audit.Allowed:
+			x.rec.Decision = b.cut
 		case b.over:
 			x.rec.Decision = audit.ResponseTooLarge
 		case b.slow:
