@@ -64,6 +64,7 @@ type exchange struct {
 
 	body     *responseBody // made on the first forward; survives reset
 	out      wire          // the request's bytes for the upstream (upstream.go)
+	undo     undo          // what identify changed that a new decision may take back (forward.go)
 	streamed int64         // bytes of a streamed response body sent
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
@@ -105,6 +106,7 @@ func (x *exchange) reset() {
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
+	x.undo = undo{host: x.undo.host[:0]}
 	x.streamed = 0
 	x.rec.Reset()
 }
