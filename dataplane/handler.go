@@ -66,6 +66,7 @@ type exchange struct {
 	out      wire          // the request's bytes for the upstream (upstream.go)
 	undo     undo          // what identify changed that a new decision may take back (forward.go)
 	streamed int64         // bytes of a streamed response body sent
+	cut      bool          // a streamed response broke before a byte of it was written: the client got no status (stream.go)
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
@@ -107,7 +108,7 @@ func (x *exchange) reset() {
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
 	x.undo = undo{host: x.undo.host[:0]}
-	x.streamed = 0
+	x.streamed, x.cut = 0, false
 	x.rec.Reset()
 }
 
