@@ -69,7 +69,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 // taken. Taking one may wait (the pool's cap, a dial), so the request is
 // judged again with each in hand, at the time it was got (sendable,
 // recheck.go): refused, its answer is judged, the connection goes back
-// unused (putBack) and nothing is sent.
+// unused (putBack) and nothing is sent. A request whose route requires
+// an approval spends it then, without the connection, and takes one
+// again.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit.Decision, error) {
 	u, req, resp := s.upstream, &ctx.Request, &ctx.Response
 	resp.Reset()
@@ -85,6 +87,27 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit
 		if d := s.sendable(ctx, x, at); d != audit.Allowed {
 			u.putBack(cc, c)
 			return answer{}, d, nil
+		}
+		if a := x.route.Approval; a != nil && x.spent != a.Route {
+			// The approval is spent once the request passed the judgement
+			// at send time: spent before the wait for a connection, it was
+			// lost to a request refused here (its key revoked meanwhile),
+			// which never reached the service
+			// (TestApprovalNotSpentOnRequestRefusedAtSend). The etcd round
+			// trip is made without the connection, which goes back unused
+			// to the pool: held, every request waited on etcd with the pool
+			// at its cap (TestApprovalSpentWithoutHoldingUpstreamConnection).
+			// The request then takes a connection and is judged again, as
+			// every request is; refused then (a revocation within the round
+			// trip and that wait) it has spent the use. A use is a version
+			// of its etcd counter, which nothing can give back: a sidecar
+			// that could, could mint uses.
+			u.putBack(cc, c)
+			if d := s.approve(ctx, x); d != audit.Allowed {
+				return answer{}, d, nil
+			}
+			x.spent = a.Route
+			continue
 		}
 		stray, err := u.send(c, req, &x.out, at)
 		switch {
