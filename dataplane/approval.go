@@ -37,6 +37,9 @@ const hdrApproval = "X-Portcullis-Approval"
 // released when the request settles.
 func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	id := x.hdr.approval // the header section's (headers.go), never a trailer's
+	if x.client == nil {
+		return audit.ApprovalRequired // a public route requires none (policy.Compile): fail closed
+	}
 	valid := validApprovalID(id)
 	if valid {
 		x.rec.SetApprovalID(id)

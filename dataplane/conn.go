@@ -49,6 +49,11 @@ type conn struct {
 	// certificate (a CRL revoking it: audit.CertRevoked), else Allowed.
 	certDenied audit.Decision
 
+	// written counts the bytes written to the client (Write), so that a
+	// streamed response can tell whether any of it left (stream.go).
+	// Used only by the serving goroutine.
+	written int64
+
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head (or trailer section) read ended badly: its request is refused
 
@@ -120,6 +125,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // returns at once, without a system call.
 func (c *conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
+	c.written += int64(n)
 	runtime.Gosched()
 	return n, err
 }

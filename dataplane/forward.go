@@ -69,7 +69,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 // taken. Taking one may wait (the pool's cap, a dial), so the request is
 // judged again with each in hand, at the time it was got (sendable,
 // recheck.go): refused, its answer is judged, the connection goes back
-// unused (putBack) and nothing is sent.
+// unused (putBack) and nothing is sent. A request whose route requires
+// an approval spends it then, without the connection, and takes one
+// again.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit.Decision, error) {
 	u, req, resp := s.upstream, &ctx.Request, &ctx.Response
 	resp.Reset()
@@ -85,6 +87,27 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit
 		if d := s.sendable(ctx, x, at); d != audit.Allowed {
 			u.putBack(cc, c)
 			return answer{}, d, nil
+		}
+		if a := x.route.Approval; a != nil && x.spent != a.Route {
+			// The approval is spent once the request passed the judgement
+			// at send time: spent before the wait for a connection, it was
+			// lost to a request refused here (its key revoked meanwhile),
+			// which never reached the service
+			// (TestApprovalNotSpentOnRequestRefusedAtSend). The etcd round
+			// trip is made without the connection, which goes back unused
+			// to the pool: held, every request waited on etcd with the pool
+			// at its cap (TestApprovalSpentWithoutHoldingUpstreamConnection).
+			// The request then takes a connection and is judged again, as
+			// every request is; refused then (a revocation within the round
+			// trip and that wait) it has spent the use. A use is a version
+			// of its etcd counter, which nothing can give back: a sidecar
+			// that could, could mint uses.
+			u.putBack(cc, c)
+			if d := s.approve(ctx, x); d != audit.Allowed {
+				return answer{}, d, nil
+			}
+			x.spent = a.Route
+			continue
 		}
 		stray, err := u.send(c, req, &x.out, at)
 		switch {
@@ -160,18 +183,31 @@ func (s *Server) prepareRequest(req *fasthttp.Request, x *exchange) {
 // identify ends prepareRequest with what depends on the decision: the
 // credential removed (unless forwarded), the connection's end for a body
 // on a route that takes one, the Host and the identity lines. A request
-// decided again before it is sent (recheck.go) gets them again. A token
-// removed on the first decision stays removed should a policy push turn
-// forward_token on during the wait.
+// decided again on new tables before it is sent (sendable, recheck.go)
+// goes through it again, and must leave it as if it had been decided
+// first on those tables: what an earlier pass changed is taken back
+// (x.undo), a credential removed is put back in its place should
+// forward_token have been turned on meanwhile, the client's Host should
+// the upstream_host it was replaced by be gone. Before, a token removed
+// on the first decision stayed removed, and the old override stayed the
+// Host (TestRedecidedRequestRebuiltFromNewTables). The connection's end
+// needs no undoing: a route only of GET, DELETE or OPTIONS takes a body,
+// and a body on one that does not is refused (contentRefused).
 func (s *Server) identify(req *fasthttp.Request, x *exchange) {
 	h := &req.Header
-	if x.hdr.creds && !x.forwardToken() {
-		// scanHeaders refused both at once, and a trailer of either name
-		// is gone: one Del is enough.
+	if x.hdr.creds {
+		name := ro("Authorization") // scanHeaders refused both at once, and a trailer of either name is gone
 		if x.hdr.keyHdr {
-			delHeader(h, ro("X-API-Key"), x)
-		} else {
-			delHeader(h, ro("Authorization"), x)
+			name = ro("X-API-Key")
+		}
+		switch fwd := x.forwardToken(); {
+		case !fwd && x.undo.credAt == 0:
+			x.undo.credAt = cutHeader(h, name, x) + 1
+		case fwd && x.undo.credAt != 0:
+			if v, ok := rawValue(h.RawHeaders(), name); ok {
+				pasteHeader(h, name, v, x.undo.credAt-1)
+			}
+			x.undo.credAt = 0
 		}
 	}
 	if x.route.AllowBody && len(req.Body()) > 0 {
@@ -184,6 +220,28 @@ func (s *Server) identify(req *fasthttp.Request, x *exchange) {
 	}
 	s.setHost(h, x)
 	x.out.lines = x.appendLines(x.out.lines[:0])
+}
+
+// undo is what identify changed of a request's header that a decision
+// on new tables may take back (identify). Its zero value is nothing
+// changed; reset keeps host's buffer.
+type undo struct {
+	credAt  int    // the credential line's index among the header lines, plus 1, when identify removed it
+	hostSet bool   // setHost replaced the client's Host (or set one where it had none)
+	host    []byte // the client's Host then (empty: none)
+}
+
+// rawValue returns the value of the header line named name (in any case)
+// in the raw header block raw, trimmed as fasthttp's parser trims it: the
+// line as the client sent it, which deleting from the header map leaves
+// alone.
+func rawValue(raw, name []byte) ([]byte, bool) {
+	for line := range bytes.Lines(raw) {
+		if c := bytes.IndexByte(line, ':'); c == len(name) && bytes.EqualFold(line[:c], name) {
+			return trimOWS(bytes.TrimRight(line[c+1:], "\r\n")), true
+		}
+	}
+	return nil, false
 }
 
 // appendLines renders the header lines the sidecar adds to the request,
@@ -226,13 +284,26 @@ func appendLine(dst []byte, name string, value []byte) []byte {
 // setHost gives the upstream the Host the policy names, or else the
 // client's (which scanHeaders checked holds only host bytes), or else the
 // upstream address.
+//
+// The client's Host is kept (x.undo) the first time it is replaced, and
+// put back before a later pass, so that a request decided again after
+// a push that removed or changed upstream_host gets the Host the new
+// tables give it (identify).
 func (s *Server) setHost(h *fasthttp.RequestHeader, x *exchange) {
-	switch {
-	case x.snap.UpstreamHost != "":
-		h.SetHost(x.snap.UpstreamHost)
-	case len(h.Host()) == 0:
-		h.SetHost(s.cfg.Upstream)
+	if x.undo.hostSet {
+		h.SetHostBytes(x.undo.host)
 	}
+	host := x.snap.UpstreamHost
+	switch {
+	case host == "" && len(h.Host()) > 0:
+		return
+	case host == "":
+		host = s.cfg.Upstream
+	}
+	if !x.undo.hostSet {
+		x.undo.host, x.undo.hostSet = append(x.undo.host[:0], h.Host()...), true
+	}
+	h.SetHost(host)
 }
 
 // forwardedFor renders the source address for X-Forwarded-For. The text is

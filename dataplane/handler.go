@@ -64,7 +64,10 @@ type exchange struct {
 
 	body     *responseBody // made on the first forward; survives reset
 	out      wire          // the request's bytes for the upstream (upstream.go)
+	undo     undo          // what identify changed that a new decision may take back (forward.go)
 	streamed int64         // bytes of a streamed response body sent
+	cut      bool          // a streamed response broke before a byte of it was written: the client got no status (stream.go)
+	spent    string        // the route (policy.Approval.Route) whose approval the request spent (forward.go)
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
@@ -105,7 +108,8 @@ func (x *exchange) reset() {
 	x.query = nil
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
-	x.streamed = 0
+	x.undo = undo{host: x.undo.host[:0]}
+	x.streamed, x.cut, x.spent = 0, false, ""
 	x.rec.Reset()
 }
 
@@ -267,12 +271,14 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if d := s.authorize(x); d != audit.Allowed {
 		return d
 	}
-	// 6. Limits, then the concurrency slot (limit.go); then, on a route
-	// that requires one, the approval (approval.go), last, so that a
-	// request refused for any other reason uses none. A request that
-	// names no approval, or a malformed id, is refused before the limits:
-	// the ledger is never asked for it, and it must not hold a slot or a
-	// place in the class's queue (TestApprovalLessRequestTakesNoQueuePlace).
+	// 6. Limits, then the concurrency slot (limit.go). On a route that
+	// requires one, the approval (approval.go) is spent later, last of
+	// all, when the request is judged with its upstream connection in
+	// hand (Server.roundTrip), so that a request refused for any reason
+	// uses none. A request that names no approval, or a malformed id, is
+	// refused before the limits: the ledger is never asked for it, and it
+	// must not hold a slot or a place in the class's queue
+	// (TestApprovalLessRequestTakesNoQueuePlace).
 	if x.route.Approval != nil && !validApprovalID(x.hdr.approval) {
 		return audit.ApprovalRequired
 	}
@@ -282,15 +288,10 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		// queue of its class above all: decided again (recheck.go).
 		d = s.decideAgain(ctx, x)
 	}
-	if d != audit.Allowed || x.route.Approval == nil {
-		return d
+	if d == audit.Allowed && x.route.Approval != nil && s.cfg.Approvals == nil {
+		// No ledger (a sidecar on a policy file): refused now, without an
+		// upstream connection; nothing is spent.
+		return s.approve(ctx, x)
 	}
-	// The approval costs an etcd round trip; a clock read more judges
-	// the credential, and the approval, at the end of the request's wait
-	// in the queue, not at its arrival (recheck.go).
-	_, now := s.clock.now()
-	if d = s.recheck(ctx, x, now); d != audit.Allowed || x.route.Approval == nil {
-		return d
-	}
-	return s.approve(ctx, x)
+	return d
 }

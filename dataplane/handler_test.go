@@ -230,6 +230,11 @@ func TestExchangeReset(t *testing.T) {
 				t.Errorf("%s has length %d after reset", name, f.Len())
 			}
 			continue
+		case "undo":
+			if u := x.undo; u.credAt != 0 || u.hostSet || len(u.host) != 0 {
+				t.Errorf("undo = %+v after reset, want its host emptied and the rest zero", x.undo)
+			}
+			continue
 		case "out":
 			if o := x.out; len(o.lines) != 0 || o.b != nil || o.c != nil || o.bytes != nil || o.n != 0 {
 				t.Errorf("out = %+v after reset, want its lines emptied and the rest zero", x.out)

@@ -69,10 +69,33 @@ func delHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) {
 // keeping the order of the lines left. It touches only the lines: what
 // fasthttp keeps apart (User-Agent, Host, ...) stays, where DelBytes
 // would clear it. x.delKey is scratch.
-func delLinesAfter(h *fasthttp.RequestHeader, name []byte, keep int, x *exchange) {
+func delLinesAfter(h *fasthttp.RequestHeader, name []byte, keep int, x *exchange) (first int) {
 	x.delKey = fasthttp.AppendNormalizedHeaderKeyBytes(x.delKey[:0], name)
 	lines := linesOf(h)
-	*lines = dropLines(*lines, x.delKey, keep)
+	*lines, first = dropLines(*lines, x.delKey, keep)
+	return first
+}
+
+// cutHeader is delHeader for a name of one line (scanHeaders refused a
+// repeated one), returning where that line stood among the lines, or -1,
+// so that pasteHeader can put it back in its place.
+func cutHeader(h *fasthttp.RequestHeader, name []byte, x *exchange) int {
+	at := delLinesAfter(h, name, 0, x)
+	h.DelBytes(name)
+	return at
+}
+
+// pasteHeader adds the line name: value to h at index at of its lines
+// (where cutHeader took it from), or last when at is past them. fasthttp
+// adds it last, into a line buffer of its own (copying name, normalised
+// as its parser does, and value); it is then swapped into place, so no
+// two lines share a buffer and the others keep their order.
+func pasteHeader(h *fasthttp.RequestHeader, name, value []byte, at int) {
+	h.AddBytesKV(name, value)
+	lines := *linesOf(h)
+	for i := len(lines) - 1; i > at && i > 0; i-- {
+		lines[i], lines[i-1] = lines[i-1], lines[i]
+	}
 }
 
 // linesOf returns where h keeps the lines of its map (linesOK holds: New
@@ -89,15 +112,19 @@ func linesOf(h *fasthttp.RequestHeader) *[]headerLine {
 }
 
 // dropLines removes the lines named key from lines but the first keep of
-// them, keeping the order of the others. The removed lines are swapped,
+// them, keeping the order of the others, and returns the index of the
+// first line removed, or -1. The removed lines are swapped,
 // not overwritten, past the new end, as fasthttp's own deletes leave
 // them: the map reuses their buffers for the lines it adds next, and no
 // two lines may share one.
-func dropLines(lines []headerLine, key []byte, keep int) []headerLine {
-	n := 0
+func dropLines(lines []headerLine, key []byte, keep int) (_ []headerLine, first int) {
+	n, first := 0, -1
 	for i := range lines {
 		if string(lines[i].key) == string(key) {
 			if keep--; keep < 0 {
+				if first < 0 {
+					first = i
+				}
 				continue
 			}
 		}
@@ -106,5 +133,5 @@ func dropLines(lines []headerLine, key []byte, keep int) []headerLine {
 		}
 		n++
 	}
-	return lines[:n]
+	return lines[:n], first
 }

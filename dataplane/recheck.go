@@ -10,8 +10,7 @@ import (
 
 // recheck judges an admitted request again at now (unix nanoseconds), the
 // end of a wait: for a concurrency slot (its class's max_wait, up to 5
-// minutes), before an approval's etcd round trip, and with an upstream
-// connection in hand (the pool's cap, up to the upstream timeout, and a
+// minutes), and with an upstream connection in hand (the pool's cap, up to the upstream timeout, and a
 // dial), before a byte is sent (sendable). A request whose tables were
 // replaced meanwhile, or whose credential lapsed, is decided again
 // (decideAgain); any other costs a pointer compare, lapsed's compares of
@@ -135,21 +134,18 @@ const maxExpiry = math.MaxInt64/int64(time.Second) - 86400
 // sendable is what roundTrip asks with an upstream connection in hand,
 // before a byte of the request is written (forward.go): the request is
 // judged again at at, when the connection was got (recheck). A request
-// decided again is given the identity the new decision found
-// (identify), and an approval if its route now requires another one.
+// decided again is given what the new decision builds (identify). An
+// approval its route requires is roundTrip's to spend, after this.
 // Otherwise its answer is d, not Allowed, and nothing is sent.
 func (s *Server) sendable(ctx *fasthttp.RequestCtx, x *exchange, at time.Time) audit.Decision {
 	now := at.UnixNano()
 	if s.clock.wall != nil {
 		_, now = s.clock.now()
 	}
-	prep, approval := x.prep, x.route.Approval
+	prep := x.prep
 	if d := s.recheck(ctx, x, now); d != audit.Allowed || x.prep == prep {
 		return d
 	}
 	s.identify(&ctx.Request, x)
-	if a := x.route.Approval; a != nil && (approval == nil || a.Route != approval.Route) {
-		return s.approve(ctx, x)
-	}
 	return audit.Allowed
 }

@@ -17,6 +17,9 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	h := &ctx.Request.Header
 	r.Time = x.wall
 	r.Status = uint16(ctx.Response.StatusCode())
+	if x.cut {
+		r.Status = 0 // the connection was cut before the status line left
+	}
 	r.AuthMethod = x.method
 	r.SourceIP = x.peer
 	r.BytesIn = 0

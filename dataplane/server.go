@@ -363,9 +363,14 @@ func (s *Server) cutInFlight() {
 // Ready reports whether a policy is loaded and the server is not stopping.
 func (s *Server) Ready() bool { return !s.stopping.Load() && s.store.Load() != nil }
 
-// Close releases caches; call it after Shutdown.
+// Close releases caches and the idle upstream connections; call it after
+// Shutdown.
 func (s *Server) Close() {
 	s.stopSecrets()
+	// The upstream connections idle in the pool: one a refused request
+	// took and gave back unused (roundTrip) never carried a request, and
+	// a service waits on such a connection for its first.
+	s.upstream.hc.CloseIdleConnections()
 	s.keys.Close()
 	if s.certs != nil {
 		s.certs.close()

@@ -44,6 +44,9 @@ type responseBody struct {
 	over  bool           // past the limit: audited as response_too_large
 	cut   audit.Decision // not Allowed: ended by a push that refuses the request now (stillAllowed)
 	armed bool           // Close completes the exchange
+	// sent is what the exchange's connection had written to the client
+	// (conn.written) when the response was handed to fasthttp (arm).
+	sent int64
 
 	// until is when the response must be out (WriteTimeout from its
 	// start); zero: no bound. Reads from the upstream stop then, as the
@@ -168,6 +171,14 @@ func (b *responseBody) Close() error {
 		case b.bad:
 			x.rec.Decision = audit.UpstreamError
 		}
+		if (b.over || b.bad || b.cut != audit.Allowed) && x.conn != nil && x.conn.written == b.sent {
+			// Broken (or cut by a push) before fasthttp flushed a byte of it (its 4 KiB write
+			// buffer holds the head and the body's start; the connection
+			// is closed with them): the client got a cut connection, no
+			// status and no bytes, and the record says so
+			// (TestStreamBrokenBeforeFirstByteAuditedAsSent).
+			x.streamed, x.cut = 0, true
+		}
 		b.s.settle(b.ctx, x)
 	}
 	return nil
@@ -180,9 +191,18 @@ func (b *responseBody) Close() error {
 // after a "Content-Length: 0").
 func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange) {
 	b := x.body
-	b.s, b.ctx, b.x, b.armed = s, ctx, x, true
+	b.arm(s, ctx, x)
 	b.until = time.Now().Add(s.cfg.WriteTimeout)
 	ctx.Response.SetBodyStream(b, max(b.cl, -1))
+}
+
+// arm makes b complete x when it closes, noting what x's connection has
+// written so far.
+func (b *responseBody) arm(s *Server, ctx *fasthttp.RequestCtx, x *exchange) {
+	b.s, b.ctx, b.x, b.armed, b.sent = s, ctx, x, true, 0
+	if x.conn != nil {
+		b.sent = x.conn.written
+	}
 }
 
 // detach stops a stream from completing x, for a handler that answers

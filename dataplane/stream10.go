@@ -19,7 +19,7 @@ import (
 // the body, after which fasthttp closes the connection.
 func (s *Server) streamToClose(ctx *fasthttp.RequestCtx, x *exchange) {
 	b := x.body
-	b.s, b.ctx, b.x, b.armed = s, ctx, x, true
+	b.arm(s, ctx, x)
 	// As the response's body stream, b is closed (and x settled) by
 	// fasthttp's reset of the response even if the hijack never runs, and
 	// the audit record counts the bytes sent.

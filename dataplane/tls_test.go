@@ -677,3 +677,49 @@ func TestTLSClientCARemovedRefusesResumedSession(t *testing.T) {
 		t.Errorf("session of a certificate whose CA was taken out (resumed: %v): %d, want it refused", again.c.ConnectionState().DidResume, r.status)
 	}
 }
+
+// TestTLS12CBCRefused: over real TLS on loopback, a TLS 1.2 client that
+// offers only an ECDHE suite with AES-CBC and HMAC-SHA1 (or SHA-256) fails
+// the handshake, one that offers an AEAD suite (GCM, ChaCha20-Poly1305) is
+// served, and TLS 1.3 is served. Before, the listener took Go's default
+// suites, CBC ones among them.
+func TestTLS12CBCRefused(t *testing.T) {
+	ca := newAuthority(t, "server CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, ca.issue(t, "sidecar", nil, true), nil) })
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	dial := func(cfg *tls.Config) (*tls.Conn, error) {
+		cfg.RootCAs, cfg.ServerName = roots, "127.0.0.1"
+		return tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", st.addr, cfg)
+	}
+	for _, suite := range []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+	} {
+		c, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
+		if err == nil {
+			c.Close()
+			t.Errorf("TLS 1.2 offering only %s: handshake done; want it refused", tls.CipherSuiteName(suite))
+		}
+	}
+	for _, cfg := range []*tls.Config{
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}},
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}},
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}},
+		{MinVersion: tls.VersionTLS13},
+	} {
+		c, err := dial(cfg)
+		if err != nil {
+			t.Errorf("offering %v (max version %x): %v; want it served", cfg.CipherSuites, cfg.MaxVersion, err)
+			continue
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		tc := &tlsClient{c: c, br: bufio.NewReader(c)}
+		r, err := tc.send("GET", "/v1/users/7", key(hrisKey))
+		c.Close()
+		if err != nil || r.status != 200 {
+			t.Errorf("%s: status %d, %v; want 200", tls.CipherSuiteName(c.ConnectionState().CipherSuite), r.status, err)
+		}
+	}
+}

@@ -117,11 +117,34 @@ func (u *origin) receive(br *bufio.Reader, c net.Conn, cc any, req *fasthttp.Req
 			return answer{}, timeout(err)
 		}
 	default:
+		if err := bodyBegun(br, cl); err != nil {
+			return answer{}, err
+		}
 		body.start(u, c, cc, br, cl, limit, keep)
 		return answer{streamed: true, scrub: hd.scrub}, nil
 	}
 	u.done(cc, br, keep)
 	return answer{scrub: hd.scrub}, nil
+}
+
+// bodyBegun waits, within the read deadline the round trip set (conn),
+// for the first byte of a body to be streamed (cl: its declared length,
+// -1 chunked, -2 until the connection closes). Once streaming, the
+// client's answer is the service's head, which fasthttp writes before the
+// body: a body that broke off before its first byte gave the client a
+// cut connection and nothing else, audited as the service's 200
+// (TestStreamBrokenBeforeFirstByteAuditedAsSent). Failing here, it gets
+// the sidecar's 502 (504 for a stall) instead. Most bodies have bytes
+// buffered with the head, and cost no read.
+func bodyBegun(br *bufio.Reader, cl int) error {
+	_, err := br.Peek(1)
+	switch {
+	case err == nil, err == io.EOF && cl == -2: // an empty body, delimited by the close
+		return nil
+	case err == io.EOF:
+		return io.ErrUnexpectedEOF
+	}
+	return timeout(err)
 }
 
 // logUpstreamError logs why a round trip failed by its kind only, without

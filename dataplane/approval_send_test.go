@@ -1,0 +1,141 @@
+package dataplane
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// spendLedger admits the approval id for client and route as often as
+// asked, counting the uses it took; probe, when set, runs inside each
+// Consume, where the real ledger makes its etcd round trip.
+type spendLedger struct {
+	id, client, route string
+	probe             func() int
+	mu                sync.Mutex // guards the following fields
+	spent             int
+	probed            []int // what probe returned, by Consume
+}
+
+func (l *spendLedger) Consume(id []byte, client, route string, _ []byte, _ time.Time) bool {
+	var p int
+	if l.probe != nil {
+		p = l.probe()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.probe != nil {
+		l.probed = append(l.probed, p)
+	}
+	if string(id) != l.id || client != l.client || route != l.route {
+		return false
+	}
+	l.spent++
+	return true
+}
+
+func (l *spendLedger) uses() (int, []int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spent, append([]int(nil), l.probed...)
+}
+
+const sendApproval = "apr_0123456789abcdef"
+
+// Finding (review51): the approval of a request to a route that requires
+// one was spent (an etcd transaction, a use of a grant of max_uses
+// requests) at the end of the request's decision, before it waited for an
+// upstream connection; the judgement with the connection in hand then
+// refused it (its key revoked meanwhile) and the use was gone, for a
+// request that never reached the service. The approval is now spent
+// after that judgement: here the ledger must not be asked at all. The
+// queue's wait, which ends before the decision does, is held to it too.
+func TestApprovalNotSpentOnRequestRefusedAtSend(t *testing.T) {
+	for _, pool := range []bool{true, false} {
+		w := &waitScene{pool: pool}
+		t.Run(w.where(), func(t *testing.T) {
+			ledger := &spendLedger{id: sendApproval, client: "acme-admin", route: "POST /v1/exports/full"}
+			w := newWaitSceneWith(t, pool, func(c *Config) { c.Approvals = ledger })
+			w.hold(t, w.export(t, key(adminKey)))
+			w.wait(t, func() reply {
+				return do(t, w.st.addr, "POST", "/v1/exports/full", map[string]string{
+					"X-API-Key": adminKey, "X-Portcullis-Approval": sendApproval, "X-Request-ID": "approval-refused-at-send",
+				}, "")
+			})
+			prev := w.st.store.Load()
+			next, err := policy.Amend(prev, policy.Live{Revision: prev.Revision + 1, RevokedKeys: map[string]bool{"acmeadm1": true}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.st.store.Swap(next)
+			first, second := w.finish(t)
+			w.check(t, "its key revoked", first, second, "approval-refused-at-send", 401, audit.KeyRevoked)
+			if n, _ := ledger.uses(); n != 0 {
+				t.Errorf("its key revoked while the request waited %s: the ledger spent %d use(s) of its approval for a request refused 401; want none", w.where(), n)
+			}
+		})
+	}
+}
+
+// Finding (review51): a request whose route came to require an approval
+// while it waited for an upstream connection had its approval spent, an
+// etcd round trip of up to the ledger's timeout, while it held that
+// connection: with the pool at its cap, every other request waited on
+// etcd. The connection now goes back to the pool for the round trip: a
+// request made from inside the ledger's Consume, of another client, gets
+// the pool's one connection and is served.
+func TestApprovalSpentWithoutHoldingUpstreamConnection(t *testing.T) {
+	ledger := &spendLedger{id: sendApproval, client: "acme-admin", route: "POST /v1/exports"}
+	w := newWaitSceneWith(t, true, func(c *Config) { c.Approvals, c.UpstreamTimeout = ledger, 3*time.Second })
+	ledger.probe = func() int {
+		return probeStatus(w.st.addr, "GET /v1/users/7 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n")
+	}
+	w.hold(t, w.export(t, key(adminKey)))
+	w.wait(t, w.export(t, map[string]string{"X-API-Key": adminKey, "X-Portcullis-Approval": sendApproval, "X-Request-ID": "approval-newly-required"}))
+	swapDoc(t, w.st.store, func(d *policy.Document) {
+		exportWait(true)(d)
+		for i := range d.Routes {
+			if d.Routes[i].Method == "POST" && d.Routes[i].Path == "/v1/exports" {
+				d.Routes[i].Approval = &policy.ApprovalSpec{Required: true, MaxUses: 1, MaxAge: "1h"}
+			}
+		}
+	})
+	first, second := w.finish(t)
+	if first.status != 200 || second.status != 200 {
+		t.Fatalf("the exports answered %d and %d %q; want 200 and 200 (the second spending its approval)", first.status, second.status, second.body)
+	}
+	if rec := w.st.sink.withRequestID(t, "approval-newly-required"); string(rec.ApprovalID()) != sendApproval {
+		t.Errorf("the record names approval %q, want %s", rec.ApprovalID(), sendApproval)
+	}
+	n, probed := ledger.uses()
+	if n != 1 || len(probed) != 1 || probed[0] != 200 {
+		t.Errorf("the ledger spent %d use(s); a request sent while it worked was answered %v; want 1 use, and [200] (the upstream connection free)", n, probed)
+	}
+}
+
+// probeStatus sends request to addr and returns the answer's status, 0
+// when there is none; it runs off the test's goroutine, so it reports
+// nothing itself.
+func probeStatus(addr, request string) int {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte(request)); err != nil {
+		return 0
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
