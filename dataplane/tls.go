@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,6 +121,10 @@ func (r *certReloader) config() *tls.Config {
 // (TestTLS12CBCRefused). Every TLS 1.2 client of the last decade offers a
 // GCM suite (RFC 7525's and Mozilla's "intermediate" lists are these).
 // TLS 1.3 suites are not configurable, and all are AEAD.
+// TLS12Suites returns tls12Suites, for the other TLS servers of the
+// binary (the collector's intake, the injector's webhook).
+func TLS12Suites() []uint16 { return slices.Clone(tls12Suites) }
+
 var tls12Suites = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -399,7 +400,7 @@ func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCR
 	if err != nil {
 		return nil, nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), Certificates: []tls.Certificate{cert}}
 	if c.clientCA != "" {
 		pem, err := durable.ReadPEM(c.clientCA)
 		if err != nil {

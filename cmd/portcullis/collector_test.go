@@ -117,6 +117,7 @@ func TestCollectorRefusesBadTLSFilesAtStart(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200, resp.Status
 	})
+	onlyAEADSuites(t, "the collector's intake", addr, pki.pool)
 }
 
 // collector --token took the senders' secret on the command line, where

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/inject"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
@@ -158,7 +159,7 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	}
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
 	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}}
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %q: %w", f.listen, err)

@@ -117,6 +117,7 @@ func TestInjectorServes(t *testing.T) {
 			t.Errorf("certificate %d: response %+v, want allowed with a JSONPatch adding the native sidecar", i+1, r)
 		}
 	}
+	onlyAEADSuites(t, "the injector", addr, second.pool)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

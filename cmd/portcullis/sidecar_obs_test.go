@@ -255,6 +255,30 @@ func containsInFiles(t *testing.T, dir, s string) bool {
 
 // testPKI is a CA, a server certificate for 127.0.0.1 and a client
 // certificate, written as PEM files.
+// onlyAEADSuites fails t unless the TLS server at addr (its certificate
+// signed by pool's CA) refuses a TLS 1.2 client offering only CBC suites
+// and serves one offering only GCM: the collector's intake and the
+// injector's webhook took Go's default TLS 1.2 suites, CBC with
+// HMAC-SHA1 (MAC-then-encrypt, Lucky13's padding-oracle timing) among
+// them, as the sidecar's listener did (dataplane.TestTLS12CBCRefused).
+func onlyAEADSuites(t *testing.T, what, addr string, pool *x509.CertPool) {
+	t.Helper()
+	dial := func(suites ...uint16) error {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr,
+			&tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12, CipherSuites: suites})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256); err == nil {
+		t.Errorf("%s: a TLS 1.2 client offering only CBC suites was served; want it refused", what)
+	}
+	if err := dial(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err != nil {
+		t.Errorf("%s: a TLS 1.2 client offering AES-128-GCM: %v; want it served", what, err)
+	}
+}
+
 type testPKI struct {
 	caFile, serverCert, serverKey, clientCert, clientKey string
 	pool                                                 *x509.CertPool
