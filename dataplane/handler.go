@@ -242,8 +242,10 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		}
 	}
 	// A method override parameter in the query or a form body would have
-	// the service run another method than the one routed (override.go).
-	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded) {
+	// the service run another method than the one routed (override.go);
+	// on a route that binds {tenant}, a tenant parameter another tenant
+	// than the path's (tenantparam.go).
+	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).

@@ -21,13 +21,14 @@ import (
 // overrideParam reports whether the request carries a method override
 // parameter, in its query (q) or in a body that frameworks parse into
 // parameters, or an access_token in its query or urlencoded body
-// (tokenName), or a multipart body whose boundary parsers would read
-// differently, or such a body in a content coding (coded: a
-// Content-Encoding other than identity). hasBody is whether the request
-// came with a body at all (hasBody in size.go): without one, the body is
-// not asked for.
-func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded bool) bool {
-	if len(q) > 0 && overrideForm(q) {
+// (tokenName), or, with tenant (its route binds {tenant}), a tenant
+// parameter in either (tenantField), or a multipart body whose boundary
+// parsers would read differently, or such a body in a content coding
+// (coded: a Content-Encoding other than identity). hasBody is whether the
+// request came with a body at all (hasBody in size.go): without one, the
+// body is not asked for.
+func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool) bool {
+	if len(q) > 0 && overrideForm(q, tenant) {
 		return true
 	}
 	if !hasBody {
@@ -49,23 +50,23 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded bool) bool {
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && overrideJSON(body) {
+	if jsonType(ct) && overrideJSON(body, tenant) {
 		return true
 	}
 	switch {
 	case form && foreignCharset(ct):
 		return true // the scans below read ASCII; the service would not
 	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
-		return overrideForm(body)
+		return overrideForm(body, tenant)
 	case foldPrefix(mt, "multipart/"):
 		b, ok := boundaryParam(ct)
 		switch {
 		case !ok: // which boundary would the service take?
 			return true
 		case b == nil: // Rack then reads the body as a urlencoded form
-			return overrideForm(body)
+			return overrideForm(body, tenant)
 		}
-		return overrideMultipart(body, b)
+		return overrideMultipart(body, b, tenant)
 	}
 	return false
 }
@@ -161,31 +162,35 @@ func jsonType(ct []byte) bool {
 
 // overrideForm reports whether a form-encoded field list (a query string
 // or an urlencoded body), split at '&' and at ';' (which Rack 2 also
-// takes as a separator), has a field named as a method override.
-func overrideForm(form []byte) bool {
+// takes as a separator), has a field named as a method override, or, with
+// tenant, a tenant parameter.
+func overrideForm(form []byte, tenant bool) bool {
 	start := 0
 	for i, c := range form {
 		if c == '&' || c == ';' {
-			if overrideField(form[start:i]) {
+			if overrideField(form[start:i], tenant) {
 				return true
 			}
 			start = i + 1
 		}
 	}
-	return overrideField(form[start:])
+	return overrideField(form[start:], tenant)
 }
 
 // overrideField reports whether the name of a form field ("name=value")
-// is a method override name or an access token's (tokenName). A name
-// shorter than "_method" cannot decode to either.
-func overrideField(f []byte) bool {
-	if len(f) < len("_method") {
+// is a method override name or an access token's (tokenName), or, with
+// tenant, a tenant parameter's (tenantField). A name shorter than
+// "tenant" cannot decode to any of them.
+func overrideField(f []byte, tenant bool) bool {
+	if len(f) < len("tenant") {
 		return false
 	}
 	if eq := bytes.IndexByte(f, '='); eq >= 0 {
 		f = f[:eq]
 	}
-	return overrideName(f) || overrideRackName(f) || len(f) >= len(accessToken) && tokenName(f)
+	return tenant && tenantField(f) ||
+		len(f) >= len("_method") && (overrideName(f) || overrideRackName(f)) ||
+		len(f) >= len(accessToken) && tokenName(f)
 }
 
 // accessToken is the parameter in which RFC 6750 (sections 2.2 and 2.3)
@@ -447,12 +452,13 @@ func indexFold(b []byte, want string, last bool) int {
 }
 
 // overrideMultipart reports whether a part of a multipart body has a
-// header naming a method override parameter (name="_method"). Every
+// header naming a method override parameter (name="_method"), or, with
+// tenant, a tenant parameter. Every
 // occurrence of the boundary is taken as a delimiter, which is stricter
 // than the parsers; the header block after it ends at the first empty
 // line, and the search goes on after it, so the work is linear in the
 // body whatever the boundary.
-func overrideMultipart(body, boundary []byte) bool {
+func overrideMultipart(body, boundary []byte, tenant bool) bool {
 	for {
 		i := bytes.Index(body, boundary)
 		if i < 0 {
@@ -460,7 +466,7 @@ func overrideMultipart(body, boundary []byte) bool {
 		}
 		body = body[i+len(boundary):]
 		end := headerBlockEnd(body)
-		if overrideNameParam(body[:end]) || overrideContentID(body[:end]) {
+		if overrideNameParam(body[:end], tenant) || overrideContentID(body[:end], tenant) {
 			return true
 		}
 		body = body[end:]
@@ -487,11 +493,12 @@ func headerBlockEnd(b []byte) int {
 // parameter (not "filename"; any case, blanks or a folded line around '=',
 // in double or single quotes, as PHP reads them, or none) whose value is a
 // method override name (backslash escapes undone as Rack undoes them), or
+// with tenant is a tenant parameter's (tenantField, escapes undone too), or
 // which Tomcat's parser would decode into another name than its bytes:
 // an RFC 2231 "name*" or an RFC 2047 encoded word ("=?charset?B?...?="),
 // both refused unread. The search goes on after each value, so each byte of h
 // is read a bounded number of times.
-func overrideNameParam(h []byte) bool {
+func overrideNameParam(h []byte, tenant bool) bool {
 	for k := 0; k+4 <= len(h); k++ {
 		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
 			continue
@@ -520,7 +527,7 @@ func overrideNameParam(h []byte) bool {
 			end = len(h) - v
 		}
 		if val := h[v : v+end]; overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
-			stop[0] != ';' && overrideEscaped(val) {
+			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
@@ -558,9 +565,10 @@ func unescapeHead(v []byte, skip string) []byte {
 }
 
 // overrideContentID reports whether a block of part headers has a
-// Content-ID header whose value is a method override name: Rack names a
-// part by it when its Content-Disposition has no name.
-func overrideContentID(h []byte) bool {
+// Content-ID header whose value is a method override name, or, with
+// tenant, a tenant parameter's: Rack names a part by it when its
+// Content-Disposition has no name.
+func overrideContentID(h []byte, tenant bool) bool {
 	const field = "content-id"
 	for k := 0; k+len(field) < len(h); k++ {
 		if h[k]|0x20 != 'c' || !foldEqual(h[k:k+len(field)], field) {
@@ -575,7 +583,7 @@ func overrideContentID(h []byte) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if overrideName(h[v : v+end]) {
+		if overrideName(h[v:v+end]) || tenant && tenantField(h[v:v+end]) {
 			return true
 		}
 		k = v + end - 1
@@ -615,11 +623,12 @@ func skipOWS(b []byte, i int) int {
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // overrideJSON reports whether a JSON body is an object with a member
-// named "_method" (any case, escapes decoded): Laravel takes a JSON body's
-// members as the request's parameters, and Symfony's getMethod reads
-// "_method" from them. Anything that is not an object, or stops being
-// JSON, holds no parameters for a JSON parser either.
-func overrideJSON(b []byte) bool {
+// named "_method" (any case, escapes decoded), or, with tenant, "tenant"
+// (tenantField): Laravel takes a JSON body's members as the request's
+// parameters, and Symfony's getMethod reads "_method" from them. Anything
+// that is not an object, or stops being JSON, holds no parameters for a
+// JSON parser either.
+func overrideJSON(b []byte, tenant bool) bool {
 	i := skipJSONSpace(b, 0)
 	if i == len(b) || b[i] != '{' {
 		return false
@@ -634,7 +643,8 @@ func overrideJSON(b []byte) bool {
 		if i, n = jsonKey(b, i+1, &name); i < 0 {
 			return false
 		}
-		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") { // foldEqual does not fold '_'
+		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") || // foldEqual does not fold '_'
+			tenant && n <= len(name) && tenantField(name[:n]) {
 			return true
 		}
 		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {

@@ -130,14 +130,17 @@ func FuzzOverrideScan(f *testing.F) {
 	f.Add([]byte("--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nx\r\n--XyZ--"), []byte(`multipart/mixed; boundary="XyZ"`))
 	f.Add([]byte("a=1&%5Fmethod=2;+.method"), []byte("boundary=; boundary"))
 	f.Add([]byte("access%2Etoken[]=x&%5Baccess_token%5D=y;+ACCESS+TOKEN"), []byte("application/x-www-form-urlencoded"))
+	f.Add([]byte("%74enant[]=x&[TENANT]=y;+Tenant&name=\"ten\\ant\""), []byte("multipart/form-data; boundary=\"x\""))
 	f.Fuzz(func(t *testing.T, body, ct []byte) {
-		overrideForm(body)
-		overrideJSON(body)
+		overrideForm(body, true)
+		overrideJSON(body, true)
 		if b, ok := boundaryParam(ct); ok && len(b) > 0 {
-			overrideMultipart(body, b)
+			overrideMultipart(body, b, true)
 		}
-		overrideNameParam(body)
-		overrideContentID(body)
+		overrideNameParam(body, true)
+		overrideContentID(body, true)
+		tenantField(body)
+		tenantPart(body)
 		overrideEscaped(body)
 		overrideRackName(body)
 		tokenName(body)

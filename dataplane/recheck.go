@@ -86,6 +86,11 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 			return audit.BadRequest
 		}
 	}
+	// A route that binds {tenant} now: a tenant parameter was not looked
+	// for on arrival (tenantparam.go).
+	if x.route.TenantSeg != 0 && overrideParam(&ctx.Request, x.query, hasBody(h), x.hdr.coded, true) {
+		return audit.BadRequest
+	}
 	if x.route.Public {
 		// A public route (now) takes no credential; the request holds
 		// the slot it took, a public one or its tenant's.
