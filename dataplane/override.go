@@ -190,7 +190,52 @@ func overrideField(f []byte, tenant bool) bool {
 	}
 	return tenant && tenantField(f) ||
 		len(f) >= len("_method") && (overrideName(f) || overrideRackName(f)) ||
-		len(f) >= len(accessToken) && tokenName(f)
+		len(f) >= len(accessToken) && tokenName(f) ||
+		len(f) >= len(overrideHeaderParam) && overrideHeaderName(f)
+}
+
+// overrideHeaderParam is the parameter ASP.NET MVC 5 and Web Pages
+// (System.Web.Mvc's GetHttpMethodOverride, which [HttpDelete],
+// [HttpPut] and AcceptVerbs select actions by) read a POST's method
+// from when the header of that name is absent: the form, then the query
+// string, by a name compared without case.
+const overrideHeaderParam = "x-http-method-override"
+
+// overrideHeaderName reports whether a parameter name, decoded as
+// ASP.NET's HttpUtility.UrlDecode decodes it ('+', %XX and %uXXXX
+// escapes), is overrideHeaderParam in any case.
+func overrideHeaderName(name []byte) bool {
+	n := 0
+	for i := 0; i < len(name); n++ {
+		c, w := netFormByte(name[i:])
+		i += w
+		if n == len(overrideHeaderParam) || c|0x20 != overrideHeaderParam[n] { // '-' | 0x20 is '-'
+			return false
+		}
+	}
+	return n == len(overrideHeaderParam)
+}
+
+// netFormByte is formByte with the %uXXXX escapes HttpUtility.UrlDecode
+// also decodes; one outside ASCII is 0xFF, which no name here holds.
+func netFormByte(b []byte) (byte, int) {
+	if len(b) >= 6 && b[0] == '%' && b[1]|0x20 == 'u' {
+		v := 0
+		for _, h := range b[2:6] {
+			if d := unhex(h); d >= 0 && v >= 0 {
+				v = v<<4 | d
+			} else {
+				v = -1
+			}
+		}
+		switch {
+		case v >= 0x80:
+			return 0xFF, 6
+		case v >= 0:
+			return byte(v), 6
+		}
+	}
+	return formByte(b)
 }
 
 // accessToken is the parameter in which RFC 6750 (sections 2.2 and 2.3)
@@ -492,7 +537,8 @@ func headerBlockEnd(b []byte) int {
 // overrideNameParam reports whether a block of part headers has a "name"
 // parameter (not "filename"; any case, blanks or a folded line around '=',
 // in double or single quotes, as PHP reads them, or none) whose value is a
-// method override name (backslash escapes undone as Rack undoes them), or
+// method override name (backslash escapes undone as Rack undoes them; or
+// overrideHeaderParam, which ASP.NET reads from a multipart form too), or
 // with tenant is a tenant parameter's (tenantField, escapes undone too), or
 // which Tomcat's parser would decode into another name than its bytes:
 // an RFC 2231 "name*" or an RFC 2047 encoded word ("=?charset?B?...?="),
@@ -527,7 +573,7 @@ func overrideNameParam(h []byte, tenant bool) bool {
 			end = len(h) - v
 		}
 		if val := h[v : v+end]; overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
-			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) {
+			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) || overrideHeaderName(val) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value

@@ -130,6 +130,7 @@ func FuzzOverrideScan(f *testing.F) {
 	f.Add([]byte("--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nx\r\n--XyZ--"), []byte(`multipart/mixed; boundary="XyZ"`))
 	f.Add([]byte("a=1&%5Fmethod=2;+.method"), []byte("boundary=; boundary"))
 	f.Add([]byte("access%2Etoken[]=x&%5Baccess_token%5D=y;+ACCESS+TOKEN"), []byte("application/x-www-form-urlencoded"))
+	f.Add([]byte("X-HTTP-METHOD-OVERRIDE=1&%u0058-http-method-override%u=2;%U00ff"), []byte("application/x-www-form-urlencoded"))
 	f.Add([]byte("%74enant[]=x&[TENANT]=y;+Tenant&name=\"ten\\ant\""), []byte("multipart/form-data; boundary=\"x\""))
 	f.Fuzz(func(t *testing.T, body, ct []byte) {
 		overrideForm(body, true)
@@ -140,6 +141,7 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideNameParam(body, true)
 		overrideContentID(body, true)
 		tenantField(body)
+		overrideHeaderName(body)
 		tenantPart(body)
 		overrideEscaped(body)
 		overrideRackName(body)
