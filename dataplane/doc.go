@@ -64,10 +64,10 @@
 //     run before the body, for a body above preBodyFree: the route and the
 //     credential first, so nothing is allocated for the body of an unknown
 //     sender; Expect: 100-continue answered only then. override.go:
-//     step 3, no method override parameter (_method, or ASP.NET MVC's
-//     X-HTTP-Method-Override) in the query or a form or JSON body, nor
-//     such a body in a content coding, nor an access_token (RFC 6750) in
-//     the query or a form body.
+//     step 3, no method override parameter (_method, ASP.NET MVC's
+//     X-HTTP-Method-Override, Plack's x-tunneled-method) in the query or
+//     a form or JSON body, nor such a body in a content coding, nor an
+//     access_token (RFC 6750) in the query or a form body.
 //     tenantparam.go: step 3, on a route that binds {tenant}, no tenant
 //     parameter in the query or such a body.
 //   - credential.go: step 4, API key or token, revocation, suspension.

@@ -191,29 +191,43 @@ func overrideField(f []byte, tenant bool) bool {
 	return tenant && tenantField(f) ||
 		len(f) >= len("_method") && (overrideName(f) || overrideRackName(f)) ||
 		len(f) >= len(accessToken) && tokenName(f) ||
-		len(f) >= len(overrideHeaderParam) && overrideHeaderName(f)
+		len(f) >= len("x-tunneled-method") && overrideHeaderName(f)
 }
 
-// overrideHeaderParam is the parameter ASP.NET MVC 5 and Web Pages
-// (System.Web.Mvc's GetHttpMethodOverride, which [HttpDelete],
-// [HttpPut] and AcceptVerbs select actions by) read a POST's method
-// from when the header of that name is absent: the form, then the query
-// string, by a name compared without case.
-const overrideHeaderParam = "x-http-method-override"
+// overrideParamNames are the other parameters frameworks read a POST's
+// method from: X-HTTP-Method-Override, which ASP.NET MVC 5 and Web Pages
+// (System.Web.Mvc's GetHttpMethodOverride, which [HttpDelete], [HttpPut]
+// and AcceptVerbs select actions by) read when the header of that name is
+// absent, from the form, then the query string, by a name compared
+// without case; and x-tunneled-method, which Perl's
+// Plack::Middleware::MethodOverride reads from the query and Catalyst's
+// REST::ForBrowsers from the body.
+var overrideParamNames = [...]string{"x-http-method-override", "x-tunneled-method"}
 
 // overrideHeaderName reports whether a parameter name, decoded as
 // ASP.NET's HttpUtility.UrlDecode decodes it ('+', %XX and %uXXXX
-// escapes), is overrideHeaderParam in any case.
+// escapes), is one of overrideParamNames in any case.
 func overrideHeaderName(name []byte) bool {
+	for _, want := range overrideParamNames {
+		if netNameIs(name, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// netNameIs reports whether name, decoded as overrideHeaderName says, is
+// want (lower case) in any case.
+func netNameIs(name []byte, want string) bool {
 	n := 0
 	for i := 0; i < len(name); n++ {
 		c, w := netFormByte(name[i:])
 		i += w
-		if n == len(overrideHeaderParam) || c|0x20 != overrideHeaderParam[n] { // '-' | 0x20 is '-'
+		if n == len(want) || c|0x20 != want[n] { // '-' | 0x20 is '-'
 			return false
 		}
 	}
-	return n == len(overrideHeaderParam)
+	return n == len(want)
 }
 
 // netFormByte is formByte with the %uXXXX escapes HttpUtility.UrlDecode

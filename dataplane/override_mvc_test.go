@@ -74,3 +74,33 @@ func TestMethodOverrideAspNetParamRefused(t *testing.T) {
 		}
 	}
 }
+
+// Finding (review53): Perl's Plack::Middleware::MethodOverride serves a
+// POST as the method a query parameter x-tunneled-method names, and
+// Catalyst's REST::ForBrowsers as the one a body parameter of that name
+// does: POST /v1/records?x-tunneled-method=DELETE reached such a service
+// as DELETE /v1/records. Refused now, as _method is.
+func TestMethodOverridePlackParamRefused(t *testing.T) {
+	t.Parallel()
+	st, rec := startRecorded(t, nil)
+	post := func(target, ctype, body string) reply {
+		t.Helper()
+		h := "POST " + target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
+		if ctype != "" {
+			h += "Content-Type: " + ctype + "\r\n"
+		}
+		return raw(t, st.addr, h+"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	for _, c := range []struct{ target, ctype, body string }{
+		{"/v1/records?x-tunneled-method=DELETE", "", "{}"},
+		{"/v1/records?a=1;X-Tunneled-Method=PUT", "", "{}"},
+		{"/v1/records", "application/x-www-form-urlencoded", "x-tunneled-method=DELETE"},
+	} {
+		n := len(rec.received())
+		r := post(c.target, c.ctype, c.body)
+		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
+			t.Errorf("POST %s (%s) %q: %d, the upstream got %d request(s); want 400 and nothing forwarded",
+				c.target, c.ctype, c.body, r.status, len(got))
+		}
+	}
+}
