@@ -85,6 +85,23 @@ func TestProxyLoginHeadersDropped(t *testing.T) {
 	}
 }
 
+// Kubernetes' request-header authentication, which its front proxy
+// (and services written to the same convention) reads, takes the user
+// from X-Remote-User, the groups from X-Remote-Group and extra
+// attributes from X-Remote-Extra-*. Only X-Remote-User was removed, so a
+// client sent "X-Remote-Group: system:masters" and "X-Remote-Extra-Scopes:
+// admin" past the sidecar (review53). Every X-Remote-* name is removed
+// now, as every Remote-* name is (Authelia's), X-Remote-Addr and
+// X-Remote-IP with them (the client's word for its address).
+func TestKubernetesFrontProxyHeadersDropped(t *testing.T) {
+	forged := []string{"X-Remote-Group", "x-remote-group", "X-Remote-Extra-Scopes", "X-Remote-Extra-Tenant",
+		"X-Remote-Uid", "X-Remote-Addr", "X-Remote-IP"}
+	kept := []string{"X-Remote", "X-Remotely-Managed", "X-Remoteness"}
+	for _, name := range sentThrough(t, forged, kept, "system:masters") {
+		t.Errorf("upstream %s present, want absent: the client's word for a login", name)
+	}
+}
+
 // sentThrough sends a request with each header of forged set to value and
 // each of kept to "kept" through a sidecar to a recording upstream, checks
 // that each kept one arrived once as sent, and returns the forged ones the

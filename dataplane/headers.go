@@ -404,8 +404,9 @@ func droppedName(name []byte) bool {
 // ASP.NET Core's certificate forwarding), Cf-Client-Cert* (Cloudflare)
 // and Jetty's Proxy-Auth-Cert and Proxy-Ssl-Id (ForwardedRequestCustomizer);
 // or the user an authenticating proxy or gateway logged in, and what it
-// may do, in Remote-User and X-Remote-User (Apache, Kubernetes'
-// front-proxy), Remote-* (Authelia's Remote-Groups, -Name, -Email),
+// may do, in Remote-User and X-Remote-* (Apache, and Kubernetes'
+// front-proxy: X-Remote-User, -Group, -Extra-*; X-Remote-Addr with them),
+// Remote-* (Authelia's Remote-Groups, -Name, -Email),
 // X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer,
 // X-Authenticated-* (Scope, Userid) and X-Userinfo (Kong),
 // X-Authentik-* (authentik), X-Pomerium-* (Pomerium),
@@ -487,7 +488,7 @@ func proxyNameFrom(name []byte) bool {
 	case word4("x-jw"):
 		return foldPrefix(name, "x-jwt-assertion")
 	case word4("x-re"):
-		return foldPrefix(name, "x-remote-user")
+		return foldPrefix(name, "x-remote-") // X-Remote-User, -Group, -Extra-* (Kubernetes' request-header authentication)
 	case word4("x-we"):
 		return foldPrefix(name, "x-webauth-user")
 	case word4("x-go"):

@@ -144,7 +144,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 
 // proxyPrefixes are the header prefixes proxyName looks for.
 var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "proxy-auth-cert", "proxy-ssl-id",
-	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert", "remote-", "x-remote-user", "x-webauth-user",
+	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert", "remote-", "x-remote-", "x-webauth-user",
 	"x-auth-request-", "x-amzn-oidc-", "x-goog-authenticated-user-", "x-goog-iap-jwt-assertion", "cf-access-",
 	"x-ms-client-principal", "x-ms-token-", "x-authenticated-", "x-authentik-", "x-consumer-",
 	"x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-", "x-endpoint-api-userinfo",
@@ -189,7 +189,7 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
 		"x-original-host", "x-host", "x-envoy-original-path", "x-script-name", "content-encoding", "client-cert", "client-cert-chain",
 		"x-client-cert", "x-ssl-client-cert", "x-ssl-", "ssl-client-verify", "x-amzn-mtls-clientcert", "x-arr-clientcert",
-		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "remote-user", "x-remote-user", "x-auth-request-email",
+		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "remote-user", "x-remote-user", "x-remote-group", "x-remote-extra-scopes", "x-auth-request-email",
 		"x-amzn-oidc-identity", "x-goog-authenticated-user-email", "cf-access-jwt-assertion", "x-ms-client-principal-name", "x-webauth-user", "remote-groups", "x-authenticated-scope", "x-authentik-groups",
 		"x-consumer-id", "x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-claim-email",
 		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
