@@ -214,3 +214,18 @@ func TestClientCertHeadersFromTrustedProxyDropped(t *testing.T) {
 		t.Errorf("upstream X-Forwarded-For = %q, want [10.0.0.7] (the proxy is trusted)", vs)
 	}
 }
+
+// Client address libraries read more names than the CDNs' own: Node's
+// request-ip and Python's django-ipware take X-Forwarded and
+// Forwarded-For, request-ip DigitalOcean's DO-Connecting-IP, and gin's
+// TrustedPlatform and Fly.io's apps Fly-Client-IP. They went on as the
+// client sent them, so a service reading one for its allowlists or rate
+// limits took the client's word for its address (review53). Removed now,
+// with the other client-address headers.
+func TestClientAddressHeadersDropped(t *testing.T) {
+	forged := []string{"X-Forwarded", "x-forwarded", "Forwarded-For", "DO-Connecting-IP", "Fly-Client-IP"}
+	kept := []string{"X-Forwarde", "Forwarded-Fo", "Fly-Client", "Do-Connecting"}
+	for _, name := range sentThrough(t, forged, kept, "10.0.0.5") {
+		t.Errorf("upstream %s present, want absent: the client's word for its address", name)
+	}
+}

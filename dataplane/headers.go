@@ -161,12 +161,13 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			return h.chunked
 		}
 		h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method")
-	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name
+	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name, Forwarded-For, Fly-Client-IP
 		if k == keyAuthorization {
 			n.authz++
 			h.authz, h.creds = trimOWS(value), true
 		} else {
-			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName
+			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName ||
+				k == keyForwardedFor || k == keyFlyClientIP
 		}
 	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP
 		switch k {
@@ -178,8 +179,8 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		case keyRealIP, keyClientIP:
 			h.dropped = true
 		}
-	case len("X-Client-IP"):
-		h.dropped = h.dropped || k == keyXClientIP
+	case len("X-Client-IP"): // and X-Forwarded
+		h.dropped = h.dropped || k == keyXClientIP || k == keyXForwardedBare
 	case len("X-HTTP-Method-Override"):
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 	case len("X-Envoy-Original-Path"):
@@ -203,9 +204,9 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	case len("Proxy-Authorization"): // and X-Cluster-Client-IP
 		h.hop = h.hop || foldEqual(name, "proxy-authorization")
 		h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
-	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, Content-Encoding
+	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, DO-Connecting-IP, Content-Encoding
 		h.hop = h.hop || k == keyProxyConnection
-		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP
+		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP || k == keyDOConnectingIP
 		if k == keyContentEncoding {
 			v := trimOWS(value)
 			h.coded = h.coded || len(v) != len("identity") || !foldEqual(v, "identity")
@@ -262,6 +263,10 @@ var (
 	keyTrueClientIP    = nameKey([]byte("true-client-ip"))
 	keyCFConnectingIP  = nameKey([]byte("cf-connecting-ip"))
 	keyFastlyClientIP  = nameKey([]byte("fastly-client-ip"))
+	keyDOConnectingIP  = nameKey([]byte("do-connecting-ip"))
+	keyFlyClientIP     = nameKey([]byte("fly-client-ip"))
+	keyForwardedFor    = nameKey([]byte("forwarded-for"))
+	keyXForwardedBare  = nameKey([]byte("x-forwarded"))
 	keyRequestID       = nameKey([]byte("x-request-id"))
 	keyConnection      = nameKey([]byte("connection"))
 	keyKeepAlive       = nameKey([]byte("keep-alive"))

@@ -93,7 +93,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				h.authz, h.creds = trimOWS(value), true
 			} else {
 				h.dropped = h.dropped || foldEqual(name, "x-rewrite-url") || foldEqual(name, "x-http-method") ||
-					foldEqual(name, "x-script-name")
+					foldEqual(name, "x-script-name") || foldEqual(name, "forwarded-for") || foldEqual(name, "fly-client-ip")
 			}
 		case len("X-API-Key"): // and X-Real-IP, Forwarded
 			switch {
@@ -106,7 +106,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				h.dropped = h.dropped || foldEqual(name, "x-real-ip") || foldEqual(name, "client-ip")
 			}
 		case len("X-Client-IP"):
-			h.dropped = h.dropped || foldEqual(name, "x-client-ip")
+			h.dropped = h.dropped || foldEqual(name, "x-client-ip") || foldEqual(name, "x-forwarded")
 		case len("X-HTTP-Method-Override"):
 			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 		case len("X-Envoy-Original-Path"):
@@ -132,7 +132,8 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
 		case len("Proxy-Connection"): // and Content-Encoding
 			h.hop = h.hop || foldEqual(name, "proxy-connection")
-			h.dropped = h.dropped || foldEqual(name, "cf-connecting-ip") || foldEqual(name, "fastly-client-ip")
+			h.dropped = h.dropped || foldEqual(name, "cf-connecting-ip") || foldEqual(name, "fastly-client-ip") ||
+				foldEqual(name, "do-connecting-ip")
 			if foldEqual(name, "content-encoding") {
 				h.coded = h.coded || !bytes.EqualFold(trimOWS(value), []byte("identity"))
 			}
@@ -194,7 +195,8 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-consumer-id", "x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-claim-email",
 		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
 		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
-		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-",
+		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
