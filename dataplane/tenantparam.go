@@ -6,12 +6,15 @@ import "bytes"
 // segment of the path to the caller's tenant (authorize.go), but services
 // read the tenant from a parameter of that name too, and some prefer the
 // parameter: Laravel's $request->tenant takes the request's input (query,
-// form or JSON body) before the route's parameter, and ASP.NET Core binds
-// an action's tenant argument from a form field before the route value,
-// ignoring case. So on such a route a tenant parameter in the query or a
-// body is refused, whatever its value, as a method override parameter is
-// (override.go): it cannot be removed without rewriting the request, and
-// which of the two would the service read?
+// form or JSON body) before the route's parameter, ASP.NET Core binds an
+// action's tenant argument from a form field before the route value,
+// ignoring case, and Spring binds a @ModelAttribute object's tenant from
+// the request's parameters, adding the path's variable only when they
+// lack one (ExtendedServletRequestDataBinder). So on such a route a
+// tenant parameter in the query or a body is refused, whatever its value,
+// as a method override parameter is (override.go): it cannot be removed
+// without rewriting the request, and which of the two would the service
+// read?
 
 // tenantName is the name of the route parameter that binds the caller's
 // tenant (policy.TenantParam), without its braces.
