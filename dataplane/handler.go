@@ -48,7 +48,7 @@ type exchange struct {
 
 	hdr    requestHeaders
 	path   []byte // normalised path
-	query  []byte // query string, aliasing the request
+	query  []byte // query string, aliasing the request's target until prepareRequest writes the forwarded one over it
 	uri    []byte // forwarded request target, built when forwarding
 	reqID  []byte
 	buf    []byte        // scratch for header values

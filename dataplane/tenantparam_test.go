@@ -108,3 +108,37 @@ func TestTenantParamRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantParamReachesWaitingRequests: a request that waited, in its
+// class's queue or for an upstream connection, is decided again on the
+// tables in force (recheck.go); a push that made its route bind {tenant}
+// meanwhile refuses a tenant parameter it carries, as on arrival. At the
+// pool the request's target has been written over by the forwarded one
+// (prepareRequest), so the query is read again from it: a path the
+// normaliser shortened ("//") moved the query under the slice read on
+// arrival.
+func TestTenantParamReachesWaitingRequests(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		t.Run(map[bool]string{false: "queue", true: "pool"}[pool], func(t *testing.T) {
+			w := newWaitScene(t, pool) // recheck_test.go
+			route := func(seg string) func(d *policy.Document) {
+				return func(d *policy.Document) {
+					d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
+						policy.RouteSpec{Method: "POST", Path: "/v1/tenants/" + seg + "/exports", Class: "bulk", Scopes: []string{"export:data"}})
+					exportWait(pool)(d)
+				}
+			}
+			swapDoc(t, w.st.store, route("{org}"))
+			w.hold(t, func() reply { return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") })
+			w.wait(t, func() reply {
+				return do(t, w.st.addr, "POST", "/v1//tenants/acme/exports?tenant=globex", key(adminKey), "")
+			})
+			swapDoc(t, w.st.store, route("{tenant}"))
+			first, second := w.finish(t)
+			if first.status != 200 || second.status != 400 || second.errorBody(t).Error != "bad_request" || len(w.arrived) != 0 {
+				t.Fatalf("a waiting POST /v1//tenants/acme/exports?tenant=globex after its route came to bind {tenant}: answers %d and %d %q, %d more request(s) reached the upstream; want 200, then 400 bad_request and none",
+					first.status, second.status, second.body, len(w.arrived))
+			}
+		})
+	}
+}
