@@ -288,6 +288,14 @@ func tokenName(name []byte) bool {
 	return rackKey(name, accessToken)
 }
 
+// tokenPart reports whether a multipart part's name parameter value is an
+// access token's (tokenName), as read or with its backslash escapes
+// undone as Rack undoes them: multer fills req.body from such a part, and
+// passport-http-bearer reads req.body.access_token.
+func tokenPart(v []byte) bool {
+	return tokenName(v) || bytes.IndexByte(v, '\\') >= 0 && tokenName(unescapeHead(v, ""))
+}
+
 // overrideLead marks the bytes a framework reads as the '_' that starts
 // "_method": PHP turns '.', ' ' and an unmatched '[' of a parameter name
 // into '_'.
@@ -552,7 +560,8 @@ func headerBlockEnd(b []byte) int {
 // parameter (not "filename"; any case, blanks or a folded line around '=',
 // in double or single quotes, as PHP reads them, or none) whose value is a
 // method override name (backslash escapes undone as Rack undoes them; or
-// overrideHeaderParam, which ASP.NET reads from a multipart form too), or
+// one of overrideParamNames, which ASP.NET reads from a multipart form
+// too), an access token's (tokenPart), or
 // with tenant is a tenant parameter's (tenantField, escapes undone too), or
 // which Tomcat's parser would decode into another name than its bytes:
 // an RFC 2231 "name*" or an RFC 2047 encoded word ("=?charset?B?...?="),
@@ -587,7 +596,8 @@ func overrideNameParam(h []byte, tenant bool) bool {
 			end = len(h) - v
 		}
 		if val := h[v : v+end]; overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
-			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) || overrideHeaderName(val) {
+			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) || overrideHeaderName(val) ||
+			tokenPart(val) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
@@ -683,9 +693,11 @@ func skipOWS(b []byte, i int) int {
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // overrideJSON reports whether a JSON body is an object with a member
-// named "_method" (any case, escapes decoded), or, with tenant, "tenant"
-// (tenantField): Laravel takes a JSON body's members as the request's
-// parameters, and Symfony's getMethod reads "_method" from them. Anything
+// named "_method" (any case, escapes decoded), "access_token" (tokenName),
+// or, with tenant, "tenant" (tenantField): Laravel takes a JSON body's
+// members as the request's parameters, and Symfony's getMethod reads
+// "_method" from them; passport-http-bearer takes req.body.access_token,
+// which Express's JSON parser fills from such a member. Anything
 // that is not an object, or stops being JSON, holds no parameters for a
 // JSON parser either.
 func overrideJSON(b []byte, tenant bool) bool {
@@ -698,13 +710,13 @@ func overrideJSON(b []byte, tenant bool) bool {
 		if i == len(b) || b[i] != '"' {
 			return false // '}' or not JSON
 		}
-		var name [8]byte
+		var name [16]byte
 		var n int
 		if i, n = jsonKey(b, i+1, &name); i < 0 {
 			return false
 		}
 		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") || // foldEqual does not fold '_'
-			tenant && n <= len(name) && tenantField(name[:n]) {
+			n <= len(name) && (tenant && tenantField(name[:n]) || n >= len(accessToken) && tokenName(name[:n])) {
 			return true
 		}
 		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {
@@ -723,7 +735,7 @@ func overrideJSON(b []byte, tenant bool) bool {
 // into name, as far as it fits, and returns the index after its closing
 // quote and its decoded length (more than len(name) when it did not fit;
 // a non-ASCII character is written as 0xFF), or -1 when it does not end.
-func jsonKey(b []byte, i int, name *[8]byte) (int, int) {
+func jsonKey(b []byte, i int, name *[16]byte) (int, int) {
 	n := 0
 	for i < len(b) {
 		c := b[i]
