@@ -50,7 +50,10 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && overrideJSON(body, tenant) {
+	if jsonType(ct) && (foreignCharset(ct) || overrideJSON(body, tenant)) {
+		// A JSON body in UTF-16, say, is decoded by Express's parser
+		// (any UTF its charset names) and read as nothing by the scan;
+		// RFC 8259 section 8.1 says UTF-8.
 		return true
 	}
 	switch {
@@ -701,7 +704,11 @@ func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 // that is not an object, or stops being JSON, holds no parameters for a
 // JSON parser either.
 func overrideJSON(b []byte, tenant bool) bool {
-	i := skipJSONSpace(b, 0)
+	i := 0
+	if bytes.HasPrefix(b, utf8BOM) {
+		i = len(utf8BOM) // Express's parser (iconv-lite) and System.Text.Json skip it
+	}
+	i = skipJSONSpace(b, i)
 	if i == len(b) || b[i] != '{' {
 		return false
 	}
@@ -730,6 +737,10 @@ func overrideJSON(b []byte, tenant bool) bool {
 		}
 	}
 }
+
+// utf8BOM is the byte order mark a JSON body may start with, which
+// parsers skip (RFC 8259 section 8.1 lets them ignore it).
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // jsonKey decodes the JSON string starting after its opening quote at i
 // into name, as far as it fits, and returns the index after its closing
