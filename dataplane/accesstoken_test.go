@@ -72,3 +72,50 @@ func TestAccessTokenParamRefused(t *testing.T) {
 		}
 	}
 }
+
+// passport-http-bearer takes req.body.access_token whatever filled
+// req.body: Express's JSON parser from a JSON object's member, multer
+// from a multipart part. The scan read only urlencoded bodies for it (RFC
+// 6750 names only those), so a token in a JSON or multipart body went on
+// unverified beside another client's key, or on a public route without
+// any (review53). Refused now; a member deeper in the object, which
+// passport never reads, goes on.
+func TestAccessTokenInJSONAndMultipartBodyRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	tok := mint(t, demoClaims("acme-admin", "acme", "admin:settings"))
+	post := func(ctype, body string) reply {
+		t.Helper()
+		return raw(t, st.addr, "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+"\r\nContent-Type: "+ctype+
+			"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\nConnection: close\r\n\r\n"+body)
+	}
+	part := func(name string) string {
+		return "--XyZ\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\n" + tok + "\r\n--XyZ--\r\n"
+	}
+	const mp = "multipart/form-data; boundary=XyZ"
+	for _, c := range []struct {
+		ctype, body string
+		refused     bool
+	}{
+		{"application/json", `{"a":1,"access_token":"` + tok + `"}`, true},
+		{"application/json", `{"ACCESS_TOKEN":"` + tok + `"}`, true},
+		{"application/json", `{"access\u005ftoken":"` + tok + `"}`, true},
+		{"application/vnd.api+json", `{"access_token":"` + tok + `"}`, true},
+		{mp, part(`"access_token"`), true},
+		{mp, part(`"access\_token"`), true}, // Rack undoes the escape
+		{mp, part(`access_token`), true},
+		{"application/json", `{"a":{"access_token":"` + tok + `"},"b":"access_token"}`, false},
+		{mp, part(`"access_tokens"`), false},
+	} {
+		n := len(rec.received())
+		r := post(c.ctype, c.body)
+		reached := len(rec.received()) - n
+		body := strings.ReplaceAll(c.body, tok, "TOKEN")
+		switch {
+		case c.refused && (r.status != 400 || reached != 0):
+			t.Errorf("POST %s %q: %d, reached the upstream %d times; want 400 and nothing forwarded", c.ctype, body, r.status, reached)
+		case !c.refused && (r.status != 200 || reached != 1):
+			t.Errorf("POST %s %q: %d %s, reached the upstream %d times; want 200, forwarded", c.ctype, body, r.status, r.body, reached)
+		}
+	}
+}

@@ -144,6 +144,8 @@ func TestTenantPathAllocations(t *testing.T) {
 		{"own tenant, escaped", request("GET", "/v1/tenants/%61cme/users", hrisKey), 200},
 		{"403 another tenant", request("GET", "/v1/tenants/globex/users", hrisKey), 403},
 		{"403 another tenant, deeper", request("GET", "/v1/tenants/acme/reports/7", globexKey), 403},
+		{"own tenant, query", request("GET", "/v1/tenants/acme/users?page=2&sort=name", hrisKey), 200},
+		{"400 tenant parameter", request("GET", "/v1/tenants/acme/users?page=2&tenant=globex", hrisKey), 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

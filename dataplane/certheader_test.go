@@ -85,6 +85,23 @@ func TestProxyLoginHeadersDropped(t *testing.T) {
 	}
 }
 
+// Kubernetes' request-header authentication, which its front proxy
+// (and services written to the same convention) reads, takes the user
+// from X-Remote-User, the groups from X-Remote-Group and extra
+// attributes from X-Remote-Extra-*. Only X-Remote-User was removed, so a
+// client sent "X-Remote-Group: system:masters" and "X-Remote-Extra-Scopes:
+// admin" past the sidecar (review53). Every X-Remote-* name is removed
+// now, as every Remote-* name is (Authelia's), X-Remote-Addr and
+// X-Remote-IP with them (the client's word for its address).
+func TestKubernetesFrontProxyHeadersDropped(t *testing.T) {
+	forged := []string{"X-Remote-Group", "x-remote-group", "X-Remote-Extra-Scopes", "X-Remote-Extra-Tenant",
+		"X-Remote-Uid", "X-Remote-Addr", "X-Remote-IP"}
+	kept := []string{"X-Remote", "X-Remotely-Managed", "X-Remoteness"}
+	for _, name := range sentThrough(t, forged, kept, "system:masters") {
+		t.Errorf("upstream %s present, want absent: the client's word for a login", name)
+	}
+}
+
 // sentThrough sends a request with each header of forged set to value and
 // each of kept to "kept" through a sidecar to a recording upstream, checks
 // that each kept one arrived once as sent, and returns the forged ones the
@@ -195,5 +212,20 @@ func TestClientCertHeadersFromTrustedProxyDropped(t *testing.T) {
 	}
 	if vs := got.values("x-forwarded-for"); len(vs) != 1 || vs[0] != "10.0.0.7" {
 		t.Errorf("upstream X-Forwarded-For = %q, want [10.0.0.7] (the proxy is trusted)", vs)
+	}
+}
+
+// Client address libraries read more names than the CDNs' own: Node's
+// request-ip and Python's django-ipware take X-Forwarded and
+// Forwarded-For, request-ip DigitalOcean's DO-Connecting-IP, and gin's
+// TrustedPlatform and Fly.io's apps Fly-Client-IP. They went on as the
+// client sent them, so a service reading one for its allowlists or rate
+// limits took the client's word for its address (review53). Removed now,
+// with the other client-address headers.
+func TestClientAddressHeadersDropped(t *testing.T) {
+	forged := []string{"X-Forwarded", "x-forwarded", "Forwarded-For", "DO-Connecting-IP", "Fly-Client-IP"}
+	kept := []string{"X-Forwarde", "Forwarded-Fo", "Fly-Client", "Do-Connecting"}
+	for _, name := range sentThrough(t, forged, kept, "10.0.0.5") {
+		t.Errorf("upstream %s present, want absent: the client's word for its address", name)
 	}
 }

@@ -64,9 +64,13 @@
 //     run before the body, for a body above preBodyFree: the route and the
 //     credential first, so nothing is allocated for the body of an unknown
 //     sender; Expect: 100-continue answered only then. override.go:
-//     step 3, no method override parameter (_method) in the query or a
-//     form or JSON body, nor such a body in a content coding, nor an
-//     access_token (RFC 6750) in the query or a form body.
+//     step 3, no method override parameter (_method, ASP.NET MVC's
+//     X-HTTP-Method-Override, Plack's x-tunneled-method) in the query or
+//     a form or JSON body, nor such a body in a content coding, nor an
+//     access_token (RFC 6750) in the query or a form, multipart or JSON
+//     body.
+//     tenantparam.go: step 3, on a route that binds {tenant}, no tenant
+//     parameter in the query or such a body.
 //   - credential.go: step 4, API key or token, revocation, suspension.
 //   - authorize.go: step 5, scopes, then privileged-class rules.
 //   - limit.go: step 6, the buckets, then the concurrency slot (in a

@@ -434,6 +434,11 @@ var dropNames = []string{
 	"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method",
 	"True-Client-IP", "X-Client-IP", "Client-IP", "CF-Connecting-IP",
 	"Fastly-Client-IP", "X-Cluster-Client-IP",
+	// Read for the client's address by request-ip (Node) and
+	// django-ipware (X-Forwarded, Forwarded-For), DigitalOcean's App
+	// Platform and request-ip (DO-Connecting-IP), and Fly.io and gin's
+	// TrustedPlatform (Fly-Client-IP).
+	"X-Forwarded", "Forwarded-For", "DO-Connecting-IP", "Fly-Client-IP",
 }
 
 // isHopByHop reports whether name is one of hopByHop.

@@ -48,7 +48,7 @@ type exchange struct {
 
 	hdr    requestHeaders
 	path   []byte // normalised path
-	query  []byte // query string, aliasing the request
+	query  []byte // query string, aliasing the request's target until prepareRequest writes the forwarded one over it
 	uri    []byte // forwarded request target, built when forwarding
 	reqID  []byte
 	buf    []byte        // scratch for header values
@@ -246,8 +246,10 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		}
 	}
 	// A method override parameter in the query or a form body would have
-	// the service run another method than the one routed (override.go).
-	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded) {
+	// the service run another method than the one routed (override.go);
+	// on a route that binds {tenant}, a tenant parameter another tenant
+	// than the path's (tenantparam.go).
+	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).

@@ -161,12 +161,13 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			return h.chunked
 		}
 		h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method")
-	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name
+	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name, Forwarded-For, Fly-Client-IP
 		if k == keyAuthorization {
 			n.authz++
 			h.authz, h.creds = trimOWS(value), true
 		} else {
-			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName
+			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName ||
+				k == keyForwardedFor || k == keyFlyClientIP
 		}
 	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP
 		switch k {
@@ -178,8 +179,8 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		case keyRealIP, keyClientIP:
 			h.dropped = true
 		}
-	case len("X-Client-IP"):
-		h.dropped = h.dropped || k == keyXClientIP
+	case len("X-Client-IP"): // and X-Forwarded
+		h.dropped = h.dropped || k == keyXClientIP || k == keyXForwardedBare
 	case len("X-HTTP-Method-Override"):
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 	case len("X-Envoy-Original-Path"):
@@ -203,9 +204,9 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	case len("Proxy-Authorization"): // and X-Cluster-Client-IP
 		h.hop = h.hop || foldEqual(name, "proxy-authorization")
 		h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
-	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, Content-Encoding
+	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, DO-Connecting-IP, Content-Encoding
 		h.hop = h.hop || k == keyProxyConnection
-		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP
+		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP || k == keyDOConnectingIP
 		if k == keyContentEncoding {
 			v := trimOWS(value)
 			h.coded = h.coded || len(v) != len("identity") || !foldEqual(v, "identity")
@@ -262,6 +263,10 @@ var (
 	keyTrueClientIP    = nameKey([]byte("true-client-ip"))
 	keyCFConnectingIP  = nameKey([]byte("cf-connecting-ip"))
 	keyFastlyClientIP  = nameKey([]byte("fastly-client-ip"))
+	keyDOConnectingIP  = nameKey([]byte("do-connecting-ip"))
+	keyFlyClientIP     = nameKey([]byte("fly-client-ip"))
+	keyForwardedFor    = nameKey([]byte("forwarded-for"))
+	keyXForwardedBare  = nameKey([]byte("x-forwarded"))
 	keyRequestID       = nameKey([]byte("x-request-id"))
 	keyConnection      = nameKey([]byte("connection"))
 	keyKeepAlive       = nameKey([]byte("keep-alive"))
@@ -404,8 +409,9 @@ func droppedName(name []byte) bool {
 // ASP.NET Core's certificate forwarding), Cf-Client-Cert* (Cloudflare)
 // and Jetty's Proxy-Auth-Cert and Proxy-Ssl-Id (ForwardedRequestCustomizer);
 // or the user an authenticating proxy or gateway logged in, and what it
-// may do, in Remote-User and X-Remote-User (Apache, Kubernetes'
-// front-proxy), Remote-* (Authelia's Remote-Groups, -Name, -Email),
+// may do, in Remote-User and X-Remote-* (Apache, and Kubernetes'
+// front-proxy: X-Remote-User, -Group, -Extra-*; X-Remote-Addr with them),
+// Remote-* (Authelia's Remote-Groups, -Name, -Email),
 // X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer,
 // X-Authenticated-* (Scope, Userid) and X-Userinfo (Kong),
 // X-Authentik-* (authentik), X-Pomerium-* (Pomerium),
@@ -487,7 +493,7 @@ func proxyNameFrom(name []byte) bool {
 	case word4("x-jw"):
 		return foldPrefix(name, "x-jwt-assertion")
 	case word4("x-re"):
-		return foldPrefix(name, "x-remote-user")
+		return foldPrefix(name, "x-remote-") // X-Remote-User, -Group, -Extra-* (Kubernetes' request-header authentication)
 	case word4("x-we"):
 		return foldPrefix(name, "x-webauth-user")
 	case word4("x-go"):

@@ -93,7 +93,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				h.authz, h.creds = trimOWS(value), true
 			} else {
 				h.dropped = h.dropped || foldEqual(name, "x-rewrite-url") || foldEqual(name, "x-http-method") ||
-					foldEqual(name, "x-script-name")
+					foldEqual(name, "x-script-name") || foldEqual(name, "forwarded-for") || foldEqual(name, "fly-client-ip")
 			}
 		case len("X-API-Key"): // and X-Real-IP, Forwarded
 			switch {
@@ -106,7 +106,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 				h.dropped = h.dropped || foldEqual(name, "x-real-ip") || foldEqual(name, "client-ip")
 			}
 		case len("X-Client-IP"):
-			h.dropped = h.dropped || foldEqual(name, "x-client-ip")
+			h.dropped = h.dropped || foldEqual(name, "x-client-ip") || foldEqual(name, "x-forwarded")
 		case len("X-HTTP-Method-Override"):
 			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 		case len("X-Envoy-Original-Path"):
@@ -132,7 +132,8 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
 		case len("Proxy-Connection"): // and Content-Encoding
 			h.hop = h.hop || foldEqual(name, "proxy-connection")
-			h.dropped = h.dropped || foldEqual(name, "cf-connecting-ip") || foldEqual(name, "fastly-client-ip")
+			h.dropped = h.dropped || foldEqual(name, "cf-connecting-ip") || foldEqual(name, "fastly-client-ip") ||
+				foldEqual(name, "do-connecting-ip")
 			if foldEqual(name, "content-encoding") {
 				h.coded = h.coded || !bytes.EqualFold(trimOWS(value), []byte("identity"))
 			}
@@ -144,7 +145,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 
 // proxyPrefixes are the header prefixes proxyName looks for.
 var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "proxy-auth-cert", "proxy-ssl-id",
-	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert", "remote-", "x-remote-user", "x-webauth-user",
+	"x-client-cert", "x-ssl-", "x-amzn-mtls-", "x-arr-clientcert", "remote-", "x-remote-", "x-webauth-user",
 	"x-auth-request-", "x-amzn-oidc-", "x-goog-authenticated-user-", "x-goog-iap-jwt-assertion", "cf-access-",
 	"x-ms-client-principal", "x-ms-token-", "x-authenticated-", "x-authentik-", "x-consumer-",
 	"x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-", "x-endpoint-api-userinfo",
@@ -189,12 +190,13 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-portcullis-approval", "x-portcullis-tenant", "x-original-uri", "x-original-method",
 		"x-original-host", "x-host", "x-envoy-original-path", "x-script-name", "content-encoding", "client-cert", "client-cert-chain",
 		"x-client-cert", "x-ssl-client-cert", "x-ssl-", "ssl-client-verify", "x-amzn-mtls-clientcert", "x-arr-clientcert",
-		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "remote-user", "x-remote-user", "x-auth-request-email",
+		"cf-client-cert-der-base64", "proxy-auth-cert", "proxy-ssl-id", "remote-user", "x-remote-user", "x-remote-group", "x-remote-extra-scopes", "x-auth-request-email",
 		"x-amzn-oidc-identity", "x-goog-authenticated-user-email", "cf-access-jwt-assertion", "x-ms-client-principal-name", "x-webauth-user", "remote-groups", "x-authenticated-scope", "x-authentik-groups",
 		"x-consumer-id", "x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-claim-email",
 		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
 		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
-		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-"}
+		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-",
+		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {

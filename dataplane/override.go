@@ -21,13 +21,14 @@ import (
 // overrideParam reports whether the request carries a method override
 // parameter, in its query (q) or in a body that frameworks parse into
 // parameters, or an access_token in its query or urlencoded body
-// (tokenName), or a multipart body whose boundary parsers would read
-// differently, or such a body in a content coding (coded: a
-// Content-Encoding other than identity). hasBody is whether the request
-// came with a body at all (hasBody in size.go): without one, the body is
-// not asked for.
-func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded bool) bool {
-	if len(q) > 0 && overrideForm(q) {
+// (tokenName), or, with tenant (its route binds {tenant}), a tenant
+// parameter in either (tenantField), or a multipart body whose boundary
+// parsers would read differently, or such a body in a content coding
+// (coded: a Content-Encoding other than identity). hasBody is whether the
+// request came with a body at all (hasBody in size.go): without one, the
+// body is not asked for.
+func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool) bool {
+	if len(q) > 0 && overrideForm(q, tenant) {
 		return true
 	}
 	if !hasBody {
@@ -49,23 +50,26 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded bool) bool {
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && overrideJSON(body) {
+	if jsonType(ct) && (foreignCharset(ct) || overrideJSON(body, tenant)) {
+		// A JSON body in UTF-16, say, is decoded by Express's parser
+		// (any UTF its charset names) and read as nothing by the scan;
+		// RFC 8259 section 8.1 says UTF-8.
 		return true
 	}
 	switch {
 	case form && foreignCharset(ct):
 		return true // the scans below read ASCII; the service would not
 	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
-		return overrideForm(body)
+		return overrideForm(body, tenant)
 	case foldPrefix(mt, "multipart/"):
 		b, ok := boundaryParam(ct)
 		switch {
 		case !ok: // which boundary would the service take?
 			return true
 		case b == nil: // Rack then reads the body as a urlencoded form
-			return overrideForm(body)
+			return overrideForm(body, tenant)
 		}
-		return overrideMultipart(body, b)
+		return overrideMultipart(body, b, tenant)
 	}
 	return false
 }
@@ -161,31 +165,94 @@ func jsonType(ct []byte) bool {
 
 // overrideForm reports whether a form-encoded field list (a query string
 // or an urlencoded body), split at '&' and at ';' (which Rack 2 also
-// takes as a separator), has a field named as a method override.
-func overrideForm(form []byte) bool {
+// takes as a separator), has a field named as a method override, or, with
+// tenant, a tenant parameter.
+func overrideForm(form []byte, tenant bool) bool {
 	start := 0
 	for i, c := range form {
 		if c == '&' || c == ';' {
-			if overrideField(form[start:i]) {
+			if overrideField(form[start:i], tenant) {
 				return true
 			}
 			start = i + 1
 		}
 	}
-	return overrideField(form[start:])
+	return overrideField(form[start:], tenant)
 }
 
 // overrideField reports whether the name of a form field ("name=value")
-// is a method override name or an access token's (tokenName). A name
-// shorter than "_method" cannot decode to either.
-func overrideField(f []byte) bool {
-	if len(f) < len("_method") {
+// is a method override name or an access token's (tokenName), or, with
+// tenant, a tenant parameter's (tenantField). A name shorter than
+// "tenant" cannot decode to any of them.
+func overrideField(f []byte, tenant bool) bool {
+	if len(f) < len("tenant") {
 		return false
 	}
 	if eq := bytes.IndexByte(f, '='); eq >= 0 {
 		f = f[:eq]
 	}
-	return overrideName(f) || overrideRackName(f) || len(f) >= len(accessToken) && tokenName(f)
+	return tenant && tenantField(f) ||
+		len(f) >= len("_method") && (overrideName(f) || overrideRackName(f)) ||
+		len(f) >= len(accessToken) && tokenName(f) ||
+		len(f) >= len("x-tunneled-method") && overrideHeaderName(f)
+}
+
+// overrideParamNames are the other parameters frameworks read a POST's
+// method from: X-HTTP-Method-Override, which ASP.NET MVC 5 and Web Pages
+// (System.Web.Mvc's GetHttpMethodOverride, which [HttpDelete], [HttpPut]
+// and AcceptVerbs select actions by) read when the header of that name is
+// absent, from the form, then the query string, by a name compared
+// without case; and x-tunneled-method, which Perl's
+// Plack::Middleware::MethodOverride reads from the query and Catalyst's
+// REST::ForBrowsers from the body.
+var overrideParamNames = [...]string{"x-http-method-override", "x-tunneled-method"}
+
+// overrideHeaderName reports whether a parameter name, decoded as
+// ASP.NET's HttpUtility.UrlDecode decodes it ('+', %XX and %uXXXX
+// escapes), is one of overrideParamNames in any case.
+func overrideHeaderName(name []byte) bool {
+	for _, want := range overrideParamNames {
+		if netNameIs(name, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// netNameIs reports whether name, decoded as overrideHeaderName says, is
+// want (lower case) in any case.
+func netNameIs(name []byte, want string) bool {
+	n := 0
+	for i := 0; i < len(name); n++ {
+		c, w := netFormByte(name[i:])
+		i += w
+		if n == len(want) || c|0x20 != want[n] { // '-' | 0x20 is '-'
+			return false
+		}
+	}
+	return n == len(want)
+}
+
+// netFormByte is formByte with the %uXXXX escapes HttpUtility.UrlDecode
+// also decodes; one outside ASCII is 0xFF, which no name here holds.
+func netFormByte(b []byte) (byte, int) {
+	if len(b) >= 6 && b[0] == '%' && b[1]|0x20 == 'u' {
+		v := 0
+		for _, h := range b[2:6] {
+			if d := unhex(h); d >= 0 && v >= 0 {
+				v = v<<4 | d
+			} else {
+				v = -1
+			}
+		}
+		switch {
+		case v >= 0x80:
+			return 0xFF, 6
+		case v >= 0:
+			return byte(v), 6
+		}
+	}
+	return formByte(b)
 }
 
 // accessToken is the parameter in which RFC 6750 (sections 2.2 and 2.3)
@@ -222,6 +289,14 @@ func tokenName(name []byte) bool {
 		return true
 	}
 	return rackKey(name, accessToken)
+}
+
+// tokenPart reports whether a multipart part's name parameter value is an
+// access token's (tokenName), as read or with its backslash escapes
+// undone as Rack undoes them: multer fills req.body from such a part, and
+// passport-http-bearer reads req.body.access_token.
+func tokenPart(v []byte) bool {
+	return tokenName(v) || bytes.IndexByte(v, '\\') >= 0 && tokenName(unescapeHead(v, ""))
 }
 
 // overrideLead marks the bytes a framework reads as the '_' that starts
@@ -447,12 +522,13 @@ func indexFold(b []byte, want string, last bool) int {
 }
 
 // overrideMultipart reports whether a part of a multipart body has a
-// header naming a method override parameter (name="_method"). Every
+// header naming a method override parameter (name="_method"), or, with
+// tenant, a tenant parameter. Every
 // occurrence of the boundary is taken as a delimiter, which is stricter
 // than the parsers; the header block after it ends at the first empty
 // line, and the search goes on after it, so the work is linear in the
 // body whatever the boundary.
-func overrideMultipart(body, boundary []byte) bool {
+func overrideMultipart(body, boundary []byte, tenant bool) bool {
 	for {
 		i := bytes.Index(body, boundary)
 		if i < 0 {
@@ -460,7 +536,7 @@ func overrideMultipart(body, boundary []byte) bool {
 		}
 		body = body[i+len(boundary):]
 		end := headerBlockEnd(body)
-		if overrideNameParam(body[:end]) || overrideContentID(body[:end]) {
+		if overrideNameParam(body[:end], tenant) || overrideContentID(body[:end], tenant) {
 			return true
 		}
 		body = body[end:]
@@ -486,12 +562,15 @@ func headerBlockEnd(b []byte) int {
 // overrideNameParam reports whether a block of part headers has a "name"
 // parameter (not "filename"; any case, blanks or a folded line around '=',
 // in double or single quotes, as PHP reads them, or none) whose value is a
-// method override name (backslash escapes undone as Rack undoes them), or
+// method override name (backslash escapes undone as Rack undoes them; or
+// one of overrideParamNames, which ASP.NET reads from a multipart form
+// too), an access token's (tokenPart), or
+// with tenant is a tenant parameter's (tenantField, escapes undone too), or
 // which Tomcat's parser would decode into another name than its bytes:
 // an RFC 2231 "name*" or an RFC 2047 encoded word ("=?charset?B?...?="),
 // both refused unread. The search goes on after each value, so each byte of h
 // is read a bounded number of times.
-func overrideNameParam(h []byte) bool {
+func overrideNameParam(h []byte, tenant bool) bool {
 	for k := 0; k+4 <= len(h); k++ {
 		if h[k]|0x20 != 'n' || !foldEqual(h[k:k+4], "name") || k > 0 && isLetter(h[k-1]) {
 			continue
@@ -520,7 +599,8 @@ func overrideNameParam(h []byte) bool {
 			end = len(h) - v
 		}
 		if val := h[v : v+end]; overrideName(val) || overrideRackName(val) || bytes.Contains(val, encodedWord) ||
-			stop[0] != ';' && overrideEscaped(val) {
+			stop[0] != ';' && overrideEscaped(val) || tenant && tenantPart(val) || overrideHeaderName(val) ||
+			tokenPart(val) {
 			return true
 		}
 		k = v + end - 1 // the loop's k++ moves to the byte that ended the value
@@ -558,9 +638,10 @@ func unescapeHead(v []byte, skip string) []byte {
 }
 
 // overrideContentID reports whether a block of part headers has a
-// Content-ID header whose value is a method override name: Rack names a
-// part by it when its Content-Disposition has no name.
-func overrideContentID(h []byte) bool {
+// Content-ID header whose value is a method override name, or, with
+// tenant, a tenant parameter's: Rack names a part by it when its
+// Content-Disposition has no name.
+func overrideContentID(h []byte, tenant bool) bool {
 	const field = "content-id"
 	for k := 0; k+len(field) < len(h); k++ {
 		if h[k]|0x20 != 'c' || !foldEqual(h[k:k+len(field)], field) {
@@ -575,7 +656,7 @@ func overrideContentID(h []byte) bool {
 		if end < 0 {
 			end = len(h) - v
 		}
-		if overrideName(h[v : v+end]) {
+		if overrideName(h[v:v+end]) || tenant && tenantField(h[v:v+end]) {
 			return true
 		}
 		k = v + end - 1
@@ -615,12 +696,19 @@ func skipOWS(b []byte, i int) int {
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // overrideJSON reports whether a JSON body is an object with a member
-// named "_method" (any case, escapes decoded): Laravel takes a JSON body's
+// named "_method" (any case, escapes decoded), "access_token" (tokenName),
+// or, with tenant, "tenant" (tenantField): Laravel takes a JSON body's
 // members as the request's parameters, and Symfony's getMethod reads
-// "_method" from them. Anything that is not an object, or stops being
-// JSON, holds no parameters for a JSON parser either.
-func overrideJSON(b []byte) bool {
-	i := skipJSONSpace(b, 0)
+// "_method" from them; passport-http-bearer takes req.body.access_token,
+// which Express's JSON parser fills from such a member. Anything
+// that is not an object, or stops being JSON, holds no parameters for a
+// JSON parser either.
+func overrideJSON(b []byte, tenant bool) bool {
+	i := 0
+	if bytes.HasPrefix(b, utf8BOM) {
+		i = len(utf8BOM) // Express's parser (iconv-lite) and System.Text.Json skip it
+	}
+	i = skipJSONSpace(b, i)
 	if i == len(b) || b[i] != '{' {
 		return false
 	}
@@ -629,12 +717,13 @@ func overrideJSON(b []byte) bool {
 		if i == len(b) || b[i] != '"' {
 			return false // '}' or not JSON
 		}
-		var name [8]byte
+		var name [16]byte
 		var n int
 		if i, n = jsonKey(b, i+1, &name); i < 0 {
 			return false
 		}
-		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") { // foldEqual does not fold '_'
+		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") || // foldEqual does not fold '_'
+			n <= len(name) && (tenant && tenantField(name[:n]) || n >= len(accessToken) && tokenName(name[:n])) {
 			return true
 		}
 		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {
@@ -649,11 +738,15 @@ func overrideJSON(b []byte) bool {
 	}
 }
 
+// utf8BOM is the byte order mark a JSON body may start with, which
+// parsers skip (RFC 8259 section 8.1 lets them ignore it).
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // jsonKey decodes the JSON string starting after its opening quote at i
 // into name, as far as it fits, and returns the index after its closing
 // quote and its decoded length (more than len(name) when it did not fit;
 // a non-ASCII character is written as 0xFF), or -1 when it does not end.
-func jsonKey(b []byte, i int, name *[8]byte) (int, int) {
+func jsonKey(b []byte, i int, name *[16]byte) (int, int) {
 	n := 0
 	for i < len(b) {
 		c := b[i]

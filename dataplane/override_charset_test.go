@@ -38,9 +38,9 @@ func ebcdic(s string) string {
 // Servlet containers (Tomcat, under Spring's HiddenHttpMethodFilter) split
 // a form body at the bytes '&' and '=' and decode each name and value in
 // the charset its Content-Type names: "_method" written in IBM037 (EBCDIC)
-// or UTF-16 is "_method" to them and nothing to a byte scan. A form or
-// multipart body whose charset is not one in which ASCII is ASCII is
-// refused; the usual ones are forwarded.
+// or UTF-16 is "_method" to them and nothing to a byte scan. A form,
+// multipart or JSON body whose charset is not one in which ASCII is ASCII
+// is refused; the usual ones are forwarded.
 func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 	st, rec := startRecorded(t, nil)
 	st.store.Swap(withoutLimits(t, st.store.Load()))
@@ -57,6 +57,8 @@ func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 		{form + "; charset=ISO-2022-JP", "\x1b(B_method=DELETE"},
 		{form + "; charset=UTF-7", "+AF8-method=DELETE"},
 		{"multipart/form-data; charset=ibm500; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ--\r\n"},
+		// Express's JSON parser decodes UTF-16 too (TestJSONBodyBOMAndCharsetScanned)
+		{"application/json; charset=utf-16", `{"a":1}`},
 	} {
 		if !postOverride(t, st, rec, c.ctype, c.body) {
 			t.Errorf("POST (%s) %q was forwarded", c.ctype, c.body)
@@ -74,7 +76,6 @@ func TestMethodOverrideForeignCharsetRefused(t *testing.T) {
 		{form + "; charset=windows-1251", "a=1"},
 		{form + "; charset=KOI8-R", "a=1"},
 		{form + "; charset=ISO-8859-2", "a=1"},
-		{"application/json; charset=utf-16", `{"a":1}`},
 		{"text/plain; charset=ibm037", "x"},
 	} {
 		if postOverride(t, st, rec, c.ctype, c.body) {
