@@ -192,6 +192,12 @@ func policyDiffCmd() etcdCmd {
 		if err != nil {
 			return err
 		}
+		// A file push would refuse is no change ready to push: its
+		// difference, exit 1 as for any change, read as one
+		// (TestPolicyDiffSaysTheFileIsInvalid).
+		if _, err := compilePolicy(policyName(args[0]), doc); err != nil {
+			return fmt.Errorf("%s is not a valid policy; policy push would refuse it:\n%w", policyName(args[0]), err)
+		}
 		d, err := a.DiffPolicy(ctx, policyName(args[0]), doc)
 		if err != nil {
 			return err
