@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -225,6 +226,9 @@ func policyHistoryCmd() etcdCmd {
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			hist, err := a.PolicyHistory(ctx, limit)
+			// Newest first, as the docs say and a user reads it: the push
+			// just made is the first line (TestPolicyHistoryNewestFirst).
+			slices.Reverse(hist)
 			if err != nil || f.json {
 				return errOrJSON(err, out, hist)
 			}
