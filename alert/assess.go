@@ -132,11 +132,15 @@ func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verifi
 	if r.KeyID != "" {
 		addTo(a.KeyIDs, r.KeyID, n)
 	}
-	if a.FirstSeen.IsZero() || r.Time.Before(a.FirstSeen) {
-		a.FirstSeen = r.Time
+	// Seen no later than stored (CountedAt): a time ahead of that is the
+	// sender's, and one forged record dated years ahead was the client's
+	// last seen (TestAssessLastSeenNeverAfterReceipt).
+	at := r.CountedAt()
+	if a.FirstSeen.IsZero() || at.Before(a.FirstSeen) {
+		a.FirstSeen = at
 	}
-	if r.Time.After(a.LastSeen) {
-		a.LastSeen = r.Time
+	if at.After(a.LastSeen) {
+		a.LastSeen = at
 	}
 	if priv[route] && len(a.Privileged) < maxPrivileged {
 		a.Privileged = append(a.Privileged, Access{Time: r.Time, Route: route, Status: r.Status, Decision: r.Decision, RequestID: r.RequestID, SourceIP: r.SourceIP, Flags: flags})

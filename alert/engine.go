@@ -305,12 +305,7 @@ func (e *Engine) observeLocked(records []collector.StoredRecord, events []collec
 // a sidecar whose clock ran two minutes fast, hid every guess
 // (TestRecordAheadWithinWindowDoesNotBlindDetection); and it fired key
 // rotation warnings up to 15 minutes early (TestRotationWarningNotEarlyByRecordAhead).
-func countedAt(r *collector.StoredRecord) time.Time {
-	if r.Time.After(r.Received) && !r.Received.IsZero() {
-		return r.Received
-	}
-	return r.Time
-}
+func countedAt(r *collector.StoredRecord) time.Time { return r.CountedAt() }
 
 // skewedRecord reports whether the collector stored r flagged
 // time_outside_window: its sender's clock is far from the collector's.

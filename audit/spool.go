@@ -56,6 +56,9 @@ type spool struct {
 	files    []spoolFile
 	bytes    int64 // of files
 	reserved int64 // of batches on their way into files (reserve)
+	// claimed are the names of batches being written, with their
+	// sequences (claim).
+	claimed map[string]uint64
 }
 
 // openSpool opens (creating) the spool directory and lists its batches.
@@ -90,7 +93,7 @@ func openSpool(dir string, max int64) (*spool, error) {
 	// os.ReadDir does): nextSeq and the replay take the files in order.
 	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, e := range ents {
-		s.adopt(e)
+		s.adoptLocked(e) // no other user of s yet
 	}
 	if err := s.checkSeq(); err != nil {
 		s.close()
@@ -142,9 +145,10 @@ func (s *spool) close() {
 	}
 }
 
-// adopt adds an existing directory entry, removing leftovers of a write
-// that a crash interrupted before its rename.
-func (s *spool) adopt(e os.DirEntry) {
+// adoptLocked adds an existing directory entry, removing leftovers of a
+// write that a crash interrupted before its rename. s.mu held (or s not
+// shared yet), and the directory s.dfd's.
+func (s *spool) adoptLocked(e os.DirEntry) {
 	name := e.Name()
 	if strings.HasPrefix(name, ".tmp-") {
 		unix.Unlinkat(s.dfd, name, 0)
@@ -216,6 +220,11 @@ func (s *spool) checkSeq() error {
 func (s *spool) nextSeq() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.nextSeqLocked()
+}
+
+// nextSeqLocked is nextSeq with s.mu held.
+func (s *spool) nextSeqLocked() uint64 {
 	for _, f := range slices.Backward(s.files) {
 		if f.ours {
 			return f.seq + 1

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +32,15 @@ func (s *spool) deleted() bool {
 // It refuses what it finds at the path instead when that is not a
 // directory it can trust (makeSpoolDir). A directory another writer made
 // again already is left as it is.
+//
+// A directory found at the path (an operator restored the spool from a
+// copy) is used with the batches in it, taken as openSpool takes them at
+// start (adopt: no symbolic link followed, another user's file or one
+// larger than the spool never its own, checkSeq): they were ignored until
+// a restart (TestSpoolRestoredDirectoryReplayed). A batch of the old
+// directory found again under its name is not counted lost, and a new
+// batch numbered as a restored one is written under the next free number
+// (claim), not over it.
 func (s *spool) remake() error {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
@@ -41,24 +52,47 @@ func (s *spool) remake() error {
 	if err != nil {
 		return err
 	}
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		d.Close()
+		return fmt.Errorf("audit: cannot list the spool directory %q made again: %w", s.dir, err)
+	}
+	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	lock, err := lockSpool(int(d.Fd()), s.dir)
 	if err != nil {
 		d.Close()
 		return err
 	}
-	s.lock.Close()
-	s.d.Close()
+	old, oldLock := s.d, s.lock
 	s.setDir(d)
 	s.lock = lock
 	s.mu.Lock()
+	gone, goneBytes := s.files, s.bytes
+	s.files, s.bytes = nil, 0
+	for _, e := range ents {
+		s.adoptLocked(e)
+	}
+	if err := s.checkSeq(); err != nil {
+		// As at start: a batch numbered past the highest leaves no next
+		// sequence. None of the restored batches is used, and the
+		// directory stays the deleted one, refused again at each write.
+		s.files, s.bytes = gone, goneBytes
+		s.used.Store(s.bytes + s.reserved)
+		s.mu.Unlock()
+		s.lock.Close()
+		s.d.Close()
+		s.d, s.lock = old, oldLock
+		s.dfd = int(old.Fd())
+		return err
+	}
+	oldLock.Close()
+	old.Close()
 	lost := 0
-	for _, f := range s.files {
-		if f.ours {
+	for _, f := range gone {
+		if f.ours && !slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.ours && g.name == f.name }) {
 			lost += f.records
 		}
 	}
-	s.files, s.bytes = nil, 0
-	s.used.Store(s.reserved)
 	s.mu.Unlock()
 	if s.remade != nil {
 		s.remade(lost)

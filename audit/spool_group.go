@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -70,12 +72,14 @@ func (s *spool) writeIn(group []spoolWrite) {
 	}
 	files := make([]*os.File, len(group))
 	var wg sync.WaitGroup
+	defer s.unclaim(group)
 	for i := range group {
 		w := &group[i]
 		if w.done {
 			continue // a retry after remake writes only what failed
 		}
 		w.err = nil
+		s.claim(&w.f)
 		files[i], w.err = s.createTemp(w.f.name)
 		if w.err != nil {
 			continue
@@ -157,4 +161,48 @@ func (s *spool) createTemp(name string) (*os.File, error) {
 		return nil, fmt.Errorf("audit: cannot create %q: %w", filepath.Join(s.dir, tmp), err)
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(s.dir, tmp)), nil
+}
+
+// claim gives f a name that no batch of this sidecar's in the spool has
+// and no other write is using, and holds it until unclaim. Only a batch
+// numbered before the batches of a directory restored with files in it
+// (remake) is ever renamed, to one past the highest: its rename replaced
+// the restored batch of its number. Its file name orders the replay; its
+// id, in its bytes, stays as it was numbered.
+func (s *spool) claim(f *spoolFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimed == nil {
+		s.claimed = map[string]uint64{}
+	}
+	if _, taken := s.claimed[f.name]; taken || s.listedOursLocked(f.name, f.seq) {
+		next := s.nextSeqLocked()
+		for _, seq := range s.claimed {
+			next = max(next, seq+1)
+		}
+		f.seq, f.name = next, spoolName(next, f.records)
+	}
+	s.claimed[f.name] = f.seq
+}
+
+// unclaim lets go of the names of group's writes (claim), once each is
+// listed in the spool or failed.
+func (s *spool) unclaim(group []spoolWrite) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range group {
+		delete(s.claimed, group[i].f.name)
+	}
+}
+
+// listedOursLocked reports whether a batch of this sidecar's is listed
+// under name (of sequence seq). s.mu held.
+func (s *spool) listedOursLocked(name string, seq uint64) bool {
+	i, _ := slices.BinarySearchFunc(s.files, seq, func(f spoolFile, seq uint64) int { return cmp.Compare(f.seq, seq) })
+	for ; i < len(s.files) && s.files[i].seq == seq; i++ {
+		if s.files[i].ours && s.files[i].name == name {
+			return true
+		}
+	}
+	return false
 }

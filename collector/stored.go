@@ -128,6 +128,20 @@ func (s *StoredRecord) StatusText() string {
 	return "-"
 }
 
+// CountedAt returns s's time, or, when it is dated after the collector
+// stored it, the time it was stored (Received, when known): nothing a
+// record tells of happened after the record reached the collector, so a
+// time ahead of that is its sender's clock or a forgery. A last use or a
+// last seen is read from it: at its own time, one forged record dated
+// years ahead was an integration's last use in every later pack
+// (TestLastUseNeverAfterReceipt), as detection's windows once moved.
+func (s *StoredRecord) CountedAt() time.Time {
+	if !s.Received.IsZero() && s.Time.After(s.Received) {
+		return s.Received
+	}
+	return s.Time
+}
+
 // datedAhead reports whether the collector flagged r's time as too far
 // from its receipt, and that time is after the receipt (Received known).
 func (s *StoredRecord) datedAhead() bool {

@@ -329,8 +329,10 @@ func (t *tally) addUse(r *collector.StoredRecord, n int64) {
 	route, client := [2]string{r.Method, r.Route}, t.clientOf(r)
 	if client != "" {
 		t.client[client] += n
-		if r.Time.After(t.last[client]) {
-			t.last[client] = r.Time
+		// A use is counted no later than its receipt (CountedAt): a
+		// sender's time ahead would be the integration's last use.
+		if at := r.CountedAt(); at.After(t.last[client]) {
+			t.last[client] = at
 		}
 		for _, s := range t.routeScopes[route] {
 			t.scope[[2]string{client, s}] += n
@@ -345,8 +347,9 @@ func (t *tally) addUse(r *collector.StoredRecord, n int64) {
 		t.priv[client] = u
 	}
 	u.n += n
-	if u.n == n || r.Time.After(u.last.Time) {
+	if at := r.CountedAt(); u.n == n || at.After(u.last.Time) {
 		u.last = *r
+		u.last.Time = at
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -192,6 +193,12 @@ func policyDiffCmd() etcdCmd {
 		if err != nil {
 			return err
 		}
+		// A file push would refuse is no change ready to push: its
+		// difference, exit 1 as for any change, read as one
+		// (TestPolicyDiffSaysTheFileIsInvalid).
+		if _, err := compilePolicy(policyName(args[0]), doc); err != nil {
+			return fmt.Errorf("%s is not a valid policy; policy push would refuse it:\n%w", policyName(args[0]), err)
+		}
 		d, err := a.DiffPolicy(ctx, policyName(args[0]), doc)
 		if err != nil {
 			return err
@@ -219,6 +226,9 @@ func policyHistoryCmd() etcdCmd {
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			hist, err := a.PolicyHistory(ctx, limit)
+			// Newest first, as the docs say and a user reads it: the push
+			// just made is the first line (TestPolicyHistoryNewestFirst).
+			slices.Reverse(hist)
 			if err != nil || f.json {
 				return errOrJSON(err, out, hist)
 			}

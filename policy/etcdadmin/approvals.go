@@ -442,8 +442,12 @@ func (a *Admin) ShowApproval(ctx context.Context, id string) (etcdsync.Approval,
 // from kv, its counter (nil when there is none), and LastUse to the time
 // the last use's record claims.
 func countUses(ap *etcdsync.Approval, rev int64, kv *mvccpb.KeyValue) {
-	if ap.State == etcdsync.ApprovalPending {
-		ap.Uses = 0 // no counter before the grant: the stored MaxUses is for old binaries
+	// No counter before the grant: the stored MaxUses is for old binaries.
+	// A request denied before any grant (no UsesRev, which a denial of a
+	// grant records) had none either; it read as used up
+	// (TestApprovalDeniedBeforeGrantShowsNoUse).
+	if ap.State == etcdsync.ApprovalPending || ap.State == etcdsync.ApprovalDenied && ap.UsesCounter && ap.UsesRev == 0 {
+		ap.Uses = 0
 		return
 	}
 	ap.Count(rev, etcdsync.CounterOf(kv))

@@ -373,7 +373,8 @@ const PruneGrace = time.Hour
 func (a *Admin) PruneRevocations(ctx context.Context, meta Meta) ([]string, error) {
 	resp, err := a.cli.Get(ctx, a.k.RevocationsDir(), clientv3.WithPrefix())
 	if err != nil {
-		return nil, writeError(err, fmt.Sprintf("cannot read the revocations under %q", string(a.k)), "")
+		// A read: nothing was written, whatever became of its answer.
+		return nil, fmt.Errorf("cannot read the revocations under %q: %w", string(a.k), err)
 	}
 	now := a.now()
 	lapsedAt := now.Add(-PruneGrace)
