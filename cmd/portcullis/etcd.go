@@ -76,7 +76,7 @@ func (f *etcdFlags) config() etcdsync.Config {
 // meta is who makes the change and why; the etcd user, when etcd
 // authentication is used, is recorded beside the actor.
 func (f *etcdFlags) meta() etcdadmin.Meta {
-	return etcdadmin.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.Username}
+	return etcdadmin.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.User()}
 }
 
 // osAccount returns the name of the OS account running the command, or "".
@@ -260,7 +260,7 @@ func etcdHint(err error, ef *etcdFlags) error {
 	case errors.Is(err, etcdadmin.ErrKeyLifetime):
 		return fmt.Errorf("%w: give a shorter --ttl, or none for the policy's max_key_age", err)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
-		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.Username, ef.etcd.prefix)
+		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.User(), ef.etcd.prefix)
 	}
 	return err
 }
