@@ -10,6 +10,7 @@ import (
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -217,10 +218,10 @@ func alertEventCmd(action string, closing bool) etcdCmd {
 				}
 			}
 			meta := f.meta()
-			meta.Reason = note
+			meta.Reason = credential.Redact(note) // as redactMeta's texts
 			var d map[string]string
 			if closing {
-				d = map[string]string{"corrective_action": corrective}
+				d = map[string]string{"corrective_action": credential.Redact(corrective)}
 			}
 			rev, err := a.RecordAlertEvent(ctx, action, args[0], meta, d)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/alert"
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -76,7 +77,19 @@ func (f *etcdFlags) config() etcdsync.Config {
 // meta is who makes the change and why; the etcd user, when etcd
 // authentication is used, is recorded beside the actor.
 func (f *etcdFlags) meta() etcdadmin.Meta {
-	return etcdadmin.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.Username}
+	return redactMeta(etcdadmin.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.User()})
+}
+
+// redactMeta returns m with what reads as a credential (an API key's
+// secret, a JWT, a bearer or basic token, one of these encoded) in its
+// texts replaced by credential.Redacted. They go to etcd in the clear, in
+// the change's record and its lifecycle event, and from there into the
+// collector's hash-chained trail, where nothing takes them out: a key
+// pasted into keys revoke --reason stayed there for good
+// (TestPastedSecretNeverReachesEtcd).
+func redactMeta(m etcdadmin.Meta) etcdadmin.Meta {
+	m.Actor, m.Reason, m.Ticket = credential.Redact(m.Actor), credential.Redact(m.Reason), credential.Redact(m.Ticket)
+	return m
 }
 
 // osAccount returns the name of the OS account running the command, or "".
@@ -260,7 +273,7 @@ func etcdHint(err error, ef *etcdFlags) error {
 	case errors.Is(err, etcdadmin.ErrKeyLifetime):
 		return fmt.Errorf("%w: give a shorter --ttl, or none for the policy's max_key_age", err)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
-		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.Username, ef.etcd.prefix)
+		return fmt.Errorf("%w (etcd user %q may not use prefix %s)", err, ef.etcd.conn.User(), ef.etcd.prefix)
 	}
 	return err
 }

@@ -64,7 +64,7 @@ func evidenceApproveCmd() etcdCmd {
 			if approveChecked != nil {
 				approveChecked()
 			}
-			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
+			meta := redactMeta(etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.User()})
 			record := func(row evidence.ManifestRow) (int64, error) {
 				details := map[string]string{"status": statuses[status], "sha256": row.SHA256, "period": row.Period, "control": row.ControlID}
 				return a.RecordEvidenceEvent(ctx, etcdadmin.ActionEvidenceApprove, file, meta, details)

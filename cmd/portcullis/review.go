@@ -162,7 +162,7 @@ func reviewSignCmd() etcdCmd {
 			if worksheet != "" {
 				details["worksheet_sha256"] = sum
 			}
-			meta := etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.Username}
+			meta := redactMeta(etcdadmin.Meta{Actor: reviewer, Reason: note, Ticket: ticket, EtcdUser: f.etcd.conn.User()})
 			target := kind + "-" + p.Name
 			rev, err := a.RecordEvidenceEvent(ctx, evidence.ActionReviewSign, target, meta, details)
 			if err != nil {

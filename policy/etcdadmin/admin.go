@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
@@ -166,6 +168,9 @@ func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64
 func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.Document, doc []byte, meta Meta) (int64, error) {
 	now := a.now()
 	live, _ := st.Live(now) // an invalid record is left out, as the sidecars do
+	if err := keyIDsFree(parsed, st, live); err != nil {
+		return 0, err
+	}
 	if _, err := policy.Compile(parsed, live); err != nil {
 		return 0, fmt.Errorf("policy does not compile with the live state at revision %d: %w", st.Revision, err)
 	}
@@ -184,6 +189,25 @@ func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.D
 		clientv3.Compare(clientv3.ModRevision(a.k.KeysDir()), "<", st.Revision+1).WithPrefix(),
 	}
 	return a.commit(ctx, cmps, clientv3.OpPut(a.k.Policy(), string(doc)), hist, ev)
+}
+
+// keyIDsFree refuses a document with a key whose id is a key record in
+// etcd (st), but for that record moved into the document (the same client
+// and SHA-256, as live decoded it). The sidecars keep the document's key
+// and leave the record out, so a push took the id over: the created key
+// stopped working, and another secret, of another client, was audited
+// under its id (TestPushRefusesAKeyIDOfAnEtcdKey).
+func keyIDsFree(doc *policy.Document, st *etcdsync.State, live policy.Live) error {
+	for _, dk := range doc.Keys {
+		if _, ok := st.Keys[dk.ID]; !ok {
+			continue
+		}
+		i := slices.IndexFunc(live.Keys, func(k policy.KeySpec) bool { return k.ID == dk.ID })
+		if i < 0 || live.Keys[i].Client != dk.Client || !strings.EqualFold(live.Keys[i].SHA256, dk.SHA256) {
+			return fmt.Errorf("key %q of the document is the id of a key record in etcd (keys show %s), another key: a key id names one key; give the document's key another id, or revoke the record: %w", dk.ID, dk.ID, ErrExists)
+		}
+	}
+	return nil
 }
 
 // GetPolicy returns the policy document in etcd and the revision it was

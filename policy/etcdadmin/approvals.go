@@ -29,6 +29,10 @@ var (
 	// ErrNotApproved refuses an operation that needs a granted approval
 	// (RequireApproval) and was given none that is usable.
 	ErrNotApproved = errors.New("etcdadmin: no usable approval")
+	// ErrRewritten refuses the grant of a pending record written again
+	// after its request: it is no longer the request its approval.request
+	// event records.
+	ErrRewritten = errors.New("etcdadmin: approval record rewritten since its request")
 )
 
 // KeysCreateRoute is the route name of an approval for `keys create`
@@ -180,8 +184,11 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 		if err != nil {
 			return etcdsync.Approval{}, err
 		}
-		ap, rev, err := a.approval(ctx, id)
+		ap, rev, created, err := a.approvalRecord(ctx, id)
 		if err != nil {
+			return ap, err
+		}
+		if err := unrewritten(ap, rev, created); err != nil {
 			return ap, err
 		}
 		if err := grantable(ap, approver, meta); err != nil {
@@ -216,6 +223,21 @@ func policyLimits(ap etcdsync.Approval, doc *policy.Document, rev int64) (etcdsy
 	}
 	ap.Uses = ap.MaxUses // used up to binaries from before the counter
 	return ap, nil
+}
+
+// unrewritten refuses a pending record ap, at mod revision rev, that was
+// written again after its request created it at revision created. The
+// CLI writes a pending record once (RequestApproval, with its
+// approval.request event), so a later write is by hand, with the
+// operator's etcd role: a requester swapping the client or route after
+// the approver read it, or naming someone else as the requester to grant
+// it herself. Granted, such a record got a real approval.grant event
+// and read as a second person's grant of what the request asked.
+func unrewritten(ap etcdsync.Approval, rev, created int64) error {
+	if ap.State != etcdsync.ApprovalPending || rev == created {
+		return nil
+	}
+	return fmt.Errorf("approval %q was requested at revision %d and written again at revision %d, so it is not the request its approval.request event records (client, route, requester); request it again: %w", ap.ID, created, rev, ErrRewritten)
 }
 
 // grantable says why ap cannot be granted by approver in a command run
@@ -399,24 +421,31 @@ func (a *Admin) DenyApproval(ctx context.Context, id, approver, note string, met
 
 // approval reads the record id and its mod revision.
 func (a *Admin) approval(ctx context.Context, id string) (etcdsync.Approval, int64, error) {
+	ap, rev, _, err := a.approvalRecord(ctx, id)
+	return ap, rev, err
+}
+
+// approvalRecord reads the record id, its mod revision and its create
+// revision.
+func (a *Admin) approvalRecord(ctx context.Context, id string) (etcdsync.Approval, int64, int64, error) {
 	if !etcdsync.ValidApprovalID(id) {
-		return etcdsync.Approval{}, 0, fmt.Errorf("%q is not an approval id (approvals list shows them): %w", id, ErrNotFound)
+		return etcdsync.Approval{}, 0, 0, fmt.Errorf("%q is not an approval id (approvals list shows them): %w", id, ErrNotFound)
 	}
 	resp, err := a.cli.Get(ctx, a.k.Approval(id))
 	if err != nil {
-		return etcdsync.Approval{}, 0, fmt.Errorf("cannot read approval %q: %w", id, err)
+		return etcdsync.Approval{}, 0, 0, fmt.Errorf("cannot read approval %q: %w", id, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return etcdsync.Approval{}, 0, fmt.Errorf("approval %q: none in etcd (never requested, or granted and expired: its events stay in the trail): %w", id, ErrNotFound)
+		return etcdsync.Approval{}, 0, 0, fmt.Errorf("approval %q: none in etcd (never requested, or granted and expired: its events stay in the trail): %w", id, ErrNotFound)
 	}
 	ap, err := etcdsync.DecodeApproval(resp.Kvs[0].Value)
 	if err == nil && ap.ID != id {
 		err = fmt.Errorf("the record names approval %q", ap.ID)
 	}
 	if err != nil {
-		return ap, 0, fmt.Errorf("approval %q: %w", id, err)
+		return ap, 0, 0, fmt.Errorf("approval %q: %w", id, err)
 	}
-	return ap, resp.Kvs[0].ModRevision, nil
+	return ap, resp.Kvs[0].ModRevision, resp.Kvs[0].CreateRevision, nil
 }
 
 // ShowApproval returns the approval id with its uses counted from its use

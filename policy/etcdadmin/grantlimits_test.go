@@ -19,7 +19,8 @@ import (
 // in etcd since. Before, a request made while the route allowed 50 uses
 // for 7 days was granted with them after the policy had cut the route to
 // one use in an hour (for an incident), a pending record rewritten to a
-// million uses and ten years was granted so, and a request for a route
+// million uses and ten years was granted so (it is now refused whole, as
+// any pending record written again), and a request for a route
 // the policy no longer holds, or no longer asks an approval for, was
 // granted too. A grant now has the smaller of the request's and the
 // policy's limits, and a route the policy no longer gates is refused.
@@ -56,7 +57,12 @@ func TestGrantTakesThePolicysLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	push(t, a, examplePolicy(t)) // the route cut to one use in an hour
-	for _, ap := range []etcdsync.Approval{early, rewritten} {
+	// A record rewritten since its request is refused whole
+	// (TestGrantRefusesARewrittenRequest).
+	if _, err := a.GrantApproval(ctx, rewritten.ID, "bob", "ok", Meta{Actor: "bob"}); !errors.Is(err, ErrRewritten) {
+		t.Errorf("grant of the rewritten %s: %v, want ErrRewritten", rewritten.ID, err)
+	}
+	for _, ap := range []etcdsync.Approval{early} {
 		got, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"})
 		if err != nil {
 			t.Fatalf("grant of %s: %v", ap.ID, err)

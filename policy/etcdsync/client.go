@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -62,6 +63,33 @@ func Dial(cfg Config) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("cannot connect to etcd %v: %w", cfg.Endpoints, err)
 	}
 	return cli, nil
+}
+
+// User returns the etcd user cfg connects as when etcd authentication is
+// on: Username when given (a password's token is what etcd reads first),
+// else the common name of the client certificate, which etcd takes as the
+// user under --client-cert-auth (deploy/kubernetes), else "". The CLI
+// records it with each change, and the two-person rule refuses a grant
+// written as the request's user: read from Username alone, a request and
+// its grant written with one person's certificate recorded no user, and
+// were told apart only by the names they claimed.
+func (cfg Config) User() string {
+	if cfg.Username != "" || cfg.Cert == "" {
+		return cfg.Username
+	}
+	b, err := durable.ReadPEM(cfg.Cert)
+	if err != nil {
+		return "" // Dial fails on it, and nothing is written
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return ""
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	return cert.Subject.CommonName
 }
 
 // tls builds the TLS configuration, or nil when no TLS file is given.
