@@ -405,13 +405,21 @@ func (a *Admin) DenyApproval(ctx context.Context, id, approver, note string, met
 		if ap.State == etcdsync.ApprovalDenied {
 			return ap, fmt.Errorf("approval %q is already denied", id)
 		}
-		if ap.State == etcdsync.ApprovalGranted && ap.UsesCounter && ap.UsesRev == 0 {
-			ap.UsesRev = rev // the counter's create revision, which the denial's write moves the record off
+		var opts []clientv3.OpOption
+		if ap.State == etcdsync.ApprovalGranted {
+			if ap.UsesCounter && ap.UsesRev == 0 {
+				ap.UsesRev = rev // the counter's create revision, which the denial's write moves the record off
+			}
+			// A granted record lives on its grant's lease (max_age): the
+			// denial keeps it there, where a plain put took it off, and the
+			// withdrawn grant stayed in etcd for ever
+			// (TestDeniedGrantKeepsItsLease).
+			opts = append(opts, clientv3.WithIgnoreLease())
 		}
 		ap.State, ap.Approver, ap.Note, ap.Decided = etcdsync.ApprovalDenied, approver, note, a.now().UTC()
 		m := meta
 		m.Ticket = cmp.Or(m.Ticket, ap.Ticket) // as a grant's: the trail reads without the record
-		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m, nil, nil)
+		ok, err := a.decide(ctx, ap, rev, etcdsync.ActionApprovalDeny, m, nil, nil, opts...)
 		if ok || err != nil {
 			return ap, err
 		}

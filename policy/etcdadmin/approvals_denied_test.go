@@ -32,3 +32,40 @@ func TestApprovalDeniedBeforeGrantShowsNoUse(t *testing.T) {
 		t.Errorf("ListApprovals = %+v, %v; want the one denial with 0 uses", all, err)
 	}
 }
+
+// TestDeniedGrantKeepsItsLease: a granted approval is written on a lease
+// of its max_age, so that it leaves etcd when it expires; denying it
+// (withdrawing the grant) wrote the record again without the lease, and
+// the denied record stayed in etcd for ever (review56). It keeps the
+// grant's lease.
+func TestDeniedGrantKeepsItsLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	a := New(cli, newPrefix(t))
+	push(t, a, examplePolicy(t))
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: "POST /v1/exports/full"}, Meta{Actor: "alice", Reason: "export"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	lease := func() int64 {
+		resp, err := cli.Get(ctx, a.k.Approval(ap.ID))
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("reading approval %s: %v, %d records", ap.ID, err, len(resp.Kvs))
+		}
+		return resp.Kvs[0].Lease
+	}
+	granted := lease()
+	if granted == 0 {
+		t.Fatal("the granted approval has no lease")
+	}
+	if _, err := a.DenyApproval(ctx, ap.ID, "", "", Meta{Actor: "carol", Reason: "withdrawn"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lease(); got != granted {
+		t.Errorf("the denied grant's record is on lease %x, want the grant's %x: it would stay in etcd for ever", got, granted)
+	}
+}
