@@ -236,6 +236,21 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 			t.Errorf("collector does not mount Secret %s", want)
 		}
 	}
+	// The collector opens --metrics-listen, where the probes go, only
+	// once etcd has answered and holds the policy (its detection rules):
+	// on a fresh install that waits for etcd and the policy Job. A
+	// liveness probe without a startup probe killed it after a minute of
+	// waiting, and again after each restart.
+	c := s.Spec.Template.Spec.Containers[0]
+	sp, lp := c.StartupProbe, c.LivenessProbe
+	switch {
+	case lp == nil || lp.HTTPGet == nil || lp.HTTPGet.Path != "/healthz" || lp.HTTPGet.Port.String() != "metrics":
+		t.Errorf("collector liveness probe %+v: want /healthz on the metrics port", lp)
+	case sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != "/healthz" || sp.HTTPGet.Port.String() != "metrics":
+		t.Errorf("collector startup probe %+v: want one on /healthz of the metrics port, holding the liveness probe off while the collector waits for etcd and the policy", sp)
+	case sp.PeriodSeconds*sp.FailureThreshold < 600:
+		t.Errorf("collector startup probe allows %ds; want at least 10 minutes for etcd and the policy Job", sp.PeriodSeconds*sp.FailureThreshold)
+	}
 }
 
 // checkGuard: the validating webhook calls PathGuard on Pod UPDATE of
