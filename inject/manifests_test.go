@@ -421,7 +421,8 @@ func podSpecOf(o any) *corev1.PodSpec {
 // checkRestricted checks the "restricted" Pod Security Standard's
 // container rules (the namespaces enforce it): non-root, no privilege
 // escalation, every capability dropped, RuntimeDefault seccomp (here or on
-// the pod), and a read-only root filesystem besides.
+// the pod), and a read-only root filesystem and resource requests and a
+// memory limit besides.
 func checkRestricted(t *testing.T, id string, spec *corev1.PodSpec) {
 	t.Helper()
 	psc := spec.SecurityContext
@@ -443,6 +444,13 @@ func checkRestricted(t *testing.T, id string, spec *corev1.PodSpec) {
 			t.Errorf("%s: capabilities not dropped", where)
 		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
 			t.Errorf("%s: root filesystem writable", where)
+		}
+		// Requests and a memory limit on every container, the Jobs'
+		// too: without them a Job's pods ran BestEffort, unbounded, and a
+		// namespace quota that requires them refused them.
+		mem, lim := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
+		if c.Resources.Requests.Cpu().IsZero() || mem.IsZero() || lim.IsZero() || lim.Cmp(*mem) < 0 {
+			t.Errorf("%s: resources %+v; want cpu and memory requests and a memory limit at least the request", where, c.Resources)
 		}
 	}
 }
