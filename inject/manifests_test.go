@@ -236,6 +236,21 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 			t.Errorf("collector does not mount Secret %s", want)
 		}
 	}
+	// The collector opens --metrics-listen, where the probes go, only
+	// once etcd has answered and holds the policy (its detection rules):
+	// on a fresh install that waits for etcd and the policy Job. A
+	// liveness probe without a startup probe killed it after a minute of
+	// waiting, and again after each restart.
+	c := s.Spec.Template.Spec.Containers[0]
+	sp, lp := c.StartupProbe, c.LivenessProbe
+	switch {
+	case lp == nil || lp.HTTPGet == nil || lp.HTTPGet.Path != "/healthz" || lp.HTTPGet.Port.String() != "metrics":
+		t.Errorf("collector liveness probe %+v: want /healthz on the metrics port", lp)
+	case sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != "/healthz" || sp.HTTPGet.Port.String() != "metrics":
+		t.Errorf("collector startup probe %+v: want one on /healthz of the metrics port, holding the liveness probe off while the collector waits for etcd and the policy", sp)
+	case sp.PeriodSeconds*sp.FailureThreshold < 600:
+		t.Errorf("collector startup probe allows %ds; want at least 10 minutes for etcd and the policy Job", sp.PeriodSeconds*sp.FailureThreshold)
+	}
 }
 
 // checkGuard: the validating webhook calls PathGuard on Pod UPDATE of
@@ -406,7 +421,8 @@ func podSpecOf(o any) *corev1.PodSpec {
 // checkRestricted checks the "restricted" Pod Security Standard's
 // container rules (the namespaces enforce it): non-root, no privilege
 // escalation, every capability dropped, RuntimeDefault seccomp (here or on
-// the pod), and a read-only root filesystem besides.
+// the pod), and a read-only root filesystem and resource requests and a
+// memory limit besides.
 func checkRestricted(t *testing.T, id string, spec *corev1.PodSpec) {
 	t.Helper()
 	psc := spec.SecurityContext
@@ -428,6 +444,13 @@ func checkRestricted(t *testing.T, id string, spec *corev1.PodSpec) {
 			t.Errorf("%s: capabilities not dropped", where)
 		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
 			t.Errorf("%s: root filesystem writable", where)
+		}
+		// Requests and a memory limit on every container, the Jobs'
+		// too: without them a Job's pods ran BestEffort, unbounded, and a
+		// namespace quota that requires them refused them.
+		mem, lim := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
+		if c.Resources.Requests.Cpu().IsZero() || mem.IsZero() || lim.IsZero() || lim.Cmp(*mem) < 0 {
+			t.Errorf("%s: resources %+v; want cpu and memory requests and a memory limit at least the request", where, c.Resources)
 		}
 	}
 }

@@ -486,6 +486,38 @@ func TestUpstreamBadListenNamesAddress(t *testing.T) {
 	}
 }
 
+// The sidecar and the collector failed on an address they could not
+// listen on with "cannot listen on \"bad\"" (the sidecar's admin
+// listener: "cannot listen on admin \"bad\""), which named no flag; the
+// collector named --metrics-listen but not --listen. Each error line now
+// names the flag, as upstream's does.
+func TestBadListenNamesTheFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "signing.key")
+	if r := portcullis(t, "", nil, "audit", "keygen", "--out", key); r.code != 0 {
+		t.Fatalf("audit keygen: %s", r.stderr)
+	}
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("alpha listen-test-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sidecar := []string{"sidecar", "--policy", examplePolicy, "--upstream", "127.0.0.1:1", "--audit-file", filepath.Join(dir, "audit.jsonl")}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{append(slices.Clone(sidecar), "--listen", "bad"), `cannot listen on --listen \"bad\"`},
+		{append(slices.Clone(sidecar), "--listen", "127.0.0.1:0", "--admin", "bad"), `cannot listen on --admin \"bad\"`},
+		{[]string{"collector", "--listen", "bad", "--data", filepath.Join(dir, "data"), "--signing-key", key, "--token-file", tokens}, `cannot listen on --listen \"bad\"`},
+	} {
+		r := portcullis(t, "", nil, tt.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("portcullis %s = exit %d, stderr %q; want exit 1 and an error line with %s", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}
+
 // Every command's error lines start "portcullis COMMAND: "; audit query
 // and audit verify's --published-head errors started "audit query: " and
 // "audit verify: ", which a log search or a wrapper script for the

@@ -223,7 +223,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	srv.TLSConfig = tlsCfg
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %q: %w", c.listen, err)
+		return fmt.Errorf("cannot listen on --listen %q: %w", c.listen, err)
 	}
 	// The signals stay caught until the collector has stopped (this
 	// defer runs last): a second one while it drains, publishes its

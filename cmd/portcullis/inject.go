@@ -162,7 +162,7 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %q: %w", f.listen, err)
+		return fmt.Errorf("cannot listen on --listen %q: %w", f.listen, err)
 	}
 	log.Info().Str("listen", ln.Addr().String()).Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
 	done := make(chan error, 1)

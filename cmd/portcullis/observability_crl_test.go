@@ -9,14 +9,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // crlMetrics runs a sidecar with TLS, a client CA and its CRL
 // (--client-crl), whose /metrics serves the client CRL families that a
-// sidecar without them does not, and returns its /metrics page.
-func crlMetrics(t *testing.T) string {
+// sidecar without them does not, and returns its /metrics page, and the
+// series a collector given the same CA and CRL (--client-ca,
+// --client-crl) adds to its own page.
+func crlMetrics(t *testing.T) (sidecarPage, collectorSeries string) {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -42,5 +47,12 @@ func crlMetrics(t *testing.T) string {
 	if code != 200 {
 		t.Fatalf("/metrics answered %d", code)
 	}
-	return page
+	log := zerolog.Nop()
+	crl, err := loadIntakeCRL(filepath.Join(dir, "ca.crl"), filepath.Join(dir, "ca.crt"), caPEM, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series strings.Builder
+	crl.writeMetrics(&series)
+	return page, series.String()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,6 +20,9 @@ import (
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/promtool"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -47,7 +51,9 @@ func realMetrics(t *testing.T) (sidecarPage, collectorPage string) {
 		t.Fatal(err)
 	}
 	const token = "obs-token-0123456789abcdef0123456789abcdef"
-	col, err := collector.New(st, collector.Config{Token: token})
+	// The series the collector command adds (ticket outbox, detection), as
+	// `portcullis collector` writes them.
+	col, err := collector.New(st, collector.Config{Token: token, Metrics: (&detection{}).writeMetrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +185,12 @@ func TestObservabilityAssets(t *testing.T) {
 		known[n] = true
 	}
 	// The client CRL families, served only with --client-crl.
-	crlPage := crlMetrics(t)
+	crlPage, collectorCRL := crlMetrics(t)
 	promtool.CheckMetrics(t, []byte(crlPage))
 	for n := range sampleNames(crlPage) {
+		known[n] = true
+	}
+	for n := range sampleNames(collectorCRL) {
 		known[n] = true
 	}
 	var rules ruleFile
@@ -193,6 +202,9 @@ func TestObservabilityAssets(t *testing.T) {
 			}
 		}
 	}
+	t.Run("operations.md", func(t *testing.T) {
+		checkMetricsDoc(t, "../../docs/operations.md", sidecarPage, crlPage, collectorPage+collectorCRL)
+	})
 	t.Run("rules", func(t *testing.T) { checkRules(t, &rules, known) })
 	t.Run("dashboard", func(t *testing.T) { checkDashboard(t, known) })
 }
@@ -463,5 +475,110 @@ func TestMetricsTenantsFlag(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"--metrics-tenants", "0"}); err != nil || f.tenantSeries() != -1 {
 		t.Errorf("--metrics-tenants 0: data plane setting %d (%v), want -1 (none named)", f.tenantSeries(), err)
+	}
+}
+
+// docMetric is a row of a metrics table of the docs: its type and labels.
+type docMetric struct {
+	typ    string
+	labels []string
+}
+
+// docMetrics reads the metrics tables of a Markdown file (rows whose
+// first cell names metrics in backquotes, then type and labels), by
+// metric name. A row may name several metrics; its type cell names one
+// type for all of them or one each. A label is a backquoted word of the
+// labels cell outside parentheses (which say what its values are).
+func docMetrics(t *testing.T, path string) map[string]docMetric {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted := regexp.MustCompile("`([a-z_:]+)`")
+	parens := regexp.MustCompile(`\([^)]*\)`)
+	out := map[string]docMetric{}
+	for line := range strings.Lines(string(b)) {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		var names []string
+		for _, m := range quoted.FindAllStringSubmatch(cells[1], -1) {
+			names = append(names, m[1])
+		}
+		types := strings.Split(strings.ReplaceAll(cells[2], " ", ""), ",")
+		var labels []string
+		for _, m := range quoted.FindAllStringSubmatch(parens.ReplaceAllString(cells[3], ""), -1) {
+			labels = append(labels, m[1])
+		}
+		slices.Sort(labels)
+		for i, n := range names {
+			typ := types[0]
+			if len(types) == len(names) {
+				typ = types[i]
+			}
+			d := docMetric{typ: typ, labels: labels}
+			if prev, ok := out[n]; ok && (prev.typ != d.typ || !slices.Equal(prev.labels, d.labels)) {
+				t.Errorf("%s documents %s twice: as a %s with labels %v and as a %s with labels %v", path, n, prev.typ, prev.labels, d.typ, d.labels)
+			}
+			out[n] = d
+		}
+	}
+	return out
+}
+
+// servedMetrics parses text expositions into the families they serve,
+// each with its type and label names (le for a histogram's buckets).
+func servedMetrics(t *testing.T, pages ...string) map[string]docMetric {
+	t.Helper()
+	out := map[string]docMetric{}
+	for _, page := range pages {
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(page))
+		if err != nil {
+			t.Fatalf("a /metrics page does not parse: %v", err)
+		}
+		for name, f := range fams {
+			set := map[string]bool{}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					set[l.GetName()] = true
+				}
+			}
+			if f.GetType() == dto.MetricType_HISTOGRAM {
+				set["le"] = true
+			}
+			labels := slices.Sorted(maps.Keys(set))
+			out[name] = docMetric{typ: strings.ToLower(f.GetType().String()), labels: labels}
+		}
+	}
+	return out
+}
+
+// checkMetricsDoc holds the metrics tables of doc to what the sidecar
+// and the collector serve, both ways: each documented metric is served
+// with the documented type and labels, and each served one is documented.
+func checkMetricsDoc(t *testing.T, doc string, pages ...string) {
+	documented := docMetrics(t, doc)
+	served := servedMetrics(t, pages...)
+	for name, d := range documented {
+		s, ok := served[name]
+		switch {
+		case !ok:
+			t.Errorf("%s documents %s, which neither the sidecar nor the collector serves", doc, name)
+		case s.typ != d.typ || !slices.Equal(s.labels, d.labels):
+			t.Errorf("%s documents %s as a %s with labels %v; it is served as a %s with labels %v", doc, name, d.typ, d.labels, s.typ, s.labels)
+		}
+	}
+	var missing []string
+	for name := range served {
+		if _, ok := documented[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Errorf("%s does not document %d served metrics: %s", doc, len(missing), strings.Join(missing, ", "))
 	}
 }

@@ -183,11 +183,11 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *dataplane.Admin, sink *auditSink, log zerolog.Logger) error {
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %q: %w", f.listen, err)
+		return fmt.Errorf("cannot listen on --listen %q: %w", f.listen, err)
 	}
 	aln, err := net.Listen("tcp", f.admin)
 	if err != nil {
-		return errors.Join(fmt.Errorf("cannot listen on admin %q: %w", f.admin, err), ln.Close())
+		return errors.Join(fmt.Errorf("cannot listen on --admin %q: %w", f.admin, err), ln.Close())
 	}
 	var served sync.WaitGroup
 	adminSrv := admin.NewServer()

@@ -13,8 +13,16 @@ func (s *Syncer) lost(err error, what string) {
 		s.cfg.Logger.Debug().Err(err).Msg(what)
 		return
 	}
-	s.cfg.Logger.Warn().Err(err).Int64("revision", s.revision.Load()).
-		Msg("etcd unreachable: enforcing the policy in force until it answers")
+	// The endpoints, so the operator knows which etcd to look at (the
+	// error is often only "context deadline exceeded"); and, before any
+	// policy was installed, no claim of one in force: the sidecar serves
+	// nothing until etcd answers or a last-known-good file is read.
+	ev := s.cfg.Logger.Warn().Err(err).Strs("endpoints", s.cli.Endpoints()).Int64("revision", s.revision.Load())
+	if s.store.Load() == nil {
+		ev.Msg("etcd unreachable: nothing in force yet (no policy read)")
+		return
+	}
+	ev.Msg("etcd unreachable: enforcing the policy in force until it answers")
 }
 
 // reached records that etcd answered a read (a watch stream can outlive
