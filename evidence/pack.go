@@ -144,6 +144,10 @@ type builder struct {
 	// gaps say, for each events.gap the follower stored whose span meets
 	// the period, which approval uses may be missing.
 	gaps []string
+	// began says that the store began after the period did (or holds
+	// nothing, or cannot say when it began): the time before is not in
+	// the pack; "" when the store covers the period's start.
+	began string
 	// fileScan is the credential scan of the pack's files, for the
 	// CredentialScan file; nil outside a pack (a review worksheet).
 	fileScan *packScan
@@ -269,10 +273,37 @@ func deletedIn(dir string, pub ed25519.PublicKey, p Period) ([]collector.Deleted
 // nothing.
 func (b *builder) incomplete() []string {
 	var out []string
+	if b.began != "" {
+		out = append(out, b.began)
+	}
 	if t := b.deletedText(); t != "" {
 		out = append(out, t)
 	}
 	return append(out, b.gaps...)
+}
+
+// beganText says what of period p the store in dir holds nothing of
+// because it began after p did: its first entry stored after p's start
+// (the collector not yet running, or its store started anew), no entry at
+// all, or a first entry whose time cannot be known; "" when the store
+// began before p. Without it, a pack of a period before the collector
+// existed said "No activity in this period", and one of a quarter whose
+// first weeks it never saw counted the rest as the whole.
+func beganText(dir string, pub ed25519.PublicKey, p Period) string {
+	first, ok, err := collector.FirstStored(dir, pub)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("INCOMPLETE: when the store began cannot be known (%v): the records and lifecycle events of period %s stored before its oldest entry may be missing from this pack.", err, p.Name)
+	case !ok:
+		return fmt.Sprintf("INCOMPLETE: the store holds no entry at all: nothing in it shows that the collector was running during period %s, so no count, sample or answer of this pack is evidence that nothing happened in it.", p.Name)
+	case !first.After(p.From):
+		return ""
+	case !first.Before(p.To):
+		return fmt.Sprintf("INCOMPLETE: the store's first entry was stored at %s, after period %s ended (%s): the collector stored nothing while the period ran (it was not running, or this store was started anew), so this pack is not evidence of what happened in it; records dated in it were stored later.",
+			rfc(first), p.Name, rfc(p.To))
+	}
+	return fmt.Sprintf("INCOMPLETE: the store's first entry was stored at %s, after period %s began (%s): the collector stored nothing before then (it was not running, or this store was started anew). The pack's counts, samples and answers cover the period from %s only.",
+		rfc(first), p.Name, rfc(p.From), rfc(first))
 }
 
 // historyGaps returns, for each events.gap event of all (every lifecycle
@@ -464,6 +495,7 @@ func load(cfg *Config) (*builder, error) {
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, cfg.Period); err != nil {
 		return nil, err
 	}
+	b.began = beganText(cfg.DataDir, cfg.VerifyKey, cfg.Period)
 	if err := b.loadAlerts(all); err != nil {
 		return nil, err
 	}

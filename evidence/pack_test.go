@@ -66,7 +66,7 @@ const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
 // period.
 func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,12 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 }
+
+// sinceQ2 is the clock of the test stores that stand for a collector
+// running since 2026-Q2 began: a store holds nothing of the time before
+// its first entry, and a pack of a period before it says so
+// (TestPackSaysWhenTheStoreBegan).
+func sinceQ2() time.Time { return time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) }
 
 func newKey(t *testing.T) ed25519.PrivateKey {
 	t.Helper()
@@ -501,7 +507,7 @@ func TestPackEmptyPeriod(t *testing.T) {
 // that disagrees is reported in the file and as a warning.
 func TestPackRetentionFromStore(t *testing.T) {
 	data, key := t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 90 * 24 * time.Hour})
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 90 * 24 * time.Hour, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}

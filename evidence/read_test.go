@@ -38,6 +38,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	b.reviews = reviewEvents(all, p)
 	b.approvalsBefore = decisionsBefore(all, p)
 	b.gaps = historyGaps(all, p)
+	b.began = beganText(cfg.DataDir, cfg.VerifyKey, p)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 // revocation's event.
 func lateRevocation(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}
