@@ -116,7 +116,8 @@ func (b *builder) answers() []answer {
 		}
 	}
 	creates, ticketed := 0, 0
-	revokes, enforced := 0, 0
+	enforced := 0
+	var revoked []int
 	for i := range b.events {
 		ev := &b.events[i]
 		switch ev.Action {
@@ -126,11 +127,20 @@ func (b *builder) answers() []answer {
 				ticketed++
 			}
 		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
-			revokes++
+			revoked = append(revoked, i)
 			if !b.firstDenial(i).IsZero() {
 				enforced++
 			}
 		}
+	}
+	// A denial after a change shows that some sidecar enforced it, not
+	// that every one did: a live sidecar that never applied it (NOT
+	// ACKNOWLEDGED in the revocation file) still serves the key, and the
+	// answer was Yes all the same.
+	revokes := len(revoked)
+	prop, err := b.propagated(revoked)
+	if err != nil {
+		prop.note = err.Error()
 	}
 	limited, bulk, bulkLimited := b.limitsDocumented(), 0, 0
 	for _, c := range d.Classes {
@@ -168,8 +178,8 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv"},
 		{"Is token creation approved and logged?", creates > 0 && creates == ticketed,
 			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv"},
-		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes,
-			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them", revokes, enforced), "APIAuth-RevocationRecords.csv"},
+		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
+			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv"},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
 			"every tenant, client and class limit of each revision", "APIRateLimits-GatewayConfigExport.json"},
 		{"Are bulk exports controlled?", bulk > 0 && bulk == bulkLimited,

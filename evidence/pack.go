@@ -144,6 +144,8 @@ type builder struct {
 	// gaps say, for each events.gap the follower stored whose span meets
 	// the period, which approval uses may be missing.
 	gaps []string
+	// members are the live sidecars' member records (memberTrails).
+	members memberTrails
 	// began says that the store began after the period did (or holds
 	// nothing, or cannot say when it began): the time before is not in
 	// the pack; "" when the store covers the period's start.

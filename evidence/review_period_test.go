@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // reviewStore writes a store holding only review sign-offs, each signed
@@ -38,6 +39,13 @@ func signOff(tm time.Time, rev int64, kind, period string) collector.Event {
 // checklist and review records.
 func packChecklist(t *testing.T, data, period string) (checklist, reviews string) {
 	t.Helper()
+	return packChecklistWith(t, data, period, nil)
+}
+
+// packChecklistWith is packChecklist with the live sidecars' member
+// records (Config.Members; nil: a pack without etcd).
+func packChecklistWith(t *testing.T, data, period string, members func(int64) ([]etcdadmin.MemberTrail, []string, error)) (checklist, reviews string) {
+	t.Helper()
 	hist, err := HistoryFromFile("../examples/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +55,7 @@ func packChecklist(t *testing.T, data, period string) (checklist, reviews string
 		t.Fatal(err)
 	}
 	now := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), Owners: map[string]string{"Auth": "iam@example.com"}, Now: now})
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), Owners: map[string]string{"Auth": "iam@example.com"}, Now: now, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
