@@ -311,6 +311,7 @@ func (b *builder) retention() ([]byte, error) {
 			t.outsideWindow, t.late, FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
 	}
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
+	w.WriteString(b.sendersTable())
 	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
 	if b.cfg.VerifyKey == nil {
 		w.WriteString("NOT VERIFIED: no collector key was given (--signing-key or --public-key).\n")

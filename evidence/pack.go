@@ -144,6 +144,9 @@ type builder struct {
 	// gaps say, for each events.gap the follower stored whose span meets
 	// the period, which approval uses may be missing.
 	gaps []string
+	// senders follows the batches holding the period's records, by
+	// sidecar (senders.go).
+	senders senders
 	// members are the live sidecars' member records (memberTrails).
 	members memberTrails
 	// began says that the store began after the period did (or holds
@@ -279,6 +282,9 @@ func (b *builder) incomplete() []string {
 		out = append(out, b.began)
 	}
 	if t := b.deletedText(); t != "" {
+		out = append(out, t)
+	}
+	if t := b.lostText(); t != "" {
 		out = append(out, t)
 	}
 	return append(out, b.gaps...)

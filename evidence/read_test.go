@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,6 +49,16 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	}
 	err = collector.QueryRecords(cfg.DataDir, collector.Filter{From: p.From, To: p.To}, func(r *collector.StoredRecord) error {
 		b.tally.add(b, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := collector.Filter{From: p.From, To: p.To}
+	err = collector.ScanEntries(cfg.DataDir, func(e *collector.Entry) error {
+		if slices.ContainsFunc(e.Records, func(r collector.StoredRecord) bool { return f.Match(&r) }) {
+			b.senders.add(e)
+		}
 		return nil
 	})
 	if err != nil {
