@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -142,16 +143,22 @@ func (b *builder) answers() []answer {
 	if err != nil {
 		prop.note = err.Error()
 	}
-	limited, bulk, bulkLimited := b.limitsDocumented(), 0, 0
-	for _, c := range d.Classes {
-		if c.Kind == "bulk" {
-			bulk++
-			if c.Limit != nil || c.Concurrency != nil {
-				bulkLimited++
-			}
+	// The limits, bulk controls and spike rule are controls the period
+	// had in force, not the policy at its end alone: a rule pushed on the
+	// last day answered a quarter Yes. Each must hold in every revision
+	// in force during the period; the fact names those it does not.
+	limited, limitsFact := b.everyRevision(limitsDocumented)
+	bulk, bulkLimited := bulkClasses(d)
+	bulkOK, bulkFact := b.everyRevision(func(d *policy.Document) bool { n, l := bulkClasses(d); return n > 0 && n == l })
+	spikeRule, spikeFact := b.everyRevision(func(d *policy.Document) bool {
+		return slices.ContainsFunc(d.Detection, func(r policyDetection) bool { return r.Kind == "rate_limit_spike" })
+	})
+	spikeAlerts := 0
+	for i := range b.alerts {
+		if b.alerts[i].Kind == "rate_limit_spike" {
+			spikeAlerts++
 		}
 	}
-	spikeRule := slices.ContainsFunc(d.Detection, func(r policyDetection) bool { return r.Kind == "rate_limit_spike" })
 	withTicket := 0
 	for i := range b.alerts {
 		if len(b.alerts[i].Tickets) > 0 {
@@ -181,10 +188,11 @@ func (b *builder) answers() []answer {
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
 			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv"},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
-			"every tenant, client and class limit of each revision", "APIRateLimits-GatewayConfigExport.json"},
-		{"Are bulk exports controlled?", bulk > 0 && bulk == bulkLimited,
-			fmt.Sprintf("%d bulk classes, %d with a rate or concurrency limit", bulk, bulkLimited), "APIRateLimits-GatewayConfigExport.json"},
-		{"Are 429 spikes monitored?", spikeRule, fmt.Sprintf("rate_limit_spike rule in the policy: %t", spikeRule), "APIRateLimits-ThrottlingSample.csv"},
+			"every tenant and client with a limit, and a class limit: " + limitsFact, "APIRateLimits-GatewayConfigExport.json"},
+		{"Are bulk exports controlled?", bulkOK,
+			fmt.Sprintf("%d bulk classes at the period's end, %d with a rate or concurrency limit; every bulk class limited: %s", bulk, bulkLimited, bulkFact), "APIRateLimits-GatewayConfigExport.json"},
+		{"Are 429 spikes monitored?", spikeRule,
+			fmt.Sprintf("rate_limit_spike rule in the policy: %s; %d rate_limit_spike alerts in period (the trail shows the collector ran the rule only by its alerts)", spikeFact, spikeAlerts), "APIRateLimits-ThrottlingSample.csv"},
 		{"Are abuse alerts linked to tickets?", len(b.alerts) > 0 && withTicket == len(b.alerts),
 			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md"},
 		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && len(sc.whole) > 0,
@@ -201,18 +209,59 @@ func noneToShow(n int) string {
 	return ""
 }
 
-// limitsDocumented reports whether every tenant and client of the policy
-// in force has a limit and some class has one.
-func (b *builder) limitsDocumented() bool {
-	for _, t := range b.doc.Tenants {
+// limitsDocumented reports whether every tenant and client of d has a
+// limit and some class has one.
+func limitsDocumented(d *policy.Document) bool {
+	for _, t := range d.Tenants {
 		if t.Limit == nil {
 			return false
 		}
 	}
-	for _, c := range b.doc.Clients {
+	for _, c := range d.Clients {
 		if c.Limit == nil {
 			return false
 		}
 	}
-	return slices.ContainsFunc(b.doc.Classes, func(c policyClass) bool { return c.Limit != nil })
+	return slices.ContainsFunc(d.Classes, func(c policyClass) bool { return c.Limit != nil })
+}
+
+// bulkClasses counts d's bulk classes and those with a rate or
+// concurrency limit.
+func bulkClasses(d *policy.Document) (bulk, limited int) {
+	for _, c := range d.Classes {
+		if c.Kind == "bulk" {
+			bulk++
+			if c.Limit != nil || c.Concurrency != nil {
+				limited++
+			}
+		}
+	}
+	return bulk, limited
+}
+
+// everyRevision reports whether ok holds for every policy revision in
+// force during the period, and says so: "yes, in the N revisions in
+// force", or "NO in" the revisions it does not hold for (or that do not
+// load), each with its span.
+func (b *builder) everyRevision(ok func(*policy.Document) bool) (bool, string) {
+	spans := b.periodHistory()
+	var not []string
+	for _, s := range spans {
+		doc, err := loadDoc(s.entry)
+		if err == nil && ok(doc) {
+			continue
+		}
+		from := s.entry.Time
+		if from.Before(b.cfg.Period.From) {
+			from = b.cfg.Period.From
+		}
+		not = append(not, fmt.Sprintf("revision %d (in force %s to %s)", s.entry.Revision, rfc(from), rfc(s.until)))
+	}
+	switch {
+	case len(spans) == 0:
+		return false, "NO: no policy revision in force during the period"
+	case len(not) > 0:
+		return false, fmt.Sprintf("NO in %d of the %d revisions in force during the period: %s", len(not), len(spans), strings.Join(not, ", "))
+	}
+	return true, fmt.Sprintf("yes, in the %d revisions in force during the period", len(spans))
 }
