@@ -80,6 +80,21 @@ func TestPackSaysWhenTheStoreBegan(t *testing.T) {
 					t.Errorf("%s does not say %q:\n%s", f, tt.want, text)
 				}
 			}
+			// The signed manifest, uploaded alone to the evidence library,
+			// says it too: before, it claimed the whole period.
+			covered := p.Name
+			if tt.want != "" {
+				covered += " (incomplete: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+			}
+			for _, r := range res.Files {
+				if r.Period != covered {
+					t.Errorf("manifest row %s: Period Covered %q, want %q", r.File, r.Period, covered)
+					break
+				}
+			}
+			if got, err := Covered(res.Dir); err != nil || got != covered {
+				t.Errorf("Covered = %q, %v; want %q", got, err, covered)
+			}
 			if warned != (tt.want != "") {
 				t.Errorf("warnings %q: want one saying what the store does not cover: %t", res.Warnings, tt.want != "")
 			}

@@ -239,11 +239,25 @@ func Pack(cfg Config) (*Result, error) {
 // periodCovered is the Period Covered of the manifest: the period's
 // name, and for a period not over when the pack was made, the time it
 // covers to.
+//
+// A pack the store cannot cover whole (incomplete: the store began after
+// the period did, segments deleted, batches missing, etcd history lost)
+// says so here too, "(incomplete: see <its integrity file>)": the signed
+// manifest, uploaded to the evidence library alone and named in
+// `evidence verify`'s OK line, claimed the whole period where the pack's
+// files said INCOMPLETE.
 func (b *builder) periodCovered() string {
-	if b.partial.IsZero() {
+	var notes []string
+	if !b.partial.IsZero() {
+		notes = append(notes, "partial, to "+rfc(b.partial))
+	}
+	if len(b.incomplete()) > 0 {
+		notes = append(notes, "incomplete: see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	}
+	if len(notes) == 0 {
 		return b.cfg.Period.Name
 	}
-	return b.cfg.Period.Name + " (partial, to " + rfc(b.partial) + ")"
+	return b.cfg.Period.Name + " (" + strings.Join(notes, "; ") + ")"
 }
 
 // partialNote says, in Markdown and HTML alike, that the period had not
