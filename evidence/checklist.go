@@ -165,7 +165,15 @@ func (b *builder) answers() []answer {
 			withTicket++
 		}
 	}
-	owned := len(b.cfg.Owners) > 0
+	// Owned means every file of the pack has an owner: one owner given
+	// (Auth) left the other areas' files "unassigned" in the manifest
+	// under an answer of Yes, "owners given: true".
+	unowned := b.unownedAreas()
+	owned := len(unowned) == 0
+	owners := "every area's files have one"
+	if !owned {
+		owners = "NONE for " + strings.Join(unowned, ", ") + " (their files are unassigned in the manifest)"
+	}
 	sc := b.reviewsSigned()
 	otherReviews := ""
 	if sc.other > 0 {
@@ -196,7 +204,7 @@ func (b *builder) answers() []answer {
 		{"Are abuse alerts linked to tickets?", len(b.alerts) > 0 && withTicket == len(b.alerts),
 			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md"},
 		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && len(sc.whole) > 0,
-			fmt.Sprintf("mapped: yes (manifest); owners given: %t; review sign-offs approved for the period: %d, %s%s", owned, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv"},
+			fmt.Sprintf("mapped: yes (manifest); owners: %s; review sign-offs approved for the period: %d, %s%s", owners, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv"},
 	}
 }
 
@@ -264,4 +272,18 @@ func (b *builder) everyRevision(ok func(*policy.Document) bool) (bool, string) {
 		return false, fmt.Sprintf("NO in %d of the %d revisions in force during the period: %s", len(not), len(spans), strings.Join(not, ", "))
 	}
 	return true, fmt.Sprintf("yes, in the %d revisions in force during the period", len(spans))
+}
+
+// unownedAreas returns, sorted, the API control areas of the pack's files
+// (the control mapping's rows, one a file and the index) that
+// --owner-map gives no owner.
+func (b *builder) unownedAreas() []string {
+	var out []string
+	for _, c := range mapping {
+		if b.cfg.Owners[c.area] == "" && !slices.Contains(out, c.area) {
+			out = append(out, c.area)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
