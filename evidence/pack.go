@@ -132,6 +132,9 @@ type builder struct {
 	// approvalsBefore are the approval requests and decisions dated
 	// before the period, for the approvals used or decided in it.
 	approvalsBefore []collector.Event
+	// keysBefore are the key creations, rotations and revocations dated
+	// before the period, for the keys live when it began (keyAges).
+	keysBefore []collector.Event
 	alerts          []alert.Alert
 	// partial is when the pack was made, for a period that had not ended
 	// then (its records and events after it are not in the pack); zero
@@ -513,6 +516,7 @@ func load(cfg *Config) (*builder, error) {
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
 	b.reviews = reviewEvents(all, cfg.Period)
 	b.approvalsBefore = decisionsBefore(all, cfg.Period)
+	b.keysBefore = keyEventsBefore(all, cfg.Period)
 	b.gaps = historyGaps(all, cfg.Period)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, cfg.Period); err != nil {
 		return nil, err

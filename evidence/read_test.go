@@ -38,6 +38,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	}
 	b.reviews = reviewEvents(all, p)
 	b.approvalsBefore = decisionsBefore(all, p)
+	b.keysBefore = keyEventsBefore(all, p)
 	b.gaps = historyGaps(all, p)
 	b.began = beganText(cfg.DataDir, cfg.VerifyKey, p)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
