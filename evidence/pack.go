@@ -135,7 +135,7 @@ type builder struct {
 	// keysBefore are the key creations, rotations and revocations dated
 	// before the period, for the keys live when it began (keyAges).
 	keysBefore []collector.Event
-	alerts          []alert.Alert
+	alerts     []alert.Alert
 	// partial is when the pack was made, for a period that had not ended
 	// then (its records and events after it are not in the pack); zero
 	// for a period over.
