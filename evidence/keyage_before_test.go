@@ -60,6 +60,13 @@ func TestKeyAgeCoversKeysCreatedBeforeThePeriod(t *testing.T) {
 			got = append(got, r[2]+" "+r[8])
 		}
 	}
+	std, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIAuth", "AuthenticationStandard", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "| acmehris7 | 2025-03-10T09:00:00Z | carol | CHG-7 | none (no expiry) | - |"; !strings.Contains(string(std), want) || strings.Contains(string(std), "| acmehris8 |") {
+		t.Errorf("the authentication standard does not list the key made in etcd, %q (nor leave out the one revoked before the period):\n%s", want, std)
+	}
 	if want := "acmehris7 over max_key_age"; len(got) != 1 || got[0] != want {
 		t.Errorf("key age rows of the keys made before the period: %q, want [%q] (acmehris8 was revoked before it)", got, want)
 	}
