@@ -196,6 +196,12 @@ type instanceIDs struct {
 	win      [dedupWindow / 64]uint64
 }
 
+// SplitBatchID splits a sidecar's batch id into its instance and its
+// sequence, which grows by one a batch the sidecar makes (a batch it
+// drops too takes one); ok is false for an id of another form (an OTLP
+// client's body digest).
+func SplitBatchID(id string) (instance string, seq uint64, ok bool) { return splitBatchID(id) }
+
 // splitBatchID splits a sidecar's batch id into instance and sequence.
 func splitBatchID(id string) (string, uint64, bool) {
 	i := strings.LastIndexByte(id, '-')

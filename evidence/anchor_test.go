@@ -56,7 +56,7 @@ func TestPackIntegrityChecksPublishedHead(t *testing.T) {
 		return collector.StoredRecord{Time: tm, Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1", Method: "GET",
 			Route: "/v1/users", Path: "/v1/users", Status: status, Decision: decision, RequestID: "r-" + tm.Format("0215"), SourceIP: "192.0.2.7"}
 	}
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestPackIntegrityChecksPublishedHead(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "backup")
 	copyStoreDir(t, data, backup)
 
-	st, err = collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	st, err = collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestPackIntegrityChecksPublishedHead(t *testing.T) {
 	// another chain (written again from the backup with other entries).
 	forked := filepath.Join(t.TempDir(), "forked")
 	copyStoreDir(t, backup, forked)
-	st, err = collector.OpenStore(forked, collector.StoreConfig{SigningKey: key})
+	st, err = collector.OpenStore(forked, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -116,7 +117,8 @@ func (b *builder) answers() []answer {
 		}
 	}
 	creates, ticketed := 0, 0
-	revokes, enforced := 0, 0
+	enforced := 0
+	var revoked []int
 	for i := range b.events {
 		ev := &b.events[i]
 		switch ev.Action {
@@ -126,29 +128,52 @@ func (b *builder) answers() []answer {
 				ticketed++
 			}
 		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
-			revokes++
+			revoked = append(revoked, i)
 			if !b.firstDenial(i).IsZero() {
 				enforced++
 			}
 		}
 	}
-	limited, bulk, bulkLimited := b.limitsDocumented(), 0, 0
-	for _, c := range d.Classes {
-		if c.Kind == "bulk" {
-			bulk++
-			if c.Limit != nil || c.Concurrency != nil {
-				bulkLimited++
-			}
+	// A denial after a change shows that some sidecar enforced it, not
+	// that every one did: a live sidecar that never applied it (NOT
+	// ACKNOWLEDGED in the revocation file) still serves the key, and the
+	// answer was Yes all the same.
+	revokes := len(revoked)
+	prop, err := b.propagated(revoked)
+	if err != nil {
+		prop.note = err.Error()
+	}
+	// The limits, bulk controls and spike rule are controls the period
+	// had in force, not the policy at its end alone: a rule pushed on the
+	// last day answered a quarter Yes. Each must hold in every revision
+	// in force during the period; the fact names those it does not.
+	limited, limitsFact := b.everyRevision(limitsDocumented)
+	bulk, bulkLimited := bulkClasses(d)
+	bulkOK, bulkFact := b.everyRevision(func(d *policy.Document) bool { n, l := bulkClasses(d); return n > 0 && n == l })
+	spikeRule, spikeFact := b.everyRevision(func(d *policy.Document) bool {
+		return slices.ContainsFunc(d.Detection, func(r policyDetection) bool { return r.Kind == "rate_limit_spike" })
+	})
+	spikeAlerts := 0
+	for i := range b.alerts {
+		if b.alerts[i].Kind == "rate_limit_spike" {
+			spikeAlerts++
 		}
 	}
-	spikeRule := slices.ContainsFunc(d.Detection, func(r policyDetection) bool { return r.Kind == "rate_limit_spike" })
 	withTicket := 0
 	for i := range b.alerts {
 		if len(b.alerts[i].Tickets) > 0 {
 			withTicket++
 		}
 	}
-	owned := len(b.cfg.Owners) > 0
+	// Owned means every file of the pack has an owner: one owner given
+	// (Auth) left the other areas' files "unassigned" in the manifest
+	// under an answer of Yes, "owners given: true".
+	unowned := b.unownedAreas()
+	owned := len(unowned) == 0
+	owners := "every area's files have one"
+	if !owned {
+		owners = "NONE for " + strings.Join(unowned, ", ") + " (their files are unassigned in the manifest)"
+	}
 	sc := b.reviewsSigned()
 	otherReviews := ""
 	if sc.other > 0 {
@@ -168,17 +193,18 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv"},
 		{"Is token creation approved and logged?", creates > 0 && creates == ticketed,
 			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv"},
-		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes,
-			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them", revokes, enforced), "APIAuth-RevocationRecords.csv"},
+		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
+			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv"},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
-			"every tenant, client and class limit of each revision", "APIRateLimits-GatewayConfigExport.json"},
-		{"Are bulk exports controlled?", bulk > 0 && bulk == bulkLimited,
-			fmt.Sprintf("%d bulk classes, %d with a rate or concurrency limit", bulk, bulkLimited), "APIRateLimits-GatewayConfigExport.json"},
-		{"Are 429 spikes monitored?", spikeRule, fmt.Sprintf("rate_limit_spike rule in the policy: %t", spikeRule), "APIRateLimits-ThrottlingSample.csv"},
+			"every tenant and client with a limit, and a class limit: " + limitsFact, "APIRateLimits-GatewayConfigExport.json"},
+		{"Are bulk exports controlled?", bulkOK,
+			fmt.Sprintf("%d bulk classes at the period's end, %d with a rate or concurrency limit; every bulk class limited: %s", bulk, bulkLimited, bulkFact), "APIRateLimits-GatewayConfigExport.json"},
+		{"Are 429 spikes monitored?", spikeRule,
+			fmt.Sprintf("rate_limit_spike rule in the policy: %s; %d rate_limit_spike alerts in period (the trail shows the collector ran the rule only by its alerts)", spikeFact, spikeAlerts), "APIRateLimits-ThrottlingSample.csv"},
 		{"Are abuse alerts linked to tickets?", len(b.alerts) > 0 && withTicket == len(b.alerts),
 			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md"},
 		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && len(sc.whole) > 0,
-			fmt.Sprintf("mapped: yes (manifest); owners given: %t; review sign-offs approved for the period: %d, %s%s", owned, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv"},
+			fmt.Sprintf("mapped: yes (manifest); owners: %s; review sign-offs approved for the period: %d, %s%s", owners, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv"},
 	}
 }
 
@@ -191,18 +217,73 @@ func noneToShow(n int) string {
 	return ""
 }
 
-// limitsDocumented reports whether every tenant and client of the policy
-// in force has a limit and some class has one.
-func (b *builder) limitsDocumented() bool {
-	for _, t := range b.doc.Tenants {
+// limitsDocumented reports whether every tenant and client of d has a
+// limit and some class has one.
+func limitsDocumented(d *policy.Document) bool {
+	for _, t := range d.Tenants {
 		if t.Limit == nil {
 			return false
 		}
 	}
-	for _, c := range b.doc.Clients {
+	for _, c := range d.Clients {
 		if c.Limit == nil {
 			return false
 		}
 	}
-	return slices.ContainsFunc(b.doc.Classes, func(c policyClass) bool { return c.Limit != nil })
+	return slices.ContainsFunc(d.Classes, func(c policyClass) bool { return c.Limit != nil })
+}
+
+// bulkClasses counts d's bulk classes and those with a rate or
+// concurrency limit.
+func bulkClasses(d *policy.Document) (bulk, limited int) {
+	for _, c := range d.Classes {
+		if c.Kind == "bulk" {
+			bulk++
+			if c.Limit != nil || c.Concurrency != nil {
+				limited++
+			}
+		}
+	}
+	return bulk, limited
+}
+
+// everyRevision reports whether ok holds for every policy revision in
+// force during the period, and says so: "yes, in the N revisions in
+// force", or "NO in" the revisions it does not hold for (or that do not
+// load), each with its span.
+func (b *builder) everyRevision(ok func(*policy.Document) bool) (bool, string) {
+	spans := b.periodHistory()
+	var not []string
+	for _, s := range spans {
+		doc, err := loadDoc(s.entry)
+		if err == nil && ok(doc) {
+			continue
+		}
+		from := s.entry.Time
+		if from.Before(b.cfg.Period.From) {
+			from = b.cfg.Period.From
+		}
+		not = append(not, fmt.Sprintf("revision %d (in force %s to %s)", s.entry.Revision, rfc(from), rfc(s.until)))
+	}
+	switch {
+	case len(spans) == 0:
+		return false, "NO: no policy revision in force during the period"
+	case len(not) > 0:
+		return false, fmt.Sprintf("NO in %d of the %d revisions in force during the period: %s", len(not), len(spans), strings.Join(not, ", "))
+	}
+	return true, fmt.Sprintf("yes, in the %d revisions in force during the period", len(spans))
+}
+
+// unownedAreas returns, sorted, the API control areas of the pack's files
+// (the control mapping's rows, one a file and the index) that
+// --owner-map gives no owner.
+func (b *builder) unownedAreas() []string {
+	var out []string
+	for _, c := range mapping {
+		if b.cfg.Owners[c.area] == "" && !slices.Contains(out, c.area) {
+			out = append(out, c.area)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

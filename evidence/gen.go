@@ -57,6 +57,7 @@ func (b *builder) authStandard() ([]byte, error) {
 	}
 	w.WriteString("\nKeys without an expiry (not after): ")
 	w.WriteString(dash(strings.Join(noExpiry(b), ", ")))
+	w.WriteString(b.etcdKeysTable())
 	w.WriteString("\n\n## Rotation and revocation\n\n`portcullis keys rotate` and `portcullis keys revoke` write the change with its lifecycle event in one etcd transaction; sidecars apply it from their watch. Revocations in the period: see the RevocationRecords file.\n")
 	w.WriteString("\n## Privileged endpoint classes\n\n| class | kind | auth methods | max token age | allowed networks |\n|---|---|---|---|---|\n")
 	for _, c := range d.Classes {
@@ -66,6 +67,43 @@ func (b *builder) authStandard() ([]byte, error) {
 		mdRow(&w, c.Name, c.Kind, dash(strings.Join(c.AuthMethods, ", ")), dash(c.MaxTokenAge), dash(strings.Join(c.AllowCIDRs, ", ")))
 	}
 	return w.Bytes(), nil
+}
+
+// etcdKeysTable lists the keys `keys create` made in etcd, which the
+// policy document does not hold, as the trail's events rebuild them
+// (keyAges): before, this file listed the document's keys alone, and a
+// key made with the CLI, live and without an expiry, was nowhere in it.
+func (b *builder) etcdKeysTable() string {
+	inDoc := map[string]bool{}
+	for _, k := range b.doc.Keys {
+		inDoc[k.ID] = true
+	}
+	var w bytes.Buffer
+	w.WriteString("\n\n## API keys made with `keys create` (from the trail's lifecycle events)\n\n")
+	w.WriteString("| key | created | created by | ticket | not after | ended |\n|---|---|---|---|---|---|\n")
+	n := 0
+	for _, k := range b.keyAges() {
+		if inDoc[k.spec.ID] {
+			continue
+		}
+		ended := "-"
+		switch {
+		case k.revoked != nil:
+			ended = "revoked " + rfc(k.revoked.Time)
+		case k.rotated != nil:
+			ended = "rotated " + rfc(k.rotated.Time)
+		}
+		notAfter := k.spec.NotAfter
+		if notAfter == "" {
+			notAfter = "none (no expiry)"
+		}
+		mdRow(&w, k.spec.ID, dash(k.spec.CreatedAt), dash(k.spec.CreatedBy), dash(k.spec.Ticket), notAfter, ended)
+		n++
+	}
+	if n == 0 {
+		w.WriteString("\nNone: no key.create or key.rotate event of the trail names a key live in the period that the policy does not hold.\n")
+	}
+	return w.String()
 }
 
 func noExpiry(b *builder) []string {
@@ -311,6 +349,7 @@ func (b *builder) retention() ([]byte, error) {
 			t.outsideWindow, t.late, FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
 	}
 	w.WriteString("Records name API keys by id and tokens by fingerprint; the CredentialScan file holds the scan of the period's records for credentials.\n\n")
+	w.WriteString(b.sendersTable())
 	w.WriteString("## Integrity proof (`portcullis audit verify`)\n\n")
 	if b.cfg.VerifyKey == nil {
 		w.WriteString("NOT VERIFIED: no collector key was given (--signing-key or --public-key).\n")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"sort"
+	"unicode/utf8"
 )
 
 // IndexFile is the summary a reviewer reads first.
@@ -64,7 +65,8 @@ func sortedKeys(m map[string]bool) []string {
 
 // barChart renders grouped bars as inline SVG, one group per label.
 func barChart(id, title string, labels []string, ss []series) string {
-	const h, top, bottom, bar = 200, 30, 40, 12
+	const h, top, bar = 200, 30, 12
+	bottom := 40
 	var peak int64 = 1
 	for _, s := range ss {
 		for _, v := range s.values {
@@ -72,11 +74,26 @@ func barChart(id, title string, labels []string, ss []series) string {
 		}
 	}
 	group := bar*len(ss) + 10
-	width := max(300, 40+group*len(labels))
+	// The chart is as wide and tall as its texts need: its title (with
+	// "(max N)", the only scale a printed chart has), the legend right of
+	// the bars and the slanted labels under them were cut at a fixed
+	// edge (TestIndexChartTextFitsInChromium).
+	heading := fmt.Sprintf("%s (max %d)", title, peak)
+	legend := 0
+	for _, s := range ss {
+		legend = max(legend, 12+textWidth(s.name, 9))
+	}
+	label := 0
+	for _, l := range labels {
+		label = max(label, textWidth(l, 9))
+	}
+	plot := 40 + group*len(labels)
+	width := max(300, plot+10+legend, 8+textWidth(heading, 13), plot+label*7/8)
+	bottom = max(bottom, 14+label/2) // a label slanted 30 degrees drops half its length
 	var w bytes.Buffer
 	fmt.Fprintf(&w, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img"><title>%s</title>`,
 		id, width, h+top+bottom, html.EscapeString(title))
-	fmt.Fprintf(&w, `<text x="4" y="16" font-size="13">%s (max %d)</text>`, html.EscapeString(title), peak)
+	fmt.Fprintf(&w, `<text x="4" y="16" font-size="13">%s</text>`, html.EscapeString(heading))
 	for i, l := range labels {
 		x := 40 + i*group
 		for j, s := range ss {
@@ -90,10 +107,16 @@ func barChart(id, title string, labels []string, ss []series) string {
 	for j, s := range ss {
 		y := 20 + 12*j
 		fmt.Fprintf(&w, `<rect x="%d" y="%d" width="8" height="8" fill="%s"/><text x="%d" y="%d" font-size="9">%s</text>`,
-			width-90, y, s.color, width-78, y+8, html.EscapeString(s.name))
+			width-legend, y, s.color, width-legend+12, y+8, html.EscapeString(s.name))
 	}
 	w.WriteString(`</svg>`)
 	return w.String()
+}
+
+// textWidth is a generous width, in pixels, of s in a sans-serif font of
+// size px: Chromium's are about half an em a character, this is 0.62.
+func textWidth(s string, px int) int {
+	return (utf8.RuneCountInString(s)*px*62 + 99) / 100
 }
 
 // timeline renders the period's lifecycle events as dots on a line.

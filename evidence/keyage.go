@@ -43,6 +43,34 @@ func (b *builder) keyAges() []*keyAge {
 	for _, k := range b.doc.Keys {
 		keys[k.ID] = &keyAge{spec: k}
 	}
+	// The keys `keys create` made live in etcd, not in the policy
+	// document: one created before the period and never rotated nor
+	// revoked had no row, so a key years old escaped "over max_key_age"
+	// however stale. The trail's events before the period rebuild them.
+	for i := range b.keysBefore {
+		ev := &b.keysBefore[i]
+		switch ev.Action {
+		case etcdadmin.ActionKeyCreate:
+			spec := policy.KeySpec{ID: ev.Target, CreatedBy: ev.Actor, Ticket: ev.Ticket, CreatedAt: rfc(ev.Time), NotAfter: eventDetails(ev.Details)["not_after"]}
+			keys[ev.Target] = &keyAge{spec: spec}
+		case etcdadmin.ActionKeyRevoke:
+			delete(keys, ev.Target) // ended before the period
+		case etcdadmin.ActionKeyRotate:
+			// The new key starts here; the old one stays while its
+			// overlap (old_not_after) reaches into the period.
+			d := eventDetails(ev.Details)
+			if old := keys[ev.Target]; old != nil {
+				if end, err := time.Parse(time.RFC3339, d["old_not_after"]); err == nil && end.After(b.cfg.Period.From) {
+					old.rotated = ev
+				} else {
+					delete(keys, ev.Target)
+				}
+			}
+			if d["new_key"] != "" {
+				keys[d["new_key"]] = &keyAge{spec: policy.KeySpec{ID: d["new_key"], CreatedBy: ev.Actor, Ticket: ev.Ticket, CreatedAt: rfc(ev.Time)}}
+			}
+		}
+	}
 	at := func(ev *collector.Event, id string) *keyAge {
 		if keys[id] == nil {
 			keys[id] = &keyAge{spec: policy.KeySpec{ID: id, CreatedBy: ev.Actor, Ticket: ev.Ticket, CreatedAt: rfc(ev.Time)}}
@@ -117,4 +145,20 @@ func days(d time.Duration) string {
 		return d.Truncate(time.Minute).String()
 	}
 	return fmt.Sprintf("%dd", d/(24*time.Hour))
+}
+
+// keyEventsBefore returns, from every lifecycle event of the trail, the
+// key creations, rotations and revocations dated before p, oldest first.
+func keyEventsBefore(all []collector.Event, p Period) []collector.Event {
+	var out []collector.Event
+	for i := range all {
+		switch ev := &all[i]; ev.Action {
+		case etcdadmin.ActionKeyCreate, etcdadmin.ActionKeyRotate, etcdadmin.ActionKeyRevoke:
+			if ev.Time.Before(p.From) {
+				out = append(out, *ev)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
 }

@@ -132,7 +132,10 @@ type builder struct {
 	// approvalsBefore are the approval requests and decisions dated
 	// before the period, for the approvals used or decided in it.
 	approvalsBefore []collector.Event
-	alerts          []alert.Alert
+	// keysBefore are the key creations, rotations and revocations dated
+	// before the period, for the keys live when it began (keyAges).
+	keysBefore []collector.Event
+	alerts     []alert.Alert
 	// partial is when the pack was made, for a period that had not ended
 	// then (its records and events after it are not in the pack); zero
 	// for a period over.
@@ -144,6 +147,15 @@ type builder struct {
 	// gaps say, for each events.gap the follower stored whose span meets
 	// the period, which approval uses may be missing.
 	gaps []string
+	// senders follows the batches holding the period's records, by
+	// sidecar (senders.go).
+	senders senders
+	// members are the live sidecars' member records (memberTrails).
+	members memberTrails
+	// began says that the store began after the period did (or holds
+	// nothing, or cannot say when it began): the time before is not in
+	// the pack; "" when the store covers the period's start.
+	began string
 	// fileScan is the credential scan of the pack's files, for the
 	// CredentialScan file; nil outside a pack (a review worksheet).
 	fileScan *packScan
@@ -230,11 +242,25 @@ func Pack(cfg Config) (*Result, error) {
 // periodCovered is the Period Covered of the manifest: the period's
 // name, and for a period not over when the pack was made, the time it
 // covers to.
+//
+// A pack the store cannot cover whole (incomplete: the store began after
+// the period did, segments deleted, batches missing, etcd history lost)
+// says so here too, "(incomplete: see <its integrity file>)": the signed
+// manifest, uploaded to the evidence library alone and named in
+// `evidence verify`'s OK line, claimed the whole period where the pack's
+// files said INCOMPLETE.
 func (b *builder) periodCovered() string {
-	if b.partial.IsZero() {
+	var notes []string
+	if !b.partial.IsZero() {
+		notes = append(notes, "partial, to "+rfc(b.partial))
+	}
+	if len(b.incomplete()) > 0 {
+		notes = append(notes, "incomplete: see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	}
+	if len(notes) == 0 {
 		return b.cfg.Period.Name
 	}
-	return b.cfg.Period.Name + " (partial, to " + rfc(b.partial) + ")"
+	return b.cfg.Period.Name + " (" + strings.Join(notes, "; ") + ")"
 }
 
 // partialNote says, in Markdown and HTML alike, that the period had not
@@ -269,10 +295,40 @@ func deletedIn(dir string, pub ed25519.PublicKey, p Period) ([]collector.Deleted
 // nothing.
 func (b *builder) incomplete() []string {
 	var out []string
+	if b.began != "" {
+		out = append(out, b.began)
+	}
 	if t := b.deletedText(); t != "" {
 		out = append(out, t)
 	}
+	if t := b.lostText(); t != "" {
+		out = append(out, t)
+	}
 	return append(out, b.gaps...)
+}
+
+// beganText says what of period p the store in dir holds nothing of
+// because it began after p did: its first entry stored after p's start
+// (the collector not yet running, or its store started anew), no entry at
+// all, or a first entry whose time cannot be known; "" when the store
+// began before p. Without it, a pack of a period before the collector
+// existed said "No activity in this period", and one of a quarter whose
+// first weeks it never saw counted the rest as the whole.
+func beganText(dir string, pub ed25519.PublicKey, p Period) string {
+	first, ok, err := collector.FirstStored(dir, pub)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("INCOMPLETE: when the store began cannot be known (%v): the records and lifecycle events of period %s stored before its oldest entry may be missing from this pack.", err, p.Name)
+	case !ok:
+		return fmt.Sprintf("INCOMPLETE: the store holds no entry at all: nothing in it shows that the collector was running during period %s, so no count, sample or answer of this pack is evidence that nothing happened in it.", p.Name)
+	case !first.After(p.From):
+		return ""
+	case !first.Before(p.To):
+		return fmt.Sprintf("INCOMPLETE: the store's first entry was stored at %s, after period %s ended (%s): the collector stored nothing while the period ran (it was not running, or this store was started anew), so this pack is not evidence of what happened in it; records dated in it were stored later.",
+			rfc(first), p.Name, rfc(p.To))
+	}
+	return fmt.Sprintf("INCOMPLETE: the store's first entry was stored at %s, after period %s began (%s): the collector stored nothing before then (it was not running, or this store was started anew). The pack's counts, samples and answers cover the period from %s only.",
+		rfc(first), p.Name, rfc(p.From), rfc(first))
 }
 
 // historyGaps returns, for each events.gap event of all (every lifecycle
@@ -460,10 +516,12 @@ func load(cfg *Config) (*builder, error) {
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
 	b.reviews = reviewEvents(all, cfg.Period)
 	b.approvalsBefore = decisionsBefore(all, cfg.Period)
+	b.keysBefore = keyEventsBefore(all, cfg.Period)
 	b.gaps = historyGaps(all, cfg.Period)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, cfg.Period); err != nil {
 		return nil, err
 	}
+	b.began = beganText(cfg.DataDir, cfg.VerifyKey, cfg.Period)
 	if err := b.loadAlerts(all); err != nil {
 		return nil, err
 	}

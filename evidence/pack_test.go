@@ -66,7 +66,7 @@ const injection = "=HYPERLINK(\"http://evil.example\",\"x\")"
 // period.
 func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,12 @@ func activity(t *testing.T, dir string, key ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 }
+
+// sinceQ2 is the clock of the test stores that stand for a collector
+// running since 2026-Q2 began: a store holds nothing of the time before
+// its first entry, and a pack of a period before it says so
+// (TestPackSaysWhenTheStoreBegan).
+func sinceQ2() time.Time { return time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) }
 
 func newKey(t *testing.T) ed25519.PrivateKey {
 	t.Helper()
@@ -342,9 +348,9 @@ func TestPackFromStore(t *testing.T) {
 		list, _ := os.ReadFile(filepath.Join(res.Dir, "APIGovernance-ISO27017Checklist-2026-Q2.md"))
 		for _, want := range []string{
 			"| Is token creation approved and logged? | Yes | 1 key creations in period, 1 with a ticket | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
-			"| Can tokens be rotated and revoked quickly? | Yes | 1 revocations/suspensions in period, 1 with a denial after them |",
+			"| Can tokens be rotated and revoked quickly? | No | 1 revocations/suspensions in period, 1 with a denial after them; NOT ACKNOWLEDGED: 1 of 2 (change, live sidecar) pairs, a sidecar that never applied the change |",
 			"| Are abuse alerts linked to tickets? | Yes | 1 alerts in period, 1 with a ticket |",
-			"| Is evidence mapped to controls, owned, reviewed and approved? | Yes | mapped: yes (manifest); owners given: true; review sign-offs approved for the period: 1, the whole period reviewed: access |",
+			"| Is evidence mapped to controls, owned, reviewed and approved? | No | mapped: yes (manifest); owners: NONE for Abuse, Logging, Privileged Endpoint, Rate Limit (their files are unassigned in the manifest); review sign-offs approved for the period: 1, the whole period reviewed: access |",
 		} {
 			if !strings.Contains(string(list), want) {
 				t.Errorf("checklist lacks %q:\n%s", want, list)
@@ -501,7 +507,7 @@ func TestPackEmptyPeriod(t *testing.T) {
 // that disagrees is reported in the file and as a warning.
 func TestPackRetentionFromStore(t *testing.T) {
 	data, key := t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 90 * 24 * time.Hour})
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 90 * 24 * time.Hour, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -59,8 +60,26 @@ func (b *builder) revocations() ([]byte, error) {
 }
 
 // memberTrails reads the live sidecars' member records back to the
-// earliest revocation of the period, or says why there are none.
+// earliest revocation of the period, or says why there are none; read
+// once, for the revocation file and the checklist alike.
 func (b *builder) memberTrails() ([]etcdadmin.MemberTrail, string, error) {
+	if !b.members.read {
+		b.members.trails, b.members.note, b.members.err = b.readMemberTrails()
+		b.members.read = true
+	}
+	return b.members.trails, b.members.note, b.members.err
+}
+
+// memberTrails is what builder.memberTrails read.
+type memberTrails struct {
+	read   bool
+	trails []etcdadmin.MemberTrail
+	note   string
+	err    error
+}
+
+// readMemberTrails reads the member records (builder.memberTrails).
+func (b *builder) readMemberTrails() ([]etcdadmin.MemberTrail, string, error) {
 	if b.cfg.Members == nil {
 		return nil, "no member records: the pack was built without etcd", nil
 	}
@@ -143,4 +162,58 @@ func (b *builder) propagation(i int, t etcdadmin.MemberTrail) []string {
 		verdict = "applied no later than applied_at (etcd compacted the older versions of its record)"
 	}
 	return []string{strconv.FormatInt(m.Revision, 10), rfc(m.Updated), denial, verdict}
+}
+
+// propagated is the checklist's view of the period's revocations and
+// suspensions (key.revoke, client.suspend) across the live sidecars:
+// how many (change, sidecar) pairs were never acknowledged, and the
+// longest a sidecar took to apply one; note says why there is no
+// propagation proof at all ("" when there is).
+type propagated struct {
+	unacked, pairs int
+	slowest        time.Duration
+	note           string
+}
+
+// propagated returns the checklist's view of events i (the revocations
+// it counts) against the live sidecars' member records.
+func (b *builder) propagated(events []int) (propagated, error) {
+	var pr propagated
+	trails, note, err := b.memberTrails()
+	if err != nil {
+		return pr, err
+	}
+	pr.note = note
+	if note == "" && len(trails) == 0 && len(events) > 0 {
+		pr.note = "no member records read"
+	}
+	for _, i := range events {
+		ev := &b.events[i]
+		for _, t := range trails {
+			pr.pairs++
+			m, ok := t.Applied(ev.Revision)
+			if !ok {
+				pr.unacked++
+				continue
+			}
+			if d := m.Updated.Sub(ev.Time); d > pr.slowest {
+				pr.slowest = d
+			}
+		}
+	}
+	return pr, nil
+}
+
+// fact says what the member records show of the changes, for the
+// checklist's fact column.
+func (pr propagated) fact() string {
+	switch {
+	case pr.note != "":
+		return "propagation to the sidecars NOT CHECKED (" + pr.note + ")"
+	case pr.unacked > 0:
+		return fmt.Sprintf("NOT ACKNOWLEDGED: %d of %d (change, live sidecar) pairs, a sidecar that never applied the change", pr.unacked, pr.pairs)
+	case pr.pairs == 0:
+		return "no change to propagate"
+	}
+	return fmt.Sprintf("applied by every live sidecar, the slowest %s after the change", pr.slowest)
 }

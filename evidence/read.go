@@ -46,6 +46,7 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 			if out(e) {
 				return nil
 			}
+			b.senders.add(e)
 			over := b.tally.approvalsOver
 			b.tally.add(b, r)
 			if b.tally.approvalsOver != over {

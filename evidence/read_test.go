@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,7 +38,9 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	}
 	b.reviews = reviewEvents(all, p)
 	b.approvalsBefore = decisionsBefore(all, p)
+	b.keysBefore = keyEventsBefore(all, p)
 	b.gaps = historyGaps(all, p)
+	b.began = beganText(cfg.DataDir, cfg.VerifyKey, p)
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +50,16 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	}
 	err = collector.QueryRecords(cfg.DataDir, collector.Filter{From: p.From, To: p.To}, func(r *collector.StoredRecord) error {
 		b.tally.add(b, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := collector.Filter{From: p.From, To: p.To}
+	err = collector.ScanEntries(cfg.DataDir, func(e *collector.Entry) error {
+		if slices.ContainsFunc(e.Records, func(r collector.StoredRecord) bool { return f.Match(&r) }) {
+			b.senders.add(e)
+		}
 		return nil
 	})
 	if err != nil {
@@ -68,7 +81,7 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 // revocation's event.
 func lateRevocation(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,15 +29,32 @@ const (
 // and an empty keep/reduce/revoke column (CSV); logs, the credential scan
 // and the integrity proof of the period (Markdown); tabletop, the
 // token-compromise runbook with a record to fill (Markdown).
-func Worksheet(cfg Config, kind string) ([]byte, error) {
+//
+// The warnings are what the worksheet found wrong with the data it rests
+// on (the store began after the period, batches or segments missing, the
+// store unverified or failing its checks), for the command to print: the
+// access and logs worksheets say them too, where the reviewer reads.
+func Worksheet(cfg Config, kind string) (ws []byte, warnings []string, err error) {
 	if cfg.VerifyKey == nil && cfg.SigningKey != nil {
 		cfg.VerifyKey = cfg.SigningKey.Public().(ed25519.PublicKey)
 	}
 	b, err := load(&cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	mark := WorksheetMark(kind, cfg.Period)
+	for _, t := range b.incomplete() {
+		b.warn("%s", t)
+	}
+	if !b.partial.IsZero() {
+		b.warn("period %s ends %s, after the worksheet was made (%s): it covers the period only to then", cfg.Period.Name, rfc(cfg.Period.To), rfc(b.partial))
+	}
+	ws, err = b.worksheet(kind)
+	return ws, b.warnings, err
+}
+
+// worksheet builds the worksheet of kind (Worksheet).
+func (b *builder) worksheet(kind string) ([]byte, error) {
+	mark := WorksheetMark(kind, b.cfg.Period)
 	switch kind {
 	case ReviewAccess:
 		out, err := b.privilegedAccess()
@@ -45,20 +62,83 @@ func Worksheet(cfg Config, kind string) ([]byte, error) {
 		// The mark is the first row: its one cell, then empty ones to the
 		// header's width, so every row has as many fields.
 		header, _, _ := bytes.Cut(out, []byte("\n"))
-		return append([]byte(mark+strings.Repeat(",", bytes.Count(header, []byte(",")))+"\n"), out...), err
+		width := bytes.Count(header, []byte(","))
+		out = append([]byte(mark+strings.Repeat(",", width)+"\n"), out...)
+		return b.accessNotes(out, width+1), err
 	case ReviewLogs:
 		scan, err := b.credentialScan()
 		if err != nil {
 			return nil, err
 		}
 		ret, err := b.retention()
-		return append(append(append([]byte(mark+"\n\n"), scan...), '\n'), ret...), err
+		head := mark + "\n\n"
+		if note := b.partialNote(); note != "" {
+			head += note + "\n\n"
+		}
+		return append(append(append([]byte(head), scan...), '\n'), ret...), err
 	case ReviewTabletop:
 		rb, err := b.runbook()
 		rec := "\n## Tabletop record\n\n- date:\n- participants:\n- scenario:\n- time to contain:\n- findings:\n- follow-up tickets:\n"
 		return append(append([]byte(mark+"\n\n"), rb...), rec...), err
 	}
 	return nil, fmt.Errorf("review kind %q: want access, logs or tabletop", kind)
+}
+
+// accessNote is the first cell of a note row of the access worksheet: no
+// integration's id (a policy id has no parentheses).
+const accessNote = "(note)"
+
+// accessNotes appends to the access worksheet out, of width columns, one
+// row for each thing that makes its counts and last uses less than the
+// period's: the period not over, what the store does not hold of it
+// (incomplete) and a store not verified or failing its checks. Before,
+// the worksheet said none of them, and a reviewer kept or revoked an
+// integration on "0 privileged requests" counted from six weeks of a
+// quarter, or from a store nobody checked, and signed it approved.
+func (b *builder) accessNotes(out []byte, width int) []byte {
+	var notes []string
+	if note := b.partialNote(); note != "" {
+		notes = append(notes, strings.NewReplacer("<strong>", "", "</strong>", "").Replace(note))
+	}
+	notes = append(notes, b.incomplete()...)
+	notes = append(notes, b.integrityNote()...)
+	if len(notes) == 0 {
+		return out
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	for _, n := range notes {
+		row := make([]string, width)
+		row[0], row[1] = accessNote, n
+		w.Write(csvCells(row...))
+	}
+	w.Flush()
+	return append(out, buf.Bytes()...)
+}
+
+// integrityNote says, for the access worksheet, that the store it counts
+// from was not verified, or failed its checks; nil when it verified.
+func (b *builder) integrityNote() []string {
+	if b.cfg.VerifyKey == nil {
+		const n = "NOT VERIFIED: no collector key was given (--signing-key or --public-key): the counts come from a store nobody checked; `review start logs` with the key holds the integrity proof."
+		b.warn("%s", n)
+		return []string{n}
+	}
+	rep, err := b.verified()
+	var out []string
+	switch {
+	case err != nil:
+		out = append(out, fmt.Sprintf("NOT VERIFIED: %v", err))
+	case !rep.OK():
+		out = append(out, fmt.Sprintf("FAILED: the store's integrity proof found %d problems (`review start logs` lists them): these counts rest on a store that does not verify.", len(rep.Problems)))
+	}
+	if b.leftOut > 0 {
+		out = append(out, fmt.Sprintf("%d entries of the store failed their own checks and are left out of these counts.", b.leftOut))
+	}
+	for _, n := range out {
+		b.warn("%s", n)
+	}
+	return out
 }
 
 // worksheetMark opens the first line of every worksheet (WorksheetMark).

@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // reviewStore writes a store holding only review sign-offs, each signed
 // at its time for the period it names (as review sign writes them).
 func reviewStore(t *testing.T, dir string, signs ...collector.Event) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t)})
+	// A collector running since 2026 began: the store covers the periods
+	// of the tests that use it (TestPackSaysWhenTheStoreBegan).
+	since2026 := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t), Now: since2026})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +42,19 @@ func signOff(tm time.Time, rev int64, kind, period string) collector.Event {
 // checklist and review records.
 func packChecklist(t *testing.T, data, period string) (checklist, reviews string) {
 	t.Helper()
+	return packChecklistWith(t, data, period, nil)
+}
+
+// everyOwner gives every area of the pack's files an owner: the
+// governance question is then the reviews' alone
+// (TestOwnedMeansEveryFileHasAnOwner).
+var everyOwner = map[string]string{"Auth": "iam@example.com", "Rate Limit": "platform@example.com", "Logging": "secops@example.com",
+	"Abuse": "secops@example.com", "Privileged Endpoint": "iam@example.com"}
+
+// packChecklistWith is packChecklist with the live sidecars' member
+// records (Config.Members; nil: a pack without etcd).
+func packChecklistWith(t *testing.T, data, period string, members func(int64) ([]etcdadmin.MemberTrail, []string, error)) (checklist, reviews string) {
+	t.Helper()
 	hist, err := HistoryFromFile("../examples/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +64,7 @@ func packChecklist(t *testing.T, data, period string) (checklist, reviews string
 		t.Fatal(err)
 	}
 	now := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), Owners: map[string]string{"Auth": "iam@example.com"}, Now: now})
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), Owners: everyOwner, Now: now, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}

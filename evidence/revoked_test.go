@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 const revokedQuestion = "| Can tokens be rotated and revoked quickly? |"
@@ -64,10 +66,59 @@ func TestRevocationProvenOnlyByKeyRevoked(t *testing.T) {
 	t.Run("key_revoked", func(t *testing.T) {
 		data := t.TempDir()
 		revocationStore(t, data, keyDenial("unauthenticated", "r-1"), keyDenial("key_revoked", "r-2"))
-		list, _ := packChecklist(t, data, "2026-Q2")
+		list, _ := packChecklistWith(t, data, "2026-Q2", sidecars(false))
 		if got := answerOf(t, list, revokedQuestion); got != "Yes" ||
 			!strings.Contains(list, "2 revocations/suspensions in period, 2 with a denial after them") {
 			t.Errorf("a key_revoked record of the revoked key answered %s:\n%s", got, list)
 		}
 	})
+}
+
+// sidecars returns the member records of two live sidecars as etcd
+// holds them (TestMemberTrailsAcknowledgeRevocation reads them from a
+// real etcd): pod-a applied revision 42, which carried revocationStore's
+// revocation (41) and suspension (42), 20 seconds after them; pod-b
+// applied it too, or, stuck, is still at revision 40.
+func sidecars(stuck bool) func(int64) ([]etcdadmin.MemberTrail, []string, error) {
+	at := func(h, m, s int) time.Time { return time.Date(2026, 5, 10, h, m, s, 0, time.UTC) }
+	b := etcdadmin.MemberTrail{Pod: "pod-b", Versions: []etcdsync.Member{{Pod: "pod-b", Revision: 40, Updated: at(11, 0, 0)}, {Pod: "pod-b", Revision: 42, Updated: at(12, 0, 5)}}}
+	if stuck {
+		b.Versions = b.Versions[:1]
+	}
+	return func(int64) ([]etcdadmin.MemberTrail, []string, error) {
+		return []etcdadmin.MemberTrail{
+			{Pod: "pod-a", Versions: []etcdsync.Member{{Pod: "pod-a", Revision: 40, Updated: at(11, 0, 0)}, {Pod: "pod-a", Revision: 42, Updated: at(12, 0, 20)}}},
+			b,
+		}, nil, nil
+	}
+}
+
+// TestRevocationAnswerNeedsEverySidecar: a denial after a revocation
+// shows that one sidecar enforced it, not that every one did. With a live
+// sidecar that never applied it (the revocation file flags it NOT
+// ACKNOWLEDGED: it still serves the key), or without the member records
+// to show it (a pack made without etcd), "Can tokens be rotated and
+// revoked quickly?" was Yes all the same; it is No now, saying why, and a
+// Yes says how long the slowest sidecar took.
+func TestRevocationAnswerNeedsEverySidecar(t *testing.T) {
+	data := t.TempDir()
+	revocationStore(t, data, keyDenial("key_revoked", "r-1"))
+	tests := []struct {
+		name    string
+		members func(int64) ([]etcdadmin.MemberTrail, []string, error)
+		answer  string
+		fact    string
+	}{
+		{"every sidecar applied", sidecars(false), "Yes", "2 with a denial after them; applied by every live sidecar, the slowest 20s after the change"},
+		{"one sidecar stuck", sidecars(true), "No", "NOT ACKNOWLEDGED: 2 of 4 (change, live sidecar) pairs"},
+		{"no etcd", nil, "No", "propagation to the sidecars NOT CHECKED (no member records: the pack was built without etcd)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			list, _ := packChecklistWith(t, data, "2026-Q2", tt.members)
+			if got := answerOf(t, list, revokedQuestion); got != tt.answer || !strings.Contains(list, tt.fact) {
+				t.Errorf("answered %s, want %s with %q:\n%s", got, tt.answer, tt.fact, list)
+			}
+		})
+	}
 }

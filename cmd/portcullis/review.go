@@ -59,9 +59,12 @@ func reviewStart(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
-	ws, err := evidence.Worksheet(cfg, pos[0])
+	ws, warnings, err := evidence.Worksheet(cfg, pos[0])
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	if f.out == "" {
 		_, err = stdout.Write(ws)

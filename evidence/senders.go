@@ -1,0 +1,204 @@
+package evidence
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// A sidecar numbers its batches, one more a batch (collector.SplitBatchID),
+// and a batch it drops takes its number too: its spool full while the
+// collector was away, a batch the collector refused for good, a spool
+// file lost. So the numbers missing between two batches of one sidecar
+// process the store holds are batches whose records the pack never saw,
+// which the store alone cannot show otherwise. The pack follows, for the
+// entries holding the period's records, each sender, pod and instance.
+
+// maxInstances bounds the instances followed: the names are the sender's
+// to write; the batches of those past it are counted together.
+const maxInstances = 10000
+
+// instanceKey is one sidecar process: who sent its batches (as the
+// collector authenticated it), the pod it named and its instance id.
+type instanceKey struct{ sender, pod, instance string }
+
+// instanceBatches are the batches of one instance holding records of the
+// period.
+type instanceBatches struct {
+	batches     int
+	lo, hi      uint64    // the lowest and highest sequence among them; 0 when none has one
+	first, last time.Time // when the collector stored the first and the last
+}
+
+// missing is how many sequences between lo and hi no batch stored has.
+func (ib *instanceBatches) missing() uint64 {
+	// A batch stored twice (which the store's deduplication refuses)
+	// would make the span shorter than the count: none missing, never a
+	// count that wraps.
+	if span := ib.hi - ib.lo + 1; ib.hi != 0 && span > uint64(ib.batches) {
+		return span - uint64(ib.batches)
+	}
+	return 0
+}
+
+// senders follows the batches of the period's records.
+type senders struct {
+	by    map[instanceKey]*instanceBatches
+	over  int                  // batches of instances past maxInstances
+	plain map[instanceKey]bool // instances of ids without a sequence
+	last  entryPos             // the entry counted last: one count an entry, not a record
+	seen  bool                 // whether last is set
+}
+
+// add counts entry e, which holds a record of the period, once.
+func (s *senders) add(e *collector.Entry) {
+	at := entryPos{e.Segment, e.Index}
+	if s.seen && at == s.last {
+		return
+	}
+	s.last, s.seen = at, true
+	inst, seq, ok := collector.SplitBatchID(e.BatchID)
+	if !ok {
+		inst = ""
+	}
+	k := instanceKey{e.Sender, e.Pod, inst}
+	ib := s.by[k]
+	if ib == nil {
+		if len(s.by) >= maxInstances {
+			s.over++
+			return
+		}
+		if s.by == nil {
+			s.by = map[instanceKey]*instanceBatches{}
+		}
+		ib = &instanceBatches{first: e.Time}
+		s.by[k] = ib
+	}
+	if !ok {
+		// An id without a sequence (an OTLP client's) says nothing of
+		// the batches before it; counted apart, never as a gap.
+		if s.plain == nil {
+			s.plain = map[instanceKey]bool{}
+		}
+		s.plain[k] = true
+	}
+	ib.batches++
+	if e.Time.Before(ib.first) {
+		ib.first = e.Time
+	}
+	if e.Time.After(ib.last) {
+		ib.last = e.Time
+	}
+	if ok {
+		if ib.hi == 0 || seq < ib.lo {
+			ib.lo = seq
+		}
+		ib.hi = max(ib.hi, seq)
+	}
+}
+
+// lost returns the instances with batches missing, most first, and how
+// many batches they miss in all.
+func (s *senders) lost() ([]instanceKey, uint64) {
+	var keys []instanceKey
+	var n uint64
+	for k, ib := range s.by {
+		if s.plain[k] {
+			continue
+		}
+		if m := ib.missing(); m > 0 {
+			keys, n = append(keys, k), n+m
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		mi, mj := s.by[keys[i]].missing(), s.by[keys[j]].missing()
+		if mi != mj {
+			return mi > mj
+		}
+		return keys[i].String() < keys[j].String()
+	})
+	return keys, n
+}
+
+// String names k: "pod (sender) instance I", the pod left out when none
+// was named.
+func (k instanceKey) String() string {
+	return sidecar{k.pod, k.sender}.String() + " instance " + strconv.Quote(k.instance)
+}
+
+// lostText says which batches of the period's sidecars never reached the
+// store; "" when none is missing.
+func (b *builder) lostText() string {
+	keys, n := b.senders.lost()
+	if n == 0 {
+		return ""
+	}
+	const shown = 10
+	var parts []string
+	for i, k := range keys {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more instances", len(keys)-shown))
+			break
+		}
+		ib := b.senders.by[k]
+		parts = append(parts, fmt.Sprintf("%s: %d of its batches %d to %d (stored %s to %s)", k, ib.missing(), ib.lo, ib.hi, rfc(ib.first), rfc(ib.last)))
+	}
+	return fmt.Sprintf("INCOMPLETE: %d batches the period's sidecars numbered are not in the store: their sequence numbers are missing between batches of the period it holds (dropped by a sidecar whose spool was full while the collector was away, refused by the collector, lost with a spool file, left out as failing their checks, or, rarely, holding only records dated outside the period): %s. The records they held are not in this pack: its counts, samples and answers do not include them.",
+		n, strings.Join(parts, "; "))
+}
+
+// sendersTable writes, for the retention file, each sidecar's batches of
+// the period: by sender and pod, its instances, batches, when the first
+// and the last were stored, and the batches missing; a sidecar that
+// stopped sending shows its last batch stored before the period's end.
+func (b *builder) sendersTable() string {
+	type row struct {
+		sidecar
+		instances, batches int
+		missing            uint64
+		first, last        time.Time
+	}
+	rows := map[sidecar]*row{}
+	for k, ib := range b.senders.by {
+		sc := sidecar{k.pod, k.sender}
+		r := rows[sc]
+		if r == nil {
+			r = &row{sidecar: sc, first: ib.first, last: ib.last}
+			rows[sc] = r
+		}
+		r.instances++
+		r.batches += ib.batches
+		if !b.senders.plain[k] {
+			r.missing += ib.missing()
+		}
+		if ib.first.Before(r.first) {
+			r.first = ib.first
+		}
+		if ib.last.After(r.last) {
+			r.last = ib.last
+		}
+	}
+	if len(rows) == 0 {
+		return "## Senders\n\nNo batch of the store holds a record of the period.\n\n"
+	}
+	list := make([]*row, 0, len(rows))
+	for _, r := range rows {
+		list = append(list, r)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].String() < list[j].String() })
+	var w strings.Builder
+	w.WriteString("## Senders\n\nThe batches holding the period's records, by sidecar (pod and sender as the collector authenticated it): a sidecar that stopped sending shows its last batch stored before the period's end, and batches a sidecar numbered that the store does not hold are counted as missing.\n\n")
+	w.WriteString("| sidecar | instances | batches | first stored | last stored | batches missing |\n|---|---|---|---|---|---|\n")
+	for _, r := range list {
+		fmt.Fprintf(&w, "| %s | %d | %d | %s | %s | %d |\n", mdCell(r.String()), r.instances, r.batches, rfc(r.first), rfc(r.last), r.missing)
+	}
+	if b.senders.over > 0 {
+		fmt.Fprintf(&w, "\n%d more batches came from instances past the first %d, not followed one by one.\n", b.senders.over, maxInstances)
+	}
+	w.WriteString("\n")
+	return w.String()
+}
