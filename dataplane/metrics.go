@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,12 @@ func (s *Server) Families() []Family {
 		Gauge("portcullis_policy_revision", "Revision of the policy snapshot in force (etcd mode: its etcd revision; file mode: loads so far).", func() float64 {
 			if snap := s.store.Load(); snap != nil {
 				return float64(snap.Revision)
+			}
+			return 0
+		}),
+		Gauge("portcullis_policy_digest", "First 48 bits of the SHA-256 digest of the state in force (policy document, key records, revocations, suspensions), as a number: sidecars enforcing the same state show the same value whatever their revision (0 before the first).", func() float64 {
+			if snap := s.store.Load(); snap != nil {
+				return float64(binary.BigEndian.Uint64(snap.Digest[:8]) >> 16)
 			}
 			return 0
 		}),
