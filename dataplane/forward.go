@@ -439,6 +439,16 @@ var dropNames = []string{
 	// Platform and request-ip (DO-Connecting-IP), and Fly.io and gin's
 	// TrustedPlatform (Fly-Client-IP).
 	"X-Forwarded", "Forwarded-For", "DO-Connecting-IP", "Fly-Client-IP",
+	// Read for the client's address by Java's common getClientIp
+	// (Proxy-Client-IP, WL-Proxy-Client-IP: WebLogic's plug-in), by
+	// services behind Imperva (Incap-Client-IP) and Sucuri
+	// (X-Sucuri-ClientIP), by mail and Microsoft stacks
+	// (X-Originating-IP) and Google's front end (X-ProxyUser-Ip); and for
+	// the scheme, whether the request came over TLS, by Tornado and
+	// nginx-style set-ups (X-Scheme, X-Url-Scheme) and Microsoft's
+	// (Front-End-Https), as X-Forwarded-Proto is (review53's list).
+	"Proxy-Client-IP", "WL-Proxy-Client-IP", "Incap-Client-IP", "X-Sucuri-ClientIP",
+	"X-Originating-IP", "X-ProxyUser-Ip", "X-Scheme", "X-Url-Scheme", "Front-End-Https",
 }
 
 // isHopByHop reports whether name is one of hopByHop.

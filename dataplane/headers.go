@@ -145,14 +145,14 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			n.host++
 			return validHost(trimOWS(value))
 		}
-	case len("Content-Length"): // and X-Original-URL, -URI, True-Client-IP
+	case len("Content-Length"): // and X-Original-URL, -URI, True-Client-IP, X-ProxyUser-Ip
 		if k == keyContentLength {
 			n.cl++
 		} else {
-			h.dropped = h.dropped || k == keyOriginalURL || k == keyOriginalURI || k == keyTrueClientIP
+			h.dropped = h.dropped || k == keyOriginalURL || k == keyOriginalURI || k == keyTrueClientIP || k == keyProxyUserIP
 		}
-	case len("X-Original-Host"):
-		h.dropped = h.dropped || k == keyOriginalHost
+	case len("X-Original-Host"): // and Proxy-Client-IP, Incap-Client-IP, Front-End-Https
+		h.dropped = h.dropped || k == keyOriginalHost || k == keyProxyClientIP || k == keyIncapClientIP || k == keyFrontEndHTTPS
 	case len("Transfer-Encoding"): // and X-Method-Override
 		if foldEqual(name, "transfer-encoding") {
 			n.te++
@@ -160,7 +160,8 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.chunked = len(trimOWS(value)) == len("chunked") && foldEqual(trimOWS(value), "chunked")
 			return h.chunked
 		}
-		h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method")
+		h.dropped = h.dropped || foldEqual(name, "x-method-override") || foldEqual(name, "x-original-method") ||
+			foldEqual(name, "x-sucuri-clientip")
 	case len("Authorization"): // and X-Rewrite-URL, X-HTTP-Method, X-Script-Name, Forwarded-For, Fly-Client-IP
 		if k == keyAuthorization {
 			n.authz++
@@ -185,11 +186,14 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 	case len("X-Envoy-Original-Path"):
 		h.dropped = h.dropped || foldEqual(name, "x-envoy-original-path")
-	case len("X-Request-ID"):
+	case len("X-Request-ID"): // and X-Url-Scheme
 		if k == keyRequestID {
 			n.reqID++
 			h.requestID = trimOWS(value)
 		}
+		h.dropped = h.dropped || k == keyURLScheme
+	case len("X-Scheme"):
+		h.dropped = h.dropped || k == keyXScheme
 	case len("Connection"): // and Keep-Alive
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
 	case len("TE"):
@@ -199,14 +203,15 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || k == keyXHost
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
-	case len("Proxy-Authenticate"):
+	case len("Proxy-Authenticate"): // and WL-Proxy-Client-IP
 		h.hop = h.hop || foldEqual(name, "proxy-authenticate")
+		h.dropped = h.dropped || foldEqual(name, "wl-proxy-client-ip")
 	case len("Proxy-Authorization"): // and X-Cluster-Client-IP
 		h.hop = h.hop || foldEqual(name, "proxy-authorization")
 		h.dropped = h.dropped || foldEqual(name, "x-cluster-client-ip")
-	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, DO-Connecting-IP, Content-Encoding
+	case len("Proxy-Connection"): // and CF-Connecting-IP, Fastly-Client-IP, DO-Connecting-IP, X-Originating-IP, Content-Encoding
 		h.hop = h.hop || k == keyProxyConnection
-		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP || k == keyDOConnectingIP
+		h.dropped = h.dropped || k == keyCFConnectingIP || k == keyFastlyClientIP || k == keyDOConnectingIP || k == keyOriginatingIP
 		if k == keyContentEncoding {
 			v := trimOWS(value)
 			h.coded = h.coded || len(v) != len("identity") || !foldEqual(v, "identity")
@@ -264,6 +269,13 @@ var (
 	keyCFConnectingIP  = nameKey([]byte("cf-connecting-ip"))
 	keyFastlyClientIP  = nameKey([]byte("fastly-client-ip"))
 	keyDOConnectingIP  = nameKey([]byte("do-connecting-ip"))
+	keyProxyClientIP   = nameKey([]byte("proxy-client-ip"))
+	keyIncapClientIP   = nameKey([]byte("incap-client-ip"))
+	keyFrontEndHTTPS   = nameKey([]byte("front-end-https"))
+	keyOriginatingIP   = nameKey([]byte("x-originating-ip"))
+	keyProxyUserIP     = nameKey([]byte("x-proxyuser-ip"))
+	keyURLScheme       = nameKey([]byte("x-url-scheme"))
+	keyXScheme         = nameKey([]byte("x-scheme"))
 	keyFlyClientIP     = nameKey([]byte("fly-client-ip"))
 	keyForwardedFor    = nameKey([]byte("forwarded-for"))
 	keyXForwardedBare  = nameKey([]byte("x-forwarded"))
