@@ -271,18 +271,9 @@ const accessToken = "access_token"
 // into the access logs that record query strings.
 func tokenName(name []byte) bool {
 	var d [len(accessToken) + 1]byte
-	n := 0
-	for i := 0; i < len(name) && n < len(d); {
-		c, w := formByte(name[i:])
-		i += w
-		if n == 0 && (c == ' ' || c == '\t') {
-			continue
-		}
-		if c == '.' || c == ' ' || c == '[' && n == len("access") {
-			c = '_'
-		}
-		d[n] = c
-		n++
+	n := decodeHead(d[:], name)
+	if n > len("access") && (d[6] == '.' || d[6] == ' ' || d[6] == '[') {
+		d[6] = '_' // as PHP reads it
 	}
 	if n >= len(accessToken) && foldEqual(d[:6], "access") && d[6] == '_' && foldEqual(d[7:12], "token") &&
 		(n == len(accessToken) || d[len(accessToken)] == '[' || d[len(accessToken)] == 0) {
@@ -311,6 +302,17 @@ var overrideLead = [256]bool{'_': true, '.': true, ' ': true, '[': true}
 // name).
 func overrideName(name []byte) bool {
 	var d [8]byte
+	n := decodeHead(d[:], name)
+	if n < 7 || !overrideLead[d[0]] || !foldEqual(d[1:7], "method") {
+		return false
+	}
+	return n == 7 || d[7] == '[' || d[7] == 0
+}
+
+// decodeHead decodes the start of a parameter name into d as frameworks
+// decode it ('+' and %XX escapes, leading blanks dropped as PHP drops
+// them) and returns how many bytes it wrote, at most len(d).
+func decodeHead(d, name []byte) int {
 	n := 0
 	for i := 0; i < len(name) && n < len(d); {
 		c, w := formByte(name[i:])
@@ -321,10 +323,7 @@ func overrideName(name []byte) bool {
 		d[n] = c
 		n++
 	}
-	if n < 7 || !overrideLead[d[0]] || !foldEqual(d[1:7], "method") {
-		return false
-	}
-	return n == 7 || d[7] == '[' || d[7] == 0
+	return n
 }
 
 // overrideRackName reports whether a parameter name, decoded as Rack

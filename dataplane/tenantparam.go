@@ -27,16 +27,7 @@ const tenantName = "tenant"
 // nested parser ("[tenant]", rackKey).
 func tenantField(name []byte) bool {
 	var d [len(tenantName) + 1]byte
-	n := 0
-	for i := 0; i < len(name) && n < len(d); {
-		c, w := formByte(name[i:])
-		i += w
-		if n == 0 && (c == ' ' || c == '\t') {
-			continue
-		}
-		d[n] = c
-		n++
-	}
+	n := decodeHead(d[:], name)
 	if n >= len(tenantName) && foldEqual(d[:len(tenantName)], tenantName) &&
 		(n == len(tenantName) || d[len(tenantName)] == '[' || d[len(tenantName)] == 0) {
 		return true
