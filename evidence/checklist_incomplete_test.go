@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
 )
 
 // trailQuestions are the checklist's questions answered from the trail's
@@ -36,8 +39,9 @@ func checklistAnswers(t *testing.T, res *Result, p Period) map[string]string {
 }
 
 // TestIncompletePackAnswersNoBareYes: a pack the trail cannot cover whole
-// (the store began after the period did, an entry edited so the integrity
-// proof FAILED and the entry is left out) put INCOMPLETE above the
+// (the store began after the period did, batches a sidecar numbered
+// missing from it, an entry edited so the integrity proof FAILED and the
+// entry is left out) put INCOMPLETE above the
 // checklist and still answered "Yes" to the questions whose evidence is
 // exactly that trail: an auditor reading the row read a Yes. Those rows
 // now say "Not shown" and why; the policy's rows and a complete pack's
@@ -71,6 +75,23 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 	if err := os.WriteFile(seg, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A sidecar's batches 1 and 4 reached the store, 2 and 3 never did.
+	lost := t.TempDir()
+	activity(t, lost, key)
+	st, err := collector.OpenStore(lost, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour, Now: sinceQ2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"sidecar-a-1", "sidecar-a-4"} {
+		rec := collector.StoredRecord{Time: time.Date(2026, 5, 20, 9, 0, 0, 0, time.UTC), Tenant: "acme", Client: "acme-hris", KeyID: "acmehris2",
+			Method: "GET", Route: "/v1/users", Path: "/v1/users", Status: 200, Decision: "allowed", RequestID: "r-" + id}
+		if err := st.AppendBatch(&collector.Batch{ID: id, Sender: "token:sidecar-a", Records: []collector.StoredRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 	pack := func(data string, p Period) map[string]string {
 		res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"})
 		if err != nil {
@@ -89,6 +110,7 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 		want       string
 	}{
 		{"store began in the period", intact, fromMarch, "Not shown (incomplete: see APILogging-RetentionSettings-" + fromMarch.Name + ".md)"},
+		{"batches missing", lost, q2, "Not shown (incomplete: see APILogging-RetentionSettings-2026-Q2.md)"},
 		{"an entry fails its checks", edited, q2, "Not shown (the store failed its integrity proof: see APILogging-RetentionSettings-2026-Q2.md)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
