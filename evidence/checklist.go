@@ -81,6 +81,47 @@ type answer struct {
 	yes      bool
 	fact     string
 	file     string // Area-Name.ext of the file that proves it
+	// trail: the answer rests on the trail's records, events, alerts or
+	// sign-offs, not on the policy alone (fromTrail, fromPolicy).
+	trail bool
+}
+
+// What an answer rests on (answer.trail).
+const (
+	fromPolicy = false
+	fromTrail  = true
+)
+
+// yesNo is answer a's cell. A Yes resting on the trail (trail) is "Not
+// shown" when the trail is known not to hold the whole period, or not to
+// be the collector's (doubt, from trailDoubt): before, such a pack put
+// INCOMPLETE above the table and still answered the rows "Yes", and an
+// auditor reading a row read a Yes made from six weeks of a quarter. A
+// No stays a No: missing records cannot have made it one.
+func (a *answer) yesNo(doubt string) string {
+	switch {
+	case !a.yes:
+		return "No"
+	case a.trail && doubt != "":
+		return "Not shown (" + doubt + "); Yes only for what the store holds of the period"
+	}
+	return "Yes"
+}
+
+// trailDoubt says, for the checklist's answers, why the trail is not
+// evidence of the whole period, naming the file that says more: the
+// store holds part of it (incomplete), its integrity proof failed, or
+// entries were left out as failing their checks; "" when none.
+func (b *builder) trailDoubt() string {
+	file := FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
+	if len(b.incomplete()) > 0 {
+		return "incomplete: see " + file
+	}
+	rep, err := b.verified()
+	if err != nil || rep != nil && !rep.OK() || b.leftOut > 0 {
+		return "the store failed its integrity proof: see " + file
+	}
+	return ""
 }
 
 // checklist writes the ISO 27017 API evidence checklist, each answer
@@ -95,11 +136,9 @@ func (b *builder) checklist() ([]byte, error) {
 		fmt.Fprintf(&w, "%s\n\n", t)
 	}
 	w.WriteString("| question | answer | fact | evidence |\n|---|---|---|---|\n")
+	doubt := b.trailDoubt()
 	for _, a := range b.answers() {
-		yn := "No"
-		if a.yes {
-			yn = "Yes"
-		}
+		yn := a.yesNo(doubt)
 		stem, ext, _ := strings.Cut(a.file, ".")
 		area, name, _ := strings.Cut(stem, "-")
 		fn := FileName(area, name, b.cfg.Period.Name, ext)
@@ -188,23 +227,23 @@ func (b *builder) answers() []answer {
 	}
 	return []answer{
 		{"Is OAuth/scoped key usage documented?", len(d.Scopes) > 0 && unscoped == 0,
-			fmt.Sprintf("%d scopes, %d integrations, %d without scopes", len(d.Scopes), len(d.Clients), unscoped), "APIAuth-AuthenticationStandard.md"},
+			fmt.Sprintf("%d scopes, %d integrations, %d without scopes", len(d.Scopes), len(d.Clients), unscoped), "APIAuth-AuthenticationStandard.md", fromPolicy},
 		{"Are privileged scopes separated?", len(b.privilegedScopes()) > 0,
-			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv"},
+			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv", fromPolicy},
 		{"Is token creation approved and logged?", creates > 0 && creates == ticketed,
-			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv"},
+			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
-			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv"},
+			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv", fromTrail},
 		{"Are limits documented by token, tenant and endpoint class?", limited,
-			"every tenant and client with a limit, and a class limit: " + limitsFact, "APIRateLimits-GatewayConfigExport.json"},
+			"every tenant and client with a limit, and a class limit: " + limitsFact, "APIRateLimits-GatewayConfigExport.json", fromPolicy},
 		{"Are bulk exports controlled?", bulkOK,
-			fmt.Sprintf("%d bulk classes at the period's end, %d with a rate or concurrency limit; every bulk class limited: %s", bulk, bulkLimited, bulkFact), "APIRateLimits-GatewayConfigExport.json"},
+			fmt.Sprintf("%d bulk classes at the period's end, %d with a rate or concurrency limit; every bulk class limited: %s", bulk, bulkLimited, bulkFact), "APIRateLimits-GatewayConfigExport.json", fromPolicy},
 		{"Are 429 spikes monitored?", spikeRule,
-			fmt.Sprintf("rate_limit_spike rule in the policy: %s; %d rate_limit_spike alerts in period (the trail shows the collector ran the rule only by its alerts)", spikeFact, spikeAlerts), "APIRateLimits-ThrottlingSample.csv"},
+			fmt.Sprintf("rate_limit_spike rule in the policy: %s; %d rate_limit_spike alerts in period (the trail shows the collector ran the rule only by its alerts)", spikeFact, spikeAlerts), "APIRateLimits-ThrottlingSample.csv", fromPolicy},
 		{"Are abuse alerts linked to tickets?", len(b.alerts) > 0 && withTicket == len(b.alerts),
-			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md"},
+			fmt.Sprintf("%d alerts in period, %d with a ticket", len(b.alerts), withTicket), "APIAbuse-AlertToTicketSample.md", fromTrail},
 		{"Is evidence mapped to controls, owned, reviewed and approved?", owned && len(sc.whole) > 0,
-			fmt.Sprintf("mapped: yes (manifest); owners: %s; review sign-offs approved for the period: %d, %s%s", owners, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv"},
+			fmt.Sprintf("mapped: yes (manifest); owners: %s; review sign-offs approved for the period: %d, %s%s", owners, sc.about, coverage, otherReviews), "APIGovernance-ReviewRecords.csv", fromTrail},
 	}
 }
 

@@ -18,11 +18,17 @@ const revokedQuestion = "| Can tokens be rotated and revoked quickly? |"
 // the key given.
 func revocationStore(t *testing.T, dir string, recs ...collector.StoredRecord) {
 	t.Helper()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t)})
+	// The store runs since Q2 began (sinceQ2): one begun later is no
+	// evidence of the whole quarter, and its answers are "Not shown"
+	// (TestIncompletePackAnswersNoBareYes). The events are stored at its
+	// start (when is not the point here), the records at 14:00, after
+	// they were made.
+	at := func(h int) time.Time { return time.Date(2026, 5, 10, h, 0, 0, 0, time.UTC) }
+	clock := sinceQ2()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t), Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(h int) time.Time { return time.Date(2026, 5, 10, h, 0, 0, 0, time.UTC) }
 	evs := []collector.Event{
 		{Time: at(12), Key: "/p/events/1", Revision: 41, Actor: "alice", Action: "key.revoke", Target: "acmehris1", Reason: "leaked", Ticket: "SEC-9"},
 		{Time: at(12), Key: "/p/events/2", Revision: 42, Actor: "alice", Action: "client.suspend", Target: "globex-bi", Reason: "abuse", Ticket: "SEC-10"},
@@ -32,6 +38,7 @@ func revocationStore(t *testing.T, dir string, recs ...collector.StoredRecord) {
 	}
 	suspended := collector.StoredRecord{Time: at(13), Tenant: "globex", Client: "globex-bi", KeyID: "globexbi1", Method: "GET",
 		Route: "/v1/reports/{id}", Path: "/v1/reports/1", Status: 403, Decision: "suspended", RequestID: "r-s", SourceIP: "192.0.2.8"}
+	clock = at(14)
 	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-1", Records: append(recs, suspended)}); err != nil {
 		t.Fatal(err)
 	}
