@@ -125,19 +125,23 @@ var errBodyBroken = errors.New("dataplane: the upstream response body broke off 
 var errResponseCut = errors.New("dataplane: a policy push refused the request while its response streamed")
 
 // stillAllowed reports whether the request may go on receiving its
-// response after tables were replaced (a push from etcd, a reload, a
-// JWKS refresh) since it was decided: it is decided again on the tables
-// in force (decideAgain) at the time it was sent, x.at, so a revoked key
-// or token, a suspended client or tenant, a scope or route withdrawn
-// ends a download already streaming (a bulk export under a stolen key
-// ran to its end after the key was revoked), while a credential that
-// simply expires during a long download does not. Nothing replaced
-// costs a pointer compare.
+// response after tables were replaced (a push from etcd, a reload) or
+// its credential lapsed (lapsed: a JWKS refresh that dropped its token's
+// signing key, a CRL or client CA reload that revoked its certificate)
+// since it was decided: it is decided again on the tables in force
+// (decideAgain) at the time it was sent, x.at, so a revoked key or
+// token, a suspended client or tenant, a scope or route withdrawn ends a
+// download already streaming (a bulk export under a stolen key ran to
+// its end after the key was revoked), while a credential that simply
+// expires during a long download does not. A JWKS refresh or a CRL
+// replaces no tables: compared by pointer alone, a token whose key the
+// provider took out streamed on (TestJWKSKeyDroppedCutsStreamingResponse).
+// Nothing changed costs a pointer compare and lapsed's few compares.
 func (b *responseBody) stillAllowed() bool {
 	if b.cut != audit.Allowed {
 		return false
 	}
-	if b.x.prep == b.s.prepared.Load() {
+	if b.x.prep == b.s.prepared.Load() && !b.s.lapsed(b.x) {
 		return true
 	}
 	b.cut = b.s.decideAgain(b.ctx, b.x)
