@@ -60,6 +60,10 @@ type Config struct {
 	// propagation proof of each revocation; nil when the pack is built
 	// without etcd, and the revocation file says so.
 	Members func(since int64) ([]etcdadmin.MemberTrail, []string, error)
+	// Silence is how long a sidecar live during the period (its member
+	// record, Members) may store no batch before the pack says its
+	// records of that span may be missing; 0 means DefaultSilence.
+	Silence time.Duration
 	// Etcd and Prefix name the deployment in the runbook's commands.
 	Etcd, Prefix string
 	// Now is the clock; nil means time.Now.
@@ -152,6 +156,11 @@ type builder struct {
 	senders senders
 	// members are the live sidecars' member records (memberTrails).
 	members memberTrails
+	// silent says which live sidecars stored no batch for longer than
+	// Config.Silence, or none at all (checkSilence); silenceNote says
+	// what was checked, for the Senders table.
+	silent      []string
+	silenceNote string
 	// began says that the store began after the period did (or holds
 	// nothing, or cannot say when it began): the time before is not in
 	// the pack; "" when the store covers the period's start.
@@ -304,6 +313,7 @@ func (b *builder) incomplete() []string {
 	if t := b.lostText(); t != "" {
 		out = append(out, t)
 	}
+	out = append(out, b.silent...)
 	return append(out, b.gaps...)
 }
 
@@ -509,6 +519,7 @@ func load(cfg *Config) (*builder, error) {
 		return nil, err
 	}
 	b.tally = newTally(b)
+	b.senders.quiet = cmp.Or(cfg.Silence, DefaultSilence)
 	all, rep, err := b.readStore()
 	if err != nil {
 		return nil, err
@@ -522,6 +533,9 @@ func load(cfg *Config) (*builder, error) {
 		return nil, err
 	}
 	b.began = beganText(cfg.DataDir, cfg.VerifyKey, cfg.Period)
+	if err := b.checkSilence(); err != nil {
+		return nil, err
+	}
 	if err := b.loadAlerts(all); err != nil {
 		return nil, err
 	}

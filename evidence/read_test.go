@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"reflect"
 	"slices"
@@ -17,6 +18,7 @@ import (
 func loadSeparately(t *testing.T, cfg *Config) *builder {
 	t.Helper()
 	b := &builder{cfg: cfg}
+	b.senders.quiet = cmp.Or(cfg.Silence, DefaultSilence)
 	var err error
 	if b.inForce, b.doc, err = inForce(cfg.History, cfg.Period); err != nil {
 		t.Fatal(err)
@@ -41,6 +43,9 @@ func loadSeparately(t *testing.T, cfg *Config) *builder {
 	b.keysBefore = keyEventsBefore(all, p)
 	b.gaps = historyGaps(all, p)
 	b.began = beganText(cfg.DataDir, cfg.VerifyKey, p)
+	if err := b.checkSilence(); err != nil {
+		t.Fatal(err)
+	}
 	if b.deleted, err = deletedIn(cfg.DataDir, cfg.VerifyKey, p); err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,13 @@ type senders struct {
 	plain map[instanceKey]bool // instances of ids without a sequence
 	last  entryPos             // the entry counted last: one count an entry, not a record
 	seen  bool                 // whether last is set
+	// pods are the times of each pod's batches (silence.go), whatever
+	// the sender: a member record names the pod only.
+	pods     map[string]*podBatches
+	podsOver bool // a pod past maxInstances was not followed
+	// quiet is how long a pod may store no batch before its gap is
+	// kept (Config.Silence); set before the store is read.
+	quiet time.Duration
 }
 
 // add counts entry e, which holds a record of the period, once.
@@ -61,6 +68,7 @@ func (s *senders) add(e *collector.Entry) {
 		return
 	}
 	s.last, s.seen = at, true
+	s.addPod(e)
 	inst, seq, ok := collector.SplitBatchID(e.BatchID)
 	if !ok {
 		inst = ""
@@ -183,7 +191,7 @@ func (b *builder) sendersTable() string {
 		}
 	}
 	if len(rows) == 0 {
-		return "## Senders\n\nNo batch of the store holds a record of the period.\n\n"
+		return "## Senders\n\nNo batch of the store holds a record of the period.\n\n" + b.silenceNote + "\n\n"
 	}
 	list := make([]*row, 0, len(rows))
 	for _, r := range rows {
@@ -199,6 +207,6 @@ func (b *builder) sendersTable() string {
 	if b.senders.over > 0 {
 		fmt.Fprintf(&w, "\n%d more batches came from instances past the first %d, not followed one by one.\n", b.senders.over, maxInstances)
 	}
-	w.WriteString("\n")
+	w.WriteString("\n" + b.silenceNote)
 	return w.String()
 }

@@ -103,6 +103,7 @@ type packFlags struct {
 	etcd                                etcdConnFlags
 	anchor                              anchorFlags // --published-head, --expect-head; its etcd is etcd's
 	timeout                             time.Duration
+	silence                             time.Duration    // --silence, evidence.Config.Silence
 	now                                 func() time.Time // tests only, no flag: the pack's clock (evidence.Config.Now)
 }
 
@@ -111,6 +112,7 @@ type packFlags struct {
 func (f *packFlags) register(fs *flag.FlagSet) {
 	f.registerShared(fs)
 	fs.StringVar(&f.ownerMap, "owner-map", "", "`file` of \"Area = owner\" lines (Auth, Rate Limit, Logging, Abuse, Privileged Endpoint)")
+	fs.DurationVar(&f.silence, "silence", evidence.DefaultSilence, "how long a sidecar live during the period (its member record in etcd) may store no batch before the pack says INCOMPLETE")
 }
 
 // registerShared adds the flags evidence pack and review start share:
@@ -222,8 +224,11 @@ func evidencePackAt(now func() time.Time, args []string, stdout, stderr io.Write
 
 // config reads the keys, the owner map and the policy history.
 func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
-	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix, Now: f.now}
+	cfg := evidence.Config{Period: p, DataDir: f.data, Out: f.out, Retention: f.retention, Etcd: f.etcd.endpoints, Prefix: f.etcd.prefix, Now: f.now, Silence: f.silence}
 	var err error
+	if f.silence < 0 {
+		return cfg, fmt.Errorf("--silence %s is negative", f.silence)
+	}
 	if f.signingKey != "" {
 		if cfg.SigningKey, err = collector.LoadPrivateKey(f.signingKey); err != nil {
 			return cfg, err

@@ -353,6 +353,17 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		e2e.contains(t, filepath.Join(dir, "index.html"), fmt.Sprintf("%d records, ", want))
 		e2e.contains(t, file("APILogging", "CredentialScan", "md"), fmt.Sprintf("Records scanned: %d. Records matching a credential pattern: 0.", want), "Result: PASS")
 	})
+	t.Run("silence", func(t *testing.T) {
+		// pod-stuck's member record (a real lease in a real etcd) says
+		// it was live from day 2 on, and it never sent a batch; pod-a
+		// and pod-b sent only in the mornings. Before, the pack said
+		// nothing of either (TestPackTellsOfLiveSidecarsThatStoppedSending).
+		never := `(by their member records in etcd) have no batch holding a record of the period in the store: "pod-stuck" (live from `
+		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), never, `"pod-a": no batch stored `, `"pod-b": no batch stored `)
+		if !strings.Contains(errOut.String(), never) {
+			t.Errorf("evidence pack printed no warning naming pod-stuck's silence: %q", &errOut)
+		}
+	})
 	t.Run("verify and tamper", func(t *testing.T) { e2e.tamper(t, keyPath+".pub") })
 }
 

@@ -1,0 +1,139 @@
+package evidence
+
+import (
+	"html"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// TestPackTellsOfLiveSidecarsThatStoppedSending: the pack found batches
+// a sidecar numbered but the store never got only as gaps between stored
+// batches, so a sidecar that stopped sending (its spool lost, its path
+// to the collector cut, the pod silenced) or never sent left no gap and
+// the period was reported complete. Here real emitters send to a real
+// collector writing real files, the collector's clock moving through the
+// day: pod-a sends at 01:00 and then nothing, pod-b sends every hour,
+// pod-c sends nothing; the member records (as etcdadmin.MemberTrails
+// reads them, TestMemberTrailsAcknowledgeRevocation) say all three were
+// live all day, pod-d only from 23:40. The pack says INCOMPLETE for
+// pod-a's silence and pod-c's, in the integrity file, the checklist and
+// index.html, with warnings, and not for pod-b nor pod-d; without etcd
+// it says silence was not checked.
+func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	var mu sync.Mutex
+	clock := at(1, 0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	const token = "collector-token-for-the-silence-test"
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: token, MaxBodyBytes: 1 << 20, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(col)
+	const batch = 10
+	emitter := func(pod string) *audit.Emitter {
+		e, err := audit.NewEmitter(audit.EmitterConfig{URL: srv.URL, Token: token, SpoolDir: t.TempDir(),
+			BatchSize: batch, FlushInterval: time.Hour, InstanceID: "sidecar-" + pod, Pod: pod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	send := func(e *audit.Emitter) {
+		for range batch {
+			r := &audit.Record{Time: now().UnixNano(), Status: 200, Decision: audit.Allowed,
+				Tenant: "acme", Client: "acme-hris", Route: "/v1/users"}
+			if !e.Emit(r) {
+				t.Fatal("the emitter refused a record")
+			}
+		}
+		want := e.Stats().Delivered + batch
+		waitUntil(t, "the batch delivered", func() bool { return e.Stats().Delivered == want })
+	}
+	a, b := emitter("pod-a"), emitter("pod-b")
+	send(a)
+	if err := a.Close(); err != nil { // pod-a stops sending
+		t.Fatal(err)
+	}
+	for h := 1; h < 24; h++ {
+		mu.Lock()
+		clock = at(h, 30)
+		mu.Unlock()
+		send(b)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseRange("2026-05-12", "2026-05-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := func(pod string, started time.Time) etcdadmin.MemberTrail {
+		return etcdadmin.MemberTrail{Pod: pod, Versions: []etcdsync.Member{{Pod: pod, Revision: 7, Started: started, Updated: started}}}
+	}
+	members := func(int64) ([]etcdadmin.MemberTrail, []string, error) {
+		return []etcdadmin.MemberTrail{member("pod-a", day.Add(-time.Hour)), member("pod-b", at(0, 45)),
+			member("pod-c", at(0, 30)), member("pod-d", at(23, 40))}, nil, nil
+	}
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := `INCOMPLETE: 1 sidecar(s) live during period 2026-05-12_2026-05-12 (by their member records in etcd) stored no batch for longer than 1h0m0s: "pod-a": no batch stored 2026-05-12T01:00:00Z to 2026-05-13T00:00:00Z.`
+	never := `INCOMPLETE: 1 sidecar(s) live during period 2026-05-12_2026-05-12 for longer than 1h0m0s (by their member records in etcd) have no batch holding a record of the period in the store: "pod-c" (live from 2026-05-12T00:30:00Z).`
+	for _, f := range []string{FileName("APILogging", "RetentionSettings", p.Name, "md"), FileName("APIGovernance", "ISO27017Checklist", p.Name, "md"), IndexFile} {
+		raw, err := os.ReadFile(filepath.Join(res.Dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := html.UnescapeString(string(raw))
+		for _, want := range []string{quiet, never} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s does not say %q:\n%s", f, want, text)
+			}
+		}
+		if strings.Contains(text, `"pod-b"`) || strings.Contains(text, `"pod-d"`) {
+			t.Errorf("%s names pod-b or pod-d silent, which sent every hour or was live too briefly:\n%s", f, text)
+		}
+	}
+	for _, want := range []string{quiet, never} {
+		if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("warnings %q: none says %q", res.Warnings, want)
+		}
+	}
+
+	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "RetentionSettings", p.Name, "md")))
+	if want := "Silence CANNOT BE CHECKED: the pack was built without etcd"; !strings.Contains(string(ret), want) {
+		t.Errorf("without etcd, the integrity file does not say %q:\n%s", want, ret)
+	}
+}
