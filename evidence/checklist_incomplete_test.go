@@ -63,7 +63,7 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 	activity(t, intact, key)
 	edited := t.TempDir()
 	activity(t, edited, key)
-	seg := filepath.Join(edited, "seg-00000001.log")
+	seg := filepath.Join(edited, "seg-00000002.log") // the batches' segment (activity)
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)

@@ -23,12 +23,14 @@ import (
 // the pack says its records of that span may be missing. A sidecar that
 // serves requests flushes a batch within its emitter's flush interval
 // (1s by default) and the collector stores records dated up to its
-// --record-window (15 minutes by default) from receipt, so an hour is
-// four record windows and thousands of flush intervals: well past any
-// delay of a batch on its way. A sidecar sends batches only of requests
-// it served, so a quiet hour may be an hour without requests too; the
-// pack says it cannot tell which.
-const DefaultSilence = time.Hour
+// --record-window (15 minutes by default) from receipt, so an hour would
+// be past any delay of a batch on its way; but a sidecar sends batches
+// only of requests it served, and an hour without requests is every
+// quiet night: a pack of a quarter would say INCOMPLETE for each, and
+// its readers would learn to pass over the word. A day without a
+// request to a service in production, while its sidecar is up, is rare
+// enough to name; --silence sets a shorter span for busy services.
+const DefaultSilence = 24 * time.Hour
 
 // maxQuiet bounds the quiet spans kept a pod.
 const maxQuiet = 100

@@ -101,7 +101,7 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 		return []etcdadmin.MemberTrail{member("pod-a", day.Add(-time.Hour)), member("pod-b", at(0, 45)),
 			member("pod-c", at(0, 30)), member("pod-d", at(23, 40))}, nil, nil
 	}
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: members})
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: members, Silence: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
