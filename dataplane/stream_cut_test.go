@@ -27,7 +27,6 @@ import (
 // nothing.
 func TestPushCutsStreamingResponse(t *testing.T) {
 	const after = "AFTER-THE-PUSH"
-	piece := strings.Repeat("p", streamAbove+1)
 	amend := func(live policy.Live) func(*testing.T, *policy.Store) {
 		return func(t *testing.T, store *policy.Store) {
 			prev := store.Load()
@@ -61,47 +60,27 @@ func TestPushCutsStreamingResponse(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			more := make(chan struct{})
-			up := startStreamUpstream(t, func(c net.Conn) error {
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(piece), piece)
-				<-more
-				fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(after), after)
-				return io.EOF
-			})
-			st := startStack(t, func(c *Config) { c.Upstream = up })
-			c, err := net.Dial("tcp", st.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
+			ps := startPausedStream(t, after)
+			st := startStack(t, func(c *Config) { c.Upstream = ps.addr })
 			proto := "HTTP/1.1"
 			if tc.http10 {
 				proto = "HTTP/1.0"
 			}
-			io.WriteString(c, "GET /v1/users/1 "+proto+"\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n")
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := make([]byte, len(piece))
-			if _, err := io.ReadFull(resp.Body, got); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("before the push: status %d, %v; want 200 and the first %d bytes", resp.StatusCode, err, len(piece))
-			}
+			c := dialFor(t, st.addr)
+			resp := ps.first(t, c, bufio.NewReader(c), "GET /v1/users/1 "+proto+"\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n", "before the push")
 			tc.push(t, st.store)
-			close(more)
-			rest, err := io.ReadAll(resp.Body)
+			rest, err := ps.rest(resp)
 			rec := st.sink.waitLast(t, "the streamed response")
 			if tc.decision == audit.Allowed {
-				if err != nil || string(rest) != after || rec.Decision != audit.Allowed || rec.BytesOut != int64(len(piece)+len(after)) {
+				if err != nil || rest != after || rec.Decision != audit.Allowed || rec.BytesOut != int64(len(ps.piece)+len(after)) {
 					t.Fatalf("after a push refusing nothing: rest %q, %v; audited %v, %d bytes out; want %q whole, allowed, %d bytes",
-						rest, err, rec.Decision, rec.BytesOut, after, len(piece)+len(after))
+						rest, err, rec.Decision, rec.BytesOut, after, len(ps.piece)+len(after))
 				}
 				return
 			}
 			// A body delimited by the close cannot show its cut: the
 			// client sees it end (RFC 9112 section 6.3), short.
-			if err == nil && !tc.http10 || strings.Contains(string(rest), after) {
+			if err == nil && !tc.http10 || strings.Contains(rest, after) {
 				t.Errorf("after the push: the client got %q and the body ended with error %v; want it cut, nothing of %q", rest, err, after)
 			}
 			// A revoked key's record names its key id, no client (as on
@@ -110,10 +89,70 @@ func TestPushCutsStreamingResponse(t *testing.T) {
 			if tc.decision == audit.KeyRevoked {
 				who, want = string(rec.KeyID()), "acmehris1"
 			}
-			if rec.Decision != tc.decision || rec.Status != 200 || rec.BytesOut != int64(len(piece)) || who != want {
+			if rec.Decision != tc.decision || rec.Status != 200 || rec.BytesOut != int64(len(ps.piece)) || who != want {
 				t.Errorf("audited %v, status %d, %d bytes out, by %q; want %v, 200, %d, by %q",
-					rec.Decision, rec.Status, rec.BytesOut, who, tc.decision, len(piece), want)
+					rec.Decision, rec.Status, rec.BytesOut, who, tc.decision, len(ps.piece), want)
 			}
 		})
 	}
+}
+
+// pausedStream is an upstream whose response streams through the
+// sidecar and pauses between two pieces: a chunked 200 whose first piece
+// is above streamAbove, then, once rest is called, after and the last
+// chunk. The stream tests change something while it pauses.
+type pausedStream struct {
+	piece, after string
+	addr         string // the upstream's
+	more         chan struct{}
+}
+
+func startPausedStream(t *testing.T, after string) *pausedStream {
+	t.Helper()
+	ps := &pausedStream{piece: strings.Repeat("p", streamAbove+1), after: after, more: make(chan struct{})}
+	ps.addr = startStreamUpstream(t, func(c net.Conn) error {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(ps.piece), ps.piece)
+		<-ps.more
+		fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(ps.after), ps.after)
+		return io.EOF
+	})
+	return ps
+}
+
+// dialFor dials the sidecar at addr, the connection closed with the test
+// and bounded by 20 seconds.
+func dialFor(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
+}
+
+// first writes request on w, reads the response head from br and the
+// first piece of its body, and returns the response, its body still
+// streaming.
+func (ps *pausedStream) first(t *testing.T, w io.Writer, br *bufio.Reader, request, when string) *http.Response {
+	t.Helper()
+	io.WriteString(w, request)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(ps.piece))
+	if _, err := io.ReadFull(resp.Body, got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%s: status %d, %v; want 200 and the first %d bytes", when, resp.StatusCode, err, len(ps.piece))
+	}
+	return resp
+}
+
+// rest lets the upstream send the rest and reads what of it the client
+// gets, and how its body ended.
+func (ps *pausedStream) rest(resp *http.Response) (string, error) {
+	close(ps.more)
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

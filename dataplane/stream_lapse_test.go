@@ -3,9 +3,6 @@ package dataplane
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,15 +23,8 @@ import (
 // at the time the request was sent, as recheck does.
 func TestJWKSKeyDroppedCutsStreamingResponse(t *testing.T) {
 	const after = "AFTER-THE-REFRESH"
-	piece := strings.Repeat("p", streamAbove+1)
-	more := make(chan struct{})
-	up := startStreamUpstream(t, func(c net.Conn) error {
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(piece), piece)
-		<-more
-		fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(after), after)
-		return io.EOF
-	})
-	st := startStack(t, func(c *Config) { c.Upstream = up })
+	ps := startPausedStream(t, after)
+	st := startStack(t, func(c *Config) { c.Upstream = ps.addr })
 	next, err := newEd25519Key()
 	if err != nil {
 		t.Fatal(err)
@@ -47,34 +37,20 @@ func TestJWKSKeyDroppedCutsStreamingResponse(t *testing.T) {
 	claims["jti"] = "streamed-under-the-dropped-key"
 	tok := signDemo(t, next, claims)
 
-	c, err := net.Dial("tcp", st.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	io.WriteString(c, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(piece))
-	if _, err := io.ReadFull(resp.Body, got); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("before the refresh: status %d, %v; want 200 and the first %d bytes", resp.StatusCode, err, len(piece))
-	}
+	c := dialFor(t, st.addr)
+	resp := ps.first(t, c, bufio.NewReader(c), "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nAuthorization: Bearer "+tok+"\r\n\r\n", "before the refresh")
 	old := demoJWKS
 	set.Store(&old)
 	if err := st.srv.prepared.Load().verifier.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	close(more)
-	rest, err := io.ReadAll(resp.Body)
+	rest, err := ps.rest(resp)
 	rec := st.sink.waitLast(t, "the streamed response")
-	if err == nil || strings.Contains(string(rest), after) {
+	if err == nil || strings.Contains(rest, after) {
 		t.Errorf("after its signing key left the JWKS: the client got %q and the body ended with error %v; want it cut, nothing of %q", rest, err, after)
 	}
-	if rec.Decision != audit.Unauthenticated || rec.BytesOut != int64(len(piece)) {
-		t.Errorf("audited %v, %d bytes out; want %v, %d", rec.Decision, rec.BytesOut, audit.Unauthenticated, len(piece))
+	if rec.Decision != audit.Unauthenticated || rec.BytesOut != int64(len(ps.piece)) {
+		t.Errorf("audited %v, %d bytes out; want %v, %d", rec.Decision, rec.BytesOut, audit.Unauthenticated, len(ps.piece))
 	}
 }
 
@@ -83,15 +59,8 @@ func TestJWKSKeyDroppedCutsStreamingResponse(t *testing.T) {
 // judged again: the judgement is at the time the request was sent.
 func TestTokenExpiredDuringStreamNotCut(t *testing.T) {
 	const after = "AFTER-THE-EXPIRY"
-	piece := strings.Repeat("p", streamAbove+1)
-	more := make(chan struct{})
-	up := startStreamUpstream(t, func(c net.Conn) error {
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(piece), piece)
-		<-more
-		fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(after), after)
-		return io.EOF
-	})
-	st := startStack(t, func(c *Config) { c.Upstream = up })
+	ps := startPausedStream(t, after)
+	st := startStack(t, func(c *Config) { c.Upstream = ps.addr })
 	swapDoc(t, st.store, func(d *policy.Document) {
 		for i := range d.Issuers {
 			d.Issuers[i].ClockSkew = "0s"
@@ -101,21 +70,8 @@ func TestTokenExpiredDuringStreamNotCut(t *testing.T) {
 	exp := time.Now().Unix() + 1
 	claims["exp"] = exp
 	tok := mint(t, claims)
-	c, err := net.Dial("tcp", st.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	io.WriteString(c, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(piece))
-	if _, err := io.ReadFull(resp.Body, got); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("before the expiry: status %d, %v; want 200 and the first %d bytes", resp.StatusCode, err, len(piece))
-	}
+	c := dialFor(t, st.addr)
+	resp := ps.first(t, c, bufio.NewReader(c), "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nAuthorization: Bearer "+tok+"\r\n\r\n", "before the expiry")
 	for time.Now().Unix() <= exp+1 {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -127,10 +83,9 @@ func TestTokenExpiredDuringStreamNotCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.store.Swap(next)
-	close(more)
-	rest, err := io.ReadAll(resp.Body)
+	rest, err := ps.rest(resp)
 	rec := st.sink.waitLast(t, "the streamed response")
-	if err != nil || string(rest) != after || rec.Decision != audit.Allowed {
+	if err != nil || rest != after || rec.Decision != audit.Allowed {
 		t.Errorf("a token expired during its download, then a push: rest %q, %v; audited %v; want %q whole, allowed", rest, err, rec.Decision, after)
 	}
 }
@@ -139,18 +94,11 @@ func TestTokenExpiredDuringStreamNotCut(t *testing.T) {
 // meanwhile revokes: the CRL replaces no tables either.
 func TestCRLRevocationCutsStreamingResponse(t *testing.T) {
 	const after = "AFTER-THE-CRL"
-	piece := strings.Repeat("p", streamAbove+1)
-	more := make(chan struct{})
-	up := startStreamUpstream(t, func(c net.Conn) error {
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(piece), piece)
-		<-more
-		fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(after), after)
-		return io.EOF
-	})
+	ps := startPausedStream(t, after)
 	cc := newCRLCase(t)
 	now := time.Now()
 	st := startStack(t, func(cfg *Config) {
-		cfg.Upstream = up
+		cfg.Upstream = ps.addr
 		cfg.TLS = withCRL(t, cc.files, crlPEM(cc.clientCA.crl(t, now.Add(-time.Hour), now.Add(time.Hour))))
 	})
 	swapDoc(t, st.store, mtlsPolicy)
@@ -159,27 +107,18 @@ func TestCRLRevocationCutsStreamingResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.c.Close()
-	io.WriteString(tc.c, "POST /v1/exports HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-	resp, err := http.ReadResponse(tc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(piece))
-	if _, err := io.ReadFull(resp.Body, got); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("before the CRL: status %d, %v; want 200 and the first %d bytes", resp.StatusCode, err, len(piece))
-	}
+	resp := ps.first(t, tc.c, tc.br, "POST /v1/exports HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", "before the CRL")
 	writeFile(t, cc.files.ClientCRLFile, crlPEM(cc.clientCA.crl(t, now, now.Add(time.Hour), cc.admin.serial)))
 	pollUntil(t, "a new handshake of the certificate the new CRL revokes is refused", func() (bool, string) {
 		status, err := served(t, st.addr, cc.roots, &cc.admin, "GET", "/v1/users/7")
 		return err != nil, fmt.Sprintf("status %d", status)
 	})
-	close(more)
-	rest, err := io.ReadAll(resp.Body)
+	rest, err := ps.rest(resp)
 	rec := st.sink.withRequestID(t, resp.Header.Get("X-Request-Id"))
-	if err == nil || strings.Contains(string(rest), after) {
+	if err == nil || strings.Contains(rest, after) {
 		t.Errorf("after a CRL revoked its certificate: the client got %q and the body ended with error %v; want it cut, nothing of %q", rest, err, after)
 	}
-	if rec.Decision != audit.CertRevoked || rec.BytesOut != int64(len(piece)) {
-		t.Errorf("audited %v, %d bytes out; want %v, %d", rec.Decision, rec.BytesOut, audit.CertRevoked, len(piece))
+	if rec.Decision != audit.CertRevoked || rec.BytesOut != int64(len(ps.piece)) {
+		t.Errorf("audited %v, %d bytes out; want %v, %d", rec.Decision, rec.BytesOut, audit.CertRevoked, len(ps.piece))
 	}
 }
