@@ -156,3 +156,42 @@ func (ps *pausedStream) rest(resp *http.Response) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// A push that cuts a response before fasthttp flushed a byte of it (the
+// head and the body's start wait in its 4 KiB write buffer) leaves the
+// client a closed connection and nothing else, and the record says so:
+// status 0 and no bytes, with the push's decision, as a stream broken
+// there is audited (TestStreamBrokenBeforeFirstByteAuditedAsSent).
+func TestPushCutBeforeFirstFlushAuditedAsSent(t *testing.T) {
+	written, more := make(chan struct{}), make(chan struct{})
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(4*streamAbove)+"\r\n\r\n"+strings.Repeat("p", 100))
+		close(written)
+		<-more
+		io.WriteString(c, strings.Repeat("q", 4*streamAbove-100))
+		return io.EOF
+	})
+	st := startStack(t, func(c *Config) { c.Upstream = up })
+	got := make(chan string, 1)
+	go func() {
+		got <- rawAll(t, st.addr, "GET /v1/users/1 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n", 20*time.Second)
+	}()
+	select {
+	case <-written:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the upstream")
+	}
+	prev := st.store.Load()
+	next, err := policy.Amend(prev, policy.Live{Revision: prev.Revision + 1, RevokedKeys: map[string]bool{"acmehris1": true}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.store.Swap(next)
+	close(more)
+	body := <-got
+	rec := st.sink.waitLast(t, "the cut response")
+	if body != "" || rec.Decision != audit.KeyRevoked || rec.Status != 0 || rec.BytesOut != 0 {
+		t.Errorf("the client got %d bytes; audited %v, status %d, %d bytes out; want nothing, and key_revoked, status 0, 0 bytes",
+			len(body), rec.Decision, rec.Status, rec.BytesOut)
+	}
+}
