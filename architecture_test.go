@@ -138,7 +138,7 @@ func TestArchitecture(t *testing.T) {
 		"internal/etcdtest":   {"internal/devetcd", "policy", "policy/etcdsync"},
 		"limiter":             {},
 		"policy":              {},
-		"audit":               {"internal/credential", "internal/durable"},
+		"audit":               {"internal/credential", "internal/durable", "limiter"},
 		"collector":           {"audit", "internal/credential", "internal/durable", "limiter", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"alert":               {"audit", "collector", "internal/credential", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},
 		"evidence":            {"audit", "alert", "collector", "internal/credential", "internal/durable", "policy", "policy/etcdadmin", "policy/etcdsync"},

@@ -1,6 +1,10 @@
 package audit
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/portcullis/portcullis/limiter"
+)
 
 // Aggregation of denials without a verified credential (issue 21 item
 // 10): a flood of 401s from the internet (80k requests/s filled a 256 MiB
@@ -153,23 +157,16 @@ func (a *aggregator) flush(sec int64, emit func(*Record)) {
 }
 
 // aggSource is the source a group is keyed by: an IPv4 address itself,
-// an IPv6 address by its /64, as the data plane counts a source's
-// connections and its budget of token failures. One host holds a whole
-// /64 and may send each request from another address of it: keyed by the
-// address, such a flood opened a group per request, past maxAggKeys
-// passed unfolded, and filled the spool as if nothing were folded, so
-// the real callers' records were dropped, or, in strict mode, every
-// request refused 503 (TestSpoolFloodAggregated, "one /64").
-func aggSource(a netip.Addr) netip.Addr {
-	if !a.Is6() {
-		return a
-	}
-	p, err := a.Prefix(64)
-	if err != nil {
-		return a
-	}
-	return p.Addr()
-}
+// an IPv6 address by its /64, limiter.PeerKey, by which the data plane
+// counts a source's connections and its budget of token failures. One
+// host holds a whole /64 and may send each request from another address
+// of it: keyed by the address, such a flood opened a group per request,
+// past maxAggKeys passed unfolded, and filled the spool as if nothing
+// were folded, so the real callers' records were dropped, or, in strict
+// mode, every request refused 503 (TestSpoolFloodAggregated, "one /64").
+// The same function, not a copy: a change to how a source is counted
+// changes what folds with it.
+func aggSource(a netip.Addr) netip.Addr { return limiter.PeerKey(a) }
 
 func floorSecond(ns int64) int64 {
 	s := ns / 1e9
