@@ -150,7 +150,7 @@ func (s *spool) close() {
 // shared yet), and the directory s.dfd's.
 func (s *spool) adoptLocked(e os.DirEntry) {
 	name := e.Name()
-	if strings.HasPrefix(name, ".tmp-") {
+	if strings.HasPrefix(name, tempName("")) {
 		unix.Unlinkat(s.dfd, name, 0)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/portcullis/portcullis/internal/durable"
 	"golang.org/x/sys/unix"
 )
 
@@ -137,9 +138,10 @@ func (s *spool) writeIn(group []spoolWrite) {
 // the commits of a slower disk than the test machine's.
 var fsync = unix.Fsync
 
-// tempName is the name a batch is written under before its rename; a
-// leftover of a crash is removed at start (adopt).
-func tempName(name string) string { return ".tmp-" + name }
+// tempName is the name a batch is written under before its rename, as
+// durable.WriteFile names it (the spool wrote through it before); a
+// leftover of a crash is removed at start (adoptLocked).
+var tempName = durable.TempName
 
 // createTemp creates the temporary file of batch name afresh (O_EXCL): a
 // regular file at its name (left by a write that failed, or a hard link
