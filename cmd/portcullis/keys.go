@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -233,6 +234,13 @@ func keysRevokeCmd() etcdCmd {
 			return needReason(f)
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
+			// The id is written to etcd (the revocation's path and record,
+			// the event's target) and named in every error: a whole key or
+			// token pasted for it, as --reason's text is redacted, is
+			// refused here, unechoed (TestKeysRevokeRefusesAPastedCredentialAsID).
+			if credential.Redact(args[0]) != args[0] {
+				return errors.New("the ID reads as a credential (a whole API key or token); give the key id (pk_<id>_<secret>: the <id>) or jti:<the token's jti claim>, and rotate what was pasted")
+			}
 			exp, _ := parseTokenExp(tokenExp)
 			jti, isToken := strings.CutPrefix(args[0], etcdsync.JTIPrefix)
 			var rev int64

@@ -3,7 +3,6 @@ package etcdsync
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -72,24 +71,19 @@ func Dial(cfg Config) (*clientv3.Client, error) {
 // records it with each change, and the two-person rule refuses a grant
 // written as the request's user: read from Username alone, a request and
 // its grant written with one person's certificate recorded no user, and
-// were told apart only by the names they claimed.
+// were told apart only by the names they claimed. The certificate is
+// loaded as Dial loads it (tls), so User names the one etcd is shown: a
+// file with the key before the certificate, decoded by its first PEM
+// block, named no user (TestConfigUserReadsTheCertificateDialPresents).
 func (cfg Config) User() string {
 	if cfg.Username != "" || cfg.Cert == "" {
 		return cfg.Username
 	}
-	b, err := durable.ReadPEM(cfg.Cert)
-	if err != nil {
+	cert, err := durable.LoadX509KeyPair(cfg.Cert, cfg.Key)
+	if err != nil || cert.Leaf == nil {
 		return "" // Dial fails on it, and nothing is written
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return ""
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return ""
-	}
-	return cert.Subject.CommonName
+	return cert.Leaf.Subject.CommonName
 }
 
 // tls builds the TLS configuration, or nil when no TLS file is given.
