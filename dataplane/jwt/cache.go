@@ -3,6 +3,7 @@ package jwt
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,16 @@ type cache struct {
 	c     *ristretto.Cache[uint64, *entry]
 	front []atomic.Pointer[entry]
 	mask  uint64
+
+	// mu orders the sends into ristretto (set, wait) before its Close:
+	// a verifier the new tables do not keep is closed while requests
+	// that loaded it may still verify a token and cache it, and
+	// ristretto's Close closes the channel Set sends on before it marks
+	// itself closed, so a Set in between sent on a closed channel (a
+	// panic; the race detector saw it in TestHMACSecretFIFOFailsClosedNotFrozen,
+	// TestSetRacesClose). Taken on the full verification's path only, never on a hit.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // frontSlots is the size of the front table; it bounds what the front
@@ -79,8 +90,29 @@ func tokenHash(t []byte) uint64 {
 	return h ^ h>>29
 }
 
-func (c *cache) wait()  { c.c.Wait() }
-func (c *cache) close() { c.c.Close() }
+// set caches e under key for ttl, unless the cache is closed.
+func (c *cache) set(key uint64, e *entry, ttl time.Duration) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.closed {
+		c.c.SetWithTTL(key, e, 1, ttl)
+	}
+}
+
+func (c *cache) wait() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.closed {
+		c.c.Wait()
+	}
+}
+
+func (c *cache) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.c.Close()
+}
 
 // lookup answers Verify from the cache. hit is false when the token is
 // not cached, differs from the cached bytes, was cached before one of its
@@ -119,6 +151,6 @@ func (v *Verifier) remember(token []byte, r *result, now time.Time) {
 		return
 	}
 	e := &entry{hash: tokenHash(token), token: append([]byte(nil), token...), claims: r.claims, is: r.is, epoch: r.epoch}
-	v.cache.c.SetWithTTL(xxhash.Sum64(token), e, 1, ttl)
+	v.cache.set(xxhash.Sum64(token), e, ttl)
 	v.cache.front[e.hash&v.cache.mask].Store(e)
 }
