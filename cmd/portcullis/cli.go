@@ -398,9 +398,8 @@ func parseDuration(s string) (time.Duration, error) {
 // port 0 or 99999 reaches nothing: each was taken, and the sidecar started
 // and answered every admitted request 502.
 func isHostPort(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	n, perr := strconv.Atoi(port)
-	return err == nil && host != "" && perr == nil && n > 0 && n < 65536
+	host, _, _ := net.SplitHostPort(s)
+	return host != "" && checkHostPort(s) == nil
 }
 
 // checkSidecarFlags checks the flags of portcullis sidecar that depend on
