@@ -141,13 +141,13 @@ func (s *Server) Families() []Family {
 		Counter("portcullis_policy_compile_failures_total", "Policies refused because they did not compile; the policy in force stays.", func() uint64 {
 			return uint64(max(s.store.Failures(), 0))
 		}),
-		Gauge("portcullis_policy_revision", "Revision of the policy snapshot in force (etcd mode: its etcd revision; file mode: loads so far).", func() float64 {
+		s.policyGauge("portcullis_policy_revision", "Revision of the policy snapshot in force (etcd mode: its etcd revision, labelled with the etcd prefix; file mode: loads so far).", func() float64 {
 			if snap := s.store.Load(); snap != nil {
 				return float64(snap.Revision)
 			}
 			return 0
 		}),
-		Gauge("portcullis_policy_digest", "First 48 bits of the SHA-256 digest of the state in force (policy document, key records, revocations, suspensions), as a number: sidecars enforcing the same state show the same value whatever their revision (0 before the first).", func() float64 {
+		s.policyGauge("portcullis_policy_digest", "First 48 bits of the SHA-256 digest of the state in force (policy document, key records, revocations, suspensions), as a number: sidecars enforcing the same state show the same value whatever their revision (0 before the first; etcd mode: labelled with the etcd prefix).", func() float64 {
 			if snap := s.store.Load(); snap != nil {
 				return float64(binary.BigEndian.Uint64(snap.Digest[:8]) >> 16)
 			}
@@ -166,6 +166,18 @@ func (s *Server) Families() []Family {
 			return 0
 		}),
 	}, append(s.keyAgeFamilies(), s.certs.families()...)...) // keyage.go, tls.go
+}
+
+// policyGauge is a gauge of the policy in force, labelled etcd_prefix in
+// etcd mode (Config.EtcdPrefix).
+func (s *Server) policyGauge(name, help string, v func() float64) Family {
+	if s.cfg.EtcdPrefix == "" {
+		return Gauge(name, help, v)
+	}
+	series := string(appendLabelValue([]byte(name+`{etcd_prefix="`), s.cfg.EtcdPrefix)) + `"}`
+	return Family{Name: name, Type: "gauge", Help: help, Samples: func(b []byte) []byte {
+		return appendFloatSample(b, series, v())
+	}}
 }
 
 // classNames returns the class label of each metrics slot.

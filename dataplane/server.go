@@ -78,6 +78,12 @@ type Config struct {
 	// Approvals counts the uses of approvals for the routes that require
 	// one (approval.go); nil refuses every such request.
 	Approvals ApprovalLedger
+	// EtcdPrefix is the etcd prefix the Store is fed from ("" with a
+	// policy file). portcullis_policy_revision and _digest carry it as
+	// the label etcd_prefix: pods of one scrape job on different prefixes
+	// enforce different policies, and the alert comparing their states
+	// must compare only pods of one prefix.
+	EtcdPrefix string
 	// KeyClock is the clock API key ages are judged by (lifecycle.max_key_age
 	// and the rotation metrics), and the expiry of the client certificate
 	// of a connection kept alive; nil: the request's arrival time, read

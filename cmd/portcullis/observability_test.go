@@ -529,7 +529,9 @@ func docMetrics(t *testing.T, path string) map[string]docMetric {
 }
 
 // servedMetrics parses text expositions into the families they serve,
-// each with its type and label names (le for a histogram's buckets).
+// each with its type and label names (le for a histogram's buckets), the
+// labels of every page together: a family may carry a label in one mode
+// only (portcullis_policy_revision's etcd_prefix).
 func servedMetrics(t *testing.T, pages ...string) map[string]docMetric {
 	t.Helper()
 	out := map[string]docMetric{}
@@ -541,6 +543,9 @@ func servedMetrics(t *testing.T, pages ...string) map[string]docMetric {
 		}
 		for name, f := range fams {
 			set := map[string]bool{}
+			for _, l := range out[name].labels {
+				set[l] = true
+			}
 			for _, m := range f.GetMetric() {
 				for _, l := range m.GetLabel() {
 					set[l.GetName()] = true

@@ -74,10 +74,15 @@ func TestPolicyDigestAgreesAcrossRevisions(t *testing.T) {
 	b := start("pod-b")
 	read := func(addr string) (rev, digest float64) {
 		f := scrapeFamilies(t, addr)
-		return value(f, "portcullis_policy_revision"), value(f, "portcullis_policy_digest")
+		// Labelled with the prefix, so the alert compares only the pods
+		// of one prefix (rules_test.yml: pod d on /reports).
+		return value(f, "portcullis_policy_revision", "etcd_prefix", prefix), value(f, "portcullis_policy_digest", "etcd_prefix", prefix)
 	}
 	revA, digA := read(a)
 	revB, digB := read(b)
+	if revA < 0 || revB < 0 {
+		t.Fatalf("portcullis_policy_revision{etcd_prefix=%q}: pod-a %v, pod-b %v; want both served with the label", prefix, revA, revB)
+	}
 	if revA == revB {
 		t.Fatalf("both pods at revision %v: the unrelated writes did not move pod-b's, the test shows nothing", revA)
 	}

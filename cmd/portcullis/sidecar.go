@@ -156,7 +156,7 @@ func sidecar(ctx context.Context, f sidecarFlags, log zerolog.Logger) error {
 		return err
 	}
 	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: f.upstream, Audit: sink.sink, Watching: src.watching, Logger: log,
-		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, MaxUpstreamConn: f.maxUpConns, TenantMaxInFlight: f.tenantMax, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, KeyClock: f.keyClock,
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxPerIP, MaxUpstreamConn: f.maxUpConns, TenantMaxInFlight: f.tenantMax, TLS: f.tls.config(), TenantSeries: f.tenantSeries(), Approvals: src.approvals, EtcdPrefix: src.prefix, KeyClock: f.keyClock,
 		GlobalLimits: src.global != nil, Clock: f.clock,
 		TokenFailures: tokenFailures(f.tokenFails)})
 	if err != nil {
@@ -257,6 +257,7 @@ func waitOrFail(d time.Duration, errc <-chan error) error {
 // reloads it) or etcd (watched).
 type policySource struct {
 	watching  bool
+	prefix    string                   // etcd only: the prefix watched
 	approvals dataplane.ApprovalLedger // etcd only: the approvals of issue 20; nil in file mode (refused)
 	checks    []dataplane.Check        // for /readyz
 	families  []dataplane.Family       // for /metrics

@@ -50,6 +50,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 	var sharing sync.WaitGroup
 	return &policySource{
 		watching:  true,
+		prefix:    f.etcd.prefix,
 		approvals: ledger,
 		checks:    []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}, {Name: "last-known-good", State: lkgState(syncer)}},
 		families: append(etcdFamilies(syncer),
