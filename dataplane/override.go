@@ -50,7 +50,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && (foreignCharset(ct) || overrideJSON(body, tenant)) {
+	if jsonType(ct) && (foreignCharset(ct) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
 		// A JSON body in UTF-16, say, is decoded by Express's parser
 		// (any UTF its charset names) and read as nothing by the scan;
 		// RFC 8259 section 8.1 says UTF-8.
