@@ -153,10 +153,15 @@ func mediaType(ct []byte) []byte {
 }
 
 // jsonType reports whether a Content-Type value has "/json" or "+json"
-// in it, as Laravel's isJson looks for.
+// in it, as Laravel's isJson looks for, or "/x-json": Rails parses a body
+// of text/x-json as JSON, a synonym of application/json in its MIME table
+// (Doorkeeper then reads a token from its members).
 func jsonType(ct []byte) bool {
 	for i := 0; i+5 <= len(ct); i++ {
-		if (ct[i] == '/' || ct[i] == '+') && foldEqual(ct[i+1:i+5], "json") {
+		if ct[i] != '/' && ct[i] != '+' {
+			continue
+		}
+		if foldEqual(ct[i+1:i+5], "json") || ct[i] == '/' && i+7 <= len(ct) && foldEqual(ct[i+1:i+7], "x-json") {
 			return true
 		}
 	}
@@ -193,7 +198,7 @@ func overrideField(f []byte, tenant bool) bool {
 	}
 	return tenant && tenantField(f) ||
 		len(f) >= len("_method") && (overrideName(f) || overrideRackName(f)) ||
-		len(f) >= len(accessToken) && tokenName(f) ||
+		len(f) >= minTokenParam && tokenName(f) ||
 		len(f) >= len("x-tunneled-method") && overrideHeaderName(f)
 }
 
@@ -259,27 +264,48 @@ func netFormByte(b []byte) (byte, int) {
 // lets a client send its bearer token in the query or a form body.
 const accessToken = "access_token"
 
+// tokenParams are the parameters frameworks read a token from by
+// default: access_token (RFC 6750; passport-http-bearer, Spring Security's
+// bearer token resolver and ASP.NET's JwtBearer events when told to),
+// bearer_token (Doorkeeper's access_token_methods read it after the
+// Authorization header and access_token) and api_token (Laravel's token
+// guard reads it from the query, then the input, before the bearer
+// header). Each is a word, '_', a word, so PHP's spellings of the '_'
+// apply at tokenUnder.
+var tokenParams = [...]string{accessToken, "bearer_token", "api_token"}
+
+// minTokenParam is the length of the shortest of tokenParams.
+const minTokenParam = len("api_token")
+
 // tokenName reports whether a parameter name, decoded as overrideName and
-// overrideRackName decode it, is "access_token" in any case (PHP reading
-// '.', ' ' or '[' as its '_'), alone or followed by '[' or NUL, or its key
-// to Rack's nested parser ("[access_token]"). The sidecar takes a
-// credential only from its headers and verifies that one; a token in the
-// query or a form body went on unverified to a service that reads it there
-// (passport-http-bearer does by default, Spring Security's bearer token
-// resolver and ASP.NET's JwtBearer events when told to), with none of the
-// sidecar's scopes, limits or revocations applied to whom it names, and
-// into the access logs that record query strings.
+// overrideRackName decode it, is one of tokenParams in any case (PHP
+// reading '.', ' ' or '[' as its '_'), alone or followed by '[' or NUL,
+// or its key to Rack's nested parser ("[access_token]"). The sidecar
+// takes a credential only from its headers and verifies that one; a token
+// in the query or a form body went on unverified to a service that reads
+// it there, with none of the sidecar's scopes, limits or revocations
+// applied to whom it names, and into the access logs that record query
+// strings.
 func tokenName(name []byte) bool {
 	var d [len(accessToken) + 1]byte
 	n := decodeHead(d[:], name)
-	if n > len("access") && (d[6] == '.' || d[6] == ' ' || d[6] == '[') {
-		d[6] = '_' // as PHP reads it
+	for _, want := range tokenParams {
+		if tokenNameIs(d[:n], want) || rackKey(name, want) {
+			return true
+		}
 	}
-	if n >= len(accessToken) && foldEqual(d[:6], "access") && d[6] == '_' && foldEqual(d[7:12], "token") &&
-		(n == len(accessToken) || d[len(accessToken)] == '[' || d[len(accessToken)] == 0) {
-		return true
+	return false
+}
+
+// tokenNameIs reports whether the decoded head d of a name is want (one
+// of tokenParams) as tokenName says.
+func tokenNameIs(d []byte, want string) bool {
+	u := strings.IndexByte(want, '_')
+	if len(d) < len(want) || d[u] != '_' && d[u] != '.' && d[u] != ' ' && d[u] != '[' {
+		return false
 	}
-	return rackKey(name, accessToken)
+	return foldEqual(d[:u], want[:u]) && foldEqual(d[u+1:len(want)], want[u+1:]) &&
+		(len(d) == len(want) || d[len(want)] == '[' || d[len(want)] == 0)
 }
 
 // tokenPart reports whether a multipart part's name parameter value is an
@@ -695,7 +721,7 @@ func skipOWS(b []byte, i int) int {
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // overrideJSON reports whether a JSON body is an object with a member
-// named "_method" (any case, escapes decoded), "access_token" (tokenName),
+// named "_method" (any case, escapes decoded), a token's (tokenName),
 // or, with tenant, "tenant" (tenantField): Laravel takes a JSON body's
 // members as the request's parameters, and Symfony's getMethod reads
 // "_method" from them; passport-http-bearer takes req.body.access_token,
@@ -722,7 +748,7 @@ func overrideJSON(b []byte, tenant bool) bool {
 			return false
 		}
 		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") || // foldEqual does not fold '_'
-			n <= len(name) && (tenant && tenantField(name[:n]) || n >= len(accessToken) && tokenName(name[:n])) {
+			n <= len(name) && (tenant && tenantField(name[:n]) || n >= minTokenParam && tokenName(name[:n])) {
 			return true
 		}
 		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {

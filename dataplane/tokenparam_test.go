@@ -1,0 +1,70 @@
+package dataplane
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Finding (review64): the sidecar refused a bearer token sent as an
+// access_token parameter (RFC 6750), but frameworks read tokens from
+// other parameters by default: Doorkeeper, Rails' OAuth provider, takes
+// request.parameters[:bearer_token] when neither the Authorization header
+// nor access_token holds one (access_token_methods), and Laravel's token
+// guard takes api_token from the query, then the input, before the bearer
+// header. And Rails parses a body typed text/x-json as JSON (a synonym of
+// application/json in its MIME table) where the scan read no JSON type:
+// {"access_token":...} under it reached Doorkeeper. Each went on
+// unverified, beside an acme key, to a service that authenticates on it.
+
+// TestTokenParamsRefused sends, over a real socket, an acme key's requests
+// carrying a globex token in those parameters and types: each is refused
+// 400 and nothing reaches the upstream. Look-alike names go on.
+func TestTokenParamsRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	tok := mint(t, demoClaims("globex-bi", "globex", "read:users"))
+	send := func(target, ctype, body string) reply {
+		t.Helper()
+		h := "POST " + target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
+		if ctype != "" {
+			h += "Content-Type: " + ctype + "\r\n"
+		}
+		return raw(t, st.addr, h+"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	part := func(name string) string {
+		return "--XyZ\r\nContent-Disposition: form-data; name=" + name + "\r\n\r\n" + tok + "\r\n--XyZ--\r\n"
+	}
+	const form, mp = "application/x-www-form-urlencoded", "multipart/form-data; boundary=XyZ"
+	for _, c := range []struct {
+		target, ctype, body string
+		refused             bool
+	}{
+		{"/v1/records?bearer_token=" + tok, "", "", true},
+		{"/v1/records?BEARER%5FTOKEN=" + tok, "", "", true},
+		{"/v1/records?api_token=" + tok, "", "", true},
+		{"/v1/records?api.token=" + tok, "", "", true}, // PHP reads '.' as '_'
+		{"/v1/records?%5Bapi_token%5D=" + tok, "", "", true},
+		{"/v1/records", form, "a=1&bearer_token=" + tok, true},
+		{"/v1/records", form, "api_token[]=" + tok, true},
+		{"/v1/records", "application/json", `{"bearer_token":"` + tok + `"}`, true},
+		{"/v1/records", "application/json", `{"Api_Token":"` + tok + `"}`, true},
+		{"/v1/records", mp, part(`"bearer_token"`), true},
+		{"/v1/records", "text/x-json", `{"access_token":"` + tok + `"}`, true},
+		{"/v1/records", "Text/X-JSON; charset=utf-8", `{"_method":"DELETE"}`, true},
+		{"/v1/records?bearer_token_hint=1&api_tokens=2&x_api_token=3", "", "", false},
+		{"/v1/records", "application/json", `{"note":"bearer_token","a":{"api_token":1}}`, false},
+		{"/v1/records", "text/x-json", `{"note":"access_token"}`, false},
+	} {
+		n := len(rec.received())
+		r := send(c.target, c.ctype, c.body)
+		reached := len(rec.received()) - n
+		what := strings.ReplaceAll(c.target+" ("+c.ctype+") "+c.body, tok, "TOKEN")
+		switch {
+		case c.refused && (r.status != 400 || reached != 0):
+			t.Errorf("POST %s as acme-hris: %d, reached the upstream %d times; want 400 and nothing forwarded", what, r.status, reached)
+		case !c.refused && (r.status != 200 || reached != 1):
+			t.Errorf("POST %s as acme-hris: %d %s, reached the upstream %d times; want 200, forwarded", what, r.status, r.body, reached)
+		}
+	}
+}
