@@ -229,35 +229,13 @@ func overrideHeaderName(name []byte) bool {
 func netNameIs(name []byte, want string) bool {
 	n := 0
 	for i := 0; i < len(name); n++ {
-		c, w := netFormByte(name[i:])
+		c, w := formByte(name[i:])
 		i += w
 		if n == len(want) || c|0x20 != want[n] { // '-' | 0x20 is '-'
 			return false
 		}
 	}
 	return n == len(want)
-}
-
-// netFormByte is formByte with the %uXXXX escapes HttpUtility.UrlDecode
-// also decodes; one outside ASCII is 0xFF, which no name here holds.
-func netFormByte(b []byte) (byte, int) {
-	if len(b) >= 6 && b[0] == '%' && b[1]|0x20 == 'u' {
-		v := 0
-		for _, h := range b[2:6] {
-			if d := unhex(h); d >= 0 && v >= 0 {
-				v = v<<4 | d
-			} else {
-				v = -1
-			}
-		}
-		switch {
-		case v >= 0x80:
-			return 0xFF, 6
-		case v >= 0:
-			return byte(v), 6
-		}
-	}
-	return formByte(b)
 }
 
 // accessToken is the parameter in which RFC 6750 (sections 2.2 and 2.3)
@@ -336,7 +314,7 @@ func overrideName(name []byte) bool {
 }
 
 // decodeHead decodes the start of a parameter name into d as frameworks
-// decode it ('+' and %XX escapes, leading blanks dropped as PHP drops
+// decode it ('+', %XX and %uXXXX escapes, leading blanks dropped as PHP drops
 // them) and returns how many bytes it wrote, at most len(d).
 func decodeHead(d, name []byte) int {
 	n := 0
@@ -398,9 +376,29 @@ func rackKey(name []byte, want string) bool {
 }
 
 // formByte decodes the first byte of a form-encoded b: '+' is a space, a
-// %XX escape its byte; it returns the byte and how many bytes of b it
-// took.
+// %XX escape its byte, a %uXXXX escape its character (0xFF outside ASCII,
+// which no name here holds); it returns the byte and how many bytes of b
+// it took. ASP.NET (System.Web: MVC 5, Web API 2) decodes %uXXXX in query
+// and form names (HttpUtility.UrlDecode), and MVC 5 binds the form before
+// the route's data, so "%u0074enant" was its tenant; Rack and PHP keep
+// such an escape as it is, and decoding it only makes the scans stricter.
 func formByte(b []byte) (byte, int) {
+	if len(b) >= 6 && b[0] == '%' && b[1]|0x20 == 'u' {
+		v := 0
+		for _, h := range b[2:6] {
+			if d := unhex(h); d >= 0 && v >= 0 {
+				v = v<<4 | d
+			} else {
+				v = -1
+			}
+		}
+		switch {
+		case v >= 0x80:
+			return 0xFF, 6
+		case v >= 0:
+			return byte(v), 6
+		}
+	}
 	switch {
 	case b[0] == '+':
 		return ' ', 1

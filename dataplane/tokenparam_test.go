@@ -68,3 +68,34 @@ func TestTokenParamsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Finding (review64): ASP.NET (System.Web, under MVC 5 and Web API 2)
+// decodes %uXXXX escapes in query and form names (HttpUtility.UrlDecode),
+// which the scan already knew for X-HTTP-Method-Override, but the tenant,
+// token and _method names were decoded without them. MVC 5 binds the form
+// before the route's data, so a form field %u0074enant=globex was its
+// action's tenant, past the binding of the path.
+
+// TestParamNamesPercentUDecoded sends, over a real socket, an acme key's
+// requests naming tenant, access_token and _method with %u escapes: each
+// is refused 400 and nothing reaches the upstream.
+func TestParamNamesPercentUDecoded(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	const form = "application/x-www-form-urlencoded"
+	for _, c := range []struct{ target, body string }{
+		{"/v1/tenants/acme/records", "%u0074enant=globex"},
+		{"/v1/tenants/acme/records", "q.%u0054ENANT=globex"},
+		{"/v1/tenants/acme/records?%U0074enant=globex", ""},
+		{"/v1/records?%u0061ccess_token=x", ""},
+		{"/v1/records", "bearer%u005ftoken=x"},
+		{"/v1/records", "%u005fmethod=DELETE"},
+	} {
+		n := len(rec.received())
+		r := raw(t, st.addr, "POST "+c.target+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: "+form+"\r\nContent-Length: "+strconv.Itoa(len(c.body))+"\r\n\r\n"+c.body)
+		if reached := len(rec.received()) - n; r.status != 400 || reached != 0 {
+			t.Errorf("POST %s %q as acme-hris: %d, reached the upstream %d times; want 400 and nothing forwarded", c.target, c.body, r.status, reached)
+		}
+	}
+}
