@@ -26,6 +26,11 @@ import "bytes"
 // and ']', index numbers and empty "[]" skipped) is tenant is refused,
 // and in a JSON body a member named so at any depth (tenantJSON).
 // "tenant_id", "tenant.name" and "q[tenants]" go on.
+//
+// Leading underscores do not count in a part: ABP, a multi-tenant
+// framework for ASP.NET Core, resolves the current tenant from a
+// "__tenant" query parameter first, then a form field, and only then from
+// the route (TenantResolverConsts.DefaultTenantKey).
 
 // tenantName is the name of the route parameter that binds the caller's
 // tenant (policy.TenantParam), without its braces.
@@ -63,7 +68,8 @@ func tenantLast(name []byte) bool {
 }
 
 // tenantTail follows a name byte by byte and tells whether its last
-// part, split at '.', '[' and ']', is tenant in any case. Empty parts and
+// part, split at '.', '[' and ']', its leading underscores dropped, is
+// tenant in any case. Empty parts and
 // index numbers do not count as last: "q[tenant][]" and "q[0]" name
 // the part before them.
 type tenantTail struct {
@@ -79,6 +85,9 @@ func (t *tenantTail) add(c byte) {
 		return
 	}
 	if t.n == 0 {
+		if c == '_' {
+			return // ABP's "__tenant": leading underscores are no part of the name
+		}
 		t.digits = true
 	}
 	t.digits = t.digits && '0' <= c && c <= '9'

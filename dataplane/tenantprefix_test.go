@@ -101,3 +101,47 @@ func make20(c byte) []byte {
 	}
 	return b
 }
+
+// Finding (review64): ABP, a multi-tenant framework for ASP.NET Core,
+// resolves the current tenant from a "__tenant" query parameter first,
+// then a form field, and only then from the route ({__tenant}), a header
+// and a cookie (TenantResolverConsts.DefaultTenantKey; its data filters
+// then scope every query to that tenant). "__tenant" was no tenant
+// parameter to the scan, so GET /v1/tenants/acme/users?__tenant=globex
+// passed the binding and such a service served globex's users. A header
+// of that name was already refused for its '_'.
+
+// TestTenantParamABPKeyRefused sends, over a real socket, an acme key's
+// requests for acme's own paths that name globex in __tenant: each is
+// refused 400 and nothing reaches the upstream.
+func TestTenantParamABPKeyRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	for _, c := range []struct{ target, ctype, body string }{
+		{"/v1/tenants/acme/users?__tenant=globex", "", ""},
+		{"/v1/tenants/acme/users?__Tenant=globex", "", ""},
+		{"/v1/tenants/acme/users?q.__tenant=globex", "", ""},
+		{"/v1/tenants/acme/records", "application/x-www-form-urlencoded", "a=1&__tenant=globex"},
+		{"/v1/tenants/acme/records", "multipart/form-data; boundary=XyZ",
+			"--XyZ\r\nContent-Disposition: form-data; name=\"__tenant\"\r\n\r\nglobex\r\n--XyZ--\r\n"},
+	} {
+		method := "GET"
+		if c.body != "" {
+			method = "POST"
+		}
+		h := method + " " + c.target + " HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: " + hrisKey + "\r\n"
+		if c.body != "" {
+			h += "Content-Type: " + c.ctype + "\r\nContent-Length: " + strconv.Itoa(len(c.body)) + "\r\n"
+		}
+		n := len(rec.received())
+		r := raw(t, st.addr, h+"\r\n"+c.body)
+		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
+			t.Errorf("%s %s %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded",
+				method, c.target, c.body, r.status, len(got))
+		}
+	}
+	n := len(rec.received())
+	if r := raw(t, st.addr, "GET /v1/tenants/acme/users?__tenant_name=x&tenant__=y HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+"\r\n\r\n"); r.status != 200 || len(rec.received()) != n+1 {
+		t.Errorf("GET ?__tenant_name=x&tenant__=y: %d; want 200 and forwarded", r.status)
+	}
+}
