@@ -113,34 +113,54 @@ func (t *tenantTail) done() bool {
 
 // tenantJSON reports whether a JSON body has, at any depth, a member
 // whose name, its escapes decoded, is a tenant parameter's by tenantLast's
-// rule: MVC 5 flattens nested objects into prefixed names. Every string
-// followed by ':' is a member's name; strings are skipped whole, so a
-// string holding JSON is a value and nothing more. Linear in the body;
-// a body that is not JSON is scanned the same way (stricter).
+// rule: MVC 5 flattens nested objects into prefixed names. Its JSON value
+// provider parses with JavaScriptSerializer, which also takes a name in
+// single quotes or none ({ 'tenant': 1 }, { tenant: 1 }), so every string,
+// in either quotes, and every bare token followed by ':' is a member's
+// name. Strings are skipped whole, so a string holding JSON is a value
+// and nothing more; in JSON a bare token is a number, true, false or
+// null, never followed by ':'. Linear in the body; a body that is not
+// JSON is scanned the same way (stricter).
 func tenantJSON(b []byte) bool {
 	for i := 0; i < len(b); {
-		if b[i] != '"' {
+		var t tenantTail
+		switch q := b[i]; {
+		case q == '"' || q == '\'':
+			for i++; i < len(b) && b[i] != q; {
+				c := b[i]
+				i++
+				switch {
+				case c == '\\' && i < len(b):
+					c, i = jsonEscape(b, i)
+				case c >= 0x80:
+					c = 0xFF
+				}
+				t.add(c)
+			}
+			i++ // the closing quote
+		case jsonBare(q):
+			for ; i < len(b) && jsonBare(b[i]); i++ {
+				t.add(b[i])
+			}
+		default:
 			i++
 			continue
 		}
-		var t tenantTail
-		for i++; i < len(b) && b[i] != '"'; {
-			c := b[i]
-			i++
-			switch {
-			case c == '\\' && i < len(b):
-				c, i = jsonEscape(b, i)
-			case c >= 0x80:
-				c = 0xFF
-			}
-			t.add(c)
-		}
-		i++ // the closing quote
 		if j := skipJSONSpace(b, i); j < len(b) && b[j] == ':' && t.done() {
 			return true
 		}
 	}
 	return false
+}
+
+// jsonBare reports whether c may be part of a bare token: anything but
+// JSON's structure, quotes and blanks.
+func jsonBare(c byte) bool {
+	switch c {
+	case '{', '}', '[', ']', ',', ':', '"', '\'', ' ', '\t', '\r', '\n':
+		return false
+	}
+	return true
 }
 
 // tenantPart reports whether a multipart part's name parameter value is a

@@ -145,3 +145,41 @@ func TestTenantParamABPKeyRefused(t *testing.T) {
 		t.Errorf("GET ?__tenant_name=x&tenant__=y: %d; want 200 and forwarded", r.status)
 	}
 }
+
+// Finding (review64): MVC 5's JSON value provider parses a body with
+// JavaScriptSerializer, which takes member names in single quotes or
+// none ({ 'tenant': ... }, { tenant: ... }), where the scan read names in
+// double quotes only; MVC 5 binds such a member before the route's data.
+
+// TestTenantJSONLooseNamesRefused sends, over a real socket, an acme
+// key's JSON bodies naming globex's tenant in such members: each is
+// refused 400 and nothing reaches the upstream; quotes inside strings
+// are values.
+func TestTenantJSONLooseNamesRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	for _, c := range []struct {
+		body    string
+		refused bool
+	}{
+		{`{'tenant':'globex'}`, true},
+		{`{tenant:"globex"}`, true},
+		{`{"q":{ Tenant : 1}}`, true},
+		{`{'q':{'\u0074enant':'globex'}}`, true},
+		{`{'q.tenant':1}`, true},
+		{`{"a":"it's", "b":"tenant:1"}`, false},
+		{`{"a":"x'tenant':1"}`, false},
+		{`[true, false, null, 1]`, false},
+	} {
+		n := len(rec.received())
+		r := raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(c.body))+"\r\n\r\n"+c.body)
+		reached := len(rec.received()) - n
+		switch {
+		case c.refused && (r.status != 400 || reached != 0):
+			t.Errorf("POST %q as acme-hris: %d, the upstream got %d request(s); want 400 and nothing forwarded", c.body, r.status, reached)
+		case !c.refused && (r.status != 200 || reached != 1):
+			t.Errorf("POST %q as acme-hris: %d %s, the upstream got %d request(s); want 200 and forwarded", c.body, r.status, r.body, reached)
+		}
+	}
+}
