@@ -40,7 +40,10 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 	}
 	ct := req.Header.ContentType()
 	mt := mediaType(ct)
-	form := len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded") || foldPrefix(mt, "multipart/")
+	// ASP.NET (System.Web) takes any type starting with the urlencoded
+	// one for a form (HttpRequest.FillInFormCollection), so a prefix.
+	urlencoded := foldPrefix(mt, "application/x-www-form-urlencoded")
+	form := len(mt) == 0 || urlencoded || foldPrefix(mt, "multipart/")
 	if coded && (form || jsonType(ct)) {
 		// The scans below would read the coded bytes, and a service
 		// that decodes them first reads the names: Express's body-parser
@@ -59,7 +62,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 	switch {
 	case form && foreignCharset(ct):
 		return true // the scans below read ASCII; the service would not
-	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
+	case len(mt) == 0 || urlencoded:
 		return overrideForm(body, tenant)
 	case foldPrefix(mt, "multipart/"):
 		b, ok := boundaryParam(ct)

@@ -99,3 +99,30 @@ func TestParamNamesPercentUDecoded(t *testing.T) {
 		}
 	}
 }
+
+// Finding (review64): ASP.NET (System.Web: MVC 5, Web API 2) fills
+// Request.Form from any body whose Content-Type starts with
+// application/x-www-form-urlencoded, ignoring case
+// (HttpRequest.FillInFormCollection), where the scan took only that media
+// type exactly: "application/x-www-form-urlencodedX" was no form to it,
+// so X-HTTP-Method-Override or a tenant field in such a body went on,
+// and MVC 5 binds the form before the route's data.
+
+// TestFormTypePrefixScanned sends, over a real socket, an acme key's
+// bodies so typed: each is refused 400 and nothing reaches the upstream.
+func TestFormTypePrefixScanned(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	for _, c := range []struct{ target, ctype, body string }{
+		{"/v1/tenants/acme/records", "application/x-www-form-urlencodedX", "tenant=globex"},
+		{"/v1/records", "Application/X-WWW-Form-UrlencodedXYZ; charset=utf-8", "X-HTTP-Method-Override=DELETE"},
+		{"/v1/records", "application/x-www-form-urlencoded-v2", "access_token=x"},
+	} {
+		n := len(rec.received())
+		r := raw(t, st.addr, "POST "+c.target+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: "+c.ctype+"\r\nContent-Length: "+strconv.Itoa(len(c.body))+"\r\n\r\n"+c.body)
+		if reached := len(rec.received()) - n; r.status != 400 || reached != 0 {
+			t.Errorf("POST %s (%s) %q as acme-hris: %d, reached the upstream %d times; want 400 and nothing forwarded", c.target, c.ctype, c.body, r.status, reached)
+		}
+	}
+}
