@@ -53,7 +53,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && (foreignCharset(ct) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
+	if jsonType(ct) && (foreignCharset(ct) || wideBOM(body) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
 		// A JSON body in UTF-16, say, is decoded by Express's parser
 		// (any UTF its charset names) and read as nothing by the scan;
 		// RFC 8259 section 8.1 says UTF-8.
@@ -762,6 +762,16 @@ func overrideJSON(b []byte, tenant bool) bool {
 			return false
 		}
 	}
+}
+
+// wideBOM reports whether a body starts with a UTF-16 or UTF-32 byte
+// order mark. MVC 5's JSON value provider reads the body through a
+// StreamReader, which takes such a mark for the encoding whatever the
+// Content-Type says (Web API 2's formatter too), and binds what it reads
+// before the route's data; the scans read its NUL bytes between letters.
+func wideBOM(b []byte) bool {
+	return len(b) >= 2 && (b[0] == 0xFF && b[1] == 0xFE || b[0] == 0xFE && b[1] == 0xFF) ||
+		len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xFE && b[3] == 0xFF
 }
 
 // utf8BOM is the byte order mark a JSON body may start with, which
