@@ -225,8 +225,9 @@ func TestClientCertHeadersFromTrustedProxyDropped(t *testing.T) {
 func TestClientAddressHeadersDropped(t *testing.T) {
 	forged := []string{"X-Forwarded", "x-forwarded", "Forwarded-For", "DO-Connecting-IP", "Fly-Client-IP",
 		"Proxy-Client-IP", "WL-Proxy-Client-IP", "incap-client-ip", "X-Sucuri-ClientIP", "X-Originating-IP",
-		"X-ProxyUser-Ip", "X-Scheme", "x-url-scheme", "Front-End-Https"}
-	kept := []string{"X-Forwarde", "Forwarded-Fo", "Fly-Client", "Do-Connecting", "X-Schemes", "Proxy-Client", "X-Originating"}
+		"X-ProxyUser-Ip", "X-Scheme", "x-url-scheme", "Front-End-Https", "X-Original-Forwarded-For", "x-original-forwarded-host"}
+	kept := []string{"X-Forwarde", "Forwarded-Fo", "Fly-Client", "Do-Connecting", "X-Schemes", "Proxy-Client", "X-Originating",
+		"X-Original-Forwarded"}
 	for _, name := range sentThrough(t, forged, kept, "10.0.0.5") {
 		t.Errorf("upstream %s present, want absent: the client's word for its address", name)
 	}

@@ -449,6 +449,10 @@ var dropNames = []string{
 	// (Front-End-Https), as X-Forwarded-Proto is (review53's list).
 	"Proxy-Client-IP", "WL-Proxy-Client-IP", "Incap-Client-IP", "X-Sucuri-ClientIP",
 	"X-Originating-IP", "X-ProxyUser-Ip", "X-Scheme", "X-Url-Scheme", "Front-End-Https",
+	// The list and host a request came with, as ingress-nginx and Istio
+	// set them before rewriting X-Forwarded-For; services read the first
+	// for the client's address (review64).
+	"X-Original-Forwarded-For", "X-Original-Forwarded-Host",
 }
 
 // isHopByHop reports whether name is one of hopByHop.

@@ -186,6 +186,10 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 	case len("X-Envoy-Original-Path"):
 		h.dropped = h.dropped || foldEqual(name, "x-envoy-original-path")
+	case len("X-Original-Forwarded-For"):
+		h.dropped = h.dropped || foldEqual(name, "x-original-forwarded-for")
+	case len("X-Original-Forwarded-Host"):
+		h.dropped = h.dropped || foldEqual(name, "x-original-forwarded-host")
 	case len("X-Request-ID"): // and X-Url-Scheme
 		if k == keyRequestID {
 			n.reqID++

@@ -107,6 +107,10 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			}
 		case len("X-Client-IP"):
 			h.dropped = h.dropped || foldEqual(name, "x-client-ip") || foldEqual(name, "x-forwarded")
+		case len("X-Original-Forwarded-For"):
+			h.dropped = h.dropped || foldEqual(name, "x-original-forwarded-for")
+		case len("X-Original-Forwarded-Host"):
+			h.dropped = h.dropped || foldEqual(name, "x-original-forwarded-host")
 		case len("X-HTTP-Method-Override"):
 			h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 		case len("X-Envoy-Original-Path"):
@@ -196,7 +200,7 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
 		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
 		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-",
-		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip"}
+		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip", "x-original-forwarded-for", "x-original-forwarded-host"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {

@@ -40,7 +40,10 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 	}
 	ct := req.Header.ContentType()
 	mt := mediaType(ct)
-	form := len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded") || foldPrefix(mt, "multipart/")
+	// ASP.NET (System.Web) takes any type starting with the urlencoded
+	// one for a form (HttpRequest.FillInFormCollection), so a prefix.
+	urlencoded := foldPrefix(mt, "application/x-www-form-urlencoded")
+	form := len(mt) == 0 || urlencoded || foldPrefix(mt, "multipart/")
 	if coded && (form || jsonType(ct)) {
 		// The scans below would read the coded bytes, and a service
 		// that decodes them first reads the names: Express's body-parser
@@ -50,7 +53,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && (foreignCharset(ct) || overrideJSON(body, tenant)) {
+	if jsonType(ct) && (foreignCharset(ct) || wideBOM(body) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
 		// A JSON body in UTF-16, say, is decoded by Express's parser
 		// (any UTF its charset names) and read as nothing by the scan;
 		// RFC 8259 section 8.1 says UTF-8.
@@ -59,7 +62,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 	switch {
 	case form && foreignCharset(ct):
 		return true // the scans below read ASCII; the service would not
-	case len(mt) == 0 || foldEqual(mt, "application/x-www-form-urlencoded"):
+	case len(mt) == 0 || urlencoded:
 		return overrideForm(body, tenant)
 	case foldPrefix(mt, "multipart/"):
 		b, ok := boundaryParam(ct)
@@ -153,10 +156,15 @@ func mediaType(ct []byte) []byte {
 }
 
 // jsonType reports whether a Content-Type value has "/json" or "+json"
-// in it, as Laravel's isJson looks for.
+// in it, as Laravel's isJson looks for, or "/x-json": Rails parses a body
+// of text/x-json as JSON, a synonym of application/json in its MIME table
+// (Doorkeeper then reads a token from its members).
 func jsonType(ct []byte) bool {
 	for i := 0; i+5 <= len(ct); i++ {
-		if (ct[i] == '/' || ct[i] == '+') && foldEqual(ct[i+1:i+5], "json") {
+		if ct[i] != '/' && ct[i] != '+' {
+			continue
+		}
+		if foldEqual(ct[i+1:i+5], "json") || ct[i] == '/' && i+7 <= len(ct) && foldEqual(ct[i+1:i+7], "x-json") {
 			return true
 		}
 	}
@@ -193,7 +201,7 @@ func overrideField(f []byte, tenant bool) bool {
 	}
 	return tenant && tenantField(f) ||
 		len(f) >= len("_method") && (overrideName(f) || overrideRackName(f)) ||
-		len(f) >= len(accessToken) && tokenName(f) ||
+		len(f) >= minTokenParam && tokenName(f) ||
 		len(f) >= len("x-tunneled-method") && overrideHeaderName(f)
 }
 
@@ -224,7 +232,7 @@ func overrideHeaderName(name []byte) bool {
 func netNameIs(name []byte, want string) bool {
 	n := 0
 	for i := 0; i < len(name); n++ {
-		c, w := netFormByte(name[i:])
+		c, w := formByte(name[i:])
 		i += w
 		if n == len(want) || c|0x20 != want[n] { // '-' | 0x20 is '-'
 			return false
@@ -233,53 +241,52 @@ func netNameIs(name []byte, want string) bool {
 	return n == len(want)
 }
 
-// netFormByte is formByte with the %uXXXX escapes HttpUtility.UrlDecode
-// also decodes; one outside ASCII is 0xFF, which no name here holds.
-func netFormByte(b []byte) (byte, int) {
-	if len(b) >= 6 && b[0] == '%' && b[1]|0x20 == 'u' {
-		v := 0
-		for _, h := range b[2:6] {
-			if d := unhex(h); d >= 0 && v >= 0 {
-				v = v<<4 | d
-			} else {
-				v = -1
-			}
-		}
-		switch {
-		case v >= 0x80:
-			return 0xFF, 6
-		case v >= 0:
-			return byte(v), 6
-		}
-	}
-	return formByte(b)
-}
-
 // accessToken is the parameter in which RFC 6750 (sections 2.2 and 2.3)
 // lets a client send its bearer token in the query or a form body.
 const accessToken = "access_token"
 
+// tokenParams are the parameters frameworks read a token from by
+// default: access_token (RFC 6750; passport-http-bearer, Spring Security's
+// bearer token resolver and ASP.NET's JwtBearer events when told to),
+// bearer_token (Doorkeeper's access_token_methods read it after the
+// Authorization header and access_token) and api_token (Laravel's token
+// guard reads it from the query, then the input, before the bearer
+// header). Each is a word, '_', a word, so PHP's spellings of the '_'
+// apply at tokenUnder.
+var tokenParams = [...]string{accessToken, "bearer_token", "api_token"}
+
+// minTokenParam is the length of the shortest of tokenParams.
+const minTokenParam = len("api_token")
+
 // tokenName reports whether a parameter name, decoded as overrideName and
-// overrideRackName decode it, is "access_token" in any case (PHP reading
-// '.', ' ' or '[' as its '_'), alone or followed by '[' or NUL, or its key
-// to Rack's nested parser ("[access_token]"). The sidecar takes a
-// credential only from its headers and verifies that one; a token in the
-// query or a form body went on unverified to a service that reads it there
-// (passport-http-bearer does by default, Spring Security's bearer token
-// resolver and ASP.NET's JwtBearer events when told to), with none of the
-// sidecar's scopes, limits or revocations applied to whom it names, and
-// into the access logs that record query strings.
+// overrideRackName decode it, is one of tokenParams in any case (PHP
+// reading '.', ' ' or '[' as its '_'), alone or followed by '[' or NUL,
+// or its key to Rack's nested parser ("[access_token]"). The sidecar
+// takes a credential only from its headers and verifies that one; a token
+// in the query or a form body went on unverified to a service that reads
+// it there, with none of the sidecar's scopes, limits or revocations
+// applied to whom it names, and into the access logs that record query
+// strings.
 func tokenName(name []byte) bool {
 	var d [len(accessToken) + 1]byte
 	n := decodeHead(d[:], name)
-	if n > len("access") && (d[6] == '.' || d[6] == ' ' || d[6] == '[') {
-		d[6] = '_' // as PHP reads it
+	for _, want := range tokenParams {
+		if tokenNameIs(d[:n], want) || rackKey(name, want) {
+			return true
+		}
 	}
-	if n >= len(accessToken) && foldEqual(d[:6], "access") && d[6] == '_' && foldEqual(d[7:12], "token") &&
-		(n == len(accessToken) || d[len(accessToken)] == '[' || d[len(accessToken)] == 0) {
-		return true
+	return false
+}
+
+// tokenNameIs reports whether the decoded head d of a name is want (one
+// of tokenParams) as tokenName says.
+func tokenNameIs(d []byte, want string) bool {
+	u := strings.IndexByte(want, '_')
+	if len(d) < len(want) || d[u] != '_' && d[u] != '.' && d[u] != ' ' && d[u] != '[' {
+		return false
 	}
-	return rackKey(name, accessToken)
+	return foldEqual(d[:u], want[:u]) && foldEqual(d[u+1:len(want)], want[u+1:]) &&
+		(len(d) == len(want) || d[len(want)] == '[' || d[len(want)] == 0)
 }
 
 // tokenPart reports whether a multipart part's name parameter value is an
@@ -310,7 +317,7 @@ func overrideName(name []byte) bool {
 }
 
 // decodeHead decodes the start of a parameter name into d as frameworks
-// decode it ('+' and %XX escapes, leading blanks dropped as PHP drops
+// decode it ('+', %XX and %uXXXX escapes, leading blanks dropped as PHP drops
 // them) and returns how many bytes it wrote, at most len(d).
 func decodeHead(d, name []byte) int {
 	n := 0
@@ -372,9 +379,29 @@ func rackKey(name []byte, want string) bool {
 }
 
 // formByte decodes the first byte of a form-encoded b: '+' is a space, a
-// %XX escape its byte; it returns the byte and how many bytes of b it
-// took.
+// %XX escape its byte, a %uXXXX escape its character (0xFF outside ASCII,
+// which no name here holds); it returns the byte and how many bytes of b
+// it took. ASP.NET (System.Web: MVC 5, Web API 2) decodes %uXXXX in query
+// and form names (HttpUtility.UrlDecode), and MVC 5 binds the form before
+// the route's data, so "%u0074enant" was its tenant; Rack and PHP keep
+// such an escape as it is, and decoding it only makes the scans stricter.
 func formByte(b []byte) (byte, int) {
+	if len(b) >= 6 && b[0] == '%' && b[1]|0x20 == 'u' {
+		v := 0
+		for _, h := range b[2:6] {
+			if d := unhex(h); d >= 0 && v >= 0 {
+				v = v<<4 | d
+			} else {
+				v = -1
+			}
+		}
+		switch {
+		case v >= 0x80:
+			return 0xFF, 6
+		case v >= 0:
+			return byte(v), 6
+		}
+	}
 	switch {
 	case b[0] == '+':
 		return ' ', 1
@@ -695,7 +722,7 @@ func skipOWS(b []byte, i int) int {
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // overrideJSON reports whether a JSON body is an object with a member
-// named "_method" (any case, escapes decoded), "access_token" (tokenName),
+// named "_method" (any case, escapes decoded), a token's (tokenName),
 // or, with tenant, "tenant" (tenantField): Laravel takes a JSON body's
 // members as the request's parameters, and Symfony's getMethod reads
 // "_method" from them; passport-http-bearer takes req.body.access_token,
@@ -722,7 +749,7 @@ func overrideJSON(b []byte, tenant bool) bool {
 			return false
 		}
 		if n == len("_method") && name[0] == '_' && foldEqual(name[1:n], "method") || // foldEqual does not fold '_'
-			n <= len(name) && (tenant && tenantField(name[:n]) || n >= len(accessToken) && tokenName(name[:n])) {
+			n <= len(name) && (tenant && tenantField(name[:n]) || n >= minTokenParam && tokenName(name[:n])) {
 			return true
 		}
 		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {
@@ -735,6 +762,16 @@ func overrideJSON(b []byte, tenant bool) bool {
 			return false
 		}
 	}
+}
+
+// wideBOM reports whether a body starts with a UTF-16 or UTF-32 byte
+// order mark. MVC 5's JSON value provider reads the body through a
+// StreamReader, which takes such a mark for the encoding whatever the
+// Content-Type says (Web API 2's formatter too), and binds what it reads
+// before the route's data; the scans read its NUL bytes between letters.
+func wideBOM(b []byte) bool {
+	return len(b) >= 2 && (b[0] == 0xFF && b[1] == 0xFE || b[0] == 0xFE && b[1] == 0xFF) ||
+		len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xFE && b[3] == 0xFF
 }
 
 // utf8BOM is the byte order mark a JSON body may start with, which

@@ -56,3 +56,42 @@ func TestJSONBodyBOMAndCharsetScanned(t *testing.T) {
 		}
 	}
 }
+
+// Finding (review64): a JSON body in UTF-16 or UTF-32 was refused only
+// when its Content-Type named the charset. MVC 5's JSON value provider
+// reads the body through a StreamReader, which takes a UTF-16 or UTF-32
+// byte order mark for the encoding whatever the header says (as Web API
+// 2's formatter does), and binds what it reads before the route's data:
+// FF FE and {"tenant":"globex"} in UTF-16LE, typed application/json,
+// went on past the scan, which read NUL bytes between the letters.
+
+// TestJSONBodyWideBOMRefused sends such bodies, untyped by charset, over
+// a real socket: each is refused 400 and nothing reaches the upstream.
+func TestJSONBodyWideBOMRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	utf16 := func(s string, be bool) string {
+		var b []byte
+		for _, u := range utf16.Encode([]rune(s)) {
+			if be {
+				b = append(b, byte(u>>8), byte(u))
+			} else {
+				b = append(b, byte(u), byte(u>>8))
+			}
+		}
+		return string(b)
+	}
+	for _, c := range []struct{ name, body string }{
+		{"UTF-16LE BOM", "\xff\xfe" + utf16(`{"tenant":"globex"}`, false)},
+		{"UTF-16BE BOM", "\xfe\xff" + utf16(`{"tenant":"globex"}`, true)},
+		{"UTF-32LE BOM", "\xff\xfe\x00\x00{\x00\x00\x00}\x00\x00\x00"},
+		{"UTF-32BE BOM", "\x00\x00\xfe\xff\x00\x00\x00{\x00\x00\x00}"},
+	} {
+		n := len(rec.received())
+		r := raw(t, st.addr, "POST /v1/tenants/acme/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(c.body))+"\r\nConnection: close\r\n\r\n"+c.body)
+		if reached := len(rec.received()) - n; r.status != 400 || reached != 0 {
+			t.Errorf("%s: %d, reached the upstream %d times; want 400 and nothing forwarded", c.name, r.status, reached)
+		}
+	}
+}

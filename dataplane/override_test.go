@@ -132,6 +132,7 @@ func FuzzOverrideScan(f *testing.F) {
 	f.Add([]byte("access%2Etoken[]=x&%5Baccess_token%5D=y;+ACCESS+TOKEN"), []byte("application/x-www-form-urlencoded"))
 	f.Add([]byte("X-HTTP-METHOD-OVERRIDE=1&%u0058-http-method-override%u=2;%U00ff"), []byte("application/x-www-form-urlencoded"))
 	f.Add([]byte("%74enant[]=x&[TENANT]=y;+Tenant&name=\"ten\\ant\""), []byte("multipart/form-data; boundary=\"x\""))
+	f.Add([]byte(`{"q":[0,{"a.\u0054enant":"\\"}],"x\"":"tenant"`), []byte("application/json"))
 	f.Fuzz(func(t *testing.T, body, ct []byte) {
 		overrideForm(body, true)
 		overrideJSON(body, true)
@@ -141,6 +142,7 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideNameParam(body, true)
 		overrideContentID(body, true)
 		tenantField(body)
+		tenantJSON(body)
 		overrideHeaderName(body)
 		tenantPart(body)
 		overrideEscaped(body)

@@ -16,6 +16,22 @@ import "bytes"
 // without rewriting the request, and which of the two would the service
 // read?
 
+// Names that make tenant a property of an object are tenant parameters
+// too. ASP.NET Core and MVC 5 bind a complex action parameter q (a
+// UserQuery with a Tenant property) from "q.Tenant" once any value
+// provider holds the prefix "q", and never look at the route's "tenant"
+// then; their jQuery form providers read "q[tenant]" as "q.tenant", and
+// MVC 5's JSON provider flattens {"q":{"tenant":...}} into "q.tenant",
+// ahead of the route's data. So a name whose last part (split at '.', '['
+// and ']', index numbers and empty "[]" skipped) is tenant is refused,
+// and in a JSON body a member named so at any depth (tenantJSON).
+// "tenant_id", "tenant.name" and "q[tenants]" go on.
+//
+// Leading underscores do not count in a part: ABP, a multi-tenant
+// framework for ASP.NET Core, resolves the current tenant from a
+// "__tenant" query parameter first, then a form field, and only then from
+// the route (TenantResolverConsts.DefaultTenantKey).
+
 // tenantName is the name of the route parameter that binds the caller's
 // tenant (policy.TenantParam), without its braces.
 const tenantName = "tenant"
@@ -32,7 +48,119 @@ func tenantField(name []byte) bool {
 		(n == len(tenantName) || d[len(tenantName)] == '[' || d[len(tenantName)] == 0) {
 		return true
 	}
-	return rackKey(name, tenantName)
+	return rackKey(name, tenantName) || tenantLast(name)
+}
+
+// tenantLast reports whether a parameter name, decoded as frameworks
+// decode it ('+' and %XX escapes), has tenant, in any case, for its last
+// part: "q.tenant", "q[tenant]", "a[0].Tenant", "q[tenant][]".
+func tenantLast(name []byte) bool {
+	var t tenantTail
+	for i := 0; i < len(name); {
+		c, w := formByte(name[i:])
+		i += w
+		if c == 0 {
+			break // where PHP ends a name
+		}
+		t.add(c)
+	}
+	return t.done()
+}
+
+// tenantTail follows a name byte by byte and tells whether its last
+// part, split at '.', '[' and ']', its leading underscores dropped, is
+// tenant in any case. Empty parts and
+// index numbers do not count as last: "q[tenant][]" and "q[0]" name
+// the part before them.
+type tenantTail struct {
+	part   [len(tenantName)]byte
+	n      int  // bytes in the current part, which may exceed len(part)
+	digits bool // the current part is all digits so far
+	last   bool // the last part that counted was tenant
+}
+
+func (t *tenantTail) add(c byte) {
+	if c == '.' || c == '[' || c == ']' {
+		t.end()
+		return
+	}
+	if t.n == 0 {
+		if c == '_' {
+			return // ABP's "__tenant": leading underscores are no part of the name
+		}
+		t.digits = true
+	}
+	t.digits = t.digits && '0' <= c && c <= '9'
+	if t.n < len(t.part) {
+		t.part[t.n] = c
+	}
+	t.n++
+}
+
+// end closes the current part.
+func (t *tenantTail) end() {
+	if t.n > 0 && !t.digits {
+		t.last = t.n == len(tenantName) && foldEqual(t.part[:], tenantName)
+	}
+	t.n = 0
+}
+
+// done closes the name and reports whether its last part is tenant.
+func (t *tenantTail) done() bool {
+	t.end()
+	return t.last
+}
+
+// tenantJSON reports whether a JSON body has, at any depth, a member
+// whose name, its escapes decoded, is a tenant parameter's by tenantLast's
+// rule: MVC 5 flattens nested objects into prefixed names. Its JSON value
+// provider parses with JavaScriptSerializer, which also takes a name in
+// single quotes or none ({ 'tenant': 1 }, { tenant: 1 }), so every string,
+// in either quotes, and every bare token followed by ':' is a member's
+// name. Strings are skipped whole, so a string holding JSON is a value
+// and nothing more; in JSON a bare token is a number, true, false or
+// null, never followed by ':'. Linear in the body; a body that is not
+// JSON is scanned the same way (stricter).
+func tenantJSON(b []byte) bool {
+	for i := 0; i < len(b); {
+		var t tenantTail
+		switch q := b[i]; {
+		case q == '"' || q == '\'':
+			for i++; i < len(b) && b[i] != q; {
+				c := b[i]
+				i++
+				switch {
+				case c == '\\' && i < len(b):
+					c, i = jsonEscape(b, i)
+				case c >= 0x80:
+					c = 0xFF
+				}
+				t.add(c)
+			}
+			i++ // the closing quote
+		case jsonBare(q):
+			for ; i < len(b) && jsonBare(b[i]); i++ {
+				t.add(b[i])
+			}
+		default:
+			i++
+			continue
+		}
+		if j := skipJSONSpace(b, i); j < len(b) && b[j] == ':' && t.done() {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonBare reports whether c may be part of a bare token: anything but
+// JSON's structure, quotes and blanks.
+func jsonBare(c byte) bool {
+	switch c {
+	case '{', '}', '[', ']', ',', ':', '"', '\'', ' ', '\t', '\r', '\n':
+		return false
+	}
+	return true
 }
 
 // tenantPart reports whether a multipart part's name parameter value is a

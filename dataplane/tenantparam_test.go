@@ -95,7 +95,7 @@ func TestTenantParamRefused(t *testing.T) {
 		{"GET", own + "?tenant_id=globex&subtenant=globex&tenants=globex&x=tenant", "", ""},
 		{"GET", "/v1/users?tenant=globex", "", ""}, // no {tenant} in its route: nothing is bound
 		{"POST", post, form, "a=tenant&b=1"},
-		{"POST", post, "application/json", `{"a":{"tenant":"globex"},"b":["tenant"]}`},
+		{"POST", post, "application/json", `{"a":{"tenant_id":"globex"},"b":["tenant"]}`},
 		{"POST", post, mp, part(`"tenants"`)},
 		{"POST", post, "text/plain", "tenant=globex"},
 	}
