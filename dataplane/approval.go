@@ -11,30 +11,46 @@ import (
 // two-person rule of issue 20. The sidecar wires the etcd one
 // (etcdsync.Ledger); the data plane never talks to etcd itself.
 type ApprovalLedger interface {
-	// Consume takes one use of the approval id for client on route
-	// (policy.Route.RouteName, "POST /v1/exports") at now and reports
-	// whether it admits the request. It must fail closed: an unknown,
+	// Reserve holds one use of the approval id for client on route
+	// (policy.Route.RouteName, "POST /v1/exports") at now for the request
+	// requestID (which the use's record names), or returns nil when it
+	// does not admit the request. It must fail closed: an unknown,
 	// pending, denied, expired or used-up approval, one for another
-	// client or route, or an error reaching the ledger, is false.
-	// requestID links the use to the request's audit record. It may
-	// block for a network round trip; it is called only for routes that
-	// require an approval.
-	Consume(id []byte, client, route string, requestID []byte, now time.Time) bool
+	// client or route, one whose every use other requests hold, or an
+	// error reaching the ledger, is nil. A use held counts against the
+	// approval's uses everywhere until it is spent or given back, and
+	// goes back by itself when the holder dies. It may block for network
+	// round trips; it is called only for routes that require an approval.
+	Reserve(id []byte, client, route string, requestID []byte, now time.Time) ApprovalHold
+}
+
+// ApprovalHold is a use of an approval an ApprovalLedger holds for one
+// request, until the request is sent or refused.
+type ApprovalHold interface {
+	// Commit spends the use at now and reports whether the request may
+	// be sent. False (the approval withdrawn or expired meanwhile, the
+	// hold lapsed, the ledger not answering) refuses the request, and the
+	// hold is over.
+	Commit(now time.Time) bool
+	// Release gives the use back, for a request refused after Reserve.
+	Release()
 }
 
 // hdrApproval names the approval a request to such a route uses. Like
 // every X-Portcullis-* header it is never forwarded (forward.go).
 const hdrApproval = "X-Portcullis-Approval"
 
-// approve checks the approval of a request to a route that requires one:
-// X-Portcullis-Approval must name an approval the ledger admits for this
-// client and route. The id goes into the audit record, used or refused.
-// A request without a well-formed id never gets here (decide refuses it
-// before the limits); one refused without asking the ledger (no ledger)
-// gets back the tokens limit took; one the ledger refused keeps them, as
-// the ledger's answer cost an etcd round trip, so made-up ids cannot
-// read etcd beyond the client's rate limit. The concurrency slot is
-// released when the request settles.
+// approve reserves the approval of a request to a route that requires
+// one: X-Portcullis-Approval must name an approval the ledger admits for
+// this client and route, and one of its uses is held for the request
+// (x.hold) until roundTrip spends it, after the judgement with the
+// upstream connection in hand, or gives it back. The id goes into the
+// audit record, used or refused. A request without a well-formed id never
+// gets here (decide refuses it before the limits); one refused without
+// asking the ledger (no ledger) gets back the tokens limit took; one the
+// ledger refused keeps them, as the ledger's answer cost an etcd round
+// trip, so made-up ids cannot read etcd beyond the client's rate limit.
+// The concurrency slot is released when the request settles.
 func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	id := x.hdr.approval // the header section's (headers.go), never a trailer's
 	if x.client == nil {
@@ -45,7 +61,8 @@ func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		x.rec.SetApprovalID(id)
 	}
 	if valid && s.cfg.Approvals != nil {
-		if s.cfg.Approvals.Consume(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.at)) {
+		if h := s.cfg.Approvals.Reserve(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.at)); h != nil {
+			x.hold, x.held = h, x.route.Approval.Route
 			return audit.Allowed
 		}
 		return audit.ApprovalRequired
@@ -54,6 +71,52 @@ func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		s.buckets.RefundAt(t.Key, *t.Limit, 1, x.mono)
 	}
 	return audit.ApprovalRequired
+}
+
+// approvalStep is what roundTrip does about the approval of a request
+// judged with its upstream connection in hand (spend).
+type approvalStep uint8
+
+const (
+	approvalDone    approvalStep = iota // none required, or spent: send
+	approvalReserve                     // reserve one, without the connection, and judge again
+	approvalRefused                     // the held use could not be spent: refuse
+)
+
+// spend ends the approval of a request judged, with its upstream
+// connection in hand, to be sent: a use held for its route is spent now
+// (Commit), so that a request refused by that judgement (its key revoked
+// or its client suspended while it reserved or waited) gives it back
+// instead (TestApprovalGivenBackOnRequestRefusedAtSend). A request
+// without a hold for its route (none yet, or its route changed by a new
+// decision) is sent to reserve one; one whose route no longer requires
+// an approval gives back what it held.
+func (s *Server) spend(x *exchange) approvalStep {
+	a := x.route.Approval
+	switch {
+	case a == nil || x.spent == a.Route:
+		s.unhold(x)
+		return approvalDone
+	case x.held != a.Route:
+		s.unhold(x)
+		return approvalReserve
+	}
+	h := x.hold
+	x.hold, x.held = nil, ""
+	if !h.Commit(time.Unix(0, x.at)) {
+		return approvalRefused
+	}
+	x.spent = a.Route
+	return approvalDone
+}
+
+// unhold gives back the use x holds, if any: its request is refused, or
+// no longer needs it.
+func (s *Server) unhold(x *exchange) {
+	if x.hold != nil {
+		x.hold.Release()
+		x.hold, x.held = nil, ""
+	}
 }
 
 // validApprovalID reports whether id has the form of an approval id

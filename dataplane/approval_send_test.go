@@ -13,17 +13,19 @@ import (
 )
 
 // spendLedger admits the approval id for client and route as often as
-// asked, counting the uses it took; probe, when set, runs inside each
-// Consume, where the real ledger makes its etcd round trip.
+// asked, counting the uses it held, spent and gave back; probe, when
+// set, runs inside each Reserve, where the real ledger makes its etcd
+// round trips.
 type spendLedger struct {
 	id, client, route string
 	probe             func() int
 	mu                sync.Mutex // guards the following fields
+	held, released    int
 	spent             int
-	probed            []int // what probe returned, by Consume
+	probed            []int // what probe returned, by Reserve
 }
 
-func (l *spendLedger) Consume(id []byte, client, route string, _ []byte, _ time.Time) bool {
+func (l *spendLedger) Reserve(id []byte, client, route string, _ []byte, _ time.Time) ApprovalHold {
 	var p int
 	if l.probe != nil {
 		p = l.probe()
@@ -34,16 +36,25 @@ func (l *spendLedger) Consume(id []byte, client, route string, _ []byte, _ time.
 		l.probed = append(l.probed, p)
 	}
 	if string(id) != l.id || client != l.client || route != l.route {
-		return false
+		return nil
 	}
-	l.spent++
-	return true
+	l.held++
+	return &fakeHold{
+		commit:  func() bool { l.mu.Lock(); defer l.mu.Unlock(); l.spent++; return true },
+		release: func() { l.mu.Lock(); defer l.mu.Unlock(); l.released++ },
+	}
 }
 
 func (l *spendLedger) uses() (int, []int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.spent, append([]int(nil), l.probed...)
+}
+
+func (l *spendLedger) holds() (held, released int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held, l.released
 }
 
 const sendApproval = "apr_0123456789abcdef"
@@ -138,4 +149,41 @@ func probeStatus(addr, request string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// Finding (review63): the approval was spent (an etcd use, gone for
+// good) before the request was judged again with its upstream connection
+// in hand, so a revocation or suspension that reached the sidecar during
+// the etcd round trip refused a request whose approver's use was lost.
+// A use is now held (Reserve) before that judgement and spent (Commit)
+// only after it; refused, the request gives it back. Here the key is
+// revoked inside Reserve: the request is refused 401, the use it held
+// goes back, none is spent and the service sees nothing.
+func TestApprovalGivenBackOnRequestRefusedAtSend(t *testing.T) {
+	t.Parallel()
+	ledger := &spendLedger{id: sendApproval, client: "acme-admin", route: "POST /v1/exports/full"}
+	st := startStack(t, func(c *Config) { c.Approvals = ledger })
+	ledger.probe = func() int {
+		prev := st.store.Load()
+		next, err := policy.Amend(prev, policy.Live{Revision: prev.Revision + 1, RevokedKeys: map[string]bool{"acmeadm1": true}}, nil)
+		if err != nil {
+			return -1
+		}
+		st.store.Swap(next)
+		return 0
+	}
+	r := do(t, st.addr, "POST", "/v1/exports/full", map[string]string{
+		"X-API-Key": adminKey, "X-Portcullis-Approval": sendApproval, "X-Request-ID": "approval-revoked-in-reserve",
+	}, "{}")
+	if r.status != 401 {
+		t.Fatalf("key revoked while its approval was reserved: %d %s, want 401", r.status, r.body)
+	}
+	spent, probed := ledger.uses()
+	held, released := ledger.holds()
+	if len(probed) != 1 || probed[0] != 0 || held != 1 || released != 1 || spent != 0 {
+		t.Errorf("reserved %d (probe %v), gave back %d, spent %d; want 1 held, given back, none spent", held, probed, released, spent)
+	}
+	if n := len(st.up.received()); n != 0 {
+		t.Errorf("the service received %d requests, want none", n)
+	}
 }

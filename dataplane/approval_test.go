@@ -20,19 +20,45 @@ import (
 type onceLedger struct {
 	id, client, route string
 	mu                sync.Mutex // guards the following fields
-	used              bool
+	used, held        bool
 	asked             []string
 }
 
-func (l *onceLedger) Consume(id []byte, client, route string, requestID []byte, _ time.Time) bool {
+func (l *onceLedger) Reserve(id []byte, client, route string, requestID []byte, _ time.Time) ApprovalHold {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.asked = append(l.asked, string(id)+" "+client+" "+route+" "+string(requestID))
-	if l.used || string(id) != l.id || client != l.client || route != l.route {
-		return false
+	if l.used || l.held || string(id) != l.id || client != l.client || route != l.route {
+		return nil
 	}
-	l.used = true
-	return true
+	l.held = true
+	return &fakeHold{
+		commit:  func() bool { l.mu.Lock(); defer l.mu.Unlock(); l.used, l.held = true, false; return true },
+		release: func() { l.mu.Lock(); defer l.mu.Unlock(); l.held = false },
+	}
+}
+
+// fakeHold is the use a test ledger holds: Commit and Release run the
+// ledger's bookkeeping, each at most once.
+type fakeHold struct {
+	commit  func() bool
+	release func()
+	done    bool
+}
+
+func (h *fakeHold) Commit(time.Time) bool {
+	if h.done {
+		panic("hold committed after it ended")
+	}
+	h.done = true
+	return h.commit()
+}
+
+func (h *fakeHold) Release() {
+	if !h.done {
+		h.done = true
+		h.release()
+	}
 }
 
 // A route that requires an approval admits a request only when the
@@ -124,11 +150,11 @@ type refusingLedger struct {
 	asked int
 }
 
-func (l *refusingLedger) Consume([]byte, string, string, []byte, time.Time) bool {
+func (l *refusingLedger) Reserve([]byte, string, string, []byte, time.Time) ApprovalHold {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.asked++
-	return false
+	return nil
 }
 
 func (l *refusingLedger) count() int {

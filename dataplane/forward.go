@@ -70,8 +70,10 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, x *exchange) {
 // judged again with each in hand, at the time it was got (sendable,
 // recheck.go): refused, its answer is judged, the connection goes back
 // unused (putBack) and nothing is sent. A request whose route requires
-// an approval spends it then, without the connection, and takes one
-// again.
+// an approval reserves a use of it then, without the connection, takes
+// one again and is judged again; it spends the use with that connection
+// in hand, just before it is sent (spend, approval.go), or gives it
+// back when refused.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit.Decision, error) {
 	u, req, resp := s.upstream, &ctx.Request, &ctx.Response
 	resp.Reset()
@@ -82,32 +84,32 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit
 	for {
 		cc, c, at, err := u.conn(req.ConnectionClose())
 		if err != nil {
+			s.unhold(x)
 			return answer{}, audit.Allowed, err
 		}
 		if d := s.sendable(ctx, x, at); d != audit.Allowed {
 			u.putBack(cc, c)
+			s.unhold(x)
 			return answer{}, d, nil
 		}
-		if a := x.route.Approval; a != nil && x.spent != a.Route {
-			// The approval is spent once the request passed the judgement
-			// at send time: spent before the wait for a connection, it was
-			// lost to a request refused here (its key revoked meanwhile),
-			// which never reached the service
-			// (TestApprovalNotSpentOnRequestRefusedAtSend). The etcd round
-			// trip is made without the connection, which goes back unused
-			// to the pool: held, every request waited on etcd with the pool
-			// at its cap (TestApprovalSpentWithoutHoldingUpstreamConnection).
-			// The request then takes a connection and is judged again, as
-			// every request is; refused then (a revocation within the round
-			// trip and that wait) it has spent the use. A use is a version
-			// of its etcd counter, which nothing can give back: a sidecar
-			// that could, could mint uses.
+		switch s.spend(x) {
+		case approvalReserve:
+			// A use of the approval is reserved once the request passed
+			// the judgement at send time, without the connection, which
+			// goes back unused to the pool for the etcd round trips: held,
+			// every request waited on etcd with the pool at its cap
+			// (TestApprovalSpentWithoutHoldingUpstreamConnection). The
+			// request then takes a connection and is judged again, as
+			// every request is: refused then (a revocation within the
+			// round trips and that wait), the use goes back (spend).
 			u.putBack(cc, c)
 			if d := s.approve(ctx, x); d != audit.Allowed {
 				return answer{}, d, nil
 			}
-			x.spent = a.Route
 			continue
+		case approvalRefused:
+			u.putBack(cc, c)
+			return answer{}, audit.ApprovalRequired, nil
 		}
 		stray, err := u.send(c, req, &x.out, at)
 		switch {

@@ -67,7 +67,9 @@ type exchange struct {
 	undo     undo          // what identify changed that a new decision may take back (forward.go)
 	streamed int64         // bytes of a streamed response body sent
 	cut      bool          // a streamed response broke before a byte of it was written: the client got no status (stream.go)
-	spent    string        // the route (policy.Approval.Route) whose approval the request spent (forward.go)
+	spent    string        // the route (policy.Approval.Route) whose approval the request spent (approval.go)
+	held     string        // the route whose approval x.hold holds a use of
+	hold     ApprovalHold  // the use reserved for the request, until spent or given back
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
 	// claimed from Server.reqSeq, so that ids are unique without an atomic
@@ -109,7 +111,7 @@ func (x *exchange) reset() {
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
 	x.undo = undo{host: x.undo.host[:0]}
-	x.streamed, x.cut, x.spent = 0, false, ""
+	x.streamed, x.cut, x.spent, x.held, x.hold = 0, false, "", "", nil
 	x.rec.Reset()
 }
 
@@ -169,6 +171,7 @@ func (s *Server) settle(ctx *fasthttp.RequestCtx, x *exchange) {
 		x.tenantSlot.Add(-1)
 		x.tenantSlot = nil
 	}
+	s.unhold(x) // roundTrip ends every hold; this is for one that panicked holding it
 	s.record(ctx, x)
 }
 
@@ -274,10 +277,10 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return d
 	}
 	// 6. Limits, then the concurrency slot (limit.go). On a route that
-	// requires one, the approval (approval.go) is spent later, last of
-	// all, when the request is judged with its upstream connection in
-	// hand (Server.roundTrip), so that a request refused for any reason
-	// uses none. A request that names no approval, or a malformed id, is
+	// requires one, a use of the approval (approval.go) is reserved
+	// later, last of all, and spent only once the request has been
+	// judged with its upstream connection in hand (Server.roundTrip), so
+	// that a request refused for any reason uses none. A request that names no approval, or a malformed id, is
 	// refused before the limits: the ledger is never asked for it, and it
 	// must not hold a slot or a place in the class's queue
 	// (TestApprovalLessRequestTakesNoQueuePlace).

@@ -323,4 +323,31 @@ func TestEtcdRolesApprovalUse(t *testing.T) {
 	if _, err := sc.Put(ctx, etcdsync.NewLayout(prefix).ApprovalCounter(ap.ID), "{}", clientv3.WithLease(clientv3.LeaseID(rec.Kvs[0].Lease))); !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		t.Errorf("sidecar put of the use counter on the grant record's lease: %v, want permission denied", err)
 	}
+
+	// The sidecar role may take a hold's lease, put the slot on it, move
+	// the slot onto the uses lease when the use is spent (above), and
+	// revoke the lease to give a held use back.
+	k := etcdsync.NewLayout(prefix)
+	slots, err := opCli.Get(ctx, k.ApprovalSlots(ap.ID), clientv3.WithPrefix())
+	if err != nil || len(slots.Kvs) != 1 || slots.Kvs[0].Lease != ap.UsesLease {
+		t.Errorf("slots of %s after its use: %v %v; want one, on the grant's uses lease %d", ap.ID, slots, err, ap.UsesLease)
+	}
+	again, err := op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "again", Ticket: "CHG-8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = op.GrantApproval(ctx, again.ID, "bob", "checked", etcdadmin.Meta{Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	h := ledgers[0].Reserve([]byte(again.ID), "acme-admin", route, []byte("req-held"), time.Now())
+	if h == nil {
+		t.Fatal("reservation as the sidecar user refused")
+	}
+	h.Release()
+	if n, err := opCli.Get(ctx, k.ApprovalSlots(again.ID), clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || n.Count != 0 {
+		t.Errorf("slots of %s after the sidecar user gave its hold back: %v %v; want none", again.ID, n, err)
+	}
+	if !ledgers[1].Consume([]byte(again.ID), "acme-admin", route, []byte("req-after"), time.Now()) {
+		t.Error("the use given back by the sidecar user could not be spent")
+	}
 }

@@ -51,7 +51,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 	return &policySource{
 		watching:  true,
 		prefix:    f.etcd.prefix,
-		approvals: ledger,
+		approvals: approvalLedger{ledger},
 		checks:    []dataplane.Check{{Name: "etcd", State: etcdState(syncer)}, {Name: "last-known-good", State: lkgState(syncer)}},
 		families: append(etcdFamilies(syncer),
 			dataplane.Counter("portcullis_approvals_etcd_revision_rewinds_total", "Checks that found etcd below the revision the approvals watch had reached (restored or replaced cluster); the approvals were read again and watched from etcd's revision.",
@@ -120,4 +120,15 @@ func etcdFamilies(s *etcdsync.Syncer) []dataplane.Family {
 		}
 	}
 	return fams
+}
+
+// approvalLedger gives the data plane the etcd ledger's holds
+// (etcdsync.Hold) as dataplane.ApprovalHold.
+type approvalLedger struct{ l *etcdsync.Ledger }
+
+func (a approvalLedger) Reserve(id []byte, client, route string, requestID []byte, now time.Time) dataplane.ApprovalHold {
+	if h := a.l.Reserve(id, client, route, requestID, now); h != nil {
+		return h
+	}
+	return nil // not a nil *Hold in the interface
 }

@@ -243,6 +243,9 @@ func (a *Admin) listUses(ctx context.Context, from, to time.Time) ([]Event, erro
 	}
 	var out []Event
 	for _, kv := range resp.Kvs {
+		if _, ok := a.k.ParseApprovalCounter(string(kv.Key)); !ok {
+			continue // a slot of a held or spent use (etcdsync.Hold): the counter counts the use
+		}
 		kvs, note := a.counterVersions(ctx, kv, 0)
 		for _, v := range kvs {
 			r, ok := a.readUse(ctx, v)

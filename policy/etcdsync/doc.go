@@ -46,6 +46,7 @@
 //	<prefix>/members/<pod>                  leased sidecar record (JSON: pod, applied revision, policy digest, started)
 //	<prefix>/approvals/<id>                 approval of a privileged request (JSON Approval); a grant sits on a lease of its max_age
 //	<prefix>/approval-uses/<id>             use counter of a grant, created with it; one put per use (JSON ApprovalUse: client, route, request id, sidecar, time), on the grant's uses lease
+//	<prefix>/approval-uses/<id>/slots/<n>   a use held for a request (n from 1 to max_uses; JSON ApprovalUse), on the holder's short lease; moved onto the grant's uses lease when spent (Hold)
 //	<prefix>/demand/<pod>                   leased demand of a sidecar's busy tenants, requests/s (JSON: {"t":{...},"c":{...}}; see Sharer)
 //	<prefix>/audit/head                     newest signed head of the audit store, published by the collector
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,7 @@ const (
 	membersDir     = "/members/"
 	approvalsDir   = "/approvals/"
 	usesDir        = "/approval-uses/"
+	slotsDir       = "/slots/"   // under usesDir + id
 	approvalTree   = "/approval" // approvalsDir and usesDir, and nothing else
 	demandDir      = "/demand/"
 	auditHeadKey   = "/audit/head"
@@ -174,6 +176,16 @@ func (k Layout) ApprovalUsesDir() string { return string(k) + usesDir }
 // ApprovalCounter is the key of the use counter of approval id
 // (approvaluse.go): created with the grant, put once per use.
 func (k Layout) ApprovalCounter(id string) string { return string(k) + usesDir + id }
+
+// ApprovalSlot is the key of slot n (1 to max_uses) of approval id
+// (hold.go): held by a reserved use, on a short lease, and kept once the
+// use is spent. Its "/" keeps it from ever reading as a counter.
+func (k Layout) ApprovalSlot(id string, n int) string {
+	return k.ApprovalSlots(id) + strconv.Itoa(n)
+}
+
+// ApprovalSlots is the prefix of the slots of approval id, ending in "/".
+func (k Layout) ApprovalSlots(id string) string { return string(k) + usesDir + id + slotsDir }
 
 // ParseApprovalCounter returns the approval id of the use counter key
 // key, or ok false when key is not one.

@@ -20,7 +20,12 @@ import (
 type LedgerConfig struct {
 	Prefix  string        // deployment prefix; "" means DefaultPrefix
 	Pod     string        // the sidecar's name, recorded in each use record
-	Timeout time.Duration // bound on one Consume's etcd round trips; default 2s
+	Timeout time.Duration // bound on the etcd round trips of one Reserve, Commit or Release; default 2s
+	// HoldTTL is how long a use Reserve holds stays held without Commit
+	// (the lease of its slot): the longest wait between the two, and how
+	// long the use of a sidecar that died holding it stays out of reach.
+	// Default DefaultHoldTTL.
+	HoldTTL time.Duration
 	// Confirm is how often a linearizable read checks that etcd has not
 	// gone back below the revision watched (restored or replaced
 	// cluster); default 5s.
@@ -30,18 +35,20 @@ type LedgerConfig struct {
 
 // Ledger is the sidecar's side of the approvals of issue 20: it keeps the
 // approval records of the deployment and their use counters current from
-// one watch (grants reach every sidecar as revocations do), and Consume
-// counts one use of an approval across the deployment by putting its
-// counter (ApprovalUse, UseWrite) in an etcd transaction that requires the
-// record's mod revision unchanged and the counter the grant's, at the
-// version read, so that an approval for max_uses requests admits at most
-// that many, whichever sidecars they reach, and nothing once it is denied
-// or changed or its counter deleted. The sidecar writes only under
+// one watch (grants reach every sidecar as revocations do). Reserve holds
+// one use of an approval for a request (hold.go) and the hold's Commit
+// counts it across the deployment by putting its counter (ApprovalUse,
+// UseWrite) in an etcd transaction that requires the record's mod
+// revision unchanged and the counter the grant's, at the version read, so
+// that an approval for max_uses requests admits at most that many,
+// whichever sidecars they reach, and nothing once it is denied or changed
+// or its counter deleted; Release gives a use held back. The sidecar writes only under
 // approval-uses/ (the etcd role of deploy/kubernetes allows no more); the
 // collector turns each version of a counter into an approval.use event.
 //
-// Consume fails closed: an unknown id, a record that does not decode, a
-// lost race it cannot settle or an etcd error refuse the request. Ledger
+// Reserve and Commit fail closed: an unknown id, a record that does not
+// decode, a lost race it cannot settle or an etcd error refuse the
+// request. Ledger
 // is safe for concurrent use; Run is called by one goroutine.
 type Ledger struct {
 	cli   *clientv3.Client
@@ -49,7 +56,7 @@ type Ledger struct {
 	cfg   LedgerConfig
 	state atomic.Pointer[ledgerState] // copy on write
 	// mu serialises the writers of state: Run's (apply, list) and a
-	// Consume that finds uses etcd lost (lostFound).
+	// Reserve or Commit that finds uses etcd lost (lostFound).
 	mu    sync.Mutex
 	ready atomic.Bool
 	back  rewindGuard // Run's; finds etcd gone back below the revision watched
@@ -66,7 +73,7 @@ type ledgerState struct {
 // lostUses are the uses of an approval's counter (the one created at
 // create) that etcd lost when it went back in revision: a restored backup
 // that predates them gives the counter its old version back, and each use
-// would be spent again. Consume counts them as spent.
+// would be spent again. Reserve and Commit count them as spent.
 type lostUses struct {
 	create, n int64
 }
@@ -84,6 +91,9 @@ func NewLedger(cli *clientv3.Client, cfg LedgerConfig) *Ledger {
 	}
 	if cfg.Confirm <= 0 {
 		cfg.Confirm = 5 * time.Second
+	}
+	if cfg.HoldTTL <= 0 {
+		cfg.HoldTTL = DefaultHoldTTL
 	}
 	l := &Ledger{cli: cli, k: NewLayout(cfg.Prefix), cfg: cfg}
 	l.state.Store(&ledgerState{records: map[string]ledgerEntry{}, counters: map[string]Counter{}})
@@ -190,9 +200,10 @@ func (l *Ledger) watch(ctx context.Context, rev int64) error {
 	}
 }
 
-// apply installs a copy of the state with evs applied.
+// apply installs a copy of the state with evs applied. Events of slots
+// alone (hold.go), which the state does not hold, copy nothing.
 func (l *Ledger) apply(evs []*clientv3.Event) {
-	if len(evs) == 0 {
+	if !slices.ContainsFunc(evs, l.watched) {
 		return
 	}
 	l.mu.Lock()
@@ -208,6 +219,14 @@ func (l *Ledger) apply(evs []*clientv3.Event) {
 	}
 	st.prune()
 	l.state.Store(st)
+}
+
+// watched reports whether ev is of what the state holds: an approval
+// record or a use counter.
+func (l *Ledger) watched(ev *clientv3.Event) bool {
+	key := string(ev.Kv.Key)
+	_, counter := l.k.ParseApprovalCounter(key)
+	return counter || strings.HasPrefix(key, l.k.ApprovalsDir())
 }
 
 // keepLost sets st.lost, st being read whole after old: the uses old lost
@@ -257,7 +276,7 @@ func (l *Ledger) lostFound(id string, c Counter) *ledgerState {
 	cur := l.state.Load()
 	wc, ok := cur.counters[id]
 	if !ok || wc.Create != c.Create || c.Version >= wc.Version {
-		return cur // found meanwhile, by list or another Consume
+		return cur // found meanwhile, by list or another Reserve or Commit
 	}
 	st := &ledgerState{records: cur.records, counters: maps.Clone(cur.counters), lost: maps.Clone(cur.lost)}
 	if st.lost == nil {
@@ -278,7 +297,7 @@ func (l *Ledger) lostFound(id string, c Counter) *ledgerState {
 // may put any key under approval-uses/, and those must not make every
 // ledger (and each copy apply makes) grow. A grant writes its record and
 // counter in one transaction, so both arrive in one read or watch batch;
-// a counter pruned is refused anyway (Consume reads etcd for a record it
+// a counter pruned is refused anyway (Reserve reads etcd for a record it
 // does not hold).
 func (st *ledgerState) prune() {
 	for id := range st.counters {
@@ -316,65 +335,16 @@ func (st *ledgerState) remove(k Layout, kv *mvccpb.KeyValue) {
 	}
 }
 
-// consumeAttempts bounds the transactions of one Consume that lose a race
-// with another sidecar's use of the same approval.
+// consumeAttempts bounds the transactions of one Reserve or Commit that
+// lose a race with another sidecar's use of the same approval.
 const consumeAttempts = 8
 
-// Consume counts one use of the approval id by client on route (a
-// policy.Route.RouteName) at now and reports whether it admits the
-// request; requestID goes into the use record, which links the use to the
-// request's audit record. The watched record and counter save a round
-// trip: the transaction compares the record's mod revision and the
-// counter's create revision and version and puts the counter and, when
-// another use got there first, returns the current record and counter to
-// decide on again. A record not watched yet (just granted), or one the
-// watched copy refuses (the watch may lag a grant), is read from etcd
-// before deciding.
+// Consume spends one use of the approval id by client on route at now at
+// once (Reserve, then Commit) and reports whether it admits the request:
+// for a caller that judges nothing between the two.
 func (l *Ledger) Consume(id []byte, client, route string, requestID []byte, now time.Time) bool {
-	if !ValidApprovalID(id) {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
-	defer cancel()
-	st := l.state.Load()
-	e, watched := st.records[string(id)]
-	c := st.counters[string(id)]
-	fresh := false
-	for range consumeAttempts {
-		if !watched && !fresh {
-			var ok bool
-			if e, c, ok = l.fetch(ctx, string(id)); !ok {
-				return false
-			}
-			fresh = true
-		}
-		a, err := DecodeApproval(e.raw)
-		if err == nil {
-			if wc, ok := st.counters[string(id)]; ok && wc.Create == c.Create && c.Version < wc.Version {
-				st = l.lostFound(string(id), c)
-			}
-			a.Count(e.rev, c)
-			if lu, ok := st.lost[string(id)]; ok && lu.create == c.Create {
-				a.Uses = int(min(int64(a.MaxUses), int64(a.Uses)+lu.n))
-			}
-		}
-		if err != nil || a.ID != string(id) || a.Problem(client, route, now) != "" {
-			if fresh {
-				return false
-			}
-			watched = false // decide on the record in etcd
-			continue
-		}
-		use := ApprovalUse{Client: client, Route: route, RequestID: string(requestID), Sidecar: l.cfg.Pod, Time: now.UTC()}
-		var done, ok bool
-		e, c, done, ok = l.try(ctx, &a, e, c, use)
-		if done {
-			return ok
-		}
-		fresh = true
-	}
-	l.cfg.Logger.Warn().Str("approval", string(id)).Msg("approval use lost every race with other sidecars; refused")
-	return false
+	h := l.Reserve(id, client, route, requestID, now)
+	return h != nil && h.Commit(now)
 }
 
 // fetch reads the record of approval id and its counter from etcd, in one
@@ -404,29 +374,4 @@ func (l *Ledger) read(resp *clientv3.TxnResponse) (ledgerEntry, Counter, bool) {
 		c = CounterOf(kvs[0])
 	}
 	return ledgerEntry{raw: rec[0].Value, rev: rec[0].ModRevision}, c, true
-}
-
-// try puts the next use of a, decoded from e, on its counter c if e is
-// still the record in etcd and c the counter. done reports a final answer
-// ok; otherwise next and nc are the record and counter in etcd, to decide
-// on again.
-func (l *Ledger) try(ctx context.Context, a *Approval, e ledgerEntry, c Counter, use ApprovalUse) (next ledgerEntry, nc Counter, done, ok bool) {
-	cmps, put, err := UseWrite(l.k, a, e.rev, c, use)
-	if err != nil {
-		return e, c, true, false
-	}
-	resp, err := l.cli.Txn(ctx).If(cmps...).Then(put).Else(l.readOps(a.ID)...).Commit()
-	if err != nil {
-		// Among others, the uses lease has expired: the grant has too.
-		l.cfg.Logger.Warn().Err(err).Str("approval", a.ID).Msg("cannot count an approval use in etcd; refused")
-		return e, c, true, false
-	}
-	if resp.Succeeded {
-		return e, c, true, true
-	}
-	next, nc, found := l.read(resp)
-	if !found {
-		return e, c, true, false // expired or removed meanwhile
-	}
-	return next, nc, false, false
 }

@@ -1,0 +1,90 @@
+package etcdsync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
+)
+
+// holdLedgers starts n ledgers on one prefix of the shared etcd, each on
+// its own client, with a granted approval of max uses for c1 on POST /x.
+func holdLedgers(t *testing.T, n, uses int) (etcdsync.Layout, []*etcdsync.Ledger) {
+	t.Helper()
+	prefix := newPrefix(t)
+	k := etcdsync.NewLayout(prefix)
+	putApproval(t, dial(t, shared), k, etcdsync.Approval{ID: "apr_hold", Client: "c1", Route: "POST /x", State: etcdsync.ApprovalGranted, MaxUses: uses, Expires: time.Now().Add(time.Hour)})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var ls []*etcdsync.Ledger
+	for range n {
+		l := etcdsync.NewLedger(dial(t, shared), etcdsync.LedgerConfig{Prefix: prefix, Logger: zerolog.Nop()})
+		go l.Run(ctx)
+		ls = append(ls, l)
+	}
+	holdWait(t, "the ledgers to read the approvals", func() bool {
+		for _, l := range ls {
+			if !l.Ready() || !l.Watched("apr_hold") {
+				return false
+			}
+		}
+		return true
+	})
+	return k, ls
+}
+
+func reserve(l *etcdsync.Ledger) *etcdsync.Hold {
+	return l.Reserve([]byte("apr_hold"), "c1", "POST /x", nil, time.Now())
+}
+
+// A use held counts against the approval on every sidecar until it is
+// spent or given back: with both uses of a two-use approval held, a
+// third request is refused; one given back is taken by the next.
+func TestHeldUsesCountEverywhere(t *testing.T) {
+	t.Parallel()
+	_, ls := holdLedgers(t, 3, 2)
+	a, b := reserve(ls[0]), reserve(ls[1])
+	if a == nil || b == nil {
+		t.Fatalf("two reservations of a two-use approval: %v, %v; want both held", a, b)
+	}
+	if reserve(ls[2]) != nil {
+		t.Fatal("a third reservation with both uses held was granted; want refused")
+	}
+	a.Release()
+	c := reserve(ls[2])
+	if c == nil {
+		t.Fatal("a reservation after a held use was given back was refused")
+	}
+	if !b.Commit(time.Now()) || !c.Commit(time.Now()) {
+		t.Fatal("held uses could not be spent")
+	}
+	if reserve(ls[0]) != nil {
+		t.Error("a reservation of a used-up approval was granted")
+	}
+}
+
+// A hold's counter is the one read when it was reserved; other sidecars
+// may spend uses before its Commit, and the watch then shows a counter
+// ahead of it. That is no sign of etcd gone back: before, Commit counted
+// the difference as uses etcd lost and refused the last use of the
+// approval, which then stayed out of reach on that sidecar.
+func TestHoldCommitsAfterAnotherSidecarsUse(t *testing.T) {
+	t.Parallel()
+	_, ls := holdLedgers(t, 2, 2)
+	h := reserve(ls[0])
+	if h == nil {
+		t.Fatal("reservation refused")
+	}
+	if !ls[1].Consume([]byte("apr_hold"), "c1", "POST /x", nil, time.Now()) {
+		t.Fatal("the other sidecar's use was refused")
+	}
+	holdWait(t, "the first ledger to watch the other's use", func() bool { return ls[0].WatchedUses("apr_hold") == 2 })
+	if !h.Commit(time.Now()) {
+		t.Fatal("a held use spent after another sidecar's use was refused; want spent (the second of two uses)")
+	}
+	if got := ls[0].WatchedUses("apr_hold"); got > 3 {
+		t.Errorf("counter at version %d, want at most 3", got)
+	}
+}
