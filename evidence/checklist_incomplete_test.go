@@ -133,3 +133,60 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 		})
 	}
 }
+
+// TestPartialOrUnverifiedPackAnswersNoBareYes: a pack made before its
+// period ended said "Partial period" above the checklist, and one made
+// without the collector's key said NOT VERIFIED in its integrity file
+// only, and both answered the rows a bare "Yes": a row read alone
+// claimed the whole quarter, or a trail nobody checked. Now every Yes of
+// a partial pack is "Yes so far" with the time it covers, and the
+// trail's Yes of an unverified one is "Not shown" and why.
+func TestPartialOrUnverifiedPackAnswersNoBareYes(t *testing.T) {
+	key := newKey(t)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, _ := ParsePeriod("2026-Q2")
+	data := t.TempDir()
+	activity(t, data, key)
+	pack := func(cfg Config) map[string]string {
+		cfg.Period, cfg.DataDir, cfg.History, cfg.Out, cfg.Retention = q2, data, hist, t.TempDir(), "400d"
+		res, err := Pack(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checklistAnswers(t, res, q2)
+	}
+	complete := pack(Config{SigningKey: key})
+	yes := 0
+	for _, a := range complete {
+		if a == "Yes" {
+			yes++
+		}
+	}
+	if yes == 0 || complete[trailQuestions[0]] != "Yes" {
+		t.Fatalf("the complete pack answers %q; want Yes among them, and for %q", complete, trailQuestions[0])
+	}
+
+	made := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	partial := pack(Config{SigningKey: key, Now: func() time.Time { return made }})
+	for q, a := range partial {
+		if complete[q] == "Yes" && a != "Yes so far (period not ended: to 2026-06-01T00:00:00Z)" {
+			t.Errorf("partial pack: %q answered %q; want \"Yes so far (period not ended: to 2026-06-01T00:00:00Z)\"", q, a)
+		}
+	}
+
+	unverified := pack(Config{})
+	want := "Not shown (the store was NOT VERIFIED, no collector key was given: see APILogging-RetentionSettings-2026-Q2.md)"
+	for _, q := range trailQuestions {
+		if a := unverified[q]; complete[q] == "Yes" && !strings.HasPrefix(a, want) {
+			t.Errorf("unverified pack: %q answered %q; want %q...", q, a, want)
+		}
+	}
+	for q, a := range complete {
+		if !slices.Contains(trailQuestions, q) && unverified[q] != a {
+			t.Errorf("unverified pack: %q, answered from the policy, is %q; the complete pack's %q", q, unverified[q], a)
+		}
+	}
+}
