@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"sort"
+	"time"
 	"unicode/utf8"
 )
 
@@ -19,14 +20,24 @@ type series struct {
 	values      map[string]int64
 }
 
-// dailyCounts returns the days of the period that have records and the
-// allowed requests, 401/403/429 denials and connections refused before
-// HTTP (a client certificate refused at the TLS handshake) per day.
+// dailyCounts returns the days of the period (to the pack's making, for
+// a period not ended) and the allowed requests, 401/403/429 denials and
+// connections refused before HTTP (a client certificate refused at the
+// TLS handshake) per day. A day without a record is a day of zeros:
+// before, it was no bar at all, and a chart of a quiet weekend read as
+// two days of traffic side by side.
 func (b *builder) dailyCounts() ([]string, []series) {
 	ss := []series{{"allowed", "#4c78a8", map[string]int64{}}, {"401", "#f58518", map[string]int64{}},
 		{"403", "#e45756", map[string]int64{}}, {"429", "#b279a2", map[string]int64{}},
 		{"refused at TLS handshake", "#9d755d", map[string]int64{}}}
 	days := map[string]bool{}
+	end := b.cfg.Period.To
+	if !b.partial.IsZero() && b.partial.Before(end) {
+		end = b.partial
+	}
+	for d := dayOf(b.cfg.Period.From); d <= dayOf(end.Add(-time.Nanosecond)); d++ {
+		days[dayName(d)] = true
+	}
 	for d, c := range b.tally.daily {
 		name := dayName(d)
 		days[name] = true
