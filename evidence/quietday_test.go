@@ -53,7 +53,8 @@ func TestDailyChartShowsQuietDays(t *testing.T) {
 		return string(raw)
 	}
 	got := page(p.To.Add(time.Hour))
-	for _, want := range []string{"<title>2026-05-11 allowed: 1</title>", "<title>2026-05-12 allowed: 0</title>", "<title>2026-05-13 allowed: 1</title>"} {
+	for _, want := range []string{"<title>2026-05-11 allowed: 1</title>", "<title>2026-05-12 allowed: 0</title>", "<title>2026-05-13 allowed: 1</title>",
+		">2026-05-11</text>", ">2026-05-12</text>", ">2026-05-13</text>", ">acme</text>"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("index.html has no bar %q", want)
 		}
