@@ -100,16 +100,40 @@ const (
 // No stays a No: missing records cannot have made it one. In a pack
 // made before its period ends (so, the time the pack was made) every Yes
 // is "Yes so far": the rest of the period can still make it a No.
-func (a *answer) yesNo(doubt string, so time.Time) string {
+// A Yes resting on a store checked against no head kept outside it
+// (rollback) says so: a copy restored from before its newest entries
+// verifies as intact, and the entry it lacks may be the one that makes
+// the answer No.
+func (a *answer) yesNo(doubt, rollback string, so time.Time) string {
+	var why []string
 	switch {
 	case !a.yes:
 		return "No"
 	case a.trail && doubt != "":
 		return "Not shown (" + doubt + "); Yes only for what the store holds of the period"
 	case !so.IsZero():
-		return "Yes so far (period not ended: to " + rfc(so) + ")"
+		why = append(why, "period not ended: to "+rfc(so))
+	}
+	if a.trail && rollback != "" {
+		why = append(why, rollback)
+	}
+	switch {
+	case !so.IsZero():
+		return "Yes so far (" + strings.Join(why, "; ") + ")"
+	case len(why) > 0:
+		return "Yes (" + strings.Join(why, "; ") + ")"
 	}
 	return "Yes"
+}
+
+// rollbackDoubt says, for the trail's answers, that the store was checked
+// against no head kept outside it; "" when it was, or when trailDoubt
+// already says more.
+func (b *builder) rollbackDoubt() string {
+	if b.cfg.VerifyKey == nil || b.cfg.Anchor.given() {
+		return ""
+	}
+	return "ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
 }
 
 // trailDoubt says, for the checklist's answers, why the trail is not
@@ -151,7 +175,7 @@ func (b *builder) checklist() ([]byte, error) {
 	w.WriteString("| question | answer | fact | evidence |\n|---|---|---|---|\n")
 	doubt := b.trailDoubt()
 	for _, a := range b.answers() {
-		yn := a.yesNo(doubt, b.partial)
+		yn := a.yesNo(doubt, b.rollbackDoubt(), b.partial)
 		stem, ext, _ := strings.Cut(a.file, ".")
 		area, name, _ := strings.Cut(stem, "-")
 		fn := FileName(area, name, b.cfg.Period.Name, ext)
