@@ -258,23 +258,29 @@ func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
 		b.warn("%s", s)
 	}
 	// dated are the member writes in revision order; up and by return
-	// the times of the last write before rev and the first after it.
+	// the times of the last write before rev and the first after it,
+	// from the latest time up to each write and the earliest from each
+	// on (a fleet's history holds a write a sidecar a policy change).
 	dated := h.Dated
-	up := func(rev int64) (t time.Time) {
-		for _, d := range dated {
-			if d.Revision < rev {
-				t = latest(t, d.Time)
-			}
+	upTo := make([]time.Time, len(dated))
+	fromOn := make([]time.Time, len(dated)+1)
+	for i, d := range dated {
+		upTo[i] = d.Time
+		if i > 0 {
+			upTo[i] = latest(upTo[i-1], d.Time)
 		}
-		return t
 	}
-	by := func(rev int64) (t time.Time) {
-		for _, d := range dated {
-			if d.Revision > rev && (t.IsZero() || d.Time.Before(t)) {
-				t = d.Time
-			}
+	for i := len(dated) - 1; i >= 0; i-- {
+		fromOn[i] = earliest(fromOn[i+1], dated[i].Time)
+	}
+	up := func(rev int64) time.Time {
+		if i := sort.Search(len(dated), func(i int) bool { return dated[i].Revision >= rev }); i > 0 {
+			return upTo[i-1]
 		}
-		return t
+		return time.Time{}
+	}
+	by := func(rev int64) time.Time {
+		return fromOn[sort.Search(len(dated), func(i int) bool { return dated[i].Revision > rev })]
 	}
 	gone := 0
 	for _, l := range h.Lives {
