@@ -35,6 +35,31 @@ type Assessment struct {
 	// not verified (AssessVerified): each failed its own checks (hash,
 	// link, seq, the collector's signature), or no key was given.
 	Unverified int64 `json:"unverified"`
+	// Policy says whether the policy given names the client: "known",
+	// "NOT IN POLICY", or "not checked" without a policy. Before, a
+	// client the policy does not know (a typo, a prefix) got the same
+	// empty report as a known one that made no request.
+	Policy string `json:"policy"`
+}
+
+// What Assessment.Policy says of the client.
+const (
+	PolicyKnown      = "known"
+	PolicyUnknown    = "NOT IN POLICY"
+	PolicyNotChecked = "not checked (no --policy given)"
+)
+
+// policyOf says whether doc names client.
+func policyOf(doc *policy.Document, client string) string {
+	if doc == nil {
+		return PolicyNotChecked
+	}
+	for _, c := range doc.Clients {
+		if c.ID == client {
+			return PolicyKnown
+		}
+	}
+	return PolicyUnknown
 }
 
 // Access is one request to a privileged or bulk route.
@@ -72,7 +97,8 @@ func AssessVerified(dir, client string, from, to time.Time, doc *policy.Document
 	idx := newIndex(doc)
 	a := &Assessment{Client: client, From: from, To: to, Routes: map[string]int64{}, Tenants: map[string]int64{},
 		Statuses: map[string]int64{}, Decisions: map[string]int64{}, Sources: map[string]int64{}, KeyIDs: map[string]int64{},
-		Privileged: []Access{}} // none: [] in JSON, not null
+		Privileged: []Access{}, // none: [] in JSON, not null
+		Policy:     policyOf(doc, client)}
 	priv := privilegedRoutes(doc)
 	p := collector.Pass{Filter: collector.Filter{From: from, To: to}, VerifyKey: pub, Verify: opts, MarkVerified: true,
 		Records: func(e *collector.Entry, r *collector.StoredRecord) error {
@@ -155,7 +181,15 @@ func addTo(m map[string]int64, k string, n int64) { m[k] = satAdd(m[k], n) }
 func WriteAssessment(w io.Writer, a *Assessment) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// text from the trail is reportText: it cannot move the cursor or start a line, and holds no credential
-	fmt.Fprintf(tw, "client\t%s\nrecords\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", reportText(a.Client), a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
+	fmt.Fprintf(tw, "client\t%s\npolicy\t%s\n", reportText(a.Client), a.Policy)
+	if a.Policy == PolicyUnknown {
+		held := "holds no record of it in the range"
+		if a.Records > 0 {
+			held = fmt.Sprintf("holds %d requests of it in the range, below", a.Records)
+		}
+		fmt.Fprintf(tw, "note\tthe policy has no client of this id (client ids are exact; portcullis clients list names them); the trail %s\n", held)
+	}
+	fmt.Fprintf(tw, "records\t%d\nunverified\t%d\nbytes out\t%d\nfirst seen\t%s\nlast seen\t%s\n", a.Records, a.Unverified, a.BytesOut, stamp(a.FirstSeen), stamp(a.LastSeen))
 	for _, s := range []struct {
 		name string
 		m    map[string]int64

@@ -97,28 +97,65 @@ const (
 // be the collector's (doubt, from trailDoubt): before, such a pack put
 // INCOMPLETE above the table and still answered the rows "Yes", and an
 // auditor reading a row read a Yes made from six weeks of a quarter. A
-// No stays a No: missing records cannot have made it one.
-func (a *answer) yesNo(doubt string) string {
+// No stays a No: missing records cannot have made it one. In a pack
+// made before its period ends (so, the time the pack was made) every Yes
+// is "Yes so far": the rest of the period can still make it a No.
+// A Yes resting on a store checked against no head kept outside it
+// (rollback) says so: a copy restored from before its newest entries
+// verifies as intact, and the entry it lacks may be the one that makes
+// the answer No.
+func (a *answer) yesNo(doubt, rollback string, so time.Time) string {
+	var why []string
 	switch {
 	case !a.yes:
 		return "No"
 	case a.trail && doubt != "":
 		return "Not shown (" + doubt + "); Yes only for what the store holds of the period"
+	case !so.IsZero():
+		why = append(why, "period not ended: to "+rfc(so))
+	}
+	if a.trail && rollback != "" {
+		why = append(why, rollback)
+	}
+	switch {
+	case !so.IsZero():
+		return "Yes so far (" + strings.Join(why, "; ") + ")"
+	case len(why) > 0:
+		return "Yes (" + strings.Join(why, "; ") + ")"
 	}
 	return "Yes"
 }
 
+// rollbackDoubt says, for the trail's answers, that the store was checked
+// against no head kept outside it; "" when it was, or when trailDoubt
+// already says more.
+func (b *builder) rollbackDoubt() string {
+	if b.cfg.VerifyKey == nil || b.cfg.Anchor.given() {
+		return ""
+	}
+	return "ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
+}
+
 // trailDoubt says, for the checklist's answers, why the trail is not
 // evidence of the whole period, naming the file that says more: the
-// store holds part of it (incomplete), its integrity proof failed, or
-// entries were left out as failing their checks; "" when none.
+// store holds part of it (incomplete), its integrity proof failed or
+// was not made, or entries were left out as failing their checks; ""
+// when none.
 func (b *builder) trailDoubt() string {
 	file := FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
 	if len(b.incomplete()) > 0 {
 		return "incomplete: see " + file
 	}
+	if b.cfg.VerifyKey == nil {
+		// Nothing checked that the store is the collector's: anyone who
+		// can write its folder could have written the answers' facts.
+		return "the store was NOT VERIFIED, no collector key was given: see " + file
+	}
 	rep, err := b.verified()
-	if err != nil || rep != nil && !rep.OK() || b.leftOut > 0 {
+	switch {
+	case err != nil:
+		return "the store was NOT VERIFIED: see " + file
+	case rep != nil && !rep.OK() || b.leftOut > 0:
 		return "the store failed its integrity proof: see " + file
 	}
 	return ""
@@ -138,7 +175,7 @@ func (b *builder) checklist() ([]byte, error) {
 	w.WriteString("| question | answer | fact | evidence |\n|---|---|---|---|\n")
 	doubt := b.trailDoubt()
 	for _, a := range b.answers() {
-		yn := a.yesNo(doubt)
+		yn := a.yesNo(doubt, b.rollbackDoubt(), b.partial)
 		stem, ext, _ := strings.Cut(a.file, ".")
 		area, name, _ := strings.Cut(stem, "-")
 		fn := FileName(area, name, b.cfg.Period.Name, ext)

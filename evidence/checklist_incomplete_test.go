@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,14 +93,14 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	pack := func(data string, p Period) map[string]string {
-		res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"})
+	pack := func(data string, p Period, a Anchor) map[string]string {
+		res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d", Anchor: a})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return checklistAnswers(t, res, p)
 	}
-	complete := pack(intact, q2)
+	complete := pack(intact, q2, headAnchor(t, intact, key))
 	// The activity holds a ticketed key creation and a ticketed alert.
 	if complete["Is token creation approved and logged?"] != "Yes" || complete["Are abuse alerts linked to tickets?"] != "Yes" {
 		t.Fatalf("the complete pack of %s does not answer Yes from its trail: %q", q2.Name, complete)
@@ -114,7 +115,7 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 		{"an entry fails its checks", edited, q2, "Not shown (the store failed its integrity proof: see APILogging-RetentionSettings-2026-Q2.md)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := pack(tt.data, tt.p)
+			got := pack(tt.data, tt.p, Anchor{})
 			for _, q := range trailQuestions {
 				switch a := got[q]; {
 				case a == "":
@@ -131,5 +132,89 @@ func TestIncompletePackAnswersNoBareYes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// headAnchor returns the head of the store in dir as the anchor a pack
+// checks it against (--expect-head): the store is then not a copy rolled
+// back from before it.
+func headAnchor(t *testing.T, dir string, key ed25519.PrivateKey) Anchor {
+	t.Helper()
+	rep, err := collector.VerifyWith(dir, key.Public().(ed25519.PublicKey), collector.VerifyOptions{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("setup: the store does not verify: %v %v", err, rep)
+	}
+	return Anchor{ExpectHead: rep.HeadHash}
+}
+
+// TestPartialOrUnverifiedPackAnswersNoBareYes: a pack made before its
+// period ended said "Partial period" above the checklist, and one made
+// without the collector's key said NOT VERIFIED in its integrity file
+// only, and both answered the rows a bare "Yes": a row read alone
+// claimed the whole quarter, or a trail nobody checked. Now every Yes of
+// a partial pack is "Yes so far" with the time it covers, the trail's
+// Yes of an unverified one is "Not shown" and why, and of one checked
+// against no published head "Yes (ROLLBACK NOT CHECKED, ...)".
+func TestPartialOrUnverifiedPackAnswersNoBareYes(t *testing.T) {
+	key := newKey(t)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, _ := ParsePeriod("2026-Q2")
+	data := t.TempDir()
+	activity(t, data, key)
+	anchor := headAnchor(t, data, key)
+	pack := func(cfg Config) map[string]string {
+		cfg.Period, cfg.DataDir, cfg.History, cfg.Out, cfg.Retention = q2, data, hist, t.TempDir(), "400d"
+		res, err := Pack(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checklistAnswers(t, res, q2)
+	}
+	complete := pack(Config{SigningKey: key, Anchor: anchor})
+	yes := 0
+	for _, a := range complete {
+		if a == "Yes" {
+			yes++
+		}
+	}
+	if yes == 0 || complete[trailQuestions[0]] != "Yes" {
+		t.Fatalf("the complete pack answers %q; want Yes among them, and for %q", complete, trailQuestions[0])
+	}
+
+	made := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	partial := pack(Config{SigningKey: key, Anchor: anchor, Now: func() time.Time { return made }})
+	for q, a := range partial {
+		if complete[q] == "Yes" && a != "Yes so far (period not ended: to 2026-06-01T00:00:00Z)" {
+			t.Errorf("partial pack: %q answered %q; want \"Yes so far (period not ended: to 2026-06-01T00:00:00Z)\"", q, a)
+		}
+	}
+
+	// Verified, but against no head kept outside the store: a copy
+	// restored from before its newest entries verifies as intact.
+	rolled := pack(Config{SigningKey: key})
+	for q, a := range rolled {
+		want := "Yes (ROLLBACK NOT CHECKED, no published head: see APILogging-RetentionSettings-2026-Q2.md)"
+		if !slices.Contains(trailQuestions, q) {
+			want = "Yes"
+		}
+		if complete[q] == "Yes" && a != want {
+			t.Errorf("pack without a published head: %q answered %q; want %q", q, a, want)
+		}
+	}
+
+	unverified := pack(Config{})
+	want := "Not shown (the store was NOT VERIFIED, no collector key was given: see APILogging-RetentionSettings-2026-Q2.md)"
+	for _, q := range trailQuestions {
+		if a := unverified[q]; complete[q] == "Yes" && !strings.HasPrefix(a, want) {
+			t.Errorf("unverified pack: %q answered %q; want %q...", q, a, want)
+		}
+	}
+	for q, a := range complete {
+		if !slices.Contains(trailQuestions, q) && unverified[q] != a {
+			t.Errorf("unverified pack: %q, answered from the policy, is %q; the complete pack's %q", q, unverified[q], a)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"sort"
+	"time"
 	"unicode/utf8"
 )
 
@@ -19,14 +20,24 @@ type series struct {
 	values      map[string]int64
 }
 
-// dailyCounts returns the days of the period that have records and the
-// allowed requests, 401/403/429 denials and connections refused before
-// HTTP (a client certificate refused at the TLS handshake) per day.
+// dailyCounts returns the days of the period (to the pack's making, for
+// a period not ended) and the allowed requests, 401/403/429 denials and
+// connections refused before HTTP (a client certificate refused at the
+// TLS handshake) per day. A day without a record is a day of zeros:
+// before, it was no bar at all, and a chart of a quiet weekend read as
+// two days of traffic side by side.
 func (b *builder) dailyCounts() ([]string, []series) {
 	ss := []series{{"allowed", "#4c78a8", map[string]int64{}}, {"401", "#f58518", map[string]int64{}},
 		{"403", "#e45756", map[string]int64{}}, {"429", "#b279a2", map[string]int64{}},
 		{"refused at TLS handshake", "#9d755d", map[string]int64{}}}
 	days := map[string]bool{}
+	end := b.cfg.Period.To
+	if !b.partial.IsZero() && b.partial.Before(end) {
+		end = b.partial
+	}
+	for d := dayOf(b.cfg.Period.From); d <= dayOf(end.Add(-time.Nanosecond)); d++ {
+		days[dayName(d)] = true
+	}
 	for d, c := range b.tally.daily {
 		name := dayName(d)
 		days[name] = true
@@ -65,15 +76,29 @@ func sortedKeys(m map[string]bool) []string {
 
 // barChart renders grouped bars as inline SVG, one group per label.
 func barChart(id, title string, labels []string, ss []series) string {
-	const h, top, bar = 200, 30, 12
+	const h, top = 200, 30
 	bottom := 40
+	// Bars narrow as the labels grow, to 2 pixels, so that a quarter's
+	// 91 days (every day charted, a quiet one at zero) stay about a page
+	// wide, a label written every step groups; the page then scales the
+	// chart to its width (viewBox, and max-width in the style), in print
+	// too, where a wider chart was cut. Each bar keeps its exact count
+	// in its title.
+	bar := 12
+	if n := len(labels) * len(ss); n > 0 {
+		bar = min(12, max(2, (960-10*len(labels))/n))
+	}
 	var peak int64 = 1
 	for _, s := range ss {
 		for _, v := range s.values {
 			peak = max(peak, v)
 		}
 	}
-	group := bar*len(ss) + 10
+	group := bar*len(ss) + min(10, bar)
+	step := 1 // a slanted label needs about 24 pixels; narrower groups get one every 48
+	if group < 24 {
+		step = (48 + group - 1) / group
+	}
 	// The chart is as wide and tall as its texts need: its title (with
 	// "(max N)", the only scale a printed chart has), the legend right of
 	// the bars and the slanted labels under them were cut at a fixed
@@ -91,8 +116,8 @@ func barChart(id, title string, labels []string, ss []series) string {
 	width := max(300, plot+10+legend, 8+textWidth(heading, 13), plot+label*7/8)
 	bottom = max(bottom, 14+label/2) // a label slanted 30 degrees drops half its length
 	var w bytes.Buffer
-	fmt.Fprintf(&w, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img"><title>%s</title>`,
-		id, width, h+top+bottom, html.EscapeString(title))
+	fmt.Fprintf(&w, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img"><title>%s</title>`,
+		id, width, h+top+bottom, width, h+top+bottom, html.EscapeString(title))
 	fmt.Fprintf(&w, `<text x="4" y="16" font-size="13">%s</text>`, html.EscapeString(heading))
 	for i, l := range labels {
 		x := 40 + i*group
@@ -102,7 +127,9 @@ func barChart(id, title string, labels []string, ss []series) string {
 			fmt.Fprintf(&w, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s %s: %d</title></rect>`,
 				x+j*bar, top+h-bh, bar-1, bh, s.color, html.EscapeString(l), html.EscapeString(s.name), v)
 		}
-		fmt.Fprintf(&w, `<text x="%d" y="%d" font-size="9" transform="rotate(30 %d %d)">%s</text>`, x, top+h+12, x, top+h+12, html.EscapeString(l))
+		if i%step == 0 {
+			fmt.Fprintf(&w, `<text x="%d" y="%d" font-size="9" transform="rotate(30 %d %d)">%s</text>`, x, top+h+12, x, top+h+12, html.EscapeString(l))
+		}
 	}
 	for j, s := range ss {
 		y := 20 + 12*j
@@ -125,7 +152,7 @@ func (b *builder) timeline() string {
 	p := b.cfg.Period
 	span := p.To.Sub(p.From)
 	var w bytes.Buffer
-	fmt.Fprintf(&w, `<svg id="timeline" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img"><title>lifecycle events</title>`, width, h)
+	fmt.Fprintf(&w, `<svg id="timeline" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img"><title>lifecycle events</title>`, width, h, width, h)
 	fmt.Fprintf(&w, `<line x1="10" y1="40" x2="%d" y2="40" stroke="#888"/>`, width-10)
 	for i := range b.events {
 		ev := &b.events[i]
@@ -149,7 +176,7 @@ func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	var w bytes.Buffer
 	p := b.cfg.Period
 	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\">%s<title>Evidence pack %s</title>\n", indexCSP, html.EscapeString(p.Name))
-	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
+	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0;max-width:100%;height:auto}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
 	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
 		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
 	if note := b.partialNote(); note != "" {

@@ -60,6 +60,12 @@ type Config struct {
 	// propagation proof of each revocation; nil when the pack is built
 	// without etcd, and the revocation file says so.
 	Members func(since int64) ([]etcdadmin.MemberTrail, []string, error)
+	// MemberHistory returns the history etcd keeps of the member records
+	// (etcdadmin.Admin.MemberHistory): the records of sidecars gone
+	// before the pack, whose silence while they were up the pack names
+	// as it does a live sidecar's; nil when not read, and the Senders
+	// section says so.
+	MemberHistory func() (etcdadmin.MemberHistory, []string, error)
 	// Silence is how long a sidecar live during the period (its member
 	// record, Members) may store no batch before the pack says its
 	// records of that span may be missing; 0 means DefaultSilence.

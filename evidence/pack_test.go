@@ -357,9 +357,9 @@ func TestPackFromStore(t *testing.T) {
 		}
 		list, _ := os.ReadFile(filepath.Join(res.Dir, "APIGovernance-ISO27017Checklist-2026-Q2.md"))
 		for _, want := range []string{
-			"| Is token creation approved and logged? | Yes | 1 key creations in period, 1 with a ticket | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
+			"| Is token creation approved and logged? | Yes (ROLLBACK NOT CHECKED, no published head: see APILogging-RetentionSettings-2026-Q2.md) | 1 key creations in period, 1 with a ticket | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
 			"| Can tokens be rotated and revoked quickly? | No | 1 revocations/suspensions in period, 1 with a denial after them; NOT ACKNOWLEDGED: 1 of 2 (change, live sidecar) pairs, a sidecar that never applied the change |",
-			"| Are abuse alerts linked to tickets? | Yes | 1 alerts in period, 1 with a ticket |",
+			"| Are abuse alerts linked to tickets? | Yes (ROLLBACK NOT CHECKED, no published head: see APILogging-RetentionSettings-2026-Q2.md) | 1 alerts in period, 1 with a ticket |",
 			"| Is evidence mapped to controls, owned, reviewed and approved? | No | mapped: yes (manifest); owners: NONE for Abuse, Logging, Privileged Endpoint, Rate Limit (their files are unassigned in the manifest); review sign-offs approved for the period: 1, the whole period reviewed: access |",
 		} {
 			if !strings.Contains(string(list), want) {

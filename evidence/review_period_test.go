@@ -1,6 +1,8 @@
 package evidence
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -19,7 +21,7 @@ func reviewStore(t *testing.T, dir string, signs ...collector.Event) {
 	// A collector running since 2026 began: the store covers the periods
 	// of the tests that use it (TestPackSaysWhenTheStoreBegan).
 	since2026 := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t), Now: since2026})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: checklistKey, Now: since2026})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +55,11 @@ var everyOwner = map[string]string{"Auth": "iam@example.com", "Rate Limit": "pla
 
 // packChecklistWith is packChecklist with the live sidecars' member
 // records (Config.Members; nil: a pack without etcd).
+// checklistKey signs the stores packChecklist packs, which verifies them
+// with it: a pack of a store nobody verified answers "Not shown" from its
+// trail (TestPartialOrUnverifiedPackAnswersNoBareYes).
+var checklistKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
 func packChecklistWith(t *testing.T, data, period string, members func(int64) ([]etcdadmin.MemberTrail, []string, error)) (checklist, reviews string) {
 	t.Helper()
 	hist, err := HistoryFromFile("../examples/policy.yaml")
@@ -66,7 +73,7 @@ func packChecklistWith(t *testing.T, data, period string, members func(int64) ([
 	now := func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
 	// These stores hold a few batches of a quarter: the sidecars the
 	// member records name are not judged silent (TestPackTellsOfLiveSidecarsThatStoppedSending).
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), Owners: everyOwner, Now: now, Members: members, Silence: 366 * 24 * time.Hour})
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: checklistKey, Owners: everyOwner, Now: now, Members: members, Silence: 366 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func revocationStore(t *testing.T, dir string, recs ...collector.StoredRecord) {
 	// they were made.
 	at := func(h int) time.Time { return time.Date(2026, 5, 10, h, 0, 0, 0, time.UTC) }
 	clock := sinceQ2()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newKey(t), Now: func() time.Time { return clock }})
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: checklistKey, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package evidence
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,9 +75,17 @@ func (s *senders) addPod(e *collector.Entry) {
 	}
 }
 
-// checkSilence reads the member records (Config.Members) and sets
-// b.silent to what the live sidecars' silence leaves out, and
-// b.silenceNote to what was checked.
+// liveSpan is a span in which a pod's member record shows its sidecar
+// up; how says what bounds it, for a sidecar gone before the pack.
+type liveSpan struct {
+	from, to time.Time
+	how      string
+}
+
+// checkSilence reads the member records (Config.Members) and their
+// history (Config.MemberHistory) and sets b.silent to what the silence
+// of the sidecars live during the period leaves out, and b.silenceNote
+// to what was checked.
 func (b *builder) checkSilence() error {
 	quiet := b.senders.quiet
 	if b.cfg.Members == nil {
@@ -98,57 +107,36 @@ func (b *builder) checkSilence() error {
 			b.warn("%s", s)
 		}
 	}
-	sort.Slice(trails, func(i, j int) bool { return trails[i].Pod < trails[j].Pod })
 	end := b.cfg.Period.To
 	if !b.partial.IsZero() {
 		end = b.partial
 	}
-	var quietText, neverText []string
+	spans := map[string][]liveSpan{}
 	for _, t := range trails {
 		if len(t.Versions) == 0 {
 			continue
 		}
 		// Live from when its process started (the record's Started;
 		// unknown counts from the period's start) until the pack.
-		from := b.cfg.Period.From
-		if st := t.Versions[len(t.Versions)-1].Started; st.After(from) {
-			from = st
+		spans[t.Pod] = append(spans[t.Pod], liveSpan{from: t.Versions[len(t.Versions)-1].Started, to: end})
+	}
+	histNote, err := b.departedSpans(spans)
+	if err != nil {
+		return err
+	}
+	pods := make([]string, 0, len(spans))
+	for pod := range spans {
+		pods = append(pods, pod)
+	}
+	sort.Strings(pods)
+	var quietText, neverText []string
+	for _, p := range pods {
+		q, never := b.podSilence(p, spans[p], end)
+		if q != "" {
+			quietText = append(quietText, q)
 		}
-		if end.Sub(from) <= quiet {
-			continue // live too briefly in the period to tell silence from no requests
-		}
-		pod := strconv.Quote(t.Pod)
-		pb := b.senders.pods[t.Pod]
-		if pb == nil {
-			s := fmt.Sprintf("%s (live from %s)", pod, rfc(from))
-			if b.senders.podsOver {
-				s += fmt.Sprintf(" or among pods past the first %d, not followed", maxInstances)
-			}
-			neverText = append(neverText, s)
-			continue
-		}
-		var spans []string
-		span := func(a, z time.Time) {
-			if a.Before(from) {
-				a = from
-			}
-			if z.After(end) {
-				z = end
-			}
-			if z.Sub(a) > quiet {
-				spans = append(spans, rfc(a)+" to "+rfc(z))
-			}
-		}
-		span(from, pb.first)
-		for _, g := range pb.gaps {
-			span(g.from, g.to)
-		}
-		if pb.more > 0 {
-			spans = append(spans, fmt.Sprintf("and %d more spans", pb.more))
-		}
-		span(pb.last, end)
-		if len(spans) > 0 {
-			quietText = append(quietText, pod+": no batch stored "+strings.Join(spans, ", "))
+		if never != "" {
+			neverText = append(neverText, never)
 		}
 	}
 	why := "A sidecar sends batches only of the requests it served, so the store cannot tell a span in which it served none from one whose records never reached the collector (its spool lost or full, its path to the collector cut, the pod silenced): the records of such spans, if any, are not in this pack, and its counts, samples and answers do not include them."
@@ -160,13 +148,201 @@ func (b *builder) checkSilence() error {
 		b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: %d sidecar(s) live during period %s for longer than %s (by their member records in etcd) have no batch holding a record of the period in the store: %s. %s",
 			len(neverText), b.cfg.Period.Name, quiet, firstTen(neverText), why))
 	}
-	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above. A sidecar stopped before the pack was made has no member record left (its lease lapsed): it shows here only as its last batch stored before the period's end.",
+	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
+	b.silenceNote += " " + histNote
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
 	b.silenceNote += "\n\n"
 	return nil
+}
+
+// podSilence returns what pod's batches leave silent of its live spans:
+// the quiet spans longer than senders.quiet within them, or, when the
+// pod stored no batch at all, the spans it was live.
+func (b *builder) podSilence(pod string, live []liveSpan, end time.Time) (quietText, neverText string) {
+	quiet := b.senders.quiet
+	clip := func(l liveSpan, a, z time.Time) (time.Time, time.Time, bool) {
+		a, z = latest(a, l.from, b.cfg.Period.From), earliest(z, l.to, end)
+		return a, z, z.Sub(a) > quiet
+	}
+	var how []string
+	for _, l := range live {
+		if l.how != "" && !slices.Contains(how, l.how) {
+			how = append(how, l.how)
+		}
+	}
+	live = mergeSpans(live)
+	suffix := ""
+	if len(how) > 0 {
+		suffix = " (" + strings.Join(how, "; ") + ")"
+	}
+	name := strconv.Quote(pod)
+	pb := b.senders.pods[pod]
+	if pb == nil {
+		var from []string
+		for _, l := range live {
+			switch a, z, ok := clip(l, time.Time{}, end); {
+			case !ok:
+			case z.Equal(end):
+				from = append(from, "from "+rfc(a))
+			default:
+				from = append(from, rfc(a)+" to "+rfc(z))
+			}
+		}
+		if len(from) == 0 {
+			return "", "" // live too briefly in the period to tell silence from no requests
+		}
+		s := fmt.Sprintf("%s (live %s)", name, strings.Join(from, ", "))
+		if b.senders.podsOver {
+			s += fmt.Sprintf(" or among pods past the first %d, not followed", maxInstances)
+		}
+		return "", s + suffix
+	}
+	// The pod's quiet spans over all time: before its first batch,
+	// between two, after its last; each is silence where it meets a span
+	// the pod was live.
+	gaps := append([]quietSpan{{time.Time{}, pb.first}}, pb.gaps...)
+	gaps = append(gaps, quietSpan{pb.last, end})
+	var spans []string
+	for _, g := range gaps {
+		for _, l := range live {
+			if a, z, ok := clip(l, g.from, g.to); ok {
+				spans = append(spans, rfc(a)+" to "+rfc(z))
+			}
+		}
+	}
+	if pb.more > 0 {
+		spans = append(spans, fmt.Sprintf("and %d more spans", pb.more))
+	}
+	if len(spans) == 0 {
+		return "", ""
+	}
+	return name + ": no batch stored " + strings.Join(spans, ", ") + suffix, ""
+}
+
+// mergeSpans returns live in order of start, the spans that overlap
+// made one, each keeping what bounds it.
+func mergeSpans(live []liveSpan) []liveSpan {
+	live = slices.Clone(live)
+	sort.Slice(live, func(i, j int) bool { return live[i].from.Before(live[j].from) })
+	var out []liveSpan
+	for _, l := range live {
+		if n := len(out); n > 0 && !l.from.After(out[n-1].to) {
+			out[n-1].to = latest(out[n-1].to, l.to)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// departedSpans adds to spans, by pod, when each sidecar gone before
+// the pack was made (its member record deleted: its lease revoked as it
+// stopped, or lapsed) was up, from the history of the member records
+// etcd keeps (Config.MemberHistory), and returns what it read for the
+// Senders note. A record holds no time of its delete, so a gone sidecar
+// counts as up from its start to the last member write (its own or
+// another sidecar's) before the delete: it was up then, and may have
+// been up until the next write after it, which the text names.
+func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
+	if b.cfg.MemberHistory == nil {
+		return "The history of the member records was not read: a sidecar stopped before the pack was made has no member record left (its lease lapsed), and shows here only as its last batch stored before the period's end.", nil
+	}
+	h, bad, err := b.cfg.MemberHistory()
+	if err != nil {
+		return "", fmt.Errorf("cannot read the history of the member records: %w", err)
+	}
+	for _, s := range bad {
+		b.warn("%s", s)
+	}
+	// dated are the member writes in revision order; up and by return
+	// the times of the last write before rev and the first after it,
+	// from the latest time up to each write and the earliest from each
+	// on (a fleet's history holds a write a sidecar a policy change).
+	dated := h.Dated
+	upTo := make([]time.Time, len(dated))
+	fromOn := make([]time.Time, len(dated)+1)
+	for i, d := range dated {
+		upTo[i] = d.Time
+		if i > 0 {
+			upTo[i] = latest(upTo[i-1], d.Time)
+		}
+	}
+	for i := len(dated) - 1; i >= 0; i-- {
+		fromOn[i] = earliest(fromOn[i+1], dated[i].Time)
+	}
+	up := func(rev int64) time.Time {
+		if i := sort.Search(len(dated), func(i int) bool { return dated[i].Revision >= rev }); i > 0 {
+			return upTo[i-1]
+		}
+		return time.Time{}
+	}
+	by := func(rev int64) time.Time {
+		return fromOn[sort.Search(len(dated), func(i int) bool { return dated[i].Revision > rev })]
+	}
+	gone := 0
+	for _, l := range h.Lives {
+		if l.Deleted == 0 {
+			continue // live now: its record is among those read above
+		}
+		from := l.Started
+		if l.Created == 0 {
+			// Created before the oldest revision etcd keeps: up at
+			// every write read before its delete.
+			from = time.Time{}
+			for _, d := range dated {
+				if d.Revision < l.Deleted {
+					from = d.Time
+					break
+				}
+			}
+		}
+		to := up(l.Deleted)
+		if from.IsZero() || to.IsZero() {
+			continue
+		}
+		how := fmt.Sprintf("gone before the pack: its member record deleted at etcd revision %d, after %s", l.Deleted, rfc(to))
+		if t := by(l.Deleted); !t.IsZero() {
+			how += " and by " + rfc(t)
+		}
+		how += "; counted up to " + rfc(to)
+		spans[l.Pod] = append(spans[l.Pod], liveSpan{from: from, to: to, how: how})
+		gone++
+	}
+	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the last member write read before its record's delete (a record holds no time of its delete; it may have served until the next write).", h.From, h.To, gone)
+	if h.From > 1 {
+		var oldest time.Time
+		for _, d := range dated {
+			oldest = d.Time
+			break
+		}
+		if oldest.IsZero() || oldest.After(b.cfg.Period.From) {
+			b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: etcd compacted the history of the member records before revision %d, and no member write it keeps is dated at or before the period's start: a sidecar live during period %s that went away before then has no record left, so its silence, if any, is not named in this pack.", h.From, b.cfg.Period.Name))
+		}
+	}
+	return note, nil
+}
+
+// latest returns the latest of ts.
+func latest(ts ...time.Time) (t time.Time) {
+	for _, x := range ts {
+		if x.After(t) {
+			t = x
+		}
+	}
+	return t
+}
+
+// earliest returns the earliest of the non-zero ts.
+func earliest(ts ...time.Time) (t time.Time) {
+	for _, x := range ts {
+		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
+			t = x
+		}
+	}
+	return t
 }
 
 // firstTen joins the first ten of parts, counting the rest.

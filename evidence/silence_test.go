@@ -128,11 +128,56 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 		}
 	}
 
+	// pod-a and pod-c went away before the pack (their leases revoked or
+	// lapsed): only etcd's history of the member records names them.
+	// Before, the pack read the live records alone and said nothing of
+	// either. pod-a's record was deleted at revision 30, after pod-b's
+	// write at 12:00 (revision 29) and before its write at 13:00: pod-a
+	// was up until 12:00 at least, silent from 01:00. pod-c's, deleted at
+	// 40, was up from 00:30 to 13:00 and never sent.
+	gone := func(int64) ([]etcdadmin.MemberTrail, []string, error) {
+		return []etcdadmin.MemberTrail{member("pod-b", at(0, 45)), member("pod-d", at(23, 40))}, nil, nil
+	}
+	history := func() (etcdadmin.MemberHistory, []string, error) {
+		return etcdadmin.MemberHistory{From: 1, To: 50, Lives: []etcdadmin.MemberLife{
+			{Pod: "pod-a", Created: 3, Deleted: 30, Started: day.Add(-time.Hour), Updated: day.Add(-time.Hour)},
+			{Pod: "pod-c", Created: 5, Deleted: 40, Started: at(0, 30), Updated: at(0, 30)},
+			{Pod: "pod-b", Created: 6, Started: at(0, 45), Updated: at(13, 0)},
+		}, Dated: []etcdadmin.DatedRevision{{Revision: 3, Time: day.Add(-time.Hour)}, {Revision: 5, Time: at(0, 30)}, {Revision: 6, Time: at(0, 45)}, {Revision: 29, Time: at(12, 0)}, {Revision: 31, Time: at(13, 0)}}}, nil, nil
+	}
+	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: history, Silence: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet = `"pod-a": no batch stored 2026-05-12T01:00:00Z to 2026-05-12T12:00:00Z (gone before the pack: its member record deleted at etcd revision 30, after 2026-05-12T12:00:00Z and by 2026-05-12T13:00:00Z; counted up to 2026-05-12T12:00:00Z)`
+	never = `have no batch holding a record of the period in the store: "pod-c" (live 2026-05-12T00:30:00Z to 2026-05-12T13:00:00Z) (gone before the pack: its member record deleted at etcd revision 40, after 2026-05-12T13:00:00Z; counted up to 2026-05-12T13:00:00Z)`
+	for _, want := range []string{quiet, never} {
+		if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("sidecars gone before the pack: warnings %q: none says %q", res.Warnings, want)
+		}
+	}
+	ret, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "RetentionSettings", p.Name, "md")))
+	if want := "names 2 record(s) of sidecars gone before the pack was made"; !strings.Contains(string(ret), want) {
+		t.Errorf("the integrity file does not say %q:\n%s", want, ret)
+	}
+	// etcd compacted the history into the period: a sidecar gone before
+	// then cannot be seen, and the pack says so.
+	compacted := func() (etcdadmin.MemberHistory, []string, error) {
+		return etcdadmin.MemberHistory{From: 29, To: 50, Dated: []etcdadmin.DatedRevision{{Revision: 29, Time: at(12, 0)}}}, nil, nil
+	}
+	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: compacted, Silence: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "INCOMPLETE: etcd compacted the history of the member records before revision 29"; !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+		t.Errorf("history compacted into the period: warnings %q: none says %q", res.Warnings, want)
+	}
+
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ret, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "RetentionSettings", p.Name, "md")))
+	ret, _ = os.ReadFile(filepath.Join(res.Dir, FileName("APILogging", "RetentionSettings", p.Name, "md")))
 	if want := "Silence CANNOT BE CHECKED: the pack was built without etcd"; !strings.Contains(string(ret), want) {
 		t.Errorf("without etcd, the integrity file does not say %q:\n%s", want, ret)
 	}

@@ -257,6 +257,7 @@ func (f *packFlags) config(p evidence.Period) (evidence.Config, error) {
 		return err
 	})
 	cfg.Members = memberTrails(ef)
+	cfg.MemberHistory = memberHistory(ef)
 	return cfg, err
 }
 
@@ -285,6 +286,19 @@ func (f *packFlags) readAnchor(cfg *evidence.Config) error {
 		cfg.Anchor.Checked = append(cfg.Anchor.Checked, h.from)
 	}
 	return nil
+}
+
+// memberHistory reads the history etcd keeps of the member records, for
+// the silence of the sidecars gone before the pack, on a connection of
+// its own.
+func memberHistory(ef etcdFlags) func() (etcdadmin.MemberHistory, []string, error) {
+	return func() (h etcdadmin.MemberHistory, bad []string, err error) {
+		err = withAdmin(&ef, func(ctx context.Context, a *etcdadmin.Admin) error {
+			h, bad, err = a.MemberHistory(ctx)
+			return err
+		})
+		return h, bad, err
+	}
 }
 
 // memberTrails reads the live sidecars' member records for the

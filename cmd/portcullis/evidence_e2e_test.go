@@ -207,6 +207,16 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls[etcdadmin.ActionKeyCreate+" "+spec.ID] = created
+	// pod-gone: a sidecar up from 08:00 that never sends, and stops
+	// (its lease revoked) on day 2: gone before the pack.
+	goneLease, err := cli.Grant(ctx, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := json.Marshal(etcdsync.Member{Pod: "pod-gone", Revision: 1, Started: e2eDay(1).Add(8 * time.Hour), Updated: sim.now()})
+	if _, err := cli.Put(ctx, etcdsync.NewLayout(e2ePrefix).Member("pod-gone"), string(gone), clientv3.WithLease(goneLease.ID)); err != nil {
+		t.Fatal(err)
+	}
 	for _, sc := range s.sidecars {
 		s.until("the new key accepted on "+sc, func() bool { return tr.send(sc, "GET", "/v1/users/7", k2) == 200 })
 	}
@@ -237,6 +247,9 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		s.until(pod+"'s member record at the revocation", func() bool { return memberRevision(t, ctx, cli, pod) >= revRev })
 	}
 	stored(etcdadmin.ActionKeyRotate+" "+spec.ID, etcdadmin.ActionKeyRevoke+" "+spec.ID)
+	if _, err := cli.Revoke(ctx, goneLease.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	// Day 3. A suspension (bob) enforced on both sidecars, then resumed;
 	// token guessing: the alert and its ticket at the webhook; acme-hris
@@ -358,10 +371,18 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		// it was live from day 2 on, and it never sent a batch; pod-a
 		// and pod-b sent only in the mornings. Before, the pack said
 		// nothing of either (TestPackTellsOfLiveSidecarsThatStoppedSending).
-		never := `(by their member records in etcd) have no batch holding a record of the period in the store: "pod-stuck" (live from `
+		never := `"pod-stuck" (live from `
 		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), never, `"pod-a": no batch stored `, `"pod-b": no batch stored `)
 		if !strings.Contains(errOut.String(), never) {
 			t.Errorf("evidence pack printed no warning naming pod-stuck's silence: %q", &errOut)
+		}
+		// pod-gone was up from day 1 08:00 and stopped on day 2 after
+		// pod-a and pod-b published the revocation: only etcd's history
+		// of its record names it. Before, the pack said nothing of it.
+		goneText := `(by their member records in etcd) have no batch holding a record of the period in the store: "pod-gone" (live 2030-04-01T08:00:00Z to 2030-04-02T09:`
+		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), goneText, "(gone before the pack: its member record deleted at etcd revision ")
+		if !strings.Contains(errOut.String(), goneText) {
+			t.Errorf("evidence pack printed no warning naming pod-gone's silence: %q", &errOut)
 		}
 	})
 	t.Run("verify and tamper", func(t *testing.T) { e2e.tamper(t, keyPath+".pub") })

@@ -156,6 +156,11 @@ func incidentAssess(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
+	if a.Policy == alert.PolicyUnknown {
+		// Said on stderr too: an empty report of a misspelt client read
+		// as "it did nothing".
+		fmt.Fprintf(stderr, "warning: client %q is not in the policy %s (client ids are exact); the trail holds %d requests of it in the range\n", a.Client, *pol, a.Records)
+	}
 	if *format == "json" {
 		err = printJSON(stdout, a)
 	} else {
