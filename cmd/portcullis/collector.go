@@ -335,7 +335,7 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 	}
 	ln = netutil.LimitListener(ln, metricsMaxConns)
 	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
-		MaxHeaderBytes: collector.MaxHeaderBytes}
+		MaxHeaderBytes: collector.MaxHeaderBytes, ErrorLog: col.ErrorLog()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
