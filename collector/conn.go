@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,8 +31,14 @@ func (c *Collector) HTTPServer() *http.Server {
 	protocols.SetHTTP1(true)
 	return &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.UnauthTimeout, ReadTimeout: time.Minute,
 		IdleTimeout: time.Minute, ConnContext: c.conns.connContext, ConnState: c.conns.connState, Protocols: &protocols,
-		MaxHeaderBytes: MaxHeaderBytes}
+		MaxHeaderBytes: MaxHeaderBytes, ErrorLog: c.ErrorLog()}
 }
+
+// ErrorLog is what the collector's HTTP servers (HTTPServer's, and the
+// caller's for MetricsHandler) take as http.Server.ErrorLog: their
+// connection errors counted and logged as JSON, at most one line a second
+// (serverlog.go).
+func (c *Collector) ErrorLog() *log.Logger { return c.serverLog.logger() }
 
 // MaxHeaderBytes bounds a request's line and headers on the collector's
 // listeners (net/http adds 4 KiB of slack); a longer head is answered 431

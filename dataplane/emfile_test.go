@@ -59,7 +59,17 @@ func TestEMFILEChild(t *testing.T) {
 	go func() { done <- srv.Serve(ln) }()
 	fmt.Printf("addr %s\n", ln.Addr())
 	go func() {
-		io.Copy(io.Discard, os.Stdin)
+		// A line asks for the accept errors on /metrics; the end of
+		// stdin ends the child.
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			for _, l := range strings.Split(scrape(t, srv), "\n") {
+				if strings.HasPrefix(l, "portcullis_accept_errors_total ") {
+					fmt.Println(l)
+				}
+			}
+			fmt.Println("end of metrics")
+		}
 		os.Exit(0)
 	}()
 	err = <-done
@@ -114,9 +124,26 @@ func TestAcceptEMFILE(t *testing.T) {
 	}
 	addr := strings.TrimSpace(strings.TrimPrefix(line, "addr "))
 	rest := make(chan string, 1)
+	metrics := make(chan string, 1)
 	go func() {
-		b, _ := io.ReadAll(out)
-		rest <- string(b)
+		var b strings.Builder
+		var page string
+		for {
+			l, err := out.ReadString('\n')
+			switch {
+			case l == "end of metrics\n":
+				metrics <- page
+				page = ""
+			case strings.HasPrefix(l, "portcullis_"):
+				page += l
+			default:
+				b.WriteString(l)
+			}
+			if err != nil {
+				break
+			}
+		}
+		rest <- b.String()
 		exited <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
@@ -166,7 +193,7 @@ func TestAcceptEMFILE(t *testing.T) {
 			resp, rerr := http.ReadResponse(bufio.NewReader(c), nil)
 			c.Close()
 			if rerr == nil && resp.StatusCode == 200 {
-				return
+				break
 			}
 			err = rerr
 		}
@@ -174,5 +201,17 @@ func TestAcceptEMFILE(t *testing.T) {
 			t.Fatalf("no request served 30s after the idle connections closed: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The errors waited out are on /metrics, not only in the log.
+	io.WriteString(stdin, "metrics\n")
+	var page string
+	select {
+	case page = <-metrics:
+	case err := <-exited:
+		t.Fatalf("child exited: %v; stdout: %s; stderr:\n%s", err, <-rest, stderr)
+	}
+	var n int
+	if _, err := fmt.Sscanf(page, "portcullis_accept_errors_total %d", &n); err != nil || n == 0 {
+		t.Fatalf("after running out of descriptors, /metrics says %q, want portcullis_accept_errors_total above 0", page)
 	}
 }

@@ -205,9 +205,16 @@ func (s *Server) unrecorded(x *exchange) bool {
 // policyStale reports whether the policy refuses a credentialed request
 // at now (unix nanoseconds) because the sidecar has not heard from etcd
 // for longer than staleness.max_age (staleness.action: deny).
-func (s *Server) policyStale(x *exchange, now int64) bool {
-	return s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 &&
-		now-s.store.HeardAt() > int64(x.snap.StaleAfter)
+func (s *Server) policyStale(x *exchange, now, mono int64) bool {
+	if !s.cfg.Watching || !x.snap.StaleDeny || x.snap.StaleAfter <= 0 {
+		return false
+	}
+	// Either clock past the bound is stale: measured on the wall clock
+	// alone, a step back stretched the bound by the step
+	// (TestPolicyStaleAfterWallClockStepsBack); on the monotonic clock
+	// alone, a simulated wall clock (Config.Clock) would not move it.
+	bound := int64(x.snap.StaleAfter)
+	return now-s.store.HeardAt() > bound || mono-limiter.At(s.store.HeardTime()) > bound
 }
 
 // decide runs steps 1 to 6 of the request path (docs/trust-boundary.md),
@@ -265,7 +272,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if x.route.Public {
 		return s.limitPublic(x)
 	}
-	if s.policyStale(x, x.wall) {
+	if s.policyStale(x, x.wall, x.mono) {
 		return audit.PolicyStale
 	}
 	// 4. Credential: API key or token, revocation, suspension (credential.go).

@@ -159,6 +159,17 @@ func (s *Server) Families() []Family {
 			}
 			return 0
 		}),
+		// The listener's (conn.go): what its caps and accept errors did
+		// was a log line a second at most, and nothing on this page.
+		Gauge("portcullis_connections_open", "Client connections open on the listener (at most --max-conns).", func() float64 {
+			return float64(s.listenerCount(func(l *listener) uint64 { return uint64(max(l.open.Load(), 0)) }))
+		}),
+		Counter("portcullis_connections_refused_total", "Client connections closed at accept: over --max-conns or --max-conns-per-ip.", func() uint64 {
+			return s.listenerCount(func(l *listener) uint64 { return l.refused.Load() })
+		}),
+		Counter("portcullis_accept_errors_total", "Accept errors on the listener (too many open files, ...), each waited out and retried; the connections being served go on.", func() uint64 {
+			return s.listenerCount(func(l *listener) uint64 { return l.acceptErrs.Load() })
+		}),
 		Gauge("portcullis_ready", "1 while the data plane is ready (a policy loaded, not draining), else 0; /readyz adds the other checks.", func() float64 {
 			if s.Ready() {
 				return 1
@@ -178,6 +189,14 @@ func (s *Server) policyGauge(name, help string, v func() float64) Family {
 	return Family{Name: name, Type: "gauge", Help: help, Samples: func(b []byte) []byte {
 		return appendFloatSample(b, series, v())
 	}}
+}
+
+// listenerCount returns f of the listener Serve runs, or 0 before Serve.
+func (s *Server) listenerCount(f func(*listener) uint64) uint64 {
+	if l := s.ln.Load(); l != nil {
+		return f(l)
+	}
+	return 0
 }
 
 // classNames returns the class label of each metrics slot.

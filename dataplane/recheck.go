@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/valyala/fasthttp"
 )
 
-// recheck judges an admitted request again at now (unix nanoseconds), the
+// recheck judges an admitted request again at now (unix nanoseconds; mono
+// the same instant on the limiter clock), the
 // end of a wait: for a concurrency slot (its class's max_wait, up to 5
 // minutes), and with an upstream connection in hand (the pool's cap, up to the upstream timeout, and a
 // dial), before a byte is sent (sendable). A request whose tables were
@@ -19,7 +21,7 @@ import (
 // token expired in the queue, was served
 // (TestRevocationReachesRequestsWaitingForTheUpstream,
 // TestCredentialExpiredWhileWaitingRefused).
-func (s *Server) recheck(ctx *fasthttp.RequestCtx, x *exchange, now int64) audit.Decision {
+func (s *Server) recheck(ctx *fasthttp.RequestCtx, x *exchange, now, mono int64) audit.Decision {
 	x.at = now
 	// What refuses a request on arrival whatever its credential, at the
 	// end of its wait too: a sidecar deaf to etcd past staleness.max_age
@@ -27,7 +29,7 @@ func (s *Server) recheck(ctx *fasthttp.RequestCtx, x *exchange, now int64) audit
 	// accepting (TestPolicyStaleWhileWaitingRefused,
 	// TestAuditUnavailableWhileWaitingRefused).
 	switch {
-	case !x.route.Public && s.policyStale(x, now):
+	case !x.route.Public && s.policyStale(x, now, mono):
 		return audit.PolicyStale
 	case s.unrecorded(x):
 		return audit.AuditUnavailable
@@ -153,7 +155,7 @@ func (s *Server) sendable(ctx *fasthttp.RequestCtx, x *exchange, at time.Time) a
 		_, now = s.clock.now()
 	}
 	prep := x.prep
-	if d := s.recheck(ctx, x, now); d != audit.Allowed || x.prep == prep {
+	if d := s.recheck(ctx, x, now, limiter.At(at)); d != audit.Allowed || x.prep == prep {
 		return d
 	}
 	s.identify(&ctx.Request, x)

@@ -21,6 +21,9 @@ type Store struct {
 	loadedAt atomic.Int64 // unix nanoseconds of the last Swap
 	failures atomic.Int64
 	heardAt  atomic.Int64 // unix nanoseconds the source last confirmed the snapshot is current
+	// heardMono is the same instant on the monotonic clock, nanoseconds
+	// since monoStart (HeardTime).
+	heardMono atomic.Int64
 
 	mu        sync.Mutex // guards the following fields; writers only, never Load
 	preparers map[int]func(*Snapshot)
@@ -39,11 +42,16 @@ func (s *Store) Swap(snap *Snapshot) {
 	for _, p := range s.preparers {
 		p(snap)
 	}
-	now := time.Now().UnixNano()
+	t := time.Now()
+	now := t.UnixNano()
 	s.cur.Store(snap)
 	s.loadedAt.Store(now)
 	s.heardAt.Store(now)
+	s.heardMono.Store(int64(t.Sub(monoStart)))
 }
+
+// monoStart anchors the monotonic readings of HeardTime.
+var monoStart = time.Now()
 
 // Reprepare runs the preparers again on the Snapshot in force, without
 // swapping it or touching when it was loaded or heard: what a preparer
@@ -99,7 +107,21 @@ func (s *Store) LoadedAt() time.Time {
 // Heard records that the policy source confirmed at now (unix nanoseconds)
 // that the current Snapshot is up to date (an etcd event or progress
 // notification).
-func (s *Store) Heard(now int64) { s.heardAt.Store(now) }
+func (s *Store) Heard(now int64) {
+	t := time.Now()
+	s.heardAt.Store(now)
+	// now may lie in the past (a last-known-good file's confirmation):
+	// the monotonic reading is moved back as far.
+	s.heardMono.Store(int64(t.Sub(monoStart)) - (t.UnixNano() - now))
+}
 
 // HeardAt returns the unix nanoseconds of the last confirmation.
 func (s *Store) HeardAt() int64 { return s.heardAt.Load() }
+
+// HeardTime returns the last confirmation as a time carrying a monotonic
+// clock reading, so that its age (time.Since) is not moved by a step of
+// the wall clock after it: one stepped back an hour stretched
+// staleness.max_age, measured on the wall clock alone, by an hour
+// (TestPolicyStaleAfterWallClockStepsBack). Before any confirmation it
+// is the package's start.
+func (s *Store) HeardTime() time.Time { return monoStart.Add(time.Duration(s.heardMono.Load())) }

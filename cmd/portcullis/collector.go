@@ -158,6 +158,7 @@ func runCollector(args []string) int {
 		log.Error().Err(err).Msg("collector stopped")
 		return 1
 	}
+	log.Info().Msg("collector stopped")
 	return 0
 }
 
@@ -313,6 +314,10 @@ func logClose(c io.Closer, log *zerolog.Logger, what string) {
 // when ctx ends.
 func shutdownOnDone(ctx context.Context, srv *http.Server, log *zerolog.Logger) {
 	<-ctx.Done()
+	// The steps to the exit can take a while (batches in flight, the
+	// final head to etcd): without this line a stopping collector said
+	// nothing until it was gone.
+	log.Info().Msg("collector stopping: intake closed; the batches in flight get up to 10s, then the final signed head is published and the store closed")
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shut); err != nil {
@@ -335,7 +340,7 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 	}
 	ln = netutil.LimitListener(ln, metricsMaxConns)
 	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
-		MaxHeaderBytes: collector.MaxHeaderBytes}
+		MaxHeaderBytes: collector.MaxHeaderBytes, ErrorLog: col.ErrorLog()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

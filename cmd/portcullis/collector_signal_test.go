@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,5 +47,17 @@ func TestCollectorSurvivesSecondSignalWhileStopping(t *testing.T) {
 	})
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
 		t.Errorf("collector after a second SIGTERM while stopping: %v, want exit 0", err)
+	}
+	// It says so (review66): it logged nothing from SIGTERM to its exit,
+	// so a collector gone was told from one that crashed silently only by
+	// its exit status.
+	b, err := os.ReadFile(filepath.Join(h.dir, "collector.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"message":"collector stopping`, `"message":"collector stopped"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("collector log lacks %s; log:\n%s", want, b)
+		}
 	}
 }
