@@ -142,7 +142,7 @@ func approvalsListCmd() etcdCmd {
 			// The requester's and approver's texts stay on their line, in
 			// their column: the second person reads them before granting.
 			t := alert.PlainText
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", t(ap.ID), t(approvalState(ap, time.Now())), t(ap.Client), t(ap.Route),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", t(ap.ID), t(approvalState(ap, time.Now())), t(orDash(ap.Client)), t(ap.Route),
 				ap.Uses, ap.MaxUses, t(ap.Requester), t(orDash(ap.Approver)), orDash(timeOrEmpty(ap.Expires)), t(orDash(ap.Ticket)))
 		}
 		return tw.Flush()
@@ -157,7 +157,7 @@ func approvalsShowCmd() etcdCmd {
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, row := range [][2]string{
-			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", ap.Client}, {"route", ap.Route},
+			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", orDash(ap.Client)}, {"route", ap.Route},
 			{"requester", ap.Requester}, {"reason", ap.Reason}, {"ticket", orDash(ap.Ticket)},
 			{"requested", ap.Requested.Format(time.RFC3339)}, {"approver", orDash(ap.Approver)}, {"note", orDash(ap.Note)},
 			{"decided", orDash(timeOrEmpty(ap.Decided))}, {"expires", orDash(timeOrEmpty(ap.Expires))},
