@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -30,7 +31,9 @@ import (
 //   - a key in the document for a client holding a privileged scope in
 //     next that cur's document does not hold as it is (same id, client
 //     and SHA-256, valid no earlier, no longer, not revoked in cur);
-//   - an mTLS identity added to such a client.
+//   - an mTLS identity added to such a client;
+//   - an issuer added or changed whose tokens may name such a client
+//     (one of its tenants holds it).
 //
 // The comparison errs towards weakening: a route renamed or a key moved
 // counts as one.
@@ -138,6 +141,33 @@ func privilegeWeakenings(cur, next *Document) []string {
 		k := &next.Keys[i]
 		if privClient[k.Client] && !narrowerKey(cur.Keys, k) {
 			out = append(out, fmt.Sprintf("key %q added or widened in the document for client %q (privileged)", k.ID, k.Client))
+		}
+	}
+	return append(out, issuerWeakenings(cur, next, privClient)...)
+}
+
+// issuerWeakenings lists the issuers of next, added or changed in any
+// field, whose tokens may name a client holding a privileged scope (one
+// of its tenants'): such a token is a credential of that client that no
+// keys create approved. An issuer kept as it is weakens nothing.
+func issuerWeakenings(cur, next *Document, privClient map[string]bool) []string {
+	privTenant := map[string]string{}
+	for _, c := range next.Clients {
+		if privClient[c.ID] && privTenant[c.Tenant] == "" {
+			privTenant[c.Tenant] = c.ID
+		}
+	}
+	var out []string
+	for _, is := range next.Issuers {
+		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
+		if i >= 0 && reflect.DeepEqual(cur.Issuers[i], is) {
+			continue
+		}
+		for _, t := range is.Tenants {
+			if c := privTenant[t]; c != "" {
+				out = append(out, fmt.Sprintf("issuer %q added or changed, and its tokens may name client %q (privileged) of tenant %q", is.ID, c, t))
+				break
+			}
 		}
 	}
 	return out

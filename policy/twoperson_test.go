@@ -41,6 +41,9 @@ func TestWeakenings(t *testing.T) {
 		{"key moved to privileged client", "id: acmehris1\n    client: acme-hris", "id: acmehris1\n    client: acme-admin", `key "acmehris1" added or widened`},
 		{"key lifetime extended", "id: acmeadm1\n    client: acme-admin\n    sha256: b5fc76602f5855a0f39b1c200736677760a57e481a0b9ab472e53c86921d2ddf\n    created_by: demo\n    ticket: DEMO-2\n    created_at: \"2026-01-01T00:00:00Z\"",
 			"id: acmeadm1\n    client: acme-admin\n    sha256: b5fc76602f5855a0f39b1c200736677760a57e481a0b9ab472e53c86921d2ddf\n    created_by: demo\n    ticket: DEMO-2\n    created_at: \"2027-01-01T00:00:00Z\"", `key "acmeadm1" added or widened`},
+		{"issuer added", "issuers:\n", "issuers:\n  - {id: other-idp, issuer: https://idp.other.example, tenants: [acme], hmac_secret: \"env:X\", audiences: [a], algorithms: [HS256]}\n", `issuer "other-idp" added or changed, and its tokens may name client "acme-admin"`},
+		{"issuer key changed", "kid\":\"demo-1\"", "kid\":\"demo-2\"", `issuer "demo-idp" added or changed`},
+		{"issuer of no privileged tenant", "tenants: [acme, globex]", "tenants: [globex]", ""},
 		{"key shortened", "id: acmeadm1\n    client: acme-admin\n", "id: acmeadm1\n    client: acme-admin\n    not_after: \"2027-01-01T00:00:00Z\"\n", ""},
 	} {
 		next := base
