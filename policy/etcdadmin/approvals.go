@@ -111,7 +111,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	if len(weak) > 0 {
 		// What the approver is asked to let through, as the policy in
 		// force reads now.
-		details["weakens"] = strings.Join(weak, "; ")
+		details["weakens"] = weakSummary(weak)
 	}
 	ev, err := a.eventOp(now, etcdsync.ActionApprovalRequest, id, meta, details)
 	if err != nil {

@@ -53,11 +53,11 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 		return nil, nil, nil
 	case meta.Approval == "":
 		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s), so it needs a second person's approval of this document (sha256 %s): run portcullis approvals request --policy FILE --reason TEXT, have a second person run portcullis approvals grant ID, then push again with --approval ID: %w",
-			strings.Join(weak, "; "), digest, ErrNotApproved)
+			weakSummary(weak), digest, ErrNotApproved)
 	}
 	cmps, ops, err := a.approvalUse(ctx, meta.Approval, "", PolicyPushRoute(digest), meta)
 	if err != nil {
-		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s) and needs an approval granted for this document (route %q): %w", strings.Join(weak, "; "), PolicyPushRoute(digest), err)
+		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s) and needs an approval granted for this document (route %q): %w", weakSummary(weak), PolicyPushRoute(digest), err)
 	}
 	return cmps, ops, nil
 }
@@ -99,4 +99,17 @@ func (a *Admin) policyRequest(ctx context.Context, st *etcdsync.State, document 
 		return "", nil, err
 	}
 	return PolicyPushRoute(next.SourceDigest()), policy.Weakenings(cur, next), nil
+}
+
+// maxWeakListed bounds the weakenings an error or an event lists: a
+// document that adds thousands of keys would make the approval.request
+// event too large for the collector's store.
+const maxWeakListed = 20
+
+// weakSummary joins the weakenings, the first maxWeakListed of them.
+func weakSummary(weak []string) string {
+	if len(weak) <= maxWeakListed {
+		return strings.Join(weak, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(weak[:maxWeakListed], "; "), len(weak)-maxWeakListed)
 }

@@ -104,17 +104,19 @@ func TestPushThatWeakensNeedsApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uses, named := 0, 0
+	uses, named, asked := 0, 0, ""
 	for _, e := range evs {
 		switch {
+		case e.Action == etcdsync.ActionApprovalRequest && e.Target == ap.ID:
+			asked = e.Details["weakens"]
 		case e.Action == etcdsync.ActionApprovalUse && e.Target == ap.ID:
 			uses++
 		case e.Action == ActionPolicyPush && e.Details["approval"] == ap.ID:
 			named++
 		}
 	}
-	if uses != 1 || named != 1 {
-		t.Errorf("trail: %d approval.use events and %d policy.push naming the approval; want 1 and 1", uses, named)
+	if uses != 1 || named != 1 || asked != "lifecycle.privileged_key_approval turned off" {
+		t.Errorf("trail: %d approval.use events, %d policy.push naming the approval, request weakens %q; want 1, 1 and what the push turns off", uses, named, asked)
 	}
 }
 
