@@ -21,7 +21,7 @@ import (
 // true} (issue 20). The logic is etcdadmin's (approvals.go).
 func approvalsCommands() group {
 	return group{
-		"request": etcdCommand("approvals request", "ask for an approval for a client to call a privileged route", approvalsRequestCmd()),
+		"request": etcdCommand("approvals request", "ask for an approval for a client to call a privileged route, or to push a policy document that weakens the two-person controls", approvalsRequestCmd()),
 		"grant":   etcdCommand("approvals grant", "grant a pending approval (the approver must not be its requester)", approvalsGrantCmd()),
 		"deny":    etcdCommand("approvals deny", "deny a pending approval, or withdraw a grant", approvalsDenyCmd()),
 		"list":    etcdCommand("approvals list", "list the approvals in etcd", approvalsListCmd()),
@@ -31,14 +31,20 @@ func approvalsCommands() group {
 
 func approvalsRequestCmd() etcdCmd {
 	var req etcdadmin.ApprovalRequest
+	var policyFile string
 	return etcdCmd{
 		change: true,
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&req.Client, "client", "", "client `id` that will make the request (required)")
-			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (required)")
+			fs.StringVar(&req.Client, "client", "", "client `id` that will make the request (required, but with --policy)")
+			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (required, but with --policy)")
+			fs.StringVar(&policyFile, "policy", "", "ask for the push of this policy `FILE` instead (a push that weakens the two-person controls needs one; the grant admits this document only)")
 		},
 		check: func(f *etcdFlags) error {
 			switch {
+			case policyFile != "" && (req.Client != "" || req.Route != ""):
+				return errors.New("--policy asks for a policy push: give no --client or --route with it")
+			case policyFile != "":
+				return needReason(f)
 			case req.Client == "":
 				return errors.New("--client is required; name the client that will make the request")
 			case req.Route == "":
@@ -47,9 +53,21 @@ func approvalsRequestCmd() etcdCmd {
 			return needReason(f)
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
+			if policyFile != "" {
+				doc, err := readPolicyFile(policyFile)
+				if err != nil {
+					return err
+				}
+				req.Policy = doc
+			}
 			ap, err := a.RequestApproval(ctx, req, f.meta())
 			if err != nil || f.json {
 				return errOrJSON(err, out, ap)
+			}
+			if policyFile != "" {
+				_, err = fmt.Fprintf(out, "approval %s requested by %s for %s (%s; one push within %s of the grant)\nthe approver checks the document (sha256sum %s, portcullis policy diff %s) and runs: portcullis approvals grant %s --approver NAME --note TEXT\nthen push it: portcullis policy push %s --approval %s\n",
+					ap.ID, ap.Requester, ap.Route, policyFile, ap.MaxAge, policyFile, policyFile, ap.ID, policyFile, ap.ID)
+				return err
 			}
 			_, err = fmt.Fprintf(out, "approval %s requested by %s for client %s on %s (%d use(s) within %s of the grant)\nask a second person to run: portcullis approvals grant %s --approver NAME --note TEXT\n",
 				ap.ID, ap.Requester, ap.Client, ap.Route, ap.MaxUses, ap.MaxAge, ap.ID)
@@ -79,6 +97,11 @@ func approvalsGrantCmd() etcdCmd {
 			}
 			if err != nil || f.json {
 				return errOrJSON(err, out, ap)
+			}
+			if etcdadmin.IsPolicyPushRoute(ap.Route) {
+				_, err = fmt.Fprintf(out, "approval %s granted by %s for %s until %s (%d push)\nthe requester runs: portcullis policy push FILE --approval %s\n",
+					ap.ID, ap.Approver, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
+				return err
 			}
 			_, err = fmt.Fprintf(out, "approval %s granted by %s for client %s on %s until %s (%d use(s))\nthe client sends: X-Portcullis-Approval: %s\n",
 				ap.ID, ap.Approver, ap.Client, ap.Route, ap.Expires.Format(time.RFC3339), ap.MaxUses, ap.ID)
@@ -119,7 +142,7 @@ func approvalsListCmd() etcdCmd {
 			// The requester's and approver's texts stay on their line, in
 			// their column: the second person reads them before granting.
 			t := alert.PlainText
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", t(ap.ID), t(approvalState(ap, time.Now())), t(ap.Client), t(ap.Route),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", t(ap.ID), t(approvalState(ap, time.Now())), t(orDash(ap.Client)), t(ap.Route),
 				ap.Uses, ap.MaxUses, t(ap.Requester), t(orDash(ap.Approver)), orDash(timeOrEmpty(ap.Expires)), t(orDash(ap.Ticket)))
 		}
 		return tw.Flush()
@@ -134,7 +157,7 @@ func approvalsShowCmd() etcdCmd {
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, row := range [][2]string{
-			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", ap.Client}, {"route", ap.Route},
+			{"id", ap.ID}, {"state", approvalState(ap, time.Now())}, {"client", orDash(ap.Client)}, {"route", ap.Route},
 			{"requester", ap.Requester}, {"reason", ap.Reason}, {"ticket", orDash(ap.Ticket)},
 			{"requested", ap.Requested.Format(time.RFC3339)}, {"approver", orDash(ap.Approver)}, {"note", orDash(ap.Note)},
 			{"decided", orDash(timeOrEmpty(ap.Decided))}, {"expires", orDash(timeOrEmpty(ap.Expires))},

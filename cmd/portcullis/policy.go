@@ -144,11 +144,13 @@ func checkStdinArg(name string, argNames, pos []string, stderr io.Writer) (int, 
 
 func policyPushCmd() etcdCmd {
 	var expect int64
+	var approval string
 	return etcdCmd{
 		args:   []string{"FILE"},
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
+			fs.StringVar(&approval, "approval", "", "granted approval `id` for this document (approvals request --policy FILE), needed when the push weakens the two-person controls")
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			doc, err := readPolicyArg(args[0])
@@ -156,7 +158,9 @@ func policyPushCmd() etcdCmd {
 				return err
 			}
 			name := policyName(args[0])
-			rev, err := a.PushPolicy(ctx, doc, expect, f.meta())
+			meta := f.meta()
+			meta.Approval = approval
+			rev, err := a.PushPolicy(ctx, doc, expect, meta)
 			if perr := (*policy.Error)(nil); errors.As(err, &perr) {
 				perr.File = name
 				return fmt.Errorf("policy refused:\n%w", perr)

@@ -25,7 +25,7 @@ type Meta struct {
 	Reason   string
 	Ticket   string
 	EtcdUser string // the etcd user the change was written as, if etcd authentication is used; recorded as the event detail DetailEtcdUser
-	Approval string // the approval id a change that needs one spends (keys create under lifecycle.privileged_key_approval)
+	Approval string // the approval id a change that needs one spends (keys create under lifecycle.privileged_key_approval, a policy push that weakens the two-person controls)
 }
 
 // Errors of Admin operations; match them with errors.Is.
@@ -134,8 +134,11 @@ func (a *Admin) current(ctx context.Context) (*etcdsync.State, *policy.Document,
 // policy, with a history entry and a policy.push event. expectRevision > 0
 // refuses the push (ErrConflict) unless the policy in etcd is still at that
 // revision, so two operators cannot overwrite each other. A validation
-// failure is a *policy.Error naming "policy". It returns the revision of
-// the push.
+// failure is a *policy.Error naming "policy". A push that weakens the
+// two-person controls of the policy in force (policy.Weakenings) spends
+// a use of meta.Approval, which must be granted for this document
+// (PolicyPushRoute), in the transaction that writes it; one that does not
+// must name none (ErrNotApproved). It returns the revision of the push.
 func (a *Admin) PushPolicy(ctx context.Context, doc []byte, expectRevision int64, meta Meta) (int64, error) {
 	parsed, err := policy.Load("policy", doc)
 	if err != nil {
@@ -176,11 +179,19 @@ func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.D
 	}
 	sum := sha256.Sum256(doc)
 	digest := hex.EncodeToString(sum[:])
+	useCmps, useOps, err := a.pushApproval(ctx, st, parsed, digest, meta) // pushapproval.go
+	if err != nil {
+		return 0, err
+	}
+	details := map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.PolicyRevision, 10)}
+	if len(useOps) > 0 {
+		details["approval"] = meta.Approval
+	}
 	hist, err := putJSON(a.k.History(st.Revision+1), HistoryEntry{Time: now.UTC(), Actor: meta.Actor, Reason: meta.Reason, Ticket: meta.Ticket, Digest: digest, Document: string(doc)})
 	if err != nil {
 		return 0, err
 	}
-	ev, err := a.eventOp(now, ActionPolicyPush, a.k.Policy(), meta, map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.PolicyRevision, 10)})
+	ev, err := a.eventOp(now, ActionPolicyPush, a.k.Policy(), meta, details)
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +199,7 @@ func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.D
 		clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", st.PolicyRevision),
 		clientv3.Compare(clientv3.ModRevision(a.k.KeysDir()), "<", st.Revision+1).WithPrefix(),
 	}
-	return a.commit(ctx, cmps, clientv3.OpPut(a.k.Policy(), string(doc)), hist, ev)
+	return a.commit(ctx, append(cmps, useCmps...), append([]clientv3.Op{clientv3.OpPut(a.k.Policy(), string(doc)), hist, ev}, useOps...)...)
 }
 
 // keyIDsFree refuses a document with a key whose id is a key record in

@@ -48,6 +48,10 @@ var operationRoutes = map[string]bool{KeysCreateRoute: true}
 type ApprovalRequest struct {
 	Client string // the client that will make the request
 	Route  string // "METHOD template" of a policy route that requires approval, or KeysCreateRoute
+	// Policy, when not nil, asks instead for the push of this policy
+	// document (PolicyPushRoute of its SHA-256; no client and no route
+	// given): a push that weakens the two-person controls needs one.
+	Policy []byte
 }
 
 // RequestApproval stores a pending approval for req with an
@@ -67,7 +71,17 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	if err != nil {
 		return etcdsync.Approval{}, err
 	}
-	if !hasClient(doc, req.Client) {
+	var weak []string
+	switch {
+	case req.Policy != nil && (req.Client != "" || req.Route != ""):
+		return etcdsync.Approval{}, errors.New("an approval of a policy push names the document only, no client or route")
+	case IsPolicyPushRoute(req.Route):
+		return etcdsync.Approval{}, fmt.Errorf("route %q is a policy push's: ask for it with the document (approvals request --policy FILE), which names no client", req.Route)
+	case req.Policy != nil:
+		if req.Route, weak, err = a.policyRequest(ctx, st, req.Policy); err != nil { // pushapproval.go
+			return etcdsync.Approval{}, err
+		}
+	case !hasClient(doc, req.Client):
 		return etcdsync.Approval{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", req.Client, st.PolicyRevision, ErrNotFound)
 	}
 	if err := ticketed(doc, etcdsync.ActionApprovalRequest, req.Client, meta); err != nil { // lifecycle.go
@@ -93,7 +107,13 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	if err != nil {
 		return ap, err
 	}
-	ev, err := a.eventOp(now, etcdsync.ActionApprovalRequest, id, meta, approvalDetails(ap))
+	details := approvalDetails(ap)
+	if len(weak) > 0 {
+		// What the approver is asked to let through, as the policy in
+		// force reads now.
+		details["weakens"] = weakSummary(weak)
+	}
+	ev, err := a.eventOp(now, etcdsync.ActionApprovalRequest, id, meta, details)
 	if err != nil {
 		return ap, err
 	}
@@ -107,7 +127,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 // approvalRule returns the approval route requires: the policy route's
 // (its own, else its class's), or the default one for an operation.
 func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) {
-	if operationRoutes[route] {
+	if operationRoutes[route] || IsPolicyPushRoute(route) {
 		return &policy.Approval{MaxUses: policy.DefaultApprovalUses, MaxAge: policy.DefaultApprovalAge, Route: route}, nil
 	}
 	var names []string
@@ -129,7 +149,7 @@ func approvalRule(doc *policy.Document, route string) (*policy.Approval, error) 
 		}
 		names = append(names, strconv.Quote(name))
 	}
-	names = append(names, strconv.Quote(KeysCreateRoute))
+	names = append(names, strconv.Quote(KeysCreateRoute), strconv.Quote(policyPushPrefix+"<digest>")+" (approvals request --policy FILE)")
 	if !inPolicy {
 		return nil, fmt.Errorf("route %q is not in the policy; routes that need an approval: %s: %w", route, strings.Join(names, ", "), ErrNotFound)
 	}
@@ -569,6 +589,9 @@ func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta 
 	ap.Count(rev, c)
 	now := a.now().UTC()
 	if why := ap.Problem(client, route, now); why != "" {
+		if ap.Client == "" { // an approval of a policy push names no client
+			return nil, nil, fmt.Errorf("approval %q for %q is %s: %w", id, ap.Route, why, ErrNotApproved)
+		}
 		return nil, nil, fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
 	}
 	d := approvalDetails(ap)

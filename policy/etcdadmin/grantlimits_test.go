@@ -81,7 +81,7 @@ func TestGrantTakesThePolicysLimits(t *testing.T) {
 	}
 	// The route no longer asks for an approval: nothing to grant.
 	pending := request()
-	push(t, a, bytes.Replace(examplePolicy(t), []byte("approval: {required: true, max_uses: 1, max_age: 1h}"), []byte("approval: {required: false}"), 1))
+	pushApproved(t, a, bytes.Replace(examplePolicy(t), []byte("approval: {required: true, max_uses: 1, max_age: 1h}"), []byte("approval: {required: false}"), 1))
 	_, err = a.GrantApproval(ctx, pending.ID, "bob", "ok", Meta{Actor: "bob"})
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), route) {
 		t.Errorf("grant for a route that no longer requires an approval = %v, want ErrNotFound naming %q", err, route)

@@ -1,0 +1,115 @@
+package etcdadmin
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// policyPushPrefix starts the route name of an approval for a policy
+// push; the document's SHA-256 follows, so a grant admits that document
+// and no other (PolicyPushRoute).
+const policyPushPrefix = "policy push sha256:"
+
+// PolicyPushRoute is the route name of an approval for pushing the policy
+// document whose SHA-256 is digest (hex, as policy history shows it). Its
+// client is "": a push is for the whole deployment.
+func PolicyPushRoute(digest string) string { return policyPushPrefix + strings.ToLower(digest) }
+
+// IsPolicyPushRoute reports whether route is a PolicyPushRoute.
+func IsPolicyPushRoute(route string) bool {
+	d, ok := strings.CutPrefix(route, policyPushPrefix)
+	if !ok || len(d) != 64 || strings.ToLower(d) != d {
+		return false
+	}
+	_, err := hex.DecodeString(d)
+	return err == nil
+}
+
+// pushApproval returns the compares and writes that spend the approval
+// meta.Approval on the push of doc (its SHA-256 digest, parsed as next)
+// over the policy st holds, when the push weakens the two-person controls
+// (policy.Weakenings); nothing when it does not. A push that weakens them
+// without a usable approval of that document, or that names an approval
+// it does not need, is refused with ErrNotApproved: one operator's push
+// could otherwise turn privileged_key_approval off, or write a
+// privileged client's key into the document, and undo alone what takes
+// two people through keys create (TestPushThatWeakensNeedsApproval).
+func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *policy.Document, digest string, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
+	cur, err := a.inForce(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	weak := policy.Weakenings(cur, next)
+	switch {
+	case len(weak) == 0 && meta.Approval != "":
+		return nil, nil, fmt.Errorf("this push weakens no two-person control (lifecycle.privileged_key_approval, require_ticket, route approvals, privileged scopes and keys), so approval %q would not be used: leave --approval out: %w", meta.Approval, ErrNotApproved)
+	case len(weak) == 0:
+		return nil, nil, nil
+	case meta.Approval == "":
+		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s), so it needs a second person's approval of this document (sha256 %s): run portcullis approvals request --policy FILE --reason TEXT, have a second person run portcullis approvals grant ID, then push again with --approval ID: %w",
+			weakSummary(weak), digest, ErrNotApproved)
+	}
+	cmps, ops, err := a.approvalUse(ctx, meta.Approval, "", PolicyPushRoute(digest), meta)
+	if err != nil {
+		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s) and needs an approval granted for this document (route %q): %w", weakSummary(weak), PolicyPushRoute(digest), err)
+	}
+	return cmps, ops, nil
+}
+
+// inForce returns the policy st holds as a document to compare a push
+// with: an empty one when there is none (a first push weakens nothing).
+// One that does not load (written by hand) is no baseline a push could
+// be let off against: the newest pushed document in the history that
+// loads stands for it, else an empty one.
+func (a *Admin) inForce(ctx context.Context, st *etcdsync.State) (*policy.Document, error) {
+	if st.Policy == "" {
+		return &policy.Document{}, nil
+	}
+	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); err == nil {
+		return doc, nil
+	}
+	hist, err := a.PolicyHistory(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if doc, err := policy.Load(a.k.Policy(), []byte(hist[i].Document)); err == nil {
+			return doc, nil
+		}
+	}
+	return &policy.Document{}, nil
+}
+
+// policyRequest returns the client and route of an approval request for
+// pushing document (ApprovalRequest.Policy), which must load, and the
+// weakenings it makes of the policy in force, for the request's event.
+func (a *Admin) policyRequest(ctx context.Context, st *etcdsync.State, document []byte) (string, []string, error) {
+	next, err := policy.Load("policy", document)
+	if err != nil {
+		return "", nil, fmt.Errorf("the document to approve does not load: %w", err)
+	}
+	cur, err := a.inForce(ctx, st)
+	if err != nil {
+		return "", nil, err
+	}
+	return PolicyPushRoute(next.SourceDigest()), policy.Weakenings(cur, next), nil
+}
+
+// maxWeakListed bounds the weakenings an error or an event lists: a
+// document that adds thousands of keys would make the approval.request
+// event too large for the collector's store.
+const maxWeakListed = 20
+
+// weakSummary joins the weakenings, the first maxWeakListed of them.
+func weakSummary(weak []string) string {
+	if len(weak) <= maxWeakListed {
+		return strings.Join(weak, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(weak[:maxWeakListed], "; "), len(weak)-maxWeakListed)
+}

@@ -1,0 +1,190 @@
+package etcdadmin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// strictPolicy is the example policy with lifecycle.privileged_key_approval
+// on: keys create for acme-admin (privileged scopes) needs an approval.
+func strictPolicy(t testing.TB) []byte {
+	t.Helper()
+	return edit(t, examplePolicy(t), "privileged_key_approval: false", "privileged_key_approval: true")
+}
+
+// edit returns doc with its one old replaced by new.
+func edit(t testing.TB, doc []byte, old, new string) []byte {
+	t.Helper()
+	if bytes.Count(doc, []byte(old)) != 1 {
+		t.Fatalf("the policy holds %q %d times, want once", old, bytes.Count(doc, []byte(old)))
+	}
+	return bytes.Replace(doc, []byte(old), []byte(new), 1)
+}
+
+// adminKey is a key for acme-admin, a client with privileged scopes,
+// written into the document: it never went through keys create.
+const adminKey = "keys:\n  - id: acmeadm9\n    client: acme-admin\n    sha256: 0000000000000000000000000000000000000000000000000000000000000009\n    created_at: \"2026-01-01T00:00:00Z\"\n"
+
+// A policy push that weakens the two-person controls (here: turns
+// lifecycle.privileged_key_approval off) was written on one operator's
+// word: the insider the rule guards against undid it alone, then made a
+// key for a privileged client without a second person. It now needs an
+// approval granted by a second person for this very document, spent in
+// the push's transaction.
+func TestPushThatWeakensNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	strict := strictPolicy(t)
+	push(t, a, strict)
+	weak := edit(t, strict, "privileged_key_approval: true", "privileged_key_approval: false")
+	other := edit(t, weak, "max_key_age: 87600h", "max_key_age: 8760h")
+	alice, bob := Meta{Actor: "alice", Reason: "drop the key approval", Ticket: "CHG-40"}, Meta{Actor: "bob", Ticket: "CHG-40"}
+
+	_, err := a.PushPolicy(ctx, weak, 0, alice)
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "privileged_key_approval turned off") || !strings.Contains(err.Error(), "approvals request --policy") {
+		t.Fatalf("push turning privileged_key_approval off without an approval: %v; want ErrNotApproved naming the change and how to request one", err)
+	}
+
+	// A grant for another document does not admit this one.
+	forOther, err := a.RequestApproval(ctx, ApprovalRequest{Policy: other}, alice)
+	if err != nil {
+		t.Fatalf("RequestApproval for the other document: %v", err)
+	}
+	if _, err := a.GrantApproval(ctx, forOther.ID, "bob", "ok", bob); err != nil {
+		t.Fatalf("GrantApproval: %v", err)
+	}
+	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, forOther.ID)); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "granted for another route") {
+		t.Errorf("push with a grant for another document: %v; want ErrNotApproved", err)
+	}
+
+	// The requester cannot grant it herself.
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: weak}, alice)
+	if err != nil {
+		t.Fatalf("RequestApproval: %v", err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "alice", "ok", alice); !errors.Is(err, ErrSelfApproval) {
+		t.Errorf("alice grants her own request: %v; want ErrSelfApproval", err)
+	}
+	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, ap.ID)); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("push with a pending approval: %v; want ErrNotApproved", err)
+	}
+	if got := policyDigest(t, a); got != digestOf(strict) {
+		t.Fatalf("policy in etcd is %s after refused pushes; want the strict one", got)
+	}
+
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "read the diff", bob); err != nil {
+		t.Fatalf("GrantApproval by bob: %v", err)
+	}
+	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, ap.ID)); err != nil {
+		t.Fatalf("push with bob's grant for this document: %v", err)
+	}
+	if got := policyDigest(t, a); got != digestOf(weak) {
+		t.Errorf("policy in etcd is %s; want the pushed one", got)
+	}
+
+	// Spent: back to strict (a push that weakens nothing needs none),
+	// then the same grant does not admit the weak document again.
+	if _, err := a.PushPolicy(ctx, strict, 0, alice); err != nil {
+		t.Fatalf("push strengthening the policy without an approval: %v", err)
+	}
+	if _, err := a.PushPolicy(ctx, weak, 0, withApproval(alice, ap.ID)); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "used up") {
+		t.Errorf("second push on a single-use grant: %v; want ErrNotApproved, used up", err)
+	}
+
+	evs, err := a.ListEvents(ctx, ap.Requested.Add(-time.Hour), ap.Requested.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses, named, asked := 0, 0, ""
+	for _, e := range evs {
+		switch {
+		case e.Action == etcdsync.ActionApprovalRequest && e.Target == ap.ID:
+			asked = e.Details["weakens"]
+		case e.Action == etcdsync.ActionApprovalUse && e.Target == ap.ID:
+			uses++
+		case e.Action == ActionPolicyPush && e.Details["approval"] == ap.ID:
+			named++
+		}
+	}
+	if uses != 1 || named != 1 || asked != "lifecycle.privileged_key_approval turned off" {
+		t.Errorf("trail: %d approval.use events, %d policy.push naming the approval, request weakens %q; want 1, 1 and what the push turns off", uses, named, asked)
+	}
+}
+
+// A key written into the document for a client holding a privileged
+// scope never went through keys create, so it skipped
+// lifecycle.privileged_key_approval: the push now needs an approval, as
+// a privileged scope given to a client does. A key of a client without
+// one, or a push that changes nothing of the kind, needs none and
+// refuses one named in vain.
+func TestPushOfAPrivilegedKeyNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	strict := strictPolicy(t)
+	push(t, a, strict)
+	alice := Meta{Actor: "alice", Reason: "r", Ticket: "CHG-41"}
+
+	withKey := edit(t, strict, "keys:\n", adminKey)
+	if _, err := a.PushPolicy(ctx, withKey, 0, alice); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `key "acmeadm9"`) {
+		t.Errorf("push of a key for acme-admin in the document: %v; want ErrNotApproved naming the key", err)
+	}
+	granted := edit(t, strict, "scopes: [read:reports]\n", "scopes: [read:reports, export:data]\n")
+	if _, err := a.PushPolicy(ctx, granted, 0, alice); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `client "globex-bi" given privileged scope "export:data"`) {
+		t.Errorf("push giving globex-bi a privileged scope: %v; want ErrNotApproved naming it", err)
+	}
+	hrisKey := edit(t, strict, "keys:\n", strings.ReplaceAll(adminKey, "acme-admin", "acme-hris"))
+	if _, err := a.PushPolicy(ctx, hrisKey, 0, withApproval(alice, "apr_typo")); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `"apr_typo"`) {
+		t.Errorf("push of an unprivileged key naming an approval: %v; want refused naming it", err)
+	}
+	if _, err := a.PushPolicy(ctx, hrisKey, 0, alice); err != nil {
+		t.Errorf("push of a key for acme-hris (no privileged scope): %v; want pushed", err)
+	}
+}
+
+func withApproval(m Meta, id string) Meta {
+	m.Approval = id
+	return m
+}
+
+func policyDigest(t testing.TB, a *Admin) string {
+	t.Helper()
+	doc, _, err := a.GetPolicy(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digestOf(doc)
+}
+
+func digestOf(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:])
+}
+
+// pushApproved pushes doc, which weakens the two-person controls, with an
+// approval requested by one person and granted by another.
+func pushApproved(t testing.TB, a *Admin, doc []byte) int64 {
+	t.Helper()
+	ctx := context.Background()
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: doc}, Meta{Actor: "carol", Reason: "weaken for the test", Ticket: "T-1"})
+	if err != nil {
+		t.Fatalf("RequestApproval: %v", err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "dave", "ok", Meta{Actor: "dave"}); err != nil {
+		t.Fatalf("GrantApproval: %v", err)
+	}
+	rev, err := a.PushPolicy(ctx, doc, 0, withApproval(meta, ap.ID))
+	if err != nil {
+		t.Fatalf("PushPolicy: %v", err)
+	}
+	return rev
+}

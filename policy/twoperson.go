@@ -1,0 +1,211 @@
+package policy
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Weakenings lists what pushing next in place of cur undoes of the
+// two-person controls (the approvals of issue 20), one line each, or
+// nothing. One operator's push of such a document would undo alone what
+// takes two people otherwise, so etcdadmin.PushPolicy makes it name a
+// second person's approval. cur is the policy in force (an empty Document
+// when there is none: a first push weakens nothing). It lists:
+//
+//   - lifecycle.privileged_key_approval or lifecycle.require_ticket
+//     turned off;
+//   - a route that required an approval (its own or its class's) that
+//     no longer does, is gone, or allows more uses or a longer max_age;
+//
+// and, while privileged_key_approval is on in cur (the rule that makes a
+// credential of a privileged client take two people; a push that turns
+// it on, or a first push, sets up the privileged credentials it starts
+// from):
+//
+//   - a scope privileged in cur and not in next (keys create for its
+//     holders would need no approval);
+//   - a client given a privileged scope it did not hold: its keys, made
+//     without an approval, become privileged credentials;
+//   - a key in the document for a client holding a privileged scope in
+//     next that cur's document does not hold as it is (same id, client
+//     and SHA-256, valid no earlier, no longer, not revoked in cur);
+//   - an mTLS identity added to such a client;
+//   - an issuer added or changed whose tokens may name such a client
+//     (one of its tenants holds it).
+//
+// The comparison errs towards weakening: a route renamed or a key moved
+// counts as one.
+func Weakenings(cur, next *Document) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	cl, nl := cur.Lifecycle, next.Lifecycle
+	if cl != nil && cl.PrivilegedKeyApproval && (nl == nil || !nl.PrivilegedKeyApproval) {
+		add("lifecycle.privileged_key_approval turned off")
+	}
+	if cl.TicketRequired() && !nl.TicketRequired() {
+		add("lifecycle.require_ticket turned off")
+	}
+	out = append(out, routeWeakenings(cur, next)...)
+	if keyApproval(cur) {
+		out = append(out, privilegeWeakenings(cur, next)...)
+	}
+	return out
+}
+
+func keyApproval(d *Document) bool { return d.Lifecycle != nil && d.Lifecycle.PrivilegedKeyApproval }
+
+// DocApproval returns the approval the route rs of d requires: its own,
+// else its class's; nil for none (or one that does not parse, which Load
+// refuses).
+func DocApproval(d *Document, rs RouteSpec) *Approval {
+	spec := rs.Approval
+	if spec == nil {
+		i := slices.IndexFunc(d.Classes, func(c ClassSpec) bool { return c.Name == rs.Class })
+		if i < 0 {
+			return nil
+		}
+		spec = d.Classes[i].Approval
+	}
+	a, err := ParseApproval(spec)
+	if err != nil || a == nil || rs.Public {
+		return nil
+	}
+	a.Route = rs.Method + " " + rs.Path
+	return a
+}
+
+// routeWeakenings lists the routes of cur that require an approval and
+// that next requires less of.
+func routeWeakenings(cur, next *Document) []string {
+	rules := map[string]*Approval{}
+	for _, rs := range next.Routes {
+		if a := DocApproval(next, rs); a != nil {
+			rules[a.Route] = a
+		}
+	}
+	var out []string
+	for _, rs := range cur.Routes {
+		was := DocApproval(cur, rs)
+		if was == nil {
+			continue
+		}
+		now := rules[was.Route]
+		switch {
+		case now == nil:
+			out = append(out, fmt.Sprintf("route %q no longer requires an approval (or is gone)", was.Route))
+		case now.MaxUses > was.MaxUses || now.MaxAge > was.MaxAge:
+			out = append(out, fmt.Sprintf("route %q approval widened from %d use(s) within %s to %d within %s", was.Route, was.MaxUses, was.MaxAge, now.MaxUses, now.MaxAge))
+		}
+	}
+	return out
+}
+
+// privilegeWeakenings lists the privileged scopes, clients, keys and
+// mTLS identities next adds or widens over cur (Weakenings).
+func privilegeWeakenings(cur, next *Document) []string {
+	var out []string
+	curPriv, nextPriv := privilegedScopes(cur), privilegedScopes(next)
+	for _, s := range next.Scopes {
+		if curPriv[s.Name] && !s.Privileged {
+			out = append(out, fmt.Sprintf("scope %q no longer privileged", s.Name))
+		}
+	}
+	curClients := map[string]ClientSpec{}
+	for _, c := range cur.Clients {
+		curClients[c.ID] = c
+	}
+	privClient := map[string]bool{}
+	for _, c := range next.Clients {
+		was := curClients[c.ID]
+		for _, s := range c.Scopes {
+			if !nextPriv[s] {
+				continue
+			}
+			privClient[c.ID] = true
+			if !slices.Contains(was.Scopes, s) {
+				out = append(out, fmt.Sprintf("client %q given privileged scope %q", c.ID, s))
+			}
+		}
+		if !privClient[c.ID] {
+			continue
+		}
+		for _, id := range c.MTLSIdentities {
+			if !slices.Contains(was.MTLSIdentities, id) {
+				out = append(out, fmt.Sprintf("client %q (privileged) given mTLS identity %q", c.ID, id))
+			}
+		}
+	}
+	for i := range next.Keys {
+		k := &next.Keys[i]
+		if privClient[k.Client] && !narrowerKey(cur.Keys, k) {
+			out = append(out, fmt.Sprintf("key %q added or widened in the document for client %q (privileged)", k.ID, k.Client))
+		}
+	}
+	return append(out, issuerWeakenings(cur, next, privClient)...)
+}
+
+// issuerWeakenings lists the issuers of next, added or changed in any
+// field, whose tokens may name a client holding a privileged scope (one
+// of its tenants'): such a token is a credential of that client that no
+// keys create approved. An issuer kept as it is weakens nothing.
+func issuerWeakenings(cur, next *Document, privClient map[string]bool) []string {
+	privTenant := map[string]string{}
+	for _, c := range next.Clients {
+		if privClient[c.ID] && privTenant[c.Tenant] == "" {
+			privTenant[c.Tenant] = c.ID
+		}
+	}
+	var out []string
+	for _, is := range next.Issuers {
+		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
+		if i >= 0 && reflect.DeepEqual(cur.Issuers[i], is) {
+			continue
+		}
+		for _, t := range is.Tenants {
+			if c := privTenant[t]; c != "" {
+				out = append(out, fmt.Sprintf("issuer %q added or changed, and its tokens may name client %q (privileged) of tenant %q", is.ID, c, t))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func privilegedScopes(d *Document) map[string]bool {
+	m := make(map[string]bool, len(d.Scopes))
+	for _, s := range d.Scopes {
+		m[s.Name] = s.Privileged
+	}
+	return m
+}
+
+// narrowerKey reports whether keys holds k as it is or wider: the same id,
+// client and SHA-256, not revoked, valid from no later, until no earlier
+// and with an age that starts no later. A time that does not parse is
+// taken for the wider side.
+func narrowerKey(keys []KeySpec, k *KeySpec) bool {
+	i := slices.IndexFunc(keys, func(o KeySpec) bool { return o.ID == k.ID })
+	if i < 0 {
+		return false
+	}
+	o := &keys[i]
+	if o.Client != k.Client || !strings.EqualFold(o.SHA256, k.SHA256) || o.Revoked && !k.Revoked {
+		return false
+	}
+	oNB, err1 := parseTime(o.NotBefore)
+	kNB, err2 := parseTime(k.NotBefore)
+	oNA, err3 := parseTime(o.NotAfter)
+	kNA, err4 := parseTime(k.NotAfter)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return false
+	}
+	switch {
+	case kNB.Before(oNB), // earlier start (the zero time, none, is earliest)
+		!oNA.IsZero() && (kNA.IsZero() || kNA.After(oNA)), // later end (none is latest)
+		k.Born().After(o.Born()):                          // its max_key_age counts from later (an unknown age, zero, is refused: earliest)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,64 @@
+package policy
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// Weakenings lists each change a push makes that one operator could use
+// to undo the two-person controls, and nothing for a push that keeps or
+// strengthens them.
+func TestWeakenings(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(strings.Replace(string(raw), "privileged_key_approval: false", "privileged_key_approval: true", 1),
+		"require_ticket: false", "require_ticket: true", 1)
+	load := func(name, doc string) *Document {
+		t.Helper()
+		d, err := Load(name, []byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return d
+	}
+	cur := load("base", base)
+	const full = "approval: {required: true, max_uses: 1, max_age: 1h}"
+	for _, c := range []struct{ name, old, new, want string }{
+		{"same", "", "", ""},
+		{"comment", "lifecycle:\n", "# a note\nlifecycle:\n", ""},
+		{"key approval off", "privileged_key_approval: true", "privileged_key_approval: false", "lifecycle.privileged_key_approval turned off"},
+		{"ticket off", "require_ticket: true", "require_ticket: false", "lifecycle.require_ticket turned off"},
+		{"route approval off", full, "approval: {required: false}", `route "POST /v1/exports/full" no longer requires an approval`},
+		{"route approval widened", full, "approval: {required: true, max_uses: 5, max_age: 1h}", `route "POST /v1/exports/full" approval widened`},
+		{"route approval narrowed", full, "approval: {required: true, max_uses: 1, max_age: 30m}", ""},
+		{"scope unprivileged", "Bulk export of tenant data\n    privileged: true", "Bulk export of tenant data", `scope "export:data" no longer privileged`},
+		{"scope given", "scopes: [read:reports]\n", "scopes: [read:reports, admin:settings]\n", `client "globex-bi" given privileged scope "admin:settings"`},
+		{"mtls added", `mtls_identities: ["spiffe://cluster.local/ns/acme/sa/admin-console"]`, `mtls_identities: ["spiffe://cluster.local/ns/acme/sa/admin-console", "subject:CN=x"]`, `client "acme-admin" (privileged) given mTLS identity "subject:CN=x"`},
+		{"key moved to privileged client", "id: acmehris1\n    client: acme-hris", "id: acmehris1\n    client: acme-admin", `key "acmehris1" added or widened`},
+		{"key lifetime extended", "id: acmeadm1\n    client: acme-admin\n    sha256: b5fc76602f5855a0f39b1c200736677760a57e481a0b9ab472e53c86921d2ddf\n    created_by: demo\n    ticket: DEMO-2\n    created_at: \"2026-01-01T00:00:00Z\"",
+			"id: acmeadm1\n    client: acme-admin\n    sha256: b5fc76602f5855a0f39b1c200736677760a57e481a0b9ab472e53c86921d2ddf\n    created_by: demo\n    ticket: DEMO-2\n    created_at: \"2027-01-01T00:00:00Z\"", `key "acmeadm1" added or widened`},
+		{"issuer added", "issuers:\n", "issuers:\n  - {id: other-idp, issuer: https://idp.other.example, tenants: [acme], hmac_secret: \"env:X\", audiences: [a], algorithms: [HS256]}\n", `issuer "other-idp" added or changed, and its tokens may name client "acme-admin"`},
+		{"issuer key changed", "kid\":\"demo-1\"", "kid\":\"demo-2\"", `issuer "demo-idp" added or changed`},
+		{"issuer of no privileged tenant", "tenants: [acme, globex]", "tenants: [globex]", ""},
+		{"key shortened", "id: acmeadm1\n    client: acme-admin\n", "id: acmeadm1\n    client: acme-admin\n    not_after: \"2027-01-01T00:00:00Z\"\n", ""},
+	} {
+		next := base
+		if c.old != "" {
+			if strings.Count(base, c.old) != 1 {
+				t.Fatalf("%s: the example holds %q %d times", c.name, c.old, strings.Count(base, c.old))
+			}
+			next = strings.Replace(base, c.old, c.new, 1)
+		}
+		got := strings.Join(Weakenings(cur, load(c.name, next)), "; ")
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: Weakenings = %q; want %q", c.name, got, c.want)
+		}
+	}
+	if got := Weakenings(&Document{}, cur); len(got) != 0 {
+		t.Errorf("first push: Weakenings = %q; want none", got)
+	}
+}
