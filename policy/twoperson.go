@@ -33,7 +33,10 @@ import (
 //     and SHA-256, valid no earlier, no longer, not revoked in cur);
 //   - an mTLS identity added to such a client;
 //   - an issuer added or changed whose tokens may name such a client
-//     (one of its tenants holds it).
+//     (one of its tenants holds it);
+//   - a route kept in next that no longer requires a scope privileged
+//     in cur it required, or made public: a key made without an
+//     approval reaches it.
 //
 // The comparison errs towards weakening: a route renamed or a key moved
 // counts as one.
@@ -143,7 +146,33 @@ func privilegeWeakenings(cur, next *Document) []string {
 			out = append(out, fmt.Sprintf("key %q added or widened in the document for client %q (privileged)", k.ID, k.Client))
 		}
 	}
+	out = append(out, routeScopeWeakenings(cur, next, curPriv)...)
 	return append(out, issuerWeakenings(cur, next, privClient)...)
+}
+
+// routeScopeWeakenings lists the routes of cur that required a scope
+// privileged in cur (a request needs every scope of its route) and that
+// next keeps with that scope no longer required, or public. A route gone
+// weakens nothing: it is refused.
+func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string {
+	nextRoutes := map[string]RouteSpec{}
+	for _, rs := range next.Routes {
+		nextRoutes[rs.Method+" "+rs.Path] = rs
+	}
+	var out []string
+	for _, rs := range cur.Routes {
+		name := rs.Method + " " + rs.Path
+		now, kept := nextRoutes[name]
+		if rs.Public || !kept {
+			continue
+		}
+		for _, sc := range rs.Scopes {
+			if curPriv[sc] && (now.Public || !slices.Contains(now.Scopes, sc)) {
+				out = append(out, fmt.Sprintf("route %q no longer requires privileged scope %q", name, sc))
+			}
+		}
+	}
+	return out
 }
 
 // issuerWeakenings lists the issuers of next, added or changed in any

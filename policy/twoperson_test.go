@@ -44,6 +44,10 @@ func TestWeakenings(t *testing.T) {
 		{"issuer added", "issuers:\n", "issuers:\n  - {id: other-idp, issuer: https://idp.other.example, tenants: [acme], hmac_secret: \"env:X\", audiences: [a], algorithms: [HS256]}\n", `issuer "other-idp" added or changed, and its tokens may name client "acme-admin"`},
 		{"issuer key changed", "kid\":\"demo-1\"", "kid\":\"demo-2\"", `issuer "demo-idp" added or changed`},
 		{"issuer of no privileged tenant", "tenants: [acme, globex]", "tenants: [globex]", ""},
+		{"route scope swapped", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [read:reports]}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
+		{"route moved to another class", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/admin/settings, class: standard, scopes: [read:users]}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
+		{"route scope added", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings, read:reports]}", ""},
+		{"route removed", "  - {method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}\n", "", ""},
 		{"key shortened", "id: acmeadm1\n    client: acme-admin\n", "id: acmeadm1\n    client: acme-admin\n    not_after: \"2027-01-01T00:00:00Z\"\n", ""},
 	} {
 		next := base
