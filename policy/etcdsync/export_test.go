@@ -89,3 +89,6 @@ func (s *Syncer) CheckWitness() Witness {
 	defer s.witMu.Unlock()
 	return s.wit.check
 }
+
+// Lease returns the lease a hold's slot was put on (0 once released).
+func (h *Hold) Lease() clientv3.LeaseID { return h.lease }

@@ -244,6 +244,10 @@ func (h *Hold) Commit(now time.Time) bool {
 			break
 		}
 		if resp.Succeeded {
+			// The slot is on the uses lease now; the hold's own lease holds
+			// nothing and would linger for HoldTTL, one per approved
+			// request. Revoked off the request path.
+			go h.Release()
 			return true
 		}
 		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) != 1 || kvs[0].ModRevision != h.rev {
@@ -261,8 +265,9 @@ func (h *Hold) Commit(now time.Time) bool {
 }
 
 // Release gives the held use back: its lease is revoked, which deletes
-// the slot, unless Commit moved it to the uses lease. It is safe to call
-// more than once, and after Commit.
+// the slot, unless Commit moved it to the uses lease (Commit releases
+// the lease itself then). It is safe to call more than once, but not at
+// the same time as Commit.
 func (h *Hold) Release() {
 	if h == nil || h.lease == 0 {
 		return

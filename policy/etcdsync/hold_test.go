@@ -7,11 +7,18 @@ import (
 
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // holdLedgers starts n ledgers on one prefix of the shared etcd, each on
 // its own client, with a granted approval of max uses for c1 on POST /x.
 func holdLedgers(t *testing.T, n, uses int) (etcdsync.Layout, []*etcdsync.Ledger) {
+	t.Helper()
+	return holdLedgersTTL(t, n, uses, 0)
+}
+
+// holdLedgersTTL is holdLedgers with the ledgers' HoldTTL (0: the default).
+func holdLedgersTTL(t *testing.T, n, uses int, ttl time.Duration) (etcdsync.Layout, []*etcdsync.Ledger) {
 	t.Helper()
 	prefix := newPrefix(t)
 	k := etcdsync.NewLayout(prefix)
@@ -20,7 +27,7 @@ func holdLedgers(t *testing.T, n, uses int) (etcdsync.Layout, []*etcdsync.Ledger
 	t.Cleanup(cancel)
 	var ls []*etcdsync.Ledger
 	for range n {
-		l := etcdsync.NewLedger(dial(t, shared), etcdsync.LedgerConfig{Prefix: prefix, Logger: zerolog.Nop()})
+		l := etcdsync.NewLedger(dial(t, shared), etcdsync.LedgerConfig{Prefix: prefix, Logger: zerolog.Nop(), HoldTTL: ttl})
 		go l.Run(ctx)
 		ls = append(ls, l)
 	}
@@ -86,5 +93,31 @@ func TestHoldCommitsAfterAnotherSidecarsUse(t *testing.T) {
 	}
 	if got := ls[0].WatchedUses("apr_hold"); got > 3 {
 		t.Errorf("counter at version %d, want at most 3", got)
+	}
+}
+
+// A spent use's slot moves to the grant's uses lease, so the hold's own
+// lease holds nothing: Commit revokes it, where it lingered for HoldTTL
+// (a minute; ten here, past the wait), one lease per approved request,
+// and the slot stays taken.
+func TestCommitRevokesTheHoldsLease(t *testing.T) {
+	t.Parallel()
+	k, ls := holdLedgersTTL(t, 1, 2, 10*time.Minute)
+	h := reserve(ls[0])
+	if h == nil {
+		t.Fatal("reservation refused")
+	}
+	lease := h.Lease()
+	if !h.Commit(time.Now()) {
+		t.Fatal("held use could not be spent")
+	}
+	cli := dial(t, shared)
+	holdWait(t, "the spent hold's lease revoked", func() bool {
+		resp, err := cli.TimeToLive(context.Background(), lease)
+		return err == nil && resp.TTL == -1
+	})
+	resp, err := cli.Get(context.Background(), k.ApprovalSlots("apr_hold"), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 1 {
+		t.Fatalf("slots of the approval after the spent hold's lease went: %v, %v; want the spent one kept", resp, err)
 	}
 }
