@@ -409,7 +409,8 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 // webhook): the label LabelSidecar, which the namespace's NetworkPolicy
 // selects (without it no policy selects the pod and its every port is
 // open); no hostNetwork (the app on the node's addresses, where no
-// NetworkPolicy applies); and, for a sidecar that is a regular
+// NetworkPolicy applies); no hostPort on the port the sidecar forwards
+// to (checkHostPort); and, for a sidecar that is a regular
 // container, no init container with restartPolicy Always started before
 // it that could take its port.
 func checkBroughtSidecar(pod map[string]any) error {
@@ -421,6 +422,9 @@ func checkBroughtSidecar(pod map[string]any) error {
 		if err := checkStartsAfterInit(spec); err != nil {
 			return err
 		}
+	}
+	if err := checkHostPort(spec, broughtUpstream(spec)); err != nil {
+		return err
 	}
 	if v := str(object(object(pod, "metadata"), "labels"), LabelSidecar); v != "injected" {
 		return fmt.Errorf("the pod has the sidecar but not the label %s: injected, which the namespace's NetworkPolicy selects (without it every port of the pod is open); "+
