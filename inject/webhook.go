@@ -45,6 +45,14 @@ const (
 // and objects are limited to about 1.5 MiB by etcd.
 const maxReviewBytes = 4 << 20
 
+// MaxHeaderBytes bounds a request's headers (the injector's
+// http.Server.MaxHeaderBytes): the API server sends a few hundred bytes
+// of them, and net/http's default of 1 MiB let each connection from any
+// pod that reaches the webhook's port hold that much until the header
+// timeout, past the bodies' bound (maxBodyBytesHeld): 64 such
+// connections took 80 MiB of the injector's 128Mi.
+const MaxHeaderBytes = 16 << 10
+
 // maxReviewValues bounds the JSON values (objects, arrays, members and
 // elements) of a request body. The object is decoded into maps twice, and
 // an empty object costs far more in memory than its two bytes: 4 MiB of

@@ -158,7 +158,7 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		return err
 	}
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
-	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxHeaderBytes: inject.MaxHeaderBytes,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
