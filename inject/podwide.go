@@ -209,18 +209,27 @@ func (c Config) checkSidecarSecrets(spec map[string]any) error {
 			if str(ct, "name") == ContainerName {
 				continue // the sidecar (sidecarEnvOK)
 			}
-			var names []string
-			for _, e := range objects(ct, "env") {
-				names = append(names, str(object(object(e, "valueFrom"), "secretKeyRef"), "name"))
+			if err := c.envSecrets(ct); err != nil {
+				return err
 			}
-			for _, e := range objects(ct, "envFrom") {
-				names = append(names, str(object(e, "secretRef"), "name"))
-			}
-			for _, n := range names {
-				if isSidecars(n) {
-					return fmt.Errorf("container %q takes the Secret %q, which is the sidecar's, into its environment: only the sidecar may hold its etcd certificate and collector token; remove it", str(ct, "name"), n)
-				}
-			}
+		}
+	}
+	return nil
+}
+
+// envSecrets refuses a container (an ephemeral one too, at PathGuard)
+// taking the sidecar's Secrets into its environment (checkSidecarSecrets).
+func (c Config) envSecrets(ct map[string]any) error {
+	var names []string
+	for _, e := range objects(ct, "env") {
+		names = append(names, str(object(object(e, "valueFrom"), "secretKeyRef"), "name"))
+	}
+	for _, e := range objects(ct, "envFrom") {
+		names = append(names, str(object(e, "secretRef"), "name"))
+	}
+	for _, n := range names {
+		if n != "" && (n == c.Etcd.ClientSecret || n == c.Collector.TokenSecret) {
+			return fmt.Errorf("container %q takes the Secret %q, which is the sidecar's, into its environment: only the sidecar may hold its etcd certificate and collector token; remove it", str(ct, "name"), n)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package inject_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -41,5 +42,29 @@ func TestWebhookRefusesTheAppTheSidecarsSecrets(t *testing.T) {
 	own := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"volumes":[{"name":"creds","secret":{"secretName":"app-db"}}],"containers":[` + app(mount) + `]}}`)
 	if resp := review(t, url, client, inject.PathNamespace, own); !resp.Allowed || len(resp.Patch) == 0 {
 		t.Errorf("the app's own Secret: allowed %v, patch %d bytes, status %+v; want injected", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+}
+
+// TestWebhookGuardRefusesTheSidecarsSecretsToADebugContainer: an
+// ephemeral container (kubectl debug, through pods/ephemeralcontainers)
+// added to an injected pod could take the sidecar's Secrets into its
+// environment, as the app may not at creation
+// (TestWebhookRefusesTheAppTheSidecarsSecrets). It is refused at
+// PathGuard, naming the Secret; one taking another Secret passes.
+func TestWebhookGuardRefusesTheSidecarsSecretsToADebugContainer(t *testing.T) {
+	c := inject.Defaults()
+	url, client := webhook(t, c)
+	in := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, in)
+	debug := func(secret string) []byte {
+		return bytes.Replace(injected, []byte(`"spec":{`), []byte(`"spec":{"ephemeralContainers":[{"name":"debugger","image":"busybox","targetContainerName":"a","envFrom":[{"secretRef":{"name":"`+secret+`"}}]}],`), 1)
+	}
+	for _, secret := range []string{c.Etcd.ClientSecret, c.Collector.TokenSecret} {
+		if resp := guardUpdate(t, url, client, injected, debug(secret)); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `"`+secret+`"`) {
+			t.Errorf("ephemeral container with envFrom %s: allowed %v, status %+v; want refused naming the Secret", secret, resp.Allowed, resp.Result)
+		}
+	}
+	if resp := guardUpdate(t, url, client, injected, debug("app-db")); !resp.Allowed {
+		t.Errorf("ephemeral container with envFrom app-db: refused %+v; want allowed", resp.Result)
 	}
 }

@@ -220,7 +220,7 @@ func (wh *Webhook) Handler() http.Handler {
 	namespace := func(req *admissionRequest) *admissionResponse { return wh.review(req, true) }
 	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, inject) })
 	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, namespace) })
-	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, guard) })
+	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.guard) })
 	mux.HandleFunc(PathNamespaceLabel, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, mislabelled) })
 	mux.HandleFunc(PathVerify, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.verify) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -355,12 +355,12 @@ func (wh *Webhook) review(req *admissionRequest, namespaceOptIn bool) *admission
 // app, or drop the label LabelSidecar that the namespace's NetworkPolicy
 // selects, with no new pod for the injector to see. A pod that has the
 // sidecar keeps its image and the label; every other update is allowed.
-func guard(req *admissionRequest) *admissionResponse {
+func (wh *Webhook) guard(req *admissionRequest) *admissionResponse {
 	resp := &admissionResponse{UID: req.UID, Allowed: true}
 	if req.Kind != (groupVersionKind{Version: "v1", Kind: "Pod"}) || req.Operation != "UPDATE" {
 		return resp
 	}
-	if err := guardUpdate(req.OldObject, req.Object); err != nil {
+	if err := guardUpdate(req.OldObject, req.Object, wh.Config); err != nil {
 		resp.Allowed = false
 		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
 	}
@@ -443,7 +443,7 @@ func checkBroughtSidecar(pod map[string]any) error {
 
 // guardUpdate refuses an update of an injected pod that changes the
 // sidecar's image or removes its label; an undecodable object is refused.
-func guardUpdate(rawOld, rawNew json.RawMessage) error {
+func guardUpdate(rawOld, rawNew json.RawMessage, c Config) error {
 	old, err := decodeObject(rawOld)
 	if err != nil {
 		return fmt.Errorf("cannot decode the old pod: %w", err)
@@ -475,7 +475,7 @@ func guardUpdate(rawOld, rawNew json.RawMessage) error {
 	if !reflect.DeepEqual(without(oldSC), without(sc)) {
 		return fmt.Errorf("the running sidecar (container %q) cannot change but for raising its resources: roll out a new pod", ContainerName)
 	}
-	if err := checkEphemeral(object(old, "spec"), object(pod, "spec")); err != nil {
+	if err := checkEphemeral(object(old, "spec"), object(pod, "spec"), c); err != nil {
 		return err
 	}
 	label := func(m map[string]any) string { return str(object(object(m, "metadata"), "labels"), LabelSidecar) }
@@ -511,9 +511,10 @@ func sidecarResized(old, new map[string]any) error {
 // pods/ephemeralcontainers) added to a pod with the sidecar that targets
 // the sidecar, sharing its process namespace (its files through
 // /proc/<pid>/root, its process to signal), mounts one of its volumes,
-// or may rewrite the pod's network (networkControl): its iptables rules
-// outlive it.
-func checkEphemeral(oldSpec, spec map[string]any) error {
+// may rewrite the pod's network (networkControl): its iptables rules
+// outlive it, or takes the sidecar's Secrets into its environment
+// (envSecrets).
+func checkEphemeral(oldSpec, spec map[string]any, c Config) error {
 	had := map[string]bool{}
 	for _, ct := range objects(oldSpec, "ephemeralContainers") {
 		had[str(ct, "name")] = true
@@ -531,6 +532,9 @@ func checkEphemeral(oldSpec, spec map[string]any) error {
 			}
 		}
 		if err := networkControl(ct); err != nil { // kubectl debug --profile=netadmin
+			return fmt.Errorf("ephemeral %w", err)
+		}
+		if err := c.envSecrets(ct); err != nil {
 			return fmt.Errorf("ephemeral %w", err)
 		}
 	}
