@@ -59,6 +59,9 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	if err == nil && (has && sidecarIsRegular(spec) || !has && c.Legacy) {
 		err = checkStartsAfterInit(spec)
 	}
+	if err == nil && has {
+		err = checkHostPort(spec, broughtUpstream(spec))
+	}
 	switch {
 	case err != nil:
 		return Result{}, err

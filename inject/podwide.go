@@ -9,11 +9,15 @@ import (
 )
 
 // checkPodWide refuses what in a pod's spec reaches into the sidecar
-// whatever its own container says: the app mounting its volumes, sharing
+// whatever its own container says: the app mounting its volumes or
+// taking its Secrets, sharing
 // its process namespace, or choosing how it resolves etcd and the
 // collector.
 func (c Config) checkPodWide(spec map[string]any) error {
 	if err := checkSidecarMounts(spec); err != nil {
+		return err
+	}
+	if err := c.checkSidecarSecrets(spec); err != nil {
 		return err
 	}
 	if spec["shareProcessNamespace"] == true {
@@ -170,6 +174,62 @@ func checkSidecarMounts(spec map[string]any) error {
 					return fmt.Errorf("container %q mounts the volume %q, which is the sidecar's own: only the sidecar may mount it (its state and audit spool are not the app's to write); remove the mount", str(ct, "name"), n)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// checkSidecarSecrets refuses a pod that gives its containers, other than
+// the sidecar, the Secrets the sidecar's volumes come from: in a volume
+// of the app's own (a secret or projected one; checkSidecarMounts holds
+// the sidecar's volumes to the sidecar) or in their environment. The
+// app would hold the sidecars' etcd client certificate (writing
+// members/, demand/ and approval-uses/ of the prefix, shared with the
+// other namespaces' sidecars on it: their global limits) and the
+// collector's sender token (audit batches as any sidecar), both reached
+// through the NetworkPolicy that admits injected pods.
+func (c Config) checkSidecarSecrets(spec map[string]any) error {
+	isSidecars := func(name string) bool { return name == c.Etcd.ClientSecret || name == c.Collector.TokenSecret }
+	for _, v := range objects(spec, "volumes") {
+		if n := str(v, "name"); n == volTLS || n == volToken {
+			continue // the sidecar's own (sidecarVolumesOK, checkSidecarMounts)
+		}
+		names := []string{str(object(v, "secret"), "secretName")}
+		for _, src := range objects(object(v, "projected"), "sources") {
+			names = append(names, str(object(src, "secret"), "name"))
+		}
+		for _, n := range names {
+			if isSidecars(n) {
+				return fmt.Errorf("volume %q draws on the Secret %q, which is the sidecar's: only the sidecar may hold its etcd certificate and collector token; remove the volume", str(v, "name"), n)
+			}
+		}
+	}
+	for _, key := range []string{"initContainers", "containers"} {
+		for _, ct := range objects(spec, key) {
+			if str(ct, "name") == ContainerName {
+				continue // the sidecar (sidecarEnvOK)
+			}
+			if err := c.envSecrets(ct); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// envSecrets refuses a container (an ephemeral one too, at PathGuard)
+// taking the sidecar's Secrets into its environment (checkSidecarSecrets).
+func (c Config) envSecrets(ct map[string]any) error {
+	var names []string
+	for _, e := range objects(ct, "env") {
+		names = append(names, str(object(object(e, "valueFrom"), "secretKeyRef"), "name"))
+	}
+	for _, e := range objects(ct, "envFrom") {
+		names = append(names, str(object(e, "secretRef"), "name"))
+	}
+	for _, n := range names {
+		if n != "" && (n == c.Etcd.ClientSecret || n == c.Collector.TokenSecret) {
+			return fmt.Errorf("container %q takes the Secret %q, which is the sidecar's, into its environment: only the sidecar may hold its etcd certificate and collector token; remove it", str(ct, "name"), n)
 		}
 	}
 	return nil

@@ -28,7 +28,7 @@ func (s *settings) route(spec map[string]any, res *Result) error {
 	if err := s.checkClashes(spec); err != nil {
 		return err
 	}
-	if err := s.checkHostPort(spec); err != nil {
+	if err := checkHostPort(spec, s.upstreamPort); err != nil {
 		return err
 	}
 	if named != nil {
@@ -115,19 +115,28 @@ func (s *settings) checkClashes(spec map[string]any) error {
 
 // checkHostPort refuses a hostPort on the upstream port: the node's port
 // forwards to that port on the pod's IP, which is the app's, past the
-// sidecar.
-func (s *settings) checkHostPort(spec map[string]any) error {
+// sidecar. It holds a sidecar the pod brought (broughtUpstream) as well
+// as the one the injector adds: a pod carrying a copy of the injector's
+// sidecar was only labelled, and its app's port kept its hostPort.
+func checkHostPort(spec map[string]any, upstream int) error {
 	for _, key := range []string{"initContainers", "containers"} {
 		for _, ct := range objects(spec, key) {
 			for _, p := range objects(ct, "ports") {
 				n, _ := integer(p["containerPort"])
-				if h, _ := integer(p["hostPort"]); h != 0 && n == s.upstreamPort {
+				if h, _ := integer(p["hostPort"]); h != 0 && n == upstream {
 					return fmt.Errorf("container %q: port %d, which the sidecar protects, has hostPort %d: the node's port would reach the app past the sidecar; remove the hostPort", str(ct, "name"), n, h)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// broughtUpstream is the port the pod's sidecar forwards to (its
+// --upstream), or 0.
+func broughtUpstream(spec map[string]any) int {
+	args, _ := sidecarContainer(spec)["args"].([]any)
+	return hostPort(flagValue(args, "upstream"), "127.0.0.1")
 }
 
 var probeKinds = []string{"livenessProbe", "readinessProbe", "startupProbe"}

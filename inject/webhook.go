@@ -45,6 +45,14 @@ const (
 // and objects are limited to about 1.5 MiB by etcd.
 const maxReviewBytes = 4 << 20
 
+// MaxHeaderBytes bounds a request's headers (the injector's
+// http.Server.MaxHeaderBytes): the API server sends a few hundred bytes
+// of them, and net/http's default of 1 MiB let each connection from any
+// pod that reaches the webhook's port hold that much until the header
+// timeout, past the bodies' bound (maxBodyBytesHeld): 64 such
+// connections took 80 MiB of the injector's 128Mi.
+const MaxHeaderBytes = 16 << 10
+
 // maxReviewValues bounds the JSON values (objects, arrays, members and
 // elements) of a request body. The object is decoded into maps twice, and
 // an empty object costs far more in memory than its two bytes: 4 MiB of
@@ -212,7 +220,7 @@ func (wh *Webhook) Handler() http.Handler {
 	namespace := func(req *admissionRequest) *admissionResponse { return wh.review(req, true) }
 	mux.HandleFunc(PathInject, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, inject) })
 	mux.HandleFunc(PathNamespace, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, namespace) })
-	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, guard) })
+	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.guard) })
 	mux.HandleFunc(PathNamespaceLabel, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, mislabelled) })
 	mux.HandleFunc(PathVerify, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.verify) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -347,12 +355,12 @@ func (wh *Webhook) review(req *admissionRequest, namespaceOptIn bool) *admission
 // app, or drop the label LabelSidecar that the namespace's NetworkPolicy
 // selects, with no new pod for the injector to see. A pod that has the
 // sidecar keeps its image and the label; every other update is allowed.
-func guard(req *admissionRequest) *admissionResponse {
+func (wh *Webhook) guard(req *admissionRequest) *admissionResponse {
 	resp := &admissionResponse{UID: req.UID, Allowed: true}
 	if req.Kind != (groupVersionKind{Version: "v1", Kind: "Pod"}) || req.Operation != "UPDATE" {
 		return resp
 	}
-	if err := guardUpdate(req.OldObject, req.Object); err != nil {
+	if err := guardUpdate(req.OldObject, req.Object, wh.Config); err != nil {
 		resp.Allowed = false
 		resp.Status = &status{Code: http.StatusForbidden, Message: "portcullis injector: " + err.Error()}
 	}
@@ -409,7 +417,8 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 // webhook): the label LabelSidecar, which the namespace's NetworkPolicy
 // selects (without it no policy selects the pod and its every port is
 // open); no hostNetwork (the app on the node's addresses, where no
-// NetworkPolicy applies); and, for a sidecar that is a regular
+// NetworkPolicy applies); no hostPort on the port the sidecar forwards
+// to (checkHostPort); and, for a sidecar that is a regular
 // container, no init container with restartPolicy Always started before
 // it that could take its port.
 func checkBroughtSidecar(pod map[string]any) error {
@@ -422,6 +431,9 @@ func checkBroughtSidecar(pod map[string]any) error {
 			return err
 		}
 	}
+	if err := checkHostPort(spec, broughtUpstream(spec)); err != nil {
+		return err
+	}
 	if v := str(object(object(pod, "metadata"), "labels"), LabelSidecar); v != "injected" {
 		return fmt.Errorf("the pod has the sidecar but not the label %s: injected, which the namespace's NetworkPolicy selects (without it every port of the pod is open); "+
 			"let the injector add it (remove the annotation %s: \"false\")", LabelSidecar, AnnotationInject)
@@ -431,7 +443,7 @@ func checkBroughtSidecar(pod map[string]any) error {
 
 // guardUpdate refuses an update of an injected pod that changes the
 // sidecar's image or removes its label; an undecodable object is refused.
-func guardUpdate(rawOld, rawNew json.RawMessage) error {
+func guardUpdate(rawOld, rawNew json.RawMessage, c Config) error {
 	old, err := decodeObject(rawOld)
 	if err != nil {
 		return fmt.Errorf("cannot decode the old pod: %w", err)
@@ -463,7 +475,7 @@ func guardUpdate(rawOld, rawNew json.RawMessage) error {
 	if !reflect.DeepEqual(without(oldSC), without(sc)) {
 		return fmt.Errorf("the running sidecar (container %q) cannot change but for raising its resources: roll out a new pod", ContainerName)
 	}
-	if err := checkEphemeral(object(old, "spec"), object(pod, "spec")); err != nil {
+	if err := checkEphemeral(object(old, "spec"), object(pod, "spec"), c); err != nil {
 		return err
 	}
 	label := func(m map[string]any) string { return str(object(object(m, "metadata"), "labels"), LabelSidecar) }
@@ -499,9 +511,10 @@ func sidecarResized(old, new map[string]any) error {
 // pods/ephemeralcontainers) added to a pod with the sidecar that targets
 // the sidecar, sharing its process namespace (its files through
 // /proc/<pid>/root, its process to signal), mounts one of its volumes,
-// or may rewrite the pod's network (networkControl): its iptables rules
-// outlive it.
-func checkEphemeral(oldSpec, spec map[string]any) error {
+// may rewrite the pod's network (networkControl): its iptables rules
+// outlive it, or takes the sidecar's Secrets into its environment
+// (envSecrets).
+func checkEphemeral(oldSpec, spec map[string]any, c Config) error {
 	had := map[string]bool{}
 	for _, ct := range objects(oldSpec, "ephemeralContainers") {
 		had[str(ct, "name")] = true
@@ -519,6 +532,9 @@ func checkEphemeral(oldSpec, spec map[string]any) error {
 			}
 		}
 		if err := networkControl(ct); err != nil { // kubectl debug --profile=netadmin
+			return fmt.Errorf("ephemeral %w", err)
+		}
+		if err := c.envSecrets(ct); err != nil {
 			return fmt.Errorf("ephemeral %w", err)
 		}
 	}

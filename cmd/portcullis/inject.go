@@ -159,6 +159,7 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	}
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
 	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(),
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -166,7 +167,7 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	}
 	log.Info().Str("listen", ln.Addr().String()).Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
 	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(ln, "", "") }()
+	go func() { done <- srv.ServeTLS(inject.Listener(ln), "", "") }()
 	select {
 	case err := <-done:
 		return err
