@@ -318,6 +318,9 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	if len(queued) > 0 {
 		e.held = append(e.held, e.spoolNow(queued, false)...)
 	}
+	if _, found := e.sp.oldest(); !found && e.sp.dir != "" {
+		e.sp.adoptNew() // batches restored into the directory after it was read; not under e.mu
+	}
 	e.mu.Lock()
 	f, found := e.sp.oldest()
 	// Batches the spooler has not written yet are newer than every file

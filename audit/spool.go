@@ -59,6 +59,9 @@ type spool struct {
 	// claimed are the names of batches being written, with their
 	// sequences (claim).
 	claimed map[string]uint64
+	// removing are the names of batches remove took off files and has
+	// not unlinked yet: adoptNew must not take them for new ones.
+	removing map[string]bool
 }
 
 // openSpool opens (creating) the spool directory and lists its batches.
@@ -358,6 +361,10 @@ func (s *spool) remove(f spoolFile) (listed bool, err error) {
 			s.bytes -= f.size
 			s.used.Store(s.bytes + s.reserved)
 			listed = true
+			if s.removing == nil {
+				s.removing = map[string]bool{}
+			}
+			s.removing[f.name] = true
 			break
 		}
 	}
@@ -367,6 +374,11 @@ func (s *spool) remove(f spoolFile) (listed bool, err error) {
 	}
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.removing, f.name)
+		s.mu.Unlock()
+	}()
 	if err := unix.Unlinkat(s.dfd, f.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return true, fmt.Errorf("audit: cannot remove spooled batch %q: %w", f.name, err)
 	}
