@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/serverlog"
 
 	"github.com/rs/zerolog"
 )
@@ -167,8 +168,8 @@ type Collector struct {
 	quota quota // SenderQuota, per sender (quota.go)
 
 	// serverLog is the ErrorLog of the intake and metrics servers
-	// (serverlog.go).
-	serverLog serverLog
+	// (internal/serverlog: counted, one JSON line a second).
+	serverLog *serverlog.Log
 }
 
 // New returns a Collector storing into store.
@@ -213,7 +214,7 @@ func New(store *Store, cfg Config) (*Collector, error) {
 	if cfg.Log != nil {
 		c.log = *cfg.Log
 	}
-	c.serverLog.log, c.serverLog.now = c.log, cfg.Now
+	c.serverLog = serverlog.New(c.log, cfg.Now, "collector connection error (net/http; an accept error is retried)")
 	c.cfg.MaxConns = fitConns(cfg.MaxConns, c.log)
 	c.conns.init(cfg.UnauthConnsPerClient, c.cfg.MaxConns, senderConns(cfg, c.cfg.MaxConns))
 	return c, nil
@@ -555,7 +556,7 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	metric("portcullis_collector_breaks_recorded_total", "Breaks this process recorded in the audit chain at its start (newest entries cut, the head deleted or forked, entries it could not vouch for, a rollback accepted): audit verify fails from each on; see the collector's log.", st.Breaks)
 	metric("portcullis_collector_deferred_total", "Failures after an entry was stored (head, rotation), retried on the next append.", st.Deferred)
 	metric("portcullis_collector_connections_refused_total", "Connections closed because their client address (an IPv6 one by its /64) held too many unauthenticated ones.", c.conns.refused.Load())
-	metric("portcullis_collector_connection_errors_total", "Connection errors net/http reported on the collector's listeners: failed TLS handshakes, and accept errors it retried (too many open files); logged at most once a second.", c.serverLog.errors.Load())
+	metric("portcullis_collector_connection_errors_total", "Connection errors net/http reported on the collector's listeners: failed TLS handshakes, and accept errors it retried (too many open files); logged at most once a second.", c.serverLog.Errors())
 	metric("portcullis_collector_connections_capped_total", "Connections closed because the collector held --max-conns open connections.", c.conns.capped.Load())
 	gauge := func(name, help string, v int64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)

@@ -38,7 +38,7 @@ func (c *Collector) HTTPServer() *http.Server {
 // caller's for MetricsHandler) take as http.Server.ErrorLog: their
 // connection errors counted and logged as JSON, at most one line a second
 // (serverlog.go).
-func (c *Collector) ErrorLog() *log.Logger { return c.serverLog.logger() }
+func (c *Collector) ErrorLog() *log.Logger { return c.serverLog.Logger() }
 
 // MaxHeaderBytes bounds a request's line and headers on the collector's
 // listeners (net/http adds 4 KiB of slack); a longer head is answered 431

@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/inject"
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/internal/serverlog"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -160,6 +161,10 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
 	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(),
+		// Every pod reaches the webhook's port: its TLS handshake errors
+		// were plain-text lines on stderr, one a connection at the
+		// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
+		ErrorLog:  serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger(),
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
