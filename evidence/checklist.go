@@ -250,6 +250,19 @@ func (b *builder) answers() []answer {
 	if !owned {
 		owners = "NONE for " + strings.Join(unowned, ", ") + " (their files are unassigned in the manifest)"
 	}
+	weak := b.weakeningPushes()
+	weakOK, unapproved := 0, []string{}
+	for i := range weak {
+		if weak[i].flag() == "" {
+			weakOK++
+		} else {
+			unapproved = append(unapproved, fmt.Sprintf("revision %d at %s by %q", weak[i].entry.Revision, rfc(weak[i].entry.Time), weak[i].entry.Actor))
+		}
+	}
+	weakFact := fmt.Sprintf("%d policy pushes in period weakened the two-person controls (privileged_key_approval, route approvals, privileged scopes, keys or issuers of privileged clients), %d with a second person's approval spent in the same etcd transaction", len(weak), weakOK)
+	if len(unapproved) > 0 {
+		weakFact += "; WITHOUT one: " + strings.Join(unapproved, ", ")
+	}
 	sc := b.reviewsSigned()
 	otherReviews := ""
 	if sc.other > 0 {
@@ -269,6 +282,7 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv", fromPolicy},
 		{"Is token creation approved and logged?", creates > 0 && creates == ticketed,
 			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv", fromTrail},
+		{"Do changes that weaken the two-person rule take a second person?", weakOK == len(weak), weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
 			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv", fromTrail},
 		{"Are limits documented by token, tenant and endpoint class?", limited,

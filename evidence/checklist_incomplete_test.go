@@ -17,6 +17,7 @@ import (
 // answered from the policy.
 var trailQuestions = []string{
 	"Is token creation approved and logged?",
+	"Do changes that weaken the two-person rule take a second person?",
 	"Can tokens be rotated and revoked quickly?",
 	"Are abuse alerts linked to tickets?",
 	"Is evidence mapped to controls, owned, reviewed and approved?",

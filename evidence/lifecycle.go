@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"regexp"
@@ -21,7 +22,8 @@ var lifecycleActions = map[string]bool{
 }
 
 // tokenLifecycle writes every credential change of the period with actor,
-// ticket and time, then the keys of the policy in force without an
+// ticket and time, then the pushes that weakened the two-person controls
+// with the approval spent on each (or the flag of its lack), then the keys of the policy in force without an
 // expiry, flagged, then every key's age against lifecycle.max_key_age
 // with its rotation evidence.
 func (b *builder) tokenLifecycle() ([]byte, error) {
@@ -39,6 +41,11 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 		}
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
 			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag))
+	}
+	for _, wp := range b.weakeningPushes() { // weakening.go
+		e := wp.entry
+		w.Write(csvCells(rfc(e.Time), "policy.push (weakens two-person controls)", "policy@"+strconv.FormatInt(e.Revision, 10), e.Actor, e.Ticket,
+			strings.Join(wp.weak, "; "), strconv.FormatInt(e.Revision, 10), "", cmp.Or(wp.flag(), "approval "+wp.approval+" spent")))
 	}
 	for _, k := range b.doc.Keys {
 		if k.NotAfter == "" && !k.Revoked {

@@ -1,0 +1,79 @@
+package evidence
+
+import (
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+)
+
+// weakPush is a policy push of the period whose document weakened the
+// two-person controls of the policy before it (policy.Weakenings), with
+// the approval its policy.push event names and whether an approval.use
+// event of the same etcd transaction spent it.
+type weakPush struct {
+	entry    etcdadmin.HistoryEntry
+	weak     []string
+	approval string
+	spent    bool
+}
+
+// weakeningPushes returns the pushes of the period that weakened the
+// two-person controls. portcullis policy push refuses such a push
+// without a second person's approval, spent in the transaction that
+// writes it; an operator who writes the policy into etcd by hand (the
+// operator role may) gets past the CLI, and the pack is where that shows:
+// a weakening push whose revision holds no policy.push event naming an
+// approval, or no approval.use of that approval, is flagged. The policy
+// before a push is the newest one before it that loads, as PushPolicy
+// compares with.
+func (b *builder) weakeningPushes() []weakPush {
+	h, p := b.cfg.History, b.cfg.Period
+	var out []weakPush
+	for i := 1; i < len(h); i++ {
+		if !p.Contains(h[i].Time) {
+			continue
+		}
+		next, err := loadDoc(h[i])
+		if err != nil {
+			continue
+		}
+		var prev *policy.Document
+		for j := i - 1; j >= 0 && prev == nil; j-- {
+			prev, _ = loadDoc(h[j])
+		}
+		if prev == nil {
+			continue // the first that loads: it weakens nothing
+		}
+		weak := policy.Weakenings(prev, next)
+		if len(weak) == 0 {
+			continue
+		}
+		w := weakPush{entry: h[i], weak: weak}
+		for k := range b.events {
+			ev := &b.events[k]
+			if ev.Revision == h[i].Revision && ev.Unverified == "" && ev.Action == etcdadmin.ActionPolicyPush {
+				w.approval = eventDetails(ev.Details)["approval"]
+			}
+		}
+		for k := range b.events {
+			ev := &b.events[k]
+			if w.approval != "" && ev.Revision == h[i].Revision && ev.Unverified == "" && ev.Action == etcdsync.ActionApprovalUse && ev.Target == w.approval {
+				w.spent = true
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// flag says what a weakening push lacks, or "" when a second person's
+// approval was spent on it.
+func (w *weakPush) flag() string {
+	switch {
+	case w.approval == "":
+		return "weakens the two-person controls without an approval (no policy.push event naming one at its revision: written by hand?)"
+	case !w.spent:
+		return "weakens the two-person controls; approval " + w.approval + " named but no approval.use of it in the same etcd transaction"
+	}
+	return ""
+}

@@ -1,0 +1,90 @@
+package evidence
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// TestPackFlagsWeakeningPushWithoutApproval: portcullis policy push
+// refuses a push that weakens the two-person controls without a second
+// person's approval spent with it (review62), but an operator writing
+// the history and the policy into etcd by hand, or with a CLI from before
+// the rule, gets past it, and the pack said nothing: its checklist asked
+// only whether key creations had tickets. The pack now compares each push
+// of the period with the policy before it: a weakening push is listed in
+// the token lifecycle log with the approval spent on it, or flagged, and
+// the checklist's answer is No while one is flagged.
+func TestPackFlagsWeakeningPushWithoutApproval(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	raw, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(strings.Replace(string(raw), "privileged_key_approval: false", "privileged_key_approval: true", 1),
+		"require_ticket: false", "require_ticket: true", 1)
+	day := func(d int) time.Time { return time.Date(2026, 6, d, 9, 0, 0, 0, time.UTC) }
+	entry := func(rev int64, d int, actor, doc string) etcdadmin.HistoryEntry {
+		return etcdadmin.HistoryEntry{Revision: rev, Time: day(d), Actor: actor, Digest: "d" + actor, Document: doc}
+	}
+	keyOff := strings.Replace(base, "privileged_key_approval: true", "privileged_key_approval: false", 1)
+	ticketOff := strings.Replace(keyOff, "require_ticket: true", "require_ticket: false", 1)
+	hist := []etcdadmin.HistoryEntry{
+		entry(10, 1, "alice", base),
+		entry(20, 2, "alice", keyOff),      // approved, the approval spent with it
+		entry(30, 3, "mallory", ticketOff), // no approval named
+		entry(40, 4, "mallory", base),      // tightens: nothing to approve
+	}
+	ev := func(rev int64, d int, action, target string, details map[string]string) collector.Event {
+		b, _ := json.Marshal(details)
+		return collector.Event{Time: day(d), Key: "/p/events/" + action + target, Revision: rev, Actor: "alice", Action: action, Target: target, Ticket: "CHG-7", Details: b}
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents([]collector.Event{
+		ev(10, 1, "policy.push", "/p/policy", map[string]string{"digest": "dalice"}),
+		ev(20, 2, "policy.push", "/p/policy", map[string]string{"digest": "dalice", "approval": "apr_weak"}),
+		ev(20, 2, "approval.use", "apr_weak", map[string]string{"route": "policy push sha256:x"}),
+		ev(30, 3, "policy.push", "/p/policy", map[string]string{"digest": "dmallory"}),
+		ev(40, 4, "policy.push", "/p/policy", map[string]string{"digest": "dmallory"}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	p, _ := ParsePeriod("2026-06")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d",
+		Now: func() time.Time { return time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = "Do changes that weaken the two-person rule take a second person?"
+	if a := checklistAnswers(t, res, p)[q]; !strings.HasPrefix(a, "No") {
+		t.Errorf("%q answered %q; want No: revision 30 turned require_ticket off with no approval", q, a)
+	}
+	checklist, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `2 policy pushes in period weakened the two-person controls`; !strings.Contains(string(checklist), want) ||
+		!strings.Contains(string(checklist), `WITHOUT one: revision 30 at 2026-06-03T09:00:00Z by "mallory"`) {
+		t.Errorf("checklist lacks %q and the unapproved revision 30:\n%s", want, checklist)
+	}
+	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))
+	flags := map[string]string{}
+	for _, r := range rows {
+		if strings.HasPrefix(r[1], "policy.push (weakens") {
+			flags[r[2]] = r[8]
+		}
+	}
+	if len(flags) != 2 || flags["policy@20"] != "approval apr_weak spent" || !strings.HasPrefix(flags["policy@30"], "weakens the two-person controls without an approval") {
+		t.Errorf("lifecycle log's weakening pushes: %q; want policy@20 with apr_weak spent and policy@30 flagged", flags)
+	}
+}
