@@ -7,9 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 )
 
@@ -24,21 +21,8 @@ import (
 // those past the caps closed unread, and a connection the API server
 // opened before the flood is still served.
 func TestInjectorCapsConnections(t *testing.T) {
-	dir := t.TempDir()
 	pki := newTestPKI(t)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	copyFile(t, pki.serverCert, certFile)
-	copyFile(t, pki.serverKey, keyFile)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd, stderr, _, _ := startInjector(t, pki)
 	addr := waitListen(t, stderr)
 
 	// The API server's connection, kept alive.

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,21 +19,8 @@ import (
 // (internal/serverlog): JSON warn lines, at most one a second.
 func TestInjectorLogsConnectionErrorsAsJSON(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	pki := newTestPKI(t)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	copyFile(t, pki.serverCert, certFile)
-	copyFile(t, pki.serverKey, keyFile)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	_, stderr, _, _ := startInjector(t, pki)
 	var mu sync.Mutex
 	var lines []string
 	serving := make(chan string, 1)

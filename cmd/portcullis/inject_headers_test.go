@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,21 +25,8 @@ import (
 // answers more than 16 KiB with 431 and closes the connection.
 func TestInjectorBoundsRequestHeaders(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	pki := newTestPKI(t)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	copyFile(t, pki.serverCert, certFile)
-	copyFile(t, pki.serverKey, keyFile)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd, stderr, _, _ := startInjector(t, pki)
 	addr := waitListen(t, stderr)
 	peers := 0
 	dial := func() *tls.Conn {

@@ -62,21 +62,8 @@ func TestInjectCommand(t *testing.T) {
 // restart, then stops it with SIGTERM (exit 0).
 func TestInjectorServes(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	first, second := newTestPKI(t), newTestPKI(t)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	copyFile(t, first.serverCert, certFile)
-	copyFile(t, first.serverKey, keyFile)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd, stderr, certFile, keyFile := startInjector(t, first)
 	addr := waitListen(t, stderr)
 	review := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},
 		"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"shop","operation":"CREATE",
@@ -89,6 +76,7 @@ func TestInjectorServes(t *testing.T) {
 		}
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
 		var resp *http.Response
+		var err error
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			resp, err = client.Post("https://"+addr+"/inject", "application/json", bytes.NewReader(review))
@@ -254,4 +242,28 @@ func TestInjectEmptyInputSaysSo(t *testing.T) {
 	if r := portcullisStdin(t, "", "inject", "-f", empty); r.code != 1 || !strings.Contains(r.stderr, empty+" is empty: no manifest to inject") {
 		t.Errorf("inject -f %s (empty) = exit %d, stderr %q; want exit 1 naming the file as empty", empty, r.code, r.stderr)
 	}
+}
+
+// startInjector runs `portcullis injector` as a process on a loopback
+// port, serving pki's server certificate from files of its own (copied,
+// as the kubelet mounts a Secret: a test replaces them to rotate), and
+// returns the process, its stderr (JSON lines; waitListen reads the
+// address) and the two files.
+func startInjector(t *testing.T, pki testPKI) (cmd *exec.Cmd, stderr io.ReadCloser, certFile, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	copyFile(t, pki.serverCert, certFile)
+	copyFile(t, pki.serverKey, keyFile)
+	cmd = exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, stderr, certFile, keyFile
 }
