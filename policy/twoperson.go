@@ -34,9 +34,11 @@ import (
 //   - an mTLS identity added to such a client;
 //   - an issuer added or changed whose tokens may name such a client
 //     (one of its tenants holds it);
-//   - a route kept in next that no longer requires a scope privileged
-//     in cur it required, or made public: a key made without an
-//     approval reaches it.
+//   - a route of next serving requests of a route of cur (the same
+//     route, or one whose template overlaps it, as a {param} or a case
+//     change) that no longer requires a scope privileged in cur that
+//     cur's route required, or public: a key made without an approval
+//     reaches it.
 //
 // The comparison errs towards weakening: a route renamed or a key moved
 // counts as one.
@@ -151,24 +153,37 @@ func privilegeWeakenings(cur, next *Document) []string {
 }
 
 // routeScopeWeakenings lists the routes of cur that required a scope
-// privileged in cur (a request needs every scope of its route) and that
-// next keeps with that scope no longer required, or public. A route gone
-// weakens nothing: it is refused.
+// privileged in cur (a request needs every scope of its route) and whose
+// requests a route of next serves with that scope no longer required, or
+// public. The route of next is any of the same method whose template
+// overlaps (as validation's overlap: literals ignoring case), not only one
+// of the same name: /v1/admin/{name} or /v1/Admin/settings in place of
+// /v1/admin/settings serves its requests too. Validation lets no two
+// routes of one document overlap, so a path is served by at most one
+// route of each. A route gone with nothing in its place weakens nothing:
+// it is refused.
 func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string {
-	nextRoutes := map[string]RouteSpec{}
-	for _, rs := range next.Routes {
-		nextRoutes[rs.Method+" "+rs.Path] = rs
+	nextSegs := make([][]string, len(next.Routes))
+	for i, rs := range next.Routes {
+		nextSegs[i], _ = splitTemplate(rs.Path) // nil for a bad one, which Load refuses
 	}
 	var out []string
 	for _, rs := range cur.Routes {
-		name := rs.Method + " " + rs.Path
-		now, kept := nextRoutes[name]
-		if rs.Public || !kept {
+		segs, err := splitTemplate(rs.Path)
+		if rs.Public || err != nil {
 			continue
 		}
+		name := rs.Method + " " + rs.Path
 		for _, sc := range rs.Scopes {
-			if curPriv[sc] && (now.Public || !slices.Contains(now.Scopes, sc)) {
-				out = append(out, fmt.Sprintf("route %q no longer requires privileged scope %q", name, sc))
+			if !curPriv[sc] {
+				continue
+			}
+			for i, now := range next.Routes {
+				if now.Method == rs.Method && nextSegs[i] != nil && overlap(segs, nextSegs[i]) &&
+					(now.Public || !slices.Contains(now.Scopes, sc)) {
+					out = append(out, fmt.Sprintf("route %q no longer requires privileged scope %q", name, sc))
+					break
+				}
 			}
 		}
 	}
