@@ -33,7 +33,8 @@ import (
 //     and SHA-256, valid no earlier, no longer, not revoked in cur);
 //   - an mTLS identity added to such a client;
 //   - an issuer added or changed whose tokens may name such a client
-//     (one of its tenants holds it);
+//     (one of its tenants holds it), or such a client moved into (or
+//     added to) a tenant of an issuer;
 //   - a route of next serving requests of a route of cur (the same
 //     route, or one whose template overlaps it, as a {param} or a case
 //     change) that no longer requires a scope privileged in cur that
@@ -193,28 +194,41 @@ func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string
 // issuerWeakenings lists the issuers of next, added or changed in any
 // field, whose tokens may name a client holding a privileged scope (one
 // of its tenants'): such a token is a credential of that client that no
-// keys create approved. An issuer kept as it is weakens nothing.
+// keys create approved. An issuer kept as it is weakens nothing unless a
+// privileged client is moved into (or added to) one of its tenants: its
+// tokens, which could not name that client before, now may.
 func issuerWeakenings(cur, next *Document, privClient map[string]bool) []string {
-	privTenant := map[string]string{}
-	for _, c := range next.Clients {
-		if privClient[c.ID] && privTenant[c.Tenant] == "" {
-			privTenant[c.Tenant] = c.ID
-		}
+	curTenant := map[string]string{}
+	for _, c := range cur.Clients {
+		curTenant[c.ID] = c.Tenant
 	}
 	var out []string
 	for _, is := range next.Issuers {
 		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
-		if i >= 0 && reflect.DeepEqual(cur.Issuers[i], is) {
-			continue
-		}
-		for _, t := range is.Tenants {
-			if c := privTenant[t]; c != "" {
-				out = append(out, fmt.Sprintf("issuer %q added or changed, and its tokens may name client %q (privileged) of tenant %q", is.ID, c, t))
-				break
-			}
+		changed := i < 0 || !reflect.DeepEqual(cur.Issuers[i], is)
+		if w := issuerWeakening(is, changed, next.Clients, privClient, curTenant); w != "" {
+			out = append(out, w)
 		}
 	}
 	return out
+}
+
+// issuerWeakening is issuerWeakenings for the issuer is: its first
+// privileged client that it may name and, unless changed, could not name
+// before (of another tenant in cur, or not in cur); "" for none.
+func issuerWeakening(is IssuerSpec, changed bool, clients []ClientSpec, privClient map[string]bool, curTenant map[string]string) string {
+	for _, c := range clients {
+		if !privClient[c.ID] || !slices.Contains(is.Tenants, c.Tenant) {
+			continue
+		}
+		if changed {
+			return fmt.Sprintf("issuer %q added or changed, and its tokens may name client %q (privileged) of tenant %q", is.ID, c.ID, c.Tenant)
+		}
+		if curTenant[c.ID] != c.Tenant {
+			return fmt.Sprintf("issuer %q may name client %q (privileged), moved to or added in its tenant %q", is.ID, c.ID, c.Tenant)
+		}
+	}
+	return ""
 }
 
 func privilegedScopes(d *Document) map[string]bool {

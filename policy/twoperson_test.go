@@ -69,3 +69,32 @@ func TestWeakenings(t *testing.T) {
 		t.Errorf("first push: Weakenings = %q; want none", got)
 	}
 }
+
+// A privileged client moved into a tenant an issuer already serves makes
+// that issuer's tokens credentials of it, made without an approval, though
+// the issuer itself is unchanged.
+func TestWeakeningsClientMovedToIssuersTenant(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(string(raw), "privileged_key_approval: false", "privileged_key_approval: true", 1)
+	base = strings.Replace(base, "tenants: [acme, globex]", "tenants: [globex]", 1)
+	next := strings.Replace(base, "id: acme-admin\n    tenant: acme", "id: acme-admin\n    tenant: globex", 1)
+	if next == base {
+		t.Fatal("the example has no acme-admin of tenant acme")
+	}
+	cur, err := Load("cur", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := Load("next", []byte(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `issuer "demo-idp" may name client "acme-admin" (privileged), moved to or added in its tenant "globex"`
+	if got := strings.Join(Weakenings(cur, nd), "; "); !strings.Contains(got, want) {
+		t.Errorf("Weakenings = %q; want %q", got, want)
+	}
+}
