@@ -103,11 +103,12 @@ func (s *spool) writeIn(group []spoolWrite) {
 		if err := f.Close(); w.err == nil {
 			w.err = err
 		}
+		tmp := tempName(w.f.name)
 		if w.err == nil {
-			w.err = unix.Renameat(s.dfd, tempName(w.f.name), s.dfd, w.f.name)
+			w.err = s.renameNew(tmp, &w.f)
 		}
 		if w.err != nil {
-			unix.Unlinkat(s.dfd, tempName(w.f.name), 0)
+			unix.Unlinkat(s.dfd, tmp, 0)
 			w.err = fmt.Errorf("audit: cannot write spooled batch %q: %w", filepath.Join(s.dir, w.f.name), w.err)
 			continue
 		}
@@ -207,6 +208,30 @@ func (s *spool) oursUnlisted(name string) bool {
 	var st unix.Stat_t
 	return unix.Fstatat(s.dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil &&
 		st.Mode&unix.S_IFMT == unix.S_IFREG && int(st.Uid) == os.Geteuid()
+}
+
+// renameNew renames tmp, the temporary file of batch f, to f's name, but
+// not over a batch of this user put there after claim looked (one restored
+// by hand while f's bytes were committed: adoptNew takes it): f takes the
+// next free name instead (claim). Before, the rename replaced it and its
+// records were lost. RENAME_NOREPLACE makes the look and the rename one
+// step; another user's file there is replaced, as claim leaves it, and a
+// file system without the flag gets the plain rename, as before.
+func (s *spool) renameNew(tmp string, f *spoolFile) error {
+	for range 16 {
+		err := unix.Renameat2(s.dfd, tmp, s.dfd, f.name, unix.RENAME_NOREPLACE)
+		switch {
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EEXIST) && !s.oursUnlisted(f.name):
+			return unix.Renameat(s.dfd, tmp, s.dfd, f.name)
+		case !errors.Is(err, unix.EEXIST):
+			return err
+		}
+		s.mu.Lock()
+		delete(s.claimed, f.name)
+		s.mu.Unlock()
+		s.claim(f) // the file at the name is ours now: the next free one
+	}
+	return fmt.Errorf("%w: every name tried was taken", unix.EEXIST)
 }
 
 // unclaim lets go of the names of group's writes (claim), once each is

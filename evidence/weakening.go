@@ -1,6 +1,9 @@
 package evidence
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -23,7 +26,8 @@ type weakPush struct {
 // writes it; an operator who writes the policy into etcd by hand (the
 // operator role may) gets past the CLI, and the pack is where that shows:
 // a weakening push whose revision holds no policy.push event naming an
-// approval, or no approval.use of that approval, is flagged. The policy
+// approval, or no verified approval.use of that approval for this
+// document (route "policy push sha256:<its digest>"), is flagged. The policy
 // before a push is the newest one before it that loads, as PushPolicy
 // compares with.
 func (b *builder) weakeningPushes() []weakPush {
@@ -55,9 +59,16 @@ func (b *builder) weakeningPushes() []weakPush {
 				w.approval = eventDetails(ev.Details)["approval"]
 			}
 		}
+		// The use must be of an approval of this document: a grant for a
+		// route, or for another document, spent by hand with the push is
+		// no second person's word on it (the follower checks a use's route
+		// against its grant's).
+		sum := sha256.Sum256([]byte(h[i].Document))
+		route := etcdadmin.PolicyPushRoute(hex.EncodeToString(sum[:]))
 		for k := range b.events {
 			ev := &b.events[k]
-			if w.approval != "" && ev.Revision == h[i].Revision && ev.Unverified == "" && ev.Action == etcdsync.ActionApprovalUse && ev.Target == w.approval {
+			if w.approval != "" && ev.Revision == h[i].Revision && ev.Unverified == "" && ev.Action == etcdsync.ActionApprovalUse && ev.Target == w.approval &&
+				eventDetails(ev.Details)["route"] == route {
 				w.spent = true
 			}
 		}
@@ -73,7 +84,7 @@ func (w *weakPush) flag() string {
 	case w.approval == "":
 		return "weakens the two-person controls without an approval (no policy.push event naming one at its revision: written by hand?)"
 	case !w.spent:
-		return "weakens the two-person controls; approval " + w.approval + " named but no approval.use of it in the same etcd transaction"
+		return "weakens the two-person controls; approval " + w.approval + " named but no approval.use of it for this document in the same etcd transaction"
 	}
 	return ""
 }

@@ -1,6 +1,8 @@
 package evidence
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -37,9 +39,10 @@ func TestPackFlagsWeakeningPushWithoutApproval(t *testing.T) {
 	ticketOff := strings.Replace(keyOff, "require_ticket: true", "require_ticket: false", 1)
 	hist := []etcdadmin.HistoryEntry{
 		entry(10, 1, "alice", base),
-		entry(20, 2, "alice", keyOff),      // approved, the approval spent with it
-		entry(30, 3, "mallory", ticketOff), // no approval named
-		entry(40, 4, "mallory", base),      // tightens: nothing to approve
+		entry(20, 2, "alice", keyOff),               // approved, the approval spent with it
+		entry(30, 3, "mallory", ticketOff),          // no approval named
+		entry(40, 4, "mallory", base),               // tightens: nothing to approve
+		entry(50, 5, "mallory", keyOff+"# again\n"), // a grant for an export spent on it by hand
 	}
 	ev := func(rev int64, d int, action, target string, details map[string]string) collector.Event {
 		b, _ := json.Marshal(details)
@@ -52,9 +55,11 @@ func TestPackFlagsWeakeningPushWithoutApproval(t *testing.T) {
 	if err := st.AppendEvents([]collector.Event{
 		ev(10, 1, "policy.push", "/p/policy", map[string]string{"digest": "dalice"}),
 		ev(20, 2, "policy.push", "/p/policy", map[string]string{"digest": "dalice", "approval": "apr_weak"}),
-		ev(20, 2, "approval.use", "apr_weak", map[string]string{"route": "policy push sha256:x"}),
+		ev(20, 2, "approval.use", "apr_weak", map[string]string{"route": pushRoute(keyOff)}),
 		ev(30, 3, "policy.push", "/p/policy", map[string]string{"digest": "dmallory"}),
 		ev(40, 4, "policy.push", "/p/policy", map[string]string{"digest": "dmallory"}),
+		ev(50, 5, "policy.push", "/p/policy", map[string]string{"digest": "dmallory", "approval": "apr_export"}),
+		ev(50, 5, "approval.use", "apr_export", map[string]string{"client": "acme-admin", "route": "POST /v1/exports/full"}),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +78,7 @@ func TestPackFlagsWeakeningPushWithoutApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `2 policy pushes in period weakened the two-person controls`; !strings.Contains(string(checklist), want) ||
+	if want := `3 policy pushes in period weakened the two-person controls`; !strings.Contains(string(checklist), want) ||
 		!strings.Contains(string(checklist), `WITHOUT one: revision 30 at 2026-06-03T09:00:00Z by "mallory"`) {
 		t.Errorf("checklist lacks %q and the unapproved revision 30:\n%s", want, checklist)
 	}
@@ -84,7 +89,14 @@ func TestPackFlagsWeakeningPushWithoutApproval(t *testing.T) {
 			flags[r[2]] = r[8]
 		}
 	}
-	if len(flags) != 2 || flags["policy@20"] != "approval apr_weak spent" || !strings.HasPrefix(flags["policy@30"], "weakens the two-person controls without an approval") {
-		t.Errorf("lifecycle log's weakening pushes: %q; want policy@20 with apr_weak spent and policy@30 flagged", flags)
+	if len(flags) != 3 || flags["policy@20"] != "approval apr_weak spent" || !strings.HasPrefix(flags["policy@30"], "weakens the two-person controls without an approval") ||
+		!strings.Contains(flags["policy@50"], "no approval.use of it for this document") {
+		t.Errorf("lifecycle log's weakening pushes: %q; want policy@20 with apr_weak spent, policy@30 and policy@50 (an export's grant) flagged", flags)
 	}
+}
+
+// pushRoute is the route of an approval for pushing doc.
+func pushRoute(doc string) string {
+	sum := sha256.Sum256([]byte(doc))
+	return etcdadmin.PolicyPushRoute(hex.EncodeToString(sum[:]))
 }

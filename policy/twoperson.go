@@ -33,10 +33,13 @@ import (
 //     and SHA-256, valid no earlier, no longer, not revoked in cur);
 //   - an mTLS identity added to such a client;
 //   - an issuer added or changed whose tokens may name such a client
-//     (one of its tenants holds it);
-//   - a route kept in next that no longer requires a scope privileged
-//     in cur it required, or made public: a key made without an
-//     approval reaches it.
+//     (one of its tenants holds it), or such a client moved into (or
+//     added to) a tenant of an issuer;
+//   - a route of next serving requests of a route of cur (the same
+//     route, or one whose template overlaps it, as a {param} or a case
+//     change) that no longer requires a scope privileged in cur that
+//     cur's route required, or public: a key made without an approval
+//     reaches it.
 //
 // The comparison errs towards weakening: a route renamed or a key moved
 // counts as one.
@@ -151,24 +154,37 @@ func privilegeWeakenings(cur, next *Document) []string {
 }
 
 // routeScopeWeakenings lists the routes of cur that required a scope
-// privileged in cur (a request needs every scope of its route) and that
-// next keeps with that scope no longer required, or public. A route gone
-// weakens nothing: it is refused.
+// privileged in cur (a request needs every scope of its route) and whose
+// requests a route of next serves with that scope no longer required, or
+// public. The route of next is any of the same method whose template
+// overlaps (as validation's overlap: literals ignoring case), not only one
+// of the same name: /v1/admin/{name} or /v1/Admin/settings in place of
+// /v1/admin/settings serves its requests too. Validation lets no two
+// routes of one document overlap, so a path is served by at most one
+// route of each. A route gone with nothing in its place weakens nothing:
+// it is refused.
 func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string {
-	nextRoutes := map[string]RouteSpec{}
-	for _, rs := range next.Routes {
-		nextRoutes[rs.Method+" "+rs.Path] = rs
+	nextSegs := make([][]string, len(next.Routes))
+	for i, rs := range next.Routes {
+		nextSegs[i], _ = splitTemplate(rs.Path) // nil for a bad one, which Load refuses
 	}
 	var out []string
 	for _, rs := range cur.Routes {
-		name := rs.Method + " " + rs.Path
-		now, kept := nextRoutes[name]
-		if rs.Public || !kept {
+		segs, err := splitTemplate(rs.Path)
+		if rs.Public || err != nil {
 			continue
 		}
+		name := rs.Method + " " + rs.Path
 		for _, sc := range rs.Scopes {
-			if curPriv[sc] && (now.Public || !slices.Contains(now.Scopes, sc)) {
-				out = append(out, fmt.Sprintf("route %q no longer requires privileged scope %q", name, sc))
+			if !curPriv[sc] {
+				continue
+			}
+			for i, now := range next.Routes {
+				if now.Method == rs.Method && nextSegs[i] != nil && overlap(segs, nextSegs[i]) &&
+					(now.Public || !slices.Contains(now.Scopes, sc)) {
+					out = append(out, fmt.Sprintf("route %q no longer requires privileged scope %q", name, sc))
+					break
+				}
 			}
 		}
 	}
@@ -178,28 +194,41 @@ func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string
 // issuerWeakenings lists the issuers of next, added or changed in any
 // field, whose tokens may name a client holding a privileged scope (one
 // of its tenants'): such a token is a credential of that client that no
-// keys create approved. An issuer kept as it is weakens nothing.
+// keys create approved. An issuer kept as it is weakens nothing unless a
+// privileged client is moved into (or added to) one of its tenants: its
+// tokens, which could not name that client before, now may.
 func issuerWeakenings(cur, next *Document, privClient map[string]bool) []string {
-	privTenant := map[string]string{}
-	for _, c := range next.Clients {
-		if privClient[c.ID] && privTenant[c.Tenant] == "" {
-			privTenant[c.Tenant] = c.ID
-		}
+	curTenant := map[string]string{}
+	for _, c := range cur.Clients {
+		curTenant[c.ID] = c.Tenant
 	}
 	var out []string
 	for _, is := range next.Issuers {
 		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
-		if i >= 0 && reflect.DeepEqual(cur.Issuers[i], is) {
-			continue
-		}
-		for _, t := range is.Tenants {
-			if c := privTenant[t]; c != "" {
-				out = append(out, fmt.Sprintf("issuer %q added or changed, and its tokens may name client %q (privileged) of tenant %q", is.ID, c, t))
-				break
-			}
+		changed := i < 0 || !reflect.DeepEqual(cur.Issuers[i], is)
+		if w := issuerWeakening(is, changed, next.Clients, privClient, curTenant); w != "" {
+			out = append(out, w)
 		}
 	}
 	return out
+}
+
+// issuerWeakening is issuerWeakenings for the issuer is: its first
+// privileged client that it may name and, unless changed, could not name
+// before (of another tenant in cur, or not in cur); "" for none.
+func issuerWeakening(is IssuerSpec, changed bool, clients []ClientSpec, privClient map[string]bool, curTenant map[string]string) string {
+	for _, c := range clients {
+		if !privClient[c.ID] || !slices.Contains(is.Tenants, c.Tenant) {
+			continue
+		}
+		if changed {
+			return fmt.Sprintf("issuer %q added or changed, and its tokens may name client %q (privileged) of tenant %q", is.ID, c.ID, c.Tenant)
+		}
+		if curTenant[c.ID] != c.Tenant {
+			return fmt.Sprintf("issuer %q may name client %q (privileged), moved to or added in its tenant %q", is.ID, c.ID, c.Tenant)
+		}
+	}
+	return ""
 }
 
 func privilegedScopes(d *Document) map[string]bool {

@@ -46,6 +46,9 @@ func TestWeakenings(t *testing.T) {
 		{"issuer of no privileged tenant", "tenants: [acme, globex]", "tenants: [globex]", ""},
 		{"route scope swapped", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [read:reports]}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
 		{"route moved to another class", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/admin/settings, class: standard, scopes: [read:users]}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
+		{"route templated", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: \"/v1/admin/{name}\", class: standard, scopes: [read:users]}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
+		{"route case renamed", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/Admin/settings, class: standard, scopes: [read:users]}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
+		{"route templated public", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: \"/v1/{area}/settings\", class: standard, public: true}", `route "PUT /v1/admin/settings" no longer requires privileged scope "admin:settings"`},
 		{"route scope added", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}", "{method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings, read:reports]}", ""},
 		{"route removed", "  - {method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}\n", "", ""},
 		{"key shortened", "id: acmeadm1\n    client: acme-admin\n", "id: acmeadm1\n    client: acme-admin\n    not_after: \"2027-01-01T00:00:00Z\"\n", ""},
@@ -64,5 +67,34 @@ func TestWeakenings(t *testing.T) {
 	}
 	if got := Weakenings(&Document{}, cur); len(got) != 0 {
 		t.Errorf("first push: Weakenings = %q; want none", got)
+	}
+}
+
+// A privileged client moved into a tenant an issuer already serves makes
+// that issuer's tokens credentials of it, made without an approval, though
+// the issuer itself is unchanged.
+func TestWeakeningsClientMovedToIssuersTenant(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(string(raw), "privileged_key_approval: false", "privileged_key_approval: true", 1)
+	base = strings.Replace(base, "tenants: [acme, globex]", "tenants: [globex]", 1)
+	next := strings.Replace(base, "id: acme-admin\n    tenant: acme", "id: acme-admin\n    tenant: globex", 1)
+	if next == base {
+		t.Fatal("the example has no acme-admin of tenant acme")
+	}
+	cur, err := Load("cur", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := Load("next", []byte(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `issuer "demo-idp" may name client "acme-admin" (privileged), moved to or added in its tenant "globex"`
+	if got := strings.Join(Weakenings(cur, nd), "; "); !strings.Contains(got, want) {
+		t.Errorf("Weakenings = %q; want %q", got, want)
 	}
 }

@@ -608,7 +608,7 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 		// The CLI writes a use with the put of the approval's counter;
 		// before the counter, with a rewrite of its record.
 		if a.putAt(ctx, a.k.ApprovalCounter(ev.Target), ev.Revision) == "" {
-			return a.usedGrantProblem(ctx, ev.Target, ev.Revision)
+			return a.usedGrantProblem(ctx, ev)
 		}
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
@@ -622,13 +622,19 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 	return fmt.Sprintf("unknown action %q", ev.Action)
 }
 
-// usedGrantProblem checks that the grant of approval id a use at revision rev
-// spent was written by a grant, with its approval.grant event
-// (grantEventProblem): a use is a use of what the record said then.
-func (a *Admin) usedGrantProblem(ctx context.Context, id string, rev int64) string {
-	ap, recRev, why := a.approvalAtRev(ctx, id, rev)
+// usedGrantProblem checks that the grant of the approval the use ev spent
+// at its revision was written by a grant, with its approval.grant event
+// (grantEventProblem), and for the client and route ev names: a use is a
+// use of what the record said then. The event is the operator's, who
+// could otherwise spend a second person's grant for one route on another
+// (a policy push of their own document) with a verified use.
+func (a *Admin) usedGrantProblem(ctx context.Context, ev *Event) string {
+	ap, recRev, why := a.approvalAtRev(ctx, ev.Target, ev.Revision)
 	if why != "" {
 		return why
+	}
+	if c, r := ev.Details["client"], ev.Details["route"]; c != ap.Client || r != ap.Route {
+		return fmt.Sprintf("use names client %q and route %q, but approval %q at revision %d is for client %q and route %q", c, r, ap.ID, recRev, ap.Client, ap.Route)
 	}
 	return a.grantEventProblem(ctx, ap, recRev)
 }

@@ -126,3 +126,65 @@ func TestCLIUseOfAGrantWrittenWithoutItsEventIsFlagged(t *testing.T) {
 		t.Errorf("the CLI's use of a grant written without its approval.grant event is flagged %q, want it named", use.Unverified)
 	}
 }
+
+// A second person's grant for one route, spent by hand on another: an
+// operator writing etcd directly puts the grant's counter with an
+// approval.use event that names a policy push of their own document as
+// its route. The counter and the grant are real, so the use was stored
+// verified, and the pack took the push for approved (evidence
+// weakeningPushes). The use's route and client are checked against the
+// grant's.
+func TestCLIUseNamingAnotherRouteThanItsGrantIsFlagged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cli := dial(t, shared)
+	prefix := newPrefix(t)
+	a := New(cli, prefix)
+	k := etcdsync.NewLayout(prefix)
+	_, real := twoUseGrant(t, ctx, a) // alice asks for an export, bob grants it
+	pushRoute := PolicyPushRoute(strings.Repeat("ab", 32))
+	ap, rev, err := a.approval(ctx, real.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, k.ApprovalCounter(real.ID), clientv3.WithKeysOnly())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("counter: %v %v", resp, err)
+	}
+	c := etcdsync.CounterOf(resp.Kvs[0])
+	ap.Count(rev, c)
+	d := approvalDetails(ap)
+	d["client"], d["route"], d["use"] = "", pushRoute, "1/2"
+	now := time.Now().UTC()
+	ev, err := a.eventOp(now, etcdsync.ActionApprovalUse, real.ID, Meta{Actor: "mallory"}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmps, put, err := etcdsync.UseWrite(k, &ap, rev, c, etcdsync.ApprovalUse{Route: pushRoute, Actor: "mallory", Event: string(ev.KeyBytes()), Time: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx, err := cli.Txn(ctx).If(cmps...).Then(put, ev).Commit(); err != nil || !tx.Succeeded {
+		t.Fatalf("hand-written use: %v", err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	var use *Event
+	go a.FollowEvents(fctx, 0, func(evs []Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range evs {
+			if evs[i].Action == etcdsync.ActionApprovalUse && evs[i].Target == real.ID {
+				use = &evs[i]
+			}
+		}
+		return nil
+	})
+	waitFor(t, 20*time.Second, "the approval.use event", func() bool { mu.Lock(); defer mu.Unlock(); return use != nil })
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(use.Unverified, "POST /v1/exports/full") {
+		t.Errorf("a use naming route %q of a grant for %q is flagged %q, want the grant's route named", pushRoute, "POST /v1/exports/full", use.Unverified)
+	}
+}
