@@ -62,7 +62,7 @@ func (s *Server) approve(_ *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	}
 	if valid && s.cfg.Approvals != nil {
 		if h := s.cfg.Approvals.Reserve(id, x.client.ID, x.route.Approval.Route, x.reqID, time.Unix(0, x.at)); h != nil {
-			x.hold, x.held = h, x.route.Approval.Route
+			x.hold, x.held, x.heldBy = h, x.route.Approval.Route, x.client.ID
 			return audit.Allowed
 		}
 		return audit.ApprovalRequired
@@ -88,25 +88,30 @@ const (
 // (Commit), so that a request refused by that judgement (its key revoked
 // or its client suspended while it reserved or waited) gives it back
 // instead (TestApprovalGivenBackOnRequestRefusedAtSend). A request
-// without a hold for its route (none yet, or its route changed by a new
-// decision) is sent to reserve one; one whose route no longer requires
-// an approval gives back what it held.
+// without a hold for its route and client (none yet, or its route or
+// client changed by a new decision: an approval is one client's,
+// TestApprovalHeldForAnotherClientGivenBack) is sent to reserve one; one
+// whose route no longer requires an approval gives back what it held.
 func (s *Server) spend(x *exchange) approvalStep {
 	a := x.route.Approval
+	var client string
+	if x.client != nil {
+		client = x.client.ID
+	}
 	switch {
-	case a == nil || x.spent == a.Route:
+	case a == nil || x.spent == a.Route && x.spentBy == client:
 		s.unhold(x)
 		return approvalDone
-	case x.held != a.Route:
+	case x.held != a.Route || x.heldBy != client:
 		s.unhold(x)
 		return approvalReserve
 	}
 	h := x.hold
-	x.hold, x.held = nil, ""
+	x.hold, x.held, x.heldBy = nil, "", ""
 	if !h.Commit(time.Unix(0, x.at)) {
 		return approvalRefused
 	}
-	x.spent = a.Route
+	x.spent, x.spentBy = a.Route, client
 	return approvalDone
 }
 
@@ -115,7 +120,7 @@ func (s *Server) spend(x *exchange) approvalStep {
 func (s *Server) unhold(x *exchange) {
 	if x.hold != nil {
 		x.hold.Release()
-		x.hold, x.held = nil, ""
+		x.hold, x.held, x.heldBy = nil, "", ""
 	}
 }
 

@@ -187,3 +187,47 @@ func TestApprovalGivenBackOnRequestRefusedAtSend(t *testing.T) {
 		t.Errorf("the service received %d requests, want none", n)
 	}
 }
+
+// Finding (read69): the use held for a request was tracked by its route
+// alone, so a policy push that moved the request's key to another client
+// while the use was reserved let the request, decided again as that
+// client, spend the first client's approval and reach the service: an
+// approval is for one client (ApprovalLedger). A hold is now for a route
+// and a client; decided again as another, the request gives the use back
+// and reserves one for the client it now is, which the ledger refuses.
+func TestApprovalHeldForAnotherClientGivenBack(t *testing.T) {
+	t.Parallel()
+	ledger := &spendLedger{id: sendApproval, client: "acme-admin", route: "POST /v1/exports/full"}
+	st := startStack(t, func(c *Config) { c.Approvals = ledger })
+	var moved sync.Once
+	ledger.probe = func() int {
+		moved.Do(func() {
+			doc := *loadExample(t).Doc
+			doc.Clients = append(append([]policy.ClientSpec(nil), doc.Clients...),
+				policy.ClientSpec{ID: "acme-admin2", Tenant: "acme", Scopes: []string{"export:data"}})
+			doc.Keys = append([]policy.KeySpec(nil), doc.Keys...)
+			for i := range doc.Keys {
+				if doc.Keys[i].ID == "acmeadm1" {
+					doc.Keys[i].Client = "acme-admin2"
+				}
+			}
+			snap, err := policy.Compile(&doc, policy.Live{Revision: st.store.Load().Revision + 1})
+			if err != nil {
+				panic(err)
+			}
+			st.store.Swap(snap)
+		})
+		return 0
+	}
+	r := do(t, st.addr, "POST", "/v1/exports/full", map[string]string{
+		"X-API-Key": adminKey, "X-Portcullis-Approval": sendApproval, "X-Request-ID": "approval-key-moved-in-reserve",
+	}, "{}")
+	spent, _ := ledger.uses()
+	held, released := ledger.holds()
+	if r.status == 200 || spent != 0 || held != 1 || released != 1 {
+		t.Errorf("key moved to another client while acme-admin's approval was reserved: %d, held %d, gave back %d, spent %d; want refused, 1 held, given back, none spent", r.status, held, released, spent)
+	}
+	if n := len(st.up.received()); n != 0 {
+		t.Errorf("the service received %d requests, want none", n)
+	}
+}

@@ -68,7 +68,9 @@ type exchange struct {
 	streamed int64         // bytes of a streamed response body sent
 	cut      bool          // a streamed response broke before a byte of it was written: the client got no status (stream.go)
 	spent    string        // the route (policy.Approval.Route) whose approval the request spent (approval.go)
+	spentBy  string        // the client (policy.Client.ID) it spent it as
 	held     string        // the route whose approval x.hold holds a use of
+	heldBy   string        // the client x.hold holds it for
 	hold     ApprovalHold  // the use reserved for the request, until spent or given back
 
 	// ids is the next generated request id, from a block [ids, idsEnd)
@@ -111,7 +113,7 @@ func (x *exchange) reset() {
 	x.path, x.uri, x.reqID, x.buf, x.delKey = x.path[:0], x.uri[:0], x.reqID[:0], x.buf[:0], x.delKey[:0]
 	x.out = wire{lines: x.out.lines[:0]}
 	x.undo = undo{host: x.undo.host[:0]}
-	x.streamed, x.cut, x.spent, x.held, x.hold = 0, false, "", "", nil
+	x.streamed, x.cut, x.spent, x.spentBy, x.held, x.heldBy, x.hold = 0, false, "", "", "", "", nil
 	x.rec.Reset()
 }
 
