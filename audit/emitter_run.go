@@ -318,8 +318,12 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	if len(queued) > 0 {
 		e.held = append(e.held, e.spoolNow(queued, false)...)
 	}
-	if _, found := e.sp.oldest(); !found && e.sp.dir != "" {
-		e.sp.adoptNew() // batches restored into the directory after it was read; not under e.mu
+	if _, found := e.sp.oldest(); !found && e.sp.dir != "" && e.spoolPending.Load() == 0 && len(e.sendCh) == 0 {
+		// Batches restored into the directory after it was read; not
+		// under e.mu, and not while the spooler still writes (the loop
+		// below polls every 5 ms then, and the listing takes the
+		// directory's lock from the writes).
+		e.sp.adoptNew()
 	}
 	e.mu.Lock()
 	f, found := e.sp.oldest()
