@@ -88,3 +88,15 @@ func (w *weakPush) flag() string {
 	}
 	return ""
 }
+
+// pushHistoryRead reports whether the pack read etcd's push history: a
+// pack built from a policy file (HistoryFromFile) has one entry of
+// revision 0, and no push of the period to judge, which is no Yes.
+func (b *builder) pushHistoryRead() bool {
+	for _, e := range b.cfg.History {
+		if e.Revision > 0 {
+			return true
+		}
+	}
+	return false
+}

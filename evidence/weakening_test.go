@@ -100,3 +100,35 @@ func pushRoute(doc string) string {
 	sum := sha256.Sum256([]byte(doc))
 	return etcdadmin.PolicyPushRoute(hex.EncodeToString(sum[:]))
 }
+
+// TestPackFromPolicyFileCannotShowTwoPersonPushes: a pack built from a
+// policy file (--policy, no etcd) holds no push history, so it cannot
+// tell whether a push of the period weakened the two-person controls;
+// it answered the question "Yes" from zero pushes read, a Yes it could
+// not show, while the trail held a push of the period naming no approval.
+func TestPackFromPolicyFileCannotShowTwoPersonPushes(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents([]collector.Event{{Time: time.Date(2026, 6, 3, 9, 0, 0, 0, time.UTC), Key: "/p/events/push", Revision: 30,
+		Actor: "mallory", Action: "policy.push", Target: "/p/policy", Details: json.RawMessage(`{"digest":"d"}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	p, _ := ParsePeriod("2026-06")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d",
+		Now: func() time.Time { return time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = "Do changes that weaken the two-person rule take a second person?"
+	if a := checklistAnswers(t, res, p)[q]; !strings.HasPrefix(a, "No") || strings.Contains(a, "Yes") {
+		t.Errorf("%q answered %q in a pack without etcd's push history; want No", q, a)
+	}
+}
