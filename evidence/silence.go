@@ -288,6 +288,14 @@ func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
 			continue // live now: its record is among those read above
 		}
 		from := l.Started
+		if from.IsZero() && l.Created != 0 {
+			// A record that says no start (an older sidecar's, or
+			// written by hand): up from its first put. It was left out,
+			// its silence named nowhere.
+			if i := sort.Search(len(dated), func(i int) bool { return dated[i].Revision >= l.Created }); i < len(dated) {
+				from = dated[i].Time
+			}
+		}
 		if l.Created == 0 {
 			// Created before the oldest revision etcd keeps: up at
 			// every write read before its delete.
