@@ -263,6 +263,10 @@ func (b *builder) answers() []answer {
 	if len(unapproved) > 0 {
 		weakFact += "; WITHOUT one: " + strings.Join(unapproved, ", ")
 	}
+	pushesRead := b.pushHistoryRead()
+	if !pushesRead {
+		weakFact = "not shown: the pack was built from a policy file (--policy), without etcd's push history, so no push of the period was compared with the policy before it"
+	}
 	sc := b.reviewsSigned()
 	otherReviews := ""
 	if sc.other > 0 {
@@ -282,7 +286,7 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv", fromPolicy},
 		{"Is token creation approved and logged?", creates > 0 && creates == ticketed,
 			fmt.Sprintf("%d key creations in period, %d with a ticket%s", creates, ticketed, noneToShow(creates)), "APIAuth-TokenLifecycleLog.csv", fromTrail},
-		{"Do changes that weaken the two-person rule take a second person?", weakOK == len(weak), weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
+		{"Do changes that weaken the two-person rule take a second person?", pushesRead && weakOK == len(weak), weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
 			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv", fromTrail},
 		{"Are limits documented by token, tenant and endpoint class?", limited,

@@ -23,9 +23,9 @@ var lifecycleActions = map[string]bool{
 
 // tokenLifecycle writes every credential change of the period with actor,
 // ticket and time, then the pushes that weakened the two-person controls
-// with the approval spent on each (or the flag of its lack), then the keys of the policy in force without an
-// expiry, flagged, then every key's age against lifecycle.max_key_age
-// with its rotation evidence.
+// with the approval spent on each (or the flag of its lack), then the
+// keys of the policy in force without an expiry, flagged, then every
+// key's age against lifecycle.max_key_age with its rotation evidence.
 func (b *builder) tokenLifecycle() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)

@@ -260,7 +260,8 @@ func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
 	// dated are the member writes in revision order; up and by return
 	// the times of the last write before rev and the first after it,
 	// from the latest time up to each write and the earliest from each
-	// on (a fleet's history holds a write a sidecar a policy change).
+	// on: the writes are many sidecars', each dated by its own clock, so
+	// their times need not rise with their revisions.
 	dated := h.Dated
 	upTo := make([]time.Time, len(dated))
 	fromOn := make([]time.Time, len(dated)+1)
@@ -288,6 +289,14 @@ func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
 			continue // live now: its record is among those read above
 		}
 		from := l.Started
+		if from.IsZero() && l.Created != 0 {
+			// A record that says no start (an older sidecar's, or
+			// written by hand): up from its first put. It was left out,
+			// its silence named nowhere.
+			if i := sort.Search(len(dated), func(i int) bool { return dated[i].Revision >= l.Created }); i < len(dated) {
+				from = dated[i].Time
+			}
+		}
 		if l.Created == 0 {
 			// Created before the oldest revision etcd keeps: up at
 			// every write read before its delete.
@@ -314,9 +323,8 @@ func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
 	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the last member write read before its record's delete (a record holds no time of its delete; it may have served until the next write).", h.From, h.To, gone)
 	if h.From > 1 {
 		var oldest time.Time
-		for _, d := range dated {
-			oldest = d.Time
-			break
+		if len(dated) > 0 {
+			oldest = dated[0].Time
 		}
 		if oldest.IsZero() || oldest.After(b.cfg.Period.From) {
 			b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: etcd compacted the history of the member records before revision %d, and no member write it keeps is dated at or before the period's start: a sidecar live during period %s that went away before then has no record left, so its silence, if any, is not named in this pack.", h.From, b.cfg.Period.Name))

@@ -173,6 +173,22 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 		t.Errorf("history compacted into the period: warnings %q: none says %q", res.Warnings, want)
 	}
 
+	// pod-e's record, written without a start time (an older sidecar, or
+	// by hand), was put at 00:30 and deleted at revision 40: it was up
+	// from 00:30 to 12:00 and never sent. It was left out, its silence
+	// named nowhere.
+	noStart := func() (etcdadmin.MemberHistory, []string, error) {
+		return etcdadmin.MemberHistory{From: 1, To: 50, Lives: []etcdadmin.MemberLife{{Pod: "pod-e", Created: 5, Deleted: 40, Updated: at(0, 30)}},
+			Dated: []etcdadmin.DatedRevision{{Revision: 5, Time: at(0, 30)}, {Revision: 29, Time: at(12, 0)}}}, nil, nil
+	}
+	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: noStart, Silence: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"pod-e" (live 2026-05-12T00:30:00Z to 2026-05-12T12:00:00Z)`; !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+		t.Errorf("a sidecar gone before the pack whose record has no start: warnings %q: none says %q", res.Warnings, want)
+	}
+
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,9 @@ type weakPush struct {
 	weak     []string
 	approval string
 	spent    bool
+	// self: the approval was granted by its requester, as the approval
+	// samples flag it (approvalSample.selfApproved): no second person.
+	self bool
 }
 
 // weakeningPushes returns the pushes of the period that weakened the
@@ -32,6 +35,7 @@ type weakPush struct {
 // compares with.
 func (b *builder) weakeningPushes() []weakPush {
 	h, p := b.cfg.History, b.cfg.Period
+	samples, _ := b.approvals() // approvals.go
 	var out []weakPush
 	for i := 1; i < len(h); i++ {
 		if !p.Contains(h[i].Time) {
@@ -72,19 +76,37 @@ func (b *builder) weakeningPushes() []weakPush {
 				w.spent = true
 			}
 		}
+		if s := samples[w.approval]; w.spent && s != nil {
+			w.self = s.selfApproved()
+		}
 		out = append(out, w)
 	}
 	return out
 }
 
 // flag says what a weakening push lacks, or "" when a second person's
-// approval was spent on it.
+// approval was spent on it: one its requester granted is no second
+// person's.
 func (w *weakPush) flag() string {
 	switch {
 	case w.approval == "":
 		return "weakens the two-person controls without an approval (no policy.push event naming one at its revision: written by hand?)"
 	case !w.spent:
 		return "weakens the two-person controls; approval " + w.approval + " named but no approval.use of it for this document in the same etcd transaction"
+	case w.self:
+		return "weakens the two-person controls; approval " + w.approval + " spent, but granted by its requester (no second person; see the approval samples)"
 	}
 	return ""
+}
+
+// pushHistoryRead reports whether the pack read etcd's push history: a
+// pack built from a policy file (HistoryFromFile) has one entry of
+// revision 0, and no push of the period to judge, which is no Yes.
+func (b *builder) pushHistoryRead() bool {
+	for _, e := range b.cfg.History {
+		if e.Revision > 0 {
+			return true
+		}
+	}
+	return false
 }

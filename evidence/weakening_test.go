@@ -100,3 +100,90 @@ func pushRoute(doc string) string {
 	sum := sha256.Sum256([]byte(doc))
 	return etcdadmin.PolicyPushRoute(hex.EncodeToString(sum[:]))
 }
+
+// TestPackFromPolicyFileCannotShowTwoPersonPushes: a pack built from a
+// policy file (--policy, no etcd) holds no push history, so it cannot
+// tell whether a push of the period weakened the two-person controls;
+// it answered the question "Yes" from zero pushes read, a Yes it could
+// not show, while the trail held a push of the period naming no approval.
+func TestPackFromPolicyFileCannotShowTwoPersonPushes(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents([]collector.Event{{Time: time.Date(2026, 6, 3, 9, 0, 0, 0, time.UTC), Key: "/p/events/push", Revision: 30,
+		Actor: "mallory", Action: "policy.push", Target: "/p/policy", Details: json.RawMessage(`{"digest":"d"}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	p, _ := ParsePeriod("2026-06")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d",
+		Now: func() time.Time { return time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = "Do changes that weaken the two-person rule take a second person?"
+	if a := checklistAnswers(t, res, p)[q]; !strings.HasPrefix(a, "No") || strings.Contains(a, "Yes") {
+		t.Errorf("%q answered %q in a pack without etcd's push history; want No", q, a)
+	}
+}
+
+// TestWeakeningPushSpendingASelfGrantedApprovalIsFlagged: an approval
+// granted by its own requester (written to etcd without approvals grant,
+// which refuses it) and spent on a weakening push was counted as "a
+// second person's approval spent", and the two-person question answered
+// Yes, while the approval samples flagged the same grant "approved by its
+// requester".
+func TestWeakeningPushSpendingASelfGrantedApprovalIsFlagged(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	raw, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(string(raw), "privileged_key_approval: false", "privileged_key_approval: true", 1)
+	keyOff := strings.Replace(base, "privileged_key_approval: true", "privileged_key_approval: false", 1)
+	day := func(d int) time.Time { return time.Date(2026, 6, d, 9, 0, 0, 0, time.UTC) }
+	hist := []etcdadmin.HistoryEntry{
+		{Revision: 10, Time: day(1), Actor: "alice", Digest: "d1", Document: base},
+		{Revision: 20, Time: day(2), Actor: "alice", Digest: "d2", Document: keyOff},
+	}
+	ev := func(rev int64, d int, action, target string, details map[string]string) collector.Event {
+		b, _ := json.Marshal(details)
+		return collector.Event{Time: day(d), Key: "/p/events/" + action + target, Revision: rev, Actor: "alice", Action: action, Target: target, Ticket: "CHG-7", Details: b}
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := pushRoute(keyOff)
+	if err := st.AppendEvents([]collector.Event{
+		ev(10, 1, "policy.push", "/p/policy", map[string]string{"digest": "d1"}),
+		ev(15, 2, "approval.request", "apr_self", map[string]string{"route": route, "requester": "alice"}),
+		ev(16, 2, "approval.grant", "apr_self", map[string]string{"route": route, "requester": "alice", "approver": "Alice"}),
+		ev(20, 2, "policy.push", "/p/policy", map[string]string{"digest": "d2", "approval": "apr_self"}),
+		ev(20, 2, "approval.use", "apr_self", map[string]string{"route": route, "requester": "alice"}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	p, _ := ParsePeriod("2026-06")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d",
+		Now: func() time.Time { return time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = "Do changes that weaken the two-person rule take a second person?"
+	if a := checklistAnswers(t, res, p)[q]; !strings.HasPrefix(a, "No") || strings.Contains(a, "Yes") {
+		t.Errorf("%q answered %q; want No: revision 20 spent an approval its requester granted", q, a)
+	}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv"))) {
+		if strings.HasPrefix(r[1], "policy.push (weakens") && !strings.Contains(r[8], "granted by its requester") {
+			t.Errorf("lifecycle log's weakening push %q flagged %q; want the self-granted approval named", r[2], r[8])
+		}
+	}
+}

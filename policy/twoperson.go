@@ -46,11 +46,10 @@ import (
 func Weakenings(cur, next *Document) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
-	cl, nl := cur.Lifecycle, next.Lifecycle
-	if cl != nil && cl.PrivilegedKeyApproval && (nl == nil || !nl.PrivilegedKeyApproval) {
+	if keyApproval(cur) && !keyApproval(next) {
 		add("lifecycle.privileged_key_approval turned off")
 	}
-	if cl.TicketRequired() && !nl.TicketRequired() {
+	if cur.Lifecycle.TicketRequired() && !next.Lifecycle.TicketRequired() {
 		add("lifecycle.require_ticket turned off")
 	}
 	out = append(out, routeWeakenings(cur, next)...)
