@@ -234,3 +234,28 @@ func (c Config) envSecrets(ct map[string]any) error {
 	}
 	return nil
 }
+
+// drawsOnSecrets reports whether the pod's spec names the sidecar's
+// Secrets anywhere: a volume (secret or projected) or a container's
+// environment (ephemeral containers too).
+func (c Config) drawsOnSecrets(spec map[string]any) bool {
+	isSidecars := func(name string) bool { return name == c.Etcd.ClientSecret || name == c.Collector.TokenSecret }
+	for _, v := range objects(spec, "volumes") {
+		if isSidecars(str(object(v, "secret"), "secretName")) {
+			return true
+		}
+		for _, src := range objects(object(v, "projected"), "sources") {
+			if isSidecars(str(object(src, "secret"), "name")) {
+				return true
+			}
+		}
+	}
+	for _, key := range []string{"initContainers", "containers", "ephemeralContainers"} {
+		for _, ct := range objects(spec, key) {
+			if c.envSecrets(ct) != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
