@@ -545,7 +545,10 @@ func TestExampleAppInjected(t *testing.T) {
 	if got := argValue(sc, "upstream"); got != "127.0.0.1:8081" {
 		t.Errorf("--upstream = %q, want the app's loopback port", got)
 	}
-	if got := argValue(sc, "service"); got != "hr-service" {
-		t.Errorf("--service = %q, want hr-service (the app.kubernetes.io/name label)", got)
+	// The shipped configuration lists no services: the label's
+	// hr-service is passed over for the namespace's own name
+	// (TestWebhookBindsTheServiceToTheNamespace).
+	if got := argValue(sc, "service"); got != "shop" {
+		t.Errorf("--service = %q, want shop (the namespace's: the shipped configuration lists no services)", got)
 	}
 }

@@ -341,7 +341,7 @@ func (wh *Webhook) review(req *admissionRequest, namespaceOptIn bool) *admission
 			wh.Log(rv)
 		}
 	}()
-	patch, res, err := wh.patch(req.Object, namespaceOptIn, &rv.Name)
+	patch, res, err := wh.patch(req.Object, req.Namespace, namespaceOptIn, &rv.Name)
 	rv.Result, rv.Err = res, err
 	resp.Warnings = res.Warnings
 	switch {
@@ -434,7 +434,9 @@ func (wh *Webhook) requireSidecar(req *admissionRequest, none func(pod map[strin
 	} else if herr := wh.Config.checkPodWide(object(pod, "spec")); has && herr != nil {
 		err = herr
 	} else if has {
-		err = checkBroughtSidecar(pod)
+		if err = checkBroughtSidecar(pod); err == nil {
+			err = wh.Config.checkBroughtService(req.Namespace, object(pod, "spec"))
+		}
 	} else {
 		err = none(pod)
 	}
@@ -589,7 +591,7 @@ func sidecarContainer(spec map[string]any) map[string]any {
 
 // patch injects the pod in raw and returns the RFC 6902 patch from raw to
 // the result, or nil when nothing changes.
-func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string) ([]byte, Result, error) {
+func (wh *Webhook) patch(raw json.RawMessage, ns string, namespaceOptIn bool, name *string) ([]byte, Result, error) {
 	pod, err := decodeObject(raw)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("cannot decode the pod: %w", err)
@@ -610,7 +612,7 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 	if spec == nil {
 		return nil, Result{}, errors.New("the pod has no spec")
 	}
-	res, err := wh.Config.Pod(meta, spec, ownedByJob(meta))
+	res, err := wh.Config.Pod(ns, meta, spec, ownedByJob(meta))
 	if err == nil {
 		if err = cannotInject(res, wh.Config.PortName); err != nil {
 			res = Result{Skipped: res.Skipped}
