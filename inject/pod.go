@@ -64,7 +64,7 @@ func (c Config) Pod(ns string, meta, spec map[string]any, job bool) (Result, err
 		err = checkStartsAfterInit(spec)
 	}
 	if err == nil && has {
-		err = checkHostPort(spec, broughtUpstream(spec))
+		err = checkHostPort(spec, broughtUpstream(spec), broughtAdmin(spec))
 	}
 	if err == nil && has {
 		err = c.checkBroughtService(ns, spec)

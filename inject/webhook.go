@@ -467,7 +467,7 @@ func checkBroughtSidecar(pod map[string]any) error {
 			return err
 		}
 	}
-	if err := checkHostPort(spec, broughtUpstream(spec)); err != nil {
+	if err := checkHostPort(spec, broughtUpstream(spec), broughtAdmin(spec)); err != nil {
 		return err
 	}
 	if v := str(object(object(pod, "metadata"), "labels"), LabelSidecar); v != "injected" {
