@@ -174,6 +174,14 @@ func TestSidecarSecretsPolicy(t *testing.T) {
 			}
 		}
 	}
+	for _, m := range policy.Spec.MatchConditions {
+		// Written out: the Kubernetes documentation says nothing of
+		// variables in a policy's matchConditions, and one that does not
+		// compile there refuses every pod (failurePolicy Fail).
+		if strings.Contains(m.Expression, "variables.") {
+			t.Errorf("sidecar secrets policy matchCondition %q names the policy's variables", m.Name)
+		}
+	}
 	checkSecretsWebhook(t, hooks)
 
 	eval := newVAPEval(t, policy)
