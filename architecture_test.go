@@ -152,7 +152,7 @@ func TestArchitecture(t *testing.T) {
 		"bench/slowreaders":   {},
 		"bench/load":          {},
 		"bench/harness":       {"bench/load", "examples/upstream"},
-		"inject":              {"internal/durable"},
+		"inject":              {"internal/durable", "limiter"},
 	}
 	for path, allowed := range arrows {
 		moduleImportsWithin(t, pkg(module+"/"+path), allowed)

@@ -16,7 +16,9 @@ import (
 // annotation may write (spaces, quotes, 64 characters and more). They
 // are held to the annotations' forms now.
 func TestWebhookNotFooledByFreeFlagsOutOfShape(t *testing.T) {
-	url, client := webhook(t, inject.Defaults())
+	cfg := inject.Defaults()
+	cfg.Services = map[string][]string{"shop": {"billing"}} // a name of the namespace's (TestWebhookBindsTheServiceToTheNamespace)
+	url, client := webhook(t, cfg)
 	pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"portcullis.dev/service":"billing"}},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
 	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, pod)
 	for flag, bad := range map[string]string{

@@ -107,6 +107,9 @@ func checkCertificatePolicy(t *testing.T, p *admissionregv1.ValidatingAdmissionP
 		{"server auth", "Certificate", tenant, sidecar(func(s map[string]any) { s["usages"] = []any{"client auth", "server auth"} }), false},
 		{"default usages", "Certificate", tenant, sidecar(func(s map[string]any) { delete(s, "usages") }), false},
 		{"a CA", "Certificate", tenant, sidecar(func(s map[string]any) { s["isCA"] = true }), false},
+		// Under another name the Secret is mountable past the sidecar
+		// secrets policy (TestSidecarSecretsPolicy).
+		{"another Secret", "Certificate", tenant, sidecar(func(s map[string]any) { s["secretName"] = "mine" }), false},
 		{"a request of the tenant's", "CertificateRequest", tenant, sidecar(nil), false},
 		{"cert-manager's request", "CertificateRequest", certManager, sidecar(nil), true},
 		{"the tenant's own Issuer of that name", "Certificate", tenant, sidecar(func(s map[string]any) {

@@ -76,6 +76,14 @@ type Config struct {
 	Resources Resources `yaml:"resources"`
 	// RunAsUser is the sidecar's non-root user id.
 	RunAsUser int `yaml:"runAsUser"`
+	// Services lists, by namespace, the service names its pods may give
+	// their sidecar (--service: service.name of its audit records), by
+	// annotation portcullis.dev/service or the app.kubernetes.io/name or
+	// app label. A namespace not listed names its pods' service after
+	// itself. The namespace binds the name, not the pod: its author
+	// writes the annotation and the labels, and could otherwise have its
+	// records attributed to another team's service.
+	Services map[string][]string `yaml:"services"`
 }
 
 // EtcdConfig is the etcd connection of the sidecar.
@@ -141,6 +149,7 @@ func Defaults() Config {
 		SpoolMax:  "256Mi",
 		Resources: Resources{CPURequest: "100m", MemoryRequest: "32Mi", MemoryLimit: "128Mi"},
 		RunAsUser: 65532,
+		Services:  map[string][]string{},
 	}
 }
 
@@ -201,6 +210,13 @@ func (c Config) Validate() error {
 	check(c.Collector.URL != "" && c.Collector.TokenSecret != "", "collector.url and collector.tokenSecret are required")
 	check(spoolQuantity.MatchString(c.SpoolMax), "spoolMax %q is not a whole number of Ki, Mi or Gi (e.g. 256Mi)", c.SpoolMax)
 	check(c.RunAsUser > 0, "runAsUser %d must be a non-root user id", c.RunAsUser)
+	for ns, names := range c.Services {
+		check(namespaceName.MatchString(ns), "services: %q is not a namespace name", ns)
+		check(len(names) > 0, "services.%s lists no service", ns)
+		for i, n := range names {
+			check(serviceName.MatchString(n), "services.%s[%d] %q is not a service name (letters, digits, . _ -)", ns, i, n)
+		}
+	}
 	for name, q := range c.Resources.byName() {
 		check(q == "" || validQuantity(q), "resources.%s %q is not a quantity (e.g. 100m, 64Mi)", name, q)
 	}
@@ -232,6 +248,27 @@ func (c Config) checkPrefixes() []error {
 // one of Prefixes, exactly.
 func (c Config) prefixAllowed(p string) bool {
 	return p == c.Prefix || slices.Contains(c.Prefixes, p)
+}
+
+// servicesOf returns the service names a pod of namespace ns may give
+// its sidecar: those Services lists for it, else the namespace's own name.
+func (c Config) servicesOf(ns string) []string {
+	if names, ok := c.Services[ns]; ok {
+		return names
+	}
+	return []string{ns}
+}
+
+// errService refuses service name (what names where it came from) for
+// a pod of namespace ns, saying which names the namespace has.
+func (c Config) errService(ns, name, what string) error {
+	why := fmt.Sprintf("the injector's configuration lists no services for it, so its pods' service is %q", ns)
+	if names, listed := c.Services[ns]; listed {
+		why = fmt.Sprintf("services.%s in the injector's configuration allows %s", ns, strings.Join(names, ", "))
+	}
+	return fmt.Errorf("%s %q is not a service of namespace %q (%s): the audit records' service.name is bound to the namespace, "+
+		"so that a pod cannot have its records attributed to another team's service; the platform team lists a namespace's services under services.%s",
+		what, name, ns, why, ns)
 }
 
 // listenPortAllowed reports whether the sidecar may listen on port p:

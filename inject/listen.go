@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+
+	"github.com/portcullis/portcullis/limiter"
 )
 
 // The webhook's connection caps (Listener). The API server holds a few
@@ -29,8 +31,8 @@ func HTTP2() *http.HTTP2Config {
 }
 
 // Listener caps the connections ln hands out: at most MaxConns open, and
-// MaxConnsPerPeer from one address (an IPv6 one by its /64, which one
-// host holds whole); one past either is closed as it arrives, unread.
+// MaxConnsPerPeer from one address (limiter.PeerKey: an IPv6 one by its
+// /64, which one host holds whole); one past either is closed as it arrives, unread.
 // The connections already open, the API server's kept-alive ones among
 // them, are served on.
 func Listener(ln net.Listener) net.Listener {
@@ -92,19 +94,13 @@ func (c *counted) Close() error {
 	return c.Conn.Close()
 }
 
-// peerKey is what MaxConnsPerPeer counts a peer under: an IPv4 address
-// itself, an IPv6 one by its /64 (as limiter.PeerKey, which inject does
-// not link).
+// peerKey is what MaxConnsPerPeer counts a peer under (limiter.PeerKey:
+// an IPv4 address itself, an IPv6 one by its /64); the zero Addr for an
+// address that is not host:port.
 func peerKey(a net.Addr) netip.Addr {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return netip.Addr{}
 	}
-	ip := ap.Addr().Unmap()
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return ip
+	return limiter.PeerKey(ap.Addr())
 }

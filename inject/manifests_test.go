@@ -180,7 +180,7 @@ func TestKustomizeBase(t *testing.T) {
 	for kind, n := range map[string]int{"Namespace": 2, "StatefulSet": 2, "Deployment": 2, "Service": 5, "Job": 3, "Secret": 0,
 		"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1, "NetworkPolicy": 5, "PodDisruptionBudget": 3, "Role": 2, "RoleBinding": 2,
 		"Certificate": 8, "ClusterIssuer": 2, "ServiceMonitor": 2, "PodMonitor": 1, "ConfigMap": 2,
-		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1} {
+		"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2} {
 		if kinds[kind] != n {
 			t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)
 		}
@@ -258,8 +258,8 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 // object too), fails closed, and leaves the control plane's namespaces.
 func checkGuard(t *testing.T, v *admissionregv1.ValidatingWebhookConfiguration) {
 	t.Helper()
-	if len(v.Webhooks) != 3 {
-		t.Fatalf("%d validating webhooks, want 3", len(v.Webhooks))
+	if len(v.Webhooks) != 4 {
+		t.Fatalf("%d validating webhooks, want 4", len(v.Webhooks))
 	}
 	checkNamespaceLabelWebhook(t, &v.Webhooks[1])
 	checkVerifyWebhook(t, &v.Webhooks[2])
@@ -545,7 +545,10 @@ func TestExampleAppInjected(t *testing.T) {
 	if got := argValue(sc, "upstream"); got != "127.0.0.1:8081" {
 		t.Errorf("--upstream = %q, want the app's loopback port", got)
 	}
-	if got := argValue(sc, "service"); got != "hr-service" {
-		t.Errorf("--service = %q, want hr-service (the app.kubernetes.io/name label)", got)
+	// The shipped configuration lists no services: the label's
+	// hr-service is passed over for the namespace's own name
+	// (TestWebhookBindsTheServiceToTheNamespace).
+	if got := argValue(sc, "service"); got != "shop" {
+		t.Errorf("--service = %q, want shop (the namespace's: the shipped configuration lists no services)", got)
 	}
 }

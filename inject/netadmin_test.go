@@ -80,3 +80,26 @@ func TestWebhookGuardRefusesNetadminDebug(t *testing.T) {
 		t.Errorf("ephemeral container without capabilities: refused %+v; want allowed", resp.Result)
 	}
 }
+
+// TestWebhookRefusesDACReadSearch: a container adding DAC_READ_SEARCH
+// may call open_by_handle_at (the runtime's default seccomp profile allows
+// it to a holder of the capability) and open files by handle on the
+// node's filesystem that holds the pod's /etc/hosts bind mount, the
+// kubelet's directory, where the sidecar's state volume lies: the app
+// could rewrite the last-known-good policy the sidecar serves while etcd
+// is away, which a mount of that volume is refused for. It was injected;
+// such a pod, and such an ephemeral container, are refused naming it.
+func TestWebhookRefusesDACReadSearch(t *testing.T) {
+	url, client := webhook(t, inject.Defaults())
+	pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a",` +
+		`"securityContext":{"capabilities":{"add":["DAC_READ_SEARCH"]}},"ports":[{"name":"http","containerPort":8081}]}]}}`)
+	if resp := review(t, url, client, inject.PathNamespace, pod); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "DAC_READ_SEARCH") {
+		t.Errorf("app adding DAC_READ_SEARCH: allowed %v, patch %d bytes, status %+v; want refused naming it", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	plain := bytes.Replace(pod, []byte(`"securityContext":{"capabilities":{"add":["DAC_READ_SEARCH"]}},`), nil, 1)
+	_, injected, _ := injectPod(t, url, client, inject.PathNamespace, plain)
+	debug := bytes.Replace(injected, []byte(`"spec":{`), []byte(`"spec":{"ephemeralContainers":[{"name":"debugger","image":"busybox","securityContext":{"capabilities":{"add":["cap_dac_read_search"]}}}],`), 1)
+	if resp := guardUpdate(t, url, client, injected, debug); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `container "debugger"`) {
+		t.Errorf("ephemeral container adding DAC_READ_SEARCH: allowed %v, status %+v; want refused naming it", resp.Allowed, resp.Result)
+	}
+}

@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -31,7 +32,10 @@ const (
 var ErrNoUpstream = errors.New("inject: no upstream port")
 
 // Pod adds the sidecar to the pod whose metadata and spec are given (a
-// Pod's, or a workload's template), changing them in place. job says the
+// Pod's, or a workload's template), changing them in place. ns is the
+// pod's namespace, which binds its service name (Config.Services); ""
+// when unknown (a manifest naming none), which leaves the name unchecked
+// until the webhook sees the pod. job says the
 // pod belongs to a Job (legacy mode leaves those alone). A pod that opted
 // out is left unchanged, and so is one that already has the sidecar
 // (hasSidecar) but for the label LabelSidecar, added when missing; a pod whose
@@ -44,7 +48,7 @@ var ErrNoUpstream = errors.New("inject: no upstream port")
 // probe of the protected port itself gets a warning, since the app
 // listens on loopback (the sidecar is its only way in) and kubelet cannot
 // reach it there.
-func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
+func (c Config) Pod(ns string, meta, spec map[string]any, job bool) (Result, error) {
 	if err := checkInject(meta); err != nil {
 		return Result{}, err
 	}
@@ -60,7 +64,10 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 		err = checkStartsAfterInit(spec)
 	}
 	if err == nil && has {
-		err = checkHostPort(spec, broughtUpstream(spec))
+		err = checkHostPort(spec, broughtUpstream(spec), broughtAdmin(spec))
+	}
+	if err == nil && has {
+		err = c.checkBroughtService(ns, spec)
 	}
 	switch {
 	case err != nil:
@@ -85,7 +92,9 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	} else if err != nil {
 		return Result{}, err
 	}
-	s.service = serviceOf(s.service, meta)
+	if s.service, err = c.serviceFor(ns, s.service, meta); err != nil {
+		return Result{}, err
+	}
 	if err := s.addVolumes(spec); err != nil {
 		return Result{}, err
 	}
@@ -97,20 +106,45 @@ func (c Config) Pod(meta, spec map[string]any, job bool) (Result, error) {
 	return res, nil
 }
 
-// serviceOf is the service.name of the audit records: the annotation,
-// else the app.kubernetes.io/name or app label, else "" (the sidecar's
-// default).
-func serviceOf(annotated string, meta map[string]any) string {
+// serviceFor is the service.name of the audit records of a pod of
+// namespace ns: the annotation, which must name one of the namespace's
+// services (Config.servicesOf), else the app.kubernetes.io/name or app
+// label when it names one, else the namespace's first. The label is the
+// author's to write as well, but it is a default, not an ask: one naming
+// another service is passed over rather than refused. ns "" (unknown,
+// offline) takes the annotation or label unchecked: the webhook checks
+// the sidecar's --service when the pod is created (checkBroughtService).
+func (c Config) serviceFor(ns, annotated string, meta map[string]any) (string, error) {
+	allowed := func(name string) bool { return ns == "" || slices.Contains(c.servicesOf(ns), name) }
 	if annotated != "" {
-		return annotated
+		if !allowed(annotated) {
+			return "", c.errService(ns, annotated, "annotation "+AnnotationService)
+		}
+		return annotated, nil
 	}
 	labels := object(meta, "labels")
 	for _, key := range []string{"app.kubernetes.io/name", "app"} {
-		if v := str(labels, key); v != "" && serviceName.MatchString(v) {
-			return v
+		if v := str(labels, key); v != "" && serviceName.MatchString(v) && allowed(v) {
+			return v, nil
 		}
 	}
-	return ""
+	if ns == "" {
+		return "", nil
+	}
+	return c.servicesOf(ns)[0], nil
+}
+
+// checkBroughtService refuses a sidecar the pod brought whose --service
+// names a service its namespace may not (Config.servicesOf); without
+// --service the sidecar names the generic "portcullis". ns "" is
+// unchecked (serviceFor).
+func (c Config) checkBroughtService(ns string, spec map[string]any) error {
+	args, _ := sidecarContainer(spec)["args"].([]any)
+	name := flagValue(args, "service")
+	if ns == "" || name == "" || slices.Contains(c.servicesOf(ns), name) {
+		return nil
+	}
+	return fmt.Errorf("container %q is not the injector's sidecar: %w", ContainerName, c.errService(ns, name, "--service"))
 }
 
 // raiseGracePeriod makes the pod's grace period cover the sidecar's drain

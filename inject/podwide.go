@@ -43,7 +43,14 @@ func (c Config) checkPodWide(spec map[string]any) error {
 // SYS_MODULE: a kernel module the container loads runs as the kernel,
 // which writes any namespace's netfilter rules (the runtime's default
 // seccomp profile allows init_module to a holder of the capability, and
-// a pod is unconfined unless it asks). The
+// a pod is unconfined unless it asks). DAC_READ_SEARCH is refused
+// too: open_by_handle_at, which the runtime's default seccomp profile
+// allows a holder of it, opens a file by its handle on any filesystem the
+// container has a mount of, and the pod's /etc/hosts is a bind mount from
+// the node's kubelet directory, where the sidecar's state volume (an
+// emptyDir) lies: the app could plant the last-known-good policy the
+// sidecar serves while etcd is away, as a mount of it could
+// (checkSidecarMounts). The
 // restricted Pod Security Standard refuses all of these, but the
 // injector must not rely on a namespace being held to it.
 func checkNetworkControl(spec map[string]any) error {
@@ -61,7 +68,8 @@ func checkNetworkControl(spec map[string]any) error {
 }
 
 // networkControl names what in a container's securityContext could
-// rewrite the pod's network, or returns nil.
+// rewrite the pod's network, or open the sidecar's files on the node
+// (DAC_READ_SEARCH), or returns nil.
 func networkControl(ct map[string]any) error {
 	sc := object(ct, "securityContext")
 	if sc["privileged"] == true {
@@ -73,6 +81,8 @@ func networkControl(ct map[string]any) error {
 		switch strings.TrimPrefix(strings.ToUpper(name), "CAP_") {
 		case "NET_ADMIN", "SYS_ADMIN", "SYS_MODULE", "BPF", "ALL":
 			return fmt.Errorf("container %q adds the capability %s: it could rewrite the pod's network (an iptables rule sending the sidecar's port to the app) and reach the app past the sidecar; remove it", str(ct, "name"), name)
+		case "DAC_READ_SEARCH":
+			return fmt.Errorf("container %q adds the capability %s: with it open_by_handle_at opens any file of the node's filesystem that holds the pod's /etc/hosts, the sidecar's state volume among them (its last-known-good policy, its audit spool); remove it", str(ct, "name"), name)
 		}
 	}
 	return nil
@@ -233,4 +243,29 @@ func (c Config) envSecrets(ct map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// drawsOnSecrets reports whether the pod's spec names the sidecar's
+// Secrets anywhere: a volume (secret or projected) or a container's
+// environment (ephemeral containers too).
+func (c Config) drawsOnSecrets(spec map[string]any) bool {
+	isSidecars := func(name string) bool { return name == c.Etcd.ClientSecret || name == c.Collector.TokenSecret }
+	for _, v := range objects(spec, "volumes") {
+		if isSidecars(str(object(v, "secret"), "secretName")) {
+			return true
+		}
+		for _, src := range objects(object(v, "projected"), "sources") {
+			if isSidecars(str(object(src, "secret"), "name")) {
+				return true
+			}
+		}
+	}
+	for _, key := range []string{"initContainers", "containers", "ephemeralContainers"} {
+		for _, ct := range objects(spec, key) {
+			if c.envSecrets(ct) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

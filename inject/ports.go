@@ -28,7 +28,7 @@ func (s *settings) route(spec map[string]any, res *Result) error {
 	if err := s.checkClashes(spec); err != nil {
 		return err
 	}
-	if err := checkHostPort(spec, s.upstreamPort); err != nil {
+	if err := checkHostPort(spec, s.upstreamPort, s.AdminPort); err != nil {
 		return err
 	}
 	if named != nil {
@@ -117,14 +117,23 @@ func (s *settings) checkClashes(spec map[string]any) error {
 // forwards to that port on the pod's IP, which is the app's, past the
 // sidecar. It holds a sidecar the pod brought (broughtUpstream) as well
 // as the one the injector adds: a pod carrying a copy of the injector's
-// sidecar was only labelled, and its app's port kept its hostPort.
-func checkHostPort(spec map[string]any, upstream int) error {
+// sidecar was only labelled, and its app's port kept its hostPort. A
+// hostPort on the sidecar's admin port (the injector writes none) is
+// refused too: the node's port reached /metrics and /readyz from wherever
+// the node is reachable, past the NetworkPolicy that admits the admin
+// port from the monitoring namespace only, as the main port's is admitted
+// to the sidecar alone.
+func checkHostPort(spec map[string]any, upstream, admin int) error {
 	for _, key := range []string{"initContainers", "containers"} {
 		for _, ct := range objects(spec, key) {
 			for _, p := range objects(ct, "ports") {
 				n, _ := integer(p["containerPort"])
-				if h, _ := integer(p["hostPort"]); h != 0 && n == upstream {
+				h, _ := integer(p["hostPort"])
+				switch {
+				case h != 0 && n == upstream:
 					return fmt.Errorf("container %q: port %d, which the sidecar protects, has hostPort %d: the node's port would reach the app past the sidecar; remove the hostPort", str(ct, "name"), n, h)
+				case h != 0 && n == admin:
+					return fmt.Errorf("container %q: port %d, the sidecar's admin port (/metrics, /readyz), has hostPort %d: the node's port would reach it from anywhere, past the NetworkPolicy that admits it from monitoring only; remove the hostPort", str(ct, "name"), n, h)
 				}
 			}
 		}
@@ -132,11 +141,16 @@ func checkHostPort(spec map[string]any, upstream int) error {
 	return nil
 }
 
-// broughtUpstream is the port the pod's sidecar forwards to (its
-// --upstream), or 0.
+// broughtUpstream and broughtAdmin are the port the pod's sidecar
+// forwards to (its --upstream) and its admin port (--admin), or 0.
 func broughtUpstream(spec map[string]any) int {
 	args, _ := sidecarContainer(spec)["args"].([]any)
 	return hostPort(flagValue(args, "upstream"), "127.0.0.1")
+}
+
+func broughtAdmin(spec map[string]any) int {
+	args, _ := sidecarContainer(spec)["args"].([]any)
+	return hostPort(flagValue(args, "admin"), "0.0.0.0")
 }
 
 var probeKinds = []string{"livenessProbe", "readinessProbe", "startupProbe"}

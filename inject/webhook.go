@@ -36,6 +36,10 @@ const (
 	// labelled portcullis.dev/inject=true and not LabelOptOut=allowed:
 	// it refuses a pod without the sidecar (Webhook.verify).
 	PathVerify = "/verify"
+	// PathSecrets is the validating webhook on Pod CREATE in every
+	// namespace but the excluded ones: it refuses a pod that draws on the
+	// sidecar's Secrets without the injector's sidecar (Webhook.secrets).
+	PathSecrets = "/verify/secrets"
 	// LabelOptOut is the namespace label by which the platform team lets
 	// the pods of a labelled namespace opt out ("allowed").
 	LabelOptOut = "portcullis.dev/opt-out"
@@ -212,7 +216,7 @@ type Review struct {
 }
 
 // Handler returns the webhook's routes: PathInject, PathNamespace,
-// PathGuard, PathNamespaceLabel, PathVerify and /healthz.
+// PathGuard, PathNamespaceLabel, PathVerify, PathSecrets and /healthz.
 func (wh *Webhook) Handler() http.Handler {
 	mux := http.NewServeMux()
 	slots := make(chan struct{}, maxReviewsInFlight)
@@ -223,6 +227,7 @@ func (wh *Webhook) Handler() http.Handler {
 	mux.HandleFunc(PathGuard, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.guard) })
 	mux.HandleFunc(PathNamespaceLabel, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, mislabelled) })
 	mux.HandleFunc(PathVerify, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.verify) })
+	mux.HandleFunc(PathSecrets, func(w http.ResponseWriter, r *http.Request) { wh.serve(w, r, slots, wh.secrets) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
 }
@@ -336,7 +341,7 @@ func (wh *Webhook) review(req *admissionRequest, namespaceOptIn bool) *admission
 			wh.Log(rv)
 		}
 	}()
-	patch, res, err := wh.patch(req.Object, namespaceOptIn, &rv.Name)
+	patch, res, err := wh.patch(req.Object, req.Namespace, namespaceOptIn, &rv.Name)
 	rv.Result, rv.Err = res, err
 	resp.Warnings = res.Warnings
 	switch {
@@ -386,6 +391,37 @@ func mislabelled(req *admissionRequest) *admissionResponse {
 // with the injector's sidecar (hasSidecar), whoever removed it (the
 // author's opt-out, another webhook's patch).
 func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
+	return wh.requireSidecar(req, func(pod map[string]any) error {
+		return fmt.Errorf("namespace %q requires the sidecar and the pod has none (annotated %s: %q, or removed after injection); "+
+			"the platform team lets a namespace's pods opt out with kubectl label namespace %s %s=allowed",
+			req.Namespace, AnnotationInject, str(object(object(pod, "metadata"), "annotations"), AnnotationInject), req.Namespace, LabelOptOut)
+	})
+}
+
+// secrets decides a Pod CREATE at PathSecrets, in any namespace: a pod
+// that draws on the sidecar's Secrets (Config.drawsOnSecrets) is allowed
+// only with the injector's sidecar, held to what verify holds one to.
+// The injector refuses the app the Secrets in the pods it injects, but a
+// pod it never saw (a namespace not labelled for injection, a pod opted
+// out, or one created while the per-pod webhook, failurePolicy Ignore, got
+// no answer) mounted them: the sidecars' etcd client certificate and the
+// collector's sender token. Other pods are allowed; the manifest's
+// matchCondition sends only those drawing on the Secrets, so other pods
+// never wait on the injector.
+func (wh *Webhook) secrets(req *admissionRequest) *admissionResponse {
+	if pod, err := decodeObject(req.Object); err == nil && !wh.Config.drawsOnSecrets(object(pod, "spec")) {
+		return &admissionResponse{UID: req.UID, Allowed: true} // not the sidecar's business, whatever else it holds
+	}
+	return wh.requireSidecar(req, func(map[string]any) error {
+		return fmt.Errorf("the pod draws on the Secret %q or %q, which only the injector's sidecar may hold, and has no sidecar of the injector's; remove them (or let the injector add the sidecar)",
+			wh.Config.Etcd.ClientSecret, wh.Config.Collector.TokenSecret)
+	})
+}
+
+// requireSidecar allows a Pod CREATE with the injector's sidecar, held to
+// what Config.Pod holds one to (checkPodWide, checkBroughtSidecar); a pod
+// without one is refused with none's error, if any.
+func (wh *Webhook) requireSidecar(req *admissionRequest, none func(pod map[string]any) error) *admissionResponse {
 	resp := &admissionResponse{UID: req.UID, Allowed: true}
 	if req.Kind != (groupVersionKind{Version: "v1", Kind: "Pod"}) || req.Operation != "CREATE" {
 		return resp
@@ -398,11 +434,11 @@ func (wh *Webhook) verify(req *admissionRequest) *admissionResponse {
 	} else if herr := wh.Config.checkPodWide(object(pod, "spec")); has && herr != nil {
 		err = herr
 	} else if has {
-		err = checkBroughtSidecar(pod)
+		if err = checkBroughtSidecar(pod); err == nil {
+			err = wh.Config.checkBroughtService(req.Namespace, object(pod, "spec"))
+		}
 	} else {
-		err = fmt.Errorf("namespace %q requires the sidecar and the pod has none (annotated %s: %q, or removed after injection); "+
-			"the platform team lets a namespace's pods opt out with kubectl label namespace %s %s=allowed",
-			req.Namespace, AnnotationInject, str(object(object(pod, "metadata"), "annotations"), AnnotationInject), req.Namespace, LabelOptOut)
+		err = none(pod)
 	}
 	if err != nil {
 		resp.Allowed = false
@@ -431,7 +467,7 @@ func checkBroughtSidecar(pod map[string]any) error {
 			return err
 		}
 	}
-	if err := checkHostPort(spec, broughtUpstream(spec)); err != nil {
+	if err := checkHostPort(spec, broughtUpstream(spec), broughtAdmin(spec)); err != nil {
 		return err
 	}
 	if v := str(object(object(pod, "metadata"), "labels"), LabelSidecar); v != "injected" {
@@ -555,7 +591,7 @@ func sidecarContainer(spec map[string]any) map[string]any {
 
 // patch injects the pod in raw and returns the RFC 6902 patch from raw to
 // the result, or nil when nothing changes.
-func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string) ([]byte, Result, error) {
+func (wh *Webhook) patch(raw json.RawMessage, ns string, namespaceOptIn bool, name *string) ([]byte, Result, error) {
 	pod, err := decodeObject(raw)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("cannot decode the pod: %w", err)
@@ -576,7 +612,7 @@ func (wh *Webhook) patch(raw json.RawMessage, namespaceOptIn bool, name *string)
 	if spec == nil {
 		return nil, Result{}, errors.New("the pod has no spec")
 	}
-	res, err := wh.Config.Pod(meta, spec, ownedByJob(meta))
+	res, err := wh.Config.Pod(ns, meta, spec, ownedByJob(meta))
 	if err == nil {
 		if err = cannotInject(res, wh.Config.PortName); err != nil {
 			res = Result{Skipped: res.Skipped}

@@ -42,12 +42,18 @@ func review(t *testing.T, url string, client *http.Client, path string, pod []by
 
 func reviewOf(t *testing.T, url string, client *http.Client, path, op string, kind metav1.GroupVersionKind, obj []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
+	return reviewIn(t, url, client, path, "shop", op, kind, obj)
+}
+
+// reviewIn is reviewOf for an object of namespace ns.
+func reviewIn(t *testing.T, url string, client *http.Client, path, ns, op string, kind metav1.GroupVersionKind, obj []byte) *admissionv1.AdmissionResponse {
+	t.Helper()
 	uid := types.UID(fmt.Sprintf("uid-%d", len(obj)))
 	req := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 		Request: &admissionv1.AdmissionRequest{
 			UID: uid, Kind: kind, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-			Namespace: "shop", Operation: admissionv1.Operation(op), Object: runtime.RawExtension{Raw: obj},
+			Namespace: ns, Operation: admissionv1.Operation(op), Object: runtime.RawExtension{Raw: obj},
 			UserInfo: authnUser(),
 		},
 	}
@@ -240,8 +246,9 @@ func TestWebhookRefuses(t *testing.T) {
 // TestWebhookAnnotations: the per-pod annotations reach the sidecar.
 func TestWebhookAnnotations(t *testing.T) {
 	cfg := inject.Defaults()
-	cfg.Prefixes = []string{"/portcullis/prod"} // a pod names only a prefix the configuration lists
-	cfg.ListenPorts = []int{15001}              // and only a listen port it lists
+	cfg.Prefixes = []string{"/portcullis/prod"}                 // a pod names only a prefix the configuration lists
+	cfg.ListenPorts = []int{15001}                              // and only a listen port it lists
+	cfg.Services = map[string][]string{"shop": {"goproxy-api"}} // and a service of its namespace
 	url, client := webhook(t, cfg)
 	in := readJSON(t, "testdata/k8s-docs/tcp-liveness-readiness.yaml")
 	in = bytes.Replace(in, []byte(`"name":"goproxy"}`), []byte(`"name":"goproxy","annotations":{

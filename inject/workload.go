@@ -58,13 +58,14 @@ func (c Config) Object(obj map[string]any) ([]Result, error) {
 		return []Result{{Skipped: "not a workload"}}, nil
 	}
 	kind, name := str(obj, "kind"), str(object(obj, "metadata"), "name")
-	if ns := str(object(obj, "metadata"), "namespace"); slices.Contains(ExcludedNamespaces, ns) {
+	ns := str(object(obj, "metadata"), "namespace")
+	if slices.Contains(ExcludedNamespaces, ns) {
 		// `kubectl kustomize deploy/kubernetes | portcullis inject -f -`
 		// gave etcd, the collector and the injector sidecars that wait
 		// for etcd and the collector: the control plane never started.
 		return []Result{{Skipped: SkipExcludedNamespace, Warnings: []string{fmt.Sprintf("%s %q: not injected: namespace %q %s", kind, name, ns, strings.TrimPrefix(SkipExcludedNamespace, "its namespace "))}}}, nil
 	}
-	r, err := c.Pod(meta, spec, job)
+	r, err := c.Pod(ns, meta, spec, job)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
 	}

@@ -9,10 +9,14 @@ import "net/netip"
 const ipv6HostBits = 64
 
 // PeerKey is what a per-address connection cap counts peer under: an IPv4
-// address itself, an IPv6 address by its /64. The sidecar's
-// --max-conns-per-ip and the collector's unauthenticated connections per
-// client address both count by it.
+// address itself, an IPv6 address by its /64. An IPv4-mapped IPv6 address
+// (::ffff:192.0.2.1, as a dual-stack listener reports an IPv4 peer) is
+// its IPv4 address: its /64 is ::, which every IPv4 peer shares. The
+// sidecar's --max-conns-per-ip, its token budget, the collector's
+// unauthenticated connections per client address and the injector's
+// connections per peer all count by it.
 func PeerKey(peer netip.Addr) netip.Addr {
+	peer = peer.Unmap()
 	if !peer.Is6() {
 		return peer
 	}
