@@ -25,6 +25,7 @@ type requestHeaders struct {
 	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
 	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
 	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
+	tenantCK  bool // a Cookie line names a tenant cookie (tenantCookie): refused where the route binds {tenant}
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.
@@ -202,9 +203,10 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
 	case len("TE"):
 		h.hop = h.hop || k == keyTE
-	case len("Expect"): // and X-Host
+	case len("Expect"): // and X-Host, Cookie
 		h.expect = h.expect || k == keyExpect
 		h.dropped = h.dropped || k == keyXHost
+		h.tenantCK = h.tenantCK || k == keyCookie && tenantCookie(value)
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"): // and WL-Proxy-Client-IP
@@ -288,6 +290,7 @@ var (
 	keyKeepAlive       = nameKey([]byte("keep-alive"))
 	keyTE              = nameKey([]byte("te"))
 	keyExpect          = nameKey([]byte("expect"))
+	keyCookie          = nameKey([]byte("cookie"))
 	keyTrailer         = nameKey([]byte("trailer"))
 	keyUpgrade         = nameKey([]byte("upgrade"))
 	keyProxyConnection = nameKey([]byte("proxy-connection"))

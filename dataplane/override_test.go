@@ -144,6 +144,7 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideContentID(body, true)
 		tenantField(body)
 		tenantJSON(body)
+		tenantCookie(body)
 		overrideHeaderName(body)
 		tenantPart(body)
 		overrideEscaped(body)
