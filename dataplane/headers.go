@@ -438,8 +438,12 @@ func droppedName(name []byte) bool {
 // Endpoints, API Gateway), X-Jwt-Assertion (WSO2), X-Webauth-User
 // (Grafana's auth proxy), X-Auth-Request-* (oauth2-proxy), X-Amzn-Oidc-*
 // (AWS ALB), X-Goog-Authenticated-User-* and X-Goog-Iap-Jwt-Assertion
-// (Google IAP), Cf-Access-* (Cloudflare Access) and X-Ms-Client-Principal*
-// and X-Ms-Token-* (Azure App Service); or that the platform in front sent
+// (Google IAP), Cf-Access-* (Cloudflare Access), X-Ms-Client-Principal*
+// and X-Ms-Token-* (Azure App Service), Gatekeeper's and nginx-jwt's
+// X-Auth-* identity fields (authProxyField), X-Vouch-* (Vouch Proxy's
+// X-Vouch-User and X-Vouch-Idp-Claims-*), Tailscale-User-* and
+// Tailscale-App-Capabilities (tailscale serve) and IBM WebSEAL's iv-user,
+// iv-groups, iv-creds and iv-remote-address; or that the platform in front sent
 // the request, or the client's address: X-Appengine-* (App Engine's user,
 // admin and cron headers), X-Cloudtasks-* (Cloud Tasks), X-Envoy-*
 // (X-Envoy-Internal, X-Envoy-External-Address), X-Azure-* (Front Door's
@@ -457,7 +461,7 @@ func proxyName(name []byte) bool {
 // proxyFirst marks the first bytes of the names proxyName looks for, in
 // either case: Host, User-Agent, Accept and most others cost one load.
 var proxyFirst = func() (t [256]bool) {
-	for _, c := range "cCsSpPrRxX" {
+	for _, c := range "cCsSpPrRxXtTiI" {
 		t[c] = true
 	}
 	return t
@@ -492,7 +496,15 @@ func proxyNameFrom(name []byte) bool {
 	case word4("x-ar"):
 		return foldPrefix(name, "x-arr-clientcert")
 	case word4("x-au"):
-		return foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-authenticated-") || foldPrefix(name, "x-authentik-")
+		return foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-authenticated-") || foldPrefix(name, "x-authentik-") ||
+			authProxyField(name)
+	case word4("x-vo"):
+		return foldPrefix(name, "x-vouch-")
+	case word4("tail"):
+		return foldPrefix(name, "tailscale-user-") || foldPrefix(name, "tailscale-app-capabilities")
+	case word4("iv-u"), word4("iv-g"), word4("iv-c"), word4("iv-r"):
+		return foldPrefix(name, "iv-user") || foldPrefix(name, "iv-groups") || foldPrefix(name, "iv-creds") ||
+			foldPrefix(name, "iv-remote-address")
 	case word4("x-co"):
 		return foldPrefix(name, "x-consumer-")
 	case word4("x-cr"):
@@ -521,6 +533,24 @@ func proxyNameFrom(name []byte) bool {
 		return foldPrefix(name, "x-ms-client-principal") || foldPrefix(name, "x-ms-token-")
 	}
 	return false
+}
+
+// authProxyField reports whether name, in any case, is one of the
+// X-Auth-* headers in which an authenticating proxy hands its service the
+// login it checked: Keycloak's Gatekeeper (Louketo Proxy, gogatekeeper)
+// sets X-Auth-Userid, -Username, -Email, -Subject, -Roles, -Groups,
+// -Audience and -ExpiresIn; nginx-jwt and gateways whose Spring services
+// grant the authorities X-Auth-Roles lists use X-Auth-User, -UserId and
+// -Role. X-Auth-Token and X-Auth-Key are not among them: a service that
+// reads one (OpenStack's Keystone middleware, Swift) checks it itself.
+func authProxyField(name []byte) bool {
+	const p = "x-auth-"
+	if !foldPrefix(name, p) {
+		return false
+	}
+	f := name[len(p):]
+	return foldPrefix(f, "user") || foldPrefix(f, "email") || foldPrefix(f, "subject") || foldPrefix(f, "role") ||
+		foldPrefix(f, "groups") || foldPrefix(f, "audience") || foldPrefix(f, "expiresin")
 }
 
 // clientCertField reports whether name, in any case, is a header in which
