@@ -21,8 +21,9 @@ import (
 // audited); 2,500 small header lines under it (served); trailers naming
 // Content-Type, Content-Encoding or Cookie (400); a tenant segment with a
 // trailing dot, escaped or not (403) and escaped letters of the caller's
-// own (served, forwarded decoded); the tenant parameter twice and after
-// "&amp;" (400); a WebSocket upgrade (forwarded without Upgrade, and a
+// own (served, forwarded decoded); the tenant parameter twice, after
+// "&amp;" and in other spellings (400); %u escapes and a lone '%' in the
+// path (400); a WebSocket upgrade (forwarded without Upgrade, and a
 // 101 from the service is a 502).
 func TestWireHeldReview75(t *testing.T) {
 	t.Parallel()
@@ -57,6 +58,12 @@ func TestWireHeldReview75(t *testing.T) {
 		{"tenant's letters escaped", get("/v1/tenants/%61cme/users", ""), "/v1/tenants/acme/users", 200},
 		{"tenant twice", get("/v1/tenants/acme/users?tenant=acme&tenant=globex", ""), "", 400},
 		{"tenant after &amp;", get("/v1/tenants/acme/users?x=1&amp;tenant=globex", ""), "", 400},
+		{"tenant[] escaped", get("/v1/tenants/acme/users?tenant%5b%5d=globex", ""), "", 400},
+		{"a[tenant]", get("/v1/tenants/acme/users?a[tenant]=globex", ""), "", 400},
+		{"tenant.", get("/v1/tenants/acme/users?tenant.=globex", ""), "", 400},
+		{"TENANT and NUL", get("/v1/tenants/acme/users?TENANT%00x=globex", ""), "", 400},
+		{"%u escapes in the path", get("/v1/users/%u002e%u002e%u2215admin", ""), "", 400},
+		{"a lone % in the path", get("/v1/users/a%", ""), "", 400},
 	} {
 		n := len(up.received())
 		r := raw(t, st.addr, c.req)
