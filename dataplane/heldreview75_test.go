@@ -23,7 +23,8 @@ import (
 // trailing dot, escaped or not (403) and escaped letters of the caller's
 // own (served, forwarded decoded); the tenant parameter twice, after
 // "&amp;" and in other spellings (400); %u escapes and a lone '%' in the
-// path (400); a WebSocket upgrade (forwarded without Upgrade, and a
+// path (400); a NEL byte or U+2028 in a header value (forwarded, no line
+// of its own); a WebSocket upgrade (forwarded without Upgrade, and a
 // 101 from the service is a 502).
 func TestWireHeldReview75(t *testing.T) {
 	t.Parallel()
@@ -77,6 +78,17 @@ func TestWireHeldReview75(t *testing.T) {
 			t.Errorf("%s: the upstream got %d request(s) %+v; want one for %s", c.name, len(got), got, c.uri)
 		case c.status == 431 && r.errorBody(t).Error != "header_too_large":
 			t.Errorf("%s: error %q, want header_too_large", c.name, r.errorBody(t).Error)
+		}
+	}
+
+	// A NEL byte or U+2028 in a header value is obs-text, forwarded; the
+	// identity header behind it is the sidecar's alone.
+	for _, sep := range []string{"\x85", "\u2028"} {
+		n := len(up.received())
+		r := raw(t, st.addr, get("/v1/users", "X-Note: a"+sep+"X-Portcullis-Tenant: globex\r\n"))
+		if got := up.only(t, n); r.status != 200 || len(got.values("x-portcullis-tenant")) != 1 || got.values("x-portcullis-tenant")[0] != "acme" {
+			t.Errorf("%q in a header value before a forged tenant: %d, the upstream got X-Portcullis-Tenant %q; want 200 and [acme]",
+				sep, r.status, got.values("x-portcullis-tenant"))
 		}
 	}
 
