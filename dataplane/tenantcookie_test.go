@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 )
 
 // Finding (review75): on a route that binds {tenant}, a tenant parameter
@@ -65,5 +66,35 @@ func TestTenantCookieRefused(t *testing.T) {
 		if got := rec.received()[n:]; r.status != 200 || len(got) != 1 || len(got[0].values("cookie")) == 0 {
 			t.Errorf("GET %s with %q as acme-hris: %d %s, the upstream got %d request(s); want 200 and the cookies forwarded", c.target, c.cookies, r.status, r.body, len(got))
 		}
+	}
+}
+
+// TestTenantCookieReachesWaitingRequests: a request that waited, in its
+// class's queue or for an upstream connection, while a push made its
+// route bind {tenant}, is refused for a tenant cookie it carries, as on
+// arrival (recheck.go).
+func TestTenantCookieReachesWaitingRequests(t *testing.T) {
+	for _, pool := range []bool{false, true} {
+		t.Run(map[bool]string{false: "queue", true: "pool"}[pool], func(t *testing.T) {
+			w := newWaitScene(t, pool) // recheck_test.go
+			route := func(seg string) func(d *policy.Document) {
+				return func(d *policy.Document) {
+					d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
+						policy.RouteSpec{Method: "POST", Path: "/v1/tenants/" + seg + "/exports", Class: "bulk", Scopes: []string{"export:data"}})
+					exportWait(pool)(d)
+				}
+			}
+			swapDoc(t, w.st.store, route("{org}"))
+			w.hold(t, func() reply { return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", key(adminKey), "") })
+			w.wait(t, func() reply {
+				return do(t, w.st.addr, "POST", "/v1/tenants/acme/exports", map[string]string{"X-API-Key": adminKey, "Cookie": "__tenant=globex"}, "")
+			})
+			swapDoc(t, w.st.store, route("{tenant}"))
+			first, second := w.finish(t)
+			if first.status != 200 || second.status != 400 || second.errorBody(t).Error != "bad_request" || len(w.arrived) != 0 {
+				t.Fatalf("a waiting POST /v1/tenants/acme/exports with Cookie: __tenant=globex after its route came to bind {tenant}: answers %d and %d %q, %d more request(s) reached the upstream; want 200, then 400 bad_request and none",
+					first.status, second.status, second.body, len(w.arrived))
+			}
+		})
 	}
 }
