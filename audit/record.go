@@ -249,18 +249,24 @@ func (r *Record) KeyID() []byte { return r.keyID[:r.keyIDLen] }
 // The secret of an API key and a JWT in it are masked (credential.Mask):
 // a client that put its own there had it in the trail as sent
 // (TestCredentialInPathOrUserAgentMasked).
+//
+// A key cut with the path has its secret masked whatever is left of it
+// (credential.MaskCut): masked after the cut and only from 16 characters
+// on, up to 15 characters of a secret stayed in the trail
+// (TestCutKeyInAuditRecordMasked).
 func (r *Record) SetPath(b []byte) {
 	if len(b) <= MaxPath {
 		r.pathLen = uint16(copy(r.path[:], b))
-	} else {
-		n := MaxPath - len(PathCut)
-		for n > 0 && b[n]&0xC0 == 0x80 { // not inside a UTF-8 sequence
-			n--
-		}
-		copy(r.path[:], b[:n])
-		r.pathLen = uint16(n + copy(r.path[n:], PathCut))
+		credential.Mask(r.path[:r.pathLen])
+		return
 	}
-	credential.Mask(r.path[:r.pathLen])
+	n := MaxPath - len(PathCut)
+	for n > 0 && b[n]&0xC0 == 0x80 { // not inside a UTF-8 sequence
+		n--
+	}
+	copy(r.path[:], b[:n])
+	credential.MaskCut(r.path[:n])
+	r.pathLen = uint16(n + copy(r.path[n:], PathCut))
 }
 
 // PathCut ends a recorded path that was longer than MaxPath: U+2026, the
@@ -277,9 +283,14 @@ func (r *Record) SetRequestID(b []byte) { r.reqIDLen = uint8(copy(r.reqID[:], b)
 func (r *Record) RequestID() []byte { return r.reqID[:r.reqIDLen] }
 
 // SetUserAgent stores the user agent, truncated to MaxUserAgent bytes,
-// the secret of an API key and a JWT in it masked (credential.Mask).
+// the secret of an API key and a JWT in it masked (credential.Mask; a key
+// the truncation cut, whatever is left of its secret: credential.MaskCut).
 func (r *Record) SetUserAgent(b []byte) {
 	r.uaLen = uint8(copy(r.ua[:], b))
+	if len(b) > MaxUserAgent {
+		credential.MaskCut(r.ua[:r.uaLen])
+		return
+	}
 	credential.Mask(r.ua[:r.uaLen])
 }
 

@@ -70,7 +70,8 @@
 //     access_token (RFC 6750) in the query or a form, multipart or JSON
 //     body.
 //     tenantparam.go: step 3, on a route that binds {tenant}, no tenant
-//     parameter in the query or such a body.
+//     parameter in the query or such a body; tenantcookie.go: nor a
+//     tenant cookie (tenant, __tenant, Abp.TenantId).
 //   - credential.go: step 4, API key or token, revocation, suspension.
 //   - authorize.go: step 5, scopes, then privileged-class rules.
 //   - limit.go: step 6, the buckets, then the concurrency slot (in a

@@ -264,6 +264,10 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
 		return audit.BadRequest
 	}
+	// And on such a route a tenant cookie (tenantcookie.go).
+	if x.route.TenantSeg != 0 && x.hdr.tenantCK {
+		return audit.BadRequest
+	}
 	// Strict audit mode: no record, no service (public routes included).
 	if s.unrecorded(x) {
 		return audit.AuditUnavailable

@@ -25,6 +25,7 @@ type requestHeaders struct {
 	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
 	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
 	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
+	tenantCK  bool // a Cookie line names a tenant cookie (tenantCookie): refused where the route binds {tenant}
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.
@@ -202,9 +203,10 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
 	case len("TE"):
 		h.hop = h.hop || k == keyTE
-	case len("Expect"): // and X-Host
+	case len("Expect"): // and X-Host, Cookie
 		h.expect = h.expect || k == keyExpect
 		h.dropped = h.dropped || k == keyXHost
+		h.tenantCK = h.tenantCK || k == keyCookie && tenantCookie(value)
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"): // and WL-Proxy-Client-IP
@@ -288,6 +290,7 @@ var (
 	keyKeepAlive       = nameKey([]byte("keep-alive"))
 	keyTE              = nameKey([]byte("te"))
 	keyExpect          = nameKey([]byte("expect"))
+	keyCookie          = nameKey([]byte("cookie"))
 	keyTrailer         = nameKey([]byte("trailer"))
 	keyUpgrade         = nameKey([]byte("upgrade"))
 	keyProxyConnection = nameKey([]byte("proxy-connection"))
@@ -435,8 +438,12 @@ func droppedName(name []byte) bool {
 // Endpoints, API Gateway), X-Jwt-Assertion (WSO2), X-Webauth-User
 // (Grafana's auth proxy), X-Auth-Request-* (oauth2-proxy), X-Amzn-Oidc-*
 // (AWS ALB), X-Goog-Authenticated-User-* and X-Goog-Iap-Jwt-Assertion
-// (Google IAP), Cf-Access-* (Cloudflare Access) and X-Ms-Client-Principal*
-// and X-Ms-Token-* (Azure App Service); or that the platform in front sent
+// (Google IAP), Cf-Access-* (Cloudflare Access), X-Ms-Client-Principal*
+// and X-Ms-Token-* (Azure App Service), Gatekeeper's and nginx-jwt's
+// X-Auth-* identity fields (authProxyField), X-Vouch-* (Vouch Proxy's
+// X-Vouch-User and X-Vouch-Idp-Claims-*), Tailscale-User-* and
+// Tailscale-App-Capabilities (tailscale serve) and IBM WebSEAL's iv-user,
+// iv-groups, iv-creds and iv-remote-address; or that the platform in front sent
 // the request, or the client's address: X-Appengine-* (App Engine's user,
 // admin and cron headers), X-Cloudtasks-* (Cloud Tasks), X-Envoy-*
 // (X-Envoy-Internal, X-Envoy-External-Address), X-Azure-* (Front Door's
@@ -454,7 +461,7 @@ func proxyName(name []byte) bool {
 // proxyFirst marks the first bytes of the names proxyName looks for, in
 // either case: Host, User-Agent, Accept and most others cost one load.
 var proxyFirst = func() (t [256]bool) {
-	for _, c := range "cCsSpPrRxX" {
+	for _, c := range "cCsSpPrRxXtTiI" {
 		t[c] = true
 	}
 	return t
@@ -494,7 +501,15 @@ func proxyNameFrom(name []byte) bool {
 	case 'x'<<24 | '-'<<16 | 'a'<<8 | 'r':
 		return foldPrefix(name, "x-arr-clientcert")
 	case 'x'<<24 | '-'<<16 | 'a'<<8 | 'u':
-		return foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-authenticated-") || foldPrefix(name, "x-authentik-")
+		return foldPrefix(name, "x-auth-request-") || foldPrefix(name, "x-authenticated-") || foldPrefix(name, "x-authentik-") ||
+			authProxyField(name)
+	case 'x'<<24 | '-'<<16 | 'v'<<8 | 'o':
+		return foldPrefix(name, "x-vouch-")
+	case 't'<<24 | 'a'<<16 | 'i'<<8 | 'l':
+		return foldPrefix(name, "tailscale-user-") || foldPrefix(name, "tailscale-app-capabilities")
+	case 'i'<<24 | 'v'<<16 | '-'<<8 | 'u', 'i'<<24 | 'v'<<16 | '-'<<8 | 'g', 'i'<<24 | 'v'<<16 | '-'<<8 | 'c', 'i'<<24 | 'v'<<16 | '-'<<8 | 'r':
+		return foldPrefix(name, "iv-user") || foldPrefix(name, "iv-groups") || foldPrefix(name, "iv-creds") ||
+			foldPrefix(name, "iv-remote-address")
 	case 'x'<<24 | '-'<<16 | 'c'<<8 | 'o':
 		return foldPrefix(name, "x-consumer-")
 	case 'x'<<24 | '-'<<16 | 'c'<<8 | 'r':
@@ -523,6 +538,24 @@ func proxyNameFrom(name []byte) bool {
 		return foldPrefix(name, "x-ms-client-principal") || foldPrefix(name, "x-ms-token-")
 	}
 	return false
+}
+
+// authProxyField reports whether name, in any case, is one of the
+// X-Auth-* headers in which an authenticating proxy hands its service the
+// login it checked: Keycloak's Gatekeeper (Louketo Proxy, gogatekeeper)
+// sets X-Auth-Userid, -Username, -Email, -Subject, -Roles, -Groups,
+// -Audience and -ExpiresIn; nginx-jwt and gateways whose Spring services
+// grant the authorities X-Auth-Roles lists use X-Auth-User, -UserId and
+// -Role. X-Auth-Token and X-Auth-Key are not among them: a service that
+// reads one (OpenStack's Keystone middleware, Swift) checks it itself.
+func authProxyField(name []byte) bool {
+	const p = "x-auth-"
+	if !foldPrefix(name, p) {
+		return false
+	}
+	f := name[len(p):]
+	return foldPrefix(f, "user") || foldPrefix(f, "email") || foldPrefix(f, "subject") || foldPrefix(f, "role") ||
+		foldPrefix(f, "groups") || foldPrefix(f, "audience") || foldPrefix(f, "expiresin")
 }
 
 // clientCertField reports whether name, in any case, is a header in which

@@ -124,9 +124,10 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.hop = h.hop || foldEqual(name, "connection") || foldEqual(name, "keep-alive")
 		case len("TE"):
 			h.hop = h.hop || foldEqual(name, "te")
-		case len("Expect"):
+		case len("Expect"): // and X-Host, Cookie
 			h.expect = h.expect || foldEqual(name, "expect")
 			h.dropped = h.dropped || foldEqual(name, "x-host")
+			h.tenantCK = h.tenantCK || foldEqual(name, "cookie") && tenantCookie(value)
 		case len("Trailer"): // and Upgrade
 			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
 		case len("Proxy-Authenticate"):
@@ -155,7 +156,9 @@ var proxyPrefixes = []string{"client-cert", "ssl-client-", "cf-client-cert", "pr
 	"x-credential-identifier", "x-anonymous-consumer", "x-userinfo", "x-pomerium-", "x-endpoint-api-userinfo",
 	"x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-", "x-cloudtasks-", "x-envoy-", "x-azure-",
 	"cloudfront-", "cf-connecting-ip", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
-	"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer"}
+	"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer", "x-auth-user", "x-auth-email",
+	"x-auth-subject", "x-auth-role", "x-auth-groups", "x-auth-audience", "x-auth-expiresin", "x-vouch-",
+	"tailscale-user-", "tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address"}
 
 // proxyNameRef is proxyName as a loop over proxyPrefixes.
 func proxyNameRef(name []byte) bool {
@@ -200,7 +203,10 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-endpoint-api-userinfo", "x-apigateway-api-userinfo", "x-jwt-assertion", "x-appengine-cron", "x-cloudtasks-queuename",
 		"x-envoy-internal", "x-azure-fdid", "cloudfront-viewer-address", "cf-connecting-ipv6", "cf-pseudo-ipv4", "x-client-dn", "x-client-s-dn", "x-client-i-dn",
 		"x-client-cn", "x-client-verify", "x-client-subject", "x-client-issuer-dn", "x-client-version", "client-ip", "proxy-authorization", "user-agent", "accept", "x", "a-b", "x-forwarded-",
-		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip", "x-original-forwarded-for", "x-original-forwarded-host"}
+		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip", "x-original-forwarded-for", "x-original-forwarded-host",
+		"x-auth-userid", "x-auth-username", "x-auth-email", "x-auth-subject", "x-auth-roles", "x-auth-groups",
+		"x-auth-audience", "x-auth-expiresin", "x-auth-token", "x-auth-key", "x-vouch-user", "tailscale-user-login",
+		"tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address", "cookie"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
@@ -225,6 +231,7 @@ func TestScanHeadersSame(t *testing.T) {
 
 // scanSeeds are header blocks of every kind scanHeaders decides on.
 var scanSeeds = []string{
+	"Cookie: a=1; __tenant=g\r\ncookie: Abp.TenantId=2\r\nX-Auth-Roles: admin\r\nIV-User: u\r\n",
 	"Host: svc\r\nUser-Agent: bench/1.0\r\nX-API-Key: pk_a_b\r\nAccept: */*\r\n\r\n",
 	"Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nX-Request-Id: r-1\r\n\r\n",
 	"Authorization: Bearer t\r\nTransfer-Encoding: Chunked\r\nX-Real-IP: 1\r\n",
@@ -249,5 +256,5 @@ func sameHeaders(a, b *requestHeaders) bool {
 	return bytes.Equal(a.requestID, b.requestID) && bytes.Equal(a.apiKey, b.apiKey) && bytes.Equal(a.authz, b.authz) &&
 		bytes.Equal(a.approval, b.approval) && a.internal == b.internal && a.hop == b.hop && a.creds == b.creds &&
 		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd &&
-		a.expect == b.expect && a.coded == b.coded
+		a.expect == b.expect && a.coded == b.coded && a.tenantCK == b.tenantCK
 }

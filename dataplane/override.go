@@ -728,18 +728,18 @@ func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 // "_method" from them; passport-http-bearer takes req.body.access_token,
 // which Express's JSON parser fills from such a member. Anything
 // that is not an object, or stops being JSON, holds no parameters for a
-// JSON parser either.
+// JSON parser either; comments are skipped as blanks (skipJSONIgnore).
 func overrideJSON(b []byte, tenant bool) bool {
 	i := 0
 	if bytes.HasPrefix(b, utf8BOM) {
 		i = len(utf8BOM) // Express's parser (iconv-lite) and System.Text.Json skip it
 	}
-	i = skipJSONSpace(b, i)
+	i = skipJSONIgnore(b, i)
 	if i == len(b) || b[i] != '{' {
 		return false
 	}
 	for i++; ; i++ { // i is at '{' or ','
-		i = skipJSONSpace(b, i)
+		i = skipJSONIgnore(b, i)
 		if i == len(b) || b[i] != '"' {
 			return false // '}' or not JSON
 		}
@@ -752,13 +752,13 @@ func overrideJSON(b []byte, tenant bool) bool {
 			n <= len(name) && (tenant && tenantField(name[:n]) || n >= minTokenParam && tokenName(name[:n])) {
 			return true
 		}
-		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ':' {
+		if i = skipJSONIgnore(b, i); i == len(b) || b[i] != ':' {
 			return false
 		}
-		if i = skipJSONValue(b, skipJSONSpace(b, i+1)); i < 0 {
+		if i = skipJSONValue(b, skipJSONIgnore(b, i+1)); i < 0 {
 			return false
 		}
-		if i = skipJSONSpace(b, i); i == len(b) || b[i] != ',' {
+		if i = skipJSONIgnore(b, i); i == len(b) || b[i] != ',' {
 			return false
 		}
 	}
@@ -830,6 +830,8 @@ func jsonEscape(b []byte, i int) (byte, int) {
 // skipJSONValue returns the index after the JSON value starting at i, or
 // -1 when the body ends inside a string. It counts brackets rather than
 // checking them: a body that is not JSON has no parameters anyway.
+// Comments are skipped whole, so a quote or bracket in one counts for
+// nothing, as for the parsers that read them (skipJSONIgnore).
 func skipJSONValue(b []byte, i int) int {
 	depth := 0
 	for i < len(b) {
@@ -838,6 +840,12 @@ func skipJSONValue(b []byte, i int) int {
 			if i = skipJSONString(b, i+1); i < 0 || depth == 0 {
 				return i
 			}
+			continue
+		case c == '/' && jsonComment(b, i) > i:
+			if depth == 0 {
+				return i // a comment ends a value as a blank does
+			}
+			i = jsonComment(b, i)
 			continue
 		case c == '{' || c == '[':
 			depth++
@@ -879,3 +887,48 @@ func skipJSONSpace(b []byte, i int) int {
 	}
 	return i
 }
+
+// skipJSONIgnore returns the index of the first byte at or after i that
+// is neither JSON whitespace nor in a comment, or len(b). JSON has no
+// comments, but the json gem Rails parses request bodies with
+// (ActiveSupport::JSON.decode) skips "/* */" and "//" comments wherever
+// it skips blanks (the ignore rule of its Ragel grammar), as
+// Newtonsoft.Json and JSON5 readers do: {/**/"access_token":...} was a
+// member to Doorkeeper and no JSON to the scan, and a quote inside a
+// comment turned the scan's strings inside out. A strict parser refuses
+// such a body whole, so reading comments costs it nothing.
+func skipJSONIgnore(b []byte, i int) int {
+	for {
+		i = skipJSONSpace(b, i)
+		j := jsonComment(b, i)
+		if j == i {
+			return i
+		}
+		i = j
+	}
+}
+
+// jsonComment returns the index after the comment starting at i ("/*" to
+// "*/", or "//" to the end of its line; an unended one runs to the end of
+// b), or i when none starts there.
+func jsonComment(b []byte, i int) int {
+	if i+1 >= len(b) || b[i] != '/' {
+		return i
+	}
+	switch b[i+1] {
+	case '*':
+		if e := bytes.Index(b[i+2:], commentEnd); e >= 0 {
+			return i + 2 + e + len(commentEnd)
+		}
+		return len(b)
+	case '/':
+		if e := bytes.IndexByte(b[i+2:], '\n'); e >= 0 {
+			return i + 2 + e + 1
+		}
+		return len(b)
+	}
+	return i
+}
+
+// commentEnd ends a block comment.
+var commentEnd = []byte("*/")

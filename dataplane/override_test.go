@@ -133,6 +133,7 @@ func FuzzOverrideScan(f *testing.F) {
 	f.Add([]byte("X-HTTP-METHOD-OVERRIDE=1&%u0058-http-method-override%u=2;%U00ff"), []byte("application/x-www-form-urlencoded"))
 	f.Add([]byte("%74enant[]=x&[TENANT]=y;+Tenant&name=\"ten\\ant\""), []byte("multipart/form-data; boundary=\"x\""))
 	f.Add([]byte(`{"q":[0,{"a.\u0054enant":"\\"}],"x\"":"tenant"`), []byte("application/json"))
+	f.Add([]byte("/**/{\"a\":[/*\"]*/1],//\n\"tenant\"/*:*/:1,\"b\":/*"), []byte("application/json"))
 	f.Fuzz(func(t *testing.T, body, ct []byte) {
 		overrideForm(body, true)
 		overrideJSON(body, true)
@@ -143,6 +144,7 @@ func FuzzOverrideScan(f *testing.F) {
 		overrideContentID(body, true)
 		tenantField(body)
 		tenantJSON(body)
+		tenantCookie(body)
 		overrideHeaderName(body)
 		tenantPart(body)
 		overrideEscaped(body)

@@ -87,13 +87,13 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 			return audit.BadRequest
 		}
 	}
-	// A route that binds {tenant} now: a tenant parameter was not looked
-	// for on arrival (tenantparam.go). The query is read from the target
+	// A route that binds {tenant} now: a tenant parameter or cookie was
+	// not looked for on arrival (tenantparam.go, tenantcookie.go). The query is read from the target
 	// again, not x.query: at the pool, prepareRequest has written the
 	// forwarded target over the bytes x.query aliases.
 	if x.route.TenantSeg != 0 {
 		_, q, _ := splitTarget(h.RequestURI())
-		if overrideParam(&ctx.Request, q, hasBody(h), x.hdr.coded, true) {
+		if x.hdr.tenantCK || overrideParam(&ctx.Request, q, hasBody(h), x.hdr.coded, true) {
 			return audit.BadRequest
 		}
 	}

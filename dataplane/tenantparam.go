@@ -119,10 +119,15 @@ func (t *tenantTail) done() bool {
 // in either quotes, and every bare token followed by ':' is a member's
 // name. Strings are skipped whole, so a string holding JSON is a value
 // and nothing more; in JSON a bare token is a number, true, false or
-// null, never followed by ':'. Linear in the body; a body that is not
-// JSON is scanned the same way (stricter).
+// null, never followed by ':'. Comments are skipped whole, as the json
+// gem Rails uses and Newtonsoft.Json skip them (skipJSONIgnore). Linear
+// in the body; a body that is not JSON is scanned the same way (stricter).
 func tenantJSON(b []byte) bool {
 	for i := 0; i < len(b); {
+		if j := jsonComment(b, i); j > i {
+			i = j // its quotes open no string (skipJSONIgnore)
+			continue
+		}
 		var t tenantTail
 		switch q := b[i]; {
 		case q == '"' || q == '\'':
@@ -139,14 +144,14 @@ func tenantJSON(b []byte) bool {
 			}
 			i++ // the closing quote
 		case jsonBare(q):
-			for ; i < len(b) && jsonBare(b[i]); i++ {
+			for ; i < len(b) && jsonBare(b[i]) && jsonComment(b, i) == i; i++ {
 				t.add(b[i])
 			}
 		default:
 			i++
 			continue
 		}
-		if j := skipJSONSpace(b, i); j < len(b) && b[j] == ':' && t.done() {
+		if j := skipJSONIgnore(b, i); j < len(b) && b[j] == ':' && t.done() {
 			return true
 		}
 	}

@@ -131,7 +131,33 @@ func (v *validator) tenants(ts []TenantSpec) map[string]int {
 		v.unique(seen, "tenant", t.ID, line)
 		v.limit(t.Limit, v.lines.at("tenants", i, "limit", -1), fmt.Sprintf("tenant %q limit", t.ID))
 	}
+	for i, t := range ts {
+		if p, ok := dotPrefixTenant(t.ID, seen); ok {
+			v.addf(v.lines.at("tenants", i, "", -1), "tenant id %q is tenant %q followed by '.': Rails reads the path "+
+				"segment %q as tenant %q and a format, and Spring's suffix match as much, so a route binding {tenant} would "+
+				"serve %q's data to %q's callers; rename one of them", t.ID, p, t.ID, p, p, t.ID)
+		}
+	}
 	return seen
+}
+
+// dotPrefixTenant returns a tenant id of seen that id begins with,
+// followed by '.'. The binding of {tenant} compares the path's segment
+// with the caller's id byte for byte, and services cut a segment at a
+// '.': Rails routes /v1/tenants/acme.eu to /v1/tenants/:tenant(.:format)
+// with tenant "acme" (a dynamic segment stops at '.'), Spring MVC's suffix
+// pattern match (its default before 5.3) at the last '.', IIS drops a
+// trailing one.
+func dotPrefixTenant(id string, seen map[string]int) (string, bool) {
+	for i := 0; i < len(id); i++ {
+		if id[i] != '.' {
+			continue
+		}
+		if _, ok := seen[id[:i]]; ok {
+			return id[:i], true
+		}
+	}
+	return "", false
 }
 
 func (v *validator) scopes(ss []ScopeSpec) map[string]bool {

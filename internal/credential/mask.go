@@ -13,7 +13,16 @@ import (
 // regular expressions and new strings would cost too much
 // (TestMaskClearsWhatRedactClears). Text holding neither is left as it
 // is, found so eight bytes at a time (mayHold).
-func Mask(b []byte) {
+func Mask(b []byte) { mask(b, false) }
+
+// MaskCut is Mask for b cut from a longer text at its end: the secret of a
+// key that runs to that end is masked whatever its length, since the cut
+// may have left fewer characters of it than Mask asks of a secret (the
+// audit record cuts its path and user agent: TestCutKeyInAuditRecordMasked).
+func MaskCut(b []byte) { mask(b, true) }
+
+// mask is Mask, and with cut MaskCut.
+func mask(b []byte, cut bool) {
 	if !mayHold(b) {
 		return
 	}
@@ -24,7 +33,7 @@ func Mask(b []byte) {
 		}
 		i += k + 1
 		if i >= len(KeyPrefix) && bytes.EqualFold(b[i-len(KeyPrefix):i], []byte(KeyPrefix)) {
-			i = maskKey(b, i)
+			i = maskKey(b, i, cut)
 		}
 	}
 	for i := 0; ; {
@@ -38,14 +47,15 @@ func Mask(b []byte) {
 
 // maskKey masks the secret of the key whose id starts at b[i], right
 // after its prefix, when an id, a '_' and a secret of at least
-// minKeySecret characters follow; it returns where it stopped.
-func maskKey(b []byte, i int) int {
+// minKeySecret characters follow, or, with cut, any secret that runs to
+// the end of b; it returns where it stopped.
+func maskKey(b []byte, i int, cut bool) int {
 	id := runOf(b, i, alnum)
 	if id == i || id == len(b) || b[id] != '_' {
 		return i
 	}
 	end := runOf(b, id+1, b64url)
-	if end-(id+1) < minKeySecret {
+	if end-(id+1) < minKeySecret && !(cut && end == len(b)) {
 		return i
 	}
 	stars(b[id+1 : end])

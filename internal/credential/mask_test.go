@@ -69,3 +69,25 @@ func TestMaskAllocations(t *testing.T) {
 		t.Errorf("Mask allocates %v times, want 0", n)
 	}
 }
+
+// TestMaskCut: a key's secret that runs to the end of a cut text is
+// masked whatever its length; Mask keeps a short one, and MaskCut one
+// that ends before the cut or a key cut in its id.
+func TestMaskCut(t *testing.T) {
+	for _, c := range []struct{ in, cut, mask string }{
+		{"/v1/pk_acme1_Secr", "/v1/pk_acme1_****", "/v1/pk_acme1_Secr"},
+		{"ua pk_acme1_S", "ua pk_acme1_*", "ua pk_acme1_S"},
+		{"pk_a_bc d", "pk_a_bc d", "pk_a_bc d"},
+		{"x pk_acme1", "x pk_acme1", "x pk_acme1"},
+		{"x pk_acme1_", "x pk_acme1_", "x pk_acme1_"},
+	} {
+		b := []byte(c.in)
+		if MaskCut(b); string(b) != c.cut {
+			t.Errorf("MaskCut(%q) = %q, want %q", c.in, b, c.cut)
+		}
+		b = []byte(c.in)
+		if Mask(b); string(b) != c.mask {
+			t.Errorf("Mask(%q) = %q, want %q", c.in, b, c.mask)
+		}
+	}
+}

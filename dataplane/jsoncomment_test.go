@@ -1,0 +1,62 @@
+package dataplane
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Finding (review75): the JSON scans read a body as strict JSON, in which
+// '/' outside a string is an error, but the json gem Rails parses request
+// bodies with (ActiveSupport::JSON.decode) skips "/* */" and "//" comments
+// wherever it skips blanks (its Ragel grammar's ignore rule), as
+// Newtonsoft.Json and JSON5 readers do. So {/**/"access_token":...}
+// reached Doorkeeper, which reads request.parameters[:access_token], as
+// a member the scan never saw (it stopped at the '/': "not JSON"), and
+// a comment holding a quote, {/*"*/"tenant":"globex"}, turned the scan's
+// strings inside out, so a tenant member went on beside acme's path.
+
+// TestJSONCommentsHideNoMember sends, over a real socket, an acme key's
+// JSON bodies in which comments come before, around or after a token's,
+// _method's or tenant's member: each is refused 400 and nothing reaches
+// the upstream. Comment-like text inside strings goes on.
+func TestJSONCommentsHideNoMember(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	tok := mint(t, demoClaims("globex-bi", "globex", "read:users"))
+	send := func(target, body string) reply {
+		t.Helper()
+		return raw(t, st.addr, "POST "+target+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	const records, tenant = "/v1/records", "/v1/tenants/acme/records"
+	for _, c := range []struct {
+		target, body string
+		refused      bool
+	}{
+		{records, `{/**/"access_token":"` + tok + `"}`, true},
+		{records, "{ // a line comment\n\"bearer_token\":\"" + tok + `"}`, true},
+		{records, `/* lead */{"api_token":"` + tok + `"}`, true},
+		{records, `{"a":1/*,*/,"access_token":"` + tok + `"}`, true},
+		{records, `{"a":[/*"]*/1],"access_token":"` + tok + `"}`, true},
+		{records, `{"a":{/*}*/},/*"*/"_method":"DELETE"}`, true},
+		{tenant, `{/*"*/"tenant":"globex"}`, true},
+		{tenant, `{"tenant"/**/:"globex"}`, true},
+		{tenant, `{"q":{"tenant"/* " */:"globex"}}`, true},
+		{tenant, "{\"q\":{\"tenant\"//\n:\"globex\"}}", true},
+		{records, `{"note":"/* access_token */","url":"http://x//access_token"}`, false},
+		{tenant, `{"note":"/*","tenant_id":"globex","x":"*/"}`, false},
+	} {
+		n := len(rec.received())
+		r := send(c.target, c.body)
+		reached := len(rec.received()) - n
+		what := c.target + " " + strings.ReplaceAll(c.body, tok, "TOKEN")
+		switch {
+		case c.refused && (r.status != 400 || reached != 0):
+			t.Errorf("POST %s as acme-hris: %d, reached the upstream %d times; want 400 and nothing forwarded", what, r.status, reached)
+		case !c.refused && (r.status != 200 || reached != 1):
+			t.Errorf("POST %s as acme-hris: %d %s, reached the upstream %d times; want 200, forwarded", what, r.status, r.body, reached)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package dataplane
+
+import "bytes"
+
+// Tenant cookies. A route that binds {tenant} refuses a tenant parameter
+// (tenantparam.go), and a cookie of such a name too: multi-tenant
+// frameworks resolve the tenant from one. ABP runs its resolvers in the
+// order query string, form, route, header, cookie, the first that finds
+// a tenant deciding, and its route resolver reads the route value named
+// __tenant only; on a service whose template names the segment {tenant},
+// as the policy does, the route gives it nothing, the __tenant header is
+// refused for its '_', and the __tenant cookie chose the tenant its data
+// filters scope every query to, ahead of a resolver the service adds to
+// read X-Portcullis-Tenant (added resolvers run last). ASP.NET
+// Boilerplate reads an Abp.TenantId cookie (its header is refused for
+// its '.') for every caller it did not authenticate itself, which behind
+// the sidecar is every caller. A browser front end that keeps a tenant
+// in such a cookie scopes it (its Path) away from the routes that bind
+// the tenant in their path, which name it there anyway.
+
+// tenantCookie reports whether a Cookie header value names a cookie as
+// a tenant parameter is named (tenantField: "tenant", "__tenant", in any
+// case, escaped) or Abp.TenantId, in any case. Pairs are split at ';'
+// and at ',' (RFC 2109's separator, which some parsers still take), a
+// name read up to its '=' with the blanks around it dropped.
+func tenantCookie(v []byte) bool {
+	for len(v) > 0 {
+		pair := v
+		if i := bytes.IndexAny(v, ";,"); i >= 0 {
+			pair, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		if i := bytes.IndexByte(pair, '='); i >= 0 {
+			pair = pair[:i]
+		}
+		name := trimOWS(pair)
+		if len(name) >= len(tenantName) && (tenantField(name) || foldEqual(name, "abp.tenantid")) {
+			return true
+		}
+	}
+	return false
+}
