@@ -136,6 +136,9 @@ type builder struct {
 	// without the key (recountApprovals).
 	leftOutAt map[entryPos]bool
 	events    []collector.Event
+	// allEvents are every event of the trail, of the period or not: the
+	// collector's readings of etcd's revisions (etcdClock).
+	allEvents []collector.Event
 	// reviews are the review sign-offs and evidence approvals of the
 	// period (reviewEvents): signed in it, or about it and signed after.
 	reviews []collector.Event
@@ -531,6 +534,7 @@ func load(cfg *Config) (*builder, error) {
 		return nil, err
 	}
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
+	b.allEvents = all
 	b.reviews = reviewEvents(all, cfg.Period)
 	b.approvalsBefore = decisionsBefore(all, cfg.Period)
 	b.keysBefore = keyEventsBefore(all, cfg.Period)

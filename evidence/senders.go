@@ -52,9 +52,10 @@ type senders struct {
 	plain map[instanceKey]bool // instances of ids without a sequence
 	last  entryPos             // the entry counted last: one count an entry, not a record
 	seen  bool                 // whether last is set
-	// pods are the times of each pod's batches (silence.go), whatever
-	// the sender: a member record names the pod only.
-	pods     map[string]*podBatches
+	// pods are the times of each pod's batches (silence.go), by pod and
+	// sender: a member record names the pod only, and the pod a batch
+	// names is its sender's to write.
+	pods     map[sidecar]*podBatches
 	podsOver bool // a pod past maxInstances was not followed
 	// quiet is how long a pod may store no batch before its gap is
 	// kept (Config.Silence); set before the store is read.
