@@ -224,3 +224,29 @@ func TestGoneSidecarSpanIsTheCollectorsClock(t *testing.T) {
 		t.Errorf("warnings %q: none says %q", res.Warnings, want)
 	}
 }
+
+// TestPackNamesSendersWhoseBatchesNameNoPod: a sidecar run without a pod
+// name kept no member record its batches named, so its silence was never
+// checked, and the pack, its member records read from etcd, said the
+// silence of every sidecar was. Batches naming no pod now make the pack
+// say INCOMPLETE, naming their senders.
+func TestPackNamesSendersWhoseBatchesNameNoPod(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "unnamed", Token: tokenB})
+	r.member("pod-a", day, day)
+	a, unnamed := r.emitter("pod-a", tokenA), r.emitter("", tokenB)
+	for h := range 24 {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(a)
+	}
+	r.send(unnamed)
+	res := r.pack("2026-05-12")
+	want := `INCOMPLETE: batches of period 2026-05-12_2026-05-12 from 1 sender(s) name no pod: "token:unnamed".`
+	if !warned(res, want) {
+		t.Errorf("warnings %q: none says %q", res.Warnings, want)
+	}
+	if warned(res, `"pod-a"`) {
+		t.Errorf("warnings %q name pod-a, which sent every hour", res.Warnings)
+	}
+}

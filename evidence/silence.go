@@ -150,8 +150,19 @@ func (b *builder) checkSilence() error {
 	}
 	sort.Strings(pods)
 	senders := map[string][]string{}
+	var unnamed []string
 	for k := range b.senders.pods {
 		senders[k.pod] = append(senders[k.pod], k.sender)
+		if k.pod == "" {
+			unnamed = append(unnamed, strconv.Quote(k.sender))
+		}
+	}
+	if len(unnamed) > 0 {
+		// No member record can name a sidecar that named no pod: its
+		// silence is checked against nothing.
+		slices.Sort(unnamed)
+		b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: batches of period %s from %d sender(s) name no pod: %s. No member record in etcd names their sidecars (run without --pod, $POD_NAME or a hostname, or by a release before the hostname named them), so whether they stopped sending during the period is not checked, and records they never sent are not in this pack.",
+			b.cfg.Period.Name, len(unnamed), firstTen(unnamed)))
 	}
 	var quietText, neverText []string
 	for _, p := range pods {
