@@ -228,8 +228,8 @@ func TestGoneSidecarSpanIsTheCollectorsClock(t *testing.T) {
 // TestPackNamesSendersWhoseBatchesNameNoPod: a sidecar run without a pod
 // name kept no member record its batches named, so its silence was never
 // checked, and the pack, its member records read from etcd, said the
-// silence of every sidecar was. Batches naming no pod now make the pack
-// say INCOMPLETE, naming their senders.
+// silence of every sidecar was. The pack now names the senders of
+// batches naming no pod, whose silence it does not check, with a warning.
 func TestPackNamesSendersWhoseBatchesNameNoPod(t *testing.T) {
 	t.Parallel()
 	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
@@ -242,7 +242,7 @@ func TestPackNamesSendersWhoseBatchesNameNoPod(t *testing.T) {
 	}
 	r.send(unnamed)
 	res := r.pack("2026-05-12")
-	want := `INCOMPLETE: batches of period 2026-05-12_2026-05-12 from 1 sender(s) name no pod: "token:unnamed".`
+	want := `SILENCE NOT CHECKED: batches of period 2026-05-12_2026-05-12 from 1 sender(s) name no pod: "token:unnamed".`
 	if !warned(res, want) {
 		t.Errorf("warnings %q: none says %q", res.Warnings, want)
 	}

@@ -157,12 +157,17 @@ func (b *builder) checkSilence() error {
 			unnamed = append(unnamed, strconv.Quote(k.sender))
 		}
 	}
+	unnamedNote := ""
 	if len(unnamed) > 0 {
 		// No member record can name a sidecar that named no pod: its
-		// silence is checked against nothing.
+		// silence is checked against nothing. Named and warned of, not
+		// INCOMPLETE: an OTLP client sending to the collector names no
+		// pod either, and would make every pack INCOMPLETE for good.
 		slices.Sort(unnamed)
-		b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: batches of period %s from %d sender(s) name no pod: %s. No member record in etcd names their sidecars (run without --pod, $POD_NAME or a hostname, or by a release before the hostname named them), so whether they stopped sending during the period is not checked, and records they never sent are not in this pack.",
-			b.cfg.Period.Name, len(unnamed), firstTen(unnamed)))
+		unnamedNote = fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s from %d sender(s) name no pod: %s. No member record in etcd names their sidecars (run without --pod, $POD_NAME or a hostname, by a release before the hostname named them, or not a sidecar), so whether they stopped sending during the period is not checked, and records they never sent are not in this pack.",
+			b.cfg.Period.Name, len(unnamed), firstTen(unnamed))
+		b.warn("%s", unnamedNote)
+		unnamedNote = " " + unnamedNote
 	}
 	var quietText, neverText []string
 	for _, p := range pods {
@@ -186,7 +191,7 @@ func (b *builder) checkSilence() error {
 	}
 	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
-	b.silenceNote += " " + histNote
+	b.silenceNote += unnamedNote + " " + histNote
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
