@@ -266,14 +266,18 @@ func Pack(cfg Config) (*Result, error) {
 // says so here too, "(incomplete: see <its integrity file>)": the signed
 // manifest, uploaded to the evidence library alone and named in
 // `evidence verify`'s OK line, claimed the whole period where the pack's
-// files said INCOMPLETE.
+// files said INCOMPLETE. So does a store whose trail the checklist's
+// answers doubt for another reason (trailDoubt: not verified, no
+// collector key given, or its integrity proof failed) or that was checked
+// against no head kept outside it (rollbackDoubt): the checklist said so
+// in its answers, and the manifest claimed the period plain.
 func (b *builder) periodCovered() string {
 	var notes []string
 	if !b.partial.IsZero() {
 		notes = append(notes, "partial, to "+rfc(b.partial))
 	}
-	if len(b.incomplete()) > 0 {
-		notes = append(notes, "incomplete: see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	if doubt := cmp.Or(b.trailDoubt(), b.rollbackDoubt()); doubt != "" {
+		notes = append(notes, doubt)
 	}
 	if len(notes) == 0 {
 		return b.cfg.Period.Name
