@@ -261,6 +261,9 @@ func TestPackFromStore(t *testing.T) {
 		for _, r := range rows[1:] {
 			switch r[0] {
 			case "daily_count":
+				if r[2] == allTenants && r[4] == "0" {
+					continue // a quiet day (TestThrottlingSampleHasQuietDays)
+				}
 				daily++
 				if r[1] == "2026-05-06" && (r[3] != "429" || r[4] != "2") {
 					t.Errorf("daily count row %q, want 2 429s on 2026-05-06", r)
