@@ -159,7 +159,8 @@ const (
 // (token sidecar-a) sent at 01:00 and then stopped; sidecar-b's token
 // then sent a batch every hour naming pod-a: pod-a's silence from 01:00
 // was covered by another sender's batches and the pack said nothing.
-// Each sender's batches naming a pod are now followed apart.
+// Each sender's batches naming a pod are now followed apart, and a pod
+// named by more than one sender is named.
 func TestAnotherSendersBatchesDoNotCoverAPodsSilence(t *testing.T) {
 	t.Parallel()
 	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
@@ -181,8 +182,12 @@ func TestAnotherSendersBatchesDoNotCoverAPodsSilence(t *testing.T) {
 	if want := "the batches naming \"pod-a\" came from 2 senders"; !warned(res, want) {
 		t.Errorf("warnings %q: none says %q", res.Warnings, want)
 	}
-	if warned(res, `"pod-b"`) {
+	if warned(res, `"pod-b" (`) {
 		t.Errorf("warnings %q name pod-b, which its own sender covered every hour", res.Warnings)
+	}
+	// Whether or not a silence shows, a pod named by two senders is named.
+	if want := `SENDERS DIFFER: the batches naming 1 pod(s) came from more than one sender: "pod-a" ("token:sidecar-a", "token:sidecar-b").`; !warned(res, want) {
+		t.Errorf("warnings %q: none says %q", res.Warnings, want)
 	}
 }
 
@@ -248,5 +253,40 @@ func TestPackNamesSendersWhoseBatchesNameNoPod(t *testing.T) {
 	}
 	if warned(res, `"pod-a"`) {
 		t.Errorf("warnings %q name pod-a, which sent every hour", res.Warnings)
+	}
+}
+
+// TestLiveSidecarStartIsTheCollectorsClock: a live sidecar counted as up
+// from its record's Started, its own clock's. pod-z's clock is a year
+// ahead: its record was created between the collector's heads of 00:30
+// and 01:00, it sent at 01:00 and went silent, and the pack counted it
+// live from next year, naming nothing. pod-y's clock is a year behind:
+// its record was created after the head of 06:00 and it sent every hour
+// from 06:30, and the pack counted it live, and silent, from the day's
+// start. Its start is now held between the collector's readings around
+// its record's creation.
+func TestLiveSidecarStartIsTheCollectorsClock(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-y", Token: tokenA}, collector.SenderToken{Name: "sidecar-z", Token: tokenB})
+	r.publishHead()
+	r.member("pod-z", day.AddDate(1, 0, 0), day.AddDate(1, 0, 0))
+	r.set(day.Add(time.Hour))
+	r.publishHead()
+	r.send(r.emitter("pod-z", tokenB))
+	r.set(day.Add(6 * time.Hour))
+	r.publishHead()
+	r.member("pod-y", day.AddDate(-1, 0, 0), day.AddDate(-1, 0, 0))
+	y := r.emitter("pod-y", tokenA)
+	for h := 6; h < 24; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(y)
+	}
+	res := r.pack("2026-05-12")
+	if want := `"pod-z" (token:sidecar-z): no batch stored 2026-05-12T01:00:00Z to 2026-05-13T00:00:00Z`; !warned(res, want) {
+		t.Errorf("warnings %q: none says %q", res.Warnings, want)
+	}
+	if warned(res, `"pod-y"`) {
+		t.Errorf("warnings %q name pod-y, up from 06:00 by the collector's clock and sending every hour from 06:30", res.Warnings)
 	}
 }

@@ -137,7 +137,7 @@ func (b *builder) checkSilence() error {
 		// period's start) until the pack.
 		from := t.Versions[len(t.Versions)-1].Started
 		if c := created[t.Pod]; c != 0 && !from.IsZero() {
-			from = earliest(from, clock.by(c))
+			from = clock.start(from, c)
 		}
 		spans[t.Pod] = append(spans[t.Pod], liveSpan{from: from, to: end})
 	}
@@ -382,6 +382,21 @@ func (c revClock) by(rev int64) time.Time {
 	return c.allFrom[sort.Search(len(c.all), func(i int) bool { return c.all[i].Revision > rev })]
 }
 
+// start returns started, a sidecar's start by its own clock, held
+// between the collector's readings around created, its member record's
+// creation: no later than the first after it (a clock ahead hid the
+// sidecar's silence), no earlier than the last before it (a clock behind
+// counted it live, and silent, before its record was there).
+func (c revClock) start(started time.Time, created int64) time.Time {
+	if by := c.by(created); !by.IsZero() && started.After(by) {
+		started = by
+	}
+	if after := c.after(created); started.Before(after) {
+		started = after
+	}
+	return started
+}
+
 // departedSpans adds to spans, by pod, when each sidecar gone before
 // the pack was made (its member record deleted: its lease revoked as it
 // stopped, or lapsed) was up, from the history of the member records
@@ -403,8 +418,9 @@ func (b *builder) departedSpans(spans map[string][]liveSpan, h etcdadmin.MemberH
 				// A record that says no start (an older sidecar's, or
 				// written by hand): up from before its first put.
 				from = clock.after(l.Created)
+			} else {
+				from = clock.start(from, l.Created)
 			}
-			from = earliest(from, clock.by(l.Created))
 		}
 		// Created before the oldest revision etcd keeps (Created 0), or
 		// not dated: up from the period's start (from stays zero).
