@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -132,9 +133,9 @@ func (b *builder) checkSilence() error {
 			continue
 		}
 		// Live from when its process started (the record's Started,
-		// by its own clock, never later than the collector saw a
-		// revision after the record's creation; unknown counts from the
-		// period's start) until the pack.
+		// by its own clock, held between the collector's readings
+		// around the record's creation: revClock.start; unknown counts
+		// from the period's start) until the pack.
 		from := t.Versions[len(t.Versions)-1].Started
 		if c := created[t.Pod]; c != 0 && !from.IsZero() {
 			from = clock.start(from, c)
@@ -348,8 +349,8 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 			c.all = append(c.all, etcdadmin.DatedRevision{Revision: ev.Revision, Time: ev.Time})
 		}
 	}
-	slices.SortStableFunc(c.heads, func(x, y etcdadmin.DatedRevision) int { return int(x.Revision - y.Revision) })
-	slices.SortStableFunc(c.all, func(x, y etcdadmin.DatedRevision) int { return int(x.Revision - y.Revision) })
+	slices.SortStableFunc(c.heads, byRevision)
+	slices.SortStableFunc(c.all, byRevision)
 	c.headsUpTo = make([]time.Time, len(c.heads))
 	for i, d := range c.heads {
 		c.headsUpTo[i] = d.Time
@@ -363,6 +364,9 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 	}
 	return c
 }
+
+// byRevision orders dated revisions by revision.
+func byRevision(x, y etcdadmin.DatedRevision) int { return cmp.Compare(x.Revision, y.Revision) }
 
 // after returns the latest collector time known to be before revision
 // rev was written (a head published at a revision below it); zero when
