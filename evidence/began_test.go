@@ -82,9 +82,11 @@ func TestPackSaysWhenTheStoreBegan(t *testing.T) {
 			}
 			// The signed manifest, uploaded alone to the evidence library,
 			// says it too: before, it claimed the whole period.
-			covered := p.Name
+			// (Checked against no published head, which it says when it
+			// says nothing more.)
+			covered := p.Name + " (ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
 			if tt.want != "" {
-				covered += " (incomplete: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+				covered = p.Name + " (incomplete: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
 			}
 			for _, r := range res.Files {
 				if r.Period != covered {

@@ -286,6 +286,10 @@ func exportLimits(s span) limitExport {
 	return e
 }
 
+// allTenants is the tenant of a quiet day's row of the throttling
+// sample: no tenant had a denial that day.
+const allTenants = "(all tenants)"
+
 // throttlingSample writes the denial counts (401, 403, 413, 429, and
 // before_http: client certificates refused at the TLS handshake) per
 // tenant per day, the 429s per limit that refused them, then up to
@@ -304,13 +308,30 @@ func (b *builder) throttlingSample() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"section", "day", "tenant", "status", "count", "time", "client", "method", "route", "decision", "request_id", "source_ip", "share_percent", "limit"})
-	for _, k := range keys {
-		status := strconv.FormatInt(k.status, 10)
-		if k.status == 0 {
-			status = collector.StatusBeforeHTTP // refused at the TLS handshake
+	// Every day of the period has rows, as the daily chart has a bar
+	// group: a day without a denial has one of count 0, where before it
+	// had none and the days either side stood side by side.
+	days, _ := b.dailyCounts() // index.go
+	next := 0
+	// upTo writes the counts of the days up to day.
+	upTo := func(day string) (n int) {
+		for ; next < len(keys) && dayName(keys[next].day) <= day; next++ {
+			k := keys[next]
+			status := strconv.FormatInt(k.status, 10)
+			if k.status == 0 {
+				status = collector.StatusBeforeHTTP // refused at the TLS handshake
+			}
+			w.Write(csvCells("daily_count", dayName(k.day), k.tenant, status, strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", "", k.limit))
+			n++
 		}
-		w.Write(csvCells("daily_count", dayName(k.day), k.tenant, status, strconv.FormatInt(t.denials[k], 10), "", "", "", "", "", "", "", "", k.limit))
+		return n
 	}
+	for _, day := range days {
+		if upTo(day) == 0 {
+			w.Write(csvCells("daily_count", day, allTenants, "any", "0", "", "", "", "", "", "", "", "", ""))
+		}
+	}
+	upTo("9999-12-31") // none left but for a day the chart lacks
 	for _, ts := range b.tenantShares() {
 		w.Write(csvCells("tenant_share", "", ts.tenant, "", strconv.FormatInt(ts.n, 10), "", "", "", "", "", "", "",
 			strconv.FormatFloat(100*float64(ts.n)/float64(ts.total), 'f', 1, 64), ""))

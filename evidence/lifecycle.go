@@ -29,7 +29,10 @@ var lifecycleActions = map[string]bool{
 func (b *builder) tokenLifecycle() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "unverified", "flag"})
+	// The ticket and a second person's approval are columns apart: a
+	// ticket names a change record, and the key's maker wrote it.
+	w.Write([]string{"time", "action", "target", "actor", "ticket", "reason", "etcd_revision", "unverified", "flag", "approval"})
+	samples, _ := b.approvals() // approvals.go
 	for i := range b.events {
 		ev := &b.events[i]
 		if !lifecycleActions[ev.Action] {
@@ -39,17 +42,21 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 		if etcdadmin.Blank(ev.Ticket) { // as require_ticket reads it
 			flag = "no ticket"
 		}
+		approval := ""
+		if ev.Action == etcdadmin.ActionKeyCreate {
+			_, approval, _ = b.keyCreateApproval(ev, samples) // keyapproval.go
+		}
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,
-			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag))
+			strconv.FormatInt(ev.Revision, 10), ev.Unverified, flag, approval))
 	}
 	for _, wp := range b.weakeningPushes() { // weakening.go
 		e := wp.entry
 		w.Write(csvCells(rfc(e.Time), "policy.push (weakens two-person controls)", "policy@"+strconv.FormatInt(e.Revision, 10), e.Actor, e.Ticket,
-			strings.Join(wp.weak, "; "), strconv.FormatInt(e.Revision, 10), "", cmp.Or(wp.flag(), "approval "+wp.approval+" spent")))
+			strings.Join(wp.weak, "; "), strconv.FormatInt(e.Revision, 10), "", cmp.Or(wp.flag(), "approval "+wp.approval+" spent"), wp.approval))
 	}
 	for _, k := range b.doc.Keys {
 		if k.NotAfter == "" && !k.Revoked {
-			w.Write(csvCells("", "policy key", k.ID, k.CreatedBy, k.Ticket, "", strconv.FormatInt(b.inForce.Revision, 10), "", "no expiry"))
+			w.Write(csvCells("", "policy key", k.ID, k.CreatedBy, k.Ticket, "", strconv.FormatInt(b.inForce.Revision, 10), "", "no expiry", ""))
 		}
 	}
 	b.keyAgeRows(w) // keyage.go

@@ -136,6 +136,9 @@ type builder struct {
 	// without the key (recountApprovals).
 	leftOutAt map[entryPos]bool
 	events    []collector.Event
+	// allEvents are every event of the trail, of the period or not: the
+	// collector's readings of etcd's revisions (etcdClock).
+	allEvents []collector.Event
 	// reviews are the review sign-offs and evidence approvals of the
 	// period (reviewEvents): signed in it, or about it and signed after.
 	reviews []collector.Event
@@ -263,14 +266,18 @@ func Pack(cfg Config) (*Result, error) {
 // says so here too, "(incomplete: see <its integrity file>)": the signed
 // manifest, uploaded to the evidence library alone and named in
 // `evidence verify`'s OK line, claimed the whole period where the pack's
-// files said INCOMPLETE.
+// files said INCOMPLETE. So does a store whose trail the checklist's
+// answers doubt for another reason (trailDoubt: not verified, no
+// collector key given, or its integrity proof failed) or that was checked
+// against no head kept outside it (rollbackDoubt): the checklist said so
+// in its answers, and the manifest claimed the period plain.
 func (b *builder) periodCovered() string {
 	var notes []string
 	if !b.partial.IsZero() {
 		notes = append(notes, "partial, to "+rfc(b.partial))
 	}
-	if len(b.incomplete()) > 0 {
-		notes = append(notes, "incomplete: see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
+	if doubt := cmp.Or(b.trailDoubt(), b.rollbackDoubt()); doubt != "" {
+		notes = append(notes, doubt)
 	}
 	if len(notes) == 0 {
 		return b.cfg.Period.Name
@@ -531,6 +538,7 @@ func load(cfg *Config) (*builder, error) {
 		return nil, err
 	}
 	b.verified = func() (*collector.VerifyReport, error) { return rep, nil }
+	b.allEvents = all
 	b.reviews = reviewEvents(all, cfg.Period)
 	b.approvalsBefore = decisionsBefore(all, cfg.Period)
 	b.keysBefore = keyEventsBefore(all, cfg.Period)

@@ -48,14 +48,17 @@ func TestPackOfARunningPeriodSaysPartial(t *testing.T) {
 			warned := strings.Contains(strings.Join(res.Warnings, "\n"), "2026-12-02T08:00:00Z")
 			inIndex := strings.Contains(string(page), "Partial period") && strings.Contains(string(page), "2026-12-02T08:00:00Z")
 			inList := strings.Contains(string(list), "Partial period")
+			// (Packed without the collector's key: the manifest says the
+			// store was not verified as well.)
+			unverified := "the store was NOT VERIFIED, no collector key was given: see " + FileName("APILogging", "RetentionSettings", p.Name, "md")
 			manifest := true
 			for _, r := range res.Files {
-				manifest = manifest && r.Period == p.Name+" (partial, to 2026-12-02T08:00:00Z)"
+				manifest = manifest && r.Period == p.Name+" (partial, to 2026-12-02T08:00:00Z; "+unverified+")"
 			}
 			if !tt.partial {
 				manifest = !manifest
 				for _, r := range res.Files {
-					manifest = manifest && r.Period == p.Name
+					manifest = manifest && r.Period == p.Name+" ("+unverified+")"
 				}
 			}
 			if warned != tt.partial || inIndex != tt.partial || inList != tt.partial || !manifest {

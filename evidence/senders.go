@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,9 +53,10 @@ type senders struct {
 	plain map[instanceKey]bool // instances of ids without a sequence
 	last  entryPos             // the entry counted last: one count an entry, not a record
 	seen  bool                 // whether last is set
-	// pods are the times of each pod's batches (silence.go), whatever
-	// the sender: a member record names the pod only.
-	pods     map[string]*podBatches
+	// pods are the times of each pod's batches (silence.go), by pod and
+	// sender: a member record names the pod only, and the pod a batch
+	// names is its sender's to write.
+	pods     map[sidecar]*podBatches
 	podsOver bool // a pod past maxInstances was not followed
 	// quiet is how long a pod may store no batch before its gap is
 	// kept (Config.Silence); set before the store is read.
@@ -207,6 +209,41 @@ func (b *builder) sendersTable() string {
 	if b.senders.over > 0 {
 		fmt.Fprintf(&w, "\n%d more batches came from instances past the first %d, not followed one by one.\n", b.senders.over, maxInstances)
 	}
+	if shared := b.podsOfSenders(); shared != "" {
+		fmt.Fprintf(&w, "\n%s\n", shared)
+		b.warn("%s", shared)
+	}
 	w.WriteString("\n" + b.silenceNote)
 	return w.String()
+}
+
+// podsOfSenders names the pods whose batches came from more than one
+// sender, "" when none did: the pod a batch names is its sender's to
+// write, so a token of one sidecar sending another pod's name makes
+// records that read as that pod's. A pod's sidecar keeps one credential
+// (a token rotated under a new name, or a certificate of a new identity,
+// shows here too).
+func (b *builder) podsOfSenders() string {
+	by := map[string][]string{}
+	for k := range b.senders.by {
+		if k.pod != "" && !slices.Contains(by[k.pod], k.sender) {
+			by[k.pod] = append(by[k.pod], k.sender)
+		}
+	}
+	var parts []string
+	for pod, ss := range by {
+		if len(ss) > 1 {
+			slices.Sort(ss)
+			for i := range ss {
+				ss[i] = mdCell(ss[i])
+			}
+			parts = append(parts, mdCell(pod)+" ("+strings.Join(ss, ", ")+")")
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("SENDERS DIFFER: the batches naming %d pod(s) came from more than one sender: %s. The pod a batch names is its sender's to write: one of them may be another sidecar's credential sending that pod's name, its records reading as that pod's (each sender's silence is checked apart).",
+		len(parts), firstTen(parts))
 }

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // The numbers missing between stored batches (senders.go) show batches
@@ -48,19 +50,22 @@ type podBatches struct {
 	more        int // quiet spans past maxQuiet
 }
 
-// addPod notes entry e's time for its pod; the store's entries come in
-// the order stored.
+// addPod notes entry e's time for its pod and sender; the store's
+// entries come in the order stored. The pod name is the sender's to
+// write, so each sender's batches naming a pod are followed apart: a
+// sender's batches never cover another's silence.
 func (s *senders) addPod(e *collector.Entry) {
-	pb := s.pods[e.Pod]
+	k := sidecar{e.Pod, e.Sender}
+	pb := s.pods[k]
 	if pb == nil {
 		if len(s.pods) >= maxInstances {
 			s.podsOver = true
 			return
 		}
 		if s.pods == nil {
-			s.pods = map[string]*podBatches{}
+			s.pods = map[sidecar]*podBatches{}
 		}
-		s.pods[e.Pod] = &podBatches{first: e.Time, last: e.Time}
+		s.pods[k] = &podBatches{first: e.Time, last: e.Time}
 		return
 	}
 	if e.Time.Sub(pb.last) > s.quiet {
@@ -111,27 +116,64 @@ func (b *builder) checkSilence() error {
 	if !b.partial.IsZero() {
 		end = b.partial
 	}
+	h, histNote, err := b.memberHistory()
+	if err != nil {
+		return err
+	}
+	clock := b.etcdClock(h)
+	created := map[string]int64{}
+	for _, l := range h.Lives {
+		if l.Deleted == 0 {
+			created[l.Pod] = l.Created
+		}
+	}
 	spans := map[string][]liveSpan{}
 	for _, t := range trails {
 		if len(t.Versions) == 0 {
 			continue
 		}
-		// Live from when its process started (the record's Started;
-		// unknown counts from the period's start) until the pack.
-		spans[t.Pod] = append(spans[t.Pod], liveSpan{from: t.Versions[len(t.Versions)-1].Started, to: end})
+		// Live from when its process started (the record's Started,
+		// by its own clock, held between the collector's readings
+		// around the record's creation: revClock.start; unknown counts
+		// from the period's start) until the pack.
+		from := t.Versions[len(t.Versions)-1].Started
+		if c := created[t.Pod]; c != 0 && !from.IsZero() {
+			from = clock.start(from, c)
+		}
+		spans[t.Pod] = append(spans[t.Pod], liveSpan{from: from, to: end})
 	}
-	histNote, err := b.departedSpans(spans)
-	if err != nil {
-		return err
+	if h.To != 0 {
+		histNote = b.departedSpans(spans, h, clock, end)
 	}
 	pods := make([]string, 0, len(spans))
 	for pod := range spans {
 		pods = append(pods, pod)
 	}
 	sort.Strings(pods)
+	senders := map[string][]string{}
+	var unnamed []string
+	for k := range b.senders.pods {
+		senders[k.pod] = append(senders[k.pod], k.sender)
+		if k.pod == "" {
+			unnamed = append(unnamed, strconv.Quote(k.sender))
+		}
+	}
+	unnamedNote := ""
+	if len(unnamed) > 0 {
+		// No member record can name a sidecar that named no pod: its
+		// silence is checked against nothing. Named and warned of, not
+		// INCOMPLETE: an OTLP client sending to the collector names no
+		// pod either, and would make every pack INCOMPLETE for good.
+		slices.Sort(unnamed)
+		unnamedNote = fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s from %d sender(s) name no pod: %s. No member record in etcd names their sidecars (run without --pod, $POD_NAME or a hostname, by a release before the hostname named them, or not a sidecar), so whether they stopped sending during the period is not checked, and records they never sent are not in this pack.",
+			b.cfg.Period.Name, len(unnamed), firstTen(unnamed))
+		b.warn("%s", unnamedNote)
+		unnamedNote = " " + unnamedNote
+	}
 	var quietText, neverText []string
 	for _, p := range pods {
-		q, never := b.podSilence(p, spans[p], end)
+		slices.Sort(senders[p])
+		q, never := b.podSilence(p, senders[p], spans[p], end)
 		if q != "" {
 			quietText = append(quietText, q)
 		}
@@ -150,7 +192,7 @@ func (b *builder) checkSilence() error {
 	}
 	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
-	b.silenceNote += " " + histNote
+	b.silenceNote += unnamedNote + " " + histNote
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
@@ -159,9 +201,12 @@ func (b *builder) checkSilence() error {
 }
 
 // podSilence returns what pod's batches leave silent of its live spans:
-// the quiet spans longer than senders.quiet within them, or, when the
-// pod stored no batch at all, the spans it was live.
-func (b *builder) podSilence(pod string, live []liveSpan, end time.Time) (quietText, neverText string) {
+// for each sender whose batches named the pod, the quiet spans longer
+// than senders.quiet within them, or, when no sender's batch named the
+// pod at all, the spans it was live. Each sender's batches are its own
+// line: another sender's batches naming the pod (a token stolen from
+// another sidecar) do not cover the silence of the pod's own.
+func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end time.Time) (quietText, neverText string) {
 	quiet := b.senders.quiet
 	clip := func(l liveSpan, a, z time.Time) (time.Time, time.Time, bool) {
 		a, z = latest(a, l.from, b.cfg.Period.From), earliest(z, l.to, end)
@@ -179,8 +224,7 @@ func (b *builder) podSilence(pod string, live []liveSpan, end time.Time) (quietT
 		suffix = " (" + strings.Join(how, "; ") + ")"
 	}
 	name := strconv.Quote(pod)
-	pb := b.senders.pods[pod]
-	if pb == nil {
+	if len(senders) == 0 {
 		var from []string
 		for _, l := range live {
 			switch a, z, ok := clip(l, time.Time{}, end); {
@@ -200,9 +244,28 @@ func (b *builder) podSilence(pod string, live []liveSpan, end time.Time) (quietT
 		}
 		return "", s + suffix
 	}
-	// The pod's quiet spans over all time: before its first batch,
-	// between two, after its last; each is silence where it meets a span
-	// the pod was live.
+	var parts []string
+	for _, sender := range senders {
+		if q := b.senderSilence(sidecar{pod, sender}, live, clip, end); q != "" {
+			parts = append(parts, q)
+		}
+	}
+	if len(parts) == 0 {
+		return "", ""
+	}
+	if len(senders) > 1 {
+		suffix += fmt.Sprintf(" (the batches naming %s came from %d senders, each followed apart: the pod a batch names is its sender's to write)", name, len(senders))
+	}
+	return strings.Join(parts, "; ") + suffix, ""
+}
+
+// senderSilence returns the quiet spans of sc's batches within live, ""
+// when none is longer than senders.quiet.
+func (b *builder) senderSilence(sc sidecar, live []liveSpan, clip func(liveSpan, time.Time, time.Time) (time.Time, time.Time, bool), end time.Time) string {
+	pb := b.senders.pods[sc]
+	// The quiet spans over all time: before the first batch, between
+	// two, after the last; each is silence where it meets a span the
+	// pod was live.
 	gaps := append([]quietSpan{{time.Time{}, pb.first}}, pb.gaps...)
 	gaps = append(gaps, quietSpan{pb.last, end})
 	var spans []string
@@ -217,9 +280,9 @@ func (b *builder) podSilence(pod string, live []liveSpan, end time.Time) (quietT
 		spans = append(spans, fmt.Sprintf("and %d more spans", pb.more))
 	}
 	if len(spans) == 0 {
-		return "", ""
+		return ""
 	}
-	return name + ": no batch stored " + strings.Join(spans, ", ") + suffix, ""
+	return strconv.Quote(sc.pod) + " (" + sc.sender + "): no batch stored " + strings.Join(spans, ", ")
 }
 
 // mergeSpans returns live in order of start, the spans that overlap
@@ -238,99 +301,154 @@ func mergeSpans(live []liveSpan) []liveSpan {
 	return out
 }
 
-// departedSpans adds to spans, by pod, when each sidecar gone before
-// the pack was made (its member record deleted: its lease revoked as it
-// stopped, or lapsed) was up, from the history of the member records
-// etcd keeps (Config.MemberHistory), and returns what it read for the
-// Senders note. A record holds no time of its delete, so a gone sidecar
-// counts as up from its start to the last member write (its own or
-// another sidecar's) before the delete: it was up then, and may have
-// been up until the next write after it, which the text names.
-func (b *builder) departedSpans(spans map[string][]liveSpan) (string, error) {
+// memberHistory reads the history etcd keeps of the member records
+// (Config.MemberHistory); a zero history when it is not read, with the
+// note saying so.
+func (b *builder) memberHistory() (etcdadmin.MemberHistory, string, error) {
 	if b.cfg.MemberHistory == nil {
-		return "The history of the member records was not read: a sidecar stopped before the pack was made has no member record left (its lease lapsed), and shows here only as its last batch stored before the period's end.", nil
+		return etcdadmin.MemberHistory{}, "The history of the member records was not read: a sidecar stopped before the pack was made has no member record left (its lease lapsed), and shows here only as its last batch stored before the period's end.", nil
 	}
 	h, bad, err := b.cfg.MemberHistory()
 	if err != nil {
-		return "", fmt.Errorf("cannot read the history of the member records: %w", err)
+		return h, "", fmt.Errorf("cannot read the history of the member records: %w", err)
 	}
 	for _, s := range bad {
 		b.warn("%s", s)
 	}
-	// dated are the member writes in revision order; up and by return
-	// the times of the last write before rev and the first after it,
-	// from the latest time up to each write and the earliest from each
-	// on: the writes are many sidecars', each dated by its own clock, so
-	// their times need not rise with their revisions.
-	dated := h.Dated
-	upTo := make([]time.Time, len(dated))
-	fromOn := make([]time.Time, len(dated)+1)
-	for i, d := range dated {
-		upTo[i] = d.Time
+	return h, "", nil
+}
+
+// revClock dates etcd revisions by the collector's clock, never a
+// sidecar's: a member record's Started and Updated are its sidecar's
+// own clock, and a sidecar whose clock is wrong (set ahead, or behind)
+// moved the span its record counted live out of the period, hiding its
+// silence. Two readings of the collector's clock bound a revision's
+// write: an audit head it published in etcd names the time it signed
+// it, just before the write at its revision (a lower bound of every
+// later revision), and a lifecycle event it stored names when it read
+// the write at its revision (an upper bound of every earlier one).
+type revClock struct {
+	heads, all []etcdadmin.DatedRevision // in revision order; all holds heads and events
+	// headsUpTo[i] is the latest time of heads[:i+1]; allFrom[i] the
+	// earliest of all[i:]: a collector's clock set back need not rise
+	// with the revisions.
+	headsUpTo, allFrom []time.Time
+}
+
+// etcdClock returns the collector's readings of h's cluster: the heads it
+// published and the events of the store read from that cluster.
+func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
+	var c revClock
+	c.heads = h.Heads
+	c.all = slices.Clone(h.Heads)
+	for _, ev := range b.allEvents {
+		// Revisions compare within one cluster only (an etcd replaced
+		// starts again from 1): an event of another, or of none named,
+		// dates nothing here.
+		if ev.Revision > 0 && h.Cluster != 0 && ev.Cluster == h.Cluster {
+			c.all = append(c.all, etcdadmin.DatedRevision{Revision: ev.Revision, Time: ev.Time})
+		}
+	}
+	slices.SortStableFunc(c.heads, byRevision)
+	slices.SortStableFunc(c.all, byRevision)
+	c.headsUpTo = make([]time.Time, len(c.heads))
+	for i, d := range c.heads {
+		c.headsUpTo[i] = d.Time
 		if i > 0 {
-			upTo[i] = latest(upTo[i-1], d.Time)
+			c.headsUpTo[i] = latest(c.headsUpTo[i-1], d.Time)
 		}
 	}
-	for i := len(dated) - 1; i >= 0; i-- {
-		fromOn[i] = earliest(fromOn[i+1], dated[i].Time)
+	c.allFrom = make([]time.Time, len(c.all)+1)
+	for i := len(c.all) - 1; i >= 0; i-- {
+		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
 	}
-	up := func(rev int64) time.Time {
-		if i := sort.Search(len(dated), func(i int) bool { return dated[i].Revision >= rev }); i > 0 {
-			return upTo[i-1]
-		}
-		return time.Time{}
+	return c
+}
+
+// byRevision orders dated revisions by revision.
+func byRevision(x, y etcdadmin.DatedRevision) int { return cmp.Compare(x.Revision, y.Revision) }
+
+// after returns the latest collector time known to be before revision
+// rev was written (a head published at a revision below it); zero when
+// none is.
+func (c revClock) after(rev int64) time.Time {
+	if i := sort.Search(len(c.heads), func(i int) bool { return c.heads[i].Revision >= rev }); i > 0 {
+		return c.headsUpTo[i-1]
 	}
-	by := func(rev int64) time.Time {
-		return fromOn[sort.Search(len(dated), func(i int) bool { return dated[i].Revision > rev })]
+	return time.Time{}
+}
+
+// by returns the earliest collector time known to be after revision rev
+// was written (an event read, or a head published, at a revision above
+// it); zero when none is. A head's time is read just before its write,
+// so this is rev's time within the moment that write took.
+func (c revClock) by(rev int64) time.Time {
+	return c.allFrom[sort.Search(len(c.all), func(i int) bool { return c.all[i].Revision > rev })]
+}
+
+// start returns started, a sidecar's start by its own clock, held
+// between the collector's readings around created, its member record's
+// creation: no later than the first after it (a clock ahead hid the
+// sidecar's silence), no earlier than the last before it (a clock behind
+// counted it live, and silent, before its record was there).
+func (c revClock) start(started time.Time, created int64) time.Time {
+	if by := c.by(created); !by.IsZero() && started.After(by) {
+		started = by
 	}
+	if after := c.after(created); started.Before(after) {
+		started = after
+	}
+	return started
+}
+
+// departedSpans adds to spans, by pod, when each sidecar gone before
+// the pack was made (its member record deleted: its lease revoked as it
+// stopped, or lapsed) was up, from the history of the member records
+// etcd keeps, and returns what it read for the Senders note. A record
+// holds no time of its delete, and its sidecar's times are its own
+// clock's, so a gone sidecar counts as up from its start (never later
+// than the collector saw a revision after its record's creation) to the
+// first reading of the collector's clock after its delete (clock.by),
+// else to the pack: the span a wrong clock cannot shorten.
+func (b *builder) departedSpans(spans map[string][]liveSpan, h etcdadmin.MemberHistory, clock revClock, end time.Time) string {
 	gone := 0
 	for _, l := range h.Lives {
 		if l.Deleted == 0 {
 			continue // live now: its record is among those read above
 		}
 		from := l.Started
-		if from.IsZero() && l.Created != 0 {
-			// A record that says no start (an older sidecar's, or
-			// written by hand): up from its first put. It was left out,
-			// its silence named nowhere.
-			if i := sort.Search(len(dated), func(i int) bool { return dated[i].Revision >= l.Created }); i < len(dated) {
-				from = dated[i].Time
+		if l.Created != 0 {
+			if from.IsZero() {
+				// A record that says no start (an older sidecar's, or
+				// written by hand): up from before its first put.
+				from = clock.after(l.Created)
+			} else {
+				from = clock.start(from, l.Created)
 			}
 		}
-		if l.Created == 0 {
-			// Created before the oldest revision etcd keeps: up at
-			// every write read before its delete.
-			from = time.Time{}
-			for _, d := range dated {
-				if d.Revision < l.Deleted {
-					from = d.Time
-					break
-				}
-			}
+		// Created before the oldest revision etcd keeps (Created 0), or
+		// not dated: up from the period's start (from stays zero).
+		to := clock.by(l.Deleted)
+		how := fmt.Sprintf("gone before the pack: its member record deleted at etcd revision %d", l.Deleted)
+		if t := clock.after(l.Deleted); !t.IsZero() {
+			how += ", after " + rfc(t)
 		}
-		to := up(l.Deleted)
-		if from.IsZero() || to.IsZero() {
-			continue
+		if to.IsZero() {
+			to = end
+			how += "; no reading of the collector's clock after it, so counted up to " + rfc(end)
+		} else {
+			how += " and by " + rfc(to) + " (the collector's clock); counted up to " + rfc(to)
 		}
-		how := fmt.Sprintf("gone before the pack: its member record deleted at etcd revision %d, after %s", l.Deleted, rfc(to))
-		if t := by(l.Deleted); !t.IsZero() {
-			how += " and by " + rfc(t)
-		}
-		how += "; counted up to " + rfc(to)
 		spans[l.Pod] = append(spans[l.Pod], liveSpan{from: from, to: to, how: how})
 		gone++
 	}
-	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the last member write read before its record's delete (a record holds no time of its delete; it may have served until the next write).", h.From, h.To, gone)
+	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the first reading of the collector's clock after its record's delete (an audit head it published in etcd, or a lifecycle event it stored, at a later revision): a record holds no time of its delete, and a sidecar's own times are its clock's.", h.From, h.To, gone)
 	if h.From > 1 {
-		var oldest time.Time
-		if len(dated) > 0 {
-			oldest = dated[0].Time
-		}
-		if oldest.IsZero() || oldest.After(b.cfg.Period.From) {
-			b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: etcd compacted the history of the member records before revision %d, and no member write it keeps is dated at or before the period's start: a sidecar live during period %s that went away before then has no record left, so its silence, if any, is not named in this pack.", h.From, b.cfg.Period.Name))
+		if oldest := clock.by(h.From - 1); oldest.IsZero() || oldest.After(b.cfg.Period.From) {
+			b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: etcd compacted the history of the member records before revision %d, and no reading of the collector's clock dates that revision at or before the period's start: a sidecar live during period %s that went away before then has no record left, so its silence, if any, is not named in this pack.", h.From, b.cfg.Period.Name))
 		}
 	}
-	return note, nil
+	return note
 }
 
 // latest returns the latest of ts.

@@ -105,7 +105,7 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := `INCOMPLETE: 1 sidecar(s) live during period 2026-05-12_2026-05-12 (by their member records in etcd) stored no batch for longer than 1h0m0s: "pod-a": no batch stored 2026-05-12T01:00:00Z to 2026-05-13T00:00:00Z.`
+	quiet := `INCOMPLETE: 1 sidecar(s) live during period 2026-05-12_2026-05-12 (by their member records in etcd) stored no batch for longer than 1h0m0s: "pod-a" (token:default): no batch stored 2026-05-12T01:00:00Z to 2026-05-13T00:00:00Z.`
 	never := `INCOMPLETE: 1 sidecar(s) live during period 2026-05-12_2026-05-12 for longer than 1h0m0s (by their member records in etcd) have no batch holding a record of the period in the store: "pod-c" (live from 2026-05-12T00:30:00Z).`
 	for _, f := range []string{FileName("APILogging", "RetentionSettings", p.Name, "md"), FileName("APIGovernance", "ISO27017Checklist", p.Name, "md"), IndexFile} {
 		raw, err := os.ReadFile(filepath.Join(res.Dir, f))
@@ -131,10 +131,12 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	// pod-a and pod-c went away before the pack (their leases revoked or
 	// lapsed): only etcd's history of the member records names them.
 	// Before, the pack read the live records alone and said nothing of
-	// either. pod-a's record was deleted at revision 30, after pod-b's
-	// write at 12:00 (revision 29) and before its write at 13:00: pod-a
-	// was up until 12:00 at least, silent from 01:00. pod-c's, deleted at
-	// 40, was up from 00:30 to 13:00 and never sent.
+	// either. pod-a's record was deleted at revision 30, after the
+	// collector's head of 12:00 (revision 29) and before its head of
+	// 13:00: pod-a counts as up until 13:00, silent from 01:00. pod-c's,
+	// deleted at 40, counts as up from 00:30 to 14:00 and never sent.
+	// The times are the collector's (its heads in etcd), not the
+	// sidecars' (TestGoneSidecarSpanIsTheCollectorsClock).
 	gone := func(int64) ([]etcdadmin.MemberTrail, []string, error) {
 		return []etcdadmin.MemberTrail{member("pod-b", at(0, 45)), member("pod-d", at(23, 40))}, nil, nil
 	}
@@ -143,14 +145,14 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 			{Pod: "pod-a", Created: 3, Deleted: 30, Started: day.Add(-time.Hour), Updated: day.Add(-time.Hour)},
 			{Pod: "pod-c", Created: 5, Deleted: 40, Started: at(0, 30), Updated: at(0, 30)},
 			{Pod: "pod-b", Created: 6, Started: at(0, 45), Updated: at(13, 0)},
-		}, Dated: []etcdadmin.DatedRevision{{Revision: 3, Time: day.Add(-time.Hour)}, {Revision: 5, Time: at(0, 30)}, {Revision: 6, Time: at(0, 45)}, {Revision: 29, Time: at(12, 0)}, {Revision: 31, Time: at(13, 0)}}}, nil, nil
+		}, Heads: []etcdadmin.DatedRevision{{Revision: 29, Time: at(12, 0)}, {Revision: 31, Time: at(13, 0)}, {Revision: 41, Time: at(14, 0)}}}, nil, nil
 	}
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: history, Silence: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet = `"pod-a": no batch stored 2026-05-12T01:00:00Z to 2026-05-12T12:00:00Z (gone before the pack: its member record deleted at etcd revision 30, after 2026-05-12T12:00:00Z and by 2026-05-12T13:00:00Z; counted up to 2026-05-12T12:00:00Z)`
-	never = `have no batch holding a record of the period in the store: "pod-c" (live 2026-05-12T00:30:00Z to 2026-05-12T13:00:00Z) (gone before the pack: its member record deleted at etcd revision 40, after 2026-05-12T13:00:00Z; counted up to 2026-05-12T13:00:00Z)`
+	quiet = `"pod-a" (token:default): no batch stored 2026-05-12T01:00:00Z to 2026-05-12T13:00:00Z (gone before the pack: its member record deleted at etcd revision 30, after 2026-05-12T12:00:00Z and by 2026-05-12T13:00:00Z (the collector's clock); counted up to 2026-05-12T13:00:00Z)`
+	never = `have no batch holding a record of the period in the store: "pod-c" (live 2026-05-12T00:30:00Z to 2026-05-12T14:00:00Z) (gone before the pack: its member record deleted at etcd revision 40, after 2026-05-12T13:00:00Z and by 2026-05-12T14:00:00Z (the collector's clock); counted up to 2026-05-12T14:00:00Z)`
 	for _, want := range []string{quiet, never} {
 		if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
 			t.Errorf("sidecars gone before the pack: warnings %q: none says %q", res.Warnings, want)
@@ -163,7 +165,7 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	// etcd compacted the history into the period: a sidecar gone before
 	// then cannot be seen, and the pack says so.
 	compacted := func() (etcdadmin.MemberHistory, []string, error) {
-		return etcdadmin.MemberHistory{From: 29, To: 50, Dated: []etcdadmin.DatedRevision{{Revision: 29, Time: at(12, 0)}}}, nil, nil
+		return etcdadmin.MemberHistory{From: 29, To: 50, Heads: []etcdadmin.DatedRevision{{Revision: 29, Time: at(12, 0)}}}, nil, nil
 	}
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: compacted, Silence: time.Hour})
 	if err != nil {
@@ -174,18 +176,19 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	}
 
 	// pod-e's record, written without a start time (an older sidecar, or
-	// by hand), was put at 00:30 and deleted at revision 40: it was up
-	// from 00:30 to 12:00 and never sent. It was left out, its silence
+	// by hand), was put after the collector's head of 00:25 and deleted
+	// at revision 40, before its head of 14:00: it counts as up from
+	// 00:25 to 14:00 and never sent. It was left out, its silence
 	// named nowhere.
 	noStart := func() (etcdadmin.MemberHistory, []string, error) {
 		return etcdadmin.MemberHistory{From: 1, To: 50, Lives: []etcdadmin.MemberLife{{Pod: "pod-e", Created: 5, Deleted: 40, Updated: at(0, 30)}},
-			Dated: []etcdadmin.DatedRevision{{Revision: 5, Time: at(0, 30)}, {Revision: 29, Time: at(12, 0)}}}, nil, nil
+			Heads: []etcdadmin.DatedRevision{{Revision: 4, Time: at(0, 25)}, {Revision: 29, Time: at(12, 0)}, {Revision: 41, Time: at(14, 0)}}}, nil, nil
 	}
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: noStart, Silence: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `"pod-e" (live 2026-05-12T00:30:00Z to 2026-05-12T12:00:00Z)`; !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+	if want := `"pod-e" (live 2026-05-12T00:25:00Z to 2026-05-12T14:00:00Z)`; !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
 		t.Errorf("a sidecar gone before the pack whose record has no start: warnings %q: none says %q", res.Warnings, want)
 	}
 

@@ -70,7 +70,9 @@ func TestThrottlingSampleNamesLimit(t *testing.T) {
 		}
 		switch r[0] {
 		case "daily_count":
-			daily = append(daily, r[2]+" "+r[3]+" "+r[13]+"="+r[4])
+			if r[2] != allTenants { // a quiet day (TestThrottlingSampleHasQuietDays)
+				daily = append(daily, r[2]+" "+r[3]+" "+r[13]+"="+r[4])
+			}
 		case "sample_429":
 			samples = append(samples, r[9]+"/"+r[13])
 		case "tenant_share":

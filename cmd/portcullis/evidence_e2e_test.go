@@ -372,14 +372,16 @@ func TestEvidencePackEndToEnd(t *testing.T) {
 		// and pod-b sent only in the mornings. Before, the pack said
 		// nothing of either (TestPackTellsOfLiveSidecarsThatStoppedSending).
 		never := `"pod-stuck" (live from `
-		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), never, `"pod-a": no batch stored `, `"pod-b": no batch stored `)
+		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), never, `"pod-a" (token:`, `"pod-b" (token:`, `): no batch stored `)
 		if !strings.Contains(errOut.String(), never) {
 			t.Errorf("evidence pack printed no warning naming pod-stuck's silence: %q", &errOut)
 		}
 		// pod-gone was up from day 1 08:00 and stopped on day 2 after
 		// pod-a and pod-b published the revocation: only etcd's history
 		// of its record names it. Before, the pack said nothing of it.
-		goneText := `(by their member records in etcd) have no batch holding a record of the period in the store: "pod-gone" (live 2030-04-01T08:00:00Z to 2030-04-02T09:`
+		// It counts as up until the collector's first reading of etcd
+		// after its delete: the suspension's event, read on day 3.
+		goneText := `(by their member records in etcd) have no batch holding a record of the period in the store: "pod-gone" (live 2030-04-01T08:00:00Z to 2030-04-03T09:`
 		e2e.contains(t, file("APILogging", "RetentionSettings", "md"), goneText, "(gone before the pack: its member record deleted at etcd revision ")
 		if !strings.Contains(errOut.String(), goneText) {
 			t.Errorf("evidence pack printed no warning naming pod-gone's silence: %q", &errOut)

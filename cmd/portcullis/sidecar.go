@@ -75,7 +75,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.service, "service", defaultService, "`name` of the protected service: service.name of the audit records")
 	f.etcd.register(fs)
 	fs.StringVar(&f.stateDir, "state-dir", "portcullis-state", "`directory` for the last-known-good policy snapshot (etcd mode)")
-	fs.StringVar(&f.pod, "pod", "", "pod `name`: member name in etcd and k8s.pod.name of the audit records (default: $POD_NAME, else the hostname in etcd)")
+	fs.StringVar(&f.pod, "pod", "", "pod `name`: member name in etcd and k8s.pod.name of the audit records (default: $POD_NAME, else the hostname)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.DurationVar(&f.drain, "drain", 20*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "most open client `connections`; more are closed at accept (0: 10000, or fewer to fit the container's memory limit, 64 KiB each beyond 48 MiB, 96 KiB with TLS; always within the open-files limit)")
@@ -102,12 +102,21 @@ func (f *sidecarFlags) tenantSeries() int {
 const defaultService = "portcullis"
 
 // podName is the pod the sidecar runs in: --pod, else $POD_NAME (the
-// downward API), else "" (unknown).
+// downward API), else the hostname (a pod's hostname is its name), else
+// "" (unknown). It is one name for both the member record in etcd and
+// the audit records' k8s.pod.name: the evidence pack checks a member's
+// silence against the batches naming it, and a sidecar without --pod
+// or $POD_NAME kept its member record under the hostname while its
+// records named no pod, so nothing it sent was matched to it.
 func (f *sidecarFlags) podName() string {
 	if f.pod != "" {
 		return f.pod
 	}
-	return os.Getenv("POD_NAME")
+	if p := os.Getenv("POD_NAME"); p != "" {
+		return p
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 func runSidecar(args []string) int {

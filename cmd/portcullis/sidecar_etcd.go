@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -29,13 +30,16 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 			return nil, fmt.Errorf("--state-dir: %w", err)
 		}
 	}
+	pod := f.podName()
+	if pod == "" {
+		// Without a name the sidecar keeps no member record, so the
+		// evidence pack can never check its silence: refused, as
+		// nothing would show it up.
+		return nil, errors.New("the sidecar has no name for its member record in etcd: set --pod or $POD_NAME (the hostname is empty)")
+	}
 	cli, err := dialEtcd(f.etcd)
 	if err != nil {
 		return nil, err
-	}
-	pod := f.podName()
-	if pod == "" {
-		pod, _ = os.Hostname()
 	}
 	syncer := etcdsync.NewSyncer(cli, store, etcdsync.SyncConfig{Prefix: f.etcd.prefix, StateDir: f.stateDir, Pod: pod, Logger: log, Now: f.clock})
 	ledger := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: f.etcd.prefix, Pod: pod, Logger: log})

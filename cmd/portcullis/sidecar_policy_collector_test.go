@@ -12,6 +12,8 @@ import (
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // In etcd mode the policy arrives after the sidecar opened its audit sink,
@@ -71,4 +73,54 @@ func startIntake(t *testing.T, token string) (dir string, intake *httptest.Serve
 		t.Fatal(err)
 	}
 	return dir, intake, tokenFile
+}
+
+// A sidecar run without --pod or $POD_NAME kept its member record in
+// etcd under the hostname, while its audit records named no pod: the
+// evidence pack matches a member's batches by the pod they name, so that
+// sidecar's batches were never its member's, and its silence was never
+// checked. Now the hostname is the name of both.
+func TestSidecarWithoutPodNameNamesItsMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	t.Setenv("POD_NAME", "")
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Skipf("no hostname (%v): the sidecar refuses to run in etcd mode", err)
+	}
+	e, cli := etcdClient(t)
+	const prefix = "/unnamed-pod"
+	dir, intake, tokenFile := startIntake(t, "unnamed-pod-token-0123456789abcdef0123")
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcdadmin.New(cli, prefix).PushPolicy(context.Background(), doc, 0, etcdadmin.Meta{Actor: "test", Reason: "unnamed", Ticket: "T-1"}); err != nil {
+		t.Fatal(err)
+	}
+	f := runInProcess(t, sidecarFlags{etcd: etcdConnFlags{endpoints: strings.Join(e.Endpoints(), ","), prefix: prefix},
+		stateDir: t.TempDir(), collector: intake.URL, tokenFile: tokenFile, spoolDir: t.TempDir()})
+	var pods []string
+	pollUntil(t, obsWait, "a record of the sidecar stored", func() (bool, string) {
+		get(t, "http://"+f.listen+"/v1/users", hrisKey)
+		pods = nil
+		collector.QueryRecords(dir, collector.Filter{}, func(r *collector.StoredRecord) error { pods = append(pods, r.Pod); return nil })
+		return len(pods) > 0, "none stored yet"
+	})
+	var members []string
+	pollUntil(t, obsWait, "the sidecar's member record", func() (bool, string) {
+		resp, err := cli.Get(context.Background(), etcdsync.NewLayout(prefix).MembersDir(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = nil
+		for _, kv := range resp.Kvs {
+			members = append(members, strings.TrimPrefix(string(kv.Key), etcdsync.NewLayout(prefix).MembersDir()))
+		}
+		return len(members) > 0, "no member record yet"
+	})
+	if len(members) != 1 || members[0] != host || pods[0] != host {
+		t.Errorf("member records %q, records naming pod %q; want both the hostname %q", members, pods[0], host)
+	}
 }

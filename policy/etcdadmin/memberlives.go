@@ -2,6 +2,7 @@ package etcdadmin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -37,6 +38,18 @@ type DatedRevision struct {
 type MemberHistory struct {
 	Lives []MemberLife
 	Dated []DatedRevision // every member write, in revision order
+	// Heads are the audit heads the collector published under the
+	// prefix (<prefix>/audit/head), in revision order, each with the
+	// time in its payload: the collector's clock, read just before the
+	// write at that revision. A sidecar's Started and Updated are its own
+	// clock's; these are the collector's, so a sidecar with a wrong clock
+	// cannot move when its record was there. Signatures are not checked
+	// here: only the collector's and the operators' etcd roles write
+	// audit/.
+	Heads []DatedRevision
+	// Cluster is the id of the etcd cluster read: revisions compare only
+	// within one (collector.Event.Cluster).
+	Cluster uint64
 	// From is the oldest revision read: etcd compacted the history
 	// before it (1 when it kept it all), so a record that came and went
 	// before From is not among Lives. To is the revision read up to.
@@ -58,9 +71,14 @@ func (a *Admin) MemberHistory(ctx context.Context) (MemberHistory, []string, err
 	if err != nil {
 		return MemberHistory{}, nil, fmt.Errorf("cannot read members under %q: %w", dir, err)
 	}
-	h := memberHistory{MemberHistory: MemberHistory{From: 1, To: cur.Header.Revision}, open: map[string]int{}}
+	h := memberHistory{MemberHistory: MemberHistory{From: 1, To: cur.Header.Revision, Cluster: cur.Header.ClusterId}, open: map[string]int{}}
 	for {
-		done, compacted, err := a.watchMembers(ctx, &h)
+		done, compacted, err := a.watchHistory(ctx, dir, true, h.From, h.To, func(ev *clientv3.Event) { h.add(dir, ev) })
+		if err == nil && done {
+			// The heads from the same revision on: a compaction between
+			// the two reads starts both again.
+			done, compacted, err = a.watchHistory(ctx, a.k.AuditHead(), false, h.From, h.To, h.addHead)
+		}
 		if err != nil {
 			return MemberHistory{}, nil, err
 		}
@@ -68,8 +86,25 @@ func (a *Admin) MemberHistory(ctx context.Context) (MemberHistory, []string, err
 			return h.MemberHistory, h.bad, nil
 		}
 		// Compacted: read again from the oldest revision etcd keeps.
-		h = memberHistory{MemberHistory: MemberHistory{From: compacted, To: h.To}, open: map[string]int{}}
+		h = memberHistory{MemberHistory: MemberHistory{From: compacted, To: h.To, Cluster: h.Cluster}, open: map[string]int{}}
 	}
+}
+
+// addHead notes one put of the audit head with the time it names.
+func (h *memberHistory) addHead(ev *clientv3.Event) {
+	if ev.Type != mvccpb.PUT {
+		return
+	}
+	var doc struct {
+		Payload struct {
+			Time time.Time `json:"time"`
+		} `json:"payload"`
+	}
+	if json.Unmarshal(ev.Kv.Value, &doc) != nil || doc.Payload.Time.IsZero() {
+		h.bad = append(h.bad, fmt.Sprintf("audit head at revision %d names no time", ev.Kv.ModRevision))
+		return
+	}
+	h.Heads = append(h.Heads, DatedRevision{ev.Kv.ModRevision, doc.Payload.Time})
 }
 
 // memberHistory is MemberHistory while it is read.
@@ -79,38 +114,43 @@ type memberHistory struct {
 	bad  []string
 }
 
-// watchMembers reads h's history from h.From; compacted is the revision
-// to read from again when etcd compacted past h.From.
-func (a *Admin) watchMembers(ctx context.Context, h *memberHistory) (done bool, compacted int64, err error) {
+// watchHistory hands add every put and delete of key (every key under
+// it with prefix) from revision from to to; compacted is the revision to
+// read from again when etcd compacted past from.
+func (a *Admin) watchHistory(ctx context.Context, key string, prefix bool, from, to int64, add func(*clientv3.Event)) (done bool, compacted int64, err error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	dir := a.k.MembersDir()
-	ch := a.cli.Watch(wctx, dir, clientv3.WithPrefix(), clientv3.WithRev(h.From), clientv3.WithProgressNotify())
+	dir := key
+	opts := []clientv3.OpOption{clientv3.WithRev(from), clientv3.WithProgressNotify()}
+	if prefix {
+		opts = append(opts, clientv3.WithPrefix())
+	}
+	ch := a.cli.Watch(wctx, key, opts...)
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return false, 0, fmt.Errorf("cannot read the history of the members under %q: %w", dir, ctx.Err())
+			return false, 0, fmt.Errorf("cannot read the history of %q: %w", dir, ctx.Err())
 		case <-tick.C:
 			// Ignored until the watch has caught up; then answered.
 			a.cli.RequestProgress(wctx)
 		case resp, ok := <-ch:
 			switch {
 			case !ok:
-				return false, 0, fmt.Errorf("cannot read the history of the members under %q: the watch ended", dir)
+				return false, 0, fmt.Errorf("cannot read the history of %q: the watch ended", dir)
 			case resp.CompactRevision != 0:
 				return false, resp.CompactRevision, nil
 			case resp.Err() != nil:
-				return false, 0, fmt.Errorf("cannot read the history of the members under %q: %w", dir, resp.Err())
+				return false, 0, fmt.Errorf("cannot read the history of %q: %w", dir, resp.Err())
 			}
 			for _, ev := range resp.Events {
-				if ev.Kv.ModRevision > h.To {
+				if ev.Kv.ModRevision > to {
 					return true, 0, nil
 				}
-				h.add(dir, ev)
+				add(ev)
 			}
-			if resp.IsProgressNotify() && resp.Header.Revision >= h.To {
+			if resp.IsProgressNotify() && resp.Header.Revision >= to {
 				return true, 0, nil
 			}
 		}

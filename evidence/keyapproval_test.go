@@ -1,0 +1,102 @@
+package evidence
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/collector"
+)
+
+// TestTicketIsNoKeyCreationApproval: the checklist answered "Is token
+// creation approved and logged?" Yes when every key creation of the
+// period had a ticket, and a ticket is what the key's maker typed: no
+// second person approved anything. Three keys, each with a ticket, are
+// made here: one with an approval dave granted, spent in the key's own
+// etcd transaction; one with none; one with an approval its requester
+// granted herself. The lifecycle log shows the ticket and the approval
+// apart, and the answer is No, naming the two keys without a second
+// person's approval.
+func TestTicketIsNoKeyCreationApproval(t *testing.T) {
+	t.Parallel()
+	data, key := t.TempDir(), newKey(t)
+	at := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+	ev := func(rev int64, tm time.Time, action, target, actor, ticket string, details map[string]string) collector.Event {
+		raw, _ := json.Marshal(details)
+		return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: rev, Actor: actor, Action: action, Target: target, Ticket: ticket, Details: raw}
+	}
+	request := func(rev int64, d int, id, requester string) collector.Event {
+		return ev(rev, at(d, 9), "approval.request", id, requester, "CHG-1",
+			map[string]string{"client": "acme-admin", "route": "keys create", "requester": requester, "max_uses": "1"})
+	}
+	grant := func(rev int64, d int, id, approver string) collector.Event {
+		return ev(rev, at(d, 10), "approval.grant", id, approver, "CHG-1",
+			map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "approver": approver})
+	}
+	use := func(rev int64, d int, id string) collector.Event {
+		return ev(rev, at(d, 11), "approval.use", id, "carol", "CHG-1", map[string]string{"client": "acme-admin", "route": "keys create"})
+	}
+	create := func(rev int64, d int, target, client, approval string) collector.Event {
+		details := map[string]string{"client": client}
+		if approval != "" {
+			details["approval"] = approval
+		}
+		return ev(rev, at(d, 11), "key.create", target, "carol", "CHG-1", details)
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents([]collector.Event{
+		request(10, 2, "apr_dave", "carol"), grant(11, 2, "apr_dave", "dave"), use(12, 2, "apr_dave"), create(12, 2, "acmeadm7", "acme-admin", "apr_dave"),
+		create(20, 3, "acmehris7", "acme-hris", ""),
+		request(30, 4, "apr_self", "carol"), grant(31, 4, "apr_self", "carol"), use(32, 4, "apr_self"), create(32, 4, "acmeadm8", "acme-admin", "apr_self"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SignHead(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePeriod("2026-05")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = "Is token creation approved and logged?"
+	if a := checklistAnswers(t, res, p)[q]; a != "No" {
+		t.Errorf("%q answered %q; want No: acmehris7 had a ticket only, acmeadm8 an approval its requester granted", q, a)
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 key creations in period, 1 with a second person's approval spent in the same etcd transaction, 3 with a ticket",
+		`WITHOUT a second person's approval: "acmehris7", "acmeadm8"`} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("checklist lacks %q:\n%s", want, md)
+		}
+	}
+	got := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv"))) {
+		if r[1] == "key.create" {
+			got[r[2]] = r[4] + " | " + r[9]
+		}
+	}
+	for target, want := range map[string]string{
+		"acmeadm7":  "CHG-1 | approval apr_dave spent, granted by dave",
+		"acmehris7": "CHG-1 | none (no approval spent; a ticket is no second person's approval)",
+		"acmeadm8":  "CHG-1 | approval apr_self spent, but granted by its requester (no second person; see the approval samples)",
+	} {
+		if got[target] != want {
+			t.Errorf("lifecycle log: key.create of %s: ticket | approval = %q, want %q", target, got[target], want)
+		}
+	}
+}
