@@ -60,3 +60,48 @@ func TestJSONCommentsHideNoMember(t *testing.T) {
 		}
 	}
 }
+
+// Finding (read76): the scans end a "//" comment at '\n', as the json
+// gem does, but Newtonsoft.Json, which skipJSONIgnore's comment names as
+// well, ends one at '\r' too (JsonTextReader.ParseComment). So
+// {//<CR>"tenant":"globex"} was one comment to the scan, and a member
+// tenant to an ASP.NET service binding its body with Newtonsoft; read the
+// other way, the json gem would hide what follows the '\r'. A lone '\r'
+// after a "//" on its line is refused; CRLF lines read the same to both.
+
+// TestJSONLineCommentCRIsRefused sends, over a real socket, an acme
+// key's JSON bodies in which a lone CR follows "//": refused 400, nothing
+// forwarded. A comment on a CRLF line goes on.
+func TestJSONLineCommentCRIsRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	tok := mint(t, demoClaims("globex-bi", "globex", "read:users"))
+	send := func(target, body string) reply {
+		t.Helper()
+		return raw(t, st.addr, "POST "+target+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	const records, tenant = "/v1/records", "/v1/tenants/acme/records"
+	for _, c := range []struct {
+		target, body string
+		refused      bool
+	}{
+		{tenant, "{//\r\"tenant\":\"globex\"}", true},
+		{tenant, "{\"q\":1 // x\r,\"tenant\":\"globex\"}", true},
+		{records, "{//\r\"access_token\":\"" + tok + "\"}", true},
+		{records, "{ // a note\r\n\"a\":1}", false},
+		{tenant, "{\"url\":\"http://x\",\r\n\"a\":1}", false},
+	} {
+		n := len(rec.received())
+		r := send(c.target, c.body)
+		reached := len(rec.received()) - n
+		what := c.target + " " + strconv.Quote(strings.ReplaceAll(c.body, tok, "TOKEN"))
+		switch {
+		case c.refused && (r.status != 400 || reached != 0):
+			t.Errorf("POST %s as acme-hris: %d, reached the upstream %d times; want 400 and nothing forwarded", what, r.status, reached)
+		case !c.refused && (r.status != 200 || reached != 1):
+			t.Errorf("POST %s as acme-hris: %d %s, reached the upstream %d times; want 200, forwarded", what, r.status, r.body, reached)
+		}
+	}
+}

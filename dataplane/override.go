@@ -53,7 +53,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && (foreignCharset(ct) || wideBOM(body) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
+	if jsonType(ct) && (foreignCharset(ct) || wideBOM(body) || loneCRComment(body) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
 		// A JSON body in UTF-16, say, is decoded by Express's parser
 		// (any UTF its charset names) and read as nothing by the scan;
 		// RFC 8259 section 8.1 says UTF-8.
@@ -932,3 +932,37 @@ func jsonComment(b []byte, i int) int {
 
 // commentEnd ends a block comment.
 var commentEnd = []byte("*/")
+
+// loneCRComment reports whether a "//" in b is followed on its line by a
+// '\r' that is not the first byte of a CRLF (and not the body's last).
+// The json gem ends a "//" comment at '\n' only, as jsonComment does;
+// Newtonsoft.Json ends one at '\r' too (JsonTextReader.ParseComment), so
+// what follows such a '\r' is a member to one and a comment to the other,
+// and no one reading of the body serves both: it is refused. A "//" in a
+// string counts as well (a URL); JSON has no raw '\r' in a string, and
+// between members a lone one is only written to be read two ways.
+func loneCRComment(b []byte) bool {
+	if bytes.IndexByte(b, '\r') < 0 {
+		return false // nearly every body: one SIMD pass
+	}
+	for i := 0; ; {
+		k := bytes.Index(b[i:], commentLine)
+		if k < 0 {
+			return false
+		}
+		i += k + len(commentLine)
+		end := len(b)
+		if e := bytes.IndexByte(b[i:], '\n'); e >= 0 {
+			end = i + e
+		}
+		for j := i; j < end; j++ {
+			if b[j] == '\r' && j+1 < len(b) && b[j+1] != '\n' {
+				return true
+			}
+		}
+		i = end // a later "//" on this line is inside this one
+	}
+}
+
+// commentLine starts a line comment.
+var commentLine = []byte("//")

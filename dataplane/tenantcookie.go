@@ -20,9 +20,10 @@ import "bytes"
 
 // tenantCookie reports whether a Cookie header value names a cookie as
 // a tenant parameter is named (tenantField: "tenant", "__tenant", in any
-// case, escaped) or Abp.TenantId, in any case. Pairs are split at ';'
-// and at ',' (RFC 2109's separator, which some parsers still take), a
-// name read up to its '=' with the blanks around it dropped.
+// case, escaped) or Abp.TenantId (in any case, escaped: abpTenantID).
+// Pairs are split at ';' and at ',' (RFC 2109's separator, which some
+// parsers still take), a name read up to its '=' with the blanks around
+// it dropped.
 func tenantCookie(v []byte) bool {
 	for len(v) > 0 {
 		pair := v
@@ -35,9 +36,20 @@ func tenantCookie(v []byte) bool {
 			pair = pair[:i]
 		}
 		name := trimOWS(pair)
-		if len(name) >= len(tenantName) && (tenantField(name) || foldEqual(name, "abp.tenantid")) {
+		if len(name) >= len(tenantName) && (tenantField(name) || abpTenantID(name)) {
 			return true
 		}
 	}
 	return false
+}
+
+// abpTenantID reports whether a cookie name, its escapes decoded as
+// tenantField decodes them, is Abp.TenantId in any case: ASP.NET Core 2
+// unescaped a cookie's name (Abp%2ETenantId was Abp.TenantId to ASP.NET
+// Boilerplate), as __tenant's escapes are decoded for ABP.
+func abpTenantID(name []byte) bool {
+	const want = "abp.tenantid"
+	var d [len(want) + 1]byte
+	n := decodeHead(d[:], name)
+	return n == len(want) && foldEqual(d[:n], want)
 }

@@ -46,6 +46,8 @@ func TestTenantCookieRefused(t *testing.T) {
 		"Cookie: a=1,__tenant=globex\r\n",
 		"Cookie: tenant=acme\r\n", // whatever its value: which would the service read?
 		"Cookie: %5F%5Ftenant=globex\r\n",
+		"Cookie: Abp%2ETenantId=2\r\n", // ASP.NET Core 2 unescapes a cookie's name, as it does __tenant's
+		"Cookie: %41bp.TenantId=2\r\n",
 	} {
 		n := len(rec.received())
 		r := get(own, cookies)

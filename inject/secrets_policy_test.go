@@ -193,6 +193,17 @@ func TestSidecarSecretsPolicy(t *testing.T) {
 	}
 	_, byNamespace, _ := injectPod(t, url, client, inject.PathNamespace, plainPod("", "", ""))
 	_, byAnnotation, _ := injectPod(t, url, client, inject.PathInject, plainPod(`,"annotations":{"portcullis.dev/inject":"true"}`, "", ""))
+	// `portcullis inject -f app.yaml | kubectl apply -f -` into a
+	// namespace the webhooks do not inject: the pods its ReplicaSet
+	// creates are the template's.
+	deploy := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "a", "namespace": "dev"},
+		"spec": map[string]any{"template": genericPod(t, plainPod(`,"labels":{"app":"a"}`, "", ""))}}
+	if _, err := inject.Defaults().Object(deploy); err != nil {
+		t.Fatal(err)
+	}
+	offline, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": deploy["spec"].(map[string]any)["template"].(map[string]any)["metadata"],
+		"spec":     deploy["spec"].(map[string]any)["template"].(map[string]any)["spec"]})
 	labelled := map[string]any{"kubernetes.io/metadata.name": "shop", "portcullis.dev/inject": "true"}
 	unlabelled := map[string]any{"kubernetes.io/metadata.name": "dev"}
 	edit := func(pod []byte, f func(p map[string]any)) map[string]any {
@@ -220,6 +231,7 @@ func TestSidecarSecretsPolicy(t *testing.T) {
 	}{
 		{"injected in a labelled namespace", genericPod(t, byNamespace), labelled, true},
 		{"injected by its own annotation", genericPod(t, byAnnotation), unlabelled, true},
+		{"injected offline, applied to a namespace not labelled", genericPod(t, offline), unlabelled, true},
 		{"a pod of another Secret", genericPod(t, plainPod("", `"volumes":[{"name":"creds","secret":{"secretName":"app-db"}}],`, mount)), unlabelled, true},
 		{"a plain pod", genericPod(t, plainPod("", "", "")), unlabelled, true},
 

@@ -69,6 +69,14 @@ func (c Config) Object(obj map[string]any) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
 	}
+	if r.Injected || r.Skipped == SkipInjected {
+		// The pods asked for the sidecar they have: applied to a
+		// namespace not labelled for injection, sidecar-secrets-policy.yaml
+		// refuses a pod holding the sidecar's Secrets that does not, and
+		// the per-pod webhook holds the sidecar of one that does to the
+		// injector's (docs/kubernetes.md, "Injection").
+		child(meta, "annotations")[AnnotationInject] = "true"
+	}
 	// Named as the errors are: a manifest holds many workloads. The
 	// webhook's warnings (one pod each) keep their "portcullis: ".
 	for i, w := range r.Warnings {
