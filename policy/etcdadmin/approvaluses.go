@@ -147,10 +147,36 @@ func (a *Admin) grantEventProblem(ctx context.Context, ap etcdsync.Approval, rec
 	for _, kv := range resp.Kvs {
 		var ev Event
 		if kv.CreateRevision == recRev && json.Unmarshal(kv.Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalGrant && ev.Target == ap.ID {
-			return ""
+			return selfGrantProblem(ap, &ev)
 		}
 	}
 	return fmt.Sprintf("grant of approval %q at revision %d was written without its approval.grant event (not by approvals grant: written to etcd directly)", ap.ID, recRev)
+}
+
+// selfGrantProblem says why the grant ap, written with the
+// approval.grant event ev, is no second person's, or "": as grantable
+// refuses it, its approver or who ran the grant (the event's actor) is
+// its requester as SamePerson tells names apart, it names no requester,
+// or it was written as the request's etcd user. approvals grant never
+// writes one; an operator writing etcd by hand, record and event in one
+// transaction, does, and the sidecars honour it. Before, only the
+// evidence pack flagged it (approvalSample.selfApproved); the follower
+// stored the grant and its uses verified, as a second person's.
+func selfGrantProblem(ap etcdsync.Approval, ev *Event) string {
+	if ap.State != etcdsync.ApprovalGranted {
+		return ""
+	}
+	switch user := ev.Details[DetailEtcdUser]; {
+	case visible(ap.Requester) == "":
+		return fmt.Sprintf("approval %q names no requester (%q): its grant cannot be told apart from one by its requester", ap.ID, ap.Requester)
+	case SamePerson(ap.Approver, ap.Requester):
+		return fmt.Sprintf("approval %q granted by its requester: approver %q, requester %q (no second person; approvals grant refuses it)", ap.ID, ap.Approver, ap.Requester)
+	case ev.Actor != "" && SamePerson(ev.Actor, ap.Requester):
+		return fmt.Sprintf("approval %q granted by its requester: the grant was run by %q, requester %q, naming approver %q (no second person; approvals grant refuses it)", ap.ID, ev.Actor, ap.Requester, ap.Approver)
+	case ap.RequesterEtcdUser != "" && user == ap.RequesterEtcdUser:
+		return fmt.Sprintf("approval %q granted by its requester: written as etcd user %q, the request's (no second person; approvals grant refuses it)", ap.ID, user)
+	}
+	return ""
 }
 
 // approvalAtRev reads the approval id as it was at revision rev, with its
