@@ -7,7 +7,9 @@ import (
 )
 
 // classWeakenings lists the privileged (or bulk) classes of cur whose
-// checks next loosens (looserClass), by name, and the routes of cur in
+// checks next loosens (looserClass), by name, the proxies next trusts
+// anew that forward the source address their allow_cidrs check, and the
+// routes of cur in
 // such a class that a route of next in another class serves (the same
 // method, an overlapping template, as routeScopeWeakenings finds them)
 // with less checked: a route moved to a class without the network, auth
@@ -24,7 +26,26 @@ func classWeakenings(cur, next *Document) []string {
 			out = append(out, fmt.Sprintf("class %q (%s) %s", was.Name, was.Kind, why))
 		}
 	}
+	out = append(out, proxyWeakenings(cur, next)...)
 	return append(out, routeClassWeakenings(cur, next)...)
+}
+
+// proxyWeakenings lists the trusted_proxies of next inside none of cur's
+// while a privileged class of cur has allow_cidrs: the source address
+// those check is the one a trusted proxy forwards (X-Forwarded-For), so a
+// network trusted anew (0.0.0.0/0 at worst) forwards any address it
+// likes into every allowlist.
+func proxyWeakenings(cur, next *Document) []string {
+	if !slices.ContainsFunc(cur.Classes, func(c ClassSpec) bool { return privilegedKind(c.Kind) && len(c.AllowCIDRs) > 0 }) {
+		return nil
+	}
+	var out []string
+	for _, s := range next.TrustedProxies {
+		if !insideAny(s, cur.TrustedProxies) {
+			out = append(out, fmt.Sprintf("trusted_proxies widened: %s is inside none of %v, and the privileged classes' allow_cidrs check the address a trusted proxy forwards", s, cur.TrustedProxies))
+		}
+	}
+	return out
 }
 
 // routeClassWeakenings is classWeakenings for the routes of cur moved to

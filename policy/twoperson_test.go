@@ -68,6 +68,7 @@ func TestWeakenings(t *testing.T) {
 		{"route moved to a looser class", "{method: POST, path: /v1/integrations, class: integration-admin, scopes: [manage:integrations]}",
 			"{method: POST, path: /v1/integrations, class: privileged, scopes: [manage:integrations]}",
 			`route "POST /v1/integrations" of class "integration-admin" (privileged) served by route "POST /v1/integrations" of class "privileged", which allow_cidrs widened: 127.0.0.0/8 is inside none of [10.0.0.0/8]`},
+		{"proxy trusted", "lifecycle:\n", "trusted_proxies: [0.0.0.0/0]\nlifecycle:\n", `trusted_proxies widened: 0.0.0.0/0 is inside none of []`},
 		{"key shortened", "id: acmeadm1\n    client: acme-admin\n", "id: acmeadm1\n    client: acme-admin\n    not_after: \"2027-01-01T00:00:00Z\"\n", ""},
 	} {
 		next := base
