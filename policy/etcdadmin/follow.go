@@ -616,7 +616,8 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 			return why
 		}
 		ap, _, why := a.approvalAtRev(ctx, ev.Target, ev.Revision)
-		return cmp.Or(why, selfGrantProblem(ap, ev)) // approvaluses.go
+		req, why2 := a.requestOf(ctx, ev.Target, ev.Revision)
+		return cmp.Or(why, why2, selfGrantProblem(ap, req, ev)) // approvaluses.go
 	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}

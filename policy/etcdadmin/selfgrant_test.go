@@ -13,8 +13,9 @@ import (
 
 // An operator writing etcd by hand grants her own request, record and
 // approval.grant event in one transaction as approvals grant writes them,
-// naming herself (in another case) the approver, or running the grant
-// herself in bob's name. approvals grant refuses both, and the evidence
+// naming herself (in another case) the approver, running the grant
+// herself in bob's name, or naming carol the requester in the granted
+// record. approvals grant refuses both, and the evidence
 // pack flagged them, but the collector's follower stored the grant and
 // every use of it verified, as a second person's: the trail's own events
 // said nothing. The grant event and its uses are flagged now, as a use
@@ -27,7 +28,7 @@ func TestSelfGrantWrittenByHandIsFlagged(t *testing.T) {
 	a := New(cli, prefix)
 	route, real := twoUseGrant(t, ctx, a) // alice asks, bob grants through the CLI
 	alice := Meta{Actor: "alice", Reason: "export", Ticket: "CHG-9"}
-	forge := func(approver string, by Meta) string {
+	forge := func(approver string, by Meta, requester string) string {
 		t.Helper()
 		ap, err := a.RequestApproval(ctx, ApprovalRequest{Client: "acme-admin", Route: route}, alice)
 		if err != nil {
@@ -39,6 +40,7 @@ func TestSelfGrantWrittenByHandIsFlagged(t *testing.T) {
 		}
 		now := time.Now().UTC()
 		ap.State, ap.Approver, ap.Note, ap.Decided, ap.Expires = etcdsync.ApprovalGranted, approver, "ok", now, now.Add(time.Hour)
+		ap.Requester = requester
 		counter, err := putJSON(a.k.ApprovalCounter(ap.ID), etcdsync.ApprovalUse{})
 		if err != nil {
 			t.Fatal(err)
@@ -48,14 +50,15 @@ func TestSelfGrantWrittenByHandIsFlagged(t *testing.T) {
 		}
 		return ap.ID
 	}
-	named := forge("Alice", alice)    // alice names herself the approver
-	inBobsName := forge("bob", alice) // alice runs the grant in bob's name
+	named := forge("Alice", alice, "alice")                        // alice names herself the approver
+	inBobsName := forge("bob", alice, "alice")                     // alice runs the grant in bob's name
+	otherRequester := forge("alice", Meta{Actor: "dave"}, "carol") // the granted record names carol the requester
 	l := etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: "pod-a"})
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go l.Run(lctx)
 	waitFor(t, 20*time.Second, "the ledger", l.Ready)
-	for _, id := range []string{real.ID, named, inBobsName} {
+	for _, id := range []string{real.ID, named, inBobsName, otherRequester} {
 		if !l.Consume([]byte(id), "acme-admin", route, []byte("req-"+id), time.Now()) {
 			t.Fatalf("use of %s refused", id)
 		}
@@ -76,10 +79,10 @@ func TestSelfGrantWrittenByHandIsFlagged(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 20*time.Second, "the grants and uses", func() bool { mu.Lock(); defer mu.Unlock(); return len(flagged) == 6 })
+	waitFor(t, 20*time.Second, "the grants and uses", func() bool { mu.Lock(); defer mu.Unlock(); return len(flagged) == 8 })
 	mu.Lock()
 	defer mu.Unlock()
-	for _, id := range []string{named, inBobsName} {
+	for _, id := range []string{named, inBobsName, otherRequester} {
 		for _, action := range []string{etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalUse} {
 			if got, ok := flagged[action+" "+id]; !ok || !strings.Contains(got, "granted by its requester") {
 				t.Errorf("%s of the self-granted %s: flagged %q (listed %v); want granted by its requester", action, id, got, ok)
