@@ -268,7 +268,7 @@ func (b *builder) answers() []answer {
 			unapproved = append(unapproved, fmt.Sprintf("revision %d at %s by %q", weak[i].entry.Revision, rfc(weak[i].entry.Time), weak[i].entry.Actor))
 		}
 	}
-	weakFact := fmt.Sprintf("%d policy pushes in period weakened the two-person controls (privileged_key_approval, route approvals, privileged scopes, keys or issuers of privileged clients), %d with a second person's approval spent in the same etcd transaction", len(weak), weakOK)
+	weakFact := fmt.Sprintf("%d policy pushes in period weakened the two-person controls (%s), %d with a second person's approval spent in the same etcd transaction", len(weak), policy.WeakeningKindNames(), weakOK)
 	if len(unapproved) > 0 {
 		weakFact += "; WITHOUT one: " + strings.Join(unapproved, ", ")
 	}

@@ -76,7 +76,11 @@ func (b *builder) weakeningPushes() []weakPush {
 				w.spent = true
 			}
 		}
-		if s := samples[w.approval]; w.spent && s != nil {
+		// Judged whether or not its use was verified: the follower flags
+		// the use of a self-granted approval unverified
+		// (etcdadmin.selfGrantProblem), and "named but never spent" would
+		// hide why.
+		if s := samples[w.approval]; w.approval != "" && s != nil {
 			w.self = s.selfApproved()
 		}
 		out = append(out, w)
@@ -91,10 +95,10 @@ func (w *weakPush) flag() string {
 	switch {
 	case w.approval == "":
 		return "weakens the two-person controls without an approval (no policy.push event naming one at its revision: written by hand?)"
+	case w.self:
+		return "weakens the two-person controls; approval " + w.approval + " named, but granted by its requester (no second person; see the approval samples)"
 	case !w.spent:
 		return "weakens the two-person controls; approval " + w.approval + " named but no approval.use of it for this document in the same etcd transaction"
-	case w.self:
-		return "weakens the two-person controls; approval " + w.approval + " spent, but granted by its requester (no second person; see the approval samples)"
 	}
 	return ""
 }

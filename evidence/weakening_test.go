@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,7 +140,18 @@ func TestPackFromPolicyFileCannotShowTwoPersonPushes(t *testing.T) {
 // second person's approval spent", and the two-person question answered
 // Yes, while the approval samples flagged the same grant "approved by its
 // requester".
+//
+// The collector's follower now flags such a grant and its use unverified
+// (etcdadmin.selfGrantProblem): the push is still flagged as spending a
+// self-granted approval, not as one named and never spent, which it read
+// as before (the use unverified).
 func TestWeakeningPushSpendingASelfGrantedApprovalIsFlagged(t *testing.T) {
+	for _, flagged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("follower flags %v", flagged), func(t *testing.T) { testSelfGrantedWeakeningPush(t, flagged) })
+	}
+}
+
+func testSelfGrantedWeakeningPush(t *testing.T, flagged bool) {
 	data, key := t.TempDir(), newKey(t)
 	raw, err := os.ReadFile("../examples/policy.yaml")
 	if err != nil {
@@ -161,13 +173,18 @@ func TestWeakeningPushSpendingASelfGrantedApprovalIsFlagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	route := pushRoute(keyOff)
-	if err := st.AppendEvents([]collector.Event{
+	evs := []collector.Event{
 		ev(10, 1, "policy.push", "/p/policy", map[string]string{"digest": "d1"}),
 		ev(15, 2, "approval.request", "apr_self", map[string]string{"route": route, "requester": "alice"}),
 		ev(16, 2, "approval.grant", "apr_self", map[string]string{"route": route, "requester": "alice", "approver": "Alice"}),
 		ev(20, 2, "policy.push", "/p/policy", map[string]string{"digest": "d2", "approval": "apr_self"}),
 		ev(20, 2, "approval.use", "apr_self", map[string]string{"route": route, "requester": "alice"}),
-	}); err != nil {
+	}
+	if flagged {
+		evs[2].Unverified = `approval "apr_self" granted by its requester: approver "Alice", requester "alice"`
+		evs[4].Unverified = evs[2].Unverified
+	}
+	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -5,41 +5,50 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 )
+
+// WeakeningKind is one kind of change Weakenings lists.
+type WeakeningKind struct {
+	Name        string // a few words, as messages list the kinds
+	Description string // what counts, word for word as docs/etcd.md lists it
+}
+
+// WeakeningKinds are the kinds of change Weakenings lists: the one
+// description of them, which the CLI's messages and the evidence pack
+// name (WeakeningKindNames) and docs/etcd.md lists word for word
+// (TestWeakeningKindsDocumented). Before, three texts described them in
+// different words, and each missed kinds the others had.
+var WeakeningKinds = []WeakeningKind{
+	{"lifecycle rules off", "lifecycle.privileged_key_approval or lifecycle.require_ticket turned off"},
+	{"max_key_age lengthened", "lifecycle.max_key_age lengthened or removed: keys made under it live longer"},
+	{"route approvals", "a route that required an approval (its own or its class's) that no longer does, is gone or renamed, or allows more uses or a longer max_age"},
+	{"privileged classes' checks", "a privileged or bulk class whose allow_cidrs take a network inside none they allowed or are removed, whose auth_methods allow a method they did not (none listed allows every method), or whose max_token_age is lengthened or removed; trusted_proxies given a network inside none they trusted while such a class has allow_cidrs (a trusted proxy forwards the address those check); or a route of such a class served (the same method, an overlapping template) by a route of another class that checks less in one of these"},
+	{"privileged scopes", "while privileged_key_approval is on: a scope that stops being privileged, or a client given a privileged scope it did not hold (its existing keys become privileged credentials)"},
+	{"privileged clients' credentials", "while privileged_key_approval is on: an mTLS identity added to a client holding a privileged scope; a key in the document for such a client that the policy in force does not hold as it is (same id, client and SHA-256, valid from no earlier, until no later, its age starting no later, not revoked there): a new key, one moved from another client, extended or un-revoked; an issuer added or changed in any field whose tenants hold such a client, or such a client moved into (or added to) a tenant of an issuer kept as it is: its tokens may name it"},
+	{"routes' privileged scopes", "while privileged_key_approval is on: a route that serves requests of a route of the policy in force (the same method and path, or a template overlapping it as validation's overlap does: /v1/admin/{name} or /v1/Admin/settings in place of /v1/admin/settings) and no longer requires a scope privileged there, or is public: a key made without an approval would reach it"},
+}
+
+// WeakeningKindNames joins the names of WeakeningKinds, as messages list
+// them: "lifecycle rules off; max_key_age lengthened; ...".
+func WeakeningKindNames() string {
+	names := make([]string, len(WeakeningKinds))
+	for i, k := range WeakeningKinds {
+		names[i] = k.Name
+	}
+	return strings.Join(names, "; ")
+}
 
 // Weakenings lists what pushing next in place of cur undoes of the
 // two-person controls (the approvals of issue 20), one line each, or
 // nothing. One operator's push of such a document would undo alone what
 // takes two people otherwise, so etcdadmin.PushPolicy makes it name a
 // second person's approval. cur is the policy in force (an empty Document
-// when there is none: a first push weakens nothing). It lists:
-//
-//   - lifecycle.privileged_key_approval or lifecycle.require_ticket
-//     turned off;
-//   - a route that required an approval (its own or its class's) that
-//     no longer does, is gone, or allows more uses or a longer max_age;
-//
-// and, while privileged_key_approval is on in cur (the rule that makes a
-// credential of a privileged client take two people; a push that turns
-// it on, or a first push, sets up the privileged credentials it starts
-// from):
-//
-//   - a scope privileged in cur and not in next (keys create for its
-//     holders would need no approval);
-//   - a client given a privileged scope it did not hold: its keys, made
-//     without an approval, become privileged credentials;
-//   - a key in the document for a client holding a privileged scope in
-//     next that cur's document does not hold as it is (same id, client
-//     and SHA-256, valid no earlier, no longer, not revoked in cur);
-//   - an mTLS identity added to such a client;
-//   - an issuer added or changed whose tokens may name such a client
-//     (one of its tenants holds it), or such a client moved into (or
-//     added to) a tenant of an issuer;
-//   - a route of next serving requests of a route of cur (the same
-//     route, or one whose template overlaps it, as a {param} or a case
-//     change) that no longer requires a scope privileged in cur that
-//     cur's route required, or public: a key made without an approval
-//     reaches it.
+// when there is none: a first push weakens nothing). WeakeningKinds says
+// what it lists. The kinds "while privileged_key_approval is on" count
+// only while it is on in cur (the rule that makes a credential of a
+// privileged client take two people): a push that turns it on, or a
+// first push, sets up the privileged credentials it starts from.
 //
 // The comparison errs towards weakening: a route renamed or a key moved
 // counts as one.
@@ -52,7 +61,11 @@ func Weakenings(cur, next *Document) []string {
 	if cur.Lifecycle.TicketRequired() && !next.Lifecycle.TicketRequired() {
 		add("lifecycle.require_ticket turned off")
 	}
+	if was, now := keyAge(cur), keyAge(next); was > 0 && (now == 0 || now > was) {
+		add("lifecycle.max_key_age lengthened from %s to %s", was, ageText(now))
+	}
 	out = append(out, routeWeakenings(cur, next)...)
+	out = append(out, classWeakenings(cur, next)...) // twoperson_class.go
 	if keyApproval(cur) {
 		out = append(out, privilegeWeakenings(cur, next)...)
 	}
@@ -60,6 +73,20 @@ func Weakenings(cur, next *Document) []string {
 }
 
 func keyApproval(d *Document) bool { return d.Lifecycle != nil && d.Lifecycle.PrivilegedKeyApproval }
+
+// keyAge is d's lifecycle.max_key_age; 0: no bound.
+func keyAge(d *Document) time.Duration {
+	age, _ := d.Lifecycle.Ages()
+	return age
+}
+
+// ageText is an age bound as a message names it: "none" for 0.
+func ageText(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}
 
 // DocApproval returns the approval the route rs of d requires: its own,
 // else its class's; nil for none (or one that does not parse, which Load

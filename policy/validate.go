@@ -289,15 +289,16 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 			}
 		}
 	}
-	v.headLooser(rs, tmpls)
+	v.headLooser(rs, tmpls, classes)
 }
 
 // headLooser refuses a HEAD route checked less than a GET route whose
 // requests it matches (ignoring case, as overlap does): services run the
 // GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so a
 // public HEAD /v1/{x} beside GET /v1/admin/export would run the export
-// for anyone. tmpls are the routes' segments (nil for a bad template).
-func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string) {
+// for anyone. tmpls are the routes' segments (nil for a bad template);
+// classes are the document's, by name.
+func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string, classes map[string]*ClassSpec) {
 	for i, h := range rs {
 		if h.Method != "HEAD" || tmpls[i] == nil {
 			continue
@@ -306,7 +307,7 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string) {
 			if g.Method != "GET" || tmpls[j] == nil || !overlap(tmpls[i], tmpls[j]) {
 				continue
 			}
-			if why := looserThan(h, g, tmpls[i], tmpls[j]); len(why) > 0 {
+			if why := looserThan(h, g, tmpls[i], tmpls[j], classes); len(why) > 0 {
 				v.addf(v.lines.at("routes", i, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
 					"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so it would run for a request that route never checked",
 					h.Path, g.Path, v.lines.at("routes", j, "", -1), strings.Join(why, "; "))
@@ -317,10 +318,14 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string) {
 
 // looserThan says how route h is checked less than route g: public where
 // g is not, without binding the segment g binds to the caller's tenant,
-// without a scope of g's, in another class, or without the approval g's
-// route requires. hs and gs are their templates' segments (overlap: as
-// many).
-func looserThan(h, g RouteSpec, hs, gs []string) (why []string) {
+// without a scope of g's, in another class, or with less of the approval
+// g requires, its own or its class's (classes, by name): none, or one of
+// more uses or a longer max_age. A grant for the HEAD route runs the GET
+// handler as often as it admits: a route of one class that overrode the
+// class's approval with {required: false}, or max_uses: 1000, ran it
+// without a second person, or a thousand times on one. hs and gs are
+// their templates' segments (overlap: as many).
+func looserThan(h, g RouteSpec, hs, gs []string, classes map[string]*ClassSpec) (why []string) {
 	if g.Public {
 		return nil
 	}
@@ -338,10 +343,27 @@ func looserThan(h, g RouteSpec, hs, gs []string) (why []string) {
 	if h.Class != g.Class {
 		why = append(why, "in class "+h.Class+", not "+g.Class)
 	}
-	if g.Approval != nil && g.Approval.Required && (h.Approval == nil || !h.Approval.Required) {
+	ga, ha := specApproval(g, classes), specApproval(h, classes)
+	switch {
+	case ga == nil:
+	case ha == nil:
 		why = append(why, "without the approval it requires")
+	case ha.MaxUses > ga.MaxUses || ha.MaxAge > ga.MaxAge:
+		why = append(why, fmt.Sprintf("with an approval of %d use(s) within %s, more than its %d within %s", ha.MaxUses, ha.MaxAge, ga.MaxUses, ga.MaxAge))
 	}
 	return why
+}
+
+// specApproval is the approval route r requires, its own else its
+// class's (classes, by name); nil for none, or for one that does not
+// parse (reported where it is written).
+func specApproval(r RouteSpec, classes map[string]*ClassSpec) *Approval {
+	spec := r.Approval
+	if spec == nil && classes[r.Class] != nil {
+		spec = classes[r.Class].Approval
+	}
+	a, _ := ParseApproval(spec)
+	return a
 }
 
 // splitTemplate checks a route template and returns its segments.

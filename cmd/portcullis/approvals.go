@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -37,12 +38,15 @@ func approvalsRequestCmd() etcdCmd {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&req.Client, "client", "", "client `id` that will make the request (required, but with --policy)")
 			fs.StringVar(&req.Route, "route", "", "the `route`, \"METHOD template\" as in the policy, e.g. \"POST /v1/exports\", or \"keys create\" (required, but with --policy)")
-			fs.StringVar(&policyFile, "policy", "", "ask for the push of this policy `FILE` instead (a push that weakens the two-person controls needs one; the grant admits this document only)")
+			fs.StringVar(&policyFile, "policy", "", "ask for the push of this policy `FILE` (- reads stdin) instead (a push that weakens the two-person controls needs one; the grant admits this document only)")
 		},
 		check: func(f *etcdFlags) error {
 			switch {
 			case policyFile != "" && (req.Client != "" || req.Route != ""):
 				return errors.New("--policy asks for a policy push: give no --client or --route with it")
+			case policyFile == "-" && isTerminal(os.Stdin):
+				// It would wait for a policy typed in, without a word.
+				return errors.New("--policy - reads stdin, which is a terminal; pipe the policy in (kustomize build | portcullis approvals request --policy - ...) or give FILE")
 			case policyFile != "":
 				return needReason(f)
 			case req.Client == "":
@@ -54,7 +58,7 @@ func approvalsRequestCmd() etcdCmd {
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 			if policyFile != "" {
-				doc, err := readPolicyFile(policyFile)
+				doc, err := readPolicyArg(policyFile) // "-" was opened as a file: "open -: no such file or directory"
 				if err != nil {
 					return err
 				}
@@ -65,8 +69,14 @@ func approvalsRequestCmd() etcdCmd {
 				return errOrJSON(err, out, ap)
 			}
 			if policyFile != "" {
+				// The commands name the file; stdin's document is FILE to
+				// them, the one whose sha256 the route names.
+				file := policyFile
+				if file == "-" {
+					file = "FILE"
+				}
 				_, err = fmt.Fprintf(out, "approval %s requested by %s for %s (%s; one push within %s of the grant)\nthe approver checks the document (sha256sum %s, portcullis policy diff %s) and runs: portcullis approvals grant %s --approver NAME --note TEXT\nthen push it: portcullis policy push %s --approval %s\n",
-					ap.ID, ap.Requester, ap.Route, policyFile, ap.MaxAge, policyFile, policyFile, ap.ID, policyFile, ap.ID)
+					ap.ID, ap.Requester, ap.Route, policyName(policyFile), ap.MaxAge, file, file, ap.ID, file, ap.ID)
 				return err
 			}
 			_, err = fmt.Fprintf(out, "approval %s requested by %s for client %s on %s (%d use(s) within %s of the grant)\nask a second person to run: portcullis approvals grant %s --approver NAME --note TEXT\n",

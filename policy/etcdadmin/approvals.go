@@ -81,6 +81,12 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 		if req.Route, weak, err = a.policyRequest(ctx, st, req.Policy); err != nil { // pushapproval.go
 			return etcdsync.Approval{}, err
 		}
+		if len(weak) == 0 {
+			// A grant nobody needs is one the push would refuse
+			// ("would not be used"), and an approver's signature on a
+			// change that needed none.
+			return etcdsync.Approval{}, fmt.Errorf("the document weakens no two-person control of the policy at revision %d (%s), so its push needs no approval: push it without --approval; no approval was requested", st.PolicyRevision, policy.WeakeningKindNames())
+		}
 	case !hasClient(doc, req.Client):
 		return etcdsync.Approval{}, fmt.Errorf("client %q is not in the policy at revision %d: %w", req.Client, st.PolicyRevision, ErrNotFound)
 	}

@@ -147,10 +147,71 @@ func (a *Admin) grantEventProblem(ctx context.Context, ap etcdsync.Approval, rec
 	for _, kv := range resp.Kvs {
 		var ev Event
 		if kv.CreateRevision == recRev && json.Unmarshal(kv.Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalGrant && ev.Target == ap.ID {
-			return ""
+			req, why := a.requestOf(ctx, ap.ID, recRev)
+			return cmp.Or(why, selfGrantProblem(ap, req, &ev))
 		}
 	}
 	return fmt.Sprintf("grant of approval %q at revision %d was written without its approval.grant event (not by approvals grant: written to etcd directly)", ap.ID, recRev)
+}
+
+// selfGrantProblem says why the grant ap, written with the
+// approval.grant event ev, is no second person's, or "": as grantable
+// refuses it, its approver or who ran the grant (the event's actor) is
+// its requester as SamePerson tells names apart, it names no requester,
+// or it was written as the request's etcd user. The requester is the
+// record's and the one its request wrote, req (requestOf): a grant
+// written by hand could name another. approvals grant never writes such
+// a grant; an operator writing etcd by hand, record and event in one
+// transaction, does, and the sidecars honour it. Before, only the
+// evidence pack flagged it (approvalSample.selfApproved); the follower
+// stored the grant and its uses verified, as a second person's.
+func selfGrantProblem(ap, req etcdsync.Approval, ev *Event) string {
+	if ap.State != etcdsync.ApprovalGranted {
+		return ""
+	}
+	user := ev.Details[DetailEtcdUser]
+	for _, r := range []etcdsync.Approval{req, ap} {
+		switch {
+		case visible(r.Requester) == "":
+			return fmt.Sprintf("approval %q names no requester (%q): its grant cannot be told apart from one by its requester", ap.ID, r.Requester)
+		case SamePerson(ap.Approver, r.Requester):
+			return fmt.Sprintf("approval %q granted by its requester: approver %q, requester %q (no second person; approvals grant refuses it)", ap.ID, ap.Approver, r.Requester)
+		case ev.Actor != "" && SamePerson(ev.Actor, r.Requester):
+			return fmt.Sprintf("approval %q granted by its requester: the grant was run by %q, requester %q, naming approver %q (no second person; approvals grant refuses it)", ap.ID, ev.Actor, r.Requester, ap.Approver)
+		case r.RequesterEtcdUser != "" && user == r.RequesterEtcdUser:
+			return fmt.Sprintf("approval %q granted by its requester: written as etcd user %q, the request's (no second person; approvals grant refuses it)", ap.ID, user)
+		}
+	}
+	return ""
+}
+
+// requestOf returns who asked for the approval id that its record holds
+// at revision rev, as the approval.request event written with its
+// creation says (Requester and RequesterEtcdUser set): a record
+// rewritten since may name another requester. Events are never deleted
+// (grantEventProblem), so this holds after etcd compacts the record's
+// history of its request.
+func (a *Admin) requestOf(ctx context.Context, id string, rev int64) (etcdsync.Approval, string) {
+	resp, err := a.cli.Get(ctx, a.k.Approval(id), clientv3.WithRev(rev))
+	if err != nil || len(resp.Kvs) != 1 {
+		return etcdsync.Approval{}, fmt.Sprintf("cannot read approval %q at revision %d: %v", id, rev, err)
+	}
+	created := resp.Kvs[0].CreateRevision
+	ap, err := etcdsync.DecodeApproval(resp.Kvs[0].Value)
+	if err != nil {
+		return ap, fmt.Sprintf("approval %q at revision %d: %v", id, rev, err)
+	}
+	evs, err := a.cli.Get(ctx, a.k.EventBound(ap.Requested)+"-", clientv3.WithPrefix())
+	if err != nil {
+		return etcdsync.Approval{}, fmt.Sprintf("cannot read the approval.request event of approval %q: %v", id, err)
+	}
+	for _, kv := range evs.Kvs {
+		var ev Event
+		if kv.CreateRevision == created && json.Unmarshal(kv.Value, &ev) == nil && ev.Action == etcdsync.ActionApprovalRequest && ev.Target == id {
+			return etcdsync.Approval{ID: id, Requester: ev.Details["requester"], RequesterEtcdUser: ev.Details[DetailEtcdUser]}, ""
+		}
+	}
+	return etcdsync.Approval{}, fmt.Sprintf("approval %q was created at revision %d without its approval.request event (not by approvals request: written to etcd directly)", id, created)
 }
 
 // approvalAtRev reads the approval id as it was at revision rev, with its

@@ -611,7 +611,14 @@ func (a *Admin) verifyChange(ctx context.Context, ev *Event) string {
 			return a.usedGrantProblem(ctx, ev)
 		}
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
-	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny:
+	case etcdsync.ActionApprovalGrant:
+		if why := a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision); why != "" {
+			return why
+		}
+		ap, _, why := a.approvalAtRev(ctx, ev.Target, ev.Revision)
+		req, why2 := a.requestOf(ctx, ev.Target, ev.Revision)
+		return cmp.Or(why, why2, selfGrantProblem(ap, req, ev)) // approvaluses.go
+	case etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalDeny:
 		return a.putAt(ctx, a.k.Approval(ev.Target), ev.Revision)
 	}
 	for _, p := range [...]string{"evidence.", "review.", "alert."} {

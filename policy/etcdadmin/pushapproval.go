@@ -48,7 +48,7 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 	weak := policy.Weakenings(cur, next)
 	switch {
 	case len(weak) == 0 && meta.Approval != "":
-		return nil, nil, fmt.Errorf("this push weakens no two-person control (lifecycle.privileged_key_approval, require_ticket, route approvals, privileged scopes and keys), so approval %q would not be used: leave --approval out: %w", meta.Approval, ErrNotApproved)
+		return nil, nil, fmt.Errorf("this push weakens no two-person control (%s), so approval %q would not be used: leave --approval out: %w", policy.WeakeningKindNames(), meta.Approval, ErrNotApproved)
 	case len(weak) == 0:
 		return nil, nil, nil
 	case meta.Approval == "":

@@ -188,3 +188,40 @@ func pushApproved(t testing.TB, a *Admin, doc []byte) int64 {
 	}
 	return rev
 }
+
+// A privileged class's network, auth method and token-age checks, and
+// lifecycle.max_key_age, were not weakenings: one operator's plain push
+// opened the integration-admin routes to any network and to API keys
+// where the class allowed only tokens, or moved a route into a looser
+// class, or let every key live ten times longer. Each now needs a second
+// person's approval of the document, as turning
+// privileged_key_approval off does.
+func TestPushLooseningAPrivilegedClassNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	strict := edit(t, examplePolicy(t), "auth_methods: [api_key, jwt]\n", "auth_methods: [jwt]\n    max_token_age: 1h\n")
+	push(t, a, strict)
+	alice := Meta{Actor: "alice", Reason: "open the integrations", Ticket: "CHG-50"}
+	for _, c := range []struct{ name, old, new, want string }{
+		{"any network", "allow_cidrs: [10.0.0.0/8]", "allow_cidrs: [0.0.0.0/0]", `class "integration-admin" (privileged) allow_cidrs widened: 0.0.0.0/0`},
+		{"api keys", "auth_methods: [jwt]", "auth_methods: [jwt, api_key]", `auth_methods widened from [jwt] to [jwt, api_key]`},
+		{"old tokens", "max_token_age: 1h\n", "", `max_token_age lengthened from 1h0m0s to none`},
+		{"route to a looser class", "{method: POST, path: /v1/integrations, class: integration-admin", "{method: POST, path: /v1/integrations, class: privileged",
+			`route "POST /v1/integrations" of class "integration-admin" (privileged) served by route "POST /v1/integrations" of class "privileged"`},
+		{"older keys", "max_key_age: 87600h", "max_key_age: 876000h", "lifecycle.max_key_age lengthened"},
+	} {
+		loose := edit(t, strict, c.old, c.new)
+		if _, err := a.PushPolicy(ctx, loose, 0, alice); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: plain push: %v; want ErrNotApproved naming %q", c.name, err, c.want)
+		}
+		if got := policyDigest(t, a); got != digestOf(strict) {
+			t.Fatalf("%s: policy in etcd is %s after the refused push; want the strict one", c.name, got)
+		}
+	}
+	loose := edit(t, strict, "allow_cidrs: [10.0.0.0/8]", "allow_cidrs: [0.0.0.0/0]")
+	pushApproved(t, a, loose)
+	if got := policyDigest(t, a); got != digestOf(loose) {
+		t.Errorf("policy in etcd is %s after the approved push; want the loosened one", got)
+	}
+}
