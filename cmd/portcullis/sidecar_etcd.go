@@ -92,6 +92,9 @@ func etcdState(s *etcdsync.Syncer) func() (bool, string) {
 		default:
 			d = "etcd unreachable" + since + ": serving the last-known-good snapshot, revision " + rev
 		}
+		if s.Ready() {
+			d += "; " + s.Confirmation()
+		}
 		if e := s.LastError(); e != "" {
 			d += "; last policy refused: " + e
 		}
