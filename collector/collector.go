@@ -236,6 +236,8 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.ingest(w, r)
 	case "/healthz":
 		c.writeHealth(w, false)
+	case "/readyz":
+		c.writeReady(w, false)
 	case "/metrics":
 		// Counts of batches, senders' rejects and refused connections
 		// are for the operator: the intake listener faces every sender
@@ -393,29 +395,78 @@ func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender st
 		fmt.Sprintf("sender %s holds %d connections, its share of the collector's %d (--max-conns); send on those", sender, c.conns.perSender, c.cfg.MaxConns))
 }
 
-// writeHealth answers /healthz: {"status":"ok"}, or "degraded" with,
-// when anchors is set, the anchors signed heads are withheld from and why.
-// It stays 200: the collector still stores every batch, and a liveness
-// probe that restarted it would find it refusing to start on that anchor
-// (CheckAnchors). The intake listener, which every sender network reaches,
-// leaves the anchors out: they name the anchor's file path or etcd key and
-// the heads there (TestHealthOnIntakeNamesNoAnchorToAnonymous).
-func (c *Collector) writeHealth(w http.ResponseWriter, anchors bool) {
+// writeHealth answers /healthz, the collector's liveness: {"status":"ok"},
+// or "degraded" with whether the store takes appends ("storing": false
+// while they fail, a full disk or an unwritable store) and, when detail
+// is set, why and the anchors signed heads are withheld from. It stays
+// 200: a liveness probe that restarted the collector would find the disk
+// as full, or the collector refusing to start on that anchor
+// (CheckAnchors); /readyz is what fails (writeReady). The intake
+// listener, which every sender network reaches, leaves the anchors and
+// the store's error out: they name the anchor's file path or etcd key
+// and the heads there, and the store's paths
+// (TestHealthOnIntakeNamesNoAnchorToAnonymous).
+func (c *Collector) writeHealth(w http.ResponseWriter, detail bool) {
 	w.Header().Set("Content-Type", "application/json")
-	probs := c.store.AnchorProblems()
-	if len(probs) == 0 {
+	probs, sh := c.store.AnchorProblems(), c.store.Health()
+	if len(probs) == 0 && !sh.Failing() {
 		io.WriteString(w, `{"status":"ok"}`)
 		return
 	}
-	if !anchors {
-		io.WriteString(w, `{"status":"degraded","storing":true}`)
+	if !detail {
+		io.WriteString(w, `{"status":"degraded","storing":`+strconv.FormatBool(!sh.Failing())+`}`)
 		return
 	}
+	var since *time.Time
+	if sh.Failing() {
+		since = &sh.FailingSince
+	}
 	json.NewEncoder(w).Encode(struct {
-		Status  string          `json:"status"`
-		Storing bool            `json:"storing"`
-		Anchors []AnchorProblem `json:"anchors_withheld"`
-	}{"degraded", true, probs})
+		Status       string          `json:"status"`
+		Storing      bool            `json:"storing"`
+		FailingSince *time.Time      `json:"store_failing_since,omitempty"`
+		StoreError   string          `json:"store_error,omitempty"`
+		Anchors      []AnchorProblem `json:"anchors_withheld,omitempty"`
+	}{"degraded", !sh.Failing(), since, sh.LastError, probs})
+}
+
+// writeReady answers /readyz as the sidecar's does: "ready" (200) or "not
+// ready" (503), then one line per check. The collector is not ready while
+// its store refuses appends (every batch would get 503 store_unavailable;
+// senders spool them), and the store is probed then (Store.Probe), so a
+// collector that no batch reaches while it is out of its Service's
+// endpoints becomes ready again once the disk has room. Anchors signed
+// heads are withheld from leave it ready (it stores every batch) and are
+// named. detail as for writeHealth. Before, the collector had /healthz
+// alone, which answered 200 on a full disk (TestCollectorReadyzOnFullDisk).
+func (c *Collector) writeReady(w http.ResponseWriter, detail bool) {
+	if c.store.Health().Failing() {
+		c.store.Probe()
+	}
+	sh, probs := c.store.Health(), c.store.AnchorProblems()
+	store := "store: ok, storing"
+	if sh.Failing() {
+		store = "store: FAIL, appends failing since " + sh.FailingSince.UTC().Format(time.RFC3339) + " (batches answered 503 store_unavailable and spooled by their senders)"
+		if detail {
+			store += ": " + sh.LastError
+		}
+	}
+	anchors := "anchors: ok, signed heads published to every anchor"
+	if len(probs) > 0 {
+		anchors = "anchors: ok, signed heads withheld from " + strconv.Itoa(len(probs)) + " anchors (a rollback of the store is no longer caught there)"
+		for _, p := range probs {
+			if detail { // the intake listener names no anchor (writeHealth)
+				anchors += "; " + p.Where + ": " + p.Problem
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if sh.Failing() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready\n"+store+"\n"+anchors+"\n")
+		return
+	}
+	io.WriteString(w, "ready\n"+store+"\n"+anchors+"\n")
 }
 
 // unauthorized answers 401 and closes the connection.
@@ -425,7 +476,7 @@ func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
 	c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
 }
 
-// MetricsHandler serves /metrics and /healthz without authentication, for
+// MetricsHandler serves /metrics, /healthz and /readyz without authentication, for
 // a listener of their own that only the monitoring network reaches
 // (portcullis collector --metrics-listen).
 func (c *Collector) MetricsHandler() http.Handler {
@@ -435,6 +486,8 @@ func (c *Collector) MetricsHandler() http.Handler {
 			c.writeMetrics(w)
 		case "/healthz":
 			c.writeHealth(w, true)
+		case "/readyz":
+			c.writeReady(w, true)
 		default:
 			c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 		}
