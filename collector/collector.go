@@ -128,11 +128,12 @@ const (
 	rejectOutsideWindow
 	rejectQuota
 	rejectSendersFull
+	rejectIncomplete
 	numRejects
 )
 
 var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
-	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota", "cert_senders_full"}
+	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota", "cert_senders_full", "incomplete"}
 
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
@@ -289,8 +290,11 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		reason, code := rejectMalformed, "bad_request"
-		if status == http.StatusRequestEntityTooLarge {
+		switch status {
+		case http.StatusRequestEntityTooLarge:
 			reason, code = rejectTooLarge, "batch_too_large"
+		case http.StatusRequestTimeout:
+			reason, code = rejectIncomplete, "incomplete_batch"
 		}
 		c.fail(w, r, reason, status, code, err.Error())
 		return
@@ -522,7 +526,8 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 		// is left to the collector, and the body read into a new one.
 		buf.body = nil
 	}
-	var src io.Reader = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
+	buf.wire = wireBody{r: r.Body}
+	var src io.Reader = http.MaxBytesReader(w, &buf.wire, c.cfg.MaxBodyBytes)
 	hint := r.ContentLength
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
@@ -532,6 +537,9 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 			return nil, http.StatusServiceUnavailable, errBusy
 		}
 		zr, err := gzip.NewReader(src)
+		if err != nil && buf.wire.err != nil {
+			return nil, http.StatusRequestTimeout, incomplete(buf.wire.err)
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("cannot read gzip body: %w", err)
 		}
@@ -548,10 +556,42 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 	if errors.As(err, &tooBig) || int64(len(body)) > c.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch exceeds the %d byte limit", c.cfg.MaxBodyBytes)
 	}
+	if err != nil && buf.wire.err != nil {
+		return nil, http.StatusRequestTimeout, incomplete(buf.wire.err)
+	}
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("cannot read body: %w", err)
 	}
 	return body, http.StatusOK, nil
+}
+
+// wireBody is a request's body as the connection gives it, noting the
+// error that ended its reads short: a read timeout, or the sender gone
+// mid-body. readBody tells such a body, which is incomplete, from one that
+// arrived whole and does not parse (malformed) by it: a gzip stream cut
+// short fails the same way in both.
+type wireBody struct {
+	r   io.ReadCloser
+	err error
+}
+
+func (b *wireBody) Close() error { return b.r.Close() }
+
+func (b *wireBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// incomplete is the error of a body whose sender stopped mid-body. It is
+// answered 408, which the sidecar retries (it dropped a batch answered
+// 400), and counted as rejects reason "incomplete", not "malformed": a
+// slow network is no broken or hostile sender
+// (TestIncompleteBodyNotMalformed).
+func incomplete(err error) error {
+	return fmt.Errorf("the batch's body ended before its end (the sender timed out or went away mid-body; retry): %w", err)
 }
 
 // writeExportResponse answers an empty ExportLogsServiceResponse (full
