@@ -129,6 +129,9 @@ func etcdFamilies(s *etcdsync.Syncer) []dataplane.Family {
 // (etcdsync.Hold) as dataplane.ApprovalHold.
 type approvalLedger struct{ l *etcdsync.Ledger }
 
+// Outlasts is the ledger's check of its holds against the data plane's wait.
+func (a approvalLedger) Outlasts(wait time.Duration) error { return a.l.Outlasts(wait) }
+
 func (a approvalLedger) Reserve(id []byte, client, route string, requestID []byte, now time.Time) dataplane.ApprovalHold {
 	if h := a.l.Reserve(id, client, route, requestID, now); h != nil {
 		return h
