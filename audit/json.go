@@ -18,7 +18,9 @@ import (
 // approval_id (omitted when empty), cert_serial and cert_issuer (hex, of
 // a client certificate refused at the TLS handshake; omitted otherwise),
 // bytes_in, bytes_out, duration_us, user_agent, policy_revision and count
-// (the records it stands for, omitted below 2). Every string is
+// (the records it stands for, omitted below 2), cut ("client" when the
+// client's connection failed before the whole response left, omitted
+// otherwise). Every string is
 // escaped for JSON; invalid UTF-8 is replaced by U+FFFD because paths and
 // user agents are attacker-controlled.
 func (r *Record) AppendJSON(dst []byte) []byte {
@@ -70,6 +72,9 @@ func (r *Record) appendJSONTail(dst []byte) []byte {
 	dst = appendIntField(dst, `,"policy_revision":`, r.PolicyRevision)
 	if r.Count > 1 {
 		dst = appendIntField(dst, `,"count":`, int64(r.Count))
+	}
+	if r.ClientCut {
+		dst = appendStringField(dst, `,"cut":`, CutClient)
 	}
 	return append(dst, '}')
 }

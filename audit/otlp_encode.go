@@ -36,6 +36,13 @@ const (
 	// AttrCount is the number of requests an aggregated record stands for
 	// (sent only when above 1).
 	AttrCount = "portcullis.count"
+	// AttrCut says who cut a response short: CutClient when the client's
+	// connection failed before the whole of it left (Record.ClientCut;
+	// sent only then).
+	AttrCut = "portcullis.cut"
+	// CutClient is AttrCut's value (and the JSON record's "cut") for a
+	// response the client's connection failed to take whole.
+	CutClient = "client"
 	// AttrCertSerial and AttrCertIssuer name a client certificate refused
 	// at the TLS handshake: its serial and the SHA-256 of its issuer's DER
 	// subject, both in hex (sent only then).
@@ -242,6 +249,9 @@ func appendRecordAttrs(b []byte, r *Record) []byte {
 	}
 	if r.aprLen > 0 {
 		b = appendKVBytes(b, f, AttrApprovalID, r.ApprovalID())
+	}
+	if r.ClientCut {
+		b = appendKVString(b, f, AttrCut, CutClient)
 	}
 	if r.serialLen > 0 {
 		b = appendKVBytes(b, f, AttrCertSerial, r.CertSerial())

@@ -209,6 +209,16 @@ type Record struct {
 	// record of handshake refusals left out of the trail (no serial).
 	Count uint32
 
+	// ClientCut says the client's connection failed before the whole
+	// response left: a client that read too slowly for the write timeout,
+	// or reset the connection, mid-body. The decision stays what the
+	// sidecar decided (allowed: the data left as far as BytesOut says,
+	// and a client must not make its own access read as refused by
+	// cutting it), the status the one the client began to get, and
+	// BytesOut what was handed to the connection. Before, such a
+	// response read as whole (TestSlowReaderCutAudited).
+	ClientCut bool
+
 	method    [8]byte
 	methodLen uint8
 	keyIDLen  uint8
@@ -319,7 +329,7 @@ func (r *Record) CopyTo(dst *Record) {
 	dst.Time, dst.Duration, dst.PolicyRevision, dst.BytesIn, dst.BytesOut = r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut
 	dst.Status, dst.Decision, dst.AuthMethod, dst.Limit, dst.SourceIP = r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP
 	dst.Tenant, dst.Client, dst.Route, dst.Issuer = r.Tenant, r.Client, r.Route, r.Issuer
-	dst.TokenFingerprint, dst.Count, dst.CertIssuer = r.TokenFingerprint, r.Count, r.CertIssuer
+	dst.TokenFingerprint, dst.Count, dst.CertIssuer, dst.ClientCut = r.TokenFingerprint, r.Count, r.CertIssuer, r.ClientCut
 	dst.SetMethod(r.Method())
 	dst.SetKeyID(r.KeyID())
 	dst.SetPath(r.Path())
@@ -336,6 +346,6 @@ func (r *Record) Reset() {
 	r.Time, r.Duration, r.PolicyRevision, r.BytesIn, r.BytesOut = 0, 0, 0, 0, 0
 	r.Status, r.Decision, r.AuthMethod, r.Limit, r.SourceIP = 0, Allowed, AuthNone, NoLimit, netip.Addr{}
 	r.Tenant, r.Client, r.Route, r.Issuer = "", "", "", ""
-	r.TokenFingerprint, r.Count, r.CertIssuer = [16]byte{}, 0, [32]byte{}
+	r.TokenFingerprint, r.Count, r.CertIssuer, r.ClientCut = [16]byte{}, 0, [32]byte{}, false
 	r.methodLen, r.keyIDLen, r.pathLen, r.reqIDLen, r.uaLen, r.aprLen, r.serialLen = 0, 0, 0, 0, 0, 0, 0
 }

@@ -128,11 +128,12 @@ const (
 	rejectOutsideWindow
 	rejectQuota
 	rejectSendersFull
+	rejectIncomplete
 	numRejects
 )
 
 var rejectNames = [numRejects]string{"unauthenticated", "unsupported_media_type", "too_large",
-	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota", "cert_senders_full"}
+	"malformed", "store_error", "method_not_allowed", "not_found", "busy", "tenant_not_bound", "outside_window", "quota", "cert_senders_full", "incomplete"}
 
 // Collector is the HTTP front of a Store: it accepts OTLP/HTTP logs at
 // POST /v1/logs (protobuf or JSON, optionally gzip), acknowledges a batch
@@ -236,6 +237,8 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.ingest(w, r)
 	case "/healthz":
 		c.writeHealth(w, false)
+	case "/readyz":
+		c.writeReady(w, false)
 	case "/metrics":
 		// Counts of batches, senders' rejects and refused connections
 		// are for the operator: the intake listener faces every sender
@@ -287,8 +290,11 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		reason, code := rejectMalformed, "bad_request"
-		if status == http.StatusRequestEntityTooLarge {
+		switch status {
+		case http.StatusRequestEntityTooLarge:
 			reason, code = rejectTooLarge, "batch_too_large"
+		case http.StatusRequestTimeout:
+			reason, code = rejectIncomplete, "incomplete_batch"
 		}
 		c.fail(w, r, reason, status, code, err.Error())
 		return
@@ -393,29 +399,78 @@ func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender st
 		fmt.Sprintf("sender %s holds %d connections, its share of the collector's %d (--max-conns); send on those", sender, c.conns.perSender, c.cfg.MaxConns))
 }
 
-// writeHealth answers /healthz: {"status":"ok"}, or "degraded" with,
-// when anchors is set, the anchors signed heads are withheld from and why.
-// It stays 200: the collector still stores every batch, and a liveness
-// probe that restarted it would find it refusing to start on that anchor
-// (CheckAnchors). The intake listener, which every sender network reaches,
-// leaves the anchors out: they name the anchor's file path or etcd key and
-// the heads there (TestHealthOnIntakeNamesNoAnchorToAnonymous).
-func (c *Collector) writeHealth(w http.ResponseWriter, anchors bool) {
+// writeHealth answers /healthz, the collector's liveness: {"status":"ok"},
+// or "degraded" with whether the store takes appends ("storing": false
+// while they fail, a full disk or an unwritable store) and, when detail
+// is set, why and the anchors signed heads are withheld from. It stays
+// 200: a liveness probe that restarted the collector would find the disk
+// as full, or the collector refusing to start on that anchor
+// (CheckAnchors); /readyz is what fails (writeReady). The intake
+// listener, which every sender network reaches, leaves the anchors and
+// the store's error out: they name the anchor's file path or etcd key
+// and the heads there, and the store's paths
+// (TestHealthOnIntakeNamesNoAnchorToAnonymous).
+func (c *Collector) writeHealth(w http.ResponseWriter, detail bool) {
 	w.Header().Set("Content-Type", "application/json")
-	probs := c.store.AnchorProblems()
-	if len(probs) == 0 {
+	probs, sh := c.store.AnchorProblems(), c.store.Health()
+	if len(probs) == 0 && !sh.Failing() {
 		io.WriteString(w, `{"status":"ok"}`)
 		return
 	}
-	if !anchors {
-		io.WriteString(w, `{"status":"degraded","storing":true}`)
+	if !detail {
+		io.WriteString(w, `{"status":"degraded","storing":`+strconv.FormatBool(!sh.Failing())+`}`)
 		return
 	}
+	var since *time.Time
+	if sh.Failing() {
+		since = &sh.FailingSince
+	}
 	json.NewEncoder(w).Encode(struct {
-		Status  string          `json:"status"`
-		Storing bool            `json:"storing"`
-		Anchors []AnchorProblem `json:"anchors_withheld"`
-	}{"degraded", true, probs})
+		Status       string          `json:"status"`
+		Storing      bool            `json:"storing"`
+		FailingSince *time.Time      `json:"store_failing_since,omitempty"`
+		StoreError   string          `json:"store_error,omitempty"`
+		Anchors      []AnchorProblem `json:"anchors_withheld,omitempty"`
+	}{"degraded", !sh.Failing(), since, sh.LastError, probs})
+}
+
+// writeReady answers /readyz as the sidecar's does: "ready" (200) or "not
+// ready" (503), then one line per check. The collector is not ready while
+// its store refuses appends (every batch would get 503 store_unavailable;
+// senders spool them), and the store is probed then (Store.Probe), so a
+// collector that no batch reaches while it is out of its Service's
+// endpoints becomes ready again once the disk has room. Anchors signed
+// heads are withheld from leave it ready (it stores every batch) and are
+// named. detail as for writeHealth. Before, the collector had /healthz
+// alone, which answered 200 on a full disk (TestCollectorReadyzOnFullDisk).
+func (c *Collector) writeReady(w http.ResponseWriter, detail bool) {
+	if c.store.Health().Failing() {
+		c.store.Probe()
+	}
+	sh, probs := c.store.Health(), c.store.AnchorProblems()
+	store := "store: ok, storing"
+	if sh.Failing() {
+		store = "store: FAIL, appends failing since " + sh.FailingSince.UTC().Format(time.RFC3339) + " (batches answered 503 store_unavailable and spooled by their senders)"
+		if detail {
+			store += ": " + sh.LastError
+		}
+	}
+	anchors := "anchors: ok, signed heads published to every anchor"
+	if len(probs) > 0 {
+		anchors = "anchors: ok, signed heads withheld from " + strconv.Itoa(len(probs)) + " anchors (a rollback of the store is no longer caught there)"
+		for _, p := range probs {
+			if detail { // the intake listener names no anchor (writeHealth)
+				anchors += "; " + p.Where + ": " + p.Problem
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if sh.Failing() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready\n"+store+"\n"+anchors+"\n")
+		return
+	}
+	io.WriteString(w, "ready\n"+store+"\n"+anchors+"\n")
 }
 
 // unauthorized answers 401 and closes the connection.
@@ -425,7 +480,7 @@ func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
 	c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
 }
 
-// MetricsHandler serves /metrics and /healthz without authentication, for
+// MetricsHandler serves /metrics, /healthz and /readyz without authentication, for
 // a listener of their own that only the monitoring network reaches
 // (portcullis collector --metrics-listen).
 func (c *Collector) MetricsHandler() http.Handler {
@@ -435,6 +490,8 @@ func (c *Collector) MetricsHandler() http.Handler {
 			c.writeMetrics(w)
 		case "/healthz":
 			c.writeHealth(w, true)
+		case "/readyz":
+			c.writeReady(w, true)
 		default:
 			c.fail(w, r, rejectNotFound, http.StatusNotFound, "not_found", "no such endpoint")
 		}
@@ -469,7 +526,8 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 		// is left to the collector, and the body read into a new one.
 		buf.body = nil
 	}
-	var src io.Reader = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
+	buf.wire = wireBody{r: r.Body}
+	var src io.Reader = http.MaxBytesReader(w, &buf.wire, c.cfg.MaxBodyBytes)
 	hint := r.ContentLength
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
@@ -479,6 +537,9 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 			return nil, http.StatusServiceUnavailable, errBusy
 		}
 		zr, err := gzip.NewReader(src)
+		if err != nil && buf.wire.err != nil {
+			return nil, http.StatusRequestTimeout, incomplete(buf.wire.err)
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("cannot read gzip body: %w", err)
 		}
@@ -495,10 +556,42 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 	if errors.As(err, &tooBig) || int64(len(body)) > c.cfg.MaxBodyBytes {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch exceeds the %d byte limit", c.cfg.MaxBodyBytes)
 	}
+	if err != nil && buf.wire.err != nil {
+		return nil, http.StatusRequestTimeout, incomplete(buf.wire.err)
+	}
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("cannot read body: %w", err)
 	}
 	return body, http.StatusOK, nil
+}
+
+// wireBody is a request's body as the connection gives it, noting the
+// error that ended its reads short: a read timeout, or the sender gone
+// mid-body. readBody tells such a body, which is incomplete, from one that
+// arrived whole and does not parse (malformed) by it: a gzip stream cut
+// short fails the same way in both.
+type wireBody struct {
+	r   io.ReadCloser
+	err error
+}
+
+func (b *wireBody) Close() error { return b.r.Close() }
+
+func (b *wireBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// incomplete is the error of a body whose sender stopped mid-body. It is
+// answered 408, which the sidecar retries (it dropped a batch answered
+// 400), and counted as rejects reason "incomplete", not "malformed": a
+// slow network is no broken or hostile sender
+// (TestIncompleteBodyNotMalformed).
+func incomplete(err error) error {
+	return fmt.Errorf("the batch's body ended before its end (the sender timed out or went away mid-body; retry): %w", err)
 }
 
 // writeExportResponse answers an empty ExportLogsServiceResponse (full

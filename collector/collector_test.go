@@ -69,8 +69,12 @@ func TestEmitterToCollector(t *testing.T) {
 		r := sampleRecord(i)
 		r.SetRequestID([]byte("req-" + itoa(i)))
 		r.Status = uint16(200 + i%5)
+		r.ClientCut = i%7 == 3 // a response the client's connection failed to take whole travels as "cut"
 		r.Time = time.Now().UnixNano()
 		w := Stored(&r)
+		if r.ClientCut && w.Cut != audit.CutClient {
+			t.Fatalf("Stored of a record the client cut: cut %q, want %q", w.Cut, audit.CutClient)
+		}
 		w.Sender = "token:default"
 		want["req-"+itoa(i)] = w
 		for !e.Emit(&r) {

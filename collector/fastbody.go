@@ -123,7 +123,7 @@ const maxIntern = 4096
 // clients, routes...), worth storing once per batch.
 func internable(key []byte) bool {
 	switch string(key) {
-	case "tenant", "client", "key_id", "auth_method", "issuer", "method", "route", "decision", "limit", "source_ip", "user_agent":
+	case "tenant", "client", "key_id", "auth_method", "issuer", "method", "route", "decision", "limit", "cut", "source_ip", "user_agent":
 		return true
 	}
 	return false
@@ -502,6 +502,8 @@ func (r *StoredRecord) stringField(key []byte) *string {
 		return &r.ApprovalID
 	case "limit":
 		return &r.Limit
+	case "cut":
+		return &r.Cut
 	case "cert_serial":
 		return &r.CertSerial
 	case "cert_issuer":

@@ -16,6 +16,7 @@ import (
 // (Detection.Detect sees the records only during its call).
 type ingestBuffers struct {
 	body []byte
+	wire wireBody // the request's body as the connection gives it (readBody)
 }
 
 // Caps on the buffers kept for reuse, so that one outsized batch does not
@@ -38,6 +39,7 @@ var ingestPool = sync.Pool{New: func() any { return new(ingestBuffers) }}
 // release returns b to the pool, without the buffers over the caps.
 func (b *ingestBuffers) release() {
 	b.trim()
+	b.wire = wireBody{} // no reference to the request's body
 	ingestPool.Put(b)
 }
 

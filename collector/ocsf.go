@@ -30,7 +30,7 @@ func ocsfActivity(method string) (int, string) {
 }
 
 // AppendOCSF appends r as one OCSF API Activity event (JSON, no newline).
-// Portcullis fields without an OCSF home (decision, limit, key id, auth method,
+// Portcullis fields without an OCSF home (decision, limit, cut, key id, auth method,
 // policy revision, token fingerprint, a refused certificate's serial and
 // issuer) go under "unmapped". A record without an HTTP status has no
 // status_code, api.response or http_response; a client certificate
@@ -129,6 +129,9 @@ func appendOCSFUnmapped(dst []byte, r *StoredRecord) []byte {
 	dst = appendStringField(dst, `,"unmapped":{"decision":`, r.Decision)
 	if r.Limit != "" {
 		dst = appendStringField(dst, `,"limit":`, r.Limit)
+	}
+	if r.Cut != "" {
+		dst = appendStringField(dst, `,"cut":`, r.Cut)
 	}
 	dst = appendStringField(dst, `,"key_id":`, r.KeyID)
 	dst = appendStringField(dst, `,"auth_method":`, r.AuthMethod)

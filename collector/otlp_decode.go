@@ -357,6 +357,7 @@ const (
 	attrLimit
 	attrCertSerial
 	attrCertIssuer
+	attrCut
 	numTextAttrs // not a field: the text fields end here
 	attrStatus
 	attrBytesIn
@@ -424,6 +425,8 @@ func portcullisAttrFieldOf(key []byte) attrField {
 		return attrCertSerial
 	case audit.AttrCertIssuer:
 		return attrCertIssuer
+	case audit.AttrCut:
+		return attrCut
 	}
 	return attrForeign
 }
@@ -465,6 +468,8 @@ func (s *StoredRecord) textField(f attrField) *string {
 		return &s.CertSerial
 	case attrCertIssuer:
 		return &s.CertIssuer
+	case attrCut:
+		return &s.Cut
 	}
 	panic("BUG: collector: textField of a field that is not text")
 }

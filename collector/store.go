@@ -189,6 +189,10 @@ type Store struct {
 	// StoreStats.HeadFailures and HeadPublished, kept by signAndPublish.
 	headFailures  atomic.Uint64
 	headPublished atomic.Int64
+	// failSince (unix nanoseconds; 0: appends succeed) and failErr are
+	// Health's, set by every append (health.go).
+	failSince atomic.Int64
+	failErr   atomic.Pointer[string]
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -542,6 +546,7 @@ func (s *Store) newEventsLocked(events []Event) []Event {
 // appendLocked stores body and tells the detection hook whether it did.
 func (s *Store) appendLocked(body []byte) error {
 	err := s.writeEntryLocked(body)
+	s.noteAppendLocked(err)
 	s.commitLocked(err == nil)
 	return err
 }

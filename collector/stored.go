@@ -37,6 +37,7 @@ type StoredRecord struct {
 	UserAgent        string            `json:"user_agent"`
 	PolicyRevision   int64             `json:"policy_revision"`
 	Count            int64             `json:"count,omitempty"` // requests an aggregated record stands for; 0 for one
+	Cut              string            `json:"cut,omitempty"`   // audit.CutClient: the client's connection failed before the whole response left; "" for a response that left whole, and in records of sidecars before it
 	Body             string            `json:"body,omitempty"`
 	Attributes       map[string]string `json:"attributes,omitempty"`
 	// Flags say what the collector noticed about the record
@@ -194,6 +195,9 @@ func (s *StoredRecord) appendJSONTail(dst []byte) []byte {
 	if s.Count > 1 {
 		dst = appendIntField(dst, `,"count":`, s.Count)
 	}
+	if s.Cut != "" {
+		dst = appendStringField(dst, `,"cut":`, s.Cut)
+	}
 	if s.Sender != "" {
 		dst = appendStringField(dst, `,"sender":`, s.Sender)
 	}
@@ -255,6 +259,9 @@ func Stored(r *audit.Record) StoredRecord {
 	}
 	if r.Count > 1 {
 		s.Count = int64(r.Count)
+	}
+	if r.ClientCut {
+		s.Cut = audit.CutClient
 	}
 	if r.SourceIP.IsValid() {
 		s.SourceIP = r.SourceIP.String()

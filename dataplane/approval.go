@@ -22,6 +22,21 @@ type ApprovalLedger interface {
 	// goes back by itself when the holder dies. It may block for network
 	// round trips; it is called only for routes that require an approval.
 	Reserve(id []byte, client, route string, requestID []byte, now time.Time) ApprovalHold
+	// Outlasts returns an error unless a use Reserve holds stays held
+	// longer than wait, the longest a request of this data plane waits
+	// between Reserve and Commit (ApprovalWait): a hold that lapsed
+	// first would give the use back, or to another request, under its
+	// own. New refuses a ledger that does not outlast it, so a longer
+	// upstream timeout cannot silently outgrow the hold.
+	Outlasts(wait time.Duration) error
+}
+
+// ApprovalWait is the longest a request waits between reserving a use of
+// an approval and spending it with its upstream connection in hand
+// (roundTrip): the pool's wait for a connection, at most upstreamTimeout
+// (MaxConnWaitTimeout), and a dial, at most fasthttp's dial timeout.
+func ApprovalWait(upstreamTimeout time.Duration) time.Duration {
+	return upstreamTimeout + fasthttp.DefaultDialTimeout
 }
 
 // ApprovalHold is a use of an approval an ApprovalLedger holds for one

@@ -231,3 +231,6 @@ func TestApprovalHeldForAnotherClientGivenBack(t *testing.T) {
 		t.Errorf("the service received %d requests, want none", n)
 	}
 }
+
+// Outlasts: a fake ledger holds a use for as long as its test needs.
+func (*spendLedger) Outlasts(time.Duration) error { return nil }

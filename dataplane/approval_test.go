@@ -274,3 +274,9 @@ func TestApprovalHeaderSectionOnly(t *testing.T) {
 		t.Errorf("approval in the header = %d %s, want 200", r.status, r.body)
 	}
 }
+
+// Outlasts: a fake ledger holds a use for as long as its test needs.
+func (*onceLedger) Outlasts(time.Duration) error { return nil }
+
+// Outlasts: a fake ledger holds a use for as long as its test needs.
+func (*refusingLedger) Outlasts(time.Duration) error { return nil }

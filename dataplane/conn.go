@@ -53,6 +53,11 @@ type conn struct {
 	// streamed response can tell whether any of it left (stream.go).
 	// Used only by the serving goroutine.
 	written int64
+	// wfail says a write to the client failed (its write timeout passed
+	// while it read too slowly, or it reset the connection): a streamed
+	// response whose last bytes met it did not all leave (stream.go).
+	// Used only by the serving goroutine.
+	wfail bool
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head (or trailer section) read ended badly: its request is refused
@@ -126,6 +131,9 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.written += int64(n)
+	if err != nil {
+		c.wfail = true
+	}
 	runtime.Gosched()
 	return n, err
 }

@@ -201,6 +201,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger.Info().Int("max_conns", cfg.MaxConns).Int64("memory_limit", memoryLimit()).Msg("client connections capped to fit the container's memory limit (--max-conns)")
 	}
 	cfg.MaxConns = fitConns(cfg.MaxConns, cfg.Logger)
+	if cfg.Approvals != nil {
+		// The approval hold's lease was tied to the upstream timeout by a
+		// comment only (TestApprovalHoldOutlastsUpstreamWait).
+		if err := cfg.Approvals.Outlasts(ApprovalWait(cfg.UpstreamTimeout)); err != nil {
+			return nil, fmt.Errorf("dataplane: %w", err)
+		}
+	}
 	keys, err := authn.NewKeys(cfg.KeyCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)

@@ -33,3 +33,22 @@ func TestPolicyStaleAfterWallClockStepsBack(t *testing.T) {
 		t.Fatalf("etcd heard just now, wall clock stepped back 1h: got %d %s, want 200", r.status, r.body)
 	}
 }
+
+// TestPolicyStaleWhenHeardInTheFuture: a confirmation later than the clock
+// reads (a last-known-good file saved before the wall clock was stepped
+// back) is of unknown age and counts as none, so a policy whose staleness
+// action denies refuses credentialed requests until etcd confirms again;
+// taken as it was, it held the bound off for as long as the step (review72).
+func TestPolicyStaleWhenHeardInTheFuture(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, func(c *Config) { c.Watching = true })
+	swapDoc(t, st.store, func(d *policy.Document) { d.Staleness = policy.StaleSpec{MaxAge: "1m", Action: "deny"} })
+	st.store.Heard(time.Now().Add(time.Hour).UnixNano())
+	if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 503 || r.errorBody(t).Error != "policy_stale" {
+		t.Fatalf("etcd heard an hour ahead of the clock: got %d %s, want 503 policy_stale", r.status, r.body)
+	}
+	st.store.Heard(time.Now().UnixNano())
+	if r := do(t, st.addr, "GET", "/v1/users", key(hrisKey), ""); r.status != 200 {
+		t.Fatalf("etcd heard just now: got %d %s, want 200", r.status, r.body)
+	}
+}

@@ -175,7 +175,16 @@ func (b *responseBody) Close() error {
 		case b.bad:
 			x.rec.Decision = audit.UpstreamError
 		}
-		if (b.over || b.bad || b.cut != audit.Allowed) && x.conn != nil && x.conn.written == b.sent {
+		// Cut by the client: the body stopped before its end (or its last
+		// write failed) with nothing wrong upstream and no push, so the
+		// write to the client failed, a slow reader's write timeout or a
+		// reset. The decision stays allowed: what left did leave, and a
+		// client must not make its own access read as refused
+		// (TestSlowReaderCutAudited).
+		whole := b.eof || b.cl >= 0 && b.n >= int64(b.cl)
+		clientCut := b.cut == audit.Allowed && !b.over && !b.bad && (!whole || x.conn != nil && x.conn.wfail)
+		x.rec.ClientCut = clientCut
+		if (b.over || b.bad || b.cut != audit.Allowed || clientCut) && x.conn != nil && x.conn.written == b.sent {
 			// Broken (or cut by a push) before fasthttp flushed a byte of it (its 4 KiB write
 			// buffer holds the head and the body's start; the connection
 			// is closed with them): the client got a cut connection, no

@@ -248,6 +248,9 @@ func checkCollector(t *testing.T, s *appsv1.StatefulSet) {
 		t.Errorf("collector liveness probe %+v: want /healthz on the metrics port", lp)
 	case sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != "/healthz" || sp.HTTPGet.Port.String() != "metrics":
 		t.Errorf("collector startup probe %+v: want one on /healthz of the metrics port, holding the liveness probe off while the collector waits for etcd and the policy", sp)
+	case c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.String() != "metrics":
+		// /healthz stays 200 on a full disk (liveness): readiness must ask /readyz.
+		t.Errorf("collector readiness probe %+v: want /readyz on the metrics port", c.ReadinessProbe)
 	case sp.PeriodSeconds*sp.FailureThreshold < 600:
 		t.Errorf("collector startup probe allows %ds; want at least 10 minutes for etcd and the policy Job", sp.PeriodSeconds*sp.FailureThreshold)
 	}

@@ -107,12 +107,46 @@ func (s *Store) LoadedAt() time.Time {
 // Heard records that the policy source confirmed at now (unix nanoseconds)
 // that the current Snapshot is up to date (an etcd event or progress
 // notification).
+//
+// A confirmation later than the clock reads (a last-known-good file's,
+// saved before the wall clock was stepped back) is of unknown age and
+// counts as none: taken as it was, it lay ahead on both clocks and held
+// off staleness.max_age by the step (an hour's step, an hour more of
+// serving on tables etcd had not confirmed), and the staleness metric
+// read 0 (TestLastKnownGoodFromTheFutureIsStale).
 func (s *Store) Heard(now int64) {
 	t := time.Now()
+	if now > t.UnixNano() {
+		s.heardAt.Store(0)
+		s.heardMono.Store(neverHeard)
+		return
+	}
 	s.heardAt.Store(now)
 	// now may lie in the past (a last-known-good file's confirmation):
 	// the monotonic reading is moved back as far.
 	s.heardMono.Store(int64(t.Sub(monoStart)) - (t.UnixNano() - now))
+}
+
+// neverHeard is heardMono of a Store whose last confirmation counts as
+// none: about 73 years before monoStart, past any staleness bound, and
+// far enough from the int64 limits that ages taken from it do not wrap.
+const neverHeard = -1 << 61
+
+// HeardAge returns how long before wall (unix nanoseconds) and mono (the
+// same instant, carrying a monotonic clock reading, as time.Now gives)
+// the source last confirmed the snapshot, and false when it has not (or
+// its confirmation counts as none, Heard). It is the larger of the ages on
+// the two clocks, as the data plane enforces staleness.max_age (either
+// past the bound denies), so that a metric or a readiness line built on it
+// agrees with what requests get: on the wall clock alone, one stepped back
+// after a confirmation read an age short by the step, 0 while requests
+// were refused as stale (TestStalenessMetricAfterWallClockStepsBack).
+func (s *Store) HeardAge(wall int64, mono time.Time) (time.Duration, bool) {
+	at := s.heardAt.Load()
+	if at == 0 {
+		return 0, false
+	}
+	return max(time.Duration(wall-at), mono.Sub(s.HeardTime()), 0), true
 }
 
 // HeardAt returns the unix nanoseconds of the last confirmation.

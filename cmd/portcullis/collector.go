@@ -52,7 +52,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	var c collectorFlags
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:4318", "`address` to listen on")
-	fs.StringVar(&c.metricsListen, "metrics-listen", "", "`address` serving /metrics and /healthz without authentication (on --listen, /metrics needs a sender's token or certificate)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "`address` serving /metrics, /healthz and /readyz without authentication (on --listen, /metrics needs a sender's token or certificate)")
 	fs.StringVar(&c.data, "data", "", "data `directory` for segments")
 	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h, 1d12h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key `file` (from portcullis audit keygen)")

@@ -96,6 +96,9 @@ func etcdState(s *etcdsync.Syncer) func() (bool, string) {
 		default:
 			d = "etcd unreachable" + since + ": serving the last-known-good snapshot, revision " + rev
 		}
+		if s.Ready() {
+			d += "; " + s.Confirmation()
+		}
 		if e := s.LastError(); e != "" {
 			d += "; last policy refused: " + e
 		}
@@ -129,6 +132,9 @@ func etcdFamilies(s *etcdsync.Syncer) []dataplane.Family {
 // approvalLedger gives the data plane the etcd ledger's holds
 // (etcdsync.Hold) as dataplane.ApprovalHold.
 type approvalLedger struct{ l *etcdsync.Ledger }
+
+// Outlasts is the ledger's check of its holds against the data plane's wait.
+func (a approvalLedger) Outlasts(wait time.Duration) error { return a.l.Outlasts(wait) }
 
 func (a approvalLedger) Reserve(id []byte, client, route string, requestID []byte, now time.Time) dataplane.ApprovalHold {
 	if h := a.l.Reserve(id, client, route, requestID, now); h != nil {

@@ -4,7 +4,11 @@ package etcdsync
 // may import etcdadmin and the data plane) read Syncer state that has no
 // exported reader.
 
-import clientv3 "go.etcd.io/etcd/client/v3"
+import (
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
 
 // Restarts returns the watches lost and followed by a full re-read.
 func (s *Syncer) Restarts() int64 { return s.restarts.Load() }
@@ -92,3 +96,7 @@ func (s *Syncer) CheckWitness() Witness {
 
 // Lease returns the lease a hold's slot was put on (0 once released).
 func (h *Hold) Lease() clientv3.LeaseID { return h.lease }
+
+// WriteLKG writes st to the last-known-good file of dir as saved, with
+// its checksum, as the Syncer's saves do.
+func WriteLKG(dir string, st *State, saved time.Time) error { return writeLKG(dir, st, saved) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,22 @@ import (
 // says nothing: longer than a request waits between Reserve and Commit
 // (an upstream connection, at most the data plane's upstream timeout of
 // 30s, and a dial), so that a held use is not lost to its own request.
+// Outlasts checks it against the data plane's wait, which New of the data
+// plane asks: a longer upstream timeout fails there rather than silently.
 const DefaultHoldTTL = 60 * time.Second
+
+// Outlasts returns an error unless a use held (HoldTTL) outlasts wait, the
+// longest a request waits between Reserve and Commit
+// (dataplane.ApprovalWait), with the etcd round trips of Reserve and
+// Commit (each bounded by Timeout) on top: the slot's lease runs from
+// Reserve's grant to Commit's transaction.
+func (l *Ledger) Outlasts(wait time.Duration) error {
+	if need := wait + 2*l.cfg.Timeout; l.cfg.HoldTTL <= need {
+		return fmt.Errorf("approval holds of %s (LedgerConfig.HoldTTL) lapse before a request waiting %s between reserving a use and spending it, and two etcd round trips of %s, can spend it; hold them longer than %s",
+			l.cfg.HoldTTL, wait, l.cfg.Timeout, need)
+	}
+	return nil
+}
 
 // Hold is one use of an approval reserved for a request (Ledger.Reserve):
 // slot n of the approval, approval-uses/<id>/slots/<n> for n from 1 to

@@ -44,9 +44,19 @@ const holdRoute = "POST /v1/exports"
 // where a revocation that lands during Reserve's etcd round trips, or a
 // sidecar that dies, meets the request.
 type hookedLedger struct {
-	l    *etcdsync.Ledger
-	mu   sync.Mutex // guards hook
-	hook func()
+	l     *etcdsync.Ledger
+	short bool       // its holds are short on purpose, to see one lapse: not checked against the data plane's wait
+	mu    sync.Mutex // guards hook
+	hook  func()
+}
+
+// Outlasts is the ledger's, as the sidecar wires it, unless its holds are
+// short on purpose.
+func (h *hookedLedger) Outlasts(wait time.Duration) error {
+	if h.short {
+		return nil
+	}
+	return h.l.Outlasts(wait)
 }
 
 // once sets the hook of the next use held.
@@ -126,7 +136,7 @@ func startHoldSidecar(t *testing.T, prefix, pod, up string, holdTTL time.Duratio
 	}
 	sc.cli = cli
 	syncer := etcdsync.NewSyncer(cli, sc.store, etcdsync.SyncConfig{Prefix: prefix, Pod: pod, StateDir: t.TempDir(), Logger: zerolog.Nop()})
-	sc.ledger = &hookedLedger{l: etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: pod, HoldTTL: holdTTL, Logger: zerolog.Nop()})}
+	sc.ledger = &hookedLedger{l: etcdsync.NewLedger(cli, etcdsync.LedgerConfig{Prefix: prefix, Pod: pod, HoldTTL: holdTTL, Logger: zerolog.Nop()}), short: holdTTL > 0}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { syncer.Run(ctx) })
@@ -408,5 +418,43 @@ func TestApprovalHeldByADeadSidecarLapses(t *testing.T) {
 	}
 	if n, _ := d.uses(t); n != 1 {
 		t.Errorf("uses spent: %d, want 1", n)
+	}
+}
+
+// Finding (review72): DefaultHoldTTL (60s) was tied to the data plane's
+// upstream timeout (30s) by a comment alone: a longer upstream timeout,
+// or a shorter hold, let a held use lapse while its own request waited
+// for an upstream connection, and the use went back (or to another
+// request) under it, with nothing saying so. The data plane now asks the
+// ledger, as the sidecar wires it, whether its holds outlast its wait,
+// and refuses to start otherwise.
+func TestApprovalHoldOutlastsUpstreamWait(t *testing.T) {
+	t.Parallel()
+	cli := dial(t, shared)
+	cases := []struct {
+		name     string
+		upstream time.Duration // 0: the data plane's default
+		hold     time.Duration // 0: DefaultHoldTTL
+		ok       bool
+	}{
+		{"defaults", 0, 0, true},
+		{"upstream timeout 90s, default hold", 90 * time.Second, 0, false},
+		{"default upstream timeout, hold 20s", 0, 20 * time.Second, false},
+		{"upstream timeout 90s, hold 2m", 90 * time.Second, 2 * time.Minute, true},
+	}
+	for _, tc := range cases {
+		l := &hookedLedger{l: etcdsync.NewLedger(cli, etcdsync.LedgerConfig{HoldTTL: tc.hold, Logger: zerolog.Nop()})}
+		srv, err := dataplane.New(dataplane.Config{Store: &policy.Store{}, Upstream: "127.0.0.1:1", UpstreamTimeout: tc.upstream, Approvals: l, Logger: zerolog.Nop()})
+		if srv != nil {
+			srv.Close()
+		}
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && err == nil:
+			t.Errorf("%s: the data plane started; want it refused, the held use lapsing while its request waits", tc.name)
+		case !tc.ok && !strings.Contains(err.Error(), "approval holds of"):
+			t.Errorf("%s: refused for %v; want the approval hold named", tc.name, err)
+		}
 	}
 }

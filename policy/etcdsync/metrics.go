@@ -48,10 +48,41 @@ func (s *Syncer) Metrics() []Metric {
 }
 
 func (s *Syncer) staleness() float64 {
-	if h := s.store.HeardAt(); h != 0 {
-		return max(0, time.Since(time.Unix(0, h)).Seconds())
+	if d, ok := s.Staleness(); ok {
+		return d.Seconds()
 	}
 	return math.Inf(1)
+}
+
+// Staleness returns how long ago etcd last confirmed the policy in force,
+// and false before it has (or when the last-known-good file's
+// confirmation lay ahead of the clock: policy.Store.Heard). It is the age
+// staleness.max_age is enforced on, the larger of the wall clock's
+// (SyncConfig.Now) and the monotonic clock's: on the wall clock alone, one
+// stepped back after a confirmation made the metric and /readyz say
+// fresh while requests were refused as stale
+// (TestStalenessMetricAfterWallClockStepsBack).
+func (s *Syncer) Staleness() (time.Duration, bool) {
+	return s.store.HeardAge(s.cfg.Now().UnixNano(), time.Now())
+}
+
+// Confirmation says, for /readyz, how long ago etcd last confirmed the
+// policy (Staleness) and whether that is past the policy's
+// staleness.max_age, past which staleness.action deny refuses
+// credentialed requests.
+func (s *Syncer) Confirmation() string {
+	d, ok := s.Staleness()
+	if !ok {
+		return "policy not confirmed by etcd yet (or the last-known-good file's confirmation lies ahead of the clock): counted stale"
+	}
+	msg := "policy last confirmed by etcd " + d.Round(time.Second).String() + " ago"
+	if snap := s.store.Load(); snap != nil && snap.StaleAfter > 0 && d > snap.StaleAfter {
+		msg += ", past staleness.max_age " + snap.StaleAfter.String()
+		if snap.StaleDeny {
+			msg += ": credentialed requests answer 503 policy_stale"
+		}
+	}
+	return msg
 }
 
 func b2f(b bool) float64 {

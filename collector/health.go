@@ -1,0 +1,79 @@
+package collector
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// StoreHealth says whether the store takes appends, for the collector's
+// /readyz and /healthz.
+type StoreHealth struct {
+	FailingSince time.Time // the first failed append of the current run of failures; zero while appends succeed
+	LastError    string    // why the last append failed
+}
+
+// Failing reports whether the last append failed.
+func (h StoreHealth) Failing() bool { return !h.FailingSince.IsZero() }
+
+// Health returns whether the store takes appends. It never waits for an
+// append in progress.
+func (s *Store) Health() StoreHealth {
+	since := s.failSince.Load()
+	if since == 0 {
+		return StoreHealth{}
+	}
+	h := StoreHealth{FailingSince: time.Unix(0, since)}
+	if e := s.failErr.Load(); e != nil {
+		h.LastError = *e
+	}
+	return h
+}
+
+// noteAppendLocked keeps the outcome of an append for Health: a failure
+// (a full disk, an unwritable store) until an append succeeds.
+func (s *Store) noteAppendLocked(err error) {
+	if err == nil {
+		s.failSince.Store(0)
+		return
+	}
+	msg := err.Error()
+	s.failErr.Store(&msg)
+	s.failSince.CompareAndSwap(0, s.cfg.Now().UnixNano())
+}
+
+// probeSize is what Probe writes: a page, which a full disk refuses
+// where it would still take an empty file.
+const probeSize = 4 << 10
+
+// Probe, while appends fail, writes, fsyncs and removes a page in the
+// store's directory, and on success takes the store as writable again
+// (the next append tells for sure). A collector taken out of its
+// Service's endpoints by /readyz gets no batch to try, so without it one
+// that failed once (a full disk since freed) stayed not ready for ever.
+func (s *Store) Probe() error {
+	if s.failSince.Load() == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("collector: store %q is closed", s.dir)
+	}
+	f, err := os.CreateTemp(s.dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, probeSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		s.failSince.Store(0)
+	}
+	return err
+}

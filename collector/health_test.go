@@ -1,0 +1,91 @@
+//go:build linux
+
+package collector
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/tmpfs"
+)
+
+// getBody GETs url and returns its status and body.
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Finding (review72): the collector had /healthz alone, which answered
+// 200 {"status":"ok"} while its store refused every batch (a full disk):
+// its readiness probe kept it in the Service's endpoints, and nothing
+// said it could not store. /readyz now answers 503 while appends fail,
+// on the intake listener and on --metrics-listen (there with the error),
+// /healthz says degraded and not storing (it stays 200: liveness), and
+// once the disk has room /readyz probes the store and is ready again
+// without a batch having to reach it.
+func TestCollectorReadyzOnFullDisk(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs.Mount(t, 256<<10)
+	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
+	col, err := New(st, Config{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := httptest.NewServer(col.MetricsHandler())
+	t.Cleanup(mon.Close)
+	for _, base := range []string{srv.URL, mon.URL} {
+		if code, body := getBody(t, base+"/readyz"); code != 200 || !strings.HasPrefix(body, "ready\nstore: ok") {
+			t.Errorf("%s/readyz on a writable store: %d %q, want 200 ready", base, code, body)
+		}
+	}
+	filler := tmpfs.Fill(t, dir)
+	recs := make([]audit.Record, 200)
+	for i := range recs {
+		recs[i] = sampleRecord(i)
+		recs[i].Time = time.Now().UnixNano()
+	}
+	if got := post(t, srv.URL, aliceToken, encodeBatch("full-1", recs...), false); got != 503 {
+		t.Fatalf("a batch not fitting a full disk: %d, want 503", got)
+	}
+	for _, base := range []string{srv.URL, mon.URL} {
+		code, body := getBody(t, base+"/readyz")
+		if code != 503 || !strings.Contains(body, "not ready\nstore: FAIL, appends failing since ") {
+			t.Errorf("%s/readyz while the store refuses batches: %d %q, want 503 not ready, store FAIL", base, code, body)
+		}
+		if base == srv.URL && strings.Contains(body, dir) {
+			t.Errorf("/readyz on the intake listener names the store's path: %q", body)
+		}
+		code, body = getBody(t, base+"/healthz")
+		if code != 200 || !strings.Contains(body, `"status":"degraded","storing":false`) {
+			t.Errorf("%s/healthz while the store refuses batches: %d %q, want 200 degraded, not storing", base, code, body)
+		}
+	}
+	if code, body := getBody(t, mon.URL+"/readyz"); !strings.Contains(body, "no space left on device") {
+		t.Errorf("/readyz on the metrics listener: %d %q, want the store's error", code, body)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	// No batch is sent: out of the Service's endpoints, none would come.
+	if code, body := getBody(t, mon.URL+"/readyz"); code != 200 || !strings.HasPrefix(body, "ready\nstore: ok") {
+		t.Errorf("/readyz once the disk has room: %d %q, want 200 ready", code, body)
+	}
+	if code, body := getBody(t, srv.URL+"/healthz"); code != 200 || body != `{"status":"ok"}` {
+		t.Errorf("/healthz once the disk has room: %d %q", code, body)
+	}
+	if got := post(t, srv.URL, aliceToken, encodeBatch("full-1", recs...), false); got != 200 {
+		t.Fatalf("the batch retried once the disk has room: %d, want 200", got)
+	}
+}

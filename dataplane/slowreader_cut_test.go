@@ -1,0 +1,102 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+)
+
+// Finding (review72): a streamed response cut because the client read
+// too slowly (its write timeout passed mid-body) was audited allowed,
+// status 200, as a response that left whole: nothing in the trail told
+// it from a download the client got to its end. Its record must say the
+// client cut it (ClientCut), keep the decision (the data that left did
+// leave) and count less than the whole body; a response read to its end
+// is not marked, whatever its framing.
+func TestSlowReaderCutAudited(t *testing.T) {
+	const wt = 300 * time.Millisecond
+	const size = 64 << 20 // more than loopback's socket buffers hold
+	piece := strings.Repeat("p", 32<<10)
+	cases := []struct {
+		name, proto string
+		chunked     bool
+		size        int  // the body's bytes
+		slow        bool // the client stops reading after the head
+	}{
+		{"length, slow", "HTTP/1.1", false, size, true},
+		{"chunked, slow", "HTTP/1.1", true, size, true},
+		{"chunked to HTTP/1.0, slow", "HTTP/1.0", true, size, true},
+		{"length, read whole", "HTTP/1.1", false, 1 << 20, false},
+		{"chunked, read whole", "HTTP/1.1", true, 1 << 20, false},
+		{"chunked to HTTP/1.0, read whole", "HTTP/1.0", true, 1 << 20, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			up := startStreamUpstream(t, func(c net.Conn) error {
+				head := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(tc.size) + "\r\n\r\n"
+				if tc.chunked {
+					head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				}
+				if _, err := io.WriteString(c, head); err != nil {
+					return err
+				}
+				for left := tc.size; left > 0; left -= len(piece) {
+					var err error
+					if tc.chunked {
+						_, err = fmt.Fprintf(c, "%x\r\n%s\r\n", len(piece), piece)
+					} else {
+						_, err = io.WriteString(c, piece)
+					}
+					if err != nil {
+						return err // the sidecar closed the connection
+					}
+				}
+				if tc.chunked {
+					_, err := io.WriteString(c, "0\r\n\r\n")
+					return err
+				}
+				return nil
+			})
+			st := startStack(t, func(c *Config) { c.Upstream, c.WriteTimeout = up, wt })
+			c, err := net.Dial("tcp", st.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			fmt.Fprintf(c, "GET /v1/users/42 %s\r\nHost: svc\r\nConnection: close\r\nX-API-Key: %s\r\n\r\n", tc.proto, hrisKey)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := int64(0)
+			if !tc.slow {
+				read, _ = io.Copy(io.Discard, resp.Body)
+				if read != int64(tc.size) {
+					t.Fatalf("the client read %d bytes, want %d", read, tc.size)
+				}
+			}
+			rec := st.sink.waitLast(t, tc.name)
+			if rec.ClientCut != tc.slow || rec.Decision != audit.Allowed || rec.Status != 200 {
+				t.Errorf("audited cut %v, decision %v, status %d, bytes_out %d of %d; want cut %v, allowed, 200",
+					rec.ClientCut, rec.Decision, rec.Status, rec.BytesOut, tc.size, tc.slow)
+			}
+			if tc.slow && rec.BytesOut >= int64(tc.size) {
+				t.Errorf("a response the client stopped reading audited with bytes_out %d, the whole body %d", rec.BytesOut, tc.size)
+			}
+			if !tc.slow && rec.BytesOut != read {
+				t.Errorf("a response read whole audited with bytes_out %d, want %d", rec.BytesOut, read)
+			}
+		})
+	}
+}
