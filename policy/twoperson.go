@@ -23,10 +23,10 @@ var WeakeningKinds = []WeakeningKind{
 	{"lifecycle rules off", "lifecycle.privileged_key_approval or lifecycle.require_ticket turned off"},
 	{"max_key_age lengthened", "lifecycle.max_key_age lengthened or removed: keys made under it live longer"},
 	{"route approvals", "a route that required an approval (its own or its class's) that no longer does, is gone or renamed, or allows more uses or a longer max_age"},
-	{"privileged classes' checks", "a privileged or bulk class whose allow_cidrs take a network inside none they allowed or are removed, whose auth_methods allow a method they did not (none listed allows every method), or whose max_token_age is lengthened or removed; trusted_proxies given a network inside none they trusted while such a class has allow_cidrs (a trusted proxy forwards the address those check); or a route of such a class served (the same method, an overlapping template) by a route of another class that checks less in one of these"},
+	{"privileged classes' checks", "a privileged or bulk class whose allow_cidrs take a network inside none they allowed or are removed, whose auth_methods allow a method they did not (none listed allows every method), or whose max_token_age is lengthened or removed; trusted_proxies given a network inside none they trusted while such a class has allow_cidrs (a trusted proxy forwards the address those check); or a route of such a class served (the same method, or a HEAD for a GET, an overlapping template) by a route of another class that checks less in one of these"},
 	{"privileged scopes", "while privileged_key_approval is on: a scope that stops being privileged, or a client given a privileged scope it did not hold (its existing keys become privileged credentials)"},
 	{"privileged clients' credentials", "while privileged_key_approval is on: an mTLS identity added to a client holding a privileged scope; a key in the document for such a client that the policy in force does not hold as it is (same id, client and SHA-256, valid from no earlier, until no later, its age starting no later, not revoked there): a new key, one moved from another client, extended or un-revoked; an issuer added or changed in any field whose tenants hold such a client, or such a client moved into (or added to) a tenant of an issuer kept as it is: its tokens may name it"},
-	{"routes' privileged scopes", "while privileged_key_approval is on: a route that serves requests of a route of the policy in force (the same method and path, or a template overlapping it as validation's overlap does: /v1/admin/{name} or /v1/Admin/settings in place of /v1/admin/settings) and no longer requires a scope privileged there, or is public: a key made without an approval would reach it"},
+	{"routes' privileged scopes", "while privileged_key_approval is on: a route that serves requests of a route of the policy in force (the same method and path, or a template overlapping it as validation's overlap does: /v1/admin/{name} or /v1/Admin/settings in place of /v1/admin/settings; a HEAD serves a GET's, whose handler runs for it) and no longer requires a scope privileged there, or is public: a key made without an approval would reach it"},
 }
 
 // WeakeningKindNames joins the names of WeakeningKinds, as messages list
@@ -206,7 +206,7 @@ func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string
 				continue
 			}
 			for i, now := range next.Routes {
-				if now.Method == rs.Method && nextSegs[i] != nil && overlap(segs, nextSegs[i]) &&
+				if serves(now.Method, rs.Method) && nextSegs[i] != nil && overlap(segs, nextSegs[i]) &&
 					(now.Public || !slices.Contains(now.Scopes, sc)) {
 					out = append(out, fmt.Sprintf("route %q no longer requires privileged scope %q", name, sc))
 					break
@@ -216,6 +216,16 @@ func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string
 	}
 	return out
 }
+
+// serves reports whether a route of method now serves the requests of a
+// route of method was whose template it overlaps: the same method, or a
+// HEAD for a GET, whose handler services run for it (headLooser). Before,
+// a push that put a HEAD route of a lesser class and scope in place of a
+// privileged GET weakened nothing (TestWeakeningsHeadServesGet): the HEAD
+// ran the GET's handler without its scope or its class's checks, on one
+// operator's word; validation holds a HEAD to a GET only of the same
+// document.
+func serves(now, was string) bool { return now == was || was == "GET" && now == "HEAD" }
 
 // issuerWeakenings lists the issuers of next, added or changed in any
 // field, whose tokens may name a client holding a privileged scope (one

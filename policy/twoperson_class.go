@@ -63,7 +63,7 @@ func routeClassWeakenings(cur, next *Document) []string {
 			continue
 		}
 		for i, now := range next.Routes {
-			if now.Method != rs.Method || now.Class == rs.Class || nextSegs[i] == nil || !overlap(segs, nextSegs[i]) {
+			if !serves(now.Method, rs.Method) || now.Class == rs.Class || nextSegs[i] == nil || !overlap(segs, nextSegs[i]) {
 				continue
 			}
 			nc, _ := classOf(next, now.Class) // the zero class, checking nothing, for one Load refuses
