@@ -155,7 +155,7 @@ func (b *builder) checkSilence() error {
 	for k := range b.senders.pods {
 		senders[k.pod] = append(senders[k.pod], k.sender)
 		if k.pod == "" {
-			unnamed = append(unnamed, strconv.Quote(k.sender))
+			unnamed = append(unnamed, mdCell(k.sender))
 		}
 	}
 	unnamedNote := ""
@@ -223,7 +223,7 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 	if len(how) > 0 {
 		suffix = " (" + strings.Join(how, "; ") + ")"
 	}
-	name := strconv.Quote(pod)
+	name := mdCell(pod)
 	if len(senders) == 0 {
 		var from []string
 		for _, l := range live {
@@ -282,7 +282,17 @@ func (b *builder) senderSilence(sc sidecar, live []liveSpan, clip func(liveSpan,
 	if len(spans) == 0 {
 		return ""
 	}
-	return strconv.Quote(sc.pod) + " (" + sc.sender + "): no batch stored " + strings.Join(spans, ", ")
+	return mdCell(sc.pod) + " (" + mdBare(sc.sender) + "): no batch stored " + strings.Join(spans, ", ")
+}
+
+// mdBare is mdCell without the quotes: a sender's name, its
+// certificate's identity when it sent with one (any bytes its CA
+// signed), goes into the Markdown above the checklist's table, where a
+// line break in it wrote rows of its own and [text](url) a link
+// (TestSilenceLineEscapesSenderAndPod).
+func mdBare(s string) string {
+	q := strconv.Quote(s)
+	return mdCellEscaper.Replace(q[1 : len(q)-1])
 }
 
 // mergeSpans returns live in order of start, the spans that overlap
