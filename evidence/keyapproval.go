@@ -35,12 +35,15 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 	switch {
 	case ev.Unverified != "":
 		return id, "approval " + id + " named by an unverified event", false
+	case s != nil && s.state == etcdsync.ApprovalGranted && s.selfApproved():
+		// Judged before its use: the follower stores the use of a
+		// self-granted approval unverified (etcdadmin.selfGrantProblem),
+		// and "no approval.use of it" hid why, as weakening.go says.
+		return id, "approval " + id + " named, but granted by its requester (no second person; see the approval samples)", false
 	case !spent:
 		return id, "approval " + id + " named, but no approval.use of it for keys create of this client in the same etcd transaction", false
 	case s == nil || s.state != etcdsync.ApprovalGranted:
 		return id, "approval " + id + " spent, but no grant of it in the trail", false
-	case s.selfApproved():
-		return id, "approval " + id + " spent, but granted by its requester (no second person; see the approval samples)", false
 	}
 	return id, "approval " + id + " spent, granted by " + s.approver, true
 }
