@@ -218,12 +218,24 @@ func contains(list []string, s string) bool {
 }
 
 // CheckPush returns the problems, as an *Error, of a policy Load accepted
-// that is not to be pushed to etcd: a Slack sink whose url: is the URL
-// itself. An incoming webhook's URL is its credential (whoever holds it
-// posts to the channel as the alerts do), and the policy in etcd is read
-// by every sidecar and kept in the policy history for good; the sink
-// takes url: env:NAME, url: file:PATH or url_file: instead. A policy file
-// read by the process itself (file mode) may still hold it.
+// that is not to be pushed to etcd:
+//   - a Slack sink whose url: is the URL itself. An incoming webhook's URL
+//     is its credential (whoever holds it posts to the channel as the
+//     alerts do), and the policy in etcd is read by every sidecar and kept
+//     in the policy history for good; the sink takes url: env:NAME, url:
+//     file:PATH or url_file: instead. A policy file read by the process
+//     itself (file mode) may still hold it.
+//   - a tenant id that is another's followed by '.' (dotPrefixTenant).
+//   - a HEAD route requiring less of an approval than a GET route whose
+//     requests it matches (headApprovalLooser).
+//
+// The last two are rules added after documents breaking them had loaded:
+// a document that loaded before must load after an upgrade, since a
+// sidecar refusing its policy, and the copy it saved, serves nothing, and
+// a fleet rolled onto the new binary would stop. So Load keeps taking
+// them, the sidecar logs them as warnings (the policy validate command as
+// notes), and a push of a document breaking them is refused: the policy
+// in force is mended by the next push.
 func CheckPush(name string, data []byte, d *Document) error {
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
@@ -233,6 +245,38 @@ func CheckPush(name string, data []byte, d *Document) error {
 	for i, t := range d.Tickets {
 		if t.Kind == "slack" && t.URL != "" && !secretRef(t.URL) {
 			v.addf(v.lines.at("tickets", i, "url", -1), "ticket sink %q: a Slack incoming webhook's URL is its credential, and a policy in etcd reaches every sidecar and its history: give it as url: env:NAME or url: file:PATH", t.Name)
+		}
+	}
+	seen := map[string]int{}
+	for i, t := range d.Tenants {
+		seen[t.ID] = i
+	}
+	for i, t := range d.Tenants {
+		if p, ok := dotPrefixTenant(t.ID, seen); ok {
+			v.addf(v.lines.at("tenants", i, "", -1), "tenant id %q is tenant %q followed by '.': Rails reads the path "+
+				"segment %q as tenant %q and a format, and Spring's suffix match as much, so a route binding {tenant} would "+
+				"serve %q's data to %q's callers; rename one of them", t.ID, p, t.ID, p, p, t.ID)
+		}
+	}
+	classes := map[string]*ClassSpec{}
+	for i := range d.Classes {
+		classes[d.Classes[i].Name] = &d.Classes[i]
+	}
+	for i, h := range d.Routes {
+		hs, err := splitTemplate(h.Path)
+		if h.Method != "HEAD" || err != nil {
+			continue
+		}
+		for j, g := range d.Routes {
+			gs, err := splitTemplate(g.Path)
+			if g.Method != "GET" || err != nil || !overlap(hs, gs) {
+				continue
+			}
+			if why := headApprovalLooser(h, g, classes); why != "" {
+				v.addf(v.lines.at("routes", i, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
+					"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so a grant for it would run that handler",
+					h.Path, g.Path, v.lines.at("routes", j, "", -1), why)
+			}
 		}
 	}
 	if len(v.problems) > 0 {

@@ -33,12 +33,52 @@ func TestHeadRouteHeldToItsGetsApproval(t *testing.T) {
 			doc = string(raw)
 		}
 		doc = strings.Replace(doc, "routes:\n", "routes:\n"+strings.Replace(get, "%s", c.get, 1)+strings.Replace(head, "%s", c.head, 1), 1)
-		_, err := Load("p.yaml", []byte(doc))
+		// Load takes it (a document that loaded before an upgrade loads
+		// after it: TestPushRulesDoNotStopALoadedDocument); the push
+		// refuses it.
+		d, err := Load("p.yaml", []byte(doc))
+		if err != nil {
+			t.Errorf("%s: Load = %v; want it loaded", c.name, err)
+			continue
+		}
+		err = CheckPush("p.yaml", []byte(doc), d)
 		switch {
 		case c.want == "" && err != nil:
-			t.Errorf("%s: %v; want it loaded", c.name, err)
+			t.Errorf("%s: CheckPush = %v; want it pushed", c.name, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), "route HEAD /v1/exports/{id} is checked less than route GET /v1/exports/{id}") || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("%s: Load = %v; want the HEAD route refused %s", c.name, err, c.want)
+			t.Errorf("%s: CheckPush = %v; want the HEAD route refused %s", c.name, err, c.want)
+		}
+	}
+}
+
+// TestPushRulesDoNotStopALoadedDocument: the rules added after documents
+// breaking them had loaded (a tenant id that is another's followed by
+// '.', a HEAD route requiring less of an approval than its GET) are
+// CheckPush's, not Load's. Found by the final read (read78): with them in
+// Load, a sidecar started on the new binary refused the policy in etcd
+// and its own last-known-good copy, both loaded the day before, and
+// served nothing; rolling a fleet onto it stopped the fleet.
+func TestPushRulesDoNotStopALoadedDocument(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(raw), "tenants:\n", "tenants:\n  - {id: acme.eu, name: Acme Europe}\n", 1)
+	doc = strings.Replace(doc, "routes:\n", "routes:\n"+
+		"  - {method: GET, path: \"/v1/exports/{id}\", class: bulk, scopes: [export:data], approval: {required: true, max_uses: 1}}\n"+
+		"  - {method: HEAD, path: \"/v1/exports/{id}\", class: bulk, scopes: [export:data], approval: {required: true, max_uses: 1000}}\n", 1)
+	d, err := Load("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatalf("Load = %v; want the document that loaded before this release loaded", err)
+	}
+	if _, err := Compile(d, Live{}); err != nil {
+		t.Fatalf("Compile = %v; want it compiled", err)
+	}
+	err = CheckPush("p.yaml", []byte(doc), d)
+	for _, want := range []string{`tenant id "acme.eu" is tenant "acme" followed by '.'`, "route HEAD /v1/exports/{id} is checked less than route GET /v1/exports/{id}"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckPush = %v; want it to say %q", err, want)
 		}
 	}
 }

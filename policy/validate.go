@@ -131,13 +131,6 @@ func (v *validator) tenants(ts []TenantSpec) map[string]int {
 		v.unique(seen, "tenant", t.ID, line)
 		v.limit(t.Limit, v.lines.at("tenants", i, "limit", -1), fmt.Sprintf("tenant %q limit", t.ID))
 	}
-	for i, t := range ts {
-		if p, ok := dotPrefixTenant(t.ID, seen); ok {
-			v.addf(v.lines.at("tenants", i, "", -1), "tenant id %q is tenant %q followed by '.': Rails reads the path "+
-				"segment %q as tenant %q and a format, and Spring's suffix match as much, so a route binding {tenant} would "+
-				"serve %q's data to %q's callers; rename one of them", t.ID, p, t.ID, p, p, t.ID)
-		}
-	}
 	return seen
 }
 
@@ -318,13 +311,9 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string, classes map[str
 
 // looserThan says how route h is checked less than route g: public where
 // g is not, without binding the segment g binds to the caller's tenant,
-// without a scope of g's, in another class, or with less of the approval
-// g requires, its own or its class's (classes, by name): none, or one of
-// more uses or a longer max_age. A grant for the HEAD route runs the GET
-// handler as often as it admits: a route of one class that overrode the
-// class's approval with {required: false}, or max_uses: 1000, ran it
-// without a second person, or a thousand times on one. hs and gs are
-// their templates' segments (overlap: as many).
+// without a scope of g's, or in another class (the approval each
+// requires is compared at push: headApprovalLooser). hs and gs are their
+// templates' segments (overlap: as many).
 func looserThan(h, g RouteSpec, hs, gs []string, classes map[string]*ClassSpec) (why []string) {
 	if g.Public {
 		return nil
@@ -343,15 +332,30 @@ func looserThan(h, g RouteSpec, hs, gs []string, classes map[string]*ClassSpec) 
 	if h.Class != g.Class {
 		why = append(why, "in class "+h.Class+", not "+g.Class)
 	}
+	return why
+}
+
+// headApprovalLooser says how route h requires less of an approval than
+// route g, whose requests it matches, requires, its own or its class's
+// (classes, by name): none, or one of more uses or a longer max_age; ""
+// when not. A grant for the HEAD route runs the GET handler as often as
+// it admits: a route of one class that overrode the class's approval
+// with {required: false}, or max_uses: 1000, ran it without a second
+// person, or a thousand times on one. CheckPush refuses it; Load does
+// not (see CheckPush).
+func headApprovalLooser(h, g RouteSpec, classes map[string]*ClassSpec) string {
+	if g.Public {
+		return ""
+	}
 	ga, ha := specApproval(g, classes), specApproval(h, classes)
 	switch {
 	case ga == nil:
 	case ha == nil:
-		why = append(why, "without the approval it requires")
+		return "without the approval it requires"
 	case ha.MaxUses > ga.MaxUses || ha.MaxAge > ga.MaxAge:
-		why = append(why, fmt.Sprintf("with an approval of %d use(s) within %s, more than its %d within %s", ha.MaxUses, ha.MaxAge, ga.MaxUses, ga.MaxAge))
+		return fmt.Sprintf("with an approval of %d use(s) within %s, more than its %d within %s", ha.MaxUses, ha.MaxAge, ga.MaxUses, ga.MaxAge)
 	}
-	return why
+	return ""
 }
 
 // specApproval is the approval route r requires, its own else its

@@ -60,7 +60,20 @@ func policyValidate(args []string, stdout, stderr io.Writer) int {
 		for _, n := range detectionNotes(snap.Doc) {
 			fmt.Fprintf(w, "%s: note: %s\n", path, n)
 		}
+		for _, p := range pushProblems(path, data, snap.Doc) {
+			fmt.Fprintf(w, "%s:%d: note: policy push refuses this: %s\n", path, p.Line, p.Message)
+		}
 	})
+}
+
+// pushProblems are the problems policy.CheckPush finds in doc, loaded
+// from data: what a push refuses of a document a sidecar still loads.
+func pushProblems(name string, data []byte, doc *policy.Document) []policy.Problem {
+	var perr *policy.Error
+	if errors.As(policy.CheckPush(name, data, doc), &perr) {
+		return perr.Problems
+	}
+	return nil
 }
 
 // compilePolicy loads the policy document data read from path and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,5 +180,30 @@ func TestKeysGenerateNotBefore(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "not_after") {
 		t.Errorf("output has not_after without --ttl:\n%s", out.String())
+	}
+}
+
+// TestPolicyValidateNotesWhatPushRefuses: a document breaking a rule
+// policy.CheckPush holds pushes to (a tenant id that is another's
+// followed by '.') is valid, as a sidecar loads it (a fleet upgraded onto
+// the release that added the rule must not stop), and validate says the
+// push refuses it, at its line.
+func TestPolicyValidateNotesWhatPushRefuses(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(raw), "tenants:\n", "tenants:\n  - {id: acme.eu, name: Acme Europe}\n", 1)
+	line := strings.Count(doc[:strings.Index(doc, "acme.eu")], "\n") + 1
+	path := filepath.Join(t.TempDir(), "dot.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	code := policyValidate([]string{path}, &out, &errs)
+	want := fmt.Sprintf("%s:%d: note: policy push refuses this: tenant id \"acme.eu\" is tenant \"acme\" followed by '.'", path, line)
+	if code != 0 || !strings.HasPrefix(out.String(), path+": ok (") || !strings.Contains(out.String(), want) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0, ok and %q", code, out.String(), errs.String(), want)
 	}
 }

@@ -307,6 +307,9 @@ func watchPolicyFile(ctx context.Context, path string, hup chan os.Signal, store
 		rev++
 		store.Swap(snap)
 		log.Info().Str("policy", path).Int64("revision", rev).Int("routes", len(snap.Routes)).Msg("policy loaded")
+		for _, p := range pushProblems(path, data, doc) {
+			log.Warn().Str("policy", path).Int("line", p.Line).Str("problem", p.Message).Msg("the policy breaks a rule policy push enforces; served as loaded, mend it")
+		}
 		return nil
 	}
 	if err := load(); err != nil {
