@@ -192,8 +192,8 @@ func (b *builder) answers() []answer {
 			unscoped++
 		}
 	}
-	creates, ticketed, approved := 0, 0, 0
-	var unapprovedKeys []string
+	var kc keyCreations
+	privAt := b.privilegedClientAt()
 	samples, _ := b.approvals()
 	enforced := 0
 	var revoked []int
@@ -201,17 +201,8 @@ func (b *builder) answers() []answer {
 		ev := &b.events[i]
 		switch ev.Action {
 		case etcdadmin.ActionKeyCreate:
-			creates++
-			if !etcdadmin.Blank(ev.Ticket) {
-				ticketed++
-			}
-			// A ticket is no second person's approval: the answer
-			// rests on the approvals spent (keyapproval.go).
-			if _, _, ok := b.keyCreateApproval(ev, samples); ok {
-				approved++
-			} else if len(unapprovedKeys) < 10 {
-				unapprovedKeys = append(unapprovedKeys, mdCell(ev.Target))
-			}
+			_, _, approved := b.keyCreateApproval(ev, samples)
+			kc.add(ev.Target, privAt(eventDetails(ev.Details)["client"], ev.Revision), approved, !etcdadmin.Blank(ev.Ticket))
 		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
 			revoked = append(revoked, i)
 			if !b.firstDenial(i).IsZero() {
@@ -293,8 +284,7 @@ func (b *builder) answers() []answer {
 			fmt.Sprintf("%d scopes, %d integrations, %d without scopes", len(d.Scopes), len(d.Clients), unscoped), "APIAuth-AuthenticationStandard.md", fromPolicy},
 		{"Are privileged scopes separated?", len(b.privilegedScopes()) > 0,
 			fmt.Sprintf("%d privileged scopes, %d privileged routes", len(b.privilegedScopes()), len(b.privilegedRoutes())), "APIPrivileged-PrivilegedAccess.csv", fromPolicy},
-		{"Is token creation approved and logged?", creates > 0 && creates == approved,
-			keyCreationFact(creates, approved, ticketed, unapprovedKeys), "APIAuth-TokenLifecycleLog.csv", fromTrail},
+		{"Is token creation approved and logged?", kc.ok(), kc.fact(), "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Do changes that weaken the two-person rule take a second person?", pushesRead && weakOK == len(weak), weakFact, "APIAuth-TokenLifecycleLog.csv", fromTrail},
 		{"Can tokens be rotated and revoked quickly?", revokes > 0 && enforced == revokes && prop.note == "" && prop.unacked == 0,
 			fmt.Sprintf("%d revocations/suspensions in period, %d with a denial after them; %s", revokes, enforced, prop.fact()), "APIAuth-RevocationRecords.csv", fromTrail},
@@ -389,19 +379,4 @@ func (b *builder) unownedAreas() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// keyCreationFact is the fact of the token creation question: the
-// approvals and the tickets counted apart, and the keys made without a
-// second person's approval (the first ten).
-func keyCreationFact(creates, approved, ticketed int, without []string) string {
-	f := fmt.Sprintf("%d key creations in period, %d with a second person's approval spent in the same etcd transaction, %d with a ticket (a ticket names a change record, not a second person's approval)%s",
-		creates, approved, ticketed, noneToShow(creates))
-	if len(without) > 0 {
-		f += "; WITHOUT a second person's approval: " + strings.Join(without, ", ")
-		if n := creates - approved; n > len(without) {
-			f += fmt.Sprintf(" and %d more", n-len(without))
-		}
-	}
-	return f
 }

@@ -1,7 +1,11 @@
 package evidence
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -46,4 +50,97 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 		return id, "approval " + id + " spent, but no grant of it in the trail", false
 	}
 	return id, "approval " + id + " spent, granted by " + s.approver, true
+}
+
+// keyCreations counts the key creations of the period for the token
+// creation question. What each must show follows the credential it made:
+// a key of a client holding a privileged scope must show a second
+// person's approval spent in its own transaction (a ticket is no second
+// person's, above); any other key must show its ticket, the change record
+// that authorised it, which the reviewer samples in the ticketing system.
+// Before (review73), every key needed an approval, and keys create
+// refuses --approval for a client without a privileged scope: any period
+// in which one ordinary key was made answered No, whatever was shown.
+type keyCreations struct {
+	creates, priv, approved, ordinary, ticketed int
+	without                                     []string // the first ten keys lacking what they must show
+}
+
+func (k *keyCreations) add(target string, privileged, approved, ticketed bool) {
+	k.creates++
+	shown := ticketed
+	if privileged {
+		k.priv++
+		shown = approved
+		if approved {
+			k.approved++
+		}
+	} else {
+		k.ordinary++
+		if ticketed {
+			k.ticketed++
+		}
+	}
+	if !shown && len(k.without) < 10 {
+		k.without = append(k.without, mdCell(target))
+	}
+}
+
+// ok: some key was made, and each showed what it must.
+func (k *keyCreations) ok() bool {
+	return k.creates > 0 && k.approved == k.priv && k.ticketed == k.ordinary
+}
+
+// fact counts the two kinds apart and names the keys that lack what they
+// must show.
+func (k *keyCreations) fact() string {
+	f := fmt.Sprintf("%d key creations in period: %d for clients holding a privileged scope, %d of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); %d for other clients, %d of them with a ticket (the change record that authorised it, to sample in the ticketing system)%s",
+		k.creates, k.priv, k.approved, k.ordinary, k.ticketed, noneToShow(k.creates))
+	if len(k.without) > 0 {
+		f += "; WITHOUT what they must show: " + strings.Join(k.without, ", ")
+		if n := k.priv - k.approved + k.ordinary - k.ticketed; n > len(k.without) {
+			f += fmt.Sprintf(" and %d more", n-len(k.without))
+		}
+	}
+	return f
+}
+
+// privilegedClientAt returns a function reporting whether a client held
+// a privileged scope in the policy in force at an etcd revision: the last
+// push at or before it in the history, else the pack's policy. A client
+// the policy does not name counts as privileged (deny on doubt: its key
+// must show an approval).
+func (b *builder) privilegedClientAt() func(client string, rev int64) bool {
+	docs := map[int64]*policy.Document{}
+	return func(client string, rev int64) bool {
+		d := b.doc
+		for i := len(b.cfg.History) - 1; i >= 0; i-- {
+			if e := b.cfg.History[i]; e.Revision <= rev {
+				if docs[e.Revision] == nil {
+					if doc, err := loadDoc(e); err == nil {
+						docs[e.Revision] = doc
+					}
+				}
+				if docs[e.Revision] != nil {
+					d = docs[e.Revision]
+				}
+				break
+			}
+		}
+		priv := map[string]bool{}
+		for _, s := range d.Scopes {
+			priv[s.Name] = s.Privileged
+		}
+		for _, c := range d.Clients {
+			if c.ID == client {
+				for _, sc := range c.Scopes {
+					if priv[sc] {
+						return true
+					}
+				}
+				return false
+			}
+		}
+		return true
+	}
 }
