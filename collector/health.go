@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -67,7 +68,7 @@ func (s *Store) Probe() error {
 	if s.closed {
 		return fmt.Errorf("collector: store %q is closed", s.dir)
 	}
-	f, err := os.CreateTemp(s.dir, ".probe-*")
+	f, err := os.CreateTemp(s.dir, probePattern)
 	if err != nil {
 		return err
 	}
@@ -100,4 +101,18 @@ func reserve(f *os.File, size int64) error {
 		}
 	}
 	return nil
+}
+
+// probePattern names Probe's files.
+const probePattern = ".probe-*"
+
+// removeProbes removes the files of probes a collector stopped in the
+// middle of (killed): each holds the room of a failed append, up to
+// MaxEntryBytes, on a disk that was full, and nothing else removed them
+// (TestLeftProbeRemovedAtOpen). The store's lock is held.
+func removeProbes(dir string) {
+	left, _ := filepath.Glob(filepath.Join(dir, probePattern))
+	for _, p := range left {
+		os.Remove(p)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,26 @@ func TestCollectorReadyzProbesTheFailedAppendsSize(t *testing.T) {
 	}
 	if got := post(t, srv.URL, aliceToken, batch, false); got != 200 {
 		t.Fatalf("the batch retried once the disk has room: %d, want 200", got)
+	}
+}
+
+// Finding (read77): a collector killed while /readyz probed its full
+// store left the probe's file, as large as the failed append, and
+// nothing removed it: the disk stayed that much fuller. OpenStore now
+// removes such files.
+func TestLeftProbeRemovedAtOpen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	left := filepath.Join(dir, ".probe-123456")
+	if err := os.WriteFile(left, make([]byte, 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("a probe's file left by a killed collector is still there after OpenStore: %v", err)
 	}
 }

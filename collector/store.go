@@ -224,6 +224,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeProbes(dir)
 	s := &Store{dir: dir, cfg: cfg, lock: lock,
 		retained: make(map[uint64]struct{}),
 		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
