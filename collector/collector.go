@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -579,10 +580,22 @@ func (b *wireBody) Close() error { return b.r.Close() }
 
 func (b *wireBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
+	if cutShort(err) {
 		b.err = err
 	}
 	return n, err
+}
+
+// cutShort reports whether a body read error says the body stopped
+// before its end: the connection's (a read timeout, a reset), or an end
+// of the connection before the declared length or the last chunk
+// (io.ErrUnexpectedEOF). A chunked body's broken framing ("invalid byte
+// in chunk length", a bare LF) is the sender's bytes, malformed: taken for
+// incomplete, it was answered 408 and retried for ever, and kept off
+// PortcullisAuditBatchesMalformed (TestBrokenChunkFramingIsMalformed).
+func cutShort(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
 
 // incomplete is the error of a body whose sender stopped mid-body. It is

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,79 @@ func TestCollectorReadyzOnFullDisk(t *testing.T) {
 	}
 	if got := post(t, srv.URL, aliceToken, encodeBatch("full-1", recs...), false); got != 200 {
 		t.Fatalf("the batch retried once the disk has room: %d, want 200", got)
+	}
+}
+
+// Finding (read77): /readyz probed a full store with one page, whatever
+// the append that failed needed. A disk with a few pages free but not the
+// room of the batch its sender retries made the collector ready, and
+// /healthz "ok" and /readyz "store: ok, storing" on the monitoring
+// listener, until that batch failed again: readiness flapped, and any
+// client on the intake listener could make the store read as storing by
+// asking its /readyz. The probe now reserves as much as the failed
+// append needed.
+func TestCollectorReadyzProbesTheFailedAppendsSize(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs.Mount(t, 4<<20)
+	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
+	col, err := New(st, Config{Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := httptest.NewServer(col.MetricsHandler())
+	t.Cleanup(mon.Close)
+	filler := tmpfs.Fill(t, dir)
+	recs := make([]audit.Record, 2000)
+	for i := range recs {
+		recs[i] = sampleRecord(i)
+		recs[i].Time = time.Now().UnixNano()
+	}
+	batch := encodeBatch("big-1", recs...)
+	if got := post(t, srv.URL, aliceToken, batch, false); got != 503 {
+		t.Fatalf("a batch not fitting a full disk: %d, want 503", got)
+	}
+	fi, err := os.Stat(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for a few pages, not for the batch.
+	if err := os.Truncate(filler, fi.Size()-32<<10); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := getBody(t, srv.URL+"/readyz"); code != 503 {
+		t.Errorf("/readyz with 32 KiB free for a batch of %d bytes: %d %q, want 503 not ready", len(batch), code, body)
+	}
+	if code, body := getBody(t, mon.URL+"/healthz"); !strings.Contains(body, `"storing":false`) {
+		t.Errorf("/healthz with 32 KiB free for a batch of %d bytes: %d %q, want not storing", len(batch), code, body)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := getBody(t, mon.URL+"/readyz"); code != 200 {
+		t.Errorf("/readyz once the disk has room: %d %q, want 200 ready", code, body)
+	}
+	if got := post(t, srv.URL, aliceToken, batch, false); got != 200 {
+		t.Fatalf("the batch retried once the disk has room: %d, want 200", got)
+	}
+}
+
+// Finding (read77): a collector killed while /readyz probed its full
+// store left the probe's file, as large as the failed append, and
+// nothing removed it: the disk stayed that much fuller. OpenStore now
+// removes such files.
+func TestLeftProbeRemovedAtOpen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	left := filepath.Join(dir, ".probe-123456")
+	if err := os.WriteFile(left, make([]byte, 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("a probe's file left by a killed collector is still there after OpenStore: %v", err)
 	}
 }

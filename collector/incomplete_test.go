@@ -110,3 +110,43 @@ func waitRejects(t *testing.T, c *Collector, before map[string]uint64) map[strin
 		}
 	}
 }
+
+// Finding (read77): a chunked body whose framing is broken (a chunk size
+// that is no hex number) ended with net/http's parse error, which the
+// collector took for a sender gone mid-body: "incomplete", answered 408
+// and retried for ever, and a sender whose bodies are all malformed never
+// raised PortcullisAuditBatchesMalformed. Only a timeout, a connection
+// error or a body ended before its length is incomplete; a body that
+// arrived and does not parse, framing included, is malformed.
+func TestBrokenChunkFramingIsMalformed(t *testing.T) {
+	t.Parallel()
+	st, err := OpenStore(t.TempDir(), StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := New(st, Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(col)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+	for _, body := range []string{"zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcXY0\r\n\r\n", "3\nabc\n0\n\n"} {
+		before := rejects(col)
+		c, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(c, "POST /v1/logs HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n%s", testToken, FormatProtobuf, body)
+		status := 0
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			status = resp.StatusCode
+			resp.Body.Close()
+		}
+		c.Close()
+		after := waitRejects(t, col, before)
+		if after["malformed"] != before["malformed"]+1 || status != 400 {
+			t.Errorf("chunked body %q: answered %d, rejects went from %v to %v; want 400 and one more malformed", body, status, before, after)
+		}
+	}
+}

@@ -193,6 +193,7 @@ type Store struct {
 	// Health's, set by every append (health.go).
 	failSince atomic.Int64
 	failErr   atomic.Pointer[string]
+	failNeed  atomic.Int64 // bytes the failed append needed, which Probe reserves
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -223,6 +224,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeProbes(dir)
 	s := &Store{dir: dir, cfg: cfg, lock: lock,
 		retained: make(map[uint64]struct{}),
 		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
@@ -546,7 +548,7 @@ func (s *Store) newEventsLocked(events []Event) []Event {
 // appendLocked stores body and tells the detection hook whether it did.
 func (s *Store) appendLocked(body []byte) error {
 	err := s.writeEntryLocked(body)
-	s.noteAppendLocked(err)
+	s.noteAppendLocked(err, len(body))
 	s.commitLocked(err == nil)
 	return err
 }

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package collector
+
+import (
+	"errors"
+	"os"
+)
+
+// fallocate is written, not allocated, off Linux (reserve).
+func fallocate(*os.File, int64) error { return errors.ErrUnsupported }
