@@ -114,18 +114,32 @@ func (s *Store) LoadedAt() time.Time {
 // off staleness.max_age by the step (an hour's step, an hour more of
 // serving on tables etcd had not confirmed), and the staleness metric
 // read 0 (TestLastKnownGoodFromTheFutureIsStale).
+//
+// A confirmation ahead by no more than futureSlack is taken as made now:
+// clocks slewed by NTP, or a file written by the process before a restart
+// on a clock adjusted by milliseconds, would otherwise deny every
+// credentialed request until etcd answered (found by the final read,
+// read77).
 func (s *Store) Heard(now int64) {
 	t := time.Now()
-	if now > t.UnixNano() {
-		s.heardAt.Store(0)
-		s.heardMono.Store(neverHeard)
-		return
+	if ahead := now - t.UnixNano(); ahead > 0 {
+		if ahead > int64(futureSlack) {
+			s.heardAt.Store(0)
+			s.heardMono.Store(neverHeard)
+			return
+		}
+		now = t.UnixNano()
 	}
 	s.heardAt.Store(now)
 	// now may lie in the past (a last-known-good file's confirmation):
 	// the monotonic reading is moved back as far.
 	s.heardMono.Store(int64(t.Sub(monoStart)) - (t.UnixNano() - now))
 }
+
+// futureSlack is how far ahead of the clock a confirmation may lie and
+// still count (Heard): well below any staleness.max_age, well above the
+// clock adjustments NTP makes without a step.
+const futureSlack = time.Second
 
 // neverHeard is heardMono of a Store whose last confirmation counts as
 // none: about 73 years before monoStart, past any staleness bound, and

@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestStorePreparesBeforeSwap checks that a preparer sees a Snapshot before
 // readers can load it, runs on the current Snapshot when registered, and
@@ -25,5 +28,24 @@ func TestStorePreparesBeforeSwap(t *testing.T) {
 	}
 	if s.Load() != c {
 		t.Errorf("Load() = revision %d, want 3", s.Load().Revision)
+	}
+}
+
+// TestHeardSlightlyAheadCounts: a confirmation a few milliseconds ahead
+// of the clock (a last-known-good file saved just before a restart on a
+// clock NTP set back by as much) counts, as made now; one an hour ahead
+// counts as none (TestLastKnownGoodFromTheFutureIsStale). Before, the
+// first counted as none too, and with etcd unreachable and action deny
+// every credentialed request was refused.
+func TestHeardSlightlyAheadCounts(t *testing.T) {
+	t.Parallel()
+	var s Store
+	s.Heard(time.Now().Add(50 * time.Millisecond).UnixNano())
+	if age, ok := s.HeardAge(time.Now().UnixNano(), time.Now()); !ok || age > time.Second {
+		t.Errorf("heard 50ms ahead of the clock: age %v, confirmed %v; want confirmed, about now", age, ok)
+	}
+	s.Heard(time.Now().Add(time.Hour).UnixNano())
+	if _, ok := s.HeardAge(time.Now().UnixNano(), time.Now()); ok {
+		t.Error("heard an hour ahead of the clock: confirmed; want none")
 	}
 }
