@@ -549,13 +549,7 @@ func proxyNameFrom(name []byte) bool {
 // -Role. X-Auth-Token and X-Auth-Key are not among them: a service that
 // reads one (OpenStack's Keystone middleware, Swift) checks it itself.
 func authProxyField(name []byte) bool {
-	const p = "x-auth-"
-	if !foldPrefix(name, p) {
-		return false
-	}
-	f := name[len(p):]
-	return foldPrefix(f, "user") || foldPrefix(f, "email") || foldPrefix(f, "subject") || foldPrefix(f, "role") ||
-		foldPrefix(f, "groups") || foldPrefix(f, "audience") || foldPrefix(f, "expiresin")
+	return prefixedField(name, "x-auth-", "user", "email", "subject", "role", "groups", "audience", "expiresin")
 }
 
 // clientCertField reports whether name, in any case, is a header in which
@@ -567,11 +561,20 @@ func authProxyField(name []byte) bool {
 // so (TestClientCertFieldHeadersDropped). Other X-Client-* names (an
 // app's version or id) are not the sidecar's to remove.
 func clientCertField(name []byte) bool {
-	const p = "x-client-"
-	if !foldPrefix(name, p) {
+	return prefixedField(name, "x-client-", "dn", "cn", "s-dn", "i-dn", "verify", "subject", "issuer")
+}
+
+// prefixedField reports whether name, in any case, is prefix followed by
+// a name beginning with one of fields (lower case, as foldPrefix takes).
+func prefixedField(name []byte, prefix string, fields ...string) bool {
+	if !foldPrefix(name, prefix) {
 		return false
 	}
-	f := name[len(p):]
-	return foldPrefix(f, "dn") || foldPrefix(f, "cn") || foldPrefix(f, "s-dn") || foldPrefix(f, "i-dn") ||
-		foldPrefix(f, "verify") || foldPrefix(f, "subject") || foldPrefix(f, "issuer")
+	f := name[len(prefix):]
+	for _, w := range fields {
+		if foldPrefix(f, w) {
+			return true
+		}
+	}
+	return false
 }
