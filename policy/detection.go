@@ -233,7 +233,8 @@ func contains(list []string, s string) bool {
 // a document that loaded before must load after an upgrade, since a
 // sidecar refusing its policy, and the copy it saved, serves nothing, and
 // a fleet rolled onto the new binary would stop. So Load keeps taking
-// them, the sidecar logs them as warnings (the policy validate command as
+// them, the file-mode sidecar logs them as warnings (the etcd mode does not
+// yet; the policy validate command gives them as
 // notes), and a push of a document breaking them is refused: the policy
 // in force is mended by the next push.
 func CheckPush(name string, data []byte, d *Document) error {
