@@ -265,7 +265,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.BadRequest
 	}
 	// And on such a route a tenant cookie (tenantcookie.go).
-	if x.route.TenantSeg != 0 && x.hdr.tenantCK {
+	if x.route.TenantSeg != 0 && x.hdr.cookie && tenantCookies(h.RawHeaders()) {
 		return audit.BadRequest
 	}
 	// Strict audit mode: no record, no service (public routes included).

@@ -25,7 +25,7 @@ type requestHeaders struct {
 	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
 	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
 	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
-	tenantCK  bool // a Cookie line names a tenant cookie (tenantCookie): refused where the route binds {tenant}
+	cookie    bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.
@@ -206,7 +206,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	case len("Expect"): // and X-Host, Cookie
 		h.expect = h.expect || k == keyExpect
 		h.dropped = h.dropped || k == keyXHost
-		h.tenantCK = h.tenantCK || k == keyCookie && tenantCookie(value)
+		h.cookie = h.cookie || k == keyCookie
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"): // and WL-Proxy-Client-IP

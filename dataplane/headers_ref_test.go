@@ -127,7 +127,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		case len("Expect"): // and X-Host, Cookie
 			h.expect = h.expect || foldEqual(name, "expect")
 			h.dropped = h.dropped || foldEqual(name, "x-host")
-			h.tenantCK = h.tenantCK || foldEqual(name, "cookie") && tenantCookie(value)
+			h.cookie = h.cookie || foldEqual(name, "cookie")
 		case len("Trailer"): // and Upgrade
 			h.hop = h.hop || foldEqual(name, "trailer") || foldEqual(name, "upgrade")
 		case len("Proxy-Authenticate"):
@@ -256,5 +256,5 @@ func sameHeaders(a, b *requestHeaders) bool {
 	return bytes.Equal(a.requestID, b.requestID) && bytes.Equal(a.apiKey, b.apiKey) && bytes.Equal(a.authz, b.authz) &&
 		bytes.Equal(a.approval, b.approval) && a.internal == b.internal && a.hop == b.hop && a.creds == b.creds &&
 		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd &&
-		a.expect == b.expect && a.coded == b.coded && a.tenantCK == b.tenantCK
+		a.expect == b.expect && a.coded == b.coded && a.cookie == b.cookie
 }

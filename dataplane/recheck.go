@@ -93,7 +93,7 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	// forwarded target over the bytes x.query aliases.
 	if x.route.TenantSeg != 0 {
 		_, q, _ := splitTarget(h.RequestURI())
-		if x.hdr.tenantCK || overrideParam(&ctx.Request, q, hasBody(h), x.hdr.coded, true) {
+		if x.hdr.cookie && tenantCookies(h.RawHeaders()) || overrideParam(&ctx.Request, q, hasBody(h), x.hdr.coded, true) {
 			return audit.BadRequest
 		}
 	}

@@ -53,3 +53,24 @@ func abpTenantID(name []byte) bool {
 	n := decodeHead(d[:], name)
 	return n == len(want) && foldEqual(d[:n], want)
 }
+
+// tenantCookies reports whether a Cookie line of a raw head that
+// scanHeaders passed names a tenant cookie. Only a route that binds
+// {tenant} asks, and only when a Cookie line came in
+// (requestHeaders.cookie): the cookies of every other request are not
+// read, which is most of a browser's traffic.
+func tenantCookies(raw []byte) bool {
+	const name = "cookie:"
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) >= len(name) && foldEqual(line[:len(name)], name) && tenantCookie(line[len(name):]) {
+			return true
+		}
+	}
+	return false
+}
