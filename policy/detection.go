@@ -233,9 +233,9 @@ func contains(list []string, s string) bool {
 // a document that loaded before must load after an upgrade, since a
 // sidecar refusing its policy, and the copy it saved, serves nothing, and
 // a fleet rolled onto the new binary would stop. So Load keeps taking
-// them, the file-mode sidecar logs them as warnings (the etcd mode does not
-// yet; the policy validate command gives them as
-// notes), and a push of a document breaking them is refused: the policy
+// them, the sidecar logs them as warnings (the file mode at each load, the
+// etcd mode once for each revision of the policy it loads; the policy
+// validate command gives them as notes), and a push of a document breaking them is refused: the policy
 // in force is mended by the next push.
 func CheckPush(name string, data []byte, d *Document) error {
 	var root yaml.Node
@@ -263,21 +263,11 @@ func CheckPush(name string, data []byte, d *Document) error {
 	for i := range d.Classes {
 		classes[d.Classes[i].Name] = &d.Classes[i]
 	}
-	for i, h := range d.Routes {
-		hs, err := splitTemplate(h.Path)
-		if h.Method != "HEAD" || err != nil {
-			continue
-		}
-		for j, g := range d.Routes {
-			gs, err := splitTemplate(g.Path)
-			if g.Method != "GET" || err != nil || !overlap(hs, gs) {
-				continue
-			}
-			if why := headApprovalLooser(h, g, classes); why != "" {
-				v.addf(v.lines.at("routes", i, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
-					"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so a grant for it would run that handler",
-					h.Path, g.Path, v.lines.at("routes", j, "", -1), why)
-			}
+	for _, f := range headFindings(d.Routes, templates(d.Routes), classes) {
+		if f.approval != "" {
+			v.addf(v.lines.at("routes", f.head, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
+				"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so a grant for it would run that handler",
+				d.Routes[f.head].Path, d.Routes[f.get].Path, v.lines.at("routes", f.get, "", -1), f.approval)
 		}
 	}
 	if len(v.problems) > 0 {

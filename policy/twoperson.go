@@ -14,12 +14,16 @@ type WeakeningKind struct {
 	Description string // what counts, word for word as docs/etcd.md lists it
 }
 
-// WeakeningKinds are the kinds of change Weakenings lists: the one
+// WeakeningKinds returns the kinds of change Weakenings lists: the one
 // description of them, which the CLI's messages and the evidence pack
 // name (WeakeningKindNames) and docs/etcd.md lists word for word
 // (TestWeakeningKindsDocumented). Before, three texts described them in
-// different words, and each missed kinds the others had.
-var WeakeningKinds = []WeakeningKind{
+// different words, and each missed kinds the others had. It returns a
+// copy: an exported slice was one any package could rewrite, and with it
+// what the push's refusal and the pack say counts.
+func WeakeningKinds() []WeakeningKind { return slices.Clone(weakeningKinds) }
+
+var weakeningKinds = []WeakeningKind{
 	{"lifecycle rules off", "lifecycle.privileged_key_approval or lifecycle.require_ticket turned off"},
 	{"max_key_age lengthened", "lifecycle.max_key_age lengthened or removed: keys made under it live longer"},
 	{"route approvals", "a route that required an approval (its own or its class's) that no longer does, is gone or renamed, or allows more uses or a longer max_age"},
@@ -27,13 +31,18 @@ var WeakeningKinds = []WeakeningKind{
 	{"privileged scopes", "while privileged_key_approval is on: a scope that stops being privileged, or a client given a privileged scope it did not hold (its existing keys become privileged credentials)"},
 	{"privileged clients' credentials", "while privileged_key_approval is on: an mTLS identity added to a client holding a privileged scope; a key in the document for such a client that the policy in force does not hold as it is (same id, client and SHA-256, valid from no earlier, until no later, its age starting no later, not revoked there): a new key, one moved from another client, extended or un-revoked; an issuer added or changed in any field whose tenants hold such a client, or such a client moved into (or added to) a tenant of an issuer kept as it is: its tokens may name it"},
 	{"routes' privileged scopes", "while privileged_key_approval is on: a route that serves requests of a route of the policy in force (the same method and path, or a template overlapping it as validation's overlap does: /v1/admin/{name} or /v1/Admin/settings in place of /v1/admin/settings; a HEAD serves a GET's, whose handler runs for it) and no longer requires a scope privileged there, or is public: a key made without an approval would reach it"},
+	{"tenant binding", "a route that binds a segment to the caller's tenant ({tenant}) served (the same method, or a HEAD for a GET, an overlapping template) by a route that binds no {tenant} there ({t} in its place, or a literal), or is public"},
+	{"HEAD routes without their GET", "a HEAD route that no GET route of the document covers (one whose template matches every path the HEAD's matches), unless the policy in force has a HEAD route of the same path that it is checked no less than (public, tenant binding, scopes, class, approval): services run a GET handler for a HEAD, and a GET route removed by an earlier push leaves its handler behind"},
+	{"staleness loosened", "while staleness.max_age sets a bound: the bound lengthened or removed, or staleness.action turned from deny to serve"},
+	{"audit mode", "audit.mode turned from strict to best_effort (or left out)"},
+	{"detection rules", "a detection rule removed (by name) or changed so that it catches or does less: its kind, group_by, baseline or ticket changed, its threshold, factor, bytes or lookback raised, its window or suspend shortened, or its severity or action lowered (notify, suspend, revoke_key)"},
 }
 
 // WeakeningKindNames joins the names of WeakeningKinds, as messages list
 // them: "lifecycle rules off; max_key_age lengthened; ...".
 func WeakeningKindNames() string {
-	names := make([]string, len(WeakeningKinds))
-	for i, k := range WeakeningKinds {
+	names := make([]string, len(weakeningKinds))
+	for i, k := range weakeningKinds {
 		names[i] = k.Name
 	}
 	return strings.Join(names, "; ")
@@ -65,7 +74,10 @@ func Weakenings(cur, next *Document) []string {
 		add("lifecycle.max_key_age lengthened from %s to %s", was, ageText(now))
 	}
 	out = append(out, routeWeakenings(cur, next)...)
-	out = append(out, classWeakenings(cur, next)...) // twoperson_class.go
+	out = append(out, tenantWeakenings(cur, next)...)   // twoperson_routes.go
+	out = append(out, loneHeadWeakenings(cur, next)...) // twoperson_routes.go
+	out = append(out, settingWeakenings(cur, next)...)  // twoperson_settings.go
+	out = append(out, classWeakenings(cur, next)...)    // twoperson_class.go
 	if keyApproval(cur) {
 		out = append(out, privilegeWeakenings(cur, next)...)
 	}

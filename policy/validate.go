@@ -292,6 +292,29 @@ func (v *validator) routes(rs []RouteSpec, scopes map[string]bool, classes map[s
 // for anyone. tmpls are the routes' segments (nil for a bad template);
 // classes are the document's, by name.
 func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string, classes map[string]*ClassSpec) {
+	for _, f := range headFindings(rs, tmpls, classes) {
+		if len(f.looser) > 0 {
+			v.addf(v.lines.at("routes", f.head, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
+				"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so it would run for a request that route never checked",
+				rs[f.head].Path, rs[f.get].Path, v.lines.at("routes", f.get, "", -1), strings.Join(f.looser, "; "))
+		}
+	}
+}
+
+// headFinding is what headFindings finds of the HEAD route rs[head]
+// against the GET route rs[get] whose requests it matches.
+type headFinding struct {
+	head, get int
+	looser    []string // looserThan: Load refuses it
+	approval  string   // headApprovalLooser: push refuses it (CheckPush)
+}
+
+// headFindings walks the HEAD/GET pairs of rs whose templates (tmpls, nil
+// for a bad one) overlap and returns those where the HEAD is checked less
+// in either way: Load's rule and the push rule, found in one walk
+// (classes are the document's, by name).
+func headFindings(rs []RouteSpec, tmpls [][]string, classes map[string]*ClassSpec) []headFinding {
+	var out []headFinding
 	for i, h := range rs {
 		if h.Method != "HEAD" || tmpls[i] == nil {
 			continue
@@ -300,13 +323,13 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string, classes map[str
 			if g.Method != "GET" || tmpls[j] == nil || !overlap(tmpls[i], tmpls[j]) {
 				continue
 			}
-			if why := looserThan(h, g, tmpls[i], tmpls[j], classes); len(why) > 0 {
-				v.addf(v.lines.at("routes", i, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
-					"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so it would run for a request that route never checked",
-					h.Path, g.Path, v.lines.at("routes", j, "", -1), strings.Join(why, "; "))
+			f := headFinding{i, j, looserThan(h, g, tmpls[i], tmpls[j]), headApprovalLooser(h, g, classes)}
+			if len(f.looser) > 0 || f.approval != "" {
+				out = append(out, f)
 			}
 		}
 	}
+	return out
 }
 
 // looserThan says how route h is checked less than route g: public where
@@ -314,7 +337,7 @@ func (v *validator) headLooser(rs []RouteSpec, tmpls [][]string, classes map[str
 // without a scope of g's, or in another class (the approval each
 // requires is compared at push: headApprovalLooser). hs and gs are their
 // templates' segments (overlap: as many).
-func looserThan(h, g RouteSpec, hs, gs []string, classes map[string]*ClassSpec) (why []string) {
+func looserThan(h, g RouteSpec, hs, gs []string) (why []string) {
 	if g.Public {
 		return nil
 	}

@@ -105,6 +105,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 	ap := etcdsync.Approval{
 		ID: id, Client: req.Client, Route: req.Route, State: etcdsync.ApprovalPending, Requester: meta.Actor, RequesterEtcdUser: meta.EtcdUser,
 		Reason: meta.Reason, Ticket: meta.Ticket, Requested: now, MaxUses: rule.MaxUses, MaxAge: rule.MaxAge.String(),
+		PolicyRevision: policyBase(req, st),
 		// Counted on the counter the grant creates; the stored uses say
 		// "used up" to binaries from before it (etcdsync.Approval.UsesCounter).
 		UsesCounter: true, Uses: rule.MaxUses,
@@ -118,6 +119,7 @@ func (a *Admin) RequestApproval(ctx context.Context, req ApprovalRequest, meta M
 		// What the approver is asked to let through, as the policy in
 		// force reads now.
 		details["weakens"] = weakSummary(weak)
+		details["policy_revision"] = strconv.FormatInt(st.PolicyRevision, 10)
 	}
 	ev, err := a.eventOp(now, etcdsync.ActionApprovalRequest, id, meta, details)
 	if err != nil {
@@ -221,6 +223,9 @@ func (a *Admin) GrantApproval(ctx context.Context, id, approver, note string, me
 			return ap, err
 		}
 		if ap, err = policyLimits(ap, doc, st.PolicyRevision); err != nil {
+			return ap, err
+		}
+		if err := sameBase(ap, st.PolicyRevision); err != nil { // pushapproval.go
 			return ap, err
 		}
 		ap, ok, err := a.grantAt(ctx, ap, rev, st.PolicyRevision, approver, note, meta)
@@ -559,7 +564,7 @@ func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) 
 // key (approvalUse), so a key that is not written spends none.
 func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, meta Meta) error {
 	for range attempts {
-		cmps, ops, err := a.approvalUse(ctx, id, client, route, meta)
+		cmps, ops, err := a.approvalUse(ctx, id, client, route, 0, meta)
 		if err != nil {
 			return err
 		}
@@ -576,7 +581,7 @@ func (a *Admin) RequireApproval(ctx context.Context, id, client, route string, m
 // (the counter's put, naming the approval.use event written with it under
 // events/, which only the operator can write), or an error wrapping
 // ErrNotApproved saying why it cannot be used.
-func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
+func (a *Admin) approvalUse(ctx context.Context, id, client, route string, base int64, meta Meta) ([]clientv3.Cmp, []clientv3.Op, error) {
 	if id == "" {
 		return nil, nil, fmt.Errorf("%s for client %q needs an approval: run portcullis approvals request --client %s --route %q, have a second person grant it, and pass its id with --approval: %w", route, client, client, route, ErrNotApproved)
 	}
@@ -599,6 +604,9 @@ func (a *Admin) approvalUse(ctx context.Context, id, client, route string, meta 
 			return nil, nil, fmt.Errorf("approval %q for %q is %s: %w", id, ap.Route, why, ErrNotApproved)
 		}
 		return nil, nil, fmt.Errorf("approval %q for client %q on %q is %s: %w", id, ap.Client, ap.Route, why, ErrNotApproved)
+	}
+	if err := sameBase(ap, base); err != nil { // pushapproval.go; a policy push's only
+		return nil, nil, err
 	}
 	d := approvalDetails(ap)
 	d["use"] = strconv.Itoa(ap.Uses+1) + "/" + strconv.Itoa(ap.MaxUses)

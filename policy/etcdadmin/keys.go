@@ -67,7 +67,7 @@ func (a *Admin) CreateKey(ctx context.Context, client string, ttl time.Duration,
 		var useCmps []clientv3.Cmp
 		var useOps []clientv3.Op
 		if needsKeyApproval(doc, client) {
-			if useCmps, useOps, err = a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, meta); err != nil {
+			if useCmps, useOps, err = a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, 0, meta); err != nil {
 				return "", policy.KeySpec{}, err
 			}
 		} else if meta.Approval != "" {

@@ -55,7 +55,7 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s), so it needs a second person's approval of this document (sha256 %s): run portcullis approvals request --policy FILE --reason TEXT, have a second person run portcullis approvals grant ID, then push again with --approval ID: %w",
 			weakSummary(weak), digest, ErrNotApproved)
 	}
-	cmps, ops, err := a.approvalUse(ctx, meta.Approval, "", PolicyPushRoute(digest), meta)
+	cmps, ops, err := a.approvalUse(ctx, meta.Approval, "", PolicyPushRoute(digest), st.PolicyRevision, meta)
 	if err != nil {
 		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s) and needs an approval granted for this document (route %q): %w", weakSummary(weak), PolicyPushRoute(digest), err)
 	}
@@ -112,4 +112,31 @@ func weakSummary(weak []string) string {
 		return strings.Join(weak, "; ")
 	}
 	return fmt.Sprintf("%s; and %d more", strings.Join(weak[:maxWeakListed], "; "), len(weak)-maxWeakListed)
+}
+
+// policyBase is the PolicyRevision of a request for req read at st: the
+// policy revision its weakenings were computed against, for a policy
+// push; 0 for any other approval.
+func policyBase(req ApprovalRequest, st *etcdsync.State) int64 {
+	if req.Policy == nil {
+		return 0
+	}
+	return st.PolicyRevision
+}
+
+// sameBase refuses an approval of a policy push (ap) whose request was
+// asked against another policy revision than rev, the one in etcd now.
+// The approver reads what the request's event says the document weakens,
+// computed against the policy of its time; pushed over another policy,
+// the same document may weaken something else (a route a push in between
+// added or tightened), which nobody approved
+// (TestPushApprovalBoundToItsPolicyRevision). A record without the
+// revision (asked before this check, or written by hand) is refused too:
+// a push approval lives an hour at most, and is asked again.
+func sameBase(ap etcdsync.Approval, rev int64) error {
+	if !IsPolicyPushRoute(ap.Route) || ap.PolicyRevision == rev {
+		return nil
+	}
+	return fmt.Errorf("approval %q was asked against the policy at revision %d, and the policy in etcd is at revision %d: what the document weakens was computed against the older one, so the approval may not cover what this push changes; request it again: %w",
+		ap.ID, ap.PolicyRevision, rev, ErrNotApproved)
 }

@@ -144,6 +144,7 @@ func (s *Syncer) compile(st *State) (*policy.Snapshot, error) {
 		err = cerr
 	} else {
 		s.goodDoc, s.goodSrc = doc, st.Policy
+		s.warnPush(doc, st)
 		s.base = amendBase{st: st, policy: st.Policy, snap: snap, keysBad: keysBad}
 		return snap, nil
 	}
@@ -249,6 +250,30 @@ func (s *Syncer) parse(text string) (*policy.Document, error) {
 		s.doc, s.docErr = policy.Load(s.k.Policy(), []byte(text))
 	}
 	return s.doc, s.docErr
+}
+
+// warnPush logs, once for each revision of the policy it compiles, the
+// problems policy.CheckPush finds in its document: rules added after
+// documents breaking them had loaded, which Load keeps taking so that a
+// fleet rolled onto a new binary still serves (see CheckPush), and which
+// push refuses. The file-mode sidecar logs them at each load; before, an
+// etcd-mode one served such a document without a word
+// (TestSyncerLogsPushRules). The messages name routes, tenants and sinks
+// by their names, never a secret (a Slack URL written in the clear is
+// named by its sink).
+func (s *Syncer) warnPush(doc *policy.Document, st *State) {
+	if st.PolicyRevision == s.warnedRev && st.Policy == s.warnedSrc {
+		return
+	}
+	s.warnedRev, s.warnedSrc = st.PolicyRevision, st.Policy
+	var perr *policy.Error
+	if !errors.As(policy.CheckPush(s.k.Policy(), []byte(st.Policy), doc), &perr) {
+		return
+	}
+	for _, p := range perr.Problems {
+		s.cfg.Logger.Warn().Int64("policy_revision", st.PolicyRevision).Int("line", p.Line).Str("problem", p.Message).
+			Msg("the policy breaks a rule policy push enforces; served as loaded, mend it")
+	}
 }
 
 // refuse records a state that did not compile.

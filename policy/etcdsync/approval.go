@@ -44,12 +44,17 @@ type Approval struct {
 	Reason            string    `json:"reason"`
 	Ticket            string    `json:"ticket,omitempty"`
 	Requested         time.Time `json:"requested"`
-	MaxUses           int       `json:"max_uses"`
-	MaxAge            string    `json:"max_age"` // Go duration
-	Approver          string    `json:"approver,omitempty"`
-	Note              string    `json:"note,omitempty"`
-	Decided           time.Time `json:"decided,omitzero"` // when granted or denied
-	Expires           time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
+	// PolicyRevision is, for an approval of a policy push, the revision of
+	// the policy in etcd the request compared the document with: what its
+	// approval.request event says the push weakens. The grant and the push
+	// refuse it once the policy has moved on (etcdadmin).
+	PolicyRevision int64     `json:"policy_revision,omitempty"`
+	MaxUses        int       `json:"max_uses"`
+	MaxAge         string    `json:"max_age"` // Go duration
+	Approver       string    `json:"approver,omitempty"`
+	Note           string    `json:"note,omitempty"`
+	Decided        time.Time `json:"decided,omitzero"` // when granted or denied
+	Expires        time.Time `json:"expires,omitzero"` // Decided + MaxAge, for a grant
 	// UsesLease is the lease the use counter goes on (ApprovalUse):
 	// created with the grant, of MaxAge plus UseRetention, and holding no
 	// other key. A use's put keeps the counter on it (WithIgnoreLease).

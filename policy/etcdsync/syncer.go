@@ -62,17 +62,21 @@ type Syncer struct {
 	back  chan struct{} // confirm to the watch: etcd answered below the revision applied; capacity 1
 
 	// Run's own state; only the goroutine in Run touches it.
-	st       *State           // the state applied, nil before the first read
-	goodDoc  *policy.Document // the last document that compiled
-	goodSrc  string           // its text, which the last-known-good file holds while a later one is refused
-	docSrc   string           // parse cache: the text of doc
-	doc      *policy.Document
-	docErr   error
-	lastBad  string // text of the last refusal, so a failure is counted once
-	decoded  keyCache
-	base     amendBase       // the snapshot last compiled, for amend
-	invalid  []string        // invalid records of the state last compiled
-	reported map[string]bool // invalid records already logged and counted
+	st      *State           // the state applied, nil before the first read
+	goodDoc *policy.Document // the last document that compiled
+	goodSrc string           // its text, which the last-known-good file holds while a later one is refused
+	docSrc  string           // parse cache: the text of doc
+	// warnedRev and warnedSrc are the policy revision and text whose
+	// push-rule problems warnPush logged last.
+	warnedRev int64
+	warnedSrc string
+	doc       *policy.Document
+	docErr    error
+	lastBad   string // text of the last refusal, so a failure is counted once
+	decoded   keyCache
+	base      amendBase       // the snapshot last compiled, for amend
+	invalid   []string        // invalid records of the state last compiled
+	reported  map[string]bool // invalid records already logged and counted
 	// saved is the state last offered to the last-known-good writer, or
 	// the file's state read at the start or installed: what the file
 	// holds for a later state without a policy document, with its
