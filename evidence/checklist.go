@@ -219,6 +219,9 @@ func (b *builder) answers() []answer {
 	if err != nil {
 		prop.note = err.Error()
 	}
+	// The note quotes what etcd and its records said (an error, a pod's
+	// name): it goes into a table cell, so it is escaped as one.
+	prop.note = mdBare(prop.note)
 	// The limits, bulk controls and spike rule are controls the period
 	// had in force, not the policy at its end alone: a rule pushed on the
 	// last day answered a quarter Yes. Each must hold in every revision
@@ -256,7 +259,9 @@ func (b *builder) answers() []answer {
 		if weak[i].flag() == "" {
 			weakOK++
 		} else {
-			unapproved = append(unapproved, fmt.Sprintf("revision %d at %s by %q", weak[i].entry.Revision, rfc(weak[i].entry.Time), weak[i].entry.Actor))
+			// The actor is whatever the push's writer named: quoted and
+			// escaped as every table cell is, so a | in it adds no cell.
+			unapproved = append(unapproved, fmt.Sprintf("revision %d at %s by %s", weak[i].entry.Revision, rfc(weak[i].entry.Time), mdCell(weak[i].entry.Actor)))
 		}
 	}
 	weakFact := fmt.Sprintf("%d policy pushes in period weakened the two-person controls (%s), %d with a second person's approval spent in the same etcd transaction", len(weak), policy.WeakeningKindNames(), weakOK)
@@ -274,7 +279,12 @@ func (b *builder) answers() []answer {
 	}
 	coverage := "no kind of review covers the whole period"
 	if len(sc.whole) > 0 {
-		coverage = "the whole period reviewed: " + strings.Join(sc.whole, ", ")
+		// A review's kind is the event's to name: escaped as a cell.
+		kinds := make([]string, len(sc.whole))
+		for i, k := range sc.whole {
+			kinds[i] = mdCell(k)
+		}
+		coverage = "the whole period reviewed: " + strings.Join(kinds, ", ")
 	} else if sc.about > 0 {
 		days := func(d time.Duration) string { return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) }
 		coverage += fmt.Sprintf(" (at most %s of its %s days)", days(sc.covered), days(b.cfg.Period.To.Sub(b.cfg.Period.From)))
