@@ -276,8 +276,14 @@ func (b *builder) periodCovered() string {
 	if !b.partial.IsZero() {
 		notes = append(notes, "partial, to "+rfc(b.partial))
 	}
-	if doubt := cmp.Or(b.trailDoubt(), b.rollbackDoubt()); doubt != "" {
-		notes = append(notes, doubt)
+	// Every doubt, not the first: a store both incomplete and checked
+	// against no head kept outside it said only "incomplete" here.
+	doubts := b.trailNotes()
+	if r := b.rollbackNote(); r != "" {
+		doubts = append(doubts, r)
+	}
+	if len(doubts) > 0 {
+		notes = append(notes, strings.Join(doubts, "; ")+": see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
 	}
 	if len(notes) == 0 {
 		return b.cfg.Period.Name
