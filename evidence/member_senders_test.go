@@ -290,3 +290,58 @@ func TestLiveSidecarStartIsTheCollectorsClock(t *testing.T) {
 		t.Errorf("warnings %q name pod-y, up from 06:00 by the collector's clock and sending every hour from 06:30", res.Warnings)
 	}
 }
+
+// TestForgedHeadInEtcdDatesNothing: the heads put under audit/head in
+// etcd dated the member records by their time, unopened. pod-x sent at
+// 01:00 and went silent; its record was deleted at 12:30, and the
+// collector's next head was at 13:00. A head written by hand after the
+// delete, naming 01:30 and signed with another key, cut pod-x's span to
+// 01:30: its silence was half an hour, under --silence, and the pack
+// named nothing. A head that does not verify with the collector's key
+// now dates nothing and is named. Nor does the collector's own head of
+// 01:00 put again after the delete: its time was read before its first
+// put, not before the later one.
+func TestForgedHeadInEtcdDatesNothing(t *testing.T) {
+	t.Parallel()
+	for _, replay := range []bool{false, true} {
+		day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+		r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA})
+		r.publishHead()
+		lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+		r.set(day.Add(time.Hour))
+		r.publishHead()
+		early, err := r.admin.AuditHead(r.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.send(r.emitter("pod-x", tokenA))
+		r.set(day.Add(12*time.Hour + 30*time.Minute))
+		if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		other, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: newKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := other.SignHead(day.Add(90 * time.Minute))
+		other.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if replay {
+			forged = early
+		}
+		if _, err := r.cli.Put(r.ctx, r.lay.AuditHead(), string(forged)); err != nil {
+			t.Fatal(err)
+		}
+		r.set(day.Add(13 * time.Hour))
+		r.publishHead()
+		res := r.pack("2026-05-12")
+		if want := `"pod-x" (token:sidecar-x): no batch stored 2026-05-12T01:00:00Z to 2026-05-12T13:00:00Z`; !warned(res, want) {
+			t.Errorf("replay %v: warnings %q: none says %q (the head put after the delete cut pod-x's span)", replay, res.Warnings, want)
+		}
+		if want := "INCOMPLETE: 1 audit head(s) put in etcd under audit/head are not the collector's heads in order: revision "; warned(res, want) == replay {
+			t.Errorf("replay %v: warnings %q: want %q only for the forged head", replay, res.Warnings, want)
+		}
+	}
+}

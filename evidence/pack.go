@@ -170,6 +170,7 @@ type builder struct {
 	// what was checked, for the Senders table.
 	silent      []string
 	silenceNote string
+	headsNote   string // why the heads in etcd dated nothing (headTimes)
 	// began says that the store began after the period did (or holds
 	// nothing, or cannot say when it began): the time before is not in
 	// the pack; "" when the store covers the period's start.

@@ -192,7 +192,7 @@ func (b *builder) checkSilence() error {
 	}
 	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
-	b.silenceNote += unnamedNote + " " + histNote
+	b.silenceNote += unnamedNote + " " + histNote + b.headsNote
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
@@ -349,8 +349,8 @@ type revClock struct {
 // published and the events of the store read from that cluster.
 func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 	var c revClock
-	c.heads = h.Heads
-	c.all = slices.Clone(h.Heads)
+	c.heads = b.headTimes(h)
+	c.all = slices.Clone(c.heads)
 	for _, ev := range b.allEvents {
 		// Revisions compare within one cluster only (an etcd replaced
 		// starts again from 1): an event of another, or of none named,
@@ -373,6 +373,52 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
 	}
 	return c
+}
+
+// headTimes opens the heads put in etcd (h.Heads) with the collector's
+// key and returns the times of those that verify, by revision. Only the
+// collector's and the operators' etcd roles write audit/, but the pack
+// does not take unsigned bytes for the collector's clock: a head written
+// by hand naming an early time after a sidecar's record was deleted cut
+// the span that sidecar counted live, and hid its silence
+// (TestForgedHeadInEtcdDatesNothing). A head that does not verify, or
+// that names an entry before one a head at a lower revision named (an
+// older head put again), dates nothing and is named INCOMPLETE, and
+// without the key no head dates anything: the spans are then only
+// longer, so more silence is named, never less. The same head put again
+// dates only its first put, the one its time was read before.
+func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision {
+	if len(h.Heads) == 0 {
+		return nil
+	}
+	if b.cfg.VerifyKey == nil {
+		b.headsNote = fmt.Sprintf(" The %d audit head(s) put in etcd date nothing: no collector key was given to verify them with.", len(h.Heads))
+		return nil
+	}
+	var out []etcdadmin.DatedRevision
+	var bad []string
+	seen := map[string]bool{}
+	var seq uint64
+	for _, put := range h.Heads {
+		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key", put.Revision))
+			continue
+		case ph.Seq < seq:
+			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))
+			continue
+		case seen[string(put.Doc)]:
+			continue
+		}
+		seen[string(put.Doc)], seq = true, ph.Seq
+		out = append(out, etcdadmin.DatedRevision{Revision: put.Revision, Time: ph.Time})
+	}
+	if len(bad) > 0 {
+		b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: %d audit head(s) put in etcd under audit/head are not the collector's heads in order: %s. They date no member record (only the collector and operators can write there: an operator wrote them, or etcd was restored), so the spans of the sidecars gone before the pack are dated without them, and the history of etcd the pack read is in doubt.",
+			len(bad), firstTen(bad)))
+	}
+	return out
 }
 
 // byRevision orders dated revisions by revision.
