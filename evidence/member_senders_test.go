@@ -186,7 +186,9 @@ func TestAnotherSendersBatchesDoNotCoverAPodsSilence(t *testing.T) {
 		t.Errorf("warnings %q name pod-b, which its own sender covered every hour", res.Warnings)
 	}
 	// Whether or not a silence shows, a pod named by two senders is named.
-	if want := `SENDERS DIFFER: the batches naming 1 pod(s) came from more than one sender: "pod-a" ("token:sidecar-a", "token:sidecar-b").`; !warned(res, want) {
+	// One sender after the other, but pod-a's sidecar never restarted
+	// between them: not a rotation (TestRotatedCredentialIsOneSidecar).
+	if want := `SENDERS DIFFER: the batches naming 1 pod(s) came from more than one sender, not one sidecar's credential rotated`; !warned(res, want) || !warned(res, `: "pod-a" ("token:sidecar-a", "token:sidecar-b").`) {
 		t.Errorf("warnings %q: none says %q", res.Warnings, want)
 	}
 }
@@ -343,5 +345,43 @@ func TestForgedHeadInEtcdDatesNothing(t *testing.T) {
 		if want := "INCOMPLETE: 1 audit head(s) put in etcd under audit/head are not the collector's heads in order: revision "; warned(res, want) == replay {
 			t.Errorf("replay %v: warnings %q: want %q only for the forged head", replay, res.Warnings, want)
 		}
+	}
+}
+
+// TestRotatedCredentialIsOneSidecar: pod-a's sidecar sent every hour with
+// token sidecar-a until 11:30, and was restarted at 11:50 with the token
+// renamed sidecar-b (its lease revoked, a new member record), sending
+// every hour from 12:00. Its batches were followed per sender, so the
+// pack said SENDERS DIFFER and named sidecar-a silent from 11:30,
+// INCOMPLETE, for a rotation. Senders one
+// after the other with the pod's sidecar restarting between them (its
+// member records) are now named SENDER ROTATED and checked as one line.
+func TestRotatedCredentialIsOneSidecar(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-b", Token: tokenB})
+	lease := r.member("pod-a", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	old := r.emitter("pod-a", tokenA)
+	for h := 1; h <= 11; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(old)
+	}
+	r.set(day.Add(11*time.Hour + 40*time.Minute))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(11*time.Hour + 50*time.Minute))
+	r.member("pod-a", day.Add(11*time.Hour+50*time.Minute), day.Add(11*time.Hour+50*time.Minute))
+	renamed := r.emitter("pod-a", tokenB)
+	for h := 12; h < 24; h++ {
+		r.set(day.Add(time.Duration(h) * time.Hour))
+		r.send(renamed)
+	}
+	res := r.pack("2026-05-12")
+	if warned(res, "SENDERS DIFFER") || warned(res, `"pod-a" (token:`) {
+		t.Errorf("warnings %q: a rotation read as two senders, or pod-a named silent", res.Warnings)
+	}
+	if want := `SENDER ROTATED: the batches naming 1 pod(s) came from one sender after another`; !warned(res, want) || !warned(res, `"pod-a" ("token:sidecar-a" 2026-05-12T01:30:00Z to 2026-05-12T11:30:00Z, then "token:sidecar-b" 2026-05-12T12:00:00Z to 2026-05-12T23:00:00Z)`) {
+		t.Errorf("warnings %q: none names pod-a's rotation", res.Warnings)
 	}
 }

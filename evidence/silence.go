@@ -145,6 +145,16 @@ func (b *builder) checkSilence() error {
 	if h.To != 0 {
 		histNote = b.departedSpans(spans, h, clock, end)
 	}
+	// When each pod's sidecars started, for the senders one after the
+	// other (senders.rotated): a new credential needs a new process.
+	b.senders.starts = map[string][]time.Time{}
+	for pod, ls := range spans {
+		for _, l := range ls {
+			if !l.from.IsZero() {
+				b.senders.starts[pod] = append(b.senders.starts[pod], l.from)
+			}
+		}
+	}
 	pods := make([]string, 0, len(spans))
 	for pod := range spans {
 		pods = append(pods, pod)
@@ -244,6 +254,21 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 		}
 		return "", s + suffix
 	}
+	if order, line, ok := b.senders.rotated(pod, senders); ok && len(senders) > 1 {
+		// One sender after another, never two at once: the pod's one
+		// sidecar given a new credential. Checked as one line, where
+		// each sender apart was silent before its first batch or after
+		// its last, a false INCOMPLETE for every rotation.
+		named := make([]string, len(order))
+		for i, s := range order {
+			named[i] = mdBare(s)
+		}
+		q := b.lineSilence(name+" ("+strings.Join(named, " then ")+")", line, live, clip, end)
+		if q == "" {
+			return "", ""
+		}
+		return q + suffix + fmt.Sprintf(" (the batches naming %s came from %d senders one after the other, checked as one sidecar's credential rotated: see SENDER ROTATED)", name, len(senders)), ""
+	}
 	var parts []string
 	for _, sender := range senders {
 		if q := b.senderSilence(sidecar{pod, sender}, live, clip, end); q != "" {
@@ -259,10 +284,58 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 	return strings.Join(parts, "; ") + suffix, ""
 }
 
+// rotated returns, for a pod whose batches came from senders, the
+// senders in the order they sent and their batches as one line, when
+// each sender's batches all came after the last of the one before it
+// and a member record of the pod shows a sidecar started between the
+// two: the pod's sidecar restarted with a new credential (a token
+// renamed, a certificate of a new identity: the sidecar reads both at
+// start). ok is false when two senders' batches overlap in time (two
+// sidecars naming the pod at once), when no start lies between them
+// (another sidecar's credential taking up the name of a pod whose own
+// sidecar stopped reads so), or a sender's were not followed.
+func (s *senders) rotated(pod string, senders []string) (order []string, line *podBatches, ok bool) {
+	pbs := make([]*podBatches, len(senders))
+	for i, sn := range senders {
+		if pbs[i] = s.pods[sidecar{pod, sn}]; pbs[i] == nil {
+			return nil, nil, false
+		}
+	}
+	idx := make([]int, len(senders))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return pbs[idx[i]].first.Before(pbs[idx[j]].first) })
+	line = &podBatches{first: pbs[idx[0]].first}
+	for i, j := range idx {
+		pb := pbs[j]
+		if i > 0 {
+			prev := pbs[idx[i-1]]
+			restarted := slices.ContainsFunc(s.starts[pod], func(t time.Time) bool { return !t.Before(prev.last) && !t.After(pb.first) })
+			if !pb.first.After(prev.last) || !restarted {
+				return nil, nil, false
+			}
+			if pb.first.Sub(prev.last) > s.quiet {
+				line.gaps = append(line.gaps, quietSpan{prev.last, pb.first})
+			}
+		}
+		line.gaps = append(line.gaps, pb.gaps...)
+		line.more += pb.more
+		line.last = pb.last
+		order = append(order, senders[j])
+	}
+	return order, line, true
+}
+
 // senderSilence returns the quiet spans of sc's batches within live, ""
 // when none is longer than senders.quiet.
 func (b *builder) senderSilence(sc sidecar, live []liveSpan, clip func(liveSpan, time.Time, time.Time) (time.Time, time.Time, bool), end time.Time) string {
-	pb := b.senders.pods[sc]
+	return b.lineSilence(mdCell(sc.pod)+" ("+mdBare(sc.sender)+")", b.senders.pods[sc], live, clip, end)
+}
+
+// lineSilence returns the quiet spans of pb's batches within live,
+// named label, "" when none is longer than senders.quiet.
+func (b *builder) lineSilence(label string, pb *podBatches, live []liveSpan, clip func(liveSpan, time.Time, time.Time) (time.Time, time.Time, bool), end time.Time) string {
 	// The quiet spans over all time: before the first batch, between
 	// two, after the last; each is silence where it meets a span the
 	// pod was live.
@@ -282,7 +355,7 @@ func (b *builder) senderSilence(sc sidecar, live []liveSpan, clip func(liveSpan,
 	if len(spans) == 0 {
 		return ""
 	}
-	return mdCell(sc.pod) + " (" + mdBare(sc.sender) + "): no batch stored " + strings.Join(spans, ", ")
+	return label + ": no batch stored " + strings.Join(spans, ", ")
 }
 
 // mdBare is mdCell without the quotes: a sender's name, its
