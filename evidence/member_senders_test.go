@@ -385,3 +385,48 @@ func TestRotatedCredentialIsOneSidecar(t *testing.T) {
 		t.Errorf("warnings %q: none names pod-a's rotation", res.Warnings)
 	}
 }
+
+// TestRecordsDateASidecarsDelete: with no head published in etcd and no
+// lifecycle event after it, nothing dated the delete of a gone sidecar's
+// member record, and it counted live to the period's end. pod-x sent at
+// 01:00 and 01:50 and was removed at 02:00; pod-y, started at 02:10,
+// sent every hour from 02:30, its records naming the etcd revision it
+// had applied, its own member record's put, which came after pod-x's
+// delete. The pack named pod-x silent from 01:50 to the day's end,
+// INCOMPLETE for a sidecar gone. The first batch the collector stored
+// naming a revision written after the delete now dates it.
+func TestRecordsDateASidecarsDelete(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "sidecar-y", Token: tokenB})
+	lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	x := r.emitter("pod-x", tokenA)
+	for _, at := range []time.Duration{time.Hour, time.Hour + 50*time.Minute} {
+		r.set(day.Add(at))
+		r.send(x)
+	}
+	r.set(day.Add(2 * time.Hour))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(2*time.Hour + 10*time.Minute))
+	r.member("pod-y", day.Add(2*time.Hour+10*time.Minute), day.Add(2*time.Hour+10*time.Minute))
+	got, err := r.cli.Get(r.ctx, r.lay.Member("pod-y"))
+	if err != nil || len(got.Kvs) != 1 {
+		t.Fatal(err, got)
+	}
+	rev := got.Kvs[0].ModRevision
+	y := r.emitter("pod-y", tokenB)
+	for h := 2; h < 24; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		want := y.Stats().Delivered + 1
+		if !y.Emit(&audit.Record{Time: r.now().UnixNano(), Status: 200, Decision: audit.Allowed, Tenant: "acme", Client: "acme-hris", Route: "/v1/users", PolicyRevision: rev}) {
+			t.Fatal("the emitter refused a record")
+		}
+		waitUntil(t, "the batch delivered", func() bool { return y.Stats().Delivered == want })
+	}
+	res := r.pack("2026-05-12")
+	if warned(res, `"pod-x"`) || warned(res, `"pod-y"`) {
+		t.Errorf("warnings %q name pod-x, gone by 02:30 by the first batch naming a revision after its delete, or pod-y", res.Warnings)
+	}
+}

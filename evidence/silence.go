@@ -432,6 +432,24 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 			c.all = append(c.all, etcdadmin.DatedRevision{Revision: ev.Revision, Time: ev.Time})
 		}
 	}
+	// The records the collector stored name the revision their sidecar
+	// had applied: by the time it stored the batch, that revision was
+	// written. With no head published and few events, these are the
+	// only readings after a sidecar's delete, which otherwise counted
+	// live to the period's end (TestRecordsDateASidecarsDelete). The
+	// revision is the sender's to write, so only one the pack knows was
+	// written in this cluster counts (a policy push, a member record's
+	// write or delete): a made-up revision dates nothing, and naming a
+	// real one before it was written takes foreknowledge of etcd's
+	// revisions.
+	written := writtenRevisions(b.cfg.History, h)
+	for rev, t := range b.seenRevisions {
+		if written[rev] && h.Cluster != 0 {
+			// Revision rev was written by t: a reading "after" rev, as
+			// revClock.by reads one at a revision above the one it dates.
+			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
+		}
+	}
 	slices.SortStableFunc(c.heads, byRevision)
 	slices.SortStableFunc(c.all, byRevision)
 	c.headsUpTo = make([]time.Time, len(c.heads))
@@ -446,6 +464,23 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
 	}
 	return c
+}
+
+// writtenRevisions are the revisions the pack read a write at: the
+// policy pushes and the member records' puts and deletes.
+func writtenRevisions(hist []etcdadmin.HistoryEntry, h etcdadmin.MemberHistory) map[int64]bool {
+	w := map[int64]bool{}
+	for _, e := range hist {
+		w[e.Revision] = true
+	}
+	for _, d := range h.Dated {
+		w[d.Revision] = true
+	}
+	for _, l := range h.Lives {
+		w[l.Created], w[l.Deleted] = true, true
+	}
+	delete(w, 0)
+	return w
 }
 
 // headTimes opens the heads put in etcd (h.Heads) with the collector's
@@ -571,7 +606,7 @@ func (b *builder) departedSpans(spans map[string][]liveSpan, h etcdadmin.MemberH
 		spans[l.Pod] = append(spans[l.Pod], liveSpan{from: from, to: to, how: how})
 		gone++
 	}
-	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the first reading of the collector's clock after its record's delete (an audit head it published in etcd, or a lifecycle event it stored, at a later revision): a record holds no time of its delete, and a sidecar's own times are its clock's.", h.From, h.To, gone)
+	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the first reading of the collector's clock after its record's delete (an audit head it published in etcd, a lifecycle event it stored, at a later revision, or a batch it stored whose records name a revision written after the delete): a record holds no time of its delete, and a sidecar's own times are its clock's.", h.From, h.To, gone)
 	if h.From > 1 {
 		if oldest := clock.by(h.From - 1); oldest.IsZero() || oldest.After(b.cfg.Period.From) {
 			b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: etcd compacted the history of the member records before revision %d, and no reading of the collector's clock dates that revision at or before the period's start: a sidecar live during period %s that went away before then has no record left, so its silence, if any, is not named in this pack.", h.From, b.cfg.Period.Name))
