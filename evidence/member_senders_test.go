@@ -430,3 +430,30 @@ func TestRecordsDateASidecarsDelete(t *testing.T) {
 		t.Errorf("warnings %q name pod-x, gone by 02:30 by the first batch naming a revision after its delete, or pod-y", res.Warnings)
 	}
 }
+
+// TestFileModeSidecarSilenceNotChecked: a sidecar run in file mode keeps
+// no member record in etcd, so the silence check, which starts from the
+// member records, never looked at pod-f's batches: pod-f sent once at
+// 01:00 and stopped, and the pack said the silence of the sidecars was
+// checked and named nothing. A pod whose batches no member record
+// matches is now named SILENCE NOT CHECKED, with a warning.
+func TestFileModeSidecarSilenceNotChecked(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-f", Token: tokenB})
+	r.member("pod-a", day, day)
+	a, f := r.emitter("pod-a", tokenA), r.emitter("pod-f", tokenB)
+	r.set(day.Add(time.Hour))
+	r.send(f)
+	for h := range 24 {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(a)
+	}
+	res := r.pack("2026-05-12")
+	if want := `SILENCE NOT CHECKED: batches of period 2026-05-12_2026-05-12 from 1 sidecar(s) name a pod no member record in etcd names, live or in the history read: "pod-f" (token:sidecar-f).`; !warned(res, want) {
+		t.Errorf("warnings %q: none says %q", res.Warnings, want)
+	}
+	if warned(res, `"pod-a"`) {
+		t.Errorf("warnings %q name pod-a, which sent every hour", res.Warnings)
+	}
+}

@@ -180,6 +180,25 @@ func (b *builder) checkSilence() error {
 		b.warn("%s", unnamedNote)
 		unnamedNote = " " + unnamedNote
 	}
+	// A pod whose batches came in but that no member record names, live
+	// or in etcd's history: a sidecar in file mode (--policy-file) keeps
+	// none, nor does one of another etcd or prefix. Its silence is
+	// checked against nothing, and the note below counted only the
+	// sidecars with records, so the pack said the silence of every
+	// sidecar was checked (TestFileModeSidecarSilenceNotChecked).
+	var unrecorded []string
+	for k := range b.senders.pods {
+		if k.pod != "" && spans[k.pod] == nil {
+			unrecorded = append(unrecorded, mdCell(k.pod)+" ("+mdBare(k.sender)+")")
+		}
+	}
+	if len(unrecorded) > 0 {
+		slices.Sort(unrecorded)
+		t := fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s from %d sidecar(s) name a pod no member record in etcd names, live or in the history read: %s. A sidecar run in file mode (--policy-file) keeps no member record, nor does one of another etcd or prefix, so nothing shows when it was up: whether it stopped sending during the period is not checked, and records it never sent are not in this pack. Only the batches missing between those it stored are counted (batches missing).",
+			b.cfg.Period.Name, len(unrecorded), firstTen(unrecorded))
+		b.warn("%s", t)
+		unnamedNote += " " + t
+	}
 	var quietText, neverText []string
 	for _, p := range pods {
 		slices.Sort(senders[p])
