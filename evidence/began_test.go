@@ -82,11 +82,16 @@ func TestPackSaysWhenTheStoreBegan(t *testing.T) {
 			}
 			// The signed manifest, uploaded alone to the evidence library,
 			// says it too: before, it claimed the whole period.
-			// (Checked against no published head, which it says when it
-			// says nothing more.)
+			// It was checked against no published head, which it says
+			// beside incomplete: before, it said only the first of the two.
 			covered := p.Name + " (ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
-			if tt.want != "" {
-				covered = p.Name + " (incomplete: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+			// An empty store fails audit verify too (nothing to verify is no
+			// proof), which it says as well.
+			switch {
+			case tt.data == empty:
+				covered = p.Name + " (incomplete; the store failed its integrity proof; ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+			case tt.want != "":
+				covered = p.Name + " (incomplete; ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
 			}
 			for _, r := range res.Files {
 				if r.Period != covered {

@@ -127,38 +127,55 @@ func (a *answer) yesNo(doubt, rollback string, so time.Time) string {
 }
 
 // rollbackDoubt says, for the trail's answers, that the store was checked
-// against no head kept outside it; "" when it was, or when trailDoubt
-// already says more.
+// against no head kept outside it; "" when it was.
 func (b *builder) rollbackDoubt() string {
+	if d := b.rollbackNote(); d != "" {
+		return d + ": see " + FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
+	}
+	return ""
+}
+
+// rollbackNote is rollbackDoubt without the file it names.
+func (b *builder) rollbackNote() string {
 	if b.cfg.VerifyKey == nil || b.cfg.Anchor.given() {
 		return ""
 	}
-	return "ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
+	return "ROLLBACK NOT CHECKED, no published head"
 }
 
 // trailDoubt says, for the checklist's answers, why the trail is not
-// evidence of the whole period, naming the file that says more: the
-// store holds part of it (incomplete), its integrity proof failed or
-// was not made, or entries were left out as failing their checks; ""
-// when none.
+// evidence of the whole period, naming the file that says more; ""
+// when nothing does (trailNotes).
 func (b *builder) trailDoubt() string {
-	file := FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
+	if notes := b.trailNotes(); len(notes) > 0 {
+		return strings.Join(notes, "; ") + ": see " + FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md")
+	}
+	return ""
+}
+
+// trailNotes are each reason the trail is not evidence of the whole
+// period: the store holds part of it (incomplete), its integrity proof
+// failed or was not made, or entries were left out as failing their
+// checks. All of them, not the first: a pack both incomplete and failing
+// its proof said only "incomplete" where its Period Covered was read.
+func (b *builder) trailNotes() []string {
+	var notes []string
 	if len(b.incomplete()) > 0 {
-		return "incomplete: see " + file
+		notes = append(notes, "incomplete")
 	}
 	if b.cfg.VerifyKey == nil {
 		// Nothing checked that the store is the collector's: anyone who
 		// can write its folder could have written the answers' facts.
-		return "the store was NOT VERIFIED, no collector key was given: see " + file
+		return append(notes, "the store was NOT VERIFIED, no collector key was given")
 	}
 	rep, err := b.verified()
 	switch {
 	case err != nil:
-		return "the store was NOT VERIFIED: see " + file
+		notes = append(notes, "the store was NOT VERIFIED")
 	case rep != nil && !rep.OK() || b.leftOut > 0:
-		return "the store failed its integrity proof: see " + file
+		notes = append(notes, "the store failed its integrity proof")
 	}
-	return ""
+	return notes
 }
 
 // checklist writes the ISO 27017 API evidence checklist, each answer
@@ -219,6 +236,9 @@ func (b *builder) answers() []answer {
 	if err != nil {
 		prop.note = err.Error()
 	}
+	// The note quotes what etcd and its records said (an error, a pod's
+	// name): it goes into a table cell, so it is escaped as one.
+	prop.note = mdBare(prop.note)
 	// The limits, bulk controls and spike rule are controls the period
 	// had in force, not the policy at its end alone: a rule pushed on the
 	// last day answered a quarter Yes. Each must hold in every revision
@@ -256,7 +276,9 @@ func (b *builder) answers() []answer {
 		if weak[i].flag() == "" {
 			weakOK++
 		} else {
-			unapproved = append(unapproved, fmt.Sprintf("revision %d at %s by %q", weak[i].entry.Revision, rfc(weak[i].entry.Time), weak[i].entry.Actor))
+			// The actor is whatever the push's writer named: quoted and
+			// escaped as every table cell is, so a | in it adds no cell.
+			unapproved = append(unapproved, fmt.Sprintf("revision %d at %s by %s", weak[i].entry.Revision, rfc(weak[i].entry.Time), mdCell(weak[i].entry.Actor)))
 		}
 	}
 	weakFact := fmt.Sprintf("%d policy pushes in period weakened the two-person controls (%s), %d with a second person's approval spent in the same etcd transaction", len(weak), policy.WeakeningKindNames(), weakOK)
@@ -274,7 +296,12 @@ func (b *builder) answers() []answer {
 	}
 	coverage := "no kind of review covers the whole period"
 	if len(sc.whole) > 0 {
-		coverage = "the whole period reviewed: " + strings.Join(sc.whole, ", ")
+		// A review's kind is the event's to name: escaped as a cell.
+		kinds := make([]string, len(sc.whole))
+		for i, k := range sc.whole {
+			kinds[i] = mdBare(k)
+		}
+		coverage = "the whole period reviewed: " + strings.Join(kinds, ", ")
 	} else if sc.about > 0 {
 		days := func(d time.Duration) string { return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) }
 		coverage += fmt.Sprintf(" (at most %s of its %s days)", days(sc.covered), days(b.cfg.Period.To.Sub(b.cfg.Period.From)))

@@ -186,7 +186,9 @@ func TestAnotherSendersBatchesDoNotCoverAPodsSilence(t *testing.T) {
 		t.Errorf("warnings %q name pod-b, which its own sender covered every hour", res.Warnings)
 	}
 	// Whether or not a silence shows, a pod named by two senders is named.
-	if want := `SENDERS DIFFER: the batches naming 1 pod(s) came from more than one sender: "pod-a" ("token:sidecar-a", "token:sidecar-b").`; !warned(res, want) {
+	// One sender after the other, but pod-a's sidecar never restarted
+	// between them: not a rotation (TestRotatedCredentialIsOneSidecar).
+	if want := `SENDERS DIFFER: the batches naming 1 pod(s) came from more than one sender, not one sidecar's credential rotated`; !warned(res, want) || !warned(res, `: "pod-a" ("token:sidecar-a", "token:sidecar-b").`) {
 		t.Errorf("warnings %q: none says %q", res.Warnings, want)
 	}
 }
@@ -288,5 +290,170 @@ func TestLiveSidecarStartIsTheCollectorsClock(t *testing.T) {
 	}
 	if warned(res, `"pod-y"`) {
 		t.Errorf("warnings %q name pod-y, up from 06:00 by the collector's clock and sending every hour from 06:30", res.Warnings)
+	}
+}
+
+// TestForgedHeadInEtcdDatesNothing: the heads put under audit/head in
+// etcd dated the member records by their time, unopened. pod-x sent at
+// 01:00 and went silent; its record was deleted at 12:30, and the
+// collector's next head was at 13:00. A head written by hand after the
+// delete, naming 01:30 and signed with another key, cut pod-x's span to
+// 01:30: its silence was half an hour, under --silence, and the pack
+// named nothing. A head that does not verify with the collector's key
+// now dates nothing and is named. Nor does the collector's own head of
+// 01:00 put again after the delete: its time was read before its first
+// put, not before the later one.
+func TestForgedHeadInEtcdDatesNothing(t *testing.T) {
+	t.Parallel()
+	for _, replay := range []bool{false, true} {
+		day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+		r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA})
+		r.publishHead()
+		lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+		r.set(day.Add(time.Hour))
+		r.publishHead()
+		early, err := r.admin.AuditHead(r.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.send(r.emitter("pod-x", tokenA))
+		r.set(day.Add(12*time.Hour + 30*time.Minute))
+		if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		other, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: newKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := other.SignHead(day.Add(90 * time.Minute))
+		other.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if replay {
+			forged = early
+		}
+		if _, err := r.cli.Put(r.ctx, r.lay.AuditHead(), string(forged)); err != nil {
+			t.Fatal(err)
+		}
+		r.set(day.Add(13 * time.Hour))
+		r.publishHead()
+		res := r.pack("2026-05-12")
+		if want := `"pod-x" (token:sidecar-x): no batch stored 2026-05-12T01:00:00Z to 2026-05-12T13:00:00Z`; !warned(res, want) {
+			t.Errorf("replay %v: warnings %q: none says %q (the head put after the delete cut pod-x's span)", replay, res.Warnings, want)
+		}
+		if want := "INCOMPLETE: 1 audit head(s) put in etcd under audit/head are not the collector's heads in order: revision "; warned(res, want) == replay {
+			t.Errorf("replay %v: warnings %q: want %q only for the forged head", replay, res.Warnings, want)
+		}
+	}
+}
+
+// TestRotatedCredentialIsOneSidecar: pod-a's sidecar sent every hour with
+// token sidecar-a until 11:30, and was restarted at 11:50 with the token
+// renamed sidecar-b (its lease revoked, a new member record), sending
+// every hour from 12:00. Its batches were followed per sender, so the
+// pack said SENDERS DIFFER and named sidecar-a silent from 11:30,
+// INCOMPLETE, for a rotation. Senders one
+// after the other with the pod's sidecar restarting between them (its
+// member records) are now named SENDER ROTATED and checked as one line.
+func TestRotatedCredentialIsOneSidecar(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-b", Token: tokenB})
+	lease := r.member("pod-a", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	old := r.emitter("pod-a", tokenA)
+	for h := 1; h <= 11; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(old)
+	}
+	r.set(day.Add(11*time.Hour + 40*time.Minute))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(11*time.Hour + 50*time.Minute))
+	r.member("pod-a", day.Add(11*time.Hour+50*time.Minute), day.Add(11*time.Hour+50*time.Minute))
+	renamed := r.emitter("pod-a", tokenB)
+	for h := 12; h < 24; h++ {
+		r.set(day.Add(time.Duration(h) * time.Hour))
+		r.send(renamed)
+	}
+	res := r.pack("2026-05-12")
+	if warned(res, "SENDERS DIFFER") || warned(res, `"pod-a" (token:`) {
+		t.Errorf("warnings %q: a rotation read as two senders, or pod-a named silent", res.Warnings)
+	}
+	if want := `SENDER ROTATED: the batches naming 1 pod(s) came from one sender after another`; !warned(res, want) || !warned(res, `"pod-a" ("token:sidecar-a" 2026-05-12T01:30:00Z to 2026-05-12T11:30:00Z, then "token:sidecar-b" 2026-05-12T12:00:00Z to 2026-05-12T23:00:00Z)`) {
+		t.Errorf("warnings %q: none names pod-a's rotation", res.Warnings)
+	}
+}
+
+// TestRecordsDateASidecarsDelete: with no head published in etcd and no
+// lifecycle event after it, nothing dated the delete of a gone sidecar's
+// member record, and it counted live to the period's end. pod-x sent at
+// 01:00 and 01:50 and was removed at 02:00; pod-y, started at 02:10,
+// sent every hour from 02:30, its records naming the etcd revision it
+// had applied, its own member record's put, which came after pod-x's
+// delete. The pack named pod-x silent from 01:50 to the day's end,
+// INCOMPLETE for a sidecar gone. The first batch the collector stored
+// naming a revision written after the delete now dates it.
+func TestRecordsDateASidecarsDelete(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "sidecar-y", Token: tokenB})
+	lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	x := r.emitter("pod-x", tokenA)
+	for _, at := range []time.Duration{time.Hour, time.Hour + 50*time.Minute} {
+		r.set(day.Add(at))
+		r.send(x)
+	}
+	r.set(day.Add(2 * time.Hour))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(2*time.Hour + 10*time.Minute))
+	r.member("pod-y", day.Add(2*time.Hour+10*time.Minute), day.Add(2*time.Hour+10*time.Minute))
+	got, err := r.cli.Get(r.ctx, r.lay.Member("pod-y"))
+	if err != nil || len(got.Kvs) != 1 {
+		t.Fatal(err, got)
+	}
+	rev := got.Kvs[0].ModRevision
+	y := r.emitter("pod-y", tokenB)
+	for h := 2; h < 24; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		want := y.Stats().Delivered + 1
+		if !y.Emit(&audit.Record{Time: r.now().UnixNano(), Status: 200, Decision: audit.Allowed, Tenant: "acme", Client: "acme-hris", Route: "/v1/users", PolicyRevision: rev}) {
+			t.Fatal("the emitter refused a record")
+		}
+		waitUntil(t, "the batch delivered", func() bool { return y.Stats().Delivered == want })
+	}
+	res := r.pack("2026-05-12")
+	if warned(res, `"pod-x"`) || warned(res, `"pod-y"`) {
+		t.Errorf("warnings %q name pod-x, gone by 02:30 by the first batch naming a revision after its delete, or pod-y", res.Warnings)
+	}
+}
+
+// TestFileModeSidecarSilenceNotChecked: a sidecar run in file mode keeps
+// no member record in etcd, so the silence check, which starts from the
+// member records, never looked at pod-f's batches: pod-f sent once at
+// 01:00 and stopped, and the pack said the silence of the sidecars was
+// checked and named nothing. A pod whose batches no member record
+// matches is now named SILENCE NOT CHECKED, with a warning.
+func TestFileModeSidecarSilenceNotChecked(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-f", Token: tokenB})
+	r.member("pod-a", day, day)
+	a, f := r.emitter("pod-a", tokenA), r.emitter("pod-f", tokenB)
+	r.set(day.Add(time.Hour))
+	r.send(f)
+	for h := range 24 {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(a)
+	}
+	res := r.pack("2026-05-12")
+	if want := `SILENCE NOT CHECKED: batches of period 2026-05-12_2026-05-12 from 1 sidecar(s) name a pod no member record in etcd names, live or in the history read: "pod-f" (token:sidecar-f).`; !warned(res, want) {
+		t.Errorf("warnings %q: none says %q", res.Warnings, want)
+	}
+	if warned(res, `"pod-a"`) {
+		t.Errorf("warnings %q name pod-a, which sent every hour", res.Warnings)
 	}
 }

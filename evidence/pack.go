@@ -170,6 +170,12 @@ type builder struct {
 	// what was checked, for the Senders table.
 	silent      []string
 	silenceNote string
+	headsNote   string // why the heads in etcd dated nothing (headTimes)
+	// seenRevisions are, by the etcd revision a record's sidecar had
+	// applied (its policy_revision), the earliest time the collector
+	// stored a batch holding one: that revision was written by then
+	// (etcdClock).
+	seenRevisions map[int64]time.Time
 	// began says that the store began after the period did (or holds
 	// nothing, or cannot say when it began): the time before is not in
 	// the pack; "" when the store covers the period's start.
@@ -276,8 +282,14 @@ func (b *builder) periodCovered() string {
 	if !b.partial.IsZero() {
 		notes = append(notes, "partial, to "+rfc(b.partial))
 	}
-	if doubt := cmp.Or(b.trailDoubt(), b.rollbackDoubt()); doubt != "" {
-		notes = append(notes, doubt)
+	// Every doubt, not the first: a store both incomplete and checked
+	// against no head kept outside it said only "incomplete" here.
+	doubts := b.trailNotes()
+	if r := b.rollbackNote(); r != "" {
+		doubts = append(doubts, r)
+	}
+	if len(doubts) > 0 {
+		notes = append(notes, strings.Join(doubts, "; ")+": see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
 	}
 	if len(notes) == 0 {
 		return b.cfg.Period.Name

@@ -47,6 +47,7 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 				return nil
 			}
 			b.senders.add(e)
+			b.noteRevision(e, r)
 			over := b.tally.approvalsOver
 			b.tally.add(b, r)
 			if b.tally.approvalsOver != over {
@@ -85,6 +86,28 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 		return nil, nil, err
 	}
 	return all, rep, b.recountLate(marks)
+}
+
+// maxSeenRevisions bounds the revisions noteRevision keeps: a sidecar
+// names the revisions it applied, and a sender writing made-up ones must
+// not grow the map without end.
+const maxSeenRevisions = 100000
+
+// noteRevision keeps, for the revision r's sidecar had applied, the
+// earliest time the collector stored a batch holding it.
+func (b *builder) noteRevision(e *collector.Entry, r *collector.StoredRecord) {
+	if r.PolicyRevision <= 0 {
+		return
+	}
+	if b.seenRevisions == nil {
+		b.seenRevisions = map[int64]time.Time{}
+	}
+	t, ok := b.seenRevisions[r.PolicyRevision]
+	switch {
+	case ok && !e.Time.Before(t):
+	case ok || len(b.seenRevisions) < maxSeenRevisions:
+		b.seenRevisions[r.PolicyRevision] = e.Time
+	}
 }
 
 // entryPos is an entry's place in the store: its segment and line.

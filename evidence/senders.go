@@ -58,6 +58,11 @@ type senders struct {
 	// names is its sender's to write.
 	pods     map[sidecar]*podBatches
 	podsOver bool // a pod past maxInstances was not followed
+	// starts are when each pod's sidecars started, by their member
+	// records (checkSilence): a credential changes only with a new
+	// process, so senders one after the other with a start between
+	// them are one sidecar's credential rotated (rotated).
+	starts map[string][]time.Time
 	// quiet is how long a pod may store no batch before its gap is
 	// kept (Config.Silence); set before the store is read.
 	quiet time.Duration
@@ -220,9 +225,12 @@ func (b *builder) sendersTable() string {
 // podsOfSenders names the pods whose batches came from more than one
 // sender, "" when none did: the pod a batch names is its sender's to
 // write, so a token of one sidecar sending another pod's name makes
-// records that read as that pod's. A pod's sidecar keeps one credential
-// (a token rotated under a new name, or a certificate of a new identity,
-// shows here too).
+// records that read as that pod's. A pod's sidecar holds one credential
+// and reads it at start: senders one after the other with a start of
+// the pod's sidecar between them (its member records) are its credential
+// rotated (SENDER ROTATED), named for the reviewer to match with the
+// change that rotated it; any other pair (batches at once, or a sender
+// taking up the name with no restart between) is SENDERS DIFFER.
 func (b *builder) podsOfSenders() string {
 	by := map[string][]string{}
 	for k := range b.senders.by {
@@ -230,20 +238,36 @@ func (b *builder) podsOfSenders() string {
 			by[k.pod] = append(by[k.pod], k.sender)
 		}
 	}
-	var parts []string
+	var differ, rotated []string
 	for pod, ss := range by {
-		if len(ss) > 1 {
-			slices.Sort(ss)
-			for i := range ss {
-				ss[i] = mdCell(ss[i])
-			}
-			parts = append(parts, mdCell(pod)+" ("+strings.Join(ss, ", ")+")")
+		if len(ss) < 2 {
+			continue
 		}
+		slices.Sort(ss)
+		if order, _, ok := b.senders.rotated(pod, ss); ok {
+			var steps []string
+			for _, s := range order {
+				pb := b.senders.pods[sidecar{pod, s}]
+				steps = append(steps, fmt.Sprintf("%s %s to %s", mdCell(s), rfc(pb.first), rfc(pb.last)))
+			}
+			rotated = append(rotated, mdCell(pod)+" ("+strings.Join(steps, ", then ")+")")
+			continue
+		}
+		for i := range ss {
+			ss[i] = mdCell(ss[i])
+		}
+		differ = append(differ, mdCell(pod)+" ("+strings.Join(ss, ", ")+")")
 	}
-	if len(parts) == 0 {
-		return ""
+	sort.Strings(differ)
+	sort.Strings(rotated)
+	var out []string
+	if len(differ) > 0 {
+		out = append(out, fmt.Sprintf("SENDERS DIFFER: the batches naming %d pod(s) came from more than one sender, not one sidecar's credential rotated (their batches overlap in time, or no member record shows the pod's sidecar restarted between one sender's last batch and the next one's first): %s. The pod a batch names is its sender's to write: one of them may be another sidecar's credential sending that pod's name, its records reading as that pod's (each sender's silence is checked apart).",
+			len(differ), firstTen(differ)))
 	}
-	sort.Strings(parts)
-	return fmt.Sprintf("SENDERS DIFFER: the batches naming %d pod(s) came from more than one sender: %s. The pod a batch names is its sender's to write: one of them may be another sidecar's credential sending that pod's name, its records reading as that pod's (each sender's silence is checked apart).",
-		len(parts), firstTen(parts))
+	if len(rotated) > 0 {
+		out = append(out, fmt.Sprintf("SENDER ROTATED: the batches naming %d pod(s) came from one sender after another, never two at once, the pod's sidecar restarting between them by its member records (when each sent, by the collector's clock): %s. Read as the pod's sidecar restarted with a new credential (a token renamed, a certificate rotated), and its silence checked as one line: match each change with the change record of the rotation.",
+			len(rotated), firstTen(rotated)))
+	}
+	return strings.Join(out, "\n\n")
 }

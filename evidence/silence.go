@@ -145,6 +145,16 @@ func (b *builder) checkSilence() error {
 	if h.To != 0 {
 		histNote = b.departedSpans(spans, h, clock, end)
 	}
+	// When each pod's sidecars started, for the senders one after the
+	// other (senders.rotated): a new credential needs a new process.
+	b.senders.starts = map[string][]time.Time{}
+	for pod, ls := range spans {
+		for _, l := range ls {
+			if !l.from.IsZero() {
+				b.senders.starts[pod] = append(b.senders.starts[pod], l.from)
+			}
+		}
+	}
 	pods := make([]string, 0, len(spans))
 	for pod := range spans {
 		pods = append(pods, pod)
@@ -170,6 +180,25 @@ func (b *builder) checkSilence() error {
 		b.warn("%s", unnamedNote)
 		unnamedNote = " " + unnamedNote
 	}
+	// A pod whose batches came in but that no member record names, live
+	// or in etcd's history: a sidecar in file mode (--policy-file) keeps
+	// none, nor does one of another etcd or prefix. Its silence is
+	// checked against nothing, and the note below counted only the
+	// sidecars with records, so the pack said the silence of every
+	// sidecar was checked (TestFileModeSidecarSilenceNotChecked).
+	var unrecorded []string
+	for k := range b.senders.pods {
+		if k.pod != "" && spans[k.pod] == nil {
+			unrecorded = append(unrecorded, mdCell(k.pod)+" ("+mdBare(k.sender)+")")
+		}
+	}
+	if len(unrecorded) > 0 {
+		slices.Sort(unrecorded)
+		t := fmt.Sprintf("SILENCE NOT CHECKED: batches of period %s from %d sidecar(s) name a pod no member record in etcd names, live or in the history read: %s. A sidecar run in file mode (--policy-file) keeps no member record, nor does one of another etcd or prefix, so nothing shows when it was up: whether it stopped sending during the period is not checked, and records it never sent are not in this pack. Only the batches missing between those it stored are counted (batches missing).",
+			b.cfg.Period.Name, len(unrecorded), firstTen(unrecorded))
+		b.warn("%s", t)
+		unnamedNote += " " + t
+	}
 	var quietText, neverText []string
 	for _, p := range pods {
 		slices.Sort(senders[p])
@@ -192,7 +221,7 @@ func (b *builder) checkSilence() error {
 	}
 	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
-	b.silenceNote += unnamedNote + " " + histNote
+	b.silenceNote += unnamedNote + " " + histNote + b.headsNote
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
@@ -244,6 +273,21 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 		}
 		return "", s + suffix
 	}
+	if order, line, ok := b.senders.rotated(pod, senders); ok && len(senders) > 1 {
+		// One sender after another, never two at once: the pod's one
+		// sidecar given a new credential. Checked as one line, where
+		// each sender apart was silent before its first batch or after
+		// its last, a false INCOMPLETE for every rotation.
+		named := make([]string, len(order))
+		for i, s := range order {
+			named[i] = mdBare(s)
+		}
+		q := b.lineSilence(name+" ("+strings.Join(named, " then ")+")", line, live, clip, end)
+		if q == "" {
+			return "", ""
+		}
+		return q + suffix + fmt.Sprintf(" (the batches naming %s came from %d senders one after the other, checked as one sidecar's credential rotated: see SENDER ROTATED)", name, len(senders)), ""
+	}
 	var parts []string
 	for _, sender := range senders {
 		if q := b.senderSilence(sidecar{pod, sender}, live, clip, end); q != "" {
@@ -259,10 +303,58 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 	return strings.Join(parts, "; ") + suffix, ""
 }
 
+// rotated returns, for a pod whose batches came from senders, the
+// senders in the order they sent and their batches as one line, when
+// each sender's batches all came after the last of the one before it
+// and a member record of the pod shows a sidecar started between the
+// two: the pod's sidecar restarted with a new credential (a token
+// renamed, a certificate of a new identity: the sidecar reads both at
+// start). ok is false when two senders' batches overlap in time (two
+// sidecars naming the pod at once), when no start lies between them
+// (another sidecar's credential taking up the name of a pod whose own
+// sidecar stopped reads so), or a sender's were not followed.
+func (s *senders) rotated(pod string, senders []string) (order []string, line *podBatches, ok bool) {
+	pbs := make([]*podBatches, len(senders))
+	for i, sn := range senders {
+		if pbs[i] = s.pods[sidecar{pod, sn}]; pbs[i] == nil {
+			return nil, nil, false
+		}
+	}
+	idx := make([]int, len(senders))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return pbs[idx[i]].first.Before(pbs[idx[j]].first) })
+	line = &podBatches{first: pbs[idx[0]].first}
+	for i, j := range idx {
+		pb := pbs[j]
+		if i > 0 {
+			prev := pbs[idx[i-1]]
+			restarted := slices.ContainsFunc(s.starts[pod], func(t time.Time) bool { return !t.Before(prev.last) && !t.After(pb.first) })
+			if !pb.first.After(prev.last) || !restarted {
+				return nil, nil, false
+			}
+			if pb.first.Sub(prev.last) > s.quiet {
+				line.gaps = append(line.gaps, quietSpan{prev.last, pb.first})
+			}
+		}
+		line.gaps = append(line.gaps, pb.gaps...)
+		line.more += pb.more
+		line.last = pb.last
+		order = append(order, senders[j])
+	}
+	return order, line, true
+}
+
 // senderSilence returns the quiet spans of sc's batches within live, ""
 // when none is longer than senders.quiet.
 func (b *builder) senderSilence(sc sidecar, live []liveSpan, clip func(liveSpan, time.Time, time.Time) (time.Time, time.Time, bool), end time.Time) string {
-	pb := b.senders.pods[sc]
+	return b.lineSilence(mdCell(sc.pod)+" ("+mdBare(sc.sender)+")", b.senders.pods[sc], live, clip, end)
+}
+
+// lineSilence returns the quiet spans of pb's batches within live,
+// named label, "" when none is longer than senders.quiet.
+func (b *builder) lineSilence(label string, pb *podBatches, live []liveSpan, clip func(liveSpan, time.Time, time.Time) (time.Time, time.Time, bool), end time.Time) string {
 	// The quiet spans over all time: before the first batch, between
 	// two, after the last; each is silence where it meets a span the
 	// pod was live.
@@ -282,7 +374,7 @@ func (b *builder) senderSilence(sc sidecar, live []liveSpan, clip func(liveSpan,
 	if len(spans) == 0 {
 		return ""
 	}
-	return mdCell(sc.pod) + " (" + mdBare(sc.sender) + "): no batch stored " + strings.Join(spans, ", ")
+	return label + ": no batch stored " + strings.Join(spans, ", ")
 }
 
 // mdBare is mdCell without the quotes: a sender's name, its
@@ -349,14 +441,32 @@ type revClock struct {
 // published and the events of the store read from that cluster.
 func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 	var c revClock
-	c.heads = h.Heads
-	c.all = slices.Clone(h.Heads)
+	c.heads = b.headTimes(h)
+	c.all = slices.Clone(c.heads)
 	for _, ev := range b.allEvents {
 		// Revisions compare within one cluster only (an etcd replaced
 		// starts again from 1): an event of another, or of none named,
 		// dates nothing here.
 		if ev.Revision > 0 && h.Cluster != 0 && ev.Cluster == h.Cluster {
 			c.all = append(c.all, etcdadmin.DatedRevision{Revision: ev.Revision, Time: ev.Time})
+		}
+	}
+	// The records the collector stored name the revision their sidecar
+	// had applied: by the time it stored the batch, that revision was
+	// written. With no head published and few events, these are the
+	// only readings after a sidecar's delete, which otherwise counted
+	// live to the period's end (TestRecordsDateASidecarsDelete). The
+	// revision is the sender's to write, so only one the pack knows was
+	// written in this cluster counts (a policy push, a member record's
+	// write or delete): a made-up revision dates nothing, and naming a
+	// real one before it was written takes foreknowledge of etcd's
+	// revisions.
+	written := writtenRevisions(b.cfg.History, h)
+	for rev, t := range b.seenRevisions {
+		if written[rev] && h.Cluster != 0 {
+			// Revision rev was written by t: a reading "after" rev, as
+			// revClock.by reads one at a revision above the one it dates.
+			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
 		}
 	}
 	slices.SortStableFunc(c.heads, byRevision)
@@ -373,6 +483,69 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
 	}
 	return c
+}
+
+// writtenRevisions are the revisions the pack read a write at: the
+// policy pushes and the member records' puts and deletes.
+func writtenRevisions(hist []etcdadmin.HistoryEntry, h etcdadmin.MemberHistory) map[int64]bool {
+	w := map[int64]bool{}
+	for _, e := range hist {
+		w[e.Revision] = true
+	}
+	for _, d := range h.Dated {
+		w[d.Revision] = true
+	}
+	for _, l := range h.Lives {
+		w[l.Created], w[l.Deleted] = true, true
+	}
+	delete(w, 0)
+	return w
+}
+
+// headTimes opens the heads put in etcd (h.Heads) with the collector's
+// key and returns the times of those that verify, by revision. Only the
+// collector's and the operators' etcd roles write audit/, but the pack
+// does not take unsigned bytes for the collector's clock: a head written
+// by hand naming an early time after a sidecar's record was deleted cut
+// the span that sidecar counted live, and hid its silence
+// (TestForgedHeadInEtcdDatesNothing). A head that does not verify, or
+// that names an entry before one a head at a lower revision named (an
+// older head put again), dates nothing and is named INCOMPLETE, and
+// without the key no head dates anything: the spans are then only
+// longer, so more silence is named, never less. The same head put again
+// dates only its first put, the one its time was read before.
+func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision {
+	if len(h.Heads) == 0 {
+		return nil
+	}
+	if b.cfg.VerifyKey == nil {
+		b.headsNote = fmt.Sprintf(" The %d audit head(s) put in etcd date nothing: no collector key was given to verify them with.", len(h.Heads))
+		return nil
+	}
+	var out []etcdadmin.DatedRevision
+	var bad []string
+	seen := map[string]bool{}
+	var seq uint64
+	for _, put := range h.Heads {
+		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key", put.Revision))
+			continue
+		case ph.Seq < seq:
+			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))
+			continue
+		case seen[string(put.Doc)]:
+			continue
+		}
+		seen[string(put.Doc)], seq = true, ph.Seq
+		out = append(out, etcdadmin.DatedRevision{Revision: put.Revision, Time: ph.Time})
+	}
+	if len(bad) > 0 {
+		b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: %d audit head(s) put in etcd under audit/head are not the collector's heads in order: %s. They date no member record (only the collector and operators can write there: an operator wrote them, or etcd was restored), so the spans of the sidecars gone before the pack are dated without them, and the history of etcd the pack read is in doubt.",
+			len(bad), firstTen(bad)))
+	}
+	return out
 }
 
 // byRevision orders dated revisions by revision.
@@ -452,7 +625,7 @@ func (b *builder) departedSpans(spans map[string][]liveSpan, h etcdadmin.MemberH
 		spans[l.Pod] = append(spans[l.Pod], liveSpan{from: from, to: to, how: how})
 		gone++
 	}
-	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the first reading of the collector's clock after its record's delete (an audit head it published in etcd, or a lifecycle event it stored, at a later revision): a record holds no time of its delete, and a sidecar's own times are its clock's.", h.From, h.To, gone)
+	note := fmt.Sprintf("The history etcd keeps of the member records (revisions %d to %d) names %d record(s) of sidecars gone before the pack was made, each counted live from its start to the first reading of the collector's clock after its record's delete (an audit head it published in etcd, a lifecycle event it stored, at a later revision, or a batch it stored whose records name a revision written after the delete): a record holds no time of its delete, and a sidecar's own times are its clock's.", h.From, h.To, gone)
 	if h.From > 1 {
 		if oldest := clock.by(h.From - 1); oldest.IsZero() || oldest.After(b.cfg.Period.From) {
 			b.silent = append(b.silent, fmt.Sprintf("INCOMPLETE: etcd compacted the history of the member records before revision %d, and no reading of the collector's clock dates that revision at or before the period's start: a sidecar live during period %s that went away before then has no record left, so its silence, if any, is not named in this pack.", h.From, b.cfg.Period.Name))

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"crypto/ed25519"
 	"html"
 	"net/http/httptest"
 	"os"
@@ -145,7 +146,7 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 			{Pod: "pod-a", Created: 3, Deleted: 30, Started: day.Add(-time.Hour), Updated: day.Add(-time.Hour)},
 			{Pod: "pod-c", Created: 5, Deleted: 40, Started: at(0, 30), Updated: at(0, 30)},
 			{Pod: "pod-b", Created: 6, Started: at(0, 45), Updated: at(13, 0)},
-		}, Heads: []etcdadmin.DatedRevision{{Revision: 29, Time: at(12, 0)}, {Revision: 31, Time: at(13, 0)}, {Revision: 41, Time: at(14, 0)}}}, nil, nil
+		}, Heads: signedHeads(t, key, 29, at(12, 0), 31, at(13, 0), 41, at(14, 0))}, nil, nil
 	}
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: history, Silence: time.Hour})
 	if err != nil {
@@ -165,7 +166,7 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	// etcd compacted the history into the period: a sidecar gone before
 	// then cannot be seen, and the pack says so.
 	compacted := func() (etcdadmin.MemberHistory, []string, error) {
-		return etcdadmin.MemberHistory{From: 29, To: 50, Heads: []etcdadmin.DatedRevision{{Revision: 29, Time: at(12, 0)}}}, nil, nil
+		return etcdadmin.MemberHistory{From: 29, To: 50, Heads: signedHeads(t, key, 29, at(12, 0))}, nil, nil
 	}
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: compacted, Silence: time.Hour})
 	if err != nil {
@@ -182,7 +183,7 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	// named nowhere.
 	noStart := func() (etcdadmin.MemberHistory, []string, error) {
 		return etcdadmin.MemberHistory{From: 1, To: 50, Lives: []etcdadmin.MemberLife{{Pod: "pod-e", Created: 5, Deleted: 40, Updated: at(0, 30)}},
-			Heads: []etcdadmin.DatedRevision{{Revision: 4, Time: at(0, 25)}, {Revision: 29, Time: at(12, 0)}, {Revision: 41, Time: at(14, 0)}}}, nil, nil
+			Heads: signedHeads(t, key, 4, at(0, 25), 29, at(12, 0), 41, at(14, 0))}, nil, nil
 	}
 	res, err = Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Members: gone, MemberHistory: noStart, Silence: time.Hour})
 	if err != nil {
@@ -200,4 +201,24 @@ func TestPackTellsOfLiveSidecarsThatStoppedSending(t *testing.T) {
 	if want := "Silence CANNOT BE CHECKED: the pack was built without etcd"; !strings.Contains(string(ret), want) {
 		t.Errorf("without etcd, the integrity file does not say %q:\n%s", want, ret)
 	}
+}
+
+// signedHeads returns heads signed with key, put at the revisions given,
+// each followed by the time it names: revision, time, revision, time...
+func signedHeads(t *testing.T, key ed25519.PrivateKey, revTimes ...any) []etcdadmin.HeadPut {
+	t.Helper()
+	st, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []etcdadmin.HeadPut
+	for i := 0; i+1 < len(revTimes); i += 2 {
+		doc, err := st.SignHead(revTimes[i+1].(time.Time))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, etcdadmin.HeadPut{Revision: int64(revTimes[i].(int)), Doc: doc})
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package etcdadmin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -38,15 +37,16 @@ type DatedRevision struct {
 type MemberHistory struct {
 	Lives []MemberLife
 	Dated []DatedRevision // every member write, in revision order
-	// Heads are the audit heads the collector published under the
-	// prefix (<prefix>/audit/head), in revision order, each with the
-	// time in its payload: the collector's clock, read just before the
-	// write at that revision. A sidecar's Started and Updated are its own
-	// clock's; these are the collector's, so a sidecar with a wrong clock
-	// cannot move when its record was there. Signatures are not checked
-	// here: only the collector's and the operators' etcd roles write
-	// audit/.
-	Heads []DatedRevision
+	// Heads are the audit heads put under the prefix
+	// (<prefix>/audit/head), in revision order, as written: a signed
+	// head names the collector's clock, read just before the write at its
+	// revision. A sidecar's Started and Updated are its own clock's; a
+	// head's time is the collector's, so a sidecar with a wrong clock
+	// cannot move when its record was there. They are not opened here:
+	// the reader opens each with the collector's key (collector.OpenHead)
+	// and uses none that fails, for a head written by hand under audit/
+	// (a holder of the operator role) would date the records as it likes.
+	Heads []HeadPut
 	// Cluster is the id of the etcd cluster read: revisions compare only
 	// within one (collector.Event.Cluster).
 	Cluster uint64
@@ -54,6 +54,13 @@ type MemberHistory struct {
 	// before it (1 when it kept it all), so a record that came and went
 	// before From is not among Lives. To is the revision read up to.
 	From, To int64
+}
+
+// HeadPut is one put of the audit head: its revision and the document
+// written, unopened.
+type HeadPut struct {
+	Revision int64
+	Doc      []byte
 }
 
 // progressEvery is how often MemberHistory asks the watch for its
@@ -90,21 +97,11 @@ func (a *Admin) MemberHistory(ctx context.Context) (MemberHistory, []string, err
 	}
 }
 
-// addHead notes one put of the audit head with the time it names.
+// addHead notes one put of the audit head, as written.
 func (h *memberHistory) addHead(ev *clientv3.Event) {
-	if ev.Type != mvccpb.PUT {
-		return
+	if ev.Type == mvccpb.PUT {
+		h.Heads = append(h.Heads, HeadPut{ev.Kv.ModRevision, ev.Kv.Value})
 	}
-	var doc struct {
-		Payload struct {
-			Time time.Time `json:"time"`
-		} `json:"payload"`
-	}
-	if json.Unmarshal(ev.Kv.Value, &doc) != nil || doc.Payload.Time.IsZero() {
-		h.bad = append(h.bad, fmt.Sprintf("audit head at revision %d names no time", ev.Kv.ModRevision))
-		return
-	}
-	h.Heads = append(h.Heads, DatedRevision{ev.Kv.ModRevision, doc.Payload.Time})
 }
 
 // memberHistory is MemberHistory while it is read.
