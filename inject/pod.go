@@ -131,7 +131,11 @@ func (c Config) serviceFor(ns, annotated string, meta map[string]any) (string, e
 	if ns == "" {
 		return "", nil
 	}
-	return c.servicesOf(ns)[0], nil
+	names := c.servicesOf(ns)
+	if len(names) == 0 {
+		return "", c.errService(ns, ns, "the namespace's own name")
+	}
+	return names[0], nil
 }
 
 // checkBroughtService refuses a sidecar the pod brought whose --service
