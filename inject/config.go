@@ -45,7 +45,8 @@ type Config struct {
 	// annotation portcullis.dev/listen-port (or in a sidecar it brings).
 	// Only these: on a pod whose sidecar listens elsewhere, the port the
 	// NetworkPolicy admits is free for the app, reached there past the
-	// sidecar; a pod using one of these needs a policy of its own.
+	// sidecar; a pod using one of these is labelled LabelListenPort, which
+	// the base's policies select, and needs a policy admitting its port.
 	ListenPorts []int `yaml:"listenPorts"`
 	// AdminPort serves /healthz, /readyz and /metrics.
 	AdminPort int `yaml:"adminPort"`
