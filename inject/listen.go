@@ -35,7 +35,8 @@ func HTTP2() *http.HTTP2Config {
 // MaxConnsPerPeer from one address (limiter.PeerKey: an IPv6 one by its
 // /64, which one host holds whole). With all MaxConns open, a connection
 // from a peer holding fewer than the busiest peer less one takes the
-// place of the oldest connection of the busiest peers, which is closed; any other past either
+// place of the newest connection of the busiest peers, which is closed
+// (the API server's are long-lived: a flood's newest go first); any other past either
 // cap is closed as it arrives, unread. A refusal alone let a few pods
 // hold every place, answering a request now and then, so that the API
 // server's next connection (a new replica, one its idle timeout closed)
@@ -87,8 +88,9 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 	if l.open >= MaxConns {
 		most := 0
 		for _, cs := range l.perPeer {
-			if len(cs) > most || len(cs) == most && cs[0].seq < evicted.seq {
-				evicted, most = cs[0], len(cs)
+			newest := cs[len(cs)-1]
+			if len(cs) > most || len(cs) == most && newest.seq > evicted.seq {
+				evicted, most = newest, len(cs)
 			}
 		}
 		// Taking the place must not make c's peer the busiest: the

@@ -15,7 +15,8 @@ import (
 // MaxConns places, and the API server's next connection (a new replica,
 // or one its idle timeout had closed) was closed unread: no pod could be
 // created in a labelled namespace. A new peer now takes the place of the
-// busiest peer's oldest connection; that peer cannot take it back.
+// busiest peers' newest connection (the API server's are long-lived);
+// that peer cannot take it back.
 func TestListenerMakesRoomForANewPeer(t *testing.T) {
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,16 +58,17 @@ func TestListenerMakesRoomForANewPeer(t *testing.T) {
 		flood = append(flood, c)
 	}
 	if apiServer := dial("127.0.0.1"); !served(apiServer) {
-		t.Fatalf("with %d connections open from %d peers, a new peer's connection was closed unread; want it served in place of the busiest peers' oldest",
+		t.Fatalf("with %d connections open from %d peers, a new peer's connection was closed unread; want it served in place of the busiest peers' newest",
 			inject.MaxConns, inject.MaxConns/inject.MaxConnsPerPeer)
 	}
-	if served(flood[0]) {
-		t.Errorf("the busiest peer's oldest connection is still served; want it closed to make room")
+	last := len(flood) - 1
+	if served(flood[last]) {
+		t.Errorf("the busiest peers' newest connection is still served; want it closed to make room")
 	}
-	if again := dial("127.0.1.1"); served(again) {
+	if again := dial(fmt.Sprintf("127.0.1.%d", inject.MaxConns/inject.MaxConnsPerPeer)); served(again) {
 		t.Errorf("the evicted peer's reconnection was served; want it closed (it would take the new peer's place back)")
 	}
-	if !served(flood[1]) {
-		t.Errorf("the busiest peer's other connections were closed; want only its oldest")
+	if !served(flood[0]) || !served(flood[last-1]) {
+		t.Errorf("other connections were closed; want only the busiest peers' newest")
 	}
 }
