@@ -25,6 +25,13 @@ const (
 	// LabelSidecar marks injected pods: the NetworkPolicies of the
 	// kustomize base let only pods with it reach etcd and the collector.
 	LabelSidecar = "portcullis.dev/sidecar"
+	// LabelListenPort is the sidecar's port on a pod whose sidecar does
+	// not listen on Config.ListenPort, and absent on every other: the
+	// base's portcullis-sidecar policy admits ListenPort only to pods
+	// without it (NetworkPolicies add up: one admitting ListenPort to
+	// every injected pod left it open for the app of a pod whose sidecar
+	// listens elsewhere). The injector writes it; the pod's author cannot.
+	LabelListenPort = "portcullis.dev/listen-port"
 	// ContainerName is the name of the injected container.
 	ContainerName = "portcullis"
 )

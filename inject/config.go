@@ -45,7 +45,8 @@ type Config struct {
 	// annotation portcullis.dev/listen-port (or in a sidecar it brings).
 	// Only these: on a pod whose sidecar listens elsewhere, the port the
 	// NetworkPolicy admits is free for the app, reached there past the
-	// sidecar; a pod using one of these needs a policy of its own.
+	// sidecar; a pod using one of these is labelled LabelListenPort, which
+	// the base's policies select, and needs a policy admitting its port.
 	ListenPorts []int `yaml:"listenPorts"`
 	// AdminPort serves /healthz, /readyz and /metrics.
 	AdminPort int `yaml:"adminPort"`
@@ -215,6 +216,8 @@ func (c Config) Validate() error {
 		check(len(names) > 0, "services.%s lists no service", ns)
 		for i, n := range names {
 			check(serviceName.MatchString(n), "services.%s[%d] %q is not a service name (letters, digits, . _ -)", ns, i, n)
+			other := c.listedBy(n)
+			check(other == ns, "services.%s[%d] %q is listed by services.%s too: a name belongs to one namespace, or its records could be either's", ns, i, n, other)
 		}
 	}
 	for name, q := range c.Resources.byName() {
@@ -251,18 +254,39 @@ func (c Config) prefixAllowed(p string) bool {
 }
 
 // servicesOf returns the service names a pod of namespace ns may give
-// its sidecar: those Services lists for it, else the namespace's own name.
+// its sidecar: those Services lists for it, else the namespace's own
+// name, unless another namespace lists that name: then none. A namespace
+// named after another team's listed service (billing beside services:
+// {shop: [billing]}) had its records attributed to that service.
 func (c Config) servicesOf(ns string) []string {
 	if names, ok := c.Services[ns]; ok {
 		return names
 	}
+	if c.listedBy(ns) != "" {
+		return nil
+	}
 	return []string{ns}
+}
+
+// listedBy returns a namespace whose Services list name, the smallest
+// such, or "".
+func (c Config) listedBy(name string) string {
+	by := ""
+	for ns, names := range c.Services {
+		if slices.Contains(names, name) && (by == "" || ns < by) {
+			by = ns
+		}
+	}
+	return by
 }
 
 // errService refuses service name (what names where it came from) for
 // a pod of namespace ns, saying which names the namespace has.
 func (c Config) errService(ns, name, what string) error {
 	why := fmt.Sprintf("the injector's configuration lists no services for it, so its pods' service is %q", ns)
+	if other := c.listedBy(ns); other != "" {
+		why = fmt.Sprintf("the injector's configuration lists no services for it, and its own name is a service of namespace %q (services.%s), so its pods have none", other, other)
+	}
 	if names, listed := c.Services[ns]; listed {
 		why = fmt.Sprintf("services.%s in the injector's configuration allows %s", ns, strings.Join(names, ", "))
 	}

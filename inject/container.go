@@ -109,6 +109,12 @@ func (s *settings) args() []any {
 	if s.service != "" {
 		a = append(a, "--service="+s.service)
 	}
+	if s.Legacy {
+		// A regular container gets SIGTERM with the app: after its drain
+		// it keeps the port, answering 503, until the app is gone, so an
+		// app ignoring SIGTERM cannot take it for the grace period left.
+		a = append(a, "--hold-port=true")
+	}
 	out := make([]any, len(a))
 	for i, v := range a {
 		out[i] = v

@@ -54,6 +54,8 @@ func checkGuardCondition(t *testing.T, w *admissionregv1.ValidatingWebhook) {
 		{"status update dropping every label", "status", pod(injected), pod(nil), true},
 		{"status update changing the label", "status", pod(injected), pod(map[string]any{"portcullis.dev/sidecar": "no"}), true},
 		{"status update of a pod without labels", "status", pod(nil), pod(nil), false},
+		{"status update adding the port label", "status", pod(injected), pod(map[string]any{"portcullis.dev/sidecar": "injected", "portcullis.dev/listen-port": "9090"}), true},
+		{"status update dropping the port label", "status", pod(map[string]any{"portcullis.dev/sidecar": "injected", "portcullis.dev/listen-port": "9090"}), pod(injected), true},
 		{"resize", "resize", pod(injected), pod(injected), true},
 		{"ephemeral container added", "ephemeralcontainers", pod(injected), pod(injected), true},
 	} {

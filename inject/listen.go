@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/portcullis/portcullis/limiter"
@@ -32,18 +33,27 @@ func HTTP2() *http.HTTP2Config {
 
 // Listener caps the connections ln hands out: at most MaxConns open, and
 // MaxConnsPerPeer from one address (limiter.PeerKey: an IPv6 one by its
-// /64, which one host holds whole); one past either is closed as it arrives, unread.
-// The connections already open, the API server's kept-alive ones among
-// them, are served on.
+// /64, which one host holds whole). With all MaxConns open, a connection
+// from a peer holding fewer than the busiest peer less one takes the
+// place of the newest connection of the busiest peers, which is closed
+// (the API server's are long-lived: a flood's newest go first); any other past either
+// cap is closed as it arrives, unread. A refusal alone let a few pods
+// hold every place, answering a request now and then, so that the API
+// server's next connection (a new replica, one its idle timeout closed)
+// was refused: pod creation stopped in every labelled namespace. Filling
+// the places now needs MaxConns peers. The connections already open, the
+// API server's kept-alive ones among them, are served on unless their
+// peer is the busiest.
 func Listener(ln net.Listener) net.Listener {
-	return &capped{Listener: ln, perPeer: map[netip.Addr]int{}}
+	return &capped{Listener: ln, perPeer: map[netip.Addr][]*counted{}}
 }
 
 type capped struct {
 	net.Listener
 	mu      sync.Mutex // guards the following fields
 	open    int
-	perPeer map[netip.Addr]int
+	perPeer map[netip.Addr][]*counted // each peer's open connections, oldest first
+	seq     uint64                    // of the last connection admitted
 }
 
 // Accept returns the next connection within the caps.
@@ -53,32 +63,70 @@ func (l *capped) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		peer := peerKey(c.RemoteAddr())
-		if l.admit(peer) {
-			return &counted{Conn: c, l: l, peer: peer}, nil
+		cc := &counted{Conn: c, l: l, peer: peerKey(c.RemoteAddr())}
+		ok, evicted := l.admit(cc)
+		if evicted != nil {
+			_ = evicted.Conn.Close()
+		}
+		if ok {
+			return cc, nil
 		}
 		_ = c.Close()
 	}
 }
 
-func (l *capped) admit(peer netip.Addr) bool {
+// admit counts c in when there is room, or when its peer may take the
+// place of the busiest peer's oldest connection, which it returns to be
+// closed.
+func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= MaxConns || l.perPeer[peer] >= MaxConnsPerPeer {
-		return false
+	mine := len(l.perPeer[c.peer])
+	if mine >= MaxConnsPerPeer {
+		return false, nil
+	}
+	if l.open >= MaxConns {
+		most := 0
+		for _, cs := range l.perPeer {
+			newest := cs[len(cs)-1]
+			if len(cs) > most || len(cs) == most && newest.seq > evicted.seq {
+				evicted, most = newest, len(cs)
+			}
+		}
+		// Taking the place must not make c's peer the busiest: the
+		// busiest peer's own reconnection cannot evict anyone.
+		if mine+1 >= most {
+			return false, nil
+		}
+		l.releaseLocked(evicted)
 	}
 	l.open++
-	l.perPeer[peer]++
-	return true
+	l.seq++
+	c.seq = l.seq
+	l.perPeer[c.peer] = append(l.perPeer[c.peer], c)
+	return true, evicted
 }
 
-func (l *capped) release(peer netip.Addr) {
+func (l *capped) release(c *counted) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.open--
-	if l.perPeer[peer]--; l.perPeer[peer] <= 0 {
-		delete(l.perPeer, peer)
+	l.releaseLocked(c)
+}
+
+// releaseLocked gives c's place back, once: a connection evicted is
+// closed by its server too.
+func (l *capped) releaseLocked(c *counted) {
+	i := slices.Index(l.perPeer[c.peer], c)
+	if i < 0 {
+		return
 	}
+	l.open--
+	cs := slices.Delete(l.perPeer[c.peer], i, i+1)
+	if len(cs) == 0 {
+		delete(l.perPeer, c.peer)
+		return
+	}
+	l.perPeer[c.peer] = cs
 }
 
 // counted is an admitted connection; closing it gives its place back.
@@ -86,11 +134,11 @@ type counted struct {
 	net.Conn
 	l    *capped
 	peer netip.Addr
-	once sync.Once
+	seq  uint64 // its admission's order
 }
 
 func (c *counted) Close() error {
-	c.once.Do(func() { c.l.release(c.peer) })
+	c.l.release(c)
 	return c.Conn.Close()
 }
 

@@ -78,6 +78,7 @@ func (c Config) Pod(ns string, meta, spec map[string]any, job bool) (Result, err
 		// The label is what the namespace's NetworkPolicy selects: a pod
 		// that brought the sidecar without it was open on every port.
 		child(meta, "labels")[LabelSidecar] = "injected"
+		c.labelListenPort(meta, broughtListen(spec))
 		return Result{Skipped: SkipInjected}, nil
 	case c.Legacy && job:
 		return Result{Skipped: SkipLegacyJob, Warnings: []string{"portcullis: " + SkipLegacyJob}}, nil
@@ -102,6 +103,7 @@ func (c Config) Pod(ns string, meta, spec map[string]any, job bool) (Result, err
 	s.raiseGracePeriod(spec)
 	child(meta, "annotations")[AnnotationStatus] = "injected"
 	child(meta, "labels")[LabelSidecar] = "injected"
+	c.labelListenPort(meta, s.ListenPort)
 	res.Injected = true
 	return res, nil
 }
@@ -131,7 +133,11 @@ func (c Config) serviceFor(ns, annotated string, meta map[string]any) (string, e
 	if ns == "" {
 		return "", nil
 	}
-	return c.servicesOf(ns)[0], nil
+	names := c.servicesOf(ns)
+	if len(names) == 0 {
+		return "", c.errService(ns, ns, "the namespace's own name")
+	}
+	return names[0], nil
 }
 
 // checkBroughtService refuses a sidecar the pod brought whose --service
@@ -191,4 +197,38 @@ func (s *settings) stateSizeLimit() string {
 		return q
 	}
 	return strconv.Itoa(2*n) + q[len(q)-2:]
+}
+
+// labelListenPort sets the label LabelListenPort to the sidecar's port
+// when it is not ListenPort, and removes one the author wrote when it is:
+// a pod labelled with another port would meet that port's policy, which
+// admits it to the app past the sidecar.
+func (c Config) labelListenPort(meta map[string]any, port int) {
+	labels := child(meta, "labels")
+	if port == c.ListenPort {
+		delete(labels, LabelListenPort)
+		return
+	}
+	labels[LabelListenPort] = strconv.Itoa(port)
+}
+
+// checkListenPortLabel refuses a pod with the sidecar whose label
+// LabelListenPort is not what labelListenPort writes.
+func (c Config) checkListenPortLabel(pod map[string]any) error {
+	want := map[string]any{}
+	c.labelListenPort(map[string]any{"labels": want}, broughtListen(object(pod, "spec")))
+	got, has := object(object(pod, "metadata"), "labels")[LabelListenPort]
+	if w, ok := want[LabelListenPort]; ok != has || ok && got != w {
+		return fmt.Errorf("the pod's label %s is %v, not what the injector writes for its sidecar's port (%v; none for listenPort %d): "+
+			"the namespace's NetworkPolicies select by it; let the injector write it (remove the annotation %s: \"false\")",
+			LabelListenPort, orNone(got, has), orNone(w, ok), c.ListenPort, AnnotationInject)
+	}
+	return nil
+}
+
+func orNone(v any, ok bool) any {
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("%q", v)
 }

@@ -141,8 +141,9 @@ func checkHostPort(spec map[string]any, upstream, admin int) error {
 	return nil
 }
 
-// broughtUpstream and broughtAdmin are the port the pod's sidecar
-// forwards to (its --upstream) and its admin port (--admin), or 0.
+// broughtUpstream, broughtAdmin and broughtListen are the port the pod's
+// sidecar forwards to (its --upstream), its admin port (--admin) and the
+// port it listens on (--listen), or 0.
 func broughtUpstream(spec map[string]any) int {
 	args, _ := sidecarContainer(spec)["args"].([]any)
 	return hostPort(flagValue(args, "upstream"), "127.0.0.1")
@@ -151,6 +152,11 @@ func broughtUpstream(spec map[string]any) int {
 func broughtAdmin(spec map[string]any) int {
 	args, _ := sidecarContainer(spec)["args"].([]any)
 	return hostPort(flagValue(args, "admin"), "0.0.0.0")
+}
+
+func broughtListen(spec map[string]any) int {
+	args, _ := sidecarContainer(spec)["args"].([]any)
+	return hostPort(flagValue(args, "listen"), "0.0.0.0")
 }
 
 var probeKinds = []string{"livenessProbe", "readinessProbe", "startupProbe"}

@@ -50,7 +50,7 @@ func hasSidecar(spec map[string]any, c Config) (bool, error) {
 				err = sidecarWiringOK(spec, ct, args[1:], c)
 			}
 			if err == nil {
-				err = sidecarStartsFirst(key, i, ct, args[1:])
+				err = sidecarStartsFirst(key, i, ct, args[1:], c)
 			}
 			if err == nil {
 				err = sidecarKeepsRunning(key, ct, args[1:], c)
@@ -85,7 +85,7 @@ func sidecarFlagsOK(args []any, c Config) error {
 	}
 	counted := map[string]bool{}
 	free := map[string]bool{"listen": true, "upstream": true, "prefix": true, "state-dir": true, "spool": true,
-		"drain-delay": true, "drain": true, "log-level": true, "service": true}
+		"drain-delay": true, "drain": true, "log-level": true, "service": true, "hold-port": true}
 	seen := map[string]bool{}
 	for _, a := range args {
 		arg, _ := a.(string)
@@ -137,7 +137,10 @@ var shaped = map[string]func(string) bool{
 	// The service.name of its audit records and its log level: what the
 	// annotations may set (portcullis.dev/service, portcullis.dev/log-level),
 	// no more.
-	"service":   serviceName.MatchString,
+	"service": serviceName.MatchString,
+	// Only as the injector writes it (sidecarStartsFirst requires it of
+	// a regular container).
+	"hold-port": func(v string) bool { return v == "true" },
 	"log-level": validLogLevel,
 }
 
@@ -205,7 +208,7 @@ func sidecarWiringOK(spec, ct map[string]any, args []any, c Config) error {
 // first container, with the postStart hook holding the app's start until
 // it listens (Config.Legacy). Else an author's container started first
 // could bind the sidecar's port and answer the Service itself.
-func sidecarStartsFirst(key string, i int, ct map[string]any, args []any) error {
+func sidecarStartsFirst(key string, i int, ct map[string]any, args []any, c Config) error {
 	if i != 0 {
 		return fmt.Errorf("it is not the first of the %s, so one of the author's starts before it and could take its port", key)
 	}
@@ -218,6 +221,13 @@ func sidecarStartsFirst(key string, i int, ct map[string]any, args []any) error 
 	hook, _ := object(object(object(ct, "lifecycle"), "postStart"), "exec")["command"].([]any)
 	if len(hook) != 4 || hook[1] != "wait" || hook[2] != "--listening=127.0.0.1:"+flagValue(args, "listen")[len("0.0.0.0:"):] {
 		return errors.New("as a regular container it has no postStart hook `portcullis wait --listening` on its port, so the app may start, and bind that port, first")
+	}
+	// It gets SIGTERM with the app: without --hold-port it releases its
+	// port after the drain, where an app ignoring SIGTERM takes it for
+	// the rest of the grace period. An image of acceptedImages (an older
+	// release, which has no such flag) is let go without it.
+	if flagValue(args, "hold-port") != "true" && str(ct, "image") == c.Image {
+		return errors.New("as a regular container it has no --hold-port=true, so after its drain the app, which gets SIGTERM with it, could take its port")
 	}
 	return nil
 }

@@ -113,3 +113,35 @@ func TestServicesConfigIsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceNamesCannotCollide: a namespace the configuration does not
+// list named its pods' service after itself, and nothing kept that name
+// from being another namespace's listed service: beside services: {shop:
+// [billing]}, the pods of a namespace named billing had their records
+// attributed to shop's billing. Such a namespace's pods are now refused,
+// naming services.<namespace>; two namespaces listing one name are a
+// configuration error.
+func TestServiceNamesCannotCollide(t *testing.T) {
+	cfg := inject.Defaults()
+	cfg.Services = map[string][]string{"shop": {"hr-service", "billing"}}
+	url, client := webhook(t, cfg)
+	pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","ports":[{"name":"http","containerPort":8081}]}]}}`)
+	resp := reviewIn(t, url, client, inject.PathNamespace, "billing", "CREATE", metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, pod)
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `a service of namespace "shop"`) || !strings.Contains(resp.Result.Message, "services.billing") {
+		got := ""
+		if resp.Allowed && len(resp.Patch) > 0 {
+			var p corev1.Pod
+			strict(t, applyPatch(t, pod, resp.Patch), &p)
+			got = argValue(sidecarOf(t, &p, false), "service")
+		}
+		t.Errorf("a pod of the unlisted namespace billing, billing being shop's service: allowed %v, --service %q, status %+v; want refused naming shop and services.billing", resp.Allowed, got, resp.Result)
+	}
+	if resp := reviewIn(t, url, client, inject.PathNamespace, "dev", "CREATE", metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, pod); !resp.Allowed || len(resp.Patch) == 0 {
+		t.Errorf("a pod of the unlisted namespace dev: allowed %v, status %+v; want injected as dev", resp.Allowed, resp.Result)
+	}
+
+	cfg.Services["finance"] = []string{"billing"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `"billing" is listed by services.finance too`) {
+		t.Errorf("services shop and finance both listing billing: %v; want refused naming both", err)
+	}
+}

@@ -437,6 +437,9 @@ func (wh *Webhook) requireSidecar(req *admissionRequest, none func(pod map[strin
 		if err = checkBroughtSidecar(pod); err == nil {
 			err = wh.Config.checkBroughtService(req.Namespace, object(pod, "spec"))
 		}
+		if err == nil {
+			err = wh.Config.checkListenPortLabel(pod)
+		}
 	} else {
 		err = none(pod)
 	}
@@ -514,9 +517,15 @@ func guardUpdate(rawOld, rawNew json.RawMessage, c Config) error {
 	if err := checkEphemeral(object(old, "spec"), object(pod, "spec"), c); err != nil {
 		return err
 	}
-	label := func(m map[string]any) string { return str(object(object(m, "metadata"), "labels"), LabelSidecar) }
-	if label(old) != "" && label(pod) != label(old) {
+	label := func(m map[string]any, key string) string { return str(object(object(m, "metadata"), "labels"), key) }
+	if label(old, LabelSidecar) != "" && label(pod, LabelSidecar) != label(old, LabelSidecar) {
 		return fmt.Errorf("the label %s of a pod with the sidecar cannot change", LabelSidecar)
+	}
+	// The namespace's NetworkPolicies select by the port label too: a
+	// pod whose sidecar listens on ListenPort, labelled with another
+	// port, would meet that port's policy, which admits it to the app.
+	if label(old, LabelSidecar) != "" && label(pod, LabelListenPort) != label(old, LabelListenPort) {
+		return fmt.Errorf("the label %s of a pod with the sidecar cannot change", LabelListenPort)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ type sidecarFlags struct {
 	logLevel   string
 	drain      time.Duration
 	drainDelay time.Duration
+	holdPort   bool
 	maxConns   int
 	maxPerIP   int
 	tokenFails int
@@ -84,6 +85,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxUpConns, "upstream-max-conns", 1024, "most `connections` to the service; at the cap a request waits for one up to the upstream timeout (30s); public routes hold at most a quarter of them unless the policy's public_routes.max_in_flight says otherwise")
 	fs.IntVar(&f.tenantMax, "tenant-max-in-flight", 0, "most `requests` of one tenant in flight at once in the classes whose policy sets no concurrency cap, so no tenant can hold every upstream connection; more are answered 429 concurrency_limited (0: half of --upstream-max-conns)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 5*time.Second, "after SIGTERM, how long /readyz answers 503 while the listener still accepts, before in-flight requests are drained")
+	fs.BoolVar(&f.holdPort, "hold-port", false, "after the drain and the audit flush, keep --listen bound, answering 503, until --upstream refuses connections (the injector sets it on a legacy, regular-container sidecar, whose app gets SIGTERM with it and could otherwise take the port)")
 	f.tls.register(fs)
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go profiles (CPU, heap) under /debug/pprof/ on the admin listener; off by default")
 	fs.IntVar(&f.metricsTenants, "metrics-tenants", dataplane.DefaultTenantSeries, "per-tenant series on /metrics: the top `N` tenants by recent traffic by name, the others summed in tenant=\"_other\" (0: none by name)")
@@ -206,7 +208,13 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		}
 	})
 	errc := make(chan error, 1)
-	served.Go(func() { errc <- srv.Serve(ln) })
+	serveLn := ln
+	var held *heldListener
+	if tcp, ok := ln.(*net.TCPListener); ok && f.holdPort {
+		held = &heldListener{TCPListener: tcp}
+		serveLn = held
+	}
+	served.Go(func() { errc <- srv.Serve(serveLn) })
 	defer func() {
 		// Closing aln and ln also stops a Serve that had not taken its
 		// listener yet, which Shutdown would miss: stopped while
@@ -242,6 +250,9 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 		log.Warn().Err(err).Msg("drain did not finish")
 	}
 	err = sink.close()
+	if held != nil {
+		holdPort(held.TCPListener, f.upstream, log)
+	}
 	if serr := adminSrv.Shutdown(); serr != nil {
 		log.Warn().Err(serr).Msg("admin listener shutdown")
 	}

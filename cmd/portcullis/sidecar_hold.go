@@ -1,0 +1,76 @@
+package main
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// A legacy sidecar (a regular container, Kubernetes before 1.29) gets
+// SIGTERM with the app, and the kubelet kills neither before the pod's
+// grace period ends. An app that ignores SIGTERM, with a long grace
+// period, bound the sidecar's port once the sidecar had drained and
+// exited, and answered it past the sidecar until the end. With
+// --hold-port the port stays the sidecar's after the drain, answering
+// 503, until the app's own port refuses connections (the app is gone),
+// so a pod whose app exits promptly is not held. A native sidecar needs
+// none of this: the kubelet stops it after the app.
+
+// heldListener is the sidecar's listener with --hold-port: Close stops
+// Accept (by a deadline) but leaves the socket bound, for holdPort.
+type heldListener struct {
+	*net.TCPListener
+	closed atomic.Bool
+}
+
+// Accept returns the next connection, or net.ErrClosed once closed.
+func (l *heldListener) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.Accept()
+	if l.closed.Load() {
+		if c != nil {
+			_ = c.Close()
+		}
+		return nil, net.ErrClosed
+	}
+	return c, err
+}
+
+// Close wakes Accept and keeps the port.
+func (l *heldListener) Close() error {
+	l.closed.Store(true)
+	return l.TCPListener.SetDeadline(time.Now())
+}
+
+// holdUpstreamPoll is how often holdPort asks whether the app is gone.
+const holdUpstreamPoll = 500 * time.Millisecond
+
+// holdPort answers every connection to ln 503 until upstream refuses a
+// connection; the caller then closes ln.
+func holdPort(ln *net.TCPListener, upstream string, log zerolog.Logger) {
+	if err := ln.SetDeadline(time.Time{}); err != nil {
+		return
+	}
+	log.Info().Str("upstream", upstream).Msg("holding the listen port, answering 503, until the upstream refuses connections")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed by the caller
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write([]byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+			_ = c.Close()
+		}
+	}()
+	for {
+		c, err := net.DialTimeout("tcp", upstream, time.Second)
+		if err != nil {
+			log.Info().Msg("the upstream refuses connections: releasing the listen port")
+			return
+		}
+		_ = c.Close()
+		time.Sleep(holdUpstreamPoll)
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestHeldPortOutlivesTheDrain: a legacy sidecar (a regular container)
+// gets SIGTERM with the app, and the kubelet kills neither before the
+// grace period ends. The sidecar drained, flushed and exited, closing its
+// port, and an app ignoring SIGTERM bound it and answered there past the
+// sidecar until the end. With --hold-port (the injector's, in legacy
+// mode) the port stays the sidecar's, answering 503, while the app's port
+// accepts; once the app is gone the sidecar releases it and exits 0.
+func TestHeldPortOutlivesTheDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a real process")
+	}
+	h := newKillHarness(t)
+	app, err := net.Listen("tcp", "127.0.0.1:0") // the app, ignoring SIGTERM
+	if err != nil {
+		t.Fatal(err)
+	}
+	appSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go appSrv.Serve(app)
+	t.Cleanup(func() { appSrv.Close() })
+	policyFile, err := filepath.Abs("../../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen, admin := freeAddr(t), freeAddr(t)
+	p := h.start("sidecar", "sidecar", "--policy", policyFile, "--listen", listen, "--upstream", app.Addr().String(),
+		"--admin", admin, "--audit-file", filepath.Join(h.dir, "audit.jsonl"), "--drain-delay", "0s", "--drain", "1s", "--hold-port")
+	h.serving("the sidecar", "http://"+admin+"/readyz")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	h.until("the audit flushed", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(h.dir, "sidecar.log"))
+		return strings.Contains(string(b), "holding the listen port") || strings.Contains(string(b), `"stopped"`), "log: " + tail(string(b), 300)
+	})
+	select {
+	case <-p.done:
+		t.Fatalf("the sidecar exited (%v) while the app still runs; want it holding its port", p.err)
+	default:
+	}
+	if ln, err := net.Listen("tcp", listen); err == nil {
+		ln.Close()
+		t.Fatalf("after the sidecar's drain, with the app still running, the app bound the sidecar's port %s; want it still the sidecar's", listen)
+	}
+	if code := h.status("http://" + listen + "/v1/status"); code != http.StatusServiceUnavailable {
+		t.Errorf("a request to the held port: status %d, want 503", code)
+	}
+
+	appSrv.Close() // the app exits
+	select {
+	case <-p.done:
+	case <-time.After(killWait):
+		t.Fatal("the sidecar did not exit once the app was gone")
+	}
+	if p.err != nil {
+		t.Errorf("the sidecar exited with %v, want 0", p.err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatalf("the port after the sidecar exited: %v", err)
+	}
+	ln.Close()
+}
