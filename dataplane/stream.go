@@ -80,8 +80,16 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	t := now.Add(b.u.readTimeout)
 	if !b.until.IsZero() {
 		if !now.Before(b.until) {
-			b.bad, b.slow = true, true
-			return 0, errBodyBroken
+			// The time ran out while fasthttp wrote to the client: it
+			// reads the body only between its writes. Cut by the client
+			// (Close): allowed, "cut":"client". fasthttp's write deadline
+			// is set a little after until, so a slow client's write that
+			// completed between the two was followed by this read, and
+			// the response was audited upstream_timeout: a client pacing
+			// its reads made its download read as refused
+			// (TestSteadySlowReaderCutAudited). Time that runs out
+			// during a read from the upstream (below) is the upstream's.
+			return 0, errClientSlow
 		}
 		if b.until.Before(t) {
 			t = b.until
@@ -119,6 +127,8 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+var errClientSlow = errors.New("dataplane: the client took the response more slowly than the write timeout allows")
 
 var errBodyBroken = errors.New("dataplane: the upstream response body broke off or was malformed")
 
