@@ -10,13 +10,16 @@ import (
 )
 
 // authorize, step 5 of the request path, checks the tenant the path
-// names, scopes and, for privileged classes, the source network, the auth
-// method and the credential's age. The tenant comes first: a caller
+// and a tenant header name, scopes and, for privileged classes, the
+// source network, the auth method and the credential's age. The tenant comes first: a caller
 // probing another tenant's paths is audited as tenant_mismatch, whatever
 // else it lacks. decideAgain (recheck.go) runs it again on new tables.
 func (s *Server) authorize(x *exchange) audit.Decision {
 	if n := x.route.TenantSeg; n != 0 && !tenantBound(x, n) {
 		return audit.TenantMismatch
+	}
+	if !tenantHeaderOK(x) { // tenantheader.go
+		return audit.BadRequest
 	}
 	if !x.scopes.Has(x.route.Scopes) {
 		return audit.Forbidden

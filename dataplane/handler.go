@@ -276,6 +276,9 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// that requests without a credential hold a bounded part of the
 	// upstream connections (limit.go).
 	if x.route.Public {
+		if !tenantHeaderOK(x) { // no caller, no tenant to name (tenantheader.go)
+			return audit.BadRequest
+		}
 		return s.limitPublic(x)
 	}
 	if s.policyStale(x, x.wall, x.mono) {

@@ -27,6 +27,12 @@ type requestHeaders struct {
 	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
 	cookie    bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
 
+	// tenant is the value of a tenant header (X-Tenant, X-Tenant-Id, ...:
+	// tenantheader.go), untrimmed, which must name the caller's tenant;
+	// tenantHdr says one came in.
+	tenant    []byte
+	tenantHdr bool
+
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.
 	approval []byte
@@ -82,6 +88,7 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 // lines the sidecar removes.
 type headerCounts struct {
 	cl, te, authz, apiKey, reqID, host, approvals int
+	tenants                                       int // tenant header lines (tenantheader.go)
 	stripped                                      int
 }
 
@@ -97,7 +104,7 @@ const maxStrippedHeaders = 32
 // maxStrippedHeaders lines to remove.
 func (n *headerCounts) valid() bool {
 	return n.cl <= 1 && n.te <= 1 && (n.cl == 0 || n.te == 0) && n.authz <= 1 && n.apiKey <= 1 &&
-		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1 &&
+		n.authz+n.apiKey <= 1 && n.reqID <= 1 && n.host <= 1 && n.approvals <= 1 && n.tenants <= 1 &&
 		n.stripped <= maxStrippedHeaders
 }
 
@@ -171,7 +178,7 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.dropped = h.dropped || k == keyRewriteURL || k == keyHTTPMethod || k == keyScriptName ||
 				k == keyForwardedFor || k == keyFlyClientIP
 		}
-	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP
+	case len("X-API-Key"): // and X-Real-IP, Forwarded, Client-IP, Tenant-Id
 		switch k {
 		case keyAPIKey:
 			n.apiKey++
@@ -180,9 +187,14 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.dropped, h.fwd = true, true
 		case keyRealIP, keyClientIP:
 			h.dropped = true
+		case keyTenantIDDash:
+			h.noteTenant(value, n)
 		}
-	case len("X-Client-IP"): // and X-Forwarded
+	case len("X-Client-IP"): // and X-Forwarded, X-Tenant-Id
 		h.dropped = h.dropped || k == keyXClientIP || k == keyXForwardedBare
+		if k == keyXTenantIDDash {
+			h.noteTenant(value, n)
+		}
 	case len("X-HTTP-Method-Override"):
 		h.dropped = h.dropped || foldEqual(name, "x-http-method-override")
 	case len("X-Envoy-Original-Path"):
@@ -197,16 +209,25 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 			h.requestID = trimOWS(value)
 		}
 		h.dropped = h.dropped || k == keyURLScheme
-	case len("X-Scheme"):
+	case len("X-Scheme"): // and X-Tenant, TenantId
 		h.dropped = h.dropped || k == keyXScheme
-	case len("Connection"): // and Keep-Alive
+		if k == keyXTenant || k == keyTenantID {
+			h.noteTenant(value, n)
+		}
+	case len("Connection"): // and Keep-Alive, X-TenantId
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
+		if k == keyXTenantID {
+			h.noteTenant(value, n)
+		}
 	case len("TE"):
 		h.hop = h.hop || k == keyTE
-	case len("Expect"): // and X-Host, Cookie
+	case len("Expect"): // and X-Host, Cookie, Tenant
 		h.expect = h.expect || k == keyExpect
 		h.dropped = h.dropped || k == keyXHost
 		h.cookie = h.cookie || k == keyCookie
+		if k == keyTenant {
+			h.noteTenant(value, n)
+		}
 	case len("Trailer"): // and Upgrade
 		h.hop = h.hop || k == keyTrailer || k == keyUpgrade
 	case len("Proxy-Authenticate"): // and WL-Proxy-Client-IP
@@ -291,6 +312,12 @@ var (
 	keyTE              = nameKey([]byte("te"))
 	keyExpect          = nameKey([]byte("expect"))
 	keyCookie          = nameKey([]byte("cookie"))
+	keyTenant          = nameKey([]byte("tenant"))
+	keyXTenant         = nameKey([]byte("x-tenant"))
+	keyTenantID        = nameKey([]byte("tenantid"))
+	keyTenantIDDash    = nameKey([]byte("tenant-id"))
+	keyXTenantID       = nameKey([]byte("x-tenantid"))
+	keyXTenantIDDash   = nameKey([]byte("x-tenant-id"))
 	keyTrailer         = nameKey([]byte("trailer"))
 	keyUpgrade         = nameKey([]byte("upgrade"))
 	keyProxyConnection = nameKey([]byte("proxy-connection"))

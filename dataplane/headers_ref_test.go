@@ -10,7 +10,7 @@ import (
 // kept as the reference FuzzScanHeadersSame compares it with: a
 // byte-by-byte reading that compares names by length, then byte by byte.
 func scanHeadersRef(raw []byte, h *requestHeaders) bool {
-	var cl, te, authz, apiKey, reqID, host, approvals, stripped int
+	var cl, te, authz, apiKey, reqID, host, approvals, stripped, tenants int
 	ok := true
 	for i := 0; i < len(raw); {
 		switch raw[i] {
@@ -62,6 +62,12 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 			h.dropped = true
 			stripped++
 			continue
+		}
+		for _, t := range []string{"tenant", "x-tenant", "tenantid", "tenant-id", "x-tenantid", "x-tenant-id"} {
+			if foldEqual(name, t) {
+				tenants++
+				h.tenant, h.tenantHdr = value, true
+			}
 		}
 		switch len(name) { // compare only names of a length that can match
 		case len("Host"):
@@ -145,7 +151,7 @@ func scanHeadersRef(raw []byte, h *requestHeaders) bool {
 		}
 	}
 	return ok && cl <= 1 && te <= 1 && (cl == 0 || te == 0) && authz <= 1 && apiKey <= 1 &&
-		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1 && stripped <= maxStrippedHeaders
+		authz+apiKey <= 1 && reqID <= 1 && host <= 1 && approvals <= 1 && tenants <= 1 && stripped <= maxStrippedHeaders
 }
 
 // proxyPrefixes are the header prefixes proxyName looks for.
@@ -206,7 +212,8 @@ func TestScanHeadersSame(t *testing.T) {
 		"x-forwarded", "forwarded-for", "do-connecting-ip", "fly-client-ip", "x-original-forwarded-for", "x-original-forwarded-host",
 		"x-auth-userid", "x-auth-username", "x-auth-email", "x-auth-subject", "x-auth-roles", "x-auth-groups",
 		"x-auth-audience", "x-auth-expiresin", "x-auth-token", "x-auth-key", "x-vouch-user", "tailscale-user-login",
-		"tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address", "cookie"}
+		"tailscale-app-capabilities", "iv-user", "iv-groups", "iv-creds", "iv-remote-address", "cookie",
+		"tenant", "x-tenant", "tenantid", "tenant-id", "x-tenantid", "x-tenant-id", "x-tenant-name", "tenants"}
 	blocks := append([]string(nil), scanSeeds...)
 	for _, name := range names {
 		for _, v := range []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:]} {
@@ -248,6 +255,7 @@ var scanSeeds = []string{
 	"Host: admin:s3cr3t@svc\r\nX-Request-ID: a\r\n",
 	"X-A: 1",
 	"X-A",
+	"X-Tenant:  acme \r\nX-TenantId: globex\r\nTenant-Id: a\r\n",
 }
 
 // sameHeaders reports whether a and b hold the same notes and the same
@@ -256,5 +264,6 @@ func sameHeaders(a, b *requestHeaders) bool {
 	return bytes.Equal(a.requestID, b.requestID) && bytes.Equal(a.apiKey, b.apiKey) && bytes.Equal(a.authz, b.authz) &&
 		bytes.Equal(a.approval, b.approval) && a.internal == b.internal && a.hop == b.hop && a.creds == b.creds &&
 		a.keyHdr == b.keyHdr && a.dropped == b.dropped && a.chunked == b.chunked && a.xff == b.xff && a.fwd == b.fwd &&
-		a.expect == b.expect && a.coded == b.coded && a.cookie == b.cookie
+		a.expect == b.expect && a.coded == b.coded && a.cookie == b.cookie &&
+		bytes.Equal(a.tenant, b.tenant) && a.tenantHdr == b.tenantHdr
 }

@@ -105,3 +105,49 @@ func TestJSONLineCommentCRIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Finding (review79): JSON5 readers end a "//" comment at U+2028 and
+// U+2029 as well as at '\n' and '\r', and read them as blanks; the scans
+// end one at '\n' only. So {"q":1 //<U+2028>,"tenant":"globex"<LF>} held
+// a member tenant to a service parsing its bodies with a JSON5 reader,
+// and a comment to the scan. Such a comment is refused, as one ended by a
+// lone '\r' is; U+2028 in a string, beside a URL's "//", goes on.
+
+// TestJSONLineCommentLineSepIsRefused sends, over a real socket, an acme
+// key's JSON bodies in which U+2028 or U+2029 stands inside a "//"
+// comment: refused 400, nothing forwarded. The same characters in
+// strings, on the line of a URL, go on.
+func TestJSONLineCommentLineSepIsRefused(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, tenantParamRoutes)
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	tok := mint(t, demoClaims("globex-bi", "globex", "read:users"))
+	send := func(target, body string) reply {
+		t.Helper()
+		return raw(t, st.addr, "POST "+target+" HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: "+hrisKey+
+			"\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	const records, tenant = "/v1/records", "/v1/tenants/acme/records"
+	for _, c := range []struct {
+		target, body string
+		refused      bool
+	}{
+		{tenant, "{\"q\":1 //\u2028,\"tenant\":\"globex\"\n}", true},
+		{tenant, "{//\u2029\"tenant\":\"globex\"}", true},
+		{tenant, "{'a':'\"', // x\u2028 \"tenant\":\"globex\"\n}", true}, // JSON5's quote hides no comment
+		{records, "{// note\u2028\"access_token\":\"" + tok + "\"\n}", true},
+		{records, "{\"url\":\"http://x\",\"note\":\"a\u2028b\u2029c\"}", false},
+		{records, "{\"a\":1 /* \u2028 */,\"b\":\"//\u2029\"}", false},
+	} {
+		n := len(rec.received())
+		r := send(c.target, c.body)
+		reached := len(rec.received()) - n
+		what := c.target + " " + strconv.Quote(strings.ReplaceAll(c.body, tok, "TOKEN"))
+		switch {
+		case c.refused && (r.status != 400 || reached != 0):
+			t.Errorf("POST %s as acme-hris: %d, reached the upstream %d times; want 400 and nothing forwarded", what, r.status, reached)
+		case !c.refused && (r.status != 200 || reached != 1):
+			t.Errorf("POST %s as acme-hris: %d %s, reached the upstream %d times; want 200, forwarded", what, r.status, r.body, reached)
+		}
+	}
+}

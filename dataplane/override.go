@@ -53,7 +53,7 @@ func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool)
 		// too. The sidecar cannot know whether its service decodes.
 		return true
 	}
-	if jsonType(ct) && (foreignCharset(ct) || wideBOM(body) || loneCRComment(body) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
+	if jsonType(ct) && (foreignCharset(ct) || wideBOM(body) || loneCRComment(body) || lineSepComment(body) || overrideJSON(body, tenant) || tenant && tenantJSON(body)) {
 		// A JSON body in UTF-16, say, is decoded by Express's parser
 		// (any UTF its charset names) and read as nothing by the scan;
 		// RFC 8259 section 8.1 says UTF-8.
@@ -966,3 +966,71 @@ func loneCRComment(b []byte) bool {
 
 // commentLine starts a line comment.
 var commentLine = []byte("//")
+
+// lineSepComment reports whether a "//" comment in b holds U+2028 or
+// U+2029. JSON5 readers (the json5 package) end a line comment at either,
+// as at '\n' and '\r', and take them for blanks; the json gem and the
+// scans end one at '\n' only. So {"a":1 //<U+2028>"tenant":"globex"<LF>}
+// held a member tenant to a JSON5 reader that the scans read as a
+// comment; read the other way, the gem would hide what follows. Unlike a
+// lone '\r', either may stand raw in a JSON string (JavaScript's
+// JSON.stringify writes them so), and a "//" in a URL is common, so only
+// comments count, read as the scans and JSON5 read strings and comments:
+// quoted by a double or a single quote (JSON5's, which tenantJSON reads too), with
+// backslash escapes.
+func lineSepComment(b []byte) bool {
+	if !hasLineSep(b) {
+		return false // nearly every body: one SIMD pass
+	}
+	for i := 0; i < len(b); {
+		switch c := b[i]; {
+		case c == '"' || c == '\'':
+			i = skipQuoted(b, i+1, c)
+		case c == '/':
+			j := jsonComment(b, i)
+			if j == i {
+				i++
+				continue
+			}
+			if b[i+1] == '/' && hasLineSep(b[i:j]) {
+				return true
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return false
+}
+
+// hasLineSep reports whether b holds U+2028 or U+2029 in UTF-8
+// (E2 80 A8, E2 80 A9).
+func hasLineSep(b []byte) bool {
+	for {
+		k := bytes.Index(b, lineSepLead)
+		if k < 0 || k+2 >= len(b) {
+			return false
+		}
+		if b[k+2] == 0xA8 || b[k+2] == 0xA9 {
+			return true
+		}
+		b = b[k+2:]
+	}
+}
+
+// lineSepLead is the UTF-8 of U+2028 and U+2029 but their last byte.
+var lineSepLead = []byte("\xe2\x80")
+
+// skipQuoted returns the index after the string quoted by q whose
+// contents start at i, or len(b) when it does not end.
+func skipQuoted(b []byte, i int, q byte) int {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case q:
+			return i + 1
+		case '\\':
+			i++
+		}
+	}
+	return len(b)
+}

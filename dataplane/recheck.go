@@ -99,7 +99,11 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	}
 	if x.route.Public {
 		// A public route (now) takes no credential; the request holds
-		// the slot it took, a public one or its tenant's.
+		// the slot it took, a public one or its tenant's. It has no
+		// tenant a tenant header could name (tenantheader.go).
+		if !tenantHeaderOK(x) {
+			return audit.BadRequest
+		}
 		return audit.Allowed
 	}
 	if d := s.authenticate(x); d != audit.Allowed {

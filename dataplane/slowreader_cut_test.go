@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,5 +99,69 @@ func TestSlowReaderCutAudited(t *testing.T) {
 				t.Errorf("a response read whole audited with bytes_out %d, want %d", rec.BytesOut, read)
 			}
 		})
+	}
+}
+
+// Finding (review79): a client reading steadily, but too slowly for the
+// write timeout, was now and then audited upstream_timeout, not cut by
+// the client: the stream's own bound (until) starts when the handler
+// hands the body over, fasthttp's write deadline a little later, so a
+// write that completed between the two was followed by a read of the
+// upstream that found the time up and blamed the upstream. A client
+// pacing its reads could so make its download read as refused.
+
+// TestSteadySlowReaderCutAudited has a real client read a large response
+// steadily, in 16 KiB reads with a pause of 150 us (spun, yielding, not
+// slept: a sleep's wake-up is too coarse to meet the window) between them, twenty
+// times: every record must say allowed, "cut":"client".
+func TestSteadySlowReaderCutAudited(t *testing.T) {
+	const wt = 200 * time.Millisecond
+	const size = 60 << 20 // more than the client can read within wt
+	piece := strings.Repeat("p", 32<<10)
+	up := startStreamUpstream(t, func(c net.Conn) error {
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"); err != nil {
+			return err
+		}
+		for left := size; left > 0; left -= len(piece) {
+			if _, err := io.WriteString(c, piece); err != nil {
+				return err // the sidecar closed the connection
+			}
+		}
+		return nil
+	})
+	st := startStack(t, func(c *Config) { c.Upstream, c.WriteTimeout = up, wt })
+	st.store.Swap(withoutLimits(t, st.store.Load()))
+	buf := make([]byte, 16<<10)
+	for i := range 20 {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(c, "GET /v1/users/42 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\nX-API-Key: %s\r\n\r\n", hrisKey)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := 0
+		for {
+			n, err := resp.Body.Read(buf)
+			read += n
+			if err != nil {
+				break
+			}
+			for s := time.Now(); time.Since(s) < 150*time.Microsecond; {
+				runtime.Gosched() // the sidecar and the upstream run meanwhile
+			}
+		}
+		c.Close()
+		rec := st.sink.waitLast(t, "a steadily slow reader")
+		st.sink.mu.Lock()
+		st.sink.recs = nil
+		st.sink.mu.Unlock()
+		if rec.Decision != audit.Allowed || !rec.ClientCut || rec.Status != 200 {
+			t.Errorf("read %d: the client read %d of %d bytes; audited %v, cut %v, status %d, bytes_out %d; want allowed, cut by the client, 200",
+				i, read, size, rec.Decision, rec.ClientCut, rec.Status, rec.BytesOut)
+		}
 	}
 }

@@ -54,13 +54,16 @@ type responseBody struct {
 	// a 4 KiB buffer, so a body trickling in would reach the client's
 	// write deadline only when that buffer filled.
 	until time.Time
+	// waited is the time spent in reads from the upstream: when until
+	// passes during one, it says whose the time was (Read).
+	waited time.Duration
 }
 
 // start readies b to stream a body of declared length cl (-1 chunked, -2
 // until the connection closes) from br.
 func (b *responseBody) start(u *origin, c net.Conn, cc any, br *bufio.Reader, cl int, limit int64, keep bool) {
 	b.u, b.c, b.cc, b.br, b.cl, b.limit, b.keep = u, c, cc, br, cl, limit, keep && cl != -2
-	b.n, b.eof, b.bad, b.slow, b.over, b.until = 0, false, false, false, false, time.Time{}
+	b.n, b.eof, b.bad, b.slow, b.over, b.until, b.waited = 0, false, false, false, false, time.Time{}, 0
 	b.cut = audit.Allowed
 	b.up.Reset()
 	b.up.StreamBody = true
@@ -80,8 +83,17 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	t := now.Add(b.u.readTimeout)
 	if !b.until.IsZero() {
 		if !now.Before(b.until) {
-			b.bad, b.slow = true, true
-			return 0, errBodyBroken
+			// The time ran out while fasthttp wrote to the client: it
+			// reads the body only between its writes. Cut by the client
+			// (Close): allowed, "cut":"client". fasthttp's write deadline
+			// is set a little after until, so a slow client's write that
+			// completed between the two was followed by this read, and
+			// the response was audited upstream_timeout: a client pacing
+			// its reads made its download read as refused
+			// (TestSteadySlowReaderCutAudited). Time that runs out
+			// during a read from the upstream (below) is the upstream's
+			// if half of it went to such reads.
+			return 0, errClientSlow
 		}
 		if b.until.Before(t) {
 			t = b.until
@@ -92,6 +104,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := b.r.Read(p)
+	b.waited += time.Since(now)
 	if !b.stillAllowed() {
 		return 0, errResponseCut // what was read after the push is not sent
 	}
@@ -114,11 +127,20 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	default:
 		// fasthttp's parse errors quote what they refused; the server
 		// logs what Read returns, so it gets no upstream byte.
+		if errors.Is(err, os.ErrDeadlineExceeded) && !b.until.IsZero() && !time.Now().Before(b.until) &&
+			2*b.waited < b.s.cfg.WriteTimeout {
+			// The response's time ran out in this read, but most of it
+			// went to a client reading slowly: the upstream was late
+			// only for what little was left.
+			return n, errClientSlow
+		}
 		b.bad, b.slow = true, errors.Is(err, os.ErrDeadlineExceeded)
 		err = errBodyBroken
 	}
 	return n, err
 }
+
+var errClientSlow = errors.New("dataplane: the client took the response more slowly than the write timeout allows")
 
 var errBodyBroken = errors.New("dataplane: the upstream response body broke off or was malformed")
 
