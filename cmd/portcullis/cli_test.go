@@ -235,6 +235,8 @@ func TestParseDuration(t *testing.T) {
 		{"d", 0, "want a duration"},
 		{"5dd", 0, "want a duration"},
 		{"forever", 0, "want a duration"},
+		{"99999999999d", 0, "99999999999 days is too long: at most 36500d"},
+		{"36501d", 0, "36501 days is too long: at most 36500d"},
 	} {
 		got, err := parseDuration(tt.in)
 		if tt.err != "" {
