@@ -77,7 +77,7 @@ func auditQuery(args []string) int {
 	}
 	var err error
 	if f.From, f.To, err = parseRange(*from, *to); err == nil {
-		err = checkQueryFlags(*dir, f.Decision, *format)
+		err = checkQueryFlags(*dir, f.Decision, *format, f.Status)
 	}
 	if err != nil {
 		return usageError(os.Stderr, fs.Name(), err)

@@ -584,10 +584,13 @@ func decisionList() string {
 
 // checkQueryFlags checks the flags of audit query that name a value from a
 // fixed set.
-func checkQueryFlags(dir, decision, format string) error {
+func checkQueryFlags(dir, decision, format string, status int) error {
 	switch {
 	case dir == "":
 		return errors.New("--data is required; name the collector's data directory")
+	case status != 0 && (status < 100 || status > 599):
+		// It matched no record, and an empty table read as no such request.
+		return fmt.Errorf("--status %d: want an HTTP status, 100-599", status)
 	case decision != "":
 		if _, ok := audit.ParseDecision(decision); !ok {
 			return fmt.Errorf("--decision %s: unknown decision; want one of %s", decision, decisionList())
