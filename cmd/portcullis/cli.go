@@ -358,6 +358,9 @@ var errNegativeDuration = errors.New("negative; a duration is 0s or more")
 // Get returns the duration.
 func (d *durationValue) Get() any { return d.inner.(flag.Getter).Get() }
 
+// maxDays bounds the days of a duration: 100 years.
+const maxDays = 100 * 365
+
 var daysPrefix = regexp.MustCompile(`^(-?)([0-9]+)d`)
 
 // parseDuration parses a Go duration ("90s", "1h30m") that may start with
@@ -371,8 +374,10 @@ func parseDuration(s string) (time.Duration, error) {
 	neg := false
 	if m := daysPrefix.FindStringSubmatch(s); m != nil {
 		n, err := strconv.ParseInt(m[2], 10, 32)
-		if err != nil || n > 100*365 {
-			return 0, fmt.Errorf("%d days is too long", n)
+		if err != nil || n > maxDays {
+			// m[2], not n: past 32 bits n is clamped, and "99999999999d"
+			// was called "2147483647 days" (TestParseDuration).
+			return 0, fmt.Errorf("%s days is too long: at most %dd", m[2], maxDays)
 		}
 		days, neg, s = time.Duration(n)*24*time.Hour, m[1] == "-", s[len(m[0]):]
 		if s == "" {
@@ -384,7 +389,7 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, errors.New("want a duration such as 20s, 15m, 24h or 90d")
 	}
 	if d > 0 && days > math.MaxInt64-d { // the sum wrapped around
-		return 0, errors.New("too long: at most 292 years (106751d)")
+		return 0, errors.New("too long: at most 292 years in all")
 	}
 	if neg {
 		return -(days + d), nil
@@ -579,10 +584,13 @@ func decisionList() string {
 
 // checkQueryFlags checks the flags of audit query that name a value from a
 // fixed set.
-func checkQueryFlags(dir, decision, format string) error {
+func checkQueryFlags(dir, decision, format string, status int) error {
 	switch {
 	case dir == "":
 		return errors.New("--data is required; name the collector's data directory")
+	case status != 0 && (status < 100 || status > 599):
+		// It matched no record, and an empty table read as no such request.
+		return fmt.Errorf("--status %d: want an HTTP status, 100-599", status)
 	case decision != "":
 		if _, ok := audit.ParseDecision(decision); !ok {
 			return fmt.Errorf("--decision %s: unknown decision; want one of %s", decision, decisionList())

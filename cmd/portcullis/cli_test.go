@@ -175,6 +175,11 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"keys", "list", "--actor", "alice"}, "unknown flag --actor"},
 		{[]string{"policy", "get", "--reason", "x"}, "unknown flag --reason"},
 		{[]string{"policy", "history", "--limit", "-1"}, "--limit -1: want 0 (all) or more"},
+		// A negative --expect-revision pushed without the check it asked
+		// for, and a --status no response has matched no record, exit 0.
+		{[]string{"policy", "push", examplePolicy, "--expect-revision", "-5"}, "--expect-revision -5: want the revision"},
+		{[]string{"audit", "query", "--data", data, "--status", "-5"}, "--status -5: want an HTTP status, 100-599"},
+		{[]string{"audit", "query", "--data", data, "--status", "2000"}, "--status 2000: want an HTTP status, 100-599"},
 		// The leading slash forgotten: nothing was found there, and the
 		// lists were empty, exit 0, as if the deployment had none.
 		{[]string{"keys", "list", "--prefix", "portcullis/default"}, `--prefix "portcullis/default": want an etcd key prefix that starts with /`},
@@ -235,6 +240,8 @@ func TestParseDuration(t *testing.T) {
 		{"d", 0, "want a duration"},
 		{"5dd", 0, "want a duration"},
 		{"forever", 0, "want a duration"},
+		{"99999999999d", 0, "99999999999 days is too long: at most 36500d"},
+		{"36501d", 0, "36501 days is too long: at most 36500d"},
 	} {
 		got, err := parseDuration(tt.in)
 		if tt.err != "" {

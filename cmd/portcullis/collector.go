@@ -139,6 +139,11 @@ func checkCollectorNumbers(c collectorFlags) error {
 	if c.maxCertSenders == 0 || c.maxCertSenders < -1 {
 		return fmt.Errorf("--max-cert-senders %d: want at least 1, or -1 for no bound", c.maxCertSenders)
 	}
+	if c.senderQuota == 0 || c.senderQuota < -1 {
+		// -2 turned the quota off and 0 set the default, each without a
+		// word (TestCollectorRefusesBadBindingsAndQuota).
+		return fmt.Errorf("--sender-quota %d: want at least 1 (bytes a minute), or -1 for no quota", c.senderQuota)
+	}
 	if c.maxConns < 0 {
 		return fmt.Errorf("--max-conns %d: want 0 (fitted to the open-files limit) or more", c.maxConns)
 	}

@@ -168,6 +168,8 @@ func TestCollectorRefusesBadBindingsAndQuota(t *testing.T) {
 		{[]string{"--token-file", good, "--cert-tenants", bindings}, []string{"--cert-tenants", "--client-ca"}},
 		{[]string{"--token-file", bad}, []string{"line 1", "tenants="}},
 		{[]string{"--token-file", good, "--sender-quota", "1000"}, []string{"--sender-quota", "--max-batch-bytes"}},
+		{[]string{"--token-file", good, "--sender-quota", "-2"}, []string{"--sender-quota -2", "-1 for no quota"}},
+		{[]string{"--token-file", good, "--sender-quota", "0"}, []string{"--sender-quota 0", "at least 1"}},
 	} {
 		args := append([]string{"collector", "--data", filepath.Join(dir, "data"), "--signing-key", keyFile, "--listen", "127.0.0.1:0"}, c.args...)
 		r := portcullis(t, "", nil, args...)

@@ -55,6 +55,11 @@ func runDev(args []string) int {
 	if err := checkDevPolicy(f.policy); err != nil {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
+	for _, a := range f.addrs() {
+		if !isHostPort(a.addr) {
+			return usagef(os.Stderr, fs.Name(), "%s %s: want host:port, e.g. 127.0.0.1:28080", a.flag, a.addr)
+		}
+	}
 	log := newLogger(f.logLevel)
 	devTicketSecret(log)
 	return runUntilSignal(log, "dev stopped", func(ctx context.Context) error { return dev(ctx, f, log) })
@@ -101,6 +106,9 @@ func devTicketSecret(log zerolog.Logger) {
 // lifecycle events, the demo service and a sidecar watching etcd and
 // auditing to the collector.
 func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
+	if err := checkDevAddrs(f); err != nil {
+		return err
+	}
 	made := devMakes(f.data)
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("cannot create %q: %w", f.data, err)
@@ -137,7 +145,11 @@ func dev(ctx context.Context, f devFlags, log zerolog.Logger) error {
 		return err
 	}
 	defer closeCollector() // after the sidecar has flushed its audit batches
-	defer serveDevUpstream(f.upstream, log)()
+	stopUpstream, err := serveDevUpstream(f.upstream, log)
+	if err != nil {
+		return err
+	}
+	defer stopUpstream()
 	log.Info().Str("etcd", endpoints).Str("sidecar", f.listen).Str("collector", f.collector).Str("upstream", f.upstream).Msg("dev stack up")
 	printDevStack(f, endpoints)
 	return sidecar(ctx, sidecarFlags{
@@ -222,13 +234,45 @@ func lockDevData(dir string) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
+// devAddr is one address of the stack and the flag that sets it.
+type devAddr struct{ flag, addr string }
+
+// addrs lists the addresses the stack listens on.
+func (f devFlags) addrs() []devAddr {
+	return []devAddr{{"--listen", f.listen}, {"--admin", f.admin}, {"--upstream", f.upstream}, {"--collector", f.collector}}
+}
+
+// checkDevAddrs listens on every address of the stack at once, then lets
+// go, so that one in use (or two flags on one address) fails the run
+// before etcd starts. It was found only once etcd ran, the policy was
+// pushed and "dev stack up" printed with the export line; an --upstream
+// in use was only logged, and the sidecar forwarded what it admitted,
+// with the identity headers, to whatever held that port
+// (TestDevAddressInUseFailsBeforeStarting).
+func checkDevAddrs(f devFlags) error {
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for _, a := range f.addrs() {
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s %s: %w; give it another address", a.flag, a.addr, err)
+		}
+		held = append(held, ln)
+	}
+	return nil
+}
+
 // serveDevUpstream serves the demo service on addr and returns the function
-// that stops it and waits for it. A failure to listen is logged, not fatal.
-func serveDevUpstream(addr string, log zerolog.Logger) (stop func()) {
+// that stops it and waits for it. An address it cannot listen on is an
+// error: the sidecar would forward to whatever holds it.
+func serveDevUpstream(addr string, log zerolog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		log.Error().Err(err).Str("upstream", addr).Msg("demo service not started")
-		return func() {}
+		return nil, fmt.Errorf("cannot listen on --upstream %s for the demo service: %w", addr, err)
 	}
 	up := &fasthttp.Server{Handler: upstream.Handler}
 	done := make(chan struct{})
@@ -246,7 +290,7 @@ func serveDevUpstream(addr string, log zerolog.Logger) (stop func()) {
 			log.Warn().Err(err).Msg("closing the demo service listener")
 		}
 		<-done
-	}
+	}, nil
 }
 
 // printDevStack prints where the stack listens, and how to point the other

@@ -88,7 +88,7 @@ func TestDevWithoutEtcdLeavesNothing(t *testing.T) {
 	base := t.TempDir()
 	env := []string{execEtcdEnv + "=1", "PATH=" + t.TempDir()}
 	fresh := filepath.Join(base, "a", "b")
-	r := portcullis(t, "", env, "dev", "--log-level", "warn", "--data", fresh)
+	r := portcullis(t, "", env, devArgs(t, "--log-level", "warn", "--data", fresh)...)
 	if r.code != 1 || !strings.Contains(r.stderr, devEtcdBinary) {
 		t.Errorf("dev without %s = exit %d, stderr %q; want exit 1 naming it", devEtcdBinary, r.code, r.stderr)
 	}
@@ -97,7 +97,7 @@ func TestDevWithoutEtcdLeavesNothing(t *testing.T) {
 	}
 	bin := failingEtcd(t)
 	fresh = filepath.Join(base, "c")
-	if r := portcullis(t, "", env, "dev", "--log-level", "warn", "--data", fresh, "--etcd-bin", bin); r.code != 1 || !strings.Contains(r.stderr, "did not start etcd") {
+	if r := portcullis(t, "", env, devArgs(t, "--log-level", "warn", "--data", fresh, "--etcd-bin", bin)...); r.code != 1 || !strings.Contains(r.stderr, "did not start etcd") {
 		t.Errorf("dev with a failing --etcd-bin = exit %d, stderr %q; want exit 1 saying etcd did not start", r.code, r.stderr)
 	}
 	if _, err := os.Lstat(fresh); !errors.Is(err, os.ErrNotExist) {
@@ -107,7 +107,7 @@ func TestDevWithoutEtcdLeavesNothing(t *testing.T) {
 	if err := os.Mkdir(kept, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if r := portcullis(t, "", env, "dev", "--log-level", "warn", "--data", kept, "--etcd-bin", bin); r.code != 1 {
+	if r := portcullis(t, "", env, devArgs(t, "--log-level", "warn", "--data", kept, "--etcd-bin", bin)...); r.code != 1 {
 		t.Errorf("dev with a failing --etcd-bin on %s = exit %d, stderr %q; want exit 1", kept, r.code, r.stderr)
 	}
 	if left, err := os.ReadDir(kept); err != nil || len(left) != 0 {
@@ -128,8 +128,8 @@ func TestDevStopsWhileEtcdStarts(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "dev", "--log-level", "warn",
-		"--data", filepath.Join(dir, "data"), "--etcd-bin", bin)
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"},
+		devArgs(t, "--log-level", "warn", "--data", filepath.Join(dir, "data"), "--etcd-bin", bin)...)...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1", execEtcdEnv+"=1")
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

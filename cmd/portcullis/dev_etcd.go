@@ -55,6 +55,13 @@ func execDevEtcd(ctx context.Context, bin, dir string) (*devEtcd, error) {
 	}
 	cmd := exec.Command(bin, "--data", dir)
 	cmd.Stderr = os.Stderr
+	// Its own process group: a terminal's Ctrl-C goes to the whole
+	// foreground group, and etcd stopped with dev, so the collector's
+	// final head and the sidecar's goodbye found no etcd, and dev waited
+	// on it, then logged "cannot publish the signed head"
+	// (TestDevEtcdChildMissesTheTerminalsSignals). dev stops it last,
+	// and the stdin pipe still ends it if dev dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("cannot make the stdin pipe of %q: %w", bin, err)

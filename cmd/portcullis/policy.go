@@ -165,6 +165,12 @@ func policyPushCmd() etcdCmd {
 			fs.Int64Var(&expect, "expect-revision", 0, "refuse the push unless the policy in etcd is at this `revision`")
 			fs.StringVar(&approval, "approval", "", "granted approval `id` for this document (approvals request --policy FILE), needed when the push weakens the two-person controls")
 		},
+		check: func(*etcdFlags) error {
+			if expect < 0 { // it pushed without the check it asked for
+				return fmt.Errorf("--expect-revision %d: want the revision the policy in etcd is at (policy history), 1 or more", expect)
+			}
+			return nil
+		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
 			doc, err := readPolicyArg(args[0])
 			if err != nil {
