@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -32,8 +33,9 @@ type Admin struct {
 	// while it runs and shows the program's internals.
 	Pprof bool
 
-	once sync.Once
-	reg  *Registry
+	once   sync.Once
+	reg    *Registry
+	reqSeq atomic.Uint64 // request ids of the admin listener's errors (fail)
 
 	readTimeout, idleTimeout time.Duration // tests shorten them; zero: the defaults below
 }
@@ -66,12 +68,35 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Response.SetBodyRaw(a.registry().AppendText(make([]byte, 0, 8192)))
 	default:
 		if a.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
-			servePprof(ctx)
+			a.servePprof(ctx)
 			return
 		}
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetBodyString("not found\n")
+		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such path on the admin listener (/healthz, /readyz, /metrics)")
 	}
+}
+
+// fail answers the JSON error shape every Portcullis listener answers
+// with (docs/ARCHITECTURE.md): the request's X-Request-ID when it is
+// well formed, else one the admin listener counts. msg is a constant
+// of printable ASCII without '"' or '\\', so it needs no escaping.
+func (a *Admin) fail(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	id := ctx.Request.Header.Peek("X-Request-ID")
+	if !validRequestID(id) {
+		id = strconv.AppendUint([]byte("admin-"), a.reqSeq.Add(1), 10)
+	}
+	b := make([]byte, 0, 128)
+	b = append(b, `{"error":"`...)
+	b = append(b, code...)
+	b = append(b, `","message":"`...)
+	b = append(b, msg...)
+	b = append(b, `","request_id":"`...)
+	b = append(b, id...)
+	b = append(b, "\"}\n"...)
+	ctx.ResetBody()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Request-ID", string(id))
+	ctx.Response.SetBodyRaw(b)
 }
 
 // pprofIndex is the profile index of net/http/pprof.
@@ -80,13 +105,13 @@ var pprofIndex = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
 // servePprof serves a path under /debug/pprof/: fasthttp's pprofhandler
 // (v1.74.0) answers 404 for every path ending in "/", the index itself
 // included, so the index is served here.
-func servePprof(ctx *fasthttp.RequestCtx) {
+func (a *Admin) servePprof(ctx *fasthttp.RequestCtx) {
 	if msg := pprofRefused(ctx); msg != "" {
-		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		if !ctx.IsGet() && !ctx.IsHead() {
-			ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+			a.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", msg)
+			return
 		}
-		ctx.SetBodyString(msg)
+		a.fail(ctx, fasthttp.StatusBadRequest, "bad_request", msg)
 		return
 	}
 	switch string(ctx.Path()) {
@@ -96,8 +121,7 @@ func servePprof(ctx *fasthttp.RequestCtx) {
 	case "/debug/pprof/cmdline":
 		// The command line as given: a --collector URL's password, a
 		// deprecated --etcd-password. Nothing secret on the admin listener.
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetBodyString("cmdline is not served: it may hold secrets\n")
+		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "cmdline is not served: it may hold secrets")
 		return
 	}
 	pprofhandler.PprofHandler(ctx)
@@ -114,7 +138,7 @@ func servePprof(ctx *fasthttp.RequestCtx) {
 // the query is parsed as net/http parses it, every seconds bounded.
 func pprofRefused(ctx *fasthttp.RequestCtx) string {
 	if !ctx.IsGet() && !ctx.IsHead() && string(ctx.Path()) != "/debug/pprof/symbol" {
-		return "profiles are read with GET\n"
+		return "profiles are read with GET"
 	}
 	// The query net/http reads: the adaptor hands it the target as it
 	// came, and url.ParseRequestURI keeps a '#' in the query, where
@@ -122,12 +146,12 @@ func pprofRefused(ctx *fasthttp.RequestCtx) string {
 	// day: TestAdminPprofSecondsBehindHash).
 	u, err := url.ParseRequestURI(string(ctx.RequestURI()))
 	if err != nil {
-		return "the target does not parse\n"
+		return "the target does not parse"
 	}
 	q, _ := url.ParseQuery(u.RawQuery) // what parses is what net/http uses
 	for _, v := range q["seconds"] {
 		if s, err := strconv.ParseFloat(v, 64); err == nil && s > pprofMaxSeconds {
-			return "seconds over " + strconv.Itoa(pprofMaxSeconds) + ": take a shorter profile\n"
+			return "seconds over " + strconv.Itoa(pprofMaxSeconds) + ": take a shorter profile"
 		}
 	}
 	return ""
@@ -140,9 +164,7 @@ func (a *Admin) recover(ctx *fasthttp.RequestCtx) {
 	if p := recover(); p != nil {
 		a.Server.metrics.panics.Add(1)
 		a.Server.log.Error().Interface("panic", p).Bytes("path", ctx.Path()).Msg("admin handler panicked; answered 500")
-		ctx.ResetBody()
-		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
-		ctx.SetBodyString("internal error\n")
+		a.fail(ctx, fasthttp.StatusInternalServerError, "internal_error", "the admin handler failed; the process serves on")
 	}
 }
 

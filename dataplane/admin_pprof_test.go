@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -129,4 +130,45 @@ func listenAdmin(t *testing.T, admin *Admin) net.Listener {
 	go srv.Serve(admin.Listener(ln))
 	t.Cleanup(func() { srv.Shutdown() })
 	return ln
+}
+
+// The admin listener's errors were plain text ("not found"), where every
+// other Portcullis listener answers the JSON error shape. Each refusal
+// now names its problem in that shape, over a real socket.
+func TestAdminErrorsAreJSON(t *testing.T) {
+	ln := pprofAdmin(t)
+	for _, c := range []struct {
+		method, target, reqID string
+		status                int
+		code, message         string
+	}{
+		{"GET", "/nope", "", 404, "not_found", "no such path on the admin listener"},
+		{"GET", "/debug/pprof/cmdline", "probe-7", 404, "not_found", "cmdline is not served"},
+		{"GET", "/debug/pprof/profile?seconds=86400", "", 400, "bad_request", "seconds over"},
+		{"POST", "/debug/pprof/heap", "", 405, "method_not_allowed", "profiles are read with GET"},
+	} {
+		req, err := http.NewRequest(c.method, "http://"+ln.Addr().String()+c.target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.reqID != "" {
+			req.Header.Set("X-Request-ID", c.reqID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error, Message string
+			RequestID      string `json:"request_id"`
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(raw, &body); err != nil || resp.StatusCode != c.status || body.Error != c.code ||
+			!strings.Contains(body.Message, c.message) || body.RequestID == "" || c.reqID != "" && body.RequestID != c.reqID ||
+			resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %q (%s); want %d, the JSON error shape with error %q, a message naming %q, the request id",
+				c.method, c.target, resp.StatusCode, raw, resp.Header.Get("Content-Type"), c.status, c.code, c.message)
+		}
+	}
 }
