@@ -97,6 +97,7 @@ type EmitterStats struct {
 	Aggregated   uint64 // captured records folded into another record's Count
 	Batches      uint64 // batches built
 	Retries      uint64 // failed delivery attempts
+	Splits       uint64 // batches cut in two because the link could not carry them in time (emitter_split.go)
 	SpoolFiles   int    // batches in the spool now
 	SpoolRecords int    // records in the spool now
 	SpoolBytes   int64  // bytes in the spool now
@@ -143,7 +144,11 @@ type Emitter struct {
 	idBuf []byte
 	// idPrefix is what this run's batch ids start with (batchPrefix).
 	idPrefix string
-	seq      uint64
+	// seq is the sequence of the next batch: the batcher takes one for
+	// each batch it begins (batchSeq), the sender one for each second
+	// half of a batch it splits (emitter_split.go).
+	seq      atomic.Uint64
+	batchSeq uint64 // the sequence of the batch being built
 	started  time.Time
 	maxBatch atomic.Int64
 	neededAt time.Time // last time a batch waited for the sender (emitter_spare.go)
@@ -155,6 +160,8 @@ type Emitter struct {
 	// retryAfter is the last answer's Retry-After (0: none); sender
 	// goroutine only. backoff waits at least that long.
 	retryAfter time.Duration
+	// lastSlow says the last answer was sendSlow; sender goroutine only.
+	lastSlow bool
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
@@ -168,7 +175,7 @@ type Emitter struct {
 	mu      sync.Mutex // guards the following fields
 	backlog bool       // the spool holds batches: new ones queue behind them
 
-	delivered, spooled, replayed, droppedFull, droppedSpool, rejected, batches, retries, aggregated atomic.Uint64
+	delivered, spooled, replayed, droppedFull, droppedSpool, rejected, batches, retries, aggregated, splits atomic.Uint64
 }
 
 // NewEmitter opens the spool (replaying what an earlier run left there) and
@@ -196,7 +203,8 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	}
 	e := &Emitter{cfg: cfg, q: q, sp: sp, poster: p,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), sendCh: make(chan *outBatch, sendQueue), spoolQ: make(chan *outBatch, sendQueue),
-		free: make(chan *outBatch, spareBatches), wakeAt: uint64(cfg.BatchSize), seq: sp.nextSeq()}
+		free: make(chan *outBatch, spareBatches), wakeAt: uint64(cfg.BatchSize)}
+	e.seq.Store(sp.nextSeq())
 	e.idPrefix = cmp.Or(prefix, cfg.InstanceID)
 	e.log = zerolog.Nop()
 	if cfg.Log != nil {
@@ -313,7 +321,7 @@ func (e *Emitter) strict() bool {
 func (e *Emitter) Stats() EmitterStats {
 	s := EmitterStats{Captured: e.q.pushed(), Delivered: e.delivered.Load(), Spooled: e.spooled.Load(),
 		Replayed: e.replayed.Load(), DroppedFull: e.droppedFull.Load(), DroppedSpool: e.droppedSpool.Load(),
-		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load(), Aggregated: e.aggregated.Load()}
+		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load(), Aggregated: e.aggregated.Load(), Splits: e.splits.Load()}
 	s.Dropped = s.DroppedFull + s.DroppedSpool + s.Rejected
 	s.SpoolFiles, s.SpoolRecords, s.SpoolBytes = e.sp.usage()
 	return s

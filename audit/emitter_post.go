@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -123,12 +124,16 @@ func (p *poster) close() {
 // alarm, with the collector's answer when it failed.
 func (e *Emitter) post(data []byte) sendResult {
 	code, body, err := e.poster.post(data)
-	e.retryAfter = 0
+	e.retryAfter, e.lastSlow = 0, false
 	if err == nil && code != fasthttp.StatusOK {
 		e.retryAfter = retryAfter(e.poster.resp.Header.Peek("Retry-After"))
 	}
 	if err != nil {
 		e.alarm.failed(FailUnreachable, err.Error())
+		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
+			e.lastSlow = true
+			return sendSlow
+		}
 		return sendRetry
 	}
 	res, class := classifyStatus(code, body)
@@ -136,6 +141,10 @@ func (e *Emitter) post(data []byte) sendResult {
 		e.alarm.delivered()
 	} else {
 		e.alarm.failed(class, answer(code, body))
+	}
+	if code == fasthttp.StatusRequestTimeout {
+		e.lastSlow = true
+		return sendSlow
 	}
 	return res
 }

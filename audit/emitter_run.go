@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -69,7 +70,8 @@ func (e *Emitter) fill() {
 // addRecord appends r to the current batch, shipping it when full.
 func (e *Emitter) addRecord(r *Record) {
 	if e.enc.n == 0 {
-		e.idBuf = appendBatchID(e.idBuf[:0], e.idPrefix, e.seq)
+		e.batchSeq = e.seq.Add(1) - 1
+		e.idBuf = appendBatchID(e.idBuf[:0], e.idPrefix, e.batchSeq)
 		e.enc.begin(e.idBuf)
 		e.started = time.Now()
 	}
@@ -93,8 +95,7 @@ func (e *Emitter) ship() {
 		e.maxBatch.Store(int64(len(batch)))
 	}
 	ob.data, e.enc.buf = batch, sizedFor(ob.data[:0], int(min(e.maxBatch.Load(), maxSpare*8/9)))
-	ob.seq, ob.n = e.seq, e.enc.n
-	e.seq++
+	ob.seq, ob.n = e.batchSeq, e.enc.n
 	e.enc.n = 0
 	e.batches.Add(1)
 	for !e.handoff(ob) {
@@ -258,7 +259,8 @@ func (e *Emitter) inBacklog() bool {
 func (e *Emitter) deliverFresh(ob *outBatch) {
 	deadline := time.Now().Add(e.cfg.RetryBudget)
 	for attempt := 0; ; attempt++ {
-		switch e.post(ob.data) {
+		res := e.post(ob.data)
+		switch res {
 		case sendOK:
 			e.delivered.Add(uint64(ob.n))
 			e.putBatch(ob)
@@ -270,7 +272,9 @@ func (e *Emitter) deliverFresh(ob *outBatch) {
 		}
 		e.retries.Add(1)
 		d := e.backoff(attempt)
-		if e.closing() || time.Now().Add(d).After(deadline) || !e.sleep(d) {
+		if res == sendSlow || e.closing() || time.Now().Add(d).After(deadline) || !e.sleep(d) {
+			// A batch too slow for the link fails again whole: the
+			// replay splits it (emitter_split.go).
 			break
 		}
 	}
@@ -291,6 +295,12 @@ func (e *Emitter) retryHeld() {
 	ob := e.held[0]
 	placed := len(e.spoolNow([]*outBatch{ob}, false)) == 0
 	if !placed && !e.postCounted(ob) {
+		if e.lastSlow {
+			if rest := e.splitHeld(ob); rest != nil {
+				e.held = slices.Insert(e.held, 1, rest)
+				return
+			}
+		}
 		e.sleep(e.backoff(3))
 		return
 	}
@@ -369,6 +379,9 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		e.replayed.Add(uint64(f.records))
 	case sendRejected:
 		e.rejected.Add(uint64(f.records))
+	case sendSlow:
+		e.retries.Add(1)
+		return e.splitSpooled(f, data), false
 	default:
 		e.retries.Add(1)
 		return false, false
@@ -423,6 +436,11 @@ const (
 	sendOK       sendResult = iota
 	sendRetry               // network error, 401/403, 408, 429, 5xx: try again later
 	sendRejected            // 400, 413, 415, 422, and the refusals of refusedFor: dropped
+	// sendSlow is a retry for a batch the link did not carry in time: a
+	// 408 (the collector's read timeout passed mid-body) or the emitter's
+	// own timeout. Sent whole again it fails again; it is split
+	// (emitter_split.go).
+	sendSlow
 )
 
 // refusedFor are the collector's refusals of one batch for good, by

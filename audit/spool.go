@@ -253,6 +253,15 @@ func (s *spool) reserve(seq uint64, n int) error {
 	return nil
 }
 
+// reserveOver takes room for n bytes whatever the limit: the halves of a
+// split batch (splitSpooled), whose own room is given back right after.
+func (s *spool) reserveOver(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserved += int64(n)
+	s.used.Add(int64(n))
+}
+
 // unreserve gives back the room of a batch of n bytes that was not written.
 func (s *spool) unreserve(n int) {
 	s.mu.Lock()

@@ -490,8 +490,9 @@ func (s *Store) signAndPublish(ctx context.Context, now time.Time, every time.Du
 }
 
 // countHead records the outcome of signing and publishing a head, for
-// StoreStats (the collector's /metrics).
+// StoreStats (the collector's /metrics) and Health (/readyz, /healthz).
 func (s *Store) countHead(err error) {
+	s.noteHead(err)
 	if err != nil {
 		s.headFailures.Add(1)
 		return

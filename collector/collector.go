@@ -414,25 +414,31 @@ func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender st
 func (c *Collector) writeHealth(w http.ResponseWriter, detail bool) {
 	w.Header().Set("Content-Type", "application/json")
 	probs, sh := c.store.AnchorProblems(), c.store.Health()
-	if len(probs) == 0 && !sh.Failing() {
+	if len(probs) == 0 && !sh.Failing() && !sh.HeadFailing() {
 		io.WriteString(w, `{"status":"ok"}`)
 		return
 	}
 	if !detail {
-		io.WriteString(w, `{"status":"degraded","storing":`+strconv.FormatBool(!sh.Failing())+`}`)
+		io.WriteString(w, `{"status":"degraded","storing":`+strconv.FormatBool(!sh.Failing())+`,"heads_published":`+strconv.FormatBool(!sh.HeadFailing())+`}`)
 		return
 	}
-	var since *time.Time
+	var since, headSince *time.Time
 	if sh.Failing() {
 		since = &sh.FailingSince
 	}
+	if sh.HeadFailing() {
+		headSince = &sh.HeadFailingSince
+	}
 	json.NewEncoder(w).Encode(struct {
-		Status       string          `json:"status"`
-		Storing      bool            `json:"storing"`
-		FailingSince *time.Time      `json:"store_failing_since,omitempty"`
-		StoreError   string          `json:"store_error,omitempty"`
-		Anchors      []AnchorProblem `json:"anchors_withheld,omitempty"`
-	}{"degraded", !sh.Failing(), since, sh.LastError, probs})
+		Status         string          `json:"status"`
+		Storing        bool            `json:"storing"`
+		HeadsPublished bool            `json:"heads_published"`
+		FailingSince   *time.Time      `json:"store_failing_since,omitempty"`
+		StoreError     string          `json:"store_error,omitempty"`
+		HeadSince      *time.Time      `json:"head_failing_since,omitempty"`
+		HeadError      string          `json:"head_error,omitempty"`
+		Anchors        []AnchorProblem `json:"anchors_withheld,omitempty"`
+	}{"degraded", !sh.Failing(), !sh.HeadFailing(), since, sh.LastError, headSince, sh.HeadError, probs})
 }
 
 // writeReady answers /readyz as the sidecar's does: "ready" (200) or "not
@@ -441,8 +447,9 @@ func (c *Collector) writeHealth(w http.ResponseWriter, detail bool) {
 // senders spool them), and the store is probed then (Store.Probe), so a
 // collector that no batch reaches while it is out of its Service's
 // endpoints becomes ready again once the disk has room. Anchors signed
-// heads are withheld from leave it ready (it stores every batch) and are
-// named. detail as for writeHealth. Before, the collector had /healthz
+// heads are withheld from, and a head that could not be signed or
+// published, leave it ready (it stores every batch) and are named.
+// detail as for writeHealth. Before, the collector had /healthz
 // alone, which answered 200 on a full disk (TestCollectorReadyzOnFullDisk).
 func (c *Collector) writeReady(w http.ResponseWriter, detail bool) {
 	if c.store.Health().Failing() {
@@ -461,6 +468,23 @@ func (c *Collector) writeReady(w http.ResponseWriter, detail bool) {
 		anchors = "anchors: ok, signed heads withheld from " + strconv.Itoa(len(probs)) + " anchors (a rollback of the store is no longer caught there)"
 		for _, p := range probs {
 			if detail { // the intake listener names no anchor (writeHealth)
+				anchors += "; " + p.Where + ": " + p.Problem
+			}
+		}
+	}
+	if sh.HeadFailing() {
+		// Ready still: the batches are stored, and out of its Service's
+		// endpoints the collector would publish no better.
+		anchors = "anchors: FAIL, signing or publishing the head failing since " + sh.HeadFailingSince.UTC().Format(time.RFC3339) +
+			" (the anchors hold an older head: a cut of the batches stored since passes verify against them)"
+		if detail { // the error names the anchor's etcd key or file (writeHealth)
+			anchors += ": " + sh.HeadError
+		}
+		if len(probs) > 0 {
+			anchors += "; signed heads withheld from " + strconv.Itoa(len(probs)) + " anchors"
+		}
+		for _, p := range probs {
+			if detail {
 				anchors += "; " + p.Where + ": " + p.Problem
 			}
 		}
@@ -670,6 +694,7 @@ func (c *Collector) writeMetrics(w http.ResponseWriter) {
 	gauge("portcullis_collector_connections_open", "Connections open on the intake listener (at most --max-conns).", int64(c.conns.open()))
 	gauge("portcullis_collector_anchors_withheld", "Anchors (etcd, --publish-head) signed heads are not published to, because the store does not hold the head published there (rolled back or forked) or another collector's head replaced this one's there (see the collector's log and /healthz).", int64(st.AnchorsWithheld))
 	metric("portcullis_collector_head_conflicts_total", "Publications of the signed head refused because another collector's head (another chain's) replaced this collector's at an anchor: two collectors publish to one etcd prefix or file.", st.HeadConflicts)
+	metric("portcullis_collector_store_probes_total", "Probes of a store refusing appends, asked by /readyz (at most one a second; others answer from the last).", st.Probes)
 	metric("portcullis_collector_head_publish_failures_total", "Rounds of signing the store's head (every --sign-every) that failed to sign it or to publish it to an anchor (etcd, --publish-head); see the collector's log.", st.HeadFailures)
 	published := int64(0)
 	if !st.HeadPublished.IsZero() {

@@ -13,6 +13,12 @@ import (
 type StoreHealth struct {
 	FailingSince time.Time // the first failed append of the current run of failures; zero while appends succeed
 	LastError    string    // why the last append failed
+	// HeadFailingSince is the first round of signing and publishing the
+	// head (RunHeadSigner) of the current run of failed ones; zero while
+	// the last round published the head to every anchor. HeadError says
+	// why the last round failed.
+	HeadFailingSince time.Time
+	HeadError        string
 }
 
 // Failing reports whether the last append failed.
@@ -21,15 +27,38 @@ func (h StoreHealth) Failing() bool { return !h.FailingSince.IsZero() }
 // Health returns whether the store takes appends. It never waits for an
 // append in progress.
 func (s *Store) Health() StoreHealth {
-	since := s.failSince.Load()
-	if since == 0 {
-		return StoreHealth{}
+	var h StoreHealth
+	if since := s.failSince.Load(); since != 0 {
+		h.FailingSince = time.Unix(0, since)
+		if e := s.failErr.Load(); e != nil {
+			h.LastError = *e
+		}
 	}
-	h := StoreHealth{FailingSince: time.Unix(0, since)}
-	if e := s.failErr.Load(); e != nil {
-		h.LastError = *e
+	if since := s.headFailSince.Load(); since != 0 {
+		h.HeadFailingSince = time.Unix(0, since)
+		if e := s.headErr.Load(); e != nil {
+			h.HeadError = *e
+		}
 	}
 	return h
+}
+
+// HeadFailing reports whether the last round of signing and publishing
+// the head failed.
+func (h StoreHealth) HeadFailing() bool { return !h.HeadFailingSince.IsZero() }
+
+// noteHead keeps the outcome of a round of signing and publishing the
+// head for Health: before, /readyz said "signed heads published to every
+// anchor" while etcd refused every head, and /healthz "ok"
+// (TestReadyzReportsHeadPublishFailures).
+func (s *Store) noteHead(err error) {
+	if err == nil {
+		s.headFailSince.Store(0)
+		return
+	}
+	msg := err.Error()
+	s.headErr.Store(&msg)
+	s.headFailSince.CompareAndSwap(0, s.cfg.Now().UnixNano())
 }
 
 // noteAppendLocked keeps the outcome of an append of an entry of size
@@ -41,14 +70,34 @@ func (s *Store) noteAppendLocked(err error, size int) {
 		return
 	}
 	msg := err.Error()
+	now := s.cfg.Now().UnixNano()
 	s.failErr.Store(&msg)
 	s.failNeed.Store(int64(size) + probeSize) // the entry line's hashes and signature fit in the page
-	s.failSince.CompareAndSwap(0, s.cfg.Now().UnixNano())
+	s.failLast.Store(now)
+	s.failSince.CompareAndSwap(0, now)
 }
 
 // probeSize is the least Probe reserves: a page, which a full disk
 // refuses where it would still take an empty file.
 const probeSize = 4 << 10
+
+// DefaultProbeEvery is the least time between two probes of a store
+// refusing appends: /readyz answers anyone who asks on the intake
+// listener, and each probe takes the store's lock and reserves and
+// fsyncs up to MaxEntryBytes. Asked more often, /readyz answers from the
+// last probe (TestReadyzProbesAtMostOnceAnInterval).
+const DefaultProbeEvery = time.Second
+
+// FailedAppendHeld is how long after the last failed append Probe
+// reserves the room that append needed; after it, a page. The batch that
+// failed is its sender's to retry, and a collector out of its Service's
+// endpoints gets no retry: without a bound, a batch its sender dropped
+// or sent elsewhere held the collector not ready until its room was
+// free, whatever came after (TestReadyzForgetsAnUnretriedBatchsSize).
+// A sender that retries it here makes it fail again and holds it
+// another FailedAppendHeld: readiness comes back at most that often
+// while such a batch does not fit.
+const FailedAppendHeld = 5 * time.Minute
 
 // Probe, while appends fail, reserves (reserve), fsyncs and removes in
 // the store's directory a file as large as the failed append needed, and
@@ -59,9 +108,26 @@ const probeSize = 4 << 10
 // a few pages free, but not the room of the batch its sender retries,
 // ready and "storing" until that batch failed again, whenever anyone
 // asked /readyz (TestCollectorReadyzProbesTheFailedAppendsSize).
+//
+// Probe probes at most once every DefaultProbeEvery; a call sooner does
+// nothing and returns nil (Health says what the last probe found). The
+// room it reserves is the failed append's for FailedAppendHeld after it.
 func (s *Store) Probe() error {
 	if s.failSince.Load() == 0 {
 		return nil
+	}
+	now := s.cfg.Now().UnixNano()
+	last := s.probedAt.Load()
+	if last != 0 && now >= last && now-last < s.probeEvery.Load() {
+		return nil
+	}
+	if !s.probedAt.CompareAndSwap(last, now) {
+		return nil // another caller probes now
+	}
+	s.probes.Add(1)
+	need := int64(probeSize)
+	if now-s.failLast.Load() < int64(FailedAppendHeld) {
+		need = max(need, s.failNeed.Load())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,7 +139,7 @@ func (s *Store) Probe() error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	err = reserve(f, max(probeSize, s.failNeed.Load()))
+	err = reserve(f, need)
 	if err == nil {
 		err = f.Sync()
 	}

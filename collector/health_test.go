@@ -40,6 +40,7 @@ func TestCollectorReadyzOnFullDisk(t *testing.T) {
 	t.Parallel()
 	dir := tmpfs.Mount(t, 256<<10)
 	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
+	st.probeEvery.Store(0) // each /readyz probes: TestReadyzProbesAtMostOnceAnInterval tests the interval
 	col, err := New(st, Config{Token: testToken})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ func TestCollectorReadyzProbesTheFailedAppendsSize(t *testing.T) {
 	t.Parallel()
 	dir := tmpfs.Mount(t, 4<<20)
 	srv, st := startNamedCollector(t, dir, newTestKey(t), Config{})
+	st.probeEvery.Store(0) // each /readyz probes: TestReadyzProbesAtMostOnceAnInterval tests the interval
 	col, err := New(st, Config{Token: testToken})
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,8 @@ type StoreStats struct {
 	// HeadPublished is when a signed head was last published to every
 	// anchor (zero: never, by this process).
 	HeadPublished time.Time
+	// Probes counts the probes of a store refusing appends (Probe).
+	Probes uint64
 }
 
 // Event is a control-plane lifecycle event (key created, revoked, client
@@ -194,6 +196,18 @@ type Store struct {
 	failSince atomic.Int64
 	failErr   atomic.Pointer[string]
 	failNeed  atomic.Int64 // bytes the failed append needed, which Probe reserves
+	failLast  atomic.Int64 // the last failed append (unix nanoseconds), which failNeed expires from
+	// probedAt is when Probe last probed (unix nanoseconds, 0: never),
+	// probes how many times; probeEvery the least time between two
+	// probes (DefaultProbeEvery; nanoseconds).
+	probedAt   atomic.Int64
+	probes     atomic.Uint64
+	probeEvery atomic.Int64
+	// headFailSince (unix nanoseconds; 0: the last round published) and
+	// headErr are Health's, set by each round of signing and publishing
+	// the head (countHead).
+	headFailSince atomic.Int64
+	headErr       atomic.Pointer[string]
 }
 
 // OpenStore opens (creating) the store in dir, rebuilding the chain head
@@ -228,6 +242,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	s := &Store{dir: dir, cfg: cfg, lock: lock,
 		retained: make(map[uint64]struct{}),
 		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
+	s.probeEvery.Store(int64(DefaultProbeEvery))
 	if err := s.recover(); err != nil {
 		lock.Close()
 		return nil, err
@@ -733,6 +748,7 @@ func (s *Store) Stats() StoreStats {
 	st.AnchorsWithheld = s.withheldAnchors.Load()
 	st.HeadFailures = s.headFailures.Load()
 	st.HeadConflicts = s.headConflicts.Load()
+	st.Probes = s.probes.Load()
 	if p := s.headPublished.Load(); p != 0 {
 		st.HeadPublished = time.Unix(0, p)
 	}

@@ -92,7 +92,19 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit
 			s.unhold(x)
 			return answer{}, d, nil
 		}
+		committing := x.hold != nil
 		switch s.spend(x) {
+		case approvalDone:
+			if committing {
+				// The connection waited with the request for the ledger's
+				// etcd round trips (Commit): one dialed for it sat idle as
+				// long, and a service that answers an idle connection 408
+				// and closes it had done so; written unchecked, the
+				// request took that 408 as its answer
+				// (TestConnectionCheckedAfterCommit). Checked as a
+				// pooled one is (send).
+				u.markUsed(c)
+			}
 		case approvalReserve:
 			// A use of the approval is reserved once the request passed
 			// the judgement at send time, without the connection, which

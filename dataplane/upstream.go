@@ -209,10 +209,16 @@ func (u *origin) conn(connClose bool) (any, net.Conn, time.Time, error) {
 // on it first, which was read as that request's answer and given to its
 // client (TestRefusedRequestsConnectionCheckedBeforeReuse).
 func (u *origin) putBack(cc any, c net.Conn) {
+	u.markUsed(c)
+	u.release(cc)
+}
+
+// markUsed makes send check c (bytes waiting, closed by the service)
+// before writing on it, as it checks a pooled connection.
+func (u *origin) markUsed(c net.Conn) {
 	if uc, ok := c.(*upConn); ok {
 		uc.used = true
 	}
-	u.release(cc)
 }
 
 // send writes req to c within the write timeout, counted from at, unless

@@ -60,7 +60,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 		families: append(etcdFamilies(syncer),
 			dataplane.Counter("portcullis_approvals_etcd_revision_rewinds_total", "Checks that found etcd below the revision the approvals watch had reached (restored or replaced cluster); the approvals were read again and watched from etcd's revision.",
 				func() uint64 { return uint64(ledger.Rewinds()) })),
-		close: func() { cancel(); wg.Wait(); sharing.Wait(); logClose(cli, &log, "etcd client") },
+		close: func() { cancel(); wg.Wait(); ledger.Wait(); sharing.Wait(); logClose(cli, &log, "etcd client") },
 		global: func(srv *dataplane.Server) []dataplane.Family {
 			return startSharer(ctx, &sharing, cli, f.etcd.prefix, pod, srv, store, log)
 		},

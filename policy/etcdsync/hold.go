@@ -262,8 +262,9 @@ func (h *Hold) Commit(now time.Time) bool {
 		if resp.Succeeded {
 			// The slot is on the uses lease now; the hold's own lease holds
 			// nothing and would linger for HoldTTL, one per approved
-			// request. Revoked off the request path.
-			go h.Release()
+			// request. Revoked off the request path; Ledger.Wait waits
+			// for it at shutdown.
+			l.releases.Go(h.Release)
 			return true
 		}
 		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) != 1 || kvs[0].ModRevision != h.rev {

@@ -121,3 +121,33 @@ func TestCommitRevokesTheHoldsLease(t *testing.T) {
 		t.Fatalf("slots of the approval after the spent hold's lease went: %v, %v; want the spent one kept", resp, err)
 	}
 }
+
+// Finding (review80): Commit revoked the spent hold's lease in a
+// goroutine nothing waited for; at shutdown the sidecar closed its etcd
+// client under it, and the lease lingered for HoldTTL, its failure logged
+// after the sidecar said it stopped. Ledger.Wait waits for those
+// revocations; once it returns the lease is gone.
+func TestWaitWaitsForCommitsReleases(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	_, ls := holdLedgersTTL(t, 1, n, 10*time.Minute)
+	var leases []clientv3.LeaseID
+	for range n {
+		h := reserve(ls[0])
+		if h == nil {
+			t.Fatal("reservation refused")
+		}
+		leases = append(leases, h.Lease())
+		if !h.Commit(time.Now()) {
+			t.Fatal("held use could not be spent")
+		}
+	}
+	ls[0].Wait()
+	cli := dial(t, shared)
+	for i, lease := range leases {
+		resp, err := cli.TimeToLive(context.Background(), lease)
+		if err != nil || resp.TTL != -1 {
+			t.Errorf("hold %d's lease after Wait: TTL %v, %v; want revoked (TTL -1)", i, resp.TTL, err)
+		}
+	}
+}

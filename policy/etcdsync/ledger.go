@@ -60,6 +60,9 @@ type Ledger struct {
 	mu    sync.Mutex
 	ready atomic.Bool
 	back  rewindGuard // Run's; finds etcd gone back below the revision watched
+	// releases are the revocations of spent holds' leases Commit starts
+	// off the request path; Wait waits for them.
+	releases sync.WaitGroup
 }
 
 // ledgerState is what the ledger watched: the approval records and their
@@ -99,6 +102,13 @@ func NewLedger(cli *clientv3.Client, cfg LedgerConfig) *Ledger {
 	l.state.Store(&ledgerState{records: map[string]ledgerEntry{}, counters: map[string]Counter{}})
 	return l
 }
+
+// Wait waits for the revocations of spent holds' leases that Commit
+// started: called at shutdown before the etcd client is closed, so that
+// none is cut off by the close and left to linger for HoldTTL, logging a
+// warning after the sidecar said it stopped
+// (TestWaitWaitsForCommitsReleases).
+func (l *Ledger) Wait() { l.releases.Wait() }
 
 // Ready reports whether the ledger has read the approvals once.
 func (l *Ledger) Ready() bool { return l.ready.Load() }
