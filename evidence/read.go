@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -93,21 +94,36 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 // not grow the map without end.
 const maxSeenRevisions = 100000
 
+// revSeen is when the collector first stored a batch of sender holding a
+// record that named a revision.
+type revSeen struct {
+	sender string
+	at     time.Time
+}
+
 // noteRevision keeps, for the revision r's sidecar had applied, the
-// earliest time the collector stored a batch holding it.
+// earliest time the collector stored a batch holding it, for each of the
+// two senders that named it first (etcdClock counts the second).
 func (b *builder) noteRevision(e *collector.Entry, r *collector.StoredRecord) {
 	if r.PolicyRevision <= 0 {
 		return
 	}
 	if b.seenRevisions == nil {
-		b.seenRevisions = map[int64]time.Time{}
+		b.seenRevisions = map[int64][]revSeen{}
 	}
-	t, ok := b.seenRevisions[r.PolicyRevision]
+	seen, ok := b.seenRevisions[r.PolicyRevision]
+	if !ok && len(b.seenRevisions) >= maxSeenRevisions {
+		return
+	}
+	i := slices.IndexFunc(seen, func(s revSeen) bool { return s.sender == e.Sender })
 	switch {
-	case ok && !e.Time.Before(t):
-	case ok || len(b.seenRevisions) < maxSeenRevisions:
-		b.seenRevisions[r.PolicyRevision] = e.Time
+	case i < 0:
+		seen = append(seen, revSeen{e.Sender, e.Time})
+	case e.Time.Before(seen[i].at):
+		seen[i].at = e.Time
 	}
+	slices.SortFunc(seen, func(x, y revSeen) int { return x.at.Compare(y.at) })
+	b.seenRevisions[r.PolicyRevision] = seen[:min(len(seen), 2)]
 }
 
 // entryPos is an entry's place in the store: its segment and line.

@@ -458,15 +458,21 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 	// live to the period's end (TestRecordsDateASidecarsDelete). The
 	// revision is the sender's to write, so only one the pack knows was
 	// written in this cluster counts (a policy push, a member record's
-	// write or delete): a made-up revision dates nothing, and naming a
-	// real one before it was written takes foreknowledge of etcd's
-	// revisions.
+	// write or delete): a made-up revision dates nothing. And etcd's
+	// revisions come one after another: a sidecar reads the one it is at
+	// and can name the next hundred before they are written, dating a
+	// delete to come early and hiding its own silence until it
+	// (TestOneSenderNamingRevisionsAheadDatesNothing). So a revision
+	// counts from when a second sender named it: one credential alone
+	// dates nothing, and of two, the honest one names it only once
+	// written.
 	written := writtenRevisions(b.cfg.History, h)
-	for rev, t := range b.seenRevisions {
-		if written[rev] && h.Cluster != 0 {
-			// Revision rev was written by t: a reading "after" rev, as
-			// revClock.by reads one at a revision above the one it dates.
-			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
+	for rev, seen := range b.seenRevisions {
+		if written[rev] && h.Cluster != 0 && len(seen) > 1 {
+			// Revision rev was written by then: a reading "after" rev,
+			// as revClock.by reads one at a revision above the one it
+			// dates.
+			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: seen[1].at})
 		}
 	}
 	slices.SortStableFunc(c.heads, byRevision)
