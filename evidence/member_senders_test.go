@@ -387,6 +387,44 @@ func TestRotatedCredentialIsOneSidecar(t *testing.T) {
 	}
 }
 
+// TestSenderOfAnotherPodIsNoRotation: pod-a's sidecar sent until 11:30
+// and pod-a restarted at 11:50, its new sidecar sending nothing after.
+// sidecar-q's token, pod-q's sidecar's, sent pod-q's batches all day and,
+// from 12:00, batches naming pod-a too. The pack read pod-a's senders as
+// its credential rotated on the restart, checked their batches as one
+// line, and named no silence of pod-a: another sidecar's credential
+// covered it, under a label that tells the auditor it is benign. A
+// credential whose batches name another pod is no one pod's own: SENDERS
+// DIFFER, each sender checked apart.
+func TestSenderOfAnotherPodIsNoRotation(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-q", Token: tokenB})
+	lease := r.member("pod-a", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	r.member("pod-q", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	a, q, qa := r.emitter("pod-a", tokenA), r.emitter("pod-q", tokenB), r.emitter("pod-a", tokenB)
+	for h := 1; h <= 11; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(a)
+		r.send(q)
+	}
+	r.set(day.Add(11*time.Hour + 40*time.Minute))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(11*time.Hour + 50*time.Minute))
+	r.member("pod-a", day.Add(11*time.Hour+50*time.Minute), day.Add(11*time.Hour+50*time.Minute))
+	for h := 12; h < 24; h++ {
+		r.set(day.Add(time.Duration(h) * time.Hour))
+		r.send(q)
+		r.send(qa)
+	}
+	res := r.pack("2026-05-12")
+	if warned(res, "SENDER ROTATED") || !warned(res, `SENDERS DIFFER: the batches naming 1 pod(s)`) || !warned(res, `"pod-a" (token:sidecar-a): no batch stored`) {
+		t.Errorf("warnings %q: want pod-a's senders to differ and sidecar-a's silence named, not a rotation", res.Warnings)
+	}
+}
+
 // TestRecordsDateASidecarsDelete: with no head published in etcd and no
 // lifecycle event after it, nothing dated the delete of a gone sidecar's
 // member record, and it counted live to the period's end. pod-x sent at

@@ -312,11 +312,24 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 // start). ok is false when two senders' batches overlap in time (two
 // sidecars naming the pod at once), when no start lies between them
 // (another sidecar's credential taking up the name of a pod whose own
-// sidecar stopped reads so), or a sender's were not followed.
+// sidecar stopped reads so), or a sender's were not followed. Nor when a
+// sender's batches name another pod too, or pods past maxInstances were
+// not followed: a sidecar holds its own credential, and one another pod
+// sends with, taking up this pod's name after a restart of it, covered
+// the silence of its new sidecar under a label read as benign
+// (TestSenderOfAnotherPodIsNoRotation).
 func (s *senders) rotated(pod string, senders []string) (order []string, line *podBatches, ok bool) {
+	if s.podsOver {
+		return nil, nil, false
+	}
 	pbs := make([]*podBatches, len(senders))
 	for i, sn := range senders {
 		if pbs[i] = s.pods[sidecar{pod, sn}]; pbs[i] == nil {
+			return nil, nil, false
+		}
+	}
+	for k := range s.pods {
+		if k.pod != pod && slices.Contains(senders, k.sender) {
 			return nil, nil, false
 		}
 	}
