@@ -513,6 +513,40 @@ func TestOneSenderNamingRevisionsAheadDatesNothing(t *testing.T) {
 	}
 }
 
+// TestRecordsOfPodsOfAnotherEtcdDateNothing: sidecars of another etcd
+// (or in file mode) send to the same collector, and their records name
+// revisions of their own: numbers this etcd writes later, or never. Two
+// such senders named, at 01:00, revisions this etcd reached only at
+// 05:00, when pod-x, silent since 01:00, was deleted: the pack dated the
+// delete at 01:00 and named no silence of pod-x. Only the records of
+// pods with a member record in this etcd date its revisions.
+func TestRecordsOfPodsOfAnotherEtcdDateNothing(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "other-1", Token: tokenB},
+		collector.SenderToken{Name: "other-2", Token: tokenC})
+	lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	at, err := r.cli.Get(r.ctx, r.lay.Member("pod-x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, o1, o2 := r.emitter("pod-x", tokenA), r.emitter("pod-o1", tokenB), r.emitter("pod-o2", tokenC)
+	r.set(day.Add(time.Hour))
+	r.send(x)
+	for ahead := int64(1); ahead <= 5; ahead++ {
+		r.sendAt(o1, at.Header.Revision+ahead)
+		r.sendAt(o2, at.Header.Revision+ahead)
+	}
+	r.set(day.Add(5 * time.Hour))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	res := r.pack("2026-05-12")
+	if !warned(res, `"pod-x" (token:sidecar-x): no batch stored`) {
+		t.Errorf("warnings %q: none names pod-x silent after 01:00, its delete dated by records of pods of another etcd", res.Warnings)
+	}
+}
+
 // sendAt has e deliver one record at the rig's clock naming revision rev.
 func (r *memberRig) sendAt(e *audit.Emitter, rev int64) {
 	r.t.Helper()

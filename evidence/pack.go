@@ -172,8 +172,9 @@ type builder struct {
 	silenceNote string
 	headsNote   string // why the heads in etcd dated nothing (headTimes)
 	// seenRevisions are, by the etcd revision a record's sidecar had
-	// applied (its policy_revision), the first two senders whose batches
-	// named it and the earliest time the collector stored one of each:
+	// applied (its policy_revision), the first senders and pods whose
+	// batches named it and the earliest time the collector stored one of
+	// each:
 	// that revision was written by then, if a sender's word is true
 	// (etcdClock).
 	seenRevisions map[int64][]revSeen

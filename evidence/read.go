@@ -94,16 +94,21 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 // not grow the map without end.
 const maxSeenRevisions = 100000
 
-// revSeen is when the collector first stored a batch of sender holding a
-// record that named a revision.
+// revSeen is when the collector first stored a batch of sender naming
+// pod holding a record that named a revision.
 type revSeen struct {
-	sender string
-	at     time.Time
+	sender, pod string
+	at          time.Time
 }
+
+// maxRevSeen bounds the senders and pods kept for one revision: the
+// earliest, of which etcdClock counts the second sender of a pod of its
+// etcd. Past it a reading may be lost, which only dates less.
+const maxRevSeen = 4
 
 // noteRevision keeps, for the revision r's sidecar had applied, the
 // earliest time the collector stored a batch holding it, for each of the
-// two senders that named it first (etcdClock counts the second).
+// first senders and pods that named it (etcdClock).
 func (b *builder) noteRevision(e *collector.Entry, r *collector.StoredRecord) {
 	if r.PolicyRevision <= 0 {
 		return
@@ -115,15 +120,15 @@ func (b *builder) noteRevision(e *collector.Entry, r *collector.StoredRecord) {
 	if !ok && len(b.seenRevisions) >= maxSeenRevisions {
 		return
 	}
-	i := slices.IndexFunc(seen, func(s revSeen) bool { return s.sender == e.Sender })
+	i := slices.IndexFunc(seen, func(s revSeen) bool { return s.sender == e.Sender && s.pod == e.Pod })
 	switch {
 	case i < 0:
-		seen = append(seen, revSeen{e.Sender, e.Time})
+		seen = append(seen, revSeen{e.Sender, e.Pod, e.Time})
 	case e.Time.Before(seen[i].at):
 		seen[i].at = e.Time
 	}
 	slices.SortFunc(seen, func(x, y revSeen) int { return x.at.Compare(y.at) })
-	b.seenRevisions[r.PolicyRevision] = seen[:min(len(seen), 2)]
+	b.seenRevisions[r.PolicyRevision] = seen[:min(len(seen), maxRevSeen)]
 }
 
 // entryPos is an entry's place in the store: its segment and line.

@@ -120,7 +120,16 @@ func (b *builder) checkSilence() error {
 	if err != nil {
 		return err
 	}
-	clock := b.etcdClock(h)
+	// The pods with a member record in this etcd, live or in its
+	// history: only their records date its revisions (etcdClock).
+	ours := map[string]bool{}
+	for _, t := range trails {
+		ours[t.Pod] = true
+	}
+	for _, l := range h.Lives {
+		ours[l.Pod] = true
+	}
+	clock := b.etcdClock(h, ours)
 	created := map[string]int64{}
 	for _, l := range h.Lives {
 		if l.Deleted == 0 {
@@ -452,7 +461,7 @@ type revClock struct {
 
 // etcdClock returns the collector's readings of h's cluster: the heads it
 // published and the events of the store read from that cluster.
-func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
+func (b *builder) etcdClock(h etcdadmin.MemberHistory, pods map[string]bool) revClock {
 	var c revClock
 	c.heads = b.headTimes(h)
 	c.all = slices.Clone(c.heads)
@@ -478,14 +487,19 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 	// (TestOneSenderNamingRevisionsAheadDatesNothing). So a revision
 	// counts from when a second sender named it: one credential alone
 	// dates nothing, and of two, the honest one names it only once
-	// written.
+	// written. And only in batches of a pod with a member record in this
+	// etcd (pods): a sidecar of another etcd, or in file mode, names
+	// revisions of its own, numbers this etcd may write hours later
+	// (TestRecordsOfPodsOfAnotherEtcdDateNothing).
 	written := writtenRevisions(b.cfg.History, h)
 	for rev, seen := range b.seenRevisions {
-		if written[rev] && h.Cluster != 0 && len(seen) > 1 {
-			// Revision rev was written by then: a reading "after" rev,
-			// as revClock.by reads one at a revision above the one it
-			// dates.
-			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: seen[1].at})
+		if !written[rev] || h.Cluster == 0 {
+			continue
+		}
+		if t, ok := secondSender(seen, pods); ok {
+			// Revision rev was written by t: a reading "after" rev, as
+			// revClock.by reads one at a revision above the one it dates.
+			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
 		}
 	}
 	slices.SortStableFunc(c.heads, byRevision)
@@ -502,6 +516,22 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
 	}
 	return c
+}
+
+// secondSender returns when the second sender named a revision, of
+// seen (in the order stored), counting only batches naming one of pods.
+func secondSender(seen []revSeen, pods map[string]bool) (time.Time, bool) {
+	first := ""
+	for _, s := range seen {
+		switch {
+		case !pods[s.pod]:
+		case first == "":
+			first = s.sender
+		case s.sender != first:
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // writtenRevisions are the revisions the pack read a write at: the
