@@ -573,7 +573,16 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 	}
 	var out []etcdadmin.DatedRevision
 	var bad []string
-	seen := map[string]bool{}
+	// The same head is the same payload, not the same bytes: the
+	// signature covers the payload only, so the document spaced
+	// otherwise verifies as well, and was dated at its new put
+	// (TestForgedHeadInEtcdDatesNothing, re-encoded).
+	type headKey struct {
+		seq  uint64
+		hash string
+		at   int64 // a time.Time compares its zone too
+	}
+	seen := map[headKey]bool{}
 	var seq uint64
 	for _, put := range h.Heads {
 		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
@@ -584,10 +593,10 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 		case ph.Seq < seq:
 			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))
 			continue
-		case seen[string(put.Doc)]:
+		case seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}]:
 			continue
 		}
-		seen[string(put.Doc)], seq = true, ph.Seq
+		seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}], seq = true, ph.Seq
 		out = append(out, etcdadmin.DatedRevision{Revision: put.Revision, Time: ph.Time})
 	}
 	if len(bad) > 0 {
