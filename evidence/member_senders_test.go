@@ -151,6 +151,7 @@ func warned(res *Result, want string) bool {
 const (
 	tokenA = "sidecar-a-token-0123456789abcdef0123"
 	tokenB = "sidecar-b-token-0123456789abcdef0123"
+	tokenC = "sidecar-c-token-0123456789abcdef0123"
 )
 
 // TestAnotherSendersBatchesDoNotCoverAPodsSilence: the batches were
@@ -305,7 +306,8 @@ func TestLiveSidecarStartIsTheCollectorsClock(t *testing.T) {
 // put, not before the later one.
 func TestForgedHeadInEtcdDatesNothing(t *testing.T) {
 	t.Parallel()
-	for _, replay := range []bool{false, true} {
+	for _, how := range []string{"forged", "replayed", "replayed re-encoded"} {
+		replay := how != "forged"
 		day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
 		r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA})
 		r.publishHead()
@@ -333,6 +335,11 @@ func TestForgedHeadInEtcdDatesNothing(t *testing.T) {
 		if replay {
 			forged = early
 		}
+		if how == "replayed re-encoded" {
+			// The signature covers the payload's bytes, not the
+			// document's: the same head, spaced otherwise, verifies.
+			forged = append([]byte(" "), early...)
+		}
 		if _, err := r.cli.Put(r.ctx, r.lay.AuditHead(), string(forged)); err != nil {
 			t.Fatal(err)
 		}
@@ -340,10 +347,10 @@ func TestForgedHeadInEtcdDatesNothing(t *testing.T) {
 		r.publishHead()
 		res := r.pack("2026-05-12")
 		if want := `"pod-x" (token:sidecar-x): no batch stored 2026-05-12T01:00:00Z to 2026-05-12T13:00:00Z`; !warned(res, want) {
-			t.Errorf("replay %v: warnings %q: none says %q (the head put after the delete cut pod-x's span)", replay, res.Warnings, want)
+			t.Errorf("%s: warnings %q: none says %q (the head put after the delete cut pod-x's span)", how, res.Warnings, want)
 		}
 		if want := "INCOMPLETE: 1 audit head(s) put in etcd under audit/head are not the collector's heads in order: revision "; warned(res, want) == replay {
-			t.Errorf("replay %v: warnings %q: want %q only for the forged head", replay, res.Warnings, want)
+			t.Errorf("%s: warnings %q: want %q only for the forged head", how, res.Warnings, want)
 		}
 	}
 }
@@ -386,19 +393,59 @@ func TestRotatedCredentialIsOneSidecar(t *testing.T) {
 	}
 }
 
+// TestSenderOfAnotherPodIsNoRotation: pod-a's sidecar sent until 11:30
+// and pod-a restarted at 11:50, its new sidecar sending nothing after.
+// sidecar-q's token, pod-q's sidecar's, sent pod-q's batches all day and,
+// from 12:00, batches naming pod-a too. The pack read pod-a's senders as
+// its credential rotated on the restart, checked their batches as one
+// line, and named no silence of pod-a: another sidecar's credential
+// covered it, under a label that tells the auditor it is benign. A
+// credential whose batches name another pod is no one pod's own: SENDERS
+// DIFFER, each sender checked apart.
+func TestSenderOfAnotherPodIsNoRotation(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-a", Token: tokenA}, collector.SenderToken{Name: "sidecar-q", Token: tokenB})
+	lease := r.member("pod-a", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	r.member("pod-q", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	a, q, qa := r.emitter("pod-a", tokenA), r.emitter("pod-q", tokenB), r.emitter("pod-a", tokenB)
+	for h := 1; h <= 11; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.send(a)
+		r.send(q)
+	}
+	r.set(day.Add(11*time.Hour + 40*time.Minute))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(11*time.Hour + 50*time.Minute))
+	r.member("pod-a", day.Add(11*time.Hour+50*time.Minute), day.Add(11*time.Hour+50*time.Minute))
+	for h := 12; h < 24; h++ {
+		r.set(day.Add(time.Duration(h) * time.Hour))
+		r.send(q)
+		r.send(qa)
+	}
+	res := r.pack("2026-05-12")
+	if warned(res, "SENDER ROTATED") || !warned(res, `SENDERS DIFFER: the batches naming 1 pod(s)`) || !warned(res, `"pod-a" (token:sidecar-a): no batch stored`) {
+		t.Errorf("warnings %q: want pod-a's senders to differ and sidecar-a's silence named, not a rotation", res.Warnings)
+	}
+}
+
 // TestRecordsDateASidecarsDelete: with no head published in etcd and no
 // lifecycle event after it, nothing dated the delete of a gone sidecar's
 // member record, and it counted live to the period's end. pod-x sent at
-// 01:00 and 01:50 and was removed at 02:00; pod-y, started at 02:10,
-// sent every hour from 02:30, its records naming the etcd revision it
-// had applied, its own member record's put, which came after pod-x's
-// delete. The pack named pod-x silent from 01:50 to the day's end,
-// INCOMPLETE for a sidecar gone. The first batch the collector stored
-// naming a revision written after the delete now dates it.
+// 01:00 and 01:50 and was removed at 02:00; pod-y and pod-z, started at
+// 02:10, sent every hour from 02:30, their records naming the etcd
+// revision they had applied, pod-z's member record's put, which came
+// after pod-x's delete. The pack named pod-x silent from 01:50 to the
+// day's end, INCOMPLETE for a sidecar gone. The first batch the
+// collector stored naming a revision written after the delete, from the
+// second sender to name it, now dates it.
 func TestRecordsDateASidecarsDelete(t *testing.T) {
 	t.Parallel()
 	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
-	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "sidecar-y", Token: tokenB})
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "sidecar-y", Token: tokenB},
+		collector.SenderToken{Name: "sidecar-z", Token: tokenC})
 	lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
 	x := r.emitter("pod-x", tokenA)
 	for _, at := range []time.Duration{time.Hour, time.Hour + 50*time.Minute} {
@@ -411,24 +458,109 @@ func TestRecordsDateASidecarsDelete(t *testing.T) {
 	}
 	r.set(day.Add(2*time.Hour + 10*time.Minute))
 	r.member("pod-y", day.Add(2*time.Hour+10*time.Minute), day.Add(2*time.Hour+10*time.Minute))
-	got, err := r.cli.Get(r.ctx, r.lay.Member("pod-y"))
+	r.member("pod-z", day.Add(2*time.Hour+10*time.Minute), day.Add(2*time.Hour+10*time.Minute))
+	got, err := r.cli.Get(r.ctx, r.lay.Member("pod-z"))
 	if err != nil || len(got.Kvs) != 1 {
 		t.Fatal(err, got)
 	}
 	rev := got.Kvs[0].ModRevision
-	y := r.emitter("pod-y", tokenB)
+	y, z := r.emitter("pod-y", tokenB), r.emitter("pod-z", tokenC)
 	for h := 2; h < 24; h++ {
 		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
-		want := y.Stats().Delivered + 1
-		if !y.Emit(&audit.Record{Time: r.now().UnixNano(), Status: 200, Decision: audit.Allowed, Tenant: "acme", Client: "acme-hris", Route: "/v1/users", PolicyRevision: rev}) {
-			t.Fatal("the emitter refused a record")
-		}
-		waitUntil(t, "the batch delivered", func() bool { return y.Stats().Delivered == want })
+		r.sendAt(y, rev)
+		r.sendAt(z, rev)
 	}
 	res := r.pack("2026-05-12")
-	if warned(res, `"pod-x"`) || warned(res, `"pod-y"`) {
-		t.Errorf("warnings %q name pod-x, gone by 02:30 by the first batch naming a revision after its delete, or pod-y", res.Warnings)
+	if warned(res, `"pod-x"`) || warned(res, `"pod-y"`) || warned(res, `"pod-z"`) {
+		t.Errorf("warnings %q name pod-x, gone by 02:30 by the first batches naming a revision after its delete, or pod-y or pod-z", res.Warnings)
 	}
+}
+
+// TestOneSenderNamingRevisionsAheadDatesNothing: a record's
+// policy_revision is its sender's to write, and etcd's revisions come
+// one after another. pod-x, reading the revision etcd is at, sent at
+// 01:00 records naming the next twenty, then served on without sending
+// until its record was deleted at 05:00, one of those revisions. Its
+// batch dated the delete at 01:00, and the pack named no silence of
+// pod-x. One sender's word now dates nothing: pod-x counts live until a
+// second sender names a revision after its delete (here none does).
+func TestOneSenderNamingRevisionsAheadDatesNothing(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "sidecar-y", Token: tokenB})
+	lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	at, err := r.cli.Get(r.ctx, r.lay.Member("pod-x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := r.emitter("pod-x", tokenA)
+	r.set(day.Add(time.Hour))
+	for ahead := int64(1); ahead <= 20; ahead++ {
+		r.sendAt(x, at.Header.Revision+ahead)
+	}
+	r.set(day.Add(5 * time.Hour))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	r.set(day.Add(5*time.Hour + 10*time.Minute))
+	r.member("pod-y", day.Add(5*time.Hour+10*time.Minute), day.Add(5*time.Hour+10*time.Minute))
+	got, err := r.cli.Get(r.ctx, r.lay.Member("pod-y"))
+	if err != nil || len(got.Kvs) != 1 {
+		t.Fatal(err, got)
+	}
+	y := r.emitter("pod-y", tokenB)
+	for h := 5; h < 24; h++ {
+		r.set(day.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+		r.sendAt(y, got.Kvs[0].ModRevision)
+	}
+	res := r.pack("2026-05-12")
+	if !warned(res, `"pod-x" (token:sidecar-x): no batch stored`) {
+		t.Errorf("warnings %q: none names pod-x silent after 01:00, its delete dated by its own records naming revisions ahead", res.Warnings)
+	}
+}
+
+// TestRecordsOfPodsOfAnotherEtcdDateNothing: sidecars of another etcd
+// (or in file mode) send to the same collector, and their records name
+// revisions of their own: numbers this etcd writes later, or never. Two
+// such senders named, at 01:00, revisions this etcd reached only at
+// 05:00, when pod-x, silent since 01:00, was deleted: the pack dated the
+// delete at 01:00 and named no silence of pod-x. Only the records of
+// pods with a member record in this etcd date its revisions.
+func TestRecordsOfPodsOfAnotherEtcdDateNothing(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 5, 12, 0, 0, 0, 0, time.UTC)
+	r := newMemberRig(t, day.Add(30*time.Minute), collector.SenderToken{Name: "sidecar-x", Token: tokenA}, collector.SenderToken{Name: "other-1", Token: tokenB},
+		collector.SenderToken{Name: "other-2", Token: tokenC})
+	lease := r.member("pod-x", day.Add(30*time.Minute), day.Add(30*time.Minute))
+	at, err := r.cli.Get(r.ctx, r.lay.Member("pod-x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, o1, o2 := r.emitter("pod-x", tokenA), r.emitter("pod-o1", tokenB), r.emitter("pod-o2", tokenC)
+	r.set(day.Add(time.Hour))
+	r.send(x)
+	for ahead := int64(1); ahead <= 5; ahead++ {
+		r.sendAt(o1, at.Header.Revision+ahead)
+		r.sendAt(o2, at.Header.Revision+ahead)
+	}
+	r.set(day.Add(5 * time.Hour))
+	if _, err := r.cli.Revoke(r.ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	res := r.pack("2026-05-12")
+	if !warned(res, `"pod-x" (token:sidecar-x): no batch stored`) {
+		t.Errorf("warnings %q: none names pod-x silent after 01:00, its delete dated by records of pods of another etcd", res.Warnings)
+	}
+}
+
+// sendAt has e deliver one record at the rig's clock naming revision rev.
+func (r *memberRig) sendAt(e *audit.Emitter, rev int64) {
+	r.t.Helper()
+	want := e.Stats().Delivered + 1
+	if !e.Emit(&audit.Record{Time: r.now().UnixNano(), Status: 200, Decision: audit.Allowed, Tenant: "acme", Client: "acme-hris", Route: "/v1/users", PolicyRevision: rev}) {
+		r.t.Fatal("the emitter refused a record")
+	}
+	waitUntil(r.t, "the batch delivered", func() bool { return e.Stats().Delivered == want })
 }
 
 // TestFileModeSidecarSilenceNotChecked: a sidecar run in file mode keeps

@@ -172,10 +172,12 @@ type builder struct {
 	silenceNote string
 	headsNote   string // why the heads in etcd dated nothing (headTimes)
 	// seenRevisions are, by the etcd revision a record's sidecar had
-	// applied (its policy_revision), the earliest time the collector
-	// stored a batch holding one: that revision was written by then
+	// applied (its policy_revision), the first senders and pods whose
+	// batches named it and the earliest time the collector stored one of
+	// each:
+	// that revision was written by then, if a sender's word is true
 	// (etcdClock).
-	seenRevisions map[int64]time.Time
+	seenRevisions map[int64][]revSeen
 	// began says that the store began after the period did (or holds
 	// nothing, or cannot say when it began): the time before is not in
 	// the pack; "" when the store covers the period's start.

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -93,21 +94,41 @@ func (b *builder) readStore() ([]collector.Event, *collector.VerifyReport, error
 // not grow the map without end.
 const maxSeenRevisions = 100000
 
+// revSeen is when the collector first stored a batch of sender naming
+// pod holding a record that named a revision.
+type revSeen struct {
+	sender, pod string
+	at          time.Time
+}
+
+// maxRevSeen bounds the senders and pods kept for one revision: the
+// earliest, of which etcdClock counts the second sender of a pod of its
+// etcd. Past it a reading may be lost, which only dates less.
+const maxRevSeen = 4
+
 // noteRevision keeps, for the revision r's sidecar had applied, the
-// earliest time the collector stored a batch holding it.
+// earliest time the collector stored a batch holding it, for each of the
+// first senders and pods that named it (etcdClock).
 func (b *builder) noteRevision(e *collector.Entry, r *collector.StoredRecord) {
 	if r.PolicyRevision <= 0 {
 		return
 	}
 	if b.seenRevisions == nil {
-		b.seenRevisions = map[int64]time.Time{}
+		b.seenRevisions = map[int64][]revSeen{}
 	}
-	t, ok := b.seenRevisions[r.PolicyRevision]
+	seen, ok := b.seenRevisions[r.PolicyRevision]
+	if !ok && len(b.seenRevisions) >= maxSeenRevisions {
+		return
+	}
+	i := slices.IndexFunc(seen, func(s revSeen) bool { return s.sender == e.Sender && s.pod == e.Pod })
 	switch {
-	case ok && !e.Time.Before(t):
-	case ok || len(b.seenRevisions) < maxSeenRevisions:
-		b.seenRevisions[r.PolicyRevision] = e.Time
+	case i < 0:
+		seen = append(seen, revSeen{e.Sender, e.Pod, e.Time})
+	case e.Time.Before(seen[i].at):
+		seen[i].at = e.Time
 	}
+	slices.SortFunc(seen, func(x, y revSeen) int { return x.at.Compare(y.at) })
+	b.seenRevisions[r.PolicyRevision] = seen[:min(len(seen), maxRevSeen)]
 }
 
 // entryPos is an entry's place in the store: its segment and line.

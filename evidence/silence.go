@@ -120,7 +120,16 @@ func (b *builder) checkSilence() error {
 	if err != nil {
 		return err
 	}
-	clock := b.etcdClock(h)
+	// The pods with a member record in this etcd, live or in its
+	// history: only their records date its revisions (etcdClock).
+	ours := map[string]bool{}
+	for _, t := range trails {
+		ours[t.Pod] = true
+	}
+	for _, l := range h.Lives {
+		ours[l.Pod] = true
+	}
+	clock := b.etcdClock(h, ours)
 	created := map[string]int64{}
 	for _, l := range h.Lives {
 		if l.Deleted == 0 {
@@ -312,11 +321,24 @@ func (b *builder) podSilence(pod string, senders []string, live []liveSpan, end 
 // start). ok is false when two senders' batches overlap in time (two
 // sidecars naming the pod at once), when no start lies between them
 // (another sidecar's credential taking up the name of a pod whose own
-// sidecar stopped reads so), or a sender's were not followed.
+// sidecar stopped reads so), or a sender's were not followed. Nor when a
+// sender's batches name another pod too, or pods past maxInstances were
+// not followed: a sidecar holds its own credential, and one another pod
+// sends with, taking up this pod's name after a restart of it, covered
+// the silence of its new sidecar under a label read as benign
+// (TestSenderOfAnotherPodIsNoRotation).
 func (s *senders) rotated(pod string, senders []string) (order []string, line *podBatches, ok bool) {
+	if s.podsOver {
+		return nil, nil, false
+	}
 	pbs := make([]*podBatches, len(senders))
 	for i, sn := range senders {
 		if pbs[i] = s.pods[sidecar{pod, sn}]; pbs[i] == nil {
+			return nil, nil, false
+		}
+	}
+	for k := range s.pods {
+		if k.pod != pod && slices.Contains(senders, k.sender) {
 			return nil, nil, false
 		}
 	}
@@ -439,7 +461,7 @@ type revClock struct {
 
 // etcdClock returns the collector's readings of h's cluster: the heads it
 // published and the events of the store read from that cluster.
-func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
+func (b *builder) etcdClock(h etcdadmin.MemberHistory, pods map[string]bool) revClock {
 	var c revClock
 	c.heads = b.headTimes(h)
 	c.all = slices.Clone(c.heads)
@@ -458,12 +480,23 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 	// live to the period's end (TestRecordsDateASidecarsDelete). The
 	// revision is the sender's to write, so only one the pack knows was
 	// written in this cluster counts (a policy push, a member record's
-	// write or delete): a made-up revision dates nothing, and naming a
-	// real one before it was written takes foreknowledge of etcd's
-	// revisions.
+	// write or delete): a made-up revision dates nothing. And etcd's
+	// revisions come one after another: a sidecar reads the one it is at
+	// and can name the next hundred before they are written, dating a
+	// delete to come early and hiding its own silence until it
+	// (TestOneSenderNamingRevisionsAheadDatesNothing). So a revision
+	// counts from when a second sender named it: one credential alone
+	// dates nothing, and of two, the honest one names it only once
+	// written. And only in batches of a pod with a member record in this
+	// etcd (pods): a sidecar of another etcd, or in file mode, names
+	// revisions of its own, numbers this etcd may write hours later
+	// (TestRecordsOfPodsOfAnotherEtcdDateNothing).
 	written := writtenRevisions(b.cfg.History, h)
-	for rev, t := range b.seenRevisions {
-		if written[rev] && h.Cluster != 0 {
+	for rev, seen := range b.seenRevisions {
+		if !written[rev] || h.Cluster == 0 {
+			continue
+		}
+		if t, ok := secondSender(seen, pods); ok {
 			// Revision rev was written by t: a reading "after" rev, as
 			// revClock.by reads one at a revision above the one it dates.
 			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
@@ -483,6 +516,22 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory) revClock {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
 	}
 	return c
+}
+
+// secondSender returns when the second sender named a revision, of
+// seen (in the order stored), counting only batches naming one of pods.
+func secondSender(seen []revSeen, pods map[string]bool) (time.Time, bool) {
+	first := ""
+	for _, s := range seen {
+		switch {
+		case !pods[s.pod]:
+		case first == "":
+			first = s.sender
+		case s.sender != first:
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // writtenRevisions are the revisions the pack read a write at: the
@@ -524,7 +573,16 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 	}
 	var out []etcdadmin.DatedRevision
 	var bad []string
-	seen := map[string]bool{}
+	// The same head is the same payload, not the same bytes: the
+	// signature covers the payload only, so the document spaced
+	// otherwise verifies as well, and was dated at its new put
+	// (TestForgedHeadInEtcdDatesNothing, re-encoded).
+	type headKey struct {
+		seq  uint64
+		hash string
+		at   int64 // a time.Time compares its zone too
+	}
+	seen := map[headKey]bool{}
 	var seq uint64
 	for _, put := range h.Heads {
 		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
@@ -535,10 +593,10 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 		case ph.Seq < seq:
 			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))
 			continue
-		case seen[string(put.Doc)]:
+		case seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}]:
 			continue
 		}
-		seen[string(put.Doc)], seq = true, ph.Seq
+		seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}], seq = true, ph.Seq
 		out = append(out, etcdadmin.DatedRevision{Revision: put.Revision, Time: ph.Time})
 	}
 	if len(bad) > 0 {

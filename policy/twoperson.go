@@ -34,8 +34,8 @@ var weakeningKinds = []WeakeningKind{
 	{"tenant binding", "a route that binds a segment to the caller's tenant ({tenant}) served (the same method, or a HEAD for a GET, an overlapping template) by a route that binds no {tenant} there ({t} in its place, or a literal), or is public"},
 	{"HEAD routes without their GET", "a HEAD route that no GET route of the document covers (one whose template matches every path the HEAD's matches), unless the policy in force has a HEAD route of the same path that it is checked no less than (public, tenant binding, scopes, class, approval): services run a GET handler for a HEAD, and a GET route removed by an earlier push leaves its handler behind"},
 	{"staleness loosened", "while staleness.max_age sets a bound: the bound lengthened or removed, or staleness.action turned from deny to serve"},
-	{"audit mode", "audit.mode turned from strict to best_effort (or left out)"},
-	{"detection rules", "a detection rule removed (by name) or changed so that it catches or does less: its kind, group_by, baseline or ticket changed, its threshold, factor, bytes or lookback raised, its window or suspend shortened, or its severity or action lowered (notify, suspend, revoke_key)"},
+	{"audit mode and collector", "audit.mode turned from strict to best_effort (or left out), or audit.collector changed or removed: a sidecar started after it sends its records to another collector, or drops them"},
+	{"detection rules", "a detection rule removed (by name) or changed so that it catches or does less: its kind, group_by, baseline or ticket changed, its threshold, factor, bytes or lookback raised, its window or suspend shortened, or its severity or action lowered (notify, suspend, revoke_key); or the ticket sink a rule kept sends to changed (its kind, url, url_file, secret or project): its alerts go elsewhere"},
 }
 
 // WeakeningKindNames joins the names of WeakeningKinds, as messages list

@@ -123,3 +123,44 @@ func TestWeakeningKindsImmutable(t *testing.T) {
 		t.Error("WeakeningKinds()[0] changed by its caller")
 	}
 }
+
+// The collector the sidecars send their records to, and the sink a
+// detection rule's alerts go to, carry the trail and the alert as much
+// as audit.mode and the rule do: pointed elsewhere by one operator, the
+// records and the alerts reach a place of her choosing (strict mode
+// serves on: that collector accepts). Before, both were plain pushes
+// (Weakenings listed nothing).
+func TestWeakeningsAuditTrailAndAlertsRedirected(t *testing.T) {
+	t.Parallel()
+	collected := replace("audit:\n  mode: best_effort\n", "audit:\n  mode: strict\n  collector: \"https://collector.internal:8443\"\n")
+	ticketed := replace("{name: privileged-grant, kind: privileged_grant, severity: medium}", "{name: privileged-grant, kind: privileged_grant, severity: medium, ticket: secops}")
+	for _, c := range []struct {
+		name         string
+		base, change func(string) string
+		want         string
+	}{
+		{"collector changed", collected, replace(`collector: "https://collector.internal:8443"`, `collector: "https://elsewhere.example:8443"`),
+			"audit.collector changed or removed: sidecars started after it send their records elsewhere, or drop them"},
+		{"collector removed", collected, replace("  collector: \"https://collector.internal:8443\"\n", ""),
+			"audit.collector changed or removed: sidecars started after it send their records elsewhere, or drop them"},
+		{"sink moved", ticketed, replace(`url: "http://127.0.0.1:9099/alerts"`, `url: "https://sink.example/alerts"`),
+			`detection rule "privileged-grant": ticket sink "secops" changed, its alerts go elsewhere`},
+	} {
+		if got := weakeningsOf(t, c.base, c.change); got != c.want {
+			t.Errorf("%s: Weakenings = %q; want %q", c.name, got, c.want)
+		}
+	}
+	// A sink no rule names, and a collector set where there was none,
+	// weaken nothing.
+	for _, c := range []struct {
+		name         string
+		base, change func(string) string
+	}{
+		{"unnamed sink moved", same, replace(`url: "http://127.0.0.1:9099/alerts"`, `url: "https://sink.example/alerts"`)},
+		{"collector set", same, replace("audit:\n  mode: best_effort\n", "audit:\n  mode: best_effort\n  collector: \"https://collector.internal:8443\"\n")},
+	} {
+		if got := weakeningsOf(t, c.base, c.change); got != "" {
+			t.Errorf("%s: Weakenings = %q; want none", c.name, got)
+		}
+	}
+}

@@ -8,7 +8,7 @@ import (
 )
 
 // settingWeakenings lists what next loosens of cur's staleness bound,
-// audit mode and detection rules. Each is a control of its own that one
+// audit mode and collector, and detection rules (and their sinks). Each is a control of its own that one
 // operator's push undid alone: staleness.action serve keeps a revoked
 // key working through an etcd outage, audit.mode best_effort serves
 // requests the trail never holds, and a detection rule removed or
@@ -29,15 +29,35 @@ func settingWeakenings(cur, next *Document) []string {
 	if cur.Audit.Mode == "strict" && next.Audit.Mode != "strict" {
 		out = append(out, fmt.Sprintf("audit.mode turned from strict to %s", cmpOr(next.Audit.Mode, "best_effort")))
 	}
+	// The collector the sidecars without --collector send to: another
+	// one holds the trail from then on, out of the store the evidence
+	// pack reads, and strict mode serves on, since that one accepts
+	// (TestWeakeningsAuditTrailAndAlertsRedirected). The URLs are not
+	// quoted: one may carry a credential.
+	if cur.Audit.Collector != "" && next.Audit.Collector != cur.Audit.Collector {
+		out = append(out, "audit.collector changed or removed: sidecars started after it send their records elsewhere, or drop them")
+	}
 	for _, was := range cur.Detection {
 		i := slices.IndexFunc(next.Detection, func(r DetectionSpec) bool { return r.Name == was.Name })
 		if i < 0 {
 			out = append(out, fmt.Sprintf("detection rule %q removed", was.Name))
 		} else if why := looserRule(was, next.Detection[i]); len(why) > 0 {
 			out = append(out, fmt.Sprintf("detection rule %q loosened: %s", was.Name, strings.Join(why, ", ")))
+		} else if was.Ticket != "" && !sameSink(cur, next, was.Ticket) {
+			// The rule kept as it was, its alerts sent to a sink
+			// pointed elsewhere: the rule's ticket changed in effect.
+			out = append(out, fmt.Sprintf("detection rule %q: ticket sink %q changed, its alerts go elsewhere", was.Name, was.Ticket))
 		}
 	}
 	return out
+}
+
+// sameSink reports whether the ticket sink name is the same in cur and
+// next, every field.
+func sameSink(cur, next *Document, name string) bool {
+	i := slices.IndexFunc(cur.Tickets, func(t TicketSpec) bool { return t.Name == name })
+	j := slices.IndexFunc(next.Tickets, func(t TicketSpec) bool { return t.Name == name })
+	return i >= 0 && j >= 0 && cur.Tickets[i] == next.Tickets[j]
 }
 
 func cmpOr(s, def string) string {
