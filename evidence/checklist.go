@@ -271,10 +271,12 @@ func (b *builder) answers() []answer {
 		owners = "NONE for " + strings.Join(unowned, ", ") + " (their files are unassigned in the manifest)"
 	}
 	weak := b.weakeningPushes()
-	weakOK, unapproved := 0, []string{}
+	weakOK, unapproved, older := 0, []string{}, []string{}
 	for i := range weak {
 		if weak[i].flag() == "" {
 			weakOK++
+		} else if weak[i].older {
+			older = append(older, fmt.Sprintf("revision %d at %s by %s", weak[i].entry.Revision, rfc(weak[i].entry.Time), mdCell(weak[i].entry.Actor)))
 		} else {
 			// The actor is whatever the push's writer named: quoted and
 			// escaped as every table cell is, so a | in it adds no cell.
@@ -284,6 +286,10 @@ func (b *builder) answers() []answer {
 	weakFact := fmt.Sprintf("%d policy pushes in period weakened the two-person controls (%s), %d with a second person's approval spent in the same etcd transaction", len(weak), policy.WeakeningKindNames(), weakOK)
 	if len(unapproved) > 0 {
 		weakFact += "; WITHOUT one: " + strings.Join(unapproved, ", ")
+	}
+	if len(older) > 0 {
+		weakFact += fmt.Sprintf("; without one, made by a release whose weakening rules (before %d) did not hold their kinds to an approval, so check they were reviewed: %s",
+			policy.WeakeningRules, strings.Join(older, ", "))
 	}
 	pushesRead := b.pushHistoryRead()
 	if !pushesRead {

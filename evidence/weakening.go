@@ -1,8 +1,10 @@
 package evidence
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -21,6 +23,12 @@ type weakPush struct {
 	// self: the approval was granted by its requester, as the approval
 	// samples flag it (approvalSample.selfApproved): no second person.
 	self bool
+	// rules are the weakening rules the push's CLI checked (its
+	// policy.push event's weakening_rules, 1 when it names none): a push
+	// whose document weakens only by kinds added since (policy.
+	// WeakeningRules) needed no approval when it was made.
+	rules int
+	older bool
 }
 
 // weakeningPushes returns the pushes of the period that weakened the
@@ -60,8 +68,19 @@ func (b *builder) weakeningPushes() []weakPush {
 		for k := range b.events {
 			ev := &b.events[k]
 			if ev.Revision == h[i].Revision && ev.Unverified == "" && ev.Action == etcdadmin.ActionPolicyPush {
-				w.approval = eventDetails(ev.Details)["approval"]
+				d := eventDetails(ev.Details)
+				w.approval = d["approval"]
+				w.rules, _ = strconv.Atoi(cmp.Or(d["weakening_rules"], "1"))
 			}
+		}
+		// A push the CLI of an older release made, with no weakening
+		// its rules knew of: no approval was asked for, and "written by
+		// hand?" would be a false alarm on every pack whose period
+		// spans an upgrade. Named apart (flag), not hidden. A push with
+		// no event at all is judged by today's rules: nothing says a
+		// CLI checked it.
+		if w.rules > 0 && w.rules < policy.WeakeningRules && w.approval == "" {
+			w.older = len(policy.WeakeningsUnder(prev, next, w.rules)) == 0
 		}
 		// The use must be of an approval of this document: a grant for a
 		// route, or for another document, spent by hand with the push is
@@ -93,6 +112,9 @@ func (b *builder) weakeningPushes() []weakPush {
 // person's.
 func (w *weakPush) flag() string {
 	switch {
+	case w.older:
+		return "weakens the two-person controls only by kinds its release did not hold to an approval (its policy.push event names weakening rules " +
+			strconv.Itoa(w.rules) + ", before " + strconv.Itoa(policy.WeakeningRules) + "): no approval was asked for; check the change was reviewed"
 	case w.approval == "":
 		return "weakens the two-person controls without an approval (no policy.push event naming one at its revision: written by hand?)"
 	case w.self:

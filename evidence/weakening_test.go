@@ -204,3 +204,85 @@ func testSelfGrantedWeakeningPush(t *testing.T, flagged bool) {
 		}
 	}
 }
+
+// TestPushOfAnOlderReleaseIsNamedApart: weakening rules 2 made turning
+// audit.mode from strict to best_effort (and other kinds) need an
+// approval. A pack whose period spans the upgrade judged the pushes
+// before it by the new kinds and flagged a strict -> best_effort push of
+// the old CLI "without an approval (... written by hand?)", a false
+// alarm on every such pack. A push whose policy.push event names older
+// rules (none named: 1) and weakens only by later kinds is named apart;
+// the same push of a CLI of rules 2, or one with no event at all, is
+// flagged as before.
+func TestPushOfAnOlderReleaseIsNamedApart(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	raw, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose := string(raw)
+	strict := strings.Replace(loose, "mode: best_effort", "mode: strict", 1)
+	if strict == loose {
+		t.Fatal("examples/policy.yaml has no audit mode: best_effort to turn")
+	}
+	day := func(d int) time.Time { return time.Date(2026, 6, d, 9, 0, 0, 0, time.UTC) }
+	entry := func(rev int64, d int, doc string) etcdadmin.HistoryEntry {
+		return etcdadmin.HistoryEntry{Revision: rev, Time: day(d), Actor: "alice", Digest: "d", Document: doc}
+	}
+	hist := []etcdadmin.HistoryEntry{
+		entry(10, 1, strict),
+		entry(20, 2, loose), // the old CLI: no weakening_rules named
+		entry(30, 3, strict),
+		entry(40, 4, loose), // a CLI of rules 2, no approval: past it
+		entry(50, 5, strict),
+		entry(60, 6, loose), // no event: by hand
+	}
+	ev := func(rev int64, d int, details map[string]string) collector.Event {
+		b, _ := json.Marshal(details)
+		return collector.Event{Time: day(d), Key: "/p/events/push", Revision: rev, Actor: "alice", Action: "policy.push", Target: "/p/policy", Details: b}
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents([]collector.Event{
+		ev(10, 1, map[string]string{"digest": "d"}),
+		ev(20, 2, map[string]string{"digest": "d"}),
+		ev(30, 3, map[string]string{"digest": "d", "weakening_rules": "2"}),
+		ev(40, 4, map[string]string{"digest": "d", "weakening_rules": "2"}),
+		ev(50, 5, map[string]string{"digest": "d", "weakening_rules": "2"}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	p, _ := ParsePeriod("2026-06")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d",
+		Now: func() time.Time { return time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))
+	flags := map[string]string{}
+	for _, r := range rows {
+		if strings.HasPrefix(r[1], "policy.push (weakens") {
+			flags[r[2]] = r[8]
+		}
+	}
+	if len(flags) != 3 || !strings.HasPrefix(flags["policy@20"], "weakens the two-person controls only by kinds its release did not hold to an approval (its policy.push event names weakening rules 1") ||
+		!strings.HasPrefix(flags["policy@40"], "weakens the two-person controls without an approval") ||
+		!strings.HasPrefix(flags["policy@60"], "weakens the two-person controls without an approval") {
+		t.Errorf("lifecycle log's weakening pushes: %q; want policy@20 named as an older release's, policy@40 and policy@60 flagged without an approval", flags)
+	}
+	checklist, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(checklist), `WITHOUT one: revision 40 at 2026-06-04T09:00:00Z by "alice", revision 60 at`) ||
+		!strings.Contains(string(checklist), `did not hold their kinds to an approval, so check they were reviewed: revision 20 at 2026-06-02T09:00:00Z`) {
+		t.Errorf("checklist does not name revision 20 apart from 40 and 60:\n%s", checklist)
+	}
+	const q = "Do changes that weaken the two-person rule take a second person?"
+	if a := checklistAnswers(t, res, p)[q]; !strings.HasPrefix(a, "No") {
+		t.Errorf("%q answered %q; want No", q, a)
+	}
+}

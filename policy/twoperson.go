@@ -61,7 +61,19 @@ func WeakeningKindNames() string {
 //
 // The comparison errs towards weakening: a route renamed or a key moved
 // counts as one.
-func Weakenings(cur, next *Document) []string {
+func Weakenings(cur, next *Document) []string { return WeakeningsUnder(cur, next, WeakeningRules) }
+
+// WeakeningRules numbers the set of kinds Weakenings holds to an
+// approval. A push records the number its CLI checked (the policy.push
+// event's weakening_rules; none: 1), so that the evidence pack judges a
+// push of an older release by the kinds that release checked, and names
+// what it would weaken now apart, rather than as a push that got past the
+// CLI. Rules 2 added tenant binding, HEAD routes without their GET,
+// staleness, audit mode and collector, and detection rules.
+const WeakeningRules = 2
+
+// WeakeningsUnder is Weakenings by the kinds of rules (1 or WeakeningRules).
+func WeakeningsUnder(cur, next *Document, rules int) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	if keyApproval(cur) && !keyApproval(next) {
@@ -74,10 +86,12 @@ func Weakenings(cur, next *Document) []string {
 		add("lifecycle.max_key_age lengthened from %s to %s", was, ageText(now))
 	}
 	out = append(out, routeWeakenings(cur, next)...)
-	out = append(out, tenantWeakenings(cur, next)...)   // twoperson_routes.go
-	out = append(out, loneHeadWeakenings(cur, next)...) // twoperson_routes.go
-	out = append(out, settingWeakenings(cur, next)...)  // twoperson_settings.go
-	out = append(out, classWeakenings(cur, next)...)    // twoperson_class.go
+	if rules >= 2 {
+		out = append(out, tenantWeakenings(cur, next)...)   // twoperson_routes.go
+		out = append(out, loneHeadWeakenings(cur, next)...) // twoperson_routes.go
+		out = append(out, settingWeakenings(cur, next)...)  // twoperson_settings.go
+	}
+	out = append(out, classWeakenings(cur, next)...) // twoperson_class.go
 	if keyApproval(cur) {
 		out = append(out, privilegeWeakenings(cur, next)...)
 	}

@@ -183,7 +183,8 @@ func (a *Admin) pushAt(ctx context.Context, st *etcdsync.State, parsed *policy.D
 	if err != nil {
 		return 0, err
 	}
-	details := map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.PolicyRevision, 10)}
+	details := map[string]string{"digest": digest, "previous_revision": strconv.FormatInt(st.PolicyRevision, 10),
+		"weakening_rules": strconv.Itoa(policy.WeakeningRules)}
 	if len(useOps) > 0 {
 		details["approval"] = meta.Approval
 	}

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
@@ -223,5 +225,29 @@ func TestPushLooseningAPrivilegedClassNeedsApproval(t *testing.T) {
 	pushApproved(t, a, loose)
 	if got := policyDigest(t, a); got != digestOf(loose) {
 		t.Errorf("policy in etcd is %s after the approved push; want the loosened one", got)
+	}
+}
+
+// TestPushEventNamesItsWeakeningRules: the evidence pack judges a push by
+// the weakening rules its CLI checked (evidence.weakPush.older), read
+// from the policy.push event; without them every push of an older
+// release that weakens by a later kind reads "written by hand?".
+func TestPushEventNamesItsWeakeningRules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	push(t, a, strictPolicy(t))
+	evs, err := a.ListEvents(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, ev := range evs {
+		if ev.Action == ActionPolicyPush {
+			rules = append(rules, ev.Details["weakening_rules"])
+		}
+	}
+	if want := strconv.Itoa(policy.WeakeningRules); len(rules) != 1 || rules[0] != want {
+		t.Errorf("policy.push events' weakening_rules %q; want one naming %s", rules, want)
 	}
 }
