@@ -47,7 +47,12 @@ func (l *heldListener) Close() error {
 
 // holdAnswerTime bounds each connection to the held port: reading the
 // request head, writing the 503 and draining what else the client sends.
-const holdAnswerTime = time.Second
+// A variable for the tests.
+var holdAnswerTime = time.Second
+
+// maxHeldAnswers is how many connections to the held port are answered
+// at once (answerHeld); one more is closed as it comes.
+const maxHeldAnswers = 64
 
 // held503 is the held port's answer.
 var held503 = []byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
@@ -94,13 +99,25 @@ func holdPort(ln *net.TCPListener, upstream string, log zerolog.Logger) {
 		return
 	}
 	log.Info().Str("upstream", upstream).Msg("holding the listen port, answering 503, until the upstream refuses connections")
+	answering := make(chan struct{}, maxHeldAnswers)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return // closed by the caller
 			}
-			go answerHeld(c)
+			select {
+			case answering <- struct{}{}:
+				go func() {
+					answerHeld(c)
+					<-answering
+				}()
+			default:
+				// A flood: a goroutine and a buffer each would grow the
+				// sidecar until it was killed for its memory, releasing the
+				// port to the app. Closed unread, as before the hold.
+				_ = c.Close()
+			}
 		}
 	}()
 	for {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -145,4 +146,67 @@ func orStatus(resp *http.Response, err error) any {
 		return err
 	}
 	return resp.Status
+}
+
+// TestHeldPortAnswersBounded: each connection to the held port is
+// answered on a goroutine of its own for up to holdAnswerTime, so a
+// flood of connections that send nothing would grow the sidecar until
+// it was killed for its memory, which releases the port to the app. At
+// most maxHeldAnswers are answered at once; a connection past them is
+// closed as it comes, not held.
+func TestHeldPortAnswersBounded(t *testing.T) {
+	defer func(d time.Duration) { holdAnswerTime = d }(holdAnswerTime)
+	holdAnswerTime = time.Minute // the idle connections stay answered
+	app, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	go func() {
+		for {
+			c, err := app.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	released := make(chan struct{})
+	go func() { holdPort(ln, app.Addr().String(), zerolog.Nop()); close(released) }()
+	defer func() { app.Close(); <-released }()
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range maxHeldAnswers {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	// Past the bound a connection is closed unanswered; until the idle
+	// ones are all taken up a new one may still be answered, so try a few.
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break // closed as it came
+		}
+		if i == 3 {
+			t.Fatalf("with %d connections to the held port answering, one more was held too (%v); want it closed as it comes", maxHeldAnswers, err)
+		}
+	}
 }
