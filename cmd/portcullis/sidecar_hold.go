@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,50 @@ func (l *heldListener) Close() error {
 	return l.TCPListener.SetDeadline(time.Now())
 }
 
+// holdAnswerTime bounds each connection to the held port: reading the
+// request head, writing the 503 and draining what else the client sends.
+// A variable for the tests.
+var holdAnswerTime = time.Second
+
+// maxHeldAnswers is how many connections to the held port are answered
+// at once (answerHeld); one more is closed as it comes.
+const maxHeldAnswers = 64
+
+// held503 is the held port's answer.
+var held503 = []byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+
+// answerHeld answers c 503 once its request head is in, then half-closes
+// and reads what the client still sends until it closes. A 503 written
+// before the request was read reached the client as a response it had
+// not asked for yet (Go's client: "Unsolicited response"), and a close
+// with the request's bytes unread reset the connection, so that the
+// client saw a connection error, not the 503, on one request in ten
+// (TestHeldPortAnswers503). Each connection has holdAnswerTime in all.
+func answerHeld(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(holdAnswerTime))
+	buf := make([]byte, 4096)
+	var tail []byte // the last bytes read, for a head end split across reads
+	for read := 0; read < 64<<10; {
+		n, err := c.Read(buf)
+		read += n
+		tail = append(tail, buf[:n]...)
+		if bytes.Contains(tail, []byte("\r\n\r\n")) || bytes.Contains(tail, []byte("\n\n")) || err != nil {
+			break
+		}
+		if len(tail) > 3 {
+			tail = append(tail[:0], tail[len(tail)-3:]...)
+		}
+	}
+	if _, err := c.Write(held503); err != nil {
+		return
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20)) // a body, until the client closes
+}
+
 // holdUpstreamPoll is how often holdPort asks whether the app is gone.
 const holdUpstreamPoll = 500 * time.Millisecond
 
@@ -53,15 +99,25 @@ func holdPort(ln *net.TCPListener, upstream string, log zerolog.Logger) {
 		return
 	}
 	log.Info().Str("upstream", upstream).Msg("holding the listen port, answering 503, until the upstream refuses connections")
+	answering := make(chan struct{}, maxHeldAnswers)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return // closed by the caller
 			}
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
-			_ = c.Close()
+			select {
+			case answering <- struct{}{}:
+				go func() {
+					answerHeld(c)
+					<-answering
+				}()
+			default:
+				// A flood: a goroutine and a buffer each would grow the
+				// sidecar until it was killed for its memory, releasing the
+				// port to the app. Closed unread, as before the hold.
+				_ = c.Close()
+			}
 		}
 	}()
 	for {
