@@ -92,8 +92,14 @@ func (b *responseBody) Read(p []byte) (int, error) {
 			// its reads made its download read as refused
 			// (TestSteadySlowReaderCutAudited). Time that runs out
 			// during a read from the upstream (below) is the upstream's
-			// if half of it went to such reads.
-			return 0, errClientSlow
+			// if half of it went to such reads, and so is time that runs
+			// out between two reads when half of it went to them: an
+			// upstream trickling each read to just before until.
+			if 2*b.waited < b.s.cfg.WriteTimeout {
+				return 0, errClientSlow
+			}
+			b.bad, b.slow = true, true
+			return 0, errBodyBroken
 		}
 		if b.until.Before(t) {
 			t = b.until
