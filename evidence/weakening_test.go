@@ -83,17 +83,24 @@ func TestPackFlagsWeakeningPushWithoutApproval(t *testing.T) {
 		!strings.Contains(string(checklist), `WITHOUT one: revision 30 at 2026-06-03T09:00:00Z by "mallory"`) {
 		t.Errorf("checklist lacks %q and the unapproved revision 30:\n%s", want, checklist)
 	}
-	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))
-	flags := map[string]string{}
-	for _, r := range rows {
-		if strings.HasPrefix(r[1], "policy.push (weakens") {
-			flags[r[2]] = r[8]
-		}
-	}
+	flags := weakeningFlags(t, res, p)
 	if len(flags) != 3 || flags["policy@20"] != "approval apr_weak spent" || !strings.HasPrefix(flags["policy@30"], "weakens the two-person controls without an approval") ||
 		!strings.Contains(flags["policy@50"], "no approval.use of it for this document") {
 		t.Errorf("lifecycle log's weakening pushes: %q; want policy@20 with apr_weak spent, policy@30 and policy@50 (an export's grant) flagged", flags)
 	}
+}
+
+// weakeningFlags reads the weakening pushes of the pack's token lifecycle
+// log: what each says of its approval, by target (policy@<revision>).
+func weakeningFlags(t *testing.T, res *Result, p Period) map[string]string {
+	t.Helper()
+	flags := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv"))) {
+		if strings.HasPrefix(r[1], "policy.push (weakens") {
+			flags[r[2]] = r[8]
+		}
+	}
+	return flags
 }
 
 // pushRoute is the route of an approval for pushing doc.
@@ -261,13 +268,7 @@ func TestPushOfAnOlderReleaseIsNamedApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))
-	flags := map[string]string{}
-	for _, r := range rows {
-		if strings.HasPrefix(r[1], "policy.push (weakens") {
-			flags[r[2]] = r[8]
-		}
-	}
+	flags := weakeningFlags(t, res, p)
 	if len(flags) != 3 || !strings.HasPrefix(flags["policy@20"], "weakens the two-person controls only by kinds its release did not hold to an approval (its policy.push event names weakening rules 1") ||
 		!strings.HasPrefix(flags["policy@40"], "weakens the two-person controls without an approval") ||
 		!strings.HasPrefix(flags["policy@60"], "weakens the two-person controls without an approval") {
