@@ -157,7 +157,7 @@ func TestStalledGzipBodiesHeldWithinBudget(t *testing.T) {
 		cs[i] = sendHead(t, host, "gzip", len(body)+64, body)
 		results[i] = make(chan answer, 1)
 		go func() {
-			a, br := readResponse(cs[i], time.Minute)
+			a, br := readResponse(cs[i], 4*time.Minute)
 			if a.err == nil {
 				answered.Add(1)
 				a.closed = closedAfter(br)
@@ -178,8 +178,11 @@ func TestStalledGzipBodiesHeldWithinBudget(t *testing.T) {
 		if a != n || h-heap > 1<<20 || heap-h > 1<<20 {
 			heap, n, quiet = h, a, time.Now()
 		}
-		if time.Since(start) > time.Minute {
-			t.Fatalf("not settled after a minute: %d answered, %d MiB of heap", a, h>>20)
+		// A bound for a collector that never settles, not a speed: under
+		// -race on a loaded two-core CI machine a minute was too short
+		// once (38 answered, the rest still inflating their gzip).
+		if time.Since(start) > 4*time.Minute {
+			t.Fatalf("not settled after four minutes: %d answered, %d MiB of heap", a, h>>20)
 		}
 	}
 	heap = liveHeap() - base
