@@ -176,6 +176,23 @@ func proxyNameRef(name []byte) bool {
 	return false
 }
 
+// tenantCookiesRef is the tenant cookie check as scanHeaders ran it on
+// every line before tenantCookies (tenantCookie on the value of each line
+// whose name, a token before its ':', is Cookie), on a block scanHeaders
+// passed: tenantCookies, which reads the raw head again only on a route
+// binding {tenant}, must find a tenant cookie on each line it found one.
+func tenantCookiesRef(raw []byte) bool {
+	found := false
+	for line := range bytes.Lines(raw) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		k := tokenLen(line)
+		if k < len(line) && line[k] == ':' && foldEqual(line[:k], "cookie") {
+			found = found || tenantCookie(line[k+1:])
+		}
+	}
+	return found
+}
+
 // FuzzScanHeadersSame checks that scanHeaders gives the verdict and fills
 // the headers exactly as scanHeadersRef does, on any block: the words it
 // compares names by are a faster reading of the same check (issue 18).
@@ -186,6 +203,9 @@ func FuzzScanHeadersSame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		var got, want requestHeaders
 		gotOK, wantOK := scanHeaders([]byte(in), &got), scanHeadersRef([]byte(in), &want)
+		if gotOK && (got.cookie && tenantCookies([]byte(in))) != tenantCookiesRef([]byte(in)) {
+			t.Fatalf("tenant cookie of %q: tenantCookies says %v, the reference %v", in, got.cookie && tenantCookies([]byte(in)), tenantCookiesRef([]byte(in)))
+		}
 		if gotOK != wantOK || !sameHeaders(&got, &want) {
 			t.Fatalf("scanHeaders(%q) = %v, %+v; the reference gives %v, %+v", in, gotOK, got, wantOK, want)
 		}
@@ -230,6 +250,9 @@ func TestScanHeadersSame(t *testing.T) {
 	for _, in := range blocks {
 		var got, want requestHeaders
 		gotOK, wantOK := scanHeaders([]byte(in), &got), scanHeadersRef([]byte(in), &want)
+		if gotOK && (got.cookie && tenantCookies([]byte(in))) != tenantCookiesRef([]byte(in)) {
+			t.Errorf("tenant cookie of %q: tenantCookies says %v, the reference %v", in, got.cookie && tenantCookies([]byte(in)), tenantCookiesRef([]byte(in)))
+		}
 		if gotOK != wantOK || !sameHeaders(&got, &want) {
 			t.Errorf("scanHeaders(%q) = %v, %+v; the reference gives %v, %+v", in, gotOK, got, wantOK, want)
 		}
@@ -239,6 +262,10 @@ func TestScanHeadersSame(t *testing.T) {
 // scanSeeds are header blocks of every kind scanHeaders decides on.
 var scanSeeds = []string{
 	"Cookie: a=1; __tenant=g\r\ncookie: Abp.TenantId=2\r\nX-Auth-Roles: admin\r\nIV-User: u\r\n",
+	"Cookie: a=1\r\nCOOKIE: b=2, Abp%2ETenantId=3\r\n",
+	"X-A: 1\nCookie: __Tenant=g\n\r\n",
+	"X-Cookie: __tenant=g\r\nCookie2: tenant=1\r\nSet-Cookie: tenant=1\r\n",
+	"Cookie: a=1\r\n\r\nCookie: tenant=1\r\n",
 	"Host: svc\r\nUser-Agent: bench/1.0\r\nX-API-Key: pk_a_b\r\nAccept: */*\r\n\r\n",
 	"Host: a\r\nContent-Length: 3\r\nx-api-key:  k1 \r\nX-Request-Id: r-1\r\n\r\n",
 	"Authorization: Bearer t\r\nTransfer-Encoding: Chunked\r\nX-Real-IP: 1\r\n",

@@ -79,7 +79,14 @@ func (b *builder) weakeningPushes() []weakPush {
 		// spans an upgrade. Named apart (flag), not hidden. A push with
 		// no event at all is judged by today's rules: nothing says a
 		// CLI checked it.
-		if w.rules > 0 && w.rules < policy.WeakeningRules && w.approval == "" {
+		//
+		// The event is the operator's word, as its details are (the
+		// follower checks only that the policy was put at its
+		// revision): one who writes a push by hand can name rules 1, or
+		// none. Once a push of today's rules is in the trail, the
+		// deployment's CLI is of them, so an older one after it is no
+		// upgrade's leftover and is flagged as a push past the CLI.
+		if w.rules > 0 && w.rules < policy.WeakeningRules && w.approval == "" && !b.rulesInUseBefore(h[i].Revision) {
 			w.older = len(policy.WeakeningsUnder(prev, next, w.rules)) == 0
 		}
 		// The use must be of an approval of this document: a grant for a
@@ -105,6 +112,21 @@ func (b *builder) weakeningPushes() []weakPush {
 		out = append(out, w)
 	}
 	return out
+}
+
+// rulesInUseBefore reports whether a verified policy.push event of the
+// trail (of the period or before it) below revision rev names today's
+// weakening rules (policy.WeakeningRules) or later.
+func (b *builder) rulesInUseBefore(rev int64) bool {
+	for k := range b.allEvents {
+		ev := &b.allEvents[k]
+		if ev.Revision < rev && ev.Unverified == "" && ev.Action == etcdadmin.ActionPolicyPush {
+			if n, err := strconv.Atoi(eventDetails(ev.Details)["weakening_rules"]); err == nil && n >= policy.WeakeningRules {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // flag says what a weakening push lacks, or "" when a second person's

@@ -287,3 +287,66 @@ func TestPushOfAnOlderReleaseIsNamedApart(t *testing.T) {
 		t.Errorf("%q answered %q; want No", q, a)
 	}
 }
+
+// TestOlderRulesAfterTodaysAreFlagged: a policy.push event's details are
+// the operator's word (the follower checks only that the policy was put
+// at its revision), so one who writes a weakening push by hand can name
+// weakening rules 1, or none. After a push of today's rules is in the
+// trail, such a push is no older release's: it is flagged as one past
+// the CLI, not named apart as "check the change was reviewed".
+func TestOlderRulesAfterTodaysAreFlagged(t *testing.T) {
+	data, key := t.TempDir(), newKey(t)
+	raw, err := os.ReadFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose := string(raw)
+	strict := strings.Replace(loose, "mode: best_effort", "mode: strict", 1)
+	day := func(d int) time.Time { return time.Date(2026, 6, d, 9, 0, 0, 0, time.UTC) }
+	entry := func(rev int64, d int, doc string) etcdadmin.HistoryEntry {
+		return etcdadmin.HistoryEntry{Revision: rev, Time: day(d), Actor: "mallory", Digest: "d", Document: doc}
+	}
+	hist := []etcdadmin.HistoryEntry{
+		entry(10, 1, strict),
+		entry(20, 2, loose), // the CLI of rules 2, with an approval
+		entry(30, 3, strict),
+		entry(40, 4, loose), // by hand, its event naming rules 1
+		entry(50, 5, strict),
+		entry(60, 6, loose), // by hand, its event naming none
+	}
+	ev := func(rev int64, d int, details map[string]string) collector.Event {
+		b, _ := json.Marshal(details)
+		return collector.Event{Time: day(d), Key: "/p/events/push", Revision: rev, Actor: "mallory", Action: "policy.push", Target: "/p/policy", Details: b}
+	}
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents([]collector.Event{
+		ev(20, 2, map[string]string{"digest": "d", "weakening_rules": "2", "approval": "apr_1"}),
+		ev(30, 3, map[string]string{"digest": "d", "weakening_rules": "2"}),
+		ev(40, 4, map[string]string{"digest": "d", "weakening_rules": "1"}),
+		ev(60, 6, map[string]string{"digest": "d"}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	p, _ := ParsePeriod("2026-06")
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: t.TempDir(), SigningKey: key, Retention: "400d",
+		Now: func() time.Time { return time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv")))
+	flags := map[string]string{}
+	for _, r := range rows {
+		if strings.HasPrefix(r[1], "policy.push (weakens") {
+			flags[r[2]] = r[8]
+		}
+	}
+	for _, at := range []string{"policy@40", "policy@60"} {
+		if !strings.HasPrefix(flags[at], "weakens the two-person controls without an approval (no policy.push event naming one") {
+			t.Errorf("%s, an event naming older rules after a push of rules 2: flagged %q; want flagged without an approval", at, flags[at])
+		}
+	}
+}
