@@ -47,8 +47,9 @@ func (l *heldListener) Close() error {
 
 // holdAnswerTime bounds each connection to the held port: reading the
 // request head, writing the 503 and draining what else the client sends.
-// A variable for the tests.
-var holdAnswerTime = time.Second
+// holdPort takes it as a parameter: a test that set a package variable
+// raced with the answers of an earlier test's held port still reading it.
+const holdAnswerTime = time.Second
 
 // maxHeldAnswers is how many connections to the held port are answered
 // at once (answerHeld); one more is closed as it comes.
@@ -63,10 +64,10 @@ var held503 = []byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nC
 // not asked for yet (Go's client: "Unsolicited response"), and a close
 // with the request's bytes unread reset the connection, so that the
 // client saw a connection error, not the 503, on one request in ten
-// (TestHeldPortAnswers503). Each connection has holdAnswerTime in all.
-func answerHeld(c net.Conn) {
+// (TestHeldPortAnswers503). Each connection has d in all.
+func answerHeld(c net.Conn, d time.Duration) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(holdAnswerTime))
+	_ = c.SetDeadline(time.Now().Add(d))
 	buf := make([]byte, 4096)
 	var tail []byte // the last bytes read, for a head end split across reads
 	for read := 0; read < 64<<10; {
@@ -92,9 +93,10 @@ func answerHeld(c net.Conn) {
 // holdUpstreamPoll is how often holdPort asks whether the app is gone.
 const holdUpstreamPoll = 500 * time.Millisecond
 
-// holdPort answers every connection to ln 503 until upstream refuses a
-// connection; the caller then closes ln.
-func holdPort(ln *net.TCPListener, upstream string, log zerolog.Logger) {
+// holdPort answers every connection to ln 503, each within answerTime
+// (holdAnswerTime), until upstream refuses a connection; the caller then
+// closes ln.
+func holdPort(ln *net.TCPListener, upstream string, answerTime time.Duration, log zerolog.Logger) {
 	if err := ln.SetDeadline(time.Time{}); err != nil {
 		return
 	}
@@ -109,7 +111,7 @@ func holdPort(ln *net.TCPListener, upstream string, log zerolog.Logger) {
 			select {
 			case answering <- struct{}{}:
 				go func() {
-					answerHeld(c)
+					answerHeld(c, answerTime)
 					<-answering
 				}()
 			default:

@@ -109,7 +109,7 @@ func TestHeldPortAnswers503(t *testing.T) {
 	}
 	defer ln.Close()
 	released := make(chan struct{})
-	go func() { holdPort(ln, app.Addr().String(), zerolog.Nop()); close(released) }()
+	go func() { holdPort(ln, app.Addr().String(), holdAnswerTime, zerolog.Nop()); close(released) }()
 	body := strings.Repeat("b", 64<<10)
 	failed := 0
 	for i := range 200 {
@@ -155,8 +155,6 @@ func orStatus(resp *http.Response, err error) any {
 // most maxHeldAnswers are answered at once; a connection past them is
 // closed as it comes, not held.
 func TestHeldPortAnswersBounded(t *testing.T) {
-	defer func(d time.Duration) { holdAnswerTime = d }(holdAnswerTime)
-	holdAnswerTime = time.Minute // the idle connections stay answered
 	app, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +175,8 @@ func TestHeldPortAnswersBounded(t *testing.T) {
 	}
 	defer ln.Close()
 	released := make(chan struct{})
-	go func() { holdPort(ln, app.Addr().String(), zerolog.Nop()); close(released) }()
+	// A minute for each answer: the idle connections stay answered.
+	go func() { holdPort(ln, app.Addr().String(), time.Minute, zerolog.Nop()); close(released) }()
 	defer func() { app.Close(); <-released }()
 	var idle []net.Conn
 	defer func() {
