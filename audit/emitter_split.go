@@ -242,6 +242,14 @@ func onlyAttr(res []byte, key string) (string, bool) {
 // splitSpooled cuts spooled batch f (its bytes data) in two spooled
 // batches (splitBatch) and removes it. It reports whether it did; when it
 // did not, f stays as it was.
+//
+// A batch an earlier run spooled has its second half named by this run's
+// prefix and next sequence, its records keeping their resource (pod,
+// instance id) as they were. That is deliberate: the evidence pack counts
+// the sequences missing between an instance's batches, and a second half
+// under the earlier run's prefix with one of this run's sequences would
+// read as every batch between them lost; under this run's it fills this
+// run's next sequence, and the first half keeps the earlier run's.
 func (e *Emitter) splitSpooled(f spoolFile, data []byte) bool {
 	seq2 := e.seq.Add(1) - 1
 	first, second, n1, n2, err := splitBatch(data, e.idPrefix+"-"+strconv.FormatUint(seq2, 10))
