@@ -112,6 +112,18 @@ func readPolicyFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// loadPolicyFile reads (readPolicyFile) and parses the policy at path,
+// for the commands that read one only to know its routes, clients and
+// rules (the collector's --policy, incident's): policy.LoadFile read a
+// FIFO or a UTF-16 file without a byte order mark as the others did.
+func loadPolicyFile(path string) (*policy.Document, error) {
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Load(path, data)
+}
+
 // policyEncoding refuses a policy in UTF-16 or UTF-32 without a byte
 // order mark, which the YAML reader took for UTF-8 with control
 // characters in it ("FILE:1: control characters are not allowed"): the

@@ -62,6 +62,10 @@ func TestPolicyFileEncodingNamed(t *testing.T) {
 			t.Errorf("policy validate %s = exit %d, stderr %q; want it refused saying it %s, and how to convert it", tc.name, r.code, r.stderr, want)
 		}
 	}
+	// The commands that read a policy for its names only read it alike.
+	if r := portcullis(t, "", nil, "incident", "assess", "--client", "acme-hris", "--data", filepath.Join(dir, "none"), "--policy", filepath.Join(dir, "utf16le.yaml")); r.code == 0 || !strings.Contains(r.stderr, "is UTF-16LE without a byte order mark") {
+		t.Errorf("incident assess --policy UTF-16LE = exit %d, stderr %q; want it refused naming the encoding", r.code, r.stderr)
+	}
 	r := portcullisStdin(t, string(le), "policy", "validate", "-")
 	if r.code == 0 || !strings.Contains(r.stderr, "stdin: it is UTF-16LE without a byte order mark") {
 		t.Errorf("policy validate - < UTF-16LE = exit %d, stderr %q; want it refused naming the encoding", r.code, r.stderr)
