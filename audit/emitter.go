@@ -98,6 +98,7 @@ type EmitterStats struct {
 	Batches      uint64 // batches built
 	Retries      uint64 // failed delivery attempts
 	Splits       uint64 // batches cut in two because the link could not carry them in time (emitter_split.go)
+	BatchCap     int    // records a new batch holds at most now, below BatchSize after a batch too slow for the link; 0: BatchSize
 	SpoolFiles   int    // batches in the spool now
 	SpoolRecords int    // records in the spool now
 	SpoolBytes   int64  // bytes in the spool now
@@ -162,6 +163,11 @@ type Emitter struct {
 	retryAfter time.Duration
 	// lastSlow says the last answer was sendSlow; sender goroutine only.
 	lastSlow bool
+	// batchCap caps the records of a new batch below BatchSize after the
+	// link did not carry one in time (0: no cap); capSet is when it last
+	// changed, sender goroutine only (emitter_split.go).
+	batchCap atomic.Int64
+	capSet   time.Time
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
@@ -321,7 +327,7 @@ func (e *Emitter) strict() bool {
 func (e *Emitter) Stats() EmitterStats {
 	s := EmitterStats{Captured: e.q.pushed(), Delivered: e.delivered.Load(), Spooled: e.spooled.Load(),
 		Replayed: e.replayed.Load(), DroppedFull: e.droppedFull.Load(), DroppedSpool: e.droppedSpool.Load(),
-		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load(), Aggregated: e.aggregated.Load(), Splits: e.splits.Load()}
+		Rejected: e.rejected.Load(), Batches: e.batches.Load(), Retries: e.retries.Load(), Aggregated: e.aggregated.Load(), Splits: e.splits.Load(), BatchCap: int(e.batchCap.Load())}
 	s.Dropped = s.DroppedFull + s.DroppedSpool + s.Rejected
 	s.SpoolFiles, s.SpoolRecords, s.SpoolBytes = e.sp.usage()
 	return s

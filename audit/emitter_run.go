@@ -76,7 +76,7 @@ func (e *Emitter) addRecord(r *Record) {
 		e.started = time.Now()
 	}
 	e.enc.add(r)
-	if e.enc.n >= e.cfg.BatchSize {
+	if e.enc.n >= e.batchLimit() {
 		e.ship()
 	}
 }
@@ -235,7 +235,7 @@ func (e *Emitter) placeOnClose(ob *outBatch, up bool) bool {
 // postCounted makes one attempt at ob and counts the outcome. It reports
 // whether the batch is settled (delivered or rejected as invalid).
 func (e *Emitter) postCounted(ob *outBatch) bool {
-	switch e.post(ob.data) {
+	switch e.postN(ob.data, ob.n) {
 	case sendOK:
 		e.delivered.Add(uint64(ob.n))
 	case sendRejected:
@@ -259,7 +259,7 @@ func (e *Emitter) inBacklog() bool {
 func (e *Emitter) deliverFresh(ob *outBatch) {
 	deadline := time.Now().Add(e.cfg.RetryBudget)
 	for attempt := 0; ; attempt++ {
-		res := e.post(ob.data)
+		res := e.postN(ob.data, ob.n)
 		switch res {
 		case sendOK:
 			e.delivered.Add(uint64(ob.n))
@@ -374,7 +374,7 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		}
 		return true, false
 	}
-	switch e.post(data) {
+	switch e.postN(data, f.records) {
 	case sendOK:
 		e.replayed.Add(uint64(f.records))
 	case sendRejected:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // A batch the link to the collector cannot carry within the collector's
@@ -21,6 +22,56 @@ import (
 // its answer been late: its first half is then a duplicate the collector
 // acknowledges, its second half's records are stored a second time. A
 // record stored twice is better than a spool that never drains.
+
+// Splitting alone is reactive: every new full batch on that link would
+// cost a timeout first (a minute of the collector's) before being cut. So
+// the emitter remembers: a batch of n records too slow for the link caps
+// new batches at n/2 records (batchCap, at least one; Stats.BatchCap,
+// portcullis_audit_batch_cap_records), lower again while halves are still
+// too slow, so the cap settles on a size that gets through
+// (TestEmitterCapsBatchesAfterASplit). A batch of the cap's size that is
+// delivered at least batchCapRecover after the cap last changed raises it
+// by a quarter, back to BatchSize (no cap) in time: a link that got faster
+// gets full batches again, at the cost of one timeout a probe past what
+// the link carries.
+
+// batchCapRecover is the least time between two raises of the batch cap.
+const batchCapRecover = time.Minute
+
+// postN is post of batch data of n records; it keeps the batch cap.
+func (e *Emitter) postN(data []byte, n int) sendResult {
+	res := e.post(data)
+	now := time.Now()
+	c := int(e.batchCap.Load())
+	switch {
+	case res == sendSlow:
+		limit := e.cfg.BatchSize
+		if c > 0 {
+			limit = c
+		}
+		if next := max(n/2, 1); next < limit {
+			e.batchCap.Store(int64(next))
+			e.capSet = now
+		}
+	case res == sendOK && c > 0 && n >= c && now.Sub(e.capSet) >= batchCapRecover:
+		c += max(c/4, 1)
+		if c >= e.cfg.BatchSize {
+			c = 0
+		}
+		e.batchCap.Store(int64(c))
+		e.capSet = now
+	}
+	return res
+}
+
+// batchLimit is the records a new batch holds at most: BatchSize, or
+// the cap a batch too slow for the link set. Batcher goroutine.
+func (e *Emitter) batchLimit() int {
+	if c := int(e.batchCap.Load()); c > 0 {
+		return c
+	}
+	return e.cfg.BatchSize
+}
 
 // errNotSplit is the error of a batch that cannot be cut: one record, or
 // not a batch as batchEncoder makes it.
@@ -191,6 +242,14 @@ func onlyAttr(res []byte, key string) (string, bool) {
 // splitSpooled cuts spooled batch f (its bytes data) in two spooled
 // batches (splitBatch) and removes it. It reports whether it did; when it
 // did not, f stays as it was.
+//
+// A batch an earlier run spooled has its second half named by this run's
+// prefix and next sequence, its records keeping their resource (pod,
+// instance id) as they were. That is deliberate: the evidence pack counts
+// the sequences missing between an instance's batches, and a second half
+// under the earlier run's prefix with one of this run's sequences would
+// read as every batch between them lost; under this run's it fills this
+// run's next sequence, and the first half keeps the earlier run's.
 func (e *Emitter) splitSpooled(f spoolFile, data []byte) bool {
 	seq2 := e.seq.Add(1) - 1
 	first, second, n1, n2, err := splitBatch(data, e.idPrefix+"-"+strconv.FormatUint(seq2, 10))

@@ -144,3 +144,58 @@ func TestEmitterSplitsABatchTooSlowForTheLink(t *testing.T) {
 		}
 	}
 }
+
+// Finding (review89): splitting was reactive only. After a batch too slow
+// for the link was cut down to a size that passed, every new full batch
+// was sent whole first, and cost a timeout (a minute of the collector's
+// on a real slow link) before it was cut in turn. New batches are now
+// capped at the size that got through: after the first batch's splits,
+// the next batches pass without one.
+func TestEmitterCapsBatchesAfterASplit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := col.HTTPServer()
+	srv.ReadTimeout = 300 * time.Millisecond
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+
+	link := narrowLink(t, ln.Addr().String(), 8<<10) // a batch of 64 records does not pass, one of 16 does
+	cfg := FastConfig("http://"+link, t.TempDir())
+	cfg.Token, cfg.FlushInterval = testToken, time.Hour
+	e, err := NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sent := 0
+	emit := func(n int) {
+		EmitN(t, e, n)
+		sent += n
+		WaitFor(t, "every record delivered or replayed", func() bool {
+			s := e.Stats()
+			return s.Delivered+s.Replayed == uint64(sent)
+		})
+	}
+	emit(cfg.BatchSize)
+	first := e.Stats()
+	if first.Splits == 0 || first.BatchCap <= 0 || first.BatchCap >= cfg.BatchSize {
+		t.Fatalf("after a batch too slow for the link: stats %+v, want it split and new batches capped below %d", first, cfg.BatchSize)
+	}
+	emit(4 * cfg.BatchSize)
+	if s := e.Stats(); s.Splits != first.Splits || s.Rejected != 0 || s.Dropped != 0 {
+		t.Errorf("after the first batch's splits, %d more batches were split (stats %+v): new batches were not capped at the size that got through (%d records)",
+			s.Splits-first.Splits, s, first.BatchCap)
+	}
+}

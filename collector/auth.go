@@ -48,19 +48,11 @@ var ErrTokenFile = errors.New("collector: bad token file")
 // are unique, of letters, digits, '.', '_' and '-'. Errors name the line,
 // never the token.
 func ParseTokenFile(data []byte) ([]SenderToken, error) {
-	var lines [][]string
-	var nums []int
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line != "" && line[0] != '#' {
-			lines, nums = append(lines, strings.Fields(line)), append(nums, n)
-		}
+	lines, nums, err := tokenLines(data)
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenFile, err)
-	}
-	if len(lines) == 1 && len(lines[0]) == 1 {
+	if bareToken(lines) {
 		return []SenderToken{{Name: "default", Token: lines[0][0]}}, nil
 	}
 	out := make([]SenderToken, 0, len(lines))
@@ -79,6 +71,35 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// BareTokenFile reports whether data is a token file of the old format,
+// one bare token without a name, which ParseTokenFile names "default":
+// every record and metric of its sender says "default", and a second
+// sender cannot be added beside it without naming both. The collector
+// warns of it at start (TestCollectorWarnsOfBareTokenFile).
+func BareTokenFile(data []byte) bool {
+	lines, _, err := tokenLines(data)
+	return err == nil && bareToken(lines)
+}
+
+// bareToken reports whether the lines of a token file are one bare token.
+func bareToken(lines [][]string) bool { return len(lines) == 1 && len(lines[0]) == 1 }
+
+// tokenLines returns the fields of the lines of a token file that are
+// not blank or comments, and their line numbers.
+func tokenLines(data []byte) (lines [][]string, nums []int, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line != "" && line[0] != '#' {
+			lines, nums = append(lines, strings.Fields(line)), append(nums, n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrTokenFile, err)
+	}
+	return lines, nums, nil
 }
 
 // parseTenantList parses `tenants=a,b`: one or more tenant names, each

@@ -70,3 +70,33 @@ func TestConnectionCheckedAfterCommit(t *testing.T) {
 		t.Errorf("the GET on the pool's other connection: %d %q", g.status, g.body)
 	}
 }
+
+// Finding (review89): a request spends its approval (Commit, etcd round
+// trips) with its upstream connection in hand; its upstream write and
+// read deadlines were set when the connection was taken, so the time
+// the round trips took was taken from the service's: round trips longer
+// than the upstream timeout left the request a deadline already past, and
+// it was answered 504 without the service being asked. They now count
+// from when the request is written. Here the ledger's Commit outlasts the
+// upstream timeout and the service answers at once.
+func TestUpstreamDeadlinesCountFromAfterCommit(t *testing.T) {
+	const timeout = time.Second
+	asked := make(chan struct{}, 4)
+	ln := acceptEach(t, func(_ int, c net.Conn) {
+		serveRaw(c, func(*http.Request) []byte {
+			asked <- struct{}{}
+			return []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		})
+	})
+	ledger := &commitLedger{reserve: func() {}, commit: func() { time.Sleep(timeout + timeout/2) }}
+	st := startStack(t, func(c *Config) {
+		c.Upstream, c.UpstreamTimeout, c.MaxUpstreamConn, c.Approvals = ln.Addr().String(), timeout, 1, ledger
+	})
+	r := do(t, st.addr, "POST", "/v1/exports/full", map[string]string{"X-API-Key": adminKey, "X-Portcullis-Approval": sendApproval}, "{}")
+	if r.status != 200 || r.body != "ok" {
+		t.Errorf("an approved request whose Commit took longer than the upstream timeout: %d %q, want 200 ok (the service answers at once)", r.status, r.body)
+	}
+	if len(asked) == 0 {
+		t.Error("the service was never asked")
+	}
+}

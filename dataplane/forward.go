@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"errors"
+	"time"
 	"unsafe"
 
 	"github.com/portcullis/portcullis/audit"
@@ -104,6 +105,15 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, x *exchange) (answer, audit
 				// (TestConnectionCheckedAfterCommit). Checked as a
 				// pooled one is (send).
 				u.markUsed(c)
+				// Its timeouts run from now, not from when it was taken:
+				// round trips as long as the upstream timeout left the
+				// request a deadline already past, answered 504 unasked
+				// (TestUpstreamDeadlinesCountFromAfterCommit).
+				at = time.Now()
+				if err := readBy(c, at.Add(u.readTimeout), u.readTimeout); err != nil {
+					u.close(cc)
+					return answer{}, audit.Allowed, err
+				}
 			}
 		case approvalReserve:
 			// A use of the approval is reserved once the request passed

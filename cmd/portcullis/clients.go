@@ -49,14 +49,20 @@ func clientState(c etcdadmin.ClientInfo) string {
 
 func clientsSuspendCmd() etcdCmd {
 	var d time.Duration
+	var fset *flag.FlagSet
 	return etcdCmd{
 		args:   []string{"CLIENT"},
 		change: true,
 		flags: func(fs *flag.FlagSet) {
-			fs.DurationVar(&d, "for", 0, "how long the suspension lasts (required, e.g. 1h)")
+			fs.DurationVar(&d, "for", 0, "how long the suspension lasts (required, more than 0s, e.g. 1h)")
+			fset = fs
 		},
 		check: func(f *etcdFlags) error {
 			if d <= 0 {
+				if flagGiven(fset, "for") {
+					// "--for 0s" was answered "--for is required".
+					return fmt.Errorf("--for %s: a suspension of no time suspends nothing; give how long it lasts, more than 0s, e.g. 1h (clients resume ends one)", d)
+				}
 				return errors.New("--for is required; give how long the suspension lasts, e.g. 1h")
 			}
 			return needReason(f)
@@ -80,4 +86,11 @@ func clientsResumeCmd() etcdCmd {
 		_, err := fmt.Fprintf(out, "resumed %s\n", args[0])
 		return err
 	}}
+}
+
+// flagGiven reports whether flag name was given on fs's command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -185,6 +185,8 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	warnBareTokenFile(log, "token-file", c.tokenFile)
+	warnBareTokenFile(log, "alertmanager-token-file", c.alertmanagerTokenFile)
 	certTenants, err := readCertTenants(c.certTenants, c.clientCA)
 	if err != nil {
 		return err
@@ -376,6 +378,21 @@ func readTokens(file string) ([]collector.SenderToken, error) {
 		return nil, fmt.Errorf("token file %q: %w", file, err)
 	}
 	return tokens, nil
+}
+
+// warnBareTokenFile warns when --flag's file (read already) is of the
+// old format, one bare token: its sender is named "default", silently.
+// The warning names the file and the fix, never the token.
+func warnBareTokenFile(log *zerolog.Logger, flag, file string) {
+	if file == "" {
+		return
+	}
+	b, err := durable.ReadRegularMax(file, collector.MaxKeyFileBytes)
+	if err != nil || !collector.BareTokenFile(b) {
+		return
+	}
+	log.Warn().Str("flag", "--"+flag).Str("file", file).Str("sender", "default").
+		Msg("the token file holds one bare token (the old format, no sender name): its sender is named \"default\" in every audit record, trail entry and metric; write the line as `NAME TOKEN` (e.g. the sidecar's deployment) to name it")
 }
 
 // readCertTenants reads --cert-tenants, which binds identities of the

@@ -245,7 +245,7 @@ func ticketOutbox(doc *policy.Document, sinks []*alert.Sink, eng *alert.Engine, 
 // runs, or nil when it has none to read.
 func detectionPolicy(ctx context.Context, file string, admin *etcdadmin.Admin) (*policy.Document, error) {
 	if file != "" {
-		return policy.LoadFile(file)
+		return loadPolicyFile(file)
 	}
 	if admin == nil {
 		return nil, nil

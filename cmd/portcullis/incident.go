@@ -216,5 +216,5 @@ func optionalPolicy(file string) (*policy.Document, error) {
 	if file == "" {
 		return nil, nil
 	}
-	return policy.LoadFile(file)
+	return loadPolicyFile(file)
 }

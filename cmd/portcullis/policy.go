@@ -106,7 +106,48 @@ func readPolicyFile(path string) ([]byte, error) {
 		// As stdin's: an empty file was "FILE:1: version must be 1, got 0".
 		return nil, fmt.Errorf("cannot read policy %q: the file is empty; write a policy document in it (examples/policy.yaml is one)", path)
 	}
+	if err := policyEncoding(data); err != nil {
+		return nil, fmt.Errorf("cannot read policy %q: the file %w", path, err)
+	}
 	return data, nil
+}
+
+// loadPolicyFile reads (readPolicyFile) and parses the policy at path,
+// for the commands that read one only to know its routes, clients and
+// rules (the collector's --policy, incident's): policy.LoadFile read a
+// FIFO or a UTF-16 file without a byte order mark as the others did.
+func loadPolicyFile(path string) (*policy.Document, error) {
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Load(path, data)
+}
+
+// policyEncoding refuses a policy in UTF-16 or UTF-32 without a byte
+// order mark, which the YAML reader took for UTF-8 with control
+// characters in it ("FILE:1: control characters are not allowed"): the
+// error names the encoding and how to convert it. YAML reads UTF-8, and
+// UTF-16 after its byte order mark (FF FE or FE FF); a UTF-8 byte order
+// mark is skipped (TestPolicyFileEncodingNamed).
+func policyEncoding(data []byte) error {
+	if len(data) < 2 || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return nil // too short to tell, or UTF-16 YAML reads
+	}
+	var enc string
+	switch {
+	case len(data) >= 4 && data[0] != 0 && data[1] == 0 && data[2] == 0 && data[3] == 0:
+		enc = "UTF-32LE"
+	case len(data) >= 4 && data[0] == 0 && data[1] == 0 && data[2] == 0 && data[3] != 0:
+		enc = "UTF-32BE"
+	case data[0] != 0 && data[1] == 0:
+		enc = "UTF-16LE"
+	case data[0] == 0 && data[1] != 0:
+		enc = "UTF-16BE"
+	default:
+		return nil
+	}
+	return fmt.Errorf("is %s without a byte order mark (NUL bytes between its characters): a policy is UTF-8; convert it, e.g. iconv -f %s -t UTF-8", enc, enc)
 }
 
 // readPolicyArg is readPolicyFile for the FILE argument of policy
@@ -131,6 +172,9 @@ func readPolicyStdin(in io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read policy from stdin: %w: over the cap of %s", durable.ErrTooLarge, durable.FormatCap(policy.MaxDocumentBytes))
 	case len(bytes.TrimSpace(data)) == 0:
 		return nil, errors.New("the policy on stdin is empty: pipe a policy document in, or give FILE")
+	}
+	if err := policyEncoding(data); err != nil {
+		return nil, fmt.Errorf("cannot read policy from stdin: it %w", err)
 	}
 	return data, nil
 }

@@ -265,6 +265,7 @@ func emitterFamilies(get func() (*audit.Emitter, string)) []dataplane.Family {
 		dataplane.Gauge("portcullis_audit_spool_bytes", "Bytes of audit batches in the spool.", func() float64 { return float64(stats().SpoolBytes) }),
 		dataplane.Counter("portcullis_audit_delivery_failures_total", "Failed attempts to deliver an audit batch (each retried or spooled).", func() uint64 { return stats().Retries }),
 		dataplane.Counter("portcullis_audit_batches_split_total", "Audit batches cut in two because the link to the collector did not carry them within its read timeout or the sidecar's (answered 408 or not at all).", func() uint64 { return stats().Splits }),
+		dataplane.Gauge("portcullis_audit_batch_cap_records", "Records a new audit batch holds at most after one was too slow for the link to the collector (halved below the batch that failed, raised by a quarter a minute while batches pass); 0: no cap, the batch size.", func() float64 { return float64(stats().BatchCap) }),
 		dataplane.Gauge("portcullis_audit_collector_failing", "1 while the last attempt to deliver an audit batch failed, else 0.", func() float64 {
 			if e, _ := get(); e != nil && e.Health().Failing {
 				return 1
