@@ -143,6 +143,16 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, x *exchange) {
 		}
 		s.panicked(ctx, x, p)
 	}
+	if x.hdr.close {
+		// The client listed "close" in a spelling fasthttp does not heed
+		// ("Close", "close, x-a", or before a "keep-alive" line): the
+		// connection ends with this answer, and nothing pipelined after
+		// it is read as a request (RFC 9112 section 9.6,
+		// TestClientConnectionCloseAnySpelling). Here, after the answer
+		// is in ctx, a streamed one too, and before fasthttp reads the
+		// mark.
+		ctx.SetConnectionClose()
+	}
 	if x.body != nil && x.body.armed {
 		return
 	}

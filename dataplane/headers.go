@@ -26,6 +26,7 @@ type requestHeaders struct {
 	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
 	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
 	cookie    bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
+	close     bool // a Connection line lists "close", in any spelling: the connection ends with this answer (Server.finish)
 
 	// tenant is the value of a tenant header (X-Tenant, X-Tenant-Id, ...:
 	// tenantheader.go), untrimmed, which must name the caller's tenant;
@@ -216,6 +217,9 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 		}
 	case len("Connection"): // and Keep-Alive, X-TenantId
 		h.hop = h.hop || k == keyConnection || k == keyKeepAlive
+		// fasthttp ends the connection only for a line that is exactly
+		// "close", and a later Connection line clears even that.
+		h.close = h.close || k == keyConnection && inList(value, closeOption)
 		if k == keyXTenantID {
 			h.noteTenant(value, n)
 		}
@@ -246,6 +250,10 @@ func (h *requestHeaders) note(name, value []byte, n *headerCounts) bool {
 	}
 	return true
 }
+
+// closeOption is the connection option that ends a connection after
+// its answer (RFC 9112 section 9.6).
+var closeOption = []byte("close")
 
 // nameWords are the two words nameKey reads from a header name.
 type nameWords struct{ a, b uint64 }

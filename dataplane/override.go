@@ -28,7 +28,7 @@ import (
 // request came with a body at all (hasBody in size.go): without one, the
 // body is not asked for.
 func overrideParam(req *fasthttp.Request, q []byte, hasBody, coded, tenant bool) bool {
-	if len(q) > 0 && overrideForm(q, tenant) {
+	if len(q) > 0 && (overrideForm(q, tenant) || queryToken(q)) {
 		return true
 	}
 	if !hasBody {
@@ -272,6 +272,43 @@ func tokenName(name []byte) bool {
 	n := decodeHead(d[:], name)
 	for _, want := range tokenParams {
 		if tokenNameIs(d[:n], want) || rackKey(name, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryTokenParam is the query parameter hapi-auth-jwt2 (hapi's JWT
+// plugin) reads a token from by default, before the Authorization header
+// (its urlKey), and Gitea's API beside access_token: "token". It is
+// refused in the query only, where those read it: in a body the name is
+// common for what is no credential of the caller (a push or captcha
+// token in JSON, a reset token in a form), and neither reads it there.
+const queryTokenParam = "token"
+
+// queryToken reports whether the query q has a parameter whose name,
+// decoded as tokenName decodes names, is queryTokenParam in any case,
+// alone or followed by '[' or NUL. Such a token went on unverified to a
+// service that authenticates on it, beside a key the sidecar admitted or
+// on a public route without any (TestTokenQueryParamRefused).
+func queryToken(q []byte) bool {
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i < len(q) && q[i] != '&' && q[i] != ';' {
+			continue
+		}
+		f := q[start:i]
+		start = i + 1
+		if eq := bytes.IndexByte(f, '='); eq >= 0 {
+			f = f[:eq]
+		}
+		if len(f) < len(queryTokenParam) {
+			continue
+		}
+		var d [len(queryTokenParam) + 1]byte
+		n := decodeHead(d[:], f)
+		if n >= len(queryTokenParam) && foldEqual(d[:len(queryTokenParam)], queryTokenParam) &&
+			(n == len(queryTokenParam) || d[len(queryTokenParam)] == '[' || d[len(queryTokenParam)] == 0) {
 			return true
 		}
 	}

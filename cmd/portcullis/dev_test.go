@@ -70,7 +70,7 @@ func TestDevStackRecordsEveryRequestAndNoSecrets(t *testing.T) {
 		method, path, body string
 		headers            map[string]string
 	}{
-		{"GET", "/v1/users/1?token=" + canaries[2], "", map[string]string{"X-API-Key": hris, "Cookie": "session=" + canaries[1]}},
+		{"GET", "/v1/users/1?q=" + canaries[2], "", map[string]string{"X-API-Key": hris, "Cookie": "session=" + canaries[1]}},
 		{"POST", "/v1/records?secret=" + canaries[2], canaries[3], map[string]string{"Authorization": "Bearer " + hris}},
 		{"GET", "/v1/users", "", map[string]string{"X-API-Key": "pk_acmehris1_" + canaries[4]}},
 		{"GET", "/v1/users", "", map[string]string{"Authorization": "Bearer " + canaries[5]}},
