@@ -27,7 +27,11 @@ type approvalSample struct {
 	// users the request and the grant were written as ("" without etcd
 	// authentication).
 	grantActor, requestUser, grantUser string
-	from                               time.Time // the period's start
+	// policyRevision is, for an approval of a policy push, the policy
+	// revision its request was asked against (the approval.request
+	// event's policy_revision).
+	policyRevision string
+	from           time.Time // the period's start
 }
 
 // approvalSamples writes every approval requested, decided or used in the
@@ -136,6 +140,7 @@ func (s *approvalSample) add(ev *collector.Event) {
 	switch ev.Action {
 	case etcdsync.ActionApprovalRequest:
 		s.requested, s.reason, s.requestUser = ev.Time, ev.Reason, d[etcdadmin.DetailEtcdUser]
+		s.policyRevision = d["policy_revision"]
 	case etcdsync.ActionApprovalGrant:
 		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
 		s.grantActor, s.grantUser = ev.Actor, d[etcdadmin.DetailEtcdUser]

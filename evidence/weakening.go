@@ -29,6 +29,11 @@ type weakPush struct {
 	// WeakeningRules) needed no approval when it was made.
 	rules int
 	older bool
+	// askedAt and base, when set: the policy revision the approval was
+	// asked against (its approval.request event's policy_revision) and
+	// the one the push replaced (its policy.push event's
+	// previous_revision), which differ.
+	askedAt, base string
 }
 
 // weakeningPushes returns the pushes of the period that weakened the
@@ -44,32 +49,49 @@ type weakPush struct {
 func (b *builder) weakeningPushes() []weakPush {
 	h, p := b.cfg.History, b.cfg.Period
 	samples, _ := b.approvals() // approvals.go
+	docs := make([]*policy.Document, len(h))
+	loaded := make([]bool, len(h))
+	doc := func(j int) *policy.Document { // loadDoc(h[j]), nil for one that does not load
+		if !loaded[j] {
+			docs[j], _ = loadDoc(h[j])
+			loaded[j] = true
+		}
+		return docs[j]
+	}
 	var out []weakPush
 	for i := 1; i < len(h); i++ {
 		if !p.Contains(h[i].Time) {
 			continue
 		}
-		next, err := loadDoc(h[i])
-		if err != nil {
+		next := doc(i)
+		if next == nil {
 			continue
 		}
-		var prev *policy.Document
-		for j := i - 1; j >= 0 && prev == nil; j-- {
-			prev, _ = loadDoc(h[j])
+		j := i - 1
+		for ; j >= 0 && doc(j) == nil; j-- {
 		}
-		if prev == nil {
+		if j < 0 {
 			continue // the first that loads: it weakens nothing
 		}
-		weak := policy.Weakenings(prev, next)
+		prev := doc(j)
+		// The pushes before prev, newest first: a route of next that
+		// puts back one they had is compared with it as it last was.
+		earlier := func(yield func(*policy.Document) bool) {
+			for k := j - 1; k >= 0 && yield(doc(k)); k-- {
+			}
+		}
+		former := policy.FormerRouteWeakenings(prev, next, earlier)
+		weak := append(policy.Weakenings(prev, next), former...)
 		if len(weak) == 0 {
 			continue
 		}
 		w := weakPush{entry: h[i], weak: weak}
+		var base string
 		for k := range b.events {
 			ev := &b.events[k]
 			if ev.Revision == h[i].Revision && ev.Unverified == "" && ev.Action == etcdadmin.ActionPolicyPush {
 				d := eventDetails(ev.Details)
-				w.approval = d["approval"]
+				w.approval, base = d["approval"], d["previous_revision"]
 				w.rules, _ = strconv.Atoi(cmp.Or(d["weakening_rules"], "1"))
 			}
 		}
@@ -86,8 +108,13 @@ func (b *builder) weakeningPushes() []weakPush {
 		// none. Once a push of today's rules is in the trail, the
 		// deployment's CLI is of them, so an older one after it is no
 		// upgrade's leftover and is flagged as a push past the CLI.
-		if w.rules > 0 && w.rules < policy.WeakeningRules && w.approval == "" && !b.rulesInUseBefore(h[i].Revision) {
-			w.older = len(policy.WeakeningsUnder(prev, next, w.rules)) == 0
+		//
+		// The rules the push is judged by are the newer of its event's
+		// and those of the verified pushes below it: a push naming rules
+		// 1 after one of rules 2 is held to rules 2's kinds.
+		if in := max(w.rules, b.rulesInUseBefore(h[i].Revision)); w.rules > 0 && in < policy.WeakeningRules && w.approval == "" {
+			// Rules before 3 did not hold FormerRouteWeakenings.
+			w.older = len(policy.WeakeningsUnder(prev, next, in)) == 0
 		}
 		// The use must be of an approval of this document: a grant for a
 		// route, or for another document, spent by hand with the push is
@@ -108,25 +135,33 @@ func (b *builder) weakeningPushes() []weakPush {
 		// hide why.
 		if s := samples[w.approval]; w.approval != "" && s != nil {
 			w.self = s.selfApproved()
+			// The CLI refuses an approval asked against another policy
+			// revision than the one the push replaces (etcdadmin.
+			// sameBase): what the document weakens was computed against
+			// that one. A push written past the CLI is held to it here.
+			if !s.requested.IsZero() && s.policyRevision != base {
+				w.askedAt, w.base = cmp.Or(s.policyRevision, "none named"), cmp.Or(base, "none named")
+			}
 		}
 		out = append(out, w)
 	}
 	return out
 }
 
-// rulesInUseBefore reports whether a verified policy.push event of the
-// trail (of the period or before it) below revision rev names today's
-// weakening rules (policy.WeakeningRules) or later.
-func (b *builder) rulesInUseBefore(rev int64) bool {
+// rulesInUseBefore returns the newest weakening rules a verified
+// policy.push event of the trail (of the period or before it) below
+// revision rev names; 0 for none.
+func (b *builder) rulesInUseBefore(rev int64) int {
+	in := 0
 	for k := range b.allEvents {
 		ev := &b.allEvents[k]
 		if ev.Revision < rev && ev.Unverified == "" && ev.Action == etcdadmin.ActionPolicyPush {
-			if n, err := strconv.Atoi(eventDetails(ev.Details)["weakening_rules"]); err == nil && n >= policy.WeakeningRules {
-				return true
+			if n, err := strconv.Atoi(eventDetails(ev.Details)["weakening_rules"]); err == nil {
+				in = max(in, n)
 			}
 		}
 	}
-	return false
+	return in
 }
 
 // flag says what a weakening push lacks, or "" when a second person's
@@ -143,6 +178,9 @@ func (w *weakPush) flag() string {
 		return "weakens the two-person controls; approval " + w.approval + " named, but granted by its requester (no second person; see the approval samples)"
 	case !w.spent:
 		return "weakens the two-person controls; approval " + w.approval + " named but no approval.use of it for this document in the same etcd transaction"
+	case w.askedAt != "":
+		return "weakens the two-person controls; approval " + w.approval + " was asked against the policy at revision " + w.askedAt +
+			", but the push replaced revision " + w.base + ": what the document weakens of that one was not what the approver read"
 	}
 	return ""
 }

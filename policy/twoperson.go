@@ -27,7 +27,7 @@ var weakeningKinds = []WeakeningKind{
 	{"lifecycle rules off", "lifecycle.privileged_key_approval or lifecycle.require_ticket turned off"},
 	{"max_key_age lengthened", "lifecycle.max_key_age lengthened or removed: keys made under it live longer"},
 	{"route approvals", "a route that required an approval (its own or its class's) that no longer does, is gone or renamed, or allows more uses or a longer max_age"},
-	{"privileged classes' checks", "a privileged or bulk class whose allow_cidrs take a network inside none they allowed or are removed, whose auth_methods allow a method they did not (none listed allows every method), or whose max_token_age is lengthened or removed; trusted_proxies given a network inside none they trusted while such a class has allow_cidrs (a trusted proxy forwards the address those check); or a route of such a class served (the same method, or a HEAD for a GET, an overlapping template) by a route of another class that checks less in one of these"},
+	{"privileged classes' checks", "a privileged or bulk class whose allow_cidrs take a network inside none they allowed or are removed, whose auth_methods allow a method they did not (none listed allows every method), or whose max_token_age is lengthened or removed; or a route of such a class served (the same method, or a HEAD for a GET, an overlapping template) by a route of another class that checks less in one of these"},
 	{"privileged scopes", "while privileged_key_approval is on: a scope that stops being privileged, or a client given a privileged scope it did not hold (its existing keys become privileged credentials)"},
 	{"privileged clients' credentials", "while privileged_key_approval is on: an mTLS identity added to a client holding a privileged scope; a key in the document for such a client that the policy in force does not hold as it is (same id, client and SHA-256, valid from no earlier, until no later, its age starting no later, not revoked there): a new key, one moved from another client, extended or un-revoked; an issuer added or changed in any field whose tenants hold such a client, or such a client moved into (or added to) a tenant of an issuer kept as it is: its tokens may name it"},
 	{"routes' privileged scopes", "while privileged_key_approval is on: a route that serves requests of a route of the policy in force (the same method and path, or a template overlapping it as validation's overlap does: /v1/admin/{name} or /v1/Admin/settings in place of /v1/admin/settings; a HEAD serves a GET's, whose handler runs for it) and no longer requires a scope privileged there, or is public: a key made without an approval would reach it"},
@@ -36,6 +36,12 @@ var weakeningKinds = []WeakeningKind{
 	{"staleness loosened", "while staleness.max_age sets a bound: the bound lengthened or removed, or staleness.action turned from deny to serve"},
 	{"audit mode and collector", "audit.mode turned from strict to best_effort (or left out), or audit.collector changed or removed: a sidecar started after it sends its records to another collector, or drops them"},
 	{"detection rules", "a detection rule removed (by name) or changed so that it catches or does less: its kind, group_by, baseline or ticket changed, its threshold, factor, bytes or lookback raised, its window or suspend shortened, or its severity or action lowered (notify, suspend, revoke_key); or the ticket sink a rule kept sends to changed (its kind, url, url_file, secret or project): its alerts go elsewhere"},
+	{"routes removed and put back", "a route serving requests no route of the policy in force serves, which a route of an earlier pushed document (the newest that had one serving them: what it had the last time it existed) served with more checked: public where it was not, without its tenant binding or one of its scopes, in a class that checks or bounds less (or is not privileged or bulk where it was), or with less of an approval: one push removes a route, the next puts it back with less"},
+	{"classes' limits", "a class of any kind whose max_body or max_response_body is raised, whose limit allows more (rate or burst) or is removed, or whose concurrency allows more (max, queue or max_wait) or is removed; a class that is not privileged or bulk whose allow_cidrs, auth_methods or max_token_age are loosened as a privileged class's are"},
+	{"routes' scopes", "a route that serves requests of a route of the policy in force (the same method, or a HEAD for a GET, an overlapping template) and no longer requires one of its scopes, privileged or not, or is public"},
+	{"public_routes widened", "public_routes.max_in_flight raised, or public_routes removed (the sidecar's default in its place)"},
+	{"trusted_proxies widened", "trusted_proxies given a network inside none they trusted: a trusted proxy forwards the source address it likes, which allow_cidrs check and the audit records and the detection rules grouped by source take for the client's"},
+	{"issuers' tenants", "an issuer given a tenant it did not list (an issuer added: each tenant it lists): its tokens may name that tenant's clients"},
 }
 
 // WeakeningKindNames joins the names of WeakeningKinds, as messages list
@@ -69,10 +75,13 @@ func Weakenings(cur, next *Document) []string { return WeakeningsUnder(cur, next
 // push of an older release by the kinds that release checked, and names
 // what it would weaken now apart, rather than as a push that got past the
 // CLI. Rules 2 added tenant binding, HEAD routes without their GET,
-// staleness, audit mode and collector, and detection rules.
-const WeakeningRules = 2
+// staleness, audit mode and collector, and detection rules. Rules 3 added
+// routes removed and put back with less (FormerRouteWeakenings, which
+// needs the policy history and is the caller's to add), classes' limits,
+// routes' scopes, public_routes, trusted_proxies and issuers' tenants.
+const WeakeningRules = 3
 
-// WeakeningsUnder is Weakenings by the kinds of rules (1 or WeakeningRules).
+// WeakeningsUnder is Weakenings by the kinds of rules (1 to WeakeningRules).
 func WeakeningsUnder(cur, next *Document, rules int) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
@@ -90,6 +99,9 @@ func WeakeningsUnder(cur, next *Document, rules int) []string {
 		out = append(out, tenantWeakenings(cur, next)...)   // twoperson_routes.go
 		out = append(out, loneHeadWeakenings(cur, next)...) // twoperson_routes.go
 		out = append(out, settingWeakenings(cur, next)...)  // twoperson_settings.go
+	}
+	if rules >= 3 {
+		out = append(out, rules3Weakenings(cur, next)...) // twoperson_rules3.go
 	}
 	out = append(out, classWeakenings(cur, next)...) // twoperson_class.go
 	if keyApproval(cur) {

@@ -643,7 +643,34 @@ func (a *Admin) usedGrantProblem(ctx context.Context, ev *Event) string {
 	if c, r := ev.Details["client"], ev.Details["route"]; c != ap.Client || r != ap.Route {
 		return fmt.Sprintf("use names client %q and route %q, but approval %q at revision %d is for client %q and route %q", c, r, ap.ID, recRev, ap.Client, ap.Route)
 	}
+	if why := a.pushBaseProblem(ctx, ap, ev.Revision); why != "" {
+		return why
+	}
 	return a.grantEventProblem(ctx, ap, recRev)
+}
+
+// pushBaseProblem checks that an approval of a policy push, ap, spent at
+// revision rev with the put of the policy, was asked against the policy
+// that put replaced: what the document weakens was computed against that
+// one (sameBase, which approvals grant and policy push check). A push
+// written by hand spent such an approval with a verified use. "" for an
+// approval of another route, or a use with no policy put at rev.
+func (a *Admin) pushBaseProblem(ctx context.Context, ap etcdsync.Approval, rev int64) string {
+	if !IsPolicyPushRoute(ap.Route) || a.putAt(ctx, a.k.Policy(), rev) != "" {
+		return ""
+	}
+	resp, err := a.cli.Get(ctx, a.k.Policy(), clientv3.WithRev(rev-1), clientv3.WithKeysOnly())
+	if err != nil {
+		return fmt.Sprintf("cannot read the policy at revision %d: %v", rev-1, err)
+	}
+	var replaced int64
+	if len(resp.Kvs) == 1 {
+		replaced = resp.Kvs[0].ModRevision
+	}
+	if ap.PolicyRevision != replaced {
+		return fmt.Sprintf("approval %q was asked against the policy at revision %d, but the push it was spent on at revision %d replaced the policy of revision %d: what the document weakens of that one is not what was approved", ap.ID, ap.PolicyRevision, rev, replaced)
+	}
+	return ""
 }
 
 // putAt checks that key was written at revision rev.

@@ -45,7 +45,10 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 	if err != nil {
 		return nil, nil, err
 	}
-	weak := policy.Weakenings(cur, next)
+	weak, err := a.weakenings(ctx, cur, next)
+	if err != nil {
+		return nil, nil, err
+	}
 	switch {
 	case len(weak) == 0 && meta.Approval != "":
 		return nil, nil, fmt.Errorf("this push weakens no two-person control (%s), so approval %q would not be used: leave --approval out: %w", policy.WeakeningKindNames(), meta.Approval, ErrNotApproved)
@@ -98,7 +101,36 @@ func (a *Admin) policyRequest(ctx context.Context, st *etcdsync.State, document 
 	if err != nil {
 		return "", nil, err
 	}
-	return PolicyPushRoute(next.SourceDigest()), policy.Weakenings(cur, next), nil
+	weak, err := a.weakenings(ctx, cur, next)
+	return PolicyPushRoute(next.SourceDigest()), weak, err
+}
+
+// weakenings is policy.Weakenings of next over cur, with the routes of
+// next that put back a route of an earlier pushed document with less
+// checked (policy.FormerRouteWeakenings): the history, newest first, is
+// read only for a route of next that no route of cur serves, and loaded
+// only as far as such a route needs.
+func (a *Admin) weakenings(ctx context.Context, cur, next *policy.Document) ([]string, error) {
+	var err error
+	earlier := func(yield func(*policy.Document) bool) {
+		// Read only when a route of next serves what no route of cur
+		// does: most pushes read no history.
+		var hist []HistoryEntry
+		if hist, err = a.PolicyHistory(ctx, 0); err != nil {
+			return
+		}
+		for i := len(hist) - 1; i >= 0; i-- {
+			doc, _ := policy.Load(a.k.Policy(), []byte(hist[i].Document)) // nil for one that does not load
+			if !yield(doc) {
+				return
+			}
+		}
+	}
+	weak := append(policy.Weakenings(cur, next), policy.FormerRouteWeakenings(cur, next, earlier)...)
+	if err != nil {
+		return nil, err
+	}
+	return weak, nil
 }
 
 // maxWeakListed bounds the weakenings an error or an event lists: a

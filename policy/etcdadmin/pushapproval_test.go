@@ -251,3 +251,28 @@ func TestPushEventNamesItsWeakeningRules(t *testing.T) {
 		t.Errorf("policy.push events' weakening_rules %q; want one naming %s", rules, want)
 	}
 }
+
+// The two-push trick: one push removes a privileged route (a route gone
+// weakens nothing: its requests are refused), the next puts it back in
+// the standard class without its privileged scope. Compared with the
+// policy in force alone, the second push weakened nothing and went
+// through on one operator's word; it is compared with the route as it
+// last was in the policy history now, and needs an approval.
+func TestPushPuttingBackARemovedRouteWithLessNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	const priv = "  - {method: PUT, path: /v1/admin/settings, class: privileged, scopes: [admin:settings]}\n"
+	full := examplePolicy(t)
+	push(t, a, full)
+	push(t, a, edit(t, full, priv, ""))
+	back := edit(t, full, priv, "  - {method: PUT, path: /v1/admin/settings, class: standard, scopes: [read:users]}\n")
+	_, err := a.PushPolicy(ctx, back, 0, Meta{Actor: "alice", Reason: "put it back", Ticket: "CHG-41"})
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "removed by an earlier push") {
+		t.Fatalf("push putting the route back with less: %v; want ErrNotApproved naming the route removed by an earlier push", err)
+	}
+	// Put back as it was, it is a plain push.
+	if _, err := a.PushPolicy(ctx, full, 0, Meta{Actor: "alice", Reason: "put it back", Ticket: "CHG-41"}); err != nil {
+		t.Errorf("push putting the route back as it was: %v", err)
+	}
+}
