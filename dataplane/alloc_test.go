@@ -227,3 +227,31 @@ func TestTokenBudgetAllocations(t *testing.T) {
 		t.Errorf("%v allocations per request, want 0", allocs)
 	}
 }
+
+// A policy with tenant_headers (namedTenant) keeps the request path at
+// zero allocations, with and without such a header on the request.
+func TestNamedTenantHeaderAllocations(t *testing.T) {
+	m := newInmem(t, false)
+	doc := *m.srv.store.Load().Doc
+	doc.TenantHeaders = []string{"X-Org-Id", "X-Workspace-Id"}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: m.srv.store.Load().Revision + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv.store.Swap(snap)
+	for _, raw := range [][]byte{
+		request("GET", "/v1/users/42", hrisKey),
+		request("GET", "/v1/users/42", hrisKey, "X-Org-Id: acme"),
+	} {
+		for i := 0; i < 50; i++ {
+			m.serve(t, raw)
+		}
+		m.srv.keys.Wait()
+		if got := m.serve(t, raw); got != 200 {
+			t.Fatalf("%q: status %d, want 200", raw, got)
+		}
+		if allocs := testing.AllocsPerRun(200, func() { m.serve(t, raw) }); allocs != 0 {
+			t.Errorf("%q: %v allocations per request, want 0", raw, allocs)
+		}
+	}
+}
