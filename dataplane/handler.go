@@ -231,7 +231,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// made (requestid.go); behind a trusted proxy, the source address
 	// from X-Forwarded-For (source.go).
 	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
-		namedTenant(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
+		policyHeaders(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
 	s.requestID(x)
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady

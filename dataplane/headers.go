@@ -33,7 +33,7 @@ type requestHeaders struct {
 	tenant    []byte
 	tenantHdr bool
 	// named is the value of a header the policy's tenant_headers names
-	// (namedTenant), untrimmed; namedHdr says one came in. Kept apart
+	// (policyHeaders), untrimmed; namedHdr says one came in. Kept apart
 	// from tenant: a request decided again on new tables has it looked
 	// for again, by the new tables' names.
 	named    []byte

@@ -75,6 +75,12 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x.mono, x.wall = s.clock.now()
 	x.at = x.wall
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
+	if ok && !policyHeaders(h.RawHeaders(), d.snap, &x.hdr) {
+		// A header of the policy's refuse_headers, or two tenant
+		// headers (tenantheader.go): 400 as in the handler's step 1.
+		ok = false
+		headRefused(h)
+	}
 	if ok {
 		if x.peer, ok = s.headSource(h, x); !ok {
 			// Refused as the handler refuses it, 400, whatever fasthttp
@@ -82,14 +88,12 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 			// preBodyFree, comes to errorHandler with its headers gone,
 			// and was answered 413 body_too_large
 			// (TestChunkedBodyBehindRefusedForwardedHeadersIs400).
-			if c := connOfHeader(h); c != nil {
-				c.headBad = true
-			}
+			headRefused(h)
 		}
 	}
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
 		ok = s.authenticate(x) == audit.Allowed
-		if ok && !(namedTenant(h.RawHeaders(), d.snap, &x.hdr) && tenantHeaderOK(x)) {
+		if ok && !tenantHeaderOK(x) {
 			// A tenant header that does not name the verified caller's
 			// tenant (tenantheader.go): refused 400 as the handler
 			// refuses it, before the body, a chunked one's too. It was
@@ -97,14 +101,22 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 			// limit), and an Expect got its 100 first
 			// (TestTenantHeaderRefusedBeforeBody).
 			ok = false
-			if c := connOfHeader(h); c != nil {
-				c.headBad = true
-			}
+			headRefused(h)
 		}
 	}
 	x.reset()
 	s.pool.Put(x)
 	return ok
+}
+
+// headRefused marks the connection of head h, when the sidecar accepted
+// it, so that its request is answered 400 (errorHandler, begin) whatever
+// fasthttp does with its body: a chunked one refused past preBodyFree
+// comes to errorHandler with its headers gone.
+func headRefused(h *fasthttp.RequestHeader) {
+	if c := connOfHeader(h); c != nil {
+		c.headBad = true
+	}
 }
 
 // headSource returns the source address of the request whose head h is,
@@ -152,7 +164,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		return audit.BodyTooLarge
 	}
 	x.hdr = requestHeaders{}
-	if !scanHeaders(h.RawHeaders(), &x.hdr) || !namedTenant(h.RawHeaders(), x.snap, &x.hdr) {
+	if !scanHeaders(h.RawHeaders(), &x.hdr) || !policyHeaders(h.RawHeaders(), x.snap, &x.hdr) {
 		return audit.BadRequest
 	}
 	// Behind a trusted proxy the source is the forwarded one, as in the

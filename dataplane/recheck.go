@@ -79,7 +79,7 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	// The new tables' tenant_headers: a header they name was not looked
 	// for on arrival (tenantheader.go).
 	x.hdr.named, x.hdr.namedHdr = nil, false
-	if !namedTenant(h.RawHeaders(), x.snap, &x.hdr) {
+	if !policyHeaders(h.RawHeaders(), x.snap, &x.hdr) {
 		return audit.BadRequest
 	}
 	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {

@@ -20,7 +20,7 @@ import (
 // names above (policy.BuiltinTenantHeaders) are checked always, in
 // scanHeaders' pass; the policy's tenant_headers names the others a
 // service reads (X-Org-Id, X-Workspace-Id, ...), looked for by
-// namedTenant in a second pass that only a policy listing some pays.
+// policyHeaders in a second pass that only a policy listing some pays.
 
 // noteTenant records a tenant header line of value value, untrimmed:
 // tenantHeaderOK trims it, on the rare request that has one, so that note
@@ -30,14 +30,16 @@ func (h *requestHeaders) noteTenant(value []byte, n *headerCounts) {
 	h.tenant, h.tenantHdr = value, true
 }
 
-// namedTenant looks in raw, a header block scanHeaders passed into h, for
-// the header lines the tenant_headers of snap name (lower case), and
-// notes the value of one in h. It reports false, a request to refuse, for
-// two such lines, or one beside a built-in tenant header (which would the
-// service read?). A nil snap (draining) or one without tenant_headers
+// policyHeaders looks in raw, a header block scanHeaders passed into h,
+// for the header lines the policy snap names: its tenant_headers (lower
+// case), the value of one noted in h, and its refuse_headers. It reports
+// false, a request to refuse, for a line of refuse_headers (a credential
+// the sidecar does not verify: it must not reach the service), two lines
+// of tenant_headers, or one beside a built-in tenant header (which would
+// the service read?). A nil snap (draining) or one without either list
 // costs a compare.
-func namedTenant(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
-	if snap == nil || len(snap.TenantHeaders) == 0 {
+func policyHeaders(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
+	if snap == nil || len(snap.TenantHeaders) == 0 && len(snap.RefuseHeaders) == 0 {
 		return true
 	}
 	n := 0
@@ -52,6 +54,11 @@ func namedTenant(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
 		if k <= 0 {
 			continue
 		}
+		for _, name := range snap.RefuseHeaders {
+			if foldEqual(line[:k], name) {
+				return false
+			}
+		}
 		for _, name := range snap.TenantHeaders {
 			if foldEqual(line[:k], name) {
 				n++
@@ -64,7 +71,7 @@ func namedTenant(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
 }
 
 // tenantHeaderOK reports whether the request's tenant header, if it
-// carries one (a built-in name, or one of tenant_headers: namedTenant
+// carries one (a built-in name, or one of tenant_headers: policyHeaders
 // lets at most one through), names the tenant of the verified caller,
 // byte for byte: a tenant id is lower-case unreserved characters
 // (policy.TenantIDRule), and a service may look tenants up without case,

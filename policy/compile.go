@@ -252,6 +252,12 @@ func (c *compiler) settings() error {
 		}
 		c.snap.TenantHeaders = append(c.snap.TenantHeaders, strings.ToLower(h))
 	}
+	for _, h := range c.doc.RefuseHeaders {
+		if err := CheckRefusedHeader(h); err != nil {
+			return fmt.Errorf("refuse_headers: %w", err)
+		}
+		c.snap.RefuseHeaders = append(c.snap.RefuseHeaders, strings.ToLower(h))
+	}
 	c.snap.AuditStrict = c.doc.Audit.Mode == "strict"
 	c.snap.Collector = c.doc.Audit.Collector
 	var err error

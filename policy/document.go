@@ -22,7 +22,12 @@ type Document struct {
 	// always checks (BuiltinTenantHeaders), that the service reads a
 	// tenant from: each must name the verified caller's tenant, as those
 	// six must (tenantheaders.go).
-	TenantHeaders []string  `yaml:"tenant_headers,omitempty" json:"tenant_headers,omitempty"`
+	TenantHeaders []string `yaml:"tenant_headers,omitempty" json:"tenant_headers,omitempty"`
+
+	// RefuseHeaders names headers carrying a credential the sidecar does
+	// not verify (X-Auth-Token, X-Access-Token, ...): a request carrying
+	// one is refused, so none reaches the service (tenantheaders.go).
+	RefuseHeaders []string  `yaml:"refuse_headers,omitempty" json:"refuse_headers,omitempty"`
 	Audit         AuditSpec `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness     StaleSpec `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 

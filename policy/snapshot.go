@@ -43,6 +43,7 @@ type Snapshot struct {
 	TrustedProxies []netip.Prefix
 	UpstreamHost   string   // Host sent upstream; empty: the client's
 	TenantHeaders  []string // tenant_headers, in lower case: held to the caller's tenant beside BuiltinTenantHeaders
+	RefuseHeaders  []string // refuse_headers, in lower case: a request carrying one is refused
 	AuditStrict    bool
 	Collector      string
 	StaleAfter     time.Duration // 0: no bound

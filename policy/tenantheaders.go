@@ -30,6 +30,12 @@ var ownedHeaders = map[string]bool{
 	"x-request-id": true, "forwarded": true, "x-real-ip": true,
 }
 
+// CheckRefusedHeader reports why name cannot be listed in
+// refuse_headers: the rules of CheckTenantHeader (a built-in tenant
+// header is one a service reads a tenant from, not a credential, and is
+// held to the caller's tenant already).
+func CheckRefusedHeader(name string) error { return CheckTenantHeader(name) }
+
 // CheckTenantHeader reports why name cannot be listed in tenant_headers:
 // it must be a header name of letters, digits and '-' (the data plane
 // refuses a request whose header names hold any other byte, so such a
@@ -58,19 +64,34 @@ func CheckTenantHeader(name string) error {
 	return nil
 }
 
-// tenantHeaders checks the tenant_headers list: each name
-// (CheckTenantHeader), once in any case, at most MaxTenantHeaders.
-func (v *validator) tenantHeaders(names []string) {
-	if len(names) > MaxTenantHeaders {
-		v.addf(v.lines.section("tenant_headers", 1), "tenant_headers: %d names, at most %d", len(names), MaxTenantHeaders)
-	}
-	seen := map[string]int{}
-	for i, n := range names {
-		line := v.lines.at("tenant_headers", i, "", -1)
-		if err := CheckTenantHeader(n); err != nil {
-			v.addf(line, "tenant_headers: %v", err)
-			continue
+// tenantHeaders checks the tenant_headers and refuse_headers lists: each
+// name (CheckTenantHeader), once in any case across both, at most
+// MaxTenantHeaders in each.
+func (v *validator) tenantHeaders(tenant, refused []string) {
+	seen, tenantLine := map[string]int{}, map[string]int{}
+	for _, l := range []struct {
+		key, what string
+		names     []string
+	}{{"tenant_headers", "tenant header", tenant}, {"refuse_headers", "header", refused}} {
+		if len(l.names) > MaxTenantHeaders {
+			v.addf(v.lines.section(l.key, 1), "%s: %d names, at most %d", l.key, len(l.names), MaxTenantHeaders)
 		}
-		v.unique(seen, "tenant header", strings.ToLower(n), line)
+		for i, n := range l.names {
+			line := v.lines.at(l.key, i, "", -1)
+			if err := CheckTenantHeader(n); err != nil {
+				v.addf(line, "%s: %v", l.key, err)
+				continue
+			}
+			lower := strings.ToLower(n)
+			if first, dup := tenantLine[lower]; dup && l.key == "refuse_headers" {
+				v.addf(line, "refuse_headers: header %q is in tenant_headers too (line %d): a header is refused or held to the caller's tenant, not both", n, first)
+				continue
+			}
+			if l.key == "tenant_headers" {
+				v.unique(tenantLine, l.what, lower, line)
+			} else {
+				v.unique(seen, l.what, lower, line)
+			}
+		}
 	}
 }

@@ -44,6 +44,25 @@ func TestTenantHeadersLoad(t *testing.T) {
 			t.Errorf("tenant_headers: %s: Load: %v; want an error at its line containing %q", c.list, err, c.want)
 		}
 	}
+	// refuse_headers: the same names, and none a tenant header too.
+	d2, err := Load("p.yaml", []byte(with(0, "refuse_headers: [X-Auth-Token, x-access-token]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Compile(d2, Live{}); err != nil || !slices.Equal(s.RefuseHeaders, []string{"x-auth-token", "x-access-token"}) {
+		t.Errorf("refuse_headers: Compile = %v, %v; want [x-auth-token x-access-token]", s, err)
+	}
+	for _, c := range []struct{ doc, want string }{
+		{"refuse_headers: [Authorization]", `refuse_headers: header "Authorization" is one the sidecar sets, removes or reads itself`},
+		{"refuse_headers: [X_Auth_Token]", `refuse_headers: header name "X_Auth_Token" must hold only letters, digits and '-'`},
+		{"refuse_headers: [X-Auth-Token, x-auth-token]", `duplicate header "x-auth-token"`},
+		{"tenant_headers: [X-Org-Id]\nrefuse_headers: [x-org-id]", `refuse_headers: header "x-org-id" is in tenant_headers too`},
+	} {
+		_, err := Load("p.yaml", []byte(with(0, strings.Split(c.doc, "\n")...)))
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "p.yaml:") {
+			t.Errorf("%s: Load: %v; want an error at its line containing %q", c.doc, err, c.want)
+		}
+	}
 	d.TenantHeaders = []string{"X_Org"}
 	if _, err := Compile(d, Live{}); err == nil || !strings.Contains(err.Error(), "tenant_headers") {
 		t.Errorf("Compile of a document Load never checked, with tenant_headers [X_Org]: %v; want it refused", err)
