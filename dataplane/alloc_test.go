@@ -3,6 +3,7 @@
 package dataplane
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,40 @@ func TestTokenBudgetAllocations(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(200, func() { m.serve(t, raw) }); allocs != 0 {
 		t.Errorf("%v allocations per request, want 0", allocs)
+	}
+}
+
+// A policy with tenant_headers and refuse_headers (policyHeaders) keeps
+// the request path at zero allocations, with and without such a header
+// on the request.
+func TestNamedTenantHeaderAllocations(t *testing.T) {
+	m := newInmem(t, false)
+	doc := *m.srv.store.Load().Doc
+	doc.TenantHeaders = []string{"X-Org-Id", "X-Workspace-Id"}
+	doc.RefuseHeaders = []string{"X-Auth-Token"}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: m.srv.store.Load().Revision + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv.store.Swap(snap)
+	for _, raw := range [][]byte{
+		request("GET", "/v1/users/42", hrisKey),
+		request("GET", "/v1/users/42", hrisKey, "X-Org-Id: acme"),
+		request("GET", "/v1/users/42", hrisKey, "X-Auth-Token: t"),
+	} {
+		for i := 0; i < 50; i++ {
+			m.serve(t, raw)
+		}
+		m.srv.keys.Wait()
+		want := 200
+		if strings.Contains(string(raw), "X-Auth-Token") {
+			want = 400
+		}
+		if got := m.serve(t, raw); got != want {
+			t.Fatalf("%q: status %d, want %d", raw, got, want)
+		}
+		if allocs := testing.AllocsPerRun(200, func() { m.serve(t, raw) }); allocs != 0 {
+			t.Errorf("%q: %v allocations per request, want 0", raw, allocs)
+		}
 	}
 }

@@ -240,7 +240,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// 1. Headers checked in one pass (headers.go); the request id kept or
 	// made (requestid.go); behind a trusted proxy, the source address
 	// from X-Forwarded-For (source.go).
-	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) && versionOK(h) // headend.go, headerlist.go
+	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
+		policyHeaders(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
 	s.requestID(x)
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady

@@ -33,6 +33,12 @@ type requestHeaders struct {
 	// tenantHdr says one came in.
 	tenant    []byte
 	tenantHdr bool
+	// named is the value of a header the policy's tenant_headers names
+	// (policyHeaders), untrimmed; namedHdr says one came in. Kept apart
+	// from tenant: a request decided again on new tables has it looked
+	// for again, by the new tables' names.
+	named    []byte
+	namedHdr bool
 
 	// approval is X-Portcullis-Approval (approval.go), read from the
 	// header section only: a trailer's never counts.

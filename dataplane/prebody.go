@@ -26,7 +26,8 @@ const refuseBody = 1
 // refused before its body: no route, a target that does not parse,
 // content its route refuses (a GET's, HEAD's, DELETE's or OPTIONS'
 // without allow_body: contentDeclared), or a non-public route and a
-// credential that does not authenticate. A refused
+// credential that does not authenticate, or a tenant header that does
+// not name its tenant (tenantHeaderOK). A refused
 // chunked body is still read up to preBodyFree (fasthttp forgets the
 // headers of a chunked body it refuses, so the handler answers it), a
 // refused declared body not at all.
@@ -58,7 +59,8 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 
 // preAuthenticated runs the handler's own credential check on headers h,
 // before the body is read: the same verification (cached API keys, the
-// JWT verifier), on a pooled exchange, so it does not allocate.
+// JWT verifier), then the tenant header check (tenantheader.go), on a
+// pooled exchange, so it does not allocate.
 //
 // A request without an API key or token passes when the listener verifies
 // client certificates and the policy maps certificate identities: its
@@ -73,6 +75,12 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x.mono, x.wall = s.clock.now()
 	x.at = x.wall
 	ok := scanHeaders(h.RawHeaders(), &x.hdr)
+	if ok && !policyHeaders(h.RawHeaders(), d.snap, &x.hdr) {
+		// A header of the policy's refuse_headers, or two tenant
+		// headers (tenantheader.go): 400 as in the handler's step 1.
+		ok = false
+		headRefused(h)
+	}
 	if ok {
 		if x.peer, ok = s.headSource(h, x); !ok {
 			// Refused as the handler refuses it, 400, whatever fasthttp
@@ -80,17 +88,35 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 			// preBodyFree, comes to errorHandler with its headers gone,
 			// and was answered 413 body_too_large
 			// (TestChunkedBodyBehindRefusedForwardedHeadersIs400).
-			if c := connOfHeader(h); c != nil {
-				c.headBad = true
-			}
+			headRefused(h)
 		}
 	}
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
 		ok = s.authenticate(x) == audit.Allowed
+		if ok && !tenantHeaderOK(x) {
+			// A tenant header that does not name the verified caller's
+			// tenant (tenantheader.go): refused 400 as the handler
+			// refuses it, before the body, a chunked one's too. It was
+			// checked only once the body was in (up to the class's
+			// limit), and an Expect got its 100 first
+			// (TestTenantHeaderRefusedBeforeBody).
+			ok = false
+			headRefused(h)
+		}
 	}
 	x.reset()
 	s.pool.Put(x)
 	return ok
+}
+
+// headRefused marks the connection of head h, when the sidecar accepted
+// it, so that its request is answered 400 (errorHandler, begin) whatever
+// fasthttp does with its body: a chunked one refused past preBodyFree
+// comes to errorHandler with its headers gone.
+func headRefused(h *fasthttp.RequestHeader) {
+	if c := connOfHeader(h); c != nil {
+		c.headBad = true
+	}
 }
 
 // headSource returns the source address of the request whose head h is,
@@ -124,7 +150,8 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // bodyRefused decides a request whose body fasthttp refused for its size
 // (ErrBodyTooLarge): the answer the handler would have given it, in the
 // handler's order (a malformed request, no route, a body over its class
-// limit, a credential that does not authenticate), else 413; behind a
+// limit, a credential that does not authenticate, a tenant header that
+// does not name its tenant), else 413; behind a
 // trusted proxy, for the forwarded source. A chunked request's headers
 // are gone by then (fasthttp resets the request), and it gets 413.
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
@@ -137,7 +164,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		return audit.BodyTooLarge
 	}
 	x.hdr = requestHeaders{}
-	if !scanHeaders(h.RawHeaders(), &x.hdr) {
+	if !scanHeaders(h.RawHeaders(), &x.hdr) || !policyHeaders(h.RawHeaders(), x.snap, &x.hdr) {
 		return audit.BadRequest
 	}
 	// Behind a trusted proxy the source is the forwarded one, as in the
@@ -158,6 +185,9 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	if !x.route.Public {
 		if d := s.authenticate(x); d != audit.Allowed {
 			return d
+		}
+		if !tenantHeaderOK(x) { // tenantheader.go: refused before the body (preAuthenticated)
+			return audit.BadRequest
 		}
 		if cl := int64(h.ContentLength()); cl >= 0 && cl <= x.route.Class.MaxBody {
 			// Its body fits: it was refused because its token, not

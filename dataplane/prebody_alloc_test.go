@@ -18,6 +18,8 @@ func TestPreBodyLimit(t *testing.T) {
 		{"over the class limit", request("POST", "/v1/exports", "", "Content-Length: 70000"), 64 << 10},
 		{"no route", request("POST", "/v1/nowhere", adminKey, "Content-Length: 70000"), refuseBody},
 		{"verified", request("POST", "/v1/exports", adminKey, "Content-Length: 60000"), 64 << 10},
+		{"verified, another tenant's header", request("POST", "/v1/exports", adminKey, "Content-Length: 60000", "X-Tenant: globex"), refuseBody},
+		{"verified, its tenant's header", request("POST", "/v1/exports", adminKey, "Content-Length: 60000", "X-Tenant: acme"), 64 << 10},
 		{"chunked, no credential", request("POST", "/v1/exports", "", "Transfer-Encoding: chunked"), preBodyFree},
 	}
 	for _, c := range cases {

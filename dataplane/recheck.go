@@ -76,6 +76,12 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	x.prep, x.snap = p, p.snap
 	x.client, x.key, x.claims, x.scopes, x.method = nil, nil, nil, 0, audit.AuthNone
 	h := &ctx.Request.Header
+	// The new tables' tenant_headers: a header they name was not looked
+	// for on arrival (tenantheader.go).
+	x.hdr.named, x.hdr.namedHdr = nil, false
+	if !policyHeaders(h.RawHeaders(), x.snap, &x.hdr) {
+		return audit.BadRequest
+	}
 	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
 		return audit.NoRoute
 	}

@@ -246,6 +246,18 @@ func (c *compiler) settings() error {
 	}
 	c.snap.Issuers = c.doc.Issuers
 	c.snap.UpstreamHost = c.doc.UpstreamHost
+	for _, h := range c.doc.TenantHeaders {
+		if err := CheckTenantHeader(h); err != nil {
+			return fmt.Errorf("tenant_headers: %w", err)
+		}
+		c.snap.TenantHeaders = append(c.snap.TenantHeaders, strings.ToLower(h))
+	}
+	for _, h := range c.doc.RefuseHeaders {
+		if err := CheckRefusedHeader(h); err != nil {
+			return fmt.Errorf("refuse_headers: %w", err)
+		}
+		c.snap.RefuseHeaders = append(c.snap.RefuseHeaders, strings.ToLower(h))
+	}
 	c.snap.AuditStrict = c.doc.Audit.Mode == "strict"
 	c.snap.Collector = c.doc.Audit.Collector
 	var err error

@@ -228,8 +228,10 @@ func contains(list []string, s string) bool {
 //   - a tenant id that is another's followed by '.' (dotPrefixTenant).
 //   - a HEAD route requiring less of an approval than a GET route whose
 //     requests it matches (headApprovalLooser).
+//   - a route parameter named as the caller's tenant other than {tenant}
+//     ({tenant_id}, {org}: tenantLikeParam), which binds nothing.
 //
-// The last two are rules added after documents breaking them had loaded:
+// The last three are rules added after documents breaking them had loaded:
 // a document that loaded before must load after an upgrade, since a
 // sidecar refusing its policy, and the copy it saved, serves nothing, and
 // a fleet rolled onto the new binary would stop. So Load keeps taking
@@ -268,6 +270,16 @@ func CheckPush(name string, data []byte, d *Document) error {
 			v.addf(v.lines.at("routes", f.head, "", -1), "route HEAD %s is checked less than route GET %s at line %d, whose requests it matches (%s): "+
 				"services run the GET handler for a HEAD (Go's ServeMux, Express, Spring, Rails), so a grant for it would run that handler",
 				d.Routes[f.head].Path, d.Routes[f.get].Path, v.lines.at("routes", f.get, "", -1), f.approval)
+		}
+	}
+	for i, r := range d.Routes {
+		segs, _ := splitTemplate(r.Path) // Load took it
+		for _, seg := range segs {
+			if isParam(seg) && tenantLikeParam(seg) {
+				v.addf(v.lines.at("routes", i, "path", -1), "route %s %s: parameter %s binds nothing: only %s binds its segment to the caller's tenant "+
+					"(another tenant's is 403 tenant_mismatch, and tenant parameters and cookies are refused there); name it %s where the segment is "+
+					"the caller's tenant, else give it a name that does not say tenant, org or workspace", r.Method, r.Path, seg, TenantParam, TenantParam)
+			}
 		}
 	}
 	if len(v.problems) > 0 {

@@ -17,8 +17,19 @@ type Document struct {
 	Issuers        []IssuerSpec `yaml:"issuers,omitempty" json:"issuers,omitempty"`
 	TrustedProxies []string     `yaml:"trusted_proxies,omitempty" json:"trusted_proxies,omitempty"`
 	UpstreamHost   string       `yaml:"upstream_host,omitempty" json:"upstream_host,omitempty"` // Host sent upstream; empty: the client's
-	Audit          AuditSpec    `yaml:"audit,omitempty" json:"audit,omitempty"`
-	Staleness      StaleSpec    `yaml:"staleness,omitempty" json:"staleness,omitempty"`
+
+	// TenantHeaders names the headers, beyond the six the data plane
+	// always checks (BuiltinTenantHeaders), that the service reads a
+	// tenant from: each must name the verified caller's tenant, as those
+	// six must (tenantheaders.go).
+	TenantHeaders []string `yaml:"tenant_headers,omitempty" json:"tenant_headers,omitempty"`
+
+	// RefuseHeaders names headers carrying a credential the sidecar does
+	// not verify (X-Auth-Token, X-Access-Token, ...): a request carrying
+	// one is refused, so none reaches the service (tenantheaders.go).
+	RefuseHeaders []string  `yaml:"refuse_headers,omitempty" json:"refuse_headers,omitempty"`
+	Audit         AuditSpec `yaml:"audit,omitempty" json:"audit,omitempty"`
+	Staleness     StaleSpec `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 
 	// PublicRoutes bounds the requests to public routes as a whole
 	// (PublicSpec); nil: the data plane's default.

@@ -41,7 +41,9 @@ type Snapshot struct {
 	Scopes         []Scope
 	Issuers        []IssuerSpec
 	TrustedProxies []netip.Prefix
-	UpstreamHost   string // Host sent upstream; empty: the client's
+	UpstreamHost   string   // Host sent upstream; empty: the client's
+	TenantHeaders  []string // tenant_headers, in lower case: held to the caller's tenant beside BuiltinTenantHeaders
+	RefuseHeaders  []string // refuse_headers, in lower case: a request carrying one is refused
 	AuditStrict    bool
 	Collector      string
 	StaleAfter     time.Duration // 0: no bound

@@ -68,3 +68,49 @@ func TestTenantParamCompiled(t *testing.T) {
 		t.Errorf("Compile of a public route with {tenant}: %v; want it refused, naming the route", err)
 	}
 }
+
+// TestTenantLikeParamRefusedAtPush (review88): a route parameter named as
+// the caller's tenant other than {tenant} ({tenant_id}, {org}, ...) bound
+// nothing, silently: the policy's author took the route for bound, and
+// an acme key was served globex's path. Such a document still loads (a
+// sidecar must keep loading the policy in etcd it loaded before an
+// upgrade: TestPushRulesDoNotStopALoadedDocument), but CheckPush refuses
+// it at the route's line, pointing at {tenant}; one that is no parameter
+// at all ({tenantId}, {Tenant}) was refused by Load as a segment needing
+// percent-encoding and is now told to be {tenant}. Other names pass.
+func TestTenantLikeParamRefusedAtPush(t *testing.T) {
+	t.Parallel()
+	for _, seg := range []string{"{tenant_id}", "{tenantid}", "{tenant_slug}", "{org}", "{org_id}", "{organization}", "{organisation_id}", "{workspace}", "{workspace_id}"} {
+		doc := with(21, "    scopes: [read:users]",
+			`  - {method: GET, path: "/v2/orgs/`+seg+`/users", class: standard, scopes: [read:users]}`)
+		d, err := Load("p.yaml", []byte(doc))
+		if err != nil {
+			t.Errorf("%s: Load = %v; want it loaded", seg, err)
+			continue
+		}
+		want := "p.yaml:22: route GET /v2/orgs/" + seg + "/users: parameter " + seg + " binds nothing: only {tenant} binds its segment to the caller's tenant"
+		if err := CheckPush("p.yaml", []byte(doc), d); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "name it {tenant}") {
+			t.Errorf("%s: CheckPush = %v; want %q ... name it {tenant}", seg, err, want)
+		}
+	}
+	for _, seg := range []string{"{tenantId}", "{Tenant}", "{TENANT_ID}", "{orgId}"} {
+		doc := with(21, "    scopes: [read:users]",
+			`  - {method: GET, path: "/v2/orgs/`+seg+`/users", class: standard, scopes: [read:users]}`)
+		want := `segment "` + seg + `": a parameter's name is lower-case letters, digits and '_', and only {tenant} binds its segment to the caller's tenant: name it {tenant}`
+		if _, err := Load("p.yaml", []byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Load = %v; want %q", seg, err, want)
+		}
+	}
+	for _, seg := range []string{"{tenant}", "{id}", "{account}", "{customer_id}", "{github_org}", "{owner}", "{orgchart}"} {
+		doc := with(21, "    scopes: [read:users]",
+			`  - {method: GET, path: "/v2/orgs/`+seg+`/users", class: standard, scopes: [read:users]}`)
+		d, err := Load("p.yaml", []byte(doc))
+		if err != nil {
+			t.Errorf("%s: Load = %v; want it loaded", seg, err)
+			continue
+		}
+		if err := CheckPush("p.yaml", []byte(doc), d); err != nil {
+			t.Errorf("%s: CheckPush = %v; want it pushed", seg, err)
+		}
+	}
+}

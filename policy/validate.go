@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // MaxScopes is how many scopes a policy may define: scope sets are uint64
@@ -73,6 +74,7 @@ func (v *validator) document(d *Document) {
 	if d.UpstreamHost != "" && !validUpstreamHost(d.UpstreamHost) {
 		v.addf(v.lines.section("upstream_host", 1), "upstream_host %q must be host or host:port of letters, digits, '.', '-' and ':'", redactUserinfo(d.UpstreamHost))
 	}
+	v.tenantHeaders(d.TenantHeaders, d.RefuseHeaders) // tenantheaders.go
 	for i, c := range d.TrustedProxies {
 		if _, err := parsePrefix(c); err != nil {
 			v.addf(v.lines.at("trusted_proxies", i, "", -1), "trusted proxy: %v", err)
@@ -413,6 +415,10 @@ func splitTemplate(p string) ([]string, error) {
 				return nil, fmt.Errorf("parameter %s used twice", s)
 			}
 			names[s] = true
+		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") && tenantLikeParam(s):
+			// {tenantId}, {Tenant}: no parameter at all (names are lower
+			// case), and one meant to bind the tenant.
+			return nil, fmt.Errorf("segment %q: a parameter's name is lower-case letters, digits and '_', and only %s binds its segment to the caller's tenant: name it %s", s, TenantParam, TenantParam)
 		case s == "" || s == "." || s == "..":
 			return nil, fmt.Errorf("empty, . or .. segment")
 		case !segPattern.MatchString(s):
@@ -454,6 +460,35 @@ func isParam(seg string) bool { return strings.HasPrefix(seg, "{") }
 // TenantParam is the parameter segment of a route template that binds
 // the request's segment there to the caller's tenant id.
 const TenantParam = "{tenant}"
+
+// tenantLikeParam reports whether the parameter segment seg ({...})
+// reads as naming the caller's tenant without being TenantParam: its
+// name, in lower case and without '_' and '-', is "tenant" or begins with
+// it ({tenant_id}, {tenantId}, {tenant_slug}), or is an organisation or
+// workspace ({org}, {org_id}, {organization}, {workspace_id}). Such a
+// parameter binds nothing, and a reader of the policy takes it for bound
+// (CheckPush refuses it). {account} and {customer} are not among them:
+// in many services they are a tenant's resources, not the tenant.
+func tenantLikeParam(seg string) bool {
+	if seg == TenantParam || len(seg) < 2 {
+		return false
+	}
+	name := strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, seg[1:len(seg)-1])
+	if strings.HasPrefix(name, "tenant") {
+		return true
+	}
+	for _, base := range []string{"org", "organization", "organisation", "workspace"} {
+		if rest, ok := strings.CutPrefix(name, base); ok && (rest == "" || rest == "id" || rest == "name" || rest == "slug" || rest == "key" || rest == "uuid") {
+			return true
+		}
+	}
+	return false
+}
 
 // tenantSegment returns the position, from 1, of the {tenant} segment of
 // route r, whose template splitTemplate split into segs, else 0. A public
