@@ -55,6 +55,10 @@ func rules3Weakenings(cur, next *Document) []string {
 			}
 		}
 	}
+	out = append(out, headersDropped("tenant_headers", cur.TenantHeaders, next.TenantHeaders,
+		"a caller's header of that name goes on to the service, which reads its tenant from it")...)
+	out = append(out, headersDropped("refuse_headers", cur.RefuseHeaders, next.RefuseHeaders,
+		"a credential in it crosses to the service unverified")...)
 	for _, is := range next.Issuers {
 		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
 		for _, t := range is.Tenants {
@@ -250,4 +254,16 @@ func formerLooser(d *Document, o RouteSpec, os []string, next *Document, n Route
 		why = append(why, "with less of an approval")
 	}
 	return why
+}
+
+// headersDropped lists the header names of list in was that now does not
+// hold, in any case (header names are), each with what that lets through.
+func headersDropped(list string, was, now []string, why string) []string {
+	var out []string
+	for _, h := range was {
+		if !slices.ContainsFunc(now, func(n string) bool { return strings.EqualFold(n, h) }) {
+			out = append(out, fmt.Sprintf("%s no longer names %q: %s", list, h, why))
+		}
+	}
+	return out
 }

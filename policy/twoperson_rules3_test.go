@@ -23,6 +23,7 @@ func TestWeakeningsRules3(t *testing.T) {
 	}
 	publicBound := replace("audit:\n", "public_routes: {max_in_flight: 8}\naudit:\n")
 	oneTenant := replace("tenants: [acme, globex]", "tenants: [acme]")
+	headerLists := replace("audit:\n", "tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]\naudit:\n")
 	for _, c := range []struct {
 		name         string
 		base, change func(string) string
@@ -44,6 +45,10 @@ func TestWeakeningsRules3(t *testing.T) {
 			"trusted_proxies widened: 10.0.0.0/8 is inside none of [10.1.0.0/16]"},
 		{"issuer tenant", oneTenant, replace("tenants: [acme]", "tenants: [acme, globex]"),
 			`issuer "demo-idp" given tenant "globex": its tokens may name that tenant's clients`},
+		{"tenant header dropped", headerLists, replace("tenant_headers: [X-Org-Id, X-Workspace-Id]", "tenant_headers: [x-workspace-id]"),
+			`tenant_headers no longer names "X-Org-Id"`},
+		{"refused header dropped", headerLists, replace("refuse_headers: [X-Auth-Token]\n", ""),
+			`refuse_headers no longer names "X-Auth-Token"`},
 	} {
 		if got := weakeningsOf(t, c.base, c.change); !strings.Contains(got, c.want) {
 			t.Errorf("%s: Weakenings = %q; want %q", c.name, got, c.want)
@@ -59,6 +64,7 @@ func TestWeakeningsRules3(t *testing.T) {
 		{"public_routes lowered", publicBound, replace("max_in_flight: 8", "max_in_flight: 4")},
 		{"proxies narrowed", proxied, replace("trusted_proxies: [10.1.0.0/16]", "trusted_proxies: [10.1.2.0/24]")},
 		{"issuer tenant dropped", same, replace("tenants: [acme, globex]", "tenants: [acme]")},
+		{"header lists grown or respelt", headerLists, replace("tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]", "tenant_headers: [x-org-id, X-Workspace-Id, X-Account-Id]\nrefuse_headers: [x-auth-token, X-Access-Token]")},
 	} {
 		if got := weakeningsOf(t, c.base, c.change); got != "" {
 			t.Errorf("%s: Weakenings = %q; want none", c.name, got)
