@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -314,6 +315,17 @@ func (s *Server) Serve(ln net.Listener) error {
 		l.tls, l.certs = s.certs.config(), s.certs
 	}
 	return s.srv.Serve(l)
+}
+
+// ListenerTLS returns the listener's TLS configuration (the certificate,
+// client CAs and CRLs in force, reloaded as they change), or nil without
+// TLS: the legacy sidecar's held port (cmd/portcullis, --hold-port)
+// answers over it once Serve has returned.
+func (s *Server) ListenerTLS() *tls.Config {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.config()
 }
 
 // Shutdown stops accepting, marks the server not ready, lets in-flight

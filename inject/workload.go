@@ -70,6 +70,9 @@ func (c Config) Object(obj map[string]any) ([]Result, error) {
 		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
 	}
 	if r.Injected || r.Skipped == SkipInjected {
+		if err := checkSelector(obj); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", kind, name, err)
+		}
 		// The pods asked for the sidecar they have: applied to a
 		// namespace not labelled for injection, sidecar-secrets-policy.yaml
 		// refuses a pod holding the sidecar's Secrets that does not, and
@@ -95,4 +98,26 @@ func (c Config) list(obj map[string]any) ([]Result, error) {
 		out = append(out, r...)
 	}
 	return out, nil
+}
+
+// checkSelector refuses a workload whose selector names LabelListenPort.
+// The label is the injector's, written on a pod whose sidecar moved and
+// removed from every other: a selector on it no longer selected the
+// injected template (the API server refuses that), or tied an immutable
+// selector to a label the next injection may change
+// (TestInjectRefusesASelectorOnTheListenPortLabel).
+func checkSelector(obj map[string]any) error {
+	spec := object(obj, "spec")
+	if str(obj, "kind") == "CronJob" {
+		spec = object(object(spec, "jobTemplate"), "spec")
+	}
+	sel := object(spec, "selector")
+	_, named := object(sel, "matchLabels")[LabelListenPort]
+	for _, e := range objects(sel, "matchExpressions") {
+		named = named || str(e, "key") == LabelListenPort
+	}
+	if named {
+		return fmt.Errorf("spec.selector names the label %s, which the injector writes on the pod template (and removes when the sidecar listens on listenPort): select the pods by the app's own labels", LabelListenPort)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -122,8 +123,8 @@ func readManifest(file string, stdin io.Reader) ([]byte, error) {
 }
 
 type injectorFlags struct {
-	listen, tlsCert, tlsKey, config, logLevel, image string
-	legacy                                           bool
+	listen, tlsCert, tlsKey, clientCA, config, logLevel, image string
+	legacy                                                     bool
 }
 
 func runInjector(args []string) int {
@@ -132,6 +133,7 @@ func runInjector(args []string) int {
 	fs.StringVar(&f.listen, "listen", ":9443", "`address` to serve the webhook on (HTTPS)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM `file` of the webhook's certificate (re-read when it changes)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM `file` of its key")
+	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of the API server's client certificate: when given, a connection without a certificate they verify is refused at the handshake (read at start)")
 	fs.StringVar(&f.config, "config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
 	fs.BoolVar(&f.legacy, "legacy", false, "add the sidecar as a regular container (clusters before 1.29)")
 	fs.StringVar(&f.image, "sidecar-image", "", "the sidecar's `image` (overrides image: of the config; the kustomize base passes the injector's own)")
@@ -158,6 +160,13 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	if _, err := certs.get(nil); err != nil {
 		return err
 	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}
+	if f.clientCA != "" {
+		if tlsConfig.ClientCAs, err = loadClientCAs(f.clientCA); err != nil {
+			return err
+		}
+		tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
+	}
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
 	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(),
@@ -165,12 +174,12 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		// were plain-text lines on stderr, one a connection at the
 		// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
 		ErrorLog:  serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger(),
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}}
+		TLSConfig: tlsConfig}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on --listen %q: %w", f.listen, err)
 	}
-	log.Info().Str("listen", ln.Addr().String()).Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
+	log.Info().Str("listen", ln.Addr().String()).Bool("client_certificates", f.clientCA != "").Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(inject.Listener(ln), "", "") }()
 	select {
@@ -187,6 +196,22 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		return err
 	}
 	return nil
+}
+
+// loadClientCAs reads --client-ca: the API server's client certificate
+// (its AdmissionConfiguration's kubeconfig) is then required, so a pod
+// that reaches the webhook's port fails the handshake
+// (TestInjectorRequiresAClientCertificate).
+func loadClientCAs(path string) (*x509.CertPool, error) {
+	b, err := durable.ReadPEM(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read --client-ca %q: %w", path, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--client-ca %q holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // logReview logs one admission review: who, what was done, never the pod.

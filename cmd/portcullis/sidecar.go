@@ -251,7 +251,7 @@ func serve(ctx context.Context, f sidecarFlags, srv *dataplane.Server, admin *da
 	}
 	err = sink.close()
 	if held != nil {
-		holdPort(held.TCPListener, f.upstream, holdAnswerTime, log)
+		holdPort(held.TCPListener, f.upstream, srv.ListenerTLS(), holdAnswerTime, log)
 	}
 	if serr := adminSrv.Shutdown(); serr != nil {
 		log.Warn().Err(serr).Msg("admin listener shutdown")

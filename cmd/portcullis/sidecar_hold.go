@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"sync/atomic"
@@ -84,8 +85,8 @@ func answerHeld(c net.Conn, d time.Duration) {
 	if _, err := c.Write(held503); err != nil {
 		return
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok { // TCP: a FIN; TLS: close_notify
+		_ = cw.CloseWrite()
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20)) // a body, until the client closes
 }
@@ -95,12 +96,15 @@ const holdUpstreamPoll = 500 * time.Millisecond
 
 // holdPort answers every connection to ln 503, each within answerTime
 // (holdAnswerTime), until upstream refuses a connection; the caller then
-// closes ln.
-func holdPort(ln *net.TCPListener, upstream string, answerTime time.Duration, log zerolog.Logger) {
+// closes ln. With tlsConfig (the listener's TLS, nil without) the 503 goes
+// over TLS, handshake included in answerTime: in plain text a client of
+// the TLS listener read it as a failed handshake, not as the 503
+// (TestHeldPortAnswersOverTLS).
+func holdPort(ln *net.TCPListener, upstream string, tlsConfig *tls.Config, answerTime time.Duration, log zerolog.Logger) {
 	if err := ln.SetDeadline(time.Time{}); err != nil {
 		return
 	}
-	log.Info().Str("upstream", upstream).Msg("holding the listen port, answering 503, until the upstream refuses connections")
+	log.Info().Str("upstream", upstream).Bool("tls", tlsConfig != nil).Msg("holding the listen port, answering 503, until the upstream refuses connections")
 	answering := make(chan struct{}, maxHeldAnswers)
 	go func() {
 		for {
@@ -110,6 +114,9 @@ func holdPort(ln *net.TCPListener, upstream string, answerTime time.Duration, lo
 			}
 			select {
 			case answering <- struct{}{}:
+				if tlsConfig != nil {
+					c = tls.Server(c, tlsConfig)
+				}
 				go func() {
 					answerHeld(c, answerTime)
 					<-answering

@@ -109,7 +109,7 @@ func TestHeldPortAnswers503(t *testing.T) {
 	}
 	defer ln.Close()
 	released := make(chan struct{})
-	go func() { holdPort(ln, app.Addr().String(), holdAnswerTime, zerolog.Nop()); close(released) }()
+	go func() { holdPort(ln, app.Addr().String(), nil, holdAnswerTime, zerolog.Nop()); close(released) }()
 	body := strings.Repeat("b", 64<<10)
 	failed := 0
 	for i := range 200 {
@@ -176,7 +176,7 @@ func TestHeldPortAnswersBounded(t *testing.T) {
 	defer ln.Close()
 	released := make(chan struct{})
 	// A minute for each answer: the idle connections stay answered.
-	go func() { holdPort(ln, app.Addr().String(), time.Minute, zerolog.Nop()); close(released) }()
+	go func() { holdPort(ln, app.Addr().String(), nil, time.Minute, zerolog.Nop()); close(released) }()
 	defer func() { app.Close(); <-released }()
 	var idle []net.Conn
 	defer func() {
