@@ -559,7 +559,9 @@ func writtenRevisions(hist []etcdadmin.HistoryEntry, h etcdadmin.MemberHistory) 
 // the span that sidecar counted live, and hid its silence
 // (TestForgedHeadInEtcdDatesNothing). A head that does not verify, or
 // that names an entry before one a head at a lower revision named (an
-// older head put again), dates nothing and is named INCOMPLETE, and
+// older head put again), or a time before one such a head named (a head
+// signed earlier and not published then, put later), dates nothing and
+// is named INCOMPLETE, and
 // without the key no head dates anything: the spans are then only
 // longer, so more silence is named, never less. The same head put again
 // dates only its first put, the one its time was read before.
@@ -584,6 +586,7 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 	}
 	seen := map[headKey]bool{}
 	var seq uint64
+	var at time.Time // the latest time of a head that dates
 	for _, put := range h.Heads {
 		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
 		switch {
@@ -595,8 +598,16 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 			continue
 		case seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}]:
 			continue
+		case ph.Time.Before(at):
+			// The seq is no older, but the time is: a head the
+			// collector signed and did not publish then (its
+			// publication lost, a copy of head.json) put later. Its
+			// time was read long before this put, and dated it early
+			// (TestHeadGoingBackInTimeDatesNothing).
+			bad = append(bad, fmt.Sprintf("revision %d names a time (%s) before %s, the time of a head at a lower revision (a head signed earlier put again, or the collector's clock set back)", put.Revision, rfc(ph.Time), rfc(at)))
+			continue
 		}
-		seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}], seq = true, ph.Seq
+		seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}], seq, at = true, ph.Seq, ph.Time
 		out = append(out, etcdadmin.DatedRevision{Revision: put.Revision, Time: ph.Time})
 	}
 	if len(bad) > 0 {
