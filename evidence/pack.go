@@ -171,6 +171,9 @@ type builder struct {
 	silent      []string
 	silenceNote string
 	headsNote   string // why the heads in etcd dated nothing (headTimes)
+	// recordDated says that the records of two senders dated an etcd
+	// revision (etcdClock): their word, checked only against the heads.
+	recordDated bool
 	// seenRevisions are, by the etcd revision a record's sidecar had
 	// applied (its policy_revision), the first senders and pods whose
 	// batches named it and the earliest time the collector stored one of

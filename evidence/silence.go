@@ -231,6 +231,9 @@ func (b *builder) checkSilence() error {
 	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
 	b.silenceNote += unnamedNote + " " + histNote + b.headsNote
+	if b.recordDated {
+		b.silenceNote += " Some etcd revisions were dated by batches of the period's sidecars naming them (policy_revision), from when a second sender named each: a revision is the sender's to write, so two compromised credentials of sidecars of this etcd can name one before it is written and date it early, cutting a gone sidecar's span, up to the last audit head the collector put in etcd at a lower revision (a reading before that head's time is refuted and dates nothing); without heads in etcd, with nothing to refute them. Sidecars sharing one sender token have no second sender: their records date nothing."
+	}
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
@@ -464,6 +467,14 @@ type revClock struct {
 func (b *builder) etcdClock(h etcdadmin.MemberHistory, pods map[string]bool) revClock {
 	var c revClock
 	c.heads = b.headTimes(h)
+	slices.SortStableFunc(c.heads, byRevision)
+	c.headsUpTo = make([]time.Time, len(c.heads))
+	for i, d := range c.heads {
+		c.headsUpTo[i] = d.Time
+		if i > 0 {
+			c.headsUpTo[i] = latest(c.headsUpTo[i-1], d.Time)
+		}
+	}
 	c.all = slices.Clone(c.heads)
 	for _, ev := range b.allEvents {
 		// Revisions compare within one cluster only (an etcd replaced
@@ -491,26 +502,28 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory, pods map[string]bool) rev
 	// etcd (pods): a sidecar of another etcd, or in file mode, names
 	// revisions of its own, numbers this etcd may write hours later
 	// (TestRecordsOfPodsOfAnotherEtcdDateNothing).
+	//
+	// Two credentials can still both name revisions ahead. A head the
+	// collector signed before its put at a revision below rev shows rev
+	// written after that head's time: a reading dating rev before it is
+	// false and dates nothing, so two senders' word dates a revision
+	// early by at most the time since the last head below it (one
+	// --sign-every with heads published in etcd;
+	// TestTwoSendersNamingRevisionsAheadRefutedByAHead). Without heads
+	// nothing refutes them: the pack says so (recordDated).
 	written := writtenRevisions(b.cfg.History, h)
 	for rev, seen := range b.seenRevisions {
 		if !written[rev] || h.Cluster == 0 {
 			continue
 		}
-		if t, ok := secondSender(seen, pods); ok {
+		if t, ok := secondSender(seen, pods); ok && !t.Before(c.after(rev)) {
 			// Revision rev was written by t: a reading "after" rev, as
 			// revClock.by reads one at a revision above the one it dates.
 			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
+			b.recordDated = true
 		}
 	}
-	slices.SortStableFunc(c.heads, byRevision)
 	slices.SortStableFunc(c.all, byRevision)
-	c.headsUpTo = make([]time.Time, len(c.heads))
-	for i, d := range c.heads {
-		c.headsUpTo[i] = d.Time
-		if i > 0 {
-			c.headsUpTo[i] = latest(c.headsUpTo[i-1], d.Time)
-		}
-	}
 	c.allFrom = make([]time.Time, len(c.all)+1)
 	for i := len(c.all) - 1; i >= 0; i-- {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
