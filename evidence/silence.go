@@ -94,6 +94,7 @@ type liveSpan struct {
 func (b *builder) checkSilence() error {
 	quiet := b.senders.quiet
 	if b.cfg.Members == nil {
+		b.silenceCaveats = append(b.silenceCaveats, "silence NOT CHECKED, no member records (built without --etcd)")
 		b.silenceNote = "Silence CANNOT BE CHECKED: the pack was built without etcd (`--etcd`), so no member record says which sidecars were live during the period. A sidecar that stopped sending shows here only as its last batch stored before the period's end, and one that never sent does not show at all.\n\n"
 		return nil
 	}
@@ -188,6 +189,7 @@ func (b *builder) checkSilence() error {
 			b.cfg.Period.Name, len(unnamed), firstTen(unnamed))
 		b.warn("%s", unnamedNote)
 		unnamedNote = " " + unnamedNote
+		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED for %d sender(s) naming no pod", len(unnamed)))
 	}
 	// A pod whose batches came in but that no member record names, live
 	// or in etcd's history: a sidecar in file mode (--policy-file) keeps
@@ -207,6 +209,12 @@ func (b *builder) checkSilence() error {
 			b.cfg.Period.Name, len(unrecorded), firstTen(unrecorded))
 		b.warn("%s", t)
 		unnamedNote += " " + t
+		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED for %d sidecar(s) no member record names", len(unrecorded)))
+	}
+	if t, pods := b.sharedSenders(); t != "" {
+		b.warn("%s", t)
+		unnamedNote += " " + t
+		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED apart for %d pod(s) sharing a sender token", pods))
 	}
 	var quietText, neverText []string
 	for _, p := range pods {
@@ -604,7 +612,10 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
 		switch {
 		case err != nil:
-			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key", put.Revision))
+			// A head of a key the collector had before a
+			// rotation reads the same: the pack is given one key
+			// and no record of a rotation (docs/audit.md).
+			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key (forged, not a head, or signed with a key the collector had before its key was rotated, which the pack cannot check)", put.Revision))
 			continue
 		case ph.Seq < seq:
 			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))
@@ -742,4 +753,42 @@ func firstTen(parts []string) string {
 		parts = append(parts[:10:10], fmt.Sprintf("and %d more", len(parts)-10))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// sharedSenders names the senders whose batches of the period name more
+// than one pod, with the number of pods they name; "" when none does. A
+// sender token shared by the sidecars (the Kubernetes base gives each
+// namespace one) lets any sidecar holding it send batches naming another
+// pod: its silence is checked per pod and sender, and one sender naming
+// another's pod reads as that pod's own batches (with a token of its own
+// it reads SENDERS DIFFER). So the silence of these pods is checked only
+// as far as every holder of the token is honest, and one credential's
+// records date no etcd revision (etcdClock): the Period Covered says so
+// (TestPeriodCoveredNamesUncheckedSilence).
+func (b *builder) sharedSenders() (string, int) {
+	by := map[string][]string{}
+	for k := range b.senders.pods {
+		if k.pod != "" {
+			by[k.sender] = append(by[k.sender], k.pod)
+		}
+	}
+	var parts []string
+	pods := 0
+	for sender, ps := range by {
+		if len(ps) < 2 {
+			continue
+		}
+		slices.Sort(ps)
+		for i := range ps {
+			ps[i] = mdCell(ps[i])
+		}
+		pods += len(ps)
+		parts = append(parts, mdBare(sender)+" ("+strings.Join(ps, ", ")+")")
+	}
+	if len(parts) == 0 {
+		return "", 0
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("SHARED SENDER: the batches of %d sender(s) name more than one pod: %s. The pod a batch names is its sender's to write, so a sidecar holding such a credential can send batches naming another of its pods and cover that pod's silence, with nothing to tell them apart (a sender of its own naming another's pod reads SENDERS DIFFER): the silence of these pods is checked only as far as every holder of the credential is honest. Nor do their records date an etcd revision (one credential's word dates nothing): a gone sidecar of these pods counts live to the collector's next head or event after its delete.",
+		len(parts), firstTen(parts)), pods
 }
