@@ -84,14 +84,14 @@ func TestPackSaysWhenTheStoreBegan(t *testing.T) {
 			// says it too: before, it claimed the whole period.
 			// It was checked against no published head, which it says
 			// beside incomplete: before, it said only the first of the two.
-			covered := p.Name + " (ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+			covered := p.Name + " (ROLLBACK NOT CHECKED, no published head; silence NOT CHECKED, no member records (built without --etcd): see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
 			// An empty store fails audit verify too (nothing to verify is no
 			// proof), which it says as well.
 			switch {
 			case tt.data == empty:
-				covered = p.Name + " (incomplete; the store failed its integrity proof; ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+				covered = p.Name + " (incomplete; the store failed its integrity proof; ROLLBACK NOT CHECKED, no published head; silence NOT CHECKED, no member records (built without --etcd): see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
 			case tt.want != "":
-				covered = p.Name + " (incomplete; ROLLBACK NOT CHECKED, no published head: see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
+				covered = p.Name + " (incomplete; ROLLBACK NOT CHECKED, no published head; silence NOT CHECKED, no member records (built without --etcd): see " + FileName("APILogging", "RetentionSettings", p.Name, "md") + ")"
 			}
 			for _, r := range res.Files {
 				if r.Period != covered {

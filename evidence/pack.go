@@ -171,6 +171,12 @@ type builder struct {
 	silent      []string
 	silenceNote string
 	headsNote   string // why the heads in etcd dated nothing (headTimes)
+	// recordDated says that the records of two senders dated an etcd
+	// revision (etcdClock): their word, checked only against the heads.
+	recordDated bool
+	// silenceCaveats are, for the Period Covered, why the silence of
+	// some sidecars is not checked (checkSilence).
+	silenceCaveats []string
 	// seenRevisions are, by the etcd revision a record's sidecar had
 	// applied (its policy_revision), the first senders and pods whose
 	// batches named it and the earliest time the collector stored one of
@@ -290,6 +296,11 @@ func (b *builder) periodCovered() string {
 	if r := b.rollbackNote(); r != "" {
 		doubts = append(doubts, r)
 	}
+	// A sidecar that stopped sending is INCOMPLETE when its silence is
+	// checked; when it cannot be (no member records, a pod no record
+	// names, a sender token shared), the manifest says so too
+	// (TestPeriodCoveredNamesUncheckedSilence).
+	doubts = append(doubts, b.silenceCaveats...)
 	if len(doubts) > 0 {
 		notes = append(notes, strings.Join(doubts, "; ")+": see "+FileName("APILogging", "RetentionSettings", b.cfg.Period.Name, "md"))
 	}

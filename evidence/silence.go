@@ -94,6 +94,7 @@ type liveSpan struct {
 func (b *builder) checkSilence() error {
 	quiet := b.senders.quiet
 	if b.cfg.Members == nil {
+		b.silenceCaveats = append(b.silenceCaveats, "silence NOT CHECKED, no member records (built without --etcd)")
 		b.silenceNote = "Silence CANNOT BE CHECKED: the pack was built without etcd (`--etcd`), so no member record says which sidecars were live during the period. A sidecar that stopped sending shows here only as its last batch stored before the period's end, and one that never sent does not show at all.\n\n"
 		return nil
 	}
@@ -188,6 +189,7 @@ func (b *builder) checkSilence() error {
 			b.cfg.Period.Name, len(unnamed), firstTen(unnamed))
 		b.warn("%s", unnamedNote)
 		unnamedNote = " " + unnamedNote
+		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED for %d sender(s) naming no pod", len(unnamed)))
 	}
 	// A pod whose batches came in but that no member record names, live
 	// or in etcd's history: a sidecar in file mode (--policy-file) keeps
@@ -207,6 +209,12 @@ func (b *builder) checkSilence() error {
 			b.cfg.Period.Name, len(unrecorded), firstTen(unrecorded))
 		b.warn("%s", t)
 		unnamedNote += " " + t
+		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED for %d sidecar(s) no member record names", len(unrecorded)))
+	}
+	if t, pods := b.sharedSenders(); t != "" {
+		b.warn("%s", t)
+		unnamedNote += " " + t
+		b.silenceCaveats = append(b.silenceCaveats, fmt.Sprintf("silence NOT CHECKED apart for %d pod(s) sharing a sender token", pods))
 	}
 	var quietText, neverText []string
 	for _, p := range pods {
@@ -231,6 +239,9 @@ func (b *builder) checkSilence() error {
 	b.silenceNote = fmt.Sprintf("Silence checked against the member records in etcd of the %d sidecars live when the pack was made: one live during the period that stored no batch for longer than %s, or none at all, is named INCOMPLETE above.",
 		len(trails), quiet)
 	b.silenceNote += unnamedNote + " " + histNote + b.headsNote
+	if b.recordDated {
+		b.silenceNote += " Some etcd revisions were dated by batches of the period's sidecars naming them (policy_revision), from when a second sender named each: a revision is the sender's to write, so two compromised credentials of sidecars of this etcd can name one before it is written and date it early, cutting a gone sidecar's span, up to the last audit head the collector put in etcd at a lower revision (a reading before that head's time is refuted and dates nothing); without heads in etcd, with nothing to refute them. Sidecars sharing one sender token have no second sender: their records date nothing."
+	}
 	if note != "" {
 		b.silenceNote += " (" + note + ")"
 	}
@@ -464,6 +475,14 @@ type revClock struct {
 func (b *builder) etcdClock(h etcdadmin.MemberHistory, pods map[string]bool) revClock {
 	var c revClock
 	c.heads = b.headTimes(h)
+	slices.SortStableFunc(c.heads, byRevision)
+	c.headsUpTo = make([]time.Time, len(c.heads))
+	for i, d := range c.heads {
+		c.headsUpTo[i] = d.Time
+		if i > 0 {
+			c.headsUpTo[i] = latest(c.headsUpTo[i-1], d.Time)
+		}
+	}
 	c.all = slices.Clone(c.heads)
 	for _, ev := range b.allEvents {
 		// Revisions compare within one cluster only (an etcd replaced
@@ -491,26 +510,28 @@ func (b *builder) etcdClock(h etcdadmin.MemberHistory, pods map[string]bool) rev
 	// etcd (pods): a sidecar of another etcd, or in file mode, names
 	// revisions of its own, numbers this etcd may write hours later
 	// (TestRecordsOfPodsOfAnotherEtcdDateNothing).
+	//
+	// Two credentials can still both name revisions ahead. A head the
+	// collector signed before its put at a revision below rev shows rev
+	// written after that head's time: a reading dating rev before it is
+	// false and dates nothing, so two senders' word dates a revision
+	// early by at most the time since the last head below it (one
+	// --sign-every with heads published in etcd;
+	// TestTwoSendersNamingRevisionsAheadRefutedByAHead). Without heads
+	// nothing refutes them: the pack says so (recordDated).
 	written := writtenRevisions(b.cfg.History, h)
 	for rev, seen := range b.seenRevisions {
 		if !written[rev] || h.Cluster == 0 {
 			continue
 		}
-		if t, ok := secondSender(seen, pods); ok {
+		if t, ok := secondSender(seen, pods); ok && !t.Before(c.after(rev)) {
 			// Revision rev was written by t: a reading "after" rev, as
 			// revClock.by reads one at a revision above the one it dates.
 			c.all = append(c.all, etcdadmin.DatedRevision{Revision: rev + 1, Time: t})
+			b.recordDated = true
 		}
 	}
-	slices.SortStableFunc(c.heads, byRevision)
 	slices.SortStableFunc(c.all, byRevision)
-	c.headsUpTo = make([]time.Time, len(c.heads))
-	for i, d := range c.heads {
-		c.headsUpTo[i] = d.Time
-		if i > 0 {
-			c.headsUpTo[i] = latest(c.headsUpTo[i-1], d.Time)
-		}
-	}
 	c.allFrom = make([]time.Time, len(c.all)+1)
 	for i := len(c.all) - 1; i >= 0; i-- {
 		c.allFrom[i] = earliest(c.allFrom[i+1], c.all[i].Time)
@@ -559,7 +580,9 @@ func writtenRevisions(hist []etcdadmin.HistoryEntry, h etcdadmin.MemberHistory) 
 // the span that sidecar counted live, and hid its silence
 // (TestForgedHeadInEtcdDatesNothing). A head that does not verify, or
 // that names an entry before one a head at a lower revision named (an
-// older head put again), dates nothing and is named INCOMPLETE, and
+// older head put again), or a time before one such a head named (a head
+// signed earlier and not published then, put later), dates nothing and
+// is named INCOMPLETE, and
 // without the key no head dates anything: the spans are then only
 // longer, so more silence is named, never less. The same head put again
 // dates only its first put, the one its time was read before.
@@ -584,19 +607,31 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 	}
 	seen := map[headKey]bool{}
 	var seq uint64
+	var at time.Time // the latest time of a head that dates
 	for _, put := range h.Heads {
 		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
 		switch {
 		case err != nil:
-			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key", put.Revision))
+			// A head of a key the collector had before a
+			// rotation reads the same: the pack is given one key
+			// and no record of a rotation (docs/audit.md).
+			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key (forged, not a head, or signed with a key the collector had before its key was rotated, which the pack cannot check)", put.Revision))
 			continue
 		case ph.Seq < seq:
 			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))
 			continue
 		case seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}]:
 			continue
+		case ph.Time.Before(at):
+			// The seq is no older, but the time is: a head the
+			// collector signed and did not publish then (its
+			// publication lost, a copy of head.json) put later. Its
+			// time was read long before this put, and dated it early
+			// (TestHeadGoingBackInTimeDatesNothing).
+			bad = append(bad, fmt.Sprintf("revision %d names a time (%s) before %s, the time of a head at a lower revision (a head signed earlier put again, or the collector's clock set back)", put.Revision, rfc(ph.Time), rfc(at)))
+			continue
 		}
-		seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}], seq = true, ph.Seq
+		seen[headKey{ph.Seq, ph.Hash, ph.Time.UnixNano()}], seq, at = true, ph.Seq, ph.Time
 		out = append(out, etcdadmin.DatedRevision{Revision: put.Revision, Time: ph.Time})
 	}
 	if len(bad) > 0 {
@@ -718,4 +753,42 @@ func firstTen(parts []string) string {
 		parts = append(parts[:10:10], fmt.Sprintf("and %d more", len(parts)-10))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// sharedSenders names the senders whose batches of the period name more
+// than one pod, with the number of pods they name; "" when none does. A
+// sender token shared by the sidecars (the Kubernetes base gives each
+// namespace one) lets any sidecar holding it send batches naming another
+// pod: its silence is checked per pod and sender, and one sender naming
+// another's pod reads as that pod's own batches (with a token of its own
+// it reads SENDERS DIFFER). So the silence of these pods is checked only
+// as far as every holder of the token is honest, and one credential's
+// records date no etcd revision (etcdClock): the Period Covered says so
+// (TestPeriodCoveredNamesUncheckedSilence).
+func (b *builder) sharedSenders() (string, int) {
+	by := map[string][]string{}
+	for k := range b.senders.pods {
+		if k.pod != "" {
+			by[k.sender] = append(by[k.sender], k.pod)
+		}
+	}
+	var parts []string
+	pods := 0
+	for sender, ps := range by {
+		if len(ps) < 2 {
+			continue
+		}
+		slices.Sort(ps)
+		for i := range ps {
+			ps[i] = mdCell(ps[i])
+		}
+		pods += len(ps)
+		parts = append(parts, mdBare(sender)+" ("+strings.Join(ps, ", ")+")")
+	}
+	if len(parts) == 0 {
+		return "", 0
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("SHARED SENDER: the batches of %d sender(s) name more than one pod: %s. The pod a batch names is its sender's to write, so a sidecar holding such a credential can send batches naming another of its pods and cover that pod's silence, with nothing to tell them apart (a sender of its own naming another's pod reads SENDERS DIFFER): the silence of these pods is checked only as far as every holder of the credential is honest. Nor do their records date an etcd revision (one credential's word dates nothing): a gone sidecar of these pods counts live to the collector's next head or event after its delete.",
+		len(parts), firstTen(parts)), pods
 }
