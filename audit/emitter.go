@@ -74,7 +74,11 @@ type EmitterConfig struct {
 	CloseTimeout time.Duration // how long Close replays the spool; 0 means 5s
 	MinBackoff   time.Duration // first retry delay; 0 means 100ms
 	MaxBackoff   time.Duration // retry delay cap; 0 means 30s
-	Log          *zerolog.Logger
+	// BatchCapProbe is the least time between two raises of the cap a
+	// batch too slow for the link set on new batches (emitter_split.go);
+	// 0 means 10s.
+	BatchCapProbe time.Duration
+	Log           *zerolog.Logger
 	// DropLogInterval is the least time between two warn lines counting the
 	// records dropped since the line before; 0 means DefaultDropLogInterval.
 	DropLogInterval time.Duration
@@ -168,6 +172,11 @@ type Emitter struct {
 	// changed, sender goroutine only (emitter_split.go).
 	batchCap atomic.Int64
 	capSet   time.Time
+	// capWait is the wait before the cap is raised again, doubled by a
+	// raise the link did not carry (probing says the last change was a
+	// raise); sender goroutine only.
+	capWait time.Duration
+	probing bool
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
@@ -239,6 +248,7 @@ func emitterDefaults(cfg EmitterConfig) EmitterConfig {
 	setDefault(&cfg.CloseTimeout, 5*time.Second)
 	setDefault(&cfg.MinBackoff, 100*time.Millisecond)
 	setDefault(&cfg.MaxBackoff, 30*time.Second)
+	setDefault(&cfg.BatchCapProbe, 10*time.Second)
 	setDefault(&cfg.LogInterval, time.Minute)
 	setDefault(&cfg.DropLogInterval, DefaultDropLogInterval)
 	if cfg.Host == "" {

@@ -29,37 +29,61 @@ import (
 // new batches at n/2 records (batchCap, at least one; Stats.BatchCap,
 // portcullis_audit_batch_cap_records), lower again while halves are still
 // too slow, so the cap settles on a size that gets through
-// (TestEmitterCapsBatchesAfterASplit). A batch of the cap's size that is
-// delivered at least batchCapRecover after the cap last changed raises it
-// by a quarter, back to BatchSize (no cap) in time: a link that got faster
-// gets full batches again, at the cost of one timeout a probe past what
-// the link carries.
+// (TestEmitterCapsBatchesAfterASplit).
+//
+// The cap comes off as fast as the link shows it can: a batch larger than
+// the cap delivered in time (a spooled batch replayed whole) lifts it to
+// that size at once, and a batch of the cap's size delivered at least
+// BatchCapProbe (10 s) after the cap last changed doubles it, back to
+// BatchSize (no cap). A probe the link does not carry costs one timeout
+// and halves the cap again; the wait before the next probe then doubles,
+// up to batchCapProbeMax, so a link that stays narrow pays a timeout
+// rarely. A collector that stalled (every batch timed out, the cap fell
+// to one record) and came back gets full batches again within a few
+// probes (TestEmitterBatchCapComesOff); the cap raised by a quarter a
+// minute took 27 minutes from one record, each shipping a batch of its
+// own into the spool meanwhile (read95).
 
-// batchCapRecover is the least time between two raises of the batch cap.
-const batchCapRecover = time.Minute
+// batchCapProbeMax bounds the wait between two probes above the cap.
+const batchCapProbeMax = 10 * time.Minute
 
 // postN is post of batch data of n records; it keeps the batch cap.
+// Sender goroutine only.
 func (e *Emitter) postN(data []byte, n int) sendResult {
 	res := e.post(data)
 	now := time.Now()
 	c := int(e.batchCap.Load())
+	if e.capWait == 0 {
+		e.capWait = e.cfg.BatchCapProbe
+	}
+	setCap := func(c int) {
+		if c >= e.cfg.BatchSize {
+			c, e.capWait = 0, e.cfg.BatchCapProbe
+		}
+		e.batchCap.Store(int64(c))
+		e.capSet = now
+	}
 	switch {
 	case res == sendSlow:
+		if e.probing {
+			// The last raise was more than the link carries: wait longer
+			// before the next.
+			e.probing, e.capWait = false, min(2*e.capWait, batchCapProbeMax)
+		}
 		limit := e.cfg.BatchSize
 		if c > 0 {
 			limit = c
 		}
 		if next := max(n/2, 1); next < limit {
-			e.batchCap.Store(int64(next))
-			e.capSet = now
+			setCap(next)
 		}
-	case res == sendOK && c > 0 && n >= c && now.Sub(e.capSet) >= batchCapRecover:
-		c += max(c/4, 1)
-		if c >= e.cfg.BatchSize {
-			c = 0
-		}
-		e.batchCap.Store(int64(c))
-		e.capSet = now
+	case res != sendOK || c == 0:
+	case n > c:
+		e.probing = false
+		setCap(n) // the link carried n records in time
+	case n == c && now.Sub(e.capSet) >= e.capWait:
+		e.probing = true
+		setCap(2 * c)
 	}
 	return res
 }

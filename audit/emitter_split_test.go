@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,14 @@ import (
 // larger than that reaches the collector's read timeout mid-body and is
 // answered 408 incomplete; a smaller one passes.
 func narrowLink(t *testing.T, to string, limit int) string {
+	t.Helper()
+	var l atomic.Int64
+	l.Store(int64(limit))
+	return narrowLinkOf(t, to, &l)
+}
+
+// narrowLinkOf is narrowLink whose limit the test may change.
+func narrowLinkOf(t *testing.T, to string, limit *atomic.Int64) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +46,7 @@ func narrowLink(t *testing.T, to string, limit int) string {
 }
 
 // carry forwards one connection of narrowLink.
-func carry(c net.Conn, to string, limit int) {
+func carry(c net.Conn, to string, limit *atomic.Int64) {
 	defer c.Close()
 	up, err := net.Dial("tcp", to)
 	if err != nil {
@@ -66,7 +75,7 @@ func carry(c net.Conn, to string, limit int) {
 	for {
 		n, err := c.Read(buf)
 		mu.Lock()
-		room := max(limit-sent, 0)
+		room := max(int(limit.Load())-sent, 0)
 		take := min(n, room)
 		sent += take
 		mu.Unlock()
@@ -174,6 +183,7 @@ func TestEmitterCapsBatchesAfterASplit(t *testing.T) {
 	link := narrowLink(t, ln.Addr().String(), 8<<10) // a batch of 64 records does not pass, one of 16 does
 	cfg := FastConfig("http://"+link, t.TempDir())
 	cfg.Token, cfg.FlushInterval = testToken, time.Hour
+	cfg.BatchCapProbe = time.Hour // no raise while the test looks
 	e, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -197,5 +207,64 @@ func TestEmitterCapsBatchesAfterASplit(t *testing.T) {
 	if s := e.Stats(); s.Splits != first.Splits || s.Rejected != 0 || s.Dropped != 0 {
 		t.Errorf("after the first batch's splits, %d more batches were split (stats %+v): new batches were not capped at the size that got through (%d records)",
 			s.Splits-first.Splits, s, first.BatchCap)
+	}
+}
+
+// Finding (read95): the cap came off by a quarter a minute, so a collector
+// that stalled for a while (every batch timed out, the cap fell to one
+// record) left the sidecar shipping one record a batch for 27 minutes
+// after it came back. A link that carries full batches again gets them
+// within a few probes.
+func TestEmitterBatchCapComesOff(t *testing.T) {
+	t.Parallel()
+	st, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := col.HTTPServer()
+	srv.ReadTimeout = 300 * time.Millisecond
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+
+	var limit atomic.Int64
+	limit.Store(2 << 10) // a few records a request
+	cfg := FastConfig("http://"+narrowLinkOf(t, ln.Addr().String(), &limit), t.TempDir())
+	cfg.Token, cfg.FlushInterval, cfg.BatchCapProbe = testToken, time.Hour, 50*time.Millisecond
+	e, err := NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sent := 0
+	emit := func(n int) {
+		EmitN(t, e, n)
+		sent += n
+		WaitFor(t, "every record delivered or replayed", func() bool {
+			s := e.Stats()
+			return s.Delivered+s.Replayed == uint64(sent)
+		})
+	}
+	emit(cfg.BatchSize)
+	if s := e.Stats(); s.BatchCap <= 0 || s.BatchCap > cfg.BatchSize/4 {
+		t.Fatalf("after a batch too slow for a narrow link: stats %+v, want new batches capped at a few records", s)
+	}
+	limit.Store(1 << 30) // the link carries everything again
+	for range 100 {
+		emit(cfg.BatchSize)
+		if e.Stats().BatchCap == 0 {
+			break
+		}
+		time.Sleep(2 * cfg.BatchCapProbe)
+	}
+	if s := e.Stats(); s.BatchCap != 0 || s.Dropped != 0 {
+		t.Errorf("100 rounds of full batches after the link widened: stats %+v; want the cap off (0) and nothing dropped", s)
 	}
 }
