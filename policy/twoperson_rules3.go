@@ -158,41 +158,55 @@ func routeAnyScopeWeakenings(cur, next *Document) []string {
 	return out
 }
 
-// FormerRouteWeakenings lists the routes of next that serve requests no
-// route of cur serves and that a route of an earlier document (earlier,
-// newest first: the policy history before cur) served with more checked:
+// FormerRouteWeakenings lists the routes of next that serve requests of
+// a route no route of cur serves and that an earlier document (earlier,
+// newest first: the policy history before cur) held with more checked:
 // public where it was not, without its {tenant} binding or one of its
 // scopes, in a class that checks or bounds less (or is not privileged
 // where it was), or with less of an approval. Compared with cur alone, a
 // route removed by one push (a route gone weakens nothing: its requests
 // are refused) and put back with less by the next was two plain pushes
-// (TestWeakeningsRouteRemovedThenReadded). Each route of next is
-// compared with the routes of the newest earlier document that has any
-// serving its requests: what they were the last time they existed. A
-// route removed on purpose and put back as it was weakens nothing.
-// earlier is read only as far as a route of next needs; a first push
-// weakens nothing.
+// (TestWeakeningsRouteRemovedThenReadded); so was one put back inside a
+// route of cur widened to serve its requests too (GET /v1/users/{id}
+// made GET /v1/{section}/{id}, which serves a removed GET
+// /v1/admin/audit: TestWeakeningsRouteRemovedThenCoveredByAWiderOne).
+// Each route of next is compared with the routes of the newest earlier
+// document that has any serving its requests that no route of cur
+// serves: what they were the last time they existed. A route removed on
+// purpose and put back as it was weakens nothing. earlier is read only when a route
+// of next is not one of cur (the same method and template, in any case,
+// parameters named alike or not), and only as far as such a route needs;
+// a first push weakens nothing.
 func FormerRouteWeakenings(cur, next *Document, earlier iter.Seq[*Document]) []string {
 	if firstPush(cur) {
 		return nil
 	}
 	nextSegs := templates(next.Routes)
 	curSegs := templates(cur.Routes)
-	var open []int // routes of next that serve no route of cur
+	curKeys := map[string]bool{}
+	for j, c := range cur.Routes {
+		if curSegs[j] != nil {
+			curKeys[routeKey(c.Method, curSegs[j])] = true
+		}
+	}
+	var open []int // routes of next that are not a route of cur
 	for i, n := range next.Routes {
-		if nextSegs[i] == nil {
-			continue
-		}
-		served := false
-		for j, c := range cur.Routes {
-			served = served || curSegs[j] != nil && serves(n.Method, c.Method) && overlap(curSegs[j], nextSegs[i])
-		}
-		if !served {
+		if nextSegs[i] != nil && !curKeys[routeKey(n.Method, nextSegs[i])] {
 			open = append(open, i)
 		}
 	}
 	if len(open) == 0 {
 		return nil // earlier is not read
+	}
+	// servedNow: whether a route of cur serves some of the requests of
+	// method to segs, which cur's rules then judge.
+	servedNow := func(method string, segs []string) bool {
+		for j, c := range cur.Routes {
+			if curSegs[j] != nil && serves(c.Method, method) && overlap(curSegs[j], segs) {
+				return true
+			}
+		}
+		return false
 	}
 	var out []string
 	for d := range earlier {
@@ -204,8 +218,9 @@ func FormerRouteWeakenings(cur, next *Document, earlier iter.Seq[*Document]) []s
 			n := next.Routes[i]
 			found := false
 			for j, o := range d.Routes {
-				if dSegs[j] == nil || !serves(n.Method, o.Method) || !overlap(dSegs[j], nextSegs[i]) {
-					continue
+				if dSegs[j] == nil || !serves(n.Method, o.Method) || !overlap(dSegs[j], nextSegs[i]) ||
+					servedNow(o.Method, common(dSegs[j], nextSegs[i])) {
+					continue // cur's rules judge the requests both serve
 				}
 				found = true
 				if why := formerLooser(d, o, dSegs[j], next, n, nextSegs[i]); len(why) > 0 {
@@ -220,6 +235,38 @@ func FormerRouteWeakenings(cur, next *Document, earlier iter.Seq[*Document]) []s
 		}
 	}
 	return out
+}
+
+// common is the template of the requests both overlapping templates a
+// and b serve: a literal segment of either, else a parameter.
+func common(a, b []string) []string {
+	out := make([]string, len(a))
+	for i := range a {
+		out[i] = a[i]
+		if isParam(a[i]) {
+			out[i] = b[i]
+		}
+	}
+	return out
+}
+
+// routeKey names a route by its method and template segs, literals in
+// lower case and parameters unnamed ({tenant} kept: it binds).
+func routeKey(method string, segs []string) string {
+	var b strings.Builder
+	b.WriteString(method)
+	for _, s := range segs {
+		b.WriteByte('/')
+		switch {
+		case s == TenantParam:
+			b.WriteString(s)
+		case isParam(s):
+			b.WriteString("{}")
+		default:
+			b.WriteString(strings.ToLower(s))
+		}
+	}
+	return b.String()
 }
 
 // formerLooser says how route n of next checks less than route o of the

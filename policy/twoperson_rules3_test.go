@@ -141,3 +141,62 @@ func TestWeakeningsRouteRemovedThenReadded(t *testing.T) {
 		t.Error("put back looser than the newest document that had it: none; want a weakening")
 	}
 }
+
+// TestWeakeningsRouteRemovedThenCoveredByAWiderOne (read95): a route
+// removed by one push was compared with history only when a route of the
+// next push served no request of the policy in force. A push widening a
+// route still in force to a template that also serves the removed
+// route's requests (GET /v1/users/{id} and /v1/reports/{id} made one
+// GET /v1/{section}/{id}, their scopes kept) served GET /v1/admin/audit,
+// privileged and scoped admin:settings when it last existed, in class
+// standard with read:users and read:reports, with no weakening named.
+func TestWeakeningsRouteRemovedThenCoveredByAWiderOne(t *testing.T) {
+	t.Parallel()
+	const audit = "  - {method: GET, path: /v1/admin/audit, class: privileged, scopes: [admin:settings]}\n"
+	raw, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(s string) *Document {
+		t.Helper()
+		d, err := Load("p", []byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first, gone := load(strings.Replace(string(raw), "routes:\n", "routes:\n"+audit, 1)), load(string(raw))
+	history := slices.Values([]*Document{gone, first}) // newest first
+	wide := string(raw)
+	for _, r := range []string{
+		`  - {method: GET, path: "/v1/users/{id}", class: standard, scopes: [read:users]}` + "\n",
+		`  - {method: GET, path: "/v1/reports/{id}", class: standard, scopes: [read:reports]}` + "\n",
+	} {
+		if !strings.Contains(wide, r) {
+			t.Fatalf("the example policy no longer has %q", r)
+		}
+		wide = strings.Replace(wide, r, "", 1)
+	}
+	next := load(strings.Replace(wide, "routes:\n", `routes:
+  - {method: GET, path: "/v1/{section}/{id}", class: standard, scopes: [read:users, read:reports]}
+`, 1))
+	got := strings.Join(append(Weakenings(gone, next), FormerRouteWeakenings(gone, next, history)...), "; ")
+	const want = `route "GET /v1/{section}/{id}" serves the requests of route "GET /v1/admin/audit", removed by an earlier push, with less checked than it had the last time it existed`
+	if !strings.Contains(got, want) {
+		t.Errorf("a removed route's requests served by a widened route: weakenings %q; want %q", got, want)
+	}
+	// The routes reordered, a literal respelt in another case: history
+	// is not read.
+	reorder := strings.Replace(string(raw), "path: /v1/users, ", "path: /v1/Users, ", 1)
+	reorder = strings.Replace(reorder, `  - {method: GET, path: "/v1/reports/{id}", class: standard, scopes: [read:reports]}`+"\n", "", 1)
+	reordered := load(strings.Replace(reorder, "routes:\n", "routes:\n"+
+		`  - {method: GET, path: "/v1/reports/{report}", class: standard, scopes: [read:reports]}`+"\n", 1))
+	if got := FormerRouteWeakenings(gone, reordered, func(func(*Document) bool) { t.Error("history read for a push changing no template") }); len(got) != 0 {
+		t.Errorf("routes reordered and respelt: %q; want none", got)
+	}
+	// Widened over routes of the policy in force only, it weakens
+	// nothing by this rule.
+	if got := FormerRouteWeakenings(gone, next, slices.Values([]*Document{gone})); len(got) != 0 {
+		t.Errorf("widened with no route removed before: %q; want none", got)
+	}
+}

@@ -276,3 +276,27 @@ func TestPushPuttingBackARemovedRouteWithLessNeedsApproval(t *testing.T) {
 		t.Errorf("push putting the route back as it was: %v", err)
 	}
 }
+
+// The two-push trick through a widened route (read95): one push removes
+// a privileged route, the next widens a route still in force to a
+// template that serves its requests too (GET /v1/users/{id} and
+// /v1/reports/{id} made GET /v1/{section}/{id}, their scopes kept). The
+// history was read only for a route of the push serving no request of
+// the policy in force, and the removed GET /v1/admin/audit went to the
+// standard class and read:users on one operator's word.
+func TestPushWideningOverARemovedRouteNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	const audit = "  - {method: GET, path: /v1/admin/audit, class: privileged, scopes: [admin:settings]}\n"
+	const users = `  - {method: GET, path: "/v1/users/{id}", class: standard, scopes: [read:users]}` + "\n"
+	const reports = `  - {method: GET, path: "/v1/reports/{id}", class: standard, scopes: [read:reports]}` + "\n"
+	full := examplePolicy(t)
+	push(t, a, edit(t, full, users, users+audit))
+	push(t, a, full)
+	wide := edit(t, edit(t, full, reports, ""), users, `  - {method: GET, path: "/v1/{section}/{id}", class: standard, scopes: [read:users, read:reports]}`+"\n")
+	_, err := a.PushPolicy(ctx, wide, 0, Meta{Actor: "alice", Reason: "one route for both", Ticket: "CHG-42"})
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `serves the requests of route "GET /v1/admin/audit", removed by an earlier push`) {
+		t.Fatalf("push widening a route over the removed GET /v1/admin/audit: %v; want ErrNotApproved naming it", err)
+	}
+}
