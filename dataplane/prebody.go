@@ -49,7 +49,12 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 	switch {
 	case r == nil || contentDeclared(h, r): // size.go
 		return refuse, true
-	case cl > r.Class.MaxBody || r.Public || cl >= 0 && cl <= preBodyFree:
+	case cl > r.Class.MaxBody || cl >= 0 && cl <= preBodyFree:
+		return r.Class.MaxBody, false
+	case r.Public:
+		if !s.prePublic(d, h) {
+			return refuse, true
+		}
 		return r.Class.MaxBody, false
 	case !s.preAuthenticated(d, h):
 		return refuse, true
@@ -103,6 +108,25 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 			ok = false
 			headRefused(h)
 		}
+	}
+	x.reset()
+	s.pool.Put(x)
+	return ok
+}
+
+// prePublic runs the handler's header checks that need no caller on
+// headers h of a request to a public route, before its body is read: the
+// one pass (scanHeaders), the policy's refuse_headers and tenant_headers,
+// and no tenant header at all (a public route has no tenant to name:
+// tenantHeaderOK). Such a request was answered 400 only once its body was
+// in, up to the class's limit, and an Expect got its 100 first (read95,
+// TestPublicRouteRefusedHeaderBeforeBody).
+func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
+	x := s.pool.Get().(*exchange)
+	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr) &&
+		!x.hdr.tenantHdr && !x.hdr.namedHdr
+	if !ok {
+		headRefused(h)
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -180,6 +204,9 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		return d
 	}
 	if contentDeclared(h, x.route) {
+		return audit.BadRequest
+	}
+	if x.route.Public && !tenantHeaderOK(x) { // no caller: any tenant header is refused (prePublic)
 		return audit.BadRequest
 	}
 	if !x.route.Public {

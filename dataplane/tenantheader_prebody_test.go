@@ -33,29 +33,7 @@ func TestTenantHeaderRefusedBeforeBody(t *testing.T) {
 	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
 	first := func(request string, body string) reply {
 		t.Helper()
-		c, err := net.Dial("tcp", st.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, request); err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("reading the first answer to %q: %v", request, err)
-		}
-		if resp.StatusCode == 100 && body != "" {
-			io.WriteString(c, body)
-			if resp, err = http.ReadResponse(br, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+		return firstAnswer(t, st.addr, request, body)
 	}
 	for _, tenant := range []string{"X-Tenant: globex\r\n", "X-Org-Id: globex\r\n"} {
 		for _, c := range []struct{ name, request string }{
@@ -80,4 +58,70 @@ func TestTenantHeaderRefusedBeforeBody(t *testing.T) {
 	if r := first(head+"X-Org-Id: acme\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", "{}"); r.status != 200 {
 		t.Errorf("the caller's own tenant with Expect: 100-continue: %d %q, want 100 then 200", r.status, r.body)
 	}
+}
+
+// Finding (read95): on a public route the check before the body looked at
+// nothing, so a request carrying a header of refuse_headers, or any tenant
+// header (a public route has no caller whose tenant it could name), got
+// its 100 Continue and had its body read, up to its class's limit, before
+// the 400. Such heads are refused before the body there too.
+func TestPublicRouteRefusedHeaderBeforeBody(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.TenantHeaders, d.RefuseHeaders = []string{"X-Org-Id"}, []string{"X-Auth-Token"}
+		d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...), policy.RouteSpec{Method: "POST", Path: "/v1/signup", Class: "standard", Public: true})
+	})
+	const head = "POST /v1/signup HTTP/1.1\r\nHost: svc\r\n"
+	for _, bad := range []string{"X-Tenant: acme\r\n", "X-Org-Id: acme\r\n", "X-Auth-Token: sess0123456789\r\n"} {
+		for _, c := range []struct{ name, request string }{
+			{"Expect: 100-continue", head + bad + "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"},
+			{"1 MB declared, head only", head + bad + "Content-Length: 1000000\r\n\r\n"},
+			{"chunked, 20 KiB sent", head + bad + "Transfer-Encoding: chunked\r\n\r\n5000\r\n" + strings.Repeat("a", 0x5000) + "\r\n"},
+		} {
+			n := len(rec.received())
+			r := firstAnswer(t, st.addr, c.request, "")
+			if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
+				t.Errorf("%s with %q: first answer %d %q, the upstream got %d request(s); want 400 before the body, nothing forwarded", c.name, bad, r.status, r.body, len(got))
+				continue
+			}
+			if e := r.errorBody(t); e.Error != "bad_request" {
+				t.Errorf("%s with %q: error %q, want bad_request", c.name, bad, e.Error)
+			}
+			if rr := st.sink.withRequestID(t, r.header.Get("X-Request-Id")); rr.Decision != audit.BadRequest {
+				t.Errorf("%s with %q: audited %v, want bad_request", c.name, bad, rr.Decision)
+			}
+		}
+	}
+	if r := firstAnswer(t, st.addr, head+"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n", "{}"); r.status != 200 {
+		t.Errorf("a public upload without such a header, Expect: 100-continue: %d %q, want 100 then 200", r.status, r.body)
+	}
+}
+
+// firstAnswer sends request over a new connection to addr and reads the
+// first answer; after a 100 Continue it sends body and reads the next.
+func firstAnswer(t *testing.T, addr, request, body string) reply {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading the first answer to %q: %v", request, err)
+	}
+	if resp.StatusCode == 100 && body != "" {
+		io.WriteString(c, body)
+		if resp, err = http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
