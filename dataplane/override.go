@@ -278,19 +278,24 @@ func tokenName(name []byte) bool {
 	return false
 }
 
-// queryTokenParam is the query parameter hapi-auth-jwt2 (hapi's JWT
-// plugin) reads a token from by default, before the Authorization header
-// (its urlKey), and Gitea's API beside access_token: "token". It is
-// refused in the query only, where those read it: in a body the name is
-// common for what is no credential of the caller (a push or captcha
-// token in JSON, a reset token in a form), and neither reads it there.
-const queryTokenParam = "token"
+// queryTokenParams are parameters services read a credential from in
+// the query: "token", which hapi-auth-jwt2 (hapi's JWT plugin) reads by
+// default before the Authorization header (its urlKey), and Gitea's API
+// beside access_token; and "api_key" and "apikey", where OpenAPI's
+// apiKey-in-query schemes, FastAPI's APIKeyQuery and many public APIs
+// take a key. They are refused in the query only, where those read them:
+// in a body the names are common for what is no credential of the caller
+// (a push or captcha token in JSON, a reset token in a form, a third
+// party's API key an integration stores), and none reads them there.
+var queryTokenParams = [...]string{"token", "apikey", "api_key"}
 
 // queryToken reports whether the query q has a parameter whose name,
-// decoded as tokenName decodes names, is queryTokenParam in any case,
-// alone or followed by '[' or NUL. Such a token went on unverified to a
-// service that authenticates on it, beside a key the sidecar admitted or
-// on a public route without any (TestTokenQueryParamRefused).
+// decoded as tokenName decodes names, is one of queryTokenParams in any
+// case ("api_key" with PHP's spellings of '_', as tokenNameIs reads
+// them), alone or followed by '[' or NUL. Such a credential went on
+// unverified to a service that authenticates on it, beside a key the
+// sidecar admitted or on a public route without any, and into the access
+// logs that record query strings (TestTokenQueryParamRefused).
 func queryToken(q []byte) bool {
 	start := 0
 	for i := 0; i <= len(q); i++ {
@@ -302,14 +307,22 @@ func queryToken(q []byte) bool {
 		if eq := bytes.IndexByte(f, '='); eq >= 0 {
 			f = f[:eq]
 		}
-		if len(f) < len(queryTokenParam) {
+		if len(f) < len("token") {
 			continue
 		}
-		var d [len(queryTokenParam) + 1]byte
+		var d [len("api_key") + 1]byte
 		n := decodeHead(d[:], f)
-		if n >= len(queryTokenParam) && foldEqual(d[:len(queryTokenParam)], queryTokenParam) &&
-			(n == len(queryTokenParam) || d[len(queryTokenParam)] == '[' || d[len(queryTokenParam)] == 0) {
-			return true
+		for _, want := range queryTokenParams {
+			if strings.IndexByte(want, '_') >= 0 {
+				if tokenNameIs(d[:n], want) {
+					return true
+				}
+				continue
+			}
+			if n >= len(want) && foldEqual(d[:len(want)], want) &&
+				(n == len(want) || d[len(want)] == '[' || d[len(want)] == 0) {
+				return true
+			}
 		}
 	}
 	return false

@@ -57,6 +57,17 @@ func TestTokenQueryParamRefused(t *testing.T) {
 		{"GET", "/v1/users?page_token=abc&tokens=2&_token=csrf&token_type=x", "", "", false},
 		{"POST", "/v1/records", "application/json", `{"token":"fcm-push-token"}`, false},
 		{"POST", "/v1/records", "application/x-www-form-urlencoded", "token=reset-123", false},
+		// A key in the query (read93): OpenAPI's apiKey in query, FastAPI's
+		// APIKeyQuery; on a public route the client's own key went on to
+		// the service and its access logs, unverified.
+		{"GET", "/v1/status?api_key=" + hrisKey, "", "", true},
+		{"GET", "/v1/users?a=1&API_KEY=x", "", "", true},
+		{"GET", "/v1/users?api.key=x", "", "", true},
+		{"GET", "/v1/users?api%5fkey=x", "", "", true},
+		{"GET", "/v1/users?apikey=x", "", "", true},
+		{"GET", "/v1/users?ApiKey[]=x", "", "", true},
+		{"GET", "/v1/users?api_keys=2&apikeyid=3&key=4&api_key_id=5", "", "", false},
+		{"POST", "/v1/records", "application/json", `{"api_key":"sk_live_third_party"}`, false},
 	} {
 		n := len(rec.received())
 		r := send(c.method, c.target, c.ctype, c.body)
