@@ -3,6 +3,7 @@ package audit_test
 import (
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,31 @@ func narrowLinkOf(t *testing.T, to string, limit *atomic.Int64) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// slowLinkCollector starts a real collector storing in dir on loopback,
+// answering 408 a request not read within 300 ms (for the minute a slow
+// link takes), and returns its address and server.
+func slowLinkCollector(t *testing.T) (addr, dir string, srv *http.Server) {
+	t.Helper()
+	dir = t.TempDir()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = col.HTTPServer()
+	srv.ReadTimeout = 300 * time.Millisecond
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+	return ln.Addr().String(), dir, srv
 }
 
 // carry forwards one connection of narrowLink.
@@ -98,28 +124,12 @@ func carry(c net.Conn, to string, limit *atomic.Int64) {
 // every record is stored once.
 func TestEmitterSplitsABatchTooSlowForTheLink(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := col.HTTPServer()
-	srv.ReadTimeout = 300 * time.Millisecond // for the minute a slow link takes
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); st.Close() })
+	addr, dir, srv := slowLinkCollector(t)
 
 	// A record is about 400 bytes encoded: a batch of 64 does not pass, one
 	// of 16 does.
 	const n = 128
-	link := narrowLink(t, ln.Addr().String(), 8<<10)
+	link := narrowLink(t, addr, 8<<10)
 	cfg := FastConfig("http://"+link, t.TempDir())
 	cfg.Token, cfg.FlushInterval = testToken, time.Hour
 	e, err := NewEmitter(cfg)
@@ -162,25 +172,9 @@ func TestEmitterSplitsABatchTooSlowForTheLink(t *testing.T) {
 // the next batches pass without one.
 func TestEmitterCapsBatchesAfterASplit(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := col.HTTPServer()
-	srv.ReadTimeout = 300 * time.Millisecond
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); st.Close() })
+	addr, _, _ := slowLinkCollector(t)
 
-	link := narrowLink(t, ln.Addr().String(), 8<<10) // a batch of 64 records does not pass, one of 16 does
+	link := narrowLink(t, addr, 8<<10) // a batch of 64 records does not pass, one of 16 does
 	cfg := FastConfig("http://"+link, t.TempDir())
 	cfg.Token, cfg.FlushInterval = testToken, time.Hour
 	cfg.BatchCapProbe = time.Hour // no raise while the test looks
@@ -217,26 +211,11 @@ func TestEmitterCapsBatchesAfterASplit(t *testing.T) {
 // within a few probes.
 func TestEmitterBatchCapComesOff(t *testing.T) {
 	t.Parallel()
-	st, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := col.HTTPServer()
-	srv.ReadTimeout = 300 * time.Millisecond
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); st.Close() })
+	addr, _, _ := slowLinkCollector(t)
 
 	var limit atomic.Int64
 	limit.Store(2 << 10) // a few records a request
-	cfg := FastConfig("http://"+narrowLinkOf(t, ln.Addr().String(), &limit), t.TempDir())
+	cfg := FastConfig("http://"+narrowLinkOf(t, addr, &limit), t.TempDir())
 	cfg.Token, cfg.FlushInterval, cfg.BatchCapProbe = testToken, time.Hour, 50*time.Millisecond
 	e, err := NewEmitter(cfg)
 	if err != nil {
