@@ -73,7 +73,7 @@ func TestCollectorRefusesBadTLSFilesAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokenFile := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokenFile, []byte(strings.Repeat("t", 40)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte("sidecar-a "+strings.Repeat("t", 40)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, file := range []string{dir, garbage} {
