@@ -39,9 +39,13 @@ func (h *requestHeaders) noteTenant(value []byte, n *headerCounts) {
 // the service read?). A nil snap (draining) or one without either list
 // costs a compare.
 func policyHeaders(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
-	if snap == nil || len(snap.TenantHeaders) == 0 && len(snap.RefuseHeaders) == 0 {
-		return true
-	}
+	// Small enough to inline: the call cost a policy without the lists
+	// 15 instructions a decision (callgrind, BenchmarkDecide).
+	return snap == nil || len(snap.TenantHeaders) == 0 && len(snap.RefuseHeaders) == 0 || policyHeaderLines(raw, snap, h)
+}
+
+// policyHeaderLines is policyHeaders' pass over the header lines.
+func policyHeaderLines(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
 	n := 0
 	for len(raw) > 0 {
 		line := raw
