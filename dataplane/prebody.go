@@ -79,11 +79,13 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x.prep, x.snap = d, d.snap
 	x.mono, x.wall = s.clock.now()
 	x.at = x.wall
-	ok := scanHeaders(h.RawHeaders(), &x.hdr)
-	if ok && !policyHeaders(h.RawHeaders(), d.snap, &x.hdr) {
-		// A header of the policy's refuse_headers, or two tenant
-		// headers (tenantheader.go): 400 as in the handler's step 1.
-		ok = false
+	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr)
+	if !ok {
+		// A head the one pass refuses, a header of the policy's
+		// refuse_headers, or two tenant headers (tenantheader.go): 400
+		// as in the handler's step 1. A chunked body past preBodyFree
+		// behind a malformed head was answered 413, its headers gone
+		// (read96, TestChunkedBodyBehindMalformedHeadIs400).
 		headRefused(h)
 	}
 	if ok {

@@ -82,3 +82,31 @@ func proxiedFirstAnswer(t *testing.T, addr, request, body string) reply {
 	b, _ := io.ReadAll(resp.Body)
 	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
+
+// Finding (read96): preAuthenticated refused a head scanHeaders refuses
+// (a '_' in a field name) without marking its connection (headRefused),
+// as prePublic and its other refusals do: a chunked body past
+// preBodyFree came to errorHandler with its headers gone and was answered
+// 413 body_too_large, the same request 400 with a small body.
+
+// TestChunkedBodyBehindMalformedHeadIs400 sends a verified caller's
+// chunked upload of 20 KiB with a field name the one pass refuses, over a
+// real socket: 400 bad_request, audited, nothing forwarded.
+func TestChunkedBodyBehindMalformedHeadIs400(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nX_Forwarded_For: 198.51.100.7\r\n"
+	for _, c := range []struct{ name, request string }{
+		{"chunked, 20 KiB sent", head + "Transfer-Encoding: chunked\r\n\r\n5000\r\n" + strings.Repeat("a", 0x5000) + "\r\n"},
+		{"Expect: 100-continue", head + "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"},
+	} {
+		n := len(rec.received())
+		r := firstAnswer(t, st.addr, c.request, "")
+		if got := rec.received()[n:]; r.status != 400 || len(got) != 0 {
+			t.Errorf("%s: first answer %d %q, the upstream got %d request(s); want 400, nothing forwarded", c.name, r.status, r.body, len(got))
+			continue
+		}
+		if rr := st.sink.withRequestID(t, r.header.Get("X-Request-Id")); rr.Decision != audit.BadRequest {
+			t.Errorf("%s: audited %v, want bad_request", c.name, rr.Decision)
+		}
+	}
+}
