@@ -38,7 +38,8 @@ import (
 // BatchSize (no cap). A probe the link does not carry costs one timeout
 // and halves the cap again; the wait before the next probe then doubles,
 // up to batchCapProbeMax, so a link that stays narrow pays a timeout
-// rarely. A collector that stalled (every batch timed out, the cap fell
+// rarely; a probe the link carries (or a larger batch) brings the wait
+// back to BatchCapProbe. A collector that stalled (every batch timed out, the cap fell
 // to one record) and came back gets full batches again within a few
 // probes (TestEmitterBatchCapComesOff); the cap raised by a quarter a
 // minute took 27 minutes from one record, each shipping a batch of its
@@ -79,8 +80,16 @@ func (e *Emitter) postN(data []byte, n int) sendResult {
 		}
 	case res != sendOK || c == 0:
 	case n > c:
-		e.probing = false
-		setCap(n) // the link carried n records in time
+		// The link carried n records in time: it widened, and the wait
+		// a narrow link doubled is over.
+		e.probing, e.capWait = false, e.cfg.BatchCapProbe
+		setCap(n)
+	case n == c && e.probing:
+		// The link carried the last raise: the next comes BatchCapProbe
+		// after it, not after the wait failed probes doubled, which
+		// otherwise stayed at up to 10 minutes a doubling once a narrow
+		// link widened (read96, TestEmitterBatchCapProbeCarriedResetsTheWait).
+		e.probing, e.capWait = false, e.cfg.BatchCapProbe
 	case n == c && now.Sub(e.capSet) >= e.capWait:
 		e.probing = true
 		setCap(2 * c)

@@ -247,3 +247,78 @@ func TestEmitterBatchCapComesOff(t *testing.T) {
 		t.Errorf("100 rounds of full batches after the link widened: stats %+v; want the cap off (0) and nothing dropped", s)
 	}
 }
+
+// Finding (read96): a probe the link carried left the wait a narrow link
+// had doubled in force, so a link that was narrow for a while (the wait
+// at its 10-minute bound) and then widened had the cap doubled once every
+// 10 minutes: from 8 records to 512, an hour of capped batches. A raise
+// the link carries now brings the wait back to BatchCapProbe.
+
+// TestEmitterBatchCapProbeCarriedResetsTheWait drives postN over a real
+// narrow link to a real collector (the sender goroutine idle: nothing is
+// emitted), standing the clock of the cap's last change back instead of
+// sleeping: six probes the narrow link does not carry, then the link
+// widens, a probe gets through, and one BatchCapProbe later the next
+// probe doubles the cap again.
+func TestEmitterBatchCapProbeCarriedResetsTheWait(t *testing.T) {
+	t.Parallel()
+	st, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: testToken, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := col.HTTPServer()
+	srv.ReadTimeout = 300 * time.Millisecond
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+
+	const c = 2 // records the narrow link carries
+	var limit atomic.Int64
+	limit.Store(int64(BatchLen(c) + 600)) // the batch and its head
+	if BatchLen(2*c) < BatchLen(c)+800 {
+		t.Fatalf("records too small for the link: %d and %d bytes", BatchLen(c), BatchLen(2*c))
+	}
+	cfg := FastConfig("http://"+narrowLinkOf(t, ln.Addr().String(), &limit), t.TempDir())
+	cfg.Token, cfg.FlushInterval, cfg.BatchCapProbe = testToken, time.Hour, 50*time.Millisecond
+	e, err := NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	post := func(n int, want string) {
+		t.Helper()
+		if got := e.PostBatch(n); got != want {
+			t.Fatalf("a batch of %d records (%d bytes, link limit %d bytes): %s, want %s", n, BatchLen(n), limit.Load(), got, want)
+		}
+	}
+	back := func() { // the wait before the next probe has passed
+		w, set := e.CapWait()
+		e.SetBatchCap(e.Stats().BatchCap, set.Add(-w-cfg.BatchCapProbe))
+	}
+	e.SetBatchCap(c, time.Now())
+	for range 6 { // probes the narrow link does not carry
+		back()
+		post(c, "ok") // raises the cap to 2c
+		post(2*c, "slow")
+		if got := e.Stats().BatchCap; got != c {
+			t.Fatalf("after a probe the link did not carry: cap %d, want %d", got, c)
+		}
+	}
+	limit.Store(1 << 30) // the link widens
+	back()
+	post(c, "ok")
+	post(2*c, "ok") // the probe carried
+	e.SetBatchCap(2*c, time.Now().Add(-cfg.BatchCapProbe))
+	post(2*c, "ok")
+	if got := e.Stats().BatchCap; got != 4*c {
+		w, _ := e.CapWait()
+		t.Errorf("a batch of the cap's size %d delivered BatchCapProbe after a probe the link carried: cap %d, want %d (wait before the next raise %v)", 2*c, got, 4*c, w)
+	}
+}

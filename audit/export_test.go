@@ -44,3 +44,41 @@ func emitN(t *testing.T, e *Emitter, n int) {
 		}
 	}
 }
+
+// PostBatch posts, as the sender does (postN), a batch of n records as
+// the batcher encodes it; for tests that drive the batch cap with the
+// sender idle.
+func (e *Emitter) PostBatch(n int) string {
+	var enc batchEncoder
+	enc.res = Resource{Service: "svc", Host: "h", InstanceID: "i"}
+	enc.begin([]byte("i-1"))
+	for i := range n {
+		r := sampleRecord(i)
+		enc.add(&r)
+	}
+	switch e.postN(enc.finish(), n) {
+	case sendOK:
+		return "ok"
+	case sendSlow:
+		return "slow"
+	}
+	return "failed"
+}
+
+// BatchLen is the encoded size of a batch of n records.
+func BatchLen(n int) int {
+	var enc batchEncoder
+	enc.res = Resource{Service: "svc", Host: "h", InstanceID: "i"}
+	enc.begin([]byte("i-1"))
+	for i := range n {
+		r := sampleRecord(i)
+		enc.add(&r)
+	}
+	return len(enc.finish())
+}
+
+// SetBatchCap sets the batch cap to c, last changed at set.
+func (e *Emitter) SetBatchCap(c int, set time.Time) { e.batchCap.Store(int64(c)); e.capSet = set }
+
+// CapWait is the wait before the cap is raised again, and when it last changed.
+func (e *Emitter) CapWait() (time.Duration, time.Time) { return e.capWait, e.capSet }

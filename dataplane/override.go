@@ -292,7 +292,8 @@ var queryTokenParams = [...]string{"token", "apikey", "api_key"}
 // queryToken reports whether the query q has a parameter whose name,
 // decoded as tokenName decodes names, is one of queryTokenParams in any
 // case ("api_key" with PHP's spellings of '_', as tokenNameIs reads
-// them), alone or followed by '[' or NUL. Such a credential went on
+// them), alone or followed by '[' or NUL, or its key to Rack's nested
+// parser ("[api_key]", read96). Such a credential went on
 // unverified to a service that authenticates on it, beside a key the
 // sidecar admitted or on a public route without any, and into the access
 // logs that record query strings (TestTokenQueryParamRefused).
@@ -313,6 +314,9 @@ func queryToken(q []byte) bool {
 		var d [len("api_key") + 1]byte
 		n := decodeHead(d[:], f)
 		for _, want := range queryTokenParams {
+			if rackKey(f, want) { // "[api_key]", as tokenName reads "[access_token]"
+				return true
+			}
 			if strings.IndexByte(want, '_') >= 0 {
 				if tokenNameIs(d[:n], want) {
 					return true

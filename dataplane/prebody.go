@@ -79,11 +79,13 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	x.prep, x.snap = d, d.snap
 	x.mono, x.wall = s.clock.now()
 	x.at = x.wall
-	ok := scanHeaders(h.RawHeaders(), &x.hdr)
-	if ok && !policyHeaders(h.RawHeaders(), d.snap, &x.hdr) {
-		// A header of the policy's refuse_headers, or two tenant
-		// headers (tenantheader.go): 400 as in the handler's step 1.
-		ok = false
+	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr)
+	if !ok {
+		// A head the one pass refuses, a header of the policy's
+		// refuse_headers, or two tenant headers (tenantheader.go): 400
+		// as in the handler's step 1. A chunked body past preBodyFree
+		// behind a malformed head was answered 413, its headers gone
+		// (read96, TestChunkedBodyBehindMalformedHeadIs400).
 		headRefused(h)
 	}
 	if ok {
@@ -117,14 +119,24 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 // prePublic runs the handler's header checks that need no caller on
 // headers h of a request to a public route, before its body is read: the
 // one pass (scanHeaders), the policy's refuse_headers and tenant_headers,
-// and no tenant header at all (a public route has no tenant to name:
+// the forwarded headers behind a trusted proxy (headSource), and no tenant
+// header at all (a public route has no tenant to name:
 // tenantHeaderOK). Such a request was answered 400 only once its body was
 // in, up to the class's limit, and an Expect got its 100 first (read95,
 // TestPublicRouteRefusedHeaderBeforeBody).
 func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 	x := s.pool.Get().(*exchange)
+	x.prep, x.snap = d, d.snap
 	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr) &&
 		!x.hdr.tenantHdr && !x.hdr.namedHdr
+	if ok {
+		// Forwarded headers the handler refuses, as preAuthenticated
+		// checks them: behind a trusted proxy such a public upload got
+		// its 100 and its body read before the 400, a chunked one past
+		// preBodyFree 413 (read96,
+		// TestPublicRouteRefusedForwardedHeadersBeforeBody).
+		_, ok = s.headSource(h, x)
+	}
 	if !ok {
 		headRefused(h)
 	}

@@ -66,6 +66,13 @@ func TestTokenQueryParamRefused(t *testing.T) {
 		{"GET", "/v1/users?api%5fkey=x", "", "", true},
 		{"GET", "/v1/users?apikey=x", "", "", true},
 		{"GET", "/v1/users?ApiKey[]=x", "", "", true},
+		// Rack 2's key of a name in brackets (read96): "[api_key]" is
+		// params["api_key"], as tokenName reads "[access_token]".
+		// (A raw '[' in the target is refused before this.)
+		{"GET", "/v1/users?%5Bapi_key%5D=x", "", "", true},
+		{"GET", "/v1/users?%5BApiKey%5D=x", "", "", true},
+		{"GET", "/v1/users?%5B%5Btoken%5D%5D=x", "", "", true},
+		{"GET", "/v1/users?user%5Btoken%5D=x&%5Bapi_keys%5D=y&%5Bapi.key%5D=z", "", "", false},
 		{"GET", "/v1/users?api_keys=2&apikeyid=3&key=4&api_key_id=5", "", "", false},
 		{"POST", "/v1/records", "application/json", `{"api_key":"sk_live_third_party"}`, false},
 	} {

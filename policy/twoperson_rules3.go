@@ -55,7 +55,9 @@ func rules3Weakenings(cur, next *Document) []string {
 			}
 		}
 	}
-	out = append(out, headersDropped("tenant_headers", cur.TenantHeaders, next.TenantHeaders,
+	// A tenant header moved to refuse_headers is refused outright: less
+	// goes on than before (read96).
+	out = append(out, headersDropped("tenant_headers", cur.TenantHeaders, slices.Concat(next.TenantHeaders, next.RefuseHeaders),
 		"a caller's header of that name goes on to the service, which reads its tenant from it")...)
 	out = append(out, headersDropped("refuse_headers", cur.RefuseHeaders, next.RefuseHeaders,
 		"a credential in it crosses to the service unverified")...)

@@ -64,6 +64,8 @@ func TestWeakeningsRules3(t *testing.T) {
 		{"public_routes lowered", publicBound, replace("max_in_flight: 8", "max_in_flight: 4")},
 		{"proxies narrowed", proxied, replace("trusted_proxies: [10.1.0.0/16]", "trusted_proxies: [10.1.2.0/24]")},
 		{"issuer tenant dropped", same, replace("tenants: [acme, globex]", "tenants: [acme]")},
+		// A tenant header refused outright lets less through (read96).
+		{"tenant header moved to refuse_headers", headerLists, replace("tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]", "tenant_headers: [X-Workspace-Id]\nrefuse_headers: [X-Auth-Token, x-org-id]")},
 		{"header lists grown or respelt", headerLists, replace("tenant_headers: [X-Org-Id, X-Workspace-Id]\nrefuse_headers: [X-Auth-Token]", "tenant_headers: [x-org-id, X-Workspace-Id, X-Account-Id]\nrefuse_headers: [x-auth-token, X-Access-Token]")},
 	} {
 		if got := weakeningsOf(t, c.base, c.change); got != "" {
