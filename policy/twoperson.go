@@ -229,10 +229,7 @@ func privilegeWeakenings(cur, next *Document) []string {
 // route of each. A route gone with nothing in its place weakens nothing:
 // it is refused.
 func routeScopeWeakenings(cur, next *Document, curPriv map[string]bool) []string {
-	nextSegs := make([][]string, len(next.Routes))
-	for i, rs := range next.Routes {
-		nextSegs[i], _ = splitTemplate(rs.Path) // nil for a bad one, which Load refuses
-	}
+	nextSegs := templates(next.Routes) // nil for a bad one, which Load refuses
 	var out []string
 	for _, rs := range cur.Routes {
 		segs, err := splitTemplate(rs.Path)
