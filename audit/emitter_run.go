@@ -151,6 +151,10 @@ func (e *Emitter) handoff(ob *outBatch) bool {
 	return true
 }
 
+// senderLapHook, when a test sets it, runs in the sender's lap between its
+// closing check and its wait.
+var senderLapHook func(*Emitter)
+
 // runSender delivers batches from the batcher and replays the spool.
 func (e *Emitter) runSender() {
 	defer e.stopped.Done()
@@ -168,8 +172,16 @@ func (e *Emitter) runSender() {
 			e.replayOne()
 			continue
 		}
+		if senderLapHook != nil {
+			senderLapHook(e)
+		}
 		select {
-		case ob := <-e.sendCh:
+		case ob, ok := <-e.sendCh:
+			if !ok {
+				// Close came after the check above and the batcher has
+				// sealed and gone: a closed channel, not a batch.
+				continue
+			}
 			n := int64(len(ob.data))
 			e.deliverFresh(ob)
 			e.unsent.Add(-n)
