@@ -201,10 +201,10 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 
 // bodyRefused decides a request whose body fasthttp refused for its size
 // (ErrBodyTooLarge): the answer the handler would have given it, in the
-// handler's order (a malformed request, no route, a body over its class
-// limit, a credential that does not authenticate, a tenant header that
-// does not name its tenant), else 413; behind a
-// trusted proxy, for the forwarded source. A chunked request's headers
+// handler's order (a malformed request, no route, a declared body over
+// its class limit, content its route refuses, a credential that does not
+// authenticate, a path or a tenant header that does not name its
+// tenant), else 413; behind a trusted proxy, for the forwarded source. A chunked request's headers
 // are gone by then (fasthttp resets the request), and it gets 413.
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
@@ -231,6 +231,16 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
+	if int64(h.ContentLength()) > x.route.Class.MaxBody {
+		// Step 3, as the handler orders it (bodySize): a declared size
+		// over the class's limit is known from the head, as early as the
+		// credential and the tenant are, and is answered before them. It
+		// was 401 without a credential, 400 with a tenant header naming
+		// another tenant, 403 on another tenant's path, and 413 only when
+		// all of those were right (review97,
+		// TestBodyOverLimitIs413WhateverTheCaller).
+		return audit.BodyTooLarge
+	}
 	if contentDeclared(h, x.route) {
 		return audit.BadRequest
 	}
@@ -247,7 +257,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		if !tenantHeaderOK(x) { // tenantheader.go: refused before the body (preAuthenticated)
 			return audit.BadRequest
 		}
-		if cl := int64(h.ContentLength()); cl >= 0 && cl <= x.route.Class.MaxBody {
+		if cl := int64(h.ContentLength()); cl >= 0 { // within the class's limit (above)
 			// Its body fits: it was refused because its token, not
 			// verified before, found its source's budget of failures
 			// spent before its body (preAuthenticated), which has
