@@ -324,9 +324,9 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		// with '_' is refused too, as in a request (tokenByte): a client,
 		// cache or proxy that reads '_' as '-' (CGI, PHP and WSGI do)
 		// took Content_Length, Transfer_Encoding or Set_Cookie for the
-		// lines the sidecar checked and scrubbed (Envoy's
-		// headers_with_underscores_action REJECT_REQUEST makes an
-		// upstream's such a name a protocol error; review97,
+		// lines the sidecar checked and scrubbed. RFC 9110 allows '_',
+		// and Envoy checks it in downstream requests only: this is the
+		// sidecar's request rule held for responses (review97,
 		// TestUpstreamMalformedResponseRefused).
 		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '_') >= 0 {
 			return headOf{}, errFraming

@@ -18,10 +18,11 @@ import (
 // Content_Length, Transfer_Encoding or Set_Cookie beside the lines the
 // sidecar checked and scrubbed. RFC 9110 section 15: all valid status
 // codes are within 100 to 599; fasthttp reads any three digits, and its
-// server wrote "999" on the client's status line. Envoy rejects a header
-// name with '_' under headers_with_underscores_action REJECT_REQUEST (an
-// upstream's as a protocol error, 502) and a status outside 100..999.
-// Such an answer is now a 502 in the error shape, audited upstream_error.
+// server wrote "999" on the client's status line ("000" it reads as 0 and
+// reports as 200). Envoy's header validator refuses a status outside
+// 100..999; its headers_with_underscores_action applies to downstream
+// requests only. Such an answer is now a 502 in the error shape, audited
+// upstream_error.
 
 // TestUpstreamMalformedResponseRefused has a raw upstream over loopback
 // send each hostile answer as bytes: the client gets 502 upstream_error
