@@ -204,8 +204,10 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // handler's order (a malformed request, no route, a declared body over
 // its class limit, content its route refuses, a credential that does not
 // authenticate, a path or a tenant header that does not name its
-// tenant), else 413; behind a trusted proxy, for the forwarded source. A chunked request's headers
-// are gone by then (fasthttp resets the request), and it gets 413.
+// tenant), else 413; behind a trusted proxy, for the forwarded source. A
+// chunked request's headers are gone by then (fasthttp resets the
+// request), and it gets 413, or 403 when the check before its body found
+// its path naming another tenant (errorHandler, conn.pathBad).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {

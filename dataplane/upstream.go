@@ -322,9 +322,10 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		// proxy that splits the name at the space, or drops the line,
 		// reads another header set than the one checked here. A name
 		// with '_' is refused too, as in a request (tokenByte): a client,
-		// cache or proxy that reads '_' as '-' (CGI, PHP and WSGI do)
-		// took Content_Length, Transfer_Encoding or Set_Cookie for the
-		// lines the sidecar checked and scrubbed. RFC 9110 allows '_',
+		// cache or proxy that folds '_' into '-' (as CGI, PHP and WSGI
+		// servers fold request names) took Content_Length,
+		// Transfer_Encoding or Set_Cookie for the lines the sidecar
+		// checked and scrubbed. RFC 9110 allows '_',
 		// and Envoy checks it in downstream requests only: this is the
 		// sidecar's request rule held for responses (review97,
 		// TestUpstreamMalformedResponseRefused).
