@@ -52,17 +52,20 @@ func (s *Server) authorize(x *exchange) audit.Decision {
 // so no other spelling of one (upper case, an escape left, a byte more)
 // equals it. The route matched, so the path has segment n.
 func tenantBound(x *exchange, n int) bool {
-	if x.client == nil {
-		return false
-	}
-	p := x.path
+	return x.client != nil && pathTenant(x.path, n, x.client.Tenant.ID)
+}
+
+// pathTenant reports whether segment n (from 1) of the normalised path p
+// is tenant, byte for byte (tenantBound). The check before the body
+// (prebody.go) runs it on the path it normalised into its own buffer.
+func pathTenant(p []byte, n int, tenant string) bool {
 	for ; n > 0; n-- { // p: from the '/' before segment n
 		i := bytes.IndexByte(p[1:], '/')
 		if n == 1 {
 			if i >= 0 {
 				p = p[:i+1]
 			}
-			return string(p[1:]) == x.client.Tenant.ID
+			return string(p[1:]) == tenant
 		}
 		if i < 0 {
 			return false

@@ -61,6 +61,11 @@ type conn struct {
 
 	head    headScan // the request head being read (headend.go); used only by the serving goroutine
 	headBad bool     // a head (or trailer section) read ended badly: its request is refused
+	// pathBad says the check before the body found the request's path
+	// naming another tenant than its credential's (prebody.go): a chunked
+	// body refused past preBodyFree loses its headers, and errorHandler
+	// answers it 403 tenant_mismatch, not 413. Cleared by begin.
+	pathBad bool
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -364,7 +369,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, c.headBad = c.headBad, false
+		x.hdr.badEnd, c.headBad, c.pathBad = c.headBad, false, false
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

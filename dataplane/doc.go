@@ -61,9 +61,11 @@
 //   - route.go: step 2, the target normalised once, then routed.
 //   - size.go: step 3, the body against its class limit: before it is read
 //     (headerReceived) and after routing (bodySize). prebody.go: step 3
-//     run before the body, for a body above preBodyFree: the route and the
-//     credential first, so nothing is allocated for the body of an unknown
-//     sender; Expect: 100-continue answered only then. override.go:
+//     run before the body, for a body above preBodyFree: the route, the
+//     declared size, then the credential and the tenant its path and
+//     tenant header name, so nothing is allocated for the body of an
+//     unknown sender or a refused one; Expect: 100-continue answered only
+//     then. override.go:
 //     step 3, no method override parameter (_method, ASP.NET MVC's
 //     X-HTTP-Method-Override, Plack's x-tunneled-method) in the query or
 //     a form or JSON body, nor such a body in a content coding, nor an
@@ -93,8 +95,10 @@
 //     response's hop-by-hop headers removed; headerdel.go: each header it
 //     removes taken out keeping the order of the lines left.
 //   - upstream.go: step 7, the upstream pool: a connection taken, the
-//     request written, the response read (forward.go's roundTrip runs
-//     them, with recheck.go's judgement between taking and writing).
+//     request written, the response read and its head checked (framing,
+//     version, a status within 100..599, header names without ' ' or
+//     '_': else 502; forward.go's roundTrip runs them, with recheck.go's
+//     judgement between taking and writing).
 //   - stream.go: step 7, a large response streamed to the client.
 //     stream10.go: to an HTTP/1.0 client, a body of unknown length
 //     streamed until the connection closes.

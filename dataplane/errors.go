@@ -23,11 +23,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
+	pathBad := false // the path names another tenant than the credential's (preAuthenticated)
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
+		pathBad = c.pathBad
 	}
 	x := s.begin(ctx, mono, wall)
 	bad := x.hdr.badEnd    // a bad head end, or forwarded headers refused before the body (preAuthenticated)
@@ -41,7 +43,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case *fasthttp.ErrSmallBuffer:
 		d = audit.HeaderTooLarge
 	}
-	if err == fasthttp.ErrBodyTooLarge && !bad {
+	switch {
+	case err != fasthttp.ErrBodyTooLarge || bad:
+	case pathBad && len(ctx.Request.Header.RawHeaders()) == 0:
+		// A chunked body refused past preBodyFree, its headers gone:
+		// refused before it for its path's tenant (preAuthenticated).
+		d = audit.TenantMismatch
+	default:
 		d = s.bodyRefused(ctx, x) // prebody.go
 	}
 	s.deny(ctx, x, d)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -56,16 +57,18 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 			return refuse, true
 		}
 		return r.Class.MaxBody, false
-	case !s.preAuthenticated(d, h):
+	case !s.preAuthenticated(d, h, r, norm):
 		return refuse, true
 	}
 	return r.Class.MaxBody, false
 }
 
-// preAuthenticated runs the handler's own credential check on headers h,
-// before the body is read: the same verification (cached API keys, the
-// JWT verifier), then the tenant header check (tenantheader.go), on a
-// pooled exchange, so it does not allocate.
+// preAuthenticated runs the handler's own credential check on headers h
+// of a request to route r, on its normalised path, before the body is
+// read: the same verification (cached API keys, the JWT verifier), then
+// the tenant the path's {tenant} names (authorize.go) and the tenant
+// header check (tenantheader.go), in authorize's order, on a pooled
+// exchange, so it does not allocate.
 //
 // A request without an API key or token passes when the listener verifies
 // client certificates and the policy maps certificate identities: its
@@ -74,7 +77,7 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 // the handler checks it once the body is in. That is the trade-off of
 // mTLS: on such a listener, a client without any credential can make the
 // sidecar read a body up to its class limit before the 401.
-func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
+func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *policy.Route, path []byte) bool {
 	x := s.pool.Get().(*exchange)
 	x.prep, x.snap = d, d.snap
 	x.mono, x.wall = s.clock.now()
@@ -100,7 +103,20 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader) bool {
 	}
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
 		ok = s.authenticate(x) == audit.Allowed
-		if ok && !tenantHeaderOK(x) {
+		if ok && r.TenantSeg != 0 && (x.client == nil || !pathTenant(path, r.TenantSeg, x.client.Tenant.ID)) {
+			// A path naming another tenant than the caller's: refused
+			// 403 tenant_mismatch as authorize refuses it, before the
+			// body. Its body was read first, up to the class's limit,
+			// and an Expect got its 100 (review97,
+			// TestTenantPathRefusedBeforeBody). A declared body's
+			// refusal is answered by bodyRefused, which checks it again
+			// on the headers kept; a chunked one's past preBodyFree has
+			// its headers gone, and the mark answers it.
+			ok = false
+			if c := connOfHeader(h); c != nil {
+				c.pathBad = true
+			}
+		} else if ok && !tenantHeaderOK(x) {
 			// A tenant header that does not name the verified caller's
 			// tenant (tenantheader.go): refused 400 as the handler
 			// refuses it, before the body, a chunked one's too. It was
@@ -185,11 +201,13 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 
 // bodyRefused decides a request whose body fasthttp refused for its size
 // (ErrBodyTooLarge): the answer the handler would have given it, in the
-// handler's order (a malformed request, no route, a body over its class
-// limit, a credential that does not authenticate, a tenant header that
-// does not name its tenant), else 413; behind a
-// trusted proxy, for the forwarded source. A chunked request's headers
-// are gone by then (fasthttp resets the request), and it gets 413.
+// handler's order (a malformed request, no route, a declared body over
+// its class limit, content its route refuses, a credential that does not
+// authenticate, a path or a tenant header that does not name its
+// tenant), else 413; behind a trusted proxy, for the forwarded source. A
+// chunked request's headers are gone by then (fasthttp resets the
+// request), and it gets 413, or 403 when the check before its body found
+// its path naming another tenant (errorHandler, conn.pathBad).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
@@ -215,6 +233,16 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
+	if int64(h.ContentLength()) > x.route.Class.MaxBody {
+		// Step 3, as the handler orders it (bodySize): a declared size
+		// over the class's limit is known from the head, as early as the
+		// credential and the tenant are, and is answered before them. It
+		// was 401 without a credential, 400 with a tenant header naming
+		// another tenant, 403 on another tenant's path, and 413 only when
+		// all of those were right (review97,
+		// TestBodyOverLimitIs413WhateverTheCaller).
+		return audit.BodyTooLarge
+	}
 	if contentDeclared(h, x.route) {
 		return audit.BadRequest
 	}
@@ -225,10 +253,13 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		if d := s.authenticate(x); d != audit.Allowed {
 			return d
 		}
+		if n := x.route.TenantSeg; n != 0 && !tenantBound(x, n) { // authorize.go: refused before the body (preAuthenticated)
+			return audit.TenantMismatch
+		}
 		if !tenantHeaderOK(x) { // tenantheader.go: refused before the body (preAuthenticated)
 			return audit.BadRequest
 		}
-		if cl := int64(h.ContentLength()); cl >= 0 && cl <= x.route.Class.MaxBody {
+		if cl := int64(h.ContentLength()); cl >= 0 { // within the class's limit (above)
 			// Its body fits: it was refused because its token, not
 			// verified before, found its source's budget of failures
 			// spent before its body (preAuthenticated), which has

@@ -38,3 +38,34 @@ func TestPreBodyLimit(t *testing.T) {
 		}
 	}
 }
+
+// The check before the body refuses a path naming another tenant than
+// the credential's (review97) without allocating, and lets the caller's
+// own tenant's path through.
+func TestPreBodyLimitTenantPath(t *testing.T) {
+	m := newInmem(t, false)
+	swapDoc(t, m.srv.cfg.Store, tenantUpload)
+	cases := []struct {
+		name string
+		req  []byte
+		want int
+	}{
+		{"another tenant's path", request("POST", "/v1/tenants/globex/records", hrisKey, "Content-Length: 60000"), refuseBody},
+		{"its tenant's path", request("POST", "/v1/tenants/acme/records", hrisKey, "Content-Length: 60000"), 1 << 20},
+	}
+	for _, c := range cases {
+		m.src.Reset(c.req)
+		m.br.Reset(m.src)
+		h := &m.ctx.Request.Header
+		h.Reset()
+		if err := h.Read(m.br); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.srv.headerReceived(h).MaxRequestBodySize; got != c.want {
+			t.Errorf("%s: body limit %d, want %d", c.name, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { m.srv.headerReceived(h) }); allocs != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", c.name, allocs)
+		}
+	}
+}

@@ -320,8 +320,16 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		// set but keeps one with a space inside ("X-Auth User: admin"),
 		// which it would pass on to the client as it came: a client or
 		// proxy that splits the name at the space, or drops the line,
-		// reads another header set than the one checked here.
-		if bytes.IndexByte(k, ' ') >= 0 {
+		// reads another header set than the one checked here. A name
+		// with '_' is refused too, as in a request (tokenByte): a client,
+		// cache or proxy that folds '_' into '-' (as CGI, PHP and WSGI
+		// servers fold request names) took Content_Length,
+		// Transfer_Encoding or Set_Cookie for the lines the sidecar
+		// checked and scrubbed. RFC 9110 allows '_',
+		// and Envoy checks it in downstream requests only: this is the
+		// sidecar's request rule held for responses (review97,
+		// TestUpstreamMalformedResponseRefused).
+		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '_') >= 0 {
 			return headOf{}, errFraming
 		}
 		hd.scrub = hd.scrub || scrubbed(k)
@@ -400,7 +408,8 @@ func listsClose(br *bufio.Reader) (closes, length, bare bool) {
 // Connection line listing "close"; whole reports that b holds the head
 // up to its empty line, length that it has a Content-Length line, and
 // bare that its empty line, or the line before, ends in a bare LF, or that
-// a head of another version than HTTP/1.1 has a Transfer-Encoding line.
+// a head of another version than HTTP/1.1 has a Transfer-Encoding line,
+// or that its status code is outside 100 to 599 (statusInRange).
 // A line folded onto the next (obs-fold), which fasthttp joins, is read
 // with it.
 func headListsClose(b []byte) (closes, length, whole, bare bool) {
@@ -421,6 +430,9 @@ func headListsClose(b []byte) (closes, length, whole, bare bool) {
 		case !status: // empty lines before the status line are skipped, as fasthttp does
 			status = len(line) > 0
 			not11 = status && !bytes.HasPrefix(line, []byte("HTTP/1.1 "))
+			if status && !statusInRange(line) {
+				return false, false, true, true
+			}
 		case len(line) == 0:
 			return closes, length, true, !cr || !crlf || not11 && te
 		case line[0] == ' ' || line[0] == '\t': // more of the line before
@@ -441,6 +453,29 @@ func headListsClose(b []byte) (closes, length, whole, bare bool) {
 		}
 		crlf = cr
 	}
+}
+
+// statusInRange reports whether the code on a response's status line,
+// found as fasthttp finds it (after the first space and any more), is
+// within 100 to 599, where RFC 9110 section 15 puts every valid code, or
+// does not start with a digit (fasthttp's Read refuses the line then).
+// fasthttp takes any three digits: "000" it reads as 0, which StatusCode
+// gives as 200, so the client got a 200 the service never sent; "999" its
+// server wrote on the client's status line (review97,
+// TestUpstreamMalformedResponseRefused). headListsClose reports such a
+// head as faulty: a 502.
+func statusInRange(line []byte) bool {
+	i := bytes.IndexByte(line, ' ')
+	if i < 0 {
+		return true
+	}
+	for i++; i < len(line) && line[i] == ' '; i++ {
+	}
+	if i == len(line) {
+		return true
+	}
+	c := line[i]
+	return c < '0' || c > '9' || '1' <= c && c <= '5'
 }
 
 // transferEncodingLine reports whether a response head line is named
