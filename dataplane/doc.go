@@ -96,8 +96,8 @@
 //     removes taken out keeping the order of the lines left.
 //   - upstream.go: step 7, the upstream pool: a connection taken, the
 //     request written, the response read and its head checked (framing,
-//     version, a status within 100..599, header names without ' ' or
-//     '_': else 502; forward.go's roundTrip runs them, with recheck.go's
+//     version, a status within 100..599, header names without ' ' nor
+//     '_' standing for a '-' of a name it checks: else 502; forward.go's roundTrip runs them, with recheck.go's
 //     judgement between taking and writing).
 //   - stream.go: step 7, a large response streamed to the client.
 //     stream10.go: to an HTTP/1.0 client, a body of unknown length

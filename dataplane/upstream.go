@@ -321,20 +321,39 @@ func readHead(br *bufio.Reader, resp *fasthttp.Response, head bool) (headOf, err
 		// which it would pass on to the client as it came: a client or
 		// proxy that splits the name at the space, or drops the line,
 		// reads another header set than the one checked here. A name
-		// with '_' is refused too, as in a request (tokenByte): a client,
-		// cache or proxy that folds '_' into '-' (as CGI, PHP and WSGI
-		// servers fold request names) took Content_Length,
-		// Transfer_Encoding or Set_Cookie for the lines the sidecar
-		// checked and scrubbed. RFC 9110 allows '_',
-		// and Envoy checks it in downstream requests only: this is the
-		// sidecar's request rule held for responses (review97,
-		// TestUpstreamMalformedResponseRefused).
-		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '_') >= 0 {
+		// with '_' that reads as one the sidecar frames or scrubs by
+		// with '-' for '_' (Content_Length, Transfer_Encoding,
+		// X_Request_Id) is refused too: a client, cache or proxy that
+		// folds '_' into '-', as CGI, PHP and WSGI servers fold request
+		// names, took it for a line the sidecar checked (review97,
+		// TestUpstreamMalformedResponseRefused). Other names with '_'
+		// go on: RFC 9110 allows them, Envoy checks them in downstream
+		// requests only, and a service sending X_Powered_By would
+		// otherwise answer nothing but 502s.
+		if bytes.IndexByte(k, ' ') >= 0 || underscoreAlias(k) {
 			return headOf{}, errFraming
 		}
 		hd.scrub = hd.scrub || scrubbed(k)
 	}
 	return hd, nil
+}
+
+// underscoreAlias reports whether a response header name holds '_' and,
+// each '_' read as '-', names Content-Length or a header the sidecar
+// scrubs (scrubbed: Transfer-Encoding, Connection, X-Request-Id, ...).
+func underscoreAlias(k []byte) bool {
+	var buf [len("Proxy-Authorization")]byte
+	if len(k) > len(buf) || bytes.IndexByte(k, '_') < 0 {
+		return false
+	}
+	b := buf[:len(k)]
+	for i, c := range k {
+		if c == '_' {
+			c = '-'
+		}
+		b[i] = c
+	}
+	return scrubbed(b) || len(b) == len("Content-Length") && nameKey(b) == keyContentLength
 }
 
 // ownVersion reports whether the final response head h names HTTP/1.1

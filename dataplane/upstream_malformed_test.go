@@ -10,32 +10,31 @@ import (
 	"github.com/portcullis/portcullis/audit"
 )
 
-// Finding (review97): a response header whose name holds '_' and a status
-// code outside 100..599 went from the service to the client as they came.
-// The sidecar refuses such names in requests (a server that reads '_' as
-// '-', as CGI, PHP and WSGI do, reads X_Tenant as X-Tenant), but not in
-// responses, where a client, cache or proxy that folds '_' into '-' read
-// Content_Length, Transfer_Encoding or Set_Cookie beside the lines the
-// sidecar checked and scrubbed. RFC 9110 section 15: all valid status
-// codes are within 100 to 599; fasthttp reads any three digits, and its
-// server wrote "999" on the client's status line ("000" it reads as 0 and
-// reports as 200). Envoy's header validator refuses a status outside
-// 100..999; its headers_with_underscores_action applies to downstream
-// requests only. Such an answer is now a 502 in the error shape, audited
-// upstream_error.
+// Finding (review97): a status code outside 100..599 went from the service
+// to the client as it came, and so did a response header whose name holds
+// '_' where a client, cache or proxy that folds '_' into '-' (as CGI, PHP
+// and WSGI servers fold request names) reads Content_Length or
+// Transfer_Encoding beside the lines the sidecar checked, or X_Request_Id
+// beside its own. RFC 9110 section 15: all valid status codes are within
+// 100 to 599; fasthttp reads any three digits, and its server wrote "999"
+// on the client's status line ("000" it reads as 0 and reports as 200).
+// Envoy's header validator refuses a status outside 100..999; its
+// headers_with_underscores_action applies to downstream requests only.
+// Such an answer is now a 502 in the error shape, audited upstream_error.
+// Other names with '_' (X_Powered_By) go on, as RFC 9110 allows.
 
 // TestUpstreamMalformedResponseRefused has a raw upstream over loopback
 // send each hostile answer as bytes: the client gets 502 upstream_error
 // in the JSON error shape, audited so, and none of the service's bytes.
-// Status 599 and names with '-' go on.
+// Status 599, names with '-' and other names with '_' go on.
 func TestUpstreamMalformedResponseRefused(t *testing.T) {
 	t.Parallel()
 	answers := []string{
-		"HTTP/1.1 200 OK\r\nX_Auth_User: admin\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nContent_Length: 40\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nTransfer_Encoding: chunked\r\nContent-Length: 2\r\n\r\nok",
-		"HTTP/1.1 200 OK\r\nSet_Cookie: sid=1\r\nContent-Length: 2\r\n\r\nok",
-		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n_: 1\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nKeep_Alive: timeout=600\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX_Request_Id: forged\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nProxy_Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 600 Past\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok",
@@ -43,6 +42,8 @@ func TestUpstreamMalformedResponseRefused(t *testing.T) {
 	fine := []string{
 		"HTTP/1.1 599 Last\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nX-Auth-User: admin\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX_Powered_By: php\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nSet_Cookie: sid=1\r\n_: 1\r\nContent-Length: 2\r\n\r\nok",
 	}
 	all := append(append([]string(nil), answers...), fine...)
 	up := startRawUpstream(t, func(r *http.Request) []byte {
