@@ -89,9 +89,18 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if tokenOnCommandLine {
 		return c, usagef(os.Stderr, fs.Name(), "--token shows the token to every local user (ps, shell history); write it to a file (a bare token is sender default) and give --token-file FILE"), false
 	}
-	if c.data == "" || c.signingKey == "" || (c.tokenFile == "" && c.clientCA == "") ||
-		(c.tlsCert == "") != (c.tlsKey == "") || (c.clientCA != "" && c.tlsCert == "") {
+	if c.data == "" || c.signingKey == "" || (c.tokenFile == "" && c.clientCA == "") {
 		return c, usagef(os.Stderr, fs.Name(), "--data, --signing-key and one of --token-file or --client-ca (with --tls-cert and --tls-key) are required"), false
+	}
+	// Each named apart: the line above, given --data, --signing-key and
+	// --token-file, named no flag that was wrong (TestCollectorTLSFlagsPairNamed).
+	switch {
+	case c.tlsCert != "" && c.tlsKey == "":
+		return c, usagef(os.Stderr, fs.Name(), "--tls-cert needs --tls-key, the certificate's private key"), false
+	case c.tlsKey != "" && c.tlsCert == "":
+		return c, usagef(os.Stderr, fs.Name(), "--tls-key needs --tls-cert, the certificate of the key"), false
+	case c.clientCA != "" && c.tlsCert == "":
+		return c, usagef(os.Stderr, fs.Name(), "--client-ca needs --tls-cert and --tls-key: client certificates are presented over TLS"), false
 	}
 	if c.clientCRL != "" && c.clientCA == "" {
 		return c, usagef(os.Stderr, fs.Name(), "--client-crl revokes sender certificates: give --client-ca too"), false
