@@ -232,6 +232,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A probe or a scrape is answered, but its connection does not
 		// stay open to idle on a slot of its address (issue 21 item 9).
 		w.Header().Set("Connection", "close")
+		defer BoundDrain(w)
 	}
 	switch r.URL.Path {
 	case "/v1/logs":
@@ -356,24 +357,33 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 
 // busy answers 503 collector_busy, at once, to a request whose body
 // would take more than the in-flight budget has left, and closes its
-// connection: what is left of the body is read for at most busyDrain,
-// not until the read timeout as a stalled sender would have it. The
-// sender retries after Retry-After, from its spool.
+// connection: what is left of the body is read for at most closeDrain
+// (BoundDrain), not until the read timeout as a stalled sender would have
+// it. The sender retries after Retry-After, from its spool.
 func (c *Collector) busy(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "1")
 	w.Header().Set("Connection", "close")
 	c.fail(w, r, rejectBusy, http.StatusServiceUnavailable, "collector_busy",
 		fmt.Sprintf("the batches being read hold the collector's in-flight budget of %d bytes (--max-inflight-bytes); retry", c.cfg.MaxInflightBytes))
-	// The server writes the answer, then reads what is left of the body
-	// (up to 256 KiB) so that closing the connection does not reset it
-	// under an answer the sender has yet to read; the deadline bounds
-	// that for a sender that stalls, instead of the read timeout.
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(busyDrain))
+	BoundDrain(w)
 }
 
-// busyDrain is how long the rest of a body refused busy is read (and
-// discarded) before its connection closes.
-const busyDrain = 500 * time.Millisecond
+// BoundDrain bounds to closeDrain the read of what is left of the
+// request's body once w's answer is written, on a connection the answer
+// closes (Connection: close); call it when the handler is done reading.
+// The server writes the answer, then reads what is left of the body (up
+// to 256 KiB) so that closing the connection does not reset it under an
+// answer the client has yet to read; without a deadline that read waited
+// the read timeout (1 min) on a client that declared a body and sent
+// none, which so held its connection, unauthenticated too, for a minute
+// after its 401 (TestUnauthenticatedDeclaredBodyDoesNotHoldConnection).
+func BoundDrain(w http.ResponseWriter) {
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(closeDrain))
+}
+
+// closeDrain is how long the rest of a body is read (and discarded)
+// after an answer that closes its connection.
+const closeDrain = 500 * time.Millisecond
 
 // senderConns is the most connections one sender holds: half of
 // maxConns when another sender can send (a second token, client
@@ -398,6 +408,7 @@ func (c *Collector) senderBusy(w http.ResponseWriter, r *http.Request, sender st
 	w.Header().Set("Connection", "close")
 	c.fail(w, r, rejectBusy, http.StatusServiceUnavailable, "collector_busy",
 		fmt.Sprintf("sender %s holds %d connections, its share of the collector's %d (--max-conns); send on those", sender, c.conns.perSender, c.cfg.MaxConns))
+	BoundDrain(w)
 }
 
 // writeHealth answers /healthz, the collector's liveness: {"status":"ok"},
@@ -503,6 +514,7 @@ func (c *Collector) unauthorized(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
 	w.Header().Set("Connection", "close")
 	c.fail(w, r, rejectUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token or client certificate is required")
+	BoundDrain(w)
 }
 
 // MetricsHandler serves /metrics, /healthz and /readyz without authentication, for

@@ -464,12 +464,28 @@ func (v anyValue) String() string {
 
 // Int reads an int value, accepting numeric strings and doubles from
 // clients that type attributes loosely.
+// saturateInt is f as an int64, cut toward zero, saturating out of
+// range and 0 for NaN: int64(f) leaves those to the machine, and amd64
+// stored a status of 1e300 as -9223372036854775808
+// (TestDoubleAttributeSaturates).
+func saturateInt(f float64) int64 {
+	switch {
+	case f != f:
+		return 0
+	case f >= math.MaxInt64:
+		return math.MaxInt64
+	case f <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(f)
+}
+
 func (v anyValue) Int() int64 {
 	switch v.kind {
 	case fAnyInt:
 		return v.i
 	case fAnyDouble:
-		return int64(v.f)
+		return saturateInt(v.f)
 	case fAnyString:
 		n, _ := strconv.ParseInt(strings.TrimSpace(v.String()), 10, 64)
 		return n

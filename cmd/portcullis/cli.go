@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ func parseArgs(fs *flag.FlagSet, args []string, argNames string, nargs int, stdo
 	}
 	if err == nil {
 		err = checkPrefixFlag(fs)
+	}
+	if err == nil {
+		err = checkEtcdGiven(fs)
 	}
 	if err != nil {
 		return nil, usageError(stderr, fs.Name(), err), false
@@ -493,6 +497,32 @@ func checkPrefixFlag(fs *flag.FlagSet) error {
 	}
 	if p := f.Value.String(); !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n\"'") {
 		return fmt.Errorf("--prefix %q: want an etcd key prefix that starts with / and holds no spaces or quotes, e.g. %s", p, etcdsync.DefaultPrefix)
+	}
+	return nil
+}
+
+// etcdConnNames are the flags that say how to reach etcd, apart from
+// --etcd itself (etcdConnFlags.registerConn).
+var etcdConnNames = []string{"prefix", "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user", "etcd-password"}
+
+// checkEtcdGiven refuses a flag of etcdConnNames given to a command whose
+// --etcd is empty: the sidecar, the collector and audit verify and query
+// use etcd only with --etcd, and took such a flag without a word (a
+// collector given its etcd user and CA but no --etcd ran without etcd:
+// its heads anchored nowhere there, no lifecycle event stored:
+// TestEtcdFlagWithoutEtcdIsAUsageError).
+func checkEtcdGiven(fs *flag.FlagSet) error {
+	if f := fs.Lookup("etcd"); f == nil || f.Value.String() != "" {
+		return nil
+	}
+	var given string
+	fs.Visit(func(f *flag.Flag) {
+		if given == "" && slices.Contains(etcdConnNames, f.Name) {
+			given = f.Name
+		}
+	})
+	if given != "" {
+		return fmt.Errorf("--%s says how to reach etcd, and without --etcd ENDPOINTS this command does not use etcd: give --etcd too, or leave --%s out", given, given)
 	}
 	return nil
 }

@@ -374,6 +374,7 @@ func (d *detection) routes(next http.Handler, senders, alertmanagers []collector
 			// a token kept it open for as long as it liked.
 			w.Header().Set("Connection", "close")
 			am.ServeHTTP(w, r)
+			collector.BoundDrain(w) // a body declared and not sent held it a minute
 			return
 		}
 		next.ServeHTTP(w, r)
