@@ -462,8 +462,6 @@ func (v anyValue) String() string {
 	return v.text(math.MaxInt)
 }
 
-// Int reads an int value, accepting numeric strings and doubles from
-// clients that type attributes loosely.
 // saturateInt is f as an int64, cut toward zero, saturating out of
 // range and 0 for NaN: int64(f) leaves those to the machine, and amd64
 // stored a status of 1e300 as -9223372036854775808
@@ -480,6 +478,8 @@ func saturateInt(f float64) int64 {
 	return int64(f)
 }
 
+// Int reads an int value, accepting numeric strings and doubles from
+// clients that type attributes loosely.
 func (v anyValue) Int() int64 {
 	switch v.kind {
 	case fAnyInt:
