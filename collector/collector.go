@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -566,9 +567,13 @@ func (c *Collector) readBody(w http.ResponseWriter, r *http.Request, buf *ingest
 	buf.wire = wireBody{r: r.Body}
 	var src io.Reader = http.MaxBytesReader(w, &buf.wire, c.cfg.MaxBodyBytes)
 	hint := r.ContentLength
-	switch enc := r.Header.Get("Content-Encoding"); enc {
+	// Content codings are case-insensitive, and x-gzip is gzip (RFC 9110
+	// section 8.4.1): "GZIP" was answered 400, which a sender drops its
+	// batch on (read100, TestContentCodingAnyCase).
+	enc := r.Header.Get("Content-Encoding")
+	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "", "identity":
-	case "gzip":
+	case "gzip", "x-gzip":
 		hint = 0 // the length is the compressed one
 		if !hold.take(gzipReaderBytes) {
 			return nil, http.StatusServiceUnavailable, errBusy
