@@ -82,3 +82,10 @@ func (e *Emitter) SetBatchCap(c int, set time.Time) { e.batchCap.Store(int64(c))
 
 // CapWait is the wait before the cap is raised again, and when it last changed.
 func (e *Emitter) CapWait() (time.Duration, time.Time) { return e.capWait, e.capSet }
+
+// WithPostTimeout is cfg with each delivery attempt bounded by d instead
+// of postTimeout (10 s).
+func WithPostTimeout(cfg EmitterConfig, d time.Duration) EmitterConfig {
+	cfg.postTimeout = d
+	return cfg
+}
