@@ -183,8 +183,9 @@ type Emitter struct {
 	// capWait is the wait before the cap is raised again, doubled by a
 	// raise the link did not carry (probing says the last change was a
 	// raise); sender goroutine only.
-	capWait time.Duration
-	probing bool
+	capWait   time.Duration
+	probing   bool
+	probeFrom int // the cap before the raise probing tries
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 

@@ -42,7 +42,9 @@ import (
 // that size at once, and a batch of the cap's size delivered at least
 // BatchCapProbe (10 s) after the cap last changed doubles it, back to
 // BatchSize (no cap). A probe the link does not carry costs one timeout
-// and halves the cap again; the wait before the next probe then doubles,
+// and halves the cap again; the wait before the next probe then doubles
+// (not for a batch too slow no larger than the cap before the raise: it
+// did not try the raise),
 // up to batchCapProbeMax, so a link that stays narrow pays a timeout
 // rarely; a probe the link carries (or a larger batch) brings the wait
 // back to BatchCapProbe. A collector that stalled (every batch timed out, the cap fell
@@ -83,11 +85,15 @@ func (e *Emitter) postN(data []byte, n int) sendResult {
 	}
 	switch {
 	case res == sendSlow:
-		if e.probing {
+		if e.probing && n > e.probeFrom {
 			// The last raise was more than the link carries: wait longer
 			// before the next.
-			e.probing, e.capWait = false, min(2*e.capWait, batchCapProbeMax)
+			e.capWait = min(2*e.capWait, batchCapProbeMax)
 		}
+		// A batch no larger than the cap before the raise did not try it:
+		// the link narrowed, and the cap falls below, the wait as it was
+		// (review98, TestEmitterBatchCapSmallBatchSlowWhileProbingKeepsTheWait).
+		e.probing = false
 		limit := e.cfg.BatchSize
 		if c > 0 {
 			limit = c
@@ -108,7 +114,7 @@ func (e *Emitter) postN(data []byte, n int) sendResult {
 		// link widened (read96, TestEmitterBatchCapProbeCarriedResetsTheWait).
 		e.probing, e.capWait = false, e.cfg.BatchCapProbe
 	case n == c && now.Sub(e.capSet) >= e.capWait:
-		e.probing = true
+		e.probing, e.probeFrom = true, c
 		setCap(2 * c)
 	}
 	return res
