@@ -1,8 +1,12 @@
 package audit_test
 
 import (
+	"bytes"
 	"io"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,5 +176,68 @@ func TestEmitterTimedOutBatchNotStoredGoesUnderNewIDs(t *testing.T) {
 	}
 	if len(seen) != n || twice != 0 {
 		t.Errorf("the collector stored %d distinct records of %d, %d of them more than once (stats %+v)", len(seen), n, twice, s)
+	}
+}
+
+// A sidecar that stopped after the empty twin of a spooled batch was
+// stored (settleLate) replays the batch whole at its next start: the
+// collector answers it a duplicate holding no records, and its records go
+// under new ids, stored once, not taken as delivered and lost.
+func TestEmitterSpooledBatchWhoseTwinWasStoredStoredOnce(t *testing.T) {
+	t.Parallel()
+	addr, dir, srv := slowLinkCollector(t)
+	spool := t.TempDir()
+	cfg := FastConfig("http://"+closedAddr(t), spool)
+	cfg.Token, cfg.BatchSize, cfg.CloseTimeout = testToken, 8, time.Millisecond
+	e, err := NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	EmitN(t, e, 8)
+	WaitFor(t, "the batch spooled", func() bool { return e.Stats().SpoolRecords == 8 })
+	e.Close()
+	batches, err := filepath.Glob(filepath.Join(spool, "*-8.otlp"))
+	if err != nil || len(batches) != 1 {
+		t.Fatalf("spool holds %d batches of 8 records (%v), want 1", len(batches), err)
+	}
+	data, err := os.ReadFile(batches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/logs", bytes.NewReader(EmptyTwin(t, data)))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderDuplicate) != "" {
+		t.Fatalf("the empty twin: %s, %s %q; want it stored", resp.Status, HeaderDuplicate, resp.Header.Get(HeaderDuplicate))
+	}
+
+	cfg.URL = "http://" + addr
+	e, err = NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	WaitFor(t, "the spool replayed", func() bool { return e.Stats().Replayed == 8 })
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	seen := map[int64]int{}
+	for _, r := range storedRecords(t, dir) {
+		seen[r.Time.UnixNano()]++
+	}
+	twice := 0
+	for _, c := range seen {
+		if c != 1 {
+			twice++
+		}
+	}
+	if len(seen) != 8 || twice != 0 {
+		t.Errorf("the collector stored %d distinct records of 8, %d of them more than once (stats %+v)", len(seen), twice, e.Stats())
 	}
 }

@@ -364,10 +364,12 @@ func (e *Emitter) afterSlow(data []byte, n int) (held, keepID, ok bool) {
 }
 
 // heldOther reports whether the collector answered the last post (of n
-// records) a duplicate holding other records under its id: the empty
-// twin of settleLate, sent before this run, was stored there.
+// records) a duplicate holding fewer records under its id: the empty
+// twin of settleLate, sent before this run, was stored there. More are
+// a batch this one is the first half of (cut by a sidecar before this
+// change): its records are held.
 func (e *Emitter) heldOther(n int) bool {
-	return e.dupRecords != notDup && e.dupRecords != dupUnknown && e.dupRecords != n
+	return e.dupRecords >= 0 && e.dupRecords < n
 }
 
 // splitSpooled cuts spooled batch f (its bytes data) in two spooled

@@ -89,3 +89,12 @@ func WithPostTimeout(cfg EmitterConfig, d time.Duration) EmitterConfig {
 	cfg.postTimeout = d
 	return cfg
 }
+
+// EmptyTwin is spooled batch data's empty twin, as settleLate sends it.
+func EmptyTwin(t *testing.T, data []byte) []byte {
+	p, err := parseBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return joinBatch(p.attrs, p.id, p.scopeHead, nil)
+}
