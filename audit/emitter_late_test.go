@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
 )
 
 // lateLink stands for a link that carries a request larger than big
@@ -132,12 +133,15 @@ func TestEmitterTimedOutBatchStoredLateNotStoredTwice(t *testing.T) {
 	if len(seen) != n || twice != 0 {
 		t.Errorf("the collector stored %d distinct records of %d, %d of them more than once (stats %+v)", len(seen), n, twice, s)
 	}
+	if g := seqGaps(t, dir); g != 0 {
+		t.Errorf("%d batch sequences missing between the batches stored: read as batches lost", g)
+	}
 }
 
 // A batch whose attempt ran out of the emitter's own time before the
-// collector had its body (a narrow link) is not stored: the empty twin
-// the emitter then sends takes its id, and its records go again under
-// new ids, each stored once and none lost.
+// collector had its body (a narrow link) is not stored: the twin the
+// emitter then sends takes its id with the first record, and its other
+// records go again under new ids, each stored once and none lost.
 func TestEmitterTimedOutBatchNotStoredGoesUnderNewIDs(t *testing.T) {
 	t.Parallel()
 	addr, dir, srv := slowLinkCollector(t)
@@ -177,11 +181,14 @@ func TestEmitterTimedOutBatchNotStoredGoesUnderNewIDs(t *testing.T) {
 	if len(seen) != n || twice != 0 {
 		t.Errorf("the collector stored %d distinct records of %d, %d of them more than once (stats %+v)", len(seen), n, twice, s)
 	}
+	if g := seqGaps(t, dir); g != 0 {
+		t.Errorf("%d batch sequences missing between the batches stored: read as batches lost", g)
+	}
 }
 
-// A sidecar that stopped after the empty twin of a spooled batch was
-// stored (settleLate) replays the batch whole at its next start: the
-// collector answers it a duplicate holding no records, and its records go
+// A sidecar that stopped after the twin of a spooled batch was stored
+// (settleLate) replays the batch whole at its next start: the collector
+// answers it a duplicate holding one record, and the other records go
 // under new ids, stored once, not taken as delivered and lost.
 func TestEmitterSpooledBatchWhoseTwinWasStoredStoredOnce(t *testing.T) {
 	t.Parallel()
@@ -204,7 +211,7 @@ func TestEmitterSpooledBatchWhoseTwinWasStoredStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/logs", bytes.NewReader(EmptyTwin(t, data)))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/logs", bytes.NewReader(Twin(t, data)))
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	resp, err := http.DefaultClient.Do(req)
@@ -213,7 +220,7 @@ func TestEmitterSpooledBatchWhoseTwinWasStoredStoredOnce(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderDuplicate) != "" {
-		t.Fatalf("the empty twin: %s, %s %q; want it stored", resp.Status, HeaderDuplicate, resp.Header.Get(HeaderDuplicate))
+		t.Fatalf("the twin: %s, %s %q; want it stored", resp.Status, HeaderDuplicate, resp.Header.Get(HeaderDuplicate))
 	}
 
 	cfg.URL = "http://" + addr
@@ -240,4 +247,36 @@ func TestEmitterSpooledBatchWhoseTwinWasStoredStoredOnce(t *testing.T) {
 	if len(seen) != 8 || twice != 0 {
 		t.Errorf("the collector stored %d distinct records of 8, %d of them more than once (stats %+v)", len(seen), twice, e.Stats())
 	}
+}
+
+// seqGaps is how many sequences are missing between the batches stored in
+// dir, by their records, per instance: what the evidence pack reads as
+// batches lost.
+func seqGaps(t *testing.T, dir string) int {
+	t.Helper()
+	seqs := map[string]map[uint64]bool{}
+	_, err := collector.ReadStore(dir, collector.Pass{Records: func(e *collector.Entry, _ *collector.StoredRecord) error {
+		inst, seq, ok := collector.SplitBatchID(e.BatchID)
+		if !ok {
+			t.Errorf("batch id %q has no sequence", e.BatchID)
+			return nil
+		}
+		if seqs[inst] == nil {
+			seqs[inst] = map[uint64]bool{}
+		}
+		seqs[inst][seq] = true
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaps := 0
+	for _, s := range seqs {
+		lo, hi := uint64(1<<63), uint64(0)
+		for q := range s {
+			lo, hi = min(lo, q), max(hi, q)
+		}
+		gaps += int(hi-lo+1) - len(s)
+	}
+	return gaps
 }

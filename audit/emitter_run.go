@@ -308,15 +308,15 @@ func (e *Emitter) retryHeld() {
 	placed := len(e.spoolNow([]*outBatch{ob}, false)) == 0
 	if !placed && !e.postCounted(ob) {
 		if e.lastSlow {
-			held, keepID, ok := e.afterSlow(ob.data, ob.n)
-			if held {
+			held, ok := e.afterSlow(ob.data, ob.n)
+			if held >= ob.n {
 				e.delivered.Add(uint64(ob.n))
 				e.putBatch(ob)
 				e.held = e.held[1:]
 				return
 			}
 			if ok {
-				if rest := e.splitHeld(ob, keepID); rest != nil {
+				if rest := e.splitHeld(ob, held); rest != nil {
 					e.held = slices.Insert(e.held, 1, rest)
 					return
 				}
@@ -396,9 +396,9 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		return true, false
 	}
 	res := e.postN(data, f.records)
-	if res == sendOK && e.heldOther(f.records) {
+	if held := e.heldPrefix(f.records); res == sendOK && held < f.records {
 		e.retries.Add(1)
-		return e.splitSpooled(f, data, false), false
+		return e.splitSpooled(f, data, held), false
 	}
 	switch res {
 	case sendOK:
@@ -407,12 +407,12 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		e.rejected.Add(uint64(f.records))
 	case sendSlow:
 		e.retries.Add(1)
-		held, keepID, ok := e.afterSlow(data, f.records)
+		held, ok := e.afterSlow(data, f.records)
 		if !ok {
 			return false, false
 		}
-		if !held {
-			return e.splitSpooled(f, data, keepID), false
+		if held < f.records {
+			return e.splitSpooled(f, data, held), false
 		}
 		e.replayed.Add(uint64(f.records))
 	default:

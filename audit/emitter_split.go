@@ -22,10 +22,11 @@ import (
 // batch and only its answer been late. Cut as after a 408, its first half
 // was then a duplicate the collector acknowledged, its second half's
 // records were stored a second time (review98). So such a batch is first
-// settled (settleLate): its empty twin, the same id and no records, tells
-// whether the collector holds it (a duplicate of as many records: the
-// batch is delivered, nothing is cut) or takes the id (the batch was not
-// stored, nor can it be later: both halves take new ids)
+// settled (settleLate): its twin, the same id and its first record only,
+// tells whether the collector holds it (a duplicate of as many records:
+// the batch is delivered, nothing is cut) or takes the id with that one
+// record (the batch was not stored, nor can it be later: the other
+// records go under new ids, cut in two)
 // (TestEmitterTimedOutBatchStoredLateNotStoredTwice,
 // TestEmitterTimedOutBatchNotStoredGoesUnderNewIDs).
 
@@ -314,69 +315,82 @@ func onlyAttr(res []byte, key string) (string, bool) {
 	return "", false
 }
 
-// settleLate finds out, after an attempt at batch data (of n records)
-// ran out of the emitter's own time, whether the collector stored it: it
-// sends the batch's empty twin, the same id with no records. A collector
-// that holds the id answers it a duplicate with the records it holds
-// there (HeaderDuplicate): n, the batch was stored (held); another number
-// (0: an earlier twin), it was not. One that does not stores the twin,
-// so the id is taken and a late arrival of the batch itself is a
-// duplicate not stored: its records are not held, and go again under new
+// settleLate finds out, after an attempt at batch data (of n records, two
+// or more) ran out of the emitter's own time, how many of its records the
+// collector holds under its id: it sends the batch's twin, the same id
+// with its first record only, small enough for the link. A collector that
+// holds the id answers it a duplicate with the records it holds there
+// (HeaderDuplicate): n, the batch was stored; 1, an earlier twin was. One
+// that does not stores the twin, so the id is taken with the first record
+// and a late arrival of the batch itself is a duplicate not stored. held
+// is that prefix of the batch's records held; the rest go again under new
 // ids. settled is false when the twin got no answer it could read (the
-// batch is then sent again whole, the same question) or was refused.
+// batch is then sent again whole, the same question), res its outcome.
 //
-// A duplicate whose count the collector no longer knows (it restarted
-// since, or forgot the instance) counts as not held: the records may be
-// stored twice, never lost.
-func (e *Emitter) settleLate(data []byte, n int) (held, settled bool, res sendResult) {
+// The twin holds a record, not none: the evidence pack counts a batch by
+// its records, and an empty one would read as a batch lost. A duplicate
+// whose count the collector no longer knows (it restarted since, or
+// forgot the instance) holds the first record either way: the rest may
+// be stored twice, never lost.
+func (e *Emitter) settleLate(data []byte, n int) (held int, settled bool, res sendResult) {
 	p, err := parseBatch(data)
-	if err != nil {
-		return false, false, sendRejected
+	if err != nil || len(p.recs) < 2 {
+		return 0, false, sendRejected
 	}
-	res = e.post(joinBatch(p.attrs, p.id, p.scopeHead, nil))
+	res = e.post(joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:1]))
 	if res != sendOK {
-		return false, false, res
+		return 0, false, res
 	}
-	return e.dupRecords == n, true, res
+	switch held = e.dupRecords; held {
+	case notDup, dupUnknown:
+		held = 1
+	}
+	return min(held, n), true, res
 }
 
 // afterSlow says what becomes of batch data of n records whose attempt
-// came back sendSlow: held when the collector stored it after all
-// (settleLate), else cut with keepID as splitSpooled's; ok false when it
-// is to be sent again whole first. Only an attempt that ran out of the
-// emitter's own time is in doubt (a 408 says the body did not arrive),
-// and only a batch that is cut: one record is sent again whole, under
-// its id, which the collector stores once.
-func (e *Emitter) afterSlow(data []byte, n int) (held, keepID, ok bool) {
+// came back sendSlow: held is the prefix of its records the collector
+// holds under its id (settleLate), the rest to go under new ids, or -1
+// when the batch is cut keeping its id; ok false when it is to be sent
+// again whole first. Only an attempt that ran out of the emitter's own
+// time is in doubt (a 408 says the body did not arrive), and only a batch
+// that is cut: one record is sent again whole, under its id, which the
+// collector stores once.
+func (e *Emitter) afterSlow(data []byte, n int) (held int, ok bool) {
 	if !e.lastLate || n < 2 {
-		return false, true, true
+		return -1, true
 	}
 	held, settled, res := e.settleLate(data, n)
 	switch {
 	case settled:
-		return held, false, true
+		return held, true
 	case res == sendRejected:
 		// A collector that refuses the twin: cut as before, the second
 		// half stored twice if the batch was stored.
-		return false, true, true
+		return -1, true
 	}
-	return false, false, false
+	return 0, false
 }
 
-// heldOther reports whether the collector answered the last post (of n
-// records) a duplicate holding fewer records under its id: the empty
-// twin of settleLate, sent before this run, was stored there. More are
-// a batch this one is the first half of (cut by a sidecar before this
-// change): its records are held.
-func (e *Emitter) heldOther(n int) bool {
-	return e.dupRecords >= 0 && e.dupRecords < n
+// heldPrefix is, after an answer of sendOK to a batch of n records, how
+// many of them the collector holds under its id: fewer than n when it
+// answered a duplicate holding fewer (the twin of settleLate, sent before
+// this run), n otherwise (more: a batch this one is the first half of,
+// cut by a sidecar before settleLate, holds all of its records).
+func (e *Emitter) heldPrefix(n int) int {
+	if e.dupRecords >= 0 {
+		return min(e.dupRecords, n)
+	}
+	return n
 }
 
 // splitSpooled cuts spooled batch f (its bytes data) in two spooled
 // batches (splitBatch) and removes it. It reports whether it did; when it
-// did not, f stays as it was. With keepID false (the collector may hold
-// f's id: settleLate), both halves take new ids, and a batch of one
-// record is written again under a new one.
+// did not, f stays as it was. held is -1 for a batch the collector does
+// not hold (a 408): the first half keeps f's id and sequence. Otherwise
+// the collector holds f's first held records under f's id (settleLate):
+// they count replayed, and the rest is cut in two under new ids (written
+// whole under one when it is one record).
 //
 // A batch an earlier run spooled has its second half named by this run's
 // prefix and next sequence, its records keeping their resource (pod,
@@ -385,16 +399,16 @@ func (e *Emitter) heldOther(n int) bool {
 // under the earlier run's prefix with one of this run's sequences would
 // read as every batch between them lost; under this run's it fills this
 // run's next sequence, and the first half keeps the earlier run's.
-func (e *Emitter) splitSpooled(f spoolFile, data []byte, keepID bool) bool {
+func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
 	p, err := parseBatch(data)
-	if err != nil || keepID && len(p.recs) < 2 || len(p.recs) == 0 {
+	if err != nil || held < 0 && len(p.recs) < 2 || held >= len(p.recs) {
 		return false
 	}
 	var ws []spoolWrite
 	size := 0
-	for i, recs := range halves(p.recs) {
+	for i, recs := range halves(p.recs[max(held, 0):]) {
 		seq, id := f.seq, p.id
-		if i > 0 || !keepID {
+		if i > 0 || held >= 0 {
 			seq = e.seq.Add(1) - 1
 			id = e.idPrefix + "-" + strconv.FormatUint(seq, 10)
 		}
@@ -422,6 +436,7 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte, keepID bool) bool {
 		return false
 	}
 	e.removeSpooled(f)
+	e.replayed.Add(uint64(max(held, 0)))
 	if len(ws) > 1 {
 		e.splits.Add(1)
 	}
@@ -438,22 +453,24 @@ func halves(recs [][]byte) [][][]byte {
 
 // splitHeld cuts held batch ob (in memory, Strict mode, the spool full)
 // in two, ob keeping the first half. It returns the second, nil when ob
-// was not cut. With keepID false (settleLate), ob takes a new id too, and
-// a batch of one record is only renamed.
-func (e *Emitter) splitHeld(ob *outBatch, keepID bool) *outBatch {
+// was not cut. held is as splitSpooled's: the first held records count
+// delivered, the rest cut under new ids (ob only renamed when it is one
+// record).
+func (e *Emitter) splitHeld(ob *outBatch, held int) *outBatch {
 	p, err := parseBatch(ob.data)
-	if err != nil || keepID && len(p.recs) < 2 || len(p.recs) == 0 {
+	if err != nil || held < 0 && len(p.recs) < 2 || held >= len(p.recs) {
 		return nil
 	}
 	var out []*outBatch
-	for i, recs := range halves(p.recs) {
+	for i, recs := range halves(p.recs[max(held, 0):]) {
 		seq, id := ob.seq, p.id
-		if i > 0 || !keepID {
+		if i > 0 || held >= 0 {
 			seq = e.seq.Add(1) - 1
 			id = e.idPrefix + "-" + strconv.FormatUint(seq, 10)
 		}
 		out = append(out, &outBatch{seq: seq, n: len(recs), data: joinBatch(p.attrs, id, p.scopeHead, recs)})
 	}
+	e.delivered.Add(uint64(max(held, 0)))
 	ob.seq, ob.n, ob.data = out[0].seq, out[0].n, out[0].data
 	if len(out) == 1 {
 		return nil

@@ -90,11 +90,12 @@ func WithPostTimeout(cfg EmitterConfig, d time.Duration) EmitterConfig {
 	return cfg
 }
 
-// EmptyTwin is spooled batch data's empty twin, as settleLate sends it.
-func EmptyTwin(t *testing.T, data []byte) []byte {
+// Twin is spooled batch data's twin (its id, its first record), as
+// settleLate sends it.
+func Twin(t *testing.T, data []byte) []byte {
 	p, err := parseBatch(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return joinBatch(p.attrs, p.id, p.scopeHead, nil)
+	return joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:1])
 }

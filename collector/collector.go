@@ -347,8 +347,9 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dup := (*DuplicateBatchError)(nil); errors.As(err, &dup) {
-		// A sidecar whose attempt timed out asks, with an empty batch under
-		// the same id, whether its records are stored (audit: settleLate).
+		// A sidecar whose attempt timed out asks, with the batch's first
+		// record under the same id, how many of its records are stored
+		// (audit: settleLate).
 		held := "unknown"
 		if dup.Records >= 0 {
 			held = strconv.Itoa(dup.Records)
