@@ -145,17 +145,28 @@ func TestEmitterTimedOutBatchStoredLateNotStoredTwice(t *testing.T) {
 func TestEmitterTimedOutBatchNotStoredGoesUnderNewIDs(t *testing.T) {
 	t.Parallel()
 	addr, dir, srv := slowLinkCollector(t)
-	link := narrowLink(t, addr, 8<<10) // a batch of 64 records does not pass, one of 16 does
+	var limit atomic.Int64
+	limit.Store(1 << 30)
 	// The emitter gives up before the collector's read timeout (300 ms).
-	cfg := WithPostTimeout(FastConfig("http://"+link, t.TempDir()), 100*time.Millisecond)
+	cfg := WithPostTimeout(FastConfig("http://"+narrowLinkOf(t, addr, &limit), t.TempDir()), 100*time.Millisecond)
 	cfg.Token, cfg.FlushInterval, cfg.BatchCapProbe = testToken, time.Hour, time.Hour
 	e, err := NewEmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	n := 2 * cfg.BatchSize
-	EmitN(t, e, n)
+	// A first batch through a wide link, so a sequence lost after it
+	// would show as missing between the batches stored.
+	EmitN(t, e, cfg.BatchSize)
+	WaitFor(t, "the first batch delivered", func() bool { s := e.Stats(); return s.Delivered+s.Replayed == uint64(cfg.BatchSize) })
+	limit.Store(8 << 10) // a batch of 64 records does not pass, one of 16 does
+	n := 3 * cfg.BatchSize
+	for i := cfg.BatchSize; i < n; i++ {
+		r := SampleRecord(i)
+		for !e.Emit(&r) {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	WaitFor(t, "every record delivered or replayed", func() bool {
 		s := e.Stats()
 		return s.Delivered+s.Replayed == uint64(n)
