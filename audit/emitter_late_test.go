@@ -291,3 +291,47 @@ func seqGaps(t *testing.T, dir string) int {
 	}
 	return gaps
 }
+
+// The same for a batch held in memory (Strict mode, the spool too small
+// for it): settled by its twin, each record stored once.
+func TestEmitterHeldBatchStoredLateNotStoredTwice(t *testing.T) {
+	t.Parallel()
+	addr, dir, srv := slowLinkCollector(t)
+	var late atomic.Int64
+	link := lateLink(t, addr, BatchLen(8)+600, 600*time.Millisecond, &late)
+	cfg := WithPostTimeout(FastConfig("http://"+link, t.TempDir()), 150*time.Millisecond)
+	cfg.Token, cfg.FlushInterval, cfg.BatchCapProbe = testToken, time.Hour, time.Hour
+	cfg.Mode, cfg.SpoolMaxBytes = Strict, 1<<10 // no batch of 64 records fits
+	e, err := NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	n := cfg.BatchSize
+	EmitN(t, e, n)
+	WaitFor(t, "every record delivered", func() bool {
+		s := e.Stats()
+		return s.Delivered+s.Replayed == uint64(n)
+	})
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	s := e.Stats()
+	if late.Load() == 0 || s.Spooled != 0 || s.Rejected != 0 || s.Dropped != 0 {
+		t.Errorf("stats %+v, %d answers late; want some late, nothing spooled (held instead), rejected or dropped", s, late.Load())
+	}
+	seen := map[int64]int{}
+	for _, r := range storedRecords(t, dir) {
+		seen[r.Time.UnixNano()]++
+	}
+	twice := 0
+	for _, c := range seen {
+		if c != 1 {
+			twice++
+		}
+	}
+	if len(seen) != n || twice != 0 {
+		t.Errorf("the collector stored %d distinct records of %d, %d of them more than once (stats %+v)", len(seen), n, twice, s)
+	}
+}
