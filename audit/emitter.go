@@ -82,6 +82,7 @@ type EmitterConfig struct {
 	// DropLogInterval is the least time between two warn lines counting the
 	// records dropped since the line before; 0 means DefaultDropLogInterval.
 	DropLogInterval time.Duration
+	postTimeout     time.Duration // postTimeout when 0; tests set it shorter
 }
 
 // EmitterStats are an Emitter's counters. After Close, every captured record
@@ -167,6 +168,13 @@ type Emitter struct {
 	retryAfter time.Duration
 	// lastSlow says the last answer was sendSlow; sender goroutine only.
 	lastSlow bool
+	// lastLate says the last attempt ran out of the emitter's own time
+	// (no answer: the collector may have stored the batch, emitter_split.go);
+	// sender goroutine only.
+	lastLate bool
+	// dupRecords is the last answer's HeaderDuplicate (notDup: none);
+	// sender goroutine only.
+	dupRecords int
 	// batchCap caps the records of a new batch below BatchSize after the
 	// link did not carry one in time (0: no cap); capSet is when it last
 	// changed, sender goroutine only (emitter_split.go).
@@ -175,8 +183,9 @@ type Emitter struct {
 	// capWait is the wait before the cap is raised again, doubled by a
 	// raise the link did not carry (probing says the last change was a
 	// raise); sender goroutine only.
-	capWait time.Duration
-	probing bool
+	capWait   time.Duration
+	probing   bool
+	probeFrom int // the cap before the raise probing tries
 
 	alarm alarm // logs failures, rate-limited; the audit path's health
 
@@ -204,7 +213,7 @@ func NewEmitter(cfg EmitterConfig) (*Emitter, error) {
 	}
 	prefix := batchPrefix(cfg.InstanceID)
 	cfg = emitterDefaults(cfg)
-	p, err := newPoster(cfg.URL, cfg.Token, cfg.TLS)
+	p, err := newPoster(cfg.URL, cfg.Token, cfg.TLS, cmp.Or(cfg.postTimeout, postTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,8 @@ import (
 
 const (
 	// postTimeout bounds one delivery attempt: dial, TLS handshake,
-	// writing the batch and reading the answer.
+	// writing the batch and reading the answer (EmitterConfig.postTimeout
+	// for tests).
 	postTimeout = 10 * time.Second
 	// maxAnswer is how much of the collector's answer is read. An answer
 	// is an empty ExportLogsServiceResponse or a short JSON error; a
@@ -31,9 +32,10 @@ const (
 // a 32 KiB copy buffer among it, doubled the sidecar's heap between
 // collections). Only the sender goroutine uses it.
 type poster struct {
-	hc   *fasthttp.HostClient
-	req  fasthttp.Request
-	resp fasthttp.Response
+	hc      *fasthttp.HostClient
+	timeout time.Duration
+	req     fasthttp.Request
+	resp    fasthttp.Response
 }
 
 // urlProblem says what is wrong with a URL that did not parse without
@@ -55,7 +57,7 @@ func urlProblem(err error) string {
 // nil meaning the system roots) for an https URL, the bearer token when
 // set, else basic authentication from the URL's user information, as
 // net/http does.
-func newPoster(rawURL, token string, tlsCfg *tls.Config) (*poster, error) {
+func newPoster(rawURL, token string, tlsCfg *tls.Config, timeout time.Duration) (*poster, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("audit: cannot parse the collector URL (not shown: it may hold a password): %s", urlProblem(err))
@@ -64,12 +66,12 @@ func newPoster(rawURL, token string, tlsCfg *tls.Config) (*poster, error) {
 		return nil, fmt.Errorf("audit: collector URL %q needs http:// or https:// and a host", u.Redacted())
 	}
 	isTLS := u.Scheme == "https"
-	p := &poster{hc: &fasthttp.HostClient{
+	p := &poster{timeout: timeout, hc: &fasthttp.HostClient{
 		Addr: fasthttp.AddMissingPort(u.Host, isTLS), IsTLS: isTLS, TLSConfig: tlsCfg,
 		Name:          "portcullis-audit",
 		DialDualStack: true, // a collector reached over IPv6 only, as with net/http
 		MaxConns:      2,
-		ReadTimeout:   postTimeout, WriteTimeout: postTimeout,
+		ReadTimeout:   timeout, WriteTimeout: timeout,
 		MaxResponseBodySize:       maxAnswer,
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr:                retryOnce,
@@ -101,7 +103,7 @@ func retryOnce(_ *fasthttp.Request, attempts int, _ error) (resetTimeout, retry 
 // whose body exceeds maxAnswer still counts by its status.
 func (p *poster) post(data []byte) (int, []byte, error) {
 	p.req.SetBodyRaw(data)
-	err := p.hc.DoTimeout(&p.req, &p.resp, postTimeout)
+	err := p.hc.DoTimeout(&p.req, &p.resp, p.timeout)
 	p.req.SetBodyRaw(nil) // keep no reference to the batch buffer
 	// ErrBodyTooLarge comes only after the status line and headers were
 	// read, so the status is the collector's.
@@ -124,14 +126,17 @@ func (p *poster) close() {
 // alarm, with the collector's answer when it failed.
 func (e *Emitter) post(data []byte) sendResult {
 	code, body, err := e.poster.post(data)
-	e.retryAfter, e.lastSlow = 0, false
+	e.retryAfter, e.lastSlow, e.lastLate, e.dupRecords = 0, false, false, notDup
 	if err == nil && code != fasthttp.StatusOK {
 		e.retryAfter = retryAfter(e.poster.resp.Header.Peek("Retry-After"))
+	}
+	if err == nil && code == fasthttp.StatusOK {
+		e.dupRecords = dupRecords(e.poster.resp.Header.Peek(HeaderDuplicate))
 	}
 	if err != nil {
 		e.alarm.failed(FailUnreachable, err.Error())
 		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
-			e.lastSlow = true
+			e.lastSlow, e.lastLate = true, true
 			return sendSlow
 		}
 		return sendRetry
@@ -157,4 +162,18 @@ func retryAfter(v []byte) time.Duration {
 		return 0
 	}
 	return min(time.Duration(n)*time.Second, maxRetryAfter)
+}
+
+// dupRecords reads a HeaderDuplicate: notDup when there is none, dupUnknown
+// when the collector no longer knows the records it holds (or the value
+// is not a number), else that number.
+func dupRecords(v []byte) int {
+	if v == nil {
+		return notDup
+	}
+	n, err := fasthttp.ParseUint(v)
+	if err != nil {
+		return dupUnknown
+	}
+	return n
 }

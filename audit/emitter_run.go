@@ -308,9 +308,18 @@ func (e *Emitter) retryHeld() {
 	placed := len(e.spoolNow([]*outBatch{ob}, false)) == 0
 	if !placed && !e.postCounted(ob) {
 		if e.lastSlow {
-			if rest := e.splitHeld(ob); rest != nil {
-				e.held = slices.Insert(e.held, 1, rest)
+			held, ok := e.afterSlow(ob.data, ob.n)
+			if held >= ob.n {
+				e.delivered.Add(uint64(ob.n))
+				e.putBatch(ob)
+				e.held = e.held[1:]
 				return
+			}
+			if ok {
+				if rest := e.splitHeld(ob, held); rest != nil {
+					e.held = slices.Insert(e.held, 1, rest)
+					return
+				}
 			}
 		}
 		e.sleep(e.backoff(3))
@@ -386,14 +395,26 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 		}
 		return true, false
 	}
-	switch e.postN(data, f.records) {
+	res := e.postN(data, f.records)
+	if held := e.heldPrefix(f.records); res == sendOK && held < f.records {
+		e.retries.Add(1)
+		return e.splitSpooled(f, data, held), false
+	}
+	switch res {
 	case sendOK:
 		e.replayed.Add(uint64(f.records))
 	case sendRejected:
 		e.rejected.Add(uint64(f.records))
 	case sendSlow:
 		e.retries.Add(1)
-		return e.splitSpooled(f, data), false
+		held, ok := e.afterSlow(data, f.records)
+		if !ok {
+			return false, false
+		}
+		if held < f.records {
+			return e.splitSpooled(f, data, held), false
+		}
+		e.replayed.Add(uint64(f.records))
 	default:
 		e.retries.Add(1)
 		return false, false

@@ -18,10 +18,17 @@ import (
 // records it may already hold once and the sequence the evidence pack
 // follows has no gap; the second takes the next sequence of this run.
 //
-// After a timeout the collector may have stored the whole batch and only
-// its answer been late: its first half is then a duplicate the collector
-// acknowledges, its second half's records are stored a second time. A
-// record stored twice is better than a spool that never drains.
+// After the emitter's own timeout the collector may have stored the whole
+// batch and only its answer been late. Cut as after a 408, its first half
+// was then a duplicate the collector acknowledged, its second half's
+// records were stored a second time (review98). So such a batch is first
+// settled (settleLate): its twin, the same id and its first record only,
+// tells whether the collector holds it (a duplicate of as many records:
+// the batch is delivered, nothing is cut) or takes the id with that one
+// record (the batch was not stored, nor can it be later: the other
+// records go under new ids, cut in two)
+// (TestEmitterTimedOutBatchStoredLateNotStoredTwice,
+// TestEmitterTimedOutBatchNotStoredGoesUnderNewIDs).
 
 // Splitting alone is reactive: every new full batch on that link would
 // cost a timeout first (a minute of the collector's) before being cut. So
@@ -36,7 +43,9 @@ import (
 // that size at once, and a batch of the cap's size delivered at least
 // BatchCapProbe (10 s) after the cap last changed doubles it, back to
 // BatchSize (no cap). A probe the link does not carry costs one timeout
-// and halves the cap again; the wait before the next probe then doubles,
+// and halves the cap again; the wait before the next probe then doubles
+// (not for a batch too slow no larger than the cap before the raise: it
+// did not try the raise),
 // up to batchCapProbeMax, so a link that stays narrow pays a timeout
 // rarely; a probe the link carries (or a larger batch) brings the wait
 // back to BatchCapProbe. A collector that stalled (every batch timed out, the cap fell
@@ -44,6 +53,17 @@ import (
 // probes (TestEmitterBatchCapComesOff); the cap raised by a quarter a
 // minute took 27 minutes from one record, each shipping a batch of its
 // own into the spool meanwhile (read95).
+
+// HeaderDuplicate is the header of the collector's answer to a batch
+// whose id it already holds: the number of records it holds under that
+// id, or "unknown" (settleLate).
+const HeaderDuplicate = "Portcullis-Duplicate-Records"
+
+// dupRecords values but a number of records.
+const (
+	notDup     = -2 // not answered a duplicate
+	dupUnknown = -1 // a duplicate, its records not known
+)
 
 // batchCapProbeMax bounds the wait between two probes above the cap.
 const batchCapProbeMax = 10 * time.Minute
@@ -66,11 +86,15 @@ func (e *Emitter) postN(data []byte, n int) sendResult {
 	}
 	switch {
 	case res == sendSlow:
-		if e.probing {
+		if e.probing && n > e.probeFrom {
 			// The last raise was more than the link carries: wait longer
 			// before the next.
-			e.probing, e.capWait = false, min(2*e.capWait, batchCapProbeMax)
+			e.capWait = min(2*e.capWait, batchCapProbeMax)
 		}
+		// A batch no larger than the cap before the raise did not try it:
+		// the link narrowed, and the cap falls below, the wait as it was
+		// (review98, TestEmitterBatchCapSmallBatchSlowWhileProbingKeepsTheWait).
+		e.probing = false
 		limit := e.cfg.BatchSize
 		if c > 0 {
 			limit = c
@@ -91,7 +115,7 @@ func (e *Emitter) postN(data []byte, n int) sendResult {
 		// link widened (read96, TestEmitterBatchCapProbeCarriedResetsTheWait).
 		e.probing, e.capWait = false, e.cfg.BatchCapProbe
 	case n == c && now.Sub(e.capSet) >= e.capWait:
-		e.probing = true
+		e.probing, e.probeFrom = true, c
 		setCap(2 * c)
 	}
 	return res
@@ -110,54 +134,73 @@ func (e *Emitter) batchLimit() int {
 // not a batch as batchEncoder makes it.
 var errNotSplit = errors.New("audit: batch cannot be split")
 
-// splitBatch cuts batch, one OTLP ExportLogsServiceRequest as
-// batchEncoder makes it, into two: first holds the first half of its
-// records and keeps its batch id, second the rest under id2; n1 and n2
-// are their numbers of records.
-func splitBatch(batch []byte, id2 string) (first, second []byte, n1, n2 int, err error) {
+// batchParts are the parts of a batch as batchEncoder makes it (one
+// OTLP ExportLogsServiceRequest): its resource's fields but its batch id
+// (attrs), its batch id, its scope's fields other than its records
+// (scopeHead) and its records, each a field whole.
+type batchParts struct {
+	attrs, scopeHead []byte
+	id               string
+	recs             [][]byte
+}
+
+// parseBatch cuts batch into its parts.
+func parseBatch(batch []byte) (p batchParts, err error) {
 	rl, ok := onlyField(batch, fReqResourceLogs)
 	if !ok {
-		return nil, nil, 0, 0, fmt.Errorf("%w: no single resource", errNotSplit)
+		return p, fmt.Errorf("%w: no single resource", errNotSplit)
 	}
 	var res, scope []byte
-	var recs [][]byte
 	for f := range fields(rl, &ok) {
 		switch f.num {
 		case fRLResource:
 			res = f.val
 		case fRLScopeLogs:
 			if scope != nil {
-				return nil, nil, 0, 0, fmt.Errorf("%w: two scopes", errNotSplit)
+				return p, fmt.Errorf("%w: two scopes", errNotSplit)
 			}
 			scope = f.val
 		}
 	}
-	var scopeHead []byte // the scope's fields other than its records, whole
 	for f := range fields(scope, &ok) {
 		if f.num == fSLLogRecords && f.typ == wireBytes {
-			recs = append(recs, f.whole)
+			p.recs = append(p.recs, f.whole)
 		} else {
-			scopeHead = append(scopeHead, f.whole...)
+			p.scopeHead = append(p.scopeHead, f.whole...)
 		}
 	}
-	if !ok || res == nil || len(recs) < 2 {
-		return nil, nil, 0, 0, fmt.Errorf("%w: %d records", errNotSplit, len(recs))
+	if !ok || res == nil {
+		return p, fmt.Errorf("%w: bad batch", errNotSplit)
 	}
-	var attrs []byte // the resource's fields but its batch id
 	for f := range fields(res, &ok) {
 		if f.num == fResAttributes && kvKey(f.val) == AttrBatchID {
 			continue
 		}
-		attrs = append(attrs, f.whole...)
+		p.attrs = append(p.attrs, f.whole...)
 	}
 	if !ok {
-		return nil, nil, 0, 0, fmt.Errorf("%w: bad resource", errNotSplit)
+		return p, fmt.Errorf("%w: bad resource", errNotSplit)
 	}
-	n1 = len(recs) / 2
-	id1, _ := onlyAttr(res, AttrBatchID)
-	first = joinBatch(attrs, id1, scopeHead, recs[:n1])
-	second = joinBatch(attrs, id2, scopeHead, recs[n1:])
-	return first, second, n1, len(recs) - n1, nil
+	p.id, _ = onlyAttr(res, AttrBatchID)
+	return p, nil
+}
+
+// splitBatch cuts batch, one OTLP ExportLogsServiceRequest as
+// batchEncoder makes it, into two: first holds the first half of its
+// records and keeps its batch id, second the rest under id2; n1 and n2
+// are their numbers of records.
+func splitBatch(batch []byte, id2 string) (first, second []byte, n1, n2 int, err error) {
+	p, err := parseBatch(batch)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if len(p.recs) < 2 {
+		return nil, nil, 0, 0, fmt.Errorf("%w: %d records", errNotSplit, len(p.recs))
+	}
+	n1 = len(p.recs) / 2
+	first = joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:n1])
+	second = joinBatch(p.attrs, id2, p.scopeHead, p.recs[n1:])
+	return first, second, n1, len(p.recs) - n1, nil
 }
 
 // joinBatch encodes a batch of the resource fields attrs with batch id
@@ -272,9 +315,82 @@ func onlyAttr(res []byte, key string) (string, bool) {
 	return "", false
 }
 
+// settleLate finds out, after an attempt at batch data (of n records, two
+// or more) ran out of the emitter's own time, how many of its records the
+// collector holds under its id: it sends the batch's twin, the same id
+// with its first record only, small enough for the link. A collector that
+// holds the id answers it a duplicate with the records it holds there
+// (HeaderDuplicate): n, the batch was stored; 1, an earlier twin was. One
+// that does not stores the twin, so the id is taken with the first record
+// and a late arrival of the batch itself is a duplicate not stored. held
+// is that prefix of the batch's records held; the rest go again under new
+// ids. settled is false when the twin got no answer it could read (the
+// batch is then sent again whole, the same question), res its outcome.
+//
+// The twin holds a record, not none: the evidence pack counts a batch by
+// its records, and an empty one would read as a batch lost. A duplicate
+// whose count the collector no longer knows (it restarted since, or
+// forgot the instance) holds the first record either way: the rest may
+// be stored twice, never lost.
+func (e *Emitter) settleLate(data []byte, n int) (held int, settled bool, res sendResult) {
+	p, err := parseBatch(data)
+	if err != nil || len(p.recs) < 2 {
+		return 0, false, sendRejected
+	}
+	res = e.post(joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:1]))
+	if res != sendOK {
+		return 0, false, res
+	}
+	switch held = e.dupRecords; held {
+	case notDup, dupUnknown:
+		held = 1
+	}
+	return min(held, n), true, res
+}
+
+// afterSlow says what becomes of batch data of n records whose attempt
+// came back sendSlow: held is the prefix of its records the collector
+// holds under its id (settleLate), the rest to go under new ids, or -1
+// when the batch is cut keeping its id; ok false when it is to be sent
+// again whole first. Only an attempt that ran out of the emitter's own
+// time is in doubt (a 408 says the body did not arrive), and only a batch
+// that is cut: one record is sent again whole, under its id, which the
+// collector stores once.
+func (e *Emitter) afterSlow(data []byte, n int) (held int, ok bool) {
+	if !e.lastLate || n < 2 {
+		return -1, true
+	}
+	held, settled, res := e.settleLate(data, n)
+	switch {
+	case settled:
+		return held, true
+	case res == sendRejected:
+		// A collector that refuses the twin: cut as before, the second
+		// half stored twice if the batch was stored.
+		return -1, true
+	}
+	return 0, false
+}
+
+// heldPrefix is, after an answer of sendOK to a batch of n records, how
+// many of them the collector holds under its id: fewer than n when it
+// answered a duplicate holding fewer (the twin of settleLate, sent before
+// this run), n otherwise (more: a batch this one is the first half of,
+// cut by a sidecar before settleLate, holds all of its records).
+func (e *Emitter) heldPrefix(n int) int {
+	if e.dupRecords >= 0 {
+		return min(e.dupRecords, n)
+	}
+	return n
+}
+
 // splitSpooled cuts spooled batch f (its bytes data) in two spooled
 // batches (splitBatch) and removes it. It reports whether it did; when it
-// did not, f stays as it was.
+// did not, f stays as it was. held is -1 for a batch the collector does
+// not hold (a 408): the first half keeps f's id and sequence. Otherwise
+// the collector holds f's first held records under f's id (settleLate):
+// they count replayed, and the rest is cut in two under new ids (written
+// whole under one when it is one record).
 //
 // A batch an earlier run spooled has its second half named by this run's
 // prefix and next sequence, its records keeping their resource (pod,
@@ -283,21 +399,32 @@ func onlyAttr(res []byte, key string) (string, bool) {
 // under the earlier run's prefix with one of this run's sequences would
 // read as every batch between them lost; under this run's it fills this
 // run's next sequence, and the first half keeps the earlier run's.
-func (e *Emitter) splitSpooled(f spoolFile, data []byte) bool {
-	seq2 := e.seq.Add(1) - 1
-	first, second, n1, n2, err := splitBatch(data, e.idPrefix+"-"+strconv.FormatUint(seq2, 10))
-	if err != nil {
+func (e *Emitter) splitSpooled(f spoolFile, data []byte, held int) bool {
+	p, err := parseBatch(data)
+	if err != nil || held < 0 && len(p.recs) < 2 || held >= len(p.recs) {
 		return false
 	}
-	ws := []spoolWrite{
-		{f: spoolFile{name: spoolName(f.seq, n1), seq: f.seq, records: n1, size: int64(len(first)), ours: true}, data: first},
-		{f: spoolFile{name: spoolName(seq2, n2), seq: seq2, records: n2, size: int64(len(second)), ours: true}, data: second},
+	var ws []spoolWrite
+	size := 0
+	for i, recs := range halves(p.recs[max(held, 0):]) {
+		seq, id := f.seq, p.id
+		if i > 0 || held >= 0 {
+			seq = e.seq.Add(1) - 1
+			id = e.idPrefix + "-" + strconv.FormatUint(seq, 10)
+		}
+		b := joinBatch(p.attrs, id, p.scopeHead, recs)
+		size += len(b)
+		ws = append(ws, spoolWrite{f: spoolFile{name: spoolName(seq, len(recs)), seq: seq, records: len(recs), size: int64(len(b)), ours: true}, data: b})
 	}
 	// Over the limit if need be: f's room comes back at once, and the
 	// halves take only one envelope more than it.
-	e.sp.reserveOver(len(first) + len(second))
+	e.sp.reserveOver(size)
 	e.sp.write(ws)
-	if ws[0].err != nil || ws[1].err != nil {
+	var errs []error
+	for _, w := range ws {
+		errs = append(errs, w.err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		for _, w := range ws {
 			if w.err != nil {
 				e.sp.unreserve(len(w.data))
@@ -305,25 +432,49 @@ func (e *Emitter) splitSpooled(f spoolFile, data []byte) bool {
 				e.removeSpooled(w.f)
 			}
 		}
-		e.alarm.failed(FailSpool, "cannot split a batch too slow for the link to the collector: "+errors.Join(ws[0].err, ws[1].err).Error())
+		e.alarm.failed(FailSpool, "cannot split a batch too slow for the link to the collector: "+err.Error())
 		return false
 	}
 	e.removeSpooled(f)
-	e.splits.Add(1)
+	e.replayed.Add(uint64(max(held, 0)))
+	if len(ws) > 1 {
+		e.splits.Add(1)
+	}
 	return true
+}
+
+// halves is recs cut in two, or recs alone when it is one record.
+func halves(recs [][]byte) [][][]byte {
+	if len(recs) < 2 {
+		return [][][]byte{recs}
+	}
+	return [][][]byte{recs[:len(recs)/2], recs[len(recs)/2:]}
 }
 
 // splitHeld cuts held batch ob (in memory, Strict mode, the spool full)
 // in two, ob keeping the first half. It returns the second, nil when ob
-// cannot be cut.
-func (e *Emitter) splitHeld(ob *outBatch) *outBatch {
-	seq2 := e.seq.Add(1) - 1
-	first, second, n1, n2, err := splitBatch(ob.data, e.idPrefix+"-"+strconv.FormatUint(seq2, 10))
-	if err != nil {
+// was not cut. held is as splitSpooled's: the first held records count
+// delivered, the rest cut under new ids (ob only renamed when it is one
+// record).
+func (e *Emitter) splitHeld(ob *outBatch, held int) *outBatch {
+	p, err := parseBatch(ob.data)
+	if err != nil || held < 0 && len(p.recs) < 2 || held >= len(p.recs) {
+		return nil
+	}
+	var out []*outBatch
+	for i, recs := range halves(p.recs[max(held, 0):]) {
+		seq, id := ob.seq, p.id
+		if i > 0 || held >= 0 {
+			seq = e.seq.Add(1) - 1
+			id = e.idPrefix + "-" + strconv.FormatUint(seq, 10)
+		}
+		out = append(out, &outBatch{seq: seq, n: len(recs), data: joinBatch(p.attrs, id, p.scopeHead, recs)})
+	}
+	e.delivered.Add(uint64(max(held, 0)))
+	ob.seq, ob.n, ob.data = out[0].seq, out[0].n, out[0].data
+	if len(out) == 1 {
 		return nil
 	}
 	e.splits.Add(1)
-	rest := &outBatch{seq: seq2, n: n2, data: second}
-	ob.n, ob.data = n1, first
-	return rest
+	return out[1]
 }

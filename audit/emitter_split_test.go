@@ -322,3 +322,45 @@ func TestEmitterBatchCapProbeCarriedResetsTheWait(t *testing.T) {
 		t.Errorf("a batch of the cap's size %d delivered BatchCapProbe after a probe the link carried: cap %d, want %d (wait before the next raise %v)", 2*c, got, 4*c, w)
 	}
 }
+
+// Finding (review98): while a raise of the cap was being tried, any batch
+// too slow for the link doubled the wait before the next raise, as if the
+// raise had failed: a batch no larger than the cap before the raise
+// (spooled earlier, or flushed part full) does not try the raise, and its
+// timeout says the link narrowed, not that the raise was too much. A few
+// such during probes had the wait at its 10-minute bound with no raise
+// ever refused. Such a batch lowers the cap and ends the probe, the wait
+// unchanged.
+func TestEmitterBatchCapSmallBatchSlowWhileProbingKeepsTheWait(t *testing.T) {
+	t.Parallel()
+	addr, _, _ := slowLinkCollector(t)
+	const c = 4 // the cap before the raise
+	var limit atomic.Int64
+	limit.Store(1 << 30)
+	cfg := FastConfig("http://"+narrowLinkOf(t, addr, &limit), t.TempDir())
+	cfg.Token, cfg.FlushInterval, cfg.BatchCapProbe = testToken, time.Hour, 50*time.Millisecond
+	e, err := NewEmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	post := func(n int, want string) {
+		t.Helper()
+		if got := e.PostBatch(n); got != want {
+			t.Fatalf("a batch of %d records (%d bytes, link limit %d bytes): %s, want %s", n, BatchLen(n), limit.Load(), got, want)
+		}
+	}
+	for round := range 4 {
+		e.SetBatchCap(c, time.Now().Add(-time.Hour)) // the wait before the next raise has passed
+		post(c, "ok")                                // the raise: the cap is 2c
+		if got := e.Stats().BatchCap; got != 2*c {
+			t.Fatalf("round %d: cap %d after a batch of the cap's size, want the raise to %d", round, got, 2*c)
+		}
+		limit.Store(int64(BatchLen(1))) // the link narrows below the old cap
+		post(c, "slow")                 // not a batch of the raise
+		limit.Store(1 << 30)
+		if w, _ := e.CapWait(); w != cfg.BatchCapProbe {
+			t.Fatalf("round %d: a batch of %d records (no more than the cap of %d before the raise) too slow for the link: the wait before the next raise is %v, want BatchCapProbe (%v) kept", round, c, c, w, cfg.BatchCapProbe)
+		}
+	}
+}

@@ -82,3 +82,20 @@ func (e *Emitter) SetBatchCap(c int, set time.Time) { e.batchCap.Store(int64(c))
 
 // CapWait is the wait before the cap is raised again, and when it last changed.
 func (e *Emitter) CapWait() (time.Duration, time.Time) { return e.capWait, e.capSet }
+
+// WithPostTimeout is cfg with each delivery attempt bounded by d instead
+// of postTimeout (10 s).
+func WithPostTimeout(cfg EmitterConfig, d time.Duration) EmitterConfig {
+	cfg.postTimeout = d
+	return cfg
+}
+
+// Twin is spooled batch data's twin (its id, its first record), as
+// settleLate sends it.
+func Twin(t *testing.T, data []byte) []byte {
+	p, err := parseBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:1])
+}

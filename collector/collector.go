@@ -348,7 +348,16 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("batch %q of sender %s is older than the %d batches of its instance the collector tells apart; it was not stored", b.ID, sender, dedupWindow))
 		return
 	}
-	if err != nil && !errors.Is(err, ErrDuplicateBatch) {
+	if dup := (*DuplicateBatchError)(nil); errors.As(err, &dup) {
+		// A sidecar whose attempt timed out asks, with the batch's first
+		// record under the same id, how many of its records are stored
+		// (audit: settleLate).
+		held := "unknown"
+		if dup.Records >= 0 {
+			held = strconv.Itoa(dup.Records)
+		}
+		w.Header().Set(audit.HeaderDuplicate, held)
+	} else if err != nil {
 		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return

@@ -48,6 +48,9 @@ const (
 	// forgottenWindow is how many sequences up to a forgotten instance's
 	// mark are remembered exactly (bits of forgottenIDs).
 	forgottenWindow = 64
+	// dedupCounts is how many of an instance's last batches stored have
+	// their number of records remembered (instanceIDs.recent).
+	dedupCounts = 8
 
 	// DefaultMaxCertSenders is StoreConfig.MaxCertSenders when 0.
 	DefaultMaxCertSenders = 4096
@@ -189,11 +192,20 @@ type senderIDs struct {
 }
 
 // instanceIDs are the sequence numbers of one sender's instance stored:
-// high is the newest; bit i of win is high-i.
+// high is the newest; bit i of win is high-i. recent are the records
+// counts of its last dedupCounts batches stored, for a duplicate's answer.
 type instanceIDs struct {
 	instance string
 	high     uint64
 	win      [dedupWindow / 64]uint64
+	recent   [dedupCounts]seqCount
+	next     int // the slot of recent written next
+}
+
+// seqCount is a stored batch's sequence and number of records.
+type seqCount struct {
+	seq     uint64
+	records int32
 }
 
 // SplitBatchID splits a sidecar's batch id into its instance and its
@@ -249,8 +261,27 @@ func (d *dedup) check(sender, id string) (dup bool, err error) {
 	return in.has(in.high - seq), nil
 }
 
-// add remembers id of sender as stored at now.
-func (d *dedup) add(sender, id string, now time.Time) {
+// records is the number of records stored under id of sender, which
+// check found stored; ok is false when that is no longer known (not one
+// of its instance's last dedupCounts batches stored since the store
+// opened, its instance forgotten, or an id without a sequence).
+func (d *dedup) records(sender, id string) (n int, ok bool) {
+	inst, seq, isSeq := splitBatchID(id)
+	s := d.senders[sender]
+	if !isSeq || s == nil || s.instances[inst] == nil {
+		return 0, false
+	}
+	for _, r := range s.instances[inst].Value.(*instanceIDs).recent {
+		if r.seq == seq && r.records >= 0 {
+			return int(r.records), true
+		}
+	}
+	return 0, false
+}
+
+// add remembers id of sender as stored at now, with records records (-1:
+// not known, as when the store opens).
+func (d *dedup) add(sender, id string, records int, now time.Time) {
 	if d.senders == nil {
 		d.senders = map[string]*senderIDs{}
 	}
@@ -274,7 +305,12 @@ func (d *dedup) add(sender, id string, now time.Time) {
 	if d.addForgotten(sender, inst, seq) {
 		return
 	}
-	s.instance(inst, func(in *instanceIDs) { d.forget(sender, in) }).add(seq)
+	in := s.instance(inst, func(in *instanceIDs) { d.forget(sender, in) })
+	in.add(seq)
+	if records >= 0 {
+		in.recent[in.next] = seqCount{seq: seq, records: int32(min(records, 1<<30))}
+		in.next = (in.next + 1) % dedupCounts
+	}
 }
 
 // addForgotten marks seq of a forgotten instance stored, and reports

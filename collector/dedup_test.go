@@ -126,7 +126,7 @@ func TestDedupBoundedAndExact(t *testing.T) {
 			t.Fatalf("%s: duplicate %v, want %v", id, dup, all[id])
 		}
 		if !dup {
-			d.add("token:a", id, time.Time{})
+			d.add("token:a", id, 1, time.Time{})
 			all[id] = true
 			high = max(high, seq)
 		}
@@ -135,8 +135,8 @@ func TestDedupBoundedAndExact(t *testing.T) {
 		t.Errorf("a batch at the window's floor was not refused")
 	}
 	for i := range 3 * dedupInstances {
-		d.add("token:a", "pod"+strconv.Itoa(i)+"-1", time.Time{})
-		d.add("token:a", "sha256:"+strconv.Itoa(i), time.Time{})
+		d.add("token:a", "pod"+strconv.Itoa(i)+"-1", 1, time.Time{})
+		d.add("token:a", "sha256:"+strconv.Itoa(i), 1, time.Time{})
 	}
 	s := d.senders["token:a"]
 	if len(s.instances) != dedupInstances || s.lru.Len() != dedupInstances || len(s.others) > dedupOthers || len(s.ring) > dedupOthers {

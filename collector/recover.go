@@ -163,7 +163,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
-		s.seen.add(h.Sender, h.BatchID, h.Time)
+		s.seen.add(h.Sender, h.BatchID, -1, h.Time)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
 	}

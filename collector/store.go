@@ -258,6 +258,20 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 // is already stored; the caller acknowledges it as delivered.
 var ErrDuplicateBatch = errors.New("collector: duplicate batch")
 
+// DuplicateBatchError is AppendBatch's error for a batch id already
+// stored (errors.Is ErrDuplicateBatch). Records is the number of records
+// stored under that id, -1 when the store no longer knows (dedup.records).
+type DuplicateBatchError struct {
+	ID, Sender string
+	Records    int
+}
+
+func (e *DuplicateBatchError) Error() string {
+	return fmt.Sprintf("%v: %q from %q", ErrDuplicateBatch, e.ID, e.Sender)
+}
+
+func (e *DuplicateBatchError) Unwrap() error { return ErrDuplicateBatch }
+
 // AppendBatch stores b durably. A batch whose id is already stored is not
 // stored again and yields ErrDuplicateBatch; one whose entry would pass
 // MaxEntryBytes is not stored and yields ErrBatchTooLarge.
@@ -309,7 +323,11 @@ func (s *Store) appendBatch(b *Batch) error {
 	}
 	if dup {
 		s.stats.Duplicates++
-		return fmt.Errorf("%w: %q from %q", ErrDuplicateBatch, b.ID, b.Sender)
+		n, known := s.seen.records(b.Sender, b.ID)
+		if !known {
+			n = -1
+		}
+		return &DuplicateBatchError{ID: b.ID, Sender: b.Sender, Records: n}
 	}
 	// The records are encoded before detection sees them, so that a batch
 	// too large for one entry is refused before it counts, with room kept
@@ -346,7 +364,7 @@ func (s *Store) appendBatch(b *Batch) error {
 	if err != nil {
 		return err
 	}
-	s.seen.add(b.Sender, b.ID, s.cfg.Now())
+	s.seen.add(b.Sender, b.ID, len(b.Records), s.cfg.Now())
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
 	s.stats.Events += uint64(len(derived))
