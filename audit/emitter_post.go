@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -58,12 +59,24 @@ func urlProblem(err error) string {
 // set, else basic authentication from the URL's user information, as
 // net/http does.
 func newPoster(rawURL, token string, tlsCfg *tls.Config, timeout time.Duration) (*poster, error) {
+	if !strings.Contains(rawURL, "://") {
+		// "127.0.0.1:4318" failed with url's "first path segment in URL
+		// cannot contain colon", and "user:pw@host:4318" parsed with the
+		// scheme "user", its password then quoted in the error
+		// (TestCollectorURLNamesTheMistake).
+		return nil, fmt.Errorf("audit: the collector URL (not shown: it may hold a password) needs http:// or https:// before the host: http://HOST:PORT")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("audit: cannot parse the collector URL (not shown: it may hold a password): %s", urlProblem(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("audit: collector URL %q needs http:// or https:// and a host", u.Redacted())
+	}
+	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/v1/logs") {
+		// Batches went to /v1/logs/v1/logs: a 404 each, spooled and
+		// counted unavailable until someone looked.
+		return nil, fmt.Errorf("audit: collector URL %q ends in /v1/logs: give the collector's base URL (batches go to it + /v1/logs)", u.Redacted())
 	}
 	isTLS := u.Scheme == "https"
 	p := &poster{timeout: timeout, hc: &fasthttp.HostClient{
