@@ -123,6 +123,14 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if err := c.etcd.checkFiles(); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
+	if f := c.head.file; f != "" {
+		// A directory not there (a typo, a mount missing) started the
+		// collector, which logged the failure every round and never wrote
+		// the anchor asked for (TestCollectorPublishHeadDirectoryChecked).
+		if d, err := os.Stat(filepath.Dir(f)); err != nil || !d.IsDir() {
+			return c, usagef(os.Stderr, fs.Name(), "--publish-head %s: directory %s does not exist (the head file is written there; create it or mount it first)", f, filepath.Dir(f)), false
+		}
+	}
 	return c, 0, true
 }
 
