@@ -88,7 +88,7 @@ func auditQuery(args []string) int {
 	} else if empty {
 		fmt.Fprintf(os.Stderr, "portcullis audit query: the store in %q is empty\n", *dir)
 	}
-	pub, opts, err := k.options()
+	pub, opts, err := k.options(*dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
@@ -119,7 +119,7 @@ func auditVerify(args []string) int {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
 	}
-	opts, err := a.options(pub)
+	opts, err := a.options(*dir, pub)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
