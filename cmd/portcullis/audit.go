@@ -151,6 +151,9 @@ func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 	fmt.Fprintf(w, "%s: %d segments (%d expired by retention), %d batches, %d records, %d events, first %s, last %s, %d unsigned entries after the signed head, %d recorded breaks\n",
 		status, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events,
 		fmtTime(rep.First), fmtTime(rep.Last), rep.Unsigned, rep.Breaks)
+	if rep.KeyRotations > 0 {
+		fmt.Fprintf(w, "signing key rotated %d time(s) through rotation entries, each signed by the key before it and the key after; every segment checked against the key that signed it\n", rep.KeyRotations)
+	}
 	if rep.HeadHash != "" {
 		fmt.Fprintf(w, "signed head: seq %d, hash %s (keep it; a later audit verify --expect-head %s finds a rollback)\n",
 			rep.HeadSeq, rep.HeadHash, rep.HeadHash)
