@@ -200,7 +200,10 @@ func readCopies(dir string) (map[uint64]*rotation, error) {
 		return nil, fmt.Errorf("collector: cannot read %s: %w", rotationsFile, err)
 	}
 	out := map[uint64]*rotation{}
-	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
 		rot, why := checkRotationLine(line)
 		if why != "" {
 			return nil, fmt.Errorf("collector: a key rotation in %s does not verify: %s", rotationsFile, why)
@@ -320,9 +323,9 @@ func readRotation(dir string, n uint64) (*rotation, error) {
 	defer f.Close()
 	br := bufio.NewReader(f)
 	line, err := br.ReadSlice('\n')
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) || !isKind(bytes.TrimSuffix(line, []byte("\n")), KindKeyRotation) {
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) || !bytes.Contains(line, []byte(kindField+KindKeyRotation+`"`)) {
 		// An empty segment, a line too long for a rotation (which is
-		// small) or any other kind: no rotation here.
+		// small), junk or any other kind: no rotation here.
 		return nil, nil
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
@@ -441,7 +444,7 @@ func (s *Store) keepRotationsLocked() error {
 // SigningKey (returned: the key to rotate to). Any other key is refused:
 // an older key of the store would sign past a rotation away from it.
 func (s *Store) openKeys() (ed25519.PrivateKey, error) {
-	segs, _, err := listSegments(s.dir)
+	segs, digests, err := listSegments(s.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +473,7 @@ func (s *Store) openKeys() (ed25519.PrivateKey, error) {
 		return next, nil
 	}
 	switch {
-	case prev != nil && len(r.keys) == 1 && (len(segs) == 0 || headSignedBy(s.dir, cur)):
+	case prev != nil && len(r.keys) == 1 && (len(segs)+len(digests) == 0 || headSignedBy(s.dir, cur)):
 		// Never rotated, and empty or signed by the new key already: no
 		// rotation to write.
 		s.keys = ringOf(cur)
@@ -485,7 +488,7 @@ func (s *Store) openKeys() (ed25519.PrivateKey, error) {
 	case prev != nil && r.last().Equal(prev):
 		return rotate()
 	case r.has(cur):
-		return nil, fmt.Errorf("collector: store %q: this signing key was rotated out of the store at segment %d: start the collector with the store's newest key", s.dir, r.from[len(r.keys)-1])
+		return nil, fmt.Errorf("collector: store %q: this signing key was rotated out of the store (its newest key signs from segment %d on): start the collector with the store's newest key", s.dir, r.from[len(r.keys)-1])
 	}
 	return nil, fmt.Errorf("collector: store %q: its newest signing key (since segment %d) is neither the signing key nor the previous one", s.dir, r.from[len(r.keys)-1])
 }
