@@ -283,3 +283,28 @@ func TestKeyRingOpensHeadWithTheKeyAtItsSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestJunkFirstLineIsNoRotation: a segment whose first line is junk (no
+// kind at all) is verify's to report, as before rotations: it is no key
+// rotation to check, and the collector still starts on the store.
+func TestJunkFirstLineIsNoRotation(t *testing.T) {
+	t.Parallel()
+	key := newTestKey(t)
+	dir := t.TempDir()
+	st := openTestStore(t, dir, key, StoreConfig{}, 0, 2)
+	if err := st.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	appendBatches(t, st, 2, 1)
+	st.Close()
+	writeSeg(t, dir, 1, append([][]byte{[]byte("junk\n")}, segLines(t, dir, 1)...))
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatalf("OpenStore of a store with a junk line = %v", err)
+	}
+	st.Close()
+	rep, err := Verify(dir, pubOf(key))
+	if err != nil || rep.OK() || rep.KeyRotations != 0 {
+		t.Errorf("verify: %v, problems %v; want the junk reported and no rotation", err, problems(rep))
+	}
+}
