@@ -142,7 +142,7 @@ func (s *Store) checkAnchor(ctx context.Context, a HeadAnchor) ([]byte, error) {
 // hash (or, with expiredHeld, one retention deleted), else an
 // *AnchorError saying why not.
 func (s *Store) holdsHead(where string, doc []byte, expiredHeld bool) error {
-	p, err := OpenHead(doc, s.pub())
+	p, err := (&KeyRing{s.keys}).OpenHead(doc)
 	if err != nil {
 		return &AnchorError{Where: where, Reason: fmt.Sprintf("does not verify with this collector's signing key (%v)", err)}
 	}

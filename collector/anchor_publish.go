@@ -135,7 +135,7 @@ func (s *Store) movedBack(where string, last, cur []byte) bool {
 // is held.
 func (s *Store) refuseLocked(a HeadAnchor, st *anchorState, head, cur []byte) error {
 	what := "of another chain: it does not verify with this collector's signing key (another deployment's collector)"
-	if _, err := OpenHead(cur, s.pub()); err == nil {
+	if _, err := (&KeyRing{s.keys}).OpenHead(cur); err == nil {
 		what = "of another chain, signed with this collector's key: a copy of this collector (or of its store) runs elsewhere"
 		if s.holdsHead(a.Where(), cur, false) == nil {
 			what = "of this store's own chain, newer than this collector wrote there: that cannot be with one collector per store, so a copy of this collector with this store's chain runs elsewhere"

@@ -27,11 +27,15 @@ func FirstStored(dir string, pub ed25519.PublicKey) (t time.Time, ok bool, err e
 	if err != nil {
 		return time.Time{}, false, err
 	}
+	keys, err := ringFor(dir, segs, pub)
+	if err != nil {
+		return time.Time{}, false, err
+	}
 	switch {
 	case len(digests) > 0 && (len(segs) == 0 || digests[0] <= segs[0]):
-		return firstFromDigest(dir, digests[0], pub)
+		return firstFromDigest(dir, digests[0], keys.key(digests[0]))
 	case len(segs) > 0:
-		return firstFromLine(dir, segs[0], pub)
+		return firstFromLine(dir, segs[0], keys.key(segs[0]))
 	}
 	return time.Time{}, false, nil
 }

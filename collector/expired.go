@@ -30,6 +30,10 @@ func DeletedSegments(dir string, pub ed25519.PublicKey) ([]DeletedSegment, error
 	if err != nil {
 		return nil, err
 	}
+	keys, err := ringFor(dir, segs, pub)
+	if err != nil {
+		return nil, err
+	}
 	present := make(map[uint64]bool, len(segs))
 	for _, n := range segs {
 		present[n] = true
@@ -39,7 +43,7 @@ func DeletedSegments(dir string, pub ed25519.PublicKey) ([]DeletedSegment, error
 		if present[n] {
 			continue
 		}
-		out = append(out, deletedSegment(dir, n, pub))
+		out = append(out, deletedSegment(dir, n, keys.key(n)))
 	}
 	return out, nil
 }

@@ -99,9 +99,10 @@ type passScan struct {
 	reuse bodyBuffers
 	err   error // the first error; it ends the pass
 
-	n     uint64 // the segment being read
-	limit int    // its trusted lines (trustedLimit), -1 for all
-	last  bool   // whether it is the newest segment file
+	keys  *keyRing // the store's keys, as the verifier read them
+	n     uint64   // the segment being read
+	limit int      // its trusted lines (trustedLimit), -1 for all
+	last  bool     // whether it is the newest segment file
 
 	cur lineEntry // the line being read, for a pass that does not verify
 }
@@ -165,11 +166,11 @@ func (s *passScan) decodeLine(i int, line []byte, le *lineEntry) {
 // segment (TestOlderHeadHidesNoSignedEntry). Only the unsigned tail,
 // which anyone who can write the store can append, stays hidden.
 func (s *passScan) signed(l *entryLine) bool {
-	if s.p.VerifyKey == nil {
+	if s.p.VerifyKey == nil || s.keys == nil {
 		return false
 	}
 	h, ok := parseHash(l.Hash)
-	return ok && l.signedBy(s.p.VerifyKey, h)
+	return ok && l.signedBy(s.keys.at(s.n), h)
 }
 
 // decode decodes a body into le.body.

@@ -88,7 +88,7 @@ func (s *Store) loadLastDigest(n uint64) error {
 		return fmt.Errorf("collector: cannot read digest %q: %w", digestName(n), err)
 	}
 	var d segmentDigest
-	sig, err := openDoc(data, s.pub(), domainDigest, &d)
+	sig, err := openDoc(data, s.keys.at(n), domainDigest, &d)
 	if err != nil {
 		return fmt.Errorf("collector: digest %q does not verify with the signing key: %w", digestName(n), err)
 	}
@@ -98,7 +98,8 @@ func (s *Store) loadLastDigest(n uint64) error {
 	return nil
 }
 
-func (s *Store) pub() ed25519.PublicKey { return s.cfg.SigningKey.Public().(ed25519.PublicKey) }
+// pub is the key the store signs with now.
+func (s *Store) pub() ed25519.PublicKey { return s.keys.last() }
 
 // collectBatchIDs records the batch ids of closed segment n, up to the last
 // trusted entry when it was sealed over a break. They are taken only from
@@ -180,7 +181,7 @@ func (s *Store) readDigest(n uint64) (*segmentDigest, string, error) {
 		return nil, "", err
 	}
 	d := new(segmentDigest)
-	sig, err := openDoc(data, s.pub(), domainDigest, d)
+	sig, err := openDoc(data, s.keys.at(n), domainDigest, d)
 	return d, sig, err
 }
 
@@ -206,7 +207,7 @@ type openWalk struct {
 // KindBreak.
 func (s *Store) recoverOpen(n uint64) error {
 	path := filepath.Join(s.dir, segName(n))
-	w, err := s.walkOpen(path)
+	w, err := s.walkOpen(path, n)
 	if err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ func (s *Store) recoverOpen(n uint64) error {
 }
 
 // walkOpen reads the open segment, checking the chain from s.prev/s.seq.
-func (s *Store) walkOpen(path string) (*openWalk, error) {
+func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 	head, headErr := s.readHead()
 	w := &openWalk{seq: s.seq, hash: s.prev}
 	seq, prev := s.seq, s.prev
@@ -252,7 +253,7 @@ func (s *Store) walkOpen(path string) (*openWalk, error) {
 		if w.brk != "" {
 			continue
 		}
-		h, hash, signed, why := checkLink(line[:len(line)-1], seq, prev, s.pub())
+		h, hash, signed, why := checkLink(line[:len(line)-1], seq, prev, s.keys.at(n))
 		if why != "" {
 			w.brk = fmt.Sprintf("entry %d: %s", w.entries-1, why)
 			continue
@@ -329,7 +330,7 @@ func (s *Store) readHead() (*storeHead, error) {
 		return nil, err
 	}
 	h := new(storeHead)
-	if _, err := openDoc(data, s.pub(), domainHead, h); err != nil {
+	if _, err := s.keys.openHead(data, h); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -557,7 +558,7 @@ func (s *Store) findEntry(n, seq uint64, prev [32]byte, want uint64, limit int) 
 		if limit >= 0 && i >= limit {
 			return io.EOF
 		}
-		h, hash, _, why := checkLink(line, seq, prev, s.pub())
+		h, hash, _, why := checkLink(line, seq, prev, s.keys.at(n))
 		if why != "" {
 			return fmt.Errorf("segment %d entry %d: %s", n, i, why)
 		}

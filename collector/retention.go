@@ -42,9 +42,8 @@ func (s *Store) expireLocked(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	pub := s.cfg.SigningKey.Public().(ed25519.PublicKey)
 	for _, n := range digests {
-		done, err := s.expireOneLocked(n, now, pub)
+		done, err := s.expireOneLocked(n, now, s.keys.at(n))
 		if err != nil || done {
 			return err
 		}

@@ -36,7 +36,11 @@ func ReadRetention(dir string, pub ed25519.PublicKey) (RetentionSetting, error) 
 	}
 	var h storeHead
 	if pub != nil {
-		if _, err := openDoc(data, pub, domainHead, &h); err != nil {
+		keys, err := LoadKeys(dir, pub)
+		if err != nil {
+			return RetentionSetting{}, err
+		}
+		if _, err := keys.r.openHead(data, &h); err != nil {
 			return RetentionSetting{}, fmt.Errorf("collector: head of store %q does not verify: %w", dir, err)
 		}
 	} else if err := unverifiedDoc(data, &h); err != nil {

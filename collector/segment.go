@@ -348,7 +348,11 @@ func ScanVerifiedEntries(dir string, pub ed25519.PublicKey, after uint64, hash [
 	if after == 0 {
 		h = nil
 	}
-	return scanEntriesWith(entryScanner{pub: pub, after: after, hash: h, fn: fn, found: h == nil,
+	keys, err := LoadKeys(dir, pub)
+	if err != nil {
+		return 0, err
+	}
+	return scanEntriesWith(entryScanner{keys: keys.r, after: after, hash: h, fn: fn, found: h == nil,
 		chainCursor: chainCursor{prevKnown: h == nil}}, dir)
 }
 
@@ -375,19 +379,19 @@ func scanEntriesWith(sc entryScanner, dir string) (int, error) {
 // when retention accounts for it (vanished), as verify does.
 func scanListed(sc entryScanner, dir string, segs, digests []uint64) (int, error) {
 	g := vanished{dir: dir}
-	if sc.pub == nil {
+	if sc.keys == nil {
 		sc.headSeq = unverifiedHeadSeq(dir)
 	} else {
 		// A scan that checks believes only what pub signed: a head or
 		// digest written by anyone else hid entries from it.
-		sc.headSeq = signedHeadSeq(dir, sc.pub)
-		sc.digests = signedDigests(dir, digests, sc.pub)
+		sc.headSeq = signedHeadSeq(dir, sc.keys)
+		sc.digests = signedDigests(dir, digests, sc.keys)
 	}
 	for _, n := range segs {
 		if sc.after > 0 && sc.lastSeq(dir, n) < sc.after {
 			continue // ends before the position: not read
 		}
-		if sc.pub != nil && n != sc.seg+1 {
+		if sc.keys != nil && n != sc.seg+1 {
 			sc.fromGone(n - 1)
 		}
 		seg := sc.seg
@@ -398,7 +402,7 @@ func scanListed(sc entryScanner, dir string, segs, digests []uint64) (int, error
 				sc.seg = seg // as if not listed: the next segment goes on from it gone (fromGone)
 				continue
 			}
-			if sc.pub == nil || !errors.Is(err, errLineTooLong) {
+			if sc.keys == nil || !errors.Is(err, errLineTooLong) {
 				return sc.lines, err
 			}
 			// As the verifier: the line fails its checks and the rest of
@@ -437,7 +441,7 @@ type entryScanner struct {
 	// pub, when set, has each entry checked on its own (check) against
 	// the entry before (chainCursor), as the verifier does, through the
 	// digests pub signed.
-	pub     ed25519.PublicKey
+	keys    *keyRing
 	digests map[uint64]*segmentDigest
 	chainCursor
 }
@@ -450,13 +454,13 @@ func (sc *entryScanner) check(l *entryLine, seq uint64) bool {
 		sc.lose()
 		return false
 	}
-	return sc.next(prev, stored, chainHash(prev, l.Body), seq).none() && l.signedBy(sc.pub, stored)
+	return sc.next(prev, stored, chainHash(prev, l.Body), seq).none() && l.signedBy(sc.keys.at(sc.seg), stored)
 }
 
 // lastSeq is the last seq of segment n by its digest, signed by pub for
 // a scan that checks (digestLastSeq).
 func (sc *entryScanner) lastSeq(dir string, n uint64) uint64 {
-	if sc.pub == nil {
+	if sc.keys == nil {
 		return digestLastSeq(dir, n)
 	}
 	if d := sc.digests[n]; d != nil && d.LastSeq > 0 {
@@ -468,7 +472,7 @@ func (sc *entryScanner) lastSeq(dir string, n uint64) uint64 {
 // trusted is how many lines of segment n belong to the chain (-1: all)
 // by its digest, signed by pub for a scan that checks (trustedLimit).
 func (sc *entryScanner) trusted(dir string, n uint64) int {
-	if sc.pub == nil {
+	if sc.keys == nil {
 		return trustedLimit(dir, n)
 	}
 	return trustedEntries(sc.digests[n])
@@ -501,7 +505,7 @@ func (sc *entryScanner) tooLong(i int) error {
 // failed gives fn line i of the current segment as an entry that failed
 // its checks, when entries are checked.
 func (sc *entryScanner) failed(i int) error {
-	if sc.pub == nil {
+	if sc.keys == nil {
 		return nil
 	}
 	sc.lose()
@@ -524,7 +528,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 		}
 		return nil
 	}
-	if sc.after > 0 && !(sc.found && sc.pub != nil) { // before the position (a scan that checks takes every line after it)
+	if sc.after > 0 && !(sc.found && sc.keys != nil) { // before the position (a scan that checks takes every line after it)
 		var h struct {
 			Seq uint64 `json:"seq"`
 		}
@@ -558,7 +562,7 @@ func (sc *entryScanner) line(i int, line []byte) error {
 		return nil
 	}
 	hash, _ := parseHash(l.Hash)
-	verified := sc.pub != nil && sc.check(&l, b.Seq)
+	verified := sc.keys != nil && sc.check(&l, b.Seq)
 	return sc.fn(&Entry{Segment: sc.seg, Index: i, Seq: b.Seq, Hash: hash, Kind: b.Kind, Time: b.Time, BatchID: b.BatchID,
 		Sender: b.Sender, Service: b.Service, Host: b.Host, Instance: b.Instance, Pod: b.Pod, BoundTenants: b.BoundTenants, Records: b.Records, Events: b.Events,
 		ExpiredSegment: b.Segment, ExpiredThrough: b.ExpiredThrough, Verified: verified})
@@ -577,23 +581,23 @@ func (sc *entryScanner) beyondHead(seq uint64) bool {
 // an older copy, which hid every entry after it in the newest segment:
 // TestOlderHeadHidesNoSignedEntry).
 func (sc *entryScanner) hidden(l *entryLine, seq uint64) bool {
-	if !sc.beyondHead(seq) || sc.pub == nil {
+	if !sc.beyondHead(seq) || sc.keys == nil {
 		return sc.beyondHead(seq)
 	}
 	h, ok := parseHash(l.Hash)
-	return !ok || !l.signedBy(sc.pub, h)
+	return !ok || !l.signedBy(sc.keys.at(sc.seg), h)
 }
 
 // signedDigests returns the digests of segments nums in dir that pub
 // signed, by segment; one that cannot be read or does not verify is left
 // out, as the verifier leaves it out (checkDigests).
-func signedDigests(dir string, nums []uint64, pub ed25519.PublicKey) map[uint64]*segmentDigest {
+func signedDigests(dir string, nums []uint64, keys *keyRing) map[uint64]*segmentDigest {
 	out := make(map[uint64]*segmentDigest, len(nums))
 	for _, n := range nums {
 		d := new(segmentDigest)
 		data, err := readRegular(filepath.Join(dir, digestName(n)), maxDocBytes)
 		if err == nil {
-			_, err = openDoc(data, pub, domainDigest, d)
+			_, err = openDoc(data, keys.at(n), domainDigest, d)
 		}
 		if err == nil {
 			out[n] = d
@@ -613,13 +617,13 @@ func trustedEntries(d *segmentDigest) int {
 }
 
 // signedHeadSeq is the seq of the head in dir when pub signed it, else 0.
-func signedHeadSeq(dir string, pub ed25519.PublicKey) uint64 {
+func signedHeadSeq(dir string, keys *keyRing) uint64 {
 	data, err := readRegular(filepath.Join(dir, headFile), maxDocBytes)
 	var h storeHead
 	if err != nil {
 		return 0
 	}
-	if _, err := openDoc(data, pub, domainHead, &h); err != nil {
+	if _, err := keys.openHead(data, &h); err != nil {
 		return 0
 	}
 	return h.Seq

@@ -20,12 +20,17 @@ import (
 
 // StoreConfig configures a Store.
 type StoreConfig struct {
-	SigningKey      ed25519.PrivateKey // signs segment digests and the head; required
-	SegmentMaxBytes int64              // rotate past this size; 0 means 64 MiB
-	SegmentMaxAge   time.Duration      // rotate a segment this old; 0 means 1h
-	Retention       time.Duration      // delete closed segments older than this; 0 keeps all
-	Now             func() time.Time   // clock; nil means time.Now
-	OnDeferred      func(error)        // called (under the store's lock) with failures retried later; may be nil
+	SigningKey ed25519.PrivateKey // signs segment digests and the head; required
+	// PreviousKey, when set, is the key the store was signed with until
+	// now: OpenStore opens the store with it and rotates it to SigningKey
+	// (KindKeyRotation). A store rotated to SigningKey already opens with
+	// SigningKey, the rotation not written again.
+	PreviousKey     ed25519.PrivateKey
+	SegmentMaxBytes int64            // rotate past this size; 0 means 64 MiB
+	SegmentMaxAge   time.Duration    // rotate a segment this old; 0 means 1h
+	Retention       time.Duration    // delete closed segments older than this; 0 keeps all
+	Now             func() time.Time // clock; nil means time.Now
+	OnDeferred      func(error)      // called (under the store's lock) with failures retried later; may be nil
 	// OnPlanted is called (under the store's lock) with what was found
 	// planted at one of the store's temporary names and how it was
 	// cleared away (clearPlanted); may be nil.
@@ -156,6 +161,11 @@ type Store struct {
 	dir  string
 	cfg  StoreConfig
 	lock *os.File // storeLock, held from OpenStore to Close
+	// keys are the store's signing keys by segment (keyring.go); the
+	// last is cfg.SigningKey's. rotatedNow is set when OpenStore wrote a
+	// key rotation.
+	keys       *keyRing
+	rotatedNow bool
 
 	mu         sync.Mutex // guards the following fields
 	seg        *os.File   // open segment, nil between rotation and the next append
@@ -243,6 +253,11 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		retained: make(map[uint64]struct{}),
 		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
 	s.probeEvery.Store(int64(DefaultProbeEvery))
+	next, err := s.openKeys()
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		lock.Close()
 		return nil, err
@@ -250,6 +265,20 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	if err := s.recordRetentionLocked(); err != nil {
 		lock.Close()
 		return nil, err
+	}
+	if err := s.keepRotationsLocked(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if next != nil {
+		s.mu.Lock()
+		err := s.rotateKeyLocked(next)
+		s.mu.Unlock()
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.rotatedNow = true
 	}
 	return s, nil
 }

@@ -92,6 +92,9 @@ type VerifyReport struct {
 	// for them: a problem unless VerifyOptions.AllowUnsignedTail covers them).
 	Unsigned int `json:"unsigned"`
 	Breaks   int `json:"breaks"` // breaks the collector recorded at restarts
+	// KeyRotations counts the rotations of the signing key the chain
+	// holds (KindKeyRotation), each verified against the key before it.
+	KeyRotations int `json:"key_rotations,omitempty"`
 	// HeadSeq and HeadHash name the newest entry the signed head vouches
 	// for; keep them (or publish them) to detect a later rollback.
 	HeadSeq  uint64    `json:"head_seq"`
@@ -116,7 +119,7 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // verifier walks the chain segment by segment.
 type verifier struct {
 	dir         string
-	pub         ed25519.PublicKey
+	keys        *keyRing // the store's keys by segment (keyring.go)
 	opts        VerifyOptions
 	rep         VerifyReport
 	digests     map[uint64]*segmentDigest
@@ -189,8 +192,18 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	v := &verifier{dir: dir, pub: pub, opts: opts, digests: map[uint64]*segmentDigest{}, sigs: map[uint64]string{},
+	v := &verifier{dir: dir, keys: ringOf(pub), opts: opts, digests: map[uint64]*segmentDigest{}, sigs: map[uint64]string{},
 		hashAt: map[uint64][32]byte{0: {}}, chainCursor: chainCursor{prevKnown: true}, expired: map[uint64]bool{}, scan: scan}
+	if r, err := loadRing(dir, segs, pub); err != nil {
+		// Every segment is then checked against pub alone, so nothing
+		// signed by a key the rotation names passes.
+		v.problem(0, -1, 0, ProblemBadSignature, "%v", err)
+	} else {
+		v.keys, v.rep.KeyRotations = r, len(r.keys)-1
+	}
+	if scan != nil {
+		scan.keys = v.keys
+	}
 	v.checkDigests(digests)
 	head, headErr := v.readHead()
 	v.head = head
@@ -330,7 +343,7 @@ func (v *verifier) checkDigests(digests []uint64) {
 			continue
 		}
 		d := new(segmentDigest)
-		sig, err := openDoc(data, v.pub, domainDigest, d)
+		sig, err := openDoc(data, v.keys.at(n), domainDigest, d)
 		if err != nil {
 			v.problem(n, -1, 0, ProblemBadSignature, "digest %s: %v", digestName(n), err)
 			continue
@@ -593,11 +606,11 @@ func (v *verifier) checkEntry(n uint64, i int, line []byte, got [32]byte, hashed
 	}
 	v.advance(stored, b.Seq)
 	v.keep(b.Seq, stored)
-	v.checkTailEntry(&l, stored, &b)
+	v.checkTailEntry(n, &l, stored, &b)
 	v.checkSignature(n, i, &l, stored, b.Seq)
 	v.count(n, i, &b)
 	return !f.unlinked && v.rep.entryProblems == problems &&
-		(v.scan == nil || !v.scan.p.MarkVerified || l.signedBy(v.pub, stored))
+		(v.scan == nil || !v.scan.p.MarkVerified || l.signedBy(v.keys.at(n), stored))
 }
 
 // decodeVerifyBody decodes what Verify counts of a line; a batch body the
@@ -655,6 +668,10 @@ func (v *verifier) count(n uint64, i int, b *verifyBody) {
 		v.rep.Events += len(b.Events)
 	case KindRetention:
 		v.checkRetention(n, i, b)
+	case KindKeyRotation:
+		if i != 0 || !v.keys.opens(n) {
+			v.problem(n, i, b.Seq, ProblemBadSignature, "a key rotation that does not open its segment, or that the store's keys do not hand over at: no key change is taken from it")
+		}
 	case KindBreak:
 		if d, ok := v.digests[b.Segment]; !ok || d.Break == "" {
 			// Not reported through a digest (the head named entries no
@@ -681,7 +698,7 @@ func (v *verifier) span(t time.Time) {
 func (v *verifier) checkRetention(n uint64, i int, b *verifyBody) {
 	d, ok := v.digests[b.Segment]
 	switch {
-	case !b.retentionFields.verify(v.pub, b.Segment, b.LastHash, b.Time):
+	case !b.retentionFields.verify(v.keys.at(n), b.Segment, b.LastHash, b.Time):
 		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d is not signed by the collector's key", b.Segment)
 	case !ok:
 		v.problem(n, i, b.Seq, ProblemBadRetention, "retention entry for segment %d, which has no valid signed digest", b.Segment)
@@ -756,7 +773,7 @@ func (v *verifier) readHead() (*storeHead, error) {
 		return nil, err
 	}
 	h := new(storeHead)
-	if _, err := openDoc(data, v.pub, domainHead, h); err != nil {
+	if _, err := v.keys.openHead(data, h); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -789,11 +806,11 @@ func (v *verifier) checkHead(h *storeHead, err error, any bool) {
 // checkTailEntry notes entries after the signed head: one the collector
 // signed itself (written just before a crash, the head not yet renamed) is
 // vouched for, with everything before it; others are the unsigned tail.
-func (v *verifier) checkTailEntry(l *entryLine, hash [32]byte, b *verifyBody) {
+func (v *verifier) checkTailEntry(n uint64, l *entryLine, hash [32]byte, b *verifyBody) {
 	if v.head == nil || b.Seq <= v.head.Seq {
 		return
 	}
-	if l.signedBy(v.pub, hash) {
+	if l.signedBy(v.keys.at(n), hash) {
 		v.lastSigned, v.signedAt, v.oldestTail, v.newestTail = b.Seq, b.Time, time.Time{}, time.Time{}
 		return
 	}
@@ -813,7 +830,7 @@ func (v *verifier) checkTailEntry(l *entryLine, hash [32]byte, b *verifyBody) {
 // file hash covers the signatures of a sealed segment, and entries past
 // the head are checkTailEntry's.
 func (v *verifier) checkSignature(n uint64, i int, l *entryLine, hash [32]byte, seq uint64) {
-	if _, sealed := v.digests[n]; sealed || v.head == nil || seq > v.head.Seq || l.signedBy(v.pub, hash) {
+	if _, sealed := v.digests[n]; sealed || v.head == nil || seq > v.head.Seq || l.signedBy(v.keys.at(n), hash) {
 		return
 	}
 	v.problem(n, i, seq, ProblemBadSignature, "entry carries no valid signature of the collector's key, which signs every entry it writes: its signature was removed or replaced")

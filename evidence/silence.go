@@ -608,14 +608,26 @@ func (b *builder) headTimes(h etcdadmin.MemberHistory) []etcdadmin.DatedRevision
 	seen := map[headKey]bool{}
 	var seq uint64
 	var at time.Time // the latest time of a head that dates
+	// Each head is checked against the key that signed the store at the
+	// entry it names: the key before a rotation for a head before it,
+	// the key after for one naming the rotation or after
+	// (collector.KindKeyRotation). A store whose rotations do not verify
+	// has its heads checked against the key given alone.
+	openHead := func(doc []byte) (*collector.PublishedHead, error) { return collector.OpenHead(doc, b.cfg.VerifyKey) }
+	keyNote := ""
+	if keys, err := collector.LoadKeys(b.cfg.DataDir, b.cfg.VerifyKey); err == nil {
+		openHead = keys.OpenHead
+	} else {
+		keyNote = fmt.Sprintf(" (the store's key rotations were not read: %v)", err)
+	}
 	for _, put := range h.Heads {
-		ph, err := collector.OpenHead(put.Doc, b.cfg.VerifyKey)
+		ph, err := openHead(put.Doc)
 		switch {
 		case err != nil:
-			// A head of a key the collector had before a
-			// rotation reads the same: the pack is given one key
-			// and no record of a rotation (docs/audit.md).
-			bad = append(bad, fmt.Sprintf("revision %d does not verify with the collector's key (forged, not a head, or signed with a key the collector had before its key was rotated, which the pack cannot check)", put.Revision))
+			// A head of a key the store's rotations do not name (a
+			// key swapped without a rotation, a new store) reads
+			// the same (docs/audit.md).
+			bad = append(bad, fmt.Sprintf("revision %d does not verify with the store's key at the entry it names (forged, not a head, or signed with a key the store holds no verified rotation from)%s", put.Revision, keyNote))
 			continue
 		case ph.Seq < seq:
 			bad = append(bad, fmt.Sprintf("revision %d names entry %d, before entry %d a head at a lower revision named (an older head put again)", put.Revision, ph.Seq, seq))

@@ -117,7 +117,7 @@ func alertsShow(args []string, stdout, stderr io.Writer) int {
 // k's key as incident report does (alert.LoadVerified): it returns the
 // report and the entries left out for failing their own checks.
 func loadAlerts(dir string, k *trailKey) ([]alert.Alert, *collector.VerifyReport, int, error) {
-	pub, opts, err := k.options()
+	pub, opts, err := k.options(dir)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -88,7 +88,7 @@ func auditQuery(args []string) int {
 	} else if empty {
 		fmt.Fprintf(os.Stderr, "portcullis audit query: the store in %q is empty\n", *dir)
 	}
-	pub, opts, err := k.options()
+	pub, opts, err := k.options(*dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit query:", err)
 		return 1
@@ -119,7 +119,7 @@ func auditVerify(args []string) int {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
 	}
-	opts, err := a.options(pub)
+	opts, err := a.options(*dir, pub)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "portcullis audit verify:", err)
 		return 1
@@ -151,6 +151,9 @@ func printVerifyReport(w io.Writer, rep *collector.VerifyReport, asJSON bool) {
 	fmt.Fprintf(w, "%s: %d segments (%d expired by retention), %d batches, %d records, %d events, first %s, last %s, %d unsigned entries after the signed head, %d recorded breaks\n",
 		status, rep.Segments, rep.Expired, rep.Batches, rep.Records, rep.Events,
 		fmtTime(rep.First), fmtTime(rep.Last), rep.Unsigned, rep.Breaks)
+	if rep.KeyRotations > 0 {
+		fmt.Fprintf(w, "signing key rotated %d time(s) through rotation entries, each signed by the key before it and the key after; every segment checked against the key that signed it\n", rep.KeyRotations)
+	}
 	if rep.HeadHash != "" {
 		fmt.Fprintf(w, "signed head: seq %d, hash %s (keep it; a later audit verify --expect-head %s finds a rollback)\n",
 			rep.HeadSeq, rep.HeadHash, rep.HeadHash)

@@ -60,9 +60,9 @@ func (a *anchorFlags) registerHeads(fs *flag.FlagSet) {
 
 // options reads the published heads and builds the verify options. With
 // --etcd, no head published there is an error.
-func (a *anchorFlags) options(pub ed25519.PublicKey) (collector.VerifyOptions, error) {
+func (a *anchorFlags) options(dir string, pub ed25519.PublicKey) (collector.VerifyOptions, error) {
 	opts := collector.VerifyOptions{AllowUnsignedTail: a.allowTail, AllowEmpty: a.allowEmpty, ExpectHead: a.expectHead}
-	heads, _, err := a.readHeads(pub, true)
+	heads, _, err := a.readHeads(dir, pub, true)
 	opts.Published, opts.OtherPublished = newestHead(heads)
 	return opts, err
 }
@@ -77,10 +77,18 @@ type publishedHead struct {
 // readHeads reads and opens the heads of --published-head and, with
 // --etcd, <prefix>/audit/head. With requireEtcd no head in etcd is an
 // error (audit verify); without it, it is returned in missing (evidence
-// pack, whose --etcd is also where the policy is read).
-func (a *anchorFlags) readHeads(pub ed25519.PublicKey, requireEtcd bool) (heads []publishedHead, missing []string, err error) {
+// pack, whose --etcd is also where the policy is read). A head is
+// checked against the key of the store in dir at the entry it names (the
+// key before a rotation for an entry before it); a store whose rotations
+// do not verify has its heads checked against pub alone (its verify
+// reports the rotation).
+func (a *anchorFlags) readHeads(dir string, pub ed25519.PublicKey, requireEtcd bool) (heads []publishedHead, missing []string, err error) {
+	openHead := func(doc []byte) (*collector.PublishedHead, error) { return collector.OpenHead(doc, pub) }
+	if keys, err := collector.LoadKeys(dir, pub); err == nil {
+		openHead = keys.OpenHead
+	}
 	open := func(from string, doc []byte) error {
-		h, err := collector.OpenHead(doc, pub)
+		h, err := openHead(doc)
 		if err != nil {
 			return fmt.Errorf("%s: %w", from, err)
 		}
@@ -151,7 +159,7 @@ func (k *trailKey) register(fs *flag.FlagSet, etcdAnchor bool) {
 
 // options loads the key and the heads; a nil key (no --public-key) means
 // nothing is verified.
-func (k *trailKey) options() (ed25519.PublicKey, collector.VerifyOptions, error) {
+func (k *trailKey) options(dir string) (ed25519.PublicKey, collector.VerifyOptions, error) {
 	if k.file == "" {
 		return nil, collector.VerifyOptions{}, nil
 	}
@@ -159,7 +167,7 @@ func (k *trailKey) options() (ed25519.PublicKey, collector.VerifyOptions, error)
 	if err != nil {
 		return nil, collector.VerifyOptions{}, err
 	}
-	opts, err := k.anchor.options(pub)
+	opts, err := k.anchor.options(dir, pub)
 	return pub, opts, err
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -28,6 +29,7 @@ import (
 
 type collectorFlags struct {
 	listen, data, retention, signingKey, tokenFile string
+	previousSigningKey                             string // the store's key until now: rotate it to --signing-key
 	alertmanagerTokenFile                          string // POST /v1/alertmanager's tokens
 	policyFile                                     string // detection rules (issue 14)
 	metricsListen                                  string
@@ -56,6 +58,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.data, "data", "", "data `directory` for segments")
 	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h, 1d12h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key `file` (from portcullis audit keygen)")
+	fs.StringVar(&c.previousSigningKey, "previous-signing-key", "", "Ed25519 private key `file` the store was signed with until now: rotate the store's key to --signing-key (a key rotation entry in the chain, signed by both; once written, the flag changes nothing)")
 	// --token put the senders' secret on the command line (ps, shell
 	// history): refused, as the sidecar takes its token from a file only.
 	tokenOnCommandLine := false
@@ -116,7 +119,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	if err := checkCollectorNumbers(c); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
-	if err := checkFlagFiles("signing-key", c.signingKey, "token-file", c.tokenFile, "alertmanager-token-file", c.alertmanagerTokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
+	if err := checkFlagFiles("signing-key", c.signingKey, "previous-signing-key", c.previousSigningKey, "token-file", c.tokenFile, "alertmanager-token-file", c.alertmanagerTokenFile, "tls-cert", c.tlsCert, "tls-key", c.tlsKey,
 		"client-ca", c.clientCA, "client-crl", c.clientCRL, "policy", c.policyFile, "publish-head", c.head.file); err != nil {
 		return c, usageError(os.Stderr, fs.Name(), err), false
 	}
@@ -194,6 +197,12 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var prevKey ed25519.PrivateKey
+	if c.previousSigningKey != "" {
+		if prevKey, err = collector.LoadPrivateKey(c.previousSigningKey); err != nil {
+			return err
+		}
+	}
 	tokens, err := readTokens(c.tokenFile)
 	if err != nil {
 		return err
@@ -209,7 +218,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	det := detection{key: key}
-	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, SegmentMaxBytes: c.segmentMaxBytes,
+	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, PreviousKey: prevKey, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, MaxCertSenders: c.maxCertSenders, SenderIdle: c.certSenderIdle, Retention: retention, Detection: det.hooks(),
 		OnDeferred: func(err error) {
 			log.Warn().Err(err).Msg("audit store step failed after the entry was stored; retrying on the next append")
@@ -229,6 +238,11 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 		return err
 	}
 	defer logClose(store, log, "audit store")
+	if now, seg := store.KeyRotated(); now {
+		log.Warn().Uint64("segment", seg).Msg("audit store signing key rotated: a key rotation entry signed by the previous key opens this segment, and the new key signs from it on; verify with either public key, and drop --previous-signing-key")
+	} else if c.previousSigningKey != "" {
+		log.Warn().Msg("--previous-signing-key given, but the store is signed by --signing-key already: no rotation written; drop the flag")
+	}
 	tlsCfg, crl, err := collectorTLS(c, log)
 	if err != nil {
 		return err

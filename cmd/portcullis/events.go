@@ -145,7 +145,7 @@ func readEvents(dir string, ef *etcdFlags, k *trailKey, filt eventFilter) ([]eve
 		if _, err := os.Stat(dir); err != nil {
 			return nil, nil, fmt.Errorf("cannot read the trail: %w", err)
 		}
-		pub, opts, err := k.options()
+		pub, opts, err := k.options(dir)
 		if err != nil {
 			return nil, nil, err
 		}

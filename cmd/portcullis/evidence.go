@@ -276,7 +276,7 @@ func (f *packFlags) readAnchor(cfg *evidence.Config) error {
 		return nil
 	}
 	f.anchor.etcd = f.etcd
-	heads, missing, err := f.anchor.readHeads(pub, false)
+	heads, missing, err := f.anchor.readHeads(cfg.DataDir, pub, false)
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func incidentAssess(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
-	pub, opts, err := k.options()
+	pub, opts, err := k.options(*dir)
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
@@ -193,7 +193,7 @@ func incidentReport(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}
-	pub, opts, err := k.options()
+	pub, opts, err := k.options(*dir)
 	if err != nil {
 		return exitOf(err, stderr, fs.Name())
 	}

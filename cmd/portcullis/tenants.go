@@ -33,7 +33,7 @@ func tenantsTop(args []string) int {
 	if err = errors.Join(err, checkTopFlags(*dir, *by, *format, *limit)); err != nil {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
-	pub, opts, err := k.options()
+	pub, opts, err := k.options(*dir)
 	var rep *collector.TenantReport
 	var vrep *collector.VerifyReport
 	if err == nil {
