@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -130,21 +132,27 @@ func AlertmanagerHandler(e *Engine, tokens []string) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
-			amFail(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			amFail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 			return
 		}
 		if !bearerOK(r, digests) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis-collector"`)
-			amFail(w, http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required")
+			amFail(w, r, http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxAlertmanagerBody+1))
-		if err != nil || len(body) > maxAlertmanagerBody {
-			amFail(w, http.StatusRequestEntityTooLarge, "payload_too_large", "at most 1 MiB")
+		switch {
+		case err != nil:
+			// A body that ended before its length was answered 413 "at
+			// most 1 MiB" (read100, TestAlertmanagerErrorShape).
+			amFail(w, r, http.StatusBadRequest, "bad_request", "the body ended before its end (cut short or too slow): "+err.Error())
+			return
+		case len(body) > maxAlertmanagerBody:
+			amFail(w, r, http.StatusRequestEntityTooLarge, "payload_too_large", "at most 1 MiB")
 			return
 		}
 		if _, err := e.Alertmanager(body, time.Now()); err != nil {
-			amFail(w, http.StatusBadRequest, "bad_request", err.Error())
+			amFail(w, r, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -165,9 +173,11 @@ func bearerOK(r *http.Request, digests [][32]byte) bool {
 	return found == 1
 }
 
-func amFail(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]string{"error": code, "message": msg})
-	w.Write(b)
+// amFail answers the collector's JSON error shape, its request_id the
+// caller's X-Request-ID when well formed, else am-N (it had none).
+func amFail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	collector.WriteError(w, r, status, code, msg, "am-"+strconv.FormatUint(amSeq.Add(1), 10))
 }
+
+// amSeq numbers the webhook's answers that carry no request id.
+var amSeq atomic.Uint64

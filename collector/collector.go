@@ -673,6 +673,17 @@ func (c *Collector) fail(w http.ResponseWriter, r *http.Request, reason, status 
 	if !wellFormedID(id) {
 		id = "col-" + strconv.FormatUint(c.reqSeq.Add(1), 10)
 	}
+	WriteError(w, r, status, code, msg, id)
+}
+
+// WriteError writes the JSON error shape every Portcullis component
+// answers with, for handlers served beside the intake (the Alertmanager
+// webhook): its request_id is the request's X-Request-ID when well formed,
+// else id.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, msg, id string) {
+	if rid := r.Header.Get("X-Request-ID"); wellFormedID(rid) {
+		id = rid
+	}
 	buf := appendStringField(make([]byte, 0, 128), `{"error":`, code)
 	buf = appendStringField(buf, `,"message":`, msg)
 	buf = appendStringField(buf, `,"request_id":`, id)
