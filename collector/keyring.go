@@ -323,9 +323,11 @@ func readRotation(dir string, n uint64) (*rotation, error) {
 	defer f.Close()
 	br := bufio.NewReader(f)
 	line, err := br.ReadSlice('\n')
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) || !bytes.Contains(line, []byte(kindField+KindKeyRotation+`"`)) {
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) || !bytes.Contains(line, []byte(kindField)) || !isKind(line, KindKeyRotation) {
 		// An empty segment, a line too long for a rotation (which is
-		// small), junk or any other kind: no rotation here.
+		// small), junk or any other kind: no rotation here. The body's
+		// kind is the line's first (isKind): a record's attribute named
+		// kind, which any sender may write, is not.
 		return nil, nil
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))

@@ -1,0 +1,39 @@
+package collector
+
+import (
+	"testing"
+)
+
+// TestSenderAttributeIsNoKeyRotation: a batch opening a segment whose
+// record carries an attribute "kind" of "key_rotation" (any OTLP client
+// may send one) is no key rotation: the collector starts on the store and
+// verify checks it whole. Before, readRotation took any first line holding
+// `,"kind":"key_rotation"` for a rotation, failed it as malformed, and the
+// store neither verified nor opened: a sender denied the audit trail.
+func TestSenderAttributeIsNoKeyRotation(t *testing.T) {
+	t.Parallel()
+	key := newTestKey(t)
+	dir := t.TempDir()
+	st := openTestStore(t, dir, key, StoreConfig{}, 0, 2)
+	if err := st.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	a := sampleRecord(9)
+	rec := Stored(&a)
+	rec.Attributes = map[string]string{"a": "b", "kind": "key_rotation"}
+	if err := st.AppendBatch(&Batch{ID: "lookalike", Records: []StoredRecord{rec}}); err != nil {
+		t.Fatal(err)
+	}
+	appendBatches(t, st, 3, 1)
+	st.Close()
+	if _, err := Verify(dir, pubOf(key)); err != nil {
+		t.Errorf("Verify of a store whose segment opens with a sender's key_rotation attribute = %v", err)
+	} else if rep, _ := Verify(dir, pubOf(key)); !rep.OK() || rep.KeyRotations != 0 {
+		t.Errorf("verify: problems %v, rotations %d; want ok, none", problems(rep), rep.KeyRotations)
+	}
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatalf("OpenStore of a store whose segment opens with a sender's key_rotation attribute = %v", err)
+	}
+	st.Close()
+}
