@@ -37,3 +37,36 @@ func TestSenderAttributeIsNoKeyRotation(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestOldKeyHeadPastRotationRefused: a head signed by the old key and
+// naming a segment before the rotation, but an entry at or past the
+// rotation's, is no head of the store: the old key signed nothing there.
+// Before, KeyRing.OpenHead chose the key by the head's segment alone, so
+// a leaked old key signed heads past the rotation that the evidence pack
+// took from etcd's history to date revisions with.
+func TestOldKeyHeadPastRotationRefused(t *testing.T) {
+	t.Parallel()
+	old, next := newTestKey(t), newTestKey(t)
+	dir := rotatedStore(t, old, next)
+	keys, err := LoadKeys(dir, pubOf(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := readRotation(dir, 2)
+	if err != nil || rot == nil {
+		t.Fatalf("readRotation(2) = %v, %v", rot, err)
+	}
+	rotSeq := rot.body.Seq
+	for _, tc := range []struct {
+		seq uint64
+		ok  bool
+	}{{rotSeq - 1, true}, {rotSeq, false}, {rotSeq + 100, false}} {
+		doc, _, err := signDoc(old, domainHead, storeHead{Segment: 1, Seq: tc.seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.OpenHead(doc); (err == nil) != tc.ok {
+			t.Errorf("old key's head of segment 1, seq %d (the rotation is seq %d): OpenHead = %v, want ok %v", tc.seq, rotSeq, err, tc.ok)
+		}
+	}
+}
