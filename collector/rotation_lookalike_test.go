@@ -1,7 +1,12 @@
 package collector
 
 import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestSenderAttributeIsNoKeyRotation: a batch opening a segment whose
@@ -69,4 +74,43 @@ func TestOldKeyHeadPastRotationRefused(t *testing.T) {
 			t.Errorf("old key's head of segment 1, seq %d (the rotation is seq %d): OpenHead = %v, want ok %v", tc.seq, rotSeq, err, tc.ok)
 		}
 	}
+}
+
+// TestSenderAttributeIsNoKeyRotationOverHTTP: the same, sent as any OTLP
+// client sends it, over loopback to a real collector.
+func TestSenderAttributeIsNoKeyRotationOverHTTP(t *testing.T) {
+	t.Parallel()
+	key := newTestKey(t)
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, key, StoreConfig{})
+	appendBatches(t, st, 0, 1)
+	if err := st.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"` + itoa(int(time.Now().UnixNano())) +
+		`","body":{"stringValue":"hello"},"attributes":[{"key":"a","value":{"stringValue":"b"}},{"key":"kind","value":{"stringValue":"key_rotation"}}]}]}]}]}`
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", strings.NewReader(body))
+	req.Header.Set("Content-Type", FormatJSON)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST = %d", resp.StatusCode)
+	}
+	srv.Close()
+	st.Close()
+	if data, _ := os.ReadFile(filepath.Join(dir, segName(2))); !strings.Contains(string(data), `,"kind":"key_rotation"`) {
+		t.Fatalf("segment 2 does not hold the attribute as rendered: %s", data)
+	}
+	if rep, err := Verify(dir, pubOf(key)); err != nil || !rep.OK() {
+		t.Errorf("verify: %v, problems %v; want ok", err, problems(rep))
+	}
+	st, err = OpenStore(dir, StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatalf("OpenStore after a sender's key_rotation attribute = %v", err)
+	}
+	st.Close()
 }
