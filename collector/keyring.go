@@ -62,12 +62,13 @@ func rotationMessage(prev [32]byte, seq uint64, old, next ed25519.PublicKey) []b
 type keyRing struct {
 	keys  []ed25519.PublicKey
 	from  []uint64
+	seqs  []uint64 // seqs[i]: the seq of the rotation to keys[i] (seqs[0] is 0)
 	lines [][]byte // the rotations' lines, for rotationsFile
 }
 
 // ringOf is the ring of a store signed by pub alone.
 func ringOf(pub ed25519.PublicKey) *keyRing {
-	return &keyRing{keys: []ed25519.PublicKey{pub}, from: []uint64{0}}
+	return &keyRing{keys: []ed25519.PublicKey{pub}, from: []uint64{0}, seqs: []uint64{0}}
 }
 
 // at returns the key that signs segment n and its entries, digest and
@@ -134,10 +135,28 @@ func (r *keyRing) key(n uint64) ed25519.PublicKey {
 	return r.at(n)
 }
 
-// add hands the ring over to pub from segment n on.
-func (r *keyRing) add(n uint64, pub ed25519.PublicKey) {
+// add hands the ring over to pub from segment n on, at the rotation
+// entry seq.
+func (r *keyRing) add(n, seq uint64, pub ed25519.PublicKey) {
 	r.keys = append(r.keys, pub)
 	r.from = append(r.from, n)
+	r.seqs = append(r.seqs, seq)
+}
+
+// until is the seq of the rotation away from the key that signs segment
+// n (0: that key is the newest): the key signed no entry, and no head,
+// from it on.
+func (r *keyRing) until(n uint64) uint64 {
+	i := 0
+	for j, f := range r.from {
+		if n >= f {
+			i = j
+		}
+	}
+	if i+1 < len(r.seqs) {
+		return r.seqs[i+1]
+	}
+	return 0
 }
 
 // ErrKeyNotInStore is returned (wrapped) by LoadKeys when the public key
@@ -179,9 +198,20 @@ func (k *KeyRing) OpenHead(doc []byte) (*PublishedHead, error) {
 	return &PublishedHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time}, nil
 }
 
-// openHead opens a signed head with the key of the segment it names.
+// openHead opens a signed head with the key of the segment it names. A
+// head naming an entry at or past the rotation away from that key is
+// refused: that key signed nothing there (a leaked old key would date
+// heads past the rotation).
 func (r *keyRing) openHead(doc []byte, h *storeHead) (string, error) {
-	return openDoc(doc, r.at(unverifiedHead(doc).Segment), domainHead, h)
+	seg := unverifiedHead(doc).Segment
+	sig, err := openDoc(doc, r.at(seg), domainHead, h)
+	if err != nil {
+		return "", err
+	}
+	if end := r.until(seg); end != 0 && h.Seq >= end {
+		return "", fmt.Errorf("it names segment %d and entry %d, at or past the key rotation at entry %d away from the key that signs that segment", seg, h.Seq, end)
+	}
+	return sig, nil
 }
 
 // rotationsFile keeps a copy of every rotation entry's line, so that the
@@ -263,7 +293,7 @@ func loadRing(dir string, segs []uint64, pub ed25519.PublicKey) (*keyRing, error
 		if why := rot.follows(dir, n); why != "" {
 			return nil, fmt.Errorf("collector: the key rotation opening segment %d %s", n, why)
 		}
-		r.add(n, next)
+		r.add(n, rot.body.Seq, next)
 		r.lines = append(r.lines, rot.line)
 	}
 	if r == nil {
@@ -323,9 +353,11 @@ func readRotation(dir string, n uint64) (*rotation, error) {
 	defer f.Close()
 	br := bufio.NewReader(f)
 	line, err := br.ReadSlice('\n')
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) || !bytes.Contains(line, []byte(kindField+KindKeyRotation+`"`)) {
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) || !bytes.Contains(line, []byte(kindField)) || !isKind(line, KindKeyRotation) {
 		// An empty segment, a line too long for a rotation (which is
-		// small), junk or any other kind: no rotation here.
+		// small), junk or any other kind: no rotation here. The body's
+		// kind is the line's first (isKind): a record's attribute named
+		// kind, which any sender may write, is not.
 		return nil, nil
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
@@ -404,10 +436,11 @@ func (s *Store) rotateKeyLocked(next ed25519.PrivateKey) error {
 	body := s.rotationBodyFor(s.cfg.SigningKey, nextPub)
 	old := s.cfg.SigningKey
 	s.cfg.SigningKey = next
-	s.keys.add(s.segNum, nextPub)
+	s.keys.add(s.segNum, s.seq+1, nextPub)
 	if err := s.appendLocked(body); err != nil {
 		s.cfg.SigningKey = old
-		s.keys.keys, s.keys.from = s.keys.keys[:len(s.keys.keys)-1], s.keys.from[:len(s.keys.from)-1]
+		k := len(s.keys.keys) - 1
+		s.keys.keys, s.keys.from, s.keys.seqs = s.keys.keys[:k], s.keys.from[:k], s.keys.seqs[:k]
 		return fmt.Errorf("collector: cannot write the key rotation: %w", err)
 	}
 	rot, err := readRotation(s.dir, s.segNum)

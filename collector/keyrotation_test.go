@@ -274,7 +274,11 @@ func TestKeyRingOpensHeadWithTheKeyAtItsSegment(t *testing.T) {
 		segment uint64
 		ok      bool
 	}{{old, 1, true}, {next, 1, false}, {next, 2, true}, {old, 2, false}, {old, 3, false}} {
-		doc, _, err := signDoc(tc.key, domainHead, storeHead{Segment: tc.segment, Seq: 5})
+		seq := uint64(5) // past the rotation (entry 4)
+		if tc.segment == 1 {
+			seq = 2 // before it (TestOldKeyHeadPastRotationRefused)
+		}
+		doc, _, err := signDoc(tc.key, domainHead, storeHead{Segment: tc.segment, Seq: seq})
 		if err != nil {
 			t.Fatal(err)
 		}
