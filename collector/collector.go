@@ -673,7 +673,7 @@ func (c *Collector) fail(w http.ResponseWriter, r *http.Request, reason, status 
 	if !wellFormedID(id) {
 		id = "col-" + strconv.FormatUint(c.reqSeq.Add(1), 10)
 	}
-	WriteError(w, r, status, code, msg, id)
+	writeError(w, status, code, msg, id)
 }
 
 // WriteError writes the JSON error shape every Portcullis component
@@ -684,6 +684,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, code, msg, i
 	if rid := r.Header.Get("X-Request-ID"); wellFormedID(rid) {
 		id = rid
 	}
+	writeError(w, status, code, msg, id)
+}
+
+// writeError writes the JSON error shape with request id id.
+func writeError(w http.ResponseWriter, status int, code, msg, id string) {
 	buf := appendStringField(make([]byte, 0, 128), `{"error":`, code)
 	buf = appendStringField(buf, `,"message":`, msg)
 	buf = appendStringField(buf, `,"request_id":`, id)
