@@ -2,7 +2,8 @@
 // each target on loopback (the upstream directly, a bare fasthttp proxy,
 // Portcullis, nginx, HAProxy), loads it with bench/load in closed-loop
 // saturation and at a constant rate, measures the proxy process from /proc,
-// and writes a Markdown table to --out/<date>.md and --out/latest.md.
+// and writes a Markdown table to --out/<date>.md (<date>-<hhmm>.md for a
+// second run of the day) and --out/latest.md.
 //
 // Every proxy is pinned to CPU 0 with one worker; the upstream, the
 // collector and the load generator (this process) share CPU 1. See

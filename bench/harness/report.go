@@ -145,7 +145,7 @@ func writeReport(s settings, m machine, rs []*result) error {
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
 		return err
 	}
-	name := filepath.Join(s.out, time.Now().UTC().Format("2006-01-02")+".md")
+	name := resultName(s.out, time.Now().UTC())
 	for _, p := range []string{name, filepath.Join(s.out, "latest.md")} {
 		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 			return err
@@ -154,6 +154,17 @@ func writeReport(s settings, m machine, rs []*result) error {
 	fmt.Print(b.String())
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", name, filepath.Join(s.out, "latest.md"))
 	return nil
+}
+
+// resultName is DIR/<date>.md, or DIR/<date>-<hhmm>.md when a run of the
+// same day is already there: a second run of a day does not overwrite the
+// first, which the README may quote.
+func resultName(dir string, now time.Time) string {
+	name := filepath.Join(dir, now.Format("2006-01-02")+".md")
+	if _, err := os.Stat(name); err == nil {
+		name = filepath.Join(dir, now.Format("2006-01-02-1504")+".md")
+	}
+	return name
 }
 
 // latencyWindow describes the latency windows for the settings line, or

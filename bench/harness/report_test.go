@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +141,22 @@ func TestPerCoreTableAccountsForIdleProxy(t *testing.T) {
 	}
 	if _, ok := rows["direct"]; ok {
 		t.Error("direct has a row; it is no proxy")
+	}
+}
+
+// A second run of the day gets a name of its own: the first run's file, which
+// the README may quote, is not overwritten.
+func TestResultNameKeepsTheDaysFirstRun(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 6, 5, 46, 0, 0, time.UTC)
+	first := resultName(dir, now)
+	if want := filepath.Join(dir, "2026-12-06.md"); first != want {
+		t.Fatalf("first run of the day: %s, want %s", first, want)
+	}
+	if err := os.WriteFile(first, []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if second, want := resultName(dir, now), filepath.Join(dir, "2026-12-06-0546.md"); second != want {
+		t.Fatalf("second run of the day: %s, want %s", second, want)
 	}
 }
