@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/alert"
 )
 
 // IndexFile is the summary a reviewer reads first.
@@ -117,28 +119,34 @@ func barChart(id, title string, labels []string, ss []series) string {
 	bottom = max(bottom, 14+label/2) // a label slanted 30 degrees drops half its length
 	var w bytes.Buffer
 	fmt.Fprintf(&w, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img"><title>%s</title>`,
-		id, width, h+top+bottom, width, h+top+bottom, html.EscapeString(title))
-	fmt.Fprintf(&w, `<text x="4" y="16" font-size="13">%s</text>`, html.EscapeString(heading))
+		id, width, h+top+bottom, width, h+top+bottom, htmlText(title))
+	fmt.Fprintf(&w, `<text x="4" y="16" font-size="13">%s</text>`, htmlText(heading))
 	for i, l := range labels {
 		x := 40 + i*group
 		for j, s := range ss {
 			v := s.values[l]
 			bh := int(int64(h) * v / peak)
 			fmt.Fprintf(&w, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s %s: %d</title></rect>`,
-				x+j*bar, top+h-bh, bar-1, bh, s.color, html.EscapeString(l), html.EscapeString(s.name), v)
+				x+j*bar, top+h-bh, bar-1, bh, s.color, htmlText(l), htmlText(s.name), v)
 		}
 		if i%step == 0 {
-			fmt.Fprintf(&w, `<text x="%d" y="%d" font-size="9" transform="rotate(30 %d %d)">%s</text>`, x, top+h+12, x, top+h+12, html.EscapeString(l))
+			fmt.Fprintf(&w, `<text x="%d" y="%d" font-size="9" transform="rotate(30 %d %d)">%s</text>`, x, top+h+12, x, top+h+12, htmlText(l))
 		}
 	}
 	for j, s := range ss {
 		y := 20 + 12*j
 		fmt.Fprintf(&w, `<rect x="%d" y="%d" width="8" height="8" fill="%s"/><text x="%d" y="%d" font-size="9">%s</text>`,
-			width-legend, y, s.color, width-legend+12, y+8, html.EscapeString(s.name))
+			width-legend, y, s.color, width-legend+12, y+8, htmlText(s.name))
 	}
 	w.WriteString(`</svg>`)
 	return w.String()
 }
+
+// htmlText is text for index.html: alert.PlainText (a control, line
+// separator or bidirectional override from a sender's or an operator's
+// text becomes a space: a right-to-left override in a tenant's label
+// reversed the chart's text after it), then escaped.
+func htmlText(s string) string { return html.EscapeString(alert.PlainText(s)) }
 
 // textWidth is a generous width, in pixels, of s in a sans-serif font of
 // size px: Chromium's are about half an em a character, this is 0.62.
@@ -158,7 +166,7 @@ func (b *builder) timeline() string {
 		ev := &b.events[i]
 		x := 10 + int(float64(width-20)*float64(ev.Time.Sub(p.From))/float64(span))
 		fmt.Fprintf(&w, `<circle cx="%d" cy="40" r="5" fill="#e45756"><title>%s %s %s by %s</title></circle>`,
-			x, rfc(ev.Time), html.EscapeString(ev.Action), html.EscapeString(ev.Target), html.EscapeString(ev.Actor))
+			x, rfc(ev.Time), htmlText(ev.Action), htmlText(ev.Target), htmlText(ev.Actor))
 	}
 	w.WriteString(`</svg>`)
 	return w.String()
@@ -175,15 +183,15 @@ const indexCSP = `<meta http-equiv="Content-Security-Policy" content="default-sr
 func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	var w bytes.Buffer
 	p := b.cfg.Period
-	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\">%s<title>Evidence pack %s</title>\n", indexCSP, html.EscapeString(p.Name))
+	fmt.Fprintf(&w, "<!doctype html>\n<html><head><meta charset=\"utf-8\">%s<title>Evidence pack %s</title>\n", indexCSP, htmlText(p.Name))
 	w.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;font-size:12px}.chart{display:block;margin:1em 0;max-width:100%;height:auto}@media print{.chart{break-inside:avoid}}</style></head><body>\n")
 	fmt.Fprintf(&w, "<h1>API evidence pack %s</h1>\n<p>Period %s to %s (exclusive). Policy in force: revision %d, SHA-256 <code>%s</code>, pushed by %s.</p>\n",
-		html.EscapeString(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, html.EscapeString(b.inForce.Digest), html.EscapeString(b.inForce.Actor))
+		htmlText(p.Name), rfc(p.From), rfc(p.To), b.inForce.Revision, htmlText(b.inForce.Digest), htmlText(b.inForce.Actor))
 	if note := b.partialNote(); note != "" {
 		fmt.Fprintf(&w, "<p class=\"partial\">%s</p>\n", note)
 	}
 	for _, t := range b.incomplete() {
-		fmt.Fprintf(&w, "<p class=\"incomplete\"><strong>%s</strong></p>\n", html.EscapeString(t))
+		fmt.Fprintf(&w, "<p class=\"incomplete\"><strong>%s</strong></p>\n", htmlText(t))
 	}
 	fmt.Fprintf(&w, "<p>%d records, %d lifecycle events, %d alerts in the period.</p>\n", b.tally.records, len(b.events), len(b.alerts))
 	if b.tally.records == 0 && len(b.events) == 0 && len(b.alerts) == 0 {
@@ -197,8 +205,8 @@ func (b *builder) index(rows []ManifestRow) (packFile, ManifestRow) {
 	w.WriteString("<h2>Files</h2>\n<table><tr><th>file</th><th>control</th><th>area</th><th>owner</th><th>SHA-256</th></tr>\n")
 	for _, r := range rows {
 		fmt.Fprintf(&w, "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td></tr>\n",
-			html.EscapeString(r.File), html.EscapeString(r.File), html.EscapeString(r.ControlID), html.EscapeString(r.Area),
-			html.EscapeString(r.Owner), r.SHA256)
+			htmlText(r.File), htmlText(r.File), htmlText(r.ControlID), htmlText(r.Area),
+			htmlText(r.Owner), r.SHA256)
 	}
 	w.WriteString("</table></body></html>\n")
 	sum := sha256.Sum256(w.Bytes())

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/durable"
 )
@@ -187,10 +188,16 @@ func stageFile(dir, name string, data []byte) (string, error) {
 	return tmp, nil
 }
 
-// csvCells passes every cell through collector.CSVCell.
+// csvCells passes every cell through alert.PlainText, then
+// collector.CSVCell: a cell holds a sender's text (a record's tenant,
+// client, route, request id, a batch's pod), and a control character (an
+// escape sequence for the terminal of whoever prints the file), a line
+// separator or a bidirectional override (which reverses the rest of the
+// cell in a spreadsheet) becomes a space, so a formula behind one gets
+// its apostrophe too (TestPackCSVAndIndexKeepOutsideTextPrintable).
 func csvCells(s ...string) []string {
 	for i := range s {
-		s[i] = collector.CSVCell(s[i])
+		s[i] = collector.CSVCell(alert.PlainText(s[i]))
 	}
 	return s
 }

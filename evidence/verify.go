@@ -48,7 +48,7 @@ func verifyPack(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, err
 	if err != nil {
 		return nil, nil, err
 	}
-	if p := nameProblem(filepath.Base(filepath.Clean(dir)), rows); p != "" {
+	if p := nameProblem(filepath.Base(filepath.Clean(dir)), rows); p != "" && rows != nil { // nil: the signature failed
 		problems = append(problems, p)
 	}
 	return problems, rows, nil
@@ -138,14 +138,19 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read the manifest of pack %q: %s", dir, unreadable(ManifestJSON, err))
 	}
+	// The signature first: a manifest it does not cover is anyone's, and
+	// nothing of it is acted on. Its rows name the files to read and
+	// hash, and before, a forged one's rows named files outside the pack
+	// ("../x"), as many times as it liked, and decoded to far more memory
+	// than its size (TestVerifyActsOnNoRowOfAnUnsignedManifest).
+	if err := verifySignature(dir, j, pub); err != nil {
+		return []string{err.Error()}, nil, nil
+	}
 	var rows []ManifestRow
 	if err := json.Unmarshal(j, &rows); err != nil {
 		return nil, nil, fmt.Errorf("cannot decode the manifest of pack %q: %w", dir, err)
 	}
 	var problems []string
-	if err := verifySignature(dir, j, pub); err != nil {
-		problems = append(problems, err.Error())
-	}
 	if c, err := readPackFile(filepath.Join(dir, ManifestCSV)); err != nil {
 		problems = append(problems, unreadable(ManifestCSV, err))
 	} else if want, err := manifestCSV(rows); err != nil || !bytes.Equal(c, want) {
@@ -153,6 +158,10 @@ func verifyDir(dir string, pub ed25519.PublicKey) ([]string, []ManifestRow, erro
 	}
 	listed := []string{ManifestCSV, ManifestJSON, ManifestSig}
 	for _, r := range rows {
+		if r.File == "" || r.File == "." || r.File == ".." || strings.ContainsAny(r.File, `/\`) {
+			problems = append(problems, fmt.Sprintf("%s: the signed manifest names a file that is not in the pack's folder", shown(r.File)))
+			continue
+		}
 		listed = append(listed, r.File)
 		sum, err := hashPackFile(filepath.Join(dir, r.File))
 		if err != nil {
@@ -319,6 +328,12 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 		return nil, fmt.Errorf("cannot open pack zip %q: %w", path, err)
 	}
 	defer zr.Close()
+	var size uint64
+	for _, f := range zr.File {
+		if size += f.UncompressedSize64; size > maxZipUnpacked || size < f.UncompressedSize64 {
+			return nil, fmt.Errorf("pack zip %q unpacks to more than %d MiB (its entries' sizes): no pack is that large, and it is not unpacked", path, maxZipUnpacked>>20)
+		}
+	}
 	tmp, err := os.MkdirTemp("", "evidence-verify-")
 	if err != nil {
 		return nil, fmt.Errorf("cannot make a folder to unpack %q: %w", path, err)
@@ -357,7 +372,7 @@ func VerifyZip(path string, pub ed25519.PublicKey) ([]string, error) {
 	}
 	problems = append(problems, more...)
 	for _, n := range names {
-		if p := nameProblem(n, rows); p != "" {
+		if p := nameProblem(n, rows); p != "" && rows != nil { // nil: the signature failed
 			problems = append(problems, p)
 		}
 	}
@@ -374,6 +389,15 @@ func folderEntry(f *zip.File, dir, name string) bool {
 
 // maxZipEntry bounds one unpacked file, against a zip bomb.
 const maxZipEntry = 1 << 30
+
+// maxZipUnpacked bounds the sum of the sizes a pack's zip declares for its
+// entries, checked before VerifyZip unpacks any: archive/zip refuses an
+// entry whose data runs past its declared size, so the declared sum
+// bounds what is written. Each entry was bounded, not their sum, and a
+// zip of a few MiB holding entries of zeros filled the temporary folder
+// (TestVerifyZipRefusesAZipBomb). A pack of 10,000,000 records is a few
+// MiB.
+const maxZipUnpacked = 1 << 30
 
 func unzipOne(f *zip.File, dst string) error {
 	rc, err := f.Open()
