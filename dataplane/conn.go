@@ -380,17 +380,26 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if len(next) > 0 && c.head.feed(next) {
 			c.headBad, c.failNext = true, errHeadEnd
 		}
-		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
-			c.identities(s.certs)
-			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake
-		}
-		x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
+		s.certOf(c, x)
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())
 	}
 	x.mono, x.wall, x.at = mono, wall, wall
 	return x
+}
+
+// certOf gives x the verified client certificate of its connection c:
+// its identities, worked out on the connection's first request, checked
+// again when the TLS configuration changed since (a client CA taken out,
+// a CRL revoking it). begin takes it for each request, and the check
+// before the body (preAuthenticated) for a head without a key or token.
+func (s *Server) certOf(c *conn, x *exchange) {
+	if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
+		c.identities(s.certs)
+		s.certs.recheck(c)
+	}
+	x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
 }
 
 // end readies x for its next request: reset for its connection, or back
