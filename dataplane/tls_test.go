@@ -196,11 +196,15 @@ func (tc *tlsClient) send(method, target string, headers map[string]string) (rep
 	if method == "PUT" || method == "POST" {
 		req += fmt.Sprintf("Content-Length: %d\r\n", len(body))
 	}
-	if _, err := io.WriteString(tc.c, req+"\r\n"+body); err != nil {
-		return reply{}, err
-	}
+	// A body refused before it is read (its credential checked from the
+	// head, prebody.go) may fail to be written whole: the sidecar closes
+	// the connection after its answer, which came first and is read.
+	_, werr := io.WriteString(tc.c, req+"\r\n"+body)
 	resp, err := http.ReadResponse(tc.br, nil)
 	if err != nil {
+		if werr != nil {
+			return reply{}, werr
+		}
 		return reply{}, err
 	}
 	defer resp.Body.Close()
