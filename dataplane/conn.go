@@ -59,13 +59,16 @@ type conn struct {
 	// Used only by the serving goroutine.
 	wfail bool
 
-	head    headScan // the request head being read (headend.go); used only by the serving goroutine
-	headBad bool     // a head (or trailer section) read ended badly: its request is refused
-	// pathBad says the check before the body found the request's path
-	// naming another tenant than its credential's (prebody.go): a chunked
-	// body refused past preBodyFree loses its headers, and errorHandler
-	// answers it 403 tenant_mismatch, not 413. Cleared by begin.
-	pathBad bool
+	head headScan // the request head being read (headend.go); used only by the serving goroutine
+	// refused says the request being read is refused, and why, before
+	// the handler runs: BadRequest for a head (or trailer section) that
+	// ended badly or that the check before the body refused (prebody.go,
+	// headRefused), TenantMismatch for a path the check before the body
+	// found naming another tenant than its credential's; Allowed, none.
+	// A chunked body refused past preBodyFree loses its headers, and
+	// errorHandler answers it so, not 413. begin hands a BadRequest to
+	// the handler (requestHeaders.badEnd) and clears it.
+	refused audit.Decision
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -109,7 +112,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.readSized(p[:n]) // trailerend.go
 	}
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
-		c.headBad = true
+		c.refused = audit.BadRequest
 		return n, c.head.endErr()
 	}
 	if c.chunkOn {
@@ -117,7 +120,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, errChunkFraming
 		}
 		if c.chunk.on && n > 0 && c.followed(p[:n]) {
-			c.headBad = true
+			c.refused = audit.BadRequest
 			return n, errTrailerEnd
 		}
 	}
@@ -369,7 +372,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, c.headBad, c.pathBad = c.headBad, false, false
+		x.hdr.badEnd, c.refused = c.refused == audit.BadRequest, audit.Allowed
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}
@@ -378,7 +381,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.failNext = nil
 		}
 		if len(next) > 0 && c.head.feed(next) {
-			c.headBad, c.failNext = true, errHeadEnd
+			c.refused, c.failNext = audit.BadRequest, errHeadEnd
 		}
 		s.certOf(c, x)
 	} else {

@@ -118,10 +118,11 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			// TestTenantPathRefusedBeforeBody). A declared body's
 			// refusal is answered by bodyRefused, which checks it again
 			// on the headers kept; a chunked one's past preBodyFree has
-			// its headers gone, and the mark answers it.
+			// its headers gone, and the mark answers it (a bad head's
+			// stands: it is answered first).
 			ok = false
-			if c != nil {
-				c.pathBad = true
+			if c != nil && c.refused == audit.Allowed {
+				c.refused = audit.TenantMismatch
 			}
 		} else if ok && !tenantHeaderOK(x) {
 			// A tenant header that does not name the verified caller's
@@ -174,7 +175,7 @@ func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 // comes to errorHandler with its headers gone.
 func headRefused(h *fasthttp.RequestHeader) {
 	if c := connOfHeader(h); c != nil {
-		c.headBad = true
+		c.refused = audit.BadRequest
 	}
 }
 
@@ -214,7 +215,7 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // tenant), else 413; behind a trusted proxy, for the forwarded source. A
 // chunked request's headers are gone by then (fasthttp resets the
 // request), and it gets 413, or 403 when the check before its body found
-// its path naming another tenant (errorHandler, conn.pathBad).
+// its path naming another tenant (errorHandler, conn.refused).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
