@@ -383,7 +383,10 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if len(next) > 0 && c.head.feed(next) {
 			c.refused, c.failNext = audit.BadRequest, errHeadEnd
 		}
-		s.certOf(c, x)
+		if c.tc != nil { // a plain connection's request makes no call (issue 18)
+			s.tlsCert(c)
+		}
+		x.certFrom(c)
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())
@@ -392,16 +395,19 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 	return x
 }
 
-// certOf gives x the verified client certificate of its connection c:
-// its identities, worked out on the connection's first request, checked
-// again when the TLS configuration changed since (a client CA taken out,
-// a CRL revoking it). begin takes it for each request, and the check
-// before the body (preAuthenticated) for a head without a key or token.
-func (s *Server) certOf(c *conn, x *exchange) {
-	if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
-		c.identities(s.certs)
-		s.certs.recheck(c)
-	}
+// tlsCert readies the verified client certificate of c, a TLS
+// connection, for its request: its identities, worked out on the
+// connection's first request, checked again when the TLS configuration
+// changed since (a client CA taken out, a CRL revoking it). begin does so
+// for each request, and the check before the body (preAuthenticated) for
+// a head without a key or token; certFrom then hands it to the exchange.
+func (s *Server) tlsCert(c *conn) {
+	c.identities(s.certs)
+	s.certs.recheck(c)
+}
+
+// certFrom gives x the client certificate of its connection c (tlsCert).
+func (x *exchange) certFrom(c *conn) {
 	x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
 }
 

@@ -72,7 +72,7 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 //
 // A request without an API key or token is authenticated by its
 // connection's verified client certificate, as the handler does
-// (certOf): fasthttp's hooks get the head, not the connection, but the
+// (tlsCert): fasthttp's hooks get the head, not the connection, but the
 // head is the connection's RequestCtx's (connOfHeader). Such a request
 // was let through unchecked on a listener verifying client certificates
 // under a policy mapping them, so a certificate's upload naming another
@@ -106,7 +106,11 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 	}
 	c := connOfHeader(h)
 	if ok && c != nil && len(credential(&x.hdr)) == 0 {
-		s.certOf(c, x) // conn.go: the connection's client certificate, as begin takes it
+		// The connection's client certificate, as begin takes it (conn.go).
+		if c.tc != nil {
+			s.tlsCert(c)
+		}
+		x.certFrom(c)
 	}
 	if ok {
 		ok = s.authenticate(x) == audit.Allowed
