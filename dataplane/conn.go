@@ -59,13 +59,16 @@ type conn struct {
 	// Used only by the serving goroutine.
 	wfail bool
 
-	head    headScan // the request head being read (headend.go); used only by the serving goroutine
-	headBad bool     // a head (or trailer section) read ended badly: its request is refused
-	// pathBad says the check before the body found the request's path
-	// naming another tenant than its credential's (prebody.go): a chunked
-	// body refused past preBodyFree loses its headers, and errorHandler
-	// answers it 403 tenant_mismatch, not 413. Cleared by begin.
-	pathBad bool
+	head headScan // the request head being read (headend.go); used only by the serving goroutine
+	// refused says the request being read is refused, and why, before
+	// the handler runs: BadRequest for a head (or trailer section) that
+	// ended badly or that the check before the body refused (prebody.go,
+	// headRefused), TenantMismatch for a path the check before the body
+	// found naming another tenant than its credential's; Allowed, none.
+	// A chunked body refused past preBodyFree loses its headers, and
+	// errorHandler answers it so, not 413. begin hands a BadRequest to
+	// the handler (requestHeaders.badEnd) and clears it.
+	refused audit.Decision
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -109,7 +112,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.readSized(p[:n]) // trailerend.go
 	}
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
-		c.headBad = true
+		c.refused = audit.BadRequest
 		return n, c.head.endErr()
 	}
 	if c.chunkOn {
@@ -117,7 +120,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, errChunkFraming
 		}
 		if c.chunk.on && n > 0 && c.followed(p[:n]) {
-			c.headBad = true
+			c.refused = audit.BadRequest
 			return n, errTrailerEnd
 		}
 	}
@@ -369,7 +372,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, c.headBad, c.pathBad = c.headBad, false, false
+		x.hdr.badEnd, c.refused = c.refused == audit.BadRequest, audit.Allowed
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}
@@ -378,19 +381,34 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.failNext = nil
 		}
 		if len(next) > 0 && c.head.feed(next) {
-			c.headBad, c.failNext = true, errHeadEnd
+			c.refused, c.failNext = audit.BadRequest, errHeadEnd
 		}
-		if c.tc != nil { // both return at once on a plain connection: no calls (issue 18)
-			c.identities(s.certs)
-			s.certs.recheck(c) // a client CA taken out, or a CRL revoking it, since the handshake
+		if c.tc != nil { // a plain connection's request makes no call (issue 18)
+			s.tlsCert(c)
 		}
-		x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
+		x.certFrom(c)
 	} else {
 		x = s.pool.Get().(*exchange)
 		x.peer = tcpAddr(ctx.RemoteAddr())
 	}
 	x.mono, x.wall, x.at = mono, wall, wall
 	return x
+}
+
+// tlsCert readies the verified client certificate of c, a TLS
+// connection, for its request: its identities, worked out on the
+// connection's first request, checked again when the TLS configuration
+// changed since (a client CA taken out, a CRL revoking it). begin does so
+// for each request, and the check before the body (preAuthenticated) for
+// a head without a key or token; certFrom then hands it to the exchange.
+func (s *Server) tlsCert(c *conn) {
+	c.identities(s.certs)
+	s.certs.recheck(c)
+}
+
+// certFrom gives x the client certificate of its connection c (tlsCert).
+func (x *exchange) certFrom(c *conn) {
+	x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
 }
 
 // end readies x for its next request: reset for its connection, or back

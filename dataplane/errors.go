@@ -23,16 +23,18 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
-	pathBad := false // the path names another tenant than the credential's (preAuthenticated)
+	// Why the request was refused before the handler (conn.refused): a
+	// bad head end or a head the check before the body refused, 400; a
+	// path naming another tenant, 403 (preAuthenticated).
+	refused := audit.Allowed
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		pathBad = c.pathBad
+		refused = c.refused
 	}
 	x := s.begin(ctx, mono, wall)
-	bad := x.hdr.badEnd    // a bad head end, or forwarded headers refused before the body (preAuthenticated)
 	defer s.finish(ctx, x) // records, under the request path's recover
 	x.prep = s.prepared.Load()
 	x.snap = x.prep.snapshot()
@@ -44,11 +46,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		d = audit.HeaderTooLarge
 	}
 	switch {
-	case err != fasthttp.ErrBodyTooLarge || bad:
-	case pathBad && len(ctx.Request.Header.RawHeaders()) == 0:
+	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
+	case refused != audit.Allowed && len(ctx.Request.Header.RawHeaders()) == 0:
 		// A chunked body refused past preBodyFree, its headers gone:
 		// refused before it for its path's tenant (preAuthenticated).
-		d = audit.TenantMismatch
+		d = refused
 	default:
 		d = s.bodyRefused(ctx, x) // prebody.go
 	}

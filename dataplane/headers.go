@@ -24,7 +24,7 @@ type requestHeaders struct {
 	fwd       bool // Forwarded came in
 	expect    bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
 	coded     bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
-	badEnd    bool // the head's empty line was not CRLF CRLF (headend.go): refused
+	badEnd    bool // the head's (or a trailer section's) empty line was not CRLF CRLF (headend.go), or the check before the body refused the head (conn.refused): refused
 	cookie    bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
 	close     bool // a Connection line lists "close", in any spelling: the connection ends with this answer (Server.finish)
 

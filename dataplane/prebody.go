@@ -70,13 +70,16 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 // header check (tenantheader.go), in authorize's order, on a pooled
 // exchange, so it does not allocate.
 //
-// A request without an API key or token passes when the listener verifies
-// client certificates and the policy maps certificate identities: its
-// credential may be the connection's certificate, which this hook cannot
-// see (fasthttp's HeaderReceived gets the header, not the connection), so
-// the handler checks it once the body is in. That is the trade-off of
-// mTLS: on such a listener, a client without any credential can make the
-// sidecar read a body up to its class limit before the 401.
+// A request without an API key or token is authenticated by its
+// connection's verified client certificate, as the handler does
+// (tlsCert): fasthttp's hooks get the head, not the connection, but the
+// head is the connection's RequestCtx's (connOfHeader). Such a request
+// was let through unchecked on a listener verifying client certificates
+// under a policy mapping them, so a certificate's upload naming another
+// tenant, in its path or a tenant header, got its 100 Continue and had its
+// body read, up to the class's limit, before the 403 or 400, and one with
+// no credential at all before the 401 (review103,
+// TestMTLSTenantRefusedBeforeBody).
 func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *policy.Route, path []byte) bool {
 	x := s.pool.Get().(*exchange)
 	x.prep, x.snap = d, d.snap
@@ -101,7 +104,15 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			headRefused(h)
 		}
 	}
-	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
+	c := connOfHeader(h)
+	if ok && c != nil && len(credential(&x.hdr)) == 0 {
+		// The connection's client certificate, as begin takes it (conn.go).
+		if c.tc != nil {
+			s.tlsCert(c)
+		}
+		x.certFrom(c)
+	}
+	if ok {
 		ok = s.authenticate(x) == audit.Allowed
 		if ok && r.TenantSeg != 0 && (x.client == nil || !pathTenant(path, r.TenantSeg, x.client.Tenant.ID)) {
 			// A path naming another tenant than the caller's: refused
@@ -111,10 +122,11 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			// TestTenantPathRefusedBeforeBody). A declared body's
 			// refusal is answered by bodyRefused, which checks it again
 			// on the headers kept; a chunked one's past preBodyFree has
-			// its headers gone, and the mark answers it.
+			// its headers gone, and the mark answers it (a bad head's
+			// stands: it is answered first).
 			ok = false
-			if c := connOfHeader(h); c != nil {
-				c.pathBad = true
+			if c != nil && c.refused == audit.Allowed {
+				c.refused = audit.TenantMismatch
 			}
 		} else if ok && !tenantHeaderOK(x) {
 			// A tenant header that does not name the verified caller's
@@ -167,7 +179,7 @@ func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 // comes to errorHandler with its headers gone.
 func headRefused(h *fasthttp.RequestHeader) {
 	if c := connOfHeader(h); c != nil {
-		c.headBad = true
+		c.refused = audit.BadRequest
 	}
 }
 
@@ -207,7 +219,7 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // tenant), else 413; behind a trusted proxy, for the forwarded source. A
 // chunked request's headers are gone by then (fasthttp resets the
 // request), and it gets 413, or 403 when the check before its body found
-// its path naming another tenant (errorHandler, conn.pathBad).
+// its path naming another tenant (errorHandler, conn.refused).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {

@@ -2,7 +2,12 @@
 
 package dataplane
 
-import "testing"
+import (
+	"math"
+	"testing"
+
+	"github.com/portcullis/portcullis/policy"
+)
 
 // headerReceived refuses an unauthenticated large body before fasthttp
 // sizes a buffer for it: the limit it returns is refuseBody, and the
@@ -54,6 +59,47 @@ func TestPreBodyLimitTenantPath(t *testing.T) {
 		{"its tenant's path", request("POST", "/v1/tenants/acme/records", hrisKey, "Content-Length: 60000"), 1 << 20},
 	}
 	for _, c := range cases {
+		m.src.Reset(c.req)
+		m.br.Reset(m.src)
+		h := &m.ctx.Request.Header
+		h.Reset()
+		if err := h.Read(m.br); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.srv.headerReceived(h).MaxRequestBodySize; got != c.want {
+			t.Errorf("%s: body limit %d, want %d", c.name, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { m.srv.headerReceived(h) }); allocs != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", c.name, allocs)
+		}
+	}
+}
+
+// The check before the body authenticates a request without a key or
+// token by its connection's client certificate (review103), without
+// allocating: a path naming another tenant than the certificate's
+// client's, a tenant header naming another, and a certificate no client
+// names are refused; its own tenant's path goes on. The connection
+// carries the identities of a verified certificate as a TLS connection
+// does after its first request (TestMTLSAllocations); the handshake is
+// TestMTLSTenantRefusedBeforeBody's.
+func TestPreBodyLimitMTLS(t *testing.T) {
+	cases := []struct {
+		name string
+		ids  []string
+		req  []byte
+		want int
+	}{
+		{"another tenant's path", []string{"subject:CN=hris,O=Acme"}, request("POST", "/v1/tenants/globex/records", "", "Content-Length: 60000"), refuseBody},
+		{"another tenant's header", []string{"subject:CN=hris,O=Acme"}, request("POST", "/v1/tenants/acme/records", "", "Content-Length: 60000", "X-Tenant: globex"), refuseBody},
+		{"a certificate no client names", []string{"subject:CN=stranger"}, request("POST", "/v1/tenants/acme/records", "", "Content-Length: 60000"), refuseBody},
+		{"its tenant's path", []string{"subject:CN=hris,O=Acme"}, request("POST", "/v1/tenants/acme/records", "", "Content-Length: 60000"), 1 << 20},
+	}
+	for _, c := range cases {
+		m := newInmem(t, false)
+		swapDoc(t, m.srv.cfg.Store, func(d *policy.Document) { mtlsPolicy(d); tenantUpload(d) })
+		cn := m.ctx.Conn().(*conn)
+		cn.ids, cn.idsDone, cn.certEnd = c.ids, true, math.MaxInt64
 		m.src.Reset(c.req)
 		m.br.Reset(m.src)
 		h := &m.ctx.Request.Header

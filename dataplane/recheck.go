@@ -141,7 +141,7 @@ func (s *Server) lapsed(x *exchange) bool {
 			// A client CA taken out, or a CRL revoking the certificate,
 			// since the request began, as begin checks for each request.
 			s.certs.recheck(c)
-			x.certIDs, x.certEnd, x.certBorn, x.certDenied = c.ids, c.certEnd, c.certBorn, c.certDenied
+			x.certFrom(c)
 		}
 		return len(x.certIDs) == 0 || s.keyClock(x) >= x.certEnd
 	}

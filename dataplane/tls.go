@@ -386,10 +386,6 @@ func (r *certReloader) families() []Family {
 	)
 }
 
-// verifiesClients reports whether the listener asks for client
-// certificates (r may be nil: no TLS).
-func (r *certReloader) verifiesClients() bool { return r != nil && r.files.ClientCAFile != "" }
-
 // close stops the poll and writes the audit summary of the refusals left
 // out since its last tick.
 func (r *certReloader) close() {

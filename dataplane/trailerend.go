@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/valyala/fasthttp"
 )
 
@@ -119,7 +120,7 @@ func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
 	case cl == -1:
 		c.chunkOn, c.chunkLeft = true, s.chunkBudget(refuseBody)
 		if c.followChunks() {
-			c.headBad, c.failNext = true, errTrailerEnd
+			c.refused, c.failNext = audit.BadRequest, errTrailerEnd
 		}
 	}
 }
@@ -165,7 +166,7 @@ func (c *conn) followed(p []byte) bool {
 // read a buffer another connection had taken).
 func (c *conn) pending(ctx *fasthttp.RequestCtx) (next []byte, known bool) {
 	switch {
-	case !c.head.ended || c.headBad: // a bad end: the connection closes after the 400
+	case !c.head.ended || c.refused == audit.BadRequest: // a bad end: the connection closes after the 400
 		return nil, false
 	case c.chunkOn || c.head.inTrailer:
 		if c.chunkOn && c.head.inTrailer {

@@ -206,9 +206,6 @@ func (s *Snapshot) Client(id string) *Client { return s.Clients[id] }
 // (a URI SAN such as a SPIFFE ID, or the subject) maps to, or nil.
 func (s *Snapshot) MTLSClient(identity string) *Client { return s.mtls[identity] }
 
-// MapsMTLS reports whether any client has certificate identities.
-func (s *Snapshot) MapsMTLS() bool { return len(s.mtls) > 0 }
-
 // JTIRevoked reports whether a token id has been revoked.
 func (s *Snapshot) JTIRevoked(jti string) bool {
 	_, ok := s.revokedJTIs[jti]
