@@ -66,6 +66,11 @@ type conn struct {
 	// body refused past preBodyFree loses its headers, and errorHandler
 	// answers it 403 tenant_mismatch, not 413. Cleared by begin.
 	pathBad bool
+	// cookieDeny is the head of the 400's body naming a cookie of
+	// refuse_cookies the check before the body found (prebody.go): a
+	// chunked body refused past preBodyFree loses its headers, and
+	// errorHandler answers it naming the cookie still. Cleared by begin.
+	cookieDeny []byte
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -369,7 +374,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, c.headBad, c.pathBad = c.headBad, false, false
+		x.hdr.badEnd, c.headBad, c.pathBad, c.cookieDeny = c.headBad, false, false, nil
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

@@ -61,7 +61,11 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	r.SetStatusCode(den.status)
 	r.Header.SetContentType("application/json")
 	r.Header.SetBytesV("X-Request-ID", x.reqID)
-	r.AppendBody(den.head)
+	if d == audit.BadRequest {
+		r.AppendBody(cookieDenial(x, den.head)) // refusecookie.go: a refused cookie named, never its value
+	} else {
+		r.AppendBody(den.head)
+	}
 	r.AppendBody(x.reqID)
 	r.AppendBody(denialTail)
 	switch d {

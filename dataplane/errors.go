@@ -23,13 +23,14 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
-	pathBad := false // the path names another tenant than the credential's (preAuthenticated)
+	pathBad := false      // the path names another tenant than the credential's (preAuthenticated)
+	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		pathBad = c.pathBad
+		pathBad, cookieDeny = c.pathBad, c.cookieDeny
 	}
 	x := s.begin(ctx, mono, wall)
 	bad := x.hdr.badEnd    // a bad head end, or forwarded headers refused before the body (preAuthenticated)
@@ -37,6 +38,10 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	x.prep = s.prepared.Load()
 	x.snap = x.prep.snapshot()
 	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
+	// A head refused before its body for a cookie of refuse_cookies
+	// (prebody.go): its 400 names the cookie (deny), its headers gone or
+	// not.
+	x.hdr.cookieDeny = cookieDeny
 	s.requestID(x)
 	d := audit.BadRequest
 	switch err.(type) {

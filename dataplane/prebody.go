@@ -89,7 +89,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 		// as in the handler's step 1. A chunked body past preBodyFree
 		// behind a malformed head was answered 413, its headers gone
 		// (read96, TestChunkedBodyBehindMalformedHeadIs400).
-		headRefused(h)
+		headRefused(h, d, &x.hdr)
 	}
 	if ok {
 		if x.peer, ok = s.headSource(h, x); !ok {
@@ -98,7 +98,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			// preBodyFree, comes to errorHandler with its headers gone,
 			// and was answered 413 body_too_large
 			// (TestChunkedBodyBehindRefusedForwardedHeadersIs400).
-			headRefused(h)
+			headRefused(h, d, &x.hdr)
 		}
 	}
 	if ok && !(len(credential(&x.hdr)) == 0 && s.certs.verifiesClients() && d.snap.MapsMTLS()) {
@@ -124,7 +124,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			// limit), and an Expect got its 100 first
 			// (TestTenantHeaderRefusedBeforeBody).
 			ok = false
-			headRefused(h)
+			headRefused(h, d, &x.hdr)
 		}
 	}
 	x.reset()
@@ -154,7 +154,7 @@ func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 		_, ok = s.headSource(h, x)
 	}
 	if !ok {
-		headRefused(h)
+		headRefused(h, d, &x.hdr)
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -164,10 +164,15 @@ func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 // headRefused marks the connection of head h, when the sidecar accepted
 // it, so that its request is answered 400 (errorHandler, begin) whatever
 // fasthttp does with its body: a chunked one refused past preBodyFree
-// comes to errorHandler with its headers gone.
-func headRefused(h *fasthttp.RequestHeader) {
+// comes to errorHandler with its headers gone. A head refused for a
+// cookie of refuse_cookies (hdr, on the tables d) keeps the answer naming
+// it on the connection too.
+func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) {
 	if c := connOfHeader(h); c != nil {
 		c.headBad = true
+		if i := int(hdr.badCookie); i > 0 && i <= len(d.cookieDeny) {
+			c.cookieDeny = d.cookieDeny[i-1]
+		}
 	}
 }
 
