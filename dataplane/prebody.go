@@ -85,7 +85,8 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr)
 	if !ok {
 		// A head the one pass refuses, a header of the policy's
-		// refuse_headers, or two tenant headers (tenantheader.go): 400
+		// refuse_headers, a cookie of its refuse_cookies
+		// (refusecookie.go), or two tenant headers (tenantheader.go): 400
 		// as in the handler's step 1. A chunked body past preBodyFree
 		// behind a malformed head was answered 413, its headers gone
 		// (read96, TestChunkedBodyBehindMalformedHeadIs400).
@@ -134,7 +135,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 
 // prePublic runs the handler's header checks that need no caller on
 // headers h of a request to a public route, before its body is read: the
-// one pass (scanHeaders), the policy's refuse_headers and tenant_headers,
+// one pass (scanHeaders), the policy's refuse_headers, refuse_cookies and tenant_headers,
 // the forwarded headers behind a trusted proxy (headSource), and no tenant
 // header at all (a public route has no tenant to name:
 // tenantHeaderOK). Such a request was answered 400 only once its body was
