@@ -38,10 +38,6 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	x.prep = s.prepared.Load()
 	x.snap = x.prep.snapshot()
 	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
-	// A head refused before its body for a cookie of refuse_cookies
-	// (prebody.go): its 400 names the cookie (deny), its headers gone or
-	// not.
-	x.hdr.cookieDeny = cookieDeny
 	s.requestID(x)
 	d := audit.BadRequest
 	switch err.(type) {
@@ -56,6 +52,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		d = audit.TenantMismatch
 	default:
 		d = s.bodyRefused(ctx, x) // prebody.go
+	}
+	if d == audit.BadRequest && cookieDeny != nil {
+		// A head refused before its body for a cookie of refuse_cookies
+		// (prebody.go): its 400 names the cookie, its headers gone or
+		// not.
+		s.denyAs(ctx, x, d, cookieDeny)
+		return
 	}
 	s.deny(ctx, x, d)
 }

@@ -32,9 +32,6 @@ type requestHeaders struct {
 	// cookie the request carries (refusecookie.go), for the 400's
 	// message; 0: none.
 	badCookie uint8
-	// cookieDeny is that answer's body head as the check before the body
-	// rendered it (errorHandler: the connection kept it, headRefused).
-	cookieDeny []byte
 
 	// tenant is the value of a tenant header (X-Tenant, X-Tenant-Id, ...:
 	// tenantheader.go), untrimmed, which must name the caller's tenant;

@@ -196,13 +196,11 @@ func cookieDenials(snap *policy.Snapshot) [][]byte {
 }
 
 // cookieDenial returns the head of the 400's body for x: the one naming
-// the refused cookie it carries (found on x's tables, or kept by the
-// check before the body: errorHandler), else head.
+// the refused cookie it carries (found on x's tables), else head. A head
+// refused before its body has its answer kept on the connection
+// (headRefused), where errorHandler takes it (denyAs).
 func cookieDenial(x *exchange, head []byte) []byte {
-	switch i := int(x.hdr.badCookie); {
-	case x.hdr.cookieDeny != nil:
-		return x.hdr.cookieDeny
-	case i > 0 && x.prep != nil && i <= len(x.prep.cookieDeny):
+	if i := int(x.hdr.badCookie); i > 0 && x.prep != nil && i <= len(x.prep.cookieDeny) {
 		return x.prep.cookieDeny[i-1]
 	}
 	return head
