@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -184,4 +185,31 @@ func TestRefusedCookieReachesWaitingRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCookieNamed holds cookieNamed to Go's own cookie parser, one of
+// the servers it reads names as: a Cookie value in which net/http finds
+// a cookie named a listed name, in any case (ASP.NET Core's comparison),
+// is one cookieNamed refuses; and no value makes it panic.
+func FuzzCookieNamed(f *testing.F) {
+	for _, c := range refusedCookieSpellings {
+		f.Add(strings.TrimPrefix(strings.SplitN(c.lines, "\r\n", 2)[0], "Cookie: "))
+	}
+	f.Add("theme=dark; lang=en")
+	f.Add(" \t sessionid ;;, =; token")
+	wants := []string{"sessionid", "_app_session", "phpsessid", "connect.sid", "token"}
+	f.Fuzz(func(t *testing.T, v string) {
+		if strings.ContainsAny(v, "\r\n") {
+			return // not a header value
+		}
+		r := &http.Request{Header: http.Header{"Cookie": {v}}}
+		for _, want := range wants {
+			got := cookieNamed([]byte(v), want)
+			for _, c := range r.Cookies() {
+				if strings.EqualFold(c.Name, want) && !got {
+					t.Fatalf("Cookie: %q: net/http reads the cookie %q, cookieNamed(%q) = false", v, c.Name, want)
+				}
+			}
+		}
+	})
 }
