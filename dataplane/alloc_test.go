@@ -263,3 +263,36 @@ func TestNamedTenantHeaderAllocations(t *testing.T) {
 		}
 	}
 }
+
+// A policy with refuse_cookies (refusecookie.go) keeps the request path
+// at zero allocations: without a Cookie line, with cookies it does not
+// list, and with one it lists (400, its message pre-rendered).
+func TestRefusedCookieAllocations(t *testing.T) {
+	m := newInmem(t, false)
+	doc := *m.srv.store.Load().Doc
+	doc.RefuseCookies = []string{"sessionid", "_app_session", "PHPSESSID"}
+	snap, err := policy.Compile(&doc, policy.Live{Revision: m.srv.store.Load().Revision + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv.store.Swap(snap)
+	for _, c := range []struct {
+		raw  []byte
+		want int
+	}{
+		{request("GET", "/v1/users/42", hrisKey), 200},
+		{request("GET", "/v1/users/42", hrisKey, "Cookie: theme=dark; lang=en"), 200},
+		{request("GET", "/v1/users/42", hrisKey, "Cookie: theme=dark; %2Eapp%2Esession=x"), 400},
+	} {
+		for i := 0; i < 50; i++ {
+			m.serve(t, c.raw)
+		}
+		m.srv.keys.Wait()
+		if got := m.serve(t, c.raw); got != c.want {
+			t.Fatalf("%q: status %d, want %d", c.raw, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(200, func() { m.serve(t, c.raw) }); allocs != 0 {
+			t.Errorf("%q: %v allocations per request, want 0", c.raw, allocs)
+		}
+	}
+}

@@ -69,6 +69,11 @@ type conn struct {
 	// errorHandler answers it so, not 413. begin hands a BadRequest to
 	// the handler (requestHeaders.badEnd) and clears it.
 	refused audit.Decision
+	// cookieDeny is the head of the 400's body naming a cookie of
+	// refuse_cookies the check before the body found (prebody.go): a
+	// chunked body refused past preBodyFree loses its headers, and
+	// errorHandler answers it naming the cookie still. Cleared by begin.
+	cookieDeny []byte
 
 	// chunkLeft is what may still be read for a chunked body, framing
 	// included, while chunkOn (chunkbudget.go); used only by the serving
@@ -372,7 +377,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, c.refused = c.refused == audit.BadRequest, audit.Allowed
+		x.hdr.badEnd, c.refused, c.cookieDeny = c.refused == audit.BadRequest, audit.Allowed, nil
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

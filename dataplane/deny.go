@@ -54,6 +54,12 @@ var denials = func() (t [audit.NumDecisions]denial) {
 
 // deny answers the request itself with the decision's status and body.
 func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
+	s.denyAs(ctx, x, d, nil)
+}
+
+// denyAs is deny with the head of the body given (the 400 naming a
+// refused cookie, refusecookie.go); nil: the decision's.
+func (s *Server) denyAs(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision, head []byte) {
 	x.rec.Decision = d
 	r := &ctx.Response
 	r.Reset()
@@ -61,7 +67,14 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision) {
 	r.SetStatusCode(den.status)
 	r.Header.SetContentType("application/json")
 	r.Header.SetBytesV("X-Request-ID", x.reqID)
-	r.AppendBody(den.head)
+	switch {
+	case head != nil:
+		r.AppendBody(head)
+	case d == audit.BadRequest:
+		r.AppendBody(cookieDenial(x, den.head)) // refusecookie.go: a refused cookie named, never its value
+	default:
+		r.AppendBody(den.head)
+	}
 	r.AppendBody(x.reqID)
 	r.AppendBody(denialTail)
 	switch d {

@@ -55,6 +55,9 @@
 //     headerlist.go: step 1, the Connection and Trailer lists (bounded,
 //     none naming a field the sidecar relies on) and the trailer fields
 //     fasthttp merged, found in n log n.
+//   - refusecookie.go: step 1, with tenantheader.go's pass: no cookie the
+//     policy's refuse_cookies names, under any spelling a common server
+//     reads as that name (400 naming the cookie, never its value).
 //   - requestid.go: step 1, the request id kept or made.
 //   - source.go: step 1, the source address behind a trusted proxy
 //     (X-Forwarded-For or Forwarded).

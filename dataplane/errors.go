@@ -27,12 +27,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// bad head end or a head the check before the body refused, 400; a
 	// path naming another tenant, 403 (preAuthenticated).
 	refused := audit.Allowed
+	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		refused = c.refused
+		refused, cookieDeny = c.refused, c.cookieDeny
 	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
@@ -53,6 +54,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		d = refused
 	default:
 		d = s.bodyRefused(ctx, x) // prebody.go
+	}
+	if d == audit.BadRequest && cookieDeny != nil {
+		// A head refused before its body for a cookie of refuse_cookies
+		// (prebody.go): its 400 names the cookie, its headers gone or
+		// not.
+		s.denyAs(ctx, x, d, cookieDeny)
+		return
 	}
 	s.deny(ctx, x, d)
 }

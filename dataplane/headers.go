@@ -28,6 +28,11 @@ type requestHeaders struct {
 	cookie    bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
 	close     bool // a Connection line lists "close", in any spelling: the connection ends with this answer (Server.finish)
 
+	// badCookie is 1 + the index in the policy's refuse_cookies of a
+	// cookie the request carries (refusecookie.go), for the 400's
+	// message; 0: none.
+	badCookie uint8
+
 	// tenant is the value of a tenant header (X-Tenant, X-Tenant-Id, ...:
 	// tenantheader.go), untrimmed, which must name the caller's tenant;
 	// tenantHdr says one came in.

@@ -88,11 +88,12 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr)
 	if !ok {
 		// A head the one pass refuses, a header of the policy's
-		// refuse_headers, or two tenant headers (tenantheader.go): 400
+		// refuse_headers, a cookie of its refuse_cookies
+		// (refusecookie.go), or two tenant headers (tenantheader.go): 400
 		// as in the handler's step 1. A chunked body past preBodyFree
 		// behind a malformed head was answered 413, its headers gone
 		// (read96, TestChunkedBodyBehindMalformedHeadIs400).
-		headRefused(h)
+		headRefused(h, d, &x.hdr)
 	}
 	if ok {
 		if x.peer, ok = s.headSource(h, x); !ok {
@@ -101,7 +102,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			// preBodyFree, comes to errorHandler with its headers gone,
 			// and was answered 413 body_too_large
 			// (TestChunkedBodyBehindRefusedForwardedHeadersIs400).
-			headRefused(h)
+			headRefused(h, d, &x.hdr)
 		}
 	}
 	c := connOfHeader(h)
@@ -136,7 +137,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 			// limit), and an Expect got its 100 first
 			// (TestTenantHeaderRefusedBeforeBody).
 			ok = false
-			headRefused(h)
+			headRefused(h, d, &x.hdr)
 		}
 	}
 	x.reset()
@@ -146,7 +147,7 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 
 // prePublic runs the handler's header checks that need no caller on
 // headers h of a request to a public route, before its body is read: the
-// one pass (scanHeaders), the policy's refuse_headers and tenant_headers,
+// one pass (scanHeaders), the policy's refuse_headers, refuse_cookies and tenant_headers,
 // the forwarded headers behind a trusted proxy (headSource), and no tenant
 // header at all (a public route has no tenant to name:
 // tenantHeaderOK). Such a request was answered 400 only once its body was
@@ -166,7 +167,7 @@ func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 		_, ok = s.headSource(h, x)
 	}
 	if !ok {
-		headRefused(h)
+		headRefused(h, d, &x.hdr)
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -176,10 +177,15 @@ func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
 // headRefused marks the connection of head h, when the sidecar accepted
 // it, so that its request is answered 400 (errorHandler, begin) whatever
 // fasthttp does with its body: a chunked one refused past preBodyFree
-// comes to errorHandler with its headers gone.
-func headRefused(h *fasthttp.RequestHeader) {
+// comes to errorHandler with its headers gone. A head refused for a
+// cookie of refuse_cookies (hdr, on the tables d) keeps the answer naming
+// it on the connection too.
+func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) {
 	if c := connOfHeader(h); c != nil {
 		c.refused = audit.BadRequest
+		if i := int(hdr.badCookie); i > 0 && i <= len(d.cookieDeny) {
+			c.cookieDeny = d.cookieDeny[i-1]
+		}
 	}
 }
 

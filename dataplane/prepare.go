@@ -48,6 +48,7 @@ type prepared struct {
 	stopJWKS    context.CancelFunc
 	global      *global      // global limits (global.go); nil in local mode
 	keyFront    *authn.Front // API key front table of snap, built here: its size is the key count (issue 18)
+	cookieDeny  [][]byte     // the 400's body head naming each of snap.RefuseCookies (refusecookie.go, deny)
 
 	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
 	// tenantFlight is each tenant's count of requests in flight in the
@@ -151,6 +152,7 @@ func (s *Server) prepareTables(snap *policy.Snapshot, old *prepared) *prepared {
 		p.maxBody = max(p.maxBody, c.MaxBody)
 	}
 	p.issuerRules = issuerRules(snap)
+	p.cookieDeny = cookieDenials(snap)
 	p.tenantCell = s.metrics.tenants.cells(snap)
 	p.tenantFlight = s.tenantFlights(snap, p.tenantCell)
 	s.prepareVerifier(p, old)

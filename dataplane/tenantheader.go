@@ -36,16 +36,25 @@ func (h *requestHeaders) noteTenant(value []byte, n *headerCounts) {
 // false, a request to refuse, for a line of refuse_headers (a credential
 // the sidecar does not verify: it must not reach the service), two lines
 // of tenant_headers, or one beside a built-in tenant header (which would
-// the service read?). A nil snap (draining) or one without either list
-// costs a compare.
+// the service read?). It reports false too for a Cookie line naming a
+// cookie of refuse_cookies (refusecookie.go), read only when a Cookie
+// line came in. A nil snap (draining) or one without any of the lists
+// (Snapshot.HeaderLists) costs a compare.
 func policyHeaders(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
 	// Small enough to inline: the call cost a policy without the lists
 	// 15 instructions a decision (callgrind, BenchmarkDecide).
-	return snap == nil || len(snap.TenantHeaders) == 0 && len(snap.RefuseHeaders) == 0 || policyHeaderLines(raw, snap, h)
+	return snap == nil || !snap.HeaderLists || policyHeaderLines(raw, snap, h)
 }
 
-// policyHeaderLines is policyHeaders' pass over the header lines.
+// policyHeaderLines is policyHeaders' pass over the header lines, and its
+// look at the Cookie lines.
 func policyHeaderLines(raw []byte, snap *policy.Snapshot, h *requestHeaders) bool {
+	if h.cookie && len(snap.RefuseCookies) > 0 && !cookiesOK(raw, snap, h) {
+		return false
+	}
+	if len(snap.TenantHeaders) == 0 && len(snap.RefuseHeaders) == 0 {
+		return true
+	}
 	n := 0
 	for len(raw) > 0 {
 		line := raw

@@ -258,6 +258,13 @@ func (c *compiler) settings() error {
 		}
 		c.snap.RefuseHeaders = append(c.snap.RefuseHeaders, strings.ToLower(h))
 	}
+	for _, n := range c.doc.RefuseCookies {
+		if err := CheckRefusedCookie(n); err != nil {
+			return fmt.Errorf("refuse_cookies: %w", err)
+		}
+		c.snap.RefuseCookies = append(c.snap.RefuseCookies, strings.ToLower(n))
+	}
+	c.snap.HeaderLists = len(c.snap.TenantHeaders)+len(c.snap.RefuseHeaders)+len(c.snap.RefuseCookies) > 0
 	c.snap.AuditStrict = c.doc.Audit.Mode == "strict"
 	c.snap.Collector = c.doc.Audit.Collector
 	var err error

@@ -27,7 +27,14 @@ type Document struct {
 	// RefuseHeaders names headers carrying a credential the sidecar does
 	// not verify (X-Auth-Token, X-Access-Token, ...): a request carrying
 	// one is refused, so none reaches the service (tenantheaders.go).
-	RefuseHeaders []string  `yaml:"refuse_headers,omitempty" json:"refuse_headers,omitempty"`
+	RefuseHeaders []string `yaml:"refuse_headers,omitempty" json:"refuse_headers,omitempty"`
+
+	// RefuseCookies names cookies carrying a credential the sidecar does
+	// not verify (a session cookie: sessionid, PHPSESSID, connect.sid,
+	// hapi-auth-jwt2's token, ...): a request carrying one, in any
+	// spelling a common server reads as that name, is refused, so none
+	// reaches the service (refusecookies.go).
+	RefuseCookies []string  `yaml:"refuse_cookies,omitempty" json:"refuse_cookies,omitempty"`
 	Audit         AuditSpec `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Staleness     StaleSpec `yaml:"staleness,omitempty" json:"staleness,omitempty"`
 

@@ -44,6 +44,8 @@ type Snapshot struct {
 	UpstreamHost   string   // Host sent upstream; empty: the client's
 	TenantHeaders  []string // tenant_headers, in lower case: held to the caller's tenant beside BuiltinTenantHeaders
 	RefuseHeaders  []string // refuse_headers, in lower case: a request carrying one is refused
+	RefuseCookies  []string // refuse_cookies, in lower case: a request carrying one is refused; Doc.RefuseCookies as written, in the same order
+	HeaderLists    bool     // one of TenantHeaders, RefuseHeaders and RefuseCookies lists a name: the data plane reads the lines for them
 	AuditStrict    bool
 	Collector      string
 	StaleAfter     time.Duration // 0: no bound

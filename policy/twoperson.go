@@ -43,6 +43,7 @@ var weakeningKinds = []WeakeningKind{
 	{"trusted_proxies widened", "trusted_proxies given a network inside none they trusted: a trusted proxy forwards the source address it likes, which allow_cidrs check and the audit records and the detection rules grouped by source take for the client's"},
 	{"issuers' tenants", "an issuer given a tenant it did not list (an issuer added: each tenant it lists): its tokens may name that tenant's clients"},
 	{"tenant or refused headers dropped", "a name removed from tenant_headers (the service's header goes on as the client's word: a caller names the tenant it is served as) or from refuse_headers (a credential the sidecar does not verify crosses to the service)"},
+	{"refused cookies dropped", "a name removed from refuse_cookies (compared in any case): a session cookie or other credential the sidecar does not verify crosses to the service"},
 }
 
 // WeakeningKindNames joins the names of WeakeningKinds, as messages list

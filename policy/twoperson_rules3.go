@@ -61,6 +61,8 @@ func rules3Weakenings(cur, next *Document) []string {
 		"a caller's header of that name goes on to the service, which reads its tenant from it")...)
 	out = append(out, headersDropped("refuse_headers", cur.RefuseHeaders, next.RefuseHeaders,
 		"a credential in it crosses to the service unverified")...)
+	out = append(out, headersDropped("refuse_cookies", cur.RefuseCookies, next.RefuseCookies,
+		"a credential in that cookie crosses to the service unverified")...)
 	for _, is := range next.Issuers {
 		i := slices.IndexFunc(cur.Issuers, func(o IssuerSpec) bool { return o.ID == is.ID })
 		for _, t := range is.Tenants {

@@ -75,6 +75,7 @@ func (v *validator) document(d *Document) {
 		v.addf(v.lines.section("upstream_host", 1), "upstream_host %q must be host or host:port of letters, digits, '.', '-' and ':'", redactUserinfo(d.UpstreamHost))
 	}
 	v.tenantHeaders(d.TenantHeaders, d.RefuseHeaders) // tenantheaders.go
+	v.refuseCookies(d.RefuseCookies)                  // refusecookies.go
 	for i, c := range d.TrustedProxies {
 		if _, err := parsePrefix(c); err != nil {
 			v.addf(v.lines.at("trusted_proxies", i, "", -1), "trusted proxy: %v", err)
