@@ -48,10 +48,14 @@ func (s *Store) recover() error {
 		return err
 	}
 	var sealed uint64
+	var checked map[uint64]*segmentDigest
 	if len(digests) > 0 {
 		sealed = digests[len(digests)-1]
 		s.segNum = sealed
 		if err := s.loadLastDigest(sealed); err != nil {
+			return err
+		}
+		if checked, err = s.checkDigests(digests); err != nil {
 			return err
 		}
 	}
@@ -61,7 +65,7 @@ func (s *Store) recover() error {
 			open = append(open, n)
 			continue
 		}
-		if err := s.collectBatchIDs(n); err != nil {
+		if err := s.collectBatchIDs(n, checked[n]); err != nil {
 			return err
 		}
 	}
@@ -98,6 +102,33 @@ func (s *Store) loadLastDigest(n uint64) error {
 	return nil
 }
 
+// checkDigests checks every digest of the store as verify does: signed
+// by the key its rotations give its segment, and carrying the signature
+// of the digest before it; it returns them by segment, for
+// collectBatchIDs. The newest alone (loadLastDigest) took a store whose
+// key was swapped without a rotation, once the new key had sealed a
+// segment: every digest before it failed, with either key, in verify
+// only (TestKeySwappedWithoutRotationFails). The start read and checked
+// the signature of every digest of a segment present already, to take
+// its batch ids, and went on past one that failed; so the check costs
+// only the digests of segments retention deleted
+// (BenchmarkOpenStore1000Segments, BenchmarkCheckDigests1000Segments).
+func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error) {
+	out := make(map[uint64]*segmentDigest, len(digests))
+	var prevSig string
+	for i, n := range digests {
+		d, sig, err := s.readDigest(n)
+		if err != nil {
+			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not verify with the key that signs that segment (%w): the signing key changed without a key rotation entry, or the digest was edited or replaced; run audit verify", s.dir, digestName(n), n, err)
+		}
+		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
+			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
+		}
+		out[n], prevSig = d, sig
+	}
+	return out, nil
+}
+
 // pub is the key the store signs with now.
 func (s *Store) pub() ed25519.PublicKey { return s.keys.last() }
 
@@ -111,10 +142,9 @@ func (s *Store) pub() ed25519.PublicKey { return s.keys.last() }
 // (TestPlantedBatchIDDoesNotSuppressBatch). A segment whose entries do
 // not chain from the one hash to the other (Verify reports it) gives no
 // ids: a retry is then stored twice rather than lost.
-func (s *Store) collectBatchIDs(n uint64) error {
-	d, _, err := s.readDigest(n)
-	if err != nil {
-		return nil // Verify reports it; no id is taken from an unsigned segment
+func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
+	if d == nil {
+		return nil // no digest: Verify reports it; no id is taken from an unsigned segment
 	}
 	limit := -1
 	if d.Break != "" {
@@ -127,7 +157,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 	}
 	var ids []entryHeader
 	seq, prev, reached := d.FirstSeq-1, [32]byte{}, false
-	_, _, err = segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
+	_, _, err := segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
 		if limit >= 0 && i >= limit || reached {
 			return io.EOF
 		}
