@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -173,7 +174,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -194,7 +195,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
-		s.seen.add(h.Sender, h.BatchID, -1, h.Time)
+		s.seen.add(h.Sender, h.BatchID, h.records, h.Time)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
 	}
@@ -289,7 +290,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
@@ -333,10 +334,15 @@ func chainLink(line []byte, seq uint64, prev [32]byte) (h *entryHeader, hash [32
 
 // chainLinkOf is chainLink decoding the line into l.
 func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entryHeader, hash [32]byte, why string) {
-	h = new(entryHeader)
-	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, h) != nil {
+	var body struct {
+		entryHeader
+		Records recordCount `json:"records"`
+	}
+	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, &body) != nil {
 		return nil, hash, "not an entry"
 	}
+	h = &body.entryHeader
+	h.records = int(body.Records)
 	p, hash, ok := l.links()
 	if !ok {
 		return nil, hash, "malformed prev or hash"
@@ -351,6 +357,41 @@ func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entry
 		return nil, hash, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
 	}
 	return h, hash, ""
+}
+
+// recordCount is the number of elements of a JSON array (a batch's
+// records), counted without decoding them: recovery rebuilds the counts
+// the answer to a duplicate batch gives (dedup.records) from the trail.
+// Before, they were lost at a restart, answered "unknown", and a sidecar
+// whose batch timed out took only the first record of it as stored and
+// sent the rest again, stored twice (TestDuplicateCountsSurviveRestart).
+type recordCount int
+
+func (c *recordCount) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' || len(bytes.TrimSpace(b[1:len(b)-1])) == 0 {
+		*c = 0 // null, or []
+		return nil
+	}
+	n, depth, str, esc := 1, 0, false, false
+	for _, ch := range b {
+		switch {
+		case esc:
+			esc = false
+		case str:
+			esc, str = ch == '\\', ch != '"'
+		case ch == '"':
+			str = true
+		case ch == '[' || ch == '{':
+			depth++
+		case ch == ']' || ch == '}':
+			depth--
+		case ch == ',' && depth == 1:
+			n++
+		}
+	}
+	*c = recordCount(n)
+	return nil
 }
 
 // readHead reads and checks the signed head.
