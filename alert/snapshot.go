@@ -298,22 +298,72 @@ func (e *Engine) loadSnapshot() (*snapshot, string) {
 	if e.cfg.Snapshot == "" || len(e.cfg.SnapshotKey) != ed25519.PrivateKeySize {
 		return nil, ""
 	}
-	f, err := durable.OpenRegular(e.cfg.Snapshot, os.O_RDONLY, 0) // a FIFO here froze the collector's start in open(2)
+	data, err := readSnapshotFile(e.cfg.Snapshot)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ""
 	}
 	if err != nil {
-		return nil, fmt.Sprintf("cannot open snapshot %q: %v", e.cfg.Snapshot, err)
+		return nil, err.Error()
+	}
+	return e.checkSnapshot(data)
+}
+
+// readSnapshotFile reads a snapshot file, up to maxSnapshotBytes.
+func readSnapshotFile(path string) ([]byte, error) {
+	f, err := durable.OpenRegular(path, os.O_RDONLY, 0) // a FIFO here froze the collector's start in open(2)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open snapshot %q: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSnapshotBytes+1))
 	switch {
 	case err != nil:
-		return nil, fmt.Sprintf("cannot read snapshot %q: %v", e.cfg.Snapshot, err)
+		return nil, fmt.Errorf("cannot read snapshot %q: %w", path, err)
 	case len(data) > maxSnapshotBytes:
-		return nil, fmt.Sprintf("snapshot %q is larger than %d bytes", e.cfg.Snapshot, maxSnapshotBytes)
+		return nil, fmt.Errorf("snapshot %q is larger than %d bytes", path, maxSnapshotBytes)
 	}
-	return e.checkSnapshot(data)
+	return data, nil
+}
+
+// ResignSnapshot signs the snapshot in file again with to when from
+// signed it at a chain position before until: the store's key was
+// rotated from from to to by the entry at until
+// (collector.Store.RotatedFrom), and that snapshot is the detection state
+// of the trail up to a position the old key signed. Restore, which checks
+// with the new key alone, then takes it, and the first start after a
+// rotation replays what follows it rather than the whole trail. It is the
+// start that holds both private keys (--previous-signing-key) that does
+// it: Restore does not take a snapshot signed by a key rotated out, which
+// may have leaked since. A snapshot missing, unreadable as a snapshot,
+// signed by another key, or at or past until is left as it is (Restore
+// says why it ignores it). It reports whether it signed the snapshot.
+func ResignSnapshot(file string, from, to ed25519.PrivateKey, until uint64) (bool, error) {
+	if until == 0 || len(from) != ed25519.PrivateKeySize || len(to) != ed25519.PrivateKeySize {
+		return false, nil
+	}
+	data, err := readSnapshotFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("alert: %w", err)
+	}
+	var f snapshotFile
+	var s struct {
+		Seq uint64 `json:"seq"`
+	}
+	if json.Unmarshal(data, &f) != nil || !ed25519.Verify(from.Public().(ed25519.PublicKey), signedSnapshot(f.Payload), f.Sig) ||
+		json.Unmarshal(f.Payload, &s) != nil || s.Seq == 0 || s.Seq >= until {
+		return false, nil
+	}
+	doc, err := json.Marshal(snapshotFile{Payload: f.Payload, Sig: ed25519.Sign(to, signedSnapshot(f.Payload))})
+	if err != nil {
+		return false, fmt.Errorf("alert: cannot encode the detection snapshot at seq %d: %w", s.Seq, err)
+	}
+	if err := durable.WriteFile(filepath.Dir(file), filepath.Base(file), doc); err != nil {
+		return false, fmt.Errorf("alert: cannot write the detection snapshot signed again: %w", err)
+	}
+	return true, nil
 }
 
 // checkSnapshot decodes a snapshot file and checks its signature, version

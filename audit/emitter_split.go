@@ -329,9 +329,10 @@ func onlyAttr(res []byte, key string) (string, bool) {
 //
 // The twin holds a record, not none: the evidence pack counts a batch by
 // its records, and an empty one would read as a batch lost. A duplicate
-// whose count the collector no longer knows (it restarted since, or
-// forgot the instance) holds the first record either way: the rest may
-// be stored twice, never lost.
+// whose count the collector no longer knows (it forgot the instance, or
+// stored 8 of its batches since; a restart keeps the counts, rebuilt from
+// the trail) holds the first record either way: the rest may be stored
+// twice, never lost.
 func (e *Emitter) settleLate(data []byte, n int) (held int, settled bool, res sendResult) {
 	p, err := parseBatch(data)
 	if err != nil || len(p.recs) < 2 {

@@ -263,8 +263,9 @@ func (d *dedup) check(sender, id string) (dup bool, err error) {
 
 // records is the number of records stored under id of sender, which
 // check found stored; ok is false when that is no longer known (not one
-// of its instance's last dedupCounts batches stored since the store
-// opened, its instance forgotten, or an id without a sequence).
+// of its instance's last dedupCounts batches stored, its instance
+// forgotten, or an id without a sequence). Recovery rebuilds the counts
+// from the trail (recordCount).
 func (d *dedup) records(sender, id string) (n int, ok bool) {
 	inst, seq, isSeq := splitBatchID(id)
 	s := d.senders[sender]
@@ -280,7 +281,7 @@ func (d *dedup) records(sender, id string) (n int, ok bool) {
 }
 
 // add remembers id of sender as stored at now, with records records (-1:
-// not known, as when the store opens).
+// not known).
 func (d *dedup) add(sender, id string, records int, now time.Time) {
 	if d.senders == nil {
 		d.senders = map[string]*senderIDs{}

@@ -533,6 +533,20 @@ func headSignedBy(dir string, pub ed25519.PublicKey) bool {
 	return err == nil && func() bool { _, err := openDoc(data, pub, domainHead, &h); return err == nil }()
 }
 
+// RotatedFrom is the seq of the key rotation entry that hands the store
+// over from pub: pub signed every entry before it and nothing from it on.
+// It is 0 when no rotation of the store hands over from pub.
+func (s *Store) RotatedFrom(pub ed25519.PublicKey) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range s.keys.keys {
+		if k.Equal(pub) && i+1 < len(s.keys.seqs) {
+			return s.keys.seqs[i+1]
+		}
+	}
+	return 0
+}
+
 // KeyRotated reports whether OpenStore rotated the store's key to
 // StoreConfig.SigningKey, and the segment the new key signs from (0: the
 // store's key was never rotated).

@@ -110,6 +110,21 @@ func TestKeySwappedWithoutRotationFails(t *testing.T) {
 			t.Errorf("verify with the %s key of a store whose key was swapped without a rotation: problems %v, want a bad signature", name, problems(rep))
 		}
 	}
+	// Nor does the collector start on it, with either key: before, the
+	// start checked the newest digest only, which the new key signed.
+	for name, key := range map[string]ed25519.PrivateKey{"new": next, "old": old} {
+		st, err := OpenStore(dir, StoreConfig{SigningKey: key})
+		if err == nil {
+			st.Close()
+			t.Errorf("OpenStore with the %s key took a store whose key was swapped without a rotation", name)
+			continue
+		}
+		t.Logf("%s key: %v", name, err)
+	}
+	_, err := OpenStore(dir, StoreConfig{SigningKey: next})
+	if err == nil || !strings.Contains(err.Error(), digestName(1)) || !strings.Contains(err.Error(), "does not verify") {
+		t.Errorf("OpenStore with the new key = %v; want digest %s named as not verifying", err, digestName(1))
+	}
 }
 
 // TestKeyRotationSignedByWrongKeyFails: a rotation entry naming the

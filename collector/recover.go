@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,10 +49,14 @@ func (s *Store) recover() error {
 		return err
 	}
 	var sealed uint64
+	var checked map[uint64]*segmentDigest
 	if len(digests) > 0 {
 		sealed = digests[len(digests)-1]
 		s.segNum = sealed
 		if err := s.loadLastDigest(sealed); err != nil {
+			return err
+		}
+		if checked, err = s.checkDigests(digests); err != nil {
 			return err
 		}
 	}
@@ -61,7 +66,7 @@ func (s *Store) recover() error {
 			open = append(open, n)
 			continue
 		}
-		if err := s.collectBatchIDs(n); err != nil {
+		if err := s.collectBatchIDs(n, checked[n]); err != nil {
 			return err
 		}
 	}
@@ -98,6 +103,33 @@ func (s *Store) loadLastDigest(n uint64) error {
 	return nil
 }
 
+// checkDigests checks every digest of the store as verify does: signed
+// by the key its rotations give its segment, and carrying the signature
+// of the digest before it; it returns them by segment, for
+// collectBatchIDs. The newest alone (loadLastDigest) took a store whose
+// key was swapped without a rotation, once the new key had sealed a
+// segment: every digest before it failed, with either key, in verify
+// only (TestKeySwappedWithoutRotationFails). The start read and checked
+// the signature of every digest of a segment present already, to take
+// its batch ids, and went on past one that failed; so the check costs
+// only the digests of segments retention deleted
+// (BenchmarkOpenStore1000Segments, BenchmarkCheckDigests1000Segments).
+func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error) {
+	out := make(map[uint64]*segmentDigest, len(digests))
+	var prevSig string
+	for i, n := range digests {
+		d, sig, err := s.readDigest(n)
+		if err != nil {
+			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not verify with the key that signs that segment (%w): the signing key changed without a key rotation entry, or the digest was edited or replaced; run audit verify", s.dir, digestName(n), n, err)
+		}
+		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
+			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
+		}
+		out[n], prevSig = d, sig
+	}
+	return out, nil
+}
+
 // pub is the key the store signs with now.
 func (s *Store) pub() ed25519.PublicKey { return s.keys.last() }
 
@@ -111,10 +143,9 @@ func (s *Store) pub() ed25519.PublicKey { return s.keys.last() }
 // (TestPlantedBatchIDDoesNotSuppressBatch). A segment whose entries do
 // not chain from the one hash to the other (Verify reports it) gives no
 // ids: a retry is then stored twice rather than lost.
-func (s *Store) collectBatchIDs(n uint64) error {
-	d, _, err := s.readDigest(n)
-	if err != nil {
-		return nil // Verify reports it; no id is taken from an unsigned segment
+func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
+	if d == nil {
+		return nil // no digest: Verify reports it; no id is taken from an unsigned segment
 	}
 	limit := -1
 	if d.Break != "" {
@@ -127,7 +158,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 	}
 	var ids []entryHeader
 	seq, prev, reached := d.FirstSeq-1, [32]byte{}, false
-	_, _, err = segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
+	_, _, err := segmentLines(filepath.Join(s.dir, segName(n)), func(i int, line []byte) error {
 		if limit >= 0 && i >= limit || reached {
 			return io.EOF
 		}
@@ -143,7 +174,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -164,7 +195,7 @@ func (s *Store) collectBatchIDs(n uint64) error {
 func (s *Store) rememberBatch(h *entryHeader) {
 	switch h.Kind {
 	case KindBatch:
-		s.seen.add(h.Sender, h.BatchID, -1, h.Time)
+		s.seen.add(h.Sender, h.BatchID, h.records, h.Time)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
 	}
@@ -259,7 +290,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
@@ -303,10 +334,15 @@ func chainLink(line []byte, seq uint64, prev [32]byte) (h *entryHeader, hash [32
 
 // chainLinkOf is chainLink decoding the line into l.
 func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entryHeader, hash [32]byte, why string) {
-	h = new(entryHeader)
-	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, h) != nil {
+	var body struct {
+		entryHeader
+		Records recordCount `json:"records"`
+	}
+	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, &body) != nil {
 		return nil, hash, "not an entry"
 	}
+	h = &body.entryHeader
+	h.records = int(body.Records)
 	p, hash, ok := l.links()
 	if !ok {
 		return nil, hash, "malformed prev or hash"
@@ -321,6 +357,41 @@ func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entry
 		return nil, hash, fmt.Sprintf("seq %d follows seq %d", h.Seq, seq)
 	}
 	return h, hash, ""
+}
+
+// recordCount is the number of elements of a JSON array (a batch's
+// records), counted without decoding them: recovery rebuilds the counts
+// the answer to a duplicate batch gives (dedup.records) from the trail.
+// Before, they were lost at a restart, answered "unknown", and a sidecar
+// whose batch timed out took only the first record of it as stored and
+// sent the rest again, stored twice (TestDuplicateCountsSurviveRestart).
+type recordCount int
+
+func (c *recordCount) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' || len(bytes.TrimSpace(b[1:len(b)-1])) == 0 {
+		*c = 0 // null, or []
+		return nil
+	}
+	n, depth, str, esc := 1, 0, false, false
+	for _, ch := range b {
+		switch {
+		case esc:
+			esc = false
+		case str:
+			esc, str = ch == '\\', ch != '"'
+		case ch == '"':
+			str = true
+		case ch == '[' || ch == '{':
+			depth++
+		case ch == ']' || ch == '}':
+			depth--
+		case ch == ',' && depth == 1:
+			n++
+		}
+	}
+	*c = recordCount(n)
+	return nil
 }
 
 // readHead reads and checks the signed head.

@@ -141,6 +141,9 @@ type entryHeader struct {
 	ExpiredThrough uint64     `json:"expired_through,omitempty"`
 	LastHash       string     `json:"last_hash,omitempty"`
 	Events         []eventKey `json:"events,omitempty"`
+	// records is a batch's number of records; recovery alone counts them
+	// (chainLinkOf), for the answer to a duplicate (dedup.records).
+	records int
 }
 
 // eventKey identifies a lifecycle event: its etcd key and the revision of

@@ -58,7 +58,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.data, "data", "", "data `directory` for segments")
 	fs.StringVar(&c.retention, "retention", "0", "delete closed segments older than this `duration` (e.g. 400d, 720h, 1d12h; 0 keeps all)")
 	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 private key `file` (from portcullis audit keygen)")
-	fs.StringVar(&c.previousSigningKey, "previous-signing-key", "", "Ed25519 private key `file` the store was signed with until now: rotate the store's key to --signing-key (a key rotation entry in the chain, signed by both; once written, the flag changes nothing)")
+	fs.StringVar(&c.previousSigningKey, "previous-signing-key", "", "Ed25519 private key `file` the store was signed with until now: rotate the store's key to --signing-key (a key rotation entry in the chain, signed by both, and the old key's detection snapshot signed again; once written, the flag changes nothing)")
 	// --token put the senders' secret on the command line (ps, shell
 	// history): refused, as the sidecar takes its token from a file only.
 	tokenOnCommandLine := false
@@ -217,7 +217,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	det := detection{key: key}
+	det := detection{key: key, previous: prevKey}
 	store, err := collector.OpenStore(c.data, collector.StoreConfig{SigningKey: key, PreviousKey: prevKey, SegmentMaxBytes: c.segmentMaxBytes,
 		SegmentMaxAge: c.segmentMaxAge, MaxCertSenders: c.maxCertSenders, SenderIdle: c.certSenderIdle, Retention: retention, Detection: det.hooks(),
 		OnDeferred: func(err error) {

@@ -33,6 +33,9 @@ type detection struct {
 	// key signs the engine's state snapshot (the collector's signing
 	// key); nil keeps no snapshot and start replays the whole trail.
 	key ed25519.PrivateKey
+	// previous is --previous-signing-key: the store's key until a
+	// rotation, which signed the snapshot of the start before it.
+	previous ed25519.PrivateKey
 
 	// box is the ticket outbox, nil without ticket sinks; set by start
 	// before the collector serves /metrics.
@@ -137,7 +140,19 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 	if d.key != nil {
 		trailKey = d.key.Public().(ed25519.PublicKey)
 	}
-	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents, Snapshot: filepath.Join(dir, "detection", "snapshot.json"), SnapshotKey: d.key, TrailKey: trailKey,
+	snapshot := filepath.Join(dir, "detection", "snapshot.json")
+	if d.key != nil && d.previous != nil {
+		// The snapshot of the start before a key rotation is the old
+		// key's: signed again by the new one, it spares this start and the
+		// next the replay of the whole trail.
+		resigned, err := alert.ResignSnapshot(snapshot, d.previous, d.key, store.RotatedFrom(d.previous.Public().(ed25519.PublicKey)))
+		if err != nil {
+			log.Warn().Err(err).Msg("detection snapshot of the previous signing key not signed again; the trail is replayed")
+		} else if resigned {
+			log.Info().Msg("detection snapshot of the previous signing key signed again with the signing key")
+		}
+	}
+	eng, err := alert.New(alert.Config{Policy: doc, Append: store.AppendEvents, Snapshot: snapshot, SnapshotKey: d.key, TrailKey: trailKey,
 		OnOpen: func(a alert.Alert) {
 			r := a.Redacted() // a rule's name and a group's value may be text from outside
 			log.Warn().Str("alert", r.ID).Str("rule", r.Rule).Str(r.Group, r.Key).Msg("alert opened")
