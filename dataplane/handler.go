@@ -275,8 +275,9 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// A method override parameter in the query or a form body would have
 	// the service run another method than the one routed (override.go);
 	// on a route that binds {tenant}, a tenant parameter another tenant
-	// than the path's (tenantparam.go).
-	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
+	// than the path's (tenantparam.go). A request with neither a query nor
+	// a body carries no parameter: no call.
+	if (len(x.query) > 0 || body) && overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
 		return audit.BadRequest
 	}
 	// And on such a route a tenant cookie (tenantcookie.go).
