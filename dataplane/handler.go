@@ -216,11 +216,15 @@ func (s *Server) unrecorded(x *exchange) bool {
 
 // policyStale reports whether the policy refuses a credentialed request
 // at now (unix nanoseconds) because the sidecar has not heard from etcd
-// for longer than staleness.max_age (staleness.action: deny).
+// for longer than staleness.max_age (staleness.action: deny). The test
+// of the policy is inlined into the callers, the clocks behind a call
+// (issue 18: BenchmarkDecide).
 func (s *Server) policyStale(x *exchange, now, mono int64) bool {
-	if !s.cfg.Watching || !x.snap.StaleDeny || x.snap.StaleAfter <= 0 {
-		return false
-	}
+	return s.cfg.Watching && x.snap.StaleDeny && x.snap.StaleAfter > 0 && s.unheardFor(x, now, mono)
+}
+
+// unheardFor is policyStale for a policy that denies when stale.
+func (s *Server) unheardFor(x *exchange, now, mono int64) bool {
 	// Either clock past the bound is stale: measured on the wall clock
 	// alone, a step back stretched the bound by the step
 	// (TestPolicyStaleAfterWallClockStepsBack); on the monotonic clock
@@ -271,8 +275,9 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// A method override parameter in the query or a form body would have
 	// the service run another method than the one routed (override.go);
 	// on a route that binds {tenant}, a tenant parameter another tenant
-	// than the path's (tenantparam.go).
-	if overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
+	// than the path's (tenantparam.go). A request with neither a query nor
+	// a body carries no parameter: no call.
+	if (len(x.query) > 0 || body) && overrideParam(&ctx.Request, x.query, body, x.hdr.coded, x.route.TenantSeg != 0) {
 		return audit.BadRequest
 	}
 	// And on such a route a tenant cookie (tenantcookie.go).

@@ -79,18 +79,18 @@ func scanHeaders(raw []byte, h *requestHeaders) bool {
 			raw = raw[2:]
 			continue
 		}
-		// A line starting with ' ' or '\t' (obs-fold) has no token.
-		k := tokenLen(raw)
-		if k == 0 || k == len(raw) || raw[k] != ':' {
-			return false // not a token, '_', or no colon
-		}
-		name, value := raw[:k], raw[k+1:] // the value is trimmed only where it is kept
-		if end := bytes.IndexByte(value, '\n'); end >= 0 {
-			value, raw = value[:end], value[end+1:]
+		line := raw
+		if end := bytes.IndexByte(raw, '\n'); end >= 0 {
+			line, raw = raw[:end], raw[end+1:]
 		} else {
 			raw = nil
 		}
-		ok = h.note(name, value, &n) && ok
+		// A line starting with ' ' or '\t' (obs-fold) has no token.
+		k := tokenLen(line)
+		if k == 0 || k == len(line) || line[k] != ':' {
+			return false // not a token, '_', or no colon
+		}
+		ok = h.note(line[:k], line[k+1:], &n) && ok // the value is trimmed only where it is kept
 	}
 	return ok && n.valid()
 }

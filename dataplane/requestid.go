@@ -16,7 +16,7 @@ const idBlock = 1 << 16
 // prefix and a number no other request of the process gets, written
 // without allocating.
 func (s *Server) requestID(x *exchange) {
-	if id := x.hdr.requestID; validRequestID(id) && !s.madeHere(id) {
+	if id := x.hdr.requestID; len(id) > 0 && validRequestID(id) && !s.madeHere(id) { // most requests have none: no call
 		x.reqID = append(x.reqID[:0], id...)
 		return
 	}

@@ -104,9 +104,12 @@ func stars(b []byte) {
 // decision's time (the data plane's BenchmarkDecide).
 func mayHold(b []byte) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	has := func(w uint64) bool {
+	// marks has the high bit of a byte set where w has a '_' or a 'J' (and
+	// maybe of a byte above one: enough to tell whether w has one), so the
+	// marks of the words are ORed and tested once.
+	marks := func(w uint64) uint64 {
 		u, j := w^'_'*ones, w^'J'*ones // a zero byte where b has '_' or 'J'
-		return ((u-ones)&^u|(j-ones)&^j)&highs != 0
+		return (u-ones)&^u | (j-ones)&^j
 	}
 	if len(b) < 8 {
 		for _, c := range b {
@@ -116,10 +119,9 @@ func mayHold(b []byte) bool {
 		}
 		return false
 	}
-	for i := 0; i+8 <= len(b); i += 8 {
-		if has(binary.LittleEndian.Uint64(b[i:])) {
-			return true
-		}
+	m := marks(binary.LittleEndian.Uint64(b[len(b)-8:])) // the tail, overlapping
+	for i := 0; i+8 < len(b); i += 8 {
+		m |= marks(binary.LittleEndian.Uint64(b[i:]))
 	}
-	return has(binary.LittleEndian.Uint64(b[len(b)-8:])) // the tail, overlapping
+	return m&highs != 0
 }
