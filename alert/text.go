@@ -191,6 +191,24 @@ func jiraNoformat(text string) string {
 // formatting acts on (links, mentions such as <!channel>).
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
+// slackText is text from outside as Slack shows it literally: its &, <
+// and > escaped (Slack's documented escaping), and what Slack would make
+// a link of by itself (a URL, a www. host, an e-mail address) bracketed
+// (Unlinked). Slack has no escape for mrkdwn's *bold*, _italic_ and
+// ~strike~, so the messages carry it in fields Slack does not format:
+// slackMessage.
+func slackText(s string) string { return slackEscaper.Replace(Unlinked(plainText(s))) }
+
+// slackMessage is an incoming webhook's message of lines (each
+// slackText already): the top-level text unformatted ("mrkdwn": false)
+// and in one section block as plain_text, which Slack never formats, and
+// no link preview fetched for it ("unfurl_links", "unfurl_media" false).
+func slackMessage(lines ...string) map[string]any {
+	text := strings.Join(lines, "\n")
+	return map[string]any{"text": text, "mrkdwn": false, "unfurl_links": false, "unfurl_media": false,
+		"blocks": []any{map[string]any{"type": "section", "text": map[string]any{"type": "plain_text", "text": text, "emoji": false}}}}
+}
+
 // jiraLabel is s as a Jira label: Jira refuses a label with a space (the
 // issue would never be filed), or longer than 255 characters.
 func jiraLabel(s string) string {
