@@ -243,7 +243,7 @@ func (s *Sink) foldRequest(a *Alert, key string, n int, now time.Time) (*http.Re
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+snowSysID(key)
 		v = map[string]string{"work_notes": snowJournal(foldText(note, p))}
 	case "slack":
-		v = map[string]string{"text": slackEscaper.Replace(note)}
+		v = slackMessage(slackText(note))
 	default:
 		return nil, fmt.Errorf("ticket sink %q: kind %q cannot update tickets", s.Name, s.Kind)
 	}

@@ -237,10 +237,8 @@ func (s *Sink) payload(raw *Alert) ([]byte, error) {
 	case "servicenow": // Table API, POST /api/now/table/incident
 		v = map[string]string{"short_description": summary(a), "description": description(a),
 			"urgency": urgency(a.Severity), "impact": urgency(a.Severity), "assignment_group": s.Project, "correlation_id": a.ID}
-	case "slack": // incoming webhook; text is Slack's formatting
-		title := slackEscaper.Replace(summary(a))
-		v = map[string]any{"text": title, "blocks": []any{
-			map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": "*" + title + "*\nalert `" + slackEscaper.Replace(a.ID) + "`, count " + strconv.FormatInt(a.Count, 10)}}}}
+	case "slack": // incoming webhook; its text shown literally (slackMessage)
+		v = slackMessage(slackText(summary(a)), "alert "+slackText(a.ID)+", count "+strconv.FormatInt(a.Count, 10))
 	default:
 		return nil, fmt.Errorf("ticket sink %q: unknown kind %q", s.Name, s.Kind)
 	}
@@ -441,7 +439,7 @@ func (s *Sink) closeRequest(a *Alert, key string, now time.Time) (*http.Request,
 		method, url = http.MethodPatch, strings.TrimSuffix(s.URL, "/")+"/"+id
 		v = map[string]string{"state": snowClosed, "close_code": "Solved (Permanently)", "close_notes": note}
 	case "slack":
-		v = map[string]string{"text": slackEscaper.Replace(note)}
+		v = slackMessage(slackText(note))
 	default:
 		return nil, fmt.Errorf("ticket sink %q: kind %q cannot close tickets", s.Name, s.Kind)
 	}

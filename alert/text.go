@@ -103,7 +103,53 @@ func githubFenced(text string) string {
 // (none a credential holds, so a scan for one still finds it; "_" is left,
 // as API keys hold it).
 func MarkdownText(s string) string {
-	return markdownEscaper.Replace(plainText(s))
+	return markdownEscaper.Replace(Unlinked(plainText(s)))
+}
+
+// Unlinked returns s with what a GitHub- or GitLab-flavoured Markdown
+// renderer would make a link of by itself (GFM's extended autolinks)
+// bracketed, as threat reports write a URL not to be followed: every
+// "://" (the http://, https:// and ftp:// of a URL autolink, and any
+// other scheme) reads "[:]//", a "www." no letter, digit or "-" comes
+// before reads "www[.]", and an "@" after a character an e-mail address
+// can hold before it (letters, digits, ".", "+", "_", "-": a bare e-mail
+// autolink, and mailto: and xmpp:) reads "[@]". Escaping the character
+// with a backslash is not enough: renderers such as cmark-gfm join the
+// escaped character to the text around it before they look for links.
+// No credential pattern holds ":", "@" or "www." (a JWT's segments are
+// joined by "."; a segment ending in "_www" is the one exception), so a
+// scan of the text still finds one.
+func Unlinked(s string) string {
+	if strings.Contains(s, "://") {
+		s = strings.ReplaceAll(s, "://", "[:]//")
+	}
+	if strings.Contains(s, "@") {
+		s = emailAt.ReplaceAllString(s, "${1}[@]")
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i+4 <= len(s); i++ {
+		if strings.EqualFold(s[i:i+4], "www.") && (i == 0 || !wordByte(s[i-1])) {
+			b.WriteString(s[last : i+3])
+			b.WriteString("[.]")
+			last = i + 4
+		}
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// emailAt is the "@" of a bare e-mail autolink: after a character its
+// local part can hold.
+var emailAt = regexp.MustCompile(`([A-Za-z0-9.+_-])@`)
+
+// wordByte reports whether a "www." after c is no autolink's start: a
+// letter, digit or "-" before it makes it the middle of a word.
+func wordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
 
 var markdownEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`,
@@ -144,6 +190,24 @@ func jiraNoformat(text string) string {
 // slackEscaper escapes the three characters Slack's message text
 // formatting acts on (links, mentions such as <!channel>).
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// slackText is text from outside as Slack shows it literally: its &, <
+// and > escaped (Slack's documented escaping), and what Slack would make
+// a link of by itself (a URL, a www. host, an e-mail address) bracketed
+// (Unlinked). Slack has no escape for mrkdwn's *bold*, _italic_ and
+// ~strike~, so the messages carry it in fields Slack does not format:
+// slackMessage.
+func slackText(s string) string { return slackEscaper.Replace(Unlinked(plainText(s))) }
+
+// slackMessage is an incoming webhook's message of lines (each
+// slackText already): the top-level text unformatted ("mrkdwn": false)
+// and in one section block as plain_text, which Slack never formats, and
+// no link preview fetched for it ("unfurl_links", "unfurl_media" false).
+func slackMessage(lines ...string) map[string]any {
+	text := strings.Join(lines, "\n")
+	return map[string]any{"text": text, "mrkdwn": false, "unfurl_links": false, "unfurl_media": false,
+		"blocks": []any{map[string]any{"type": "section", "text": map[string]any{"type": "plain_text", "text": text, "emoji": false}}}}
+}
 
 // jiraLabel is s as a Jira label: Jira refuses a label with a space (the
 // issue would never be filed), or longer than 255 characters.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
@@ -232,7 +233,33 @@ func (b *builder) enforcedBy(i int) string {
 		out = append(out, s.String()+"="+rfc(t))
 	}
 	sort.Strings(out)
-	return strings.Join(out, " ")
+	return boundedList(out, maxCellChars)
+}
+
+// maxCellChars is the most characters a spreadsheet cell holds (Excel's
+// limit; it cuts a longer cell, or refuses to open the file).
+const maxCellChars = 32767
+
+// boundedList joins items with spaces, as many as fit in max characters
+// with the note that names how many more there are: a change's first
+// denial by sidecar lists up to 1,001 pods, each name as long as its
+// sender liked (256 bytes), far past a cell
+// (TestRevocationCellFitsASpreadsheet).
+func boundedList(items []string, max int) string {
+	const reserve = 100 // the note, with its count
+	n, size := 0, 0
+	for _, it := range items {
+		l := utf8.RuneCountInString(it) + 1
+		if size+l > max-reserve {
+			break
+		}
+		n, size = n+1, size+l
+	}
+	s := strings.Join(items[:n], " ")
+	if n < len(items) {
+		s += fmt.Sprintf(" and %d more (see the per-sidecar rows below for each live sidecar's own)", len(items)-n)
+	}
+	return s
 }
 
 // limitExport is one policy revision's rate limits, secrets removed.

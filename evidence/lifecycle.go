@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -162,10 +163,11 @@ func matchAny(re *regexp.Regexp, texts []string) bool {
 }
 
 // mdCell makes record text safe in a Markdown table cell: quoted (no
-// line breaks), the cell's | and the characters that make links, images,
-// HTML and emphasis escaped.
+// line breaks), what a renderer autolinks bracketed (alert.Unlinked), the
+// cell's | and the characters that make links, images, HTML and emphasis
+// escaped.
 func mdCell(s string) string {
-	return mdCellEscaper.Replace(strconv.Quote(dash(s)))
+	return mdCellEscaper.Replace(strconv.Quote(alert.Unlinked(dash(s))))
 }
 
 // mdCellEscaper is alert.MarkdownText's escaper but for the backslash,

@@ -185,8 +185,20 @@ func TestPackBoundsMadeUpNames(t *testing.T) {
 			revs = append(revs, r)
 		}
 	}
-	if len(revs) != 1 || strings.Count(revs[0][8], "made-up-pod-") != maxPods || !strings.Contains(revs[0][8], morePods) {
-		t.Errorf("RevocationRecords: the first denials by sidecar list %d made-up pods and %q, want %d and it", strings.Count(fmt.Sprint(revs), "made-up-pod-"), morePods, maxPods)
+	// The cell lists the pods that fit a spreadsheet cell and counts the
+	// rest (TestRevocationCellFitsASpreadsheet): maxPods pods and morePods
+	// in all.
+	if len(revs) != 1 {
+		t.Fatalf("RevocationRecords: %d key.revoke rows, want 1", len(revs))
+	}
+	cell := revs[0][8]
+	listed, more := strings.Count(cell, "made-up-pod-"), 0
+	if i := strings.LastIndex(cell, " and "); i >= 0 {
+		fmt.Sscanf(cell[i:], " and %d more", &more)
+	}
+	if listed+more != maxPods || !strings.Contains(cell, morePods) || len([]rune(cell)) > maxCellChars {
+		t.Errorf("RevocationRecords: the first denials by sidecar list %d made-up pods and %d more (%d characters), with %q: want %d in all, it, and at most %d characters",
+			listed, more, len([]rune(cell)), morePods, maxPods, maxCellChars)
 	}
 	if !strings.Contains(strings.Join(res.Warnings, "\n"), "approval ids past the first") {
 		t.Errorf("the warnings do not say the approval ids past the first %d were counted together:\n%s", maxApprovalIDs, strings.Join(res.Warnings, "\n"))

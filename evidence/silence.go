@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
@@ -416,7 +417,7 @@ func (b *builder) lineSilence(label string, pb *podBatches, live []liveSpan, cli
 // line break in it wrote rows of its own and [text](url) a link
 // (TestSilenceLineEscapesSenderAndPod).
 func mdBare(s string) string {
-	q := strconv.Quote(s)
+	q := strconv.Quote(alert.Unlinked(s))
 	return mdCellEscaper.Replace(q[1 : len(q)-1])
 }
 

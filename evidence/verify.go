@@ -126,7 +126,7 @@ func zipManifest(path string) ([]byte, error) {
 			return nil, err
 		}
 		defer rc.Close()
-		return io.ReadAll(io.LimitReader(rc, maxZipEntry))
+		return readManifest(rc, ManifestJSON)
 	}
 	return nil, fmt.Errorf("no %s in the zip", ManifestJSON)
 }
@@ -249,14 +249,39 @@ func openPackFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// readPackFile reads a manifest of a pack folder (openPackFile).
+// readPackFile reads a manifest of a pack folder (openPackFile), up to
+// maxManifest bytes.
 func readPackFile(path string) ([]byte, error) {
 	f, err := openPackFile(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, maxZipEntry))
+	return readManifest(f, filepath.Base(path))
+}
+
+// maxManifest bounds what is read of a manifest file (manifest.json,
+// manifest.csv, manifest.json.sig) before its signature is checked. A
+// pack holds one file per row of controls.csv (16) and index.html, and
+// its manifest a row of a few hundred bytes for each, about 7 KB; the
+// longest text of a row, its owner, is a line of --owner-map, which
+// bufio.Scanner ends at 64 KiB, so no real manifest reaches 2 MiB.
+// Before, one was read up to 1 GiB into memory, anyone's to write until
+// the signature that comes after is checked
+// (TestVerifyRefusesAnOversizedManifest).
+const maxManifest = 16 << 20
+
+// readManifest reads r, the manifest file name of a pack, refusing one
+// longer than maxManifest.
+func readManifest(r io.Reader, name string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxManifest {
+		return nil, fmt.Errorf("%s is larger than %d MiB, which no pack's manifest reaches: not read", name, maxManifest>>20)
+	}
+	return b, nil
 }
 
 // hashPackFile returns the hex SHA-256 of a file of a pack folder

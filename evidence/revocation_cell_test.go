@@ -1,0 +1,112 @@
+package evidence
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/policy/etcdadmin"
+)
+
+// TestRevocationCellFitsASpreadsheet: a revocation's
+// first_denial_by_sidecar cell listed every pod (up to 1,000 and the
+// rest together) with its first denial, and a pod's name is its
+// sender's to write, 256 bytes long: 200 such pods made a cell past
+// Excel's 32,767 characters, which Excel cuts or refuses. The cell now
+// lists those that fit and says how many more there are.
+func TestRevocationCellFitsASpreadsheet(t *testing.T) {
+	t.Parallel()
+	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
+	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	if err := st.AppendEvents([]collector.Event{{Time: revokedAt, Key: "/p/events/1", Revision: 41, Actor: "alice",
+		Action: etcdadmin.ActionKeyRevoke, Target: "acmehris1", Reason: "leaked"}}); err != nil {
+		t.Fatal(err)
+	}
+	const tok = "sidecar-a-token-0123456789abcdef0123"
+	col, err := collector.New(st, collector.Config{Tokens: []collector.SenderToken{{Name: "sidecar-a", Token: tok}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := col.HTTPServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	const pods = 200
+	for n := range pods {
+		pod := fmt.Sprintf("pod-%03d-", n) + strings.Repeat("x", 248)
+		var revoked audit.Record
+		revoked.Time = revokedAt.Add(time.Duration(n+1) * time.Second).UnixNano()
+		revoked.Status, revoked.Decision, revoked.Tenant = 401, audit.KeyRevoked, "acme"
+		revoked.SetMethod([]byte("GET"))
+		revoked.SetKeyID([]byte("acmehris1"))
+		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, pod+"-1", revoked)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/logs", bytes.NewReader(body))
+		req.Header.Set("Content-Type", collector.FormatProtobuf)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("batch %d: %s", n, resp.Status)
+		}
+	}
+	srv.Close()
+	if _, err := st.SignHead(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "RevocationRecords", p.Name, "csv")))
+	col8 := -1
+	for j, c := range rows[0] {
+		if c == "first_denial_by_sidecar" {
+			col8 = j
+		}
+	}
+	if len(rows) < 2 || col8 < 0 {
+		t.Fatalf("no revocation row: %q", rows)
+	}
+	cell := rows[1][col8]
+	if n := utf8.RuneCountInString(cell); n > 32767 {
+		t.Fatalf("first_denial_by_sidecar holds %d characters, past a spreadsheet cell's 32,767", n)
+	}
+	if !strings.Contains(cell, "pod-000-") || !strings.Contains(cell, "more (see the per-sidecar rows below") {
+		t.Fatalf("first_denial_by_sidecar lists no pod or does not say how many more: %.300q ... %q", cell, cell[max(0, len(cell)-200):])
+	}
+	listed := strings.Count(cell, "(token:sidecar-a)=")
+	if more := fmt.Sprintf(" and %d more ", pods-listed); !strings.Contains(cell, more) {
+		t.Errorf("the cell lists %d pods of %d but does not say %q: %q", listed, pods, more, cell[len(cell)-200:])
+	}
+}
