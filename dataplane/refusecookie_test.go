@@ -50,6 +50,10 @@ var refusedCookieSpellings = []struct{ lines, name string }{
 	{"Cookie: PHPSESSID%00x=" + cookieValue, "PHPSESSID"},                   // PHP ends a name at NUL
 	{"Cookie: Connect.SID=" + cookieValue, "connect.sid"},                   // Express
 	{"Cookie: a=1; b=2; token=" + cookieValue, "token"},                     // hapi-auth-jwt2's default
+	{"Cookie: @sessionid=" + cookieValue, "sessionid"},                      // ASP.NET Core retries a failed pair from each next byte
+	{"Cookie: theme=dark\"sessionid=" + cookieValue, "sessionid"},           // so a name after any byte outside a token is read
+	{"Cookie: a=b/x@y(connect.sid=" + cookieValue, "connect.sid"},           // (read108)
+	{"Cookie: theme=\u00e9PHPSESSID=" + cookieValue, "PHPSESSID"},           // after a byte outside ASCII too
 }
 
 // TestRefusedCookieNeverForwarded sends, over a real socket, requests
