@@ -272,6 +272,9 @@ func cookieDenials(snap *policy.Snapshot) [][]byte {
 // refused before its body has its answer kept on the connection
 // (headRefused), where errorHandler takes it (denyAs).
 func cookieDenial(x *exchange, head []byte) []byte {
+	if x.hdr.cookieAnswer != nil {
+		return x.hdr.cookieAnswer // found before the body (begin)
+	}
 	if i := int(x.hdr.badCookie); i > 0 && x.prep != nil && i <= len(x.prep.cookieDeny) {
 		return x.prep.cookieDeny[i-1]
 	}
