@@ -332,8 +332,8 @@ func readSnapshotFile(path string) ([]byte, error) {
 // of the trail up to a position the old key signed. Restore, which checks
 // with the new key alone, then takes it, and the first start after a
 // rotation replays what follows it rather than the whole trail. It is the
-// start that holds both private keys (--previous-signing-key) that does
-// it: Restore does not take a snapshot signed by a key rotated out, which
+// start that rotates, holding both private keys (--previous-signing-key),
+// that does it, and no later one (the caller's to check): Restore does not take a snapshot signed by a key rotated out, which
 // may have leaked since. A snapshot missing, unreadable as a snapshot,
 // signed by another key, or at or past until is left as it is (Restore
 // says why it ignores it). It reports whether it signed the snapshot.

@@ -72,7 +72,8 @@ type conn struct {
 	// cookieDeny is the head of the 400's body naming a cookie of
 	// refuse_cookies the check before the body found (prebody.go): a
 	// chunked body refused past preBodyFree loses its headers, and
-	// errorHandler answers it naming the cookie still. Cleared by begin.
+	// errorHandler answers it naming the cookie still; begin hands it to
+	// the handler (requestHeaders.cookieAnswer) and clears it.
 	cookieDeny []byte
 
 	// chunkLeft is what may still be read for a chunked body, framing
@@ -377,7 +378,8 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, c.refused, c.cookieDeny = c.refused == audit.BadRequest, audit.Allowed, nil
+		x.hdr.badEnd, x.hdr.cookieAnswer = c.refused == audit.BadRequest, c.cookieDeny
+		c.refused, c.cookieDeny = audit.Allowed, nil
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

@@ -26,7 +26,9 @@ import (
 // blanks around it dropped (cookieBlank), and then matched by
 // cookieNameIs. Python's SimpleCookie
 // (aiohttp) also ends a pair at a blank, so each word after a blank in a
-// pair is a name too ("a=b sessionid=x"). A Cookie line is read once,
+// pair is a name too ("a=b sessionid=x"), and ASP.NET Core, retrying a
+// pair it cannot parse from each next byte, reads a token after any byte
+// outside one ("@sessionid=x"): innerNames. A Cookie line is read once,
 // in time linear in its length and the number of names listed.
 
 // refusedCookie returns 1 + the index in snap.RefuseCookies of the first
@@ -75,26 +77,60 @@ func cookieNamed(v []byte, wants []string) int {
 		if i := nameOf(upToEqual(pair), wants); i != 0 {
 			return i
 		}
-		// SimpleCookie: each word after a blank, up to the next blank or
-		// '=', is a name too. A word ends where the next may start, so
-		// the pair is read once: taken up to its '=' from each blank,
-		// "a=b + + + ...", 8 KB of it, cost 0.9 s of CPU with 16 names
-		// listed (decodeHead drops leading '+' without end).
-		for i := 1; i < len(pair); i++ {
-			if !cookieBlank(pair[i-1]) || cookieBlank(pair[i]) {
-				continue
-			}
-			j := i
-			for j < len(pair) && !cookieBlank(pair[j]) && pair[j] != '=' {
-				j++
-			}
-			if k := nameOf(pair[i:j], wants); k != 0 {
-				return k
-			}
-			i = j
+		k := 0
+		if innerNames(pair, func(name []byte) bool {
+			k = nameOf(name, wants)
+			return k != 0
+		}) {
+			return k
 		}
 	}
 	return 0
+}
+
+// innerNames reports whether is holds for a name a common server reads
+// inside a cookie pair, past the one at its head (upToEqual), each read
+// once, in time linear in the pair's length:
+//
+//   - Python's SimpleCookie (aiohttp) ends a pair at a blank: each word
+//     after a blank, up to the next blank or '=', is a name too
+//     ("a=b sessionid=x"). A word ends where the next may start, so the
+//     pair is read once: taken up to its '=' from each blank,
+//     "a=b + + + ...", 8 KB of it, cost 0.9 s of CPU with 16 names
+//     listed (decodeHead drops leading '+' without end).
+//   - ASP.NET Core's cookie parser (CookieHeaderParserShared), on a pair
+//     it cannot parse, tries again from each next byte, so any run of
+//     token bytes after a byte outside a token and followed by '=' is a
+//     name to it: "@sessionid=x", "a=b\"sessionid=x", "a=b/sessionid=x"
+//     (read108). The runs do not overlap.
+func innerNames(pair []byte, is func(name []byte) bool) bool {
+	for i := 1; i < len(pair); i++ {
+		if !cookieBlank(pair[i-1]) || cookieBlank(pair[i]) {
+			continue
+		}
+		j := i
+		for j < len(pair) && !cookieBlank(pair[j]) && pair[j] != '=' {
+			j++
+		}
+		if is(pair[i:j]) {
+			return true
+		}
+		i = j
+	}
+	for i := 1; i < len(pair); i++ {
+		if policy.CookieTchar(pair[i-1]) || !policy.CookieTchar(pair[i]) {
+			continue
+		}
+		j := i
+		for j < len(pair) && policy.CookieTchar(pair[j]) {
+			j++
+		}
+		if j < len(pair) && pair[j] == '=' && is(pair[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
 }
 
 // nameOf returns 1 + the index in wants of the one a cookie name is
@@ -236,6 +272,9 @@ func cookieDenials(snap *policy.Snapshot) [][]byte {
 // refused before its body has its answer kept on the connection
 // (headRefused), where errorHandler takes it (denyAs).
 func cookieDenial(x *exchange, head []byte) []byte {
+	if x.hdr.cookieAnswer != nil {
+		return x.hdr.cookieAnswer // found before the body (begin)
+	}
 	if i := int(x.hdr.badCookie); i > 0 && x.prep != nil && i <= len(x.prep.cookieDeny) {
 		return x.prep.cookieDeny[i-1]
 	}

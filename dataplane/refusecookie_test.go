@@ -50,6 +50,10 @@ var refusedCookieSpellings = []struct{ lines, name string }{
 	{"Cookie: PHPSESSID%00x=" + cookieValue, "PHPSESSID"},                   // PHP ends a name at NUL
 	{"Cookie: Connect.SID=" + cookieValue, "connect.sid"},                   // Express
 	{"Cookie: a=1; b=2; token=" + cookieValue, "token"},                     // hapi-auth-jwt2's default
+	{"Cookie: @sessionid=" + cookieValue, "sessionid"},                      // ASP.NET Core retries a failed pair from each next byte
+	{"Cookie: theme=dark\"sessionid=" + cookieValue, "sessionid"},           // so a name after any byte outside a token is read
+	{"Cookie: a=b/x@y(connect.sid=" + cookieValue, "connect.sid"},           // (read108)
+	{"Cookie: theme=\u00e9PHPSESSID=" + cookieValue, "PHPSESSID"},           // after a byte outside ASCII too
 }
 
 // TestRefusedCookieNeverForwarded sends, over a real socket, requests
@@ -126,7 +130,8 @@ func TestRefusedCookieSpellingsNotRead(t *testing.T) {
 // TestRefusedCookieBeforeBody: a request carrying a refused cookie is
 // refused before its body, on a public route and on a credentialed one:
 // an upload announced by Expect gets no 100 Continue, a body declared at
-// 1 MB is not read, a chunked one past 16 KiB is answered 400 (not 413);
+// 1 MB is not read, a chunked one past 16 KiB is answered 400 (not 413),
+// a small chunked one read whole is answered 400 by the handler;
 // each answer names the cookie (the head refused before the body comes
 // to errorHandler, which looks again).
 func TestRefusedCookieBeforeBody(t *testing.T) {
@@ -144,6 +149,7 @@ func TestRefusedCookieBeforeBody(t *testing.T) {
 			{"Expect: 100-continue", head + cookie + "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"},
 			{"1 MB declared, head only", head + cookie + "Content-Length: 1000000\r\n\r\n"},
 			{"chunked, 20 KiB sent", head + cookie + "Transfer-Encoding: chunked\r\n\r\n5000\r\n" + strings.Repeat("a", 0x5000) + "\r\n"},
+			{"chunked, whole and small", head + cookie + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"}, // read108: answered without the cookie's name
 		} {
 			n := len(rec.received())
 			r := firstAnswer(t, st.addr, c.request, "{}")

@@ -23,7 +23,8 @@ import "bytes"
 // case, escaped) or Abp.TenantId (in any case, escaped: abpTenantID).
 // Pairs are split at ';' and at ',' (RFC 2109's separator, which some
 // parsers still take), a name read up to its '=' with the blanks around
-// it dropped.
+// it dropped, and the names inside a pair (innerNames: a word after a
+// blank, a token after a byte outside one, which ASP.NET Core reads).
 func tenantCookie(v []byte) bool {
 	for len(v) > 0 {
 		pair := v
@@ -32,15 +33,20 @@ func tenantCookie(v []byte) bool {
 		} else {
 			v = nil
 		}
-		if i := bytes.IndexByte(pair, '='); i >= 0 {
-			pair = pair[:i]
+		name := pair
+		if i := bytes.IndexByte(name, '='); i >= 0 {
+			name = name[:i]
 		}
-		name := trimOWS(pair)
-		if len(name) >= len(tenantName) && (tenantField(name) || abpTenantID(name)) {
+		if tenantCookieName(trimOWS(name)) || innerNames(pair, tenantCookieName) {
 			return true
 		}
 	}
 	return false
+}
+
+// tenantCookieName reports whether a cookie name is a tenant cookie's.
+func tenantCookieName(name []byte) bool {
+	return len(name) >= len(tenantName) && (tenantField(name) || abpTenantID(name))
 }
 
 // abpTenantID reports whether a cookie name, its escapes decoded as

@@ -23,16 +23,16 @@ func CheckRefusedCookie(name string) error {
 		return fmt.Errorf("cookie name %q must have 1 to %d bytes", name, MaxRefuseCookieLen)
 	}
 	for i := range len(name) {
-		if !cookieTchar(name[i]) {
+		if !CookieTchar(name[i]) {
 			return fmt.Errorf("cookie name %q must be a token (RFC 6265): letters, digits and !#$%%&'*+-.^_`|~, not %q", name, name[i:i+1])
 		}
 	}
 	return nil
 }
 
-// cookieTchar reports whether c is a tchar of RFC 9110 (section 5.6.2),
+// CookieTchar reports whether c is a tchar of RFC 9110 (section 5.6.2),
 // what an RFC 6265 cookie-name is made of.
-func cookieTchar(c byte) bool {
+func CookieTchar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 

@@ -141,10 +141,14 @@ func (d *detection) start(ctx context.Context, file string, admin *etcdadmin.Adm
 		trailKey = d.key.Public().(ed25519.PublicKey)
 	}
 	snapshot := filepath.Join(dir, "detection", "snapshot.json")
-	if d.key != nil && d.previous != nil {
+	if rotated, _ := store.KeyRotated(); d.key != nil && d.previous != nil && rotated {
 		// The snapshot of the start before a key rotation is the old
 		// key's: signed again by the new one, it spares this start and the
-		// next the replay of the whole trail.
+		// next the replay of the whole trail. Only the start that rotates
+		// does so: a later start still given --previous-signing-key
+		// signed again any snapshot of the old key put back in the
+		// directory, which with the old key leaked is any state
+		// (read108).
 		resigned, err := alert.ResignSnapshot(snapshot, d.previous, d.key, store.RotatedFrom(d.previous.Public().(ed25519.PublicKey)))
 		if err != nil {
 			log.Warn().Err(err).Msg("detection snapshot of the previous signing key not signed again; the trail is replayed")

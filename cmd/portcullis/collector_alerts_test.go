@@ -109,6 +109,10 @@ func TestCollectorDetectionSnapshotAcrossKeyRotation(t *testing.T) {
 	}
 	want := len(det.engine.Alerts())
 	stop(det, store, cancel)
+	oldSnapshot, err := os.ReadFile(filepath.Join(dir, "detection", "snapshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	det, store, logged, cancel := start(next, old)
 	if now, _ := store.KeyRotated(); !now {
@@ -120,8 +124,21 @@ func TestCollectorDetectionSnapshotAcrossKeyRotation(t *testing.T) {
 	stop(det, store, cancel)
 
 	det, store, logged, cancel = start(next, nil)
-	defer func() { cancel(); store.Close() }()
 	if !strings.Contains(logged, `"snapshot_seq":6,`) || !strings.Contains(logged, `"entries_replayed":0`) || len(det.engine.Alerts()) != want {
 		t.Errorf("start after the rotation: %d alerts (want %d), log %s; want the state from the snapshot at seq 6, nothing replayed", len(det.engine.Alerts()), want, logged)
+	}
+	stop(det, store, cancel)
+
+	// read108: a snapshot the old key signed, put back after the rotation
+	// (here the genuine one of seq 5; with the old key leaked, any state),
+	// is not signed again by a later start that is still given
+	// --previous-signing-key: only the start that rotates signs again.
+	if err := os.WriteFile(filepath.Join(dir, "detection", "snapshot.json"), oldSnapshot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	det, store, logged, cancel = start(next, old)
+	defer func() { cancel(); store.Close() }()
+	if strings.Contains(logged, "signed again") || strings.Contains(logged, `"snapshot_seq":5,`) {
+		t.Errorf("a later start given the old key, an old key's snapshot planted: log %s; want it not signed again nor restored", logged)
 	}
 }
