@@ -399,6 +399,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		x.peer = tcpAddr(ctx.RemoteAddr())
 	}
 	x.mono, x.wall, x.at = mono, wall, wall
+	x.bodyIn = hasBody(&ctx.Request.Header) // decide, record and dropBigBody ask x
 	return x
 }
 

@@ -27,6 +27,7 @@ type exchange struct {
 	scopes policy.ScopeSet
 	method audit.AuthMethod
 	keyHit bool // the key was verified from the front: counted in metrics
+	bodyIn bool // the request came with a body (hasBody, size.go): asked of fasthttp once, in begin
 	peer   netip.Addr
 
 	certIDs  []string // identities of the connection's verified client certificate (tls.go)
@@ -104,7 +105,7 @@ func (s *Server) arrival(ctx *fasthttp.RequestCtx) (mono, wall int64) {
 func (x *exchange) reset() {
 	x.mono, x.wall, x.at = 0, 0, 0
 	x.snap, x.prep, x.route, x.client, x.key, x.claims = nil, nil, nil, nil, nil, nil
-	x.scopes, x.method, x.keyHit, x.peer = 0, audit.AuthNone, false, netip.Addr{}
+	x.scopes, x.method, x.keyHit, x.bodyIn, x.peer = 0, audit.AuthNone, false, false, netip.Addr{}
 	x.certIDs, x.certEnd, x.certBorn, x.certDenied = nil, 0, 0, audit.Allowed
 	x.takes = [3]limiter.Take{} // they point into a policy's limit tables
 	x.which, x.slot, x.hasSlot, x.public, x.tenantSlot = 0, 0, false, false, nil
@@ -196,7 +197,7 @@ func (s *Server) settled(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.metrics.auditDropped.Add(1)
 		s.panicked(ctx, x, p)
 	}
-	dropBigBody(&ctx.Request) // prebody.go
+	dropBigBody(&ctx.Request, x) // prebody.go
 	s.end(x)
 }
 
@@ -263,7 +264,7 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	// 3. Body size against the route's class (size.go); no content on a
 	// GET, HEAD, DELETE or OPTIONS unless the route takes it. A request
 	// without a body has neither to check.
-	body := hasBody(h)
+	body := x.bodyIn
 	if body {
 		if d := bodySize(ctx, x); d != audit.Allowed {
 			return d

@@ -335,10 +335,11 @@ const maxPooledBody = 256 << 10
 // has calibrated (bytebufferpool, after about 42,000 puts): one upload of
 // a class's max_body would otherwise be kept for reuse by any request.
 // Swapping in nil leaves the pooled buffer empty and drops the big slice.
-// A request that came without a body (hasBody) has none to drop, and
-// Request.Body costs more than that test (issue 18: BenchmarkDecide).
-func dropBigBody(req *fasthttp.Request) {
-	if hasBody(&req.Header) && len(req.Body()) > maxPooledBody {
+// A request that came without a body (x.bodyIn, hasBody) has none to
+// drop, and Request.Body costs more than that test (issue 18:
+// BenchmarkDecide).
+func dropBigBody(req *fasthttp.Request, x *exchange) {
+	if x.bodyIn && len(req.Body()) > maxPooledBody {
 		req.SwapBody(nil)
 	}
 }

@@ -85,7 +85,7 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	if x.route = x.snap.Match(h.Method(), x.path); x.route == nil {
 		return audit.NoRoute
 	}
-	if hasBody(h) {
+	if x.bodyIn {
 		if d := bodySize(ctx, x); d != audit.Allowed {
 			return d
 		}
@@ -99,7 +99,7 @@ func (s *Server) decideAgain(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 	// forwarded target over the bytes x.query aliases.
 	if x.route.TenantSeg != 0 {
 		_, q, _ := splitTarget(h.RequestURI())
-		if x.hdr.cookie && tenantCookies(h.RawHeaders()) || overrideParam(&ctx.Request, q, hasBody(h), x.hdr.coded, true) {
+		if x.hdr.cookie && tenantCookies(h.RawHeaders()) || overrideParam(&ctx.Request, q, x.bodyIn, x.hdr.coded, true) {
 			return audit.BadRequest
 		}
 	}

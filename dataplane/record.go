@@ -23,7 +23,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, x *exchange) {
 	r.AuthMethod = x.method
 	r.SourceIP = x.peer
 	r.BytesIn = 0
-	if hasBody(h) {
+	if x.bodyIn {
 		r.BytesIn = int64(len(ctx.Request.Body()))
 	}
 	if ctx.Response.IsBodyStream() {
