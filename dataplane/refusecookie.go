@@ -35,22 +35,12 @@ import (
 // of them a Cookie line of raw, a head scanHeaders passed, names; 0 for
 // none.
 func refusedCookie(raw []byte, snap *policy.Snapshot) int {
-	const name = "cookie:"
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if len(line) < len(name) || !foldEqual(line[:len(name)], name) {
-			continue
-		}
-		if i := cookieNamed(line[len(name):], snap.RefuseCookies); i != 0 {
-			return i
-		}
-	}
-	return 0
+	i := 0
+	cookieLines(raw, func(v []byte) bool {
+		i = cookieNamed(v, snap.RefuseCookies)
+		return i != 0
+	})
+	return i
 }
 
 // cookiesOK is policyHeaders' look at the Cookie lines of a request that

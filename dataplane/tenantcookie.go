@@ -66,15 +66,17 @@ func abpTenantID(name []byte) bool {
 // (requestHeaders.cookie): the cookies of every other request are not
 // read, which is most of a browser's traffic.
 func tenantCookies(raw []byte) bool {
+	return cookieLines(raw, tenantCookie)
+}
+
+// cookieLines calls f with the value of each Cookie line of raw, a head
+// scanHeaders passed, until f returns true, and reports whether one did.
+func cookieLines(raw []byte, f func(v []byte) bool) bool {
 	const name = "cookie:"
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if len(line) >= len(name) && foldEqual(line[:len(name)], name) && tenantCookie(line[len(name):]) {
+		var line []byte
+		line, raw, _ = bytes.Cut(raw, []byte{'\n'})
+		if len(line) >= len(name) && foldEqual(line[:len(name)], name) && f(line[len(name):]) {
 			return true
 		}
 	}
