@@ -72,8 +72,10 @@ type conn struct {
 	// cookieDeny is the head of the 400's body naming a cookie of
 	// refuse_cookies the check before the body found (prebody.go): a
 	// chunked body refused past preBodyFree loses its headers, and
-	// errorHandler answers it naming the cookie still; begin hands it to
-	// the handler (requestHeaders.cookieAnswer) and clears it.
+	// errorHandler answers it naming the cookie still; a small one read
+	// whole comes to the handler, whose 400 takes it from here
+	// (cookieDenial). begin clears it for a request not refused so: a
+	// 400 closes its connection.
 	cookieDeny []byte
 
 	// chunkLeft is what may still be read for a chunked body, framing
@@ -378,8 +380,10 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.head.ended {
 			next, known = c.pending(ctx)
 		}
-		x.hdr.badEnd, x.hdr.cookieAnswer = c.refused == audit.BadRequest, c.cookieDeny
-		c.refused, c.cookieDeny = audit.Allowed, nil
+		if x.hdr.badEnd = c.refused == audit.BadRequest; !x.hdr.badEnd {
+			c.cookieDeny = nil
+		}
+		c.refused = audit.Allowed
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

@@ -71,7 +71,7 @@ func (s *Server) denyAs(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision,
 	case head != nil:
 		r.AppendBody(head)
 	case d == audit.BadRequest:
-		r.AppendBody(cookieDenial(x, den.head)) // refusecookie.go: a refused cookie named, never its value
+		r.AppendBody(cookieDenial(ctx, x, den.head)) // refusecookie.go: a refused cookie named, never its value
 	default:
 		r.AppendBody(den.head)
 	}

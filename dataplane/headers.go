@@ -32,12 +32,6 @@ type requestHeaders struct {
 	// cookie the request carries (refusecookie.go), for the 400's
 	// message; 0: none.
 	badCookie uint8
-	// cookieAnswer is the 400's body head naming a cookie of
-	// refuse_cookies that the check before the body found in a head it
-	// refused (conn.cookieDeny, handed on by begin with badEnd): the
-	// handler does not read such a head again, and a small chunked body
-	// read whole was answered without the cookie's name (read108).
-	cookieAnswer []byte
 
 	// tenant is the value of a tenant header (X-Tenant, X-Tenant-Id, ...:
 	// tenantheader.go), untrimmed, which must name the caller's tenant;
