@@ -28,8 +28,9 @@ import (
 // cookieNameIs. Python's SimpleCookie
 // (aiohttp) also ends a pair at a blank, so each word after a blank in a
 // pair is a name too ("a=b sessionid=x"), and ASP.NET Core, retrying a
-// pair it cannot parse from each next byte, reads a token after any byte
-// outside one ("@sessionid=x"): innerNames. A Cookie line is read once,
+// pair it cannot parse from each next byte, reads a name after a byte
+// it could not take ("@sessionid=x"), but not in a value it parsed
+// ("back=/app?sessionid=x"): innerNames. A Cookie line is read once,
 // in time linear in its length and the number of names listed.
 
 // refusedCookie returns 1 + the index in snap.RefuseCookies of the first
@@ -89,11 +90,8 @@ func cookieNamed(v []byte, wants []string) int {
 //     pair is read once: taken up to its '=' from each blank,
 //     "a=b + + + ...", 8 KB of it, cost 0.9 s of CPU with 16 names
 //     listed (decodeHead drops leading '+' without end).
-//   - ASP.NET Core's cookie parser (CookieHeaderParserShared), on a pair
-//     it cannot parse, tries again from each next byte, so any run of
-//     token bytes after a byte outside a token and followed by '=' is a
-//     name to it: "@sessionid=x", "a=b\"sessionid=x", "a=b/sessionid=x"
-//     (read108). The runs do not overlap.
+//   - ASP.NET Core's cookie parser, on a pair it cannot parse, tries
+//     again from the next byte (aspNetNames).
 func innerNames(pair []byte, is func(name []byte) bool) bool {
 	for i := 1; i < len(pair); i++ {
 		if !cookieBlank(pair[i-1]) || cookieBlank(pair[i]) {
@@ -108,20 +106,110 @@ func innerNames(pair []byte, is func(name []byte) bool) bool {
 		}
 		i = j
 	}
-	for i := 1; i < len(pair); i++ {
-		if policy.CookieTchar(pair[i-1]) || !policy.CookieTchar(pair[i]) {
+	return aspNetNames(pair, is)
+}
+
+// aspNetNames reports whether is holds for a name ASP.NET Core's cookie
+// parser reads in a pair (split at ';' and ',', as it splits them) past
+// its head, which upToEqual reads. That parser
+// (src/Http/Shared/CookieHeaderParserShared.cs in dotnet/aspnetcore):
+//
+//   - TryParseValues: on a failed TryParseValue, "// Skip the invalid
+//     values and keep trying. index++;": the next try starts one byte
+//     past where the failed one started, anywhere in the pair;
+//   - TryParseValue: GetNextNonEmptyOrWhitespaceIndex skips spaces and
+//     tabs (HttpRuleParser.GetWhitespaceLength: "(c == SP) || (c ==
+//     Tab)"), then ',' and ';' ("input[current] != ',' &&
+//     input[current] != ';'"); after the value, "if ((separatorFound &&
+//     !supportsMultipleValues) || (!separatorFound && (current <
+//     value.Length))) return false;": a pair parses only when blanks and
+//     then ',', ';' or the end follow its value;
+//   - TryGetCookieLength: the name is HttpRuleParser.GetTokenLength's
+//     run of token bytes (policy.CookieTchar; "if (itemLength == 0)
+//     return false;"), then ReadEqualsSign: "// = (no spaces)";
+//   - GetCookieValue: "if (input[offset] == '\"') { inQuotes = true;
+//     offset++; }", then the run of CookieValueChar ("cookie-octet =
+//     %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E": cookieOctet); "if
+//     (offset == input.Length || input[offset] != '\"') { // Missing
+//     final quote  return StringSegment.Empty; }" with offset left at
+//     the run's end, else past the closing quote.
+//
+// So "back=/app?token=x" is the cookie back only (its value runs to the
+// end), and "@sessionid=x", "a=b\"sessionid=x" and
+// "a=b/sessionid=\"x\"" carry sessionid. TryParseValues stores no
+// cookie with an empty value ("parsedValue == null ||
+// StringSegment.IsNullOrEmpty(parsedValue.Value)) { continue; }"); a
+// name parsed so is read all the same here, the refusing side: an older
+// ASP.NET Core may have kept it.
+//
+// Retrying from each byte costs ASP.NET Core time quadratic in a pair;
+// this reads the same names in linear time. A try from inside a run of
+// token bytes reads a shorter name followed by the same bytes, so it
+// fails as the run's did: the next try worth making is at the run's end.
+// A try that fails past its '=' ends its value's run at f; a try from a
+// name inside that run ends its value there too, and fails as the first
+// did, unless its '=' is the run's last byte and a quote at f opens its
+// value ("a=b/sessionid=\"x\""): that one try is made, from where its
+// name starts, else the next at f.
+func aspNetNames(pair []byte, is func(name []byte) bool) bool {
+	space := func(c byte) bool { return c == ' ' || c == '\t' }
+	for p, head := 0, true; p < len(pair); head = false {
+		t := p
+		for t < len(pair) && space(pair[t]) {
+			t++
+		}
+		e := t
+		for e < len(pair) && policy.CookieTchar(pair[e]) {
+			e++
+		}
+		switch {
+		case t == len(pair):
+			return false
+		case e == t: // not a name: the next byte
+			p = t + 1
+			continue
+		case e == len(pair) || pair[e] != '=':
+			p = e
 			continue
 		}
-		j := i
-		for j < len(pair) && policy.CookieTchar(pair[j]) {
-			j++
+		o := e + 1
+		quoted := o < len(pair) && pair[o] == '"'
+		if quoted {
+			o++
 		}
-		if j < len(pair) && pair[j] == '=' && is(pair[i:j]) {
-			return true
+		f := o
+		for f < len(pair) && cookieOctet(pair[f]) {
+			f++
 		}
-		i = j
+		end := f
+		if quoted && f < len(pair) && pair[f] == '"' {
+			end = f + 1
+		}
+		for end < len(pair) && space(pair[end]) {
+			end++
+		}
+		if end == len(pair) { // parsed: the pair's end
+			return !head && is(pair[t:e])
+		}
+		p = f
+		if f > o && f < len(pair) && pair[f-1] == '=' && pair[f] == '"' {
+			s := f - 1
+			for s > o && policy.CookieTchar(pair[s-1]) {
+				s--
+			}
+			if s < f-1 {
+				p = s
+			}
+		}
 	}
 	return false
+}
+
+// cookieOctet marks RFC 6265's cookie-octet, the bytes ASP.NET Core's
+// GetCookieValue takes in a value (CookieValueChar): 0x21 to 0x7E but
+// '"', ',', ';' and '\\'.
+func cookieOctet(c byte) bool {
+	return c >= 0x21 && c <= 0x7E && c != '"' && c != ',' && c != ';' && c != '\\'
 }
 
 // nameOf returns 1 + the index in wants of the one a cookie name is

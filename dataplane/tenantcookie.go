@@ -24,7 +24,7 @@ import "bytes"
 // Pairs are split at ';' and at ',' (RFC 2109's separator, which some
 // parsers still take), a name read up to its '=' with the blanks around
 // it dropped, and the names inside a pair (innerNames: a word after a
-// blank, a token after a byte outside one, which ASP.NET Core reads).
+// blank, a name ASP.NET Core reads in a pair it cannot parse).
 func tenantCookie(v []byte) bool {
 	for len(v) > 0 {
 		pair := v
@@ -70,12 +70,16 @@ func tenantCookies(raw []byte) bool {
 }
 
 // cookieLines calls f with the value of each Cookie line of raw, a head
-// scanHeaders passed, until f returns true, and reports whether one did.
+// scanHeaders passed, without the line's CR, until f returns true, and
+// reports whether one did.
 func cookieLines(raw []byte, f func(v []byte) bool) bool {
 	const name = "cookie:"
 	for len(raw) > 0 {
 		var line []byte
 		line, raw, _ = bytes.Cut(raw, []byte{'\n'})
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1] // the line's end, not its value's (aspNetNames reads a pair to its end)
+		}
 		if len(line) >= len(name) && foldEqual(line[:len(name)], name) && f(line[len(name):]) {
 			return true
 		}

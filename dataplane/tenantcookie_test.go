@@ -64,7 +64,8 @@ func TestTenantCookieRefused(t *testing.T) {
 	}
 	for _, c := range []struct{ target, cookies string }{
 		{own, "Cookie: session=__tenant; tenant_id=globex; tenants=x; x=tenant\r\n"},
-		{"/v1/users", "Cookie: __tenant=globex; Abp.TenantId=2\r\n"}, // binds nothing
+		{own, "Cookie: back=/v1/tenants/globex/users?__tenant=globex&tenant=globex\r\n"}, // in a value ASP.NET Core reads whole (review111)
+		{"/v1/users", "Cookie: __tenant=globex; Abp.TenantId=2\r\n"},                     // binds nothing
 	} {
 		n := len(rec.received())
 		r := get(c.target, c.cookies)
