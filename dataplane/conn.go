@@ -229,8 +229,11 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		cc := newConn(c)
 		if !l.admit(cc.peer) {
-			c.Close()
+			// Counted before the close: a peer that sees its connection
+			// closed finds it in the count (refused was read as 0 under
+			// load by TestTLSHandshakeBoundedAndCounted).
 			l.refused.Add(1)
+			c.Close()
 			l.logLimited(l.refusal, nil, 0)
 			continue
 		}

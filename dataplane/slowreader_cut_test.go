@@ -4,6 +4,7 @@ package dataplane
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,23 +121,39 @@ func TestSteadySlowReaderCutAudited(t *testing.T) {
 	const size = 60 << 20 // more than the client can read within wt
 	// The upstream must never be what is slow: on a loaded two-core
 	// machine its goroutine, starved, left the sidecar's reads waiting,
-	// and the sidecar rightly blamed the upstream. It writes a MiB at a
-	// time into a send buffer of 8 MiB, so that it need run only once
-	// every few MiB the client takes.
-	piece := strings.Repeat("p", 1<<20)
+	// and the sidecar rightly blamed the upstream. Writing a MiB at a
+	// time into a send buffer of 8 MiB was not enough: under load the
+	// sidecar still found the upstream's socket empty at a MiB's edge
+	// ("bytes_out 5242880", "8388608"), the upstream's goroutine back
+	// from one write and not yet run for the next (a goroutine out of a
+	// long system call waits for a P, behind the client's spinning one).
+	// So the whole response goes out in one blocking write(2): the
+	// kernel itself refills the socket as the sidecar reads, waking the
+	// writing thread, and no Go scheduling stands between the two.
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n" + strings.Repeat("p", size))
 	up := startStreamUpstream(t, func(c net.Conn) error {
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetWriteBuffer(8 << 20)
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			return errors.New("not TCP")
 		}
-		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"); err != nil {
+		tc.SetWriteBuffer(8 << 20)
+		f, err := tc.File() // a second descriptor of the same socket
+		if err != nil {
 			return err
 		}
-		for left := size; left > 0; left -= len(piece) {
-			if _, err := io.WriteString(c, piece); err != nil {
+		defer f.Close()
+		fd := int(f.Fd()) // Fd puts the socket in blocking mode
+		for p := resp; len(p) > 0; {
+			n, err := syscall.Write(fd, p)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
 				return err // the sidecar closed the connection
 			}
+			p = p[n:]
 		}
-		return nil
+		return errors.New("written whole") // one response a connection
 	})
 	st := startStack(t, func(c *Config) { c.Upstream, c.WriteTimeout = up, wt })
 	st.store.Swap(withoutLimits(t, st.store.Load()))
