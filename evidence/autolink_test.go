@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,34 +45,18 @@ var mdUnescape = regexp.MustCompile("\\\\([!-/:-@\\[-`{-~])")
 func TestPackMarkdownMakesNoLinkOfSenderText(t *testing.T) {
 	t.Parallel()
 	const apiKey = "pk_live_abcdefghijklmnop0123456789"
-	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	revokedAt := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	rig := newRevokedIntake(t)
+	data, out, key, st, srv, revokedAt := rig.data, rig.out, rig.key, rig.st, rig.srv, rigRevokedAt
+	const tok = rigToken
 	open, _ := json.Marshal(map[string]string{"rule": "alertmanager:Leak http://attacker-alert.example www.attacker-alert.example (www.attacker-alert.example) mallory@attacker-alert.example",
 		"kind": "alertmanager", "severity": "high", "group": "fingerprint", "key": "0123abcd", "count": "1",
 		"first_seen": revokedAt.Format(time.RFC3339Nano)})
 	ticket, _ := json.Marshal(map[string]string{"sink": "jira", "ticket": "SEC-8"})
-	if err := st.AppendEvents([]collector.Event{{Time: revokedAt, Key: "/p/events/1", Revision: 41, Actor: "alice",
-		Action: etcdadmin.ActionKeyRevoke, Target: "acmehris1", Reason: "leaked"},
+	if err := st.AppendEvents([]collector.Event{
 		{Time: revokedAt, Key: "/p/events/2", Revision: 42, Actor: "collector", Action: "alert.open", Target: "A-1", Details: open},
 		{Time: revokedAt.Add(time.Hour), Key: "/p/events/3", Revision: 43, Actor: "collector", Action: "alert.ticket", Target: "A-1", Details: ticket}}); err != nil {
 		t.Fatal(err)
 	}
-	const tok = "sidecar-a-token-0123456789abcdef0123"
-	col, err := collector.New(st, collector.Config{Tokens: []collector.SenderToken{{Name: "sidecar-a", Token: tok}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := col.HTTPServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
 
 	const (
 		tenant = "www.attacker-tenant.example"
@@ -94,7 +77,7 @@ func TestPackMarkdownMakesNoLinkOfSenderText(t *testing.T) {
 	revoked.SetKeyID([]byte("acmehris1"))
 	revoked.SetRequestID([]byte(reqID))
 	body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, "pod-a-1", limited, revoked)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/logs", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, rig.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", collector.FormatProtobuf)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)

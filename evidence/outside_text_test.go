@@ -3,7 +3,6 @@ package evidence
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,28 +32,9 @@ import (
 // space, and the formula then gets its apostrophe.
 func TestPackCSVAndIndexKeepOutsideTextPrintable(t *testing.T) {
 	t.Parallel()
-	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	revokedAt := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
-	if err := st.AppendEvents([]collector.Event{{Time: revokedAt, Key: "/p/events/1", Revision: 41, Actor: "alice",
-		Action: etcdadmin.ActionKeyRevoke, Target: "acmehris1", Reason: "leaked"}}); err != nil {
-		t.Fatal(err)
-	}
-	const tok = "sidecar-a-token-0123456789abcdef0123"
-	col, err := collector.New(st, collector.Config{Tokens: []collector.SenderToken{{Name: "sidecar-a", Token: tok}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := col.HTTPServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
+	rig := newRevokedIntake(t)
+	data, out, key, st, srv, revokedAt := rig.data, rig.out, rig.key, rig.st, rig.srv, rigRevokedAt
+	const tok = rigToken
 
 	const (
 		tenant = "acme\u202e8 :tnuoc"
@@ -75,7 +55,7 @@ func TestPackCSVAndIndexKeepOutsideTextPrintable(t *testing.T) {
 	revoked.SetKeyID([]byte("acmehris1"))
 	revoked.SetRequestID([]byte(reqID))
 	body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, "pod-a-1", limited, revoked)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/logs", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, rig.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", collector.FormatProtobuf)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
 // TestRevocationCellFitsASpreadsheet: a revocation's
@@ -25,28 +23,9 @@ import (
 // lists those that fit and says how many more there are.
 func TestRevocationCellFitsASpreadsheet(t *testing.T) {
 	t.Parallel()
-	data, out, key := t.TempDir(), t.TempDir(), newKey(t)
-	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Retention: 400 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	revokedAt := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
-	if err := st.AppendEvents([]collector.Event{{Time: revokedAt, Key: "/p/events/1", Revision: 41, Actor: "alice",
-		Action: etcdadmin.ActionKeyRevoke, Target: "acmehris1", Reason: "leaked"}}); err != nil {
-		t.Fatal(err)
-	}
-	const tok = "sidecar-a-token-0123456789abcdef0123"
-	col, err := collector.New(st, collector.Config{Tokens: []collector.SenderToken{{Name: "sidecar-a", Token: tok}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := col.HTTPServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
+	rig := newRevokedIntake(t)
+	data, out, key, st, srv, revokedAt := rig.data, rig.out, rig.key, rig.st, rig.srv, rigRevokedAt
+	const tok = rigToken
 	const pods = 200
 	for n := range pods {
 		pod := fmt.Sprintf("pod-%03d-", n) + strings.Repeat("x", 248)
@@ -56,7 +35,7 @@ func TestRevocationCellFitsASpreadsheet(t *testing.T) {
 		revoked.SetMethod([]byte("GET"))
 		revoked.SetKeyID([]byte("acmehris1"))
 		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, pod+"-1", revoked)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/logs", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, rig.url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", collector.FormatProtobuf)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
