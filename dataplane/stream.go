@@ -54,9 +54,12 @@ type responseBody struct {
 	// a 4 KiB buffer, so a body trickling in would reach the client's
 	// write deadline only when that buffer filled.
 	until time.Time
-	// waited is the time spent in reads from the upstream: when until
-	// passes during one, it says whose the time was (Read).
+	// waited is the time spent in reads from the upstream, wrote what
+	// the exchange's connection had spent in writes to the client
+	// (conn.writing) when the response was armed: when until passes,
+	// they say whose the time was (upstreamLate).
 	waited time.Duration
+	wrote  time.Duration
 }
 
 // start readies b to stream a body of declared length cl (-1 chunked, -2
@@ -83,23 +86,15 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	t := now.Add(b.u.readTimeout)
 	if !b.until.IsZero() {
 		if !now.Before(b.until) {
-			// The time ran out while fasthttp wrote to the client: it
-			// reads the body only between its writes. Cut by the client
-			// (Close): allowed, "cut":"client". fasthttp's write deadline
-			// is set a little after until, so a slow client's write that
-			// completed between the two was followed by this read, and
-			// the response was audited upstream_timeout: a client pacing
-			// its reads made its download read as refused
-			// (TestSteadySlowReaderCutAudited). Time that runs out
-			// during a read from the upstream (below) is the upstream's
-			// if half of it went to such reads. Time that runs out here,
-			// between two reads, is not: b.waited counts the sidecar's
-			// own waits for a CPU too, and on a busy node a steady slow
-			// reader was audited upstream_timeout again (go test
-			// ./dataplane, TestSteadySlowReaderCutAudited). An upstream
-			// trickling each read to just before until is cut by the
-			// client here: a misreading kept for the steady reader's sake.
-			return 0, errClientSlow
+			// The time ran out between two reads, while fasthttp wrote
+			// to the client (it reads the body only between its writes)
+			// or waited for a processor: whose the time was,
+			// upstreamLate says.
+			if !b.upstreamLate() {
+				return 0, errClientSlow
+			}
+			b.bad, b.slow = true, true
+			return 0, errBodyBroken
 		}
 		if b.until.Before(t) {
 			t = b.until
@@ -134,7 +129,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 		// fasthttp's parse errors quote what they refused; the server
 		// logs what Read returns, so it gets no upstream byte.
 		if errors.Is(err, os.ErrDeadlineExceeded) && !b.until.IsZero() && !time.Now().Before(b.until) &&
-			2*b.waited < b.s.cfg.WriteTimeout {
+			!b.upstreamLate() {
 			// The response's time ran out in this read, but most of it
 			// went to a client reading slowly: the upstream was late
 			// only for what little was left.
@@ -144,6 +139,30 @@ func (b *responseBody) Read(p []byte) (int, error) {
 		err = errBodyBroken
 	}
 	return n, err
+}
+
+// upstreamLate reports whether a response whose time ran out ran out for
+// the upstream: more of it went to reads from the upstream than to writes
+// to the client. Cut by the client otherwise (Close): allowed,
+// "cut":"client", so that a client reading slowly does not make its own
+// download read as refused (TestSteadySlowReaderCutAudited), while an
+// upstream trickling its body is audited upstream_timeout
+// (TestStreamedBodyTrickleEndsAtWriteTimeout).
+//
+// Both sums count the sidecar's own waits for a processor inside a read
+// or a write, and neither counts them between the two (fasthttp's copy
+// loop, conn.Write's yield). Weighed against half of the whole time
+// instead, a loaded node misread either way: time running out between
+// two reads of a trickle was the client's, when always the client's
+// there (in CI, under load), and a steady slow reader was the upstream's,
+// when the upstream's after half the time in reads. Where the
+// connection is not one Serve accepted, writes are not timed, and the
+// upstream is late when it took half the time.
+func (b *responseBody) upstreamLate() bool {
+	if c := b.x.conn; c != nil && c.timing {
+		return b.waited > c.writing-b.wrote
+	}
+	return 2*b.waited >= b.s.cfg.WriteTimeout
 }
 
 var errClientSlow = errors.New("dataplane: the client took the response more slowly than the write timeout allows")
@@ -192,6 +211,9 @@ func (b *responseBody) Close() error {
 	if b.armed {
 		b.armed = false
 		x := b.x
+		if x.conn != nil {
+			x.conn.timing = false
+		}
 		x.streamed = b.n
 		switch {
 		case b.cut != audit.Allowed:
@@ -242,7 +264,8 @@ func (s *Server) stream(ctx *fasthttp.RequestCtx, x *exchange) {
 func (b *responseBody) arm(s *Server, ctx *fasthttp.RequestCtx, x *exchange) {
 	b.s, b.ctx, b.x, b.armed, b.sent = s, ctx, x, true, 0
 	if x.conn != nil {
-		b.sent = x.conn.written
+		b.sent, b.wrote = x.conn.written, x.conn.writing
+		x.conn.timing = true
 	}
 }
 

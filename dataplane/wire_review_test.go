@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
@@ -219,6 +220,38 @@ func TestStreamedBodyStallAuditedAsTimeout(t *testing.T) {
 // response now ends when the write timeout has passed, audited
 // upstream_timeout.
 func TestStreamedBodyTrickleEndsAtWriteTimeout(t *testing.T) {
+	trickleEndsAtWriteTimeout(t)
+}
+
+// The same trickle with the sidecar's process busy: goroutines that never
+// block share its processors. A stream yielded the processor after each
+// write to the client, and then waited behind them for it, so that its
+// time ran out between two reads, where it was always the client's: the
+// trickle was audited allowed, cut by the client ("decision allowed, want
+// upstream_timeout", 6 runs of 6; once in CI with the package's other
+// tests in the process). The time the stream spends in writes to the
+// client is now weighed against its time in reads from the upstream
+// (upstreamLate), and a stream does not yield.
+func TestStreamedBodyTrickleEndsAtWriteTimeoutBusy(t *testing.T) {
+	spinProcessors(t, 4)
+	trickleEndsAtWriteTimeout(t)
+}
+
+// spinProcessors keeps n goroutines running without blocking until t
+// ends: the process's processors are busy.
+func spinProcessors(t *testing.T, n int) {
+	var stop atomic.Bool
+	var done sync.WaitGroup
+	t.Cleanup(func() { stop.Store(true); done.Wait() })
+	for range n {
+		done.Go(func() {
+			for x := 0; !stop.Load(); x++ {
+			}
+		})
+	}
+}
+
+func trickleEndsAtWriteTimeout(t *testing.T) {
 	ended := make(chan struct{})
 	up := startStreamUpstream(t, func(c net.Conn) error {
 		defer close(ended)
