@@ -69,8 +69,10 @@ type conn struct {
 	// refused says the request being read is refused, and why, before
 	// the handler runs: BadRequest for a head (or trailer section) that
 	// ended badly or that the check before the body refused (prebody.go,
-	// headRefused), TenantMismatch for a path the check before the body
-	// found naming another tenant than its credential's; Allowed, none.
+	// headRefused), else the decision of authorize or the approval
+	// check that refused it there after authentication (tenant_mismatch,
+	// forbidden, network_denied, auth_method_denied, token_too_old,
+	// approval_required: preAuthenticated); Allowed, none.
 	// A chunked body refused past preBodyFree loses its headers, and
 	// errorHandler answers it so, not 413. begin hands a BadRequest to
 	// the handler (requestHeaders.badEnd) and clears it.

@@ -65,8 +65,9 @@
 //   - size.go: step 3, the body against its class limit: before it is read
 //     (headerReceived) and after routing (bodySize). prebody.go: step 3
 //     run before the body, for a body above preBodyFree: the route, the
-//     declared size, then the credential and the tenant its path and
-//     tenant header name, so nothing is allocated for the body of an
+//     declared size, then the credential and authorize (the tenant its
+//     path and tenant header name, scopes, privileged-class rules) and a
+//     route's approval, so nothing is allocated for the body of an
 //     unknown sender or a refused one; Expect: 100-continue answered only
 //     then. override.go:
 //     step 3, no method override parameter (_method, ASP.NET MVC's

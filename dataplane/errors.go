@@ -24,8 +24,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
 	// Why the request was refused before the handler (conn.refused): a
-	// bad head end or a head the check before the body refused, 400; a
-	// path naming another tenant, 403 (preAuthenticated).
+	// bad head end or a head the check before the body refused, 400;
+	// what authorize or the approval check refused there, its decision
+	// (preAuthenticated).
 	refused := audit.Allowed
 	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	if c := ownConn(ctx.Conn()); c != nil {
@@ -50,7 +51,8 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
 	case refused != audit.Allowed && len(ctx.Request.Header.RawHeaders()) == 0:
 		// A chunked body refused past preBodyFree, its headers gone:
-		// refused before it for its path's tenant (preAuthenticated).
+		// refused before it by authorize or the approval check
+		// (preAuthenticated), answered with that decision, not 413.
 		d = refused
 	default:
 		d = s.bodyRefused(ctx, x) // prebody.go

@@ -27,8 +27,9 @@ const refuseBody = 1
 // refused before its body: no route, a target that does not parse,
 // content its route refuses (a GET's, HEAD's, DELETE's or OPTIONS'
 // without allow_body: contentDeclared), or a non-public route and a
-// credential that does not authenticate, or a tenant header that does
-// not name its tenant (tenantHeaderOK). A refused
+// credential that does not authenticate or that authorize refuses (the
+// path's or a tenant header's tenant, scopes, a privileged class's
+// rules) or, on a route requiring one, no approval. A refused
 // chunked body is still read up to preBodyFree (fasthttp forgets the
 // headers of a chunked body it refuses, so the handler answers it), a
 // refused declared body not at all.
@@ -66,9 +67,15 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 // preAuthenticated runs the handler's own credential check on headers h
 // of a request to route r, on its normalised path, before the body is
 // read: the same verification (cached API keys, the JWT verifier), then
-// the tenant the path's {tenant} names (authorize.go) and the tenant
-// header check (tenantheader.go), in authorize's order, on a pooled
-// exchange, so it does not allocate.
+// authorize itself (authorize.go: the tenant the path's {tenant} names,
+// a tenant header, the route's scopes, a privileged class's allow_cidrs,
+// auth_methods and max_token_age) and the approval check decide runs
+// after it, on a pooled exchange, so it does not allocate. The limits
+// and the concurrency slot, which spend a budget, are left to the
+// handler. A refusal is answered as the handler answers it: a declared
+// body's by bodyRefused, on the headers fasthttp keeps; a chunked one's
+// past preBodyFree, its headers gone, by the decision marked on the
+// connection (conn.refused, errorHandler), not 413.
 //
 // A request without an API key or token is authenticated by its
 // connection's verified client certificate, as the handler does
@@ -115,30 +122,37 @@ func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *pol
 	}
 	if ok {
 		ok = s.authenticate(x) == audit.Allowed
-		if ok && r.TenantSeg != 0 && (x.client == nil || !pathTenant(path, r.TenantSeg, x.client.Tenant.ID)) {
-			// A path naming another tenant than the caller's: refused
-			// 403 tenant_mismatch as authorize refuses it, before the
-			// body. Its body was read first, up to the class's limit,
-			// and an Expect got its 100 (review97,
-			// TestTenantPathRefusedBeforeBody). A declared body's
-			// refusal is answered by bodyRefused, which checks it again
-			// on the headers kept; a chunked one's past preBodyFree has
-			// its headers gone, and the mark answers it (a bad head's
-			// stands: it is answered first).
-			ok = false
-			if c != nil && c.refused == audit.Allowed {
-				c.refused = audit.TenantMismatch
-			}
-		} else if ok && !tenantHeaderOK(x) {
-			// A tenant header that does not name the verified caller's
-			// tenant (tenantheader.go): refused 400 as the handler
-			// refuses it, before the body, a chunked one's too. It was
-			// checked only once the body was in (up to the class's
-			// limit), and an Expect got its 100 first
-			// (TestTenantHeaderRefusedBeforeBody).
-			ok = false
-			headRefused(h, d, &x.hdr)
+	}
+	if ok {
+		// authorize itself, on the route and the path this check
+		// normalised (copied into the exchange's own buffer, which the
+		// pool keeps: no allocation), then the approval check the
+		// handler runs after it, before the limits; none of them
+		// changes any state. Each was checked only once the body was
+		// in, up to the class's limit, and an Expect got its 100 first:
+		// the path's tenant (403 tenant_mismatch, review97,
+		// TestTenantPathRefusedBeforeBody), a tenant header (400,
+		// TestTenantHeaderRefusedBeforeBody), and the route's scopes, a
+		// privileged class's allow_cidrs, auth_methods and
+		// max_token_age, a route's approval (prebody130,
+		// TestScopeAndClassRulesRefusedBeforeBody).
+		x.route = r
+		x.path = append(x.path[:0], path...)
+		dec := s.authorize(x)
+		if dec == audit.Allowed && r.Approval != nil && !validApprovalID(x.hdr.approval) {
+			dec = audit.ApprovalRequired // handler.go: decide
 		}
+		switch {
+		case dec == audit.BadRequest: // a tenant header naming another tenant
+			headRefused(h, d, &x.hdr)
+		case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
+			// A declared body's refusal is answered by bodyRefused,
+			// which decides it again on the headers kept; a chunked
+			// one's past preBodyFree has its headers gone, and the mark
+			// answers it (errorHandler), with this decision, not 413.
+			c.refused = dec
+		}
+		ok = dec == audit.Allowed
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -221,11 +235,12 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // (ErrBodyTooLarge): the answer the handler would have given it, in the
 // handler's order (a malformed request, no route, a declared body over
 // its class limit, content its route refuses, a credential that does not
-// authenticate, a path or a tenant header that does not name its
-// tenant), else 413; behind a trusted proxy, for the forwarded source. A
+// authenticate, one authorize refuses, no approval on a route requiring
+// one), else 413; behind a trusted proxy, for the forwarded source. A
 // chunked request's headers are gone by then (fasthttp resets the
-// request), and it gets 413, or 403 when the check before its body found
-// its path naming another tenant (errorHandler, conn.refused).
+// request), and it gets 413, or the decision of the check before its
+// body when that refused it past authentication (errorHandler,
+// conn.refused).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
@@ -271,11 +286,13 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		if d := s.authenticate(x); d != audit.Allowed {
 			return d
 		}
-		if n := x.route.TenantSeg; n != 0 && !tenantBound(x, n) { // authorize.go: refused before the body (preAuthenticated)
-			return audit.TenantMismatch
+		// authorize.go, then the approval check of decide: refused
+		// before the body (preAuthenticated).
+		if d := s.authorize(x); d != audit.Allowed {
+			return d
 		}
-		if !tenantHeaderOK(x) { // tenantheader.go: refused before the body (preAuthenticated)
-			return audit.BadRequest
+		if x.route.Approval != nil && !validApprovalID(x.hdr.approval) {
+			return audit.ApprovalRequired
 		}
 		if cl := int64(h.ContentLength()); cl >= 0 { // within the class's limit (above)
 			// Its body fits: it was refused because its token, not

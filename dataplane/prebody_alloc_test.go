@@ -26,6 +26,10 @@ func TestPreBodyLimit(t *testing.T) {
 		{"verified, another tenant's header", request("POST", "/v1/exports", adminKey, "Content-Length: 60000", "X-Tenant: globex"), refuseBody},
 		{"verified, its tenant's header", request("POST", "/v1/exports", adminKey, "Content-Length: 60000", "X-Tenant: acme"), 64 << 10},
 		{"chunked, no credential", request("POST", "/v1/exports", "", "Transfer-Encoding: chunked"), preBodyFree},
+		{"verified, lacking the scope", request("POST", "/v1/records", adminKey, "Content-Length: 60000"), refuseBody},
+		{"verified, outside the class's allow_cidrs", request("POST", "/v1/integrations", adminKey, "Content-Length: 60000"), refuseBody},
+		{"verified, no approval", request("POST", "/v1/exports/full", adminKey, "Content-Length: 60000"), refuseBody},
+		{"chunked, verified, lacking the scope", request("POST", "/v1/records", adminKey, "Transfer-Encoding: chunked"), preBodyFree},
 	}
 	for _, c := range cases {
 		m.src.Reset(c.req)
@@ -94,6 +98,7 @@ func TestPreBodyLimitMTLS(t *testing.T) {
 		{"another tenant's header", []string{"subject:CN=hris,O=Acme"}, request("POST", "/v1/tenants/acme/records", "", "Content-Length: 60000", "X-Tenant: globex"), refuseBody},
 		{"a certificate no client names", []string{"subject:CN=stranger"}, request("POST", "/v1/tenants/acme/records", "", "Content-Length: 60000"), refuseBody},
 		{"its tenant's path", []string{"subject:CN=hris,O=Acme"}, request("POST", "/v1/tenants/acme/records", "", "Content-Length: 60000"), 1 << 20},
+		{"a certificate lacking the route's scope", []string{"subject:CN=hris,O=Acme"}, request("POST", "/v1/exports", "", "Content-Length: 60000"), refuseBody},
 	}
 	for _, c := range cases {
 		m := newInmem(t, false)
