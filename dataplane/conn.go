@@ -66,16 +66,14 @@ type conn struct {
 	writing time.Duration
 
 	head headScan // the request head being read (headend.go); used only by the serving goroutine
-	// refused says the request being read is refused, and why, before
-	// the handler runs: BadRequest for a head (or trailer section) that
-	// ended badly or that the check before the body refused (prebody.go,
-	// headRefused), else the decision of authorize or the approval
-	// check that refused it there after authentication (tenant_mismatch,
-	// forbidden, network_denied, auth_method_denied, token_too_old,
-	// approval_required: preAuthenticated); Allowed, none.
-	// A chunked body refused past preBodyFree loses its headers, and
-	// errorHandler answers it so, not 413. begin hands a BadRequest to
-	// the handler (requestHeaders.badEnd) and clears it.
+	// refused says the request being read is refused before the handler
+	// runs: BadRequest for a head (or trailer section) that ended badly
+	// or that the check before the body refused at decide's step 1
+	// (prebody.go, headRefused); Allowed, none. A chunked body refused
+	// past preBodyFree loses its headers, and errorHandler answers it
+	// so, not 413. begin hands it to the handler (requestHeaders.badEnd)
+	// and clears it. Any other refusal of the check before the body is
+	// in pre.
 	refused audit.Decision
 	// cookieDeny is the head of the 400's body naming a cookie of
 	// refuse_cookies the check before the body found (prebody.go): a
@@ -105,6 +103,17 @@ type conn struct {
 	// uses (BenchmarkDecide).
 	chunk    chunkScan
 	failNext error
+
+	// pre is the decision of the check before the body that refused the
+	// request being read after its head (preDecide): no route, the
+	// query's parameters, strict audit, a stale policy, a credential
+	// that does not authenticate, authorize, the approval check, with
+	// what the handler's record names of the caller. A chunked body
+	// refused past preBodyFree loses its headers, and errorHandler
+	// answers and records it so, not 413; begin clears it, for the
+	// handler decides a request it gets. Used only by the serving
+	// goroutine.
+	pre preRefusal
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -415,6 +424,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.cookieDeny = nil
 		}
 		c.refused = audit.Allowed
+		if c.pre.d != audit.Allowed {
+			c.pre = preRefusal{} // the handler decides it (prebody.go)
+		}
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}
@@ -442,7 +454,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 // connection, for its request: its identities, worked out on the
 // connection's first request, checked again when the TLS configuration
 // changed since (a client CA taken out, a CRL revoking it). begin does so
-// for each request, and the check before the body (preAuthenticated) for
+// for each request, and the check before the body (preDecide) for
 // a head without a key or token; certFrom then hands it to the exchange.
 func (s *Server) tlsCert(c *conn) {
 	c.identities(s.certs)

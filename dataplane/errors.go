@@ -23,18 +23,19 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// ctx.Time() is not set for a request that failed to parse (it may be
 	// the previous request's), so the clock is read.
 	mono, wall := s.clock.now()
-	// Why the request was refused before the handler (conn.refused): a
-	// bad head end or a head the check before the body refused, 400;
-	// what authorize or the approval check refused there, its decision
-	// (preAuthenticated).
+	// Why the request was refused before the handler: a bad head end or
+	// a head the check before the body refused, 400 (conn.refused); any
+	// other decision of that check, with what the handler's record names
+	// of the caller (conn.pre, preDecide). Copied: begin clears them.
 	refused := audit.Allowed
 	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
+	var pre preRefusal
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		refused, cookieDeny = c.refused, c.cookieDeny
+		refused, cookieDeny, pre = c.refused, c.cookieDeny, c.pre
 	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
@@ -49,11 +50,14 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	switch {
 	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
-	case refused != audit.Allowed && len(ctx.Request.Header.RawHeaders()) == 0:
+	case pre.d != audit.Allowed && len(ctx.Request.Header.RawHeaders()) == 0:
 		// A chunked body refused past preBodyFree, its headers gone:
-		// refused before it by authorize or the approval check
-		// (preAuthenticated), answered with that decision, not 413.
-		d = refused
+		// answered with the decision of the check before it (no route,
+		// the query's parameters, strict audit, a stale policy, the
+		// credential, authorize, the approval check: preDecide), not
+		// 413, and recorded with the caller that check knew.
+		d = pre.d
+		pre.give(x)
 	default:
 		d = s.bodyRefused(ctx, x) // prebody.go
 	}

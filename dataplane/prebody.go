@@ -1,10 +1,13 @@
 package dataplane
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/dataplane/jwt"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
 )
@@ -24,168 +27,229 @@ const refuseBody = 1
 
 // preBodyLimit returns the body limit for a request whose headers h
 // declare cl bytes of body (-1: chunked), and whether the request was
-// refused before its body: no route, a target that does not parse,
-// content its route refuses (a GET's, HEAD's, DELETE's or OPTIONS'
-// without allow_body: contentDeclared), or a non-public route and a
-// credential that does not authenticate or that authorize refuses (the
-// path's or a tenant header's tenant, scopes, a privileged class's
-// rules) or, on a route requiring one, no approval. A refused
-// chunked body is still read up to preBodyFree (fasthttp forgets the
-// headers of a chunked body it refuses, so the handler answers it), a
-// refused declared body not at all.
+// refused before its body: whatever decide would refuse it for on its
+// head alone, in decide's order (preDecide). A refused chunked body is
+// still read up to preBodyFree (fasthttp forgets the headers of a
+// chunked body it refuses, and the decision marked on the connection
+// answers it, or the handler does), a refused declared body not at all.
 func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) (limit int64, refused bool) {
 	refuse := int64(refuseBody)
 	if cl == -1 {
 		refuse = preBodyFree
 	}
 	var buf [256]byte
-	path, _, ok := splitTarget(h.RequestURI())
-	if !ok {
-		return refuse, true
+	uri := h.RequestURI()
+	path, query, target := splitTarget(uri)
+	if target && uri[0] != '/' && !bytes.EqualFold(targetAuthority(uri), h.Host()) {
+		target = false // an absolute form naming another host than Host (routeRequest)
 	}
-	norm, ok := normalizePath(buf[:0], path)
-	if !ok {
-		return refuse, true
-	}
-	r := d.snap.Match(h.Method(), norm)
-	switch {
-	case r == nil || contentDeclared(h, r): // size.go
-		return refuse, true
-	case cl > r.Class.MaxBody || cl >= 0 && cl <= preBodyFree:
-		return r.Class.MaxBody, false
-	case r.Public:
-		if !s.prePublic(d, h) {
-			return refuse, true
+	var r *policy.Route
+	if target {
+		if path, target = normalizePath(buf[:0], path); target {
+			r = d.snap.Match(h.Method(), path)
 		}
+	}
+	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || cl >= 0 && cl <= preBodyFree) {
+		// Read whole and decided by the handler, or refused for its
+		// size and decided by bodyRefused, in the handler's order.
 		return r.Class.MaxBody, false
-	case !s.preAuthenticated(d, h, r, norm):
+	}
+	if s.preDecide(d, h, r, target, path, query) != audit.Allowed {
 		return refuse, true
 	}
 	return r.Class.MaxBody, false
 }
 
-// preAuthenticated runs the handler's own credential check on headers h
-// of a request to route r, on its normalised path, before the body is
-// read: the same verification (cached API keys, the JWT verifier), then
-// authorize itself (authorize.go: the tenant the path's {tenant} names,
-// a tenant header, the route's scopes, a privileged class's allow_cidrs,
-// auth_methods and max_token_age) and the approval check decide runs
-// after it, on a pooled exchange, so it does not allocate. The limits
-// and the concurrency slot, which spend a budget, are left to the
-// handler. A refusal is answered as the handler answers it: a declared
-// body's by bodyRefused, on the headers fasthttp keeps; a chunked one's
-// past preBodyFree, its headers gone, by the decision marked on the
-// connection (conn.refused, errorHandler), not 413.
+// preDecide runs decide on headers h of a request, before its body is
+// read, up to the limits, which spend a budget and are left to the
+// handler: the head's checks (step 1), the route r its target (target:
+// one that parses and agrees with Host) names on the normalised path,
+// content its route refuses, a method override, an access token or a
+// tenant parameter in the query (override.go), a tenant cookie on a
+// route binding {tenant}, strict audit with no sink accepting, a public
+// route's tenant header, a stale policy, then the credential, authorize
+// and the approval check, on a pooled exchange, so it does not allocate.
+// The query's parameters are checked, a body's not: it is not in yet.
+//
+// The refusal is marked on the connection, so that it is answered as the
+// handler answers it whatever fasthttp does with the body: a head the
+// handler refuses at step 1 by headRefused (400, the handler too), any
+// other decision by conn.pre, with what the record of the handler would
+// name of the caller (the key id, the client and its tenant, the route).
+// errorHandler answers a chunked body past preBodyFree, its headers
+// gone, with it; a declared body's refusal is decided again by
+// bodyRefused, on the headers kept; a chunked body that turns out to fit
+// in preBodyFree comes to the handler, which decides it itself (begin
+// clears the mark). Each of these checks was one the same request passed
+// or failed by its body's size alone: a large upload's answer was the
+// credential's (401, 403) where the handler's is 400 or 503 (prebody132,
+// TestHandlerChecksBeforeBodySameAnswer), and a chunked one past preBodyFree
+// whose credential failed, or that had no route, got 413
+// (TestChunkedCredentialRefusalIsTheHandlers).
 //
 // A request without an API key or token is authenticated by its
 // connection's verified client certificate, as the handler does
 // (tlsCert): fasthttp's hooks get the head, not the connection, but the
-// head is the connection's RequestCtx's (connOfHeader). Such a request
-// was let through unchecked on a listener verifying client certificates
-// under a policy mapping them, so a certificate's upload naming another
-// tenant, in its path or a tenant header, got its 100 Continue and had its
-// body read, up to the class's limit, before the 403 or 400, and one with
-// no credential at all before the 401 (review103,
-// TestMTLSTenantRefusedBeforeBody).
-func (s *Server) preAuthenticated(d *prepared, h *fasthttp.RequestHeader, r *policy.Route, path []byte) bool {
+// head is the connection's RequestCtx's (connOfHeader) (review103,
+// TestMTLSTenantRefusedBeforeBody). The check of authorize, the tenant
+// the path or a tenant header names, the route's scopes, a privileged
+// class's rules, and of the approval, are review97's and prebody130's
+// (TestTenantPathRefusedBeforeBody, TestTenantHeaderRefusedBeforeBody,
+// TestScopeAndClassRulesRefusedBeforeBody); the forwarded headers behind
+// a trusted proxy read96's (TestPublicRouteRefusedForwardedHeadersBeforeBody,
+// TestChunkedBodyBehindRefusedForwardedHeadersIs400).
+func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Route, target bool, path, query []byte) audit.Decision {
 	x := s.pool.Get().(*exchange)
 	x.prep, x.snap = d, d.snap
 	x.mono, x.wall = s.clock.now()
 	x.at = x.wall
-	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr)
-	if !ok {
-		// A head the one pass refuses, a header of the policy's
-		// refuse_headers, a cookie of its refuse_cookies
-		// (refusecookie.go), or two tenant headers (tenantheader.go): 400
-		// as in the handler's step 1. A chunked body past preBodyFree
-		// behind a malformed head was answered 413, its headers gone
-		// (read96, TestChunkedBodyBehindMalformedHeadIs400).
-		headRefused(h, d, &x.hdr)
-	}
-	if ok {
-		if x.peer, ok = s.headSource(h, x); !ok {
-			// Refused as the handler refuses it, 400, whatever fasthttp
-			// does with its body: a chunked one refused before it, past
-			// preBodyFree, comes to errorHandler with its headers gone,
-			// and was answered 413 body_too_large
-			// (TestChunkedBodyBehindRefusedForwardedHeadersIs400).
-			headRefused(h, d, &x.hdr)
-		}
-	}
 	c := connOfHeader(h)
-	if ok && c != nil && len(credential(&x.hdr)) == 0 {
-		// The connection's client certificate, as begin takes it (conn.go).
+	dec, head := s.preDecided(x, c, h, r, target, path, query)
+	switch {
+	case head:
+		headRefused(h, d, &x.hdr)
+	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
+		c.pre.keep(dec, x)
+	}
+	x.reset()
+	s.pool.Put(x)
+	return dec
+}
+
+// preDecided is preDecide's decision on x, and whether the head itself
+// was refused (step 1).
+func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *policy.Route, target bool, path, query []byte) (audit.Decision, bool) {
+	// 1. The head, as decide checks it; behind a trusted proxy the
+	// source the forwarded headers name (headSource).
+	if !headOK(h, x) {
+		return audit.BadRequest, true
+	}
+	var ok bool
+	if x.peer, ok = s.headSource(h, x); !ok {
+		return audit.BadRequest, true
+	}
+	// 2. The route (routeRequest), on the path copied into the
+	// exchange's own buffer, which the pool keeps: no allocation.
+	switch {
+	case !target:
+		return audit.BadRequest, false
+	case r == nil:
+		return audit.NoRoute, false
+	}
+	x.route = r
+	x.path = append(x.path[:0], path...)
+	// 3. Content its route refuses (the size is preBodyLimit's), and
+	// what decide checks after it before the credential.
+	if d := s.beforeCredential(x, h, query); d != audit.Allowed || r.Public {
+		return d, false
+	}
+	// 4. The credential; without an API key or token, the connection's
+	// client certificate, as begin takes it (conn.go).
+	if c != nil && len(credential(&x.hdr)) == 0 {
 		if c.tc != nil {
 			s.tlsCert(c)
 		}
 		x.certFrom(c)
 	}
-	if ok {
-		ok = s.authenticate(x) == audit.Allowed
+	if d := s.authenticate(x); d != audit.Allowed {
+		return d, false
 	}
-	if ok {
-		// authorize itself, on the route and the path this check
-		// normalised (copied into the exchange's own buffer, which the
-		// pool keeps: no allocation), then the approval check the
-		// handler runs after it, before the limits; none of them
-		// changes any state. Each was checked only once the body was
-		// in, up to the class's limit, and an Expect got its 100 first:
-		// the path's tenant (403 tenant_mismatch, review97,
-		// TestTenantPathRefusedBeforeBody), a tenant header (400,
-		// TestTenantHeaderRefusedBeforeBody), and the route's scopes, a
-		// privileged class's allow_cidrs, auth_methods and
-		// max_token_age, a route's approval (prebody130,
-		// TestScopeAndClassRulesRefusedBeforeBody).
-		x.route = r
-		x.path = append(x.path[:0], path...)
-		dec := s.authorize(x)
-		if dec == audit.Allowed && r.Approval != nil && !validApprovalID(x.hdr.approval) {
-			dec = audit.ApprovalRequired // handler.go: decide
-		}
-		switch {
-		case dec == audit.BadRequest: // a tenant header naming another tenant
-			headRefused(h, d, &x.hdr)
-		case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-			// A declared body's refusal is answered by bodyRefused,
-			// which decides it again on the headers kept; a chunked
-			// one's past preBodyFree has its headers gone, and the mark
-			// answers it (errorHandler), with this decision, not 413.
-			c.refused = dec
-		}
-		ok = dec == audit.Allowed
+	// 5. authorize, then the approval check decide runs before the
+	// limits; none of them changes any state.
+	d := s.authorize(x)
+	if d == audit.Allowed && r.Approval != nil && !validApprovalID(x.hdr.approval) {
+		d = audit.ApprovalRequired // handler.go: decide
 	}
-	x.reset()
-	s.pool.Put(x)
-	return ok
+	return d, false
 }
 
-// prePublic runs the handler's header checks that need no caller on
-// headers h of a request to a public route, before its body is read: the
-// one pass (scanHeaders), the policy's refuse_headers, refuse_cookies and tenant_headers,
-// the forwarded headers behind a trusted proxy (headSource), and no tenant
-// header at all (a public route has no tenant to name:
-// tenantHeaderOK). Such a request was answered 400 only once its body was
-// in, up to the class's limit, and an Expect got its 100 first (read95,
-// TestPublicRouteRefusedHeaderBeforeBody).
-func (s *Server) prePublic(d *prepared, h *fasthttp.RequestHeader) bool {
-	x := s.pool.Get().(*exchange)
-	x.prep, x.snap = d, d.snap
-	ok := scanHeaders(h.RawHeaders(), &x.hdr) && policyHeaders(h.RawHeaders(), d.snap, &x.hdr) &&
-		!x.hdr.tenantHdr && !x.hdr.namedHdr
-	if ok {
-		// Forwarded headers the handler refuses, as preAuthenticated
-		// checks them: behind a trusted proxy such a public upload got
-		// its 100 and its body read before the 400, a chunked one past
-		// preBodyFree 413 (read96,
-		// TestPublicRouteRefusedForwardedHeadersBeforeBody).
-		_, ok = s.headSource(h, x)
+// headOK is decide's step 1 on a head before its body is read: the
+// empty line that ended it, the one pass (scanHeaders), the Connection
+// lists, the version and the policy's refuse_headers, refuse_cookies and
+// tenant_headers, in decide's order. The trailer names of a chunked body
+// are checked once it is read (listsOK).
+func headOK(h *fasthttp.RequestHeader, x *exchange) bool {
+	raw := h.RawHeaders()
+	return crlfEnd(raw) && scanHeaders(raw, &x.hdr) && (!x.hdr.hop || connectionListOK(raw)) && versionOK(h) &&
+		policyHeaders(raw, x.snap, &x.hdr)
+}
+
+// beforeCredential runs decide's checks between the body's size and the
+// credential on the head alone, of a request to route x.route with
+// query string query: content the route refuses (a GET's, HEAD's,
+// DELETE's or OPTIONS' without allow_body: contentDeclared), a method
+// override parameter, an access token or a tenant parameter in the query
+// (override.go), a tenant cookie on a route binding {tenant}, strict
+// audit with no sink accepting, and a public route's tenant header or,
+// on a route with a caller, a stale policy. None spends a budget: the
+// public routes' slots are the handler's.
+func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query []byte) audit.Decision {
+	r := x.route
+	switch {
+	case contentDeclared(h, r):
+		return audit.BadRequest
+	case len(query) > 0 && overrideParam(&ctxOfHeader(h).Request, query, false, x.hdr.coded, r.TenantSeg != 0):
+		return audit.BadRequest
+	case r.TenantSeg != 0 && x.hdr.cookie && tenantCookies(h.RawHeaders()):
+		return audit.BadRequest
+	case s.unrecorded(x):
+		return audit.AuditUnavailable
+	case r.Public:
+		if !tenantHeaderOK(x) { // no caller, no tenant to name
+			return audit.BadRequest
+		}
+	case s.policyStale(x, x.wall, x.mono):
+		return audit.PolicyStale
 	}
-	if !ok {
-		headRefused(h, d, &x.hdr)
+	return audit.Allowed
+}
+
+// preRefusal is a decision of the check before the body (preDecide)
+// that refused a request after its head, kept on its connection
+// (conn.pre) with what the handler's record would name of it: the route,
+// the authentication method, the key id, the client (and so its tenant),
+// a token's issuer and fingerprint (claims), the source behind a trusted
+// proxy, a spent budget of failures' Retry-After, and the tables it was
+// decided on. A chunked body refused past preBodyFree comes to
+// errorHandler with its headers gone, which answers and records it with
+// these (give); the record lacks only what the head alone had: the path,
+// the method, the User-Agent and the request id the client sent.
+// Pointers and a fixed array: keeping it allocates nothing.
+type preRefusal struct {
+	d      audit.Decision // Allowed: none
+	method audit.AuthMethod
+	keyLen uint8
+	key    [audit.MaxKeyID]byte
+	prep   *prepared // the tables it was decided on, which route's class indexes
+	route  *policy.Route
+	client *policy.Client
+	claims *jwt.Claims
+	peer   netip.Addr
+	retry  time.Duration // TokenFailuresLimited's
+}
+
+// keep sets p to decision d of exchange x.
+func (p *preRefusal) keep(d audit.Decision, x *exchange) {
+	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
+	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
+	if d == audit.TokenFailuresLimited {
+		p.retry = x.limited.RetryAfter
 	}
-	x.reset()
-	s.pool.Put(x)
-	return ok
+}
+
+// give hands p's names of the caller to the exchange x answering it,
+// with the tables and the policy it was decided on: the metrics index
+// their class tables with the route's class (a policy swapped in since
+// may have fewer), and the record names that policy's revision, as the
+// handler's does.
+func (p *preRefusal) give(x *exchange) {
+	x.prep, x.snap = p.prep, p.prep.snapshot()
+	x.method, x.route, x.client, x.claims = p.method, p.route, p.client, p.claims
+	if p.peer.IsValid() {
+		x.peer = p.peer
+	}
+	x.rec.SetKeyID(p.key[:p.keyLen])
+	x.limited.RetryAfter = p.retry
 }
 
 // headRefused marks the connection of head h, when the sidecar accepted
@@ -234,13 +298,13 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // bodyRefused decides a request whose body fasthttp refused for its size
 // (ErrBodyTooLarge): the answer the handler would have given it, in the
 // handler's order (a malformed request, no route, a declared body over
-// its class limit, content its route refuses, a credential that does not
-// authenticate, one authorize refuses, no approval on a route requiring
-// one), else 413; behind a trusted proxy, for the forwarded source. A
-// chunked request's headers are gone by then (fasthttp resets the
-// request), and it gets 413, or the decision of the check before its
-// body when that refused it past authentication (errorHandler,
-// conn.refused).
+// its class limit, content its route refuses, the query's parameters, a
+// tenant cookie, strict audit, a stale policy, a credential that does
+// not authenticate, one authorize refuses, no approval on a route
+// requiring one), else 413; behind a trusted proxy, for the forwarded
+// source. A chunked request's headers are gone by then (fasthttp resets
+// the request), and it gets the decision of the check before its body
+// (errorHandler, conn.pre), or 413.
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
@@ -251,7 +315,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		return audit.BodyTooLarge
 	}
 	x.hdr = requestHeaders{}
-	if !scanHeaders(h.RawHeaders(), &x.hdr) || !policyHeaders(h.RawHeaders(), x.snap, &x.hdr) {
+	if !headOK(h, x) {
 		return audit.BadRequest
 	}
 	// Behind a trusted proxy the source is the forwarded one, as in the
@@ -276,18 +340,20 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		// TestBodyOverLimitIs413WhateverTheCaller).
 		return audit.BodyTooLarge
 	}
-	if contentDeclared(h, x.route) {
-		return audit.BadRequest
-	}
-	if x.route.Public && !tenantHeaderOK(x) { // no caller: any tenant header is refused (prePublic)
-		return audit.BadRequest
+	// Then content the route refuses, the query's parameters, a tenant
+	// cookie, strict audit, a public route's tenant header or a stale
+	// policy, as decide orders them: an upload refused for one of them
+	// was answered for its credential, 401 or 403, where the handler
+	// answers 400 or 503 (prebody132, TestHandlerChecksBeforeBodySameAnswer).
+	if d := s.beforeCredential(x, h, x.query); d != audit.Allowed {
+		return d
 	}
 	if !x.route.Public {
 		if d := s.authenticate(x); d != audit.Allowed {
 			return d
 		}
 		// authorize.go, then the approval check of decide: refused
-		// before the body (preAuthenticated).
+		// before the body (preDecide).
 		if d := s.authorize(x); d != audit.Allowed {
 			return d
 		}
@@ -297,7 +363,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		if cl := int64(h.ContentLength()); cl >= 0 { // within the class's limit (above)
 			// Its body fits: it was refused because its token, not
 			// verified before, found its source's budget of failures
-			// spent before its body (preAuthenticated), which has
+			// spent before its body (preDecide), which has
 			// refilled since, or, on a connection the sidecar did not
 			// accept, the budget such connections share. The token is
 			// verified and cached now; the client may retry.

@@ -30,6 +30,9 @@ func TestPreBodyLimit(t *testing.T) {
 		{"verified, outside the class's allow_cidrs", request("POST", "/v1/integrations", adminKey, "Content-Length: 60000"), refuseBody},
 		{"verified, no approval", request("POST", "/v1/exports/full", adminKey, "Content-Length: 60000"), refuseBody},
 		{"chunked, verified, lacking the scope", request("POST", "/v1/records", adminKey, "Transfer-Encoding: chunked"), preBodyFree},
+		{"chunked, no route", request("POST", "/v1/nowhere", adminKey, "Transfer-Encoding: chunked"), preBodyFree},
+		{"method override in the query", request("POST", "/v1/exports?_method=DELETE", adminKey, "Content-Length: 60000"), refuseBody},
+		{"chunked, unknown key", request("POST", "/v1/exports", "pk_acmehris1_NotTheSecret0000000000000000000001", "Transfer-Encoding: chunked"), preBodyFree},
 	}
 	for _, c := range cases {
 		m.src.Reset(c.req)
