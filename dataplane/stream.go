@@ -271,8 +271,15 @@ func (b *responseBody) arm(s *Server, ctx *fasthttp.RequestCtx, x *exchange) {
 
 // detach stops a stream from completing x, for a handler that answers
 // something else after all (a panic); the upstream connection, if b holds
-// one, is closed. It does nothing to a body not started.
+// one, is closed. It does nothing to a body not started. The
+// connection's writes stop being timed (arm): Close, which clears that,
+// does so only while b is armed, and the connection went on timing
+// every later request's writes, without their yield
+// (TestDetachedStreamStopsTimingWrites).
 func (b *responseBody) detach() {
+	if b.armed && b.x.conn != nil {
+		b.x.conn.timing = false
+	}
 	b.armed = false
 	b.eof = false
 	b.Close()
