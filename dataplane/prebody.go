@@ -33,6 +33,17 @@ const refuseBody = 1
 // chunked body it refuses, and the decision marked on the connection
 // answers it, or the handler does), a refused declared body not at all.
 func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) (limit int64, refused bool) {
+	return s.preBody(d, h, cl, false)
+}
+
+// preBody is preBodyLimit; with always, the request is decided whatever
+// the size declared (expect), once the size is within the class's limit.
+// expect asked preBodyLimit about a body of at least preBodyFree+1 bytes
+// instead, which a class whose max_body is under 16 KiB answered with its
+// limit, undecided: a request with no credential, or one lacking the
+// route's scope, got its 100 Continue there, and its body was read
+// (attack131, TestExpectOnSmallClassAfterAuthentication).
+func (s *Server) preBody(d *prepared, h *fasthttp.RequestHeader, cl int64, always bool) (limit int64, refused bool) {
 	refuse := int64(refuseBody)
 	if cl == -1 {
 		refuse = preBodyFree
@@ -49,7 +60,7 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 			r = d.snap.Match(h.Method(), path)
 		}
 	}
-	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || cl >= 0 && cl <= preBodyFree) {
+	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || !always && cl >= 0 && cl <= preBodyFree) {
 		// Read whole and decided by the handler, or refused for its
 		// size and decided by bodyRefused, in the handler's order.
 		return r.Class.MaxBody, false
@@ -375,7 +386,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 }
 
 // expect answers a request carrying "Expect: 100-continue" before its
-// body is sent: 100 only when the body would be read (preBodyLimit, with
+// body is sent: 100 only when the body would be read (preBody, with
 // the credential checked whatever the body's size, since the client is
 // waiting anyway), else the final answer the request would get, recorded
 // like any other (fasthttp then closes the connection). fasthttp's
@@ -396,7 +407,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	}
 	cl := int64(h.ContentLength())
 	if d := s.prepared.Load(); d != nil {
-		limit, refused := s.preBodyLimit(d, h, max(cl, preBodyFree+1))
+		limit, refused := s.preBody(d, h, cl, true)
 		if !refused && cl <= limit {
 			return fasthttp.StatusContinue
 		}

@@ -13,8 +13,8 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// Finding (read96): prePublic ran the header checks that need no caller
-// but not the forwarded headers' (headSource), which preAuthenticated
+// Finding (read96): prePublic (now preDecide) ran the header checks that need no caller
+// but not the forwarded headers' (headSource), which preAuthenticated (now preDecide)
 // runs: behind a trusted proxy, a public upload whose forwarded headers
 // the handler refuses got its 100 Continue and had its body read, up to
 // its class's limit, before the 400; a chunked one past preBodyFree got
@@ -83,7 +83,7 @@ func proxiedFirstAnswer(t *testing.T, addr, request, body string) reply {
 	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// Finding (read96): preAuthenticated refused a head scanHeaders refuses
+// Finding (read96): preAuthenticated (now preDecide) refused a head scanHeaders refuses
 // (a '_' in a field name) without marking its connection (headRefused),
 // as prePublic and its other refusals do: a chunked body past
 // preBodyFree came to errorHandler with its headers gone and was answered

@@ -285,7 +285,7 @@ func TestTLSClientCertificates(t *testing.T) {
 		{"unmapped SPIFFE ID", &stranger.tls, "PUT", "/v1/admin/settings", nil, 401, "", audit.AuthMTLS},
 		{"mapped certificate, route beyond its scopes", &hris.tls, "PUT", "/v1/admin/settings", nil, 403, "acme-hris", audit.AuthMTLS},
 		// Bodies above the 16 KiB read before authentication: the
-		// certificate is checked before the body too (preAuthenticated,
+		// certificate is checked before the body too (preDecide,
 		// TestMTLSTenantRefusedBeforeBody).
 		{"mapped SPIFFE ID, 20 KiB body", &admin.tls, "POST", "/v1/exports", map[string]string{"body": strings.Repeat("x", 20<<10)}, 200, "acme-admin", audit.AuthMTLS},
 		{"unmapped SPIFFE ID, 20 KiB body", &stranger.tls, "POST", "/v1/exports", map[string]string{"body": strings.Repeat("x", 20<<10)}, 401, "", audit.AuthMTLS},
