@@ -30,6 +30,8 @@ func TestPreBodyLimit(t *testing.T) {
 		{"verified, outside the class's allow_cidrs", request("POST", "/v1/integrations", adminKey, "Content-Length: 60000"), refuseBody},
 		{"verified, no approval", request("POST", "/v1/exports/full", adminKey, "Content-Length: 60000"), refuseBody},
 		{"chunked, verified, lacking the scope", request("POST", "/v1/records", adminKey, "Transfer-Encoding: chunked"), preBodyFree},
+		{"verified, a query", request("POST", "/v1/exports?since=2024-01-01&page=2", adminKey, "Content-Length: 60000"), 64 << 10},
+		{"verified, a _method query parameter", request("POST", "/v1/exports?_method=PUT", adminKey, "Content-Length: 60000"), refuseBody},
 		{"chunked, no route", request("POST", "/v1/nowhere", adminKey, "Transfer-Encoding: chunked"), preBodyFree},
 		{"method override in the query", request("POST", "/v1/exports?_method=DELETE", adminKey, "Content-Length: 60000"), refuseBody},
 		{"chunked, unknown key", request("POST", "/v1/exports", "pk_acmehris1_NotTheSecret0000000000000000000001", "Transfer-Encoding: chunked"), preBodyFree},
@@ -64,6 +66,8 @@ func TestPreBodyLimitTenantPath(t *testing.T) {
 	}{
 		{"another tenant's path", request("POST", "/v1/tenants/globex/records", hrisKey, "Content-Length: 60000"), refuseBody},
 		{"its tenant's path", request("POST", "/v1/tenants/acme/records", hrisKey, "Content-Length: 60000"), 1 << 20},
+		{"its tenant's path, a cookie", request("POST", "/v1/tenants/acme/records", hrisKey, "Content-Length: 60000", "Cookie: theme=dark"), 1 << 20},
+		{"its tenant's path, a tenant cookie", request("POST", "/v1/tenants/acme/records", hrisKey, "Content-Length: 60000", "Cookie: __tenant=globex"), refuseBody},
 	}
 	for _, c := range cases {
 		m.src.Reset(c.req)
