@@ -55,9 +55,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// answered with the decision of the check before it (no route,
 		// the query's parameters, strict audit, a stale policy, the
 		// credential, authorize, the approval check: preDecide), not
-		// 413, and recorded with the caller that check knew.
-		d = pre.d
-		pre.give(x)
+		// 413, and recorded with the caller that check knew; 413 past a
+		// class's max_body within preBodyFree (preRefusal.give).
+		d = pre.give(x)
 	default:
 		d = s.bodyRefused(ctx, x) // prebody.go
 	}

@@ -28,11 +28,21 @@ const refuseBody = 1
 // preBodyLimit returns the body limit for a request whose headers h
 // declare cl bytes of body (-1: chunked), and whether the request was
 // refused before its body: whatever decide would refuse it for on its
-// head alone, in decide's order (preDecide). A refused chunked body is
-// still read up to preBodyFree (fasthttp forgets the headers of a
-// chunked body it refuses, and the decision marked on the connection
-// answers it, or the handler does), a refused declared body not at all.
-func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) (limit int64, refused bool) {
+// head alone, in decide's order (preDecide). A declared body of at most
+// free bytes within its class's limit is read whole and left to the
+// handler: preBodyFree for headerReceived, none (-1) for expect, whose
+// client waits for the answer whatever its body's size. A refused
+// chunked body is still read up to preBodyFree, or its class's max_body
+// when that is less (fasthttp forgets the headers of a chunked body it
+// refuses, and the decision marked on the connection answers it, or the
+// handler does), a refused declared body not at all.
+//
+// expect asked about a body of preBodyFree+1 bytes, which on a class
+// whose max_body is within preBodyFree was over the limit and left to
+// the size check undecided: any caller got its 100 Continue and had its
+// body read before the 401 (attack135,
+// TestExpectOnSmallClassChecksTheCredential).
+func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl, free int64) (limit int64, refused bool) {
 	refuse := int64(refuseBody)
 	if cl == -1 {
 		refuse = preBodyFree
@@ -49,12 +59,18 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) 
 			r = d.snap.Match(h.Method(), path)
 		}
 	}
-	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || cl >= 0 && cl <= preBodyFree) {
+	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || cl >= 0 && cl <= free) {
 		// Read whole and decided by the handler, or refused for its
 		// size and decided by bodyRefused, in the handler's order.
 		return r.Class.MaxBody, false
 	}
 	if s.preDecide(d, h, r, target, path, query) != audit.Allowed {
+		if r != nil {
+			// A chunked body past a max_body within preBodyFree is
+			// refused for its size, as decide does before the
+			// credential (preRefusal.give).
+			refuse = min(refuse, r.Class.MaxBody)
+		}
 		return refuse, true
 	}
 	return r.Class.MaxBody, false
@@ -237,19 +253,30 @@ func (p *preRefusal) keep(d audit.Decision, x *exchange) {
 	}
 }
 
-// give hands p's names of the caller to the exchange x answering it,
-// with the tables and the policy it was decided on: the metrics index
-// their class tables with the route's class (a policy swapped in since
-// may have fewer), and the record names that policy's revision, as the
-// handler's does.
-func (p *preRefusal) give(x *exchange) {
+// give hands p's names of the caller to the exchange x answering a
+// chunked body refused past its limit (preBodyLimit), with the tables
+// and the policy it was decided on: the metrics index their class tables
+// with the route's class (a policy swapped in since may have fewer), and
+// the record names that policy's revision, as the handler's does. It
+// returns the decision to answer with: p's, or, on a route whose class's
+// max_body is within preBodyFree, whose body was refused past that limit,
+// BodyTooLarge, which decide answers before the credential (bodySize),
+// naming the route and the source only. Such a body was answered with
+// the credential's decision past preBodyFree and 413 below it
+// (attack135, TestChunkedRefusedOverSmallClassIs413).
+func (p *preRefusal) give(x *exchange) audit.Decision {
 	x.prep, x.snap = p.prep, p.prep.snapshot()
-	x.method, x.route, x.client, x.claims = p.method, p.route, p.client, p.claims
+	x.route = p.route
 	if p.peer.IsValid() {
 		x.peer = p.peer
 	}
+	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
+		return audit.BodyTooLarge
+	}
+	x.method, x.client, x.claims = p.method, p.client, p.claims
 	x.rec.SetKeyID(p.key[:p.keyLen])
 	x.limited.RetryAfter = p.retry
+	return p.d
 }
 
 // headRefused marks the connection of head h, when the sidecar accepted
@@ -396,7 +423,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	}
 	cl := int64(h.ContentLength())
 	if d := s.prepared.Load(); d != nil {
-		limit, refused := s.preBodyLimit(d, h, max(cl, preBodyFree+1))
+		limit, refused := s.preBodyLimit(d, h, cl, -1)
 		if !refused && cl <= limit {
 			return fasthttp.StatusContinue
 		}
