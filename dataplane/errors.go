@@ -59,7 +59,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// class's max_body within preBodyFree (preRefusal.give).
 		d = pre.give(x)
 	default:
-		d = s.bodyRefused(ctx, x) // prebody.go
+		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}
 	if d == audit.BadRequest && cookieDeny != nil {
 		// A head refused before its body for a cookie of refuse_cookies

@@ -265,15 +265,25 @@ func (p *preRefusal) keep(d audit.Decision, x *exchange) {
 // the credential's decision past preBodyFree and 413 below it
 // (attack135, TestChunkedRefusedOverSmallClassIs413).
 func (p *preRefusal) give(x *exchange) audit.Decision {
+	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
+		x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
+		if p.peer.IsValid() {
+			x.peer = p.peer
+		}
+		return audit.BodyTooLarge
+	}
+	return p.decided(x)
+}
+
+// decided hands x p's decision with the names of the caller and the
+// tables it was decided on (give), for a request whose headers fasthttp
+// kept too (bodyRefused): its credential is not checked again.
+func (p *preRefusal) decided(x *exchange) audit.Decision {
 	x.prep, x.snap = p.prep, p.prep.snapshot()
-	x.route = p.route
+	x.method, x.route, x.client, x.claims = p.method, p.route, p.client, p.claims
 	if p.peer.IsValid() {
 		x.peer = p.peer
 	}
-	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
-		return audit.BodyTooLarge
-	}
-	x.method, x.client, x.claims = p.method, p.client, p.claims
 	x.rec.SetKeyID(p.key[:p.keyLen])
 	x.limited.RetryAfter = p.retry
 	return p.d
@@ -331,8 +341,10 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // requiring one), else 413; behind a trusted proxy, for the forwarded
 // source. A chunked request's headers are gone by then (fasthttp resets
 // the request), and it gets the decision of the check before its body
-// (errorHandler, conn.pre), or 413.
-func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+// (errorHandler, conn.pre), or 413. A request that check refused (pre)
+// gets its decision once the head, the route and the size are checked:
+// its credential is not checked again (below).
+func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
 		return audit.NotReady
@@ -366,6 +378,19 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		// all of those were right (review97,
 		// TestBodyOverLimitIs413WhateverTheCaller).
 		return audit.BodyTooLarge
+	}
+	if pre.d != audit.Allowed {
+		// Refused by the check before the body on these headers, in
+		// decide's order from here (preDecide): answered with its
+		// decision and the caller it named. Checked again, a token
+		// not verified before was verified and charged to its
+		// source's budget of failures a second time (a third with
+		// Expect, which ran the check again): an upload with a forged
+		// token spent two or three units where the handler spends
+		// one, and was answered 429 token_failures_limited where the
+		// handler answers 401 (attack135,
+		// TestRefusedUploadChargesTheTokenOnce).
+		return pre.decided(x)
 	}
 	// Then content the route refuses, the query's parameters, a tenant
 	// cookie, strict audit, a public route's tenant header or a stale
@@ -422,6 +447,13 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 		return ctx.Response.StatusCode()
 	}
 	cl := int64(h.ContentLength())
+	if c := ownConn(ctx.Conn()); c != nil && c.pre.d != audit.Allowed {
+		// headerReceived refused it (preDecide): decided on the same
+		// headers, whose token would be charged again
+		// (TestRefusedUploadChargesTheTokenOnce).
+		s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
+		return ctx.Response.StatusCode()
+	}
 	if d := s.prepared.Load(); d != nil {
 		limit, refused := s.preBodyLimit(d, h, cl, -1)
 		if !refused && cl <= limit {
