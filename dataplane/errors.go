@@ -58,6 +58,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// 413, and recorded with the caller that check knew; 413 past a
 		// class's max_body within preBodyFree (preRefusal.give).
 		d = pre.give(x)
+		// Its method for the record, which fasthttp's reset head
+		// would name GET.
+		ctx.Request.Header.SetMethodBytes(pre.verb[:pre.verbLen])
 	default:
 		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}

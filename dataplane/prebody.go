@@ -125,7 +125,7 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	case head:
 		headRefused(h, d, &x.hdr)
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-		c.pre.keep(dec, x)
+		c.pre.keep(dec, x, h.Method())
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -226,28 +226,37 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on. A chunked body refused past preBodyFree comes to
-// errorHandler with its headers gone, which answers and records it with
-// these (give); the record lacks only what the head alone had: the path,
-// the method, the User-Agent and the request id the client sent.
-// Pointers and a fixed array: keeping it allocates nothing.
+// decided on, and the request's method. A chunked body refused past
+// preBodyFree comes to errorHandler with its headers gone, which answers
+// and records it with these (give); the record lacks only what the head
+// alone had: the path, the User-Agent and the request id the client
+// sent. It named the method GET, which fasthttp answers for a head reset,
+// whatever the request's was (attack135,
+// TestChunkedRefusalRecordsItsMethod). Pointers and fixed arrays:
+// keeping it allocates nothing.
 type preRefusal struct {
-	d      audit.Decision // Allowed: none
-	method audit.AuthMethod
-	keyLen uint8
-	key    [audit.MaxKeyID]byte
-	prep   *prepared // the tables it was decided on, which route's class indexes
-	route  *policy.Route
-	client *policy.Client
-	claims *jwt.Claims
-	peer   netip.Addr
-	retry  time.Duration // TokenFailuresLimited's
+	d       audit.Decision // Allowed: none
+	method  audit.AuthMethod
+	keyLen  uint8
+	key     [audit.MaxKeyID]byte
+	verbLen uint8
+	verb    [maxVerb]byte // the request's method, as far as the record keeps it
+	prep    *prepared     // the tables it was decided on, which route's class indexes
+	route   *policy.Route
+	client  *policy.Client
+	claims  *jwt.Claims
+	peer    netip.Addr
+	retry   time.Duration // TokenFailuresLimited's
 }
 
-// keep sets p to decision d of exchange x.
-func (p *preRefusal) keep(d audit.Decision, x *exchange) {
+// maxVerb is as much of a request's method as an audit record keeps.
+const maxVerb = 8
+
+// keep sets p to decision d of exchange x, for a request of method verb.
+func (p *preRefusal) keep(d audit.Decision, x *exchange, verb []byte) {
 	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
+	p.verbLen = uint8(copy(p.verb[:], verb))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
 	}
