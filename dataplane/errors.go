@@ -14,7 +14,7 @@ import (
 // every other decision. A connection that sent nothing at all is closed
 // without an answer: no request was made.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	if nothingRead(ctx, err) {
+	if nothingRead(ctx, err) && !headIn(ctx) {
 		// fasthttp writes an answer after this returns; to a closed
 		// connection, where it fails and is dropped.
 		ctx.Conn().Close()
@@ -89,6 +89,15 @@ func (s *Server) routeForAudit(ctx *fasthttp.RequestCtx, x *exchange) {
 			x.path = x.path[:0]
 		}
 	}
+}
+
+// headIn reports whether the head of the request in ctx was received
+// (conn.headIn): a failure after it, of its body's read, is answered and
+// audited, though fasthttp reset the request and hands the read's own
+// error over (nothingRead).
+func headIn(ctx *fasthttp.RequestCtx) bool {
+	c := ownConn(ctx.Conn())
+	return c != nil && c.headIn
 }
 
 // nothingRead reports whether err ended a connection's first request
