@@ -114,6 +114,14 @@ type conn struct {
 	// handler decides a request it gets. Used only by the serving
 	// goroutine.
 	pre preRefusal
+	// headIn says the head of the request being read, one with a body,
+	// was received (followBody): fasthttp resets a request whose body
+	// fails to be read and hands errorHandler the read's own error, which
+	// nothingRead took for a connection that sent nothing, so the request
+	// was closed unanswered and unaudited (attack135,
+	// TestStalledBodyAnsweredAndAudited). begin clears it. Used only by
+	// the serving goroutine.
+	headIn bool
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -426,6 +434,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		c.refused = audit.Allowed
 		if c.pre.d != audit.Allowed {
 			c.pre = preRefusal{} // the handler decides it (prebody.go)
+		}
+		if c.headIn {
+			c.headIn = false
 		}
 		c.head.restart(known)
 		if c.chunkOn {

@@ -14,7 +14,7 @@ import (
 // every other decision. A connection that sent nothing at all is closed
 // without an answer: no request was made.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	if nothingRead(ctx, err) {
+	if nothingRead(ctx, err) && !headIn(ctx) {
 		// fasthttp writes an answer after this returns; to a closed
 		// connection, where it fails and is dropped.
 		ctx.Conn().Close()
@@ -55,11 +55,14 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// answered with the decision of the check before it (no route,
 		// the query's parameters, strict audit, a stale policy, the
 		// credential, authorize, the approval check: preDecide), not
-		// 413, and recorded with the caller that check knew.
-		d = pre.d
-		pre.give(x)
+		// 413, and recorded with the caller that check knew; 413 past a
+		// class's max_body within preBodyFree (preRefusal.give).
+		d = pre.give(x)
+		// Its method for the record, which fasthttp's reset head
+		// would name GET.
+		ctx.Request.Header.SetMethodBytes(pre.verb[:pre.verbLen])
 	default:
-		d = s.bodyRefused(ctx, x) // prebody.go
+		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}
 	if d == audit.BadRequest && cookieDeny != nil {
 		// A head refused before its body for a cookie of refuse_cookies
@@ -86,6 +89,15 @@ func (s *Server) routeForAudit(ctx *fasthttp.RequestCtx, x *exchange) {
 			x.path = x.path[:0]
 		}
 	}
+}
+
+// headIn reports whether the head of the request in ctx was received
+// (conn.headIn): a failure after it, of its body's read, is answered and
+// audited, though fasthttp reset the request and hands the read's own
+// error over (nothingRead).
+func headIn(ctx *fasthttp.RequestCtx) bool {
+	c := ownConn(ctx.Conn())
+	return c != nil && c.headIn
 }
 
 // nothingRead reports whether err ended a connection's first request

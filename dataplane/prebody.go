@@ -28,22 +28,21 @@ const refuseBody = 1
 // preBodyLimit returns the body limit for a request whose headers h
 // declare cl bytes of body (-1: chunked), and whether the request was
 // refused before its body: whatever decide would refuse it for on its
-// head alone, in decide's order (preDecide). A refused chunked body is
-// still read up to preBodyFree (fasthttp forgets the headers of a
-// chunked body it refuses, and the decision marked on the connection
-// answers it, or the handler does), a refused declared body not at all.
-func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl int64) (limit int64, refused bool) {
-	return s.preBody(d, h, cl, false)
-}
-
-// preBody is preBodyLimit; with always, the request is decided whatever
-// the size declared (expect), once the size is within the class's limit.
-// expect asked preBodyLimit about a body of at least preBodyFree+1 bytes
-// instead, which a class whose max_body is under 16 KiB answered with its
-// limit, undecided: a request with no credential, or one lacking the
-// route's scope, got its 100 Continue there, and its body was read
-// (attack131, TestExpectOnSmallClassAfterAuthentication).
-func (s *Server) preBody(d *prepared, h *fasthttp.RequestHeader, cl int64, always bool) (limit int64, refused bool) {
+// head alone, in decide's order (preDecide). A declared body of at most
+// free bytes within its class's limit is read whole and left to the
+// handler: preBodyFree for headerReceived, none (-1) for expect, whose
+// client waits for the answer whatever its body's size. A refused
+// chunked body is still read up to preBodyFree, or its class's max_body
+// when that is less (fasthttp forgets the headers of a chunked body it
+// refuses, and the decision marked on the connection answers it, or the
+// handler does), a refused declared body not at all.
+//
+// expect asked about a body of preBodyFree+1 bytes, which on a class
+// whose max_body is within preBodyFree was over the limit and left to
+// the size check undecided: any caller got its 100 Continue and had its
+// body read before the 401 (attack135,
+// TestExpectOnSmallClassChecksTheCredential).
+func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl, free int64) (limit int64, refused bool) {
 	refuse := int64(refuseBody)
 	if cl == -1 {
 		refuse = preBodyFree
@@ -60,12 +59,18 @@ func (s *Server) preBody(d *prepared, h *fasthttp.RequestHeader, cl int64, alway
 			r = d.snap.Match(h.Method(), path)
 		}
 	}
-	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || !always && cl >= 0 && cl <= preBodyFree) {
+	if r != nil && !contentDeclared(h, r) && (cl > r.Class.MaxBody || cl >= 0 && cl <= free) {
 		// Read whole and decided by the handler, or refused for its
 		// size and decided by bodyRefused, in the handler's order.
 		return r.Class.MaxBody, false
 	}
 	if s.preDecide(d, h, r, target, path, query) != audit.Allowed {
+		if r != nil {
+			// A chunked body past a max_body within preBodyFree is
+			// refused for its size, as decide does before the
+			// credential (preRefusal.give).
+			refuse = min(refuse, r.Class.MaxBody)
+		}
 		return refuse, true
 	}
 	return r.Class.MaxBody, false
@@ -120,7 +125,7 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	case head:
 		headRefused(h, d, &x.hdr)
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-		c.pre.keep(dec, x)
+		c.pre.keep(dec, x, h.Method())
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -221,39 +226,68 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on. A chunked body refused past preBodyFree comes to
-// errorHandler with its headers gone, which answers and records it with
-// these (give); the record lacks only what the head alone had: the path,
-// the method, the User-Agent and the request id the client sent.
-// Pointers and a fixed array: keeping it allocates nothing.
+// decided on, and the request's method. A chunked body refused past
+// preBodyFree comes to errorHandler with its headers gone, which answers
+// and records it with these (give); the record lacks only what the head
+// alone had: the path, the User-Agent and the request id the client
+// sent. It named the method GET, which fasthttp answers for a head reset,
+// whatever the request's was (attack135,
+// TestChunkedRefusalRecordsItsMethod). Pointers and fixed arrays:
+// keeping it allocates nothing.
 type preRefusal struct {
-	d      audit.Decision // Allowed: none
-	method audit.AuthMethod
-	keyLen uint8
-	key    [audit.MaxKeyID]byte
-	prep   *prepared // the tables it was decided on, which route's class indexes
-	route  *policy.Route
-	client *policy.Client
-	claims *jwt.Claims
-	peer   netip.Addr
-	retry  time.Duration // TokenFailuresLimited's
+	d       audit.Decision // Allowed: none
+	method  audit.AuthMethod
+	keyLen  uint8
+	key     [audit.MaxKeyID]byte
+	verbLen uint8
+	verb    [maxVerb]byte // the request's method, as far as the record keeps it
+	prep    *prepared     // the tables it was decided on, which route's class indexes
+	route   *policy.Route
+	client  *policy.Client
+	claims  *jwt.Claims
+	peer    netip.Addr
+	retry   time.Duration // TokenFailuresLimited's
 }
 
-// keep sets p to decision d of exchange x.
-func (p *preRefusal) keep(d audit.Decision, x *exchange) {
+// maxVerb is as much of a request's method as an audit record keeps.
+const maxVerb = 8
+
+// keep sets p to decision d of exchange x, for a request of method verb.
+func (p *preRefusal) keep(d audit.Decision, x *exchange, verb []byte) {
 	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
+	p.verbLen = uint8(copy(p.verb[:], verb))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
 	}
 }
 
-// give hands p's names of the caller to the exchange x answering it,
-// with the tables and the policy it was decided on: the metrics index
-// their class tables with the route's class (a policy swapped in since
-// may have fewer), and the record names that policy's revision, as the
-// handler's does.
-func (p *preRefusal) give(x *exchange) {
+// give hands p's names of the caller to the exchange x answering a
+// chunked body refused past its limit (preBodyLimit), with the tables
+// and the policy it was decided on: the metrics index their class tables
+// with the route's class (a policy swapped in since may have fewer), and
+// the record names that policy's revision, as the handler's does. It
+// returns the decision to answer with: p's, or, on a route whose class's
+// max_body is within preBodyFree, whose body was refused past that limit,
+// BodyTooLarge, which decide answers before the credential (bodySize),
+// naming the route and the source only. Such a body was answered with
+// the credential's decision past preBodyFree and 413 below it
+// (attack135, TestChunkedRefusedOverSmallClassIs413).
+func (p *preRefusal) give(x *exchange) audit.Decision {
+	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
+		x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
+		if p.peer.IsValid() {
+			x.peer = p.peer
+		}
+		return audit.BodyTooLarge
+	}
+	return p.decided(x)
+}
+
+// decided hands x p's decision with the names of the caller and the
+// tables it was decided on (give), for a request whose headers fasthttp
+// kept too (bodyRefused): its credential is not checked again.
+func (p *preRefusal) decided(x *exchange) audit.Decision {
 	x.prep, x.snap = p.prep, p.prep.snapshot()
 	x.method, x.route, x.client, x.claims = p.method, p.route, p.client, p.claims
 	if p.peer.IsValid() {
@@ -261,6 +295,7 @@ func (p *preRefusal) give(x *exchange) {
 	}
 	x.rec.SetKeyID(p.key[:p.keyLen])
 	x.limited.RetryAfter = p.retry
+	return p.d
 }
 
 // headRefused marks the connection of head h, when the sidecar accepted
@@ -315,8 +350,10 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // requiring one), else 413; behind a trusted proxy, for the forwarded
 // source. A chunked request's headers are gone by then (fasthttp resets
 // the request), and it gets the decision of the check before its body
-// (errorHandler, conn.pre), or 413.
-func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
+// (errorHandler, conn.pre), or 413. A request that check refused (pre)
+// gets its decision once the head, the route and the size are checked:
+// its credential is not checked again (below).
+func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil {
 		return audit.NotReady
@@ -350,6 +387,19 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 		// all of those were right (review97,
 		// TestBodyOverLimitIs413WhateverTheCaller).
 		return audit.BodyTooLarge
+	}
+	if pre.d != audit.Allowed {
+		// Refused by the check before the body on these headers, in
+		// decide's order from here (preDecide): answered with its
+		// decision and the caller it named. Checked again, a token
+		// not verified before was verified and charged to its
+		// source's budget of failures a second time (a third with
+		// Expect, which ran the check again): an upload with a forged
+		// token spent two or three units where the handler spends
+		// one, and was answered 429 token_failures_limited where the
+		// handler answers 401 (attack135,
+		// TestRefusedUploadChargesTheTokenOnce).
+		return pre.decided(x)
 	}
 	// Then content the route refuses, the query's parameters, a tenant
 	// cookie, strict audit, a public route's tenant header or a stale
@@ -386,7 +436,7 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange) audit.Decisi
 }
 
 // expect answers a request carrying "Expect: 100-continue" before its
-// body is sent: 100 only when the body would be read (preBody, with
+// body is sent: 100 only when the body would be read (preBodyLimit, with
 // the credential checked whatever the body's size, since the client is
 // waiting anyway), else the final answer the request would get, recorded
 // like any other (fasthttp then closes the connection). fasthttp's
@@ -406,8 +456,15 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 		return ctx.Response.StatusCode()
 	}
 	cl := int64(h.ContentLength())
+	if c := ownConn(ctx.Conn()); c != nil && c.pre.d != audit.Allowed {
+		// headerReceived refused it (preDecide): decided on the same
+		// headers, whose token would be charged again
+		// (TestRefusedUploadChargesTheTokenOnce).
+		s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
+		return ctx.Response.StatusCode()
+	}
 	if d := s.prepared.Load(); d != nil {
-		limit, refused := s.preBody(d, h, cl, true)
+		limit, refused := s.preBodyLimit(d, h, cl, -1)
 		if !refused && cl <= limit {
 			return fasthttp.StatusContinue
 		}

@@ -127,3 +127,36 @@ func TestPreBodyLimitMTLS(t *testing.T) {
 		}
 	}
 }
+
+// On a class whose max_body is within preBodyFree, a refused chunked
+// body is read up to that limit, not preBodyFree (attack135), and the
+// check still allocates nothing.
+func TestPreBodyLimitSmallClass(t *testing.T) {
+	m := newInmem(t, false)
+	swapDoc(t, m.srv.cfg.Store, smallClass)
+	cases := []struct {
+		name string
+		req  []byte
+		want int
+	}{
+		{"chunked, no credential", request("POST", "/v1/records", "", "Transfer-Encoding: chunked"), 8 << 10},
+		{"chunked, verified", request("POST", "/v1/records", hrisKey, "Transfer-Encoding: chunked"), 8 << 10},
+		{"chunked, no route", request("POST", "/v1/nowhere", hrisKey, "Transfer-Encoding: chunked"), preBodyFree},
+		{"over the class limit", request("POST", "/v1/records", "", "Content-Length: 9000"), 8 << 10},
+	}
+	for _, c := range cases {
+		m.src.Reset(c.req)
+		m.br.Reset(m.src)
+		h := &m.ctx.Request.Header
+		h.Reset()
+		if err := h.Read(m.br); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.srv.headerReceived(h).MaxRequestBodySize; got != c.want {
+			t.Errorf("%s: body limit %d, want %d", c.name, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { m.srv.headerReceived(h) }); allocs != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", c.name, allocs)
+		}
+	}
+}

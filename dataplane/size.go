@@ -81,7 +81,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	if cl > 0 && cl <= min(p.minBody, preBodyFree) {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
-	limit, _ := s.preBodyLimit(p, h, cl) // prebody.go: route and credential first
+	limit, _ := s.preBodyLimit(p, h, cl, preBodyFree) // prebody.go: route and credential first
 	if cl == -1 {
 		s.budgetChunks(h, limit) // chunkbudget.go
 	}

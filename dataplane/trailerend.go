@@ -113,6 +113,9 @@ func (s *headScan) endErr() error {
 // any more (TestBareLFTrailerNotReadyRefusedAtOnce).
 func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
 	c := connOfHeader(h) // chunkbudget.go
+	if c != nil {
+		c.headIn = true // errorHandler: a failure of its body's read is not a silent connection
+	}
 	switch {
 	case c == nil:
 	case cl > 0:
