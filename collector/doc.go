@@ -59,7 +59,15 @@
 // head published there (CheckAnchors, PublishChecked), so a store behind
 // or forked never moves it, and each head after replaces only the one the
 // store last wrote or found there, so another collector's head at the
-// same anchor is never overwritten (ErrHeadConflict). At start, every entry
+// same anchor is never overwritten (ErrHeadConflict). At start, the
+// digests must run from segment 1 to the newest sealed segment, the open
+// segment right after it, the signed head naming no segment past that,
+// and the sealed segment files left must run from the oldest kept to the
+// newest: retention keeps every digest and deletes the oldest segments
+// first, so a store with a gap is refused, naming what is missing
+// (checkContiguous); each digest must be signed by the key
+// of its segment and carry the signature of the one before (the first
+// none: checkDigests). Every entry
 // of the open segment is checked; entries after the last signed one, or
 // after a link that does not hash, are never signed over: the segment is
 // sealed with a digest naming its last trusted entry and a break entry

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/durable"
@@ -56,15 +58,24 @@ func (s *Store) recover() error {
 		if err := s.loadLastDigest(sealed); err != nil {
 			return err
 		}
-		if checked, err = s.checkDigests(digests); err != nil {
-			return err
-		}
 	}
 	var open []uint64
 	for _, n := range segs {
 		if n > sealed {
 			open = append(open, n)
-			continue
+		}
+	}
+	if err := s.checkContiguous(segs, digests, open); err != nil {
+		return err
+	}
+	if len(digests) > 0 {
+		if checked, err = s.checkDigests(digests); err != nil {
+			return err
+		}
+	}
+	for _, n := range segs {
+		if n > sealed {
+			break
 		}
 		if err := s.collectBatchIDs(n, checked[n]); err != nil {
 			return err
@@ -125,9 +136,117 @@ func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error
 		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
 			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
 		}
+		if n == 1 && d.PrevSignature != "" {
+			return nil, fmt.Errorf("collector: store %q: digest %q carries the signature of a digest before it, which the first segment's never does: earlier segments were removed and the rest renumbered; run audit verify", s.dir, digestName(n))
+		}
 		out[n], prevSig = d, sig
 	}
 	return out, nil
+}
+
+// maxGapsNamed bounds the gaps an error of checkContiguous names: a
+// digest planted with a huge number costs one range, not a line per
+// number skipped.
+const maxGapsNamed = 8
+
+// checkContiguous refuses a store whose digests do not run from segment 1
+// to the newest sealed segment, with the open segment (if any) right
+// after it and the signed head naming no segment past that one, or whose
+// sealed segment files left do not run from the oldest kept to the
+// newest (holes): gaps verify reports as a missing digest or missing
+// segments. Retention keeps every digest and deletes the oldest segments
+// first, so such a gap is never retention's. Before, the start checked
+// each digest present and the link between two adjacent ones only, and
+// appended on a store missing a digest, or a segment and its digest, in
+// the middle (TestStartRefusesDigestGap). It reads the names listed and
+// the head only. The newest segment deleted with the head naming it (the open
+// one, or the newest sealed one with its digest) is no gap here:
+// checkHead records a break for the entries the head vouched for.
+func (s *Store) checkContiguous(segs, digests, open []uint64) error {
+	var gaps []string
+	gap := func(from, to uint64, why string) {
+		if len(gaps) == maxGapsNamed {
+			gaps = append(gaps, "and more")
+		}
+		if len(gaps) > maxGapsNamed {
+			return
+		}
+		gaps = append(gaps, gapText(from, to, segs)+why)
+	}
+	next := uint64(1)
+	for _, n := range digests {
+		if n > next {
+			gap(next, n-1, "")
+		}
+		next = max(next, n+1)
+	}
+	if len(open) > 0 {
+		if open[0] > next {
+			gap(next, open[0]-1, fmt.Sprintf(" (before the open segment %d)", open[0]))
+		}
+		next = open[len(open)-1] + 1
+	}
+	if head, err := s.readHead(); err == nil && head.Segment > next {
+		gap(next, head.Segment-1, fmt.Sprintf(" (the signed head names segment %d)", head.Segment))
+	}
+	if len(gaps) == 0 {
+		gaps = holes(segs, digests)
+	}
+	if len(gaps) == 0 {
+		return nil
+	}
+	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, strings.Join(gaps, "; "))
+}
+
+// holes names the sealed segment files absent after one present, in a
+// store whose digests run from segment 1 to the newest sealed one:
+// retention deletes the oldest segments first, so a segment deleted
+// after one kept is no expiry, whatever its digest says.
+func holes(segs, digests []uint64) []string {
+	var sealed uint64
+	if len(digests) > 0 {
+		sealed = digests[len(digests)-1]
+	}
+	end, _ := slices.BinarySearch(segs, sealed+1)
+	if end == 0 {
+		return nil // every sealed segment deleted: retention's, or not, verify tells
+	}
+	var out []string
+	hole := func(from, to uint64) {
+		switch {
+		case to < from || len(out) > maxGapsNamed:
+		case len(out) == maxGapsNamed:
+			out = append(out, "and more")
+		case from == to:
+			out = append(out, fmt.Sprintf("%s is gone (%s is left), after segment %d kept", segName(from), digestName(from), from-1))
+		default:
+			out = append(out, fmt.Sprintf("segments %d to %d are gone (their digests are left), after segment %d kept", from, to, from-1))
+		}
+	}
+	for i := 1; i < end; i++ {
+		hole(segs[i-1]+1, segs[i]-1)
+	}
+	hole(segs[end-1]+1, sealed)
+	return out
+}
+
+// gapText names segments from..to, none of which has a digest, and
+// whether their segment files are left.
+func gapText(from, to uint64, segs []uint64) string {
+	i, _ := slices.BinarySearch(segs, from)
+	j, _ := slices.BinarySearch(segs, to+1)
+	left := segs[i:j]
+	switch {
+	case from == to && len(left) == 0:
+		return fmt.Sprintf("%s and %s are gone", segName(from), digestName(from))
+	case from == to:
+		return fmt.Sprintf("%s is gone (%s is left)", digestName(from), segName(from))
+	case len(left) == 0:
+		return fmt.Sprintf("segments %d to %d and their digests are gone", from, to)
+	case len(left) <= maxGapsNamed:
+		return fmt.Sprintf("the digests of segments %d to %d are gone (the segment files of %v are left)", from, to, left)
+	}
+	return fmt.Sprintf("the digests of segments %d to %d are gone (%d of their segment files are left)", from, to, len(left))
 }
 
 // pub is the key the store signs with now.
