@@ -266,6 +266,16 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 	if d == nil {
 		return nil // no digest: Verify reports it; no id is taken from an unsigned segment
 	}
+	// A sealed segment shorter than its signed digest lost entries it
+	// vouched for: emptied or cut, it is as good as deleted, which
+	// checkContiguous refuses after a segment kept; the start took it and
+	// appended on (TestStartRefusesSealedSegmentCut). Longer is left to
+	// verify: the signed entries are all there (a planted line after them,
+	// TestPlantedBatchIDDoesNotSuppressBatch).
+	if fi, err := os.Lstat(filepath.Join(s.dir, segName(n))); err == nil && fi.Mode().IsRegular() && fi.Size() < d.Size {
+		return fmt.Errorf("collector: store %q: %s is %d bytes, its signed digest says %d (%d entries, seq %d..%d): entries the digest vouches for were cut off or the file emptied, which no collector does; run audit verify",
+			s.dir, segName(n), fi.Size(), d.Size, d.Entries, d.FirstSeq, d.LastSeq)
+	}
 	limit := -1
 	if d.Break != "" {
 		limit = d.TrustedEntries
