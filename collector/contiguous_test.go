@@ -203,3 +203,25 @@ func TestStartRefusesSealedSegmentCut(t *testing.T) {
 		})
 	}
 }
+
+// TestStartNamesManyOpenSegmentsBounded (attack137): segment files
+// planted by the thousand right after the open one, with no digest, are
+// refused at the start; the error named every one of them (an error line
+// as long as the attacker likes). It names a few and how many more.
+func TestStartNamesManyOpenSegmentsBounded(t *testing.T) {
+	t.Parallel()
+	dir, key, _, open := contiguousStore(t)
+	for n := open + 1; n <= open+2000; n++ {
+		if err := os.WriteFile(filepath.Join(dir, segName(n)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key, SegmentMaxBytes: 1500})
+	if err == nil {
+		st.Close()
+		t.Fatal("OpenStore took a store with 2001 segments without a digest")
+	}
+	if msg := err.Error(); len(msg) > 1000 || !strings.Contains(msg, "and 1993 more") {
+		t.Errorf("OpenStore = %d bytes of error (%.200s...); want a few segments named and how many more", len(msg), msg)
+	}
+}
