@@ -161,3 +161,67 @@ func TestStartTakesStorePrunedByRetention(t *testing.T) {
 		t.Errorf("expired = %d, want %d", rep.Expired, len(digests))
 	}
 }
+
+// TestStartRefusesSealedSegmentCut (attack137): a sealed segment emptied
+// or cut short, its file and digest left, is as good as deleted, but the
+// segment file is there, so checkContiguous saw no hole and the
+// collector started and appended on; verify reports a digest mismatch.
+// The start refuses a sealed segment shorter than its signed digest.
+func TestStartRefusesSealedSegmentCut(t *testing.T) {
+	t.Parallel()
+	for name, cut := range map[string]func(size int64) int64{
+		"emptied":               func(int64) int64 { return 0 },
+		"its last entries cut":  func(size int64) int64 { return size / 2 },
+		"its last byte cut off": func(size int64) int64 { return size - 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir, key, digests, _ := contiguousStore(t)
+			path := filepath.Join(dir, segName(digests[1]))
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, cut(fi.Size())); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Verify(dir, pubOf(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() {
+				t.Fatalf("verify of the store with segment %d %s: no problem", digests[1], name)
+			}
+			st, err := OpenStore(dir, StoreConfig{SigningKey: key, SegmentMaxBytes: 1500})
+			if err == nil {
+				st.Close()
+				t.Fatalf("OpenStore took the store with sealed segment %d %s (verify: %v)", digests[1], name, problems(rep))
+			}
+			if msg := err.Error(); !strings.Contains(msg, segName(digests[1])) || !strings.Contains(msg, "run audit verify") {
+				t.Errorf("OpenStore = %v; want it to name %s and say to run audit verify", err, segName(digests[1]))
+			}
+		})
+	}
+}
+
+// TestStartNamesManyOpenSegmentsBounded (attack137): segment files
+// planted by the thousand right after the open one, with no digest, are
+// refused at the start; the error named every one of them (an error line
+// as long as the attacker likes). It names a few and how many more.
+func TestStartNamesManyOpenSegmentsBounded(t *testing.T) {
+	t.Parallel()
+	dir, key, _, open := contiguousStore(t)
+	for n := open + 1; n <= open+2000; n++ {
+		if err := os.WriteFile(filepath.Join(dir, segName(n)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key, SegmentMaxBytes: 1500})
+	if err == nil {
+		st.Close()
+		t.Fatal("OpenStore took a store with 2001 segments without a digest")
+	}
+	if msg := err.Error(); len(msg) > 1000 || !strings.Contains(msg, "and 1993 more") {
+		t.Errorf("OpenStore = %d bytes of error (%.200s...); want a few segments named and how many more", len(msg), msg)
+	}
+}
