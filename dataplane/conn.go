@@ -435,9 +435,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		if c.pre.d != audit.Allowed {
 			c.pre = preRefusal{} // the handler decides it (prebody.go)
 		}
-		if c.headIn {
-			c.headIn = false
-		}
+		c.headIn = false
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

@@ -151,13 +151,15 @@ func (b *responseBody) Read(p []byte) (int, error) {
 //
 // Both sums count the sidecar's own waits for a processor inside a read
 // or a write, and neither counts them between the two (fasthttp's copy
-// loop, conn.Write's yield). Weighed against half of the whole time
-// instead, a loaded node misread either way: time running out between
-// two reads of a trickle was the client's, when always the client's
-// there (in CI, under load), and a steady slow reader was the upstream's,
-// when the upstream's after half the time in reads. Where the
-// connection is not one Serve accepted, writes are not timed, and the
-// upstream is late when it took half the time.
+// loop). The rules before misread a loaded node either way: time that
+// ran out between two reads was always the client's, so a trickle was
+// audited as cut by the client (CI, with the package's other tests in
+// the process: TestStreamedBodyTrickleEndsAtWriteTimeoutBusy), and time
+// that ran out in a read was the upstream's once half of it had gone to
+// reads, so a steady slow reader whose upstream was starved now and then
+// was audited upstream_timeout. Where the connection is not one Serve
+// accepted, writes are not timed, and the upstream is late when it took
+// half the time.
 func (b *responseBody) upstreamLate() bool {
 	if c := b.x.conn; c != nil && c.timing {
 		return b.waited > c.writing-b.wrote
