@@ -1,10 +1,7 @@
 package evidence
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // gfmAutolinks finds, in the text a Markdown renderer sees (backslash
@@ -46,8 +40,7 @@ func TestPackMarkdownMakesNoLinkOfSenderText(t *testing.T) {
 	t.Parallel()
 	const apiKey = "pk_live_abcdefghijklmnop0123456789"
 	rig := newRevokedIntake(t)
-	data, out, key, st, srv, revokedAt := rig.data, rig.out, rig.key, rig.st, rig.srv, rigRevokedAt
-	const tok = rigToken
+	st, revokedAt := rig.st, rigRevokedAt
 	open, _ := json.Marshal(map[string]string{"rule": "alertmanager:Leak http://attacker-alert.example www.attacker-alert.example (www.attacker-alert.example) mallory@attacker-alert.example",
 		"kind": "alertmanager", "severity": "high", "group": "fingerprint", "key": "0123abcd", "count": "1",
 		"first_seen": revokedAt.Format(time.RFC3339Nano)})
@@ -64,54 +57,8 @@ func TestPackMarkdownMakesNoLinkOfSenderText(t *testing.T) {
 		reqID  = "r-1 WWW.attacker-req.example"
 		pod    = "pod-a https://attacker-pod.example/?k=" + apiKey + " www.attacker-pod.example mallory@attacker-pod.example"
 	)
-	var limited audit.Record
-	limited.Time = revokedAt.Add(-time.Hour).UnixNano()
-	limited.Status, limited.Decision, limited.Limit = 429, audit.RateLimited, audit.LimitKey
-	limited.Tenant, limited.Client, limited.Route = tenant, client, "/v1/users/ftp://attacker-route.example"
-	limited.SetMethod([]byte("GET"))
-	limited.SetRequestID([]byte(reqID))
-	var revoked audit.Record
-	revoked.Time = revokedAt.Add(30 * time.Second).UnixNano()
-	revoked.Status, revoked.Decision, revoked.Tenant = 401, audit.KeyRevoked, tenant
-	revoked.SetMethod([]byte("GET"))
-	revoked.SetKeyID([]byte("acmehris1"))
-	revoked.SetRequestID([]byte(reqID))
-	body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, "pod-a-1", limited, revoked)
-	req, _ := http.NewRequest(http.MethodPost, rig.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", collector.FormatProtobuf)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("batch: %s", resp.Status)
-	}
-	srv.Close()
-	if _, err := st.SignHead(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ParsePeriod("2026-Q2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	members := func(int64) ([]etcdadmin.MemberTrail, []string, error) {
-		return []etcdadmin.MemberTrail{{Pod: pod, Versions: []etcdsync.Member{{Pod: pod, Revision: 41, Updated: revokedAt.Add(10 * time.Second)}}}}, nil, nil
-	}
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d", Members: members})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rig.sendLimitedThenRevoked(t, pod, tenant, client, "/v1/users/ftp://attacker-route.example", reqID)
+	res, p := rig.pack(t, pod)
 
 	files, err := filepath.Glob(filepath.Join(res.Dir, "*.md"))
 	if err != nil || len(files) == 0 {

@@ -1,14 +1,18 @@
 package evidence
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
+	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // rigToken is sender sidecar-a's token at the intake of revokedIntake.
@@ -53,4 +57,78 @@ func newRevokedIntake(t *testing.T) *revokedIntake {
 	go r.srv.Serve(ln)
 	t.Cleanup(func() { r.srv.Close() })
 	return r
+}
+
+// send posts one batch of recs from pod (its instance too) under batch id
+// batch to the rig's intake with rigToken; anything but 200 fails t.
+func (r *revokedIntake) send(t *testing.T, pod, batch string, recs ...audit.Record) {
+	t.Helper()
+	body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, batch, recs...)
+	req, _ := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", collector.FormatProtobuf)
+	req.Header.Set("Authorization", "Bearer "+rigToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("batch %s: %s", batch, resp.Status)
+	}
+}
+
+// sendLimitedThenRevoked sends, from pod, the two records the pack's
+// throttling sample and revocation rows are made of, naming what a
+// sender writes as given: a 429 of the key limit an hour before the
+// revocation, and acmehris1's 401 key_revoked 30 s after it.
+func (r *revokedIntake) sendLimitedThenRevoked(t *testing.T, pod, tenant, client, route, reqID string) {
+	t.Helper()
+	var limited audit.Record
+	limited.Time = rigRevokedAt.Add(-time.Hour).UnixNano()
+	limited.Status, limited.Decision, limited.Limit = 429, audit.RateLimited, audit.LimitKey
+	limited.Tenant, limited.Client, limited.Route = tenant, client, route
+	limited.SetMethod([]byte("GET"))
+	limited.SetRequestID([]byte(reqID))
+	var revoked audit.Record
+	revoked.Time = rigRevokedAt.Add(30 * time.Second).UnixNano()
+	revoked.Status, revoked.Decision, revoked.Tenant = 401, audit.KeyRevoked, tenant
+	revoked.SetMethod([]byte("GET"))
+	revoked.SetKeyID([]byte("acmehris1"))
+	revoked.SetRequestID([]byte(reqID))
+	r.send(t, pod, "pod-a-1", limited, revoked)
+}
+
+// pack closes the intake and the store (its head signed) and builds the
+// pack of 2026-Q2 from it, with the example policy's history and, when
+// pod is not empty, pod as a live sidecar that applied revision 41 ten
+// seconds after the revocation.
+func (r *revokedIntake) pack(t *testing.T, pod string) (*Result, Period) {
+	t.Helper()
+	r.srv.Close()
+	if _, err := r.st.SignHead(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := HistoryFromFile("../examples/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePeriod("2026-Q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Period: p, DataDir: r.data, History: hist, Out: r.out, SigningKey: r.key, Retention: "400d"}
+	if pod != "" {
+		cfg.Members = func(int64) ([]etcdadmin.MemberTrail, []string, error) {
+			return []etcdadmin.MemberTrail{{Pod: pod, Versions: []etcdsync.Member{{Pod: pod, Revision: 41, Updated: rigRevokedAt.Add(10 * time.Second)}}}}, nil, nil
+		}
+	}
+	res, err := Pack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, p
 }

@@ -1,20 +1,12 @@
 package evidence
 
 import (
-	"bytes"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/alert"
-	"github.com/portcullis/portcullis/audit"
-	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/policy/etcdadmin"
-	"github.com/portcullis/portcullis/policy/etcdsync"
 )
 
 // TestPackCSVAndIndexKeepOutsideTextPrintable: a sender's records name
@@ -33,8 +25,6 @@ import (
 func TestPackCSVAndIndexKeepOutsideTextPrintable(t *testing.T) {
 	t.Parallel()
 	rig := newRevokedIntake(t)
-	data, out, key, st, srv, revokedAt := rig.data, rig.out, rig.key, rig.st, rig.srv, rigRevokedAt
-	const tok = rigToken
 
 	const (
 		tenant = "acme\u202e8 :tnuoc"
@@ -42,54 +32,8 @@ func TestPackCSVAndIndexKeepOutsideTextPrintable(t *testing.T) {
 		reqID  = "r-1\x1b[2J\x1b]0;owned\x07"
 		pod    = "pod-a\u2067\u2066\u202e"
 	)
-	var limited audit.Record
-	limited.Time = revokedAt.Add(-time.Hour).UnixNano()
-	limited.Status, limited.Decision, limited.Limit = 429, audit.RateLimited, audit.LimitKey
-	limited.Tenant, limited.Client, limited.Route = tenant, client, "/v1/users\u2028x"
-	limited.SetMethod([]byte("GET"))
-	limited.SetRequestID([]byte(reqID))
-	var revoked audit.Record
-	revoked.Time = revokedAt.Add(30 * time.Second).UnixNano()
-	revoked.Status, revoked.Decision, revoked.Tenant = 401, audit.KeyRevoked, tenant
-	revoked.SetMethod([]byte("GET"))
-	revoked.SetKeyID([]byte("acmehris1"))
-	revoked.SetRequestID([]byte(reqID))
-	body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, "pod-a-1", limited, revoked)
-	req, _ := http.NewRequest(http.MethodPost, rig.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", collector.FormatProtobuf)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("batch: %s", resp.Status)
-	}
-	srv.Close()
-	if _, err := st.SignHead(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ParsePeriod("2026-Q2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	members := func(int64) ([]etcdadmin.MemberTrail, []string, error) {
-		return []etcdadmin.MemberTrail{{Pod: pod, Versions: []etcdsync.Member{{Pod: pod, Revision: 41, Updated: revokedAt.Add(10 * time.Second)}}}}, nil, nil
-	}
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d", Members: members})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rig.sendLimitedThenRevoked(t, pod, tenant, client, "/v1/users\u2028x", reqID)
+	res, p := rig.pack(t, pod)
 
 	// The sender's texts reached the files checked below.
 	throttling := readCSV(t, filepath.Join(res.Dir, FileName("APIRateLimits", "ThrottlingSample", p.Name, "csv")))

@@ -1,10 +1,7 @@
 package evidence
 
 import (
-	"bytes"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/audit"
-	"github.com/portcullis/portcullis/collector"
 )
 
 // TestRevocationCellFitsASpreadsheet: a revocation's
@@ -24,49 +20,17 @@ import (
 func TestRevocationCellFitsASpreadsheet(t *testing.T) {
 	t.Parallel()
 	rig := newRevokedIntake(t)
-	data, out, key, st, srv, revokedAt := rig.data, rig.out, rig.key, rig.st, rig.srv, rigRevokedAt
-	const tok = rigToken
 	const pods = 200
 	for n := range pods {
 		pod := fmt.Sprintf("pod-%03d-", n) + strings.Repeat("x", 248)
 		var revoked audit.Record
-		revoked.Time = revokedAt.Add(time.Duration(n+1) * time.Second).UnixNano()
+		revoked.Time = rigRevokedAt.Add(time.Duration(n+1) * time.Second).UnixNano()
 		revoked.Status, revoked.Decision, revoked.Tenant = 401, audit.KeyRevoked, "acme"
 		revoked.SetMethod([]byte("GET"))
 		revoked.SetKeyID([]byte("acmehris1"))
-		body := audit.EncodeBatch(nil, audit.Resource{Service: "svc", Host: "h", InstanceID: pod, Pod: pod}, pod+"-1", revoked)
-		req, _ := http.NewRequest(http.MethodPost, rig.url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", collector.FormatProtobuf)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("batch %d: %s", n, resp.Status)
-		}
+		rig.send(t, pod, pod+"-1", revoked)
 	}
-	srv.Close()
-	if _, err := st.SignHead(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	hist, err := HistoryFromFile("../examples/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ParsePeriod("2026-Q2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Pack(Config{Period: p, DataDir: data, History: hist, Out: out, SigningKey: key, Retention: "400d"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, p := rig.pack(t, "")
 	rows := readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "RevocationRecords", p.Name, "csv")))
 	col8 := -1
 	for j, c := range rows[0] {
