@@ -184,7 +184,7 @@ func proxyNameRef(name []byte) bool {
 func tenantCookiesRef(raw []byte) bool {
 	found := false
 	for line := range bytes.Lines(raw) {
-		line = bytes.TrimSuffix(line, []byte("\n"))
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r")) // the value ends before the line's CR, as cookieLines reads it
 		k := tokenLen(line)
 		if k < len(line) && line[k] == ':' && foldEqual(line[:k], "cookie") {
 			found = found || tenantCookie(line[k+1:])
@@ -294,3 +294,4 @@ func sameHeaders(a, b *requestHeaders) bool {
 		a.expect == b.expect && a.coded == b.coded && a.cookie == b.cookie &&
 		bytes.Equal(a.tenant, b.tenant) && a.tenantHdr == b.tenantHdr
 }
+
