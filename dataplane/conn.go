@@ -214,10 +214,13 @@ func (c *conn) Close() error {
 // counted, so that its requests' framing is followed (headend.go,
 // trailerend.go, chunkbudget.go): they passed through unwrapped, and a
 // trailer section ending in a bare LF waited for the read timeout
-// (TestCallerListenerFollowed). A TLS one (a tls.Listener's) still passes
-// through unwrapped, since fasthttp must see its own type to handshake
-// and read its state; its requests use the pool and nothing follows
-// their framing.
+// (TestCallerListenerFollowed). One that is TLS already (a
+// tls.NewListener's) cannot be wrapped: fasthttp must see its type to
+// handshake it, and the sidecar would see no bytes on the wire, so no
+// client certificate, no refusal before the body, no framing followed.
+// Serve's listener refuses it (refuseTLS): it closes it unread and Serve
+// returns ErrTLSListener (TestServeRefusesCallerTLSListener); the admin
+// listener's passes through unwrapped.
 //
 // Accept errors other than the listener being closed are temporary: out
 // of file descriptors (EMFILE, ENFILE) or buffers is a load condition to
@@ -237,6 +240,8 @@ type listener struct {
 	refused    atomic.Uint64 // connections closed for a cap
 	acceptErrs atomic.Uint64
 	uncounted  atomic.Bool // a connection of another kind (a caller's listener's) passed, not in open
+	refuseTLS  bool        // Serve's: a connection TLS already is refused (ErrTLSListener)
+	shut       atomic.Bool // closed (Close)
 
 	mu      sync.Mutex // guards the following fields
 	perIP   map[netip.Addr]int
@@ -266,10 +271,15 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		delay = 0
 		if _, ok := c.(*net.TCPConn); !ok {
-			l.uncounted.Store(true)
 			if _, isTLS := c.(fasthttpTLS); isTLS {
+				if l.refuseTLS {
+					c.Close() // unread: no handshake begun
+					return nil, ErrTLSListener
+				}
+				l.uncounted.Store(true)
 				return c, nil
 			}
+			l.uncounted.Store(true)
 			return newConn(c), nil
 		}
 		cc := newConn(c)
@@ -291,6 +301,15 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		return cc, nil
 	}
+}
+
+// Close closes the listener once: again, as Shutdown does after Serve
+// closed it refusing a TLS connection (ErrTLSListener), it does nothing.
+func (l *listener) Close() error {
+	if l.shut.Swap(true) {
+		return nil
+	}
+	return l.Listener.Close()
 }
 
 // fasthttpTLS is what fasthttp (v1.74.0, server.go: tlsConn) takes for a

@@ -1,15 +1,10 @@
 package dataplane
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
@@ -18,37 +13,21 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// A TLS listener's connections are not wrapped (fasthttp must see the TLS
-// connection to handshake): its requests are served from the pool and
-// enforced like any other.
+// The sidecar's own TLS (Config.TLS, --tls-cert) on a plain listener:
+// its requests are served and enforced like any other. (A listener
+// handing Serve connections TLS already is refused,
+// TestServeRefusesCallerTLSListener.)
 func TestServeTLSListener(t *testing.T) {
-	st := startStack(t, nil)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidecar"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsLn := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
-	go st.srv.Serve(tlsLn)
-	cert, _ := x509.ParseCertificate(der)
+	ca := newAuthority(t, "server CA")
+	st := startStack(t, func(c *Config) { c.TLS = tlsFiles(t, ca.issue(t, "sidecar", nil, true), nil) })
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool.AddCert(ca.cert)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	for _, c := range []struct {
 		key    string
 		status int
 	}{{hrisKey, 200}, {"", 401}, {hrisKey, 200}} {
-		req, _ := http.NewRequest("GET", "https://"+ln.Addr().String()+"/v1/users/7", nil)
+		req, _ := http.NewRequest("GET", "https://"+st.addr+"/v1/users/7", nil)
 		if c.key != "" {
 			req.Header.Set("X-API-Key", c.key)
 		}
@@ -157,8 +136,8 @@ func TestConnectionExchange(t *testing.T) {
 
 // callerListener is a listener of the caller's own, as Serve may be
 // given one: its connections are not *net.TCPConn (a wrapper, as a
-// PROXY protocol or metering listener makes), so the sidecar does not
-// wrap them in its own conn.
+// PROXY protocol or metering listener makes), so the sidecar wraps them
+// in its own conn without counting them (conn.go, listener).
 type callerListener struct{ net.Listener }
 
 type callerConn struct{ net.Conn }
@@ -185,8 +164,8 @@ func startCallerListener(t *testing.T, st *stack) string {
 }
 
 // The connections of a listener of the caller's are followed as those
-// Serve accepts itself, unless they are TLS ones: they passed through
-// unwrapped, so nothing followed their requests' framing. A trailer
+// Serve accepts itself (TLS ones are refused:
+// TestServeRefusesCallerTLSListener): they passed through unwrapped, so nothing followed their requests' framing. A trailer
 // section ending in a bare LF waited for the read timeout (a minute
 // here: the client gives up after 10 s), and an endless chunk extension
 // was read, unbounded, for as long.

@@ -9,7 +9,7 @@
 //
 //	srv, err := dataplane.New(dataplane.Config{Store: store, Upstream: "127.0.0.1:8080", Audit: sink})
 //	if err != nil { ... }
-//	go srv.Serve(ln)                  // ln: a TCP listener
+//	go srv.Serve(ln)                  // ln: a TCP listener (TLS: Config.TLS, not tls.NewListener)
 //	admin := &dataplane.Admin{Server: srv} // /healthz, /readyz, /metrics
 //	...
 //	srv.Drain()                       // /readyz 503; requests still served

@@ -323,11 +323,12 @@ func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) {
 // bodies over 16 KiB spent the budget of failures (tokenbudget.go) of
 // every client sending a token not verified before with such a body
 // (TestForgedTokensSpendTheSourceBudget,
-// TestRefusedBodyChargesTheForwardedSource). A connection Serve passes
-// through unwrapped (a TLS listener's of the caller's, conn.go) has its
-// peer read from its RemoteAddr, as begin does for the handler: such
-// connections shared the zero address's budget
-// (TestCallerListenerChargesTheSourceBudget).
+// TestRefusedBodyChargesTheForwardedSource). A connection Serve did not
+// wrap has its peer read from its RemoteAddr, as begin does for the
+// handler: such connections shared the zero address's budget
+// (TestCallerListenerChargesTheSourceBudget). Serve wraps every
+// connection now (a caller's listener's too; one TLS already is refused,
+// ErrTLSListener), so RemoteAddr is only a fallback.
 func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr, bool) {
 	ctx := ctxOfHeader(h)
 	if c := ownConn(ctx.Conn()); c != nil {

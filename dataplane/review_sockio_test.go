@@ -4,15 +4,9 @@ package dataplane
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -224,25 +218,14 @@ func TestUpstreamGetsNormalTargetByteForByte(t *testing.T) {
 	}
 }
 
-// serveTLSForReview serves st over TLS too, with a fresh self-signed
-// certificate, and returns its address and a raw TLS client.
+// serveTLSForReview serves st's policy over the sidecar's own TLS too
+// (Config.TLS, a fresh CA's certificate): a second Server on st's store,
+// upstream and audit sink (its stack's own upstream unused). It returns
+// its address and a raw TLS client.
 func serveTLSForReview(t *testing.T, st *stack) (string, func(*testing.T, string, string) reply) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidecar"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go st.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}))
-	return ln.Addr().String(), func(t *testing.T, addr, request string) reply {
+	files := tlsFiles(t, newAuthority(t, "server CA").issue(t, "sidecar", nil, true), nil)
+	tst := startStack(t, func(c *Config) { c.Store, c.Upstream, c.Audit, c.TLS = st.store, st.up.addr, st.sink, files })
+	return tst.addr, func(t *testing.T, addr, request string) reply {
 		t.Helper()
 		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test's own certificate
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,7 +66,9 @@ type Config struct {
 	// 1), so that no tenant can hold the whole upstream pool (limit.go).
 	TenantMaxInFlight int
 
-	// TLS, when set, serves TLS on the listener (tls.go).
+	// TLS, when set, serves TLS on the listener (tls.go), which Serve is
+	// given plain: one whose connections are TLS already is refused
+	// (ErrTLSListener).
 	TLS *TLS
 
 	// GlobalLimits makes tenant, tenant+class and limit.scope global client
@@ -307,14 +310,47 @@ func (s *Server) newServer() *fasthttp.Server {
 	}
 }
 
-// Serve accepts connections on ln until Shutdown.
+// ErrTLSListener is Serve's error for a listener whose connections are
+// TLS already (a tls.NewListener's). The sidecar would see neither the
+// bytes on the wire nor the handshake: no client certificate checked
+// (mtls), no body refused before it is read, no request's framing
+// followed, no wire accounting (tls.go). Its own TLS does all of them
+// (Config.TLS, the --tls-cert flags): give Serve the plain listener.
+var ErrTLSListener = errors.New("dataplane: Serve refuses a TLS listener (its connections TLS already, as tls.NewListener's are): " +
+	"the sidecar would not see their bytes on the wire, so no client certificate would be checked nor any request's framing followed; " +
+	"give Serve the plain TCP listener and the certificate in Config.TLS (the sidecar's own TLS, --tls-cert)")
+
+// tlsListener is the type of tls.NewListener's listeners, refused by
+// Serve before it accepts anything.
+var tlsListener = reflect.TypeOf(tls.NewListener(nil, nil))
+
+// Serve accepts connections on ln until Shutdown. A listener whose
+// connections are TLS already is refused (ErrTLSListener): Serve closes
+// it, a connection it handed over unread, logs so once and returns the
+// error (TestServeRefusesCallerTLSListener).
 func (s *Server) Serve(ln net.Listener) error {
+	if reflect.TypeOf(ln) == tlsListener {
+		return s.refuseTLS(ln)
+	}
 	l := newListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP, s.log)
+	l.refuseTLS = true
 	s.ln.Store(l)
 	if s.certs != nil {
 		l.tls, l.certs = s.certs.config(), s.certs
 	}
-	return s.srv.Serve(l)
+	err := s.srv.Serve(l)
+	if errors.Is(err, ErrTLSListener) { // from Accept, another type's
+		return s.refuseTLS(l)
+	}
+	return err
+}
+
+// refuseTLS closes ln, a listener handing connections that are TLS
+// already, logs why and returns ErrTLSListener.
+func (s *Server) refuseTLS(ln net.Listener) error {
+	ln.Close()
+	s.log.Error().Str("listener", ln.Addr().String()).Msg(ErrTLSListener.Error())
+	return ErrTLSListener
 }
 
 // ListenerTLS returns the listener's TLS configuration (the certificate,

@@ -55,12 +55,11 @@ func TestRefusedBodyChargesTheForwardedSource(t *testing.T) {
 // is now the connection's RemoteAddr, as for connections Serve accepted,
 // and behind a trusted proxy the address the forwarded headers name: on
 // a listener of the caller's (its connections are wrapped now,
-// TestCallerListenerFollowed) and on a TLS listener of the caller's
-// (they are not).
+// TestCallerListenerFollowed) and on the sidecar's own TLS (a TLS
+// listener of the caller's, whose connections passed unwrapped, is
+// refused now: TestServeRefusesCallerTLSListener).
 func TestCallerListenerChargesTheSourceBudget(t *testing.T) {
-	st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(2, time.Hour, 2) })
-	serveDemoJWKS(t, st, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
-	tlsAddr, _ := serveTLSForReview(t, st) // review_sockio_test.go
+	files := tlsFiles(t, newAuthority(t, "server CA").issue(t, "sidecar", nil, true), nil)
 	body := strings.Repeat("x", 20<<10)
 	claims := func(jti string) map[string]any {
 		c := demoClaims("acme-hris", "acme", "write:records")
@@ -73,29 +72,34 @@ func TestCallerListenerChargesTheSourceBudget(t *testing.T) {
 		return h
 	}
 	for _, l := range []struct {
-		name, addr string
-		do         func(*testing.T, string, string, string, string, map[string]string, string) reply
-		a, b, src  string // two sources, and the forwarded ones' last octet
+		name      string
+		tls       *TLS                // the stack's Config.TLS
+		serve     func(*stack) string // the address sent to
+		do        func(*testing.T, string, string, string, string, map[string]string, string) reply
+		a, b, src string // two sources, and the forwarded ones' last octet
 	}{
-		{"a listener of the caller's", startCallerListener(t, st), doFrom, "127.0.0.2", "127.0.0.3", "7"}, // conn_test.go
-		{"a TLS listener of the caller's", tlsAddr, doFromTLS, "127.0.0.4", "127.0.0.5", "8"},
+		{"a listener of the caller's", nil, func(st *stack) string { return startCallerListener(t, st) }, doFrom, "127.0.0.2", "127.0.0.3", "7"}, // conn_test.go
+		{"the sidecar's own TLS", files, func(st *stack) string { return st.addr }, doFromTLS, "127.0.0.4", "127.0.0.5", "8"},
 	} {
+		st := startStack(t, func(c *Config) { c.TokenFailures, c.TLS = limiter.NewLimit(2, time.Hour, 2), l.tls })
+		serveDemoJWKS(t, st, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+		addr := l.serve(st)
 		spend := func(from string, h func() map[string]string) {
 			t.Helper()
 			for range 2 {
-				l.do(t, from, l.addr, "POST", "/v1/records", h(), body)
+				l.do(t, from, addr, "POST", "/v1/records", h(), body)
 			}
-			if r := l.do(t, from, l.addr, "POST", "/v1/records", h(), body); r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
+			if r := l.do(t, from, addr, "POST", "/v1/records", h(), body); r.status != 429 || r.errorBody(t).Error != "token_failures_limited" {
 				t.Fatalf("%s: forged tokens with bodies from %s, past the budget: %d %s, want 429 token_failures_limited", l.name, from, r.status, r.body)
 			}
 		}
 		spend(l.a, func() map[string]string { return bearer(forge(t, claims("forged"))) })
-		if r := l.do(t, l.b, l.addr, "POST", "/v1/records", bearer(mint(t, claims("fresh-"+l.b))), body); r.status != 200 {
+		if r := l.do(t, l.b, addr, "POST", "/v1/records", bearer(mint(t, claims("fresh-"+l.b))), body); r.status != 200 {
 			t.Errorf("%s: a good new token with a body from %s, after forged ones from %s spent its budget: %d %s, want 200", l.name, l.b, l.a, r.status, r.body)
 		}
 		// Behind a trusted proxy, the forwarded source's budget.
 		spend("127.0.0.9", func() map[string]string { return behind("203.0.113."+l.src, forge(t, claims("forged"))) })
-		if r := l.do(t, "127.0.0.9", l.addr, "POST", "/v1/records", behind("198.51.100."+l.src, mint(t, claims("fresh-proxy-"+l.src))), body); r.status != 200 {
+		if r := l.do(t, "127.0.0.9", addr, "POST", "/v1/records", behind("198.51.100."+l.src, mint(t, claims("fresh-proxy-"+l.src))), body); r.status != 200 {
 			t.Errorf("%s: a good new token with a body from another client behind the proxy: %d %s, want 200", l.name, r.status, r.body)
 		}
 	}
