@@ -48,9 +48,15 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case *fasthttp.ErrSmallBuffer:
 		d = audit.HeaderTooLarge
 	}
+	gone := err == fasthttp.ErrBodyTooLarge && len(ctx.Request.Header.RawHeaders()) == 0
 	switch {
+	case refused == audit.BadRequest && pre.d == audit.BadRequest && gone:
+		// A chunked body past preBodyFree whose head the check before
+		// it refused at step 1 (headRefused): 400, recorded with what
+		// that check kept of the head (preRefusal.head).
+		pre.head(x, &ctx.Request.Header)
 	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
-	case pre.d != audit.Allowed && len(ctx.Request.Header.RawHeaders()) == 0:
+	case pre.d != audit.Allowed && gone:
 		// A chunked body refused past preBodyFree, its headers gone:
 		// answered with the decision of the check before it (no route,
 		// the query's parameters, strict audit, a stale policy, the
@@ -58,9 +64,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// 413, and recorded with the caller that check knew; 413 past a
 		// class's max_body within preBodyFree (preRefusal.give).
 		d = pre.give(x)
-		// Its method for the record, which fasthttp's reset head
-		// would name GET.
-		ctx.Request.Header.SetMethodBytes(pre.verb[:pre.verbLen])
+		// Its method, path, User-Agent and request id for the answer
+		// and the record, which fasthttp's reset head lost.
+		pre.head(x, &ctx.Request.Header)
 	default:
 		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}

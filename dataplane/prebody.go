@@ -91,8 +91,9 @@ func (s *Server) preBodyLimit(d *prepared, h *fasthttp.RequestHeader, cl, free i
 // handler answers it whatever fasthttp does with the body: a head the
 // handler refuses at step 1 by headRefused (400, the handler too), any
 // other decision by conn.pre, with what the record of the handler would
-// name of the caller (the key id, the client and its tenant, the route).
-// errorHandler answers a chunked body past preBodyFree, its headers
+// name of the caller (the key id, the client and its tenant, the route)
+// and of the head (the method, the path, the User-Agent, the request id;
+// for a head refused too: preRefusal). errorHandler answers a chunked body past preBodyFree, its headers
 // gone, with it; a declared body's refusal is decided again by
 // bodyRefused, on the headers kept; a chunked body that turns out to fit
 // in preBodyFree comes to the handler, which decides it itself (begin
@@ -123,9 +124,11 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	dec, head := s.preDecided(x, c, h, r, target, path, query)
 	switch {
 	case head:
-		headRefused(h, d, &x.hdr)
+		if headRefused(h, d, &x.hdr) {
+			c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-		c.pre.keep(dec, x, h.Method())
+		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -145,15 +148,16 @@ func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *
 		return audit.BadRequest, true
 	}
 	// 2. The route (routeRequest), on the path copied into the
-	// exchange's own buffer, which the pool keeps: no allocation.
-	switch {
-	case !target:
+	// exchange's own buffer, which the pool keeps: no allocation. The
+	// path is the record's from here, as routeRequest sets it.
+	if !target {
 		return audit.BadRequest, false
-	case r == nil:
+	}
+	x.path = append(x.path[:0], path...)
+	if r == nil {
 		return audit.NoRoute, false
 	}
 	x.route = r
-	x.path = append(x.path[:0], path...)
 	// 3. Content its route refuses (the size is preBodyLimit's), and
 	// what decide checks after it before the credential.
 	if d := s.beforeCredential(x, h, query); d != audit.Allowed || r.Public {
@@ -226,14 +230,17 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on, and the request's method. A chunked body refused past
+// decided on, and of the head the method, the normalised path, the
+// User-Agent and the client's request id. A chunked body refused past
 // preBodyFree comes to errorHandler with its headers gone, which answers
-// and records it with these (give); the record lacks only what the head
-// alone had: the path, the User-Agent and the request id the client
-// sent. It named the method GET, which fasthttp answers for a head reset,
-// whatever the request's was (attack135,
-// TestChunkedRefusalRecordsItsMethod). Pointers and fixed arrays:
-// keeping it allocates nothing.
+// and records it with these (give). It named the method GET, which
+// fasthttp answers for a head reset, whatever the request's was
+// (attack135, TestChunkedRefusalRecordsItsMethod), and no path ("-"), no
+// User-Agent and a request id the sidecar made, in the answer too
+// (chunkrec140, TestChunkedRefusalRecordIsTheHandlers). Pointers and
+// fixed arrays: keeping it allocates nothing. The text is kept one byte
+// past what a record keeps, so that the record cuts it as it cuts the
+// handler's (audit.Record's SetPath and SetUserAgent mark a cut).
 type preRefusal struct {
 	d       audit.Decision // Allowed: none
 	method  audit.AuthMethod
@@ -241,7 +248,13 @@ type preRefusal struct {
 	key     [audit.MaxKeyID]byte
 	verbLen uint8
 	verb    [maxVerb]byte // the request's method, as far as the record keeps it
-	prep    *prepared     // the tables it was decided on, which route's class indexes
+	idLen   uint8
+	id      [audit.MaxRequestID]byte // the client's X-Request-ID, when requestID keeps it
+	uaLen   uint8
+	ua      [audit.MaxUserAgent + 1]byte
+	pathLen uint16
+	path    [audit.MaxPath + 1]byte // the normalised path; none for a target that is not one
+	prep    *prepared               // the tables it was decided on, which route's class indexes
 	route   *policy.Route
 	client  *policy.Client
 	claims  *jwt.Claims
@@ -252,13 +265,32 @@ type preRefusal struct {
 // maxVerb is as much of a request's method as an audit record keeps.
 const maxVerb = 8
 
-// keep sets p to decision d of exchange x, for a request of method verb.
-func (p *preRefusal) keep(d audit.Decision, x *exchange, verb []byte) {
+// keep sets p to decision d of exchange x, for a request of head h whose
+// request id id the handler keeps (nil: it makes one).
+func (p *preRefusal) keep(d audit.Decision, x *exchange, h *fasthttp.RequestHeader, id []byte) {
 	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
-	p.verbLen = uint8(copy(p.verb[:], verb))
+	p.verbLen = uint8(copy(p.verb[:], h.Method()))
+	p.idLen = uint8(copy(p.id[:], id))
+	p.uaLen = uint8(copy(p.ua[:], h.UserAgent()))
+	p.pathLen = uint16(copy(p.path[:], x.path))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
+	}
+}
+
+// head hands x and the reset head h of a chunked body refused past its
+// limit what p kept of the request's head for its answer and record: the
+// method (fasthttp's reset head names GET), the User-Agent, the
+// normalised path and the client's request id.
+func (p *preRefusal) head(x *exchange, h *fasthttp.RequestHeader) {
+	h.SetMethodBytes(p.verb[:p.verbLen])
+	if p.uaLen > 0 {
+		h.SetUserAgentBytes(p.ua[:p.uaLen])
+	}
+	x.path = append(x.path[:0], p.path[:p.pathLen]...)
+	if p.idLen > 0 {
+		x.reqID = append(x.reqID[:0], p.id[:p.idLen]...)
 	}
 }
 
@@ -303,14 +335,19 @@ func (p *preRefusal) decided(x *exchange) audit.Decision {
 // fasthttp does with its body: a chunked one refused past preBodyFree
 // comes to errorHandler with its headers gone. A head refused for a
 // cookie of refuse_cookies (hdr, on the tables d) keeps the answer naming
-// it on the connection too.
-func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) {
-	if c := connOfHeader(h); c != nil {
-		c.refused = audit.BadRequest
-		if i := int(hdr.badCookie); i > 0 && i <= len(d.cookieDeny) {
-			c.cookieDeny = d.cookieDeny[i-1]
-		}
+// it on the connection too. It reports whether it marked one; preDecide
+// then keeps the head's names for the record there too (conn.pre, with
+// the decision BadRequest: begin clears it).
+func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) bool {
+	c := connOfHeader(h)
+	if c == nil {
+		return false
 	}
+	c.refused = audit.BadRequest
+	if i := int(hdr.badCookie); i > 0 && i <= len(d.cookieDeny) {
+		c.cookieDeny = d.cookieDeny[i-1]
+	}
+	return true
 }
 
 // headSource returns the source address of the request whose head h is,

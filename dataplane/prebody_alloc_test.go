@@ -34,6 +34,10 @@ func TestPreBodyLimit(t *testing.T) {
 		{"chunked, no route", request("POST", "/v1/nowhere", adminKey, "Transfer-Encoding: chunked"), preBodyFree},
 		{"method override in the query", request("POST", "/v1/exports?_method=DELETE", adminKey, "Content-Length: 60000"), refuseBody},
 		{"chunked, unknown key", request("POST", "/v1/exports", "pk_acmehris1_NotTheSecret0000000000000000000001", "Transfer-Encoding: chunked"), preBodyFree},
+		// What the record needs of a refused head is kept (preRefusal),
+		// and an expectation in another case written in lower case.
+		{"chunked, no credential, a request id", request("POST", "/v1/exports", "", "Transfer-Encoding: chunked", "X-Request-ID: id-1"), preBodyFree},
+		{"verified, Expect: 100-Continue", request("POST", "/v1/exports", adminKey, "Content-Length: 60000", "Expect: 100-Continue"), 64 << 10},
 	}
 	for _, c := range cases {
 		checkPreBodyLimit(t, m, c.name, c.req, c.want)

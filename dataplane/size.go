@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"bytes"
+
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/valyala/fasthttp"
@@ -70,6 +72,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	// (trailerend.go, TestBareLFTrailerNotReadyRefusedAtOnce).
 	if cl > 0 || cl == -1 {
 		s.followBody(h, cl) // trailerend.go
+		continueAnyCase(h)
 	}
 	p := s.prepared.Load()
 	if p == nil {
@@ -98,3 +101,23 @@ func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
 		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
 }
+
+// continueAnyCase writes the value of a request's "Expect: 100-continue"
+// in lower case when it came in another ("100-Continue"), in place, in
+// the header map fasthttp parsed it into (the raw head is left as it
+// came; the upstream never gets Expect: forward.go). RFC 9110 section
+// 10.1.1 makes the expectation case-insensitive, but fasthttp, which
+// looks at it after this hook, heeds only the lower case: such a request
+// got no 100 (the client waited for one until it sent its body anyway),
+// a body up to preBodyFree was read before its credential was checked,
+// and on HTTP/1.0 it was not refused (TestExpectContinueAnyCase).
+// Only a request with a body is asked: one without has none to wait for.
+func continueAnyCase(h *fasthttp.RequestHeader) {
+	v := h.Peek(fasthttp.HeaderExpect)
+	if len(v) == len(continue100) && !bytes.Equal(v, continue100) && bytes.EqualFold(v, continue100) {
+		copy(v, continue100)
+	}
+}
+
+// continue100 is the expectation fasthttp answers (MayContinue).
+var continue100 = []byte("100-continue")

@@ -1,0 +1,111 @@
+package dataplane
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+)
+
+// A chunked request past preBodyFree refused by the check before its body
+// (no credential, a revoked key, no route, its head) reaches errorHandler with its
+// headers gone: its answer and audit record named a request id the
+// sidecar made, not the client's, and its record had no path ("-") and
+// no User-Agent. They are kept on the connection (preRefusal), cut as a
+// record cuts them, so the record is the handler's for the same request
+// with a small body (chunkrec140).
+func TestChunkedRefusalRecordIsTheHandlers(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	long := "/v1/" + strings.Repeat("p", 300) // past audit.MaxPath: cut
+	ua := "agent/" + strings.Repeat("u", 200) // past audit.MaxUserAgent: cut
+	cases := []struct{ name, line, cred, ua string }{
+		{"no credential", "POST /v1/records", "", "curl/8.5.0"},
+		{"revoked key", "POST /v1/records", "X-API-Key: " + revokedKey + "\r\n", ua},
+		{"no route", "PUT /v1/nowhere", "X-API-Key: " + hrisKey + "\r\n", "client/1"},
+		{"no route, a long path", "POST " + long, "", ua},
+		// Refused at step 1, the head itself (headRefused): 400.
+		{"two credentials", "POST /v1/records", "X-API-Key: " + hrisKey + "\r\nAuthorization: Bearer e30.e30.\r\n", ua},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			head := func(id string) string {
+				return c.line + " HTTP/1.1\r\nHost: svc\r\nUser-Agent: " + c.ua + "\r\nX-Request-ID: " + id + "\r\n" + c.cred
+			}
+			small := firstAnswer(t, st.addr, head("rec-small")+"Content-Length: 2\r\n\r\n{}", "")
+			big := firstAnswer(t, st.addr, head("rec-chunked")+"Transfer-Encoding: chunked\r\n\r\n5000\r\n"+strings.Repeat("a", 0x5000)+"\r\n", "")
+			// Read whole and decided by the handler, the check before
+			// its body having run on its head (headRefused marks it).
+			smallChunked := firstAnswer(t, st.addr, head("rec-chunked-small")+"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "")
+			want := st.sink.withRequestID(t, small.header.Get("X-Request-Id"))
+			for _, a := range []struct {
+				how string
+				r   reply
+				id  string
+			}{{"small", small, "rec-small"}, {"chunked 20 KiB", big, "rec-chunked"}, {"chunked 2 bytes", smallChunked, "rec-chunked-small"}} {
+				if a.r.status != small.status || a.r.status < 400 {
+					t.Errorf("%s: %d %q; the handler's %d", a.how, a.r.status, a.r.body, small.status)
+					continue
+				}
+				if got, body := a.r.header.Get("X-Request-Id"), a.r.errorBody(t).RequestID; got != a.id || body != a.id {
+					t.Errorf("%s: answered with request id %q (header) %q (body), want the client's %q", a.how, got, body, a.id)
+				}
+				if a.id != "rec-small" {
+					sameRecord(t, a.how, st.sink.withRequestID(t, a.r.header.Get("X-Request-Id")), want)
+				}
+			}
+			if c.name == "no route, a long path" && !strings.HasSuffix(string(want.Path()), audit.PathCut) {
+				t.Errorf("the handler's record path %q is not cut", want.Path())
+			}
+		})
+	}
+	if got := rec.received(); len(got) != 0 {
+		t.Fatalf("the upstream got %d request(s), want none", len(got))
+	}
+}
+
+// sameRecord fails t unless got, the record of a chunked request (how)
+// refused before its body, names what want, the handler's record of the same
+// request with a small body, does: all but the time, the request id and
+// the bytes.
+func sameRecord(t *testing.T, how string, got, want audit.Record) {
+	t.Helper()
+	if string(got.Path()) != string(want.Path()) || string(got.UserAgent()) != string(want.UserAgent()) ||
+		string(got.Method()) != string(want.Method()) || string(got.KeyID()) != string(want.KeyID()) {
+		t.Errorf("%s: audited path %q user agent %q method %q key %q;\nthe handler's record: path %q user agent %q method %q key %q",
+			how, got.Path(), got.UserAgent(), got.Method(), got.KeyID(), want.Path(), want.UserAgent(), want.Method(), want.KeyID())
+	}
+	if got.Decision != want.Decision || got.Status != want.Status || got.Route != want.Route || got.Client != want.Client ||
+		got.Tenant != want.Tenant || got.AuthMethod != want.AuthMethod || got.SourceIP != want.SourceIP ||
+		got.PolicyRevision != want.PolicyRevision || got.Issuer != want.Issuer {
+		t.Errorf("%s: audited %+v;\nthe handler's record: %+v", how, got, want)
+	}
+}
+
+// With no policy loaded the handler answers any request 503 not_ready;
+// a chunked body past preBodyFree got 413 body_too_large (chunkrec140).
+func TestChunkedNotReadyIsTheHandlers(t *testing.T) {
+	unready := &policy.Store{}
+	st, rec := startRecorded(t, func(c *Config) { c.Store = unready })
+	head := func(id string) string {
+		return "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nUser-Agent: u/1\r\nX-Request-ID: " + id + "\r\n"
+	}
+	for _, w := range []struct{ how, req string }{
+		{"a 1-byte body", head("nr-1") + "Content-Length: 1\r\n\r\n{"},
+		{"a 2-byte body", head("nr-2") + "Content-Length: 2\r\n\r\n{}"},
+		{"chunked, 10 bytes", head("nr-3") + "Transfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n"},
+		{"chunked, 20 KiB", head("nr-4") + "Transfer-Encoding: chunked\r\n\r\n5000\r\n" + strings.Repeat("a", 0x5000) + "\r\n"},
+	} {
+		r := firstAnswer(t, st.addr, w.req, "")
+		if r.status != 503 || r.errorBody(t).Error != audit.NotReady.String() {
+			t.Errorf("not ready, %s: %d %q, want 503 %s", w.how, r.status, r.body, audit.NotReady)
+			continue
+		}
+		if got := st.sink.withRequestID(t, r.header.Get("X-Request-Id")); got.Decision != audit.NotReady || got.Status != 503 {
+			t.Errorf("not ready, %s: audited %v %d, want %v 503", w.how, got.Decision, got.Status, audit.NotReady)
+		}
+	}
+	if got := rec.received(); len(got) != 0 {
+		t.Fatalf("the upstream got %d request(s), want none", len(got))
+	}
+}
