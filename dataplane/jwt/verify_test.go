@@ -187,6 +187,7 @@ func TestVerifyAttacks(t *testing.T) {
 		{"crit unknown", sign(rs, map[string]any{"crit": []string{"exp"}, "exp": 1}, valid), BadHeader},
 		{"crit b64", sign(rs, map[string]any{"crit": []string{"b64"}, "b64": false}, valid), BadHeader},
 		{"nested cty", sign(rs, map[string]any{"cty": "JWT"}, valid), BadHeader},
+		{"nested cty media type", sign(rs, map[string]any{"cty": "Application/JWT"}, valid), BadHeader},
 		{"expired", sign(rs, nil, claimsAt(now, map[string]any{"exp": now.Add(-time.Minute).Unix(), "iat": now.Add(-time.Hour).Unix()})), Expired},
 		{"not yet valid", sign(rs, nil, claimsAt(now, map[string]any{"nbf": now.Add(time.Minute).Unix()})), NotYetValid},
 		{"wrong issuer", sign(rs, nil, claimsAt(now, map[string]any{"iss": "https://evil.test"})), BadIssuer},
