@@ -34,7 +34,8 @@
 //     would disagree about "exp" or "scope";
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
-//     extension is understood), b64, zip, enc, or cty "JWT" (BadHeader);
+//     extension is understood), b64, zip, enc, or cty "JWT" (or
+//     "application/jwt", RFC 7515 §4.1.10) (BadHeader);
 //   - alg is one of RS256, PS256, ES256, EdDSA, HS256, spelled exactly,
 //     and allowed for the issuer; "none" in any case is always refused
 //     (BadAlgorithm);

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -142,9 +141,11 @@ func (h *header) parse(b []byte) Status {
 		return st
 	}
 	if cty, ok := m["cty"]; ok {
+		// Nested JWTs are not supported. RFC 7515 §4.1.10: "application/"
+		// is implied, so "application/jwt" is "JWT" too.
 		s, ok := jsonString(cty)
-		if !ok || strings.EqualFold(s, "JWT") {
-			return BadHeader // nested JWTs are not supported
+		if !ok || normType(s) == "jwt" {
+			return BadHeader
 		}
 	}
 	return h.parseKidTyp(m)
