@@ -492,3 +492,27 @@ func TestVerifyJTIRevocable(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenHasOneSpelling: encoding/base64 skips CR and LF wherever they
+// are, Strict() or not, so a token with a line break in its signature
+// segment (which the signing input does not cover) verified as the
+// token it was copied from, under another fingerprint and another cache
+// entry: a second spelling anyone holding the token could make, which
+// the audit trail would count as another token. A line break cannot
+// reach the sidecar in a header, but Verify promises strict base64url
+// whatever its caller (attack143).
+func TestTokenHasOneSpelling(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	for _, alg := range []string{"RS256", "ES256", "EdDSA", "HS256"} {
+		tok := sign(ks[alg], nil, claimsAt(now, nil))
+		at := bytes.LastIndexByte(tok, '.') + 4
+		for _, in := range []string{"\n", "\r", "\r\n"} {
+			twin := slices.Concat(tok[:at], []byte(in), tok[at:])
+			if c, st := v.Verify(twin, now); st != Malformed {
+				t.Errorf("%s with %q in its signature: got %v (claims %v), want %v", alg, in, st, c != nil, Malformed)
+			}
+		}
+	}
+}
