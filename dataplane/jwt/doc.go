@@ -26,7 +26,8 @@
 // A token is refused unless every check passes, cheapest first:
 //
 //   - at most Config.MaxTokenBytes (Oversized); exactly three segments of
-//     strict, unpadded base64url, a non-empty signature, and header and
+//     strict, unpadded base64url (no other byte: encoding/base64 would
+//     skip CR and LF), a non-empty signature, and header and
 //     payload that are single JSON objects in UTF-8 (Malformed; RFC 7519
 //     section 7.2: encoding/json would read other bytes as U+FFFD);
 //   - no header or claim name twice, compared after JSON unescaping

@@ -32,9 +32,13 @@ type header struct {
 }
 
 // parse splits and decodes raw without looking up an issuer or key.
+// Every byte must be base64url or one of the two dots: encoding/base64
+// skips CR and LF anywhere, so a line break in the signature segment,
+// which the signing input does not cover, spelled the same token a
+// second way, under another fingerprint (TestTokenHasOneSpelling).
 func parse(raw []byte) (*token, Status) {
 	h, p, s, ok := split(raw)
-	if !ok {
+	if !ok || !base64URLOnly(raw) {
 		return nil, Malformed
 	}
 	t := &token{input: raw[:len(h)+1+len(p)]}
@@ -75,6 +79,16 @@ func split(raw []byte) (h, p, s []byte, ok bool) {
 		return nil, nil, nil, false
 	}
 	return h, p, s, true
+}
+
+// base64URLOnly reports whether every byte of raw is base64url or a dot.
+func base64URLOnly(raw []byte) bool {
+	for _, c := range raw {
+		if shapeClass[c] == classOther {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeSegment(seg []byte) ([]byte, bool) {
