@@ -30,9 +30,11 @@
 //     skip CR and LF), a non-empty signature, and header and
 //     payload that are single JSON objects in UTF-8 (Malformed; RFC 7519
 //     section 7.2: encoding/json would read other bytes as U+FFFD);
-//   - no header or claim name twice, compared after JSON unescaping
-//     (Duplicate), since parsers that keep the first and the last value
-//     would disagree about "exp" or "scope";
+//   - no header or claim name twice, compared after JSON unescaping and
+//     under Unicode case folding (Duplicate), since parsers that keep the
+//     first and the last value would disagree about "exp" or "scope", and
+//     one matching names as encoding/json fills a struct reads "Scope"
+//     or "ſcope" as "scope";
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
 //     extension is understood), b64, zip, enc, or cty "JWT" (or

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -101,22 +102,29 @@ func decodeSegment(seg []byte) ([]byte, bool) {
 // names. encoding/json keeps the last duplicate silently; RFC 7515 §4 and
 // RFC 7519 §4 allow rejecting, and a token whose "exp" or "scope" differs
 // between parsers is an attack (RFC 8725 §2.8). Names are compared after
-// JSON unescaping, so "\u0065xp" duplicates "exp".
+// JSON unescaping, so "\u0065xp" duplicates "exp", and under Unicode case
+// folding, so "Client_ID" and "ſcope" (long s) duplicate "client_id" and
+// "scope": this package reads a name exactly, encoding/json decoding into
+// a struct (a Go service reading a forwarded token) matches it so and
+// keeps the last (TestClaimNamesEqualUnderCaseFoldingRefused).
 func members(b []byte) (map[string]json.RawMessage, Status) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, Malformed
 	}
 	m := make(map[string]json.RawMessage, 8)
+	folded := make(map[string]bool, 8)
 	for dec.More() {
 		tok, err := dec.Token()
 		name, isName := tok.(string)
 		if err != nil || !isName {
 			return nil, Malformed
 		}
-		if _, dup := m[name]; dup {
+		f := foldName(name)
+		if folded[f] {
 			return nil, Duplicate
 		}
+		folded[f] = true
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return nil, Malformed
@@ -130,6 +138,21 @@ func members(b []byte) (map[string]json.RawMessage, Status) {
 		return nil, Malformed // trailing data after the object
 	}
 	return m, OK
+}
+
+// foldName spells s one way for all the names strings.EqualFold calls
+// equal to it: each rune as the least of its Unicode simple case folding
+// orbit ('K', 'k' and the Kelvin sign as 'K').
+func foldName(s string) string {
+	b := make([]rune, 0, len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b = append(b, least)
+	}
+	return string(b)
 }
 
 // forbiddenHeaders are header parameters that would let a token choose
