@@ -34,7 +34,8 @@
 //     under Unicode case folding (Duplicate), since parsers that keep the
 //     first and the last value would disagree about "exp" or "scope", and
 //     one matching names as encoding/json fills a struct reads "Scope"
-//     or "ſcope" as "scope";
+//     or "ſcope" as "scope"; no name with a control character
+//     (Malformed): a C parser reads "client_id\u0000" as "client_id";
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
 //     extension is understood), b64, zip, enc, or cty "JWT" (or

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -118,6 +119,11 @@ func members(b []byte) (map[string]json.RawMessage, Status) {
 		tok, err := dec.Token()
 		name, isName := tok.(string)
 		if err != nil || !isName {
+			return nil, Malformed
+		}
+		if strings.ContainsFunc(name, unicode.IsControl) {
+			// "client_id\u0000" is "client_id" to a parser keeping names
+			// as C strings (TestClaimNameWithControlCharacterRefused).
 			return nil, Malformed
 		}
 		f := foldName(name)
