@@ -26,15 +26,20 @@
 // A token is refused unless every check passes, cheapest first:
 //
 //   - at most Config.MaxTokenBytes (Oversized); exactly three segments of
-//     strict, unpadded base64url, a non-empty signature, and header and
+//     strict, unpadded base64url (no other byte: encoding/base64 would
+//     skip CR and LF), a non-empty signature, and header and
 //     payload that are single JSON objects in UTF-8 (Malformed; RFC 7519
 //     section 7.2: encoding/json would read other bytes as U+FFFD);
-//   - no header or claim name twice, compared after JSON unescaping
-//     (Duplicate), since parsers that keep the first and the last value
-//     would disagree about "exp" or "scope";
+//   - no header or claim name twice, compared after JSON unescaping and
+//     under Unicode case folding (Duplicate), since parsers that keep the
+//     first and the last value would disagree about "exp" or "scope", and
+//     one matching names as encoding/json fills a struct reads "Scope"
+//     or "ſcope" as "scope"; no name with a control character
+//     (Malformed): a C parser reads "client_id\u0000" as "client_id";
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
-//     extension is understood), b64, zip, enc, or cty "JWT" (BadHeader);
+//     extension is understood), b64, zip, enc, or cty "JWT" (or
+//     "application/jwt", RFC 7515 §4.1.10) (BadHeader);
 //   - alg is one of RS256, PS256, ES256, EdDSA, HS256, spelled exactly,
 //     and allowed for the issuer; "none" in any case is always refused
 //     (BadAlgorithm);

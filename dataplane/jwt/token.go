@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -33,9 +34,13 @@ type header struct {
 }
 
 // parse splits and decodes raw without looking up an issuer or key.
+// Every byte must be base64url or one of the two dots: encoding/base64
+// skips CR and LF anywhere, so a line break in the signature segment,
+// which the signing input does not cover, spelled the same token a
+// second way, under another fingerprint (TestTokenHasOneSpelling).
 func parse(raw []byte) (*token, Status) {
 	h, p, s, ok := split(raw)
-	if !ok {
+	if !ok || !base64URLOnly(raw) {
 		return nil, Malformed
 	}
 	t := &token{input: raw[:len(h)+1+len(p)]}
@@ -78,6 +83,16 @@ func split(raw []byte) (h, p, s []byte, ok bool) {
 	return h, p, s, true
 }
 
+// base64URLOnly reports whether every byte of raw is base64url or a dot.
+func base64URLOnly(raw []byte) bool {
+	for _, c := range raw {
+		if shapeClass[c] == classOther {
+			return false
+		}
+	}
+	return true
+}
+
 func decodeSegment(seg []byte) ([]byte, bool) {
 	out := make([]byte, b64.DecodedLen(len(seg)))
 	n, err := b64.Decode(out, seg)
@@ -88,22 +103,34 @@ func decodeSegment(seg []byte) ([]byte, bool) {
 // names. encoding/json keeps the last duplicate silently; RFC 7515 §4 and
 // RFC 7519 §4 allow rejecting, and a token whose "exp" or "scope" differs
 // between parsers is an attack (RFC 8725 §2.8). Names are compared after
-// JSON unescaping, so "\u0065xp" duplicates "exp".
+// JSON unescaping, so "\u0065xp" duplicates "exp", and under Unicode case
+// folding, so "Client_ID" and "ſcope" (long s) duplicate "client_id" and
+// "scope": this package reads a name exactly, encoding/json decoding into
+// a struct (a Go service reading a forwarded token) matches it so and
+// keeps the last (TestClaimNamesEqualUnderCaseFoldingRefused).
 func members(b []byte) (map[string]json.RawMessage, Status) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, Malformed
 	}
 	m := make(map[string]json.RawMessage, 8)
+	folded := make(map[string]bool, 8)
 	for dec.More() {
 		tok, err := dec.Token()
 		name, isName := tok.(string)
 		if err != nil || !isName {
 			return nil, Malformed
 		}
-		if _, dup := m[name]; dup {
+		if strings.ContainsFunc(name, unicode.IsControl) {
+			// "client_id\u0000" is "client_id" to a parser keeping names
+			// as C strings (TestClaimNameWithControlCharacterRefused).
+			return nil, Malformed
+		}
+		f := foldName(name)
+		if folded[f] {
 			return nil, Duplicate
 		}
+		folded[f] = true
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return nil, Malformed
@@ -117,6 +144,21 @@ func members(b []byte) (map[string]json.RawMessage, Status) {
 		return nil, Malformed // trailing data after the object
 	}
 	return m, OK
+}
+
+// foldName spells s one way for all the names strings.EqualFold calls
+// equal to it: each rune as the least of its Unicode simple case folding
+// orbit ('K', 'k' and the Kelvin sign as 'K').
+func foldName(s string) string {
+	b := make([]rune, 0, len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b = append(b, least)
+	}
+	return string(b)
 }
 
 // forbiddenHeaders are header parameters that would let a token choose
@@ -142,9 +184,11 @@ func (h *header) parse(b []byte) Status {
 		return st
 	}
 	if cty, ok := m["cty"]; ok {
+		// Nested JWTs are not supported. RFC 7515 §4.1.10: "application/"
+		// is implied, so "application/jwt" is "JWT" too.
 		s, ok := jsonString(cty)
-		if !ok || strings.EqualFold(s, "JWT") {
-			return BadHeader // nested JWTs are not supported
+		if !ok || normType(s) == "jwt" {
+			return BadHeader
 		}
 	}
 	return h.parseKidTyp(m)

@@ -187,6 +187,7 @@ func TestVerifyAttacks(t *testing.T) {
 		{"crit unknown", sign(rs, map[string]any{"crit": []string{"exp"}, "exp": 1}, valid), BadHeader},
 		{"crit b64", sign(rs, map[string]any{"crit": []string{"b64"}, "b64": false}, valid), BadHeader},
 		{"nested cty", sign(rs, map[string]any{"cty": "JWT"}, valid), BadHeader},
+		{"nested cty media type", sign(rs, map[string]any{"cty": "Application/JWT"}, valid), BadHeader},
 		{"expired", sign(rs, nil, claimsAt(now, map[string]any{"exp": now.Add(-time.Minute).Unix(), "iat": now.Add(-time.Hour).Unix()})), Expired},
 		{"not yet valid", sign(rs, nil, claimsAt(now, map[string]any{"nbf": now.Add(time.Minute).Unix()})), NotYetValid},
 		{"wrong issuer", sign(rs, nil, claimsAt(now, map[string]any{"iss": "https://evil.test"})), BadIssuer},
@@ -199,6 +200,9 @@ func TestVerifyAttacks(t *testing.T) {
 		{"duplicate scope", signRaw(rs, `{"alg":"RS256","kid":"rsa-1"}`, dupClaim(payload, `"scope":"admin:settings"`)), Duplicate},
 		{"duplicate exp", signRaw(rs, `{"alg":"RS256","kid":"rsa-1"}`, dupClaim(payload, `"exp":99999999999`)), Duplicate},
 		{"duplicate escaped exp", signRaw(rs, `{"alg":"RS256","kid":"rsa-1"}`, dupClaim(payload, `"\u0065xp":1`)), Duplicate},
+		{"duplicate scope in upper case", signRaw(rs, `{"alg":"RS256","kid":"rsa-1"}`, dupClaim(payload, `"SCOPE":"admin:settings"`)), Duplicate},
+		{"duplicate scope with long s", signRaw(rs, `{"alg":"RS256","kid":"rsa-1"}`, dupClaim(payload, `"\u017fcope":"admin:settings"`)), Duplicate},
+		{"duplicate kid in another case", signRaw(rs, `{"alg":"RS256","kid":"rsa-1","Kid":"x"}`, payload), Duplicate},
 		{"duplicate alg", signRaw(rs, `{"alg":"RS256","kid":"rsa-1","alg":"HS256"}`, payload), Duplicate},
 		{"duplicate kid", signRaw(rs, `{"alg":"RS256","kid":"x","kid":"rsa-1"}`, payload), Duplicate},
 		{"truncated", goodTok[:len(goodTok)-10], BadSignature},
@@ -488,6 +492,30 @@ func TestVerifyJTIRevocable(t *testing.T) {
 	for _, jti := range []string{"tok\n1", "tok\x001", "tok\u00851", "\t"} {
 		if _, st := v.Verify(sign(ks["ES256"], nil, claimsAt(now, map[string]any{"jti": jti})), now); st != BadClaim {
 			t.Errorf("jti %q: got %v, want %v: no revocation can name it", jti, st, BadClaim)
+		}
+	}
+}
+
+// TestTokenHasOneSpelling: encoding/base64 skips CR and LF wherever they
+// are, Strict() or not, so a token with a line break in its signature
+// segment (which the signing input does not cover) verified as the
+// token it was copied from, under another fingerprint and another cache
+// entry: a second spelling anyone holding the token could make, which
+// the audit trail would count as another token. A line break cannot
+// reach the sidecar in a header, but Verify promises strict base64url
+// whatever its caller (attack143).
+func TestTokenHasOneSpelling(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	for _, alg := range []string{"RS256", "ES256", "EdDSA", "HS256"} {
+		tok := sign(ks[alg], nil, claimsAt(now, nil))
+		at := bytes.LastIndexByte(tok, '.') + 4
+		for _, in := range []string{"\n", "\r", "\r\n"} {
+			twin := slices.Concat(tok[:at], []byte(in), tok[at:])
+			if c, st := v.Verify(twin, now); st != Malformed {
+				t.Errorf("%s with %q in its signature: got %v (claims %v), want %v", alg, in, st, c != nil, Malformed)
+			}
 		}
 	}
 }
