@@ -327,7 +327,8 @@ var tlsListener = reflect.TypeOf(tls.NewListener(nil, nil))
 // Serve accepts connections on ln until Shutdown. A listener whose
 // connections are TLS already is refused (ErrTLSListener): Serve closes
 // it, a connection it handed over unread, logs so once and returns the
-// error (TestServeRefusesCallerTLSListener).
+// error (TestServeRefusesCallerTLSListener), once the plain connections
+// it had handed over before are closed, each after its answer in flight.
 func (s *Server) Serve(ln net.Listener) error {
 	if reflect.TypeOf(ln) == tlsListener {
 		return s.refuseTLS(ln)
@@ -340,7 +341,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	err := s.srv.Serve(l)
 	if errors.Is(err, ErrTLSListener) { // from Accept, another type's
-		return s.refuseTLS(l)
+		err = s.refuseTLS(l)
+		// The plain connections it handed over before are served no
+		// more: fasthttp's Serve returns with them still being served,
+		// their requests forwarded by a Serve that had returned
+		// (TestTLSRefusalStopsServingTheListener). Each closes after
+		// the answer in flight, which is audited.
+		s.srv.Shutdown()
 	}
 	return err
 }
