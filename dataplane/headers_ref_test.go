@@ -294,4 +294,3 @@ func sameHeaders(a, b *requestHeaders) bool {
 		a.expect == b.expect && a.coded == b.coded && a.cookie == b.cookie &&
 		bytes.Equal(a.tenant, b.tenant) && a.tenantHdr == b.tenantHdr
 }
-
