@@ -280,7 +280,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := ingestPool.Get().(*ingestBuffers)
-	hold := bodyHold{budget: &c.inflight, sender: c.inflight.senderHeld(sender)}
+	hold := bodyHold{budget: &c.inflight, sender: c.inflight.share(sender)}
 	// The body is the request's until the append returns (the decoded
 	// records do not alias it, but the buffer is the request's until it
 	// goes back to the pool), and so is its reservation.
