@@ -247,14 +247,20 @@ func certIdentity(cert *x509.Certificate) string {
 
 // certSenderName is the identity a certificate naming id is sender
 // "cert:<identity>" as: id, or over maxFieldBytes, id cut and followed by
-// "#sha256:" and its SHA-256. The certificate tenants file names
-// identities whole, and is keyed by this too (senderBindings): keyed by
-// the whole id, a long one bound to tenants matched no sender, which was
-// then bound to none (TestLongCertIdentityBindingHeld).
+// "#sha256:" and its SHA-256. An id holding "#sha256:" takes that form
+// too, whatever its length: taken as it is, an id written as another's
+// cut form was that one's sender (TestCertIdentityInDigestFormIsNoOther).
+// The certificate tenants file names identities whole, and is keyed by
+// this too (senderBindings): keyed by the whole id, a long one bound to
+// tenants matched no sender, which was then bound to none
+// (TestLongCertIdentityBindingHeld).
 func certSenderName(id string) string {
-	if len(id) > maxFieldBytes {
+	if len(id) > maxFieldBytes || strings.Contains(id, digestMark) {
 		sum := sha256.Sum256([]byte(id))
-		return truncate(id, maxFieldBytes-len("#sha256:")-2*len(sum)) + "#sha256:" + hex.EncodeToString(sum[:])
+		return truncate(id, maxFieldBytes-len(digestMark)-2*len(sum)) + digestMark + hex.EncodeToString(sum[:])
 	}
 	return id
 }
+
+// digestMark joins a cut identity to the digest of the whole of it.
+const digestMark = "#sha256:"
