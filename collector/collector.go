@@ -328,6 +328,11 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
 		return
 	}
+	// Its records count at least what they store (quota.takeRecords).
+	if wait, ok := c.quota.takeRecords(sender, int64(len(body)), len(b.Records), c.cfg.Now()); !ok {
+		c.overQuota(w, r, sender, min(max(int64(len(body)), int64(len(b.Records))*minRecordCharge), c.quota.perMinute), wait)
+		return
+	}
 	c.admitBatch(b, sender, c.cfg.Now())
 	if tenant, refused := c.notBoundTenant(sender, b); refused {
 		c.notBound(w, r, sender, tenant, b)
