@@ -56,6 +56,7 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 		return []SenderToken{{Name: "default", Token: lines[0][0]}}, nil
 	}
 	out := make([]SenderToken, 0, len(lines))
+	names := map[string]bool{}
 	for i, f := range lines {
 		if len(f) < 2 || len(f) > 3 || !validSenderName(f[0]) {
 			return nil, fmt.Errorf("%w: line %d is not `name token [tenants=a,b]` (name of letters, digits, '.', '_', '-')", ErrTokenFile, nums[i])
@@ -64,13 +65,36 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 		if len(f) == 3 {
 			tenants, err := parseTenantList(f[2])
 			if err != nil {
-				return nil, fmt.Errorf("%w: line %d is not `name token [tenants=a,b]` (sender %q): %w", ErrTokenFile, nums[i], f[0], err)
+				return nil, fmt.Errorf("%w: line %d is not `name token [tenants=a,b]`%s: %w", ErrTokenFile, nums[i], lineSender(f[0]), err)
 			}
 			t.Tenants = tenants
 		}
+		if len(t.Token) < MinTokenBytes {
+			which := "its token (the second field)"
+			if lineSender(f[0]) != "" {
+				which = fmt.Sprintf("collector token %q", f[0])
+			}
+			return nil, fmt.Errorf("%w: line %d: %s is %d bytes, shorter than %d (a line is `name token`, the name first); make one with `openssl rand -hex 32`", ErrTokenFile, nums[i], which, len(t.Token), MinTokenBytes)
+		}
+		if names[t.Name] {
+			return nil, fmt.Errorf("%w: line %d: its name%s is an earlier line's (a line is `name token`, the name first); give every sender its own", ErrTokenFile, nums[i], lineSender(f[0]))
+		}
+		names[t.Name] = true
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// lineSender quotes name, the first field of a token file's line, for
+// an error about the line: ` (sender "name")`, or nothing for a name as
+// long as a token, which may be one. A line written `token name` has the
+// token first, and errors quoted it whole as the sender's name
+// (TestCollectorTokenFileWrittenBackwardsNamesNoToken).
+func lineSender(name string) string {
+	if len(name) >= MinTokenBytes {
+		return ""
+	}
+	return fmt.Sprintf(" (sender %q)", name)
 }
 
 // BareTokenFile reports whether data is a token file of the old format,
@@ -247,14 +271,20 @@ func certIdentity(cert *x509.Certificate) string {
 
 // certSenderName is the identity a certificate naming id is sender
 // "cert:<identity>" as: id, or over maxFieldBytes, id cut and followed by
-// "#sha256:" and its SHA-256. The certificate tenants file names
-// identities whole, and is keyed by this too (senderBindings): keyed by
-// the whole id, a long one bound to tenants matched no sender, which was
-// then bound to none (TestLongCertIdentityBindingHeld).
+// "#sha256:" and its SHA-256. An id holding "#sha256:" takes that form
+// too, whatever its length: taken as it is, an id written as another's
+// cut form was that one's sender (TestCertIdentityInDigestFormIsNoOther).
+// The certificate tenants file names identities whole, and is keyed by
+// this too (senderBindings): keyed by the whole id, a long one bound to
+// tenants matched no sender, which was then bound to none
+// (TestLongCertIdentityBindingHeld).
 func certSenderName(id string) string {
-	if len(id) > maxFieldBytes {
+	if len(id) > maxFieldBytes || strings.Contains(id, digestMark) {
 		sum := sha256.Sum256([]byte(id))
-		return truncate(id, maxFieldBytes-len("#sha256:")-2*len(sum)) + "#sha256:" + hex.EncodeToString(sum[:])
+		return truncate(id, maxFieldBytes-len(digestMark)-2*len(sum)) + digestMark + hex.EncodeToString(sum[:])
 	}
 	return id
 }
+
+// digestMark joins a cut identity to the digest of the whole of it.
+const digestMark = "#sha256:"

@@ -280,7 +280,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := ingestPool.Get().(*ingestBuffers)
-	hold := bodyHold{budget: &c.inflight, sender: c.inflight.senderHeld(sender)}
+	hold := bodyHold{budget: &c.inflight, sender: c.inflight.share(sender)}
 	// The body is the request's until the append returns (the decoded
 	// records do not alias it, but the buffer is the request's until it
 	// goes back to the pool), and so is its reservation.
@@ -326,6 +326,11 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
+		return
+	}
+	// Its records count at least what they store (quota.takeRecords).
+	if wait, ok := c.quota.takeRecords(sender, int64(len(body)), len(b.Records), c.cfg.Now()); !ok {
+		c.overQuota(w, r, sender, min(max(int64(len(body)), int64(len(b.Records))*minRecordCharge), c.quota.perMinute), wait)
 		return
 	}
 	c.admitBatch(b, sender, c.cfg.Now())

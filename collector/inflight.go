@@ -24,17 +24,54 @@ type inflightBudget struct {
 	// most half the budget, so a compromised sidecar's token that stalls
 	// bodies on many connections cannot keep every other sender's batches
 	// out (they would wait in their spools, and a spool that fills makes
-	// a sidecar in strict audit mode refuse its traffic).
-	senders sync.Map // sender name -> *atomic.Int64
+	// a sidecar in strict audit mode refuse its traffic). A share is kept
+	// while a request of its sender holds it (refs), then dropped: kept
+	// for every sender name ever seen, it grew with each client
+	// certificate identity that sent a batch, refused ones included
+	// (TestInflightSharesNotKeptPerSenderEver).
+	mu      sync.Mutex // guards senders and the shares' refs
+	senders map[string]*senderShare
 }
 
-// senderHeld returns the counter of what sender holds.
-func (b *inflightBudget) senderHeld(sender string) *atomic.Int64 {
-	if c, ok := b.senders.Load(sender); ok {
-		return c.(*atomic.Int64)
+// senderShare is what one sender's requests being read hold.
+type senderShare struct {
+	held atomic.Int64
+	name string
+	refs int // the requests holding the share; guarded by inflightBudget.mu
+}
+
+// share returns sender's share, held by the caller until it calls
+// unshare.
+func (b *inflightBudget) share(sender string) *senderShare {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.senders[sender]
+	if s == nil {
+		if b.senders == nil {
+			b.senders = map[string]*senderShare{}
+		}
+		s = &senderShare{name: sender}
+		b.senders[sender] = s
 	}
-	c, _ := b.senders.LoadOrStore(sender, new(atomic.Int64))
-	return c.(*atomic.Int64)
+	s.refs++
+	return s
+}
+
+// unshare gives back a share taken with share, dropping it when no
+// request holds it.
+func (b *inflightBudget) unshare(s *senderShare) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(b.senders, s.name)
+	}
+}
+
+// shares is how many senders the budget keeps a share for.
+func (b *inflightBudget) shares() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.senders)
 }
 
 // errBusy is what a refused reservation makes readBody return.
@@ -56,8 +93,8 @@ func maxRequestHold(maxBody int64) int64 {
 // nothing and refuses nothing (readAll outside the intake).
 type bodyHold struct {
 	budget *inflightBudget
-	sender *atomic.Int64 // what the request's sender holds; nil: not counted per sender
-	n      int64         // bytes reserved
+	sender *senderShare // the request's sender's share (inflightBudget.share); nil: not counted per sender
+	n      int64        // bytes reserved
 }
 
 // take reserves n more bytes and reports whether they fit the budget;
@@ -72,8 +109,8 @@ func (h *bodyHold) take(n int64) bool {
 		h.budget.held.Add(-n)
 		return false
 	}
-	if h.sender != nil && h.sender.Add(n) > h.budget.max/2 {
-		h.sender.Add(-n)
+	if h.sender != nil && h.sender.held.Add(n) > h.budget.max/2 {
+		h.sender.held.Add(-n)
 		h.budget.held.Add(-n)
 		return false
 	}
@@ -81,13 +118,17 @@ func (h *bodyHold) take(n int64) bool {
 	return true
 }
 
-// release gives back everything h reserved.
+// release gives back everything h reserved, and its sender's share.
 func (h *bodyHold) release() {
 	if h.n != 0 {
 		h.budget.held.Add(-h.n)
 		if h.sender != nil {
-			h.sender.Add(-h.n)
+			h.sender.held.Add(-h.n)
 		}
 		h.n = 0
+	}
+	if h.sender != nil {
+		h.budget.unshare(h.sender)
+		h.sender = nil
 	}
 }

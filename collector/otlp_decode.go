@@ -317,7 +317,7 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}
 	if body := lr.GetBody(); body != nil {
-		s.Body = cut(credential.Redact(pbAnyValue(body).text(maxForeignBody)), maxForeignBody)
+		s.Body = cut(credential.Redact(pbAnyValue(body).foreignText(maxForeignBody)), maxForeignBody)
 	}
 	return s
 }
@@ -501,7 +501,7 @@ func (s *StoredRecord) setForeignAttr(key string, v anyValue) {
 	if s.Attributes == nil {
 		s.Attributes = make(map[string]string)
 	}
-	s.Attributes[cut(key, 256)] = cut(foreignAttr(key, v.text(maxForeignValue)), maxForeignValue)
+	s.Attributes[cut(key, 256)] = cut(foreignAttr(key, v.foreignText(maxForeignValue)), maxForeignValue)
 }
 
 // cut is truncate into a string of its own when it cuts s: the part of a

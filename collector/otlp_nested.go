@@ -100,7 +100,18 @@ func checkAny(msg []byte, depth int) error {
 // text renders v as String does, a nested value only until it is longer
 // than limit bytes: the result is then a prefix of String's, a few bytes
 // longer than limit, for the caller to cut.
-func (v anyValue) text(limit int) string {
+func (v anyValue) text(limit int) string { return v.render(limit, false) }
+
+// foreignText is text for a foreign record's body or attribute: a nested
+// value's members whose key names a credential (credentialKey) are
+// rendered as Redacted, at any depth, as the attribute of that key is
+// (foreignAttr); under a map a password or a token was stored as sent
+// (TestForeignCredentialsInMapsRedacted).
+func (v anyValue) foreignText(limit int) string { return v.render(limit, true) }
+
+// render is text, with the members of credential keys redacted when
+// redact is set.
+func (v anyValue) render(limit int, redact bool) string {
 	if v.kind != fAnyArray && v.kind != fAnyKvlist {
 		return v.String()
 	}
@@ -114,7 +125,7 @@ func (v anyValue) text(limit int) string {
 		}
 	}
 	bp := renderBuffers.Get().(*[]byte)
-	r := renderer{dst: (*bp)[:0], limit: limit}
+	r := renderer{dst: (*bp)[:0], limit: limit, redact: redact}
 	r.anyValue(msg, nil, 0)
 	keep := len(r.dst)
 	if keep-utf8.UTFMax > limit {
@@ -139,8 +150,9 @@ const maxPooledRender = 64 << 10
 // renderer writes nested AnyValues as JSON in the shape of protojson's
 // (without its whitespace), from the wire, until dst is longer than limit.
 type renderer struct {
-	dst   []byte
-	limit int
+	dst    []byte
+	limit  int
+	redact bool // the values of credential keys are rendered as Redacted (foreignText)
 }
 
 func (r *renderer) full() bool { return len(r.dst) > r.limit }
@@ -280,7 +292,12 @@ func (r *renderer) keyValue(msg []byte, depth int) {
 			r.dst = append(r.dst, ',')
 		}
 		r.dst = append(r.dst, `"value":`...)
-		r.anyValue(first, more, depth)
+		if r.redact && credentialKey(string(key)) {
+			r.dst = appendJSONString(append(r.dst, `{"stringValue":`...), Redacted)
+			r.dst = append(r.dst, '}')
+		} else {
+			r.anyValue(first, more, depth)
+		}
 	}
 	r.dst = append(r.dst, '}')
 }

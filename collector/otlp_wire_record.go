@@ -149,7 +149,7 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 		if err != nil {
 			return err
 		}
-		s.Body = cut(credential.Redact(v.text(maxForeignBody)), maxForeignBody)
+		s.Body = cut(credential.Redact(v.foreignText(maxForeignBody)), maxForeignBody)
 	}
 	return nil
 }

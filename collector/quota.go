@@ -70,6 +70,41 @@ func (q *quota) take(sender string, n int64, now time.Time) (time.Duration, bool
 	return time.Duration((float64(n) - b.bytes) / rate * float64(time.Second)), false
 }
 
+// minRecordCharge is the least a record counts against the quota: what
+// an empty record stores (its JSON in the entry). A record of two bytes on
+// the wire stores some 270, and a quota of a batch's bytes alone let a
+// sender of empty records fill the disk 150 times faster than its quota
+// (TestSenderQuotaCountsWhatRecordsStore).
+var minRecordCharge = int64(len(new(StoredRecord).AppendJSON(nil)))
+
+// takeRecords takes, on top of the body bytes already taken of sender's
+// quota, what records of the batch count beyond them: a batch counts the
+// larger of its bytes and minRecordCharge a record, never more than a
+// minute's quota (or it would never fit). When that is not there it gives
+// the body bytes back too, takes nothing, and returns how long until the
+// whole batch fits.
+func (q *quota) takeRecords(sender string, body int64, records int, now time.Time) (time.Duration, bool) {
+	if q.perMinute <= 0 {
+		return 0, true
+	}
+	more := min(int64(records)*minRecordCharge, q.perMinute) - body
+	if more <= 0 {
+		return 0, true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b := q.buckets[sender] // take made it
+	if b == nil || b.bytes >= float64(more) {
+		if b != nil {
+			b.bytes -= float64(more)
+		}
+		return 0, true
+	}
+	b.bytes += float64(body)
+	rate := float64(q.perMinute) / 60
+	return time.Duration((float64(body+more) - b.bytes) / rate * float64(time.Second)), false
+}
+
 // overQuota answers 429 sender_quota, with Retry-After (whole seconds, at
 // least 1) for when the batch fits the sender's quota: the sidecar keeps
 // it in its spool and sends it then.
