@@ -143,11 +143,18 @@ func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error
 		if err != nil {
 			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not verify with the key that signs that segment (%w): the signing key changed without a key rotation entry, or the digest was edited or replaced; run audit verify", s.dir, digestName(n), n, err)
 		}
-		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
-			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
-		}
 		if n == 1 && d.PrevSignature != "" {
 			return nil, fmt.Errorf("collector: store %q: digest %q carries the signature of a digest before it, which the first segment's never does: earlier segments were removed and the rest renumbered; run audit verify", s.dir, digestName(n))
+		}
+		// The number a digest names is checked against its file's
+		// before the link: a digest renamed (with its segment) was
+		// refused only by the link, as a signature that does not match
+		// (TestStartRefusesDigestOfAnotherSegment).
+		if d.Segment != n || d.File != segName(n) {
+			return nil, fmt.Errorf("collector: store %q: digest %q names segment %d (file %q), not segment %d: digests renamed, replaced or reordered; run audit verify", s.dir, digestName(n), d.Segment, d.File, n)
+		}
+		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
+			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
 		}
 		out[n], prevSig = d, sig
 	}
