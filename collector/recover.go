@@ -73,6 +73,9 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
+	if err := s.checkHeadNamed(digests, open); err != nil {
+		return err
+	}
 	for _, n := range segs {
 		if n > sealed {
 			break
@@ -178,7 +181,7 @@ const maxGapsNamed = 8
 // the middle (TestStartRefusesDigestGap). It reads the names listed and
 // the head only. The newest segment deleted with the head naming it (the open
 // one, or the newest sealed one with its digest) is no gap here:
-// checkHead records a break for the entries the head vouched for.
+// checkHeadNamed refuses it.
 func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 	var gaps []string
 	gap := func(from, to uint64, why string) {
@@ -213,6 +216,51 @@ func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 		return nil
 	}
 	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, strings.Join(gaps, "; "))
+}
+
+// checkHeadNamed refuses a store that lost the newest segment the signed
+// head names, or digests up to the newest one it says was sealed: the
+// collector creates a segment durably before an entry in it (and so the
+// head) names it, and writes a digest durably before it signs a head
+// saying so (storeHead.Sealed, signed again at every seal), so neither
+// is a crash's. Before, the newest sealed segment deleted with its
+// digest, or the open one, under the head naming it, left no gap
+// checkContiguous saw: the start recorded a break and appended on; and
+// the newest digest alone deleted, its segment was taken for the open
+// one and appended to, sealed later under a new digest, and nothing told
+// (TestStartRefusesNewestSegmentDeleted). It runs after checkDigests,
+// whose errors say more about a store renumbered or reordered, and
+// costs one more read of the head. A head deleted too, or put back to an
+// older one, is not found here: checkHead records a break for the first,
+// and only a published head (CheckAnchors, audit verify --published-head)
+// tells the second.
+func (s *Store) checkHeadNamed(digests, open []uint64) error {
+	head, err := s.readHead()
+	if err != nil {
+		return nil // checkHead records a break for entries without a valid head
+	}
+	var sealed uint64
+	if len(digests) > 0 {
+		sealed = digests[len(digests)-1]
+	}
+	next := sealed + 1
+	if len(open) > 0 {
+		next = open[len(open)-1] + 1
+	}
+	var gone string
+	switch {
+	case head.Sealed > sealed:
+		segs, _, err := listSegments(s.dir)
+		if err != nil {
+			return err
+		}
+		gone = gapText(sealed+1, head.Sealed, segs) + fmt.Sprintf(" (the signed head says segment %d was sealed)", head.Sealed)
+	case head.Segment >= next:
+		gone = fmt.Sprintf("%s is gone (the signed head names segment %d, seq %d)", segName(head.Segment), head.Segment, head.Seq)
+	default:
+		return nil
+	}
+	return fmt.Errorf("collector: store %q: the newest segments are missing: %s; a collector creates a segment and writes a digest before its head names them, so these were deleted (by hand, or by an intruder): run audit verify", s.dir, gone)
 }
 
 // holes names the sealed segment files absent after one present, in a
@@ -688,6 +736,15 @@ func (s *Store) checkHead() error {
 	return nil
 }
 
+// sealedLocked is the newest segment sealed: the one before the open
+// segment, else the last one numbered (0: none yet).
+func (s *Store) sealedLocked() uint64 {
+	if s.seg != nil {
+		return s.segNum - 1
+	}
+	return s.segNum
+}
+
 // breakSegment is the segment a break recorded now goes into: the open
 // one, else the next.
 func (s *Store) breakSegment() uint64 {
@@ -701,7 +758,7 @@ func (s *Store) breakSegment() uint64 {
 func (s *Store) firstHead() error {
 	ret := int64(s.cfg.Retention / time.Second)
 	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC(), RetentionSeconds: &ret})
+		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked()})
 	if err != nil {
 		return err
 	}

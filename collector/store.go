@@ -762,6 +762,13 @@ func (s *Store) closeSegmentLocked() error {
 	// keeping a closed file open would fail every later write.
 	cerr := s.seg.Close()
 	s.seg, s.lastSig = nil, sig
+	// The head says the segment is sealed, after its digest is durable:
+	// a start then refuses a store whose newest digest was deleted, its
+	// segment left to pass for an open one (checkContiguous). A head
+	// that cannot be written lags, as after an append.
+	if err := s.writeHeadLocked(); err != nil {
+		s.deferLocked(err)
+	}
 	if cerr != nil {
 		return fmt.Errorf("collector: cannot close segment %q: %w", d.File, cerr)
 	}
