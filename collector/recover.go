@@ -76,6 +76,9 @@ func (s *Store) recover() error {
 	if err := s.checkHeadNamed(digests, open); err != nil {
 		return err
 	}
+	if len(open) > 1 {
+		return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
+	}
 	for _, n := range segs {
 		if n > sealed {
 			break
@@ -84,13 +87,85 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
-	switch len(open) {
-	case 0:
-		return s.checkHead()
-	case 1:
-		return s.recoverOpen(open[0])
+	var w *openWalk
+	if len(open) == 1 {
+		if w, err = s.walkOpen(filepath.Join(s.dir, segName(open[0])), open[0]); err != nil {
+			return err
+		}
+		for i := range w.ids[:w.trusted] {
+			s.rememberBatch(&w.ids[i])
+		}
 	}
-	return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
+	if err := s.expiredAccounted(segs, digests, checked); err != nil {
+		return err
+	}
+	if w == nil {
+		return s.checkHead()
+	}
+	return s.recoverOpen(open[0], w)
+}
+
+// expiredAccounted refuses a store whose oldest segment files are gone,
+// their digests left, where the trail does not account for each: a
+// retention entry naming it, or the newest retention entry read when
+// the segment had closed, by its signed digest, longer before it than
+// the retention then (verify's rule: the entries of a segment that
+// expired in turn went with it); or it was due under the retention in
+// force now, as a crash of retention on a full disk leaves it (the
+// segment deleted first, its entry not yet written). A segment deleted
+// by hand at the front looked like retention at the start, and only
+// verify told (TestStartRefusesOldestSegmentsDeletedByHand). It reads
+// no file: the retention entries are those of the segments the start
+// reads anyway (collectBatchIDs, the open segment's walk), the digests
+// those checkDigests read.
+func (s *Store) expiredAccounted(segs, digests []uint64, checked map[uint64]*segmentDigest) error {
+	now, newest := s.cfg.Now(), &s.newestRetention
+	var gone []uint64
+	for _, n := range digests {
+		if len(segs) > 0 && n >= segs[0] {
+			break // holes after a segment kept are checkContiguous's
+		}
+		d := checked[n]
+		switch _, named := s.retained[n]; {
+		case named:
+		case d != nil && n < newest.segment && newest.period > 0 && newest.at.Sub(d.End) >= newest.period:
+		case d != nil && s.cfg.Retention > 0 && now.Sub(d.End) >= s.cfg.Retention:
+		default:
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	due := "retention is off now"
+	if s.cfg.Retention > 0 {
+		due = fmt.Sprintf("not due under the retention of %s now", s.cfg.Retention)
+	}
+	return fmt.Errorf("collector: store %q: the oldest segments are gone with no retention entry in the trail for them (%s): %s (their digests are left); retention writes a signed entry naming each segment before it deletes it, so these were deleted otherwise (by hand, or by an intruder): run audit verify",
+		s.dir, due, segRanges(gone))
+}
+
+// segRanges names the segment files of ns (sorted) as ranges, up to
+// maxGapsNamed of them.
+func segRanges(ns []uint64) string {
+	var out []string
+	for i := 0; i < len(ns); {
+		j := i
+		for j+1 < len(ns) && ns[j+1] == ns[j]+1 {
+			j++
+		}
+		if len(out) == maxGapsNamed {
+			out = append(out, "and more")
+			break
+		}
+		if i == j {
+			out = append(out, segName(ns[i]))
+		} else {
+			out = append(out, segName(ns[i])+" to "+segName(ns[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
 }
 
 // someOf names the first maxGapsNamed numbers of ns and how many there
@@ -368,7 +443,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
+		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -392,6 +467,9 @@ func (s *Store) rememberBatch(h *entryHeader) {
 		s.seen.add(h.Sender, h.BatchID, h.records, h.Time)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
+		if r := &s.newestRetention; h.Segment >= r.segment {
+			r.segment, r.at, r.period = h.Segment, h.Time, time.Duration(h.retentionSeconds)*time.Second
+		}
 	}
 	for _, ev := range h.Events {
 		if ev.Key != "" {
@@ -430,15 +508,8 @@ type openWalk struct {
 // must carry the collector's signature or be the one the signed head
 // names. Anything after the last such entry is not signed over: see
 // KindBreak.
-func (s *Store) recoverOpen(n uint64) error {
+func (s *Store) recoverOpen(n uint64, w *openWalk) error {
 	path := filepath.Join(s.dir, segName(n))
-	w, err := s.walkOpen(path, n)
-	if err != nil {
-		return err
-	}
-	for i := range w.ids[:w.trusted] {
-		s.rememberBatch(&w.ids[i])
-	}
 	if w.trusted == w.entries && w.brk == "" {
 		if err := s.reopen(path, n, w); err != nil {
 			return err
@@ -484,7 +555,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
@@ -530,13 +601,14 @@ func chainLink(line []byte, seq uint64, prev [32]byte) (h *entryHeader, hash [32
 func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entryHeader, hash [32]byte, why string) {
 	var body struct {
 		entryHeader
-		Records recordCount `json:"records"`
+		Records          recordCount `json:"records"`
+		RetentionSeconds int64       `json:"retention_seconds"`
 	}
 	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, &body) != nil {
 		return nil, hash, "not an entry"
 	}
 	h = &body.entryHeader
-	h.records = int(body.Records)
+	h.records, h.retentionSeconds = int(body.Records), body.RetentionSeconds
 	p, hash, ok := l.links()
 	if !ok {
 		return nil, hash, "malformed prev or hash"

@@ -182,11 +182,18 @@ type Store struct {
 	seen       dedup               // the batch ids stored, bounded (dedup.go)
 	seenEvents eventMarks          // the etcd events stored, bounded (eventmarks.go)
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
-	stats      StoreStats
-	buf        []byte // the body being encoded, reused
-	line       []byte // the entry line being written, reused
-	closed     bool
-	torn       bool // a failed append left bytes after segSize
+	// newestRetention is the retention entry of the highest segment read
+	// at the start (expiredAccounted).
+	newestRetention struct {
+		segment uint64
+		at      time.Time
+		period  time.Duration
+	}
+	stats  StoreStats
+	buf    []byte // the body being encoded, reused
+	line   []byte // the entry line being written, reused
+	closed bool
+	torn   bool // a failed append left bytes after segSize
 
 	amu     sync.Mutex     // guards anchors; taken before mu
 	anchors []*anchorState // what the store knows of where its heads are published
