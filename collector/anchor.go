@@ -412,7 +412,7 @@ func (s *Store) SignHead(now time.Time) ([]byte, error) {
 func (s *Store) signHeadLocked(now time.Time) ([]byte, error) {
 	ret := int64(s.cfg.Retention / time.Second)
 	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC(), RetentionSeconds: &ret})
+		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked()})
 	if err != nil {
 		return nil, err
 	}

@@ -48,9 +48,10 @@
 // seg-NNNNNNNN.digest, an Ed25519-signed summary (file size and SHA-256,
 // first/last seq and hash, time span) that includes the previous digest's
 // signature, as CloudTrail digest files do. head.json is a signed pointer
-// to the newest entry that also records the store's retention setting
-// (ReadRetention; re-signed at open when the setting changed), rewritten
-// after every append, so cutting entries off
+// to the newest entry (and its segment) that also records the store's
+// retention setting (ReadRetention; re-signed at open when the setting
+// changed) and the newest segment sealed (re-signed at each seal),
+// rewritten after every append, so cutting entries off
 // the open segment is detectable too, and re-signed on a timer even when
 // idle (RunHeadSigner), which hands every signed head to HeadPublishers
 // outside the host (etcd under the deployment prefix, a FileAnchor) so a
@@ -65,9 +66,13 @@
 // and the sealed segment files left must run from the oldest kept to the
 // newest: retention keeps every digest and deletes the oldest segments
 // first, so a store with a gap is refused, naming what is missing
-// (checkContiguous); each digest must be signed by the key
-// of its segment and carry the signature of the one before (the first
-// none: checkDigests). Every entry
+// (checkContiguous); each digest must name its own segment, be signed
+// by the key of its segment and carry the signature of the one before
+// (the first none: checkDigests); the segment the signed head names and
+// the digests up to the newest it says was sealed must be there
+// (checkHeadNamed); and each segment gone at the front must be accounted
+// for by the trail's retention entries, or be due under the retention
+// now (expiredAccounted). Every entry
 // of the open segment is checked; entries after the last signed one, or
 // after a link that does not hash, are never signed over: the segment is
 // sealed with a digest naming its last trusted entry and a break entry

@@ -140,6 +140,11 @@ type storeHead struct {
 	// the head (0 keeps all); nil in a head signed before the store
 	// recorded it (issue 15: the evidence pack reads it from here).
 	RetentionSeconds *int64 `json:"retention_seconds,omitempty"`
+	// Sealed is the newest segment sealed when the head was signed (its
+	// digest written, durably, before): the start refuses a store whose
+	// digests stop before it (checkContiguous). 0 in a head signed
+	// before the store recorded it, and in a store with no digest yet.
+	Sealed uint64 `json:"sealed,omitempty"`
 }
 
 // signedDoc is the on-disk form of a digest or head: the exact payload

@@ -73,6 +73,12 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
+	if err := s.checkHeadNamed(digests, open); err != nil {
+		return err
+	}
+	if len(open) > 1 {
+		return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
+	}
 	for _, n := range segs {
 		if n > sealed {
 			break
@@ -81,13 +87,85 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
-	switch len(open) {
-	case 0:
-		return s.checkHead()
-	case 1:
-		return s.recoverOpen(open[0])
+	var w *openWalk
+	if len(open) == 1 {
+		if w, err = s.walkOpen(filepath.Join(s.dir, segName(open[0])), open[0]); err != nil {
+			return err
+		}
+		for i := range w.ids[:w.trusted] {
+			s.rememberBatch(&w.ids[i])
+		}
 	}
-	return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
+	if err := s.expiredAccounted(segs, digests, checked); err != nil {
+		return err
+	}
+	if w == nil {
+		return s.checkHead()
+	}
+	return s.recoverOpen(open[0], w)
+}
+
+// expiredAccounted refuses a store whose oldest segment files are gone,
+// their digests left, where the trail does not account for each: a
+// retention entry naming it, or the newest retention entry read when
+// the segment had closed, by its signed digest, longer before it than
+// the retention then (verify's rule: the entries of a segment that
+// expired in turn went with it); or it was due under the retention in
+// force now, as a crash of retention on a full disk leaves it (the
+// segment deleted first, its entry not yet written). A segment deleted
+// by hand at the front looked like retention at the start, and only
+// verify told (TestStartRefusesOldestSegmentsDeletedByHand). It reads
+// no file: the retention entries are those of the segments the start
+// reads anyway (collectBatchIDs, the open segment's walk), the digests
+// those checkDigests read.
+func (s *Store) expiredAccounted(segs, digests []uint64, checked map[uint64]*segmentDigest) error {
+	now, newest := s.cfg.Now(), &s.newestRetention
+	var gone []uint64
+	for _, n := range digests {
+		if len(segs) > 0 && n >= segs[0] {
+			break // holes after a segment kept are checkContiguous's
+		}
+		d := checked[n]
+		switch _, named := s.retained[n]; {
+		case named:
+		case d != nil && n < newest.segment && newest.period > 0 && newest.at.Sub(d.End) >= newest.period:
+		case d != nil && s.cfg.Retention > 0 && now.Sub(d.End) >= s.cfg.Retention:
+		default:
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	due := "retention is off now"
+	if s.cfg.Retention > 0 {
+		due = fmt.Sprintf("not due under the retention of %s now", s.cfg.Retention)
+	}
+	return fmt.Errorf("collector: store %q: the oldest segments are gone with no retention entry in the trail for them (%s): %s (their digests are left); retention writes a signed entry naming each segment before it deletes it, so these were deleted otherwise (by hand, or by an intruder): run audit verify",
+		s.dir, due, segRanges(gone))
+}
+
+// segRanges names the segment files of ns (sorted) as ranges, up to
+// maxGapsNamed of them.
+func segRanges(ns []uint64) string {
+	var out []string
+	for i := 0; i < len(ns); {
+		j := i
+		for j+1 < len(ns) && ns[j+1] == ns[j]+1 {
+			j++
+		}
+		if len(out) == maxGapsNamed {
+			out = append(out, "and more")
+			break
+		}
+		if i == j {
+			out = append(out, segName(ns[i]))
+		} else {
+			out = append(out, segName(ns[i])+" to "+segName(ns[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
 }
 
 // someOf names the first maxGapsNamed numbers of ns and how many there
@@ -143,11 +221,18 @@ func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error
 		if err != nil {
 			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not verify with the key that signs that segment (%w): the signing key changed without a key rotation entry, or the digest was edited or replaced; run audit verify", s.dir, digestName(n), n, err)
 		}
-		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
-			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
-		}
 		if n == 1 && d.PrevSignature != "" {
 			return nil, fmt.Errorf("collector: store %q: digest %q carries the signature of a digest before it, which the first segment's never does: earlier segments were removed and the rest renumbered; run audit verify", s.dir, digestName(n))
+		}
+		// The number a digest names is checked against its file's
+		// before the link: a digest renamed (with its segment) was
+		// refused only by the link, as a signature that does not match
+		// (TestStartRefusesDigestOfAnotherSegment).
+		if d.Segment != n || d.File != segName(n) {
+			return nil, fmt.Errorf("collector: store %q: digest %q names segment %d (file %q), not segment %d: digests renamed, replaced or reordered; run audit verify", s.dir, digestName(n), d.Segment, d.File, n)
+		}
+		if i > 0 && digests[i-1] == n-1 && d.PrevSignature != prevSig {
+			return nil, fmt.Errorf("collector: store %q: digest %q of segment %d does not carry the signature of digest %d before it: digests replaced or reordered; run audit verify", s.dir, digestName(n), n, n-1)
 		}
 		out[n], prevSig = d, sig
 	}
@@ -171,7 +256,7 @@ const maxGapsNamed = 8
 // the middle (TestStartRefusesDigestGap). It reads the names listed and
 // the head only. The newest segment deleted with the head naming it (the open
 // one, or the newest sealed one with its digest) is no gap here:
-// checkHead records a break for the entries the head vouched for.
+// checkHeadNamed refuses it.
 func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 	var gaps []string
 	gap := func(from, to uint64, why string) {
@@ -206,6 +291,51 @@ func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 		return nil
 	}
 	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, strings.Join(gaps, "; "))
+}
+
+// checkHeadNamed refuses a store that lost the newest segment the signed
+// head names, or digests up to the newest one it says was sealed: the
+// collector creates a segment durably before an entry in it (and so the
+// head) names it, and writes a digest durably before it signs a head
+// saying so (storeHead.Sealed, signed again at every seal), so neither
+// is a crash's. Before, the newest sealed segment deleted with its
+// digest, or the open one, under the head naming it, left no gap
+// checkContiguous saw: the start recorded a break and appended on; and
+// the newest digest alone deleted, its segment was taken for the open
+// one and appended to, sealed later under a new digest, and nothing told
+// (TestStartRefusesNewestSegmentDeleted). It runs after checkDigests,
+// whose errors say more about a store renumbered or reordered, and
+// costs one more read of the head. A head deleted too, or put back to an
+// older one, is not found here: checkHead records a break for the first,
+// and only a published head (CheckAnchors, audit verify --published-head)
+// tells the second.
+func (s *Store) checkHeadNamed(digests, open []uint64) error {
+	head, err := s.readHead()
+	if err != nil {
+		return nil // checkHead records a break for entries without a valid head
+	}
+	var sealed uint64
+	if len(digests) > 0 {
+		sealed = digests[len(digests)-1]
+	}
+	next := sealed + 1
+	if len(open) > 0 {
+		next = open[len(open)-1] + 1
+	}
+	var gone string
+	switch {
+	case head.Sealed > sealed:
+		segs, _, err := listSegments(s.dir)
+		if err != nil {
+			return err
+		}
+		gone = gapText(sealed+1, head.Sealed, segs) + fmt.Sprintf(" (the signed head says segment %d was sealed)", head.Sealed)
+	case head.Segment >= next:
+		gone = fmt.Sprintf("%s is gone (the signed head names segment %d, seq %d)", segName(head.Segment), head.Segment, head.Seq)
+	default:
+		return nil
+	}
+	return fmt.Errorf("collector: store %q: the newest segments are missing: %s; a collector creates a segment and writes a digest before its head names them, so these were deleted (by hand, or by an intruder): run audit verify", s.dir, gone)
 }
 
 // holes names the sealed segment files absent after one present, in a
@@ -313,7 +443,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
+		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -337,6 +467,9 @@ func (s *Store) rememberBatch(h *entryHeader) {
 		s.seen.add(h.Sender, h.BatchID, h.records, h.Time)
 	case KindRetention:
 		s.retained[h.Segment] = struct{}{}
+		if r := &s.newestRetention; h.Segment >= r.segment {
+			r.segment, r.at, r.period = h.Segment, h.Time, time.Duration(h.retentionSeconds)*time.Second
+		}
 	}
 	for _, ev := range h.Events {
 		if ev.Key != "" {
@@ -375,15 +508,8 @@ type openWalk struct {
 // must carry the collector's signature or be the one the signed head
 // names. Anything after the last such entry is not signed over: see
 // KindBreak.
-func (s *Store) recoverOpen(n uint64) error {
+func (s *Store) recoverOpen(n uint64, w *openWalk) error {
 	path := filepath.Join(s.dir, segName(n))
-	w, err := s.walkOpen(path, n)
-	if err != nil {
-		return err
-	}
-	for i := range w.ids[:w.trusted] {
-		s.rememberBatch(&w.ids[i])
-	}
 	if w.trusted == w.entries && w.brk == "" {
 		if err := s.reopen(path, n, w); err != nil {
 			return err
@@ -429,7 +555,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 			continue
 		}
 		seq, prev = h.Seq, hash
-		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, records: h.records})
+		w.ids = append(w.ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records})
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
@@ -475,13 +601,14 @@ func chainLink(line []byte, seq uint64, prev [32]byte) (h *entryHeader, hash [32
 func chainLinkOf(line []byte, seq uint64, prev [32]byte, l *entryLine) (h *entryHeader, hash [32]byte, why string) {
 	var body struct {
 		entryHeader
-		Records recordCount `json:"records"`
+		Records          recordCount `json:"records"`
+		RetentionSeconds int64       `json:"retention_seconds"`
 	}
 	if json.Unmarshal(line, l) != nil || json.Unmarshal(l.Body, &body) != nil {
 		return nil, hash, "not an entry"
 	}
 	h = &body.entryHeader
-	h.records = int(body.Records)
+	h.records, h.retentionSeconds = int(body.Records), body.RetentionSeconds
 	p, hash, ok := l.links()
 	if !ok {
 		return nil, hash, "malformed prev or hash"
@@ -681,6 +808,15 @@ func (s *Store) checkHead() error {
 	return nil
 }
 
+// sealedLocked is the newest segment sealed: the one before the open
+// segment, else the last one numbered (0: none yet).
+func (s *Store) sealedLocked() uint64 {
+	if s.seg != nil {
+		return s.segNum - 1
+	}
+	return s.segNum
+}
+
 // breakSegment is the segment a break recorded now goes into: the open
 // one, else the next.
 func (s *Store) breakSegment() uint64 {
@@ -694,7 +830,7 @@ func (s *Store) breakSegment() uint64 {
 func (s *Store) firstHead() error {
 	ret := int64(s.cfg.Retention / time.Second)
 	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC(), RetentionSeconds: &ret})
+		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked()})
 	if err != nil {
 		return err
 	}

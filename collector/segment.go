@@ -141,9 +141,13 @@ type entryHeader struct {
 	ExpiredThrough uint64     `json:"expired_through,omitempty"`
 	LastHash       string     `json:"last_hash,omitempty"`
 	Events         []eventKey `json:"events,omitempty"`
+
 	// records is a batch's number of records; recovery alone counts them
 	// (chainLinkOf), for the answer to a duplicate (dedup.records).
 	records int
+	// retentionSeconds is a retention entry's period, read by recovery
+	// alone (chainLinkOf), for Store.expiredAccounted.
+	retentionSeconds int64
 }
 
 // eventKey identifies a lifecycle event: its etcd key and the revision of

@@ -182,11 +182,18 @@ type Store struct {
 	seen       dedup               // the batch ids stored, bounded (dedup.go)
 	seenEvents eventMarks          // the etcd events stored, bounded (eventmarks.go)
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
-	stats      StoreStats
-	buf        []byte // the body being encoded, reused
-	line       []byte // the entry line being written, reused
-	closed     bool
-	torn       bool // a failed append left bytes after segSize
+	// newestRetention is the retention entry of the highest segment read
+	// at the start (expiredAccounted).
+	newestRetention struct {
+		segment uint64
+		at      time.Time
+		period  time.Duration
+	}
+	stats  StoreStats
+	buf    []byte // the body being encoded, reused
+	line   []byte // the entry line being written, reused
+	closed bool
+	torn   bool // a failed append left bytes after segSize
 
 	amu     sync.Mutex     // guards anchors; taken before mu
 	anchors []*anchorState // what the store knows of where its heads are published
@@ -762,6 +769,13 @@ func (s *Store) closeSegmentLocked() error {
 	// keeping a closed file open would fail every later write.
 	cerr := s.seg.Close()
 	s.seg, s.lastSig = nil, sig
+	// The head says the segment is sealed, after its digest is durable:
+	// a start then refuses a store whose newest digest was deleted, its
+	// segment left to pass for an open one (checkContiguous). A head
+	// that cannot be written lags, as after an append.
+	if err := s.writeHeadLocked(); err != nil {
+		s.deferLocked(err)
+	}
 	if cerr != nil {
 		return fmt.Errorf("collector: cannot close segment %q: %w", d.File, cerr)
 	}

@@ -211,6 +211,9 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 	if scan != nil {
 		scan.segs = segs
 	}
+	if sealed := lastOf(nil, digests, nil); head != nil && head.Sealed > sealed {
+		v.problem(sealed+1, -1, 0, ProblemMissingDigest, "the signed head says segment %d was sealed, but the digests stop at segment %d: deleted (the segment files left pass for an open one)", head.Sealed, sealed)
+	}
 	if scan != nil {
 		scan.headSeq = 0 // the pass hides entries past the signed head only
 		if head != nil {
@@ -249,12 +252,13 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 }
 
 // relist lists the store again when head names a segment past segs and
-// digests: a running collector rotated and appended to the next segment
-// between the listing and the head's read, and verify reported that
-// segment missing and the chain cut (TestRotationDuringVerifyIsNoCut).
-// The digests written since are checked as the others were.
+// digests, or says one was sealed past the digests: a running collector
+// rotated and appended to the next segment (or sealed one) between the
+// listing and the head's read, and verify reported that segment missing
+// and the chain cut (TestRotationDuringVerifyIsNoCut). The digests
+// written since are checked as the others were.
 func (v *verifier) relist(head *storeHead, segs, digests []uint64) ([]uint64, []uint64) {
-	if head == nil || head.Segment <= lastOf(segs, digests, nil) {
+	if head == nil || head.Segment <= lastOf(segs, digests, nil) && head.Sealed <= lastOf(nil, digests, nil) {
 		return segs, digests
 	}
 	segs2, digests2, err := listStore(v.dir)

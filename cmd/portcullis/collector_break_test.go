@@ -11,9 +11,10 @@ import (
 )
 
 // TestCollectorSaysWhenItRecordsABreak: someone who can write the data
-// directory but not the anchors cuts the newest entries while the
-// collector is down. At its start the collector finds the signed head
-// naming entries its chain no longer holds and records a break (verify
+// directory but not the anchors deletes the signed head while the
+// collector is down (the newest entries deleted under it are refused at
+// the start). At its start the collector finds entries and no signed
+// head, which may have named more, and records a break (verify
 // fails from there on), and it said so nowhere: no log line, no metric,
 // so the cut went unseen until someone ran audit verify. It now logs the
 // break as an error and counts it in
@@ -46,12 +47,11 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("collector stop: %v", err)
 	}
-	// The cut: the newest (here the only) segment and its digest go; the
-	// signed head, which names its entry, stays.
-	for _, n := range []string{"seg-00000001.log", "seg-00000001.digest"} {
-		if err := os.Remove(filepath.Join(data, n)); err != nil {
-			t.Fatal(err)
-		}
+	// The head goes: the newest (here the only) segment and its digest
+	// deleted under it are refused at the start now; without it, how many
+	// entries went with it is unknown, and the start records a break.
+	if err := os.Remove(filepath.Join(data, "head.json")); err != nil {
+		t.Fatal(err)
 	}
 	second := args()
 	h.start("collector-2", second...)
@@ -61,7 +61,7 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	}
 	log, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
 	if !strings.Contains(string(log), `"level":"error"`) || !strings.Contains(string(log), "audit trail break recorded") ||
-		!strings.Contains(string(log), "newest entries removed") {
+		!strings.Contains(string(log), "no valid signed head") {
 		t.Errorf("the collector recorded a break at its start and its log does not say so as an error naming why:\n%s", log)
 	}
 }
