@@ -61,6 +61,13 @@ func ParseTokenFile(data []byte) ([]SenderToken, error) {
 		if len(f) < 2 || len(f) > 3 || !validSenderName(f[0]) {
 			return nil, fmt.Errorf("%w: line %d is not `name token [tenants=a,b]` (name of letters, digits, '.', '_', '-')", ErrTokenFile, nums[i])
 		}
+		if len(f[0]) >= MinTokenBytes {
+			// A name as long as a token may be one: a line written
+			// `token name` with a long name was taken, the token stored as
+			// its sender's name in every record, the name its credential
+			// (TestTokenFileSwappedLineWithLongNameRefused).
+			return nil, fmt.Errorf("%w: line %d: its name (the first field) is %d bytes, as long as a token; a name is shorter than %d (a line is `name token`, the name first)", ErrTokenFile, nums[i], len(f[0]), MinTokenBytes)
+		}
 		t := SenderToken{Name: f[0], Token: f[1]}
 		if len(f) == 3 {
 			tenants, err := parseTenantList(f[2])

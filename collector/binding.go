@@ -43,6 +43,16 @@ func senderBindings(cfg Config) map[string]map[string]struct{} {
 	for id, tenants := range cfg.CertTenants {
 		bind("cert:"+certSenderName(id), tenants) // as certIdentity names it
 	}
+	// A line may name an identity by the sender name records show of it
+	// (cut, #sha256:, digest), which certSenderName digests again: it binds
+	// the sender of that name too, unless a line naming an identity whole
+	// binds it. Before, such a line bound no certificate, and its holder
+	// none (TestCertBindingWrittenInDigestFormHeld).
+	for id, tenants := range cfg.CertTenants {
+		if _, bound := out["cert:"+id]; !bound && strings.Contains(id, digestMark) {
+			bind("cert:"+id, tenants)
+		}
+	}
 	return out
 }
 

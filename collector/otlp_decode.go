@@ -328,7 +328,7 @@ func (s *StoredRecord) setAttr(key string, v anyValue) {
 	case f == attrForeign:
 		s.setForeignAttr(key, v)
 	case f < numTextAttrs:
-		*s.textField(f) = v.text(maxFieldBytes)
+		*s.textField(f) = v.foreignText(maxFieldBytes) // a nested value is a foreign one
 	default:
 		s.setIntAttr(f, v)
 	}

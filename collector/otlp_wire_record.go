@@ -178,7 +178,7 @@ func (t *recordText) set(s *StoredRecord, key []byte, v anyValue) {
 		t.raw[f], t.has = v.raw, t.has|1<<f
 	case f < numTextAttrs:
 		t.has &^= 1 << f
-		*s.textField(f) = v.text(maxFieldBytes)
+		*s.textField(f) = v.foreignText(maxFieldBytes) // a nested value is a foreign one
 	default:
 		s.setIntAttr(f, v)
 	}

@@ -40,12 +40,14 @@ func foreignAttr(key, v string) string {
 
 // credentialKey reports whether an attribute key names a credential: its
 // last part (after the last '.', as in http.request.header.authorization
-// or db.password) holds authorization, cookie, password, passwd, secret,
-// api_key, apikey, api-key or credential, or ends in token (access_token,
-// x-auth-token; not input_tokens, a count).
+// or db.password) holds authorization, cookie, password, passwd,
+// passphrase, secret, api_key, apikey, api-key, private_key, privatekey,
+// private-key or credential, or ends in token (access_token, x-auth-token;
+// not input_tokens, a count). A private key or a passphrase was stored as
+// sent (TestForeignPrivateKeysAndPassphrasesRedacted).
 func credentialKey(key string) bool {
 	last := strings.ToLower(key[strings.LastIndexByte(key, '.')+1:])
-	for _, w := range [...]string{"authorization", "cookie", "password", "passwd", "secret", "api_key", "apikey", "api-key", "credential"} {
+	for _, w := range [...]string{"authorization", "cookie", "password", "passwd", "passphrase", "secret", "api_key", "apikey", "api-key", "private_key", "privatekey", "private-key", "credential"} {
 		if strings.Contains(last, w) {
 			return true
 		}

@@ -1,0 +1,72 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	otellog "go.opentelemetry.io/otel/log"
+)
+
+// TestForeignCredentialsInMapsOfKnownFieldsRedacted: a foreign OTLP
+// client's map under an attribute the collector maps to a field of its
+// own (user_agent.original, url.path, http.route, ...) was rendered
+// without the redaction of credential keys its foreign attributes and
+// body get, so {"authorization": ...} there was stored as sent; through
+// both intakes (protobuf from the OpenTelemetry Go SDK, and OTLP JSON).
+func TestForeignCredentialsInMapsOfKnownFieldsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	ctx := context.Background()
+	provider := sdkProvider(t, srv.URL)
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.AddAttributes(
+		attribute.Map("user_agent.original", attribute.String("Authorization", "opaque-ua-token")),
+		attribute.Map("http.route", attribute.String("password", "hunter4")),
+	)
+	provider.Logger("foreign-app").Emit(ctx, rec)
+	if err := provider.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"` +
+		strconv.FormatInt(time.Now().UnixNano(), 10) + `","attributes":[` +
+		`{"key":"url.path","value":{"kvlistValue":{"values":[{"key":"x-api-key","value":{"stringValue":"opaque-json-key"}}]}}},` +
+		`{"key":"portcullis.client","value":{"arrayValue":{"values":[{"kvlistValue":{"values":[{"key":"SECRET","value":{"stringValue":"shh-json"}}]}}]}}}` +
+		`]}]}]}]}`)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", FormatJSON)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("OTLP JSON batch: %d, want 200", resp.StatusCode)
+	}
+	st.Close()
+	if recs := storedRecords(t, dir); len(recs) != 2 {
+		t.Fatalf("stored %d records, want 2", len(recs))
+	}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, secret := range []string{"opaque-ua-token", "hunter4", "opaque-json-key", "shh-json"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s holds %q", filepath.Base(path), secret)
+			}
+		}
+		return nil
+	})
+}
