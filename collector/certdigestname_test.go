@@ -1,15 +1,12 @@
 package collector
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // An identity over 256 bytes names its sender cut and followed by
@@ -24,31 +21,11 @@ import (
 func TestCertIdentityInDigestFormIsNoOther(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	col, err := New(st, Config{ClientCertAuth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, ca := serveCertCollector(t, col)
+	srv, ca := certCollector(t, dir, Config{})
 	send := func(cert tls.Certificate, id string) int {
 		t.Helper()
-		tr := srv.Client().Transport.(*http.Transport).Clone()
-		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
-		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-		defer tr.CloseIdleConnections()
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(encodeBatch(id, sampleRecord(1))))
-		req.Header.Set("Content-Type", FormatProtobuf)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := sendAs(t, srv, cert, id, sampleRecord(1))
+		return code
 	}
 	long := "pod." + strings.Repeat("l", 300)
 	mimic := certSenderName(long) // the long identity's sender name, as a name of its own

@@ -1,13 +1,11 @@
 package collector
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -42,31 +40,11 @@ func (ca testCA) issue(t *testing.T, serial int64, tmpl *x509.Certificate) tls.C
 func TestCertIdentityNeverShared(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	col, err := New(st, Config{ClientCertAuth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, ca := serveCertCollector(t, col)
+	srv, ca := certCollector(t, dir, Config{})
 	send := func(cert tls.Certificate, id string) int {
 		t.Helper()
-		tr := srv.Client().Transport.(*http.Transport).Clone()
-		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
-		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-		defer tr.CloseIdleConnections()
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(encodeBatch(id, sampleRecord(1))))
-		req.Header.Set("Content-Type", FormatProtobuf)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := sendAs(t, srv, cert, id, sampleRecord(1))
+		return code
 	}
 
 	nameless1, nameless2 := ca.issue(t, 10, &x509.Certificate{}), ca.issue(t, 11, &x509.Certificate{})

@@ -2,12 +2,8 @@ package collector
 
 import (
 	"bytes"
-	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,18 +21,13 @@ func TestForeignCredentialsInMapsOfKnownFieldsRedacted(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
-	ctx := context.Background()
-	provider := sdkProvider(t, srv.URL)
 	var rec otellog.Record
 	rec.SetTimestamp(time.Now())
 	rec.AddAttributes(
 		attribute.Map("user_agent.original", attribute.String("Authorization", "opaque-ua-token")),
 		attribute.Map("http.route", attribute.String("password", "hunter4")),
 	)
-	provider.Logger("foreign-app").Emit(ctx, rec)
-	if err := provider.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	emitForeign(t, srv.URL, rec)
 	body := []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"` +
 		strconv.FormatInt(time.Now().UnixNano(), 10) + `","attributes":[` +
 		`{"key":"url.path","value":{"kvlistValue":{"values":[{"key":"x-api-key","value":{"stringValue":"opaque-json-key"}}]}}},` +
@@ -57,16 +48,5 @@ func TestForeignCredentialsInMapsOfKnownFieldsRedacted(t *testing.T) {
 	if recs := storedRecords(t, dir); len(recs) != 2 {
 		t.Fatalf("stored %d records, want 2", len(recs))
 	}
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, _ := os.ReadFile(path)
-		for _, secret := range []string{"opaque-ua-token", "hunter4", "opaque-json-key", "shh-json"} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("%s holds %q", filepath.Base(path), secret)
-			}
-		}
-		return nil
-	})
+	storeHoldsNone(t, dir, "opaque-ua-token", "hunter4", "opaque-json-key", "shh-json")
 }

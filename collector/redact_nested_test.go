@@ -1,9 +1,6 @@
 package collector
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +23,6 @@ func TestForeignCredentialsInMapsRedacted(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
-	ctx := context.Background()
-	provider := sdkProvider(t, srv.URL)
 	var rec otellog.Record
 	rec.SetTimestamp(time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC))
 	rec.SetBody(attribute.MapValue(attribute.String("user", "alice"), attribute.String("password", "hunter2"),
@@ -37,10 +32,7 @@ func TestForeignCredentialsInMapsRedacted(t *testing.T) {
 		attribute.Map("db", attribute.String("user", "svc"), attribute.String("password", "hunter3")),
 		attribute.Slice("app.calls", attribute.MapValue(attribute.String("client_secret", "shh-nested"))),
 	)
-	provider.Logger("foreign-app").Emit(ctx, rec)
-	if err := provider.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	emitForeign(t, srv.URL, rec)
 	st.Close()
 	recs := storedRecords(t, dir)
 	if len(recs) != 1 {
@@ -52,16 +44,5 @@ func TestForeignCredentialsInMapsRedacted(t *testing.T) {
 			t.Errorf("%s not kept: body %s, attributes %v", kept, got.Body, got.Attributes)
 		}
 	}
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, _ := os.ReadFile(path)
-		for _, secret := range []string{"hunter2", "hunter3", "opaque-body-token", "opaque-header-token", "s3cr3t", "shh-nested"} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("%s holds %q", filepath.Base(path), secret)
-			}
-		}
-		return nil
-	})
+	storeHoldsNone(t, dir, "hunter2", "hunter3", "opaque-body-token", "opaque-header-token", "s3cr3t", "shh-nested")
 }
