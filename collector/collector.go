@@ -329,7 +329,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Its records count at least what they store (quota.takeRecords).
-	if wait, ok := c.quota.takeRecords(sender, int64(len(body)), len(b.Records), c.cfg.Now()); !ok {
+	if _, wait, ok := c.quota.takeRecords(sender, int64(len(body)), len(b.Records), c.cfg.Now()); !ok {
 		c.overQuota(w, r, sender, min(max(int64(len(body)), int64(len(b.Records))*minRecordCharge), c.quota.perMinute), wait)
 		return
 	}

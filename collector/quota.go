@@ -42,7 +42,22 @@ func (q *quota) take(sender string, n int64, now time.Time) (time.Duration, bool
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	rate := float64(q.perMinute) / 60 // bytes a second
+	b := q.bucketLocked(sender, now)
+	if b.bytes >= float64(n) {
+		b.bytes -= float64(n)
+		return 0, true
+	}
+	return time.Duration((float64(n) - b.bytes) / q.rate() * float64(time.Second)), false
+}
+
+// rate is the bytes a second a bucket refills by.
+func (q *quota) rate() float64 { return float64(q.perMinute) / 60 }
+
+// bucketLocked is sender's bucket, refilled to now: made again, full,
+// when the sweep dropped it (every charge lands on the sender's live
+// bucket, and none on one dropped: TestSenderQuotaChargedAfterBucketSwept).
+// q.mu is held.
+func (q *quota) bucketLocked(sender string, now time.Time) *quotaBucket {
 	if now.Sub(q.swept) >= time.Minute {
 		// A bucket idle a minute is full again, as a new one is: dropping
 		// it changes no answer, and bounds the buckets by the senders of
@@ -60,14 +75,10 @@ func (q *quota) take(sender string, n int64, now time.Time) (time.Duration, bool
 		q.buckets[sender] = b
 	}
 	if d := now.Sub(b.at).Seconds(); d > 0 {
-		b.bytes = math.Min(float64(q.perMinute), b.bytes+d*rate)
+		b.bytes = math.Min(float64(q.perMinute), b.bytes+d*q.rate())
 		b.at = now
 	}
-	if b.bytes >= float64(n) {
-		b.bytes -= float64(n)
-		return 0, true
-	}
-	return time.Duration((float64(n) - b.bytes) / rate * float64(time.Second)), false
+	return b
 }
 
 // minRecordCharge is the least a record counts against the quota: what
@@ -78,31 +89,33 @@ func (q *quota) take(sender string, n int64, now time.Time) (time.Duration, bool
 var minRecordCharge = int64(len(new(StoredRecord).AppendJSON(nil)))
 
 // takeRecords takes, on top of the body bytes already taken of sender's
-// quota, what records of the batch count beyond them: a batch counts the
-// larger of its bytes and minRecordCharge a record, never more than a
-// minute's quota (or it would never fit). When that is not there it gives
-// the body bytes back too, takes nothing, and returns how long until the
-// whole batch fits.
-func (q *quota) takeRecords(sender string, body int64, records int, now time.Time) (time.Duration, bool) {
+// quota, what records of the batch count beyond them, and returns that
+// (for giveBack): a batch counts the larger of its bytes and
+// minRecordCharge a record, never more than a minute's quota (or it would
+// never fit). When that is not there it gives the body bytes back too,
+// takes nothing, and returns how long until the whole batch fits. The
+// sender's bucket may have been swept since take, the batch having
+// waited a minute or more for a decode slot: it was full again then, and
+// the records are taken of it made again (they were taken of none, and a
+// batch of empty records, a minute's quota in what it stores, cost its
+// few bytes).
+func (q *quota) takeRecords(sender string, body int64, records int, now time.Time) (int64, time.Duration, bool) {
 	if q.perMinute <= 0 {
-		return 0, true
+		return 0, 0, true
 	}
 	more := min(int64(records)*minRecordCharge, q.perMinute) - body
 	if more <= 0 {
-		return 0, true
+		return 0, 0, true
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	b := q.buckets[sender] // take made it
-	if b == nil || b.bytes >= float64(more) {
-		if b != nil {
-			b.bytes -= float64(more)
-		}
-		return 0, true
+	b := q.bucketLocked(sender, now)
+	if b.bytes >= float64(more) {
+		b.bytes -= float64(more)
+		return more, 0, true
 	}
-	b.bytes += float64(body)
-	rate := float64(q.perMinute) / 60
-	return time.Duration((float64(body+more) - b.bytes) / rate * float64(time.Second)), false
+	b.bytes = math.Min(float64(q.perMinute), b.bytes+float64(body))
+	return 0, time.Duration((float64(body+more) - b.bytes) / q.rate() * float64(time.Second)), false
 }
 
 // overQuota answers 429 sender_quota, with Retry-After (whole seconds, at
