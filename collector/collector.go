@@ -329,7 +329,15 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Its records count at least what they store (quota.takeRecords).
-	if _, wait, ok := c.quota.takeRecords(sender, int64(len(body)), len(b.Records), c.cfg.Now()); !ok {
+	// What is charged stays charged when the batch is refused for what it
+	// is (malformed, too large, a tenant its sender is not bound to, older
+	// than the window): its sender spent it. A duplicate is given back
+	// what its records would store, as it stores none, and keeps its
+	// bytes, so that replaying one stored batch is not decoded without
+	// end; a batch the store could not take is given back all, as its
+	// sidecar sends it again (TestSenderQuotaGivenBackWhenNotStored).
+	more, wait, ok := c.quota.takeRecords(sender, int64(len(body)), len(b.Records), c.cfg.Now())
+	if !ok {
 		c.overQuota(w, r, sender, min(max(int64(len(body)), int64(len(b.Records))*minRecordCharge), c.quota.perMinute), wait)
 		return
 	}
@@ -362,7 +370,9 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 			held = strconv.Itoa(dup.Records)
 		}
 		w.Header().Set(audit.HeaderDuplicate, held)
+		c.quota.giveBack(sender, more, c.cfg.Now())
 	} else if err != nil {
+		c.quota.giveBack(sender, int64(len(body))+more, c.cfg.Now())
 		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return

@@ -118,6 +118,18 @@ func (q *quota) takeRecords(sender string, body int64, records int, now time.Tim
 	return 0, time.Duration((float64(body+more) - b.bytes) / q.rate() * float64(time.Second)), false
 }
 
+// giveBack gives n bytes taken of sender's quota back: a batch charged
+// that stored nothing, for a reason not its sender's spending (ingest).
+func (q *quota) giveBack(sender string, n int64, now time.Time) {
+	if q.perMinute <= 0 || n <= 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b := q.bucketLocked(sender, now)
+	b.bytes = math.Min(float64(q.perMinute), b.bytes+float64(n))
+}
+
 // overQuota answers 429 sender_quota, with Retry-After (whole seconds, at
 // least 1) for when the batch fits the sender's quota: the sidecar keeps
 // it in its spool and sends it then.
