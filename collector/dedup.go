@@ -31,7 +31,8 @@ import (
 // is refused (ErrTooManySenders, 503 cert_senders_full) until one is idle
 // long enough. What a forgotten instance had stored is kept compactly, its
 // high-water mark and which of the forgottenWindow sequences up to it are
-// stored (the last dedupForgotten instances of any sender): a batch of it
+// stored (dedupForgotten instances in all; when more are forgotten, the
+// oldest mark of the sender holding the most goes): a batch of it
 // in that window is judged exactly, stored once or acknowledged as a
 // duplicate, and one below it is refused as outside the window, never
 // stored twice. A fleet of more than dedupInstances sidecars on one token
@@ -79,8 +80,28 @@ type dedup struct {
 	certs     int           // live certificate senders
 	swept     time.Time     // when idle senders were last forgotten
 	forgotten map[uint64]forgottenIDs
-	fring     []uint64 // forgotten's keys, oldest at fnext once full
-	fnext     int
+	fof       map[string]*forgottenOf // forgotten's keys by sender
+	fby       map[int]map[string]bool // the senders in fof by how many keys they hold
+	fmax      int                     // the most keys a sender in fof holds
+}
+
+// forgottenOf are the keys in dedup.forgotten of one sender's instances,
+// oldest first.
+type forgottenOf struct {
+	keys []uint64
+	head int // keys[head:] are held
+}
+
+func (f *forgottenOf) len() int { return len(f.keys) - f.head }
+
+// pop removes and returns the oldest key.
+func (f *forgottenOf) pop() uint64 {
+	k := f.keys[f.head]
+	if f.head++; f.head >= 64 && f.head*2 >= len(f.keys) {
+		f.keys = append(f.keys[:0], f.keys[f.head:]...)
+		f.head = 0
+	}
+	return k
 }
 
 // isCert reports whether sender is named by a client certificate.
@@ -134,14 +155,62 @@ func (d *dedup) forget(sender string, in *instanceIDs) {
 		d.forgotten[k] = old.merge(f)
 		return
 	}
-	if len(d.fring) < dedupForgotten {
-		d.fring = append(d.fring, k)
-	} else {
-		delete(d.forgotten, d.fring[d.fnext])
-		d.fring[d.fnext] = k
-		d.fnext = (d.fnext + 1) % dedupForgotten
+	if len(d.forgotten) >= dedupForgotten {
+		d.forgetOldestMark(sender)
 	}
+	of := d.fof[sender]
+	if of == nil {
+		if d.fof == nil {
+			d.fof, d.fby = map[string]*forgottenOf{}, map[int]map[string]bool{}
+		}
+		of = &forgottenOf{}
+		d.fof[sender] = of
+	}
+	of.keys = append(of.keys, k)
+	d.fcounted(sender, of.len()-1, of.len())
 	d.forgotten[k] = f
+}
+
+// forgetOldestMark drops the oldest mark of the sender holding the most
+// (sender itself when it holds as many): the marks are kept for
+// dedupForgotten instances in all, and one sender naming new instances
+// without end forgets its own, not every other sender's
+// (TestForgottenMarksNotEvictedByAnotherSender).
+func (d *dedup) forgetOldestMark(sender string) {
+	victim := sender
+	if of := d.fof[sender]; of == nil || of.len() < d.fmax {
+		for s := range d.fby[d.fmax] {
+			victim = s
+			break
+		}
+	}
+	of := d.fof[victim]
+	delete(d.forgotten, of.pop())
+	d.fcounted(victim, of.len()+1, of.len())
+	if of.len() == 0 {
+		delete(d.fof, victim)
+	}
+}
+
+// fcounted moves sender in fby from holding from keys to holding to, one
+// more or one fewer.
+func (d *dedup) fcounted(sender string, from, to int) {
+	if from > 0 {
+		delete(d.fby[from], sender)
+		if len(d.fby[from]) == 0 {
+			delete(d.fby, from)
+			if from == d.fmax && to < from {
+				d.fmax = to
+			}
+		}
+	}
+	if to > 0 {
+		if d.fby[to] == nil {
+			d.fby[to] = map[string]bool{}
+		}
+		d.fby[to][sender] = true
+	}
+	d.fmax = max(d.fmax, to)
 }
 
 // sweep forgets the certificate senders idle since before now-idle, at
