@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,6 +21,18 @@ func TestStartTakesEveryStateSealingLeaves(t *testing.T) {
 	t.Parallel()
 	for name, leave := range map[string]func(t *testing.T, dir string, st *Store){
 		"closed, none open": func(_ *testing.T, _ string, st *Store) { st.Close() },
+		// The digest is durable, the head not yet signed again: it
+		// says the segment before was the newest sealed (attack146).
+		"sealed, the head not yet signed again": func(t *testing.T, dir string, st *Store) {
+			head, err := os.ReadFile(filepath.Join(dir, headFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			if err := os.WriteFile(filepath.Join(dir, headFile), head, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
 		"sealed, the next segment created empty": func(t *testing.T, dir string, st *Store) {
 			st.Close()
 			_, d, _ := listSegments(dir)
@@ -113,6 +126,50 @@ func TestStartTakesEveryStateSealingLeaves(t *testing.T) {
 		st = openTestStore(t, dir, key, cfg, 100, 2)
 		st.Close()
 	})
+	// A key rotation's seal, by the old key, its head signed by the old
+	// key too, then a crash: before the next segment (with the rotation
+	// entry) was created, or with it created empty (attack146).
+	for name, created := range map[string]bool{"no next segment": false, "the next segment created empty": true} {
+		t.Run("a key rotation's seal, then a crash: "+name, func(t *testing.T) {
+			t.Parallel()
+			dir, key, next := t.TempDir(), newTestKey(t), newTestKey(t)
+			st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 0, 12)
+			st.seg.Close() // a crash, the segment open
+			rotated := StoreConfig{SegmentMaxBytes: 1500, PreviousKey: key}
+			st = openTestStore(t, dir, next, rotated, 100, 0)
+			st.seg.Close()
+			_, digests, _ := listSegments(dir)
+			n := digests[len(digests)-1]
+			d, _, err := st.readDigest(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ret := int64(0)
+			head, _, err := signDoc(key, domainHead, storeHead{Segment: n, Seq: d.LastSeq, Hash: d.LastHash,
+				Time: d.End, RetentionSeconds: &ret, Sealed: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, data := range map[string][]byte{headFile: head, segName(n + 1): nil} {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !created {
+				os.Remove(filepath.Join(dir, segName(n+1)))
+			}
+			if err := os.Remove(filepath.Join(dir, rotationsFile)); err != nil {
+				t.Fatal(err)
+			}
+			st = openTestStore(t, dir, next, rotated, 200, 2)
+			st.Close()
+			rep, err := Verify(dir, next.Public().(ed25519.PublicKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantProblems(t, rep)
+		})
+	}
 	t.Run("a key rotated, then a crash", func(t *testing.T) {
 		t.Parallel()
 		dir, key, next := t.TempDir(), newTestKey(t), newTestKey(t)

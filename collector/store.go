@@ -182,6 +182,9 @@ type Store struct {
 	seen       dedup               // the batch ids stored, bounded (dedup.go)
 	seenEvents eventMarks          // the etcd events stored, bounded (eventmarks.go)
 	retained   map[uint64]struct{} // segments a retention entry of the chain names
+	// unrecorded are segments retention deleted on a full disk whose
+	// entry it could not write then: the next pass writes it.
+	unrecorded map[uint64]struct{}
 	// newestRetention is the retention entry of the highest segment read
 	// at the start (expiredAccounted).
 	newestRetention struct {
@@ -257,8 +260,9 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	}
 	removeProbes(dir)
 	s := &Store{dir: dir, cfg: cfg, lock: lock,
-		retained: make(map[uint64]struct{}),
-		seen:     dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
+		retained:   make(map[uint64]struct{}),
+		unrecorded: make(map[uint64]struct{}),
+		seen:       dedup{maxCert: max(cfg.MaxCertSenders, 0), idle: max(cfg.SenderIdle, 0)}}
 	s.probeEvery.Store(int64(DefaultProbeEvery))
 	next, err := s.openKeys()
 	if err != nil {
