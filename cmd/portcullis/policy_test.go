@@ -207,3 +207,36 @@ func TestPolicyValidateNotesWhatPushRefuses(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 0, ok and %q", code, out.String(), errs.String(), want)
 	}
 }
+
+// TestPolicyValidateRefusesBadIssuerClaims: policy validate refuses the
+// example with its issuer's audience emptied, its tenant_claim or
+// client_claim set to a registered claim, or both set to one claim, with
+// the file, line, issuer and field (policy: TestIssuerClaimSettingsRefused).
+// It said "ok", and the sidecar then left the issuer out or answered each
+// of its tokens 401.
+func TestPolicyValidateRefusesBadIssuerClaims(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ old, new, want string }{
+		{"audiences: [portcullis-demo]", `audiences: [""]`, `issuer "demo-idp": audiences: an empty audience`},
+		{"tenant_claim: tenant", "tenant_claim: iat", `issuer "demo-idp": tenant_claim "iat" is the registered claim "iat"`},
+		{"client_claim: client_id", "client_claim: iss", `issuer "demo-idp": client_claim "iss" is the registered claim "iss"`},
+		{"client_claim: client_id", "client_claim: tenant", `issuer "demo-idp": client_claim "tenant" is the tenant_claim "tenant"`},
+	} {
+		doc := strings.Replace(string(raw), tt.old, tt.new, 1)
+		line := strings.Count(doc[:strings.Index(doc, tt.new)], "\n") + 1
+		path := filepath.Join(t.TempDir(), "issuer.yaml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errs bytes.Buffer
+		code := policyValidate([]string{path}, &out, &errs)
+		want := fmt.Sprintf("%s:%d: %s", path, line, tt.want)
+		if code != 1 || out.Len() != 0 || !strings.HasPrefix(errs.String(), want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 1 and %q", tt.new, code, out.String(), errs.String(), want)
+		}
+	}
+}
