@@ -12,8 +12,10 @@ import (
 // (an empty audience) or answered each of its tokens 401 (exp is a number,
 // not a tenant; one claim cannot name a tenant and a client), while
 // policy validate, push and the sidecar's --policy said the policy was
-// fine. Load, which all three call, refuses each with a problem at its
-// line naming the issuer and the field.
+// fine. A push refuses each (CheckPush) with a problem at its line naming
+// the issuer and the field; Load still takes it, as it takes every rule
+// added after documents breaking it could load (a sidecar refusing the
+// policy in etcd after an upgrade would serve nothing).
 func TestIssuerClaimSettingsRefused(t *testing.T) {
 	t.Parallel()
 	issuer := func(extra ...string) string {
@@ -41,14 +43,19 @@ func TestIssuerClaimSettingsRefused(t *testing.T) {
 			`issuer "idp": client_claim "tenant_id" is the tenant_claim "Tenant_ID"`},
 	} {
 		text := issuer(tt.extra...)
-		_, err := Load("p.yaml", []byte(text))
+		doc, err := Load("p.yaml", []byte(text))
+		if err != nil {
+			t.Errorf("%s: Load refused it (a document that loaded before must load after an upgrade): %v", tt.name, err)
+			continue
+		}
+		err = CheckPush("p.yaml", []byte(text), doc)
 		if err == nil {
-			t.Errorf("%s: Load accepted it\n%s", tt.name, numbered(text))
+			t.Errorf("%s: CheckPush accepted it\n%s", tt.name, numbered(text))
 			continue
 		}
 		var perr *Error
 		if !errors.Is(err, ErrInvalid) || !errors.As(err, &perr) || len(perr.Problems) != 1 || !strings.HasPrefix(perr.Problems[0].Message, tt.want) {
-			t.Errorf("%s: Load: %v\nwant one problem starting: %s\ndocument:\n%s", tt.name, err, tt.want, numbered(text))
+			t.Errorf("%s: CheckPush: %v\nwant one problem starting: %s\ndocument:\n%s", tt.name, err, tt.want, numbered(text))
 			continue
 		}
 		field := strings.TrimSpace(tt.extra[len(tt.extra)-1])
@@ -60,8 +67,13 @@ func TestIssuerClaimSettingsRefused(t *testing.T) {
 		{"    audiences: [api]", "    tenant_claim: org", "    client_claim: sub"},
 		{"    audiences: [api]", "    tenant_claim: tenant", "    client_claim: azp"},
 	} {
-		if _, err := Load("p.yaml", []byte(issuer(ok...))); err != nil {
-			t.Errorf("Load refused %q: %v", ok, err)
+		text := issuer(ok...)
+		doc, err := Load("p.yaml", []byte(text))
+		if err == nil {
+			err = CheckPush("p.yaml", []byte(text), doc)
+		}
+		if err != nil {
+			t.Errorf("refused %q: %v", ok, err)
 		}
 	}
 }

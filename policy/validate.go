@@ -688,12 +688,6 @@ func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 	if len(s.Audiences) == 0 {
 		add("", -1, "audiences must list at least one audience")
 	}
-	for j, a := range s.Audiences {
-		if a == "" {
-			add("audiences", j, "audiences: an empty audience matches no token's aud, and the data plane leaves such an issuer out")
-		}
-	}
-	ps = append(ps, s.claimProblems()...)
 	if len(s.Algorithms) == 0 {
 		add("", -1, "algorithms must list at least one of RS256, PS256, ES256, EdDSA, HS256")
 	}
@@ -739,14 +733,20 @@ const (
 // client's id in many providers' client-credentials tokens.
 var reservedClaims = [...]string{"iss", "aud", "exp", "nbf", "iat", "jti", "scope", "scp"}
 
-// claimProblems refuses a tenant_claim or client_claim naming a reserved
-// claim, and the two naming one claim. Names are compared under Unicode
+// claimProblems finds an empty audience, a tenant_claim or client_claim
+// naming a reserved claim, and the two naming one claim: rules of
+// CheckPush, which a push refuses and Load takes. Names are compared under Unicode
 // case folding, as the data plane does: it refuses a token holding two
 // names equal so ("EXP" beside the exp every token has), so such a claim
 // could never be read. Before, the policy validated and every token of
 // the issuer got 401 (TestIssuerClaimSettingsRefused).
 func (s *IssuerSpec) claimProblems() []issuerProblem {
 	var ps []issuerProblem
+	for j, a := range s.Audiences {
+		if a == "" {
+			ps = append(ps, issuerProblem{"audiences", j, errors.New("audiences: an empty audience matches no token's aud, and the data plane leaves such an issuer out")})
+		}
+	}
 	claims := []struct{ field, name, def string }{
 		{"tenant_claim", s.TenantClaim, defaultTenantClaim},
 		{"client_claim", s.ClientClaim, defaultClientClaim},
