@@ -230,8 +230,11 @@ func contains(list []string, s string) bool {
 //     requests it matches (headApprovalLooser).
 //   - a route parameter named as the caller's tenant other than {tenant}
 //     ({tenant_id}, {org}: tenantLikeParam), which binds nothing.
+//   - an issuer with an empty audience, or a tenant_claim or client_claim
+//     naming a registered claim or the other's claim (claimProblems): the
+//     data plane leaves the issuer out, or answers each of its tokens 401.
 //
-// The last three are rules added after documents breaking them had loaded:
+// The last four are rules added after documents breaking them had loaded:
 // a document that loaded before must load after an upgrade, since a
 // sidecar refusing its policy, and the copy it saved, serves nothing, and
 // a fleet rolled onto the new binary would stop. So Load keeps taking
@@ -280,6 +283,11 @@ func CheckPush(name string, data []byte, d *Document) error {
 					"(another tenant's is 403 tenant_mismatch, and tenant parameters and cookies are refused there); name it %s where the segment is "+
 					"the caller's tenant, else give it a name that does not say tenant, org or workspace", r.Method, r.Path, seg, TenantParam, TenantParam)
 			}
+		}
+	}
+	for i := range d.Issuers {
+		for _, p := range d.Issuers[i].claimProblems() {
+			v.addf(v.lines.at("issuers", i, p.field, p.elem), "issuer %q: %v", d.Issuers[i].ID, p.err)
 		}
 	}
 	if len(v.problems) > 0 {

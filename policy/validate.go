@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -715,6 +716,63 @@ func (s *IssuerSpec) check(tenants map[string]int) []issuerProblem {
 		add("clock_skew", -1, "clock_skew %s is more than %s: tokens that long expired, or not valid yet, would be accepted", skew, MaxClockSkew)
 	}
 	return ps
+}
+
+// The claims an issuer's tokens name their tenant and client by when its
+// tenant_claim and client_claim are unset (the data plane's defaults,
+// jwt.DefaultTenantClaim and jwt.DefaultClientClaim).
+const (
+	defaultTenantClaim = "tenant"
+	defaultClientClaim = "client_id"
+)
+
+// reservedClaims are the claims a tenant_claim or client_claim must not
+// name: the registered claims (RFC 7519 section 4.1) the data plane reads
+// as what they are, a number (exp, nbf, iat), the audience, the issuer or
+// the token's own id, and the scopes. sub is not among them: it is the
+// client's id in many providers' client-credentials tokens.
+var reservedClaims = [...]string{"iss", "aud", "exp", "nbf", "iat", "jti", "scope", "scp"}
+
+// claimProblems finds an empty audience, a tenant_claim or client_claim
+// naming a reserved claim, and the two naming one claim: rules of
+// CheckPush, which a push refuses and Load takes. Names are compared under Unicode
+// case folding, as the data plane does: it refuses a token holding two
+// names equal so ("EXP" beside the exp every token has), so such a claim
+// could never be read. Before, the policy validated and every token of
+// the issuer got 401 (TestIssuerClaimSettingsRefused).
+func (s *IssuerSpec) claimProblems() []issuerProblem {
+	var ps []issuerProblem
+	for j, a := range s.Audiences {
+		if a == "" {
+			ps = append(ps, issuerProblem{"audiences", j, errors.New("audiences: an empty audience matches no token's aud, and the data plane leaves such an issuer out")})
+		}
+	}
+	claims := []struct{ field, name, def string }{
+		{"tenant_claim", s.TenantClaim, defaultTenantClaim},
+		{"client_claim", s.ClientClaim, defaultClientClaim},
+	}
+	for _, c := range claims {
+		for _, r := range reservedClaims {
+			if strings.EqualFold(c.name, r) {
+				ps = append(ps, issuerProblem{c.field, -1, fmt.Errorf("%s %q is the registered claim %q: name the claim holding the %s id", c.field, c.name, r, strings.TrimSuffix(c.field, "_claim"))})
+			}
+		}
+	}
+	t, c := claims[0], claims[1]
+	tn, cn := cmp.Or(t.name, t.def), cmp.Or(c.name, c.def)
+	if !strings.EqualFold(tn, cn) {
+		return ps
+	}
+	deflt := func(name string) string {
+		if name == "" {
+			return " (the default)"
+		}
+		return ""
+	}
+	if c.name == "" {
+		t, c, tn, cn = c, t, cn, tn // report it at the field that is set
+	}
+	return append(ps, issuerProblem{c.field, -1, fmt.Errorf("%s %q is the %s %q%s: one claim cannot name both the tenant and the client", c.field, cn, t.field, tn, deflt(t.name))})
 }
 
 // MaxClockSkew bounds an issuer's clock_skew: the leeway for exp, nbf and

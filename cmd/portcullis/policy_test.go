@@ -207,3 +207,37 @@ func TestPolicyValidateNotesWhatPushRefuses(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 0, ok and %q", code, out.String(), errs.String(), want)
 	}
 }
+
+// TestPolicyValidateNotesBadIssuerClaims: policy validate said only "ok"
+// of the example with its issuer's audience emptied, its tenant_claim or
+// client_claim set to a registered claim, or both set to one claim, and
+// the sidecar then left the issuer out or answered each of its tokens
+// 401. A push refuses each (policy: TestIssuerClaimSettingsRefused);
+// validate says so in a note at the file, line, issuer and field, as it
+// does of every rule a push refuses of a document a sidecar still loads.
+func TestPolicyValidateNotesBadIssuerClaims(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ old, new, want string }{
+		{"audiences: [portcullis-demo]", `audiences: [""]`, `issuer "demo-idp": audiences: an empty audience`},
+		{"tenant_claim: tenant", "tenant_claim: iat", `issuer "demo-idp": tenant_claim "iat" is the registered claim "iat"`},
+		{"client_claim: client_id", "client_claim: iss", `issuer "demo-idp": client_claim "iss" is the registered claim "iss"`},
+		{"client_claim: client_id", "client_claim: tenant", `issuer "demo-idp": client_claim "tenant" is the tenant_claim "tenant"`},
+	} {
+		doc := strings.Replace(string(raw), tt.old, tt.new, 1)
+		line := strings.Count(doc[:strings.Index(doc, tt.new)], "\n") + 1
+		path := filepath.Join(t.TempDir(), "issuer.yaml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errs bytes.Buffer
+		code := policyValidate([]string{path}, &out, &errs)
+		want := fmt.Sprintf("%s:%d: note: policy push refuses this: %s", path, line, tt.want)
+		if code != 0 || errs.Len() != 0 || !strings.Contains(out.String(), want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and %q", tt.new, code, out.String(), errs.String(), want)
+		}
+	}
+}

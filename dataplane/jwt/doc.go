@@ -39,7 +39,9 @@
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
 //     extension is understood), b64, zip, enc, or cty "JWT" (or
-//     "application/jwt", RFC 7515 §4.1.10) (BadHeader);
+//     "application/jwt", RFC 7515 §4.1.10) (BadHeader); these names are
+//     matched in any case ("JKU", "CTY"), as a library reading header
+//     names ignoring case would act on them;
 //   - alg is one of RS256, PS256, ES256, EdDSA, HS256, spelled exactly,
 //     and allowed for the issuer; "none" in any case is always refused
 //     (BadAlgorithm);

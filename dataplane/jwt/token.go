@@ -166,7 +166,12 @@ func foldName(s string) string {
 // a URL named by the token, jwk/x5c would make it carry its own key
 // (RFC 8725 §3.10); crit names extensions, none of which we implement
 // (RFC 7515 §4.1.11); b64 is RFC 7797; zip and enc belong to JWE. All are
-// refused outright rather than ignored, and never cause a fetch.
+// refused outright rather than ignored, and never cause a fetch. They are
+// matched, as cty is, under Unicode case folding (strings.EqualFold):
+// "JKU" is no duplicate of anything, yet a library reading header names
+// ignoring case (encoding/json into a struct) acts on it as jku
+// (TestForbiddenHeaderNamesInAnyCase). members refuses two names equal so,
+// so at most one member is each.
 var forbiddenHeaders = [...]string{"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"}
 
 // parse decodes the JOSE header in b into h.
@@ -175,15 +180,22 @@ func (h *header) parse(b []byte) Status {
 	if st != OK {
 		return st
 	}
-	for _, name := range forbiddenHeaders {
-		if _, ok := m[name]; ok {
-			return BadHeader
+	var cty json.RawMessage
+	hasCty := false
+	for name, raw := range m {
+		for _, f := range forbiddenHeaders {
+			if strings.EqualFold(name, f) {
+				return BadHeader
+			}
+		}
+		if strings.EqualFold(name, "cty") {
+			cty, hasCty = raw, true
 		}
 	}
 	if st := h.parseAlg(m["alg"]); st != OK {
 		return st
 	}
-	if cty, ok := m["cty"]; ok {
+	if hasCty {
 		// Nested JWTs are not supported. RFC 7515 §4.1.10: "application/"
 		// is implied, so "application/jwt" is "JWT" too.
 		s, ok := jsonString(cty)
