@@ -142,7 +142,7 @@ type storeHead struct {
 	RetentionSeconds *int64 `json:"retention_seconds,omitempty"`
 	// Sealed is the newest segment sealed when the head was signed (its
 	// digest written, durably, before): the start refuses a store whose
-	// digests stop before it (checkContiguous). 0 in a head signed
+	// digests stop before it (checkHeadNamed). 0 in a head signed
 	// before the store recorded it, and in a store with no digest yet.
 	Sealed uint64 `json:"sealed,omitempty"`
 }

@@ -775,7 +775,7 @@ func (s *Store) closeSegmentLocked() error {
 	s.seg, s.lastSig = nil, sig
 	// The head says the segment is sealed, after its digest is durable:
 	// a start then refuses a store whose newest digest was deleted, its
-	// segment left to pass for an open one (checkContiguous). A head
+	// segment left to pass for an open one (checkHeadNamed). A head
 	// that cannot be written lags, as after an append.
 	if err := s.writeHeadLocked(); err != nil {
 		s.deferLocked(err)
