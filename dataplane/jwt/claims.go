@@ -32,6 +32,9 @@ const maxNumericDate = 1e11
 // claimsFrom decodes the registered and configured claims of m for
 // issuer is. It checks types, audience and presence, not time.
 func (is *issuerState) claimsFrom(m map[string]json.RawMessage) (*Claims, Status) {
+	if is.caseVariantClaim(m) {
+		return nil, Malformed
+	}
 	c := &Claims{Issuer: is.iss}
 	if st := is.checkAudience(m["aud"]); st != OK {
 		return nil, st
@@ -54,6 +57,32 @@ func (is *issuerState) claimsFrom(m map[string]json.RawMessage) (*Claims, Status
 	var st Status
 	c.Scopes, st = scopes(m)
 	return c, st
+}
+
+// readClaims are the claims this package reads by their exact names,
+// besides the issuer's tenant and client claims.
+var readClaims = [...]string{"iss", "aud", "exp", "nbf", "iat", "jti", "sub", "scope", "scp", "nonce", "at_hash", "c_hash"}
+
+// caseVariantClaim reports whether m holds a claim this package reads
+// (readClaims, the tenant and client claims) under another name equal to
+// it under case folding (caseVariant). members refuses such a name beside
+// the exact one as a Duplicate; alone, it was a claim the token did not
+// have here, and the one a reader ignoring case acts on: a lone "JTI" a
+// token without jti, which a revocation of that jti never reached, a lone
+// "ſcp" (long s) a token scoped by its "scope" alone, a lone "NBF" a
+// token valid at once (TestJOSENameCaseVariantsRefused).
+func (is *issuerState) caseVariantClaim(m map[string]json.RawMessage) bool {
+	for name := range m {
+		for _, r := range readClaims {
+			if caseVariant(name, r) {
+				return true
+			}
+		}
+		if caseVariant(name, is.iss.TenantClaim) || caseVariant(name, is.iss.ClientClaim) {
+			return true
+		}
+	}
+	return false
 }
 
 // revocableJTI reports whether jti can be revoked: `keys revoke jti:<id>`

@@ -36,6 +36,13 @@
 //     one matching names as encoding/json fills a struct reads "Scope"
 //     or "ſcope" as "scope"; no name with a control character
 //     (Malformed): a C parser reads "client_id\u0000" as "client_id";
+//     no header parameter this package reads (alg, kid, typ) and no
+//     claim it reads (iss, aud, exp, nbf, iat, jti, sub, scope, scp,
+//     nonce, at_hash, c_hash, the tenant and client claims) spelled in
+//     another case, alone (Malformed): JOSE and JWT names are case
+//     sensitive, so a lone "KID" is no kid here (and a token without kid
+//     is verified by the issuer's only key fitting alg), while a reader
+//     ignoring case takes it for the kid;
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
 //     extension is understood), b64, zip, enc, or cty "JWT" (or

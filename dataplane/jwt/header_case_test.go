@@ -66,3 +66,43 @@ func TestForbiddenHeaderNamesInAnyCase(t *testing.T) {
 		t.Errorf("jku/x5u server: got %d requests, want 0", n)
 	}
 }
+
+// TestReadNamesInAnotherCaseMalformed: a header parameter or claim this
+// package reads (alg, kid, typ; iss, exp, jti, scope, scp, the tenant and
+// client claims, ...) spelled in another case, alone, is Malformed: it
+// was read as absent, and a lone "KID" naming no key was verified by the
+// issuer's only key fitting alg. Names no one reads pass in any case.
+func TestReadNamesInAnotherCaseMalformed(t *testing.T) {
+	t.Parallel()
+	v, _, ks := allKeysVerifier(t)
+	now := time.Now()
+	rs := ks["RS256"]
+	headers := []map[string]any{{"KID": "nope"}, {"Kid": rs.kid}, {"TYP": "logout+jwt"}, {"tYp": "at+jwt"}}
+	for _, h := range headers {
+		tok := signRaw(rs, string(mustJSON(merge(map[string]any{"alg": "RS256"}, h))), string(mustJSON(claimsAt(now, nil))))
+		if c, st := v.Verify(tok, now); st != Malformed || c != nil {
+			t.Errorf("header %v: got %v, want malformed", h, st)
+		}
+	}
+	claims := []struct {
+		name, exact string // exact is left out of the token
+		want        Status
+	}{
+		{"JTI", "jti", Malformed}, {"Sub", "sub", Malformed}, {"NBF", "nbf", Malformed},
+		{"Nonce", "nonce", Malformed}, {"SCP", "scp", Malformed}, {"\u017fcope", "scope", Malformed},
+		{"Tenant", "tenant", Malformed}, {"CLIENT_ID", "client_id", Malformed}, {"Aud_x", "aud_x", OK},
+	}
+	for _, c := range claims {
+		tok := sign(rs, nil, claimsAt(now, map[string]any{c.name: "x", c.exact: nil}))
+		if _, st := v.Verify(tok, now); st != c.want {
+			t.Errorf("claim %q: got %v, want %v", c.name, st, c.want)
+		}
+	}
+}
+
+func merge(a, b map[string]any) map[string]any {
+	for k, x := range b {
+		a[k] = x
+	}
+	return a
+}

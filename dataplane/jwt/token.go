@@ -174,6 +174,23 @@ func foldName(s string) string {
 // so at most one member is each.
 var forbiddenHeaders = [...]string{"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"}
 
+// readHeaders are the header parameters this package reads, by their
+// exact names: JOSE names are case sensitive (RFC 7515 §4), so "KID" is
+// no kid. A header holding one in another case is Malformed: a lone "KID"
+// naming no key was a token without kid here, verified by the issuer's
+// only key fitting its alg, and a lone "TYP": "logout+jwt" an untyped
+// token, while a library reading names ignoring case reads a kid and a
+// typ (TestJOSENameCaseVariantsRefused). With the exact name beside it,
+// members refuses the pair as a Duplicate.
+var readHeaders = [...]string{"alg", "kid", "typ"}
+
+// caseVariant reports whether name is exact in another case (under
+// Unicode case folding, as strings.EqualFold and encoding/json compare):
+// what a reader ignoring case takes for exact, and this package does not.
+func caseVariant(name, exact string) bool {
+	return name != exact && strings.EqualFold(name, exact)
+}
+
 // parse decodes the JOSE header in b into h.
 func (h *header) parse(b []byte) Status {
 	m, st := members(b)
@@ -190,6 +207,11 @@ func (h *header) parse(b []byte) Status {
 		}
 		if strings.EqualFold(name, "cty") {
 			cty, hasCty = raw, true
+		}
+		for _, r := range readHeaders {
+			if caseVariant(name, r) {
+				return Malformed
+			}
 		}
 	}
 	if st := h.parseAlg(m["alg"]); st != OK {
