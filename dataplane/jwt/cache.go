@@ -28,10 +28,22 @@ import (
 // check a ristretto hit gets (compare, key epoch, freshness, exp/nbf) runs
 // on a front hit too, and a token whose front entry went stale (a key was
 // dropped) is verified again and its fresh entry replaces the stale one.
+//
+// Both are bounded by bytes as well as entries (entryCost): ristretto by
+// Config.CacheBytes, its MaxCost, and the front by frontBytes, since it
+// keeps its entries alive after ristretto evicts them. Counted by entries
+// alone, at MaxTokenBytes a token, they held 64 and 32 MiB
+// (TestCacheBoundedByBytes).
 type cache struct {
 	c     *ristretto.Cache[uint64, *entry]
 	front []atomic.Pointer[entry]
 	mask  uint64
+
+	// frontUsed is at least the entryCost of the entries in the front,
+	// and at most frontBytes: a store reserves what it adds before it
+	// swaps the slot, and gives back what it drops after (frontPut).
+	frontUsed atomic.Int64
+	cursor    atomic.Uint64 // the next slot frontPut may empty for room
 
 	// mu orders the sends into ristretto (set, wait) before its Close:
 	// a verifier the new tables do not keep is closed while requests
@@ -45,8 +57,31 @@ type cache struct {
 }
 
 // frontSlots is the size of the front table; it bounds what the front
-// keeps alive after ristretto evicts it to frontSlots tokens.
-const frontSlots = 1 << 12
+// keeps alive after ristretto evicts it to frontSlots tokens, and
+// frontBytes to that many bytes (entryCost): 2 MiB is a thousand entries
+// of typical tokens (1 to 1.5 KiB), more than a sidecar's hot tokens, and
+// 240 at MaxTokenBytes; a token the front has no room for is answered by
+// ristretto, without allocating either.
+const (
+	frontSlots = 1 << 12
+	frontBytes = 2 << 20
+)
+
+// frontEvictProbes bounds the slots one store into a full front empties
+// (round robin from cursor) to make room.
+const frontEvictProbes = 16
+
+// entryOverhead is about what an entry keeps besides its token: the entry,
+// its Claims with their strings and scopes, ristretto's item.
+const entryOverhead = 512
+
+// entryCost is what e counts against the byte budgets.
+func entryCost(e *entry) int64 {
+	if e == nil {
+		return 0
+	}
+	return int64(len(e.token)) + entryOverhead
+}
 
 // entry is one verified token. It is immutable once stored.
 type entry struct {
@@ -57,12 +92,12 @@ type entry struct {
 	epoch  uint64 // is.epoch at verification; a change means a key was dropped
 }
 
-func newCache(entries int64) (*cache, error) {
+func newCache(entries, bytes int64) (*cache, error) {
 	c, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{
 		NumCounters:        entries * 10, // ristretto's advice: 10x the entries
-		MaxCost:            entries,
+		MaxCost:            bytes,
 		BufferItems:        64,
-		IgnoreInternalCost: true, // cost is in entries, not bytes
+		IgnoreInternalCost: true, // cost is entryCost, which counts ristretto's item
 		KeyToHash:          func(k uint64) (uint64, uint64) { return k, 0 },
 	})
 	if err != nil {
@@ -95,7 +130,7 @@ func (c *cache) set(key uint64, e *entry, ttl time.Duration) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.closed {
-		c.c.SetWithTTL(key, e, 1, ttl)
+		c.c.SetWithTTL(key, e, entryCost(e), ttl)
 	}
 }
 
@@ -131,7 +166,7 @@ func (v *Verifier) lookup(token []byte, now time.Time) (c *Claims, st Status, hi
 		if e, ok = v.cache.c.Get(xxhash.Sum64(token)); !ok || !equalCT(e.token, token) {
 			return nil, OK, false
 		}
-		slot.Store(e)
+		v.cache.frontPut(slot, e)
 	}
 	if e.epoch != e.is.epoch.Load() || !e.is.fresh(now, v.cfg.MaxStale) {
 		return nil, OK, false // the full path refetches or refuses
@@ -152,5 +187,50 @@ func (v *Verifier) remember(token []byte, r *result, now time.Time) {
 	}
 	e := &entry{hash: tokenHash(token), token: append([]byte(nil), token...), claims: r.claims, is: r.is, epoch: r.epoch}
 	v.cache.set(xxhash.Sum64(token), e, ttl)
-	v.cache.front[e.hash&v.cache.mask].Store(e)
+	v.cache.frontPut(&v.cache.front[e.hash&v.cache.mask], e)
+}
+
+// frontPut puts e into slot unless frontBytes leaves no room for it after
+// emptying up to frontEvictProbes other slots; then e is left to
+// ristretto. A slot changed by another store meanwhile keeps that store's
+// entry. It does not allocate.
+func (c *cache) frontPut(slot *atomic.Pointer[entry], e *entry) {
+	old := slot.Load()
+	delta := entryCost(e) - entryCost(old)
+	if delta > 0 && !c.frontReserve(delta) {
+		return
+	}
+	if !slot.CompareAndSwap(old, e) {
+		if delta > 0 {
+			c.frontUsed.Add(-delta)
+		}
+		return
+	}
+	if delta < 0 {
+		c.frontUsed.Add(delta)
+	}
+}
+
+// frontReserve counts n more bytes in the front if they fit under
+// frontBytes, emptying slots round robin for room: entries of tokens long
+// expired or no longer presented leave so, and a hot token emptied comes
+// back on its next ristretto hit.
+func (c *cache) frontReserve(n int64) bool {
+	for probes := 0; ; {
+		used := c.frontUsed.Load()
+		if used+n <= frontBytes {
+			if c.frontUsed.CompareAndSwap(used, used+n) {
+				return true
+			}
+			continue
+		}
+		if probes == frontEvictProbes {
+			return false
+		}
+		probes++
+		s := &c.front[c.cursor.Add(1)&c.mask]
+		if old := s.Load(); old != nil && s.CompareAndSwap(old, nil) {
+			c.frontUsed.Add(-entryCost(old))
+		}
+	}
 }

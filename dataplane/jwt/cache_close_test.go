@@ -15,7 +15,7 @@ import (
 // -race, as make test does).
 func TestSetRacesClose(t *testing.T) {
 	for range 50 {
-		c, err := newCache(1000)
+		c, err := newCache(1000, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

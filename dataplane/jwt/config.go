@@ -36,7 +36,8 @@ type Config struct {
 	RefetchWait     time.Duration // how long a request waits on a refetch it triggered or joined (default 2s)
 	MaxStale        time.Duration // keep using held keys this long after the last good fetch (default 24h)
 	MaxTokenBytes   int           // longer tokens are Oversized (default 8192)
-	CacheEntries    int64         // verified-token cache size in entries (ristretto MaxCost), default DefaultCacheEntries
+	CacheEntries    int64         // verified tokens the cache's admission counters are sized for, default DefaultCacheEntries
+	CacheBytes      int64         // verified-token cache size in bytes (ristretto MaxCost; entries counted by token length plus 512), default DefaultCacheBytes
 	// FetchReport, if set, hears of every JWKS fetch that fails (err set:
 	// the issuer's held keys stay in use until MaxStale, its tokens are
 	// refused if it has none) and of the first good fetch after failures
@@ -57,15 +58,22 @@ const (
 	minHMACSecret          = 32 // RFC 7518 §3.2: a key at least as long as the hash output
 )
 
-// DefaultCacheEntries is the verified-token cache's size. The cache holds
-// a copy of each token (up to MaxTokenBytes) and its claims, about 1 KiB
-// an entry, so 8192 entries bound it near 8 MiB where the 65536 before issue 18 allowed
-// 64 MiB, more than the sidecar's whole memory goal (30 MB peak RSS). Its
-// admission sketch and filter, sized at 10 counters an entry, are
+// DefaultCacheEntries is the number of tokens the verified-token cache's
+// admission sketch and filter are sized for, 10 counters an entry,
 // allocated up front whether or not a token ever arrives: 0.4 MiB at 8192
-// entries, 3.2 MiB at 65536. The front table (frontSlots) serves the hot
-// tokens either way; a token past both is verified again.
+// entries, 3.2 MiB at the 65536 before issue 18.
 const DefaultCacheEntries = 1 << 13
+
+// DefaultCacheBytes bounds what the verified-token cache holds: a copy of
+// each token (up to MaxTokenBytes) and its claims, counted as the token's
+// length plus 512 bytes. 8 MiB is 5,000 to 8,000 typical tokens (0.5 to
+// 1.5 KiB) and 960 at 8 KiB; bounded by entries alone (8192), the cache
+// held 64 MiB of 8 KiB tokens, twice the sidecar's whole memory goal
+// (issue 18: 30 MB peak RSS). With the front table's 2 MiB (frontSlots,
+// frontBytes), which keeps entries alive after ristretto evicts them, a
+// verifier's tokens take at most about 10 MiB; the front serves the hot
+// tokens, and a token past both is verified again.
+const DefaultCacheBytes = 8 << 20
 
 // ErrConfig is wrapped by every error New returns for an invalid Config.
 var ErrConfig = errors.New("jwt: invalid config")
@@ -81,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheEntries <= 0 {
 		c.CacheEntries = DefaultCacheEntries
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = DefaultCacheBytes
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}

@@ -113,7 +113,10 @@
 // fixed table of 4096 slots indexed by a cheap hash of the token keeps the
 // entries last verified or hit, so that a hot token skips ristretto's
 // hashing, TTL clock read and admission bookkeeping; its hits get the same
-// checks. The cache is the only
+// checks. Both are bounded by bytes too, an entry counted as its token's
+// length plus 512: ristretto by Config.CacheBytes (8 MiB by default), the
+// front by 2 MiB, so that large tokens cannot make a verifier hold more
+// than about 10 MiB. The cache is the only
 // place a token is kept; the package never logs it. Claims.Fingerprint is
 // a truncated SHA-256 of the token, safe for audit records; an ES256 token
 // is hashed in its low-S spelling, since (r, s) and (r, n-s) both verify

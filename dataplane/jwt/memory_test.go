@@ -12,7 +12,7 @@ func TestCacheDefaultMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	c, err := newCache(DefaultCacheEntries)
+	c, err := newCache(DefaultCacheEntries, DefaultCacheBytes)
 	if err != nil {
 		t.Fatal(err)
 	}

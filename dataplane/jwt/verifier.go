@@ -56,8 +56,8 @@ func New(cfg Config) (*Verifier, error) {
 	cfg.Issuers = issuers
 	v.cfg = cfg
 	var err error
-	if v.cache, err = newCache(cfg.CacheEntries); err != nil {
-		return nil, fmt.Errorf("jwt: cannot create cache of %d entries: %w", cfg.CacheEntries, err)
+	if v.cache, err = newCache(cfg.CacheEntries, cfg.CacheBytes); err != nil {
+		return nil, fmt.Errorf("jwt: cannot create cache of %d entries, %d bytes: %w", cfg.CacheEntries, cfg.CacheBytes, err)
 	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	return v, nil
