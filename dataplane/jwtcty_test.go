@@ -25,7 +25,12 @@ func TestNestedJWTMediaTypeRefused(t *testing.T) {
 	if r := do(t, st.addr, "GET", "/v1/users/9", bearer(mintDemoRaw(t, header(""), claims)), ""); r.status != 200 {
 		t.Fatalf("setup: the token without cty got %d %s, want 200", r.status, r.body)
 	}
-	for _, cty := range []string{"JWT", "jwt", "application/JWT", "application/jwt", "Application/Jwt"} {
+	// A media type may carry parameters and, to a MIME parser
+	// (mime.ParseMediaType, Java's MimeType), blanks around it: "JWT;
+	// charset=utf-8" is JWT too, and passed as no nested token.
+	ctys := []string{"JWT", "jwt", "application/JWT", "application/jwt", "Application/Jwt",
+		"JWT; charset=utf-8", "application/jwt;v=1", " JWT", "jwt\\t"}
+	for _, cty := range ctys {
 		before := len(st.up.received())
 		r := do(t, st.addr, "GET", "/v1/users/9", bearer(mintDemoRaw(t, header(`,"cty":"`+cty+`"`), claims)), "")
 		if r.status != 401 {

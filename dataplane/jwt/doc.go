@@ -46,7 +46,8 @@
 //   - no jku, x5u, jwk or x5c header: a token never names or carries its
 //     own key, and nothing in a token is ever fetched; no crit (no
 //     extension is understood), b64, zip, enc, or cty "JWT" (or
-//     "application/jwt", RFC 7515 §4.1.10) (BadHeader); these names are
+//     "application/jwt", RFC 7515 §4.1.10, in any case, with parameters
+//     or blanks: "JWT; charset=utf-8") (BadHeader); these names are
 //     matched in any case ("JKU", "CTY"), as a library reading header
 //     names ignoring case would act on them;
 //   - alg is one of RS256, PS256, ES256, EdDSA, HS256, spelled exactly,

@@ -47,6 +47,8 @@ func TestForbiddenHeaderNamesInAnyCase(t *testing.T) {
 		{"CTY JWT", map[string]any{"CTY": "JWT"}, BadHeader},
 		{"Cty application/jwt", map[string]any{"Cty": "application/jwt"}, BadHeader},
 		{"CTY number", map[string]any{"CTY": 1}, BadHeader},
+		{"cty with parameters", map[string]any{"cty": "JWT; charset=utf-8"}, BadHeader},
+		{"cty with blanks", map[string]any{"cty": " application/jwt\t"}, BadHeader},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

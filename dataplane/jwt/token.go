@@ -219,9 +219,13 @@ func (h *header) parse(b []byte) Status {
 	}
 	if hasCty {
 		// Nested JWTs are not supported. RFC 7515 §4.1.10: "application/"
-		// is implied, so "application/jwt" is "JWT" too.
+		// is implied, so "application/jwt" is "JWT" too; and a media
+		// type may carry parameters, with blanks around them to a MIME
+		// parser (mime.ParseMediaType), so "JWT; charset=utf-8" and
+		// " JWT" are JWT as well (TestNestedJWTMediaTypeRefused).
 		s, ok := jsonString(cty)
-		if !ok || normType(s) == "jwt" {
+		mediaType, _, _ := strings.Cut(s, ";")
+		if !ok || normType(strings.TrimSpace(mediaType)) == "jwt" {
 			return BadHeader
 		}
 	}
