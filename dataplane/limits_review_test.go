@@ -219,16 +219,16 @@ func TestClientDeniedIsNoTenantDemand(t *testing.T) {
 // the container's memory limit (cgroup v2 or v1), by what a connection of
 // the listener's kind costs.
 //
-// Not parallel: it reads the process's heap and sets cgroupMemoryFiles.
+// Not parallel: it reads the process's heap and sets cgroupRoot.
 func TestMaxConnsFitMemoryLimit(t *testing.T) {
 	const limit = 128 << 20 // the injector's default memory limit
-	file := filepath.Join(t.TempDir(), "memory.max")
-	if err := os.WriteFile(file, []byte("134217728\n"), 0o644); err != nil {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "memory.max"), []byte("134217728\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	old := cgroupMemoryFiles
-	cgroupMemoryFiles = []string{file}
-	t.Cleanup(func() { cgroupMemoryFiles = old })
+	old := cgroupRoot
+	cgroupRoot = root
+	t.Cleanup(func() { cgroupRoot = old })
 	serverCA := newAuthority(t, "server CA")
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.cert)

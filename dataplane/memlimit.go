@@ -1,14 +1,11 @@
 package dataplane
 
-import (
-	"os"
-	"strconv"
-	"strings"
-)
+import "github.com/portcullis/portcullis/internal/cgroup"
 
-// cgroupMemoryFiles are where the container's memory limit is read, in
-// order: cgroup v2, then v1. A test points them elsewhere.
-var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+// cgroupRoot is where the container's memory limit is read (cgroup v2's
+// memory.max, else v1's memory/memory.limit_in_bytes). A test points it
+// elsewhere.
+var cgroupRoot = cgroup.Root
 
 // connReserve is the memory kept for everything but client connections
 // when --max-conns is sized to the memory limit: the binary's pages, the
@@ -46,22 +43,12 @@ func defaultMaxConns(tls bool) int {
 }
 
 // memoryLimit returns the container's memory limit in bytes, or 0 when
-// there is none or it cannot be read.
+// there is none or it cannot be read (the long-running commands log why,
+// as they set the Go memory limit from it).
 func memoryLimit() int64 {
-	for _, f := range cgroupMemoryFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "max" {
-			return 0
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 || n >= 1<<62 { // v1 writes a huge number for none
-			return 0
-		}
-		return n
+	limit, _, err := cgroup.MemoryLimit(cgroupRoot)
+	if err != nil {
+		return 0
 	}
-	return 0
+	return limit
 }

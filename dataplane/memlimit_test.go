@@ -13,10 +13,13 @@ import (
 // checks only that the cap fits the limit, which a smaller cap does too.
 func TestDefaultMaxConnsFollowsMemoryLimit(t *testing.T) {
 	dir := t.TempDir()
-	v2, v1 := filepath.Join(dir, "memory.max"), filepath.Join(dir, "memory.limit_in_bytes")
-	old := cgroupMemoryFiles
-	cgroupMemoryFiles = []string{v2, v1}
-	t.Cleanup(func() { cgroupMemoryFiles = old })
+	v2, v1 := filepath.Join(dir, "memory.max"), filepath.Join(dir, "memory", "memory.limit_in_bytes")
+	if err := os.Mkdir(filepath.Dir(v1), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := cgroupRoot
+	cgroupRoot = dir
+	t.Cleanup(func() { cgroupRoot = old })
 	write := func(path, s string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {

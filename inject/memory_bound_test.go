@@ -37,6 +37,15 @@ func bigReview() string {
 // CrashLoopBackOff) stops pod creation in every labelled namespace. The
 // reviews in progress are bounded, so eight at once stay well within it.
 //
+// Under the injector's Go memory limit (90% of its 128Mi, which
+// portcullis injector sets from its cgroup at start) the runtime collects
+// before its memory passes 115.2 MiB, if what the reviews need fits below
+// it: without a limit the runtime's memory grew to 165 MiB in a run by
+// hand (the heap at twice the live heap), past the container's limit;
+// under it, 115 MiB. So the runtime's memory here, with the garbage
+// collector at its hardest (the 32 MiB limit below) and this test's
+// client counted too, must fit under that limit.
+//
 // It measures the heap, which the race detector's allocations swell (79
 // MiB of live heap in one -race run where a plain one reads 60-68, and 81
 // MiB of HeapAlloc failed CI), so it builds without it and runs in make
@@ -60,19 +69,23 @@ func TestWebhookBoundsConcurrentMemory(t *testing.T) {
 	metrics.Read(live)
 	base := live[0].Value.Uint64()
 
-	stop, peak := make(chan struct{}), make(chan uint64)
+	// The runtime's memory, as its memory limit counts it: all it
+	// mapped less what it gave back to the OS.
+	stop, peak, peakMapped := make(chan struct{}), make(chan uint64), make(chan uint64, 1)
 	go func() {
-		var mx uint64
-		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var mx, mapped uint64
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 		for {
 			select {
 			case <-stop:
+				peakMapped <- mapped
 				peak <- mx
 				return
 			default:
 			}
 			metrics.Read(s)
 			mx = max(mx, s[0].Value.Uint64())
+			mapped = max(mapped, s[1].Value.Uint64()-s[2].Value.Uint64())
 			time.Sleep(100 * time.Microsecond)
 		}
 	}()
@@ -92,8 +105,8 @@ func TestWebhookBoundsConcurrentMemory(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
-	grew := (<-peak - base) >> 20
-	t.Logf("peak live heap over the start: %d MiB; codes %v", grew, codes)
+	grew, mapped := (<-peak-base)>>20, <-peakMapped
+	t.Logf("peak live heap over the start: %d MiB; the runtime's memory at most %d MiB; codes %v", grew, mapped>>20, codes)
 	for i, c := range codes {
 		if c != http.StatusOK {
 			t.Errorf("request %d: status %d, want 200 (waited its turn)", i, c)
@@ -101,5 +114,9 @@ func TestWebhookBoundsConcurrentMemory(t *testing.T) {
 	}
 	if grew > 80 {
 		t.Errorf("eight concurrent 4 MiB reviews held %d MiB of live heap, want at most 80 (the injector's limit is 128Mi)", grew)
+	}
+	const goLimit = 128<<20 - 128<<20/10
+	if mapped > goLimit {
+		t.Errorf("eight concurrent 4 MiB reviews took %d MiB of the runtime's memory with the collector at its hardest, want at most the injector's Go memory limit, %d MiB (90%% of 128Mi)", mapped>>20, goLimit>>20)
 	}
 }
