@@ -486,9 +486,18 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 // so the real one would be read as the answer to its next request. RFC
 // 9110 section 10.1.1 says to ignore the expectation, which fasthttp's
 // handler cannot do: it sends 100 or the final answer
-// (TestExpectFromHTTP10Refused).
+// (TestExpectFromHTTP10Refused). An expectation the sidecar does not
+// meet (expectUnmet) is answered 417 expectation_failed first, of either
+// version, unread and closed (TestExpectOtherThanContinueIs417).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
+	if expectUnmet(h.RawHeaders()) {
+		// An expectation other than one "100-continue", which
+		// headerReceived had fasthttp hand over (continueAnyCase): 417,
+		// whatever the version, the policy or the body.
+		s.errorHandler(ctx, errExpectUnmet)
+		return ctx.Response.StatusCode()
+	}
 	if !h.IsHTTP11() {
 		s.errorHandler(ctx, errExpectHTTP10)
 		return ctx.Response.StatusCode()
@@ -513,6 +522,10 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 
 // errExpectHTTP10 refuses an Expect in an HTTP/1.0 request (expect).
 var errExpectHTTP10 = errors.New("Expect in an HTTP/1.0 request")
+
+// errExpectUnmet refuses an expectation the sidecar does not meet
+// (expectUnmet): errorHandler answers it 417 expectation_failed.
+var errExpectUnmet = errors.New("Expect other than one 100-continue")
 
 // maxPooledBody is the largest request body buffer handed back to
 // fasthttp's body pool when the request is done.
