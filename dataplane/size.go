@@ -76,6 +76,9 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	}
 	p := s.prepared.Load()
 	if p == nil {
+		if cl > 0 || cl == -1 {
+			s.notReady(h) // prebody.go
+		}
 		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
 	}
 	if cl == -2 || cl == 0 {
