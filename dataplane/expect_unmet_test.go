@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -94,4 +95,33 @@ func TestExpectOtherThanContinueIs417(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestExpectUnmetChargesNoToken: a request answered 417 for its
+// expectation is not checked further before its body: a forged token
+// sent with it, on a body the check before the body would have checked
+// it for, spent its source's budget of failures (tokenbudget.go) for a
+// request answered 417, and that source's next new token was refused
+// unverified, 429, where the handler decides such a request at step 1,
+// before the credential.
+func TestExpectUnmetChargesNoToken(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, func(c *Config) { c.TokenFailures = limiter.NewLimit(2, time.Hour, 2) })
+	const src = "127.0.0.150"
+	forged := func(expect string) map[string]string {
+		h := bearer(forge(t, demoClaims("acme-hris", "acme", "read:users")))
+		if expect != "" {
+			h["Expect"] = expect
+		}
+		return h
+	}
+	big := strings.Repeat("a", 20<<10) // past preBodyFree: the check before the body runs
+	for i := range 3 {
+		if r := doFrom(t, src, st.addr, "POST", "/v1/records", forged("foo"), big); r.status != 417 {
+			t.Fatalf("forged token %d with Expect: foo: %d %s, want 417", i, r.status, r.body)
+		}
+	}
+	if r := doFrom(t, src, st.addr, "GET", "/v1/users/9", forged(""), ""); r.status != 401 {
+		t.Errorf("a forged token after three 417s: %d %s, want 401 (its source's budget unspent)", r.status, r.body)
+	}
 }

@@ -72,7 +72,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	// (trailerend.go, TestBareLFTrailerNotReadyRefusedAtOnce).
 	if cl > 0 || cl == -1 {
 		s.followBody(h, cl) // trailerend.go
-		continueAnyCase(h)
+		if !continueAnyCase(h) {
+			// expect answers it 417, its body unread: no check before
+			// the body, whose credential would be charged for nothing.
+			return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
+		}
 	}
 	p := s.prepared.Load()
 	if p == nil {
@@ -122,9 +126,10 @@ func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
 // body as if no expectation came, so that a client waiting for the answer
 // before sending it waited for the read timeout, and a second Expect line
 // after a first "100-continue" got its 100 (TestExpectOtherThanContinueIs417).
-// Only a request with a body is asked: one without has none to wait for,
-// and the handler refuses it (decide).
-func continueAnyCase(h *fasthttp.RequestHeader) {
+// It reports false for such a request, which is not checked further
+// before its body. Only a request with a body is asked: one without has
+// none to wait for, and the handler refuses it (decide).
+func continueAnyCase(h *fasthttp.RequestHeader) bool {
 	v := h.PeekAll(fasthttp.HeaderExpect) // fasthttp's buffer: no allocation
 	switch {
 	case len(v) == 0:
@@ -132,9 +137,11 @@ func continueAnyCase(h *fasthttp.RequestHeader) {
 		if !bytes.Equal(v[0], continue100) {
 			h.SetBytesV(fasthttp.HeaderExpect, continue100)
 		}
+		return false
 	case !bytes.Equal(v[0], continue100):
 		copy(v[0], continue100) // the same length, in another case (expectUnmet)
 	}
+	return true
 }
 
 // continue100 is the expectation fasthttp answers (MayContinue).
