@@ -182,11 +182,14 @@ type Server struct {
 	reqSeq    atomic.Uint64
 	clock     clock
 	stopping  atomic.Bool
-	// refusing ends the wait of Serve refusing a TLS listener
+	// refusal is the wait of Serve refusing a TLS listener
 	// (ErrTLSListener), in fasthttp's Shutdown, for the connections it
-	// had handed over: Shutdown calls it. Set once Serve refused one.
-	refusing atomic.Pointer[context.CancelFunc]
-	pool     sync.Pool // *exchange
+	// had handed over: Shutdown ends it (endRefusal). refused says a
+	// Serve refused one.
+	refusal    context.Context
+	endRefusal context.CancelFunc
+	refused    atomic.Bool
+	pool       sync.Pool // *exchange
 }
 
 // New returns a Server for cfg.
@@ -230,6 +233,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 	}
 	s.clock.wall = cfg.Clock
+	s.refusal, s.endRefusal = context.WithCancel(context.Background())
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	hex.Encode(s.reqPrefix[:8], rnd[:])
@@ -355,16 +359,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		// the answer in flight, which is audited. fasthttp's Shutdown
 		// waits for them holding its lock, which a Shutdown of the
 		// caller's then waited for, past its deadline, while a request
-		// was in flight: Shutdown ends this wait (refusing) and waits
+		// was in flight: Shutdown ends this wait (endRefusal) and waits
 		// for them itself, within its deadline
 		// (TestShutdownHonoursDeadlineWhileServeRefusesTLS).
-		ctx, stop := context.WithCancel(context.Background())
-		defer stop()
-		s.refusing.Store(&stop)
-		if s.stopping.Load() { // Shutdown began before it could see refusing
-			stop()
-		}
-		s.srv.ShutdownWithContext(ctx)
+		s.refused.Store(true)
+		s.srv.ShutdownWithContext(s.refusal)
 	}
 	return err
 }
@@ -396,14 +395,12 @@ func (s *Server) ListenerTLS() *tls.Config {
 // (TestShutdownHonoursDeadlineWhileServeRefusesTLS).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
-	if stop := s.refusing.Load(); stop != nil {
-		(*stop)() // Serve refusing a TLS listener: its wait ends, releasing fasthttp's lock
-	}
+	s.endRefusal() // Serve refusing a TLS listener: its wait ends, releasing fasthttp's lock
 	err := s.srv.ShutdownWithContext(ctx)
-	if err == nil && s.refusing.Load() != nil {
+	if err == nil && s.refused.Load() {
 		// fasthttp's shutdown ran in Serve (asked again, it has nothing
 		// to wait for): the connections Serve's wait left open are
-		// waited for here. Loaded again: Serve may have refused since.
+		// waited for here.
 		err = s.drained(ctx)
 	}
 	if err != nil && ctx.Err() != nil {
