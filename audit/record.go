@@ -42,6 +42,7 @@ const (
 	CertCRLExpired                       // client certificate refused at the handshake: the CRL of its CA is past its nextUpdate
 	TokenFailuresLimited                 // the source address's budget of failed token verifications is spent: a token not verified before is not checked (429)
 	TenantMismatch                       // the path's {tenant} segment names a tenant other than the credential's (403)
+	ExpectationFailed                    // an Expect other than one "100-continue" (417): answered before any body is read
 	numDecisions
 )
 
@@ -78,6 +79,7 @@ var decisionNames = [numDecisions]string{
 	CertCRLExpired:       "cert_crl_expired",
 	TokenFailuresLimited: "token_failures_limited",
 	TenantMismatch:       "tenant_mismatch",
+	ExpectationFailed:    "expectation_failed",
 }
 
 // String returns the snake_case name used in audit records and error bodies.

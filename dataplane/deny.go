@@ -43,6 +43,7 @@ var denials = func() (t [audit.NumDecisions]denial) {
 	set(audit.KeyExpiredByPolicy, 401, "this API key is older than the credential policy allows; rotate it")
 	set(audit.UpstreamSaturated, 503, "every connection to the service is busy; retry after the time in Retry-After")
 	set(audit.PublicLimited, 503, "too many requests without a credential are in flight; retry after the time in Retry-After")
+	set(audit.ExpectationFailed, 417, "the sidecar meets no expectation but one Expect: 100-continue")
 	set(audit.TokenFailuresLimited, 429, "too many access tokens from this address failed verification; retry after the time in Retry-After")
 	// A revoked key is answered as a wrong one, so that a guesser learns
 	// nothing; only the audit record tells them apart.
@@ -89,7 +90,7 @@ func (s *Server) denyAs(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision,
 	case audit.PolicyStale, audit.AuditUnavailable, audit.NotReady, audit.PublicLimited, audit.UpstreamSaturated:
 		r.Header.Set("Retry-After", "1")
 	}
-	if d == audit.BadRequest || d == audit.HeaderTooLarge {
+	if d == audit.BadRequest || d == audit.HeaderTooLarge || d == audit.ExpectationFailed {
 		ctx.SetConnectionClose()
 	}
 }

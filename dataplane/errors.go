@@ -48,6 +48,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case *fasthttp.ErrSmallBuffer:
 		d = audit.HeaderTooLarge
 	}
+	if err == errExpectUnmet && refused != audit.BadRequest {
+		d = audit.ExpectationFailed // expect: its body unread; a head that ended badly is 400
+	}
 	gone := err == fasthttp.ErrBodyTooLarge && len(ctx.Request.Header.RawHeaders()) == 0
 	switch {
 	case refused == audit.BadRequest && pre.d == audit.BadRequest && gone:

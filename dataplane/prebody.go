@@ -330,6 +330,31 @@ func (p *preRefusal) decided(x *exchange) audit.Decision {
 	return p.d
 }
 
+// notReady marks the connection of head h, of a request with a body
+// whose check before the body found no policy loaded (headerReceived,
+// which refuses the body unread), refused NotReady (conn.pre), with the
+// head's names for its record (preRefusal.keep): the state its head was
+// checked in answers it, 503, as the handler answers a request that
+// finds none. errorHandler took the policy as it found it: one loaded in
+// between (the first policy's load racing the request) decided a chunked
+// body past 16 KiB refused for its size, 413, and a declared one on that
+// policy, whose credential then found its body fitting and answered 429
+// token_failures_limited; with "Expect: 100-continue" after a 100
+// (TestPolicyLoadedAfterHeadCheckIs503). A head that ended badly stays
+// 400 (conn.refused). Not a path a loaded policy takes: its pooled
+// exchange is for the names only.
+func (s *Server) notReady(h *fasthttp.RequestHeader) {
+	c := connOfHeader(h)
+	if c == nil || c.refused != audit.Allowed {
+		return
+	}
+	x := s.pool.Get().(*exchange)
+	scanHeaders(h.RawHeaders(), &x.hdr)
+	c.pre.keep(audit.NotReady, x, h, s.keptID(x.hdr.requestID))
+	x.reset()
+	s.pool.Put(x)
+}
+
 // headRefused marks the connection of head h, when the sidecar accepted
 // it, so that its request is answered 400 (errorHandler, begin) whatever
 // fasthttp does with its body: a chunked one refused past preBodyFree
@@ -393,7 +418,10 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // its credential is not checked again (below).
 func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal) audit.Decision {
 	h := &ctx.Request.Header
-	if x.snap == nil {
+	if x.snap == nil || pre.d == audit.NotReady {
+		// No policy, or none when its head was checked (notReady): a
+		// policy loaded since does not decide it.
+		x.prep, x.snap = nil, nil
 		return audit.NotReady
 	}
 	if len(h.RawHeaders()) == 0 {
@@ -486,9 +514,18 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 // so the real one would be read as the answer to its next request. RFC
 // 9110 section 10.1.1 says to ignore the expectation, which fasthttp's
 // handler cannot do: it sends 100 or the final answer
-// (TestExpectFromHTTP10Refused).
+// (TestExpectFromHTTP10Refused). An expectation the sidecar does not
+// meet (expectUnmet) is answered 417 expectation_failed first, of either
+// version, unread and closed (TestExpectOtherThanContinueIs417).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
+	if expectUnmet(h.RawHeaders()) {
+		// An expectation other than one "100-continue", which
+		// headerReceived had fasthttp hand over (continueAnyCase): 417,
+		// whatever the version, the policy or the body.
+		s.errorHandler(ctx, errExpectUnmet)
+		return ctx.Response.StatusCode()
+	}
 	if !h.IsHTTP11() {
 		s.errorHandler(ctx, errExpectHTTP10)
 		return ctx.Response.StatusCode()
@@ -513,6 +550,10 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 
 // errExpectHTTP10 refuses an Expect in an HTTP/1.0 request (expect).
 var errExpectHTTP10 = errors.New("Expect in an HTTP/1.0 request")
+
+// errExpectUnmet refuses an expectation the sidecar does not meet
+// (expectUnmet): errorHandler answers it 417 expectation_failed.
+var errExpectUnmet = errors.New("Expect other than one 100-continue")
 
 // maxPooledBody is the largest request body buffer handed back to
 // fasthttp's body pool when the request is done.

@@ -182,7 +182,14 @@ type Server struct {
 	reqSeq    atomic.Uint64
 	clock     clock
 	stopping  atomic.Bool
-	pool      sync.Pool // *exchange
+	// refusal is the wait of Serve refusing a TLS listener
+	// (ErrTLSListener), in fasthttp's Shutdown, for the connections it
+	// had handed over: Shutdown ends it (endRefusal). refused says a
+	// Serve refused one.
+	refusal    context.Context
+	endRefusal context.CancelFunc
+	refused    atomic.Bool
+	pool       sync.Pool // *exchange
 }
 
 // New returns a Server for cfg.
@@ -226,6 +233,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 	}
 	s.clock.wall = cfg.Clock
+	s.refusal, s.endRefusal = context.WithCancel(context.Background())
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	hex.Encode(s.reqPrefix[:8], rnd[:])
@@ -328,7 +336,9 @@ var tlsListener = reflect.TypeOf(tls.NewListener(nil, nil))
 // connections are TLS already is refused (ErrTLSListener): Serve closes
 // it, a connection it handed over unread, logs so once and returns the
 // error (TestServeRefusesCallerTLSListener), once the plain connections
-// it had handed over before are closed, each after its answer in flight.
+// it had handed over before are closed, each after its answer in flight,
+// or once Shutdown is called, which then waits for them within its
+// deadline.
 func (s *Server) Serve(ln net.Listener) error {
 	if reflect.TypeOf(ln) == tlsListener {
 		return s.refuseTLS(ln)
@@ -346,8 +356,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		// more: fasthttp's Serve returns with them still being served,
 		// their requests forwarded by a Serve that had returned
 		// (TestTLSRefusalStopsServingTheListener). Each closes after
-		// the answer in flight, which is audited.
-		s.srv.Shutdown()
+		// the answer in flight, which is audited. fasthttp's Shutdown
+		// waits for them holding its lock, which a Shutdown of the
+		// caller's then waited for, past its deadline, while a request
+		// was in flight: Shutdown ends this wait (endRefusal) and waits
+		// for them itself, within its deadline
+		// (TestShutdownHonoursDeadlineWhileServeRefusesTLS).
+		s.refused.Store(true)
+		s.srv.ShutdownWithContext(s.refusal)
 	}
 	return err
 }
@@ -373,10 +389,20 @@ func (s *Server) ListenerTLS() *tls.Config {
 
 // Shutdown stops accepting, marks the server not ready, lets in-flight
 // requests finish and closes keep-alive connections, or gives up when ctx
-// ends.
+// ends (its error), cutting the requests still in flight: each is
+// answered 502 and audited (cutInFlight). So too while Serve refuses a
+// TLS listener and waits for the connections it had handed over
+// (TestShutdownHonoursDeadlineWhileServeRefusesTLS).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
+	s.endRefusal() // Serve refusing a TLS listener: its wait ends, releasing fasthttp's lock
 	err := s.srv.ShutdownWithContext(ctx)
+	if err == nil && s.refused.Load() {
+		// fasthttp's shutdown ran in Serve (asked again, it has nothing
+		// to wait for): the connections Serve's wait left open are
+		// waited for here.
+		err = s.drained(ctx)
+	}
 	if err != nil && ctx.Err() != nil {
 		// The requests still in flight wait on the service. Their
 		// upstream connections are cut, so each is answered (502) and
@@ -391,6 +417,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.certs.refusals.flush(time.Now())
 	}
 	return err
+}
+
+// drained waits until the connections Serve's listener accepted are
+// closed, or ctx ends (its error). The connections of another kind,
+// which that listener does not count, are not waited for (cutInFlight
+// logs them).
+func (s *Server) drained(ctx context.Context) error {
+	l := s.ln.Load()
+	if l == nil {
+		return nil
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for l.open.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // cutGrace bounds the wait, after the upstream connections are cut, for

@@ -72,10 +72,17 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	// (trailerend.go, TestBareLFTrailerNotReadyRefusedAtOnce).
 	if cl > 0 || cl == -1 {
 		s.followBody(h, cl) // trailerend.go
-		continueAnyCase(h)
+		if !continueAnyCase(h) {
+			// expect answers it 417, its body unread: no check before
+			// the body, whose credential would be charged for nothing.
+			return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
+		}
 	}
 	p := s.prepared.Load()
 	if p == nil {
+		if cl > 0 || cl == -1 {
+			s.notReady(h) // prebody.go
+		}
 		return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
 	}
 	if cl == -2 || cl == 0 {
@@ -102,22 +109,68 @@ func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
 	}
 }
 
-// continueAnyCase writes the value of a request's "Expect: 100-continue"
-// in lower case when it came in another ("100-Continue"), in place, in
-// the header map fasthttp parsed it into (the raw head is left as it
-// came; the upstream never gets Expect: forward.go). RFC 9110 section
-// 10.1.1 makes the expectation case-insensitive, but fasthttp, which
-// looks at it after this hook, heeds only the lower case: such a request
-// got no 100 (the client waited for one until it sent its body anyway),
-// a body up to preBodyFree was read before its credential was checked,
-// and on HTTP/1.0 it was not refused (TestExpectContinueAnyCase).
-// Only a request with a body is asked: one without has none to wait for.
-func continueAnyCase(h *fasthttp.RequestHeader) {
-	v := h.Peek(fasthttp.HeaderExpect)
-	if len(v) == len(continue100) && !bytes.Equal(v, continue100) && bytes.EqualFold(v, continue100) {
-		copy(v, continue100)
+// continueAnyCase readies a request's expectation for fasthttp, which
+// looks at it after this hook and heeds only a first Expect line that is
+// "100-continue" as written (MayContinue). RFC 9110 section 10.1.1 makes
+// the expectation case-insensitive: "100-Continue" is written in lower
+// case, in place, in the header map fasthttp parsed it into (the raw head
+// is left as it came; the upstream never gets Expect: forward.go). Such a
+// request got no 100 (the client waited for one until it sent its body
+// anyway), a body up to preBodyFree was read before its credential was
+// checked, and on HTTP/1.0 it was not refused (TestExpectContinueAnyCase).
+//
+// An expectation the sidecar does not meet (expectUnmet: another one, a
+// list, an empty value, Expect listed twice) has its first value set to
+// "100-continue", so that fasthttp hands the request to expect, which
+// answers it 417 before any of its body is read. fasthttp read such a
+// body as if no expectation came, so that a client waiting for the answer
+// before sending it waited for the read timeout, and a second Expect line
+// after a first "100-continue" got its 100 (TestExpectOtherThanContinueIs417).
+// It reports false for such a request, which is not checked further
+// before its body. Only a request with a body is asked: one without has
+// none to wait for, and the handler refuses it (decide).
+func continueAnyCase(h *fasthttp.RequestHeader) bool {
+	v := h.PeekAll(fasthttp.HeaderExpect) // fasthttp's buffer: no allocation
+	switch {
+	case len(v) == 0:
+	case expectUnmet(h.RawHeaders()):
+		if !bytes.Equal(v[0], continue100) {
+			h.SetBytesV(fasthttp.HeaderExpect, continue100)
+		}
+		return false
+	case !bytes.Equal(v[0], continue100):
+		copy(v[0], continue100) // the same length, in another case (expectUnmet)
 	}
+	return true
 }
 
 // continue100 is the expectation fasthttp answers (MayContinue).
 var continue100 = []byte("100-continue")
+
+// expectUnmet reports whether the head raw asks an expectation the
+// sidecar does not meet (RFC 9110 section 10.1.1): an Expect line whose
+// value is other than "100-continue" in any case (another expectation, a
+// list, none), or more than one Expect line. Such a request is answered
+// 417 expectation_failed, before any body is read (expect, decide).
+func expectUnmet(raw []byte) bool {
+	n := 0
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		k := tokenLen(line)
+		if k != len("Expect") || k == len(line) || line[k] != ':' || nameKey(line[:k]) != keyExpect {
+			continue
+		}
+		if n++; n > 1 {
+			return true
+		}
+		if v := trimOWS(line[k+1:]); !bytes.EqualFold(v, continue100) {
+			return true
+		}
+	}
+	return false
+}

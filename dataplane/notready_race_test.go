@@ -1,0 +1,89 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/valyala/fasthttp"
+)
+
+// TestPolicyLoadedAfterHeadCheckIs503: a request with a body whose head
+// the check before the body saw with no policy loaded has that body
+// refused unread (headerReceived), and is answered 503 not_ready, the
+// answer of the state its head was checked in, whatever is loaded by the
+// time errorHandler answers. A policy loaded between the two (here by a
+// hook run right after headerReceived: a race with the first policy's
+// load) had errorHandler decide it on that policy as a body refused for
+// its size: a chunked body past 16 KiB got 413, a declared one was
+// authenticated and answered 429 token_failures_limited, and one with
+// "Expect: 100-continue" got its 100 before either.
+func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
+	t.Parallel()
+	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\n"
+	body := strings.Repeat("a", 20<<10)
+	cases := []struct{ name, head, body string }{
+		{"chunked", post + "Transfer-Encoding: chunked\r\n", strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n\r\n"},
+		{"declared", post + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n", body},
+		{"expect", post + "Content-Length: " + strconv.Itoa(len(body)) + "\r\nExpect: 100-continue\r\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := startUpstream(t)
+			store, sink := &policy.Store{}, &memSink{}
+			srv, err := New(Config{Store: store, Upstream: up.addr, Audit: sink})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := loadExample(t)
+			check := srv.srv.HeaderReceived
+			srv.srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+				rc := check(h)
+				store.Swap(snap) // loaded after the head was checked, before its answer
+				return rc
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+				srv.Close()
+			})
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			id := "notready-" + tc.name
+			io.WriteString(c, tc.head+"X-Request-ID: "+id+"\r\n\r\n"+tc.body)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 503 || !strings.Contains(string(b), `"error":"not_ready"`) {
+				t.Errorf("answer %d %s, want 503 not_ready", resp.StatusCode, b)
+			}
+			if r := sink.withRequestID(t, id); r.Decision != audit.NotReady {
+				t.Errorf("audited %v, want not_ready", r.Decision)
+			}
+			if n := len(up.received()); n > 0 {
+				t.Errorf("the service got %d requests", n)
+			}
+		})
+	}
+}
