@@ -49,6 +49,7 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
+	writeErrorsOnBrokenPipe()
 	nb, err := keyWindow(*client, *notBefore, *ttl, now)
 	if err == nil {
 		err = checkTTL(fs, *ttl)
