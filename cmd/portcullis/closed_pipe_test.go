@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,5 +59,68 @@ func TestKeyNotPrintedToAClosedPipeIsNamed(t *testing.T) {
 	r = portcullisToClosedPipe(t, append([]string{"keys", "rotate", made[1], "--overlap", "1h"}, etcd...)...)
 	if r.code != 1 || !strings.Contains(r.stderr, "was made in etcd but could not be printed") {
 		t.Errorf("keys rotate | closed pipe = exit %d, stderr %q; want exit 1 naming the new key", r.code, r.stderr)
+	}
+}
+
+// A server whose log reader goes away (`portcullis sidecar ... 2>&1 |
+// tee`, tee gone): its next log line raised SIGPIPE, which killed it at
+// once, without the drain, the audit flush or the final signed head, and
+// the records it held in memory went with it. The servers now take the
+// failed log write as one and keep serving; SIGTERM still stops them
+// cleanly.
+func TestServersSurviveAClosedLogPipe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key, _ := signingKeyFile(t)
+	tokens := dir + "/tokens"
+	if err := os.WriteFile(tokens, []byte("s1 0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sidecarAdmin, collectorAddr := freeAddr(t), freeAddr(t)
+	for _, c := range []struct {
+		health string
+		args   []string
+	}{
+		{"http://" + sidecarAdmin + "/healthz", []string{"sidecar", "--policy", examplePolicy, "--upstream", freeAddr(t), "--listen", freeAddr(t),
+			"--admin", sidecarAdmin, "--audit-file", dir + "/audit.jsonl", "--drain-delay", "0s"}},
+		{"http://" + collectorAddr + "/healthz", []string{"collector", "--data", dir + "/data", "--signing-key", key, "--token-file", tokens,
+			"--listen", collectorAddr}},
+	} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperPortcullis$", "--"}, c.args...)...)
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		up := false
+		for deadline := time.Now().Add(obsWait); !up && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				t.Fatalf("portcullis %s with its log pipe closed exited before it served: %v", c.args[0], err)
+			default:
+			}
+			up = get(t, c.health, "") != 0
+		}
+		if !up {
+			t.Errorf("portcullis %s with its log pipe closed: %s never answered", c.args[0], c.health)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("portcullis %s with its log pipe closed stopped with %v on SIGTERM, want exit 0", c.args[0], err)
+			}
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Errorf("portcullis %s with its log pipe closed did not stop on SIGTERM", c.args[0])
+		}
 	}
 }

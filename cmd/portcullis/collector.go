@@ -174,6 +174,7 @@ func checkCollectorNumbers(c collectorFlags) error {
 }
 
 func runCollector(args []string) int {
+	writeErrorsOnBrokenPipe() // a log reader gone kills no server
 	c, code, ok := parseCollectorFlags(args)
 	if !ok {
 		return code

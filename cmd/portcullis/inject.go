@@ -128,6 +128,7 @@ type injectorFlags struct {
 }
 
 func runInjector(args []string) int {
+	writeErrorsOnBrokenPipe() // a log reader gone kills no server
 	var f injectorFlags
 	fs := flag.NewFlagSet("injector", flag.ContinueOnError)
 	fs.StringVar(&f.listen, "listen", ":9443", "`address` to serve the webhook on (HTTPS)")

@@ -54,8 +54,11 @@ func (o *outWriter) Err() error {
 // the process without a word. The commands that change something call
 // it, so that what they made and could not print is named (keys create
 // made a key in etcd that nobody held, `| tool` exiting first:
-// TestKeyNotPrintedToAClosedPipeIsNamed); the read-only ones keep dying
-// quietly on SIGPIPE, at once, as `| head` expects.
+// TestKeyNotPrintedToAClosedPipeIsNamed), and so do the servers, whose
+// log lines go to stderr: the first line after their log reader went
+// killed them, without the drain, the audit flush or the final signed
+// head (TestServersSurviveAClosedLogPipe). The read-only commands keep
+// dying quietly on SIGPIPE, at once, as `| head` expects.
 func writeErrorsOnBrokenPipe() { signal.Ignore(syscall.SIGPIPE) }
 
 // writeFailed returns the first write error of w when it is an
