@@ -470,7 +470,7 @@ func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCR
 	// (TestCollectorServesRenewedCertificate).
 	certs := &certFiles{cert: c.tlsCert, key: c.tlsKey, log: log.With().Str("component", "collector").Logger()}
 	if _, err := certs.get(nil); err != nil {
-		return nil, nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+		return nil, nil, err // it names --tls-cert and --tls-key
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}
 	if c.clientCA != "" {
