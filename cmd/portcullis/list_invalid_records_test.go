@@ -10,13 +10,15 @@ import (
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
-// A member or approval record in etcd that is not one (written by hand,
-// by another version, damaged): members list left a member record that
-// does not decode out without a word, so a sidecar vanished from the
-// fleet view with exit 0, and approvals list left out an approval that
+// A member, approval or key record in etcd that is not one (written by
+// hand, by another version, damaged): members list left a member record
+// that does not decode out without a word, so a sidecar vanished from
+// the fleet view with exit 0; approvals list left out an approval that
 // does not decode and printed one holding null or {} as a row of empty
-// fields, no id, exit 0. Both now print the records that are valid and
-// fail, exit 1, naming each record left out and why, in JSON too.
+// fields, no id, exit 0; keys list left out a key record that does not
+// decode, and keys show said there was no such key. The lists now print
+// the records that are valid and fail, exit 1, naming each record left
+// out and why, in JSON too, and keys show says why the record is none.
 func TestListsNameInvalidRecords(t *testing.T) {
 	t.Parallel()
 	const prefix = "/list-invalid"
@@ -35,6 +37,7 @@ func TestListsNameInvalidRecords(t *testing.T) {
 	for key, value := range map[string]string{
 		"/members/good-pod": `{"pod":"good-pod","revision":1}`, "/members/bad-pod": "garbage",
 		"/approvals/nullrec": "null", "/approvals/emptyrec": "{}", "/approvals/junkrec": "garbage",
+		"/keys/badkey1": "garbage",
 	} {
 		if _, err := cli.Put(ctx, prefix+key, value); err != nil {
 			t.Fatal(err)
@@ -49,6 +52,7 @@ func TestListsNameInvalidRecords(t *testing.T) {
 	}{
 		{"members list", "good-pod", []string{prefix + "/members/bad-pod"}, ""},
 		{"approvals list", ap.ID, []string{prefix + "/approvals/nullrec", prefix + "/approvals/emptyrec", prefix + "/approvals/junkrec"}, "0/0"},
+		{"keys list", "acmehris1", []string{`key record "badkey1" is invalid`}, ""},
 	} {
 		for _, json := range []bool{false, true} {
 			args := common
@@ -69,5 +73,25 @@ func TestListsNameInvalidRecords(t *testing.T) {
 				t.Errorf("%s prints an invalid record as a row: %q", c.cmd, out.String())
 			}
 		}
+	}
+}
+
+func TestKeysShowNamesAnInvalidRecord(t *testing.T) {
+	t.Parallel()
+	const prefix = "/show-invalid-key"
+	e, cli := etcdClient(t)
+	admin := etcdadmin.New(cli, prefix)
+	ctx := context.Background()
+	doc, _ := os.ReadFile(examplePolicy)
+	if _, err := admin.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "alice", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, prefix+"/keys/badkey1", "garbage"); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := etcdSub(t, "keys show").main([]string{"badkey1", "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", prefix}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), `key record "badkey1" is invalid`) {
+		t.Errorf("keys show of an invalid record = exit %d, stderr %q; want exit 1 saying the record is invalid", code, errOut.String())
 	}
 }
