@@ -88,7 +88,8 @@ type FileWriter struct {
 	werrs    atomic.Uint64
 	lost     atomic.Uint64
 	wakeAt   uint64
-	closeErr error
+	closeErr error // for Close: a failed sync, an uncut torn line, lost records
+	lastErr  error // the last failed write or sync
 	once     sync.Once
 
 	// writer goroutine state
@@ -214,6 +215,9 @@ func (w *FileWriter) run() {
 			}
 			w.drain(buf)
 			w.loseRest()
+			if n := w.lost.Load(); n > 0 && w.closeErr == nil {
+				w.closeErr = fmt.Errorf("%d audit records lost: %w", n, w.lastErr)
+			}
 			return
 		}
 	}
@@ -284,8 +288,8 @@ func (w *FileWriter) put(data []byte, n uint64) bool {
 	done, err := w.f.Write(data)
 	if err != nil {
 		whole := bytes.LastIndexByte(data[:done], '\n') + 1
-		w.cutTorn(done - whole)
 		w.keep(data, whole, n, err)
+		w.cutTorn(done - whole)
 		return false
 	}
 	w.pending, w.pendingN = w.pending[:0], 0
@@ -293,6 +297,7 @@ func (w *FileWriter) put(data []byte, n uint64) bool {
 	if w.cfg.Sync {
 		if err := w.f.Sync(); err != nil {
 			w.failed(err) // the records are in the file; writing them again would double them
+			w.keepErr()   // but may not be on the disk: a later sync does not say they are
 			return true
 		}
 	}
@@ -325,20 +330,29 @@ func (w *FileWriter) cutTorn(n int) {
 	}
 	if err != nil {
 		w.torn = true
+		w.keepErr() // the torn part stays in the file, a line that is no record
 	}
 }
 
-// failed counts a failed write or sync, keeps the first error for Close and
-// logs when the file stops taking writes.
+// keepErr keeps the last failure for Close, unless an earlier one is
+// kept: a failed write whose records were written later is none of
+// Close's (a sidecar that recovered from a full disk stopped with it and
+// exit 1), a failed sync or a torn line left in the file is.
+func (w *FileWriter) keepErr() {
+	if w.closeErr == nil {
+		w.closeErr = w.lastErr
+	}
+}
+
+// failed counts a failed write or sync, keeps its error for keepErr and
+// Close and logs when the file stops taking writes.
 func (w *FileWriter) failed(err error) {
 	// Unhealthy before counted: whoever sees the failure in Stats sees
 	// Accepting and Failing say so too (they said the file was fine in
 	// between, and TestFileWriterDiskFullKeepsRecords failed once in CI).
 	wasHealthy := w.healthy.Swap(false)
 	w.werrs.Add(1)
-	if w.closeErr == nil {
-		w.closeErr = fmt.Errorf("audit: cannot write audit file %q: %w", w.f.Name(), err)
-	}
+	w.lastErr = fmt.Errorf("audit: cannot write audit file %q: %w", w.f.Name(), err)
 	if wasHealthy {
 		w.log.Error().Err(err).Str("file", w.f.Name()).Uint64("records_waiting", w.pendingN).
 			Msg("audit file write failed: records wait in memory and new ones are refused (counted in portcullis_audit_dropped_total; strict mode answers 503) until it takes writes again")

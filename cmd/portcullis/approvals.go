@@ -142,9 +142,9 @@ func approvalsDenyCmd() etcdCmd {
 
 func approvalsListCmd() etcdCmd {
 	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
-		aps, err := a.ListApprovals(ctx)
+		aps, bad, err := a.ApprovalRecords(ctx)
 		if err != nil || f.json {
-			return errOrJSON(err, out, aps)
+			return errors.Join(errOrJSON(err, out, aps), invalidRecords(bad))
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTATE\tCLIENT\tROUTE\tUSES\tREQUESTER\tAPPROVER\tEXPIRES\tTICKET")
@@ -155,7 +155,7 @@ func approvalsListCmd() etcdCmd {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", t(ap.ID), t(approvalState(ap, time.Now())), t(orDash(ap.Client)), t(ap.Route),
 				ap.Uses, ap.MaxUses, t(ap.Requester), t(orDash(ap.Approver)), orDash(timeOrEmpty(ap.Expires)), t(orDash(ap.Ticket)))
 		}
-		return tw.Flush()
+		return errors.Join(tw.Flush(), invalidRecords(bad))
 	}}
 }
 

@@ -174,6 +174,7 @@ func checkCollectorNumbers(c collectorFlags) error {
 }
 
 func runCollector(args []string) int {
+	writeErrorsOnBrokenPipe() // a log reader gone kills no server
 	c, code, ok := parseCollectorFlags(args)
 	if !ok {
 		return code
@@ -319,7 +320,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	bg.Go(func() { shutdownOnDone(ctx, srv, log) })
 	log.Info().Str("listen", ln.Addr().String()).Str("data", c.data).Int("max_conns", col.MaxConns()).Msg("collector listening")
 	if srv.TLSConfig != nil {
-		err = srv.ServeTLS(ln, "", "") // the pair is in TLSConfig, loaded at start
+		err = srv.ServeTLS(ln, "", "") // the pair is in TLSConfig, loaded at start and when its files change
 	} else {
 		err = srv.Serve(ln)
 	}
@@ -462,12 +463,17 @@ func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCR
 		return nil, nil, nil
 	}
 	// Loaded here, before anything starts: ServeTLS read the pair only
-	// once the collector was up, and its error named neither flag.
-	cert, err := durable.LoadX509KeyPair(c.tlsCert, c.tlsKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+	// once the collector was up, and its error named neither flag. Then
+	// re-read when the files change, as the injector's: the pair was
+	// read once, so a renewed certificate (cert-manager, a mounted
+	// Secret) was not served until a restart, and once the old one
+	// expired every sidecar's batch failed its handshake and spooled
+	// (TestCollectorServesRenewedCertificate).
+	certs := &certFiles{cert: c.tlsCert, key: c.tlsKey, log: log.With().Str("component", "collector").Logger()}
+	if _, err := certs.get(nil); err != nil {
+		return nil, nil, err // it names --tls-cert and --tls-key
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), Certificates: []tls.Certificate{cert}}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}
 	if c.clientCA != "" {
 		pem, err := durable.ReadPEM(c.clientCA)
 		if err != nil {

@@ -35,6 +35,7 @@ type devFlags struct {
 }
 
 func runDev(args []string) int {
+	writeErrorsOnBrokenPipe() // a log reader gone kills no server
 	f := devFlags{out: stdout}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.StringVar(&f.data, "data", "dev-data", "`directory` for etcd, the audit store, keys and state")

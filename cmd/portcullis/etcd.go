@@ -131,6 +131,9 @@ func (c etcdCmd) main(args []string, stdout, stderr io.Writer) int {
 	if err := c.usage(&f); err != nil {
 		return usageError(stderr, c.name, err)
 	}
+	if c.change {
+		writeErrorsOnBrokenPipe()
+	}
 	if err := c.connectAndRun(&f, pos, stdout); err != nil {
 		if errors.Is(err, errExit1) {
 			// It said what it had to on stdout, if that was written.

@@ -128,6 +128,7 @@ type injectorFlags struct {
 }
 
 func runInjector(args []string) int {
+	writeErrorsOnBrokenPipe() // a log reader gone kills no server
 	var f injectorFlags
 	fs := flag.NewFlagSet("injector", flag.ContinueOnError)
 	fs.StringVar(&f.listen, "listen", ":9443", "`address` to serve the webhook on (HTTPS)")
@@ -157,7 +158,7 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	if err != nil {
 		return err
 	}
-	certs := &certFiles{cert: f.tlsCert, key: f.tlsKey}
+	certs := &certFiles{cert: f.tlsCert, key: f.tlsKey, log: log}
 	if _, err := certs.get(nil); err != nil {
 		return err
 	}
@@ -227,13 +228,19 @@ func logReview(log zerolog.Logger, r inject.Review) {
 
 // certFiles serves a certificate from files, re-reading them when their
 // modification time changes (cert-manager renews the Secret, the kubelet
-// updates the mounted files), at most once per second.
+// updates the mounted files), at most once per second. Files it cannot
+// load while it serves an older certificate are logged once at warn, and
+// their repair at info: a renewal that failed (a garbage or mismatched
+// pair) kept the old certificate in service without a word until it
+// expired and the API server's calls failed (TestInjectorLogsRefusedCertificateFiles).
 type certFiles struct {
 	cert, key string
+	log       zerolog.Logger
 
 	mu      sync.Mutex // guards the following fields
 	loaded  *tls.Certificate
 	stamp   string
+	refused string // the failure last logged, "" when the files loaded
 	checked time.Time
 }
 
@@ -246,26 +253,34 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.checked = time.Now()
 	stamp, err := fileStamp(c.cert, c.key)
 	if err != nil {
-		return c.fallbackLocked(err)
+		return c.fallbackLocked(err.Error(), err)
 	}
 	if c.loaded != nil && stamp == c.stamp {
 		return c.loaded, nil
 	}
 	cert, err := durable.LoadX509KeyPair(c.cert, c.key)
 	if err != nil {
-		return c.fallbackLocked(fmt.Errorf("cannot load --tls-cert %q and --tls-key %q: %w", c.cert, c.key, err))
+		return c.fallbackLocked(stamp, fmt.Errorf("cannot load --tls-cert %q and --tls-key %q: %w", c.cert, c.key, err))
 	}
-	c.loaded, c.stamp = &cert, stamp
+	if c.refused != "" && c.loaded != nil {
+		c.log.Info().Str("tls_cert", c.cert).Msg("certificate files loaded again")
+	}
+	c.loaded, c.stamp, c.refused = &cert, stamp, ""
 	return c.loaded, nil
 }
 
 // fallbackLocked keeps serving the last good certificate when the files
-// are mid-update (the kubelet swaps a symlink), else returns err.
-func (c *certFiles) fallbackLocked(err error) (*tls.Certificate, error) {
-	if c.loaded != nil {
-		return c.loaded, nil
+// are mid-update (the kubelet swaps a symlink) or bad, logging err once
+// for the failure what names, else returns err.
+func (c *certFiles) fallbackLocked(what string, err error) (*tls.Certificate, error) {
+	if c.loaded == nil {
+		return nil, err
 	}
-	return nil, err
+	if what != c.refused {
+		c.refused = what
+		c.log.Warn().Err(err).Str("tls_cert", c.cert).Msg("certificate files refused: still serving the certificate loaded before, until they hold a valid pair")
+	}
+	return c.loaded, nil
 }
 
 // fileStamp identifies the current contents of the files by size and

@@ -49,6 +49,7 @@ func keysGenerate(args []string, stdout, stderr io.Writer, now time.Time) int {
 	if _, code, ok := parseArgs(fs, args, "", 0, stdout, stderr); !ok {
 		return code
 	}
+	writeErrorsOnBrokenPipe()
 	nb, err := keyWindow(*client, *notBefore, *ttl, now)
 	if err == nil {
 		err = checkTTL(fs, *ttl)
@@ -330,19 +331,19 @@ func keysListCmd() etcdCmd {
 			return nil
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
-			keys, err := a.ListKeys(ctx, client)
+			keys, bad, err := a.KeyRecords(ctx, client)
 			if err == nil && expiring > 0 {
-				return keysExpiring(ctx, a, f, keys, expiring, out) // keys_expiring.go
+				return errors.Join(keysExpiring(ctx, a, f, keys, expiring, out), invalidRecords(bad)) // keys_expiring.go
 			}
 			if err != nil || f.json {
-				return errOrJSON(err, out, keys)
+				return errors.Join(errOrJSON(err, out, keys), invalidRecords(bad))
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCLIENT\tSTATUS\tNOT BEFORE\tNOT AFTER\tSOURCE\tCREATED BY\tTICKET")
 			for _, k := range keys {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Client, keyStatus(k, time.Now()), orDash(k.NotBefore), orDash(k.NotAfter), k.Source, orDash(k.CreatedBy), orDash(k.Ticket))
 			}
-			return tw.Flush()
+			return errors.Join(tw.Flush(), invalidRecords(bad))
 		},
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,7 +24,7 @@ func membersListCmd() etcdCmd {
 	return etcdCmd{run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, _ []string, out io.Writer) error {
 		fl, err := a.ListMembers(ctx)
 		if err != nil || f.json {
-			return errOrJSON(err, out, fl)
+			return errors.Join(errOrJSON(err, out, fl), invalidRecords(fl.Invalid))
 		}
 		fmt.Fprintf(out, "pushed policy: revision %d, digest %s\n", fl.PolicyRevision, orDash(fl.PolicyDigest))
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -31,8 +33,18 @@ func membersListCmd() etcdCmd {
 			fmt.Fprintf(tw, "%s\t%d\t%.12s\t%s\t%s\t%s\n", m.Pod, m.Revision, orDash(m.PolicyDigest), yesNo(m.Current),
 				m.Started.Format(time.RFC3339), m.Updated.Format(time.RFC3339))
 		}
-		return tw.Flush()
+		return errors.Join(tw.Flush(), invalidRecords(fl.Invalid))
 	}}
+}
+
+// invalidRecords is the failure of a list that left out the records bad
+// names, one line: the list printed, they were hidden without a word
+// (member records) or shown as empty rows (approvals holding null).
+func invalidRecords(bad []string) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d invalid records left out of the list: %s", len(bad), strings.Join(bad, "; "))
 }
 
 func yesNo(b bool) string {

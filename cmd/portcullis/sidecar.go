@@ -132,6 +132,7 @@ func runSidecar(args []string) int {
 	// has a window of its own (ignoreHangup; TestHangupStormThroughStop).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	writeErrorsOnBrokenPipe()
 	var f sidecarFlags
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	f.register(fs)

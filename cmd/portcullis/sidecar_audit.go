@@ -64,8 +64,13 @@ type emitterSettings struct {
 	tls   *tls.Config
 }
 
-// readEmitterSettings reads the collector token and TLS files.
-func readEmitterSettings(f sidecarFlags) (emitterSettings, error) {
+// readEmitterSettings reads the collector token and TLS files. The
+// client certificate is read again when its files change, as the
+// injector's and the collector's: read once, a renewed certificate was
+// presented only after a restart, and once the old one expired the
+// collector refused every batch and the spool filled
+// (TestSidecarPresentsRenewedCollectorCertificate).
+func readEmitterSettings(f sidecarFlags, log zerolog.Logger) (emitterSettings, error) {
 	var s emitterSettings
 	if f.tokenFile != "" {
 		b, err := durable.ReadRegularMax(f.tokenFile, collector.MaxKeyFileBytes)
@@ -79,6 +84,13 @@ func readEmitterSettings(f sidecarFlags) (emitterSettings, error) {
 	var err error
 	if s.tls, err = audit.ClientTLS(f.collectorCA, f.collectorCert, f.collectorKey); err != nil {
 		return s, fmt.Errorf("%w (flags --collector-cacert, --collector-cert, --collector-key)", err)
+	}
+	if f.collectorCert != "" {
+		certs := &certFiles{cert: f.collectorCert, key: f.collectorKey, log: log.With().Str("component", "audit").Logger()}
+		if _, err := certs.get(nil); err != nil {
+			return s, fmt.Errorf("%w (flags --collector-cert, --collector-key)", err)
+		}
+		s.tls.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return certs.get(nil) }
 	}
 	return s, nil
 }
@@ -105,7 +117,7 @@ func newEmitter(f sidecarFlags, s emitterSettings, url string, store *policy.Sto
 }
 
 func openEmitter(f sidecarFlags, url string, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
-	s, err := readEmitterSettings(f)
+	s, err := readEmitterSettings(f, log)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +159,7 @@ type policySink struct {
 const policySinkPoll = 100 * time.Millisecond
 
 func openPolicySink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*auditSink, error) {
-	s, err := readEmitterSettings(f)
+	s, err := readEmitterSettings(f, log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // stdout is the standard output every command of the table writes its
@@ -46,6 +48,18 @@ func (o *outWriter) Err() error {
 	defer o.mu.Unlock()
 	return o.err
 }
+
+// writeErrorsOnBrokenPipe makes a write to a pipe whose reader has gone
+// fail with EPIPE, as any failed write, where the SIGPIPE it raised killed
+// the process without a word. The commands that change something call
+// it, so that what they made and could not print is named (keys create
+// made a key in etcd that nobody held, `| tool` exiting first:
+// TestKeyNotPrintedToAClosedPipeIsNamed), and so do the servers, whose
+// log lines go to stderr: the first line after their log reader went
+// killed them, without the drain, the audit flush or the final signed
+// head (TestServersSurviveAClosedLogPipe). The read-only commands keep
+// dying quietly on SIGPIPE, at once, as `| head` expects.
+func writeErrorsOnBrokenPipe() { signal.Ignore(syscall.SIGPIPE) }
 
 // writeFailed returns the first write error of w when it is an
 // outWriter, else nil.

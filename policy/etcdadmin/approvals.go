@@ -528,12 +528,21 @@ func countUses(ap *etcdsync.Approval, rev int64, kv *mvccpb.KeyValue) {
 }
 
 // ListApprovals returns the approvals in etcd, newest request first, with
-// their uses counted as ShowApproval does. A record that does not decode
-// is left out.
+// their uses counted as ShowApproval does. A record that does not decode,
+// or names another approval than its key, is left out; ApprovalRecords
+// names it.
 func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) {
+	out, _, err := a.ApprovalRecords(ctx)
+	return out, err
+}
+
+// ApprovalRecords is ListApprovals with a line for each record left out,
+// so that one bad record is not shown as an empty approval (one holding
+// null or {}) or hidden without a word (one that does not decode).
+func (a *Admin) ApprovalRecords(ctx context.Context) ([]etcdsync.Approval, []string, error) {
 	resp, err := a.cli.Txn(ctx).Then(clientv3.OpGet(a.k.ApprovalsDir(), clientv3.WithPrefix()), clientv3.OpGet(a.k.ApprovalUsesDir(), clientv3.WithPrefix())).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("cannot read approvals under %q: %w", a.k.ApprovalsDir(), err)
+		return nil, nil, fmt.Errorf("cannot read approvals under %q: %w", a.k.ApprovalsDir(), err)
 	}
 	counters := map[string]*mvccpb.KeyValue{}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
@@ -543,14 +552,22 @@ func (a *Admin) ListApprovals(ctx context.Context) ([]etcdsync.Approval, error) 
 	}
 	recs := resp.Responses[0].GetResponseRange().Kvs
 	out := make([]etcdsync.Approval, 0, len(recs))
+	var bad []string
 	for _, kv := range recs {
-		if ap, err := etcdsync.DecodeApproval(kv.Value); err == nil {
-			countUses(&ap, kv.ModRevision, counters[ap.ID])
-			out = append(out, ap)
+		id := strings.TrimPrefix(string(kv.Key), a.k.ApprovalsDir())
+		ap, err := etcdsync.DecodeApproval(kv.Value)
+		if err == nil && ap.ID != id {
+			err = fmt.Errorf("the record names approval %q", ap.ID)
 		}
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("approval record %q is invalid: %v", kv.Key, err))
+			continue
+		}
+		countUses(&ap, kv.ModRevision, counters[ap.ID])
+		out = append(out, ap)
 	}
 	slices.SortFunc(out, func(x, y etcdsync.Approval) int { return cmp.Compare(y.Requested.UnixNano(), x.Requested.UnixNano()) })
-	return out, nil
+	return out, bad, nil
 }
 
 // RequireApproval takes one use of the approval id for client on route

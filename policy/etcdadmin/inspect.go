@@ -43,9 +43,10 @@ func (a *Admin) ListClients(ctx context.Context) ([]ClientInfo, error) {
 // Fleet is what the sidecars of a deployment have applied, against the
 // policy pushed to etcd.
 type Fleet struct {
-	PolicyRevision int64        `json:"policy_revision"` // mod revision of the pushed policy; 0 without one
-	PolicyDigest   string       `json:"policy_digest"`   // SHA-256 of the pushed document, hex, as in the policy history
-	Members        []MemberInfo `json:"members"`         // the live sidecars, by pod name
+	PolicyRevision int64        `json:"policy_revision"`   // mod revision of the pushed policy; 0 without one
+	PolicyDigest   string       `json:"policy_digest"`     // SHA-256 of the pushed document, hex, as in the policy history
+	Members        []MemberInfo `json:"members"`           // the live sidecars, by pod name
+	Invalid        []string     `json:"invalid,omitempty"` // a line for each member record left out as invalid
 }
 
 // MemberInfo is a live sidecar's member record and whether the policy it
@@ -57,7 +58,8 @@ type MemberInfo struct {
 
 // ListMembers returns every live sidecar (its leased member record) with
 // its applied revision and policy digest, and whether that digest is the
-// pushed document's.
+// pushed document's; a member record that does not decode is left out and
+// named in Invalid.
 func (a *Admin) ListMembers(ctx context.Context) (Fleet, error) {
 	var f Fleet
 	doc, rev, err := a.GetPolicy(ctx)
@@ -68,10 +70,11 @@ func (a *Admin) ListMembers(ctx context.Context) (Fleet, error) {
 		sum := sha256.Sum256(doc)
 		f.PolicyRevision, f.PolicyDigest = rev, hex.EncodeToString(sum[:])
 	}
-	ms, err := a.Members(ctx)
+	ms, bad, err := a.MemberRecords(ctx)
 	if err != nil {
 		return f, err
 	}
+	f.Invalid = bad
 	slices.SortFunc(ms, func(x, y etcdsync.Member) int { return cmp.Compare(x.Pod, y.Pod) })
 	f.Members = make([]MemberInfo, len(ms))
 	for i, m := range ms {

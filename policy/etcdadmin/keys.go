@@ -421,15 +421,25 @@ func (a *Admin) mayRevoke(ctx context.Context, id string) error {
 }
 
 // ListKeys returns the key records of client ("" for every client), from
-// etcd and from the policy document, sorted by client and id.
+// etcd and from the policy document, sorted by client and id. A key
+// record in etcd that does not decode is left out; KeyRecords names it.
 func (a *Admin) ListKeys(ctx context.Context, client string) ([]KeyInfo, error) {
+	out, _, err := a.KeyRecords(ctx, client)
+	return out, err
+}
+
+// KeyRecords is ListKeys with a line for each key record in etcd left out
+// as invalid (whatever its client: it does not say), as the sidecars
+// log it: keys list left such records out without a word, and keys show
+// said there was no such key.
+func (a *Admin) KeyRecords(ctx context.Context, client string) ([]KeyInfo, []string, error) {
 	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	all, err := a.keyInfos(ctx, st)
+	all, bad, err := a.keyInfos(ctx, st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := all[:0]
 	for _, k := range all {
@@ -438,12 +448,13 @@ func (a *Admin) ListKeys(ctx context.Context, client string) ([]KeyInfo, error) 
 		}
 	}
 	slices.SortFunc(out, func(x, y KeyInfo) int { return cmp.Or(cmp.Compare(x.Client, y.Client), cmp.Compare(x.ID, y.ID)) })
-	return out, nil
+	return out, bad, nil
 }
 
-// ShowKey returns the key record id, or ErrNotFound.
+// ShowKey returns the key record id, or ErrNotFound (saying why when its
+// record is invalid).
 func (a *Admin) ShowKey(ctx context.Context, id string) (KeyInfo, error) {
-	all, err := a.ListKeys(ctx, "")
+	all, bad, err := a.KeyRecords(ctx, "")
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -453,20 +464,32 @@ func (a *Admin) ShowKey(ctx context.Context, id string) (KeyInfo, error) {
 			return k, err
 		}
 	}
+	for _, line := range bad {
+		if strings.HasPrefix(line, fmt.Sprintf("key record %q ", id)) {
+			return KeyInfo{}, fmt.Errorf("%s: %w", line, ErrNotFound)
+		}
+	}
 	return KeyInfo{}, fmt.Errorf("no key %q under %q: %w", id, string(a.k), ErrNotFound)
 }
 
-// keyInfos decodes the key records of st and of its document.
-func (a *Admin) keyInfos(ctx context.Context, st *etcdsync.State) ([]KeyInfo, error) {
+// keyInfos decodes the key records of st and of its document, and
+// returns a line for each key record of st left out as invalid.
+func (a *Admin) keyInfos(ctx context.Context, st *etcdsync.State) ([]KeyInfo, []string, error) {
 	var out []KeyInfo
-	live, _ := st.Live(a.now()) // an invalid record is left out, as the sidecars do
+	live, invalid := st.Live(a.now()) // an invalid record is left out, as the sidecars do
+	var bad []string
+	for _, line := range invalid {
+		if strings.HasPrefix(line, "key record ") {
+			bad = append(bad, line)
+		}
+	}
 	for _, ks := range live.Keys {
 		out = append(out, KeyInfo{KeySpec: ks, Source: "etcd"})
 	}
 	if st.Policy != "" {
 		doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
 		if err != nil {
-			return nil, fmt.Errorf("policy in etcd does not load: %w", err)
+			return nil, nil, fmt.Errorf("policy in etcd does not load: %w", err)
 		}
 		for _, ks := range doc.Keys {
 			out = append(out, KeyInfo{KeySpec: ks, Source: "policy"})
@@ -476,7 +499,7 @@ func (a *Admin) keyInfos(ctx context.Context, st *etcdsync.State) ([]KeyInfo, er
 		// valid. The snapshot they compile says which, and why.
 		snap, err := policy.Compile(doc, live)
 		if err != nil {
-			return nil, fmt.Errorf("policy in etcd does not compile: %w", err)
+			return nil, nil, fmt.Errorf("policy in etcd does not compile: %w", err)
 		}
 		for i := range out {
 			if out[i].Source == "etcd" {
@@ -484,7 +507,7 @@ func (a *Admin) keyInfos(ctx context.Context, st *etcdsync.State) ([]KeyInfo, er
 			}
 		}
 	}
-	return out, a.annotate(ctx, st, out)
+	return out, bad, a.annotate(ctx, st, out)
 }
 
 // annotate adds mod revisions and revocation records to infos.
