@@ -55,7 +55,8 @@ type Config struct {
 	// once, each within Limits.MaxDecodedBytes.
 	MaxInflightBytes int64
 	// SenderQuota is the batch bytes (decompressed) one sender may send a
-	// minute, taken from a bucket that holds a minute's worth; beyond it
+	// minute, or store (quota.charge) when more, taken from a bucket that
+	// holds a minute's worth; beyond it
 	// a batch is answered 429 sender_quota with Retry-After, not stored.
 	// 0 means DefaultSenderQuota, negative no quota; less than
 	// MaxBodyBytes is refused (the largest batch would never fit).
@@ -328,10 +329,12 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, rejectMalformed, http.StatusBadRequest, "malformed_batch", err.Error())
 		return
 	}
-	// Its records count at least what they store (quota.takeRecords).
-	// What is charged stays charged when the batch is refused for what it
-	// is (malformed, too large, a tenant its sender is not bound to, older
-	// than the window): its sender spent it. A duplicate is given back
+	// Its records count at least what an empty record stores
+	// (quota.takeRecords), and once stored it is charged what its entry
+	// took of the disk beyond that (quota.charge). What is charged stays
+	// charged when the batch is refused for what it is (malformed, too
+	// large, a tenant its sender is not bound to, older than the window):
+	// its sender spent it. A duplicate is given back
 	// what its records would store, as it stores none, and keeps its
 	// bytes, so that replaying one stored batch is not decoded without
 	// end; a batch the store could not take is given back all, as its
@@ -376,6 +379,10 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return
+	}
+	if err == nil {
+		// What its entry took of the disk, beyond what was taken.
+		c.quota.charge(sender, b.stored-int64(len(body))-more, c.cfg.Now())
 	}
 	writeExportResponse(w, format)
 }

@@ -120,6 +120,11 @@ type Batch struct {
 	// Collector sets them; see Entry.BoundTenants), "" for none.
 	BoundTenants string
 	Records      []StoredRecord
+
+	// stored is the size of the entry line Store.AppendBatch wrote for the
+	// batch, the bytes it took of the disk (0 until it is stored): what
+	// the sender's quota is charged for it (quota.charge).
+	stored int64
 }
 
 // attrPod is the OpenTelemetry resource attribute of the pod name.

@@ -103,10 +103,11 @@ func checkAny(msg []byte, depth int) error {
 func (v anyValue) text(limit int) string { return v.render(limit, false) }
 
 // foreignText is text for a foreign record's body or attribute: a nested
-// value's members whose key names a credential (credentialKey) are
-// rendered as Redacted, at any depth, as the attribute of that key is
-// (foreignAttr); under a map a password or a token was stored as sent
-// (TestForeignCredentialsInMapsRedacted).
+// value's members whose key names a credential (credentialKey), and the
+// value of a pair whose name does ({"name": "Authorization", "value":
+// ...}: credentialPair), are rendered as Redacted, at any depth, as the
+// attribute of that key is (foreignAttr); under a map a password or a
+// token was stored as sent (TestForeignCredentialsInMapsRedacted).
 func (v anyValue) foreignText(limit int) string { return v.render(limit, true) }
 
 // render is text, with the members of credential keys redacted when
@@ -231,6 +232,7 @@ func (r *renderer) member(f field, parts [][]byte, depth int) {
 // ArrayValue, or of a KeyValueList when kv.
 func (r *renderer) values(parts [][]byte, kv bool, depth int) {
 	n := 0
+	pair := kv && r.redact && credentialPair(parts)
 	for _, msg := range parts {
 		for len(msg) > 0 && !r.full() {
 			f, rest, err := nextField(msg)
@@ -248,7 +250,7 @@ func (r *renderer) values(parts [][]byte, kv bool, depth int) {
 			}
 			n++
 			if kv {
-				r.keyValue(f.data, depth+1)
+				r.keyValue(f.data, pair, depth+1)
 			} else {
 				r.anyValue(f.data, nil, depth+1)
 			}
@@ -259,8 +261,67 @@ func (r *renderer) values(parts [][]byte, kv bool, depth int) {
 	}
 }
 
-// keyValue renders a KeyValue: its last key, and its values merged.
-func (r *renderer) keyValue(msg []byte, depth int) {
+// credentialPair reports whether the merged occurrences of a
+// KeyValueList are a pair naming a credential: a member "name" or "key"
+// (pairNameKey) holding a string that names one, as
+// {"name": "Authorization", "value": "..."} does. Such a pair's value was
+// stored as sent unless it had a credential's shape
+// (TestForeignHeaderPairsRedacted).
+func credentialPair(parts [][]byte) bool {
+	for _, msg := range parts {
+		for len(msg) > 0 {
+			f, rest, err := nextField(msg)
+			if err != nil {
+				break
+			}
+			msg = rest
+			if f.num == 1 && f.typ == protowire.BytesType && namesCredential(f.data) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// namesCredential reports whether a KeyValue is the name of a pair
+// (pairNameKey) whose value, in any of its occurrences, is a string
+// naming a credential (credentialKey).
+func namesCredential(kv []byte) bool {
+	var key []byte
+	for msg := kv; len(msg) > 0; {
+		f, rest, err := nextField(msg)
+		if err != nil {
+			return false
+		}
+		msg = rest
+		if f.num == fKVKey && f.typ == protowire.BytesType {
+			key = f.data
+		}
+	}
+	if !pairNameKey(key) {
+		return false
+	}
+	for len(kv) > 0 {
+		f, rest, _ := nextField(kv)
+		kv = rest
+		for v := f.data; f.num == fKVValue && f.typ == protowire.BytesType && len(v) > 0; {
+			g, rest, err := nextField(v)
+			if err != nil {
+				break
+			}
+			v = rest
+			if g.num == fAnyString && g.typ == protowire.BytesType && credentialKey(string(g.data)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keyValue renders a KeyValue: its last key, and its values merged. pair
+// is set when its list is a pair naming a credential (credentialPair):
+// its value is then cleared.
+func (r *renderer) keyValue(msg []byte, pair bool, depth int) {
 	var key []byte
 	var first []byte
 	var more [][]byte
@@ -292,7 +353,7 @@ func (r *renderer) keyValue(msg []byte, depth int) {
 			r.dst = append(r.dst, ',')
 		}
 		r.dst = append(r.dst, `"value":`...)
-		if r.redact && credentialKey(string(key)) {
+		if r.redact && (credentialKey(string(key)) || pair && pairValueKey(key)) {
 			r.dst = appendJSONString(append(r.dst, `{"stringValue":`...), Redacted)
 			r.dst = append(r.dst, '}')
 		} else {

@@ -38,19 +38,49 @@ func foreignAttr(key, v string) string {
 	return credential.Redact(v)
 }
 
-// credentialKey reports whether an attribute key names a credential: its
-// last part (after the last '.', as in http.request.header.authorization
-// or db.password) holds authorization, cookie, password, passwd,
-// passphrase, secret, api_key, apikey, api-key, private_key, privatekey,
-// private-key or credential, or ends in token (access_token, x-auth-token;
-// not input_tokens, a count). A private key or a passphrase was stored as
-// sent (TestForeignPrivateKeysAndPassphrasesRedacted).
+// credentialKey reports whether an attribute key names a credential: it
+// holds authorization, cookie, password, passwd, passphrase, secret,
+// api_key, apikey, api-key, private_key, privatekey, private-key or
+// credential, or one of its parts (between '.', '[', '/' and other marks
+// that are not a name's letters, digits, '_' or '-') ends in token
+// (access_token, x-auth-token; not input_tokens, a count). Any part, not
+// only the last: a key is the path to its value, as a map's members are,
+// and a map under a credential's name is cleared whole, so
+// "password.value", "secret.0" and "http.request.header.authorization.value"
+// name credentials as {"password": {"value": ...}} does; only the part
+// after the last '.' was read, and they were stored as sent
+// (TestForeignCredentialsUnderDottedKeysRedacted). The cost is the value
+// of a harmless key under such a name ("password.changed_at",
+// "gen_ai.token.type"), cleared as its map would be. A private key or a
+// passphrase was stored as sent (TestForeignPrivateKeysAndPassphrasesRedacted).
 func credentialKey(key string) bool {
-	last := strings.ToLower(key[strings.LastIndexByte(key, '.')+1:])
+	k := strings.ToLower(key)
 	for _, w := range [...]string{"authorization", "cookie", "password", "passwd", "passphrase", "secret", "api_key", "apikey", "api-key", "private_key", "privatekey", "private-key", "credential"} {
-		if strings.Contains(last, w) {
+		if strings.Contains(k, w) {
 			return true
 		}
 	}
-	return strings.HasSuffix(last, "token")
+	for part := range strings.FieldsFuncSeq(k, notNamePart) {
+		if strings.HasSuffix(part, "token") {
+			return true
+		}
+	}
+	return false
+}
+
+// notNamePart reports whether c separates the parts of a key.
+func notNamePart(c rune) bool {
+	return !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || c >= 0x80)
+}
+
+// pairNameKey and pairValueKey report whether a map member's key is the
+// name, or the value, of a pair as HTTP libraries and log shippers list
+// headers: [{"name": "Authorization", "value": "..."}], or "key" and
+// "value", or "values" for a header of several.
+func pairNameKey(k []byte) bool {
+	return strings.EqualFold(string(k), "name") || strings.EqualFold(string(k), "key")
+}
+
+func pairValueKey(k []byte) bool {
+	return strings.EqualFold(string(k), "value") || strings.EqualFold(string(k), "values")
 }

@@ -192,11 +192,14 @@ type Store struct {
 		at      time.Time
 		period  time.Duration
 	}
-	stats  StoreStats
-	buf    []byte // the body being encoded, reused
-	line   []byte // the entry line being written, reused
-	closed bool
-	torn   bool // a failed append left bytes after segSize
+	stats StoreStats
+	buf   []byte // the body being encoded, reused
+	line  []byte // the entry line being written, reused
+	// lineBytes is the size of the entry line last written: what the
+	// append took of the disk (Batch.stored).
+	lineBytes int
+	closed    bool
+	torn      bool // a failed append left bytes after segSize
 
 	amu     sync.Mutex     // guards anchors; taken before mu
 	anchors []*anchorState // what the store knows of where its heads are published
@@ -404,6 +407,7 @@ func (s *Store) appendBatch(b *Batch) error {
 	if err != nil {
 		return err
 	}
+	b.stored = int64(s.lineBytes)
 	s.seen.add(b.Sender, b.ID, len(b.Records), s.cfg.Now())
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
@@ -653,6 +657,7 @@ func (s *Store) writeEntryLocked(body []byte) error {
 	if err := s.writeLocked(line); err != nil {
 		return err
 	}
+	s.lineBytes = len(line)
 	s.seq++
 	if s.segEntries == 0 {
 		s.segFirst, s.segFirstH = s.seq, h

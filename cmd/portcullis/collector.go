@@ -75,7 +75,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")
 	fs.Int64Var(&c.maxBatchBytes, "max-batch-bytes", 16<<20, "largest accepted batch")
 	fs.Int64Var(&c.maxInflightBytes, "max-inflight-bytes", 0, "most memory the batches being read hold at once (0: 8 x --max-batch-bytes); beyond it a batch is answered 503 collector_busy and retried by its sender")
-	fs.Int64Var(&c.senderQuota, "sender-quota", collector.DefaultSenderQuota, "most batch bytes (decompressed) one sender may send a minute; beyond it 429 sender_quota with Retry-After, and the sidecar retries from its spool (-1: no quota)")
+	fs.Int64Var(&c.senderQuota, "sender-quota", collector.DefaultSenderQuota, "most batch bytes (decompressed, or stored when more) one sender may send a minute; beyond it 429 sender_quota with Retry-After, and the sidecar retries from its spool (-1: no quota)")
 	fs.IntVar(&c.maxCertSenders, "max-cert-senders", collector.DefaultMaxCertSenders, "most client certificate identities (--client-ca) the collector holds state for at once; a new one past it is answered 503 cert_senders_full with Retry-After and retried from its sidecar's spool (-1: no bound)")
 	fs.DurationVar(&c.certSenderIdle, "cert-sender-idle", collector.DefaultSenderIdle, "a client certificate identity that sent nothing this long is forgotten (a batch it re-sends from before is refused 409, never stored twice), freeing its place under --max-cert-senders")
 	fs.IntVar(&c.maxBatchRecords, "max-batch-records", 10000, "most records in one batch (413 beyond)")

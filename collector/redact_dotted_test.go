@@ -1,0 +1,117 @@
+package collector
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	otellog "go.opentelemetry.io/otel/log"
+)
+
+// TestForeignCredentialsUnderDottedKeysRedacted: the key of a credential
+// was read after its last '.' only, so a foreign OTLP client flattening
+// {"password": {"value": ...}} into "password.value", an array of
+// secrets into "secret.0", or a header's parts into
+// "http.request.header.authorization.value" had each stored as sent, in
+// the attributes and in a map's members alike. A key any part of which
+// names a credential is now cleared, as a map under that name is; keys
+// that name none stay as sent. Through the OpenTelemetry Go SDK and the
+// OTLP JSON intake, over loopback.
+func TestForeignCredentialsUnderDottedKeysRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.MapValue(attribute.String("db.password.value", "hunter5"), attribute.String("user.name", "alice")))
+	rec.AddAttributes(
+		attribute.String("password.value", "hunter6"),
+		attribute.String("http.request.header.authorization.value", "opaque-dotted-token"),
+		attribute.String("secret.0", "shh-indexed"),
+		attribute.String("app.access_token.raw", "opaque-raw-token"),
+		attribute.String("headers[Authorization]", "opaque-bracket-token"),
+		attribute.Map("app", attribute.String("api_key.primary", "opaque-nested-key")),
+		attribute.String("app.feature", "sso"),
+		attribute.Int("gen_ai.usage.input_tokens", 42),
+		attribute.String("http.request.header.accept.value", "text/plain"),
+	)
+	emitForeign(t, srv.URL, rec)
+	body := []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"` +
+		strconv.FormatInt(time.Now().UnixNano(), 10) + `","attributes":[` +
+		`{"key":"cookie.0","value":{"stringValue":"sid=json-s3cr3t"}},` +
+		`{"key":"app.calls","value":{"kvlistValue":{"values":[{"key":"client_secret.value","value":{"stringValue":"shh-json-dotted"}}]}}}` +
+		`]}]}]}]}`)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", FormatJSON)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("OTLP JSON batch: %d, want 200", resp.StatusCode)
+	}
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 2 {
+		t.Fatalf("stored %d records, want 2", len(recs))
+	}
+	got := recs[0]
+	for k, v := range map[string]string{"app.feature": "sso", "gen_ai.usage.input_tokens": "42", "http.request.header.accept.value": "text/plain", "password.value": Redacted} {
+		if got.Attributes[k] != v {
+			t.Errorf("attribute %s stored as %q, want %q", k, got.Attributes[k], v)
+		}
+	}
+	if !strings.Contains(got.Body, `"alice"`) {
+		t.Errorf("body %s: user.name's value not kept", got.Body)
+	}
+	storeHoldsNone(t, dir, "hunter5", "hunter6", "opaque-dotted-token", "shh-indexed", "opaque-raw-token", "opaque-bracket-token",
+		"opaque-nested-key", "json-s3cr3t", "shh-json-dotted")
+}
+
+// TestForeignHeaderPairsRedacted: headers logged as a list of pairs,
+// [{"name": "Authorization", "value": "..."}] (or "key" and "value"), as
+// HTTP libraries and log shippers shape them, were cleared only where
+// the value had a credential's shape (a Bearer value, a JWT): an opaque
+// token or a cookie was stored as sent, its key being "value". The value
+// of a pair whose name names a credential is now cleared, at any depth,
+// in the body and the attributes; other pairs stay as sent.
+func TestForeignHeaderPairsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	pair := func(nameKey, name, valueKey, value string) attribute.Value {
+		return attribute.MapValue(attribute.String(nameKey, name), attribute.String(valueKey, value))
+	}
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.MapValue(attribute.Slice("request.headers",
+		pair("name", "X-Api-Key", "value", "opaque-body-key"),
+		pair("name", "Accept", "value", "text/html"))))
+	rec.AddAttributes(
+		attribute.Slice("http.request.headers",
+			pair("name", "Authorization", "value", "opaque-pair-token"),
+			pair("Key", "Cookie", "Value", "sid=pair-s3cr3t"),
+			attribute.MapValue(attribute.String("name", "Set-Cookie"), attribute.Slice("values", attribute.StringValue("sid=multi-s3cr3t"))),
+			pair("name", "User-Agent", "value", "curl/8.5"),
+		),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	got := recs[0]
+	for _, kept := range []string{`"Authorization"`, `"curl/8.5"`, `"text/html"`, `"Set-Cookie"`, Redacted} {
+		if !strings.Contains(got.Body+got.Attributes["http.request.headers"], kept) {
+			t.Errorf("%s not kept: body %s, attributes %v", kept, got.Body, got.Attributes)
+		}
+	}
+	storeHoldsNone(t, dir, "opaque-body-key", "opaque-pair-token", "pair-s3cr3t", "multi-s3cr3t")
+}
