@@ -41,7 +41,8 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	defer s.finish(ctx, x) // records, under the request path's recover
 	x.prep = s.prepared.Load()
 	x.snap = x.prep.snapshot()
-	scanHeaders(ctx.Request.Header.RawHeaders(), &x.hdr)
+	h := &ctx.Request.Header
+	scanned := scanHeaders(h.RawHeaders(), &x.hdr)
 	s.requestID(x)
 	d := audit.BadRequest
 	switch err.(type) {
@@ -49,7 +50,16 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		d = audit.HeaderTooLarge
 	}
 	if err == errExpectUnmet && refused != audit.BadRequest {
-		d = audit.ExpectationFailed // expect: its body unread; a head that ended badly is 400
+		// expect: its body unread; a head that ended badly is 400. The
+		// rest of step 1 first, as decide checks it: a head it refuses
+		// is 400, 503 with no policy, whatever it expects
+		// (TestExpectUnmetAfterHeadCheck).
+		switch {
+		case scanned && crlfEnd(h.RawHeaders()) && listsOK(h, x) && versionOK(h) && policyHeaders(h.RawHeaders(), x.snap, &x.hdr):
+			d = audit.ExpectationFailed
+		case x.snap == nil:
+			d = audit.NotReady
+		}
 	}
 	gone := err == fasthttp.ErrBodyTooLarge && len(ctx.Request.Header.RawHeaders()) == 0
 	switch {

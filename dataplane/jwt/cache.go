@@ -71,16 +71,31 @@ const (
 // (round robin from cursor) to make room.
 const frontEvictProbes = 16
 
-// entryOverhead is about what an entry keeps besides its token: the entry,
-// its Claims with their strings and scopes, ristretto's item.
+// entryOverhead is about what an entry keeps besides its token and its
+// claims' strings: the entry, its Claims, ristretto's item.
 const entryOverhead = 512
 
-// entryCost is what e counts against the byte budgets.
+// scopeOverhead is about what a scope costs besides its bytes: its string
+// header in Claims.Scopes, a separator or an allocation's rounding.
+const scopeOverhead = 24
+
+// entryCost is what e counts against the byte budgets: its token, and its
+// claims' strings and scopes, which a token of one-byte scopes ("a a a
+// ...") makes eight times its payload in string headers; counted by its
+// token alone, DefaultCacheBytes held some 55 MiB of such tokens
+// (TestCacheBytesCountScopes). An entry is immutable: its cost is too.
 func entryCost(e *entry) int64 {
 	if e == nil {
 		return 0
 	}
-	return int64(len(e.token)) + entryOverhead
+	n := int64(len(e.token)) + entryOverhead
+	if c := e.claims; c != nil {
+		n += int64(len(c.Subject) + len(c.Tenant) + len(c.Client) + len(c.JTI))
+		for _, s := range c.Scopes {
+			n += int64(len(s)) + scopeOverhead
+		}
+	}
+	return n
 }
 
 // entry is one verified token. It is immutable once stored.

@@ -37,7 +37,7 @@ type Config struct {
 	MaxStale        time.Duration // keep using held keys this long after the last good fetch (default 24h)
 	MaxTokenBytes   int           // longer tokens are Oversized (default 8192)
 	CacheEntries    int64         // verified tokens the cache's admission counters are sized for, default DefaultCacheEntries
-	CacheBytes      int64         // verified-token cache size in bytes (ristretto MaxCost; entries counted by token length plus 512), default DefaultCacheBytes
+	CacheBytes      int64         // verified-token cache size in bytes (ristretto MaxCost; entries counted by token length plus 512 and their claims' strings and scopes, entryCost), default DefaultCacheBytes
 	// FetchReport, if set, hears of every JWKS fetch that fails (err set:
 	// the issuer's held keys stay in use until MaxStale, its tokens are
 	// refused if it has none) and of the first good fetch after failures
@@ -66,7 +66,8 @@ const DefaultCacheEntries = 1 << 13
 
 // DefaultCacheBytes bounds what the verified-token cache holds: a copy of
 // each token (up to MaxTokenBytes) and its claims, counted as the token's
-// length plus 512 bytes. 8 MiB is 5,000 to 8,000 typical tokens (0.5 to
+// length plus 512 bytes, plus its claims' strings and 24 bytes a scope
+// (entryCost). 8 MiB is 5,000 to 8,000 typical tokens (0.5 to
 // 1.5 KiB) and 960 at 8 KiB; bounded by entries alone (8192), the cache
 // held 64 MiB of 8 KiB tokens, twice the sidecar's whole memory goal
 // (issue 18: 30 MB peak RSS). With the front table's 2 MiB (frontSlots,

@@ -115,7 +115,9 @@
 // entries last verified or hit, so that a hot token skips ristretto's
 // hashing, TTL clock read and admission bookkeeping; its hits get the same
 // checks. Both are bounded by bytes too, an entry counted as its token's
-// length plus 512: ristretto by Config.CacheBytes (8 MiB by default), the
+// length plus 512, plus its claims' strings and 24 bytes a scope (a
+// token of one-byte scopes keeps eight times its payload in string
+// headers): ristretto by Config.CacheBytes (8 MiB by default), the
 // front by 2 MiB, so that large tokens cannot make a verifier hold more
 // than about 10 MiB. The cache is the only
 // place a token is kept; the package never logs it. Claims.Fingerprint is
