@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,6 +77,9 @@ func (s *Store) recover() error {
 	if err := s.checkHeadNamed(digests, open); err != nil {
 		return err
 	}
+	if err := s.checkHeadPresent(segs, digests); err != nil {
+		return err
+	}
 	if len(open) > 1 {
 		return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
 	}
@@ -102,7 +106,49 @@ func (s *Store) recover() error {
 	if w == nil {
 		return s.checkHead()
 	}
+	if w.brk != "" && s.headAccepted != "" {
+		w.brk += "; " + s.headAccepted
+	}
 	return s.recoverOpen(open[0], w)
+}
+
+// checkHeadPresent refuses a store that holds segments or digests but no
+// head.json, or something other than a regular file at its name. No
+// crash leaves that: the collector writes the store's first head,
+// durably, when it creates the store, before any segment (firstHead), and
+// only ever replaces it by a rename, which leaves the old head or the new
+// one (a crash may leave the new one unreadable, not written through: that
+// is checkHead's break). So it was deleted, and with it what a cut of the
+// newest entries is measured against; before, the start recorded a break
+// and appended on, and whoever deleted the head could cut the newest
+// entries with it (TestStartRefusesStoreWithoutHead). With
+// StoreConfig.AcceptMissingHead the break is recorded (checkHead, or the
+// open segment's break), naming who accepted it.
+func (s *Store) checkHeadPresent(segs, digests []uint64) error {
+	if len(segs)+len(digests) == 0 {
+		return nil // a new store: checkHead writes its first head
+	}
+	path := filepath.Join(s.dir, headFile)
+	fi, err := os.Lstat(path)
+	var what string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		what = headFile + " is gone"
+	case err != nil:
+		return fmt.Errorf("collector: cannot inspect %q: %w", path, err)
+	case !fi.Mode().IsRegular():
+		what = fmt.Sprintf("%s is a %s, not the signed head", headFile, fileKind(fi.Mode()))
+	default:
+		return nil
+	}
+	if s.cfg.AcceptMissingHead != "" {
+		s.headAccepted = what + ", accepted at the start by " + s.cfg.AcceptMissingHead
+		return nil
+	}
+	return fmt.Errorf("collector: store %q: %s, but the store holds %d segment files and %d digests: a collector writes its head before the first segment and only replaces it by a rename, so no crash leaves a store without it; it was deleted (by hand, or by an intruder), and the newest entries may have been cut with it: "+
+		"run audit verify (with --published-head or --etcd, which tell such a cut); then put back the head published at an anchor (the --publish-head file, or <prefix>/audit/head in etcd) or a copy of %s, "+
+		"or start the collector with --accept-missing-head, which records the missing head as a break in the chain (audit verify keeps reporting it)",
+		s.dir, what, len(segs), len(digests), headFile)
 }
 
 // expiredAccounted refuses a store whose oldest segment files are gone,
@@ -306,13 +352,13 @@ func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 // (TestStartRefusesNewestSegmentDeleted). It runs after checkDigests,
 // whose errors say more about a store renumbered or reordered, and
 // costs one more read of the head. A head deleted too, or put back to an
-// older one, is not found here: checkHead records a break for the first,
-// and only a published head (CheckAnchors, audit verify --published-head)
+// older one, is not found here: checkHeadPresent refuses the first, and
+// only a published head (CheckAnchors, audit verify --published-head)
 // tells the second.
 func (s *Store) checkHeadNamed(digests, open []uint64) error {
 	head, err := s.readHead()
 	if err != nil {
-		return nil // checkHead records a break for entries without a valid head
+		return nil // checkHeadPresent refuses a head gone, checkHead records a break for one that does not verify
 	}
 	var sealed uint64
 	if len(digests) > 0 {
@@ -774,8 +820,10 @@ func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
 // end (the newest entries were cut off or deleted), or an entry of the
 // chain with another hash (the chain was replaced from there on: a fork).
 // A store that holds entries but no valid signed head records a break as
-// well: the head was deleted or replaced, and how many entries went with
-// it is unknown. In every case the collector must not continue and sign a
+// well: the head was replaced, or a crash left it unreadable (it is
+// renamed into place without an fsync), and how many entries went with
+// it is unknown; one deleted is refused before (checkHeadPresent), unless
+// the operator accepted it. In every case the collector must not continue and sign a
 // head over the shorter chain as if nothing was removed. A new store gets
 // its first head here, durably, before any entry: so a crash can never
 // leave entries without a head (an entry whose head was not yet renamed
@@ -788,8 +836,12 @@ func (s *Store) checkHead() error {
 			// only a published head can tell).
 			return s.firstHead()
 		}
-		return s.recordBreak(s.breakSegment(), 0, fmt.Sprintf("no valid signed head (%v) but the chain holds entries up to seq %d: "+
-			"the head was deleted or replaced, and entries after seq %d may have been removed with it; how many is unknown", err, s.seq, s.seq))
+		reason := fmt.Sprintf("no valid signed head (%v) but the chain holds entries up to seq %d: "+
+			"the head was deleted or replaced, and entries after seq %d may have been removed with it; how many is unknown", err, s.seq, s.seq)
+		if s.headAccepted != "" {
+			reason += "; " + s.headAccepted
+		}
+		return s.recordBreak(s.breakSegment(), 0, reason)
 	}
 	if head.Seq > s.seq {
 		return s.recordBreak(s.breakSegment(), int(head.Seq-s.seq),
