@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -194,34 +195,64 @@ func (s *Store) expiredAccounted(segs, digests []uint64, checked map[uint64]*seg
 // segRanges names the segment files of ns (sorted) as ranges, up to
 // maxGapsNamed of them.
 func segRanges(ns []uint64) string {
-	var out []string
+	var l someNamed
 	for i := 0; i < len(ns); {
 		j := i
 		for j+1 < len(ns) && ns[j+1] == ns[j]+1 {
 			j++
 		}
-		if len(out) == maxGapsNamed {
-			out = append(out, "and more")
-			break
-		}
 		if i == j {
-			out = append(out, segName(ns[i]))
+			l.add(segName(ns[i]))
 		} else {
-			out = append(out, segName(ns[i])+" to "+segName(ns[j]))
+			l.add(segName(ns[i]) + " to " + segName(ns[j]))
 		}
 		i = j + 1
 	}
-	return strings.Join(out, ", ")
+	return l.join(", ")
 }
 
-// someOf names the first maxGapsNamed numbers of ns and how many there
-// are in all: segment files planted by the thousand made an error of
+// someOf names the first maxGapsNamed numbers of ns and how many more
+// there are: segment files planted by the thousand made an error of
 // the start name every one (TestStartNamesManyOpenSegmentsBounded).
 func someOf(ns []uint64) string {
-	if len(ns) <= maxGapsNamed {
-		return fmt.Sprint(ns)
+	var l someNamed
+	for _, n := range ns {
+		l.add(strconv.FormatUint(n, 10))
 	}
-	return fmt.Sprintf("%v and %d more", ns[:maxGapsNamed], len(ns)-maxGapsNamed)
+	return l.join(", ")
+}
+
+// maxGapsNamed bounds what an error of the start names (someNamed): a
+// digest planted with a huge number costs one range, not a line per
+// number skipped, and files planted by the thousand a few names.
+const maxGapsNamed = 8
+
+// someNamed is what an error of the start names, segments or ranges of
+// them (segRanges, someOf, checkContiguous's gaps, holes): the first
+// maxGapsNamed, then how many more. Each of the four bounded its list
+// itself before, three of them saying "and more" without a number.
+type someNamed struct {
+	names []string
+	more  int
+}
+
+func (l *someNamed) add(name string) {
+	if len(l.names) == maxGapsNamed {
+		l.more++
+		return
+	}
+	l.names = append(l.names, name)
+}
+
+func (l *someNamed) empty() bool { return len(l.names) == 0 }
+
+// join joins the names with sep, and says how many more there are.
+func (l *someNamed) join(sep string) string {
+	s := strings.Join(l.names, sep)
+	if l.more > 0 {
+		s += fmt.Sprintf("%sand %d more", sep, l.more)
+	}
+	return s
 }
 
 // writeMarker marks dir as an audit store (once, when it is created).
@@ -285,11 +316,6 @@ func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error
 	return out, nil
 }
 
-// maxGapsNamed bounds the gaps an error of checkContiguous names: a
-// digest planted with a huge number costs one range, not a line per
-// number skipped.
-const maxGapsNamed = 8
-
 // checkContiguous refuses a store whose digests do not run from segment 1
 // to the newest sealed segment, with the open segment (if any) right
 // after it and the signed head naming no segment past that one, or whose
@@ -304,16 +330,8 @@ const maxGapsNamed = 8
 // one, or the newest sealed one with its digest) is no gap here:
 // checkHeadNamed refuses it.
 func (s *Store) checkContiguous(segs, digests, open []uint64) error {
-	var gaps []string
-	gap := func(from, to uint64, why string) {
-		if len(gaps) == maxGapsNamed {
-			gaps = append(gaps, "and more")
-		}
-		if len(gaps) > maxGapsNamed {
-			return
-		}
-		gaps = append(gaps, gapText(from, to, segs)+why)
-	}
+	var gaps someNamed
+	gap := func(from, to uint64, why string) { gaps.add(gapText(from, to, segs) + why) }
 	next := uint64(1)
 	for _, n := range digests {
 		if n > next {
@@ -330,13 +348,13 @@ func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 	if head, err := s.readHead(); err == nil && head.Segment > next {
 		gap(next, head.Segment-1, fmt.Sprintf(" (the signed head names segment %d)", head.Segment))
 	}
-	if len(gaps) == 0 {
-		gaps = holes(segs, digests)
+	if gaps.empty() {
+		holes(segs, digests, &gaps)
 	}
-	if len(gaps) == 0 {
+	if gaps.empty() {
 		return nil
 	}
-	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, strings.Join(gaps, "; "))
+	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, gaps.join("; "))
 }
 
 // checkHeadNamed refuses a store that lost the newest segment the signed
@@ -384,36 +402,32 @@ func (s *Store) checkHeadNamed(digests, open []uint64) error {
 	return fmt.Errorf("collector: store %q: the newest segments are missing: %s; a collector creates a segment and writes a digest before its head names them, so these were deleted (by hand, or by an intruder): run audit verify", s.dir, gone)
 }
 
-// holes names the sealed segment files absent after one present, in a
-// store whose digests run from segment 1 to the newest sealed one:
+// holes names in out the sealed segment files absent after one present,
+// in a store whose digests run from segment 1 to the newest sealed one:
 // retention deletes the oldest segments first, so a segment deleted
 // after one kept is no expiry, whatever its digest says.
-func holes(segs, digests []uint64) []string {
+func holes(segs, digests []uint64, out *someNamed) {
 	var sealed uint64
 	if len(digests) > 0 {
 		sealed = digests[len(digests)-1]
 	}
 	end, _ := slices.BinarySearch(segs, sealed+1)
 	if end == 0 {
-		return nil // every sealed segment deleted: retention's, or not, verify tells
+		return // every sealed segment deleted: retention's, or not, verify tells
 	}
-	var out []string
 	hole := func(from, to uint64) {
 		switch {
-		case to < from || len(out) > maxGapsNamed:
-		case len(out) == maxGapsNamed:
-			out = append(out, "and more")
+		case to < from:
 		case from == to:
-			out = append(out, fmt.Sprintf("%s is gone (%s is left), after segment %d kept", segName(from), digestName(from), from-1))
+			out.add(fmt.Sprintf("%s is gone (%s is left), after segment %d kept", segName(from), digestName(from), from-1))
 		default:
-			out = append(out, fmt.Sprintf("segments %d to %d are gone (their digests are left), after segment %d kept", from, to, from-1))
+			out.add(fmt.Sprintf("segments %d to %d are gone (their digests are left), after segment %d kept", from, to, from-1))
 		}
 	}
 	for i := 1; i < end; i++ {
 		hole(segs[i-1]+1, segs[i]-1)
 	}
 	hole(segs[end-1]+1, sealed)
-	return out
 }
 
 // gapText names segments from..to, none of which has a digest, and
@@ -429,10 +443,8 @@ func gapText(from, to uint64, segs []uint64) string {
 		return fmt.Sprintf("%s is gone (%s is left)", digestName(from), segName(from))
 	case len(left) == 0:
 		return fmt.Sprintf("segments %d to %d and their digests are gone", from, to)
-	case len(left) <= maxGapsNamed:
-		return fmt.Sprintf("the digests of segments %d to %d are gone (the segment files of %v are left)", from, to, left)
 	}
-	return fmt.Sprintf("the digests of segments %d to %d are gone (%d of their segment files are left)", from, to, len(left))
+	return fmt.Sprintf("the digests of segments %d to %d are gone (the segment files of %s are left)", from, to, someOf(left))
 }
 
 // pub is the key the store signs with now.
