@@ -216,7 +216,11 @@ func segRanges(ns []uint64) string {
 // the start name every one (TestStartNamesManyOpenSegmentsBounded).
 func someOf(ns []uint64) string {
 	var l someNamed
-	for _, n := range ns {
+	for i, n := range ns {
+		if i == maxGapsNamed {
+			l.more = len(ns) - i // not formatted
+			break
+		}
 		l.add(strconv.FormatUint(n, 10))
 	}
 	return l.join(", ")
