@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,6 +78,9 @@ func (s *Store) recover() error {
 	if err := s.checkHeadNamed(digests, open); err != nil {
 		return err
 	}
+	if err := s.checkHeadPresent(segs, digests); err != nil {
+		return err
+	}
 	if len(open) > 1 {
 		return fmt.Errorf("collector: segments %s in %q have no signed digest; only the newest may be open: inspect the directory (audit verify) before starting the collector", someOf(open), s.dir)
 	}
@@ -102,7 +107,49 @@ func (s *Store) recover() error {
 	if w == nil {
 		return s.checkHead()
 	}
+	if w.brk != "" && s.headAccepted != "" {
+		w.brk += "; " + s.headAccepted
+	}
 	return s.recoverOpen(open[0], w)
+}
+
+// checkHeadPresent refuses a store that holds segments or digests but no
+// head.json, or something other than a regular file at its name. No
+// crash leaves that: the collector writes the store's first head,
+// durably, when it creates the store, before any segment (firstHead), and
+// only ever replaces it by a rename, which leaves the old head or the new
+// one (a crash may leave the new one unreadable, not written through: that
+// is checkHead's break). So it was deleted, and with it what a cut of the
+// newest entries is measured against; before, the start recorded a break
+// and appended on, and whoever deleted the head could cut the newest
+// entries with it (TestStartRefusesStoreWithoutHead). With
+// StoreConfig.AcceptMissingHead the break is recorded (checkHead, or the
+// open segment's break), naming who accepted it.
+func (s *Store) checkHeadPresent(segs, digests []uint64) error {
+	if len(segs)+len(digests) == 0 {
+		return nil // a new store: checkHead writes its first head
+	}
+	path := filepath.Join(s.dir, headFile)
+	fi, err := os.Lstat(path)
+	var what string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		what = headFile + " is gone"
+	case err != nil:
+		return fmt.Errorf("collector: cannot inspect %q: %w", path, err)
+	case !fi.Mode().IsRegular():
+		what = fmt.Sprintf("%s is a %s, not the signed head", headFile, fileKind(fi.Mode()))
+	default:
+		return nil
+	}
+	if s.cfg.AcceptMissingHead != "" {
+		s.headAccepted = what + ", accepted at the start by " + s.cfg.AcceptMissingHead
+		return nil
+	}
+	return fmt.Errorf("collector: store %q: %s, but the store holds %d segment files and %d digests: a collector writes its head before the first segment and only replaces it by a rename, so no crash leaves a store without it; it was deleted (by hand, or by an intruder), and the newest entries may have been cut with it: "+
+		"run audit verify (with --published-head or --etcd, which tell such a cut); then put back the head published at an anchor (the --publish-head file, or <prefix>/audit/head in etcd) or a copy of %s, "+
+		"or start the collector with --accept-missing-head, which records the missing head as a break in the chain (audit verify keeps reporting it)",
+		s.dir, what, len(segs), len(digests), headFile)
 }
 
 // expiredAccounted refuses a store whose oldest segment files are gone,
@@ -148,34 +195,68 @@ func (s *Store) expiredAccounted(segs, digests []uint64, checked map[uint64]*seg
 // segRanges names the segment files of ns (sorted) as ranges, up to
 // maxGapsNamed of them.
 func segRanges(ns []uint64) string {
-	var out []string
+	var l someNamed
 	for i := 0; i < len(ns); {
 		j := i
 		for j+1 < len(ns) && ns[j+1] == ns[j]+1 {
 			j++
 		}
-		if len(out) == maxGapsNamed {
-			out = append(out, "and more")
-			break
-		}
 		if i == j {
-			out = append(out, segName(ns[i]))
+			l.add(segName(ns[i]))
 		} else {
-			out = append(out, segName(ns[i])+" to "+segName(ns[j]))
+			l.add(segName(ns[i]) + " to " + segName(ns[j]))
 		}
 		i = j + 1
 	}
-	return strings.Join(out, ", ")
+	return l.join(", ")
 }
 
-// someOf names the first maxGapsNamed numbers of ns and how many there
-// are in all: segment files planted by the thousand made an error of
+// someOf names the first maxGapsNamed numbers of ns and how many more
+// there are: segment files planted by the thousand made an error of
 // the start name every one (TestStartNamesManyOpenSegmentsBounded).
 func someOf(ns []uint64) string {
-	if len(ns) <= maxGapsNamed {
-		return fmt.Sprint(ns)
+	var l someNamed
+	for i, n := range ns {
+		if i == maxGapsNamed {
+			l.more = len(ns) - i // not formatted
+			break
+		}
+		l.add(strconv.FormatUint(n, 10))
 	}
-	return fmt.Sprintf("%v and %d more", ns[:maxGapsNamed], len(ns)-maxGapsNamed)
+	return l.join(", ")
+}
+
+// maxGapsNamed bounds what an error of the start names (someNamed): a
+// digest planted with a huge number costs one range, not a line per
+// number skipped, and files planted by the thousand a few names.
+const maxGapsNamed = 8
+
+// someNamed is what an error of the start names, segments or ranges of
+// them (segRanges, someOf, checkContiguous's gaps, holes): the first
+// maxGapsNamed, then how many more. Each of the four bounded its list
+// itself before, three of them saying "and more" without a number.
+type someNamed struct {
+	names []string
+	more  int
+}
+
+func (l *someNamed) add(name string) {
+	if len(l.names) == maxGapsNamed {
+		l.more++
+		return
+	}
+	l.names = append(l.names, name)
+}
+
+func (l *someNamed) empty() bool { return len(l.names) == 0 }
+
+// join joins the names with sep, and says how many more there are.
+func (l *someNamed) join(sep string) string {
+	s := strings.Join(l.names, sep)
+	if l.more > 0 {
+		s += fmt.Sprintf("%sand %d more", sep, l.more)
+	}
+	return s
 }
 
 // writeMarker marks dir as an audit store (once, when it is created).
@@ -239,11 +320,6 @@ func (s *Store) checkDigests(digests []uint64) (map[uint64]*segmentDigest, error
 	return out, nil
 }
 
-// maxGapsNamed bounds the gaps an error of checkContiguous names: a
-// digest planted with a huge number costs one range, not a line per
-// number skipped.
-const maxGapsNamed = 8
-
 // checkContiguous refuses a store whose digests do not run from segment 1
 // to the newest sealed segment, with the open segment (if any) right
 // after it and the signed head naming no segment past that one, or whose
@@ -258,16 +334,8 @@ const maxGapsNamed = 8
 // one, or the newest sealed one with its digest) is no gap here:
 // checkHeadNamed refuses it.
 func (s *Store) checkContiguous(segs, digests, open []uint64) error {
-	var gaps []string
-	gap := func(from, to uint64, why string) {
-		if len(gaps) == maxGapsNamed {
-			gaps = append(gaps, "and more")
-		}
-		if len(gaps) > maxGapsNamed {
-			return
-		}
-		gaps = append(gaps, gapText(from, to, segs)+why)
-	}
+	var gaps someNamed
+	gap := func(from, to uint64, why string) { gaps.add(gapText(from, to, segs) + why) }
 	next := uint64(1)
 	for _, n := range digests {
 		if n > next {
@@ -284,13 +352,13 @@ func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 	if head, err := s.readHead(); err == nil && head.Segment > next {
 		gap(next, head.Segment-1, fmt.Sprintf(" (the signed head names segment %d)", head.Segment))
 	}
-	if len(gaps) == 0 {
-		gaps = holes(segs, digests)
+	if gaps.empty() {
+		holes(segs, digests, &gaps)
 	}
-	if len(gaps) == 0 {
+	if gaps.empty() {
 		return nil
 	}
-	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, strings.Join(gaps, "; "))
+	return fmt.Errorf("collector: store %q: sealed segments or digests are missing: %s; retention keeps every digest and deletes the oldest segments first, so these were deleted otherwise (by hand, or by an intruder): run audit verify", s.dir, gaps.join("; "))
 }
 
 // checkHeadNamed refuses a store that lost the newest segment the signed
@@ -306,13 +374,13 @@ func (s *Store) checkContiguous(segs, digests, open []uint64) error {
 // (TestStartRefusesNewestSegmentDeleted). It runs after checkDigests,
 // whose errors say more about a store renumbered or reordered, and
 // costs one more read of the head. A head deleted too, or put back to an
-// older one, is not found here: checkHead records a break for the first,
-// and only a published head (CheckAnchors, audit verify --published-head)
+// older one, is not found here: checkHeadPresent refuses the first, and
+// only a published head (CheckAnchors, audit verify --published-head)
 // tells the second.
 func (s *Store) checkHeadNamed(digests, open []uint64) error {
 	head, err := s.readHead()
 	if err != nil {
-		return nil // checkHead records a break for entries without a valid head
+		return nil // checkHeadPresent refuses a head gone, checkHead records a break for one that does not verify
 	}
 	var sealed uint64
 	if len(digests) > 0 {
@@ -338,36 +406,32 @@ func (s *Store) checkHeadNamed(digests, open []uint64) error {
 	return fmt.Errorf("collector: store %q: the newest segments are missing: %s; a collector creates a segment and writes a digest before its head names them, so these were deleted (by hand, or by an intruder): run audit verify", s.dir, gone)
 }
 
-// holes names the sealed segment files absent after one present, in a
-// store whose digests run from segment 1 to the newest sealed one:
+// holes names in out the sealed segment files absent after one present,
+// in a store whose digests run from segment 1 to the newest sealed one:
 // retention deletes the oldest segments first, so a segment deleted
 // after one kept is no expiry, whatever its digest says.
-func holes(segs, digests []uint64) []string {
+func holes(segs, digests []uint64, out *someNamed) {
 	var sealed uint64
 	if len(digests) > 0 {
 		sealed = digests[len(digests)-1]
 	}
 	end, _ := slices.BinarySearch(segs, sealed+1)
 	if end == 0 {
-		return nil // every sealed segment deleted: retention's, or not, verify tells
+		return // every sealed segment deleted: retention's, or not, verify tells
 	}
-	var out []string
 	hole := func(from, to uint64) {
 		switch {
-		case to < from || len(out) > maxGapsNamed:
-		case len(out) == maxGapsNamed:
-			out = append(out, "and more")
+		case to < from:
 		case from == to:
-			out = append(out, fmt.Sprintf("%s is gone (%s is left), after segment %d kept", segName(from), digestName(from), from-1))
+			out.add(fmt.Sprintf("%s is gone (%s is left), after segment %d kept", segName(from), digestName(from), from-1))
 		default:
-			out = append(out, fmt.Sprintf("segments %d to %d are gone (their digests are left), after segment %d kept", from, to, from-1))
+			out.add(fmt.Sprintf("segments %d to %d are gone (their digests are left), after segment %d kept", from, to, from-1))
 		}
 	}
 	for i := 1; i < end; i++ {
 		hole(segs[i-1]+1, segs[i]-1)
 	}
 	hole(segs[end-1]+1, sealed)
-	return out
 }
 
 // gapText names segments from..to, none of which has a digest, and
@@ -383,10 +447,8 @@ func gapText(from, to uint64, segs []uint64) string {
 		return fmt.Sprintf("%s is gone (%s is left)", digestName(from), segName(from))
 	case len(left) == 0:
 		return fmt.Sprintf("segments %d to %d and their digests are gone", from, to)
-	case len(left) <= maxGapsNamed:
-		return fmt.Sprintf("the digests of segments %d to %d are gone (the segment files of %v are left)", from, to, left)
 	}
-	return fmt.Sprintf("the digests of segments %d to %d are gone (%d of their segment files are left)", from, to, len(left))
+	return fmt.Sprintf("the digests of segments %d to %d are gone (the segment files of %s are left)", from, to, someOf(left))
 }
 
 // pub is the key the store signs with now.
@@ -774,8 +836,10 @@ func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
 // end (the newest entries were cut off or deleted), or an entry of the
 // chain with another hash (the chain was replaced from there on: a fork).
 // A store that holds entries but no valid signed head records a break as
-// well: the head was deleted or replaced, and how many entries went with
-// it is unknown. In every case the collector must not continue and sign a
+// well: the head was replaced, or a crash left it unreadable (it is
+// renamed into place without an fsync), and how many entries went with
+// it is unknown; one deleted is refused before (checkHeadPresent), unless
+// the operator accepted it. In every case the collector must not continue and sign a
 // head over the shorter chain as if nothing was removed. A new store gets
 // its first head here, durably, before any entry: so a crash can never
 // leave entries without a head (an entry whose head was not yet renamed
@@ -788,8 +852,12 @@ func (s *Store) checkHead() error {
 			// only a published head can tell).
 			return s.firstHead()
 		}
-		return s.recordBreak(s.breakSegment(), 0, fmt.Sprintf("no valid signed head (%v) but the chain holds entries up to seq %d: "+
-			"the head was deleted or replaced, and entries after seq %d may have been removed with it; how many is unknown", err, s.seq, s.seq))
+		reason := fmt.Sprintf("no valid signed head (%v) but the chain holds entries up to seq %d: "+
+			"the head was deleted or replaced, and entries after seq %d may have been removed with it; how many is unknown", err, s.seq, s.seq)
+		if s.headAccepted != "" {
+			reason += "; " + s.headAccepted
+		}
+		return s.recordBreak(s.breakSegment(), 0, reason)
 	}
 	if head.Seq > s.seq {
 		return s.recordBreak(s.breakSegment(), int(head.Seq-s.seq),

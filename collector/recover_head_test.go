@@ -41,7 +41,9 @@ func TestRestartAfterPartialCutRecordsBreak(t *testing.T) {
 // missing head, but a collector restarted on it records no break (its
 // check of the head behind the chain needs a head to read) and writes a
 // fresh head over a new segment of the same number: verify then passes
-// with every entry after the kept digest gone.
+// with every entry after the kept digest gone. The start now refuses a
+// store without its head (TestStartRefusesStoreWithoutHead); accepted by
+// the operator, it records the break.
 func TestRestartWithoutHeadRecordsBreak(t *testing.T) {
 	dir, key := t.TempDir(), newTestKey(t)
 	pub := key.Public().(ed25519.PublicKey)
@@ -71,7 +73,11 @@ func TestRestartWithoutHeadRecordsBreak(t *testing.T) {
 	rep, _ = Verify(dir, pub)
 	t.Logf("before the restart: %v", problems(rep)) // missing head
 
-	st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 100, 1)
+	if st, err := OpenStore(dir, StoreConfig{SigningKey: key, SegmentMaxBytes: 1500}); err == nil {
+		st.Close()
+		t.Fatal("OpenStore took a store whose head was deleted")
+	}
+	st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500, AcceptMissingHead: "the test"}, 100, 1)
 	st.Close()
 	rep, _ = Verify(dir, pub)
 	if rep.OK() {

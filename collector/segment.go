@@ -265,9 +265,16 @@ func listSegments(dir string) (segs, digests []uint64, err error) {
 	return segs, digests, nil
 }
 
+// cutNumber parses the number of a segment or digest name (its prefix
+// cut off) written as segName writes it: eight digits or more, padded with
+// zeros to eight and never past them, so each number has one name. Eight
+// digits only were taken before: segment 100,000,000 (seg-100000000.log),
+// which the collector writes after 99,999,999, was no file of the store
+// to the start, verify or retention (TestSegmentNumbersPastEightDigitsListed,
+// TestStoreRunsPastSegment99999999).
 func cutNumber(name, suffix string) (uint64, bool) {
 	num, ok := strings.CutSuffix(name, suffix)
-	if !ok || len(num) != 8 {
+	if !ok || len(num) < 8 || len(num) > 8 && num[0] == '0' {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(num, 10, 64)

@@ -47,6 +47,12 @@ type StoreConfig struct {
 	// The store goes on, and every verify fails from the break on, so
 	// the caller must say so where an operator looks; may be nil.
 	OnBreak func(segment uint64, untrusted int, reason string)
+	// AcceptMissingHead, when not empty, says who accepted a store that
+	// holds segments or digests but no head.json (a regular file), which
+	// OpenStore refuses otherwise (checkHeadPresent): the store then
+	// records the break, naming this text, and goes on. The collector's
+	// --accept-missing-head sets it.
+	AcceptMissingHead string
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
 	// MaxCertSenders bounds the client certificate senders whose batch
@@ -192,6 +198,11 @@ type Store struct {
 		at      time.Time
 		period  time.Duration
 	}
+	// headAccepted says what stood in place of head.json at the start
+	// and who accepted it (StoreConfig.AcceptMissingHead), for the break
+	// recorded; "" when head.json was there.
+	headAccepted string
+
 	stats StoreStats
 	buf   []byte // the body being encoded, reused
 	line  []byte // the entry line being written, reused

@@ -242,7 +242,7 @@ func verifyWith(dir string, pub ed25519.PublicKey, opts VerifyOptions, segs, dig
 		next = n + 1
 	}
 	v.resolveGone()
-	v.checkHead(head, headErr, len(segs) > 0)
+	v.checkHead(head, headErr, len(segs), len(digests))
 	v.checkTail()
 	v.checkPublished()
 	if len(segs)+len(digests) == 0 && !opts.AllowEmpty {
@@ -783,12 +783,23 @@ func (v *verifier) readHead() (*storeHead, error) {
 	return h, nil
 }
 
-// checkHead compares the chain's end with the signed head.
-func (v *verifier) checkHead(h *storeHead, err error, any bool) {
+// checkHead compares the chain's end with the signed head. A store of
+// segments or digests without head.json (or with something other than a
+// regular file there) lost it: a collector writes it before its first
+// segment and only replaces it by a rename. Before, a store whose
+// segments retention had all deleted, its digests left, was reported
+// nothing for it, and the problem said only that the head was gone
+// (TestVerifySaysWhyTheHeadIsMissing).
+func (v *verifier) checkHead(h *storeHead, err error, segs, digests int) {
+	what := headFile + " is gone"
+	if fi, lerr := os.Lstat(filepath.Join(v.dir, headFile)); lerr == nil && !fi.Mode().IsRegular() {
+		what, err = fmt.Sprintf("%s is a %s, not the signed head", headFile, fileKind(fi.Mode())), os.ErrNotExist
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if any {
-			v.problem(0, -1, 0, ProblemMissingHead, "%s is gone", headFile)
+		if segs+digests > 0 {
+			v.problem(0, -1, 0, ProblemMissingHead, "%s, but the store holds %d segment files and %d digests: a collector writes its head before its first segment and only replaces it by a rename, so it was deleted, and the newest entries may have been cut with it; "+
+				"compare the store with a published head (--published-head, --etcd or --expect-head)", what, segs, digests)
 		}
 		return
 	case err != nil:

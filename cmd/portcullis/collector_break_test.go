@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestCollectorSaysWhenItRecordsABreak: someone who can write the data
@@ -18,7 +21,10 @@ import (
 // fails from there on), and it said so nowhere: no log line, no metric,
 // so the cut went unseen until someone ran audit verify. It now logs the
 // break as an error and counts it in
-// portcullis_collector_breaks_recorded_total.
+// portcullis_collector_breaks_recorded_total. A head deleted is refused
+// at the start now (no crash leaves a store without it: headtrail153),
+// and taken with --accept-missing-head, which the break names with the
+// user and host.
 func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a real process")
@@ -48,12 +54,19 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 		t.Fatalf("collector stop: %v", err)
 	}
 	// The head goes: the newest (here the only) segment and its digest
-	// deleted under it are refused at the start now; without it, how many
-	// entries went with it is unknown, and the start records a break.
+	// deleted under it are refused at the start; without it, how many
+	// entries went with it is unknown: the start refuses it, unless the
+	// operator accepts it, and then records a break.
 	if err := os.Remove(filepath.Join(data, "head.json")); err != nil {
 		t.Fatal(err)
 	}
-	second := args()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, h.bin, args()...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "head.json is gone") || !strings.Contains(string(out), "--accept-missing-head") {
+		t.Fatalf("the collector on a store without its head: %v\n%s\nwant it refused, naming head.json and --accept-missing-head", err, out)
+	}
+	second := append(args(), "--accept-missing-head")
 	h.start("collector-2", second...)
 	h.serving("the collector up again", "http://"+second[4]+"/healthz")
 	if got := h.metrics(second[4])["portcullis_collector_breaks_recorded_total"]; got != 1 {
@@ -61,7 +74,7 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	}
 	log, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
 	if !strings.Contains(string(log), `"level":"error"`) || !strings.Contains(string(log), "audit trail break recorded") ||
-		!strings.Contains(string(log), "no valid signed head") {
+		!strings.Contains(string(log), "no valid signed head") || !strings.Contains(string(log), "accepted at the start by --accept-missing-head (uid ") {
 		t.Errorf("the collector recorded a break at its start and its log does not say so as an error naming why:\n%s", log)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -20,12 +21,26 @@ type headFlags struct {
 	every          time.Duration
 	file           string
 	acceptRollback bool
+	// acceptMissingHead takes a store whose head.json is gone
+	// (collector.StoreConfig.AcceptMissingHead).
+	acceptMissingHead bool
 }
 
 func (h *headFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.every, "sign-every", time.Minute, "sign and publish the store's head this often, even when idle")
 	fs.StringVar(&h.file, "publish-head", "", "also publish each signed head to this `file` (best on another host or mount)")
 	fs.BoolVar(&h.acceptRollback, "accept-rollback", false, "continue on a store that does not hold the head published in etcd or --publish-head (a backup restored on purpose): record the rollback as a break in the chain, which audit verify keeps reporting, and move the anchors on")
+	fs.BoolVar(&h.acceptMissingHead, "accept-missing-head", false, "continue on a store whose head.json is gone (deleted: no crash leaves that): record it as a break in the chain, naming this flag, the user and the host, which audit verify keeps reporting; drop the flag once started: while it is given, a head deleted later is taken too")
+}
+
+// acceptedBy says who accepted a store without its head, for the break
+// the store records: the flag, the user and the host.
+func (h *headFlags) acceptedBy() string {
+	if !h.acceptMissingHead {
+		return ""
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("--accept-missing-head (uid %d on host %q)", os.Getuid(), host)
 }
 
 // checkAnchors refuses to start on a store that does not hold the head
