@@ -167,5 +167,5 @@ func (e *Emitter) logDrops(now time.Time, final bool) {
 	}
 	e.log.Warn().Uint64("dropped", full+spool).Uint64("slots_full", full).Uint64("spool", spool).
 		Dur("interval", e.drops.every).
-		Msg("audit records dropped since the last such line: requests were served without their records (slots full: the batcher fell behind; spool: full or not writable); counted in portcullis_audit_dropped_total and portcullis_audit_records_total")
+		Msg("audit records dropped since the last such line: requests were served without their records (slots full: the batcher fell behind; spool: full or not writable); counted in portcullis_audit_records_total{outcome=\"dropped\"} (slots full also in portcullis_audit_dropped_total; spool drops only in the first)")
 }

@@ -77,6 +77,10 @@ type certReloader struct {
 	// check (logged when that number changes).
 	last        [4][]byte
 	expiredCRLs int
+	// loadRefused is the load failure last logged, "" once the files load:
+	// bad files were logged at every poll, every second with
+	// --tls-reload 1s (TestTLSReloadFailureLoggedOnce).
+	loadRefused string
 }
 
 // newCertReloader loads files once (an error names the file and the
@@ -136,7 +140,8 @@ var tls12Suites = []uint16{
 
 // poll reloads the files every Reload until close. A failed load (a key
 // not yet matching its certificate halfway through a rotation, a file
-// missing) keeps the configuration in force and is tried again.
+// missing) keeps the configuration in force and is tried again; it is
+// logged when it starts or changes, and the files loading again once.
 func (r *certReloader) poll() {
 	t := time.NewTicker(r.files.Reload)
 	defer t.Stop()
@@ -150,7 +155,16 @@ func (r *certReloader) poll() {
 		switch {
 		case err != nil:
 			r.failed.Add(1)
-			r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate, client CAs and client CRLs in force")
+			if err.Error() != r.loadRefused {
+				r.loadRefused = err.Error()
+				r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate, client CAs and client CRLs in force (logged again when the failure changes)")
+			}
+		case r.loadRefused != "":
+			r.loadRefused = ""
+			if changed {
+				r.reloaded.Add(1)
+			}
+			r.log.Info().Str("cert", r.files.CertFile).Bool("changed", changed).Msg("TLS files load again; new connections use the configuration they hold")
 		case changed:
 			r.reloaded.Add(1)
 			r.log.Info().Str("cert", r.files.CertFile).Msg("TLS certificate reloaded; new connections use it")

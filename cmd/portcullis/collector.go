@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/net/netutil"
 
 	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/dataplane"
@@ -366,8 +365,9 @@ func shutdownOnDone(ctx context.Context, srv *http.Server, log *zerolog.Logger) 
 	}
 }
 
-// metricsMaxConns caps the connections --metrics-listen holds open; more
-// wait in the kernel's backlog until one closes. Unauthenticated, it
+// metricsMaxConns caps the connections --metrics-listen holds open; past
+// it a newcomer closes the longest-idle one (evictIdleListener), or, when
+// none is idle, waits for a request to end. Unauthenticated, it
 // otherwise took as many as one host opened, every descriptor of the
 // process, and the intake listener could accept no batch.
 const metricsMaxConns = 64
@@ -387,9 +387,12 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
 	}
-	ln = netutil.LimitListener(ln, metricsMaxConns)
-	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout, IdleTimeout: time.Minute,
-		MaxHeaderBytes: collector.MaxHeaderBytes, ErrorLog: col.ErrorLog()}
+	lim := newEvictIdleListener(ln, metricsMaxConns)
+	ln = lim
+	// IdleTimeout was a minute: metricsMaxConns kept-alive connections
+	// sending a request a minute held every place.
+	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout, IdleTimeout: metricsReadTimeout,
+		MaxHeaderBytes: collector.MaxHeaderBytes, ErrorLog: col.ErrorLog(), ConnState: lim.trackState}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// evictIdleListener holds at most max connections open, like
+// netutil.LimitListener, but a connection idle between requests does not
+// keep a place another needs: when max are open and one more arrives, the
+// longest-idle one is closed to make room. With LimitListener, max
+// kept-alive connections from one host, each sending a request a minute,
+// held every place, and kubelet's probes waited in the backlog until they
+// failed (TestMetricsListenerNotHeldByIdleConnections). Only when none is
+// idle does the newcomer wait, for a connection mid-request, which the
+// server's read timeout bounds. trackState must be the server's ConnState.
+type evictIdleListener struct {
+	net.Listener
+	max   int
+	mu    sync.Mutex
+	open  int
+	idle  map[net.Conn]time.Time // idle connections, and since when
+	freed chan struct{}          // a place was freed; buffered 1
+}
+
+func newEvictIdleListener(ln net.Listener, max int) *evictIdleListener {
+	return &evictIdleListener{Listener: ln, max: max, idle: map[net.Conn]time.Time{}, freed: make(chan struct{}, 1)}
+}
+
+func (l *evictIdleListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		l.mu.Lock()
+		if l.open < l.max {
+			l.open++
+			l.mu.Unlock()
+			return &placeConn{Conn: c, l: l}, nil
+		}
+		var oldest net.Conn
+		var since time.Time
+		for ic, t := range l.idle {
+			if oldest == nil || t.Before(since) {
+				oldest, since = ic, t
+			}
+		}
+		delete(l.idle, oldest)
+		l.mu.Unlock()
+		if oldest != nil {
+			oldest.Close() // frees its place (placeConn.Close)
+			continue
+		}
+		<-l.freed // every place is mid-request: wait for one to end
+	}
+}
+
+// trackState is the server's ConnState: it keeps the idle connections.
+func (l *evictIdleListener) trackState(c net.Conn, s http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s == http.StateIdle {
+		l.idle[c] = time.Now()
+	} else {
+		delete(l.idle, c)
+	}
+}
+
+// placeConn frees its place in l once, at its first Close.
+type placeConn struct {
+	net.Conn
+	l    *evictIdleListener
+	once sync.Once
+}
+
+func (c *placeConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		c.l.open--
+		delete(c.l.idle, c)
+		c.l.mu.Unlock()
+		select {
+		case c.l.freed <- struct{}{}:
+		default:
+		}
+	})
+	return err
+}
