@@ -23,22 +23,7 @@ import (
 // answered no more (live: 64 of them, and curl /healthz timed out).
 func TestMetricsListenerNotHeldByDeclaredBody(t *testing.T) {
 	t.Parallel()
-	store, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: signingKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	col, err := collector.New(store, collector.Config{Token: "sender-token-0123456789abcdef0123456789"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddrTB(t)
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	stop, err := serveCollectorMetrics(addr, col, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	addr := metricsListener(t)
 	for range metricsMaxConns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -67,22 +52,7 @@ func TestMetricsListenerNotHeldByDeclaredBody(t *testing.T) {
 // the longest-idle connection.
 func TestMetricsListenerNotHeldByIdleConnections(t *testing.T) {
 	t.Parallel()
-	store, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: signingKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	col, err := collector.New(store, collector.Config{Token: "sender-token-0123456789abcdef0123456789"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddrTB(t)
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	stop, err := serveCollectorMetrics(addr, col, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	addr := metricsListener(t)
 	for i := range metricsMaxConns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -108,4 +78,26 @@ func TestMetricsListenerNotHeldByIdleConnections(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz: %s", resp.Status)
 	}
+}
+
+// metricsListener serves a collector's --metrics-listen on a free
+// loopback address, until the test ends.
+func metricsListener(t *testing.T) string {
+	store, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: signingKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	col, err := collector.New(store, collector.Config{Token: "sender-token-0123456789abcdef0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddrTB(t)
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	stop, err := serveCollectorMetrics(addr, col, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
 }
