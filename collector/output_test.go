@@ -123,9 +123,15 @@ func TestCSVCell(t *testing.T) {
 // postJSON sends an OTLP JSON body as alice and returns the status.
 func postJSON(t testing.TB, url string, body []byte) int {
 	t.Helper()
+	return postJSONAs(t, url, aliceToken, body)
+}
+
+// postJSONAs sends an OTLP JSON body with token and returns the status.
+func postJSONAs(t testing.TB, url, token string, body []byte) int {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url+"/v1/logs", bytes.NewReader(body))
 	req.Header.Set("Content-Type", FormatJSON)
-	req.Header.Set("Authorization", "Bearer "+aliceToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

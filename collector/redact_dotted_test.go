@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,16 +44,8 @@ func TestForeignCredentialsUnderDottedKeysRedacted(t *testing.T) {
 		`{"key":"cookie.0","value":{"stringValue":"sid=json-s3cr3t"}},` +
 		`{"key":"app.calls","value":{"kvlistValue":{"values":[{"key":"client_secret.value","value":{"stringValue":"shh-json-dotted"}}]}}}` +
 		`]}]}]}]}`)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
-	req.Header.Set("Content-Type", FormatJSON)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("OTLP JSON batch: %d, want 200", resp.StatusCode)
+	if code := postJSONAs(t, srv.URL, testToken, body); code != http.StatusOK {
+		t.Fatalf("OTLP JSON batch: %d, want 200", code)
 	}
 	st.Close()
 	recs := storedRecords(t, dir)

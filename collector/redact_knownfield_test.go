@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"net/http"
 	"strconv"
 	"testing"
@@ -33,16 +32,8 @@ func TestForeignCredentialsInMapsOfKnownFieldsRedacted(t *testing.T) {
 		`{"key":"url.path","value":{"kvlistValue":{"values":[{"key":"x-api-key","value":{"stringValue":"opaque-json-key"}}]}}},` +
 		`{"key":"portcullis.client","value":{"arrayValue":{"values":[{"kvlistValue":{"values":[{"key":"SECRET","value":{"stringValue":"shh-json"}}]}}]}}}` +
 		`]}]}]}]}`)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", bytes.NewReader(body))
-	req.Header.Set("Content-Type", FormatJSON)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("OTLP JSON batch: %d, want 200", resp.StatusCode)
+	if code := postJSONAs(t, srv.URL, testToken, body); code != http.StatusOK {
+		t.Fatalf("OTLP JSON batch: %d, want 200", code)
 	}
 	st.Close()
 	if recs := storedRecords(t, dir); len(recs) != 2 {

@@ -89,16 +89,8 @@ func TestSenderAttributeIsNoKeyRotationOverHTTP(t *testing.T) {
 	}
 	body := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"` + itoa(int(time.Now().UnixNano())) +
 		`","body":{"stringValue":"hello"},"attributes":[{"key":"a","value":{"stringValue":"b"}},{"key":"kind","value":{"stringValue":"key_rotation"}}]}]}]}]}`
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", strings.NewReader(body))
-	req.Header.Set("Content-Type", FormatJSON)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST = %d", resp.StatusCode)
+	if code := postJSONAs(t, srv.URL, testToken, []byte(body)); code != http.StatusOK {
+		t.Fatalf("POST = %d", code)
 	}
 	srv.Close()
 	st.Close()
@@ -108,7 +100,7 @@ func TestSenderAttributeIsNoKeyRotationOverHTTP(t *testing.T) {
 	if rep, err := Verify(dir, pubOf(key)); err != nil || !rep.OK() {
 		t.Errorf("verify: %v, problems %v; want ok", err, problems(rep))
 	}
-	st, err = OpenStore(dir, StoreConfig{SigningKey: key})
+	st, err := OpenStore(dir, StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatalf("OpenStore after a sender's key_rotation attribute = %v", err)
 	}
