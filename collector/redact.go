@@ -75,12 +75,24 @@ func notNamePart(c rune) bool {
 
 // pairNameKey and pairValueKey report whether a map member's key is the
 // name, or the value, of a pair as HTTP libraries and log shippers list
-// headers: [{"name": "Authorization", "value": "..."}], or "key" and
-// "value", or "values" for a header of several.
+// headers: [{"name": "Authorization", "value": "..."}], or "key",
+// "header" or "field" and "value", "val", or "values" for a header of
+// several ({"header": "Cookie", "val": "..."} was stored as sent:
+// TestForeignArrayPairsRedacted).
 func pairNameKey(k []byte) bool {
-	return strings.EqualFold(string(k), "name") || strings.EqualFold(string(k), "key")
+	for _, w := range [...]string{"name", "key", "header", "field"} {
+		if strings.EqualFold(string(k), w) {
+			return true
+		}
+	}
+	return false
 }
 
 func pairValueKey(k []byte) bool {
-	return strings.EqualFold(string(k), "value") || strings.EqualFold(string(k), "values")
+	for _, w := range [...]string{"value", "val", "values"} {
+		if strings.EqualFold(string(k), w) {
+			return true
+		}
+	}
+	return false
 }

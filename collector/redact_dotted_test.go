@@ -115,3 +115,49 @@ func TestForeignHeaderPairsRedacted(t *testing.T) {
 	}
 	storeHoldsNone(t, dir, "opaque-body-key", "opaque-pair-token", "pair-s3cr3t", "multi-s3cr3t")
 }
+
+// TestForeignArrayPairsRedacted: headers logged as arrays of
+// [name, value] arrays, or one flat [name, value, name, value] array (as
+// Node's rawHeaders), or as pairs spelled "header" and "val", had an
+// opaque value stored as sent: only {"name"|"key": ..., "value": ...}
+// pairs were read. The element after a string naming a credential, at an
+// even index of an array, is now cleared, and those spellings read.
+func TestForeignArrayPairsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	two := func(name, value string) attribute.Value {
+		return attribute.SliceValue(attribute.StringValue(name), attribute.StringValue(value))
+	}
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.MapValue(attribute.Slice("raw_headers",
+		attribute.StringValue("Host"), attribute.StringValue("api.example"),
+		attribute.StringValue("X-Api-Key"), attribute.StringValue("opaque-raw-key"),
+		attribute.StringValue("Accept"), attribute.StringValue("text/html"))))
+	rec.AddAttributes(
+		attribute.Slice("http.request.headers",
+			two("Authorization", "opaque-array-token"),
+			two("Cookie", "sid=array-s3cr3t"),
+			two("User-Agent", "curl/8.5"),
+		),
+		attribute.Slice("headers",
+			attribute.MapValue(attribute.String("header", "Authorization"), attribute.String("val", "opaque-header-val")),
+			attribute.MapValue(attribute.String("Field", "password"), attribute.String("Value", "field-hunter2")),
+		),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	got := recs[0]
+	all := got.Body + got.Attributes["http.request.headers"] + got.Attributes["headers"]
+	for _, kept := range []string{`"Authorization"`, `"curl/8.5"`, `"api.example"`, `"text/html"`, `"Cookie"`, `"X-Api-Key"`, Redacted} {
+		if !strings.Contains(all, kept) {
+			t.Errorf("%s not kept: body %s, attributes %v", kept, got.Body, got.Attributes)
+		}
+	}
+	storeHoldsNone(t, dir, "opaque-raw-key", "opaque-array-token", "array-s3cr3t", "opaque-header-val", "field-hunter2")
+}
