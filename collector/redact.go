@@ -41,7 +41,8 @@ func foreignAttr(key, v string) string {
 // credentialKey reports whether an attribute key names a credential: it
 // holds authorization, cookie, password, passwd, passphrase, secret,
 // api_key, apikey, api-key, private_key, privatekey, private-key or
-// credential, or one of its parts (between '.', '[', '/' and other marks
+// credential, or a part "key" after one ending in api or private (api.key,
+// "API Key"), or one of its parts (between '.', '[', '/' and other marks
 // that are not a name's letters, digits, '_' or '-') ends in token
 // (access_token, x-auth-token; not input_tokens, a count). Any part, not
 // only the last: a key is the path to its value, as a map's members are,
@@ -60,10 +61,17 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	prev := ""
 	for part := range strings.FieldsFuncSeq(k, notNamePart) {
 		if strings.HasSuffix(part, "token") {
 			return true
 		}
+		// "api.key", "API Key", "tls.private.key": api_key and
+		// private_key with another mark between (TestForeignKeysSpacedOrDottedRedacted).
+		if (part == "key" || part == "keys") && (strings.HasSuffix(prev, "api") || strings.HasSuffix(prev, "private")) {
+			return true
+		}
+		prev = part
 	}
 	return false
 }

@@ -161,3 +161,31 @@ func TestForeignArrayPairsRedacted(t *testing.T) {
 	}
 	storeHoldsNone(t, dir, "opaque-raw-key", "opaque-array-token", "array-s3cr3t", "opaque-header-val", "field-hunter2")
 }
+
+// TestForeignKeysSpacedOrDottedRedacted: "api_key", "apikey", "api-key"
+// and "private_key" named a credential, but "stripe.api.key", "API Key"
+// and "tls.private.key" (a map {"api": {"key": ...}} flattened, a
+// form's label) did not, and were stored as sent.
+func TestForeignKeysSpacedOrDottedRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.MapValue(attribute.String("API Key", "opaque-spaced-key")))
+	rec.AddAttributes(
+		attribute.String("stripe.api.key", "opaque-dotted-api-key"),
+		attribute.String("tls.private.key", "opaque-dotted-private-key"),
+		attribute.String("app.key_id", "kid-kept"),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if got := recs[0].Attributes["app.key_id"]; got != "kid-kept" {
+		t.Errorf("app.key_id stored as %q, want it kept", got)
+	}
+	storeHoldsNone(t, dir, "opaque-spaced-key", "opaque-dotted-api-key", "opaque-dotted-private-key")
+}
