@@ -104,3 +104,26 @@ func pairValueKey(k []byte) bool {
 	}
 	return false
 }
+
+// redactAttributePair clears the value attributes (pairValueKey) of a
+// record whose attributes are themselves a pair naming a credential, one
+// record a header ({"name": "Cookie", "value": ...}): the pair was read
+// inside a nested value only (credentialPair), and such a value was
+// stored as sent (TestForeignRecordAttributesPairRedacted).
+func (r *StoredRecord) redactAttributePair() {
+	named := false
+	for k, v := range r.Attributes {
+		if pairNameKey([]byte(k)) && credentialKey(v) {
+			named = true
+			break
+		}
+	}
+	if !named {
+		return
+	}
+	for k, v := range r.Attributes {
+		if v != "" && pairValueKey([]byte(k)) {
+			r.Attributes[k] = Redacted
+		}
+	}
+}

@@ -189,3 +189,35 @@ func TestForeignKeysSpacedOrDottedRedacted(t *testing.T) {
 	}
 	storeHoldsNone(t, dir, "opaque-spaced-key", "opaque-dotted-api-key", "opaque-dotted-private-key")
 }
+
+// TestForeignRecordAttributesPairRedacted: a record whose attributes are
+// themselves the pair, one record a header ({"name": "Cookie", "value":
+// ...} as its attributes), had the value stored as sent: the pair was
+// read inside a nested value only. A record of another pair keeps its
+// value.
+func TestForeignRecordAttributesPairRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.StringValue("request header"))
+	rec.AddAttributes(attribute.String("name", "Cookie"), attribute.String("value", "sid=record-s3cr3t"))
+	emitForeign(t, srv.URL, rec)
+	var other otellog.Record
+	other.SetTimestamp(time.Now())
+	other.AddAttributes(attribute.String("name", "Accept"), attribute.String("value", "text/html"))
+	emitForeign(t, srv.URL, other)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 2 {
+		t.Fatalf("stored %d records, want 2", len(recs))
+	}
+	if got := recs[1].Attributes["value"]; got != "text/html" {
+		t.Errorf("value of an Accept pair stored as %q, want it kept", got)
+	}
+	if got := recs[0].Attributes["name"]; got != "Cookie" {
+		t.Errorf("name of a Cookie pair stored as %q, want it kept", got)
+	}
+	storeHoldsNone(t, dir, "record-s3cr3t")
+}
