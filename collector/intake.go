@@ -44,6 +44,7 @@ func (c *Collector) admitBatch(b *Batch, sender string, now time.Time) {
 	for i := range b.Records {
 		r := &b.Records[i]
 		r.redactRequestFields()
+		r.redactAttributePair()
 		set := 0
 		if r.capFields() {
 			set |= 1

@@ -230,9 +230,15 @@ func (r *renderer) member(f field, parts [][]byte, depth int) {
 
 // values renders the values (field 1) of the merged occurrences of an
 // ArrayValue, or of a KeyValueList when kv.
+//
+// An array's element after a string naming a credential at an even
+// index, as in [["Authorization", "..."]] or a flat [name, value, name,
+// value, ...] list of headers, is cleared: such a value was stored as
+// sent unless it had a credential's shape (TestForeignArrayPairsRedacted).
 func (r *renderer) values(parts [][]byte, kv bool, depth int) {
 	n := 0
 	pair := kv && r.redact && credentialPair(parts)
+	clearNext := false // the element before named a credential
 	for _, msg := range parts {
 		for len(msg) > 0 && !r.full() {
 			f, rest, err := nextField(msg)
@@ -249,10 +255,16 @@ func (r *renderer) values(parts [][]byte, kv bool, depth int) {
 				r.dst = append(r.dst, ',')
 			}
 			n++
-			if kv {
+			switch {
+			case kv:
 				r.keyValue(f.data, pair, depth+1)
-			} else {
+			case clearNext:
+				r.dst = appendJSONString(append(r.dst, `{"stringValue":`...), Redacted)
+				r.dst = append(r.dst, '}')
+				clearNext = false
+			default:
 				r.anyValue(f.data, nil, depth+1)
+				clearNext = r.redact && n%2 == 1 && stringNamesCredential(f.data)
 			}
 		}
 	}
@@ -304,15 +316,24 @@ func namesCredential(kv []byte) bool {
 	for len(kv) > 0 {
 		f, rest, _ := nextField(kv)
 		kv = rest
-		for v := f.data; f.num == fKVValue && f.typ == protowire.BytesType && len(v) > 0; {
-			g, rest, err := nextField(v)
-			if err != nil {
-				break
-			}
-			v = rest
-			if g.num == fAnyString && g.typ == protowire.BytesType && credentialKey(string(g.data)) {
-				return true
-			}
+		if f.num == fKVValue && f.typ == protowire.BytesType && stringNamesCredential(f.data) {
+			return true
+		}
+	}
+	return false
+}
+
+// stringNamesCredential reports whether an AnyValue holds, in any of its
+// string members, a string naming a credential (credentialKey).
+func stringNamesCredential(v []byte) bool {
+	for len(v) > 0 {
+		g, rest, err := nextField(v)
+		if err != nil {
+			return false
+		}
+		v = rest
+		if g.num == fAnyString && g.typ == protowire.BytesType && credentialKey(string(g.data)) {
+			return true
 		}
 	}
 	return false

@@ -41,7 +41,8 @@ func foreignAttr(key, v string) string {
 // credentialKey reports whether an attribute key names a credential: it
 // holds authorization, cookie, password, passwd, passphrase, secret,
 // api_key, apikey, api-key, private_key, privatekey, private-key or
-// credential, or one of its parts (between '.', '[', '/' and other marks
+// credential, or a part "key" after one ending in api or private (api.key,
+// "API Key"), or one of its parts (between '.', '[', '/' and other marks
 // that are not a name's letters, digits, '_' or '-') ends in token
 // (access_token, x-auth-token; not input_tokens, a count). Any part, not
 // only the last: a key is the path to its value, as a map's members are,
@@ -60,10 +61,17 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	prev := ""
 	for part := range strings.FieldsFuncSeq(k, notNamePart) {
 		if strings.HasSuffix(part, "token") {
 			return true
 		}
+		// "api.key", "API Key", "tls.private.key": api_key and
+		// private_key with another mark between (TestForeignKeysSpacedOrDottedRedacted).
+		if (part == "key" || part == "keys") && (strings.HasSuffix(prev, "api") || strings.HasSuffix(prev, "private")) {
+			return true
+		}
+		prev = part
 	}
 	return false
 }
@@ -75,12 +83,47 @@ func notNamePart(c rune) bool {
 
 // pairNameKey and pairValueKey report whether a map member's key is the
 // name, or the value, of a pair as HTTP libraries and log shippers list
-// headers: [{"name": "Authorization", "value": "..."}], or "key" and
-// "value", or "values" for a header of several.
+// headers: [{"name": "Authorization", "value": "..."}], or "key",
+// "header" or "field" and "value", "val", or "values" for a header of
+// several ({"header": "Cookie", "val": "..."} was stored as sent:
+// TestForeignArrayPairsRedacted).
 func pairNameKey(k []byte) bool {
-	return strings.EqualFold(string(k), "name") || strings.EqualFold(string(k), "key")
+	for _, w := range [...]string{"name", "key", "header", "field"} {
+		if strings.EqualFold(string(k), w) {
+			return true
+		}
+	}
+	return false
 }
 
 func pairValueKey(k []byte) bool {
-	return strings.EqualFold(string(k), "value") || strings.EqualFold(string(k), "values")
+	for _, w := range [...]string{"value", "val", "values"} {
+		if strings.EqualFold(string(k), w) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactAttributePair clears the value attributes (pairValueKey) of a
+// record whose attributes are themselves a pair naming a credential, one
+// record a header ({"name": "Cookie", "value": ...}): the pair was read
+// inside a nested value only (credentialPair), and such a value was
+// stored as sent (TestForeignRecordAttributesPairRedacted).
+func (r *StoredRecord) redactAttributePair() {
+	named := false
+	for k, v := range r.Attributes {
+		if pairNameKey([]byte(k)) && credentialKey(v) {
+			named = true
+			break
+		}
+	}
+	if !named {
+		return
+	}
+	for k, v := range r.Attributes {
+		if v != "" && pairValueKey([]byte(k)) {
+			r.Attributes[k] = Redacted
+		}
+	}
 }

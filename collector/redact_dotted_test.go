@@ -106,3 +106,109 @@ func TestForeignHeaderPairsRedacted(t *testing.T) {
 	}
 	storeHoldsNone(t, dir, "opaque-body-key", "opaque-pair-token", "pair-s3cr3t", "multi-s3cr3t")
 }
+
+// TestForeignArrayPairsRedacted: headers logged as arrays of
+// [name, value] arrays, or one flat [name, value, name, value] array (as
+// Node's rawHeaders), or as pairs spelled "header" and "val", had an
+// opaque value stored as sent: only {"name"|"key": ..., "value": ...}
+// pairs were read. The element after a string naming a credential, at an
+// even index of an array, is now cleared, and those spellings read.
+func TestForeignArrayPairsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	two := func(name, value string) attribute.Value {
+		return attribute.SliceValue(attribute.StringValue(name), attribute.StringValue(value))
+	}
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.MapValue(attribute.Slice("raw_headers",
+		attribute.StringValue("Host"), attribute.StringValue("api.example"),
+		attribute.StringValue("X-Api-Key"), attribute.StringValue("opaque-raw-key"),
+		attribute.StringValue("Accept"), attribute.StringValue("text/html"))))
+	rec.AddAttributes(
+		attribute.Slice("http.request.headers",
+			two("Authorization", "opaque-array-token"),
+			two("Cookie", "sid=array-s3cr3t"),
+			two("User-Agent", "curl/8.5"),
+		),
+		attribute.Slice("headers",
+			attribute.MapValue(attribute.String("header", "Authorization"), attribute.String("val", "opaque-header-val")),
+			attribute.MapValue(attribute.String("Field", "password"), attribute.String("Value", "field-hunter2")),
+		),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	got := recs[0]
+	all := got.Body + got.Attributes["http.request.headers"] + got.Attributes["headers"]
+	for _, kept := range []string{`"Authorization"`, `"curl/8.5"`, `"api.example"`, `"text/html"`, `"Cookie"`, `"X-Api-Key"`, Redacted} {
+		if !strings.Contains(all, kept) {
+			t.Errorf("%s not kept: body %s, attributes %v", kept, got.Body, got.Attributes)
+		}
+	}
+	storeHoldsNone(t, dir, "opaque-raw-key", "opaque-array-token", "array-s3cr3t", "opaque-header-val", "field-hunter2")
+}
+
+// TestForeignKeysSpacedOrDottedRedacted: "api_key", "apikey", "api-key"
+// and "private_key" named a credential, but "stripe.api.key", "API Key"
+// and "tls.private.key" (a map {"api": {"key": ...}} flattened, a
+// form's label) did not, and were stored as sent.
+func TestForeignKeysSpacedOrDottedRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.MapValue(attribute.String("API Key", "opaque-spaced-key")))
+	rec.AddAttributes(
+		attribute.String("stripe.api.key", "opaque-dotted-api-key"),
+		attribute.String("tls.private.key", "opaque-dotted-private-key"),
+		attribute.String("app.key_id", "kid-kept"),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if got := recs[0].Attributes["app.key_id"]; got != "kid-kept" {
+		t.Errorf("app.key_id stored as %q, want it kept", got)
+	}
+	storeHoldsNone(t, dir, "opaque-spaced-key", "opaque-dotted-api-key", "opaque-dotted-private-key")
+}
+
+// TestForeignRecordAttributesPairRedacted: a record whose attributes are
+// themselves the pair, one record a header ({"name": "Cookie", "value":
+// ...} as its attributes), had the value stored as sent: the pair was
+// read inside a nested value only. A record of another pair keeps its
+// value.
+func TestForeignRecordAttributesPairRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.StringValue("request header"))
+	rec.AddAttributes(attribute.String("name", "Cookie"), attribute.String("value", "sid=record-s3cr3t"))
+	emitForeign(t, srv.URL, rec)
+	var other otellog.Record
+	other.SetTimestamp(time.Now())
+	other.AddAttributes(attribute.String("name", "Accept"), attribute.String("value", "text/html"))
+	emitForeign(t, srv.URL, other)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 2 {
+		t.Fatalf("stored %d records, want 2", len(recs))
+	}
+	if got := recs[1].Attributes["value"]; got != "text/html" {
+		t.Errorf("value of an Accept pair stored as %q, want it kept", got)
+	}
+	if got := recs[0].Attributes["name"]; got != "Cookie" {
+		t.Errorf("name of a Cookie pair stored as %q, want it kept", got)
+	}
+	storeHoldsNone(t, dir, "record-s3cr3t")
+}

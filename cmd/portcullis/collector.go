@@ -380,6 +380,14 @@ const metricsMaxConns = 64
 // scrape were answered no more (TestMetricsListenerNotHeldByDeclaredBody).
 const metricsReadTimeout = 5 * time.Second
 
+// metricsWriteTimeout bounds the write of an answer on --metrics-listen
+// (Prometheus's default scrape timeout): without it a client that sent
+// requests and read no answer held its connection mid-request for ever,
+// its write blocked on full socket buffers, where evictIdleListener
+// evicts only idle connections, and metricsMaxConns of them kept the
+// probes waiting for good (TestMetricsListenerNotHeldByUnreadAnswers).
+const metricsWriteTimeout = 10 * time.Second
+
 // serveCollectorMetrics serves col's metrics on addr, without
 // authentication, until the returned function is called.
 func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.Logger) (func(), error) {
@@ -391,7 +399,7 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 	ln = lim
 	// IdleTimeout was a minute: metricsMaxConns kept-alive connections
 	// sending a request a minute held every place.
-	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout, IdleTimeout: metricsReadTimeout,
+	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout, WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsReadTimeout,
 		MaxHeaderBytes: collector.MaxHeaderBytes, ErrorLog: col.ErrorLog(), ConnState: lim.trackState}
 	done := make(chan struct{})
 	go func() {

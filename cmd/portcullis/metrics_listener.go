@@ -14,15 +14,16 @@ import (
 // kept-alive connections from one host, each sending a request a minute,
 // held every place, and kubelet's probes waited in the backlog until they
 // failed (TestMetricsListenerNotHeldByIdleConnections). Only when none is
-// idle does the newcomer wait, for a connection mid-request, which the
-// server's read timeout bounds. trackState must be the server's ConnState.
+// idle does the newcomer wait, for a connection mid-request to end or go
+// idle, which the server's read and write timeouts bound. trackState must
+// be the server's ConnState.
 type evictIdleListener struct {
 	net.Listener
 	max   int
 	mu    sync.Mutex
 	open  int
 	idle  map[net.Conn]time.Time // idle connections, and since when
-	freed chan struct{}          // a place was freed; buffered 1
+	freed chan struct{}          // a place was freed, or a connection went idle; buffered 1
 }
 
 func newEvictIdleListener(ln net.Listener, max int) *evictIdleListener {
@@ -54,18 +55,27 @@ func (l *evictIdleListener) Accept() (net.Conn, error) {
 			oldest.Close() // frees its place (placeConn.Close)
 			continue
 		}
-		<-l.freed // every place is mid-request: wait for one to end
+		<-l.freed // every place is mid-request: wait for one to end or go idle
 	}
 }
 
-// trackState is the server's ConnState: it keeps the idle connections.
+// trackState is the server's ConnState: it keeps the idle connections,
+// and wakes a newcomer waiting for a place when one goes idle: it waited
+// for a close only, and kept-alive connections sending a request a second
+// never closed (TestMetricsListenerNewcomerTakesConnectionGoneIdle).
 func (l *evictIdleListener) trackState(c net.Conn, s http.ConnState) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if s == http.StateIdle {
 		l.idle[c] = time.Now()
 	} else {
 		delete(l.idle, c)
+	}
+	l.mu.Unlock()
+	if s == http.StateIdle {
+		select {
+		case l.freed <- struct{}{}:
+		default:
+		}
 	}
 }
 
