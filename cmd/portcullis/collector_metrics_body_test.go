@@ -7,11 +7,6 @@ import (
 	"net"
 	"net/http"
 	"testing"
-	"time"
-
-	"github.com/portcullis/portcullis/collector"
-
-	"github.com/rs/zerolog"
 )
 
 // --metrics-listen serves /healthz, /readyz and /metrics without a
@@ -23,7 +18,7 @@ import (
 // answered no more (live: 64 of them, and curl /healthz timed out).
 func TestMetricsListenerNotHeldByDeclaredBody(t *testing.T) {
 	t.Parallel()
-	addr := metricsListener(t)
+	addr := serveTestMetrics(t)
 	for range metricsMaxConns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -32,15 +27,8 @@ func TestMetricsListenerNotHeldByDeclaredBody(t *testing.T) {
 		defer c.Close()
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatalf("/healthz after %d connections declared a body and sent none: %v", metricsMaxConns, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %s", resp.Status)
+	if err := getHealthz(addr, fmt.Sprintf("after %d connections declared a body and sent none", metricsMaxConns)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -52,7 +40,7 @@ func TestMetricsListenerNotHeldByDeclaredBody(t *testing.T) {
 // the longest-idle connection.
 func TestMetricsListenerNotHeldByIdleConnections(t *testing.T) {
 	t.Parallel()
-	addr := metricsListener(t)
+	addr := serveTestMetrics(t)
 	for i := range metricsMaxConns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -68,36 +56,7 @@ func TestMetricsListenerNotHeldByIdleConnections(t *testing.T) {
 		resp.Body.Close()
 	}
 	// Every place now holds a kept-alive connection, idle.
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatalf("/healthz after %d kept-alive connections: %v", metricsMaxConns, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %s", resp.Status)
-	}
-}
-
-// metricsListener serves a collector's --metrics-listen on a free
-// loopback address, until the test ends.
-func metricsListener(t *testing.T) string {
-	store, err := collector.OpenStore(t.TempDir(), collector.StoreConfig{SigningKey: signingKey(t)})
-	if err != nil {
+	if err := getHealthz(addr, fmt.Sprintf("after %d kept-alive connections", metricsMaxConns)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	col, err := collector.New(store, collector.Config{Token: "sender-token-0123456789abcdef0123456789"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddrTB(t)
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	stop, err := serveCollectorMetrics(addr, col, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return addr
 }
