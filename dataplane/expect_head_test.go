@@ -1,16 +1,11 @@
 package dataplane
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
@@ -58,20 +53,8 @@ func TestExpectUnmetAfterHeadCheck(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				id := "expecthead-" + name
-				c, err := net.Dial("tcp", st.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second)) // does not hang: a bound, not a timing
 				line, rest, _ := strings.Cut(tc.head, "\r\n")
-				io.WriteString(c, line+"\r\nX-Request-ID: "+id+"\r\n"+rest+"\r\n") // the body is never sent
-				br := bufio.NewReader(c)
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatalf("waiting for the answer, the body unsent: %v", err)
-				}
-				body, _ := io.ReadAll(resp.Body)
+				resp, body, br := answerUnsent(t, st.addr, line+"\r\nX-Request-ID: "+id+"\r\n"+rest+"\r\n")
 				if resp.StatusCode != wantCode {
 					t.Fatalf("answer %d %s, want %d %v", resp.StatusCode, body, wantCode, want)
 				}

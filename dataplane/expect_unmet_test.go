@@ -56,19 +56,7 @@ func TestExpectOtherThanContinueIs417(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				id := "expect-" + name
-				c, err := net.Dial("tcp", st.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))           // does not hang: a bound, not a timing
-				io.WriteString(c, tc.head+"X-Request-ID: "+id+"\r\n\r\n") // the body is never sent
-				br := bufio.NewReader(c)
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatalf("waiting for the answer, the body unsent: %v", err)
-				}
-				body, _ := io.ReadAll(resp.Body)
+				resp, body, br := answerUnsent(t, st.addr, tc.head+"X-Request-ID: "+id+"\r\n\r\n")
 				if resp.StatusCode != 417 {
 					t.Fatalf("answer %d %s, want 417 expectation_failed", resp.StatusCode, body)
 				}
@@ -124,4 +112,25 @@ func TestExpectUnmetChargesNoToken(t *testing.T) {
 	if r := doFrom(t, src, st.addr, "GET", "/v1/users/9", forged(""), ""); r.status != 401 {
 		t.Errorf("a forged token after three 417s: %d %s, want 401 (its source's budget unspent)", r.status, r.body)
 	}
+}
+
+// answerUnsent sends head to addr, never its body, and returns the answer
+// and the connection's reader (closed when the test ends), within a bound
+// of 10 s: a bound, not a timing.
+func answerUnsent(t *testing.T, addr, head string) (*http.Response, []byte, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, head)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("waiting for the answer, the body unsent: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body, br
 }
