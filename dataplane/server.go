@@ -270,10 +270,12 @@ func (s *Server) newUpstream() *origin {
 		ReadBufferSize:      s.cfg.MaxHeaderBytes,
 		MaxIdleConnDuration: s.cfg.IdleTimeout,
 		// At the cap, a request waits for a connection (up to the
-		// upstream timeout) rather than failing at once: HostClient queues
-		// it first come first served and hands it the next connection
-		// released, or dials one for it when one is closed; past the wait
-		// it gets ErrNoFreeConns (503 upstream_saturated, forward.go). Requests of public routes are
+		// upstream timeout) rather than failing at once: it waits for one
+		// of the pool's slots first come first served (takeSlot), then
+		// takes the connection released or dials one for the connection
+		// closed; past the wait it gets ErrNoFreeConns (503
+		// upstream_saturated, forward.go). HostClient never waits itself
+		// (its queue can lose a wakeup: takeSlot). Requests of public routes are
 		// capped below the pool (limit.go), so parties without a
 		// credential cannot hold it all and queue every tenant behind them.
 		MaxConnWaitTimeout: s.cfg.UpstreamTimeout,

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"net"
@@ -58,22 +59,56 @@ type pooledConn interface{ Conn() net.Conn }
 // bindPool erases the type of HostClient's connection handles (an
 // unexported pointer type) into any, so the round trip and a streamed
 // body can hold one; the functions are built once, and converting a
-// pointer to any does not allocate.
-func bindPool[C pooledConn](acquire func(time.Duration, bool) (C, error), release, close func(C)) (func(time.Duration, bool) (any, error), func(any), func(any)) {
+// pointer to any does not allocate. Each handle holds one of slots, taken
+// before acquire (waiting up to wait, else fasthttp.ErrNoFreeConns) and
+// given back after its release or close: slots has the pool's cap, so
+// acquire always finds an idle connection or room to dial one, and never
+// waits in HostClient's own queue, which can lose a wakeup (below).
+func bindPool[C pooledConn](acquire func(time.Duration, bool) (C, error), release, close func(C), slots chan struct{}, wait time.Duration) (func(time.Duration, bool) (any, error), func(any), func(any)) {
 	return func(d time.Duration, connClose bool) (any, error) {
+			if err := takeSlot(slots, wait); err != nil {
+				return nil, err
+			}
 			cc, err := acquire(d, connClose)
 			if err != nil {
+				<-slots
 				return nil, err
 			}
 			return cc, nil
 		},
-		func(cc any) { release(cc.(C)) },
-		func(cc any) { close(cc.(C)) }
+		func(cc any) { release(cc.(C)); <-slots },
+		func(cc any) { close(cc.(C)); <-slots }
+}
+
+// takeSlot takes one of slots, waiting up to wait, first come first
+// served (a channel's senders are woken in order), else it returns
+// fasthttp.ErrNoFreeConns (503 upstream_saturated, forward.go). The wait
+// was HostClient's (MaxConnWaitTimeout), whose AcquireConn checks the
+// pool, unlocks, then queues its waiter without looking again: a
+// connection released in between sat idle while the request waited the
+// whole upstream timeout and got 503 (valyala/fasthttp issue 2391, open
+// in v1.74.0; TestPoolHandsOverAConnectionReleasedAtOnce). A channel
+// loses no wakeup. The slot is free on the first try but at the cap, and
+// then nothing allocates.
+func takeSlot(slots chan struct{}, wait time.Duration) error {
+	select {
+	case slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fasthttp.ErrNoFreeConns
+	}
 }
 
 func newUpstreamPool(hc *fasthttp.HostClient, timeout time.Duration, maxWhole int64) *origin {
 	u := &origin{hc: hc, readTimeout: timeout, writeTimeout: timeout, maxWhole: maxWhole}
-	u.acquire, u.release, u.close = bindPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn)
+	u.acquire, u.release, u.close = bindPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, make(chan struct{}, cmp.Or(hc.MaxConns, fasthttp.DefaultMaxConnsPerHost)), hc.MaxConnWaitTimeout)
 	return u
 }
 
