@@ -233,7 +233,7 @@ func (b *builder) enforcedBy(i int) string {
 		out = append(out, s.String()+"="+rfc(t))
 	}
 	sort.Strings(out)
-	return boundedList(out, maxCellChars)
+	return boundedList(out, maxCellChars, "see the per-sidecar rows below for each live sidecar's own")
 }
 
 // maxCellChars is the most characters a spreadsheet cell holds (Excel's
@@ -241,11 +241,11 @@ func (b *builder) enforcedBy(i int) string {
 const maxCellChars = 32767
 
 // boundedList joins items with spaces, as many as fit in max characters
-// with the note that names how many more there are: a change's first
-// denial by sidecar lists up to 1,001 pods, each name as long as its
-// sender liked (256 bytes), far past a cell
+// with the note that names how many more there are and where to look
+// (see): a change's first denial by sidecar lists up to 1,001 pods, each
+// name as long as its sender liked (256 bytes), far past a cell
 // (TestRevocationCellFitsASpreadsheet).
-func boundedList(items []string, max int) string {
+func boundedList(items []string, max int, see string) string {
 	const reserve = 100 // the note, with its count
 	n, size := 0, 0
 	for _, it := range items {
@@ -257,7 +257,7 @@ func boundedList(items []string, max int) string {
 	}
 	s := strings.Join(items[:n], " ")
 	if n < len(items) {
-		s += fmt.Sprintf(" and %d more (see the per-sidecar rows below for each live sidecar's own)", len(items)-n)
+		s += fmt.Sprintf(" and %d more (%s)", len(items)-n, see)
 	}
 	return s
 }

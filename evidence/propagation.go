@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
@@ -126,24 +125,34 @@ func summary(ev *collector.Event, trails []etcdadmin.MemberTrail, note string) s
 // podDenials returns the first denial after event i of each sender whose
 // records name pod, as "time (sender)", earliest first: the pod name is
 // the sender's to write, so a denial another sender's token claimed for
-// the pod is shown as that sender's, never as the pod's own. A pod not
-// among the first maxPods that denied gets those kept together for the
-// pods past them, named so.
+// the pod is shown as that sender's, never as the pod's own. The list
+// holds what fits a spreadsheet cell and counts the rest. A pod not among
+// the first maxPods that denied gets the earliest of those kept together
+// for the pods past them, named so, with their count: which of them is
+// its own no record can tell. Before, each such pod's cell listed every
+// one, on a row of its own: with a sender for each of 5,000 pods, 4,000
+// rows of 4,000 entries (TestPodDenialCellsBounded).
 func (b *builder) podDenials(i int, pod string) string {
-	var out, more []string
+	var out []string
+	var early sidecar
+	var at time.Time
+	more := 0
 	for s, t := range b.tally.firstBy[i] {
 		switch s.pod {
 		case pod:
 			out = append(out, rfc(t)+" ("+s.sender+")")
 		case morePods:
-			more = append(more, rfc(t)+" ("+s.sender+")")
+			more++
+			if more == 1 || t.Before(at) || t.Equal(at) && s.sender < early.sender {
+				early, at = s, t
+			}
 		}
 	}
-	if len(out) == 0 && len(more) > 0 {
-		out = append(more, "of "+morePods)
+	if len(out) == 0 && more > 0 {
+		return fmt.Sprintf("%s (%s), the earliest of %d senders' first denials of %s", rfc(at), early.sender, more, morePods)
 	}
 	sort.Strings(out)
-	return strings.Join(out, " ")
+	return boundedList(out, maxCellChars, "other senders whose records name this pod")
 }
 
 // propagation returns the applied revision, when, the sidecar's first
