@@ -278,7 +278,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	var admin *etcdadmin.Admin
 	if c.etcd.endpoints != "" {
-		cli, err := dialEtcd(c.etcd)
+		cli, err := dialEtcdRenewing(c.etcd, *log)
 		if err != nil {
 			return err
 		}

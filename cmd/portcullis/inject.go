@@ -235,6 +235,7 @@ func logReview(log zerolog.Logger, r inject.Review) {
 // expired and the API server's calls failed (TestInjectorLogsRefusedCertificateFiles).
 type certFiles struct {
 	cert, key string
+	flags     [2]string // the flags naming cert and key; "" for --tls-cert and --tls-key
 	log       zerolog.Logger
 
 	mu      sync.Mutex // guards the following fields
@@ -260,7 +261,11 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	cert, err := durable.LoadX509KeyPair(c.cert, c.key)
 	if err != nil {
-		return c.fallbackLocked(stamp, fmt.Errorf("cannot load --tls-cert %q and --tls-key %q: %w", c.cert, c.key, err))
+		certFlag, keyFlag := "tls-cert", "tls-key"
+		if c.flags[0] != "" {
+			certFlag, keyFlag = c.flags[0], c.flags[1]
+		}
+		return c.fallbackLocked(stamp, fmt.Errorf("cannot load --%s %q and --%s %q: %w", certFlag, c.cert, keyFlag, c.key, err))
 	}
 	if c.refused != "" && c.loaded != nil {
 		c.log.Info().Str("tls_cert", c.cert).Msg("certificate files loaded again")
