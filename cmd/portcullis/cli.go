@@ -516,9 +516,9 @@ func checkEtcdGiven(fs *flag.FlagSet) error {
 	if f == nil || f.Value.String() != "" {
 		return nil
 	}
-	if strings.Contains(f.Usage, "$PORTCULLIS_ETCD") && os.Getenv("PORTCULLIS_ETCD") != "" {
-		// evidence pack and review start read it after the flags
-		// (TestPackAndReviewStartReadPortcullisEtcd).
+	if e, ok := f.Value.(envEndpoints); ok && e.taken() != "" {
+		// evidence pack and review start read $PORTCULLIS_ETCD after
+		// the flags (TestPackAndReviewStartReadPortcullisEtcd).
 		return nil
 	}
 	var given string

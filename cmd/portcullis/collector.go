@@ -251,10 +251,9 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	cfg := collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "", CertTenants: certTenants,
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, SenderQuota: c.senderQuota, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
-		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: det.writeMetrics}
+		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: collectorMetrics(&det, crl)}
 	if crl != nil {
 		cfg.CertRefused = func(chains [][]*x509.Certificate) bool { return crl.refuse(chains) != nil }
-		cfg.Metrics = func(w io.Writer) { det.writeMetrics(w); crl.writeMetrics(w) }
 	}
 	col, err := collector.New(store, cfg)
 	if err != nil {
@@ -278,7 +277,7 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	}
 	var admin *etcdadmin.Admin
 	if c.etcd.endpoints != "" {
-		cli, err := dialEtcd(c.etcd)
+		cli, err := dialEtcdRenewing(c.etcd, *log)
 		if err != nil {
 			return err
 		}
@@ -391,30 +390,7 @@ const metricsWriteTimeout = 10 * time.Second
 // serveCollectorMetrics serves col's metrics on addr, without
 // authentication, until the returned function is called.
 func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
-	}
-	lim := newEvictIdleListener(ln, metricsMaxConns)
-	ln = lim
-	// IdleTimeout was a minute: metricsMaxConns kept-alive connections
-	// sending a request a minute held every place.
-	srv := &http.Server{Handler: col.MetricsHandler(), ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout, WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsReadTimeout,
-		MaxHeaderBytes: collector.MaxHeaderBytes, ErrorLog: col.ErrorLog(), ConnState: lim.trackState}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("collector metrics listener stopped")
-		}
-	}()
-	log.Info().Str("metrics_listen", ln.Addr().String()).Msg("collector metrics listening")
-	return func() {
-		if err := srv.Close(); err != nil {
-			log.Warn().Err(err).Msg("closing the metrics listener")
-		}
-		<-done
-	}, nil
+	return serveMetrics("collector", addr, col.MetricsHandler(), collector.MaxHeaderBytes, col.ErrorLog(), log)
 }
 
 // readTokens reads the named tokens of --token-file.

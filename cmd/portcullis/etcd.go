@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
+	"github.com/rs/zerolog"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -332,4 +334,25 @@ func (f *etcdConnFlags) config() etcdsync.Config {
 // dialEtcd connects with the etcd flags.
 func dialEtcd(f etcdConnFlags) (*clientv3.Client, error) {
 	return etcdsync.Dial(f.config())
+}
+
+// dialEtcdRenewing connects as dialEtcd, for a command that runs until
+// stopped (the sidecar, the collector): each new connection presents the
+// pair --etcd-cert and --etcd-key hold then, re-read when they change as
+// the collector's --tls-cert (certFiles), the pair in force kept while
+// they cannot be loaded, with one warn line. Read once at start, a
+// renewed certificate (cert-manager) was presented only after a restart,
+// and once the old one expired, or its CA left etcd's trust, every
+// reconnection failed: the sidecar's watch and member record stopped
+// (TestEtcdClientPresentsRenewedCertificate).
+func dialEtcdRenewing(f etcdConnFlags, log zerolog.Logger) (*clientv3.Client, error) {
+	c := f.config()
+	if c.Cert != "" && c.Key != "" {
+		certs := &certFiles{cert: c.Cert, key: c.Key, flags: [2]string{"etcd-cert", "etcd-key"}, log: log.With().Str("component", "etcd").Logger()}
+		if _, err := certs.get(nil); err != nil {
+			return nil, err
+		}
+		c.ClientCertificate = func() (*tls.Certificate, error) { return certs.get(nil) }
+	}
+	return etcdsync.Dial(c)
 }

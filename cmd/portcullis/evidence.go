@@ -127,10 +127,40 @@ func (f *packFlags) registerShared(fs *flag.FlagSet) {
 	fs.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key `file` (the collector's) that signs the manifest and verifies the store")
 	fs.StringVar(&f.publicKey, "public-key", "", "the collector's public key `file`, to verify the store without --signing-key")
 	fs.StringVar(&f.retention, "retention", "", "the collector's --retention `setting` as you know it; the pack reports the one the store recorded and warns when they differ")
-	f.etcd.register(fs)
-	fs.Lookup("etcd").Usage = "etcd `endpoints`, comma-separated, to read the policy from (default $PORTCULLIS_ETCD, unless --policy)"
+	fs.Var(envEndpoints{endpoints: &f.etcd.endpoints, policy: &f.policy}, "etcd", "etcd `endpoints`, comma-separated, to read the policy from (default $PORTCULLIS_ETCD, unless --policy)")
+	f.etcd.registerConn(fs)
 	f.anchor.registerHeads(fs)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for etcd")
+}
+
+// envEndpoints is the --etcd of evidence pack and review start: not
+// given, it is $PORTCULLIS_ETCD unless --policy is (packFlags.check).
+// checkEtcdGiven knows it by its type: it looked for "$PORTCULLIS_ETCD"
+// in the flag's usage text, which a rewording broke without a word, and
+// took $PORTCULLIS_ETCD with --policy too, where it is not used, so
+// --etcd-cert beside --policy was ignored
+// (TestEtcdGivenKnowsTheEnvironmentDefaultByType).
+type envEndpoints struct{ endpoints, policy *string }
+
+func (v envEndpoints) String() string {
+	if v.endpoints == nil {
+		return ""
+	}
+	return *v.endpoints
+}
+
+func (v envEndpoints) Set(s string) error {
+	*v.endpoints = s
+	return nil
+}
+
+// taken returns the endpoints the command uses: --etcd, else
+// $PORTCULLIS_ETCD when --policy is not given.
+func (v envEndpoints) taken() string {
+	if *v.endpoints == "" && *v.policy == "" {
+		return os.Getenv("PORTCULLIS_ETCD")
+	}
+	return *v.endpoints
 }
 
 // periodOf parses --period or --from/--to.
@@ -151,9 +181,7 @@ func (f *packFlags) periodOf() (evidence.Period, error) {
 // change it (before, it was ignored here, and a pack made in the shell
 // 'portcullis dev' set up was refused for want of --etcd).
 func (f *packFlags) check() error {
-	if f.etcd.endpoints == "" && f.policy == "" {
-		f.etcd.endpoints = os.Getenv("PORTCULLIS_ETCD")
-	}
+	f.etcd.endpoints = envEndpoints{endpoints: &f.etcd.endpoints, policy: &f.policy}.taken()
 	switch {
 	case f.data == "":
 		return errors.New("missing --data: the collector's data directory")

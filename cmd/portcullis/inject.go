@@ -124,6 +124,7 @@ func readManifest(file string, stdin io.Reader) ([]byte, error) {
 
 type injectorFlags struct {
 	listen, tlsCert, tlsKey, clientCA, config, logLevel, image string
+	metricsListen                                              string
 	legacy                                                     bool
 }
 
@@ -134,6 +135,7 @@ func runInjector(args []string) int {
 	fs.StringVar(&f.listen, "listen", ":9443", "`address` to serve the webhook on (HTTPS)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM `file` of the webhook's certificate (re-read when it changes)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM `file` of its key")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "`address` serving /metrics (the Go runtime's and the process's) and /healthz over HTTP, without authentication (default: none)")
 	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of the API server's client certificate: when given, a connection without a certificate they verify is refused at the handshake (read at start)")
 	fs.StringVar(&f.config, "config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
 	fs.BoolVar(&f.legacy, "legacy", false, "add the sidecar as a regular container (clusters before 1.29)")
@@ -177,6 +179,14 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
 		ErrorLog:  serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger(),
 		TLSConfig: tlsConfig}
+	if f.metricsListen != "" {
+		stop, err := serveMetrics("injector", f.metricsListen, injectorMetricsHandler(), inject.MaxHeaderBytes,
+			serverlog.New(log, nil, "injector metrics connection error (net/http; an accept error is retried)").Logger(), &log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on --listen %q: %w", f.listen, err)
@@ -198,6 +208,31 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		return err
 	}
 	return nil
+}
+
+// injectorMetricsHandler serves the injector's --metrics-listen: the
+// go_* and process_* families on /metrics (processMetrics), and /healthz.
+// It had no /metrics: an injector nearing its 128Mi showed nothing before
+// it was killed, and, failurePolicy Fail, pods of the labelled
+// namespaces were not created meanwhile.
+func injectorMetricsHandler() http.Handler {
+	proc := processMetrics()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		switch r.URL.Path {
+		case "/metrics":
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			proc(w)
+		case "/healthz":
+			io.WriteString(w, "ok\n")
+		default:
+			http.NotFound(w, r)
+		}
+	})
 }
 
 // loadClientCAs reads --client-ca: the API server's client certificate
@@ -235,6 +270,7 @@ func logReview(log zerolog.Logger, r inject.Review) {
 // expired and the API server's calls failed (TestInjectorLogsRefusedCertificateFiles).
 type certFiles struct {
 	cert, key string
+	flags     [2]string // the flags naming cert and key; "" for --tls-cert and --tls-key
 	log       zerolog.Logger
 
 	mu      sync.Mutex // guards the following fields
@@ -260,7 +296,11 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	cert, err := durable.LoadX509KeyPair(c.cert, c.key)
 	if err != nil {
-		return c.fallbackLocked(stamp, fmt.Errorf("cannot load --tls-cert %q and --tls-key %q: %w", c.cert, c.key, err))
+		certFlag, keyFlag := "tls-cert", "tls-key"
+		if c.flags[0] != "" {
+			certFlag, keyFlag = c.flags[0], c.flags[1]
+		}
+		return c.fallbackLocked(stamp, fmt.Errorf("cannot load --%s %q and --%s %q: %w", certFlag, c.cert, keyFlag, c.key, err))
 	}
 	if c.refused != "" && c.loaded != nil {
 		c.log.Info().Str("tls_cert", c.cert).Msg("certificate files loaded again")

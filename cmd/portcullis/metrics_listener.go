@@ -1,11 +1,46 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
+
+// serveMetrics serves h, the /metrics and probes of the command name,
+// on addr (its --metrics-listen), without authentication, until the
+// returned function is called.
+func serveMetrics(name, addr string, h http.Handler, maxHeaderBytes int, errorLog *stdlog.Logger, log *zerolog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on --metrics-listen %q: %w", addr, err)
+	}
+	lim := newEvictIdleListener(ln, metricsMaxConns)
+	ln = lim
+	// IdleTimeout was a minute: metricsMaxConns kept-alive connections
+	// sending a request a minute held every place.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout, WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsReadTimeout,
+		MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog, ConnState: lim.trackState}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg(name + " metrics listener stopped")
+		}
+	}()
+	log.Info().Str("metrics_listen", ln.Addr().String()).Msg(name + " metrics listening")
+	return func() {
+		if err := srv.Close(); err != nil {
+			log.Warn().Err(err).Msg("closing the metrics listener")
+		}
+		<-done
+	}, nil
+}
 
 // evictIdleListener holds at most max connections open, like
 // netutil.LimitListener, but a connection idle between requests does not

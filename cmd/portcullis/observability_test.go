@@ -53,7 +53,7 @@ func realMetrics(t *testing.T) (sidecarPage, collectorPage string) {
 	const token = "obs-token-0123456789abcdef0123456789abcdef"
 	// The series the collector command adds (ticket outbox, detection), as
 	// `portcullis collector` writes them.
-	col, err := collector.New(st, collector.Config{Token: token, Metrics: (&detection{}).writeMetrics})
+	col, err := collector.New(st, collector.Config{Token: token, Metrics: collectorMetrics(&detection{}, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

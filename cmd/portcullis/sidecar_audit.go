@@ -86,7 +86,7 @@ func readEmitterSettings(f sidecarFlags, log zerolog.Logger) (emitterSettings, e
 		return s, fmt.Errorf("%w (flags --collector-cacert, --collector-cert, --collector-key)", err)
 	}
 	if f.collectorCert != "" {
-		certs := &certFiles{cert: f.collectorCert, key: f.collectorKey, log: log.With().Str("component", "audit").Logger()}
+		certs := &certFiles{cert: f.collectorCert, key: f.collectorKey, flags: [2]string{"collector-cert", "collector-key"}, log: log.With().Str("component", "audit").Logger()}
 		if _, err := certs.get(nil); err != nil {
 			return s, fmt.Errorf("%w (flags --collector-cert, --collector-key)", err)
 		}

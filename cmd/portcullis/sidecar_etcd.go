@@ -37,7 +37,7 @@ func startEtcdSource(ctx context.Context, f sidecarFlags, store *policy.Store, l
 		// nothing would show it up.
 		return nil, errors.New("the sidecar has no name for its member record in etcd: set --pod or $POD_NAME (the hostname is empty)")
 	}
-	cli, err := dialEtcd(f.etcd)
+	cli, err := dialEtcdRenewing(f.etcd, log)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,13 @@ type Config struct {
 	Username    string   // etcd user (with Password)
 	Password    string
 	DialTimeout time.Duration // how long to wait for a connection (5s)
+
+	// ClientCertificate, when set, gives the client certificate each new
+	// connection presents, in place of the pair of Cert and Key read once
+	// by Dial: the long-running commands re-read the files when they
+	// change, so a renewed certificate is presented without a restart
+	// (cmd/portcullis, dialEtcd). Cert and Key still name the files (User).
+	ClientCertificate func() (*tls.Certificate, error)
 }
 
 // keepAliveTime and keepAliveTimeout are the gRPC keepalive of the client:
@@ -127,7 +134,11 @@ func (cfg Config) tls() (*tls.Config, error) {
 	if (cfg.Cert == "") != (cfg.Key == "") {
 		return nil, fmt.Errorf("etcd client certificate %q and key %q must be given together", cfg.Cert, cfg.Key)
 	}
-	if cfg.Cert != "" {
+	if cfg.Cert != "" && cfg.ClientCertificate != nil {
+		// Called at each handshake, on grpc's clones of tc (a callback
+		// survives tls.Config.Clone).
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cfg.ClientCertificate() }
+	} else if cfg.Cert != "" {
 		cert, err := durable.LoadX509KeyPair(cfg.Cert, cfg.Key)
 		if err != nil {
 			return nil, fmt.Errorf("cannot load etcd client certificate %q: %w", cfg.Cert, err)
