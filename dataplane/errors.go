@@ -53,9 +53,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// expect: its body unread; a head that ended badly is 400. The
 		// rest of step 1 first, as decide checks it: a head it refuses
 		// is 400, 503 with no policy, whatever it expects
-		// (TestExpectUnmetAfterHeadCheck).
+		// (TestExpectUnmetAfterHeadCheck); behind a trusted proxy the
+		// forwarded source too, which the record names
+		// (TestExpectUnmetAfterForwardedSource).
 		switch {
-		case scanned && crlfEnd(h.RawHeaders()) && listsOK(h, x) && versionOK(h) && policyHeaders(h.RawHeaders(), x.snap, &x.hdr):
+		case scanned && crlfEnd(h.RawHeaders()) && listsOK(h, x) && versionOK(h) && policyHeaders(h.RawHeaders(), x.snap, &x.hdr) && s.forwardedOK(ctx, x):
 			d = audit.ExpectationFailed
 		case x.snap == nil:
 			d = audit.NotReady
@@ -91,6 +93,18 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	s.deny(ctx, x, d)
+}
+
+// forwardedOK reports whether the forwarded source of the request in ctx
+// is one decide takes (sourceAddr), with no policy or no trusted proxy
+// trivially, and sets x.peer to it, as decide does.
+func (s *Server) forwardedOK(ctx *fasthttp.RequestCtx, x *exchange) bool {
+	if x.snap == nil || len(x.snap.TrustedProxies) == 0 {
+		return true
+	}
+	var ok bool
+	x.peer, ok = s.sourceAddr(ctx, x)
+	return ok
 }
 
 // routeForAudit names the route of a request refused before the handler
