@@ -508,15 +508,17 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 // like any other (fasthttp then closes the connection). fasthttp's
 // default sends 100 to everyone, before authentication; a GET with
 // content used to get its 100 and have its body read before the 400
-// (TestExpectContentRefusedBeforeContinue). An HTTP/1.0 request with
-// Expect is refused (400, closed): HTTP/1.0 has no 1xx, and a client or an
+// (TestExpectContentRefusedBeforeContinue). An HTTP/1.0 request's
+// "100-continue" never gets here: RFC 9110 section 10.1.1 says to ignore
+// it, and headerReceived takes it out of fasthttp's map
+// (continueAnyCase, TestExpectFromHTTP10Ignored). Should one get here
+// all the same (headerReceived panicked), it is refused (400, closed),
+// never answered 100: HTTP/1.0 has no 1xx, and a client or an
 // intermediary of that version takes "100 Continue" for the final answer,
-// so the real one would be read as the answer to its next request. RFC
-// 9110 section 10.1.1 says to ignore the expectation, which fasthttp's
-// handler cannot do: it sends 100 or the final answer
-// (TestExpectFromHTTP10Refused). An expectation the sidecar does not
-// meet (expectUnmet) is answered 417 expectation_failed first, of either
-// version, unread and closed (TestExpectOtherThanContinueIs417).
+// so the real one would be read as the answer to its next request. An
+// expectation the sidecar does not meet (expectUnmet) is answered 417
+// expectation_failed first, of either version, unread and closed
+// (TestExpectOtherThanContinueIs417).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
 	if expectUnmet(h.RawHeaders()) {
