@@ -30,16 +30,25 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	refused := audit.Allowed
 	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	var pre preRefusal
+	var headPrep *prepared
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		refused, cookieDeny, pre = c.refused, c.cookieDeny, c.pre
+		refused, cookieDeny, pre, headPrep = c.refused, c.cookieDeny, c.pre, c.headPrep
 	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
-	x.prep = s.prepared.Load()
+	// The tables the check before the body set the body's limit on, when
+	// it did (conn.headPrep): a body refused by that limit is decided on
+	// them, as the state its head was checked in decides readiness
+	// (notReady). A policy raising max_body swapped in since had the
+	// refused body fit, its credential checked, and the request answered
+	// 429 token_failures_limited (TestSizeRefusalDecidedOnHeadCheckPolicy).
+	if x.prep = headPrep; x.prep == nil {
+		x.prep = s.prepared.Load()
+	}
 	x.snap = x.prep.snapshot()
 	h := &ctx.Request.Header
 	scanned := scanHeaders(h.RawHeaders(), &x.hdr)

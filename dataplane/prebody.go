@@ -533,14 +533,23 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 		return ctx.Response.StatusCode()
 	}
 	cl := int64(h.ContentLength())
-	if c := ownConn(ctx.Conn()); c != nil && c.pre.d != audit.Allowed {
-		// headerReceived refused it (preDecide): decided on the same
-		// headers, whose token would be charged again
-		// (TestRefusedUploadChargesTheTokenOnce).
-		s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
-		return ctx.Response.StatusCode()
+	d := s.prepared.Load()
+	if c := ownConn(ctx.Conn()); c != nil {
+		if c.pre.d != audit.Allowed {
+			// headerReceived refused it (preDecide): decided on the
+			// same headers, whose token would be charged again
+			// (TestRefusedUploadChargesTheTokenOnce).
+			s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
+			return ctx.Response.StatusCode()
+		}
+		if c.headPrep != nil {
+			// The tables headerReceived set the body's limit on: a
+			// policy raising max_body swapped in since got the body a
+			// 100 that limit then refused (conn.headPrep).
+			d = c.headPrep
+		}
 	}
-	if d := s.prepared.Load(); d != nil {
+	if d != nil {
 		limit, refused := s.preBodyLimit(d, h, cl, -1)
 		if !refused && cl <= limit {
 			return fasthttp.StatusContinue

@@ -93,6 +93,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	if cl > 0 && cl <= min(p.minBody, preBodyFree) {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	}
+	if c := connOfHeader(h); c != nil {
+		// A body refused for its size past this limit is decided on
+		// the tables that set it (errorHandler, expect).
+		c.headPrep = p
+	}
 	limit, _ := s.preBodyLimit(p, h, cl, preBodyFree) // prebody.go: route and credential first
 	if cl == -1 {
 		s.budgetChunks(h, limit) // chunkbudget.go
