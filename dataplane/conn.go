@@ -466,7 +466,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			x.hdr.requestID = x.reqID
 		}
 		c.refused = audit.Allowed
-		if c.pre.d != audit.Allowed {
+		if c.pre.d != audit.Allowed || c.pre.size {
 			c.pre = preRefusal{} // the handler decides it (prebody.go)
 		}
 		c.headIn = false

@@ -91,6 +91,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// Its method, path, User-Agent and request id for the answer
 		// and the record, which fasthttp's reset head lost.
 		pre.head(x, &ctx.Request.Header)
+	case pre.size && gone:
+		// A chunked body the check before it passed, refused past its
+		// class's max_body, its headers gone: 413, recorded with the
+		// route and the head's names that check kept
+		// (TestChunkedOverLimitRecordIsTheHandlers).
+		d = pre.oversize(x)
+		pre.head(x, &ctx.Request.Header)
 	default:
 		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}

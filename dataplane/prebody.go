@@ -129,6 +129,12 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
 		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+	case c != nil && c.refused == audit.Allowed && h.ContentLength() == -1:
+		// Passed, a chunked body: kept for its refusal past its
+		// class's max_body, which comes to errorHandler with its
+		// headers gone (preRefusal.size).
+		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+		c.pre.size = true
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -260,6 +266,12 @@ type preRefusal struct {
 	claims  *jwt.Claims
 	peer    netip.Addr
 	retry   time.Duration // TokenFailuresLimited's
+	// size says d is Allowed and the names are kept for a chunked body
+	// the check before the body passed, should fasthttp refuse it past
+	// its class's max_body (oversize): its 413 named a request id the
+	// sidecar made and was recorded as "GET /", no route
+	// (TestChunkedOverLimitRecordIsTheHandlers). begin clears it.
+	size bool
 }
 
 // maxVerb is as much of a request's method as an audit record keeps.
@@ -307,13 +319,21 @@ func (p *preRefusal) head(x *exchange, h *fasthttp.RequestHeader) {
 // (attack135, TestChunkedRefusedOverSmallClassIs413).
 func (p *preRefusal) give(x *exchange) audit.Decision {
 	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
-		x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
-		if p.peer.IsValid() {
-			x.peer = p.peer
-		}
-		return audit.BodyTooLarge
+		return p.oversize(x)
 	}
 	return p.decided(x)
+}
+
+// oversize hands x the route, the source and the tables p kept of a
+// chunked body refused past its class's max_body, and returns
+// BodyTooLarge: decide refuses a body over the limit at step 3, before
+// the credential, naming the route and the source only.
+func (p *preRefusal) oversize(x *exchange) audit.Decision {
+	x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
+	if p.peer.IsValid() {
+		x.peer = p.peer
+	}
+	return audit.BodyTooLarge
 }
 
 // decided hands x p's decision with the names of the caller and the
