@@ -3,6 +3,7 @@ package dataplane
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
@@ -62,6 +63,29 @@ func TestExpectFromHTTP10Ignored(t *testing.T) {
 			})
 		}
 	}
+	t.Run("keep-alive-pipeline", func(t *testing.T) {
+		// Kept alive, the body and the next requests sent at once: each
+		// answered on its own, none with a 100, none forwarded with Expect.
+		// A stack of its own: the client's bucket (10 a burst) is the
+		// cases' above.
+		st, up := startRecorded(t, nil)
+		n := len(up.received())
+		out := rawAll(t, st.addr, "POST /v1/records HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n"+key+"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n{}"+
+			"GET /v1/users HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n"+key+"Expect: 100-Continue\r\n\r\n"+
+			"GET /v1/users HTTP/1.0\r\nHost: svc\r\n"+key+"\r\n", 2*time.Second)
+		if strings.Count(out, " 200 OK\r\n") != 3 || strings.Contains(out, " 100 ") {
+			t.Errorf("the client got %q, want three 200s and no 100", out)
+		}
+		got := up.received()[n:]
+		if len(got) != 3 {
+			t.Fatalf("the service got %d requests, want 3", len(got))
+		}
+		for _, r := range got {
+			if e := r.values("expect"); len(e) > 0 {
+				t.Errorf("the service got %s %s with Expect %q", r.method, r.uri, e)
+			}
+		}
+	})
 	t.Run("unauthenticated-large", func(t *testing.T) {
 		// The check before the body still runs: 401 before a byte of
 		// the body is sent.
