@@ -122,6 +122,12 @@ type conn struct {
 	// TestStalledBodyAnsweredAndAudited). begin clears it. Used only by
 	// the serving goroutine.
 	headIn bool
+	// headPrep is the tables the check before the body (headerReceived)
+	// set the body's limit on, for a body it may refuse for its size:
+	// errorHandler and expect decide that request on them, not on a
+	// policy swapped in since (TestSizeRefusalDecidedOnHeadCheckPolicy).
+	// begin clears it. Used only by the serving goroutine.
+	headPrep *prepared
 }
 
 // Read reads from the client, following each request head (headScan):
@@ -460,10 +466,13 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			x.hdr.requestID = x.reqID
 		}
 		c.refused = audit.Allowed
-		if c.pre.d != audit.Allowed {
+		if c.pre.d != audit.Allowed || c.pre.size {
 			c.pre = preRefusal{} // the handler decides it (prebody.go)
 		}
 		c.headIn = false
+		if c.headPrep != nil {
+			c.headPrep = nil
+		}
 		c.head.restart(known)
 		if c.chunkOn {
 			c.chunkOn, c.chunk = false, chunkScan{}

@@ -30,16 +30,25 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	refused := audit.Allowed
 	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	var pre preRefusal
+	var headPrep *prepared
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
-		refused, cookieDeny, pre = c.refused, c.cookieDeny, c.pre
+		refused, cookieDeny, pre, headPrep = c.refused, c.cookieDeny, c.pre, c.headPrep
 	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
-	x.prep = s.prepared.Load()
+	// The tables the check before the body set the body's limit on, when
+	// it did (conn.headPrep): a body refused by that limit is decided on
+	// them, as the state its head was checked in decides readiness
+	// (notReady). A policy raising max_body swapped in since had the
+	// refused body fit, its credential checked, and the request answered
+	// 429 token_failures_limited (TestSizeRefusalDecidedOnHeadCheckPolicy).
+	if x.prep = headPrep; x.prep == nil {
+		x.prep = s.prepared.Load()
+	}
 	x.snap = x.prep.snapshot()
 	h := &ctx.Request.Header
 	scanned := scanHeaders(h.RawHeaders(), &x.hdr)
@@ -53,9 +62,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// expect: its body unread; a head that ended badly is 400. The
 		// rest of step 1 first, as decide checks it: a head it refuses
 		// is 400, 503 with no policy, whatever it expects
-		// (TestExpectUnmetAfterHeadCheck).
+		// (TestExpectUnmetAfterHeadCheck); behind a trusted proxy the
+		// forwarded source too, which the record names
+		// (TestExpectUnmetAfterForwardedSource).
 		switch {
-		case scanned && crlfEnd(h.RawHeaders()) && listsOK(h, x) && versionOK(h) && policyHeaders(h.RawHeaders(), x.snap, &x.hdr):
+		case scanned && crlfEnd(h.RawHeaders()) && listsOK(h, x) && versionOK(h) && policyHeaders(h.RawHeaders(), x.snap, &x.hdr) && s.forwardedOK(ctx, x):
 			d = audit.ExpectationFailed
 		case x.snap == nil:
 			d = audit.NotReady
@@ -80,6 +91,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// Its method, path, User-Agent and request id for the answer
 		// and the record, which fasthttp's reset head lost.
 		pre.head(x, &ctx.Request.Header)
+	case pre.size && gone:
+		// A chunked body the check before it passed, refused past its
+		// class's max_body, its headers gone: 413, recorded with the
+		// route and the head's names that check kept
+		// (TestChunkedOverLimitRecordIsTheHandlers).
+		d = pre.oversize(x)
+		pre.head(x, &ctx.Request.Header)
 	default:
 		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}
@@ -91,6 +109,18 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	s.deny(ctx, x, d)
+}
+
+// forwardedOK reports whether the forwarded source of the request in ctx
+// is one decide takes (sourceAddr), with no policy or no trusted proxy
+// trivially, and sets x.peer to it, as decide does.
+func (s *Server) forwardedOK(ctx *fasthttp.RequestCtx, x *exchange) bool {
+	if x.snap == nil || len(x.snap.TrustedProxies) == 0 {
+		return true
+	}
+	var ok bool
+	x.peer, ok = s.sourceAddr(ctx, x)
+	return ok
 }
 
 // routeForAudit names the route of a request refused before the handler

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -80,4 +81,51 @@ func TestExpectUnmetAfterHeadCheck(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestExpectUnmetAfterForwardedSource: behind a trusted proxy, the
+// forwarded source is part of step 1 (docs/ARCHITECTURE.md), checked
+// before the expectation: a request from the proxy carrying both
+// X-Forwarded-For and Forwarded, which decide refuses, is 400 bad_request
+// whatever it expects, with a body or without; one with a single
+// forwarded header and "Expect: foo" is 417 expectation_failed, audited
+// with the forwarded client's address in both shapes. decide checked the
+// expectation before the source, and errorHandler never checked the
+// source: both shapes answered the conflict 417, and the 417 was
+// audited with the proxy's address, not the client's.
+func TestExpectUnmetAfterForwardedSource(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	const key = "X-API-Key: " + hrisKey + "\r\n"
+	const post = "POST /v1/records HTTP/1.1\r\nHost: svc\r\n" + key + "Content-Length: 2\r\n"
+	const get = "GET /v1/users HTTP/1.1\r\nHost: svc\r\n" + key
+	const xff = "X-Forwarded-For: 198.51.100.7\r\n"
+	const both = xff + "Forwarded: for=198.51.100.8\r\n"
+	client := netip.MustParseAddr("198.51.100.7")
+	for _, tc := range []struct {
+		name, head string
+		want       audit.Decision
+		code       int
+	}{
+		{"both-forwarded", post + both, audit.BadRequest, 400},
+		{"both-forwarded-no-body", get + both, audit.BadRequest, 400},
+		{"forwarded", post + xff, audit.ExpectationFailed, 417},
+		{"forwarded-no-body", get + xff, audit.ExpectationFailed, 417},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "expectfwd-" + tc.name
+			r := proxiedFirstAnswer(t, st.addr, tc.head+"Expect: foo\r\nX-Request-ID: "+id+"\r\n\r\n", "")
+			if r.status != tc.code || !strings.Contains(r.body, `"error":"`+tc.want.String()+`"`) {
+				t.Fatalf("answer %d %s, want %d %v", r.status, r.body, tc.code, tc.want)
+			}
+			rec := st.sink.withRequestID(t, id)
+			if rec.Decision != tc.want {
+				t.Errorf("audited %v, want %v", rec.Decision, tc.want)
+			}
+			if tc.code == 417 && rec.SourceIP != client {
+				t.Errorf("audited source %v, want the forwarded client %v", rec.SourceIP, client)
+			}
+		})
+	}
 }

@@ -402,33 +402,3 @@ func TestExpectContentRefusedBeforeContinue(t *testing.T) {
 		t.Errorf("allow_body route: first answer %d, want 100", status)
 	}
 }
-
-// fasthttp answered an HTTP/1.0 request's Expect with "100 Continue",
-// which HTTP/1.0 does not have: a client or proxy of that version takes it
-// for the final answer, and the real answer for the next request's. Such a
-// request is now refused from its headers, before its body is sent.
-func TestExpectFromHTTP10Refused(t *testing.T) {
-	t.Parallel()
-	st, up := startRecorded(t, nil)
-	swapDoc(t, st.store, func(d *policy.Document) {
-		d.Routes = append(append([]policy.RouteSpec(nil), d.Routes...),
-			policy.RouteSpec{Method: "GET", Path: "/v1/search", Class: "standard", Public: true, AllowBody: true})
-	})
-	send := func(req string) (int, bool) {
-		r, closed := rawClosed(t, st.addr, "GET", req)
-		return r.status, closed
-	}
-	n, recs := len(up.received()), len(st.sink.all())
-	if status, closed := send("GET /v1/search HTTP/1.0\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"); status != 400 || !closed {
-		t.Errorf("HTTP/1.0 with Expect: first answer %d (connection closed %v), want 400 and closed", status, closed)
-	}
-	if all := st.sink.all(); len(all) != recs+1 || all[recs].Decision != audit.BadRequest {
-		t.Errorf("HTTP/1.0 with Expect: %d new audit records, want one bad_request", len(all)-recs)
-	}
-	if got := up.received(); len(got) != n {
-		t.Errorf("HTTP/1.0 with Expect: the service received %d requests, want none", len(got)-n)
-	}
-	if status, _ := send("GET /v1/search HTTP/1.0\r\nHost: svc\r\nContent-Length: 5\r\n\r\nhello"); status != 200 {
-		t.Errorf("HTTP/1.0 without Expect: %d, want 200", status)
-	}
-}

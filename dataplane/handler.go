@@ -248,17 +248,18 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
 		policyHeaders(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
 	s.requestID(x)
+	if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
+		x.peer, ok = s.sourceAddr(ctx, x)
+	}
 	if ok && x.hdr.expect && expectUnmet(h.RawHeaders()) {
 		// An expectation other than one "100-continue" (size.go), with
-		// or without a policy, as expect answers it for a request with a
+		// or without a policy, once the rest of step 1 (the forwarded
+		// source too) passed, as expect answers it for a request with a
 		// body: this one has none, and fasthttp did not ask.
 		return audit.ExpectationFailed
 	}
 	if x.snap == nil { // not when draining: a request that reaches us is served (issue 13, item 5)
 		return audit.NotReady
-	}
-	if len(x.snap.TrustedProxies) > 0 && ok {
-		x.peer, ok = s.sourceAddr(ctx, x)
 	}
 	if !ok {
 		return audit.BadRequest

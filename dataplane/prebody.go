@@ -129,6 +129,12 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
 		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+	case c != nil && c.refused == audit.Allowed && h.ContentLength() == -1:
+		// Passed, a chunked body: kept for its refusal past its
+		// class's max_body, which comes to errorHandler with its
+		// headers gone (preRefusal.size).
+		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+		c.pre.size = true
 	}
 	x.reset()
 	s.pool.Put(x)
@@ -260,6 +266,12 @@ type preRefusal struct {
 	claims  *jwt.Claims
 	peer    netip.Addr
 	retry   time.Duration // TokenFailuresLimited's
+	// size says d is Allowed and the names are kept for a chunked body
+	// the check before the body passed, should fasthttp refuse it past
+	// its class's max_body (oversize): its 413 named a request id the
+	// sidecar made and was recorded as "GET /", no route
+	// (TestChunkedOverLimitRecordIsTheHandlers). begin clears it.
+	size bool
 }
 
 // maxVerb is as much of a request's method as an audit record keeps.
@@ -307,13 +319,21 @@ func (p *preRefusal) head(x *exchange, h *fasthttp.RequestHeader) {
 // (attack135, TestChunkedRefusedOverSmallClassIs413).
 func (p *preRefusal) give(x *exchange) audit.Decision {
 	if p.route != nil && p.route.Class.MaxBody <= preBodyFree {
-		x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
-		if p.peer.IsValid() {
-			x.peer = p.peer
-		}
-		return audit.BodyTooLarge
+		return p.oversize(x)
 	}
 	return p.decided(x)
+}
+
+// oversize hands x the route, the source and the tables p kept of a
+// chunked body refused past its class's max_body, and returns
+// BodyTooLarge: decide refuses a body over the limit at step 3, before
+// the credential, naming the route and the source only.
+func (p *preRefusal) oversize(x *exchange) audit.Decision {
+	x.prep, x.snap, x.route = p.prep, p.prep.snapshot(), p.route
+	if p.peer.IsValid() {
+		x.peer = p.peer
+	}
+	return audit.BodyTooLarge
 }
 
 // decided hands x p's decision with the names of the caller and the
@@ -508,15 +528,17 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 // like any other (fasthttp then closes the connection). fasthttp's
 // default sends 100 to everyone, before authentication; a GET with
 // content used to get its 100 and have its body read before the 400
-// (TestExpectContentRefusedBeforeContinue). An HTTP/1.0 request with
-// Expect is refused (400, closed): HTTP/1.0 has no 1xx, and a client or an
+// (TestExpectContentRefusedBeforeContinue). An HTTP/1.0 request's
+// "100-continue" never gets here: RFC 9110 section 10.1.1 says to ignore
+// it, and headerReceived takes it out of fasthttp's map
+// (continueAnyCase, TestExpectFromHTTP10Ignored). Should one get here
+// all the same (headerReceived panicked), it is refused (400, closed),
+// never answered 100: HTTP/1.0 has no 1xx, and a client or an
 // intermediary of that version takes "100 Continue" for the final answer,
-// so the real one would be read as the answer to its next request. RFC
-// 9110 section 10.1.1 says to ignore the expectation, which fasthttp's
-// handler cannot do: it sends 100 or the final answer
-// (TestExpectFromHTTP10Refused). An expectation the sidecar does not
-// meet (expectUnmet) is answered 417 expectation_failed first, of either
-// version, unread and closed (TestExpectOtherThanContinueIs417).
+// so the real one would be read as the answer to its next request. An
+// expectation the sidecar does not meet (expectUnmet) is answered 417
+// expectation_failed first, of either version, unread and closed
+// (TestExpectOtherThanContinueIs417).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
 	if expectUnmet(h.RawHeaders()) {
@@ -531,14 +553,23 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 		return ctx.Response.StatusCode()
 	}
 	cl := int64(h.ContentLength())
-	if c := ownConn(ctx.Conn()); c != nil && c.pre.d != audit.Allowed {
-		// headerReceived refused it (preDecide): decided on the same
-		// headers, whose token would be charged again
-		// (TestRefusedUploadChargesTheTokenOnce).
-		s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
-		return ctx.Response.StatusCode()
+	d := s.prepared.Load()
+	if c := ownConn(ctx.Conn()); c != nil {
+		if c.pre.d != audit.Allowed {
+			// headerReceived refused it (preDecide): decided on the
+			// same headers, whose token would be charged again
+			// (TestRefusedUploadChargesTheTokenOnce).
+			s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
+			return ctx.Response.StatusCode()
+		}
+		if c.headPrep != nil {
+			// The tables headerReceived set the body's limit on: a
+			// policy raising max_body swapped in since got the body a
+			// 100 that limit then refused (conn.headPrep).
+			d = c.headPrep
+		}
 	}
-	if d := s.prepared.Load(); d != nil {
+	if d != nil {
 		limit, refused := s.preBodyLimit(d, h, cl, -1)
 		if !refused && cl <= limit {
 			return fasthttp.StatusContinue

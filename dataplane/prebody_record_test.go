@@ -109,3 +109,43 @@ func TestChunkedNotReadyIsTheHandlers(t *testing.T) {
 		t.Fatalf("the upstream got %d request(s), want none", len(got))
 	}
 }
+
+// TestChunkedOverLimitRecordIsTheHandlers: a chunked body of a caller the
+// check before the body passed, refused past its class's max_body,
+// reaches errorHandler with its headers gone. Its 413 named a request id
+// the sidecar made and was audited as "GET /", no route, no User-Agent:
+// the same body declared with Content-Length, refused from its head, is
+// answered with the client's request id and audited with its route,
+// method, path and User-Agent. The head's names are kept on the
+// connection for such a refusal too (preRefusal.size), so the two
+// records are the same.
+func TestChunkedOverLimitRecordIsTheHandlers(t *testing.T) {
+	st, rec := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		for i := range d.Classes {
+			if d.Classes[i].Name == "standard" {
+				d.Classes[i].MaxBody = "32KiB"
+			}
+		}
+	})
+	body := strings.Repeat("a", 40<<10)
+	head := func(id string) string {
+		return "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: uploader/2\r\nX-Request-ID: " + id + "\r\nX-API-Key: " + hrisKey + "\r\n"
+	}
+	declared := firstAnswer(t, st.addr, head("over-declared")+"Content-Length: 40960\r\n\r\n", "")
+	chunked := firstAnswer(t, st.addr, head("over-chunked")+"Transfer-Encoding: chunked\r\n\r\na000\r\n"+body+"\r\n0\r\n\r\n", "")
+	if declared.status != 413 || chunked.status != 413 {
+		t.Fatalf("answers %d (declared) %d (chunked), want 413 both", declared.status, chunked.status)
+	}
+	if got := chunked.errorBody(t).RequestID; got != "over-chunked" {
+		t.Errorf("chunked: answered with request id %q, want the client's %q", got, "over-chunked")
+	}
+	want := st.sink.withRequestID(t, "over-declared")
+	if want.Route != "/v1/records" {
+		t.Fatalf("the declared body's record names route %q", want.Route)
+	}
+	sameRecord(t, "chunked over max_body", st.sink.withRequestID(t, chunked.errorBody(t).RequestID), want)
+	if got := rec.received(); len(got) != 0 {
+		t.Fatalf("the upstream got %d request(s), want none", len(got))
+	}
+}

@@ -77,6 +77,8 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 			// the body, whose credential would be charged for nothing.
 			return fasthttp.RequestConfig{MaxRequestBodySize: refuseBody}
 		}
+	} else if !h.IsHTTP11() {
+		continueAnyCase(h) // an HTTP/1.0 100-continue is ignored, body or not
 	}
 	p := s.prepared.Load()
 	if p == nil {
@@ -90,6 +92,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) (rc fasthttp.RequestC
 	}
 	if cl > 0 && cl <= min(p.minBody, preBodyFree) {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
+	}
+	if c := connOfHeader(h); c != nil {
+		// A body refused for its size past this limit is decided on
+		// the tables that set it (errorHandler, expect).
+		c.headPrep = p
 	}
 	limit, _ := s.preBodyLimit(p, h, cl, preBodyFree) // prebody.go: route and credential first
 	if cl == -1 {
@@ -127,8 +134,11 @@ func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
 // before sending it waited for the read timeout, and a second Expect line
 // after a first "100-continue" got its 100 (TestExpectOtherThanContinueIs417).
 // It reports false for such a request, which is not checked further
-// before its body. Only a request with a body is asked: one without has
-// none to wait for, and the handler refuses it (decide).
+// before its body. Of HTTP/1.1, only a request with a body is asked: one
+// without has none to wait for, and the handler refuses it (decide).
+// An HTTP/1.0 request's "100-continue", in any case, body or not, is
+// ignored (below); another expectation is answered 417 as on HTTP/1.1
+// (RFC 9110 section 10.1.1 allows it whatever the version).
 func continueAnyCase(h *fasthttp.RequestHeader) bool {
 	v := h.PeekAll(fasthttp.HeaderExpect) // fasthttp's buffer: no allocation
 	switch {
@@ -138,6 +148,14 @@ func continueAnyCase(h *fasthttp.RequestHeader) bool {
 			h.SetBytesV(fasthttp.HeaderExpect, continue100)
 		}
 		return false
+	case !h.IsHTTP11():
+		// RFC 9110 section 10.1.1: a server MUST ignore a 100-continue
+		// expectation in an HTTP/1.0 request. Taken out of fasthttp's
+		// map (the raw head keeps it; the upstream never gets Expect),
+		// its body is read as if none came, after the check before
+		// the body, and no 100 is written: HTTP/1.0 has no 1xx. It was
+		// refused, 400 (TestExpectFromHTTP10Ignored).
+		h.Del(fasthttp.HeaderExpect)
 	case !bytes.Equal(v[0], continue100):
 		copy(v[0], continue100) // the same length, in another case (expectUnmet)
 	}
