@@ -80,6 +80,7 @@ func TestRedactPairsEdges(t *testing.T) {
 		"db.password = p@ss:word!":                               "db.password = " + Redacted,
 		"pass%77ord=p1 Пароль=p2 pаssword=p3":                    "pass%77ord=" + Redacted + " Пароль=p2 pаssword=" + Redacted,
 		"token::new()":                                           "token:" + Redacted + ")",
+		"/v1/token:refresh /v1/sessions:batchCreate":             "/v1/token:" + Redacted + " /v1/sessions:batchCreate",
 		"password: required, token: expired":                     "password: " + Redacted + ", token: " + Redacted,
 		"Authorization: " + strings.Repeat("Bearer ", 1e5) + "x": "Authorization: " + strings.Repeat("Bearer ", 1e5) + Redacted,
 	} {
