@@ -336,7 +336,7 @@ func redactPairs(s string) string {
 
 // pairName returns the name that ends text, before a pair's separator:
 // spaces and a closing quote (', ", or \" in a rendered JSON string) are
-// passed over first.
+// passed over first, and a \u escape before the name is not part of it.
 func pairName(text string) string {
 	e := len(text)
 	for e > 0 && (text[e-1] == ' ' || text[e-1] == '\t') {
@@ -352,7 +352,23 @@ func pairName(text string) string {
 	for n > 0 && pairNameByte(text[n-1]) {
 		n--
 	}
+	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
+	// \u003e: "a=1\u0026sid=..." names sid, not u0026sid.
+	if n > 0 && text[n-1] == '\\' && e-n > 5 && text[n] == 'u' && hex4(text[n+1:n+5]) {
+		n += 5
+	}
 	return text[n:e]
+}
+
+// hex4 reports whether s is four hex digits.
+func hex4(s string) bool {
+	for i := range 4 {
+		c := s[i] | 0x20
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // pairNameByte reports whether c may be part of a pair's name.

@@ -34,7 +34,8 @@ func TestForeignPairsInTextRedacted(t *testing.T) {
 		attribute.String("app.curl", `curl -H 'X-Api-Key: curl-key-secret' -H "Cookie: theme=dark; sid=curl-sid-secret" https://api.example/`),
 		attribute.String("app.response", "Set-Cookie: JSESSIONID=set-cookie-secret; Path=/; HttpOnly"),
 		attribute.String("app.json", `{"user": "bob", "password": "json text secret", "region": "eu-west-1"}`),
-		attribute.Map("app.nested", attribute.String("msg", `sent {"token":"nested-json-secret"} and secret = spaced-secret`)),
+		attribute.Map("app.nested", attribute.String("msg", `sent {"token":"nested-json-secret"} and secret = spaced-secret`),
+			attribute.String("query", "a=1&sid=nested-amp-secret&session=nested-amp-session")),
 		attribute.String(audit.AttrPath, "/app;jsessionid=path-session-secret"),
 	)
 	emitForeign(t, srv.URL, rec)
@@ -63,7 +64,7 @@ func TestForeignPairsInTextRedacted(t *testing.T) {
 		t.Errorf("app.nested stored as %q, want its msg kept", got.Attributes["app.nested"])
 	}
 	storeHoldsNone(t, dir, "body-secret", "short-tok", "query-secret", "curl-key-secret", "curl-sid-secret",
-		"set-cookie-secret", "json text secret", "nested-json-secret", "spaced-secret", "path-session-secret")
+		"set-cookie-secret", "json text secret", "nested-json-secret", "spaced-secret", "path-session-secret", "nested-amp-secret", "nested-amp-session")
 }
 
 // TestRedactPairsEdges: the edges of a pair's value, as redactPairs
@@ -81,6 +82,7 @@ func TestRedactPairsEdges(t *testing.T) {
 		"pass%77ord=p1 Пароль=p2 pаssword=p3":                    "pass%77ord=" + Redacted + " Пароль=p2 pаssword=" + Redacted,
 		"token::new()":                                           "token:" + Redacted + ")",
 		"/v1/token:refresh /v1/sessions:batchCreate":             "/v1/token:" + Redacted + " /v1/sessions:batchCreate",
+		`a=1\u0026sid=s\u003csession=t\u00`:                      `a=1\u0026sid=` + Redacted + `\u003csession=` + Redacted + `\u00`,
 		"password: required, token: expired":                     "password: " + Redacted + ", token: " + Redacted,
 		"Authorization: " + strings.Repeat("Bearer ", 1e5) + "x": "Authorization: " + strings.Repeat("Bearer ", 1e5) + Redacted,
 	} {
