@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
-	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // Record flags: what the collector noticed about a record it stored
@@ -79,8 +78,9 @@ var textCaps = [numTextAttrs]int{
 // wrote, whoever recorded them: its path, user agent and request id.
 var requestFields = [...]attrField{attrPath, attrUserAgent, attrRequestID}
 
-// redactRequestFields clears the credentials credential.Redact finds in
-// r's requestFields, before they are cut (a credential cut short is no
+// redactRequestFields clears the credentials redactText finds in
+// r's requestFields (a session id in a path's "/app;jsessionid=...",
+// TestForeignPairsInTextRedacted, too), before they are cut (a credential cut short is no
 // longer found), as a foreign record's attributes and body are cleared:
 // a JWT in a magic link's path, a Bearer value in a user agent, an API
 // key pasted into a URL were stored as sent, in a trail that cannot be
@@ -89,7 +89,7 @@ var requestFields = [...]attrField{attrPath, attrUserAgent, attrRequestID}
 func (r *StoredRecord) redactRequestFields() {
 	for _, f := range requestFields {
 		if s := r.textField(f); *s != "" {
-			*s = credential.Redact(*s)
+			*s = redactText(*s)
 		}
 	}
 }

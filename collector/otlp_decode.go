@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	"github.com/portcullis/portcullis/audit"
-	"github.com/portcullis/portcullis/internal/credential"
 
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -322,7 +321,7 @@ func decodeLogRecord(lr *logspb.LogRecord) StoredRecord {
 		s.setAttr(kv.GetKey(), pbAnyValue(kv.GetValue()))
 	}
 	if body := lr.GetBody(); body != nil {
-		s.Body = cut(credential.Redact(pbAnyValue(body).foreignText(maxForeignBody)), maxForeignBody)
+		s.Body = cut(redactText(pbAnyValue(body).foreignText(maxForeignBody)), maxForeignBody)
 	}
 	return s
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/credential"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -149,7 +148,7 @@ func (d *wireDecoder) wireLogRecord(msg []byte, s *StoredRecord) error {
 		if err != nil {
 			return err
 		}
-		s.Body = cut(credential.Redact(v.foreignText(maxForeignBody)), maxForeignBody)
+		s.Body = cut(redactText(v.foreignText(maxForeignBody)), maxForeignBody)
 	}
 	return nil
 }

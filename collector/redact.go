@@ -2,6 +2,10 @@ package collector
 
 import (
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/portcullis/portcullis/internal/credential"
 )
@@ -18,8 +22,8 @@ const Redacted = credential.Redacted
 
 // foreignAttr returns the value stored for the foreign attribute key:
 // Redacted for a credential's key (an Authorization or Cookie header, a
-// password, secret or token), a URL without the values of its query, and
-// any value with the credentials credential.Redact finds cleared.
+// password, secret, token or session id), a URL without the values of
+// its query, and any value with the credentials redactText finds cleared.
 func foreignAttr(key, v string) string {
 	if v == "" {
 		return v
@@ -27,7 +31,7 @@ func foreignAttr(key, v string) string {
 	if credentialKey(key) {
 		return Redacted
 	}
-	switch strings.ToLower(key) {
+	switch foldName(key) {
 	case "url.query", "http.query":
 		return Redacted
 	case "url.full", "url.original", "http.url", "http.target":
@@ -35,16 +39,25 @@ func foreignAttr(key, v string) string {
 			v = v[:i+1] + Redacted
 		}
 	}
-	return credential.Redact(v)
+	return redactText(v)
 }
+
+// redactText clears the credentials of a foreign text (a value, a body,
+// a record's path, user agent or request id): those credential.Redact
+// finds by their shape, then the value of each pair in the text whose
+// name names a credential (redactPairs).
+func redactText(s string) string { return redactPairs(credential.Redact(s)) }
 
 // credentialKey reports whether an attribute key names a credential: it
 // holds authorization, cookie, password, passwd, passphrase, secret,
-// api_key, apikey, api-key, private_key, privatekey, private-key or
-// credential, or a part "key" after one ending in api or private (api.key,
-// "API Key"), or one of its parts (between '.', '[', '/' and other marks
-// that are not a name's letters, digits, '_' or '-') ends in token
-// (access_token, x-auth-token; not input_tokens, a count). Any part, not
+// api_key, apikey, api-key, private_key, privatekey, private-key,
+// credential, csrf or xsrf, or a part "key" after one ending in api or
+// private (api.key, "API Key"), or one of its parts (between '.', '[',
+// '/' and other marks that are not a name's letters, digits, '_' or '-')
+// ends in token (access_token, x-auth-token; not input_tokens, a count)
+// or names a session's id (sessionID: sid, JSESSIONID, PHPSESSID), or is
+// a session (sessionPart) as the last part or before an id part
+// ("session", "session.id"; not "session.count"). Any part, not
 // only the last: a key is the path to its value, as a map's members are,
 // and a map under a credential's name is cleared whole, so
 // "password.value", "secret.0" and "http.request.header.authorization.value"
@@ -54,16 +67,22 @@ func foreignAttr(key, v string) string {
 // of a harmless key under such a name ("password.changed_at",
 // "gen_ai.token.type"), cleared as its map would be. A private key or a
 // passphrase was stored as sent (TestForeignPrivateKeysAndPassphrasesRedacted).
+// The key is read as foldName reads it: "ｐａｓｓｗｏｒｄ", "Authorіzation"
+// (a Cyrillic і), "pass\u200bword" and "pass%77ord" were stored as sent
+// (TestForeignLookalikeAndEncodedNamesRedacted).
 func credentialKey(key string) bool {
-	k := strings.ToLower(key)
-	for _, w := range [...]string{"authorization", "cookie", "password", "passwd", "passphrase", "secret", "api_key", "apikey", "api-key", "private_key", "privatekey", "private-key", "credential"} {
+	if !mayName(key) {
+		return false
+	}
+	k := foldName(key)
+	for _, w := range [...]string{"authorization", "cookie", "password", "passwd", "passphrase", "secret", "api_key", "apikey", "api-key", "private_key", "privatekey", "private-key", "credential", "csrf", "xsrf"} {
 		if strings.Contains(k, w) {
 			return true
 		}
 	}
 	prev := ""
 	for part := range strings.FieldsFuncSeq(k, notNamePart) {
-		if strings.HasSuffix(part, "token") {
+		if strings.HasSuffix(part, "token") || sessionID(part) {
 			return true
 		}
 		// "api.key", "API Key", "tls.private.key": api_key and
@@ -71,9 +90,144 @@ func credentialKey(key string) bool {
 		if (part == "key" || part == "keys") && (strings.HasSuffix(prev, "api") || strings.HasSuffix(prev, "private")) {
 			return true
 		}
+		// "session.id", "session.previous_id": a session's id under its map.
+		if sessionPart(prev) && (part == "id" || strings.HasSuffix(part, "_id") || strings.HasSuffix(part, "-id")) {
+			return true
+		}
 		prev = part
 	}
+	return sessionPart(prev) // "session", "user.session", "laravel_session"
+}
+
+// mayName reports, reading key once, whether credentialKey need fold and
+// read it: key holds a character outside ASCII or a '%', or, in any case,
+// one of the fragments each name it takes holds (auth, cook, pass, secr,
+// api, priv, cred, srf, oken, sid, sess). Most keys and the names before
+// each '=' and ':' of a text hold none ("http.request.method", "page").
+func mayName(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf || c == '%' {
+			return true
+		}
+		var frags []string
+		switch c | 0x20 {
+		case 'a':
+			frags = []string{"auth", "api"}
+		case 'c':
+			frags = []string{"cook", "cred"}
+		case 'p':
+			frags = []string{"pass", "priv"}
+		case 's':
+			frags = []string{"secr", "sid", "sess", "srf"}
+		case 'o':
+			frags = []string{"oken"}
+		default:
+			continue
+		}
+		for _, f := range frags {
+			if len(key)-i >= len(f) && strings.EqualFold(key[i:i+len(f)], f) {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// sessionID reports whether a part of a key names a session's id, the
+// credential a session cookie carries: sid (connect.sid), or one ending
+// in sessionid, session_id, session-id or sessid (JSESSIONID, PHPSESSID,
+// ASP.NET_SessionId, x-session-id); such an id was stored as sent
+// (TestForeignSessionIDsRedacted). Not a part that only starts so:
+// session_idle_timeout, sidebar.
+func sessionID(part string) bool {
+	if part == "sid" {
+		return true
+	}
+	for _, w := range [...]string{"sessionid", "session_id", "session-id", "sessid"} {
+		if strings.HasSuffix(part, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionPart reports whether a part of a key is a session, or ends in
+// one (laravel_session, _myapp_session: Rails' and Laravel's session
+// cookies). credentialKey takes it for a credential when it is the last
+// part, or the next is id or ends in _id or -id: a session's map of "id", "count" and
+// "duration" is not all secret, so "session.count" and "session_count"
+// are kept.
+func sessionPart(part string) bool {
+	return part == "session" || strings.HasSuffix(part, "_session") || strings.HasSuffix(part, "-session")
+}
+
+// foldName returns a key or a pair's name as credentialKey reads it: in
+// lower case, its percent escapes decoded (twice encoded too: "pass%77ord",
+// "%41uthorization", "%2541uthorization"), and, when it holds a character
+// outside ASCII, read as it looks (lookalikeFold). An ASCII name without
+// '%', the common case, is only lowered.
+func foldName(key string) string {
+	for range 3 {
+		if strings.IndexByte(key, '%') < 0 {
+			break
+		}
+		d, ok := credential.PercentDecode(key)
+		if !ok {
+			break
+		}
+		key = d
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] >= utf8.RuneSelf {
+			return lookalikeFold(key)
+		}
+	}
+	return strings.ToLower(key)
+}
+
+// lookalikeFold returns s read as it looks, lowered: its compatibility
+// decomposition (NFKD: fullwidth "ｐａｓｓ" is "pass", "ﬁ" is "fi", a
+// circled or mathematical letter its letter) without the combining marks
+// that decomposition leaves (an accent over a letter) nor the
+// default-ignorable code points, which show nothing (a zero-width space
+// or joiner, a soft hyphen, a direction mark, a variation selector, a
+// Hangul filler), with the Cyrillic, Greek and other letters that look
+// like a Latin one (lookalikes) read as that letter. A name so folded
+// matches what a reader of the record would take it for.
+func lookalikeFold(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range norm.NFKD.String(s) {
+		if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Cf, r) ||
+			unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r) {
+			continue
+		}
+		if l, ok := lookalikes[r]; ok {
+			r = l
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// lookalikes maps the letters of other scripts that look like a Latin
+// letter in common fonts to it (after NFKD: an accented one is its base
+// letter by then): the Cyrillic and Greek capitals and small letters
+// drawn as Latin ones, and Latin's dotless i and j, alpha and script g.
+// It is kept small on purpose: Unicode's confusables list has thousands,
+// most of which no font draws as a Latin letter of a credential's name.
+var lookalikes = map[rune]rune{
+	// Cyrillic
+	'А': 'a', 'В': 'b', 'Е': 'e', 'К': 'k', 'М': 'm', 'Н': 'h', 'О': 'o', 'Р': 'p', 'С': 'c', 'Т': 't', 'У': 'y', 'Х': 'x',
+	'Ѕ': 's', 'І': 'i', 'Ј': 'j', 'Ԛ': 'q', 'Ԝ': 'w', 'Һ': 'h', 'Ӏ': 'l',
+	'а': 'a', 'е': 'e', 'к': 'k', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x',
+	'ѕ': 's', 'і': 'i', 'ј': 'j', 'ԁ': 'd', 'ԛ': 'q', 'ԝ': 'w', 'һ': 'h', 'ӏ': 'l',
+	// Greek
+	'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z', 'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't', 'Υ': 'y', 'Χ': 'x',
+	'α': 'a', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x',
+	// Latin
+	'ı': 'i', 'ȷ': 'j', 'ɑ': 'a', 'ɡ': 'g',
 }
 
 // notNamePart reports whether c separates the parts of a key.
@@ -126,4 +280,155 @@ func (r *StoredRecord) redactAttributePair() {
 			r.Attributes[k] = Redacted
 		}
 	}
+}
+
+// redactPairs returns s with the value of each pair in it whose name
+// names a credential (credentialKey) replaced by Redacted: NAME=VALUE and
+// NAME: VALUE (spaces around '=' or ':' allowed, the name maybe quoted),
+// as a log line, a query string, a header dump, a curl command or a JSON
+// text writes them: "login password=hunter2 user=bob", "?api_key=...&",
+// "-H 'Cookie: sid=...'", {"password": "..."} were stored as sent
+// (TestForeignPairsInTextRedacted). A name is a run of letters, digits,
+// '_', '-', '.', '%' and characters outside ASCII before the separator
+// (so foldName reads it); the value is the rest of a quoted string ('...',
+// "..." or \"...\" in a rendered JSON string), or runs to a space, a quote,
+// a backslash or one of & ; , ) ] } < >. An HTTP authentication scheme
+// there (authScheme: "Authorization: Bearer abc") is kept and the
+// credential after it cleared. A value already Redacted is
+// left. The cost is a harmless word after such a name in prose
+// ("password: required" stores "password: [REDACTED] required");
+// a secret with no '=' or ':' after its name ("password is hunter2") is
+// not found.
+func redactPairs(s string) string {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0 // s[:done] is in b, or, while b is empty, needs no change
+	for i := 0; i < len(s); {
+		j := strings.IndexAny(s[i:], "=:")
+		if j < 0 {
+			break
+		}
+		sep := i + j
+		i = sep + 1
+		name := pairName(s[done:sep])
+		if name == "" || !credentialKey(name) {
+			continue
+		}
+		from, to := pairValue(s, sep+1)
+		if from == to {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[done:from])
+		b.WriteString(Redacted)
+		done, i = to, to
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// pairName returns the name that ends text, before a pair's separator:
+// spaces and a closing quote (', ", or \" in a rendered JSON string) are
+// passed over first, and a \u escape before the name is not part of it.
+func pairName(text string) string {
+	e := len(text)
+	for e > 0 && (text[e-1] == ' ' || text[e-1] == '\t') {
+		e--
+	}
+	if e > 0 && (text[e-1] == '"' || text[e-1] == '\'') {
+		e--
+		if e > 0 && text[e-1] == '\\' {
+			e--
+		}
+	}
+	n := e
+	for n > 0 && pairNameByte(text[n-1]) {
+		n--
+	}
+	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
+	// \u003e: "a=1\u0026sid=..." names sid, not u0026sid.
+	if n > 0 && text[n-1] == '\\' && e-n > 5 && text[n] == 'u' && hex4(text[n+1:n+5]) {
+		n += 5
+	}
+	return text[n:e]
+}
+
+// hex4 reports whether s is four hex digits.
+func hex4(s string) bool {
+	for i := range 4 {
+		c := s[i] | 0x20
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// pairNameByte reports whether c may be part of a pair's name.
+func pairNameByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c == '%' || c >= utf8.RuneSelf ||
+		'0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// pairValue returns where the value of a pair whose separator ends at
+// s[i] starts and ends (the same when there is none to clear). After an
+// authentication scheme and a space, the value is what follows.
+func pairValue(s string, i int) (from, to int) {
+	for {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if strings.HasPrefix(s[i:], Redacted) {
+			return i, i
+		}
+		for _, q := range [...]string{`\"`, `"`, `'`} {
+			if strings.HasPrefix(s[i:], q) {
+				i += len(q)
+				end := strings.Index(s[i:], q)
+				if end < 0 {
+					end = len(s) - i
+				}
+				return i, i + end
+			}
+		}
+		to = i + run(s[i:], valueByte)
+		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
+			return i, to
+		}
+		i = to + 1
+	}
+}
+
+// authScheme reports whether w is an HTTP authentication scheme that
+// comes before a credential (RFC 9110 section 11; any case). Only these:
+// any word followed by a space would keep the secret of
+// "Authorization: s3cr3t (from the CLI)".
+func authScheme(w string) bool {
+	for _, s := range [...]string{"bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "mac", "hoba", "mutual", "aws4-hmac-sha256"} {
+		if strings.EqualFold(w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// valueByte reports whether c may be part of an unquoted pair's value.
+func valueByte(c byte) bool {
+	return c > ' ' && !strings.ContainsRune(`"'\&;,)]}<>`, rune(c))
+}
+
+// run returns how many bytes at the start of s satisfy ok.
+func run(s string, ok func(byte) bool) int {
+	n := 0
+	for n < len(s) && ok(s[n]) {
+		n++
+	}
+	return n
 }

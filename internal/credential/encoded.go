@@ -24,7 +24,7 @@ const minBase64Run = 24
 // three alignments, holds a letter past f (TestEncodedLiteralsAreNotHex).
 func HidesEncoded(s string) bool {
 	if strings.IndexByte(s, '%') >= 0 {
-		if d, ok := percentDecode(s); ok && plainMatch(d) {
+		if d, ok := PercentDecode(s); ok && plainMatch(d) {
 			return true
 		}
 	}
@@ -69,9 +69,9 @@ func runHides(run string) bool {
 // urlToStd maps the URL base64 alphabet's two characters to the standard's.
 var urlToStd = strings.NewReplacer("-", "+", "_", "/")
 
-// percentDecode decodes the %XX escapes of s and leaves a stray % as it is;
+// PercentDecode decodes the %XX escapes of s and leaves a stray % as it is;
 // ok says some escape was decoded.
-func percentDecode(s string) (string, bool) {
+func PercentDecode(s string) (string, bool) {
 	var b strings.Builder
 	ok := false
 	for i := 0; i < len(s); i++ {
