@@ -405,51 +405,41 @@ func (s *Store) SignHead(now time.Time) ([]byte, error) {
 	return s.signHeadLocked(now)
 }
 
-// signHeadLocked signs the chain tip at now and installs it as head.json.
-// It is renamed into place without an fsync of its own: after a crash the
-// head may lag the segments (recovery then records a break) but it never
-// runs ahead of them, because the entry itself was fsync'd first.
+// signHeadLocked signs the chain tip at now and installs it as head.json
+// durably (writeFileLocked: the file fsync'd before its rename, the
+// directory after), so no crash leaves head.json empty or torn, and a
+// start refuses one that is (checkHeadPresent). The head after each
+// append is appendHeadLocked's. Whatever is planted at the head's
+// temporary name is cleared away, reported, and the install tried once
+// more (clearPlantedLocked).
 func (s *Store) signHeadLocked(now time.Time) ([]byte, error) {
+	return s.installHeadLocked(now, durable.WriteFile)
+}
+
+// appendHeadLocked signs the head after an append, written through
+// (fsync'd) before its rename as every head is, but without the
+// directory's fsync (durable.Replace): a crash may lose the rename and
+// leave the head before, whole, which lags the entry just stored, never
+// runs ahead of it (the entry was fsync'd first and carries its own
+// signature), as a crash between the entry and its head always could.
+// The fsync of the directory would be a third one a batch, for nothing
+// a restart reads.
+func (s *Store) appendHeadLocked() error {
+	_, err := s.installHeadLocked(s.cfg.Now(), durable.Replace)
+	return err
+}
+
+// installHeadLocked signs the chain tip at now and writes it as
+// head.json through write; it returns the document even when the write
+// fails, to be published all the same.
+func (s *Store) installHeadLocked(now time.Time, write func(dir, name string, data []byte) error) ([]byte, error) {
 	ret := int64(s.cfg.Retention / time.Second)
 	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
 		Hash: hex.EncodeToString(s.prev[:]), Time: now.UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked()})
 	if err != nil {
 		return nil, err
 	}
-	err = installHead(s.dir, doc)
-	if err != nil && s.clearPlantedLocked(headTemp) {
-		err = installHead(s.dir, doc)
-	}
-	return doc, err
-}
-
-// installHead replaces dir/head.json with data through a temporary file
-// that is created exclusively, never written through a link: a regular
-// file left at the temporary name (a failed install's) is removed first;
-// anything else there fails the install, for signHeadLocked to clear
-// away, reported (clearPlantedLocked).
-func installHead(dir string, data []byte) error {
-	const name = headFile
-	tmp := filepath.Join(dir, headTemp)
-	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
-		os.Remove(tmp)
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("collector: cannot write %q: %w", tmp, err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("collector: cannot install %q in %q: %w", name, dir, err)
-	}
-	return nil
+	return doc, s.writeWithLocked(write, headFile, doc)
 }
 
 // RunHeadSigner signs the head every interval until ctx ends, even when

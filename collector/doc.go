@@ -77,8 +77,11 @@
 // after a link that does not hash, are never signed over: the segment is
 // sealed with a digest naming its last trusted entry and a break entry
 // starts the next one. The chain's end is then compared with the signed
-// head: a head past it, naming another hash, or missing over a store with
-// entries is recorded as a break too. Batch ids (per sender, within a
+// head: a head past it or naming another hash is recorded as a break
+// too; a head missing or invalid over a store with entries is refused
+// (no crash leaves it: the head is fsync'd before its rename), and
+// recorded as a break only when the operator accepts it
+// (StoreConfig.AcceptMissingHead). Batch ids (per sender, within a
 // bounded window per sidecar instance: dedup.go) and events (by etcd
 // cluster, key and revision, a floor and a window of revisions per
 // cluster: eventmarks.go) are deduplicated, and what is remembered of them is

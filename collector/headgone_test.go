@@ -94,8 +94,12 @@ func TestStartRefusesStoreWithoutHead(t *testing.T) {
 // TestStartWithoutHeadTakesCrashStates: the states a crash leaves around
 // the head still start: a new store before its first head (the marker
 // written, nothing else), the head's temporary file written and not
-// renamed, and a head renamed into place unwritten (not fsync'd: empty),
-// which is a recorded break as before, not a refusal.
+// renamed (and the one of a collector before the head was fsync'd, at
+// its old name, which the start removes), and the newest head's rename
+// lost, the head before it in place, whole. A head renamed into place
+// unwritten (empty) was one too, and a recorded break: the head is now
+// written through (fsync'd) before its rename, so no crash leaves it,
+// and the start refuses it (TestStartRefusesStoreWithInvalidHead).
 func TestStartWithoutHeadTakesCrashStates(t *testing.T) {
 	t.Parallel()
 	t.Run("a new store, before its first head", func(t *testing.T) {
@@ -109,32 +113,44 @@ func TestStartWithoutHeadTakesCrashStates(t *testing.T) {
 		rep, _ := Verify(dir, pubOf(key))
 		wantProblems(t, rep)
 	})
-	t.Run("the head's temporary file written, not renamed", func(t *testing.T) {
+	for _, tmp := range []string{headTemp, oldHeadTemp} {
+		t.Run("the head's temporary file "+tmp+" written, not renamed", func(t *testing.T) {
+			t.Parallel()
+			dir, key := t.TempDir(), newTestKey(t)
+			st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 0, 12)
+			st.seg.Close()
+			if err := os.WriteFile(filepath.Join(dir, tmp), []byte(`{"payl`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 100, 1)
+			st.Close()
+			rep, _ := Verify(dir, pubOf(key))
+			wantProblems(t, rep)
+			if _, err := os.Lstat(filepath.Join(dir, tmp)); err == nil {
+				t.Errorf("%s left in the store", tmp)
+			}
+		})
+	}
+	t.Run("the newest head's rename lost, the head before in place", func(t *testing.T) {
 		t.Parallel()
 		dir, key := t.TempDir(), newTestKey(t)
 		st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 0, 12)
+		before, err := os.ReadFile(filepath.Join(dir, headFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendBatches(t, st, 12, 1)
 		st.seg.Close()
-		if err := os.WriteFile(filepath.Join(dir, headTemp), []byte(`{"payl`), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, headFile), before, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 100, 1)
 		st.Close()
+		if st.Stats().Breaks != 0 {
+			t.Errorf("breaks = %d, want none", st.Stats().Breaks)
+		}
 		rep, _ := Verify(dir, pubOf(key))
 		wantProblems(t, rep)
-	})
-	t.Run("the head renamed into place, its bytes not written", func(t *testing.T) {
-		t.Parallel()
-		dir, key := t.TempDir(), newTestKey(t)
-		st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 0, 12)
-		st.seg.Close()
-		if err := os.WriteFile(filepath.Join(dir, headFile), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 100, 1)
-		st.Close()
-		if st.Stats().Breaks != 1 {
-			t.Errorf("breaks = %d, want 1", st.Stats().Breaks)
-		}
 	})
 }
 

@@ -114,42 +114,92 @@ func (s *Store) recover() error {
 }
 
 // checkHeadPresent refuses a store that holds segments or digests but no
-// head.json, or something other than a regular file at its name. No
-// crash leaves that: the collector writes the store's first head,
-// durably, when it creates the store, before any segment (firstHead), and
-// only ever replaces it by a rename, which leaves the old head or the new
-// one (a crash may leave the new one unreadable, not written through: that
-// is checkHead's break). So it was deleted, and with it what a cut of the
-// newest entries is measured against; before, the start recorded a break
-// and appended on, and whoever deleted the head could cut the newest
-// entries with it (TestStartRefusesStoreWithoutHead). With
-// StoreConfig.AcceptMissingHead the break is recorded (checkHead, or the
-// open segment's break), naming who accepted it.
+// valid signed head.json: none, something other than a regular file at
+// its name, or a file that is empty, not a signed head, or not signed by
+// the store's key (readHeadFile). No crash leaves that: the collector
+// writes the store's first head, durably, when it creates the store,
+// before any segment (firstHead), and only ever replaces it by a rename
+// of a file written through (fsync'd) first, which leaves the old head
+// or the new one, each whole. So it was deleted or overwritten, and with
+// it what a cut of the newest entries is measured against; before, the
+// start recorded a break and appended on, and whoever deleted the head
+// could cut the newest entries with it (TestStartRefusesStoreWithoutHead),
+// or whoever emptied or garbled it, since a head renamed into place
+// without an fsync could be left empty by a crash
+// (TestStartRefusesStoreWithInvalidHead). A collector older than the
+// fsync could leave it so: the operator accepts it with
+// StoreConfig.AcceptMissingHead, and the break is recorded (checkHead,
+// or the open segment's break), naming who accepted it.
 func (s *Store) checkHeadPresent(segs, digests []uint64) error {
 	if len(segs)+len(digests) == 0 {
 		return nil // a new store: checkHead writes its first head
 	}
-	path := filepath.Join(s.dir, headFile)
-	fi, err := os.Lstat(path)
-	var what string
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		what = headFile + " is gone"
-	case err != nil:
-		return fmt.Errorf("collector: cannot inspect %q: %w", path, err)
-	case !fi.Mode().IsRegular():
-		what = fmt.Sprintf("%s is a %s, not the signed head", headFile, fileKind(fi.Mode()))
-	default:
-		return nil
+	_, bad, err := readHeadFile(s.dir, s.keys)
+	if err != nil || bad == nil {
+		return err
 	}
 	if s.cfg.AcceptMissingHead != "" {
-		s.headAccepted = what + ", accepted at the start by " + s.cfg.AcceptMissingHead
+		s.headAccepted = bad.what + ", accepted at the start by " + s.cfg.AcceptMissingHead
 		return nil
 	}
-	return fmt.Errorf("collector: store %q: %s, but the store holds %d segment files and %d digests: a collector writes its head before the first segment and only replaces it by a rename, so no crash leaves a store without it; it was deleted (by hand, or by an intruder), and the newest entries may have been cut with it: "+
+	return fmt.Errorf("collector: store %q: %s, but the store holds %d segment files and %d digests: %s, and the newest entries may have been cut with it: "+
 		"run audit verify (with --published-head or --etcd, which tell such a cut); then put back the head published at an anchor (the --publish-head file, or <prefix>/audit/head in etcd) or a copy of %s, "+
-		"or start the collector with --accept-missing-head, which records the missing head as a break in the chain (audit verify keeps reporting it)",
-		s.dir, what, len(segs), len(digests), headFile)
+		"or start the collector with --accept-missing-head, which records the missing or invalid head as a break in the chain (audit verify keeps reporting it)",
+		s.dir, bad.what, len(segs), len(digests), bad.whyNoCrash(), headFile)
+}
+
+// badHead is what stands at head.json in place of a valid signed head.
+type badHead struct {
+	what string // what stands there: "head.json is gone", "head.json is empty", ...
+	gone bool   // nothing, or something other than a regular file
+}
+
+func (b *badHead) Error() string { return b.what }
+
+// whyNoCrash says why no crash of a collector that fsyncs its head
+// leaves it as b, and who did.
+func (b *badHead) whyNoCrash() string {
+	if b.gone {
+		return "a collector writes its head before the first segment and only replaces it by a rename, so no crash leaves a store without it; it was deleted (by hand, or by an intruder)"
+	}
+	return "a collector writes its head before the first segment and only replaces it by a rename of a file it wrote through (fsync'd), so no crash leaves it empty or unreadable; it was emptied, replaced or overwritten (by hand, or by an intruder), " +
+		"unless an older collector, which renamed its head into place without an fsync, crashed and the file system lost the head's bytes"
+}
+
+// readHeadFile reads dir/head.json and opens it with keys. For a head
+// that is not a valid one, bad says what stands there instead: nothing,
+// another kind of file, an empty file, a file that is not a signed head,
+// or one not signed by the store's key. err is a failure to read it at
+// all (the file's permissions, the disk), which says nothing of the head.
+func readHeadFile(dir string, keys *keyRing) (h *storeHead, bad *badHead, err error) {
+	path := filepath.Join(dir, headFile)
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &badHead{headFile + " is gone", true}, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("collector: cannot inspect %q: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return nil, &badHead{fmt.Sprintf("%s is a %s, not the signed head", headFile, fileKind(fi.Mode())), true}, nil
+	case fi.Size() == 0:
+		return nil, &badHead{headFile + " is empty", false}, nil
+	}
+	data, err := readRegular(path, maxDocBytes)
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		return nil, nil, fmt.Errorf("collector: cannot read %q: %w", path, err)
+	case err != nil: // over maxDocBytes
+		return nil, &badHead{fmt.Sprintf("%s is not a signed head: %v", headFile, err), false}, nil
+	}
+	h = new(storeHead)
+	switch _, err := keys.openHead(data, h); {
+	case errors.Is(err, errBadSignature):
+		return nil, &badHead{headFile + " is not signed by the store's key (its signature does not verify)", false}, nil
+	case err != nil:
+		return nil, &badHead{fmt.Sprintf("%s is not a valid signed head (%v)", headFile, err), false}, nil
+	}
+	return h, nil, nil
 }
 
 // expiredAccounted refuses a store whose oldest segment files are gone,
@@ -723,16 +773,16 @@ func (c *recordCount) UnmarshalJSON(b []byte) error {
 }
 
 // readHead reads and checks the signed head.
-func (s *Store) readHead() (*storeHead, error) {
-	data, err := readRegular(filepath.Join(s.dir, headFile), maxDocBytes)
-	if err != nil {
-		return nil, err
+func (s *Store) readHead() (*storeHead, error) { return openHeadFile(s.dir, s.keys) }
+
+// openHeadFile is readHeadFile with what stands in place of a valid head
+// as the error (a *badHead).
+func openHeadFile(dir string, keys *keyRing) (*storeHead, error) {
+	h, bad, err := readHeadFile(dir, keys)
+	if bad != nil {
+		return nil, bad
 	}
-	h := new(storeHead)
-	if _, err := s.keys.openHead(data, h); err != nil {
-		return nil, err
-	}
-	return h, nil
+	return h, err
 }
 
 // reopen continues appending to the open segment n, every entry of which
@@ -835,12 +885,12 @@ func (s *Store) recordBreak(n uint64, untrusted int, reason string) error {
 // hold the entry the head names: the head names a seq past the chain's
 // end (the newest entries were cut off or deleted), or an entry of the
 // chain with another hash (the chain was replaced from there on: a fork).
-// A store that holds entries but no valid signed head records a break as
-// well: the head was replaced, or a crash left it unreadable (it is
-// renamed into place without an fsync), and how many entries went with
-// it is unknown; one deleted is refused before (checkHeadPresent), unless
-// the operator accepted it. In every case the collector must not continue and sign a
-// head over the shorter chain as if nothing was removed. A new store gets
+// A store that holds entries but no valid signed head (deleted, emptied
+// or replaced: no crash leaves that, checkHeadPresent refuses it unless
+// the operator accepted it) records a break as well: how many entries
+// went with the head is unknown. In every case the collector must not
+// continue and sign a head over the shorter chain as if nothing was
+// removed. A new store gets
 // its first head here, durably, before any entry: so a crash can never
 // leave entries without a head (an entry whose head was not yet renamed
 // into place carries its own signature, and the head before it stays).
@@ -896,13 +946,8 @@ func (s *Store) breakSegment() uint64 {
 
 // firstHead writes the head of a store with no entries, durably.
 func (s *Store) firstHead() error {
-	ret := int64(s.cfg.Retention / time.Second)
-	doc, _, err := signDoc(s.cfg.SigningKey, domainHead, storeHead{Segment: s.segNum, Seq: s.seq,
-		Hash: hex.EncodeToString(s.prev[:]), Time: s.cfg.Now().UTC(), RetentionSeconds: &ret, Sealed: s.sealedLocked()})
-	if err != nil {
-		return err
-	}
-	return s.writeFileLocked(headFile, doc)
+	_, err := s.signHeadLocked(s.cfg.Now())
+	return err
 }
 
 // errSegmentExpired says the entry asked for was in a segment retention

@@ -127,7 +127,9 @@ func TestRestartOnForkedHeadRecordsBreak(t *testing.T) {
 
 // TestRestartWithInvalidHeadRecordsBreak: a head.json that does not verify
 // (replaced, or garbage) vouches for nothing: like a deleted one, the
-// collector records that it cannot tell what was removed.
+// start refuses it (no crash leaves it: TestStartRefusesStoreWithInvalidHead),
+// and with AcceptMissingHead the collector records that it cannot tell
+// what was removed.
 func TestRestartWithInvalidHeadRecordsBreak(t *testing.T) {
 	t.Parallel()
 	dir, key := t.TempDir(), newTestKey(t)
@@ -139,7 +141,7 @@ func TestRestartWithInvalidHeadRecordsBreak(t *testing.T) {
 	forged, _ := os.ReadFile(filepath.Join(other, headFile))
 	os.WriteFile(filepath.Join(dir, headFile), forged, 0o600)
 
-	st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500}, 100, 1)
+	st = openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1500, AcceptMissingHead: "the operator"}, 100, 1)
 	st.Close()
 	rep, _ := Verify(dir, pub)
 	wantProblems(t, rep, ProblemRecordedBreak)

@@ -48,10 +48,11 @@ type StoreConfig struct {
 	// the caller must say so where an operator looks; may be nil.
 	OnBreak func(segment uint64, untrusted int, reason string)
 	// AcceptMissingHead, when not empty, says who accepted a store that
-	// holds segments or digests but no head.json (a regular file), which
-	// OpenStore refuses otherwise (checkHeadPresent): the store then
-	// records the break, naming this text, and goes on. The collector's
-	// --accept-missing-head sets it.
+	// holds segments or digests but no valid head.json (none, not a
+	// regular file, or one empty, unreadable as a signed head or not
+	// signed by the store's key), which OpenStore refuses otherwise
+	// (checkHeadPresent): the store then records the break, naming this
+	// text, and goes on. The collector's --accept-missing-head sets it.
 	AcceptMissingHead string
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
@@ -273,6 +274,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 		return nil, err
 	}
 	removeProbes(dir)
+	os.Remove(filepath.Join(dir, oldHeadTemp)) // left by a crash of an older collector; see oldHeadTemp
 	s := &Store{dir: dir, cfg: cfg, lock: lock,
 		retained:   make(map[uint64]struct{}),
 		unrecorded: make(map[uint64]struct{}),
@@ -678,7 +680,7 @@ func (s *Store) writeEntryLocked(body []byte) error {
 	// The entry is fsync'd: it is stored. Failing the append now (a full
 	// disk refusing the head) would answer 503 for a stored batch and
 	// store its retry again; the head lags until the next append.
-	if err := s.writeHeadLocked(); err != nil {
+	if err := s.appendHeadLocked(); err != nil {
 		s.deferLocked(err)
 	}
 	return nil
@@ -793,22 +795,13 @@ func (s *Store) closeSegmentLocked() error {
 	// a start then refuses a store whose newest digest was deleted, its
 	// segment left to pass for an open one (checkHeadNamed). A head
 	// that cannot be written lags, as after an append.
-	if err := s.writeHeadLocked(); err != nil {
+	if _, err := s.signHeadLocked(s.cfg.Now()); err != nil {
 		s.deferLocked(err)
 	}
 	if cerr != nil {
 		return fmt.Errorf("collector: cannot close segment %q: %w", d.File, cerr)
 	}
 	return nil
-}
-
-// writeHeadLocked signs a pointer to the newest entry. It is renamed into
-// place without an fsync of its own: after a crash the head may lag the
-// segments (Verify then reports unsigned entries after it) but it never
-// runs ahead of them, because the entry itself was fsync'd first.
-func (s *Store) writeHeadLocked() error {
-	_, err := s.signHeadLocked(s.cfg.Now())
-	return err
 }
 
 // Rotate seals the open segment now (no-op when it is empty).

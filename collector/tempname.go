@@ -12,9 +12,14 @@ import (
 	"github.com/portcullis/portcullis/internal/durable"
 )
 
-// headTemp is the name installHead writes head.json under before renaming
-// it into place.
-const headTemp = "." + headFile
+// headTemp is the name head.json is written under before it is renamed
+// into place (durable.TempName, as every file of the store).
+var headTemp = durable.TempName(headFile)
+
+// oldHeadTemp is the name collectors before the head was fsync'd wrote
+// head.json under: a crash could leave a file there, which OpenStore
+// removes (nothing writes there any more).
+const oldHeadTemp = "." + headFile
 
 // plantedPrefix begins the name a directory planted at one of the store's
 // temporary names is moved aside to: a name no listing of the store takes
@@ -28,9 +33,15 @@ const plantedPrefix = ".planted-"
 // once more: before, a FIFO, a link or a directory there failed every
 // rotation, and the open segment grew past its limit without end.
 func (s *Store) writeFileLocked(name string, data []byte) error {
-	err := durable.WriteFile(s.dir, name, data)
+	return s.writeWithLocked(durable.WriteFile, name, data)
+}
+
+// writeWithLocked is writeFileLocked through write: durable.WriteFile,
+// or durable.Replace for the head signed after every append.
+func (s *Store) writeWithLocked(write func(dir, name string, data []byte) error, name string, data []byte) error {
+	err := write(s.dir, name, data)
 	if err != nil && s.clearPlantedLocked(durable.TempName(name)) {
-		err = durable.WriteFile(s.dir, name, data)
+		err = write(s.dir, name, data)
 	}
 	return err
 }

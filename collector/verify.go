@@ -771,39 +771,33 @@ func (v *verifier) checkRetentionClock(n uint64, i int, b *verifyBody) {
 	v.due.bound = time.Time{}
 }
 
-func (v *verifier) readHead() (*storeHead, error) {
-	data, err := readRegular(filepath.Join(v.dir, headFile), maxDocBytes)
-	if err != nil {
-		return nil, err
-	}
-	h := new(storeHead)
-	if _, err := v.keys.openHead(data, h); err != nil {
-		return nil, err
-	}
-	return h, nil
-}
+func (v *verifier) readHead() (*storeHead, error) { return openHeadFile(v.dir, v.keys) }
 
 // checkHead compares the chain's end with the signed head. A store of
-// segments or digests without head.json (or with something other than a
-// regular file there) lost it: a collector writes it before its first
-// segment and only replaces it by a rename. Before, a store whose
-// segments retention had all deleted, its digests left, was reported
-// nothing for it, and the problem said only that the head was gone
-// (TestVerifySaysWhyTheHeadIsMissing).
+// segments or digests without a valid head.json (none, something other
+// than a regular file there, or a file empty, unreadable as a signed
+// head or not signed by the store's key) lost it: a collector writes it
+// before its first segment and only replaces it by a rename of a file
+// written through, so no crash leaves that (badHead.whyNoCrash). Before,
+// a store whose segments retention had all deleted, its digests left,
+// was reported nothing for it, and the problem said only that the head
+// was gone (TestVerifySaysWhyTheHeadIsMissing); an invalid head was
+// reported as a bad signature and no more (TestVerifySaysWhyTheHeadIsInvalid).
 func (v *verifier) checkHead(h *storeHead, err error, segs, digests int) {
-	what := headFile + " is gone"
-	if fi, lerr := os.Lstat(filepath.Join(v.dir, headFile)); lerr == nil && !fi.Mode().IsRegular() {
-		what, err = fmt.Sprintf("%s is a %s, not the signed head", headFile, fileKind(fi.Mode())), os.ErrNotExist
-	}
+	var bad *badHead
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if segs+digests > 0 {
-			v.problem(0, -1, 0, ProblemMissingHead, "%s, but the store holds %d segment files and %d digests: a collector writes its head before its first segment and only replaces it by a rename, so it was deleted, and the newest entries may have been cut with it; "+
-				"compare the store with a published head (--published-head, --etcd or --expect-head)", what, segs, digests)
+	case errors.As(err, &bad) && segs+digests > 0:
+		kind := ProblemBadSignature
+		if bad.gone {
+			kind = ProblemMissingHead
 		}
+		v.problem(0, -1, 0, kind, "%s, but the store holds %d segment files and %d digests: %s, and the newest entries may have been cut with it; "+
+			"compare the store with a published head (--published-head, --etcd or --expect-head)", bad.what, segs, digests, bad.whyNoCrash())
 		return
+	case bad != nil && bad.gone:
+		return // an empty store
 	case err != nil:
-		v.problem(0, -1, 0, ProblemBadSignature, "%s: %v", headFile, err)
+		v.problem(0, -1, 0, ProblemBadSignature, "%v", err)
 		return
 	}
 	if v.seq < h.Seq {

@@ -29,6 +29,22 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a real process")
 	}
+	// The head deleted, or emptied: no crash leaves either, as the head
+	// is fsync'd before its rename; before, an emptied head was taken as
+	// a crash's and the collector started, recording a break
+	// (TestStartRefusesStoreWithInvalidHead).
+	for name, tc := range map[string]struct {
+		cut  func(head string) error
+		want string
+	}{
+		"deleted": {os.Remove, "head.json is gone"},
+		"emptied": {func(head string) error { return os.Truncate(head, 0) }, "head.json is empty"},
+	} {
+		t.Run(name, func(t *testing.T) { collectorRecordsABreak(t, tc.cut, tc.want) })
+	}
+}
+
+func collectorRecordsABreak(t *testing.T, cut func(head string) error, want string) {
 	h := newKillHarness(t)
 	const token = "break-test-collector-token-0123456789abcdef"
 	keyFile, tokenFile := h.collectorFiles("sidecar-a " + token)
@@ -57,14 +73,14 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	// deleted under it are refused at the start; without it, how many
 	// entries went with it is unknown: the start refuses it, unless the
 	// operator accepts it, and then records a break.
-	if err := os.Remove(filepath.Join(data, "head.json")); err != nil {
+	if err := cut(filepath.Join(data, "head.json")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, h.bin, args()...).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "head.json is gone") || !strings.Contains(string(out), "--accept-missing-head") {
-		t.Fatalf("the collector on a store without its head: %v\n%s\nwant it refused, naming head.json and --accept-missing-head", err, out)
+	if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), "--accept-missing-head") {
+		t.Fatalf("the collector on a store where %s: %v\n%s\nwant it refused, naming %q and --accept-missing-head", want, err, out, want)
 	}
 	second := append(args(), "--accept-missing-head")
 	h.start("collector-2", second...)
@@ -74,7 +90,7 @@ func TestCollectorSaysWhenItRecordsABreak(t *testing.T) {
 	}
 	log, _ := os.ReadFile(filepath.Join(h.dir, "collector-2.log"))
 	if !strings.Contains(string(log), `"level":"error"`) || !strings.Contains(string(log), "audit trail break recorded") ||
-		!strings.Contains(string(log), "no valid signed head") || !strings.Contains(string(log), "accepted at the start by --accept-missing-head (uid ") {
+		!strings.Contains(string(log), "no valid signed head") || !strings.Contains(string(log), want+", accepted at the start by --accept-missing-head (uid ") {
 		t.Errorf("the collector recorded a break at its start and its log does not say so as an error naming why:\n%s", log)
 	}
 }

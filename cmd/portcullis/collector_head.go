@@ -21,7 +21,7 @@ type headFlags struct {
 	every          time.Duration
 	file           string
 	acceptRollback bool
-	// acceptMissingHead takes a store whose head.json is gone
+	// acceptMissingHead takes a store whose head.json is gone or invalid
 	// (collector.StoreConfig.AcceptMissingHead).
 	acceptMissingHead bool
 }
@@ -30,10 +30,10 @@ func (h *headFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.every, "sign-every", time.Minute, "sign and publish the store's head this often, even when idle")
 	fs.StringVar(&h.file, "publish-head", "", "also publish each signed head to this `file` (best on another host or mount)")
 	fs.BoolVar(&h.acceptRollback, "accept-rollback", false, "continue on a store that does not hold the head published in etcd or --publish-head (a backup restored on purpose): record the rollback as a break in the chain, which audit verify keeps reporting, and move the anchors on")
-	fs.BoolVar(&h.acceptMissingHead, "accept-missing-head", false, "continue on a store whose head.json is gone (deleted: no crash leaves that): record it as a break in the chain, naming this flag, the user and the host, which audit verify keeps reporting; drop the flag once started: while it is given, a head deleted later is taken too")
+	fs.BoolVar(&h.acceptMissingHead, "accept-missing-head", false, "continue on a store whose head.json is missing or invalid (gone, empty, garbled or not signed by the store's key: no crash leaves that, but a collector older than the head's fsync could leave it empty): record it as a break in the chain, naming this flag, the user and the host, which audit verify keeps reporting; drop the flag once started: while it is given, a head deleted or garbled later is taken too")
 }
 
-// acceptedBy says who accepted a store without its head, for the break
+// acceptedBy says who accepted a store without a valid head, for the break
 // the store records: the flag, the user and the host.
 func (h *headFlags) acceptedBy() string {
 	if !h.acceptMissingHead {

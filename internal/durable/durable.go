@@ -124,6 +124,20 @@ func TempName(name string) string { return ".tmp-" + name }
 // refuse: the file it names, anywhere on the file system, was truncated,
 // filled and renamed into place (TestWriteFileNotThroughPlantedHardLink).
 func WriteFile(dir, name string, data []byte) error {
+	if err := Replace(dir, name, data); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// Replace is WriteFile without the directory's fsync: the file is written
+// through (fsync'd) before it is renamed over dir/name, so a crash leaves
+// at the name the old contents or the new, each whole, never an empty or
+// torn file; but the rename itself may be lost, the old contents back.
+// It is for a file rewritten so often that only its being whole matters
+// after a crash, not that it is the newest (the collector's head.json,
+// after every append: one fsync less each time).
+func Replace(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, TempName(name))
 	if fi, err := os.Lstat(tmp); err == nil && fi.Mode().IsRegular() {
 		if err := os.Remove(tmp); err != nil {
@@ -148,7 +162,7 @@ func WriteFile(dir, name string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("durable: cannot write %q: %w", filepath.Join(dir, name), err)
 	}
-	return SyncDir(dir)
+	return nil
 }
 
 // SyncDir fsyncs a directory so that a rename or removal in it is durable.
