@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/debpkg"
 )
 
 // TestHeadWrittenThroughBeforeItsRename: head.json was renamed into place
@@ -21,16 +23,13 @@ import (
 // the timer (SignHead), at a rotation and at the start are followed by
 // an fsync of the directory (the head after each append is not: a lost
 // rename leaves the head before it, whole). The system calls of a real
-// store writing real files are read with strace; the test is skipped
-// where strace is not installed or cannot trace.
+// store writing real files are read with strace (installed when missing
+// and it can be, debpkg); the test is skipped where strace cannot trace.
 func TestHeadWrittenThroughBeforeItsRename(t *testing.T) {
 	if os.Getenv("PORTCULLIS_HEADSYNC_DIR") != "" {
 		t.Skip("the helper's own run")
 	}
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		t.Skip("strace is not installed")
-	}
+	strace := debpkg.Path(t, "strace", "strace")
 	dir := t.TempDir()
 	trace := filepath.Join(t.TempDir(), "trace")
 	cmd := exec.Command(strace, "-f", "-qq", "-o", trace, "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2",

@@ -11,30 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/debpkg"
 )
 
-// chromium returns the path of Debian's chromium, installing it with apt
-// when it is missing and the test runs as root with apt-get (as in CI);
-// otherwise it skips the test, saying why.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil || os.Geteuid() != 0 {
-		t.Skip("chromium is not installed and cannot be: install Debian's chromium package (apt-get install -y chromium) to render index.html")
-	}
-	install := exec.Command("sh", "-c", "apt-get update && apt-get install -y chromium")
-	install.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Skipf("chromium is not installed and apt-get could not install it (%v): %s", err, lastLines(out, 5))
-	}
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skipf("apt-get installed chromium but it is not on PATH: %v", err)
-	}
-	return p
-}
+// chromium returns the path of Debian's chromium, installing it when it
+// is missing and the test runs as root with apt-get (as in CI; debpkg).
+func chromium(t *testing.T) string { return debpkg.Path(t, "chromium", "chromium") }
 
 func lastLines(b []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

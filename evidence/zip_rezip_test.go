@@ -10,27 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/internal/debpkg"
 )
 
-// zipTool returns the path of Debian's zip, installing it with apt-get
-// when it is missing, or skips the test saying why it cannot.
-func zipTool(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("zip"); err == nil {
-		return p
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("zip is not installed and apt-get needs root to install it")
-	}
-	if out, err := exec.Command("apt-get", "install", "-y", "-q", "zip").CombinedOutput(); err != nil {
-		t.Skipf("zip is not installed and apt-get install zip failed: %v\n%s", err, out)
-	}
-	p, err := exec.LookPath("zip")
-	if err != nil {
-		t.Skipf("apt-get installed zip, but it is not on PATH: %v", err)
-	}
-	return p
-}
+// zipTool returns the path of Debian's zip, installing it when it is
+// missing and it can (debpkg).
+func zipTool(t *testing.T) string { return debpkg.Path(t, "zip", "zip") }
 
 // TestVerifyZipAcceptsZipRFolderEntry: a pack unzipped and zipped again
 // with zip -r holds an entry for its folder ("pack-2026-05/", no

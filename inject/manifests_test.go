@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/inject"
+	"github.com/portcullis/portcullis/internal/debpkg"
+	"github.com/portcullis/portcullis/policy"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -20,34 +23,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/portcullis/portcullis/inject"
-	"github.com/portcullis/portcullis/policy"
 )
 
 const base = "../deploy/kubernetes"
 
 // kubectl returns the path of kubectl, installing Debian's package when it
-// is missing and the test runs as root with apt-get (as CI does); it skips
-// the test, saying why, only when neither is possible.
-func kubectl(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("kubectl"); err == nil {
-		return p
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil || os.Geteuid() != 0 {
-		t.Skip("kubectl is not installed and cannot be: install it with `apt-get install -y kubectl` (needs root and apt-get)")
-	}
-	cmd := exec.Command("sh", "-c", "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y kubectl")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("installing kubectl: %v\n%s", err, out)
-	}
-	p, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatalf("kubectl installed but not found: %v", err)
-	}
-	return p
-}
+// is missing and the test runs as root with apt-get (as CI does; debpkg).
+func kubectl(t *testing.T) string { return debpkg.Path(t, "kubectl", "kubectl") }
 
 // kustomize runs `kubectl kustomize dir` and returns the objects it
 // writes, as JSON documents.
