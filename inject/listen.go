@@ -1,11 +1,14 @@
 package inject
 
 import (
+	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/portcullis/portcullis/limiter"
 )
@@ -94,9 +97,11 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 			}
 		}
 		// Taking the place must not make c's peer the busiest: the
-		// busiest peer's own reconnection cannot evict anyone.
+		// busiest peer's own reconnection takes no busy place.
 		if mine+1 >= most {
-			return false, nil
+			if evicted = l.longestIdleLocked(); evicted == nil {
+				return false, nil
+			}
 		}
 		l.releaseLocked(evicted)
 	}
@@ -105,6 +110,19 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 	c.seq = l.seq
 	l.perPeer[c.peer] = append(l.perPeer[c.peer], c)
 	return true, evicted
+}
+
+// longestIdleLocked returns the connection waiting longest for its
+// first or next request (TLSListener.ConnState), nil when none is.
+func (l *capped) longestIdleLocked() (idle *counted) {
+	for _, cs := range l.perPeer {
+		for _, c := range cs {
+			if !c.idleSince.IsZero() && (idle == nil || c.idleSince.Before(idle.idleSince)) {
+				idle = c
+			}
+		}
+	}
+	return idle
 }
 
 func (l *capped) release(c *counted) {
@@ -135,6 +153,9 @@ type counted struct {
 	l    *capped
 	peer netip.Addr
 	seq  uint64 // its admission's order
+	// idleSince is when it began waiting for its first or next request,
+	// zero while one is in progress (or unknown). Guarded by l.mu.
+	idleSince time.Time
 }
 
 func (c *counted) Close() error {
@@ -151,4 +172,213 @@ func peerKey(a net.Addr) netip.Addr {
 		return netip.Addr{}
 	}
 	return limiter.PeerKey(ap.Addr())
+}
+
+// HandshakeTimeout bounds a connection's TLS handshake (TLSListener):
+// the API server finishes its own in milliseconds, and gives up on the
+// whole call after its webhook timeout (10 s by default, 30 s at most).
+const HandshakeTimeout = 3 * time.Second
+
+// TLSListener serves the webhook's TLS: it runs each connection's
+// handshake itself, within HandshakeTimeout, and hands on only
+// connections whose handshake succeeded, capped as Listener caps them.
+// A connection in its handshake takes no place among those: net/http's
+// own handshake ran after the place was taken, so MaxConns pods opening a
+// connection each and finishing nothing (a byte at a time, or not at
+// all) held every place for the handshake and header timeouts (10 s
+// each), and the API server's next connection was closed unread, with
+// --client-ca too, where no pod can finish the handshake
+// (TestInjectorServesVerifiedPeerPastUnfinishedHandshakes). Handshakes
+// are capped apart, MaxConns at once and MaxConnsPerPeer from one peer,
+// and with MaxConns under way a new one takes the place of the oldest,
+// which is closed: the API server's takes milliseconds, so flooding it
+// out takes MaxConns new connections within them. A handshake that
+// fails gives its place back at once.
+//
+// With all MaxConns places taken by finished handshakes and no busier
+// peer to take one from (Listener), a newcomer takes the place of the
+// connection waiting longest for its first or next request: MaxConns
+// pods each sending nothing after the handshake, or a request a byte at
+// a time, kept the API server out
+// (TestInjectorServesAPIServerPastSilentConnections). ConnState must be
+// the server's ConnState, and the server's TLSConfig nil (the listener's
+// config has "h2" and "http/1.1" added, as http.Server.ServeTLS does).
+type TLSListener struct {
+	raw    net.Listener
+	served *capped
+	config *tls.Config
+	logf   func(format string, args ...any)
+	ready  chan *tls.Conn
+	done   chan struct{} // closed by Close
+	once   sync.Once
+
+	mu      sync.Mutex // guards the following fields
+	pending []*counted // in their handshake, oldest first
+	err     error      // the accept error that ended the listener
+}
+
+// NewTLSListener serves config's TLS on ln; logf, when set, is told of
+// handshake and accept errors.
+func NewTLSListener(ln net.Listener, config *tls.Config, logf func(format string, args ...any)) *TLSListener {
+	config = config.Clone()
+	config.NextProtos = []string{"h2", "http/1.1"}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	l := &TLSListener{raw: ln, served: &capped{Listener: ln, perPeer: map[netip.Addr][]*counted{}}, config: config, logf: logf,
+		ready: make(chan *tls.Conn), done: make(chan struct{})}
+	go l.acceptLoop()
+	return l
+}
+
+// Accept returns the next connection whose handshake succeeded.
+func (l *TLSListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.done:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.err != nil {
+			return nil, l.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting and closes the connections in their handshake.
+func (l *TLSListener) Close() error {
+	err := l.raw.Close()
+	l.end(nil)
+	return err
+}
+
+// Addr is the listener's address.
+func (l *TLSListener) Addr() net.Addr { return l.raw.Addr() }
+
+func (l *TLSListener) end(err error) {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.err = err
+		pending := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		close(l.done)
+		for _, c := range pending {
+			_ = c.Conn.Close()
+		}
+	})
+}
+
+// ConnState tracks which connections wait for a request; it must be the
+// server's ConnState.
+func (l *TLSListener) ConnState(c net.Conn, s http.ConnState) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	cc, ok := tc.NetConn().(*counted)
+	if !ok {
+		return
+	}
+	l.served.mu.Lock()
+	defer l.served.mu.Unlock()
+	if s == http.StateNew || s == http.StateIdle {
+		cc.idleSince = time.Now()
+	} else {
+		cc.idleSince = time.Time{}
+	}
+}
+
+func (l *TLSListener) acceptLoop() {
+	var delay time.Duration
+	for {
+		c, err := l.raw.Accept()
+		if err != nil {
+			// As http.Server.Serve does: a temporary error (out of
+			// file descriptors) is retried after a pause.
+			if ne, ok := err.(net.Error); ok && ne.Temporary() && !errors.Is(err, net.ErrClosed) { //nolint:staticcheck // as net/http
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				l.logf("http: Accept error: %v; retrying in %v", err, delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-l.done:
+					return
+				}
+			}
+			l.end(err)
+			return
+		}
+		delay = 0
+		cc := &counted{Conn: c, l: l.served, peer: peerKey(c.RemoteAddr())}
+		ok, evicted := l.startHandshake(cc)
+		if evicted != nil {
+			_ = evicted.Conn.Close() // its handshake fails at once
+		}
+		if !ok {
+			_ = c.Close()
+			continue
+		}
+		go l.handshake(cc)
+	}
+}
+
+// startHandshake counts c among the handshakes under way, within
+// MaxConnsPerPeer of its peer, returning the oldest to be closed when
+// MaxConns are.
+func (l *TLSListener) startHandshake(c *counted) (ok bool, evicted *counted) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		return false, nil
+	default:
+	}
+	mine := 0
+	for _, p := range l.pending {
+		if p.peer == c.peer {
+			mine++
+		}
+	}
+	if mine >= MaxConnsPerPeer {
+		return false, nil
+	}
+	if len(l.pending) >= MaxConns {
+		evicted = l.pending[0]
+		l.pending = slices.Delete(l.pending, 0, 1)
+	}
+	l.pending = append(l.pending, c)
+	return true, evicted
+}
+
+// handshake runs c's handshake, then hands it on within the caps.
+func (l *TLSListener) handshake(c *counted) {
+	tc := tls.Server(c, l.config)
+	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
+	err := tc.Handshake()
+	l.mu.Lock()
+	if i := slices.Index(l.pending, c); i >= 0 {
+		l.pending = slices.Delete(l.pending, i, i+1)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		l.logf("http: TLS handshake error from %s: %v", c.RemoteAddr(), err)
+		_ = c.Conn.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	ok, evicted := l.served.admit(c)
+	if evicted != nil {
+		_ = evicted.Conn.Close()
+	}
+	if !ok {
+		_ = c.Conn.Close()
+		return
+	}
+	select {
+	case l.ready <- tc:
+	case <-l.done:
+		_ = tc.Close()
+	}
 }

@@ -170,20 +170,22 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
-	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(),
-		// Every pod reaches the webhook's port: its TLS handshake errors
-		// were plain-text lines on stderr, one a connection at the
-		// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
-		ErrorLog:  serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger(),
-		TLSConfig: tlsConfig}
-	ln, err := net.Listen("tcp", f.listen)
+	// Every pod reaches the webhook's port: its TLS handshake errors
+	// were plain-text lines on stderr, one a connection at the
+	// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
+	errorLog := serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger()
+	raw, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on --listen %q: %w", f.listen, err)
 	}
+	// The listener runs the handshakes (inject.TLSListener), so the
+	// server's TLSConfig stays nil.
+	ln := inject.NewTLSListener(raw, tlsConfig, errorLog.Printf)
+	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(), ErrorLog: errorLog, ConnState: ln.ConnState}
 	log.Info().Str("listen", ln.Addr().String()).Bool("client_certificates", f.clientCA != "").Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
 	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(inject.Listener(ln), "", "") }()
+	go func() { done <- srv.Serve(ln) }()
 	select {
 	case err := <-done:
 		return err

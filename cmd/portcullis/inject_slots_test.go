@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/inject"
+)
+
+// Finding (injector165): any pod reaches the webhook's port, and the API
+// server, its only legitimate client, calls it with a timeout of 10 s
+// (30 s at most). A connection took one of the MaxConns places at
+// accept, before its TLS handshake, and kept it through the handshake
+// and header timeouts (10 s each), so MaxConns pods each opening a
+// connection and finishing nothing (or a byte at a time) left the API
+// server's next connection closed unread: its review failed, and with
+// failurePolicy Fail no pod was created in a labelled namespace. With
+// --client-ca, where no pod can finish the handshake, a pod still held
+// a place until its handshake failed.
+
+// slotReview is an AdmissionReview the webhook answers 200.
+var slotReview = []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Namespace"},"operation":"CREATE","object":{}}}`)
+
+// apiServerReview posts slotReview on a new connection from 127.0.0.1
+// (the peers of the flood are 127.0.2.x), presenting certs.
+func apiServerReview(addr string, pki testPKI, certs []tls.Certificate) (int, error) {
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pki.pool, Certificates: certs}, DisableKeepAlives: true}}
+	resp, err := client.Post("https://"+addr+"/inject", "application/json", bytes.NewReader(slotReview))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// dialFrom opens a TCP connection to addr from the loopback address ip,
+// closed at the test's end.
+func dialFrom(t *testing.T, ip, addr string) net.Conn {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestInjectorServesVerifiedPeerPastUnfinishedHandshakes: with
+// --client-ca, MaxConns pods (one connection each, from as many
+// addresses) open TCP and never finish the handshake, half sending
+// nothing, half the first byte of a ClientHello; the API server's
+// review, on a new connection with its client certificate, is answered.
+func TestInjectorServesVerifiedPeerPastUnfinishedHandshakes(t *testing.T) {
+	pki := newTestPKI(t)
+	_, stderr, _, _ := startInjector(t, pki, "--client-ca", pki.caFile)
+	addr := waitListen(t, stderr)
+	for i := range inject.MaxConns {
+		c := dialFrom(t, fmt.Sprintf("127.0.2.%d", 1+i), addr)
+		if i%2 == 1 {
+			_, _ = c.Write([]byte{0x16}) // a TLS record's first byte, a byte at a time
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(pki.clientCert, pki.clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := apiServerReview(addr, pki, []tls.Certificate{cert}); err != nil || code != http.StatusOK {
+		t.Errorf("with %d connections from %d pods that never finish their handshake, the API server's review: %d, %v; want 200",
+			inject.MaxConns, inject.MaxConns, code, err)
+	}
+}
+
+// TestInjectorServesAPIServerPastSilentConnections: without
+// --client-ca, MaxConns pods finish the handshake and then send nothing,
+// or the first bytes of a request (a byte at a time); the API server's
+// review on a new connection is answered, one of theirs closed for it.
+func TestInjectorServesAPIServerPastSilentConnections(t *testing.T) {
+	pki := newTestPKI(t)
+	_, stderr, _, _ := startInjector(t, pki)
+	addr := waitListen(t, stderr)
+	for i := range inject.MaxConns {
+		raw := dialFrom(t, fmt.Sprintf("127.0.2.%d", 1+i), addr)
+		c := tls.Client(raw, &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+		if err := c.Handshake(); err != nil {
+			t.Fatalf("connection %d of the flood: %v", i, err)
+		}
+		if i%2 == 1 {
+			_, _ = c.Write([]byte("POST /inject HTTP/1.1\r\nH"))
+		}
+	}
+	if code, err := apiServerReview(addr, pki, nil); err != nil || code != http.StatusOK {
+		t.Errorf("with %d connections from %d pods sending nothing or a partial request, the API server's review: %d, %v; want 200",
+			inject.MaxConns, inject.MaxConns, code, err)
+	}
+}
