@@ -179,6 +179,10 @@ func peerKey(a net.Addr) netip.Addr {
 // whole call after its webhook timeout (10 s by default, 30 s at most).
 const HandshakeTimeout = 3 * time.Second
 
+// NextProtos returns the protocols the webhook offers (ALPN), as
+// http.Server.ServeTLS offers them.
+func NextProtos() []string { return []string{"h2", "http/1.1"} }
+
 // TLSListener serves the webhook's TLS: it runs each connection's
 // handshake itself, within HandshakeTimeout, and hands on only
 // connections whose handshake succeeded, capped as Listener caps them.
@@ -201,8 +205,8 @@ const HandshakeTimeout = 3 * time.Second
 // pods each sending nothing after the handshake, or a request a byte at
 // a time, kept the API server out
 // (TestInjectorServesAPIServerPastSilentConnections). ConnState must be
-// the server's ConnState, and the server's TLSConfig nil (the listener's
-// config has "h2" and "http/1.1" added, as http.Server.ServeTLS does).
+// the server's ConnState, and the server's TLSConfig nil: the
+// listener's config offers NextProtos, as http.Server.ServeTLS adds.
 type TLSListener struct {
 	raw    net.Listener
 	served *capped
@@ -221,7 +225,9 @@ type TLSListener struct {
 // handshake and accept errors.
 func NewTLSListener(ln net.Listener, config *tls.Config, logf func(format string, args ...any)) *TLSListener {
 	config = config.Clone()
-	config.NextProtos = []string{"h2", "http/1.1"}
+	if len(config.NextProtos) == 0 {
+		config.NextProtos = NextProtos()
+	}
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
