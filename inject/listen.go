@@ -99,7 +99,7 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 		// Taking the place must not make c's peer the busiest: the
 		// busiest peer's own reconnection takes no busy place.
 		if mine+1 >= most {
-			if evicted = l.longestIdleLocked(); evicted == nil {
+			if evicted = l.stalestLocked(); evicted == nil {
 				return false, nil
 			}
 		}
@@ -112,17 +112,18 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 	return true, evicted
 }
 
-// longestIdleLocked returns the connection waiting longest for its
-// first or next request (TLSListener.ConnState), nil when none is.
-func (l *capped) longestIdleLocked() (idle *counted) {
+// stalestLocked returns the connection longest in its state
+// (TLSListener.ConnState: waiting for its first or next request, or
+// with one in progress); nil when none has a state yet.
+func (l *capped) stalestLocked() (stalest *counted) {
 	for _, cs := range l.perPeer {
 		for _, c := range cs {
-			if !c.idleSince.IsZero() && (idle == nil || c.idleSince.Before(idle.idleSince)) {
-				idle = c
+			if !c.since.IsZero() && (stalest == nil || c.since.Before(stalest.since)) {
+				stalest = c
 			}
 		}
 	}
-	return idle
+	return stalest
 }
 
 func (l *capped) release(c *counted) {
@@ -153,9 +154,9 @@ type counted struct {
 	l    *capped
 	peer netip.Addr
 	seq  uint64 // its admission's order
-	// idleSince is when it began waiting for its first or next request,
-	// zero while one is in progress (or unknown). Guarded by l.mu.
-	idleSince time.Time
+	// since is when it entered its state (http.ConnState New, Active
+	// or Idle); zero before its first and once closed. Guarded by l.mu.
+	since time.Time
 }
 
 func (c *counted) Close() error {
@@ -201,10 +202,19 @@ func NextProtos() []string { return []string{"h2", "http/1.1"} }
 //
 // With all MaxConns places taken by finished handshakes and no busier
 // peer to take one from (Listener), a newcomer takes the place of the
-// connection waiting longest for its first or next request: MaxConns
-// pods each sending nothing after the handshake, or a request a byte at
-// a time, kept the API server out
-// (TestInjectorServesAPIServerPastSilentConnections). ConnState must be
+// connection longest in its state, waiting for its first or next
+// request or with one in progress: the API server's new connection
+// sends its request at once, and a review takes milliseconds (its
+// kept-alive connection, taken while idle, it opens again; an HTTP/2
+// one never idle can be taken with its reviews). Taking idle ones first
+// took the API server's new connection before its request was read
+// while the pods' requests were in progress. MaxConns pods each
+// sending nothing after the handshake, or a request a byte at a time,
+// kept the API server out
+// (TestInjectorServesAPIServerPastSilentConnections), and so did MaxConns
+// pods each keeping a request in progress, its body withheld for the 2 s
+// the webhook waits, then again
+// (TestInjectorServesAPIServerPastTricklingBodies). ConnState must be
 // the server's ConnState, and the server's TLSConfig nil: the
 // listener's config offers NextProtos, as http.Server.ServeTLS adds.
 type TLSListener struct {
@@ -289,10 +299,11 @@ func (l *TLSListener) ConnState(c net.Conn, s http.ConnState) {
 	}
 	l.served.mu.Lock()
 	defer l.served.mu.Unlock()
-	if s == http.StateNew || s == http.StateIdle {
-		cc.idleSince = time.Now()
-	} else {
-		cc.idleSince = time.Time{}
+	switch s {
+	case http.StateNew, http.StateIdle, http.StateActive:
+		cc.since = time.Now()
+	default:
+		cc.since = time.Time{}
 	}
 }
 

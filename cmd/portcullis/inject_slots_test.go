@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,5 +102,62 @@ func TestInjectorServesAPIServerPastSilentConnections(t *testing.T) {
 	if code, err := apiServerReview(addr, pki, nil); err != nil || code != http.StatusOK {
 		t.Errorf("with %d connections from %d pods sending nothing or a partial request, the API server's review: %d, %v; want 200",
 			inject.MaxConns, inject.MaxConns, code, err)
+	}
+}
+
+// TestInjectorServesAPIServerPastTricklingBodies: without --client-ca,
+// MaxConns pods each keep a request in progress, its headers sent and
+// its body withheld (the webhook reads a body for 2 s at most, then
+// answers), reconnecting as soon as they are answered; five reviews of
+// the API server, each on a new connection, are answered.
+func TestInjectorServesAPIServerPastTricklingBodies(t *testing.T) {
+	pki := newTestPKI(t)
+	_, stderr, _, _ := startInjector(t, pki)
+	addr := waitListen(t, stderr)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	active := make(chan struct{}, inject.MaxConns)
+	for i := range inject.MaxConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.2.%d", 1+i))}}
+			for first := true; ; first = false {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: pki.pool, NextProtos: []string{"http/1.1"}})
+				if err != nil {
+					continue // closed for a newcomer: reconnect
+				}
+				go func() { <-stop; c.Close() }()
+				_, _ = c.Write([]byte("POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"))
+				br := bufio.NewReader(c)
+				// 100 Continue: the handler reads the body, the request is in progress.
+				if resp, err := http.ReadResponse(br, nil); err == nil && resp.StatusCode == http.StatusContinue {
+					if first {
+						active <- struct{}{}
+					}
+					_, _ = http.ReadResponse(br, nil) // the answer, once the body's read times out
+				}
+				c.Close()
+			}
+		}()
+	}
+	for range inject.MaxConns {
+		select {
+		case <-active:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the flood's requests did not all start within 60 s")
+		}
+	}
+	for i := range 5 {
+		if code, err := apiServerReview(addr, pki, nil); err != nil || code != http.StatusOK {
+			t.Fatalf("with %d pods each keeping a request in progress, the API server's review %d: %d, %v; want 200",
+				inject.MaxConns, i+1, code, err)
+		}
 	}
 }
