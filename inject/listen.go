@@ -23,6 +23,16 @@ import (
 const (
 	MaxConns        = 128
 	MaxConnsPerPeer = 16
+	// MaxHandshakes bounds the connections in their TLS handshake
+	// (TLSListener), apart from MaxConns. Each buffers the ClientHello
+	// it is sent (up to 64 KiB): 256 connections from as many addresses,
+	// each sending 32 KiB of one, grew the injector's resident memory by
+	// 18 MiB (13 with 64 under way). Fewer is no safer: with 64, 128
+	// clients reconnecting at once, each closing the oldest handshake,
+	// kept one another's from finishing under the race detector
+	// (TestInjectorServesAPIServerPastTricklingBodies never got its 128
+	// requests started).
+	MaxHandshakes = MaxConns
 )
 
 // HTTP2 is the webhook server's HTTP/2 configuration: few streams per
@@ -194,11 +204,11 @@ func NextProtos() []string { return []string{"h2", "http/1.1"} }
 // each), and the API server's next connection was closed unread, with
 // --client-ca too, where no pod can finish the handshake
 // (TestInjectorServesVerifiedPeerPastUnfinishedHandshakes). Handshakes
-// are capped apart, MaxConns at once and MaxConnsPerPeer from one peer,
-// and with MaxConns under way a new one takes the place of the oldest,
-// which is closed: the API server's takes milliseconds, so flooding it
-// out takes MaxConns new connections within them. A handshake that
-// fails gives its place back at once.
+// are capped apart, MaxHandshakes at once and MaxConnsPerPeer from one
+// peer, and with MaxHandshakes under way a new one takes the place of
+// the oldest, which is closed: the API server's takes milliseconds, so
+// flooding it out takes MaxHandshakes new connections within them. A
+// handshake that fails gives its place back at once.
 //
 // With all MaxConns places taken by finished handshakes and no busier
 // peer to take one from (Listener), a newcomer takes the place of the
@@ -343,7 +353,7 @@ func (l *TLSListener) acceptLoop() {
 
 // startHandshake counts c among the handshakes under way, within
 // MaxConnsPerPeer of its peer, returning the oldest to be closed when
-// MaxConns are.
+// MaxHandshakes are.
 func (l *TLSListener) startHandshake(c *counted) (ok bool, evicted *counted) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -361,7 +371,7 @@ func (l *TLSListener) startHandshake(c *counted) (ok bool, evicted *counted) {
 	if mine >= MaxConnsPerPeer {
 		return false, nil
 	}
-	if len(l.pending) >= MaxConns {
+	if len(l.pending) >= MaxHandshakes {
 		evicted = l.pending[0]
 		l.pending = slices.Delete(l.pending, 0, 1)
 	}
