@@ -1,11 +1,14 @@
 package inject
 
 import (
+	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/portcullis/portcullis/limiter"
 )
@@ -20,6 +23,16 @@ import (
 const (
 	MaxConns        = 128
 	MaxConnsPerPeer = 16
+	// MaxHandshakes bounds the connections in their TLS handshake
+	// (TLSListener), apart from MaxConns. Each buffers the ClientHello
+	// it is sent (up to 64 KiB): 256 connections from as many addresses,
+	// each sending 32 KiB of one, grew the injector's resident memory by
+	// 18 MiB (13 with 64 under way). Fewer is no safer: with 64, 128
+	// clients reconnecting at once, each closing the oldest handshake,
+	// kept one another's from finishing under the race detector
+	// (TestInjectorServesAPIServerPastTricklingBodies never got its 128
+	// requests started).
+	MaxHandshakes = MaxConns
 )
 
 // HTTP2 is the webhook server's HTTP/2 configuration: few streams per
@@ -94,9 +107,11 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 			}
 		}
 		// Taking the place must not make c's peer the busiest: the
-		// busiest peer's own reconnection cannot evict anyone.
+		// busiest peer's own reconnection takes no busy place.
 		if mine+1 >= most {
-			return false, nil
+			if evicted = l.stalestLocked(); evicted == nil {
+				return false, nil
+			}
 		}
 		l.releaseLocked(evicted)
 	}
@@ -105,6 +120,20 @@ func (l *capped) admit(c *counted) (ok bool, evicted *counted) {
 	c.seq = l.seq
 	l.perPeer[c.peer] = append(l.perPeer[c.peer], c)
 	return true, evicted
+}
+
+// stalestLocked returns the connection longest in its state
+// (TLSListener.ConnState: waiting for its first or next request, or
+// with one in progress); nil when none has a state yet.
+func (l *capped) stalestLocked() (stalest *counted) {
+	for _, cs := range l.perPeer {
+		for _, c := range cs {
+			if !c.since.IsZero() && (stalest == nil || c.since.Before(stalest.since)) {
+				stalest = c
+			}
+		}
+	}
+	return stalest
 }
 
 func (l *capped) release(c *counted) {
@@ -135,6 +164,9 @@ type counted struct {
 	l    *capped
 	peer netip.Addr
 	seq  uint64 // its admission's order
+	// since is when it entered its state (http.ConnState New, Active
+	// or Idle); zero before its first and once closed. Guarded by l.mu.
+	since time.Time
 }
 
 func (c *counted) Close() error {
@@ -151,4 +183,229 @@ func peerKey(a net.Addr) netip.Addr {
 		return netip.Addr{}
 	}
 	return limiter.PeerKey(ap.Addr())
+}
+
+// HandshakeTimeout bounds a connection's TLS handshake (TLSListener):
+// the API server finishes its own in milliseconds, and gives up on the
+// whole call after its webhook timeout (10 s by default, 30 s at most).
+const HandshakeTimeout = 3 * time.Second
+
+// NextProtos returns the protocols the webhook offers (ALPN), as
+// http.Server.ServeTLS offers them.
+func NextProtos() []string { return []string{"h2", "http/1.1"} }
+
+// TLSListener serves the webhook's TLS: it runs each connection's
+// handshake itself, within HandshakeTimeout, and hands on only
+// connections whose handshake succeeded, capped as Listener caps them.
+// A connection in its handshake takes no place among those: net/http's
+// own handshake ran after the place was taken, so MaxConns pods opening a
+// connection each and finishing nothing (a byte at a time, or not at
+// all) held every place for the handshake and header timeouts (10 s
+// each), and the API server's next connection was closed unread, with
+// --client-ca too, where no pod can finish the handshake
+// (TestInjectorServesVerifiedPeerPastUnfinishedHandshakes). Handshakes
+// are capped apart, MaxHandshakes at once and MaxConnsPerPeer from one
+// peer, and with MaxHandshakes under way a new one takes the place of
+// the oldest, which is closed: the API server's takes milliseconds, so
+// flooding it out takes MaxHandshakes new connections within them. A
+// handshake that fails gives its place back at once.
+//
+// With all MaxConns places taken by finished handshakes and no busier
+// peer to take one from (Listener), a newcomer takes the place of the
+// connection longest in its state, waiting for its first or next
+// request or with one in progress: the API server's new connection
+// sends its request at once, and a review takes milliseconds (its
+// kept-alive connection, taken while idle, it opens again; an HTTP/2
+// one never idle can be taken with its reviews). Taking idle ones first
+// took the API server's new connection before its request was read
+// while the pods' requests were in progress. MaxConns pods each
+// sending nothing after the handshake, or a request a byte at a time,
+// kept the API server out
+// (TestInjectorServesAPIServerPastSilentConnections), and so did MaxConns
+// pods each keeping a request in progress, its body withheld for the 2 s
+// the webhook waits, then again
+// (TestInjectorServesAPIServerPastTricklingBodies). ConnState must be
+// the server's ConnState, and the server's TLSConfig nil: the
+// listener's config offers NextProtos, as http.Server.ServeTLS adds.
+type TLSListener struct {
+	raw    net.Listener
+	served *capped
+	config *tls.Config
+	logf   func(format string, args ...any)
+	ready  chan *tls.Conn
+	done   chan struct{} // closed by Close
+	once   sync.Once
+
+	mu      sync.Mutex // guards the following fields
+	pending []*counted // in their handshake, oldest first
+	err     error      // the accept error that ended the listener
+}
+
+// NewTLSListener serves config's TLS on ln; logf, when set, is told of
+// handshake and accept errors.
+func NewTLSListener(ln net.Listener, config *tls.Config, logf func(format string, args ...any)) *TLSListener {
+	config = config.Clone()
+	if len(config.NextProtos) == 0 {
+		config.NextProtos = NextProtos()
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	l := &TLSListener{raw: ln, served: &capped{Listener: ln, perPeer: map[netip.Addr][]*counted{}}, config: config, logf: logf,
+		ready: make(chan *tls.Conn), done: make(chan struct{})}
+	go l.acceptLoop()
+	return l
+}
+
+// Accept returns the next connection whose handshake succeeded.
+func (l *TLSListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.done:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.err != nil {
+			return nil, l.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting and closes the connections in their handshake.
+func (l *TLSListener) Close() error {
+	err := l.raw.Close()
+	l.end(nil)
+	return err
+}
+
+// Addr is the listener's address.
+func (l *TLSListener) Addr() net.Addr { return l.raw.Addr() }
+
+func (l *TLSListener) end(err error) {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.err = err
+		pending := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		close(l.done)
+		for _, c := range pending {
+			_ = c.Conn.Close()
+		}
+	})
+}
+
+// ConnState tracks which connections wait for a request; it must be the
+// server's ConnState.
+func (l *TLSListener) ConnState(c net.Conn, s http.ConnState) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	cc, ok := tc.NetConn().(*counted)
+	if !ok {
+		return
+	}
+	l.served.mu.Lock()
+	defer l.served.mu.Unlock()
+	switch s {
+	case http.StateNew, http.StateIdle, http.StateActive:
+		cc.since = time.Now()
+	default:
+		cc.since = time.Time{}
+	}
+}
+
+func (l *TLSListener) acceptLoop() {
+	var delay time.Duration
+	for {
+		c, err := l.raw.Accept()
+		if err != nil {
+			// As http.Server.Serve does: a temporary error (out of
+			// file descriptors) is retried after a pause.
+			if ne, ok := err.(net.Error); ok && ne.Temporary() && !errors.Is(err, net.ErrClosed) { //nolint:staticcheck // as net/http
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				l.logf("http: Accept error: %v; retrying in %v", err, delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-l.done:
+					return
+				}
+			}
+			l.end(err)
+			return
+		}
+		delay = 0
+		cc := &counted{Conn: c, l: l.served, peer: peerKey(c.RemoteAddr())}
+		ok, evicted := l.startHandshake(cc)
+		if evicted != nil {
+			_ = evicted.Conn.Close() // its handshake fails at once
+		}
+		if !ok {
+			_ = c.Close()
+			continue
+		}
+		go l.handshake(cc)
+	}
+}
+
+// startHandshake counts c among the handshakes under way, within
+// MaxConnsPerPeer of its peer, returning the oldest to be closed when
+// MaxHandshakes are.
+func (l *TLSListener) startHandshake(c *counted) (ok bool, evicted *counted) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		return false, nil
+	default:
+	}
+	mine := 0
+	for _, p := range l.pending {
+		if p.peer == c.peer {
+			mine++
+		}
+	}
+	if mine >= MaxConnsPerPeer {
+		return false, nil
+	}
+	if len(l.pending) >= MaxHandshakes {
+		evicted = l.pending[0]
+		l.pending = slices.Delete(l.pending, 0, 1)
+	}
+	l.pending = append(l.pending, c)
+	return true, evicted
+}
+
+// handshake runs c's handshake, then hands it on within the caps.
+func (l *TLSListener) handshake(c *counted) {
+	tc := tls.Server(c, l.config)
+	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
+	err := tc.Handshake()
+	l.mu.Lock()
+	if i := slices.Index(l.pending, c); i >= 0 {
+		l.pending = slices.Delete(l.pending, i, i+1)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		l.logf("http: TLS handshake error from %s: %v", c.RemoteAddr(), err)
+		_ = c.Conn.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	ok, evicted := l.served.admit(c)
+	if evicted != nil {
+		_ = evicted.Conn.Close()
+	}
+	if !ok {
+		_ = c.Conn.Close()
+		return
+	}
+	select {
+	case l.ready <- tc:
+	case <-l.done:
+		_ = tc.Close()
+	}
 }

@@ -136,7 +136,7 @@ func runInjector(args []string) int {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM `file` of the webhook's certificate (re-read when it changes)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM `file` of its key")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "`address` serving /metrics (the Go runtime's and the process's) and /healthz over HTTP, without authentication (default: none)")
-	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of the API server's client certificate: when given, a connection without a certificate they verify is refused at the handshake (read at start)")
+	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of the API server's client certificate: when given, a connection without a certificate they verify is refused at the handshake (re-read when it changes)")
 	fs.StringVar(&f.config, "config", "", "injector config `file` (default: built-in, as deploy/kubernetes/injector-config.yaml)")
 	fs.BoolVar(&f.legacy, "legacy", false, "add the sidecar as a regular container (clusters before 1.29)")
 	fs.StringVar(&f.image, "sidecar-image", "", "the sidecar's `image` (overrides image: of the config; the kustomize base passes the injector's own)")
@@ -164,21 +164,17 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 	if _, err := certs.get(nil); err != nil {
 		return err
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get,
+		NextProtos: inject.NextProtos()}
 	if f.clientCA != "" {
-		if tlsConfig.ClientCAs, err = loadClientCAs(f.clientCA); err != nil {
+		tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
+		cas := &clientCAFile{path: f.clientCA, log: log, base: tlsConfig.Clone()}
+		if _, err := cas.config(nil); err != nil {
 			return err
 		}
-		tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
+		tlsConfig.GetConfigForClient = cas.config
 	}
 	wh := &inject.Webhook{Config: c, Log: func(r inject.Review) { logReview(log, r) }}
-	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(),
-		// Every pod reaches the webhook's port: its TLS handshake errors
-		// were plain-text lines on stderr, one a connection at the
-		// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
-		ErrorLog:  serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger(),
-		TLSConfig: tlsConfig}
 	if f.metricsListen != "" {
 		stop, err := serveMetrics("injector", f.metricsListen, injectorMetricsHandler(), inject.MaxHeaderBytes,
 			serverlog.New(log, nil, "injector metrics connection error (net/http; an accept error is retried)").Logger(), &log)
@@ -187,13 +183,22 @@ func serveInjector(ctx context.Context, f injectorFlags, log zerolog.Logger) err
 		}
 		defer stop()
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	// Every pod reaches the webhook's port: its TLS handshake errors
+	// were plain-text lines on stderr, one a connection at the
+	// sender's rate (TestInjectorLogsConnectionErrorsAsJSON).
+	errorLog := serverlog.New(log, nil, "injector connection error (net/http; an accept error is retried)").Logger()
+	raw, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on --listen %q: %w", f.listen, err)
 	}
+	// The listener runs the handshakes (inject.TLSListener), so the
+	// server's TLSConfig stays nil.
+	ln := inject.NewTLSListener(raw, tlsConfig, errorLog.Printf)
+	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		MaxHeaderBytes: inject.MaxHeaderBytes, HTTP2: inject.HTTP2(), ErrorLog: errorLog, ConnState: ln.ConnState}
 	log.Info().Str("listen", ln.Addr().String()).Bool("client_certificates", f.clientCA != "").Bool("legacy", c.Legacy).Str("image", c.Image).Msg("injector serving")
 	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(inject.Listener(ln), "", "") }()
+	go func() { done <- srv.Serve(ln) }()
 	select {
 	case err := <-done:
 		return err
@@ -261,66 +266,115 @@ func logReview(log zerolog.Logger, r inject.Review) {
 		Str("skipped", r.Result.Skipped).Int("warnings", len(r.Result.Warnings)).Msg("admission review")
 }
 
-// certFiles serves a certificate from files, re-reading them when their
-// modification time changes (cert-manager renews the Secret, the kubelet
-// updates the mounted files), at most once per second. Files it cannot
-// load while it serves an older certificate are logged once at warn, and
-// their repair at info: a renewal that failed (a garbage or mismatched
-// pair) kept the old certificate in service without a word until it
-// expired and the API server's calls failed (TestInjectorLogsRefusedCertificateFiles).
+// certFiles serves a certificate from files, re-reading them when they
+// change (reloaded: cert-manager renews the Secret, the kubelet updates
+// the mounted files). Files it cannot load while it serves an older
+// certificate are logged once at warn, and their repair at info: a
+// renewal that failed (a garbage or mismatched pair) kept the old
+// certificate in service without a word until it expired and the API
+// server's calls failed (TestInjectorLogsRefusedCertificateFiles).
 type certFiles struct {
 	cert, key string
 	flags     [2]string // the flags naming cert and key; "" for --tls-cert and --tls-key
 	log       zerolog.Logger
+	files     reloaded[*tls.Certificate]
+}
 
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.files.get([]string{c.cert, c.key}, func() (*tls.Certificate, error) {
+		cert, err := durable.LoadX509KeyPair(c.cert, c.key)
+		if err != nil {
+			certFlag, keyFlag := "tls-cert", "tls-key"
+			if c.flags[0] != "" {
+				certFlag, keyFlag = c.flags[0], c.flags[1]
+			}
+			return nil, fmt.Errorf("cannot load --%s %q and --%s %q: %w", certFlag, c.cert, keyFlag, c.key, err)
+		}
+		return &cert, nil
+	}, func(err error) {
+		c.log.Warn().Err(err).Str("tls_cert", c.cert).Msg("certificate files refused: still serving the certificate loaded before, until they hold a valid pair")
+	}, func() { c.log.Info().Str("tls_cert", c.cert).Msg("certificate files loaded again") })
+}
+
+// clientCAFile serves the CAs of --client-ca, re-reading the file when it
+// changes (reloaded), as certFiles does the certificate: read at start
+// only, a rotated CA of the API server's client certificate was
+// required only after a restart, every review refused at the handshake
+// until then (TestInjectorRereadsClientCA). A file it cannot load keeps
+// the CAs loaded before, with one warn line.
+type clientCAFile struct {
+	path string
+	log  zerolog.Logger
+	base *tls.Config // the server's, ClientCAs set from the file
+	pems reloaded[*tls.Config]
+}
+
+// config is the server's tls.Config's GetConfigForClient.
+func (c *clientCAFile) config(*tls.ClientHelloInfo) (*tls.Config, error) {
+	return c.pems.get([]string{c.path}, func() (*tls.Config, error) {
+		pool, err := loadClientCAs(c.path)
+		if err != nil {
+			return nil, err
+		}
+		cfg := c.base.Clone()
+		cfg.ClientCAs, cfg.GetConfigForClient = pool, nil
+		return cfg, nil
+	}, func(err error) {
+		c.log.Warn().Err(err).Str("client_ca", c.path).Msg("client CA file refused: still requiring client certificates of the CAs loaded before, until it holds a valid one")
+	}, func() { c.log.Info().Str("client_ca", c.path).Msg("client CA file loaded again") })
+}
+
+// reloaded holds what was loaded from files, loading them again when
+// their size or modification time changes, looked at most once per
+// second. While it holds something loaded before, files it cannot load
+// (mid-update: the kubelet swaps a symlink; or bad) keep that in force:
+// refused is called once per failure, again once they load after one.
+type reloaded[T any] struct {
 	mu      sync.Mutex // guards the following fields
-	loaded  *tls.Certificate
+	loaded  T
+	ok      bool
 	stamp   string
 	refused string // the failure last logged, "" when the files loaded
 	checked time.Time
 }
 
-func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.loaded != nil && time.Since(c.checked) < time.Second {
-		return c.loaded, nil
+func (r *reloaded[T]) get(paths []string, load func() (T, error), refused func(error), again func()) (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ok && time.Since(r.checked) < time.Second {
+		return r.loaded, nil
 	}
-	c.checked = time.Now()
-	stamp, err := fileStamp(c.cert, c.key)
+	r.checked = time.Now()
+	stamp, err := fileStamp(paths...)
 	if err != nil {
-		return c.fallbackLocked(err.Error(), err)
+		return r.fallbackLocked(err.Error(), err, refused)
 	}
-	if c.loaded != nil && stamp == c.stamp {
-		return c.loaded, nil
+	if r.ok && stamp == r.stamp {
+		return r.loaded, nil
 	}
-	cert, err := durable.LoadX509KeyPair(c.cert, c.key)
+	v, err := load()
 	if err != nil {
-		certFlag, keyFlag := "tls-cert", "tls-key"
-		if c.flags[0] != "" {
-			certFlag, keyFlag = c.flags[0], c.flags[1]
-		}
-		return c.fallbackLocked(stamp, fmt.Errorf("cannot load --%s %q and --%s %q: %w", certFlag, c.cert, keyFlag, c.key, err))
+		return r.fallbackLocked(stamp, err, refused)
 	}
-	if c.refused != "" && c.loaded != nil {
-		c.log.Info().Str("tls_cert", c.cert).Msg("certificate files loaded again")
+	if r.refused != "" && r.ok {
+		again()
 	}
-	c.loaded, c.stamp, c.refused = &cert, stamp, ""
-	return c.loaded, nil
+	r.loaded, r.ok, r.stamp, r.refused = v, true, stamp, ""
+	return v, nil
 }
 
-// fallbackLocked keeps serving the last good certificate when the files
-// are mid-update (the kubelet swaps a symlink) or bad, logging err once
-// for the failure what names, else returns err.
-func (c *certFiles) fallbackLocked(what string, err error) (*tls.Certificate, error) {
-	if c.loaded == nil {
-		return nil, err
+// fallbackLocked keeps what was loaded before, calling refused once for
+// the failure what names, else returns err.
+func (r *reloaded[T]) fallbackLocked(what string, err error, refused func(error)) (T, error) {
+	if !r.ok {
+		var zero T
+		return zero, err
 	}
-	if what != c.refused {
-		c.refused = what
-		c.log.Warn().Err(err).Str("tls_cert", c.cert).Msg("certificate files refused: still serving the certificate loaded before, until they hold a valid pair")
+	if what != r.refused {
+		r.refused = what
+		refused(err)
 	}
-	return c.loaded, nil
+	return r.loaded, nil
 }
 
 // fileStamp identifies the current contents of the files by size and

@@ -248,14 +248,15 @@ func TestInjectEmptyInputSaysSo(t *testing.T) {
 // port, serving pki's server certificate from files of its own (copied,
 // as the kubelet mounts a Secret: a test replaces them to rotate), and
 // returns the process, its stderr (JSON lines; waitListen reads the
-// address) and the two files.
-func startInjector(t *testing.T, pki testPKI) (cmd *exec.Cmd, stderr io.ReadCloser, certFile, keyFile string) {
+// address) and the two files. extra are more flags.
+func startInjector(t *testing.T, pki testPKI, extra ...string) (cmd *exec.Cmd, stderr io.ReadCloser, certFile, keyFile string) {
 	t.Helper()
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	copyFile(t, pki.serverCert, certFile)
 	copyFile(t, pki.serverKey, keyFile)
 	cmd = exec.Command(os.Args[0], "-test.run=^TestHelperPortcullis$", "--", "injector", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
