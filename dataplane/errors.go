@@ -72,13 +72,24 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 			d = audit.NotReady
 		}
 	}
-	gone := err == fasthttp.ErrBodyTooLarge && len(ctx.Request.Header.RawHeaders()) == 0
+	reset := len(ctx.Request.Header.RawHeaders()) == 0 // fasthttp resets a request whose body fails
+	gone := err == fasthttp.ErrBodyTooLarge && reset
 	switch {
 	case refused == audit.BadRequest && pre.d == audit.BadRequest && gone:
 		// A chunked body past preBodyFree whose head the check before
 		// it refused at step 1 (headRefused): 400, recorded with what
 		// that check kept of the head (preRefusal.head).
 		pre.head(x, &ctx.Request.Header)
+	case err != fasthttp.ErrBodyTooLarge && reset && (pre.d != audit.Allowed || pre.size):
+		// A chunked body whose head the check before it passed or
+		// refused, failing in its framing or stalling, its headers
+		// gone: 400, named as its 413 would be, with the head's names
+		// that check kept; it named a request id the sidecar made and
+		// was recorded as "GET -" (TestChunkedBadFramingRecordNamesTheRequest).
+		pre.head(x, &ctx.Request.Header)
+		if pre.peer.IsValid() {
+			x.peer = pre.peer
+		}
 	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
 	case pre.d != audit.Allowed && gone:
 		// A chunked body refused past preBodyFree, its headers gone:

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
@@ -147,5 +148,45 @@ func TestChunkedOverLimitRecordIsTheHandlers(t *testing.T) {
 	sameRecord(t, "chunked over max_body", st.sink.withRequestID(t, chunked.errorBody(t).RequestID), want)
 	if got := rec.received(); len(got) != 0 {
 		t.Fatalf("the upstream got %d request(s), want none", len(got))
+	}
+}
+
+// TestChunkedBadFramingRecordNamesTheRequest: a chunked body whose head
+// the check before the body passed or refused (its names kept on the
+// connection: preRefusal), then failing in its framing (a chunk size
+// that is not hex) or stalling, reaches errorHandler with its headers
+// gone, as one refused for its size does. Its 400 named a request id the
+// sidecar made and was recorded as "GET -", no User-Agent: the client's
+// request id, method, path and User-Agent were kept for the 413 alone
+// (TestChunkedOverLimitRecordIsTheHandlers). They name its 400 too.
+func TestChunkedBadFramingRecordNamesTheRequest(t *testing.T) {
+	st, _ := startRecorded(t, nil)
+	slow, _ := startRecorded(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	head := func(id, cred string) string {
+		return "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: framer/3\r\nX-Request-ID: " + id + "\r\n" + cred + "Transfer-Encoding: chunked\r\n\r\n"
+	}
+	key := "X-API-Key: " + hrisKey + "\r\n"
+	for _, c := range []struct {
+		name, id, req string
+		st            *stack
+	}{
+		{"passed, a chunk size not hex", "frame-passed", head("frame-passed", key) + "zz\r\nabc\r\n0\r\n\r\n", st},
+		{"passed, a bad chunk after a good one", "frame-second", head("frame-second", key) + "10\r\n0123456789abcdef\r\nzz\r\n", st},
+		{"refused, a chunk size not hex", "frame-revoked", head("frame-revoked", "X-API-Key: "+revokedKey+"\r\n") + "zz\r\n", st},
+		{"passed, stalled", "frame-stalled", head("frame-stalled", key) + "3000\r\n" + strings.Repeat("a", 100), slow},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := firstAnswer(t, c.st.addr, c.req, "")
+			if r.status != 400 {
+				t.Fatalf("answer %d %q, want 400", r.status, r.body)
+			}
+			if got := r.errorBody(t).RequestID; got != c.id {
+				t.Errorf("answered with request id %q, want the client's %q", got, c.id)
+			}
+			rec := c.st.sink.withRequestID(t, r.errorBody(t).RequestID)
+			if string(rec.Method()) != "POST" || string(rec.Path()) != "/v1/records" || string(rec.UserAgent()) != "framer/3" || rec.Decision != audit.BadRequest {
+				t.Errorf("audited %v %q %q user agent %q, want bad_request POST /v1/records framer/3", rec.Decision, rec.Method(), rec.Path(), rec.UserAgent())
+			}
+		})
 	}
 }
