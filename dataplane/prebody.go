@@ -129,10 +129,14 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
 		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
-	case c != nil && c.refused == audit.Allowed && h.ContentLength() == -1:
-		// Passed, a chunked body: kept for its refusal past its
-		// class's max_body, which comes to errorHandler with its
-		// headers gone (preRefusal.size).
+	case c != nil && c.refused == audit.Allowed && h.ContentLength() != 0:
+		// Passed, with a body (chunked, or declared past the size that
+		// skips this check): kept for its refusal past its class's
+		// max_body, or a body that fails in its framing or stalls,
+		// which come to errorHandler with their headers gone
+		// (preRefusal.size). A declared body that stalled was recorded
+		// as "GET -" under a request id the sidecar made
+		// (TestChunkedBadFramingRecordNamesTheRequest).
 		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
 		c.pre.size = true
 	}

@@ -174,6 +174,7 @@ func TestChunkedBadFramingRecordNamesTheRequest(t *testing.T) {
 		{"passed, a bad chunk after a good one", "frame-second", head("frame-second", key) + "10\r\n0123456789abcdef\r\nzz\r\n", st},
 		{"refused, a chunk size not hex", "frame-revoked", head("frame-revoked", "X-API-Key: "+revokedKey+"\r\n") + "zz\r\n", st},
 		{"passed, stalled", "frame-stalled", head("frame-stalled", key) + "3000\r\n" + strings.Repeat("a", 100), slow},
+		{"passed, declared and stalled", "frame-declared", strings.Replace(head("frame-declared", key), "Transfer-Encoding: chunked", "Content-Length: 40000", 1) + strings.Repeat("a", 100), slow},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := firstAnswer(t, c.st.addr, c.req, "")
