@@ -20,7 +20,8 @@ import (
 // headers, a Set-Cookie line, a JSON text's "password", in the body, an
 // attribute's value, a string nested in a map, and a session id in a
 // path's parameters. The value after such a name is now cleared; the
-// other pairs stay as sent.
+// other pairs stay as sent. So is a URL's password (a connection string
+// in a log line).
 func TestForeignPairsInTextRedacted(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -37,6 +38,7 @@ func TestForeignPairsInTextRedacted(t *testing.T) {
 		attribute.Map("app.nested", attribute.String("msg", `sent {"token":"nested-json-secret"} and secret = spaced-secret`),
 			attribute.String("query", "a=1&sid=nested-amp-secret&session=nested-amp-session")),
 		attribute.String(audit.AttrPath, "/app;jsessionid=path-session-secret"),
+		attribute.String("app.dsn", "dial postgres://app:dsn-url-secret@db:5432/app failed"),
 	)
 	emitForeign(t, srv.URL, rec)
 	st.Close()
@@ -53,6 +55,7 @@ func TestForeignPairsInTextRedacted(t *testing.T) {
 		"app.response": "Set-Cookie: " + Redacted + "; Path=/; HttpOnly",
 		"app.json":     `{"user": "bob", "password": "` + Redacted + `", "region": "eu-west-1"}`,
 		"path":         "/app;jsessionid=" + Redacted,
+		"app.dsn":      "dial postgres://app:" + Redacted + "@db:5432/app failed",
 	}
 	got.Attributes["body"], got.Attributes["path"] = got.Body, got.Path
 	for k, v := range want {

@@ -1,7 +1,8 @@
 // Package credential knows the shapes of a credential that must never
 // reach a log line, an audit record or anything Portcullis sends out: a
 // Portcullis API key, a JWT, the value of an HTTP Bearer or Basic
-// credential, and any of these percent-encoded or wrapped in base64. The
+// credential, a password in a URL, and any of these percent-encoded or
+// wrapped in base64. The
 // evidence pack scans its records and files with Patterns and
 // HidesEncoded; the collector (a foreign OTLP client's text) and the alert
 // sinks (ticket text) clear what they find with Redact. Keeping the one
@@ -26,12 +27,22 @@ const Redacted = "[REDACTED]"
 const KeyPrefix = "pk_"
 
 // Patterns are the shapes of a credential as it stands in text: a
-// Portcullis API key, a JWT, a bearer string.
+// Portcullis API key, a JWT, a bearer string, a password in a URL.
 var Patterns = []Pattern{
 	{"API key", regexp.MustCompile(regexp.QuoteMeta(KeyPrefix) + `[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}`), KeyPrefix, false},
 	{"JWT", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`), "eyJ", false},
 	{"bearer string", regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/-]{8,}`), "bearer", true},
+	{"URL password", urlPassword, "://", false},
 }
+
+// urlPassword is a URL whose userinfo holds a password
+// (scheme://user:password@host, RFC 3986 section 3.2.1: a connection
+// string such as postgres://app:s3cret@db/app, or a proxy's URL), the
+// password its first group. Its characters are userinfo's (unreserved,
+// percent-encoded, sub-delims and ':'), so "[REDACTED]" in its place is
+// none. Such a URL in a foreign log line or attribute was stored as
+// sent (TestRedact).
+var urlPassword = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=-]*:([A-Za-z0-9._~%!$&'()*+,;=:-]+)@`)
 
 // Pattern is one credential shape, with the literal every match holds
 // (in any case when Fold is set; the literal is then lower case ASCII) as

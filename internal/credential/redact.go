@@ -18,6 +18,9 @@ import (
 func Redact(s string) string {
 	s = redactTokens(s)
 	if held := PlainLiterals(s); held != 0 {
+		if held&(1<<urlPasswordPattern) != 0 {
+			s = redactURLPasswords(s)
+		}
 		for k, p := range Patterns {
 			if held&(1<<k) != 0 {
 				s = p.RE.ReplaceAllLiteralString(s, Redacted)
@@ -33,6 +36,34 @@ func Redact(s string) string {
 		}
 		return c
 	})
+}
+
+// urlPasswordPattern is the index of the URL password in Patterns.
+var urlPasswordPattern = func() int {
+	for k := range Patterns {
+		if Patterns[k].RE == urlPassword {
+			return k
+		}
+	}
+	panic("credential: urlPassword is not in Patterns")
+}()
+
+// redactURLPasswords returns s with the password of each URL in it
+// (urlPassword's first group) replaced by Redacted, the scheme, user and
+// host kept.
+func redactURLPasswords(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range urlPassword.FindAllStringSubmatchIndex(s, -1) {
+		b.WriteString(s[last:m[2]])
+		b.WriteString(Redacted)
+		last = m[3]
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 // hasBase64Run reports whether s holds a run of minBase64Run base64

@@ -31,6 +31,8 @@ func TestRedact(t *testing.T) {
 		{"/v1/keys/" + strings.ReplaceAll(key, "_", "%5F") + " done", Redacted + " done"},
 		{"key_" + b64([]byte(key)), Redacted},
 		{"a=b&auth=" + b64([]byte("u:"+key)), "a=b&" + Redacted},
+		{"dial postgres://app:s3cr3t-pw@db:5432/app failed", "dial postgres://app:" + Redacted + "@db:5432/app failed"},
+		{"proxy=http://:" + secret + "@10.0.0.1:3128 and https://bob:a%40b:c@x.example/p", "proxy=http://:" + Redacted + "@10.0.0.1:3128 and https://bob:" + Redacted + "@x.example/p"},
 	} {
 		got := Redact(c.in)
 		if got != c.want {
@@ -47,7 +49,8 @@ func TestRedact(t *testing.T) {
 	}
 	for _, clean := range []string{"", "3f2a9c1e-7b44-4c1d-9a0e-5d2b8f6e1a37", strings.Repeat("ab12", 16),
 		"/v1/users/AbCdEfGhIjKlMnOpQrStUvWxYz/orders", "Basic authentication required", "100%25 done %zz",
-		b64([]byte("nothing to see here, a long plain sentence")), "alert-20261203T152000Z-0123456789abcdef", "pk_short"} {
+		b64([]byte("nothing to see here, a long plain sentence")), "alert-20261203T152000Z-0123456789abcdef", "pk_short",
+		"https://x.example:8443/a@b", "ssh://git@github.com/o/r", "http://[::1]:80/x", "see https://example.com/login?next=/a:b@c"} {
 		if got := Redact(clean); got != clean {
 			t.Errorf("Redact(%q) = %q, want it unchanged", clean, got)
 		}
