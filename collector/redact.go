@@ -80,6 +80,16 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	// "pass_word", "PASS-WORD", "pass word": a password with a mark
+	// between its halves (TestForeignCookieListsAndSpelledPasswordsRedacted).
+	if strings.ContainsAny(k, "_-. ") {
+		sq := nameMarks.Replace(k)
+		for _, w := range [...]string{"password", "passwd", "passphrase"} {
+			if strings.Contains(sq, w) {
+				return true
+			}
+		}
+	}
 	prev := ""
 	for part := range strings.FieldsFuncSeq(k, notNamePart) {
 		if strings.HasSuffix(part, "token") || sessionID(part) {
@@ -133,6 +143,9 @@ func mayName(key string) bool {
 	}
 	return false
 }
+
+// nameMarks drops the marks a key's words are spelt apart with.
+var nameMarks = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")
 
 // sessionID reports whether a part of a key names a session's id, the
 // credential a session cookie carries: sid (connect.sid), or one ending
@@ -226,8 +239,13 @@ var lookalikes = map[rune]rune{
 	// Greek
 	'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z', 'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't', 'Υ': 'y', 'Χ': 'x',
 	'α': 'a', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x',
+	// Armenian
+	'օ': 'o', 'ս': 'u', 'հ': 'h', 'ո': 'n', 'ց': 'g', 'ք': 'p',
 	// Latin
 	'ı': 'i', 'ȷ': 'j', 'ɑ': 'a', 'ɡ': 'g',
+	// Latin small capitals, which NFKD keeps (TestForeignCookieListsAndSpelledPasswordsRedacted)
+	'ᴀ': 'a', 'ʙ': 'b', 'ᴄ': 'c', 'ᴅ': 'd', 'ᴇ': 'e', 'ɢ': 'g', 'ʜ': 'h', 'ɪ': 'i', 'ᴊ': 'j', 'ᴋ': 'k', 'ʟ': 'l', 'ᴍ': 'm',
+	'ɴ': 'n', 'ᴏ': 'o', 'ᴘ': 'p', 'ʀ': 'r', 'ꜱ': 's', 'ᴛ': 't', 'ᴜ': 'u', 'ᴠ': 'v', 'ᴡ': 'w', 'ʏ': 'y', 'ᴢ': 'z',
 }
 
 // notNamePart reports whether c separates the parts of a key.
@@ -292,7 +310,9 @@ func (r *StoredRecord) redactAttributePair() {
 // '_', '-', '.', '%' and characters outside ASCII before the separator
 // (so foldName reads it); the value is the rest of a quoted string ('...',
 // "..." or \"...\" in a rendered JSON string), or runs to a space, a quote,
-// a backslash or one of & ; , ) ] } < >. An HTTP authentication scheme
+// a backslash or one of & ; , ) ] } < > (a Cookie header's, its list of
+// cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does.
+// An HTTP authentication scheme
 // there (authScheme: "Authorization: Bearer abc") is kept and the
 // credential after it cleared. A value already Redacted is
 // left. The cost is a harmless word after such a name in prose
@@ -316,7 +336,7 @@ func redactPairs(s string) string {
 		if name == "" || !credentialKey(name) {
 			continue
 		}
-		from, to := pairValue(s, sep+1)
+		from, to := pairValue(s, sep+1, cookieList(name))
 		if from == to {
 			continue
 		}
@@ -380,7 +400,11 @@ func pairNameByte(c byte) bool {
 // pairValue returns where the value of a pair whose separator ends at
 // s[i] starts and ends (the same when there is none to clear). After an
 // authentication scheme and a space, the value is what follows.
-func pairValue(s string, i int) (from, to int) {
+func pairValue(s string, i int, cookies bool) (from, to int) {
+	// Ruby's and PHP's "password"=>"..." and 'passwd' => '...'.
+	if i < len(s) && s[i] == '>' && s[i-1] == '=' {
+		i++
+	}
 	for {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			i++
@@ -398,12 +422,35 @@ func pairValue(s string, i int) (from, to int) {
 				return i, i + end
 			}
 		}
+		if cookies {
+			return i, i + cookieRun(s[i:])
+		}
 		to = i + run(s[i:], valueByte)
 		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
 			return i, to
 		}
 		i = to + 1
 	}
+}
+
+// cookieList reports whether a pair's name is a Cookie header's, whose
+// value is a list of cookies ("theme=dark; sid=..."), each one a
+// credential: only the first was cleared
+// (TestForeignCookieListsAndSpelledPasswordsRedacted). Not Set-Cookie's,
+// one cookie followed by its attributes (Path=/; HttpOnly), kept.
+func cookieList(name string) bool {
+	k := foldName(name)
+	return strings.HasSuffix(k, "cookie") && !strings.HasSuffix(k, "set-cookie") && !strings.HasSuffix(k, "set_cookie")
+}
+
+// cookieRun returns the length of the unquoted list of cookies at the
+// start of s: values (valueByte) joined by ';' and "; ".
+func cookieRun(s string) int {
+	n := 0
+	for n < len(s) && (valueByte(s[n]) || s[n] == ';' || s[n] == ' ' && n > 0 && s[n-1] == ';' && n+1 < len(s) && valueByte(s[n+1])) {
+		n++
+	}
+	return n
 }
 
 // authScheme reports whether w is an HTTP authentication scheme that

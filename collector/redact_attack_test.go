@@ -1,0 +1,46 @@
+package collector
+
+import (
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	otellog "go.opentelemetry.io/otel/log"
+)
+
+// TestForeignCookieListsAndSpelledPasswordsRedacted: a Cookie header in
+// a text ("Cookie: theme=dark; remember=...") had only its first cookie
+// cleared, each after it stored as sent, though a Cookie key's value is
+// cleared whole; a Ruby or PHP hash's "password"=>"..." was stored as
+// sent; so were the values of keys a reader takes for a password, spelt
+// with a mark between ("pass_word", "PASS-WORD", "pass word"), and of an
+// Authorization key with an Armenian or a Latin small capital letter
+// drawn as its Latin one.
+func TestForeignCookieListsAndSpelledPasswordsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.StringValue("GET / Cookie: theme=dark; remember_me=second-cookie-secret; uid=third-cookie-secret page=2"))
+	rec.AddAttributes(
+		attribute.String("app.params", `{"user"=>"bob", "password"=>"ruby-hash-secret"}`),
+		attribute.String("app.php", `array('passwd' => 'php-array-secret')`),
+		attribute.String("pass_word", "underscore-secret"),
+		attribute.String("app.PASS-WORD", "hyphen-secret"),
+		attribute.String("pass word", "space-secret"),
+		attribute.String("aսthorization", "armenian-secret"),      // U+057D
+		attribute.String("ᴀuthorization", "small-capital-secret"), // U+1D00
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if want := "GET / Cookie: " + Redacted + " page=2"; recs[0].Body != want {
+		t.Errorf("body stored as %q, want %q", recs[0].Body, want)
+	}
+	storeHoldsNone(t, dir, "second-cookie-secret", "third-cookie-secret", "ruby-hash-secret", "php-array-secret",
+		"underscore-secret", "hyphen-secret", "space-secret", "armenian-secret", "small-capital-secret")
+}
