@@ -311,7 +311,10 @@ func (r *StoredRecord) redactAttributePair() {
 // (so foldName reads it); the value is the rest of a quoted string ('...',
 // "..." or \"...\" in a rendered JSON string), or runs to a space, a quote,
 // a backslash or one of & ; , ) ] } < > (a Cookie header's, its list of
-// cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does.
+// cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does,
+// and so does '=' percent-encoded, once or twice ("%3D", "%253D": a URL
+// in another's query), its value then running to the next encoded '&'
+// (TestForeignPercentEncodedPairsRedacted).
 // An HTTP authentication scheme
 // there (authScheme: "Authorization: Bearer abc") is kept and the
 // credential after it cleared. A value already Redacted is
@@ -320,23 +323,31 @@ func (r *StoredRecord) redactAttributePair() {
 // a secret with no '=' or ':' after its name ("password is hunter2") is
 // not found.
 func redactPairs(s string) string {
-	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 {
 		return s
 	}
 	var b strings.Builder
 	done := 0 // s[:done] is in b, or, while b is empty, needs no change
 	for i := 0; i < len(s); {
-		j := strings.IndexAny(s[i:], "=:")
+		j := strings.IndexAny(s[i:], "=:%")
 		if j < 0 {
 			break
 		}
 		sep := i + j
 		i = sep + 1
+		encoded := s[sep] == '%'
+		if encoded {
+			n := encodedMark(s[sep:], "3d")
+			if n == 0 {
+				continue
+			}
+			i = sep + n
+		}
 		name := pairName(s[done:sep])
 		if name == "" || !credentialKey(name) {
 			continue
 		}
-		from, to := pairValue(s, sep+1, cookieList(name))
+		from, to := pairValue(s, i, cookieList(name) && !encoded, encoded)
 		if from == to {
 			continue
 		}
@@ -369,7 +380,7 @@ func pairName(text string) string {
 		}
 	}
 	n := e
-	for n > 0 && pairNameByte(text[n-1]) {
+	for n > 0 && pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) {
 		n--
 	}
 	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
@@ -400,7 +411,15 @@ func pairNameByte(c byte) bool {
 // pairValue returns where the value of a pair whose separator ends at
 // s[i] starts and ends (the same when there is none to clear). After an
 // authentication scheme and a space, the value is what follows.
-func pairValue(s string, i int, cookies bool) (from, to int) {
+func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
+	if encoded {
+		// After "%3D", the value runs to the next encoded '&' ("%26").
+		to = i
+		for to < len(s) && valueByte(s[to]) && (s[to] != '%' || encodedMark(s[to:], "26") == 0) {
+			to++
+		}
+		return i, to
+	}
 	// Ruby's and PHP's "password"=>"..." and 'passwd' => '...'.
 	if i < len(s) && s[i] == '>' && s[i-1] == '=' {
 		i++
@@ -431,6 +450,33 @@ func pairValue(s string, i int, cookies bool) (from, to int) {
 		}
 		i = to + 1
 	}
+}
+
+// encodedMark returns the length of the escape of the character whose
+// hex is hex (in lower case) at the start of s, once or twice
+// percent-encoded ("%3D", "%253d"), or 0.
+func encodedMark(s, hex string) int {
+	for _, n := range [...]int{3, 5} {
+		if len(s) >= n && s[0] == '%' && strings.EqualFold(s[n-2:n], hex) && (n == 3 || s[1:3] == "25") {
+			return n
+		}
+	}
+	return 0
+}
+
+// encodedBoundary reports whether text ends in an encoded '=' or '&',
+// where a percent-encoded pair's name starts: so no name runs back over
+// the pairs before it ("a%3D1%26b%3D2" is a run of a name's bytes).
+func encodedBoundary(text string) bool {
+	if c := text[len(text)-1] | 0x20; c != 'd' && c != '6' {
+		return false
+	}
+	for _, n := range [...]int{3, 5} {
+		if len(text) >= n && (encodedMark(text[len(text)-n:], "3d") == n || encodedMark(text[len(text)-n:], "26") == n) {
+			return true
+		}
+	}
+	return false
 }
 
 // cookieList reports whether a pair's name is a Cookie header's, whose

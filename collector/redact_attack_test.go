@@ -44,3 +44,31 @@ func TestForeignCookieListsAndSpelledPasswordsRedacted(t *testing.T) {
 	storeHoldsNone(t, dir, "second-cookie-secret", "third-cookie-secret", "ruby-hash-secret", "php-array-secret",
 		"underscore-secret", "hyphen-secret", "space-secret", "armenian-secret", "small-capital-secret")
 }
+
+// TestForeignPercentEncodedPairsRedacted: a pair percent-encoded inside
+// a text, as a URL carries another URL in its query (a redirect's, an
+// OAuth callback's), had its value stored as sent: "%3D" was no
+// separator ("next=...%3Faccess_token%3D..."), once or twice encoded.
+// Its value runs to the next encoded '&', the pairs after it kept.
+func TestForeignPercentEncodedPairsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.StringValue("redirect to /cb?next=https%3A%2F%2Fy%2Fcb%3Faccess_token%3Dencoded-secret%26state%3Dkept"))
+	rec.AddAttributes(attribute.String("app.location", "/login?u=%2Fx%3Fpassword%253Dtwice-encoded-secret%2526page%253D2"))
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if want := "redirect to /cb?next=https%3A%2F%2Fy%2Fcb%3Faccess_token%3D" + Redacted + "%26state%3Dkept"; recs[0].Body != want {
+		t.Errorf("body stored as %q, want %q", recs[0].Body, want)
+	}
+	if want := "/login?u=%2Fx%3Fpassword%253D" + Redacted + "%2526page%253D2"; recs[0].Attributes["app.location"] != want {
+		t.Errorf("app.location stored as %q, want %q", recs[0].Attributes["app.location"], want)
+	}
+	storeHoldsNone(t, dir, "encoded-secret", "twice-encoded-secret")
+}
