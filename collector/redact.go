@@ -309,7 +309,8 @@ func (r *StoredRecord) redactAttributePair() {
 // (TestForeignPairsInTextRedacted). A name is a run of letters, digits,
 // '_', '-', '.', '%' and characters outside ASCII before the separator
 // (so foldName reads it); the value is the rest of a quoted string ('...',
-// "..." or \"...\" in a rendered JSON string), or runs to a space, a quote,
+// "..." or \"...\" in a rendered JSON string, \\\"...\\\" in one rendered
+// twice: TestForeignTwiceRenderedJSONRedacted), or runs to a space, a quote,
 // a backslash or one of & ; , ) ] } < > (a Cookie header's, its list of
 // cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does,
 // and so does '=' percent-encoded, once or twice ("%3D", "%253D": a URL
@@ -375,7 +376,7 @@ func pairName(text string) string {
 	}
 	if e > 0 && (text[e-1] == '"' || text[e-1] == '\'') {
 		e--
-		if e > 0 && text[e-1] == '\\' {
+		for e > 0 && text[e-1] == '\\' { // \" of a JSON text in a JSON string, \\\" twice so
 			e--
 		}
 	}
@@ -431,15 +432,17 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 		if strings.HasPrefix(s[i:], Redacted) {
 			return i, i
 		}
-		for _, q := range [...]string{`\"`, `"`, `'`} {
-			if strings.HasPrefix(s[i:], q) {
-				i += len(q)
-				end := strings.Index(s[i:], q)
-				if end < 0 {
-					end = len(s) - i
-				}
-				return i, i + end
+		// A quote, or a quote escaped once or more (\" in a rendered
+		// JSON string, \\\" in one rendered twice): the value runs to
+		// the same again.
+		if k := run(s[i:], func(c byte) bool { return c == '\\' }); i+k < len(s) && (s[i+k] == '"' || s[i+k] == '\'') {
+			q := s[i : i+k+1]
+			i += len(q)
+			end := strings.Index(s[i:], q)
+			if end < 0 {
+				end = len(s) - i
 			}
+			return i, i + end
 		}
 		if cookies {
 			return i, i + cookieRun(s[i:])

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +72,29 @@ func TestForeignPercentEncodedPairsRedacted(t *testing.T) {
 		t.Errorf("app.location stored as %q, want %q", recs[0].Attributes["app.location"], want)
 	}
 	storeHoldsNone(t, dir, "encoded-secret", "twice-encoded-secret")
+}
+
+// TestForeignTwiceRenderedJSONRedacted: a JSON text rendered into a JSON
+// string twice (an application's JSON log line inside a container
+// runtime's, shipped as a string: \\\"password\\\":\\\"...\\\") had its
+// credentials stored as sent: only a quote escaped once was read around
+// a pair's name and value.
+func TestForeignTwiceRenderedJSONRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	body := `{"log":"{\"msg\":\"login {\\\"user\\\":\\\"bob\\\",\\\"password\\\":\\\"twice-rendered-secret\\\"}\"}"}`
+	rec.SetBody(attribute.StringValue(body))
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if want := strings.Replace(body, "twice-rendered-secret", Redacted, 1); recs[0].Body != want {
+		t.Errorf("body stored as %q, want %q", recs[0].Body, want)
+	}
+	storeHoldsNone(t, dir, "twice-rendered-secret")
 }
