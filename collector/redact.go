@@ -315,7 +315,8 @@ func (r *StoredRecord) redactAttributePair() {
 // cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does,
 // and so does '=' percent-encoded, once or twice ("%3D", "%253D": a URL
 // in another's query), its value then running to the next encoded '&'
-// (TestForeignPercentEncodedPairsRedacted).
+// (TestForeignPercentEncodedPairsRedacted). An XML element naming a
+// credential has its text cleared (xmlElementText).
 // An HTTP authentication scheme
 // there (authScheme: "Authorization: Bearer abc") is kept and the
 // credential after it cleared. A value already Redacted is
@@ -324,18 +325,31 @@ func (r *StoredRecord) redactAttributePair() {
 // a secret with no '=' or ':' after its name ("password is hunter2") is
 // not found.
 func redactPairs(s string) string {
-	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '>') < 0 {
 		return s
 	}
 	var b strings.Builder
 	done := 0 // s[:done] is in b, or, while b is empty, needs no change
 	for i := 0; i < len(s); {
-		j := strings.IndexAny(s[i:], "=:%")
+		j := strings.IndexAny(s[i:], "=:%>")
 		if j < 0 {
 			break
 		}
 		sep := i + j
 		i = sep + 1
+		if s[sep] == '>' {
+			from, to, ok := xmlElementText(s, done, sep)
+			if !ok {
+				continue
+			}
+			if b.Len() == 0 {
+				b.Grow(len(s))
+			}
+			b.WriteString(s[done:from])
+			b.WriteString(Redacted)
+			done, i = to, to
+			continue
+		}
 		encoded := s[sep] == '%'
 		if encoded {
 			n := encodedMark(s[sep:], "3d")
@@ -453,6 +467,37 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 		}
 		i = to + 1
 	}
+}
+
+// xmlElementText returns where the text of an XML element whose start
+// tag ends at s[gt] starts and ends, and whether it is one to clear: its
+// name (after a namespace's prefix: wsse:Password) names a credential
+// and its text, not empty, runs to an end tag ("</").
+// <password>...</password> and a SOAP call's
+// <wsse:Password Type="...">...</wsse:Password> were stored as sent
+// (TestForeignXMLElementsRedacted); a generic type's "List<Token> tokens"
+// is no element. The tag is looked for back to the '>' before, no
+// further, so each byte is read once.
+func xmlElementText(s string, done, gt int) (from, to int, ok bool) {
+	lt := strings.LastIndexAny(s[done:gt], "<>")
+	if lt < 0 || s[done+lt] != '<' || gt > 0 && s[gt-1] == '/' {
+		return 0, 0, false
+	}
+	tag := s[done+lt+1 : gt]
+	if i := strings.IndexAny(tag, " \t\r\n"); i >= 0 {
+		tag = tag[:i]
+	}
+	if i := strings.LastIndexByte(tag, ':'); i >= 0 {
+		tag = tag[i+1:] // a namespace's prefix
+	}
+	if tag == "" || run(tag, pairNameByte) != len(tag) || !credentialKey(tag) {
+		return 0, 0, false
+	}
+	end := strings.IndexByte(s[gt+1:], '<')
+	if end <= 0 || !strings.HasPrefix(s[gt+1+end:], "</") {
+		return 0, 0, false
+	}
+	return gt + 1, gt + 1 + end, true
 }
 
 // encodedMark returns the length of the escape of the character whose

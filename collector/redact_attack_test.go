@@ -98,3 +98,40 @@ func TestForeignTwiceRenderedJSONRedacted(t *testing.T) {
 	}
 	storeHoldsNone(t, dir, "twice-rendered-secret")
 }
+
+// TestForeignXMLElementsRedacted: a credential in an XML element (a SOAP
+// call's WS-Security header, a config dump) was stored as sent: only
+// NAME=VALUE and NAME: VALUE were read. Such an element's text is now
+// cleared; a generic type (List<Token> tokens) is no element.
+func TestForeignXMLElementsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.StringValue(`<wsse:UsernameToken><wsse:Username>bob</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss#PasswordText">xml ns secret</wsse:Password></wsse:UsernameToken>`))
+	rec.AddAttributes(
+		attribute.String("app.config", "<db><user>app</user><password>xml-secret</password><port>5432</port></db>"),
+		attribute.String("app.java", "List<Token> tokens = new ArrayList<>(); Map<String, Token> m"),
+		attribute.String("app.html", `<a href="/x">token</a> <token/> <b>secret</b>`),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	got := recs[0]
+	got.Attributes["body"] = got.Body
+	for k, want := range map[string]string{
+		"body":       `<wsse:UsernameToken><wsse:Username>bob</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss#PasswordText">` + Redacted + `</wsse:Password></wsse:UsernameToken>`,
+		"app.config": "<db><user>app</user><password>" + Redacted + "</password><port>5432</port></db>",
+		"app.java":   "List<Token> tokens = new ArrayList<>(); Map<String, Token> m",
+		"app.html":   `<a href="/x">token</a> <token/> <b>secret</b>`,
+	} {
+		if got.Attributes[k] != want {
+			t.Errorf("%s stored as %q, want %q", k, got.Attributes[k], want)
+		}
+	}
+	storeHoldsNone(t, dir, "xml ns secret", "xml-secret")
+}
