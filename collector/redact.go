@@ -439,12 +439,16 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 	if i < len(s) && s[i] == '>' && s[i-1] == '=' {
 		i++
 	}
+	scheme := false
 	for {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			i++
 		}
 		if strings.HasPrefix(s[i:], Redacted) {
 			return i, i
+		}
+		if n := authParamsRun(s[i:]); scheme && n > 0 {
+			return i, i + n
 		}
 		// A quote, or a quote escaped once or more (\" in a rendered
 		// JSON string, \\\" in one rendered twice): the value runs to
@@ -465,7 +469,54 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
 			return i, to
 		}
-		i = to + 1
+		i, scheme = to+1, true
+	}
+}
+
+// authParamsRun returns the length of the list of parameters at the
+// start of s that an authentication scheme takes (RFC 9110 section
+// 11.2: name=token or name="quoted", joined by commas: Digest's
+// username="...", response="..."; AWS4-HMAC-SHA256's Credential=...,
+// Signature=...), 0 when s starts with none. A value quoted \"...\" (in a
+// rendered JSON string) runs to the same again. Only what followed the
+// scheme up to the first quote or comma was cleared, a Digest response
+// and a signature stored as sent (TestForeignAuthParamListsRedacted).
+func authParamsRun(s string) int {
+	n, end := 0, 0
+	for {
+		k := run(s[n:], func(c byte) bool { return pairNameByte(c) && c != '%' })
+		if k == 0 || n+k >= len(s) || s[n+k] != '=' {
+			return end
+		}
+		n += k + 1
+		q := ""
+		for _, p := range [...]string{`\"`, `"`} {
+			if strings.HasPrefix(s[n:], p) {
+				q = p
+				break
+			}
+		}
+		if q != "" {
+			e := strings.Index(s[n+len(q):], q)
+			if e < 0 {
+				return len(s)
+			}
+			n += 2*len(q) + e
+		} else {
+			// ';' too: AWS4-HMAC-SHA256's SignedHeaders=host;x-amz-date
+			n += run(s[n:], func(c byte) bool { return valueByte(c) || c == ';' })
+		}
+		end = n
+		for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			n++
+		}
+		if n == len(s) || s[n] != ',' {
+			return end
+		}
+		n++
+		for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			n++
+		}
 	}
 }
 
@@ -552,7 +603,7 @@ func cookieRun(s string) int {
 // any word followed by a space would keep the secret of
 // "Authorization: s3cr3t (from the CLI)".
 func authScheme(w string) bool {
-	for _, s := range [...]string{"bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "mac", "hoba", "mutual", "aws4-hmac-sha256"} {
+	for _, s := range [...]string{"bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "mac", "hoba", "mutual", "aws4-hmac-sha256", "oauth"} {
 		if strings.EqualFold(w, s) {
 			return true
 		}

@@ -135,3 +135,32 @@ func TestForeignXMLElementsRedacted(t *testing.T) {
 	}
 	storeHoldsNone(t, dir, "xml ns secret", "xml-secret")
 }
+
+// TestForeignAuthParamListsRedacted: an Authorization header whose scheme
+// takes a list of parameters (RFC 9110 section 11.2: Digest, OAuth 1.0,
+// AWS4-HMAC-SHA256) had only what followed the scheme up to the first
+// quote or comma cleared: a Digest response (a hash of the password,
+// open to an offline search) and an AWS or OAuth signature were stored
+// as sent. The whole list is cleared now, the scheme kept.
+func TestForeignAuthParamListsRedacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, st := startCollector(t, dir, newTestKey(t), StoreConfig{})
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetBody(attribute.StringValue(`Authorization: Digest username="bob", realm="api", nonce="dcd98b", uri="/x", response="digest-response-secret" page=2`))
+	rec.AddAttributes(
+		attribute.String("app.aws", "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=aws-signature-secret"),
+		attribute.String("app.oauth", `{"headers": "Authorization: OAuth oauth_consumer_key=\"oauth-consumer-secret\", oauth_signature=\"oauth-signature-secret\""}`),
+	)
+	emitForeign(t, srv.URL, rec)
+	st.Close()
+	recs := storedRecords(t, dir)
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if want := "Authorization: Digest " + Redacted + " page=2"; recs[0].Body != want {
+		t.Errorf("body stored as %q, want %q", recs[0].Body, want)
+	}
+	storeHoldsNone(t, dir, "digest-response-secret", "aws-signature-secret", "oauth-consumer-secret", "oauth-signature-secret")
+}
