@@ -80,6 +80,16 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	// "pass_word", "PASS-WORD", "pass word": a password with a mark
+	// between its halves (TestForeignCookieListsAndSpelledPasswordsRedacted).
+	if strings.ContainsAny(k, "_-. ") {
+		sq := nameMarks.Replace(k)
+		for _, w := range [...]string{"password", "passwd", "passphrase"} {
+			if strings.Contains(sq, w) {
+				return true
+			}
+		}
+	}
 	prev := ""
 	for part := range strings.FieldsFuncSeq(k, notNamePart) {
 		if strings.HasSuffix(part, "token") || sessionID(part) {
@@ -133,6 +143,9 @@ func mayName(key string) bool {
 	}
 	return false
 }
+
+// nameMarks drops the marks a key's words are spelt apart with.
+var nameMarks = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")
 
 // sessionID reports whether a part of a key names a session's id, the
 // credential a session cookie carries: sid (connect.sid), or one ending
@@ -226,8 +239,13 @@ var lookalikes = map[rune]rune{
 	// Greek
 	'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z', 'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't', 'Υ': 'y', 'Χ': 'x',
 	'α': 'a', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x',
+	// Armenian
+	'օ': 'o', 'ս': 'u', 'հ': 'h', 'ո': 'n', 'ց': 'g', 'ք': 'p',
 	// Latin
 	'ı': 'i', 'ȷ': 'j', 'ɑ': 'a', 'ɡ': 'g',
+	// Latin small capitals, which NFKD keeps (TestForeignCookieListsAndSpelledPasswordsRedacted)
+	'ᴀ': 'a', 'ʙ': 'b', 'ᴄ': 'c', 'ᴅ': 'd', 'ᴇ': 'e', 'ɢ': 'g', 'ʜ': 'h', 'ɪ': 'i', 'ᴊ': 'j', 'ᴋ': 'k', 'ʟ': 'l', 'ᴍ': 'm',
+	'ɴ': 'n', 'ᴏ': 'o', 'ᴘ': 'p', 'ʀ': 'r', 'ꜱ': 's', 'ᴛ': 't', 'ᴜ': 'u', 'ᴠ': 'v', 'ᴡ': 'w', 'ʏ': 'y', 'ᴢ': 'z',
 }
 
 // notNamePart reports whether c separates the parts of a key.
@@ -291,8 +309,15 @@ func (r *StoredRecord) redactAttributePair() {
 // (TestForeignPairsInTextRedacted). A name is a run of letters, digits,
 // '_', '-', '.', '%' and characters outside ASCII before the separator
 // (so foldName reads it); the value is the rest of a quoted string ('...',
-// "..." or \"...\" in a rendered JSON string), or runs to a space, a quote,
-// a backslash or one of & ; , ) ] } < >. An HTTP authentication scheme
+// "..." or \"...\" in a rendered JSON string, \\\"...\\\" in one rendered
+// twice: TestForeignTwiceRenderedJSONRedacted), or runs to a space, a quote,
+// a backslash or one of & ; , ) ] } < > (a Cookie header's, its list of
+// cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does,
+// and so does '=' percent-encoded, once or twice ("%3D", "%253D": a URL
+// in another's query), its value then running to the next encoded '&'
+// (TestForeignPercentEncodedPairsRedacted). An XML element naming a
+// credential has its text cleared (xmlElementText).
+// An HTTP authentication scheme
 // there (authScheme: "Authorization: Bearer abc") is kept and the
 // credential after it cleared. A value already Redacted is
 // left. The cost is a harmless word after such a name in prose
@@ -300,23 +325,44 @@ func (r *StoredRecord) redactAttributePair() {
 // a secret with no '=' or ':' after its name ("password is hunter2") is
 // not found.
 func redactPairs(s string) string {
-	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '>') < 0 {
 		return s
 	}
 	var b strings.Builder
 	done := 0 // s[:done] is in b, or, while b is empty, needs no change
 	for i := 0; i < len(s); {
-		j := strings.IndexAny(s[i:], "=:")
+		j := strings.IndexAny(s[i:], "=:%>")
 		if j < 0 {
 			break
 		}
 		sep := i + j
 		i = sep + 1
+		if s[sep] == '>' {
+			from, to, ok := xmlElementText(s, done, sep)
+			if !ok {
+				continue
+			}
+			if b.Len() == 0 {
+				b.Grow(len(s))
+			}
+			b.WriteString(s[done:from])
+			b.WriteString(Redacted)
+			done, i = to, to
+			continue
+		}
+		encoded := s[sep] == '%'
+		if encoded {
+			n := encodedMark(s[sep:], "3d")
+			if n == 0 {
+				continue
+			}
+			i = sep + n
+		}
 		name := pairName(s[done:sep])
 		if name == "" || !credentialKey(name) {
 			continue
 		}
-		from, to := pairValue(s, sep+1)
+		from, to := pairValue(s, i, cookieList(name) && !encoded, encoded)
 		if from == to {
 			continue
 		}
@@ -344,12 +390,12 @@ func pairName(text string) string {
 	}
 	if e > 0 && (text[e-1] == '"' || text[e-1] == '\'') {
 		e--
-		if e > 0 && text[e-1] == '\\' {
+		for e > 0 && text[e-1] == '\\' { // \" of a JSON text in a JSON string, \\\" twice so
 			e--
 		}
 	}
 	n := e
-	for n > 0 && pairNameByte(text[n-1]) {
+	for n > 0 && pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) {
 		n--
 	}
 	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
@@ -380,7 +426,20 @@ func pairNameByte(c byte) bool {
 // pairValue returns where the value of a pair whose separator ends at
 // s[i] starts and ends (the same when there is none to clear). After an
 // authentication scheme and a space, the value is what follows.
-func pairValue(s string, i int) (from, to int) {
+func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
+	if encoded {
+		// After "%3D", the value runs to the next encoded '&' ("%26").
+		to = i
+		for to < len(s) && valueByte(s[to]) && (s[to] != '%' || encodedMark(s[to:], "26") == 0) {
+			to++
+		}
+		return i, to
+	}
+	// Ruby's and PHP's "password"=>"..." and 'passwd' => '...'.
+	if i < len(s) && s[i] == '>' && s[i-1] == '=' {
+		i++
+	}
+	scheme := false
 	for {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			i++
@@ -388,22 +447,155 @@ func pairValue(s string, i int) (from, to int) {
 		if strings.HasPrefix(s[i:], Redacted) {
 			return i, i
 		}
-		for _, q := range [...]string{`\"`, `"`, `'`} {
-			if strings.HasPrefix(s[i:], q) {
-				i += len(q)
-				end := strings.Index(s[i:], q)
-				if end < 0 {
-					end = len(s) - i
-				}
-				return i, i + end
+		if n := authParamsRun(s[i:]); scheme && n > 0 {
+			return i, i + n
+		}
+		// A quote, or a quote escaped once or more (\" in a rendered
+		// JSON string, \\\" in one rendered twice): the value runs to
+		// the same again.
+		if k := run(s[i:], func(c byte) bool { return c == '\\' }); i+k < len(s) && (s[i+k] == '"' || s[i+k] == '\'') {
+			q := s[i : i+k+1]
+			i += len(q)
+			end := strings.Index(s[i:], q)
+			if end < 0 {
+				end = len(s) - i
 			}
+			return i, i + end
+		}
+		if cookies {
+			return i, i + cookieRun(s[i:])
 		}
 		to = i + run(s[i:], valueByte)
 		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
 			return i, to
 		}
-		i = to + 1
+		i, scheme = to+1, true
 	}
+}
+
+// authParamsRun returns the length of the list of parameters at the
+// start of s that an authentication scheme takes (RFC 9110 section
+// 11.2: name=token or name="quoted", joined by commas: Digest's
+// username="...", response="..."; AWS4-HMAC-SHA256's Credential=...,
+// Signature=...), 0 when s starts with none. A value quoted \"...\" (in a
+// rendered JSON string) runs to the same again. Only what followed the
+// scheme up to the first quote or comma was cleared, a Digest response
+// and a signature stored as sent (TestForeignAuthParamListsRedacted).
+func authParamsRun(s string) int {
+	n, end := 0, 0
+	for {
+		k := run(s[n:], func(c byte) bool { return pairNameByte(c) && c != '%' })
+		if k == 0 || n+k >= len(s) || s[n+k] != '=' {
+			return end
+		}
+		n += k + 1
+		q := ""
+		for _, p := range [...]string{`\"`, `"`} {
+			if strings.HasPrefix(s[n:], p) {
+				q = p
+				break
+			}
+		}
+		if q != "" {
+			e := strings.Index(s[n+len(q):], q)
+			if e < 0 {
+				return len(s)
+			}
+			n += 2*len(q) + e
+		} else {
+			// ';' too: AWS4-HMAC-SHA256's SignedHeaders=host;x-amz-date
+			n += run(s[n:], func(c byte) bool { return valueByte(c) || c == ';' })
+		}
+		end = n
+		for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			n++
+		}
+		if n == len(s) || s[n] != ',' {
+			return end
+		}
+		n++
+		for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			n++
+		}
+	}
+}
+
+// xmlElementText returns where the text of an XML element whose start
+// tag ends at s[gt] starts and ends, and whether it is one to clear: its
+// name (after a namespace's prefix: wsse:Password) names a credential
+// and its text, not empty, runs to an end tag ("</").
+// <password>...</password> and a SOAP call's
+// <wsse:Password Type="...">...</wsse:Password> were stored as sent
+// (TestForeignXMLElementsRedacted); a generic type's "List<Token> tokens"
+// is no element. The tag is looked for back to the '>' before, no
+// further, so each byte is read once.
+func xmlElementText(s string, done, gt int) (from, to int, ok bool) {
+	lt := strings.LastIndexAny(s[done:gt], "<>")
+	if lt < 0 || s[done+lt] != '<' || gt > 0 && s[gt-1] == '/' {
+		return 0, 0, false
+	}
+	tag := s[done+lt+1 : gt]
+	if i := strings.IndexAny(tag, " \t\r\n"); i >= 0 {
+		tag = tag[:i]
+	}
+	if i := strings.LastIndexByte(tag, ':'); i >= 0 {
+		tag = tag[i+1:] // a namespace's prefix
+	}
+	if tag == "" || run(tag, pairNameByte) != len(tag) || !credentialKey(tag) {
+		return 0, 0, false
+	}
+	end := strings.IndexByte(s[gt+1:], '<')
+	if end <= 0 || !strings.HasPrefix(s[gt+1+end:], "</") {
+		return 0, 0, false
+	}
+	return gt + 1, gt + 1 + end, true
+}
+
+// encodedMark returns the length of the escape of the character whose
+// hex is hex (in lower case) at the start of s, once or twice
+// percent-encoded ("%3D", "%253d"), or 0.
+func encodedMark(s, hex string) int {
+	for _, n := range [...]int{3, 5} {
+		if len(s) >= n && s[0] == '%' && strings.EqualFold(s[n-2:n], hex) && (n == 3 || s[1:3] == "25") {
+			return n
+		}
+	}
+	return 0
+}
+
+// encodedBoundary reports whether text ends in an encoded '=' or '&',
+// where a percent-encoded pair's name starts: so no name runs back over
+// the pairs before it ("a%3D1%26b%3D2" is a run of a name's bytes).
+func encodedBoundary(text string) bool {
+	if c := text[len(text)-1] | 0x20; c != 'd' && c != '6' {
+		return false
+	}
+	for _, n := range [...]int{3, 5} {
+		if len(text) >= n && (encodedMark(text[len(text)-n:], "3d") == n || encodedMark(text[len(text)-n:], "26") == n) {
+			return true
+		}
+	}
+	return false
+}
+
+// cookieList reports whether a pair's name is a Cookie header's, whose
+// value is a list of cookies ("theme=dark; sid=..."), each one a
+// credential: only the first was cleared
+// (TestForeignCookieListsAndSpelledPasswordsRedacted). Not Set-Cookie's,
+// one cookie followed by its attributes (Path=/; HttpOnly), kept.
+func cookieList(name string) bool {
+	k := foldName(name)
+	return strings.HasSuffix(k, "cookie") && !strings.HasSuffix(k, "set-cookie") && !strings.HasSuffix(k, "set_cookie")
+}
+
+// cookieRun returns the length of the unquoted list of cookies at the
+// start of s: values (valueByte) joined by ';' and "; ".
+func cookieRun(s string) int {
+	n := 0
+	for n < len(s) && (valueByte(s[n]) || s[n] == ';' || s[n] == ' ' && n > 0 && s[n-1] == ';' && n+1 < len(s) && valueByte(s[n+1])) {
+		n++
+	}
+	return n
 }
 
 // authScheme reports whether w is an HTTP authentication scheme that
@@ -411,7 +603,7 @@ func pairValue(s string, i int) (from, to int) {
 // any word followed by a space would keep the secret of
 // "Authorization: s3cr3t (from the CLI)".
 func authScheme(w string) bool {
-	for _, s := range [...]string{"bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "mac", "hoba", "mutual", "aws4-hmac-sha256"} {
+	for _, s := range [...]string{"bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "mac", "hoba", "mutual", "aws4-hmac-sha256", "oauth"} {
 		if strings.EqualFold(w, s) {
 			return true
 		}

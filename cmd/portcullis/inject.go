@@ -377,8 +377,11 @@ func (r *reloaded[T]) fallbackLocked(what string, err error, refused func(error)
 	return r.loaded, nil
 }
 
-// fileStamp identifies the current contents of the files by size and
-// modification time.
+// fileStamp identifies the current contents of the files by size,
+// modification time, inode and change time: a file replaced by one of
+// the same size whose modification time was kept (cp -p, tar) was taken
+// for unchanged (TestInjectorRereadsClientCAOfSameSizeAndTime); its
+// inode or change time, which no one sets, differs.
 func fileStamp(paths ...string) (string, error) {
 	var s string
 	for _, p := range paths {
@@ -386,7 +389,11 @@ func fileStamp(paths ...string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("cannot read %q: %w", p, err)
 		}
-		s += fmt.Sprintf("%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		s += fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			s += fmt.Sprintf("/%d/%d.%d", st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
+		}
+		s += ";"
 	}
 	return s, nil
 }
