@@ -92,7 +92,7 @@ func credentialKey(key string) bool {
 	}
 	prev := ""
 	for part := range strings.FieldsFuncSeq(k, notNamePart) {
-		if strings.HasSuffix(part, "token") || sessionID(part) {
+		if strings.HasSuffix(part, "token") || sessionID(part) || secretWord(part) {
 			return true
 		}
 		// "api.key", "API Key", "tls.private.key": api_key and
@@ -112,8 +112,9 @@ func credentialKey(key string) bool {
 // mayName reports, reading key once, whether credentialKey need fold and
 // read it: key holds a character outside ASCII or a '%', or, in any case,
 // one of the fragments each name it takes holds (auth, cook, pass, secr,
-// api, priv, cred, srf, oken, sid, sess). Most keys and the names before
-// each '=' and ':' of a text hold none ("http.request.method", "page").
+// api, priv, cred, srf, oken, sid, sess, pwd, pin, otp, jwt, bearer).
+// Most keys and the names before each '=' and ':' of a text hold none
+// ("http.request.method", "page").
 func mayName(key string) bool {
 	for i := 0; i < len(key); i++ {
 		c := key[i]
@@ -127,11 +128,15 @@ func mayName(key string) bool {
 		case 'c':
 			frags = []string{"cook", "cred"}
 		case 'p':
-			frags = []string{"pass", "priv"}
+			frags = []string{"pass", "priv", "pwd", "pin"}
 		case 's':
 			frags = []string{"secr", "sid", "sess", "srf"}
 		case 'o':
-			frags = []string{"oken"}
+			frags = []string{"oken", "otp"}
+		case 'j':
+			frags = []string{"jwt"}
+		case 'b':
+			frags = []string{"bearer"}
 		default:
 			continue
 		}
@@ -150,15 +155,32 @@ var nameMarks = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")
 // sessionID reports whether a part of a key names a session's id, the
 // credential a session cookie carries: sid (connect.sid), or one ending
 // in sessionid, session_id, session-id or sessid (JSESSIONID, PHPSESSID,
-// ASP.NET_SessionId, x-session-id); such an id was stored as sent
+// ASP.NET_SessionId, x-session-id) or in -sid or _sid (x-sid); such an
+// id was stored as sent
 // (TestForeignSessionIDsRedacted). Not a part that only starts so:
 // session_idle_timeout, sidebar.
 func sessionID(part string) bool {
 	if part == "sid" {
 		return true
 	}
-	for _, w := range [...]string{"sessionid", "session_id", "session-id", "sessid"} {
+	for _, w := range [...]string{"sessionid", "session_id", "session-id", "sessid", "-sid", "_sid"} {
 		if strings.HasSuffix(part, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretWord reports whether a part of a key is a word that names a
+// secret by itself: a password's short names (pwd, passcode), a PIN, a
+// one-time code (otp, totp), a JWT or a bearer token. Only as a whole
+// word of the part, between '-' and '_' ("user.pin", "x-otp", "--pwd",
+// "pin_code"; not "pinned", "spin", "hotp_counter"): each was stored as
+// sent (TestForeignShortSecretNamesRedacted).
+func secretWord(part string) bool {
+	for w := range strings.FieldsFuncSeq(part, func(c rune) bool { return c == '-' || c == '_' }) {
+		switch w {
+		case "pwd", "passcode", "pin", "otp", "totp", "jwt", "bearer":
 			return true
 		}
 	}
