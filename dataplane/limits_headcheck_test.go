@@ -1,20 +1,14 @@
 package dataplane
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
-	"github.com/valyala/fasthttp"
 )
 
 // TestSizeRefusalDecidedOnHeadCheckPolicy: a body refused for its size
@@ -54,35 +48,8 @@ func TestSizeRefusalDecidedOnHeadCheckPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check := srv.srv.HeaderReceived
-			srv.srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-				rc := check(h)
-				store.Swap(raised) // after the head was checked, before its answer
-				return rc
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-				srv.Close()
-			})
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
 			id := "headpolicy-" + tc.name
-			io.WriteString(c, tc.head+"X-Request-ID: "+id+"\r\n\r\n"+tc.body)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := answerAfterSwap(t, srv, store, raised, tc.head+"X-Request-ID: "+id+"\r\n\r\n"+tc.body)
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != 413 || !strings.Contains(string(b), `"error":"body_too_large"`) {
 				t.Errorf("first answer %d %s, want 413 body_too_large", resp.StatusCode, b)

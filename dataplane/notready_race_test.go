@@ -44,36 +44,8 @@ func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			snap := loadExample(t)
-			check := srv.srv.HeaderReceived
-			srv.srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-				rc := check(h)
-				store.Swap(snap) // loaded after the head was checked, before its answer
-				return rc
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-				srv.Close()
-			})
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
 			id := "notready-" + tc.name
-			io.WriteString(c, tc.head+"X-Request-ID: "+id+"\r\n\r\n"+tc.body)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := answerAfterSwap(t, srv, store, loadExample(t), tc.head+"X-Request-ID: "+id+"\r\n\r\n"+tc.body)
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != 503 || !strings.Contains(string(b), `"error":"not_ready"`) {
 				t.Errorf("answer %d %s, want 503 not_ready", resp.StatusCode, b)
@@ -86,4 +58,41 @@ func TestPolicyLoadedAfterHeadCheckIs503(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answerAfterSwap serves srv, with next swapped into store right after
+// each request's check before its body (headerReceived), as a policy
+// loaded or pushed between a head's check and its answer, sends req over
+// a real socket and returns the first answer.
+func answerAfterSwap(t *testing.T, srv *Server, store *policy.Store, next *policy.Snapshot, req string) *http.Response {
+	t.Helper()
+	check := srv.srv.HeaderReceived
+	srv.srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		rc := check(h)
+		store.Swap(next) // after the head was checked, before its answer
+		return rc
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		srv.Close()
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, req)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
