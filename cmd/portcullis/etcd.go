@@ -344,7 +344,10 @@ func dialEtcd(f etcdConnFlags) (*clientv3.Client, error) {
 // renewed certificate (cert-manager) was presented only after a restart,
 // and once the old one expired, or its CA left etcd's trust, every
 // reconnection failed: the sidecar's watch and member record stopped
-// (TestEtcdClientPresentsRenewedCertificate).
+// (TestEtcdClientPresentsRenewedCertificate). Each new connection also
+// verifies etcd's certificate with the CAs --etcd-cacert holds then
+// (caBundle): read once, a rotated etcd CA took a restart of every
+// sidecar and collector (TestEtcdClientRereadsCACert).
 func dialEtcdRenewing(f etcdConnFlags, log zerolog.Logger) (*clientv3.Client, error) {
 	c := f.config()
 	if c.Cert != "" && c.Key != "" {
@@ -353,6 +356,13 @@ func dialEtcdRenewing(f etcdConnFlags, log zerolog.Logger) (*clientv3.Client, er
 			return nil, err
 		}
 		c.ClientCertificate = func() (*tls.Certificate, error) { return certs.get(nil) }
+	}
+	if c.CACert != "" {
+		cas := &caBundle{flag: "etcd-cacert", path: c.CACert, log: log.With().Str("component", "etcd").Logger()}
+		if _, err := cas.pool(); err != nil {
+			return nil, err
+		}
+		c.RootCAs = cas.pool
 	}
 	return etcdsync.Dial(c)
 }
