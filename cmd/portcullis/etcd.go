@@ -302,7 +302,7 @@ func (f *etcdConnFlags) register(fs *flag.FlagSet) {
 // registerConn registers every etcd flag but --etcd.
 func (f *etcdConnFlags) registerConn(fs *flag.FlagSet) {
 	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix` of this deployment")
-	fs.StringVar(&f.conn.CACert, "etcd-cacert", "", "PEM `file` of the CA that signed the etcd server certificates")
+	fs.StringVar(&f.conn.CACert, "etcd-cacert", "", "PEM `file` of the CA that signed the etcd server certificates (the sidecar and the collector re-read it when it changes)")
 	fs.StringVar(&f.conn.Cert, "etcd-cert", "", "PEM `file` of the etcd client certificate (with --etcd-key)")
 	fs.StringVar(&f.conn.Key, "etcd-key", "", "PEM `file` of the etcd client key")
 	fs.StringVar(&f.conn.Username, "etcd-user", "", "etcd `user`; the password is read from PORTCULLIS_ETCD_PASSWORD")
