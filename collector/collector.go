@@ -33,8 +33,8 @@ type Config struct {
 	ClientCertAuth bool          // a TLS client certificate verified by the server authenticates
 	// CertRefused, when set, reports whether the verified chains of a
 	// request's client certificate are refused now (revoked by a CRL
-	// loaded since the connection's handshake): the request is then
-	// unauthenticated (401).
+	// loaded since the connection's handshake, or their CA taken out of
+	// the client CAs since): the request is then unauthenticated (401).
 	CertRefused func(chains [][]*x509.Certificate) bool
 	// CertTenants binds client certificate identities (as certIdentity
 	// names them) to the tenants their records may name; an identity not

@@ -66,7 +66,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.alertmanagerTokenFile, "alertmanager-token-file", "", "`file` of \"name token\" lines, the only tokens POST /v1/alertmanager takes (a sender's is refused); without it the route is not served")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
-	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders")
+	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders (re-read when it changes)")
 	fs.StringVar(&c.clientCRL, "client-crl", "", "`file` of CRLs (PEM or DER) of --client-ca's CAs, each signed by its CA: a sender certificate its CA's CRL lists, or whose CA's CRL is past its nextUpdate, is refused at the handshake and on every request; a CA without a CRL revokes nothing")
 	fs.DurationVar(&c.clientCRLReload, "client-crl-reload", 10*time.Second, "how often --client-crl is read again (a file that fails to load keeps the CRLs in force)")
 	fs.StringVar(&c.certTenants, "cert-tenants", "", "`file` of \"identity tenants=a,b\" lines binding client certificate identities to the tenants their records may name (an identity not listed: any tenant); needs --client-ca")
@@ -245,16 +245,14 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 	} else if c.previousSigningKey != "" {
 		log.Warn().Msg("--previous-signing-key given, but the store is signed by --signing-key already: no rotation written; drop the flag")
 	}
-	tlsCfg, crl, err := collectorTLS(c, log)
+	tlsCfg, crl, certRefused, err := collectorTLS(c, log)
 	if err != nil {
 		return err
 	}
 	cfg := collector.Config{Tokens: tokens, ClientCertAuth: c.clientCA != "", CertTenants: certTenants,
 		MaxBodyBytes: c.maxBatchBytes, MaxInflightBytes: c.maxInflightBytes, SenderQuota: c.senderQuota, Limits: collector.DecodeLimits{MaxRecords: c.maxBatchRecords, MaxRecordBytes: c.maxRecordBytes},
 		RecordWindow: c.recordWindow, MaxConns: c.maxConns, Log: log, Metrics: collectorMetrics(&det, crl)}
-	if crl != nil {
-		cfg.CertRefused = func(chains [][]*x509.Certificate) bool { return crl.refuse(chains) != nil }
-	}
+	cfg.CertRefused = certRefused
 	col, err := collector.New(store, cfg)
 	if err != nil {
 		return err
@@ -445,10 +443,12 @@ func readCertTenants(file, clientCA string) (map[string][]string, error) {
 }
 
 // collectorTLS returns the intake's TLS configuration (nil without
-// --tls-cert) and, with --client-crl, the CRLs it checks.
-func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCRL, error) {
+// --tls-cert), with --client-crl the CRLs it checks, and with --client-ca
+// the check of a request's verified client certificate chains against
+// the CAs and CRLs in force (collector.Config.CertRefused).
+func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCRL, func([][]*x509.Certificate) bool, error) {
 	if c.tlsCert == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	// Loaded here, before anything starts: ServeTLS read the pair only
 	// once the collector was up, and its error named neither flag. Then
@@ -459,34 +459,67 @@ func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCR
 	// (TestCollectorServesRenewedCertificate).
 	certs := &certFiles{cert: c.tlsCert, key: c.tlsKey, log: log.With().Str("component", "collector").Logger()}
 	if _, err := certs.get(nil); err != nil {
-		return nil, nil, err // it names --tls-cert and --tls-key
+		return nil, nil, nil, err // it names --tls-cert and --tls-key
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get}
-	if c.clientCA != "" {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: dataplane.TLS12Suites(), GetCertificate: certs.get,
+		NextProtos: []string{"http/1.1"}} // as ServeTLS sets it for HTTP/1.1 only, which GetConfigForClient's would not have
+	if c.clientCA == "" {
+		return cfg, nil, nil, nil
+	}
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	var crl *intakeCRL
+	if c.clientCRL != "" {
 		pem, err := durable.ReadPEM(c.clientCA)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read client CA %q: %w", c.clientCA, err)
+			return nil, nil, nil, fmt.Errorf("cannot read --client-ca %q: %w", c.clientCA, err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("client CA %q holds no PEM certificate", c.clientCA)
+		if crl, err = loadIntakeCRL(c.clientCRL, c.clientCA, pem, log); err != nil {
+			return nil, nil, nil, err
 		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
-		if c.clientCRL != "" {
-			crl, err := loadIntakeCRL(c.clientCRL, c.clientCA, pem, log)
-			if err != nil {
-				return nil, nil, err
+		// After the chain is verified, on every handshake, resumed
+		// ones too (crypto/tls, Config.VerifyConnection).
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.VerifiedChains) == 0 {
+				return nil // no certificate: a token authenticates, or nothing does
 			}
-			// After the chain is verified, on every handshake, resumed
-			// ones too (crypto/tls, Config.VerifyConnection).
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if len(cs.VerifiedChains) == 0 {
-					return nil // no certificate: a token authenticates, or nothing does
-				}
-				return crl.refuse(cs.VerifiedChains)
-			}
-			return cfg, crl, nil
+			return crl.refuse(cs.VerifiedChains)
 		}
 	}
-	return cfg, nil, nil
+	// The CAs are re-read when the file changes, as the injector's
+	// --client-ca: read at start only, a CA rotation took a restart, and
+	// until then every sender certificate of the new CA was refused at
+	// the handshake (TestCollectorRereadsClientCA).
+	cas := &clientCAFile{path: c.clientCA, log: log.With().Str("component", "collector").Logger(), base: cfg.Clone()}
+	if _, err := cas.config(nil); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.GetConfigForClient = cas.config
+	// A request is checked against the CAs in force too: a connection
+	// kept alive since before a CA was taken out of the file does not
+	// go on authenticating as its certificate's sender.
+	refused := func(chains [][]*x509.Certificate) bool {
+		cur, err := cas.config(nil)
+		if err != nil || !chainVerifies(chains, cur.ClientCAs) {
+			return true
+		}
+		return crl != nil && crl.refuse(chains) != nil
+	}
+	return cfg, crl, refused, nil
+}
+
+// chainVerifies reports whether the client certificate of a
+// connection's verified chains verifies against roots now, by any of
+// them (a cross-signed CA gives more than one).
+func chainVerifies(chains [][]*x509.Certificate, roots *x509.CertPool) bool {
+	if len(chains) == 0 || len(chains[0]) == 0 {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, chain := range chains {
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+	}
+	_, err := chains[0][0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
 }

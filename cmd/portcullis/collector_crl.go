@@ -22,13 +22,15 @@ import (
 // request, so a sender certificate revoked by a CRL reloaded since its
 // connection's handshake is refused on that kept-alive connection too.
 // The file is read again every --client-crl-reload; one that fails to
-// load leaves the CRLs in force, and is logged.
+// load leaves the CRLs in force, and is logged. So is --client-ca, which
+// the intake re-reads when it changes (clientCAFile): a CRL of a CA added
+// to it is taken at the next reload (TestCollectorClientCRLOfRotatedCA).
 type intakeCRL struct {
 	file, caFile string
-	cas          []*x509.Certificate
+	cas          []*x509.Certificate // the CAs the CRLs in force were read against
 	log          *zerolog.Logger
 	cur          atomic.Pointer[clientcrl.Set]
-	last         []byte // the file's contents last loaded, or tried
+	last, lastCA []byte // the files' contents last loaded, or tried
 
 	revoked, expired atomic.Uint64 // handshakes and requests refused
 	reloadFailures   atomic.Uint64 // reloads of a changed file that failed
@@ -52,31 +54,42 @@ func loadIntakeCRL(file, caFile string, caPEM []byte, log *zerolog.Logger) (*int
 	if err != nil {
 		return nil, fmt.Errorf("client CA %q: %w", caFile, err)
 	}
-	c := &intakeCRL{file: file, caFile: caFile, cas: cas, log: log}
+	c := &intakeCRL{file: file, caFile: caFile, cas: cas, log: log, lastCA: caPEM}
 	if _, err := c.load(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// load reads the file and, when it changed since the last load, puts its
-// CRLs in force; it reports whether it did.
+// load reads the file and, when it or the --client-ca file changed since
+// the last load, puts its CRLs in force; it reports whether it did. A
+// --client-ca file that holds no CA keeps the CAs read before (the
+// intake logs it: clientCAFile).
 func (c *intakeCRL) load() (bool, error) {
 	b, err := durable.ReadPEM(c.file)
 	if err != nil {
 		return false, fmt.Errorf("cannot read --client-crl %q: %w", c.file, err)
 	}
-	if c.cur.Load() != nil && bytes.Equal(b, c.last) {
+	caPEM, err := durable.ReadPEM(c.caFile)
+	if err != nil {
+		caPEM = c.lastCA
+	}
+	if c.cur.Load() != nil && bytes.Equal(b, c.last) && bytes.Equal(caPEM, c.lastCA) {
 		return false, nil
 	}
-	c.last = b
-	set, err := clientcrl.Parse(c.file, b, c.caFile, c.cas)
+	c.last, c.lastCA = b, caPEM
+	cas := c.cas
+	if now, err := clientcrl.ParseCAs(caPEM); err == nil {
+		cas = now
+	}
+	set, err := clientcrl.Parse(c.file, b, c.caFile, cas)
 	if err != nil {
 		return false, err
 	}
-	if err := set.Follows(c.cur.Load(), c.cas); err != nil {
+	if err := set.Follows(c.cur.Load(), cas); err != nil {
 		return false, fmt.Errorf("client CRL file %q: %w", c.file, err)
 	}
+	c.cas = cas
 	c.cur.Store(set)
 	return true, nil
 }

@@ -302,7 +302,7 @@ func (f *etcdConnFlags) register(fs *flag.FlagSet) {
 // registerConn registers every etcd flag but --etcd.
 func (f *etcdConnFlags) registerConn(fs *flag.FlagSet) {
 	fs.StringVar(&f.prefix, "prefix", etcdsync.DefaultPrefix, "etcd key `prefix` of this deployment")
-	fs.StringVar(&f.conn.CACert, "etcd-cacert", "", "PEM `file` of the CA that signed the etcd server certificates")
+	fs.StringVar(&f.conn.CACert, "etcd-cacert", "", "PEM `file` of the CA that signed the etcd server certificates (the sidecar and the collector re-read it when it changes)")
 	fs.StringVar(&f.conn.Cert, "etcd-cert", "", "PEM `file` of the etcd client certificate (with --etcd-key)")
 	fs.StringVar(&f.conn.Key, "etcd-key", "", "PEM `file` of the etcd client key")
 	fs.StringVar(&f.conn.Username, "etcd-user", "", "etcd `user`; the password is read from PORTCULLIS_ETCD_PASSWORD")
@@ -344,7 +344,10 @@ func dialEtcd(f etcdConnFlags) (*clientv3.Client, error) {
 // renewed certificate (cert-manager) was presented only after a restart,
 // and once the old one expired, or its CA left etcd's trust, every
 // reconnection failed: the sidecar's watch and member record stopped
-// (TestEtcdClientPresentsRenewedCertificate).
+// (TestEtcdClientPresentsRenewedCertificate). Each new connection also
+// verifies etcd's certificate with the CAs --etcd-cacert holds then
+// (caBundle): read once, a rotated etcd CA took a restart of every
+// sidecar and collector (TestEtcdClientRereadsCACert).
 func dialEtcdRenewing(f etcdConnFlags, log zerolog.Logger) (*clientv3.Client, error) {
 	c := f.config()
 	if c.Cert != "" && c.Key != "" {
@@ -353,6 +356,13 @@ func dialEtcdRenewing(f etcdConnFlags, log zerolog.Logger) (*clientv3.Client, er
 			return nil, err
 		}
 		c.ClientCertificate = func() (*tls.Certificate, error) { return certs.get(nil) }
+	}
+	if c.CACert != "" {
+		cas := &caBundle{flag: "etcd-cacert", path: c.CACert, log: log.With().Str("component", "etcd").Logger()}
+		if _, err := cas.pool(); err != nil {
+			return nil, err
+		}
+		c.RootCAs = cas.pool
 	}
 	return etcdsync.Dial(c)
 }

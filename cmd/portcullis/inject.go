@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -240,22 +238,6 @@ func injectorMetricsHandler() http.Handler {
 	})
 }
 
-// loadClientCAs reads --client-ca: the API server's client certificate
-// (its AdmissionConfiguration's kubeconfig) is then required, so a pod
-// that reaches the webhook's port fails the handshake
-// (TestInjectorRequiresAClientCertificate).
-func loadClientCAs(path string) (*x509.CertPool, error) {
-	b, err := durable.ReadPEM(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read --client-ca %q: %w", path, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--client-ca %q holds no PEM certificate", path)
-	}
-	return pool, nil
-}
-
 // logReview logs one admission review: who, what was done, never the pod.
 func logReview(log zerolog.Logger, r inject.Review) {
 	ev := log.Info()
@@ -301,7 +283,8 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // only, a rotated CA of the API server's client certificate was
 // required only after a restart, every review refused at the handshake
 // until then (TestInjectorRereadsClientCA). A file it cannot load keeps
-// the CAs loaded before, with one warn line.
+// the CAs loaded before, with one warn line. The collector's --client-ca
+// is served the same way (TestCollectorRereadsClientCA).
 type clientCAFile struct {
 	path string
 	log  zerolog.Logger
@@ -312,7 +295,7 @@ type clientCAFile struct {
 // config is the server's tls.Config's GetConfigForClient.
 func (c *clientCAFile) config(*tls.ClientHelloInfo) (*tls.Config, error) {
 	return c.pems.get([]string{c.path}, func() (*tls.Config, error) {
-		pool, err := loadClientCAs(c.path)
+		pool, err := loadCAs("client-ca", c.path)
 		if err != nil {
 			return nil, err
 		}
@@ -320,82 +303,10 @@ func (c *clientCAFile) config(*tls.ClientHelloInfo) (*tls.Config, error) {
 		cfg.ClientCAs, cfg.GetConfigForClient = pool, nil
 		return cfg, nil
 	}, func(err error) {
-		c.log.Warn().Err(err).Str("client_ca", c.path).Msg("client CA file refused: still requiring client certificates of the CAs loaded before, until it holds a valid one")
-	}, func() { c.log.Info().Str("client_ca", c.path).Msg("client CA file loaded again") })
-}
-
-// reloaded holds what was loaded from files, loading them again when
-// their size or modification time changes, looked at most once per
-// second. While it holds something loaded before, files it cannot load
-// (mid-update: the kubelet swaps a symlink; or bad) keep that in force:
-// refused is called once per failure, again once they load after one.
-type reloaded[T any] struct {
-	mu      sync.Mutex // guards the following fields
-	loaded  T
-	ok      bool
-	stamp   string
-	refused string // the failure last logged, "" when the files loaded
-	checked time.Time
-}
-
-func (r *reloaded[T]) get(paths []string, load func() (T, error), refused func(error), again func()) (T, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ok && time.Since(r.checked) < time.Second {
-		return r.loaded, nil
-	}
-	r.checked = time.Now()
-	stamp, err := fileStamp(paths...)
-	if err != nil {
-		return r.fallbackLocked(err.Error(), err, refused)
-	}
-	if r.ok && stamp == r.stamp {
-		return r.loaded, nil
-	}
-	v, err := load()
-	if err != nil {
-		return r.fallbackLocked(stamp, err, refused)
-	}
-	if r.refused != "" && r.ok {
-		again()
-	}
-	r.loaded, r.ok, r.stamp, r.refused = v, true, stamp, ""
-	return v, nil
-}
-
-// fallbackLocked keeps what was loaded before, calling refused once for
-// the failure what names, else returns err.
-func (r *reloaded[T]) fallbackLocked(what string, err error, refused func(error)) (T, error) {
-	if !r.ok {
-		var zero T
-		return zero, err
-	}
-	if what != r.refused {
-		r.refused = what
-		refused(err)
-	}
-	return r.loaded, nil
-}
-
-// fileStamp identifies the current contents of the files by size,
-// modification time, inode and change time: a file replaced by one of
-// the same size whose modification time was kept (cp -p, tar) was taken
-// for unchanged (TestInjectorRereadsClientCAOfSameSizeAndTime); its
-// inode or change time, which no one sets, differs.
-func fileStamp(paths ...string) (string, error) {
-	var s string
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return "", fmt.Errorf("cannot read %q: %w", p, err)
-		}
-		s += fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			s += fmt.Sprintf("/%d/%d.%d", st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
-		}
-		s += ";"
-	}
-	return s, nil
+		c.log.Warn().Err(err).Str("flag", "--client-ca").Str("client_ca", c.path).Msg("client CA file refused: still requiring client certificates of the CAs loaded before, until it holds a valid one")
+	}, func() {
+		c.log.Info().Str("flag", "--client-ca").Str("client_ca", c.path).Msg("client CA file loaded again")
+	})
 }
 
 // runWait is `portcullis wait DURATION`: the preStop hook of a legacy

@@ -70,7 +70,7 @@ func (f *sidecarFlags) register(fs *flag.FlagSet) {
 	f.spoolMax = 256 << 20
 	fs.Var(&f.spoolMax, "spool-max", "spool `size` bound (e.g. 256MiB, 1GiB); above half of it, denials without a verified credential are aggregated")
 	fs.StringVar(&f.tokenFile, "collector-token-file", "", "`file` holding the collector's bearer token")
-	fs.StringVar(&f.collectorCA, "collector-cacert", "", "PEM `file` of the CA that signed the collector's certificate (https collector)")
+	fs.StringVar(&f.collectorCA, "collector-cacert", "", "PEM `file` of the CA that signed the collector's certificate (https collector; re-read when it changes)")
 	fs.StringVar(&f.collectorCert, "collector-cert", "", "PEM `file` of the client certificate for the collector's mTLS mode")
 	fs.StringVar(&f.collectorKey, "collector-key", "", "PEM `file` of the key of --collector-cert")
 	fs.StringVar(&f.service, "service", defaultService, "`name` of the protected service: service.name of the audit records")

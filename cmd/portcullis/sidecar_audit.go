@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	neturl "net/url"
@@ -62,6 +63,7 @@ func openAuditSink(f sidecarFlags, store *policy.Store, log zerolog.Logger) (*au
 type emitterSettings struct {
 	token string
 	tls   *tls.Config
+	roots *caBundle // --collector-cacert, re-read when it changes; nil: s.tls's RootCAs
 }
 
 // readEmitterSettings reads the collector token and TLS files. The
@@ -92,7 +94,51 @@ func readEmitterSettings(f sidecarFlags, log zerolog.Logger) (emitterSettings, e
 		}
 		s.tls.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return certs.get(nil) }
 	}
+	if f.collectorCA != "" {
+		s.roots = &caBundle{flag: "collector-cacert", path: f.collectorCA, log: log.With().Str("component", "audit").Logger()}
+		if _, err := s.roots.pool(); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// emitterTLS returns the TLS configuration of an emitter to url. With
+// --collector-cacert it verifies the collector's certificate itself, at
+// every handshake, with the CAs the file holds then (caBundle) and the
+// host of url, as crypto/tls does with RootCAs and ServerName: read at
+// start only, a rotated collector CA took a restart of every sidecar,
+// and until then each refused the collector's new certificate and
+// spooled (TestSidecarRereadsCollectorCA). crypto/tls hands
+// VerifyConnection no server name for an IP address, so the name is
+// taken from url here.
+func emitterTLS(s emitterSettings, url string) *tls.Config {
+	u, err := neturl.Parse(url)
+	if s.roots == nil || err != nil || u.Scheme != "https" {
+		return s.tls // an error is newPoster's to report
+	}
+	cfg := s.tls.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	name, roots := cfg.ServerName, s.roots
+	cfg.RootCAs, cfg.InsecureSkipVerify = nil, true // verified in full below
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		pool, err := roots.pool()
+		if err != nil {
+			return err
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("the collector sent no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: name, Intermediates: inter})
+		return err
+	}
+	return cfg
 }
 
 // newEmitter starts an emitter to url whose mode follows the policy in
@@ -107,7 +153,7 @@ func newEmitter(f sidecarFlags, s emitterSettings, url string, store *policy.Sto
 	elog := log.With().Str("component", "audit").Logger()
 	service := cmp.Or(f.service, defaultService) // callers that build sidecarFlags by hand (dev)
 	strict := func() bool { snap := store.Load(); return snap != nil && snap.AuditStrict }
-	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: s.token, TLS: s.tls, SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode, Strict: strict,
+	e, err := audit.NewEmitter(audit.EmitterConfig{URL: url, Token: s.token, TLS: emitterTLS(s, url), SpoolDir: f.spoolDir, SpoolMaxBytes: int64(f.spoolMax), Mode: mode, Strict: strict,
 		Service: service, Pod: f.podName(), Namespace: os.Getenv("POD_NAMESPACE"), Log: &elog})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start audit emitter: %w", err)

@@ -1,16 +1,20 @@
 package etcdsync
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/portcullis/portcullis/internal/durable"
 )
@@ -30,6 +34,12 @@ type Config struct {
 	// change, so a renewed certificate is presented without a restart
 	// (cmd/portcullis, dialEtcd). Cert and Key still name the files (User).
 	ClientCertificate func() (*tls.Certificate, error)
+	// RootCAs, when set, gives the CAs each new TLS connection verifies
+	// the etcd server's certificate with, in place of those of CACert
+	// read once by Dial: the long-running commands re-read the file when
+	// it changes, so a rotated etcd CA is trusted without a restart
+	// (cmd/portcullis, dialEtcdRenewing). CACert still names the file.
+	RootCAs func() (*x509.CertPool, error)
 }
 
 // keepAliveTime and keepAliveTimeout are the gRPC keepalive of the client:
@@ -85,12 +95,65 @@ func Dial(cfg Config) (*clientv3.Client, error) {
 		Username:             cfg.Username,
 		Password:             cfg.Password,
 		Logger:               zap.NewNop(),
-		DialOptions:          []grpc.DialOption{grpc.WithConnectParams(reconnect)},
+		DialOptions:          cfg.dialOptions(tlsCfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to etcd %v: %w", cfg.Endpoints, err)
 	}
 	return cli, nil
+}
+
+// dialOptions are the client's gRPC dial options: with RootCAs and TLS,
+// transport credentials that verify with the CAs RootCAs gives at each
+// handshake. clientv3 puts DialOptions after its own credentials, so
+// these replace them; it takes TLS only when the first endpoint is not
+// http:// or unix: (as it does: clientv3, credentialsForEndpoint).
+func (cfg Config) dialOptions(tlsCfg *tls.Config) []grpc.DialOption {
+	opts := []grpc.DialOption{grpc.WithConnectParams(reconnect)}
+	if tlsCfg == nil || cfg.RootCAs == nil || cfg.CACert == "" {
+		return opts
+	}
+	if ep := cfg.Endpoints[0]; strings.HasPrefix(ep, "http://") || (strings.HasPrefix(ep, "unix:") && !strings.HasPrefix(ep, "unixs:")) {
+		return opts
+	}
+	return append(opts, grpc.WithTransportCredentials(&rootsTLS{base: tlsCfg, roots: cfg.RootCAs}))
+}
+
+// rootsTLS is gRPC's TLS transport credentials for a client whose
+// trusted CAs are looked up at each handshake: each one is gRPC's own
+// (credentials.NewTLS: the server name from the endpoint, the full
+// verification by crypto/tls) of a tls.Config whose RootCAs are those
+// roots gives then. A client-side VerifyConnection could not check the
+// name: crypto/tls hands it none for an IP address endpoint.
+type rootsTLS struct {
+	base  *tls.Config
+	roots func() (*x509.CertPool, error)
+}
+
+func (r *rootsTLS) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	pool, err := r.roots()
+	if err != nil {
+		return nil, nil, err // gRPC closes conn
+	}
+	cfg := r.base.Clone()
+	cfg.RootCAs = pool
+	return credentials.NewTLS(cfg).ClientHandshake(ctx, authority, conn)
+}
+
+func (r *rootsTLS) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, errors.New("etcdsync: client credentials only")
+}
+
+func (r *rootsTLS) Info() credentials.ProtocolInfo { return credentials.NewTLS(r.base).Info() }
+
+func (r *rootsTLS) Clone() credentials.TransportCredentials {
+	return &rootsTLS{base: r.base.Clone(), roots: r.roots}
+}
+
+// OverrideServerName is deprecated in gRPC, which no longer calls it.
+func (r *rootsTLS) OverrideServerName(name string) error {
+	r.base.ServerName = name
+	return nil
 }
 
 // User returns the etcd user cfg connects as when etcd authentication is

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"testing"
+)
+
+// TestCollectorClientCRLOfRotatedCA: with --client-crl, the CRLs were
+// read against the --client-ca CAs of the start, so once --client-ca was
+// re-read with a new CA, that CA's CRL was refused at every reload ("no
+// client CA signed it") and its revoked sender certificates were taken
+// until a restart. The CRL reload now reads the CAs the file holds.
+func TestCollectorClientCRLOfRotatedCA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	r := newCollectorCRLRig(t)
+	oldSender := r.sender(3)
+	crlFile := r.write("senders.crl", r.crl(1))
+	r.start(crlFile, oldSender)
+
+	newCA, newKey, newCAPEM, _ := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "new sender CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, nil, nil)
+	issue := func(serial int64) tls.Certificate {
+		_, _, certPEM, keyPEM := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "sidecar-new-" + big.NewInt(serial).String()},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, newCA, newKey)
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, revoked := issue(7), issue(8)
+	// served reports whether a request with cert is answered 200.
+	served := func(cert tls.Certificate) (bool, string) {
+		c, err := r.dial(cert)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		code := r.get(c, bufio.NewReader(c))
+		return code == 200, "status " + big.NewInt(int64(code)).String()
+	}
+	oldPEM := pemOfCert(r.ca)
+	r.write("ca.crt", append(oldPEM, newCAPEM...))
+	r.write("senders.crl", append(r.crl(2), signCRL(t, newCA, newKey, crlTimes(1), 8)...))
+	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return served(good) })
+	r.h.until("the certificate the new CA's CRL lists refused", func() (bool, string) {
+		ok, last := served(revoked)
+		return !ok, last
+	})
+	if ok, last := served(good); !ok {
+		t.Errorf("a certificate of the new CA its CRL does not list: %s; want 200", last)
+	}
+}
+
+func pemOfCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
