@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,28 @@ func TestInjectorLogsRefusedCertificateFiles(t *testing.T) {
 	t.Parallel()
 	first, second := newTestPKI(t), newTestPKI(t)
 	_, stderr, certFile, keyFile := startInjector(t, first)
+	_, waitLine := watchInjectorLog(t, stderr, obsWait, &tls.Config{InsecureSkipVerify: true})
+	if err := os.WriteFile(certFile+".new", []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(certFile+".new", certFile); err != nil {
+		t.Fatal(err)
+	}
+	if l := waitLine("certificate files refused"); !strings.Contains(l, `"level":"warn"`) || !strings.Contains(l, certFile) {
+		t.Errorf("refused certificate files logged as %s; want a warn line naming %s", l, certFile)
+	}
+	copyFile(t, second.serverCert, certFile)
+	copyFile(t, second.serverKey, keyFile)
+	waitLine("certificate files loaded again")
+}
+
+// watchInjectorLog reads the injector's log lines from stderr until it
+// serves, and returns its address and waitLine: waitLine makes
+// handshakes with dial's config (the files are checked on one, at most
+// once a second) until the log holds a line with message msg, within
+// wait, and returns that line.
+func watchInjectorLog(t *testing.T, stderr io.Reader, wait time.Duration, dial *tls.Config) (string, func(msg string) string) {
+	t.Helper()
 	lines := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -39,11 +62,9 @@ func TestInjectorLogsRefusedCertificateFiles(t *testing.T) {
 			addr = line.Listen
 		}
 	}
-	// waitLine makes handshakes (the files are checked on one, at most
-	// once a second) until the log holds a line with message msg.
-	waitLine := func(msg string) string {
+	return addr, func(msg string) string {
 		t.Helper()
-		deadline := time.After(obsWait)
+		deadline := time.After(wait)
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -56,7 +77,7 @@ func TestInjectorLogsRefusedCertificateFiles(t *testing.T) {
 					return l
 				}
 			case <-tick.C:
-				if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+				if c, err := tls.Dial("tcp", addr, dial); err == nil {
 					c.Close()
 				}
 			case <-deadline:
@@ -64,16 +85,4 @@ func TestInjectorLogsRefusedCertificateFiles(t *testing.T) {
 			}
 		}
 	}
-	if err := os.WriteFile(certFile+".new", []byte("not a certificate\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(certFile+".new", certFile); err != nil {
-		t.Fatal(err)
-	}
-	if l := waitLine("certificate files refused"); !strings.Contains(l, `"level":"warn"`) || !strings.Contains(l, certFile) {
-		t.Errorf("refused certificate files logged as %s; want a warn line naming %s", l, certFile)
-	}
-	copyFile(t, second.serverCert, certFile)
-	copyFile(t, second.serverKey, keyFile)
-	waitLine("certificate files loaded again")
 }

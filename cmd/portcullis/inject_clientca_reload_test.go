@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,50 +58,7 @@ func TestInjectorKeepsClientCAItCannotLoad(t *testing.T) {
 	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
 	copyFile(t, pki.caFile, caFile)
 	_, stderr, _, _ := startInjector(t, pki, "--client-ca", caFile)
-	lines := make(chan string, 256)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	addr := ""
-	for addr == "" {
-		l, ok := <-lines
-		if !ok {
-			t.Fatal("the injector stopped before it served")
-		}
-		var line struct{ Message, Listen string }
-		if json.Unmarshal([]byte(l), &line) == nil && line.Message == "injector serving" {
-			addr = line.Listen
-		}
-	}
-	// waitLine makes handshakes (the file is checked on one, at most
-	// once a second) until the log holds a line with message msg.
-	waitLine := func(msg string) string {
-		t.Helper()
-		deadline := time.After(60 * time.Second)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the injector stopped before it logged %q", msg)
-				}
-				if strings.Contains(l, `"message":"`+msg) {
-					return l
-				}
-			case <-tick.C:
-				if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool}); err == nil {
-					c.Close()
-				}
-			case <-deadline:
-				t.Fatalf("the injector logged no %q line", msg)
-			}
-		}
-	}
+	addr, waitLine := watchInjectorLog(t, stderr, 60*time.Second, &tls.Config{RootCAs: pki.pool})
 	if err := os.WriteFile(caFile+".new", []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
