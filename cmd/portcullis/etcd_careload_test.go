@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"os"
 	"path/filepath"
@@ -52,12 +51,7 @@ func TestEtcdClientRereadsCACert(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	put := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err := cli.Put(ctx, "/careload/k", "v")
-		return err
-	}
+	put := etcdWriter(cli, "/careload/k")
 	// restart restarts etcd serving p's certificate, and waits until it
 	// serves it.
 	restart := func(p testPKI) {
@@ -103,12 +97,7 @@ func TestEtcdClientRereadsCACert(t *testing.T) {
 		err := put()
 		return err == nil, errString(err)
 	})
-	var refused []string
-	for l := range strings.Lines(logged.String()) {
-		if strings.Contains(l, "CA file refused") {
-			refused = append(refused, l)
-		}
-	}
+	refused := linesWith(logged.String(), "CA file refused")
 	if len(refused) != 1 || !strings.Contains(refused[0], `"level":"warn"`) || !strings.Contains(refused[0], `"flag":"--etcd-cacert"`) {
 		t.Errorf("log lines on the garbage --etcd-cacert: %q; want one warn line naming the flag", refused)
 	}

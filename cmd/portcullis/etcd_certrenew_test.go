@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -46,12 +47,7 @@ func TestEtcdClientPresentsRenewedCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	put := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err := cli.Put(ctx, "/renew/k", "v")
-		return err
-	}
+	put := etcdWriter(cli, "/renew/k")
 	pollUntil(t, obsWait, "a write with the first certificate", func() (bool, string) {
 		err := put()
 		return err == nil, errString(err)
@@ -81,13 +77,29 @@ func TestEtcdClientPresentsRenewedCertificate(t *testing.T) {
 		err := put()
 		return err == nil, errString(err)
 	})
-	var refused []string
-	for l := range strings.Lines(logged.String()) {
-		if strings.Contains(l, "certificate files refused") {
-			refused = append(refused, l)
-		}
-	}
+	refused := linesWith(logged.String(), "certificate files refused")
 	if len(refused) != 1 || !strings.Contains(refused[0], `"level":"warn"`) || !strings.Contains(refused[0], "--etcd-cert") {
 		t.Errorf("log lines on the garbage certificate file: %q; want one warn line naming --etcd-cert", refused)
 	}
+}
+
+// etcdWriter returns a write of key through cli, waiting at most 2 s.
+func etcdWriter(cli *clientv3.Client, key string) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := cli.Put(ctx, key, "v")
+		return err
+	}
+}
+
+// linesWith returns the lines of log that hold msg.
+func linesWith(log, msg string) []string {
+	var out []string
+	for l := range strings.Lines(log) {
+		if strings.Contains(l, msg) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
