@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,6 +36,13 @@ type devFlags struct {
 }
 
 func runDev(args []string) int {
+	// SIGHUP (the terminal dev runs in closed) stops dev as Ctrl-C does,
+	// drained: its default action killed dev at once, exit 129, the
+	// records the sidecar had not yet sent lost and the store's head not
+	// signed at close (TestDevStopsDrainedOnHangup). It is caught before
+	// anything else and stays caught until the process exits, one channel
+	// never let go (ignoreHangup says why).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	writeErrorsOnBrokenPipe() // a log reader gone kills no server
 	f := devFlags{out: stdout}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -63,7 +71,7 @@ func runDev(args []string) int {
 	}
 	log := newLogger(f.logLevel)
 	devTicketSecret(log)
-	return runUntilSignal(log, "dev stopped", func(ctx context.Context) error { return dev(ctx, f, log) })
+	return runUntilSignal(log, "dev stopped", func(ctx context.Context) error { return dev(ctx, f, log) }, syscall.SIGHUP)
 }
 
 // checkDevPolicy reads and compiles the --policy file before anything
