@@ -179,7 +179,7 @@ func runCollector(args []string) int {
 		return code
 	}
 	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "collector").Logger()
-	setGoMemoryLimit(log, cgroupRoot)
+	setGoMemoryLimit(log, cgroupRoot, cgroupSelf)
 	if err := serveCollector(c, &log); err != nil {
 		log.Error().Err(err).Msg("collector stopped")
 		return 1

@@ -146,7 +146,7 @@ func runInjector(args []string) int {
 		return usagef(os.Stderr, fs.Name(), "--tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
 	}
 	log := newLogger(f.logLevel).With().Str("component", "injector").Logger()
-	setGoMemoryLimit(log, cgroupRoot)
+	setGoMemoryLimit(log, cgroupRoot, cgroupSelf)
 	defer ignoreHangup(log, "the injector re-reads its certificate files when they change")()
 	return runUntilSignal(log, "injector stopped", func(ctx context.Context) error { return serveInjector(ctx, f, log) })
 }
