@@ -290,6 +290,9 @@ type clientCAFile struct {
 	log  zerolog.Logger
 	base *tls.Config // the server's, ClientCAs set from the file
 	pems reloaded[*tls.Config]
+	// changed, when set, is called when the file loads, before its CAs
+	// are in force: the collector reads its --client-crl again then.
+	changed func()
 }
 
 // config is the server's tls.Config's GetConfigForClient.
@@ -301,6 +304,9 @@ func (c *clientCAFile) config(*tls.ClientHelloInfo) (*tls.Config, error) {
 		}
 		cfg := c.base.Clone()
 		cfg.ClientCAs, cfg.GetConfigForClient = pool, nil
+		if c.changed != nil {
+			c.changed()
+		}
 		return cfg, nil
 	}, func(err error) {
 		c.log.Warn().Err(err).Str("flag", "--client-ca").Str("client_ca", c.path).Msg("client CA file refused: still requiring client certificates of the CAs loaded before, until it holds a valid one")
