@@ -41,8 +41,8 @@ func setGoMemoryLimit(log zerolog.Logger, root, self string) {
 	case err != nil:
 		log.Warn().Err(err).Msg("no Go memory limit set: the container's memory limit cannot be read (GOMEMLIMIT sets one)")
 	case file == "":
-		// No cgroup filesystem there: not a Linux container (a
-		// developer's machine), nothing to follow and nothing to say.
+		// No limit file there nor along the process's cgroup: not
+		// Linux, nothing to follow and nothing to say.
 	case limit == 0:
 		log.Info().Str("from", file).Msg("no Go memory limit set: the container has no memory limit")
 	default:
