@@ -128,11 +128,12 @@ func TestArchitecture(t *testing.T) {
 	// the module (docs/ARCHITECTURE.md, "Packages and their imports"). The
 	// collector never imports what reads its store (alert, evidence).
 	arrows := map[string][]string{
-		"dataplane":           {"audit", "dataplane/authn", "dataplane/jwt", "internal/cgroup", "internal/clientcrl", "internal/durable", "limiter", "policy"},
+		"dataplane":           {"audit", "dataplane/authn", "dataplane/jwt", "internal/cgroup", "internal/clientcrl", "internal/durable", "internal/reload", "limiter", "policy"},
 		"dataplane/authn":     {"policy"},
 		"dataplane/jwt":       {},
 		"internal/durable":    {},
 		"internal/cgroup":     {"internal/durable"},
+		"internal/reload":     {},
 		"internal/serverlog":  {},
 		"internal/clientcrl":  {},
 		"internal/credential": {},

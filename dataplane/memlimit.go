@@ -3,7 +3,8 @@ package dataplane
 import "github.com/portcullis/portcullis/internal/cgroup"
 
 // cgroupRoot is where the container's memory limit is read (cgroup v2's
-// memory.max, else v1's memory/memory.limit_in_bytes). A test points it
+// memory.max, else v1's memory/memory.limit_in_bytes, along the path
+// /proc/self/cgroup names: cgroup.MemoryLimit). A test points it
 // elsewhere.
 var cgroupRoot = cgroup.Root
 
@@ -46,7 +47,7 @@ func defaultMaxConns(tls bool) int {
 // there is none or it cannot be read (the long-running commands log why,
 // as they set the Go memory limit from it).
 func memoryLimit() int64 {
-	limit, _, err := cgroup.MemoryLimit(cgroupRoot)
+	limit, _, err := cgroup.MemoryLimit(cgroupRoot, cgroup.Self)
 	if err != nil {
 		return 0
 	}

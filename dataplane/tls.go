@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/internal/clientcrl"
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/internal/reload"
 	"github.com/rs/zerolog"
 )
 
@@ -77,10 +78,11 @@ type certReloader struct {
 	// check (logged when that number changes).
 	last        [4][]byte
 	expiredCRLs int
-	// loadRefused is the load failure last logged, "" once the files load:
+	// failures is the load failure last logged, until the files load:
 	// bad files were logged at every poll, every second with
-	// --tls-reload 1s (TestTLSReloadFailureLoggedOnce).
-	loadRefused string
+	// --tls-reload 1s (TestTLSReloadFailureLoggedOnce). It is
+	// cmd/portcullis's re-read files' too (reload.Value).
+	failures reload.Failures
 }
 
 // newCertReloader loads files once (an error names the file and the
@@ -155,12 +157,10 @@ func (r *certReloader) poll() {
 		switch {
 		case err != nil:
 			r.failed.Add(1)
-			if err.Error() != r.loadRefused {
-				r.loadRefused = err.Error()
+			if r.failures.Failed(err.Error()) {
 				r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate, client CAs and client CRLs in force (logged again when the failure changes)")
 			}
-		case r.loadRefused != "":
-			r.loadRefused = ""
+		case r.failures.Loaded():
 			if changed {
 				r.reloaded.Add(1)
 			}

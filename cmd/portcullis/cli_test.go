@@ -34,6 +34,9 @@ func TestHelperPortcullis(t *testing.T) {
 	if root := os.Getenv(cgroupRootEnv); root != "" {
 		cgroupRoot = root
 	}
+	if self := os.Getenv(cgroupSelfEnv); self != "" {
+		cgroupSelf = self
+	}
 	i := slices.Index(os.Args, "--")
 	os.Exit(dispatch(os.Args[i+1:]))
 }

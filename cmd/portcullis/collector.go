@@ -179,7 +179,7 @@ func runCollector(args []string) int {
 		return code
 	}
 	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "collector").Logger()
-	setGoMemoryLimit(log, cgroupRoot)
+	setGoMemoryLimit(log, cgroupRoot, cgroupSelf)
 	if err := serveCollector(c, &log); err != nil {
 		log.Error().Err(err).Msg("collector stopped")
 		return 1
@@ -490,6 +490,12 @@ func collectorTLS(c collectorFlags, log *zerolog.Logger) (*tls.Config, *intakeCR
 	// until then every sender certificate of the new CA was refused at
 	// the handshake (TestCollectorRereadsClientCA).
 	cas := &clientCAFile{path: c.clientCA, log: log.With().Str("component", "collector").Logger(), base: cfg.Clone()}
+	if crl != nil {
+		// The CRLs of the CAs, read again as soon as they change: a CA
+		// added to the file was trusted up to one --client-crl-reload
+		// before its CRL was read (TestCollectorClientCRLReadWithNewCA).
+		cas.changed = crl.reloadNow
+	}
 	if _, err := cas.config(nil); err != nil {
 		return nil, nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,14 +24,18 @@ import (
 // connection's handshake is refused on that kept-alive connection too.
 // The file is read again every --client-crl-reload; one that fails to
 // load leaves the CRLs in force, and is logged. So is --client-ca, which
-// the intake re-reads when it changes (clientCAFile): a CRL of a CA added
-// to it is taken at the next reload (TestCollectorClientCRLOfRotatedCA).
+// the intake re-reads when it changes (clientCAFile): the CRLs are read
+// again at once then, before the new CAs are in force, so a CA added to it
+// is not trusted without its CRL until the next reload
+// (TestCollectorClientCRLReadWithNewCA, TestCollectorClientCRLOfRotatedCA).
 type intakeCRL struct {
 	file, caFile string
-	cas          []*x509.Certificate // the CAs the CRLs in force were read against
 	log          *zerolog.Logger
 	cur          atomic.Pointer[clientcrl.Set]
-	last, lastCA []byte // the files' contents last loaded, or tried
+
+	mu           sync.Mutex          // guards the following fields: load runs on the reload tick and on a change of CAs
+	cas          []*x509.Certificate // the CAs the CRLs in force were read against
+	last, lastCA []byte              // the files' contents last loaded, or tried
 
 	revoked, expired atomic.Uint64 // handshakes and requests refused
 	reloadFailures   atomic.Uint64 // reloads of a changed file that failed
@@ -66,6 +71,8 @@ func loadIntakeCRL(file, caFile string, caPEM []byte, log *zerolog.Logger) (*int
 // --client-ca file that holds no CA keeps the CAs read before (the
 // intake logs it: clientCAFile).
 func (c *intakeCRL) load() (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	b, err := durable.ReadPEM(c.file)
 	if err != nil {
 		return false, fmt.Errorf("cannot read --client-crl %q: %w", c.file, err)
@@ -104,14 +111,21 @@ func (c *intakeCRL) reload(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		switch changed, err := c.load(); {
-		case err != nil:
-			c.reloadFailures.Add(1)
-			c.log.Error().Err(err).Msg("client CRL not reloaded; the CRLs in force stay")
-		case changed:
-			c.log.Info().Str("crl", c.file).Msg("client CRL reloaded")
-		}
+		c.reloadNow()
 		c.checkExpired(time.Now())
+	}
+}
+
+// reloadNow loads the file, logging what it did: on the reload tick, and
+// when the --client-ca CAs change (clientCAFile.changed), before they are
+// in force.
+func (c *intakeCRL) reloadNow() {
+	switch changed, err := c.load(); {
+	case err != nil:
+		c.reloadFailures.Add(1)
+		c.log.Error().Err(err).Msg("client CRL not reloaded; the CRLs in force stay")
+	case changed:
+		c.log.Info().Str("crl", c.file).Msg("client CRL reloaded")
 	}
 }
 

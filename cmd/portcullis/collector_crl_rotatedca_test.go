@@ -59,6 +59,53 @@ func TestCollectorClientCRLOfRotatedCA(t *testing.T) {
 	}
 }
 
+// TestCollectorClientCRLReadWithNewCA: a CA added to --client-ca was
+// trusted from the first handshake after the file was re-read (at most a
+// second later), but its CRL only from the next --client-crl-reload tick
+// (10 s by default): until then its revoked sender certificates were
+// taken. The CRLs are now read again as soon as the CAs change, before
+// the new CAs are in force. The reload here is an hour: only the change
+// of CAs can load the new CA's CRL.
+func TestCollectorClientCRLReadWithNewCA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	r := newCollectorCRLRig(t)
+	oldSender := r.sender(3)
+	crlFile := r.write("senders.crl", r.crl(1))
+	r.startEvery(crlFile, oldSender, "1h")
+
+	newCA, newKey, newCAPEM, _ := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "new sender CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, nil, nil)
+	issue := func(serial int64) tls.Certificate {
+		_, _, certPEM, keyPEM := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "sidecar-new-" + big.NewInt(serial).String()},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, newCA, newKey)
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, revoked := issue(7), issue(8)
+	served := func(cert tls.Certificate) (bool, string) {
+		c, err := r.dial(cert)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		code := r.get(c, bufio.NewReader(c))
+		return code == 200, "status " + big.NewInt(int64(code)).String()
+	}
+	// The CRL first, as a CA's CRL is published before the CA is trusted:
+	// no reload tick reads it (nor could: no CA of the start signed it).
+	r.write("senders.crl", append(r.crl(2), signCRL(t, newCA, newKey, crlTimes(1), 8)...))
+	r.write("ca.crt", append(pemOfCert(r.ca), newCAPEM...))
+	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return served(good) })
+	if ok, last := served(revoked); ok {
+		t.Errorf("the certificate the new CA's CRL lists: %s, served; want it refused from the first handshake that trusts its CA", last)
+	}
+}
+
 func pemOfCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }

@@ -172,7 +172,13 @@ func signCRL(t *testing.T, signer *x509.Certificate, key *ecdsa.PrivateKey, tmpl
 // 100 ms, and waits until a handshake with up's certificate succeeds.
 func (r *collectorCRLRig) start(crlFile string, up tls.Certificate) {
 	r.t.Helper()
-	r.h.start("collector", append(r.args, "--client-crl", crlFile, "--client-crl-reload", "100ms")...)
+	r.startEvery(crlFile, up, "100ms")
+}
+
+// startEvery is start with --client-crl-reload every.
+func (r *collectorCRLRig) startEvery(crlFile string, up tls.Certificate, every string) {
+	r.t.Helper()
+	r.h.start("collector", append(r.args, "--client-crl", crlFile, "--client-crl-reload", every)...)
 	r.h.serving("the collector's metrics listener", "http://"+r.metricsA+"/healthz")
 	r.h.until("the listener up", func() (bool, string) {
 		c, err := r.dial(up)

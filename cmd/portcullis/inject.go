@@ -21,6 +21,7 @@ import (
 	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/inject"
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/internal/reload"
 	"github.com/portcullis/portcullis/internal/serverlog"
 	"github.com/portcullis/portcullis/policy"
 )
@@ -146,7 +147,7 @@ func runInjector(args []string) int {
 		return usagef(os.Stderr, fs.Name(), "--tls-cert and --tls-key are required (the API server calls webhooks over HTTPS only)")
 	}
 	log := newLogger(f.logLevel).With().Str("component", "injector").Logger()
-	setGoMemoryLimit(log, cgroupRoot)
+	setGoMemoryLimit(log, cgroupRoot, cgroupSelf)
 	defer ignoreHangup(log, "the injector re-reads its certificate files when they change")()
 	return runUntilSignal(log, "injector stopped", func(ctx context.Context) error { return serveInjector(ctx, f, log) })
 }
@@ -249,7 +250,7 @@ func logReview(log zerolog.Logger, r inject.Review) {
 }
 
 // certFiles serves a certificate from files, re-reading them when they
-// change (reloaded: cert-manager renews the Secret, the kubelet updates
+// change (reload.Value: cert-manager renews the Secret, the kubelet updates
 // the mounted files). Files it cannot load while it serves an older
 // certificate are logged once at warn, and their repair at info: a
 // renewal that failed (a garbage or mismatched pair) kept the old
@@ -259,11 +260,11 @@ type certFiles struct {
 	cert, key string
 	flags     [2]string // the flags naming cert and key; "" for --tls-cert and --tls-key
 	log       zerolog.Logger
-	files     reloaded[*tls.Certificate]
+	files     reload.Value[*tls.Certificate]
 }
 
 func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return c.files.get([]string{c.cert, c.key}, func() (*tls.Certificate, error) {
+	return c.files.Get([]string{c.cert, c.key}, func() (*tls.Certificate, error) {
 		cert, err := durable.LoadX509KeyPair(c.cert, c.key)
 		if err != nil {
 			certFlag, keyFlag := "tls-cert", "tls-key"
@@ -279,7 +280,7 @@ func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 }
 
 // clientCAFile serves the CAs of --client-ca, re-reading the file when it
-// changes (reloaded), as certFiles does the certificate: read at start
+// changes (reload.Value), as certFiles does the certificate: read at start
 // only, a rotated CA of the API server's client certificate was
 // required only after a restart, every review refused at the handshake
 // until then (TestInjectorRereadsClientCA). A file it cannot load keeps
@@ -289,18 +290,24 @@ type clientCAFile struct {
 	path string
 	log  zerolog.Logger
 	base *tls.Config // the server's, ClientCAs set from the file
-	pems reloaded[*tls.Config]
+	pems reload.Value[*tls.Config]
+	// changed, when set, is called when the file loads, before its CAs
+	// are in force: the collector reads its --client-crl again then.
+	changed func()
 }
 
 // config is the server's tls.Config's GetConfigForClient.
 func (c *clientCAFile) config(*tls.ClientHelloInfo) (*tls.Config, error) {
-	return c.pems.get([]string{c.path}, func() (*tls.Config, error) {
+	return c.pems.Get([]string{c.path}, func() (*tls.Config, error) {
 		pool, err := loadCAs("client-ca", c.path)
 		if err != nil {
 			return nil, err
 		}
 		cfg := c.base.Clone()
 		cfg.ClientCAs, cfg.GetConfigForClient = pool, nil
+		if c.changed != nil {
+			c.changed()
+		}
 		return cfg, nil
 	}, func(err error) {
 		c.log.Warn().Err(err).Str("flag", "--client-ca").Str("client_ca", c.path).Msg("client CA file refused: still requiring client certificates of the CAs loaded before, until it holds a valid one")

@@ -9,12 +9,13 @@ import (
 )
 
 // cgroupRoot is where the long-running commands read the container's
-// memory limit; TestHelperPortcullis points it at a test's files.
-var cgroupRoot = cgroup.Root
+// memory limit, along the path cgroupSelf names; TestHelperPortcullis
+// points them at a test's files.
+var cgroupRoot, cgroupSelf = cgroup.Root, cgroup.Self
 
 // setGoMemoryLimit sets the Go runtime's soft memory limit
 // (debug.SetMemoryLimit) to 90% of the container's memory limit read
-// under root, unless the operator set GOMEMLIMIT (the runtime applied it
+// under root along the path self names (cgroup.MemoryLimit), unless the operator set GOMEMLIMIT (the runtime applied it
 // at start, and it stands), and logs once what it set and from where, or
 // why it set none (but for no cgroup files at all under root). The
 // sidecar, the collector and the injector call it at start.
@@ -29,19 +30,19 @@ var cgroupRoot = cgroup.Root
 // reclaims before it kills) and the kernel's socket buffers. The limit is
 // soft: a live heap above it is kept, the garbage collector then using
 // at most half the CPU, rather than failing.
-func setGoMemoryLimit(log zerolog.Logger, root string) {
+func setGoMemoryLimit(log zerolog.Logger, root, self string) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		log.Info().Int64("go_memory_limit", debug.SetMemoryLimit(-1)).Str("from", "GOMEMLIMIT").
 			Msg("Go memory limit set by GOMEMLIMIT; the container's memory limit is not read")
 		return
 	}
-	limit, file, err := cgroup.MemoryLimit(root)
+	limit, file, err := cgroup.MemoryLimit(root, self)
 	switch {
 	case err != nil:
 		log.Warn().Err(err).Msg("no Go memory limit set: the container's memory limit cannot be read (GOMEMLIMIT sets one)")
 	case file == "":
-		// No cgroup filesystem there: not a Linux container (a
-		// developer's machine), nothing to follow and nothing to say.
+		// No limit file there nor along the process's cgroup: not
+		// Linux, nothing to follow and nothing to say.
 	case limit == 0:
 		log.Info().Str("from", file).Msg("no Go memory limit set: the container has no memory limit")
 	default:

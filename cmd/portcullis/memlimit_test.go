@@ -15,6 +15,10 @@ import (
 // files: the commands then read the container's memory limit there.
 const cgroupRootEnv = "PORTCULLIS_TEST_CGROUP_ROOT"
 
+// cgroupSelfEnv points TestHelperPortcullis's cgroupSelf, the process's
+// own cgroup (/proc/self/cgroup), at a test's file.
+const cgroupSelfEnv = "PORTCULLIS_TEST_CGROUP_SELF"
+
 // memLimitLine is the log line setGoMemoryLimit writes.
 type memLimitLine struct {
 	Level, Message, From, Error string
@@ -134,6 +138,37 @@ func TestServersSetGoMemoryLimitFromCgroup(t *testing.T) {
 		}
 		poll(t, "the injector to serve", func() bool { return strings.Contains(out.String(), "injector serving") })
 	})
+}
+
+// A sidecar in a container that sees the host's cgroup hierarchy
+// (cgroupns=host) finds its limit where /proc/self/cgroup says its cgroup
+// is, and its pod's smaller one on the parent, and sets 90% of the least.
+// Before, it read only the hierarchy's root, found no memory.max there and
+// set no Go memory limit.
+func TestSidecarGoMemoryLimitFromOwnCgroup(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	pod := filepath.Join(root, "kubepods.slice", "pod1")
+	for dir, limit := range map[string]string{pod: "268435456\n", filepath.Join(pod, "ctr"): "536870912\n"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "memory.max"), []byte(limit), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self := filepath.Join(t.TempDir(), "cgroup")
+	if err := os.WriteFile(self, []byte("0::/kubepods.slice/pod1/ctr\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	admin, out := startSidecarChild(t, cgroupEnv(root, cgroupSelfEnv+"="+self))
+	const want = 268435456 - 26843545
+	if got := value(scrapeFamilies(t, admin), "go_gc_gomemlimit_bytes"); got != want {
+		t.Errorf("go_gc_gomemlimit_bytes %v under the pod's 256Mi, want %d (90%%)", got, want)
+	}
+	if l, file := waitMemLimitLine(t, "the sidecar", out), filepath.Join(pod, "memory.max"); l.Level != "info" || l.GoMemoryLimit != want || l.From != file {
+		t.Errorf("log line %+v; want info: %d from %s", l, int64(want), file)
+	}
 }
 
 // GOMEMLIMIT is the operator's: a sidecar given it keeps it, and says

@@ -143,7 +143,7 @@ func runSidecar(args []string) int {
 		return usageError(os.Stderr, fs.Name(), err)
 	}
 	log := newLogger(f.logLevel)
-	setGoMemoryLimit(log, cgroupRoot)
+	setGoMemoryLimit(log, cgroupRoot, cgroupSelf)
 	if f.etcd.endpoints != "" {
 		// Not in sidecar(): portcullis dev runs it too, and a closed
 		// terminal's SIGHUP ends dev.

@@ -1,0 +1,126 @@
+// Package reload holds what is loaded from files that change under a
+// running process (certificates, keys, CA bundles, rotated by
+// cert-manager or a mounted Secret's symlink swap), keeping what was
+// loaded before while they cannot be loaded, and saying so once.
+//
+// Value re-reads files on demand (a handshake), at most once a second,
+// when their Stamp changes: the injector's, the collector's and the
+// sidecar's client files in cmd/portcullis. Failures is the part of it
+// a poller keeps itself: the dataplane's TLS files, polled every
+// --tls-reload and compared by their bytes, log a failure once until it
+// changes and the repair once. Nothing here logs: the caller names its
+// flags and files.
+package reload
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Failures is what a reloader logged of its failures: one line per
+// failure until it changes, one line once the files load after one. The
+// zero value is ready; it is not safe for concurrent use.
+type Failures struct {
+	last string // the failure last logged, "" once the files load
+}
+
+// Failed records the failure what and reports whether it is to be
+// logged: when it differs from the one logged last.
+func (f *Failures) Failed(what string) bool {
+	if what == f.last {
+		return false
+	}
+	f.last = what
+	return true
+}
+
+// Loaded records that the files loaded and reports whether a failure was
+// logged since they last did: the repair is to be logged.
+func (f *Failures) Loaded() bool {
+	was := f.last != ""
+	f.last = ""
+	return was
+}
+
+// Value holds what was loaded from files, loading them again when their
+// Stamp changes, looked at most once per second. While it holds
+// something loaded before, files it cannot load (mid-update: the kubelet
+// swaps a symlink; or bad) keep that in force: refused is called once per
+// failure, again once they load after one. The zero value is ready; it is
+// safe for concurrent use.
+type Value[T any] struct {
+	mu       sync.Mutex // guards the following fields
+	loaded   T
+	ok       bool
+	stamp    string
+	failures Failures
+	checked  time.Time
+}
+
+// Get returns what the files at paths hold, loaded by load when their
+// stamp changed since the last load (and at most once a second). Before
+// anything loaded, a failure is returned; after, the value loaded last is,
+// refused called with a failure it has not yet been called with, and again
+// called when the files load after a failure.
+func (v *Value[T]) Get(paths []string, load func() (T, error), refused func(error), again func()) (T, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ok && time.Since(v.checked) < time.Second {
+		return v.loaded, nil
+	}
+	v.checked = time.Now()
+	stamp, err := Stamp(paths...)
+	if err != nil {
+		return v.fallbackLocked(err.Error(), err, refused)
+	}
+	if v.ok && stamp == v.stamp {
+		return v.loaded, nil
+	}
+	x, err := load()
+	if err != nil {
+		return v.fallbackLocked(stamp, err, refused)
+	}
+	if v.failures.Loaded() && v.ok {
+		again()
+	}
+	v.loaded, v.ok, v.stamp = x, true, stamp
+	return x, nil
+}
+
+// fallbackLocked keeps what was loaded before, calling refused once for
+// the failure what names, else returns err.
+func (v *Value[T]) fallbackLocked(what string, err error, refused func(error)) (T, error) {
+	if !v.ok {
+		var zero T
+		return zero, err
+	}
+	if v.failures.Failed(what) {
+		refused(err)
+	}
+	return v.loaded, nil
+}
+
+// Stamp identifies the current contents of the files by size,
+// modification time, inode and change time: a file replaced by one of
+// the same size whose modification time was kept (cp -p, tar) was taken
+// for unchanged (TestInjectorRereadsClientCAOfSameSizeAndTime); its
+// inode or change time, which no one sets, differs. An error names the
+// file that cannot be looked at.
+func Stamp(paths ...string) (string, error) {
+	var s string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", fmt.Errorf("cannot read %q: %w", p, err)
+		}
+		s += fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			s += fmt.Sprintf("/%d/%d.%d", st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
+		}
+		s += ";"
+	}
+	return s, nil
+}
