@@ -495,17 +495,51 @@ func (c *conn) identities(r *certReloader) []string {
 	c.certEnd = r.cur.Load().crls.Until(st.VerifiedChains[0], certEnd(st.VerifiedChains[0]))
 	leaf := st.VerifiedChains[0][0]
 	c.certBorn = leaf.NotBefore.UnixNano()
-	for _, u := range leaf.URIs {
+	spelled := uriSANs(leaf)
+	for i, u := range leaf.URIs {
 		// A URI SAN with the scheme "subject" would print as a subject
-		// identity: only the certificate's subject may claim one.
-		if u.Scheme != subjectScheme {
-			c.ids = append(c.ids, u.String())
+		// identity: only the certificate's subject may claim one. One
+		// that prints otherwise than the certificate spells it is none.
+		if id := u.String(); u.Scheme != subjectScheme && i < len(spelled) && spelled[i] == id {
+			c.ids = append(c.ids, id)
 		}
 	}
 	if faithfulSubject(leaf.RawSubject) {
 		c.ids = append(c.ids, "subject:"+leaf.Subject.String())
 	}
 	return c.ids
+}
+
+// uriSANs returns the URI names of leaf's subject alternative names as
+// the certificate spells them, in order: the strings x509 parsed
+// leaf.URIs from. A url.URL does not print every spelling back: it drops
+// an empty fragment, so "spiffe://td/ns/acme/sa/admin#", which a CA
+// checking the text it signs may let through, printed as the admin's
+// SPIFFE ID and authenticated as its client
+// (TestTLSURISANPrintedAsAnotherRefused). identities keeps a URI only
+// where the two agree.
+func uriSANs(leaf *x509.Certificate) []string {
+	var out []string
+	for _, ext := range leaf.Extensions {
+		if !ext.Id.Equal(oidSubjectAltName) {
+			continue
+		}
+		var seq asn1.RawValue
+		if rest, err := asn1.Unmarshal(ext.Value, &seq); err != nil || len(rest) > 0 {
+			return nil
+		}
+		for b := seq.Bytes; len(b) > 0; {
+			var v asn1.RawValue
+			var err error
+			if b, err = asn1.Unmarshal(b, &v); err != nil {
+				return nil
+			}
+			if v.Class == asn1.ClassContextSpecific && v.Tag == 6 { // uniformResourceIdentifier
+				out = append(out, string(v.Bytes))
+			}
+		}
+	}
+	return out
 }
 
 // faithfulSubject reports whether the parsed subject of a certificate
@@ -533,8 +567,9 @@ func faithfulSubject(raw []byte) bool {
 }
 
 var (
-	oidCommonName   = asn1.ObjectIdentifier{2, 5, 4, 3}
-	oidSerialNumber = asn1.ObjectIdentifier{2, 5, 4, 5}
+	oidCommonName     = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidSerialNumber   = asn1.ObjectIdentifier{2, 5, 4, 5}
+	oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 )
 
 // certEnd returns the unix nanoseconds at which the first certificate of
