@@ -6,14 +6,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/certname"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -277,68 +276,15 @@ func certIdentity(cert *x509.Certificate) string {
 	id := ""
 	switch {
 	case len(cert.URIs) > 0:
-		if spelled := uriSANs(cert); len(spelled) > 0 && spelled[0] == cert.URIs[0].String() {
+		if spelled := certname.URIs(cert); len(spelled) > 0 && spelled[0] == cert.URIs[0].String() {
 			id = spelled[0]
 		}
 	case len(cert.DNSNames) > 0:
 		id = cert.DNSNames[0]
-	case oneCommonName(cert.RawSubject):
+	case certname.FaithfulSubject(cert.RawSubject):
 		id = cert.Subject.CommonName
 	}
 	return certSenderName(id)
-}
-
-// oidSubjectAltName and oidCommonName are the certificate fields
-// certIdentity reads as spelled.
-var (
-	oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
-	oidCommonName     = asn1.ObjectIdentifier{2, 5, 4, 3}
-)
-
-// uriSANs returns the URI names of cert's subject alternative names as
-// the certificate spells them, in order: the strings x509 parsed
-// cert.URIs from. The sidecar's listener reads its clients' the same way
-// (dataplane/tls.go).
-func uriSANs(cert *x509.Certificate) []string {
-	var out []string
-	for _, ext := range cert.Extensions {
-		if !ext.Id.Equal(oidSubjectAltName) {
-			continue
-		}
-		var seq asn1.RawValue
-		if rest, err := asn1.Unmarshal(ext.Value, &seq); err != nil || len(rest) > 0 {
-			return nil
-		}
-		for b := seq.Bytes; len(b) > 0; {
-			var v asn1.RawValue
-			var err error
-			if b, err = asn1.Unmarshal(b, &v); err != nil {
-				return nil
-			}
-			if v.Class == asn1.ClassContextSpecific && v.Tag == 6 { // uniformResourceIdentifier
-				out = append(out, string(v.Bytes))
-			}
-		}
-	}
-	return out
-}
-
-// oneCommonName reports whether the DER subject raw names at most one
-// common name: the parsed subject keeps only the last.
-func oneCommonName(raw []byte) bool {
-	var rdns pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
-		return false
-	}
-	n := 0
-	for _, rdn := range rdns {
-		for _, atv := range rdn {
-			if atv.Type.Equal(oidCommonName) {
-				n++
-			}
-		}
-	}
-	return n <= 1
 }
 
 // certSenderName is the identity a certificate naming id is sender

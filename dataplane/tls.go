@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
+	"github.com/portcullis/portcullis/internal/certname"
 	"github.com/portcullis/portcullis/internal/clientcrl"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/internal/reload"
@@ -495,82 +495,23 @@ func (c *conn) identities(r *certReloader) []string {
 	c.certEnd = r.cur.Load().crls.Until(st.VerifiedChains[0], certEnd(st.VerifiedChains[0]))
 	leaf := st.VerifiedChains[0][0]
 	c.certBorn = leaf.NotBefore.UnixNano()
-	spelled := uriSANs(leaf)
-	for i, u := range leaf.URIs {
-		// A URI SAN with the scheme "subject" would print as a subject
-		// identity: only the certificate's subject may claim one. One
-		// that prints otherwise than the certificate spells it is none.
-		if id := u.String(); u.Scheme != subjectScheme && i < len(spelled) && spelled[i] == id {
+	// A URI SAN that prints otherwise than the certificate spells it is
+	// none: url.URL drops an empty fragment, so "spiffe://td/ns/acme/sa/admin#"
+	// printed as the admin's SPIFFE ID (TestTLSURISANPrintedAsAnotherRefused).
+	// One with the scheme "subject" would print as a subject identity:
+	// only the certificate's subject may claim one, and only a subject
+	// that prints every common name and serial number it holds
+	// (certname.FaithfulSubject).
+	for _, id := range certname.SpelledURIs(leaf) {
+		if len(id) <= len(subjectScheme) || !strings.EqualFold(id[:len(subjectScheme)+1], subjectScheme+":") {
 			c.ids = append(c.ids, id)
 		}
 	}
-	if faithfulSubject(leaf.RawSubject) {
+	if certname.FaithfulSubject(leaf.RawSubject) {
 		c.ids = append(c.ids, "subject:"+leaf.Subject.String())
 	}
 	return c.ids
 }
-
-// uriSANs returns the URI names of leaf's subject alternative names as
-// the certificate spells them, in order: the strings x509 parsed
-// leaf.URIs from. A url.URL does not print every spelling back: it drops
-// an empty fragment, so "spiffe://td/ns/acme/sa/admin#", which a CA
-// checking the text it signs may let through, printed as the admin's
-// SPIFFE ID and authenticated as its client
-// (TestTLSURISANPrintedAsAnotherRefused). identities keeps a URI only
-// where the two agree.
-func uriSANs(leaf *x509.Certificate) []string {
-	var out []string
-	for _, ext := range leaf.Extensions {
-		if !ext.Id.Equal(oidSubjectAltName) {
-			continue
-		}
-		var seq asn1.RawValue
-		if rest, err := asn1.Unmarshal(ext.Value, &seq); err != nil || len(rest) > 0 {
-			return nil
-		}
-		for b := seq.Bytes; len(b) > 0; {
-			var v asn1.RawValue
-			var err error
-			if b, err = asn1.Unmarshal(b, &v); err != nil {
-				return nil
-			}
-			if v.Class == asn1.ClassContextSpecific && v.Tag == 6 { // uniformResourceIdentifier
-				out = append(out, string(v.Bytes))
-			}
-		}
-	}
-	return out
-}
-
-// faithfulSubject reports whether the parsed subject of a certificate
-// prints every attribute of raw, its DER: pkix.Name keeps one CN and one
-// serialNumber, the last, so a subject naming either twice ("CN=intern,
-// CN=hris", the first one what its CA checked) would print as another
-// subject. Such a certificate gives no subject identity.
-func faithfulSubject(raw []byte) bool {
-	var rdns pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
-		return false
-	}
-	var cn, sn int
-	for _, rdn := range rdns {
-		for _, atv := range rdn {
-			switch {
-			case atv.Type.Equal(oidCommonName):
-				cn++
-			case atv.Type.Equal(oidSerialNumber):
-				sn++
-			}
-		}
-	}
-	return cn <= 1 && sn <= 1
-}
-
-var (
-	oidCommonName     = asn1.ObjectIdentifier{2, 5, 4, 3}
-	oidSerialNumber   = asn1.ObjectIdentifier{2, 5, 4, 5}
-	oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
-)
 
 // certEnd returns the unix nanoseconds at which the first certificate of
 // chain expires: after it the connection's identities no longer
