@@ -804,24 +804,33 @@ func secretRef(s string) bool {
 
 // redactUserinfo returns s, a URL or a host, with the password of a
 // user:password@ before its host replaced by "xxxxx", as url.URL.Redacted
-// does, but also for a value that does not parse: a refused value goes into
-// the error, and so the log line and, for a policy from etcd, /readyz.
+// does, and its query too (a provider or collector taking a token there:
+// ?access_token=...; the fragment left out), also for a value that does
+// not parse: a refused value goes into the error, and so the log line
+// and, for a policy from etcd, /readyz.
 func redactUserinfo(s string) string {
 	pre, rest := "", s
 	if i := strings.Index(s, "://"); i >= 0 {
 		pre, rest = s[:i+3], s[i+3:]
 	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		tail := ""
+		if rest[i] == '?' {
+			tail = "?xxxxx"
+		}
+		rest = rest[:i] + tail
+	}
 	host := rest
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
 		host = rest[:i]
 	}
 	at := strings.LastIndexByte(host, '@')
 	if at < 0 {
-		return s
+		return pre + rest
 	}
 	user, _, ok := strings.Cut(host[:at], ":")
 	if !ok {
-		return s
+		return pre + rest
 	}
 	return pre + user + ":xxxxx" + rest[at:]
 }

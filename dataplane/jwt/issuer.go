@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,25 +175,44 @@ func (v *Verifier) download(iss *Issuer) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Errors name req.URL.Redacted(): a jwks_url may carry a password
-	// (user:pass@), and an error ends up in a log line.
+	// Errors name the URL as logURL prints it: a jwks_url may carry a
+	// password (user:pass@) or a token in its query, and an error ends up
+	// in a log line.
+	where := logURL(req.URL)
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := v.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, err
+		var ue *url.Error
+		if errors.As(err, &ue) { // the client's own error quotes the query
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("fetching %q: %w", where, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d from %q", resp.StatusCode, req.URL.Redacted())
+		return nil, fmt.Errorf("status %d from %q", resp.StatusCode, where)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the jwks from %q: %w", where, err)
 	}
 	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("jwks from %q exceeds %d bytes", req.URL.Redacted(), maxJWKSBytes)
+		return nil, fmt.Errorf("jwks from %q exceeds %d bytes", where, maxJWKSBytes)
 	}
 	return parseJWKS(body)
+}
+
+// logURL is u as a log line may name it: the password and the query
+// redacted as url.URL.Redacted writes a password ("xxxxx"; a provider
+// behind basic auth, or one taking a token in its query:
+// ?access_token=...), the fragment left out.
+func logURL(u *url.URL) string {
+	c := *u
+	c.Fragment, c.RawFragment = "", ""
+	if c.RawQuery != "" || c.ForceQuery {
+		c.RawQuery = "xxxxx"
+	}
+	return c.Redacted()
 }
 
 // refreshLoop waits for the issuer's first fetch, then refetches its JWKS

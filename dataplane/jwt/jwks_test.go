@@ -427,13 +427,15 @@ func jwkJSON(k testKey) string { return string(mustJSON(jwkOf(k))) }
 // (https://user:pass@idp/jwks, for a provider behind basic auth) went into
 // the fetch error as it was, and so into the sidecar's log line, where the
 // HTTP client's own errors leave the password out. The error names the
-// URL with the password redacted.
+// URL with the password redacted. So was a token in its query
+// (?access_token=...), the HTTP client's errors included (attack173): the
+// query is redacted too.
 func TestFetchErrorRedactsURLPassword(t *testing.T) {
 	t.Parallel()
 	ks := testKeys()
 	p := newProvider(t, jwks(ks["ES256"]))
 	p.down.Store(true)
-	u := strings.Replace(p.srv.URL, "http://", "http://jwks-reader:s3cr3t-pw@", 1)
+	u := strings.Replace(p.srv.URL, "http://", "http://jwks-reader:s3cr3t-pw@", 1) + "/jwks?access_token=qu3ry-t0ken"
 	var mu sync.Mutex
 	var reports []error
 	v, err := New(Config{Issuers: []Issuer{testIssuer(u)}, HTTPClient: &http.Client{Timeout: 30 * time.Second},
@@ -446,14 +448,16 @@ func TestFetchErrorRedactsURLPassword(t *testing.T) {
 		t.Helper()
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want an error saying %q", what, err, want)
-		} else if strings.Contains(err.Error(), "s3cr3t-pw") {
-			t.Errorf("%s: error carries the URL's password: %v", what, err)
+		} else if strings.Contains(err.Error(), "s3cr3t-pw") || strings.Contains(err.Error(), "qu3ry-t0ken") {
+			t.Errorf("%s: error carries the URL's password or query token: %v", what, err)
 		}
 	}
 	check("Refresh with the provider down", v.Refresh(t.Context()), "status 503")
 	p.down.Store(false)
 	p.set([]byte(`{"keys":[` + strings.Repeat(" ", maxJWKSBytes) + `]}`))
 	check("Refresh of an oversized set", v.Refresh(t.Context()), "exceeds")
+	p.srv.Close()
+	check("Refresh with the provider gone", v.Refresh(t.Context()), "connection refused")
 	mu.Lock()
 	defer mu.Unlock()
 	for _, err := range reports {
