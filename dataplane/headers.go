@@ -477,8 +477,11 @@ func droppedName(name []byte) bool {
 // may do, in Remote-User and X-Remote-* (Apache, and Kubernetes'
 // front-proxy: X-Remote-User, -Group, -Extra-*; X-Remote-Addr with them),
 // Remote-* (Authelia's Remote-Groups, -Name, -Email),
-// X-Consumer-*, X-Credential-Identifier, X-Anonymous-Consumer,
-// X-Authenticated-* (Scope, Userid) and X-Userinfo (Kong),
+// X-Consumer-*, X-Credential-Identifier (X-Credential-Username before
+// Kong 3), X-Anonymous-Consumer, X-Authenticated-* (Scope, Userid) and
+// X-Userinfo (Kong), Impersonate-* (Kubernetes' impersonation: User,
+// Group, Uid, Extra-*, which a service calling the API server with an
+// account allowed to impersonate would pass on as the client's),
 // X-Authentik-* (authentik), X-Pomerium-* (Pomerium),
 // X-Endpoint-Api-Userinfo and X-Apigateway-Api-Userinfo (Google Cloud
 // Endpoints, API Gateway), X-Jwt-Assertion (WSO2), X-Webauth-User
@@ -559,7 +562,9 @@ func proxyNameFrom(name []byte) bool {
 	case 'x'<<24 | '-'<<16 | 'c'<<8 | 'o':
 		return foldPrefix(name, "x-consumer-")
 	case 'x'<<24 | '-'<<16 | 'c'<<8 | 'r':
-		return foldPrefix(name, "x-credential-identifier")
+		return foldPrefix(name, "x-credential-identifier") || foldPrefix(name, "x-credential-username")
+	case 'i'<<24 | 'm'<<16 | 'p'<<8 | 'e':
+		return foldPrefix(name, "impersonate-")
 	case 'x'<<24 | '-'<<16 | 'a'<<8 | 'n':
 		return foldPrefix(name, "x-anonymous-consumer")
 	case 'x'<<24 | '-'<<16 | 'u'<<8 | 's':
