@@ -551,10 +551,7 @@ func pairName(text string) string {
 		}
 		break
 	}
-	// French "mot de passe": a name of three words.
-	if n >= 7 && strings.EqualFold(text[n:e], "passe") && strings.EqualFold(text[n-7:n], "mot de ") {
-		n -= 7
-	}
+	n = wordsBefore(text, n, e)
 	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
 	// \u003e: "a=1\u0026sid=..." names sid, not u0026sid.
 	if n > 0 && text[n-1] == '\\' && e-n > 5 && text[n] == 'u' && hex4(text[n+1:n+5]) {
@@ -1028,10 +1025,7 @@ func redactProse(s string) string {
 		if w == e {
 			continue
 		}
-		name := s[w:e]
-		if w >= 7 && strings.EqualFold(name, "passe") && strings.EqualFold(s[w-7:w], "mot de ") {
-			name = s[w-7 : e]
-		}
+		name := s[wordsBefore(s, w, e):e]
 		if !credentialKey(name) {
 			continue
 		}
@@ -1053,6 +1047,28 @@ func redactProse(s string) string {
 	return b.String()
 }
 
+// wordsBefore returns where a name of words spaced apart starts, the
+// last word being s[w:e]: French "mot de passe", and "API key",
+// "session ID", "private key", whose last word alone names nothing
+// (credentialKey reads "API key" as it reads "api.key"); "API key:
+// ..." and "session ID is ..." were stored as sent
+// (TestForeignSecretsInProseRedacted). Else w.
+func wordsBefore(s string, w, e int) int {
+	switch {
+	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
+		return w - 7
+	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id")):
+		v := w - 1
+		for v > 0 && pairNameByte(s[v-1]) {
+			v--
+		}
+		if v < w-1 {
+			return v
+		}
+	}
+	return w
+}
+
 // proseValue returns where the secret after a credential's name that
 // ends at s[i] (a space follows it) starts and ends, the same when there
 // is none (redactProse).
@@ -1069,6 +1085,10 @@ func proseValue(s string, i int) (from, to int) {
 	}
 	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
 		return i, i // "password (hidden)" is prose
+	}
+	// "session ID is ...": the name goes on (wordsBefore).
+	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
+		return i, i
 	}
 	if k := quoteLen(s[i:]); k > 0 {
 		// Looked for in the next proseQuoted bytes only, so a text of

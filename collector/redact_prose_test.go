@@ -43,6 +43,7 @@ func TestForeignSecretsInProseRedacted(t *testing.T) {
 		attribute.String("app.d", "sent Authorization Negotiate YIIBnego"),
 		attribute.String("app.e", "Passwort ist Geheim99!"),
 		attribute.String("app.f", "pin 4711"),
+		attribute.String("app.g", "the session ID is SessID77 and API key: apikeyspaced9"),
 	)
 	if want := "login failed: password is " + Redacted + " for bob"; got.Body != want {
 		t.Errorf("body stored as %q, want %q", got.Body, want)
@@ -50,7 +51,7 @@ func TestForeignSecretsInProseRedacted(t *testing.T) {
 	if want := "refresh token was " + Redacted + " at 12:00"; got.Attributes["app.b"] != want {
 		t.Errorf("app.b stored as %q, want %q", got.Attributes["app.b"], want)
 	}
-	storeHoldsNone(t, dir, "hunter2", "hunter3", "abcdefGHIJ123456", "quotedsecret", "YIIBnego", "Geheim99", "4711")
+	storeHoldsNone(t, dir, "hunter2", "hunter3", "abcdefGHIJ123456", "quotedsecret", "YIIBnego", "Geheim99", "4711", "SessID77", "apikeyspaced9")
 }
 
 // TestForeignEscapedQuotesRedacted: a value opened by a JSON-escaped
