@@ -45,8 +45,9 @@ func foreignAttr(key, v string) string {
 // redactText clears the credentials of a foreign text (a value, a body,
 // a record's path, user agent or request id): those credential.Redact
 // finds by their shape, then the value of each pair in the text whose
-// name names a credential (redactPairs).
-func redactText(s string) string { return redactPairs(credential.Redact(s)) }
+// name names a credential (redactPairs), then a secret written after
+// such a name with no separator (redactProse).
+func redactText(s string) string { return redactProse(redactPairs(credential.Redact(s))) }
 
 // credentialKey reports whether an attribute key names a credential: it
 // holds authorization, cookie, password, passwd, passphrase, secret,
@@ -80,11 +81,17 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	for _, w := range foreignPasswords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
 	// "pass_word", "PASS-WORD", "pass word": a password with a mark
-	// between its halves (TestForeignCookieListsAndSpelledPasswordsRedacted).
+	// between its halves (TestForeignCookieListsAndSpelledPasswordsRedacted);
+	// "mot de passe", "mot_de_passe".
 	if strings.ContainsAny(k, "_-. ") {
 		sq := nameMarks.Replace(k)
-		for _, w := range [...]string{"password", "passwd", "passphrase"} {
+		for _, w := range [...]string{"password", "passwd", "passphrase", "motdepasse"} {
 			if strings.Contains(sq, w) {
 				return true
 			}
@@ -109,28 +116,50 @@ func credentialKey(key string) bool {
 	return sessionPart(prev) // "session", "user.session", "laravel_session"
 }
 
+// foreignPasswords are the names of a password in other languages that
+// credentialKey finds anywhere in a key, as it finds "password": German
+// Passwort and Kennwort, French motdepasse (mot de passe spelt with a
+// mark between its words is read as "pass word" is), Spanish contraseña
+// (contrasena once NFKD drops its tilde), Dutch wachtwoord, Swedish
+// lösenord, Norwegian passord, Danish adgangskode, Finnish salasana.
+// Their values were stored as sent (TestForeignNamesInOtherLanguagesRedacted).
+// The shorter names, which are parts of other words, are whole words
+// only (secretWord: mdp, clave, senha, sifre). Names in a script other
+// than Latin (Пароль, パスワード) are not read.
+var foreignPasswords = [...]string{"passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "losenord", "passord", "adgangskode", "salasana"}
+
 // mayName reports, reading key once, whether credentialKey need fold and
-// read it: key holds a character outside ASCII or a '%', or, in any case,
-// one of the fragments each name it takes holds (auth, cook, pass, secr,
-// api, priv, cred, srf, oken, sid, sess, pwd, pin, otp, jwt, bearer).
+// read it: key holds a character outside ASCII, a '%' or a '&' (an HTML
+// character reference: foldName), or, in any case, one of the fragments
+// each name it takes holds (auth, cook, pass, secr, api, priv, cred, srf,
+// oken, sid, sess, pwd, pin, otp, jwt, bearer, and those of
+// foreignPasswords and secretWord's other languages).
 // Most keys and the names before each '=' and ':' of a text hold none
 // ("http.request.method", "page").
 func mayName(key string) bool {
 	for i := 0; i < len(key); i++ {
 		c := key[i]
-		if c >= utf8.RuneSelf || c == '%' {
+		if c >= utf8.RuneSelf || c == '%' || c == '&' {
 			return true
 		}
 		var frags []string
 		switch c | 0x20 {
 		case 'a':
-			frags = []string{"auth", "api"}
+			frags = []string{"auth", "api", "adgang"}
 		case 'c':
-			frags = []string{"cook", "cred"}
+			frags = []string{"cook", "cred", "contras", "clave"}
+		case 'k':
+			frags = []string{"kennw"}
+		case 'l':
+			frags = []string{"losen"}
+		case 'm':
+			frags = []string{"mdp"}
+		case 'w':
+			frags = []string{"wacht"}
 		case 'p':
 			frags = []string{"pass", "priv", "pwd", "pin"}
 		case 's':
-			frags = []string{"secr", "sid", "sess", "srf"}
+			frags = []string{"secr", "sid", "sess", "srf", "senh", "salas", "sifr"}
 		case 'o':
 			frags = []string{"oken", "otp"}
 		case 'j':
@@ -176,11 +205,14 @@ func sessionID(part string) bool {
 // one-time code (otp, totp), a JWT or a bearer token. Only as a whole
 // word of the part, between '-' and '_' ("user.pin", "x-otp", "--pwd",
 // "pin_code"; not "pinned", "spin", "hotp_counter"): each was stored as
-// sent (TestForeignShortSecretNamesRedacted).
+// sent (TestForeignShortSecretNamesRedacted). So are a password's names
+// in other languages that are parts of other words: French mdp, Spanish
+// clave (not autoclave), Portuguese senha (not resenha), Turkish şifre
+// (TestForeignNamesInOtherLanguagesRedacted).
 func secretWord(part string) bool {
 	for w := range strings.FieldsFuncSeq(part, func(c rune) bool { return c == '-' || c == '_' }) {
 		switch w {
-		case "pwd", "passcode", "pin", "otp", "totp", "jwt", "bearer":
+		case "pwd", "passcode", "pin", "otp", "totp", "jwt", "bearer", "mdp", "clave", "senha", "sifre":
 			return true
 		}
 	}
@@ -199,7 +231,9 @@ func sessionPart(part string) bool {
 
 // foldName returns a key or a pair's name as credentialKey reads it: in
 // lower case, its percent escapes decoded (twice encoded too: "pass%77ord",
-// "%41uthorization", "%2541uthorization"), and, when it holds a character
+// "%41uthorization", "%2541uthorization"), its numeric HTML character
+// references too ("&#112;assword", "p&#x61;ssword": an HTML page or an
+// HTML-escaped log line; TestForeignHTMLEscapedNamesRedacted), and, when it holds a character
 // outside ASCII, read as it looks (lookalikeFold). An ASCII name without
 // '%', the common case, is only lowered.
 func foldName(key string) string {
@@ -213,12 +247,69 @@ func foldName(key string) string {
 		}
 		key = d
 	}
+	if strings.Contains(key, "&#") {
+		key = htmlRefsDecode(key)
+	}
 	for i := 0; i < len(key); i++ {
 		if key[i] >= utf8.RuneSelf {
-			return lookalikeFold(key)
+			key = lookalikeFold(key)
+			if strings.Contains(key, "&#") { // a reference in fullwidth, or with invisible characters in it
+				key = lookalikeFold(htmlRefsDecode(key))
+			}
+			return key
 		}
 	}
 	return strings.ToLower(key)
+}
+
+// htmlRefsDecode returns s with its numeric character references
+// (&#112; &#x70;) of characters from U+0020 on decoded.
+func htmlRefsDecode(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "&#")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		n, r := htmlRef(s[i:])
+		if n == 0 {
+			b.WriteString(s[:i+2])
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteRune(r)
+		s = s[i+n:]
+	}
+}
+
+// htmlRef returns the length of the numeric character reference at the
+// start of s (&#112; or &#x70;, up to six digits) and its character, or 0.
+func htmlRef(s string) (int, rune) {
+	if !strings.HasPrefix(s, "&#") {
+		return 0, 0
+	}
+	i, base := 2, rune(10)
+	if i < len(s) && s[i]|0x20 == 'x' {
+		i, base = 3, 16
+	}
+	var r rune
+	start := i
+	for ; i < len(s) && i-start < 7; i++ {
+		c := rune(s[i] | 0x20)
+		switch {
+		case '0' <= c && c <= '9':
+			r = r*base + c - '0'
+		case base == 16 && 'a' <= c && c <= 'f':
+			r = r*base + c - 'a' + 10
+		case s[i] == ';' && i > start && r >= ' ' && r <= unicode.MaxRune:
+			return i + 1, r
+		default:
+			return 0, 0
+		}
+	}
+	return 0, 0
 }
 
 // lookalikeFold returns s read as it looks, lowered: its compatibility
@@ -280,8 +371,12 @@ func notNamePart(c rune) bool {
 // headers: [{"name": "Authorization", "value": "..."}], or "key",
 // "header" or "field" and "value", "val", or "values" for a header of
 // several ({"header": "Cookie", "val": "..."} was stored as sent:
-// TestForeignArrayPairsRedacted).
+// TestForeignArrayPairsRedacted). A key outside ASCII is read as
+// foldName reads it: "nаme", "kеy" and "vаlue" with a Cyrillic letter
+// were read as other keys, the pair's value stored as sent
+// (TestForeignLookalikePairKeysRedacted).
 func pairNameKey(k []byte) bool {
+	k = pairKeyFold(k)
 	for _, w := range [...]string{"name", "key", "header", "field"} {
 		if strings.EqualFold(string(k), w) {
 			return true
@@ -291,12 +386,24 @@ func pairNameKey(k []byte) bool {
 }
 
 func pairValueKey(k []byte) bool {
+	k = pairKeyFold(k)
 	for _, w := range [...]string{"value", "val", "values"} {
 		if strings.EqualFold(string(k), w) {
 			return true
 		}
 	}
 	return false
+}
+
+// pairKeyFold returns k as foldName reads it when it holds a byte
+// outside ASCII, else k (an ASCII key is compared in any case).
+func pairKeyFold(k []byte) []byte {
+	for _, c := range k {
+		if c >= utf8.RuneSelf {
+			return []byte(foldName(string(k)))
+		}
+	}
+	return k
 }
 
 // redactAttributePair clears the value attributes (pairValueKey) of a
@@ -343,9 +450,12 @@ func (r *StoredRecord) redactAttributePair() {
 // there (authScheme: "Authorization: Bearer abc") is kept and the
 // credential after it cleared. A value already Redacted is
 // left. The cost is a harmless word after such a name in prose
-// ("password: required" stores "password: [REDACTED] required");
-// a secret with no '=' or ':' after its name ("password is hunter2") is
-// not found.
+// ("password: required" stores "password: [REDACTED] required"). A
+// value on the line after its name (afterLineBreak), opened by an
+// escaped quote (quoteLen) or starting with a \u escape (valueRun), and
+// a name with HTML character references (nameRefBefore, foldName) are
+// read too; a secret with no '=' or ':' after its name ("password is
+// hunter2") is redactProse's.
 func redactPairs(s string) string {
 	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '>') < 0 {
 		return s
@@ -394,6 +504,21 @@ func redactPairs(s string) string {
 		b.WriteString(s[done:from])
 		b.WriteString(Redacted)
 		done, i = to, to
+		if encoded || !setCookie(name) {
+			continue
+		}
+		for {
+			from, to, ok := nextSetCookie(s, i)
+			if !ok {
+				break
+			}
+			if from < to && !strings.HasPrefix(s[from:], Redacted) {
+				b.WriteString(s[done:from])
+				b.WriteString(Redacted)
+				done = to
+			}
+			i = to
+		}
 	}
 	if done == 0 {
 		return s
@@ -403,23 +528,30 @@ func redactPairs(s string) string {
 }
 
 // pairName returns the name that ends text, before a pair's separator:
-// spaces and a closing quote (', ", or \" in a rendered JSON string) are
-// passed over first, and a \u escape before the name is not part of it.
+// spaces and a closing quote (quoteBefore) are passed over first, and a
+// \u escape before the name is not part of it. A letter or digit written
+// as a numeric HTML character reference is part of it ("p&#x61;ssword",
+// which foldName reads as "password").
 func pairName(text string) string {
 	e := len(text)
 	for e > 0 && (text[e-1] == ' ' || text[e-1] == '\t') {
 		e--
 	}
-	if e > 0 && (text[e-1] == '"' || text[e-1] == '\'') {
-		e--
-		for e > 0 && text[e-1] == '\\' { // \" of a JSON text in a JSON string, \\\" twice so
-			e--
-		}
-	}
+	e -= quoteBefore(text[:e])
 	n := e
-	for n > 0 && pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) {
-		n--
+	for n > 0 {
+		if pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) {
+			n--
+			continue
+		}
+		// A letter written as an HTML character reference: "&#112;assword".
+		if k := nameRefBefore(text[:n]); k > 0 {
+			n -= k
+			continue
+		}
+		break
 	}
+	n = wordsBefore(text, n, e)
 	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
 	// \u003e: "a=1\u0026sid=..." names sid, not u0026sid.
 	if n > 0 && text[n-1] == '\\' && e-n > 5 && text[n] == 'u' && hex4(text[n+1:n+5]) {
@@ -437,6 +569,83 @@ func hex4(s string) bool {
 		}
 	}
 	return true
+}
+
+// quoteLen returns the length of the quote that opens s, or 0: ' or ",
+// escaped once or more (\" in a rendered JSON string, \\\" in one
+// rendered twice), either as a JSON \u escape (\u0022, \u0027), or as an
+// HTML character reference (&quot; &#34; &#x22; &apos; &#39; &#x27;).
+// A value opened by \u0022 or &quot; was stored as sent
+// (TestForeignEscapedQuotesRedacted, TestForeignHTMLEscapedNamesRedacted).
+func quoteLen(s string) int {
+	k := run(s, func(c byte) bool { return c == '\\' })
+	if k < len(s) && (s[k] == '"' || s[k] == '\'') {
+		return k + 1
+	}
+	if k > 0 && len(s) >= k+5 && s[k] == 'u' && (s[k+1:k+5] == "0022" || s[k+1:k+5] == "0027") {
+		return k + 5
+	}
+	if k > 0 || len(s) == 0 || s[0] != '&' {
+		return 0
+	}
+	for _, q := range htmlQuotes {
+		if len(s) >= len(q) && strings.EqualFold(s[:len(q)], q) {
+			return len(q)
+		}
+	}
+	return 0
+}
+
+// htmlQuotes are the HTML character references of ' and ".
+var htmlQuotes = [...]string{"&quot;", "&#34;", "&#x22;", "&apos;", "&#39;", "&#x27;"}
+
+// quoteBefore returns the length of the quote (quoteLen) that ends
+// text, or 0.
+func quoteBefore(text string) int {
+	e := len(text)
+	if e == 0 {
+		return 0
+	}
+	switch text[e-1] {
+	case '"', '\'':
+		e--
+	case '2', '7':
+		if e < 6 || text[e-6] != '\\' || text[e-5:e] != "u0022" && text[e-5:e] != "u0027" {
+			return 0
+		}
+		e -= 5
+	case ';':
+		for _, q := range htmlQuotes {
+			if e >= len(q) && strings.EqualFold(text[e-len(q):], q) {
+				return len(q)
+			}
+		}
+		return 0
+	default:
+		return 0
+	}
+	for e > 0 && text[e-1] == '\\' {
+		e--
+	}
+	return len(text) - e
+}
+
+// nameRefBefore returns the length of the numeric HTML character
+// reference of an ASCII letter or digit that ends text, or 0.
+func nameRefBefore(text string) int {
+	e := len(text)
+	if e < 4 || text[e-1] != ';' {
+		return 0
+	}
+	a := strings.LastIndexByte(text[max(0, e-10):], '&')
+	if a < 0 {
+		return 0
+	}
+	a += max(0, e-10)
+	if n, r := htmlRef(text[a:]); n == e-a && r < utf8.RuneSelf && pairNameByte(byte(r)) && r != '%' {
+		return n
+	}
+	return 0
 }
 
 // pairNameByte reports whether c may be part of a pair's name.
@@ -466,17 +675,18 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			i++
 		}
+		if !scheme {
+			i = afterLineBreak(s, i)
+		}
 		if strings.HasPrefix(s[i:], Redacted) {
 			return i, i
 		}
 		if n := authParamsRun(s[i:]); scheme && n > 0 {
 			return i, i + n
 		}
-		// A quote, or a quote escaped once or more (\" in a rendered
-		// JSON string, \\\" in one rendered twice): the value runs to
-		// the same again.
-		if k := run(s[i:], func(c byte) bool { return c == '\\' }); i+k < len(s) && (s[i+k] == '"' || s[i+k] == '\'') {
-			q := s[i : i+k+1]
+		// A quote (quoteLen): the value runs to the same again.
+		if k := quoteLen(s[i:]); k > 0 {
+			q := s[i : i+k]
 			i += len(q)
 			end := strings.Index(s[i:], q)
 			if end < 0 {
@@ -487,12 +697,73 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 		if cookies {
 			return i, i + cookieRun(s[i:])
 		}
-		to = i + run(s[i:], valueByte)
+		to = i + valueRun(s[i:])
 		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
 			return i, to
 		}
 		i, scheme = to+1, true
 	}
+}
+
+// afterLineBreak returns where the value of a pair starts when its
+// separator ends a line: "password:\n  hunter2", "password:\r\nhunter2"
+// were stored as sent (TestForeignValueOnNextLineRedacted). After one
+// line break and the spaces and tabs that indent the next line, the value
+// is that line's first run, unless that line is a pair of its own
+// ("password:\nregion: eu", a YAML map's next member). Elsewhere i.
+func afterLineBreak(s string, i int) int {
+	j := i
+	if j < len(s) && s[j] == '\r' {
+		j++
+	}
+	if j == len(s) || s[j] != '\n' {
+		return i
+	}
+	j++
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+		j++
+	}
+	if k := j + run(s[j:], pairNameByte); k < len(s) && (s[k] == ':' || s[k] == '=') {
+		return i
+	}
+	return j
+}
+
+// valueRun returns the length of the unquoted value at the start of s:
+// its bytes (valueByte) and the JSON \u escapes of characters that
+// would be (a rendered JSON string's "password=\u0068unter2": the value
+// ended at the backslash, empty, and was stored as sent:
+// TestForeignEscapedQuotesRedacted).
+func valueRun(s string) int {
+	n := 0
+	for n < len(s) {
+		if valueByte(s[n]) {
+			n++
+			continue
+		}
+		if s[n] != '\\' || len(s)-n < 6 || s[n+1] != 'u' || !hex4(s[n+2:n+6]) {
+			break
+		}
+		if h := s[n+2 : n+6]; h[:2] == "00" && !valueByte(unhex2(h[2:])) {
+			break
+		}
+		n += 6
+	}
+	return n
+}
+
+// unhex2 returns the byte two hex digits write.
+func unhex2(h string) byte {
+	v := byte(0)
+	for i := range 2 {
+		c := h[i] | 0x20
+		if c <= '9' {
+			v = v<<4 | (c - '0')
+		} else {
+			v = v<<4 | (c - 'a' + 10)
+		}
+	}
+	return v
 }
 
 // authParamsRun returns the length of the list of parameters at the
@@ -610,6 +881,73 @@ func cookieList(name string) bool {
 	return strings.HasSuffix(k, "cookie") && !strings.HasSuffix(k, "set-cookie") && !strings.HasSuffix(k, "set_cookie")
 }
 
+// setCookie reports whether a pair's name is a Set-Cookie header's.
+func setCookie(name string) bool {
+	k := foldName(name)
+	return strings.HasSuffix(k, "set-cookie") || strings.HasSuffix(k, "set_cookie")
+}
+
+// nextSetCookie returns where the value of the next cookie of a
+// Set-Cookie line starts and ends, reading from s[i], after a cookie's
+// value: past its attributes ("; Path=/", "; HttpOnly", "; Expires=Wed,
+// 21 Oct 2015 07:28:00 GMT", whose comma joins nothing), to a comma
+// and a cookie's name and '=' ("a=1; Path=/, session=..."), as a client
+// library joins several Set-Cookie headers into one line. Each cookie
+// after the first was stored as sent (TestForeignJoinedSetCookiesRedacted).
+// ok is false at anything else: the line's end, a space, a quote.
+func nextSetCookie(s string, i int) (from, to int, ok bool) {
+	for i < len(s) {
+		switch s[i] {
+		case ';':
+			i++
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			n := run(s[i:], cookieNameByte)
+			if n == 0 {
+				return 0, 0, false
+			}
+			expires := strings.EqualFold(s[i:i+n], "expires")
+			i += n
+			if i < len(s) && s[i] == '=' {
+				i++
+				if e := strings.Index(s[i:min(len(s), i+40)], "GMT"); expires && e >= 0 {
+					i += e + len("GMT")
+				} else {
+					i += run(s[i:], valueByte)
+				}
+			}
+		case ',':
+			i++
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			n := run(s[i:], cookieNameByte)
+			if n == 0 || i+n >= len(s) || s[i+n] != '=' {
+				return 0, 0, false
+			}
+			from = i + n + 1
+			if k := quoteLen(s[from:]); k > 0 {
+				e := strings.Index(s[from+k:], s[from:from+k])
+				if e < 0 {
+					return from, len(s), true
+				}
+				return from, from + 2*k + e, true
+			}
+			return from, from + run(s[from:], valueByte), true
+		default:
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
+}
+
+// cookieNameByte reports whether c may be part of a cookie's or a cookie
+// attribute's name (an RFC 9110 token, less the marks logs rarely hold).
+func cookieNameByte(c byte) bool {
+	return pairNameByte(c) && c < utf8.RuneSelf || c == '!' || c == '#' || c == '$' || c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~'
+}
+
 // cookieRun returns the length of the unquoted list of cookies at the
 // start of s: values (valueByte) joined by ';' and "; ".
 func cookieRun(s string) int {
@@ -645,4 +983,176 @@ func run(s string, ok func(byte) bool) int {
 		n++
 	}
 	return n
+}
+
+// redactProse returns s with a secret written after a name that names a
+// credential (credentialKey) and a space, with no '=' or ':' between,
+// replaced by Redacted: "password hunter2", "password is hunter2",
+// "token was abc123" were stored as sent
+// (TestForeignSecretsInProseRedacted). Prose puts a word there far more
+// often than a secret ("password reset requested", "token expired",
+// "password is required"), so the word after the name, or after a
+// linking verb after it (linkingVerb: "is", "was"), is cleared only when
+// it reads as no word (secretLike: a digit, a mark, a capital letter
+// past the first, or 16 letters and more), or is quoted
+// ("password 'hunter'"); after an authentication scheme ("Authorization
+// Negotiate YIIB...") it is the word after the scheme. A secret of
+// lower-case letters alone ("password is hunter") is kept, as is one
+// further on ("the password for bob is hunter2").
+func redactProse(s string) string {
+	tabs := strings.IndexByte(s, '\t') >= 0
+	if !tabs && strings.IndexByte(s, ' ') < 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0
+	for i := 0; i < len(s); {
+		var j int
+		if tabs {
+			j = strings.IndexAny(s[i:], " \t")
+		} else {
+			j = strings.IndexByte(s[i:], ' ')
+		}
+		if j < 0 {
+			break
+		}
+		e := i + j // the name, if any, ends here
+		w := e
+		for w > i && pairNameByte(s[w-1]) {
+			w--
+		}
+		i = e + 1
+		if w == e {
+			continue
+		}
+		name := s[wordsBefore(s, w, e):e]
+		if !credentialKey(name) {
+			continue
+		}
+		from, to := proseValue(s, e)
+		if from == to {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[done:from])
+		b.WriteString(Redacted)
+		done, i = to, to
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// wordsBefore returns where a name of words spaced apart starts, the
+// last word being s[w:e]: French "mot de passe", and "API key",
+// "session ID", "private key", whose last word alone names nothing
+// (credentialKey reads "API key" as it reads "api.key"); "API key:
+// ..." and "session ID is ..." were stored as sent
+// (TestForeignSecretsInProseRedacted). Else w.
+func wordsBefore(s string, w, e int) int {
+	switch {
+	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
+		return w - 7
+	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id")):
+		v := w - 1
+		for v > 0 && pairNameByte(s[v-1]) {
+			v--
+		}
+		if v < w-1 {
+			return v
+		}
+	}
+	return w
+}
+
+// proseValue returns where the secret after a credential's name that
+// ends at s[i] (a space follows it) starts and ends, the same when there
+// is none (redactProse).
+func proseValue(s string, i int) (from, to int) {
+	spaces := func(i int) int {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		return i
+	}
+	i = spaces(i)
+	if n := run(s[i:], pairNameByte); n > 0 && i+n < len(s) && s[i+n] == ' ' && linkingVerb(s[i:i+n]) {
+		i = spaces(i + n)
+	}
+	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
+		return i, i // "password (hidden)" is prose
+	}
+	// "session ID is ...": the name goes on (wordsBefore).
+	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
+		return i, i
+	}
+	if k := quoteLen(s[i:]); k > 0 {
+		// Looked for in the next proseQuoted bytes only, so a text of
+		// names and quotes that do not close is read in linear time.
+		end := strings.Index(s[i+k:min(len(s), i+k+proseQuoted)], s[i:i+k])
+		if end <= 0 {
+			return i, i
+		}
+		return i + k, i + k + end
+	}
+	// A pair of its own ("Password Type=...", "token user=bob") is
+	// redactPairs' to read; base64's padding ("abc==") is none.
+	if k := i + run(s[i:], pairNameByte); k > i && k+1 < len(s) && (s[k] == '=' || s[k] == ':') && s[k+1] > ' ' && s[k+1] != '=' {
+		return i, i
+	}
+	n := valueRun(s[i:])
+	if authScheme(s[i:i+n]) && i+n+1 < len(s) && s[i+n] == ' ' && !strings.HasPrefix(s[i+n+1:], Redacted) {
+		i += n + 1 // "Authorization Negotiate YII...": the credential after the scheme
+		n = valueRun(s[i:])
+	}
+	for n > 0 && strings.IndexByte(".!?:", s[i+n-1]) >= 0 {
+		n--
+	}
+	if !secretLike(s[i : i+n]) {
+		return i, i
+	}
+	return i, i + n
+}
+
+// proseQuoted is the longest quoted secret proseValue clears.
+const proseQuoted = 256
+
+// linkingVerb reports whether w joins a name to what it is in prose
+// ("password is ...", "token was ..."; German ist, war; French est;
+// Spanish es, era).
+func linkingVerb(w string) bool {
+	for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
+		if strings.EqualFold(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretLike reports whether w, the word after a credential's name in
+// prose, reads as a secret rather than a word: it holds an ASCII letter
+// or digit, and a digit, a mark other than a hyphen or an apostrophe
+// between letters (hunter2, p@ss, a path, a \u escape), a capital letter
+// past the first (aBc), or it runs to 16 bytes or more (a random token of
+// letters alone). Marks alone ("=", "--") are none.
+func secretLike(w string) bool {
+	alnum, odd := false, len(w) >= 16
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case 'a' <= c && c <= 'z':
+			alnum = true
+		case 'A' <= c && c <= 'Z':
+			alnum, odd = true, odd || i > 0
+		case '0' <= c && c <= '9':
+			alnum, odd = true, true
+		case c >= utf8.RuneSelf, (c == '-' || c == '\'') && i > 0 && i+1 < len(w):
+		default:
+			odd = true
+		}
+	}
+	return alnum && odd
 }
