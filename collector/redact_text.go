@@ -1,0 +1,740 @@
+package collector
+
+// The free-text rules of redaction: a credential's value after its name
+// in a text (redactPairs: NAME=VALUE, NAME: VALUE, quoted, encoded, in
+// cookie lists, XML elements and authentication parameter lists) and
+// after its name in prose (redactProse). redact.go holds what names a
+// credential (credentialKey, foldName) and the attributes' rules.
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// redactPairs returns s with the value of each pair in it whose name
+// names a credential (credentialKey) replaced by Redacted: NAME=VALUE and
+// NAME: VALUE (spaces around '=' or ':' allowed, the name maybe quoted),
+// as a log line, a query string, a header dump, a curl command or a JSON
+// text writes them: "login password=hunter2 user=bob", "?api_key=...&",
+// "-H 'Cookie: sid=...'", {"password": "..."} were stored as sent
+// (TestForeignPairsInTextRedacted). A name is a run of letters, digits,
+// '_', '-', '.', '%' and characters outside ASCII before the separator
+// (so foldName reads it); the value is the rest of a quoted string ('...',
+// "..." or \"...\" in a rendered JSON string, \\\"...\\\" in one rendered
+// twice: TestForeignTwiceRenderedJSONRedacted), or runs to a space, a quote,
+// a backslash or one of & ; , ) ] } < > (a Cookie header's, its list of
+// cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does,
+// and so does '=' percent-encoded, once or twice ("%3D", "%253D": a URL
+// in another's query), its value then running to the next encoded '&'
+// (TestForeignPercentEncodedPairsRedacted). An XML element naming a
+// credential has its text cleared (xmlElementText).
+// An HTTP authentication scheme
+// there (authScheme: "Authorization: Bearer abc") is kept and the
+// credential after it cleared. A value already Redacted is
+// left. The cost is a harmless word after such a name in prose
+// ("password: required" stores "password: [REDACTED] required"). A
+// value on the line after its name (afterLineBreak), opened by an
+// escaped quote (quoteLen) or starting with a \u escape (valueRun), and
+// a name with HTML character references (nameRefBefore, foldName) are
+// read too; a secret with no '=' or ':' after its name ("password is
+// hunter2") is redactProse's.
+func redactPairs(s string) string {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '>') < 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0 // s[:done] is in b, or, while b is empty, needs no change
+	for i := 0; i < len(s); {
+		j := strings.IndexAny(s[i:], "=:%>")
+		if j < 0 {
+			break
+		}
+		sep := i + j
+		i = sep + 1
+		if s[sep] == '>' {
+			from, to, ok := xmlElementText(s, done, sep)
+			if !ok {
+				continue
+			}
+			if b.Len() == 0 {
+				b.Grow(len(s))
+			}
+			b.WriteString(s[done:from])
+			b.WriteString(Redacted)
+			done, i = to, to
+			continue
+		}
+		encoded := s[sep] == '%'
+		if encoded {
+			n := encodedMark(s[sep:], "3d")
+			if n == 0 {
+				continue
+			}
+			i = sep + n
+		}
+		name := pairName(s[done:sep])
+		if name == "" || !credentialKey(name) {
+			continue
+		}
+		from, to := pairValue(s, i, cookieList(name) && !encoded, encoded)
+		if from == to {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[done:from])
+		b.WriteString(Redacted)
+		done, i = to, to
+		if encoded || !setCookie(name) {
+			continue
+		}
+		for {
+			from, to, ok := nextSetCookie(s, i)
+			if !ok {
+				break
+			}
+			if from < to && !strings.HasPrefix(s[from:], Redacted) {
+				b.WriteString(s[done:from])
+				b.WriteString(Redacted)
+				done = to
+			}
+			i = to
+		}
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// pairName returns the name that ends text, before a pair's separator:
+// spaces and a closing quote (quoteBefore) are passed over first, and a
+// \u escape before the name is not part of it. A letter or digit written
+// as a numeric HTML character reference is part of it ("p&#x61;ssword",
+// which foldName reads as "password").
+func pairName(text string) string {
+	e := len(text)
+	for e > 0 && (text[e-1] == ' ' || text[e-1] == '\t') {
+		e--
+	}
+	e -= quoteBefore(text[:e])
+	n := e
+	for n > 0 {
+		if pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) {
+			n--
+			continue
+		}
+		// A letter written as an HTML character reference: "&#112;assword".
+		if k := nameRefBefore(text[:n]); k > 0 {
+			n -= k
+			continue
+		}
+		break
+	}
+	n = wordsBefore(text, n, e)
+	// A rendered JSON string writes '&', '<' and '>' as \u0026, \u003c,
+	// \u003e: "a=1\u0026sid=..." names sid, not u0026sid.
+	if n > 0 && text[n-1] == '\\' && e-n > 5 && text[n] == 'u' && hex4(text[n+1:n+5]) {
+		n += 5
+	}
+	return text[n:e]
+}
+
+// hex4 reports whether s is four hex digits.
+func hex4(s string) bool {
+	for i := range 4 {
+		c := s[i] | 0x20
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteLen returns the length of the quote that opens s, or 0: ' or ",
+// escaped once or more (\" in a rendered JSON string, \\\" in one
+// rendered twice), either as a JSON \u escape (\u0022, \u0027), or as an
+// HTML character reference (&quot; &#34; &#x22; &apos; &#39; &#x27;).
+// A value opened by \u0022 or &quot; was stored as sent
+// (TestForeignEscapedQuotesRedacted, TestForeignHTMLEscapedNamesRedacted).
+func quoteLen(s string) int {
+	k := run(s, func(c byte) bool { return c == '\\' })
+	if k < len(s) && (s[k] == '"' || s[k] == '\'') {
+		return k + 1
+	}
+	if k > 0 && len(s) >= k+5 && s[k] == 'u' && (s[k+1:k+5] == "0022" || s[k+1:k+5] == "0027") {
+		return k + 5
+	}
+	if k > 0 || len(s) == 0 || s[0] != '&' {
+		return 0
+	}
+	for _, q := range htmlQuotes {
+		if len(s) >= len(q) && strings.EqualFold(s[:len(q)], q) {
+			return len(q)
+		}
+	}
+	return 0
+}
+
+// htmlQuotes are the HTML character references of ' and ".
+var htmlQuotes = [...]string{"&quot;", "&#34;", "&#x22;", "&apos;", "&#39;", "&#x27;"}
+
+// quoteBefore returns the length of the quote (quoteLen) that ends
+// text, or 0.
+func quoteBefore(text string) int {
+	e := len(text)
+	if e == 0 {
+		return 0
+	}
+	switch text[e-1] {
+	case '"', '\'':
+		e--
+	case '2', '7':
+		if e < 6 || text[e-6] != '\\' || text[e-5:e] != "u0022" && text[e-5:e] != "u0027" {
+			return 0
+		}
+		e -= 5
+	case ';':
+		for _, q := range htmlQuotes {
+			if e >= len(q) && strings.EqualFold(text[e-len(q):], q) {
+				return len(q)
+			}
+		}
+		return 0
+	default:
+		return 0
+	}
+	for e > 0 && text[e-1] == '\\' {
+		e--
+	}
+	return len(text) - e
+}
+
+// nameRefBefore returns the length of the numeric HTML character
+// reference of an ASCII letter or digit that ends text, or 0.
+func nameRefBefore(text string) int {
+	e := len(text)
+	if e < 4 || text[e-1] != ';' {
+		return 0
+	}
+	a := strings.LastIndexByte(text[max(0, e-10):], '&')
+	if a < 0 {
+		return 0
+	}
+	a += max(0, e-10)
+	if n, r := htmlRef(text[a:]); n == e-a && r < utf8.RuneSelf && pairNameByte(byte(r)) && r != '%' {
+		return n
+	}
+	return 0
+}
+
+// pairNameByte reports whether c may be part of a pair's name.
+func pairNameByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c == '%' || c >= utf8.RuneSelf ||
+		'0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// pairValue returns where the value of a pair whose separator ends at
+// s[i] starts and ends (the same when there is none to clear). After an
+// authentication scheme and a space, the value is what follows.
+func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
+	if encoded {
+		// After "%3D", the value runs to the next encoded '&' ("%26").
+		to = i
+		for to < len(s) && valueByte(s[to]) && (s[to] != '%' || encodedMark(s[to:], "26") == 0) {
+			to++
+		}
+		return i, to
+	}
+	// Ruby's and PHP's "password"=>"..." and 'passwd' => '...'.
+	if i < len(s) && s[i] == '>' && s[i-1] == '=' {
+		i++
+	}
+	scheme := false
+	for {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if !scheme {
+			i = afterLineBreak(s, i)
+		}
+		if strings.HasPrefix(s[i:], Redacted) {
+			return i, i
+		}
+		if n := authParamsRun(s[i:]); scheme && n > 0 {
+			return i, i + n
+		}
+		// A quote (quoteLen): the value runs to the same again.
+		if k := quoteLen(s[i:]); k > 0 {
+			q := s[i : i+k]
+			i += len(q)
+			end := strings.Index(s[i:], q)
+			if end < 0 {
+				end = len(s) - i
+			}
+			return i, i + end
+		}
+		if cookies {
+			return i, i + cookieRun(s[i:])
+		}
+		to = i + valueRun(s[i:])
+		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
+			return i, to
+		}
+		i, scheme = to+1, true
+	}
+}
+
+// afterLineBreak returns where the value of a pair starts when its
+// separator ends a line: "password:\n  hunter2", "password:\r\nhunter2"
+// were stored as sent (TestForeignValueOnNextLineRedacted). After one
+// line break and the spaces and tabs that indent the next line, the value
+// is that line's first run, unless that line is a pair of its own
+// ("password:\nregion: eu", a YAML map's next member). Elsewhere i.
+func afterLineBreak(s string, i int) int {
+	j := i
+	if j < len(s) && s[j] == '\r' {
+		j++
+	}
+	if j == len(s) || s[j] != '\n' {
+		return i
+	}
+	j++
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+		j++
+	}
+	if k := j + run(s[j:], pairNameByte); k < len(s) && (s[k] == ':' || s[k] == '=') {
+		return i
+	}
+	return j
+}
+
+// valueRun returns the length of the unquoted value at the start of s:
+// its bytes (valueByte) and the JSON \u escapes of characters that
+// would be (a rendered JSON string's "password=\u0068unter2": the value
+// ended at the backslash, empty, and was stored as sent:
+// TestForeignEscapedQuotesRedacted).
+func valueRun(s string) int {
+	n := 0
+	for n < len(s) {
+		if valueByte(s[n]) {
+			n++
+			continue
+		}
+		if s[n] != '\\' || len(s)-n < 6 || s[n+1] != 'u' || !hex4(s[n+2:n+6]) {
+			break
+		}
+		if h := s[n+2 : n+6]; h[:2] == "00" && !valueByte(unhex2(h[2:])) {
+			break
+		}
+		n += 6
+	}
+	return n
+}
+
+// unhex2 returns the byte two hex digits write.
+func unhex2(h string) byte {
+	v := byte(0)
+	for i := range 2 {
+		c := h[i] | 0x20
+		if c <= '9' {
+			v = v<<4 | (c - '0')
+		} else {
+			v = v<<4 | (c - 'a' + 10)
+		}
+	}
+	return v
+}
+
+// authParamsRun returns the length of the list of parameters at the
+// start of s that an authentication scheme takes (RFC 9110 section
+// 11.2: name=token or name="quoted", joined by commas: Digest's
+// username="...", response="..."; AWS4-HMAC-SHA256's Credential=...,
+// Signature=...), 0 when s starts with none. A value quoted \"...\" (in a
+// rendered JSON string) runs to the same again. Only what followed the
+// scheme up to the first quote or comma was cleared, a Digest response
+// and a signature stored as sent (TestForeignAuthParamListsRedacted).
+func authParamsRun(s string) int {
+	n, end := 0, 0
+	for {
+		k := run(s[n:], func(c byte) bool { return pairNameByte(c) && c != '%' })
+		if k == 0 || n+k >= len(s) || s[n+k] != '=' {
+			return end
+		}
+		n += k + 1
+		q := ""
+		for _, p := range [...]string{`\"`, `"`} {
+			if strings.HasPrefix(s[n:], p) {
+				q = p
+				break
+			}
+		}
+		if q != "" {
+			e := strings.Index(s[n+len(q):], q)
+			if e < 0 {
+				return len(s)
+			}
+			n += 2*len(q) + e
+		} else {
+			// ';' too: AWS4-HMAC-SHA256's SignedHeaders=host;x-amz-date
+			n += run(s[n:], func(c byte) bool { return valueByte(c) || c == ';' })
+		}
+		end = n
+		for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			n++
+		}
+		if n == len(s) || s[n] != ',' {
+			return end
+		}
+		n++
+		for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			n++
+		}
+	}
+}
+
+// xmlElementText returns where the text of an XML element whose start
+// tag ends at s[gt] starts and ends, and whether it is one to clear: its
+// name (after a namespace's prefix: wsse:Password) names a credential
+// and its text, not empty, runs to an end tag ("</").
+// <password>...</password> and a SOAP call's
+// <wsse:Password Type="...">...</wsse:Password> were stored as sent
+// (TestForeignXMLElementsRedacted); a generic type's "List<Token> tokens"
+// is no element. The tag is looked for back to the '>' before, no
+// further, so each byte is read once.
+func xmlElementText(s string, done, gt int) (from, to int, ok bool) {
+	lt := strings.LastIndexAny(s[done:gt], "<>")
+	if lt < 0 || s[done+lt] != '<' || gt > 0 && s[gt-1] == '/' {
+		return 0, 0, false
+	}
+	tag := s[done+lt+1 : gt]
+	if i := strings.IndexAny(tag, " \t\r\n"); i >= 0 {
+		tag = tag[:i]
+	}
+	if i := strings.LastIndexByte(tag, ':'); i >= 0 {
+		tag = tag[i+1:] // a namespace's prefix
+	}
+	if tag == "" || run(tag, pairNameByte) != len(tag) || !credentialKey(tag) {
+		return 0, 0, false
+	}
+	end := strings.IndexByte(s[gt+1:], '<')
+	if end <= 0 || !strings.HasPrefix(s[gt+1+end:], "</") {
+		return 0, 0, false
+	}
+	return gt + 1, gt + 1 + end, true
+}
+
+// encodedMark returns the length of the escape of the character whose
+// hex is hex (in lower case) at the start of s, once or twice
+// percent-encoded ("%3D", "%253d"), or 0.
+func encodedMark(s, hex string) int {
+	for _, n := range [...]int{3, 5} {
+		if len(s) >= n && s[0] == '%' && strings.EqualFold(s[n-2:n], hex) && (n == 3 || s[1:3] == "25") {
+			return n
+		}
+	}
+	return 0
+}
+
+// encodedBoundary reports whether text ends in an encoded '=' or '&',
+// where a percent-encoded pair's name starts: so no name runs back over
+// the pairs before it ("a%3D1%26b%3D2" is a run of a name's bytes).
+func encodedBoundary(text string) bool {
+	if c := text[len(text)-1] | 0x20; c != 'd' && c != '6' {
+		return false
+	}
+	for _, n := range [...]int{3, 5} {
+		if len(text) >= n && (encodedMark(text[len(text)-n:], "3d") == n || encodedMark(text[len(text)-n:], "26") == n) {
+			return true
+		}
+	}
+	return false
+}
+
+// cookieList reports whether a pair's name is a Cookie header's, whose
+// value is a list of cookies ("theme=dark; sid=..."), each one a
+// credential: only the first was cleared
+// (TestForeignCookieListsAndSpelledPasswordsRedacted). Not Set-Cookie's,
+// one cookie followed by its attributes (Path=/; HttpOnly), kept.
+func cookieList(name string) bool {
+	k := foldName(name)
+	return strings.HasSuffix(k, "cookie") && !strings.HasSuffix(k, "set-cookie") && !strings.HasSuffix(k, "set_cookie")
+}
+
+// setCookie reports whether a pair's name is a Set-Cookie header's.
+func setCookie(name string) bool {
+	k := foldName(name)
+	return strings.HasSuffix(k, "set-cookie") || strings.HasSuffix(k, "set_cookie")
+}
+
+// nextSetCookie returns where the value of the next cookie of a
+// Set-Cookie line starts and ends, reading from s[i], after a cookie's
+// value: past its attributes ("; Path=/", "; HttpOnly", "; Expires=Wed,
+// 21 Oct 2015 07:28:00 GMT", whose comma joins nothing), to a comma
+// and a cookie's name and '=' ("a=1; Path=/, session=..."), as a client
+// library joins several Set-Cookie headers into one line. Each cookie
+// after the first was stored as sent (TestForeignJoinedSetCookiesRedacted).
+// ok is false at anything else: the line's end, a space, a quote.
+func nextSetCookie(s string, i int) (from, to int, ok bool) {
+	for i < len(s) {
+		switch s[i] {
+		case ';':
+			i++
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			n := run(s[i:], cookieNameByte)
+			if n == 0 {
+				return 0, 0, false
+			}
+			expires := strings.EqualFold(s[i:i+n], "expires")
+			i += n
+			if i < len(s) && s[i] == '=' {
+				i++
+				if e := strings.Index(s[i:min(len(s), i+40)], "GMT"); expires && e >= 0 {
+					i += e + len("GMT")
+				} else {
+					i += run(s[i:], valueByte)
+				}
+			}
+		case ',':
+			i++
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			n := run(s[i:], cookieNameByte)
+			if n == 0 || i+n >= len(s) || s[i+n] != '=' {
+				return 0, 0, false
+			}
+			from = i + n + 1
+			if k := quoteLen(s[from:]); k > 0 {
+				e := strings.Index(s[from+k:], s[from:from+k])
+				if e < 0 {
+					return from, len(s), true
+				}
+				return from, from + 2*k + e, true
+			}
+			return from, from + run(s[from:], valueByte), true
+		default:
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
+}
+
+// cookieNameByte reports whether c may be part of a cookie's or a cookie
+// attribute's name (an RFC 9110 token, less the marks logs rarely hold).
+func cookieNameByte(c byte) bool {
+	return pairNameByte(c) && c < utf8.RuneSelf || c == '!' || c == '#' || c == '$' || c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~'
+}
+
+// cookieRun returns the length of the unquoted list of cookies at the
+// start of s: values (valueByte) joined by ';' and "; ".
+func cookieRun(s string) int {
+	n := 0
+	for n < len(s) && (valueByte(s[n]) || s[n] == ';' || s[n] == ' ' && n > 0 && s[n-1] == ';' && n+1 < len(s) && valueByte(s[n+1])) {
+		n++
+	}
+	return n
+}
+
+// authScheme reports whether w is an HTTP authentication scheme that
+// comes before a credential (RFC 9110 section 11; any case). Only these:
+// any word followed by a space would keep the secret of
+// "Authorization: s3cr3t (from the CLI)".
+func authScheme(w string) bool {
+	for _, s := range [...]string{"bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "mac", "hoba", "mutual", "aws4-hmac-sha256", "oauth"} {
+		if strings.EqualFold(w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// valueByte reports whether c may be part of an unquoted pair's value.
+func valueByte(c byte) bool {
+	return c > ' ' && !strings.ContainsRune(`"'\&;,)]}<>`, rune(c))
+}
+
+// run returns how many bytes at the start of s satisfy ok.
+func run(s string, ok func(byte) bool) int {
+	n := 0
+	for n < len(s) && ok(s[n]) {
+		n++
+	}
+	return n
+}
+
+// redactProse returns s with a secret written after a name that names a
+// credential (credentialKey) and a space, with no '=' or ':' between,
+// replaced by Redacted: "password hunter2", "password is hunter2",
+// "token was abc123" were stored as sent
+// (TestForeignSecretsInProseRedacted). Prose puts a word there far more
+// often than a secret ("password reset requested", "token expired",
+// "password is required"), so the word after the name, or after a
+// linking verb after it (linkingVerb: "is", "was"), is cleared only when
+// it reads as no word (secretLike: a digit, a mark, a capital letter
+// past the first, or 16 letters and more), or is quoted
+// ("password 'hunter'"); after an authentication scheme ("Authorization
+// Negotiate YIIB...") it is the word after the scheme. A secret of
+// lower-case letters alone ("password is hunter") is kept, as is one
+// further on ("the password for bob is hunter2").
+func redactProse(s string) string {
+	tabs := strings.IndexByte(s, '\t') >= 0
+	if !tabs && strings.IndexByte(s, ' ') < 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0
+	for i := 0; i < len(s); {
+		var j int
+		if tabs {
+			j = strings.IndexAny(s[i:], " \t")
+		} else {
+			j = strings.IndexByte(s[i:], ' ')
+		}
+		if j < 0 {
+			break
+		}
+		e := i + j // the name, if any, ends here
+		w := e
+		for w > i && pairNameByte(s[w-1]) {
+			w--
+		}
+		i = e + 1
+		if w == e {
+			continue
+		}
+		name := s[wordsBefore(s, w, e):e]
+		if !credentialKey(name) {
+			continue
+		}
+		from, to := proseValue(s, e)
+		if from == to {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[done:from])
+		b.WriteString(Redacted)
+		done, i = to, to
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// wordsBefore returns where a name of words spaced apart starts, the
+// last word being s[w:e]: French "mot de passe", and "API key",
+// "session ID", "private key", whose last word alone names nothing
+// (credentialKey reads "API key" as it reads "api.key"); "API key:
+// ..." and "session ID is ..." were stored as sent
+// (TestForeignSecretsInProseRedacted). Else w.
+func wordsBefore(s string, w, e int) int {
+	switch {
+	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
+		return w - 7
+	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id")):
+		v := w - 1
+		for v > 0 && pairNameByte(s[v-1]) {
+			v--
+		}
+		if v < w-1 {
+			return v
+		}
+	}
+	return w
+}
+
+// proseValue returns where the secret after a credential's name that
+// ends at s[i] (a space follows it) starts and ends, the same when there
+// is none (redactProse).
+func proseValue(s string, i int) (from, to int) {
+	spaces := func(i int) int {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		return i
+	}
+	i = spaces(i)
+	if n := run(s[i:], pairNameByte); n > 0 && i+n < len(s) && s[i+n] == ' ' && linkingVerb(s[i:i+n]) {
+		i = spaces(i + n)
+	}
+	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
+		return i, i // "password (hidden)" is prose
+	}
+	// "session ID is ...": the name goes on (wordsBefore).
+	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
+		return i, i
+	}
+	if k := quoteLen(s[i:]); k > 0 {
+		// Looked for in the next proseQuoted bytes only, so a text of
+		// names and quotes that do not close is read in linear time.
+		end := strings.Index(s[i+k:min(len(s), i+k+proseQuoted)], s[i:i+k])
+		if end <= 0 {
+			return i, i
+		}
+		return i + k, i + k + end
+	}
+	// A pair of its own ("Password Type=...", "token user=bob") is
+	// redactPairs' to read; base64's padding ("abc==") is none.
+	if k := i + run(s[i:], pairNameByte); k > i && k+1 < len(s) && (s[k] == '=' || s[k] == ':') && s[k+1] > ' ' && s[k+1] != '=' {
+		return i, i
+	}
+	n := valueRun(s[i:])
+	if authScheme(s[i:i+n]) && i+n+1 < len(s) && s[i+n] == ' ' && !strings.HasPrefix(s[i+n+1:], Redacted) {
+		i += n + 1 // "Authorization Negotiate YII...": the credential after the scheme
+		n = valueRun(s[i:])
+	}
+	for n > 0 && strings.IndexByte(".!?:", s[i+n-1]) >= 0 {
+		n--
+	}
+	if !secretLike(s[i : i+n]) {
+		return i, i
+	}
+	return i, i + n
+}
+
+// proseQuoted is the longest quoted secret proseValue clears.
+const proseQuoted = 256
+
+// linkingVerb reports whether w joins a name to what it is in prose
+// ("password is ...", "token was ..."; German ist, war; French est;
+// Spanish es, era).
+func linkingVerb(w string) bool {
+	for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
+		if strings.EqualFold(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretLike reports whether w, the word after a credential's name in
+// prose, reads as a secret rather than a word: it holds an ASCII letter
+// or digit, and a digit, a mark other than a hyphen or an apostrophe
+// between letters (hunter2, p@ss, a path, a \u escape), a capital letter
+// past the first (aBc), or it runs to 16 bytes or more (a random token of
+// letters alone). Marks alone ("=", "--") are none.
+func secretLike(w string) bool {
+	alnum, odd := false, len(w) >= 16
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case 'a' <= c && c <= 'z':
+			alnum = true
+		case 'A' <= c && c <= 'Z':
+			alnum, odd = true, odd || i > 0
+		case '0' <= c && c <= '9':
+			alnum, odd = true, true
+		case c >= utf8.RuneSelf, (c == '-' || c == '\'') && i > 0 && i+1 < len(w):
+		default:
+			odd = true
+		}
+	}
+	return alnum && odd
+}
