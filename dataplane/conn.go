@@ -122,6 +122,10 @@ type conn struct {
 	// TestStalledBodyAnsweredAndAudited). begin clears it. Used only by
 	// the serving goroutine.
 	headIn bool
+	// names is the head of the request being read, one with a body, as
+	// fasthttp parsed it (followBody), for errorHandler to name it when
+	// its body fails: only while headIn says it is this request's.
+	names headNames
 	// headPrep is the tables the check before the body (headerReceived)
 	// set the body's limit on, for a body it may refuse for its size:
 	// errorHandler and expect decide that request on them, not on a

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"net"
 
 	"github.com/portcullis/portcullis/audit"
@@ -31,12 +32,16 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	var cookieDeny []byte // the answer naming a refused cookie (headRefused)
 	var pre preRefusal
 	var headPrep *prepared
+	var names headNames // the head of a request whose body failed (followBody)
 	if c := ownConn(ctx.Conn()); c != nil {
 		// fasthttp has handed its read buffer, which the bytes the head
 		// kept are in, back to its pool after the error: begin must not
 		// read them (pending). The connection closes after the answer.
 		c.head.ended = false
 		refused, cookieDeny, pre, headPrep = c.refused, c.cookieDeny, c.pre, c.headPrep
+		if c.headIn {
+			names = c.names
+		}
 	}
 	x := s.begin(ctx, mono, wall)
 	defer s.finish(ctx, x) // records, under the request path's recover
@@ -51,8 +56,27 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	x.snap = x.prep.snapshot()
 	h := &ctx.Request.Header
-	scanned := scanHeaders(h.RawHeaders(), &x.hdr)
+	raw := h.RawHeaders()
+	reset := len(raw) == 0 // fasthttp resets a request whose body fails
+	restored := false
+	if reset && err != fasthttp.ErrBodyTooLarge && pre.d == audit.Allowed && !pre.size && len(names.method) > 0 {
+		// A body the check before it did not look at (a declared one
+		// within 16 KiB), failing in its framing, stalling or cut
+		// short, its headers gone: answered and recorded with its
+		// head's names (headNames), the client's request id, method,
+		// path and User-Agent, and behind a trusted proxy the source
+		// it forwards, as the handler would have. It was answered
+		// under a request id the sidecar made and recorded as "GET -"
+		// (TestSmallBodyFailureRecordNamesTheRequest).
+		raw, restored = names.restore(x, h), true
+	}
+	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
+	if restored && x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
+		if src, ok := forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd); ok {
+			x.peer = src
+		}
+	}
 	d := audit.BadRequest
 	switch err.(type) {
 	case *fasthttp.ErrSmallBuffer:
@@ -72,7 +96,6 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 			d = audit.NotReady
 		}
 	}
-	reset := len(ctx.Request.Header.RawHeaders()) == 0 // fasthttp resets a request whose body fails
 	gone := err == fasthttp.ErrBodyTooLarge && reset
 	switch {
 	case refused == audit.BadRequest && pre.d == audit.BadRequest && gone:
@@ -172,4 +195,53 @@ func headIn(ctx *fasthttp.RequestCtx) bool {
 func nothingRead(ctx *fasthttp.RequestCtx, err error) bool {
 	_, raw := err.(net.Error)
 	return raw && len(ctx.Request.Header.RawHeaders()) == 0
+}
+
+// headNames is the head of a request with a body as fasthttp parsed it:
+// slices of its RequestHeader's own buffers, which followBody keeps for
+// errorHandler. fasthttp (v1.74.0) resets a request whose body fails to
+// be read, stalled past ReadTimeout, cut short or badly framed
+// (Request.ReadBody), before it calls ErrorHandler (Server.serveConn,
+// writeErrorResponse); the reset truncates those buffers but neither
+// clears nor replaces them (RequestHeader.resetSkipNormalize), and
+// nothing writes them in between. So a request whose body fails keeps
+// the names of its head at the cost, to one whose body comes whole, of
+// three slices stored: nothing copied, nothing parsed (the User-Agent and
+// Host are read from the header block when needed). The check before
+// the body keeps them too (preRefusal), by copy, for the requests it
+// looks at; this is for those it skips, a declared body within 16 KiB,
+// which were answered under a request id the sidecar made and recorded
+// as "GET -" (TestSmallBodyFailureRecordNamesTheRequest).
+type headNames struct {
+	method, uri, raw []byte
+}
+
+// restore hands x and the reset head h the method, the User-Agent and
+// the normalised path n kept of the request, and returns its header
+// block, for the request id, the forwarded source and the rest of step 1
+// that errorHandler reads there. A target that is not one, or an
+// absolute one naming another host than Host, names no path, as the
+// check before the body names none (preBodyLimit).
+func (n *headNames) restore(x *exchange, h *fasthttp.RequestHeader) []byte {
+	h.SetMethodBytes(n.method) // onto the same bytes
+	for _, ua := range headerValues(n.raw, "user-agent") {
+		h.SetUserAgentBytes(ua)
+		break
+	}
+	path, _, ok := splitTarget(n.uri)
+	if ok && n.uri[0] != '/' {
+		var host []byte
+		for _, v := range headerValues(n.raw, "host") {
+			host = v
+			break
+		}
+		ok = bytes.EqualFold(targetAuthority(n.uri), host)
+	}
+	if ok {
+		x.path, ok = normalizePath(x.path, path)
+	}
+	if !ok {
+		x.path = x.path[:0]
+	}
+	return n.raw
 }

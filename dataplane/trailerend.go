@@ -110,11 +110,13 @@ func (s *headScan) endErr() error {
 // first, so a trailer section ending in a bare LF waited for the read
 // timeout, and after a Content-Length body not followed, where the next
 // head began was not known, so nothing was followed on that connection
-// any more (TestBareLFTrailerNotReadyRefusedAtOnce).
+// any more (TestBareLFTrailerNotReadyRefusedAtOnce). It keeps the
+// head's names for errorHandler should the body fail (headNames).
 func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
 	c := connOfHeader(h) // chunkbudget.go
 	if c != nil {
 		c.headIn = true // errorHandler: a failure of its body's read is not a silent connection
+		c.names = headNames{h.Method(), h.RequestURI(), h.RawHeaders()}
 	}
 	switch {
 	case c == nil:
