@@ -412,8 +412,17 @@ func (s *Store) SignHead(now time.Time) ([]byte, error) {
 // append is appendHeadLocked's. Whatever is planted at the head's
 // temporary name is cleared away, reported, and the install tried once
 // more (clearPlantedLocked).
+//
+// Once it is installed, the entries after it record its seq
+// (durableHead): a crash may lose the renames of the heads after it
+// (appendHeadLocked), never it, so a start that finds head.json older
+// than an entry records knows it was put back (checkHeadLag).
 func (s *Store) signHeadLocked(now time.Time) ([]byte, error) {
-	return s.installHeadLocked(now, durable.WriteFile)
+	doc, err := s.installHeadLocked(now, durable.WriteFile)
+	if err == nil && doc != nil {
+		s.durableHead, s.durableFrom = s.seq, 0
+	}
+	return doc, err
 }
 
 // appendHeadLocked signs the head after an append, written through

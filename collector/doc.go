@@ -38,7 +38,9 @@
 // Store keeps a directory of append-only segment files seg-NNNNNNNN.log.
 // Each line is one entry {"prev":H0,"hash":H1,"sig":S,"body":B} where B is
 // a JSON object {"seq":N,"kind":"batch"|"events"|"retention"|"break",
-// "time":...}, H1 = SHA-256(H0 || exact bytes of B) and S the collector's
+// "time":...,"durable_head":D...} (D: the seq of the newest head written
+// durably before the entry, which no crash loses, so a start refuses a
+// head.json older than an entry records; omitted while none), H1 = SHA-256(H0 || exact bytes of B) and S the collector's
 // Ed25519 signature of H1; the first entry's prev is 64 zero digits and the
 // chain runs across segments. Lines are at most MaxEntryBytes, and every
 // store file is opened without following symlinks and must be a regular

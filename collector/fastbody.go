@@ -68,6 +68,10 @@ func decodeBatchFields(d *fastDecoder, b *entryBody) bool {
 			return ok && n >= 0
 		case "kind":
 			return d.str(&b.Kind)
+		case "durable_head":
+			n, ok := d.int()
+			b.DurableHead = uint64(n)
+			return ok && n >= 0
 		case "time":
 			return d.time(&b.Time)
 		case "batch_id":

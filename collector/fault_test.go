@@ -29,6 +29,9 @@ func TestHelperCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if every, _ := time.ParseDuration(os.Getenv("AUDIT_HELPER_SIGN_EVERY")); every > 0 {
+		go st.RunHeadSigner(t.Context(), every, nil, nil)
+	}
 	col, err := New(st, Config{Token: testToken})
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +44,11 @@ type childCollector struct {
 	addr string
 }
 
-func startChild(t *testing.T, dir, keyFile, addr string) *childCollector {
+func startChild(t *testing.T, dir, keyFile, addr string, env ...string) *childCollector {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCollector$", "-test.v")
 	cmd.Env = append(os.Environ(), "AUDIT_HELPER_DATA="+dir, "AUDIT_HELPER_ADDR="+addr, "AUDIT_HELPER_KEY="+keyFile)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

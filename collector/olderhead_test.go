@@ -15,12 +15,15 @@ import (
 // has one). Every entry after it carries the collector's own signature,
 // so verify, even against the head published in an anchor, vouches for
 // them all; the readers hid them (every entry of the newest segment past
-// that head) from audit query and the detection replay.
+// that head) from audit query and the detection replay. The copy is one
+// a crash could leave (no head was written durably after it before the
+// entries, which one segment keeps so): one older than that is refused
+// at the start and reported by verify (TestStartRefusesHeadOlderThanTheChainRecords).
 func TestOlderHeadHidesNoSignedEntry(t *testing.T) {
 	t.Parallel()
 	dir, key := t.TempDir(), newTestKey(t)
 	pub := key.Public().(ed25519.PublicKey)
-	st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 3000}, 0, 2)
+	st := openTestStore(t, dir, key, StoreConfig{SegmentMaxBytes: 1 << 20}, 0, 2)
 	older, err := os.ReadFile(filepath.Join(dir, headFile))
 	if err != nil {
 		t.Fatal(err)

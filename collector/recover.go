@@ -100,17 +100,35 @@ func (s *Store) recover() error {
 		for i := range w.ids[:w.trusted] {
 			s.rememberBatch(&w.ids[i])
 		}
+		if w.durable > s.durableHead {
+			s.durableHead, s.durableFrom = w.durable, w.durableFrom
+		}
 	}
 	if err := s.expiredAccounted(segs, digests, checked); err != nil {
 		return err
 	}
+	end := s.seq
+	if w != nil {
+		end = w.seq
+	}
+	if err := s.checkHeadLag(end); err != nil {
+		return err
+	}
 	if w == nil {
-		return s.checkHead()
+		err = s.checkHead()
+	} else {
+		if w.brk != "" && s.headAccepted != "" {
+			w.brk += "; " + s.headAccepted
+		}
+		err = s.recoverOpen(open[0], w)
 	}
-	if w.brk != "" && s.headAccepted != "" {
-		w.brk += "; " + s.headAccepted
+	if err == nil && s.headLagged {
+		// The break is recorded: its head is signed durably at once,
+		// or the older head left there would refuse the start after a
+		// crash again.
+		_, err = s.signHeadLocked(s.cfg.Now())
 	}
-	return s.recoverOpen(open[0], w)
+	return err
 }
 
 // checkHeadPresent refuses a store that holds segments or digests but no
@@ -164,6 +182,50 @@ func (b *badHead) whyNoCrash() string {
 	}
 	return "a collector writes its head before the first segment and only replaces it by a rename of a file it wrote through (fsync'd), so no crash leaves it empty or unreadable; it was emptied, replaced or overwritten (by hand, or by an intruder), " +
 		"unless an older collector, which renamed its head into place without an fsync, crashed and the file system lost the head's bytes"
+}
+
+// noteDurable takes the durable head a trusted entry records, when it is
+// the newest read.
+func (s *Store) noteDurable(h *entryHeader) {
+	if h.DurableHead > s.durableHead {
+		s.durableHead, s.durableFrom = h.DurableHead, h.Seq
+	}
+}
+
+// checkHeadLag refuses a valid head.json older than the newest head the
+// chain's trusted entries record as written durably before them
+// (entryHeader.DurableHead). A crash may lose the renames of the heads
+// signed after each append (appendHeadLocked), which leaves head.json
+// behind the entries, but never one written with the directory's fsync
+// (the heads signed at the start, on the --sign-every timer, at a seal
+// and at a retention change): an entry is written after the durable
+// head it records, so while the entry stands, head.json names that head
+// or a newer one. Older, it was put back from a copy, and the entries
+// after it could have been cut with it (the start took it as a crash,
+// TestStartRefusesHeadOlderThanTheChainRecords). A store cut back to the
+// copy's own entries, the later ones all deleted, records no newer
+// durable head: that is the store as it was, which only a published
+// head tells. With AcceptMissingHead it is taken and the break recorded
+// (checkHead), naming the head that stood there.
+func (s *Store) checkHeadLag(end uint64) error {
+	if s.headAccepted != "" || s.durableHead == 0 {
+		return nil
+	}
+	head, err := s.readHead()
+	if err != nil || head.Seq >= s.durableHead {
+		return nil // checkHeadPresent refused an invalid head or accepted it
+	}
+	what := fmt.Sprintf("%s names seq %d (signed %s), but entry %d records that the head naming seq %d was written durably before it: "+
+		"a crash leaves %s at that head or a newer one, never older, so an older copy of it was put back, %d entries behind that head and %d behind the chain's end (seq %d)",
+		headFile, head.Seq, head.Time.UTC().Format(time.RFC3339), s.durableFrom, s.durableHead, headFile, s.durableHead-head.Seq, end-head.Seq, end)
+	if s.cfg.AcceptMissingHead != "" {
+		s.headAccepted, s.headLagged = what+", accepted at the start by "+s.cfg.AcceptMissingHead, true
+		return nil
+	}
+	return fmt.Errorf("collector: store %q: %s, and the newest entries may have been cut with it: "+
+		"run audit verify (with --published-head or --etcd, which tell such a cut); then put back the head published at an anchor (the --publish-head file, or <prefix>/audit/head in etcd) or the newest copy of %s, "+
+		"or start the collector with --accept-missing-head, which records the head that stood there as a break in the chain (audit verify keeps reporting it)",
+		s.dir, what, headFile)
 }
 
 // readHeadFile reads dir/head.json and opens it with keys. For a head
@@ -555,7 +617,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 			return io.EOF
 		}
 		seq, prev = h.Seq, hash
-		ids = append(ids, entryHeader{Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, retentionSeconds: h.retentionSeconds, records: h.records})
+		ids = append(ids, entryHeader{Seq: h.Seq, Kind: h.Kind, Time: h.Time, BatchID: h.BatchID, Sender: h.Sender, Events: h.Events, Segment: h.Segment, DurableHead: h.DurableHead, retentionSeconds: h.retentionSeconds, records: h.records})
 		reached = seq == d.LastSeq && prev == last
 		return nil
 	})
@@ -565,6 +627,7 @@ func (s *Store) collectBatchIDs(n uint64, d *segmentDigest) error {
 	if reached {
 		for i := range ids {
 			s.rememberBatch(&ids[i])
+			s.noteDurable(&ids[i])
 		}
 	}
 	return nil
@@ -613,6 +676,9 @@ type openWalk struct {
 	start     time.Time // its time
 	brk       string    // why entries after trusted cannot be vouched for
 	ids       []entryHeader
+	// durable is the newest durable head the trusted entries record
+	// (entryHeader.DurableHead), durableFrom the entry that records it.
+	durable, durableFrom uint64
 }
 
 // recoverOpen checks every entry of the open segment n: each must link to
@@ -636,6 +702,7 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 	head, headErr := s.readHead()
 	w := &openWalk{seq: s.seq, hash: s.prev}
 	seq, prev := s.seq, s.prev
+	var durable struct{ head, from uint64 } // the newest durable head an entry walked records, and that entry
 	headAt := func(seq uint64, h [32]byte) bool {
 		return headErr == nil && head.Seq == seq && head.Hash == hex.EncodeToString(h[:])
 	}
@@ -671,8 +738,12 @@ func (s *Store) walkOpen(path string, n uint64) (*openWalk, error) {
 		if w.entries == 1 {
 			w.firstSeq, w.firstHash, w.start = h.Seq, hash, h.Time
 		}
+		if h.DurableHead > durable.head {
+			durable.head, durable.from = h.DurableHead, h.Seq
+		}
 		if signed || headAt(seq, prev) {
 			w.trusted, w.seq, w.hash = w.entries, seq, prev
+			w.durable, w.durableFrom = durable.head, durable.from
 		}
 	}
 	if w.brk == "" && w.trusted < w.entries {
@@ -908,6 +979,11 @@ func (s *Store) checkHead() error {
 			reason += "; " + s.headAccepted
 		}
 		return s.recordBreak(s.breakSegment(), 0, reason)
+	}
+	if s.headLagged {
+		if err := s.recordBreak(s.breakSegment(), 0, s.headAccepted); err != nil {
+			return err
+		}
 	}
 	if head.Seq > s.seq {
 		return s.recordBreak(s.breakSegment(), int(head.Seq-s.seq),

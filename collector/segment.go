@@ -141,6 +141,12 @@ type entryHeader struct {
 	ExpiredThrough uint64     `json:"expired_through,omitempty"`
 	LastHash       string     `json:"last_hash,omitempty"`
 	Events         []eventKey `json:"events,omitempty"`
+	// DurableHead is the seq of the newest head the collector had
+	// written durably (the directory fsync'd after its rename) before
+	// this entry: no crash leaves head.json older than that while the
+	// entry stands (Store.durableHead). 0 (omitted): none yet, or an
+	// entry of a collector before the field.
+	DurableHead uint64 `json:"durable_head,omitempty"`
 
 	// records is a batch's number of records; recovery alone counts them
 	// (chainLinkOf), for the answer to a duplicate (dedup.records).

@@ -50,9 +50,11 @@ type StoreConfig struct {
 	// AcceptMissingHead, when not empty, says who accepted a store that
 	// holds segments or digests but no valid head.json (none, not a
 	// regular file, or one empty, unreadable as a signed head or not
-	// signed by the store's key), which OpenStore refuses otherwise
-	// (checkHeadPresent): the store then records the break, naming this
-	// text, and goes on. The collector's --accept-missing-head sets it.
+	// signed by the store's key), or one older than the newest head the
+	// chain's entries record as written durably (checkHeadLag), which
+	// OpenStore refuses otherwise (checkHeadPresent): the store then
+	// records the break, naming what stood there and this text, and
+	// goes on. The collector's --accept-missing-head sets it.
 	AcceptMissingHead string
 	// Detection is the detection hook (issue 14; alert.Engine.Hooks).
 	Detection Detection
@@ -199,10 +201,21 @@ type Store struct {
 		at      time.Time
 		period  time.Duration
 	}
+	// durableHead is the seq of the newest head written durably (the
+	// directory fsync'd after its rename: signHeadLocked), by this
+	// process or, at the start, as the chain's newest trusted entries
+	// record it (durableFrom is the entry that does). Every entry records
+	// it (bodyHeaderAt): no crash leaves head.json older than it, so a
+	// start refuses a head.json that is (checkHeadLag).
+	durableHead uint64
+	durableFrom uint64
 	// headAccepted says what stood in place of head.json at the start
 	// and who accepted it (StoreConfig.AcceptMissingHead), for the break
 	// recorded; "" when head.json was there.
 	headAccepted string
+	// headLagged says headAccepted is a valid head.json older than the
+	// chain records (checkHeadLag), for checkHead's break.
+	headLagged bool
 
 	stats StoreStats
 	buf   []byte // the body being encoded, reused
@@ -510,7 +523,8 @@ func (s *Store) finishBatchBodyLocked(b *Batch, buf []byte, events []Event) ([]b
 	return buf, nil
 }
 
-// bodyHeader starts a body: {"seq":N,"kind":K,"time":T.
+// bodyHeader starts a body: {"seq":N,"kind":K,"time":T, and
+// "durable_head":D once a head was written durably (Store.durableHead).
 func (s *Store) bodyHeader(buf []byte, kind string) []byte {
 	return s.bodyHeaderAt(buf, kind, s.cfg.Now())
 }
@@ -522,7 +536,11 @@ func (s *Store) bodyHeaderAt(buf []byte, kind string, now time.Time) []byte {
 	buf = appendStringField(buf, `,"kind":`, kind)
 	buf = append(buf, `,"time":"`...)
 	buf = now.UTC().AppendFormat(buf, time.RFC3339Nano)
-	return append(buf, '"')
+	buf = append(buf, '"')
+	if s.durableHead > 0 {
+		buf = strconv.AppendUint(append(buf, `,"durable_head":`...), s.durableHead, 10)
+	}
+	return buf
 }
 
 // AppendEvents stores control-plane lifecycle events durably, as one

@@ -140,6 +140,10 @@ type verifier struct {
 	oldestTail  time.Time // time of the oldest entry after the last signed one
 	newestTail  time.Time // time of the newest entry after the last signed one
 	expired     map[uint64]bool
+	// tailDurable is the newest durable head an entry after the head
+	// with its own signature records (entryHeader.DurableHead), and
+	// tailDurableFrom that entry: checkHeadLag's.
+	tailDurable, tailDurableFrom uint64
 	// newest is the valid retention entry of the highest segment: it
 	// accounts for the deletion of every earlier segment as old (see
 	// resolveGone), whose own entries went with the segment holding them.
@@ -810,6 +814,26 @@ func (v *verifier) checkHead(h *storeHead, err error, segs, digests int) {
 	}
 	v.rep.HeadSeq, v.rep.HeadHash = h.Seq, h.Hash
 	v.rep.Unsigned = int(v.seq - max(h.Seq, v.lastSigned))
+	v.checkHeadLag(h)
+}
+
+// checkHeadLag reports a head.json older than the newest durable head an
+// entry after it records (Store.checkHeadLag, which refuses it at the
+// start): no crash leaves that, an older copy was put back. A collector
+// running beside verify signs a durable head after verify read head.json
+// and then writes entries recording it, so the head is read again first:
+// the collector's own head is never older than what its entries record.
+func (v *verifier) checkHeadLag(h *storeHead) {
+	if v.tailDurable <= h.Seq {
+		return
+	}
+	if now, err := v.readHead(); err == nil && now.Seq >= v.tailDurable {
+		return
+	}
+	v.problem(h.Segment, -1, h.Seq, ProblemRolledBack, "%s names seq %d (signed %s), but entry %d records that the head naming seq %d was written durably before it: "+
+		"a crash leaves %s at that head or a newer one, never older, so an older copy of it was put back, %d entries behind that head, and the newest entries may have been cut with it; "+
+		"compare the store with a published head (--published-head, --etcd or --expect-head)",
+		headFile, h.Seq, h.Time.UTC().Format(time.RFC3339), v.tailDurableFrom, v.tailDurable, headFile, v.tailDurable-h.Seq)
 }
 
 // checkTailEntry notes entries after the signed head: one the collector
@@ -821,6 +845,9 @@ func (v *verifier) checkTailEntry(n uint64, l *entryLine, hash [32]byte, b *veri
 	}
 	if l.signedBy(v.keys.at(n), hash) {
 		v.lastSigned, v.signedAt, v.oldestTail, v.newestTail = b.Seq, b.Time, time.Time{}, time.Time{}
+		if b.DurableHead > v.tailDurable {
+			v.tailDurable, v.tailDurableFrom = b.DurableHead, b.Seq
+		}
 		return
 	}
 	if v.oldestTail.IsZero() || b.Time.Before(v.oldestTail) {
