@@ -76,10 +76,6 @@ func (a *authority) issue(t *testing.T, cn string, uris []string, server bool) l
 // issueName is issue for the subject name.
 func (a *authority) issueName(t *testing.T, name pkix.Name, uris []string, server bool) leaf {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber: nextSerial(), Subject: name,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
@@ -95,6 +91,16 @@ func (a *authority) issueName(t *testing.T, name pkix.Name, uris []string, serve
 			t.Fatal(err)
 		}
 		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	return a.sign(t, tmpl)
+}
+
+// sign issues tmpl from a for a new P-256 key.
+func (a *authority) sign(t *testing.T, tmpl *x509.Certificate) leaf {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
 	if err != nil {

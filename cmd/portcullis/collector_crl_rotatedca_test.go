@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -24,37 +25,17 @@ func TestCollectorClientCRLOfRotatedCA(t *testing.T) {
 	crlFile := r.write("senders.crl", r.crl(1))
 	r.start(crlFile, oldSender)
 
-	newCA, newKey, newCAPEM, _ := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "new sender CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, nil, nil)
-	issue := func(serial int64) tls.Certificate {
-		_, _, certPEM, keyPEM := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "sidecar-new-" + big.NewInt(serial).String()},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, newCA, newKey)
-		c, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	newCA, newKey, newCAPEM, issue := newSenderCA(t)
 	good, revoked := issue(7), issue(8)
-	// served reports whether a request with cert is answered 200.
-	served := func(cert tls.Certificate) (bool, string) {
-		c, err := r.dial(cert)
-		if err != nil {
-			return false, err.Error()
-		}
-		defer c.Close()
-		code := r.get(c, bufio.NewReader(c))
-		return code == 200, "status " + big.NewInt(int64(code)).String()
-	}
 	oldPEM := pemOfCert(r.ca)
 	r.write("ca.crt", append(oldPEM, newCAPEM...))
 	r.write("senders.crl", append(r.crl(2), signCRL(t, newCA, newKey, crlTimes(1), 8)...))
-	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return served(good) })
+	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return r.served(good) })
 	r.h.until("the certificate the new CA's CRL lists refused", func() (bool, string) {
-		ok, last := served(revoked)
+		ok, last := r.served(revoked)
 		return !ok, last
 	})
-	if ok, last := served(good); !ok {
+	if ok, last := r.served(good); !ok {
 		t.Errorf("a certificate of the new CA its CRL does not list: %s; want 200", last)
 	}
 }
@@ -75,35 +56,46 @@ func TestCollectorClientCRLReadWithNewCA(t *testing.T) {
 	crlFile := r.write("senders.crl", r.crl(1))
 	r.startEvery(crlFile, oldSender, "1h")
 
-	newCA, newKey, newCAPEM, _ := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "new sender CA"}, IsCA: true,
+	newCA, newKey, newCAPEM, issue := newSenderCA(t)
+	good, revoked := issue(7), issue(8)
+	// The CRL first, as a CA's CRL is published before the CA is trusted:
+	// no reload tick reads it (nor could: no CA of the start signed it).
+	r.write("senders.crl", append(r.crl(2), signCRL(t, newCA, newKey, crlTimes(1), 8)...))
+	r.write("ca.crt", append(pemOfCert(r.ca), newCAPEM...))
+	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return r.served(good) })
+	if ok, last := r.served(revoked); ok {
+		t.Errorf("the certificate the new CA's CRL lists: %s, served; want it refused from the first handshake that trusts its CA", last)
+	}
+}
+
+// newSenderCA makes a sender CA beside the rig's, its key and PEM, and a
+// function issuing sender certificates of it.
+func newSenderCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey, []byte, func(serial int64) tls.Certificate) {
+	t.Helper()
+	ca, key, caPEM, _ := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "new sender CA"}, IsCA: true,
 		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, nil, nil)
 	issue := func(serial int64) tls.Certificate {
 		_, _, certPEM, keyPEM := testCert(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "sidecar-new-" + big.NewInt(serial).String()},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, newCA, newKey)
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, key)
 		c, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	good, revoked := issue(7), issue(8)
-	served := func(cert tls.Certificate) (bool, string) {
-		c, err := r.dial(cert)
-		if err != nil {
-			return false, err.Error()
-		}
-		defer c.Close()
-		code := r.get(c, bufio.NewReader(c))
-		return code == 200, "status " + big.NewInt(int64(code)).String()
+	return ca, key, caPEM, issue
+}
+
+// served reports whether a batch sent over a new connection with cert is
+// answered 200, and what was answered: a status, or the dial's error.
+func (r *collectorCRLRig) served(cert tls.Certificate) (bool, string) {
+	c, err := r.dial(cert)
+	if err != nil {
+		return false, err.Error()
 	}
-	// The CRL first, as a CA's CRL is published before the CA is trusted:
-	// no reload tick reads it (nor could: no CA of the start signed it).
-	r.write("senders.crl", append(r.crl(2), signCRL(t, newCA, newKey, crlTimes(1), 8)...))
-	r.write("ca.crt", append(pemOfCert(r.ca), newCAPEM...))
-	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return served(good) })
-	if ok, last := served(revoked); ok {
-		t.Errorf("the certificate the new CA's CRL lists: %s, served; want it refused from the first handshake that trusts its CA", last)
-	}
+	defer c.Close()
+	code := r.get(c, bufio.NewReader(c))
+	return code == 200, "status " + big.NewInt(int64(code)).String()
 }
 
 func pemOfCert(c *x509.Certificate) []byte {
