@@ -80,8 +80,12 @@ func TestSpelledURIs(t *testing.T) {
 }
 
 func TestFaithfulSubject(t *testing.T) {
-	cn := func(v string) pkix.AttributeTypeAndValue { return pkix.AttributeTypeAndValue{Type: oidCommonName, Value: v} }
-	sn := func(v string) pkix.AttributeTypeAndValue { return pkix.AttributeTypeAndValue{Type: oidSerialNumber, Value: v} }
+	cn := func(v string) pkix.AttributeTypeAndValue {
+		return pkix.AttributeTypeAndValue{Type: oidCommonName, Value: v}
+	}
+	sn := func(v string) pkix.AttributeTypeAndValue {
+		return pkix.AttributeTypeAndValue{Type: oidSerialNumber, Value: v}
+	}
 	o := pkix.AttributeTypeAndValue{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: "Acme"}
 	for _, c := range []struct {
 		subject pkix.RDNSequence
