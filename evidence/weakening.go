@@ -113,8 +113,9 @@ func (b *builder) weakeningPushes() []weakPush {
 		// and those of the verified pushes below it: a push naming rules
 		// 1 after one of rules 2 is held to rules 2's kinds.
 		if in := max(w.rules, b.rulesInUseBefore(h[i].Revision)); w.rules > 0 && in < policy.WeakeningRules && w.approval == "" {
-			// Rules before 3 did not hold FormerRouteWeakenings.
-			w.older = len(policy.WeakeningsUnder(prev, next, in)) == 0
+			// Rules before 3 did not hold FormerRouteWeakenings; rules 3
+			// on did (before rules 4, in < WeakeningRules meant in < 3).
+			w.older = len(policy.WeakeningsUnder(prev, next, in)) == 0 && (in < 3 || len(former) == 0)
 		}
 		// The use must be of an approval of this document: a grant for a
 		// route, or for another document, spent by hand with the push is

@@ -31,6 +31,7 @@ var weakeningKinds = []WeakeningKind{
 	{"privileged scopes", "while privileged_key_approval is on: a scope that stops being privileged, or a client given a privileged scope it did not hold (its existing keys become privileged credentials)"},
 	{"privileged clients' credentials", "while privileged_key_approval is on: an mTLS identity added to a client holding a privileged scope; a key in the document for such a client that the policy in force does not hold as it is (same id, client and SHA-256, valid from no earlier, until no later, its age starting no later, not revoked there): a new key, one moved from another client, extended or un-revoked; an issuer added or changed in any field whose tenants hold such a client, or such a client moved into (or added to) a tenant of an issuer kept as it is: its tokens may name it"},
 	{"routes' privileged scopes", "while privileged_key_approval is on: a route that serves requests of a route of the policy in force (the same method and path, or a template overlapping it as validation's overlap does: /v1/admin/{name} or /v1/Admin/settings in place of /v1/admin/settings; a HEAD serves a GET's, whose handler runs for it) and no longer requires a scope privileged there, or is public: a key made without an approval would reach it"},
+	{"privileged clients moved", "while privileged_key_approval is on: a client holding a privileged scope moved to another tenant: its keys and mTLS identities become privileged credentials of that tenant, as a privileged client made there would be"},
 	{"tenant binding", "a route that binds a segment to the caller's tenant ({tenant}) served (the same method, or a HEAD for a GET, an overlapping template) by a route that binds no {tenant} there ({t} in its place, or a literal), or is public"},
 	{"HEAD routes without their GET", "a HEAD route that no GET route of the document covers (one whose template matches every path the HEAD's matches), unless the policy in force has a HEAD route of the same path that it is checked no less than (public, tenant binding, scopes, class, approval): services run a GET handler for a HEAD, and a GET route removed by an earlier push leaves its handler behind"},
 	{"staleness loosened", "while staleness.max_age sets a bound: the bound lengthened or removed, or staleness.action turned from deny to serve"},
@@ -81,7 +82,8 @@ func Weakenings(cur, next *Document) []string { return WeakeningsUnder(cur, next
 // routes removed and put back with less (FormerRouteWeakenings, which
 // needs the policy history and is the caller's to add), classes' limits,
 // routes' scopes, public_routes, trusted_proxies and issuers' tenants.
-const WeakeningRules = 3
+// Rules 4 added privileged clients moved to another tenant.
+const WeakeningRules = 4
 
 // WeakeningsUnder is Weakenings by the kinds of rules (1 to WeakeningRules).
 func WeakeningsUnder(cur, next *Document, rules int) []string {
@@ -108,6 +110,29 @@ func WeakeningsUnder(cur, next *Document, rules int) []string {
 	out = append(out, classWeakenings(cur, next)...) // twoperson_class.go
 	if keyApproval(cur) {
 		out = append(out, privilegeWeakenings(cur, next)...)
+		if rules >= 4 {
+			out = append(out, tenantMoves(cur, next)...)
+		}
+	}
+	return out
+}
+
+// tenantMoves lists the clients holding a privileged scope in next that
+// cur has in another tenant. Their keys and mTLS identities go with them:
+// a client's tenant is the one it is served as, so acme's admin console
+// became another tenant's administrator on one operator's push, where a
+// privileged client made there took an approval (a client given a
+// privileged scope) and so did one moved into the tenant of an issuer
+// (TestPushMovingAPrivilegedClientToAnotherTenantNeedsApproval).
+func tenantMoves(cur, next *Document) []string {
+	priv := privilegedScopes(next)
+	var out []string
+	for _, c := range next.Clients {
+		i := slices.IndexFunc(cur.Clients, func(o ClientSpec) bool { return o.ID == c.ID })
+		if i < 0 || cur.Clients[i].Tenant == c.Tenant || !slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] }) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("client %q (privileged) moved from tenant %q to %q: its keys and mTLS identities become privileged credentials there", c.ID, cur.Clients[i].Tenant, c.Tenant))
 	}
 	return out
 }

@@ -3,7 +3,9 @@ package etcdadmin
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/portcullis/portcullis/policy"
@@ -62,7 +64,55 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 	if err != nil {
 		return nil, nil, fmt.Errorf("this push weakens the two-person controls (%s) and needs an approval granted for this document (route %q): %w", weakSummary(weak), PolicyPushRoute(digest), err)
 	}
+	if err := a.noKeysSince(ctx, st, cur, next, meta.Approval); err != nil {
+		return nil, nil, err
+	}
 	return cmps, ops, nil
+}
+
+// noKeysSince refuses the push of next over cur with approval id when a
+// client next gives a privileged scope (while cur has
+// privileged_key_approval on) has a key record in etcd (at st's revision,
+// which the push's transaction holds) created after the approval was
+// requested. The approver reviewed the client's keys, which become
+// privileged credentials; a key made since (keys create needed no
+// approval for a client not yet privileged) is one no second person saw,
+// and the approval names the document and the policy revision, not the
+// keys (TestPushApprovalDoesNotCoverKeysMadeSince; before, the requester
+// made a key after the grant and spent it).
+func (a *Admin) noKeysSince(ctx context.Context, st *etcdsync.State, cur, next *policy.Document, id string) error {
+	if cur.Lifecycle == nil || !cur.Lifecycle.PrivilegedKeyApproval {
+		return nil
+	}
+	was := map[string][]string{}
+	for _, c := range cur.Clients {
+		was[c.ID] = c.Scopes
+	}
+	priv := map[string]bool{}
+	for _, sc := range next.Scopes {
+		priv[sc.Name] = sc.Privileged
+	}
+	given := map[string]bool{}
+	for _, c := range next.Clients {
+		given[c.ID] = slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(was[c.ID], s) })
+	}
+	_, _, asked, err := a.approvalRecord(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotApproved, err)
+	}
+	resp, err := a.cli.Get(ctx, a.k.KeysDir(), clientv3.WithPrefix(), clientv3.WithRev(st.Revision))
+	if err != nil {
+		return fmt.Errorf("cannot read the key records under %q: %w", a.k.KeysDir(), err)
+	}
+	for _, kv := range resp.Kvs {
+		var k policy.KeySpec
+		if kv.CreateRevision <= asked || json.Unmarshal(kv.Value, &k) != nil || !given[k.Client] {
+			continue
+		}
+		return fmt.Errorf("key %q of client %q, which this push gives a privileged scope, was made at revision %d, after approval %q was requested (revision %d): the approver did not see it, and it would become a privileged credential; request the approval again: %w",
+			k.ID, k.Client, kv.CreateRevision, id, asked, ErrNotApproved)
+	}
+	return nil
 }
 
 // inForce returns the policy st holds as a document to compare a push
