@@ -233,7 +233,7 @@ func (c *Issuer) validateKeySource(mask uint8) error {
 		return errors.New("jwks url: cannot parse it") // url's error would quote it, password included
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("jwks url %q: need an absolute http or https url", u.Redacted())
+		return fmt.Errorf("jwks url %q: need an absolute http or https url", logURL(u))
 	}
 	return nil
 }

@@ -464,3 +464,17 @@ func TestFetchErrorRedactsURLPassword(t *testing.T) {
 		check("fetch report", err, "jwks")
 	}
 }
+
+// The refusal of a jwks_url that is not an absolute http(s) URL named it
+// with its query: a token there (?access_token=...) reached the error,
+// and so the log line of a policy the sidecar refuses.
+func TestRefusedJWKSURLErrorRedactsQuery(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{Issuers: []Issuer{testIssuer("ftp://jwks-reader:s3cr3t-pw@idp.example/jwks?access_token=qu3ry-t0ken#frag")}})
+	if err == nil || !strings.Contains(err.Error(), "need an absolute http or https url") {
+		t.Fatalf("New with an ftp jwks url: %v; want it refused", err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t-pw") || strings.Contains(err.Error(), "qu3ry-t0ken") {
+		t.Errorf("the refusal carries the URL's password or query token: %v", err)
+	}
+}
