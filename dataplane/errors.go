@@ -72,7 +72,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	if restored && x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
+	// Only of a head the one pass takes, as decide takes it: one it
+	// refuses is recorded with the proxy's address, and a name it stops
+	// at hid the Forwarded lines after it, so X-Forwarded-For beside
+	// them named its client (TestRestoredHeadSourceAsTheHandlers).
+	if restored && scanned && x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
 		if src, ok := forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd); ok {
 			x.peer = src
 		}

@@ -1,0 +1,44 @@
+package dataplane
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// TestRestoredHeadSourceAsTheHandlers: a small declared body that stalls
+// reaches errorHandler with its head restored (headNames); behind a
+// trusted proxy its record named the source the forwarded headers give
+// even for a head step 1 refuses, which the handler records with the
+// proxy's address: a header name scanHeaders stops at before the
+// Forwarded line hid it, so X-Forwarded-For beside Forwarded, which the
+// handler refuses, named the X-Forwarded-For client.
+func TestRestoredHeadSourceAsTheHandlers(t *testing.T) {
+	st, _ := startRecorded(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	swapDoc(t, st.store, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	for _, c := range []struct{ name, bad string }{
+		{"underscore name", "Bad_Name: 1\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id := "restored-" + strings.ReplaceAll(c.name, " ", "-")
+			head := "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-Request-ID: " + id + "\r\nX-API-Key: " + hrisKey + "\r\nContent-Length: 100\r\n" +
+				c.bad + "X-Forwarded-For: 198.51.100.66\r\nForwarded: for=198.51.100.7\r\n\r\n"
+			r := proxiedFirstAnswer(t, st.addr, head+"{", "")
+			if r.status != 400 {
+				t.Fatalf("answer %d %q, want 400", r.status, r.body)
+			}
+			rec := st.sink.withRequestID(t, r.errorBody(t).RequestID)
+			// The same head without a body, which the handler decides.
+			ref := proxiedFirstAnswer(t, st.addr, strings.Replace(strings.Replace(head, "Content-Length: 100\r\n", "", 1), id, id+"-ref", 1), "")
+			if got := st.sink.withRequestID(t, ref.errorBody(t).RequestID).SourceIP; ref.status != 400 || got != netip.MustParseAddr("127.0.0.9") {
+				t.Fatalf("the handler answered %d, audited source %v", ref.status, got)
+			}
+			if want := netip.MustParseAddr("127.0.0.9"); rec.SourceIP != want {
+				t.Errorf("audited source %v for a head step 1 refuses, want the proxy's %v, as the handler records it", rec.SourceIP, want)
+			}
+		})
+	}
+}
