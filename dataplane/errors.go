@@ -220,17 +220,16 @@ type headNames struct {
 	method, uri, raw []byte
 }
 
-// restore hands x and the reset head h the method, the User-Agent and
-// the normalised path n kept of the request, and returns its header
-// block, for the request id, the forwarded source and the rest of step 1
+// restore hands x and the reset head h the method, the User-Agent (the
+// last line's, as fasthttp keeps it) and the normalised path n kept of
+// the request, and returns its header block, for the request id, the forwarded source and the rest of step 1
 // that errorHandler reads there. A target that is not one, or an
 // absolute one naming another host than Host, names no path, as the
 // check before the body names none (preBodyLimit).
 func (n *headNames) restore(x *exchange, h *fasthttp.RequestHeader) []byte {
 	h.SetMethodBytes(n.method) // onto the same bytes
 	for _, ua := range headerValues(n.raw, "user-agent") {
-		h.SetUserAgentBytes(ua)
-		break
+		h.SetUserAgentBytes(ua) // the last, as fasthttp keeps it (TestRestoredHeadUserAgentAsTheHandlers)
 	}
 	path, _, ok := splitTarget(n.uri)
 	if ok && n.uri[0] != '/' {

@@ -42,3 +42,24 @@ func TestRestoredHeadSourceAsTheHandlers(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoredHeadUserAgentAsTheHandlers: a restored head (headNames)
+// with two User-Agent lines was recorded with the first, where the
+// handler records fasthttp's, the last: the same head named two clients.
+func TestRestoredHeadUserAgentAsTheHandlers(t *testing.T) {
+	st, _ := startRecorded(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	head := func(id, cl string) string {
+		return "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: first/1\r\nUser-Agent: second/2\r\nX-Request-ID: " + id + "\r\nX-API-Key: " + hrisKey + "\r\n" + cl + "\r\n"
+	}
+	firstAnswer(t, st.addr, head("ua-ref", ""), "")
+	ref := st.sink.withRequestID(t, "ua-ref")
+	want := string(ref.UserAgent())
+	r := firstAnswer(t, st.addr, head("ua-stalled", "Content-Length: 100\r\n")+"{", "")
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	rec := st.sink.withRequestID(t, "ua-stalled")
+	if got := string(rec.UserAgent()); got != want {
+		t.Errorf("audited user agent %q for the stalled body, the handler's record of the same head %q", got, want)
+	}
+}
