@@ -72,11 +72,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	// Only of a head the one pass takes, as decide takes it: one it
-	// refuses is recorded with the proxy's address, and a name it stops
-	// at hid the Forwarded lines after it, so X-Forwarded-For beside
-	// them named its client (TestRestoredHeadSourceAsTheHandlers).
-	if restored && scanned && x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
+	// Only of a head step 1 takes, as decide takes it (headOK, but the
+	// version, which the reset lost): one it refuses is recorded with
+	// the proxy's address. A name the one pass stops at hid the
+	// Forwarded lines after it, so X-Forwarded-For beside them named
+	// its client (TestRestoredHeadSourceAsTheHandlers).
+	if restored && scanned && crlfEnd(raw) && (!x.hdr.hop || connectionListOK(raw)) && policyHeaders(raw, x.snap, &x.hdr) &&
+		x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
 		if src, ok := forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd); ok {
 			x.peer = src
 		}

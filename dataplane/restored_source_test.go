@@ -15,17 +15,26 @@ import (
 // even for a head step 1 refuses, which the handler records with the
 // proxy's address: a header name scanHeaders stops at before the
 // Forwarded line hid it, so X-Forwarded-For beside Forwarded, which the
-// handler refuses, named the X-Forwarded-For client.
+// handler refuses, named the X-Forwarded-For client; a header of
+// refuse_headers, its X-Forwarded-For client.
 func TestRestoredHeadSourceAsTheHandlers(t *testing.T) {
 	st, _ := startRecorded(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
-	swapDoc(t, st.store, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.TrustedProxies = []string{"127.0.0.9/32"}
+		d.RefuseHeaders = []string{"X-Auth-Token"}
+	})
 	for _, c := range []struct{ name, bad string }{
 		{"underscore name", "Bad_Name: 1\r\n"},
+		{"refused header, no Forwarded", "X-Auth-Token: 1\r\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			id := "restored-" + strings.ReplaceAll(c.name, " ", "-")
+			id := "restored-" + strings.NewReplacer(" ", "-", ",", "").Replace(c.name)
 			head := "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-Request-ID: " + id + "\r\nX-API-Key: " + hrisKey + "\r\nContent-Length: 100\r\n" +
-				c.bad + "X-Forwarded-For: 198.51.100.66\r\nForwarded: for=198.51.100.7\r\n\r\n"
+				c.bad + "X-Forwarded-For: 198.51.100.66\r\n"
+			if !strings.Contains(c.name, "no Forwarded") {
+				head += "Forwarded: for=198.51.100.7\r\n"
+			}
+			head += "\r\n"
 			r := proxiedFirstAnswer(t, st.addr, head+"{", "")
 			if r.status != 400 {
 				t.Fatalf("answer %d %q, want 400", r.status, r.body)
