@@ -72,7 +72,13 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	if restored && x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
+	// Only of a head step 1 takes, as decide takes it (headOK, but the
+	// version, which the reset lost): one it refuses is recorded with
+	// the proxy's address. A name the one pass stops at hid the
+	// Forwarded lines after it, so X-Forwarded-For beside them named
+	// its client (TestRestoredHeadSourceAsTheHandlers).
+	if restored && scanned && crlfEnd(raw) && (!x.hdr.hop || connectionListOK(raw)) && policyHeaders(raw, x.snap, &x.hdr) &&
+		x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
 		if src, ok := forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd); ok {
 			x.peer = src
 		}
@@ -216,17 +222,16 @@ type headNames struct {
 	method, uri, raw []byte
 }
 
-// restore hands x and the reset head h the method, the User-Agent and
-// the normalised path n kept of the request, and returns its header
-// block, for the request id, the forwarded source and the rest of step 1
+// restore hands x and the reset head h the method, the User-Agent (the
+// last line's, as fasthttp keeps it) and the normalised path n kept of
+// the request, and returns its header block, for the request id, the forwarded source and the rest of step 1
 // that errorHandler reads there. A target that is not one, or an
 // absolute one naming another host than Host, names no path, as the
 // check before the body names none (preBodyLimit).
 func (n *headNames) restore(x *exchange, h *fasthttp.RequestHeader) []byte {
 	h.SetMethodBytes(n.method) // onto the same bytes
 	for _, ua := range headerValues(n.raw, "user-agent") {
-		h.SetUserAgentBytes(ua)
-		break
+		h.SetUserAgentBytes(ua) // the last, as fasthttp keeps it (TestRestoredHeadUserAgentAsTheHandlers)
 	}
 	path, _, ok := splitTarget(n.uri)
 	if ok && n.uri[0] != '/' {
