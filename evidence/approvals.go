@@ -31,7 +31,10 @@ type approvalSample struct {
 	// revision its request was asked against (the approval.request
 	// event's policy_revision).
 	policyRevision string
-	from           time.Time // the period's start
+	// requestRev is the etcd revision of its approval.request event (0
+	// without one).
+	requestRev int64
+	from       time.Time // the period's start
 }
 
 // approvalSamples writes every approval requested, decided or used in the
@@ -140,7 +143,7 @@ func (s *approvalSample) add(ev *collector.Event) {
 	switch ev.Action {
 	case etcdsync.ActionApprovalRequest:
 		s.requested, s.reason, s.requestUser = ev.Time, ev.Reason, d[etcdadmin.DetailEtcdUser]
-		s.policyRevision = d["policy_revision"]
+		s.policyRevision, s.requestRev = d["policy_revision"], ev.Revision
 	case etcdsync.ActionApprovalGrant:
 		s.state, s.decided, s.approver, s.note, s.expires = etcdsync.ApprovalGranted, ev.Time, d["approver"], d["note"], d["expires"]
 		s.grantActor, s.grantUser = ev.Actor, d[etcdadmin.DetailEtcdUser]

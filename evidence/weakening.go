@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/portcullis/portcullis/policy"
@@ -34,6 +36,9 @@ type weakPush struct {
 	// the one the push replaced (its policy.push event's
 	// previous_revision), which differ.
 	askedAt, base string
+	// keySince, when set, names a key made for a client this push gives
+	// a privileged scope after its approval was asked (keysSince).
+	keySince string
 }
 
 // weakeningPushes returns the pushes of the period that weakened the
@@ -143,10 +148,54 @@ func (b *builder) weakeningPushes() []weakPush {
 			if !s.requested.IsZero() && s.policyRevision != base {
 				w.askedAt, w.base = cmp.Or(s.policyRevision, "none named"), cmp.Or(base, "none named")
 			}
+			w.keySince = b.keySince(prev, next, s.requestRev, h[i].Revision)
 		}
 		out = append(out, w)
 	}
 	return out
+}
+
+// keySince names the first key the trail shows made (a key.create, or
+// the new key of a key.rotate) between an approval's request at revision
+// asked and the push at revision push for a client the push of next over
+// prev gives a privileged scope, while prev has privileged_key_approval
+// on: the push makes it a privileged credential no second person saw.
+// The CLI refuses such a push (etcdadmin.noKeysSince); one written past
+// it is flagged here. "" for none, or when the request is not in the
+// trail (asked 0). A key.create event not verified counts: it raises a
+// flag, it clears none.
+func (b *builder) keySince(prev, next *policy.Document, asked, push int64) string {
+	if asked == 0 || prev.Lifecycle == nil || !prev.Lifecycle.PrivilegedKeyApproval {
+		return ""
+	}
+	was := map[string][]string{}
+	for _, c := range prev.Clients {
+		was[c.ID] = c.Scopes
+	}
+	priv := map[string]bool{}
+	for _, sc := range next.Scopes {
+		priv[sc.Name] = sc.Privileged
+	}
+	given := map[string]bool{}
+	for _, c := range next.Clients {
+		given[c.ID] = slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(was[c.ID], s) })
+	}
+	for k := range b.allEvents {
+		ev := &b.allEvents[k]
+		d := eventDetails(ev.Details)
+		key := ev.Target
+		switch ev.Action {
+		case etcdadmin.ActionKeyRotate:
+			key = d["new_key"]
+		case etcdadmin.ActionKeyCreate:
+		default:
+			continue
+		}
+		if ev.Revision > asked && ev.Revision < push && given[d["client"]] {
+			return fmt.Sprintf("key %s of client %s was made at revision %d, after the approval was asked (revision %d)", key, d["client"], ev.Revision, asked)
+		}
+	}
+	return ""
 }
 
 // rulesInUseBefore returns the newest weakening rules a verified
@@ -182,6 +231,9 @@ func (w *weakPush) flag() string {
 	case w.askedAt != "":
 		return "weakens the two-person controls; approval " + w.approval + " was asked against the policy at revision " + w.askedAt +
 			", but the push replaced revision " + w.base + ": what the document weakens of that one was not what the approver read"
+	case w.keySince != "":
+		return "weakens the two-person controls; approval " + w.approval + " spent, but " + w.keySince +
+			" for a client this push gives a privileged scope: a privileged credential the approver did not see (written past the CLI, which refuses it?)"
 	}
 	return ""
 }

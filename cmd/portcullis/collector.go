@@ -68,7 +68,7 @@ func parseCollectorFlags(args []string) (collectorFlags, int, bool) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "CA bundle `file` (PEM) whose client certificates authenticate senders (re-read when it changes)")
 	fs.StringVar(&c.clientCRL, "client-crl", "", "`file` of CRLs (PEM or DER) of --client-ca's CAs, each signed by its CA: a sender certificate its CA's CRL lists, or whose CA's CRL is past its nextUpdate, is refused at the handshake and on every request; a CA without a CRL revokes nothing")
-	fs.DurationVar(&c.clientCRLReload, "client-crl-reload", 10*time.Second, "how often --client-crl is read again (a file that fails to load keeps the CRLs in force)")
+	fs.DurationVar(&c.clientCRLReload, "client-crl-reload", 10*time.Second, "how often --client-crl is read again, besides as soon as a handshake sees it changed (a file that fails to load keeps the CRLs in force)")
 	fs.StringVar(&c.certTenants, "cert-tenants", "", "`file` of \"identity tenants=a,b\" lines binding client certificate identities to the tenants their records may name (an identity not listed: any tenant); needs --client-ca")
 	fs.Int64Var(&c.segmentMaxBytes, "segment-max-bytes", 64<<20, "rotate segments past this size")
 	fs.DurationVar(&c.segmentMaxAge, "segment-max-age", time.Hour, "rotate segments this old")

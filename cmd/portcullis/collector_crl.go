@@ -16,14 +16,19 @@ import (
 
 	"github.com/portcullis/portcullis/internal/clientcrl"
 	"github.com/portcullis/portcullis/internal/durable"
+	"github.com/portcullis/portcullis/internal/reload"
 )
 
 // intakeCRL is the collector's --client-crl: the CRLs of the --client-ca
 // CAs, checked at every handshake (resumed ones too) and again on every
 // request, so a sender certificate revoked by a CRL reloaded since its
 // connection's handshake is refused on that kept-alive connection too.
-// The file is read again every --client-crl-reload; one that fails to
-// load leaves the CRLs in force, and is logged. So is --client-ca, which
+// The file is read again every --client-crl-reload, and as soon as a
+// handshake or request sees it changed (fresh: its reload.Stamp, looked
+// at most once a second), so a CRL written after its CA was added is not
+// waited for until the tick (TestCollectorClientCRLWrittenAfterItsCA);
+// one that fails to load leaves the CRLs in force, and is logged once
+// (load keeps the bytes it tried). So is --client-ca, which
 // the intake re-reads when it changes (clientCAFile): the CRLs are read
 // again at once then, before the new CAs are in force, so a CA added to it
 // is not trusted without its CRL until the next reload
@@ -40,6 +45,13 @@ type intakeCRL struct {
 	revoked, expired atomic.Uint64 // handshakes and requests refused
 	reloadFailures   atomic.Uint64 // reloads of a changed file that failed
 	logged           atomic.Int64  // unix ns of the last refusal logged
+
+	// checked is the unix ns the file's stamp was last looked at by
+	// fresh, which freshMu lets one caller run at a time; stamp is what
+	// it saw.
+	checked atomic.Int64
+	freshMu sync.Mutex
+	stamp   string
 
 	// expiredCRLs is how many CRLs in force were past their nextUpdate at
 	// the last reload tick; only reload touches it.
@@ -60,6 +72,7 @@ func loadIntakeCRL(file, caFile string, caPEM []byte, log *zerolog.Logger) (*int
 		return nil, fmt.Errorf("client CA %q: %w", caFile, err)
 	}
 	c := &intakeCRL{file: file, caFile: caFile, cas: cas, log: log, lastCA: caPEM}
+	c.stamp, _ = reload.Stamp(file) // before the read, as fresh takes it
 	if _, err := c.load(); err != nil {
 		return nil, err
 	}
@@ -129,6 +142,28 @@ func (c *intakeCRL) reloadNow() {
 	}
 }
 
+// fresh loads the file again (reloadNow) when its reload.Stamp changed
+// since it was last looked at, at most once a second: on every handshake
+// and request that presents a certificate (refuse), one atomic load
+// unless a second has passed. A file it cannot look at is left to the
+// reload tick, which logs it.
+func (c *intakeCRL) fresh(now time.Time) {
+	if now.UnixNano()-c.checked.Load() < int64(time.Second) || !c.freshMu.TryLock() {
+		return
+	}
+	defer c.freshMu.Unlock()
+	if now.UnixNano()-c.checked.Load() < int64(time.Second) {
+		return // another looked meanwhile
+	}
+	c.checked.Store(now.UnixNano())
+	stamp, err := reload.Stamp(c.file)
+	if err != nil || stamp == c.stamp {
+		return
+	}
+	c.stamp = stamp // taken before the read: a write after it changes it again
+	c.reloadNow()
+}
+
 // checkExpired logs, as an error, the CRLs in force that are past their
 // nextUpdate at now, when their number changed since the last check:
 // every sender certificate of their CAs is refused until a fresh CRL is
@@ -159,6 +194,7 @@ func (c *intakeCRL) checkExpired(now time.Time) {
 // past its nextUpdate (fail closed). It counts the refusal and logs it at
 // most once a second.
 func (c *intakeCRL) refuse(chains [][]*x509.Certificate) error {
+	c.fresh(time.Now())
 	st, issuer, cert := c.cur.Load().Check(chains, time.Now())
 	var err error
 	switch st {

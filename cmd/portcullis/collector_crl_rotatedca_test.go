@@ -8,7 +8,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestCollectorClientCRLOfRotatedCA: with --client-crl, the CRLs were
@@ -65,6 +67,53 @@ func TestCollectorClientCRLReadWithNewCA(t *testing.T) {
 	r.h.until("a sender certificate of the CA added to --client-ca served", func() (bool, string) { return r.served(good) })
 	if ok, last := r.served(revoked); ok {
 		t.Errorf("the certificate the new CA's CRL lists: %s, served; want it refused from the first handshake that trusts its CA", last)
+	}
+}
+
+// TestCollectorClientCRLWrittenAfterItsCA: docs/tls.md says to publish
+// a CA's CRL before adding the CA to --client-ca, but one written after
+// (the CA added, its certificates served, then a CRL listing one) waited
+// for the next --client-crl-reload tick, its revoked certificate served
+// until then. A change of the file is now read at the next handshake
+// that looks (at most a second after the last look). The reload here is
+// an hour: only that look can read it.
+func TestCollectorClientCRLWrittenAfterItsCA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	r := newCollectorCRLRig(t)
+	oldSender := r.sender(3)
+	crlFile := r.write("senders.crl", r.crl(1))
+	r.startEvery(crlFile, oldSender, "1h")
+
+	newCA, newKey, newCAPEM, issue := newSenderCA(t)
+	good, revoked := issue(7), issue(8)
+	r.write("ca.crt", append(pemOfCert(r.ca), newCAPEM...))
+	r.h.until("a sender certificate of the CA added to --client-ca served (no CRL of it yet)", func() (bool, string) { return r.served(revoked) })
+	r.write("senders.crl", append(r.crl(2), signCRL(t, newCA, newKey, crlTimes(1), 8)...))
+	r.h.until("the certificate the new CA's CRL, written after the CA, lists refused", func() (bool, string) {
+		ok, last := r.served(revoked)
+		return !ok, last
+	})
+	if ok, last := r.served(good); !ok {
+		t.Errorf("a certificate of the new CA its CRL does not list: %s; want 200", last)
+	}
+	// A file that does not parse keeps the CRLs in force, said once.
+	r.write("senders.crl", []byte("-----BEGIN X509 CRL-----\nnot base64\n-----END X509 CRL-----\n"))
+	r.h.until("the damaged CRL file logged", func() (bool, string) {
+		if ok, last := r.served(revoked); ok { // a handshake looks at the file
+			t.Fatalf("the revoked certificate after the CRL file was damaged: %s; want the CRLs in force kept", last)
+		}
+		return strings.Contains(r.log(), "client CRL not reloaded"), "not logged"
+	})
+	for range 3 { // past the once-a-second look
+		if ok, last := r.served(revoked); ok {
+			t.Fatalf("the revoked certificate after the CRL file was damaged: %s; want the CRLs in force kept", last)
+		}
+		time.Sleep(1100 * time.Millisecond)
+	}
+	if n := strings.Count(r.log(), "client CRL not reloaded"); n != 1 {
+		t.Errorf("the damaged CRL file logged %d times; want once", n)
 	}
 }
 

@@ -15,6 +15,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,10 @@ const Self = "/proc/self/cgroup"
 // digits and a newline); a FIFO or device there is refused, not read.
 const maxBytes = 64
 
+// maxStatBytes bounds what is read of v1's memory.stat (some forty
+// lines of a name and a number).
+const maxStatBytes = 16 << 10
+
 // maxSelfBytes bounds what is read of Self: a line per hierarchy.
 const maxSelfBytes = 64 << 10
 
@@ -53,7 +58,10 @@ const unlimited = 1 << 62
 // (self's "0::/path" line) below root and in each of its ancestors up to
 // root itself; when none of them holds one, v1's memory.limit_in_bytes is
 // read alike below root/memory (self's "N:memory:/path" line, or one whose
-// controllers include memory). The least limit found is the one in force
+// controllers include memory), and beside it memory.stat's
+// hierarchical_memory_limit, which with memory.use_hierarchy holds the
+// limits of ancestors the container does not see (a pod's, when the
+// container's own cgroup is mounted as the root). The least limit found is the one in force
 // (a pod's limit on an ancestor bounds its containers), and its file is
 // the one returned. The limit is 0 when every file found says there is
 // none (v2's "max", v1's sentinel near 2^63), the file the one nearest
@@ -68,11 +76,14 @@ func MemoryLimit(root, self string) (limit int64, file string, err error) {
 	if err != nil {
 		return 0, "", err
 	}
-	for _, h := range []struct{ dir, path, name string }{
-		{root, v2, "memory.max"},
-		{filepath.Join(root, "memory"), v1, "memory.limit_in_bytes"},
+	for _, h := range []struct {
+		dir, path string
+		names     []string
+	}{
+		{root, v2, []string{"memory.max"}},
+		{filepath.Join(root, "memory"), v1, []string{"memory.limit_in_bytes", "memory.stat"}},
 	} {
-		limit, file, err = leastAlong(h.dir, h.path, h.name)
+		limit, file, err = leastAlong(h.dir, h.path, h.names)
 		if err != nil || file != "" {
 			return limit, file, err
 		}
@@ -80,19 +91,21 @@ func MemoryLimit(root, self string) (limit int64, file string, err error) {
 	return 0, "", nil
 }
 
-// leastAlong reads the limit file name in dir/path and each of its
+// leastAlong reads the limit files names in dir/path and each of its
 // ancestors up to dir, and returns the least limit found and its file,
 // the nearest file with 0 when all say none, or "" when there is none.
-func leastAlong(dir, path, name string) (limit int64, file string, err error) {
+func leastAlong(dir, path string, names []string) (limit int64, file string, err error) {
 	dir = filepath.Clean(dir)
 	for d := filepath.Join(dir, path); ; d = filepath.Dir(d) {
-		f := filepath.Join(d, name)
-		n, found, err := readLimit(f)
-		if err != nil {
-			return 0, f, err
-		}
-		if file == "" && found || n > 0 && (limit == 0 || n < limit) {
-			limit, file = n, f
+		for _, name := range names {
+			f := filepath.Join(d, name)
+			n, found, err := readLimit(f)
+			if err != nil {
+				return 0, f, err
+			}
+			if file == "" && found || n > 0 && (limit == 0 || n < limit) {
+				limit, file = n, f
+			}
 		}
 		if len(d) <= len(dir) {
 			return limit, file, nil
@@ -101,20 +114,44 @@ func leastAlong(dir, path, name string) (limit int64, file string, err error) {
 }
 
 // readLimit reads one limit file: its limit (0 for none) and whether it
-// exists.
+// exists. Of v1's memory.stat it reads the line hierarchical_memory_limit:
+// with memory.use_hierarchy, the least limit of the cgroup and its
+// ancestors, those outside the container's view included (a pod's limit
+// on the parent of a container whose cgroup is bind-mounted as the
+// root); a memory.stat without the line is taken for none there.
 func readLimit(file string) (int64, bool, error) {
-	b, err := durable.ReadRegularMax(file, maxBytes)
+	stat, most := filepath.Base(file) == "memory.stat", int64(maxBytes)
+	if stat {
+		most = maxStatBytes
+	}
+	b, err := durable.ReadRegularMax(file, most)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
 	if err != nil {
 		return 0, true, fmt.Errorf("cannot read the memory limit in %s: %w", file, err)
 	}
+	if stat {
+		var ok bool
+		if b, ok = statLine(b, "hierarchical_memory_limit"); !ok {
+			return 0, false, nil
+		}
+	}
 	n, err := parse(b)
 	if err != nil {
 		return 0, true, fmt.Errorf("cannot read the memory limit in %s: %w", file, err)
 	}
 	return n, true, nil
+}
+
+// statLine returns the value of the line "key value" of a memory.stat.
+func statLine(b []byte, key string) ([]byte, bool) {
+	for line := range bytes.Lines(b) {
+		if k, v, ok := bytes.Cut(line, []byte(" ")); ok && string(k) == key {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // ownCgroups reads self for the process's cgroup path in the v2 hierarchy

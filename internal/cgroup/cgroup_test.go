@@ -213,3 +213,74 @@ func write(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestMemoryLimitV1Hierarchical: with cgroup v1 and memory.use_hierarchy,
+// a pod's limit may be on a parent the container does not see (its own
+// cgroup bind-mounted as root/memory, "/" in /proc/self/cgroup), its own
+// memory.limit_in_bytes the sentinel for none; memory.stat's
+// hierarchical_memory_limit holds the limit in force. Before, it was not
+// read: no limit, and the Go memory limit and the connection cap went
+// unset. The least of both files along the path is in force.
+func TestMemoryLimitV1Hierarchical(t *testing.T) {
+	t.Parallel()
+	const none = "9223372036854771712\n"
+	stat := func(limit string) string {
+		return "cache 4096\nrss 8192\nhierarchical_memory_limit " + limit + "\nhierarchical_memsw_limit 9223372036854771712\ntotal_rss 8192\n"
+	}
+	for _, c := range []struct {
+		name, self string
+		files      map[string]string // below root
+		want       int64
+		from       string // below root
+		err        string
+	}{
+		{name: "parent's limit out of view", self: "4:memory:/\n",
+			files: map[string]string{"memory/memory.limit_in_bytes": none, "memory/memory.stat": stat("268435456")},
+			want:  256 << 20, from: "memory/memory.stat"},
+		{name: "own limit smaller", self: "4:memory:/\n",
+			files: map[string]string{"memory/memory.limit_in_bytes": "134217728\n", "memory/memory.stat": stat("268435456")},
+			want:  128 << 20, from: "memory/memory.limit_in_bytes"},
+		{name: "along the path", self: "4:memory:/a/b\n",
+			files: map[string]string{"memory/a/b/memory.limit_in_bytes": none, "memory/a/b/memory.stat": stat("67108864"),
+				"memory/memory.limit_in_bytes": none, "memory/memory.stat": stat("9223372036854771712")},
+			want: 64 << 20, from: "memory/a/b/memory.stat"},
+		{name: "none anywhere: the nearest limit file", self: "4:memory:/\n",
+			files: map[string]string{"memory/memory.limit_in_bytes": none, "memory/memory.stat": stat("9223372036854771712")},
+			want:  0, from: "memory/memory.limit_in_bytes"},
+		{name: "stat without the line", self: "4:memory:/\n",
+			files: map[string]string{"memory/memory.limit_in_bytes": "134217728\n", "memory/memory.stat": "cache 0\nhierarchical_memory_limitx 1\n"},
+			want:  128 << 20, from: "memory/memory.limit_in_bytes"},
+		{name: "stat garbage", self: "4:memory:/\n",
+			files: map[string]string{"memory/memory.limit_in_bytes": none, "memory/memory.stat": stat("lots")},
+			from:  "memory/memory.stat", err: `"lots" is not a number of bytes`},
+		{name: "v2's memory.stat not read", self: "0::/\n",
+			files: map[string]string{"memory.max": "max\n", "memory.stat": stat("67108864")},
+			want:  0, from: "memory.max"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			for name, content := range c.files {
+				write(t, filepath.Join(root, name), content)
+			}
+			want := filepath.Join(root, c.from)
+			got, file, err := MemoryLimit(root, self(t, c.self))
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), want)) {
+				t.Errorf("error %v, want one saying %q and naming %s", err, c.err, want)
+			}
+			if got != c.want || file != want {
+				t.Errorf("MemoryLimit = %d from %q, want %d from %q", got, file, c.want, want)
+			}
+		})
+	}
+}
+
+// This host's own cgroup files, as they are (here v1, memory.stat
+// included): whatever limit they say, they read without an error.
+func TestMemoryLimitOfThisHost(t *testing.T) {
+	got, file, err := MemoryLimit(Root, Self)
+	if err != nil {
+		t.Fatalf("MemoryLimit of this host: %v", err)
+	}
+	t.Logf("this host: limit %d from %q", got, file)
+}
