@@ -26,6 +26,7 @@ var eventActions = []string{
 	etcdadmin.ActionClientSuspend, etcdadmin.ActionClientResume, etcdadmin.ActionTokenRevocationExpired,
 	etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse,
 	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEventsRewind, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
+	etcdadmin.ActionRevocationDeleted, etcdadmin.ActionRevocationWritten, etcdadmin.ActionSuspensionDeleted, etcdadmin.ActionSuspensionWritten,
 	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionTicketCloseRefused, alert.ActionAck, alert.ActionContain, alert.ActionClose,
 }
 
