@@ -20,6 +20,9 @@ var lifecycleActions = map[string]bool{
 	etcdadmin.ActionKeyCreate: true, etcdadmin.ActionKeyRotate: true, etcdadmin.ActionKeyRevoke: true,
 	etcdadmin.ActionTokenRevoke: true, etcdadmin.ActionClientSuspend: true, etcdadmin.ActionClientResume: true,
 	etcdadmin.ActionTokenRevocationExpired: true,
+	// Changed by hand, with no event (etcdadmin.FollowEvents): flagged.
+	etcdadmin.ActionRevocationDeleted: true, etcdadmin.ActionRevocationWritten: true,
+	etcdadmin.ActionSuspensionDeleted: true, etcdadmin.ActionSuspensionWritten: true,
 }
 
 // tokenLifecycle writes every credential change of the period with actor,

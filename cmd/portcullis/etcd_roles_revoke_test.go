@@ -50,3 +50,65 @@ func TestEtcdRolesCollectorRevokesAKey(t *testing.T) {
 		t.Errorf("no revocation of %s in etcd after the collector's revoke_key action", spec.ID)
 	}
 }
+
+// With the roles of the Job, the collector's follower, as its own user,
+// reads a revocation deleted by hand (here with the operator's role) and
+// passes it on flagged: the collector's read of the whole prefix covers
+// the follower's watch to the end of suspensions/, and no role needed
+// widening. Before, the follower watched approval-uses/ to events/ only,
+// and the delete reached no event.
+func TestEtcdRolesCollectorFollowsARevocationDeletedByHand(t *testing.T) {
+	t.Parallel()
+	const prefix = "/portcullis/default"
+	e := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
+	opCli := dialAs(t, e.Endpoints(), "portcullis-operator")
+	op := etcdadmin.New(opCli, prefix)
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}
+	if _, err := op.PushPolicy(ctx, doc, 0, meta); err != nil {
+		t.Fatalf("operator policy push: %v", err)
+	}
+	_, spec, err := op.CreateKey(ctx, "globex-bi", time.Hour, meta)
+	if err != nil {
+		t.Fatalf("operator keys create: %v", err)
+	}
+	if _, err := op.RevokeKey(ctx, spec.ID, meta); err != nil {
+		t.Fatalf("operator keys revoke: %v", err)
+	}
+	del, err := opCli.Delete(ctx, etcdsync.NewLayout(prefix).Revocation(spec.ID))
+	if err != nil || del.Deleted != 1 {
+		t.Fatalf("operator deleting the revocation by hand: %v", err)
+	}
+	collector := etcdadmin.New(dialAs(t, e.Endpoints(), "portcullis-collector"), prefix)
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	found := make(chan etcdadmin.Event, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- collector.FollowEvents(fctx, 0, func(evs []etcdadmin.Event) error {
+			for _, ev := range evs {
+				if ev.Action == "revocation.deleted_unattributed" {
+					found <- ev
+					return context.Canceled
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case ev := <-found:
+		if ev.Target != spec.ID || ev.Revision != del.Header.Revision || ev.Unverified == "" {
+			t.Errorf("followed %+v, want a flagged revocation.deleted_unattributed of %s at revision %d", ev, spec.ID, del.Header.Revision)
+		}
+	case err := <-done:
+		t.Fatalf("the collector's follower ended without the delete: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the collector's follower passed on no revocation.deleted_unattributed within a minute")
+	}
+}

@@ -26,6 +26,7 @@ var eventActions = []string{
 	etcdadmin.ActionClientSuspend, etcdadmin.ActionClientResume, etcdadmin.ActionTokenRevocationExpired,
 	etcdsync.ActionApprovalRequest, etcdsync.ActionApprovalGrant, etcdsync.ActionApprovalDeny, etcdsync.ActionApprovalUse,
 	etcdadmin.ActionCounterDelete, etcdadmin.ActionEventsGap, etcdadmin.ActionEventsRewind, etcdadmin.ActionEvidenceApprove, evidence.ActionReviewSign,
+	etcdadmin.ActionRevocationDeleted, etcdadmin.ActionRevocationWritten, etcdadmin.ActionSuspensionDeleted, etcdadmin.ActionSuspensionWritten,
 	alert.ActionOpen, alert.ActionUpdate, alert.ActionTicket, alert.ActionTicketUpdate, alert.ActionTicketCloseRefused, alert.ActionAck, alert.ActionContain, alert.ActionClose,
 }
 
@@ -51,6 +52,10 @@ type eventRow struct {
 	Ticket   string            `json:"ticket,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
 	Revision int64             `json:"revision,omitempty"`
+	// Unverified, for an event read from the trail, says why the collector
+	// found the change it describes not in its etcd transaction (a
+	// revocation deleted by hand: revocation.deleted_unattributed).
+	Unverified string `json:"unverified,omitempty"`
 	// Flags holds collector.FlagUnverified for an event read from the
 	// trail whose entry was not verified (as audit query flags records).
 	Flags []string `json:"flags,omitempty"`
@@ -153,7 +158,8 @@ func readEvents(dir string, ef *etcdFlags, k *trailKey, filt eventFilter) ([]eve
 			if !filt.since.IsZero() && ev.Time.Before(filt.since) {
 				return nil
 			}
-			r := eventRow{Time: ev.Time, Action: ev.Action, Target: ev.Target, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket}
+			r := eventRow{Time: ev.Time, Action: ev.Action, Target: ev.Target, Actor: ev.Actor, Reason: ev.Reason, Ticket: ev.Ticket,
+				Revision: ev.Revision, Unverified: ev.Unverified}
 			json.Unmarshal(ev.Details, &r.Details) // details are informational; a record without them still lists
 			if !e.Verified {
 				r.Flags = []string{collector.FlagUnverified}

@@ -28,16 +28,23 @@ import (
 // The events are the keys under events/ and the versions of the approval
 // use counters under approval-uses/, each an approval.use event (readUse):
 // a sidecar may write the latter and not the former. One watch of the key
-// range from approval-uses/ to the end of events/ sees both in revision
-// order, with every put since from, to keys deleted since among them: a
-// counter a sidecar deleted (or whose uses lease it revoked) after
+// range from approval-uses/ to the end of suspensions/ sees both in
+// revision order, with every put since from, to keys deleted since among
+// them: a counter a sidecar deleted (or whose uses lease it revoked) after
 // spending its uses still yields them. The deletion of a counter that
 // held uses before its lease's natural end is an approval.counter_delete
-// event, flagged (counterDeleted). The other keys in that range
-// (approvals/, audit/, demand/: a few writes a second) are skipped. When
-// etcd has compacted the history after from, it reads the keys as they
-// are instead and adds an events.gap event, flagged, saying that uses of
-// counters deleted since from may be missing (catchUpCompacted).
+// event, flagged (counterDeleted). A put or delete under revocations/ or
+// suspensions/ that no event of its own revision speaks for (a revocation
+// deleted by hand un-revokes its key) is a revocation.* or suspension.*
+// _unattributed event, flagged (unattributed). The other keys in that
+// range (approvals/, audit/, demand/, keys/, members/, policy,
+// policy-history/, resumed/: the most are the members', one a sidecar
+// after each change it applies) are skipped by their prefix, their values
+// never decoded (a key record's SHA-256 reaches no event). When etcd has
+// compacted the history after from, it reads the keys as they are
+// instead and adds an events.gap event, flagged, saying that uses of
+// counters deleted since from may be missing, as may revocations and
+// suspensions deleted since without their event (catchUpCompacted).
 //
 // etcd restored from a backup, or replaced by another cluster, answers
 // below the revision followed; a watch from there is in etcd's future,
@@ -74,9 +81,16 @@ type Witnesses struct {
 
 // Witnessable reports whether an event of action is a key etcd held at
 // the event's revision, which a Witness may name: not the events.gap and
-// events.rewind events FollowEvents makes, nor a counter's deletion.
+// events.rewind events FollowEvents makes, nor a counter's deletion, nor
+// an unattributed change of a revocation or suspension (whose key may be
+// deleted since, as nothing deletes an event's).
 func Witnessable(action string) bool {
-	return action != ActionEventsGap && action != ActionEventsRewind && action != ActionCounterDelete
+	switch action {
+	case ActionEventsGap, ActionEventsRewind, ActionCounterDelete,
+		ActionRevocationDeleted, ActionRevocationWritten, ActionSuspensionDeleted, ActionSuspensionWritten:
+		return false // made by the follower; the key they name may be deleted
+	}
+	return true
 }
 
 // FollowEventsAfter is FollowEvents for a caller that stored w, the last
@@ -142,7 +156,7 @@ func (a *Admin) FollowEventsAfter(ctx context.Context, from int64, w Witnesses, 
 // ctx ends, fn fails or the watch breaks. It returns etcd's compact
 // revision, and no error, when the history from from+1 is compacted.
 func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn func([]Event) error) (int64, error) {
-	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
+	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.SuspensionsDir())
 	g.seen = max(g.seen, from)
 	if err := g.check(ctx, a.cli, a.k.EventsDir()); err != nil {
 		return 0, err // etcd is below the revision to resume from
@@ -152,6 +166,7 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 	tick := time.NewTicker(FollowCheck)
 	defer tick.Stop()
 	var batch []Event
+	var guarded []*clientv3.Event
 	wch := a.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(from+1), clientv3.WithPrevKV())
 	for {
 		var wr clientv3.WatchResponse
@@ -171,14 +186,18 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 			return wr.CompactRevision, nil
 		}
 		if err := wr.Err(); err != nil {
-			return 0, fmt.Errorf("watching events under %q and %q: %w", a.k.EventsDir(), start, err)
+			return 0, fmt.Errorf("watching events from %q to the end of %q: %w", start, a.k.SuspensionsDir(), err)
 		}
 		if err := g.answered(wr.Header.Revision, wr.Header.ClusterId); err != nil {
 			return 0, err
 		}
-		batch = batch[:0]
+		batch, guarded = batch[:0], guarded[:0]
 		var first, last Witness
 		for _, e := range wr.Events {
+			if a.guarded(string(e.Kv.Key)) {
+				guarded = append(guarded, e) // judged against the events of its revision, below
+				continue
+			}
 			var ev Event
 			ok := false
 			if e.Type == clientv3.EventTypePut {
@@ -195,6 +214,17 @@ func (a *Admin) watchEvents(ctx context.Context, from int64, g *followGuard, fn 
 					}
 				}
 			}
+		}
+		// A response holds every change of a revision (etcd ends a watch
+		// batch at a revision's end), so the event of a revocation's or
+		// suspension's transaction is in batch with it.
+		if n := len(batch); len(guarded) > 0 {
+			for _, e := range guarded {
+				if ev, ok := a.unattributed(e, batch[:n]); ok {
+					batch = append(batch, ev)
+				}
+			}
+			slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 		}
 		for i := range batch {
 			batch[i].Cluster = wr.Header.ClusterId
@@ -471,8 +501,9 @@ func RewindRevision(key string) (rev int64, ok bool) {
 // catchUpCompacted passes fn the events FollowEvents finds in the keys as
 // they are (etcd's history from from+1 is compacted at compacted): the
 // events under events/ and the counters changed since from, with their
-// versions still in history, then an events.gap event at the revision
-// read, flagged. It returns that revision, to watch from.
+// versions still in history, the revocations and suspensions written
+// since from that no event speaks for, then an events.gap event at the
+// revision read, flagged. It returns that revision, to watch from.
 func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn func([]Event) error) (int64, error) {
 	start, end := a.k.ApprovalUsesDir(), clientv3.GetPrefixRangeEnd(a.k.EventsDir())
 	resp, err := a.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithMinModRev(from+1), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
@@ -489,11 +520,26 @@ func (a *Admin) catchUpCompacted(ctx context.Context, from, compacted int64, fn 
 			batch = append(batch, ev)
 		}
 	}
-	now := a.now().UTC()
 	rev := resp.Header.Revision
+	// The revocations and suspensions written since from, as they are at
+	// rev, each judged against the events of its revision: a delete in
+	// the history compacted is not seen (the events.gap says so).
+	gstart, gend := a.k.RevocationsDir(), clientv3.GetPrefixRangeEnd(a.k.SuspensionsDir())
+	gresp, err := a.cli.Get(ctx, gstart, clientv3.WithRange(gend), clientv3.WithRev(rev), clientv3.WithMinModRev(from+1))
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the revocations and suspensions under %q: %w", string(a.k), err)
+	}
+	n := len(batch)
+	for _, kv := range gresp.Kvs {
+		if ev, ok := a.unattributed(&clientv3.Event{Type: clientv3.EventTypePut, Kv: kv}, batch[:n]); ok {
+			batch = append(batch, ev)
+		}
+	}
+	now := a.now().UTC()
 	batch = append(batch, Event{Time: now, Observed: now, Action: ActionEventsGap, Target: a.k.ApprovalUsesDir(), Key: a.k.ApprovalUsesDir(), Revision: rev,
-		Details:    map[string]string{"from": strconv.FormatInt(from+1, 10), "to": strconv.FormatInt(rev, 10), "compacted": strconv.FormatInt(compacted, 10)},
-		Unverified: fmt.Sprintf("etcd history from revision %d is compacted (at %d): read the keys as they are at %d; uses of approval use counters deleted since revision %d may be missing", from+1, compacted, rev, from+1)})
+		Details: map[string]string{"from": strconv.FormatInt(from+1, 10), "to": strconv.FormatInt(rev, 10), "compacted": strconv.FormatInt(compacted, 10)},
+		Unverified: fmt.Sprintf("etcd history from revision %d is compacted (at %d): read the keys as they are at %d; uses of approval use counters deleted since revision %d may be missing, "+
+			"as may revocations and suspensions deleted since without their event", from+1, compacted, rev, from+1)})
 	slices.SortStableFunc(batch, func(x, y Event) int { return cmp.Compare(x.Revision, y.Revision) })
 	for i := range batch {
 		batch[i].Cluster = resp.Header.ClusterId

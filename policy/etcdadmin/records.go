@@ -19,6 +19,14 @@ const (
 	ActionCounterDelete = "approval.counter_delete" // a use counter deleted before its lease's end
 	ActionEventsGap     = "events.gap"              // etcd history compacted: uses may be missing
 	ActionEventsRewind  = "events.rewind"           // etcd went back in revision: its history read again from the start
+
+	// A put or delete under revocations/ or suspensions/ that no event of
+	// its own transaction speaks for (written by hand, or a suspension's
+	// lease revoked before its until): unattributed (FollowEvents).
+	ActionRevocationDeleted = "revocation.deleted_unattributed"
+	ActionRevocationWritten = "revocation.written_unattributed"
+	ActionSuspensionDeleted = "suspension.deleted_unattributed"
+	ActionSuspensionWritten = "suspension.written_unattributed"
 )
 
 // Event is one lifecycle event: a change to the policy, a key or a client.
