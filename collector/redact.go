@@ -46,8 +46,11 @@ func foreignAttr(key, v string) string {
 // a record's path, user agent or request id): those credential.Redact
 // finds by their shape, then the value of each pair in the text whose
 // name names a credential (redactPairs), then a secret written after
-// such a name with no separator (redactProse).
-func redactText(s string) string { return redactProse(redactPairs(credential.Redact(s))) }
+// such a name with no separator (redactProse), or after a Chinese or
+// Japanese one and a particle (redactParticles).
+func redactText(s string) string {
+	return redactParticles(redactProse(redactPairs(credential.Redact(s))))
+}
 
 // credentialKey reports whether an attribute key names a credential: it
 // holds authorization, cookie, password, passwd, passphrase, secret,
@@ -86,12 +89,24 @@ func credentialKey(key string) bool {
 			return true
 		}
 	}
+	if !isASCII(k) {
+		for _, w := range scriptPasswords {
+			if strings.Contains(k, w) {
+				return true
+			}
+		}
+	}
 	// "pass_word", "PASS-WORD", "pass word": a password with a mark
 	// between its halves (TestForeignCookieListsAndSpelledPasswordsRedacted);
 	// "mot de passe", "mot_de_passe".
 	if strings.ContainsAny(k, "_-. ") {
 		sq := nameMarks.Replace(k)
 		for _, w := range [...]string{"password", "passwd", "passphrase", "motdepasse"} {
+			if strings.Contains(sq, w) {
+				return true
+			}
+		}
+		for _, w := range scriptPasswordsJoined {
 			if strings.Contains(sq, w) {
 				return true
 			}
@@ -125,8 +140,45 @@ func credentialKey(key string) bool {
 // Their values were stored as sent (TestForeignNamesInOtherLanguagesRedacted).
 // The shorter names, which are parts of other words, are whole words
 // only (secretWord: mdp, clave, senha, sifre). Names in a script other
-// than Latin (Пароль, パスワード) are not read.
+// than Latin are scriptPasswords'.
 var foreignPasswords = [...]string{"passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "losenord", "passord", "adgangskode", "salasana"}
+
+// scriptPasswords are the names of a password in scripts other than
+// Latin, folded as foldName folds a name (so "ПАРОЛЬ", "ﾊﾟｽﾜｰﾄﾞ" in
+// halfwidth katakana and "κωδικός" without its accent read as they
+// look), which credentialKey finds anywhere in a name: Russian and
+// Ukrainian пароль, Chinese 密码 and 密碼, Japanese パスワード, Korean
+// 비밀번호, Arabic كلمة المرور and كلمة السر, Hebrew סיסמה and סיסמא, Greek
+// συνθηματικό and κωδικός (in its cases; it is also a code), Hindi
+// पासवर्ड, Thai รหัสผ่าน. Their values were stored as sent
+// (TestForeignNamesInOtherScriptsRedacted). scriptPasswordsJoined are
+// the same without their spaces, for "كلمة_المرور" (nameMarks).
+var scriptPasswords, scriptPasswordsJoined = foldedNames(
+	"пароль", "密码", "密碼", "パスワード", "비밀번호", "كلمة المرور", "كلمة السر", "סיסמה", "סיסמא",
+	"συνθηματικό", "ΣΥΝΘΗΜΑΤΙΚΟ", "κωδικός", "ΚΩΔΙΚΟΣ", "κωδικού", "पासवर्ड", "รหัสผ่าน")
+
+// foldedNames returns names as foldName reads them, and those of them
+// with spaces without their spaces.
+func foldedNames(names ...string) (folded, joined []string) {
+	for _, n := range names {
+		f := foldName(n)
+		folded = append(folded, f)
+		if strings.Contains(f, " ") {
+			joined = append(joined, nameMarks.Replace(f))
+		}
+	}
+	return folded, joined
+}
+
+// isASCII reports whether s holds only ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
 
 // mayName reports, reading key once, whether credentialKey need fold and
 // read it: key holds a character outside ASCII, a '%' or a '&' (an HTML

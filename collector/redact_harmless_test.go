@@ -40,6 +40,14 @@ var harmlessTexts = []string{
 	"password-protected file", "Bearer token expired", "password is Required.", "mot de passe oublié",
 	"password:\nregion: eu-west-1", "AT&amp;T &#169; 2024: ok", `<input type="password" name="pw">`,
 	"Set-Cookie header sent, retry=3", "user id 42 logged in", "primary key violation: orders", "session id rotated",
+	// prose after a linking verb: a status word or an adjective
+	// (keptWords), and a sentence going on to another thing (proseLink)
+	"password is incorrect", "password is too short", "token is expired", "password is reset",
+	"password for bob is required", "session timeout is 30m", "session timeout: 30m", "password reset: sent",
+	"密码是必填的", "пароль это неверный",
+	// a count, a quoted status word, and the line after "Password:" that
+	// starts a sentence (sentenceStart)
+	"token 3 of 5", "password 'reset'", "Password:\nThe user logged in", "Password:\nPlease retry",
 }
 
 // TestHarmlessNamesAndTextsKept: what redaction must not clear, posted
@@ -90,7 +98,8 @@ func TestHarmlessNamesAndTextsKept(t *testing.T) {
 // fullwidth letters, or percent-encoded byte by byte.
 func FuzzCredentialKeyDisguised(f *testing.F) {
 	for _, k := range append([]string{"password", "http.request.header.authorization", "x-api-key", "session.id",
-		"JSESSIONID", "connect.sid", "csrf_token", "api.key", "&#112;assword", "p&#x61;ssword", "mot de passe", "contraseña"}, harmlessNames...) {
+		"JSESSIONID", "connect.sid", "csrf_token", "api.key", "&#112;assword", "p&#x61;ssword", "mot de passe", "contraseña",
+		"user.пароль", "密码", "パスワード", "كلمة المرور", "κωδικός"}, harmlessNames...) {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, name string) {

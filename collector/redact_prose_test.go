@@ -54,6 +54,31 @@ func TestForeignSecretsInProseRedacted(t *testing.T) {
 	storeHoldsNone(t, dir, "hunter2", "hunter3", "abcdefGHIJ123456", "quotedsecret", "YIIBnego", "Geheim99", "4711", "SessID77", "apikeyspaced9")
 }
 
+// TestForeignSecretsFurtherInProseRedacted: a secret of lower-case
+// letters after a linking verb ("password is hunter") was kept, taken for
+// a word, and so was one further on in the sentence ("password for alice
+// is hunter2", "the password you asked for: hunter2"). A word after "is"
+// is now cleared unless it is one of keptWords; prose's are kept
+// (harmlessTexts: "password is incorrect", "session timeout is 30m").
+func TestForeignSecretsFurtherInProseRedacted(t *testing.T) {
+	t.Parallel()
+	got, dir := storeForeignTexts(t, "login failed: my password is letmeinlow for bob",
+		attribute.String("app.a", "password is hunterlow"),
+		attribute.String("app.b", "the api key is apilowkey"),
+		attribute.String("app.c", "password for alice is aliceprose2"),
+		attribute.String("app.d", "the password you asked for: askedfor9"),
+		attribute.String("app.e", "token value is tokvalword"),
+		attribute.String("app.f", "Passwort ist geheimwort"),
+	)
+	if want := "login failed: my password is " + Redacted + " for bob"; got.Body != want {
+		t.Errorf("body stored as %q, want %q", got.Body, want)
+	}
+	if want := "the password you asked for: " + Redacted; got.Attributes["app.d"] != want {
+		t.Errorf("app.d stored as %q, want %q", got.Attributes["app.d"], want)
+	}
+	storeHoldsNone(t, dir, "letmeinlow", "hunterlow", "apilowkey", "aliceprose2", "askedfor9", "tokvalword", "geheimwort")
+}
+
 // TestForeignEscapedQuotesRedacted: a value opened by a JSON-escaped
 // quote (\u0022, \u0027, as an encoder that escapes quotes writes them),
 // or starting with a \u escape, was stored as sent: the value ended at
@@ -190,6 +215,25 @@ func TestRedactTextEdges(t *testing.T) {
 		"password : x1 y":                     "password : " + Redacted + " y",
 		"password (hidden) -- see docs":       "password (hidden) -- see docs",
 		"mot de passe est Secret9 ici":        "mot de passe est " + Redacted + " ici",
+		// a value on the next line, unless that line starts a sentence
+		// (sentenceStart); a capital alone is no sentence
+		"Password:\nHunter2":                    "Password:\n" + Redacted,
+		"Password:\nThe":                        "Password:\n" + Redacted,
+		"Password:\nCorrect horse battery":      "Password:\n" + Redacted + " horse battery",
+		"Password:\nThe user logged in":         "Password:\nThe user logged in",
+		"token 3 of 5":                          "token 3 of 5",
+		"token 3 of x":                          "token " + Redacted + " of x",
+		"password 'RESET'":                      "password 'RESET'",
+		"password 'hunter'":                     "password '" + Redacted + "'",
+		"password is hunter":                    "password is " + Redacted,
+		"password is Required":                  "password is Required",
+		"password is =":                         "password is =",
+		"session timeout is 30m":                "session timeout is 30m",
+		"password reset: sent":                  "password reset: sent",
+		"password for bob, alice is x1":         "password for bob, alice is x1",
+		"密码是必填的":                                "密码是必填的",
+		"密码是" + Redacted:                        "密码是" + Redacted,
+		"password&#61;" + Redacted + "&amp;x=1": "password&#61;" + Redacted + "&amp;x=1",
 	} {
 		if got := redactText(in); got != want {
 			t.Errorf("redactText(%q) = %q, want %q", in, got, want)

@@ -26,8 +26,9 @@ import (
 // cookies: cookieList). '=>' (a Ruby or PHP hash) separates as '=' does,
 // and so does '=' percent-encoded, once or twice ("%3D", "%253D": a URL
 // in another's query), its value then running to the next encoded '&'
-// (TestForeignPercentEncodedPairsRedacted). An XML element naming a
-// credential has its text cleared (xmlElementText).
+// (TestForeignPercentEncodedPairsRedacted); so do ':' percent-encoded,
+// both as HTML character references and both in fullwidth (pairSep). An
+// XML element naming a credential has its text cleared (xmlElementText).
 // An HTTP authentication scheme
 // there (authScheme: "Authorization: Bearer abc") is kept and the
 // credential after it cleared. A value already Redacted is
@@ -39,17 +40,16 @@ import (
 // read too; a secret with no '=' or ':' after its name ("password is
 // hunter2") is redactProse's.
 func redactPairs(s string) string {
-	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '>') < 0 {
-		return s
-	}
 	var b strings.Builder
 	done := 0 // s[:done] is in b, or, while b is empty, needs no change
 	for i := 0; i < len(s); {
-		j := strings.IndexAny(s[i:], "=:%>")
-		if j < 0 {
+		sep := i
+		for sep < len(s) && !sepByte[s[sep]] {
+			sep++
+		}
+		if sep == len(s) {
 			break
 		}
-		sep := i + j
 		i = sep + 1
 		if s[sep] == '>' {
 			from, to, ok := xmlElementText(s, done, sep)
@@ -64,14 +64,11 @@ func redactPairs(s string) string {
 			done, i = to, to
 			continue
 		}
-		encoded := s[sep] == '%'
-		if encoded {
-			n := encodedMark(s[sep:], "3d")
-			if n == 0 {
-				continue
-			}
-			i = sep + n
+		n, encoded := pairSep(s[sep:])
+		if n == 0 {
+			continue
 		}
+		i = sep + n
 		name := pairName(s[done:sep])
 		if name == "" || !credentialKey(name) {
 			continue
@@ -109,6 +106,45 @@ func redactPairs(s string) string {
 	return b.String()
 }
 
+// sepByte marks the bytes a pair's separator (pairSep) or an XML start
+// tag's end starts with.
+var sepByte = [256]bool{'=': true, ':': true, '%': true, '>': true, '&': true, 0xef: true}
+
+// pairSep returns the length of the separator of a pair at the start of
+// s, 0 when there is none, and whether it is percent-encoded: '=' or
+// ':'; either percent-encoded once or twice ("%3D", "%3A", "%253D"), the
+// value then running to the next encoded '&'; either as a numeric HTML
+// character reference or a named one ("&#61;", "&#x3d;", "&equals;",
+// "&#58;", "&colon;": an HTML-escaped log line, whose value was stored
+// as sent: TestForeignEscapedSeparatorsRedacted); or either in fullwidth
+// ("＝", "：", as Chinese and Japanese text write them:
+// TestForeignNamesInOtherScriptsRedacted).
+func pairSep(s string) (n int, encoded bool) {
+	switch s[0] {
+	case '=', ':':
+		return 1, false
+	case '%':
+		if n := encodedMark(s, "3d"); n > 0 {
+			return n, true
+		}
+		return encodedMark(s, "3a"), true
+	case '&':
+		if n, r := htmlRef(s); r == '=' || r == ':' {
+			return n, false
+		}
+		for _, ref := range [...]string{"&equals;", "&colon;"} {
+			if strings.HasPrefix(s, ref) {
+				return len(ref), false
+			}
+		}
+	case 0xef:
+		if strings.HasPrefix(s, "＝") || strings.HasPrefix(s, "：") {
+			return len("＝"), false
+		}
+	}
+	return 0, false
+}
+
 // pairName returns the name that ends text, before a pair's separator:
 // spaces and a closing quote (quoteBefore) are passed over first, and a
 // \u escape before the name is not part of it. A letter or digit written
@@ -122,7 +158,7 @@ func pairName(text string) string {
 	e -= quoteBefore(text[:e])
 	n := e
 	for n > 0 {
-		if pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) {
+		if pairNameByte(text[n-1]) && !encodedBoundary(text[:n]) && !wideMarkBefore(text[:n]) {
 			n--
 			continue
 		}
@@ -140,6 +176,29 @@ func pairName(text string) string {
 		n += 5
 	}
 	return text[n:e]
+}
+
+// wideMarks are the marks of Chinese and Japanese text that end a pair's
+// name or value, as a space or a comma ends one in ASCII: "密码：x，用户：bob"
+// names 用户, not all of "密码：x，用户", and the value of 密码 is x.
+var wideMarks = [...]string{"：", "＝", "，", "；", "、", "。", "（", "）", "「", "」", "　"}
+
+// wideMarkBefore reports whether text ends in one of wideMarks.
+func wideMarkBefore(text string) bool {
+	return len(text) >= 3 && text[len(text)-1] >= utf8.RuneSelf && wideMarkAt(text[len(text)-3:])
+}
+
+// wideMarkAt reports whether s starts with one of wideMarks.
+func wideMarkAt(s string) bool {
+	if len(s) < 3 || s[0] != 0xef && s[0] != 0xe3 {
+		return false
+	}
+	for _, m := range wideMarks {
+		if s[:3] == m {
+			return true
+		}
+	}
+	return false
 }
 
 // hex4 reports whether s is four hex digits.
@@ -308,7 +367,31 @@ func afterLineBreak(s string, i int) int {
 	if k := j + run(s[j:], pairNameByte); k < len(s) && (s[k] == ':' || s[k] == '=') {
 		return i
 	}
+	if sentenceStart(s[j:]) {
+		return i
+	}
 	return j
+}
+
+// sentenceStart reports whether the line s starts a sentence rather than
+// holding a value: its first word is one of sentenceWords and a space
+// and another word follow ("Password:\nThe user logged in", "Password:\n
+// Please retry": the word was cleared). Any other word is taken for the
+// value, a capitalised one included ("Password:\nHunter2", "Password:\n
+// Correct horse battery staple"): what reads as a sentence may be a
+// passphrase.
+func sentenceStart(s string) bool {
+	n := run(s, func(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' })
+	return n > 0 && n+1 < len(s) && s[n] == ' ' && 'a' <= s[n+1]|0x20 && s[n+1]|0x20 <= 'z' && lowerIn(s[:n], sentenceWords)
+}
+
+// sentenceWords are the words a sentence starts with that a secret
+// hardly is: articles, pronouns, determiners and a request's words.
+var sentenceWords = map[string]bool{
+	"the": true, "a": true, "an": true, "this": true, "that": true, "these": true, "those": true, "it": true,
+	"its": true, "your": true, "you": true, "we": true, "our": true, "they": true, "there": true, "please": true,
+	"if": true, "when": true, "what": true, "which": true, "no": true, "not": true, "must": true, "should": true,
+	"enter": true, "use": true, "click": true, "try": true, "see": true, "user": true, "login": true,
 }
 
 // valueRun returns the length of the unquoted value at the start of s:
@@ -319,7 +402,7 @@ func afterLineBreak(s string, i int) int {
 func valueRun(s string) int {
 	n := 0
 	for n < len(s) {
-		if valueByte(s[n]) {
+		if valueByte(s[n]) && !wideMarkAt(s[n:]) {
 			n++
 			continue
 		}
@@ -571,16 +654,16 @@ func run(s string, ok func(byte) bool) int {
 // credential (credentialKey) and a space, with no '=' or ':' between,
 // replaced by Redacted: "password hunter2", "password is hunter2",
 // "token was abc123" were stored as sent
-// (TestForeignSecretsInProseRedacted). Prose puts a word there far more
-// often than a secret ("password reset requested", "token expired",
-// "password is required"), so the word after the name, or after a
-// linking verb after it (linkingVerb: "is", "was"), is cleared only when
-// it reads as no word (secretLike: a digit, a mark, a capital letter
-// past the first, or 16 letters and more), or is quoted
-// ("password 'hunter'"); after an authentication scheme ("Authorization
-// Negotiate YIIB...") it is the word after the scheme. A secret of
-// lower-case letters alone ("password is hunter") is kept, as is one
-// further on ("the password for bob is hunter2").
+// (TestForeignSecretsInProseRedacted). Prose puts a word right after the
+// name far more often than a secret ("password reset requested", "token
+// expired"), so that word is cleared only when it reads as no word
+// (secretLike: a digit, a mark, a capital letter past the first, or 16
+// letters and more), or is quoted ("password 'hunter'"); after an
+// authentication scheme ("Authorization Negotiate YIIB...") it is the
+// word after the scheme. After a linking verb (linkingVerb: "is", "was"),
+// right after the name or further on (proseLink: "password for bob is
+// ..."), any word but keptWords is cleared ("password is hunter";
+// "password is required" is kept): proseWord.
 func redactProse(s string) string {
 	tabs := strings.IndexByte(s, '\t') >= 0
 	if !tabs && strings.IndexByte(s, ' ') < 0 {
@@ -639,7 +722,7 @@ func wordsBefore(s string, w, e int) int {
 	switch {
 	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
 		return w - 7
-	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id")):
+	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id") || secondScriptWord(s[w:e])):
 		v := w - 1
 		for v > 0 && pairNameByte(s[v-1]) {
 			v--
@@ -651,32 +734,68 @@ func wordsBefore(s string, w, e int) int {
 	return w
 }
 
+// secondScriptWord reports whether w is the last word of a password's
+// name of two in a script other than Latin whose last word alone names
+// nothing (Arabic كلمة المرور, "the word of passing", and كلمة السر, Greek
+// κωδικός πρόσβασης): wordsBefore reads the name whole.
+func secondScriptWord(w string) bool {
+	if w == "" || w[0] < utf8.RuneSelf {
+		return false
+	}
+	for _, v := range [...]string{"المرور", "السر", "πρόσβασης"} {
+		if strings.EqualFold(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
 // proseValue returns where the secret after a credential's name that
 // ends at s[i] (a space follows it) starts and ends, the same when there
 // is none (redactProse).
 func proseValue(s string, i int) (from, to int) {
-	spaces := func(i int) int {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
-		return i
-	}
-	i = spaces(i)
+	i = proseSpaces(s, i)
 	if n := run(s[i:], pairNameByte); n > 0 && i+n < len(s) && s[i+n] == ' ' && linkingVerb(s[i:i+n]) {
-		i = spaces(i + n)
-	}
-	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
-		return i, i // "password (hidden)" is prose
+		return proseWord(s, proseSpaces(s, i+n), true)
 	}
 	// "session ID is ...": the name goes on (wordsBefore).
 	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
 		return i, i
 	}
+	if from, to = proseWord(s, i, false); from < to {
+		return from, to
+	}
+	if j := proseLink(s, i); j > i {
+		return proseWord(s, j, true)
+	}
+	return i, i
+}
+
+// proseSpaces returns where the spaces and tabs at s[i] end.
+func proseSpaces(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// proseWord returns where the secret in the word at s[i] starts and
+// ends, the same when there is none. After a linking verb (linked:
+// "password is hunter") the word is a secret unless it is one of
+// keptWords ("password is required") or holds no ASCII letter or digit;
+// right after the name it is one only when it reads as no word
+// (secretLike: "password hunter2", not "password reset requested") and
+// is not a count ("token 3 of 5"). A quoted one is a secret, unless it
+// is one of keptWords ("password 'reset'", a button's name).
+func proseWord(s string, i int, linked bool) (from, to int) {
+	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
+		return i, i // "password (hidden)" is prose
+	}
 	if k := quoteLen(s[i:]); k > 0 {
 		// Looked for in the next proseQuoted bytes only, so a text of
 		// names and quotes that do not close is read in linear time.
 		end := strings.Index(s[i+k:min(len(s), i+k+proseQuoted)], s[i:i+k])
-		if end <= 0 {
+		if end <= 0 || keptWord(s[i+k:i+k+end]) {
 			return i, i
 		}
 		return i + k, i + k + end
@@ -694,10 +813,144 @@ func proseValue(s string, i int) (from, to int) {
 	for n > 0 && strings.IndexByte(".!?:", s[i+n-1]) >= 0 {
 		n--
 	}
-	if !secretLike(s[i : i+n]) {
+	w := s[i : i+n]
+	if linked {
+		if keptWord(w) || !asciiAlnum(w) {
+			return i, i
+		}
+		return i, i + n
+	}
+	if !secretLike(w) || count(w, s[i+n:]) {
 		return i, i
 	}
 	return i, i + n
+}
+
+// count reports whether w, a word after a credential's name, is a count
+// of the form "N of M" ("token 3 of 5", "password 2 of 3"), rest being
+// what follows w.
+func count(w, rest string) bool {
+	if run(w, func(c byte) bool { return '0' <= c && c <= '9' }) != len(w) || !strings.HasPrefix(rest, " of ") {
+		return false
+	}
+	rest = rest[len(" of "):]
+	return rest != "" && '0' <= rest[0] && rest[0] <= '9'
+}
+
+// asciiAlnum reports whether w holds an ASCII letter or digit.
+func asciiAlnum(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if c := w[i] | 0x20; 'a' <= c && c <= 'z' || '0' <= w[i] && w[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// proseGap is how many words proseLink reads past a credential's name.
+const proseGap = 4
+
+// proseLink returns where the word after a linking verb or a word ending
+// in ':' starts, when one stands within proseGap words after a
+// credential's name (the first at s[i]) and one of gapWords stands
+// between: "password for alice is hunter2", "the password you asked
+// for: hunter2", "token value is abc" were stored as sent
+// (TestForeignSecretsFurtherInProseRedacted). Else i: "session timeout
+// is 30m" and "password reset: sent" name another thing, kept.
+func proseLink(s string, i int) int {
+	j, gap := i, false
+	for range proseGap {
+		n := run(s[j:], pairNameByte)
+		if n == 0 || j+n+1 >= len(s) {
+			return i
+		}
+		w := s[j : j+n]
+		switch s[j+n] {
+		case ' ', '\t':
+			if linkingVerb(w) {
+				if gap {
+					return proseSpaces(s, j+n)
+				}
+				return i
+			}
+		case ':':
+			if (gap || gapWord(w)) && (s[j+n+1] == ' ' || s[j+n+1] == '\t') {
+				return proseSpaces(s, j+n+1)
+			}
+			return i
+		default:
+			return i
+		}
+		gap = gap || gapWord(w)
+		j = proseSpaces(s, j+n)
+	}
+	return i
+}
+
+// gapWords are the words that, between a credential's name and a
+// linking verb or a ':', make what follows the name's value
+// (proseLink): prepositions, pronouns and determiners ("password for
+// bob is", "the password you asked for:", "password of the day:"), and
+// words that name the secret itself ("token value is").
+var gapWords = map[string]bool{
+	"for": true, "of": true, "to": true, "from": true, "you": true, "we": true, "they": true, "i": true, "he": true, "she": true,
+	"it": true, "that": true, "which": true, "the": true, "a": true, "an": true, "this": true, "your": true, "my": true,
+	"our": true, "his": true, "her": true, "their": true, "its": true, "user": true, "account": true, "value": true,
+	"string": true, "itself": true, "now": true, "here": true, "today": true, "then": true, "just": true,
+	"für": true, "von": true, "de": true, "pour": true, "para": true, "del": true, "du": true,
+}
+
+// gapWord reports whether w, in any case, is one of gapWords.
+func gapWord(w string) bool { return lowerIn(w, gapWords) }
+
+// keptWords are the words after a credential's name and a linking verb
+// (or a quoted one) that are prose, not a secret: a status or an
+// adjective ("password is required", "token is expired", "password is
+// too short", "password is reset"), an article, a negation or an adverb
+// ("password is not set", "token is a JWT"), in English and, a few, in
+// German, French and Spanish. Any other word there is cleared
+// (proseWord): a lost harmless word is cheaper than a leaked password.
+var keptWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		required needed mandatory optional incorrect correct invalid valid wrong right expired expiring
+		missing empty blank null nil none set unset reset changed updated rotated revoked accepted rejected denied
+		disabled enabled locked unlocked active inactive stale weak strong short long too not no now still
+		also only already being been a an the same different new old current ok okay good bad fine hidden masked
+		redacted hashed encrypted stored saved sent used unused generated verified unverified present absent
+		available unavailable compromised leaked insecure secure known unknown sensitive case-sensitive
+		mismatched blocked closed open pending done complete incomplete successful unsuccessful failed
+		created deleted removed issued refreshed renewed cleared ignored validated checked provided supplied
+		given entered applied ready out safe never always usually probably likely very
+		here there in on at for of to from by with without under over about into your my his her their our
+		its this that these those what which whose where when how why
+		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
+		incorrect invalide requis expiré vide trop pas obligatoire
+		incorrecta incorrecto inválida inválido requerida requerido vacía vacío caducada demasiado
+		obligatoria obligatorio`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// keptWord reports whether w, in any case, is one of keptWords.
+func keptWord(w string) bool { return lowerIn(w, keptWords) }
+
+// lowerIn reports whether w, its ASCII letters lowered, is in m, with no
+// allocation.
+func lowerIn(w string, m map[string]bool) bool {
+	var buf [24]byte
+	if len(w) > len(buf) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return m[string(buf[:len(w)])]
 }
 
 // proseQuoted is the longest quoted secret proseValue clears.
@@ -705,11 +958,26 @@ const proseQuoted = 256
 
 // linkingVerb reports whether w joins a name to what it is in prose
 // ("password is ...", "token was ..."; German ist, war; French est;
-// Spanish es, era).
+// Spanish es, era; Russian это, Greek είναι, Arabic هي, Hebrew היא and
+// הוא, Thai คือ).
 func linkingVerb(w string) bool {
-	for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
-		if strings.EqualFold(w, v) {
-			return true
+	switch {
+	case w == "":
+		return false
+	case w[0] < utf8.RuneSelf:
+		if len(w) > 4 {
+			return false
+		}
+		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
+			if strings.EqualFold(w, v) {
+				return true
+			}
+		}
+	default:
+		for _, v := range [...]string{"это", "είναι", "هي", "היא", "הוא", "คือ"} {
+			if strings.EqualFold(w, v) {
+				return true
+			}
 		}
 	}
 	return false
@@ -737,4 +1005,64 @@ func secretLike(w string) bool {
 		}
 	}
 	return alnum && odd
+}
+
+// redactParticles returns s with a secret written after a password's
+// Chinese or Japanese name (密码, 密碼, パスワード) and a particle that
+// joins it to its value, with no space (是, 为, 為: is; は, が), replaced
+// by Redacted: "密码是hunter2", "パスワードはhunter2です" were stored as
+// sent (TestForeignNamesInOtherScriptsRedacted). The value is the run of
+// ASCII after the particle and spaces (valueRun): a word of these
+// scripts there is prose ("密码是必填的", the password is required).
+func redactParticles(s string) string {
+	// 密 and パ start with these bytes; most texts hold neither.
+	if strings.IndexByte(s, 0xe5) < 0 && strings.IndexByte(s, 0xe3) < 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0
+	for i := 0; i < len(s); {
+		at, name := -1, ""
+		for _, n := range [...]string{"密码", "密碼", "パスワード"} {
+			if k := strings.Index(s[i:], n); k >= 0 && (at < 0 || i+k < at) {
+				at, name = i+k, n
+			}
+		}
+		if at < 0 {
+			break
+		}
+		i = at + len(name)
+		p := ""
+		for _, q := range [...]string{"是", "为", "為", "は", "が"} {
+			if strings.HasPrefix(s[i:], q) {
+				p = q
+				break
+			}
+		}
+		if p == "" {
+			continue
+		}
+		from := proseSpaces(s, i+len(p))
+		if strings.HasPrefix(s[from:], "　") {
+			from += len("　")
+		}
+		to := from
+		for to < len(s) && s[to] < utf8.RuneSelf && valueByte(s[to]) {
+			to++
+		}
+		for to > from && strings.IndexByte(".!?:", s[to-1]) >= 0 {
+			to--
+		}
+		if to == from || strings.HasPrefix(s[from:], Redacted) {
+			continue
+		}
+		b.WriteString(s[done:from])
+		b.WriteString(Redacted)
+		done, i = to, to
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }

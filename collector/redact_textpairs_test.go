@@ -82,7 +82,7 @@ func TestRedactPairsEdges(t *testing.T) {
 		`{\"token\":\"t\",\"n\":1}`:                              `{\"token\":\"` + Redacted + `\",\"n\":1}`,
 		"token=a&token=b;secret=c,x=1":                           "token=" + Redacted + "&token=" + Redacted + ";secret=" + Redacted + ",x=1",
 		"db.password = p@ss:word!":                               "db.password = " + Redacted,
-		"pass%77ord=p1 Пароль=p2 pаssword=p3":                    "pass%77ord=" + Redacted + " Пароль=p2 pаssword=" + Redacted,
+		"pass%77ord=p1 Пароль=p2 pаssword=p3":                    "pass%77ord=" + Redacted + " Пароль=" + Redacted + " pаssword=" + Redacted,
 		"token::new()":                                           "token:" + Redacted + ")",
 		"/v1/token:refresh /v1/sessions:batchCreate":             "/v1/token:" + Redacted + " /v1/sessions:batchCreate",
 		`a=1\u0026sid=s\u003csession=t\u00`:                      `a=1\u0026sid=` + Redacted + `\u003csession=` + Redacted + `\u00`,
