@@ -72,16 +72,14 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	// Only of a head step 1 takes, as decide takes it (headOK, but the
-	// version, which the reset lost): one it refuses is recorded with
-	// the proxy's address. A name the one pass stops at hid the
-	// Forwarded lines after it, so X-Forwarded-For beside them named
-	// its client (TestRestoredHeadSourceAsTheHandlers).
-	if restored && scanned && crlfEnd(raw) && (!x.hdr.hop || connectionListOK(raw)) && policyHeaders(raw, x.snap, &x.hdr) &&
-		x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
-		if src, ok := forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd); ok {
-			x.peer = src
-		}
+	// Step 1 as decide runs it (headOK, the version kept by followBody):
+	// a head it refuses is recorded with the proxy's address, one whose
+	// forwarded headers it refuses (sourceIn) with none. A name the one
+	// pass stops at hid the Forwarded lines after it, so X-Forwarded-For
+	// beside them named its client (TestRestoredHeadSourceAsTheHandlers,
+	// TestRestoredHeadForwardedRefusalAsTheHandlers).
+	if restored && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x) && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
+		x.peer, _ = sourceIn(raw, x)
 	}
 	d := audit.BadRequest
 	switch err.(type) {
@@ -220,6 +218,7 @@ func nothingRead(ctx *fasthttp.RequestCtx, err error) bool {
 // as "GET -" (TestSmallBodyFailureRecordNamesTheRequest).
 type headNames struct {
 	method, uri, raw []byte
+	version          bool // versionOK: the reset head names HTTP/1.1
 }
 
 // restore hands x and the reset head h the method, the User-Agent (the

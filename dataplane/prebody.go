@@ -200,8 +200,15 @@ func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *
 // are checked once it is read (listsOK).
 func headOK(h *fasthttp.RequestHeader, x *exchange) bool {
 	raw := h.RawHeaders()
-	return crlfEnd(raw) && scanHeaders(raw, &x.hdr) && (!x.hdr.hop || connectionListOK(raw)) && versionOK(h) &&
-		policyHeaders(raw, x.snap, &x.hdr)
+	return crlfEnd(raw) && scanHeaders(raw, &x.hdr) && scannedOK(raw, versionOK(h), x)
+}
+
+// scannedOK is the rest of headOK on a header block raw that ended in
+// CRLF CRLF and that scanHeaders took into x.hdr, of a request whose
+// version versionOK took when version: errorHandler's for a head
+// fasthttp reset, which lost the version (headNames).
+func scannedOK(raw []byte, version bool, x *exchange) bool {
+	return (!x.hdr.hop || connectionListOK(raw)) && version && policyHeaders(raw, x.snap, &x.hdr)
 }
 
 // beforeCredential runs decide's checks between the body's size and the
