@@ -59,15 +59,17 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	raw := h.RawHeaders()
 	reset := len(raw) == 0 // fasthttp resets a request whose body fails
 	restored := false
-	if reset && err != fasthttp.ErrBodyTooLarge && pre.d == audit.Allowed && !pre.size && len(names.method) > 0 {
+	if reset && pre.d == audit.Allowed && !pre.size && len(names.method) > 0 {
 		// A body the check before it did not look at (a declared one
-		// within 16 KiB), failing in its framing, stalling or cut
-		// short, its headers gone: answered and recorded with its
+		// within 16 KiB) or kept no names of (a head ended badly),
+		// failing in its framing, stalling, cut short or past its
+		// limit, its headers gone: answered and recorded with its
 		// head's names (headNames), the client's request id, method,
 		// path and User-Agent, and behind a trusted proxy the source
 		// it forwards, as the handler would have. It was answered
 		// under a request id the sidecar made and recorded as "GET -"
-		// (TestSmallBodyFailureRecordNamesTheRequest).
+		// (TestSmallBodyFailureRecordNamesTheRequest,
+		// TestOversizeChunkedBadTrailerKeepsNames).
 		raw, restored = names.restore(x, h), true
 	}
 	scanned := scanHeaders(raw, &x.hdr)

@@ -45,3 +45,37 @@ func TestRestoredHeadForwardedRefusalAsTheHandlers(t *testing.T) {
 		})
 	}
 }
+
+// TestOversizeChunkedBadTrailerKeepsNames: a chunked body past its
+// class's max_body whose trailer section ended badly in the bytes read
+// with its head (followBody marks the connection refused, so the check
+// before the body keeps no names: preDecide) is refused by fasthttp with
+// ErrBodyTooLarge after it reset the head. It was recorded as "GET -"
+// under a request id the sidecar made; the same head with a body that
+// fits is recorded with its names (restored, headNames), and so is this
+// one.
+func TestOversizeChunkedBadTrailerKeepsNames(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		for i := range d.Classes {
+			if d.Classes[i].Name == "standard" {
+				d.Classes[i].MaxBody = "64B"
+			}
+		}
+	})
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: big/1\r\nX-Request-ID: oversize-bad-trailer\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+	r := firstAnswer(t, st.addr, head+"64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", "")
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	if got := r.errorBody(t).RequestID; got != "oversize-bad-trailer" {
+		t.Errorf("answered under request id %q, want the client's", got)
+	}
+	rec := st.sink.withRequestID(t, "oversize-bad-trailer")
+	if string(rec.Method()) != "POST" || string(rec.Path()) != "/v1/records" || string(rec.UserAgent()) != "big/1" {
+		t.Errorf("recorded %q %q, User-Agent %q; want POST /v1/records, big/1", rec.Method(), rec.Path(), rec.UserAgent())
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("the service received %d requests, want none", len(got))
+	}
+}
