@@ -74,13 +74,17 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	// Step 1 as decide runs it (headOK, the version kept by followBody):
-	// a head it refuses is recorded with the proxy's address, one whose
-	// forwarded headers it refuses (sourceIn) with none. A name the one
-	// pass stops at hid the Forwarded lines after it, so X-Forwarded-For
-	// beside them named its client (TestRestoredHeadSourceAsTheHandlers,
-	// TestRestoredHeadForwardedRefusalAsTheHandlers).
-	if restored && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x) && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
+	// Step 1 as decide runs it (a request refused as ended badly,
+	// requestHeaders.badEnd, then headOK, the version kept by
+	// followBody): a head it refuses is recorded with the proxy's
+	// address, one whose forwarded headers it refuses (sourceIn) with
+	// none. A name the one pass stops at hid the Forwarded lines after
+	// it, so X-Forwarded-For beside them named its client
+	// (TestRestoredHeadSourceAsTheHandlers,
+	// TestRestoredHeadForwardedRefusalAsTheHandlers,
+	// TestRestoredBadTrailerHeadSourceIsTheProxys).
+	if restored && refused != audit.BadRequest && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x) &&
+		x.snap != nil && len(x.snap.TrustedProxies) > 0 {
 		x.peer, _ = sourceIn(raw, x)
 	}
 	d := audit.BadRequest

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -56,13 +57,7 @@ func TestRestoredHeadForwardedRefusalAsTheHandlers(t *testing.T) {
 // one.
 func TestOversizeChunkedBadTrailerKeepsNames(t *testing.T) {
 	st, up := startRecorded(t, nil)
-	swapDoc(t, st.store, func(d *policy.Document) {
-		for i := range d.Classes {
-			if d.Classes[i].Name == "standard" {
-				d.Classes[i].MaxBody = "64B"
-			}
-		}
-	})
+	swapDoc(t, st.store, smallerClass)
 	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: big/1\r\nX-Request-ID: oversize-bad-trailer\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n"
 	r := firstAnswer(t, st.addr, head+"64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", "")
 	if r.status != 400 {
@@ -77,5 +72,37 @@ func TestOversizeChunkedBadTrailerKeepsNames(t *testing.T) {
 	}
 	if got := up.received(); len(got) != 0 {
 		t.Errorf("the service received %d requests, want none", len(got))
+	}
+}
+
+// TestRestoredBadTrailerHeadSourceIsTheProxys: a request the sidecar
+// refuses as ended badly (conn.refused: here a chunked body's trailer
+// section ending in a bare LF, read with its head) fails decide's step 1
+// at its first check (requestHeaders.badEnd), which takes no forwarded
+// source: behind a trusted proxy its record names the proxy. Restored
+// (headNames), its X-Forwarded-For client was recorded.
+func TestRestoredBadTrailerHeadSourceIsTheProxys(t *testing.T) {
+	st, _ := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.TrustedProxies = []string{"127.0.0.9/32"}
+		smallerClass(d)
+	})
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-Request-ID: bad-trailer-proxied\r\nX-API-Key: " + hrisKey + "\r\nX-Forwarded-For: 198.51.100.66\r\nTransfer-Encoding: chunked\r\n\r\n"
+	r := proxiedFirstAnswer(t, st.addr, head+"64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", "")
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	if got, want := st.sink.withRequestID(t, "bad-trailer-proxied").SourceIP, netip.MustParseAddr("127.0.0.9"); got != want {
+		t.Errorf("audited source %v for a request refused as ended badly, want the proxy's %v", got, want)
+	}
+}
+
+// smallerClass sets the max_body of the standard class, /v1/records',
+// to 64 bytes.
+func smallerClass(d *policy.Document) {
+	for i := range d.Classes {
+		if d.Classes[i].Name == "standard" {
+			d.Classes[i].MaxBody = "64B"
+		}
 	}
 }
