@@ -74,18 +74,24 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	// Step 1 as decide runs it (a request refused as ended badly,
-	// requestHeaders.badEnd, then headOK, the version kept by
-	// followBody): a head it refuses is recorded with the proxy's
-	// address, one whose forwarded headers it refuses (sourceIn) with
-	// none. A name the one pass stops at hid the Forwarded lines after
-	// it, so X-Forwarded-For beside them named its client
-	// (TestRestoredHeadSourceAsTheHandlers,
-	// TestRestoredHeadForwardedRefusalAsTheHandlers,
-	// TestRestoredBadTrailerHeadSourceIsTheProxys).
-	if restored && refused != audit.BadRequest && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x) &&
-		x.snap != nil && len(x.snap.TrustedProxies) > 0 {
-		x.peer, _ = sourceIn(raw, x)
+	if restored {
+		// Step 1 as decide runs it (a request refused as ended badly,
+		// requestHeaders.badEnd, then headOK, the version kept by
+		// followBody, and behind a trusted proxy the forwarded source,
+		// sourceIn): a head it refuses is recorded, as the handler
+		// records it, with no path, and with the proxy's address, or
+		// none for forwarded headers it refuses. A name the one pass
+		// stops at hid the Forwarded lines after it, so X-Forwarded-For
+		// beside them named its client (TestRestoredHeadSourceAsTheHandlers,
+		// TestRestoredHeadForwardedRefusalAsTheHandlers,
+		// TestRestoredBadTrailerHeadSourceIsTheProxys).
+		ok := refused != audit.BadRequest && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x)
+		if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
+			x.peer, ok = sourceIn(raw, x)
+		}
+		if !ok {
+			x.path = x.path[:0]
+		}
 	}
 	d := audit.BadRequest
 	switch err.(type) {
