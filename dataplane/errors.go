@@ -61,7 +61,8 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	restored := false
 	if reset && pre.d == audit.Allowed && !pre.size && len(names.method) > 0 {
 		// A body the check before it did not look at (a declared one
-		// within 16 KiB) or kept no names of (a head ended badly),
+		// within 16 KiB) or kept no names of (a request refused as
+		// ended badly),
 		// failing in its framing, stalling, cut short or past its
 		// limit, its headers gone: answered and recorded with its
 		// head's names (headNames), the client's request id, method,
@@ -222,15 +223,19 @@ func nothingRead(ctx *fasthttp.RequestCtx, err error) bool {
 // clears nor replaces them (RequestHeader.resetSkipNormalize), and
 // nothing writes them in between. So a request whose body fails keeps
 // the names of its head at the cost, to one whose body comes whole, of
-// three slices stored: nothing copied, nothing parsed (the User-Agent and
-// Host are read from the header block when needed). The check before
-// the body keeps them too (preRefusal), by copy, for the requests it
-// looks at; this is for those it skips, a declared body within 16 KiB,
-// which were answered under a request id the sidecar made and recorded
-// as "GET -" (TestSmallBodyFailureRecordNamesTheRequest).
+// three slices and the version check's answer stored (the reset head
+// names HTTP/1.1, and step 1 refuses another version): nothing copied,
+// nothing parsed (the User-Agent and Host are read from the header block
+// when needed). The check before the body keeps them too (preRefusal),
+// by copy, for the requests it looks at; this is for those it skips, a
+// declared body within 16 KiB, and those it kept nothing of (a request
+// already refused as ended badly), which were answered under a request
+// id the sidecar made and recorded as "GET -"
+// (TestSmallBodyFailureRecordNamesTheRequest,
+// TestOversizeChunkedBadTrailerKeepsNames).
 type headNames struct {
 	method, uri, raw []byte
-	version          bool // versionOK: the reset head names HTTP/1.1
+	version          bool // versionOK(h) when followBody kept them
 }
 
 // restore hands x and the reset head h the method, the User-Agent (the
