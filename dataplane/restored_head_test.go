@@ -112,3 +112,32 @@ func smallerClass(d *policy.Document) {
 		}
 	}
 }
+
+// TestChunkedOverLimitBadTrailerAfterContinueKeepsNames: a chunked body
+// the check before it passed (preRefusal.size), sent after 100 Continue,
+// past its class's max_body and with a trailer section ending in a bare
+// LF read with it (conn.refused), is refused by fasthttp with
+// ErrBodyTooLarge after it reset the head. errorHandler named such a
+// body by what that check kept only when the connection was not marked
+// refused, so it was answered under a request id the sidecar made and
+// recorded as "GET -", no User-Agent; the names come from one place now
+// (headNames), whatever that check kept.
+func TestChunkedOverLimitBadTrailerAfterContinueKeepsNames(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, smallerClass)
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: late/1\r\nX-Request-ID: late-bad-trailer\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n"
+	_, r := sendChunked(t, st.addr, head, "64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", true)
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	if got := r.errorBody(t).RequestID; got != "late-bad-trailer" {
+		t.Errorf("answered under request id %q, want the client's", got)
+	}
+	rec := st.sink.withRequestID(t, "late-bad-trailer")
+	if string(rec.Method()) != "POST" || string(rec.Path()) != "-" || string(rec.UserAgent()) != "late/1" {
+		t.Errorf("recorded %q %q, User-Agent %q; want POST -, late/1", rec.Method(), rec.Path(), rec.UserAgent())
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("the service received %d requests, want none", len(got))
+	}
+}
