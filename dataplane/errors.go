@@ -59,28 +59,40 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	raw := h.RawHeaders()
 	reset := len(raw) == 0 // fasthttp resets a request whose body fails
 	restored := false
-	if reset && err != fasthttp.ErrBodyTooLarge && pre.d == audit.Allowed && !pre.size && len(names.method) > 0 {
-		// A body the check before it did not look at (a declared one
-		// within 16 KiB), failing in its framing, stalling or cut
-		// short, its headers gone: answered and recorded with its
+	if reset && len(names.method) > 0 {
+		// A body failing in its framing, stalling, cut short or past
+		// its limit, its headers gone: answered and recorded with its
 		// head's names (headNames), the client's request id, method,
 		// path and User-Agent, and behind a trusted proxy the source
-		// it forwards, as the handler would have. It was answered
-		// under a request id the sidecar made and recorded as "GET -"
-		// (TestSmallBodyFailureRecordNamesTheRequest).
+		// it forwards, as the handler would have, whatever the check
+		// before the body made of it (pre). It was answered under a
+		// request id the sidecar made and recorded as "GET -"
+		// (TestSmallBodyFailureRecordNamesTheRequest,
+		// TestChunkedBadFramingRecordNamesTheRequest,
+		// TestOversizeChunkedBadTrailerKeepsNames).
 		raw, restored = names.restore(x, h), true
 	}
 	scanned := scanHeaders(raw, &x.hdr)
 	s.requestID(x)
-	// Only of a head step 1 takes, as decide takes it (headOK, but the
-	// version, which the reset lost): one it refuses is recorded with
-	// the proxy's address. A name the one pass stops at hid the
-	// Forwarded lines after it, so X-Forwarded-For beside them named
-	// its client (TestRestoredHeadSourceAsTheHandlers).
-	if restored && scanned && crlfEnd(raw) && (!x.hdr.hop || connectionListOK(raw)) && policyHeaders(raw, x.snap, &x.hdr) &&
-		x.snap != nil && len(x.snap.TrustedProxies) > 0 && !(x.hdr.xff && x.hdr.fwd) {
-		if src, ok := forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd); ok {
-			x.peer = src
+	if restored {
+		// Step 1 as decide runs it (a request refused as ended badly,
+		// requestHeaders.badEnd, then headOK, the version kept by
+		// followBody, and behind a trusted proxy the forwarded source,
+		// sourceIn): a head it refuses is recorded, as the handler
+		// records it, with no path, and with the proxy's address, or
+		// none for forwarded headers it refuses. A name the one pass
+		// stops at hid the Forwarded lines after it, so X-Forwarded-For
+		// beside them named its client (TestRestoredHeadSourceAsTheHandlers,
+		// TestRestoredHeadForwardedRefusalAsTheHandlers,
+		// TestRestoredBadTrailerHeadSourceIsTheProxys).
+		// No policy when the head was checked (notReady) answers it
+		// before the route, as decide does.
+		ok := refused != audit.BadRequest && pre.d != audit.NotReady && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x)
+		if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
+			x.peer, ok = sourceIn(raw, x)
+		}
+		if !ok {
+			x.path = x.path[:0]
 		}
 	}
 	d := audit.BadRequest
@@ -104,22 +116,12 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	gone := err == fasthttp.ErrBodyTooLarge && reset
 	switch {
-	case refused == audit.BadRequest && pre.d == audit.BadRequest && gone:
-		// A chunked body past preBodyFree whose head the check before
-		// it refused at step 1 (headRefused): 400, recorded with what
-		// that check kept of the head (preRefusal.head).
-		pre.head(x, &ctx.Request.Header)
-	case err != fasthttp.ErrBodyTooLarge && reset && (pre.d != audit.Allowed || pre.size):
-		// A chunked body whose head the check before it passed or
-		// refused, failing in its framing or stalling, its headers
-		// gone: 400, named as its 413 would be, with the head's names
-		// that check kept; it named a request id the sidecar made and
-		// was recorded as "GET -" (TestChunkedBadFramingRecordNamesTheRequest).
-		pre.head(x, &ctx.Request.Header)
-		if pre.peer.IsValid() {
-			x.peer = pre.peer
-		}
 	case err != fasthttp.ErrBodyTooLarge || refused == audit.BadRequest:
+		// 400: a head that ended badly, or one the check before the
+		// body refused at step 1 (headRefused), or a body failing in
+		// its framing or stalling, its headers gone or not; one that
+		// check passed or refused is named as its 413 would be, with
+		// the names restored above (TestChunkedBadFramingRecordNamesTheRequest).
 	case pre.d != audit.Allowed && gone:
 		// A chunked body refused past preBodyFree, its headers gone:
 		// answered with the decision of the check before it (no route,
@@ -128,16 +130,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// 413, and recorded with the caller that check knew; 413 past a
 		// class's max_body within preBodyFree (preRefusal.give).
 		d = pre.give(x)
-		// Its method, path, User-Agent and request id for the answer
-		// and the record, which fasthttp's reset head lost.
-		pre.head(x, &ctx.Request.Header)
 	case pre.size && gone:
 		// A chunked body the check before it passed, refused past its
 		// class's max_body, its headers gone: 413, recorded with the
-		// route and the head's names that check kept
-		// (TestChunkedOverLimitRecordIsTheHandlers).
+		// route (TestChunkedOverLimitRecordIsTheHandlers).
 		d = pre.oversize(x)
-		pre.head(x, &ctx.Request.Header)
 	default:
 		d = s.bodyRefused(ctx, x, &pre) // prebody.go
 	}
@@ -212,14 +209,20 @@ func nothingRead(ctx *fasthttp.RequestCtx, err error) bool {
 // clears nor replaces them (RequestHeader.resetSkipNormalize), and
 // nothing writes them in between. So a request whose body fails keeps
 // the names of its head at the cost, to one whose body comes whole, of
-// three slices stored: nothing copied, nothing parsed (the User-Agent and
-// Host are read from the header block when needed). The check before
-// the body keeps them too (preRefusal), by copy, for the requests it
-// looks at; this is for those it skips, a declared body within 16 KiB,
-// which were answered under a request id the sidecar made and recorded
-// as "GET -" (TestSmallBodyFailureRecordNamesTheRequest).
+// three slices and the version check's answer stored (the reset head
+// names HTTP/1.1, and step 1 refuses another version): nothing copied,
+// nothing parsed (the User-Agent and Host are read from the header block
+// when needed). They name every such request, whatever the check before
+// the body made of it (preRefusal keeps the caller's names: the key id,
+// the client, the route); that check kept copies of them for the
+// requests it looked at, and nothing for those it skipped, a declared
+// body within 16 KiB, or found refused already as ended badly, which
+// were answered under a request id the sidecar made and recorded as
+// "GET -" (TestSmallBodyFailureRecordNamesTheRequest,
+// TestOversizeChunkedBadTrailerKeepsNames).
 type headNames struct {
 	method, uri, raw []byte
+	version          bool // versionOK(h) when followBody kept them
 }
 
 // restore hands x and the reset head h the method, the User-Agent (the

@@ -125,10 +125,10 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	switch {
 	case head:
 		if headRefused(h, d, &x.hdr) {
-			c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+			c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
 		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+		c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
 	case c != nil && c.refused == audit.Allowed && h.ContentLength() != 0:
 		// Passed, with a body (chunked, or declared past the size that
 		// skips this check): kept for its refusal past its class's
@@ -137,7 +137,7 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 		// (preRefusal.size). A declared body that stalled was recorded
 		// as "GET -" under a request id the sidecar made
 		// (TestChunkedBadFramingRecordNamesTheRequest).
-		c.pre.keep(dec, x, h, s.keptID(x.hdr.requestID))
+		c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
 		c.pre.size = true
 	}
 	x.reset()
@@ -200,8 +200,15 @@ func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *
 // are checked once it is read (listsOK).
 func headOK(h *fasthttp.RequestHeader, x *exchange) bool {
 	raw := h.RawHeaders()
-	return crlfEnd(raw) && scanHeaders(raw, &x.hdr) && (!x.hdr.hop || connectionListOK(raw)) && versionOK(h) &&
-		policyHeaders(raw, x.snap, &x.hdr)
+	return crlfEnd(raw) && scanHeaders(raw, &x.hdr) && scannedOK(raw, versionOK(h), x)
+}
+
+// scannedOK is the rest of headOK on a header block raw that ended in
+// CRLF CRLF and that scanHeaders took into x.hdr, of a request whose
+// version versionOK took when version: errorHandler's for a head
+// fasthttp reset, which lost the version (headNames).
+func scannedOK(raw []byte, version bool, x *exchange) bool {
+	return (!x.hdr.hop || connectionListOK(raw)) && version && policyHeaders(raw, x.snap, &x.hdr)
 }
 
 // beforeCredential runs decide's checks between the body's size and the
@@ -240,36 +247,30 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on, and of the head the method, the normalised path, the
-// User-Agent and the client's request id. A chunked body refused past
-// preBodyFree comes to errorHandler with its headers gone, which answers
-// and records it with these (give). It named the method GET, which
-// fasthttp answers for a head reset, whatever the request's was
-// (attack135, TestChunkedRefusalRecordsItsMethod), and no path ("-"), no
-// User-Agent and a request id the sidecar made, in the answer too
-// (chunkrec140, TestChunkedRefusalRecordIsTheHandlers). Pointers and
-// fixed arrays: keeping it allocates nothing. The text is kept one byte
-// past what a record keeps, so that the record cuts it as it cuts the
-// handler's (audit.Record's SetPath and SetUserAgent mark a cut).
+// decided on, and the client's request id, which begin names a head
+// refused at step 1 with (decide does not read it again). A chunked body
+// refused past preBodyFree comes to errorHandler with its headers gone,
+// which answers and records it with these (give), and with the head's
+// names followBody kept (headNames): the method, the path, the
+// User-Agent, the request id. It named the method GET, which fasthttp
+// answers for a head reset, whatever the request's was (attack135,
+// TestChunkedRefusalRecordsItsMethod), and no path ("-"), no User-Agent
+// and a request id the sidecar made, in the answer too (chunkrec140,
+// TestChunkedRefusalRecordIsTheHandlers). Pointers and fixed arrays:
+// keeping it allocates nothing.
 type preRefusal struct {
-	d       audit.Decision // Allowed: none
-	method  audit.AuthMethod
-	keyLen  uint8
-	key     [audit.MaxKeyID]byte
-	verbLen uint8
-	verb    [maxVerb]byte // the request's method, as far as the record keeps it
-	idLen   uint8
-	id      [audit.MaxRequestID]byte // the client's X-Request-ID, when requestID keeps it
-	uaLen   uint8
-	ua      [audit.MaxUserAgent + 1]byte
-	pathLen uint16
-	path    [audit.MaxPath + 1]byte // the normalised path; none for a target that is not one
-	prep    *prepared               // the tables it was decided on, which route's class indexes
-	route   *policy.Route
-	client  *policy.Client
-	claims  *jwt.Claims
-	peer    netip.Addr
-	retry   time.Duration // TokenFailuresLimited's
+	d      audit.Decision // Allowed: none
+	method audit.AuthMethod
+	keyLen uint8
+	key    [audit.MaxKeyID]byte
+	idLen  uint8
+	id     [audit.MaxRequestID]byte // the client's X-Request-ID, when requestID keeps it
+	prep   *prepared                // the tables it was decided on, which route's class indexes
+	route  *policy.Route
+	client *policy.Client
+	claims *jwt.Claims
+	peer   netip.Addr
+	retry  time.Duration // TokenFailuresLimited's
 	// size says d is Allowed and the names are kept for a chunked body
 	// the check before the body passed, should fasthttp refuse it past
 	// its class's max_body (oversize): its 413 named a request id the
@@ -278,35 +279,14 @@ type preRefusal struct {
 	size bool
 }
 
-// maxVerb is as much of a request's method as an audit record keeps.
-const maxVerb = 8
-
-// keep sets p to decision d of exchange x, for a request of head h whose
-// request id id the handler keeps (nil: it makes one).
-func (p *preRefusal) keep(d audit.Decision, x *exchange, h *fasthttp.RequestHeader, id []byte) {
+// keep sets p to decision d of exchange x, for a request whose request id
+// id the handler keeps (nil: it makes one).
+func (p *preRefusal) keep(d audit.Decision, x *exchange, id []byte) {
 	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
-	p.verbLen = uint8(copy(p.verb[:], h.Method()))
 	p.idLen = uint8(copy(p.id[:], id))
-	p.uaLen = uint8(copy(p.ua[:], h.UserAgent()))
-	p.pathLen = uint16(copy(p.path[:], x.path))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
-	}
-}
-
-// head hands x and the reset head h of a chunked body refused past its
-// limit what p kept of the request's head for its answer and record: the
-// method (fasthttp's reset head names GET), the User-Agent, the
-// normalised path and the client's request id.
-func (p *preRefusal) head(x *exchange, h *fasthttp.RequestHeader) {
-	h.SetMethodBytes(p.verb[:p.verbLen])
-	if p.uaLen > 0 {
-		h.SetUserAgentBytes(p.ua[:p.uaLen])
-	}
-	x.path = append(x.path[:0], p.path[:p.pathLen]...)
-	if p.idLen > 0 {
-		x.reqID = append(x.reqID[:0], p.id[:p.idLen]...)
 	}
 }
 
@@ -356,8 +336,8 @@ func (p *preRefusal) decided(x *exchange) audit.Decision {
 
 // notReady marks the connection of head h, of a request with a body
 // whose check before the body found no policy loaded (headerReceived,
-// which refuses the body unread), refused NotReady (conn.pre), with the
-// head's names for its record (preRefusal.keep): the state its head was
+// which refuses the body unread), refused NotReady (conn.pre; the head's
+// names for its record are followBody's, headNames): the state its head was
 // checked in answers it, 503, as the handler answers a request that
 // finds none. errorHandler took the policy as it found it: one loaded in
 // between (the first policy's load racing the request) decided a chunked
@@ -365,18 +345,11 @@ func (p *preRefusal) decided(x *exchange) audit.Decision {
 // policy, whose credential then found its body fitting and answered 429
 // token_failures_limited; with "Expect: 100-continue" after a 100
 // (TestPolicyLoadedAfterHeadCheckIs503). A head that ended badly stays
-// 400 (conn.refused). Not a path a loaded policy takes: its pooled
-// exchange is for the names only.
+// 400 (conn.refused).
 func (s *Server) notReady(h *fasthttp.RequestHeader) {
-	c := connOfHeader(h)
-	if c == nil || c.refused != audit.Allowed {
-		return
+	if c := connOfHeader(h); c != nil && c.refused == audit.Allowed {
+		c.pre = preRefusal{d: audit.NotReady}
 	}
-	x := s.pool.Get().(*exchange)
-	scanHeaders(h.RawHeaders(), &x.hdr)
-	c.pre.keep(audit.NotReady, x, h, s.keptID(x.hdr.requestID))
-	x.reset()
-	s.pool.Put(x)
 }
 
 // headRefused marks the connection of head h, when the sidecar accepted

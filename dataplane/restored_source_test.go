@@ -42,8 +42,12 @@ func TestRestoredHeadSourceAsTheHandlers(t *testing.T) {
 			rec := st.sink.withRequestID(t, r.errorBody(t).RequestID)
 			// The same head without a body, which the handler decides.
 			ref := proxiedFirstAnswer(t, st.addr, strings.Replace(strings.Replace(head, "Content-Length: 100\r\n", "", 1), id, id+"-ref", 1), "")
-			if got := st.sink.withRequestID(t, ref.errorBody(t).RequestID).SourceIP; ref.status != 400 || got != netip.MustParseAddr("127.0.0.9") {
+			want := st.sink.withRequestID(t, ref.errorBody(t).RequestID)
+			if got := want.SourceIP; ref.status != 400 || got != netip.MustParseAddr("127.0.0.9") {
 				t.Fatalf("the handler answered %d, audited source %v", ref.status, got)
+			}
+			if string(rec.Path()) != string(want.Path()) {
+				t.Errorf("audited path %q for a head step 1 refuses, the handler's record of it %q", rec.Path(), want.Path())
 			}
 			if want := netip.MustParseAddr("127.0.0.9"); rec.SourceIP != want {
 				t.Errorf("audited source %v for a head step 1 refuses, want the proxy's %v, as the handler records it", rec.SourceIP, want)

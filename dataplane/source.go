@@ -15,13 +15,19 @@ import (
 // allowlist. A trusted peer's request carrying both headers is refused:
 // which of the two lists would be the truth?
 func (s *Server) sourceAddr(ctx *fasthttp.RequestCtx, x *exchange) (netip.Addr, bool) {
+	return sourceIn(ctx.Request.Header.RawHeaders(), x)
+}
+
+// sourceIn is sourceAddr on the raw header block raw, scanned into x.hdr:
+// errorHandler's for a head fasthttp reset (headNames).
+func sourceIn(raw []byte, x *exchange) (netip.Addr, bool) {
 	if !trusted(x.snap.TrustedProxies, x.peer) {
 		return x.peer, true
 	}
 	if x.hdr.xff && x.hdr.fwd {
 		return netip.Addr{}, false
 	}
-	return forwardedSource(ctx.Request.Header.RawHeaders(), x.peer, x.snap.TrustedProxies, x.hdr.fwd)
+	return forwardedSource(raw, x.peer, x.snap.TrustedProxies, x.hdr.fwd)
 }
 
 // trusted reports whether a is inside one of the trusted proxies' prefixes.

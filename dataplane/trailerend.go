@@ -116,7 +116,7 @@ func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
 	c := connOfHeader(h) // chunkbudget.go
 	if c != nil {
 		c.headIn = true // errorHandler: a failure of its body's read is not a silent connection
-		c.names = headNames{h.Method(), h.RequestURI(), h.RawHeaders()}
+		c.names = headNames{h.Method(), h.RequestURI(), h.RawHeaders(), versionOK(h)}
 	}
 	switch {
 	case c == nil:

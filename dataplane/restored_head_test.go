@@ -1,0 +1,143 @@
+package dataplane
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// TestRestoredHeadForwardedRefusalAsTheHandlers: behind a trusted proxy,
+// a head the handler's step 1 takes but whose forwarded source it refuses
+// (X-Forwarded-For beside Forwarded, more than 16 X-Forwarded-For lines)
+// is recorded with no source: decide sets the peer to what sourceAddr
+// returns. The same head with a small body that stalled (restored,
+// headNames) was recorded with the proxy's address; a head that fails
+// only the version check (HTTP/1.2) with the X-Forwarded-For client, the
+// reset having lost the version. The restored record names what the
+// handler's does.
+func TestRestoredHeadForwardedRefusalAsTheHandlers(t *testing.T) {
+	st, _ := startRecorded(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	swapDoc(t, st.store, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	for _, c := range []struct{ name, version, fwd string }{
+		{"X-Forwarded-For and Forwarded", "HTTP/1.1", "X-Forwarded-For: 198.51.100.66\r\nForwarded: for=198.51.100.7\r\n"},
+		{"17 X-Forwarded-For lines", "HTTP/1.1", strings.Repeat("X-Forwarded-For: 198.51.100.66\r\n", 17)},
+		{"HTTP/1.2", "HTTP/1.2", "X-Forwarded-For: 198.51.100.66\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id := "fwd-" + strings.NewReplacer(" ", "-", "/", "").Replace(c.name)
+			head := func(id, cl string) string {
+				return "POST /v1/records " + c.version + "\r\nHost: svc\r\nX-Request-ID: " + id + "\r\nX-API-Key: " + hrisKey + "\r\n" + cl + c.fwd + "\r\n"
+			}
+			ref := proxiedFirstAnswer(t, st.addr, head(id+"-ref", ""), "")
+			want := st.sink.withRequestID(t, id+"-ref")
+			if ref.status != 400 {
+				t.Fatalf("the handler answered the head without a body %d, want 400", ref.status)
+			}
+			r := proxiedFirstAnswer(t, st.addr, head(id, "Content-Length: 100\r\n")+"{", "")
+			if r.status != 400 {
+				t.Fatalf("answer %d %q, want 400", r.status, r.body)
+			}
+			got := st.sink.withRequestID(t, id)
+			if got.SourceIP != want.SourceIP {
+				t.Errorf("audited source %v for the stalled body, the handler's record of the same head %v", got.SourceIP, want.SourceIP)
+			}
+			if string(got.Path()) != string(want.Path()) {
+				t.Errorf("audited path %q for the stalled body, the handler's record of the same head %q", got.Path(), want.Path())
+			}
+		})
+	}
+}
+
+// TestOversizeChunkedBadTrailerKeepsNames: a chunked body past its
+// class's max_body whose trailer section ended badly in the bytes read
+// with its head (followBody marks the connection refused, so the check
+// before the body keeps no names: preDecide) is refused by fasthttp with
+// ErrBodyTooLarge after it reset the head. It was recorded as "GET -"
+// under a request id the sidecar made, no User-Agent; the same head with
+// a body that fits is recorded with its names (restored, headNames), and
+// so is this one.
+func TestOversizeChunkedBadTrailerKeepsNames(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, smallerClass)
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: big/1\r\nX-Request-ID: oversize-bad-trailer\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+	r := firstAnswer(t, st.addr, head+"64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", "")
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	if got := r.errorBody(t).RequestID; got != "oversize-bad-trailer" {
+		t.Errorf("answered under request id %q, want the client's", got)
+	}
+	rec := st.sink.withRequestID(t, "oversize-bad-trailer")
+	// No path: decide's step 1 refuses a request refused as ended badly
+	// (requestHeaders.badEnd) before routing it.
+	if string(rec.Method()) != "POST" || string(rec.Path()) != "-" || string(rec.UserAgent()) != "big/1" {
+		t.Errorf("recorded %q %q, User-Agent %q; want POST -, big/1", rec.Method(), rec.Path(), rec.UserAgent())
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("the service received %d requests, want none", len(got))
+	}
+}
+
+// TestRestoredBadTrailerHeadSourceIsTheProxys: a request the sidecar
+// refuses as ended badly (conn.refused: here a chunked body's trailer
+// section ending in a bare LF, read with its head) fails decide's step 1
+// at its first check (requestHeaders.badEnd), which takes no forwarded
+// source: behind a trusted proxy its record names the proxy. Restored
+// (headNames), its X-Forwarded-For client was recorded.
+func TestRestoredBadTrailerHeadSourceIsTheProxys(t *testing.T) {
+	st, _ := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.TrustedProxies = []string{"127.0.0.9/32"}
+		smallerClass(d)
+	})
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-Request-ID: bad-trailer-proxied\r\nX-API-Key: " + hrisKey + "\r\nX-Forwarded-For: 198.51.100.66\r\nTransfer-Encoding: chunked\r\n\r\n"
+	r := proxiedFirstAnswer(t, st.addr, head+"64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", "")
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	if got, want := st.sink.withRequestID(t, "bad-trailer-proxied").SourceIP, netip.MustParseAddr("127.0.0.9"); got != want {
+		t.Errorf("audited source %v for a request refused as ended badly, want the proxy's %v", got, want)
+	}
+}
+
+// smallerClass sets the max_body of the standard class, /v1/records',
+// to 64 bytes.
+func smallerClass(d *policy.Document) {
+	for i := range d.Classes {
+		if d.Classes[i].Name == "standard" {
+			d.Classes[i].MaxBody = "64B"
+		}
+	}
+}
+
+// TestChunkedOverLimitBadTrailerAfterContinueKeepsNames: a chunked body
+// the check before it passed (preRefusal.size), sent after 100 Continue,
+// past its class's max_body and with a trailer section ending in a bare
+// LF read with it (conn.refused), is refused by fasthttp with
+// ErrBodyTooLarge after it reset the head. errorHandler named such a
+// body by what that check kept only when the connection was not marked
+// refused, so it was answered under a request id the sidecar made and
+// recorded as "GET -", no User-Agent; the names come from one place now
+// (headNames), whatever that check kept.
+func TestChunkedOverLimitBadTrailerAfterContinueKeepsNames(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, smallerClass)
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: late/1\r\nX-Request-ID: late-bad-trailer\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n"
+	_, r := sendChunked(t, st.addr, head, "64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\n", true)
+	if r.status != 400 {
+		t.Fatalf("answer %d %q, want 400", r.status, r.body)
+	}
+	if got := r.errorBody(t).RequestID; got != "late-bad-trailer" {
+		t.Errorf("answered under request id %q, want the client's", got)
+	}
+	rec := st.sink.withRequestID(t, "late-bad-trailer")
+	if string(rec.Method()) != "POST" || string(rec.Path()) != "-" || string(rec.UserAgent()) != "late/1" {
+		t.Errorf("recorded %q %q, User-Agent %q; want POST -, late/1", rec.Method(), rec.Path(), rec.UserAgent())
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("the service received %d requests, want none", len(got))
+	}
+}
