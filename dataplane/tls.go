@@ -71,11 +71,19 @@ type certReloader struct {
 	// verified again (recheck).
 	gen atomic.Uint64
 
+	// crl tells a handshake, or a request on a connection with a client
+	// certificate, that ClientCRLFile changed (nil without it), looked at
+	// most once a second (fresh): a CRL written between two polls was
+	// not in force until the next, the certificates it revokes served
+	// until then (TestSidecarClientCRLReadAtHandshake).
+	crl *reload.Watch
+
+	// mu guards the following fields: the poll and fresh load the files.
+	mu sync.Mutex
 	// last is what the files held at the last load: the poll compares
 	// bytes, not modification times, which a Secret's symlink swap and
-	// some copies do not change. Only the poll goroutine uses it, as
-	// it does expiredCRLs, the CRLs past their nextUpdate at the last
-	// check (logged when that number changes).
+	// some copies do not change. expiredCRLs is the CRLs past their
+	// nextUpdate at the last check (logged when that number changes).
 	last        [4][]byte
 	expiredCRLs int
 	// failures is the load failure last logged, until the files load:
@@ -99,6 +107,9 @@ func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, e
 		files.Reload = 10 * time.Second
 	}
 	r := &certReloader{files: files, log: log, stop: make(chan struct{}), refusals: refusalAudit{sink: sink}}
+	if files.ClientCRLFile != "" {
+		r.crl = reload.NewWatch(files.ClientCRLFile) // before the load
+	}
 	if _, err := r.load(); err != nil {
 		return nil, err
 	}
@@ -108,15 +119,32 @@ func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, e
 }
 
 // config returns the listener's TLS configuration: it hands every
-// handshake the configuration loaded last.
+// handshake the configuration loaded last, after loading the files again
+// when the client CRL file changed (fresh).
 func (r *certReloader) config() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: tls12Suites,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			r.fresh(time.Now())
 			return r.cur.Load().cfg, nil
 		},
 	}
+}
+
+// fresh loads the files, as a poll tick does, when the client CRL file
+// changed since it was last looked at, at most once a second
+// (reload.Watch); one atomic load otherwise, nothing without a client CRL
+// file. A file that does not load keeps the configuration in force and
+// is logged once, as on the tick.
+func (r *certReloader) fresh(now time.Time) {
+	if r.crl == nil || !r.crl.Changed(now) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reloadLocked()
+	r.checkCRLs(now)
 }
 
 // tls12Suites are the TLS 1.2 cipher suites the listener takes: ECDHE
@@ -153,31 +181,40 @@ func (r *certReloader) poll() {
 			return
 		case <-t.C:
 		}
-		changed, err := r.load()
-		switch {
-		case err != nil:
-			r.failed.Add(1)
-			if r.failures.Failed(err.Error()) {
-				r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate, client CAs and client CRLs in force (logged again when the failure changes)")
-			}
-		case r.failures.Loaded():
-			if changed {
-				r.reloaded.Add(1)
-			}
-			r.log.Info().Str("cert", r.files.CertFile).Bool("changed", changed).Msg("TLS files load again; new connections use the configuration they hold")
-		case changed:
-			r.reloaded.Add(1)
-			r.log.Info().Str("cert", r.files.CertFile).Msg("TLS certificate reloaded; new connections use it")
-		}
+		r.mu.Lock()
+		r.reloadLocked()
 		r.checkCRLs(time.Now())
+		r.mu.Unlock()
 		r.refusals.flush(time.Now())
+	}
+}
+
+// reloadLocked loads the files (r.mu held), logging what it did: on the
+// poll tick and when the client CRL file changed (fresh).
+func (r *certReloader) reloadLocked() {
+	changed, err := r.load()
+	switch {
+	case err != nil:
+		r.failed.Add(1)
+		if r.failures.Failed(err.Error()) {
+			r.log.Error().Err(err).Msg("TLS files changed but cannot be loaded; keeping the certificate, client CAs and client CRLs in force (logged again when the failure changes)")
+		}
+	case r.failures.Loaded():
+		if changed {
+			r.reloaded.Add(1)
+		}
+		r.log.Info().Str("cert", r.files.CertFile).Bool("changed", changed).Msg("TLS files load again; new connections use the configuration they hold")
+	case changed:
+		r.reloaded.Add(1)
+		r.log.Info().Str("cert", r.files.CertFile).Msg("TLS certificate reloaded; new connections use it")
 	}
 }
 
 // checkCRLs logs, as an error, the client CRLs in force that are past
 // their nextUpdate at now, when their number changed since the last
 // check: every client certificate of their CAs is refused until a fresh
-// CRL is loaded (portcullis_tls_client_crls_expired says how many).
+// CRL is loaded (portcullis_tls_client_crls_expired says how many). r.mu
+// is held, but at the start.
 func (r *certReloader) checkCRLs(now time.Time) {
 	crls := r.cur.Load().crls
 	n := crls.Expired(now)
@@ -198,7 +235,7 @@ func (r *certReloader) checkCRLs(now time.Time) {
 }
 
 // load reads the files and, when they differ from the last load, builds
-// and swaps in a new configuration.
+// and swaps in a new configuration. r.mu is held, but at the start.
 func (r *certReloader) load() (bool, error) {
 	var now [4][]byte
 	for i, path := range []string{r.files.CertFile, r.files.KeyFile, r.files.ClientCAFile, r.files.ClientCRLFile} {
@@ -257,6 +294,9 @@ func (r *certReloader) generation() uint64 {
 func (r *certReloader) recheck(c *conn) {
 	if r == nil || c.tc == nil {
 		return
+	}
+	if len(c.ids) > 0 {
+		r.fresh(time.Now())
 	}
 	gen := r.gen.Load()
 	if c.caGen == gen {

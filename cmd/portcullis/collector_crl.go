@@ -46,12 +46,9 @@ type intakeCRL struct {
 	reloadFailures   atomic.Uint64 // reloads of a changed file that failed
 	logged           atomic.Int64  // unix ns of the last refusal logged
 
-	// checked is the unix ns the file's stamp was last looked at by
-	// fresh, which freshMu lets one caller run at a time; stamp is what
-	// it saw.
-	checked atomic.Int64
-	freshMu sync.Mutex
-	stamp   string
+	// watch tells refuse, at most once a second, that the file changed
+	// (fresh).
+	watch *reload.Watch
 
 	// expiredCRLs is how many CRLs in force were past their nextUpdate at
 	// the last reload tick; only reload touches it.
@@ -71,8 +68,7 @@ func loadIntakeCRL(file, caFile string, caPEM []byte, log *zerolog.Logger) (*int
 	if err != nil {
 		return nil, fmt.Errorf("client CA %q: %w", caFile, err)
 	}
-	c := &intakeCRL{file: file, caFile: caFile, cas: cas, log: log, lastCA: caPEM}
-	c.stamp, _ = reload.Stamp(file) // before the read, as fresh takes it
+	c := &intakeCRL{file: file, caFile: caFile, cas: cas, log: log, lastCA: caPEM, watch: reload.NewWatch(file)} // before the read
 	if _, err := c.load(); err != nil {
 		return nil, err
 	}
@@ -143,25 +139,14 @@ func (c *intakeCRL) reloadNow() {
 }
 
 // fresh loads the file again (reloadNow) when its reload.Stamp changed
-// since it was last looked at, at most once a second: on every handshake
-// and request that presents a certificate (refuse), one atomic load
-// unless a second has passed. A file it cannot look at is left to the
-// reload tick, which logs it.
+// since it was last looked at, at most once a second (reload.Watch): on
+// every handshake and request that presents a certificate (refuse), one
+// atomic load unless a second has passed. A file it cannot look at is
+// left to the reload tick, which logs it.
 func (c *intakeCRL) fresh(now time.Time) {
-	if now.UnixNano()-c.checked.Load() < int64(time.Second) || !c.freshMu.TryLock() {
-		return
+	if c.watch.Changed(now) {
+		c.reloadNow()
 	}
-	defer c.freshMu.Unlock()
-	if now.UnixNano()-c.checked.Load() < int64(time.Second) {
-		return // another looked meanwhile
-	}
-	c.checked.Store(now.UnixNano())
-	stamp, err := reload.Stamp(c.file)
-	if err != nil || stamp == c.stamp {
-		return
-	}
-	c.stamp = stamp // taken before the read: a write after it changes it again
-	c.reloadNow()
 }
 
 // checkExpired logs, as an error, the CRLs in force that are past their

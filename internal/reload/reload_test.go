@@ -159,3 +159,48 @@ func TestFailures(t *testing.T) {
 		t.Error("Failed after a repair: want the failure told again")
 	}
 }
+
+// Watch says a file changed once per change, looking at it at most once
+// a second (the times here are given, not waited for), and costs nothing
+// between looks.
+func TestWatch(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ca.crl")
+	put := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(f+".tmp", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(f+".tmp", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("first")
+	w := NewWatch(f)
+	at := time.Now()
+	if w.Changed(at) {
+		t.Fatal("changed before any change")
+	}
+	put("second")
+	if w.Changed(at.Add(time.Second / 2)) {
+		t.Error("looked again within a second of the last look")
+	}
+	if !w.Changed(at.Add(time.Second)) {
+		t.Error("a change not seen a second after the last look")
+	}
+	if w.Changed(at.Add(2 * time.Second)) {
+		t.Error("one change seen twice")
+	}
+	if err := os.Remove(f); err != nil {
+		t.Fatal(err)
+	}
+	if w.Changed(at.Add(3 * time.Second)) {
+		t.Error("a file that cannot be looked at taken for changed")
+	}
+	put("third")
+	if !w.Changed(at.Add(4 * time.Second)) {
+		t.Error("the file back, changed, not seen")
+	}
+	if n := testing.AllocsPerRun(100, func() { w.Changed(at.Add(4 * time.Second)) }); n != 0 {
+		t.Errorf("%v allocations between looks, want 0", n)
+	}
+}
