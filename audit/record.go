@@ -114,7 +114,7 @@ const (
 	LimitTenant                      // the tenant's bucket (tenants[].limit; in etcd mode this sidecar's share)
 	LimitClass                       // the tenant+class bucket (classes[].limit)
 	LimitConcurrency                 // the tenant+class in-flight cap (classes[].concurrency): its queue full, or the wait past max_wait
-	LimitTenantInFlight              // the tenant's default in-flight cap, for classes without a concurrency cap (--tenant-max-in-flight)
+	LimitTenantInFlight              // the tenant's in-flight cap, in every class (--tenant-max-in-flight)
 	numLimits
 )
 

@@ -61,7 +61,7 @@ type TenantReport struct {
 // them, as their records name it (StoredRecord.Limit): the client's own
 // bucket (key), the tenant's (tenant), the tenant+class bucket (class) or
 // the tenant+class in-flight cap (concurrency) or the tenant's default
-// in-flight cap of classes without one (tenant_in_flight). Unnamed counts the 429s
+// in-flight cap, in every class (tenant_in_flight). Unnamed counts the 429s
 // whose record names none of those: records of sidecars from before the
 // field, and other senders'.
 type ThrottledBy struct {

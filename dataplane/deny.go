@@ -86,6 +86,10 @@ func (s *Server) denyAs(ctx *fasthttp.RequestCtx, x *exchange, d audit.Decision,
 	case audit.TokenFailuresLimited:
 		retryAfter(r, x)
 	case audit.ConcurrencyLimited:
+		if x.rec.Limit == audit.LimitTenantInFlight { // no queue: a capped class's max_wait is not its wait
+			r.Header.Set("Retry-After", "1")
+			break
+		}
 		r.Header.Set("Retry-After", x.prep.classRetry[x.route.Class.Index]) // limit.go
 	case audit.PolicyStale, audit.AuditUnavailable, audit.NotReady, audit.PublicLimited, audit.UpstreamSaturated:
 		r.Header.Set("Retry-After", "1")

@@ -57,12 +57,17 @@ func (s *Server) limit(x *exchange) audit.Decision {
 		x.rec.Limit = audit.LimitConcurrency
 		return audit.ConcurrencyLimited
 	}
+	// Its tenant's in-flight slot too: a class's cap bounds the class, not
+	// the tenant, and a tenant holding its default cap in the other
+	// classes and a capped class's slots besides held the whole upstream
+	// pool (TestCappedClassCannotTakeThePoolBeyondTheTenantCap). The
+	// class slot, held, is freed when the request settles.
 	x.slot, x.hasSlot = slot, true
-	return audit.Allowed
+	return s.limitTenant(x, now)
 }
 
-// limitTenant, step 6 for a class without a concurrency cap, takes one
-// of the in-flight slots its tenant has by default in such classes
+// limitTenant, step 6 after the buckets (and a capped class's slot),
+// takes one of the in-flight slots its tenant has in every class
 // (Config.TenantMaxInFlight, half of the upstream pool unless set), or
 // refuses the request (429 concurrency_limited, limit tenant_in_flight)
 // and refunds its tokens. Every request in flight holds at most one

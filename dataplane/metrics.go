@@ -121,7 +121,7 @@ func (s *Server) Families() []Family {
 			}
 			return 0
 		}),
-		Gauge("portcullis_tenant_max_in_flight", "Cap of one tenant's requests in flight in classes without a concurrency cap (--tenant-max-in-flight, else half of --upstream-max-conns).", func() float64 {
+		Gauge("portcullis_tenant_max_in_flight", "Cap of one tenant's requests in flight, in every class (--tenant-max-in-flight, else half of --upstream-max-conns).", func() float64 {
 			return float64(s.cfg.TenantMaxInFlight)
 		}),
 		Gauge("portcullis_concurrency_queued", "Requests waiting in the queues of classes with a concurrency cap (concurrency.queue) for an in-flight slot, all tenants together.", func() float64 {

@@ -58,8 +58,8 @@ const tenantKeep = 1.25
 type tenantCell struct {
 	requests [audit.NumDecisions]atomic.Uint64
 	bytesOut atomic.Uint64
-	// inFlight is the tenant's requests in flight in classes without a
-	// concurrency cap (limit.go, limitTenant). It lives here because a
+	// inFlight is the tenant's requests in flight, in every class
+	// (limit.go, limitTenant). It lives here because a
 	// cell outlives the snapshots: a request holds its count until it
 	// settles, whatever policy is swapped in meanwhile. The overflow
 	// cell's is unused: the tenants past maxTenantCells each have a

@@ -51,8 +51,8 @@ type prepared struct {
 	cookieDeny  [][]byte     // the 400's body head naming each of snap.RefuseCookies (refusecookie.go, deny)
 
 	tenantCell []*tenantCell // per-tenant metric counters by Tenant.Index
-	// tenantFlight is each tenant's count of requests in flight in the
-	// classes without a concurrency cap, by Tenant.Index (limit.go).
+	// tenantFlight is each tenant's count of requests in flight, in
+	// every class, by Tenant.Index (limit.go).
 	tenantFlight []*atomic.Int64
 }
 

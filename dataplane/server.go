@@ -61,9 +61,10 @@ type Config struct {
 	// refused unverified with 429 token_failures_limited (tokenbudget.go).
 	TokenFailures limiter.Limit
 
-	// TenantMaxInFlight caps one tenant's requests in flight in the
-	// classes without a concurrency cap (half of MaxUpstreamConn, at least
-	// 1), so that no tenant can hold the whole upstream pool (limit.go).
+	// TenantMaxInFlight caps one tenant's requests in flight in every
+	// class, beside a class's own concurrency cap (half of
+	// MaxUpstreamConn, at least 1), so that no tenant can hold the whole
+	// upstream pool (limit.go).
 	TenantMaxInFlight int
 
 	// TLS, when set, serves TLS on the listener (tls.go), which Serve is

@@ -13,7 +13,7 @@ import (
 )
 
 // busyUpstream is a real upstream on loopback that keeps a connection busy
-// without ever stalling it: a request for /v1/users/... gets a chunked
+// without ever stalling it: a request for /v1/users/... or /v1/exports gets a chunked
 // response whose chunks trickle every 50 ms until release is closed, so
 // the sidecar's upstream timeout (a bound on a stall) never ends it and
 // the connection stays out of the pool; any other request is answered at
@@ -72,7 +72,7 @@ func (u *busyUpstream) serve(c net.Conn) {
 			return
 		}
 		req.Body.Close()
-		if !strings.HasPrefix(req.URL.Path, "/v1/users/") {
+		if !strings.HasPrefix(req.URL.Path, "/v1/users/") && req.URL.Path != "/v1/exports" {
 			if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nupstream ok")); err != nil {
 				return
 			}

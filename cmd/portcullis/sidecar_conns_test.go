@@ -76,7 +76,7 @@ func TestSidecarConnectionFlags(t *testing.T) {
 // --upstream-max-conns reaches the data plane: without public_routes in
 // the policy, public routes may hold a quarter of the upstream
 // connections, so with 8 the cap /metrics shows is 2 (with the default
-// 1024, 256); a tenant, in classes without a concurrency cap, half of
+// 1024, 256); a tenant, in every class, half of
 // them unless --tenant-max-in-flight says otherwise.
 func TestSidecarUpstreamMaxConnsFlag(t *testing.T) {
 	upAddr := freeAddr(t)
