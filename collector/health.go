@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // StoreHealth says whether the store takes appends, for the collector's
@@ -138,7 +140,7 @@ func (s *Store) Probe() error {
 	if s.closed {
 		return fmt.Errorf("collector: store %q is closed", s.dir)
 	}
-	if s.seg != nil && unlinked(s.seg) {
+	if s.seg != nil && durable.Unlinked(s.seg) {
 		return fmt.Errorf("%w: segment %q was deleted while open; restart the collector", errSegmentDeleted, s.seg.Name())
 	}
 	f, err := os.CreateTemp(s.dir, probePattern)

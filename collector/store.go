@@ -736,7 +736,7 @@ func (s *Store) writeLocked(line []byte) error {
 		s.cutTornLocked()
 		return fmt.Errorf("collector: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
-	if unlinked(s.seg) {
+	if durable.Unlinked(s.seg) {
 		// The segment (or the whole store directory) was deleted while
 		// open: the line is in a file nothing can read once it closes.
 		// The batch was acknowledged, its sender let it go, and /readyz

@@ -1,15 +1,15 @@
 //go:build unix
 
-package collector
+package durable
 
 import (
 	"os"
 	"syscall"
 )
 
-// unlinked reports whether f's file has no name left in any directory
+// Unlinked reports whether f's file has no name left in any directory
 // (deleted while open): what is written to it is gone once it closes.
-func unlinked(f *os.File) bool {
+func Unlinked(f *os.File) bool {
 	fi, err := f.Stat()
 	if err != nil {
 		return false
