@@ -278,6 +278,10 @@ func (w *FileWriter) drain(buf []byte) []byte {
 // rest of a line from the file and keeps the records not written in
 // pending (data may be pending itself).
 func (w *FileWriter) put(data []byte, n uint64) bool {
+	if durable.Unlinked(w.f) && !w.reopen() {
+		w.keep(data, 0, n, w.lastErr)
+		return false
+	}
 	if w.torn {
 		if _, err := w.f.Write([]byte{'\n'}); err != nil {
 			w.keep(data, 0, n, err)
@@ -304,6 +308,26 @@ func (w *FileWriter) put(data []byte, n uint64) bool {
 	if !w.healthy.Swap(true) {
 		w.log.Info().Str("file", w.f.Name()).Msg("audit file takes writes again")
 	}
+	return true
+}
+
+// reopen makes the audit file again at its path when the one open was
+// deleted (rm, or a rotation that removes rather than truncates): the
+// records written to it went with it, and every later one went to a file
+// nothing could read, counted written, while /readyz said "ok, writing"
+// (TestFileWriterDeletedFileMadeAgain). It reports whether a file is open
+// at the path now.
+func (w *FileWriter) reopen() bool {
+	name := w.f.Name()
+	f, err := durable.OpenRegular(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		w.lastErr = fmt.Errorf("audit: the audit file %q was deleted and cannot be made again: %w", name, err)
+		return false
+	}
+	w.f.Close()
+	w.f, w.torn = f, false
+	w.log.Warn().Str("file", name).Uint64("written_before", w.written.Load()).
+		Msg("audit file was deleted while open: made it again; the records written before went with the deleted file (rotate by copy and truncate)")
 	return true
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/durable"
 )
 
 // StoreHealth says whether the store takes appends, for the collector's
@@ -77,6 +79,10 @@ func (s *Store) noteAppendLocked(err error, size int) {
 	s.failSince.CompareAndSwap(0, now)
 }
 
+// errSegmentDeleted is an append to, or a probe of, a segment deleted
+// while open: nothing written there can be read again.
+var errSegmentDeleted = errors.New("collector: the open segment is deleted")
+
 // probeSize is the least Probe reserves: a page, which a full disk
 // refuses where it would still take an empty file.
 const probeSize = 4 << 10
@@ -133,6 +139,9 @@ func (s *Store) Probe() error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return fmt.Errorf("collector: store %q is closed", s.dir)
+	}
+	if s.seg != nil && durable.Unlinked(s.seg) {
+		return fmt.Errorf("%w: segment %q was deleted while open; restart the collector", errSegmentDeleted, s.seg.Name())
 	}
 	f, err := os.CreateTemp(s.dir, probePattern)
 	if err != nil {

@@ -736,6 +736,14 @@ func (s *Store) writeLocked(line []byte) error {
 		s.cutTornLocked()
 		return fmt.Errorf("collector: cannot sync segment %q: %w", s.seg.Name(), err)
 	}
+	if durable.Unlinked(s.seg) {
+		// The segment (or the whole store directory) was deleted while
+		// open: the line is in a file nothing can read once it closes.
+		// The batch was acknowledged, its sender let it go, and /readyz
+		// said "ok, storing" (TestStoreDeletedUnderTheCollectorRefuses).
+		// Refused, the sender keeps it; a restart opens the store anew.
+		return fmt.Errorf("%w: segment %q was deleted while open (the store directory removed or replaced?); the entry is not stored; restart the collector", errSegmentDeleted, s.seg.Name())
+	}
 	s.segSize += int64(len(line))
 	s.segSHA.Write(line) // hash.Hash's Write never returns an error
 	return nil

@@ -411,6 +411,44 @@ func isHostPort(s string) bool {
 	return host != "" && checkHostPort(s) == nil
 }
 
+// reachesOwnListener reports whether a dial of upstream (host:port) ends
+// at addr, a listener of the sidecar: the same port, and the same host,
+// or a local one (loopback, localhost, 0.0.0.0) where addr listens on it
+// or on every address ("", "::", "0.0.0.0"). The upstream is dialled
+// over IPv4 (fasthttp.Dial), so localhost is 127.0.0.1 on both sides.
+func reachesOwnListener(upstream, addr string) bool {
+	uh, up, err := net.SplitHostPort(upstream)
+	if err != nil {
+		return false
+	}
+	lh, lp, err := net.SplitHostPort(addr)
+	if err != nil || up != lp {
+		return false
+	}
+	if strings.EqualFold(uh, lh) {
+		return true
+	}
+	ip := func(h string) net.IP {
+		if strings.EqualFold(h, "localhost") {
+			return net.IPv4(127, 0, 0, 1)
+		}
+		return net.ParseIP(h)
+	}
+	uip, lip := ip(uh), ip(lh)
+	switch {
+	case uip == nil:
+		return false // a name: not resolved here
+	case lip != nil && uip.Equal(lip):
+		return true
+	case !uip.IsLoopback() && !uip.IsUnspecified():
+		return false
+	case lh == "" || (lip != nil && lip.IsUnspecified()):
+		return true // the listener takes every address
+	}
+	// 0.0.0.0 dials this host, reaching a listener on 127.0.0.1.
+	return uip.IsUnspecified() && lip != nil && lip.IsLoopback()
+}
+
 // checkSidecarFlags checks the flags of portcullis sidecar that depend on
 // each other.
 func checkSidecarFlags(f sidecarFlags) error {
@@ -421,6 +459,14 @@ func checkSidecarFlags(f sidecarFlags) error {
 		// It was found only once the policy was loaded: exit 1 and a JSON
 		// log line, "dataplane: upstream ... must be host:port".
 		return fmt.Errorf("--upstream %s: want the service's host:port, e.g. 127.0.0.1:3000", f.upstream)
+	case reachesOwnListener(f.upstream, f.listen):
+		// The sidecar started and forwarded every admitted request back
+		// to itself, each pass audited, until the public or tenant cap
+		// of the upstream pool answered 503 or 429: 256 records for one
+		// request (TestSidecarUpstreamOwnListenerRefused).
+		return fmt.Errorf("--upstream %s is this sidecar's own --listen %s: every request would be forwarded back to the sidecar; give the service's host:port", f.upstream, f.listen)
+	case reachesOwnListener(f.upstream, f.admin):
+		return fmt.Errorf("--upstream %s is this sidecar's own --admin %s: give the service's host:port", f.upstream, f.admin)
 	case (f.policyFile == "") == (f.etcd.endpoints == ""):
 		return errors.New("give exactly one of --policy FILE or --etcd ENDPOINTS")
 	case f.collector != "" && f.tokenFile == "" && f.collectorCert == "":

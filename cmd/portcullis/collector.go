@@ -204,11 +204,11 @@ func serveCollector(c collectorFlags, log *zerolog.Logger) error {
 			return err
 		}
 	}
-	tokens, err := readTokens(c.tokenFile)
+	tokens, err := readTokens("token-file", c.tokenFile)
 	if err != nil {
 		return err
 	}
-	amTokens, err := readTokens(c.alertmanagerTokenFile)
+	amTokens, err := readTokens("alertmanager-token-file", c.alertmanagerTokenFile)
 	if err != nil {
 		return err
 	}
@@ -391,8 +391,14 @@ func serveCollectorMetrics(addr string, col *collector.Collector, log *zerolog.L
 	return serveMetrics("collector", addr, col.MetricsHandler(), collector.MaxHeaderBytes, col.ErrorLog(), log)
 }
 
-// readTokens reads the named tokens of --token-file.
-func readTokens(file string) ([]collector.SenderToken, error) {
+// readTokens reads the named tokens of --flag's file. A file that holds
+// none (empty, or comments only) is an error naming the flag and the
+// file: an empty --alertmanager-token-file left POST /v1/alertmanager
+// unserved (404) without a word, an empty --token-file beside
+// --client-ca refused every token sender, and alone it stopped the
+// collector with "collector needs a token or client certificate
+// authentication", naming neither (TestCollectorEmptyTokenFileNamed).
+func readTokens(flag, file string) ([]collector.SenderToken, error) {
 	if file == "" {
 		return nil, nil
 	}
@@ -403,6 +409,9 @@ func readTokens(file string) ([]collector.SenderToken, error) {
 	tokens, err := collector.ParseTokenFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("token file %q: %w", file, err)
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("--%s %s: the file holds no token (it is empty or comments only); write one `NAME TOKEN` line for each sender", flag, file)
 	}
 	return tokens, nil
 }

@@ -360,7 +360,7 @@ func devCollector(ctx context.Context, f devFlags, admin *etcdadmin.Admin, log z
 	if err != nil {
 		return "", nil, err
 	}
-	tokens, err := readTokens(tokenFile)
+	tokens, err := readTokens("token-file", tokenFile)
 	if err != nil {
 		return "", nil, err
 	}
