@@ -71,12 +71,13 @@ type certReloader struct {
 	// verified again (recheck).
 	gen atomic.Uint64
 
-	// crl tells a handshake, or a request on a connection with a client
-	// certificate, that ClientCRLFile changed (nil without it), looked at
-	// most once a second (fresh): a CRL written between two polls was
-	// not in force until the next, the certificates it revokes served
-	// until then (TestSidecarClientCRLReadAtHandshake).
-	crl *reload.Watch
+	// clientFiles tells a handshake, or a request on a connection with a
+	// client certificate, that ClientCAFile or ClientCRLFile changed (nil
+	// without a client CA file), looked at most once a second (fresh): a
+	// CRL written, or a CA removed, between two polls was not in force
+	// until the next, the certificates it refuses served until then
+	// (TestSidecarClientCRLReadAtHandshake, TestSidecarClientCAReadAtHandshake).
+	clientFiles *reload.Watch
 
 	// mu guards the following fields: the poll and fresh load the files.
 	mu sync.Mutex
@@ -107,8 +108,11 @@ func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, e
 		files.Reload = 10 * time.Second
 	}
 	r := &certReloader{files: files, log: log, stop: make(chan struct{}), refusals: refusalAudit{sink: sink}}
-	if files.ClientCRLFile != "" {
-		r.crl = reload.NewWatch(files.ClientCRLFile) // before the load
+	switch {
+	case files.ClientCRLFile != "":
+		r.clientFiles = reload.NewWatch(files.ClientCAFile, files.ClientCRLFile) // before the load
+	case files.ClientCAFile != "":
+		r.clientFiles = reload.NewWatch(files.ClientCAFile)
 	}
 	if _, err := r.load(); err != nil {
 		return nil, err
@@ -120,7 +124,7 @@ func newCertReloader(files TLS, log zerolog.Logger, sink Sink) (*certReloader, e
 
 // config returns the listener's TLS configuration: it hands every
 // handshake the configuration loaded last, after loading the files again
-// when the client CRL file changed (fresh).
+// when the client CA or CRL file changed (fresh).
 func (r *certReloader) config() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -132,13 +136,13 @@ func (r *certReloader) config() *tls.Config {
 	}
 }
 
-// fresh loads the files, as a poll tick does, when the client CRL file
-// changed since it was last looked at, at most once a second
-// (reload.Watch); one atomic load otherwise, nothing without a client CRL
+// fresh loads the files, as a poll tick does, when the client CA or CRL
+// file changed since they were last looked at, at most once a second
+// (reload.Watch); one atomic load otherwise, nothing without a client CA
 // file. A file that does not load keeps the configuration in force and
 // is logged once, as on the tick.
 func (r *certReloader) fresh(now time.Time) {
-	if r.crl == nil || !r.crl.Changed(now) {
+	if r.clientFiles == nil || !r.clientFiles.Changed(now) {
 		return
 	}
 	r.mu.Lock()
@@ -190,7 +194,7 @@ func (r *certReloader) poll() {
 }
 
 // reloadLocked loads the files (r.mu held), logging what it did: on the
-// poll tick and when the client CRL file changed (fresh).
+// poll tick and when the client CA or CRL file changed (fresh).
 func (r *certReloader) reloadLocked() {
 	changed, err := r.load()
 	switch {

@@ -17,9 +17,9 @@ type listenTLSFlags struct {
 func (f *listenTLSFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cert, "tls-cert", "", "PEM `file` of the listener's certificate chain: serve HTTPS (reloaded when it changes)")
 	fs.StringVar(&f.key, "tls-key", "", "PEM `file` of the key of --tls-cert")
-	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of client certificates (mTLS): a certificate is asked for, verified, and mapped to a client by mtls_identities")
+	fs.StringVar(&f.clientCA, "client-ca", "", "PEM `file` of the CAs of client certificates (mTLS): a certificate is asked for, verified, and mapped to a client by mtls_identities (re-read as soon as a handshake sees it changed, looked at most once a second: a CA taken out is refused from then on, on connections kept alive too)")
 	fs.StringVar(&f.clientCRL, "client-crl", "", "`file` of CRLs (PEM or DER) of --client-ca's CAs, each signed by its CA: a client certificate its CA's CRL lists, or whose CA's CRL is past its nextUpdate, fails the handshake; a CA without a CRL revokes nothing (re-read as soon as a handshake sees it changed, looked at most once a second)")
-	fs.DurationVar(&f.reload, "tls-reload", 10*time.Second, "how often the --tls-cert, --tls-key, --client-ca and --client-crl files are checked for a change (--client-crl also at handshakes: see --client-crl)")
+	fs.DurationVar(&f.reload, "tls-reload", 10*time.Second, "how often the --tls-cert, --tls-key, --client-ca and --client-crl files are checked for a change (--client-ca and --client-crl also at handshakes: see them)")
 }
 
 // check refuses an incomplete TLS setup.

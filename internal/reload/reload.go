@@ -9,8 +9,8 @@
 // a poller keeps itself: the dataplane's TLS files, polled every
 // --tls-reload and compared by their bytes, log a failure once until it
 // changes and the repair once. Watch is what a poller adds to see a file
-// changed between its ticks: the collector's and the sidecar's
-// --client-crl, looked at by handshakes. Nothing here logs: the caller
+// changed between its ticks: the collector's --client-crl and the
+// sidecar's --client-ca and --client-crl, looked at by handshakes. Nothing here logs: the caller
 // names its flags and files.
 package reload
 
@@ -106,33 +106,33 @@ func (v *Value[T]) fallbackLocked(what string, err error, refused func(error)) (
 	return v.loaded, nil
 }
 
-// Watch tells callers on a hot path (every handshake) that a file a
-// poller loads changed since it was last looked at, by its Stamp: looked
+// Watch tells callers on a hot path (every handshake) that files a
+// poller loads changed since they were last looked at, by their Stamp: looked
 // at most once a second and by one caller at a time, one atomic load
-// otherwise. The caller then loads the file as its poll does, so a
+// otherwise. The caller then loads the files as its poll does, so a
 // change is in force a second after it, not at the next tick. Make one
 // with NewWatch; it is safe for concurrent use.
 type Watch struct {
-	path    string
+	paths   []string
 	checked atomic.Int64 // unix ns of the last look
 	mu      sync.Mutex   // one looker at a time; guards stamp
 	stamp   string
 }
 
-// NewWatch returns a Watch of the file at path, its stamp taken now:
-// before the caller's first load of it.
-func NewWatch(path string) *Watch {
-	w := &Watch{path: path}
-	w.stamp, _ = Stamp(path)
+// NewWatch returns a Watch of the files at paths, their stamp taken now:
+// before the caller's first load of them.
+func NewWatch(paths ...string) *Watch {
+	w := &Watch{paths: paths}
+	w.stamp, _ = Stamp(paths...)
 	return w
 }
 
-// Changed reports whether the file's stamp changed since the last look
+// Changed reports whether the files' stamp changed since the last look
 // that saw it: only when a second has passed since the last look (at
 // now) and no other caller is looking; false otherwise. The stamp is
-// taken before the caller reads the file, so a write after it is seen at
-// a later look. A file that cannot be looked at is left to the poll,
-// which logs it.
+// taken before the caller reads the files, so a write after it is seen
+// at a later look. Files one of which cannot be looked at are left to
+// the poll, which logs it.
 func (w *Watch) Changed(now time.Time) bool {
 	if now.UnixNano()-w.checked.Load() < int64(time.Second) || !w.mu.TryLock() {
 		return false
@@ -142,7 +142,7 @@ func (w *Watch) Changed(now time.Time) bool {
 		return false // another looked meanwhile
 	}
 	w.checked.Store(now.UnixNano())
-	stamp, err := Stamp(w.path)
+	stamp, err := Stamp(w.paths...)
 	if err != nil || stamp == w.stamp {
 		return false
 	}

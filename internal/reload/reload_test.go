@@ -203,4 +203,27 @@ func TestWatch(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { w.Changed(at.Add(4 * time.Second)) }); n != 0 {
 		t.Errorf("%v allocations between looks, want 0", n)
 	}
+	// Of several files (the sidecar's client CA and CRL), a change of
+	// any is seen.
+	other := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(other, []byte("CA A"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	both := NewWatch(other, f)
+	if both.Changed(at) {
+		t.Fatal("two files changed before any change")
+	}
+	if err := os.WriteFile(other+".tmp", []byte("CA B"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other+".tmp", other); err != nil {
+		t.Fatal(err)
+	}
+	if !both.Changed(at.Add(time.Second)) {
+		t.Error("a change of the first of two files not seen")
+	}
+	put("fourth")
+	if !both.Changed(at.Add(2 * time.Second)) {
+		t.Error("a change of the second of two files not seen")
+	}
 }
