@@ -893,7 +893,7 @@ func (v *validator) publicRoutes(p *PublicSpec) {
 // DefaultGlobalMaxSidecars is global_limits.max_sidecars when the policy
 // leaves it out; MaxGlobalSidecars bounds it.
 const (
-	DefaultGlobalMaxSidecars = 16
+	DefaultGlobalMaxSidecars = 1000
 	MaxGlobalSidecars        = 1000
 )
 
