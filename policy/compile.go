@@ -275,6 +275,10 @@ func (c *compiler) settings() error {
 	if c.doc.PublicRoutes != nil {
 		c.snap.PublicInFlight = c.doc.PublicRoutes.MaxInFlight
 	}
+	c.snap.GlobalMaxSidecars = DefaultGlobalMaxSidecars
+	if c.doc.GlobalLimits != nil {
+		c.snap.GlobalMaxSidecars = c.doc.GlobalLimits.MaxSidecars
+	}
 	return nil
 }
 

@@ -42,6 +42,10 @@ type Document struct {
 	// (PublicSpec); nil: the data plane's default.
 	PublicRoutes *PublicSpec `yaml:"public_routes,omitempty" json:"public_routes,omitempty"`
 
+	// GlobalLimits tunes the limits shared across the sidecars in etcd
+	// mode (GlobalLimitsSpec); nil: the defaults.
+	GlobalLimits *GlobalLimitsSpec `yaml:"global_limits,omitempty" json:"global_limits,omitempty"`
+
 	// Detection and Tickets are the collector's abuse-detection rules
 	// and the sinks their alerts go to (detection.go; issue 14).
 	Detection []DetectionSpec `yaml:"detection,omitempty" json:"detection,omitempty"`
@@ -206,6 +210,16 @@ type AuditSpec struct {
 // a quarter of its upstream connections (--upstream-max-conns).
 type PublicSpec struct {
 	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
+}
+
+// GlobalLimitsSpec tunes the global limits (etcd mode). MaxSidecars is
+// the most sidecars expected to share a limit at once (the most replicas
+// an autoscaler may run): a sidecar's share never falls below what it
+// would be among that many, whatever number of members etcd lists, so
+// member records put with a stolen sidecar certificate cannot starve a
+// tenant (DefaultGlobalMaxSidecars without it).
+type GlobalLimitsSpec struct {
+	MaxSidecars int `yaml:"max_sidecars" json:"max_sidecars"`
 }
 
 // StaleSpec bounds how old the revocation state may be: past MaxAge without

@@ -51,7 +51,11 @@ type Snapshot struct {
 	StaleAfter     time.Duration // 0: no bound
 	StaleDeny      bool          // past StaleAfter, deny credentialed requests
 	PublicInFlight int           // public_routes.max_in_flight; 0: the data plane's default
-	SkippedKeys    []string      // live key records left out, with why
+	// GlobalMaxSidecars is global_limits.max_sidecars (its default
+	// DefaultGlobalMaxSidecars if left out): the most sidecars a global
+	// limit is shared among (etcdsync.ShareConfig.MaxMembers).
+	GlobalMaxSidecars int
+	SkippedKeys       []string // live key records left out, with why
 
 	MaxKeyAge       time.Duration // lifecycle.max_key_age; 0: no bound
 	RotationWarning time.Duration // lifecycle.rotation_warning; 0: none

@@ -85,6 +85,7 @@ func (v *validator) document(d *Document) {
 	v.audit(d.Audit)
 	v.staleness(d.Staleness)
 	v.publicRoutes(d.PublicRoutes)
+	v.globalLimits(d.GlobalLimits)
 	v.detection(d.Detection, v.tickets(d.Tickets))
 	v.lifecycle(d.Lifecycle, d.Keys) // lifecycle.go
 	v.checkRotationRules(d.Lifecycle, d.Detection)
@@ -886,6 +887,22 @@ func (v *validator) publicRoutes(p *PublicSpec) {
 	}
 	if p.MaxInFlight < 1 || p.MaxInFlight > MaxPublicInFlight {
 		v.addf(v.lines.field("public_routes", "max_in_flight"), "public_routes: max_in_flight %d must be from 1 to %d (leave public_routes out for the default, a quarter of the sidecar's upstream connections)", p.MaxInFlight, MaxPublicInFlight)
+	}
+}
+
+// DefaultGlobalMaxSidecars is global_limits.max_sidecars when the policy
+// leaves it out; MaxGlobalSidecars bounds it.
+const (
+	DefaultGlobalMaxSidecars = 1000
+	MaxGlobalSidecars        = 1000
+)
+
+func (v *validator) globalLimits(g *GlobalLimitsSpec) {
+	if g == nil {
+		return
+	}
+	if g.MaxSidecars < 1 || g.MaxSidecars > MaxGlobalSidecars {
+		v.addf(v.lines.field("global_limits", "max_sidecars"), "global_limits: max_sidecars %d must be from 1 to %d, the most sidecars that share a global limit at once (leave global_limits out for the default, %d)", g.MaxSidecars, MaxGlobalSidecars, DefaultGlobalMaxSidecars)
 	}
 }
 

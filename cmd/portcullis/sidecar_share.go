@@ -27,6 +27,12 @@ func startSharer(ctx context.Context, wg *sync.WaitGroup, cli *clientv3.Client, 
 		Ceiling: func(tenant bool, id string) float64 {
 			return etcdsync.DemandCeiling(store.Load(), tenant, id)
 		},
+		MaxMembers: func() int {
+			if snap := store.Load(); snap != nil {
+				return snap.GlobalMaxSidecars
+			}
+			return 0
+		},
 		Apply: func(s etcdsync.Shares) {
 			srv.SetShares(dataplane.Shares{Tenants: s.Tenants, Clients: s.Clients, Default: s.Default})
 		},
@@ -56,6 +62,10 @@ func shareFamilies(sh *etcdsync.Sharer, store *policy.Store) []dataplane.Family 
 			func() float64 { return b2f(sh.Fallback()) }),
 		dataplane.Gauge("portcullis_global_limit_members", "Live sidecars the global limits were last shared among.",
 			func() float64 { return float64(sh.Members()) }),
+		dataplane.Gauge("portcullis_global_limit_max_sidecars", "global_limits.max_sidecars the shares were last computed with: the most members a limit is shared among.",
+			func() float64 { return float64(sh.MaxMembers()) }),
+		dataplane.Gauge("portcullis_global_limit_members_over_bound", "1 while more live members than global_limits.max_sidecars are listed: shares are as among max_sidecars and the deployment may admit more than a limit (fake member records from a stolen sidecar certificate, or more replicas than max_sidecars).",
+			func() float64 { return b2f(sh.OverBound()) }),
 		dataplane.Counter("portcullis_global_demand_writes_total", "Demand records written to etcd, or deleted when the traffic stopped (at most one per second, only while a tenant has traffic).",
 			func() uint64 { return uint64(sh.Writes()) }),
 		dataplane.Counter("portcullis_global_demand_records_refused_total", "Peers' demand records ignored (counted as no demand) as larger than 128 KiB or holding more than 1024 rates: no sidecar writes one, so a stolen sidecar certificate is likely.",

@@ -65,7 +65,14 @@ type ShareConfig struct {
 	// that sidecar saw: one claiming 10^9/s for a tenant would hold every
 	// other sidecar to the floor of its limit.
 	Ceiling func(tenant bool, id string) float64
-	Logger  zerolog.Logger
+	// MaxMembers returns the most sidecars a limit is shared among
+	// (global_limits.max_sidecars of the policy in force); nil or a
+	// result below 1: policy.DefaultGlobalMaxSidecars. Every sidecar
+	// shares one etcd user, so the members are not trusted to be
+	// sidecars: with more than MaxMembers of them a sidecar computes its
+	// share as among MaxMembers, and says so (OverBound, a warn line).
+	MaxMembers func() int
+	Logger     zerolog.Logger
 }
 
 func (c *ShareConfig) defaults() {
@@ -96,6 +103,11 @@ func (c *ShareConfig) defaults() {
 //	share = Floor/N + (1-Floor) * own demand / total demand
 //
 // with N the live sidecars. A tenant without demand anywhere gets 1/N.
+// N counts at most MaxMembers (M), and the peers' demand for an id at
+// most (M-1) times its ceiling: whatever members etcd lists, a sidecar's
+// share is at least what it would be among M sidecars whose others all
+// claim the ceiling (1/M for a sidecar whose own demand is at the
+// ceiling), and with at most M members nothing changes.
 // The shares of the sidecars sum to 1, so the deployment admits the
 // policy's rate, split by demand; the floor lets an idle sidecar admit a
 // first burst. When etcd has not answered for Stale, every share falls
@@ -121,7 +133,9 @@ type Sharer struct {
 	writes   atomic.Int64
 	refused  atomic.Int64 // demand records ignored as too large (MaxDemandBytes, MaxDemandEntries)
 	members  atomic.Int64
-	back     rewindGuard // the watch loop's; finds etcd gone back below the revision watched
+	bound    atomic.Int64 // the MaxMembers the shares were last computed with
+	over     atomic.Bool  // more members than MaxMembers at the last computation
+	back     rewindGuard  // the watch loop's; finds etcd gone back below the revision watched
 	leases   memberLeases
 
 	calc   sync.Mutex        // orders the computations of shares (tick and watch); guards the following fields
@@ -356,6 +370,16 @@ func (s *Sharer) Fallback() bool { return s.fallback.Load() }
 
 // Members returns the live sidecars the shares were last computed for.
 func (s *Sharer) Members() int64 { return s.members.Load() }
+
+// MaxMembers returns the most members the shares were last computed
+// among (ShareConfig.MaxMembers).
+func (s *Sharer) MaxMembers() int64 { return s.bound.Load() }
+
+// OverBound reports whether more members than MaxMembers were live at
+// the last computation: each share is then as among MaxMembers, and the
+// deployment may admit more than a limit. Fake member records (a stolen
+// sidecar certificate) or more replicas than global_limits.max_sidecars.
+func (s *Sharer) OverBound() bool { return s.over.Load() }
 
 // Writes returns the demand records written or deleted so far.
 func (s *Sharer) Writes() int64 { return s.writes.Load() }

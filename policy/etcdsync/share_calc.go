@@ -1,6 +1,10 @@
 package etcdsync
 
-import "time"
+import (
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
 
 // step takes own, the demand just sampled here, and applies the shares.
 func (s *Sharer) step(own DemandRecord, now time.Time) {
@@ -57,12 +61,13 @@ func (s *Sharer) markSince(own DemandRecord, now time.Time) {
 // records and applies them; while etcd is silent, it applies 1/(the last
 // known N).
 func (s *Sharer) applyLocked(now time.Time) {
+	bound := s.maxMembers()
 	if now.UnixNano()-s.okAt.Load() > int64(s.cfg.Stale) && s.lastN > 0 {
 		if !s.fallback.Swap(true) {
 			s.cfg.Logger.Warn().Int("members", s.lastN).Msg("etcd unreachable: global limits fall back to 1/members")
 		}
 		s.setCurrent(nil)
-		s.cfg.Apply(Shares{Default: 1 / float64(s.lastN)})
+		s.cfg.Apply(Shares{Default: 1 / float64(min(s.lastN, bound))})
 		return
 	}
 	if s.fallback.Swap(false) {
@@ -72,14 +77,40 @@ func (s *Sharer) applyLocked(now time.Time) {
 	n := len(others) + 1
 	s.lastN = n
 	s.members.Store(int64(n))
+	s.noteBound(n, bound)
 	sh := Shares{
-		Tenants: s.shareMap("t/", s.own.Tenants, others, func(d DemandRecord) map[string]float64 { return d.Tenants }, n, now),
-		Clients: s.shareMap("c/", s.own.Clients, others, func(d DemandRecord) map[string]float64 { return d.Clients }, n, now),
-		Default: 1 / float64(n),
+		Tenants: s.shareMap("t/", s.own.Tenants, others, func(d DemandRecord) map[string]float64 { return d.Tenants }, n, bound, now),
+		Clients: s.shareMap("c/", s.own.Clients, others, func(d DemandRecord) map[string]float64 { return d.Clients }, n, bound, now),
+		Default: 1 / float64(min(n, bound)),
 	}
 	s.remember(sh)
 	s.setCurrent(sh.Tenants)
 	s.cfg.Apply(sh)
+}
+
+// maxMembers returns ShareConfig.MaxMembers, or its default.
+func (s *Sharer) maxMembers() int {
+	if s.cfg.MaxMembers != nil {
+		if m := s.cfg.MaxMembers(); m >= 1 {
+			return m
+		}
+	}
+	return policy.DefaultGlobalMaxSidecars
+}
+
+// noteBound records n members against the bound, and logs when n first
+// goes above it and when it is back within.
+func (s *Sharer) noteBound(n, bound int) {
+	s.bound.Store(int64(bound))
+	over := n > bound
+	if s.over.Swap(over) == over {
+		return
+	}
+	if over {
+		s.cfg.Logger.Warn().Int("members", n).Int("max_sidecars", bound).Msg("more live members than global_limits.max_sidecars: each sidecar's share of a global limit is as among max_sidecars, so the deployment may admit more than a limit; fake member records (a stolen sidecar certificate) or more replicas than max_sidecars")
+	} else {
+		s.cfg.Logger.Info().Int("members", n).Int("max_sidecars", bound).Msg("live members within global_limits.max_sidecars again")
+	}
 }
 
 // peerDemand returns the demand record of every live peer (an empty one
@@ -99,7 +130,12 @@ func (s *Sharer) peerDemand() []peerDemand {
 // shareMap returns the share of every id with demand here or at a peer.
 // Each rate counts up to its Ceiling, here as at the peers, so that every
 // sidecar sums the same totals and the shares still sum to 1; a peer's
-// rate for an id without a global limit here is left out.
+// rate for an id without a global limit here is left out. Of n members,
+// N = min(n, bound) count, in the floor and the equal share, and the
+// peers' rates for an id count up to (N-1) times its ceiling together,
+// so that members beyond the bound take nothing more from this sidecar;
+// with at most bound members (each rate at most the ceiling) neither
+// changes anything.
 //
 // An id whose demand here is new keeps at most the share it had (or the
 // equal share, if more) until every peer has published since about when
@@ -109,25 +145,29 @@ func (s *Sharer) peerDemand() []peerDemand {
 // each sidecar would otherwise see itself alone and take most of the
 // limit for an interval (TestNoisyNeighbour saw 30/s and 24/s of a 20/s
 // limit in the second and third seconds).
-func (s *Sharer) shareMap(kind string, own map[string]float64, others []peerDemand, of func(DemandRecord) map[string]float64, n int, now time.Time) map[string]float64 {
+func (s *Sharer) shareMap(kind string, own map[string]float64, others []peerDemand, of func(DemandRecord) map[string]float64, n, bound int, now time.Time) map[string]float64 {
 	tenant := kind == "t/"
-	total := map[string]float64{}
+	peers := map[string]float64{}
 	mine := make(map[string]float64, len(own))
 	for id, r := range own {
 		r, _ = s.ceiled(tenant, id, r)
 		mine[id] = r
-		total[id] += r
+		peers[id] += 0 // an id with demand here only has a share too
 	}
 	for _, d := range others {
 		for id, r := range of(d.DemandRecord) {
 			if r, ok := s.ceiled(tenant, id, r); ok {
-				total[id] += r
+				peers[id] += r
 			}
 		}
 	}
-	out := make(map[string]float64, len(total))
-	for id, t := range total {
-		f := Share(mine[id], t, n, s.cfg.Floor)
+	n = min(n, bound)
+	out := make(map[string]float64, len(peers))
+	for id, p := range peers {
+		if n > 1 {
+			p = min(p, float64(n-1)*s.ceiling(tenant, id))
+		}
+		f := Share(mine[id], mine[id]+p, n, s.cfg.Floor)
 		if since, ok := s.since[kind+id]; ok && s.unheard(others, since, now) {
 			f = min(f, max(s.last[kind+id], 1/float64(n)))
 		}

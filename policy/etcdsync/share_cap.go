@@ -70,6 +70,14 @@ func (s *Sharer) ceiled(tenant bool, id string, r float64) (float64, bool) {
 	return min(r, c), c > 0
 }
 
+// ceiling returns the ceiling of id (+Inf without ShareConfig.Ceiling).
+func (s *Sharer) ceiling(tenant bool, id string) float64 {
+	if s.cfg.Ceiling == nil {
+		return math.Inf(1)
+	}
+	return s.cfg.Ceiling(tenant, id)
+}
+
 // DemandCeiling returns the most requests per second a sidecar's demand
 // for a tenant (tenant true) or global client of snap counts for: the
 // highest of its limits in events per second or its burst (tenant and
