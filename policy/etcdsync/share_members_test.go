@@ -132,9 +132,17 @@ func TestSharerIgnoresDemandOffShortLeases(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Each tick (200 ms) and each record applies the shares again:
-			// 2 s is ten of them.
+			// 2 s is ten of them. The record counted would hold the busy
+			// sidecar to about 0.1 (0.2/2 + 0.8 x 100/(100+1e6)); on a
+			// loaded machine its own demand record may go stale for a
+			// tick, which splits acme equally (0.5) and is not the fault
+			// looked for: above 0.4 is "not taken".
+			notTaken := func() (bool, string) {
+				f := busy.shares().Tenants["acme"]
+				return busy.sh.Members() == 2 && f > 0.4, "members " + strconv.FormatInt(busy.sh.Members(), 10) + ", share " + ftoa(f)
+			}
 			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-				if ok, detail := high(); !ok {
+				if ok, detail := notTaken(); !ok {
 					t.Fatalf("a demand record off a short lease under the idle sidecar's name took acme's limit: %s", detail)
 				}
 			}
