@@ -8,7 +8,8 @@ import (
 )
 
 // A denial is folded when no identity was established, whatever
-// credential header it carried; a verified key or token never is.
+// credential header it carried; a verified key or token's only when it is
+// its own limit refusal.
 func TestFoldableNeedsNoIdentity(t *testing.T) {
 	t.Parallel()
 	denial := func(edit func(r *Record)) *Record {
@@ -29,8 +30,17 @@ func TestFoldableNeedsNoIdentity(t *testing.T) {
 			r.Decision, r.AuthMethod, r.Tenant, r.Client = Suspended, AuthAPIKey, "acme", "crm-sync"
 			r.SetKeyID([]byte("key_01"))
 		}), false},
-		{"verified key, rate limited", denial(func(r *Record) {
+		{"verified key, rate limited", denial(func(r *Record) { // its own limit: TestClientRateLimitFloodFolded
 			r.Decision, r.AuthMethod, r.Tenant, r.Client = RateLimited, AuthAPIKey, "acme", "crm-sync"
+		}), true},
+		{"verified key, concurrency limited", denial(func(r *Record) {
+			r.Decision, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, AuthAPIKey, "acme", "crm-sync"
+		}), true},
+		{"verified key, forbidden", denial(func(r *Record) {
+			r.Decision, r.AuthMethod, r.Tenant, r.Client = Forbidden, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, allowed", denial(func(r *Record) {
+			r.Decision, r.Status, r.AuthMethod, r.Tenant, r.Client = Allowed, 200, AuthAPIKey, "acme", "crm-sync"
 		}), false},
 		{"verified token of an unknown client", denial(func(r *Record) {
 			r.AuthMethod, r.Issuer, r.TokenFingerprint = AuthJWT, "idp", [16]byte{1}
