@@ -150,8 +150,8 @@ func (a *aggregator) add(r *Record) int {
 // (AuthNone) when r presented others, the path and method become "*" and
 // the user agent is cleared when r's differ, and r's bytes are added to
 // the group's. A client's group, keyed by its client, not its source,
-// names no source when r came from another /64 than the group's. Before, a group carried its first request's path and
-// method: a GET of /index.html followed by DELETEs of an admin path in
+// names no source when r came from another /64 than the group's. Before,
+// a group carried its first request's path and method: a GET of /index.html followed by DELETEs of an admin path in
 // the same second was stored as GETs of /index.html.
 func forgetUnshared(g, r *Record) {
 	if g.SourceIP != r.SourceIP {

@@ -97,6 +97,9 @@ func TestClientRateLimitFloodFolded(t *testing.T) {
 			}
 			continue
 		}
+		if r.Count > 2 && r.Decision == "rate_limited" && r.SourceIP != "" { // three in a row came from both sources (concurrency_limited ones all from the first)
+			t.Errorf("folded record of two sources names source %s", r.SourceIP)
+		}
 		if r.Tenant != "acme" || r.Client != "acme-crm" || r.KeyID != "key_acme_01" || r.AuthMethod != "api_key" {
 			t.Errorf("flood record %+v does not name its client, tenant and key", r)
 		}

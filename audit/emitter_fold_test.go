@@ -134,3 +134,51 @@ func TestAggregateKeepsOnlySharedPathAndMethod(t *testing.T) {
 		}
 	}
 }
+
+// A verified client's limit refusals fold by who was refused and by
+// which limit: two keys of one client, its two limits and another
+// client of the tenant make four groups in one second, each naming its
+// client, tenant, key id and limit; a group of one /64 keeps the source,
+// one of two sources names none.
+func TestAggregateClientRefusalsKeepWho(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	refusal := func(client, keyID string, d Decision, l Limit, src string) *Record {
+		r := &Record{Time: at, Status: 429, Decision: d, Limit: l, Route: "/v1/users", Tenant: "acme", Client: client,
+			AuthMethod: AuthAPIKey, SourceIP: netip.MustParseAddr(src)}
+		r.SetKeyID([]byte(keyID))
+		return r
+	}
+	var a aggregator
+	for range 3 {
+		a.add(refusal("crm", "key_1", RateLimited, LimitKey, "198.51.100.1"))
+		a.add(refusal("crm", "key_2", RateLimited, LimitKey, "2001:db8::1"))
+		a.add(refusal("crm", "key_2", RateLimited, LimitKey, "2001:db8::2"))
+		a.add(refusal("crm", "key_1", ConcurrencyLimited, LimitConcurrency, "198.51.100.1"))
+		a.add(refusal("bi", "key_9", RateLimited, LimitKey, "198.51.100.1"))
+		a.add(refusal("bi", "key_9", RateLimited, LimitKey, "198.51.100.2"))
+	}
+	type group struct{ client, tenant, keyID, decision, limit, src string }
+	out := map[group]uint32{}
+	a.flush(math.MaxInt64, func(r *Record) {
+		src := ""
+		if r.SourceIP.IsValid() {
+			src = r.SourceIP.String()
+		}
+		out[group{r.Client, r.Tenant, string(r.KeyID()), r.Decision.String(), r.Limit.String(), src}] += r.Count
+	})
+	want := map[group]uint32{
+		{"crm", "acme", "key_1", "rate_limited", "key", "198.51.100.1"}:                3,
+		{"crm", "acme", "key_2", "rate_limited", "key", "2001:db8::"}:                  6,
+		{"crm", "acme", "key_1", "concurrency_limited", "concurrency", "198.51.100.1"}: 3,
+		{"bi", "acme", "key_9", "rate_limited", "key", ""}:                             6,
+	}
+	if len(out) != len(want) {
+		t.Errorf("groups %v, want %v", out, want)
+	}
+	for g, n := range want {
+		if out[g] != n {
+			t.Errorf("group %+v counts %d, want %d (all: %v)", g, out[g], n, out)
+		}
+	}
+}
