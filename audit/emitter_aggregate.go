@@ -19,11 +19,26 @@ import (
 // or Bearer value (the data plane records the method, and the key id of a
 // well-formed key, before verifying either), so a denial with no client
 // and no verified token is folded whatever it presented. A record with a
-// client (a verified key or token) is never folded. A folded record keeps
+// client (a verified key or token) is folded only when it is the
+// client's own limit refusal (limitRefusal: rate_limited,
+// concurrency_limited), below. A folded record keeps
 // the key id and auth method only when every request it counts presented
 // the same ones: the ids of unverified keys are the caller's choice; its
 // path and method are "*" unless every request had the same, and its bytes
 // are the sum of theirs.
+//
+// A verified client's limit refusals fold too, one record per client,
+// tenant, key id (or token issuer and fingerprint), auth method, route,
+// decision, limit and second: one holder of a valid key flooding past
+// its own limit while the collector was down wrote a full record per
+// 429, filled the spool, and every other tenant's records were dropped
+// (in strict mode, refused 503): a noisy neighbour on the audit path
+// (TestClientRateLimitFloodFolded). Such a group keeps what its records
+// must say: who (client, tenant, key id or token, auth method), which
+// limit, and how many (Count); its source is the caller's /64 when all
+// came from one, else none. The collector believes a count on a record
+// naming a client only on these decisions and up to a ceiling
+// (collector.MaxRequestsPerClientRecord).
 
 // aggGraceSeconds is how long a second stays open for late records (a
 // record is captured when its response is written, up to its duration
@@ -34,10 +49,31 @@ const aggGraceSeconds = 2
 const maxAggKeys = 4096
 
 type aggKey struct {
-	src      netip.Addr
+	src      netip.Addr // zero for a client's group
 	route    string
 	decision Decision
 	sec      int64
+
+	// A verified client's group (limitRefusal) is keyed by who was
+	// refused and by which limit; all zero for the groups of unverified denials.
+	tenant, client, issuer string
+	fingerprint            [16]byte
+	auth                   AuthMethod
+	limit                  Limit
+	keyIDLen               uint8
+	keyID                  [MaxKeyID]byte
+}
+
+// keyOf is the group r is counted in.
+func keyOf(r *Record) aggKey {
+	k := aggKey{route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}
+	if r.Client == "" {
+		k.src = aggSource(r.SourceIP)
+		return k
+	}
+	k.tenant, k.client, k.issuer, k.fingerprint = r.Tenant, r.Client, r.Issuer, r.TokenFingerprint
+	k.auth, k.limit, k.keyIDLen, k.keyID = r.AuthMethod, r.Limit, r.keyIDLen, r.keyID
+	return k
 }
 
 // aggregator folds records by aggKey; the batcher goroutine owns it.
@@ -46,12 +82,26 @@ type aggregator struct {
 	recs []Record
 }
 
-// foldable reports whether r is a denial without a verified credential:
-// no client, tenant or verified token (Issuer and TokenFingerprint are set
-// only once a token's signature verified).
+// foldable reports whether r is a denial without a verified credential
+// (no client, tenant or verified token: Issuer and TokenFingerprint are
+// set only once a token's signature verified), or a verified client's own
+// limit refusal.
 func foldable(r *Record) bool {
-	return r.Decision != Allowed && r.Client == "" && r.Tenant == "" &&
-		r.TokenFingerprint == [16]byte{} && r.Issuer == "" && r.Count <= 1
+	if r.Count > 1 || r.Decision == Allowed {
+		return false
+	}
+	if r.Client != "" {
+		return limitRefusal(r.Decision)
+	}
+	return r.Tenant == "" && r.TokenFingerprint == [16]byte{} && r.Issuer == ""
+}
+
+// limitRefusal reports whether d refuses a verified client for its own
+// traffic: one of its limits (a token bucket, an in-flight cap) was spent.
+// The collector believes the count of such a record naming a client
+// (collector.StoredRecord.Requests: the same names).
+func limitRefusal(d Decision) bool {
+	return d == RateLimited || d == ConcurrencyLimited
 }
 
 // aggregating reports whether denials are folded now: the spool, with the
@@ -75,7 +125,7 @@ func (a *aggregator) add(r *Record) int {
 	if !foldable(r) {
 		return notFolded
 	}
-	k := aggKey{src: aggSource(r.SourceIP), route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}
+	k := keyOf(r)
 	if i, ok := a.idx[k]; ok {
 		a.recs[i].Count++
 		forgetUnshared(&a.recs[i], r)
@@ -99,12 +149,17 @@ func (a *aggregator) add(r *Record) int {
 // address) when r came from another address of it, the key id and auth method are cleared
 // (AuthNone) when r presented others, the path and method become "*" and
 // the user agent is cleared when r's differ, and r's bytes are added to
-// the group's. Before, a group carried its first request's path and
-// method: a GET of /index.html followed by DELETEs of an admin path in
+// the group's. A client's group, keyed by its client, not its source,
+// names no source when r came from another /64 than the group's. Before,
+// a group carried its first request's path and method: a GET of /index.html followed by DELETEs of an admin path in
 // the same second was stored as GETs of /index.html.
 func forgetUnshared(g, r *Record) {
 	if g.SourceIP != r.SourceIP {
-		g.SourceIP = aggSource(r.SourceIP)
+		if g.SourceIP.IsValid() && aggSource(g.SourceIP) == aggSource(r.SourceIP) {
+			g.SourceIP = aggSource(r.SourceIP)
+		} else {
+			g.SourceIP = netip.Addr{}
+		}
 	}
 	if g.AuthMethod != r.AuthMethod {
 		g.AuthMethod = AuthNone
@@ -152,7 +207,7 @@ func (a *aggregator) flush(sec int64, emit func(*Record)) {
 	clear(a.idx)
 	for i := range a.recs {
 		r := &a.recs[i]
-		a.idx[aggKey{src: aggSource(r.SourceIP), route: r.Route, decision: r.Decision, sec: floorSecond(r.Time)}] = i
+		a.idx[keyOf(r)] = i
 	}
 }
 

@@ -8,7 +8,8 @@ import (
 )
 
 // A denial is folded when no identity was established, whatever
-// credential header it carried; a verified key or token never is.
+// credential header it carried; a verified key or token's only when it is
+// its own limit refusal.
 func TestFoldableNeedsNoIdentity(t *testing.T) {
 	t.Parallel()
 	denial := func(edit func(r *Record)) *Record {
@@ -29,8 +30,17 @@ func TestFoldableNeedsNoIdentity(t *testing.T) {
 			r.Decision, r.AuthMethod, r.Tenant, r.Client = Suspended, AuthAPIKey, "acme", "crm-sync"
 			r.SetKeyID([]byte("key_01"))
 		}), false},
-		{"verified key, rate limited", denial(func(r *Record) {
+		{"verified key, rate limited", denial(func(r *Record) { // its own limit: TestClientRateLimitFloodFolded
 			r.Decision, r.AuthMethod, r.Tenant, r.Client = RateLimited, AuthAPIKey, "acme", "crm-sync"
+		}), true},
+		{"verified key, concurrency limited", denial(func(r *Record) {
+			r.Decision, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, AuthAPIKey, "acme", "crm-sync"
+		}), true},
+		{"verified key, forbidden", denial(func(r *Record) {
+			r.Decision, r.AuthMethod, r.Tenant, r.Client = Forbidden, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, allowed", denial(func(r *Record) {
+			r.Decision, r.Status, r.AuthMethod, r.Tenant, r.Client = Allowed, 200, AuthAPIKey, "acme", "crm-sync"
 		}), false},
 		{"verified token of an unknown client", denial(func(r *Record) {
 			r.AuthMethod, r.Issuer, r.TokenFingerprint = AuthJWT, "idp", [16]byte{1}
@@ -121,6 +131,54 @@ func TestAggregateKeepsOnlySharedPathAndMethod(t *testing.T) {
 	for src, w := range want {
 		if out[src] != w {
 			t.Errorf("aggregated record of %s = %+v, want %+v", src, out[src], w)
+		}
+	}
+}
+
+// A verified client's limit refusals fold by who was refused and by
+// which limit: two keys of one client, its two limits and another
+// client of the tenant make four groups in one second, each naming its
+// client, tenant, key id and limit; a group of one /64 keeps the source,
+// one of two sources names none.
+func TestAggregateClientRefusalsKeepWho(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	refusal := func(client, keyID string, d Decision, l Limit, src string) *Record {
+		r := &Record{Time: at, Status: 429, Decision: d, Limit: l, Route: "/v1/users", Tenant: "acme", Client: client,
+			AuthMethod: AuthAPIKey, SourceIP: netip.MustParseAddr(src)}
+		r.SetKeyID([]byte(keyID))
+		return r
+	}
+	var a aggregator
+	for range 3 {
+		a.add(refusal("crm", "key_1", RateLimited, LimitKey, "198.51.100.1"))
+		a.add(refusal("crm", "key_2", RateLimited, LimitKey, "2001:db8::1"))
+		a.add(refusal("crm", "key_2", RateLimited, LimitKey, "2001:db8::2"))
+		a.add(refusal("crm", "key_1", ConcurrencyLimited, LimitConcurrency, "198.51.100.1"))
+		a.add(refusal("bi", "key_9", RateLimited, LimitKey, "198.51.100.1"))
+		a.add(refusal("bi", "key_9", RateLimited, LimitKey, "198.51.100.2"))
+	}
+	type group struct{ client, tenant, keyID, decision, limit, src string }
+	out := map[group]uint32{}
+	a.flush(math.MaxInt64, func(r *Record) {
+		src := ""
+		if r.SourceIP.IsValid() {
+			src = r.SourceIP.String()
+		}
+		out[group{r.Client, r.Tenant, string(r.KeyID()), r.Decision.String(), r.Limit.String(), src}] += r.Count
+	})
+	want := map[group]uint32{
+		{"crm", "acme", "key_1", "rate_limited", "key", "198.51.100.1"}:                3,
+		{"crm", "acme", "key_2", "rate_limited", "key", "2001:db8::"}:                  6,
+		{"crm", "acme", "key_1", "concurrency_limited", "concurrency", "198.51.100.1"}: 3,
+		{"bi", "acme", "key_9", "rate_limited", "key", ""}:                             6,
+	}
+	if len(out) != len(want) {
+		t.Errorf("groups %v, want %v", out, want)
+	}
+	for g, n := range want {
+		if out[g] != n {
+			t.Errorf("group %+v counts %d, want %d (all: %v)", g, out[g], n, out)
 		}
 	}
 }

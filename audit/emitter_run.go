@@ -44,7 +44,8 @@ func (e *Emitter) runBatcher() {
 // fill moves every ready record into the current batch, shipping full
 // ones. While the spool is above half full, denials without a verified
 // credential are folded into one record per source, route, reason and
-// second (emitter_aggregate.go); those of seconds that are over go into
+// second, and a verified client's limit refusals into one per client,
+// key, route, reason, limit and second (emitter_aggregate.go); those of seconds that are over go into
 // the batch.
 func (e *Emitter) fill() {
 	fold := e.aggregating()

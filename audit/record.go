@@ -207,7 +207,8 @@ type Record struct {
 
 	// Count is how many requests the record stands for: 0 (or 1) for one.
 	// The emitter sets it when it aggregates denials without a verified
-	// credential while its spool is above half full; the data plane, on a
+	// credential, or a verified client's limit refusals, while its spool
+	// is above half full; the data plane, on a
 	// record of handshake refusals left out of the trail (no serial).
 	Count uint32
 

@@ -13,7 +13,12 @@ import (
 // 4,294,967,296 of them, and the evidence pack and detection counted them
 // the same, from one record, past any --sender-quota. A count on a record
 // of another shape now counts one request; a folded refusal's still counts
-// every request it stands for.
+// every request it stands for. The sidecar also folds a verified client's
+// own limit refusals (rate_limited, concurrency_limited; audit
+// TestClientRateLimitFloodFolded): their count is believed up to
+// MaxRequestsPerClientRecord, a group of one second of one sidecar, and a
+// count past it counts one request; intake counts every count not
+// believed (CountsNotBelieved).
 func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -24,7 +29,11 @@ func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	}
 	recs := []StoredRecord{
 		{Time: at, Tenant: "acme", Client: "acme-admin", Route: "/v1/admin", Status: 200, Decision: "allowed", Count: 1 << 32},
-		{Time: at, Tenant: "acme", Client: "acme-admin", Route: "/v1/admin", Status: 429, Decision: "rate_limited", Count: 1 << 32},
+		{Time: at, Tenant: "acme", Client: "acme-admin", Route: "/v1/admin", Status: 429, Decision: "rate_limited", Limit: "key", Count: 1 << 32},
+		{Time: at, Tenant: "acme", Client: "acme-admin", Route: "/v1/admin", Status: 429, Decision: "rate_limited", Limit: "key", Count: MaxRequestsPerClientRecord + 1},
+		{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 429, Decision: "rate_limited", Limit: "key", Count: 700},
+		{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 429, Decision: "concurrency_limited", Limit: "concurrency", Count: MaxRequestsPerClientRecord},
+		{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 403, Decision: "forbidden", Count: 40},
 		{Time: at, Status: 401, Decision: "unauthenticated", Count: 1 << 32, Issuer: "https://idp.example"},
 		{Time: at, Tenant: "globex", Client: "globex-bi", Route: "/v1/reports", Status: 200, Decision: "allowed"},
 		{Time: at, Tenant: "globex", Client: "globex-bi", Route: "/v1/reports", Status: 200, Decision: "allowed"},
@@ -32,6 +41,9 @@ func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	}
 	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar-acme", Records: recs}); err != nil {
 		t.Fatal(err)
+	}
+	if n := st.Stats().CountsNotBelieved; n != 5 {
+		t.Errorf("CountsNotBelieved = %d, want 5 (allowed, a client's forbidden, two limit refusals past the ceiling, a verified token's unauthenticated)", n)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -44,8 +56,10 @@ func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	for _, s := range rep.Tenants {
 		got[s.Tenant] = s.Requests
 	}
-	if got["acme"] != 2 || got["globex"] != 2 || got[""] != 51 || rep.Requests != 55 || rep.Throttled != 1 {
-		t.Errorf("requests by tenant %v (total %d, throttled %d); want acme 2, globex 2 and 51 without a tenant (the folded 50 and the record naming a verified token's issuer), 55 in all, 1 throttled: "+
-			"a count counts only on a record the sidecar could have aggregated", got, rep.Requests, rep.Throttled)
+	const acme = 1 + 1 + 1 + 700 + MaxRequestsPerClientRecord + 1
+	if got["acme"] != acme || got["globex"] != 2 || got[""] != 51 || rep.Requests != acme+53 || rep.Throttled != 2+700+MaxRequestsPerClientRecord {
+		t.Errorf("requests by tenant %v (total %d, throttled %d); want acme %d, globex 2 and 51 without a tenant (the folded 50 and the record naming a verified token's issuer), %d in all, %d throttled: "+
+			"a count counts only on a record the sidecar could have aggregated, and on a client's limit refusal up to %d",
+			got, rep.Requests, rep.Throttled, acme, acme+53, 2+700+MaxRequestsPerClientRecord, MaxRequestsPerClientRecord)
 	}
 }

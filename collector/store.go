@@ -96,9 +96,13 @@ type Detection struct {
 
 // StoreStats are a Store's counters since it was opened.
 type StoreStats struct {
-	Batches    uint64 // batches stored
-	Records    uint64 // records in them
-	Duplicates uint64 // batches refused as already stored
+	Batches uint64 // batches stored
+	Records uint64 // records in them
+	// CountsNotBelieved counts records stored with a count their
+	// Requests does not take (StoredRecord.CountNotBelieved): on a record
+	// the sidecar never folds, or past its ceiling.
+	CountsNotBelieved uint64
+	Duplicates        uint64 // batches refused as already stored
 	// OutsideWindow counts batches refused because their sequence lay
 	// below the deduplication window of their instance
 	// (ErrBatchOutsideWindow).
@@ -437,6 +441,11 @@ func (s *Store) appendBatch(b *Batch) error {
 	s.seen.add(b.Sender, b.ID, len(b.Records), s.cfg.Now())
 	s.stats.Batches++
 	s.stats.Records += uint64(len(b.Records))
+	for i := range b.Records {
+		if b.Records[i].CountNotBelieved() {
+			s.stats.CountsNotBelieved++
+		}
+	}
 	s.stats.Events += uint64(len(derived))
 	return nil
 }

@@ -99,21 +99,60 @@ func (s *StoredRecord) RefusedBeforeHTTP() bool {
 // negative.
 const MaxRequestsPerRecord = 1 << 32
 
+// MaxRequestsPerClientRecord is the most requests a record naming a
+// client is believed to stand for: the sidecar folds a verified client's
+// limit refusals (rate_limited, concurrency_limited) one group per client,
+// key, route, decision, limit and second of one sidecar
+// (audit/emitter_aggregate.go), and a million refusals of one client in
+// one second on one sidecar is past what one serves. A larger count on
+// such a record counts one request (CountNotBelieved).
+const MaxRequestsPerClientRecord = 1_000_000
+
 // Requests is how many requests s stands for: its count, at most
 // MaxRequestsPerRecord, when it has the shape of a record the sidecar
-// aggregates (audit/emitter_aggregate.go: a denial naming no tenant, no
-// client and no verified token; a sum of TLS handshake refusals is one
-// too), else 1. The count is the sender's to write, and the sidecar
-// never folds a record that names who called: one allowed record of a
-// tenant's client with count 2^32 made that tenant 100% of the period's
-// requests in tenants top and the evidence pack, and its integration
-// billions of requests, from a sender bound to that tenant alone
-// (TestCountOnlyOnAggregatedRecords).
+// aggregates from denials naming no tenant, no client and no verified
+// token (a sum of TLS handshake refusals is one too); its count up to
+// MaxRequestsPerClientRecord on a verified client's limit refusal
+// (rate_limited, concurrency_limited), which the sidecar folds while its
+// spool is above half full so that one client's flood past its own limit
+// does not push the other tenants' records out (audit
+// TestClientRateLimitFloodFolded); else 1. The count is the sender's to
+// write: one allowed record of a tenant's client with count 2^32 made that
+// tenant 100% of the period's requests in tenants top and the evidence
+// pack, and its integration billions of requests, from a sender bound to
+// that tenant alone (TestCountOnlyOnAggregatedRecords). A sender can still
+// charge its own tenants' limit refusals up to the ceiling per record: the
+// tenant binding of senders (--cert-tenants, tenants= of a token) bounds
+// whose.
 func (s *StoredRecord) Requests() int64 {
-	if s.Decision == "allowed" || s.Tenant != "" || s.Client != "" || s.Issuer != "" || s.TokenFingerprint != "" {
+	if s.Count <= 1 || s.Decision == "allowed" {
 		return 1
 	}
-	return min(max(s.Count, 1), MaxRequestsPerRecord)
+	if s.Client != "" {
+		if !clientLimitRefusal(s.Decision) || s.Count > MaxRequestsPerClientRecord {
+			return 1
+		}
+		return s.Count
+	}
+	if s.Tenant != "" || s.Issuer != "" || s.TokenFingerprint != "" {
+		return 1
+	}
+	return min(s.Count, MaxRequestsPerRecord)
+}
+
+// CountNotBelieved reports whether s carries a count that Requests does
+// not take: a count on a record of a shape the sidecar never folds, or
+// past its ceiling. Intake counts such records
+// (portcullis_collector_counts_not_believed_total).
+func (s *StoredRecord) CountNotBelieved() bool {
+	return s.Count > 1 && s.Requests() != s.Count
+}
+
+// clientLimitRefusal reports whether d names a verified client's refusal
+// by its own limit, the decisions the sidecar folds for a client
+// (audit/emitter_aggregate.go limitRefusal).
+func clientLimitRefusal(d string) bool {
+	return d == "rate_limited" || d == "concurrency_limited"
 }
 
 // StatusText is s's HTTP status as reports print it: the number, or
