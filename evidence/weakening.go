@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/portcullis/portcullis/policy"
@@ -165,20 +164,9 @@ func (b *builder) weakeningPushes() []weakPush {
 // trail (asked 0). A key.create event not verified counts: it raises a
 // flag, it clears none.
 func (b *builder) keySince(prev, next *policy.Document, asked, push int64) string {
-	if asked == 0 || prev.Lifecycle == nil || !prev.Lifecycle.PrivilegedKeyApproval {
+	given := policy.NewlyPrivileged(prev, next)
+	if asked == 0 || given == nil {
 		return ""
-	}
-	was := map[string][]string{}
-	for _, c := range prev.Clients {
-		was[c.ID] = c.Scopes
-	}
-	priv := map[string]bool{}
-	for _, sc := range next.Scopes {
-		priv[sc.Name] = sc.Privileged
-	}
-	given := map[string]bool{}
-	for _, c := range next.Clients {
-		given[c.ID] = slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(was[c.ID], s) })
 	}
 	for k := range b.allEvents {
 		ev := &b.allEvents[k]

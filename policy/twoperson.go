@@ -365,3 +365,30 @@ func narrowerKey(keys []KeySpec, k *KeySpec) bool {
 	}
 	return true
 }
+
+// NewlyPrivileged returns the clients next gives a privileged scope that
+// they do not hold in cur, while cur has privileged_key_approval on (nil
+// otherwise): a key of one made after a push's approval was asked becomes
+// a privileged credential no second person saw. The CLI refuses such a
+// push (etcdadmin's noKeysSince), the evidence pack flags one written
+// past it (keySince).
+func NewlyPrivileged(cur, next *Document) map[string]bool {
+	if cur.Lifecycle == nil || !cur.Lifecycle.PrivilegedKeyApproval {
+		return nil
+	}
+	was := map[string][]string{}
+	for _, c := range cur.Clients {
+		was[c.ID] = c.Scopes
+	}
+	priv := map[string]bool{}
+	for _, sc := range next.Scopes {
+		priv[sc.Name] = sc.Privileged
+	}
+	given := map[string]bool{}
+	for _, c := range next.Clients {
+		if slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(was[c.ID], s) }) {
+			given[c.ID] = true
+		}
+	}
+	return given
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/portcullis/portcullis/policy"
@@ -81,20 +80,9 @@ func (a *Admin) pushApproval(ctx context.Context, st *etcdsync.State, next *poli
 // keys (TestPushApprovalDoesNotCoverKeysMadeSince; before, the requester
 // made a key after the grant and spent it).
 func (a *Admin) noKeysSince(ctx context.Context, st *etcdsync.State, cur, next *policy.Document, id string) error {
-	if cur.Lifecycle == nil || !cur.Lifecycle.PrivilegedKeyApproval {
+	given := policy.NewlyPrivileged(cur, next)
+	if given == nil {
 		return nil
-	}
-	was := map[string][]string{}
-	for _, c := range cur.Clients {
-		was[c.ID] = c.Scopes
-	}
-	priv := map[string]bool{}
-	for _, sc := range next.Scopes {
-		priv[sc.Name] = sc.Privileged
-	}
-	given := map[string]bool{}
-	for _, c := range next.Clients {
-		given[c.ID] = slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(was[c.ID], s) })
 	}
 	_, _, asked, err := a.approvalRecord(ctx, id)
 	if err != nil {
