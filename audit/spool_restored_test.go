@@ -97,7 +97,19 @@ func TestSpoolRestoredDirectoryReplayed(t *testing.T) {
 	}
 
 	EmitN(t, e, 300)
-	WaitFor(t, "the next 300 records spooled", func() bool { return e.Stats().Spooled == 500 })
+	var last string // the stats when the wait gives up
+	defer func() {
+		if t.Failed() && last != "" {
+			t.Logf("emitter stats last seen: %s; log:\n%s", last, logs.String())
+		}
+	}()
+	WaitFor(t, "the next 300 records spooled", func() bool {
+		if st := e.Stats(); st.Spooled != 500 {
+			last = fmt.Sprintf("%+v", st)
+			return false
+		}
+		return true
+	})
 	data, key := t.TempDir(), newTestKey(t)
 	collectorOn(t, addr, data, key)
 	WaitFor(t, "the 300 restored and 300 new records stored", func() bool { return len(storedRecords(t, data)) == 600 })
