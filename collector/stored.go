@@ -116,7 +116,9 @@ const MaxRequestsPerClientRecord = 1_000_000
 // (rate_limited, concurrency_limited, answered 429: a count on one with
 // another status, which the sidecar never writes, counted a million
 // requests of a tenant none of which was throttled,
-// TestClientCountOnlyOnA429), which the sidecar folds while its
+// TestClientCountOnlyOnA429; and naming the client's tenant, as the
+// sidecar does: one naming none passes any sender's tenant binding,
+// TestAssessForeignClientCountNotBelieved), which the sidecar folds while its
 // spool is above half full so that one client's flood past its own limit
 // does not push the other tenants' records out (audit
 // TestClientRateLimitFloodFolded); else 1. The count is the sender's to
@@ -132,7 +134,7 @@ func (s *StoredRecord) Requests() int64 {
 		return 1
 	}
 	if s.Client != "" {
-		if !clientLimitRefusal(s.Decision) || s.Status != 429 || s.Count > MaxRequestsPerClientRecord {
+		if s.Tenant == "" || !clientLimitRefusal(s.Decision) || s.Status != 429 || s.Count > MaxRequestsPerClientRecord {
 			return 1
 		}
 		return s.Count
