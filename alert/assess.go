@@ -105,7 +105,7 @@ func AssessVerified(dir, client string, from, to time.Time, doc *policy.Document
 			if r.Client != client && !(r.Client == "" && r.KeyID != "" && idx.keyClient[r.KeyID] == client) {
 				return nil
 			}
-			a.add(r, priv, e.Verified)
+			a.add(r, priv, e.Verified, idx.clientTenant[r.Client])
 			return nil
 		}}
 	rep, err := collector.ReadStore(dir, p)
@@ -140,8 +140,18 @@ func privilegedRoutes(doc *policy.Document) map[string]bool {
 // count and bytes math.MaxInt64 wrapped the totals negative, and chosen
 // values wrapped a client's real volume to any figure the sender liked
 // (TestAssessCountsAsTheSidecarAggregates).
-func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified bool) {
+//
+// tenant is the tenant the policy gives r's client ("" when it names
+// none): a count on a record naming the client under another tenant is
+// no fold of its sidecar, which names a client's own tenant, and counts
+// one request. A sender bound to acme, which may write records of acme,
+// made a million refusals of globex's client a record
+// (TestAssessForeignClientCountNotBelieved).
+func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified bool, tenant string) {
 	n := r.Requests()
+	if tenant != "" && r.Client != "" && r.Tenant != tenant {
+		n = 1
+	}
 	var flags []string
 	if !verified {
 		a.Unverified = satAdd(a.Unverified, n)

@@ -113,7 +113,12 @@ const MaxRequestsPerClientRecord = 1_000_000
 // aggregates from denials naming no tenant, no client and no verified
 // token (a sum of TLS handshake refusals is one too); its count up to
 // MaxRequestsPerClientRecord on a verified client's limit refusal
-// (rate_limited, concurrency_limited), which the sidecar folds while its
+// (rate_limited, concurrency_limited, answered 429: a count on one with
+// another status, which the sidecar never writes, counted a million
+// requests of a tenant none of which was throttled,
+// TestClientCountOnlyOnA429; and naming the client's tenant, as the
+// sidecar does: one naming none passes any sender's tenant binding,
+// TestAssessForeignClientCountNotBelieved), which the sidecar folds while its
 // spool is above half full so that one client's flood past its own limit
 // does not push the other tenants' records out (audit
 // TestClientRateLimitFloodFolded); else 1. The count is the sender's to
@@ -129,7 +134,7 @@ func (s *StoredRecord) Requests() int64 {
 		return 1
 	}
 	if s.Client != "" {
-		if !clientLimitRefusal(s.Decision) || s.Count > MaxRequestsPerClientRecord {
+		if s.Tenant == "" || !clientLimitRefusal(s.Decision) || s.Status != 429 || s.Count > MaxRequestsPerClientRecord {
 			return 1
 		}
 		return s.Count

@@ -269,13 +269,15 @@ func (t *tally) add(b *builder, r *collector.StoredRecord) {
 }
 
 // limitName is the limit that refused r, as the sidecar names it (key,
-// tenant, class, concurrency), "" when the record names none (any status
-// but 429, or a sidecar from before the field), and "unknown" for a name
-// no sidecar writes: the name is the sender's to write, and the counts
-// keep one row per name.
+// tenant, class, concurrency, tenant_in_flight: the last, the tenant's
+// in-flight cap that every class's requests take, was "unknown" before,
+// TestThrottlingSampleNamesLimit), "" when the record names none (any
+// status but 429, or a sidecar from before the field), and "unknown" for
+// a name no sidecar writes: the name is the sender's to write, and the
+// counts keep one row per name.
 func limitName(r *collector.StoredRecord) string {
 	switch r.Limit {
-	case "", "key", "tenant", "class", "concurrency":
+	case "", "key", "tenant", "class", "concurrency", "tenant_in_flight":
 		return r.Limit
 	}
 	return "unknown"

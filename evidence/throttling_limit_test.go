@@ -32,6 +32,7 @@ func TestThrottlingSampleNamesLimit(t *testing.T) {
 	add("acme", "acme-hris", 429, "rate_limited", "key", 3)
 	add("acme", "acme-admin", 429, "rate_limited", "tenant", 2)
 	add("acme", "acme-admin", 429, "concurrency_limited", "concurrency", 1)
+	add("acme", "acme-crm", 429, "concurrency_limited", "tenant_in_flight", 1) // the tenant's in-flight cap: a sidecar's name
 	add("globex", "globex-bi", 429, "rate_limited", "class", 1)
 	add("globex", "globex-bi", 429, "rate_limited", "", 1)        // a sidecar from before the field
 	add("globex", "globex-bi", 429, "rate_limited", "bogus\n", 1) // no sidecar's name
@@ -81,13 +82,13 @@ func TestThrottlingSampleNamesLimit(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"acme 429 concurrency=1", "acme 429 key=3", "acme 429 tenant=2",
+	want := []string{"acme 429 concurrency=1", "acme 429 key=3", "acme 429 tenant=2", "acme 429 tenant_in_flight=1",
 		"globex 401 =1", "globex 429 =1", "globex 429 class=1", "globex 429 unknown=1"}
 	if !slices.Equal(daily, want) {
 		t.Errorf("daily counts (tenant status limit=count):\n%q\nwant\n%q", daily, want)
 	}
 	wantSamples := []string{"rate_limited/key", "rate_limited/key", "rate_limited/key", "rate_limited/tenant", "rate_limited/tenant",
-		"concurrency_limited/concurrency", "rate_limited/class", "rate_limited/", "rate_limited/unknown"}
+		"concurrency_limited/concurrency", "concurrency_limited/tenant_in_flight", "rate_limited/class", "rate_limited/", "rate_limited/unknown"}
 	if !slices.Equal(samples, wantSamples) {
 		t.Errorf("samples (decision/limit):\n%q\nwant\n%q", samples, wantSamples)
 	}

@@ -23,7 +23,7 @@ func (a *Admin) guarded(key string) bool {
 // unattributed returns the flagged event of e, a put or delete of a
 // revocation or a suspension, when none of evs (the events of e's
 // revision, at least) speaks for it: a put of a revocation needs its
-// key.revoke or token.revoke event, the delete of one the
+// key.revoke or token.revoke event, and to create it, the delete of one the
 // token.revocation_expired event of a token's revocation that has lapsed
 // (PruneRevocations deletes no other), a put of a suspension its
 // client.suspend event, and the delete of one its client.resume event,
@@ -56,11 +56,20 @@ func (a *Admin) unattributed(e *clientv3.Event, evs []Event) (Event, bool) {
 	}
 	switch {
 	case revocation && put:
-		if attributed(evs, rev, id, ActionKeyRevoke, ActionTokenRevoke) {
-			return Event{}, false
-		}
 		ev.Action = ActionRevocationWritten
 		ev.Unverified = fmt.Sprintf("%s written at etcd revision %d with no %s or %s event in its transaction (written by hand)", what, rev, ActionKeyRevoke, ActionTokenRevoke)
+		if attributed(evs, rev, id, ActionKeyRevoke, ActionTokenRevoke) {
+			// RevokeKey and RevokeToken write only a revocation not
+			// there yet: one rewritten, with a revoke event beside it,
+			// was given an expiry in the past and then pruned with a
+			// token.revocation_expired event, the token usable again
+			// and nothing flagged (TestFollowFlagsARevocationRewrittenWithARevokeEvent).
+			if e.Kv.CreateRevision == rev {
+				return Event{}, false
+			}
+			ev.Unverified = fmt.Sprintf("%s rewritten at etcd revision %d over the one written at %d, with a %s or %s event: those write only a revocation not there yet (rewritten by hand)",
+				what, rev, e.Kv.CreateRevision, ActionKeyRevoke, ActionTokenRevoke)
+		}
 	case revocation:
 		ev.Action = ActionRevocationDeleted
 		ev.Unverified = fmt.Sprintf("%s deleted at etcd revision %d with no %s event in its transaction (deleted by hand): the key or token is no longer revoked", what, rev, ActionTokenRevocationExpired)
