@@ -367,7 +367,8 @@ func narrowerKey(keys []KeySpec, k *KeySpec) bool {
 }
 
 // NewlyPrivileged returns the clients next gives a privileged scope that
-// they do not hold in cur, while cur has privileged_key_approval on (nil
+// they do not hold in cur as a privileged one (given them, or a scope they
+// hold made privileged), while cur has privileged_key_approval on (nil
 // otherwise): a key of one made after a push's approval was asked becomes
 // a privileged credential no second person saw. The CLI refuses such a
 // push (etcdadmin's noKeysSince), the evidence pack flags one written
@@ -376,9 +377,17 @@ func NewlyPrivileged(cur, next *Document) map[string]bool {
 	if cur.Lifecycle == nil || !cur.Lifecycle.PrivilegedKeyApproval {
 		return nil
 	}
-	was := map[string][]string{}
+	wasPriv := map[string]bool{}
+	for _, sc := range cur.Scopes {
+		wasPriv[sc.Name] = sc.Privileged
+	}
+	had := map[string][]string{} // the privileged scopes each client held
 	for _, c := range cur.Clients {
-		was[c.ID] = c.Scopes
+		for _, s := range c.Scopes {
+			if wasPriv[s] {
+				had[c.ID] = append(had[c.ID], s)
+			}
+		}
 	}
 	priv := map[string]bool{}
 	for _, sc := range next.Scopes {
@@ -386,7 +395,7 @@ func NewlyPrivileged(cur, next *Document) map[string]bool {
 	}
 	given := map[string]bool{}
 	for _, c := range next.Clients {
-		if slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(was[c.ID], s) }) {
+		if slices.ContainsFunc(c.Scopes, func(s string) bool { return priv[s] && !slices.Contains(had[c.ID], s) }) {
 			given[c.ID] = true
 		}
 	}

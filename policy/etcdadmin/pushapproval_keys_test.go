@@ -63,3 +63,37 @@ func TestPushApprovalDoesNotCoverKeysMadeSince(t *testing.T) {
 		t.Fatalf("push with an approval asked after the key: %v", err)
 	}
 }
+
+// A scope a client already holds, made privileged by a push that needs an
+// approval, makes its keys privileged credentials as a scope given it
+// does: a key made for it since the approval was asked is refused too
+// (read186: only a scope given the client counted).
+func TestPushApprovalDoesNotCoverKeysMadeSinceForAScopeMadePrivileged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	strict := strictPolicy(t)
+	push(t, a, strict)
+	// globex-bi holds read:reports, which the push makes privileged.
+	priv := edit(t, strict, "description: Read generated reports\n", "description: Read generated reports\n    privileged: true\n")
+	priv = edit(t, priv, `path: "/v1/reports/{id}", class: standard`, `path: "/v1/reports/{id}", class: privileged`)
+	// Alone that weakens nothing (no approval needed: docs/etcd.md); with
+	// a class's limit raised, the push needs one.
+	priv = edit(t, priv, "limit: {rate: 100/s, burst: 200}", "limit: {rate: 200/s, burst: 200}")
+	alice, bob := Meta{Actor: "alice", Reason: "reports hold personal data", Ticket: "CHG-51"}, Meta{Actor: "bob", Ticket: "CHG-51"}
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
+	if err != nil {
+		t.Fatalf("RequestApproval: %v", err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", bob); err != nil {
+		t.Fatalf("GrantApproval by bob: %v", err)
+	}
+	_, spec, err := a.CreateKey(ctx, "globex-bi", time.Hour, alice)
+	if err != nil {
+		t.Fatalf("keys create for globex-bi: %v", err)
+	}
+	_, err = a.PushPolicy(ctx, priv, 0, withApproval(alice, ap.ID))
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), spec.ID) {
+		t.Fatalf("push making globex-bi's read:reports privileged after key %s was made for it since the approval was asked: %v; want ErrNotApproved naming the key", spec.ID, err)
+	}
+}
