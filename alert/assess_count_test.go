@@ -20,12 +20,6 @@ import (
 // only bytes sent count, and every sum holds at math.MaxInt64.
 func TestAssessCountsAsTheSidecarAggregates(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Now().UTC().Add(-time.Minute)
 	allowed := func(count, bytes int64) collector.StoredRecord {
 		return collector.StoredRecord{Time: at, Tenant: "acme", Client: "acme-hris", KeyID: "acmehris1", Method: "GET", Route: "/v1/users",
@@ -37,16 +31,7 @@ func TestAssessCountsAsTheSidecarAggregates(t *testing.T) {
 		// A guessing flood the sidecar folded: its key id names acme-hris.
 		{Time: at, KeyID: "acmehris1", Method: "GET", Route: "/v1/users", Status: 401, Decision: "unauthenticated", SourceIP: "203.0.113.7", Count: 50},
 	}
-	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-acme", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Assess(dir, "acme-hris", time.Time{}, time.Time{}, examplePolicy(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := assessStored(t, "acme-hris", recs)
 	if a.Records != 55 || a.Routes["GET /v1/users"] != 55 || a.Statuses["200"] != 5 || a.Statuses["401"] != 50 || a.KeyIDs["acmehris1"] != 55 {
 		t.Errorf("records %d, routes %v, statuses %v, key ids %v; want 55 requests (5 allowed records, one each, and the 50 a folded refusal stands for)",
 			a.Records, a.Routes, a.Statuses, a.KeyIDs)
@@ -54,4 +39,27 @@ func TestAssessCountsAsTheSidecarAggregates(t *testing.T) {
 	if a.BytesOut != math.MaxInt64 {
 		t.Errorf("bytes out %d, want it held at math.MaxInt64 (never wrapped, never taken off by a negative record)", a.BytesOut)
 	}
+}
+
+// assessStored stores recs, one batch of the sender token:sidecar-acme,
+// in a new store and assesses client in it under examplePolicy.
+func assessStored(t *testing.T, client string, recs []collector.StoredRecord) *Assessment {
+	t.Helper()
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-acme", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Assess(dir, client, time.Time{}, time.Time{}, examplePolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

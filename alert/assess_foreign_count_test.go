@@ -1,8 +1,6 @@
 package alert
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -21,28 +19,13 @@ import (
 // assessment as in tenants top.
 func TestAssessForeignClientCountNotBelieved(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Now().UTC().Add(-time.Minute)
 	refused := func(tenant, client string) collector.StoredRecord {
 		return collector.StoredRecord{Time: at, Tenant: tenant, Client: client, Method: "GET", Route: "/v1/reports",
 			Status: 429, Decision: "rate_limited", Limit: "key", SourceIP: "198.51.100.4", Count: collector.MaxRequestsPerClientRecord}
 	}
 	recs := []collector.StoredRecord{refused("", "globex-bi"), refused("acme", "globex-bi"), refused("globex", "globex-bi")}
-	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-acme", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Assess(dir, "globex-bi", time.Time{}, time.Time{}, examplePolicy(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := assessStored(t, "globex-bi", recs)
 	if want := int64(1 + 1 + collector.MaxRequestsPerClientRecord); a.Records != want {
 		t.Errorf("records %d (tenants %v); want %d: a count naming globex-bi under no tenant or another tenant's is not its sidecar's fold", a.Records, a.Tenants, want)
 	}

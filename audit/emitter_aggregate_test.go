@@ -54,25 +54,8 @@ func TestSpoolFloodAggregated(t *testing.T) {
 }
 
 func spoolFlood(t *testing.T, bogusKeys bool, src func(int) netip.Addr) {
-	dir := t.TempDir()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := collector.New(st, collector.Config{Token: aliceToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var up atomic.Bool
-	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !up.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		col.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { gate.Close(); st.Close() })
-	cfg := FastConfig(gate.URL, t.TempDir())
+	dir, url, up := downCollector(t)
+	cfg := FastConfig(url, t.TempDir())
 	cfg.Token, cfg.SpoolMaxBytes, cfg.CloseTimeout = aliceToken, 512<<10, time.Minute
 	e, err := NewEmitter(cfg)
 	if err != nil {
@@ -101,19 +84,7 @@ func spoolFlood(t *testing.T, bogusKeys bool, src func(int) netip.Addr) {
 		r.SetRequestID([]byte("real-" + strconv.Itoa(i)))
 		emit(&r)
 	}
-	// Groups stay open until their second is over (and a grace period).
-	WaitFor(t, "everything captured to reach the spool", func() bool {
-		s := e.Stats()
-		return s.Spooled+s.Aggregated+s.DroppedSpool >= flood+real
-	})
-	if s := e.Stats(); s.DroppedSpool != 0 || s.Aggregated == 0 {
-		t.Fatalf("while the collector was down: %+v; want nothing dropped and denials aggregated", s)
-	}
-	up.Store(true)
-	e.Close()
-	if s := e.Stats(); s.DroppedSpool != 0 || s.Rejected != 0 || s.Delivered+s.Replayed+s.Aggregated != flood+real {
-		t.Errorf("after close: %+v", s)
-	}
+	deliverAfterFlood(t, e, up, flood+real, "denials")
 	type group struct {
 		src, route, decision string
 		sec                  int64
@@ -140,5 +111,50 @@ func spoolFlood(t *testing.T, bogusKeys bool, src func(int) netip.Addr) {
 	}
 	if denials != flood || realSeen != real {
 		t.Errorf("stored denials add up to %d, want %d; real records %d, want %d", denials, flood, realSeen, real)
+	}
+}
+
+// downCollector is a real store and collector behind a gate that answers
+// 503 until up is set: the collector of a flood, down while it comes.
+func downCollector(t *testing.T) (dir, url string, up *atomic.Bool) {
+	dir = t.TempDir()
+	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collector.New(st, collector.Config{Token: aliceToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up = new(atomic.Bool)
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		col.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { gate.Close(); st.Close() })
+	return dir, gate.URL, up
+}
+
+// deliverAfterFlood waits for the total records captured to reach the
+// spool (groups stay open until their second is over, and a grace
+// period), checks none was dropped and some (the folded ones, named by
+// what) were aggregated, brings the collector up and closes e, and checks
+// every record was delivered or folded.
+func deliverAfterFlood(t *testing.T, e *Emitter, up *atomic.Bool, total uint64, what string) {
+	t.Helper()
+	WaitFor(t, "everything captured to reach the spool", func() bool {
+		s := e.Stats()
+		return s.Spooled+s.Aggregated+s.DroppedSpool >= total
+	})
+	if s := e.Stats(); s.DroppedSpool != 0 || s.Aggregated == 0 {
+		t.Fatalf("while the collector was down: %+v; want nothing dropped and %s aggregated", s, what)
+	}
+	up.Store(true)
+	e.Close()
+	if s := e.Stats(); s.DroppedSpool != 0 || s.Rejected != 0 || s.Delivered+s.Replayed+s.Aggregated != total {
+		t.Errorf("after close: %+v", s)
 	}
 }

@@ -1,12 +1,9 @@
 package audit_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,25 +33,8 @@ func TestClientRateLimitFloodFolded(t *testing.T) {
 }
 
 func clientFlood(t *testing.T, mode Mode) {
-	dir := t.TempDir()
-	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := collector.New(st, collector.Config{Token: aliceToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var up atomic.Bool
-	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !up.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		col.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { gate.Close(); st.Close() })
-	cfg := FastConfig(gate.URL, t.TempDir())
+	dir, url, up := downCollector(t)
+	cfg := FastConfig(url, t.TempDir())
 	cfg.Token, cfg.SpoolMaxBytes, cfg.CloseTimeout, cfg.Mode = aliceToken, 512<<10, time.Minute, mode
 	e, err := NewEmitter(cfg)
 	if err != nil {
@@ -97,18 +77,7 @@ func clientFlood(t *testing.T, mode Mode) {
 			t.Fatalf("record %d of the other tenant not captured: %+v", i, e.Stats())
 		}
 	}
-	WaitFor(t, "everything captured to reach the spool", func() bool {
-		s := e.Stats()
-		return s.Spooled+s.Aggregated+s.DroppedSpool >= flood+other
-	})
-	if s := e.Stats(); s.DroppedSpool != 0 || s.Aggregated == 0 {
-		t.Fatalf("while the collector was down: %+v; want nothing dropped and the client's 429s aggregated", s)
-	}
-	up.Store(true)
-	e.Close()
-	if s := e.Stats(); s.DroppedSpool != 0 || s.Rejected != 0 || s.Delivered+s.Replayed+s.Aggregated != flood+other {
-		t.Errorf("after close: %+v", s)
-	}
+	deliverAfterFlood(t, e, up, flood+other, "the client's 429s")
 	var rateLimited, concLimited int64
 	globex := 0
 	for _, r := range storedRecords(t, dir) {
