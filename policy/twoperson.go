@@ -374,13 +374,10 @@ func narrowerKey(keys []KeySpec, k *KeySpec) bool {
 // push (etcdadmin's noKeysSince), the evidence pack flags one written
 // past it (keySince).
 func NewlyPrivileged(cur, next *Document) map[string]bool {
-	if cur.Lifecycle == nil || !cur.Lifecycle.PrivilegedKeyApproval {
+	if !keyApproval(cur) {
 		return nil
 	}
-	wasPriv := map[string]bool{}
-	for _, sc := range cur.Scopes {
-		wasPriv[sc.Name] = sc.Privileged
-	}
+	wasPriv, priv := privilegedScopes(cur), privilegedScopes(next)
 	had := map[string][]string{} // the privileged scopes each client held
 	for _, c := range cur.Clients {
 		for _, s := range c.Scopes {
@@ -388,10 +385,6 @@ func NewlyPrivileged(cur, next *Document) map[string]bool {
 				had[c.ID] = append(had[c.ID], s)
 			}
 		}
-	}
-	priv := map[string]bool{}
-	for _, sc := range next.Scopes {
-		priv[sc.Name] = sc.Privileged
 	}
 	given := map[string]bool{}
 	for _, c := range next.Clients {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -20,19 +19,8 @@ import (
 func TestEtcdRolesCollectorRevokesAKey(t *testing.T) {
 	t.Parallel()
 	const prefix = "/portcullis/default"
-	e := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
-	op := etcdadmin.New(dialAs(t, e.Endpoints(), "portcullis-operator"), prefix)
-	doc, err := os.ReadFile(examplePolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}
-	if _, err := op.PushPolicy(ctx, doc, 0, meta); err != nil {
-		t.Fatalf("operator policy push: %v", err)
-	}
+	r := newRolesRig(t, prefix)
+	e, ctx, op, meta := r.e, r.ctx, r.op, r.meta
 	_, spec, err := op.CreateKey(ctx, "globex-bi", time.Hour, meta)
 	if err != nil {
 		t.Fatalf("operator keys create: %v", err)
@@ -60,20 +48,8 @@ func TestEtcdRolesCollectorRevokesAKey(t *testing.T) {
 func TestEtcdRolesCollectorFollowsARevocationDeletedByHand(t *testing.T) {
 	t.Parallel()
 	const prefix = "/portcullis/default"
-	e := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
-	opCli := dialAs(t, e.Endpoints(), "portcullis-operator")
-	op := etcdadmin.New(opCli, prefix)
-	doc, err := os.ReadFile(examplePolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}
-	if _, err := op.PushPolicy(ctx, doc, 0, meta); err != nil {
-		t.Fatalf("operator policy push: %v", err)
-	}
+	r := newRolesRig(t, prefix)
+	e, ctx, opCli, op, meta := r.e, r.ctx, r.opCli, r.op, r.meta
 	_, spec, err := op.CreateKey(ctx, "globex-bi", time.Hour, meta)
 	if err != nil {
 		t.Fatalf("operator keys create: %v", err)

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/devetcd"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
@@ -143,6 +144,35 @@ func TestEtcdRolesJob(t *testing.T) {
 
 // setupAuth makes the users and roles as the Job does, then turns
 // authentication on.
+// rolesRig is an etcd with the Job's roles and users and the example
+// policy pushed as the operator: what the TestEtcdRoles tests start from.
+type rolesRig struct {
+	e     *devetcd.Server
+	ctx   context.Context
+	opCli *clientv3.Client
+	op    *etcdadmin.Admin
+	meta  etcdadmin.Meta
+}
+
+func newRolesRig(t *testing.T, prefix string) *rolesRig {
+	t.Helper()
+	e := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
+	r := &rolesRig{e: e, ctx: ctx, opCli: dialAs(t, e.Endpoints(), "portcullis-operator"),
+		meta: etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}}
+	r.op = etcdadmin.New(r.opCli, prefix)
+	doc, err := os.ReadFile(examplePolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.op.PushPolicy(ctx, doc, 0, r.meta); err != nil {
+		t.Fatalf("operator policy push: %v", err)
+	}
+	return r
+}
+
 func setupAuth(t *testing.T, ctx context.Context, root *clientv3.Client, grants map[string][][2]string) {
 	t.Helper()
 	must := func(_ any, err error) {
@@ -231,19 +261,8 @@ func TestEtcdRolesApprovalUse(t *testing.T) {
 	t.Parallel()
 	const prefix = "/portcullis/default"
 	const route = "POST /v1/exports/full"
-	e := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	setupAuth(t, ctx, dialAs(t, e.Endpoints(), ""), roleGrants(t, prefix))
-	opCli := dialAs(t, e.Endpoints(), "portcullis-operator")
-	op := etcdadmin.New(opCli, prefix)
-	doc, err := os.ReadFile(examplePolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := op.PushPolicy(ctx, doc, 0, etcdadmin.Meta{Actor: "test", Reason: "roles", Ticket: "T-1"}); err != nil {
-		t.Fatalf("operator policy push: %v", err)
-	}
+	r := newRolesRig(t, prefix)
+	e, ctx, opCli, op := r.e, r.ctx, r.opCli, r.op
 	ap, err := op.RequestApproval(ctx, etcdadmin.ApprovalRequest{Client: "acme-admin", Route: route}, etcdadmin.Meta{Actor: "alice", Reason: "quarterly export", Ticket: "CHG-7"})
 	if err != nil {
 		t.Fatalf("operator approvals request: %v", err)
