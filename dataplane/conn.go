@@ -488,7 +488,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			c.refused, c.failNext = audit.BadRequest, errHeadEnd
 		}
 		if c.tc != nil { // a plain connection's request makes no call (issue 18)
-			s.tlsCert(c)
+			s.tlsCert(c, mono)
 		}
 		x.certFrom(c)
 	} else {
@@ -506,9 +506,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 // changed since (a client CA taken out, a CRL revoking it). begin does so
 // for each request, and the check before the body (preDecide) for
 // a head without a key or token; certFrom then hands it to the exchange.
-func (s *Server) tlsCert(c *conn) {
+func (s *Server) tlsCert(c *conn, mono int64) {
 	c.identities(s.certs)
-	s.certs.recheck(c)
+	s.certs.recheck(c, mono)
 }
 
 // certFrom gives x the client certificate of its connection c (tlsCert).

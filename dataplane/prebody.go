@@ -177,7 +177,7 @@ func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *
 	// client certificate, as begin takes it (conn.go).
 	if c != nil && len(credential(&x.hdr)) == 0 {
 		if c.tc != nil {
-			s.tlsCert(c)
+			s.tlsCert(c, x.mono)
 		}
 		x.certFrom(c)
 	}

@@ -140,7 +140,7 @@ func (s *Server) lapsed(x *exchange) bool {
 		if c := x.conn; c != nil {
 			// A client CA taken out, or a CRL revoking the certificate,
 			// since the request began, as begin checks for each request.
-			s.certs.recheck(c)
+			s.certs.recheck(c, x.mono)
 			x.certFrom(c)
 		}
 		return len(x.certIDs) == 0 || s.keyClock(x) >= x.certEnd

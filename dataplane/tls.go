@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/internal/clientcrl"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/internal/reload"
+	"github.com/portcullis/portcullis/limiter"
 	"github.com/rs/zerolog"
 )
 
@@ -130,7 +131,7 @@ func (r *certReloader) config() *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: tls12Suites,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			r.fresh(time.Now())
+			r.fresh(limiter.Now())
 			return r.cur.Load().cfg, nil
 		},
 	}
@@ -141,14 +142,14 @@ func (r *certReloader) config() *tls.Config {
 // (reload.Watch); one atomic load otherwise, nothing without a client CA
 // file. A file that does not load keeps the configuration in force and
 // is logged once, as on the tick.
-func (r *certReloader) fresh(now time.Time) {
-	if r.clientFiles == nil || !r.clientFiles.Changed(now) {
+func (r *certReloader) fresh(mono int64) {
+	if r.clientFiles == nil || !r.clientFiles.Changed(mono) {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reloadLocked()
-	r.checkCRLs(now)
+	r.checkCRLs(time.Now())
 }
 
 // tls12Suites are the TLS 1.2 cipher suites the listener takes: ECDHE
@@ -293,14 +294,16 @@ func (r *certReloader) generation() uint64 {
 // accepted, and drops its identities when it no longer verifies or a CRL
 // now revokes it: a CA taken out of the client CA file, or a certificate
 // added to a CRL, ends the authentication of the connections it opened,
-// kept alive or not. It allocates only after a reload, once per
+// kept alive or not; a connection with identities first has the client
+// CA and CRL files looked at (fresh), at mono, the request's reading of
+// the limiter clock. It allocates only after a reload, once per
 // connection. r may be nil (no TLS).
-func (r *certReloader) recheck(c *conn) {
+func (r *certReloader) recheck(c *conn, mono int64) {
 	if r == nil || c.tc == nil {
 		return
 	}
 	if len(c.ids) > 0 {
-		r.fresh(time.Now())
+		r.fresh(mono)
 	}
 	gen := r.gen.Load()
 	if c.caGen == gen {

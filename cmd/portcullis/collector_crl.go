@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/clientcrl"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/internal/reload"
+	"github.com/portcullis/portcullis/limiter"
 )
 
 // intakeCRL is the collector's --client-crl: the CRLs of the --client-ca
@@ -144,7 +145,7 @@ func (c *intakeCRL) reloadNow() {
 // atomic load unless a second has passed. A file it cannot look at is
 // left to the reload tick, which logs it.
 func (c *intakeCRL) fresh(now time.Time) {
-	if c.watch.Changed(now) {
+	if c.watch.Changed(limiter.At(now)) {
 		c.reloadNow()
 	}
 }
@@ -179,8 +180,9 @@ func (c *intakeCRL) checkExpired(now time.Time) {
 // past its nextUpdate (fail closed). It counts the refusal and logs it at
 // most once a second.
 func (c *intakeCRL) refuse(chains [][]*x509.Certificate) error {
-	c.fresh(time.Now())
-	st, issuer, cert := c.cur.Load().Check(chains, time.Now())
+	at := time.Now()
+	c.fresh(at)
+	st, issuer, cert := c.cur.Load().Check(chains, at)
 	var err error
 	switch st {
 	case clientcrl.Good:

@@ -111,10 +111,13 @@ func (v *Value[T]) fallbackLocked(what string, err error, refused func(error)) (
 // at most once a second and by one caller at a time, one atomic load
 // otherwise. The caller then loads the files as its poll does, so a
 // change is in force a second after it, not at the next tick. Make one
-// with NewWatch; it is safe for concurrent use.
+// with NewWatch; it is safe for concurrent use. Its times are a monotonic
+// clock's nanoseconds, one clock for each Watch (the sidecar's is the
+// reading its request already took): a wall clock stepped back stopped
+// the looks until it caught up, and a hot path read the clock again.
 type Watch struct {
 	paths   []string
-	checked atomic.Int64 // unix ns of the last look
+	checked atomic.Int64 // the caller's clock at the last look
 	mu      sync.Mutex   // one looker at a time; guards stamp
 	stamp   string
 }
@@ -129,19 +132,20 @@ func NewWatch(paths ...string) *Watch {
 
 // Changed reports whether the files' stamp changed since the last look
 // that saw it: only when a second has passed since the last look (at
-// now) and no other caller is looking; false otherwise. The stamp is
+// now, nanoseconds of the caller's monotonic clock) and no other caller
+// is looking; false otherwise. The stamp is
 // taken before the caller reads the files, so a write after it is seen
 // at a later look. Files one of which cannot be looked at are left to
 // the poll, which logs it.
-func (w *Watch) Changed(now time.Time) bool {
-	if now.UnixNano()-w.checked.Load() < int64(time.Second) || !w.mu.TryLock() {
+func (w *Watch) Changed(now int64) bool {
+	if now-w.checked.Load() < int64(time.Second) || !w.mu.TryLock() {
 		return false
 	}
 	defer w.mu.Unlock()
-	if now.UnixNano()-w.checked.Load() < int64(time.Second) {
+	if now-w.checked.Load() < int64(time.Second) {
 		return false // another looked meanwhile
 	}
-	w.checked.Store(now.UnixNano())
+	w.checked.Store(now)
 	stamp, err := Stamp(w.paths...)
 	if err != nil || stamp == w.stamp {
 		return false
