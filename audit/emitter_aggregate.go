@@ -20,8 +20,8 @@ import (
 // well-formed key, before verifying either), so a denial with no client
 // and no verified token is folded whatever it presented. A record with a
 // client (a verified key or token) is folded only when it is the
-// client's own limit refusal (limitRefusal: rate_limited,
-// concurrency_limited), below. A folded record keeps
+// client's own limit refusal (ClientFolds: rate_limited,
+// concurrency_limited, answered 429), below. A folded record keeps
 // the key id and auth method only when every request it counts presented
 // the same ones: the ids of unverified keys are the caller's choice; its
 // path and method are "*" unless every request had the same, and its bytes
@@ -37,7 +37,7 @@ import (
 // must say: who (client, tenant, key id or token, auth method), which
 // limit, and how many (Count); its source is the caller's /64 when all
 // came from one, else none. The collector believes a count on a record
-// naming a client only on these decisions and up to a ceiling
+// naming a client only when ClientFolds holds for it, and up to a ceiling
 // (collector.MaxRequestsPerClientRecord).
 
 // aggGraceSeconds is how long a second stays open for late records (a
@@ -54,7 +54,7 @@ type aggKey struct {
 	decision Decision
 	sec      int64
 
-	// A verified client's group (limitRefusal) is keyed by who was
+	// A verified client's group (ClientFolds) is keyed by who was
 	// refused and by which limit; all zero for the groups of unverified denials.
 	tenant, client, issuer string
 	fingerprint            [16]byte
@@ -91,17 +91,25 @@ func foldable(r *Record) bool {
 		return false
 	}
 	if r.Client != "" {
-		return limitRefusal(r.Decision)
+		return ClientFolds(r.Tenant, r.Decision, int64(r.Status))
 	}
 	return r.Tenant == "" && r.TokenFingerprint == [16]byte{} && r.Issuer == ""
 }
 
-// limitRefusal reports whether d refuses a verified client for its own
-// traffic: one of its limits (a token bucket, an in-flight cap) was spent.
-// The collector believes the count of such a record naming a client
-// (collector.StoredRecord.Requests: the same names).
-func limitRefusal(d Decision) bool {
-	return d == RateLimited || d == ConcurrencyLimited
+// ClientFolds reports whether a record naming a verified client, of
+// tenant, with decision d and HTTP status, is one the emitter folds while
+// aggregating: the client's refusal by one of its own limits (a token
+// bucket, an in-flight cap: RateLimited, ConcurrencyLimited) as the data
+// plane writes it, answered 429 and naming the client's tenant. The
+// collector believes the count of a record naming a client only when it
+// holds (collector.StoredRecord.Requests): one rule, so that the sidecar
+// never folds what the collector counts as one request. Before, the
+// emitter folded such a refusal whatever its status (a connection cut
+// before its 429 left is recorded with status 0, dataplane/record.go),
+// and the collector took each folded record for one request
+// (TestClientFoldAgreesWithCollector).
+func ClientFolds(tenant string, d Decision, status int64) bool {
+	return tenant != "" && status == 429 && (d == RateLimited || d == ConcurrencyLimited)
 }
 
 // aggregating reports whether denials are folded now: the spool, with the

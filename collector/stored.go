@@ -134,7 +134,7 @@ func (s *StoredRecord) Requests() int64 {
 		return 1
 	}
 	if s.Client != "" {
-		if s.Tenant == "" || !clientLimitRefusal(s.Decision) || s.Status != 429 || s.Count > MaxRequestsPerClientRecord {
+		if !s.clientFolds() || s.Count > MaxRequestsPerClientRecord {
 			return 1
 		}
 		return s.Count
@@ -153,11 +153,12 @@ func (s *StoredRecord) CountNotBelieved() bool {
 	return s.Count > 1 && s.Requests() != s.Count
 }
 
-// clientLimitRefusal reports whether d names a verified client's refusal
-// by its own limit, the decisions the sidecar folds for a client
-// (audit/emitter_aggregate.go limitRefusal).
-func clientLimitRefusal(d string) bool {
-	return d == "rate_limited" || d == "concurrency_limited"
+// clientFolds reports whether s, a record naming a client, has the shape
+// of one the sidecar folds: audit.ClientFolds, the emitter's own rule
+// (audit TestClientFoldAgreesWithCollector), of its decision and status.
+func (s *StoredRecord) clientFolds() bool {
+	d, ok := audit.ParseDecision(s.Decision)
+	return ok && audit.ClientFolds(s.Tenant, d, s.Status)
 }
 
 // StatusText is s's HTTP status as reports print it: the number, or
