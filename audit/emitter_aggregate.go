@@ -91,25 +91,28 @@ func foldable(r *Record) bool {
 		return false
 	}
 	if r.Client != "" {
-		return ClientFolds(r.Tenant, r.Decision, int64(r.Status))
+		return ClientFolds(r.Tenant, r.Decision, r.Limit, int64(r.Status))
 	}
 	return r.Tenant == "" && r.TokenFingerprint == [16]byte{} && r.Issuer == ""
 }
 
 // ClientFolds reports whether a record naming a verified client, of
-// tenant, with decision d and HTTP status, is one the emitter folds while
-// aggregating: the client's refusal by one of its own limits (a token
-// bucket, an in-flight cap: RateLimited, ConcurrencyLimited) as the data
-// plane writes it, answered 429 and naming the client's tenant. The
+// tenant, with decision d, limit l and HTTP status, is one the emitter
+// folds while aggregating: the client's refusal by one of its own limits
+// as the data plane writes it, a token bucket's RateLimited or an
+// in-flight cap's ConcurrencyLimited naming that limit (Limit.Refuses),
+// answered 429 and naming the client's tenant. The
 // collector believes the count of a record naming a client only when it
 // holds (collector.StoredRecord.Requests): one rule, so that the sidecar
 // never folds what the collector counts as one request. Before, the
 // emitter folded such a refusal whatever its status (a connection cut
 // before its 429 left is recorded with status 0, dataplane/record.go),
 // and the collector took each folded record for one request
-// (TestClientFoldAgreesWithCollector).
-func ClientFolds(tenant string, d Decision, status int64) bool {
-	return tenant != "" && status == 429 && (d == RateLimited || d == ConcurrencyLimited)
+// (TestClientFoldAgreesWithCollector); and the collector believed a
+// million refusals on a rate_limited record naming an in-flight cap, or a
+// limit no sidecar writes (collector TestClientCountOnlyWithItsLimit).
+func ClientFolds(tenant string, d Decision, l Limit, status int64) bool {
+	return tenant != "" && status == 429 && l.Refuses(d)
 }
 
 // aggregating reports whether denials are folded now: the spool, with the

@@ -31,13 +31,22 @@ func TestFoldableNeedsNoIdentity(t *testing.T) {
 			r.SetKeyID([]byte("key_01"))
 		}), false},
 		{"verified key, rate limited", denial(func(r *Record) { // its own limit: TestClientRateLimitFloodFolded
-			r.Decision, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, 429, AuthAPIKey, "acme", "crm-sync"
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, LimitKey, 429, AuthAPIKey, "acme", "crm-sync"
 		}), true},
 		{"verified key, concurrency limited", denial(func(r *Record) {
-			r.Decision, r.Status, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, 429, AuthAPIKey, "acme", "crm-sync"
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, LimitTenantInFlight, 429, AuthAPIKey, "acme", "crm-sync"
 		}), true},
+		{"verified key, rate limited by an in-flight cap", denial(func(r *Record) { // no such refusal: TestClientCountOnlyWithItsLimit
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, LimitConcurrency, 429, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, rate limited by no limit", denial(func(r *Record) {
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, NoLimit, 429, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, concurrency limited by a bucket", denial(func(r *Record) {
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, LimitClass, 429, AuthAPIKey, "acme", "crm-sync"
+		}), false},
 		{"verified key, rate limited, connection cut before the 429 left", denial(func(r *Record) { // TestClientFoldAgreesWithCollector
-			r.Decision, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, 0, AuthAPIKey, "acme", "crm-sync"
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, LimitKey, 0, AuthAPIKey, "acme", "crm-sync"
 		}), false},
 		{"verified key, forbidden", denial(func(r *Record) {
 			r.Decision, r.AuthMethod, r.Tenant, r.Client = Forbidden, AuthAPIKey, "acme", "crm-sync"

@@ -112,8 +112,12 @@ const MaxRequestsPerClientRecord = 1_000_000
 // MaxRequestsPerRecord, when it has the shape of a record the sidecar
 // aggregates from denials naming no tenant, no client and no verified
 // token (a sum of TLS handshake refusals is one too); its count up to
-// MaxRequestsPerClientRecord on a verified client's limit refusal
-// (rate_limited, concurrency_limited, answered 429: a count on one with
+// MaxRequestsPerClientRecord on a verified client's limit refusal as the
+// sidecar folds it (audit.ClientFolds: rate_limited naming a token
+// bucket, concurrency_limited naming an in-flight cap, as the data plane
+// names them: one naming another limit or an unknown one counted a
+// million refusals by a limit that cannot have refused them,
+// TestClientCountOnlyWithItsLimit; answered 429: a count on one with
 // another status, which the sidecar never writes, counted a million
 // requests of a tenant none of which was throttled,
 // TestClientCountOnlyOnA429; and naming the client's tenant, as the
@@ -155,10 +159,12 @@ func (s *StoredRecord) CountNotBelieved() bool {
 
 // clientFolds reports whether s, a record naming a client, has the shape
 // of one the sidecar folds: audit.ClientFolds, the emitter's own rule
-// (audit TestClientFoldAgreesWithCollector), of its decision and status.
+// (audit TestClientFoldAgreesWithCollector), of its decision, limit and
+// status. A name no sidecar writes is no fold of one.
 func (s *StoredRecord) clientFolds() bool {
 	d, ok := audit.ParseDecision(s.Decision)
-	return ok && audit.ClientFolds(s.Tenant, d, s.Status)
+	l, known := audit.ParseLimit(s.Limit)
+	return ok && known && audit.ClientFolds(s.Tenant, d, l, s.Status)
 }
 
 // StatusText is s's HTTP status as reports print it: the number, or
