@@ -8,12 +8,12 @@ import (
 )
 
 // TestAssessForeignClientCountNotBelieved: the collector believes a count
-// up to 1,000,000 on a verified client's limit refusal (the sidecar folds
+// up to collector.MaxRequestsPerClientRecord on a verified client's limit refusal (the sidecar folds
 // them, audit TestClientRateLimitFloodFolded), and a sender bound to acme
 // may store records of acme and of no tenant. It stored two rate_limited
 // records naming globex-bi, globex's client, one of no tenant and one of
-// acme, each of count 1,000,000: incident assess of globex-bi counted two
-// million refusals of it, a sidecar of acme writing globex's client's
+// acme, each of the largest count believed: incident assess of globex-bi counted
+// twice that many refusals of it, a sidecar of acme writing globex's client's
 // record. The sidecar names a client's tenant on every record naming the
 // client, and only its own: such a record counts one request, in the
 // assessment as in tenants top.

@@ -45,6 +45,19 @@ import (
 // after its time).
 const aggGraceSeconds = 2
 
+// MaxFoldCount is the most requests one folded record counts: a group
+// that reaches it is closed, and the next request of its key opens
+// another. A group holds one second of one sidecar (keyOf), and nothing in
+// the data plane bounds how many requests that is: a refusal holds no
+// in-flight slot (the caps bound requests admitted, not refused), and
+// pipelined on kept-alive connections its rate is bounded only by the
+// sidecar's CPU. So the bound is the emitter's own, and the collector
+// believes no more on a record naming a client
+// (collector.MaxRequestsPerClientRecord). At 65,536 a flood of a million
+// refusals a second of one group writes 16 records a second, a few KiB of
+// spool (TestFoldedGroupClosesAtMaxFoldCount).
+const MaxFoldCount = 1 << 16
+
 // maxAggKeys bounds the open groups; past it records pass unfolded.
 const maxAggKeys = 4096
 
@@ -131,13 +144,16 @@ const (
 	folded           // it was counted in an open group
 )
 
-// add folds r into its group (copying it when it opens one).
+// add folds r into its group (copying it when it opens one). A group
+// holding MaxFoldCount requests is closed: it stays in recs until its
+// second is flushed, and r opens its key's next group, which idx names
+// from then on (flush keeps the newest: it names them in order).
 func (a *aggregator) add(r *Record) int {
 	if !foldable(r) {
 		return notFolded
 	}
 	k := keyOf(r)
-	if i, ok := a.idx[k]; ok {
+	if i, ok := a.idx[k]; ok && a.recs[i].Count < MaxFoldCount {
 		a.recs[i].Count++
 		forgetUnshared(&a.recs[i], r)
 		return folded

@@ -12,8 +12,8 @@ import (
 // only those (audit.ClientFolds). A sender bound to acme sent rate_limited
 // records of acme's client naming an in-flight cap, a made-up limit and
 // none, and a concurrency_limited one naming the client's bucket, each
-// with count 1,000,000: tenants top counted four million refusals of acme
-// by limits that cannot have refused them (throttled by "bogus", by
+// with the largest count believed: tenants top counted four times that
+// many refusals of acme by limits that cannot have refused them (throttled by "bogus", by
 // concurrency on rate_limited records). Such a count now counts one
 // request and is counted not believed.
 func TestClientCountOnlyWithItsLimit(t *testing.T) {

@@ -100,13 +100,19 @@ func (s *StoredRecord) RefusedBeforeHTTP() bool {
 const MaxRequestsPerRecord = 1 << 32
 
 // MaxRequestsPerClientRecord is the most requests a record naming a
-// client is believed to stand for: the sidecar folds a verified client's
-// limit refusals (rate_limited, concurrency_limited) one group per client,
-// key, route, decision, limit and second of one sidecar
-// (audit/emitter_aggregate.go), and a million refusals of one client in
-// one second on one sidecar is past what one serves. A larger count on
-// such a record counts one request (CountNotBelieved).
-const MaxRequestsPerClientRecord = 1_000_000
+// client is believed to stand for: audit.MaxFoldCount, the most the
+// sidecar's emitter counts in one folded record (it closes a group there
+// and opens another). A group is one client's limit refusals of one key,
+// route, decision, limit and second on one sidecar
+// (audit/emitter_aggregate.go), which no cap of the data plane bounds: a
+// refusal holds no in-flight slot. Before, the ceiling was 1,000,000,
+// which no sidecar's record reaches, and a sender bound to a tenant
+// charged its clients that many refusals a record
+// (TestClientCountCeilingIsTheSidecars). A larger count on such a record
+// counts one request (CountNotBelieved). Senders of a version before
+// the emitter's bound folded without it: a group of theirs past 65,536
+// requests in one second counts one.
+const MaxRequestsPerClientRecord = audit.MaxFoldCount
 
 // Requests is how many requests s stands for: its count, at most
 // MaxRequestsPerRecord, when it has the shape of a record the sidecar
