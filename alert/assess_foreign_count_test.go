@@ -30,3 +30,28 @@ func TestAssessForeignClientCountNotBelieved(t *testing.T) {
 		t.Errorf("records %d (tenants %v); want %d: a count naming globex-bi under no tenant or another tenant's is not its sidecar's fold", a.Records, a.Tenants, want)
 	}
 }
+
+// TestAssessBoundSenderUntenantedKeyCountNotBelieved: a refusal of no
+// tenant passes any sender's binding (a 401 names no tenant), and one
+// naming a key id is about the key's client. Detection takes it for that
+// client only from a sender bound to the client's tenant, or to none
+// (TestBoundSenderUntenantedRecordNotContained), and incident assess had
+// its own copy of the tenant rule, without that part: a sender bound to
+// acme stored a folded 401 naming globex-bi's key id with count 50,000,
+// and the assessment of globex-bi counted 50,000 guesses at its key. Who
+// a record is about is now one function (index.subject) for both: such a
+// record counts one request; from a sender bound to globex, its count.
+func TestAssessBoundSenderUntenantedKeyCountNotBelieved(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Add(-time.Minute)
+	guesses := []collector.StoredRecord{{Time: at, KeyID: "globexbi1", Method: "GET", Route: "/v1/reports",
+		Status: 401, Decision: "unauthenticated", SourceIP: "203.0.113.7", Count: 50_000}}
+	for _, tc := range []struct {
+		bound string
+		want  int64
+	}{{"acme", 1}, {"globex", 50_000}, {"", 50_000}} {
+		if a := assessStoredBound(t, "globex-bi", tc.bound, guesses); a.Records != tc.want {
+			t.Errorf("sender bound to %q: records %d, want %d", tc.bound, a.Records, tc.want)
+		}
+	}
+}
