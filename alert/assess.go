@@ -105,7 +105,7 @@ func AssessVerified(dir, client string, from, to time.Time, doc *policy.Document
 			if r.Client != client && !(r.Client == "" && r.KeyID != "" && idx.keyClient[r.KeyID] == client) {
 				return nil
 			}
-			a.add(r, priv, e.Verified, idx.clientTenant[r.Client])
+			a.add(r, priv, e.Verified, idx.subject(r, nil).client == client)
 			return nil
 		}}
 	rep, err := collector.ReadStore(dir, p)
@@ -141,15 +141,15 @@ func privilegedRoutes(doc *policy.Document) map[string]bool {
 // values wrapped a client's real volume to any figure the sender liked
 // (TestAssessCountsAsTheSidecarAggregates).
 //
-// tenant is the tenant the policy gives r's client ("" when it names
-// none): a count on a record naming the client under another tenant is
-// no fold of its sidecar, which names a client's own tenant, and counts
-// one request. A sender bound to acme, which may write records of acme,
-// made a million refusals of globex's client a record
-// (TestAssessForeignClientCountNotBelieved).
-func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified bool, tenant string) {
+// about says whether r is about the assessed client as detection takes
+// it (index.subject): a record naming the client, or its key, that is not
+// is no fold of its sidecar, and counts one request. A sender bound to
+// acme, which may write records of acme and of no tenant, made a million
+// refusals of globex's client a record (TestAssessForeignClientCountNotBelieved),
+// and 50,000 guesses at its key (TestAssessBoundSenderUntenantedKeyCountNotBelieved).
+func (a *Assessment) add(r *collector.StoredRecord, priv map[string]bool, verified, about bool) {
 	n := r.Requests()
-	if tenant != "" && r.Client != "" && r.Tenant != tenant {
+	if !about {
 		n = 1
 	}
 	var flags []string

@@ -45,13 +45,21 @@ func TestAssessCountsAsTheSidecarAggregates(t *testing.T) {
 // in a new store and assesses client in it under examplePolicy.
 func assessStored(t *testing.T, client string, recs []collector.StoredRecord) *Assessment {
 	t.Helper()
+	return assessStoredBound(t, client, "", recs)
+}
+
+// assessStoredBound is assessStored with the sender bound to the tenants
+// bound ("a,b"; "" for none), as the collector stores a bound sender's
+// batch.
+func assessStoredBound(t *testing.T, client, bound string, recs []collector.StoredRecord) *Assessment {
+	t.Helper()
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	st, err := collector.OpenStore(dir, collector.StoreConfig{SigningKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-acme", Records: recs}); err != nil {
+	if err := st.AppendBatch(&collector.Batch{ID: "b1", Sender: "token:sidecar-acme", BoundTenants: bound, Records: recs}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

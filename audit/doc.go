@@ -72,9 +72,12 @@
 // full, denials without a verified credential (no client established,
 // whatever key or token was presented) are folded into one record per source (an IPv6 one by its /64), route, reason and second with
 // Count set (emitter_aggregate.go); records with a verified credential
-// only when they are the client's own limit refusals (rate_limited,
-// concurrency_limited), one per client, key, route, decision, limit and
-// second. Counters are exact: after Close, Captured =
+// only when they are the client's own limit refusals (ClientFolds:
+// rate_limited naming a token bucket, concurrency_limited naming an
+// in-flight cap, answered 429 and naming a tenant, the rule by which the
+// collector believes such a count), one per client, key, route, decision,
+// limit and second. A group is closed at MaxFoldCount requests and the
+// next opens another, so no record counts more. Counters are exact: after Close, Captured =
 // Delivered + Spooled + DroppedSpool + Rejected + Aggregated (of this
 // run), and Replayed counts spooled records delivered later, by any run.
 //

@@ -20,8 +20,8 @@ import (
 // well-formed key, before verifying either), so a denial with no client
 // and no verified token is folded whatever it presented. A record with a
 // client (a verified key or token) is folded only when it is the
-// client's own limit refusal (limitRefusal: rate_limited,
-// concurrency_limited), below. A folded record keeps
+// client's own limit refusal (ClientFolds: rate_limited,
+// concurrency_limited, answered 429), below. A folded record keeps
 // the key id and auth method only when every request it counts presented
 // the same ones: the ids of unverified keys are the caller's choice; its
 // path and method are "*" unless every request had the same, and its bytes
@@ -37,13 +37,26 @@ import (
 // must say: who (client, tenant, key id or token, auth method), which
 // limit, and how many (Count); its source is the caller's /64 when all
 // came from one, else none. The collector believes a count on a record
-// naming a client only on these decisions and up to a ceiling
+// naming a client only when ClientFolds holds for it, and up to a ceiling
 // (collector.MaxRequestsPerClientRecord).
 
 // aggGraceSeconds is how long a second stays open for late records (a
 // record is captured when its response is written, up to its duration
 // after its time).
 const aggGraceSeconds = 2
+
+// MaxFoldCount is the most requests one folded record counts: a group
+// that reaches it is closed, and the next request of its key opens
+// another. A group holds one second of one sidecar (keyOf), and nothing in
+// the data plane bounds how many requests that is: a refusal holds no
+// in-flight slot (the caps bound requests admitted, not refused), and
+// pipelined on kept-alive connections its rate is bounded only by the
+// sidecar's CPU. So the bound is the emitter's own, and the collector
+// believes no more on a record naming a client
+// (collector.MaxRequestsPerClientRecord). At 65,536 a flood of a million
+// refusals a second of one group writes 16 records a second, a few KiB of
+// spool (TestFoldedGroupClosesAtMaxFoldCount).
+const MaxFoldCount = 1 << 16
 
 // maxAggKeys bounds the open groups; past it records pass unfolded.
 const maxAggKeys = 4096
@@ -54,7 +67,7 @@ type aggKey struct {
 	decision Decision
 	sec      int64
 
-	// A verified client's group (limitRefusal) is keyed by who was
+	// A verified client's group (ClientFolds) is keyed by who was
 	// refused and by which limit; all zero for the groups of unverified denials.
 	tenant, client, issuer string
 	fingerprint            [16]byte
@@ -91,17 +104,28 @@ func foldable(r *Record) bool {
 		return false
 	}
 	if r.Client != "" {
-		return limitRefusal(r.Decision)
+		return ClientFolds(r.Tenant, r.Decision, r.Limit, int64(r.Status))
 	}
 	return r.Tenant == "" && r.TokenFingerprint == [16]byte{} && r.Issuer == ""
 }
 
-// limitRefusal reports whether d refuses a verified client for its own
-// traffic: one of its limits (a token bucket, an in-flight cap) was spent.
-// The collector believes the count of such a record naming a client
-// (collector.StoredRecord.Requests: the same names).
-func limitRefusal(d Decision) bool {
-	return d == RateLimited || d == ConcurrencyLimited
+// ClientFolds reports whether a record naming a verified client, of
+// tenant, with decision d, limit l and HTTP status, is one the emitter
+// folds while aggregating: the client's refusal by one of its own limits
+// as the data plane writes it, a token bucket's RateLimited or an
+// in-flight cap's ConcurrencyLimited naming that limit (Limit.Refuses),
+// answered 429 and naming the client's tenant. The
+// collector believes the count of a record naming a client only when it
+// holds (collector.StoredRecord.Requests): one rule, so that the sidecar
+// never folds what the collector counts as one request. Before, the
+// emitter folded such a refusal whatever its status (a connection cut
+// before its 429 left is recorded with status 0, dataplane/record.go),
+// and the collector took each folded record for one request
+// (TestClientFoldAgreesWithCollector); and the collector believed a
+// million refusals on a rate_limited record naming an in-flight cap, or a
+// limit no sidecar writes (collector TestClientCountOnlyWithItsLimit).
+func ClientFolds(tenant string, d Decision, l Limit, status int64) bool {
+	return tenant != "" && status == 429 && l.Refuses(d)
 }
 
 // aggregating reports whether denials are folded now: the spool, with the
@@ -120,13 +144,16 @@ const (
 	folded           // it was counted in an open group
 )
 
-// add folds r into its group (copying it when it opens one).
+// add folds r into its group (copying it when it opens one). A group
+// holding MaxFoldCount requests is closed: it stays in recs until its
+// second is flushed, and r opens its key's next group, which idx names
+// from then on (flush keeps the newest: it names them in order).
 func (a *aggregator) add(r *Record) int {
 	if !foldable(r) {
 		return notFolded
 	}
 	k := keyOf(r)
-	if i, ok := a.idx[k]; ok {
+	if i, ok := a.idx[k]; ok && a.recs[i].Count < MaxFoldCount {
 		a.recs[i].Count++
 		forgetUnshared(&a.recs[i], r)
 		return folded

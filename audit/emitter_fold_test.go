@@ -31,11 +31,23 @@ func TestFoldableNeedsNoIdentity(t *testing.T) {
 			r.SetKeyID([]byte("key_01"))
 		}), false},
 		{"verified key, rate limited", denial(func(r *Record) { // its own limit: TestClientRateLimitFloodFolded
-			r.Decision, r.AuthMethod, r.Tenant, r.Client = RateLimited, AuthAPIKey, "acme", "crm-sync"
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, LimitKey, 429, AuthAPIKey, "acme", "crm-sync"
 		}), true},
 		{"verified key, concurrency limited", denial(func(r *Record) {
-			r.Decision, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, AuthAPIKey, "acme", "crm-sync"
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, LimitTenantInFlight, 429, AuthAPIKey, "acme", "crm-sync"
 		}), true},
+		{"verified key, rate limited by an in-flight cap", denial(func(r *Record) { // no such refusal: TestClientCountOnlyWithItsLimit
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, LimitConcurrency, 429, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, rate limited by no limit", denial(func(r *Record) {
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, NoLimit, 429, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, concurrency limited by a bucket", denial(func(r *Record) {
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = ConcurrencyLimited, LimitClass, 429, AuthAPIKey, "acme", "crm-sync"
+		}), false},
+		{"verified key, rate limited, connection cut before the 429 left", denial(func(r *Record) { // TestClientFoldAgreesWithCollector
+			r.Decision, r.Limit, r.Status, r.AuthMethod, r.Tenant, r.Client = RateLimited, LimitKey, 0, AuthAPIKey, "acme", "crm-sync"
+		}), false},
 		{"verified key, forbidden", denial(func(r *Record) {
 			r.Decision, r.AuthMethod, r.Tenant, r.Client = Forbidden, AuthAPIKey, "acme", "crm-sync"
 		}), false},
@@ -179,6 +191,37 @@ func TestAggregateClientRefusalsKeepWho(t *testing.T) {
 	for g, n := range want {
 		if out[g] != n {
 			t.Errorf("group %+v counts %d, want %d (all: %v)", g, out[g], n, out)
+		}
+	}
+}
+
+// TestFoldedGroupClosesAtMaxFoldCount: a group that reaches MaxFoldCount
+// requests is closed and the next request of its key opens another, so no
+// record the emitter writes counts more, which is the most the collector
+// believes of a record naming a client (collector
+// TestClientCountCeilingIsTheSidecars). A group of one client's refusals
+// holds one second of one sidecar, and nothing in the data plane bounds how
+// many that is: a refusal holds no in-flight slot, and pipelined on
+// kept-alive connections its rate is bounded only by CPU. Before, one
+// group counted every request of its second.
+func TestFoldedGroupClosesAtMaxFoldCount(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	refusal := &Record{Time: at, Status: 429, Decision: RateLimited, Limit: LimitKey, Route: "/v1/users", Tenant: "acme", Client: "crm",
+		AuthMethod: AuthAPIKey, SourceIP: netip.MustParseAddr("198.51.100.1")}
+	denial := &Record{Time: at, Status: 401, Decision: Unauthenticated, Route: "/v1/users", SourceIP: netip.MustParseAddr("198.51.100.9")}
+	var a aggregator
+	const extra = 5
+	for range MaxFoldCount + extra {
+		a.add(refusal)
+		a.add(denial)
+	}
+	counts := map[string][]uint32{}
+	a.flush(math.MaxInt64, func(r *Record) { counts[r.Decision.String()] = append(counts[r.Decision.String()], r.Count) })
+	want := []uint32{MaxFoldCount, extra}
+	for _, d := range []string{"rate_limited", "unauthenticated"} {
+		if got := counts[d]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("%s records count %v, want %v", d, got, want)
 		}
 	}
 }

@@ -103,3 +103,6 @@ func Twin(t *testing.T, data []byte) []byte {
 	}
 	return joinBatch(p.attrs, p.id, p.scopeHead, p.recs[:1])
 }
+
+// Foldable is foldable: whether the emitter folds r while aggregating.
+var Foldable = foldable

@@ -128,6 +128,21 @@ func (l Limit) String() string {
 	return limitNames[l]
 }
 
+// Refuses reports whether l is a limit that refuses a request with
+// decision d, as the data plane names them (dataplane/limit.go): a token
+// bucket (LimitKey, LimitTenant, LimitClass) with RateLimited, an
+// in-flight cap (LimitConcurrency, LimitTenantInFlight) with
+// ConcurrencyLimited. No other pair is written.
+func (l Limit) Refuses(d Decision) bool {
+	switch l {
+	case LimitKey, LimitTenant, LimitClass:
+		return d == RateLimited
+	case LimitConcurrency, LimitTenantInFlight:
+		return d == ConcurrencyLimited
+	}
+	return false
+}
+
 // ParseLimit returns the Limit named s; "" is NoLimit.
 func ParseLimit(s string) (Limit, bool) {
 	for i, n := range limitNames {

@@ -100,20 +100,30 @@ func (s *StoredRecord) RefusedBeforeHTTP() bool {
 const MaxRequestsPerRecord = 1 << 32
 
 // MaxRequestsPerClientRecord is the most requests a record naming a
-// client is believed to stand for: the sidecar folds a verified client's
-// limit refusals (rate_limited, concurrency_limited) one group per client,
-// key, route, decision, limit and second of one sidecar
-// (audit/emitter_aggregate.go), and a million refusals of one client in
-// one second on one sidecar is past what one serves. A larger count on
-// such a record counts one request (CountNotBelieved).
-const MaxRequestsPerClientRecord = 1_000_000
+// client is believed to stand for: audit.MaxFoldCount, the most the
+// sidecar's emitter counts in one folded record (it closes a group there
+// and opens another). A group is one client's limit refusals of one key,
+// route, decision, limit and second on one sidecar
+// (audit/emitter_aggregate.go), which no cap of the data plane bounds: a
+// refusal holds no in-flight slot. Before, the ceiling was 1,000,000,
+// which no sidecar's record reaches, and a sender bound to a tenant
+// charged its clients that many refusals a record
+// (TestClientCountCeilingIsTheSidecars). A larger count on such a record
+// counts one request (CountNotBelieved). Senders of a version before
+// the emitter's bound folded without it: a group of theirs past 65,536
+// requests in one second counts one.
+const MaxRequestsPerClientRecord = audit.MaxFoldCount
 
 // Requests is how many requests s stands for: its count, at most
 // MaxRequestsPerRecord, when it has the shape of a record the sidecar
 // aggregates from denials naming no tenant, no client and no verified
 // token (a sum of TLS handshake refusals is one too); its count up to
-// MaxRequestsPerClientRecord on a verified client's limit refusal
-// (rate_limited, concurrency_limited, answered 429: a count on one with
+// MaxRequestsPerClientRecord on a verified client's limit refusal as the
+// sidecar folds it (audit.ClientFolds: rate_limited naming a token
+// bucket, concurrency_limited naming an in-flight cap, as the data plane
+// names them: one naming another limit or an unknown one counted a
+// million refusals by a limit that cannot have refused them,
+// TestClientCountOnlyWithItsLimit; answered 429: a count on one with
 // another status, which the sidecar never writes, counted a million
 // requests of a tenant none of which was throttled,
 // TestClientCountOnlyOnA429; and naming the client's tenant, as the
@@ -134,7 +144,7 @@ func (s *StoredRecord) Requests() int64 {
 		return 1
 	}
 	if s.Client != "" {
-		if s.Tenant == "" || !clientLimitRefusal(s.Decision) || s.Status != 429 || s.Count > MaxRequestsPerClientRecord {
+		if !s.clientFolds() || s.Count > MaxRequestsPerClientRecord {
 			return 1
 		}
 		return s.Count
@@ -153,11 +163,14 @@ func (s *StoredRecord) CountNotBelieved() bool {
 	return s.Count > 1 && s.Requests() != s.Count
 }
 
-// clientLimitRefusal reports whether d names a verified client's refusal
-// by its own limit, the decisions the sidecar folds for a client
-// (audit/emitter_aggregate.go limitRefusal).
-func clientLimitRefusal(d string) bool {
-	return d == "rate_limited" || d == "concurrency_limited"
+// clientFolds reports whether s, a record naming a client, has the shape
+// of one the sidecar folds: audit.ClientFolds, the emitter's own rule
+// (audit TestClientFoldAgreesWithCollector), of its decision, limit and
+// status. A name no sidecar writes is no fold of one.
+func (s *StoredRecord) clientFolds() bool {
+	d, ok := audit.ParseDecision(s.Decision)
+	l, known := audit.ParseLimit(s.Limit)
+	return ok && known && audit.ClientFolds(s.Tenant, d, l, s.Status)
 }
 
 // StatusText is s's HTTP status as reports print it: the number, or

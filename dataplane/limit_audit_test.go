@@ -32,6 +32,11 @@ func checkRefusedBy(t *testing.T, r audit.Record, d audit.Decision, want audit.L
 	if r.Decision != d || r.Limit != want {
 		t.Errorf("record of the refusal: decision %s, limit %q; want %s, limit %q", r.Decision, r.Limit, d, want)
 	}
+	// The emitter folds such records, and the collector believes their
+	// counts, by this rule: a refusal it misses is counted one request.
+	if !audit.ClientFolds(r.Tenant, r.Decision, r.Limit, int64(r.Status)) {
+		t.Errorf("record of the refusal (tenant %q, decision %s, limit %q, status %d) is not one audit.ClientFolds folds", r.Tenant, r.Decision, r.Limit, r.Status)
+	}
 	if js := string(r.AppendJSON(nil)); !strings.Contains(js, `"decision":"`+d.String()+`","limit":"`+name+`"`) {
 		t.Errorf("record JSON %s lacks \"limit\":%q after its decision", js, name)
 	}

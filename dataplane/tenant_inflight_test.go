@@ -78,6 +78,9 @@ func TestTenantCannotTakeTheUpstreamPool(t *testing.T) {
 					if rec.Limit != audit.LimitTenantInFlight {
 						t.Errorf("audited limit %q, want tenant_in_flight", rec.Limit)
 					}
+					if !audit.ClientFolds(rec.Tenant, rec.Decision, rec.Limit, int64(rec.Status)) {
+						t.Errorf("record %+v is not one audit.ClientFolds folds", rec)
+					}
 				}
 			}
 			st.sink.mu.Unlock()
