@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
@@ -202,6 +203,11 @@ type Collector struct {
 	notBoundLogged map[string]time.Time // when a refusal of a sender was last logged
 
 	quota quota // SenderQuota, per sender (quota.go)
+
+	// storeDown is set by the first of a run of failed appends, which is
+	// logged as an error, and cleared by the next that succeeds
+	// (logAppendFailed).
+	storeDown atomic.Bool
 
 	// serverLog is the ErrorLog of the intake and metrics servers
 	// (internal/serverlog: counted, one JSON line a second).
@@ -412,15 +418,37 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.quota.giveBack(sender, more, c.cfg.Now())
 	} else if err != nil {
 		c.quota.giveBack(sender, int64(len(body))+more, c.cfg.Now())
-		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
+		c.logAppendFailed(err, b.ID)
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return
 	}
 	if err == nil {
+		if c.storeDown.Load() && c.storeDown.CompareAndSwap(true, false) {
+			c.log.Info().Msg("audit store takes appends again: batches are stored and acknowledged")
+		}
 		// What its entry took of the disk, beyond what was taken.
 		c.quota.charge(sender, b.stored-int64(len(body))-more, c.cfg.Now())
 	}
 	writeExportResponse(w, format)
+}
+
+// logAppendFailed logs a failed append of batch id: the first of a run
+// of failures as one error line saying what the collector does until an
+// append succeeds, and, for a read-only filesystem (the kernel makes one
+// so on a disk error), that it is one and what to do; the rest of the run
+// at debug level. A line a batch at error level, as many as the senders
+// retried, hid the first, and none said the filesystem was read-only
+// (TestCollectorStoreTurnedReadOnly).
+func (c *Collector) logAppendFailed(err error, id string) {
+	if !c.storeDown.CompareAndSwap(false, true) {
+		c.log.Debug().Err(err).Str("batch_id", id).Msg("audit store append failed")
+		return
+	}
+	msg := "audit store append failed: batches are answered 503 store_unavailable (their senders spool them) and /readyz fails until an append succeeds; further failures are logged at debug level"
+	if errors.Is(err, syscall.EROFS) {
+		msg = "audit store append failed: the store is on a read-only filesystem (the kernel makes one read-only on a disk error; check its log); batches are answered 503 store_unavailable (their senders spool them) and /readyz fails until it is writable again; further failures are logged at debug level"
+	}
+	c.log.Error().Err(err).Str("batch_id", id).Msg(msg)
 }
 
 // busy answers 503 collector_busy, at once, to a request whose body
