@@ -374,7 +374,7 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	if !found {
 		return true, true
 	}
-	data, err := e.sp.read(f, e.replayBuf)
+	data, gen, err := e.sp.read(f, e.replayBuf)
 	e.replayBuf = data[:0]
 	if cap(data) > 4<<20 {
 		e.replayBuf = nil // do not pin an outsized buffer
@@ -390,10 +390,7 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 			e.updateSpoolOK()
 			return true, false
 		}
-		if e.removeSpooled(f) { // else counted lost with its directory
-			e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+err.Error())
-			e.droppedSpool.Add(uint64(f.records))
-		}
+		e.dropUnreadable(f, gen, err)
 		return true, false
 	}
 	res := e.postN(data, f.records)
@@ -424,8 +421,24 @@ func (e *Emitter) replayOnce() (ok, empty bool) {
 	return true, false
 }
 
-// removeSpooled removes a replayed (or unreadable) batch from the spool. It
-// reports whether the spool still listed it (remove).
+// dropUnreadable removes a batch read failed to read (why) in the
+// directory of generation gen, and counts its records dropped; not when
+// the directory was made again after the read (removeUnreadable): the
+// batch under its name there is read at its turn.
+func (e *Emitter) dropUnreadable(f spoolFile, gen uint64, why error) {
+	listed, err := e.sp.removeUnreadable(f, gen)
+	if err != nil {
+		e.alarm.failed(FailSpool, "cannot remove an unreadable batch: "+err.Error())
+	}
+	e.updateSpoolOK()
+	if listed { // else counted lost with its directory, or read again
+		e.alarm.failed(FailSpool, "spooled batch unreadable, dropped: "+why.Error())
+		e.droppedSpool.Add(uint64(f.records))
+	}
+}
+
+// removeSpooled removes a replayed batch from the spool. It reports
+// whether the spool still listed it (remove).
 func (e *Emitter) removeSpooled(f spoolFile) bool {
 	listed, err := e.sp.remove(f)
 	if err != nil {

@@ -48,6 +48,9 @@ type spool struct {
 	d     *os.File // the directory
 	dfd   int      // d's descriptor
 	lock  *os.File // holds the directory's flock while the spool is open
+	// gen counts the directories made again (remake): a write or read that
+	// failed in a directory made again since is no verdict on the batch.
+	gen uint64
 	// remade is told how many spooled records went with a deleted
 	// directory each time it is made again (the Emitter counts and logs).
 	remade func(lost int)
@@ -311,7 +314,7 @@ func (s *spool) oldest() (spoolFile, bool) {
 }
 
 // read returns the bytes of a spooled batch, read into buf (grown when
-// too small). A replay reuses one buffer rather than allocating a batch per
+// too small), and the generation of the directory it read in (gen). A replay reuses one buffer rather than allocating a batch per
 // file: under load the sender replays a batch every few milliseconds, and
 // that garbage set the sidecar's peak heap (issue 18).
 //
@@ -323,9 +326,15 @@ func (s *spool) oldest() (spoolFile, bool) {
 // with it), not read whole into memory (a sparse file of a terabyte), and
 // not sent with the sidecar's credentials when another user wrote it
 // (TestSpoolBatchOfAnotherUserNotSent).
-func (s *spool) read(f spoolFile, buf []byte) ([]byte, error) {
+func (s *spool) read(f spoolFile, buf []byte) ([]byte, uint64, error) {
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
+	data, err := s.readIn(f, buf)
+	return data, s.gen, err
+}
+
+// readIn is read with dirMu held for reading.
+func (s *spool) readIn(f spoolFile, buf []byte) ([]byte, error) {
 	fd, err := unix.Openat(s.dfd, f.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return buf, fmt.Errorf("audit: cannot read spooled batch %q: %w", f.name, &os.PathError{Op: "open", Path: filepath.Join(s.dir, f.name), Err: err})
@@ -359,10 +368,35 @@ func ownedByUs(info os.FileInfo) bool {
 	return !ok || int(st.Uid) == os.Geteuid()
 }
 
-// remove deletes a batch once delivered (or found unreadable). It reports
-// whether the spool still listed it: one that went with a deleted
-// directory was counted lost by remake already.
+// remove deletes a batch once delivered. It reports whether the spool
+// still listed it: one that went with a deleted directory was counted
+// lost by remake already. A batch of the old directory found again under
+// its name in one made again is the same batch: delivered, it is removed.
 func (s *spool) remove(f spoolFile) (listed bool, err error) {
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	return s.removeIn(f)
+}
+
+// removeUnreadable deletes a batch read found unreadable (read) in the
+// directory of generation gen, as remove does, unless the directory was
+// made again since: then the batch under f's name is one restored with
+// it, or none (counted lost by remake), and it is read again at its turn,
+// not taken for unreadable. Before, a restored batch was removed for the
+// failed read of its deleted copy, and its records counted dropped
+// (TestReplayKeepsBatchRestoredWhileItsReadFailed).
+func (s *spool) removeUnreadable(f spoolFile, gen uint64) (listed bool, err error) {
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if s.gen != gen {
+		return false, nil
+	}
+	return s.removeIn(f)
+}
+
+// removeIn is remove with dirMu held for reading, so that no remake
+// replaces the directory between the listing and the unlink.
+func (s *spool) removeIn(f spoolFile) (listed bool, err error) {
 	s.mu.Lock()
 	for i := range s.files {
 		if s.files[i].name == f.name { // by name: a file of another user's may carry the same seq
@@ -381,8 +415,6 @@ func (s *spool) remove(f spoolFile) (listed bool, err error) {
 	if !listed {
 		return false, nil // not to be unlinked: a new batch may carry its name in a directory made again
 	}
-	s.dirMu.RLock()
-	defer s.dirMu.RUnlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.removing, f.name)

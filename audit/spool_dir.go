@@ -12,10 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// deletedHook, when a test sets it, runs as deleted begins: where a write
+// or read that failed asks whether the directory went, and another
+// goroutine's remake may just have made it again.
+var deletedHook func(*spool)
+
 // deleted reports whether the spool's directory was removed: a directory
 // unlinked while open has no links left. One renamed away still has its
 // links, and the spool goes on writing into it wherever it went.
 func (s *spool) deleted() bool {
+	if deletedHook != nil {
+		deletedHook(s)
+	}
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
 	if s.d == nil {
@@ -87,6 +95,7 @@ func (s *spool) remake() error {
 	}
 	oldLock.Close()
 	old.Close()
+	s.gen++
 	lost := 0
 	for _, f := range gone {
 		if f.ours && !slices.ContainsFunc(s.files, func(g spoolFile) bool { return g.ours && g.name == f.name }) {

@@ -34,10 +34,18 @@ type spoolWrite struct {
 // (BenchmarkEmitterSpool). Written batches are listed in the spool
 // (commit); a failed one keeps its reservation, for the caller to retry or
 // give back. When the directory was deleted it is made again (remake) and
-// the group written once more.
+// the group written once more; so it is when another goroutine (the
+// replay) made it again after the write failed in the deleted one: that
+// remake waits for the write's read lock and, a writer waiting, runs
+// before deleted takes it again, which then finds a live directory. The
+// batch was dropped, counted, with the directory ready for it
+// (TestSpoolWriteRetriedInDirectoryMadeAgainMeanwhile).
 func (s *spool) write(group []spoolWrite) {
-	s.writeIn(group)
-	if failed(group) && s.deleted() {
+	gen := s.writeIn(group)
+	if !failed(group) {
+		return
+	}
+	if s.deleted() {
 		if err := s.remake(); err != nil {
 			for i := range group {
 				if group[i].err != nil {
@@ -46,8 +54,17 @@ func (s *spool) write(group []spoolWrite) {
 			}
 			return
 		}
-		s.writeIn(group)
+	} else if s.generation() == gen {
+		return // failed in the directory in use: not for a new one to mend
 	}
+	s.writeIn(group)
+}
+
+// generation returns the generation of the spool's directory (gen).
+func (s *spool) generation() uint64 {
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	return s.gen
 }
 
 // failed reports whether a write of group failed.
@@ -61,15 +78,15 @@ func failed(group []spoolWrite) bool {
 }
 
 // writeIn writes the batches of group not yet written into the directory
-// as it is now.
-func (s *spool) writeIn(group []spoolWrite) {
+// as it is now, and returns its generation (gen).
+func (s *spool) writeIn(group []spoolWrite) uint64 {
 	s.dirMu.RLock()
 	defer s.dirMu.RUnlock()
 	if s.d == nil {
 		for i := range group {
 			group[i].err = fmt.Errorf("audit: spool %q closed", s.dir)
 		}
-		return
+		return s.gen
 	}
 	files := make([]*os.File, len(group))
 	var wg sync.WaitGroup
@@ -115,7 +132,7 @@ func (s *spool) writeIn(group []spoolWrite) {
 		renamed = true
 	}
 	if !renamed {
-		return
+		return s.gen
 	}
 	syncErr := fsync(s.dfd)
 	for i, f := range files {
@@ -133,6 +150,7 @@ func (s *spool) writeIn(group []spoolWrite) {
 		s.commit(w.f)
 		w.done = true
 	}
+	return s.gen
 }
 
 // fsync is unix.Fsync; BenchmarkEmitterSpool makes it wait as well for

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/audit"
@@ -93,19 +94,51 @@ const DefaultMaxConns = 4096
 // (metricsMaxConns in cmd/portcullis), the Go runtime.
 const fdReserve = 192
 
+// minConns is the fewest connections the collector starts with (unless
+// --max-conns asks for fewer).
+const minConns = 16
+
+// CheckOpenFiles returns an error when the soft open-files limit leaves
+// room for fewer than minConns connections (fewer than maxConns, when it
+// is smaller and not 0): one descriptor a connection and fdReserve for the
+// rest. The collector refuses such a limit at start; it had raised the cap
+// to a floor of 16 above it, so senders' connections could take the
+// descriptors of the store and the listeners
+// (TestCollectorRefusesOpenFilesLimitBelowConnCap).
+func CheckOpenFiles(maxConns int) error {
+	limit, ok := openFilesLimit()
+	want := minConns
+	if maxConns > 0 {
+		want = min(maxConns, minConns)
+	}
+	if !ok || int64(limit) >= fdReserve+int64(want) {
+		return nil
+	}
+	asked := fmt.Sprintf("--max-conns %d", maxConns)
+	if maxConns == 0 {
+		asked = "the default --max-conns"
+	}
+	return fmt.Errorf("open-files limit %d (ulimit -n) is too low for %s: %d connections need at least %d descriptors (one a connection and %d for the store, etcd and the metrics listener); raise the limit (ulimit -n, the container runtime's)",
+		limit, asked, want, fdReserve+want, fdReserve)
+}
+
 // fitConns returns the connection cap for maxConns (0: DefaultMaxConns)
 // within the soft open-files limit, one descriptor a connection and
 // fdReserve for the rest, warning when it lowers one given (the program
-// logs the cap it serves with: MaxConns). With 4096 whatever the
-// limit, connections under the common soft limit of 1024 took every
-// descriptor before the cap: no segment, head or etcd connection could be
-// opened, and the listeners accepted nothing (EMFILE) while they stayed.
-func fitConns(maxConns int, log zerolog.Logger) int {
+// logs the cap it serves with: MaxConns), or CheckOpenFiles's error. With
+// 4096 whatever the limit, connections under the common soft limit of
+// 1024 took every descriptor before the cap: no segment, head or etcd
+// connection could be opened, and the listeners accepted nothing (EMFILE)
+// while they stayed.
+func fitConns(maxConns int, log zerolog.Logger) (int, error) {
+	if err := CheckOpenFiles(maxConns); err != nil {
+		return 0, err
+	}
 	limit, ok := openFilesLimit()
 	if !ok {
-		return cmp.Or(maxConns, DefaultMaxConns)
+		return cmp.Or(maxConns, DefaultMaxConns), nil
 	}
-	room := int(max(int64(limit)-fdReserve, 16))
+	room := int(int64(limit) - fdReserve)
 	switch {
 	case maxConns == 0:
 		maxConns = min(DefaultMaxConns, room)
@@ -114,7 +147,7 @@ func fitConns(maxConns int, log zerolog.Logger) int {
 			Msg("--max-conns lowered to fit the open-files limit (one descriptor a connection, some kept for the store, etcd and the metrics listener); raise the limit (ulimit -n, the container runtime's) to allow more")
 		maxConns = room
 	}
-	return maxConns
+	return maxConns, nil
 }
 
 // Reasons a batch is rejected, as counted in /metrics.
@@ -171,6 +204,11 @@ type Collector struct {
 
 	quota quota // SenderQuota, per sender (quota.go)
 
+	// storeDown is set by the first of a run of failed appends, which is
+	// logged as an error, and cleared by the next that succeeds
+	// (logAppendFailed).
+	storeDown atomic.Bool
+
 	// serverLog is the ErrorLog of the intake and metrics servers
 	// (internal/serverlog: counted, one JSON line a second).
 	serverLog *serverlog.Log
@@ -219,7 +257,11 @@ func New(store *Store, cfg Config) (*Collector, error) {
 		c.log = *cfg.Log
 	}
 	c.serverLog = serverlog.New(c.log, cfg.Now, "collector connection error (net/http; an accept error is retried)")
-	c.cfg.MaxConns = fitConns(cfg.MaxConns, c.log)
+	fitted, err := fitConns(cfg.MaxConns, c.log)
+	if err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
+	c.cfg.MaxConns = fitted
 	c.conns.init(cfg.UnauthConnsPerClient, c.cfg.MaxConns, senderConns(cfg, c.cfg.MaxConns))
 	return c, nil
 }
@@ -376,15 +418,37 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) {
 		c.quota.giveBack(sender, more, c.cfg.Now())
 	} else if err != nil {
 		c.quota.giveBack(sender, int64(len(body))+more, c.cfg.Now())
-		c.log.Error().Err(err).Str("batch_id", b.ID).Msg("audit store append failed")
+		c.logAppendFailed(err, b.ID)
 		c.fail(w, r, rejectStore, http.StatusServiceUnavailable, "store_unavailable", "the batch was not stored; retry")
 		return
 	}
 	if err == nil {
+		if c.storeDown.Load() && c.storeDown.CompareAndSwap(true, false) {
+			c.log.Info().Msg("audit store takes appends again: batches are stored and acknowledged")
+		}
 		// What its entry took of the disk, beyond what was taken.
 		c.quota.charge(sender, b.stored-int64(len(body))-more, c.cfg.Now())
 	}
 	writeExportResponse(w, format)
+}
+
+// logAppendFailed logs a failed append of batch id: the first of a run
+// of failures as one error line saying what the collector does until an
+// append succeeds, and, for a read-only filesystem (the kernel makes one
+// so on a disk error), that it is one and what to do; the rest of the run
+// at debug level. A line a batch at error level, as many as the senders
+// retried, hid the first, and none said the filesystem was read-only
+// (TestCollectorStoreTurnedReadOnly).
+func (c *Collector) logAppendFailed(err error, id string) {
+	if !c.storeDown.CompareAndSwap(false, true) {
+		c.log.Debug().Err(err).Str("batch_id", id).Msg("audit store append failed")
+		return
+	}
+	msg := "audit store append failed: batches are answered 503 store_unavailable (their senders spool them) and /readyz fails until an append succeeds; further failures are logged at debug level"
+	if errors.Is(err, syscall.EROFS) {
+		msg = "audit store append failed: the store is on a read-only filesystem (the kernel makes one read-only on a disk error; check its log); batches are answered 503 store_unavailable (their senders spool them) and /readyz fails until it is writable again; further failures are logged at debug level"
+	}
+	c.log.Error().Err(err).Str("batch_id", id).Msg(msg)
 }
 
 // busy answers 503 collector_busy, at once, to a request whose body

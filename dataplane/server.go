@@ -212,7 +212,11 @@ func New(cfg Config) (*Server, error) {
 	if sized && cfg.MaxConns < 10000 {
 		cfg.Logger.Info().Int("max_conns", cfg.MaxConns).Int64("memory_limit", memoryLimit()).Msg("client connections capped to fit the container's memory limit (--max-conns)")
 	}
-	cfg.MaxConns = fitConns(cfg.MaxConns, cfg.Logger)
+	fitted, err := fitConns(cfg.MaxConns, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	cfg.MaxConns = fitted
 	if cfg.Approvals != nil {
 		// The approval hold's lease was tied to the upstream timeout by a
 		// comment only (TestApprovalHoldOutlastsUpstreamWait).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/dataplane"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -479,6 +480,9 @@ func checkSidecarFlags(f sidecarFlags) error {
 	}
 	if err := checkSidecarNumbers(f); err != nil {
 		return err
+	}
+	if err := dataplane.CheckOpenFiles(f.maxConns); err != nil {
+		return err // before anything starts: the cap would not fit
 	}
 	if err := checkFlagFiles("policy", f.policyFile, "audit-file", f.auditFile, "collector-token-file", f.tokenFile,
 		"collector-cacert", f.collectorCA, "collector-cert", f.collectorCert, "collector-key", f.collectorKey,

@@ -166,6 +166,9 @@ func checkCollectorNumbers(c collectorFlags) error {
 	if c.maxConns < 0 {
 		return fmt.Errorf("--max-conns %d: want 0 (fitted to the open-files limit) or more", c.maxConns)
 	}
+	if err := collector.CheckOpenFiles(c.maxConns); err != nil {
+		return err // before anything starts: the cap would not fit
+	}
 	if c.maxInflightBytes < 0 {
 		return fmt.Errorf("--max-inflight-bytes %d: want 0 (8 x --max-batch-bytes) or more", c.maxInflightBytes)
 	}

@@ -171,3 +171,26 @@ func startCollectorAt256(t *testing.T, h *killHarness, keyFile, tokenFile string
 	h.serving("the collector up", "http://"+metrics+"/healthz")
 	return listen, metrics, logPath
 }
+
+// The collector's cap had the sidecar's floor: at an open-files limit
+// below its reserve for the store, etcd and the metrics listener (here
+// 200), the cap was raised to 16 connections where only 8 fit, so
+// senders' connections could take the descriptors the store needs and
+// the listeners accepted nothing. Such a limit is now refused at start, a
+// usage error naming the limit and the cap.
+func TestCollectorRefusesOpenFilesLimitBelowConnCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a real process")
+	}
+	h := newKillHarness(t)
+	keyFile, tokenFile := h.collectorFiles("sidecar-a fds-low-collector-token-0123456789abcdef")
+	metrics := freeAddr(t)
+	out := runAtOpenFilesLimit(t, h, 200, func() bool { return h.status("http://"+metrics+"/healthz") == 200 },
+		"collector", "--listen", freeAddr(t), "--metrics-listen", metrics, "--data", filepath.Join(h.dir, "data"),
+		"--signing-key", keyFile, "--token-file", tokenFile)
+	for _, want := range []string{"portcullis collector: ", "open-files limit 200", "the default --max-conns", "16 connections", "ulimit -n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, out)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -74,5 +75,63 @@ func TestSidecarConnCapFitsOpenFilesLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("/metrics under a flood of %d connections: %s", len(conns), resp.Status)
+	}
+}
+
+// A connection cap the open-files limit cannot hold froze the sidecar:
+// at ulimit -n 12 the cap was raised to a floor of 16 connections (32
+// descriptors with their upstreams), so the first idle connections took
+// every descriptor and the admin listener waited on accept4 (too many
+// open files), /readyz and /metrics dark, with nothing said at start. A
+// limit that leaves no room for the reserve and the cap is now refused
+// at start: a usage error (exit 2) naming the limit and the cap.
+func TestSidecarRefusesOpenFilesLimitBelowConnCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a real process")
+	}
+	h := newKillHarness(t)
+	admin := freeAddr(t)
+	out := runAtOpenFilesLimit(t, h, 12, func() bool { return h.status("http://"+admin+"/healthz") == 200 },
+		"sidecar", "--policy", examplePolicy, "--upstream", freeAddr(t), "--listen", freeAddr(t), "--admin", admin,
+		"--audit-file", filepath.Join(h.dir, "audit.jsonl"), "--drain-delay", "0s", "--max-conns", "16")
+	for _, want := range []string{"portcullis sidecar: ", "open-files limit 12", "--max-conns 16", "ulimit -n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+// runAtOpenFilesLimit runs `portcullis args...` under the soft
+// open-files limit given (ulimit -n in a shell that execs it), expecting
+// it to refuse to start with a usage error (exit 2); up reports it
+// serving, which fails the test. It returns what the process wrote.
+func runAtOpenFilesLimit(t *testing.T, h *killHarness, limit int, up func() bool, args ...string) string {
+	t.Helper()
+	var out lockedBuffer
+	cmd := exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$@"`, limit), "sh", h.bin}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	deadline := time.After(killWait)
+	for {
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Errorf("%s at ulimit -n %d exited %v, want a usage error (exit 2):\n%s", args[0], limit, err, out.String())
+			}
+			done <- err // for the cleanup
+			return out.String()
+		case <-deadline:
+			t.Fatalf("%s at ulimit -n %d neither served nor exited in %v:\n%s", args[0], limit, killWait, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if up() {
+			t.Fatalf("%s started at ulimit -n %d, which cannot hold its connection cap:\n%s", args[0], limit, out.String())
+		}
 	}
 }
