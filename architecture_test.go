@@ -152,7 +152,7 @@ func TestArchitecture(t *testing.T) {
 		"cmd/portcullis-dev":  {"internal/devetcd"},
 		"internal/promtool":   {"internal/debpkg"},
 		"internal/debpkg":     {},
-		"internal/tmpfs":      {},
+		"internal/tmpfs":      {"internal/debpkg"},
 		"bench/slowreaders":   {},
 		"bench/load":          {},
 		"bench/harness":       {"bench/load", "examples/upstream"},
