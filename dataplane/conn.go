@@ -459,15 +459,6 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		if x.hdr.badEnd = c.refused == audit.BadRequest; !x.hdr.badEnd {
 			c.cookieDeny = nil
-		} else if c.pre.d == audit.BadRequest && c.pre.idLen > 0 {
-			// A head the check before the body refused (headRefused) is
-			// not read again (decide): the request id it kept, the
-			// client's, is its answer's, as a head read again keeps it.
-			// A small chunked body's 400 named one the sidecar made
-			// (TestChunkedRefusalRecordIsTheHandlers). requestID copies
-			// it onto itself.
-			x.reqID = append(x.reqID[:0], c.pre.id[:c.pre.idLen]...)
-			x.hdr.requestID = x.reqID
 		}
 		c.refused = audit.Allowed
 		if c.pre.d != audit.Allowed || c.pre.size {

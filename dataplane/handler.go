@@ -244,8 +244,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	x.snap = x.prep.snapshot()
 	// 1. Headers checked in one pass (headers.go); the request id kept or
 	// made (requestid.go); behind a trusted proxy, the source address
-	// from X-Forwarded-For (source.go).
-	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
+	// from X-Forwarded-For (source.go). The one pass runs over every
+	// head, one refused as ended badly too (badEnd), so that its request
+	// id is the client's wherever it is decided, as errorHandler names
+	// such a head whose body failed: it made one
+	// (TestEndedBadlyHeadKeepsRequestID).
+	scanned := scanHeaders(h.RawHeaders(), &x.hdr)
+	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanned && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
 		policyHeaders(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
 	s.requestID(x)
 	if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {

@@ -125,10 +125,10 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	switch {
 	case head:
 		if headRefused(h, d, &x.hdr) {
-			c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
+			c.pre.keep(dec, x)
 		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-		c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
+		c.pre.keep(dec, x)
 	case c != nil && c.refused == audit.Allowed && h.ContentLength() != 0:
 		// Passed, with a body (chunked, or declared past the size that
 		// skips this check): kept for its refusal past its class's
@@ -137,7 +137,7 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 		// (preRefusal.size). A declared body that stalled was recorded
 		// as "GET -" under a request id the sidecar made
 		// (TestChunkedBadFramingRecordNamesTheRequest).
-		c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
+		c.pre.keep(dec, x)
 		c.pre.size = true
 	}
 	x.reset()
@@ -247,8 +247,8 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on, and the client's request id, which begin names a head
-// refused at step 1 with (decide does not read it again). A chunked body
+// decided on (the request id of a head refused at step 1 is the one
+// pass's, in decide too, as for any head). A chunked body
 // refused past preBodyFree comes to errorHandler with its headers gone,
 // which answers and records it with these (give), and with the head's
 // names followBody kept (headNames): the method, the path, the
@@ -263,9 +263,7 @@ type preRefusal struct {
 	method audit.AuthMethod
 	keyLen uint8
 	key    [audit.MaxKeyID]byte
-	idLen  uint8
-	id     [audit.MaxRequestID]byte // the client's X-Request-ID, when requestID keeps it
-	prep   *prepared                // the tables it was decided on, which route's class indexes
+	prep   *prepared // the tables it was decided on, which route's class indexes
 	route  *policy.Route
 	client *policy.Client
 	claims *jwt.Claims
@@ -279,12 +277,10 @@ type preRefusal struct {
 	size bool
 }
 
-// keep sets p to decision d of exchange x, for a request whose request id
-// id the handler keeps (nil: it makes one).
-func (p *preRefusal) keep(d audit.Decision, x *exchange, id []byte) {
+// keep sets p to decision d of exchange x.
+func (p *preRefusal) keep(d audit.Decision, x *exchange) {
 	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
-	p.idLen = uint8(copy(p.id[:], id))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
 	}

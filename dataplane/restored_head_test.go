@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/audit"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -139,5 +140,44 @@ func TestChunkedOverLimitBadTrailerAfterContinueKeepsNames(t *testing.T) {
 	}
 	if got := up.received(); len(got) != 0 {
 		t.Errorf("the service received %d requests, want none", len(got))
+	}
+}
+
+// TestEndedBadlyHeadKeepsRequestID: a request refused as ended badly is
+// answered and recorded under the client's request id whichever entry
+// point decides it. A head whose own end was bad ("\r\n\n" before more
+// lines), pipelined behind a request so that fasthttp parsed it from its
+// buffer, came to the handler without a body, which read none of its
+// lines (requestHeaders.badEnd) and made an id; with a body, whose read
+// then failed, to errorHandler, which restored its names (headNames) and
+// kept the client's: two ids for one head. Both read it from the one pass
+// over the header block, as decide does for any head step 1 refuses.
+func TestEndedBadlyHeadKeepsRequestID(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	const first = "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\n"
+	for _, c := range []struct{ name, cl, body string }{
+		{"no body (handler)", "", ""},
+		{"a body read whole (handler)", "Content-Length: 5\r\n", "12345"},
+		{"a body short of its length (restored)", "Content-Length: 100\r\n", "12345"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id := "ended-badly-" + strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(c.name)
+			second := "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: bad-end/1\r\nX-Request-ID: " + id + "\r\nX-API-Key: " + hrisKey + "\r\n" + c.cl + "\nX-After: 1\r\n\r\n" + c.body
+			rs := rawAll(t, st.addr, first+second, 10*time.Second)
+			i := strings.Index(rs, "HTTP/1.1 400 ")
+			if strings.Count(rs, "HTTP/1.1 200 ") != 1 || i < 0 || strings.Count(rs, "HTTP/1.1 ") != 2 {
+				t.Fatalf("answers %q, want one 200 and then one 400", rs)
+			}
+			if !strings.Contains(rs[i:], `"request_id":"`+id+`"`) {
+				t.Errorf("the 400 %q is not under the client's request id %q", rs[i:], id)
+			}
+			rec := st.sink.withRequestID(t, id)
+			if rec.Decision != audit.BadRequest || string(rec.Method()) != "POST" || string(rec.Path()) != "-" || string(rec.UserAgent()) != "bad-end/1" {
+				t.Errorf("audited %v %q %q User-Agent %q, want bad_request POST - bad-end/1", rec.Decision, rec.Method(), rec.Path(), rec.UserAgent())
+			}
+		})
+	}
+	if got := up.received(); len(got) != 3 {
+		t.Errorf("the service received %d requests, want the three first ones", len(got))
 	}
 }
