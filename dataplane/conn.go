@@ -459,6 +459,15 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		if x.hdr.badEnd = c.refused == audit.BadRequest; !x.hdr.badEnd {
 			c.cookieDeny = nil
+		} else if c.pre.head {
+			// A head the check before the body refused at step 1
+			// (headRefused) is refused again without its step 1 run
+			// (decide, badEnd): it is named by the source that check
+			// found, as decide finds it for the same head without a
+			// body (none for forwarded headers it refuses). A small
+			// chunked body's was the proxy's, and so were those
+			// errorHandler answers (TestRestoredHeadForwardedRefusalAsTheHandlers).
+			x.peer = c.pre.peer
 		}
 		c.refused = audit.Allowed
 		if c.pre.d != audit.Allowed || c.pre.size {

@@ -19,6 +19,13 @@ import (
 // only the version check (HTTP/1.2) with the X-Forwarded-For client, the
 // reset having lost the version. The restored record names what the
 // handler's does.
+//
+// So does every other body such a head comes with (reqpath190): a
+// chunked one within 16 KiB, which the check before the body refuses
+// (headRefused) and the handler reads whole, was recorded by the handler
+// with the proxy's address, as a request that ended badly (badEnd), and
+// so were a chunked one past 16 KiB (its head reset) and a declared one
+// past 16 KiB (its head kept), which errorHandler answers.
 func TestRestoredHeadForwardedRefusalAsTheHandlers(t *testing.T) {
 	st, _ := startRecorded(t, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
 	swapDoc(t, st.store, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
@@ -37,16 +44,30 @@ func TestRestoredHeadForwardedRefusalAsTheHandlers(t *testing.T) {
 			if ref.status != 400 {
 				t.Fatalf("the handler answered the head without a body %d, want 400", ref.status)
 			}
-			r := proxiedFirstAnswer(t, st.addr, head(id, "Content-Length: 100\r\n")+"{", "")
-			if r.status != 400 {
-				t.Fatalf("answer %d %q, want 400", r.status, r.body)
-			}
-			got := st.sink.withRequestID(t, id)
-			if got.SourceIP != want.SourceIP {
-				t.Errorf("audited source %v for the stalled body, the handler's record of the same head %v", got.SourceIP, want.SourceIP)
-			}
-			if string(got.Path()) != string(want.Path()) {
-				t.Errorf("audited path %q for the stalled body, the handler's record of the same head %q", got.Path(), want.Path())
+			for _, b := range []struct{ name, head, body string }{
+				{"stalled", "Content-Length: 100\r\n", "{"},
+				{"small chunked", "Transfer-Encoding: chunked\r\n", "4\r\nbody\r\n0\r\n\r\n"},
+				{"chunked past 16 KiB", "Transfer-Encoding: chunked\r\n", "4e20\r\n" + strings.Repeat("x", 20000) + "\r\n0\r\n\r\n"},
+				{"declared past 16 KiB", "Content-Length: 20000\r\n", ""},
+			} {
+				if c.version != "HTTP/1.1" && b.name != "stalled" {
+					continue // chunked coding is HTTP/1.1's
+				}
+				bid := id + "-" + strings.ReplaceAll(b.name, " ", "-")
+				r := proxiedFirstAnswer(t, st.addr, head(bid, b.head)+b.body, "")
+				if r.status != 400 {
+					t.Fatalf("%s: answer %d %q, want 400", b.name, r.status, r.body)
+				}
+				if got := r.errorBody(t).RequestID; got != bid {
+					t.Errorf("%s: answered under request id %q, want the client's", b.name, got)
+				}
+				got := st.sink.withRequestID(t, bid)
+				if got.SourceIP != want.SourceIP {
+					t.Errorf("%s: audited source %v, the handler's record of the same head without a body %v", b.name, got.SourceIP, want.SourceIP)
+				}
+				if string(got.Path()) != string(want.Path()) {
+					t.Errorf("%s: audited path %q, the handler's record of the same head without a body %q", b.name, got.Path(), want.Path())
+				}
 			}
 		})
 	}
