@@ -136,7 +136,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// route (TestChunkedOverLimitRecordIsTheHandlers).
 		d = pre.oversize(x)
 	default:
-		d = s.bodyRefused(ctx, x, &pre) // prebody.go
+		d = s.bodyRefused(ctx, x, &pre, restored) // prebody.go
 	}
 	if d == audit.BadRequest && cookieDeny != nil {
 		// A head refused before its body for a cookie of refuse_cookies

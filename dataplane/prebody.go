@@ -423,8 +423,12 @@ func headPeer(h *fasthttp.RequestHeader) netip.Addr {
 // the request), and it gets the decision of the check before its body
 // (errorHandler, conn.pre), or 413. A request that check refused (pre)
 // gets its decision once the head, the route and the size are checked:
-// its credential is not checked again (below).
-func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal) audit.Decision {
+// its credential is not checked again (below). A head errorHandler
+// restored (restored, headNames) keeps the path it named, and is routed
+// on it: after a panic of the header hook, which kept no decision, it
+// was routed on the reset head's "/" (routeForAudit)
+// (TestHeaderHookPanicKeepsRestoredPath).
+func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal, restored bool) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil || pre.d == audit.NotReady {
 		// No policy, or none when its head was checked (notReady): a
@@ -433,7 +437,11 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 		return audit.NotReady
 	}
 	if len(h.RawHeaders()) == 0 {
-		s.routeForAudit(ctx, x)
+		if !restored {
+			s.routeForAudit(ctx, x)
+		} else if len(x.path) > 0 {
+			x.route = x.snap.Match(h.Method(), x.path) // the method restored too
+		}
 		return audit.BodyTooLarge
 	}
 	x.hdr = requestHeaders{}

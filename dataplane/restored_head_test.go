@@ -3,6 +3,7 @@ package dataplane
 import (
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,5 +201,54 @@ func TestEndedBadlyHeadKeepsRequestID(t *testing.T) {
 	}
 	if got := up.received(); len(got) != 3 {
 		t.Errorf("the service received %d requests, want the three first ones", len(got))
+	}
+}
+
+// panicOnceSink is memSink whose Accepting panics once after armed: the
+// policy's strict audit mode asks it in the check before the body
+// (beforeCredential), so the header hook panics there, after it kept the
+// head's names (followBody). A fake for a broken sink, as panicSink is.
+type panicOnceSink struct {
+	memSink
+	armed atomic.Bool
+}
+
+func (p *panicOnceSink) Accepting() bool {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("accepting exploded")
+	}
+	return true
+}
+
+// TestHeaderHookPanicKeepsRestoredPath: a chunked body whose header hook
+// panicked after followBody kept its head's names has its body refused
+// past one byte (headerPanicked), and comes to errorHandler with its
+// head reset. The record named the method, the User-Agent and the request
+// id restored (headNames) but the path "/", the reset head's, and the
+// route of "POST /" (bodyRefused, routeForAudit): the path is the one the
+// rest of the restored head's code names, and the route the one it
+// names.
+func TestHeaderHookPanicKeepsRestoredPath(t *testing.T) {
+	sink := &panicOnceSink{}
+	st, up := startRecorded(t, func(c *Config) { c.Audit = sink })
+	swapDoc(t, st.store, func(d *policy.Document) {
+		d.Audit.Mode = "strict"
+		d.Routes = append(d.Routes, policy.RouteSpec{Method: "POST", Path: "/", Class: "standard", Scopes: []string{"write:records"}})
+	})
+	sink.armed.Store(true)
+	const head = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: hook/1\r\nX-Request-ID: hook-panicked\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+	r := firstAnswer(t, st.addr, head+"64\r\n"+strings.Repeat("x", 100)+"\r\n0\r\n\r\n", "")
+	if sink.armed.Load() {
+		t.Fatal("the header hook never asked the sink")
+	}
+	if r.status != 413 || r.errorBody(t).RequestID != "hook-panicked" {
+		t.Fatalf("answer %d %q, want 413 under the client's request id", r.status, r.body)
+	}
+	rec := sink.withRequestID(t, "hook-panicked")
+	if string(rec.Method()) != "POST" || string(rec.Path()) != "/v1/records" || rec.Route != "/v1/records" || string(rec.UserAgent()) != "hook/1" {
+		t.Errorf("recorded %q %q route %q User-Agent %q; want POST /v1/records, route /v1/records, hook/1", rec.Method(), rec.Path(), rec.Route, rec.UserAgent())
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("the service received %d requests, want none", len(got))
 	}
 }
