@@ -270,8 +270,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.BadRequest
 	}
 	// 2. Route, on the target normalised once (route.go).
-	if d := s.routeRequest(ctx, x); d != audit.Allowed {
-		return d
+	if d := s.routeRequest(ctx, x); d != audit.Allowed || x.hdr.badTrailer {
+		return trailerRefused(x, d)
 	}
 	// 3. Body size against the route's class (size.go); no content on a
 	// GET, HEAD, DELETE or OPTIONS unless the route takes it. A request
@@ -342,6 +342,23 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		// No ledger (a sidecar on a policy file): refused now, without an
 		// upstream connection; nothing is spent.
 		return s.approve(ctx, x)
+	}
+	return d
+}
+
+// trailerRefused returns d, the decision of routing x, or BadRequest for
+// a chunked body whose trailer section ended badly (conn.trailerBad),
+// which fasthttp read whole all the same (a CRLF CRLF came after the bad
+// end in the same read): refused whatever its route, after step 1 and
+// the path name it as errorHandler names such a request whose body's
+// read the bad end failed, with no route. It is checked here, not with
+// the body: fasthttp gives an empty chunked body a Content-Length of 0,
+// which has no body to check (hasBody), and such a request was served
+// (TestBadTrailerNamesTheHead).
+func trailerRefused(x *exchange, d audit.Decision) audit.Decision {
+	if x.hdr.badTrailer {
+		x.route = nil
+		return audit.BadRequest
 	}
 	return d
 }
