@@ -75,6 +75,14 @@ type conn struct {
 	// and clears it. Any other refusal of the check before the body is
 	// in pre.
 	refused audit.Decision
+	// trailerBad says refused is for the trailer section of the request's
+	// chunked body, which ended badly (trailerend.go), not for its head:
+	// a failure of its body, like a chunk size that is not hex, so the
+	// head's names stand (step 1, the source, the path) wherever it is
+	// decided, the handler or errorHandler. It was recorded as a head
+	// that ended badly, with no path and, behind a trusted proxy, the
+	// proxy's address (TestBadTrailerNamesTheHead). begin clears it.
+	trailerBad bool
 	// cookieDeny is the head of the 400's body naming a cookie of
 	// refuse_cookies the check before the body found (prebody.go): a
 	// chunked body refused past preBodyFree loses its headers, and
@@ -155,7 +163,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.readSized(p[:n]) // trailerend.go
 	}
 	if c.head.on && n > 0 && c.head.feed(p[:n]) {
-		c.refused = audit.BadRequest
+		c.refused, c.trailerBad = audit.BadRequest, c.head.inTrailer
 		return n, c.head.endErr()
 	}
 	if c.chunkOn {
@@ -163,7 +171,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, errChunkFraming
 		}
 		if c.chunk.on && n > 0 && c.followed(p[:n]) {
-			c.refused = audit.BadRequest
+			c.refused, c.trailerBad = audit.BadRequest, true
 			return n, errTrailerEnd
 		}
 	}
@@ -459,15 +467,20 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 		}
 		if x.hdr.badEnd = c.refused == audit.BadRequest; !x.hdr.badEnd {
 			c.cookieDeny = nil
-		} else if c.pre.d == audit.BadRequest && c.pre.idLen > 0 {
-			// A head the check before the body refused (headRefused) is
-			// not read again (decide): the request id it kept, the
-			// client's, is its answer's, as a head read again keeps it.
-			// A small chunked body's 400 named one the sidecar made
-			// (TestChunkedRefusalRecordIsTheHandlers). requestID copies
-			// it onto itself.
-			x.reqID = append(x.reqID[:0], c.pre.id[:c.pre.idLen]...)
-			x.hdr.requestID = x.reqID
+		} else if c.trailerBad {
+			// Its body failed, not its head (conn.trailerBad): decide
+			// runs step 1 on it and names it, then refuses it.
+			x.hdr.badEnd, x.hdr.badTrailer, c.trailerBad = false, true, false
+			c.cookieDeny = nil
+		} else if c.pre.head {
+			// A head the check before the body refused at step 1
+			// (headRefused) is refused again without its step 1 run
+			// (decide, badEnd): it is named by the source that check
+			// found, as decide finds it for the same head without a
+			// body (none for forwarded headers it refuses). A small
+			// chunked body's was the proxy's, and so were those
+			// errorHandler answers (TestRestoredHeadForwardedRefusalAsTheHandlers).
+			x.peer = c.pre.peer
 		}
 		c.refused = audit.Allowed
 		if c.pre.d != audit.Allowed || c.pre.size {

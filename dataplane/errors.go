@@ -59,9 +59,14 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	raw := h.RawHeaders()
 	reset := len(raw) == 0 // fasthttp resets a request whose body fails
 	restored := false
-	if reset && len(names.method) > 0 {
+	if len(names.method) > 0 && (reset || err != fasthttp.ErrBodyTooLarge && err != errExpectUnmet && err != errExpectHTTP10) {
 		// A body failing in its framing, stalling, cut short or past
-		// its limit, its headers gone: answered and recorded with its
+		// its limit, its headers gone (or kept: a trailer section that
+		// ended badly in a read after 100 Continue came with its head,
+		// which was named by the connection's peer alone,
+		// TestBadTrailerNamesTheHead; a body refused for its size with
+		// its head kept is bodyRefused's, an expectation's answer
+		// expect's): answered and recorded with its
 		// head's names (headNames), the client's request id, method,
 		// path and User-Agent, and behind a trusted proxy the source
 		// it forwards, as the handler would have, whatever the check
@@ -84,10 +89,16 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// stops at hid the Forwarded lines after it, so X-Forwarded-For
 		// beside them named its client (TestRestoredHeadSourceAsTheHandlers,
 		// TestRestoredHeadForwardedRefusalAsTheHandlers,
-		// TestRestoredBadTrailerHeadSourceIsTheProxys).
+		// TestRestoredHeadWithBadTrailerNamesTheSource). A trailer
+		// section that ended badly (badTrailer) is its body's failure,
+		// as a chunk size that is not hex is, not its head's: step 1
+		// runs on the head. It was taken for a head that ended badly,
+		// recorded with no path and the proxy's address, so that a
+		// client behind a trusted proxy chose, by how it ended its
+		// trailer, to be named by the proxy (TestBadTrailerNamesTheHead).
 		// No policy when the head was checked (notReady) answers it
 		// before the route, as decide does.
-		ok := refused != audit.BadRequest && pre.d != audit.NotReady && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x)
+		ok := (refused != audit.BadRequest || x.hdr.badTrailer) && pre.d != audit.NotReady && scanned && crlfEnd(raw) && scannedOK(raw, names.version, x)
 		if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
 			x.peer, ok = sourceIn(raw, x)
 		}
@@ -136,7 +147,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// route (TestChunkedOverLimitRecordIsTheHandlers).
 		d = pre.oversize(x)
 	default:
-		d = s.bodyRefused(ctx, x, &pre) // prebody.go
+		d = s.bodyRefused(ctx, x, &pre, restored) // prebody.go
 	}
 	if d == audit.BadRequest && cookieDeny != nil {
 		// A head refused before its body for a cookie of refuse_cookies

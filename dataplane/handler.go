@@ -244,8 +244,13 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 	x.snap = x.prep.snapshot()
 	// 1. Headers checked in one pass (headers.go); the request id kept or
 	// made (requestid.go); behind a trusted proxy, the source address
-	// from X-Forwarded-For (source.go).
-	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanHeaders(h.RawHeaders(), &x.hdr) && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
+	// from X-Forwarded-For (source.go). The one pass runs over every
+	// head, one refused as ended badly too (badEnd), so that its request
+	// id is the client's wherever it is decided, as errorHandler names
+	// such a head whose body failed: it made one
+	// (TestEndedBadlyHeadKeepsRequestID).
+	scanned := scanHeaders(h.RawHeaders(), &x.hdr)
+	ok := !x.hdr.badEnd && crlfEnd(h.RawHeaders()) && scanned && listsOK(h, x) && versionOK(h) && // headend.go, headerlist.go
 		policyHeaders(h.RawHeaders(), x.snap, &x.hdr) // tenantheader.go
 	s.requestID(x)
 	if ok && x.snap != nil && len(x.snap.TrustedProxies) > 0 {
@@ -265,8 +270,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		return audit.BadRequest
 	}
 	// 2. Route, on the target normalised once (route.go).
-	if d := s.routeRequest(ctx, x); d != audit.Allowed {
-		return d
+	if d := s.routeRequest(ctx, x); d != audit.Allowed || x.hdr.badTrailer {
+		return trailerRefused(x, d)
 	}
 	// 3. Body size against the route's class (size.go); no content on a
 	// GET, HEAD, DELETE or OPTIONS unless the route takes it. A request
@@ -337,6 +342,23 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 		// No ledger (a sidecar on a policy file): refused now, without an
 		// upstream connection; nothing is spent.
 		return s.approve(ctx, x)
+	}
+	return d
+}
+
+// trailerRefused returns d, the decision of routing x, or BadRequest for
+// a chunked body whose trailer section ended badly (conn.trailerBad),
+// which fasthttp read whole all the same (a CRLF CRLF came after the bad
+// end in the same read): refused whatever its route, after step 1 and
+// the path name it as errorHandler names such a request whose body's
+// read the bad end failed, with no route. It is checked here, not with
+// the body: fasthttp gives an empty chunked body a Content-Length of 0,
+// which has no body to check (hasBody), and such a request was served
+// (TestBadTrailerNamesTheHead).
+func trailerRefused(x *exchange, d audit.Decision) audit.Decision {
+	if x.hdr.badTrailer {
+		x.route = nil
+		return audit.BadRequest
 	}
 	return d
 }

@@ -125,10 +125,11 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 	switch {
 	case head:
 		if headRefused(h, d, &x.hdr) {
-			c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
+			c.pre.keep(dec, x)
+			c.pre.head = true
 		}
 	case dec != audit.Allowed && c != nil && c.refused == audit.Allowed:
-		c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
+		c.pre.keep(dec, x)
 	case c != nil && c.refused == audit.Allowed && h.ContentLength() != 0:
 		// Passed, with a body (chunked, or declared past the size that
 		// skips this check): kept for its refusal past its class's
@@ -137,7 +138,7 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 		// (preRefusal.size). A declared body that stalled was recorded
 		// as "GET -" under a request id the sidecar made
 		// (TestChunkedBadFramingRecordNamesTheRequest).
-		c.pre.keep(dec, x, s.keptID(x.hdr.requestID))
+		c.pre.keep(dec, x)
 		c.pre.size = true
 	}
 	x.reset()
@@ -149,7 +150,10 @@ func (s *Server) preDecide(d *prepared, h *fasthttp.RequestHeader, r *policy.Rou
 // was refused (step 1).
 func (s *Server) preDecided(x *exchange, c *conn, h *fasthttp.RequestHeader, r *policy.Route, target bool, path, query []byte) (audit.Decision, bool) {
 	// 1. The head, as decide checks it; behind a trusted proxy the
-	// source the forwarded headers name (headSource).
+	// source the forwarded headers name (headSource). The peer is the
+	// connection's for a head refused before that, as in decide
+	// (preRefusal.head).
+	x.peer = headPeer(h)
 	if !headOK(h, x) {
 		return audit.BadRequest, true
 	}
@@ -247,8 +251,9 @@ func (s *Server) beforeCredential(x *exchange, h *fasthttp.RequestHeader, query 
 // the authentication method, the key id, the client (and so its tenant),
 // a token's issuer and fingerprint (claims), the source behind a trusted
 // proxy, a spent budget of failures' Retry-After, and the tables it was
-// decided on, and the client's request id, which begin names a head
-// refused at step 1 with (decide does not read it again). A chunked body
+// decided on; for a head refused at step 1 (head), the source that step
+// found, which begin names it with (decide does not run step 1 on it
+// again; its request id is the one pass's, as for any head). A chunked body
 // refused past preBodyFree comes to errorHandler with its headers gone,
 // which answers and records it with these (give), and with the head's
 // names followBody kept (headNames): the method, the path, the
@@ -263,9 +268,7 @@ type preRefusal struct {
 	method audit.AuthMethod
 	keyLen uint8
 	key    [audit.MaxKeyID]byte
-	idLen  uint8
-	id     [audit.MaxRequestID]byte // the client's X-Request-ID, when requestID keeps it
-	prep   *prepared                // the tables it was decided on, which route's class indexes
+	prep   *prepared // the tables it was decided on, which route's class indexes
 	route  *policy.Route
 	client *policy.Client
 	claims *jwt.Claims
@@ -277,14 +280,18 @@ type preRefusal struct {
 	// sidecar made and was recorded as "GET /", no route
 	// (TestChunkedOverLimitRecordIsTheHandlers). begin clears it.
 	size bool
+	// head says d is BadRequest for the head itself, refused at step 1
+	// (headRefused), and peer is the source decide's step 1 finds for it: the
+	// connection's peer, or none for forwarded headers it refuses. begin
+	// names the request by it, which the handler and errorHandler then
+	// refuse without running step 1 (badEnd).
+	head bool
 }
 
-// keep sets p to decision d of exchange x, for a request whose request id
-// id the handler keeps (nil: it makes one).
-func (p *preRefusal) keep(d audit.Decision, x *exchange, id []byte) {
+// keep sets p to decision d of exchange x.
+func (p *preRefusal) keep(d audit.Decision, x *exchange) {
 	*p = preRefusal{d: d, method: x.method, prep: x.prep, route: x.route, client: x.client, claims: x.claims, peer: x.peer}
 	p.keyLen = uint8(copy(p.key[:], x.rec.KeyID()))
-	p.idLen = uint8(copy(p.id[:], id))
 	if d == audit.TokenFailuresLimited {
 		p.retry = x.limited.RetryAfter
 	}
@@ -373,9 +380,10 @@ func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) bo
 }
 
 // headSource returns the source address of the request whose head h is,
-// scanned into x.hdr, as the handler finds it: the peer of its connection,
-// behind a trusted proxy the source the forwarded headers name
-// (sourceAddr); false for forwarded headers the handler refuses. The
+// scanned into x.hdr, from the peer of its connection in x.peer
+// (headPeer), as the handler finds it: that peer, behind a trusted proxy
+// the source the forwarded headers name (sourceAddr); false for
+// forwarded headers the handler refuses. The
 // connection is found from the head (connOfHeader), where fasthttp's
 // hook has the head only: the tokens checked before their body were all
 // charged to the zero address, so one client sending forged tokens with
@@ -389,16 +397,19 @@ func headRefused(h *fasthttp.RequestHeader, d *prepared, hdr *requestHeaders) bo
 // connection now (a caller's listener's too; one TLS already is refused,
 // ErrTLSListener), so RemoteAddr is only a fallback.
 func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr, bool) {
-	ctx := ctxOfHeader(h)
-	if c := ownConn(ctx.Conn()); c != nil {
-		x.peer = c.peer
-	} else {
-		x.peer = tcpAddr(ctx.RemoteAddr()) // conn.go
-	}
 	if len(x.snap.TrustedProxies) == 0 {
 		return x.peer, true
 	}
-	return s.sourceAddr(ctx, x)
+	return s.sourceAddr(ctxOfHeader(h), x)
+}
+
+// headPeer returns the peer of the connection of head h (headSource).
+func headPeer(h *fasthttp.RequestHeader) netip.Addr {
+	ctx := ctxOfHeader(h)
+	if c := ownConn(ctx.Conn()); c != nil {
+		return c.peer
+	}
+	return tcpAddr(ctx.RemoteAddr()) // conn.go
 }
 
 // bodyRefused decides a request whose body fasthttp refused for its size
@@ -412,8 +423,12 @@ func (s *Server) headSource(h *fasthttp.RequestHeader, x *exchange) (netip.Addr,
 // the request), and it gets the decision of the check before its body
 // (errorHandler, conn.pre), or 413. A request that check refused (pre)
 // gets its decision once the head, the route and the size are checked:
-// its credential is not checked again (below).
-func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal) audit.Decision {
+// its credential is not checked again (below). A head errorHandler
+// restored (restored, headNames) keeps the path it named, and is routed
+// on it: after a panic of the header hook, which kept no decision, it
+// was routed on the reset head's "/" (routeForAudit)
+// (TestHeaderHookPanicKeepsRestoredPath).
+func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefusal, restored bool) audit.Decision {
 	h := &ctx.Request.Header
 	if x.snap == nil || pre.d == audit.NotReady {
 		// No policy, or none when its head was checked (notReady): a
@@ -422,7 +437,11 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 		return audit.NotReady
 	}
 	if len(h.RawHeaders()) == 0 {
-		s.routeForAudit(ctx, x)
+		if !restored {
+			s.routeForAudit(ctx, x)
+		} else if len(x.path) > 0 {
+			x.route = x.snap.Match(h.Method(), x.path) // the method restored too
+		}
 		return audit.BodyTooLarge
 	}
 	x.hdr = requestHeaders{}

@@ -28,15 +28,6 @@ func (s *Server) requestID(x *exchange) {
 	x.ids++
 }
 
-// keptID returns id, a client's X-Request-ID, when requestID keeps it,
-// else nil.
-func (s *Server) keptID(id []byte) []byte {
-	if len(id) > 0 && validRequestID(id) && !s.madeHere(id) {
-		return id
-	}
-	return nil
-}
-
 // madeHere reports whether id, in any case, starts with the prefix of the
 // ids this process makes. The prefix is in every answer and the counter
 // runs on, so a client could claim the id of another client's request,

@@ -125,7 +125,7 @@ func (s *Server) followBody(h *fasthttp.RequestHeader, cl int64) {
 	case cl == -1:
 		c.chunkOn, c.chunkLeft = true, s.chunkBudget(refuseBody)
 		if c.followChunks() {
-			c.refused, c.failNext = audit.BadRequest, errTrailerEnd
+			c.refused, c.failNext, c.trailerBad = audit.BadRequest, errTrailerEnd, true
 		}
 	}
 }
