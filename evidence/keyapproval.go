@@ -18,9 +18,9 @@ import (
 // key.create event naming it and an approval.use of it for `keys create`
 // at the same etcd revision, granted by someone other than its requester.
 
-// keyCreateApproval returns, for the key.create event ev, the approval it
-// names and what the trail shows of it: ok when a second person's
-// approval was spent on it, else why not.
+// keyCreateApproval returns, for the key.create (or key.rotate) event
+// ev, the approval it names and what the trail shows of it: ok when a
+// second person's approval was spent on it, else why not.
 func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*approvalSample) (id, text string, ok bool) {
 	d := eventDetails(ev.Details)
 	id = d["approval"]

@@ -47,7 +47,10 @@ func (b *builder) tokenLifecycle() ([]byte, error) {
 			flag = "no ticket"
 		}
 		approval := ""
-		if ev.Action == etcdadmin.ActionKeyCreate {
+		if ev.Action == etcdadmin.ActionKeyCreate || ev.Action == etcdadmin.ActionKeyRotate {
+			// A rotation's successor is a new key: keys rotate spends
+			// a keys create approval as keys create does
+			// (TestLifecycleLogShowsARotationsApproval).
 			_, approval, _ = b.keyCreateApproval(ev, samples) // keyapproval.go
 		}
 		w.Write(csvCells(rfc(ev.Time), ev.Action, ev.Target, ev.Actor, ev.Ticket, ev.Reason,

@@ -45,6 +45,8 @@ var weakeningKinds = []WeakeningKind{
 	{"issuers' tenants", "an issuer given a tenant it did not list (an issuer added: each tenant it lists): its tokens may name that tenant's clients"},
 	{"tenant or refused headers dropped", "a name removed from tenant_headers (the service's header goes on as the client's word: a caller names the tenant it is served as) or from refuse_headers (a credential the sidecar does not verify crosses to the service)"},
 	{"refused cookies dropped", "a name removed from refuse_cookies (compared in any case): a session cookie or other credential the sidecar does not verify crosses to the service"},
+	{"scopes made privileged", "while privileged_key_approval is on: a scope that clients hold made privileged (a line for each client that holds it, or their count when there are more than ten): their existing keys and mTLS identities, made without an approval, become privileged credentials"},
+	{"max_sidecars raised", "global_limits.max_sidecars raised, or global_limits removed (the default, 1000, in its place): more member records share a global limit, and fake ones (a stolen sidecar certificate) take more of a busy sidecar's share"},
 }
 
 // WeakeningKindNames joins the names of WeakeningKinds, as messages list
@@ -82,8 +84,10 @@ func Weakenings(cur, next *Document) []string { return WeakeningsUnder(cur, next
 // routes removed and put back with less (FormerRouteWeakenings, which
 // needs the policy history and is the caller's to add), classes' limits,
 // routes' scopes, public_routes, trusted_proxies and issuers' tenants.
-// Rules 4 added privileged clients moved to another tenant.
-const WeakeningRules = 4
+// Rules 4 added privileged clients moved to another tenant. Rules 5
+// added scopes made privileged that clients hold, and
+// global_limits.max_sidecars raised.
+const WeakeningRules = 5
 
 // WeakeningsUnder is Weakenings by the kinds of rules (1 to WeakeningRules).
 func WeakeningsUnder(cur, next *Document, rules int) []string {
@@ -113,6 +117,12 @@ func WeakeningsUnder(cur, next *Document, rules int) []string {
 		if rules >= 4 {
 			out = append(out, tenantMoves(cur, next)...)
 		}
+		if rules >= 5 {
+			out = append(out, madePrivileged(cur, next)...) // twoperson_rules5.go
+		}
+	}
+	if rules >= 5 {
+		out = append(out, sidecarsWeakening(cur, next)...)
 	}
 	return out
 }

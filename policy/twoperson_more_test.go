@@ -10,19 +10,7 @@ import (
 // (old, new) to make cur, then next, and returns Weakenings(cur, next).
 func weakeningsOf(t *testing.T, base func(string) string, change func(string) string) string {
 	t.Helper()
-	raw, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	was := base(string(raw))
-	cur, err := Load("cur", []byte(was))
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := Load("next", []byte(change(was)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cur, next := loadPair(t, base, change)
 	return strings.Join(Weakenings(cur, next), "; ")
 }
 

@@ -196,11 +196,13 @@ func orNever(s string) string {
 
 func keysRotateCmd() etcdCmd {
 	var overlap time.Duration
+	var approval string
 	return etcdCmd{
 		args:   []string{"ID"},
 		change: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.DurationVar(&overlap, "overlap", 0, "how long the old key stays valid (required, e.g. 24h)")
+			fs.StringVar(&approval, "approval", "", "granted approval `id` for \"keys create\" of the key's client (needed under lifecycle.privileged_key_approval for a client with a privileged scope: the successor is a new key)")
 		},
 		check: func(*etcdFlags) error {
 			if overlap <= 0 {
@@ -209,7 +211,9 @@ func keysRotateCmd() etcdCmd {
 			return nil
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-			key, spec, err := a.RotateKey(ctx, args[0], overlap, f.meta())
+			meta := f.meta()
+			meta.Approval = approval
+			key, spec, err := a.RotateKey(ctx, args[0], overlap, meta)
 			if err != nil {
 				return err
 			}

@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/internal/durable"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
@@ -277,8 +279,31 @@ func policyDiffCmd() etcdCmd {
 		if _, err := io.WriteString(out, d); err != nil {
 			return err
 		}
+		if err := printWeakenings(ctx, a, doc, out); err != nil {
+			return err
+		}
 		return errExit1 // as diff(1): the documents differ
 	}}
+}
+
+// printWeakenings lists after a diff every way a push of doc would
+// weaken the two-person controls of the policy in etcd, uncut: the push's
+// refusal and the approval.request event list the first 20, and the
+// approver, who grants the whole document, reads the rest here
+// (TestPolicyDiffListsEveryWeakeningThePushCuts). Nothing when its push
+// needs no approval.
+func printWeakenings(ctx context.Context, a *etcdadmin.Admin, doc []byte, out io.Writer) error {
+	weak, rev, err := a.PushWeakenings(ctx, doc)
+	if err != nil || len(weak) == 0 {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# this document weakens the two-person controls of the policy in etcd in %d ways (revision %d); its push needs a second person's approval of it:\n", len(weak), rev)
+	for _, w := range weak {
+		fmt.Fprintf(&b, "#   %s\n", alert.PlainText(w))
+	}
+	_, err = io.WriteString(out, b.String())
+	return err
 }
 
 func policyHistoryCmd() etcdCmd {

@@ -133,22 +133,25 @@ func hasClient(doc *policy.Document, id string) bool {
 // RotateKey replaces the key record id (in etcd) with a new key for the same
 // client, valid from now: the old key stays valid for overlap more (never
 // longer than it already was), so callers can switch without an outage.
-// Both records and a key.rotate event are written in one transaction. The
-// new key keeps the old one's lifetime, if it had one. It returns the new
-// key once.
+// Both records and a key.rotate event are written in one transaction, on
+// the policy revision read. The new key keeps the old one's lifetime, if
+// it had one. Under lifecycle.privileged_key_approval the rotation of a
+// key of a client holding a privileged scope needs meta.Approval, a
+// granted approval for KeysCreateRoute of that client, as CreateKey does:
+// the successor is a new privileged credential; the transaction spends
+// it. It returns the new key once.
 func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration, meta Meta) (key string, spec policy.KeySpec, err error) {
 	if overlap < 0 {
 		return "", spec, fmt.Errorf("rotation overlap %s is negative", overlap)
 	}
-	doc, err := a.policyDoc(ctx)
-	if err != nil {
-		return "", spec, err
-	}
-	life := doc.Lifecycle
-	if err := ticketed(doc, ActionKeyRotate, id, meta); err != nil {
-		return "", spec, err
-	}
 	for range attempts {
+		doc, policyRev, err := a.policyDoc(ctx)
+		if err != nil {
+			return "", spec, err
+		}
+		if err := ticketed(doc, ActionKeyRotate, id, meta); err != nil {
+			return "", spec, err
+		}
 		old, modRev, err := a.etcdKey(ctx, id)
 		if err != nil {
 			return "", spec, err
@@ -162,18 +165,51 @@ func (a *Admin) RotateKey(ctx context.Context, id string, overlap time.Duration,
 		if err := deadPrivileged(doc, old, now); err != nil {
 			return "", spec, err
 		}
+		use, err := a.rotationApproval(ctx, doc, old.Client, meta)
+		if err != nil {
+			return "", policy.KeySpec{}, err
+		}
 		key, spec, err = rotated(old, now, overlap, meta)
 		if err != nil {
 			return "", spec, err
 		}
 		spec.CreatedAt = now.UTC().Format(time.RFC3339)
-		capLifetime(life, &spec, now)
-		rev, err := a.rotateAt(ctx, old, modRev, spec, meta, now)
+		capLifetime(doc.Lifecycle, &spec, now)
+		use.cmps = append(use.cmps, clientv3.Compare(clientv3.ModRevision(a.k.Policy()), "=", policyRev))
+		rev, err := a.rotateAt(ctx, old, modRev, spec, meta, now, use)
 		if rev != 0 || err != nil {
 			return key, spec, err
 		}
 	}
 	return "", spec, fmt.Errorf("key rotate of %q lost %d races: %w", id, attempts, ErrConflict)
+}
+
+// approvalSpend is the compares and writes that spend an approval in the
+// transaction of the change it authorises (approvalUse); empty when the
+// change needs none.
+type approvalSpend struct {
+	cmps []clientv3.Cmp
+	ops  []clientv3.Op
+}
+
+// rotationApproval returns the spend of meta.Approval on the rotation of
+// a key of client under doc: a KeysCreateRoute approval when a new key
+// for client needs one (needsKeyApproval), as keys create takes it; an
+// approval named when none is needed is refused as unused, as keys
+// create refuses it. Before, keys rotate needed none, and one operator
+// made a fresh privileged credential alone (review193).
+func (a *Admin) rotationApproval(ctx context.Context, doc *policy.Document, client string, meta Meta) (approvalSpend, error) {
+	if !needsKeyApproval(doc, client) {
+		if meta.Approval != "" {
+			return approvalSpend{}, fmt.Errorf("a key of client %q rotates without an approval (lifecycle.privileged_key_approval is off or the client holds no privileged scope), so approval %q would not be used: leave it out: %w", client, meta.Approval, ErrNotApproved)
+		}
+		return approvalSpend{}, nil
+	}
+	cmps, ops, err := a.approvalUse(ctx, meta.Approval, client, KeysCreateRoute, 0, meta)
+	if err != nil {
+		return approvalSpend{}, fmt.Errorf("keys rotate makes a new key of client %q, which holds a privileged scope: %w", client, err)
+	}
+	return approvalSpend{cmps, ops}, nil
 }
 
 // deadPrivileged refuses the rotation of old at now when every sidecar
@@ -190,19 +226,19 @@ func deadPrivileged(doc *policy.Document, old *policy.KeySpec, now time.Time) er
 		old.ID, old.Client, at.UTC().Format(time.RFC3339), by, ErrNotApproved)
 }
 
-// policyDoc returns the policy document in etcd, or an empty one when
-// there is none or it does not load (its lifecycle then requires
-// nothing: a key must be rotatable in an emergency).
-func (a *Admin) policyDoc(ctx context.Context) (*policy.Document, error) {
+// policyDoc returns the policy document in etcd and its revision, or an
+// empty one when there is none or it does not load (its lifecycle then
+// requires nothing: a key must be rotatable in an emergency).
+func (a *Admin) policyDoc(ctx context.Context) (*policy.Document, int64, error) {
 	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
 	if st.Policy == "" || err != nil {
-		return &policy.Document{}, nil
+		return &policy.Document{}, st.PolicyRevision, nil
 	}
-	return doc, nil
+	return doc, st.PolicyRevision, nil
 }
 
 // rotated shortens old (in place) to now+overlap and makes its successor.
@@ -223,7 +259,9 @@ func rotated(old *policy.KeySpec, now time.Time, overlap time.Duration, meta Met
 	return policy.GenerateKey(old.Client, meta.Actor, meta.Ticket, now, newAfter)
 }
 
-func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64, spec policy.KeySpec, meta Meta, now time.Time) (int64, error) {
+// rotateAt writes the rotation of old (read at modRev) to spec and its
+// key.rotate event, with use, in one transaction.
+func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64, spec policy.KeySpec, meta Meta, now time.Time, use approvalSpend) (int64, error) {
 	putOld, err := putJSON(a.k.Key(old.ID), old)
 	if err != nil {
 		return 0, err
@@ -232,7 +270,11 @@ func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64,
 	if err != nil {
 		return 0, err
 	}
-	ev, err := a.eventOp(now, ActionKeyRotate, old.ID, meta, map[string]string{"client": old.Client, "new_key": spec.ID, "old_not_after": old.NotAfter})
+	details := map[string]string{"client": old.Client, "new_key": spec.ID, "old_not_after": old.NotAfter}
+	if len(use.ops) > 0 {
+		details["approval"] = meta.Approval
+	}
+	ev, err := a.eventOp(now, ActionKeyRotate, old.ID, meta, details)
 	if err != nil {
 		return 0, err
 	}
@@ -241,7 +283,7 @@ func (a *Admin) rotateAt(ctx context.Context, old *policy.KeySpec, modRev int64,
 		clientv3.Compare(clientv3.CreateRevision(a.k.Key(spec.ID)), "=", 0),
 		clientv3.Compare(clientv3.CreateRevision(a.k.Revocation(old.ID)), "=", 0),
 	}
-	return a.commit(ctx, cmps, putOld, putNew, ev)
+	return a.commit(ctx, append(cmps, use.cmps...), append([]clientv3.Op{putOld, putNew, ev}, use.ops...)...)
 }
 
 // etcdKey reads the key record keys/<id>. A key of the policy document

@@ -176,12 +176,30 @@ func (a *Admin) weakenings(ctx context.Context, cur, next *policy.Document) ([]s
 // event too large for the collector's store.
 const maxWeakListed = 20
 
-// weakSummary joins the weakenings, the first maxWeakListed of them.
+// weakSummary joins the weakenings, the first maxWeakListed of them, and
+// says how many it leaves out and where they all are: the approval binds
+// the whole document, so the approver must be able to read every one
+// (PushWeakenings, policy diff FILE; TestPolicyDiffListsEveryWeakeningThePushCuts).
 func weakSummary(weak []string) string {
 	if len(weak) <= maxWeakListed {
 		return strings.Join(weak, "; ")
 	}
-	return fmt.Sprintf("%s; and %d more", strings.Join(weak[:maxWeakListed], "; "), len(weak)-maxWeakListed)
+	return fmt.Sprintf("%s; and %d more (portcullis policy diff FILE lists all %d)", strings.Join(weak[:maxWeakListed], "; "), len(weak)-maxWeakListed, len(weak))
+}
+
+// PushWeakenings returns every way a push of document (which must load)
+// would weaken the two-person controls of the policy in etcd now, uncut,
+// and the revision of that policy: what an approval of the document
+// covers, whose request's event and the push's refusal list only the
+// first maxWeakListed. Nothing for a document whose push needs no
+// approval.
+func (a *Admin) PushWeakenings(ctx context.Context, document []byte) ([]string, int64, error) {
+	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, weak, err := a.policyRequest(ctx, st, document)
+	return weak, st.PolicyRevision, err
 }
 
 // policyBase is the PolicyRevision of a request for req read at st: the

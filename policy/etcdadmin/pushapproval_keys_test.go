@@ -77,9 +77,6 @@ func TestPushApprovalDoesNotCoverKeysMadeSinceForAScopeMadePrivileged(t *testing
 	// globex-bi holds read:reports, which the push makes privileged.
 	priv := edit(t, strict, "description: Read generated reports\n", "description: Read generated reports\n    privileged: true\n")
 	priv = edit(t, priv, `path: "/v1/reports/{id}", class: standard`, `path: "/v1/reports/{id}", class: privileged`)
-	// Alone that weakens nothing (no approval needed: docs/etcd.md); with
-	// a class's limit raised, the push needs one.
-	priv = edit(t, priv, "limit: {rate: 100/s, burst: 200}", "limit: {rate: 200/s, burst: 200}")
 	alice, bob := Meta{Actor: "alice", Reason: "reports hold personal data", Ticket: "CHG-51"}, Meta{Actor: "bob", Ticket: "CHG-51"}
 	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
 	if err != nil {
@@ -96,4 +93,28 @@ func TestPushApprovalDoesNotCoverKeysMadeSinceForAScopeMadePrivileged(t *testing
 	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), spec.ID) {
 		t.Fatalf("push making globex-bi's read:reports privileged after key %s was made for it since the approval was asked: %v; want ErrNotApproved naming the key", spec.ID, err)
 	}
+}
+
+// A push that makes a scope some clients already hold privileged makes
+// their existing keys privileged credentials, as a push giving them a
+// privileged scope does: it needs a second person's approval, and its
+// refusal names the scope and the client. Before, it weakened nothing,
+// went through on one person's word, and globex-bi's keys, made without
+// keys create --approval, became privileged credentials (review193).
+func TestPushMakingAHeldScopePrivilegedNeedsApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	strict := strictPolicy(t)
+	push(t, a, strict)
+	priv := edit(t, strict, "description: Read generated reports\n", "description: Read generated reports\n    privileged: true\n")
+	priv = edit(t, priv, `path: "/v1/reports/{id}", class: standard`, `path: "/v1/reports/{id}", class: privileged`)
+	_, err := a.PushPolicy(ctx, priv, 0, Meta{Actor: "alice", Reason: "reports hold personal data", Ticket: "CHG-52"})
+	if !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), `scope "read:reports" made privileged, and client "globex-bi" holds it`) {
+		t.Fatalf("push making globex-bi's read:reports privileged without an approval: %v; want ErrNotApproved naming the scope and globex-bi", err)
+	}
+	if got := policyDigest(t, a); got != digestOf(strict) {
+		t.Errorf("policy in etcd is %s after the refused push; want the strict one", got)
+	}
+	pushApproved(t, a, priv)
 }

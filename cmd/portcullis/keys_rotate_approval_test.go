@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// keys rotate of a key whose client holds a privileged scope made a new
+// privileged credential on one operator's word, where keys create for
+// that client needs a second person's approval (documented as a
+// limitation). It now needs the same approval, a "keys create" grant for
+// the client, named with --approval, and spent by the rotation.
+func TestKeysRotateOfAPrivilegedKeyNeedsApprovalCLI(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	run := func(want int, actor string, args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		cmd := etcdSub(t, args[0]+" "+args[1])
+		all := append(append([]string{}, args[2:]...), "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/rotate-approval-test", "--actor", actor)
+		if got := cmd.main(all, &out, &errOut); got != want {
+			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
+		}
+		return out.String(), errOut.String()
+	}
+	grant := func() string {
+		t.Helper()
+		out, _ := run(0, "alice", "approvals", "request", "--client", "acme-admin", "--route", "keys create", "--reason", "console key")
+		id := regexp.MustCompile(`apr_[0-9a-f]+`).FindString(out)
+		run(0, "bob", "approvals", "grant", id, "--approver", "bob", "--note", "ok")
+		return id
+	}
+	strict := lifecycleFile(t, "lifecycle:\n  max_key_age: 87600h\n  rotation_warning: 720h\n  privileged_key_approval: true")
+	run(0, "alice", "policy", "push", strict, "--reason", "strict")
+	out, _ := run(0, "alice", "keys", "create", "--client", "acme-admin", "--approval", grant(), "--reason", "console")
+	key := regexp.MustCompile(`id ([a-z0-9]+), valid`).FindStringSubmatch(out)
+	if key == nil {
+		t.Fatalf("keys create: %q; want the key's id", out)
+	}
+
+	_, stderr := run(1, "alice", "keys", "rotate", key[1], "--overlap", "1h", "--reason", "rotate")
+	if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `approvals request --client acme-admin --route "keys create"`) || !strings.Contains(stderr, "--approval") {
+		t.Errorf("keys rotate of acme-admin's key without an approval: stderr %q; want one line saying how to ask for one", stderr)
+	}
+	out, _ = run(0, "alice", "keys", "rotate", key[1], "--overlap", "1h", "--reason", "rotate", "--approval", grant())
+	if !strings.Contains(out, "the old key "+key[1]+" stays valid for 1h") {
+		t.Errorf("keys rotate with a granted approval: %q", out)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A push that weakens the two-person controls in more ways than its
+// refusal lists (20) said "and N more", and so did the approval.request
+// event the approver reads: the approval binds the whole document (its
+// SHA-256, on the policy revision it was asked against), so a grant
+// covered changes the approver never saw named. The refusal now says
+// where the rest is, and policy diff FILE, which the approver runs before
+// granting, lists every one (review193).
+func TestPolicyDiffListsEveryWeakeningThePushCuts(t *testing.T) {
+	t.Parallel()
+	e := startEtcd(t)
+	run := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		cmd := etcdSub(t, args[0]+" "+args[1])
+		all := append(append([]string{}, args[2:]...), "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/weaklist-test")
+		if args[1] != "diff" {
+			all = append(all, "--actor", "alice")
+		}
+		if got := cmd.main(all, &out, &errOut); got != want {
+			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
+		}
+		return out.String(), errOut.String()
+	}
+	strict := lifecycleFile(t, "lifecycle:\n  max_key_age: 87600h\n  rotation_warning: 720h\n  privileged_key_approval: true")
+	run(0, "policy", "push", strict, "--reason", "strict")
+	doc, err := os.ReadFile(strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys strings.Builder
+	keys.WriteString("keys:\n")
+	for i := range 25 {
+		fmt.Fprintf(&keys, "  - id: acmeadmx%02d\n    client: acme-admin\n    sha256: %064x\n    created_at: \"2026-01-01T00:00:00Z\"\n", i, i+100)
+	}
+	weak := filepath.Join(t.TempDir(), "weak.yaml")
+	if err := os.WriteFile(weak, bytes.Replace(doc, []byte("keys:\n"), []byte(keys.String()), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, stderr := run(1, "policy", "push", weak, "--reason", "many keys")
+	if !strings.Contains(stderr, "and 5 more") || !strings.Contains(stderr, "policy diff FILE lists all 25") {
+		t.Errorf("push of 25 weakenings: stderr %q; want the first 20, \"and 5 more\" and where all 25 are listed", stderr)
+	}
+	out, _ := run(1, "policy", "diff", weak)
+	var missing []int
+	for i := range 25 {
+		if !strings.Contains(out, fmt.Sprintf(`key "acmeadmx%02d" added or widened`, i)) {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("policy diff does not list the weakenings of keys %v", missing)
+	}
+	if !strings.Contains(out, "weakens the two-person controls of the policy in etcd in 25 ways") {
+		t.Errorf("policy diff: %q; want the count of weakenings", out)
+	}
+}
