@@ -46,8 +46,9 @@ func foreignAttr(key, v string) string {
 // a record's path, user agent or request id): those credential.Redact
 // finds by their shape, then the value of each pair in the text whose
 // name names a credential (redactPairs), then a secret written after
-// such a name with no separator (redactProse), or after a Chinese or
-// Japanese one and a particle (redactParticles).
+// such a name with no separator (redactProse), or right after a
+// password's name in a script other than Latin, a particle maybe between
+// (redactParticles).
 func redactText(s string) string {
 	return redactParticles(redactProse(redactPairs(credential.Redact(s))))
 }
