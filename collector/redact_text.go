@@ -1176,9 +1176,13 @@ func passwordWord(w string) bool {
 // password ("password", "db.password", "new_password", "Passwort",
 // "mot de passe", "пароль"). Not "pwd", a shell's working directory, nor
 // "pin", a short code with no spaces.
-var passwordNames = func() []string {
-	names := []string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
-		"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
+// scriptPasswordNames are those in a script other than Latin, read only
+// for a name outside ASCII.
+var passwordNames = [...]string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
+	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
+
+var scriptPasswordNames = func() []string {
+	var names []string
 	for _, n := range scriptPasswords {
 		names = append(names, nameMarks.Replace(n))
 	}
@@ -1191,7 +1195,7 @@ var passwordNames = func() []string {
 // name of 64 bytes at most is read without allocating.
 func passwordName(name string) bool {
 	var buf [64]byte
-	k := buf[:0]
+	k, script := buf[:0], false
 	if isASCII(name) && !strings.ContainsAny(name, "%&") {
 		for i := max(0, len(name)-len(buf)); i < len(name); i++ {
 			switch c := name[i]; {
@@ -1204,9 +1208,15 @@ func passwordName(name string) bool {
 		}
 	} else {
 		k = append(k, nameMarks.Replace(foldName(name))...)
+		script = !isASCII(string(k))
 	}
 	for _, w := range passwordNames {
 		if len(k) >= len(w) && string(k[len(k)-len(w):]) == w {
+			return true
+		}
+	}
+	for _, w := range scriptPasswordNames {
+		if script && len(k) >= len(w) && string(k[len(k)-len(w):]) == w {
 			return true
 		}
 	}
