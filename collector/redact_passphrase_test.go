@@ -152,6 +152,12 @@ func TestRedactPassphraseEdges(t *testing.T) {
 		"비밀번호:x1":                                   "비밀번호:" + Redacted,
 		"password is —":                             "password is —",
 		"the token that was issued yesterday is x1": "the token that was issued yesterday is " + Redacted,
+		// one line after a passphrase's at most, and no stack frame
+		"passphrase: a1 b\n  c d\n  e f":                 "passphrase: " + Redacted + "\n  e f",
+		"password: x1\n\tat com.example.Foo(Foo.java:1)": "password: " + Redacted + "\n\tat com.example.Foo(Foo.java:1)",
+		"password: x1\n- item":                           "password: " + Redacted + "\n- item",
+		"password successfully changed":                  "password successfully changed",
+		"password via ldap":                              "password via ldap",
 	} {
 		if got := redactText(in); got != want {
 			t.Errorf("redactText(%q) = %q, want %q", in, got, want)

@@ -366,40 +366,53 @@ func phraseSep(s string, sep int) bool {
 
 // phraseEnd returns where the value of a password's pair (passwordName)
 // whose first word ends at s[to] ends, when it is a passphrase of several
-// words: its words on the same line (phraseWords), and the next line's
-// when the value ran to its line's end and that line goes on with it: a
-// line indented deeper than the name's, as a YAML plain scalar goes on
-// ("passphrase: violet kettle\n    marble anchor"), any number of them,
-// or, once, a line of words starting in a lower-case letter
-// ("password: tangerine oyster\nlampshade velvet"). The words after the
+// words: its words on the same line (phraseWords), and, when the value
+// ran to its line's end, the next line's when that line goes on with it
+// (phraseLine): "password: tangerine oyster\nlampshade velvet",
+// "passphrase: violet kettle\n    marble anchor". The words after the
 // first were stored as sent (TestForeignPasswordWordAndPassphraseRedacted).
-// A line that is a pair of its own, a list's item or a sentence
-// (sentenceStart) goes on with none: "password: x1\nThe job finished".
+// One line at most: a stack trace's frames or a dump's lines after a
+// password's are not read as its.
 func phraseEnd(s string, sep, to int) int {
-	indent, unindented := lineIndent(s, sep), false
-	for {
-		var ended bool
-		if to, ended = phraseWords(s, to); ended {
-			return to // "... staple." ended its sentence
-		}
-		j := proseSpaces(s, to)
-		if j < len(s) && s[j] == '\r' {
-			j++
-		}
-		if j == len(s) || s[j] != '\n' {
-			return to
-		}
-		k := proseSpaces(s, j+1)
-		deeper := k-(j+1) > indent
-		if !deeper && (unindented || k < len(s) && !('a' <= s[k] && s[k] <= 'z')) {
-			return to
-		}
-		if k == len(s) || !phraseWord(s, k) || strings.HasPrefix(s[k:], "- ") || sentenceStart(s[k:]) {
-			return to
-		}
-		unindented = unindented || !deeper
-		to = k + valueRun(s[k:])
+	to, ended := phraseWords(s, to)
+	if ended {
+		return to // "... staple." ended its sentence
 	}
+	j := proseSpaces(s, to)
+	if j < len(s) && s[j] == '\r' {
+		j++
+	}
+	if j == len(s) || s[j] != '\n' {
+		return to
+	}
+	k := proseSpaces(s, j+1)
+	if k == len(s) || !phraseLine(s[k:], k-(j+1) > lineIndent(s, sep)) || !phraseWord(s, k) {
+		return to
+	}
+	n := k + valueRun(s[k:])
+	if e := marksBefore(s, n); e < n {
+		return e
+	}
+	to, _ = phraseWords(s, n)
+	return to
+}
+
+// phraseLine reports whether line, the line after a passphrase's (its
+// indent passed over), goes on with it: it starts with a lower-case
+// letter, or, indented deeper than the name's line (deeper), as a YAML
+// plain scalar goes on, with any letter or digit; and it is no stack
+// frame ("at com.example..."), no list's item and no sentence
+// (sentenceStart: "password: x1\nThe job finished" keeps its second line).
+func phraseLine(line string, deeper bool) bool {
+	c := line[0]
+	if deeper {
+		if c < utf8.RuneSelf && !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	} else if !('a' <= c && c <= 'z') {
+		return false
+	}
+	return !strings.HasPrefix(line, "at ") && !sentenceStart(line)
 }
 
 // phraseWords returns where the words that follow the word ending at
@@ -1158,6 +1171,9 @@ var passwordWords = func() map[string]bool {
 		config configuration entry text value spray spraying guessing cracking attack leak dump
 		must should can cannot can't could will would may might shall does doesn't do don't did didn't
 		has hasn't have had need needs and or but nor so then as if because please again twice
+		isn't wasn't aren't won't contains contain typed protected management encryption encoder encoding
+		storage credential provider service sync synced via using after before since until while during
+		successfully correctly incorrectly automatically manually securely
 		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado`) {
 		m[w] = true
 	}
@@ -1176,11 +1192,12 @@ func passwordWord(w string) bool {
 // password ("password", "db.password", "new_password", "Passwort",
 // "mot de passe", "пароль"). Not "pwd", a shell's working directory, nor
 // "pin", a short code with no spaces.
-// scriptPasswordNames are those in a script other than Latin, read only
-// for a name outside ASCII.
 var passwordNames = [...]string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
 	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
 
+// scriptPasswordNames are the names of a password in a script other than
+// Latin (scriptPasswords) without their spaces, read only for a name
+// outside ASCII (passwordName).
 var scriptPasswordNames = func() []string {
 	var names []string
 	for _, n := range scriptPasswords {
@@ -1191,8 +1208,9 @@ var scriptPasswordNames = func() []string {
 
 // passwordName reports whether name, a credential's (credentialKey),
 // names a password: read as foldName reads it, without the marks its
-// words are spelt apart with, it ends in one of passwordNames. An ASCII
-// name of 64 bytes at most is read without allocating.
+// words are spelt apart with, it ends in one of passwordNames (or, outside
+// ASCII, scriptPasswordNames). An ASCII name is read without allocating
+// (its last 64 bytes).
 func passwordName(name string) bool {
 	var buf [64]byte
 	k, script := buf[:0], false
