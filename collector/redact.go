@@ -46,8 +46,9 @@ func foreignAttr(key, v string) string {
 // a record's path, user agent or request id): those credential.Redact
 // finds by their shape, then the value of each pair in the text whose
 // name names a credential (redactPairs), then a secret written after
-// such a name with no separator (redactProse), or after a Chinese or
-// Japanese one and a particle (redactParticles).
+// such a name with no separator (redactProse), or right after a
+// password's name in a script other than Latin, a particle maybe between
+// (redactParticles).
 func redactText(s string) string {
 	return redactParticles(redactProse(redactPairs(credential.Redact(s))))
 }
@@ -170,8 +171,15 @@ func foldedNames(names ...string) (folded, joined []string) {
 	return folded, joined
 }
 
-// isASCII reports whether s holds only ASCII.
+// isASCII reports whether s holds only ASCII, eight bytes at a time
+// (redactParticles asks it of every text).
 func isASCII(s string) bool {
+	for len(s) >= 8 {
+		if s[0]|s[1]|s[2]|s[3]|s[4]|s[5]|s[6]|s[7] >= utf8.RuneSelf {
+			return false
+		}
+		s = s[8:]
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false

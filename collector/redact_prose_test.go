@@ -212,14 +212,14 @@ func TestRedactTextEdges(t *testing.T) {
 		"api_key is " + Redacted + " now":     "api_key is " + Redacted + " now",
 		"token abcdefghijklmnopqrstuvwxyz ok": "token " + Redacted + " ok",
 		"db.password = p@ss:word!":            "db.password = " + Redacted,
-		"password : x1 y":                     "password : " + Redacted + " y",
+		"password : x1 y":                     "password : " + Redacted,
 		"password (hidden) -- see docs":       "password (hidden) -- see docs",
 		"mot de passe est Secret9 ici":        "mot de passe est " + Redacted + " ici",
 		// a value on the next line, unless that line starts a sentence
 		// (sentenceStart); a capital alone is no sentence
 		"Password:\nHunter2":                    "Password:\n" + Redacted,
 		"Password:\nThe":                        "Password:\n" + Redacted,
-		"Password:\nCorrect horse battery":      "Password:\n" + Redacted + " horse battery",
+		"Password:\nCorrect horse battery":      "Password:\n" + Redacted,
 		"Password:\nThe user logged in":         "Password:\nThe user logged in",
 		"token 3 of 5":                          "token 3 of 5",
 		"token 3 of x":                          "token " + Redacted + " of x",

@@ -8,6 +8,7 @@ package collector
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -37,7 +38,9 @@ import (
 // value on the line after its name (afterLineBreak), opened by an
 // escaped quote (quoteLen) or starting with a \u escape (valueRun), and
 // a name with HTML character references (nameRefBefore, foldName) are
-// read too; a secret with no '=' or ':' after its name ("password is
+// read too; a password's value after ':' or '=' and a space or a line
+// break runs over its words (phraseEnd: "password: correct horse battery
+// staple"); a secret with no '=' or ':' after its name ("password is
 // hunter2") is redactProse's.
 func redactPairs(s string) string {
 	var b strings.Builder
@@ -73,9 +76,12 @@ func redactPairs(s string) string {
 		if name == "" || !credentialKey(name) {
 			continue
 		}
-		from, to := pairValue(s, i, cookieList(name) && !encoded, encoded)
+		from, to, plain := pairValue(s, i, cookieList(name) && !encoded, encoded)
 		if from == to {
 			continue
+		}
+		if plain && n == 1 && phraseSep(s, sep) && passwordName(name) {
+			to = phraseEnd(s, sep, to)
 		}
 		if b.Len() == 0 {
 			b.Grow(len(s))
@@ -296,16 +302,18 @@ func pairNameByte(c byte) bool {
 }
 
 // pairValue returns where the value of a pair whose separator ends at
-// s[i] starts and ends (the same when there is none to clear). After an
+// s[i] starts and ends (the same when there is none to clear), and
+// whether it is plain: a run of a word's bytes, not quoted, not a list
+// of cookies or an authentication scheme's credential. After an
 // authentication scheme and a space, the value is what follows.
-func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
+func pairValue(s string, i int, cookies, encoded bool) (from, to int, plain bool) {
 	if encoded {
 		// After "%3D", the value runs to the next encoded '&' ("%26").
 		to = i
 		for to < len(s) && valueByte(s[to]) && (s[to] != '%' || encodedMark(s[to:], "26") == 0) {
 			to++
 		}
-		return i, to
+		return i, to, false
 	}
 	// Ruby's and PHP's "password"=>"..." and 'passwd' => '...'.
 	if i < len(s) && s[i] == '>' && s[i-1] == '=' {
@@ -320,10 +328,10 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 			i = afterLineBreak(s, i)
 		}
 		if strings.HasPrefix(s[i:], Redacted) {
-			return i, i
+			return i, i, false
 		}
 		if n := authParamsRun(s[i:]); scheme && n > 0 {
-			return i, i + n
+			return i, i + n, false
 		}
 		// A quote (quoteLen): the value runs to the same again.
 		if k := quoteLen(s[i:]); k > 0 {
@@ -333,17 +341,149 @@ func pairValue(s string, i int, cookies, encoded bool) (from, to int) {
 			if end < 0 {
 				end = len(s) - i
 			}
-			return i, i + end
+			return i, i + end, false
 		}
 		if cookies {
-			return i, i + cookieRun(s[i:])
+			return i, i + cookieRun(s[i:]), false
 		}
 		to = i + valueRun(s[i:])
 		if to+1 >= len(s) || s[to] != ' ' || !authScheme(s[i:to]) {
-			return i, to
+			return i, to, !scheme
 		}
 		i, scheme = to+1, true
 	}
+}
+
+// phraseSep reports whether the separator of a pair at s[sep], '=' or
+// ':', is followed by a space, a tab or a line break, as a YAML map, a
+// form dump or an INI file writes a value that may hold spaces
+// ("password: correct horse battery staple", "password = ..."); a value
+// right after '=' ("password=x user=bob", a log line's pairs) ends at
+// the space.
+func phraseSep(s string, sep int) bool {
+	return sep+1 < len(s) && strings.IndexByte(" \t\r\n", s[sep+1]) >= 0
+}
+
+// phraseEnd returns where the value of a password's pair (passwordName)
+// whose first word ends at s[to] ends, when it is a passphrase of several
+// words: its words on the same line (phraseWords), and, when the value
+// ran to its line's end, the next line's when that line goes on with it
+// (phraseLine): "password: tangerine oyster\nlampshade velvet",
+// "passphrase: violet kettle\n    marble anchor". The words after the
+// first were stored as sent (TestForeignPasswordWordAndPassphraseRedacted).
+// One line at most: a stack trace's frames or a dump's lines after a
+// password's are not read as its.
+func phraseEnd(s string, sep, to int) int {
+	to, ended := phraseWords(s, to)
+	if ended {
+		return to // "... staple." ended its sentence
+	}
+	j := proseSpaces(s, to)
+	if j < len(s) && s[j] == '\r' {
+		j++
+	}
+	if j == len(s) || s[j] != '\n' {
+		return to
+	}
+	k := proseSpaces(s, j+1)
+	if k == len(s) || !phraseLine(s[k:], k-(j+1) > lineIndent(s, sep)) || !phraseWord(s, k) {
+		return to
+	}
+	n := k + valueRun(s[k:])
+	if e := marksBefore(s, n); e < n {
+		return e
+	}
+	to, _ = phraseWords(s, n)
+	return to
+}
+
+// phraseLine reports whether line, the line after a passphrase's (its
+// indent passed over), goes on with it: it starts with a lower-case
+// letter, or, indented deeper than the name's line (deeper), as a YAML
+// plain scalar goes on, with any letter or digit; and it is no stack
+// frame ("at com.example..."), no list's item and no sentence
+// (sentenceStart: "password: x1\nThe job finished" keeps its second line).
+func phraseLine(line string, deeper bool) bool {
+	c := line[0]
+	if deeper {
+		if c < utf8.RuneSelf && !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	} else if !('a' <= c && c <= 'z') {
+		return false
+	}
+	return !strings.HasPrefix(line, "at ") && !sentenceStart(line)
+}
+
+// phraseWords returns where the words that follow the word ending at
+// s[to] on its line, spaced by spaces or tabs, end (phraseWord), and
+// whether a mark ended a sentence there: the mark is left out ("staple."
+// ends before the '.').
+func phraseWords(s string, to int) (int, bool) {
+	for {
+		if e := marksBefore(s, to); e < to {
+			return to, true // the first word's mark is its pair's value's
+		}
+		j := proseSpaces(s, to)
+		if j == to || !phraseWord(s, j) {
+			return to, false
+		}
+		to = j + valueRun(s[j:])
+		if e := marksBefore(s, to); e < to {
+			return e, true
+		}
+	}
+}
+
+// marksBefore returns where the marks that end a sentence ('.', '!',
+// '?') before s[to] start.
+func marksBefore(s string, to int) int {
+	for to > 0 && strings.IndexByte(".!?", s[to-1]) >= 0 {
+		to--
+	}
+	return to
+}
+
+// phraseWord reports whether the word at s[j] may be a passphrase's: it
+// holds a letter or a digit, does not open with a bracket, is not
+// already Redacted and is not a pair's name of its own ("host = db",
+// "user: bob", "mot de passe: ...", which ends the passphrase).
+func phraseWord(s string, j int) bool {
+	n := valueRun(s[j:])
+	if n == 0 || strings.IndexByte("([{", s[j]) >= 0 || strings.HasPrefix(s[j:], Redacted) || !wordLetters(s[j:j+n], false) {
+		return false
+	}
+	e := j + run(s[j:], pairNameByte)
+	k := proseSpaces(s, e)
+	if k < len(s) && (s[k] == '=' || s[k] == ':') {
+		return false
+	}
+	// A name of words spaced apart ("mot de passe:", "API key:",
+	// wordsBefore) is a pair's name of its own too.
+	for range 2 {
+		n := run(s[k:], pairNameByte)
+		if k == e || n == 0 {
+			return true
+		}
+		m := proseSpaces(s, k+n)
+		if m < len(s) && (s[m] == '=' || s[m] == ':') {
+			return wordsBefore(s, k, k+n) > j
+		}
+		e, k = k+n, m
+	}
+	return true
+}
+
+// lineIndent returns how many spaces and tabs start the line that holds
+// s[sep], read back at most 256 bytes (a line longer than that is taken
+// for one indented no deeper than any: no line goes on deeper than it).
+func lineIndent(s string, sep int) int {
+	start := max(0, sep-256)
+	nl := strings.LastIndexByte(s[start:sep], '\n')
+	if nl < 0 && start > 0 {
+		return len(s)
+	}
+	return run(s[start+nl+1:sep], func(c byte) bool { return c == ' ' || c == '\t' })
 }
 
 // afterLineBreak returns where the value of a pair starts when its
@@ -663,7 +803,9 @@ func run(s string, ok func(byte) bool) int {
 // word after the scheme. After a linking verb (linkingVerb: "is", "was"),
 // right after the name or further on (proseLink: "password for bob is
 // ..."), any word but keptWords is cleared ("password is hunter";
-// "password is required" is kept): proseWord.
+// "password is required" is kept): proseWord. Right after a password's
+// name (passwordName: "password hunter") any word but keptWords and
+// passwordWords is cleared too.
 func redactProse(s string) string {
 	tabs := strings.IndexByte(s, '\t') >= 0
 	if !tabs && strings.IndexByte(s, ' ') < 0 {
@@ -694,7 +836,7 @@ func redactProse(s string) string {
 		if !credentialKey(name) {
 			continue
 		}
-		from, to := proseValue(s, e)
+		from, to := proseValue(s, e, name)
 		if from == to {
 			continue
 		}
@@ -750,25 +892,54 @@ func secondScriptWord(w string) bool {
 	return false
 }
 
-// proseValue returns where the secret after a credential's name that
-// ends at s[i] (a space follows it) starts and ends, the same when there
-// is none (redactProse).
-func proseValue(s string, i int) (from, to int) {
+// proseValue returns where the secret after a credential's name (name,
+// which ends at s[i], a space following it) starts and ends, the same
+// when there is none (redactProse).
+func proseValue(s string, i int, name string) (from, to int) {
 	i = proseSpaces(s, i)
 	if n := run(s[i:], pairNameByte); n > 0 && i+n < len(s) && s[i+n] == ' ' && linkingVerb(s[i:i+n]) {
-		return proseWord(s, proseSpaces(s, i+n), true)
+		return proseWord(s, proseSpaces(s, i+n), verbMode(s[i:i+n]))
 	}
 	// "session ID is ...": the name goes on (wordsBefore).
 	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
 		return i, i
 	}
-	if from, to = proseWord(s, i, false); from < to {
+	mode := afterName
+	if passwordName(name) {
+		mode = afterPassword
+		if name[0] >= utf8.RuneSelf {
+			mode = afterScriptPassword
+		}
+	}
+	if from, to = proseWord(s, i, mode); from < to {
 		return from, to
 	}
-	if j := proseLink(s, i); j > i {
-		return proseWord(s, j, true)
+	if j, m := proseLink(s, i); j > i {
+		return proseWord(s, j, m)
 	}
 	return i, i
+}
+
+// proseMode is what stands before the word proseWord reads: a
+// credential's name, a password's name (in Latin letters or another
+// script) or a linking verb (likewise).
+type proseMode uint8
+
+const (
+	afterName proseMode = iota
+	afterPassword
+	afterScriptPassword
+	afterVerb
+	afterScriptVerb
+)
+
+// verbMode returns the mode of the word after the linking verb v:
+// afterScriptVerb when v is written in a script other than Latin.
+func verbMode(v string) proseMode {
+	if v != "" && v[0] >= utf8.RuneSelf {
+		return afterScriptVerb
+	}
+	return afterVerb
 }
 
 // proseSpaces returns where the spaces and tabs at s[i] end.
@@ -780,14 +951,22 @@ func proseSpaces(s string, i int) int {
 }
 
 // proseWord returns where the secret in the word at s[i] starts and
-// ends, the same when there is none. After a linking verb (linked:
-// "password is hunter") the word is a secret unless it is one of
-// keptWords ("password is required") or holds no ASCII letter or digit;
-// right after the name it is one only when it reads as no word
-// (secretLike: "password hunter2", not "password reset requested") and
-// is not a count ("token 3 of 5"). A quoted one is a secret, unless it
-// is one of keptWords ("password 'reset'", a button's name).
-func proseWord(s string, i int, linked bool) (from, to int) {
+// ends, the same when there is none. What stands before it (mode)
+// decides: after a linking verb ("password is hunter") the word is a
+// secret unless it is one of keptWords ("password is required") or holds
+// no letter or digit; after a linking verb of a script other than Latin
+// ("пароль это ...") it must hold an ASCII letter or digit, a word of
+// that script there being prose ("пароль это неверный"). Right after a
+// password's name ("password hunter") it is one unless it is one of
+// keptWords, passwordWords ("password reset", "password policy"),
+// gapWords ("password for bob is ...": proseLink reads on) or a linking
+// verb, or a count; after such a name in another script it must hold an ASCII letter
+// or digit too ("пароль hunter", not "пароль неверный"). Right after
+// another credential's name it is one only when it reads as no word
+// (secretLike: "token abc123", not "token expired") and is not a count
+// ("token 3 of 5"). A quoted one is a secret, unless it is one of
+// keptWords ("password 'reset'", a button's name).
+func proseWord(s string, i int, mode proseMode) (from, to int) {
 	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
 		return i, i // "password (hidden)" is prose
 	}
@@ -814,16 +993,35 @@ func proseWord(s string, i int, linked bool) (from, to int) {
 		n--
 	}
 	w := s[i : i+n]
-	if linked {
-		if keptWord(w) || !asciiAlnum(w) {
+	switch mode {
+	case afterVerb, afterScriptVerb:
+		if keptWord(w) || !wordLetters(w, mode == afterScriptVerb) {
 			return i, i
 		}
-		return i, i + n
-	}
-	if !secretLike(w) || count(w, s[i+n:]) {
-		return i, i
+	case afterPassword, afterScriptPassword:
+		if keptWord(w) || passwordWord(w) || gapWord(w) || linkingVerb(w) || count(w, s[i+n:]) || !wordLetters(w, mode == afterScriptPassword) {
+			return i, i
+		}
+	default:
+		if !secretLike(w) || count(w, s[i+n:]) {
+			return i, i
+		}
 	}
 	return i, i + n
+}
+
+// wordLetters reports whether w holds a letter or a digit, in ASCII
+// when ascii is set, else in any script.
+func wordLetters(w string, ascii bool) bool {
+	if ascii {
+		return asciiAlnum(w)
+	}
+	for _, r := range w {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // count reports whether w, a word after a credential's name, is a count
@@ -851,40 +1049,56 @@ func asciiAlnum(w string) bool {
 const proseGap = 4
 
 // proseLink returns where the word after a linking verb or a word ending
-// in ':' starts, when one stands within proseGap words after a
-// credential's name (the first at s[i]) and one of gapWords stands
-// between: "password for alice is hunter2", "the password you asked
-// for: hunter2", "token value is abc" were stored as sent
+// in ':' starts, and its mode (verbMode), when one stands within proseGap
+// words after a credential's name (the first at s[i]) and one of gapWords
+// stands between: "password for alice is hunter2", "the password you
+// asked for: hunter2", "token value is abc" were stored as sent
 // (TestForeignSecretsFurtherInProseRedacted). Else i: "session timeout
-// is 30m" and "password reset: sent" name another thing, kept.
-func proseLink(s string, i int) int {
-	j, gap := i, false
-	for range proseGap {
+// is 30m" and "password reset: sent" name another thing, kept. A
+// relative clause's verb (one of relativeWords before it) followed by a
+// kept word is the clause's, not the sentence's: the reading goes on for
+// proseGap words more ("the token that was issued is abc", stored as
+// sent: TestForeignSecretsPastRelativeClauseRedacted).
+func proseLink(s string, i int) (int, proseMode) {
+	j, gap, rel, words := i, false, false, proseGap
+	for k := 0; k < words; k++ {
 		n := run(s[j:], pairNameByte)
 		if n == 0 || j+n+1 >= len(s) {
-			return i
+			return i, afterVerb
 		}
 		w := s[j : j+n]
 		switch s[j+n] {
 		case ' ', '\t':
 			if linkingVerb(w) {
-				if gap {
-					return proseSpaces(s, j+n)
+				if !gap {
+					return i, afterVerb
 				}
-				return i
+				v := proseSpaces(s, j+n)
+				if from, to := proseWord(s, v, verbMode(w)); !rel || words > proseGap || from < to {
+					return v, verbMode(w)
+				}
+				words += proseGap // "that was issued": the clause's verb
 			}
 		case ':':
 			if (gap || gapWord(w)) && (s[j+n+1] == ' ' || s[j+n+1] == '\t') {
-				return proseSpaces(s, j+n+1)
+				return proseSpaces(s, j+n+1), afterVerb
 			}
-			return i
+			return i, afterVerb
 		default:
-			return i
+			return i, afterVerb
 		}
 		gap = gap || gapWord(w)
+		rel = rel || lowerIn(w, relativeWords)
 		j = proseSpaces(s, j+n)
 	}
-	return i
+	return i, afterVerb
+}
+
+// relativeWords open a relative clause between a credential's name and
+// the sentence's linking verb ("the token that was issued is ...", "the
+// password you were given is ..."): proseLink reads past the clause's.
+var relativeWords = map[string]bool{
+	"that": true, "which": true, "who": true, "whom": true, "you": true, "we": true, "they": true, "i": true, "he": true, "she": true,
 }
 
 // gapWords are the words that, between a credential's name and a
@@ -921,7 +1135,7 @@ var keptWords = func() map[string]bool {
 		available unavailable compromised leaked insecure secure known unknown sensitive case-sensitive
 		mismatched blocked closed open pending done complete incomplete successful unsuccessful failed
 		created deleted removed issued refreshed renewed cleared ignored validated checked provided supplied
-		given entered applied ready out safe never always usually probably likely very
+		given entered applied ready out safe never always usually probably likely very just
 		here there in on at for of to from by with without under over about into your my his her their our
 		its this that these those what which whose where when how why
 		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
@@ -935,6 +1149,97 @@ var keptWords = func() map[string]bool {
 
 // keptWord reports whether w, in any case, is one of keptWords.
 func keptWord(w string) bool { return lowerIn(w, keptWords) }
+
+// passwordWords are the words right after a password's name, with no
+// linking verb, that are prose, not the password (proseWord): a thing of
+// the password's ("password policy", "password hash", "password
+// manager", "password authentication failed"), a modal, an auxiliary or a
+// conjunction ("password must be...", "password does not match",
+// "password and username..."), and a few in German, French and Spanish
+// ("Passwort vergessen", "mot de passe oublié"). A plural is read as its
+// singular ("password attempts"). Any other word there is cleared:
+// "password hunter" was stored as sent
+// (TestForeignPasswordWordAndPassphraseRedacted).
+var passwordWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		reset change update policy manager hash hashing salt strength length complexity requirement rule
+		history age expiry expiration expire expires lifetime reuse rotation recovery reminder hint store vault
+		file database db list generator field form input box dialog prompt page screen link email mail request
+		attempt failure error check validation verification confirmation confirm mismatch match matches
+		protection lock lockout login logon auth authentication based grant flow type mode setting option
+		config configuration entry text value spray spraying guessing cracking attack leak dump
+		must should can cannot can't could will would may might shall does doesn't do don't did didn't
+		has hasn't have had need needs and or but nor so then as if because please again twice
+		isn't wasn't aren't won't contains contain typed protected management encryption encoder encoding
+		storage credential provider service sync synced via using after before since until while during
+		successfully correctly incorrectly automatically manually securely
+		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// passwordWord reports whether w, in any case, or w without a plural's
+// "s", is one of passwordWords.
+func passwordWord(w string) bool {
+	return lowerIn(w, passwordWords) || len(w) > 3 && (w[len(w)-1] == 's' || w[len(w)-1] == 'S') && lowerIn(w[:len(w)-1], passwordWords)
+}
+
+// passwordNames are, folded and without marks, the names of a password
+// whose word after it (proseWord) and whose pair's several words
+// (phraseEnd) are its value: a name ending in one of them names a
+// password ("password", "db.password", "new_password", "Passwort",
+// "mot de passe", "пароль"). Not "pwd", a shell's working directory, nor
+// "pin", a short code with no spaces.
+var passwordNames = [...]string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
+	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
+
+// scriptPasswordNames are the names of a password in a script other than
+// Latin (scriptPasswords) without their spaces, read only for a name
+// outside ASCII (passwordName).
+var scriptPasswordNames = func() []string {
+	var names []string
+	for _, n := range scriptPasswords {
+		names = append(names, nameMarks.Replace(n))
+	}
+	return names
+}()
+
+// passwordName reports whether name, a credential's (credentialKey),
+// names a password: read as foldName reads it, without the marks its
+// words are spelt apart with, it ends in one of passwordNames (or, outside
+// ASCII, scriptPasswordNames). An ASCII name is read without allocating
+// (its last 64 bytes).
+func passwordName(name string) bool {
+	var buf [64]byte
+	k, script := buf[:0], false
+	if isASCII(name) && !strings.ContainsAny(name, "%&") {
+		for i := max(0, len(name)-len(buf)); i < len(name); i++ {
+			switch c := name[i]; {
+			case c == '_' || c == '-' || c == '.' || c == ' ':
+			case 'A' <= c && c <= 'Z':
+				k = append(k, c+'a'-'A')
+			default:
+				k = append(k, c)
+			}
+		}
+	} else {
+		k = append(k, nameMarks.Replace(foldName(name))...)
+		script = !isASCII(string(k))
+	}
+	for _, w := range passwordNames {
+		if len(k) >= len(w) && string(k[len(k)-len(w):]) == w {
+			return true
+		}
+	}
+	for _, w := range scriptPasswordNames {
+		if script && len(k) >= len(w) && string(k[len(k)-len(w):]) == w {
+			return true
+		}
+	}
+	return false
+}
 
 // lowerIn reports whether w, its ASCII letters lowered, is in m, with no
 // allocation.
@@ -1007,62 +1312,108 @@ func secretLike(w string) bool {
 	return alnum && odd
 }
 
-// redactParticles returns s with a secret written after a password's
-// Chinese or Japanese name (密码, 密碼, パスワード) and a particle that
-// joins it to its value, with no space (是, 为, 為: is; は, が), replaced
-// by Redacted: "密码是hunter2", "パスワードはhunter2です" were stored as
-// sent (TestForeignNamesInOtherScriptsRedacted). The value is the run of
-// ASCII after the particle and spaces (valueRun): a word of these
-// scripts there is prose ("密码是必填的", the password is required).
+// redactParticles returns s with a secret written right after a
+// password's name in a script other than Latin (scriptPasswords) and a
+// particle or a linking verb of that script that joins it to its value
+// (scriptParticles: Chinese 是, 为, 為; Japanese は, が; Korean 는, 은, 이,
+// 가; Thai คือ, เป็น), then maybe spaces, or with neither particle nor
+// space, replaced by Redacted: "密码是hunter2", "パスワードはhunter2です"
+// were stored as sent (TestForeignNamesInOtherScriptsRedacted), and so
+// were "비밀번호는hunter2입니다", "비밀번호는 hunter", "รหัสผ่านคือhunter2",
+// "비밀번호hunter2", "парольhunter2"
+// (TestForeignSecretsAttachedToScriptNamesRedacted). The value is the run
+// of ASCII that follows (valueRun's bytes), unless it is one of keptWords
+// ("パスワードはOKです") or holds no ASCII letter or digit: a word of these
+// scripts there is prose ("密码是必填的", the password is required; "비밀번호가
+// 틀렸습니다", the password is wrong). A name and a space with no particle
+// is redactProse's ("пароль hunter").
 func redactParticles(s string) string {
-	// 密 and パ start with these bytes; most texts hold neither.
-	if strings.IndexByte(s, 0xe5) < 0 && strings.IndexByte(s, 0xe3) < 0 {
+	if isASCII(s) {
 		return s
 	}
 	var b strings.Builder
 	done := 0
-	for i := 0; i < len(s); {
-		at, name := -1, ""
-		for _, n := range [...]string{"密码", "密碼", "パスワード"} {
-			if k := strings.Index(s[i:], n); k >= 0 && (at < 0 || i+k < at) {
-				at, name = i+k, n
-			}
-		}
-		if at < 0 {
-			break
-		}
-		i = at + len(name)
-		p := ""
-		for _, q := range [...]string{"是", "为", "為", "は", "が"} {
-			if strings.HasPrefix(s[i:], q) {
-				p = q
-				break
-			}
-		}
-		if p == "" {
+	for t := 1; t < len(s); t++ {
+		if s[t] >= utf8.RuneSelf || s[t-1] < utf8.RuneSelf {
 			continue
 		}
-		from := proseSpaces(s, i+len(p))
-		if strings.HasPrefix(s[from:], "　") {
-			from += len("　")
-		}
-		to := from
-		for to < len(s) && s[to] < utf8.RuneSelf && valueByte(s[to]) {
-			to++
-		}
-		for to > from && strings.IndexByte(".!?:", s[to-1]) >= 0 {
-			to--
-		}
-		if to == from || strings.HasPrefix(s[from:], Redacted) {
+		from, to, ok := scriptValue(s, max(done, t-scriptWindow), t)
+		if !ok {
 			continue
 		}
 		b.WriteString(s[done:from])
 		b.WriteString(Redacted)
-		done, i = to, to
+		done, t = to, to
 	}
 	if done == 0 {
 		return s
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// scriptWindow is how many bytes before a run of ASCII scriptValue reads
+// for a password's name and a particle: the longest of them, folded, is
+// some 40 bytes.
+const scriptWindow = 64
+
+// scriptValue returns where the secret that starts the run of ASCII at
+// s[t], after characters outside ASCII, starts and ends, and whether
+// there is one (redactParticles): the text from s[start] to s[t], its
+// ideographic spaces left out, ends in a password's name in a script
+// other than Latin and a particle, or in the name alone with no space
+// after it.
+func scriptValue(s string, start, t int) (from, to int, ok bool) {
+	for start < t && (s[start] < utf8.RuneSelf && s[start] != ' ' || s[start]&0xc0 == 0x80) {
+		start++ // the window starts at a character outside ASCII, or a space
+	}
+	before := s[start:t]
+	for strings.HasSuffix(before, "　") {
+		before = before[:len(before)-len("　")]
+	}
+	from = proseSpaces(s, t)
+	spaced := from > t || len(before) < t-start
+	if from == len(s) || !(valueByte(s[from]) && (s[from] != '[' || !strings.HasPrefix(s[from:], Redacted))) {
+		return 0, 0, false
+	}
+	k := foldName(strings.TrimLeft(before, " "))
+	particle := false
+	for _, p := range scriptParticles {
+		if strings.HasSuffix(k, p) && scriptPasswordBefore(k[:len(k)-len(p)]) {
+			particle = true
+			break
+		}
+	}
+	// With no particle the value starts with a letter or a digit: a
+	// pair's separator ("비밀번호:x", redactPairs') is none.
+	if !particle && (spaced || !scriptPasswordBefore(k) || !asciiAlnum(s[from:from+1])) || s[from] == ':' || s[from] == '=' {
+		return 0, 0, false
+	}
+	to = from
+	for to < len(s) && s[to] < utf8.RuneSelf && valueByte(s[to]) {
+		to++
+	}
+	for to > from && strings.IndexByte(".!?:", s[to-1]) >= 0 {
+		to--
+	}
+	if w := s[from:to]; w == "" || keptWord(w) || !asciiAlnum(w) {
+		return 0, 0, false
+	}
+	return from, to, true
+}
+
+// scriptParticles are, folded as foldName folds them, the particles and
+// linking verbs that join a password's name in a script other than
+// Latin to its value with no space (redactParticles).
+var scriptParticles, _ = foldedNames("是", "为", "為", "は", "が", "는", "은", "이", "가", "คือ", "เป็น")
+
+// scriptPasswordBefore reports whether k, a folded text, ends in one of
+// scriptPasswords.
+func scriptPasswordBefore(k string) bool {
+	for _, n := range scriptPasswords {
+		if strings.HasSuffix(k, n) {
+			return true
+		}
+	}
+	return false
 }
