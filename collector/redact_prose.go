@@ -1,0 +1,533 @@
+package collector
+
+// A credential's value after its name in prose, with no '=' or ':'
+// (redactProse: "password is hunter2", "password hunter", "the token
+// that was issued is abc"), and the word lists it reads by.
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// redactProse returns s with a secret written after a name that names a
+// credential (credentialKey) and a space, with no '=' or ':' between,
+// replaced by Redacted: "password hunter2", "password is hunter2",
+// "token was abc123" were stored as sent
+// (TestForeignSecretsInProseRedacted). Prose puts a word right after the
+// name far more often than a secret ("password reset requested", "token
+// expired"), so that word is cleared only when it reads as no word
+// (secretLike: a digit, a mark, a capital letter past the first, or 16
+// letters and more), or is quoted ("password 'hunter'"); after an
+// authentication scheme ("Authorization Negotiate YIIB...") it is the
+// word after the scheme. After a linking verb (linkingVerb: "is", "was"),
+// right after the name or further on (proseLink: "password for bob is
+// ..."), any word but keptWords is cleared ("password is hunter";
+// "password is required" is kept): proseWord. Right after a password's
+// name (passwordName: "password hunter") any word but keptWords and
+// passwordWords is cleared too.
+func redactProse(s string) string {
+	tabs := strings.IndexByte(s, '\t') >= 0
+	if !tabs && strings.IndexByte(s, ' ') < 0 {
+		return s
+	}
+	var b strings.Builder
+	done := 0
+	for i := 0; i < len(s); {
+		var j int
+		if tabs {
+			j = strings.IndexAny(s[i:], " \t")
+		} else {
+			j = strings.IndexByte(s[i:], ' ')
+		}
+		if j < 0 {
+			break
+		}
+		e := i + j // the name, if any, ends here
+		w := e
+		for w > i && pairNameByte(s[w-1]) {
+			w--
+		}
+		i = e + 1
+		if w == e {
+			continue
+		}
+		name := s[wordsBefore(s, w, e):e]
+		if !credentialKey(name) {
+			continue
+		}
+		from, to := proseValue(s, e, name)
+		if from == to {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[done:from])
+		b.WriteString(Redacted)
+		done, i = to, to
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// wordsBefore returns where a name of words spaced apart starts, the
+// last word being s[w:e]: French "mot de passe", and "API key",
+// "session ID", "private key", whose last word alone names nothing
+// (credentialKey reads "API key" as it reads "api.key"); "API key:
+// ..." and "session ID is ..." were stored as sent
+// (TestForeignSecretsInProseRedacted). Else w.
+func wordsBefore(s string, w, e int) int {
+	switch {
+	case w >= 7 && strings.EqualFold(s[w:e], "passe") && strings.EqualFold(s[w-7:w], "mot de "):
+		return w - 7
+	case w >= 2 && s[w-1] == ' ' && (strings.EqualFold(s[w:e], "key") || strings.EqualFold(s[w:e], "id") || secondScriptWord(s[w:e])):
+		v := w - 1
+		for v > 0 && pairNameByte(s[v-1]) {
+			v--
+		}
+		if v < w-1 {
+			return v
+		}
+	}
+	return w
+}
+
+// secondScriptWord reports whether w is the last word of a password's
+// name of two in a script other than Latin whose last word alone names
+// nothing (Arabic كلمة المرور, "the word of passing", and كلمة السر, Greek
+// κωδικός πρόσβασης): wordsBefore reads the name whole.
+func secondScriptWord(w string) bool {
+	if w == "" || w[0] < utf8.RuneSelf {
+		return false
+	}
+	for _, v := range [...]string{"المرور", "السر", "πρόσβασης"} {
+		if strings.EqualFold(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// proseValue returns where the secret after a credential's name (name,
+// which ends at s[i], a space following it) starts and ends, the same
+// when there is none (redactProse).
+func proseValue(s string, i int, name string) (from, to int) {
+	i = proseSpaces(s, i)
+	if n := run(s[i:], pairNameByte); n > 0 && i+n < len(s) && s[i+n] == ' ' && linkingVerb(s[i:i+n]) {
+		return proseWord(s, proseSpaces(s, i+n), verbMode(s[i:i+n]))
+	}
+	// "session ID is ...": the name goes on (wordsBefore).
+	if n := run(s[i:], pairNameByte); (i+n == len(s) || s[i+n] == ' ') && (strings.EqualFold(s[i:i+n], "id") || strings.EqualFold(s[i:i+n], "key")) {
+		return i, i
+	}
+	mode := afterName
+	if passwordName(name) {
+		mode = afterPassword
+		if name[0] >= utf8.RuneSelf {
+			mode = afterScriptPassword
+		}
+	}
+	if from, to = proseWord(s, i, mode); from < to {
+		return from, to
+	}
+	if j, m := proseLink(s, i); j > i {
+		return proseWord(s, j, m)
+	}
+	return i, i
+}
+
+// proseMode is what stands before the word proseWord reads: a
+// credential's name, a password's name (in Latin letters or another
+// script) or a linking verb (likewise).
+type proseMode uint8
+
+const (
+	afterName proseMode = iota
+	afterPassword
+	afterScriptPassword
+	afterVerb
+	afterScriptVerb
+)
+
+// verbMode returns the mode of the word after the linking verb v:
+// afterScriptVerb when v is written in a script other than Latin.
+func verbMode(v string) proseMode {
+	if v != "" && v[0] >= utf8.RuneSelf {
+		return afterScriptVerb
+	}
+	return afterVerb
+}
+
+// proseSpaces returns where the spaces and tabs at s[i] end.
+func proseSpaces(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// proseWord returns where the secret in the word at s[i] starts and
+// ends, the same when there is none. What stands before it (mode)
+// decides: after a linking verb ("password is hunter") the word is a
+// secret unless it is one of keptWords ("password is required") or holds
+// no letter or digit; after a linking verb of a script other than Latin
+// ("пароль это ...") it must hold an ASCII letter or digit, a word of
+// that script there being prose ("пароль это неверный"). Right after a
+// password's name ("password hunter") it is one unless it is one of
+// keptWords, passwordWords ("password reset", "password policy"),
+// gapWords ("password for bob is ...": proseLink reads on) or a linking
+// verb, or a count; after such a name in another script it must hold an ASCII letter
+// or digit too ("пароль hunter", not "пароль неверный"). Right after
+// another credential's name it is one only when it reads as no word
+// (secretLike: "token abc123", not "token expired") and is not a count
+// ("token 3 of 5"). A quoted one is a secret, unless it is one of
+// keptWords ("password 'reset'", a button's name).
+func proseWord(s string, i int, mode proseMode) (from, to int) {
+	if i == len(s) || strings.HasPrefix(s[i:], Redacted) || strings.IndexByte("([{", s[i]) >= 0 {
+		return i, i // "password (hidden)" is prose
+	}
+	if k := quoteLen(s[i:]); k > 0 {
+		// Looked for in the next proseQuoted bytes only, so a text of
+		// names and quotes that do not close is read in linear time.
+		end := strings.Index(s[i+k:min(len(s), i+k+proseQuoted)], s[i:i+k])
+		if end <= 0 || keptWord(s[i+k:i+k+end]) {
+			return i, i
+		}
+		return i + k, i + k + end
+	}
+	// A pair of its own ("Password Type=...", "token user=bob") is
+	// redactPairs' to read; base64's padding ("abc==") is none.
+	if k := i + run(s[i:], pairNameByte); k > i && k+1 < len(s) && (s[k] == '=' || s[k] == ':') && s[k+1] > ' ' && s[k+1] != '=' {
+		return i, i
+	}
+	n := valueRun(s[i:])
+	if authScheme(s[i:i+n]) && i+n+1 < len(s) && s[i+n] == ' ' && !strings.HasPrefix(s[i+n+1:], Redacted) {
+		i += n + 1 // "Authorization Negotiate YII...": the credential after the scheme
+		n = valueRun(s[i:])
+	}
+	for n > 0 && strings.IndexByte(".!?:", s[i+n-1]) >= 0 {
+		n--
+	}
+	w := s[i : i+n]
+	switch mode {
+	case afterVerb, afterScriptVerb:
+		if keptWord(w) || !wordLetters(w, mode == afterScriptVerb) {
+			return i, i
+		}
+	case afterPassword, afterScriptPassword:
+		if keptWord(w) || passwordWord(w) || gapWord(w) || linkingVerb(w) || count(w, s[i+n:]) || !wordLetters(w, mode == afterScriptPassword) {
+			return i, i
+		}
+	default:
+		if !secretLike(w) || count(w, s[i+n:]) {
+			return i, i
+		}
+	}
+	return i, i + n
+}
+
+// wordLetters reports whether w holds a letter or a digit, in ASCII
+// when ascii is set, else in any script.
+func wordLetters(w string, ascii bool) bool {
+	if ascii {
+		return asciiAlnum(w)
+	}
+	for _, r := range w {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// count reports whether w, a word after a credential's name, is a count
+// of the form "N of M" ("token 3 of 5", "password 2 of 3"), rest being
+// what follows w.
+func count(w, rest string) bool {
+	if run(w, func(c byte) bool { return '0' <= c && c <= '9' }) != len(w) || !strings.HasPrefix(rest, " of ") {
+		return false
+	}
+	rest = rest[len(" of "):]
+	return rest != "" && '0' <= rest[0] && rest[0] <= '9'
+}
+
+// asciiAlnum reports whether w holds an ASCII letter or digit.
+func asciiAlnum(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if c := w[i] | 0x20; 'a' <= c && c <= 'z' || '0' <= w[i] && w[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// proseGap is how many words proseLink reads past a credential's name.
+const proseGap = 4
+
+// proseLink returns where the word after a linking verb or a word ending
+// in ':' starts, and its mode (verbMode), when one stands within proseGap
+// words after a credential's name (the first at s[i]) and one of gapWords
+// stands between: "password for alice is hunter2", "the password you
+// asked for: hunter2", "token value is abc" were stored as sent
+// (TestForeignSecretsFurtherInProseRedacted). Else i: "session timeout
+// is 30m" and "password reset: sent" name another thing, kept. A
+// relative clause's verb (one of relativeWords before it) followed by a
+// kept word is the clause's, not the sentence's: the reading goes on for
+// proseGap words more ("the token that was issued is abc", stored as
+// sent: TestForeignSecretsPastRelativeClauseRedacted).
+func proseLink(s string, i int) (int, proseMode) {
+	j, gap, rel, words := i, false, false, proseGap
+	for k := 0; k < words; k++ {
+		n := run(s[j:], pairNameByte)
+		if n == 0 || j+n+1 >= len(s) {
+			return i, afterVerb
+		}
+		w := s[j : j+n]
+		switch s[j+n] {
+		case ' ', '\t':
+			if linkingVerb(w) {
+				if !gap {
+					return i, afterVerb
+				}
+				v := proseSpaces(s, j+n)
+				if from, to := proseWord(s, v, verbMode(w)); !rel || words > proseGap || from < to {
+					return v, verbMode(w)
+				}
+				words += proseGap // "that was issued": the clause's verb
+			}
+		case ':':
+			if (gap || gapWord(w)) && (s[j+n+1] == ' ' || s[j+n+1] == '\t') {
+				return proseSpaces(s, j+n+1), afterVerb
+			}
+			return i, afterVerb
+		default:
+			return i, afterVerb
+		}
+		gap = gap || gapWord(w)
+		rel = rel || lowerIn(w, relativeWords)
+		j = proseSpaces(s, j+n)
+	}
+	return i, afterVerb
+}
+
+// relativeWords open a relative clause between a credential's name and
+// the sentence's linking verb ("the token that was issued is ...", "the
+// password you were given is ..."): proseLink reads past the clause's.
+var relativeWords = map[string]bool{
+	"that": true, "which": true, "who": true, "whom": true, "you": true, "we": true, "they": true, "i": true, "he": true, "she": true,
+}
+
+// gapWords are the words that, between a credential's name and a
+// linking verb or a ':', make what follows the name's value
+// (proseLink): prepositions, pronouns and determiners ("password for
+// bob is", "the password you asked for:", "password of the day:"), and
+// words that name the secret itself ("token value is").
+var gapWords = map[string]bool{
+	"for": true, "of": true, "to": true, "from": true, "you": true, "we": true, "they": true, "i": true, "he": true, "she": true,
+	"it": true, "that": true, "which": true, "the": true, "a": true, "an": true, "this": true, "your": true, "my": true,
+	"our": true, "his": true, "her": true, "their": true, "its": true, "user": true, "account": true, "value": true,
+	"string": true, "itself": true, "now": true, "here": true, "today": true, "then": true, "just": true,
+	"für": true, "von": true, "de": true, "pour": true, "para": true, "del": true, "du": true,
+}
+
+// gapWord reports whether w, in any case, is one of gapWords.
+func gapWord(w string) bool { return lowerIn(w, gapWords) }
+
+// keptWords are the words after a credential's name and a linking verb
+// (or a quoted one) that are prose, not a secret: a status or an
+// adjective ("password is required", "token is expired", "password is
+// too short", "password is reset"), an article, a negation or an adverb
+// ("password is not set", "token is a JWT"), in English and, a few, in
+// German, French and Spanish. Any other word there is cleared
+// (proseWord): a lost harmless word is cheaper than a leaked password.
+var keptWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		required needed mandatory optional incorrect correct invalid valid wrong right expired expiring
+		missing empty blank null nil none set unset reset changed updated rotated revoked accepted rejected denied
+		disabled enabled locked unlocked active inactive stale weak strong short long too not no now still
+		also only already being been a an the same different new old current ok okay good bad fine hidden masked
+		redacted hashed encrypted stored saved sent used unused generated verified unverified present absent
+		available unavailable compromised leaked insecure secure known unknown sensitive case-sensitive
+		mismatched blocked closed open pending done complete incomplete successful unsuccessful failed
+		created deleted removed issued refreshed renewed cleared ignored validated checked provided supplied
+		given entered applied ready out safe never always usually probably likely very just
+		here there in on at for of to from by with without under over about into your my his her their our
+		its this that these those what which whose where when how why
+		falsch ungültig abgelaufen erforderlich leer nicht zu gesetzt geändert
+		incorrect invalide requis expiré vide trop pas obligatoire
+		incorrecta incorrecto inválida inválido requerida requerido vacía vacío caducada demasiado
+		obligatoria obligatorio`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// keptWord reports whether w, in any case, is one of keptWords.
+func keptWord(w string) bool { return lowerIn(w, keptWords) }
+
+// passwordWords are the words right after a password's name, with no
+// linking verb, that are prose, not the password (proseWord): a thing of
+// the password's ("password policy", "password hash", "password
+// manager", "password authentication failed"), a modal, an auxiliary or a
+// conjunction ("password must be...", "password does not match",
+// "password and username..."), and a few in German, French and Spanish
+// ("Passwort vergessen", "mot de passe oublié"). A plural is read as its
+// singular ("password attempts"). Any other word there is cleared:
+// "password hunter" was stored as sent
+// (TestForeignPasswordWordAndPassphraseRedacted).
+var passwordWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`
+		reset change update policy manager hash hashing salt strength length complexity requirement rule
+		history age expiry expiration expire expires lifetime reuse rotation recovery reminder hint store vault
+		file database db list generator field form input box dialog prompt page screen link email mail request
+		attempt failure error check validation verification confirmation confirm mismatch match matches
+		protection lock lockout login logon auth authentication based grant flow type mode setting option
+		config configuration entry text value spray spraying guessing cracking attack leak dump
+		must should can cannot can't could will would may might shall does doesn't do don't did didn't
+		has hasn't have had need needs and or but nor so then as if because please again twice
+		isn't wasn't aren't won't contains contain typed protected management encryption encoder encoding
+		storage credential provider service sync synced via using after before since until while during
+		successfully correctly incorrectly automatically manually securely
+		vergessen ändern zurücksetzen oublié oubliée perdu olvidada olvidado`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// passwordWord reports whether w, in any case, or w without a plural's
+// "s", is one of passwordWords.
+func passwordWord(w string) bool {
+	return lowerIn(w, passwordWords) || len(w) > 3 && (w[len(w)-1] == 's' || w[len(w)-1] == 'S') && lowerIn(w[:len(w)-1], passwordWords)
+}
+
+// passwordNames are, folded and without marks, the names of a password
+// whose word after it (proseWord) and whose pair's several words
+// (phraseEnd) are its value: a name ending in one of them names a
+// password ("password", "db.password", "new_password", "Passwort",
+// "mot de passe", "пароль"). Not "pwd", a shell's working directory, nor
+// "pin", a short code with no spaces.
+var passwordNames = [...]string{"password", "passwd", "passphrase", "passcode", "passwort", "kennwort", "motdepasse", "contrasena",
+	"wachtwoord", "losenord", "passord", "adgangskode", "salasana", "mdp", "clave", "senha", "sifre"}
+
+// scriptPasswordNames are the names of a password in a script other than
+// Latin (scriptPasswords) without their spaces, read only for a name
+// outside ASCII (passwordName).
+var scriptPasswordNames = func() []string {
+	var names []string
+	for _, n := range scriptPasswords {
+		names = append(names, nameMarks.Replace(n))
+	}
+	return names
+}()
+
+// passwordName reports whether name, a credential's (credentialKey),
+// names a password: read as foldName reads it, without the marks its
+// words are spelt apart with, it ends in one of passwordNames (or, outside
+// ASCII, scriptPasswordNames). An ASCII name is read without allocating
+// (its last 64 bytes).
+func passwordName(name string) bool {
+	var buf [64]byte
+	k, script := buf[:0], false
+	if isASCII(name) && !strings.ContainsAny(name, "%&") {
+		for i := max(0, len(name)-len(buf)); i < len(name); i++ {
+			switch c := name[i]; {
+			case c == '_' || c == '-' || c == '.' || c == ' ':
+			case 'A' <= c && c <= 'Z':
+				k = append(k, c+'a'-'A')
+			default:
+				k = append(k, c)
+			}
+		}
+	} else {
+		k = append(k, nameMarks.Replace(foldName(name))...)
+		script = !isASCII(string(k))
+	}
+	for _, w := range passwordNames {
+		if len(k) >= len(w) && string(k[len(k)-len(w):]) == w {
+			return true
+		}
+	}
+	for _, w := range scriptPasswordNames {
+		if script && len(k) >= len(w) && string(k[len(k)-len(w):]) == w {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerIn reports whether w, its ASCII letters lowered, is in m, with no
+// allocation.
+func lowerIn(w string, m map[string]bool) bool {
+	var buf [24]byte
+	if len(w) > len(buf) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return m[string(buf[:len(w)])]
+}
+
+// proseQuoted is the longest quoted secret proseValue clears.
+const proseQuoted = 256
+
+// linkingVerb reports whether w joins a name to what it is in prose
+// ("password is ...", "token was ..."; German ist, war; French est;
+// Spanish es, era; Russian это, Greek είναι, Arabic هي, Hebrew היא and
+// הוא, Thai คือ).
+func linkingVerb(w string) bool {
+	switch {
+	case w == "":
+		return false
+	case w[0] < utf8.RuneSelf:
+		if len(w) > 4 {
+			return false
+		}
+		for _, v := range [...]string{"is", "was", "are", "were", "ist", "war", "est", "es", "era"} {
+			if strings.EqualFold(w, v) {
+				return true
+			}
+		}
+	default:
+		for _, v := range [...]string{"это", "είναι", "هي", "היא", "הוא", "คือ"} {
+			if strings.EqualFold(w, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// secretLike reports whether w, the word after a credential's name in
+// prose, reads as a secret rather than a word: it holds an ASCII letter
+// or digit, and a digit, a mark other than a hyphen or an apostrophe
+// between letters (hunter2, p@ss, a path, a \u escape), a capital letter
+// past the first (aBc), or it runs to 16 bytes or more (a random token of
+// letters alone). Marks alone ("=", "--") are none.
+func secretLike(w string) bool {
+	alnum, odd := false, len(w) >= 16
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case 'a' <= c && c <= 'z':
+			alnum = true
+		case 'A' <= c && c <= 'Z':
+			alnum, odd = true, odd || i > 0
+		case '0' <= c && c <= '9':
+			alnum, odd = true, true
+		case c >= utf8.RuneSelf, (c == '-' || c == '\'') && i > 0 && i+1 < len(w):
+		default:
+			odd = true
+		}
+	}
+	return alnum && odd
+}
