@@ -129,3 +129,35 @@ func TestBadTrailerFieldsDoNotUnnameTheHead(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailerFieldsNameNothingServed: a request served with trailer
+// fields naming another request id, User-Agent, tenant or key is
+// recorded and forwarded by its head's. (An X-Forwarded-For trailer is
+// refused 400, recorded with the head's path and forwarded source.)
+func TestTrailerFieldsNameNothingServed(t *testing.T) {
+	st, up := startRecorded(t, nil)
+	swapDoc(t, st.store, func(d *policy.Document) { d.TrustedProxies = []string{"127.0.0.9/32"} })
+	const req = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: head/1\r\nX-Request-ID: served-195\r\nX-API-Key: " + hrisKey + "\r\nX-Forwarded-For: 198.51.100.66\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" +
+		"X-Request-ID: forged-195\r\nUser-Agent: forged/1\r\nX-Tenant: globex\r\nX-API-Key: forged\r\n\r\n"
+	n := len(up.received())
+	r := proxiedFirstAnswer(t, st.addr, req, "")
+	if r.status != 200 || r.header.Get("X-Request-Id") != "served-195" {
+		t.Fatalf("answer %d %q %q, want 200 under served-195", r.status, r.header, r.body)
+	}
+	rec := st.sink.withRequestID(t, "served-195")
+	if string(rec.UserAgent()) != "head/1" || rec.SourceIP != netip.MustParseAddr("198.51.100.66") || rec.Tenant != "acme" {
+		t.Errorf("audited User-Agent %q source %v tenant %q, want head/1 198.51.100.66 acme", rec.UserAgent(), rec.SourceIP, rec.Tenant)
+	}
+	got := up.only(t, n)
+	for _, name := range []string{"x-tenant", "x-api-key"} {
+		if vs := got.values(name); len(vs) > 0 {
+			t.Errorf("the service received %s %q", name, vs)
+		}
+	}
+	if vs := got.values("x-request-id"); len(vs) != 1 || vs[0] != "served-195" {
+		t.Errorf("the service received X-Request-Id %q, want served-195", vs)
+	}
+	if vs := got.values("user-agent"); len(vs) != 1 || vs[0] != "head/1" {
+		t.Errorf("the service received User-Agent %q, want head/1", vs)
+	}
+}
