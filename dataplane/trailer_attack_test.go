@@ -23,6 +23,8 @@ func TestBadTrailerSmugglesNoRequest(t *testing.T) {
 		{"after LF LF", "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nX-T: 1\n\n" + smuggled},
 		{"after LF LF, empty body", "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\n" + smuggled},
 		{"pipelined second", "GET /v1/status HTTP/1.1\r\nHost: svc\r\n\r\nPOST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\n" + smuggled},
+		{"pipelined after a chunked one", "POST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Ok: 1\r\n\r\nPOST /v1/records HTTP/1.1\r\nHost: svc\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\n" + smuggled},
+		{"Expect, HTTP/1.0", "POST /v1/records HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\n" + smuggled},
 		{"HTTP/1.0", "POST /v1/records HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\nX-API-Key: " + hrisKey + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\n" + smuggled},
 	} {
 		t.Run(c.name, func(t *testing.T) {
