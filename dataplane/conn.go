@@ -483,7 +483,7 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, mono, wall int64) *exchange {
 			x.peer = c.pre.peer
 		}
 		c.refused = audit.Allowed
-		if c.pre.d != audit.Allowed || c.pre.size {
+		if c.pre.d != audit.Allowed || c.pre.size || c.pre.panicked {
 			c.pre = preRefusal{} // the handler decides it (prebody.go)
 		}
 		c.headIn = false

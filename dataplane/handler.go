@@ -349,7 +349,8 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, x *exchange) audit.Decision {
 // trailerRefused returns d, the decision of routing x, or BadRequest for
 // a chunked body whose trailer section ended badly (conn.trailerBad),
 // which fasthttp read whole all the same (a CRLF CRLF came after the bad
-// end in the same read): refused whatever its route, after step 1 and
+// end in the same read), or holds names trailersOK refuses (listsOK):
+// refused whatever its route, after step 1 and
 // the path name it as errorHandler names such a request whose body's
 // read the bad end failed, with no route. It is checked here, not with
 // the body: fasthttp gives an empty chunked body a Content-Length of 0,

@@ -195,12 +195,21 @@ func trailersOK(h *fasthttp.RequestHeader, x *exchange) bool {
 }
 
 // listsOK reports whether the request's header lists are within bounds:
-// its Connection lists (connectionListOK) and, once a chunked body was
-// read, its trailer names (trailersOK). A request without either costs two
-// flag tests.
+// its Connection lists (connectionListOK). Once a chunked body was read,
+// its trailer names too (trailersOK), which are its body's, not its
+// head's: a trailer section past them is refused as one that ended badly
+// is (requestHeaders.badTrailer, trailerRefused), after step 1 and the
+// route name the request by its head. It was refused at step 1, recorded
+// with no path and, behind a trusted proxy, the proxy's address: a client
+// chose, by the trailer fields it sent, to be named by the proxy
+// (TestBadTrailerFieldsDoNotUnnameTheHead). A request without either
+// costs two flag tests.
 func listsOK(h *fasthttp.RequestHeader, x *exchange) bool {
 	if x.hdr.hop && !connectionListOK(h.RawHeaders()) {
 		return false
 	}
-	return !x.hdr.chunked || trailersOK(h, x)
+	if x.hdr.chunked && !x.hdr.badTrailer && !trailersOK(h, x) {
+		x.hdr.badTrailer = true
+	}
+	return true
 }

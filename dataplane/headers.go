@@ -25,7 +25,7 @@ type requestHeaders struct {
 	expect     bool // Expect came in: the sidecar answers it (prebody.go), the upstream never sees it
 	coded      bool // a Content-Encoding other than identity came in: the body is not what the override scan reads
 	badEnd     bool // the head's empty line was not CRLF CRLF (headend.go), or the check before the body refused the head (conn.refused): refused
-	badTrailer bool // the chunked body's trailer section did not end in CRLF CRLF (trailerend.go, conn.trailerBad): refused after the head's names
+	badTrailer bool // the chunked body's trailer section did not end in CRLF CRLF (trailerend.go, conn.trailerBad) or holds names trailersOK refuses (listsOK): refused after the head's names
 	cookie     bool // a Cookie line came in: read for tenant cookies (tenantCookies) only where the route binds {tenant}
 	close      bool // a Connection line lists "close", in any spelling: the connection ends with this answer (Server.finish)
 

@@ -286,6 +286,13 @@ type preRefusal struct {
 	// names the request by it, which the handler and errorHandler then
 	// refuse without running step 1 (badEnd).
 	head bool
+	// panicked says the header hook panicked on the request's head
+	// (headerPanicked), which refused its body past one byte whatever its
+	// size: bodyRefused answers it 413 once its head and route are
+	// checked. A declared body within its class's limit went on to its
+	// credential and was answered 429 token_failures_limited
+	// (TestHeaderHookPanicDeclaredBody). begin clears it.
+	panicked bool
 }
 
 // keep sets p to decision d of exchange x.
@@ -460,10 +467,12 @@ func (s *Server) bodyRefused(ctx *fasthttp.RequestCtx, x *exchange, pre *preRefu
 	if d := s.routeRequest(ctx, x); d != audit.Allowed {
 		return d
 	}
-	if int64(h.ContentLength()) > x.route.Class.MaxBody {
-		// Step 3, as the handler orders it (bodySize): a declared size
-		// over the class's limit is known from the head, as early as the
-		// credential and the tenant are, and is answered before them. It
+	if pre.panicked || int64(h.ContentLength()) > x.route.Class.MaxBody {
+		// Refused past one byte by the header hook's panic
+		// (preRefusal.panicked), or step 3, as the handler orders it
+		// (bodySize): a declared size over the class's limit is known
+		// from the head, as early as the credential and the tenant are,
+		// and is answered before them. It
 		// was 401 without a credential, 400 with a tenant header naming
 		// another tenant, 403 on another tenant's path, and 413 only when
 		// all of those were right (review97,
@@ -551,10 +560,11 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	cl := int64(h.ContentLength())
 	d := s.prepared.Load()
 	if c := ownConn(ctx.Conn()); c != nil {
-		if c.pre.d != audit.Allowed {
+		if c.pre.d != audit.Allowed || c.pre.panicked {
 			// headerReceived refused it (preDecide): decided on the
 			// same headers, whose token would be charged again
-			// (TestRefusedUploadChargesTheTokenOnce).
+			// (TestRefusedUploadChargesTheTokenOnce); or it panicked,
+			// and its body is refused past one byte: no 100 for it.
 			s.errorHandler(ctx, fasthttp.ErrBodyTooLarge)
 			return ctx.Response.StatusCode()
 		}

@@ -81,7 +81,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // headCheck is headerReceived for a request with a body (cl bytes, -1:
 // chunked), Expect, or of HTTP/1.0, under a recover (headerPanicked).
 func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.RequestConfig) {
-	defer s.headerPanicked(&rc)
+	defer s.headerPanicked(h, &rc)
 	// The body's framing is followed first, whatever cuts this short (no
 	// policy yet, a panic), so that no request's body is left unfollowed
 	// (trailerend.go, TestBareLFTrailerNotReadyRefusedAtOnce).
@@ -122,14 +122,19 @@ func (s *Server) headCheck(h *fasthttp.RequestHeader, cl int64) (rc fasthttp.Req
 	return fasthttp.RequestConfig{MaxRequestBodySize: int(max(limit, 1)), ReadTimeout: s.cfg.ReadTimeout}
 }
 
-// headerPanicked recovers a panic of headerReceived, which fasthttp calls
-// outside the handler: the request may carry no body, so one that has a
-// body is refused, and the handler answers the rest.
-func (s *Server) headerPanicked(rc *fasthttp.RequestConfig) {
+// headerPanicked recovers a panic of headerReceived on head h, which
+// fasthttp calls outside the handler: the request may carry no body, so
+// one that has a body is refused, and the handler answers the rest. Its
+// connection is marked (preRefusal.panicked) so that errorHandler answers
+// a body so refused 413, whatever its size.
+func (s *Server) headerPanicked(h *fasthttp.RequestHeader, rc *fasthttp.RequestConfig) {
 	if p := recover(); p != nil {
 		s.metrics.panics.Add(1)
 		s.log.Error().Interface("panic", p).Msg("header check panicked; request body refused")
 		*rc = fasthttp.RequestConfig{MaxRequestBodySize: 1}
+		if c := connOfHeader(h); c != nil {
+			c.pre.panicked = true
+		}
 	}
 }
 
