@@ -61,8 +61,17 @@ func (b *builder) keyCreateApproval(ev *collector.Event, samples map[string]*app
 // Before (review73), every key needed an approval, and keys create
 // refuses --approval for a client without a privileged scope: any period
 // in which one ordinary key was made answered No, whatever was shown.
+//
+// A rotation of a privileged client's key makes a new privileged
+// credential too, and keys rotate spends a keys create approval for it
+// (etcdadmin.RotateKey): such a rotation must show one as a creation
+// does. Before, only key.create events were counted, so a rotation with
+// none (an older CLI's, one written into etcd by hand) showed "none" in
+// the lifecycle log under an answer of Yes
+// (TestUnapprovedPrivilegedRotationAnswersNo).
 type keyCreations struct {
 	creates, priv, approved, ordinary, ticketed int
+	rotations, rotApproved                      int      // rotations of privileged clients' keys
 	without                                     []string // the first ten keys lacking what they must show
 }
 
@@ -81,24 +90,46 @@ func (k *keyCreations) add(target string, privileged, approved, ticketed bool) {
 			k.ticketed++
 		}
 	}
-	if !shown && len(k.without) < 10 {
-		k.without = append(k.without, mdCell(target))
+	if !shown {
+		k.name(mdCell(target))
+	}
+}
+
+// addRotation counts the rotation of key old to key made, of a client
+// holding a privileged scope.
+func (k *keyCreations) addRotation(old, made string, approved bool) {
+	k.rotations++
+	if approved {
+		k.rotApproved++
+		return
+	}
+	named := "the rotation of " + mdCell(old)
+	if made != "" {
+		named += " to " + mdCell(made)
+	}
+	k.name(named)
+}
+
+// name lists a key lacking what it must show, the first ten only.
+func (k *keyCreations) name(key string) {
+	if len(k.without) < 10 {
+		k.without = append(k.without, key)
 	}
 }
 
 // ok: some key was made, and each showed what it must.
 func (k *keyCreations) ok() bool {
-	return k.creates > 0 && k.approved == k.priv && k.ticketed == k.ordinary
+	return k.creates+k.rotations > 0 && k.approved == k.priv && k.ticketed == k.ordinary && k.rotApproved == k.rotations
 }
 
-// fact counts the two kinds apart and names the keys that lack what they
+// fact counts the kinds apart and names the keys that lack what they
 // must show.
 func (k *keyCreations) fact() string {
-	f := fmt.Sprintf("%d key creations in period: %d for clients holding a privileged scope, %d of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); %d for other clients, %d of them with a ticket (the change record that authorised it, to sample in the ticketing system)%s",
-		k.creates, k.priv, k.approved, k.ordinary, k.ticketed, noneToShow(k.creates))
+	f := fmt.Sprintf("%d key creations in period: %d for clients holding a privileged scope, %d of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); %d for other clients, %d of them with a ticket (the change record that authorised it, to sample in the ticketing system); %d rotations of keys of clients holding a privileged scope (each a new privileged key), %d of them with a second person's approval spent in the same etcd transaction%s",
+		k.creates, k.priv, k.approved, k.ordinary, k.ticketed, k.rotations, k.rotApproved, noneToShow(k.creates+k.rotations))
 	if len(k.without) > 0 {
 		f += "; WITHOUT what they must show: " + strings.Join(k.without, ", ")
-		if n := k.priv - k.approved + k.ordinary - k.ticketed; n > len(k.without) {
+		if n := k.priv - k.approved + k.ordinary - k.ticketed + k.rotations - k.rotApproved; n > len(k.without) {
 			f += fmt.Sprintf(" and %d more", n-len(k.without))
 		}
 	}
