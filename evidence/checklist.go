@@ -217,14 +217,8 @@ func (b *builder) answers() []answer {
 	for i := range b.events {
 		ev := &b.events[i]
 		switch ev.Action {
-		case etcdadmin.ActionKeyCreate:
-			_, _, approved := b.keyCreateApproval(ev, samples)
-			kc.add(ev.Target, privAt(eventDetails(ev.Details)["client"], ev.Revision), approved, !etcdadmin.Blank(ev.Ticket))
-		case etcdadmin.ActionKeyRotate:
-			if d := eventDetails(ev.Details); privAt(d["client"], ev.Revision) {
-				_, _, approved := b.keyCreateApproval(ev, samples)
-				kc.addRotation(ev.Target, d["new_key"], approved)
-			}
+		case etcdadmin.ActionKeyCreate, etcdadmin.ActionKeyRotate:
+			b.countKeyEvent(&kc, ev, privAt, samples) // keyapproval.go
 		case etcdadmin.ActionKeyRevoke, etcdadmin.ActionClientSuspend:
 			revoked = append(revoked, i)
 			if !b.firstDenial(i).IsZero() {

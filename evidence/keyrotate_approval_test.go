@@ -113,3 +113,42 @@ func TestUnapprovedPrivilegedRotationAnswersNo(t *testing.T) {
 		}
 	}
 }
+
+// A key event the follower stored unverified (the change it describes is
+// not in its etcd transaction: a key.create written by hand beside a key
+// that is not there, or the other way about) vouches for nothing. One for
+// a privileged client was named among the keys WITHOUT what they must
+// show, as if the key were known to lack an approval, and one for an
+// ordinary client counted its ticket toward a Yes. Both are named apart,
+// as flagged, not verified, and the answer is No.
+func TestUnverifiedKeyEventIsNamedAsNotVerified(t *testing.T) {
+	t.Parallel()
+	ev := mayEvent
+	unverified := func(e collector.Event) collector.Event {
+		e.Unverified = "no key record written in the event's transaction"
+		return e
+	}
+	res, p := packMayEvents(t,
+		ev(10, 2, 9, "approval.request", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "max_uses": "1"}),
+		ev(11, 2, 10, "approval.grant", "apr_dave", "dave", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "approver": "dave"}),
+		ev(12, 2, 11, "approval.use", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create"}),
+		ev(12, 2, 11, "key.create", "acmeadm7", "carol", map[string]string{"client": "acme-admin", "approval": "apr_dave"}),
+		unverified(ev(20, 3, 11, "key.create", "acmeadm8", "carol", map[string]string{"client": "acme-admin"})),
+		unverified(ev(21, 3, 12, "key.create", "acmehris8", "carol", map[string]string{"client": "acme-hris"})),
+	)
+	const q = "Is token creation approved and logged?"
+	if a := checklistAnswers(t, res, p)[q]; a != "No" {
+		t.Errorf("%q answered %q; want No: two key events are not verified", q, a)
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(md), "WITHOUT what they must show") {
+		t.Errorf("checklist names an unverified key event as a key WITHOUT what it must show:\n%s", md)
+	}
+	want := `; 2 key events flagged, not verified (the change each describes is not in its etcd transaction: see the lifecycle log's unverified column), showing nothing, counted above in neither kind: "acmeadm8", "acmehris8" |`
+	if !strings.Contains(string(md), want) {
+		t.Errorf("checklist lacks %q:\n%s", want, md)
+	}
+}
