@@ -2,7 +2,9 @@ package evidence
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,23 +19,47 @@ import (
 // pack (review193). Its approval column now reads as a creation's.
 func TestLifecycleLogShowsARotationsApproval(t *testing.T) {
 	t.Parallel()
-	data, key := t.TempDir(), newKey(t)
-	at := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
-	ev := func(rev int64, tm time.Time, action, target, actor string, details map[string]string) collector.Event {
-		raw, _ := json.Marshal(details)
-		return collector.Event{Time: tm, Key: "/p/events/" + action + target, Revision: rev, Actor: actor, Action: action, Target: target, Ticket: "CHG-1", Details: raw}
+	ev := mayEvent
+	res, p := packMayEvents(t,
+		ev(10, 2, 9, "approval.request", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "max_uses": "1"}),
+		ev(11, 2, 10, "approval.grant", "apr_dave", "dave", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "approver": "dave"}),
+		ev(12, 2, 11, "approval.use", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create"}),
+		ev(12, 2, 11, "key.rotate", "acmeadm1", "carol", map[string]string{"client": "acme-admin", "new_key": "acmeadm7", "approval": "apr_dave"}),
+		ev(20, 3, 11, "key.rotate", "acmehris1", "carol", map[string]string{"client": "acme-hris", "new_key": "acmehris7"}),
+	)
+	got := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv"))) {
+		if r[1] == "key.rotate" {
+			got[r[2]] = r[9]
+		}
 	}
+	for target, want := range map[string]string{
+		"acmeadm1":  "approval apr_dave spent, granted by dave",
+		"acmehris1": "none (no approval spent; a ticket is no second person's approval)",
+	} {
+		if got[target] != want {
+			t.Errorf("lifecycle log: key.rotate of %s: approval = %q, want %q", target, got[target], want)
+		}
+	}
+}
+
+// mayEvent is a lifecycle event of May 2026, day d at hour h, ticket CHG-1.
+func mayEvent(rev int64, d, h int, action, target, actor string, details map[string]string) collector.Event {
+	raw, _ := json.Marshal(details)
+	return collector.Event{Time: time.Date(2026, 5, d, h, 0, 0, 0, time.UTC), Key: "/p/events/" + action + target, Revision: rev,
+		Actor: actor, Action: action, Target: target, Ticket: "CHG-1", Details: raw}
+}
+
+// packMayEvents writes evs into a collector store, signs its head and packs May
+// 2026 from it under the example policy.
+func packMayEvents(t *testing.T, evs ...collector.Event) (*Result, Period) {
+	t.Helper()
+	data, key := t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key, Now: sinceQ2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AppendEvents([]collector.Event{
-		ev(10, at(2, 9), "approval.request", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "max_uses": "1"}),
-		ev(11, at(2, 10), "approval.grant", "apr_dave", "dave", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "approver": "dave"}),
-		ev(12, at(2, 11), "approval.use", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create"}),
-		ev(12, at(2, 11), "key.rotate", "acmeadm1", "carol", map[string]string{"client": "acme-admin", "new_key": "acmeadm7", "approval": "apr_dave"}),
-		ev(20, at(3, 11), "key.rotate", "acmehris1", "carol", map[string]string{"client": "acme-hris", "new_key": "acmehris7"}),
-	}); err != nil {
+	if err := st.AppendEvents(evs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.SignHead(time.Now()); err != nil {
@@ -49,18 +75,80 @@ func TestLifecycleLogShowsARotationsApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
-	for _, r := range readCSV(t, filepath.Join(res.Dir, FileName("APIAuth", "TokenLifecycleLog", p.Name, "csv"))) {
-		if r[1] == "key.rotate" {
-			got[r[2]] = r[9]
+	return res, p
+}
+
+// A rotation of a privileged client's key makes a new privileged key, and
+// keys rotate spends a keys create approval for it; one with none (an
+// older CLI's, or written into etcd by hand) showed "none" in the
+// lifecycle log while the token creation question, counting key.create
+// events only, answered Yes. acmeadm2's rotation to acmeadm9 spends no
+// approval: the answer is No, naming it; acme-hris holds no privileged
+// scope, so its rotation is not counted.
+func TestUnapprovedPrivilegedRotationAnswersNo(t *testing.T) {
+	t.Parallel()
+	ev := mayEvent
+	res, p := packMayEvents(t,
+		ev(10, 2, 9, "approval.request", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "max_uses": "1"}),
+		ev(11, 2, 10, "approval.grant", "apr_dave", "dave", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "approver": "dave"}),
+		ev(12, 2, 11, "approval.use", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create"}),
+		ev(12, 2, 11, "key.create", "acmeadm7", "carol", map[string]string{"client": "acme-admin", "approval": "apr_dave"}),
+		ev(20, 3, 11, "key.rotate", "acmeadm2", "carol", map[string]string{"client": "acme-admin", "new_key": "acmeadm9"}),
+		ev(21, 3, 12, "key.rotate", "acmehris1", "carol", map[string]string{"client": "acme-hris", "new_key": "acmehris7"}),
+	)
+	const q = "Is token creation approved and logged?"
+	if a := checklistAnswers(t, res, p)[q]; a != "No" {
+		t.Errorf("%q answered %q; want No: acmeadm2's rotation to acmeadm9, of a privileged client, spent no approval", q, a)
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"1 rotations of keys of clients holding a privileged scope (each a new privileged key), 0 of them with a second person's approval spent",
+		`WITHOUT what they must show: the rotation of "acmeadm2" to "acmeadm9" |`,
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("checklist lacks %q:\n%s", want, md)
 		}
 	}
-	for target, want := range map[string]string{
-		"acmeadm1":  "approval apr_dave spent, granted by dave",
-		"acmehris1": "none (no approval spent; a ticket is no second person's approval)",
-	} {
-		if got[target] != want {
-			t.Errorf("lifecycle log: key.rotate of %s: approval = %q, want %q", target, got[target], want)
-		}
+}
+
+// A key event the follower stored unverified (the change it describes is
+// not in its etcd transaction: a key.create written by hand beside a key
+// that is not there, or the other way about) vouches for nothing. One for
+// a privileged client was named among the keys WITHOUT what they must
+// show, as if the key were known to lack an approval, and one for an
+// ordinary client counted its ticket toward a Yes. Both are named apart,
+// as flagged, not verified, and the answer is No.
+func TestUnverifiedKeyEventIsNamedAsNotVerified(t *testing.T) {
+	t.Parallel()
+	ev := mayEvent
+	unverified := func(e collector.Event) collector.Event {
+		e.Unverified = "no key record written in the event's transaction"
+		return e
+	}
+	res, p := packMayEvents(t,
+		ev(10, 2, 9, "approval.request", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "max_uses": "1"}),
+		ev(11, 2, 10, "approval.grant", "apr_dave", "dave", map[string]string{"client": "acme-admin", "route": "keys create", "requester": "carol", "approver": "dave"}),
+		ev(12, 2, 11, "approval.use", "apr_dave", "carol", map[string]string{"client": "acme-admin", "route": "keys create"}),
+		ev(12, 2, 11, "key.create", "acmeadm7", "carol", map[string]string{"client": "acme-admin", "approval": "apr_dave"}),
+		unverified(ev(20, 3, 11, "key.create", "acmeadm8", "carol", map[string]string{"client": "acme-admin"})),
+		unverified(ev(21, 3, 12, "key.create", "acmehris8", "carol", map[string]string{"client": "acme-hris"})),
+	)
+	const q = "Is token creation approved and logged?"
+	if a := checklistAnswers(t, res, p)[q]; a != "No" {
+		t.Errorf("%q answered %q; want No: two key events are not verified", q, a)
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(md), "WITHOUT what they must show") {
+		t.Errorf("checklist names an unverified key event as a key WITHOUT what it must show:\n%s", md)
+	}
+	want := `; 2 key events flagged, not verified (the change each describes is not in its etcd transaction: see the lifecycle log's unverified column), showing nothing, counted above in neither kind: "acmeadm8", "acmehris8" |`
+	if !strings.Contains(string(md), want) {
+		t.Errorf("checklist lacks %q:\n%s", want, md)
 	}
 }

@@ -363,7 +363,7 @@ func TestPackFromStore(t *testing.T) {
 		}
 		list, _ := os.ReadFile(filepath.Join(res.Dir, "APIGovernance-ISO27017Checklist-2026-Q2.md"))
 		for _, want := range []string{
-			"| Is token creation approved and logged? | Yes (ROLLBACK NOT CHECKED, no published head: see APILogging-RetentionSettings-2026-Q2.md) | 1 key creations in period: 0 for clients holding a privileged scope, 0 of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); 1 for other clients, 1 of them with a ticket (the change record that authorised it, to sample in the ticketing system) | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
+			"| Is token creation approved and logged? | No | 1 key creations in period: 0 for clients holding a privileged scope, 0 of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); 1 for other clients, 1 of them with a ticket (the change record that authorised it, to sample in the ticketing system); 1 rotations of keys of clients holding a privileged scope (each a new privileged key), 0 of them with a second person's approval spent in the same etcd transaction; WITHOUT what they must show: the rotation of \"acmeadm1\" | [APIAuth-TokenLifecycleLog-2026-Q2.csv](APIAuth-TokenLifecycleLog-2026-Q2.csv) |",
 			"| Can tokens be rotated and revoked quickly? | No | 1 revocations/suspensions in period, 1 with a denial after them; NOT ACKNOWLEDGED: 1 of 2 (change, live sidecar) pairs, a sidecar that never applied the change |",
 			"| Are abuse alerts linked to tickets? | Yes (ROLLBACK NOT CHECKED, no published head: see APILogging-RetentionSettings-2026-Q2.md) | 1 alerts in period, 1 with a ticket |",
 			"| Is evidence mapped to controls, owned, reviewed and approved? | No | mapped: yes (manifest); owners: NONE for Abuse, Logging, Privileged Endpoint, Rate Limit (their files are unassigned in the manifest); review sign-offs approved for the period: 1, the whole period reviewed: access |",
@@ -506,7 +506,7 @@ func TestPackEmptyPeriod(t *testing.T) {
 			// Nothing happened, so nothing shows creation approved: not a
 			// vacuous Yes (found by an outside review).
 			checklist, _ := os.ReadFile(filepath.Join(res.Dir, FileName("APIGovernance", "ISO27017Checklist", p.Name, "md")))
-			if want := "| Is token creation approved and logged? | No | 0 key creations in period: 0 for clients holding a privileged scope, 0 of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); 0 for other clients, 0 of them with a ticket (the change record that authorised it, to sample in the ticketing system): none to show |"; !strings.Contains(string(checklist), want) {
+			if want := "| Is token creation approved and logged? | No | 0 key creations in period: 0 for clients holding a privileged scope, 0 of them with a second person's approval spent in the same etcd transaction (a ticket is no second person's approval); 0 for other clients, 0 of them with a ticket (the change record that authorised it, to sample in the ticketing system); 0 rotations of keys of clients holding a privileged scope (each a new privileged key), 0 of them with a second person's approval spent in the same etcd transaction: none to show |"; !strings.Contains(string(checklist), want) {
 				t.Errorf("checklist lacks %q:\n%s", want, checklist)
 			}
 			alerts, _ := os.ReadFile(filepath.Join(res.Dir, "APIAbuse-AlertToTicketSample-2026-Q1.md"))

@@ -226,6 +226,24 @@ func (w *weakPush) flag() string {
 	return ""
 }
 
+// unseen says, briefly, why a push whose second person's approval was
+// spent in its transaction is flagged all the same, its approver not
+// having read what it did; "" for a push not flagged, or flagged for
+// lacking such an approval (flag says which). The reason names no value
+// of the trail: the lifecycle log's row does, escaped as a cell.
+func (w *weakPush) unseen() string {
+	if w.older || w.approval == "" || w.self || !w.spent {
+		return ""
+	}
+	switch {
+	case w.askedAt != "":
+		return "the approval was asked against another policy revision than the one the push replaced"
+	case w.keySince != "":
+		return "a key made since the approval was asked, of a client it makes privileged"
+	}
+	return ""
+}
+
 // pushHistoryRead reports whether the pack read etcd's push history: a
 // pack built from a policy file (HistoryFromFile) has one entry of
 // revision 0, and no push of the period to judge, which is no Yes.

@@ -18,6 +18,13 @@ import (
 // weakening pushes: what each says of its approval, by target.
 func packWeakFlags(t *testing.T, hist []etcdadmin.HistoryEntry, evs []collector.Event) map[string]string {
 	t.Helper()
+	res, p := packWeak(t, hist, evs)
+	return weakeningFlags(t, res, p)
+}
+
+// packWeak packs June 2026 from the history and events given.
+func packWeak(t *testing.T, hist []etcdadmin.HistoryEntry, evs []collector.Event) (*Result, Period) {
+	t.Helper()
 	data, key := t.TempDir(), newKey(t)
 	st, err := collector.OpenStore(data, collector.StoreConfig{SigningKey: key})
 	if err != nil {
@@ -33,7 +40,7 @@ func packWeakFlags(t *testing.T, hist []etcdadmin.HistoryEntry, evs []collector.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return weakeningFlags(t, res, p)
+	return res, p
 }
 
 func juneDay(d int) time.Time { return time.Date(2026, 6, d, 9, 0, 0, 0, time.UTC) }
