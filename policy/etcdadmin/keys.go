@@ -226,19 +226,35 @@ func deadPrivileged(doc *policy.Document, old *policy.KeySpec, now time.Time) er
 		old.ID, old.Client, at.UTC().Format(time.RFC3339), by, ErrNotApproved)
 }
 
-// policyDoc returns the policy document in etcd and its revision, or an
-// empty one when there is none or it does not load (its lifecycle then
-// requires nothing: a key must be rotatable in an emergency).
+// policyDoc returns the policy document a rotation is judged by, and the
+// revision of the policy in etcd: the document in etcd, or when it does
+// not load or is gone (written or deleted by hand), the newest pushed
+// document of the history that loads, as a push takes it (inForce): the
+// sidecars keep the policy they had, under which a successor of a
+// privileged client's key is a live privileged credential. Before, such a
+// state required nothing, and one operator's etcdctl put or del made a
+// privileged key rotate without an approval
+// (TestRotateWhileThePolicyDoesNotLoadNeedsAnApproval). With no document that
+// loads at all it refuses, as keys create does: a leaked key is revoked
+// (keys revoke needs no policy), not rotated.
 func (a *Admin) policyDoc(ctx context.Context) (*policy.Document, int64, error) {
 	st, err := etcdsync.ReadState(ctx, a.cli, a.k)
 	if err != nil {
 		return nil, 0, err
 	}
-	doc, err := policy.Load(a.k.Policy(), []byte(st.Policy))
-	if st.Policy == "" || err != nil {
-		return &policy.Document{}, st.PolicyRevision, nil
+	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); st.Policy != "" && err == nil {
+		return doc, st.PolicyRevision, nil
 	}
-	return doc, st.PolicyRevision, nil
+	hist, err := a.PolicyHistory(ctx, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if doc, err := policy.Load(a.k.Policy(), []byte(hist[i].Document)); err == nil {
+			return doc, st.PolicyRevision, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("no policy document that loads at %q, nor in its history: a rotation is judged by the policy in force; push one first (keys revoke needs none): %w", a.k.Policy(), ErrNotFound)
 }
 
 // rotated shortens old (in place) to now+overlap and makes its successor.

@@ -104,15 +104,15 @@ func (a *Admin) noKeysSince(ctx context.Context, st *etcdsync.State, cur, next *
 }
 
 // inForce returns the policy st holds as a document to compare a push
-// with: an empty one when there is none (a first push weakens nothing).
-// One that does not load (written by hand) is no baseline a push could
-// be let off against: the newest pushed document in the history that
-// loads stands for it, else an empty one.
+// with. One that does not load (written by hand), or none (deleted by
+// hand: the sidecars keep the policy they had), is no baseline a push
+// could be let off against: the newest pushed document in the history
+// that loads stands for it, else an empty one (a first push weakens
+// nothing). Before, a policy deleted by hand made the next push a first
+// one, which turned privileged_key_approval off on one person's word
+// (TestPushOverADeletedPolicyIsComparedWithTheHistory).
 func (a *Admin) inForce(ctx context.Context, st *etcdsync.State) (*policy.Document, error) {
-	if st.Policy == "" {
-		return &policy.Document{}, nil
-	}
-	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); err == nil {
+	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); st.Policy != "" && err == nil {
 		return doc, nil
 	}
 	hist, err := a.PolicyHistory(ctx, 0)

@@ -1,0 +1,163 @@
+package etcdadmin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// attack198Rig is a prefix holding the example policy with
+// privileged_key_approval on, a live key of acme-admin (privileged, made
+// with a second person's approval) and a granter of keys create
+// approvals by alice, granted by bob.
+type attack198Rig struct {
+	a       *Admin
+	old     string // acme-admin's key
+	alice   Meta
+	granted func(client string) string
+}
+
+func newAttack198Rig(t *testing.T) *attack198Rig {
+	t.Helper()
+	ctx := context.Background()
+	r := &attack198Rig{a: New(dial(t, shared), newPrefix(t)), alice: Meta{Actor: "alice", Reason: "attack198", Ticket: "CHG-198"}}
+	push(t, r.a, strictPolicy(t))
+	r.granted = func(client string) string {
+		t.Helper()
+		ap, err := r.a.RequestApproval(ctx, ApprovalRequest{Client: client, Route: KeysCreateRoute}, r.alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.a.GrantApproval(ctx, ap.ID, "bob", "ok", Meta{Actor: "bob", Ticket: "CHG-198"}); err != nil {
+			t.Fatal(err)
+		}
+		return ap.ID
+	}
+	_, spec, err := r.a.CreateKey(ctx, "acme-admin", 24*time.Hour, withApproval(r.alice, r.granted("acme-admin")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.old = spec.ID
+	return r
+}
+
+// An approval granted for acme-hris's keys create does not let alice
+// rotate acme-admin's key: an approval is one client's. Held.
+func TestAttack198ApprovalOfAnotherClientSpentOnRotation(t *testing.T) {
+	t.Parallel()
+	r := newAttack198Rig(t)
+	_, _, err := r.a.RotateKey(context.Background(), r.old, time.Hour, withApproval(r.alice, r.granted("acme-hris")))
+	if !errors.Is(err, ErrNotApproved) {
+		t.Fatalf("rotating acme-admin's key with acme-hris's approval: %v; want ErrNotApproved", err)
+	}
+}
+
+// One keys create approval admits one new privileged key: spent on a
+// rotation, a create with it is refused, and the other way round. Held.
+func TestAttack198OneApprovalForARotationAndACreate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newAttack198Rig(t)
+	id := r.granted("acme-admin")
+	if _, _, err := r.a.RotateKey(ctx, r.old, time.Hour, withApproval(r.alice, id)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, id)); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("keys create with the approval a rotation spent: %v; want ErrNotApproved", err)
+	}
+	id = r.granted("acme-admin")
+	_, made, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.a.RotateKey(ctx, made.ID, time.Hour, withApproval(r.alice, id)); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("keys rotate with the approval a create spent: %v; want ErrNotApproved", err)
+	}
+}
+
+// Two rotations racing with one approval: etcd's transaction on the
+// use counter lets one through. Held.
+func TestAttack198TwoRotationsRaceForOneApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newAttack198Rig(t)
+	_, second, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, r.granted("acme-admin")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.granted("acme-admin")
+	errs := make(chan error, 2)
+	for _, k := range []string{r.old, second.ID} {
+		go func() {
+			_, _, err := r.a.RotateKey(ctx, k, time.Hour, withApproval(r.alice, id))
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range 2 {
+		if err := <-errs; err == nil {
+			ok++
+		} else if !errors.Is(err, ErrNotApproved) && !errors.Is(err, ErrConflict) {
+			t.Errorf("losing rotation: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d rotations went through on one single-use approval; want 1", ok)
+	}
+}
+
+// A key rotated after a push's approval was asked, of a client whose
+// scope the push makes privileged, stops the push: the approver did not
+// see the successor. Held.
+func TestAttack198RotationAfterAPushApprovalWasAsked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := New(dial(t, shared), newPrefix(t))
+	strict := strictPolicy(t)
+	push(t, a, strict)
+	alice := Meta{Actor: "alice", Reason: "reports hold personal data", Ticket: "CHG-198"}
+	_, bi, err := a.CreateKey(ctx, "globex-bi", time.Hour, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := edit(t, strict, "description: Read generated reports\n", "description: Read generated reports\n    privileged: true\n")
+	priv = edit(t, priv, `path: "/v1/reports/{id}", class: standard`, `path: "/v1/reports/{id}", class: privileged`)
+	ap, err := a.RequestApproval(ctx, ApprovalRequest{Policy: priv}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GrantApproval(ctx, ap.ID, "bob", "globex-bi's keys checked", Meta{Actor: "bob", Ticket: "CHG-198"}); err != nil {
+		t.Fatal(err)
+	}
+	_, next, err := a.RotateKey(ctx, bi.ID, 10*time.Minute, alice)
+	if err != nil {
+		t.Fatalf("rotating globex-bi's key while read:reports is not privileged: %v", err)
+	}
+	if _, err := a.PushPolicy(ctx, priv, 0, withApproval(alice, ap.ID)); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), next.ID) {
+		t.Fatalf("push making read:reports privileged over successor %s made since its approval was asked: %v; want ErrNotApproved naming it", next.ID, err)
+	}
+}
+
+// A huge --overlap never lengthens the old key: it keeps its not_after.
+// Held.
+func TestAttack198HugeOverlapKeepsTheOldKeysEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newAttack198Rig(t)
+	before, _, err := r.a.etcdKey(ctx, r.old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.a.RotateKey(ctx, r.old, 290*365*24*time.Hour, withApproval(r.alice, r.granted("acme-admin"))); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := r.a.etcdKey(ctx, r.old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.NotAfter != before.NotAfter {
+		t.Errorf("old key's not_after %s after a 290-year overlap; want %s", after.NotAfter, before.NotAfter)
+	}
+}

@@ -1,0 +1,56 @@
+package etcdadmin
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// A policy in etcd that does not load, or none at all, is written with
+// one etcdctl command of the operator role (or deleted by mistake:
+// `etcdctl del --prefix <prefix>/policy`). The sidecars keep the policy
+// they had, so acme-admin's successor is a live privileged key; the
+// push of the same document afterwards weakens nothing. RotateKey took
+// such a policy for one requiring nothing, and made the successor
+// without an approval.
+func TestRotateWhileThePolicyDoesNotLoadNeedsAnApproval(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		spoil func(t *testing.T, a *Admin)
+	}{
+		{"unloadable", func(t *testing.T, a *Admin) {
+			if _, err := a.cli.Put(context.Background(), a.k.Policy(), "routes: [\n"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deleted", func(t *testing.T, a *Admin) {
+			if _, err := a.cli.Delete(context.Background(), a.k.Policy()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			r := newAttack198Rig(t)
+			// Asked and granted before: none can be asked without a
+			// policy that loads (RequestApproval reads it).
+			id := r.granted("acme-admin")
+			c.spoil(t, r.a)
+			_, next, err := r.a.RotateKey(ctx, r.old, time.Hour, r.alice)
+			if !errors.Is(err, ErrNotApproved) {
+				t.Fatalf("rotating acme-admin's key without an approval, the policy in etcd %s: made %s (%v); want ErrNotApproved", c.name, next.ID, err)
+			}
+			if k, _, err := r.a.etcdKey(ctx, r.old); err != nil || k.NotAfter == "" {
+				t.Fatalf("key %s after the refused rotation: %+v, %v", r.old, k, err)
+			}
+			// With an approval for the client it rotates, as under the
+			// policy the sidecars keep.
+			if _, _, err := r.a.RotateKey(ctx, r.old, time.Hour, withApproval(r.alice, id)); err != nil {
+				t.Errorf("rotating with a granted approval, the policy in etcd %s: %v", c.name, err)
+			}
+		})
+	}
+}
