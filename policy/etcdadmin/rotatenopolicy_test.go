@@ -34,7 +34,7 @@ func TestRotateWhileThePolicyDoesNotLoadNeedsAnApproval(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			r := newAttack198Rig(t)
+			r := newRotateRig(t)
 			// Asked and granted before: none can be asked without a
 			// policy that loads (RequestApproval reads it).
 			id := r.granted("acme-admin")

@@ -8,21 +8,21 @@ import (
 	"time"
 )
 
-// attack198Rig is a prefix holding the example policy with
+// rotateRig is a prefix holding the example policy with
 // privileged_key_approval on, a live key of acme-admin (privileged, made
 // with a second person's approval) and a granter of keys create
 // approvals by alice, granted by bob.
-type attack198Rig struct {
+type rotateRig struct {
 	a       *Admin
 	old     string // acme-admin's key
 	alice   Meta
 	granted func(client string) string
 }
 
-func newAttack198Rig(t *testing.T) *attack198Rig {
+func newRotateRig(t *testing.T) *rotateRig {
 	t.Helper()
 	ctx := context.Background()
-	r := &attack198Rig{a: New(dial(t, shared), newPrefix(t)), alice: Meta{Actor: "alice", Reason: "attack198", Ticket: "CHG-198"}}
+	r := &rotateRig{a: New(dial(t, shared), newPrefix(t)), alice: Meta{Actor: "alice", Reason: "rotation attempts", Ticket: "CHG-198"}}
 	push(t, r.a, strictPolicy(t))
 	r.granted = func(client string) string {
 		t.Helper()
@@ -45,9 +45,9 @@ func newAttack198Rig(t *testing.T) *attack198Rig {
 
 // An approval granted for acme-hris's keys create does not let alice
 // rotate acme-admin's key: an approval is one client's. Held.
-func TestAttack198ApprovalOfAnotherClientSpentOnRotation(t *testing.T) {
+func TestApprovalOfAnotherClientSpentOnRotation(t *testing.T) {
 	t.Parallel()
-	r := newAttack198Rig(t)
+	r := newRotateRig(t)
 	_, _, err := r.a.RotateKey(context.Background(), r.old, time.Hour, withApproval(r.alice, r.granted("acme-hris")))
 	if !errors.Is(err, ErrNotApproved) {
 		t.Fatalf("rotating acme-admin's key with acme-hris's approval: %v; want ErrNotApproved", err)
@@ -56,10 +56,10 @@ func TestAttack198ApprovalOfAnotherClientSpentOnRotation(t *testing.T) {
 
 // One keys create approval admits one new privileged key: spent on a
 // rotation, a create with it is refused, and the other way round. Held.
-func TestAttack198OneApprovalForARotationAndACreate(t *testing.T) {
+func TestOneApprovalForARotationAndACreate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := newAttack198Rig(t)
+	r := newRotateRig(t)
 	id := r.granted("acme-admin")
 	if _, _, err := r.a.RotateKey(ctx, r.old, time.Hour, withApproval(r.alice, id)); err != nil {
 		t.Fatal(err)
@@ -79,10 +79,10 @@ func TestAttack198OneApprovalForARotationAndACreate(t *testing.T) {
 
 // Two rotations racing with one approval: etcd's transaction on the
 // use counter lets one through. Held.
-func TestAttack198TwoRotationsRaceForOneApproval(t *testing.T) {
+func TestTwoRotationsRaceForOneApproval(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := newAttack198Rig(t)
+	r := newRotateRig(t)
 	_, second, err := r.a.CreateKey(ctx, "acme-admin", time.Hour, withApproval(r.alice, r.granted("acme-admin")))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestAttack198TwoRotationsRaceForOneApproval(t *testing.T) {
 // A key rotated after a push's approval was asked, of a client whose
 // scope the push makes privileged, stops the push: the approver did not
 // see the successor. Held.
-func TestAttack198RotationAfterAPushApprovalWasAsked(t *testing.T) {
+func TestRotationAfterAPushApprovalWasAsked(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := New(dial(t, shared), newPrefix(t))
@@ -142,10 +142,10 @@ func TestAttack198RotationAfterAPushApprovalWasAsked(t *testing.T) {
 
 // A huge --overlap never lengthens the old key: it keeps its not_after.
 // Held.
-func TestAttack198HugeOverlapKeepsTheOldKeysEnd(t *testing.T) {
+func TestHugeOverlapKeepsTheOldKeysEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := newAttack198Rig(t)
+	r := newRotateRig(t)
 	before, _, err := r.a.etcdKey(ctx, r.old)
 	if err != nil {
 		t.Fatal(err)

@@ -32,10 +32,10 @@ func weakeningsEachStep(t *testing.T, base func(string) string, steps ...func(st
 	return out
 }
 
-// attack198: an operator alone tries to make a client's existing keys
+// TestTwoHarmlessLookingPushes: an operator alone tries to make a client's existing keys
 // privileged credentials, or max_sidecars higher, in pushes each of which
 // looks harmless. Each sequence must have a push that weakens: held.
-func TestAttack198TwoHarmlessLookingPushes(t *testing.T) {
+func TestTwoHarmlessLookingPushes(t *testing.T) {
 	t.Parallel()
 	biReads := replace("    scopes: [read:reports]\n    limit: {rate: 20/s", "    scopes: [read:users]\n    limit: {rate: 20/s")
 	biReportsBack := replace("    scopes: [read:users]\n    limit: {rate: 20/s", "    scopes: [read:reports]\n    limit: {rate: 20/s")
