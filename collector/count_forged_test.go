@@ -2,7 +2,6 @@ package collector
 
 import (
 	"testing"
-	"time"
 )
 
 // TestCountOnlyOnAggregatedRecords: a record's count is the sender's to
@@ -21,12 +20,7 @@ import (
 // believed (CountsNotBelieved).
 func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	at := countsAt
 	recs := []StoredRecord{
 		{Time: at, Tenant: "acme", Client: "acme-admin", Route: "/v1/admin", Status: 200, Decision: "allowed", Count: 1 << 32},
 		{Time: at, Tenant: "acme", Client: "acme-admin", Route: "/v1/admin", Status: 429, Decision: "rate_limited", Limit: "key", Count: 1 << 32},
@@ -39,18 +33,9 @@ func TestCountOnlyOnAggregatedRecords(t *testing.T) {
 		{Time: at, Tenant: "globex", Client: "globex-bi", Route: "/v1/reports", Status: 200, Decision: "allowed"},
 		{Time: at, Status: 401, Decision: "unauthenticated", SourceIP: "203.0.113.7", Count: 50},
 	}
-	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar-acme", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	if n := st.Stats().CountsNotBelieved; n != 5 {
+	n, rep := storeCounts(t, recs)
+	if n != 5 {
 		t.Errorf("CountsNotBelieved = %d, want 5 (allowed, a client's forbidden, two limit refusals past the ceiling, a verified token's unauthenticated)", n)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := TopTenants(dir, time.Time{}, time.Time{}, ByRequests, 0)
-	if err != nil {
-		t.Fatal(err)
 	}
 	got := map[string]int64{}
 	for _, s := range rep.Tenants {

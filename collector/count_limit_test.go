@@ -2,7 +2,6 @@ package collector
 
 import (
 	"testing"
-	"time"
 )
 
 // TestClientCountOnlyWithItsLimit: the data plane names the limit that
@@ -18,12 +17,7 @@ import (
 // request and is counted not believed.
 func TestClientCountOnlyWithItsLimit(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	at := countsAt
 	refusal := func(decision, limit string, count int64) StoredRecord {
 		return StoredRecord{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 429, Decision: decision, Limit: limit, Count: count}
 	}
@@ -35,18 +29,9 @@ func TestClientCountOnlyWithItsLimit(t *testing.T) {
 		refusal("rate_limited", "class", 300),
 		refusal("concurrency_limited", "tenant_in_flight", 400),
 	}
-	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar-acme", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	if n := st.Stats().CountsNotBelieved; n != 4 {
+	n, rep := storeCounts(t, recs)
+	if n != 4 {
 		t.Errorf("CountsNotBelieved = %d, want 4 (the refusals naming a limit their decision cannot have)", n)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := TopTenants(dir, time.Time{}, time.Time{}, ByRequests, 0)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if want := int64(4 + 300 + 400); rep.Requests != want || rep.Throttled != want {
 		t.Errorf("requests %d, throttled %d; want %d: a client's count is believed only with a limit its decision can have", rep.Requests, rep.Throttled, want)

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"testing"
-	"time"
 )
 
 // TestClientCountOnlyOnA429: the sidecar answers a client's own limit
@@ -16,29 +15,15 @@ import (
 // believed.
 func TestClientCountOnlyOnA429(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st, err := OpenStore(dir, StoreConfig{SigningKey: newTestKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	at := countsAt
 	recs := []StoredRecord{
 		{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 200, Decision: "rate_limited", Limit: "key", Count: MaxRequestsPerClientRecord},
 		{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 502, Decision: "concurrency_limited", Limit: "concurrency", Count: MaxRequestsPerClientRecord},
 		{Time: at, Tenant: "acme", Client: "acme-crm", Route: "/v1/users", Status: 429, Decision: "rate_limited", Limit: "key", Count: 700},
 	}
-	if err := st.AppendBatch(&Batch{ID: "b0", Sender: "token:sidecar-acme", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	if n := st.Stats().CountsNotBelieved; n != 2 {
+	n, rep := storeCounts(t, recs)
+	if n != 2 {
 		t.Errorf("CountsNotBelieved = %d, want 2 (the limit refusals answered 200 and 502)", n)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := TopTenants(dir, time.Time{}, time.Time{}, ByRequests, 0)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if rep.Requests != 1+1+700 || rep.Throttled != 700 {
 		t.Errorf("requests %d, throttled %d; want %d and 700: a client's count is believed only on a 429, as the sidecar answers its limit refusals", rep.Requests, rep.Throttled, 1+1+700)
