@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,16 +14,7 @@ import (
 func TestKeysRotateOfAPrivilegedKeyNeedsApprovalCLI(t *testing.T) {
 	t.Parallel()
 	e := startEtcd(t)
-	run := func(want int, actor string, args ...string) (string, string) {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		cmd := etcdSub(t, args[0]+" "+args[1])
-		all := append(append([]string{}, args[2:]...), "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/rotate-approval-test", "--actor", actor)
-		if got := cmd.main(all, &out, &errOut); got != want {
-			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
-		}
-		return out.String(), errOut.String()
-	}
+	run := etcdRun(t, e, "/rotate-approval-test")
 	grant := func() string {
 		t.Helper()
 		out, _ := run(0, "alice", "approvals", "request", "--client", "acme-admin", "--route", "keys create", "--reason", "console key")

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/internal/devetcd"
 )
 
 // A policy push that turns lifecycle.privileged_key_approval off went
@@ -18,16 +20,7 @@ import (
 func TestPolicyPushThatWeakensNeedsApprovalCLI(t *testing.T) {
 	t.Parallel()
 	e := startEtcd(t)
-	run := func(want int, actor string, args ...string) (string, string) {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		cmd := etcdSub(t, args[0]+" "+args[1])
-		all := append(append([]string{}, args[2:]...), "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/push-approval-test", "--actor", actor)
-		if got := cmd.main(all, &out, &errOut); got != want {
-			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
-		}
-		return out.String(), errOut.String()
-	}
+	run := etcdRun(t, e, "/push-approval-test")
 	strict := lifecycleFile(t, "lifecycle:\n  max_key_age: 87600h\n  rotation_warning: 720h\n  privileged_key_approval: true")
 	weak := lifecycleFile(t, "lifecycle:\n  max_key_age: 87600h\n  rotation_warning: 720h\n  privileged_key_approval: false")
 	run(0, "alice", "policy", "push", strict, "--reason", "strict")
@@ -101,4 +94,23 @@ func TestApprovalsRequestPolicyFromStdinAndNotNeeded(t *testing.T) {
 func digestHex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// etcdRun returns a runner of portcullis etcd subcommands (args[0] and
+// args[1] name it: "keys rotate") against e under prefix, as actor ("" for
+// none), failing t unless it exits want; it returns stdout and stderr.
+func etcdRun(t *testing.T, e *devetcd.Server, prefix string) func(want int, actor string, args ...string) (string, string) {
+	return func(want int, actor string, args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		cmd := etcdSub(t, args[0]+" "+args[1])
+		all := append(append([]string{}, args[2:]...), "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", prefix)
+		if actor != "" {
+			all = append(all, "--actor", actor)
+		}
+		if got := cmd.main(all, &out, &errOut); got != want {
+			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
+		}
+		return out.String(), errOut.String()
+	}
 }

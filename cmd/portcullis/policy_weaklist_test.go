@@ -19,18 +19,13 @@ import (
 func TestPolicyDiffListsEveryWeakeningThePushCuts(t *testing.T) {
 	t.Parallel()
 	e := startEtcd(t)
+	etcd := etcdRun(t, e, "/weaklist-test")
 	run := func(want int, args ...string) (string, string) {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		cmd := etcdSub(t, args[0]+" "+args[1])
-		all := append(append([]string{}, args[2:]...), "--etcd", strings.Join(e.Endpoints(), ","), "--prefix", "/weaklist-test")
-		if args[1] != "diff" {
-			all = append(all, "--actor", "alice")
+		if args[1] == "diff" {
+			return etcd(want, "", args...)
 		}
-		if got := cmd.main(all, &out, &errOut); got != want {
-			t.Fatalf("portcullis %s = exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, want, &out, &errOut)
-		}
-		return out.String(), errOut.String()
+		return etcd(want, "alice", args...)
 	}
 	strict := lifecycleFile(t, "lifecycle:\n  max_key_age: 87600h\n  rotation_warning: 720h\n  privileged_key_approval: true")
 	run(0, "policy", "push", strict, "--reason", "strict")
