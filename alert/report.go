@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -192,14 +191,15 @@ func (r *Report) denied(rec *collector.StoredRecord) bool {
 }
 
 // WriteMarkdown writes the report as a Markdown document. Every text
-// from the trail has what reads as a credential redacted
-// (credential.Redact): a client's request id may be its own API key, and
-// the report is pasted into post-mortems and tickets.
+// from the trail has what reads as a credential redacted (redact, the
+// collector's rules for free text): a client's request id may be its own
+// API key, an operator's reason may quote a password, and the report is
+// pasted into post-mortems and tickets.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	a := &r.Alert
 	// No field starts a line of its own or is markup, or holds a credential.
-	md := func(s string) string { return MarkdownText(credential.Redact(s)) }
-	span := func(s string) string { return codeSpan(credential.Redact(s)) }
+	md := func(s string) string { return MarkdownText(redact(s)) }
+	span := func(s string) string { return codeSpan(redact(s)) }
 	fmt.Fprintf(w, "# Incident report: %s\n\n", md(a.ID))
 	fmt.Fprintf(w, "## Detection\n\n- rule: %s (%s, severity %s, window %s)\n- group: %s %s\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
 		span(a.Rule), md(a.Kind), md(a.Severity), md(a.Window), md(a.Group), span(a.Key), md(dash(a.Tenant)), md(dash(a.Client)), md(dash(a.KeyID)),
