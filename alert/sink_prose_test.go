@@ -151,3 +151,38 @@ func TestIncidentReportRedactsSecretsInProse(t *testing.T) {
 		t.Errorf("the incident report lost the alert's id:\n%s", b.String())
 	}
 }
+
+// TestFoldUpdateRedactsSecretsInProse: the update each ticket system
+// gets as a folded alert grows (a Jira or GitHub comment, a ServiceNow
+// work note) carries the alert's text: the groups folded (Alertmanager
+// fingerprints, an outsider's to write) and its history's reasons. None
+// holds a secret written in prose or as a pair; before, each reached the
+// ticket as written.
+func TestFoldUpdateRedactsSecretsInProse(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	a := &Alert{ID: "alert-20261201T090000Z-0a1b2c3d", Rule: "alertmanager:" + proseSecrets[0].text, Kind: "alertmanager", Severity: "high",
+		Group: "fingerprint", Key: foldKey, Tenant: proseSecrets[2].text, Client: proseSecrets[1].text, Count: 300, Folded: 200,
+		FoldedKeys: []string{"fp00001", proseSecrets[3].text}}
+	a.History = append(a.History, Change{Time: at, Action: ActionAck, Actor: "alice", Reason: proseSecrets[4].text})
+	for _, s := range []struct{ kind, field, path, key string }{
+		{"jira", "body", "/rest/api/2/issue", "SEC-1"},
+		{"github", "body", "/repos/acme/sec/issues", "#12"},
+		{"servicenow", "work_notes", "/api/now/table/incident", "INC0010001/9d385017c611228701d22104cc95c371"},
+	} {
+		srv, got := fieldServer(t, s.field, func(string) int { return http.StatusOK })
+		sink := &Sink{Name: s.kind, Kind: s.kind, URL: srv.URL + s.path, Project: "SEC", secret: []byte("u:p")}
+		if err := sink.tellFold(srv.Client(), a, s.key, 1, at.Add(time.Hour)); err != nil {
+			t.Fatalf("%s: %v", s.kind, err)
+		}
+		notes := strings.Join(got(), "\n")
+		if notes == "" {
+			t.Errorf("%s took no update", s.kind)
+		}
+		for _, p := range proseSecrets[:5] {
+			if strings.Contains(notes, p.secret) {
+				t.Errorf("%s's update holds %q from %s", s.kind, p.secret, p.path)
+			}
+		}
+	}
+}
