@@ -4,6 +4,7 @@ import (
 	"maps"
 
 	"github.com/portcullis/portcullis/collector"
+	"github.com/portcullis/portcullis/internal/credential"
 )
 
 // Alerts carry text from the trail and from outside: request ids (a
@@ -44,6 +45,13 @@ func redactAlert(a *Alert) *Alert {
 		if h.Details != nil {
 			d := maps.Clone(h.Details) // shared with a's history
 			for k, v := range d {
+				if k == "senders" {
+					// The collector's names of whom it authenticated
+					// ("token:fleet"), no free text: the pair rules
+					// would read a token's value in them.
+					d[k] = credential.Redact(v)
+					continue
+				}
 				d[k] = redact(v)
 			}
 			h.Details = d

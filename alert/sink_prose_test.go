@@ -71,7 +71,7 @@ func TestSinksRedactSecretsInProse(t *testing.T) {
 	o.deliverDue(ctx)
 	for _, a := range []Alert{client, amAlert} {
 		r.event(lifecycle(t0.Add(time.Hour), ActionAck, a.ID, "alice", proseSecrets[4].text, nil),
-			lifecycle(t0.Add(time.Hour+time.Minute), ActionContain, a.ID, "alice", proseSecrets[5].text, nil),
+			lifecycle(t0.Add(time.Hour+time.Minute), ActionContain, a.ID, "alice", proseSecrets[5].text, map[string]string{"senders": "token:fleet"}),
 			lifecycle(t0.Add(2*time.Hour), ActionClose, a.ID, "alice", proseSecrets[6].text,
 				map[string]string{"corrective_action": proseSecrets[7].text}))
 	}
@@ -93,7 +93,8 @@ func TestSinksRedactSecretsInProse(t *testing.T) {
 	}
 	// The webhook gets the closed alert whole, its history's reasons too.
 	wh := string(servers["webhook"].received())
-	for _, want := range []string{"password is " + collector.Redacted + " in chat", "old api_key=" + collector.Redacted, `"count":25`} {
+	for _, want := range []string{"password is " + collector.Redacted + " in chat", "old api_key=" + collector.Redacted, `"count":25`,
+		`"senders":"token:fleet"`} { // the collector's name of a sender, no free text
 		if !strings.Contains(wh, want) {
 			t.Errorf("the webhook received no %q:\n%s", want, wh)
 		}
@@ -138,6 +139,8 @@ func TestIncidentReportRedactsSecretsInProse(t *testing.T) {
 	rep.Containment = append(rep.Containment, ContainmentChange{Event: collector.Event{Time: t0.Add(time.Hour), Action: "client.suspend", Target: "acme-hris",
 		Actor: "alice", Reason: proseSecrets[2].text}})
 	rep.Assessment = &Assessment{Client: "acme-hris", Routes: map[string]int64{"GET /login?" + proseSecrets[1].text: 1}}
+	// A sender is the collector's name ("token:fleet"), kept as it is.
+	rep.Enforcement = []Enforced{{Pod: "pod-a", Sender: "token:fleet", RequestID: "denied-1"}}
 	var b bytes.Buffer
 	if err := WriteMarkdown(&b, rep); err != nil {
 		t.Fatal(err)
@@ -147,8 +150,10 @@ func TestIncidentReportRedactsSecretsInProse(t *testing.T) {
 			t.Errorf("the incident report holds %q:\n%s", p.secret, b.String())
 		}
 	}
-	if !strings.Contains(b.String(), a.ID) {
-		t.Errorf("the incident report lost the alert's id:\n%s", b.String())
+	for _, want := range []string{a.ID, "pod-a (sender token:fleet)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the incident report lacks %q:\n%s", want, b.String())
+		}
 	}
 }
 
