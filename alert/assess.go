@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -217,8 +216,8 @@ func WriteAssessment(w io.Writer, a *Assessment) error {
 }
 
 // reportText is text from the trail as a report shows it: plainText,
-// with what reads as a credential redacted.
-func reportText(s string) string { return credential.Redact(plainText(s)) }
+// with what reads as a credential redacted (redact).
+func reportText(s string) string { return redact(plainText(s)) }
 
 func stamp(t time.Time) string {
 	if t.IsZero() {

@@ -192,14 +192,19 @@ func (r *Report) denied(rec *collector.StoredRecord) bool {
 }
 
 // WriteMarkdown writes the report as a Markdown document. Every text
-// from the trail has what reads as a credential redacted
-// (credential.Redact): a client's request id may be its own API key, and
-// the report is pasted into post-mortems and tickets.
+// from the trail has what reads as a credential redacted (redact, the
+// collector's rules for free text): a client's request id may be its own
+// API key, an operator's reason may quote a password, and the report is
+// pasted into post-mortems and tickets.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	a := &r.Alert
 	// No field starts a line of its own or is markup, or holds a credential.
-	md := func(s string) string { return MarkdownText(credential.Redact(s)) }
-	span := func(s string) string { return codeSpan(credential.Redact(s)) }
+	md := func(s string) string { return MarkdownText(redact(s)) }
+	span := func(s string) string { return codeSpan(redact(s)) }
+	// A sender is the collector's name for whom it authenticated
+	// ("token:fleet"), no free text: the pair rules would read it as a
+	// token's value. Only the credential shapes are cleared from it.
+	sender := func(s string) string { return MarkdownText(credential.Redact(s)) }
 	fmt.Fprintf(w, "# Incident report: %s\n\n", md(a.ID))
 	fmt.Fprintf(w, "## Detection\n\n- rule: %s (%s, severity %s, window %s)\n- group: %s %s\n- tenant: %s, client: %s, key id: %s\n- matching requests: %d, first %s, last %s\n- request ids: %s\n",
 		span(a.Rule), md(a.Kind), md(a.Severity), md(a.Window), md(a.Group), span(a.Key), md(dash(a.Tenant)), md(dash(a.Client)), md(dash(a.KeyID)),
@@ -230,7 +235,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, "\n### Enforcement per sidecar\n\n")
 	for _, e := range r.Enforcement {
-		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", md(e.Pod), md(dash(e.Sender)), md(e.RequestID), stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
+		fmt.Fprintf(w, "- %s (sender %s): first denied request %s at %s (%s after containment)%s\n", md(e.Pod), sender(dash(e.Sender)), md(e.RequestID), stamp(e.Time), e.After.Round(time.Millisecond), flagNote(e.Flags))
 	}
 	if len(r.Enforcement) == 0 {
 		fmt.Fprintln(w, "- no denied request recorded yet")

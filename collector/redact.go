@@ -53,6 +53,20 @@ func redactText(s string) string {
 	return redactParticles(redactProse(redactPairs(credential.Redact(s))))
 }
 
+// RedactText returns s with the credentials the collector clears from
+// the foreign text it stores replaced by Redacted: those
+// credential.Redact finds by their shape (API keys, JWTs, Bearer and
+// Basic values, and these encoded), the value of a pair whose name names
+// a credential ("api_key=abc123", "password: correct horse"), and a
+// secret written after such a name in prose ("password hunter2",
+// "password is hunter2", in other languages and scripts too). Prose
+// that only speaks of a credential ("password is required", "token was
+// revoked") is kept. It is for text that leaves a program without
+// passing through the store's intake: the alert package's tickets and
+// incident reports carry operators' notes and Alertmanager's labels.
+// It is safe for concurrent use.
+func RedactText(s string) string { return redactText(s) }
+
 // credentialKey reports whether an attribute key names a credential: it
 // holds authorization, cookie, password, passwd, passphrase, secret,
 // api_key, apikey, api-key, private_key, privatekey, private-key,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/portcullis/portcullis/alert"
 	"github.com/portcullis/portcullis/collector"
-	"github.com/portcullis/portcullis/internal/credential"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 )
 
@@ -218,10 +217,10 @@ func alertEventCmd(action string, closing bool) etcdCmd {
 				}
 			}
 			meta := f.meta()
-			meta.Reason = credential.Redact(note) // as redactMeta's texts
+			meta.Reason = collector.RedactText(note) // as redactMeta's texts
 			var d map[string]string
 			if closing {
-				d = map[string]string{"corrective_action": credential.Redact(corrective)}
+				d = map[string]string{"corrective_action": collector.RedactText(corrective)}
 			}
 			rev, err := a.RecordAlertEvent(ctx, action, args[0], meta, d)
 			if err != nil {

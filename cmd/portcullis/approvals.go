@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/alert"
-	"github.com/portcullis/portcullis/internal/credential"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 )
@@ -100,7 +100,7 @@ func approvalsGrantCmd() etcdCmd {
 				approver = f.actor
 			}
 			// Written to etcd and the trail as the meta's texts are.
-			approver, note = credential.Redact(approver), credential.Redact(note)
+			approver, note = collector.RedactText(approver), collector.RedactText(note)
 			ap, err := a.GrantApproval(ctx, args[0], approver, note, f.meta())
 			if errors.Is(err, etcdadmin.ErrSelfApproval) {
 				return fmt.Errorf("%w (two-person rule)", err)
@@ -130,7 +130,7 @@ func approvalsDenyCmd() etcdCmd {
 			fs.StringVar(&note, "note", "", "why, for the record (default: --reason)")
 		},
 		run: func(ctx context.Context, a *etcdadmin.Admin, f *etcdFlags, args []string, out io.Writer) error {
-			ap, err := a.DenyApproval(ctx, args[0], credential.Redact(approver), credential.Redact(note), f.meta())
+			ap, err := a.DenyApproval(ctx, args[0], collector.RedactText(approver), collector.RedactText(note), f.meta())
 			if err != nil || f.json {
 				return errOrJSON(err, out, ap)
 			}

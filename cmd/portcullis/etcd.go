@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/alert"
-	"github.com/portcullis/portcullis/internal/credential"
+	"github.com/portcullis/portcullis/collector"
 	"github.com/portcullis/portcullis/policy/etcdadmin"
 	"github.com/portcullis/portcullis/policy/etcdsync"
 	"github.com/rs/zerolog"
@@ -82,15 +82,20 @@ func (f *etcdFlags) meta() etcdadmin.Meta {
 	return redactMeta(etcdadmin.Meta{Actor: f.actor, Reason: f.reason, Ticket: f.ticket, EtcdUser: f.etcd.conn.User()})
 }
 
-// redactMeta returns m with what reads as a credential (an API key's
-// secret, a JWT, a bearer or basic token, one of these encoded) in its
-// texts replaced by credential.Redacted. They go to etcd in the clear, in
-// the change's record and its lifecycle event, and from there into the
-// collector's hash-chained trail, where nothing takes them out: a key
-// pasted into keys revoke --reason stayed there for good
-// (TestPastedSecretNeverReachesEtcd).
+// redactMeta returns m with what reads as a credential in its texts
+// replaced by credential.Redacted, by the collector's rules for free text
+// (collector.RedactText: an API key's secret, a JWT, a bearer or basic
+// token, one of these encoded; a pair whose name names a credential,
+// "api_key=abc123"; a secret after such a name in prose, "password
+// hunter2"). They go to etcd in the clear, in the change's record and its
+// lifecycle event, and from there into the collector's hash-chained
+// trail, where nothing takes them out, and into the tickets of an alert
+// they are a reason of: a key pasted into keys revoke --reason stayed
+// there for good (TestPastedSecretNeverReachesEtcd), and so did a
+// password written in prose while only the shapes were cleared
+// (TestPastedProseSecretNeverReachesEtcd).
 func redactMeta(m etcdadmin.Meta) etcdadmin.Meta {
-	m.Actor, m.Reason, m.Ticket = credential.Redact(m.Actor), credential.Redact(m.Reason), credential.Redact(m.Ticket)
+	m.Actor, m.Reason, m.Ticket = collector.RedactText(m.Actor), collector.RedactText(m.Reason), collector.RedactText(m.Ticket)
 	return m
 }
 

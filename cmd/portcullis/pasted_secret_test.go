@@ -79,3 +79,51 @@ func dialEtcdForTest(t *testing.T, endpoint string) *clientv3.Client {
 	t.Cleanup(func() { cli.Close() })
 	return cli
 }
+
+// A secret an operator writes in prose or as a pair in a change's free
+// text ("password hunter2", "password: correct horse", "api_key=abc123")
+// has no credential's shape, and credential.Redact alone wrote it to etcd,
+// and from there to the collector's trail and every ticket of an alert it
+// was a reason of. The commands clear it with the collector's rules for
+// free text (collector.RedactText) before anything is written.
+func TestPastedProseSecretNeverReachesEtcd(t *testing.T) {
+	t.Parallel()
+	const prefix = "/pasted-prose-secret"
+	e, admin := etcdAdmin(t, prefix)
+	ctx := context.Background()
+	if _, err := admin.PushPolicy(ctx, mustRead(t, examplePolicy), 0, etcdadmin.Meta{Actor: "alice", Reason: "setup", Ticket: "T-1"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append(args, "--etcd", e.Endpoints()[0], "--prefix", prefix)
+		if code := etcdSub(t, name).main(args, &out, &errOut); code != 0 {
+			t.Fatalf("%s = exit %d: %s%s", name, code, out.String(), errOut.String())
+		}
+	}
+	run("keys revoke", "acmeadm1", "--reason", "leaked: the password hunter2 was in the chat", "--ticket", "INC-7", "--actor", "alice")
+	run("clients suspend", "globex-bi", "--for", "1h", "--reason", "the bot logged api_key=abc123 in clear", "--actor", "carol")
+	const alertID = "alert-20261201T150405Z-0123456789abcdef"
+	run("alerts ack", alertID, "--note", "its log said password: correct horse", "--actor", "carol")
+	run("alerts close", alertID, "--note", "the caller wrote passwd opensesame5 in its request id",
+		"--corrective-action", "rotated; old token: tiger-lily-7", "--actor", "carol")
+
+	resp, err := dialEtcdForTest(t, e.Endpoints()[0]).Get(ctx, prefix+"/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	redacted := 0
+	for _, kv := range resp.Kvs {
+		v := string(kv.Value)
+		for _, s := range []string{"hunter2", "abc123", "correct horse", "opensesame5", "tiger-lily-7"} {
+			if strings.Contains(v, s) {
+				t.Errorf("%s holds the secret %q: %.300s", kv.Key, s, v)
+			}
+		}
+		redacted += strings.Count(v, "[REDACTED]")
+	}
+	if redacted < 5 {
+		t.Errorf("%d [REDACTED] in etcd under %s, want 5 or more: the commands' texts kept, each secret cleared", redacted, prefix)
+	}
+}
