@@ -85,6 +85,7 @@ func TestForeignPasswordWordAndPassphraseRedacted(t *testing.T) {
 		attribute.String("app.d", "config:\n  passphrase: violet kettle\n    marble anchor\n  region: eu"),
 		attribute.String("app.e", "db.password = plum orchard rain host = db"),
 		attribute.String("app.f", "Passwort geheimwort"),
+		attribute.String("app.g", "alertmanager:DBPassword password quokkasecret"),
 	)
 	if want := "login with password " + Redacted + " failed"; got.Body != want {
 		t.Errorf("body stored as %q, want %q", got.Body, want)
@@ -96,7 +97,7 @@ func TestForeignPasswordWordAndPassphraseRedacted(t *testing.T) {
 		t.Errorf("app.e stored as %q, want %q", got.Attributes["app.e"], want)
 	}
 	storeHoldsNone(t, dir, "hunterword", "horse", "battery", "staple", "pony", "stapler", "tangerine", "oyster", "lampshade",
-		"velvet", "violet", "kettle", "marble", "anchor", "plum", "orchard", "rain", "geheimwort")
+		"velvet", "violet", "kettle", "marble", "anchor", "plum", "orchard", "rain", "geheimwort", "quokkasecret")
 }
 
 // harmlessPhrases are texts the rules of TestForeignPasswordWordAndPassphraseRedacted
@@ -158,6 +159,9 @@ func TestRedactPassphraseEdges(t *testing.T) {
 		"password: x1\n- item":                           "password: " + Redacted + "\n- item",
 		"password successfully changed":                  "password successfully changed",
 		"password via ldap":                              "password via ldap",
+		// a credential's name taken as the value of the one before
+		"alertmanager:DBPassword password hunter2": "alertmanager:DBPassword " + Redacted + " " + Redacted,
+		"password password":                        "password " + Redacted,
 	} {
 		if got := redactText(in); got != want {
 			t.Errorf("redactText(%q) = %q, want %q", in, got, want)

@@ -66,6 +66,12 @@ func redactProse(s string) string {
 		b.WriteString(s[done:from])
 		b.WriteString(Redacted)
 		done, i = to, to
+		if credentialKey(s[from:to]) {
+			// The word cleared names a credential itself: it is read
+			// as a name too, so that the word after it is judged
+			// ("DBPassword password hunter2" kept hunter2).
+			i = from
+		}
 	}
 	if done == 0 {
 		return s
