@@ -38,6 +38,9 @@ func TestBadTrailerSmugglesNoRequest(t *testing.T) {
 			if strings.Contains(out, "smuggled-195") {
 				t.Errorf("the smuggled request was answered: %q", out)
 			}
+			if n := strings.Count(out, " 400 Bad Request\r\n"); n != 1 {
+				t.Errorf("%d answers 400, want one: %q", n, out)
+			}
 		})
 	}
 }
