@@ -194,16 +194,15 @@ func trailersOK(h *fasthttp.RequestHeader, x *exchange) bool {
 	return n <= maxTrailerNames && bytes.IndexByte(x.buf, ' ') < 0
 }
 
-// listsOK reports whether the request's header lists are within bounds:
-// its Connection lists (connectionListOK). Once a chunked body was read,
-// its trailer names too (trailersOK), which are its body's, not its
-// head's: a trailer section past them is refused as one that ended badly
-// is (requestHeaders.badTrailer, trailerRefused), after step 1 and the
-// route name the request by its head. It was refused at step 1, recorded
-// with no path and, behind a trusted proxy, the proxy's address: a client
-// chose, by the trailer fields it sent, to be named by the proxy
-// (TestBadTrailerFieldsDoNotUnnameTheHead). A request without either
-// costs two flag tests.
+// listsOK reports whether the request's Connection lists are within
+// bounds (connectionListOK), step 1's part of its header lists. Once a
+// chunked body was read it also checks the trailer names (trailersOK),
+// which are the body's, not the head's: names it refuses do not fail step
+// 1 but mark the request (requestHeaders.badTrailer), which trailerRefused
+// refuses 400 after step 1 and the route have named it, as a trailer
+// section that ended badly is, with its path and, behind a trusted proxy,
+// the forwarded client (TestBadTrailerFieldsDoNotUnnameTheHead). A
+// request without either costs two flag tests.
 func listsOK(h *fasthttp.RequestHeader, x *exchange) bool {
 	if x.hdr.hop && !connectionListOK(h.RawHeaders()) {
 		return false

@@ -38,6 +38,9 @@ func TestBadTrailerSmugglesNoRequest(t *testing.T) {
 			if strings.Contains(out, "smuggled-195") {
 				t.Errorf("the smuggled request was answered: %q", out)
 			}
+			if n := strings.Count(out, " 400 Bad Request\r\n"); n != 1 {
+				t.Errorf("%d answers 400, want one: %q", n, out)
+			}
 		})
 	}
 }
@@ -161,5 +164,19 @@ func TestTrailerFieldsNameNothingServed(t *testing.T) {
 	}
 	if vs := got.values("user-agent"); len(vs) != 1 || vs[0] != "head/1" {
 		t.Errorf("the service received User-Agent %q, want head/1", vs)
+	}
+
+	const xffTrailer = "POST /v1/records HTTP/1.1\r\nHost: svc\r\nUser-Agent: head/1\r\nX-Request-ID: xff-trailer-195\r\nX-API-Key: " + hrisKey + "\r\nX-Forwarded-For: 198.51.100.66\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" +
+		"X-Forwarded-For: 203.0.113.99\r\n\r\n"
+	n = len(up.received())
+	if r := proxiedFirstAnswer(t, st.addr, xffTrailer, ""); r.status != 400 || r.header.Get("X-Request-Id") != "xff-trailer-195" {
+		t.Fatalf("X-Forwarded-For trailer: answer %d %q %q, want 400 under xff-trailer-195", r.status, r.header, r.body)
+	}
+	rec = st.sink.withRequestID(t, "xff-trailer-195")
+	if string(rec.Path()) != "/v1/records" || rec.SourceIP != netip.MustParseAddr("198.51.100.66") {
+		t.Errorf("X-Forwarded-For trailer: audited path %q source %v, want /v1/records 198.51.100.66", rec.Path(), rec.SourceIP)
+	}
+	if got := up.received()[n:]; len(got) != 0 {
+		t.Errorf("X-Forwarded-For trailer: the service received %d requests", len(got))
 	}
 }
