@@ -242,17 +242,12 @@ func (a *Admin) policyDoc(ctx context.Context) (*policy.Document, int64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	if doc, err := policy.Load(a.k.Policy(), []byte(st.Policy)); st.Policy != "" && err == nil {
-		return doc, st.PolicyRevision, nil
-	}
-	hist, err := a.PolicyHistory(ctx, 0)
+	doc, err := a.loadableDoc(ctx, st) // pushapproval.go
 	if err != nil {
 		return nil, 0, err
 	}
-	for i := len(hist) - 1; i >= 0; i-- {
-		if doc, err := policy.Load(a.k.Policy(), []byte(hist[i].Document)); err == nil {
-			return doc, st.PolicyRevision, nil
-		}
+	if doc != nil {
+		return doc, st.PolicyRevision, nil
 	}
 	return nil, 0, fmt.Errorf("no policy document that loads at %q, nor in its history: a rotation is judged by the policy in force; push one first (keys revoke needs none): %w", a.k.Policy(), ErrNotFound)
 }
